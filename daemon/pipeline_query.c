@@ -284,10 +284,22 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     return pipeline__dump(v, out);
 }
 
-static void events_of(struct dev *d, json_t *arr, int active_only, int64_t from, int64_t to)
+/* Whether a listing that has looked at n events is past deadline_us (CLOCK_MONOTONIC µs, the
+ * clock api__q_deadline_passed reads; 0: none). Looked at every 256 events: each is made into
+ * JSON and parsed, so 256 take some milliseconds at most. */
+static int listing_late(int64_t deadline_us, size_t n)
 {
+    return deadline_us != 0 && (n & 255) == 0 && pipeline__mono_ns() / 1000 >= deadline_us;
+}
+
+/* Appends d's events of the range to arr (no store: the ones kept in memory), counting each
+ * looked at in *seen. Returns 1 when deadline_us passed (listing_late; arr then cut), else 0. */
+static int events_of(struct dev *d, json_t *arr, int active_only, int64_t from, int64_t to,
+                     int64_t deadline_us, size_t *seen)
+{
+    int late = 0;
     pthread_mutex_lock(&d->mu);
-    for (size_t i = d->nevents; i-- > 0;) {
+    for (size_t i = d->nevents; i-- > 0 && !(late = listing_late(deadline_us, ++*seen));) {
         const struct event *e = &d->events[i];
         int64_t end = e->end_ts < 0 ? INT64_MAX : e->end_ts;
         if ((active_only && e->end_ts >= 0) || e->start_ts >= to || end < from)
@@ -299,6 +311,7 @@ static void events_of(struct dev *d, json_t *arr, int active_only, int64_t from,
             json_array_append_new(arr, o);
     }
     pthread_mutex_unlock(&d->mu);
+    return late;
 }
 
 struct ev_ctx {
@@ -326,7 +339,7 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
     json_t *o = NULL;
     c->n++;
     /* Each event's JSON is parsed: 10,000 of them take a tenth of a second or more. */
-    if (c->deadline_us && (c->n & 255) == 0 && pipeline__mono_ns() / 1000 >= c->deadline_us) {
+    if (listing_late(c->deadline_us, c->n)) {
         c->timed_out = 1;
         return 1;
     }
@@ -382,7 +395,8 @@ static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, int64_t 
 }
 
 /* The events of pipeline_anomalies as a JSON array into *out (caller owns; json_decref), the
- * store's read stopped at deadline_us (CLOCK_MONOTONIC µs; 0: none). Returns 0, or
+ * read (the store's, or the events kept in memory without one) stopped at deadline_us
+ * (CLOCK_MONOTONIC µs; 0: none). Returns 0, or
  * ERR_NOTFOUND, ERR_NOMEM, ERR_TIMEOUT, the store's error. */
 static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int64_t from,
                          int64_t to, size_t limit, int64_t deadline_us, json_t **out)
@@ -441,13 +455,23 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
                 unlisted_active(d, arr, c.token, to);
             pthread_rwlock_unlock(&p->devs_lock);
         }
-    } else if (device) {
-        events_of(dv, arr, active_only, from, to);
     } else {
-        pthread_rwlock_rdlock(&p->devs_lock);
-        for (struct dev *d = p->devs; d; d = d->hh.next)
-            events_of(d, arr, active_only, from, to);
-        pthread_rwlock_unlock(&p->devs_lock);
+        /* No store: the events kept in memory, the deadline looked at as the store's listing
+         * looks at it (a fleet's worth of them is as long a listing). */
+        size_t seen = 0;
+        int late = 0;
+        if (device) {
+            late = events_of(dv, arr, active_only, from, to, deadline_us, &seen);
+        } else {
+            pthread_rwlock_rdlock(&p->devs_lock);
+            for (struct dev *d = p->devs; d && !late; d = d->hh.next)
+                late = events_of(d, arr, active_only, from, to, deadline_us, &seen);
+            pthread_rwlock_unlock(&p->devs_lock);
+        }
+        if (late) {
+            json_decref(arr);
+            return ERR_TIMEOUT;
+        }
     }
     *out = arr;
     return 0;
