@@ -72,13 +72,16 @@ class QueryDeadline(iqt.TimeoutClient, vt.DaemonTestCase):
         self.assertEqual(self.query(ANOM, chunked=False),
                          [{"statement_id": 0, "error": TIMEOUT_ERR}])
         # Several of them, chunked: each answered before the stopped one is intact, the rest
-        # "not executed" under its statement_id (whichever one the deadline hits).
+        # "not executed" under its statement_id (whichever one the deadline hits, or none on a
+        # machine fast enough to read them all within 30 ms: how many is a speed, not asserted).
         for ms in ("1ms", "5ms", "30ms"):
             self.timeout(ms)
             res = self.query("; ".join([ANOM] * 8), chunked=True)
             self.assertEqual(len(res), 8)
-            k = [i for i, x in enumerate(res) if "error" in x][0]
-            self.assertEqual(res[k], {"statement_id": k, "error": TIMEOUT_ERR})
+            errs = [i for i, x in enumerate(res) if "error" in x]
+            k = errs[0] if errs else len(res)
+            if errs:
+                self.assertEqual(res[k], {"statement_id": k, "error": TIMEOUT_ERR})
             for i, x in enumerate(res[:k]):
                 self.assertEqual(x, dict(full[0], statement_id=i))
             for x in res[k + 1:]:
