@@ -159,13 +159,16 @@ typedef struct api_backend {
      * those measurements have no series). The predictions of id in [from, to): the oldest limit
      * oldest first, or with desc the newest limit newest first; and the episodes of id (NULL: every
      * device) overlapping [from, to), newest first as pipe_anomalies lists them, all of them or
-     * none. Return 0 (also when cb stopped), ERR_NOTFOUND (device unknown to the pipeline),
+     * none. The episodes' read stops at deadline_us (CLOCK_MONOTONIC µs; 0: none), looked at
+     * every 256 events the store reports, so a query's deadline also bounds the store's part.
+     * Return 0 (also when cb stopped), ERR_NOTFOUND (device unknown to the pipeline),
      * ERR_LIMIT (episodes: more than limit overlap the range, or the pipeline's read reached its
-     * cap of 10,000 and may be cut; none was reported), ERR_NOMEM, ERR_CORRUPT, ERR_IO. */
+     * cap of 10,000 and may be cut; none was reported), ERR_TIMEOUT (episodes: deadline_us
+     * passed; none was reported), ERR_NOMEM, ERR_CORRUPT, ERR_IO. */
     int (*pipe_predictions_each)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
                                  int desc, api_prediction_cb cb, void *arg);
     int (*pipe_anomalies_each)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
-                               api_episode_cb cb, void *arg);
+                               int64_t deadline_us, api_episode_cb cb, void *arg);
 } api_backend_t;
 
 /* Roles of bearer tokens, each allowed what the ones before it are: read (GET routes), write

@@ -143,7 +143,7 @@ typedef struct api_request {
     int uncounted; /* an event stream, out of srv->inflight once its response is queued */
     /* The server's live limits when the request started: one request sees one set. */
     size_t max_body, max_batch, max_query_limit, max_scan_points;
-    int64_t query_timeout_ms; /* http.query_timeout (0: none), from start_us */
+    int64_t query_timeout_ms; /* http.query_timeout (0: none), from the statements' start */
     int64_t start_us;         /* CLOCK_MONOTONIC, when the headers were read */
     /* The response, filled by a handler. */
     unsigned status;

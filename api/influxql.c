@@ -698,7 +698,8 @@ static void go_escape_error(api_request_t *r)
  * {"results":[...]} with a result per statement run, or with chunked a document per result
  * (what the influx shell asks for). A statement that fails ends the run (result_failed). A
  * query of no statement (";", a comment) is influxd's {}, chunked an empty body. A query still
- * running http.query_timeout after the request began fails the statement running then with
+ * running http.query_timeout after its statements began (the body read and the query parsed,
+ * as influxd starts its query-timeout when it executes the query) fails the one running then with
  * API_IQ_TIMEOUT (checked between statements and inside their device and point walks). */
 static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoch,
                       const json_t *params)
@@ -716,8 +717,7 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
         return;
     }
     qrun_t run = {.chunked = chunked, .epoch = epoch, .now_ms = vtime_now_ms()};
-    if (r->query_timeout_ms > 0) /* http.query_timeout, counted from the request's start */
-        run.deadline_us = r->start_us + r->query_timeout_ms * 1000;
+    api__q_deadline_start(&run, r->query_timeout_ms); /* from now: the query is parsed */
     sbuf_init(&run.b);
     if (!chunked)
         sbuf_printf(&run.b, n > 0 ? "{\"results\":[" : "{");

@@ -155,6 +155,11 @@ typedef struct {
  * is then stopped), influxd's words for its [coordinator] query-timeout. */
 #define API_IQ_TIMEOUT "query-timeout limit exceeded"
 
+/* Sets run's deadline timeout_ms from now (0 or less: none). Called when the statements start
+ * running, after the body was read and the query parsed, as influxd starts its query-timeout
+ * when the query is executed: a slow upload does not eat the query's time. Any thread. */
+void api__q_deadline_start(qrun_t *run, int64_t timeout_ms);
+
 /* Whether run is past its deadline (run->deadline_us; never without one): sets run->timed_out
  * once it is. Reads CLOCK_MONOTONIC (some 20 ns): callers in per-point loops call it every so
  * many points. Any thread. */

@@ -163,15 +163,24 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *db)
     return 1;
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void api__q_deadline_start(qrun_t *run, int64_t timeout_ms)
+{
+    run->deadline_us = timeout_ms > 0 ? mono_us() + timeout_ms * 1000 : 0;
+}
+
 int api__q_deadline_passed(qrun_t *run)
 {
     if (run == NULL || run->deadline_us == 0)
         return 0;
-    if (!run->timed_out) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        run->timed_out = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 >= run->deadline_us;
-    }
+    if (!run->timed_out)
+        run->timed_out = mono_us() >= run->deadline_us;
     return run->timed_out;
 }
 

@@ -197,6 +197,8 @@ struct ep_list {
     size_t n, cap;
     const regex_t *re;
     int nomem;
+    qrun_t *run; /* whose deadline (http.query_timeout) stops the read, every 1,024 episodes */
+    size_t seen; /* episodes the read handed over, matching re or not */
 };
 
 static char *dup_or_null(const char *s, int *nomem)
@@ -228,6 +230,8 @@ static char *episode_text(const api_episode_t *e)
 static int collect_episode(void *arg, const api_episode_t *e)
 {
     struct ep_list *l = arg;
+    if ((++l->seen & 1023) == 0 && api__q_deadline_passed(l->run))
+        return 1; /* run->timed_out: api__iqv_anomalies' error */
     if (l->re && regexec(l->re, e->device, 0, NULL, 0) != 0)
         return 0;
     if (l->n == l->cap) {
@@ -442,19 +446,24 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
     range_ms(v, &from, &to);
     /* Every episode overlapping the range, or ERR_LIMIT: the read is bounded by the pipeline's
      * cap on one listing (10,000), the answer by the row bound (write_series). */
-    struct ep_list l = {.re = v->device_re[0] ? &re : NULL};
-    int rc = from < to
-                 ? be->pipe_anomalies_each(be->ctx, device, from, to, SIZE_MAX, collect_episode, &l)
-                 : 0;
+    struct ep_list l = {.re = v->device_re[0] ? &re : NULL, .run = run};
+    int rc = from < to ? be->pipe_anomalies_each(be->ctx, device, from, to, SIZE_MAX,
+                                                 run->deadline_us, collect_episode, &l)
+                       : 0;
     if (v->device_re[0])
         regfree(&re);
+    if (rc == ERR_TIMEOUT) /* the store's read stopped at the deadline: timed_out below */
+        rc = 0;
     if (rc == ERR_NOTFOUND) /* no such device: no series, as from influxd */
         rc = 0;
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
+    /* The deadline again after the read: the store's listing stops at it (ERR_TIMEOUT), and
+     * so does collect_episode, but the sort and the rows are still to come. */
+    int timed_out = rc == 0 && api__q_deadline_passed(run);
     int written = 0;
     size_t all = l.n;
-    if (rc == 0) {
+    if (rc == 0 && !timed_out) {
         /* An episode overlapping the range but started before it has its row outside it. */
         size_t n = 0;
         for (size_t i = 0; i < l.n; i++) {
@@ -477,9 +486,11 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
      * 500 bytes: 10,000 episodes a statement, several statements, would pass it). */
     int too_many_rows = written == 1;
     int too_big = rc == 0 && (written == 2 || (!too_many_rows && run->b.len > API_PAGE_BYTES));
-    if (rc || too_many_rows || too_big) {
+    if (rc || timed_out || too_many_rows || too_big) {
         run->b.len = mark;
         char msg[200];
+        if (timed_out)
+            return api__q_timeout_error(run);
         if (too_big)
             snprintf(msg, sizeof msg, "%s: narrow the time range or add LIMIT", API_IQ_TOO_BIG);
         else if (rc == ERR_LIMIT)

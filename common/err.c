@@ -28,6 +28,8 @@ const char *err_str(int code)
         return "limit exceeded";
     case ERR_AGAIN:
         return "store busy reloading after a failed write; try again";
+    case ERR_TIMEOUT:
+        return "deadline passed";
     }
     return "unknown error";
 }

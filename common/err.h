@@ -18,6 +18,7 @@ enum {
     ERR_CLOSED = -9,   /* the object is shutting down */
     ERR_LIMIT = -10,   /* a configured limit was exceeded */
     ERR_AGAIN = -11,   /* the store is reloading after a failed write; try again */
+    ERR_TIMEOUT = -12, /* the caller's deadline passed */
 };
 
 /* Any thread. Returns a static string; never NULL (unknown codes get "unknown error"). */

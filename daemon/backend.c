@@ -286,9 +286,9 @@ static int be_predictions_each(void *ctx, const char *id, int64_t from, int64_t 
 }
 
 static int be_anomalies_each(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
-                             api_episode_cb cb, void *arg)
+                             int64_t deadline_us, api_episode_cb cb, void *arg)
 {
-    return pipeline_anomalies_each(pipe_for(ctx, id), id, from, to, limit, cb, arg);
+    return pipeline_anomalies_each(pipe_for(ctx, id), id, from, to, limit, deadline_us, cb, arg);
 }
 
 static int be_forecast(void *ctx, const char *id, int horizon, char **out)

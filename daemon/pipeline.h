@@ -98,7 +98,7 @@ int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out
 int pipeline_predictions_each(pipeline_t *p, const char *device, int64_t from, int64_t to,
                               size_t limit, int desc, api_prediction_cb cb, void *arg);
 int pipeline_anomalies_each(pipeline_t *p, const char *device, int64_t from, int64_t to,
-                            size_t limit, api_episode_cb cb, void *arg);
+                            size_t limit, int64_t deadline_us, api_episode_cb cb, void *arg);
 /* The newest events overlapping [from, to) (device NULL: the fleet's): the newest limit + 1
  * and every event that shares a start time with the last of them (an API page never splits a
  * start time), at most PIPELINE_EVENTS_READ in all. */

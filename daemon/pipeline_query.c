@@ -284,10 +284,22 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     return pipeline__dump(v, out);
 }
 
-static void events_of(struct dev *d, json_t *arr, int active_only, int64_t from, int64_t to)
+/* Whether a listing that has looked at n events is past deadline_us (CLOCK_MONOTONIC µs, the
+ * clock api__q_deadline_passed reads; 0: none). Looked at every 256 events: each is made into
+ * JSON and parsed, so 256 take some milliseconds at most. */
+static int listing_late(int64_t deadline_us, size_t n)
 {
+    return deadline_us != 0 && (n & 255) == 0 && pipeline__mono_ns() / 1000 >= deadline_us;
+}
+
+/* Appends d's events of the range to arr (no store: the ones kept in memory), counting each
+ * looked at in *seen. Returns 1 when deadline_us passed (listing_late; arr then cut), else 0. */
+static int events_of(struct dev *d, json_t *arr, int active_only, int64_t from, int64_t to,
+                     int64_t deadline_us, size_t *seen)
+{
+    int late = 0;
     pthread_mutex_lock(&d->mu);
-    for (size_t i = d->nevents; i-- > 0;) {
+    for (size_t i = d->nevents; i-- > 0 && !(late = listing_late(deadline_us, ++*seen));) {
         const struct event *e = &d->events[i];
         int64_t end = e->end_ts < 0 ? INT64_MAX : e->end_ts;
         if ((active_only && e->end_ts >= 0) || e->start_ts >= to || end < from)
@@ -299,6 +311,7 @@ static void events_of(struct dev *d, json_t *arr, int active_only, int64_t from,
             json_array_append_new(arr, o);
     }
     pthread_mutex_unlock(&d->mu);
+    return late;
 }
 
 struct ev_ctx {
@@ -310,6 +323,8 @@ struct ev_ctx {
     size_t n;                        /* events the store reported */
     size_t listed;                   /* of them, those listed (not left out) */
     int64_t first_start, last_start; /* the start times of the first and the last listed */
+    int64_t deadline_us;             /* CLOCK_MONOTONIC µs past which the read stops (0: none) */
+    int timed_out;                   /* it did: the listing is cut */
 };
 
 /* One stored event; an active one is replaced by its live version: its peak and channels
@@ -323,6 +338,11 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
     struct ev_ctx *c = arg;
     json_t *o = NULL;
     c->n++;
+    /* Each event's JSON is parsed: 10,000 of them take a tenth of a second or more. */
+    if (listing_late(c->deadline_us, c->n)) {
+        c->timed_out = 1;
+        return 1;
+    }
     if (end_ts < 0) {
         struct dev *d = pipeline__find(c->p, device);
         if (d) {
@@ -374,10 +394,12 @@ static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, int64_t 
     pthread_mutex_unlock(&d->mu);
 }
 
-/* The events of pipeline_anomalies as a JSON array into *out (caller owns; json_decref).
- * Returns 0, or ERR_NOTFOUND, ERR_NOMEM, the store's error. */
+/* The events of pipeline_anomalies as a JSON array into *out (caller owns; json_decref), the
+ * read (the store's, or the events kept in memory without one) stopped at deadline_us
+ * (CLOCK_MONOTONIC µs; 0: none). Returns 0, or
+ * ERR_NOTFOUND, ERR_NOMEM, ERR_TIMEOUT, the store's error. */
 static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int64_t from,
-                         int64_t to, size_t limit, json_t **out)
+                         int64_t to, size_t limit, int64_t deadline_us, json_t **out)
 {
     /* Looked up once: a delete meanwhile hides the device from later lookups, but its struct
      * lives on (pipeline_forget), so dv stays valid. */
@@ -398,10 +420,16 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
         size_t cap = want;
         struct ev_ctx c;
         for (;;) {
-            c = (struct ev_ctx){
-                p, arr, atomic_fetch_add(&p->list_token, 1) + 1, active_only, from, 0, 0, 0, 0};
+            c = (struct ev_ctx){.p = p,
+                                .arr = arr,
+                                .token = atomic_fetch_add(&p->list_token, 1) + 1,
+                                .active_only = active_only,
+                                .from = from,
+                                .deadline_us = deadline_us};
             int rc = store_events_query(p->store, device, active_only, from, to, cap,
                                         on_stored_event, &c);
+            if (rc == 0 && c.timed_out)
+                rc = ERR_TIMEOUT;
             if (rc) {
                 json_decref(arr);
                 return rc;
@@ -427,13 +455,23 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
                 unlisted_active(d, arr, c.token, to);
             pthread_rwlock_unlock(&p->devs_lock);
         }
-    } else if (device) {
-        events_of(dv, arr, active_only, from, to);
     } else {
-        pthread_rwlock_rdlock(&p->devs_lock);
-        for (struct dev *d = p->devs; d; d = d->hh.next)
-            events_of(d, arr, active_only, from, to);
-        pthread_rwlock_unlock(&p->devs_lock);
+        /* No store: the events kept in memory, the deadline looked at as the store's listing
+         * looks at it (a fleet's worth of them is as long a listing). */
+        size_t seen = 0;
+        int late = 0;
+        if (device) {
+            late = events_of(dv, arr, active_only, from, to, deadline_us, &seen);
+        } else {
+            pthread_rwlock_rdlock(&p->devs_lock);
+            for (struct dev *d = p->devs; d && !late; d = d->hh.next)
+                late = events_of(d, arr, active_only, from, to, deadline_us, &seen);
+            pthread_rwlock_unlock(&p->devs_lock);
+        }
+        if (late) {
+            json_decref(arr);
+            return ERR_TIMEOUT;
+        }
     }
     *out = arr;
     return 0;
@@ -443,7 +481,7 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
                        size_t limit, char **out)
 {
     json_t *arr;
-    int rc = anomalies_arr(p, device, active_only, from, to, limit, &arr);
+    int rc = anomalies_arr(p, device, active_only, from, to, limit, 0, &arr);
     return rc ? rc : pipeline__dump(json_pack("{s:o}", "anomalies", arr), out);
 }
 
@@ -498,10 +536,10 @@ static int episode_call(const json_t *o, sbuf_t *names, api_episode_cb cb, void 
 }
 
 int pipeline_anomalies_each(pipeline_t *p, const char *device, int64_t from, int64_t to,
-                            size_t limit, api_episode_cb cb, void *arg)
+                            size_t limit, int64_t deadline_us, api_episode_cb cb, void *arg)
 {
     json_t *arr;
-    int rc = anomalies_arr(p, device, 0, from, to, limit, &arr);
+    int rc = anomalies_arr(p, device, 0, from, to, limit, deadline_us, &arr);
     if (rc)
         return rc;
     /* anomalies_arr lists limit + 1 when there are more (and at most the read's cap, where the

@@ -37,20 +37,14 @@ MORE = "; ".join(["SHOW MEASUREMENT EXACT CARDINALITY"] * 1500)
 ONE = "SELECT last(v) FROM pump WHERE device =~ /./ GROUP BY device"
 
 
-class QueryTimeout(vt.DaemonTestCase):
-    CONFIG = BASE
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        body = "\n".join("dev%04d v=1 %d" % (i, T) for i in range(NDEV))
-        r = cls.d.write_lp(body, precision="ms")
-        if r.status != 204:
-            raise AssertionError("write: %r" % (r,))
+class TimeoutClient:
+    """timeout() and query() of a DaemonTestCase (test_iqdeadline.py's too): not a TestCase, so
+    importing it runs no test twice."""
 
     def timeout(self, value):
-        """Sets http.query_timeout (None: the key left out, its default) by SIGHUP."""
-        text = BASE + ("[http]\nquery_timeout = %s\n" % value if value is not None else "")
+        """Sets http.query_timeout (None: the key left out, its default) by SIGHUP, over the
+        class's CONFIG."""
+        text = self.CONFIG + ("[http]\nquery_timeout = %s\n" % value if value is not None else "")
         vt.write_file(self.d.config, text)
         test_ops.hup(self.d, r"configuration reloaded")
 
@@ -68,6 +62,18 @@ class QueryTimeout(vt.DaemonTestCase):
         if chunked:
             return [json.loads(line)["results"][0] for line in body.splitlines() if line]
         return json.loads(body)["results"]
+
+
+class QueryTimeout(TimeoutClient, vt.DaemonTestCase):
+    CONFIG = BASE
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        body = "\n".join("dev%04d v=1 %d" % (i, T) for i in range(NDEV))
+        r = cls.d.write_lp(body, precision="ms")
+        if r.status != 204:
+            raise AssertionError("write: %r" % (r,))
 
     def timeouts(self):
         m = re.search(r"^vigil_http_query_timeouts_total (\d+)$", self.d.metrics(), re.M)
