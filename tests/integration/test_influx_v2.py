@@ -386,6 +386,11 @@ class TokensV2(V2Assertions, vt.DaemonTestCase):
         res = run_client(self, dict(job, token="wrong"))
         self.assertEqual((res.get("statusCode"), res.get("code"), res["attempts"]),
                          (401, "unauthorized", 1), res)
+        self.assertEqual(res.get("message"), "unauthorized access: invalid token", res)
+        res = run_client(self, job)  # no token: the client sends no Authorization
+        self.assertEqual((res.get("statusCode"), res.get("code"), res.get("message")),
+                         (401, "unauthorized",
+                          "unauthorized access: send 'Authorization: Token TOKEN'"), res)
         res = run_client(self, dict(job, token=WRITE))
         self.assertEqual(res, {"ok": True, "attempts": 0})
         st, _, body = self.d.get("/v1/devices/v2-js-tok/readings",
