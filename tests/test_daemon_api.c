@@ -81,6 +81,22 @@ static char *answer_of(const api_request_t *r)
     return body;
 }
 
+/* Asks srv's /health; asserts the status and that the body begins with want. */
+static void check_health(struct api_server *srv, unsigned status, const char *want)
+{
+    api_request_t r;
+    memset(&r, 0, sizeof r);
+    r.srv = srv;
+    r.route = ROUTE_HEALTH;
+    api__h_health(&r);
+    assert_int_equal(r.status, status);
+    char *body = answer_of(&r);
+    if (strncmp(body, want, strlen(want)) != 0)
+        fail_msg("want %s..., got %s", want, body);
+    free(body);
+    free(r.resp);
+}
+
 /* GET /health (InfluxDB 2's health check): "pass" with 200 and InfluxDB 2's fields in its
  * order while the backend is healthy (no health test counts as healthy), "fail" with 503 and
  * the backend's reason when it is not. The daemon's backend is never unhealthy (daemon/
@@ -89,34 +105,15 @@ static void test_health(void **state)
 {
     (void)state;
     static struct api_server srv; /* zero: no health test */
-    api_request_t r;
-    memset(&r, 0, sizeof r);
-    r.srv = &srv;
-    r.route = ROUTE_HEALTH;
-    api__h_health(&r);
-    assert_int_equal(r.status, 200);
-    char *body = answer_of(&r);
-    const char *want =
-        "{\"name\":\"influxdb\",\"message\":\"ready for queries and writes\","
-        "\"status\":\"pass\",\"checks\":[],\"version\":\"" VIGIL_VERSION "\",\"commit\":\"";
-    if (strncmp(body, want, strlen(want)) != 0)
-        fail_msg("pass: %s", body);
-    free(body);
-    free(r.resp);
-
+    check_health(&srv, 200,
+                 "{\"name\":\"influxdb\",\"message\":\"ready for queries and writes\","
+                 "\"status\":\"pass\",\"checks\":[],\"version\":\"" VIGIL_VERSION
+                 "\",\"commit\":\"");
     srv.be.healthy = sick_healthy;
-    memset(&r, 0, sizeof r);
-    r.srv = &srv;
-    r.route = ROUTE_HEALTH;
-    api__h_health(&r);
-    assert_int_equal(r.status, 503);
-    body = answer_of(&r);
-    want = "{\"name\":\"influxdb\",\"message\":\"unhealthy: the storage writer is stalled\","
-           "\"status\":\"fail\",\"checks\":[],\"version\":\"" VIGIL_VERSION "\",\"commit\":\"";
-    if (strncmp(body, want, strlen(want)) != 0)
-        fail_msg("fail: %s", body);
-    free(body);
-    free(r.resp);
+    check_health(&srv, 503,
+                 "{\"name\":\"influxdb\",\"message\":\"unhealthy: the storage writer is stalled\","
+                 "\"status\":\"fail\",\"checks\":[],\"version\":\"" VIGIL_VERSION
+                 "\",\"commit\":\"");
     srv.be.healthy = NULL;
 }
 

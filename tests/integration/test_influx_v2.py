@@ -327,7 +327,8 @@ class LimitsV2(V2Assertions, vt.DaemonTestCase):
         self.assertEqual(len(self.d.readings("v2-many")), 3)
 
 
-class TokensV2(V2Assertions, vt.DaemonTestCase):
+class WithTokens:
+    """A daemon test case whose vigild has TOKENS on (--auth-file)."""
 
     @classmethod
     def setUpClass(cls):
@@ -336,6 +337,9 @@ class TokensV2(V2Assertions, vt.DaemonTestCase):
         os.chmod(path, 0o600)
         cls.EXTRA_ARGS = ("--auth-file", path)
         super().setUpClass()
+
+
+class TokensV2(WithTokens, V2Assertions, vt.DaemonTestCase):
 
     def test_curl_tokens(self):
         line = "m,device=v2-tok v=1 1000\n"
@@ -403,20 +407,12 @@ class TokensV2(V2Assertions, vt.DaemonTestCase):
 DASH = "https://dash.example.com"
 
 
-class HealthV2(V2Assertions, vt.DaemonTestCase):
+class HealthV2(WithTokens, V2Assertions, vt.DaemonTestCase):
     """GET /health as InfluxDB 2 answers it, open (no token) while tokens are on, with CORS as
     the other GET routes. Its 503 "fail" (the backend unhealthy) is tested in
     tests/test_daemon_api.c: vigild's backend never reports unhealthy, so no daemon test can
     provoke it. influxd 1.6.7 (Debian's) has no /health: it answers 404 "404 page not found"."""
     CONFIG = "[http]\ncors_origins = %s\n" % DASH
-
-    @classmethod
-    def setUpClass(cls):
-        path = os.path.join(vt.mkdtemp(), "tokens")
-        vt.write_file(path, TOKENS)
-        os.chmod(path, 0o600)
-        cls.EXTRA_ARGS = ("--auth-file", path)
-        super().setUpClass()
 
     def test_pass(self):
         res = self.d.curl("GET", "/health", "-H", "Origin: " + DASH)
