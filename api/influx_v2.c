@@ -15,6 +15,7 @@
  * ask: InfluxDB 2's body with vigild's version, "pass" with 200, or "fail" with 503 when the
  * backend is not healthy (the test of /healthz, api__backend_healthy). Open, as /healthz is. */
 #include "api_int.h"
+#include "vigil_commit.h" /* VIGIL_COMMIT, written at each build by commit.cmake */
 
 #include <jansson.h>
 #include <stdio.h>
