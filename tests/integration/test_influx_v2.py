@@ -7,6 +7,7 @@ body and order, CORS), and with InfluxData's own JavaScript client (@influxdata/
 test_influx_write.py."""
 
 import gzip
+import http.client
 import json
 import os
 import re
@@ -33,6 +34,9 @@ TOKENS = "read %s\nwrite %s\n" % (READ, WRITE)
 # tests/fault/failmaint.c (CTest sets VIGIL_FAILMAINT for it_influx_v2): fails the store's
 # writes while a flag file exists, for a 5xx the client retries.
 FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
+# tests/fault/failalloc.c (CTest sets VIGIL_FAILALLOC for it_influx_v2): fails large allocations
+# on chosen threads while a flag file exists (BodyOutOfMemory: the body's buffer).
+FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
 
 
 def sanitized():
@@ -294,6 +298,53 @@ class RetryV2(V2Assertions, unittest.TestCase):
         self.assertTrue(res["ok"] or res["storedLater"] == 1, res)
         self.assertEqual([(p["ts"], p["values"]) for p in self.d.readings("v2-js-retry")],
                          [(7000, {"v": 3.0})])
+
+
+@unittest.skipUnless(os.path.exists(FAILALLOC), "VIGIL_FAILALLOC (tests/fault/failalloc.c's "
+                     "library, set by CTest) not found")
+class BodyOutOfMemory(V2Assertions, unittest.TestCase):
+    """A body vigild has no memory to keep (failalloc.c: the HTTP workers' allocations of 16 KiB
+    and more fail while the flag file exists; the body buffer's first is 16 KiB + 1) is a 503
+    with Retry-After, nothing stored: the client sends it again later. Not a 413, which tells
+    it never to. In v2's form on /api/v2/write, in vigil's on /write."""
+
+    def setUp(self):
+        if sanitized():
+            self.skipTest("a sanitizer build owns malloc: no LD_PRELOAD allocator under it")
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(prefix=[
+            "env", "LD_PRELOAD=" + FAILALLOC, "VIGIL_FAILALLOC_FLAG=" + self.flag,
+            "VIGIL_FAILALLOC_MIN=16385", "VIGIL_FAILALLOC_THREAD=MHD-worker"])
+        self.d.start()
+        self.addCleanup(self.d.stop)
+
+    def post(self, conn, path, device):
+        body = "m,device=%s v=1 1000\n#%s\n" % (device, "x" * 40000)
+        conn.request("POST", path, body=body)
+        r = conn.getresponse()
+        return r.status, r.getheader("Retry-After"), r.read()
+
+    def test_503_retry_later(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/healthz")  # the connection's own memory, before the flag
+        conn.getresponse().read()
+        vt.write_file(self.flag, "16385")
+        st, ra, data = self.post(conn, v2_path(precision="ms"), "v2-oom")
+        self.assertEqual((st, ra), (503, "5"), data)
+        self.assertEqual(json.loads(data), {
+            "code": "unavailable",
+            "message": "out of memory reading the request body: nothing stored, retry later"})
+        st, ra, data = self.post(conn, "/write?db=x&precision=ms", "v1-oom")
+        self.assertEqual((st, ra), (503, "5"), data)
+        self.assertEqual(json.loads(data), {
+            "error": "out of memory reading the request body: nothing stored, retry later"})
+        os.unlink(self.flag)
+        self.assertEqual(self.d.get("/v1/devices/v2-oom")[0], 404)
+        self.assertEqual(self.d.get("/v1/devices/v1-oom")[0], 404)
+        st, _, data = self.post(conn, v2_path(precision="ms"), "v2-oom")
+        self.assertEqual(st, 204, data)
+        self.assertEqual(len(self.d.readings("v2-oom")), 1)
 
 
 class LimitsV2(V2Assertions, vt.DaemonTestCase):
