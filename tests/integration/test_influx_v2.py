@@ -198,6 +198,10 @@ class WriteV2(V2Assertions, vt.DaemonTestCase):
         # A path of InfluxDB 2's API vigild does not have: its 404, in its form.
         self.assertV2Error(self.d.curl("POST", "/api/v2/query?org=o"), 404, "not found",
                            "no such endpoint: POST /api/v2/query")
+        # Leading slashes are skipped as the routes skip them ("//api/v2/write" is the write).
+        self.assertV2Error(self.d.curl("GET", "//api/v2/buckets"), 404, "not found",
+                           "no such endpoint: GET //api/v2/buckets")
+        self.assertJsonError(self.d.curl("GET", "/api/v2x"), 404)
         # v1's routes keep v1's form.
         self.assertJsonError(self.d.curl("GET", "/write?db=x"), 405)
         self.assertJsonError(self.d.curl("GET", "/api/v1/write"), 404)
