@@ -82,8 +82,10 @@ static void set_body(api_request_t *r, unsigned status, const char *ctype, char 
 
 int api__v2(const api_request_t *r)
 {
-    if (r->route == ROUTE_NOT_FOUND && r->url) { /* a path InfluxDB 2 may have, vigild not */
-        const char *u = r->url + strspn(r->url, "/"); /* leading slashes, as server.c routes */
+    /* A path InfluxDB 2 may have that vigild does not; leading slashes skipped as server.c's
+     * routing skips them. */
+    if (r->route == ROUTE_NOT_FOUND && r->url) {
+        const char *u = r->url + strspn(r->url, "/");
         return strncmp(u, "api/v2", 6) == 0 && (u[6] == '/' || u[6] == '\0');
     }
     return r->route == ROUTE_WRITE_V2 || r->route == ROUTE_HEALTH;
