@@ -4,6 +4,11 @@
 # rebuild must follow); a source unpacked inside another repository (a tarball in a packaging
 # repository) gets "unknown", not that repository's commit; an unchanged string leaves the
 # header's time alone (no recompiling at each build).
+find_program(GIT_PROGRAM git)
+if(NOT GIT_PROGRAM)
+  message("SKIP: no git (commit.cmake then says unknown)")
+  return()
+endif()
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK}/repo/tarball)
 set(out ${WORK}/vigil_commit.h)
