@@ -37,6 +37,7 @@ enum api_route {
     ROUTE_SNAPSHOT,  /* POST /v1/admin/snapshot */
     ROUTE_SNAPSHOTS, /* GET /v1/admin/snapshots */
     ROUTE_WRITE_V2,  /* POST /api/v2/write (InfluxDB 2's write, influx_v2.c) */
+    ROUTE_HEALTH,    /* GET /health (InfluxDB 2's health check, influx_v2.c) */
     ROUTE_COUNT
 };
 
@@ -124,8 +125,14 @@ int api__db_known(struct api_server *srv, const char *name, size_t len);
  * tries again). Any thread; a new name waits for the backend's commit. */
 int api__db_remember(struct api_server *srv, const char *name, size_t len);
 
-/* The WWW-Authenticate challenge a 401 carries. */
-enum api_challenge { API_CHALLENGE_NONE = 0, API_CHALLENGE_BEARER, API_CHALLENGE_BASIC };
+/* The WWW-Authenticate challenge a 401 carries: Bearer on vigil's routes, Bearer and Basic on
+ * InfluxDB 1's (which take Basic), Token on InfluxDB 2's (its clients send "Token TOKEN"). */
+enum api_challenge {
+    API_CHALLENGE_NONE = 0,
+    API_CHALLENGE_BEARER,
+    API_CHALLENGE_BASIC,
+    API_CHALLENGE_TOKEN
+};
 
 /* One request in flight, from the first call of the access handler to its completion. */
 typedef struct api_request {
@@ -139,6 +146,7 @@ typedef struct api_request {
     char *body;
     size_t len, cap;
     int too_large; /* body exceeded max_body: discard the rest, answer 413 */
+    int body_oom;  /* no memory to keep the body: discard the rest, answer 503 */
     int refused;   /* began while the server stops: the body is discarded, the answer a 503 */
     int uncounted; /* an event stream, out of srv->inflight once its response is queued */
     /* The server's live limits when the request started: one request sees one set. */
@@ -233,8 +241,16 @@ const char *api__route_allow(enum api_route route);
 /* The role of a presented token in the set (API_ROLE_NONE: unknown), in constant time. */
 api_role_t api__auth_role(const api_auth_t *a, const char *token, size_t len);
 
-/* Sets a JSON error response {"error": msg}; on /api/v2/write, InfluxDB 2's form
- * {"code": "<its code for the status>", "message": msg}, so every error of that route is. */
+/* Whether the request is to one of InfluxDB 2's routes (/api/v2/write, /health, or a path under
+ * /api/v2/ vigild does not have), whose errors are in its form. */
+int api__v2(const api_request_t *r);
+
+/* Whether vigild's backend is healthy (the test of /healthz and /health). Returns 1, or 0 with
+ * *detail set to a static reason (NULL: none given). Any thread. */
+int api__backend_healthy(const api_request_t *r, const char **detail);
+
+/* Sets a JSON error response {"error": msg}; on InfluxDB 2's routes (api__v2), its form
+ * {"code": "<its code for the status>", "message": msg}, so every error of those routes is. */
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -303,6 +319,7 @@ void api__h_device(api_request_t *r);
 void api__h_device_readings(api_request_t *r);
 void api__h_write(api_request_t *r);
 void api__h_write_v2(api_request_t *r);
+void api__h_health(api_request_t *r);
 void api__h_query(api_request_t *r);
 void api__h_metrics(api_request_t *r);
 void api__h_status(api_request_t *r);

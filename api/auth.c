@@ -125,12 +125,13 @@ static api_role_t route_role(enum api_route route, const char *method, int metri
 {
     int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     if (strcmp(method, "OPTIONS") == 0)
-        return route == ROUTE_HEALTHZ || route == ROUTE_PING ||
+        return route == ROUTE_HEALTHZ || route == ROUTE_HEALTH || route == ROUTE_PING ||
                        (route == ROUTE_METRICS && !metrics_auth)
                    ? API_ROLE_NONE
                    : API_ROLE_READ;
     switch (route) {
     case ROUTE_HEALTHZ:
+    case ROUTE_HEALTH:
     case ROUTE_PING:
         return API_ROLE_NONE;
     case ROUTE_METRICS:
@@ -221,6 +222,24 @@ static int request_role(api_request_t *r, const api_auth_t *a)
     return -1;
 }
 
+/* Answers 401, with the challenge and the hint of the route's kind: InfluxDB 1's routes take
+ * Basic too; InfluxDB 2's clients send "Token TOKEN", and InfluxDB 2 words its 401 "unauthorized
+ * access" (its code "unauthorized" comes with the form, api__error). missing: no credential
+ * was sent (else it is unknown). */
+static void unauthorized(api_request_t *r, int missing)
+{
+    if (api__v2(r)) {
+        r->challenge = API_CHALLENGE_TOKEN;
+        api__error(r, 401, "unauthorized access: %s",
+                   missing ? "send 'Authorization: Token TOKEN'" : "invalid token");
+        return;
+    }
+    r->challenge = influx_route(r->route) ? API_CHALLENGE_BASIC : API_CHALLENGE_BEARER;
+    api__error(r, 401, "%s",
+               missing ? "authentication required: send 'Authorization: Bearer TOKEN'"
+                       : "invalid token");
+}
+
 int api__auth_check(api_request_t *r)
 {
     struct api_server *srv = r->srv;
@@ -235,10 +254,7 @@ int api__auth_check(api_request_t *r)
     int have = request_role(r, srv->auth);
     r->role = have;
     if (have <= API_ROLE_NONE) {
-        r->challenge = influx_route(r->route) ? API_CHALLENGE_BASIC : API_CHALLENGE_BEARER;
-        api__error(r, 401, "%s",
-                   have < 0 ? "authentication required: send 'Authorization: Bearer TOKEN'"
-                            : "invalid token");
+        unauthorized(r, have < 0);
         rc = -1;
     } else if (have < (int)need) {
         api__error(r, 403, "forbidden: a '%s' token cannot %s %s (needs '%s')",

@@ -9,9 +9,16 @@
  * chooses nothing, and the bucket is a database name, remembered for SHOW DATABASES as
  * /write?db= is. A bucket "db/rp" (InfluxDB 2's name for a v1 database and policy) is the
  * database db; the policy part chooses nothing. Every error of this route is in v2's form,
- * {"code":"invalid","message":"..."} (request.c api__error, by the route). */
+ * {"code":"invalid","message":"..."} (request.c api__error, by the route).
+ *
+ * And GET /health, InfluxDB 2's (and 1.8's) health check, which its tools and load balancers
+ * ask: InfluxDB 2's body with vigild's version, "pass" with 200, or "fail" with 503 when the
+ * backend is not healthy (the test of /healthz, api__backend_healthy). Open, as /healthz is. */
 #include "api_int.h"
+#include "vigil_commit.h" /* VIGIL_COMMIT, written at each build by commit.cmake */
 
+#include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The longest bucket or org value taken (InfluxDB 2 limits names far below it); a longer one is
@@ -75,4 +82,18 @@ void api__h_write_v2(api_request_t *r)
     w.db = b;
     w.db_len = strcspn(b, "/"); /* "db/rp": the database db */
     api__lp_write(r, &w);
+}
+
+/* The fields in InfluxDB 2's order (its HealthCheck: name, message, status, checks, version,
+ * commit); jansson keeps the order they are packed in. */
+void api__h_health(api_request_t *r)
+{
+    const char *detail;
+    int ok = api__backend_healthy(r, &detail);
+    char why[256];
+    snprintf(why, sizeof why, "unhealthy: %s", detail ? detail : "backend");
+    api__json(r, ok ? 200 : 503,
+              json_pack("{s:s,s:s,s:s,s:[],s:s,s:s}", "name", "influxdb", "message",
+                        ok ? "ready for queries and writes" : why, "status", ok ? "pass" : "fail",
+                        "checks", "version", VIGIL_VERSION, "commit", VIGIL_COMMIT));
 }

@@ -18,7 +18,7 @@ static const char *const route_names[ROUTE_COUNT] = {"not_found",      "healthz"
                                                      "model_weights",  "anomalies_accept",
                                                      "maintenance",    "events",
                                                      "admin_snapshot", "admin_snapshots",
-                                                     "write_v2"};
+                                                     "write_v2",       "health"};
 static const char *const proto_names[PROTO_COUNT] = {"json", "lp", "stream"};
 
 /* The codes each route answers when it does its job, exported from the start (0 before its first
@@ -41,7 +41,7 @@ static const unsigned route_ok[ROUTE_COUNT][2] = {
     [ROUTE_WEIGHTS] = {200},     [ROUTE_ACCEPT] = {200},
     [ROUTE_MAINT] = {200, 204},  [ROUTE_EVENTS] = {200},
     [ROUTE_SNAPSHOT] = {200},    [ROUTE_SNAPSHOTS] = {200},
-    [ROUTE_WRITE_V2] = {204},
+    [ROUTE_WRITE_V2] = {204},    [ROUTE_HEALTH] = {200},
 };
 
 static int is_route_ok(int rt, unsigned code)

@@ -80,12 +80,26 @@ static void set_body(api_request_t *r, unsigned status, const char *ctype, char 
     r->content_type = ctype;
 }
 
-/* InfluxDB 2's error code string for an HTTP status (its errors.E* codes; 507, which it does
- * not have, is "unavailable": the write may be retried once there is space). */
+int api__v2(const api_request_t *r)
+{
+    /* A path InfluxDB 2 may have that vigild does not; leading slashes skipped as server.c's
+     * routing skips them. */
+    if (r->route == ROUTE_NOT_FOUND && r->url) {
+        const char *u = r->url + strspn(r->url, "/");
+        return strncmp(u, "api/v2", 6) == 0 && (u[6] == '/' || u[6] == '\0');
+    }
+    return r->route == ROUTE_WRITE_V2 || r->route == ROUTE_HEALTH;
+}
+
+/* InfluxDB 2's error code string for an HTTP status: its errors.E* codes, each with the status
+ * InfluxDB 2 answers it with (kit/transport/http ErrorCodeToStatusCode). It has none for 415
+ * (InfluxDB 2 does not refuse an encoding: it fails to parse the body) nor 507: 415 is
+ * "invalid" (the request is wrong as sent), 507 "unavailable" (retried once there is space). */
 static const char *v2_code(unsigned status)
 {
     switch (status) {
     case 400:
+    case 415:
         return "invalid";
     case 401:
         return "unauthorized";
@@ -99,8 +113,8 @@ static const char *v2_code(unsigned status)
         return "conflict";
     case 413:
         return "request too large";
-    case 415:
-        return "unsupported media type";
+    case 429:
+        return "too many requests";
     case 503:
     case 507:
         return "unavailable";
@@ -128,7 +142,7 @@ void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     }
     sbuf_t b;
     sbuf_init(&b);
-    if (r->route == ROUTE_WRITE_V2) { /* InfluxDB 2's form, which its clients read */
+    if (api__v2(r)) { /* InfluxDB 2's form, which its clients read */
         sbuf_append(&b, "{\"code\":", 8);
         api__json_str(&b, v2_code(status));
         sbuf_append(&b, ",\"message\":", 11);
@@ -142,12 +156,23 @@ void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     api__body(r, status, "application/json", &b);
 }
 
+/* The answer when memory runs out while building one: a 500 in the route's form (a constant,
+ * copied; without even that memory, the status alone). */
+static void out_of_memory(api_request_t *r)
+{
+    static const char v1[] = "{\"error\":\"out of memory\"}\n";
+    static const char v2[] = "{\"code\":\"internal error\",\"message\":\"out of memory\"}\n";
+    const char *body = api__v2(r) ? v2 : v1;
+    char *copy = strdup(body);
+    set_body(r, 500, "application/json", copy, copy ? strlen(copy) : 0);
+}
+
 void api__json(api_request_t *r, unsigned status, json_t *v)
 {
     char *s = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(v);
     if (s == NULL) {
-        set_body(r, 500, "application/json", strdup("{\"error\":\"out of memory\"}\n"), 26);
+        out_of_memory(r);
         return;
     }
     size_t n = strlen(s);
@@ -176,7 +201,7 @@ void api__body(api_request_t *r, unsigned status, const char *ctype, sbuf_t *b)
     char *p = sbuf_steal(b, &n);
     if (p == NULL && b->oom) {
         sbuf_deinit(b);
-        set_body(r, 500, "application/json", strdup("{\"error\":\"out of memory\"}\n"), 26);
+        out_of_memory(r);
         return;
     }
     set_body(r, status, ctype, p, n);

@@ -149,6 +149,8 @@ static enum api_route route_of(api_request_t *r, const char *url)
     if (n == 1) {
         if (strcmp(seg[0], "healthz") == 0)
             return ROUTE_HEALTHZ;
+        if (strcmp(seg[0], "health") == 0)
+            return ROUTE_HEALTH;
         if (strcmp(seg[0], "metrics") == 0)
             return ROUTE_METRICS;
         if (strcmp(seg[0], "ping") == 0)
@@ -230,10 +232,16 @@ static int route_takes_body(enum api_route route)
            route == ROUTE_SNAPSHOT;
 }
 
+int api__backend_healthy(const api_request_t *r, const char **detail)
+{
+    *detail = NULL;
+    return r->srv->be.healthy == NULL || r->srv->be.healthy(r->srv->be.ctx, detail);
+}
+
 static void healthz(api_request_t *r)
 {
-    const char *detail = NULL;
-    if (r->srv->be.healthy && !r->srv->be.healthy(r->srv->be.ctx, &detail)) {
+    const char *detail;
+    if (!api__backend_healthy(r, &detail)) {
         api__error(r, 503, "unhealthy: %s", detail ? detail : "backend");
         return;
     }
@@ -277,6 +285,7 @@ static const struct {
     [ROUTE_HEALTHZ] = {healthz, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
+    [ROUTE_HEALTH] = {api__h_health, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_WRITE] = {api__h_write, "POST", "POST", 1, "POST, OPTIONS", NULL},
     [ROUTE_WRITE_V2] = {api__h_write_v2, "POST", "POST", 1, "POST, OPTIONS", NULL},
     [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", 1, "GET, POST, OPTIONS", NULL},
@@ -401,7 +410,10 @@ static void dispatch(api_request_t *r)
 /* Runs the request's handler; there is always an answer after it. Any thread. */
 static void handle(api_request_t *r)
 {
-    if (r->too_large)
+    if (r->body_oom) {
+        r->retry_after = 5;
+        api__error(r, 503, "out of memory reading the request body: nothing stored, retry later");
+    } else if (r->too_large)
         api__error(r, 413, "request body exceeds the limit of %zu bytes", r->max_body);
     else
         dispatch(r);
@@ -486,6 +498,19 @@ static void io_join(struct api_server *srv)
     srv->nio = 0;
 }
 
+/* The WWW-Authenticate value of a challenge (api_int.h). */
+static const char *challenge(enum api_challenge c)
+{
+    switch (c) {
+    case API_CHALLENGE_BASIC:
+        return "Bearer realm=\"vigil\", Basic realm=\"vigil\"";
+    case API_CHALLENGE_TOKEN:
+        return "Token realm=\"vigil\"";
+    default:
+        return "Bearer realm=\"vigil\"";
+    }
+}
+
 static enum MHD_Result send_response(api_request_t *r)
 {
     int stream = r->stream || (r->route == ROUTE_EVENTS && r->status == 200);
@@ -514,10 +539,7 @@ static enum MHD_Result send_response(api_request_t *r)
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->challenge != API_CHALLENGE_NONE)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                r->challenge == API_CHALLENGE_BASIC
-                                    ? "Bearer realm=\"vigil\", Basic realm=\"vigil\""
-                                    : "Bearer realm=\"vigil\"");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge(r->challenge));
     if (r->route == ROUTE_PING || r->route == ROUTE_WRITE || r->route == ROUTE_QUERY)
         MHD_add_response_header(resp, "X-Influxdb-Version", "1.8.10-vigil-" VIGIL_VERSION);
     api__cors_headers(r, resp);
@@ -612,8 +634,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             while (cap < r->len + n)
                 cap *= 2;
             char *p = realloc(r->body, cap + 1);
-            if (p == NULL) {
-                r->too_large = 1;
+            if (p == NULL) { /* the rest is discarded, as a too large one's (handle answers) */
+                r->body_oom = r->too_large = 1;
                 return MHD_YES;
             }
             r->body = p;

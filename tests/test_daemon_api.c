@@ -5,7 +5,8 @@
  * not wait for the reload (the readings routes' unknown channel, demo_limits, InfluxQL's FROM a
  * device), on a real store through daemon/backend.c. Moved out of tests/test_daemon.c to keep it
  * under 1,000 lines. And the parsing of http.query_timeout (/query's deadline), here for the
- * same reason, and the deadline of the in-memory anomalies listing (no store). */
+ * same reason; the deadline of the in-memory anomalies listing (no store); /health's pass and
+ * fail answers, and the out-of-memory answer's form by route. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -65,6 +66,85 @@ static void test_backend_error_again(void **state)
     assert_int_equal(api__q_backend_error(&run, "reading the device: ", ERR_IO), 1);
     assert_int_equal(run.again, 0);
     free(run.err);
+}
+
+/* A backend whose health test fails, saying why, as /healthz's 503 names it. */
+static int sick_healthy(void *ctx, const char **detail)
+{
+    (void)ctx;
+    *detail = "the storage writer is stalled";
+    return 0;
+}
+
+/* The answer's body, NUL-terminated (caller owns; free). */
+static char *answer_of(const api_request_t *r)
+{
+    assert_non_null(r->resp);
+    char *body = strndup(r->resp, r->resp_len);
+    assert_non_null(body);
+    return body;
+}
+
+/* Asks srv's /health; asserts the status and that the body begins with want. */
+static void check_health(struct api_server *srv, unsigned status, const char *want)
+{
+    api_request_t r;
+    memset(&r, 0, sizeof r);
+    r.srv = srv;
+    r.route = ROUTE_HEALTH;
+    api__h_health(&r);
+    assert_int_equal(r.status, status);
+    char *body = answer_of(&r);
+    if (strncmp(body, want, strlen(want)) != 0)
+        fail_msg("want %s..., got %s", want, body);
+    free(body);
+    free(r.resp);
+}
+
+/* GET /health (InfluxDB 2's health check): "pass" with 200 and InfluxDB 2's fields in its
+ * order while the backend is healthy (no health test counts as healthy), "fail" with 503 and
+ * the backend's reason when it is not. The daemon's backend is never unhealthy (daemon/
+ * backend.c be_healthy), so the 503 is tested here, on a fake server. */
+static void test_health(void **state)
+{
+    (void)state;
+    static struct api_server srv; /* zero: no health test */
+    check_health(&srv, 200,
+                 "{\"name\":\"influxdb\",\"message\":\"ready for queries and writes\","
+                 "\"status\":\"pass\",\"checks\":[],\"version\":\"" VIGIL_VERSION
+                 "\",\"commit\":\"");
+    srv.be.healthy = sick_healthy;
+    check_health(&srv, 503,
+                 "{\"name\":\"influxdb\",\"message\":\"unhealthy: the storage writer is stalled\","
+                 "\"status\":\"fail\",\"checks\":[],\"version\":\"" VIGIL_VERSION
+                 "\",\"commit\":\"");
+    srv.be.healthy = NULL;
+}
+
+/* When memory runs out building an answer (here: no JSON value to send), the 500 is in the
+ * route's form: InfluxDB 2's on its routes, {"error"} elsewhere. */
+static void test_out_of_memory_form(void **state)
+{
+    (void)state;
+    static const struct {
+        enum api_route route;
+        const char *body;
+    } rows[] = {
+        {ROUTE_WRITE_V2, "{\"code\":\"internal error\",\"message\":\"out of memory\"}\n"},
+        {ROUTE_HEALTH, "{\"code\":\"internal error\",\"message\":\"out of memory\"}\n"},
+        {ROUTE_WRITE, "{\"error\":\"out of memory\"}\n"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        api_request_t r;
+        memset(&r, 0, sizeof r);
+        r.route = rows[i].route;
+        api__json(&r, 200, NULL);
+        assert_int_equal(r.status, 500);
+        char *body = answer_of(&r);
+        assert_string_equal(body, rows[i].body);
+        free(body);
+        free(r.resp);
+    }
 }
 
 /* A backend of one device "pump-7" (channel temp, one reading) whose first device_get meets
@@ -558,6 +638,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend_error_again),
+        cmocka_unit_test(test_health),
+        cmocka_unit_test(test_out_of_memory_form),
         cmocka_unit_test(test_query_timeout_key),
         cmocka_unit_test(test_iq_from_device_again),
         cmocka_unit_test(test_unknown_channel_during_reload),

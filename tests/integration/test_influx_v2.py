@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """vigild integration: InfluxDB 2's write API, POST /api/v2/write, with curl (precisions, gzip,
 partial writes, an all-bad body, its parameters and their errors, the limits, tokens: every error
-in v2's form {"code": ..., "message": ...}) and with InfluxData's own JavaScript client
-(@influxdata/influxdb-client 1.35.0, installed by tools/install-deps; integration/
-influx_v2_client.js). The v1 /write: test_influx_write.py."""
+in v2's form {"code": ..., "message": ...}, on other /api/v2/ paths too), GET /health (open, its
+body and order, CORS), and with InfluxData's own JavaScript client (@influxdata/influxdb-client
+1.35.0, installed by tools/install-deps; integration/influx_v2_client.js). The v1 /write:
+test_influx_write.py."""
 
 import gzip
+import http.client
 import json
 import os
 import re
@@ -32,6 +34,9 @@ TOKENS = "read %s\nwrite %s\n" % (READ, WRITE)
 # tests/fault/failmaint.c (CTest sets VIGIL_FAILMAINT for it_influx_v2): fails the store's
 # writes while a flag file exists, for a 5xx the client retries.
 FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
+# tests/fault/failalloc.c (CTest sets VIGIL_FAILALLOC for it_influx_v2): fails large allocations
+# on chosen threads while a flag file exists (BodyOutOfMemory: the body's buffer).
+FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
 
 
 def sanitized():
@@ -179,8 +184,9 @@ class WriteV2(V2Assertions, vt.DaemonTestCase):
         self.assertNotIn("v2never", show_databases(self))
 
     def test_other_errors_in_v2_form(self):
+        # InfluxDB 2 has no code for 415: "invalid", the request is wrong as sent.
         res = write_v2(self.d, "m,device=v2-enc v=1\n", headers=["Content-Encoding: br"])
-        self.assertV2Error(res, 415, "unsupported media type", "Content-Encoding")
+        self.assertV2Error(res, 415, "invalid", "Content-Encoding")
         res = write_v2(self.d, "not gzip at all", headers=["Content-Encoding: gzip"])
         self.assertV2Error(res, 400, "invalid", "gzip")
         res = self.d.curl("GET", v2_path())
@@ -189,8 +195,16 @@ class WriteV2(V2Assertions, vt.DaemonTestCase):
         res = self.d.curl("OPTIONS", v2_path())
         self.assertEqual(res.status, 204, res)
         self.assertEqual(res.headers.get("allow"), "POST, OPTIONS")
+        # A path of InfluxDB 2's API vigild does not have: its 404, in its form.
+        self.assertV2Error(self.d.curl("POST", "/api/v2/query?org=o"), 404, "not found",
+                           "no such endpoint: POST /api/v2/query")
+        # Leading slashes are skipped as the routes skip them ("//api/v2/write" is the write).
+        self.assertV2Error(self.d.curl("GET", "//api/v2/buckets"), 404, "not found",
+                           "no such endpoint: GET //api/v2/buckets")
+        self.assertJsonError(self.d.curl("GET", "/api/v2x"), 404)
         # v1's routes keep v1's form.
         self.assertJsonError(self.d.curl("GET", "/write?db=x"), 405)
+        self.assertJsonError(self.d.curl("GET", "/api/v1/write"), 404)
         self.assertNoDevice("v2-enc")
 
     def test_metrics(self):
@@ -290,6 +304,53 @@ class RetryV2(V2Assertions, unittest.TestCase):
                          [(7000, {"v": 3.0})])
 
 
+@unittest.skipUnless(os.path.exists(FAILALLOC), "VIGIL_FAILALLOC (tests/fault/failalloc.c's "
+                     "library, set by CTest) not found")
+class BodyOutOfMemory(V2Assertions, unittest.TestCase):
+    """A body vigild has no memory to keep (failalloc.c: the HTTP workers' allocations of 16 KiB
+    and more fail while the flag file exists; the body buffer's first is 16 KiB + 1) is a 503
+    with Retry-After, nothing stored: the client sends it again later. Not a 413, which tells
+    it never to. In v2's form on /api/v2/write, in vigil's on /write."""
+
+    def setUp(self):
+        if sanitized():
+            self.skipTest("a sanitizer build owns malloc: no LD_PRELOAD allocator under it")
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(prefix=[
+            "env", "LD_PRELOAD=" + FAILALLOC, "VIGIL_FAILALLOC_FLAG=" + self.flag,
+            "VIGIL_FAILALLOC_MIN=16385", "VIGIL_FAILALLOC_THREAD=MHD-worker"])
+        self.d.start()
+        self.addCleanup(self.d.stop)
+
+    def post(self, conn, path, device):
+        body = "m,device=%s v=1 1000\n#%s\n" % (device, "x" * 40000)
+        conn.request("POST", path, body=body)
+        r = conn.getresponse()
+        return r.status, r.getheader("Retry-After"), r.read()
+
+    def test_503_retry_later(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/healthz")  # the connection's own memory, before the flag
+        conn.getresponse().read()
+        vt.write_file(self.flag, "16385")
+        st, ra, data = self.post(conn, v2_path(precision="ms"), "v2-oom")
+        self.assertEqual((st, ra), (503, "5"), data)
+        self.assertEqual(json.loads(data), {
+            "code": "unavailable",
+            "message": "out of memory reading the request body: nothing stored, retry later"})
+        st, ra, data = self.post(conn, "/write?db=x&precision=ms", "v1-oom")
+        self.assertEqual((st, ra), (503, "5"), data)
+        self.assertEqual(json.loads(data), {
+            "error": "out of memory reading the request body: nothing stored, retry later"})
+        os.unlink(self.flag)
+        self.assertEqual(self.d.get("/v1/devices/v2-oom")[0], 404)
+        self.assertEqual(self.d.get("/v1/devices/v1-oom")[0], 404)
+        st, _, data = self.post(conn, v2_path(precision="ms"), "v2-oom")
+        self.assertEqual(st, 204, data)
+        self.assertEqual(len(self.d.readings("v2-oom")), 1)
+
+
 class LimitsV2(V2Assertions, vt.DaemonTestCase):
     CONFIG = "[http]\nmax_body_bytes = 2048\nmax_batch = 3\n"
 
@@ -304,6 +365,14 @@ class LimitsV2(V2Assertions, vt.DaemonTestCase):
         res = write_v2(self.d, "#" + "y" * 100000 + "\n", gz=True, precision="ms")
         self.assertV2Error(res, 413, "request too large", "gzip")
 
+    def test_chunked_body_too_large(self):
+        # No Content-Length: refused once the body passes the limit, not on its headers.
+        body = "m,device=v2-chunk v=1 1000\n" + "#" + "z" * 3000 + "\n"
+        res = write_v2(self.d, body, precision="ms", headers=["Transfer-Encoding: chunked"])
+        self.assertV2Error(res, 413, "request too large",
+                           "request body exceeds the limit of 2048 bytes")
+        self.assertNoDevice("v2-chunk")
+
     def test_too_many_lines(self):
         body = "".join("m,device=v2-many v=%d %d\n" % (i, 1000 + i) for i in range(4))
         self.assertV2Error(write_v2(self.d, body, precision="ms"), 413, "request too large",
@@ -313,7 +382,8 @@ class LimitsV2(V2Assertions, vt.DaemonTestCase):
         self.assertEqual(len(self.d.readings("v2-many")), 3)
 
 
-class TokensV2(V2Assertions, vt.DaemonTestCase):
+class WithTokens:
+    """A daemon test case whose vigild has TOKENS on (--auth-file)."""
 
     @classmethod
     def setUpClass(cls):
@@ -323,12 +393,36 @@ class TokensV2(V2Assertions, vt.DaemonTestCase):
         cls.EXTRA_ARGS = ("--auth-file", path)
         super().setUpClass()
 
+
+class TokensV2(WithTokens, V2Assertions, vt.DaemonTestCase):
+
     def test_curl_tokens(self):
         line = "m,device=v2-tok v=1 1000\n"
-        self.assertV2Error(write_v2(self.d, line, precision="ms"), 401, "unauthorized")
-        self.assertV2Error(write_v2(self.d, line, precision="ms",
-                                    headers=["Authorization: Token not-a-token"]),
-                           401, "unauthorized", "invalid token")
+        # InfluxDB 2's words and scheme: its clients send "Authorization: Token TOKEN".
+        res = write_v2(self.d, line, precision="ms")
+        self.assertEqual(self.assertV2Error(res, 401, "unauthorized"),
+                         "unauthorized access: send 'Authorization: Token TOKEN'")
+        self.assertEqual(res.headers.get("www-authenticate"), 'Token realm="vigil"')
+        res = write_v2(self.d, line, precision="ms", headers=["Authorization: Token not-a-token"])
+        self.assertEqual(self.assertV2Error(res, 401, "unauthorized"),
+                         "unauthorized access: invalid token")
+        self.assertEqual(res.headers.get("www-authenticate"), 'Token realm="vigil"')
+        # A path under /api/v2/ vigild does not have: the token first, in v2's form.
+        self.assertV2Error(self.d.curl("GET", "/api/v2/buckets"), 401, "unauthorized",
+                           "send 'Authorization: Token TOKEN'")
+        self.assertV2Error(self.d.curl("GET", "/api/v2/buckets", "-H",
+                                       "Authorization: Token " + READ),
+                           404, "not found", "no such endpoint: GET /api/v2/buckets")
+        # v1's routes as before: Bearer named, Basic offered where InfluxDB 1 takes it.
+        res = self.d.curl("POST", "/write?db=x", "--data-binary", line)
+        self.assertEqual(self.assertJsonError(res, 401),
+                         "authentication required: send 'Authorization: Bearer TOKEN'")
+        self.assertEqual(res.headers.get("www-authenticate"),
+                         'Bearer realm="vigil", Basic realm="vigil"')
+        res = self.d.curl("GET", "/v1/devices")
+        self.assertEqual(self.assertJsonError(res, 401),
+                         "authentication required: send 'Authorization: Bearer TOKEN'")
+        self.assertEqual(res.headers.get("www-authenticate"), 'Bearer realm="vigil"')
         self.assertV2Error(write_v2(self.d, line, precision="ms",
                                     headers=["Authorization: Token " + READ]),
                            403, "forbidden", "needs 'write'")
@@ -351,6 +445,11 @@ class TokensV2(V2Assertions, vt.DaemonTestCase):
         res = run_client(self, dict(job, token="wrong"))
         self.assertEqual((res.get("statusCode"), res.get("code"), res["attempts"]),
                          (401, "unauthorized", 1), res)
+        self.assertEqual(res.get("message"), "unauthorized access: invalid token", res)
+        res = run_client(self, job)  # no token: the client sends no Authorization
+        self.assertEqual((res.get("statusCode"), res.get("code"), res.get("message")),
+                         (401, "unauthorized",
+                          "unauthorized access: send 'Authorization: Token TOKEN'"), res)
         res = run_client(self, dict(job, token=WRITE))
         self.assertEqual(res, {"ok": True, "attempts": 0})
         st, _, body = self.d.get("/v1/devices/v2-js-tok/readings",
@@ -358,6 +457,49 @@ class TokensV2(V2Assertions, vt.DaemonTestCase):
         self.assertEqual(st, 200, body)
         self.assertEqual([(p["ts"], p["values"]) for p in json.loads(body)["points"]],
                          [(5000, {"v": 7.0})])
+
+
+DASH = "https://dash.example.com"
+
+
+class HealthV2(WithTokens, V2Assertions, vt.DaemonTestCase):
+    """GET /health as InfluxDB 2 answers it, open (no token) while tokens are on, with CORS as
+    the other GET routes. Its 503 "fail" (the backend unhealthy) is tested in
+    tests/test_daemon_api.c: vigild's backend never reports unhealthy, so no daemon test can
+    provoke it. influxd 1.6.7 (Debian's) has no /health: it answers 404 "404 page not found"."""
+    CONFIG = "[http]\ncors_origins = %s\n" % DASH
+
+    def test_pass(self):
+        res = self.d.curl("GET", "/health", "-H", "Origin: " + DASH)
+        self.assertEqual(res.status, 200, res)
+        self.assertTrue(res.headers.get("content-type", "").startswith("application/json"))
+        doc = json.loads(res.body, object_pairs_hook=lambda kv: kv)  # pairs: keeps the order
+        self.assertEqual([k for k, _ in doc],
+                         ["name", "message", "status", "checks", "version", "commit"], res.body)
+        doc = dict(doc)
+        version = self.d.curl("GET", "/healthz").json()["version"]
+        self.assertEqual({k: v for k, v in doc.items() if k != "commit"},
+                         {"name": "influxdb", "message": "ready for queries and writes",
+                          "status": "pass", "checks": [], "version": version})
+        self.assertTrue(doc["commit"], res.body)
+        self.assertEqual(res.headers.get("access-control-allow-origin"), DASH)
+        st, _, body = vt.http_request("HEAD", self.d.url("/health"))
+        self.assertEqual((st, body), (200, b""))
+
+    def test_methods_and_cors(self):
+        res = self.d.curl("OPTIONS", "/health")
+        self.assertEqual(res.status, 204, res)
+        self.assertEqual(res.headers.get("allow"), "GET, HEAD, OPTIONS")
+        res = self.d.curl("OPTIONS", "/health", "-H", "Origin: " + DASH,
+                          "-H", "Access-Control-Request-Method: GET")
+        self.assertEqual(res.status, 204, res)
+        self.assertEqual(res.headers.get("access-control-allow-origin"), DASH)
+        self.assertEqual(res.headers.get("access-control-allow-methods"), "GET, HEAD")
+        # Its errors are InfluxDB 2's, as /api/v2/write's; /healthz keeps vigil's.
+        res = self.d.curl("POST", "/health", "--data-binary", "x")
+        self.assertV2Error(res, 405, "method not allowed", "GET, HEAD, OPTIONS")
+        self.assertEqual(res.headers.get("allow"), "GET, HEAD, OPTIONS")
+        self.assertJsonError(self.d.curl("POST", "/healthz", "--data-binary", "x"), 405)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ tests share, as they share test_faults.py's MaintRequests; CTest it_stop runs al
 
 - StopAnswers (tests/fault/failmaint.c, VIGIL_FAILMAINT): writes (/write, /v1/readings, a
   maintenance POST) held at the writer across SIGTERM each get their 2xx and are stored;
-  meanwhile a request on an idle keep-alive connection gets 503 with "Connection: close", a
-  new connection is refused, an idle one holds nothing up, and a request whose body never
-  ends holds the stop for the 3 s grace only.
+  meanwhile a request on an idle keep-alive connection gets 503 with "Connection: close" (in
+  InfluxDB 2's form on /api/v2/write), a new connection is refused, an idle one holds nothing
+  up, and a request whose body never ends holds the stop for the 3 s grace only.
   StopCount: the stop's count of requests in flight is left as found by every kind of request
   (a count too high holds the stop for the grace, one too low drops a begun request's answer),
   and a declared oversized body during the stop gets its 413 at once. StopTls: the same
@@ -127,7 +127,7 @@ class StopAnswers(MaintRequests, Base):
 
     def test_requests_during_stop(self):
         idle = []  # keep-alive connections, one request answered on each
-        for _ in range(2):
+        for _ in range(3):
             c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
             c.request("GET", "/v1/devices")
             r = c.getresponse()
@@ -151,6 +151,16 @@ class StopAnswers(MaintRequests, Base):
         self.assertJsonError((r.status, {k.lower(): v for k, v in r.getheaders()}, data), 503,
                              "vigild is stopping")
         self.assertTrue(r.will_close)
+        c.close()
+        # On InfluxDB 2's write, the same 503 in its form, which its clients read and retry.
+        c = idle[2]
+        c.request("POST", "/api/v2/write?org=o&bucket=b", body="m,device=mx v=5 5\n")
+        r = c.getresponse()
+        data = r.read()
+        self.assertEqual((r.status, r.getheader("Retry-After")), (503, "5"), data)
+        self.assertEqual(json.loads(data), {
+            "code": "unavailable",
+            "message": "vigild is stopping: request not run, retry once it is back"})
         c.close()
         with self.assertRaises(ConnectionError):  # a new connection: closed, unanswered
             vt.http_request("GET", self.d.url("/healthz"), timeout=10)
