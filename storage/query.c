@@ -518,8 +518,12 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
             if (withdrawn ? store__pend_wait(s, &pw) == 0
                           : tries + 1 < PEND_TRIES && store__pend_sync(s, gen, &sync_dl) == 0)
                 continue;
-            unavailable(s, &pw, "pending readings", dev);
-            err = ERR_AGAIN; /* the writer reloads its maps: transient */
+            if (withdrawn)
+                unavailable(s, &pw, "pending readings", dev);
+            else
+                store__set_errmsg(s, "pending readings of device %lld unavailable (the store's"
+                                     " last commit not published yet)", (long long)dev);
+            err = ERR_AGAIN; /* a reload, or a writer stalled after COMMIT: transient */
         }
         break;
     }

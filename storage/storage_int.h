@@ -43,7 +43,8 @@
 #define STORE_RELOAD_RETRY_MS     1000
 #define STORE_RELOAD_RETRY_MAX_MS 4000
 /* A read waits at most this long for the counters a maps reload withdrew (store__pend_wait),
- * then answers ERR_AGAIN; a reload that fails meanwhile ends the wait at once. */
+ * then answers ERR_AGAIN; a reload that fails meanwhile ends the wait at once, and a read that
+ * comes after a failed reload, before its retry begins, does not wait. */
 #define STORE_PEND_WAIT_MS    1000
 #define STORE_BUSY_TIMEOUT_MS 10000
 /* Bounds of the asynchronous model, event and detector writes queued or in the open
