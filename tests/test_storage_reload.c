@@ -12,8 +12,20 @@
 
 static const char *const ch[] = {"v"};
 
+/* Submits a batch of one reading (v 1) of dev at ts; c (initialised here) counts its callback. */
+static void submit_point(store_t *s, const char *dev, int64_t ts, counter_t *c)
+{
+    double v = 1;
+    counter_init(c);
+    batch_t b;
+    batch_init(&b);
+    add_point(&b, dev, ts, 1, ch, &v);
+    assert_int_equal(store_submit(s, &b, on_done, c), 0);
+    batch_deinit(&b);
+}
+
 /* Writes "p" (two pending readings), installs the trigger and submits a batch of "bad", which
- * fails; returns when its callback has run (c counts it). */
+ * fails (c counts its callback). */
 static void fail_a_batch(store_t *s, counter_t *c)
 {
     double v = 1;
@@ -23,12 +35,7 @@ static void fail_a_batch(store_t *s, counter_t *c)
                                          " WHEN NEW.name = 'bad'"
                                          " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
                      0);
-    counter_init(c);
-    batch_t b;
-    batch_init(&b);
-    add_point(&b, "bad", 1000, 1, ch, &v);
-    assert_int_equal(store_submit(s, &b, on_done, c), 0);
-    batch_deinit(&b);
+    submit_point(s, "bad", 1000, c);
 }
 
 /* store_device_get of "p" until it answers something else than ERR_AGAIN, about seconds s at
@@ -341,6 +348,23 @@ static void start_waiters(store_t *s, waiter_th_t w[2], pthread_t th[2])
     wait_waiters(s, w0, 2);
 }
 
+/* Releases the held reload and joins the two reads of start_waiters. */
+static void release_waiters(store_t *s, pthread_t th[2])
+{
+    store__test_reload_hold(s, 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+}
+
+/* Both reads answered with the counters and the pending readings of fail_a_batch's "p". */
+static void assert_waiters_read(const waiter_th_t w[2])
+{
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(w[i].rc, 0);
+        assert_int_equal(w[i].points, 2);
+    }
+}
+
 /* A report and a query waiting for the counters while the reload is held, with their wait's
  * bound set to an hour (hook), so that only the reload's outcome can end it: the reload fails
  * (hook; so does its retry, about a second later), and both answer ERR_AGAIN then, naming the
@@ -360,9 +384,7 @@ static void test_wait_ends_on_failed_reload(void **state)
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
-    store__test_reload_hold(f->s, 0); /* the held reload goes on, and fails */
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
+    release_waiters(f->s, th); /* the held reload goes on, and fails */
     for (int i = 0; i < 2; i++) {
         assert_int_equal(w[i].rc, ERR_AGAIN);
         assert_non_null(strstr(w[i].msg, "unavailable"));
@@ -392,13 +414,8 @@ static void test_wait_ends_on_reload(void **state)
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
-    store__test_reload_hold(f->s, 0);
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(w[i].rc, 0);
-        assert_int_equal(w[i].points, 2);
-    }
+    release_waiters(f->s, th);
+    assert_waiters_read(w);
     counter_wait(&c, 1);
     assert_int_equal(c.bad, 1);
     store__test_pend_wait_ms(f->s, 0);
@@ -508,14 +525,9 @@ static void test_running_retry_waited(void **state)
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
-    store__test_reload_hold(f->s, 0);
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
+    release_waiters(f->s, th);
     store__test_pend_wait_ms(f->s, 0);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(w[i].rc, 0);
-        assert_int_equal(w[i].points, 2);
-    }
+    assert_waiters_read(w);
     counter_deinit(&c);
 }
 
@@ -532,12 +544,7 @@ static void test_query_waits_for_publication(void **state)
     write1(f->s, "p", 2000, 1, ch, &v);
     store__test_publish_hold(f->s, 1);
     counter_t c;
-    counter_init(&c);
-    batch_t b;
-    batch_init(&b);
-    add_point(&b, "p", 3000, 1, ch, &v);
-    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
-    batch_deinit(&b);
+    submit_point(f->s, "p", 3000, &c);
     wait_held(f->s, store__test_publish_held);
     int stale0 = store__test_pend_stale(f->s), syncs0 = store__test_pend_syncs(f->s);
     waiter_th_t w = {.s = f->s, .query = 1};
