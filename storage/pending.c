@@ -47,8 +47,8 @@
  * the next reload begins or a publication), answers ERR_AGAIN at once as well: only a reload
  * that is running is waited for.
  *
- * Threads: writer thread, except store__pend_copy, store__pend_stats, store__pend_wait and
- * store__pend_decode (any thread). */
+ * Threads: writer thread, except store__pend_copy, store__pend_stats, store__pend_wait,
+ * store__pend_sync and store__pend_decode (any thread). */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"

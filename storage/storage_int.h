@@ -690,8 +690,8 @@ typedef struct store_pwait {
     struct timespec dl; /* monotonic (mcond_deadline) */
 } store_pwait_t;
 
-/* pending.c (writer thread, but store__pend_copy, store__pend_stats, store__pend_wait and
- * store__pend_decode: any thread) */
+/* pending.c (writer thread, but store__pend_copy, store__pend_stats, store__pend_wait,
+ * store__pend_sync and store__pend_decode: any thread) */
 /* Appends n sorted unique cells of d, all after d->last_ts, to its pending readings and to the
  * transaction's log row; queues d's flush when they fill a row. */
 int store__pend_append(store_t *s, store_dev_t *d, const store_cell_t *c, size_t n);
