@@ -460,6 +460,7 @@ void store__pend_index(store_t *s, int build)
 {
     store_writer_t *w = &s->w;
     pthread_mutex_lock(&s->pmu);
+    int64_t was = s->pgen;
     s->pgen = -1;
     s->pfailed = 0; /* a load begins (or ends): its readers wait for its outcome */
     HASH_CLEAR(hid, s->pids);
@@ -469,16 +470,19 @@ void store__pend_index(store_t *s, int build)
             err = pids_add(s, d);
             publish_dev(d);
         }
-        if (err == 0) {
+        if (err == 0)
             s->pgen = (int64_t)w->log_last;
-            pthread_cond_broadcast(&s->pcond); /* a reload published: its waiters read */
-        } else {
+        else
             w->maps_stale = 1;
-        }
     } else {
         for (store_dev_t *d = w->devs; d != NULL; d = d->hh.next)
             d->in_pids = 0;
     }
+    /* A reload published (its waiters read), or a load withdrew the counters that readers in
+     * store__pend_sync wait to see move (a commit not published, after undone maintenance):
+     * they wait for the reload in store__pend_wait instead, on its own bound. */
+    if (s->pgen != was)
+        pthread_cond_broadcast(&s->pcond);
     pthread_mutex_unlock(&s->pmu);
 }
 
