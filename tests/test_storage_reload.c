@@ -77,9 +77,9 @@ static void test_reload_failed_retried(void **state)
 }
 
 /* A reload that fails every time (a database that cannot be read any more) is tried again with
- * a back-off, not in a loop: over the reports' waits (about a second each) the tries stay few
- * (a loop would make thousands). Once reloads succeed again, the counters come back without a
- * write. */
+ * a back-off, not in a loop: over three seconds or more of reports the tries stay at most about
+ * one a second (a loop would make thousands). Once reloads succeed again, the counters come back
+ * without a write. */
 static void test_reload_failing_no_spin(void **state)
 {
     fx_t *f = *state;
