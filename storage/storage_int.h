@@ -924,12 +924,12 @@ int store__test_pend_waits(store_t *s);
  * it); store__test_pend_stale: the reads' copies that found another generation than their
  * snapshot's since open; store__test_pend_syncs: the reads that waited for a publication. */
 void store__test_publish_hold(store_t *s, int hold);
-/* Writer thread: while *hold (atomic) is set, stays here with *held 1 (store__test_reload_hold,
- * store__test_publish_hold). */
-void store__test_pause(const int *hold, int *held);
 int store__test_publish_held(store_t *s);
 int store__test_pend_stale(store_t *s);
 int store__test_pend_syncs(store_t *s);
+/* Writer thread: while *hold (atomic) is set, stays here with *held 1 (store__test_reload_hold,
+ * store__test_publish_hold). */
+void store__test_pause(const int *hold, int *held);
 /* Test hook: while nonzero, store_open starts the writer held (as store__test_hold(s, 1) would,
  * but before its first look), so a test can read what the open set up before any idle work
  * changes it. Set and cleared by a test around store_open, on the owning thread; 0 otherwise. */
