@@ -318,8 +318,10 @@ static int field_keys_series(struct dev_walk *w, const api_device_t *d)
     if (d->nchannels == 0 || counting(w))
         return row_count(w, d->id, d->nchannels);
     const char **names = malloc(d->nchannels * sizeof *names);
-    if (names == NULL)
+    if (names == NULL) {
+        w->b->oom = 1; /* as a failed append: the answer is out of memory's, not a list cut short */
         return -1;
+    }
     memcpy(names, d->channels, d->nchannels * sizeof *names);
     qsort(names, d->nchannels, sizeof *names, cmp_str);
     sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
