@@ -7,8 +7,9 @@
   commit makes all three healthy again by themselves.
 - StalledWriter: another connection holds SQLite's write lock (as test_watchdog.py), so the
   writer cannot finish a transaction while a reading waits; without a systemd watchdog
-  /healthz goes 503 naming the stall after http.health_stall_s (1 s here), and 200 again once
-  the lock goes and the reading is stored.
+  /healthz goes 503 naming the stall after http.health_stall_s (1 s here, set by a reload from
+  3600 s: the 503 within the test's 9 s shows the reload applied it), and 200 again once the
+  lock goes and the reading is stored.
 """
 
 import json
@@ -18,6 +19,7 @@ import threading
 import time
 import unittest
 
+import test_ops
 import vigiltest as vt
 from vigiltest import Vigild, mkdtemp, write_file
 
@@ -123,13 +125,15 @@ class FailingCommits(HealthCase):
 class StalledWriter(HealthCase):
     def setUp(self):
         cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
-                         "[http]\nhealth_stall_s = 1\n[model]\nenabled = false\n")
+                         "[http]\nhealth_stall_s = 3600\n[model]\nenabled = false\n")
         self.d = Vigild(config=cfg)
         self.d.start()
         self.addCleanup(self.d.cleanup)
 
     def test_stall_without_watchdog(self):
         self.assertNotIn("NOTIFY_SOCKET", os.environ)
+        write_file(self.d.config, "[http]\nhealth_stall_s = 1\n[model]\nenabled = false\n")
+        test_ops.hup(self.d, r"configuration reloaded; applied: http.health_stall_s")
         r = self.d.post_json({"device": "s", "ts": 1000, "values": {"v": 1}})
         self.assertEqual(r.status, 200, r)
         self.assertHealthy()
