@@ -15,6 +15,7 @@
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 import unittest
@@ -60,12 +61,17 @@ def vigil_healthy(d):
 
 
 class HealthCase(unittest.TestCase):
+    """Each test starts its own vigild as self.d in setUp; run() attaches its log to a failure,
+    then removes its directory."""
+
     def run(self, result=None):
         before = len(result.failures) + len(result.errors) if result else 0
         out = super().run(result)
         d = getattr(self, "d", None)
-        if result is not None and d and len(result.failures) + len(result.errors) > before:
-            print(d.log())
+        if d is not None:
+            if result is not None and len(result.failures) + len(result.errors) > before:
+                sys.stderr.write("\n%s\n" % d.log())
+            d.cleanup()
         return out
 
     def assertHealthy(self):
@@ -88,7 +94,6 @@ class FailingCommits(HealthCase):
             "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
             "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log("])
         self.d.start()
-        self.addCleanup(self.d.cleanup)
 
     def test_failing_commits_then_recovery(self):
         r = self.d.post_json({"device": "h", "ts": 1000, "values": {"v": 1}})
@@ -128,7 +133,6 @@ class StalledWriter(HealthCase):
                          "[http]\nhealth_stall_s = 3600\n[model]\nenabled = false\n")
         self.d = Vigild(config=cfg)
         self.d.start()
-        self.addCleanup(self.d.cleanup)
 
     def test_stall_without_watchdog(self):
         self.assertNotIn("NOTIFY_SOCKET", os.environ)
