@@ -778,11 +778,14 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
  * (the README lists both). A setting is live when the code reading it can take a new value at
  * any time: atomics read per request, or state of the loop thread. */
 static const char *const live_settings[] = {
-    "daemon.log_level",         "http.max_body_bytes",      "http.max_batch",
-    "http.max_query_points",    "http.max_scan_points",     "http.query_timeout",
-    "http.auth_file",           "http.metrics_auth",        "http.metrics_max_devices",
-    "http.cors_origins",        "http.events_keepalive_ms", "http.events_max_unsent",
-    "http.events_state_min_ms", "http.health_stall_s",      "storage.max_devices",      "storage.max_channels_per_device",
+    "daemon.log_level",         "http.max_body_bytes",
+    "http.max_batch",           "http.max_query_points",
+    "http.max_scan_points",     "http.query_timeout",
+    "http.auth_file",           "http.metrics_auth",
+    "http.metrics_max_devices", "http.cors_origins",
+    "http.events_keepalive_ms", "http.events_max_unsent",
+    "http.events_state_min_ms", "http.health_stall_s",
+    "storage.max_devices",      "storage.max_channels_per_device",
     "storage.snapshots_keep",   "storage.snapshot_every",
 };
 

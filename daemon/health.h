@@ -12,13 +12,13 @@
 
 /* The reasons the storage check fails (bits of health_storage's result). */
 enum {
-    HEALTH_STALLED = 1,     /* work waits and no transaction finished within the stall bound */
-    HEALTH_COMMITS = 2,     /* the last client transaction failed and none committed since */
-    HEALTH_MAPS_STALE = 4,  /* the device maps' reload keeps failing (reads answer 503) */
+    HEALTH_STALLED = 1,    /* work waits and no transaction finished within the stall bound */
+    HEALTH_COMMITS = 2,    /* the last client transaction failed and none committed since */
+    HEALTH_MAPS_STALE = 4, /* the device maps' reload keeps failing (reads answer 503) */
 };
 
 typedef struct health {
-    store_t *store; /* borrowed; outlives the health checks */
+    store_t *store;           /* borrowed; outlives the health checks */
     _Atomic int64_t stall_ms; /* the stall bound (health_set_stall) */
     /* mu guards done and progress_ms: the writer's transactions finished (committed or failed)
      * at the last look, and when that count last moved or nothing was waiting. Held only to

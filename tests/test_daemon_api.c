@@ -116,11 +116,12 @@ static void test_health(void **state)
                  "\"status\":\"pass\",\"checks\":[],\"version\":\"" VIGIL_VERSION
                  "\",\"commit\":\"");
     srv.be.health = sick_health;
-    check_health(&srv, 503,
-                 "{\"name\":\"influxdb\",\"message\":\"unhealthy: storage: the storage writer is "
-                 "stalled\",\"status\":\"fail\",\"checks\":[{\"name\":\"storage\",\"status\":"
-                 "\"fail\",\"message\":\"the storage writer is stalled\"}],\"version\":\"" VIGIL_VERSION
-                 "\",\"commit\":\"");
+    check_health(
+        &srv, 503,
+        "{\"name\":\"influxdb\",\"message\":\"unhealthy: storage: the storage writer is "
+        "stalled\",\"status\":\"fail\",\"checks\":[{\"name\":\"storage\",\"status\":"
+        "\"fail\",\"message\":\"the storage writer is stalled\"}],\"version\":\"" VIGIL_VERSION
+        "\",\"commit\":\"");
     srv.be.health = NULL;
 }
 
