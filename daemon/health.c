@@ -32,6 +32,13 @@ void health_deinit(health_t *h)
     pthread_mutex_destroy(&h->mu);
 }
 
+void health_progress_now(health_t *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->progress_ms = vtime_mono_ms();
+    pthread_mutex_unlock(&h->mu);
+}
+
 void health_set_stall(health_t *h, int64_t stall_ms)
 {
     atomic_store(&h->stall_ms, stall_ms);

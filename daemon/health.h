@@ -32,6 +32,10 @@ typedef struct health {
 int health_init(health_t *h, store_t *store, int64_t stall_ms);
 void health_deinit(health_t *h);
 
+/* Any thread: the writer's progress counts from now, as if a transaction had just finished
+ * (main, at READY=1: a long start-up, restoring detectors, is not a stall of the writer). */
+void health_progress_now(health_t *h);
+
 /* Any thread: the stall bound from now on (ms, > 0). */
 void health_set_stall(health_t *h, int64_t stall_ms);
 

@@ -818,6 +818,8 @@ int main(int argc, char **argv)
     char status[512];
     status_text(&d, status, sizeof status);
     notify_extend_stop(&d.notify);
+    if (d.health_on)
+        health_progress_now(&d.health); /* the stall bound counts from READY, as before */
     notify_sendf(&d.notify, "READY=1\nSTATUS=%s\nMAINPID=%ld", status, (long)getpid());
     notify_start(&d.notify, &d.loop, STATUS_PERIOD_MS, status_text, writer_healthy, &d);
     if (d.health_on) {
