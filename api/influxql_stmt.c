@@ -9,6 +9,7 @@
 #include "influxql.h"
 #include "api_int.h"
 #include "err.h"
+#include "vtime.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Whether t is the keyword kw (upper case). */
 int api__q_is(const qtoken_t *t, const char *kw)
@@ -163,16 +163,9 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *db)
     return 1;
 }
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void api__q_deadline_start(qrun_t *run, int64_t timeout_ms)
 {
-    run->deadline_us = timeout_ms > 0 ? mono_us() + timeout_ms * 1000 : 0;
+    run->deadline_us = timeout_ms > 0 ? vtime_mono_us() + timeout_ms * 1000 : 0;
 }
 
 int api__q_deadline_passed(qrun_t *run)
@@ -180,7 +173,7 @@ int api__q_deadline_passed(qrun_t *run)
     if (run == NULL || run->deadline_us == 0)
         return 0;
     if (!run->timed_out)
-        run->timed_out = mono_us() >= run->deadline_us;
+        run->timed_out = vtime_mono_us() >= run->deadline_us;
     return run->timed_out;
 }
 

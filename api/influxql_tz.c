@@ -10,12 +10,12 @@
  * Any thread: /query runs on libmicrohttpd's threads. Lock: tz_lock guards slots; it is never
  * held while a file is read, and no other lock is taken under it. */
 #include "influxql.h"
+#include "vtime.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define TZ_SLOTS 64
 #define TZ_NAME_MAX 255
@@ -29,13 +29,6 @@ struct tz_slot {
 
 static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tz_slot slots[TZ_SLOTS]; /* guarded by tz_lock */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The check itself: Go's LoadLocation rules. 1, 0, or -1 when out of memory. Opens files. */
 static int tz_check(const char *name)
@@ -91,7 +84,7 @@ int api__iq_tz_known(const char *name)
     size_t len = strlen(name);
     if (len > TZ_NAME_MAX)
         return tz_check(name);
-    double t = now_s();
+    double t = vtime_mono_s();
     pthread_mutex_lock(&tz_lock);
     for (int i = 0; i < TZ_SLOTS; i++) {
         if (slots[i].name != NULL && t - slots[i].at < TZ_TTL_S &&

@@ -99,13 +99,6 @@ void api_opts_default(api_opts_t *o)
     o->cors = NULL;
 }
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* libmicrohttpd's unescape callback: keep everything raw; see the file comment. */
 static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -603,7 +596,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->method = method;
         r->url = url;
-        r->start_us = mono_us();
+        r->start_us = vtime_mono_us();
         r->max_body = atomic_load_explicit(&srv->max_body, memory_order_relaxed);
         r->max_batch = atomic_load_explicit(&srv->max_batch, memory_order_relaxed);
         r->max_query_limit = atomic_load_explicit(&srv->max_query_limit, memory_order_relaxed);
@@ -685,7 +678,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 k = i;
         atomic_fetch_add_explicit(&srv->requests[r->route][k], 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&srv->request_seconds_us[r->route],
-                                  (uint64_t)(mono_us() - r->start_us), memory_order_relaxed);
+                                  (uint64_t)(vtime_mono_us() - r->start_us), memory_order_relaxed);
     }
     api__events_drop(r);
     for (int i = 0; i < 4; i++)
@@ -883,9 +876,9 @@ unsigned api_port(const api_server_t *srv)
  * take a lock in every request's completion. Any thread but a worker or io thread. */
 static int wait_answered(struct api_server *srv, int grace_ms)
 {
-    int64_t deadline = mono_us() + (int64_t)grace_ms * 1000;
+    int64_t deadline = vtime_mono_us() + (int64_t)grace_ms * 1000;
     int n;
-    while ((n = atomic_load(&srv->inflight)) > 0 && mono_us() < deadline)
+    while ((n = atomic_load(&srv->inflight)) > 0 && vtime_mono_us() < deadline)
         nanosleep(&(struct timespec){.tv_nsec = 5 * 1000000}, NULL);
     return n;
 }

@@ -16,6 +16,9 @@ int64_t vtime_now_ms(void);
 /* Monotonic now in ms (CLOCK_MONOTONIC: for intervals and deadlines, never for timestamps). */
 int64_t vtime_mono_ms(void);
 
+/* Monotonic now in µs (CLOCK_MONOTONIC: request times and deadlines). */
+int64_t vtime_mono_us(void);
+
 /* Monotonic now in seconds, to the nanosecond (CLOCK_MONOTONIC: for measured durations). */
 double vtime_mono_s(void);
 

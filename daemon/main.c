@@ -26,6 +26,7 @@
 #include "pipeline.h"
 #include "storage.h"
 #include "stream.h"
+#include "vtime.h"
 
 #include <cblas.h> /* openblas_set_num_threads */
 #include <getopt.h>
@@ -33,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -488,11 +488,8 @@ static void on_hup(uv_signal_t *h, int signum)
     struct daemon *d = h->data;
     if (d->stopping)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     notify_sendf(&d->notify, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                 (unsigned long long)ts.tv_sec * 1000000ull +
-                     (unsigned long long)ts.tv_nsec / 1000);
+                 (unsigned long long)vtime_mono_us());
     log_info("SIGHUP: reloading the configuration%s%s", d->config_path ? " from " : "",
              d->config_path ? d->config_path : "");
     char err[512], status[512];

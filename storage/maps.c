@@ -25,7 +25,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 void store__dev_free(store_dev_t *d)
 {
@@ -157,18 +156,6 @@ static void note_small_rows(store_writer_t *w)
     sqlite3_finalize(st);
 }
 
-/* Test hook (store__test_reload_hold): the reload stays here, nothing published, until
- * released. */
-static void reload_pause(store_writer_t *w)
-{
-    if (!__atomic_load_n(&w->reload_hold, __ATOMIC_ACQUIRE))
-        return;
-    __atomic_store_n(&w->reload_held, 1, __ATOMIC_RELEASE);
-    while (__atomic_load_n(&w->reload_hold, __ATOMIC_ACQUIRE))
-        usleep(1000);
-    __atomic_store_n(&w->reload_held, 0, __ATOMIC_RELEASE);
-}
-
 /* Test hook (store__test_reload_fail): whether this reload is to fail. */
 static int reload_fails_now(store_writer_t *w)
 {
@@ -188,7 +175,7 @@ int store__maps_load(store_t *s)
     store__pend_index(s, 0);
     if (!first)
         __atomic_add_fetch(&w->reload_tries, 1, __ATOMIC_ACQ_REL);
-    reload_pause(w);
+    store__test_pause(&w->reload_hold, &w->reload_held); /* test hook: nothing published */
     int injected = !first && reload_fails_now(w);
     store__compact_save(w); /* the compact list goes with the maps: queued again after */
     /* So do the counts of devices with small rows outside it (backing off, chunks.c), so that

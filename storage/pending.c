@@ -36,12 +36,19 @@
  * any callback, and never changes the published bytes before the next publication: it appends
  * after vlen, reallocates under pmu, and after a flush appends no more in that transaction.
  *
+ * A reader whose snapshot is ahead of pgen (the writer committed and has not published yet)
+ * waits on pcond (store__pend_sync), broadcast at every publication, rather than polling; one
+ * behind it retries with a new snapshot at once.
+ *
  * While a maps reload has withdrawn them (pgen -1) a reader waits on pcond (store__pend_wait),
  * woken when they are published again or when the reload fails (pfails): it then answers
- * ERR_AGAIN at once rather than at its deadline (the store retries the reload later).
+ * ERR_AGAIN at once rather than at its deadline. A reader that arrives after a reload failed,
+ * while the writer backs off before retrying it (pfailed, set at the failure and cleared when
+ * the next reload begins or a publication), answers ERR_AGAIN at once as well: only a reload
+ * that is running is waited for.
  *
- * Threads: writer thread, except store__pend_copy, store__pend_stats, store__pend_wait and
- * store__pend_decode (any thread). */
+ * Threads: writer thread, except store__pend_copy, store__pend_stats, store__pend_wait,
+ * store__pend_sync and store__pend_decode (any thread). */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
@@ -308,13 +315,28 @@ int store__pend_wait(store_t *s, store_pwait_t *pw)
     int rc = 0;
     if (s->pgen == -1)
         s->pwaits++;
-    while (s->pgen == -1 && s->pfails == pw->fails && rc != ETIMEDOUT)
+    /* pfailed: the last reload failed and the writer backs off before the next; waiting would
+     * only run out the deadline (or meet the next failure, seconds later). */
+    while (s->pgen == -1 && !s->pfailed && s->pfails == pw->fails && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&s->pcond, &s->pmu, &pw->dl);
     int err = 0;
     if (s->pgen == -1) {
-        pw->failed = s->pfails != pw->fails;
+        pw->failed = s->pfailed || s->pfails != pw->fails;
         err = ERR_AGAIN;
     }
+    pthread_mutex_unlock(&s->pmu);
+    return err;
+}
+
+int store__pend_sync(store_t *s, int64_t gen, const struct timespec *dl)
+{
+    pthread_mutex_lock(&s->pmu);
+    int rc = 0;
+    if (s->pgen != -1 && s->pgen < gen)
+        s->psyncs++;
+    while (s->pgen != -1 && s->pgen < gen && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&s->pcond, &s->pmu, dl);
+    int err = s->pgen != -1 && s->pgen < gen ? ERR_AGAIN : 0;
     pthread_mutex_unlock(&s->pmu);
     return err;
 }
@@ -323,6 +345,7 @@ void store__pend_reload_failed(store_t *s)
 {
     pthread_mutex_lock(&s->pmu);
     s->pfails++;
+    s->pfailed = 1; /* until the retry begins (store__pend_index) */
     pthread_cond_broadcast(&s->pcond);
     pthread_mutex_unlock(&s->pmu);
 }
@@ -410,14 +433,17 @@ void store__pend_publish(store_t *s)
     int64_t was = s->pgen;
     if (w->pchanged)
         s->pgen = (int64_t)w->seq;
-    if (was == -1 && s->pgen != -1)
-        pthread_cond_broadcast(&s->pcond); /* readers waiting for the counters (pend_wait) */
     if (err) {
         /* A device missing from pids would hide its pending readings: readers wait until the
          * maps (and pids) are rebuilt before the next transaction. */
         s->pgen = -1;
         w->maps_stale = 1;
     }
+    if (s->pgen != -1)
+        s->pfailed = 0;
+    /* Readers waiting for the counters (store__pend_wait) or for this commit (pend_sync). */
+    if (s->pgen != was)
+        pthread_cond_broadcast(&s->pcond);
     pthread_mutex_unlock(&s->pmu);
     for (size_t i = 0; i < w->ndead; i++)
         store__dev_free(w->dead[i]);
@@ -434,7 +460,9 @@ void store__pend_index(store_t *s, int build)
 {
     store_writer_t *w = &s->w;
     pthread_mutex_lock(&s->pmu);
+    int64_t was = s->pgen;
     s->pgen = -1;
+    s->pfailed = 0; /* a load begins (or ends): its readers wait for its outcome */
     HASH_CLEAR(hid, s->pids);
     int err = 0;
     if (build) {
@@ -442,16 +470,19 @@ void store__pend_index(store_t *s, int build)
             err = pids_add(s, d);
             publish_dev(d);
         }
-        if (err == 0) {
+        if (err == 0)
             s->pgen = (int64_t)w->log_last;
-            pthread_cond_broadcast(&s->pcond); /* a reload published: its waiters read */
-        } else {
+        else
             w->maps_stale = 1;
-        }
     } else {
         for (store_dev_t *d = w->devs; d != NULL; d = d->hh.next)
             d->in_pids = 0;
     }
+    /* A reload published (its waiters read), or a load withdrew the counters that readers in
+     * store__pend_sync wait to see move (a commit not published, after undone maintenance):
+     * they wait for the reload in store__pend_wait instead, on its own bound. */
+    if (s->pgen != was)
+        pthread_cond_broadcast(&s->pcond);
     pthread_mutex_unlock(&s->pmu);
 }
 
@@ -574,6 +605,8 @@ int store__pend_copy(store_t *s, store_reader_t *r, int64_t dev, int64_t gen, st
         int withdrawn = s->pgen == -1;
         if (withdrawn)
             pwait_note(s, pw);
+        else
+            s->pstale++;
         pthread_mutex_unlock(&s->pmu);
         return withdrawn ? 2 : 1;
     }

@@ -11,10 +11,10 @@
  * and no store lock; a slow callback only keeps that one connection (and the WAL) busy. */
 #include "storage_int.h"
 #include "err.h"
+#include "mcond.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 store_reader_t *store__reader_get(store_t *s)
 {
@@ -191,12 +191,16 @@ static int chans_load(store_t *s, store_reader_t *r, int64_t dev, chanlist_t *cl
 }
 
 /* Tries (with a new snapshot each time) to read a device's rows and its pending readings as of
- * the same commit; the writer publishes right after each COMMIT, so a retry is rare and short.
- * While the writer reloads its maps (the pending readings and counters withdrawn) a query or a
- * device report waits instead on the store's condition variable (store__pend_wait), at most
- * STORE_PEND_WAIT_MS, and gives up at once if the reload fails. */
-#define PEND_TRIES    2000
-#define PEND_RETRY_US 500
+ * the same commit; the writer publishes right after each COMMIT (inside it, store__wal_hook),
+ * so a retry is rare and short. A snapshot ahead of the published generation waits for the
+ * publication on the store's condition variable (store__pend_sync), woken by it rather than
+ * polling, PEND_SYNC_MS in all for the call (a stalled writer: ERR_AGAIN); at most PEND_TRIES
+ * snapshots bound the retries of a snapshot behind a writer that keeps publishing. While the
+ * writer reloads its maps (the pending readings and counters withdrawn) a query or a device
+ * report waits instead (store__pend_wait), at most STORE_PEND_WAIT_MS, and gives up at once if
+ * the reload fails or has failed and is not being retried yet. */
+#define PEND_TRIES   2000
+#define PEND_SYNC_MS 1000
 
 /* The message of a read that gave up on the withdrawn counters (what, of device dev). */
 static void unavailable(store_t *s, const store_pwait_t *pw, const char *what, int64_t dev)
@@ -488,6 +492,8 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
     int64_t dev = 0, gen = 0, pbase = 0;
     size_t plen = 0;
     store_pwait_t pw = {0};
+    struct timespec sync_dl; /* the deadline of the waits for publications (sync_started) */
+    int sync_started = 0;
     int err = 0;
     for (int tries = 0;; tries++) {
         err = read_begin(s, r);
@@ -505,13 +511,19 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
             err = 1;
             if (!sqlite3_get_autocommit(r->db))
                 sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
-            if (withdrawn ? store__pend_wait(s, &pw) == 0 : tries + 1 < PEND_TRIES) {
-                if (!withdrawn && tries > 0)
-                    usleep(PEND_RETRY_US);
-                continue;
+            if (!withdrawn && !sync_started) {
+                mcond_deadline(&sync_dl, PEND_SYNC_MS);
+                sync_started = 1;
             }
-            unavailable(s, &pw, "pending readings", dev);
-            err = ERR_AGAIN; /* the writer reloads its maps: transient */
+            if (withdrawn ? store__pend_wait(s, &pw) == 0
+                          : tries + 1 < PEND_TRIES && store__pend_sync(s, gen, &sync_dl) == 0)
+                continue;
+            if (withdrawn)
+                unavailable(s, &pw, "pending readings", dev);
+            else
+                store__set_errmsg(s, "pending readings of device %lld unavailable (the store's"
+                                     " last commit not published yet)", (long long)dev);
+            err = ERR_AGAIN; /* a reload, or a writer stalled after COMMIT: transient */
         }
         break;
     }

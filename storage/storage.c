@@ -339,6 +339,7 @@ void store_close(store_t *s)
     pthread_cond_broadcast(&s->qcond);
     pthread_mutex_unlock(&s->qmu);
     __atomic_store_n(&s->w.reload_hold, 0, __ATOMIC_RELEASE); /* a stopped reload goes on */
+    __atomic_store_n(&s->w.publish_hold, 0, __ATOMIC_RELEASE); /* so does a publication */
     pthread_join(s->thread, NULL);
     log_info("storage: closed %s", s->db_path);
     teardown(s);
@@ -811,12 +812,48 @@ void store__test_pend_wait_ms(store_t *s, int64_t ms)
     __atomic_store_n(&s->pwait_ms, ms, __ATOMIC_RELEASE);
 }
 
-int store__test_pend_waits(store_t *s)
+void store__test_pause(const int *hold, int *held)
+{
+    if (!__atomic_load_n(hold, __ATOMIC_ACQUIRE))
+        return;
+    __atomic_store_n(held, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(hold, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    __atomic_store_n(held, 0, __ATOMIC_RELEASE);
+}
+
+/* A test counter guarded by pmu. */
+static int pmu_count(store_t *s, const int *n)
 {
     pthread_mutex_lock(&s->pmu);
-    int n = s->pwaits;
+    int v = *n;
     pthread_mutex_unlock(&s->pmu);
-    return n;
+    return v;
+}
+
+int store__test_pend_waits(store_t *s)
+{
+    return pmu_count(s, &s->pwaits);
+}
+
+int store__test_pend_stale(store_t *s)
+{
+    return pmu_count(s, &s->pstale);
+}
+
+int store__test_pend_syncs(store_t *s)
+{
+    return pmu_count(s, &s->psyncs);
+}
+
+void store__test_publish_hold(store_t *s, int hold)
+{
+    __atomic_store_n(&s->w.publish_hold, hold, __ATOMIC_RELEASE);
+}
+
+int store__test_publish_held(store_t *s)
+{
+    return __atomic_load_n(&s->w.publish_held, __ATOMIC_ACQUIRE);
 }
 
 void store__test_savepoint_break(store_t *s, int broken)

@@ -43,7 +43,8 @@
 #define STORE_RELOAD_RETRY_MS     1000
 #define STORE_RELOAD_RETRY_MAX_MS 4000
 /* A read waits at most this long for the counters a maps reload withdrew (store__pend_wait),
- * then answers ERR_AGAIN; a reload that fails meanwhile ends the wait at once. */
+ * then answers ERR_AGAIN; a reload that fails meanwhile ends the wait at once, and a read that
+ * comes after a failed reload, before its retry begins, does not wait. */
 #define STORE_PEND_WAIT_MS    1000
 #define STORE_BUSY_TIMEOUT_MS 10000
 /* Bounds of the asynchronous model, event and detector writes queued or in the open
@@ -463,6 +464,10 @@ typedef struct store_writer {
     /* Test hooks (atomic, store__test_reload_hold): a maps reload stops after emptying the
      * published index (pgen -1) while reload_hold is set; reload_held says it stopped there. */
     int reload_hold, reload_held;
+    /* Test hooks (atomic, store__test_publish_hold): a commit's publication (store__wal_hook)
+     * stops, after COMMIT and before pgen moves, while publish_hold is set; publish_held says it
+     * stopped there. */
+    int publish_hold, publish_held;
     /* Test hooks (atomic, store__test_reload_fail): reload_fail more reloads fail (ERR_IO) as if
      * the database could not be read; reload_tries counts the reloads begun since open. */
     int reload_fail, reload_tries;
@@ -539,16 +544,23 @@ struct store {
     store_reader_t *readers; /* opts.readers of them */
     store_reader_t *rfree;
 
-    pthread_mutex_t pmu; /* guards: pgen, pids, pfails, pwaits, and of each device in pids:
-                            vlen, vbase, and pbuf against a reallocation or free */
+    pthread_mutex_t pmu; /* guards: pgen, pids, pfails, pfailed, pwaits, pstale, psyncs, and of
+                            each device in pids: vlen, vbase, and pbuf against a reallocation
+                            or free */
     int64_t pgen;        /* log seq the published pending readings match; -1 while rebuilt */
     store_dev_t *pids;   /* id -> device (hh hid) */
-    /* Readers waiting for the withdrawn counters (store__pend_wait) wait on pcond (monotonic,
-     * with pmu), broadcast when pgen leaves -1 (a reload published them) and when a reload
-     * fails (pfails, the writer's failed reloads since open, grows). */
+    /* Readers waiting for the withdrawn counters (store__pend_wait) or for a commit's
+     * publication (store__pend_sync) wait on pcond (monotonic, with pmu), broadcast whenever
+     * pgen changes (a publication, a reload's) and when a reload fails (pfails, the writer's
+     * failed reloads since open, grows). pfailed: the last reload failed and no retry has
+     * begun (set by store__pend_reload_failed, cleared when a reload begins and at
+     * publication): a reader then answers at once instead of waiting through the back-off. */
     pthread_cond_t pcond;
     uint64_t pfails;
+    int pfailed;
     int pwaits; /* test: store__pend_wait calls that found the counters withdrawn */
+    int pstale; /* test: store__pend_copy calls that found another generation (a retry) */
+    int psyncs; /* test: store__pend_sync calls that waited for a publication */
     /* Test hook (atomic, store__test_pend_wait_ms): a reader's bound on that wait in ms; 0:
      * STORE_PEND_WAIT_MS. */
     int64_t pwait_ms;
@@ -678,8 +690,8 @@ typedef struct store_pwait {
     struct timespec dl; /* monotonic (mcond_deadline) */
 } store_pwait_t;
 
-/* pending.c (writer thread, but store__pend_copy, store__pend_stats, store__pend_wait and
- * store__pend_decode: any thread) */
+/* pending.c (writer thread, but store__pend_copy, store__pend_stats, store__pend_wait,
+ * store__pend_sync and store__pend_decode: any thread) */
 /* Appends n sorted unique cells of d, all after d->last_ts, to its pending readings and to the
  * transaction's log row; queues d's flush when they fill a row. */
 int store__pend_append(store_t *s, store_dev_t *d, const store_cell_t *c, size_t n);
@@ -698,11 +710,18 @@ int store__pend_mark(store_writer_t *w, store_dev_t *d);
  * in pw the failed reloads so far, under the same lock, for store__pend_wait. */
 int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, int64_t *points,
                       store_pwait_t *pw);
-/* Any thread: waits while the counters are withdrawn (pgen -1), until a reload publishes them
- * (returns 0: read them again), a reload fails after the call first saw them withdrawn
- * (ERR_AGAIN at once, pw->failed set: the store retries later, the client has Retry-After) or
- * the call's deadline passes (ERR_AGAIN). Condition variable, no polling. */
+/* Any thread: waits while the counters are withdrawn (pgen -1) and a reload runs, until a
+ * reload publishes them (returns 0: read them again), a reload fails after the call first saw
+ * them withdrawn, or had failed with no retry begun yet (ERR_AGAIN at once, pw->failed set: the
+ * store retries later, the client has Retry-After) or the call's deadline passes (ERR_AGAIN).
+ * Condition variable, no polling. */
 int store__pend_wait(store_t *s, store_pwait_t *pw);
+/* Any thread: a reader whose snapshot holds log generation gen found another one published
+ * (store__pend_copy returned 1). Waits while the published one is older (the writer committed
+ * gen and has not published it yet), until it publishes or pgen is withdrawn (returns 0: retry
+ * with a new snapshot) or the monotonic deadline dl passes (ERR_AGAIN). Returns 0 at once when
+ * the published one is newer (the snapshot is behind). Condition variable, no polling. */
+int store__pend_sync(store_t *s, int64_t gen, const struct timespec *dl);
 /* Writer thread: a maps reload failed (store__maps_reload): wakes the readers waiting. */
 void store__pend_reload_failed(store_t *s);
 /* Removes d from the pending list and flush queue (a deletion). */
@@ -900,6 +919,17 @@ void store__test_pend_wait_ms(store_t *s, int64_t ms);
 /* The reads' waits for withdrawn counters begun since open (store__pend_wait calls that found
  * them withdrawn), so a test knows a reader waits. Any thread. */
 int store__test_pend_waits(store_t *s);
+/* Test hooks: while hold is set, a commit's publication waits after COMMIT, before the readers
+ * see its generation (store__test_publish_held: 1 while one waits there; store_close releases
+ * it); store__test_pend_stale: the reads' copies that found another generation than their
+ * snapshot's since open; store__test_pend_syncs: the reads that waited for a publication. */
+void store__test_publish_hold(store_t *s, int hold);
+int store__test_publish_held(store_t *s);
+int store__test_pend_stale(store_t *s);
+int store__test_pend_syncs(store_t *s);
+/* Writer thread: while *hold (atomic) is set, stays here with *held 1 (store__test_reload_hold,
+ * store__test_publish_hold). */
+void store__test_pause(const int *hold, int *held);
 /* Test hook: while nonzero, store_open starts the writer held (as store__test_hold(s, 1) would,
  * but before its first look), so a test can read what the open set up before any idle work
  * changes it. Set and cleared by a test around store_open, on the owning thread; 0 otherwise. */

@@ -10,6 +10,7 @@
 #include "batch.h"
 #include "err.h"
 #include "storage.h"
+#include "vtime.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -35,13 +36,6 @@ static void on_done(void *arg, int status)
         f->failed++;
     pthread_cond_signal(&f->cond);
     pthread_mutex_unlock(&f->mu);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static double cpu_s(clockid_t id)
@@ -93,7 +87,7 @@ int main(int argc, char **argv)
     batch_t b;
     batch_init(&b);
     long submitted = 0;
-    double start = now_s(), cpu0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+    double start = vtime_mono_s(), cpu0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
     /* Points go out in time order across devices, as live sensors would send them. */
     for (long t = 0; t < npts; t++) {
         for (long d = 0; d < ndev; d++) {
@@ -129,7 +123,7 @@ int main(int argc, char **argv)
     /* Everything but the main thread's generation of the batches: the writer's CPU time. */
     double writer_cpu = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0 - cpu_s(CLOCK_THREAD_CPUTIME_ID);
     store_close(s);
-    double secs = now_s() - start;
+    double secs = vtime_mono_s() - start;
     batch_deinit(&b);
     free(val);
     free(chname);

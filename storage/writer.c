@@ -655,6 +655,7 @@ int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     store_t *s = arg;
     if (s->w.publish_due) {
         s->w.publish_due = 0;
+        store__test_pause(&s->w.publish_hold, &s->w.publish_held); /* test hook */
         store__pend_publish(s);
     }
     if (frames >= STORE_CHECKPOINT_PAGES)

@@ -12,14 +12,21 @@
 int store__test_exec(store_t *s, const char *sql);
 void store__test_reload_hold(store_t *s, int hold);
 int store__test_reload_held(store_t *s);
+int store__test_publish_held(store_t *s);
 
-/* Waits (10 s at most) until the writer's reload stops at the hold store__test_reload_hold set,
- * and fails the test if it did not. */
+/* Waits (10 s at most) until held(s) says the writer stopped at a hold, and fails the test if
+ * it did not. */
+static inline void wait_held(store_t *s, int (*held)(store_t *))
+{
+    for (int i = 0; i < 10000 && !held(s); i++)
+        usleep(1000);
+    assert_true(held(s));
+}
+
+/* The reload stopped at the hold store__test_reload_hold set. */
 static inline void wait_reload_held(store_t *s)
 {
-    for (int i = 0; i < 10000 && !store__test_reload_held(s); i++)
-        usleep(1000);
-    assert_true(store__test_reload_held(s));
+    wait_held(s, store__test_reload_held);
 }
 
 #endif

@@ -1,7 +1,9 @@
 /* tests/test_storage_reload.c: unit tests of storage/, the writer's maps reload after a failed
  * transaction (task reloadfail): a reload that fails is tried again without a write, a reload
  * failing for good does not spin, and an error message stays with the thread that met it; and
- * (task condvar) a read waiting for the withdrawn counters is woken by the reload's outcome.
+ * (task condvar) a read waiting for the withdrawn counters is woken by the reload's outcome;
+ * (task pwait) a read after a failed reload answers at once while no retry runs, waits while
+ * one runs, and a read whose snapshot is ahead of the publication waits for it without polling.
  *
  * A trigger refuses device "bad", so a batch of it fails and the writer reloads its maps; the
  * hooks of storage_int.h fail that reload (store__test_reload_fail) or hold it
@@ -10,8 +12,20 @@
 
 static const char *const ch[] = {"v"};
 
+/* Submits a batch of one reading (v 1) of dev at ts; c (initialised here) counts its callback. */
+static void submit_point(store_t *s, const char *dev, int64_t ts, counter_t *c)
+{
+    double v = 1;
+    counter_init(c);
+    batch_t b;
+    batch_init(&b);
+    add_point(&b, dev, ts, 1, ch, &v);
+    assert_int_equal(store_submit(s, &b, on_done, c), 0);
+    batch_deinit(&b);
+}
+
 /* Writes "p" (two pending readings), installs the trigger and submits a batch of "bad", which
- * fails; returns when its callback has run (c counts it). */
+ * fails (c counts its callback). */
 static void fail_a_batch(store_t *s, counter_t *c)
 {
     double v = 1;
@@ -21,20 +35,18 @@ static void fail_a_batch(store_t *s, counter_t *c)
                                          " WHEN NEW.name = 'bad'"
                                          " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
                      0);
-    counter_init(c);
-    batch_t b;
-    batch_init(&b);
-    add_point(&b, "bad", 1000, 1, ch, &v);
-    assert_int_equal(store_submit(s, &b, on_done, c), 0);
-    batch_deinit(&b);
+    submit_point(s, "bad", 1000, c);
 }
 
-/* store_device_get of "p" until it answers something else than ERR_AGAIN (each try waits about
- * a second for the counters), at most tries times; returns the last answer. */
-static int get_until_back(store_t *s, int tries, devinfo_t *d)
+/* store_device_get of "p" until it answers something else than ERR_AGAIN, about seconds s at
+ * most (a try waits for a running reload, and answers at once while the writer backs off
+ * before a retry: task pwait; 10 ms between tries); returns the last answer. */
+static int get_until_back(store_t *s, int seconds, devinfo_t *d)
 {
     int rc = ERR_AGAIN;
-    for (int i = 0; i < tries && rc == ERR_AGAIN; i++) {
+    for (int i = 0; i < seconds * 100 && rc == ERR_AGAIN; i++) {
+        if (i > 0)
+            usleep(10 * 1000);
         memset(d, 0, sizeof *d);
         rc = store_device_get(s, "p", on_device, d);
     }
@@ -65,9 +77,9 @@ static void test_reload_failed_retried(void **state)
 }
 
 /* A reload that fails every time (a database that cannot be read any more) is tried again with
- * a back-off, not in a loop: over the reports' waits (about a second each) the tries stay few
- * (a loop would make thousands). Once reloads succeed again, the counters come back without a
- * write. */
+ * a back-off, not in a loop: over three seconds or more of reports the tries stay at most about
+ * one a second (a loop would make thousands). Once reloads succeed again, the counters come back
+ * without a write. */
 static void test_reload_failing_no_spin(void **state)
 {
     fx_t *f = *state;
@@ -76,9 +88,12 @@ static void test_reload_failing_no_spin(void **state)
     fail_a_batch(f->s, &c);
     counter_wait(&c, 1);
     assert_int_equal(c.bad, 1);
-    /* It is tried again without a write (bounded: 20 reports of about a second each). */
-    for (int i = 0; i < 20 && store__test_reload_tries(f->s) < 2; i++)
+    /* It is tried again without a write (bounded: 20 s of reports 10 ms apart, each answering
+     * at once while the writer backs off, task pwait). */
+    for (int i = 0; i < 2000 && store__test_reload_tries(f->s) < 2; i++) {
         device(f->s, "p", ERR_AGAIN);
+        usleep(10 * 1000);
+    }
     int tries = store__test_reload_tries(f->s);
     assert_true(tries >= 2);
     /* What the health checks read (daemon/health.c): the failing reloads and the failed
@@ -88,12 +103,13 @@ static void test_reload_failing_no_spin(void **state)
     assert_true(st.maps_reload_fails >= 1);
     assert_int_equal(st.commit_fail_run, 1);
     assert_int_not_equal(st.commit_last_err, 0);
-    /* Three more reports, three seconds or more: at most a try a second of the time they took,
-     * measured (review: a fixed bound of 4 would fail on a machine slow enough to make the
-     * reports' 2,000 sleeps of 500 us last several seconds each). */
+    /* Reports for three seconds or more: at most a try a second of the time they took,
+     * measured (review: a fixed bound of 4 would fail on a slow machine). */
     int64_t t0 = vtime_mono_ms();
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 300; i++) {
         device(f->s, "p", ERR_AGAIN);
+        usleep(10 * 1000);
+    }
     int64_t span = vtime_mono_ms() - t0;
     assert_true(store__test_reload_tries(f->s) - tries <= span / STORE_RELOAD_RETRY_MS + 1);
     store__test_reload_fail(f->s, 0);
@@ -341,6 +357,23 @@ static void start_waiters(store_t *s, waiter_th_t w[2], pthread_t th[2])
     wait_waiters(s, w0, 2);
 }
 
+/* Releases the held reload and joins the two reads of start_waiters. */
+static void release_waiters(store_t *s, pthread_t th[2])
+{
+    store__test_reload_hold(s, 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+}
+
+/* Both reads answered with the counters and the pending readings of fail_a_batch's "p". */
+static void assert_waiters_read(const waiter_th_t w[2])
+{
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(w[i].rc, 0);
+        assert_int_equal(w[i].points, 2);
+    }
+}
+
 /* A report and a query waiting for the counters while the reload is held, with their wait's
  * bound set to an hour (hook), so that only the reload's outcome can end it: the reload fails
  * (hook; so does its retry, about a second later), and both answer ERR_AGAIN then, naming the
@@ -360,9 +393,7 @@ static void test_wait_ends_on_failed_reload(void **state)
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
-    store__test_reload_hold(f->s, 0); /* the held reload goes on, and fails */
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
+    release_waiters(f->s, th); /* the held reload goes on, and fails */
     for (int i = 0; i < 2; i++) {
         assert_int_equal(w[i].rc, ERR_AGAIN);
         assert_non_null(strstr(w[i].msg, "unavailable"));
@@ -392,13 +423,8 @@ static void test_wait_ends_on_reload(void **state)
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
-    store__test_reload_hold(f->s, 0);
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(w[i].rc, 0);
-        assert_int_equal(w[i].points, 2);
-    }
+    release_waiters(f->s, th);
+    assert_waiters_read(w);
     counter_wait(&c, 1);
     assert_int_equal(c.bad, 1);
     store__test_pend_wait_ms(f->s, 0);
@@ -450,6 +476,105 @@ static void test_errmsg_two_stores(void **state)
     assert_non_null(strstr(msg1, "counters of device 1 unavailable"));
 }
 
+/* ---- task pwait: no needless waiting after a failed reload, no polling for a publication ---- */
+
+/* The reload after the failed batch fails (and so would every retry: hook), and the writer is
+ * held (hook) so that no retry begins: a report and a query of "p" answer ERR_AGAIN at once,
+ * naming the failed reload, well within half their bound (2 s here). On main they noted the
+ * failures at their first sight and waited for the next one or their bound: with no retry, the
+ * full 2 s each. Once reloads succeed again the counters come back. */
+static void test_failed_reload_answers_at_once(void **state)
+{
+    fx_t *f = *state;
+    counter_t c;
+    store__test_pend_wait_ms(f->s, 2000);
+    store__test_reload_fail(f->s, -1);
+    fail_a_batch(f->s, &c);
+    counter_wait(&c, 1); /* the callback runs after the reload, which failed */
+    assert_int_equal(c.bad, 1);
+    store__test_hold(f->s, 1); /* no retry begins (one running ends, failing) */
+    got_t *g = malloc(sizeof *g);
+    assert_non_null(g);
+    devinfo_t d;
+    char msg[2][STORE_ERRMSG_LEN];
+    int64_t t0 = vtime_mono_ms();
+    int rc1 = store_device_get(f->s, "p", on_device, &d);
+    snprintf(msg[0], sizeof msg[0], "%s", store_errmsg(f->s));
+    int rc2 = query(f->s, "p", 0, 10000, ch, 1, 0, 0, g);
+    snprintf(msg[1], sizeof msg[1], "%s", store_errmsg(f->s));
+    int64_t span = vtime_mono_ms() - t0;
+    free(g);
+    store__test_reload_fail(f->s, 0);
+    store__test_hold(f->s, 0);
+    store__test_pend_wait_ms(f->s, 0);
+    assert_int_equal(rc1, ERR_AGAIN);
+    assert_int_equal(rc2, ERR_AGAIN);
+    assert_true(span < 1000); /* both reads, under half of one read's bound */
+    for (int i = 0; i < 2; i++)
+        assert_non_null(strstr(msg[i], "reload of them failed"));
+    assert_int_equal(get_until_back(f->s, 20, &d), 0);
+    assert_int_equal(d.points, 2);
+    counter_deinit(&c);
+}
+
+/* After a failed reload a retry begins (about a second later) and is held (hook): a report and
+ * a query arriving now wait for it, as for any running reload (their bound an hour), and
+ * answer with the counters and the pending readings once it publishes them. */
+static void test_running_retry_waited(void **state)
+{
+    fx_t *f = *state;
+    counter_t c;
+    store__test_pend_wait_ms(f->s, 3600 * 1000);
+    store__test_reload_fail(f->s, 1);
+    fail_a_batch(f->s, &c);
+    counter_wait(&c, 1);
+    assert_int_equal(c.bad, 1);
+    store__test_reload_hold(f->s, 1);
+    wait_reload_held(f->s); /* the retry, not the failed reload (which ran before the callback) */
+    waiter_th_t w[2];
+    pthread_t th[2];
+    start_waiters(f->s, w, th);
+    release_waiters(f->s, th);
+    store__test_pend_wait_ms(f->s, 0);
+    assert_waiters_read(w);
+    counter_deinit(&c);
+}
+
+/* A batch of "p" commits and its publication is held (hook), so a query's snapshot is ahead of
+ * the published generation: the query waits for the publication (store__pend_sync) with one
+ * stale copy, however long the writer stalls, and answers with the new reading once it is
+ * published. On main it took a new snapshot every 500 us meanwhile (about 40 in the 20 ms
+ * below; and it never waits in store__pend_sync, so the counter's wait fails first). */
+static void test_query_waits_for_publication(void **state)
+{
+    fx_t *f = *state;
+    double v = 1;
+    write1(f->s, "p", 1000, 1, ch, &v);
+    write1(f->s, "p", 2000, 1, ch, &v);
+    store__test_publish_hold(f->s, 1);
+    counter_t c;
+    submit_point(f->s, "p", 3000, &c);
+    wait_held(f->s, store__test_publish_held);
+    int stale0 = store__test_pend_stale(f->s), syncs0 = store__test_pend_syncs(f->s);
+    waiter_th_t w = {.s = f->s, .query = 1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, waiter_main, &w), 0);
+    for (int i = 0; i < 10000 && store__test_pend_syncs(f->s) == syncs0; i++)
+        usleep(1000);
+    int syncs = store__test_pend_syncs(f->s);
+    usleep(20 * 1000); /* a polling reader would retry meanwhile; a waiting one cannot */
+    int stale = store__test_pend_stale(f->s);
+    store__test_publish_hold(f->s, 0);
+    pthread_join(th, NULL);
+    counter_wait(&c, 1);
+    assert_int_equal(stale, stale0 + 1);
+    assert_int_equal(syncs, syncs0 + 1);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(w.points, 3);
+    assert_int_equal(c.ok, 1);
+    counter_deinit(&c);
+}
+
 const struct CMUnitTest storage_reload_tests[] = {
     cmocka_unit_test_setup_teardown(test_reload_failed_retried, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reload_failing_no_spin, setup, teardown),
@@ -459,5 +584,8 @@ const struct CMUnitTest storage_reload_tests[] = {
     cmocka_unit_test_setup_teardown(test_wait_ends_on_failed_reload, setup, teardown),
     cmocka_unit_test_setup_teardown(test_wait_ends_on_reload, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errmsg_two_stores, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_failed_reload_answers_at_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_running_retry_waited, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_query_waits_for_publication, setup, teardown),
 };
 const size_t storage_reload_ntests = sizeof storage_reload_tests / sizeof storage_reload_tests[0];
