@@ -24,7 +24,8 @@ typedef struct config {
     size_t max_header_bytes;
     unsigned http_timeout_s;
     /* /healthz goes 503 when work waits for the storage writer and no transaction finished for
-     * this many seconds (without a systemd watchdog; with one, the watchdog's bound). */
+     * this many seconds, and for this many seconds after a failed transaction while none commits
+     * (without a systemd watchdog; with one, the watchdog's bound). */
     unsigned health_stall_s;
     size_t max_query_points;
     size_t max_scan_points; /* points one page of readings in buckets (step=) reads at most */

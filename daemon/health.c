@@ -2,10 +2,15 @@
  * check fails when (any of):
  * - the writer is stalled: work waits for it and no transaction finished (committed or failed:
  *   a writer refusing writes on a full disk is turning, not stuck) for the stall bound;
- * - the store refuses writes: the last client transaction failed (a full disk, I/O errors) and
- *   none committed since. One failure is enough: it is a client's readings refused now, and a
- *   probe wanting to ride out one blip has its own failure threshold. It passes again with the
- *   next commit, by itself;
+ * - the store refuses writes: the last client transaction failed (a full disk, I/O errors),
+ *   none committed since, and that failure is recent: no older than the stall bound. One
+ *   failure is enough: it is a client's readings refused now, and a probe wanting to ride out
+ *   one blip has its own failure threshold. It passes again with the next commit, or once the
+ *   last failure is older than the bound: a circuit breaker, not a latch. A vigild that a load
+ *   balancer stops sending writes to (because it answered 503) would otherwise never commit
+ *   again and stay out for good; after the bound it is let back in, and the next failure takes
+ *   it out again for another bound. The daemon's own writes (predictions, detector state) are
+ *   transactions of the same writer, so while the model runs they fail or commit too;
  * - the device maps' reload keeps failing: reads answer 503 meanwhile (storage/maps.c).
  * The systemd watchdog acts on the stall alone (main.c): a restart cures a stuck writer, not a
  * full disk.
@@ -88,16 +93,18 @@ unsigned health_storage(health_t *h, char *why, size_t size)
                  (unsigned long long)st.ops_queued, (double)bound / 1000.0);
         len = reason(why, size, len, text);
     }
-    if (st.commit_fail_run > 0) {
+    if (st.commit_fail_run > 0 && now - st.commit_fail_ms <= bound) {
         failing |= HEALTH_COMMITS;
         char since[64] = "none since start";
         if (st.commit_last_ms > 0)
             snprintf(since, sizeof since, "the last %.1f s ago",
                      (double)(now - st.commit_last_ms) / 1000.0);
         snprintf(text, sizeof text,
-                 "writes are refused: the last %llu write transaction%s failed (%s); commits: %s",
+                 "writes are refused: the last %llu write transaction%s failed (%s), the latest "
+                 "%.1f s ago (counts for %.1f s); commits: %s",
                  (unsigned long long)st.commit_fail_run, st.commit_fail_run == 1 ? "" : "s",
-                 err_str(st.commit_last_err), since);
+                 err_str(st.commit_last_err), (double)(now - st.commit_fail_ms) / 1000.0,
+                 (double)bound / 1000.0, since);
         len = reason(why, size, len, text);
     }
     if (st.maps_reload_fails > 0) {

@@ -13,7 +13,8 @@
 /* The reasons the storage check fails (bits of health_storage's result). */
 enum {
     HEALTH_STALLED = 1,    /* work waits and no transaction finished within the stall bound */
-    HEALTH_COMMITS = 2,    /* the last client transaction failed and none committed since */
+    HEALTH_COMMITS = 2,    /* the last transaction failed, none committed since, and that
+                            * failure is no older than the stall bound */
     HEALTH_MAPS_STALE = 4, /* the device maps' reload keeps failing (reads answer 503) */
 };
 

@@ -786,6 +786,7 @@ static void account(store_t *s, int err, double seconds, size_t devices, size_t 
         st->commit_errors++;
         st->commit_fail_run++;
         st->commit_last_err = err;
+        st->commit_fail_ms = vtime_mono_ms();
         st->ops_failed += ops;
     }
     st->devices = devices;

@@ -103,6 +103,7 @@ static void test_reload_failing_no_spin(void **state)
     assert_true(st.maps_reload_fails >= 1);
     assert_int_equal(st.commit_fail_run, 1);
     assert_int_not_equal(st.commit_last_err, 0);
+    assert_true(st.commit_fail_ms > 0 && st.commit_fail_ms <= vtime_mono_ms());
     /* Reports for three seconds or more: at most a try a second of the time they took,
      * measured (review: a fixed bound of 4 would fail on a slow machine). */
     int64_t t0 = vtime_mono_ms();

@@ -5,6 +5,9 @@
   INSERT, as a full or failing disk would): /healthz answers 503 naming the storage, /health
   "fail" with its storage check failing, vigil_healthy 0; once the fault clears, the next
   commit makes all three healthy again by themselves.
+- RefusedWritesExpire: a circuit breaker, not a latch: with the fault still on and nothing
+  written, /healthz is 200 again once the last failure is older than http.health_stall_s (2 s
+  here), and 503 again after the next refused write.
 - StalledWriter: another connection holds SQLite's write lock (as test_watchdog.py), so the
   writer cannot finish a transaction while a reading waits; without a systemd watchdog
   /healthz goes 503 naming the stall after http.health_stall_s (1 s here, set by a reload from
@@ -123,6 +126,58 @@ class FailingCommits(HealthCase):
         # first: retried, bounded) and health returns by itself.
         wait_until("a write stored again", lambda: self.d.post_json(
             {"device": "h", "ts": 3000, "values": {"v": 3}}).status == 200)
+        self.assertHealthy()
+        self.d.stop()
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT is not set (see FailingCommits)")
+class RefusedWritesExpire(HealthCase):
+    """Refused writes are a circuit breaker, not a latch (review): a vigild a load balancer stops
+    sending writes to would otherwise never commit again and stay 503 for good. With the fault
+    still on and nothing written, /healthz turns 200 once the last failure is older than the
+    bound (http.health_stall_s, 2 s here); the next refused write makes it 503 again. Waits are
+    polls bounded far above the bound, and the 503 is looked for after each of a bounded run of
+    refused writes, so a slow machine only takes more turns."""
+
+    def setUp(self):
+        self.flag = os.path.join(mkdtemp(), "fail")
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
+                         "[http]\nhealth_stall_s = 2\n[model]\nenabled = false\n")
+        self.d = Vigild(config=cfg, prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log("])
+        self.d.start()
+        self.ts = 1000
+
+    def refuse_until_503(self):
+        """Posts refused writes until /healthz is 503 right after one (bounded); returns it."""
+        def once():
+            self.ts += 1000
+            r = self.d.post_json({"device": "e", "ts": self.ts, "values": {"v": 1}})
+            self.assertGreaterEqual(r.status, 500, r)
+            return healthz_503(self.d, "unhealthy: storage: writes are refused")
+        return wait_until("/healthz 503 after a refused write", once, timeout=30)
+
+    def test_refused_writes_expire(self):
+        r = self.d.post_json({"device": "e", "ts": self.ts, "values": {"v": 1}})
+        self.assertEqual(r.status, 200, r)
+        self.assertHealthy()
+
+        write_file(self.flag, "fail")
+        res = self.refuse_until_503()
+        self.assertIn("(counts for 2.0 s)", res.json()["error"])
+        # Nothing more is written and the fault stays: healthy again once the bound has passed.
+        wait_until("/healthz 200 with the fault on and no writes",
+                   lambda: self.d.curl("GET", "/healthz").status == 200, timeout=30)
+        self.assertTrue(os.path.exists(self.flag))
+        self.assertHealthy()
+        # The next refused write opens the breaker again.
+        self.refuse_until_503()
+        self.assertEqual(vigil_healthy(self.d), 0)
+
+        os.unlink(self.flag)
+        wait_until("a write stored again", lambda: self.d.post_json(
+            {"device": "e", "ts": 99000, "values": {"v": 3}}).status == 200)
         self.assertHealthy()
         self.d.stop()
 
