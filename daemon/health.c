@@ -55,9 +55,14 @@ static int64_t stalled_for(health_t *h, const store_stats_t *st, int64_t now)
     uint64_t done = st->commits + st->commit_errors;
     int64_t idle = 0;
     pthread_mutex_lock(&h->mu);
-    if (done != h->done || (st->queue_readings == 0 && st->ops_queued == 0)) {
-        h->done = done;
-        h->progress_ms = now;
+    /* done only grows: a look (an HTTP thread, the loop's tick) whose counters were read before
+     * another look's can take mu after it, and must not move done back (the next look would
+     * take the same step for new progress and restart a stall's clock), */
+    if (done > h->done || (st->queue_readings == 0 && st->ops_queued == 0)) {
+        if (done > h->done)
+            h->done = done;
+        if (now > h->progress_ms) /* nor progress_ms, read by that look's clock */
+            h->progress_ms = now;
     } else if (now > h->progress_ms) {
         idle = now - h->progress_ms;
     }
