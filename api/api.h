@@ -84,6 +84,15 @@ typedef struct api_episode {
 /* Called once per episode; return nonzero to stop. Calling thread. */
 typedef int (*api_episode_cb)(void *arg, const api_episode_t *e);
 
+/* One component's health check, in InfluxDB 2's form for /health's "checks" (name, status,
+ * message when it fails); /healthz's 503 names every failing one. */
+typedef struct api_check {
+    const char *name; /* static: "storage" */
+    int pass;
+    char message[512]; /* why it fails, every reason joined by "; "; "" when it passes */
+} api_check_t;
+#define API_CHECKS_MAX 4
+
 typedef struct api_backend {
     void *ctx;
     /* Writes a batch durably; blocks until committed. On success b is left empty. Returns 0,
@@ -105,8 +114,10 @@ typedef struct api_backend {
     int (*query)(void *ctx, const api_query_t *q, api_point_cb cb, void *arg);
     /* Appends Prometheus text for everything outside the API (storage, stream, models). */
     void (*metrics)(void *ctx, sbuf_t *out);
-    /* Nonzero when the backend is healthy; detail (may be NULL) gets a static reason if not. */
-    int (*healthy)(void *ctx, const char **detail);
+    /* Optional (NULL: healthy, nothing checked). Fills checks (room for API_CHECKS_MAX) with
+     * one entry per component checked (/healthz, /health); returns how many. Any thread; cheap
+     * (a probe may call it every second). */
+    size_t (*health)(void *ctx, api_check_t *checks);
     /* Optional (NULL: the names live in memory only). The InfluxDB database names CREATE
      * DATABASE and /write?db= registered, kept across restarts: db_add keeps a new one and
      * blocks until it is durable (0, ERR_INVAL, ERR_NOSPACE, ERR_IO, ERR_CLOSED, ERR_NOMEM);

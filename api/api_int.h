@@ -245,9 +245,13 @@ api_role_t api__auth_role(const api_auth_t *a, const char *token, size_t len);
  * /api/v2/ vigild does not have), whose errors are in its form. */
 int api__v2(const api_request_t *r);
 
-/* Whether vigild's backend is healthy (the test of /healthz and /health). Returns 1, or 0 with
- * *detail set to a static reason (NULL: none given). Any thread. */
-int api__backend_healthy(const api_request_t *r, const char **detail);
+/* Runs the backend's health checks (the test of /healthz and /health): checks (room for
+ * API_CHECKS_MAX) gets one entry per component, *n how many. Returns 1 when every one passes
+ * (also when nothing is checked), else 0 with why naming each failing component and its
+ * reasons ("storage: ...; ..."). Any thread. */
+#define API_HEALTH_WHY_MAX (API_CHECKS_MAX * 600)
+int api__backend_healthy(const api_request_t *r, api_check_t *checks, size_t *n, char *why,
+                         size_t size);
 
 /* Sets a JSON error response {"error": msg}; on InfluxDB 2's routes (api__v2), its form
  * {"code": "<its code for the status>", "message": msg}, so every error of those routes is. */

@@ -85,15 +85,30 @@ void api__h_write_v2(api_request_t *r)
 }
 
 /* The fields in InfluxDB 2's order (its HealthCheck: name, message, status, checks, version,
- * commit); jansson keeps the order they are packed in. */
+ * commit); jansson keeps the order they are packed in. Each check is in the form of InfluxDB 2's
+ * kit/check responses: name, status, and a message only when there is one to give. */
 void api__h_health(api_request_t *r)
 {
-    const char *detail;
-    int ok = api__backend_healthy(r, &detail);
-    char why[256];
-    snprintf(why, sizeof why, "unhealthy: %s", detail ? detail : "backend");
+    api_check_t checks[API_CHECKS_MAX];
+    char why[API_HEALTH_WHY_MAX], msg[sizeof why + 16];
+    size_t n;
+    int ok = api__backend_healthy(r, checks, &n, why, sizeof why);
+    snprintf(msg, sizeof msg, "unhealthy: %s", why);
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < n; i++) {
+        json_t *c = json_pack("{s:s,s:s}", "name", checks[i].name, "status",
+                              checks[i].pass ? "pass" : "fail");
+        if (c && checks[i].message[0])
+            json_object_set_new(c, "message", json_string(checks[i].message));
+        if (c == NULL || json_array_append_new(list, c) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    /* json_pack's "o" takes list even when it fails, and fails on NULL: api__json answers the
+     * out-of-memory 500. */
     api__json(r, ok ? 200 : 503,
-              json_pack("{s:s,s:s,s:s,s:[],s:s,s:s}", "name", "influxdb", "message",
-                        ok ? "ready for queries and writes" : why, "status", ok ? "pass" : "fail",
-                        "checks", "version", VIGIL_VERSION, "commit", VIGIL_COMMIT));
+              json_pack("{s:s,s:s,s:s,s:o,s:s,s:s}", "name", "influxdb", "message",
+                        ok ? "ready for queries and writes" : msg, "status", ok ? "pass" : "fail",
+                        "checks", list, "version", VIGIL_VERSION, "commit", VIGIL_COMMIT));
 }

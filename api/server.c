@@ -225,17 +225,33 @@ static int route_takes_body(enum api_route route)
            route == ROUTE_SNAPSHOT;
 }
 
-int api__backend_healthy(const api_request_t *r, const char **detail)
+int api__backend_healthy(const api_request_t *r, api_check_t *checks, size_t *n, char *why,
+                         size_t size)
 {
-    *detail = NULL;
-    return r->srv->be.healthy == NULL || r->srv->be.healthy(r->srv->be.ctx, detail);
+    *n = r->srv->be.health ? r->srv->be.health(r->srv->be.ctx, checks) : 0;
+    size_t len = 0;
+    why[0] = '\0';
+    for (size_t i = 0; i < *n; i++) {
+        if (checks[i].pass || len >= size)
+            continue;
+        int k = snprintf(why + len, size - len, "%s%s: %s", len ? "; " : "", checks[i].name,
+                         checks[i].message);
+        len += k > 0 ? (size_t)k : 0;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (!checks[i].pass)
+            return 0;
+    return 1;
 }
 
+/* 200 while every check passes; else 503 naming each failing component and its reasons. */
 static void healthz(api_request_t *r)
 {
-    const char *detail;
-    if (!api__backend_healthy(r, &detail)) {
-        api__error(r, 503, "unhealthy: %s", detail ? detail : "backend");
+    api_check_t checks[API_CHECKS_MAX];
+    char why[API_HEALTH_WHY_MAX];
+    size_t n;
+    if (!api__backend_healthy(r, checks, &n, why, sizeof why)) {
+        api__error(r, 503, "unhealthy: %s", why);
         return;
     }
     sbuf_t b;

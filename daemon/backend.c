@@ -229,6 +229,14 @@ static void be_metrics(void *ctx, sbuf_t *out)
         (unsigned long long)st.retention_events, (unsigned long long)st.retention_sweeps,
         st.retention_seconds, st.retention_last_sweep_seconds,
         (unsigned long long)atomic_load_explicit(&be->retention_refused, memory_order_relaxed));
+    if (be->health) {
+        char why[512];
+        sbuf_printf(out,
+                    "# HELP vigil_healthy Whether vigild considers itself healthy (1), as /healthz "
+                    "answers 200; 0: /healthz answers 503 and says why.\n"
+                    "# TYPE vigil_healthy gauge\nvigil_healthy %d\n",
+                    health_storage(be->health, why, sizeof why) == 0);
+    }
     if (be->snaps)
         snapshots_metrics(be->snaps, out);
     if (be->sched)
@@ -370,11 +378,10 @@ static int be_db_list(void *ctx, size_t max, api_name_cb cb, void *arg)
     return store_dbnames_load(((backend_t *)ctx)->store, max, cb, arg);
 }
 
-static int be_healthy(void *ctx, const char **detail)
+static size_t be_health(void *ctx, api_check_t *checks)
 {
-    (void)ctx;
-    (void)detail;
-    return 1;
+    backend_t *be = ctx;
+    return be->health ? health_api_checks(be->health, checks) : 0;
 }
 
 void backend_init(api_backend_t *out, backend_t *b)
@@ -390,7 +397,7 @@ void backend_init(api_backend_t *out, backend_t *b)
     out->device_list = be_device_list;
     out->query = be_query;
     out->metrics = be_metrics;
-    out->healthy = be_healthy;
+    out->health = be_health;
     out->db_add = be_db_add;
     out->db_list = be_db_list;
     if (b->snaps) {

@@ -3,6 +3,7 @@
 #define VIGIL_BACKEND_H
 
 #include "api.h"
+#include "health.h"
 #include "pipeline.h"
 #include "quota.h"
 #include "snapshot.h"
@@ -20,6 +21,7 @@ typedef struct backend {
     quota_t *quota;          /* may be NULL: no device and channel limits */
     snapshots_t *snaps;      /* may be NULL: the snapshot routes answer 501 */
     snapsched_t *sched;      /* may be NULL: no interval gauge */
+    health_t *health;        /* may be NULL: nothing checked (healthy), no vigil_healthy */
     /* storage.retention (0: none): a point older than now - retention_ms is refused at write,
      * naming its item, instead of being stored for the next sweep to delete. */
     int64_t retention_ms;

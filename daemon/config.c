@@ -57,6 +57,7 @@ static const struct setting settings[] = {
     S("http", "max_connections_per_ip", K_INT, max_connections_per_ip, 0, 100000),
     S("http", "max_header_bytes", K_SIZE, max_header_bytes, 4096, 1 << 20),
     S("http", "timeout_s", K_INT, http_timeout_s, 1, 3600),
+    S("http", "health_stall_s", K_INT, health_stall_s, 1, 86400),
     S("http", "max_query_points", K_SIZE, max_query_points, 1, 10000000),
     S("http", "max_scan_points", K_SIZE, max_scan_points, 1, 1000000000),
     /* the most one /query runs (api/influxql.c), 1 ms to 1 day, or 0 (off) */
@@ -131,6 +132,7 @@ void config_default(config_t *c)
     c->max_connections_per_ip = 256;
     c->max_header_bytes = 32768;
     c->http_timeout_s = 60;
+    c->health_stall_s = 60;
     c->max_query_points = 100000;
     c->metrics_max_devices = 1000;
     api_opts_t ao;
@@ -776,11 +778,14 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
  * (the README lists both). A setting is live when the code reading it can take a new value at
  * any time: atomics read per request, or state of the loop thread. */
 static const char *const live_settings[] = {
-    "daemon.log_level",         "http.max_body_bytes",      "http.max_batch",
-    "http.max_query_points",    "http.max_scan_points",     "http.query_timeout",
-    "http.auth_file",           "http.metrics_auth",        "http.metrics_max_devices",
-    "http.cors_origins",        "http.events_keepalive_ms", "http.events_max_unsent",
-    "http.events_state_min_ms", "storage.max_devices",      "storage.max_channels_per_device",
+    "daemon.log_level",         "http.max_body_bytes",
+    "http.max_batch",           "http.max_query_points",
+    "http.max_scan_points",     "http.query_timeout",
+    "http.auth_file",           "http.metrics_auth",
+    "http.metrics_max_devices", "http.cors_origins",
+    "http.events_keepalive_ms", "http.events_max_unsent",
+    "http.events_state_min_ms", "http.health_stall_s",
+    "storage.max_devices",      "storage.max_channels_per_device",
     "storage.snapshots_keep",   "storage.snapshot_every",
 };
 

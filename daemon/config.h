@@ -23,6 +23,10 @@ typedef struct config {
     unsigned max_connections_per_ip;
     size_t max_header_bytes;
     unsigned http_timeout_s;
+    /* /healthz goes 503 when work waits for the storage writer and no transaction finished for
+     * this many seconds, and for this many seconds after a failed transaction while none commits
+     * (without a systemd watchdog; with one, the watchdog's bound). */
+    unsigned health_stall_s;
     size_t max_query_points;
     size_t max_scan_points; /* points one page of readings in buckets (step=) reads at most */
     int64_t query_timeout_ms; /* the most ms one /query runs (0: no deadline) */

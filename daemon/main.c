@@ -19,6 +19,7 @@
 #include "config.h"
 #include "demo.h"
 #include "err.h"
+#include "health.h"
 #include "log.h"
 #include "nice.h"
 #include "notify.h"
@@ -64,9 +65,13 @@ struct daemon {
     quota_t *quota;
     /* For the ingest rate in the status line: readings written at the previous status. */
     uint64_t status_written, status_ms;
-    /* The writer's progress, for the watchdog (loop thread): transactions finished (committed
-     * or failed) at the last check, and when that count last moved or nothing was waiting. */
-    uint64_t wd_done, wd_progress_ms;
+    /* vigild's health (daemon/health.c), for the watchdog, /healthz, /health and /metrics;
+     * health_timer looks at it every HEALTH_TICK_MS so a stall is timed from when the writer's
+     * progress stopped, also when no probe asks. */
+    health_t health;
+    int health_on; /* health is initialised */
+    uv_timer_t health_timer;
+    int health_timer_on; /* health_timer is started */
     /* Announces maintenance periods beginning and ending by the clock (pipeline_maint_tick). */
     uv_timer_t maint_timer;
     int maint_timer_on; /* maint_timer is started */
@@ -85,6 +90,9 @@ struct daemon {
  * slowest legitimate transaction (a large device deletion, a checkpoint on a slow disk), short
  * enough that a writer stuck for good is restarted within minutes. */
 #define WRITER_STALL_PERIODS 4
+
+/* How often the loop records the storage writer's progress for the health checks. */
+#define HEALTH_TICK_MS 1000
 
 static void usage(FILE *out)
 {
@@ -222,30 +230,33 @@ static int stream_token_role(void *arg, const char *token, size_t len)
     return d->auth_on ? API_ROLE_NONE : -1; /* stopping: fail closed */
 }
 
-/* Loop thread (watchdog timer, before each ping): whether the storage writer makes progress.
- * It does when a transaction finished (committed or failed: a writer refusing writes on a full
- * disk is turning, not stuck) since the last check, or when nothing waits for it. */
+/* Loop thread (watchdog timer, before each ping): whether the storage writer makes progress
+ * (daemon/health.c, with the watchdog's bound). Only a stall withholds the ping: a restart cures
+ * a stuck writer, but not a full disk, a failing disk or maps that cannot be read, which /healthz
+ * and /metrics report instead; restarting vigild for them would only lose what it holds. */
 static int writer_healthy(void *arg, char *why, size_t size)
 {
     struct daemon *d = arg;
-    store_stats_t st;
-    store_stats_get(d->store, &st);
-    uint64_t now = uv_now(&d->loop);
-    uint64_t done = st.commits + st.commit_errors;
-    if (done != d->wd_done || (st.queue_readings == 0 && st.ops_queued == 0)) {
-        d->wd_done = done;
-        d->wd_progress_ms = now;
-        return 1;
-    }
-    uint64_t bound_ms = d->notify.watchdog_usec / 1000 * WRITER_STALL_PERIODS;
-    if (now - d->wd_progress_ms <= bound_ms)
-        return 1;
-    snprintf(why, size,
-             "the storage writer has finished no transaction for %.1f s while %llu readings and "
-             "%llu other writes wait (bound: %d watchdog periods, %.1f s)",
-             (double)(now - d->wd_progress_ms) / 1000.0, (unsigned long long)st.queue_readings,
-             (unsigned long long)st.ops_queued, WRITER_STALL_PERIODS, (double)bound_ms / 1000.0);
-    return 0;
+    if (!d->health_on)
+        return 1; /* no health checks (out of memory at start): the loop's pings alone */
+    return (health_storage(&d->health, why, size) & HEALTH_STALLED) == 0;
+}
+
+/* The stall bound: the watchdog's (WRITER_STALL_PERIODS of its periods) under one, else
+ * http.health_stall_s. */
+static int64_t stall_bound_ms(const struct daemon *d)
+{
+    if (d->notify.watchdog_usec)
+        return (int64_t)(d->notify.watchdog_usec / 1000 * WRITER_STALL_PERIODS);
+    return (int64_t)d->cfg.health_stall_s * 1000;
+}
+
+/* Loop thread: records the writer's progress (the result is for the probes to ask). */
+static void on_health_tick(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    char why[1024];
+    health_storage(&d->health, why, sizeof why);
 }
 
 /* Storage writer thread: a batch is committed; score it (the pipeline may take b). */
@@ -318,6 +329,9 @@ static void on_stream_closed(void *arg)
     if (d->maint_timer_on)
         uv_close((uv_handle_t *)&d->maint_timer, NULL);
     d->maint_timer_on = 0;
+    if (d->health_timer_on)
+        uv_close((uv_handle_t *)&d->health_timer, NULL);
+    d->health_timer_on = 0;
     signals_release(d);
 }
 
@@ -446,6 +460,7 @@ static int reload(struct daemon *d, char *err, size_t errsize)
         pipeline_set_state_min_ms(d->backend.pipe, d->cfg.events_state_min_ms);
     atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);
     atomic_store(&d->backend.metrics_capped_logged, 0);
+    health_set_stall(&d->health, stall_bound_ms(d));
     snapshots_set_keep(d->backend.snaps, d->cfg.snapshots_keep);
     snapsched_set_every(d->backend.sched, d->cfg.snapshot_every_ms);
     quota_set_limits(d->quota, d->cfg.max_devices, d->cfg.max_channels);
@@ -512,6 +527,9 @@ static void teardown(struct daemon *d)
     snapshots_destroy(d->backend.snaps);
     api_events_destroy(d->events); /* after the API and the pipeline, its two users */
     store_close(d->store);
+    if (d->health_on)
+        health_deinit(&d->health);
+    d->health_on = 0;
     quota_destroy(d->quota);
     signals_close(d);
     uv_run(&d->loop, UV_RUN_DEFAULT); /* finishes the closes, which uv_loop_close needs */
@@ -644,6 +662,12 @@ int main(int argc, char **argv)
     }
     uv_loop_init(&d.loop);
     d.backend.store = d.store;
+    if (health_init(&d.health, d.store, stall_bound_ms(&d)) == 0) {
+        d.health_on = 1;
+        d.backend.health = &d.health;
+    } else {
+        log_error("cannot prepare the health checks: out of memory");
+    }
     d.backend.retention_ms = d.cfg.retention_ms;
     atomic_store(&d.backend.metrics_max_devices, d.cfg.metrics_max_devices);
     rc = quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels)
@@ -791,9 +815,16 @@ int main(int argc, char **argv)
     char status[512];
     status_text(&d, status, sizeof status);
     notify_extend_stop(&d.notify);
-    d.wd_progress_ms = uv_now(&d.loop);
+    if (d.health_on)
+        health_progress_now(&d.health); /* the stall bound counts from READY, as before */
     notify_sendf(&d.notify, "READY=1\nSTATUS=%s\nMAINPID=%ld", status, (long)getpid());
     notify_start(&d.notify, &d.loop, STATUS_PERIOD_MS, status_text, writer_healthy, &d);
+    if (d.health_on) {
+        uv_timer_init(&d.loop, &d.health_timer);
+        d.health_timer.data = &d;
+        uv_timer_start(&d.health_timer, on_health_tick, HEALTH_TICK_MS, HEALTH_TICK_MS);
+        d.health_timer_on = 1;
+    }
     if (d.backend.pipe) {
         uv_timer_init(&d.loop, &d.maint_timer);
         d.maint_timer.data = &d;

@@ -269,7 +269,7 @@ int store__maps_reload(store_t *s)
         if (w->reload_fails > 0)
             log_info("storage: device maps reloaded after %d failed attempt%s", w->reload_fails,
                      w->reload_fails == 1 ? "" : "s");
-        w->reload_fails = 0;
+        __atomic_store_n(&w->reload_fails, 0, __ATOMIC_RELEASE); /* store_stats_get reads it */
         return 0;
     }
     /* Still stale (also after a load that ran out of memory indexing the pending readings):
@@ -280,7 +280,7 @@ int store__maps_reload(store_t *s)
         log_warn("storage: reloading the device maps failed (%s): %s; retrying",
                  err_str(err ? err : ERR_NOMEM), store_errmsg(s));
     if (w->reload_fails < 1000)
-        w->reload_fails++;
+        __atomic_store_n(&w->reload_fails, w->reload_fails + 1, __ATOMIC_RELEASE);
     int64_t wait = STORE_RELOAD_RETRY_MS;
     for (int i = 1; i < w->reload_fails && wait < STORE_RELOAD_RETRY_MAX_MS; i++)
         wait *= 2;

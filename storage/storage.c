@@ -772,6 +772,7 @@ void store_stats_get(store_t *s, store_stats_t *out)
     out->queue_readings = queued;
     out->ops_queued = ops;
     out->queue_max = s->opts.queue_max;
+    out->maps_reload_fails = __atomic_load_n(&s->w.reload_fails, __ATOMIC_ACQUIRE);
     out->db_bytes = file_size(s->db_path) + file_size(s->wal_path);
 }
 

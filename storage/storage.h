@@ -192,6 +192,16 @@ typedef struct store_stats {
      * them). commit_errors counts only client transactions that failed. */
     uint64_t maintenance_errors;
     uint64_t maintenance_rollbacks;
+    /* For health checks (daemon/health.c): client transactions failed in a row since the last
+     * commit (0: the last one committed), the last failure's status (ERR_*, 0 if none), when the
+     * last commit happened and when the last failure (vtime_mono_ms; 0: none since open), and
+     * the device maps' reloads failed in a row (0: the maps are current; while not, reads answer
+     * ERR_AGAIN). */
+    uint64_t commit_fail_run;
+    int commit_last_err;
+    int64_t commit_last_ms;
+    int64_t commit_fail_ms;
+    int maps_reload_fails;
 } store_stats_t;
 
 /* Upper bounds (seconds) of the commit latency histogram, for /metrics. */

@@ -772,6 +772,8 @@ static void account(store_t *s, int err, double seconds, size_t devices, size_t 
     store_stats_t *st = &s->stats;
     if (err == 0) {
         st->commits++;
+        st->commit_fail_run = 0;
+        st->commit_last_ms = vtime_mono_ms();
         st->readings_written += s->w.tx_readings;
         st->points_written += s->w.tx_points;
         st->commit_seconds_sum += seconds;
@@ -782,6 +784,9 @@ static void account(store_t *s, int err, double seconds, size_t devices, size_t 
                 st->commit_buckets[i]++;
     } else {
         st->commit_errors++;
+        st->commit_fail_run++;
+        st->commit_last_err = err;
+        st->commit_fail_ms = vtime_mono_ms();
         st->ops_failed += ops;
     }
     st->devices = devices;

@@ -68,12 +68,14 @@ static void test_backend_error_again(void **state)
     free(run.err);
 }
 
-/* A backend whose health test fails, saying why, as /healthz's 503 names it. */
-static int sick_healthy(void *ctx, const char **detail)
+/* A backend whose storage check fails, saying why, as /healthz's 503 names it. */
+static size_t sick_health(void *ctx, api_check_t *checks)
 {
     (void)ctx;
-    *detail = "the storage writer is stalled";
-    return 0;
+    checks[0].name = "storage";
+    checks[0].pass = 0;
+    snprintf(checks[0].message, sizeof checks[0].message, "the storage writer is stalled");
+    return 1;
 }
 
 /* The answer's body, NUL-terminated (caller owns; free). */
@@ -102,9 +104,9 @@ static void check_health(struct api_server *srv, unsigned status, const char *wa
 }
 
 /* GET /health (InfluxDB 2's health check): "pass" with 200 and InfluxDB 2's fields in its
- * order while the backend is healthy (no health test counts as healthy), "fail" with 503 and
- * the backend's reason when it is not. The daemon's backend is never unhealthy (daemon/
- * backend.c be_healthy), so the 503 is tested here, on a fake server. */
+ * order while the backend is healthy (no health test counts as healthy), "fail" with 503, the
+ * backend's reason and one entry per check when it is not (the daemon's real failures:
+ * tests/integration/test_health.py). */
 static void test_health(void **state)
 {
     (void)state;
@@ -113,12 +115,14 @@ static void test_health(void **state)
                  "{\"name\":\"influxdb\",\"message\":\"ready for queries and writes\","
                  "\"status\":\"pass\",\"checks\":[],\"version\":\"" VIGIL_VERSION
                  "\",\"commit\":\"");
-    srv.be.healthy = sick_healthy;
-    check_health(&srv, 503,
-                 "{\"name\":\"influxdb\",\"message\":\"unhealthy: the storage writer is stalled\","
-                 "\"status\":\"fail\",\"checks\":[],\"version\":\"" VIGIL_VERSION
-                 "\",\"commit\":\"");
-    srv.be.healthy = NULL;
+    srv.be.health = sick_health;
+    check_health(
+        &srv, 503,
+        "{\"name\":\"influxdb\",\"message\":\"unhealthy: storage: the storage writer is "
+        "stalled\",\"status\":\"fail\",\"checks\":[{\"name\":\"storage\",\"status\":"
+        "\"fail\",\"message\":\"the storage writer is stalled\"}],\"version\":\"" VIGIL_VERSION
+        "\",\"commit\":\"");
+    srv.be.health = NULL;
 }
 
 /* When memory runs out building an answer (here: no JSON value to send), the 500 is in the

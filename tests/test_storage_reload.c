@@ -96,6 +96,14 @@ static void test_reload_failing_no_spin(void **state)
     }
     int tries = store__test_reload_tries(f->s);
     assert_true(tries >= 2);
+    /* What the health checks read (daemon/health.c): the failing reloads and the failed
+     * transaction, none committed since. */
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_true(st.maps_reload_fails >= 1);
+    assert_int_equal(st.commit_fail_run, 1);
+    assert_int_not_equal(st.commit_last_err, 0);
+    assert_true(st.commit_fail_ms > 0 && st.commit_fail_ms <= vtime_mono_ms());
     /* Reports for three seconds or more: at most a try a second of the time they took,
      * measured (review: a fixed bound of 4 would fail on a slow machine). */
     int64_t t0 = vtime_mono_ms();
@@ -109,6 +117,8 @@ static void test_reload_failing_no_spin(void **state)
     devinfo_t d;
     assert_int_equal(get_until_back(f->s, 10, &d), 0);
     assert_int_equal(d.points, 2);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maps_reload_fails, 0);
     counter_deinit(&c);
 }
 

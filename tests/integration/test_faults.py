@@ -95,8 +95,10 @@ class DiskFull(TmpfsVolume):
         fails = [r for r in got if r.startswith("fail ")]
         self.assertTrue(fails, got[-3:])
         self.assertIn("space", fails[0])
-        # Reads still work; the daemon is up; what was acknowledged is there.
-        self.assertEqual(d.get("/healthz")[0], 200)
+        # Reads still work; the daemon is up (/ping) but says it stores nothing (/healthz 503
+        # naming the storage); what was acknowledged is there.
+        self.assertEqual(d.get("/ping")[0], 204)
+        self.assertJsonError(d.get("/healthz"), 503, "unhealthy: storage: writes are refused")
         self.assertEqual(d.device("df")["points"], 1000 * len(acked))
         # Space returns: writes succeed again, without a restart (within the 1 s back-off).
         os.unlink(filler)
@@ -111,6 +113,7 @@ class DiskFull(TmpfsVolume):
             self.assertEqual(st, 507, data)
             time.sleep(0.1)
         self.assertIsNotNone(resumed, "writes did not resume after space returned")
+        self.assertEqual(d.get("/healthz")[0], 200)  # healthy again by itself
         c = d.stream_connect()
         try:
             c.send("df,device=df-stream v=-1 999000000000\n")
@@ -573,7 +576,7 @@ class TrainingDiskFull(TrainingFaults, TmpfsVolume):
         self.fill(0)  # the last pages too: no commit can succeed now
         self.assertEqual(self.post(k, 10), 507)
         f = self.fail_once(m0)
-        self.assertEqual(self.d.get("/healthz")[0], 200)
+        self.assertJsonError(self.d.get("/healthz"), 503, "unhealthy: storage: writes are refused")
         for dev in self.DEVS:
             self.assertEqual(self.d.device(dev)["points"], acked)
             preds = self.d.get_json("/v1/devices/%s/predictions?limit=5" % dev)

@@ -464,9 +464,10 @@ DASH = "https://dash.example.com"
 
 class HealthV2(WithTokens, V2Assertions, vt.DaemonTestCase):
     """GET /health as InfluxDB 2 answers it, open (no token) while tokens are on, with CORS as
-    the other GET routes. Its 503 "fail" (the backend unhealthy) is tested in
-    tests/test_daemon_api.c: vigild's backend never reports unhealthy, so no daemon test can
-    provoke it. influxd 1.6.7 (Debian's) has no /health: it answers 404 "404 page not found"."""
+    the other GET routes, with its storage check in InfluxDB 2's check form (name, status).
+    Its 503 "fail" is tested in test_health.py (the store's commits failing, a stalled writer)
+    and tests/test_daemon_api.c. influxd 1.6.7 (Debian's) has no /health: it answers 404 "404
+    page not found"."""
     CONFIG = "[http]\ncors_origins = %s\n" % DASH
 
     def test_pass(self):
@@ -480,7 +481,8 @@ class HealthV2(WithTokens, V2Assertions, vt.DaemonTestCase):
         version = self.d.curl("GET", "/healthz").json()["version"]
         self.assertEqual({k: v for k, v in doc.items() if k != "commit"},
                          {"name": "influxdb", "message": "ready for queries and writes",
-                          "status": "pass", "checks": [], "version": version})
+                          "status": "pass", "version": version,
+                          "checks": [[("name", "storage"), ("status", "pass")]]})
         self.assertTrue(doc["commit"], res.body)
         self.assertEqual(res.headers.get("access-control-allow-origin"), DASH)
         st, _, body = vt.http_request("HEAD", self.d.url("/health"))

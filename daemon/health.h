@@ -1,0 +1,54 @@
+/* daemon/health.h: whether vigild does its job, decided in one place for the systemd watchdog,
+ * GET /healthz, GET /health and /metrics' vigil_healthy. */
+#ifndef VIGIL_HEALTH_H
+#define VIGIL_HEALTH_H
+
+#include "api.h"
+#include "storage.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* The reasons the storage check fails (bits of health_storage's result). */
+enum {
+    HEALTH_STALLED = 1,    /* work waits and no transaction finished within the stall bound */
+    HEALTH_COMMITS = 2,    /* the last transaction failed, none committed since, and that
+                            * failure is no older than the stall bound */
+    HEALTH_MAPS_STALE = 4, /* the device maps' reload keeps failing (reads answer 503) */
+};
+
+typedef struct health {
+    store_t *store;           /* borrowed; outlives the health checks */
+    _Atomic int64_t stall_ms; /* the stall bound (health_set_stall) */
+    /* mu guards done and progress_ms: the writer's transactions finished (committed or failed)
+     * at the last look, and when that count last moved or nothing was waiting. Held only to
+     * compare and update them (never across a store call). */
+    pthread_mutex_t mu;
+    uint64_t done;
+    int64_t progress_ms;
+} health_t;
+
+/* Main thread, before any check. store is borrowed. Returns 0, or ERR_NOMEM. */
+int health_init(health_t *h, store_t *store, int64_t stall_ms);
+void health_deinit(health_t *h);
+
+/* Any thread: the writer's progress counts from now, as if a transaction had just finished
+ * (main, at READY=1: a long start-up, restoring detectors, is not a stall of the writer). */
+void health_progress_now(health_t *h);
+
+/* Any thread: the stall bound from now on (ms, > 0). */
+void health_set_stall(health_t *h, int64_t stall_ms);
+
+/* Any thread. Looks at the store (its counters: two short locks, no wait for the writer) and
+ * records the writer's progress; call it at least every second or so (main's tick) so a stall
+ * is timed from when progress stopped, not from the previous look. Returns the failing
+ * HEALTH_* bits (0: healthy), with why (size bytes) saying every failing reason, joined by
+ * "; " ("" when healthy). */
+unsigned health_storage(health_t *h, char *why, size_t size);
+
+/* Any thread: the API's health callback (api_backend_t.health) for ctx a health_t: one check,
+ * "storage". */
+size_t health_api_checks(void *ctx, api_check_t *checks);
+
+#endif
