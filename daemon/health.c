@@ -21,15 +21,12 @@
 #include "vtime.h"
 
 #include <stdio.h>
-#include <string.h>
 
-int health_init(health_t *h, store_t *store, int64_t stall_ms)
+void health_init(health_t *h, store_t *store, int64_t stall_ms)
 {
-    memset(h, 0, sizeof *h);
-    h->store = store;
+    *h = (health_t){.store = store, .mu = PTHREAD_MUTEX_INITIALIZER};
     atomic_store(&h->stall_ms, stall_ms);
     h->progress_ms = vtime_mono_ms();
-    return pthread_mutex_init(&h->mu, NULL) == 0 ? 0 : ERR_NOMEM;
 }
 
 void health_deinit(health_t *h)

@@ -29,8 +29,8 @@ typedef struct health {
     int64_t progress_ms;
 } health_t;
 
-/* Main thread, before any check. store is borrowed. Returns 0, or ERR_NOMEM. */
-int health_init(health_t *h, store_t *store, int64_t stall_ms);
+/* Main thread, before any check. store is borrowed. */
+void health_init(health_t *h, store_t *store, int64_t stall_ms);
 void health_deinit(health_t *h);
 
 /* Any thread: the writer's progress counts from now, as if a transaction had just finished

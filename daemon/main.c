@@ -68,8 +68,7 @@ struct daemon {
     /* vigild's health (daemon/health.c), for the watchdog, /healthz, /health and /metrics;
      * health_timer looks at it every HEALTH_TICK_MS so a stall is timed from when the writer's
      * progress stopped, also when no probe asks. */
-    health_t health;
-    int health_on; /* health is initialised */
+    health_t health; /* health.store NULL: not initialised yet (a start that failed before) */
     uv_timer_t health_timer;
     int health_timer_on; /* health_timer is started */
     /* Announces maintenance periods beginning and ending by the clock (pipeline_maint_tick). */
@@ -237,8 +236,6 @@ static int stream_token_role(void *arg, const char *token, size_t len)
 static int writer_healthy(void *arg, char *why, size_t size)
 {
     struct daemon *d = arg;
-    if (!d->health_on)
-        return 1; /* no health checks (out of memory at start): the loop's pings alone */
     return (health_storage(&d->health, why, size) & HEALTH_STALLED) == 0;
 }
 
@@ -527,9 +524,8 @@ static void teardown(struct daemon *d)
     snapshots_destroy(d->backend.snaps);
     api_events_destroy(d->events); /* after the API and the pipeline, its two users */
     store_close(d->store);
-    if (d->health_on)
+    if (d->health.store != NULL)
         health_deinit(&d->health);
-    d->health_on = 0;
     quota_destroy(d->quota);
     signals_close(d);
     uv_run(&d->loop, UV_RUN_DEFAULT); /* finishes the closes, which uv_loop_close needs */
@@ -662,12 +658,8 @@ int main(int argc, char **argv)
     }
     uv_loop_init(&d.loop);
     d.backend.store = d.store;
-    if (health_init(&d.health, d.store, stall_bound_ms(&d)) == 0) {
-        d.health_on = 1;
-        d.backend.health = &d.health;
-    } else {
-        log_error("cannot prepare the health checks: out of memory");
-    }
+    health_init(&d.health, d.store, stall_bound_ms(&d));
+    d.backend.health = &d.health;
     d.backend.retention_ms = d.cfg.retention_ms;
     atomic_store(&d.backend.metrics_max_devices, d.cfg.metrics_max_devices);
     rc = quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels)
@@ -815,16 +807,13 @@ int main(int argc, char **argv)
     char status[512];
     status_text(&d, status, sizeof status);
     notify_extend_stop(&d.notify);
-    if (d.health_on)
-        health_progress_now(&d.health); /* the stall bound counts from READY, as before */
+    health_progress_now(&d.health); /* the stall bound counts from READY, as before */
     notify_sendf(&d.notify, "READY=1\nSTATUS=%s\nMAINPID=%ld", status, (long)getpid());
     notify_start(&d.notify, &d.loop, STATUS_PERIOD_MS, status_text, writer_healthy, &d);
-    if (d.health_on) {
-        uv_timer_init(&d.loop, &d.health_timer);
-        d.health_timer.data = &d;
-        uv_timer_start(&d.health_timer, on_health_tick, HEALTH_TICK_MS, HEALTH_TICK_MS);
-        d.health_timer_on = 1;
-    }
+    uv_timer_init(&d.loop, &d.health_timer);
+    d.health_timer.data = &d;
+    uv_timer_start(&d.health_timer, on_health_tick, HEALTH_TICK_MS, HEALTH_TICK_MS);
+    d.health_timer_on = 1;
     if (d.backend.pipe) {
         uv_timer_init(&d.loop, &d.maint_timer);
         d.maint_timer.data = &d;

@@ -267,14 +267,8 @@ class CardinalityBounded(vt.DaemonTestCase):
             self.assertEqual(res[-1]["error"], "not executed", one)
 
 
-class CardinalityPastListBound(vt.DaemonTestCase):
-    """wt/card: a count walks as its list statement walks but builds no list, so it counts more
-    than the list's 8 MiB of JSON could hold (before, the list's own bound was the count's:
-    its error, "add LIMIT", which a count cannot). 20,000 devices of 190-character ids (the
-    line protocol's series key stops at 200 bytes): 8.45 MiB of SHOW TAG VALUES' series,
-    4.5 MiB of their counts."""
-
-    N = 20000
+class QueryOne(vt.DaemonTestCase):
+    """A vigild test that reads a one-statement /query's result."""
 
     def query(self, q):
         c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=120)
@@ -284,6 +278,16 @@ class CardinalityPastListBound(vt.DaemonTestCase):
         c.close()
         self.assertEqual(r.status, 200, body[:200])
         return json.loads(body)["results"][0]
+
+
+class CardinalityPastListBound(QueryOne):
+    """wt/card: a count walks as its list statement walks but builds no list, so it counts more
+    than the list's 8 MiB of JSON could hold (before, the list's own bound was the count's:
+    its error, "add LIMIT", which a count cannot). 20,000 devices of 190-character ids (the
+    line protocol's series key stops at 200 bytes): 8.45 MiB of SHOW TAG VALUES' series,
+    4.5 MiB of their counts."""
+
+    N = 20000
 
     def test_counts_past_the_list_bound(self):
         ids = ["d%05d-" % i + "x" * 183 for i in range(self.N)]
@@ -303,20 +307,11 @@ class CardinalityPastListBound(vt.DaemonTestCase):
                          [[self.N + 3]])
 
 
-class CardinalityUncompiledFrom(vt.DaemonTestCase):
+class CardinalityUncompiledFrom(QueryOne):
     """review of wt/card: SHOW MEASUREMENT CARDINALITY FROM /^*/ (read as a regex, refused by
     glibc's regcomp) counted each measurement through the regexes that had compiled, so the
     one that had not was read as a regex_t and vigild died of SIGSEGV. It answers the regex's
     error, or no row past OFFSET, as before wt/card; the daemon stops cleanly afterwards."""
-
-    def query(self, q):
-        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
-        c.request("GET", "/query?" + urllib.parse.urlencode({"q": q}))
-        r = c.getresponse()
-        body = r.read()
-        c.close()
-        self.assertEqual(r.status, 200, body[:200])
-        return json.loads(body)["results"][0]
 
     def test_uncompiled_from_regex(self):
         r = self.d.write_lp("a1 v=1 %d\nb1 v=1 %d" % (T, T), precision="ms")
