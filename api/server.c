@@ -230,18 +230,19 @@ int api__backend_healthy(const api_request_t *r, api_check_t *checks, size_t *n,
 {
     *n = r->srv->be.health ? r->srv->be.health(r->srv->be.ctx, checks) : 0;
     size_t len = 0;
+    int ok = 1;
     why[0] = '\0';
     for (size_t i = 0; i < *n; i++) {
-        if (checks[i].pass || len >= size)
+        if (checks[i].pass)
+            continue;
+        ok = 0;
+        if (len >= size)
             continue;
         int k = snprintf(why + len, size - len, "%s%s: %s", len ? "; " : "", checks[i].name,
                          checks[i].message);
         len += k > 0 ? (size_t)k : 0;
     }
-    for (size_t i = 0; i < *n; i++)
-        if (!checks[i].pass)
-            return 0;
-    return 1;
+    return ok;
 }
 
 /* 200 while every check passes; else 503 naming each failing component and its reasons. */

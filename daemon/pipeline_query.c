@@ -289,7 +289,7 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
  * JSON and parsed, so 256 take some milliseconds at most. */
 static int listing_late(int64_t deadline_us, size_t n)
 {
-    return deadline_us != 0 && (n & 255) == 0 && pipeline__mono_ns() / 1000 >= deadline_us;
+    return deadline_us != 0 && (n & 255) == 0 && vtime_mono_us() >= deadline_us;
 }
 
 /* Appends d's events of the range to arr (no store: the ones kept in memory), counting each
