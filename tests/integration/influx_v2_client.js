@@ -8,8 +8,9 @@
 // lines; batches of batchSize, flush, close) and prints one JSON line:
 //   {"ok": true, "attempts": N}  or  {"ok": false, "attempts": N, "storedLater": L,
 //                                     "statusCode": S, "code": "...", "message": "...",
-//                                     "name": "..."}
-// where attempts counts the failed requests the client reported (writeFailed) and so shows
+//                                     "platformCode": "...", "retryAfter": R, "name": "..."}
+// (code and message from the body, platformCode the X-Platform-Error-Code header the client
+// kept, retryAfter the client's reading of Retry-After: 0 without one) where attempts counts the failed requests the client reported (writeFailed) and so shows
 // whether it retried, and storedLater the lines its retries wrote after the first error (with
 // waitRetriesMs in the job, the time it lets them run). "ok" means every line was answered 204:
 // flush() awaits only the batch it sends, not those the buffer sent on its own when it filled
@@ -103,6 +104,8 @@ async function main() {
         statusCode: e.statusCode,
         code,
         message: message || e.message,
+        platformCode: e.headers ? e.headers['x-platform-error-code'] : undefined,
+        retryAfter: typeof e.retryAfter === 'function' ? e.retryAfter() : undefined,
         name: e.name,
     }));
     try {

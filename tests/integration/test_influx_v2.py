@@ -90,11 +90,14 @@ def run_client(tc, job):
 class V2Assertions:
 
     def assertV2Error(self, res, status, code, contains=()):
-        """Asserts status and InfluxDB 2's error body {"code": code, "message": "..."} (holding
-        each of contains); returns the message."""
+        """Asserts status, InfluxDB 2's error body {"code": code, "message": "..."} (holding
+        each of contains) and its X-Platform-Error-Code header, the same code; returns the
+        message."""
         self.assertEqual(res.status, status, "want %d, got %r" % (status, res))
         self.assertTrue(res.headers.get("content-type", "").startswith("application/json"),
                         res.headers)
+        self.assertEqual(res.headers.get("x-platform-error-code"), code, res.headers)
+        self.assertNotIn("x-influxdb-error", res.headers)
         doc = res.json()
         self.assertEqual(sorted(doc), ["code", "message"], res.body)
         self.assertEqual(doc["code"], code, res.body)
@@ -202,9 +205,16 @@ class WriteV2(V2Assertions, vt.DaemonTestCase):
         self.assertV2Error(self.d.curl("GET", "//api/v2/buckets"), 404, "not found",
                            "no such endpoint: GET //api/v2/buckets")
         self.assertJsonError(self.d.curl("GET", "/api/v2x"), 404)
-        # v1's routes keep v1's form.
-        self.assertJsonError(self.d.curl("GET", "/write?db=x"), 405)
-        self.assertJsonError(self.d.curl("GET", "/api/v1/write"), 404)
+        # v1's routes keep v1's form, without v2's header: /write's error has influxd 1.x's
+        # X-Influxdb-Error (test_influx_write.py), vigil's own routes neither.
+        res = self.d.curl("GET", "/write?db=x")
+        self.assertJsonError(res, 405)
+        self.assertNotIn("x-platform-error-code", res.headers)
+        self.assertEqual(res.headers.get("x-influxdb-error"), res.json()["error"])
+        res = self.d.curl("GET", "/api/v1/write")
+        self.assertJsonError(res, 404)
+        self.assertNotIn("x-platform-error-code", res.headers)
+        self.assertNotIn("x-influxdb-error", res.headers)
         self.assertNoDevice("v2-enc")
 
     def test_metrics(self):
@@ -260,6 +270,7 @@ class WriteV2(V2Assertions, vt.DaemonTestCase):
         self.assertFalse(res["ok"], res)
         self.assertEqual(res.get("statusCode"), 400, res)
         self.assertEqual(res.get("code"), "invalid", res)
+        self.assertEqual(res.get("platformCode"), "invalid", res)  # X-Platform-Error-Code
         self.assertIn("partial write", res["message"])
         self.assertIn("(line 2)", res["message"])
         self.assertEqual(res["attempts"], 1, "a 400 was retried: %r" % res)
@@ -292,6 +303,9 @@ class RetryV2(V2Assertions, unittest.TestCase):
         self.assertFalse(res["ok"], res)
         self.assertIn(res.get("statusCode"), (500, 503), res)
         self.assertIn(res.get("code"), ("internal error", "unavailable"), res)
+        # The client reads the code from X-Platform-Error-Code too, and a 503's Retry-After.
+        self.assertEqual(res.get("platformCode"), res.get("code"), res)
+        self.assertEqual(res.get("retryAfter"), 1 if res["statusCode"] == 503 else 0, res)
         self.assertEqual((res["attempts"], res["storedLater"]), (3, 0),
                          "a 5xx not retried twice: %r" % res)
         self.assertEqual(self.d.get("/v1/devices/v2-js-retry")[0], 404)
@@ -326,6 +340,7 @@ class BodyOutOfMemory(V2Assertions, unittest.TestCase):
         body = "m,device=%s v=1 1000\n#%s\n" % (device, "x" * 40000)
         conn.request("POST", path, body=body)
         r = conn.getresponse()
+        self.headers = r.headers
         return r.status, r.getheader("Retry-After"), r.read()
 
     def test_503_retry_later(self):
@@ -339,10 +354,14 @@ class BodyOutOfMemory(V2Assertions, unittest.TestCase):
         self.assertEqual(json.loads(data), {
             "code": "unavailable",
             "message": "out of memory reading the request body: nothing stored, retry later"})
+        self.assertEqual(self.headers.get("X-Platform-Error-Code"), "unavailable")
         st, ra, data = self.post(conn, "/write?db=x&precision=ms", "v1-oom")
         self.assertEqual((st, ra), (503, "5"), data)
         self.assertEqual(json.loads(data), {
             "error": "out of memory reading the request body: nothing stored, retry later"})
+        self.assertEqual(self.headers.get("X-Influxdb-Error"),
+                         "out of memory reading the request body: nothing stored, retry later")
+        self.assertIsNone(self.headers.get("X-Platform-Error-Code"))
         os.unlink(self.flag)
         self.assertEqual(self.d.get("/v1/devices/v2-oom")[0], 404)
         self.assertEqual(self.d.get("/v1/devices/v1-oom")[0], 404)
