@@ -179,6 +179,19 @@ static void test_error_headers(void **state)
     api__json(&r, 200, json_object());
     assert_null(r.err_code);
     free(r.resp);
+    /* A full write queue, vigild's back-pressure: InfluxDB 2's "unavailable" 503 with
+     * Retry-After, which its clients retry (never a 429: request.c v2_code). */
+    memset(&r, 0, sizeof r);
+    r.route = ROUTE_WRITE_V2;
+    api__backend_error(&r, ERR_BUSY, "storing points");
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.retry_after, 1);
+    assert_string_equal(r.err_code, "unavailable");
+    char *body = answer_of(&r);
+    assert_string_equal(body, "{\"code\":\"unavailable\",\"message\":\"storing points: write "
+                              "queue is full, retry later\"}\n");
+    free(body);
+    free(r.resp);
     memset(&r, 0, sizeof r);
     r.route = ROUTE_NOT_FOUND;
     r.url = "/api/v2/buckets";
