@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """vigild integration: InfluxDB 2's write API, POST /api/v2/write, with curl (precisions, gzip,
 partial writes, an all-bad body, its parameters and their errors, the limits, tokens: every error
-in v2's form {"code": ..., "message": ...}, on other /api/v2/ paths too), GET /health (open, its
+in v2's form {"code": ..., "message": ...} with the code in X-Platform-Error-Code, on other
+/api/v2/ paths too), GET /health (open, its
 body and order, CORS), and with InfluxData's own JavaScript client (@influxdata/influxdb-client
 1.35.0, installed by tools/install-deps; integration/influx_v2_client.js). The v1 /write:
 test_influx_write.py."""
@@ -438,6 +439,13 @@ class TokensV2(WithTokens, V2Assertions, vt.DaemonTestCase):
                          "authentication required: send 'Authorization: Bearer TOKEN'")
         self.assertEqual(res.headers.get("www-authenticate"),
                          'Bearer realm="vigil", Basic realm="vigil"')
+        # influxd 1.6.7 (auth-enabled, checked by hand) sends no X-Influxdb-Error on a 401, the
+        # challenge instead, and the message on a 403: so does vigild, and no v2 header.
+        self.assertNotIn("x-influxdb-error", res.headers)
+        self.assertNotIn("x-platform-error-code", res.headers)
+        res = self.d.curl("POST", "/write?db=x", "--data-binary", line,
+                          "-H", "Authorization: Bearer " + READ)
+        self.assertEqual(res.headers.get("x-influxdb-error"), self.assertJsonError(res, 403))
         res = self.d.curl("GET", "/v1/devices")
         self.assertEqual(self.assertJsonError(res, 401),
                          "authentication required: send 'Authorization: Bearer TOKEN'")
