@@ -262,7 +262,9 @@ int api__backend_healthy(const api_request_t *r, api_check_t *checks, size_t *n,
                          size_t size);
 
 /* Sets a JSON error response {"error": msg}; on InfluxDB 2's routes (api__v2), its form
- * {"code": "<its code for the status>", "message": msg}, so every error of those routes is. */
+ * {"code": "<its code for the status>", "message": msg}, so every error of those routes is.
+ * With the header InfluxDB's clients read beside it: the code in X-Platform-Error-Code on v2's
+ * routes, msg in X-Influxdb-Error on /write and /query (r->err_code, r->influx_err). */
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -5,7 +5,8 @@
  *
  * These are the helpers every route handler (handlers.c, influx.c, model_routes.c, admin.c,
  * events.c) calls; server.c, which accepts, routes and sends, only reads the response they set
- * (r->status, r->resp, r->content_type, r->retry_after). They touch nothing but the request and
+ * (r->status, r->resp, r->content_type, r->retry_after, and beside an error the InfluxDB
+ * header of its route, r->err_code or r->influx_err). They touch nothing but the request and
  * the server's backend, so they run on whichever thread runs the handler ("any thread"). A
  * response set twice keeps the last (set_body frees the first). */
 #include "api_int.h"
@@ -97,10 +98,10 @@ int api__v2(const api_request_t *r)
  * InfluxDB 2 answers it with (kit/transport/http ErrorCodeToStatusCode). It has none for 415
  * (InfluxDB 2 does not refuse an encoding: it fails to parse the body) nor 507: 415 is
  * "invalid" (the request is wrong as sent), 507 "unavailable" (retried once there is space).
- * No 429 "too many requests": vigild never answers 429. Its back-pressure, a full write queue,
- * is a 503 with Retry-After, which the v2 clients retry as they retry a 429 (and v1 clients,
- * which know no 429, retry too); InfluxDB 2 OSS's own write path has no 429 either (a failed
- * write there is a 500), its code serves Cloud's rate limits and task concurrency. */
+ * No 429 "too many requests": vigild never answers one. Its back-pressure, a full write queue,
+ * is a 503 with Retry-After (api__backend_error), which InfluxData's clients retry as they
+ * retry a 429 and /write's clients have always had; InfluxDB 2 OSS's write handler has no 429
+ * either (a write it cannot store is a 500 "internal error"). */
 static const char *v2_code(unsigned status)
 {
     switch (status) {
