@@ -261,6 +261,10 @@ int api__v2(const api_request_t *r);
 int api__backend_healthy(const api_request_t *r, api_check_t *checks, size_t *n, char *why,
                          size_t size);
 
+/* Drops the answer set so far (status, body and its error headers), as if none had been set:
+ * for a caller that reads a parameter only to try it (auth.c's u/p token). */
+void api__answer_clear(api_request_t *r);
+
 /* Sets a JSON error response {"error": msg}; on InfluxDB 2's routes (api__v2), its form
  * {"code": "<its code for the status>", "message": msg}, so every error of those routes is.
  * With the header InfluxDB's clients read beside it: the code in X-Platform-Error-Code on v2's

@@ -83,6 +83,11 @@ static void set_body(api_request_t *r, unsigned status, const char *ctype, char 
     r->influx_err[0] = '\0';
 }
 
+void api__answer_clear(api_request_t *r)
+{
+    set_body(r, 0, NULL, NULL, 0);
+}
+
 int api__v2(const api_request_t *r)
 {
     /* A path InfluxDB 2 may have that vigild does not; leading slashes skipped as server.c's
