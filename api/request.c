@@ -137,16 +137,17 @@ static const char *v2_code(unsigned status)
  * 2's routes its code, the body's "code" (X-Platform-Error-Code, as kit/transport/http sets it).
  * On InfluxDB 1's /write and /query the message (X-Influxdb-Error), as influxd 1.x's httpError
  * sets it: cut at API_INFLUX_ERR_MAX bytes, and none on a 401, which carries the challenge
- * instead. Control bytes become spaces: influxd's Go server turns a message's newlines into
- * spaces, and strict parsers (Node's) refuse a response with any other control byte in a
- * header. Call after set_body, which clears both. */
+ * instead, nor on a 405, which influxd's router answers itself in plain text, without it. Control
+ * bytes become spaces: influxd's Go server turns a message's newlines into spaces, and strict
+ * parsers (Node's) refuse a response with any other control byte in a header. Call after set_body,
+ * which clears both. */
 static void error_headers(api_request_t *r, unsigned status, const char *msg)
 {
     if (api__v2(r)) {
         r->err_code = v2_code(status);
         return;
     }
-    if ((r->route != ROUTE_WRITE && r->route != ROUTE_QUERY) || status == 401)
+    if ((r->route != ROUTE_WRITE && r->route != ROUTE_QUERY) || status == 401 || status == 405)
         return;
     size_t n = strnlen(msg, API_INFLUX_ERR_MAX);
     for (size_t i = 0; i < n; i++) {

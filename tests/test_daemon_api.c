@@ -165,8 +165,8 @@ static void test_out_of_memory_form(void **state)
 /* api__error's headers. InfluxDB 2's routes: X-Platform-Error-Code is the body's code, also
  * for a path of its API vigild lacks. InfluxDB 1's /write and /query: X-Influxdb-Error is the
  * message as influxd 1.x sends it, cut at 1,024 bytes, control bytes as spaces (influxd's
- * server writes a newline as a space), none on a 401 (which carries the challenge). A later
- * answer that is not an error clears them. */
+ * server writes a newline as a space), none on a 401 (which carries the challenge) nor a 405
+ * (influxd's router sends none). A later answer that is not an error clears them. */
 static void test_error_headers(void **state)
 {
     (void)state;
@@ -211,6 +211,8 @@ static void test_error_headers(void **state)
     assert_int_equal(strlen(r.influx_err), 1024);
     assert_int_equal(strspn(r.influx_err, "x"), 1024);
     api__error(&r, 401, "unauthorized access");
+    assert_string_equal(r.influx_err, "");
+    api__error(&r, 405, "method GET is not allowed here"); /* influxd's router: none */
     assert_string_equal(r.influx_err, "");
     free(r.resp);
 

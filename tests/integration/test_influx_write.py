@@ -264,6 +264,14 @@ class ErrorHeader(InfluxdPair):
             status, header, data = self.ask(port, "GET", "/query?db=nope&q=SHOW+MEASUREMENTS")
             self.assertEqual((status, header), (200, None), data)
 
+    def test_method_not_allowed(self):
+        # influxd's router answers a method a route lacks (405, plain text) without the header:
+        # vigild's JSON 405 carries none either.
+        for method, path in (("GET", "/write?db=g"), ("PUT", "/query?q=SHOW+DATABASES")):
+            for port in (self.influxd.port, self.d.http_port):
+                status, header, data = self.ask(port, method, path)
+                self.assertEqual((status, header), (405, None), (port, data))
+
     def test_write_errors(self):
         self.both("POST", "/write?db=g", "m,device=hdr-1 v= 1\n")
         # Several bad lines, one long: influxd's message, one line per bad line, is over 1,024
