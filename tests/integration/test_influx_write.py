@@ -6,7 +6,6 @@ X-Influxdb-Error header of /write's and /query's errors, beside influxd 1.6.7's.
 statements and the influx CLI: test_influx.py; Grafana's queries: test_influx_grafana.py;
 InfluxQL compared with influxd 1.6.7: test_influxql*.py."""
 
-import http.client
 import json
 import os
 import sys
@@ -223,7 +222,6 @@ class LineProtocol(vt.DaemonTestCase):
                              "CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES")
 
 
-
 class ErrorHeader(InfluxdPair):
     """influxd 1.x sends each /write and /query error's message in an X-Influxdb-Error header
     too (its httpError; clients such as influxdb-java and aioinflux read it, and InfluxData's
@@ -231,19 +229,17 @@ class ErrorHeader(InfluxdPair):
     its own message there, as its body's "error" says it, beside a real influxd 1.6.7 answering
     the same requests; none where influxd sends none (a statement's error in a 200)."""
 
-    def ask(self, port, method, path, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            c.request(method, path, body)
-            r = c.getresponse()
-            return r.status, r.getheader("X-Influxdb-Error"), r.read()
-        finally:
-            c.close()
+    @staticmethod
+    def ask(port, method, path, body=None):
+        """(status, X-Influxdb-Error or None, body) of one request to the server on port."""
+        status, headers, data = vt.http_request(method, "http://127.0.0.1:%d%s" % (port, path),
+                                                body)
+        return status, headers.get("x-influxdb-error"), data
 
-    def both(self, method, path, body=None):
+    def both_refuse(self, method, path, body=None):
         """The (status, header, body) of influxd and of vigild; asserts that both refuse the
         request with the header carrying the body's message (vigild: cut, newlines as spaces,
-        as influxd cuts and its server writes it)."""
+        as influxd cuts and its server writes it). Not InfluxdPair.both, which asks a query."""
         answers = [self.ask(port, method, path, body)
                    for port in (self.influxd.port, self.d.http_port)]
         for status, header, data in answers:
@@ -255,10 +251,11 @@ class ErrorHeader(InfluxdPair):
 
     def test_query_errors(self):
         # A parse error: the same message from both, word for word (test_influx_errors.py).
-        (_, ih, _), (_, vh, _) = self.both("GET", "/query?q=SHOW+DATABASES+CREATE+DATABASE+x")
+        (_, ih, _), (_, vh, _) = self.both_refuse("GET",
+                                                  "/query?q=SHOW+DATABASES+CREATE+DATABASE+x")
         self.assertEqual(vh, ih)
         self.assertEqual(vh, "error parsing query: found CREATE, expected ; at line 1, char 16")
-        self.both("GET", "/query")  # no q
+        self.both_refuse("GET", "/query")  # no q
         # A statement's error is in the 200's body, in neither server's header.
         for port in (self.influxd.port, self.d.http_port):
             status, header, data = self.ask(port, "GET", "/query?db=nope&q=SHOW+MEASUREMENTS")
@@ -273,10 +270,10 @@ class ErrorHeader(InfluxdPair):
                 self.assertEqual((status, header), (405, None), (port, data))
 
     def test_write_errors(self):
-        self.both("POST", "/write?db=g", "m,device=hdr-1 v= 1\n")
+        self.both_refuse("POST", "/write?db=g", "m,device=hdr-1 v= 1\n")
         # Several bad lines, one long: influxd's message, one line per bad line, is over 1,024
         # bytes (vigild's names the first bad line, shortened; its cut: test_daemon_api.c).
-        (_, ih, idata), _ = self.both(
+        (_, ih, idata), _ = self.both_refuse(
             "POST", "/write?db=g", "m,device=hdr-2 v=1\nbad\n%s\nq\n" % ("x" * 2000))
         self.assertEqual(len(ih), 1024, idata)
         self.assertIn("\n", json.loads(idata)["error"])
