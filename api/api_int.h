@@ -134,6 +134,9 @@ enum api_challenge {
     API_CHALLENGE_TOKEN
 };
 
+/* The longest X-Influxdb-Error value: influxd 1.x cuts its message there. */
+#define API_INFLUX_ERR_MAX 1024
+
 /* One request in flight, from the first call of the access handler to its completion. */
 typedef struct api_request {
     struct api_server *srv;
@@ -160,6 +163,11 @@ typedef struct api_request {
     const char *content_type; /* static */
     int retry_after;          /* seconds; 0 for none */
     const char *allow;        /* static Allow header for 405 */
+    /* Beside an error body (request.c error_headers; server.c sends them): on InfluxDB 2's
+     * routes the body's "code" for X-Platform-Error-Code (static; NULL: none), on InfluxDB 1's
+     * /write and /query the message for X-Influxdb-Error (empty: none). */
+    const char *err_code;
+    char influx_err[API_INFLUX_ERR_MAX + 1];
     enum api_challenge challenge;
     /* The role the request's credential carries when tokens are on (api__auth_check); -1 when
      * they are off or the route is open: a handler whose statement needs more than its
@@ -253,8 +261,14 @@ int api__v2(const api_request_t *r);
 int api__backend_healthy(const api_request_t *r, api_check_t *checks, size_t *n, char *why,
                          size_t size);
 
+/* Drops the answer set so far (status, body and its error headers), as if none had been set:
+ * for a caller that reads a parameter only to try it (auth.c's u/p token). */
+void api__answer_clear(api_request_t *r);
+
 /* Sets a JSON error response {"error": msg}; on InfluxDB 2's routes (api__v2), its form
- * {"code": "<its code for the status>", "message": msg}, so every error of those routes is. */
+ * {"code": "<its code for the status>", "message": msg}, so every error of those routes is.
+ * With the header InfluxDB's clients read beside it: the code in X-Platform-Error-Code on v2's
+ * routes, msg in X-Influxdb-Error on /write and /query (r->err_code, r->influx_err). */
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -266,8 +280,9 @@ void api__json(api_request_t *r, unsigned status, struct json_t *v);
  * (frees it). */
 void api__json_text(api_request_t *r, char *json);
 
-/* Takes an sbuf's contents as the response body. */
-void api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_t *b);
+/* Takes an sbuf's contents as the response body. Returns 0, or -1 when the sbuf ran out of
+ * memory: the answer is then the out-of-memory 500. */
+int api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_t *b);
 
 /* Runs the backend's admission (device and channel limits) on b; refused items join errs, which
  * is kept in item order. Returns 0, or -1 with a 500 answer set. */

@@ -207,11 +207,9 @@ static int request_role(api_request_t *r, const api_auth_t *a)
         if (p == NULL || *p == '\0')
             p = api__arg(r, "u", buf, sizeof buf);
         if (r->status) {
-            /* An overlong parameter is an unknown token here, not a 400. */
-            free(r->resp);
-            r->resp = NULL;
-            r->resp_len = 0;
-            r->status = 0;
+            /* An overlong parameter is an unknown token here, not a 400: its answer goes,
+             * the error headers with it (else a 204 would carry X-Influxdb-Error). */
+            api__answer_clear(r);
         }
         if (p && *p) {
             int role = (int)api__auth_role(a, p, strlen(p));

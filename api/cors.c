@@ -183,8 +183,10 @@ void api__cors_headers(const api_request_t *r, struct MHD_Response *resp)
                                 "Authorization, Content-Type, Content-Encoding, Last-Event-ID");
         MHD_add_response_header(resp, "Access-Control-Max-Age", CORS_MAX_AGE);
     } else {
-        /* Headers a dashboard script may read beyond the CORS-safelisted ones. */
+        /* Headers a dashboard script (or InfluxDB's browser client) may read beyond the
+         * CORS-safelisted ones. */
         MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                                "Retry-After, WWW-Authenticate");
+                                "Retry-After, WWW-Authenticate, X-Platform-Error-Code, "
+                                "X-Influxdb-Error");
     }
 }

@@ -5,7 +5,8 @@
  *
  * These are the helpers every route handler (handlers.c, influx.c, model_routes.c, admin.c,
  * events.c) calls; server.c, which accepts, routes and sends, only reads the response they set
- * (r->status, r->resp, r->content_type, r->retry_after). They touch nothing but the request and
+ * (r->status, r->resp, r->content_type, r->retry_after, and beside an error the InfluxDB
+ * header of its route, r->err_code or r->influx_err). They touch nothing but the request and
  * the server's backend, so they run on whichever thread runs the handler ("any thread"). A
  * response set twice keeps the last (set_body frees the first). */
 #include "api_int.h"
@@ -78,6 +79,13 @@ static void set_body(api_request_t *r, unsigned status, const char *ctype, char 
     r->resp = body;
     r->resp_len = n;
     r->content_type = ctype;
+    r->err_code = NULL; /* an error's headers go with its body (error_headers) */
+    r->influx_err[0] = '\0';
+}
+
+void api__answer_clear(api_request_t *r)
+{
+    set_body(r, 0, NULL, NULL, 0);
 }
 
 int api__v2(const api_request_t *r)
@@ -94,7 +102,11 @@ int api__v2(const api_request_t *r)
 /* InfluxDB 2's error code string for an HTTP status: its errors.E* codes, each with the status
  * InfluxDB 2 answers it with (kit/transport/http ErrorCodeToStatusCode). It has none for 415
  * (InfluxDB 2 does not refuse an encoding: it fails to parse the body) nor 507: 415 is
- * "invalid" (the request is wrong as sent), 507 "unavailable" (retried once there is space). */
+ * "invalid" (the request is wrong as sent), 507 "unavailable" (retried once there is space).
+ * No 429 "too many requests": vigild never answers one. Its back-pressure, a full write queue,
+ * is a 503 with Retry-After (api__backend_error), which InfluxData's clients retry as they
+ * retry a 429 and /write's clients have always had; InfluxDB 2 OSS's write handler has no 429
+ * either (a write it cannot store is a 500 "internal error"). */
 static const char *v2_code(unsigned status)
 {
     switch (status) {
@@ -113,14 +125,48 @@ static const char *v2_code(unsigned status)
         return "conflict";
     case 413:
         return "request too large";
-    case 429:
-        return "too many requests";
     case 503:
     case 507:
         return "unavailable";
     default:
         return "internal error";
     }
+}
+
+/* Sets the header InfluxDB's clients read beside an error body (server.c sends it). On InfluxDB
+ * 2's routes its code, the body's "code" (X-Platform-Error-Code, as kit/transport/http sets it).
+ * On InfluxDB 1's /write and /query the message (X-Influxdb-Error), as influxd 1.x's httpError
+ * sets it: cut at API_INFLUX_ERR_MAX bytes, and none on a 401, which carries the challenge
+ * instead, nor on a 405, which influxd's router answers itself in plain text, without it. Control
+ * bytes become spaces: influxd's Go server turns a message's newlines into spaces, and strict
+ * parsers (Node's) refuse a response with any other control byte in a header. Call after set_body,
+ * which clears both. */
+static void error_headers(api_request_t *r, unsigned status, const char *msg)
+{
+    if (api__v2(r)) {
+        r->err_code = v2_code(status);
+        return;
+    }
+    if ((r->route != ROUTE_WRITE && r->route != ROUTE_QUERY) || status == 401 || status == 405)
+        return;
+    size_t n = strnlen(msg, API_INFLUX_ERR_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        r->influx_err[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    r->influx_err[n] = '\0';
+}
+
+/* The answer when memory runs out while building one: a 500 in the route's form (a constant,
+ * copied; without even that memory, the status alone), with its error header. */
+static void out_of_memory(api_request_t *r)
+{
+    static const char v1[] = "{\"error\":\"out of memory\"}\n";
+    static const char v2[] = "{\"code\":\"internal error\",\"message\":\"out of memory\"}\n";
+    const char *body = api__v2(r) ? v2 : v1;
+    char *copy = strdup(body);
+    set_body(r, 500, "application/json", copy, copy ? strlen(copy) : 0);
+    error_headers(r, 500, "out of memory");
 }
 
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
@@ -151,20 +197,10 @@ void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     }
     api__json_str(&b, msg);
     sbuf_append(&b, "}\n", 2);
+    if (api__body(r, status, "application/json", &b) == 0) /* else the 500 has its own */
+        error_headers(r, status, msg);
     if (msg != buf)
         free(msg);
-    api__body(r, status, "application/json", &b);
-}
-
-/* The answer when memory runs out while building one: a 500 in the route's form (a constant,
- * copied; without even that memory, the status alone). */
-static void out_of_memory(api_request_t *r)
-{
-    static const char v1[] = "{\"error\":\"out of memory\"}\n";
-    static const char v2[] = "{\"code\":\"internal error\",\"message\":\"out of memory\"}\n";
-    const char *body = api__v2(r) ? v2 : v1;
-    char *copy = strdup(body);
-    set_body(r, 500, "application/json", copy, copy ? strlen(copy) : 0);
 }
 
 void api__json(api_request_t *r, unsigned status, json_t *v)
@@ -195,16 +231,17 @@ void api__json_text(api_request_t *r, char *json)
     api__body(r, 200, "application/json", &b);
 }
 
-void api__body(api_request_t *r, unsigned status, const char *ctype, sbuf_t *b)
+int api__body(api_request_t *r, unsigned status, const char *ctype, sbuf_t *b)
 {
     size_t n = 0;
     char *p = sbuf_steal(b, &n);
     if (p == NULL && b->oom) {
         sbuf_deinit(b);
         out_of_memory(r);
-        return;
+        return -1;
     }
     set_body(r, status, ctype, p, n);
+    return 0;
 }
 
 static void reject_item(void *arg, uint32_t item, const char *reason)

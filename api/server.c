@@ -548,6 +548,10 @@ static enum MHD_Result send_response(api_request_t *r)
     }
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->err_code)
+        MHD_add_response_header(resp, "X-Platform-Error-Code", r->err_code);
+    if (r->influx_err[0])
+        MHD_add_response_header(resp, "X-Influxdb-Error", r->influx_err);
     if (r->challenge != API_CHALLENGE_NONE)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge(r->challenge));
     if (r->route == ROUTE_PING || r->route == ROUTE_WRITE || r->route == ROUTE_QUERY)

@@ -126,17 +126,23 @@ static void test_health(void **state)
 }
 
 /* When memory runs out building an answer (here: no JSON value to send), the 500 is in the
- * route's form: InfluxDB 2's on its routes, {"error"} elsewhere. */
+ * route's form, with the error header its clients read: InfluxDB 2's on its routes (its code in
+ * X-Platform-Error-Code), {"error"} elsewhere (the message in X-Influxdb-Error on InfluxDB 1's
+ * /write and /query, no header on vigil's own routes). */
 static void test_out_of_memory_form(void **state)
 {
     (void)state;
     static const struct {
         enum api_route route;
-        const char *body;
+        const char *body, *code, *influx_err;
     } rows[] = {
-        {ROUTE_WRITE_V2, "{\"code\":\"internal error\",\"message\":\"out of memory\"}\n"},
-        {ROUTE_HEALTH, "{\"code\":\"internal error\",\"message\":\"out of memory\"}\n"},
-        {ROUTE_WRITE, "{\"error\":\"out of memory\"}\n"},
+        {ROUTE_WRITE_V2, "{\"code\":\"internal error\",\"message\":\"out of memory\"}\n",
+         "internal error", ""},
+        {ROUTE_HEALTH, "{\"code\":\"internal error\",\"message\":\"out of memory\"}\n",
+         "internal error", ""},
+        {ROUTE_WRITE, "{\"error\":\"out of memory\"}\n", NULL, "out of memory"},
+        {ROUTE_QUERY, "{\"error\":\"out of memory\"}\n", NULL, "out of memory"},
+        {ROUTE_READINGS, "{\"error\":\"out of memory\"}\n", NULL, ""},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         api_request_t r;
@@ -146,9 +152,76 @@ static void test_out_of_memory_form(void **state)
         assert_int_equal(r.status, 500);
         char *body = answer_of(&r);
         assert_string_equal(body, rows[i].body);
+        if (rows[i].code)
+            assert_string_equal(r.err_code, rows[i].code);
+        else
+            assert_null(r.err_code);
+        assert_string_equal(r.influx_err, rows[i].influx_err);
         free(body);
         free(r.resp);
     }
+}
+
+/* api__error's headers. InfluxDB 2's routes: X-Platform-Error-Code is the body's code, also
+ * for a path of its API vigild lacks. InfluxDB 1's /write and /query: X-Influxdb-Error is the
+ * message as influxd 1.x sends it, cut at 1,024 bytes, control bytes as spaces (influxd's
+ * server writes a newline as a space), none on a 401 (which carries the challenge) nor a 405
+ * (influxd's router sends none). A later answer that is not an error clears them. */
+static void test_error_headers(void **state)
+{
+    (void)state;
+    api_request_t r;
+    memset(&r, 0, sizeof r);
+    r.route = ROUTE_WRITE_V2;
+    api__error(&r, 413, "too big");
+    assert_string_equal(r.err_code, "request too large");
+    assert_string_equal(r.influx_err, "");
+    api__json(&r, 200, json_object());
+    assert_null(r.err_code);
+    free(r.resp);
+    /* A full write queue, vigild's back-pressure: InfluxDB 2's "unavailable" 503 with
+     * Retry-After, which its clients retry (never a 429: request.c v2_code). */
+    memset(&r, 0, sizeof r);
+    r.route = ROUTE_WRITE_V2;
+    api__backend_error(&r, ERR_BUSY, "storing points");
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.retry_after, 1);
+    assert_string_equal(r.err_code, "unavailable");
+    char *body = answer_of(&r);
+    assert_string_equal(body, "{\"code\":\"unavailable\",\"message\":\"storing points: write "
+                              "queue is full, retry later\"}\n");
+    free(body);
+    free(r.resp);
+    memset(&r, 0, sizeof r);
+    r.route = ROUTE_NOT_FOUND;
+    r.url = "/api/v2/buckets";
+    api__error(&r, 404, "no such endpoint");
+    assert_string_equal(r.err_code, "not found");
+    free(r.resp);
+
+    memset(&r, 0, sizeof r);
+    r.route = ROUTE_WRITE;
+    api__error(&r, 400, "partial write:\nline 2:\tbad\x01\x7f %s", "end");
+    assert_null(r.err_code);
+    assert_string_equal(r.influx_err, "partial write: line 2: bad   end");
+    char long_msg[1500];
+    memset(long_msg, 'x', sizeof long_msg - 1);
+    long_msg[sizeof long_msg - 1] = '\0';
+    api__error(&r, 400, "%s", long_msg);
+    assert_int_equal(strlen(r.influx_err), 1024);
+    assert_int_equal(strspn(r.influx_err, "x"), 1024);
+    api__error(&r, 401, "unauthorized access");
+    assert_string_equal(r.influx_err, "");
+    api__error(&r, 405, "method GET is not allowed here"); /* influxd's router: none */
+    assert_string_equal(r.influx_err, "");
+    free(r.resp);
+
+    memset(&r, 0, sizeof r);
+    r.route = ROUTE_READINGS; /* vigil's own: its JSON body only */
+    api__error(&r, 400, "bad");
+    assert_null(r.err_code);
+    assert_string_equal(r.influx_err, "");
+    free(r.resp);
 }
 
 /* A backend of one device "pump-7" (channel temp, one reading) whose first device_get meets
@@ -644,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_backend_error_again),
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_out_of_memory_form),
+        cmocka_unit_test(test_error_headers),
         cmocka_unit_test(test_query_timeout_key),
         cmocka_unit_test(test_iq_from_device_again),
         cmocka_unit_test(test_unknown_channel_during_reload),

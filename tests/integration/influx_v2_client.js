@@ -8,13 +8,15 @@
 // lines; batches of batchSize, flush, close) and prints one JSON line:
 //   {"ok": true, "attempts": N}  or  {"ok": false, "attempts": N, "storedLater": L,
 //                                     "statusCode": S, "code": "...", "message": "...",
-//                                     "name": "..."}
-// where attempts counts the failed requests the client reported (writeFailed) and so shows
-// whether it retried, and storedLater the lines its retries wrote after the first error (with
-// waitRetriesMs in the job, the time it lets them run). "ok" means every line was answered 204:
-// flush() awaits only the batch it sends, not those the buffer sent on its own when it filled
-// (batchSize), so the script waits for their answers too (writeSuccess / writeFailed; at most
-// waitAllMs, default 30 s) before it reports and exits. Exits 0 either way; 2 on a bad job.
+//                                     "platformCode": "...", "retryAfter": R, "name": "..."}
+// (code and message from the body, platformCode the X-Platform-Error-Code header the client kept,
+// retryAfter the client's reading of Retry-After: 0 without one) where attempts counts the failed
+// requests the client reported (writeFailed) and so shows whether it retried, and storedLater the
+// lines its retries wrote after the first error (with waitRetriesMs in the job, the time it lets
+// them run). "ok" means every line was answered 204: flush() awaits only the batch it sends, not
+// those the buffer sent on its own when it filled (batchSize), so the script waits for their
+// answers too (writeSuccess / writeFailed; at most waitAllMs, default 30 s) before it reports and
+// exits. Exits 0 either way; 2 on a bad job.
 'use strict';
 
 const {InfluxDB, Point} = require('@influxdata/influxdb-client');
@@ -103,6 +105,8 @@ async function main() {
         statusCode: e.statusCode,
         code,
         message: message || e.message,
+        platformCode: e.headers ? e.headers['x-platform-error-code'] : undefined,
+        retryAfter: typeof e.retryAfter === 'function' ? e.retryAfter() : undefined,
         name: e.name,
     }));
     try {

@@ -1,17 +1,19 @@
 #!/usr/bin/python3
 """vigild integration: InfluxDB v1 compatibility, the line protocol: POST /write with curl
 (escaping, field types, comments, CRLF, precisions, device naming, gzip, partial writes,
-overwrites, an empty body), /ping, and /query's CREATE DATABASE and its refusals. The database
+overwrites, an empty body), /ping, and /query's CREATE DATABASE and its refusals; the
+X-Influxdb-Error header of /write's and /query's errors, beside influxd 1.6.7's. The database
 statements and the influx CLI: test_influx.py; Grafana's queries: test_influx_grafana.py;
 InfluxQL compared with influxd 1.6.7: test_influxql*.py."""
 
+import json
 import os
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
-from influxpair import CREATED, CREATED_BYTES  # noqa: E402
+from influxpair import CREATED, CREATED_BYTES, InfluxdPair  # noqa: E402
 
 
 class LineProtocol(vt.DaemonTestCase):
@@ -218,6 +220,63 @@ class LineProtocol(vt.DaemonTestCase):
         self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode",
                                          "q=DROP DATABASE cpu"), 400,
                              "CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES")
+
+
+class ErrorHeader(InfluxdPair):
+    """influxd 1.x sends each /write and /query error's message in an X-Influxdb-Error header
+    too (its httpError; clients such as influxdb-java and aioinflux read it, and InfluxData's
+    v2 clients when the body is empty): at most 1,024 bytes, a newline as a space. vigild sends
+    its own message there, as its body's "error" says it, beside a real influxd 1.6.7 answering
+    the same requests; none where influxd sends none (a statement's error in a 200)."""
+
+    @staticmethod
+    def ask(port, method, path, body=None):
+        """(status, X-Influxdb-Error or None, body) of one request to the server on port."""
+        status, headers, data = vt.http_request(method, "http://127.0.0.1:%d%s" % (port, path),
+                                                body)
+        return status, headers.get("x-influxdb-error"), data
+
+    def both_refuse(self, method, path, body=None):
+        """The (status, header, body) of influxd and of vigild; asserts that both refuse the
+        request with the header carrying the body's message (vigild: cut, newlines as spaces,
+        as influxd cuts and its server writes it). Not InfluxdPair.both, which asks a query."""
+        answers = [self.ask(port, method, path, body)
+                   for port in (self.influxd.port, self.d.http_port)]
+        for status, header, data in answers:
+            self.assertGreaterEqual(status, 400, answers)
+            self.assertIsNotNone(header, answers)
+            want = json.loads(data)["error"].replace("\n", " ")[:1024]
+            self.assertEqual(header, want, answers)
+        return answers
+
+    def test_query_errors(self):
+        # A parse error: the same message from both, word for word (test_influx_errors.py).
+        (_, ih, _), (_, vh, _) = self.both_refuse("GET",
+                                                  "/query?q=SHOW+DATABASES+CREATE+DATABASE+x")
+        self.assertEqual(vh, ih)
+        self.assertEqual(vh, "error parsing query: found CREATE, expected ; at line 1, char 16")
+        self.both_refuse("GET", "/query")  # no q
+        # A statement's error is in the 200's body, in neither server's header.
+        for port in (self.influxd.port, self.d.http_port):
+            status, header, data = self.ask(port, "GET", "/query?db=nope&q=SHOW+MEASUREMENTS")
+            self.assertEqual((status, header), (200, None), data)
+
+    def test_method_not_allowed(self):
+        # influxd's router answers a method a route lacks (405, plain text) without the header:
+        # vigild's JSON 405 carries none either.
+        for method, path in (("GET", "/write?db=g"), ("PUT", "/query?q=SHOW+DATABASES")):
+            for port in (self.influxd.port, self.d.http_port):
+                status, header, data = self.ask(port, method, path)
+                self.assertEqual((status, header), (405, None), (port, data))
+
+    def test_write_errors(self):
+        self.both_refuse("POST", "/write?db=g", "m,device=hdr-1 v= 1\n")
+        # Several bad lines, one long: influxd's message, one line per bad line, is over 1,024
+        # bytes (vigild's names the first bad line, shortened; its cut: test_daemon_api.c).
+        (_, ih, idata), _ = self.both_refuse(
+            "POST", "/write?db=g", "m,device=hdr-2 v=1\nbad\n%s\nq\n" % ("x" * 2000))
+        self.assertEqual(len(ih), 1024, idata)
+        self.assertIn("\n", json.loads(idata)["error"])
 
 
 if __name__ == "__main__":

@@ -256,6 +256,11 @@ class TestCors(vt.DaemonTestCase):
         self.assertEqual(r.headers.get("access-control-allow-origin"), DASH)
         self.assertEqual(r.headers.get("vary"), "Origin")
         self.assertIn("Retry-After", r.headers.get("access-control-expose-headers", ""))
+        # InfluxDB's browser clients read its error headers (X-Platform-Error-Code on v2's
+        # errors, X-Influxdb-Error on v1's): readable across origins too.
+        exposed = [h.strip() for h in r.headers.get("access-control-expose-headers").split(",")]
+        self.assertIn("X-Platform-Error-Code", exposed)
+        self.assertIn("X-Influxdb-Error", exposed)
         r = self.d.curl("GET", "/v1/devices/cors-1/readings", "-H", "Origin: " + LOCAL,
                         "-H", "Authorization: Bearer " + READ)
         self.assertEqual(r.status, 200, r)
