@@ -684,11 +684,17 @@ int store__put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_
  * Zeroed by the caller; one for the whole call (a device list's devices share its bound). */
 typedef struct store_pwait {
     int seen;    /* fails is set: the pfails of the call's first sight of pgen -1 */
-    int started; /* dl is set: the call's deadline, STORE_PEND_WAIT_MS after its first wait */
+    int started; /* dl is set: STORE_PEND_WAIT_MS after its first wait, or deadline_us */
     int failed;  /* the wait ended on a failed reload (a later one than fails counts) */
     uint64_t fails;
-    struct timespec dl; /* monotonic (mcond_deadline) */
+    int64_t deadline_us; /* set by the caller: its own deadline (store__wait_deadline), 0: none */
+    struct timespec dl;  /* monotonic (mcond_deadline) */
 } store_pwait_t;
+
+/* Sets *dl (as mcond_deadline does) to ms from now, or to deadline_us (vtime_mono_us's clock;
+ * 0: none) when that comes first: a read's wait for the writer, bounded by the store and by its
+ * caller (an InfluxQL query's http.query_timeout). Any thread. */
+void store__wait_deadline(struct timespec *dl, int64_t ms, int64_t deadline_us);
 
 /* pending.c (writer thread, but store__pend_copy, store__pend_stats, store__pend_wait,
  * store__pend_sync and store__pend_decode: any thread) */
