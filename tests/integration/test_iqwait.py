@@ -22,13 +22,13 @@ import json
 import os
 import sys
 import threading
-import time
 import unittest
 import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+from test_health import wait_until  # noqa: E402  (the function alone: no TestCase imported)
 
 FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
 T = 1_700_000_000_000
@@ -37,17 +37,6 @@ TIMEOUT_ERR = "query-timeout limit exceeded"
 RELOAD_SQL = "SELECT id, name, first_ts, last_ts, points, log_seq FROM devices"
 SELECT = "SELECT v FROM pump"
 SHOW = "SHOW MEASUREMENTS"
-
-
-def wait_until(what, cond, timeout=20):
-    """Polls cond() (bounded) until it returns a true value; returns it."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
