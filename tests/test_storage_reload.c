@@ -54,6 +54,27 @@ static int get_until_back(store_t *s, int seconds, devinfo_t *d)
     return rc;
 }
 
+/* The reads' bound on a reload an hour; fail_a_batch (c initialised there), its reload held
+ * (set the reload's failures before: the hold comes first). */
+static void hold_failed_reload(store_t *s, counter_t *c)
+{
+    store__test_pend_wait_ms(s, 3600 * 1000);
+    store__test_reload_hold(s, 1);
+    fail_a_batch(s, c);
+    wait_reload_held(s);
+}
+
+/* Writes "p" at ts, then submits "p" at ts + 1000 (c initialised there) and holds its
+ * publication after COMMIT, so a read's snapshot is ahead of the published generation. */
+static void hold_publication(store_t *s, int64_t ts, counter_t *c)
+{
+    double v = 1;
+    write1(s, "p", ts, 1, ch, &v);
+    store__test_publish_hold(s, 1);
+    submit_point(s, "p", ts + 1000, c);
+    wait_held(s, store__test_publish_held);
+}
+
 /* The reload after the failed batch fails once. With no write after it, the store loads its
  * maps again by itself (about a second later) and the reports have their counters back. Before
  * task reloadfail the counters stayed withdrawn until the next write: every report waited a
@@ -387,11 +408,8 @@ static void test_wait_ends_on_failed_reload(void **state)
 {
     fx_t *f = *state;
     counter_t c;
-    store__test_pend_wait_ms(f->s, 3600 * 1000);
     store__test_reload_fail(f->s, 2);
-    store__test_reload_hold(f->s, 1);
-    fail_a_batch(f->s, &c);
-    wait_reload_held(f->s);
+    hold_failed_reload(f->s, &c);
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
@@ -418,10 +436,7 @@ static void test_wait_ends_on_reload(void **state)
 {
     fx_t *f = *state;
     counter_t c;
-    store__test_pend_wait_ms(f->s, 3600 * 1000);
-    store__test_reload_hold(f->s, 1);
-    fail_a_batch(f->s, &c);
-    wait_reload_held(f->s);
+    hold_failed_reload(f->s, &c);
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
@@ -552,11 +567,8 @@ static void test_query_waits_for_publication(void **state)
     fx_t *f = *state;
     double v = 1;
     write1(f->s, "p", 1000, 1, ch, &v);
-    write1(f->s, "p", 2000, 1, ch, &v);
-    store__test_publish_hold(f->s, 1);
     counter_t c;
-    submit_point(f->s, "p", 3000, &c);
-    wait_held(f->s, store__test_publish_held);
+    hold_publication(f->s, 2000, &c);
     int stale0 = store__test_pend_stale(f->s), syncs0 = store__test_pend_syncs(f->s);
     waiter_th_t w = {.s = f->s, .query = 1};
     pthread_t th;
@@ -589,10 +601,7 @@ static void test_caller_deadline_ends_waits(void **state)
 {
     fx_t *f = *state;
     counter_t c;
-    store__test_pend_wait_ms(f->s, 3600 * 1000);
-    store__test_reload_hold(f->s, 1);
-    fail_a_batch(f->s, &c);
-    wait_reload_held(f->s);
+    hold_failed_reload(f->s, &c);
     got_t *g = calloc(1, sizeof *g);
     assert_non_null(g);
     store_query_t q = {"p", 0, 10000, ch, 1, 0, 0, vtime_mono_us() + 50 * 1000};
@@ -608,12 +617,8 @@ static void test_caller_deadline_ends_waits(void **state)
     counter_wait(&c, 1);
     assert_int_equal(get_until_back(f->s, 20, &d), 0);
 
-    double v = 1;
-    write1(f->s, "p", 3000, 1, ch, &v);
-    store__test_publish_hold(f->s, 1);
     counter_t c2;
-    submit_point(f->s, "p", 4000, &c2);
-    wait_held(f->s, store__test_publish_held);
+    hold_publication(f->s, 3000, &c2);
     int syncs0 = store__test_pend_syncs(f->s);
     q.deadline_us = 1; /* long past */
     assert_int_equal(store_query(f->s, &q, collect, g), ERR_AGAIN);
