@@ -526,7 +526,8 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
             if (!sqlite3_get_autocommit(r->db))
                 sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
             if (!withdrawn && !sync_started) {
-                store__wait_deadline(&sync_dl, PEND_SYNC_MS, q->deadline_us);
+                int64_t ms = __atomic_load_n(&s->psync_ms, __ATOMIC_ACQUIRE);
+                store__wait_deadline(&sync_dl, ms > 0 ? ms : PEND_SYNC_MS, q->deadline_us);
                 sync_started = 1;
             }
             if (withdrawn ? store__pend_wait(s, &pw) == 0

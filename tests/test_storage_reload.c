@@ -592,11 +592,11 @@ static void test_query_waits_for_publication(void **state)
 /* A caller's deadline ends a read's waits for the writer (task iqwait). While a reload is held
  * and the store's own bound is an hour, a query, a report and a device list given a deadline
  * 50 ms away answer ERR_AGAIN, the reload still held: an InfluxQL query then answers its
- * timeout on time. A query whose snapshot is ahead of a held publication, given a deadline
- * already past, answers ERR_AGAIN without waiting for it, the publication still held. The
- * calls without a deadline (0) are the other tests'. Before, a read waited for the store's
- * bound whatever its caller's deadline (here an hour: the test would hang until CTest's
- * timeout). No time is measured: only the answers and the holds. */
+ * timeout on time. A query whose snapshot is ahead of a held publication, the store's bound on
+ * that wait an hour too (store__test_pend_sync_ms), given a deadline 50 ms away, answers
+ * ERR_AGAIN, the publication still held. The calls without a deadline (0) are the other tests'.
+ * Before, a read waited for the store's bound whatever its caller's deadline (here an hour: the
+ * test would hang until CTest's timeout). No time is measured: only the answers and the holds. */
 static void test_caller_deadline_ends_waits(void **state)
 {
     fx_t *f = *state;
@@ -619,11 +619,13 @@ static void test_caller_deadline_ends_waits(void **state)
 
     counter_t c2;
     hold_publication(f->s, 3000, &c2);
+    store__test_pend_sync_ms(f->s, 3600 * 1000); /* without the deadline: an hour's wait */
     int syncs0 = store__test_pend_syncs(f->s);
-    q.deadline_us = 1; /* long past */
+    q.deadline_us = vtime_mono_us() + 50 * 1000;
     assert_int_equal(store_query(f->s, &q, collect, g), ERR_AGAIN);
     assert_int_equal(store__test_pend_syncs(f->s), syncs0 + 1); /* it met the unpublished commit */
     assert_true(store__test_publish_held(f->s));
+    store__test_pend_sync_ms(f->s, 0);
     store__test_publish_hold(f->s, 0);
     counter_wait(&c2, 1);
     free(g);
