@@ -40,6 +40,9 @@ typedef struct api_query {
     size_t nchannels; /* 0: every channel */
     size_t limit;     /* most points */
     int desc;
+    /* CLOCK_MONOTONIC µs (vtime_mono_us) by which the read's waits for the store end, ERR_AGAIN
+     * (an InfluxQL query's http.query_timeout); 0: the store's own bounds (about a second). */
+    int64_t deadline_us;
 } api_query_t;
 
 /* Called once per point in order; return nonzero to stop. */
@@ -105,12 +108,15 @@ typedef struct api_backend {
     /* Declares or updates a device (attrs_json: a JSON object text). Returns 0, ERR_* . */
     int (*device_put)(void *ctx, const char *id, const char *attrs_json, int *created);
     int (*device_delete)(void *ctx, const char *id);
-    int (*device_get)(void *ctx, const char *id, api_device_cb cb, void *arg);
+    /* deadline_us: as api_query_t's, for the wait for the counters while the store reloads
+     * them (device_get, device_list); 0: the store's own bound. */
+    int (*device_get)(void *ctx, const char *id, int64_t deadline_us, api_device_cb cb, void *arg);
     /* As device_get for a lookup that needs no counters (name, attributes, channels): never
      * waits for the store's reload of them after a failed write, and reports points,
      * first_ts_ms and last_ts_ms -1. Returns 0, ERR_NOTFOUND, ERR_IO, ERR_NOMEM. */
     int (*device_find)(void *ctx, const char *id, api_device_cb cb, void *arg);
-    int (*device_list)(void *ctx, const char *after, size_t limit, api_device_cb cb, void *arg);
+    int (*device_list)(void *ctx, const char *after, size_t limit, int64_t deadline_us,
+                       api_device_cb cb, void *arg);
     int (*query)(void *ctx, const api_query_t *q, api_point_cb cb, void *arg);
     /* Appends Prometheus text for everything outside the API (storage, stream, models). */
     void (*metrics)(void *ctx, sbuf_t *out);

@@ -155,6 +155,9 @@ typedef struct api_request {
     /* The server's live limits when the request started: one request sees one set. */
     size_t max_body, max_batch, max_query_limit, max_scan_points;
     int64_t query_timeout_ms; /* http.query_timeout (0: none), from the statements' start */
+    /* CLOCK_MONOTONIC µs by which the request's waits for the store end (the InfluxQL query's
+     * deadline, set as its statements start); 0: the store's own bound (every other route). */
+    int64_t read_deadline_us;
     int64_t start_us;         /* CLOCK_MONOTONIC, when the headers were read */
     /* The response, filled by a handler. */
     unsigned status;

@@ -228,7 +228,7 @@ void api__h_devices(api_request_t *r)
     sbuf_init(&b);
     struct list_ctx c = {&b, 0, 0, ""};
     sbuf_append(&b, "{\"devices\":[", 12);
-    int rc = srv->be.device_list(srv->be.ctx, a, limit, list_one, &c);
+    int rc = srv->be.device_list(srv->be.ctx, a, limit, 0, list_one, &c); /* the store's bound */
     if (rc == 0 && b.oom)
         rc = ERR_NOMEM;
     if (rc) {
@@ -256,7 +256,7 @@ static void device_get(api_request_t *r, unsigned status)
     struct api_server *srv = r->srv;
     sbuf_t b;
     sbuf_init(&b);
-    int rc = srv->be.device_get(srv->be.ctx, r->seg[0], get_one, &b);
+    int rc = srv->be.device_get(srv->be.ctx, r->seg[0], 0, get_one, &b);
     if (rc) {
         sbuf_deinit(&b);
         if (rc == ERR_NOTFOUND)

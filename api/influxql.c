@@ -718,6 +718,7 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
     }
     qrun_t run = {.chunked = chunked, .epoch = epoch, .now_ms = vtime_now_ms()};
     api__q_deadline_start(&run, r->query_timeout_ms); /* from now: the query is parsed */
+    r->read_deadline_us = run.deadline_us; /* a wait for the store's reload ends by it too */
     sbuf_init(&run.b);
     if (!chunked)
         sbuf_printf(&run.b, n > 0 ? "{\"results\":[" : "{");

@@ -165,6 +165,12 @@ void api__q_deadline_start(qrun_t *run, int64_t timeout_ms);
  * many points. Any thread. */
 int api__q_deadline_passed(qrun_t *run);
 
+/* Reports every device through the backend's device_list (none without one), its wait for the
+ * store's reload of their counters ending at the query's deadline (r->read_deadline_us).
+ * Returns 0 or the backend's error (ERR_AGAIN: api__q_backend_error tells the deadline from the
+ * store's bound). Any thread. */
+int api__iq_devices(api_request_t *r, api_device_cb cb, void *arg);
+
 /* Records API_IQ_TIMEOUT as the running statement's error. Returns 1, the statement functions'
  * "failed". */
 int api__q_timeout_error(qrun_t *run);

@@ -791,9 +791,7 @@ static int select_each_device(struct sel_run *x, const struct dev_re *re)
 {
     api_request_t *r = x->r;
     struct id_list l = {0};
-    int rc = r->srv->be.device_list
-                 ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, id_collect, &l)
-                 : 0;
+    int rc = api__iq_devices(r, id_collect, &l);
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
     size_t n = 0; /* the matching ids, moved to the front */
@@ -853,7 +851,7 @@ static int from_is_device(api_request_t *r, const select_t *q)
     if (be->device_find != NULL)
         rc = be->device_find(be->ctx, q->from, exists_cb, &found);
     else if (be->device_get != NULL)
-        rc = be->device_get(be->ctx, q->from, exists_cb, &found);
+        rc = be->device_get(be->ctx, q->from, r->read_deadline_us, exists_cb, &found);
     return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
 }
 

@@ -439,8 +439,7 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         return api__q_result_error(run, "vigild does not support ", unsupported);
 
     struct ss_list l = {0};
-    int rc =
-        r->srv->be.device_list ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, devs_keep, &l) : 0;
+    int rc = api__iq_devices(r, devs_keep, &l);
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
     if (rc) {

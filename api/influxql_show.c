@@ -287,9 +287,7 @@ static int walk_device(void *arg, const api_device_t *d)
 /* Runs w over every device (and its own names). Returns 0, or the backend's error. */
 static int walk_devices(api_request_t *r, struct dev_walk *w)
 {
-    int rc = r->srv->be.device_list
-                 ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, walk_device, w)
-                 : 0;
+    int rc = api__iq_devices(r, walk_device, w);
     if (rc == 0)
         walk_own_until(w, NULL);
     return rc;
@@ -443,7 +441,7 @@ static int tv_from_device(api_request_t *r, const char *name)
     if (r->srv->be.device_find != NULL) /* no counters needed: no wait for the store's reload */
         rc = r->srv->be.device_find(r->srv->be.ctx, name, tv_exists_cb, &found);
     else if (r->srv->be.device_get != NULL)
-        rc = r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
+        rc = r->srv->be.device_get(r->srv->be.ctx, name, r->read_deadline_us, tv_exists_cb, &found);
     return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
 }
 
@@ -747,7 +745,8 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
     if (r->srv->be.device_find != NULL) /* the channels alone: no wait for the store's reload */
         rc = r->srv->be.device_find(r->srv->be.ctx, from->text, field_keys_one, &w);
     else if (r->srv->be.device_get != NULL)
-        rc = r->srv->be.device_get(r->srv->be.ctx, from->text, field_keys_one, &w);
+        rc = r->srv->be.device_get(r->srv->be.ctx, from->text, r->read_deadline_us, field_keys_one,
+                                   &w);
     else
         rc = ERR_NOTFOUND;
     if (rc && rc != ERR_NOTFOUND) {

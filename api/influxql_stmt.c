@@ -177,6 +177,12 @@ int api__q_deadline_passed(qrun_t *run)
     return run->timed_out;
 }
 
+int api__iq_devices(api_request_t *r, api_device_cb cb, void *arg)
+{
+    const api_backend_t *be = &r->srv->be;
+    return be->device_list ? be->device_list(be->ctx, NULL, 0, r->read_deadline_us, cb, arg) : 0;
+}
+
 int api__q_timeout_error(qrun_t *run)
 {
     return api__q_result_error(run, API_IQ_TIMEOUT, NULL);
@@ -184,6 +190,10 @@ int api__q_timeout_error(qrun_t *run)
 
 int api__q_backend_error(qrun_t *run, const char *msg, int rc)
 {
+    /* The store's wait for its reload ends at the query's deadline (r->read_deadline_us): the
+     * statement then gets influxd's timeout error, not the store's 503. */
+    if (rc == ERR_AGAIN && api__q_deadline_passed(run))
+        return api__q_timeout_error(run);
     run->again = rc == ERR_AGAIN;
     return api__q_result_error(run, msg, err_str(rc));
 }

@@ -84,7 +84,7 @@ int api__iqv_device_get(api_request_t *r, const char *measurement, const char *d
     const api_backend_t *be = &r->srv->be;
     enum iqv_kind k = api__iqv_kind(measurement);
     if (k == IQV_NONE)
-        return be->device_get(be->ctx, device, cb, arg);
+        return be->device_get(be->ctx, device, r->read_deadline_us, cb, arg);
     if (be->pipe_predictions_each == NULL || k == IQV_ANOMALIES)
         return ERR_NOTFOUND;
     /* The oldest entry (its time and the channels), then the newest (its time), as the store
@@ -154,8 +154,11 @@ int api__iqv_query(api_request_t *r, const char *measurement, const api_query_t 
 {
     const api_backend_t *be = &r->srv->be;
     enum iqv_kind k = api__iqv_kind(measurement);
-    if (k == IQV_NONE)
-        return be->query(be->ctx, q, cb, arg);
+    if (k == IQV_NONE) {
+        api_query_t dq = *q;
+        dq.deadline_us = r->read_deadline_us;
+        return be->query(be->ctx, &dq, cb, arg);
+    }
     if (be->pipe_predictions_each == NULL || k == IQV_ANOMALIES)
         return ERR_NOTFOUND;
     /* No limit of the entries but the scan bound's: a LIMIT stops the read through cb, and
@@ -582,8 +585,8 @@ int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurem
     const char **v = NULL;
     long n = 0;
     int rc = 0;
-    if (k == IQV_PREDICTIONS && r->srv->be.device_list)
-        rc = r->srv->be.device_list(r->srv->be.ctx, NULL, 0, collect_channels, &names);
+    if (k == IQV_PREDICTIONS)
+        rc = api__iq_devices(r, collect_channels, &names);
     if (rc == 0 && (names.oom || (n = distinct_names(&names, &v)) < 0))
         rc = ERR_NOMEM;
     *nfields = rc ? 0 : k == IQV_PREDICTIONS ? (size_t)n : k == IQV_SCORES ? 2 : 10;

@@ -129,11 +129,12 @@ static int relay_device(void *arg, const store_device_info_t *in)
     return stop;
 }
 
-static int be_device_get(void *ctx, const char *id, api_device_cb cb, void *arg)
+static int be_device_get(void *ctx, const char *id, int64_t deadline_us, api_device_cb cb,
+                         void *arg)
 {
     backend_t *be = ctx;
     struct dev_relay r = {cb, arg, be->pipe};
-    return store_device_get(be->store, id, relay_device, &r);
+    return store_device_get_until(be->store, id, deadline_us, relay_device, &r);
 }
 
 static int be_device_find(void *ctx, const char *id, api_device_cb cb, void *arg)
@@ -143,11 +144,12 @@ static int be_device_find(void *ctx, const char *id, api_device_cb cb, void *arg
     return store_device_find(be->store, id, relay_device, &r);
 }
 
-static int be_device_list(void *ctx, const char *after, size_t limit, api_device_cb cb, void *arg)
+static int be_device_list(void *ctx, const char *after, size_t limit, int64_t deadline_us,
+                          api_device_cb cb, void *arg)
 {
     backend_t *be = ctx;
     struct dev_relay r = {cb, arg, be->pipe};
-    return store_device_list(be->store, after, limit, relay_device, &r);
+    return store_device_list_until(be->store, after, limit, deadline_us, relay_device, &r);
 }
 
 static int be_query(void *ctx, const api_query_t *q, api_point_cb cb, void *arg)
@@ -159,7 +161,8 @@ static int be_query(void *ctx, const api_query_t *q, api_point_cb cb, void *arg)
                         .channels = q->channels,
                         .nchannels = q->nchannels,
                         .limit = q->limit,
-                        .desc = q->desc};
+                        .desc = q->desc,
+                        .deadline_us = q->deadline_us};
     /* api_point_cb and store_point_cb have the same signature by design. */
     return store_query(be->store, &sq, cb, arg);
 }

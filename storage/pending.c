@@ -42,10 +42,11 @@
  *
  * While a maps reload has withdrawn them (pgen -1) a reader waits on pcond (store__pend_wait),
  * woken when they are published again or when the reload fails (pfails): it then answers
- * ERR_AGAIN at once rather than at its deadline. A reader that arrives after a reload failed,
- * while the writer backs off before retrying it (pfailed, set at the failure and cleared when
- * the next reload begins or a publication), answers ERR_AGAIN at once as well: only a reload
- * that is running is waited for.
+ * ERR_AGAIN at once rather than at its deadline (STORE_PEND_WAIT_MS, or the caller's own
+ * deadline when that comes first: store__wait_deadline). A reader that arrives after a reload
+ * failed, while the writer backs off before retrying it (pfailed, set at the failure and cleared
+ * when the next reload begins or a publication), answers ERR_AGAIN at once as well: only a
+ * reload that is running is waited for.
  *
  * Threads: writer thread, except store__pend_copy, store__pend_stats, store__pend_wait,
  * store__pend_sync and store__pend_decode (any thread). */
@@ -303,13 +304,24 @@ int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, in
     return d != NULL;
 }
 
+void store__wait_deadline(struct timespec *dl, int64_t ms, int64_t deadline_us)
+{
+    if (deadline_us > 0) {
+        int64_t left_us = deadline_us - vtime_mono_us();
+        int64_t left_ms = left_us > 0 ? (left_us + 999) / 1000 : 0;
+        if (left_ms < ms)
+            ms = left_ms;
+    }
+    mcond_deadline(dl, ms);
+}
+
 int store__pend_wait(store_t *s, store_pwait_t *pw)
 {
     pthread_mutex_lock(&s->pmu);
     pwait_note(s, pw);
     if (!pw->started) {
         int64_t ms = __atomic_load_n(&s->pwait_ms, __ATOMIC_ACQUIRE);
-        mcond_deadline(&pw->dl, ms > 0 ? ms : STORE_PEND_WAIT_MS);
+        store__wait_deadline(&pw->dl, ms > 0 ? ms : STORE_PEND_WAIT_MS, pw->deadline_us);
         pw->started = 1;
     }
     int rc = 0;

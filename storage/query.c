@@ -11,7 +11,6 @@
  * and no store lock; a slow callback only keeps that one connection (and the WAL) busy. */
 #include "storage_int.h"
 #include "err.h"
-#include "mcond.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +197,9 @@ static int chans_load(store_t *s, store_reader_t *r, int64_t dev, chanlist_t *cl
  * snapshots bound the retries of a snapshot behind a writer that keeps publishing. While the
  * writer reloads its maps (the pending readings and counters withdrawn) a query or a device
  * report waits instead (store__pend_wait), at most STORE_PEND_WAIT_MS, and gives up at once if
- * the reload fails or has failed and is not being retried yet. */
+ * the reload fails or has failed and is not being retried yet. A caller's deadline (an InfluxQL
+ * query's http.query_timeout: store_query_t.deadline_us, store_device_get_until) ends either
+ * wait sooner, so that the query answers its timeout on time, not a second late. */
 #define PEND_TRIES   2000
 #define PEND_SYNC_MS 1000
 
@@ -256,13 +257,14 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
 }
 
 /* store_device_get (counts 1) and store_device_find (counts 0). */
-static int device_get(store_t *s, const char *device, int counts, store_device_cb cb, void *arg)
+static int device_get(store_t *s, const char *device, int counts, int64_t deadline_us,
+                      store_device_cb cb, void *arg)
 {
     if (device == NULL)
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
-    store_pwait_t pw = {0};
+    store_pwait_t pw = {.deadline_us = deadline_us};
     int err = read_begin(s, r), stop = 0;
     if (err == 0) {
         sqlite3_bind_text(r->dev_by_name, 1, device, -1, SQLITE_STATIC);
@@ -281,22 +283,28 @@ static int device_get(store_t *s, const char *device, int counts, store_device_c
 
 int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg)
 {
-    return device_get(s, device, 1, cb, arg);
+    return device_get(s, device, 1, 0, cb, arg);
+}
+
+int store_device_get_until(store_t *s, const char *device, int64_t deadline_us, store_device_cb cb,
+                           void *arg)
+{
+    return device_get(s, device, 1, deadline_us, cb, arg);
 }
 
 int store_device_find(store_t *s, const char *device, store_device_cb cb, void *arg)
 {
-    return device_get(s, device, 0, cb, arg);
+    return device_get(s, device, 0, 0, cb, arg);
 }
 
 /* store_device_list (counts 1) and store_device_each (counts 0). */
-static int device_list(store_t *s, const char *after, size_t limit, int counts, store_device_cb cb,
-                       void *arg)
+static int device_list(store_t *s, const char *after, size_t limit, int counts, int64_t deadline_us,
+                       store_device_cb cb, void *arg)
 {
     store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
     sqlite3_stmt *st = r->dev_all;
-    store_pwait_t pw = {0};
+    store_pwait_t pw = {.deadline_us = deadline_us};
     int err = read_begin(s, r), stop = 0, rc;
     if (err == 0 && after != NULL) {
         /* A cursor, not a lookup: the device named may have been deleted since the last page. */
@@ -323,12 +331,18 @@ static int device_list(store_t *s, const char *after, size_t limit, int counts, 
 
 int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg)
 {
-    return device_list(s, after, limit, 1, cb, arg);
+    return device_list(s, after, limit, 1, 0, cb, arg);
+}
+
+int store_device_list_until(store_t *s, const char *after, size_t limit, int64_t deadline_us,
+                            store_device_cb cb, void *arg)
+{
+    return device_list(s, after, limit, 1, deadline_us, cb, arg);
 }
 
 int store_device_each(store_t *s, store_device_cb cb, void *arg)
 {
-    return device_list(s, NULL, 0, 0, cb, arg);
+    return device_list(s, NULL, 0, 0, 0, cb, arg);
 }
 
 /* What a scan reports through: the query, the selection and the callback. */
@@ -491,7 +505,7 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
     unsigned char *sel = NULL;
     int64_t dev = 0, gen = 0, pbase = 0;
     size_t plen = 0;
-    store_pwait_t pw = {0};
+    store_pwait_t pw = {.deadline_us = q->deadline_us};
     struct timespec sync_dl; /* the deadline of the waits for publications (sync_started) */
     int sync_started = 0;
     int err = 0;
@@ -512,7 +526,8 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
             if (!sqlite3_get_autocommit(r->db))
                 sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
             if (!withdrawn && !sync_started) {
-                mcond_deadline(&sync_dl, PEND_SYNC_MS);
+                int64_t ms = __atomic_load_n(&s->psync_ms, __ATOMIC_ACQUIRE);
+                store__wait_deadline(&sync_dl, ms > 0 ? ms : PEND_SYNC_MS, q->deadline_us);
                 sync_started = 1;
             }
             if (withdrawn ? store__pend_wait(s, &pw) == 0

@@ -812,6 +812,11 @@ void store__test_pend_wait_ms(store_t *s, int64_t ms)
     __atomic_store_n(&s->pwait_ms, ms, __ATOMIC_RELEASE);
 }
 
+void store__test_pend_sync_ms(store_t *s, int64_t ms)
+{
+    __atomic_store_n(&s->psync_ms, ms, __ATOMIC_RELEASE);
+}
+
 void store__test_pause(const int *hold, int *held)
 {
     if (!__atomic_load_n(hold, __ATOMIC_ACQUIRE))

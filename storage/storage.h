@@ -123,6 +123,12 @@ typedef int (*store_device_cb)(void *arg, const store_device_info_t *info);
  * ERR_IO, ERR_NOMEM. */
 int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg);
 
+/* As store_device_get, waiting for a reload no later than deadline_us (vtime_mono_us's clock,
+ * CLOCK_MONOTONIC µs; 0: the store's own bound alone): ERR_AGAIN once it passes. For a caller
+ * with a deadline of its own (an InfluxQL query's http.query_timeout). */
+int store_device_get_until(store_t *s, const char *device, int64_t deadline_us, store_device_cb cb,
+                           void *arg);
+
 /* As store_device_get, for a caller that needs no counters: never waits for a reload, and
  * reports points, first_ts_ms and last_ts_ms as -1 (not read). For a thread that must not
  * block (an HTTP worker) or a check that the device is stored. */
@@ -133,6 +139,10 @@ int store_device_find(store_t *s, const char *device, store_device_cb cb, void *
  * devices (0: all). Waits for a reload as store_device_get does (about a second at most for
  * the whole call), else ERR_AGAIN. Returns 0, ERR_AGAIN, ERR_IO, ERR_NOMEM. */
 int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg);
+
+/* As store_device_list, its wait for a reload ending by deadline_us as store_device_get_until's. */
+int store_device_list_until(store_t *s, const char *after, size_t limit, int64_t deadline_us,
+                            store_device_cb cb, void *arg);
 
 /* Every device as store_device_list(s, NULL, 0, ...) reports them, without the counters
  * (points, first_ts_ms and last_ts_ms -1) and without waiting for a reload: for the daemon's
@@ -146,6 +156,10 @@ typedef struct store_query {
     size_t nchannels;
     size_t limit; /* most points reported (0: no limit) */
     int desc;     /* 1: newest first */
+    /* The caller's deadline (vtime_mono_us's clock, CLOCK_MONOTONIC µs): the call's waits for
+     * the writer (a maps reload, a commit's publication) end by it at the latest, ERR_AGAIN;
+     * 0: the store's own bounds alone. */
+    int64_t deadline_us;
 } store_query_t;
 
 /* Called once per point (timestamp) in order; n >= 1 values of the selected channels present at
@@ -158,7 +172,7 @@ typedef int (*store_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *co
  * channel order (order of first appearance). Returns 0, ERR_NOTFOUND (no such device), ERR_INVAL
  * (unknown channel: at once, also while the writer reloads its maps), ERR_AGAIN (the writer
  * reloads its maps after a failed transaction and the device's pending readings stayed
- * unpublished for about a second: try again), ERR_IO, ERR_NOMEM. */
+ * unpublished for about a second, or until q->deadline_us: try again), ERR_IO, ERR_NOMEM. */
 int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg);
 
 typedef struct store_stats {

@@ -561,9 +561,11 @@ struct store {
     int pwaits; /* test: store__pend_wait calls that found the counters withdrawn */
     int pstale; /* test: store__pend_copy calls that found another generation (a retry) */
     int psyncs; /* test: store__pend_sync calls that waited for a publication */
-    /* Test hook (atomic, store__test_pend_wait_ms): a reader's bound on that wait in ms; 0:
-     * STORE_PEND_WAIT_MS. */
+    /* Test hooks (atomic, store__test_pend_wait_ms, store__test_pend_sync_ms): a reader's
+     * bound on the wait for withdrawn counters, and on its waits for a commit's publication,
+     * in ms; 0: STORE_PEND_WAIT_MS, PEND_SYNC_MS. */
     int64_t pwait_ms;
+    int64_t psync_ms;
 
     pthread_mutex_t smu; /* guards: stats (except queue fields and db_bytes), errmsg slots */
     store_stats_t stats;
@@ -684,11 +686,17 @@ int store__put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_
  * Zeroed by the caller; one for the whole call (a device list's devices share its bound). */
 typedef struct store_pwait {
     int seen;    /* fails is set: the pfails of the call's first sight of pgen -1 */
-    int started; /* dl is set: the call's deadline, STORE_PEND_WAIT_MS after its first wait */
+    int started; /* dl is set: STORE_PEND_WAIT_MS after its first wait, or deadline_us */
     int failed;  /* the wait ended on a failed reload (a later one than fails counts) */
     uint64_t fails;
-    struct timespec dl; /* monotonic (mcond_deadline) */
+    int64_t deadline_us; /* set by the caller: its own deadline (store__wait_deadline), 0: none */
+    struct timespec dl;  /* monotonic (mcond_deadline) */
 } store_pwait_t;
+
+/* Sets *dl (as mcond_deadline does) to ms from now, or to deadline_us (vtime_mono_us's clock;
+ * 0: none) when that comes first: a read's wait for the writer, bounded by the store and by its
+ * caller (an InfluxQL query's http.query_timeout). Any thread. */
+void store__wait_deadline(struct timespec *dl, int64_t ms, int64_t deadline_us);
 
 /* pending.c (writer thread, but store__pend_copy, store__pend_stats, store__pend_wait,
  * store__pend_sync and store__pend_decode: any thread) */
@@ -916,6 +924,9 @@ int store__test_reload_tries(store_t *s);
  * waits that start after it; 0 restores the default. So a test can show a wait ended by a
  * reload's outcome, not by its deadline. Any thread. */
 void store__test_pend_wait_ms(store_t *s, int64_t ms);
+/* As store__test_pend_wait_ms, for a query's waits for a commit's publication (PEND_SYNC_MS):
+ * so a test can show such a wait ended by its caller's deadline. Any thread. */
+void store__test_pend_sync_ms(store_t *s, int64_t ms);
 /* The reads' waits for withdrawn counters begun since open (store__pend_wait calls that found
  * them withdrawn), so a test knows a reader waits. Any thread. */
 int store__test_pend_waits(store_t *s);

@@ -242,9 +242,10 @@ static int iq_device(const char *id, api_device_cb cb, void *arg)
     return cb(arg, &d);
 }
 
-static int iq_device_get(void *ctx, const char *id, api_device_cb cb, void *arg)
+static int iq_device_get(void *ctx, const char *id, int64_t deadline_us, api_device_cb cb,
+                         void *arg)
 {
-    (void)ctx;
+    (void)ctx, (void)deadline_us;
     if (iq_gets++ == 0)
         return ERR_AGAIN;
     if (strcmp(id, "pump-7") != 0)
@@ -253,9 +254,10 @@ static int iq_device_get(void *ctx, const char *id, api_device_cb cb, void *arg)
     return 0;
 }
 
-static int iq_device_list(void *ctx, const char *after, size_t limit, api_device_cb cb, void *arg)
+static int iq_device_list(void *ctx, const char *after, size_t limit, int64_t deadline_us,
+                          api_device_cb cb, void *arg)
 {
-    (void)ctx, (void)after, (void)limit;
+    (void)ctx, (void)after, (void)limit, (void)deadline_us;
     iq_device("pump-7", cb, arg);
     return 0;
 }
@@ -577,10 +579,10 @@ static int demo_put(void *ctx, const char *id, const char *attrs_json, int *crea
 static const api_backend_t *demo_real;
 static int demo_gets;
 
-static int demo_get(void *ctx, const char *id, api_device_cb cb, void *arg)
+static int demo_get(void *ctx, const char *id, int64_t deadline_us, api_device_cb cb, void *arg)
 {
     demo_gets++;
-    return demo_real->device_get(ctx, id, cb, arg);
+    return demo_real->device_get(ctx, id, deadline_us, cb, arg);
 }
 
 /* --demo gives the pumps new to the store their temperature limit and leaves a stored pump's

@@ -9,6 +9,7 @@
  * hooks of storage_int.h fail that reload (store__test_reload_fail) or hold it
  * (store__test_reload_hold). Run by tests/test_storage.c's main() with the other files' tables. */
 #include "storage_fx.h"
+#include "vtime.h"
 
 static const char *const ch[] = {"v"};
 
@@ -51,6 +52,27 @@ static int get_until_back(store_t *s, int seconds, devinfo_t *d)
         rc = store_device_get(s, "p", on_device, d);
     }
     return rc;
+}
+
+/* The reads' bound on a reload an hour; fail_a_batch (c initialised there), its reload held
+ * (set the reload's failures before: the hold comes first). */
+static void hold_failed_reload(store_t *s, counter_t *c)
+{
+    store__test_pend_wait_ms(s, 3600 * 1000);
+    store__test_reload_hold(s, 1);
+    fail_a_batch(s, c);
+    wait_reload_held(s);
+}
+
+/* Writes "p" at ts, then submits "p" at ts + 1000 (c initialised there) and holds its
+ * publication after COMMIT, so a read's snapshot is ahead of the published generation. */
+static void hold_publication(store_t *s, int64_t ts, counter_t *c)
+{
+    double v = 1;
+    write1(s, "p", ts, 1, ch, &v);
+    store__test_publish_hold(s, 1);
+    submit_point(s, "p", ts + 1000, c);
+    wait_held(s, store__test_publish_held);
 }
 
 /* The reload after the failed batch fails once. With no write after it, the store loads its
@@ -386,11 +408,8 @@ static void test_wait_ends_on_failed_reload(void **state)
 {
     fx_t *f = *state;
     counter_t c;
-    store__test_pend_wait_ms(f->s, 3600 * 1000);
     store__test_reload_fail(f->s, 2);
-    store__test_reload_hold(f->s, 1);
-    fail_a_batch(f->s, &c);
-    wait_reload_held(f->s);
+    hold_failed_reload(f->s, &c);
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
@@ -417,10 +436,7 @@ static void test_wait_ends_on_reload(void **state)
 {
     fx_t *f = *state;
     counter_t c;
-    store__test_pend_wait_ms(f->s, 3600 * 1000);
-    store__test_reload_hold(f->s, 1);
-    fail_a_batch(f->s, &c);
-    wait_reload_held(f->s);
+    hold_failed_reload(f->s, &c);
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
@@ -551,11 +567,8 @@ static void test_query_waits_for_publication(void **state)
     fx_t *f = *state;
     double v = 1;
     write1(f->s, "p", 1000, 1, ch, &v);
-    write1(f->s, "p", 2000, 1, ch, &v);
-    store__test_publish_hold(f->s, 1);
     counter_t c;
-    submit_point(f->s, "p", 3000, &c);
-    wait_held(f->s, store__test_publish_held);
+    hold_publication(f->s, 2000, &c);
     int stale0 = store__test_pend_stale(f->s), syncs0 = store__test_pend_syncs(f->s);
     waiter_th_t w = {.s = f->s, .query = 1};
     pthread_t th;
@@ -576,6 +589,50 @@ static void test_query_waits_for_publication(void **state)
     counter_deinit(&c);
 }
 
+/* A caller's deadline ends a read's waits for the writer (task iqwait). While a reload is held
+ * and the store's own bound is an hour, a query, a report and a device list given a deadline
+ * 50 ms away answer ERR_AGAIN, the reload still held: an InfluxQL query then answers its
+ * timeout on time. A query whose snapshot is ahead of a held publication, the store's bound on
+ * that wait an hour too (store__test_pend_sync_ms), given a deadline 50 ms away, answers
+ * ERR_AGAIN, the publication still held. The calls without a deadline (0) are the other tests'.
+ * Before, a read waited for the store's bound whatever its caller's deadline (here an hour: the
+ * test would hang until CTest's timeout). No time is measured: only the answers and the holds. */
+static void test_caller_deadline_ends_waits(void **state)
+{
+    fx_t *f = *state;
+    counter_t c;
+    hold_failed_reload(f->s, &c);
+    got_t *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    store_query_t q = {"p", 0, 10000, ch, 1, 0, 0, vtime_mono_us() + 50 * 1000};
+    assert_int_equal(store_query(f->s, &q, collect, g), ERR_AGAIN);
+    devinfo_t d = {0};
+    int64_t soon = vtime_mono_us() + 50 * 1000;
+    assert_int_equal(store_device_get_until(f->s, "p", soon, on_device, &d), ERR_AGAIN);
+    soon = vtime_mono_us() + 50 * 1000;
+    assert_int_equal(store_device_list_until(f->s, NULL, 0, soon, on_device, &d), ERR_AGAIN);
+    assert_true(store__test_reload_held(f->s));
+    store__test_reload_hold(f->s, 0);
+    store__test_pend_wait_ms(f->s, 0);
+    counter_wait(&c, 1);
+    assert_int_equal(get_until_back(f->s, 20, &d), 0);
+
+    counter_t c2;
+    hold_publication(f->s, 3000, &c2);
+    store__test_pend_sync_ms(f->s, 3600 * 1000); /* without the deadline: an hour's wait */
+    int syncs0 = store__test_pend_syncs(f->s);
+    q.deadline_us = vtime_mono_us() + 50 * 1000;
+    assert_int_equal(store_query(f->s, &q, collect, g), ERR_AGAIN);
+    assert_int_equal(store__test_pend_syncs(f->s), syncs0 + 1); /* it met the unpublished commit */
+    assert_true(store__test_publish_held(f->s));
+    store__test_pend_sync_ms(f->s, 0);
+    store__test_publish_hold(f->s, 0);
+    counter_wait(&c2, 1);
+    free(g);
+    counter_deinit(&c);
+    counter_deinit(&c2);
+}
+
 const struct CMUnitTest storage_reload_tests[] = {
     cmocka_unit_test_setup_teardown(test_reload_failed_retried, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reload_failing_no_spin, setup, teardown),
@@ -588,5 +645,6 @@ const struct CMUnitTest storage_reload_tests[] = {
     cmocka_unit_test_setup_teardown(test_failed_reload_answers_at_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_running_retry_waited, setup, teardown),
     cmocka_unit_test_setup_teardown(test_query_waits_for_publication, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_caller_deadline_ends_waits, setup, teardown),
 };
 const size_t storage_reload_ntests = sizeof storage_reload_tests / sizeof storage_reload_tests[0];

@@ -7,8 +7,11 @@
  * for it). Any other content: the step returns SQLITE_IOERR without running, as a failed write
  * would; the writer rolls the transaction back and answers ERR_IO, which the maintenance
  * routes answer 500. The environment: VIGIL_FAILMAINT_FLAG, the flag file's path (required);
- * VIGIL_FAILMAINT_SQL, another statement prefix to fail instead (optional). Every other
- * statement goes straight to SQLite's sqlite3_step (vigild links SQLite dynamically). */
+ * VIGIL_FAILMAINT_SQL, another statement prefix to fail instead (optional);
+ * VIGIL_FAILMAINT_HOLD_SQL, a statement prefix held while the flag file exists, whatever it says
+ * (optional: test_iqwait.py fails a write with "fail" and so holds the store's reload of its maps
+ * that the failure begins, until the file is gone). Every other statement goes straight to
+ * SQLite's sqlite3_step (vigild links SQLite dynamically). */
 #include <dlfcn.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -40,7 +43,12 @@ static int mode(sqlite3_stmt *stmt)
 {
     const char *flag = getenv("VIGIL_FAILMAINT_FLAG");
     const char *sql = sqlite3_sql(stmt);
-    if (flag == NULL || sql == NULL || !writes_maint(sql))
+    if (flag == NULL || sql == NULL)
+        return RUN;
+    const char *hold = getenv("VIGIL_FAILMAINT_HOLD_SQL");
+    if (hold != NULL && hold[0] != '\0' && strncmp(sql, hold, strlen(hold)) == 0)
+        return access(flag, F_OK) == 0 ? HOLD : RUN;
+    if (!writes_maint(sql))
         return RUN;
     FILE *f = fopen(flag, "r");
     if (f == NULL)

@@ -85,18 +85,20 @@ static int fake_device(const char *id, api_device_cb cb, void *arg)
     return cb(arg, &d);
 }
 
-static int fake_device_get(void *ctx, const char *id, api_device_cb cb, void *arg)
+static int fake_device_get(void *ctx, const char *id, int64_t deadline_us, api_device_cb cb,
+                           void *arg)
 {
-    (void)ctx;
+    (void)ctx, (void)deadline_us;
     if (strcmp(id, "pump-7") != 0 && strcmp(id, "pump-8") != 0)
         return ERR_NOTFOUND;
     fake_device(id, cb, arg);
     return 0;
 }
 
-static int fake_device_list(void *ctx, const char *after, size_t limit, api_device_cb cb, void *arg)
+static int fake_device_list(void *ctx, const char *after, size_t limit, int64_t deadline_us,
+                            api_device_cb cb, void *arg)
 {
-    (void)ctx, (void)after, (void)limit;
+    (void)ctx, (void)after, (void)limit, (void)deadline_us;
     if (!fake_device("pump-7", cb, arg))
         fake_device("pump-8", cb, arg);
     return 0;

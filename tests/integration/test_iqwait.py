@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""vigild integration (session iqwait): a /query's statements wait for the store's reload of its
+device maps no longer than the query's deadline (http.query_timeout).
+
+After a failed write transaction the store reloads its maps, withdrawing the devices' counters
+and pending readings meanwhile; a read waits for the reload, up to about a second. Here the
+write fails (tests/fault/failmaint.c fails the readings log's INSERT) and the reload that the
+failure begins is held at its first statement (VIGIL_FAILMAINT_HOLD_SQL) until the test lets
+it go, so every read meets a reload that does not end. With http.query_timeout = 200ms:
+
+- a SELECT and a SHOW MEASUREMENTS answer influxd's "query-timeout limit exceeded" in a 200,
+  as a statement stopped by the deadline elsewhere does (chunked: the statements after it
+  "not executed"). Before, the statement waited for the store's own bound (a second) past the
+  deadline and the query answered the store's 503: these assertions fail there.
+- /v1/devices/{id} (no query deadline) keeps the store's own bound: a 503 with Retry-After.
+- once the reload goes on, the same queries answer the readings, the failed write aside.
+
+No timing is asserted: the kind of answer tells the deadline from the store's bound."""
+
+import http.client
+import json
+import os
+import sys
+import threading
+import unittest
+import urllib.parse
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+from test_health import wait_until  # noqa: E402  (the function alone: no TestCase imported)
+
+FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
+T = 1_700_000_000_000
+TIMEOUT_ERR = "query-timeout limit exceeded"
+# storage/maps.c's first statement of a load (the startup's too, before any flag exists).
+RELOAD_SQL = "SELECT id, name, first_ts, last_ts, points, log_seq FROM devices"
+SELECT = "SELECT v FROM pump"
+SHOW = "SHOW MEASUREMENTS"
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library) is not set: run this through ctest -R it_iqwait (not built "
+                     "under sanitizers)")
+class ReloadWait(vt.DaemonTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.flag = os.path.join(vt.mkdtemp(), "fail")
+        cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
+                            "[model]\nenabled = false\n[http]\nquery_timeout = 200ms\n")
+        cls.d = vt.Vigild(config=cfg, prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + cls.flag,
+            "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log(",
+            "VIGIL_FAILMAINT_HOLD_SQL=" + RELOAD_SQL])
+        cls.d.start()
+        r = cls.d.write_lp("pump v=1 %d" % T, precision="ms")
+        if r.status != 204:
+            raise AssertionError("write: %r" % (r,))
+
+    def query(self, q, chunked=False):
+        """POST /query: (status, results)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=60)
+        form = {"q": q, "db": "db"}
+        if chunked:
+            form["chunked"] = "true"
+        c.request("POST", "/query", urllib.parse.urlencode(form),
+                  {"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        body = r.read().decode()
+        c.close()
+        if r.status != 200:
+            return r.status, body
+        if chunked:
+            return 200, [json.loads(line)["results"][0] for line in body.splitlines() if line]
+        return 200, json.loads(body)["results"]
+
+    @staticmethod
+    def published(answer):
+        """The statement's result when answer (self.query's) has its series, else None."""
+        st, results = answer
+        return results[0] if st == 200 and "series" in results[0] else None
+
+    def test_deadline_during_reload(self):
+        self.assertEqual(self.query(SELECT)[1][0]["series"][0]["values"],
+                         [["2023-11-14T22:13:20Z", 1]])
+        failed = []
+        vt.write_file(self.flag, "fail")
+        writer = threading.Thread(target=lambda: failed.append(
+            self.d.write_lp("pump v=2 %d" % (T + 1000), precision="ms")))
+        writer.start()
+        try:
+            wait_until("the store's reload held", lambda: os.path.exists(self.flag + ".held"))
+            for q in (SELECT, SHOW):
+                self.assertEqual(self.query(q), (200, [{"statement_id": 0, "error": TIMEOUT_ERR}]),
+                                 q)
+            self.assertEqual(self.query(SELECT + "; " + SHOW, chunked=True),
+                             (200, [{"statement_id": 0, "error": TIMEOUT_ERR},
+                                    {"statement_id": 0, "error": "not executed"}]))
+            # No query deadline: the store's own bound, then its transient 503.
+            st, headers, body = vt.http_request("GET", self.d.url("/v1/devices/pump"))
+            self.assertEqual(st, 503, body)
+            self.assertIn("retry-after", headers)
+            self.assertIn("store busy reloading", body.decode())
+            self.assertTrue(os.path.exists(self.flag + ".held"))  # the reload was never over
+        finally:
+            os.unlink(self.flag)
+            writer.join(60)
+        self.assertGreaterEqual(failed[0].status, 500, failed)
+        # A 200 alone is no sign: until the reload is over, a query's answer is the timeout's
+        # 200. Its series is.
+        res = wait_until("the reload published", lambda: self.published(self.query(SELECT)))
+        self.assertEqual(res["series"][0]["values"], [["2023-11-14T22:13:20Z", 1]])
+        self.assertIn(["pump"], self.query(SHOW)[1][0]["series"][0]["values"])
+
+
+if __name__ == "__main__":
+    unittest.main()
