@@ -184,7 +184,7 @@ int api__q_timeout_error(qrun_t *run)
 
 int api__q_backend_error(qrun_t *run, const char *msg, int rc)
 {
-    run->again = rc == ERR_AGAIN;
+    run->again = rc == ERR_AGAIN || rc == ERR_UNPUBLISHED;
     return api__q_result_error(run, msg, err_str(rc));
 }
 

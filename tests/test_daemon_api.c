@@ -50,6 +50,19 @@ static void test_backend_error_again(void **state)
                               "failed write, retry later\"}\n");
     free(body);
     free(r.resp);
+    /* ERR_UNPUBLISHED (the writer stalled between a COMMIT and publishing it) is the same 503,
+     * saying that instead: no write failed and nothing reloads (task health2; it was
+     * ERR_AGAIN's text before). */
+    memset(&r, 0, sizeof r);
+    api__backend_error(&r, ERR_UNPUBLISHED, "querying readings");
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.retry_after, 1);
+    body = strndup(r.resp, r.resp_len);
+    assert_non_null(body);
+    assert_string_equal(body, "{\"error\":\"querying readings: store busy publishing its last "
+                              "write, retry later\"}\n");
+    free(body);
+    free(r.resp);
     /* Other errors keep their answers: ERR_IO is still a 500 without Retry-After. */
     memset(&r, 0, sizeof r);
     api__backend_error(&r, ERR_IO, "querying readings");
@@ -63,6 +76,9 @@ static void test_backend_error_again(void **state)
     assert_int_equal(run.again, 1);
     assert_non_null(run.err);
     assert_non_null(strstr(run.err, "reading the device: store busy reloading"));
+    assert_int_equal(api__q_backend_error(&run, "reading the device: ", ERR_UNPUBLISHED), 1);
+    assert_int_equal(run.again, 1);
+    assert_non_null(strstr(run.err, "reading the device: store busy publishing its last write"));
     assert_int_equal(api__q_backend_error(&run, "reading the device: ", ERR_IO), 1);
     assert_int_equal(run.again, 0);
     free(run.err);
@@ -442,8 +458,8 @@ static void test_iq_show_where_during_reload(void **state)
     held_t h;
     held_open(&h);
     iq_be = &h.be;
-    qrun_t run = iq_run("SHOW MEASUREMENTS WHERE \"device\" = 'pump-1'", 17,
-                        api__iq_show_measurements);
+    qrun_t run =
+        iq_run("SHOW MEASUREMENTS WHERE \"device\" = 'pump-1'", 17, api__iq_show_measurements);
     char *err1 = run.err;
     int again1 = run.again;
     run = iq_run("SHOW TAG KEYS WHERE \"device\" = 'pump-1'", 13, api__iq_show_tag_keys);

@@ -576,6 +576,31 @@ static void test_query_waits_for_publication(void **state)
     counter_deinit(&c);
 }
 
+/* A writer stalled between a COMMIT and its publication for longer than a query waits (about a
+ * second): the query gives up with ERR_UNPUBLISHED, saying the last commit is not published
+ * yet, not ERR_AGAIN, which says the store reloads after a failed write (no write failed here;
+ * test_daemon.c's reload case still gets ERR_AGAIN). Before task health2 both were ERR_AGAIN,
+ * and the client was told of a reload that was not happening. */
+static void test_query_unpublished(void **state)
+{
+    fx_t *f = *state;
+    double v = 1;
+    write1(f->s, "p", 1000, 1, ch, &v);
+    store__test_publish_hold(f->s, 1);
+    counter_t c;
+    submit_point(f->s, "p", 2000, &c);
+    wait_held(f->s, store__test_publish_held);
+    waiter_th_t w = {.s = f->s, .query = 1};
+    waiter_main(&w); /* here: the hold outlasts its wait */
+    assert_int_equal(w.rc, ERR_UNPUBLISHED);
+    assert_non_null(strstr(w.msg, "the store's last commit not published yet"));
+    assert_non_null(strstr(err_str(w.rc), "publishing its last write"));
+    store__test_publish_hold(f->s, 0);
+    counter_wait(&c, 1);
+    assert_int_equal(c.ok, 1);
+    counter_deinit(&c);
+}
+
 const struct CMUnitTest storage_reload_tests[] = {
     cmocka_unit_test_setup_teardown(test_reload_failed_retried, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reload_failing_no_spin, setup, teardown),
@@ -588,5 +613,6 @@ const struct CMUnitTest storage_reload_tests[] = {
     cmocka_unit_test_setup_teardown(test_failed_reload_answers_at_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_running_retry_waited, setup, teardown),
     cmocka_unit_test_setup_teardown(test_query_waits_for_publication, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_query_unpublished, setup, teardown),
 };
 const size_t storage_reload_ntests = sizeof storage_reload_tests / sizeof storage_reload_tests[0];
