@@ -4,13 +4,11 @@
  * UPDATE" and its "DELETE FROM maint ..." statements). A file starting with "hold": the step
  * waits until the file is gone or says otherwise (at most 60 s, so a test that forgot the file
  * does not hang vigild), then runs; meanwhile the file "<flag>.held" exists (a test waits
- * for it). A file starting with "full": the step returns SQLITE_FULL without running, as on a
- * full disk (the writer answers ERR_NOSPACE and refuses writes for its back-off). Any other
- * content: the step returns SQLITE_IOERR without running, as a failed write would; the writer
- * rolls the transaction back and answers ERR_IO, which the maintenance routes answer 500. The
- * environment: VIGIL_FAILMAINT_FLAG, the flag file's path (required); VIGIL_FAILMAINT_SQL, other
- * statement prefixes ('|' between) to fail instead (optional). Every other statement goes straight
- * to SQLite's sqlite3_step (vigild links SQLite dynamically). */
+ * for it). Any other content: the step returns SQLITE_IOERR without running, as a failed write
+ * would; the writer rolls the transaction back and answers ERR_IO, which the maintenance routes
+ * answer 500. The environment: VIGIL_FAILMAINT_FLAG, the flag file's path (required);
+ * VIGIL_FAILMAINT_SQL, other statement prefixes ('|' between) to fail instead (optional). Every
+ * other statement goes straight to SQLite's sqlite3_step (vigild links SQLite dynamically). */
 #include <dlfcn.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -18,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { RUN, HOLD, FAIL, FULL };
+enum { RUN, HOLD, FAIL };
 
 /* Whether sql writes the maint table. The prefixes end in "(" or " " so a table named
  * maint-something (none today) never matches. With VIGIL_FAILMAINT_SQL set, the statements
@@ -60,8 +58,6 @@ static int mode(sqlite3_stmt *stmt)
     char word[5] = {0};
     size_t n = fread(word, 1, 4, f);
     fclose(f);
-    if (n == 4 && memcmp(word, "full", 4) == 0)
-        return FULL;
     return n == 4 && memcmp(word, "hold", 4) == 0 ? HOLD : FAIL;
 }
 
@@ -96,7 +92,5 @@ int sqlite3_step(sqlite3_stmt *stmt)
     }
     if (held)
         mark_held(0);
-    if (m == FULL)
-        return SQLITE_FULL;
     return m == FAIL ? SQLITE_IOERR : real(stmt);
 }
