@@ -29,6 +29,7 @@
 #include "storage.h"
 #include "vtime.h"
 
+#include "daemon_fx.h"
 #include "store_hooks.h"
 
 /* ERR_AGAIN (the store reloads after a failed write) is answered 503 with Retry-After: 1 and a
@@ -322,14 +323,7 @@ static void held_open(held_t *h)
 {
     memset(h, 0, sizeof *h);
     strcpy(h->dir, "/tmp/vigil-test-dapi-XXXXXX");
-    assert_non_null(mkdtemp(h->dir));
-    store_opts_t o;
-    store_opts_default(&o);
-    o.dir = h->dir;
-    o.sync_full = 0;
-    o.readers = 2;
-    char msg[256];
-    assert_int_equal(store_open(&h->s, &o, msg, sizeof msg), 0);
+    h->s = dfx_store_open(h->dir, 2);
     batch_t b;
     batch_init(&b);
     add_point(&b, "a", "x", 1000);
@@ -354,14 +348,7 @@ static void held_close(held_t *h)
     for (int i = 0; i < 10000 && !__atomic_load_n(&h->done, __ATOMIC_ACQUIRE); i++)
         usleep(1000);
     assert_int_equal(h->done, 2);
-    store_close(h->s);
-    static const char *const names[] = {"vigil.db", "vigil.db-wal", "vigil.db-shm", "vigil.lock"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "%s/%s", h->dir, names[i]);
-        unlink(path);
-    }
-    assert_int_equal(rmdir(h->dir), 0);
+    dfx_store_remove(h->s, h->dir);
 }
 
 /* A readings query naming a channel the device lacks is answered 400 naming that channel; the

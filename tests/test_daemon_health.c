@@ -20,6 +20,7 @@
 #include "storage.h"
 #include "vtime.h"
 
+#include "daemon_fx.h"
 #include "store_hooks.h"
 
 /* Every reason at once, with the longest numbers the counters can hold and the longest error
@@ -105,13 +106,7 @@ static void fulldisk_open(fulldisk_t *f)
 {
     memset(f, 0, sizeof *f);
     strcpy(f->dir, "/tmp/vigil-test-dhealth-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    store_opts_t o;
-    store_opts_default(&o);
-    o.dir = f->dir;
-    o.sync_full = 0;
-    char msg[256];
-    assert_int_equal(store_open(&f->s, &o, msg, sizeof msg), 0);
+    f->s = dfx_store_open(f->dir, 1);
     batch_init(&f->b);
     add_points(&f->b, "before", 1000, 1);
     assert_int_equal(store_write(f->s, &f->b), 0);
@@ -121,14 +116,7 @@ static void fulldisk_open(fulldisk_t *f)
 static void fulldisk_close(fulldisk_t *f)
 {
     batch_deinit(&f->b);
-    store_close(f->s);
-    static const char *const names[] = {"vigil.db", "vigil.db-wal", "vigil.db-shm", "vigil.lock"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "%s/%s", f->dir, names[i]);
-        unlink(path);
-    }
-    assert_int_equal(rmdir(f->dir), 0);
+    dfx_store_remove(f->s, f->dir);
 }
 
 static void sleep_until(int64_t mono_ms)

@@ -80,6 +80,28 @@ class HealthCase(unittest.TestCase):
             d.cleanup()
         return out
 
+    def start_failing(self, conf="", sql="INSERT INTO readings_log("):
+        """Starts self.d (the model off, conf before it) with failmaint.c failing the
+        statements starting with sql ('|' between prefixes) while the file self.flag exists."""
+        self.flag = os.path.join(mkdtemp(), "fail")
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
+                         conf + "[model]\nenabled = false\n")
+        self.d = Vigild(config=cfg, prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "VIGIL_FAILMAINT_SQL=" + sql])
+        self.d.start()
+
+    def assertStorageFails(self, reason):
+        """/health 503 "fail" with its one check, storage, failing for reason; vigil_healthy 0."""
+        st, body = health(self.d)
+        self.assertEqual((st, body["status"]), (503, "fail"), body)
+        self.assertTrue(body["message"].startswith("unhealthy: storage: " + reason), body)
+        self.assertEqual(len(body["checks"]), 1, body)
+        check = body["checks"][0]
+        self.assertEqual((check["name"], check["status"]), ("storage", "fail"), body)
+        self.assertTrue(check["message"].startswith(reason), body)
+        self.assertEqual(vigil_healthy(self.d), 0)
+
     def assertHealthy(self):
         res = self.d.curl("GET", "/healthz")
         self.assertEqual(res.status, 200, res)
@@ -94,12 +116,7 @@ class HealthCase(unittest.TestCase):
                      "under sanitizers)")
 class FailingCommits(HealthCase):
     def setUp(self):
-        self.flag = os.path.join(mkdtemp(), "fail")
-        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), "[model]\nenabled = false\n")
-        self.d = Vigild(config=cfg, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
-            "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log("])
-        self.d.start()
+        self.start_failing()
 
     def test_failing_commits_then_recovery(self):
         r = self.d.post_json({"device": "h", "ts": 1000, "values": {"v": 1}})
@@ -112,15 +129,7 @@ class FailingCommits(HealthCase):
         res = wait_until("/healthz 503 naming the storage",
                          lambda: healthz_503(self.d, "unhealthy: storage: writes are refused"))
         self.assertIn("failed (I/O error", res.json()["error"])
-        st, body = health(self.d)
-        self.assertEqual((st, body["status"]), (503, "fail"), body)
-        self.assertTrue(body["message"].startswith("unhealthy: storage: writes are refused"),
-                        body)
-        self.assertEqual(len(body["checks"]), 1, body)
-        check = body["checks"][0]
-        self.assertEqual((check["name"], check["status"]), ("storage", "fail"), body)
-        self.assertIn("writes are refused", check["message"])
-        self.assertEqual(vigil_healthy(self.d), 0)
+        self.assertStorageFails("writes are refused")
         # Reads still answer: health is not a gate on the API.
         self.assertEqual(self.d.get("/v1/devices/h")[0], 200)
 
@@ -143,13 +152,7 @@ class RefusedWritesExpire(HealthCase):
     refused writes, so a slow machine only takes more turns."""
 
     def setUp(self):
-        self.flag = os.path.join(mkdtemp(), "fail")
-        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
-                         "[http]\nhealth_stall_s = 2\n[model]\nenabled = false\n")
-        self.d = Vigild(config=cfg, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
-            "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log("])
-        self.d.start()
+        self.start_failing("[http]\nhealth_stall_s = 2\n")
         self.ts = 1000
 
     def refuse_until_503(self):
@@ -197,13 +200,8 @@ class MapsReloadFailing(HealthCase):
     clears the next retry succeeds and all three are healthy again, nothing written meanwhile."""
 
     def setUp(self):
-        self.flag = os.path.join(mkdtemp(), "fail")
-        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
-                         "[http]\nhealth_stall_s = 1\n[model]\nenabled = false\n")
-        self.d = Vigild(config=cfg, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
-            "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log(|SELECT id, name, first_ts,"])
-        self.d.start()
+        self.start_failing("[http]\nhealth_stall_s = 1\n",
+                           "INSERT INTO readings_log(|SELECT id, name, first_ts,")
 
     def test_reload_failing_then_recovery(self):
         r = self.d.post_json({"device": "m", "ts": 1000, "values": {"v": 1}})
@@ -220,13 +218,7 @@ class MapsReloadFailing(HealthCase):
         res = wait_until("/healthz 503 naming the failing reload alone", reload_alone)
         self.assertRegex(res.json()["error"], r"^unhealthy: storage: reloading the device maps "
                          r"failed \d+ times? in a row: reads answer 503 until it succeeds$")
-        st, body = health(self.d)
-        self.assertEqual((st, body["status"]), (503, "fail"), body)
-        self.assertEqual(len(body["checks"]), 1, body)
-        check = body["checks"][0]
-        self.assertEqual((check["name"], check["status"]), ("storage", "fail"), body)
-        self.assertIn("reloading the device maps failed", check["message"])
-        self.assertEqual(vigil_healthy(self.d), 0)
+        self.assertStorageFails("reloading the device maps failed")
         # As the message says: reads of the counters answer 503 meanwhile.
         self.assertEqual(self.d.get("/v1/devices/m")[0], 503)
 
