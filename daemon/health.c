@@ -81,21 +81,22 @@ static size_t reason(char *why, size_t size, size_t len, const char *fmt, ...)
 {
     if (len + 1 >= size)
         return len;
-    if (len > 0 && len + 3 < size) {
-        memcpy(why + len, "; ", 3);
-        len += 2;
+    int k = 0;
+    if (len == 0 || len + 3 < size) {
+        if (len > 0) {
+            memcpy(why + len, "; ", 3);
+            len += 2;
+        }
+        va_list ap;
+        va_start(ap, fmt);
+        k = vsnprintf(why + len, size - len, fmt, ap);
+        va_end(ap);
+        if (k >= 0 && len + (size_t)k < size)
+            return len + (size_t)k;
     }
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(why + len, size - len, fmt, ap);
-    va_end(ap);
-    if (k > 0 && len + (size_t)k >= size) { /* cut: say so */
-        len = size - 1;
-        if (size >= 4)
-            memcpy(why + size - 4, "...", 3);
-        return len;
-    }
-    return k > 0 ? len + (size_t)k : len;
+    if (size >= 4) /* cut (or no room even for "; "): say so */
+        memcpy(why + size - 4, "...", 4);
+    return size - 1;
 }
 
 /* When the last refused write was (monotonic ms): a failed transaction or, later, a submission
@@ -106,11 +107,11 @@ static int64_t last_refusal_ms(const store_stats_t *st)
 }
 
 /* Whether writes are refused (HEALTH_COMMITS): none committed since the last failure, and a
- * write was refused within the bound or the store refuses them now. The second half matters
- * when the bound is no longer than the store's back-off: writes sent during it are refused
- * without a transaction, so with only failed transactions counted, a 1 s bound let a full disk
- * read healthy between the back-off's end and the next failed commit, while clients were being
- * refused. */
+ * write was refused within the bound or the store refuses them now. Counting the writes refused
+ * without trying matters when the bound is no longer than the store's back-off: writes sent during
+ * it are refused without a transaction, so with only failed transactions counted, a 1 s bound let a
+ * full disk read healthy between the back-off's end and the next failed commit, while clients were
+ * being refused. */
 static int refusing(const store_stats_t *st, int64_t now, int64_t bound)
 {
     return st->commit_fail_run > 0 &&
