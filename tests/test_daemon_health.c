@@ -1,9 +1,11 @@
 /* tests/test_daemon_health.c: unit tests of daemon/health.c's storage check: its message whole
- * with every reason at once (health__reasons on made-up counters, the longest numbers), and a
- * full disk on a real store with a 1 s bound: writes the store refuses without trying during
- * its back-off keep the check failing (before task health2 only failed transactions counted,
- * so the check read healthy while clients were being refused). The daemon-level cases
- * (/healthz, /health, vigil_healthy) are tests/integration/test_health.py. */
+ * with every reason at once (health__reasons on made-up counters, the longest numbers), the
+ * refused-writes rule at its edges (counters again: a refusal within the bound, the store's
+ * back-off under a shorter bound), and a full disk on a real store with a 1 s bound: writes the
+ * store refuses without trying during its back-off keep the check failing (before task health2
+ * only failed transactions counted, so the check read healthy while clients were being
+ * refused). The daemon-level cases (/healthz, /health, vigil_healthy) are
+ * tests/integration/test_health.py. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -75,6 +77,50 @@ static void test_message_healthy(void **state)
     strcpy(why, "x");
     assert_int_equal(health__reasons(&st, 0, 5000, 1000, why, sizeof why), 0);
     assert_string_equal(why, "");
+}
+
+/* The refused-writes rule at its edges, on made-up counters (no clock): a write refused without
+ * trying within the bound counts past the failed transaction's own window; under a bound shorter
+ * than the store's 1 s back-off (a systemd watchdog's 4 periods can be 400 ms) the check fails
+ * while the store refuses, even with no write refused yet; past both it passes, and a commit
+ * since passes it at once. test_refused_without_trying shows the first on a real store; the
+ * back-off half (refusing_until_ms) had no test. */
+static void test_refusal_window(void **state)
+{
+    (void)state;
+    const int64_t now = 100000;
+    store_stats_t st;
+    memset(&st, 0, sizeof st);
+    st.commit_fail_run = 1;
+    st.commit_last_err = ERR_NOSPACE;
+    st.commit_last_ms = now - 5000;
+    char why[HEALTH_WHY_MAX];
+
+    /* Bound 400 ms: the failure is 600 ms old, nothing refused since, the back-off runs on. */
+    st.commit_fail_ms = now - 600;
+    st.refusing_until_ms = now + 400;
+    assert_int_equal(health__reasons(&st, 0, now, 400, why, sizeof why), HEALTH_COMMITS);
+    assert_non_null(strstr(why, "writes are refused: the last 1 write transaction failed (no "
+                                "space left on device), the latest 0.6 s ago (counts for 0.4 s)"));
+    st.refusing_until_ms = now; /* the back-off just ended */
+    assert_int_equal(health__reasons(&st, 0, now, 400, why, sizeof why), 0);
+    assert_string_equal(why, "");
+
+    /* Bound 1 s: the failure is past it, a write refused without trying 0.5 s ago is not. */
+    st.commit_fail_ms = now - 1050;
+    st.refusing_until_ms = now - 50;
+    st.write_refused_ms = now - 500;
+    assert_int_equal(health__reasons(&st, 0, now, 1000, why, sizeof why), HEALTH_COMMITS);
+    assert_non_null(strstr(why, "the latest 1.1 s ago, the latest refused without trying (disk "
+                                "full) 0.5 s ago (counts for 1.0 s)"));
+    st.write_refused_ms = now - 1001;
+    assert_int_equal(health__reasons(&st, 0, now, 1000, why, sizeof why), 0);
+
+    /* A commit since the failure: healthy, whatever was refused before it. */
+    st.write_refused_ms = now - 10;
+    st.refusing_until_ms = now + 900;
+    st.commit_fail_run = 0;
+    assert_int_equal(health__reasons(&st, 0, now, 1000, why, sizeof why), 0);
 }
 
 /* ---- a full disk on a real store ---- */
@@ -197,6 +243,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_message_whole),
         cmocka_unit_test(test_message_healthy),
+        cmocka_unit_test(test_refusal_window),
         cmocka_unit_test(test_refused_without_trying),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
