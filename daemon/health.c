@@ -8,11 +8,12 @@
  *   store refuses them now (refusing(): the window is never shorter than that back-off). One
  *   failure is enough: it is a client's readings refused now, and a probe wanting to ride out
  *   one blip has its own failure threshold. It passes again with the next commit, or once the
- *   last failure is older than the bound: a circuit breaker, not a latch. A vigild that a load
- *   balancer stops sending writes to (because it answered 503) would otherwise never commit
- *   again and stay out for good; after the bound it is let back in, and the next failure takes
- *   it out again for another bound. The daemon's own writes (predictions, detector state) are
- *   transactions of the same writer, so while the model runs they fail or commit too;
+ *   last refused write is older than the bound and the store no longer refuses: a circuit
+ *   breaker, not a latch. A vigild that a load balancer stops sending writes to (because it
+ *   answered 503) would otherwise never commit again and stay out for good; after the bound it
+ *   is let back in, and the next failure takes it out again for another bound. The daemon's own
+ *   writes (predictions, detector state) are transactions of the same writer, so while the
+ *   model runs they fail or commit too;
  * - the device maps' reload keeps failing: reads answer 503 meanwhile (storage/maps.c).
  * The systemd watchdog acts on the stall alone (main.c): a restart cures a stuck writer, not a
  * full disk.
