@@ -73,9 +73,10 @@ static int64_t stalled_for(health_t *h, const store_stats_t *st, int64_t now)
 }
 
 /* Appends one reason (printf format) to why (size bytes, len used so far), after "; " when one
- * is there; returns the new length. A reason that does not fit is cut and ends with "...": with
- * size HEALTH_WHY_MAX it never is (health.h), and a cut one still names its reason, since each
- * opens with what fails. */
+ * is there; returns the new length. A reason that does not fit is cut and the message ends with
+ * "..." (over the previous reason's end when not even "; " fits): with size HEALTH_WHY_MAX that
+ * never happens (health.h; test_daemon_health.c), and a smaller buffer says it was cut but may
+ * lose the reasons past the cut. */
 static size_t reason(char *why, size_t size, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static size_t reason(char *why, size_t size, size_t len, const char *fmt, ...)
