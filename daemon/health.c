@@ -136,7 +136,7 @@ unsigned health__reasons(const store_stats_t *st, int64_t idle, int64_t now, int
     }
     if (refusing(st, now, bound)) {
         failing |= HEALTH_COMMITS;
-        char since[64] = "none since start", without[96] = "";
+        char since[64] = "none since start", without[96] = "", backoff[96] = "";
         if (st->commit_last_ms > 0)
             snprintf(since, sizeof since, "the last %.1f s ago",
                      (double)(now - st->commit_last_ms) / 1000.0);
@@ -145,12 +145,18 @@ unsigned health__reasons(const store_stats_t *st, int64_t idle, int64_t now, int
                      ", the latest refused without trying (disk full) "
                      "%.1f s ago",
                      (double)(now - st->write_refused_ms) / 1000.0);
+        /* Under a bound shorter than the back-off the check may fail for the back-off alone:
+         * say so, or "the latest 0.6 s ago (counts for 0.4 s)" would not explain the 503. */
+        if (now < st->refusing_until_ms)
+            snprintf(backoff, sizeof backoff,
+                     ", and the store refuses writes without trying (disk full) for %.1f s more",
+                     (double)(st->refusing_until_ms - now) / 1000.0);
         len = reason(why, size, len,
                      "writes are refused: the last %llu write transaction%s failed (%s), the "
-                     "latest %.1f s ago%s (counts for %.1f s); commits: %s",
+                     "latest %.1f s ago%s (counts for %.1f s)%s; commits: %s",
                      (unsigned long long)st->commit_fail_run, st->commit_fail_run == 1 ? "" : "s",
                      err_str(st->commit_last_err), (double)(now - st->commit_fail_ms) / 1000.0,
-                     without, (double)bound / 1000.0, since);
+                     without, (double)bound / 1000.0, backoff, since);
     }
     if (st->maps_reload_fails > 0) {
         failing |= HEALTH_MAPS_STALE;

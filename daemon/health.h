@@ -42,7 +42,7 @@ void health_progress_now(health_t *h);
 void health_set_stall(health_t *h, int64_t stall_ms);
 
 /* The room health_storage needs for its message whole: every reason at once with the longest
- * numbers takes under 600 bytes (test_daemon_health.c checks it fits). */
+ * numbers takes 633 bytes (test_daemon_health.c checks it fits). */
 #define HEALTH_WHY_MAX API_CHECK_MESSAGE_MAX
 
 /* Any thread. Looks at the store (its counters: two short locks, no wait for the writer) and

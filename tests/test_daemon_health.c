@@ -44,6 +44,7 @@ static void test_message_whole(void **state)
     st.commit_last_ms = 1;
     st.commit_fail_ms = now - 2;
     st.write_refused_ms = now - 1;
+    st.refusing_until_ms = INT64_MAX;
     st.maps_reload_fails = 1000;
     for (int e = -1; strcmp(err_str(e), "unknown error") != 0; e--) /* the longest text */
         if (strlen(err_str(e)) > strlen(err_str(st.commit_last_err)))
@@ -56,6 +57,8 @@ static void test_message_whole(void **state)
     assert_true(strncmp(why, "the storage writer has finished no transaction", 46) == 0);
     assert_non_null(strstr(why, "; writes are refused: the last 18446744073709551615 write"));
     assert_non_null(strstr(why, "refused without trying (disk full) 0.0 s ago"));
+    assert_non_null(strstr(why, ", and the store refuses writes without trying (disk full) for "));
+    assert_non_null(strstr(why, " s more; commits: the last "));
     const char *tail = "; reloading the device maps failed 1000 times in a row: reads answer 503 "
                        "until it succeeds";
     assert_true(strlen(why) > strlen(tail));
@@ -101,7 +104,9 @@ static void test_refusal_window(void **state)
     st.refusing_until_ms = now + 400;
     assert_int_equal(health__reasons(&st, 0, now, 400, why, sizeof why), HEALTH_COMMITS);
     assert_non_null(strstr(why, "writes are refused: the last 1 write transaction failed (no "
-                                "space left on device), the latest 0.6 s ago (counts for 0.4 s)"));
+                                "space left on device), the latest 0.6 s ago (counts for 0.4 s), "
+                                "and the store refuses writes without trying (disk full) for 0.4 "
+                                "s more; commits: the last 5.0 s ago"));
     st.refusing_until_ms = now; /* the back-off just ended */
     assert_int_equal(health__reasons(&st, 0, now, 400, why, sizeof why), 0);
     assert_string_equal(why, "");
@@ -112,7 +117,7 @@ static void test_refusal_window(void **state)
     st.write_refused_ms = now - 500;
     assert_int_equal(health__reasons(&st, 0, now, 1000, why, sizeof why), HEALTH_COMMITS);
     assert_non_null(strstr(why, "the latest 1.1 s ago, the latest refused without trying (disk "
-                                "full) 0.5 s ago (counts for 1.0 s)"));
+                                "full) 0.5 s ago (counts for 1.0 s); commits: "));
     st.write_refused_ms = now - 1001;
     assert_int_equal(health__reasons(&st, 0, now, 1000, why, sizeof why), 0);
 
