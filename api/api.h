@@ -87,12 +87,16 @@ typedef struct api_episode {
 /* Called once per episode; return nonzero to stop. Calling thread. */
 typedef int (*api_episode_cb)(void *arg, const api_episode_t *e);
 
+/* The room of a health check's message (daemon/health.h's HEALTH_WHY_MAX: its longest whole). */
+#define API_CHECK_MESSAGE_MAX 1024
+
 /* One component's health check, in InfluxDB 2's form for /health's "checks" (name, status,
  * message when it fails); /healthz's 503 names every failing one. */
 typedef struct api_check {
     const char *name; /* static: "storage" */
     int pass;
-    char message[512]; /* why it fails, every reason joined by "; "; "" when it passes */
+    char message[API_CHECK_MESSAGE_MAX]; /* why it fails, every reason joined by "; "; "" when
+                                          * it passes */
 } api_check_t;
 #define API_CHECKS_MAX 4
 

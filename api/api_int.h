@@ -260,7 +260,7 @@ int api__v2(const api_request_t *r);
  * API_CHECKS_MAX) gets one entry per component, *n how many. Returns 1 when every one passes
  * (also when nothing is checked), else 0 with why naming each failing component and its
  * reasons ("storage: ...; ..."). Any thread. */
-#define API_HEALTH_WHY_MAX (API_CHECKS_MAX * 600)
+#define API_HEALTH_WHY_MAX (API_CHECKS_MAX * (API_CHECK_MESSAGE_MAX + 64))
 int api__backend_healthy(const api_request_t *r, api_check_t *checks, size_t *n, char *why,
                          size_t size);
 

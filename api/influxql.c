@@ -731,8 +731,9 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
         return;
     }
     if (run.again && run.err != NULL) {
-        /* The store reloads after a failed write: a transient condition, answered as the
-         * JSON routes answer it (503, Retry-After) so that a client retries the query. */
+        /* The store reloads after a failed write, or has not published its last commit yet: a
+         * transient condition, answered as the JSON routes answer it (503, Retry-After) so that
+         * a client retries the query. */
         sbuf_deinit(&run.b);
         r->retry_after = 1;
         api__error(r, 503, "%s", run.err);

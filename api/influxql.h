@@ -143,7 +143,7 @@ typedef struct {
     int64_t now_ms; /* now() for every statement of the query, as influxd fixes it once */
     char *err;      /* the failed statement's error (whole: it may name a token; run_query frees) */
     int err_nomem;  /* the error could not be kept: "out of memory" */
-    int again;      /* err is the store's ERR_AGAIN (reloading): the query answers 503 */
+    int again;      /* err is the store's ERR_AGAIN or ERR_UNPUBLISHED: the query answers 503 */
     int64_t deadline_us;        /* CLOCK_MONOTONIC µs past which the query stops (0: none) */
     int timed_out;              /* api__q_deadline_passed said so: err is API_IQ_TIMEOUT */
     struct api_iq_count *count; /* a cardinality statement running its list statement
@@ -319,7 +319,8 @@ void api__q_result_close(qrun_t *run);
 int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
 
 /* Records the running statement's backend error rc as msg then err_str(rc); ERR_AGAIN (the
- * store reloads after a failed write) also sets run->again, so the query answers 503 with
+ * store reloads after a failed write) or ERR_UNPUBLISHED (its last commit not readable yet) also
+ * sets run->again, so the query answers 503 with
  * Retry-After rather than a statement error. Returns 1, the statement functions' "failed". */
 int api__q_backend_error(qrun_t *run, const char *msg, int rc);
 

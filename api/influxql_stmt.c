@@ -190,11 +190,13 @@ int api__q_timeout_error(qrun_t *run)
 
 int api__q_backend_error(qrun_t *run, const char *msg, int rc)
 {
-    /* The store's wait for its reload ends at the query's deadline (r->read_deadline_us): the
-     * statement then gets influxd's timeout error, not the store's 503. */
-    if (rc == ERR_AGAIN && api__q_deadline_passed(run))
+    /* The store's waits (its reload, a commit's publication) end at the query's deadline
+     * (r->read_deadline_us): the statement then gets influxd's timeout error, not the store's
+     * 503. */
+    int again = rc == ERR_AGAIN || rc == ERR_UNPUBLISHED;
+    if (again && api__q_deadline_passed(run))
         return api__q_timeout_error(run);
-    run->again = rc == ERR_AGAIN;
+    run->again = again;
     return api__q_result_error(run, msg, err_str(rc));
 }
 

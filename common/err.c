@@ -30,6 +30,8 @@ const char *err_str(int code)
         return "store busy reloading after a failed write; try again";
     case ERR_TIMEOUT:
         return "deadline passed";
+    case ERR_UNPUBLISHED:
+        return "store busy publishing its last write; try again";
     }
     return "unknown error";
 }

@@ -7,18 +7,20 @@
 
 enum {
     ERR_OK = 0,
-    ERR_NOMEM = -1,    /* out of memory */
-    ERR_INVAL = -2,    /* invalid argument or input */
-    ERR_IO = -3,       /* I/O or database error */
-    ERR_BUSY = -4,     /* queue full; try again later */
-    ERR_NOSPACE = -5,  /* disk full */
-    ERR_NOTFOUND = -6, /* no such object */
-    ERR_CORRUPT = -7,  /* corrupt or truncated data */
-    ERR_RANGE = -8,    /* value out of range */
-    ERR_CLOSED = -9,   /* the object is shutting down */
-    ERR_LIMIT = -10,   /* a configured limit was exceeded */
-    ERR_AGAIN = -11,   /* the store is reloading after a failed write; try again */
-    ERR_TIMEOUT = -12, /* the caller's deadline passed */
+    ERR_NOMEM = -1,        /* out of memory */
+    ERR_INVAL = -2,        /* invalid argument or input */
+    ERR_IO = -3,           /* I/O or database error */
+    ERR_BUSY = -4,         /* queue full; try again later */
+    ERR_NOSPACE = -5,      /* disk full */
+    ERR_NOTFOUND = -6,     /* no such object */
+    ERR_CORRUPT = -7,      /* corrupt or truncated data */
+    ERR_RANGE = -8,        /* value out of range */
+    ERR_CLOSED = -9,       /* the object is shutting down */
+    ERR_LIMIT = -10,       /* a configured limit was exceeded */
+    ERR_AGAIN = -11,       /* the store is reloading after a failed write; try again */
+    ERR_TIMEOUT = -12,     /* the caller's deadline passed */
+    ERR_UNPUBLISHED = -13, /* the store's last commit is not readable yet (the writer stalled
+                            * between its COMMIT and publishing it); try again */
 };
 
 /* Any thread. Returns a static string; never NULL (unknown codes get "unknown error"). */

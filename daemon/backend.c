@@ -233,7 +233,7 @@ static void be_metrics(void *ctx, sbuf_t *out)
         st.retention_seconds, st.retention_last_sweep_seconds,
         (unsigned long long)atomic_load_explicit(&be->retention_refused, memory_order_relaxed));
     if (be->health) {
-        char why[512];
+        char why[HEALTH_WHY_MAX];
         sbuf_printf(out,
                     "# HELP vigil_healthy Whether vigild considers itself healthy (1), as /healthz "
                     "answers 200; 0: /healthz answers 503 and says why.\n"

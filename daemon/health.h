@@ -13,8 +13,9 @@
 /* The reasons the storage check fails (bits of health_storage's result). */
 enum {
     HEALTH_STALLED = 1,    /* work waits and no transaction finished within the stall bound */
-    HEALTH_COMMITS = 2,    /* the last transaction failed, none committed since, and that
-                            * failure is no older than the stall bound */
+    HEALTH_COMMITS = 2,    /* the last transaction failed, none committed since, and a write
+                            * was refused within the stall bound (a failed transaction, or a
+                            * submission refused without trying), or is refused now */
     HEALTH_MAPS_STALE = 4, /* the device maps' reload keeps failing (reads answer 503) */
 };
 
@@ -40,12 +41,22 @@ void health_progress_now(health_t *h);
 /* Any thread: the stall bound from now on (ms, > 0). */
 void health_set_stall(health_t *h, int64_t stall_ms);
 
+/* The room health_storage needs for its message whole: every reason at once with the longest
+ * numbers takes 633 bytes (test_daemon_health.c checks it fits). */
+#define HEALTH_WHY_MAX API_CHECK_MESSAGE_MAX
+
 /* Any thread. Looks at the store (its counters: two short locks, no wait for the writer) and
  * records the writer's progress; call it at least every second or so (main's tick) so a stall
  * is timed from when progress stopped, not from the previous look. Returns the failing
  * HEALTH_* bits (0: healthy), with why (size bytes) saying every failing reason, joined by
  * "; " ("" when healthy). */
 unsigned health_storage(health_t *h, char *why, size_t size);
+
+/* The decision and message of health_storage from the store's counters st, the writer's idle
+ * time idle (ms without progress while work waits), now and the bound (ms); pure (tests feed it
+ * counters). Returns the failing HEALTH_* bits, why as health_storage's. */
+unsigned health__reasons(const store_stats_t *st, int64_t idle, int64_t now, int64_t bound,
+                         char *why, size_t size);
 
 /* Any thread: the API's health callback (api_backend_t.health) for ctx a health_t: one check,
  * "storage". */

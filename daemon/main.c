@@ -252,7 +252,7 @@ static int64_t stall_bound_ms(const struct daemon *d)
 static void on_health_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
-    char why[1024];
+    char why[HEALTH_WHY_MAX];
     health_storage(&d->health, why, sizeof why);
 }
 

@@ -60,7 +60,7 @@ static void read_end(store_t *s, store_reader_t *r)
 static int read_status(int err)
 {
     return err == 0 || err == ERR_NOTFOUND || err == ERR_INVAL || err == ERR_NOMEM ||
-                   err == ERR_AGAIN
+                   err == ERR_AGAIN || err == ERR_UNPUBLISHED
                ? err
                : ERR_IO;
 }
@@ -193,7 +193,7 @@ static int chans_load(store_t *s, store_reader_t *r, int64_t dev, chanlist_t *cl
  * the same commit; the writer publishes right after each COMMIT (inside it, store__wal_hook),
  * so a retry is rare and short. A snapshot ahead of the published generation waits for the
  * publication on the store's condition variable (store__pend_sync), woken by it rather than
- * polling, PEND_SYNC_MS in all for the call (a stalled writer: ERR_AGAIN); at most PEND_TRIES
+ * polling, PEND_SYNC_MS in all for the call (a stalled writer: ERR_UNPUBLISHED); at most PEND_TRIES
  * snapshots bound the retries of a snapshot behind a writer that keeps publishing. While the
  * writer reloads its maps (the pending readings and counters withdrawn) a query or a device
  * report waits instead (store__pend_wait), at most STORE_PEND_WAIT_MS, and gives up at once if
@@ -536,9 +536,12 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
             if (withdrawn)
                 unavailable(s, &pw, "pending readings", dev);
             else
-                store__set_errmsg(s, "pending readings of device %lld unavailable (the store's"
-                                     " last commit not published yet)", (long long)dev);
-            err = ERR_AGAIN; /* a reload, or a writer stalled after COMMIT: transient */
+                store__set_errmsg(s,
+                                  "pending readings of device %lld unavailable (the store's"
+                                  " last commit not published yet)",
+                                  (long long)dev);
+            /* Transient either way; told apart so the client is told which (api/request.c). */
+            err = withdrawn ? ERR_AGAIN : ERR_UNPUBLISHED;
         }
         break;
     }

@@ -376,6 +376,18 @@ static void enqueue_locked(store_t *s, store_job_t *j)
         pthread_cond_signal(&s->qcond);
 }
 
+/* Whether submissions are refused now, without trying: the last commit found the disk full
+ * less than STORE_NOSPACE_BACKOFF_MS ago. A refusal is noted (refused_ms): the health check
+ * counts a client refused now as a failed write (daemon/health.c). qmu held. */
+static int refusing_locked(store_t *s)
+{
+    int64_t now = vtime_mono_ms();
+    if (s->nospace_until_ms == 0 || now >= s->nospace_until_ms)
+        return 0;
+    s->refused_ms = now;
+    return 1;
+}
+
 int store_submit(store_t *s, batch_t *b, store_done_cb cb, void *arg)
 {
     if (b->npoints == 0) {
@@ -397,7 +409,7 @@ int store_submit(store_t *s, batch_t *b, store_done_cb cb, void *arg)
     pthread_mutex_lock(&s->qmu);
     if (s->closing)
         err = ERR_CLOSED;
-    else if (s->nospace_until_ms != 0 && vtime_mono_ms() < s->nospace_until_ms)
+    else if (refusing_locked(s))
         err = ERR_NOSPACE;
     else if (s->qreadings > 0 && s->qreadings + n > s->opts.queue_max)
         err = ERR_BUSY;
@@ -575,7 +587,7 @@ static int op_enqueue(store_t *s, store_job_t *j)
     pthread_mutex_lock(&s->qmu);
     if (s->closing)
         err = ERR_CLOSED;
-    else if (s->nospace_until_ms != 0 && vtime_mono_ms() < s->nospace_until_ms)
+    else if (refusing_locked(s))
         err = ERR_NOSPACE;
     else if (s->qops > 0 &&
              (s->qops >= STORE_OPS_MAX || s->qop_bytes + j->op_bytes > STORE_OPS_BYTES_MAX))
@@ -646,7 +658,7 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
 static int maint_run(store_t *s, store_job_t *j)
 {
     pthread_mutex_lock(&s->qmu);
-    int full = s->nospace_until_ms != 0 && vtime_mono_ms() < s->nospace_until_ms;
+    int full = refusing_locked(s);
     pthread_mutex_unlock(&s->qmu);
     if (full) {
         store__job_free(j);
@@ -765,6 +777,7 @@ void store_stats_get(store_t *s, store_stats_t *out)
 {
     pthread_mutex_lock(&s->qmu);
     uint64_t queued = s->qreadings, ops = s->qops;
+    int64_t refused = s->refused_ms, until = s->nospace_until_ms;
     pthread_mutex_unlock(&s->qmu);
     pthread_mutex_lock(&s->smu);
     *out = s->stats;
@@ -772,6 +785,8 @@ void store_stats_get(store_t *s, store_stats_t *out)
     out->queue_readings = queued;
     out->ops_queued = ops;
     out->queue_max = s->opts.queue_max;
+    out->write_refused_ms = refused;
+    out->refusing_until_ms = until;
     out->maps_reload_fails = __atomic_load_n(&s->w.reload_fails, __ATOMIC_ACQUIRE);
     out->db_bytes = file_size(s->db_path) + file_size(s->wal_path);
 }

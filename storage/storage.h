@@ -172,7 +172,9 @@ typedef int (*store_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *co
  * channel order (order of first appearance). Returns 0, ERR_NOTFOUND (no such device), ERR_INVAL
  * (unknown channel: at once, also while the writer reloads its maps), ERR_AGAIN (the writer
  * reloads its maps after a failed transaction and the device's pending readings stayed
- * unpublished for about a second, or until q->deadline_us: try again), ERR_IO, ERR_NOMEM. */
+ * withdrawn for about a second, or until q->deadline_us: try again), ERR_UNPUBLISHED (the
+ * writer stalled for about a second, or until q->deadline_us, between a COMMIT and publishing
+ * it: try again), ERR_IO, ERR_NOMEM. */
 int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg);
 
 typedef struct store_stats {
@@ -215,6 +217,11 @@ typedef struct store_stats {
     int commit_last_err;
     int64_t commit_last_ms;
     int64_t commit_fail_ms;
+    /* After a commit found the disk full, submissions are refused without trying until
+     * refusing_until_ms (monotonic; 0 or past: not refusing); write_refused_ms: the last one so
+     * refused (0: none since open). */
+    int64_t refusing_until_ms;
+    int64_t write_refused_ms;
     int maps_reload_fails;
 } store_stats_t;
 

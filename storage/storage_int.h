@@ -520,7 +520,8 @@ struct store {
 
     pthread_mutex_t qmu;  /* guards: qhead, qtail, qreadings, qpending, qops, qop_bytes,
                              qops_pending, qop_bytes_pending, closing, hold, nospace_until_ms,
-                             writer_waiting, hook, hook_arg, writer_waits, wpub, wpub_dev */
+                             refused_ms, writer_waiting, hook, hook_arg, writer_waits, wpub,
+                             wpub_dev */
     pthread_cond_t qcond; /* the writer waits here for work */
     store_job_t *qhead, *qtail;
     size_t qreadings;       /* readings queued or in the writer's open transaction */
@@ -531,6 +532,7 @@ struct store {
     int closing;                            /* store_close has begun: no more submissions */
     int hold;                               /* test hook: the writer leaves the queue alone */
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
+    int64_t refused_ms;       /* the last submit so refused (monotonic ms; 0: none) */
     int writer_waiting;       /* the writer is in a coalescing wait */
     uint64_t writer_waits;    /* test: the idle writer's waits for work that returned */
     store_test_wstate_t wpub; /* test: the writer's state as last copied (maint.c) */

@@ -460,6 +460,7 @@ static void test_quota(void **state)
     quota_destroy(NULL);
 }
 
+#include "daemon_fx.h"
 #include "store_hooks.h"
 
 static void on_stored(void *arg, int status)
@@ -484,15 +485,7 @@ static int found_device(void *arg, const store_device_info_t *info)
  * device "bad", whose batch (b, submitted; *done becomes 2 when it is refused) fails. */
 static store_t *reload_held_open(char *dir, batch_t *b, int *done)
 {
-    assert_non_null(mkdtemp(dir));
-    store_opts_t o;
-    store_opts_default(&o);
-    o.dir = dir;
-    o.sync_full = 0;
-    o.readers = 2;
-    store_t *s = NULL;
-    char msg[256];
-    assert_int_equal(store_open(&s, &o, msg, sizeof msg), 0);
+    store_t *s = dfx_store_open(dir, 2);
     batch_init(b);
     add_point(b, "a", "xy", 0);
     add_point(b, "b", "x", 1);
@@ -521,14 +514,7 @@ static void reload_held_close(store_t *s, char *dir, batch_t *b, int *done)
     assert_int_equal(store_device_get(s, "a", found_device, &points), 0);
     assert_int_equal(points, 1);
     batch_deinit(b);
-    store_close(s);
-    static const char *const names[] = {"vigil.db", "vigil.db-wal", "vigil.db-shm", "vigil.lock"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    assert_int_equal(rmdir(dir), 0);
+    dfx_store_remove(s, dir);
 }
 
 /* The daemon's own listings need names and channels, not counters: while the store reloads its

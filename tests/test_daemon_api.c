@@ -29,6 +29,7 @@
 #include "storage.h"
 #include "vtime.h"
 
+#include "daemon_fx.h"
 #include "store_hooks.h"
 
 /* ERR_AGAIN (the store reloads after a failed write) is answered 503 with Retry-After: 1 and a
@@ -50,6 +51,19 @@ static void test_backend_error_again(void **state)
                               "failed write, retry later\"}\n");
     free(body);
     free(r.resp);
+    /* ERR_UNPUBLISHED (the writer stalled between a COMMIT and publishing it) is the same 503,
+     * saying that instead: no write failed and nothing reloads (task health2; it was
+     * ERR_AGAIN's text before). */
+    memset(&r, 0, sizeof r);
+    api__backend_error(&r, ERR_UNPUBLISHED, "querying readings");
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.retry_after, 1);
+    body = strndup(r.resp, r.resp_len);
+    assert_non_null(body);
+    assert_string_equal(body, "{\"error\":\"querying readings: store busy publishing its last "
+                              "write, retry later\"}\n");
+    free(body);
+    free(r.resp);
     /* Other errors keep their answers: ERR_IO is still a 500 without Retry-After. */
     memset(&r, 0, sizeof r);
     api__backend_error(&r, ERR_IO, "querying readings");
@@ -63,9 +77,21 @@ static void test_backend_error_again(void **state)
     assert_int_equal(run.again, 1);
     assert_non_null(run.err);
     assert_non_null(strstr(run.err, "reading the device: store busy reloading"));
+    assert_int_equal(api__q_backend_error(&run, "reading the device: ", ERR_UNPUBLISHED), 1);
+    assert_int_equal(run.again, 1);
+    assert_non_null(strstr(run.err, "reading the device: store busy publishing its last write"));
     assert_int_equal(api__q_backend_error(&run, "reading the device: ", ERR_IO), 1);
     assert_int_equal(run.again, 0);
     free(run.err);
+    /* Past the query's deadline, either wait's end is the query's timeout, not a 503. */
+    for (int rc = ERR_UNPUBLISHED, i = 0; i < 2; i++, rc = ERR_AGAIN) {
+        memset(&run, 0, sizeof run);
+        run.deadline_us = 1; /* long past */
+        assert_int_equal(api__q_backend_error(&run, "reading the device: ", rc), 1);
+        assert_int_equal(run.again, 0);
+        assert_string_equal(run.err, API_IQ_TIMEOUT);
+        free(run.err);
+    }
 }
 
 /* A backend whose storage check fails, saying why, as /healthz's 503 names it. */
@@ -381,14 +407,7 @@ static void held_open(held_t *h)
 {
     memset(h, 0, sizeof *h);
     strcpy(h->dir, "/tmp/vigil-test-dapi-XXXXXX");
-    assert_non_null(mkdtemp(h->dir));
-    store_opts_t o;
-    store_opts_default(&o);
-    o.dir = h->dir;
-    o.sync_full = 0;
-    o.readers = 2;
-    char msg[256];
-    assert_int_equal(store_open(&h->s, &o, msg, sizeof msg), 0);
+    h->s = dfx_store_open(h->dir, 2);
     batch_t b;
     batch_init(&b);
     add_point(&b, "a", "x", 1000);
@@ -413,14 +432,7 @@ static void held_close(held_t *h)
     for (int i = 0; i < 10000 && !__atomic_load_n(&h->done, __ATOMIC_ACQUIRE); i++)
         usleep(1000);
     assert_int_equal(h->done, 2);
-    store_close(h->s);
-    static const char *const names[] = {"vigil.db", "vigil.db-wal", "vigil.db-shm", "vigil.lock"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "%s/%s", h->dir, names[i]);
-        unlink(path);
-    }
-    assert_int_equal(rmdir(h->dir), 0);
+    dfx_store_remove(h->s, h->dir);
 }
 
 /* A readings query naming a channel the device lacks is answered 400 naming that channel; the
@@ -517,8 +529,8 @@ static void test_iq_show_where_during_reload(void **state)
     held_t h;
     held_open(&h);
     iq_be = &h.be;
-    qrun_t run = iq_run("SHOW MEASUREMENTS WHERE \"device\" = 'pump-1'", 17,
-                        api__iq_show_measurements);
+    qrun_t run =
+        iq_run("SHOW MEASUREMENTS WHERE \"device\" = 'pump-1'", 17, api__iq_show_measurements);
     char *err1 = run.err;
     int again1 = run.again;
     run = iq_run("SHOW TAG KEYS WHERE \"device\" = 'pump-1'", 13, api__iq_show_tag_keys);

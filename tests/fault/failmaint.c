@@ -7,7 +7,7 @@
  * for it). Any other content: the step returns SQLITE_IOERR without running, as a failed write
  * would; the writer rolls the transaction back and answers ERR_IO, which the maintenance
  * routes answer 500. The environment: VIGIL_FAILMAINT_FLAG, the flag file's path (required);
- * VIGIL_FAILMAINT_SQL, another statement prefix to fail instead (optional);
+ * VIGIL_FAILMAINT_SQL, other statement prefixes ('|' between) to fail instead (optional);
  * VIGIL_FAILMAINT_HOLD_SQL, a statement prefix held while the flag file exists, whatever it says
  * (optional: test_iqwait.py fails a write with "fail" and so holds the store's reload of its maps
  * that the failure begins, until the file is gone). Every other statement goes straight to
@@ -23,12 +23,22 @@ enum { RUN, HOLD, FAIL };
 
 /* Whether sql writes the maint table. The prefixes end in "(" or " " so a table named
  * maint-something (none today) never matches. With VIGIL_FAILMAINT_SQL set, the statements
- * starting with it instead (test_influx_names.py: "INSERT INTO dbnames(", a database name kept). */
+ * starting with it instead (test_influx_names.py: "INSERT INTO dbnames(", a database name kept),
+ * or with any of several separated by '|' (test_health.py: a failing write, then the maps
+ * reload's "SELECT id, name, first_ts"). */
 static int writes_maint(const char *sql)
 {
     const char *other = getenv("VIGIL_FAILMAINT_SQL");
-    if (other != NULL && other[0] != '\0')
-        return strncmp(sql, other, strlen(other)) == 0;
+    if (other != NULL && other[0] != '\0') {
+        for (const char *p = other;; p++) { /* prefixes separated by '|' */
+            size_t n = strcspn(p, "|");
+            if (n > 0 && strncmp(sql, p, n) == 0)
+                return 1;
+            p += n;
+            if (*p == '\0')
+                return 0;
+        }
+    }
     static const char *const prefix[] = {"INSERT INTO maint(", "DELETE FROM maint ",
                                          "UPDATE maint "};
     for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++)

@@ -8,6 +8,9 @@
 - RefusedWritesExpire: a circuit breaker, not a latch: with the fault still on and nothing
   written, /healthz is 200 again once the last failure is older than http.health_stall_s (2 s
   here), and 503 again after the next refused write.
+- MapsReloadFailing: the write fails and so does the store's reload of its device maps after
+  it (failmaint.c fails both statements): /healthz stays 503 naming the reload after the
+  failed write stops counting, and all three are healthy again once the reload succeeds.
 - StalledWriter: another connection holds SQLite's write lock (as test_watchdog.py), so the
   writer cannot finish a transaction while a reading waits; without a systemd watchdog
   /healthz goes 503 naming the stall after http.health_stall_s (1 s here, set by a reload from
@@ -77,6 +80,28 @@ class HealthCase(unittest.TestCase):
             d.cleanup()
         return out
 
+    def start_failing(self, conf="", sql="INSERT INTO readings_log("):
+        """Starts self.d (the model off, conf before it) with failmaint.c failing the
+        statements starting with sql ('|' between prefixes) while the file self.flag exists."""
+        self.flag = os.path.join(mkdtemp(), "fail")
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
+                         conf + "[model]\nenabled = false\n")
+        self.d = Vigild(config=cfg, prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "VIGIL_FAILMAINT_SQL=" + sql])
+        self.d.start()
+
+    def assertStorageFails(self, reason):
+        """/health 503 "fail" with its one check, storage, failing for reason; vigil_healthy 0."""
+        st, body = health(self.d)
+        self.assertEqual((st, body["status"]), (503, "fail"), body)
+        self.assertTrue(body["message"].startswith("unhealthy: storage: " + reason), body)
+        self.assertEqual(len(body["checks"]), 1, body)
+        check = body["checks"][0]
+        self.assertEqual((check["name"], check["status"]), ("storage", "fail"), body)
+        self.assertTrue(check["message"].startswith(reason), body)
+        self.assertEqual(vigil_healthy(self.d), 0)
+
     def assertHealthy(self):
         res = self.d.curl("GET", "/healthz")
         self.assertEqual(res.status, 200, res)
@@ -91,12 +116,7 @@ class HealthCase(unittest.TestCase):
                      "under sanitizers)")
 class FailingCommits(HealthCase):
     def setUp(self):
-        self.flag = os.path.join(mkdtemp(), "fail")
-        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), "[model]\nenabled = false\n")
-        self.d = Vigild(config=cfg, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
-            "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log("])
-        self.d.start()
+        self.start_failing()
 
     def test_failing_commits_then_recovery(self):
         r = self.d.post_json({"device": "h", "ts": 1000, "values": {"v": 1}})
@@ -109,15 +129,7 @@ class FailingCommits(HealthCase):
         res = wait_until("/healthz 503 naming the storage",
                          lambda: healthz_503(self.d, "unhealthy: storage: writes are refused"))
         self.assertIn("failed (I/O error", res.json()["error"])
-        st, body = health(self.d)
-        self.assertEqual((st, body["status"]), (503, "fail"), body)
-        self.assertTrue(body["message"].startswith("unhealthy: storage: writes are refused"),
-                        body)
-        self.assertEqual(len(body["checks"]), 1, body)
-        check = body["checks"][0]
-        self.assertEqual((check["name"], check["status"]), ("storage", "fail"), body)
-        self.assertIn("writes are refused", check["message"])
-        self.assertEqual(vigil_healthy(self.d), 0)
+        self.assertStorageFails("writes are refused")
         # Reads still answer: health is not a gate on the API.
         self.assertEqual(self.d.get("/v1/devices/h")[0], 200)
 
@@ -140,13 +152,7 @@ class RefusedWritesExpire(HealthCase):
     refused writes, so a slow machine only takes more turns."""
 
     def setUp(self):
-        self.flag = os.path.join(mkdtemp(), "fail")
-        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
-                         "[http]\nhealth_stall_s = 2\n[model]\nenabled = false\n")
-        self.d = Vigild(config=cfg, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
-            "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log("])
-        self.d.start()
+        self.start_failing("[http]\nhealth_stall_s = 2\n")
         self.ts = 1000
 
     def refuse_until_503(self):
@@ -179,6 +185,51 @@ class RefusedWritesExpire(HealthCase):
         wait_until("a write stored again", lambda: self.d.post_json(
             {"device": "e", "ts": 99000, "values": {"v": 3}}).status == 200)
         self.assertHealthy()
+        self.d.stop()
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT is not set (see FailingCommits)")
+class MapsReloadFailing(HealthCase):
+    """The storage check fails while the store's reload of its device maps keeps failing (reads
+    answer 503 meanwhile), after the refused write that started it no longer counts. failmaint.c
+    fails the readings log's INSERT (the write fails, so the store reloads its maps) and the
+    reload's first statement (SELECT ... FROM devices): no test-only path in vigild. With
+    http.health_stall_s = 1 the failed write counts for 1 s; the reload is retried when idle
+    (1 s, doubling to 4 s) and keeps failing, so /healthz stays 503 naming the reload alone
+    (fails without the maps rule: it would be 200 once the write is 1 s old). Once the fault
+    clears the next retry succeeds and all three are healthy again, nothing written meanwhile."""
+
+    def setUp(self):
+        self.start_failing("[http]\nhealth_stall_s = 1\n",
+                           "INSERT INTO readings_log(|SELECT id, name, first_ts,")
+
+    def test_reload_failing_then_recovery(self):
+        r = self.d.post_json({"device": "m", "ts": 1000, "values": {"v": 1}})
+        self.assertEqual(r.status, 200, r)
+        self.assertHealthy()
+
+        write_file(self.flag, "fail")
+        r = self.d.post_json({"device": "m", "ts": 2000, "values": {"v": 2}})
+        self.assertGreaterEqual(r.status, 500, r)
+
+        def reload_alone():
+            res = healthz_503(self.d, "unhealthy: storage: reloading the device maps failed")
+            return res if res and "writes are refused" not in res.json()["error"] else None
+        res = wait_until("/healthz 503 naming the failing reload alone", reload_alone)
+        self.assertRegex(res.json()["error"], r"^unhealthy: storage: reloading the device maps "
+                         r"failed \d+ times? in a row: reads answer 503 until it succeeds$")
+        self.assertStorageFails("reloading the device maps failed")
+        # As the message says: reads of the counters answer 503 meanwhile.
+        self.assertEqual(self.d.get("/v1/devices/m")[0], 503)
+
+        os.unlink(self.flag)
+        # Nothing written: the idle writer's next retry (within 4 s) reloads the maps.
+        wait_until("/healthz 200 again", lambda: self.d.curl("GET", "/healthz").status == 200)
+        self.assertHealthy()
+        self.assertEqual(self.d.get("/v1/devices/m")[0], 200)
+        r = self.d.post_json({"device": "m", "ts": 3000, "values": {"v": 3}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([p["ts"] for p in self.d.readings("m")], [1000, 3000])
         self.d.stop()
 
 
