@@ -233,6 +233,8 @@ static int stream_token_role(void *arg, const char *token, size_t len)
  * (daemon/health.c, with the watchdog's bound). Only a stall withholds the ping: a restart cures
  * a stuck writer, but not a full disk, a failing disk or maps that cannot be read, which /healthz
  * and /metrics report instead; restarting vigild for them would only lose what it holds. */
+_Static_assert(NOTIFY_WHY_MAX >= HEALTH_WHY_MAX, "the watchdog cuts the health message");
+
 static int writer_healthy(void *arg, char *why, size_t size)
 {
     struct daemon *d = arg;

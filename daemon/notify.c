@@ -116,7 +116,7 @@ int notify_sendf(notify_t *n, const char *fmt, ...)
 static void on_watchdog(uv_timer_t *t)
 {
     notify_t *n = t->data;
-    char why[400];
+    char why[NOTIFY_WHY_MAX];
     if (n->health_cb && !n->health_cb(n->status_arg, why, sizeof why)) {
         /* No ping: systemd restarts vigild when this lasts for the watchdog period. */
         if (!n->withheld) {

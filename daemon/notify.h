@@ -29,6 +29,10 @@ typedef void (*notify_status_cb)(void *arg, char *buf, size_t size);
  * healthy, else 0 with the reason in why (then no ping is sent). */
 typedef int (*notify_health_cb)(void *arg, char *why, size_t size);
 
+/* The room the watchdog gives that reason: daemon/health.h's HEALTH_WHY_MAX, so the log line and
+ * the STATUS= text carry every reason whole (main.c checks the two agree). */
+#define NOTIFY_WHY_MAX 1024
+
 /* The start-up and shutdown extension: a message every period, each extending the timeout by
  * NOTIFY_EXTEND_USEC from its arrival. */
 #define NOTIFY_EXTEND_PERIOD_MS 2000
