@@ -543,7 +543,8 @@ static const struct {
      "[\"pump-1\"]"},
     {"SHOW TAG KEYS WHERE \"device\" = 'pump-1'", 13, api__iq_show_tag_keys, 0, "pump-1"},
     {"SHOW TAG VALUES WITH KEY = \"device\"", 15, api__iq_show_tag_values, 0,
-     "{\"name\":\"a\",\"columns\":[\"key\",\"value\"],\"values\":[[\"device\",\"a\"]]},{\"name\":\"pump-1\""},
+     "{\"name\":\"a\",\"columns\":[\"key\",\"value\"],\"values\":[[\"device\",\"a\"]]},{\"name\":"
+     "\"pump-1\""},
     {"SHOW SERIES", 11, api__iq_show_series, 0, "[\"a,device=a\"],[\"pump-1,device=pump-1\"]"},
     {"SHOW TAG KEY CARDINALITY WHERE \"device\" = 'pump-1'", 12, api__iq_card_tag_keys, 1,
      "pump-1"},
