@@ -16,7 +16,7 @@ variables.
   answer it gives before and after the reload (ids and order), within 10 s (a generous bound,
   far under the 30 s deadline), alone and all in one chunked query. A SELECT of the readings
   still waits: the store's own bound, then its 503; with the deadline lowered to 200 ms
-  (SIGHUP) influxd's "query-timeout limit exceeded", while SHOW MEASUREMENTS still answers.
+  (SIGHUP) influxd's "query-timeout limit exceeded".
   The reload was held throughout. On the old code the SHOWs answer the store's 503 ("store
   busy reloading"): the test fails there.
 - FailingReload: the reload itself fails (its first statement fails too, the store retries
@@ -136,13 +136,12 @@ class HeldReload(ReloadCase):
             st, body = self.select()
             self.assertEqual(st, 503, body)
             self.assertIn("store busy reloading", body)
-            # With a deadline under that bound, the deadline's error, as before; a SHOW still
-            # answers (one statement of a few ms: the nine in one query are left to the 30 s
-            # deadline, so that a loaded machine does not fail the test).
+            # With a deadline under that bound, the deadline's error, as before. No SHOW is
+            # asserted under that deadline: its answer would tell the machine's speed (the
+            # SHOWs' not waiting is the 30 s deadline's answers above, the 503 on the old code).
             vt.write_file(self.d.config, BASE + "[http]\nquery_timeout = 200ms\n")
             test_ops.hup(self.d, r"configuration reloaded")
             self.assertEqual(self.select(), (200, TIMEOUT_ERR))
-            self.assertEqual(self.show(SHOWS[0]), self.before[SHOWS[0]])
             self.assertTrue(os.path.exists(self.flag + ".held"))  # the reload was never over
             vt.write_file(self.d.config, self.cfg)
             test_ops.hup(self.d, r"configuration reloaded")

@@ -12,8 +12,8 @@ it go, so every read meets a reload that does not end. With http.query_timeout =
   by the deadline elsewhere does (chunked: the statements after it "not executed"). Before,
   the statement waited for the store's own bound (a second) past the deadline and the query
   answered the store's 503: these assertions fail there. A SHOW MEASUREMENTS, which needs the
-  device ids alone, answers them at once (task iqids; until then it too met the deadline; the
-  rest in test_iqids.py).
+  device ids alone, no longer waits (task iqids; until then it too met the deadline): that is
+  asserted in test_iqids.py, under a 30 s deadline, where the answer does not hang on speed.
 - /v1/devices/{id} (no query deadline) keeps the store's own bound: a 503 with Retry-After.
 - once the reload goes on, the same queries answer the readings, the failed write aside.
 
@@ -99,12 +99,8 @@ class ReloadWait(vt.DaemonTestCase):
             wait_until("the store's reload held", lambda: os.path.exists(self.flag + ".held"))
             self.assertEqual(self.query(SELECT), (200, [{"statement_id": 0, "error": TIMEOUT_ERR}]))
             # SHOW MEASUREMENTS needs the ids alone, which the reload does not change: it
-            # answers (test_iqids.py), and the SELECT after it meets the deadline.
-            self.assertIn(["pump"], self.query(SHOW)[1][0]["series"][0]["values"])
-            st, res = self.query(SHOW + "; " + SELECT, chunked=True)
-            self.assertEqual(st, 200, res)
-            self.assertIn(["pump"], res[0]["series"][0]["values"])
-            self.assertEqual(res[1:], [{"statement_id": 1, "error": TIMEOUT_ERR}])
+            # answers during the reload (task iqids). That is asserted in test_iqids.py under
+            # a 30 s deadline, not here: under 200 ms its answer would tell the machine's speed.
             self.assertEqual(self.query(SELECT + "; " + SHOW, chunked=True),
                              (200, [{"statement_id": 0, "error": TIMEOUT_ERR},
                                     {"statement_id": 0, "error": "not executed"}]))
