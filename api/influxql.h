@@ -165,7 +165,9 @@ void api__q_deadline_start(qrun_t *run, int64_t timeout_ms);
  * many points. Any thread. */
 int api__q_deadline_passed(qrun_t *run);
 
-/* Reports every device, ids and channels (the counters -1), in id order: through the backend's
+/* Reports every device in id order, for callers that read its id and channels alone: the
+ * counters are -1 through the daemon's device_each, set through the unit tests' fake device_list,
+ * so a caller reading them would pass there and fail in vigild. Through the backend's
  * device_each, which answers while the store reloads its maps after a failed write (the ids do
  * not change then), or, a backend without it, through device_list (none without either), its
  * wait for the store's reload of the counters ending at the query's deadline
