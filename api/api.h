@@ -121,6 +121,12 @@ typedef struct api_backend {
     int (*device_find)(void *ctx, const char *id, api_device_cb cb, void *arg);
     int (*device_list)(void *ctx, const char *after, size_t limit, int64_t deadline_us,
                        api_device_cb cb, void *arg);
+    /* Optional (NULL: device_list serves). Every device in device_list's order (ids in byte
+     * order), for a caller that needs ids and channels alone (InfluxQL's SHOW statements, the
+     * cardinality statements, a SELECT's list of ids): never waits for the store's reload of
+     * the counters after a failed write, and reports points, first_ts_ms, last_ts_ms and
+     * last_seen_ms -1, maint_json NULL. Returns 0 (also when cb stopped), ERR_IO, ERR_NOMEM. */
+    int (*device_each)(void *ctx, api_device_cb cb, void *arg);
     int (*query)(void *ctx, const api_query_t *q, api_point_cb cb, void *arg);
     /* Appends Prometheus text for everything outside the API (storage, stream, models). */
     void (*metrics)(void *ctx, sbuf_t *out);

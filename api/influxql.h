@@ -165,10 +165,14 @@ void api__q_deadline_start(qrun_t *run, int64_t timeout_ms);
  * many points. Any thread. */
 int api__q_deadline_passed(qrun_t *run);
 
-/* Reports every device through the backend's device_list (none without one), its wait for the
- * store's reload of their counters ending at the query's deadline (r->read_deadline_us).
- * Returns 0 or the backend's error (ERR_AGAIN: api__q_backend_error tells the deadline from the
- * store's bound). Any thread. */
+/* Reports every device in id order, for callers that read its id and channels alone: the
+ * counters are -1 through the daemon's device_each, set through the unit tests' fake device_list,
+ * so a caller reading them would pass there and fail in vigild. Through the backend's
+ * device_each, which answers while the store reloads its maps after a failed write (the ids do
+ * not change then), or, a backend without it, through device_list (none without either), its
+ * wait for the store's reload of the counters ending at the query's deadline
+ * (r->read_deadline_us). Returns 0 or the backend's error (ERR_AGAIN, device_list's alone:
+ * api__q_backend_error tells the deadline from the store's bound). Any thread. */
 int api__iq_devices(api_request_t *r, api_device_cb cb, void *arg);
 
 /* Records API_IQ_TIMEOUT as the running statement's error. Returns 1, the statement functions'
@@ -457,7 +461,7 @@ int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement);
 
 /* Appends that answer's one series ({"name":...}) to b, nothing when the measurement has no
  * field (vigil_predictions with no device channel), and sets *nfields to its number of fields
- * (b NULL: that number alone, as a cardinality statement counts them). Reads device_list: not
+ * (b NULL: that number alone, as a cardinality statement counts them). Reads api__iq_devices: not
  * to be called inside a device walk. Returns 0, or the backend's error (b may then hold part of
  * a series). */
 int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement,

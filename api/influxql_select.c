@@ -26,7 +26,8 @@
  *
  * This file answers the statement influxql_select_read.c read (select_t, influxql_select.h);
  * the buckets' accumulators and the printing of values and times are influxql_select_values.c's.
- * Any thread; reads through be.query, be.device_get and be.device_find; no lock. */
+ * Any thread; reads through be.query, be.device_get and be.device_find, and a list of ids
+ * through api__iq_devices (be.device_each: no wait for the store's reload); no lock. */
 #include "influxql_select.h"
 #include "err.h"
 #include "vtime.h"

@@ -19,7 +19,7 @@
  * a name that is no device's, every device's channels; vigil_scores' and vigil_anomalies'
  * their own (influxql_vigil.c).
  *
- * Any thread: each statement copies the devices (one device_list walk) and holds no lock. */
+ * Any thread: each statement copies the devices (one api__iq_devices walk) and holds no lock. */
 #include "influxql_show_where.h"
 #include "err.h"
 
@@ -43,7 +43,7 @@ struct ss_dev {
     size_t nch;
 };
 
-/* What one statement lists: every device (sorted, as device_list walks them) and the
+/* What one statement lists: every device (sorted, as api__iq_devices walks them) and the
  * measurements FROM names. */
 struct ss_list {
     struct ss_dev *devs;
@@ -53,7 +53,7 @@ struct ss_list {
     int nomem;
 };
 
-/* The device_list callback: keeps each device's id and channels. */
+/* The api__iq_devices callback: keeps each device's id and channels. */
 static int devs_keep(void *arg, const api_device_t *d)
 {
     struct ss_list *l = arg;

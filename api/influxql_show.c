@@ -10,7 +10,8 @@
  * devices, and SELECT ... FROM "pump" WHERE "device" = 'pump-7' reads pump-7
  * (influxql_select.c). Lists come in byte order, as influxd sorts them.
  *
- * Any thread: each statement reads the backend (device_list, device_get) and holds no lock. */
+ * Any thread: each statement reads the backend (api__iq_devices, device_find) and holds no lock.
+ * The device lists need ids and channels alone: they answer while the store reloads its maps. */
 #include "influxql_show_where.h"
 #include "err.h"
 
@@ -191,7 +192,7 @@ static int unsupported_error(qrun_t *run, const char *what)
 
 /* ---- listing devices ------------------------------------------------------------------------ */
 
-/* A walk over the devices (device_list) that writes one row or one series per device; in a
+/* A walk over the devices (api__iq_devices) that writes one row or one series per device; in a
  * cardinality statement (run->count) it counts them instead (row_count), in the same walk, so
  * that a count is always what the list lists. */
 struct dev_walk {
@@ -691,8 +692,8 @@ static int field_keys_one(void *arg, const api_device_t *d)
 
 /* SHOW FIELD KEYS without FROM: every device's series and, in their sorted places, the
  * reserved measurements' (as influxd lists every measurement). Their series are written first,
- * apart (counted, their numbers of fields alone): vigil_predictions' reads device_list, which
- * is not to run inside the walk's. */
+ * apart (counted, their numbers of fields alone): vigil_predictions' reads api__iq_devices,
+ * which is not to run inside the walk's. */
 static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w, int own_ok)
 {
     sbuf_t own[IQV_KINDS];

@@ -180,6 +180,8 @@ int api__q_deadline_passed(qrun_t *run)
 int api__iq_devices(api_request_t *r, api_device_cb cb, void *arg)
 {
     const api_backend_t *be = &r->srv->be;
+    if (be->device_each != NULL) /* ids and channels alone: no wait for the store's reload */
+        return be->device_each(be->ctx, cb, arg);
     return be->device_list ? be->device_list(be->ctx, NULL, 0, r->read_deadline_us, cb, arg) : 0;
 }
 

@@ -514,7 +514,7 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
 
 /* ---- SHOW FIELD KEYS FROM vigil_* ------------------------------------------------------------ */
 
-/* device_list callback: appends each channel name of d, NUL-terminated, to the sbuf arg. */
+/* api__iq_devices callback: appends each channel name of d, NUL-terminated, to the sbuf arg. */
 static int collect_channels(void *arg, const api_device_t *d)
 {
     sbuf_t *names = arg;

@@ -152,6 +152,15 @@ static int be_device_list(void *ctx, const char *after, size_t limit, int64_t de
     return store_device_list_until(be->store, after, limit, deadline_us, relay_device, &r);
 }
 
+/* The ids and channels alone: no pipeline (no maintenance, no arrival time), no wait for a
+ * reload of the maps. */
+static int be_device_each(void *ctx, api_device_cb cb, void *arg)
+{
+    backend_t *be = ctx;
+    struct dev_relay r = {cb, arg, NULL};
+    return store_device_each(be->store, relay_device, &r);
+}
+
 static int be_query(void *ctx, const api_query_t *q, api_point_cb cb, void *arg)
 {
     backend_t *be = ctx;
@@ -398,6 +407,7 @@ void backend_init(api_backend_t *out, backend_t *b)
     out->device_get = be_device_get;
     out->device_find = be_device_find;
     out->device_list = be_device_list;
+    out->device_each = be_device_each;
     out->query = be_query;
     out->metrics = be_metrics;
     out->health = be_health;

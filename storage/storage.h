@@ -144,9 +144,11 @@ int store_device_list(store_t *s, const char *after, size_t limit, store_device_
 int store_device_list_until(store_t *s, const char *after, size_t limit, int64_t deadline_us,
                             store_device_cb cb, void *arg);
 
-/* Every device as store_device_list(s, NULL, 0, ...) reports them, without the counters
- * (points, first_ts_ms and last_ts_ms -1) and without waiting for a reload: for the daemon's
- * own listings (startup, configuration reload), which need names, attributes and channels. */
+/* Every device as store_device_list(s, NULL, 0, ...) reports them (the same ids in the same
+ * order, whether or not the writer reloads its maps), without the counters (points,
+ * first_ts_ms and last_ts_ms -1) and without waiting for a reload: for the daemon's own
+ * listings (startup, configuration reload) and InfluxQL's SHOW statements, which need names,
+ * attributes and channels. Returns 0 (also when cb stopped), ERR_IO, ERR_NOMEM. */
 int store_device_each(store_t *s, store_device_cb cb, void *arg);
 
 typedef struct store_query {

@@ -350,7 +350,9 @@ static void test_maintenance_undone_maps(void **state)
  * 10 under load. "p" has pending readings only, "r" rows and one pending reading. A trigger
  * refuses device "bad", so its batch fails and the writer reloads; the hook stops the reload
  * there. A report waits for it: ERR_AGAIN when it does not end (about a second), the full counts
- * when it ends meanwhile; the failed batch is refused, nothing else is lost. */
+ * when it ends meanwhile; the failed batch is refused, nothing else is lost. store_device_each,
+ * which reads no counters, does not wait (task iqids: InfluxQL's SHOW statements): the ids and
+ * channels at once, the same ids in the same order as store_device_list's after the reload. */
 typedef struct reload_read {
     store_t *s;
     const char *dev;
@@ -396,6 +398,18 @@ static void test_reload_device_stats(void **state)
     devinfo_t d;
     memset(&d, 0, sizeof d);
     assert_int_equal(store_device_list(f->s, NULL, 0, on_device, &d), ERR_AGAIN);
+    /* store_device_each (no counters) answers at once: the ids in order, their channels. */
+    devinfo_t each;
+    memset(&each, 0, sizeof each);
+    assert_int_equal(store_device_each(f->s, on_device, &each), 0);
+    assert_int_equal(each.calls, 2);
+    assert_string_equal(each.list[0], "p");
+    assert_string_equal(each.list[1], "r");
+    assert_int_equal(each.points, -1);
+    assert_int_equal(each.first, -1);
+    assert_int_equal(each.last, -1);
+    assert_int_equal(each.nch, 1);
+    assert_string_equal(each.ch[0], "v");
     /* It ends while a report waits: the report has the full counts. */
     reload_read_t rr = {.s = f->s, .dev = "p"};
     pthread_t th;
@@ -424,6 +438,8 @@ static void test_reload_device_stats(void **state)
         memset(&d, 0, sizeof d);
         assert_int_equal(store_device_list(f->s, NULL, 0, on_device, &d), 0);
         assert_int_equal(d.calls, 2);
+        /* The same ids, in the same order, as store_device_each listed during the reload. */
+        assert_memory_equal(d.list, each.list, sizeof d.list);
         store_close(f->s);
         f->s = open_store(f->dir, 0);
     }
