@@ -183,7 +183,7 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
 
 /* How a refused copy's message ends: a data folder copied with cp while vigild wrote is not a
  * whole database, and these are the two ways to get one. */
-#define RESTORE_COPY_ADVICE                                                                    \
+#define RESTORE_COPY_ADVICE                                                                        \
     "take a snapshot with POST /v1/admin/snapshot, or stop vigild before copying vigil.db"
 
 /* Refuses src when a file beside it (a write-ahead log, a hot rollback journal) holds part of
