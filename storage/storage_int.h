@@ -314,6 +314,9 @@ typedef struct store_retain {
     int lower_sorted;
     int noted_all;
     uint64_t bounds_set;
+    /* Test hook (atomic, store__test_retain_clock): the wall clock a sweep starting now takes
+     * its horizon from, in ms; 0, the default, is the real one. */
+    int64_t test_wall_ms;
 } store_retain_t;
 
 /* A maintenance step's consecutive failures, the monotonic ms before which it is not tried
@@ -921,6 +924,10 @@ int store__test_reload_held(store_t *s);
  * that cannot be read would make them (n < 0: every one, until set again); 0 ends it.
  * store__test_reload_tries: the reloads begun since open. Any thread. */
 void store__test_reload_fail(store_t *s, int n);
+/* From the next retention sweep's start on, its horizon is wall_ms minus the retention, as if
+ * the wall clock read wall_ms then (0: the real clock again), so a test can put the horizon on
+ * a reading's timestamp exactly. Any thread. */
+void store__test_retain_clock(store_t *s, int64_t wall_ms);
 int store__test_reload_tries(store_t *s);
 /* Sets the bound on a read's wait for withdrawn counters (STORE_PEND_WAIT_MS) to ms for the
  * waits that start after it; 0 restores the default. So a test can show a wait ended by a
