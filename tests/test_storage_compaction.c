@@ -974,7 +974,7 @@ static void test_compaction_resumed_run_logged(void **state)
  * while its read transaction is open, the writer commits a late reading into the second row and
  * 48 readings after the pending ones, each its own small row (the late one makes the
  * transaction's runs go to rows directly), which the same transaction compacts with the pending
- * ones written out (STORE_COMPACT_ROWS small rows: test_compaction's recipe). The query goes on
+ * ones written out (STORE_COMPACT_ROWS small rows: late_small_rows). The query goes on
  * reading its snapshot and its copy of the pending readings: exactly the 950 points it began
  * with, in order, with their values, none of the new ones and none twice; the next query reads
  * all 999, the small rows merged. Deterministic: the writes are acknowledged before the callback
@@ -989,24 +989,8 @@ struct cq_read {
 static int cq_collect(void *arg, int64_t ts, size_t n, const char *const *names, const double *vals)
 {
     struct cq_read *c = arg;
-    if (c->g->n == 0) {
-        static const char *const ch[] = {"a"};
-        counter_t cnt;
-        counter_init(&cnt);
-        store__test_hold(c->s, 1);
-        for (int i = 0; i <= CQ_LATE; i++) {
-            batch_t b;
-            batch_init(&b);
-            double v = -1 - i;
-            add_point(&b, "cq", i == 0 ? 450500 : 950000 + 1000 * i, 1, ch, &v);
-            assert_int_equal(store_submit(c->s, &b, on_done, &cnt), 0);
-            batch_deinit(&b);
-        }
-        store__test_hold(c->s, 0);
-        counter_wait(&cnt, CQ_LATE + 1);
-        assert_int_equal(cnt.ok, CQ_LATE + 1);
-        counter_deinit(&cnt);
-    }
+    if (c->g->n == 0)
+        late_small_rows(c->s, "cq", CQ_LATE, 450500, 950000, 1000, -1, -1);
     return collect(c->g, ts, n, names, vals);
 }
 
