@@ -201,9 +201,9 @@ static int check_beside(const char *src, char *errmsg, size_t errsize)
     snprintf(path, sizeof path, "%s-wal", src);
     if (stat(path, &st) == 0 && st.st_size > 0) {
         snprintf(errmsg, errsize,
-                 "%s: a write-ahead log beside the source holds commits not checkpointed into it "
-                 "(a copy of a live or crashed database, restored without them it would be stale "
-                 "or torn): " RESTORE_COPY_ADVICE,
+                 "%s: a write-ahead log beside the source is not empty: the database was copied "
+                 "while open (by a running or killed vigild), its newest commits may be in the "
+                 "log only, and without them the copy would be stale or torn: " RESTORE_COPY_ADVICE,
                  path);
         return ERR_INVAL;
     }

@@ -322,7 +322,7 @@ class Backup(tp.DaemonPerTest):
         os.mkdir(target)
         for src, says in ((os.path.join(live, "vigil.db"),
                            os.path.join(live, "vigil.db-wal") + ": a write-ahead log beside the "
-                           "source holds commits not checkpointed into it"),
+                           "source is not empty: the database was copied while open"),
                           (torn, torn + "-journal: a hot rollback journal beside the source: it "
                            "was copied in the middle of a transaction")):
             p = restore(d, src, target)
