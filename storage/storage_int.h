@@ -924,10 +924,6 @@ int store__test_reload_held(store_t *s);
  * that cannot be read would make them (n < 0: every one, until set again); 0 ends it.
  * store__test_reload_tries: the reloads begun since open. Any thread. */
 void store__test_reload_fail(store_t *s, int n);
-/* From the next retention sweep's start on, its horizon is wall_ms minus the retention, as if
- * the wall clock read wall_ms then (0: the real clock again), so a test can put the horizon on
- * a reading's timestamp exactly. Any thread. */
-void store__test_retain_clock(store_t *s, int64_t wall_ms);
 int store__test_reload_tries(store_t *s);
 /* Sets the bound on a read's wait for withdrawn counters (STORE_PEND_WAIT_MS) to ms for the
  * waits that start after it; 0 restores the default. So a test can show a wait ended by a
@@ -963,6 +959,10 @@ int store__test_pend_flush(store_t *s);
 /* How many devices' length bounds (devices.ev_maxlen) the retention sweeps have set again since
  * open, in committed steps (retention.c). */
 uint64_t store__test_bounds_set(store_t *s);
+/* From the next retention sweep's start on, its horizon is wall_ms minus the retention, as if
+ * the wall clock read wall_ms then (0: the real clock again), so a test can put the horizon on
+ * a reading's timestamp exactly. Any thread. */
+void store__test_retain_clock(store_t *s, int64_t wall_ms);
 
 /* LEB128 varints of the row codings (blob.c, chunk.c): 7 bits a byte, low bits first. */
 static inline size_t store__varint_put(unsigned char *p, uint64_t v)
