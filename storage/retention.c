@@ -297,7 +297,9 @@ int store__retain_step(store_t *s)
         return 0;
     }
     if (!r->active) {
-        int64_t wall = vtime_now_ms();
+        int64_t wall = __atomic_load_n(&r->test_wall_ms, __ATOMIC_ACQUIRE);
+        if (wall == 0)
+            wall = vtime_now_ms();
         r->active = 1;
         r->horizon =
             wall < INT64_MIN + s->opts.retention_ms ? INT64_MIN : wall - s->opts.retention_ms;
@@ -440,4 +442,9 @@ uint64_t store__test_bounds_set(store_t *s)
     uint64_t n = s->w.ret.bounds_set;
     pthread_mutex_unlock(&s->smu);
     return n;
+}
+
+void store__test_retain_clock(store_t *s, int64_t wall_ms)
+{
+    __atomic_store_n(&s->w.ret.test_wall_ms, wall_ms, __ATOMIC_RELEASE);
 }

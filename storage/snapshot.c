@@ -181,22 +181,55 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
 
 /* ---- restore ------------------------------------------------------------------------------ */
 
-/* Checks that src is a whole vigil database this code can open: no WAL beside it (a live
- * database, whose newest commits the file alone does not hold), vigil's application id, a
- * schema version not above this code's, and PRAGMA quick_check ok. Returns 0 or ERR_INVAL /
- * ERR_CORRUPT / ERR_IO with errmsg. */
-static int check_source(const char *src, char *errmsg, size_t errsize)
+/* How a refused copy's message ends: a data folder copied with cp while vigild wrote is not a
+ * whole database, and these are the two ways to get one. */
+#define RESTORE_COPY_ADVICE                                                                        \
+    "take a snapshot with POST /v1/admin/snapshot, or stop vigild before copying vigil.db"
+
+/* Refuses src when a file beside it (a write-ahead log, a hot rollback journal) holds part of
+ * the database: copy_file copies src alone, so such a copy would be restored without the
+ * commits in its WAL, or with the half-written pages of a transaction its journal would roll
+ * back: a stale or torn database. (SQLite itself would roll a hot journal back at the first
+ * open; the read-only open check_source makes cannot, and fails with SQLite's "attempt to
+ * write a readonly database".) A journal counts as SQLite counts one as hot: not empty, first byte
+ * not zero. Returns 0, or ERR_INVAL with errmsg naming the file and why. */
+static int check_beside(const char *src, char *errmsg, size_t errsize)
 {
-    char wal[4200];
+    char path[4200];
     struct stat st;
-    snprintf(wal, sizeof wal, "%s-wal", src);
-    if (stat(wal, &st) == 0 && st.st_size > 0) {
+    unsigned char first = 0;
+    snprintf(path, sizeof path, "%s-wal", src);
+    if (stat(path, &st) == 0 && st.st_size > 0) {
         snprintf(errmsg, errsize,
-                 "%s has a WAL beside it: a live database, not a snapshot "
-                 "(take one with POST /v1/admin/snapshot)",
-                 src);
+                 "%s: a write-ahead log beside the source is not empty: the database was copied "
+                 "while open (by a running or killed vigild), its newest commits may be in the "
+                 "log only, and without them the copy would be stale or torn: " RESTORE_COPY_ADVICE,
+                 path);
         return ERR_INVAL;
     }
+    snprintf(path, sizeof path, "%s-journal", src);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int hot = fd >= 0 && read(fd, &first, 1) == 1 && first != 0;
+    if (fd >= 0)
+        close(fd);
+    if (hot) {
+        snprintf(errmsg, errsize,
+                 "%s: a hot rollback journal beside the source: it was copied in the middle of a "
+                 "transaction, whose pages SQLite would have to roll back: " RESTORE_COPY_ADVICE,
+                 path);
+        return ERR_INVAL;
+    }
+    return 0;
+}
+
+/* Checks that src is a whole vigil database this code can open: nothing of it beside it
+ * (check_beside), vigil's application id, a schema version not above this code's, and PRAGMA
+ * quick_check ok. Returns 0 or ERR_INVAL / ERR_CORRUPT / ERR_IO with errmsg. */
+static int check_source(const char *src, char *errmsg, size_t errsize)
+{
+    int beside = check_beside(src, errmsg, errsize);
+    if (beside)
+        return beside;
     sqlite3 *db = NULL;
     char plain[4200];
     int rc = sqlite3_open_v2(plain_path(src, plain, sizeof plain), &db, SQLITE_OPEN_READONLY, NULL);

@@ -455,7 +455,8 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
                    int64_t *bytes, char *errmsg, size_t errsize);
 
 /* Restores a snapshot: checks that src is a vigil database this code opens (application id,
- * schema version, PRAGMA quick_check; no WAL beside it), takes dir's lock (refused while a
+ * schema version, PRAGMA quick_check; no non-empty WAL nor hot rollback journal beside it: a
+ * copy taken while vigild wrote, refused naming that file), takes dir's lock (refused while a
  * vigild has dir open), copies src to dir/vigil.db through a temporary file (created afresh,
  * never through a link), with vigil.db-wal and vigil.db-shm moved aside, and syncs. dir is
  * created if missing, except as root (refused, ERR_INVAL: root would own it); its lock file

@@ -314,6 +314,9 @@ typedef struct store_retain {
     int lower_sorted;
     int noted_all;
     uint64_t bounds_set;
+    /* Test hook (atomic, store__test_retain_clock): the wall clock a sweep starting now takes
+     * its horizon from, in ms; 0, the default, is the real one. */
+    int64_t test_wall_ms;
 } store_retain_t;
 
 /* A maintenance step's consecutive failures, the monotonic ms before which it is not tried
@@ -956,6 +959,10 @@ int store__test_pend_flush(store_t *s);
 /* How many devices' length bounds (devices.ev_maxlen) the retention sweeps have set again since
  * open, in committed steps (retention.c). */
 uint64_t store__test_bounds_set(store_t *s);
+/* From the next retention sweep's start on, its horizon is wall_ms minus the retention, as if
+ * the wall clock read wall_ms then (0: the real clock again), so a test can put the horizon on
+ * a reading's timestamp exactly. Any thread. */
+void store__test_retain_clock(store_t *s, int64_t wall_ms);
 
 /* LEB128 varints of the row codings (blob.c, chunk.c): 7 bits a byte, low bits first. */
 static inline size_t store__varint_put(unsigned char *p, uint64_t v)

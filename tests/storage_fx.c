@@ -165,6 +165,32 @@ void counter_wait(counter_t *c, int n)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* With the writer held, queues m + 1 batches of one point of channel "a" of dev, the first at
+ * late (before dev's newest point: the transaction's runs of dev then go to rows directly, each
+ * later batch its own small row) and batch i at ts0 + step * i, value v0 + dv * i; releases the
+ * writer and waits until every batch is acknowledged, each a success. One transaction writes
+ * them, and with m >= STORE_COMPACT_ROWS compacts the small rows before the acknowledgements. */
+void late_small_rows(store_t *s, const char *dev, int m, int64_t late, int64_t ts0, int64_t step,
+                     double v0, double dv)
+{
+    static const char *const ch[] = {"a"};
+    counter_t cnt;
+    counter_init(&cnt);
+    store__test_hold(s, 1);
+    for (int i = 0; i <= m; i++) {
+        batch_t b;
+        batch_init(&b);
+        double v = v0 + dv * i;
+        add_point(&b, dev, i == 0 ? late : ts0 + step * i, 1, ch, &v);
+        assert_int_equal(store_submit(s, &b, on_done, &cnt), 0);
+        batch_deinit(&b);
+    }
+    store__test_hold(s, 0);
+    counter_wait(&cnt, m + 1);
+    assert_int_equal(cnt.ok, m + 1);
+    counter_deinit(&cnt);
+}
+
 /* A batch of n points of one channel "v" for dev at ts0, ts0+1, ... */
 void fill_batch(batch_t *b, const char *dev, int64_t ts0, size_t n)
 {

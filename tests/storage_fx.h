@@ -165,6 +165,8 @@ void counter_init(counter_t *c);
 void counter_deinit(counter_t *c);
 void on_done(void *arg, int status);
 void counter_wait(counter_t *c, int n);
+void late_small_rows(store_t *s, const char *dev, int m, int64_t late, int64_t ts0, int64_t step,
+                     double v0, double dv);
 void fill_batch(batch_t *b, const char *dev, int64_t ts0, size_t n);
 void assert_plans(const fx_t *f, const char *const *sqls, const char *const *want, size_t n);
 void touch_device(store_t *s, const char *dev);

@@ -799,25 +799,10 @@ static void test_compaction(void **state)
      * time the batches are acknowledged. */
     const int M = 3 * STORE_COMPACT_ROWS;
     write_series(f->s, "c2", 1000, 1, 1, 0);
-    counter_t cnt;
-    counter_init(&cnt);
-    store__test_hold(f->s, 1);
-    for (int i = 0; i <= M; i++) {
-        batch_t b;
-        batch_init(&b);
-        static const char *const ch[] = {"a"};
-        double v = i;
-        add_point(&b, "c2", i == 0 ? 500 : 1000 + i, 1, ch, &v);
-        assert_int_equal(store_submit(f->s, &b, on_done, &cnt), 0);
-        batch_deinit(&b);
-    }
-    store__test_hold(f->s, 0);
-    counter_wait(&cnt, M + 1);
-    assert_int_equal(cnt.ok, M + 1);
+    late_small_rows(f->s, "c2", M, 500, 1000, 1, 0, 1);
     rows = chunk_rows(f->dir, "c2", &pts);
     assert_int_equal(pts, M + 2);
     assert_int_equal(rows, 1);
-    counter_deinit(&cnt);
     /* Reopen: the same data, the same counters. */
     store_close(f->s);
     f->s = open_store(f->dir, 0);

@@ -1,6 +1,6 @@
 /* tests/test_storage_compaction.c: unit tests of storage/, compaction failures and back-offs:
  * writes kept, back-off per device, the failure memory (logged, forgotten, remembered, noted at
- * open), wake-ups and idle work after a back-off.
+ * open), wake-ups and idle work after a back-off; compaction while a query reads.
  *
  * Moved from tests/test_storage.c, whose main() runs this file's table with the others. */
 #include "storage_fx.h"
@@ -969,6 +969,69 @@ static void test_compaction_resumed_run_logged(void **state)
     assert_int_equal(w.bo_compact.unlogged, w.bo_compact.fails - 3); /* all but three firsts */
 }
 
+/* Compaction while a query reads: a query of "cq" (three full rows of 300 points, which no
+ * compaction merges, and 50 pending readings after them) calls back its first point, and there,
+ * while its read transaction is open, the writer commits a late reading into the second row and
+ * 48 readings after the pending ones, each its own small row (the late one makes the
+ * transaction's runs go to rows directly), which the same transaction compacts with the pending
+ * ones written out (STORE_COMPACT_ROWS small rows: late_small_rows). The query goes on
+ * reading its snapshot and its copy of the pending readings: exactly the 950 points it began
+ * with, in order, with their values, none of the new ones and none twice; the next query reads
+ * all 999, the small rows merged. Deterministic: the writes are acknowledged before the callback
+ * returns. */
+struct cq_read {
+    store_t *s;
+    got_t *g;
+};
+
+#define CQ_LATE 48 /* 3 * STORE_COMPACT_ROWS */
+
+static int cq_collect(void *arg, int64_t ts, size_t n, const char *const *names, const double *vals)
+{
+    struct cq_read *c = arg;
+    if (c->g->n == 0)
+        late_small_rows(c->s, "cq", CQ_LATE, 450500, 950000, 1000, -1, -1);
+    return collect(c->g, ts, n, names, vals);
+}
+
+static void test_compaction_while_a_query_reads(void **state)
+{
+    fx_t *f = *state;
+    for (int k = 0; k < 3; k++)
+        write_series(f->s, "cq", 1000 + 300000 * k, 1000, 300, 0);
+    write_series(f->s, "cq", 901000, 1000, 50, 0);
+    int64_t pts;
+    assert_int_equal(chunk_rows(f->dir, "cq", &pts), 3);
+    assert_int_equal(pts, 900);
+    assert_int_equal(device(f->s, "cq", 0).points, 950);
+    got_t *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    struct cq_read c = {f->s, g};
+    store_query_t q = {"cq", INT64_MIN, INT64_MAX, NULL, 0, 0, 0, 0};
+    assert_int_equal(store_query(f->s, &q, cq_collect, &c), 0);
+    assert_int_equal(g->n, 950);
+    for (size_t i = 0; i < 950; i++) {
+        int64_t ts = 1000 + 1000 * (int64_t)i;
+        assert_int_equal(g->ts[i], ts);
+        assert_true(got_val(g, i, "a") == ow_val(ts, 0, 0));
+        assert_true(got_val(g, i, "b") == ow_val(ts, 1, 0));
+    }
+    /* Committed meanwhile: the pending readings and the small rows written, and merged (else
+     * 3 + 48 rows or more). */
+    size_t rows = chunk_rows(f->dir, "cq", &pts);
+    assert_int_equal(pts, 950 + CQ_LATE + 1);
+    assert_true(rows <= 5);
+    memset(g, 0, sizeof *g);
+    assert_int_equal(query(f->s, "cq", INT64_MIN, INT64_MAX, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 950 + CQ_LATE + 1);
+    assert_int_equal(g->ts[450], 450500);
+    assert_true(got_val(g, 450, "a") == -1);
+    assert_int_equal(g->ts[951], 951000); /* after the late one at index 450 */
+    assert_int_equal(g->ts[950 + CQ_LATE], 950000 + 1000 * CQ_LATE);
+    assert_true(got_val(g, 950 + CQ_LATE, "a") == -1 - CQ_LATE);
+    free(g);
+}
+
 const struct CMUnitTest storage_compaction_tests[] = {
     cmocka_unit_test_setup_teardown(test_compaction_fails_writes_kept, setup, teardown),
     cmocka_unit_test_setup_teardown(test_compaction_backoff, setup, teardown),
@@ -988,6 +1051,7 @@ const struct CMUnitTest storage_compaction_tests[] = {
     cmocka_unit_test_setup_teardown(test_maint_idle_after_backoff, setup, teardown),
     cmocka_unit_test_setup_teardown(test_idle_work_after_client_failure, setup, teardown),
     cmocka_unit_test_setup_teardown(test_compaction_resumed_run_logged, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_compaction_while_a_query_reads, setup, teardown),
 };
 const size_t storage_compaction_ntests =
     sizeof storage_compaction_tests / sizeof storage_compaction_tests[0];

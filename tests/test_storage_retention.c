@@ -1,5 +1,6 @@
 /* tests/test_storage_retention.c: unit tests of storage/, retention: sweeps, sweeps beside writes,
- * a failing sweep keeping writes, the index it uses and maintenance rolled back whole.
+ * a failing sweep keeping writes, the index it uses, maintenance rolled back whole and the
+ * horizon's edges (a row or event ending at it exactly, an event spanning it).
  *
  * Moved from tests/test_storage.c, whose main() runs this file's table with the others. */
 #include "storage_fx.h"
@@ -111,6 +112,66 @@ static void test_retention_sweep(void **state)
     d = device(f->s, "old", 0);
     assert_int_equal(d.points, 10);
     assert_int_equal(d.first, now - 60000);
+}
+
+/* The horizon's edges (README "Data retention": readings older than the horizon go, events that
+ * ended before it): a row whose newest timestamp is the horizon exactly stays, one ending 1 ms
+ * before it goes; an event that ended at the horizon stays, one that ended 1 ms before goes, one
+ * that spans it stays whole. The sweep's clock is fixed (store__test_retain_clock), so the
+ * horizon is a timestamp the test chose; the sweep at open, on the real clock (a horizon a day
+ * before the data), deletes nothing. */
+static void test_retention_horizon_edges(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    f->s = open_retention(f->dir, DAY_MS);
+    int64_t h = vtime_now_ms() - 3600000; /* the horizon of the fixed sweep */
+    /* "at": one row of 300 points 1 s apart ending at h; "before": the same ending at h - 1;
+     * each then 50 pending readings after the horizon. */
+    write_spaced(f->s, "at", h - 299000, 1000, 300, 0);
+    write_spaced(f->s, "before", h - 1 - 299000, 1000, 300, 0);
+    write_spaced(f->s, "at", h + 1000, 1000, 50, 300);
+    write_spaced(f->s, "before", h + 1000, 1000, 50, 300);
+    assert_int_equal(chunk_rows(f->dir, "at", NULL), 1);
+    assert_int_equal(chunk_rows(f->dir, "before", NULL), 1);
+    int64_t hr = 3600000;
+    assert_int_equal(store_event_put(f->s, "at", 1, h - hr, h, "{}"), 0);          /* stays */
+    assert_int_equal(store_event_put(f->s, "at", 2, h - hr, h - 1, "{}"), 0);      /* goes */
+    assert_int_equal(store_event_put(f->s, "at", 3, h - hr, h + hr, "{}"), 0);     /* stays */
+    assert_int_equal(store_event_put(f->s, "at", 4, h - 1, h + 1, "{}"), 0);       /* stays */
+    assert_int_equal(store_event_put(f->s, "at", 5, h - 2 * hr, h - hr, "{}"), 0); /* goes */
+    assert_int_equal(store_retention_sweep(f->s), 0); /* the real clock's: nothing to delete */
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_chunks, 0);
+    assert_int_equal(st.retention_events, 0);
+
+    store__test_retain_clock(f->s, h + DAY_MS);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store__test_retain_clock(f->s, 0);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_chunks, 1);
+    assert_int_equal(st.retention_points, 300);
+    assert_int_equal(st.retention_events, 2);
+    span_t sp = all_points(f->s, "at");
+    assert_int_equal(sp.n, 350);
+    assert_int_equal(sp.first, h - 299000);
+    devinfo_t d = device(f->s, "at", 0);
+    assert_int_equal(d.points, 350);
+    assert_int_equal(d.first, h - 299000);
+    sp = all_points(f->s, "before");
+    assert_int_equal(sp.n, 50);
+    assert_int_equal(sp.first, h + 1000);
+    d = device(f->s, "before", 0);
+    assert_int_equal(d.points, 50);
+    assert_int_equal(d.first, h + 1000);
+    events_t e;
+    assert_int_equal(events(f->s, "at", 0, INT64_MIN, INT64_MAX, 0, &e), 0);
+    assert_int_equal(e.n, 3);
+    int64_t kept = 0;
+    for (int i = 0; i < e.n; i++)
+        kept |= (int64_t)1 << e.id[i];
+    assert_int_equal(kept, (1 << 1) | (1 << 3) | (1 << 4));
 }
 
 /* A sweep shares the writer with ingest and deletions: run while another thread writes and
@@ -335,6 +396,7 @@ const struct CMUnitTest storage_retention_tests[] = {
     cmocka_unit_test_setup_teardown(test_retention_fails_writes_kept, setup, teardown),
     cmocka_unit_test_setup_teardown(test_maintenance_rollback_all, setup, teardown),
     cmocka_unit_test_setup_teardown(test_retention_index_used, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_retention_horizon_edges, setup, teardown),
 };
 const size_t storage_retention_ntests =
     sizeof storage_retention_tests / sizeof storage_retention_tests[0];

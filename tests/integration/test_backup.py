@@ -17,7 +17,11 @@
   vigild runs on the folder, for a database that is not vigil's, a file that is not one, and a
   live database (a WAL beside it); after kill -9 (a WAL holding a newer reading) it puts the
   snapshot in place (owned as the file it replaced, when run as root) and removes the WAL, and
-  the next start serves the snapshot's readings. A final rename that fails
+  the next start serves the snapshot's readings. A copy taken while vigild wrote
+  (Backup.test_restore_refuses_a_copy_taken_mid_write): the data folder copied under a running
+  vigild (a WAL beside vigil.db), a snapshot copied mid-transaction (a hot rollback journal
+  beside it) are refused naming that file, the source left as it was; the same files once
+  stopped (journal rolled back, vigild stopped) are restored. A final rename that fails
   (Backup.test_failed_swap_keeps_wal) puts the WAL and shared memory back. Links planted in
   the data folder (Backup.test_restore_follows_no_link): a link at vigil.lock is refused (its
   missing target not created), one at .vigil.db.restore removed (its target unchanged;
@@ -256,7 +260,7 @@ class Backup(tp.DaemonPerTest):
         other = os.path.join(vt.mkdtemp(), "other.db")
         sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.close()
         for src, says in ((other, "not a vigil database"), (d.config, "cannot read"),
-                          (d.db_path, "WAL beside it")):
+                          (d.db_path, "vigil.db-wal: a write-ahead log beside the source")):
             p = restore(d, src)
             self.assertEqual(p.returncode, 1, p.stdout)
             self.assertIn(says, p.stdout)
@@ -278,6 +282,70 @@ class Backup(tp.DaemonPerTest):
         self.assertFalse(os.path.exists(d.db_path + "-shm"))
         d.start()
         self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
+
+    def test_restore_refuses_a_copy_taken_mid_write(self):
+        """A data folder copied with cp while vigild runs (its WAL holds the newest commits), and
+        a snapshot copied in the middle of a transaction (a hot rollback journal beside it, its
+        uncommitted pages in the file): each is refused, exit 1, naming the file beside the
+        source and saying to take a snapshot; the target folder and the source are untouched."""
+        d = self.d
+        d.post_json([{"device": "r%d" % i, "ts": T0, "values": {"v": i}} for i in range(20)])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.post_json([{"device": "r0", "ts": T0 + 1000, "values": {"v": 1}}])  # acknowledged
+        live = os.path.join(vt.mkdtemp(), "copy")
+        shutil.copytree(d.data_dir, live)
+        self.assertGreater(os.path.getsize(os.path.join(live, "vigil.db-wal")), 0)
+        # A hot journal, made as a writer leaves one mid-transaction: a cache of 2 pages makes
+        # SQLite spill the transaction's pages into the file (their originals in the journal),
+        # and the two files are copied before the ROLLBACK.
+        work = vt.mkdtemp()
+        held = os.path.join(work, "held.db")
+        shutil.copy(doc["path"], held)
+        db = sqlite3.connect(held, isolation_level=None)
+        db.execute("PRAGMA cache_size=2")
+        db.execute("BEGIN")
+        db.execute("DELETE FROM readings")
+        db.execute("CREATE TABLE pad(x)")
+        db.execute("INSERT INTO pad SELECT zeroblob(4000) FROM (WITH RECURSIVE n(i) AS "
+                   "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) SELECT i FROM n)")
+        torn = os.path.join(vt.mkdtemp(), "torn.db")
+        shutil.copy(held, torn)
+        shutil.copy(held + "-journal", torn + "-journal")
+        db.execute("ROLLBACK")
+        db.close()
+        with open(torn + "-journal", "rb") as f:
+            self.assertNotEqual(f.read(1), b"\0")
+        with open(torn, "rb") as f:
+            torn_bytes = f.read()
+        target = os.path.join(vt.mkdtemp(), "data")
+        os.mkdir(target)
+        for src, says in ((os.path.join(live, "vigil.db"),
+                           os.path.join(live, "vigil.db-wal") + ": a write-ahead log beside the "
+                           "source is not empty: the database was copied while open"),
+                          (torn, torn + "-journal: a hot rollback journal beside the source: it "
+                           "was copied in the middle of a transaction")):
+            p = restore(d, src, target)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("restore refused: " + says, p.stdout)
+            self.assertIn("POST /v1/admin/snapshot, or stop vigild", p.stdout)
+            self.assertEqual([n for n in os.listdir(target) if n.startswith(("vigil.db", "."))],
+                             [])
+        # The source is read, never rolled back: the journal and the torn file stay as copied.
+        with open(torn, "rb") as f:
+            self.assertEqual(f.read(), torn_bytes)
+        self.assertTrue(os.path.exists(torn + "-journal"))
+        # The same files stopped being a copy mid-write (the journal rolled back by SQLite,
+        # the data folder's vigild stopped): both are restored.
+        sqlite3.connect(torn).execute("SELECT count(*) FROM sqlite_master").connection.close()
+        self.assertFalse(os.path.exists(torn + "-journal"))
+        p = restore(d, torn, target)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        d.stop()
+        self.assertFalse(os.path.exists(d.db_path + "-wal"))
+        p = restore(d, d.db_path, target)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        d.start()
 
     def test_restore_follows_no_link(self):
         """Links planted in the data folder (writable by the service's user; the restore runs

@@ -4,7 +4,8 @@ removed by the sweep at the next start with `retention = 1d` (whole old chunks; 
 the pending newest readings stay), as the API and /metrics show; writes older than the horizon
 are refused naming the item or line (JSON, /write, stream) while the rest is stored; with a
 short retention, readings that age past it while the daemon runs go with a periodic sweep; a
-bad value stops start-up naming the key."""
+SIGHUP that shrinks it is logged as needing a restart and changes nothing until one
+(test_sighup_shrinking_retention_needs_restart); a bad value stops start-up naming the key."""
 
 import os
 import re
@@ -15,6 +16,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+from test_ops import hup  # noqa: E402
 
 DAY = 86400 * 1000
 
@@ -147,6 +149,34 @@ class Retention(vt.DaemonTestCase):
         self.assertGreaterEqual(metric(d.metrics(), "vigil_store_retention_sweeps_total"), 2)
         self.assertPoints(d.readings("r-p"), [(p["ts"], p["values"]) for p in pending])
         self.assertEqual(d.device("r-p")["points"], 20)
+
+    def test_sighup_shrinking_retention_needs_restart(self):
+        """storage.retention needs a restart (README): a SIGHUP that shrinks it from 30d to 1d
+        is logged as changed but applied only after a restart, writes 5 days old are still
+        stored under the running 30d, and nothing is deleted; the next start sweeps with 1d
+        and removes them."""
+        base = "[model]\nenabled = false\n[storage]\nretention = %s\n"
+        d = self.start(base % "30d")
+        now = vt.now_ms()
+        ten = series("r-h", now - 10 * DAY, 1000, 300, 0)
+        self.assertEqual(d.post_json(ten).status, 200)
+        vt.write_file(d.config, base % "1d")
+        log = hup(d, r"configuration reloaded; changed, but applied only after a restart")
+        self.assertRegex(log, r"applied only after a restart: [^\n]*storage\.retention")
+        five = series("r-h", now - 5 * DAY, 1000, 300, 1000)
+        r = d.post_json(five)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(d.device("r-h")["points"], 600)
+        self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 0)
+        self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 0)
+        d.stop()
+        d.start()
+        self.assertEqual(self.wait_metric("vigil_store_retention_removed_points_total", 600), 600)
+        self.assertEqual(d.readings("r-h"), [])
+        self.assertEqual(d.device("r-h")["points"], 0)
+        r = d.post_json(series("r-h", vt.now_ms() - 2 * DAY, 1000, 1, 0))
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("storage.retention = 1d", r.json()["errors"][0]["error"])
 
     def test_bad_value_names_key(self):
         p = check_retention("30 days", "bad.conf")
