@@ -705,9 +705,16 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
     return atomic_load(&srv->stopping) ? MHD_NO : MHD_YES;
 }
 
+/* libmicrohttpd's error log. Its log line for a failed accept (out of descriptors or memory) is
+ * the only place it tells about one, so that line is counted in accept_errors: it counts
+ * attempts (an accept failing for want of descriptors is retried, and logged, each time the
+ * listening socket is ready). Any thread. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    struct api_server *srv = cls;
     char msg[512];
+    if (strncmp(fmt, "Error accepting connection", 26) == 0)
+        atomic_fetch_add_explicit(&srv->accept_errors, 1, memory_order_relaxed);
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
@@ -849,7 +856,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     }
     /* The logger goes first: libmicrohttpd logs options processed before it to raw stderr. */
     srv->mhd = MHD_start_daemon(
-        flags, 0, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        flags, 0, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
