@@ -267,8 +267,7 @@ static void check_fd_limit(const struct config *c)
 {
     struct rlimit rl;
     unsigned long margin, need = fds_needed(c, &margin);
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-        rl.rlim_cur >= need)
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
         return;
     struct rlimit want = rl;
     want.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;

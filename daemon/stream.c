@@ -59,8 +59,7 @@
 
 /* Why an accept failed: the reason labels of vigil_stream_accept_errors_total. */
 enum { ACCEPT_OUT_OF_FDS, ACCEPT_OUT_OF_MEMORY, ACCEPT_OTHER, ACCEPT_NREASONS };
-static const char *const accept_reason[ACCEPT_NREASONS] = {"out_of_fds", "out_of_memory",
-                                                            "other"};
+static const char *const accept_reason[ACCEPT_NREASONS] = {"out_of_fds", "out_of_memory", "other"};
 
 /* A per-line error waiting for the points before it to be admitted: its "error N reason\n" line
  * ends at offset end of the connection's errtext. */
@@ -104,7 +103,7 @@ struct done {
 
 struct stream_server {
     uv_loop_t *loop;
-    uv_tcp_t listener;  /* open while listening; closed while paused (pause_accept) */
+    uv_tcp_t listener;       /* open while listening; closed while paused (pause_accept) */
     uv_timer_t accept_retry; /* re-opens a paused listener, retries a pending accept */
     int listen_fd;           /* a duplicate of the listening socket, for re-opening it */
     int listening;           /* listener is open and not closing */
@@ -669,8 +668,8 @@ static void accept_failed(stream_server_t *s, int status)
                                                                : ACCEPT_OTHER;
     atomic_fetch_add(&s->accept_errors[reason], 1);
     if (!s->accept_failing)
-        log_warn("stream: cannot accept a connection (%s): retrying every %d ms", uv_strerror(status),
-                 STREAM_ACCEPT_RETRY_MS);
+        log_warn("stream: cannot accept a connection (%s): retrying every %d ms",
+                 uv_strerror(status), STREAM_ACCEPT_RETRY_MS);
     s->accept_failing = 1;
 }
 
@@ -702,8 +701,7 @@ static void accept_pending(stream_server_t *s)
     if (c == NULL) {
         s->accept_waiting = 1;
         accept_failed(s, UV_ENOMEM);
-        uv_timer_start(&s->accept_retry, resume_accept_cb, STREAM_ACCEPT_RETRY_MS,
-                       0);
+        uv_timer_start(&s->accept_retry, resume_accept_cb, STREAM_ACCEPT_RETRY_MS, 0);
         return;
     }
     s->accept_waiting = 0;
@@ -784,8 +782,7 @@ static void resume_accept(stream_server_t *s)
         return;
     }
     if (s->own_handles > 1 || listen_again(s) != 0)
-        uv_timer_start(&s->accept_retry, resume_accept_cb, STREAM_ACCEPT_RETRY_MS,
-                       0);
+        uv_timer_start(&s->accept_retry, resume_accept_cb, STREAM_ACCEPT_RETRY_MS, 0);
 }
 
 static void resume_accept_cb(uv_timer_t *t)

@@ -17,6 +17,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+import pipeline_fx as tp  # noqa: E402  (DaemonPerTest)
 from test_reliability import SANITIZED  # noqa: E402
 
 FAILACCEPT = os.environ.get("VIGIL_FAILACCEPT", "")
@@ -66,15 +67,9 @@ def http_get(port, timeout):
         return None
 
 
-class Base(unittest.TestCase):
-    def run(self, result=None):
-        before = (len(result.failures), len(result.errors)) if result else (0, 0)
-        out = super().run(result)
-        if result is not None and (len(result.failures), len(result.errors)) != before:
-            sys.stderr.write("\n%s\n" % self.d.log())
-        if hasattr(self, "d"):
-            self.d.cleanup()
-        return out
+class Base(tp.DaemonPerTest):
+    """setUp starts self.d; DaemonPerTest's tearDown stops it (exit 0; a no-op once stopped)
+    and its run attaches the log to a failure."""
 
     def assert_not_spinning(self):
         pid = self.d.proc.pid
@@ -82,9 +77,6 @@ class Base(unittest.TestCase):
         time.sleep(1.0)
         used = cpu_seconds(pid) - c0
         self.assertLess(used, CPU_BOUND, "vigild used %.2f s of CPU in 1 s of waiting" % used)
-
-    def tearDown(self):
-        self.d.stop()  # SIGTERM: a clean exit (0); a no-op when the test stopped it
 
     def assert_works_again(self, k):
         """A new stream connection stores reading k + 1, acknowledged; a new HTTP request is
