@@ -77,6 +77,9 @@ _Static_assert(sizeof status_codes / sizeof status_codes[0] == API_NSTATUS - 1,
 
 /* GnuTLS priorities for HTTPS: its defaults without the protocol versions before TLS 1.2. */
 #define API_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* How long an HTTP thread that holds no connection waits before accepting again after an
+ * accept failed for want of descriptors or memory (mhd_log). */
+#define API_ACCEPT_RETRY_MS 100
 
 void api_opts_default(api_opts_t *o)
 {
@@ -708,7 +711,12 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
 /* libmicrohttpd's error log. Its log line for a failed accept (out of descriptors or memory) is
  * the only place it tells about one, so that line is counted in accept_errors: it counts
  * attempts (an accept failing for want of descriptors is retried, and logged, each time the
- * listening socket is ready). Any thread. */
+ * listening socket is ready). It is also the only hook on the retry: a thread that holds
+ * connections stops accepting until one closes, but one that holds none logs "Hit process or
+ * system resource limit at FIRST connection" and polls the still-ready listening socket again at
+ * once, a busy loop per idle thread (measured: each HTTP thread at a full core). That thread has
+ * nothing else to serve, so it sleeps API_ACCEPT_RETRY_MS here, in the thread that failed to
+ * accept; a stop waits for it at most that long. Any thread. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct api_server *srv = cls;
@@ -720,6 +728,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
     log_debug("http: %s", msg);
+    if (strncmp(fmt, "Hit process or system resource limit at FIRST", 45) == 0)
+        nanosleep(&(struct timespec){.tv_nsec = API_ACCEPT_RETRY_MS * 1000000L}, NULL);
 }
 
 /* Parses "ADDR:PORT" or "[ADDR6]:PORT". Returns 0 or ERR_INVAL. */

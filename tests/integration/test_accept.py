@@ -132,6 +132,29 @@ class LowFdLimit(Base):
         self.assert_works_again(0)
         self.assertGreater(metric(self.d, "vigil_http_accept_errors_total"), 0)
 
+    def test_http_threads_without_connections(self):
+        """The descriptors used up by stream connections alone, no HTTP connection open: a new
+        HTTP connection cannot be accepted, and each libmicrohttpd thread, holding no connection,
+        retries its accept as soon as the listening socket is ready (the old code: its 4 threads
+        at a full core each, 2 s of CPU per second on 2 cores); vigild throttles them (mhd_log),
+        and the connection is answered once descriptors are free."""
+        held = []
+        self.assertEqual(self.hold(held, self.stream_held), 3, "never ran out of descriptors "
+                         "with %d connections" % len(held))
+        waiting = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10)
+        waiting.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assert_not_spinning()
+        waiting.settimeout(0.2)
+        with self.assertRaises(socket.timeout, msg="an HTTP connection accepted without "
+                               "descriptors: the test did not test"):
+            waiting.recv(64)
+        waiting.settimeout(10)
+        for c in held:
+            c.close()
+        self.assertTrue(waiting.recv(64).startswith(b"HTTP/1.1 200"))
+        waiting.close()
+        self.assertGreater(metric(self.d, "vigil_http_accept_errors_total"), 0)
+
     def hold(self, held, connect):
         """Opens connections with connect() (a socket-like object, or None when not answered)
         until 3 are not answered or HOLD_MAX are held; returns the number not answered."""
