@@ -24,6 +24,7 @@ FAILACCEPT = os.environ.get("VIGIL_FAILACCEPT", "")
 FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
 NOFILE = 160        # the low open-file limit (soft and hard) of LowFdLimit
 HOLD_MAX = 400      # at most this many connections held open (bounds the loops below)
+ANSWER_S = 5        # how long a held connection may take to answer (a loaded or sanitized build)
 CPU_BOUND = 0.5     # CPU seconds vigild may use in one second of waiting: a spinning loop uses ~1
 T0 = 1_700_000_000_000
 
@@ -168,26 +169,28 @@ class LowFdLimit(Base):
         return failed
 
     def stream_held(self):
-        """A new stream connection that answered a comment line, or None."""
+        """A new stream connection that answered a comment line within ANSWER_S, or None."""
         try:
             c = self.d.stream_connect(timeout=2)
         except OSError:
             return None
-        if answered(c, "# held\n", 1) == "ok 1":
+        if answered(c, "# held\n", ANSWER_S) == "ok 1":
             return c
         c.close()
         return None
 
     def http_held(self):
-        """A new HTTP keep-alive connection that answered GET /healthz, or None."""
+        """A new HTTP keep-alive connection that answered GET /healthz within ANSWER_S, or None."""
+        s = None
         try:
-            s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=1)
+            s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=ANSWER_S)
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             if s.recv(4096).startswith(b"HTTP/1.1 200"):
                 return s
         except OSError:
             pass
-        s.close()
+        if s is not None:
+            s.close()
         return None
 
 
