@@ -56,6 +56,8 @@
 #define STREAM_CLOSE_LINGER_MS 2000
 /* How often a listener paused for want of descriptors or memory tries to accept again. */
 #define STREAM_ACCEPT_RETRY_MS 100
+/* The listen backlog, at start and on each re-opening: connections the kernel queues meanwhile. */
+#define STREAM_BACKLOG 511
 
 /* Why an accept failed: the reason labels of vigil_stream_accept_errors_total. */
 enum { ACCEPT_OUT_OF_FDS, ACCEPT_OUT_OF_MEMORY, ACCEPT_OTHER, ACCEPT_NREASONS };
@@ -759,7 +761,7 @@ static int listen_again(stream_server_t *s)
     if (rc)
         close(fd); /* not the handle's: its close leaves it */
     else
-        rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+        rc = uv_listen((uv_stream_t *)&s->listener, STREAM_BACKLOG, on_connection);
     if (rc) {
         uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
         return rc;
@@ -835,7 +837,7 @@ int stream_start(stream_server_t **out, uv_loop_t *loop, const stream_opts_t *op
     s->listener.data = s;
     int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+        rc = uv_listen((uv_stream_t *)&s->listener, STREAM_BACKLOG, on_connection);
     if (rc) {
         snprintf(err, errsize, "cannot listen for the stream on %s: %s", opts->listen,
                  uv_strerror(rc));
