@@ -76,6 +76,7 @@ struct api_server {
     atomic_size_t max_body, max_batch, max_query_limit, max_scan_points;
     atomic_int_fast64_t query_timeout_ms;
     atomic_uint_fast64_t query_timeouts; /* /query answers cut by http.query_timeout */
+    atomic_uint_fast64_t accept_errors;  /* libmicrohttpd's "Error accepting" log lines */
     /* auth_lock guards auth, metrics_auth and cors: read-locked by each request's checks,
      * write-locked by api_set_auth and api_set_cors. A leaf lock. */
     pthread_rwlock_t auth_lock;

@@ -90,6 +90,13 @@ void api__h_metrics(api_request_t *r)
         "http.query_timeout.\n# TYPE vigil_http_query_timeouts_total counter\n"
         "vigil_http_query_timeouts_total %llu\n",
         (unsigned long long)atomic_load_explicit(&srv->query_timeouts, memory_order_relaxed));
+    sbuf_printf(
+        &b,
+        "# HELP vigil_http_accept_errors_total HTTP accepts that failed (out of "
+        "descriptors or memory), as libmicrohttpd logs them: attempts, not clients.\n"
+        "# TYPE vigil_http_accept_errors_total counter\n"
+        "vigil_http_accept_errors_total %llu\n",
+        (unsigned long long)atomic_load_explicit(&srv->accept_errors, memory_order_relaxed));
     sbuf_printf(&b, "# HELP vigil_ingest_readings_total Readings (channel values) accepted, by "
                     "protocol.\n# TYPE vigil_ingest_readings_total counter\n");
     for (int p = 0; p < PROTO_COUNT; p++)

@@ -77,6 +77,9 @@ _Static_assert(sizeof status_codes / sizeof status_codes[0] == API_NSTATUS - 1,
 
 /* GnuTLS priorities for HTTPS: its defaults without the protocol versions before TLS 1.2. */
 #define API_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* How long an HTTP thread that holds no connection waits before accepting again after an
+ * accept failed for want of descriptors or memory (mhd_log). */
+#define API_ACCEPT_RETRY_MS 100
 
 void api_opts_default(api_opts_t *o)
 {
@@ -705,14 +708,28 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
     return atomic_load(&srv->stopping) ? MHD_NO : MHD_YES;
 }
 
+/* libmicrohttpd's error log. Its log line for a failed accept (out of descriptors or memory) is
+ * the only place it tells about one, so that line is counted in accept_errors: it counts
+ * attempts (an accept failing for want of descriptors is retried, and logged, each time the
+ * listening socket is ready). It is also the only hook on the retry: a thread that holds
+ * connections stops accepting until one closes, but one that holds none logs "Hit process or
+ * system resource limit at FIRST connection" and polls the still-ready listening socket again at
+ * once, a busy loop per idle thread (measured: each HTTP thread at a full core). That thread has
+ * nothing else to serve, so it sleeps API_ACCEPT_RETRY_MS here, in the thread that failed to
+ * accept; a stop waits for it at most that long. Any thread. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    struct api_server *srv = cls;
     char msg[512];
+    if (strncmp(fmt, "Error accepting connection", 26) == 0)
+        atomic_fetch_add_explicit(&srv->accept_errors, 1, memory_order_relaxed);
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
     log_debug("http: %s", msg);
+    if (strncmp(fmt, "Hit process or system resource limit at FIRST", 45) == 0)
+        nanosleep(&(struct timespec){.tv_nsec = API_ACCEPT_RETRY_MS * 1000000L}, NULL);
 }
 
 /* Parses "ADDR:PORT" or "[ADDR6]:PORT". Returns 0 or ERR_INVAL. */
@@ -849,7 +866,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     }
     /* The logger goes first: libmicrohttpd logs options processed before it to raw stderr. */
     srv->mhd = MHD_start_daemon(
-        flags, 0, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        flags, 0, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,

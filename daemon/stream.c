@@ -16,6 +16,15 @@
  * read is submitted and answered before the connection half-closes; it then lingers, discarding
  * input, so the close does not reset the connection and drop those answers (conn_linger).
  *
+ * Accepting: when accept fails for want of a descriptor or of memory (EMFILE, ENFILE, ENOMEM,
+ * ENOBUFS; libuv's own reserve-descriptor trick did not help), libuv calls on_connection with the
+ * error again and again without returning to the loop. So the listener is closed (pause_accept),
+ * which ends that loop, and re-opened every STREAM_ACCEPT_RETRY_MS, or as soon as a connection
+ * closes, from listen_fd, a duplicate of the listening socket taken at start: the socket itself
+ * stays open, so the kernel keeps queueing connections meanwhile. When a connection is accepted
+ * but its struct conn cannot be allocated, it is kept pending in libuv (which stops watching the
+ * listener until uv_accept) and retried on the same timer. Both count in /metrics.
+ *
  * Threads: everything runs on the loop thread except on_commit, which the writer thread calls;
  * it only appends to the done list (guarded by mu) and wakes the loop with uv_async_send. */
 #include "stream.h"
@@ -23,6 +32,8 @@
 #include "log.h"
 #include "vtime.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <linux/sockios.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #define STREAM_READ_CHUNK  65536
 #define STREAM_PENDING_MAX 50000      /* readings parsed but not yet at the writer */
@@ -42,6 +54,14 @@
 /* At shutdown, the longest a connection waits for its last acknowledgements to reach the client
  * (conn_linger), discarding its input meanwhile. */
 #define STREAM_CLOSE_LINGER_MS 2000
+/* How often a listener paused for want of descriptors or memory tries to accept again. */
+#define STREAM_ACCEPT_RETRY_MS 100
+/* The listen backlog, at start and on each re-opening: connections the kernel queues meanwhile. */
+#define STREAM_BACKLOG 511
+
+/* Why an accept failed: the reason labels of vigil_stream_accept_errors_total. */
+enum { ACCEPT_OUT_OF_FDS, ACCEPT_OUT_OF_MEMORY, ACCEPT_OTHER, ACCEPT_NREASONS };
+static const char *const accept_reason[ACCEPT_NREASONS] = {"out_of_fds", "out_of_memory", "other"};
 
 /* A per-line error waiting for the points before it to be admitted: its "error N reason\n" line
  * ends at offset end of the connection's errtext. */
@@ -85,7 +105,14 @@ struct done {
 
 struct stream_server {
     uv_loop_t *loop;
-    uv_tcp_t listener;
+    uv_tcp_t listener;       /* open while listening; closed while paused (pause_accept) */
+    uv_timer_t accept_retry; /* re-opens a paused listener, retries a pending accept */
+    int listen_fd;           /* a duplicate of the listening socket, for re-opening it */
+    int listening;           /* listener is open and not closing */
+    int accept_failing;      /* accepts fail since the last one that worked (logged once) */
+    int accept_waiting;      /* libuv holds an accepted connection we had no memory for */
+    unsigned own_handles;    /* listener (until its close callback) and accept_retry */
+    atomic_ulong accept_errors[ACCEPT_NREASONS]; /* read by /metrics */
     uv_async_t async;
     store_t *store;
     api_server_t *api;
@@ -106,6 +133,8 @@ struct stream_server {
 static void conn_update(struct conn *c);
 static void maybe_finish(stream_server_t *s);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out);
+static void resume_accept(stream_server_t *s);
+static void resume_accept_cb(uv_timer_t *t);
 
 /* ---- output ------------------------------------------------------------------------------- */
 
@@ -341,6 +370,8 @@ static void on_conn_handle_closed(uv_handle_t *h)
     free(c->buf);
     free(c);
     s->live--;
+    if (!s->listening || s->accept_waiting)
+        resume_accept(s); /* a descriptor and memory are free now: no need to wait */
     maybe_finish(s);
 }
 
@@ -631,14 +662,51 @@ static void on_async(uv_async_t *a)
     }
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+/* Counts a failed accept and logs the first of a run of them. */
+static void accept_failed(stream_server_t *s, int status)
 {
-    stream_server_t *s = listener->data;
-    if (status < 0)
+    int reason = status == UV_EMFILE || status == UV_ENFILE    ? ACCEPT_OUT_OF_FDS
+                 : status == UV_ENOMEM || status == UV_ENOBUFS ? ACCEPT_OUT_OF_MEMORY
+                                                               : ACCEPT_OTHER;
+    atomic_fetch_add(&s->accept_errors[reason], 1);
+    if (!s->accept_failing)
+        log_warn("stream: cannot accept a connection (%s): retrying every %d ms",
+                 uv_strerror(status), STREAM_ACCEPT_RETRY_MS);
+    s->accept_failing = 1;
+}
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    stream_server_t *s = h->data;
+    s->own_handles--;
+    maybe_finish(s);
+}
+
+/* Stops accepting until accept_retry fires or a connection closes: closing the listener is the
+ * one way to end libuv's loop over a failing accept (its fd becomes -1); listen_fd keeps the
+ * socket listening meanwhile. */
+static void pause_accept(stream_server_t *s)
+{
+    if (!s->listening)
         return;
+    s->listening = 0;
+    uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    uv_timer_start(&s->accept_retry, resume_accept_cb, STREAM_ACCEPT_RETRY_MS, 0);
+}
+
+/* Takes the connection libuv has accepted. When its memory cannot be had, the connection stays
+ * pending (libuv stops watching the listener meanwhile: no spinning) and accept_retry tries
+ * again. */
+static void accept_pending(stream_server_t *s)
+{
     struct conn *c = calloc(1, sizeof *c);
-    if (c == NULL)
+    if (c == NULL) {
+        s->accept_waiting = 1;
+        accept_failed(s, UV_ENOMEM);
+        uv_timer_start(&s->accept_retry, resume_accept_cb, STREAM_ACCEPT_RETRY_MS, 0);
         return;
+    }
+    s->accept_waiting = 0;
     c->srv = s;
     c->cur_first = 1;
     batch_init(&c->cur);
@@ -653,16 +721,75 @@ static void on_connection(uv_stream_t *listener, int status)
         s->conns->prev = c;
     s->conns = c;
     atomic_fetch_add(&s->nconns, 1);
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
         return;
     }
+    if (s->accept_failing)
+        log_info("stream: accepting connections again");
+    s->accept_failing = 0;
     if (atomic_load(&s->nconns) > s->opts.max_conns || s->shutting_down) {
         send_line(c, "error 0 too many connections (limit %u)", s->opts.max_conns);
         c->eof = 1;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     conn_update(c);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    stream_server_t *s = listener->data;
+    if (status == 0) {
+        accept_pending(s);
+        return;
+    }
+    accept_failed(s, status);
+    pause_accept(s);
+}
+
+/* Listens on a new duplicate of listen_fd. Returns 0 or a libuv error (the handle is then
+ * closing). */
+static int listen_again(stream_server_t *s)
+{
+    int fd = fcntl(s->listen_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return uv_translate_sys_error(errno);
+    uv_tcp_init(s->loop, &s->listener);
+    s->listener.data = s;
+    s->own_handles++;
+    int rc = uv_tcp_open(&s->listener, fd);
+    if (rc)
+        close(fd); /* not the handle's: its close leaves it */
+    else
+        rc = uv_listen((uv_stream_t *)&s->listener, STREAM_BACKLOG, on_connection);
+    if (rc) {
+        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+        return rc;
+    }
+    s->listening = 1;
+    return 0;
+}
+
+/* Accepts again: the pending connection when the listener is open, else re-opens the listener
+ * (once the old one has finished closing); on failure, tries again after STREAM_ACCEPT_RETRY_MS.
+ */
+static void resume_accept(stream_server_t *s)
+{
+    if (s->shutting_down)
+        return;
+    uv_timer_stop(&s->accept_retry);
+    if (s->listening) {
+        if (s->accept_waiting)
+            accept_pending(s);
+        return;
+    }
+    if (s->own_handles > 1 || listen_again(s) != 0)
+        uv_timer_start(&s->accept_retry, resume_accept_cb, STREAM_ACCEPT_RETRY_MS, 0);
+}
+
+static void resume_accept_cb(uv_timer_t *t)
+{
+    resume_accept(t->data);
 }
 
 /* ---- server -------------------------------------------------------------------------------- */
@@ -710,7 +837,7 @@ int stream_start(stream_server_t **out, uv_loop_t *loop, const stream_opts_t *op
     s->listener.data = s;
     int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+        rc = uv_listen((uv_stream_t *)&s->listener, STREAM_BACKLOG, on_connection);
     if (rc) {
         snprintf(err, errsize, "cannot listen for the stream on %s: %s", opts->listen,
                  uv_strerror(rc));
@@ -720,6 +847,22 @@ int stream_start(stream_server_t **out, uv_loop_t *loop, const stream_opts_t *op
         free(s);
         return ERR_IO;
     }
+    uv_os_fd_t fd;
+    uv_fileno((uv_handle_t *)&s->listener, &fd);
+    s->listen_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (s->listen_fd < 0) {
+        snprintf(err, errsize, "cannot duplicate the stream's listening socket: %s",
+                 strerror(errno));
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        uv_run(loop, UV_RUN_NOWAIT);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return ERR_IO;
+    }
+    s->listening = 1;
+    uv_timer_init(loop, &s->accept_retry);
+    s->accept_retry.data = s;
+    s->own_handles = 2;
     struct sockaddr_storage bound;
     int len = sizeof bound;
     uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
@@ -752,17 +895,11 @@ static void on_async_closed(uv_handle_t *h)
         done(arg);
 }
 
-static void on_listener_closed(uv_handle_t *h)
-{
-    stream_server_t *s = h->data;
-    s->listener.data = NULL; /* marks the listener closed */
-    maybe_finish(s);
-}
-
-/* Frees the server once shutting down, the listener is closed and every connection is gone. */
+/* Frees the server once shutting down, the listener and the timer are closed and every
+ * connection is gone. */
 static void maybe_finish(stream_server_t *s)
 {
-    if (!s->shutting_down || s->listener.data != NULL || s->live != 0)
+    if (!s->shutting_down || s->own_handles != 0 || s->live != 0)
         return;
     if (!uv_is_closing((uv_handle_t *)&s->async))
         uv_close((uv_handle_t *)&s->async, on_async_closed);
@@ -773,7 +910,11 @@ void stream_shutdown(stream_server_t *s, void (*done)(void *arg), void *arg)
     s->shutting_down = 1;
     s->done_cb = done;
     s->done_arg = arg;
-    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    if (s->listening)
+        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed); /* else closed or closing */
+    s->listening = 0;
+    uv_close((uv_handle_t *)&s->accept_retry, on_server_handle_closed);
+    close(s->listen_fd);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         conn_update(c);
@@ -786,4 +927,10 @@ void stream_metrics(stream_server_t *s, sbuf_t *out)
                 "# HELP vigil_stream_connections Open stream connections.\n"
                 "# TYPE vigil_stream_connections gauge\nvigil_stream_connections %u\n",
                 atomic_load(&s->nconns));
+    sbuf_printf(out, "# HELP vigil_stream_accept_errors_total Stream connections that could not be "
+                     "accepted at once (a failed accept, or no memory for an accepted one), by "
+                     "reason.\n# TYPE vigil_stream_accept_errors_total counter\n");
+    for (int i = 0; i < ACCEPT_NREASONS; i++)
+        sbuf_printf(out, "vigil_stream_accept_errors_total{reason=\"%s\"} %lu\n", accept_reason[i],
+                    atomic_load(&s->accept_errors[i]));
 }

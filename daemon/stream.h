@@ -42,9 +42,10 @@ typedef struct stream_opts {
 
 typedef struct stream_server stream_server_t;
 
-/* Binds and starts accepting on loop. Returns 0 and *out, or ERR_INVAL / ERR_IO with a reason
- * in err. Caller owns *out; it frees itself after stream_shutdown's callback. api may be NULL
- * (then ingest is not counted in /metrics). */
+/* Binds and starts accepting on loop (a failing accept pauses and retries every 100 ms: see
+ * stream.c). Returns 0 and *out, or ERR_INVAL / ERR_IO with a reason in err. Caller owns *out;
+ * it frees itself after stream_shutdown's callback. api may be NULL (then ingest is not counted
+ * in /metrics). */
 int stream_start(stream_server_t **out, uv_loop_t *loop, const stream_opts_t *opts, store_t *store,
                  api_server_t *api, char *err, size_t errsize);
 
@@ -60,7 +61,8 @@ void stream_set_api(stream_server_t *s, api_server_t *api);
 /* The port actually bound. */
 unsigned stream_port(const stream_server_t *s);
 
-/* Appends the stream's Prometheus families (open connections). Any thread. */
+/* Appends the stream's Prometheus families (open connections, failed accepts by reason). Any
+ * thread. */
 void stream_metrics(stream_server_t *s, sbuf_t *out);
 
 #endif
