@@ -16,6 +16,9 @@ connections and the stream connection it opened first. Then:
   unknown zone: a 400); one looked up before stays answered from memory; descriptors free, the
   same query is answered as before, and an unknown zone is still the 400 "unable to find time
   zone".
+- Scheduled snapshot (Scheduled, storage.snapshot_every = 1s): fails likewise, the log naming
+  the database (or the copy's file) and the reason, no file left; once descriptors are free the
+  next one is taken.
 - Ingest and training (test_ingest_and_training): readings sent on the connections held (HTTP
   JSON, line protocol, the stream) are acknowledged, a training runs to its model version (it
   opens no file: models are rows of the database, written by the writer's connection); after
@@ -26,6 +29,7 @@ import http.client
 import json
 import math
 import os
+import re
 import resource
 import sys
 
@@ -79,7 +83,9 @@ def query_path(q):
     return "/query?db=db&q=" + vt.quote(q)
 
 
-class OutOfFds(tp.DaemonPerTest):
+class Base(tp.DaemonPerTest):
+    """setUp starts self.d under the limit, with self.http (Held) and self.stream open;
+    exhaust() uses the descriptors up, free() gives them back."""
     CONFIG = tp.config_text(0, extra="\n[storage]\nsnapshots_keep = 2\n")
 
     def setUp(self):
@@ -128,6 +134,10 @@ class OutOfFds(tp.DaemonPerTest):
         tp.wait_for("vigild to hold %d descriptors" % NOFILE,
                     lambda: fd_count(self.d.proc.pid) >= NOFILE, 5)
 
+    def snapshots(self):
+        folder = os.path.join(self.d.data_dir, "snapshots")
+        return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
     def free(self):
         for c in self.held:
             c.close()
@@ -135,6 +145,8 @@ class OutOfFds(tp.DaemonPerTest):
         tp.wait_for("vigild to free descriptors",
                     lambda: fd_count(self.d.proc.pid) < NOFILE - 50, 10)
 
+
+class OutOfFds(Base):
     def test_reload(self):
         self.exhaust()
         vt.write_file(self.conf, self.CONFIG.replace("snapshots_keep = 2", "snapshots_keep = 3"))
@@ -147,10 +159,6 @@ class OutOfFds(tp.DaemonPerTest):
         self.free()
         log = hup(self.d, r"configuration reloaded")
         self.assertIn("configuration reloaded; applied: storage.snapshots_keep", log)
-
-    def snapshots(self):
-        folder = os.path.join(self.d.data_dir, "snapshots")
-        return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
     def test_snapshot(self):
         self.exhaust()
@@ -228,6 +236,31 @@ class OutOfFds(tp.DaemonPerTest):
         self.assertEqual([p["ts"] for p in self.d.readings("lp")], [T0])
         self.assertEqual(len(self.d.readings("t")), n)
         self.assertTrue(self.http.json("GET", "/v1/devices/t/model")["versions"])
+
+
+class Scheduled(Base):
+    """storage.snapshot_every = 1s (the smallest allowed)."""
+    CONFIG = tp.config_text(0, extra="\n[storage]\nsnapshots_keep = 2\nsnapshot_every = 1s\n")
+
+    def test_scheduled_snapshot(self):
+        """A scheduled snapshot without descriptors fails, the log naming the database and the
+        reason; the next one after descriptors are free is taken."""
+        tp.wait_for("a first scheduled snapshot",
+                    lambda: "scheduled snapshot taken" in self.d.log(), 10)
+        self.exhaust()
+        # The database itself, or the copy's file (SQLite may reuse the descriptor the previous
+        # snapshot's connection left open for its locks' sake, and then the copy's open fails).
+        failed = re.compile(r"scheduled snapshot failed: (opening %s: unable to open database "
+                            r"file|creating %s/\.vigil-[0-9TZ.]+\.db\.tmp): Too many open files; "
+                            r"next attempt in 1 s" % (re.escape(self.d.db_path),
+                                                      re.escape(self.d.data_dir + "/snapshots")))
+        tp.wait_for("a scheduled snapshot to fail", lambda: failed.search(self.d.log()), 10)
+        self.assert_exhausted()
+        self.assertEqual(len(self.snapshots()), 1, "a file left by the failed snapshots")
+        self.free()
+        taken = self.d.log().count("scheduled snapshot taken")
+        tp.wait_for("a scheduled snapshot after the failure",
+                    lambda: self.d.log().count("scheduled snapshot taken") > taken, 10)
 
 
 if __name__ == "__main__":
