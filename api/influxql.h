@@ -124,7 +124,9 @@ typedef struct {
 /* Whether Go's time.LoadLocation (influxd's tz()) finds the zone name: "", "UTC" and "Local",
  * or a TZif file of that name in the system's zone database, where Go looks (its $ZONEINFO and
  * its own zoneinfo.zip aside); a name holding ".." or starting with '/' or '\\' never. Answers
- * are remembered a minute (influxql_tz.c). Returns 1, 0, or -1 when out of memory. Any thread. */
+ * are remembered a minute (influxql_tz.c). Returns 1, 0, or a negative errno (EMFILE, ENFILE,
+ * ENOMEM) when the check could not be made for want of descriptors or memory: not remembered,
+ * so the same name is checked again next time. Any thread. */
 int api__iq_tz_known(const char *name);
 
 /* Steps s one level deeper for t ('(', a call, a sign). Returns 0, or answers vigild's 400 for

@@ -447,11 +447,14 @@ int api__iq_read_tail(api_request_t *r, qscan_t *s, select_t *q)
             int known =
                 api__iq_tz_known(zone.value); /* after the ')', before the end: influxd's order */
             if (known <= 0) {
-                if (known < 0)
-                    api__error(r, 500, "out of memory");
-                else
+                if (known < 0) { /* descriptors or memory short: transient, retried (503) */
+                    r->retry_after = 1;
+                    api__error(r, 503, "cannot look up time zone %s: %s", zone.value,
+                               strerror(-known));
+                } else {
                     api__error(r, 400, "error parsing query: unable to find time zone %s",
                                zone.value);
+                }
                 return -1;
             }
             at = *s;

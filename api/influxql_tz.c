@@ -7,19 +7,25 @@
  * than TZ_NAME_MAX is checked each time and not kept (the slots copy the names they keep, each
  * malloc'd, freed when its slot is taken again; what remains at exit is reachable).
  *
+ * A check that could not be made (a zone file not opened for want of descriptors or memory:
+ * EMFILE, ENFILE, ENOMEM) is neither an answer nor kept: the caller answers it as the
+ * transient failure it is, and the next query checks again. Only "found" and "not found"
+ * (ENOENT and the like) are remembered.
+ *
  * Any thread: /query runs on libmicrohttpd's threads. Lock: tz_lock guards slots; it is never
  * held while a file is read, and no other lock is taken under it. */
 #include "influxql.h"
 #include "vtime.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TZ_SLOTS 64
+#define TZ_SLOTS    64
 #define TZ_NAME_MAX 255
-#define TZ_TTL_S 60
+#define TZ_TTL_S    60
 
 struct tz_slot {
     char *name; /* owned; NULL: empty */
@@ -30,7 +36,15 @@ struct tz_slot {
 static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tz_slot slots[TZ_SLOTS]; /* guarded by tz_lock */
 
-/* The check itself: Go's LoadLocation rules. 1, 0, or -1 when out of memory. Opens files. */
+/* Whether errno e, from opening or reading a zone file, says only that the process lacks what
+ * the check needs now (descriptors, memory), not whether the file is there. */
+static int tz_transient(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM;
+}
+
+/* The check itself: Go's LoadLocation rules. 1, 0, or a negative errno when the check could not
+ * be made (tz_transient). Opens files. */
 static int tz_check(const char *name)
 {
     static const char *const dirs[] = {"/usr/share/zoneinfo/", "/usr/share/lib/zoneinfo/",
@@ -40,16 +54,23 @@ static int tz_check(const char *name)
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         char *path = malloc(strlen(dirs[i]) + strlen(name) + 1);
         if (path == NULL)
-            return -1;
+            return -ENOMEM;
         strcpy(path, dirs[i]);
         strcat(path, name);
         FILE *f = fopen(path, "rb");
+        int e = errno;
         free(path);
+        if (f == NULL && tz_transient(e))
+            return -e; /* the file may well be there: no answer */
         if (f == NULL)
             continue;
         char magic[4];
+        errno = 0;
         int tzif = fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
+        e = ferror(f) ? errno : 0;
         fclose(f);
+        if (!tzif && tz_transient(e))
+            return -e;
         if (tzif)
             return 1;
     }
@@ -97,7 +118,7 @@ int api__iq_tz_known(const char *name)
     pthread_mutex_unlock(&tz_lock);
     int known = tz_check(name);
     if (known < 0)
-        return -1;
+        return known; /* not kept: the next query checks again */
     char *copy = malloc(len + 1);
     if (copy != NULL) { /* out of memory: the answer stands, not kept */
         memcpy(copy, name, len + 1);

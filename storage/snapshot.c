@@ -78,6 +78,24 @@ static const char *plain_path(const char *path, char *buf, size_t size)
     return buf;
 }
 
+/* SQLite's message for rc on db, with the system's reason when an OS call failed: SQLite says
+ * only "unable to open database file" whether the file is missing, not readable or the process
+ * is out of descriptors (EMFILE), and that difference is what the operator must act on.
+ * sqlite3_system_errno holds the errno of the last failed OS call, meaningful only after
+ * SQLITE_CANTOPEN and SQLITE_IOERR. rc is the failed call's code, read when db is NULL (an
+ * open that could not even allocate its handle). Returns buf. */
+static const char *sqlite_reason(sqlite3 *db, int rc, char *buf, size_t size)
+{
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    int code = (db ? sqlite3_errcode(db) : rc) & 0xff, e = db ? sqlite3_system_errno(db) : 0;
+    int os = code == SQLITE_CANTOPEN || code == SQLITE_IOERR;
+    if (os && e > 0)
+        snprintf(buf, size, "%s: %s", msg, strerror(e));
+    else
+        snprintf(buf, size, "%s", msg);
+    return buf;
+}
+
 /* One integer of a PRAGMA, or -1. */
 static int64_t pragma_int(sqlite3 *db, const char *sql)
 {
@@ -99,8 +117,9 @@ static int open_reader(store_t *s, sqlite3 **db, char *errmsg, size_t errsize)
         sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
         return 0;
     }
+    char why[300];
     snprintf(errmsg, errsize, "opening %s: %s", s->db_path,
-             *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+             sqlite_reason(*db, rc, why, sizeof why));
     int err = store__status(*db, rc);
     return err ? err : ERR_IO;
 }
@@ -149,7 +168,9 @@ static int vacuum_into(store_t *s, sqlite3 *db, const char *dest, struct cancel 
         rc = sqlite3_step(st);
     int err = 0;
     if (rc != SQLITE_DONE) {
-        snprintf(errmsg, errsize, "copying %s into %s: %s", s->db_path, dest, sqlite3_errmsg(db));
+        char why[300];
+        snprintf(errmsg, errsize, "copying %s into %s: %s", s->db_path, dest,
+                 sqlite_reason(db, rc, why, sizeof why));
         err = (rc & 0xff) == SQLITE_INTERRUPT ? ERR_CLOSED : store__status(db, rc);
         if (err == 0)
             err = ERR_IO;
@@ -186,18 +207,52 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
 #define RESTORE_COPY_ADVICE                                                                        \
     "take a snapshot with POST /v1/admin/snapshot, or stop vigild before copying vigil.db"
 
+/* What a file that is not a regular one is, for a message. */
+static const char *file_kind(mode_t mode)
+{
+    return S_ISFIFO(mode)   ? "a FIFO"
+           : S_ISDIR(mode)  ? "a directory"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "of an unknown kind";
+}
+
+/* Refuses path when it exists and is not a regular file (a link is followed): opening a FIFO
+ * blocks until something writes to it (the restore hung), a directory or a device is no copy of
+ * a database, and reading one as SQLite's file or journal does odd things. Checked before
+ * anything opens it. A path that cannot be stat'ed is left to the open that follows to report.
+ * Returns 0, or ERR_INVAL with errmsg naming the file, what it is and why (why). */
+static int check_regular(const char *path, const char *why, char *errmsg, size_t errsize)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+        return 0;
+    snprintf(errmsg, errsize, "%s is %s, not a regular file: %s", path, file_kind(st.st_mode), why);
+    return ERR_INVAL;
+}
+
 /* Refuses src when a file beside it (a write-ahead log, a hot rollback journal) holds part of
  * the database: copy_file copies src alone, so such a copy would be restored without the
  * commits in its WAL, or with the half-written pages of a transaction its journal would roll
- * back: a stale or torn database. (SQLite itself would roll a hot journal back at the first
- * open; the read-only open check_source makes cannot, and fails with SQLite's "attempt to
- * write a readonly database".) A journal counts as SQLite counts one as hot: not empty, first byte
- * not zero. Returns 0, or ERR_INVAL with errmsg naming the file and why. */
+ * back: a stale or torn database. Either must be a regular file if it exists (check_regular),
+ * before it is read: a FIFO there blocked the restore for good. (SQLite itself would roll a hot
+ * journal back at the first open; the read-only open check_source makes cannot, and fails with
+ * SQLite's "attempt to write a readonly database".) A journal counts as SQLite counts one as hot:
+ * not empty, first byte not zero. Returns 0, or ERR_INVAL with errmsg naming the file and why. */
 static int check_beside(const char *src, char *errmsg, size_t errsize)
 {
     char path[4200];
     struct stat st;
     unsigned char first = 0;
+    int err = 0;
+    for (int i = 0; i < 2 && err == 0; i++) {
+        snprintf(path, sizeof path, "%s%s", src, i ? "-journal" : "-wal");
+        err = check_regular(path, "SQLite would read it as part of the database beside it", errmsg,
+                            errsize);
+    }
+    if (err)
+        return err;
     snprintf(path, sizeof path, "%s-wal", src);
     if (stat(path, &st) == 0 && st.st_size > 0) {
         snprintf(errmsg, errsize,
@@ -222,14 +277,19 @@ static int check_beside(const char *src, char *errmsg, size_t errsize)
     return 0;
 }
 
-/* Checks that src is a whole vigil database this code can open: nothing of it beside it
- * (check_beside), vigil's application id, a schema version not above this code's, and PRAGMA
- * quick_check ok. Returns 0 or ERR_INVAL / ERR_CORRUPT / ERR_IO with errmsg. */
+/* Checks that src is a whole vigil database this code can open: a regular file, as are the
+ * files beside it (check_regular), nothing of it beside them (check_beside), vigil's application
+ * id, a schema version not above this code's, and PRAGMA quick_check ok. Returns 0 or ERR_INVAL /
+ * ERR_CORRUPT / ERR_IO with errmsg. */
 static int check_source(const char *src, char *errmsg, size_t errsize)
 {
-    int beside = check_beside(src, errmsg, errsize);
-    if (beside)
-        return beside;
+    int refused = check_regular(
+        src, "a restore copies a snapshot file, as POST /v1/admin/snapshot writes one", errmsg,
+        errsize);
+    if (refused == 0)
+        refused = check_beside(src, errmsg, errsize);
+    if (refused)
+        return refused;
     sqlite3 *db = NULL;
     char plain[4200];
     int rc = sqlite3_open_v2(plain_path(src, plain, sizeof plain), &db, SQLITE_OPEN_READONLY, NULL);
@@ -243,8 +303,9 @@ static int check_source(const char *src, char *errmsg, size_t errsize)
         sqlite3_step(qc) == SQLITE_ROW)
         ok = (const char *)sqlite3_column_text(qc, 0);
     if (rc != SQLITE_OK || app < 0) {
+        char why[300];
         snprintf(errmsg, errsize, "%s: cannot read it as an SQLite database (%s)", src,
-                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                 sqlite_reason(db, rc, why, sizeof why));
         err = ERR_IO;
     } else if (app != STORE_APPLICATION_ID) {
         snprintf(errmsg, errsize, "%s: not a vigil database (application_id %lld)", src,

@@ -25,7 +25,9 @@
   (Backup.test_failed_swap_keeps_wal) puts the WAL and shared memory back. Links planted in
   the data folder (Backup.test_restore_follows_no_link): a link at vigil.lock is refused (its
   missing target not created), one at .vigil.db.restore removed (its target unchanged;
-  vigil.db a file).
+  vigil.db a file). Not a regular file (Backup.test_restore_refuses_what_is_not_a_file): a
+  FIFO (the restore hung), a directory or a device as the source, a FIFO or a directory as its
+  -wal or -journal, is refused naming it and what it is, within a bounded run.
   As root (Backup.test_restore_as_root_owner, else skipped): a folder that does not exist is
   refused, not created; in an empty folder of another user's, vigil.lock and vigil.db are that
   user's.
@@ -412,6 +414,49 @@ class Backup(tp.DaemonPerTest):
         self.assertEqual(p.returncode, 0, p.stdout)
         d.start()
         self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
+
+    def test_restore_refuses_what_is_not_a_file(self):
+        """A source, or a -wal or -journal beside it, that is not a regular file is refused
+        before it is opened, naming it and what it is, exit 1, the target untouched: a FIFO
+        (whose open blocked the restore for good), a directory, a character device. Each run is
+        bounded (20 s), so a hang fails. The same snapshot without them is restored."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        work = vt.mkdtemp()
+        fifo = os.path.join(work, "fifo.db")
+        os.mkfifo(fifo)
+        folder = os.path.join(work, "folder.db")
+        os.mkdir(folder)
+        src = os.path.join(work, "snap.db")
+        shutil.copy(doc["path"], src)
+        target = os.path.join(vt.mkdtemp(), "data")
+        os.mkdir(target)
+
+        def refused(path, says):
+            try:
+                p = subprocess.run([vt.VIGILD, "--data-dir", target, "--restore", path],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   timeout=20)
+            except subprocess.TimeoutExpired:
+                self.fail("vigild --restore %s hung (killed after 20 s)" % path)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("restore refused: " + says, p.stdout)
+            self.assertEqual(os.listdir(target), [])  # refused before the lock is taken
+        refused(fifo, fifo + " is a FIFO, not a regular file")
+        refused(folder, folder + " is a directory, not a regular file")
+        refused("/dev/null", "/dev/null is a character device, not a regular file")
+        for beside in ("-wal", "-journal"):
+            os.mkfifo(src + beside)
+            refused(src, src + beside + " is a FIFO, not a regular file: SQLite would read it "
+                    "as part of the database beside it")
+            os.unlink(src + beside)
+        os.mkdir(src + "-journal")
+        refused(src, src + "-journal is a directory, not a regular file")
+        os.rmdir(src + "-journal")
+        p = restore(d, src, target)
+        self.assertEqual(p.returncode, 0, p.stdout)
 
     def test_restore_as_root_owner(self):
         """Run as root, --restore refuses a folder that does not exist (root would own it and
