@@ -303,7 +303,8 @@ static int device_get(store_t *s, const char *device, int counts, int64_t deadli
             sqlite3_clear_bindings(r->dev_by_name);
         }
         read_end(s, r);
-        /* Nothing was reported: the device is read again (it may be gone by then). */
+        /* WITHDRAWN: nothing reported yet; after the wait the device is read again (it may
+         * be gone by then: ERR_NOTFOUND, as a later call would answer). */
         if (err != WITHDRAWN || (err = counters_wait(s, &pw, dev)) != 0)
             break;
     }
@@ -327,9 +328,12 @@ int store_device_find(store_t *s, const char *device, store_device_cb cb, void *
     return device_get(s, device, 0, 0, cb, arg);
 }
 
-/* Copies name into *buf (grown; *cap its size). 0 or ERR_NOMEM. */
+/* Copies name into *buf (grown; *cap its size). 0 or ERR_NOMEM (also for a NULL name: SQLite's
+ * answer for a NOT NULL column when it is out of memory). */
 static int name_keep(char **buf, size_t *cap, const char *name)
 {
+    if (name == NULL)
+        return ERR_NOMEM;
     size_t len = strlen(name) + 1;
     if (store__grow((void **)buf, cap, len, 1))
         return ERR_NOMEM;
