@@ -849,16 +849,17 @@ static int walk_cb(void *arg, const store_device_info_t *info)
 static void *walk_main(void *arg)
 {
     walk_t *k = arg;
-    k->rc = store_device_list(k->s, NULL, 3, walk_cb, k);
+    k->rc = store_device_list(k->s, NULL, 4, walk_cb, k);
     return NULL;
 }
 
-/* Devices a, p (2 readings), x, z; a list of 3 reports "a", and then the writer reloads its
- * maps (a failed batch, the reload held, the bound an hour): the walk waits for the counters of
- * "p" without its reader connection, as do N more queries of "p", and a read that needs no wait
- * answers meanwhile. Once the reload goes on the walk resumes after "a" in a new snapshot:
- * "a", "p" (2 points), "x", each once, in order, its limit counted across the wait. On main the
- * walk and N - 1 queries held the N connections, the Nth query and the free read waited. */
+/* Devices a, ab (a's name a prefix of it), p (2 readings), x, z; a list of 4 reports "a", and
+ * then the writer reloads its maps (a failed batch, the reload held, the bound an hour): the
+ * walk waits for the counters of "ab" without its reader connection, as do N more queries of
+ * "p", and a read that needs no wait answers meanwhile. Once the reload goes on the walk resumes
+ * after "a" in a new snapshot: "a", "ab", "p" (2 points), "x", each once, in order, its limit
+ * counted across the wait. On main the walk and N - 1 queries held the N connections, the Nth
+ * query and the free read waited. */
 static void test_list_wait_midwalk_resumes(void **state)
 {
     fx_t *f = *state;
@@ -866,6 +867,7 @@ static void test_list_wait_midwalk_resumes(void **state)
     assert_true(n <= RW_MAX);
     double v = 1;
     write1(f->s, "a", 1000, 1, ch, &v);
+    write1(f->s, "ab", 1000, 1, ch, &v);
     write1(f->s, "p", 1000, 1, ch, &v);
     write1(f->s, "p", 2000, 1, ch, &v);
     write1(f->s, "x", 1000, 1, ch, &v);
@@ -919,10 +921,10 @@ static void test_list_wait_midwalk_resumes(void **state)
     assert_true(held);
     assert_int_equal(done, 0);
     assert_int_equal(k.rc, 0);
-    assert_int_equal(k.calls, 3);
-    static const char *const want[] = {"a", "p", "x"};
-    static const int64_t want_points[] = {1, 2, 1};
-    for (int i = 0; i < 3; i++) {
+    assert_int_equal(k.calls, 4);
+    static const char *const want[] = {"a", "ab", "p", "x"};
+    static const int64_t want_points[] = {1, 1, 2, 1};
+    for (int i = 0; i < 4; i++) {
         assert_string_equal(k.ids[i], want[i]);
         assert_int_equal(k.points[i], want_points[i]);
     }
