@@ -38,7 +38,9 @@
  *
  * A reader whose snapshot is ahead of pgen (the writer committed and has not published yet)
  * waits on pcond (store__pend_sync), broadcast at every publication, rather than polling; one
- * behind it retries with a new snapshot at once.
+ * behind it retries with a new snapshot at once. Either wait (this one, store__pend_wait's
+ * below) is made with the reader's transaction ended and its connection back in the pool
+ * (query.c), so waiting reads never take the pool from reads that need no wait.
  *
  * While a maps reload has withdrawn them (pgen -1) a reader waits on pcond (store__pend_wait),
  * woken when they are published again or when the reload fails (pfails): it then answers

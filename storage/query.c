@@ -2,10 +2,16 @@
  * reports.
  *
  * Invariants: a reader connection belongs to at most one thread at a time (taken from the free
- * list under rmu); each operation runs in one read transaction so the device row, its channels
+ * list under rmu); each operation reads in one read transaction so the device row, its channels
  * and its readings come from the same snapshot, whatever the writer commits meanwhile (WAL); a
  * query takes the device's pending readings (pending.c) from memory only when they were
- * published by the commit its snapshot shows, else it retries with a new snapshot.
+ * published by the commit its snapshot shows, else it retries with a new snapshot. No read
+ * holds a reader connection while it waits for the writer (a maps reload, a commit's
+ * publication: store__pend_wait, store__pend_sync): it ends its transaction and puts the
+ * connection back first, and takes one again, with a new snapshot, after the wait, so the pool
+ * is busy only with reading and callbacks and a read that needs no wait never queues behind
+ * one that waits. A device list that waits part-way resumes after the last device it reported
+ * (device_list): each device from one snapshot, not the whole walk.
  *
  * Threads: any thread. Callbacks run on the calling thread while it holds a reader connection
  * and no store lock; a slow callback only keeps that one connection (and the WAL) busy. */
@@ -197,7 +203,8 @@ static int chans_load(store_t *s, store_reader_t *r, int64_t dev, chanlist_t *cl
  * snapshots bound the retries of a snapshot behind a writer that keeps publishing. While the
  * writer reloads its maps (the pending readings and counters withdrawn) a query or a device
  * report waits instead (store__pend_wait), at most STORE_PEND_WAIT_MS, and gives up at once if
- * the reload fails or has failed and is not being retried yet. A caller's deadline (an InfluxQL
+ * the reload fails or has failed and is not being retried yet. Every such wait is made with the
+ * reader connection back in the pool (the head comment). A caller's deadline (an InfluxQL
  * query's http.query_timeout: store_query_t.deadline_us, store_device_get_until) ends either
  * wait sooner, so that the query answers its timeout on time, not a second late. */
 #define PEND_TRIES   2000
@@ -211,39 +218,41 @@ static void unavailable(store_t *s, const store_pwait_t *pw, const char *what, i
                                  : "the store reloads them");
 }
 
+/* What report_device answers for a device whose counters a maps reload withdrew: the caller
+ * ends its read, puts its reader connection back and waits for them (counters_wait), then reads
+ * the device again in a new snapshot. */
+#define WITHDRAWN 1
+
 /* Reports the device at the current row of st (columns as in the dev_* statements). pw: the
  * call's wait for the published counters (one for all its devices); NULL: the counters are not
- * read (points, first_ts_ms and last_ts_ms -1) and nothing waits. */
+ * read (points, first_ts_ms and last_ts_ms -1), and it never answers WITHDRAWN. Returns 0 (cb
+ * called; *stop set from its answer), WITHDRAWN (cb not called) or a failure. */
 static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanlist_t *cl,
                          store_device_cb cb, void *arg, int *stop, store_pwait_t *pw)
 {
     int64_t dev = sqlite3_column_int64(st, 0);
-    int err = chans_load(s, r, dev, cl);
-    if (err)
-        return err;
     store_device_info_t info;
-    info.id = (const char *)sqlite3_column_text(st, 1);
-    info.attrs_json = (const char *)sqlite3_column_text(st, 2);
-    if (info.attrs_json == NULL)
-        info.attrs_json = "{}";
-    info.created_ms = sqlite3_column_int64(st, 3);
     /* The devices row counts the rows; the writer's published counters add the pending
      * readings (pending.c). They are committed, and behind this snapshot by at most a
      * transaction between its COMMIT and its publication, none of whose writes is acknowledged
      * yet. While the writer reloads its maps they are withdrawn: the devices row's would miss
      * the pending readings (0 points for a device that has only those), so the report waits,
-     * as a query does; the counters it then reads are as of the reload, this snapshot or a
-     * later commit. */
+     * as a query does, holding no reader connection (the caller's counters_wait); it then reads
+     * the device again, and the counters are as of the reload, that snapshot or a later
+     * commit. */
     info.first_ts_ms = info.last_ts_ms = info.points = -1;
     int found = 1; /* not read (pw NULL): the -1s */
-    if (pw != NULL)
-        found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points, pw);
-    while (found < 0 && store__pend_wait(s, pw) == 0)
-        found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points, pw);
-    if (found < 0) {
-        unavailable(s, pw, "counters", dev);
-        return ERR_AGAIN; /* transient: the client is told to retry (api__backend_error) */
-    }
+    if (pw != NULL && (found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms,
+                                                 &info.points, pw)) < 0)
+        return WITHDRAWN;
+    int err = chans_load(s, r, dev, cl);
+    if (err)
+        return err;
+    info.id = (const char *)sqlite3_column_text(st, 1);
+    info.attrs_json = (const char *)sqlite3_column_text(st, 2);
+    if (info.attrs_json == NULL)
+        info.attrs_json = "{}";
+    info.created_ms = sqlite3_column_int64(st, 3);
     if (found == 0) {
         int nodata = sqlite3_column_type(st, 4) == SQLITE_NULL;
         info.first_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 4);
@@ -256,27 +265,49 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
     return 0;
 }
 
+/* Waits for the counters report_device found withdrawn (device dev), with the call's read
+ * ended and its reader connection back in the pool. Returns 0 (read again, in a new snapshot)
+ * or ERR_AGAIN (the reload failed, or the wait's bound or the caller's deadline passed) with
+ * the message set. */
+static int counters_wait(store_t *s, store_pwait_t *pw, int64_t dev)
+{
+    if (store__pend_wait(s, pw) == 0)
+        return 0;
+    unavailable(s, pw, "counters", dev);
+    return ERR_AGAIN; /* transient: the client is told to retry (api__backend_error) */
+}
+
 /* store_device_get (counts 1) and store_device_find (counts 0). */
 static int device_get(store_t *s, const char *device, int counts, int64_t deadline_us,
                       store_device_cb cb, void *arg)
 {
     if (device == NULL)
         return ERR_NOTFOUND;
-    store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
     store_pwait_t pw = {.deadline_us = deadline_us};
-    int err = read_begin(s, r), stop = 0;
-    if (err == 0) {
-        sqlite3_bind_text(r->dev_by_name, 1, device, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(r->dev_by_name);
-        if (rc == SQLITE_ROW)
-            err = report_device(s, r, r->dev_by_name, &cl, cb, arg, &stop, counts ? &pw : NULL);
-        else
-            err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
-        sqlite3_reset(r->dev_by_name);
-        sqlite3_clear_bindings(r->dev_by_name);
+    int err, stop = 0;
+    for (;;) {
+        store_reader_t *r = store__reader_get(s);
+        int64_t dev = 0;
+        err = read_begin(s, r);
+        if (err == 0) {
+            sqlite3_bind_text(r->dev_by_name, 1, device, -1, SQLITE_STATIC);
+            int rc = sqlite3_step(r->dev_by_name);
+            if (rc == SQLITE_ROW) {
+                dev = sqlite3_column_int64(r->dev_by_name, 0);
+                err = report_device(s, r, r->dev_by_name, &cl, cb, arg, &stop, counts ? &pw : NULL);
+            } else {
+                err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
+            }
+            sqlite3_reset(r->dev_by_name);
+            sqlite3_clear_bindings(r->dev_by_name);
+        }
+        read_end(s, r);
+        /* WITHDRAWN: nothing reported yet; after the wait the device is read again (it may
+         * be gone by then: ERR_NOTFOUND, as a later call would answer). */
+        if (err != WITHDRAWN || (err = counters_wait(s, &pw, dev)) != 0)
+            break;
     }
-    read_end(s, r);
     chans_free(&cl);
     return err;
 }
@@ -297,34 +328,75 @@ int store_device_find(store_t *s, const char *device, store_device_cb cb, void *
     return device_get(s, device, 0, 0, cb, arg);
 }
 
-/* store_device_list (counts 1) and store_device_each (counts 0). */
+/* Copies name into *buf (grown; *cap its size). 0 or ERR_NOMEM (also for a NULL name: SQLite's
+ * answer for a NOT NULL column when it is out of memory). */
+static int name_keep(char **buf, size_t *cap, const char *name)
+{
+    if (name == NULL)
+        return ERR_NOMEM;
+    size_t len = strlen(name) + 1;
+    if (store__grow((void **)buf, cap, len, 1))
+        return ERR_NOMEM;
+    memcpy(*buf, name, len);
+    return 0;
+}
+
+/* store_device_list (counts 1) and store_device_each (counts 0).
+ *
+ * A walk that meets withdrawn counters (a maps reload, counts 1 only) cannot wait where it is
+ * without keeping its reader connection, nor start again (its callback has seen the devices
+ * before), so it resumes: it ends its read, puts the connection back, waits (counters_wait),
+ * and walks on in a new snapshot from after the last device it reported, as the next page of a
+ * list would. The devices are by name, so each is reported at most once and in order, every
+ * device present throughout the call is reported, and each device's row, channels and counters
+ * still come from one snapshot; only the walk as a whole is no longer one snapshot: a device
+ * created or deleted during the wait is listed or not as the later snapshot says. The limit
+ * counts the devices reported across the resumptions. */
 static int device_list(store_t *s, const char *after, size_t limit, int counts, int64_t deadline_us,
                        store_device_cb cb, void *arg)
 {
-    store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
-    sqlite3_stmt *st = r->dev_all;
     store_pwait_t pw = {.deadline_us = deadline_us};
-    int err = read_begin(s, r), stop = 0, rc;
-    if (err == 0 && after != NULL) {
-        /* A cursor, not a lookup: the device named may have been deleted since the last page. */
-        st = r->dev_after;
-        sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
-    }
+    char *last = NULL; /* the last device reported (counts 1: where a resumed walk goes on) */
+    size_t last_cap = 0;
+    const char *from = after;
     size_t n = 0;
-    while (err == 0 && !stop && (limit == 0 || n < limit)) {
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) {
-            if (rc != SQLITE_DONE)
-                err = fail(s, r, rc, "listing devices");
-            break;
+    int err, stop = 0;
+    for (;;) {
+        store_reader_t *r = store__reader_get(s);
+        sqlite3_stmt *st = r->dev_all;
+        int64_t dev = 0;
+        err = read_begin(s, r);
+        if (err == 0 && from != NULL) {
+            /* A cursor, not a lookup: the device named may have been deleted since the last
+             * page (or during this call's wait). */
+            st = r->dev_after;
+            sqlite3_bind_text(st, 1, from, -1, SQLITE_TRANSIENT); /* last changes as it walks */
         }
-        err = report_device(s, r, st, &cl, cb, arg, &stop, counts ? &pw : NULL);
-        n++;
+        while (err == 0 && !stop && (limit == 0 || n < limit)) {
+            int rc = sqlite3_step(st);
+            if (rc != SQLITE_ROW) {
+                if (rc != SQLITE_DONE)
+                    err = fail(s, r, rc, "listing devices");
+                break;
+            }
+            dev = sqlite3_column_int64(st, 0);
+            err = report_device(s, r, st, &cl, cb, arg, &stop, counts ? &pw : NULL);
+            if (err == 0) {
+                n++;
+                if (counts)
+                    err = name_keep(&last, &last_cap, (const char *)sqlite3_column_text(st, 1));
+            }
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        read_end(s, r);
+        if (err != WITHDRAWN || (err = counters_wait(s, &pw, dev)) != 0)
+            break;
+        if (last != NULL)
+            from = last;
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    read_end(s, r);
+    free(last);
     chans_free(&cl);
     return err == ERR_NOMEM || err == ERR_NOTFOUND || err == ERR_AGAIN || err == 0 ? err : ERR_IO;
 }
@@ -500,7 +572,7 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
 {
     if (q == NULL || q->device == NULL)
         return ERR_INVAL;
-    store_reader_t *r = store__reader_get(s);
+    store_reader_t *r = NULL; /* NULL while the query waits for the writer */
     chanlist_t cl = {0};
     unsigned char *sel = NULL;
     int64_t dev = 0, gen = 0, pbase = 0;
@@ -510,6 +582,8 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
     int sync_started = 0;
     int err = 0;
     for (int tries = 0;; tries++) {
+        if (r == NULL)
+            r = store__reader_get(s);
         err = read_begin(s, r);
         if (err == 0)
             err = log_gen(s, r, &gen);
@@ -523,8 +597,11 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
                 ((err = chans_load(s, r, dev, &cl)) != 0 || (err = chans_select(q, &cl, NULL))))
                 break;
             err = 1;
-            if (!sqlite3_get_autocommit(r->db))
-                sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+            /* The wait holds no reader connection (a read that needs no wait must not queue
+             * behind it for the pool): the snapshot was to be dropped anyway, and the retry
+             * takes a connection, and a new snapshot, again. */
+            read_end(s, r);
+            r = NULL;
             if (!withdrawn && !sync_started) {
                 int64_t ms = __atomic_load_n(&s->psync_ms, __ATOMIC_ACQUIRE);
                 store__wait_deadline(&sync_dl, ms > 0 ? ms : PEND_SYNC_MS, q->deadline_us);
@@ -553,7 +630,8 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
         err = chans_select(q, &cl, sel);
     if (err == 0)
         err = scan(s, r, q, dev, &cl, sel, plen, pbase, cb, arg);
-    read_end(s, r);
+    if (r != NULL)
+        read_end(s, r);
     free(sel);
     chans_free(&cl);
     return read_status(err);

@@ -137,7 +137,11 @@ int store_device_find(store_t *s, const char *device, store_device_cb cb, void *
 /* Reports every device ordered by id (byte order), those after `after` (NULL: from the first;
  * it need not name an existing device, so a page cursor survives a deletion), at most limit
  * devices (0: all). Waits for a reload as store_device_get does (about a second at most for
- * the whole call), else ERR_AGAIN. Returns 0, ERR_AGAIN, ERR_IO, ERR_NOMEM. */
+ * the whole call), else ERR_AGAIN. A walk that waits part-way (the reload began after its first
+ * devices) goes on after the last device it reported, in a newer snapshot, as a next page
+ * would: each device at most once and in order, and one present throughout is reported, but a
+ * device created or deleted during the wait is listed as the newer snapshot says. Returns 0,
+ * ERR_AGAIN, ERR_IO, ERR_NOMEM. */
 int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg);
 
 /* As store_device_list, its wait for a reload ending by deadline_us as store_device_get_until's. */
@@ -390,10 +394,14 @@ int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *b
  * ERR_CLOSED. Any thread but the writer's: never from a commit hook or a store_done_cb. */
 int store_flush(store_t *s);
 
-/* Reads run on the reader pool, each in one snapshot. Pointers given to a callback are borrowed:
- * valid during the call only. An iteration stops when its callback returns nonzero. They return
- * 0, ERR_NOTFOUND (no such device, or version), ERR_IO, ERR_NOMEM; a failed call never invokes
- * its callback, though an iteration may fail after some calls. */
+/* Reads run on the reader pool, each in one snapshot (a device list that waits for a reload
+ * part-way: each device in one, store_device_list). A read that waits for the writer (a maps
+ * reload, a commit's publication) holds no reader connection meanwhile, so waiting reads never
+ * take all the pool's connections (opts.readers) from reads that need no wait. Pointers given
+ * to a callback are borrowed: valid during the call only. An iteration stops when its callback
+ * returns nonzero. They return 0, ERR_NOTFOUND (no such device, or version), ERR_IO,
+ * ERR_NOMEM; a failed call never invokes its callback, though an iteration may fail after some
+ * calls. */
 
 /* One model version; has_ckpt is 1 when a checkpoint is stored with it. */
 typedef int (*store_model_cb)(void *arg, int64_t version, int64_t created_ms, const char *info_json,

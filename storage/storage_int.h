@@ -11,7 +11,8 @@
  * writes), query.c (their reads).
  *
  * Lock order: qmu before smu; rmu is never held with another store lock; pmu is taken alone
- * (a reader takes it while it holds its reader connection, never with rmu held). No lock is held
+ * (a reader takes it while it holds its reader connection, never with rmu held; it waits on
+ * pcond holding no reader connection: query.c's head comment). No lock is held
  * while a store_done_cb or a reader callback runs, except that the writer holds nothing at all. */
 #ifndef VIGIL_STORAGE_INT_H
 #define VIGIL_STORAGE_INT_H

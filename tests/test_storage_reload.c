@@ -3,7 +3,10 @@
  * failing for good does not spin, and an error message stays with the thread that met it; and
  * (task condvar) a read waiting for the withdrawn counters is woken by the reload's outcome;
  * (task pwait) a read after a failed reload answers at once while no retry runs, waits while
- * one runs, and a read whose snapshot is ahead of the publication waits for it without polling.
+ * one runs, and a read whose snapshot is ahead of the publication waits for it without polling;
+ * (task storage2) a read waiting for a reload or a publication holds no reader connection, so
+ * one that needs no wait answers while as many reads as connections and more wait, and a device
+ * list that meets a reload part-way resumes after the last device it reported.
  *
  * A trigger refuses device "bad", so a batch of it fails and the writer reloads its maps; the
  * hooks of storage_int.h fail that reload (store__test_reload_fail) or hold it
@@ -340,19 +343,21 @@ static void wait_waiters(store_t *s, int w0, int n)
     assert_int_equal(store__test_pend_waits(s), w0 + n);
 }
 
-/* A read of device "p" on its own thread: a report (query 0) or a readings query (1). */
+/* A read of device "p" on its own thread: a report (query 0), a readings query (1) or a list
+ * of every device (2, task storage2: "p" alone is stored). */
 typedef struct waiter_th {
     store_t *s;
     int query;
     int rc;
     int64_t points; /* the report's, or the query's points */
     char msg[STORE_ERRMSG_LEN];
+    int done; /* atomic: the read has answered */
 } waiter_th_t;
 
 static void *waiter_main(void *arg)
 {
     waiter_th_t *w = arg;
-    if (w->query) {
+    if (w->query == 1) {
         got_t *g = malloc(sizeof *g);
         assert_non_null(g);
         w->rc = query(w->s, "p", 0, 10000, ch, 1, 0, 0, g);
@@ -361,10 +366,12 @@ static void *waiter_main(void *arg)
     } else {
         devinfo_t d;
         memset(&d, 0, sizeof d);
-        w->rc = store_device_get(w->s, "p", on_device, &d);
+        w->rc = w->query == 2 ? store_device_list(w->s, NULL, 0, on_device, &d)
+                              : store_device_get(w->s, "p", on_device, &d);
         w->points = d.points;
     }
     snprintf(w->msg, sizeof w->msg, "%s", store_errmsg(w->s));
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -661,6 +668,274 @@ static void test_query_unpublished(void **state)
     counter_deinit(&c);
 }
 
+/* ---- task storage2: a read waiting for the writer holds no reader connection ---- */
+
+/* The most reads waiting at once below (the fixture opens 2 reader connections). */
+#define RW_MAX 8
+
+/* Waits (10 s at most) until counter(s) reaches want; returns its value then, not asserting, so
+ * a test on old code fails at its assertions after releasing its holds, not here. */
+static int count_reach(store_t *s, int (*counter)(store_t *), int want)
+{
+    for (int i = 0; i < 10000 && counter(s) < want; i++)
+        usleep(1000);
+    return counter(s);
+}
+
+/* A read that never waits for the writer (store_device_find: no counters), on its own thread. */
+typedef struct free_read {
+    store_t *s;
+    int rc;
+    int done; /* atomic */
+} free_read_t;
+
+static void *free_read_main(void *arg)
+{
+    free_read_t *fr = arg;
+    devinfo_t d;
+    memset(&d, 0, sizeof d);
+    fr->rc = store_device_find(fr->s, "p", on_device, &d);
+    __atomic_store_n(&fr->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Starts a free read and waits for its answer (10 s at most, on its flag: the bound only ends
+ * a test on old code, where the read waits for a reader connection until the holds go).
+ * Returns whether it answered. */
+static int free_read_answers(store_t *s, free_read_t *fr, pthread_t *th)
+{
+    *fr = (free_read_t){.s = s};
+    assert_int_equal(pthread_create(th, NULL, free_read_main, fr), 0);
+    for (int i = 0; i < 10000 && !__atomic_load_n(&fr->done, __ATOMIC_ACQUIRE); i++)
+        usleep(1000);
+    return __atomic_load_n(&fr->done, __ATOMIC_ACQUIRE);
+}
+
+/* Starts n reads of "p" (kinds as waiter_main's: kinds[i % nkinds]). */
+static void start_reads(store_t *s, waiter_th_t *w, pthread_t *th, int n, const int *kinds,
+                        int nkinds)
+{
+    for (int i = 0; i < n; i++) {
+        w[i] = (waiter_th_t){.s = s, .query = kinds[i % nkinds]};
+        assert_int_equal(pthread_create(&th[i], NULL, waiter_main, &w[i]), 0);
+    }
+}
+
+/* How many of n reads have answered. */
+static int reads_done(waiter_th_t *w, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += __atomic_load_n(&w[i].done, __ATOMIC_ACQUIRE);
+    return k;
+}
+
+/* With the store's N reader connections (2 here), N + 1 reads wait for a held maps reload (a
+ * query, a report and a device list of "p", their bound an hour): all N + 1 wait at once
+ * (store__test_pend_waits), and a read that needs no wait (store_device_find) answers while
+ * they still wait, the reload still held. Then they answer with the counters. On main each
+ * waiting read held its reader connection: N of them took the pool, the N + 1st and the free
+ * read waited in store__reader_get until the reload went on (N waits counted, no answer). */
+static void test_reload_wait_holds_no_reader(void **state)
+{
+    fx_t *f = *state;
+    int n = f->s->opts.readers + 1;
+    assert_true(n <= RW_MAX);
+    counter_t c;
+    hold_failed_reload(f->s, &c);
+    int w0 = store__test_pend_waits(f->s);
+    waiter_th_t w[RW_MAX];
+    pthread_t th[RW_MAX];
+    static const int kinds[] = {1, 0, 2};
+    start_reads(f->s, w, th, n, kinds, 3);
+    int waiting = count_reach(f->s, store__test_pend_waits, w0 + n) - w0;
+    free_read_t fr;
+    pthread_t fth;
+    int answered = free_read_answers(f->s, &fr, &fth);
+    int held = store__test_reload_held(f->s), done = reads_done(w, n);
+    store__test_reload_hold(f->s, 0);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_join(fth, NULL);
+    store__test_pend_wait_ms(f->s, 0);
+    counter_wait(&c, 1);
+    assert_int_equal(waiting, n);
+    assert_true(answered);
+    assert_int_equal(fr.rc, 0);
+    assert_true(held);
+    assert_int_equal(done, 0); /* the free read answered while every wait went on */
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(w[i].rc, 0);
+        assert_int_equal(w[i].points, 2);
+    }
+    assert_int_equal(c.bad, 1);
+    counter_deinit(&c);
+}
+
+/* The same with a commit's publication held (its bound an hour): N + 1 queries whose snapshot
+ * is ahead of the published generation all wait for it at once (store__test_pend_syncs), a
+ * read that needs no wait answers meanwhile, and the queries answer with the new reading once
+ * it is published. On main the N + 1st query and the free read waited for a reader connection. */
+static void test_publication_wait_holds_no_reader(void **state)
+{
+    fx_t *f = *state;
+    int n = f->s->opts.readers + 1;
+    assert_true(n <= RW_MAX);
+    double v = 1;
+    write1(f->s, "p", 1000, 1, ch, &v);
+    counter_t c;
+    store__test_pend_sync_ms(f->s, 3600 * 1000);
+    hold_publication(f->s, 2000, &c);
+    int syncs0 = store__test_pend_syncs(f->s);
+    waiter_th_t w[RW_MAX];
+    pthread_t th[RW_MAX];
+    static const int kinds[] = {1};
+    start_reads(f->s, w, th, n, kinds, 1);
+    int waiting = count_reach(f->s, store__test_pend_syncs, syncs0 + n) - syncs0;
+    free_read_t fr;
+    pthread_t fth;
+    int answered = free_read_answers(f->s, &fr, &fth);
+    int held = store__test_publish_held(f->s), done = reads_done(w, n);
+    store__test_publish_hold(f->s, 0);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_join(fth, NULL);
+    store__test_pend_sync_ms(f->s, 0);
+    counter_wait(&c, 1);
+    assert_int_equal(waiting, n);
+    assert_true(answered);
+    assert_int_equal(fr.rc, 0);
+    assert_true(held);
+    assert_int_equal(done, 0);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(w[i].rc, 0);
+        assert_int_equal(w[i].points, 3);
+    }
+    assert_int_equal(c.ok, 1);
+    counter_deinit(&c);
+}
+
+/* A device list whose walk meets a maps reload after its first device (its callback holds the
+ * walk at "a" until the test has begun the reload). */
+typedef struct walk {
+    store_t *s;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int at_a, go; /* under mu: the walk reached "a"; the test let it go on */
+    int calls, rc;
+    char ids[8][8];
+    int64_t points[8];
+} walk_t;
+
+static int walk_cb(void *arg, const store_device_info_t *info)
+{
+    walk_t *k = arg;
+    if (k->calls < 8) {
+        snprintf(k->ids[k->calls], sizeof k->ids[0], "%s", info->id);
+        k->points[k->calls] = info->points;
+    }
+    k->calls++;
+    if (strcmp(info->id, "a") == 0) {
+        pthread_mutex_lock(&k->mu);
+        k->at_a = 1;
+        pthread_cond_broadcast(&k->cond);
+        while (!k->go)
+            pthread_cond_wait(&k->cond, &k->mu);
+        pthread_mutex_unlock(&k->mu);
+    }
+    return 0;
+}
+
+static void *walk_main(void *arg)
+{
+    walk_t *k = arg;
+    k->rc = store_device_list(k->s, NULL, 4, walk_cb, k);
+    return NULL;
+}
+
+/* Devices a, ab (a's name a prefix of it), p (2 readings), x, z; a list of 4 reports "a", and
+ * then the writer reloads its maps (a failed batch, the reload held, the bound an hour): the
+ * walk waits for the counters of "ab" without its reader connection, as do N more queries of
+ * "p", and a read that needs no wait answers meanwhile. Once the reload goes on the walk resumes
+ * after "a" in a new snapshot: "a", "ab", "p" (2 points), "x", each once, in order, its limit
+ * counted across the wait. On main the walk and N - 1 queries held the N connections, the Nth
+ * query and the free read waited. */
+static void test_list_wait_midwalk_resumes(void **state)
+{
+    fx_t *f = *state;
+    int n = f->s->opts.readers;
+    assert_true(n <= RW_MAX);
+    double v = 1;
+    write1(f->s, "a", 1000, 1, ch, &v);
+    write1(f->s, "ab", 1000, 1, ch, &v);
+    write1(f->s, "p", 1000, 1, ch, &v);
+    write1(f->s, "p", 2000, 1, ch, &v);
+    write1(f->s, "x", 1000, 1, ch, &v);
+    write1(f->s, "z", 1000, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER refuse_bad BEFORE INSERT ON devices"
+                                            " WHEN NEW.name = 'bad'"
+                                            " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    walk_t k = {.s = f->s};
+    pthread_mutex_init(&k.mu, NULL);
+    pthread_cond_init(&k.cond, NULL);
+    pthread_t wth;
+    assert_int_equal(pthread_create(&wth, NULL, walk_main, &k), 0);
+    pthread_mutex_lock(&k.mu);
+    while (!k.at_a)
+        pthread_cond_wait(&k.cond, &k.mu); /* the callback runs at once: no bound needed */
+    pthread_mutex_unlock(&k.mu);
+    store__test_pend_wait_ms(f->s, 3600 * 1000);
+    store__test_reload_hold(f->s, 1);
+    counter_t c;
+    submit_point(f->s, "bad", 1000, &c);
+    wait_reload_held(f->s);
+    int w0 = store__test_pend_waits(f->s);
+    pthread_mutex_lock(&k.mu);
+    k.go = 1;
+    pthread_cond_broadcast(&k.cond);
+    pthread_mutex_unlock(&k.mu);
+    int walk_waits = count_reach(f->s, store__test_pend_waits, w0 + 1) - w0;
+    waiter_th_t w[RW_MAX];
+    pthread_t th[RW_MAX];
+    static const int kinds[] = {1};
+    start_reads(f->s, w, th, n, kinds, 1);
+    int waiting = count_reach(f->s, store__test_pend_waits, w0 + 1 + n) - w0;
+    free_read_t fr;
+    pthread_t fth;
+    int answered = free_read_answers(f->s, &fr, &fth);
+    int held = store__test_reload_held(f->s), done = reads_done(w, n);
+    store__test_reload_hold(f->s, 0);
+    pthread_join(wth, NULL);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_join(fth, NULL);
+    store__test_pend_wait_ms(f->s, 0);
+    counter_wait(&c, 1);
+    pthread_mutex_destroy(&k.mu);
+    pthread_cond_destroy(&k.cond);
+    assert_int_equal(walk_waits, 1);
+    assert_int_equal(waiting, n + 1);
+    assert_true(answered);
+    assert_int_equal(fr.rc, 0);
+    assert_true(held);
+    assert_int_equal(done, 0);
+    assert_int_equal(k.rc, 0);
+    assert_int_equal(k.calls, 4);
+    static const char *const want[] = {"a", "ab", "p", "x"};
+    static const int64_t want_points[] = {1, 1, 2, 1};
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(k.ids[i], want[i]);
+        assert_int_equal(k.points[i], want_points[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(w[i].rc, 0);
+        assert_int_equal(w[i].points, 2);
+    }
+    assert_int_equal(c.bad, 1);
+    counter_deinit(&c);
+}
+
 const struct CMUnitTest storage_reload_tests[] = {
     cmocka_unit_test_setup_teardown(test_reload_failed_retried, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reload_failing_no_spin, setup, teardown),
@@ -675,5 +950,8 @@ const struct CMUnitTest storage_reload_tests[] = {
     cmocka_unit_test_setup_teardown(test_query_waits_for_publication, setup, teardown),
     cmocka_unit_test_setup_teardown(test_caller_deadline_ends_waits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_query_unpublished, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_reload_wait_holds_no_reader, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_publication_wait_holds_no_reader, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_list_wait_midwalk_resumes, setup, teardown),
 };
 const size_t storage_reload_ntests = sizeof storage_reload_tests / sizeof storage_reload_tests[0];
