@@ -7,7 +7,8 @@ in README, the device and status keys are named, error samples are as vigild ans
 Dependencies: README's dependency table names exactly the packages tools/install-deps
 installs. DocumentedFields: the fields the code writes are named in README (FIELD_SOURCES).
 CSourceScan: the C scan those use finds definitions, not prototypes. SourceFiles:
-docs/architecture.md's "Source files" names every C source.
+docs/architecture.md's "Source files" names every C source. DocContents: docs/reliability.md's
+and docs/detection.md's "Contents" list every section once, each link resolving.
 
 Python 3 standard library.
 """
@@ -413,6 +414,51 @@ class SourceFiles(unittest.TestCase):
                          "sources docs/architecture.md's Source files does not name")
         self.assertEqual(sorted(n for n in named if "/" in n and n not in files), [],
                          "named in docs/architecture.md's Source files, not in the tree")
+
+
+def github_slugs(text):
+    """[(level, heading text, anchor)] for the Markdown headings of text outside code fences,
+    the anchors as GitHub makes them: lower case, characters other than letters, digits, '_',
+    '-' and ' ' dropped, spaces made '-', a repeated anchor suffixed -1, -2, ..."""
+    seen, out, fence = {}, [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        m = None if fence else re.match(r"(#{1,6}) (.*)", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(2).strip().lower()).replace(" ", "-")
+            n = seen.get(slug, 0)
+            seen[slug] = n + 1
+            out.append((len(m.group(1)), m.group(2), slug if n == 0 else "%s-%d" % (slug, n)))
+    return out
+
+
+class DocContents(unittest.TestCase):
+    """docs/reliability.md and docs/detection.md, long logs of the work, each open with a
+    "Contents" section by topic: it links every other `## ` section exactly once, and each of
+    its links names an anchor of the document. Drift caught: a section appended (as each task
+    does) and not listed, or a heading reworded under its link."""
+
+    def check(self, name):
+        with open(os.path.join(vt.REPO, "docs", name), encoding="utf-8") as f:
+            text = f.read()
+        heads = github_slugs(text)
+        m = re.search(r"^## Contents\n(.*?)(?=^## )", text, re.S | re.M)
+        self.assertIsNotNone(m, "docs/%s has no Contents section" % name)
+        links = re.findall(r"\]\(#([^)]+)\)", m.group(1))
+        anchors = {s for _, _, s in heads}
+        self.assertEqual([a for a in links if a not in anchors], [],
+                         "links in docs/%s's Contents to no heading" % name)
+        sections = [s for lvl, h, s in heads if lvl == 2 and h != "Contents"]
+        self.assertGreater(len(sections), 20)
+        self.assertEqual([s for s in sections if links.count(s) != 1], [],
+                         "sections of docs/%s not listed once in its Contents" % name)
+
+    def test_reliability(self):
+        self.check("reliability.md")
+
+    def test_detection(self):
+        self.check("detection.md")
 
 
 if __name__ == "__main__":
