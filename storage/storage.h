@@ -460,9 +460,11 @@ int store_retention_sweep(store_t *s);
  * path that must not exist yet: created with mode 0600, filled by VACUUM INTO on a read-only
  * connection of its own, then fsynced; the writer goes on committing meanwhile. cancelled (may
  * be NULL) is polled every few milliseconds with arg; nonzero stops the copy. *bytes gets the
- * copy's size. Returns 0; or ERR_NOSPACE (the volume is full), ERR_CLOSED (cancelled), ERR_IO,
- * ERR_CORRUPT, ERR_NOMEM with a detailed reason (SQLite's message) in errmsg, and then dest is
- * removed. Any thread but the writer's (not from a commit hook or callback). */
+ * copy's size. Returns 0; or ERR_NOSPACE (the volume is full), ERR_CLOSED (cancelled),
+ * ERR_RESOURCE (a file not opened or an I/O failed for want of descriptors or memory: EMFILE,
+ * ENFILE, ENOMEM; a later try may succeed), ERR_IO, ERR_CORRUPT, ERR_NOMEM with a detailed
+ * reason (SQLite's message, with the system's when an OS call failed) in errmsg, and then dest
+ * is removed. Any thread but the writer's (not from a commit hook or callback). */
 int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
                    int64_t *bytes, char *errmsg, size_t errsize);
 

@@ -8,9 +8,11 @@ connections and the stream connection it opened first. Then:
 - Reload (test_reload): SIGHUP is rejected, the log naming the configuration file and "Too many
   open files", the running configuration kept; descriptors free, a second SIGHUP applies the
   change.
-- Snapshot (test_snapshot): POST /v1/admin/snapshot is a 500 naming the database and "Too many
-  open files" (it said only SQLite's "unable to open database file"), counted as failed, no file
-  left; descriptors free, the next snapshot is a 200.
+- Snapshot (test_snapshot): POST /v1/admin/snapshot is a 503 with Retry-After: 1 naming the
+  database and "Too many open files" (it was a 500, and before that said only SQLite's "unable
+  to open database file"), counted as failed, no file left; GET /v1/admin/snapshots is a 503
+  with Retry-After: 1 naming the folder and the reason (it was a 500); descriptors free, the
+  next snapshot is a 200 and the list answers.
 - tz() (test_tz): a zone not looked up yet is a 503 with Retry-After, "cannot look up time zone
   Europe/Paris: Too many open files" (it was answered, and remembered for a minute, as an
   unknown zone: a 400); one looked up before stays answered from memory; descriptors free, the
@@ -162,11 +164,20 @@ class OutOfFds(Base):
 
     def test_snapshot(self):
         self.exhaust()
-        st, _, body = self.http.request("POST", "/v1/admin/snapshot")
-        self.assertEqual(st, 500, body)
+        st, hdrs, body = self.http.request("POST", "/v1/admin/snapshot")
+        self.assertEqual(st, 503, body)
+        self.assertEqual(hdrs.get("retry-after"), "1")
         self.assertIn("snapshot failed: opening %s: unable to open database file: Too many open "
                       "files" % self.d.db_path, vt.loads(body)["error"])
         self.assertIn("snapshot failed: opening %s" % self.d.db_path, self.d.log())
+        # The folder exists (the snapshot made it: mkdir takes no descriptor); listing it needs
+        # one.
+        folder = os.path.join(self.d.data_dir, "snapshots")
+        st, hdrs, body = self.http.request("GET", "/v1/admin/snapshots")
+        self.assertEqual((st, vt.loads(body)), (503, {
+            "error": "listing snapshots failed: reading %s: Too many open files; retry later"
+            % os.path.abspath(folder)}))
+        self.assertEqual(hdrs.get("retry-after"), "1")
         self.assert_exhausted()
         st, _, body = self.http.request("GET", "/metrics")
         self.assertIn('vigil_snapshots_total{result="failed"} 1', body.decode())
@@ -174,6 +185,8 @@ class OutOfFds(Base):
         self.free()
         doc = self.http.json("POST", "/v1/admin/snapshot")
         self.assertEqual(self.snapshots(), [os.path.basename(doc["path"])])
+        listed = self.http.json("GET", "/v1/admin/snapshots")["snapshots"]
+        self.assertEqual([s["name"] for s in listed], self.snapshots())
 
     def test_tz(self):
         for zone in (ZONE, ZONE_SEEN):
