@@ -98,7 +98,7 @@ static int read_begin(store_t *s, store_reader_t *r)
 }
 
 /* Ends the read transaction and returns the reader. A read-only transaction has nothing to
- * commit, but its COMMIT can still fail (out of memory, an I/O error on the WAL's read lock):
+ * commit, but its COMMIT can still fail (SQLite out of memory preparing or running it, say):
  * the connection would go back to the pool inside it, its snapshot pinned (the WAL's
  * checkpoint held back) and the next BEGIN failing. It is rolled back instead; if that fails
  * too, the next read_begin tries again, and it is logged (the read itself was made: its answer
