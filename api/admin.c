@@ -1,8 +1,10 @@
 /* api/admin.c: the administration endpoints: POST /v1/admin/snapshot (an online backup of the
  * database) and GET /v1/admin/snapshots (their list). The backend does the work and builds the
  * answers; this file checks the body and maps errors to status codes: a snapshot already
- * running is a 409, a full volume a 507 with Retry-After, a stop a 503, anything else a 500
- * with the reason (SQLite's message). The client never names a path. Any thread (an http-io
+ * running is a 409, a full volume a 507 with Retry-After, a stop a 503, a lack of file
+ * descriptors or memory (EMFILE, ENFILE, ENOMEM) a 503 with Retry-After: 1 and the reason (it
+ * passes: the next try may succeed, as tz()'s lookup is answered), anything else a 500 with the
+ * reason (SQLite's message). The client never names a path. Any thread (an http-io
  * thread: a snapshot waits for the disk). */
 #include "api_int.h"
 #include "err.h"
@@ -13,7 +15,8 @@
 
 /* Calls a backend function that answers JSON text (NULL: 501), and answers 200 with its
  * text, or maps its error: a snapshot already running 409, a full volume 507 and a stop 503
- * (both with Retry-After), anything else 500 with the backend's reason. */
+ * (both with Retry-After), out of descriptors or memory 503 with Retry-After: 1 and the
+ * backend's reason, anything else 500 with the backend's reason. */
 static void call(api_request_t *r, int (*fn)(void *ctx, char **out), const char *what)
 {
     if (fn == NULL) {
@@ -30,7 +33,10 @@ static void call(api_request_t *r, int (*fn)(void *ctx, char **out), const char 
         api__error(r, 409, "%s: %s; retry when it has finished", what, out ? out : "busy");
     else if (rc == ERR_NOSPACE || rc == ERR_CLOSED)
         api__backend_error(r, rc, what);
-    else
+    else if (rc == ERR_RESOURCE || rc == ERR_NOMEM || (rc == 0 && out == NULL)) {
+        r->retry_after = 1;
+        api__error(r, 503, "%s failed: %s; retry later", what, out ? out : err_str(ERR_NOMEM));
+    } else
         api__error(r, 500, "%s failed: %s", what, out ? out : err_str(rc ? rc : ERR_NOMEM));
     free(out);
 }

@@ -292,7 +292,8 @@ int api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_
  * is kept in item order. Returns 0, or -1 with a 500 answer set. */
 int api__admit(api_request_t *r, batch_t *b, parse_errors_t *errs);
 
-/* Maps a backend error to a response (503 with Retry-After for ERR_BUSY, 507 for ERR_NOSPACE). */
+/* Maps a backend error to a response (503 with Retry-After for ERR_BUSY, ERR_AGAIN,
+ * ERR_UNPUBLISHED, ERR_RESOURCE and ERR_CLOSED, 507 for ERR_NOSPACE). */
 void api__backend_error(api_request_t *r, int err, const char *what);
 
 /* Decodes the request body into *body and *len, inflating gzip when Content-Encoding says so.

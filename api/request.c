@@ -288,6 +288,10 @@ void api__backend_error(api_request_t *r, int err, const char *what)
         r->retry_after = 1;
         api__error(r, 503, "%s: store busy publishing its last write, retry later", what);
         break;
+    case ERR_RESOURCE: /* EMFILE, ENFILE, ENOMEM: passes, as tz()'s lookup (its own 503) */
+        r->retry_after = 1;
+        api__error(r, 503, "%s: out of file descriptors or memory, retry later", what);
+        break;
     case ERR_NOSPACE:
         r->retry_after = 30;
         api__error(r, 507, "%s: no space left on the data volume", what);

@@ -32,6 +32,8 @@ const char *err_str(int code)
         return "deadline passed";
     case ERR_UNPUBLISHED:
         return "store busy publishing its last write; try again";
+    case ERR_RESOURCE:
+        return "out of file descriptors or memory; try again";
     }
     return "unknown error";
 }

@@ -21,6 +21,8 @@ enum {
     ERR_TIMEOUT = -12,     /* the caller's deadline passed */
     ERR_UNPUBLISHED = -13, /* the store's last commit is not readable yet (the writer stalled
                             * between its COMMIT and publishing it); try again */
+    ERR_RESOURCE = -14,    /* the process is out of file descriptors, or the system of them or
+                            * of memory (EMFILE, ENFILE, ENOMEM), for now; try again */
 };
 
 /* Any thread. Returns a static string; never NULL (unknown codes get "unknown error"). */

@@ -158,25 +158,42 @@ static int by_name_desc(const void *a, const void *b)
     return strcmp(*(char *const *)b, *(char *const *)a);
 }
 
+/* Why a listing of the folder stopped short (read_names' *why) when it met more than
+ * SNAP_LIST_MAX snapshots; otherwise *why is an errno. */
+#define LIST_TOO_MANY (-1)
+
+/* The code of a failed OS call's errno e: ERR_NOSPACE (the volume is full), ERR_RESOURCE (out
+ * of descriptors or memory for now: the client is told to retry), else ERR_IO. */
+static int os_status(int e)
+{
+    return e == ENOSPC || e == EDQUOT                  ? ERR_NOSPACE
+           : e == EMFILE || e == ENFILE || e == ENOMEM ? ERR_RESOURCE
+                                                       : ERR_IO;
+}
+
 /* The snapshot names in the folder, newest first, into *names (caller frees each and the
  * array); removes stale temporary files when sweep_tmp (no snapshot runs: they are a crash's).
- * *complete (if not NULL) says whether every name was read: not when there are more than
- * SNAP_LIST_MAX, memory ran out or reading the folder failed (then the names are a subset in
- * directory order). Returns the count, or -1 with errno set (ENOENT: no folder yet). */
-static long read_names(const snapshots_t *s, char ***names, int sweep_tmp, int *complete)
+ * *why (if not NULL) is 0 when every name was read, else why not: LIST_TOO_MANY (more than
+ * SNAP_LIST_MAX), or the errno of the failure (opendir's, readdir's, ENOMEM), and then the
+ * names are a subset in directory order. Returns the count, or -1 with errno (and *why) set
+ * when the folder cannot be opened (ENOENT: no folder yet). */
+static long read_names(const snapshots_t *s, char ***names, int sweep_tmp, int *why)
 {
     *names = NULL;
     DIR *dir = opendir(s->dir);
-    if (dir == NULL)
+    if (dir == NULL) {
+        if (why)
+            *why = errno;
         return -1;
+    }
     size_t n = 0, cap = 0;
     char **v = NULL;
     struct dirent *e;
-    int whole = 0;
+    int stop = ENOMEM; /* the loop's breaks but the two below: an allocation failed */
     for (;;) {
         errno = 0;
         if ((e = readdir(dir)) == NULL) {
-            whole = errno == 0;
+            stop = errno;
             break;
         }
         if (sweep_tmp && is_tmp_name(e->d_name)) {
@@ -185,8 +202,10 @@ static long read_names(const snapshots_t *s, char ***names, int sweep_tmp, int *
         }
         if (!is_snapshot_name(e->d_name))
             continue;
-        if (n == SNAP_LIST_MAX)
+        if (n == SNAP_LIST_MAX) {
+            stop = LIST_TOO_MANY;
             break;
+        }
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             char **t = realloc(v, ncap * sizeof *t);
@@ -203,8 +222,8 @@ static long read_names(const snapshots_t *s, char ***names, int sweep_tmp, int *
     if (n)
         qsort(v, n, sizeof *v, by_name_desc);
     *names = v;
-    if (complete)
-        *complete = whole;
+    if (why)
+        *why = stop;
     return (long)n;
 }
 
@@ -256,12 +275,16 @@ static void prune(snapshots_t *s, int keep, const char *made)
     if (keep <= 0)
         return;
     char **names;
-    int complete = 0;
-    long n = read_names(s, &names, 0, &complete);
-    if (!complete) { /* the newest of a subset are not the newest: nothing deleted */
-        log_warn("snapshot: %s not pruned: its listing was incomplete (more than %d snapshots, "
-                 "out of memory or a read error)",
-                 s->dir, SNAP_LIST_MAX);
+    int why = 0;
+    long n = read_names(s, &names, 0, &why);
+    if (why != 0) { /* the newest of a subset are not the newest: nothing deleted */
+        if (why == LIST_TOO_MANY)
+            log_warn("snapshot: %s not pruned: its listing was incomplete (more than %d "
+                     "snapshots)",
+                     s->dir, SNAP_LIST_MAX);
+        else
+            log_warn("snapshot: %s not pruned: %s it: %s", s->dir,
+                     n < 0 ? "cannot open" : "cannot read all of", strerror(why));
         free_names(names, n);
         return;
     }
@@ -284,8 +307,9 @@ static int make_dir(const snapshots_t *s, char *errmsg, size_t errsize)
 {
     if (mkdir(s->dir, 0700) == 0 || errno == EEXIST)
         return 0;
-    snprintf(errmsg, errsize, "creating %s: %s", s->dir, strerror(errno));
-    return errno == ENOSPC || errno == EDQUOT ? ERR_NOSPACE : ERR_IO;
+    int e = errno;
+    snprintf(errmsg, errsize, "creating %s: %s", s->dir, strerror(e));
+    return os_status(e);
 }
 
 /* path = "DIR/vigil-STAMP.db" for the UTC time ms. */
@@ -436,12 +460,13 @@ int snapshots_list(snapshots_t *s, char **out)
 {
     *out = NULL;
     char **names;
-    long n = read_names(s, &names, 0, NULL);
-    if (n < 0 && errno != ENOENT) {
+    int why = 0;
+    long n = read_names(s, &names, 0, &why);
+    if (n < 0 && why != ENOENT) { /* out of descriptors: a 503 with Retry-After (api/admin.c) */
         char msg[600];
-        snprintf(msg, sizeof msg, "reading %s: %s", s->dir, strerror(errno));
+        snprintf(msg, sizeof msg, "reading %s: %s", s->dir, strerror(why));
         *out = strdup(msg);
-        return ERR_IO;
+        return os_status(why) == ERR_RESOURCE ? ERR_RESOURCE : ERR_IO;
     }
     json_t *arr = json_array(), *o = json_pack("{s:s, s:o}", "dir", s->dir, "snapshots", arr);
     for (long i = 0; o && i < n; i++) {

@@ -34,13 +34,14 @@ void snapshots_close(snapshots_t *s);
  * saves to commit, so the copy holds detectors as recent as its readings. Blocks until the
  * copy is durable. Returns 0 with *out the JSON answer {"path", "bytes", "took_ms", "time"};
  * or ERR_BUSY (another snapshot runs), ERR_CLOSED (stopping), ERR_NOSPACE (the volume is full;
- * the partial copy removed), ERR_IO and others, with *out a message saying why (NULL when out
- * of memory). Caller owns *out; free it. */
+ * the partial copy removed), ERR_RESOURCE (out of descriptors or memory: EMFILE, ENFILE,
+ * ENOMEM; a later try may succeed), ERR_IO and others, with *out a message saying why (NULL
+ * when out of memory). Caller owns *out; free it. */
 int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out);
 
 /* The snapshot files, newest first, as JSON {"dir", "snapshots": [{"name", "bytes", "time"}]}
- * in *out (caller frees). Returns 0, ERR_IO (the folder cannot be read: *out says why), or
- * ERR_NOMEM. */
+ * in *out (caller frees). Returns 0, ERR_IO or ERR_RESOURCE (the folder cannot be opened,
+ * the latter for want of descriptors or memory: *out names it and says why), or ERR_NOMEM. */
 int snapshots_list(snapshots_t *s, char **out);
 
 /* Appends the snapshot series for /metrics. */

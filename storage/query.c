@@ -17,7 +17,10 @@
  * and no store lock; a slow callback only keeps that one connection (and the WAL) busy. */
 #include "storage_int.h"
 #include "err.h"
+#include "log.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +33,38 @@ store_reader_t *store__reader_get(store_t *s)
     s->rfree = r->next_free;
     pthread_mutex_unlock(&s->rmu);
     return r;
+}
+
+/* Takes a reader connection for a call with a deadline (deadline_us, vtime_mono_us's clock; 0:
+ * none, store__reader_get's wait without bound): every connection busy (slow callbacks, a
+ * burst of reads), it waits for one no later than the deadline, as the call's waits for the
+ * writer do (store__wait_deadline), so that an InfluxQL query answers its timeout on time
+ * instead of queueing for the pool without bound. A free connection is taken even after the
+ * deadline: only a wait is cut. Returns 0 with *out set, or ERR_AGAIN (the code of the call's
+ * other waits ended by its deadline: api/ answers it as the query's timeout) with the message
+ * set. */
+static int reader_take(store_t *s, int64_t deadline_us, store_reader_t **out)
+{
+    if (deadline_us <= 0) {
+        *out = store__reader_get(s);
+        return 0;
+    }
+    struct timespec dl;
+    store__wait_deadline(&dl, INT32_MAX, deadline_us); /* rcond is monotonic (mcond_init) */
+    pthread_mutex_lock(&s->rmu);
+    int rc = 0;
+    while (s->rfree == NULL && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&s->rcond, &s->rmu, &dl);
+    store_reader_t *r = s->rfree;
+    if (r != NULL)
+        s->rfree = r->next_free;
+    pthread_mutex_unlock(&s->rmu);
+    *out = r;
+    if (r != NULL)
+        return 0;
+    store__set_errmsg(s, "timed out waiting for a reader connection (all %d busy)",
+                      s->opts.readers);
+    return ERR_AGAIN;
 }
 
 void store__reader_put(store_t *s, store_reader_t *r)
@@ -48,17 +83,39 @@ static int fail(store_t *s, store_reader_t *r, int rc, const char *what)
     return err == ERR_NOSPACE || err == 0 ? ERR_IO : err;
 }
 
+/* Begins a read transaction (a new snapshot). A transaction read_end could not end (its COMMIT
+ * and its ROLLBACK failed) is rolled back first: the connection never reads in that old
+ * snapshot, nor fails every later read on BEGIN ("cannot start a transaction within a
+ * transaction"); if the ROLLBACK fails again, this read fails, saying so. */
 static int read_begin(store_t *s, store_reader_t *r)
 {
-    int rc = sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL);
+    int rc;
+    if (!sqlite3_get_autocommit(r->db) &&
+        (rc = sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL)) != SQLITE_OK)
+        return fail(s, r, rc, "ending the reader connection's previous read (ROLLBACK)");
+    rc = sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL);
     return rc == SQLITE_OK ? 0 : fail(s, r, rc, "BEGIN");
 }
 
-/* Ends the read transaction (a read-only one has nothing to commit) and returns the reader. */
+/* Ends the read transaction and returns the reader. A read-only transaction has nothing to
+ * commit, but its COMMIT can still fail (SQLite out of memory preparing or running it, say):
+ * the connection would go back to the pool inside it, its snapshot pinned (the WAL's
+ * checkpoint held back) and the next BEGIN failing. It is rolled back instead; if that fails
+ * too, the next read_begin tries again, and it is logged (the read itself was made: its answer
+ * stands). */
 static void read_end(store_t *s, store_reader_t *r)
 {
-    if (!sqlite3_get_autocommit(r->db))
-        sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(r->db) &&
+        sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK &&
+        !sqlite3_get_autocommit(r->db)) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(r->db));
+        if (sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK &&
+            !sqlite3_get_autocommit(r->db))
+            log_warn("storage: a read transaction did not end (COMMIT: %s; ROLLBACK: %s); the "
+                     "connection's next read rolls it back first, or fails",
+                     why, sqlite3_errmsg(r->db));
+    }
     store__reader_put(s, r);
 }
 
@@ -206,7 +263,8 @@ static int chans_load(store_t *s, store_reader_t *r, int64_t dev, chanlist_t *cl
  * the reload fails or has failed and is not being retried yet. Every such wait is made with the
  * reader connection back in the pool (the head comment). A caller's deadline (an InfluxQL
  * query's http.query_timeout: store_query_t.deadline_us, store_device_get_until) ends either
- * wait sooner, so that the query answers its timeout on time, not a second late. */
+ * wait sooner, so that the query answers its timeout on time, not a second late; it bounds the
+ * wait for a reader connection too, before the first read and after each wait (reader_take). */
 #define PEND_TRIES   2000
 #define PEND_SYNC_MS 1000
 
@@ -287,7 +345,9 @@ static int device_get(store_t *s, const char *device, int counts, int64_t deadli
     store_pwait_t pw = {.deadline_us = deadline_us};
     int err, stop = 0;
     for (;;) {
-        store_reader_t *r = store__reader_get(s);
+        store_reader_t *r;
+        if ((err = reader_take(s, deadline_us, &r)) != 0)
+            break;
         int64_t dev = 0;
         err = read_begin(s, r);
         if (err == 0) {
@@ -363,7 +423,9 @@ static int device_list(store_t *s, const char *after, size_t limit, int counts, 
     size_t n = 0;
     int err, stop = 0;
     for (;;) {
-        store_reader_t *r = store__reader_get(s);
+        store_reader_t *r;
+        if ((err = reader_take(s, deadline_us, &r)) != 0)
+            break;
         sqlite3_stmt *st = r->dev_all;
         int64_t dev = 0;
         err = read_begin(s, r);
@@ -582,8 +644,8 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
     int sync_started = 0;
     int err = 0;
     for (int tries = 0;; tries++) {
-        if (r == NULL)
-            r = store__reader_get(s);
+        if (r == NULL && (err = reader_take(s, q->deadline_us, &r)) != 0)
+            break;
         err = read_begin(s, r);
         if (err == 0)
             err = log_gen(s, r, &gen);

@@ -40,14 +40,24 @@ static int progress(void *arg)
     return c->cancelled(c->arg);
 }
 
+/* The code of a failed OS call's errno e: ERR_NOSPACE (the volume is full), ERR_RESOURCE (out
+ * of descriptors or memory: the next try may succeed), else ERR_IO. */
+static int os_status(int e)
+{
+    return e == ENOSPC || e == EDQUOT                  ? ERR_NOSPACE
+           : e == EMFILE || e == ENFILE || e == ENOMEM ? ERR_RESOURCE
+                                                       : ERR_IO;
+}
+
 /* Creates dest empty with mode 0600 (VACUUM INTO takes an empty file, and would otherwise
  * create it with the process's default mode). Returns 0 or ERR_IO / ERR_NOSPACE. */
 static int create_empty(const char *dest, char *errmsg, size_t errsize)
 {
     int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(errmsg, errsize, "creating %s: %s", dest, strerror(errno));
-        return errno == ENOSPC || errno == EDQUOT ? ERR_NOSPACE : ERR_IO;
+        int e = errno;
+        snprintf(errmsg, errsize, "creating %s: %s", dest, strerror(e));
+        return os_status(e);
     }
     close(fd);
     return 0;
@@ -60,8 +70,9 @@ static int sync_file(const char *dest, int64_t *bytes, char *errmsg, size_t errs
     struct stat st;
     int err = 0;
     if (fd < 0 || fsync(fd) != 0 || fstat(fd, &st) != 0) {
-        snprintf(errmsg, errsize, "syncing %s: %s", dest, strerror(errno));
-        err = errno == ENOSPC || errno == EDQUOT ? ERR_NOSPACE : ERR_IO;
+        int e = errno;
+        snprintf(errmsg, errsize, "syncing %s: %s", dest, strerror(e));
+        err = os_status(e);
     } else {
         *bytes = (int64_t)st.st_size;
     }
@@ -96,6 +107,19 @@ static const char *sqlite_reason(sqlite3 *db, int rc, char *buf, size_t size)
     return buf;
 }
 
+/* The code of a failed SQLite call (rc, on db: NULL when the open could not allocate its
+ * handle): store__status's, but ERR_RESOURCE when an OS call failed for want of descriptors or
+ * memory (sqlite3_system_errno after SQLITE_CANTOPEN or SQLITE_IOERR, as sqlite_reason reads
+ * it), and ERR_IO for a code store__status has none for. */
+static int sqlite_status(sqlite3 *db, int rc)
+{
+    int code = (db ? sqlite3_errcode(db) : rc) & 0xff, e = db ? sqlite3_system_errno(db) : 0;
+    if ((code == SQLITE_CANTOPEN || code == SQLITE_IOERR) && os_status(e) == ERR_RESOURCE)
+        return ERR_RESOURCE;
+    int err = store__status(db, rc);
+    return err ? err : ERR_IO;
+}
+
 /* One integer of a PRAGMA, or -1. */
 static int64_t pragma_int(sqlite3 *db, const char *sql)
 {
@@ -120,8 +144,7 @@ static int open_reader(store_t *s, sqlite3 **db, char *errmsg, size_t errsize)
     char why[300];
     snprintf(errmsg, errsize, "opening %s: %s", s->db_path,
              sqlite_reason(*db, rc, why, sizeof why));
-    int err = store__status(*db, rc);
-    return err ? err : ERR_IO;
+    return sqlite_status(*db, rc);
 }
 
 /* Checks that dest's volume has room for the copy and some to spare, so that a snapshot never
@@ -171,9 +194,7 @@ static int vacuum_into(store_t *s, sqlite3 *db, const char *dest, struct cancel 
         char why[300];
         snprintf(errmsg, errsize, "copying %s into %s: %s", s->db_path, dest,
                  sqlite_reason(db, rc, why, sizeof why));
-        err = (rc & 0xff) == SQLITE_INTERRUPT ? ERR_CLOSED : store__status(db, rc);
-        if (err == 0)
-            err = ERR_IO;
+        err = (rc & 0xff) == SQLITE_INTERRUPT ? ERR_CLOSED : sqlite_status(db, rc);
     }
     sqlite3_finalize(st);
     return err;

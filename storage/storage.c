@@ -156,8 +156,9 @@ static int sync_init(store_t *s)
         goto fail_qmu;
     if (pthread_mutex_init(&s->rmu, NULL))
         goto fail_rmu;
-    if (pthread_cond_init(&s->rcond, NULL))
+    if ((rc = mcond_init(&s->rcond)) != 0) /* reads' timed waits for a connection (query.c) */
         goto fail_rcond;
+    rc = ERR_NOMEM;
     if (pthread_mutex_init(&s->smu, NULL))
         goto fail_smu;
     if (pthread_mutex_init(&s->pmu, NULL))

@@ -123,9 +123,10 @@ typedef int (*store_device_cb)(void *arg, const store_device_info_t *info);
  * ERR_IO, ERR_NOMEM. */
 int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg);
 
-/* As store_device_get, waiting for a reload no later than deadline_us (vtime_mono_us's clock,
- * CLOCK_MONOTONIC µs; 0: the store's own bound alone): ERR_AGAIN once it passes. For a caller
- * with a deadline of its own (an InfluxQL query's http.query_timeout). */
+/* As store_device_get, waiting for a reload, and for a reader connection when all are busy, no
+ * later than deadline_us (vtime_mono_us's clock, CLOCK_MONOTONIC µs; 0: the store's own bound
+ * alone, and a connection however long it takes): ERR_AGAIN once it passes. For a caller with a
+ * deadline of its own (an InfluxQL query's http.query_timeout). */
 int store_device_get_until(store_t *s, const char *device, int64_t deadline_us, store_device_cb cb,
                            void *arg);
 
@@ -144,7 +145,8 @@ int store_device_find(store_t *s, const char *device, store_device_cb cb, void *
  * ERR_AGAIN, ERR_IO, ERR_NOMEM. */
 int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg);
 
-/* As store_device_list, its wait for a reload ending by deadline_us as store_device_get_until's. */
+/* As store_device_list, its waits for a reload and for a reader connection ending by
+ * deadline_us as store_device_get_until's. */
 int store_device_list_until(store_t *s, const char *after, size_t limit, int64_t deadline_us,
                             store_device_cb cb, void *arg);
 
@@ -163,8 +165,9 @@ typedef struct store_query {
     size_t limit; /* most points reported (0: no limit) */
     int desc;     /* 1: newest first */
     /* The caller's deadline (vtime_mono_us's clock, CLOCK_MONOTONIC µs): the call's waits for
-     * the writer (a maps reload, a commit's publication) end by it at the latest, ERR_AGAIN;
-     * 0: the store's own bounds alone. */
+     * the writer (a maps reload, a commit's publication) and for a reader connection (all
+     * busy) end by it at the latest, ERR_AGAIN (a publication's: ERR_UNPUBLISHED); 0: the
+     * store's own bounds alone, and a connection however long it takes. */
     int64_t deadline_us;
 } store_query_t;
 
@@ -178,7 +181,8 @@ typedef int (*store_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *co
  * channel order (order of first appearance). Returns 0, ERR_NOTFOUND (no such device), ERR_INVAL
  * (unknown channel: at once, also while the writer reloads its maps), ERR_AGAIN (the writer
  * reloads its maps after a failed transaction and the device's pending readings stayed
- * withdrawn for about a second, or until q->deadline_us: try again), ERR_UNPUBLISHED (the
+ * withdrawn for about a second, or until q->deadline_us; or every reader connection stayed busy
+ * until q->deadline_us: try again), ERR_UNPUBLISHED (the
  * writer stalled for about a second, or until q->deadline_us, between a COMMIT and publishing
  * it: try again), ERR_IO, ERR_NOMEM. */
 int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg);
@@ -456,9 +460,11 @@ int store_retention_sweep(store_t *s);
  * path that must not exist yet: created with mode 0600, filled by VACUUM INTO on a read-only
  * connection of its own, then fsynced; the writer goes on committing meanwhile. cancelled (may
  * be NULL) is polled every few milliseconds with arg; nonzero stops the copy. *bytes gets the
- * copy's size. Returns 0; or ERR_NOSPACE (the volume is full), ERR_CLOSED (cancelled), ERR_IO,
- * ERR_CORRUPT, ERR_NOMEM with a detailed reason (SQLite's message) in errmsg, and then dest is
- * removed. Any thread but the writer's (not from a commit hook or callback). */
+ * copy's size. Returns 0; or ERR_NOSPACE (the volume is full), ERR_CLOSED (cancelled),
+ * ERR_RESOURCE (a file not opened or an I/O failed for want of descriptors or memory: EMFILE,
+ * ENFILE, ENOMEM; a later try may succeed), ERR_IO, ERR_CORRUPT, ERR_NOMEM with a detailed
+ * reason (SQLite's message, with the system's when an OS call failed) in errmsg, and then dest
+ * is removed. Any thread but the writer's (not from a commit hook or callback). */
 int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
                    int64_t *bytes, char *errmsg, size_t errsize);
 

@@ -546,7 +546,7 @@ struct store {
     void *hook_arg;
 
     pthread_mutex_t rmu; /* guards: rfree */
-    pthread_cond_t rcond;
+    pthread_cond_t rcond; /* monotonic (mcond_init): a read's deadline bounds its wait */
     store_reader_t *readers; /* opts.readers of them */
     store_reader_t *rfree;
 

@@ -215,6 +215,8 @@ extern const struct CMUnitTest storage_devices_tests[];
 extern const size_t storage_devices_ntests;
 extern const struct CMUnitTest storage_reload_tests[];
 extern const size_t storage_reload_ntests;
+extern const struct CMUnitTest storage_readers_tests[];
+extern const size_t storage_readers_ntests;
 extern const struct CMUnitTest storage_migrate_tests[];
 extern const size_t storage_migrate_ntests;
 extern const struct CMUnitTest storage_events_tests[];

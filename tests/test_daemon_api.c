@@ -64,6 +64,18 @@ static void test_backend_error_again(void **state)
                               "write, retry later\"}\n");
     free(body);
     free(r.resp);
+    /* ERR_RESOURCE (out of descriptors or memory, session 41) is a 503 with Retry-After: 1
+     * too, not the default 500. */
+    memset(&r, 0, sizeof r);
+    api__backend_error(&r, ERR_RESOURCE, "taking a snapshot");
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.retry_after, 1);
+    body = strndup(r.resp, r.resp_len);
+    assert_non_null(body);
+    assert_string_equal(body, "{\"error\":\"taking a snapshot: out of file descriptors or "
+                              "memory, retry later\"}\n");
+    free(body);
+    free(r.resp);
     /* Other errors keep their answers: ERR_IO is still a 500 without Retry-After. */
     memset(&r, 0, sizeof r);
     api__backend_error(&r, ERR_IO, "querying readings");

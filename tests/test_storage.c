@@ -5,8 +5,9 @@
  * instead of timing, so nothing here depends on how fast the machine is.
  *
  * The tests are in tests/test_storage_<topic>.c (writes, queue, chunks, pending, devices, reload,
- * migrate, events, retention, compaction, fulldisk), each exporting its table, run below one after
- * the other; the fixtures and helpers they share are in tests/storage_fx.c and storage_fx.h. */
+ * readers, migrate, events, retention, compaction, fulldisk), each exporting its table, run below
+ * one after the other; the fixtures and helpers they share are in tests/storage_fx.c and
+ * storage_fx.h. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -33,6 +34,7 @@ int main(void)
         {storage_pending_tests, storage_pending_ntests},
         {storage_devices_tests, storage_devices_ntests},
         {storage_reload_tests, storage_reload_ntests},
+        {storage_readers_tests, storage_readers_ntests},
         {storage_migrate_tests, storage_migrate_ntests},
         {storage_events_tests, storage_events_ntests},
         {storage_retention_tests, storage_retention_ntests},

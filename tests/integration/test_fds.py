@@ -8,9 +8,11 @@ connections and the stream connection it opened first. Then:
 - Reload (test_reload): SIGHUP is rejected, the log naming the configuration file and "Too many
   open files", the running configuration kept; descriptors free, a second SIGHUP applies the
   change.
-- Snapshot (test_snapshot): POST /v1/admin/snapshot is a 500 naming the database and "Too many
-  open files" (it said only SQLite's "unable to open database file"), counted as failed, no file
-  left; descriptors free, the next snapshot is a 200.
+- Snapshot (test_snapshot): POST /v1/admin/snapshot is a 503 with Retry-After: 1 naming the
+  database and "Too many open files" (it was a 500, and before that said only SQLite's "unable
+  to open database file"), counted as failed, no file left; GET /v1/admin/snapshots is a 503
+  with Retry-After: 1 naming the folder and the reason (it was a 500); descriptors free, the
+  next snapshot is a 200 and the list answers.
 - tz() (test_tz): a zone not looked up yet is a 503 with Retry-After, "cannot look up time zone
   Europe/Paris: Too many open files" (it was answered, and remembered for a minute, as an
   unknown zone: a 400); one looked up before stays answered from memory; descriptors free, the
@@ -19,6 +21,12 @@ connections and the stream connection it opened first. Then:
 - Scheduled snapshot (Scheduled, storage.snapshot_every = 1s): fails likewise, the log naming
   the database (or the copy's file) and the reason, no file left; once descriptors are free the
   next one is taken.
+- Pruning and listing an unreadable folder (PruneUnreadable, under tests/fault/failopendir.c's
+  library: opendir of the snapshots folder fails with EMFILE while a flag file exists, the copy
+  itself needing none): a snapshot is taken (200) but nothing is pruned, the log naming the
+  folder and "Too many open files" (it said "incomplete (more than 10000 snapshots, out of
+  memory or a read error)"); the list is a 503 with Retry-After: 1; the flag gone, the next
+  snapshot prunes to the limit.
 - Ingest and training (test_ingest_and_training): readings sent on the connections held (HTTP
   JSON, line protocol, the stream) are acknowledged, a training runs to its model version (it
   opens no file: models are rows of the database, written by the writer's connection); after
@@ -32,13 +40,16 @@ import os
 import re
 import resource
 import sys
+import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 import pipeline_fx as tp  # noqa: E402  (DaemonPerTest, config_text, wait_for)
 from test_ops import hup  # noqa: E402
+from test_reliability import SANITIZED  # noqa: E402
 
+FAILOPENDIR = os.environ.get("VIGIL_FAILOPENDIR", "")
 NOFILE = 160     # the open-file limit (soft and hard) vigild runs under
 HOLD_MAX = 400   # at most this many stream connections held (bounds the loop in exhaust)
 T0 = 1_700_000_000_000
@@ -162,11 +173,20 @@ class OutOfFds(Base):
 
     def test_snapshot(self):
         self.exhaust()
-        st, _, body = self.http.request("POST", "/v1/admin/snapshot")
-        self.assertEqual(st, 500, body)
+        st, hdrs, body = self.http.request("POST", "/v1/admin/snapshot")
+        self.assertEqual(st, 503, body)
+        self.assertEqual(hdrs.get("retry-after"), "1")
         self.assertIn("snapshot failed: opening %s: unable to open database file: Too many open "
                       "files" % self.d.db_path, vt.loads(body)["error"])
         self.assertIn("snapshot failed: opening %s" % self.d.db_path, self.d.log())
+        # The folder exists (the snapshot made it: mkdir takes no descriptor); listing it needs
+        # one.
+        folder = os.path.join(self.d.data_dir, "snapshots")
+        st, hdrs, body = self.http.request("GET", "/v1/admin/snapshots")
+        self.assertEqual((st, vt.loads(body)), (503, {
+            "error": "listing snapshots failed: reading %s: Too many open files; retry later"
+            % os.path.abspath(folder)}))
+        self.assertEqual(hdrs.get("retry-after"), "1")
         self.assert_exhausted()
         st, _, body = self.http.request("GET", "/metrics")
         self.assertIn('vigil_snapshots_total{result="failed"} 1', body.decode())
@@ -174,6 +194,8 @@ class OutOfFds(Base):
         self.free()
         doc = self.http.json("POST", "/v1/admin/snapshot")
         self.assertEqual(self.snapshots(), [os.path.basename(doc["path"])])
+        listed = self.http.json("GET", "/v1/admin/snapshots")["snapshots"]
+        self.assertEqual([s["name"] for s in listed], self.snapshots())
 
     def test_tz(self):
         for zone in (ZONE, ZONE_SEEN):
@@ -236,6 +258,52 @@ class OutOfFds(Base):
         self.assertEqual([p["ts"] for p in self.d.readings("lp")], [T0])
         self.assertEqual(len(self.d.readings("t")), n)
         self.assertTrue(self.http.json("GET", "/v1/devices/t/model")["versions"])
+
+
+@unittest.skipIf(SANITIZED, "a sanitizer build: the LD_PRELOAD fault library is not built")
+@unittest.skipUnless(os.path.exists(FAILOPENDIR), "VIGIL_FAILOPENDIR (tests/fault/failopendir.c's "
+                     "library, set by CTest) not found")
+class PruneUnreadable(tp.DaemonPerTest):
+    """storage.snapshots_keep = 2; opendir of the snapshots folder fails (EMFILE) while the flag
+    file exists."""
+    CONFIG = tp.config_text(0, extra="\n[storage]\nsnapshots_keep = 2\n")
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
+                           prefix=["env", "LD_PRELOAD=" + FAILOPENDIR,
+                                   "VIGIL_FAILOPENDIR_FLAG=" + self.flag])
+        self.d.start()
+
+    def snapshots(self):
+        return sorted(os.listdir(os.path.join(self.d.data_dir, "snapshots")))
+
+    def test_prune_names_reason(self):
+        http = Held(self.d.http_port)
+        try:
+            made = [os.path.basename(http.json("POST", "/v1/admin/snapshot")["path"])
+                    for _ in range(2)]
+            self.assertEqual(self.snapshots(), sorted(made))
+            folder = os.path.dirname(http.json("POST", "/v1/admin/snapshot")["path"])
+            self.assertEqual(len(self.snapshots()), 2)  # pruned to the limit
+            vt.write_file(self.flag, "EMFILE")
+            doc = http.json("POST", "/v1/admin/snapshot")  # the copy needs no opendir
+            self.assertIn(os.path.basename(doc["path"]), self.snapshots())
+            self.assertEqual(len(self.snapshots()), 3)  # nothing pruned
+            self.assertIn("snapshot: %s not pruned: cannot open it: Too many open files" % folder,
+                          self.d.log())
+            st, hdrs, body = http.request("GET", "/v1/admin/snapshots")
+            self.assertEqual((st, vt.loads(body)), (503, {
+                "error": "listing snapshots failed: reading %s: Too many open files; retry "
+                "later" % folder}))
+            self.assertEqual(hdrs.get("retry-after"), "1")
+            os.unlink(self.flag)
+            http.json("POST", "/v1/admin/snapshot")
+            self.assertEqual(len(self.snapshots()), 2)
+            listed = http.json("GET", "/v1/admin/snapshots")["snapshots"]
+            self.assertEqual(sorted(s["name"] for s in listed), self.snapshots())
+        finally:
+            http.close()
 
 
 class Scheduled(Base):
