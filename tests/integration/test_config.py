@@ -3,6 +3,7 @@
 --check-config, errors naming FILE:LINE and the reason, flags overriding the file, refusals at
 the start. Settings taking effect, reloads and the documentation checks: test_config_effect.py."""
 
+import errno
 import os
 import shutil
 import socket
@@ -684,6 +685,32 @@ device_tag = host
             d.stop()
         finally:
             d.cleanup()
+
+    def test_listen_failure_names_the_reason(self):
+        # Explore (session 41): an HTTP address vigild could not listen on was "cannot listen
+        # for HTTP on ADDR (address in use or not local?)", a guess, where the stream's says
+        # why; libmicrohttpd's reason (the bind's errno) is now in the message, as strerror
+        # words it, and libmicrohttpd's "port 0" (the address comes whole) is left out.
+        holder = socket.socket()
+        try:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen(1)
+            port = holder.getsockname()[1]
+            tmp = vt.mkdtemp()
+            rc, out, err = run("--data-dir", os.path.join(tmp, "a"), "--http",
+                               "127.0.0.1:%d" % port, "--stream", "off")
+            self.assertEqual(rc, 1, err)
+            self.assertIn("cannot listen for HTTP on 127.0.0.1:%d: bind: %s"
+                          % (port, os.strerror(errno.EADDRINUSE)), err)
+            self.assertNotIn("port 0", err)
+        finally:
+            holder.close()
+        # An address of no local interface (TEST-NET-1): its own reason, not "in use".
+        rc, out, err = run("--data-dir", os.path.join(tmp, "b"), "--http", "192.0.2.1:8470",
+                           "--stream", "off")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("cannot listen for HTTP on 192.0.2.1:8470: bind: %s"
+                      % os.strerror(errno.EADDRNOTAVAIL), err)
 
 
 class StartupRefusals(unittest.TestCase):
