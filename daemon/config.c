@@ -259,6 +259,20 @@ static int listen_ok(const char *v)
     return inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) == 1;
 }
 
+/* Why an address listen_ok refused has a port an operator may mean as a number ("+80",
+ * "08470"), said as the settings' numbers say it (number_hint), else "". */
+static const char *port_hint(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    if (colon == NULL || strspn(colon + 1 + (colon[1] == '+'), "0123456789") == 0)
+        return "";
+    if (colon[1] == '+')
+        return "; write the port without a '+' sign";
+    if (colon[1] == '0' && colon[2] >= '0' && colon[2] <= '9')
+        return "; no leading zeros in the port: numbers are decimal";
+    return "";
+}
+
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
 static int is_known_section(const char *name, size_t n)
@@ -413,8 +427,8 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         if (s->kind == K_LISTEN && !listen_ok(value)) {
             snprintf(err, errsize,
                      "%s.%s: '%s' is not ADDR:PORT (a numeric IPv4 address or [IPv6 address], "
-                     "a port from 0 to 65535)",
-                     section, key, value);
+                     "a port from 0 to 65535%s)",
+                     section, key, value, port_hint(value));
             return -1;
         }
         memcpy(field, value, strlen(value) + 1);

@@ -198,7 +198,8 @@ max_batch_delay_ms = 0
                                  ("storage.retention", "+30d", "without a '+' sign"),
                                  ("storage.retention", "030d", "no leading zeros"),
                                  ("storage.retention", "00", "no leading zeros"),
-                                 ("http.listen", "127.0.0.1:08470", "is not ADDR:PORT")]:
+                                 ("http.listen", "127.0.0.1:08470", "no leading zeros in the port"),
+                                 ("stream.listen", "127.0.0.1:+8471", "the port without a '+' sign")]:
             sec, k = key.split(".")
             with self.subTest(key=key, value=value):
                 self.bad("[%s]\n%s = %s\n" % (sec, k, value), 2, key, "'%s'" % value, word)
@@ -206,13 +207,23 @@ max_batch_delay_ms = 0
                          "max_batch_delay_ms = 0\nretention = 10d\n[model]\nlstm_min_rows = 0\n")
         rc, out, err = run("--check-config", "--config", path)
         self.assertEqual(rc, 0, err)
-        # The flags that take a number (the ports of --http and --stream) say the same.
-        for flag in ("--http", "--stream"):
-            with self.subTest(flag=flag):
-                rc, out, err = run("--check-config", flag, "127.0.0.1:0847")
+        # The flags that take a number (the ports of --http and --stream) say the same, which
+        # vigild(8) promised ("an error saying which") and, until session 41's explore, the
+        # ports did not say: only "is not ADDR:PORT".
+        for flag, value, word in [("--http", "127.0.0.1:0847", "no leading zeros in the port"),
+                                  ("--stream", "127.0.0.1:0847", "no leading zeros in the port"),
+                                  ("--http", "[::1]:+8470", "the port without a '+' sign"),
+                                  ("--stream", "127.0.0.1:+8471", "the port without a '+' sign")]:
+            with self.subTest(flag=flag, value=value):
+                rc, out, err = run("--check-config", flag, value)
                 self.assertNotEqual(rc, 0, err)
                 self.assertIn("%s: " % flag, err)
                 self.assertIn("is not ADDR:PORT", err)
+                self.assertIn(word, err)
+        # A port that is no number at all gets no such hint.
+        rc, out, err = run("--check-config", "--http", "127.0.0.1:0x1f")
+        self.assertNotEqual(rc, 0, err)
+        self.assertNotIn("leading zeros", err)
 
     def test_words_any_case(self):
         # cfg4: the booleans and storage.sync took any case, model.kind, serving_precision and
