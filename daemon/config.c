@@ -235,7 +235,7 @@ static int duration_parse(const char *v, long long min, long long max, int ms_ok
  * and " 80"). */
 static int listen_ok(const char *v)
 {
-    if (strcmp(v, "off") == 0)
+    if (strcasecmp(v, "off") == 0) /* any case, as every word; stored as "off" (config_set) */
         return 1;
     const char *colon = strrchr(v, ':');
     if (colon == NULL)
@@ -431,6 +431,8 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
                      section, key, value, port_hint(value));
             return -1;
         }
+        if (s->kind == K_LISTEN && strcasecmp(value, "off") == 0)
+            value = "off"; /* the one spelling main.c and config_validate compare with */
         memcpy(field, value, strlen(value) + 1);
         return 0;
     case K_INT:

@@ -235,6 +235,12 @@ max_batch_delay_ms = 0
         self.assertEqual(rc, 0, err)
         rc, out, err = run("--check-config", "--log-level", "Debug")
         self.assertEqual(rc, 0, err)
+        # Explore (session 41): "off", the stream's word, took lower case only ("--stream OFF"
+        # was "is not ADDR:PORT").
+        for flags in (["--stream", "OFF"], ["--config", self.conf("[stream]\nlisten = Off\n")]):
+            with self.subTest(flags=flags):
+                rc, out, err = run("--check-config", *flags)
+                self.assertEqual(rc, 0, err)
         self.bad("[model]\nkind = LSTM2\n", 2, "model.kind: 'LSTM2' is not auto, lstm or linear")
 
     def test_c1_controls_and_invalid_utf8(self):
@@ -667,6 +673,18 @@ device_tag = host
                 self.assertNotEqual(s.connect_ex(("127.0.0.1", d.stream_port)), 0)
             finally:
                 s.close()
+            d.stop()
+            # The start's line says the stream is off (it said "stream on off (port 0)").
+            self.assertIn(", stream off\n", d.log())
+            self.assertNotIn("stream on off", d.log())
+        finally:
+            d.cleanup()
+        # "OFF" is "off" (any case, as every word): no stream socket, and vigild runs.
+        d = vt.Vigild(stream=False, extra_args=["--stream", "OFF"])
+        try:
+            d.start()
+            self.assertEqual(d.get("/healthz")[0], 200)
+            self.assertIn(", stream off\n", d.log())
             d.stop()
         finally:
             d.cleanup()
