@@ -116,6 +116,8 @@ struct api_events_client {
     int suspended;   /* we suspended the connection and have not resumed it */
     const char *cut; /* cut off: why (static; logged when the stream is freed); the reader
                         ends with an error */
+    int gone;        /* its client had closed the connection (reap_gone): ended as a cut is,
+                        not counted as one, nor towards max_streams (hub's ngone) */
     unsigned types;  /* filter: bit 1 << type of each type it asked for */
     char device[BATCH_NAME_MAX + 1]; /* filter; "" every device */
     nameidx_key_t dkey;              /* device's key in the hub's lostidx */
@@ -145,6 +147,7 @@ struct api_events {
     uint64_t forgotten[API_EVENT_COUNT]; /* per type, the newest SEQ of a dropped record */
     struct api_events_client *clients;
     unsigned nclients;
+    unsigned ngone; /* of nclients, those reap_gone ended, until libmicrohttpd frees them */
     int closing, stop;
     pthread_t thread;
     int thread_on;
@@ -263,6 +266,32 @@ static void cut(struct api_events *h, struct api_events_client *c, const char *w
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     wake(c);
+}
+
+/* Ends the streams whose client has closed or reset its connection. Such a stream is otherwise
+ * found only at its next keep-alive or message (up to http.events_keepalive_ms): until then it
+ * held its place, so clients reconnecting faster than that (a browser reloading its dashboard,
+ * a bridge on a flaky link) filled http.max_event_streams with streams of nobody and the next
+ * were refused 503. Called when a new stream finds every place taken: each stream's socket is
+ * peeked at (nothing is read) and one at its end (a FIN: EOF, or a reset: an error) is ended
+ * now as a cut ends it (shutdown, resume: its reader ends it and libmicrohttpd frees it), and no
+ * longer counted towards the bound. A client that half-closed its side on purpose and still
+ * reads is ended too, then only: SSE has nothing to send upstream. Caller holds mu. */
+static void reap_gone(struct api_events *h)
+{
+    for (struct api_events_client *c = h->clients; c; c = c->nextc) {
+        if (c->cut || c->fd < 0)
+            continue;
+        char b;
+        ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+            continue;
+        c->cut = "its client had closed the connection";
+        c->gone = 1;
+        h->ngone++;
+        shutdown(c->fd, SHUT_RDWR);
+        wake(c);
+    }
 }
 
 /* The keep-alive thread: resumes each suspended stream whose keep-alive is due, then sleeps
@@ -543,9 +572,11 @@ void api__events_detach(api_events_client_t *c)
     if (c->nextc)
         c->nextc->prev = c->prev;
     h->nclients--;
+    if (c->gone)
+        h->ngone--;
     pthread_cond_broadcast(&h->cv); /* api__events_close may wait for the last one */
     pthread_mutex_unlock(&h->mu);
-    if (c->cut) /* here, not under mu: a slow log never holds up a publish */
+    if (c->cut && !c->gone) /* here, not under mu: a slow log never holds up a publish */
         log_info("http: event stream cut off: %s", c->cut);
     free(c);
 }
@@ -650,7 +681,9 @@ int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char 
     c->dkey = nameidx_key(&h->lostidx, c->device, strlen(c->device)); /* fixed seed: no mu */
     c->pre_len = (size_t)snprintf(c->pre, sizeof c->pre, "retry: %d\n\n", RETRY_MS);
     pthread_mutex_lock(&h->mu);
-    if (h->closing || h->nclients >= h->o.max_streams) {
+    if (!h->closing && h->nclients - h->ngone >= h->o.max_streams)
+        reap_gone(h);
+    if (h->closing || h->nclients - h->ngone >= h->o.max_streams) {
         int closing = h->closing;
         pthread_mutex_unlock(&h->mu);
         free(c);
