@@ -63,6 +63,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,18 +274,18 @@ static void cut(struct api_events *h, struct api_events_client *c, const char *w
  * held its place, so clients reconnecting faster than that (a browser reloading its dashboard,
  * a bridge on a flaky link) filled http.max_event_streams with streams of nobody and the next
  * were refused 503. Called when a new stream finds every place taken: each stream's socket is
- * peeked at (nothing is read) and one at its end (a FIN: EOF, or a reset: an error) is ended
- * now as a cut ends it (shutdown, resume: its reader ends it and libmicrohttpd frees it), and no
- * longer counted towards the bound. A client that half-closed its side on purpose and still
- * reads is ended too, then only: SSE has nothing to send upstream. Caller holds mu. */
+ * polled without waiting (nothing is read) and one whose peer has shut its side (POLLRDHUP: a
+ * FIN, seen even behind unread bytes such as a TLS close_notify) or that is in error (a reset)
+ * is ended now as a cut ends it (shutdown, resume: its reader ends it and libmicrohttpd frees
+ * it), and no longer counted towards the bound. A client that half-closed its side on purpose
+ * and still reads is ended too, then only: SSE has nothing to send upstream. Caller holds mu. */
 static void reap_gone(struct api_events *h)
 {
     for (struct api_events_client *c = h->clients; c; c = c->nextc) {
         if (c->cut || c->fd < 0)
             continue;
-        char b;
-        ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+        if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
             continue;
         c->cut = "its client had closed the connection";
         c->gone = 1;
