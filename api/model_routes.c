@@ -634,8 +634,11 @@ void api__h_rollback(api_request_t *r)
     uint32_t version = (uint32_t)json_integer_value(ver);
     json_decref(v);
     int rc = be->pipe_rollback(be->ctx, r->seg[0], version);
-    if (rc == ERR_NOTFOUND)
-        api__error(r, 404, "device '%s' has no version %u with kept weights", r->seg[0], version);
+    if (rc == ERR_RANGE) /* a version that exists but is no LSTM's is one too */
+        api__error(r, 404,
+                   "rollback: device '%s' has no version %u with kept weights (only an LSTM's "
+                   "versions keep them: GET .../model lists each version's kind)",
+                   r->seg[0], version);
     else if (rc)
         fail(r, rc, "rollback");
     else
