@@ -260,11 +260,17 @@ static int listen_ok(const char *v)
 }
 
 /* Why an address listen_ok refused has a port an operator may mean as a number ("+80",
- * "08470"), said as the settings' numbers say it (number_hint), else "". */
+ * "08470"), said as the settings' numbers say it (number_hint), else "". Only a port of digits
+ * after its address's ':' (after the ']' of an [IPv6 address]): "[::01]" has no port at all,
+ * and "08x" more wrong with it than a zero. */
 static const char *port_hint(const char *v)
 {
     const char *colon = strrchr(v, ':');
-    if (colon == NULL || strspn(colon + 1 + (colon[1] == '+'), "0123456789") == 0)
+    if (colon == NULL || (v[0] == '[' && colon[-1] != ']'))
+        return "";
+    const char *digits = colon + 1 + (colon[1] == '+');
+    size_t n = strspn(digits, "0123456789");
+    if (n == 0 || digits[n] != '\0')
         return "";
     if (colon[1] == '+')
         return "; write the port without a '+' sign";

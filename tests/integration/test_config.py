@@ -220,10 +220,15 @@ max_batch_delay_ms = 0
                 self.assertIn("%s: " % flag, err)
                 self.assertIn("is not ADDR:PORT", err)
                 self.assertIn(word, err)
-        # A port that is no number at all gets no such hint.
-        rc, out, err = run("--check-config", "--http", "127.0.0.1:0x1f")
-        self.assertNotEqual(rc, 0, err)
-        self.assertNotIn("leading zeros", err)
+        # A port that is no number at all gets no such hint, nor an [IPv6 address] without a
+        # port, whose last group only looks like one (a review found "[::01]" told "no leading
+        # zeros in the port").
+        for value in ("127.0.0.1:0x1f", "127.0.0.1:08x", "[::01]", "[::1:080"):
+            with self.subTest(value=value):
+                rc, out, err = run("--check-config", "--http", value)
+                self.assertNotEqual(rc, 0, err)
+                self.assertIn("is not ADDR:PORT", err)
+                self.assertNotIn("leading zeros", err)
 
     def test_words_any_case(self):
         # cfg4: the booleans and storage.sync took any case, model.kind, serving_precision and
