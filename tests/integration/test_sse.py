@@ -520,8 +520,9 @@ class GoneAtTheLimit(SseTest):
     keep-alive, so clients reconnecting faster than http.events_keepalive_ms filled
     http.max_event_streams with streams of nobody and the next were refused 503. A stream
     finding every place taken now ends those whose client closed (FIN) or reset (RST) its
-    connection and takes the place; live streams keep theirs."""
-    CONFIG = tp.config_text(0, extra="[http]\nmax_event_streams = 3\n"
+    connection and takes the place; live streams keep theirs, one whose client reads nothing
+    too."""
+    CONFIG = tp.config_text(0, extra="[http]\nmax_event_streams = 4\n"
                                      "events_keepalive_ms = 3600000\n")
 
     def raw_stream(self):
@@ -539,23 +540,41 @@ class GoneAtTheLimit(SseTest):
         d = self.d
         a, b = self.stream(), self.stream()
         raw = self.raw_stream()
-        r = vt.curl(d.url("/v1/events"), timeout=5)
-        self.assertEqual(r.status, 503, r)  # three live streams: nothing to end
-        b.close()  # curl ends: a FIN
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        raw.close()  # a reset
-        # The keep-alive that would find them is an hour away: these take their places now.
-        c, e = self.stream(), self.stream()
-        r = vt.curl(d.url("/v1/events"), timeout=5)
-        self.assertEqual(r.status, 503, r)  # a, c and e are live and keep theirs
-        tp.wait_for("the ended streams freed", lambda: metric(d, "vigil_event_streams") == 3, 5)
-        self.assertFalse(a.ended or c.ended or e.ended)
-        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)  # not cut offs
-        self.assertNotIn("event stream cut off", d.log())
-        self.device("gone-1")
-        self.maint("gone-1")  # the live streams still receive
-        for s in (a, c, e):
-            s.count(2)
+        silent = self.silent_client(3)  # alive, never reads: polled at each full attach below
+        try:
+            r = vt.curl(d.url("/v1/events"), timeout=5)
+            self.assertEqual(r.status, 503, r)  # four live streams: nothing to end
+            b.close()  # curl ends: a FIN
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raw.close()  # a reset
+            # The keep-alive that would find them is an hour away: these take their places now.
+            c, e = self.stream(), self.stream()
+            r = vt.curl(d.url("/v1/events"), timeout=5)
+            self.assertEqual(r.status, 503, r)  # a, silent, c and e are live and keep theirs
+            tp.wait_for("the ended streams freed",
+                        lambda: metric(d, "vigil_event_streams") == 4, 5)
+            self.assertFalse(a.ended or c.ended or e.ended)
+            self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)  # not cut offs
+            self.assertNotIn("event stream cut off", d.log())
+            self.device("gone-1")
+            self.maint("gone-1")  # the live streams still receive
+            for s in (a, c, e):
+                s.count(2)
+            # The silent client's stream was not ended by the attaches that polled it: it gets
+            # both messages, and no end of stream (b"") before them.
+            silent.settimeout(0.5)
+            got = b""
+            deadline = time.monotonic() + 10
+            while got.count(b"event: maintenance") < 2 and time.monotonic() < deadline:
+                try:
+                    k = silent.recv(65536)
+                except socket.timeout:
+                    continue
+                self.assertNotEqual(k, b"", "the silent client's stream ended: %r" % got)
+                got += k
+            self.assertEqual(got.count(b"event: maintenance"), 2, got)
+        finally:
+            silent.close()
 
 
 class Tokens(SseTest):
