@@ -38,7 +38,8 @@
  * their readers end the stream (the last chunk is sent) and never suspend again, so
  * libmicrohttpd stops with no suspended connection. A stream's record is freed by
  * libmicrohttpd's free callback for the response (before it closes the socket: a cut's
- * shutdown never reaches another connection's descriptor).
+ * shutdown, or reap_gone's poll and shutdown, under mu with the record still listed, never
+ * reaches another connection's descriptor).
  *
  * A stream's cursor is attached, read and detached through api/events_ring.h, which knows
  * nothing of libmicrohttpd beyond the connection it may be given: the reader and the handler
@@ -48,7 +49,8 @@
  * only, by the publish, the reader and the keep-alive thread, so open streams follow the new
  * values from their next message or keep-alive check.
  *
- * Threads: api_events_publish any thread; reader and free_stream on libmicrohttpd workers; the
+ * Threads: api_events_publish any thread; reader and free_stream on libmicrohttpd workers, and
+ * the attach (with its reap_gone) on the worker answering a new stream's request; the
  * keep-alive thread its own. mu guards everything in the hub but the counters (relaxed
  * atomics); lock order: mu -> libmicrohttpd's own (suspend and resume are called under mu, so
  * a stream's suspended flag always says what libmicrohttpd did). */
