@@ -534,7 +534,10 @@ struct store {
                                transaction */
     size_t qops_pending, qop_bytes_pending; /* ... of them not yet taken by the writer */
     int closing;                            /* store_close has begun: no more submissions */
-    int hold;                               /* test hook: the writer leaves the queue alone */
+    /* The first failure (ERR_IO, ERR_NOSPACE) of work taken while closing: the writer sets it,
+     * store_close reads it after the join (store_close's result). */
+    int close_err;
+    int hold;                 /* test hook: the writer leaves the queue alone */
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
     int64_t refused_ms;       /* the last submit so refused (monotonic ms; 0: none) */
     int writer_waiting;       /* the writer is in a coalescing wait */
