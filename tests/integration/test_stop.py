@@ -17,7 +17,8 @@ tests share, as they share test_faults.py's MaintRequests; CTest it_stop runs al
   ended) neither ends vigild nor disturbs the stop.
 - StopFail (failmaint.c): a stop whose detectors' saves fail exits 1 with one error line
   naming what was lost, not "stopped cleanly" (nor "writes succeed again", with nothing
-  written); a clean stop of the same vigild exits 0 with "stopped cleanly".
+  written), also with the disk failing since before the stop; a clean stop of the same vigild
+  exits 0 with "stopped cleanly".
 """
 
 import http.client
@@ -500,7 +501,7 @@ class StopFail(Base):
         self.flag = os.path.join(vt.mkdtemp(), "fail")
         self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
             "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
-            "VIGIL_FAILMAINT_SQL=INSERT INTO detectors("])
+            "VIGIL_FAILMAINT_SQL=INSERT INTO detectors(|INSERT INTO readings_log("])
         self.d.start()
 
     def log_text(self):
@@ -549,6 +550,22 @@ class StopFail(Base):
         os.unlink(self.flag)
         self.assertIn("2 detectors restored", self.start())
         self.d.stop()
+
+    def test_failing_disk_at_stop(self):
+        """The disk fails while vigild runs (a reading's write fails, answered 5xx) and is still
+        failing at the stop: the stop's first flush, a transaction that writes nothing, is no
+        sign of a recovered disk (it logged "storage: writes succeed again"), and the saves
+        that then fail make the stop exit 1."""
+        self.assertEqual(req(self.d, "POST", "/v1/readings",
+                             [{"device": "fc", "ts": 1, "values": {"v": 1}}])[0], 200)
+        vt.write_file(self.flag, "fail")
+        self.assertGreaterEqual(req(self.d, "POST", "/v1/readings",
+                                    [{"device": "fc", "ts": 2, "values": {"v": 2}}])[0], 500)
+        rc, log = self.sigterm()
+        self.assertEqual(rc, 1, self.d.log())
+        self.assertNotIn("writes succeed again", log)
+        self.assertNotIn("stopped cleanly", log)
+        self.assertIn("stopped, but 1 detectors' state could not be saved: I/O error", log)
 
 
 if __name__ == "__main__":
