@@ -770,6 +770,60 @@ class TestInstall(unittest.TestCase):
         conffiles = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], stdout=subprocess.PIPE,
                                    text=True, check=True).stdout
         self.assertEqual(conffiles, "%s/vigil/vigild.conf\n" % self.etc)
+        self.check_maintainer_scripts(deb)
+
+    def check_maintainer_scripts(self, deb):
+        """The scripts, run with a recording systemctl and systemd's folders moved to a temporary
+        one: an upgrade restarts a running vigild, a removal stops it first, a purge drops the
+        enablement link. Without them an upgraded vigild kept running the old binary and a
+        removed one ran on from a deleted file."""
+        ctl = mkdtemp()
+        subprocess.run(["dpkg-deb", "-e", deb, ctl], check=True)
+        tmp = mkdtemp()
+        run, etc = os.path.join(tmp, "run"), os.path.join(tmp, "etc")
+        os.makedirs(run)
+        os.makedirs(os.path.join(etc, "multi-user.target.wants"))
+        log = os.path.join(tmp, "calls")
+        bindir = os.path.join(tmp, "bin")
+        os.makedirs(bindir)
+        stub = write_file(os.path.join(bindir, "systemctl"),
+                          "#!/bin/sh\necho \"$*\" >> %s\n" % log)
+        os.chmod(stub, 0o755)
+        env = dict(os.environ, PATH=bindir + ":" + os.environ["PATH"])
+
+        def run_script(name, *args):
+            path = os.path.join(ctl, name)
+            self.assertTrue(os.stat(path).st_mode & 0o111, name + " is not executable")
+            with open(path) as f:
+                text = f.read()
+            self.assertTrue(text.startswith("#!/bin/sh\n"), name)
+            text = text.replace("/run/systemd/system", run).replace("/etc/systemd/system", etc)
+            if os.path.exists(log):
+                os.unlink(log)
+            p = subprocess.run(["sh", "-e", "-c", text, name] + list(args), env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 0, name + ": " + p.stdout)
+            if not os.path.exists(log):
+                return []
+            with open(log) as f:
+                return f.read().splitlines()
+
+        self.assertEqual(run_script("postinst", "configure", ""), ["--system daemon-reload"])
+        self.assertEqual(run_script("postinst", "configure", "0.0.9"),
+                         ["--system daemon-reload", "try-restart vigild.service"])
+        self.assertEqual(run_script("prerm", "upgrade", "0.1.1"), [])
+        self.assertEqual(run_script("prerm", "remove"), ["stop vigild.service"])
+        self.assertEqual(run_script("postrm", "remove"), ["--system daemon-reload"])
+        link = write_file(os.path.join(etc, "multi-user.target.wants", "vigild.service"), "")
+        self.assertEqual(run_script("postrm", "upgrade", "0.1.1"), [])
+        self.assertTrue(os.path.exists(link))
+        self.assertEqual(run_script("postrm", "purge"), ["--system daemon-reload"])
+        self.assertFalse(os.path.exists(link))
+        # Without systemd running (a chroot, a container build) the scripts call nothing.
+        os.rmdir(run)
+        self.assertEqual(run_script("postinst", "configure", "0.0.9"), [])
+        self.assertEqual(run_script("prerm", "remove"), [])
 
 
 if __name__ == "__main__":
