@@ -455,6 +455,61 @@ class TestAuth(vt.DaemonTestCase):
         self.assertEqual(len(self.d.readings("auth-cli")), 1)
 
 
+class TestJournal(unittest.TestCase):
+    """Under systemd, stderr is the journal's stream ($JOURNAL_STREAM names its device and
+    inode): each line carries its syslog priority as a "<N>" prefix, so `journalctl -p warning`
+    and alerts on priority see vigild's warnings and errors (without it every line was
+    priority 6, info), and no time of its own (the journal records one)."""
+
+    def run_vigild(self, args, journal=True, stop=False):
+        tmp = mkdtemp()
+        path = os.path.join(tmp, "stderr")
+        with open(path, "w") as err:
+            st = os.fstat(err.fileno())
+            ino = st.st_ino if journal else st.st_ino + 1  # another stream: not the journal
+            env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, ino))
+            p = subprocess.Popen([vt.VIGILD, "--data-dir", os.path.join(tmp, "data"), "--http",
+                                  "127.0.0.1:0", "--stream", "off"] + args, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=err)
+            try:
+                if stop:
+                    for _ in range(300):  # 30 s at most for the start
+                        with open(path) as f:
+                            if "vigild 0.1.0: data in" in f.read():
+                                break
+                        time.sleep(0.1)
+                    p.send_signal(signal.SIGTERM)
+                rc = p.wait(timeout=60)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        with open(path) as f:
+            return rc, f.read().splitlines()
+
+    def test_priorities(self):
+        rc, lines = self.run_vigild(["--log-level", "debug"], stop=True)
+        self.assertEqual(rc, 0, lines)
+        self.assertIn("<6>info  stopped cleanly", lines)
+        for line in lines:
+            self.assertRegex(line, r"^<(7>debug|6>info |4>warn |3>error) \S", lines)
+        # A configuration that stops the start is an error too.
+        conf = write_file(os.path.join(mkdtemp(), "bad.conf"), "[daemon]\nlog_level = loud\n")
+        rc, lines = self.run_vigild(["--config", conf])
+        self.assertEqual(rc, 1, lines)
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("<3>vigild: " + conf + ":2: daemon.log_level"), lines)
+
+    def test_not_the_journal(self):
+        # Redirected elsewhere (a wrapper, a pipe), the lines keep their time and no prefix.
+        rc, lines = self.run_vigild([], journal=False, stop=True)
+        self.assertEqual(rc, 0, lines)
+        self.assertTrue(lines, lines)
+        for line in lines:
+            self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (info |warn ) \S",
+                             lines)
+
+
 class TestAuthFile(unittest.TestCase):
     def check(self, text, *args, mode=0o600):
         path = token_file(text, mode)
