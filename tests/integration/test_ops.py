@@ -828,10 +828,10 @@ class TestInstall(unittest.TestCase):
         self.check_maintainer_scripts(deb)
 
     def check_maintainer_scripts(self, deb):
-        """The scripts, run with a recording systemctl and systemd's folders moved to a temporary
-        one: an upgrade restarts a running vigild, a removal stops it first, a purge drops the
-        enablement link. Without them an upgraded vigild kept running the old binary and a
-        removed one ran on from a deleted file."""
+        """The scripts, run with a recording systemctl and deb-systemd-invoke and systemd's
+        folders moved to a temporary one: an upgrade restarts a running vigild, a removal stops
+        it first, a purge drops the enablement link. Without them an upgraded vigild kept
+        running the old binary and a removed one ran on from a deleted file."""
         ctl = mkdtemp()
         subprocess.run(["dpkg-deb", "-e", deb, ctl], check=True)
         tmp = mkdtemp()
@@ -841,9 +841,10 @@ class TestInstall(unittest.TestCase):
         log = os.path.join(tmp, "calls")
         bindir = os.path.join(tmp, "bin")
         os.makedirs(bindir)
-        stub = write_file(os.path.join(bindir, "systemctl"),
-                          "#!/bin/sh\necho \"$*\" >> %s\n" % log)
-        os.chmod(stub, 0o755)
+        for tool in ("systemctl", "deb-systemd-invoke"):
+            stub = write_file(os.path.join(bindir, tool),
+                              "#!/bin/sh\necho \"%s $*\" >> %s\n" % (tool, log))
+            os.chmod(stub, 0o755)
         env = dict(os.environ, PATH=bindir + ":" + os.environ["PATH"])
 
         def run_script(name, *args):
@@ -864,16 +865,17 @@ class TestInstall(unittest.TestCase):
             with open(log) as f:
                 return f.read().splitlines()
 
-        self.assertEqual(run_script("postinst", "configure", ""), ["--system daemon-reload"])
+        reload = "systemctl --system daemon-reload"
+        self.assertEqual(run_script("postinst", "configure", ""), [reload])
         self.assertEqual(run_script("postinst", "configure", "0.0.9"),
-                         ["--system daemon-reload", "try-restart vigild.service"])
+                         [reload, "deb-systemd-invoke try-restart vigild.service"])
         self.assertEqual(run_script("prerm", "upgrade", "0.1.1"), [])
-        self.assertEqual(run_script("prerm", "remove"), ["stop vigild.service"])
-        self.assertEqual(run_script("postrm", "remove"), ["--system daemon-reload"])
+        self.assertEqual(run_script("prerm", "remove"), ["deb-systemd-invoke stop vigild.service"])
+        self.assertEqual(run_script("postrm", "remove"), [reload])
         link = write_file(os.path.join(etc, "multi-user.target.wants", "vigild.service"), "")
         self.assertEqual(run_script("postrm", "upgrade", "0.1.1"), [])
         self.assertTrue(os.path.exists(link))
-        self.assertEqual(run_script("postrm", "purge"), ["--system daemon-reload"])
+        self.assertEqual(run_script("postrm", "purge"), [reload])
         self.assertFalse(os.path.exists(link))
         # Without systemd running (a chroot, a container build) the scripts call nothing.
         os.rmdir(run)
