@@ -840,9 +840,13 @@ int main(int argc, char **argv)
         goto fail;
     }
 
-    log_info("vigild %s: data in %s, HTTP%s on %s (port %u), stream on %s (port %u)", VIGIL_VERSION,
-             d.cfg.data_dir, d.cfg.tls_cert[0] ? "S" : "", d.cfg.http_listen, api_port(d.api),
-             d.cfg.stream_listen, d.stream ? stream_port(d.stream) : 0);
+    /* With the stream off, say so ("stream on off (port 0)" read as a port bound to nothing). */
+    char stream_at[160] = "stream off";
+    if (d.stream)
+        snprintf(stream_at, sizeof stream_at, "stream on %s (port %u)", d.cfg.stream_listen,
+                 stream_port(d.stream));
+    log_info("vigild %s: data in %s, HTTP%s on %s (port %u), %s", VIGIL_VERSION, d.cfg.data_dir,
+             d.cfg.tls_cert[0] ? "S" : "", d.cfg.http_listen, api_port(d.api), stream_at);
     /* Listening, restored, signals handled: tell systemd, then keep it informed. */
     char status[512];
     status_text(&d, status, sizeof status);

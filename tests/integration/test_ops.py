@@ -505,6 +505,9 @@ class TestJournal(unittest.TestCase):
         rc, lines = self.run_vigild([], journal=False, stop=True)
         self.assertEqual(rc, 0, lines)
         self.assertTrue(lines, lines)
+        # The start line says the stream is off, not "stream on off (port 0)".
+        self.assertTrue(any(re.search(r"HTTP on 127\.0\.0\.1:0 \(port \d+\), stream off$", line)
+                            for line in lines), lines)
         for line in lines:
             self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (info |warn ) \S",
                              lines)
