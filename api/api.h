@@ -155,6 +155,7 @@ typedef struct api_backend {
                           size_t limit, char **out);
     int (*pipe_models)(void *ctx, const char *id, char **out);
     int (*pipe_retrain)(void *ctx, const char *id);
+    /* ERR_NOTFOUND: no such device; ERR_RANGE: no such version with kept weights. */
     int (*pipe_rollback)(void *ctx, const char *id, uint32_t version);
     /* ERR_RANGE: the device has no model yet; ERR_INVAL: a model serves, but no LSTM. */
     int (*pipe_weights_get)(void *ctx, const char *id, void **buf, size_t *len);

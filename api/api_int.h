@@ -77,6 +77,13 @@ struct api_server {
     atomic_int_fast64_t query_timeout_ms;
     atomic_uint_fast64_t query_timeouts; /* /query answers cut by http.query_timeout */
     atomic_uint_fast64_t accept_errors;  /* libmicrohttpd's "Error accepting" log lines */
+    /* What libmicrohttpd logged while api_start's MHD_start_daemon ran, on the thread calling it
+     * (starter; starting set meanwhile), joined by "; ": why it could not listen (the bind's
+     * errno reason, a TLS set-up failure), for api_start's error. Written and read only by that
+     * thread. */
+    atomic_int starting;
+    pthread_t starter;
+    char start_log[256];
     /* auth_lock guards auth, metrics_auth and cors: read-locked by each request's checks,
      * write-locked by api_set_auth and api_set_cors. A leaf lock. */
     pthread_rwlock_t auth_lock;

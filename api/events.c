@@ -38,7 +38,8 @@
  * their readers end the stream (the last chunk is sent) and never suspend again, so
  * libmicrohttpd stops with no suspended connection. A stream's record is freed by
  * libmicrohttpd's free callback for the response (before it closes the socket: a cut's
- * shutdown never reaches another connection's descriptor).
+ * shutdown, or reap_gone's poll and shutdown, under mu with the record still listed, never
+ * reaches another connection's descriptor).
  *
  * A stream's cursor is attached, read and detached through api/events_ring.h, which knows
  * nothing of libmicrohttpd beyond the connection it may be given: the reader and the handler
@@ -48,7 +49,8 @@
  * only, by the publish, the reader and the keep-alive thread, so open streams follow the new
  * values from their next message or keep-alive check.
  *
- * Threads: api_events_publish any thread; reader and free_stream on libmicrohttpd workers; the
+ * Threads: api_events_publish any thread; reader and free_stream on libmicrohttpd workers, and
+ * the attach (with its reap_gone) on the worker answering a new stream's request; the
  * keep-alive thread its own. mu guards everything in the hub but the counters (relaxed
  * atomics); lock order: mu -> libmicrohttpd's own (suspend and resume are called under mu, so
  * a stream's suspended flag always says what libmicrohttpd did). */
@@ -63,6 +65,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +119,8 @@ struct api_events_client {
     int suspended;   /* we suspended the connection and have not resumed it */
     const char *cut; /* cut off: why (static; logged when the stream is freed); the reader
                         ends with an error */
+    int gone;        /* its client had closed the connection (reap_gone): ended as a cut is,
+                        not counted as one, nor towards max_streams (hub's ngone) */
     unsigned types;  /* filter: bit 1 << type of each type it asked for */
     char device[BATCH_NAME_MAX + 1]; /* filter; "" every device */
     nameidx_key_t dkey;              /* device's key in the hub's lostidx */
@@ -145,6 +150,7 @@ struct api_events {
     uint64_t forgotten[API_EVENT_COUNT]; /* per type, the newest SEQ of a dropped record */
     struct api_events_client *clients;
     unsigned nclients;
+    unsigned ngone; /* of nclients, those reap_gone ended, until libmicrohttpd frees them */
     int closing, stop;
     pthread_t thread;
     int thread_on;
@@ -263,6 +269,32 @@ static void cut(struct api_events *h, struct api_events_client *c, const char *w
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     wake(c);
+}
+
+/* Ends the streams whose client has closed or reset its connection. Such a stream is otherwise
+ * found only at its next keep-alive or message (up to http.events_keepalive_ms): until then it
+ * held its place, so clients reconnecting faster than that (a browser reloading its dashboard,
+ * a bridge on a flaky link) filled http.max_event_streams with streams of nobody and the next
+ * were refused 503. Called when a new stream finds every place taken: each stream's socket is
+ * polled without waiting (nothing is read) and one whose peer has shut its side (POLLRDHUP: a
+ * FIN, seen even behind unread bytes such as a TLS close_notify) or that is in error (a reset)
+ * is ended now as a cut ends it (shutdown, resume: its reader ends it and libmicrohttpd frees
+ * it), and no longer counted towards the bound. A client that half-closed its side on purpose
+ * and still reads is ended too, then only: SSE has nothing to send upstream. Caller holds mu. */
+static void reap_gone(struct api_events *h)
+{
+    for (struct api_events_client *c = h->clients; c; c = c->nextc) {
+        if (c->cut || c->fd < 0)
+            continue;
+        struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+        if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+            continue;
+        c->cut = "its client had closed the connection";
+        c->gone = 1;
+        h->ngone++;
+        shutdown(c->fd, SHUT_RDWR);
+        wake(c);
+    }
 }
 
 /* The keep-alive thread: resumes each suspended stream whose keep-alive is due, then sleeps
@@ -543,9 +575,11 @@ void api__events_detach(api_events_client_t *c)
     if (c->nextc)
         c->nextc->prev = c->prev;
     h->nclients--;
+    if (c->gone)
+        h->ngone--;
     pthread_cond_broadcast(&h->cv); /* api__events_close may wait for the last one */
     pthread_mutex_unlock(&h->mu);
-    if (c->cut) /* here, not under mu: a slow log never holds up a publish */
+    if (c->cut && !c->gone) /* here, not under mu: a slow log never holds up a publish */
         log_info("http: event stream cut off: %s", c->cut);
     free(c);
 }
@@ -650,7 +684,9 @@ int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char 
     c->dkey = nameidx_key(&h->lostidx, c->device, strlen(c->device)); /* fixed seed: no mu */
     c->pre_len = (size_t)snprintf(c->pre, sizeof c->pre, "retry: %d\n\n", RETRY_MS);
     pthread_mutex_lock(&h->mu);
-    if (h->closing || h->nclients >= h->o.max_streams) {
+    if (!h->closing && h->nclients - h->ngone >= h->o.max_streams)
+        reap_gone(h);
+    if (h->closing || h->nclients - h->ngone >= h->o.max_streams) {
         int closing = h->closing;
         pthread_mutex_unlock(&h->mu);
         free(c);

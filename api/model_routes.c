@@ -407,10 +407,11 @@ static int maint_period(api_request_t *r, json_t *v, struct maint_body *mb)
     snprintf(week, sizeof week, "at most a week (%d minutes) after 'from'", MAINT_MINUTES_MAX);
     if (m)
         why = "not with 'minutes' (give one of them)";
-    else if (mb->until_ms <= from_ms)
+    else if (mb->from_ms >= 0 && mb->until_ms <= from_ms)
         why = "must be after 'from'";
-    else if (mb->until_ms <= now_ms)
-        why = "must be after now";
+    else if (mb->until_ms <= now_ms) /* without 'from' too: no 'from' to name then */
+        why = mb->from_ms >= 0 ? "must be after now"
+                               : "must be after now (without 'from' the period starts now)";
     else if (mb->until_ms - from_ms > (int64_t)MAINT_MINUTES_MAX * 60000)
         why = week;
     if (why) {
@@ -633,8 +634,11 @@ void api__h_rollback(api_request_t *r)
     uint32_t version = (uint32_t)json_integer_value(ver);
     json_decref(v);
     int rc = be->pipe_rollback(be->ctx, r->seg[0], version);
-    if (rc == ERR_NOTFOUND)
-        api__error(r, 404, "device '%s' has no version %u with kept weights", r->seg[0], version);
+    if (rc == ERR_RANGE) /* a version that exists but is no LSTM's is one too */
+        api__error(r, 404,
+                   "rollback: device '%s' has no version %u with kept weights (only an LSTM's "
+                   "versions keep them: GET .../model lists each version's kind)",
+                   r->seg[0], version);
     else if (rc)
         fail(r, rc, "rollback");
     else

@@ -644,8 +644,10 @@ static int line_parse(batch_t *b, const char *line, size_t len, const lp_opts_t 
         opts = &defaults;
     if (len > 0 && line[len - 1] == '\r')
         len--;
+    /* Worded as the stream's error for a line it stopped buffering (daemon/stream.c), so a
+     * client reads the one bound whichever of the two found the line too long. */
     if (opts->max_line > 0 && len > opts->max_line)
-        return fail(errmsg, errsize, "line too long");
+        return fail(errmsg, errsize, "line longer than %zu bytes", opts->max_line);
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t'))
         i++;

@@ -728,6 +728,22 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
     log_debug("http: %s", msg);
+    /* At the start, kept for api_start's error: libmicrohttpd says why it cannot listen only
+     * here ("Failed to bind to port 8470: Address already in use"), not in errno. */
+    if (atomic_load(&srv->starting) && pthread_equal(pthread_self(), srv->starter)) {
+        /* Its bind message names port 0, the port argument api_start leaves unused (the address
+         * comes as MHD_OPTION_SOCK_ADDR): keep only the reason. */
+        const char *keep = msg, *what = "";
+        const char *colon = strstr(msg, ": ");
+        if (strncmp(msg, "Failed to bind to port ", 23) == 0 && colon) {
+            keep = colon + 2;
+            what = "bind: ";
+        }
+        size_t used = strlen(srv->start_log);
+        if (used + 3 < sizeof srv->start_log)
+            snprintf(srv->start_log + used, sizeof srv->start_log - used, "%s%s%s",
+                     used ? "; " : "", what, keep);
+    }
     if (strncmp(fmt, "Hit process or system resource limit at FIRST", 45) == 0)
         nanosleep(&(struct timespec){.tv_nsec = API_ACCEPT_RETRY_MS * 1000000L}, NULL);
 }
@@ -865,6 +881,8 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         }
     }
     /* The logger goes first: libmicrohttpd logs options processed before it to raw stderr. */
+    srv->starter = pthread_self();
+    atomic_store(&srv->starting, 1);
     srv->mhd = MHD_start_daemon(
         flags, 0, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
@@ -874,11 +892,19 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
+    atomic_store(&srv->starting, 0);
     if (srv->mhd == NULL) {
         io_join(srv);
-        snprintf(errmsg, errsize, "cannot listen for HTTP%s on %s (address in use or not local?%s)",
-                 srv->tls ? "S" : "", opts->listen,
-                 srv->tls ? " or TLS set-up failed: see the debug log" : "");
+        /* libmicrohttpd's own words say why (the bind's errno reason, a TLS failure); without
+         * them (a libmicrohttpd built without messages) the likely causes. */
+        if (srv->start_log[0])
+            snprintf(errmsg, errsize, "cannot listen for HTTP%s on %s: %s", srv->tls ? "S" : "",
+                     opts->listen, srv->start_log);
+        else
+            snprintf(errmsg, errsize,
+                     "cannot listen for HTTP%s on %s (address in use or not local?%s)",
+                     srv->tls ? "S" : "", opts->listen,
+                     srv->tls ? " or TLS set-up failed: see the debug log" : "");
         free_server(srv);
         return ERR_IO;
     }

@@ -235,7 +235,7 @@ static int duration_parse(const char *v, long long min, long long max, int ms_ok
  * and " 80"). */
 static int listen_ok(const char *v)
 {
-    if (strcmp(v, "off") == 0)
+    if (strcasecmp(v, "off") == 0) /* any case, as every word; stored as "off" (config_set) */
         return 1;
     const char *colon = strrchr(v, ':');
     if (colon == NULL)
@@ -257,6 +257,26 @@ static int listen_ok(const char *v)
     host[n] = '\0';
     unsigned char addr[sizeof(struct in6_addr)];
     return inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) == 1;
+}
+
+/* Why an address listen_ok refused has a port an operator may mean as a number ("+80",
+ * "08470"), said as the settings' numbers say it (number_hint), else "". Only a port of digits
+ * after its address's ':' (after the ']' of an [IPv6 address]): "[::01]" has no port at all,
+ * and "08x" more wrong with it than a zero. */
+static const char *port_hint(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    if (colon == NULL || (v[0] == '[' && colon[-1] != ']'))
+        return "";
+    const char *digits = colon + 1 + (colon[1] == '+');
+    size_t n = strspn(digits, "0123456789");
+    if (n == 0 || digits[n] != '\0')
+        return "";
+    if (colon[1] == '+')
+        return "; write the port without a '+' sign";
+    if (colon[1] == '0' && colon[2] >= '0' && colon[2] <= '9')
+        return "; no leading zeros in the port: numbers are decimal";
+    return "";
 }
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -413,10 +433,12 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         if (s->kind == K_LISTEN && !listen_ok(value)) {
             snprintf(err, errsize,
                      "%s.%s: '%s' is not ADDR:PORT (a numeric IPv4 address or [IPv6 address], "
-                     "a port from 0 to 65535)",
-                     section, key, value);
+                     "a port from 0 to 65535%s)",
+                     section, key, value, port_hint(value));
             return -1;
         }
+        if (s->kind == K_LISTEN && strcasecmp(value, "off") == 0)
+            value = "off"; /* the one spelling main.c and config_validate compare with */
         memcpy(field, value, strlen(value) + 1);
         return 0;
     case K_INT:

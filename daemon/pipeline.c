@@ -723,13 +723,15 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
     int ok = has_rollback(d, version);
     pthread_mutex_unlock(&d->mu);
     if (!ok)
-        return ERR_NOTFOUND;
+        return ERR_RANGE;
     /* The checkpoint is read once, outside the device's lock (the shard steps d meanwhile). */
     model_t *m;
     int rc = version_model_read(p, d->name, version, &m);
     if (rc)
-        return rc;
+        return rc == ERR_NOTFOUND ? ERR_RANGE : rc;
     rc = rollback_one(p, d, version, m);
+    if (rc == ERR_NOTFOUND)
+        rc = ERR_RANGE; /* the version went meanwhile (a newer training pruned it) */
     if (rc == 0 && g != NULL) {
         /* A group's members serve one model: the others follow with the same weights (every
          * member recorded the group's versions). */

@@ -177,7 +177,8 @@ void pipeline_maint_tick(pipeline_t *p);
  * (its old interval's end, if sooner). Any thread. */
 void pipeline_set_state_min_ms(pipeline_t *p, unsigned ms);
 
-/* Makes a kept version serve again. Returns 0, ERR_NOTFOUND (device or version). */
+/* Makes a kept version serve again. Returns 0, ERR_NOTFOUND (no such device) or ERR_RANGE (it
+ * keeps no such version with weights: only an LSTM's versions keep them). */
 int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version);
 
 /* The serving LSTM's weights as safetensors (PyTorch names); *buf is malloc'd. ERR_RANGE when

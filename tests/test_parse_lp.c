@@ -585,7 +585,7 @@ static void test_lp_max_line(void **state)
     assert_int_equal(lp_parse_line(&b, "m v=123456", 10, &o, NOW, 1, err, sizeof err), 0);
     assert_int_equal(lp_parse_line(&b, "m v=123456\r", 11, &o, NOW, 1, err, sizeof err), 0);
     assert_int_equal(lp_parse_line(&b, "m v=1234567", 11, &o, NOW, 1, err, sizeof err), ERR_INVAL);
-    assert_string_equal(err, "line too long");
+    assert_string_equal(err, "line longer than 10 bytes"); /* as daemon/stream.c words it */
     assert_int_equal(b.npoints, 2);
 
     parse_errors_t errs = {0};
@@ -594,7 +594,7 @@ static void test_lp_max_line(void **state)
     assert_int_equal(b.npoints, 4);
     assert_int_equal(errs.count, 1);
     assert_int_equal(errs.e[0].item, 2);
-    assert_string_equal(errs.e[0].msg, "unable to parse 'm v=1234567': line too long");
+    assert_string_equal(errs.e[0].msg, "unable to parse 'm v=1234567': line longer than 10 bytes");
     batch_deinit(&b);
 }
 

@@ -3,6 +3,7 @@
 --check-config, errors naming FILE:LINE and the reason, flags overriding the file, refusals at
 the start. Settings taking effect, reloads and the documentation checks: test_config_effect.py."""
 
+import errno
 import os
 import shutil
 import socket
@@ -197,7 +198,8 @@ max_batch_delay_ms = 0
                                  ("storage.retention", "+30d", "without a '+' sign"),
                                  ("storage.retention", "030d", "no leading zeros"),
                                  ("storage.retention", "00", "no leading zeros"),
-                                 ("http.listen", "127.0.0.1:08470", "is not ADDR:PORT")]:
+                                 ("http.listen", "127.0.0.1:08470", "no leading zeros in the port"),
+                                 ("stream.listen", "127.0.0.1:+8471", "the port without a '+' sign")]:
             sec, k = key.split(".")
             with self.subTest(key=key, value=value):
                 self.bad("[%s]\n%s = %s\n" % (sec, k, value), 2, key, "'%s'" % value, word)
@@ -205,13 +207,28 @@ max_batch_delay_ms = 0
                          "max_batch_delay_ms = 0\nretention = 10d\n[model]\nlstm_min_rows = 0\n")
         rc, out, err = run("--check-config", "--config", path)
         self.assertEqual(rc, 0, err)
-        # The flags that take a number (the ports of --http and --stream) say the same.
-        for flag in ("--http", "--stream"):
-            with self.subTest(flag=flag):
-                rc, out, err = run("--check-config", flag, "127.0.0.1:0847")
+        # The flags that take a number (the ports of --http and --stream) say the same, which
+        # vigild(8) promised ("an error saying which") and, until session 41's explore, the
+        # ports did not say: only "is not ADDR:PORT".
+        for flag, value, word in [("--http", "127.0.0.1:0847", "no leading zeros in the port"),
+                                  ("--stream", "127.0.0.1:0847", "no leading zeros in the port"),
+                                  ("--http", "[::1]:+8470", "the port without a '+' sign"),
+                                  ("--stream", "127.0.0.1:+8471", "the port without a '+' sign")]:
+            with self.subTest(flag=flag, value=value):
+                rc, out, err = run("--check-config", flag, value)
                 self.assertNotEqual(rc, 0, err)
                 self.assertIn("%s: " % flag, err)
                 self.assertIn("is not ADDR:PORT", err)
+                self.assertIn(word, err)
+        # A port that is no number at all gets no such hint, nor an [IPv6 address] without a
+        # port, whose last group only looks like one (a review found "[::01]" told "no leading
+        # zeros in the port").
+        for value in ("127.0.0.1:0x1f", "127.0.0.1:08x", "[::01]", "[::1:080"):
+            with self.subTest(value=value):
+                rc, out, err = run("--check-config", "--http", value)
+                self.assertNotEqual(rc, 0, err)
+                self.assertIn("is not ADDR:PORT", err)
+                self.assertNotIn("leading zeros", err)
 
     def test_words_any_case(self):
         # cfg4: the booleans and storage.sync took any case, model.kind, serving_precision and
@@ -223,6 +240,12 @@ max_batch_delay_ms = 0
         self.assertEqual(rc, 0, err)
         rc, out, err = run("--check-config", "--log-level", "Debug")
         self.assertEqual(rc, 0, err)
+        # Explore (session 41): "off", the stream's word, took lower case only ("--stream OFF"
+        # was "is not ADDR:PORT").
+        for flags in (["--stream", "OFF"], ["--config", self.conf("[stream]\nlisten = Off\n")]):
+            with self.subTest(flags=flags):
+                rc, out, err = run("--check-config", *flags)
+                self.assertEqual(rc, 0, err)
         self.bad("[model]\nkind = LSTM2\n", 2, "model.kind: 'LSTM2' is not auto, lstm or linear")
 
     def test_c1_controls_and_invalid_utf8(self):
@@ -656,6 +679,18 @@ device_tag = host
             finally:
                 s.close()
             d.stop()
+            # The start's line says the stream is off (it said "stream on off (port 0)").
+            self.assertIn(", stream off\n", d.log())
+            self.assertNotIn("stream on off", d.log())
+        finally:
+            d.cleanup()
+        # "OFF" is "off" (any case, as every word): no stream socket, and vigild runs.
+        d = vt.Vigild(stream=False, extra_args=["--stream", "OFF"])
+        try:
+            d.start()
+            self.assertEqual(d.get("/healthz")[0], 200)
+            self.assertIn(", stream off\n", d.log())
+            d.stop()
         finally:
             d.cleanup()
 
@@ -684,6 +719,41 @@ device_tag = host
             d.stop()
         finally:
             d.cleanup()
+
+    def test_listen_failure_names_the_reason(self):
+        # Explore (session 41): an HTTP address vigild could not listen on was "cannot listen
+        # for HTTP on ADDR (address in use or not local?)", a guess, where the stream's says
+        # why; libmicrohttpd's reason (the bind's errno) is now in the message, as strerror
+        # words it, and libmicrohttpd's "port 0" (the address comes whole) is left out.
+        holder = socket.socket()
+        try:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen(1)
+            port = holder.getsockname()[1]
+            tmp = vt.mkdtemp()
+            rc, out, err = run("--data-dir", os.path.join(tmp, "a"), "--http",
+                               "127.0.0.1:%d" % port, "--stream", "off")
+            self.assertEqual(rc, 1, err)
+            self.assertIn("cannot listen for HTTP on 127.0.0.1:%d: bind: %s"
+                          % (port, os.strerror(errno.EADDRINUSE)), err)
+            self.assertNotIn("port 0", err)
+        finally:
+            holder.close()
+        # An address of no local interface (TEST-NET-1): its own reason, not "in use". Not on
+        # a host that lets any address be bound (net.ipv4.ip_nonlocal_bind = 1): vigild would
+        # start there and run until run()'s timeout.
+        try:
+            with open("/proc/sys/net/ipv4/ip_nonlocal_bind") as f:
+                nonlocal_bind = f.read().strip() != "0"
+        except OSError:
+            nonlocal_bind = False
+        if nonlocal_bind:
+            self.skipTest("net.ipv4.ip_nonlocal_bind is on: any address can be bound")
+        rc, out, err = run("--data-dir", os.path.join(tmp, "b"), "--http", "192.0.2.1:8470",
+                           "--stream", "off")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("cannot listen for HTTP on 192.0.2.1:8470: bind: %s"
+                      % os.strerror(errno.EADDRNOTAVAIL), err)
 
 
 class StartupRefusals(unittest.TestCase):

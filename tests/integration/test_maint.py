@@ -245,6 +245,11 @@ class ScheduledMaintenance(MaintenanceCase):
             st, err = self.maint(dev, body=body)
             self.assertEqual(st, 400, (body, err))
             self.assertIn(field, err["error"], (body, err))
+        # Explore (session 41): an 'until' already past, without 'from', was "must be after
+        # 'from'", naming a field the body does not have.
+        st, err = self.maint(dev, body={"until": now - 1000})
+        self.assertEqual(err["error"],
+                         "field 'until': must be after now (without 'from' the period starts now)")
         self.assertEqual(self.listed(dev), [])
 
         st, ans = self.maint(dev, body={"from": rfc3339(start), "until": rfc3339(until),

@@ -311,14 +311,21 @@ class Models(vt.DaemonTestCase):
         # Errors: a version without kept weights (the linear one), an unknown one, bad bodies,
         # an unknown device.
         for v in (lin, 999):
-            self.assertJsonError(self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev,
-                                             "--data-binary", '{"version": %d}' % v), 404)
+            r = self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                            '{"version": %d}' % v)
+            self.assertJsonError(r, 404)
+            self.assertIn("has no version %d with kept weights (only an LSTM's" % v,
+                          r.json()["error"])
         for body in ("", "{}", "[1]", "nonsense", '{"version": "1"}', '{"version": 0}',
                      '{"version": -3}', '{"version": 1.5}', '{"version": 4294967296}'):
             self.assertJsonError(self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev,
                                              "--data-binary", body), 400, "version")
-        self.assertJsonError(self.d.curl("POST", "/v1/devices/nobody/model/rollback",
-                                         "--data-binary", '{"version": 1}'), 404)
+        # Explore (session 41): an unknown device was "has no version 1 with kept weights".
+        r = self.d.curl("POST", "/v1/devices/nobody/model/rollback", "--data-binary",
+                        '{"version": 1}')
+        self.assertJsonError(r, 404)
+        self.assertEqual(r.json()["error"], "rollback: device 'nobody' is not known to the "
+                         "pipeline (no readings yet?)")
         self.assertEqual(status(self.d, dev)["model"]["version"], v2["version"])
 
     def test_weights_put_errors(self):

@@ -8,6 +8,7 @@ the clients are curl and raw sockets."""
 import http.client
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -151,6 +152,60 @@ class TestTls(unittest.TestCase):
         for v in ("--tlsv1.3", "--tls-max"):
             args = [v] if v == "--tlsv1.3" else ["--tlsv1.2", "--tls-max", "1.2"]
             self.assertEqual(self.d.curl("GET", "/healthz", *args).status, 200, v)
+
+
+class TestTlsGoneStreams(unittest.TestCase):
+    """Explore (session 41): at http.max_event_streams, a new stream ends the streams whose
+    client has gone (test_sse.py GoneAtTheLimit) over HTTPS too, where a client closing
+    cleanly sends a TLS close_notify before its FIN: unread bytes that must not make it look
+    alive."""
+
+    def test_closed_tls_streams_free_their_places(self):
+        tmp = mkdtemp()
+        cert, key = openssl_cert(tmp)
+        conf = write_file(os.path.join(tmp, "vigild.conf"),
+                          "[http]\ntls_cert = %s\ntls_key = %s\nmax_event_streams = 2\n"
+                          "events_keepalive_ms = 3600000\n" % (cert, key))
+        d = TlsVigild(cert, config=conf)
+        d.start()
+        ctx = ssl.create_default_context(cafile=cert)
+        ctx.check_hostname = False
+
+        def stream():
+            """A stream's TLS socket and its status line (once the retry line came, or the
+            answer ended)."""
+            raw = socket.create_connection(("127.0.0.1", d.http_port), timeout=10)
+            s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+            s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            deadline = time.monotonic() + 10
+            while b"retry:" not in got and b"}" not in got and time.monotonic() < deadline:
+                b = s.recv(4096)
+                if not b:
+                    break
+                got += b
+            return s, got.split(b"\r\n")[0]
+
+        try:
+            a, st_a = stream()
+            b, st_b = stream()
+            self.assertEqual((st_a, st_b), (b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"))
+            c, st_c = stream()
+            self.assertIn(b" 503 ", st_c)  # both places live
+            c.close()
+            for s in (a, b):  # close_notify (vigild does not answer it: no wait), then FIN
+                s.settimeout(0.5)
+                try:
+                    s.unwrap()
+                except OSError:
+                    pass
+                s.close()
+            e, st_e = stream()
+            self.assertEqual(st_e, b"HTTP/1.1 200 OK")  # the hour's keep-alive not waited for
+            e.close()
+            d.stop()
+        finally:
+            d.cleanup()
 
 
 class TestTlsConfig(unittest.TestCase):

@@ -21,7 +21,8 @@ messages, bounds on reload) are in test_sse_state.py (it_sse_state).
 Limits: unknown or repeated parameters are 400s; with tokens 401 without one, 200 with a read
 token; http.max_event_streams open, the next is 503 with Retry-After; an idle stream gets a
 keep-alive comment every http.events_keepalive_ms, by which a stream whose client went away is
-found and its place freed; a client that never reads is cut off once it is
+found and its place freed, or at once when a new stream finds every place taken (GoneAtTheLimit:
+closed and reset clients); a client that never reads is cut off once it is
 http.events_max_unsent behind (vigil_event_streams_dropped_total) while another stream keeps
 receiving every message.
 
@@ -40,6 +41,7 @@ import random
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -511,6 +513,68 @@ class Limits(SseTest):
         finally:
             conn.close()
         self.assertEqual(metric(d, "vigil_event_streams"), 3)
+
+
+class GoneAtTheLimit(SseTest):
+    """Explore (session 41): a stream whose client had gone was found only at its next
+    keep-alive, so clients reconnecting faster than http.events_keepalive_ms filled
+    http.max_event_streams with streams of nobody and the next were refused 503. A stream
+    finding every place taken now ends those whose client closed (FIN) or reset (RST) its
+    connection and takes the place; live streams keep theirs, one whose client reads nothing
+    too."""
+    CONFIG = tp.config_text(0, extra="[http]\nmax_event_streams = 4\n"
+                                     "events_keepalive_ms = 3600000\n")
+
+    def raw_stream(self):
+        """A stream on a raw socket, returned once its retry line came."""
+        sock = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=5)
+        sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        deadline = time.monotonic() + 5
+        while b"retry:" not in got and time.monotonic() < deadline:
+            got += sock.recv(4096)
+        self.assertIn(b" 200 ", got.split(b"\r\n")[0])
+        return sock
+
+    def test_closed_clients_free_their_places(self):
+        d = self.d
+        a, b = self.stream(), self.stream()
+        raw = self.raw_stream()
+        silent = self.silent_client(3)  # alive, never reads: polled at each full attach below
+        try:
+            r = vt.curl(d.url("/v1/events"), timeout=5)
+            self.assertEqual(r.status, 503, r)  # four live streams: nothing to end
+            b.close()  # curl ends: a FIN
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raw.close()  # a reset
+            # The keep-alive that would find them is an hour away: these take their places now.
+            c, e = self.stream(), self.stream()
+            r = vt.curl(d.url("/v1/events"), timeout=5)
+            self.assertEqual(r.status, 503, r)  # a, silent, c and e are live and keep theirs
+            tp.wait_for("the ended streams freed",
+                        lambda: metric(d, "vigil_event_streams") == 4, 5)
+            self.assertFalse(a.ended or c.ended or e.ended)
+            self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)  # not cut offs
+            self.assertNotIn("event stream cut off", d.log())
+            self.device("gone-1")
+            self.maint("gone-1")  # the live streams still receive
+            for s in (a, c, e):
+                s.count(2)
+            # The silent client's stream was not ended by the attaches that polled it: it gets
+            # both messages, and no end of stream (b"") before them.
+            silent.settimeout(0.5)
+            got = b""
+            deadline = time.monotonic() + 10
+            while got.count(b"event: maintenance") < 2 and time.monotonic() < deadline:
+                try:
+                    k = silent.recv(65536)
+                except socket.timeout:
+                    continue
+                self.assertNotEqual(k, b"", "the silent client's stream ended: %r" % got)
+                got += k
+            self.assertEqual(got.count(b"event: maintenance"), 2, got)
+        finally:
+            silent.close()
 
 
 class Tokens(SseTest):
