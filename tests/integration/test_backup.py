@@ -893,6 +893,14 @@ class ReadOnlyDatabase(unittest.TestCase):
         if as_user:
             for path in (data, os.path.join(data, "vigil.db")):
                 os.chown(path, 65534, 65534)
+            # nobody must reach the file and run vigild (a checkout or TMPDIR under a 0700
+            # /root would fail the start otherwise, with another message)
+            probe = subprocess.run(as_user + ["sh", "-c", 'test -r "$1" && exec "$2" --version',
+                                              "sh", os.path.join(data, "vigil.db"), vt.VIGILD],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if probe.returncode != 0:
+                self.skipTest("nobody cannot read %s or run %s: %s"
+                              % (os.path.join(data, "vigil.db"), vt.VIGILD, probe.stderr.strip()))
         p = subprocess.Popen(as_user + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True)
         try:
