@@ -849,8 +849,9 @@ class TestInstall(unittest.TestCase):
                               "#!/bin/sh\necho \"%s $*\" >> %s\n" % (tool, log))
             os.chmod(stub, 0o755)
         env = dict(os.environ, PATH=bindir + ":" + os.environ["PATH"])
+        env.pop("DPKG_ROOT", None)
 
-        def run_script(name, *args):
+        def run_script(name, *args, **extra_env):
             path = os.path.join(ctl, name)
             self.assertTrue(os.stat(path).st_mode & 0o111, name + " is not executable")
             with open(path) as f:
@@ -859,7 +860,8 @@ class TestInstall(unittest.TestCase):
             text = text.replace("/run/systemd/system", run).replace("/etc/systemd/system", etc)
             if os.path.exists(log):
                 os.unlink(log)
-            p = subprocess.run(["sh", "-e", "-c", text, name] + list(args), env=env,
+            p = subprocess.run(["sh", "-e", "-c", text, name] + list(args),
+                               env=dict(env, **extra_env),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                timeout=30)
             self.assertEqual(p.returncode, 0, name + ": " + p.stdout)
@@ -879,6 +881,16 @@ class TestInstall(unittest.TestCase):
         self.assertEqual(run_script("postrm", "upgrade", "0.1.1"), [])
         self.assertTrue(os.path.exists(link))
         self.assertEqual(run_script("postrm", "purge"), [reload])
+        self.assertFalse(os.path.exists(link))
+        # A chrootless `dpkg --root` (DPKG_ROOT): the running systemd is the host's, left alone;
+        # a purge drops the link under that root.
+        root = mkdtemp()
+        os.makedirs(root + os.path.join(etc, "multi-user.target.wants"))
+        link = write_file(root + os.path.join(etc, "multi-user.target.wants", "vigild.service"),
+                          "")
+        self.assertEqual(run_script("postinst", "configure", "0.0.9", DPKG_ROOT=root), [])
+        self.assertEqual(run_script("prerm", "remove", DPKG_ROOT=root), [])
+        self.assertEqual(run_script("postrm", "purge", DPKG_ROOT=root), [])
         self.assertFalse(os.path.exists(link))
         # Without systemd running (a chroot, a container build) the scripts call nothing.
         os.rmdir(run)
