@@ -2,15 +2,41 @@
 #include "log.h"
 #include "err.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static atomic_int current_level = LOG_LEVEL_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+/* syslog priorities of the levels (LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR), for the journal. */
+static const int level_prio[] = {7, 6, 4, 3};
+
+/* Whether stderr is systemd's journal stream: set once, before the first line is printed. */
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+static int to_journal;
+
+/* systemd sets JOURNAL_STREAM to "DEV:INODE" of the stream it connected to stdout and stderr
+ * (systemd.exec(5)). Only when stderr is still that stream (not redirected by a wrapper or a
+ * test) does it read "<N>" prefixes as the priority; elsewhere they would be noise. */
+static void journal_detect(void)
+{
+    const char *v = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    char end;
+    struct stat st;
+    if (v == NULL || sscanf(v, "%llu:%llu%c", &dev, &ino, &end) != 2)
+        return;
+    if (fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+        (unsigned long long)st.st_ino == ino)
+        to_journal = 1;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -37,6 +63,13 @@ int log_level_parse(const char *s, enum log_level *out)
     return ERR_INVAL;
 }
 
+const char *log_journal_prefix(enum log_level level)
+{
+    static const char *const prefixes[] = {"<7>", "<6>", "<4>", "<3>"};
+    pthread_once(&journal_once, journal_detect);
+    return to_journal ? prefixes[level] : "";
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     if ((int)level < atomic_load_explicit(&current_level, memory_order_relaxed))
@@ -47,6 +80,13 @@ void log_msg(enum log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
 
+    pthread_once(&journal_once, journal_detect);
+    if (to_journal) {
+        /* The journal records its own time; the prefix gives the line its priority, so
+         * `journalctl -p warning` and alerting on priority see warnings and errors. */
+        fprintf(stderr, "<%d>%-5s %s\n", level_prio[level], level_names[level], msg);
+        return;
+    }
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -15,8 +15,14 @@ enum log_level log_get_level(void);
 /* Any thread. Parses "debug", "info", "warn" or "error" into *out. Returns 0, or ERR_INVAL. */
 int log_level_parse(const char *s, enum log_level *out);
 
-/* Any thread. Prints "<time> <level> <message>\n" to stderr when level is enabled. */
+/* Any thread. Prints "<time> <level> <message>\n" to stderr when level is enabled; when stderr
+ * is systemd's journal stream ($JOURNAL_STREAM names it), "<prio><level> <message>\n" instead,
+ * prio the syslog priority (sd-daemon(3)'s prefixes; the journal adds the time). */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Any thread. "<prio>" for level when stderr is the journal (as log_msg prefixes it), else "":
+ * for the few lines printed without log_msg (a configuration that stops the start). */
+const char *log_journal_prefix(enum log_level level);
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

@@ -671,8 +671,9 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[512];
+    /* Under systemd these stop the service: give them the journal's error priority. */
     if (load_config(&d, &d.cfg, err, sizeof err)) {
-        fprintf(stderr, "vigild: %s\n", err);
+        fprintf(stderr, "%svigild: %s\n", log_journal_prefix(LOG_LEVEL_ERROR), err);
         return 1;
     }
     if (restore)
@@ -686,7 +687,7 @@ int main(int argc, char **argv)
         return 1;
     if (load_auth(&d.cfg, d.demo.token, &auth, err, sizeof err) ||
         load_tls(&d.cfg, &tls, err, sizeof err)) {
-        fprintf(stderr, "vigild: %s\n", err);
+        fprintf(stderr, "%svigild: %s\n", log_journal_prefix(LOG_LEVEL_ERROR), err);
         api_auth_destroy(auth);
         return 1;
     }
@@ -866,6 +867,7 @@ int main(int argc, char **argv)
         goto fail;
     }
 
+    /* With the stream off, say so ("stream on off (port 0)" read as a port bound to nothing). */
     char stream_at[160] = "stream off";
     if (d.stream)
         snprintf(stream_at, sizeof stream_at, "stream on %s (port %u)", d.cfg.stream_listen,

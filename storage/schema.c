@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Schema 5's reference counting of ckpts rows: CKPT_UNREF drops OLD's reference (and the row
  * with its last one), CKPT_TRIGGERS(t) keeps the count for table t (models or detectors). */
@@ -451,6 +452,17 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         snprintf(errmsg, errsize, "opening %s: %s", s->db_path,
                  w->db ? sqlite3_errmsg(w->db) : sqlite3_errstr(rc));
         return store__status(w->db, rc) == ERR_NOMEM ? ERR_NOMEM : ERR_IO;
+    }
+    /* SQLite opens a file it may not write read-only without a word: vigild then started,
+     * said it was ready and answered /healthz 200 until the first reading failed (a restore by
+     * hand that kept a backup's mode 0444, a file owned by another user). Refuse it here. */
+    if (sqlite3_db_readonly(w->db, "main") == 1) {
+        int e = access(s->db_path, W_OK) == 0 ? EACCES : errno;
+        snprintf(errmsg, errsize,
+                 "%s: the database can only be read (%s): vigild writes it; give the file to the "
+                 "user vigild runs as, writable (chmod 640)",
+                 s->db_path, strerror(e));
+        return ERR_IO;
     }
     sqlite3_extended_result_codes(w->db, 1);
     sqlite3_busy_timeout(w->db, STORE_BUSY_TIMEOUT_MS);

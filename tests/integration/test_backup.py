@@ -861,5 +861,59 @@ class ScheduledFullVolume(TmpfsVolume):
         d.stop()
 
 
+class ReadOnlyDatabase(unittest.TestCase):
+    """A vigil.db the daemon's user cannot write (a restore by hand that kept a backup's mode
+    0444) stops the start naming the file and why. SQLite opened it read-only without a word:
+    vigild said it was ready and /healthz answered 200 until the first reading failed."""
+
+    def test_read_only_file_refused(self):
+        tmp = vt.mkdtemp()
+        data = os.path.join(tmp, "data")
+        cmd = [vt.VIGILD, "--data-dir", data, "--http", "127.0.0.1:0", "--stream", "off"]
+        as_user = []
+        if os.geteuid() == 0:
+            # root writes any file: run as nobody, which the read-only mode then binds
+            if shutil.which("setpriv") is None:
+                self.skipTest("root without setpriv (util-linux) cannot drop privileges")
+            as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            os.chmod(tmp, 0o755)
+        # A database a vigild ran on and stopped cleanly: in WAL mode, so SQLite opens it
+        # read-only with no write needed (a snapshot, not yet in WAL mode, failed at the
+        # switch, if with a cryptic message).
+        d = vt.Vigild(data_dir=data)
+        d.start()
+        d.stop()
+        for name in os.listdir(data):
+            path = os.path.join(data, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif name != "vigil.db":
+                os.unlink(path)
+        os.chmod(os.path.join(data, "vigil.db"), 0o444)
+        if as_user:
+            for path in (data, os.path.join(data, "vigil.db")):
+                os.chown(path, 65534, 65534)
+            # nobody must reach the file and run vigild (a checkout or TMPDIR under a 0700
+            # /root would fail the start otherwise, with another message)
+            probe = subprocess.run(as_user + ["sh", "-c", 'test -r "$1" && exec "$2" --version',
+                                              "sh", os.path.join(data, "vigil.db"), vt.VIGILD],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if probe.returncode != 0:
+                self.skipTest("nobody cannot read %s or run %s: %s"
+                              % (os.path.join(data, "vigil.db"), vt.VIGILD, probe.stderr.strip()))
+        p = subprocess.Popen(as_user + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+        try:
+            _, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.terminate()
+            _, err = p.communicate(timeout=60)
+            self.fail("vigild started on a read-only database:\n" + err)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("%s/vigil.db: the database can only be read (Permission denied)" % data,
+                      err)
+        self.assertNotIn("HTTP on", err)
+
+
 if __name__ == "__main__":
     vt.main()

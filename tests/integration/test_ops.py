@@ -455,6 +455,64 @@ class TestAuth(vt.DaemonTestCase):
         self.assertEqual(len(self.d.readings("auth-cli")), 1)
 
 
+class TestJournal(unittest.TestCase):
+    """Under systemd, stderr is the journal's stream ($JOURNAL_STREAM names its device and
+    inode): each line carries its syslog priority as a "<N>" prefix, so `journalctl -p warning`
+    and alerts on priority see vigild's warnings and errors (without it every line was
+    priority 6, info), and no time of its own (the journal records one)."""
+
+    def run_vigild(self, args, journal=True, stop=False):
+        tmp = mkdtemp()
+        path = os.path.join(tmp, "stderr")
+        with open(path, "w") as err:
+            st = os.fstat(err.fileno())
+            ino = st.st_ino if journal else st.st_ino + 1  # another stream: not the journal
+            env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, ino))
+            p = subprocess.Popen([vt.VIGILD, "--data-dir", os.path.join(tmp, "data"), "--http",
+                                  "127.0.0.1:0", "--stream", "off"] + args, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=err)
+            try:
+                if stop:
+                    for _ in range(300):  # 30 s at most for the start
+                        with open(path) as f:
+                            if re.search(r"vigild \S+: data in", f.read()):
+                                break
+                        time.sleep(0.1)
+                    p.send_signal(signal.SIGTERM)
+                rc = p.wait(timeout=60)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        with open(path) as f:
+            return rc, f.read().splitlines()
+
+    def test_priorities(self):
+        rc, lines = self.run_vigild(["--log-level", "debug"], stop=True)
+        self.assertEqual(rc, 0, lines)
+        self.assertIn("<6>info  stopped cleanly", lines)
+        for line in lines:
+            self.assertRegex(line, r"^<(7>debug|6>info |4>warn |3>error) \S", lines)
+        # A configuration that stops the start is an error too.
+        conf = write_file(os.path.join(mkdtemp(), "bad.conf"), "[daemon]\nlog_level = loud\n")
+        rc, lines = self.run_vigild(["--config", conf])
+        self.assertEqual(rc, 1, lines)
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("<3>vigild: " + conf + ":2: daemon.log_level"), lines)
+
+    def test_not_the_journal(self):
+        # Redirected elsewhere (a wrapper, a pipe), the lines keep their time and no prefix.
+        rc, lines = self.run_vigild([], journal=False, stop=True)
+        self.assertEqual(rc, 0, lines)
+        self.assertTrue(lines, lines)
+        # The start line says the stream is off, not "stream on off (port 0)".
+        self.assertTrue(any(re.search(r"HTTP on 127\.0\.0\.1:0 \(port \d+\), stream off$", line)
+                            for line in lines), lines)
+        for line in lines:
+            self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (info |warn ) \S",
+                             lines)
+
+
 class TestAuthFile(unittest.TestCase):
     def check(self, text, *args, mode=0o600):
         path = token_file(text, mode)
@@ -770,6 +828,74 @@ class TestInstall(unittest.TestCase):
         conffiles = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], stdout=subprocess.PIPE,
                                    text=True, check=True).stdout
         self.assertEqual(conffiles, "%s/vigil/vigild.conf\n" % self.etc)
+        self.check_maintainer_scripts(deb)
+
+    def check_maintainer_scripts(self, deb):
+        """The scripts, run with a recording systemctl and deb-systemd-invoke and systemd's
+        folders moved to a temporary one: an upgrade restarts a running vigild, a removal stops
+        it first, a purge drops the enablement link. Without them an upgraded vigild kept
+        running the old binary and a removed one ran on from a deleted file."""
+        ctl = mkdtemp()
+        subprocess.run(["dpkg-deb", "-e", deb, ctl], check=True)
+        tmp = mkdtemp()
+        run, etc = os.path.join(tmp, "run"), os.path.join(tmp, "etc")
+        os.makedirs(run)
+        os.makedirs(os.path.join(etc, "multi-user.target.wants"))
+        log = os.path.join(tmp, "calls")
+        bindir = os.path.join(tmp, "bin")
+        os.makedirs(bindir)
+        for tool in ("systemctl", "deb-systemd-invoke"):
+            stub = write_file(os.path.join(bindir, tool),
+                              "#!/bin/sh\necho \"%s $*\" >> %s\n" % (tool, log))
+            os.chmod(stub, 0o755)
+        env = dict(os.environ, PATH=bindir + ":" + os.environ["PATH"])
+        env.pop("DPKG_ROOT", None)
+
+        def run_script(name, *args, **extra_env):
+            path = os.path.join(ctl, name)
+            self.assertTrue(os.stat(path).st_mode & 0o111, name + " is not executable")
+            with open(path) as f:
+                text = f.read()
+            self.assertTrue(text.startswith("#!/bin/sh\n"), name)
+            text = text.replace("/run/systemd/system", run).replace("/etc/systemd/system", etc)
+            if os.path.exists(log):
+                os.unlink(log)
+            p = subprocess.run(["sh", "-e", "-c", text, name] + list(args),
+                               env=dict(env, **extra_env),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 0, name + ": " + p.stdout)
+            if not os.path.exists(log):
+                return []
+            with open(log) as f:
+                return f.read().splitlines()
+
+        reload = "systemctl --system daemon-reload"
+        self.assertEqual(run_script("postinst", "configure", ""), [reload])
+        self.assertEqual(run_script("postinst", "configure", "0.0.9"),
+                         [reload, "deb-systemd-invoke try-restart vigild.service"])
+        self.assertEqual(run_script("prerm", "upgrade", "0.1.1"), [])
+        self.assertEqual(run_script("prerm", "remove"), ["deb-systemd-invoke stop vigild.service"])
+        self.assertEqual(run_script("postrm", "remove"), [reload])
+        link = write_file(os.path.join(etc, "multi-user.target.wants", "vigild.service"), "")
+        self.assertEqual(run_script("postrm", "upgrade", "0.1.1"), [])
+        self.assertTrue(os.path.exists(link))
+        self.assertEqual(run_script("postrm", "purge"), [reload])
+        self.assertFalse(os.path.exists(link))
+        # A chrootless `dpkg --root` (DPKG_ROOT): the running systemd is the host's, left alone;
+        # a purge drops the link under that root.
+        root = mkdtemp()
+        os.makedirs(root + os.path.join(etc, "multi-user.target.wants"))
+        link = write_file(root + os.path.join(etc, "multi-user.target.wants", "vigild.service"),
+                          "")
+        self.assertEqual(run_script("postinst", "configure", "0.0.9", DPKG_ROOT=root), [])
+        self.assertEqual(run_script("prerm", "remove", DPKG_ROOT=root), [])
+        self.assertEqual(run_script("postrm", "purge", DPKG_ROOT=root), [])
+        self.assertFalse(os.path.exists(link))
+        # Without systemd running (a chroot, a container build) the scripts call nothing.
+        os.rmdir(run)
+        self.assertEqual(run_script("postinst", "configure", "0.0.9"), [])
+        self.assertEqual(run_script("prerm", "remove"), [])
 
 
 if __name__ == "__main__":
