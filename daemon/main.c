@@ -570,8 +570,9 @@ static int restore_snapshot(const char *data_dir, const char *file)
 /* Once the loop has run its last (a normal stop, or a failed start): stops the schedule and the
  * pipeline, then frees the snapshots, the events hub, the store, the quota, the loop and the
  * systemd notification, in that order. Returns 0, or 1 when the stop lost what it had to write
- * (logged here, one error line naming it). */
-static int teardown(struct daemon *d)
+ * (logged here, one error line naming it). started: the daemon ran (a stop), not a failed start,
+ * whose log must not read "stopped, but". */
+static int teardown(struct daemon *d, int started)
 {
     stop_schedule(d);
     int why = 0, lost = stop_pipeline(d, &why);
@@ -580,14 +581,15 @@ static int teardown(struct daemon *d)
     int crc = store_close(d->store);
     /* Acknowledged readings are never among the losses: a reading is acknowledged only once
      * committed. What store_close lost was never acknowledged (its submitters were told). */
+    const char *when = started ? "stopped, but" : "after the failed start,";
     if (lost > 0)
-        log_error("stopped, but %d detectors' state could not be saved: %s; they start from "
-                  "their last saved state next time",
-                  lost, err_str(why ? why : crc));
+        log_error("%s %d detector%s state could not be saved: %s; they start from their last "
+                  "saved state next time",
+                  when, lost, lost == 1 ? "'s" : "s'", err_str(why ? why : crc));
     else if (crc != 0)
-        log_error("stopped, but the store's last writes could not be committed: %s (no "
-                  "acknowledged reading is among them)",
-                  err_str(crc));
+        log_error("%s the store's last writes could not be committed: %s (no acknowledged "
+                  "reading is among them)",
+                  when, err_str(crc));
     if (d->health.store != NULL)
         health_deinit(&d->health);
     quota_destroy(d->quota);
@@ -742,7 +744,7 @@ int main(int argc, char **argv)
     if (rc) { /* what was set up goes, in teardown's order (the loop has no handle yet) */
         api_auth_destroy(auth);
         api_tls_destroy(tls);
-        teardown(&d);
+        teardown(&d, 0);
         return 1;
     }
     d.backend.quota = d.quota;
@@ -781,7 +783,7 @@ int main(int argc, char **argv)
             log_error("cannot start the model pipeline: %s", err_str(rc));
             api_auth_destroy(auth);
             api_tls_destroy(tls);
-            teardown(&d); /* also the loop and the notifier, which this path used to keep */
+            teardown(&d, 0); /* also the loop and the notifier, which this path used to keep */
             return 1;
         }
         /* Every committed batch goes to the detectors, in commit order. */
@@ -906,7 +908,7 @@ int main(int argc, char **argv)
     thread_nice(d.cfg.ingest_nice);
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
-    if (teardown(&d) != 0)
+    if (teardown(&d, 1) != 0)
         return 1; /* systemd records a failed stop; teardown logged what was lost */
     log_info("stopped cleanly");
     return 0;
@@ -919,6 +921,6 @@ fail:
     if (d.stream)
         stream_shutdown(d.stream, NULL, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
-    teardown(&d);
+    teardown(&d, 0);
     return 1;
 }

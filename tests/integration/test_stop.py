@@ -483,7 +483,6 @@ class StopSignals(Base):
         self.d.stop()
 
 
-
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library, set by CTest; not built in a sanitizer build) not found")
 class StopFail(Base):
@@ -571,7 +570,7 @@ class StopFail(Base):
         self.assertEqual(rc, 1, self.d.log())
         self.assertNotIn("writes succeed again", log)
         self.assertNotIn("stopped cleanly", log)
-        self.assertIn("stopped, but 1 detectors' state could not be saved: I/O error", log)
+        self.assertIn("stopped, but 1 detector's state could not be saved: I/O error", log)
 
 
 if __name__ == "__main__":
