@@ -300,17 +300,32 @@ static void on_commit(void *arg, batch_t *b)
     pipeline_feed(arg, b);
 }
 
-/* Scores everything committed, saves every detector, waits for training, stops the pipeline.
- * Storage is still open, so what the pipeline saves is committed by store_close. */
-static void stop_pipeline(struct daemon *d)
+/* Scores everything committed, saves every detector, waits for training, stops the pipeline,
+ * then waits for the saves' commit. Returns how many detectors' state was lost (the save was
+ * refused, or its transaction failed), *why the first reason (an ERR_); 0 when all were saved. */
+static int stop_pipeline(struct daemon *d, int *why)
 {
     if (d->backend.pipe == NULL)
-        return;
+        return 0;
     store_flush(d->store);
     pipeline_drain(d->backend.pipe);
-    pipeline_save_all(d->backend.pipe);
+    store_stats_t before, after;
+    store_stats_get(d->store, &before);
+    int queued = 0;
+    int lost = pipeline_save_all(d->backend.pipe, &queued, why);
     pipeline_destroy(d->backend.pipe);
     d->backend.pipe = NULL;
+    /* The saves are asynchronous: a failed transaction loses every put it held (ops_failed,
+     * which also counts the pipeline's last events and prediction blocks: hence the bound). */
+    int frc = store_flush(d->store);
+    store_stats_get(d->store, &after);
+    uint64_t failed = after.ops_failed - before.ops_failed;
+    if (failed > 0 && queued > 0) {
+        lost += failed < (uint64_t)queued ? (int)failed : queued;
+        if (*why == 0)
+            *why = frc ? frc : after.commit_last_err;
+    }
+    return lost;
 }
 
 /* Ends the snapshot schedule before the pipeline it saves detectors of: a scheduled copy still
@@ -554,14 +569,27 @@ static int restore_snapshot(const char *data_dir, const char *file)
 
 /* Once the loop has run its last (a normal stop, or a failed start): stops the schedule and the
  * pipeline, then frees the snapshots, the events hub, the store, the quota, the loop and the
- * systemd notification, in that order. */
-static void teardown(struct daemon *d)
+ * systemd notification, in that order. Returns 0, or 1 when the stop lost what it had to write
+ * (logged here, one error line naming it). started: the daemon ran (a stop), not a failed start,
+ * whose log must not read "stopped, but". */
+static int teardown(struct daemon *d, int started)
 {
     stop_schedule(d);
-    stop_pipeline(d);
+    int why = 0, lost = stop_pipeline(d, &why);
     snapshots_destroy(d->backend.snaps);
     api_events_destroy(d->events); /* after the API and the pipeline, its two users */
-    store_close(d->store);
+    int crc = store_close(d->store);
+    /* Acknowledged readings are never among the losses: a reading is acknowledged only once
+     * committed. What store_close lost was never acknowledged (its submitters were told). */
+    const char *when = started ? "stopped, but" : "after the failed start,";
+    if (lost > 0)
+        log_error("%s %d detector%s state could not be saved: %s; they start from their last "
+                  "saved state next time",
+                  when, lost, lost == 1 ? "'s" : "s'", err_str(why ? why : crc));
+    else if (crc != 0)
+        log_error("%s the store's last writes could not be committed: %s (no acknowledged "
+                  "reading is among them)",
+                  when, err_str(crc));
     if (d->health.store != NULL)
         health_deinit(&d->health);
     quota_destroy(d->quota);
@@ -569,6 +597,7 @@ static void teardown(struct daemon *d)
     uv_run(&d->loop, UV_RUN_DEFAULT); /* finishes the closes, which uv_loop_close needs */
     uv_loop_close(&d->loop);
     notify_deinit(&d->notify);
+    return lost > 0 || crc != 0;
 }
 
 int main(int argc, char **argv)
@@ -715,7 +744,7 @@ int main(int argc, char **argv)
     if (rc) { /* what was set up goes, in teardown's order (the loop has no handle yet) */
         api_auth_destroy(auth);
         api_tls_destroy(tls);
-        teardown(&d);
+        teardown(&d, 0);
         return 1;
     }
     d.backend.quota = d.quota;
@@ -754,7 +783,7 @@ int main(int argc, char **argv)
             log_error("cannot start the model pipeline: %s", err_str(rc));
             api_auth_destroy(auth);
             api_tls_destroy(tls);
-            teardown(&d); /* also the loop and the notifier, which this path used to keep */
+            teardown(&d, 0); /* also the loop and the notifier, which this path used to keep */
             return 1;
         }
         /* Every committed batch goes to the detectors, in commit order. */
@@ -879,7 +908,8 @@ int main(int argc, char **argv)
     thread_nice(d.cfg.ingest_nice);
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
-    teardown(&d);
+    if (teardown(&d, 1) != 0)
+        return 1; /* systemd records a failed stop; teardown logged what was lost */
     log_info("stopped cleanly");
     return 0;
 
@@ -891,6 +921,6 @@ fail:
     if (d.stream)
         stream_shutdown(d.stream, NULL, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
-    teardown(&d);
+    teardown(&d, 0);
     return 1;
 }

@@ -71,8 +71,13 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store);
  * learning after a restart. Call once, before readings flow. Returns 0 or an ERR_. */
 int pipeline_restore(pipeline_t *p);
 
-/* Saves every device's detector to the store (asynchronously, through its writer). */
-void pipeline_save_all(pipeline_t *p);
+/* Saves every device's detector to the store (asynchronously, through its writer); a device
+ * with no detector yet, or one whose training is unconfirmed, keeps its last save. *queued (may
+ * be NULL) receives how many saves were queued. Returns how many detectors' saves failed before
+ * reaching the queue (no memory; the store refusing: disk full, closing, too many pending), 0
+ * when none did; *first_err (may be NULL) receives the first one's ERR_ (0: none). Whether the
+ * queued saves were committed is the store's to say (store_flush, then its ops_failed). */
+int pipeline_save_all(pipeline_t *p, int *queued, int *first_err);
 
 /* Scores everything queued, waits for running training jobs, stops the threads, frees. */
 void pipeline_destroy(pipeline_t *p);

@@ -240,15 +240,30 @@ int pipeline__window_read(pipeline_t *p, const char *device, char *const *names,
     return 0;
 }
 
-void pipeline_save_all(pipeline_t *p)
+int pipeline_save_all(pipeline_t *p, int *queued, int *first_err)
 {
+    int nqueued = 0, failed = 0, first = 0;
     pthread_rwlock_rdlock(&p->devs_lock);
     for (struct dev *d = p->devs; d; d = d->hh.next) {
         pthread_mutex_lock(&d->mu);
-        pipeline__save(p, d);
+        /* pipeline__save's own skips: nothing is saved, nothing lost */
+        int skip = p->store == NULL || d->det == NULL || d->unconfirmed;
+        int rc = pipeline__save(p, d);
         pthread_mutex_unlock(&d->mu);
+        if (rc != 0) {
+            failed++;
+            if (first == 0)
+                first = rc;
+        } else if (!skip) {
+            nqueued++;
+        }
     }
     pthread_rwlock_unlock(&p->devs_lock);
+    if (queued != NULL)
+        *queued = nqueued;
+    if (first_err != NULL)
+        *first_err = first;
+    return failed;
 }
 
 /* Rebuilds a device from its saved blob and the LSTM it served (borrowed, shared: NULL when it

@@ -358,7 +358,7 @@ static int64_t save_detectors(snapshots_t *s, pipeline_t *pipe)
     int64_t t0 = vtime_mono_ms();
     if (pipe == NULL)
         return 0;
-    pipeline_save_all(pipe);
+    (void)pipeline_save_all(pipe, NULL, NULL); /* each failure logged; the copy goes on */
     int rc = store_flush(s->store);
     if (rc) /* the copy is consistent still; its detectors are those of the last good save */
         log_warn("snapshot: saving the detectors first: %s", err_str(rc));

@@ -330,10 +330,10 @@ fail:
     return err;
 }
 
-void store_close(store_t *s)
+int store_close(store_t *s)
 {
     if (s == NULL)
-        return;
+        return 0;
     pthread_mutex_lock(&s->qmu);
     s->closing = 1;
     s->hold = 0;
@@ -342,8 +342,10 @@ void store_close(store_t *s)
     __atomic_store_n(&s->w.reload_hold, 0, __ATOMIC_RELEASE); /* a stopped reload goes on */
     __atomic_store_n(&s->w.publish_hold, 0, __ATOMIC_RELEASE); /* so does a publication */
     pthread_join(s->thread, NULL);
+    int err = s->close_err; /* the writer has ended: no race */
     log_info("storage: closed %s", s->db_path);
     teardown(s);
+    return err;
 }
 
 void store_set_commit_hook(store_t *s, store_commit_hook hook, void *arg)

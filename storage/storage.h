@@ -58,8 +58,14 @@ void store_opts_default(store_opts_t *opts);
 int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t errsize);
 
 /* Stops intake, writes everything already queued, stops the writer, closes all connections and
- * frees s. NULL is a no-op. Queued submissions get their callbacks before this returns. */
-void store_close(store_t *s);
+ * frees s. NULL is a no-op (returns 0). Queued submissions get their callbacks before this
+ * returns. Returns 0 when everything still queued at the call was committed (or nothing was),
+ * else the first failure, ERR_IO or ERR_NOSPACE: what that transaction held is lost (readings'
+ * submitters were told so through their callbacks, so none was acknowledged; lost asynchronous
+ * puts count in ops_failed). s is freed either way. A caller that must know whether its earlier
+ * asynchronous puts were committed calls store_flush and compares ops_failed first (the puts
+ * may have been committed, or lost, before this call). */
+int store_close(store_t *s);
 
 /* Called on the writer thread once a submission is committed (status 0) or has failed
  * (ERR_IO, ERR_NOSPACE). Must be quick and must not call back into the store. */

@@ -530,11 +530,11 @@ struct store {
     store_job_t *qhead, *qtail;
     size_t qreadings;       /* readings queued or in the writer's open transaction */
     size_t qpending;        /* readings queued and not yet taken by the writer */
-    size_t qops, qop_bytes; /* asynchronous ops (and their bytes) queued or in the open
-                               transaction */
+    size_t qops, qop_bytes; /* asynchronous ops (and bytes) queued or in the open transaction */
     size_t qops_pending, qop_bytes_pending; /* ... of them not yet taken by the writer */
     int closing;                            /* store_close has begun: no more submissions */
-    int hold;                               /* test hook: the writer leaves the queue alone */
+    int close_err; /* writer: the first failure of work taken while closing (store_close's) */
+    int hold;      /* test hook: the writer leaves the queue alone */
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
     int64_t refused_ms;       /* the last submit so refused (monotonic ms; 0: none) */
     int writer_waiting;       /* the writer is in a coalescing wait */
@@ -545,8 +545,8 @@ struct store {
     store_commit_hook hook; /* set before the first submission; NULL: none */
     void *hook_arg;
 
-    pthread_mutex_t rmu; /* guards: rfree */
-    pthread_cond_t rcond; /* monotonic (mcond_init): a read's deadline bounds its wait */
+    pthread_mutex_t rmu;     /* guards: rfree */
+    pthread_cond_t rcond;    /* monotonic (mcond_init): a read's deadline bounds its wait */
     store_reader_t *readers; /* opts.readers of them */
     store_reader_t *rfree;
 

@@ -904,6 +904,7 @@ void *store__writer_main(void *arg)
         size_t taken = s->qpending, ops = s->qops_pending, op_bytes = s->qop_bytes_pending;
         store_commit_hook hook = s->hook;
         void *hook_arg = s->hook_arg;
+        const int closing = s->closing; /* what store_close waits for: its result (close_err) */
         s->qhead = s->qtail = NULL;
         s->qpending = 0;
         s->qops_pending = s->qop_bytes_pending = 0;
@@ -913,20 +914,31 @@ void *store__writer_main(void *arg)
         int err = run_transaction(s, jobs, 0, &seconds);
         size_t devices = HASH_COUNT(s->w.devs);
         account(s, err, seconds, devices, ops);
+        int status = err == 0 || err == ERR_NOSPACE ? err : ERR_IO;
+        if (err && closing && s->close_err == 0)
+            s->close_err = status;
+        /* A transaction of store_flush markers alone wrote nothing: its commit says nothing of
+         * the disk, so it neither ends a run of failures nor resets their back-off (a stop's
+         * flush after failed saves logged "writes succeed again" with nothing written). */
+        int wrote = 0;
+        for (const store_job_t *j = jobs; j != NULL && !wrote; j = j->next)
+            wrote = j->kind != JOB_FLUSH;
         if (err && !failing)
             log_error("storage: write failed (%s): %s", err_str(err),
                       s->w.tx_errmsg ? s->w.tx_errmsg : store_errmsg(s));
-        else if (!err && failing)
+        else if (!err && failing && wrote)
             log_info("storage: writes succeed again");
-        failing = err != 0;
-        /* The idle work backs off as a maintenance step does (1 s doubling to a minute), so a
-         * full disk is not retried in a loop, and it is not left waiting for the next write. */
-        if (err && s->w.client_fails < 64) /* the back-off is a minute long before that */
-            s->w.client_fails++;
-        else if (err == 0)
-            s->w.client_fails = 0;
-        retry_ms = err ? vtime_mono_ms() + store__backoff_ms(s->w.client_fails - 1) : 0;
-        int status = err == 0 || err == ERR_NOSPACE ? err : ERR_IO;
+        if (err || wrote) {
+            failing = err != 0;
+            /* The idle work backs off as a maintenance step does (1 s doubling to a minute), so
+             * a full disk is not retried in a loop, and it is not left waiting for the next
+             * write. */
+            if (err && s->w.client_fails < 64) /* the back-off is a minute long before that */
+                s->w.client_fails++;
+            else if (err == 0)
+                s->w.client_fails = 0;
+            retry_ms = err ? vtime_mono_ms() + store__backoff_ms(s->w.client_fails - 1) : 0;
+        }
 
         /* The space is released before the callbacks, so a producer woken by one can submit
          * again at once. */

@@ -15,6 +15,10 @@ tests share, as they share test_faults.py's MaintRequests; CTest it_stop runs al
   accept policy over HTTPS closes new connections before the handshake.
 - StopSignals: a SIGHUP, SIGTERM or SIGINT while the stop saves detectors (the loop has
   ended) neither ends vigild nor disturbs the stop.
+- StopFail (failmaint.c): a stop whose detectors' saves fail exits 1 with one error line
+  naming what was lost, not "stopped cleanly" (nor "writes succeed again", with nothing
+  written), also with the disk failing since before the stop; a clean stop of the same vigild
+  exits 0 with "stopped cleanly".
 """
 
 import http.client
@@ -477,6 +481,96 @@ class StopSignals(Base):
         self.d.start()  # the device's detector was saved: restored
         self.assertIn("1 detectors restored", self.d.log())
         self.d.stop()
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library, set by CTest; not built in a sanitizer build) not found")
+class StopFail(Base):
+    """A stop that could not save what it must says so and exits 1 (daemon/main.c, teardown;
+    docs/reliability.md "stopfail"), so systemd records a failed stop. The detectors' save at
+    the stop fails (tests/fault/failmaint.c fails "INSERT INTO detectors(" while its flag file
+    exists, as a full or failing disk would, and the prediction blocks' writes: FAILING):
+    vigild exits 1 with one error line naming the
+    detectors whose state was lost, and never "stopped cleanly". Before, it logged the failed
+    write, then "storage: writes succeed again" (the stop's flush, which wrote nothing) and
+    "stopped cleanly", and exited 0. The same vigild stopped without the fault exits 0 with
+    "stopped cleanly", and the state saved then is restored after the failed stop."""
+    CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the device; nothing trains
+    # Every write the stop makes fails (the detectors' saves, the prediction blocks the pipeline
+    # hands over as it ends), and the readings' in test_failing_disk_at_stop: so a "writes
+    # succeed again" at the stop can only come from a transaction that wrote nothing (a flush).
+    FAILING = ("INSERT INTO detectors(", "INSERT INTO preds(", "DELETE FROM preds ",
+               "INSERT INTO readings_log(")
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "VIGIL_FAILMAINT_SQL=" + "|".join(self.FAILING)])
+        self.d.start()
+
+    def log_text(self):
+        """The whole vigild log (Vigild.log shortens a long one)."""
+        with open(self.d.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def start(self):
+        """Starts vigild again; returns its log of this start."""
+        before = len(self.log_text())
+        self.d.start()
+        return self.log_text()[before:]
+
+    def sigterm(self):
+        """SIGTERM; returns vigild's exit status and its log of the stop."""
+        before = len(self.log_text())
+        proc = self.d.proc
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(60)
+        self.d.proc = None
+        vt._live.remove(self.d)
+        return rc, self.log_text()[before:]
+
+    def test_failed_saves_exit_1(self):
+        for dev in ("fa", "fb"):
+            self.assertEqual(req(self.d, "POST", "/v1/readings",
+                                 [{"device": dev, "ts": 1, "values": {"v": 1}}])[0], 200)
+        # A clean stop first: exit 0, "stopped cleanly", both detectors saved.
+        rc, log = self.sigterm()
+        self.assertEqual(rc, 0, self.d.log())
+        self.assertIn("stopped cleanly", log)
+        self.assertNotIn("stopped, but", log)
+        self.assertIn("2 detectors restored", self.start())
+        self.assertEqual(req(self.d, "POST", "/v1/readings",
+                             [{"device": "fa", "ts": 2, "values": {"v": 2}}])[0], 200)
+        vt.write_file(self.flag, "fail")
+        rc, log = self.sigterm()
+        self.assertEqual(rc, 1, self.d.log())
+        self.assertNotIn("stopped cleanly", log)
+        self.assertNotIn("writes succeed again", log)  # nothing was written after the failure
+        lines = [ln for ln in log.splitlines() if "stopped, but" in ln]
+        self.assertEqual(len(lines), 1, log)
+        self.assertIn("stopped, but 2 detectors' state could not be saved: I/O error; they "
+                      "start from their last saved state next time", lines[0])
+        # Their last saved state (the clean stop's) is what the next start restores.
+        os.unlink(self.flag)
+        self.assertIn("2 detectors restored", self.start())
+        self.d.stop()
+
+    def test_failing_disk_at_stop(self):
+        """The disk fails while vigild runs (a reading's write fails, answered 5xx) and is still
+        failing at the stop: the stop's first flush, a transaction that writes nothing, is no
+        sign of a recovered disk (it logged "storage: writes succeed again"), and the saves
+        that then fail make the stop exit 1."""
+        self.assertEqual(req(self.d, "POST", "/v1/readings",
+                             [{"device": "fc", "ts": 1, "values": {"v": 1}}])[0], 200)
+        vt.write_file(self.flag, "fail")
+        self.assertGreaterEqual(req(self.d, "POST", "/v1/readings",
+                                    [{"device": "fc", "ts": 2, "values": {"v": 2}}])[0], 500)
+        rc, log = self.sigterm()
+        self.assertEqual(rc, 1, self.d.log())
+        self.assertNotIn("writes succeed again", log)
+        self.assertNotIn("stopped cleanly", log)
+        self.assertIn("stopped, but 1 detector's state could not be saved: I/O error", log)
 
 
 if __name__ == "__main__":
