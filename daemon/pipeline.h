@@ -73,9 +73,10 @@ int pipeline_restore(pipeline_t *p);
 
 /* Saves every device's detector to the store (asynchronously, through its writer); a device
  * with no detector yet, or one whose training is unconfirmed, keeps its last save. *queued (may
- * be NULL) receives how many saves were queued. Returns how many detectors' saves failed before
- * reaching the queue (no memory; the store refusing: disk full, closing, too many pending), 0
- * when none did; *first_err (may be NULL) receives the first one's ERR_ (0: none). Whether the
+ * be NULL) receives how many saves were queued. A full queue is waited for (store_flush, no
+ * lock held) and the walk resumes. Returns how many detectors' saves failed before reaching the
+ * queue (no memory; the store refusing: disk full, closing, still full after a flush), 0 when
+ * none did; *first_err (may be NULL) receives the first one's ERR_ (0: none). Whether the
  * queued saves were committed is the store's to say (store_flush, then its ops_failed). */
 int pipeline_save_all(pipeline_t *p, int *queued, int *first_err);
 
