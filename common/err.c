@@ -1,5 +1,7 @@
-/* common/err.c: static messages for the ERR_ codes. Any thread. */
+/* common/err.c: static messages for the ERR_ codes, and the code of an errno. Any thread. */
 #include "err.h"
+
+#include <errno.h>
 
 const char *err_str(int code)
 {
@@ -36,4 +38,11 @@ const char *err_str(int code)
         return "out of file descriptors or memory; try again";
     }
     return "unknown error";
+}
+
+int err_from_errno(int e)
+{
+    return e == ENOSPC || e == EDQUOT                  ? ERR_NOSPACE
+           : e == EMFILE || e == ENFILE || e == ENOMEM ? ERR_RESOURCE
+                                                       : ERR_IO;
 }

@@ -28,4 +28,8 @@ enum {
 /* Any thread. Returns a static string; never NULL (unknown codes get "unknown error"). */
 const char *err_str(int code);
 
+/* Any thread. The code of a failed OS call's errno e: ERR_NOSPACE (ENOSPC, EDQUOT: the volume
+ * is full), ERR_RESOURCE (EMFILE, ENFILE, ENOMEM: the next try may succeed), else ERR_IO. */
+int err_from_errno(int e);
+
 #endif

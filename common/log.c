@@ -15,8 +15,9 @@
 static atomic_int current_level = LOG_LEVEL_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
-/* syslog priorities of the levels (LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR), for the journal. */
-static const int level_prio[] = {7, 6, 4, 3};
+/* The levels' syslog priorities (LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR) as sd-daemon(3)'s
+ * line prefixes, for the journal. */
+static const char *const level_prefix[] = {"<7>", "<6>", "<4>", "<3>"};
 
 /* Whether stderr is systemd's journal stream: set once, before the first line is printed. */
 static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
@@ -65,9 +66,8 @@ int log_level_parse(const char *s, enum log_level *out)
 
 const char *log_journal_prefix(enum log_level level)
 {
-    static const char *const prefixes[] = {"<7>", "<6>", "<4>", "<3>"};
     pthread_once(&journal_once, journal_detect);
-    return to_journal ? prefixes[level] : "";
+    return to_journal ? level_prefix[level] : "";
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -80,11 +80,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
 
-    pthread_once(&journal_once, journal_detect);
-    if (to_journal) {
+    const char *prefix = log_journal_prefix(level);
+    if (prefix[0]) {
         /* The journal records its own time; the prefix gives the line its priority, so
          * `journalctl -p warning` and alerting on priority see warnings and errors. */
-        fprintf(stderr, "<%d>%-5s %s\n", level_prio[level], level_names[level], msg);
+        fprintf(stderr, "%s%-5s %s\n", prefix, level_names[level], msg);
         return;
     }
     struct timespec ts;

@@ -162,15 +162,6 @@ static int by_name_desc(const void *a, const void *b)
  * SNAP_LIST_MAX snapshots; otherwise *why is an errno. */
 #define LIST_TOO_MANY (-1)
 
-/* The code of a failed OS call's errno e: ERR_NOSPACE (the volume is full), ERR_RESOURCE (out
- * of descriptors or memory for now: the client is told to retry), else ERR_IO. */
-static int os_status(int e)
-{
-    return e == ENOSPC || e == EDQUOT                  ? ERR_NOSPACE
-           : e == EMFILE || e == ENFILE || e == ENOMEM ? ERR_RESOURCE
-                                                       : ERR_IO;
-}
-
 /* The snapshot names in the folder, newest first, into *names (caller frees each and the
  * array); removes stale temporary files when sweep_tmp (no snapshot runs: they are a crash's).
  * *why (if not NULL) is 0 when every name was read, else why not: LIST_TOO_MANY (more than
@@ -309,7 +300,7 @@ static int make_dir(const snapshots_t *s, char *errmsg, size_t errsize)
         return 0;
     int e = errno;
     snprintf(errmsg, errsize, "creating %s: %s", s->dir, strerror(e));
-    return os_status(e);
+    return err_from_errno(e);
 }
 
 /* path = "DIR/vigil-STAMP.db" for the UTC time ms. */
@@ -466,7 +457,7 @@ int snapshots_list(snapshots_t *s, char **out)
         char msg[600];
         snprintf(msg, sizeof msg, "reading %s: %s", s->dir, strerror(why));
         *out = strdup(msg);
-        return os_status(why) == ERR_RESOURCE ? ERR_RESOURCE : ERR_IO;
+        return err_from_errno(why) == ERR_RESOURCE ? ERR_RESOURCE : ERR_IO;
     }
     json_t *arr = json_array(), *o = json_pack("{s:s, s:o}", "dir", s->dir, "snapshots", arr);
     for (long i = 0; o && i < n; i++) {

@@ -40,15 +40,6 @@ static int progress(void *arg)
     return c->cancelled(c->arg);
 }
 
-/* The code of a failed OS call's errno e: ERR_NOSPACE (the volume is full), ERR_RESOURCE (out
- * of descriptors or memory: the next try may succeed), else ERR_IO. */
-static int os_status(int e)
-{
-    return e == ENOSPC || e == EDQUOT                  ? ERR_NOSPACE
-           : e == EMFILE || e == ENFILE || e == ENOMEM ? ERR_RESOURCE
-                                                       : ERR_IO;
-}
-
 /* Creates dest empty with mode 0600 (VACUUM INTO takes an empty file, and would otherwise
  * create it with the process's default mode). Returns 0 or ERR_IO / ERR_NOSPACE. */
 static int create_empty(const char *dest, char *errmsg, size_t errsize)
@@ -57,7 +48,7 @@ static int create_empty(const char *dest, char *errmsg, size_t errsize)
     if (fd < 0) {
         int e = errno;
         snprintf(errmsg, errsize, "creating %s: %s", dest, strerror(e));
-        return os_status(e);
+        return err_from_errno(e);
     }
     close(fd);
     return 0;
@@ -72,7 +63,7 @@ static int sync_file(const char *dest, int64_t *bytes, char *errmsg, size_t errs
     if (fd < 0 || fsync(fd) != 0 || fstat(fd, &st) != 0) {
         int e = errno;
         snprintf(errmsg, errsize, "syncing %s: %s", dest, strerror(e));
-        err = os_status(e);
+        err = err_from_errno(e);
     } else {
         *bytes = (int64_t)st.st_size;
     }
@@ -114,7 +105,7 @@ static const char *sqlite_reason(sqlite3 *db, int rc, char *buf, size_t size)
 static int sqlite_status(sqlite3 *db, int rc)
 {
     int code = (db ? sqlite3_errcode(db) : rc) & 0xff, e = db ? sqlite3_system_errno(db) : 0;
-    if ((code == SQLITE_CANTOPEN || code == SQLITE_IOERR) && os_status(e) == ERR_RESOURCE)
+    if ((code == SQLITE_CANTOPEN || code == SQLITE_IOERR) && err_from_errno(e) == ERR_RESOURCE)
         return ERR_RESOURCE;
     int err = store__status(db, rc);
     return err ? err : ERR_IO;
