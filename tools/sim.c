@@ -560,10 +560,15 @@ static void usage(FILE *out)
         "                      pump-5 cavitation, others none); negative: no faults\n"
         "  --seed N            random seed (default 1)\n"
         "  --quiet             do not print server errors\n"
+        "  --version           print the version and exit\n"
+        "  --help              print this help and exit\n"
         "The environment variable VIGIL_TOKEN, when set, is sent as the token: a bearer token\n"
         "over HTTP, an 'auth TOKEN' first line on the stream.\n"
         "At the end a summary line goes to stderr: vigil-sim: done mode= lines_sent=\n"
-        "readings_sent= readings_acked= errors= retries= seconds= readings_per_s=\n");
+        "readings_sent= readings_acked= errors= retries= seconds= readings_per_s=\n"
+        "Exit status: 0 done (also after SIGTERM or SIGINT; refused readings are counted\n"
+        "in errors=), 1 vigild unreachable for 10 s, the connection lost or a file not\n"
+        "written, 2 a bad command line or VIGIL_TOKEN.\n");
 }
 
 struct sink {
@@ -679,6 +684,7 @@ int main(int argc, char **argv)
                                          {"from", required_argument, NULL, 'F'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'v'},
                                          {NULL, 0, NULL, 0}};
     static struct sink s;
     s.addr = "127.0.0.1:8471";
@@ -692,7 +698,8 @@ int main(int argc, char **argv)
     unsigned long long seed = 1;
     s.verbose = 1;
     int o;
-    while ((o = getopt_long(argc, argv, "s:H:DV:n:K:c:B:C:i:x:b:d:f:r:S:F:qh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "s:H:DV:n:K:c:B:C:i:x:b:d:f:r:S:F:qhv", opts, NULL)) !=
+           -1) {
         switch (o) {
         case 's':
             s.addr = optarg;
@@ -753,6 +760,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'v':
+            printf("vigil-sim %s\n", VIGIL_VERSION);
             return 0;
         default:
             usage(stderr);
