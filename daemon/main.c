@@ -145,14 +145,14 @@ static void cli_error(int show_usage, const char *fmt, ...)
         usage(stderr);
 }
 
-/* The option getopt_long refused, for its message: "-x" for a short one (optopt its letter),
- * else the word as given (argv[optind - 1], "--name" or "--name=value"). */
-static const char *bad_option(char **argv, int optind_now, int optopt_now)
+/* The option getopt_long refused, for its message: "-x" in shortopt for a short one (optopt
+ * its letter), else the word as given (argv[optind - 1], "--name" or "--name=value"). */
+static const char *bad_option(char **argv, int optind_now, int optopt_now, char shortopt[3])
 {
-    static char shortopt[3];
     if (optopt_now > 0 && optopt_now < 128 && strncmp(argv[optind_now - 1], "--", 2) != 0) {
         shortopt[0] = '-';
         shortopt[1] = (char)optopt_now;
+        shortopt[2] = '\0';
         return shortopt;
     }
     return argv[optind_now - 1];
@@ -668,6 +668,7 @@ int main(int argc, char **argv)
     d.ov[OV_LOG_LEVEL] = (struct override){NULL, "daemon", "log_level", "--log-level", 'l'};
     d.ov[OV_AUTH_FILE] = (struct override){NULL, "http", "auth_file", "--auth-file", 'A'};
     int opt;
+    char shortopt[3]; /* bad_option's "-x" */
     /* getopt's own messages would carry no journal priority: vigild words them (cli_error).
      * The leading ':' tells a missing value (':') from an unknown option ('?'). */
     opterr = 0;
@@ -708,10 +709,10 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case ':': /* optopt: the short option's letter; a long one is argv[optind - 1] */
-            cli_error(1, "%s needs a value", bad_option(argv, optind, optopt));
+            cli_error(1, "%s needs a value", bad_option(argv, optind, optopt, shortopt));
             return 2;
         default:
-            cli_error(1, "unknown option '%s'", bad_option(argv, optind, optopt));
+            cli_error(1, "unknown option '%s'", bad_option(argv, optind, optopt, shortopt));
             return 2;
         }
     }
