@@ -240,14 +240,15 @@ static int64_t row_time(const char *s)
  * options explained on stdout (exit 0). vigil-replay(1) says the rest. */
 static void usage(FILE *out, int full)
 {
-    fprintf(out, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N] "
-                 "INPUT.csv OUTPUT.csv\n");
+    fprintf(out, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N]\n"
+                 "                    INPUT.csv OUTPUT.csv\n");
     if (!full)
         return;
     fprintf(out,
-            "Runs vigild's anomaly detector over one series, offline: INPUT.csv has the header\n"
-            "timestamp,<channel>,... (1 to %d channels) and one reading a row, oldest first;\n"
-            "OUTPUT.csv gets timestamp,anomaly_score,is_anomaly, one row per input row.\n"
+            "Runs vigild's anomaly detector over one series, offline: INPUT.csv has the\n"
+            "header timestamp,<channel>,... (1 to %d channels) and one reading a row, oldest\n"
+            "first; OUTPUT.csv gets timestamp,anomaly_score,is_anomaly, one row per input\n"
+            "row.\n"
             "  -c FILE.ini          detector settings, key = value ([detector] or no section)\n"
             "  -s key=value         one detector setting (repeatable; -c and -s apply in\n"
             "                       order, a later one wins)\n"
