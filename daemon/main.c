@@ -146,17 +146,23 @@ static void cli_error(int show_usage, const char *fmt, ...)
         usage(stderr);
 }
 
-/* The option getopt_long refused, for its message: "-x" in shortopt for a short one (optopt
- * its letter), else the word as given (argv[optind - 1], "--name" or "--name=value"). */
-static const char *bad_option(char **argv, int optind_now, int optopt_now, char shortopt[3])
+/* The option getopt_long refused, for its message. optopt is 0 for an unknown long option, the
+ * letter of a known option whose value is missing or unwanted ("--name", "--name=value", or a
+ * short one at the end), or an unknown letter, whose cluster ("-xD") may be argv[optind] still,
+ * argv[optind - 1] then being the word before it. So: "-x" in shortopt for a letter, unless it
+ * is a known option's and the word is a long one; else the word as given. */
+static const char *bad_option(char **argv, int optind_now, int optopt_now, const char *optstring,
+                              char shortopt[3])
 {
-    if (optopt_now > 0 && optopt_now < 128 && strncmp(argv[optind_now - 1], "--", 2) != 0) {
+    const char *word = argv[optind_now - 1];
+    int known = optopt_now > 0 && strchr(optstring, optopt_now) != NULL;
+    if (optopt_now > 0 && optopt_now < 128 && !(known && strncmp(word, "--", 2) == 0)) {
         shortopt[0] = '-';
         shortopt[1] = (char)optopt_now;
         shortopt[2] = '\0';
         return shortopt;
     }
-    return argv[optind_now - 1];
+    return word;
 }
 
 /* A flag's value is taken literally, as the shell passed it: a '#' or ';' is part of it (no
@@ -670,10 +676,11 @@ int main(int argc, char **argv)
     d.ov[OV_AUTH_FILE] = (struct override){NULL, "http", "auth_file", "--auth-file", 'A'};
     int opt;
     char shortopt[3]; /* bad_option's "-x" */
+    const char *optstring = ":c:d:H:S:l:A:CR:DVh";
     /* getopt's own messages would carry no journal priority: vigild words them (cli_error).
      * The leading ':' tells a missing value (':') from an unknown option ('?'). */
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":c:d:H:S:l:A:CR:DVh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
         if (optarg != NULL) { /* a flag with a value: the long name says which */
             const struct option *o = longopts;
             while (o->name != NULL && o->val != opt)
@@ -710,10 +717,11 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case ':': /* optopt: the short option's letter; a long one is argv[optind - 1] */
-            cli_error(1, "%s needs a value", bad_option(argv, optind, optopt, shortopt));
+            cli_error(1, "%s needs a value", bad_option(argv, optind, optopt, optstring, shortopt));
             return 2;
         default:
-            cli_error(1, "unknown option '%s'", bad_option(argv, optind, optopt, shortopt));
+            cli_error(1, "unknown option '%s'",
+                      bad_option(argv, optind, optopt, optstring, shortopt));
             return 2;
         }
     }

@@ -512,6 +512,11 @@ class TestJournal(unittest.TestCase):
         rc, lines = self.run_vigild(["-x"])
         self.assertEqual((rc, lines), (2, ["<3>vigild: unknown option '-x' (vigild --help lists "
                                            "the options)"]))
+        # An unknown letter inside a cluster, after a long option: the letter, not that option
+        # (it named '--demo').
+        rc, lines = self.run_vigild(["--demo", "-xD"])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: unknown option '-x' (vigild --help lists "
+                                           "the options)"]))
         rc, lines = self.run_vigild(["--config"])
         self.assertEqual((rc, lines), (2, ["<3>vigild: --config needs a value (vigild --help "
                                            "lists the options)"]))
