@@ -754,7 +754,7 @@ int main(int argc, char **argv)
         api_auth_destroy(auth);
         api_tls_destroy(tls);
         /* What store_open would fail on, found before a start does (nothing is created). */
-        char note[600];
+        char note[1200]; /* the held lock's, with the restart's reason (err) */
         if (datadir_check(d.cfg.data_dir, err, sizeof err, note, sizeof note)) {
             cli_error(0, "data directory: %s", err);
             return 1;

@@ -4,7 +4,9 @@
 the start. Settings taking effect, reloads and the documentation checks: test_config_effect.py."""
 
 import errno
+import fcntl
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -855,23 +857,63 @@ class CheckConfigDataDir(unittest.TestCase):
         self.assertEqual(self.check(data), (0, "configuration ok\n", ""))
         self.assertEqual(sorted(os.listdir(data)), [], "the check created files")
 
-    def test_not_writable(self):
-        tmp = vt.mkdtemp()
-        data = os.path.join(tmp, "data")
-        os.mkdir(data, 0o555)
+    def as_other_user(self, tmp):
+        """The command prefix that runs the check as a user who cannot write a 0555 directory,
+        and that user's "user NAME (uid N)": nobody through setpriv when root."""
+        uid = os.geteuid()
         as_user = ()
-        if os.geteuid() == 0:  # root writes anywhere: check as nobody
+        if uid == 0:  # root writes anywhere: check as nobody
             if shutil.which("setpriv") is None:
                 self.skipTest("root without setpriv (util-linux) cannot drop privileges")
+            uid = 65534
             as_user = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
             os.chmod(tmp, 0o755)
             if subprocess.run(list(as_user) + [vt.VIGILD, "--version"], cwd=CWD,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
                 self.skipTest("nobody cannot run %s" % vt.VIGILD)
-        self.refused(data, "%s: Permission denied (the database is created and written there)"
-                     % data, as_user)
+        try:
+            who = "user %s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
+        except KeyError:
+            who = "uid %d" % uid
+        return as_user, who
+
+    def test_not_writable(self):
+        # The reason ends with the user the check ran as: permissions are that user's, and an
+        # administrator checking under their own account may be refused where the service's
+        # user is not (it said only "Permission denied").
+        tmp = vt.mkdtemp()
+        data = os.path.join(tmp, "data")
+        os.mkdir(data, 0o555)
+        as_user, who = self.as_other_user(tmp)
+        self.refused(data, "%s: Permission denied (the database is created and written there); "
+                     "checked as %s" % (data, who), as_user)
         self.refused(os.path.join(data, "sub"), "%s/sub does not exist and cannot be created in "
-                     "%s: Permission denied" % (data, data), as_user)
+                     "%s: Permission denied; checked as %s" % (data, data, who), as_user)
+
+    def test_held_and_not_writable(self):
+        # A directory a vigild holds that a restart could not use (read-only under it): said
+        # beside the held lock, exit 0, as the unit's ExecReload= runs this check and a reload
+        # rereads only the configuration (a token revoked must not wait for the disk). It
+        # failed, so `systemctl reload` did. The holder here is a flock like vigild's.
+        tmp = vt.mkdtemp()
+        data = os.path.join(tmp, "data")
+        os.mkdir(data)
+        lock = vt.write_file(os.path.join(data, "vigil.lock"), "")
+        os.chmod(lock, 0o644)
+        os.chmod(data, 0o555)
+        as_user, who = self.as_other_user(tmp)
+        with open(lock) as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            rc, out, err = self.check(data, as_user)
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(out, "configuration ok; %s/vigil.lock is held: a vigild runs on this "
+                         "data directory (another would not start on it); a restart would fail: "
+                         "%s: Permission denied (the database is created and written there); "
+                         "checked as %s\n" % (data, data, who))
+        # Released: the same directory fails the check.
+        rc, out, err = self.check(data, as_user)
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("Permission denied", err)
 
     def test_held_by_a_running_vigild(self):
         d = vt.Vigild(stream=False)
