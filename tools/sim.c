@@ -700,8 +700,8 @@ int main(int argc, char **argv)
     unsigned long long seed = 1;
     s.verbose = 1;
     int o;
-    while ((o = getopt_long(argc, argv, "s:H:DV:n:K:c:B:C:i:x:b:d:f:r:S:F:qhv", opts, NULL)) !=
-           -1) {
+    /* --version has no short form: vigil-replay's -v is its verbose columns. */
+    while ((o = getopt_long(argc, argv, "s:H:DV:n:K:c:B:C:i:x:b:d:f:r:S:F:qh", opts, NULL)) != -1) {
         switch (o) {
         case 's':
             s.addr = optarg;
