@@ -765,3 +765,45 @@ void assert_bad_kept(fx_t *f, uint64_t maint, uint64_t commit, int64_t t0, int64
     assert_int_equal(st.commit_errors, commit);
     assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
 }
+
+/* ---- a failed batch and the maps reload after it (test_storage_reload.c, _readers.c) ---- */
+
+/* Submits a batch of one reading (v 1) of dev at ts; c (initialised here) counts its callback. */
+void submit_point(store_t *s, const char *dev, int64_t ts, counter_t *c)
+{
+    static const char *const ch[] = {"v"};
+    double v = 1;
+    counter_init(c);
+    batch_t b;
+    batch_init(&b);
+    add_point(&b, dev, ts, 1, ch, &v);
+    assert_int_equal(store_submit(s, &b, on_done, c), 0);
+    batch_deinit(&b);
+}
+
+/* Writes "p" (two pending readings), installs a trigger refusing device "bad" and submits a
+ * batch of "bad", which fails: the writer then reloads its maps (c counts the batch's
+ * callback). */
+void fail_a_batch(store_t *s, counter_t *c)
+{
+    static const char *const ch[] = {"v"};
+    double v = 1;
+    write1(s, "p", 1000, 1, ch, &v);
+    write1(s, "p", 2000, 1, ch, &v);
+    assert_int_equal(store__test_exec(s, "CREATE TRIGGER refuse_bad BEFORE INSERT ON devices"
+                                         " WHEN NEW.name = 'bad'"
+                                         " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    submit_point(s, "bad", 1000, c);
+}
+
+/* The reads' bound on a reload an hour; fail_a_batch (c initialised there), its reload held:
+ * the writer stops at the hold, the counters withdrawn (set the reload's failures before: the
+ * hold comes first). */
+void hold_failed_reload(store_t *s, counter_t *c)
+{
+    store__test_pend_wait_ms(s, 3600 * 1000);
+    store__test_reload_hold(s, 1);
+    fail_a_batch(s, c);
+    wait_reload_held(s);
+}

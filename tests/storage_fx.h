@@ -225,6 +225,9 @@ void small_round(store_t *s, const char *dev, int64_t *last);
 const store_cfail_t *rounds_until_cfail(store_t *s, const char *dev, int64_t *last);
 void bad_fails_once(fx_t *f, int64_t t0, int64_t *lb);
 void assert_bad_kept(fx_t *f, uint64_t maint, uint64_t commit, int64_t t0, int64_t lb);
+void submit_point(store_t *s, const char *dev, int64_t ts, counter_t *c);
+void fail_a_batch(store_t *s, counter_t *c);
+void hold_failed_reload(store_t *s, counter_t *c);
 
 /* Each test file's tests, in the order they had in test_storage.c. */
 extern const struct CMUnitTest storage_writes_tests[];

@@ -110,30 +110,6 @@ static void test_reader_wait_ends_at_deadline(void **state)
     }
 }
 
-/* Writes "p" (two readings), installs a trigger refusing device "bad", holds the writer's maps
- * reload (the reads' bound on it an hour) and submits a batch of "bad", which fails: the
- * writer then reloads its maps and stops at the hold, the counters withdrawn (c counts the
- * batch's callback). As test_storage_reload.c's hold_failed_reload. */
-static void hold_reload(store_t *s, counter_t *c)
-{
-    double v = 1;
-    write1(s, "p", 1000, 1, ch, &v);
-    write1(s, "p", 2000, 1, ch, &v);
-    assert_int_equal(store__test_exec(s, "CREATE TRIGGER refuse_bad BEFORE INSERT ON devices"
-                                         " WHEN NEW.name = 'bad'"
-                                         " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
-                     0);
-    store__test_pend_wait_ms(s, 3600 * 1000);
-    store__test_reload_hold(s, 1);
-    counter_init(c);
-    batch_t b;
-    batch_init(&b);
-    add_point(&b, "bad", 1000, 1, ch, &v);
-    assert_int_equal(store_submit(s, &b, on_done, c), 0);
-    batch_deinit(&b);
-    wait_reload_held(s);
-}
-
 /* The connection taken again after a wait: a query (deadline 3 s away) waits for a held maps
  * reload with no connection (storage2); while it waits the test takes every connection, then
  * lets the reload go on. The query, woken by the reload, finds no connection free and answers
@@ -145,7 +121,7 @@ static void test_reader_wait_after_reload_ends_at_deadline(void **state)
 {
     fx_t *f = *state;
     counter_t c;
-    hold_reload(f->s, &c);
+    hold_failed_reload(f->s, &c);
     int w0 = store__test_pend_waits(f->s);
     dl_read_t d = {.s = f->s, .kind = 0, .dl_ms = 3000};
     pthread_t th;
