@@ -228,7 +228,8 @@ typedef struct store_stats {
      * commit (0: the last one committed), the last failure's status (ERR_*, 0 if none), when the
      * last commit happened and when the last failure (vtime_mono_ms; 0: none since open), and
      * the device maps' reloads failed in a row (0: the maps are current; while not, reads answer
-     * ERR_AGAIN). */
+     * ERR_AGAIN). A commit of store_flush markers alone (nothing written) is counted in commits
+     * but is not "the last commit" here: it ends no run of failures, nor the refusal below. */
     uint64_t commit_fail_run;
     int commit_last_err;
     int64_t commit_last_ms;

@@ -766,14 +766,19 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     return err;
 }
 
-static void account(store_t *s, int err, double seconds, size_t devices, size_t ops)
+/* A transaction's outcome into the stats. wrote: it held a job other than store_flush markers
+ * (a commit of markers alone is counted, but says nothing of the disk: it neither ends a run of
+ * failures nor is the last commit the health check names). */
+static void account(store_t *s, int err, int wrote, double seconds, size_t devices, size_t ops)
 {
     pthread_mutex_lock(&s->smu);
     store_stats_t *st = &s->stats;
     if (err == 0) {
         st->commits++;
-        st->commit_fail_run = 0;
-        st->commit_last_ms = vtime_mono_ms();
+        if (wrote) {
+            st->commit_fail_run = 0;
+            st->commit_last_ms = vtime_mono_ms();
+        }
         st->readings_written += s->w.tx_readings;
         st->points_written += s->w.tx_points;
         st->commit_seconds_sum += seconds;
@@ -912,17 +917,19 @@ void *store__writer_main(void *arg)
 
         double seconds = 0;
         int err = run_transaction(s, jobs, 0, &seconds);
-        size_t devices = HASH_COUNT(s->w.devs);
-        account(s, err, seconds, devices, ops);
-        int status = err == 0 || err == ERR_NOSPACE ? err : ERR_IO;
-        if (err && closing && s->close_err == 0)
-            s->close_err = status;
         /* A transaction of store_flush markers alone wrote nothing: its commit says nothing of
-         * the disk, so it neither ends a run of failures nor resets their back-off (a stop's
-         * flush after failed saves logged "writes succeed again" with nothing written). */
+         * the disk, so it neither ends a run of failures (the log line, the health check's
+         * count: account) nor the refusal after a full disk, nor resets their back-off (a
+         * stop's flush after failed saves logged "writes succeed again" with nothing written,
+         * and /health read recovered). */
         int wrote = 0;
         for (const store_job_t *j = jobs; j != NULL && !wrote; j = j->next)
             wrote = j->kind != JOB_FLUSH;
+        size_t devices = HASH_COUNT(s->w.devs);
+        account(s, err, wrote, seconds, devices, ops);
+        int status = err == 0 || err == ERR_NOSPACE ? err : ERR_IO;
+        if (err && closing && s->close_err == 0)
+            s->close_err = status;
         if (err && !failing)
             log_error("storage: write failed (%s): %s", err_str(err),
                       s->w.tx_errmsg ? s->w.tx_errmsg : store_errmsg(s));
@@ -943,7 +950,9 @@ void *store__writer_main(void *arg)
         /* The space is released before the callbacks, so a producer woken by one can submit
          * again at once. */
         pthread_mutex_lock(&s->qmu);
-        s->nospace_until_ms = err == ERR_NOSPACE ? vtime_mono_ms() + STORE_NOSPACE_BACKOFF_MS : 0;
+        if (err || wrote)
+            s->nospace_until_ms =
+                err == ERR_NOSPACE ? vtime_mono_ms() + STORE_NOSPACE_BACKOFF_MS : 0;
         s->qreadings -= taken;
         s->qops -= ops;
         s->qop_bytes -= op_bytes;
