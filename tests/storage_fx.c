@@ -681,19 +681,11 @@ int count_in(const char *text, const char *needle)
  * store has counted `until` maintenance errors (at most 200 rounds). Returns the rounds. */
 int small_rows_until(store_t *s, const char *dev, int64_t *last, uint64_t until)
 {
-    static const char *const ch[] = {"v"};
-    double v = 2;
     store_stats_t st;
     store_stats_get(s, &st);
     int r = 0;
     while (st.maintenance_errors < until && r < 200) {
-        batch_t b;
-        batch_init(&b);
-        add_point(&b, dev, *last - 1, 1, ch, &v);
-        add_point(&b, dev, *last + 1000, 1, ch, &v);
-        *last += 1000;
-        assert_int_equal(store_write(s, &b), 0);
-        batch_deinit(&b);
+        small_round(s, dev, last);
         usleep(20000);
         store_stats_get(s, &st);
         r++;
@@ -717,7 +709,7 @@ const store_cfail_t *cfail_of(store_t *s, const char *dev)
     return NULL;
 }
 
-/* One round of small rows of dev (a late reading and a new one), as small_rows_until's. */
+/* One round of small rows of dev (a late reading and a new one, value 3). */
 void small_round(store_t *s, const char *dev, int64_t *last)
 {
     static const char *const ch[] = {"v"};

@@ -620,6 +620,16 @@ static void test_review_maint5_nospace_client_batch(void **state)
     batch_deinit(&b2);
 }
 
+/* Writes one reading of "before", then caps the database at its size: the next transaction
+ * that grows it fails with ERR_NOSPACE (SQLite raises a smaller cap to the page count). */
+static void cap_disk(fx_t *f)
+{
+    const char *ch[] = {"v"};
+    const double v = 1;
+    write1(f->s, "before", 1, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
+}
+
 /* store_close says what its final drain lost (task stopfail: vigild's stop exits 1 on it). With
  * the writer held, a batch and a detector save are queued on a full disk; the close's
  * transaction fails, the batch hears ERR_NOSPACE before store_close returns, and store_close
@@ -627,10 +637,7 @@ static void test_review_maint5_nospace_client_batch(void **state)
 static void test_close_reports_failure(void **state)
 {
     fx_t *f = *state;
-    const char *ch[] = {"v"};
-    const double v = 1;
-    write1(f->s, "before", 1, 1, ch, &v);
-    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
+    cap_disk(f);
     store__test_hold(f->s, 1); /* so both are drained by the close itself */
     counter_t c;
     counter_init(&c);
@@ -682,10 +689,7 @@ static void test_close_clean(void **state)
 static void test_flush_only_no_recovery(void **state)
 {
     fx_t *f = *state;
-    const char *ch[] = {"v"};
-    const double v = 1;
-    write1(f->s, "before", 1, 1, ch, &v);
-    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
+    cap_disk(f);
     batch_t b;
     batch_init(&b);
     fill_batch(&b, "newdev", 0, 20000);

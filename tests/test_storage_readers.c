@@ -193,6 +193,16 @@ static int readers_in_txn(store_t *s)
     return k;
 }
 
+/* Writes "p" (one reading, at 1000) and has the readers' COMMIT and ROLLBACK refused as mode
+ * says (deny_mode). */
+static void deny_from(fx_t *f, int mode)
+{
+    double v = 1;
+    write1(f->s, "p", 1000, 1, ch, &v);
+    deny_mode = mode;
+    readers_authorizer(f->s, 1);
+}
+
 /* The report of "p": its status, its points in *points (-1 when it failed). */
 static int report_p(store_t *s, int64_t *points)
 {
@@ -215,9 +225,7 @@ static void test_read_end_commit_fails(void **state)
     fx_t *f = *state;
     double v = 1;
     int64_t pts;
-    write1(f->s, "p", 1000, 1, ch, &v);
-    deny_mode = 1;
-    readers_authorizer(f->s, 1);
+    deny_from(f, 1);
     int rc1 = report_p(f->s, &pts);
     int64_t pts1 = pts;
     int stuck1 = readers_in_txn(f->s);
@@ -262,11 +270,8 @@ static void test_read_end_commit_fails(void **state)
 static void test_read_end_stuck_logged_once(void **state)
 {
     fx_t *f = *state;
-    double v = 1;
     int64_t pts;
-    write1(f->s, "p", 1000, 1, ch, &v);
-    deny_mode = 2;
-    readers_authorizer(f->s, 1);
+    deny_from(f, 2);
     errcap_t e;
     errcap_start(&e, f->dir);
     int rc0 = report_p(f->s, &pts);
@@ -300,12 +305,9 @@ static void test_read_end_stuck_logged_once(void **state)
 static void test_dbnames_load_not_in_stuck_read(void **state)
 {
     fx_t *f = *state;
-    double v = 1;
     int64_t pts;
-    write1(f->s, "p", 1000, 1, ch, &v);
     assert_int_equal(store_dbname_put(f->s, "a"), 0);
-    deny_mode = 2;
-    readers_authorizer(f->s, 1);
+    deny_from(f, 2);
     int rc0 = report_p(f->s, &pts);
     int stuck = readers_in_txn(f->s);
     assert_int_equal(store_dbname_put(f->s, "b"), 0);

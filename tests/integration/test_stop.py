@@ -521,6 +521,12 @@ class StopFailBase(Base):
         vt._live.remove(self.d)
         return rc, self.log_text()[before:]
 
+    def post(self, devices, ts):
+        """POSTs one reading (v = ts) of each of devices at ts; each answered 200."""
+        for dev in devices:
+            self.assertEqual(req(self.d, "POST", "/v1/readings",
+                                 [{"device": dev, "ts": ts, "values": {"v": ts}}])[0], 200)
+
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library, set by CTest; not built in a sanitizer build) not found")
@@ -541,17 +547,14 @@ class StopFail(StopFailBase):
                "INSERT INTO readings_log(")
 
     def test_failed_saves_exit_1(self):
-        for dev in ("fa", "fb"):
-            self.assertEqual(req(self.d, "POST", "/v1/readings",
-                                 [{"device": dev, "ts": 1, "values": {"v": 1}}])[0], 200)
+        self.post(("fa", "fb"), 1)
         # A clean stop first: exit 0, "stopped cleanly", both detectors saved.
         rc, log = self.sigterm()
         self.assertEqual(rc, 0, self.d.log())
         self.assertIn("stopped cleanly", log)
         self.assertNotIn("stopped, but", log)
         self.assertIn("2 detectors restored", self.start())
-        self.assertEqual(req(self.d, "POST", "/v1/readings",
-                             [{"device": "fa", "ts": 2, "values": {"v": 2}}])[0], 200)
+        self.post(("fa",), 2)
         vt.write_file(self.flag, "fail")
         rc, log = self.sigterm()
         self.assertEqual(rc, 1, self.d.log())
@@ -610,17 +613,13 @@ class StopFailBlocks(StopFailBase):
             db.close()
 
     def test_failed_blocks_not_detectors(self):
-        for dev in ("fa", "fb"):
-            self.assertEqual(req(self.d, "POST", "/v1/readings",
-                                 [{"device": dev, "ts": 1, "values": {"v": 1}}])[0], 200)
+        self.post(("fa", "fb"), 1)
         rc, log = self.sigterm()
         self.assertEqual(rc, 0, self.d.log())
         saved = self.saved_ms()
         self.assertEqual(sorted(saved), ["fa", "fb"])
         self.start()
-        for dev in ("fa", "fb"):
-            self.assertEqual(req(self.d, "POST", "/v1/readings",
-                                 [{"device": dev, "ts": 2, "values": {"v": 2}}])[0], 200)
+        self.post(("fa", "fb"), 2)
         vt.write_file(self.flag, "fail")
         rc, log = self.sigterm()
         self.assertEqual(rc, 1, self.d.log())
