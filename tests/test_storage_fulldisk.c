@@ -706,6 +706,16 @@ static void test_flush_only_no_recovery(void **state)
     assert_int_equal(st2.commit_last_ms, st1.commit_last_ms);       /* before: the flush's */
     assert_int_equal(st2.refusing_until_ms, st1.refusing_until_ms); /* before: 0 */
     assert_int_equal(st2.commit_last_err, ERR_NOSPACE);
+    /* The disk has room again: the first commit that writes (the PRAGMA's job, then a
+     * reading) ends the run and the refusal, so an idle store recovers at its next write. */
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    const char *ch[] = {"v"};
+    const double v = 2;
+    write1(f->s, "newdev", 2, 1, ch, &v);
+    store_stats_get(f->s, &st2);
+    assert_int_equal(st2.commit_fail_run, 0);
+    assert_true(st2.commit_last_ms >= st1.commit_last_ms);
+    assert_int_equal(st2.refusing_until_ms, 0);
 }
 
 const struct CMUnitTest storage_fulldisk_tests[] = {
