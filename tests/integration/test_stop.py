@@ -590,7 +590,6 @@ class StopFail(StopFailBase):
         self.assertIn("stopped, but 1 detector's state could not be saved: I/O error", log)
 
 
-
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library, set by CTest; not built in a sanitizer build) not found")
 class StopFailBlocks(StopFailBase):
