@@ -349,31 +349,42 @@ static void on_commit(void *arg, batch_t *b)
     pipeline_feed(arg, b);
 }
 
-/* Scores everything committed, saves every detector, waits for training, stops the pipeline,
- * then waits for the saves' commit. Returns how many detectors' state was lost (the save was
- * refused, or its transaction failed), *why the first reason (an ERR_); 0 when all were saved. */
-static int stop_pipeline(struct daemon *d, int *why)
+/* Scores everything committed, saves every detector and waits for the saves' commit, then
+ * stops the pipeline (it waits for training and hands over its last prediction blocks) and
+ * waits for that commit. Returns how many detectors' state was lost (the save was refused, or
+ * its transaction failed), *other how many of the pipeline's other last writes were lost
+ * (prediction blocks, events: their transaction failed), *why the first reason (an ERR_); 0
+ * when all were saved. */
+static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
 {
+    *other = 0;
     if (d->backend.pipe == NULL)
         return 0;
     store_flush(d->store);
     pipeline_drain(d->backend.pipe);
-    store_stats_t before, after;
+    store_stats_t before, saved, after;
     store_stats_get(d->store, &before);
     int queued = 0;
     int lost = pipeline_save_all(d->backend.pipe, &queued, why);
-    pipeline_destroy(d->backend.pipe);
-    d->backend.pipe = NULL;
-    /* The saves are asynchronous: a failed transaction loses every put it held (ops_failed,
-     * which also counts the pipeline's last events and prediction blocks: hence the bound). */
+    /* The saves are asynchronous: a failed transaction loses every put it held, counted by the
+     * store (detector_saves_failed: exactly the detectors' saves, whatever else it held). They
+     * are committed before the pipeline's last writes are queued, so a failure of those
+     * (prediction blocks, events) does not take the detectors' state with it. */
     int frc = store_flush(d->store);
-    store_stats_get(d->store, &after);
-    uint64_t failed = after.ops_failed - before.ops_failed;
-    if (failed > 0 && queued > 0) {
+    store_stats_get(d->store, &saved);
+    uint64_t failed = saved.detector_saves_failed - before.detector_saves_failed;
+    if (failed > 0 && queued > 0) { /* bound: a save queued before the stop's may fail here */
         lost += failed < (uint64_t)queued ? (int)failed : queued;
         if (*why == 0)
-            *why = frc ? frc : after.commit_last_err;
+            *why = frc ? frc : saved.commit_last_err;
     }
+    pipeline_destroy(d->backend.pipe);
+    d->backend.pipe = NULL;
+    frc = store_flush(d->store);
+    store_stats_get(d->store, &after);
+    *other = after.ops_failed - saved.ops_failed;
+    if (*other > 0 && *why == 0)
+        *why = frc ? frc : after.commit_last_err;
     return lost;
 }
 
@@ -624,17 +635,25 @@ static int restore_snapshot(const char *data_dir, const char *file)
 static int teardown(struct daemon *d, int started)
 {
     stop_schedule(d);
-    int why = 0, lost = stop_pipeline(d, &why);
+    uint64_t other = 0;
+    int why = 0, lost = stop_pipeline(d, &other, &why);
     snapshots_destroy(d->backend.snaps);
     api_events_destroy(d->events); /* after the API and the pipeline, its two users */
     int crc = store_close(d->store);
     /* Acknowledged readings are never among the losses: a reading is acknowledged only once
      * committed. What store_close lost was never acknowledged (its submitters were told). */
     const char *when = started ? "stopped, but" : "after the failed start,";
+    char others[128] = "";
+    if (other > 0)
+        snprintf(others, sizeof others,
+                 "%s%llu of the pipeline's last writes (prediction blocks, events) %s lost",
+                 lost > 0 ? "; " : "", (unsigned long long)other, other == 1 ? "was" : "were");
     if (lost > 0)
         log_error("%s %d detector%s state could not be saved: %s; they start from their last "
-                  "saved state next time",
-                  when, lost, lost == 1 ? "'s" : "s'", err_str(why ? why : crc));
+                  "saved state next time%s",
+                  when, lost, lost == 1 ? "'s" : "s'", err_str(why ? why : crc), others);
+    else if (other > 0)
+        log_error("%s %s: %s", when, others, err_str(why ? why : crc));
     else if (crc != 0)
         log_error("%s the store's last writes could not be committed: %s (no acknowledged "
                   "reading is among them)",
@@ -646,7 +665,7 @@ static int teardown(struct daemon *d, int started)
     uv_run(&d->loop, UV_RUN_DEFAULT); /* finishes the closes, which uv_loop_close needs */
     uv_loop_close(&d->loop);
     notify_deinit(&d->notify);
-    return lost > 0 || crc != 0;
+    return lost > 0 || other > 0 || crc != 0;
 }
 
 int main(int argc, char **argv)
