@@ -206,9 +206,8 @@ static void be_metrics(void *ctx, sbuf_t *out)
                 "vigil_devices %llu\n",
                 (unsigned long long)st.readings_written, (unsigned long long)st.commits,
                 (unsigned long long)st.commit_errors, (unsigned long long)st.maintenance_errors,
-                (unsigned long long)st.queue_readings,
-                (unsigned long long)st.queue_max, (long long)st.db_bytes,
-                (unsigned long long)st.devices);
+                (unsigned long long)st.queue_readings, (unsigned long long)st.queue_max,
+                (long long)st.db_bytes, (unsigned long long)st.devices);
     prom_histogram(out, "vigil_store_commit_seconds", "Latency of write transactions.", bounds,
                    st.commit_buckets, 12, st.commits, st.commit_seconds_sum);
     sbuf_printf(
@@ -317,9 +316,9 @@ static int be_forecast(void *ctx, const char *id, int horizon, char **out)
 }
 
 static int be_anomalies(void *ctx, const char *id, int active, int64_t from, int64_t to,
-                        size_t limit, char **out)
+                        const char *tie_dev, int64_t tie_id, size_t limit, char **out)
 {
-    return pipeline_anomalies(pipe_for(ctx, id), id, active, from, to, limit, out);
+    return pipeline_anomalies(pipe_for(ctx, id), id, active, from, to, tie_dev, tie_id, limit, out);
 }
 
 static int be_models(void *ctx, const char *id, char **out)
