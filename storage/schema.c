@@ -172,8 +172,10 @@ const char store__sql_range_desc[] = "SELECT t0, data FROM readings WHERE device
  * every older one. The parts are disjoint (end_ts NULL or not) and the order is total, so the
  * rows, their order and the limit's cut are those of the one-part query. The fleet-wide ones
  * name events first in a CROSS JOIN, which SQLite never reorders, so each part runs down a
- * start_ts index, the events of one start time sorted by name and id (a sort that keeps at most
- * ?4 rows); they bound with the fleet's largest ev_maxlen. */
+ * start_ts index, the events of one start time sorted by name and id (SQLite's sort of the
+ * order's right part: one start time's rows at a time, the rows after the page key only, so
+ * 100,000 events at one start cost a sort of up to that many rows a page); they bound with the
+ * fleet's largest ev_maxlen. */
 /* clang-format off */
 #define EV_DEV_COLS "SELECT ?5, id, start_ts, end_ts, info FROM events WHERE device_id=?1 AND "
 #define EV_DEV_BELOW "start_ts<=?3 AND (start_ts<?3 OR ?5<?6 OR (?5=?6 AND id<?7))"
