@@ -70,8 +70,13 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
         return ERR_INVAL;
     if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         return ERR_INVAL;
-    if (sec == 60)
-        sec = 59; /* a leap second folds onto the second before it */
+    /* A leap second has no millisecond of its own in Unix time. Folded onto second 59 (as this
+     * parser once did), a reading at 23:59:60 silently replaced the one at 23:59:59 of its
+     * channel; mapped to 23:59:59.999, the readings of a sensor faster than 1 Hz within the leap
+     * second would replace each other. Refused, the client is told which item and why, as Go's
+     * time.Parse (InfluxDB's) and InfluxQL here refuse it. Checked after the syntax, so a
+     * malformed string is reported as such. */
+    int leap = sec == 60;
     size_t i = 19;
     int frac_ms = 0;
     if (i < len && s[i] == '.') {
@@ -99,6 +104,8 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
     }
     if (i != len)
         return ERR_INVAL;
+    if (leap)
+        return ERR_RANGE;
     int64_t secs =
         vtime_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
     int64_t v = secs * 1000 + frac_ms;

@@ -23,10 +23,18 @@ int64_t vtime_mono_us(void);
 double vtime_mono_s(void);
 
 /* Parses an RFC 3339 timestamp ("2026-11-28T10:00:00.123Z", "...+02:00", fractions of any
- * length truncated to ms) of exactly len bytes into *ms. Returns 0, or ERR_INVAL. */
+ * length truncated to ms) of exactly len bytes into *ms. Returns 0; ERR_RANGE for a well-formed
+ * timestamp at second 60 (a leap second: Unix time has none, so it has no millisecond of its
+ * own); else ERR_INVAL (syntax, a date or time that does not exist, before 1970, after 9999). */
 int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 
-/* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_INVAL. */
+/* What a client is told of vtime_parse_rfc3339's ERR_RANGE. */
+#define VTIME_LEAP_SECOND_WHY                                                                      \
+    "second 60 (a leap second) is refused: Unix time, which vigil keeps, has no leap seconds; "    \
+    "send it as second 59.999 or as epoch milliseconds"
+
+/* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_RANGE or
+ * ERR_INVAL as vtime_parse_rfc3339 does. */
 int vtime_parse(const char *s, int64_t *ms);
 
 /* Parses a duration: integer milliseconds ("60000"), or an integer with one unit, ms, s, m, h, d

@@ -48,6 +48,23 @@ static void test_rfc3339(void **state)
                          "2026-11-28T10:00:00Zjunk", "1969-12-31T23:59:59Z"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(vtime_parse_rfc3339(bad[i], strlen(bad[i]), &ms), ERR_INVAL);
+    /* Second 60 is refused as such (it once folded onto 59 and replaced that second's reading),
+     * leaving *ms alone; malformed around it is still a syntax error. */
+    const char *leap[] = {"2016-12-31T23:59:60Z", "2016-12-31T23:59:60.999Z",
+                          "2017-01-01T00:59:60+01:00", "2024-11-28T08:00:60Z"};
+    for (size_t i = 0; i < sizeof leap / sizeof leap[0]; i++) {
+        ms = 42;
+        assert_int_equal(vtime_parse_rfc3339(leap[i], strlen(leap[i]), &ms), ERR_RANGE);
+        assert_int_equal(ms, 42);
+        assert_int_equal(vtime_parse(leap[i], &ms), ERR_RANGE);
+    }
+    s = "2016-12-31T23:59:60";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), ERR_INVAL);
+    s = "2016-12-31T23:59:61Z";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), ERR_INVAL);
+    s = "2016-12-31T23:59:59.999Z";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
+    assert_int_equal(ms, 1483228799999LL);
 }
 
 static void test_format_roundtrip(void **state)
