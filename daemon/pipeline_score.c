@@ -32,6 +32,7 @@
  * which pipeline_destroy (pipeline.c) also calls once the shards have stopped. */
 #include "log.h"
 #include "pipeline_int.h"
+#include "vtime.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -132,6 +133,21 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
         return 0;
     if (pt->ts_ms <= d->last_ts) {
         d->skipped_old++;
+        atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
+        return 0;
+    }
+    /* Far ahead of its arrival: a clock's glitch, not the device's newest (PIPE_FUTURE_MS).
+     * Counted with the out-of-order ones in /metrics (vigil_readings_not_scored_total, whose
+     * alert names both causes); the device's first is logged. */
+    if (pt->ts_ms > sh->future_ms) {
+        if (d->skipped_future++ == 0) {
+            char ts[32], at[32];
+            log_warn("pipeline: device '%s' sent a reading stamped %s, more than a day ahead of "
+                     "its arrival at %s: stored, not scored (the device's clock?); its status "
+                     "counts such readings in readings_not_scored_future",
+                     d->name, vtime_format(pt->ts_ms, ts, sizeof ts),
+                     vtime_format(sh->future_ms - PIPE_FUTURE_MS, at, sizeof at));
+        }
         atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
         return 0;
     }
