@@ -1,8 +1,10 @@
-/* common/vtime.c: RFC 3339 parsing and formatting of millisecond timestamps. Any thread. */
+/* common/vtime.c: the clocks (and a wall clock held back when it leaps forward), RFC 3339
+ * parsing and formatting of millisecond timestamps. Any thread. */
 #include "vtime.h"
 #include "err.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,37 @@ double vtime_mono_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *event)
+{
+    if (event)
+        *event = VTIME_STEADY_SAME;
+    if (!atomic_load_explicit(&g->set, memory_order_acquire)) {
+        atomic_store_explicit(&g->offset, wall - mono, memory_order_relaxed);
+        atomic_store_explicit(&g->set, 1, memory_order_release);
+        return wall;
+    }
+    const int64_t held = mono + atomic_load_explicit(&g->offset, memory_order_relaxed);
+    if (wall - held <= VTIME_STEADY_SLACK_MS) { /* behind (a step back) or about right */
+        atomic_store_explicit(&g->offset, wall - mono, memory_order_relaxed);
+        atomic_store_explicit(&g->ahead_since, 0, memory_order_relaxed);
+        return wall;
+    }
+    int64_t since = atomic_load_explicit(&g->ahead_since, memory_order_relaxed);
+    if (since == 0) {
+        if (atomic_compare_exchange_strong(&g->ahead_since, &since, mono > 0 ? mono : 1) && event)
+            *event = VTIME_STEADY_HELD;
+        return held;
+    }
+    if (mono - since < VTIME_STEADY_HOLD_MS)
+        return held;
+    if (atomic_compare_exchange_strong(&g->ahead_since, &since, 0)) {
+        atomic_store_explicit(&g->offset, wall - mono, memory_order_relaxed);
+        if (event)
+            *event = VTIME_STEADY_TAKEN;
+    }
+    return wall;
 }
 
 int vtime_digits(const char *s, int n)
