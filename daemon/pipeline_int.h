@@ -435,6 +435,10 @@ struct pipeline {
  * (14 h), so a gateway that sends local time as UTC is still scored. */
 #define PIPE_FUTURE_MS 86400000LL
 
+/* The largest interval between two scored readings, in reading intervals (dev.dt_ms), that
+ * their device's interval estimate takes in: a longer one is a gap (pipeline_score.c). */
+#define PIPE_DT_GAP 4.0
+
 /* Histogram bounds in seconds (clang-format off keeps them on one line each). */
 // clang-format off
 #define PIPE_STEP_BUCKETS  {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2}

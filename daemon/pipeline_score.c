@@ -217,7 +217,14 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
         if (sp->present[c])
             d->last_x[c] = sp->x[c];
     if (d->last_ts >= 0) {
+        /* The reading interval the forecasts' times step by. A gap (a device silent for a day,
+         * a maintenance period) counts as at most PIPE_DT_GAP intervals: taken whole, one day
+         * after readings a second apart made the forecast's steps 72 minutes and a limit
+         * crossing 3 readings ahead "in 3.6 h", for a hundred readings. A true change of rate
+         * is still followed (each reading moves it by up to 15 %: 1 s to 50 s in 49). */
         double dt = (double)(ts - d->last_ts);
+        if (d->dt_ms > 0 && dt > PIPE_DT_GAP * d->dt_ms)
+            dt = PIPE_DT_GAP * d->dt_ms;
         d->dt_ms = d->dt_ms > 0 ? 0.95 * d->dt_ms + 0.05 * dt : dt;
     }
     if (!d->has_result || r->state != d->last.state) {

@@ -1,7 +1,8 @@
 /* tests/test_daemon_time.c: unit tests of the pipeline against imperfect clocks, the arrival
  * clock injected through pipeline__feed_at (no store, no wall clock but the catch-up's): a
  * reading stamped far ahead of its arrival is stored but not scored and does not become its
- * device's newest (PIPE_FUTURE_MS), so the readings after it are still scored. */
+ * device's newest (PIPE_FUTURE_MS), so the readings after it are still scored; a device's gap
+ * is not one of its reading intervals (PIPE_DT_GAP). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -82,10 +83,44 @@ static void test_future_reading_not_newest(void **state)
     pipeline_destroy(p);
 }
 
+/* The device's reading interval (the forecasts' step) after a day's gap: a gap is not an
+ * interval (it made the steps 72 minutes), and a true change of rate is still followed. */
+static void test_gap_not_interval(void **state)
+{
+    (void)state;
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = 1;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    int64_t t = ARRIVAL - 86400000LL * 2;
+    for (int i = 0; i < 100; i++, t += 1000)
+        feed(p, t, i % 7, t);
+    struct dev *d = pipeline__find(p, "gw");
+    assert_non_null(d);
+    assert_true(d->dt_ms > 999.0 && d->dt_ms < 1001.0);
+    t += 86400000LL; /* silent for a day */
+    feed(p, t, 1, t);
+    assert_true(d->dt_ms <= 1000.0 * (0.95 + 0.05 * PIPE_DT_GAP) + 1e-6);
+    for (int i = 0; i < 10; i++) {
+        t += 1000;
+        feed(p, t, i % 7, t);
+    }
+    assert_true(d->dt_ms < 1100.0);
+    /* From one a second to one a minute: most of the way (50 s) within 60 readings. */
+    for (int i = 0; i < 60; i++) {
+        t += 60000;
+        feed(p, t, i % 7, t);
+    }
+    assert_true(d->dt_ms > 50000.0);
+    pipeline_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_future_reading_not_newest),
+        cmocka_unit_test(test_gap_not_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
