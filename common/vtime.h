@@ -32,9 +32,10 @@ typedef struct vtime_steady {
     _Atomic int set;             /* offset is valid */
 } vtime_steady_t;
 
-/* How far ahead the wall clock may be before it is held back, and how long it must stay ahead
+/* How far ahead the wall clock may be before it is held back (a minute: an NTP step of seconds
+ * is followed at once, and retention works in coarser steps), and how long it must stay ahead
  * before the step is followed (a clock set right, not a mistake undone). */
-#define VTIME_STEADY_SLACK_MS 1000LL
+#define VTIME_STEADY_SLACK_MS 60000LL
 #define VTIME_STEADY_HOLD_MS  3600000LL
 
 /* What vtime_steady_now's call saw first (one caller each): a step forward held back, or
