@@ -429,10 +429,11 @@ struct pipeline {
 #define PIPE_RECENT_MS 5000
 
 /* A reading stamped more than this ahead of its arrival (or, for the restore's catch-up, of the
- * wall clock) is stored but not scored, and does not become its device's newest: one reading
- * from a gateway whose clock jumped to 2100 would otherwise leave every later, true reading
- * older than the device's newest, unscored until 2100. A day is beyond any time-zone error
- * (14 h), so a gateway that sends local time as UTC is still scored. */
+ * wall clock) is stored but not scored, and does not become its device's newest scored reading
+ * (dev.last_ts; the store's newest it is): one reading from a gateway whose clock jumped to
+ * 2100 would otherwise leave every later, true reading older than dev.last_ts, unscored until
+ * 2100. A day is beyond any time-zone error (14 h), so a gateway that sends local time as UTC
+ * is still scored. */
 #define PIPE_FUTURE_MS 86400000LL
 
 /* The largest interval between two scored readings, in reading intervals (dev.dt_ms), that

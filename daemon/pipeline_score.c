@@ -136,7 +136,7 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
         atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
         return 0;
     }
-    /* Far ahead of its arrival: a clock's glitch, not the device's newest (PIPE_FUTURE_MS).
+    /* Far ahead of its arrival: a clock's glitch, not the newest scored (PIPE_FUTURE_MS).
      * Counted with the out-of-order ones in /metrics (vigil_readings_not_scored_total, whose
      * alert names both causes); the device's first is logged. */
     if (pt->ts_ms > sh->future_ms) {

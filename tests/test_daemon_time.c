@@ -1,8 +1,8 @@
 /* tests/test_daemon_time.c: unit tests of the pipeline against imperfect clocks, the arrival
  * clock injected through pipeline__feed_at (no store, no wall clock but the catch-up's): a
  * reading stamped far ahead of its arrival is stored but not scored and does not become its
- * device's newest (PIPE_FUTURE_MS), so the readings after it are still scored; a device's gap
- * is not one of its reading intervals (PIPE_DT_GAP). */
+ * device's newest scored reading (PIPE_FUTURE_MS), so the readings after it are still scored;
+ * a device's gap is not one of its reading intervals (PIPE_DT_GAP). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
