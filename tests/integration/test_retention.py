@@ -185,10 +185,12 @@ class Retention(vt.DaemonTestCase):
     def test_clock_stepped_forward_deletes_nothing(self):
         """vigild's wall clock stepped a day forward by mistake (tests/fault/clockshift.c moves
         CLOCK_REALTIME only) with `retention = 30s`: the sweeps meanwhile (one every 3 s) take
-        their horizon from the elapsed time, not from the clock, so the readings of a moment ago
-        stay and a gateway's live reading is stored, not refused as beyond retention; the step
+        their horizon from the elapsed time, not from the clock, so the readings stay and a
+        gateway's live reading is stored, not refused as beyond retention; the step
         is logged. Before, the first sweep on the stepped clock deleted every sealed chunk, and
-        the live reading was refused."""
+        the live reading was refused. The readings are stamped five minutes ahead, so that no
+        sweep may delete them within the test's time (the module's timeout) without the step:
+        the result does not depend on the machine's speed."""
         tmp = vt.mkdtemp()
         shift = vt.write_file(os.path.join(tmp, "shift"), "0")
         conf = vt.write_file(os.path.join(tmp, "vigild.conf"),
@@ -197,7 +199,7 @@ class Retention(vt.DaemonTestCase):
             config=conf, prefix=["env", "LD_PRELOAD=" + CLOCKSHIFT, "VIGIL_CLOCKSHIFT_FILE=" + shift])
         d.start()
         now = vt.now_ms()
-        r = d.post_json(series("r-c", now - 2000, 1, 300, 0))  # one chunk of 300 points
+        r = d.post_json(series("r-c", now + 300000, 1, 300, 0))  # one chunk of 300 points
         self.assertEqual(r.status, 200, r)
         self.assertEqual(d.device("r-c")["points"], 300)
         sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
