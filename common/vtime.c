@@ -38,6 +38,13 @@ double vtime_mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+int64_t vtime_boot_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *event)
 {
     if (event)

@@ -22,6 +22,11 @@ int64_t vtime_mono_us(void);
 /* Monotonic now in seconds, to the nanosecond (CLOCK_MONOTONIC: for measured durations). */
 double vtime_mono_s(void);
 
+/* Time elapsed since boot in ms, a suspend included (CLOCK_BOOTTIME: what the wall clock is
+ * compared with to tell a step from elapsed time, vtime_steady_now; CLOCK_MONOTONIC stops
+ * during a suspend, after which the wall clock would look stepped forward). */
+int64_t vtime_boot_ms(void);
+
 /* A wall clock that does not leap forward with the system's, for what must not run ahead on a
  * clock stepped forward by mistake (retention's horizon: a minute at a clock three days ahead
  * deleted three days of readings). Zero-initialised. Any thread (relaxed atomics: callers
@@ -42,7 +47,7 @@ typedef struct vtime_steady {
  * followed after VTIME_STEADY_HOLD_MS. */
 enum { VTIME_STEADY_SAME = 0, VTIME_STEADY_HELD = 1, VTIME_STEADY_TAKEN = 2 };
 
-/* The wall clock at wall (vtime_now_ms()) and mono (vtime_mono_ms()), held: a step back is
+/* The wall clock at wall (vtime_now_ms()) and mono (vtime_boot_ms()), held: a step back is
  * followed at once, a step forward of more than VTIME_STEADY_SLACK_MS only once the wall clock
  * has stayed that far ahead for VTIME_STEADY_HOLD_MS; meanwhile the time returned advances as
  * the monotonic clock does. *event (may be NULL) gets a VTIME_STEADY_ value. */

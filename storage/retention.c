@@ -448,7 +448,7 @@ uint64_t store__test_bounds_set(store_t *s)
 int64_t store_retention_now(store_t *s)
 {
     int event;
-    const int64_t wall = vtime_now_ms(), mono = vtime_mono_ms();
+    const int64_t wall = vtime_now_ms(), mono = vtime_boot_ms(); /* a suspend is no step */
     const int64_t now = vtime_steady_now(&s->w.ret.clock, wall, mono, &event);
     char a[32], b[32];
     if (event == VTIME_STEADY_HELD)
