@@ -498,7 +498,12 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
     *out = dflt;
     if (v == NULL)
         return r->status ? -1 : 0;
-    if (vtime_parse(v, out)) {
+    int rc = vtime_parse(v, out);
+    if (rc == ERR_RANGE) {
+        api__error(r, 400, "parameter '%s': '%s': " VTIME_LEAP_SECOND_WHY, name, v);
+        return -1;
+    }
+    if (rc) {
         api__error(r, 400, "parameter '%s': '%s' is not epoch milliseconds or RFC 3339", name, v);
         return -1;
     }

@@ -351,6 +351,7 @@ static void *shard_main(void *arg)
         sh->busy = 1;
         pthread_mutex_unlock(&sh->mu);
         sh->arrived_ms = m->arrived_ms;
+        sh->future_ms = (m->arrived_ms >= 0 ? m->arrived_ms : vtime_now_ms()) + PIPE_FUTURE_MS;
         pipeline__score_message(p, sh, &m->b);
         /* Delay from commit (the client's acknowledgement) to updated status: the message's
          * last reading waited longest, so each of its points is counted with that delay. */

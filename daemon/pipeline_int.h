@@ -288,7 +288,8 @@ struct dev {
     struct dev_limits *limits;
     char *attrs; /* owned JSON object text of the device's attributes, or NULL */
     uint64_t skipped_old;
-    int training; /* a training job for d runs */
+    uint64_t skipped_future; /* readings stamped beyond PIPE_FUTURE_MS: since the start, unsaved */
+    int training;            /* a training job for d runs */
     /* A training's job is applied but its version not yet confirmed stored (pipeline_train.c
      * member_apply to member_end): no save meanwhile (pipeline__save), so a saved detector never
      * serves a version the store may not hold. Under mu. */
@@ -366,6 +367,7 @@ struct shard {
     nameidx_t chlists;           /* struct chlist by key (shard thread only; seeded at its
                                   * first list: pipeline_chan.c) */
     int64_t arrived_ms;          /* the message being scored's arrived_ms (shard thread only) */
+    int64_t future_ms; /* its points stamped after this are not scored (shard thread only) */
 };
 
 struct pipeline {
@@ -425,6 +427,18 @@ struct pipeline {
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored
  * is history (a backfill), not a live reading. */
 #define PIPE_RECENT_MS 5000
+
+/* A reading stamped more than this ahead of its arrival (or, for the restore's catch-up, of the
+ * wall clock) is stored but not scored, and does not become its device's newest scored reading
+ * (dev.last_ts; the store's newest it is): one reading from a gateway whose clock jumped to
+ * 2100 would otherwise leave every later, true reading older than dev.last_ts, unscored until
+ * 2100. A day is beyond any time-zone error (14 h), so a gateway that sends local time as UTC
+ * is still scored. */
+#define PIPE_FUTURE_MS 86400000LL
+
+/* The largest interval between two scored readings, in reading intervals (dev.dt_ms), that
+ * their device's interval estimate takes in: a longer one is a gap (pipeline_score.c). */
+#define PIPE_DT_GAP 4.0
 
 /* Histogram bounds in seconds (clang-format off keeps them on one line each). */
 // clang-format off
