@@ -502,7 +502,7 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     config_copy_live(&d->cfg, &nc);
     log_set_level(d->cfg.log_level);
     api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points,
-                   d->cfg.max_scan_points, d->cfg.query_timeout_ms);
+                   d->cfg.max_scan_points, d->cfg.query_timeout_ms, d->cfg.max_attrs_bytes);
     /* Open event streams follow the new bounds from their next message or keep-alive check. */
     api_events_set_limits(d->events, d->cfg.events_max_unsent,
                           events_keepalive(&d->cfg, d->cfg.events_keepalive_ms != keepalive_was));
@@ -814,6 +814,7 @@ int main(int argc, char **argv)
     ao.timeout_s = d.cfg.http_timeout_s;
     ao.max_query_limit = d.cfg.max_query_points;
     ao.max_scan_points = d.cfg.max_scan_points;
+    ao.max_attrs = d.cfg.max_attrs_bytes;
     ao.query_timeout_ms = d.cfg.query_timeout_ms;
     ao.device_tag = d.cfg.device_tag;
     ao.retention_ms = d.cfg.retention_ms;

@@ -9,10 +9,18 @@ busy)', 1,614 of 4,000 devices at every stop of a plant's run). Now the stop wai
 writer and goes on: it logs no loss, and after the restart every sampled device answers the same
 predictions as before the stop.
 
+AttrsLimit: a device's attributes (PUT /v1/devices/ID) are bounded by storage.max_attrs_bytes
+(65,536 bytes of compact JSON by default): a larger PUT is a 413 naming the device and the key,
+and stores nothing; one at the limit is taken. Before, only http.max_body_bytes (32 MiB) bounded
+them, and they ride in every device listing and the pipeline keeps a copy per device (20 devices
+with 4 MB each took 125 MB more RSS). A reload lowers the limit for the next PUT.
+
 Python 3 standard library; every wait is bounded."""
 
+import json
 import os
 import re
+import signal
 import sys
 import time
 import unittest
@@ -109,6 +117,62 @@ class StopSavesEveryRing(unittest.TestCase):
         self.assertNotIn("not saved", log)
         self.assertIn("stopped cleanly", log)
         self.d.stop(timeout=120)
+
+
+CONFIG = "[storage]\nmax_attrs_bytes = %d\n"
+
+
+class AttrsLimit(unittest.TestCase):
+    def setUp(self):
+        tmp = vt.mkdtemp()
+        self.cfg = os.path.join(tmp, "vigild.conf")
+        vt.write_file(self.cfg, "")  # the defaults
+        self.d = vt.Vigild(config=self.cfg, stream=False)
+        self.d.start()
+
+    def tearDown(self):
+        try:
+            self.d.stop()
+        finally:
+            self.d.cleanup()
+
+    def put(self, dev, attrs):
+        body = attrs if isinstance(attrs, str) else json.dumps(attrs)
+        return self.d.curl("PUT", "/v1/devices/%s" % dev, "-H", "Content-Type: application/json",
+                           "--data-binary", "@-", stdin=body)
+
+    def test_attrs_limit(self):
+        # {"n":"xxx..."} compact is len + 8 bytes: 65,536 at the default limit is taken.
+        at = {"n": "x" * (65536 - 8)}
+        self.assertEqual(len(json.dumps(at, separators=(",", ":"))), 65536)
+        r = self.put("a-1", at)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.d.get_json("/v1/devices/a-1")["attrs"], at)
+        # One byte more is refused, naming the device and the key; nothing is stored. Spaces
+        # in the body do not count: the limit is on the attributes as stored.
+        over = {"n": "x" * (65536 - 7)}
+        r = self.put("a-2", json.dumps(over, indent=4))
+        self.assertEqual(r.status, 413, r)
+        err = r.json()["error"]
+        self.assertIn("a-2", err)
+        self.assertIn("storage.max_attrs_bytes (65536)", err)
+        self.assertIn("65537 bytes", err)
+        self.assertEqual(self.d.curl("GET", "/v1/devices/a-2").status, 404)
+        # A replacement of a-1's attributes over the limit leaves the old ones.
+        self.assertEqual(self.put("a-1", over).status, 413)
+        self.assertEqual(self.d.get_json("/v1/devices/a-1")["attrs"], at)
+        # A reload lowers it for the next PUT; attributes stored before stay.
+        vt.write_file(self.cfg, CONFIG % 100)
+        self.d.proc.send_signal(signal.SIGHUP)
+        for _ in range(100):  # bounded: 10 s
+            if self.put("a-3", {"n": "x" * 93}).status == 413:
+                break
+            time.sleep(0.1)
+        r = self.put("a-3", {"n": "x" * 93})
+        self.assertEqual(r.status, 413, r)
+        self.assertIn("storage.max_attrs_bytes (100)", r.json()["error"])
+        self.assertIn(self.put("a-3", {"n": "x" * 92}).status, (200, 201))
+        self.assertEqual(self.d.get_json("/v1/devices/a-1")["attrs"], at)
 
 
 if __name__ == "__main__":
