@@ -388,6 +388,10 @@ struct pipeline {
     /* Counters for /metrics (relaxed atomics). */
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
     atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
+    /* The put-off lines (pipeline_train.c put_off_log): when the last was logged (monotonic ms,
+     * 0: never) and how many were counted since instead of logged. */
+    atomic_int_fast64_t put_off_log_ms;
+    atomic_uint_fast64_t put_off_quiet;
     /* Of scored: by a trained model (the device past learning), and of those by an LSTM. */
     atomic_uint_fast64_t scored_serving, scored_lstm;
     atomic_uint_fast64_t batched; /* readings stepped in a group's batched step of >= 2 */
