@@ -307,6 +307,7 @@ static int stop_pipeline(struct daemon *d, int *why)
 {
     if (d->backend.pipe == NULL)
         return 0;
+    const double t0 = vtime_mono_s();
     store_flush(d->store);
     pipeline_drain(d->backend.pipe);
     store_stats_t before, after;
@@ -325,6 +326,11 @@ static int stop_pipeline(struct daemon *d, int *why)
         if (*why == 0)
             *why = frc ? frc : after.commit_last_err;
     }
+    /* With thousands of devices the saves wait for the store's queue (seconds; systemd's
+     * timeout is extended meanwhile): the log says what they were and how long they took. */
+    log_info("pipeline: the stop's last scoring and saves (%d detectors, the devices' newest "
+             "predictions) took %.1f s",
+             queued, vtime_mono_s() - t0);
     return lost;
 }
 

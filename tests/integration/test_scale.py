@@ -7,7 +7,8 @@ is more puts than the store's queue holds (STORE_OPS_MAX, 10,000), and before th
 puts past it were lost ('the newest predictions of N devices not saved (out of memory or store
 busy)', 1,614 of 4,000 devices at every stop of a plant's run). Now the stop waits for the
 writer and goes on: it logs no loss, and after the restart every sampled device answers the same
-predictions as before the stop.
+predictions as before the stop. The stop's log says how many detectors it saved and how long
+its last scoring and saves took (before, nothing between 'stopping intake' and 'stopped').
 
 PutOffLines: a training thread that finds a device holding an anomaly puts its scheduled
 training off and says so in the log; when a fault hits the whole fleet while its trainings wait,
@@ -116,6 +117,9 @@ class StopSavesEveryRing(unittest.TestCase):
             self.assertGreaterEqual(len(before[dev]["points"]), SCORED, dev)
 
         self.d.stop(timeout=120)
+        # The stop says what it saved and how long that took.
+        self.assertRegex(self.d.log(), r"the stop's last scoring and saves \(%d detectors, "
+                         r"the devices' newest predictions\) took \d+\.\d s" % NDEV)
         self.d.start(timeout=120)
         lost = [dev for dev in sample if self.preds(dev) != before[dev]]
         self.assertEqual(lost, [], "predictions changed by the restart")
