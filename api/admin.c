@@ -4,8 +4,9 @@
  * running is a 409, a full volume a 507 with Retry-After, a stop a 503, a lack of file
  * descriptors or memory (EMFILE, ENFILE, ENOMEM) a 503 with Retry-After: 1 and the reason (it
  * passes: the next try may succeed, as tz()'s lookup is answered), anything else a 500 with the
- * reason (SQLite's message). The client never names a path. Any thread (an http-io
- * thread: a snapshot waits for the disk). */
+ * reason (SQLite's message). A snapshot made whose answer could not be built (out of memory)
+ * is a 500 saying it was made, not a 503: a retry would make a second one. The client never
+ * names a path. Any thread (an http-io thread: a snapshot waits for the disk). */
 #include "api_int.h"
 #include "err.h"
 
@@ -16,8 +17,9 @@
 /* Calls a backend function that answers JSON text (NULL: 501), and answers 200 with its
  * text, or maps its error: a snapshot already running 409, a full volume 507 and a stop 503
  * (both with Retry-After), out of descriptors or memory 503 with Retry-After: 1 and the
- * backend's reason, anything else 500 with the backend's reason. */
-static void call(api_request_t *r, int (*fn)(void *ctx, char **out), const char *what)
+ * backend's reason, anything else 500 with the backend's reason. made: fn succeeding without
+ * an answer (out of memory) made something a retry would make again: a 500 saying so. */
+static void call(api_request_t *r, int (*fn)(void *ctx, char **out), const char *what, int made)
 {
     if (fn == NULL) {
         api__error(r, 501, "snapshots are not available in this vigild");
@@ -27,6 +29,13 @@ static void call(api_request_t *r, int (*fn)(void *ctx, char **out), const char 
     int rc = fn(r->srv->be.ctx, &out);
     if (rc == 0 && out) {
         api__json_text(r, out);
+        return;
+    }
+    if (rc == 0 && made) {
+        api__error(r, 500,
+                   "%s made, but its answer could not be built (out of memory); do not retry "
+                   "(that makes another): GET /v1/admin/snapshots lists it, the log names it",
+                   what);
         return;
     }
     if (rc == ERR_BUSY)
@@ -75,10 +84,10 @@ void api__h_snapshot(api_request_t *r)
 {
     if (r->srv->be.snapshot && !body_empty(r))
         return;
-    call(r, r->srv->be.snapshot, "snapshot");
+    call(r, r->srv->be.snapshot, "snapshot", 1);
 }
 
 void api__h_snapshots(api_request_t *r)
 {
-    call(r, r->srv->be.snapshots, "listing snapshots");
+    call(r, r->srv->be.snapshots, "listing snapshots", 0);
 }

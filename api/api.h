@@ -177,8 +177,9 @@ typedef struct api_backend {
 
     /* Administration (NULL: the routes answer 501). A consistent copy of the database into the
      * data folder's snapshots; blocks until it is durable: 0 with a malloc'd JSON text in *out
-     * ({"path", "bytes", "took_ms", "time"}), or ERR_BUSY (one is running), ERR_NOSPACE,
-     * ERR_CLOSED (stopping), ERR_IO ... with a malloc'd reason in *out (NULL: none). The list
+     * ({"path", "bytes", "took_ms", "time"}; NULL: made, but the answer could not be built for
+     * want of memory), or ERR_BUSY (one is running), ERR_NOSPACE, ERR_CLOSED (stopping),
+     * ERR_IO ... with a malloc'd reason in *out (NULL: none). The list
      * of snapshots, newest first: 0 with JSON in *out, or an ERR_ with a reason in *out. */
     int (*snapshot)(void *ctx, char **out);
     int (*snapshots)(void *ctx, char **out);

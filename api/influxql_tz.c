@@ -14,6 +14,7 @@
  *
  * Any thread: /query runs on libmicrohttpd's threads. Lock: tz_lock guards slots; it is never
  * held while a file is read, and no other lock is taken under it. */
+#include "err.h"
 #include "influxql.h"
 #include "vtime.h"
 
@@ -37,10 +38,11 @@ static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tz_slot slots[TZ_SLOTS]; /* guarded by tz_lock */
 
 /* Whether errno e, from opening or reading a zone file, says only that the process lacks what
- * the check needs now (descriptors, memory), not whether the file is there. */
+ * the check needs now (descriptors, memory: EMFILE, ENFILE, ENOMEM), not whether the file is
+ * there: common/err.c's mapping, the one the snapshots use. */
 static int tz_transient(int e)
 {
-    return e == EMFILE || e == ENFILE || e == ENOMEM;
+    return err_from_errno(e) == ERR_RESOURCE;
 }
 
 /* The check itself: Go's LoadLocation rules. 1, 0, or a negative errno when the check could not

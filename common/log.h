@@ -12,7 +12,8 @@ enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 
-/* Any thread. Parses "debug", "info", "warn" or "error" into *out. Returns 0, or ERR_INVAL. */
+/* Any thread. Parses "debug", "info", "warn" (or "warning", syslog's and journalctl's word for
+ * it) or "error" into *out. Returns 0, or ERR_INVAL. */
 int log_level_parse(const char *s, enum log_level *out);
 
 /* Any thread. Prints "<time> <level> <message>\n" to stderr when level is enabled; when stderr

@@ -536,8 +536,8 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             lower[k] = (char)tolower((unsigned char)value[k]);
         lower[n < sizeof lower ? n : sizeof lower - 1] = '\0';
         if (n >= sizeof lower || log_level_parse(lower, (enum log_level *)field)) {
-            snprintf(err, errsize, "%s.%s: '%s' is not debug, info, warn or error", section, key,
-                     value);
+            snprintf(err, errsize, "%s.%s: '%s' is not debug, info, warn (warning) or error",
+                     section, key, value);
             return -1;
         }
         return 0;

@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "config.h"
+#include "datadir.h"
 #include "demo.h"
 #include "err.h"
 #include "health.h"
@@ -31,6 +32,7 @@
 #include <cblas.h> /* openblas_set_num_threads */
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,38 +103,85 @@ static void usage(FILE *out)
             "  --config FILE       read settings from FILE (INI; see etc/vigild.conf)\n"
             "  --data-dir DIR      where the database lives (default ./vigil-data)\n"
             "  --http ADDR:PORT    HTTP API address (default 127.0.0.1:8470)\n"
-            "  --stream ADDR:PORT  line-protocol stream address, or 'off' (default "
-            "127.0.0.1:8471)\n"
-            "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+            "  --stream ADDR:PORT  line-protocol stream address, or 'off'\n"
+            "                      (default 127.0.0.1:8471)\n"
+            "  --log-level LEVEL   debug, info, warn (or warning) or error, any case (default\n"
+            "                      info)\n"
             "  --auth-file FILE    bearer tokens, lines 'ROLE TOKEN' (read, write, admin)\n"
-            "  --check-config      check the configuration and exit (0 when valid)\n"
-            "  --restore FILE      replace the data directory's database with FILE (a snapshot\n"
-            "                      from POST /v1/admin/snapshot) and exit; refused while a\n"
-            "                      vigild runs on it\n"
-            "  --demo              also run vigil-sim, a simulated pump fleet, into the stream\n"
+            "  --check-config      check the configuration, the token file, the certificate\n"
+            "                      and the data directory, and exit (0 when a start would\n"
+            "                      get past them)\n"
+            "  --restore FILE      replace the data directory's database with FILE (a\n"
+            "                      snapshot from POST /v1/admin/snapshot) and exit; refused\n"
+            "                      while a vigild runs on it\n"
+            "  --demo              also run vigil-sim, a simulated pump fleet, into the\n"
+            "                      stream\n"
             "  --version           print the version and exit\n"
             "  --help              print this help and exit\n"
             "Command-line options override the configuration file.\n");
+}
+
+/* A bad command line's message, "vigild: " and the reason, on one line. Under systemd it goes
+ * to the journal with the error priority (the "<3>" log lines carry), so `journalctl -p err`
+ * shows why the service did not start; there the usage text that follows it on a terminal is
+ * left out (it would be 17 lines of priority info, none of them the reason) for a pointer to
+ * --help on the same line. With show_usage, a terminal gets the usage text after it. */
+static void cli_error(int show_usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void cli_error(int show_usage, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *prefix = log_journal_prefix(LOG_LEVEL_ERROR);
+    if (prefix[0]) {
+        fprintf(stderr, "%svigild: %s%s\n", prefix, msg,
+                show_usage ? " (vigild --help lists the options)" : "");
+        return;
+    }
+    fprintf(stderr, "vigild: %s\n", msg);
+    if (show_usage)
+        usage(stderr);
+}
+
+/* The option getopt_long refused, for its message. optopt is 0 for an unknown long option, the
+ * letter of a known option whose value is missing or unwanted ("--name", "--name=value", or a
+ * short one at the end), or an unknown letter, whose cluster ("-xD") may be argv[optind] still,
+ * argv[optind - 1] then being the word before it. So: "-x" in shortopt for a letter, unless it
+ * is a known option's and the word is a long one; else the word as given. */
+static const char *bad_option(char **argv, int optind_now, int optopt_now, const char *optstring,
+                              char shortopt[3])
+{
+    const char *word = argv[optind_now - 1];
+    int known = optopt_now > 0 && strchr(optstring, optopt_now) != NULL;
+    if (optopt_now > 0 && optopt_now < 128 && !(known && strncmp(word, "--", 2) == 0)) {
+        shortopt[0] = '-';
+        shortopt[1] = (char)optopt_now;
+        shortopt[2] = '\0';
+        return shortopt;
+    }
+    return word;
 }
 
 /* A flag's value is taken literally, as the shell passed it: a '#' or ';' is part of it (no
  * comment on a command line). Refused, naming the flag: an empty value (--data-dir '' would
  * otherwise fall to a setting's own check or, for --auth-file, silently mean "no tokens") and a
  * control character (a newline pasted into ExecStart=, which no path, address or level holds).
- * Returns 0, or -1 with "vigild: --flag: reason" on stderr. */
+ * Returns 0, or -1 with "vigild: --flag: reason" on stderr (cli_error). */
 static int flag_value_check(const char *flag, const char *v)
 {
     if (*v == '\0') {
-        fprintf(stderr, "vigild: %s: empty value\n", flag);
+        cli_error(0, "%s: empty value", flag);
         return -1;
     }
     for (const unsigned char *p = (const unsigned char *)v; *p; p++)
         if (*p < 0x20 || *p == 0x7f) {
             if (*p == '\n' || *p == '\r')
-                fprintf(stderr, "vigild: %s: the value has a line break\n", flag);
+                cli_error(0, "%s: the value has a line break", flag);
             else
-                fprintf(stderr, "vigild: %s: the value has a control character (0x%02x)\n", flag,
-                        *p);
+                cli_error(0, "%s: the value has a control character (0x%02x)", flag, *p);
             return -1;
         }
     return 0;
@@ -300,32 +349,43 @@ static void on_commit(void *arg, batch_t *b)
     pipeline_feed(arg, b);
 }
 
-/* Scores everything committed, saves every detector, waits for training, stops the pipeline,
- * then waits for the saves' commit. Returns how many detectors' state was lost (the save was
- * refused, or its transaction failed), *why the first reason (an ERR_); 0 when all were saved. */
-static int stop_pipeline(struct daemon *d, int *why)
+/* Scores everything committed, saves every detector and waits for the saves' commit, then
+ * stops the pipeline (it waits for training and hands over its last prediction blocks) and
+ * waits for that commit. Returns how many detectors' state was lost (the save was refused, or
+ * its transaction failed), *other how many of the pipeline's other last writes were lost
+ * (prediction blocks, events: their transaction failed), *why the first reason (an ERR_); 0
+ * when all were saved. */
+static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
 {
+    *other = 0;
     if (d->backend.pipe == NULL)
         return 0;
     const double t0 = vtime_mono_s();
     store_flush(d->store);
     pipeline_drain(d->backend.pipe);
-    store_stats_t before, after;
+    store_stats_t before, saved, after;
     store_stats_get(d->store, &before);
     int queued = 0;
     int lost = pipeline_save_all(d->backend.pipe, &queued, why);
-    pipeline_destroy(d->backend.pipe);
-    d->backend.pipe = NULL;
-    /* The saves are asynchronous: a failed transaction loses every put it held (ops_failed,
-     * which also counts the pipeline's last events and prediction blocks: hence the bound). */
+    /* The saves are asynchronous: a failed transaction loses every put it held, counted by the
+     * store (detector_saves_failed: exactly the detectors' saves, whatever else it held). They
+     * are committed before the pipeline's last writes are queued, so a failure of those
+     * (prediction blocks, events) does not take the detectors' state with it. */
     int frc = store_flush(d->store);
-    store_stats_get(d->store, &after);
-    uint64_t failed = after.ops_failed - before.ops_failed;
-    if (failed > 0 && queued > 0) {
+    store_stats_get(d->store, &saved);
+    uint64_t failed = saved.detector_saves_failed - before.detector_saves_failed;
+    if (failed > 0 && queued > 0) { /* bound: a save queued before the stop's may fail here */
         lost += failed < (uint64_t)queued ? (int)failed : queued;
         if (*why == 0)
-            *why = frc ? frc : after.commit_last_err;
+            *why = frc ? frc : saved.commit_last_err;
     }
+    pipeline_destroy(d->backend.pipe);
+    d->backend.pipe = NULL;
+    frc = store_flush(d->store);
+    store_stats_get(d->store, &after);
+    *other = after.ops_failed - saved.ops_failed;
+    if (*other > 0 && *why == 0)
+        *why = frc ? frc : after.commit_last_err;
     /* With thousands of devices the saves wait for the store's queue (seconds; systemd's
      * timeout is extended meanwhile): the log says what they were and how long they took. */
     log_info("pipeline: the stop's last scoring and saves (%d detectors, the devices' newest "
@@ -565,7 +625,7 @@ static int restore_snapshot(const char *data_dir, const char *file)
     char err[5000];
     int64_t bytes = 0;
     if (store_restore(data_dir, file, &bytes, err, sizeof err)) {
-        fprintf(stderr, "vigild: restore refused: %s\n", err);
+        cli_error(0, "restore refused: %s", err);
         return 1;
     }
     printf("restored %s into %s/vigil.db (%lld bytes); start vigild to serve it\n", file, data_dir,
@@ -581,17 +641,25 @@ static int restore_snapshot(const char *data_dir, const char *file)
 static int teardown(struct daemon *d, int started)
 {
     stop_schedule(d);
-    int why = 0, lost = stop_pipeline(d, &why);
+    uint64_t other = 0;
+    int why = 0, lost = stop_pipeline(d, &other, &why);
     snapshots_destroy(d->backend.snaps);
     api_events_destroy(d->events); /* after the API and the pipeline, its two users */
     int crc = store_close(d->store);
     /* Acknowledged readings are never among the losses: a reading is acknowledged only once
      * committed. What store_close lost was never acknowledged (its submitters were told). */
     const char *when = started ? "stopped, but" : "after the failed start,";
+    char others[128] = "";
+    if (other > 0)
+        snprintf(others, sizeof others,
+                 "%s%llu of the pipeline's last writes (prediction blocks, events) %s lost",
+                 lost > 0 ? "; " : "", (unsigned long long)other, other == 1 ? "was" : "were");
     if (lost > 0)
         log_error("%s %d detector%s state could not be saved: %s; they start from their last "
-                  "saved state next time",
-                  when, lost, lost == 1 ? "'s" : "s'", err_str(why ? why : crc));
+                  "saved state next time%s",
+                  when, lost, lost == 1 ? "'s" : "s'", err_str(why ? why : crc), others);
+    else if (other > 0)
+        log_error("%s %s: %s", when, others, err_str(why ? why : crc));
     else if (crc != 0)
         log_error("%s the store's last writes could not be committed: %s (no acknowledged "
                   "reading is among them)",
@@ -603,7 +671,7 @@ static int teardown(struct daemon *d, int started)
     uv_run(&d->loop, UV_RUN_DEFAULT); /* finishes the closes, which uv_loop_close needs */
     uv_loop_close(&d->loop);
     notify_deinit(&d->notify);
-    return lost > 0 || crc != 0;
+    return lost > 0 || other > 0 || crc != 0;
 }
 
 int main(int argc, char **argv)
@@ -632,7 +700,12 @@ int main(int argc, char **argv)
     d.ov[OV_LOG_LEVEL] = (struct override){NULL, "daemon", "log_level", "--log-level", 'l'};
     d.ov[OV_AUTH_FILE] = (struct override){NULL, "http", "auth_file", "--auth-file", 'A'};
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:d:H:S:l:A:CR:DVh", longopts, NULL)) != -1) {
+    char shortopt[3]; /* bad_option's "-x" */
+    const char *optstring = ":c:d:H:S:l:A:CR:DVh";
+    /* getopt's own messages would carry no journal priority: vigild words them (cli_error).
+     * The leading ':' tells a missing value (':') from an unknown option ('?'). */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
         if (optarg != NULL) { /* a flag with a value: the long name says which */
             const struct option *o = longopts;
             while (o->name != NULL && o->val != opt)
@@ -668,20 +741,23 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case ':': /* optopt: the short option's letter; a long one is argv[optind - 1] */
+            cli_error(1, "%s needs a value", bad_option(argv, optind, optopt, optstring, shortopt));
+            return 2;
         default:
-            usage(stderr);
+            cli_error(1, "unknown option '%s'",
+                      bad_option(argv, optind, optopt, optstring, shortopt));
             return 2;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "vigild: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
+        cli_error(1, "unexpected argument '%s'", argv[optind]);
         return 2;
     }
     char err[512];
     /* Under systemd these stop the service: give them the journal's error priority. */
     if (load_config(&d, &d.cfg, err, sizeof err)) {
-        fprintf(stderr, "%svigild: %s\n", log_journal_prefix(LOG_LEVEL_ERROR), err);
+        cli_error(0, "%s", err);
         return 1;
     }
     if (restore)
@@ -695,14 +771,23 @@ int main(int argc, char **argv)
         return 1;
     if (load_auth(&d.cfg, d.demo.token, &auth, err, sizeof err) ||
         load_tls(&d.cfg, &tls, err, sizeof err)) {
-        fprintf(stderr, "%svigild: %s\n", log_journal_prefix(LOG_LEVEL_ERROR), err);
+        cli_error(0, "%s", err);
         api_auth_destroy(auth);
         return 1;
     }
     if (check_only) {
         api_auth_destroy(auth);
         api_tls_destroy(tls);
-        printf("configuration ok\n");
+        /* What store_open would fail on, found before a start does (nothing is created). */
+        char note[1200]; /* the held lock's, with the restart's reason (err) */
+        if (datadir_check(d.cfg.data_dir, err, sizeof err, note, sizeof note)) {
+            cli_error(0, "data directory: %s", err);
+            return 1;
+        }
+        if (note[0])
+            printf("configuration ok; %s\n", note);
+        else
+            printf("configuration ok\n");
         return 0;
     }
     log_set_level(d.cfg.log_level);

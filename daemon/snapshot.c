@@ -434,9 +434,12 @@ int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out)
         log_info("snapshot: %s, %lld bytes in %lld ms (detectors saved in %lld ms)", path,
                  (long long)bytes, (long long)took_ms, (long long)save_ms);
         prune(s, keep, strrchr(path, '/') + 1);
+        /* Made, whatever becomes of its answer: a snapshot that could not be answered (out of
+         * memory) is counted as made and answered as such (api/admin.c: a 500 saying so), not
+         * as a failure the client retries, which would make a second one. */
         *out = answer(path, bytes, took_ms, vtime_now_ms());
         if (*out == NULL)
-            rc = ERR_NOMEM;
+            log_warn("snapshot: %s made, but its answer could not be built (out of memory)", path);
     } else {
         if (rc == ERR_CLOSED)
             snprintf(errmsg, sizeof errmsg, "vigild is shutting down: snapshot cancelled");

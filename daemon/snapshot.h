@@ -32,11 +32,12 @@ void snapshots_close(snapshots_t *s);
 
 /* Takes a snapshot: with pipe (may be NULL), first saves every detector and waits for the
  * saves to commit, so the copy holds detectors as recent as its readings. Blocks until the
- * copy is durable. Returns 0 with *out the JSON answer {"path", "bytes", "took_ms", "time"};
- * or ERR_BUSY (another snapshot runs), ERR_CLOSED (stopping), ERR_NOSPACE (the volume is full;
- * the partial copy removed), ERR_RESOURCE (out of descriptors or memory: EMFILE, ENFILE,
- * ENOMEM; a later try may succeed), ERR_IO and others, with *out a message saying why (NULL
- * when out of memory). Caller owns *out; free it. */
+ * copy is durable. Returns 0 with *out the JSON answer {"path", "bytes", "took_ms", "time"}
+ * (NULL when the snapshot was made but its answer could not be built, out of memory: logged
+ * and counted as made); or ERR_BUSY (another snapshot runs), ERR_CLOSED (stopping), ERR_NOSPACE
+ * (the volume is full; the partial copy removed), ERR_RESOURCE (out of descriptors or memory:
+ * EMFILE, ENFILE, ENOMEM; a later try may succeed), ERR_IO and others, with *out a message saying
+ * why (NULL when out of memory). Caller owns *out; free it. */
 int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out);
 
 /* The snapshot files, newest first, as JSON {"dir", "snapshots": [{"name", "bytes", "time"}]}

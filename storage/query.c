@@ -24,37 +24,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-store_reader_t *store__reader_get(store_t *s)
-{
-    pthread_mutex_lock(&s->rmu);
-    while (s->rfree == NULL)
-        pthread_cond_wait(&s->rcond, &s->rmu);
-    store_reader_t *r = s->rfree;
-    s->rfree = r->next_free;
-    pthread_mutex_unlock(&s->rmu);
-    return r;
-}
-
 /* Takes a reader connection for a call with a deadline (deadline_us, vtime_mono_us's clock; 0:
- * none, store__reader_get's wait without bound): every connection busy (slow callbacks, a
- * burst of reads), it waits for one no later than the deadline, as the call's waits for the
- * writer do (store__wait_deadline), so that an InfluxQL query answers its timeout on time
- * instead of queueing for the pool without bound. A free connection is taken even after the
- * deadline: only a wait is cut. Returns 0 with *out set, or ERR_AGAIN (the code of the call's
- * other waits ended by its deadline: api/ answers it as the query's timeout) with the message
- * set. */
+ * none, a wait without bound): every connection busy (slow callbacks, a burst of reads), it
+ * waits for one no later than the deadline, as the call's waits for the writer do
+ * (store__wait_deadline), so that an InfluxQL query answers its timeout on time instead of
+ * queueing for the pool without bound. A free connection is taken even after the deadline: only
+ * a wait is cut. Returns 0 with *out set, or ERR_AGAIN (the code of the call's other waits
+ * ended by its deadline: api/ answers it as the query's timeout) with the message set; never
+ * ERR_AGAIN without a deadline. */
 static int reader_take(store_t *s, int64_t deadline_us, store_reader_t **out)
 {
-    if (deadline_us <= 0) {
-        *out = store__reader_get(s);
-        return 0;
-    }
     struct timespec dl;
-    store__wait_deadline(&dl, INT32_MAX, deadline_us); /* rcond is monotonic (mcond_init) */
+    if (deadline_us > 0)
+        store__wait_deadline(&dl, INT32_MAX, deadline_us); /* rcond is monotonic (mcond_init) */
     pthread_mutex_lock(&s->rmu);
     int rc = 0;
     while (s->rfree == NULL && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&s->rcond, &s->rmu, &dl);
+        rc = deadline_us > 0 ? pthread_cond_timedwait(&s->rcond, &s->rmu, &dl)
+                             : pthread_cond_wait(&s->rcond, &s->rmu);
     store_reader_t *r = s->rfree;
     if (r != NULL)
         s->rfree = r->next_free;
@@ -65,6 +52,14 @@ static int reader_take(store_t *s, int64_t deadline_us, store_reader_t **out)
     store__set_errmsg(s, "timed out waiting for a reader connection (all %d busy)",
                       s->opts.readers);
     return ERR_AGAIN;
+}
+
+/* A reader connection for a call with no deadline: reader_take's wait without bound. */
+store_reader_t *store__reader_get(store_t *s)
+{
+    store_reader_t *r = NULL;
+    reader_take(s, 0, &r);
+    return r;
 }
 
 void store__reader_put(store_t *s, store_reader_t *r)
@@ -102,7 +97,9 @@ static int read_begin(store_t *s, store_reader_t *r)
  * the connection would go back to the pool inside it, its snapshot pinned (the WAL's
  * checkpoint held back) and the next BEGIN failing. It is rolled back instead; if that fails
  * too, the next read_begin tries again, and it is logged (the read itself was made: its answer
- * stands). */
+ * stands). Logged once per connection until a ROLLBACK or COMMIT ends it (r->stuck), and that
+ * end too: while the ROLLBACK keeps failing, every read on the connection fails in read_begin
+ * and ends here again, and a line per read would flood the log. */
 static void read_end(store_t *s, store_reader_t *r)
 {
     if (!sqlite3_get_autocommit(r->db) &&
@@ -111,10 +108,18 @@ static void read_end(store_t *s, store_reader_t *r)
         char why[256];
         snprintf(why, sizeof why, "%s", sqlite3_errmsg(r->db));
         if (sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK &&
-            !sqlite3_get_autocommit(r->db))
+            !sqlite3_get_autocommit(r->db) && !r->stuck) {
+            r->stuck = 1;
             log_warn("storage: a read transaction did not end (COMMIT: %s; ROLLBACK: %s); the "
-                     "connection's next read rolls it back first, or fails",
+                     "connection's next read rolls it back first, or fails (logged once until "
+                     "it ends)",
                      why, sqlite3_errmsg(r->db));
+        }
+    }
+    if (r->stuck && sqlite3_get_autocommit(r->db)) {
+        r->stuck = 0;
+        log_warn("storage: the read transaction that did not end is rolled back; the "
+                 "connection reads again");
     }
     store__reader_put(s, r);
 }
@@ -179,6 +184,8 @@ static const char *json_col(sqlite3_stmt *st, int col)
     return t ? t : "{}";
 }
 
+/* No read transaction (read_begin): the statement reads no table, only its argument, so the
+ * snapshot of a transaction left open (read_end) cannot change its answer. */
 int store__json_object(store_t *s, const char *text)
 {
     store_reader_t *r = store__reader_get(s);
@@ -912,4 +919,31 @@ int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *b
         err = rows_end(s, r, st, rc, "sizing prediction blocks");
     }
     return read_done(s, r, err);
+}
+
+/* ---- database names (dbnames.c writes them) ---- */
+
+int store_dbnames_load(store_t *s, size_t max, store_dbname_cb cb, void *arg)
+{
+    store_reader_t *r = store__reader_get(s);
+    int err = read_begin(s, r);
+    if (err == 0) {
+        /* Read once at start-up: a statement prepared for the call, not kept on every reader. */
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(r->db, "SELECT name FROM dbnames ORDER BY seq LIMIT ?1", -1,
+                                    &st, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, max == 0 || max > INT64_MAX ? -1 : (int64_t)max);
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                if (cb(arg, (const char *)sqlite3_column_text(st, 0)) != 0) {
+                    rc = SQLITE_DONE;
+                    break;
+                }
+        }
+        if (rc != SQLITE_DONE)
+            err = fail(s, r, rc, "reading database names");
+        sqlite3_finalize(st);
+    }
+    read_end(s, r);
+    return err == 0 || err == ERR_NOMEM ? err : ERR_IO;
 }

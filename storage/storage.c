@@ -504,6 +504,17 @@ static int run_sync(store_t *s, store_job_t *j, int *created)
     return err;
 }
 
+void store__job_free(store_job_t *j)
+{
+    if (j == NULL)
+        return;
+    batch_deinit(&j->batch);
+    free(j->device);
+    free(j->text);
+    free(j->blob);
+    free(j);
+}
+
 static store_job_t *job_new(enum store_job_kind kind, const char *device, const char *text)
 {
     store_job_t *j = calloc(1, sizeof *j);

@@ -210,6 +210,7 @@ typedef struct store_stats {
     uint64_t ops_dropped; /* refused with ERR_BUSY: too many pending */
     uint64_t ops_skipped; /* committed as no-ops: unknown device, or info not a JSON object */
     uint64_t ops_failed;  /* lost with a transaction that failed (disk full, I/O error) */
+    uint64_t detector_saves_failed; /* of ops_failed, the store_detector_put ones */
     /* Retention sweeps (store_opts_t.retention_ms), committed since open. */
     uint64_t retention_chunks;           /* readings rows (chunks) deleted */
     uint64_t retention_points;           /* timestamps those rows held */
@@ -228,7 +229,8 @@ typedef struct store_stats {
      * commit (0: the last one committed), the last failure's status (ERR_*, 0 if none), when the
      * last commit happened and when the last failure (vtime_mono_ms; 0: none since open), and
      * the device maps' reloads failed in a row (0: the maps are current; while not, reads answer
-     * ERR_AGAIN). */
+     * ERR_AGAIN). A commit of store_flush markers alone (nothing written) is counted in commits
+     * but is not "the last commit" here: it ends no run of failures, nor the refusal below. */
     uint64_t commit_fail_run;
     int commit_last_err;
     int64_t commit_last_ms;

@@ -276,9 +276,9 @@ typedef struct store_reader {
     sqlite3_stmt *log_gen; /* the newest log row's seq: the snapshot's pending generation */
     store_codec_t codec;
     unsigned char *pbuf; /* a copy of a device's pending readings, and their cells */
-    size_t pbuf_cap;
     store_cell_t *pcells;
-    size_t pcells_cap;
+    size_t pbuf_cap, pcells_cap;
+    int stuck; /* a read transaction did not end, logged (query.c read_end); its holder's */
     sqlite3_stmt *models_list, *model_get, *model_latest, *ev_dev, *ev_dev_active, *ev_all,
         *ev_all_active, *det_all;
     sqlite3_stmt *ckpt_get;                             /* a checkpoint's bytes by id (ckpt.c) */

@@ -33,17 +33,6 @@
 
 static const double commit_bounds[] = STORE_COMMIT_BUCKETS;
 
-void store__job_free(store_job_t *j)
-{
-    if (j == NULL)
-        return;
-    batch_deinit(&j->batch);
-    free(j->device);
-    free(j->text);
-    free(j->blob);
-    free(j);
-}
-
 /* Runs a statement that returns no rows and resets it. Returns 0 or a status. */
 static int step_done(store_t *s, sqlite3_stmt *st)
 {
@@ -53,10 +42,13 @@ static int step_done(store_t *s, sqlite3_stmt *st)
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         return 0;
     int err = store__status(s->w.db, rc);
-    /* The SQL names the statement; a long one (a multi-row insert) is cut so the reason fits. */
+    /* The SQL names the statement; a long one (a multi-row insert) is cut so the reason fits.
+     * A failure the connection did not record (a step failed without running, as
+     * tests/fault/failmaint.c's) would read "not an error": then the code's own words. */
     const char *sql = sqlite3_sql(st);
+    int recorded = (sqlite3_errcode(s->w.db) & 0xff) == (rc & 0xff);
     store__set_errmsg(s, "%.96s%s: %s", sql, strlen(sql) > 96 ? "..." : "",
-                      sqlite3_errmsg(s->w.db));
+                      recorded ? sqlite3_errmsg(s->w.db) : sqlite3_errstr(rc));
     return err ? err : ERR_IO;
 }
 
@@ -766,14 +758,20 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     return err;
 }
 
-static void account(store_t *s, int err, double seconds, size_t devices, size_t ops)
+/* A transaction's outcome into the stats. wrote: it held a job other than store_flush markers
+ * (a commit of markers alone is counted, but says nothing of the disk: it neither ends a run of
+ * failures nor is the last commit the health check names); dets: its detector saves. */
+static void account(store_t *s, int err, int wrote, size_t dets, double seconds, size_t devices,
+                    size_t ops)
 {
     pthread_mutex_lock(&s->smu);
     store_stats_t *st = &s->stats;
     if (err == 0) {
         st->commits++;
-        st->commit_fail_run = 0;
-        st->commit_last_ms = vtime_mono_ms();
+        if (wrote) {
+            st->commit_fail_run = 0;
+            st->commit_last_ms = vtime_mono_ms();
+        }
         st->readings_written += s->w.tx_readings;
         st->points_written += s->w.tx_points;
         st->commit_seconds_sum += seconds;
@@ -788,6 +786,7 @@ static void account(store_t *s, int err, double seconds, size_t devices, size_t 
         st->commit_last_err = err;
         st->commit_fail_ms = vtime_mono_ms();
         st->ops_failed += ops;
+        st->detector_saves_failed += dets;
     }
     st->devices = devices;
     pthread_mutex_unlock(&s->smu);
@@ -912,17 +911,21 @@ void *store__writer_main(void *arg)
 
         double seconds = 0;
         int err = run_transaction(s, jobs, 0, &seconds);
-        size_t devices = HASH_COUNT(s->w.devs);
-        account(s, err, seconds, devices, ops);
+        /* A transaction of store_flush markers alone wrote nothing: its commit says nothing of
+         * the disk, so it neither ends a run of failures (the log line, the health check's
+         * count: account) nor the refusal after a full disk, nor resets their back-off (a
+         * stop's flush after failed saves logged "writes succeed again" with nothing written,
+         * and /health read recovered). */
+        int wrote = 0;
+        size_t dets = 0;
+        for (const store_job_t *j = jobs; j != NULL; j = j->next) {
+            wrote |= j->kind != JOB_FLUSH;
+            dets += j->kind == JOB_DETECTOR;
+        }
+        account(s, err, wrote, dets, seconds, HASH_COUNT(s->w.devs), ops);
         int status = err == 0 || err == ERR_NOSPACE ? err : ERR_IO;
         if (err && closing && s->close_err == 0)
             s->close_err = status;
-        /* A transaction of store_flush markers alone wrote nothing: its commit says nothing of
-         * the disk, so it neither ends a run of failures nor resets their back-off (a stop's
-         * flush after failed saves logged "writes succeed again" with nothing written). */
-        int wrote = 0;
-        for (const store_job_t *j = jobs; j != NULL && !wrote; j = j->next)
-            wrote = j->kind != JOB_FLUSH;
         if (err && !failing)
             log_error("storage: write failed (%s): %s", err_str(err),
                       s->w.tx_errmsg ? s->w.tx_errmsg : store_errmsg(s));
@@ -943,7 +946,9 @@ void *store__writer_main(void *arg)
         /* The space is released before the callbacks, so a producer woken by one can submit
          * again at once. */
         pthread_mutex_lock(&s->qmu);
-        s->nospace_until_ms = err == ERR_NOSPACE ? vtime_mono_ms() + STORE_NOSPACE_BACKOFF_MS : 0;
+        if (err || wrote)
+            s->nospace_until_ms =
+                err == ERR_NOSPACE ? vtime_mono_ms() + STORE_NOSPACE_BACKOFF_MS : 0;
         s->qreadings -= taken;
         s->qops -= ops;
         s->qop_bytes -= op_bytes;

@@ -629,3 +629,173 @@ void full_disk_start(store_t *s, batch_t *b, int64_t t0, uint64_t *rng)
     assert_int_equal(st0.maintenance_errors, 1);
     counter_deinit(&c);
 }
+
+/* ---- compaction failures and back-offs (test_storage_compaction.c, test_storage_idle.c) ---- */
+
+/* The id of a committed device, read from the database (the writer's maps are its own: a
+ * reload frees them while the writer runs). */
+int64_t dev_id(store_t *s, const char *dev)
+{
+    return sql_int_ro(s->db_path, "SELECT id FROM devices WHERE name = ?1", dev);
+}
+
+/* errcap_t: stderr into a file while a test runs (the store logs there). Starts the capture. */
+void errcap_start(errcap_t *e, const char *dir)
+{
+    snprintf(e->path, sizeof e->path, "%s/stderr.txt", dir);
+    fflush(stderr);
+    e->saved = dup(2);
+    int fd = open(e->path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    assert_true(e->saved >= 0 && fd >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    close(fd);
+}
+
+/* Stops the capture; returns what was logged meanwhile (caller frees), also shown again. */
+char *errcap_stop(errcap_t *e)
+{
+    fflush(stderr);
+    dup2(e->saved, 2);
+    close(e->saved);
+    FILE *fp = fopen(e->path, "r");
+    assert_non_null(fp);
+    char *text = calloc(1, 1 << 20);
+    assert_non_null(text);
+    size_t n = fread(text, 1, (1 << 20) - 1, fp);
+    fclose(fp);
+    unlink(e->path);
+    fwrite(text, 1, n, stderr);
+    return text;
+}
+
+/* How many times needle occurs in text. */
+int count_in(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* Gives dev a small row (a late reading, then a new one) each round, 20 ms apart, until the
+ * store has counted `until` maintenance errors (at most 200 rounds). Returns the rounds. */
+int small_rows_until(store_t *s, const char *dev, int64_t *last, uint64_t until)
+{
+    store_stats_t st;
+    store_stats_get(s, &st);
+    int r = 0;
+    while (st.maintenance_errors < until && r < 200) {
+        small_round(s, dev, last);
+        usleep(20000);
+        store_stats_get(s, &st);
+        r++;
+    }
+    assert_true(st.maintenance_errors >= until);
+    return r;
+}
+
+/* A copy of the back-off entry of dev's compaction (w->cfail, as the writer last published
+ * it), or NULL. The copy is overwritten by the next call. */
+const store_cfail_t *cfail_of(store_t *s, const char *dev)
+{
+    static store_cfail_t copy;
+    int64_t id = dev_id(s, dev);
+    store_test_wstate_t w = wst(s);
+    for (size_t i = 0; i < w.ncfail && i < STORE_TEST_CFAIL; i++)
+        if (w.cfail[i].id == id) {
+            copy = w.cfail[i];
+            return &copy;
+        }
+    return NULL;
+}
+
+/* One round of small rows of dev (a late reading and a new one, value 3). */
+void small_round(store_t *s, const char *dev, int64_t *last)
+{
+    static const char *const ch[] = {"v"};
+    double v = 3;
+    batch_t b;
+    batch_init(&b);
+    add_point(&b, dev, *last - 1, 1, ch, &v);
+    add_point(&b, dev, *last + 1000, 1, ch, &v);
+    *last += 1000;
+    assert_int_equal(store_write(s, &b), 0);
+    batch_deinit(&b);
+}
+
+/* Rounds of small rows of dev (small_round), 20 ms apart, at most 200, until its compaction has
+ * failed (it is in the back-off list). Returns its entry, as cfail_of. */
+const store_cfail_t *rounds_until_cfail(store_t *s, const char *dev, int64_t *last)
+{
+    for (int r = 0; r < 200 && cfail_of(s, dev) == NULL; r++)
+        small_round(s, dev, last), usleep(20000);
+    const store_cfail_t *c = cfail_of(s, dev);
+    assert_non_null(c);
+    return c;
+}
+
+/* "bad"'s first reading at t0, REFUSE_B_TRIGGER, then small rows of "bad" until its compaction
+ * has failed once: the start of the tests of a failed compaction's back-off. *lb: the time of
+ * its newest reading. */
+void bad_fails_once(fx_t *f, int64_t t0, int64_t *lb)
+{
+    static const char *const ch[] = {"v"};
+    double v = 0;
+    *lb = t0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", lb, 1);
+}
+
+/* The store counted `maint` maintenance and `commit` commit errors, and "bad" kept every reading:
+ * its first at t0, then two per round of small rows (a second apart) up to lb. */
+void assert_bad_kept(fx_t *f, uint64_t maint, uint64_t commit, int64_t t0, int64_t lb)
+{
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, maint);
+    assert_int_equal(st.commit_errors, commit);
+    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+}
+
+/* ---- a failed batch and the maps reload after it (test_storage_reload.c, _readers.c) ---- */
+
+/* Submits a batch of one reading (v 1) of dev at ts; c (initialised here) counts its callback. */
+void submit_point(store_t *s, const char *dev, int64_t ts, counter_t *c)
+{
+    static const char *const ch[] = {"v"};
+    double v = 1;
+    counter_init(c);
+    batch_t b;
+    batch_init(&b);
+    add_point(&b, dev, ts, 1, ch, &v);
+    assert_int_equal(store_submit(s, &b, on_done, c), 0);
+    batch_deinit(&b);
+}
+
+/* Writes "p" (two pending readings), installs a trigger refusing device "bad" and submits a
+ * batch of "bad", which fails: the writer then reloads its maps (c counts the batch's
+ * callback). */
+void fail_a_batch(store_t *s, counter_t *c)
+{
+    static const char *const ch[] = {"v"};
+    double v = 1;
+    write1(s, "p", 1000, 1, ch, &v);
+    write1(s, "p", 2000, 1, ch, &v);
+    assert_int_equal(store__test_exec(s, "CREATE TRIGGER refuse_bad BEFORE INSERT ON devices"
+                                         " WHEN NEW.name = 'bad'"
+                                         " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    submit_point(s, "bad", 1000, c);
+}
+
+/* The reads' bound on a reload an hour; fail_a_batch (c initialised there), its reload held:
+ * the writer stops at the hold, the counters withdrawn (set the reload's failures before: the
+ * hold comes first). */
+void hold_failed_reload(store_t *s, counter_t *c)
+{
+    store__test_pend_wait_ms(s, 3600 * 1000);
+    store__test_reload_hold(s, 1);
+    fail_a_batch(s, c);
+    wait_reload_held(s);
+}

@@ -147,6 +147,20 @@ typedef struct exec_arg {
     int status;
 } exec_arg_t;
 
+/* ---- compaction failures and back-offs (test_storage_compaction.c, test_storage_idle.c) ---- */
+
+/* A trigger refusing the rows of 2 points or more (which only compaction writes) of the devices
+ * whose names begin with 'b'. */
+#define REFUSE_B_TRIGGER                                                                           \
+    "CREATE TRIGGER inject_b BEFORE INSERT ON readings WHEN NEW.n >= 2 AND NEW.device_id IN"       \
+    " (SELECT id FROM devices WHERE name LIKE 'b%') BEGIN SELECT RAISE(ABORT, 'injected'); END"
+
+/* stderr into a file while a test runs (the store logs there): errcap_start, errcap_stop. */
+typedef struct errcap {
+    char path[96];
+    int saved;
+} errcap_t;
+
 void rm_dir(const char *dir);
 store_t *open_store(const char *dir, size_t queue_max);
 int setup(void **state);
@@ -201,6 +215,19 @@ void add_wide(batch_t *b, const char *dev, int64_t ts, uint64_t *rng);
 void *exec_main(void *arg);
 void exec_queue(exec_arg_t *ea, pthread_t *th, store_t *s, const char *sql);
 void full_disk_start(store_t *s, batch_t *b, int64_t t0, uint64_t *rng);
+int64_t dev_id(store_t *s, const char *dev);
+void errcap_start(errcap_t *e, const char *dir);
+char *errcap_stop(errcap_t *e);
+int count_in(const char *text, const char *needle);
+int small_rows_until(store_t *s, const char *dev, int64_t *last, uint64_t until);
+const store_cfail_t *cfail_of(store_t *s, const char *dev);
+void small_round(store_t *s, const char *dev, int64_t *last);
+const store_cfail_t *rounds_until_cfail(store_t *s, const char *dev, int64_t *last);
+void bad_fails_once(fx_t *f, int64_t t0, int64_t *lb);
+void assert_bad_kept(fx_t *f, uint64_t maint, uint64_t commit, int64_t t0, int64_t lb);
+void submit_point(store_t *s, const char *dev, int64_t ts, counter_t *c);
+void fail_a_batch(store_t *s, counter_t *c);
+void hold_failed_reload(store_t *s, counter_t *c);
 
 /* Each test file's tests, in the order they had in test_storage.c. */
 extern const struct CMUnitTest storage_writes_tests[];
@@ -225,6 +252,8 @@ extern const struct CMUnitTest storage_retention_tests[];
 extern const size_t storage_retention_ntests;
 extern const struct CMUnitTest storage_compaction_tests[];
 extern const size_t storage_compaction_ntests;
+extern const struct CMUnitTest storage_idle_tests[];
+extern const size_t storage_idle_ntests;
 extern const struct CMUnitTest storage_fulldisk_tests[];
 extern const size_t storage_fulldisk_ntests;
 

@@ -118,7 +118,7 @@ static void test_errors_name_file_line_reason(void **state)
     expect_error("[http]\nthreads = many\n", ":2:", "not an integer");
     expect_error("[http]\nthreads = 0\n", ":2:", "from 1 to 64");
     expect_error("[storage]\nsync = sometimes\n", ":2:", "'full' or 'normal'");
-    expect_error("[daemon]\nlog_level = loud\n", ":2:", "debug, info, warn or error");
+    expect_error("[daemon]\nlog_level = loud\n", ":2:", "debug, info, warn (warning) or error");
     expect_error("[http]\nlisten = localhost\n", ":2:", "not ADDR:PORT");
     expect_error("[http]\nthis line has no equals sign\n", ":2:", "syntax error");
     expect_error("[model]\nkind = neural\n",

@@ -759,6 +759,62 @@ static void test_anomalies_deadline_no_store(void **state)
     pipeline_destroy(p);
 }
 
+/* A backend's snapshot: made, but its answer could not be built (out of memory: no text). */
+static int snapshot_unanswered(void *ctx, char **out)
+{
+    (void)ctx;
+    *out = NULL;
+    return 0;
+}
+
+/* A backend's snapshot that failed for want of memory before it made anything. */
+static int snapshot_nomem(void *ctx, char **out)
+{
+    (void)ctx;
+    *out = NULL;
+    return ERR_NOMEM;
+}
+
+/* POST /v1/admin/snapshot (no body) against backend fn: its status, Retry-After and body
+ * (caller frees). */
+static char *snapshot_answer(int (*fn)(void *, char **), unsigned *status, unsigned *retry)
+{
+    struct api_server srv;
+    memset(&srv, 0, sizeof srv);
+    srv.be.snapshot = fn;
+    api_request_t r;
+    memset(&r, 0, sizeof r);
+    r.srv = &srv;
+    api__h_snapshot(&r);
+    *status = r.status;
+    *retry = r.retry_after;
+    char *body = answer_of(&r);
+    free(r.resp);
+    return body;
+}
+
+/* Task leftovers2: a snapshot made whose answer could not be built (out of memory) is a 500
+ * saying it was made and not to retry, without Retry-After: a retry would make a second one.
+ * Before, it was the 503 with Retry-After: 1 and "retry later" of a snapshot that failed for
+ * want of memory, which stays so when nothing was made. */
+static void test_snapshot_made_unanswered(void **state)
+{
+    (void)state;
+    unsigned status, retry;
+    char *body = snapshot_answer(snapshot_unanswered, &status, &retry);
+    assert_int_equal(status, 500); /* before: 503 */
+    assert_int_equal(retry, 0);    /* before: 1 */
+    assert_string_equal(body, "{\"error\":\"snapshot made, but its answer could not be built (out "
+                              "of memory); do not retry (that makes another): GET "
+                              "/v1/admin/snapshots lists it, the log names it\"}\n");
+    free(body);
+    body = snapshot_answer(snapshot_nomem, &status, &retry);
+    assert_int_equal(status, 503);
+    assert_int_equal(retry, 1);
+    assert_string_equal(body, "{\"error\":\"snapshot failed: out of memory; retry later\"}\n");
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -774,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_iq_lists_during_reload),
         cmocka_unit_test(test_demo_limits_during_reload),
         cmocka_unit_test(test_anomalies_deadline_no_store),
+        cmocka_unit_test(test_snapshot_made_unanswered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

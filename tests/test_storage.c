@@ -5,9 +5,9 @@
  * instead of timing, so nothing here depends on how fast the machine is.
  *
  * The tests are in tests/test_storage_<topic>.c (writes, queue, chunks, pending, devices, reload,
- * readers, migrate, events, retention, compaction, fulldisk), each exporting its table, run below
- * one after the other; the fixtures and helpers they share are in tests/storage_fx.c and
- * storage_fx.h. */
+ * readers, migrate, events, retention, compaction, idle, fulldisk), each exporting its table,
+ * run below one after the other; the fixtures and helpers they share are in tests/storage_fx.c
+ * and storage_fx.h. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -39,6 +39,7 @@ int main(void)
         {storage_events_tests, storage_events_ntests},
         {storage_retention_tests, storage_retention_ntests},
         {storage_compaction_tests, storage_compaction_ntests},
+        {storage_idle_tests, storage_idle_ntests},
         {storage_fulldisk_tests, storage_fulldisk_ntests},
     };
     /* VIGIL_TEST_ONLY, one test (a cmocka pattern) when set: ctest unit_storage_failalloc runs

@@ -554,7 +554,7 @@ static void on_done_chain(void *arg, int status)
 }
 
 #define RV_PAGES 3
-#define RV_BIG 300
+#define RV_BIG   300
 
 /* The committed database's page count, through a connection of its own. */
 static int64_t db_page_count(const char *dir)
@@ -620,6 +620,16 @@ static void test_review_maint5_nospace_client_batch(void **state)
     batch_deinit(&b2);
 }
 
+/* Writes one reading of "before", then caps the database at its size: the next transaction
+ * that grows it fails with ERR_NOSPACE (SQLite raises a smaller cap to the page count). */
+static void cap_disk(fx_t *f)
+{
+    const char *ch[] = {"v"};
+    const double v = 1;
+    write1(f->s, "before", 1, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
+}
+
 /* store_close says what its final drain lost (task stopfail: vigild's stop exits 1 on it). With
  * the writer held, a batch and a detector save are queued on a full disk; the close's
  * transaction fails, the batch hears ERR_NOSPACE before store_close returns, and store_close
@@ -627,10 +637,7 @@ static void test_review_maint5_nospace_client_batch(void **state)
 static void test_close_reports_failure(void **state)
 {
     fx_t *f = *state;
-    const char *ch[] = {"v"};
-    const double v = 1;
-    write1(f->s, "before", 1, 1, ch, &v);
-    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
+    cap_disk(f);
     store__test_hold(f->s, 1); /* so both are drained by the close itself */
     counter_t c;
     counter_init(&c);
@@ -673,9 +680,48 @@ static void test_close_clean(void **state)
     batch_deinit(&b);
 }
 
+/* Task leftovers2: a transaction of store_flush markers alone, committed after a full disk,
+ * wrote nothing, so it is no recovery: the run of failed transactions (commit_fail_run, which
+ * the health check reads), the last commit's time and the refusal window after the full disk
+ * (refusing_until_ms) are as the failure left them. Before: the flush's commit set the run to
+ * 0, the last commit to its own time and the window to 0 (submissions accepted again, and
+ * /health read recovered, with nothing written). */
+static void test_flush_only_no_recovery(void **state)
+{
+    fx_t *f = *state;
+    cap_disk(f);
+    batch_t b;
+    batch_init(&b);
+    fill_batch(&b, "newdev", 0, 20000);
+    assert_int_equal(store_write(f->s, &b), ERR_NOSPACE);
+    batch_deinit(&b);
+    store_stats_t st1, st2;
+    store_stats_get(f->s, &st1);
+    assert_int_equal(st1.commit_fail_run, 1);
+    assert_true(st1.refusing_until_ms > 0);
+    assert_int_equal(store_flush(f->s), 0); /* committed: nothing to write */
+    store_stats_get(f->s, &st2);
+    assert_int_equal(st2.commits, st1.commits + 1);
+    assert_int_equal(st2.commit_fail_run, 1);                       /* before: 0 */
+    assert_int_equal(st2.commit_last_ms, st1.commit_last_ms);       /* before: the flush's */
+    assert_int_equal(st2.refusing_until_ms, st1.refusing_until_ms); /* before: 0 */
+    assert_int_equal(st2.commit_last_err, ERR_NOSPACE);
+    /* The disk has room again: the first commit that writes (the PRAGMA's job, then a
+     * reading) ends the run and the refusal, so an idle store recovers at its next write. */
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    const char *ch[] = {"v"};
+    const double v = 2;
+    write1(f->s, "newdev", 2, 1, ch, &v);
+    store_stats_get(f->s, &st2);
+    assert_int_equal(st2.commit_fail_run, 0);
+    assert_true(st2.commit_last_ms >= st1.commit_last_ms);
+    assert_int_equal(st2.refusing_until_ms, 0);
+}
+
 const struct CMUnitTest storage_fulldisk_tests[] = {
     cmocka_unit_test_setup_teardown(test_close_reports_failure, setup, teardown),
     cmocka_unit_test_setup_teardown(test_close_clean, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_flush_only_no_recovery, setup, teardown),
     cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
     cmocka_unit_test_setup_teardown(test_maint_full_disk, setup, teardown),
     cmocka_unit_test_setup_teardown(test_maint_savepoint_prepare, setup, teardown),

@@ -2,6 +2,8 @@
  * 41): a read with a deadline stops waiting for a reader connection when the deadline passes,
  * at its first connection and at the one it takes again after a wait for the writer; and a
  * read transaction whose COMMIT fails is rolled back, not left open on the pooled connection.
+ * Task leftovers2 (session 42): one that cannot end is logged once, not at every read, and the
+ * database names are read in a transaction of their own, not in one left open.
  *
  * The reader connections are held directly (store__reader_get, as a slow callback would hold
  * them) and handed back with store__reader_put; the COMMIT (and ROLLBACK) of the readers'
@@ -110,30 +112,6 @@ static void test_reader_wait_ends_at_deadline(void **state)
     }
 }
 
-/* Writes "p" (two readings), installs a trigger refusing device "bad", holds the writer's maps
- * reload (the reads' bound on it an hour) and submits a batch of "bad", which fails: the
- * writer then reloads its maps and stops at the hold, the counters withdrawn (c counts the
- * batch's callback). As test_storage_reload.c's hold_failed_reload. */
-static void hold_reload(store_t *s, counter_t *c)
-{
-    double v = 1;
-    write1(s, "p", 1000, 1, ch, &v);
-    write1(s, "p", 2000, 1, ch, &v);
-    assert_int_equal(store__test_exec(s, "CREATE TRIGGER refuse_bad BEFORE INSERT ON devices"
-                                         " WHEN NEW.name = 'bad'"
-                                         " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
-                     0);
-    store__test_pend_wait_ms(s, 3600 * 1000);
-    store__test_reload_hold(s, 1);
-    counter_init(c);
-    batch_t b;
-    batch_init(&b);
-    add_point(&b, "bad", 1000, 1, ch, &v);
-    assert_int_equal(store_submit(s, &b, on_done, c), 0);
-    batch_deinit(&b);
-    wait_reload_held(s);
-}
-
 /* The connection taken again after a wait: a query (deadline 3 s away) waits for a held maps
  * reload with no connection (storage2); while it waits the test takes every connection, then
  * lets the reload go on. The query, woken by the reload, finds no connection free and answers
@@ -145,7 +123,7 @@ static void test_reader_wait_after_reload_ends_at_deadline(void **state)
 {
     fx_t *f = *state;
     counter_t c;
-    hold_reload(f->s, &c);
+    hold_failed_reload(f->s, &c);
     int w0 = store__test_pend_waits(f->s);
     dl_read_t d = {.s = f->s, .kind = 0, .dl_ms = 3000};
     pthread_t th;
@@ -215,6 +193,16 @@ static int readers_in_txn(store_t *s)
     return k;
 }
 
+/* Writes "p" (one reading, at 1000) and has the readers' COMMIT and ROLLBACK refused as mode
+ * says (deny_mode). */
+static void deny_from(fx_t *f, int mode)
+{
+    double v = 1;
+    write1(f->s, "p", 1000, 1, ch, &v);
+    deny_mode = mode;
+    readers_authorizer(f->s, 1);
+}
+
 /* The report of "p": its status, its points in *points (-1 when it failed). */
 static int report_p(store_t *s, int64_t *points)
 {
@@ -237,9 +225,7 @@ static void test_read_end_commit_fails(void **state)
     fx_t *f = *state;
     double v = 1;
     int64_t pts;
-    write1(f->s, "p", 1000, 1, ch, &v);
-    deny_mode = 1;
-    readers_authorizer(f->s, 1);
+    deny_from(f, 1);
     int rc1 = report_p(f->s, &pts);
     int64_t pts1 = pts;
     int stuck1 = readers_in_txn(f->s);
@@ -274,11 +260,82 @@ static void test_read_end_commit_fails(void **state)
     assert_int_equal(stuck_end, 0);
 }
 
+/* Review of session 41's read_end (task leftovers2): a connection whose read transaction cannot
+ * end (COMMIT and ROLLBACK refused) logs it once, not at each read on it: the first read
+ * answers and logs "a read transaction did not end"; the 10 reads after it fail in read_begin
+ * (the ROLLBACK refused again) and log nothing more; once ROLLBACK works the next read answers
+ * and "... is rolled back; the connection reads again" is logged once. One thread, so each read
+ * takes the connection the last one put back (the pool's free list is a stack): one stuck
+ * connection. Before: the warning at every read, 11 times here, and no line at its end. */
+static void test_read_end_stuck_logged_once(void **state)
+{
+    fx_t *f = *state;
+    int64_t pts;
+    deny_from(f, 2);
+    errcap_t e;
+    errcap_start(&e, f->dir);
+    int rc0 = report_p(f->s, &pts);
+    int failed = 0;
+    for (int i = 0; i < 10; i++)
+        failed += report_p(f->s, &pts) != 0;
+    int stuck = readers_in_txn(f->s);
+    deny_mode = 0;
+    int rc_back = report_p(f->s, &pts);
+    char *log = errcap_stop(&e);
+    readers_authorizer(f->s, 0);
+    int warned = count_in(log, "a read transaction did not end");
+    int ended = count_in(log, "the read transaction that did not end is rolled back");
+    free(log);
+    assert_int_equal(rc0, 0);
+    assert_int_equal(failed, 10);
+    assert_int_equal(stuck, 1);
+    assert_int_equal(warned, 1); /* before: 11 */
+    assert_int_equal(rc_back, 0);
+    assert_int_equal(pts, 1);
+    assert_int_equal(ended, 1);
+    assert_int_equal(readers_in_txn(f->s), 0);
+}
+
+/* Task leftovers2: store_dbnames_load reads in a read transaction of its own (read_begin), not
+ * in one a read left open: a report leaves its connection in its transaction (COMMIT and
+ * ROLLBACK refused), whose snapshot holds "a" only; "b" is then committed. The load on that
+ * connection (the one the last read put back) fails while the ROLLBACK is refused, and once it
+ * works lists both. Before, it ran its SELECT in the open transaction: "a" alone, answered as
+ * the whole list (both times, the transaction staying open). */
+static void test_dbnames_load_not_in_stuck_read(void **state)
+{
+    fx_t *f = *state;
+    int64_t pts;
+    assert_int_equal(store_dbname_put(f->s, "a"), 0);
+    deny_from(f, 2);
+    int rc0 = report_p(f->s, &pts);
+    int stuck = readers_in_txn(f->s);
+    assert_int_equal(store_dbname_put(f->s, "b"), 0);
+    names_got_t g1, g2;
+    memset(&g1, 0, sizeof g1);
+    memset(&g2, 0, sizeof g2);
+    int rc1 = store_dbnames_load(f->s, 0, on_dbname, &g1);
+    deny_mode = 0;
+    int rc2 = store_dbnames_load(f->s, 0, on_dbname, &g2);
+    readers_authorizer(f->s, 0);
+    assert_int_equal(rc0, 0);
+    assert_int_equal(stuck, 1);
+    assert_int_equal(rc1, ERR_IO); /* before: 0, listing "a" alone */
+    assert_int_equal(g1.n, 0);
+    assert_int_equal(rc2, 0);
+    assert_int_equal(g2.n, 2); /* before: 1 */
+    assert_string_equal(g2.name[0], "a");
+    assert_string_equal(g2.name[1], "b");
+    assert_int_equal(readers_in_txn(f->s), 0);
+}
+
 const struct CMUnitTest storage_readers_tests[] = {
     cmocka_unit_test_setup_teardown(test_reader_wait_ends_at_deadline, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reader_wait_after_reload_ends_at_deadline, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_read_end_commit_fails, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_read_end_stuck_logged_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_dbnames_load_not_in_stuck_read, setup, teardown),
 };
 const size_t storage_readers_ntests =
     sizeof storage_readers_tests / sizeof storage_readers_tests[0];

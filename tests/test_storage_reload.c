@@ -16,32 +16,6 @@
 
 static const char *const ch[] = {"v"};
 
-/* Submits a batch of one reading (v 1) of dev at ts; c (initialised here) counts its callback. */
-static void submit_point(store_t *s, const char *dev, int64_t ts, counter_t *c)
-{
-    double v = 1;
-    counter_init(c);
-    batch_t b;
-    batch_init(&b);
-    add_point(&b, dev, ts, 1, ch, &v);
-    assert_int_equal(store_submit(s, &b, on_done, c), 0);
-    batch_deinit(&b);
-}
-
-/* Writes "p" (two pending readings), installs the trigger and submits a batch of "bad", which
- * fails (c counts its callback). */
-static void fail_a_batch(store_t *s, counter_t *c)
-{
-    double v = 1;
-    write1(s, "p", 1000, 1, ch, &v);
-    write1(s, "p", 2000, 1, ch, &v);
-    assert_int_equal(store__test_exec(s, "CREATE TRIGGER refuse_bad BEFORE INSERT ON devices"
-                                         " WHEN NEW.name = 'bad'"
-                                         " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
-                     0);
-    submit_point(s, "bad", 1000, c);
-}
-
 /* store_device_get of "p" until it answers something else than ERR_AGAIN, about seconds s at
  * most (a try waits for a running reload, and answers at once while the writer backs off
  * before a retry: task pwait; 10 ms between tries); returns the last answer. */
@@ -55,16 +29,6 @@ static int get_until_back(store_t *s, int seconds, devinfo_t *d)
         rc = store_device_get(s, "p", on_device, d);
     }
     return rc;
-}
-
-/* The reads' bound on a reload an hour; fail_a_batch (c initialised there), its reload held
- * (set the reload's failures before: the hold comes first). */
-static void hold_failed_reload(store_t *s, counter_t *c)
-{
-    store__test_pend_wait_ms(s, 3600 * 1000);
-    store__test_reload_hold(s, 1);
-    fail_a_batch(s, c);
-    wait_reload_held(s);
 }
 
 /* Writes "p" at ts, then submits "p" at ts + 1000 (c initialised there) and holds its
@@ -183,31 +147,17 @@ static void test_errmsg_per_thread(void **state)
     assert_int_equal(r.rc, ERR_AGAIN);
     assert_non_null(strstr(r.msg, "unavailable"));
 
-    char path[96];
-    snprintf(path, sizeof path, "%s/stderr.txt", f->dir);
-    fflush(stderr);
-    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(saved >= 0 && fd >= 0);
-    assert_int_equal(dup2(fd, 2), 2);
+    errcap_t e;
+    errcap_start(&e, f->dir);
     store__test_reload_hold(f->s, 0);
     counter_wait(&c, 1); /* the writer logs before the callbacks */
-    fflush(stderr);
-    assert_int_equal(dup2(saved, 2), 2);
-    close(saved);
-    close(fd);
-    char log[4096] = "";
-    FILE *fp = fopen(path, "r");
-    assert_non_null(fp);
-    size_t n = fread(log, 1, sizeof log - 1, fp);
-    log[n] = '\0';
-    fclose(fp);
-    unlink(path);
-    fprintf(stderr, "%s", log); /* as it would have been shown */
+    char *log = errcap_stop(&e);
     assert_int_equal(c.bad, 1);
     const char *line = strstr(log, "write failed");
     assert_non_null(line);
     assert_non_null(strstr(line, "injected"));
     assert_null(strstr(log, "unavailable"));
+    free(log);
     assert_non_null(strstr(store_errmsg(f->s), "injected"));
     assert_null(strstr(store_errmsg(f->s), "unavailable"));
     counter_deinit(&c);
@@ -247,39 +197,6 @@ static void test_query_unknown_channel_during_reload(void **state)
  * test_compaction_requeued_after_reload, test_storage_compaction.c, without the failed reload).
  * On wt/reloadfail before the review the retry left the requeue for the next transaction:
  * "q" kept its rows of one point until the next write. */
-#define REFUSE_B_READINGS                                                                          \
-    "CREATE TRIGGER inject_b BEFORE INSERT ON readings WHEN NEW.n >= 2 AND NEW.device_id IN"       \
-    " (SELECT id FROM devices WHERE name LIKE 'b%') BEGIN SELECT RAISE(ABORT, 'injected'); END"
-
-/* stderr to dir/stderr.txt (capture_begin) and back, its text into log (capture_end). */
-static int capture_begin(const char *dir)
-{
-    char path[96];
-    snprintf(path, sizeof path, "%s/stderr.txt", dir);
-    fflush(stderr);
-    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(saved >= 0 && fd >= 0);
-    assert_int_equal(dup2(fd, 2), 2);
-    close(fd);
-    return saved;
-}
-
-static void capture_end(const char *dir, int saved, char *log, size_t size)
-{
-    char path[96];
-    snprintf(path, sizeof path, "%s/stderr.txt", dir);
-    fflush(stderr);
-    assert_int_equal(dup2(saved, 2), 2);
-    close(saved);
-    FILE *fp = fopen(path, "r");
-    assert_non_null(fp);
-    size_t n = fread(log, 1, size - 1, fp);
-    log[n] = '\0';
-    fclose(fp);
-    unlink(path);
-    fprintf(stderr, "%s", log); /* as it would have been shown */
-}
-
 static void test_compaction_requeued_after_retry(void **state)
 {
     fx_t *f = *state;
@@ -290,7 +207,7 @@ static void test_compaction_requeued_after_retry(void **state)
     add_point(&b, "bad", t0, 1, ch, &v);
     add_point(&b, "q", t0, 1, ch, &v);
     assert_int_equal(store_write(f->s, &b), 0);
-    assert_int_equal(store__test_exec(f->s, REFUSE_B_READINGS), 0);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
     int tries0 = store__test_reload_tries(f->s);
     store__test_reload_fail(f->s, 1);
     store__test_hold(f->s, 1);
@@ -303,7 +220,8 @@ static void test_compaction_requeued_after_retry(void **state)
         add_point(&b, "q", t0 + k * 1000, 1, ch, &v);
         assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
     }
-    int saved = capture_begin(f->dir);
+    errcap_t e;
+    errcap_start(&e, f->dir);
     store__test_hold(f->s, 0);
     counter_wait(&c, 3);
     assert_int_equal(c.bad, 0);
@@ -315,8 +233,7 @@ static void test_compaction_requeued_after_retry(void **state)
         if (store__test_reload_tries(f->s) - tries0 >= 2 && rows == 1)
             break;
     }
-    char log[4096];
-    capture_end(f->dir, saved, log, sizeof log);
+    char *log = errcap_stop(&e);
     /* The compaction's line names its own failure (the trigger's), not the reload's after it:
      * before the review it read "... failed (I/O error): loading device maps: injected failure
      * (test); its transaction rolled back ...". */
@@ -326,6 +243,7 @@ static void test_compaction_requeued_after_retry(void **state)
     assert_non_null(eol);
     assert_null(memmem(line, (size_t)(eol - line), "loading device maps", 19));
     assert_non_null(memmem(line, (size_t)(eol - line), "injected", 8));
+    free(log);
     assert_true(store__test_reload_tries(f->s) - tries0 >= 2); /* the failed one, the retry */
     assert_int_equal(rows, 1);
     assert_int_equal(all_points(f->s, "q").n, 7);
@@ -601,9 +519,10 @@ static void test_query_waits_for_publication(void **state)
  * 50 ms away answer ERR_AGAIN, the reload still held: an InfluxQL query then answers its
  * timeout on time. A query whose snapshot is ahead of a held publication, the store's bound on
  * that wait an hour too (store__test_pend_sync_ms), given a deadline 50 ms away, answers
- * ERR_UNPUBLISHED, the publication still held. The calls without a deadline (0) are the other tests'.
- * Before, a read waited for the store's bound whatever its caller's deadline (here an hour: the
- * test would hang until CTest's timeout). No time is measured: only the answers and the holds. */
+ * ERR_UNPUBLISHED, the publication still held. The calls without a deadline (0) are the other
+ * tests'. Before, a read waited for the store's bound whatever its caller's deadline (here an hour:
+ * the test would hang until CTest's timeout). No time is measured: only the answers and the holds.
+ */
 static void test_caller_deadline_ends_waits(void **state)
 {
     fx_t *f = *state;

@@ -236,10 +236,30 @@ static int64_t row_time(const char *s)
     return vtime_parse(buf, &ms) == 0 ? ms : DETECTOR_NO_TIME;
 }
 
-static void usage(void)
+/* The short form goes to stderr after a bad command line (exit 2); --help prints it with the
+ * options explained on stdout (exit 0). vigil-replay(1) says the rest. */
+static void usage(FILE *out, int full)
 {
-    fprintf(stderr, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N] "
-                    "INPUT.csv OUTPUT.csv\n");
+    fprintf(out, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N]\n"
+                 "                    INPUT.csv OUTPUT.csv\n");
+    if (!full)
+        return;
+    fprintf(out,
+            "Runs vigild's anomaly detector over one series, offline: INPUT.csv has the\n"
+            "header timestamp,<channel>,... (1 to %d channels) and one reading a row, oldest\n"
+            "first; OUTPUT.csv gets timestamp,anomaly_score,is_anomaly, one row per input\n"
+            "row.\n"
+            "  -c FILE.ini          detector settings, key = value ([detector] or no section)\n"
+            "  -s key=value         one detector setting (repeatable; -c and -s apply in\n"
+            "                       order, a later one wins)\n"
+            "  -v                   add raw,state,top_channel,kind,version,likelihood columns\n"
+            "                       and print each training to stderr\n"
+            "  --restart-every N    save and reload the detector every N rows, as a vigild\n"
+            "                       restart does (same output; 0, the default: never)\n"
+            "  --version            print the version and exit\n"
+            "  --help               print this help and exit\n"
+            "Exit status: 0 done, 1 a file or the detector failed, 2 a bad command line.\n",
+            DETECTOR_MAX_CHANNELS);
 }
 
 /* A daemon restart in the middle of the series: *d saved into *buf (grown as needed; caller
@@ -336,13 +356,19 @@ int main(int argc, char **argv)
     int verbose = 0, i = 1;
     long restart_every = 0;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-        if (!strcmp(argv[i], "-v")) {
+        if (!strcmp(argv[i], "--help")) {
+            usage(stdout, 1);
+            return 0;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("vigil-replay %s\n", VIGIL_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "-v")) {
             verbose = 1;
         } else if (!strcmp(argv[i], "--restart-every") && i + 1 < argc) {
             char *end;
             restart_every = strtol(argv[++i], &end, 10);
             if (end == argv[i] || *end != '\0' || restart_every < 0) {
-                usage();
+                usage(stderr, 0);
                 return 2;
             }
         } else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
@@ -353,7 +379,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
             char *kv = argv[++i], *eq = strchr(kv, '=');
             if (!eq) {
-                usage();
+                usage(stderr, 0);
                 return 2;
             }
             *eq = '\0';
@@ -362,12 +388,12 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else {
-            usage();
+            usage(stderr, 0);
             return 2;
         }
     }
     if (argc - i != 2) {
-        usage();
+        usage(stderr, 0);
         return 2;
     }
     openblas_set_num_threads(1);

@@ -530,40 +530,47 @@ static int http_finish(struct hconn *c, const char *addr, const char *host, stru
 
 static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: vigil-sim [options]\n"
-        "  --stream ADDR:PORT  vigild's stream socket (default 127.0.0.1:8471)\n"
-        "  --http ADDR:PORT    send POST /write?precision=ns batches to vigild's HTTP API\n"
-        "                      instead of the stream\n"
-        "  --dry-run           only generate the lines (measures the generator)\n"
-        "  --csv DIR           write DIR/pump-N.csv (created; at most 1000 pumps) in\n"
-        "                      vigil-replay's input format instead of sending; unpaced\n"
-        "  --devices N         pumps to simulate (default 4)\n"
-        "  --first-device K    number of the first pump, pump-K (default 1), so several\n"
-        "                      processes can cover disjoint ranges\n"
-        "  --channels C        channels per pump, 1-8 (default 6: speed flow pressure current\n"
-        "                      temp vib; 8 adds power rpm)\n"
-        "  --batch L           lines per HTTP request or stream write (default 5000)\n"
-        "  --connections C     HTTP connections, one request in flight each; pump i goes on\n"
-        "                      connection i %% C, so a device's readings stay in order\n"
-        "  --interval MS       simulated milliseconds between readings (default 1000)\n"
-        "  --speed X           run X times faster than real time (default 1; 0: no pause)\n"
-        "  --backfill S        first send S seconds of healthy history at full speed\n"
-        "  --duration S        stop after S seconds of simulated time (default: forever)\n"
-        "  --start MS          epoch milliseconds of simulated time 0 (default: now less the\n"
-        "                      backfill); live pacing then starts with the first live step\n"
-        "  --from S            send from simulated second S on; the pumps run silently before,\n"
-        "                      so --from S --duration E continues a run stopped at S exactly\n"
-        "  --fault-at S        inject faults from S seconds after the live start (default 60;\n"
-        "                      pump-1 bearing, pump-2 overheat, pump-3 stuck, pump-4 spikes,\n"
-        "                      pump-5 cavitation, others none); negative: no faults\n"
-        "  --seed N            random seed (default 1)\n"
-        "  --quiet             do not print server errors\n"
-        "The environment variable VIGIL_TOKEN, when set, is sent as the token: a bearer token\n"
-        "over HTTP, an 'auth TOKEN' first line on the stream.\n"
-        "At the end a summary line goes to stderr: vigil-sim: done mode= lines_sent=\n"
-        "readings_sent= readings_acked= errors= retries= seconds= readings_per_s=\n");
+    fprintf(out,
+            "usage: vigil-sim [options]\n"
+            "  --stream ADDR:PORT  vigild's stream socket (default 127.0.0.1:8471)\n"
+            "  --http ADDR:PORT    send POST /write?precision=ns batches to vigild's HTTP API\n"
+            "                      instead of the stream\n"
+            "  --dry-run           only generate the lines (measures the generator)\n"
+            "  --csv DIR           write DIR/pump-N.csv (created; at most 1000 pumps) in\n"
+            "                      vigil-replay's input format instead of sending; unpaced\n"
+            "  --devices N         pumps to simulate (default 4)\n"
+            "  --first-device K    number of the first pump, pump-K (default 1), so several\n"
+            "                      processes can cover disjoint ranges\n"
+            "  --channels C        channels per pump, 1-8 (default 6: speed flow pressure\n"
+            "                      current temp vib; 7 adds power, 8 power and rpm)\n"
+            "  --batch L           lines per HTTP request or stream write (default 5000)\n"
+            "  --connections C     HTTP connections, one request in flight each; pump i goes\n"
+            "                      on connection i %% C, so a device's readings stay in order\n"
+            "  --interval MS       simulated milliseconds between readings (default 1000)\n"
+            "  --speed X           run X times faster than real time (default 1; 0: no pause)\n"
+            "  --backfill S        first send S seconds of healthy history at full speed\n"
+            "  --duration S        stop after S seconds of simulated time, the backfill\n"
+            "                      included (default: forever)\n"
+            "  --start MS          epoch milliseconds of simulated time 0 (default: now less\n"
+            "                      the backfill); live pacing then starts with the first live\n"
+            "                      step\n"
+            "  --from S            send from simulated second S on; the pumps run silently\n"
+            "                      before, so --from S --duration E continues a run stopped\n"
+            "                      at S exactly\n"
+            "  --fault-at S        inject faults from S seconds after the live start (default\n"
+            "                      60; pump-1 bearing, pump-2 overheat, pump-3 stuck, pump-4\n"
+            "                      spikes, pump-5 cavitation, others none); negative: none\n"
+            "  --seed N            random seed (default 1)\n"
+            "  --quiet             do not print server errors\n"
+            "  --version           print the version and exit\n"
+            "  --help              print this help and exit\n"
+            "The environment variable VIGIL_TOKEN, when set, is sent as the token: a bearer\n"
+            "token over HTTP, an 'auth TOKEN' first line on the stream.\n"
+            "At the end a summary line goes to stderr: vigil-sim: done mode= lines_sent=\n"
+            "readings_sent= readings_acked= errors= retries= seconds= readings_per_s=\n"
+            "Exit status: 0 done (also after SIGTERM or SIGINT; refused readings are counted\n"
+            "in errors=), 1 vigild unreachable for 10 s, the connection lost or a file not\n"
+            "written, 2 a bad command line or VIGIL_TOKEN.\n");
 }
 
 struct sink {
@@ -679,6 +686,7 @@ int main(int argc, char **argv)
                                          {"from", required_argument, NULL, 'F'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'v'},
                                          {NULL, 0, NULL, 0}};
     static struct sink s;
     s.addr = "127.0.0.1:8471";
@@ -692,6 +700,7 @@ int main(int argc, char **argv)
     unsigned long long seed = 1;
     s.verbose = 1;
     int o;
+    /* --version has no short form: vigil-replay's -v is its verbose columns. */
     while ((o = getopt_long(argc, argv, "s:H:DV:n:K:c:B:C:i:x:b:d:f:r:S:F:qh", opts, NULL)) != -1) {
         switch (o) {
         case 's':
@@ -753,6 +762,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'v':
+            printf("vigil-sim %s\n", VIGIL_VERSION);
             return 0;
         default:
             usage(stderr);

@@ -4,7 +4,9 @@
 the start. Settings taking effect, reloads and the documentation checks: test_config_effect.py."""
 
 import errno
+import fcntl
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -150,8 +152,12 @@ max_batch_delay_ms = 0
         origins = ",".join("https://dashboard-%02d.plant.example" % i for i in range(25))
         origins += ",https://" + "x" * (1023 - len(origins) - 9)
         self.assertEqual(len(origins), 1023)
-        data = os.path.join(self.tmp, "d" * (511 - len(self.tmp) - 1))
+        # 511 bytes in names of at most 200 (NAME_MAX is 255), the parent made: --check-config
+        # also checks that the start could create the directory.
+        data = os.path.join(self.tmp, "d" * 200, "e" * 200)
+        data = os.path.join(data, "f" * (511 - len(data) - 1))
         self.assertEqual(len(data), 511)
+        os.makedirs(os.path.dirname(data))
         path = self.conf("[daemon]\ndata_dir = %s ; the longest\n[http]\ncors_origins = %s\n"
                          "threads = 2\n" % (data, origins))
         rc, out, err = run("--check-config", "--config", path)
@@ -341,6 +347,7 @@ max_batch_delay_ms = 0
                          "line of its own")
         # A '#' with no blank before it stays part of the value; ';' after a blank and whole
         # '#' lines stay comments; an unknown key is named as such first.
+        os.makedirs(data, exist_ok=True)  # a#b's parent: --check-config checks it could be made
         path = self.conf("[daemon]\n# data\ndata_dir = %s/a#b ; #1\n[http]\n"
                          "cors_origins = ; # none\n" % data)
         rc, out, err = run("--check-config", "--config", path)
@@ -801,6 +808,123 @@ class StartupRefusals(unittest.TestCase):
             d.start()
             self.assertEqual(d.device("sv-1")["points"], 1)
             d.stop()
+        finally:
+            d.cleanup()
+
+class CheckConfigDataDir(unittest.TestCase):
+    """--check-config looks at the data directory as the start would use it, creating nothing:
+    each case a start fails on fails the check too, naming the path and the reason (before, the
+    check said "configuration ok" and the start then failed). A directory a running vigild holds
+    is reported, not failed: the unit's ExecReload= runs the check beside its own vigild."""
+
+    def check(self, data_dir, as_user=()):
+        p = subprocess.run(list(as_user) + [vt.VIGILD, "--check-config", "--data-dir", data_dir],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=30, cwd=CWD)
+        return p.returncode, p.stdout, p.stderr
+
+    def refused(self, data_dir, reason, as_user=()):
+        rc, out, err = self.check(data_dir, as_user)
+        self.assertEqual((rc, out, err), (1, "", "vigild: data directory: %s\n" % reason))
+        # The start fails on it as well: the check is no stricter than the start.
+        p = subprocess.run(list(as_user) + [vt.VIGILD, "--data-dir", data_dir, "--http",
+                                            "127.0.0.1:0", "--stream", "off"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60, cwd=CWD)
+        self.assertEqual(p.returncode, 1, p.stderr)
+
+    def test_refusals(self):
+        tmp = vt.mkdtemp()
+        missing = os.path.join(tmp, "no-parent", "data")
+        self.refused(missing, "%s does not exist and cannot be created: %s: No such file or "
+                     "directory" % (missing, os.path.dirname(missing)))
+        self.assertFalse(os.path.exists(os.path.dirname(missing)))
+        path = vt.write_file(os.path.join(tmp, "plain-file"), "x\n")
+        self.refused(path, "%s: not a directory" % path)
+        data = os.path.join(tmp, "data")
+        os.mkdir(data)
+        os.mkdir(os.path.join(data, "vigil.db"))
+        self.refused(data, "%s/vigil.db: not a regular file (a directory, device, FIFO or "
+                     "socket)" % data)
+        os.rmdir(os.path.join(data, "vigil.db"))
+        os.unlink(os.path.join(data, "vigil.lock"))  # the refused start's
+        os.symlink(os.path.join(tmp, "elsewhere"), os.path.join(data, "vigil.lock"))
+        self.refused(data, "%s/vigil.lock: not a regular file (a symbolic link)" % data)
+        os.unlink(os.path.join(data, "vigil.lock"))
+        dangling = os.path.join(tmp, "dangling")
+        os.symlink(os.path.join(tmp, "gone"), dangling)
+        self.refused(dangling, "%s: a symbolic link to a missing directory" % dangling)
+        self.assertEqual(self.check(data), (0, "configuration ok\n", ""))
+        self.assertEqual(sorted(os.listdir(data)), [], "the check created files")
+
+    def as_other_user(self, tmp):
+        """The command prefix that runs the check as a user who cannot write a 0555 directory,
+        and that user's "user NAME (uid N)": nobody through setpriv when root."""
+        uid = os.geteuid()
+        as_user = ()
+        if uid == 0:  # root writes anywhere: check as nobody
+            if shutil.which("setpriv") is None:
+                self.skipTest("root without setpriv (util-linux) cannot drop privileges")
+            uid = 65534
+            as_user = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+            os.chmod(tmp, 0o755)
+            if subprocess.run(list(as_user) + [vt.VIGILD, "--version"], cwd=CWD,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
+                self.skipTest("nobody cannot run %s" % vt.VIGILD)
+        try:
+            who = "user %s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
+        except KeyError:
+            who = "uid %d" % uid
+        return as_user, who
+
+    def test_not_writable(self):
+        # The reason ends with the user the check ran as: permissions are that user's, and an
+        # administrator checking under their own account may be refused where the service's
+        # user is not (it said only "Permission denied").
+        tmp = vt.mkdtemp()
+        data = os.path.join(tmp, "data")
+        os.mkdir(data, 0o555)
+        as_user, who = self.as_other_user(tmp)
+        self.refused(data, "%s: Permission denied (the database is created and written there); "
+                     "checked as %s" % (data, who), as_user)
+        self.refused(os.path.join(data, "sub"), "%s/sub does not exist and cannot be created in "
+                     "%s: Permission denied; checked as %s" % (data, data, who), as_user)
+
+    def test_held_and_not_writable(self):
+        # A directory a vigild holds that a restart could not use (read-only under it): said
+        # beside the held lock, exit 0, as the unit's ExecReload= runs this check and a reload
+        # rereads only the configuration (a token revoked must not wait for the disk). It
+        # failed, so `systemctl reload` did. The holder here is a flock like vigild's.
+        tmp = vt.mkdtemp()
+        data = os.path.join(tmp, "data")
+        os.mkdir(data)
+        lock = vt.write_file(os.path.join(data, "vigil.lock"), "")
+        os.chmod(lock, 0o644)
+        os.chmod(data, 0o555)
+        as_user, who = self.as_other_user(tmp)
+        with open(lock) as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            rc, out, err = self.check(data, as_user)
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(out, "configuration ok; %s/vigil.lock is held: a vigild runs on this "
+                         "data directory (another would not start on it); a restart would fail: "
+                         "%s: Permission denied (the database is created and written there); "
+                         "checked as %s\n" % (data, data, who))
+        # Released: the same directory fails the check.
+        rc, out, err = self.check(data, as_user)
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("Permission denied", err)
+
+    def test_held_by_a_running_vigild(self):
+        d = vt.Vigild(stream=False)
+        try:
+            d.start()
+            rc, out, err = self.check(d.data_dir)
+            self.assertEqual((rc, err), (0, ""))
+            self.assertEqual(out, "configuration ok; %s/vigil.lock is held: a vigild runs on this "
+                             "data directory (another would not start on it)\n" % d.data_dir)
+            d.stop()
+            self.assertEqual(self.check(d.data_dir), (0, "configuration ok\n", ""))
         finally:
             d.cleanup()
 

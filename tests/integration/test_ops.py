@@ -17,6 +17,8 @@ import unittest
 
 import vigiltest as vt
 from vigiltest import Vigild, mkdtemp, write_file
+# The package, the installed files and the man pages (test_package.py), collected here: it_ops.
+from test_package import ManPages, TestInstall  # noqa: E402,F401
 
 UNIT = os.path.join(vt.REPO, "systemd", "vigild.service")
 
@@ -500,6 +502,42 @@ class TestJournal(unittest.TestCase):
         self.assertEqual(len(lines), 1, lines)
         self.assertTrue(lines[0].startswith("<3>vigild: " + conf + ":2: daemon.log_level"), lines)
 
+    def test_command_line_errors(self):
+        # A bad command line stops the service too: one line, the error priority, the reason
+        # (journalctl -p err shows it), no usage text. Before, getopt's own message and the
+        # flag checks' had no priority (info) and the 17 usage lines followed.
+        rc, lines = self.run_vigild(["--bogus"])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: unknown option '--bogus' (vigild --help "
+                                           "lists the options)"]))
+        rc, lines = self.run_vigild(["-x"])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: unknown option '-x' (vigild --help lists "
+                                           "the options)"]))
+        # An unknown letter inside a cluster, after a long option: the letter, not that option
+        # (it named '--demo').
+        rc, lines = self.run_vigild(["--demo", "-xD"])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: unknown option '-x' (vigild --help lists "
+                                           "the options)"]))
+        rc, lines = self.run_vigild(["--config"])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: --config needs a value (vigild --help "
+                                           "lists the options)"]))
+        rc, lines = self.run_vigild(["stray"])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: unexpected argument 'stray' (vigild "
+                                           "--help lists the options)"]))
+        rc, lines = self.run_vigild(["--auth-file="])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: --auth-file: empty value"]))
+        rc, lines = self.run_vigild(["--log-level", "info\tx"])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: --log-level: the value has a control "
+                                           "character (0x09)"]))
+        rc, lines = self.run_vigild(["--data-dir", "/nonexistent-vigil/a/b", "--check-config"])
+        self.assertEqual(rc, 1, lines)
+        self.assertEqual(lines, ["<3>vigild: data directory: /nonexistent-vigil/a/b does not "
+                                 "exist and cannot be created: /nonexistent-vigil/a: No such file "
+                                 "or directory"])
+        # On a terminal (not the journal): the message without a prefix, then the usage.
+        rc, lines = self.run_vigild(["--bogus"], journal=False)
+        self.assertEqual(rc, 2, lines)
+        self.assertEqual(lines[:2], ["vigild: unknown option '--bogus'", "usage: vigild [options]"])
+
     def test_not_the_journal(self):
         # Redirected elsewhere (a wrapper, a pipe), the lines keep their time and no prefix.
         rc, lines = self.run_vigild([], journal=False, stop=True)
@@ -746,156 +784,6 @@ class TestDeviceLimits(unittest.TestCase):
         hup(d, "configuration reloaded")
         r = d.post_json({"device": "q-after", "ts": 1, "values": {"a": 1}})
         self.assertEqual(r.status, 200, r)
-
-
-def cache_value(build, key):
-    with open(os.path.join(build, "CMakeCache.txt")) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return line.split("=", 1)[1].strip()
-    raise AssertionError("%s not in %s/CMakeCache.txt" % (key, build))
-
-
-class TestInstall(unittest.TestCase):
-    """cmake --install (staged with DESTDIR) and cpack -G DEB, from the build tree under test."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.build = os.path.dirname(vt.VIGILD)
-        if not os.path.exists(os.path.join(cls.build, "CMakeCache.txt")):
-            raise unittest.SkipTest("vigild is not in a CMake build tree")
-        cls.prefix = cache_value(cls.build, "CMAKE_INSTALL_PREFIX")
-        # GNUInstallDirs: the configuration goes to /etc when the prefix is /usr.
-        cls.etc = "/etc" if cls.prefix == "/usr" else cls.prefix + "/etc"
-
-    def test_cmake_install(self):
-        dest = mkdtemp()
-        env = dict(os.environ, DESTDIR=dest)
-        p = subprocess.run(["cmake", "--install", self.build], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=120)
-        self.assertEqual(p.returncode, 0, p.stdout)
-        root = dest + self.prefix
-        for name in ("vigild", "vigil-sim", "vigil-replay"):
-            self.assertTrue(os.access(os.path.join(root, "bin", name), os.X_OK), name)
-        unit = os.path.join(root, "lib", "systemd", "system", "vigild.service")
-        conf = dest + self.etc + "/vigil/vigild.conf"
-        man = os.path.join(root, "share", "man", "man8", "vigild.8")
-        with open(unit) as f:
-            text = f.read()
-        self.assertIn("ExecStart=%s/bin/vigild --config %s/vigil/vigild.conf --data-dir "
-                      "/var/lib/vigil\n" % (self.prefix, self.etc), text)
-        with open(conf) as f, open(os.path.join(vt.REPO, "etc", "vigild.conf")) as g:
-            self.assertEqual(f.read(), g.read())
-        self.assertTrue(os.path.getsize(man) > 0)
-        # The installed binary runs and accepts the installed configuration.
-        vigild = os.path.join(root, "bin", "vigild")
-        p = subprocess.run([vigild, "--config", conf, "--check-config"], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=30)
-        self.assertEqual((p.returncode, p.stdout), (0, "configuration ok\n"))
-        # The man page renders without warnings.
-        if shutil.which("groff"):
-            p = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", man],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            self.assertEqual((p.returncode, p.stdout), (0, ""))
-
-    def test_cpack_deb(self):
-        for tool in ("cpack", "dpkg-deb"):
-            if shutil.which(tool) is None:
-                self.skipTest(tool + " not installed")
-        out = mkdtemp()
-        p = subprocess.run(["cpack", "-G", "DEB", "--config",
-                            os.path.join(self.build, "CPackConfig.cmake"), "-B", out],
-                           cwd=self.build, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, timeout=600)
-        self.assertEqual(p.returncode, 0, p.stdout)
-        debs = [f for f in os.listdir(out) if f.endswith(".deb")]
-        self.assertEqual(len(debs), 1, os.listdir(out))
-        deb = os.path.join(out, debs[0])
-        files = subprocess.run(["dpkg-deb", "-c", deb], stdout=subprocess.PIPE, text=True,
-                               check=True).stdout
-        for path in ("%s/bin/vigild" % self.prefix, "%s/bin/vigil-sim" % self.prefix,
-                     "%s/bin/vigil-replay" % self.prefix,
-                     "%s/lib/systemd/system/vigild.service" % self.prefix,
-                     "%s/vigil/vigild.conf" % self.etc,
-                     "%s/share/man/man8/vigild.8" % self.prefix):
-            self.assertIn("." + path + "\n", files)
-        fields = subprocess.run(["dpkg-deb", "-f", deb, "Package", "Version", "Depends"],
-                                stdout=subprocess.PIPE, text=True, check=True).stdout
-        self.assertIn("Package: vigil\n", fields)
-        for lib in ("libuv1", "libsqlite3-0", "libmicrohttpd12", "libjansson4", "libopenblas0"):
-            self.assertIn(lib, fields)
-        # The configuration is a conffile: upgrades keep the operator's edits.
-        conffiles = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], stdout=subprocess.PIPE,
-                                   text=True, check=True).stdout
-        self.assertEqual(conffiles, "%s/vigil/vigild.conf\n" % self.etc)
-        self.check_maintainer_scripts(deb)
-
-    def check_maintainer_scripts(self, deb):
-        """The scripts, run with a recording systemctl and deb-systemd-invoke and systemd's
-        folders moved to a temporary one: an upgrade restarts a running vigild, a removal stops
-        it first, a purge drops the enablement link. Without them an upgraded vigild kept
-        running the old binary and a removed one ran on from a deleted file."""
-        ctl = mkdtemp()
-        subprocess.run(["dpkg-deb", "-e", deb, ctl], check=True)
-        tmp = mkdtemp()
-        run, etc = os.path.join(tmp, "run"), os.path.join(tmp, "etc")
-        os.makedirs(run)
-        os.makedirs(os.path.join(etc, "multi-user.target.wants"))
-        log = os.path.join(tmp, "calls")
-        bindir = os.path.join(tmp, "bin")
-        os.makedirs(bindir)
-        for tool in ("systemctl", "deb-systemd-invoke"):
-            stub = write_file(os.path.join(bindir, tool),
-                              "#!/bin/sh\necho \"%s $*\" >> %s\n" % (tool, log))
-            os.chmod(stub, 0o755)
-        env = dict(os.environ, PATH=bindir + ":" + os.environ["PATH"])
-        env.pop("DPKG_ROOT", None)
-
-        def run_script(name, *args, **extra_env):
-            path = os.path.join(ctl, name)
-            self.assertTrue(os.stat(path).st_mode & 0o111, name + " is not executable")
-            with open(path) as f:
-                text = f.read()
-            self.assertTrue(text.startswith("#!/bin/sh\n"), name)
-            text = text.replace("/run/systemd/system", run).replace("/etc/systemd/system", etc)
-            if os.path.exists(log):
-                os.unlink(log)
-            p = subprocess.run(["sh", "-e", "-c", text, name] + list(args),
-                               env=dict(env, **extra_env),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               timeout=30)
-            self.assertEqual(p.returncode, 0, name + ": " + p.stdout)
-            if not os.path.exists(log):
-                return []
-            with open(log) as f:
-                return f.read().splitlines()
-
-        reload = "systemctl --system daemon-reload"
-        self.assertEqual(run_script("postinst", "configure", ""), [reload])
-        self.assertEqual(run_script("postinst", "configure", "0.0.9"),
-                         [reload, "deb-systemd-invoke try-restart vigild.service"])
-        self.assertEqual(run_script("prerm", "upgrade", "0.1.1"), [])
-        self.assertEqual(run_script("prerm", "remove"), ["deb-systemd-invoke stop vigild.service"])
-        self.assertEqual(run_script("postrm", "remove"), [reload])
-        link = write_file(os.path.join(etc, "multi-user.target.wants", "vigild.service"), "")
-        self.assertEqual(run_script("postrm", "upgrade", "0.1.1"), [])
-        self.assertTrue(os.path.exists(link))
-        self.assertEqual(run_script("postrm", "purge"), [reload])
-        self.assertFalse(os.path.exists(link))
-        # A chrootless `dpkg --root` (DPKG_ROOT): the running systemd is the host's, left alone;
-        # a purge drops the link under that root.
-        root = mkdtemp()
-        os.makedirs(root + os.path.join(etc, "multi-user.target.wants"))
-        link = write_file(root + os.path.join(etc, "multi-user.target.wants", "vigild.service"),
-                          "")
-        self.assertEqual(run_script("postinst", "configure", "0.0.9", DPKG_ROOT=root), [])
-        self.assertEqual(run_script("prerm", "remove", DPKG_ROOT=root), [])
-        self.assertEqual(run_script("postrm", "purge", DPKG_ROOT=root), [])
-        self.assertFalse(os.path.exists(link))
-        # Without systemd running (a chroot, a container build) the scripts call nothing.
-        os.rmdir(run)
-        self.assertEqual(run_script("postinst", "configure", "0.0.9"), [])
-        self.assertEqual(run_script("prerm", "remove"), [])
 
 
 if __name__ == "__main__":

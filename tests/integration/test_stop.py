@@ -18,7 +18,9 @@ tests share, as they share test_faults.py's MaintRequests; CTest it_stop runs al
 - StopFail (failmaint.c): a stop whose detectors' saves fail exits 1 with one error line
   naming what was lost, not "stopped cleanly" (nor "writes succeed again", with nothing
   written), also with the disk failing since before the stop; a clean stop of the same vigild
-  exits 0 with "stopped cleanly".
+  exits 0 with "stopped cleanly". StopFailBlocks: only the pipeline's last prediction blocks
+  fail at the stop; the detectors' saves, committed before them, are kept, and the stop's line
+  names the blocks' loss, not lost detectors.
 """
 
 import http.client
@@ -27,6 +29,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import ssl
 import sys
 import threading
@@ -485,22 +488,10 @@ class StopSignals(Base):
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library, set by CTest; not built in a sanitizer build) not found")
-class StopFail(Base):
-    """A stop that could not save what it must says so and exits 1 (daemon/main.c, teardown;
-    docs/reliability.md "stopfail"), so systemd records a failed stop. The detectors' save at
-    the stop fails (tests/fault/failmaint.c fails "INSERT INTO detectors(" while its flag file
-    exists, as a full or failing disk would, and the prediction blocks' writes: FAILING):
-    vigild exits 1 with one error line naming the
-    detectors whose state was lost, and never "stopped cleanly". Before, it logged the failed
-    write, then "storage: writes succeed again" (the stop's flush, which wrote nothing) and
-    "stopped cleanly", and exited 0. The same vigild stopped without the fault exits 0 with
-    "stopped cleanly", and the state saved then is restored after the failed stop."""
+class StopFailBase(Base):
+    """StopFail's and StopFailBlocks' vigild: under tests/fault/failmaint.c's library, failing
+    the statements FAILING begins with while the flag file exists."""
     CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the device; nothing trains
-    # Every write the stop makes fails (the detectors' saves, the prediction blocks the pipeline
-    # hands over as it ends), and the readings' in test_failing_disk_at_stop: so a "writes
-    # succeed again" at the stop can only come from a transaction that wrote nothing (a flush).
-    FAILING = ("INSERT INTO detectors(", "INSERT INTO preds(", "DELETE FROM preds ",
-               "INSERT INTO readings_log(")
 
     def setUp(self):
         self.flag = os.path.join(vt.mkdtemp(), "fail")
@@ -530,18 +521,40 @@ class StopFail(Base):
         vt._live.remove(self.d)
         return rc, self.log_text()[before:]
 
-    def test_failed_saves_exit_1(self):
-        for dev in ("fa", "fb"):
+    def post(self, devices, ts):
+        """POSTs one reading (v = ts) of each of devices at ts; each answered 200."""
+        for dev in devices:
             self.assertEqual(req(self.d, "POST", "/v1/readings",
-                                 [{"device": dev, "ts": 1, "values": {"v": 1}}])[0], 200)
+                                 [{"device": dev, "ts": ts, "values": {"v": ts}}])[0], 200)
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library, set by CTest; not built in a sanitizer build) not found")
+class StopFail(StopFailBase):
+    """A stop that could not save what it must says so and exits 1 (daemon/main.c, teardown;
+    docs/reliability.md "stopfail"), so systemd records a failed stop. The detectors' save at
+    the stop fails (tests/fault/failmaint.c fails "INSERT INTO detectors(" while its flag file
+    exists, as a full or failing disk would, and the prediction blocks' writes: FAILING):
+    vigild exits 1 with one error line naming the
+    detectors whose state was lost, and never "stopped cleanly". Before, it logged the failed
+    write, then "storage: writes succeed again" (the stop's flush, which wrote nothing) and
+    "stopped cleanly", and exited 0. The same vigild stopped without the fault exits 0 with
+    "stopped cleanly", and the state saved then is restored after the failed stop."""
+    # Every write the stop makes fails (the detectors' saves, the prediction blocks the pipeline
+    # hands over as it ends), and the readings' in test_failing_disk_at_stop: so a "writes
+    # succeed again" at the stop can only come from a transaction that wrote nothing (a flush).
+    FAILING = ("INSERT INTO detectors(", "INSERT INTO preds(", "DELETE FROM preds ",
+               "INSERT INTO readings_log(")
+
+    def test_failed_saves_exit_1(self):
+        self.post(("fa", "fb"), 1)
         # A clean stop first: exit 0, "stopped cleanly", both detectors saved.
         rc, log = self.sigterm()
         self.assertEqual(rc, 0, self.d.log())
         self.assertIn("stopped cleanly", log)
         self.assertNotIn("stopped, but", log)
         self.assertIn("2 detectors restored", self.start())
-        self.assertEqual(req(self.d, "POST", "/v1/readings",
-                             [{"device": "fa", "ts": 2, "values": {"v": 2}}])[0], 200)
+        self.post(("fa",), 2)
         vt.write_file(self.flag, "fail")
         rc, log = self.sigterm()
         self.assertEqual(rc, 1, self.d.log())
@@ -551,6 +564,10 @@ class StopFail(Base):
         self.assertEqual(len(lines), 1, log)
         self.assertIn("stopped, but 2 detectors' state could not be saved: I/O error; they "
                       "start from their last saved state next time", lines[0])
+        # The writer's line names the injected failure (SQLite's words for SQLITE_IOERR), not
+        # the connection's "not an error" (the step failed without running: nothing recorded).
+        self.assertIn("disk I/O error", log)
+        self.assertNotIn("not an error", log)
         # Their last saved state (the clean stop's) is what the next start restores.
         os.unlink(self.flag)
         self.assertIn("2 detectors restored", self.start())
@@ -571,6 +588,52 @@ class StopFail(Base):
         self.assertNotIn("writes succeed again", log)
         self.assertNotIn("stopped cleanly", log)
         self.assertIn("stopped, but 1 detector's state could not be saved: I/O error", log)
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library, set by CTest; not built in a sanitizer build) not found")
+class StopFailBlocks(StopFailBase):
+    """Only the prediction blocks' writes fail at the stop (FAILING; task leftovers2): the
+    detectors' saves are committed before the pipeline hands its last blocks over, in a
+    transaction of their own, so they are saved (their saved_ms moves on) and the stop's one
+    error line names what was lost, the pipeline's last writes, not detectors' state; exit 1.
+    Before, the blocks shared the saves' transaction and its failure lost both, and the stop's
+    count of lost detectors was the store's count of every failed put (blocks included, bounded
+    by the saves queued), so a failed transaction of blocks alone would also have been counted
+    as lost detectors."""
+    FAILING = ("INSERT INTO preds(", "DELETE FROM preds ")
+
+    def saved_ms(self):
+        db = sqlite3.connect(os.path.join(self.d.data_dir, "vigil.db"))
+        try:
+            return dict(db.execute("SELECT d.name, s.saved_ms FROM detectors s"
+                                   " JOIN devices d ON d.id = s.device_id").fetchall())
+        finally:
+            db.close()
+
+    def test_failed_blocks_not_detectors(self):
+        self.post(("fa", "fb"), 1)
+        rc, log = self.sigterm()
+        self.assertEqual(rc, 0, self.d.log())
+        saved = self.saved_ms()
+        self.assertEqual(sorted(saved), ["fa", "fb"])
+        self.start()
+        self.post(("fa", "fb"), 2)
+        vt.write_file(self.flag, "fail")
+        rc, log = self.sigterm()
+        self.assertEqual(rc, 1, self.d.log())
+        lines = [ln for ln in log.splitlines() if "stopped, but" in ln]
+        self.assertEqual(len(lines), 1, log)
+        self.assertNotIn("detector", lines[0])  # before: "stopped, but 2 detectors' state ..."
+        self.assertRegex(lines[0], r"stopped, but \d+ of the pipeline's last writes \(prediction "
+                         r"blocks, events\) (was|were) lost: I/O error")
+        now = self.saved_ms()
+        for dev in ("fa", "fb"):
+            self.assertGreater(now[dev], saved[dev], dev)  # before: lost with the blocks
+        self.assertIn("disk I/O error", log)  # the writer's line, naming the blocks' statement
+        os.unlink(self.flag)
+        self.assertIn("2 detectors restored", self.start())
+        self.d.stop()
 
 
 if __name__ == "__main__":
