@@ -581,6 +581,7 @@ void pipeline_destroy(pipeline_t *p)
      * queued ones return at once: train_next). */
     atomic_store(&p->stopping, 1);
     wpool_destroy(p->train);
+    pipeline__put_off_final(p);
     size_t skipped = pipeline__due_len(p);
     if (skipped > 0)
         log_info("pipeline: %zu due trainings not run at stop (saved as asked for: the next "

@@ -550,6 +550,10 @@ void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms);
 /* Devices in the training due-set now. Any thread. */
 size_t pipeline__due_len(pipeline_t *p);
 
+/* At the stop, once the training threads have ended: logs the count of devices whose put-off
+ * training was not named in the log (put_off_log) and not yet counted in a line. */
+void pipeline__put_off_final(pipeline_t *p);
+
 /* Ends d's active event (if any) as `why` with note (taken, NULL: none), at the last reading
  * scored, and stores it. Returns the event's JSON (malloc'd; NULL when out of memory). An episode
  * without a kept event is answered, when untracked is set, as an event with id 0 that is

@@ -283,6 +283,10 @@ static void put_off_log(pipeline_t *p, const struct dev *d, const struct group *
 {
     uint64_t more = 0;
     if (!put_off_turn(p, &more)) {
+        /* Named at debug level, so an operator who needs every device still finds it. */
+        log_debug("pipeline: device '%s' holds an anomaly: %s%s%s training put off (counted in "
+                  "the next such info line)",
+                  d->name, g ? "its group '" : "its scheduled", g ? g->name : "", g ? "''s" : "");
         atomic_fetch_add_explicit(&p->put_off_quiet, 1, memory_order_relaxed);
         return;
     }
@@ -301,17 +305,27 @@ static void put_off_log(pipeline_t *p, const struct dev *d, const struct group *
 }
 
 /* The devices counted quietly, once their minute is over (each training calls it), so the end
- * of a burst is told too. */
-static void put_off_flush(pipeline_t *p)
+ * of a burst is told too; at the stop (final: the training threads have ended) whatever the
+ * minute, so no count is left untold. */
+static void put_off_flush(pipeline_t *p, int final)
 {
     uint64_t more = 0;
-    if (atomic_load_explicit(&p->put_off_quiet, memory_order_relaxed) == 0 ||
-        !put_off_turn(p, &more) || more == 0)
+    if (final)
+        more = atomic_exchange(&p->put_off_quiet, 0);
+    else if (atomic_load_explicit(&p->put_off_quiet, memory_order_relaxed) == 0 ||
+             !put_off_turn(p, &more))
+        return;
+    if (more == 0)
         return;
     log_info("pipeline: %llu other devices holding an anomaly were left out of their scheduled "
              "or group's training since the last such line, until their episodes end or are "
              "accepted",
              (unsigned long long)more);
+}
+
+void pipeline__put_off_final(pipeline_t *p)
+{
+    put_off_flush(p, 1);
 }
 
 /* Makes m's job under its lock (0), or leaves it out (nonzero). With want_nch > 0 the device
@@ -694,7 +708,7 @@ static void train_next(void *arg)
      * again at once (pipeline_store.c, blob format 4). */
     if (atomic_load(&p->stopping))
         return;
-    put_off_flush(p);
+    put_off_flush(p, 0);
     pthread_mutex_lock(&p->due_mu);
     struct dev *d = p->due_head;
     struct group *g0 = NULL;

@@ -23,6 +23,7 @@ with 4 MB each took 125 MB more RSS). A reload lowers the limit for the next PUT
 
 Python 3 standard library; every wait is bounded."""
 
+import datetime
 import json
 import math
 import os
@@ -50,6 +51,11 @@ def lines(k0, k1):
     """Readings k0..k1-1 of every device, one channel, a small cycle."""
     return "".join("m,device=%s a=%d %d\n" % (name(i), (k + i) % 7, T0 + 1000 * k)
                    for k in range(k0, k1) for i in range(NDEV))
+
+
+def stamp(text):
+    """A log line's time (2026-12-04T07:01:01.983Z) in seconds."""
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
 
 
 def family(text, fam):
@@ -136,7 +142,8 @@ class PutOffLines(unittest.TestCase):
     same request, so the training thread finds nearly every one of them holding an anomaly.
     Before session 42 each logged its own line ('device ... holds an anomaly: its scheduled
     training is put off ...', 2,342 lines in seconds at 4,000 devices); now the first is
-    logged, and the others are counted into the next line, at most one a minute."""
+    logged, and the others are counted into the next line, at most one a minute (the stop
+    tells the count left), and named at debug level: nothing is lost."""
 
     N = 300
     EVERY = 100
@@ -144,6 +151,7 @@ class PutOffLines(unittest.TestCase):
     def setUp(self):
         tmp = vt.mkdtemp()
         cfg = vt.write_file(os.path.join(tmp, "vigild.conf"),
+                            "[daemon]\nlog_level = debug\n"
                             "[model]\nwarmup = %d\nkind = linear\nretrain_every = %d\n"
                             % (WARM, self.EVERY))
         self.d = vt.Vigild(config=cfg, stream=False)
@@ -190,12 +198,29 @@ class PutOffLines(unittest.TestCase):
                     and family(text, "vigil_inference_queue_readings") == 0):
                 break
             time.sleep(0.1)
-        time.sleep(1)  # a training begun may still be logging
-        log = self.d.log()
-        named = re.findall(r"device 'po-\d+' holds an anomaly", log)
-        self.assertEqual(len(named), 1, "%d lines naming a device" % len(named))
         self.assertGreater(family(self.d.metrics(), 'vigil_devices_by_state{state="anomaly"}'),
                            self.N // 2)
+        self.d.stop()
+        with open(self.d.log_path, encoding="utf-8", errors="replace") as f:
+            log = f.read()  # whole: d.log() keeps the last 20,000 characters
+        # At info level one line names a device, then at most one a minute (a slow machine's
+        # burst may outlast the minute: no timing is assumed, only the spacing).
+        named = [stamp(m) for m in re.findall(
+            r"^(\S+) info  pipeline: device 'po-\d+' holds an anomaly", log, re.M)]
+        self.assertGreaterEqual(len(named), 1, "no device's training was put off")
+        gaps = [b - a for a, b in zip(named, named[1:])]
+        self.assertTrue(all(g >= 59.9 for g in gaps), "%d info lines naming a device, the "
+                        "closest %.3f s apart" % (len(named), min(gaps or [0])))
+        # The others are each named at debug level, and counted in the info lines (the last
+        # count at the stop): as many as named.
+        quiet = re.findall(r"debug pipeline: device '(po-\d+)' holds an anomaly", log)
+        counts = [int(n) for pair in re.findall(
+            r"\(and (\d+) other devices since the last such line\)|"
+            r"pipeline: (\d+) other devices holding an anomaly were left out", log)
+            for n in pair if n]
+        self.assertGreater(len(quiet), 0)
+        self.assertEqual(sum(counts), len(quiet), "counted %r, named at debug %d"
+                         % (counts, len(quiet)))
 
 
 CONFIG = "[storage]\nmax_attrs_bytes = %d\n"
