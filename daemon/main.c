@@ -20,6 +20,7 @@
 #include "datadir.h"
 #include "demo.h"
 #include "err.h"
+#include "fdlimit.h"
 #include "health.h"
 #include "log.h"
 #include "nice.h"
@@ -36,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -298,41 +298,6 @@ static int64_t stall_bound_ms(const struct daemon *d)
     if (d->notify.watchdog_usec)
         return (int64_t)(d->notify.watchdog_usec / 1000 * WRITER_STALL_PERIODS);
     return (int64_t)d->cfg.health_stall_s * 1000;
-}
-
-/* Descriptors the configured limits may need: one per HTTP and stream connection, plus a margin
- * for what else holds one: SQLite's files (database, WAL, shared memory) for the writer and each
- * reader, the epoll and wake-up descriptors of each HTTP thread, the listeners (and the
- * stream's duplicate), the log, the notification socket, libuv's loop and its reserve. */
-static unsigned long fds_needed(const struct config *c, unsigned long *margin)
-{
-    *margin = 32 + 3 * ((unsigned long)c->readers + 1) + 3 * (unsigned long)c->http_threads;
-    unsigned long stream = strcmp(c->stream_listen, "off") != 0 ? c->stream_max_connections : 0u;
-    return (unsigned long)c->max_connections + stream + *margin;
-}
-
-/* At start: raises the soft RLIMIT_NOFILE towards what the limits need (as far as the hard
- * limit allows), and warns, with the numbers, when that is not enough: connections past it are
- * not refused with an answer but fail to be accepted (vigil_*_accept_errors_total). */
-static void check_fd_limit(const struct config *c)
-{
-    struct rlimit rl;
-    unsigned long margin, need = fds_needed(c, &margin);
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
-        return;
-    struct rlimit want = rl;
-    want.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
-    if (want.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &want) == 0)
-        rl = want;
-    if (rl.rlim_cur >= need)
-        return;
-    log_warn("open-file limit %lu is below the %lu descriptors the limits may need "
-             "(http.max_connections %u + stream.max_connections %u + %lu for SQLite, the log "
-             "and the listeners): raise LimitNOFILE= (ulimit -n) or lower the limits; connections "
-             "past it fail to be accepted (vigil_http_accept_errors_total, "
-             "vigil_stream_accept_errors_total)",
-             (unsigned long)rl.rlim_cur, need, c->max_connections,
-             strcmp(c->stream_listen, "off") != 0 ? c->stream_max_connections : 0u, margin);
 }
 
 /* Loop thread: records the writer's progress (the result is for the probes to ask). */
@@ -797,7 +762,7 @@ int main(int argc, char **argv)
      * after its save) can outlast TimeoutStartSec=: keep extending it while we work. */
     notify_extend_start(&d.notify, "starting: opening the database");
 
-    check_fd_limit(&d.cfg);
+    fdlimit_raise(&d.cfg);
     store_opts_t so;
     store_opts_default(&so);
     so.dir = d.cfg.data_dir;
