@@ -65,7 +65,8 @@ static int within_horizon(void *arg, const batch_point_t *p, size_t i)
 static void retention_admit(backend_t *be, batch_t *b, size_t first, api_reject_cb reject,
                             void *arg)
 {
-    struct horizon h = {be, vtime_now_ms() - be->retention_ms, reject, arg};
+    /* The sweep's clock: a wall clock stepped ahead by mistake refuses no live reading. */
+    struct horizon h = {be, store_retention_now(be->store) - be->retention_ms, reject, arg};
     uint64_t refused = batch_points_filter(b, first, within_horizon, &h);
     if (refused)
         atomic_fetch_add_explicit(&be->retention_refused, refused, memory_order_relaxed);

@@ -470,6 +470,12 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg);
  * writer's. */
 int store_retention_sweep(store_t *s);
 
+/* The wall clock that retention's horizon is taken from (vtime_steady_now, shared with the
+ * sweeps): a step back is followed at once, a step forward only once it has held for an hour
+ * (logged both times), so that a clock stepped ahead by mistake neither deletes nor refuses
+ * the readings it makes look old. In ms. Any thread. */
+int64_t store_retention_now(store_t *s);
+
 /* Writes a consistent copy of the database (as of one commit, the WAL's included) to dest, a
  * path that must not exist yet: created with mode 0600, filled by VACUUM INTO on a read-only
  * connection of its own, then fsynced; the writer goes on committing meanwhile. cancelled (may
