@@ -347,8 +347,10 @@ void api__h_anomalies(api_request_t *r)
         return;
     json_t *arr = json_incref(json_object_get(v, "anomalies"));
     size_t n = json_array_size(arr), k;
-    /* The page's bound leaves room for the rest of the answer (the next link). */
-    if (arr == NULL || (k = api__events_page(&arr, limit, API_PAGE_BYTES - 1024)) == SIZE_MAX) {
+    /* The page's bound leaves room for the rest of the answer: the next link holds up to two
+     * percent-encoded device names (the path's and before='s, 600 bytes each) and four
+     * numbers, about 1,400 bytes with the object around the array. */
+    if (arr == NULL || (k = api__events_page(&arr, limit, API_PAGE_BYTES - 4096)) == SIZE_MAX) {
         json_decref(arr);
         json_decref(v);
         api__error(r, 500, "anomalies: out of memory");
