@@ -145,7 +145,7 @@ static void test_events_page(void **state)
 {
     (void)state;
     /* Sorted newest start first, then device name, then id, all descending (the active event
-     * the backend put in front goes to its place). */
+     * the backend added out of order goes to its place). */
     const int64_t a[] = {50, 90, 70, 70, 10};
     events_page_is(a, NULL, 5, 10, SIZE_MAX, (const int[]){1, 3, 2, 0, 4, -1});
     /* A page ends at limit, also inside one start time (the next goes on from its last). */
