@@ -99,7 +99,7 @@ class AnomalyPages(unittest.TestCase):
     def walk(self, url, limit):
         """Follows next from url; checks each page's bounds; returns (device, id) of every
         event listed, in order, and the number of pages."""
-        got, pages = [], 0
+        got, pages, prev = [], 0, None
         for _ in range(200):  # 11,600 events at limit 100 would be 117 pages
             st, _, body = tp.req(self.d, "GET", url)
             self.assertEqual(st, 200, (url, body[:300]))
@@ -109,10 +109,10 @@ class AnomalyPages(unittest.TestCase):
             self.assertLessEqual(len(evs), limit, url)
             keys = [key(e) for e in evs]
             self.assertEqual(keys, sorted(keys, reverse=True), url)
-            if got and evs:
-                self.assertLess(keys[0], prev, url)  # noqa: F821 (set below)
+            if prev is not None and evs:
+                self.assertLess(keys[0], prev, url)  # the pages go on, never back
             if evs:
-                prev = keys[-1]  # noqa: F841
+                prev = keys[-1]
             got += [(e["device"], e["id"]) for e in evs]
             pages += 1
             url = page["next"]
@@ -164,7 +164,8 @@ class AnomalyPages(unittest.TestCase):
 
     def test_bad_before(self):
         for bad in ("abc", "%d" % S, "%d,ap-1" % S, "%d,,5" % S, "x,ap-1,5" % (), "%d,ap-1,0" % S,
-                    "%d,ap-1,5x" % S, "%d,ap-1,-5" % S):
+                    "%d,ap-1,5x" % S, "%d,ap-1,-5" % S, "%d,ap-1,%%205" % S, "%%2B%d,ap-1,5" % S,
+                    "99999999999999999999,ap-1,5", "%d,ap-1,99999999999999999999" % S):
             st, _, body = tp.req(self.d, "GET", "/v1/anomalies?before=" + bad)
             self.assertEqual(st, 400, bad)
             msg = json.loads(body)["error"]
