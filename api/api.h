@@ -149,10 +149,12 @@ typedef struct api_backend {
     int (*pipe_predictions)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
                             char **out);
     int (*pipe_forecast)(void *ctx, const char *id, int horizon, char **out);
-    /* id NULL: every device. The newest events overlapping [from, to): at least the newest
-     * limit and, where one start time spans the cut, all events that started then. */
+    /* id NULL: every device. The newest events overlapping [from, to) in the listings' order
+     * (start, then device name bytewise, then id, all descending), at least the newest limit +
+     * 1 when there are that many; with tie_dev (not NULL) also those that started at to whose
+     * (device, id) comes after (tie_dev, tie_id) in that order (a page's before=). */
     int (*pipe_anomalies)(void *ctx, const char *id, int active_only, int64_t from, int64_t to,
-                          size_t limit, char **out);
+                          const char *tie_dev, int64_t tie_id, size_t limit, char **out);
     int (*pipe_models)(void *ctx, const char *id, char **out);
     int (*pipe_retrain)(void *ctx, const char *id);
     /* ERR_NOTFOUND: no such device; ERR_RANGE: no such version with kept weights. */

@@ -284,7 +284,7 @@ static const char *const readings_params[] = {"from",     "to",   "limit", "orde
                                               "channels", "step", "agg",   NULL};
 static const char *const predictions_params[] = {"from", "to", "limit", NULL};
 static const char *const forecast_params[] = {"horizon", NULL};
-static const char *const anomalies_params[] = {"from", "to", "limit", "active", NULL};
+static const char *const anomalies_params[] = {"from", "to", "limit", "active", "before", NULL};
 static const char *const maint_params[] = {"from", NULL}; /* DELETE: the scheduled one's start */
 static const char *const events_params[] = {"device", "types", NULL};
 

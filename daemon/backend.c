@@ -317,9 +317,9 @@ static int be_forecast(void *ctx, const char *id, int horizon, char **out)
 }
 
 static int be_anomalies(void *ctx, const char *id, int active, int64_t from, int64_t to,
-                        size_t limit, char **out)
+                        const char *tie_dev, int64_t tie_id, size_t limit, char **out)
 {
-    return pipeline_anomalies(pipe_for(ctx, id), id, active, from, to, limit, out);
+    return pipeline_anomalies(pipe_for(ctx, id), id, active, from, to, tie_dev, tie_id, limit, out);
 }
 
 static int be_models(void *ctx, const char *id, char **out)
