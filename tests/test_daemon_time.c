@@ -2,7 +2,9 @@
  * clock injected through pipeline__feed_at (no store, no wall clock but the catch-up's): a
  * reading stamped far ahead of its arrival is stored but not scored and does not become its
  * device's newest scored reading (PIPE_FUTURE_MS), so the readings after it are still scored;
- * a device's gap is not one of its reading intervals (PIPE_DT_GAP). */
+ * a device's gap is not one of its reading intervals (PIPE_DT_GAP); a device's clock stepped
+ * back becomes its timeline after a steady run of readings (PIPE_BACK_RUN), a late reading
+ * and a backfill do not. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -116,11 +118,119 @@ static void test_gap_not_interval(void **state)
     pipeline_destroy(p);
 }
 
+/* Feeds one reading of device dev at ts, arrived at arrived_ms. */
+static void feed_dev(pipeline_t *p, const char *dev, int64_t ts, double v, int64_t arrived_ms)
+{
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(batch_point_begin(&b, dev, strlen(dev), ts, 0), 0);
+    assert_int_equal(batch_field_add(&b, "x", 1, v), 0);
+    assert_int_equal(batch_point_commit(&b), 1);
+    pipeline__feed_at(p, &b, arrived_ms);
+    pipeline_drain(p);
+    batch_deinit(&b);
+}
+
+/* The predictions' timestamps of gw, checked in time order; returns how many. */
+static size_t preds_in_order(pipeline_t *p, int64_t *first, int64_t *last)
+{
+    char *js = NULL;
+    assert_int_equal(pipeline_predictions(p, "gw", 0, INT64_MAX, 100000, &js), 0);
+    json_t *v = json_loads(js, 0, NULL);
+    free(js);
+    assert_non_null(v);
+    json_t *pts = json_object_get(v, "points");
+    size_t n = json_array_size(pts);
+    int64_t prev = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        int64_t ts = json_integer_value(json_object_get(json_array_get(pts, i), "ts"));
+        assert_true(ts > prev);
+        prev = ts;
+        if (i == 0)
+            *first = ts;
+        *last = ts;
+    }
+    json_decref(v);
+    return n;
+}
+
+static void test_clock_steps_back(void **state)
+{
+    (void)state;
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = 1;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    int64_t at = ARRIVAL;
+    for (int i = 0; i < 100; i++, at += 1000)
+        feed(p, at, i % 7, at);
+    assert_int_equal(status_int(p, "readings_scored"), 100);
+    const int64_t newest = at - 1000;
+
+    /* One late reading, then in-order ones again: out of order, as before. */
+    feed(p, newest - 500, 3, at);
+    feed(p, at, 3, at);
+    at += 1000;
+    assert_int_equal(status_int(p, "readings_not_scored_out_of_order"), 1);
+    assert_int_equal(status_int(p, "readings_scored"), 101);
+
+    /* A backfill: a thousand readings of a day ago, in order, arriving within a second: never
+     * the device's timeline, however long. */
+    for (int i = 0; i < 1000; i++)
+        feed(p, ARRIVAL - 86400000LL + i * 1000, i % 5, at + i);
+    at += 1000;
+    assert_int_equal(status_int(p, "readings_not_scored_out_of_order"), 1001);
+    assert_int_equal(status_int(p, "readings_scored"), 101);
+    assert_int_equal(status_int(p, "clock_steps_back"), 0);
+    assert_int_equal(status_int(p, "last_ts"), at - 2000);
+
+    /* The gateway's clock steps back an hour: its readings, a second apart and arriving so,
+     * are out of order for PIPE_BACK_RUN - 1 of them, then its timeline. */
+    struct dev *d = pipeline__find(p, "gw");
+    assert_non_null(d);
+    const double dt = d->dt_ms;
+    int64_t ts = at - 3600000LL;
+    for (int i = 0; i < PIPE_BACK_RUN - 1; i++, ts += 1000, at += 1000)
+        feed(p, ts, i % 7, at);
+    assert_int_equal(status_int(p, "readings_scored"), 101);
+    assert_int_equal(status_int(p, "clock_steps_back"), 0);
+    for (int i = 0; i < 20; i++, ts += 1000, at += 1000)
+        feed(p, ts, i % 7, at);
+    assert_int_equal(status_int(p, "readings_scored"), 121);
+    assert_int_equal(status_int(p, "clock_steps_back"), 1);
+    assert_int_equal(status_int(p, "readings_not_scored_out_of_order"), 1001 + PIPE_BACK_RUN - 1);
+    assert_int_equal(status_int(p, "last_ts"), ts - 1000);
+    /* The step is not one of its reading intervals. */
+    assert_true(d->dt_ms > 0.99 * dt && d->dt_ms < 1.01 * dt);
+    /* The predictions start over on the new timeline, in time order. */
+    int64_t first = 0, last = 0;
+    assert_int_equal(preds_in_order(p, &first, &last), 20);
+    assert_int_equal(first, ts - 20000);
+    assert_int_equal(last, ts - 1000);
+
+    /* vigild's own clock steps back: readings stamped on arrival (no timestamp of their own)
+     * go back with it, and become the device's timeline the same way. */
+    int64_t now = ARRIVAL;
+    for (int i = 0; i < 50; i++, now += 1000)
+        feed_dev(p, "stamped", now, i % 3, now);
+    now -= 3600000LL;
+    for (int i = 0; i < 20; i++, now += 1000)
+        feed_dev(p, "stamped", now, i % 3, now);
+    struct dev *s = pipeline__find(p, "stamped");
+    assert_non_null(s);
+    assert_int_equal(s->scored, 50 + 20 - (PIPE_BACK_RUN - 1));
+    assert_int_equal(s->clock_steps, 1);
+    assert_int_equal(s->last_ts, now - 1000);
+    pipeline_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_future_reading_not_newest),
         cmocka_unit_test(test_gap_not_interval),
+        cmocka_unit_test(test_clock_steps_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
