@@ -2,8 +2,10 @@
  * parsing and formatting of millisecond timestamps. Any thread. */
 #include "vtime.h"
 #include "err.h"
+#include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,56 @@ int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *eve
             *event = VTIME_STEADY_TAKEN;
     }
     return wall;
+}
+
+int64_t vtime_stamp_at(vtime_stamp_t *g, int64_t wall, int64_t mono, int64_t *stepped)
+{
+    if (stepped)
+        *stepped = 0;
+    if (!g->set) {
+        g->set = 1;
+        g->last = wall;
+        return wall;
+    }
+    int64_t t = wall;
+    if (g->catching_up) {
+        const int64_t s = g->anchor + (mono - g->anchor_mono) / 2;
+        if (wall >= s)
+            g->catching_up = 0; /* caught up: the wall clock again */
+        else
+            t = s;
+    } else if (wall < g->last) {
+        if (stepped)
+            *stepped = g->last - wall;
+        g->catching_up = 1;
+        g->anchor = g->last;
+        g->anchor_mono = mono;
+        t = g->last;
+    }
+    if (t < g->last) /* never back (two threads' clock readings taken in the other order) */
+        t = g->last;
+    g->last = t;
+    return t;
+}
+
+int64_t vtime_stamp_ms(void)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static vtime_stamp_t g;
+    int64_t stepped;
+    pthread_mutex_lock(&mu);
+    /* Both clocks read under the lock, so that calls see them in one order. */
+    const int64_t t = vtime_stamp_at(&g, vtime_now_ms(), vtime_boot_ms(), &stepped);
+    pthread_mutex_unlock(&mu);
+    if (stepped >= 1000) {
+        char at[80]; /* room for any year vtime_format may write */
+        log_warn("time: the wall clock stepped back by %.3f s: readings without a timestamp are "
+                 "stamped from %s on, advancing at half speed until the clock catches up (in "
+                 "%.0f s), so none replaces a reading stamped before the step",
+                 (double)stepped / 1000.0, vtime_format(t, at, sizeof at),
+                 2.0 * (double)stepped / 1000.0);
+    }
+    return t;
 }
 
 int vtime_digits(const char *s, int n)
