@@ -97,10 +97,11 @@ int64_t vtime_stamp_at(vtime_stamp_t *g, int64_t wall, int64_t mono, int64_t *st
     } else if (wall < g->last) {
         if (stepped)
             *stepped = g->last - wall;
+        /* From the millisecond after the newest given: that one may hold a reading. */
         g->catching_up = 1;
-        g->anchor = g->last;
+        g->anchor = g->last + 1;
         g->anchor_mono = mono;
-        t = g->last;
+        t = g->anchor;
     }
     if (t < g->last) /* never back (two threads' clock readings taken in the other order) */
         t = g->last;

@@ -110,8 +110,8 @@ static void test_steady_clock(void **state)
 }
 
 /* vtime_stamp_at, its clocks injected: the wall clock while it goes forward; after a step back
- * the stamps go on from the newest, at half speed, never on a millisecond already given, until
- * the wall clock catches up. */
+ * the stamps go on from the millisecond after the newest, at half speed, never on a millisecond
+ * given before the step, until the wall clock catches up. */
 static void test_stamp_clock(void **state)
 {
     (void)state;
@@ -126,12 +126,12 @@ static void test_stamp_clock(void **state)
     assert_int_equal(vtime_stamp_at(&g, W + 1000, M + 1000, NULL), W + 1000);
     /* The wall clock steps back an hour. */
     const int64_t H = 3600000;
-    assert_int_equal(vtime_stamp_at(&g, W + 2000 - H, M + 2000, &stepped), W + 1000);
+    assert_int_equal(vtime_stamp_at(&g, W + 2000 - H, M + 2000, &stepped), W + 1001);
     assert_int_equal(stepped, H - 1000);
-    int64_t prev = W + 1000;
+    int64_t prev = W + 1001;
     for (int64_t k = 1; k <= 10; k++) { /* a reading a second: stamps half a second apart */
         int64_t t = vtime_stamp_at(&g, W + 2000 - H + k * 1000, M + 2000 + k * 1000, &stepped);
-        assert_int_equal(t, W + 1000 + k * 500);
+        assert_int_equal(t, W + 1001 + k * 500);
         assert_true(t > prev);
         assert_int_equal(stepped, 0);
         prev = t;
@@ -142,8 +142,9 @@ static void test_stamp_clock(void **state)
     assert_true(t >= W + 2000 - H + later);
     assert_int_equal(vtime_stamp_at(&g, W + 5000 + H, M + 5000 + H + H, NULL), W + 5000 + H);
     assert_int_equal(g.catching_up, 0);
-    /* Never back, even by a millisecond (two threads' readings of the clock). */
-    assert_int_equal(vtime_stamp_at(&g, W + 4999 + H, M + 5000 + H + H, NULL), W + 5000 + H);
+    /* Never back, even by a millisecond (two threads' readings of the clock taken in the other
+     * order): the millisecond after, as for any step. */
+    assert_int_equal(vtime_stamp_at(&g, W + 4999 + H, M + 5000 + H + H, NULL), W + 5001 + H);
     /* The process's clock: not before the wall clock, never back. */
     int64_t a = vtime_stamp_ms(), b = vtime_stamp_ms();
     assert_true(b >= a);
