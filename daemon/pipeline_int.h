@@ -452,9 +452,10 @@ struct pipeline {
  * timestamps advance, become its timeline. Fewer (a late reading, a retried batch) stay out of
  * order; a backfill sends hours in seconds and stays out of order however long it is. */
 #define PIPE_BACK_RUN 10
-/* Within such a run, a reading more than this (plus twice its arrival's advance) after the one
- * before starts a new run: a gateway's batch of up to a minute stays one run, and the step's
- * readings after a backfill are not taken for more of the backfill. */
+/* Within such a run, a reading more than this or PIPE_DT_GAP reading intervals, the larger,
+ * (plus twice its arrival's advance) after the one before starts a new run: a gateway's batch
+ * of up to a minute (or of a few readings minutes apart) stays one run, and the step's readings
+ * after a backfill are not taken for more of the backfill. */
 #define PIPE_BACK_SLACK_MS 60000
 
 /* Histogram bounds in seconds (clang-format off keeps them on one line each). */

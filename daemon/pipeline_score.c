@@ -152,7 +152,8 @@ static void timeline_step(pipeline_t *p, struct dev *d, int64_t ts)
 /* Judges reading ts of d, behind its newest scored one (d->last_ts). Returns 1 when it
  * completes a run that becomes d's timeline (timeline_step done), else 0: out of order. A run:
  * readings of d in a row behind last_ts, each after the one before by at most
- * PIPE_BACK_SLACK_MS more than twice its arrival's advance (else it starts a new run); at
+ * PIPE_BACK_SLACK_MS (or PIPE_DT_GAP reading intervals, if more) more than twice its arrival's
+ * advance (else it starts a new run); at
  * PIPE_BACK_RUN of them
  * whose timestamps have advanced at most twice as much as their arrival (a backfill sends hours
  * in seconds and never becomes the timeline; a gateway's batches catch up within two batches)
@@ -166,8 +167,10 @@ static int back_run(pipeline_t *p, struct shard *sh, struct dev *d, int64_t ts)
         d->back_n = 0;
         return 0;
     }
-    if (d->back_n == 0 || ts <= d->back_ts ||
-        ts - d->back_ts > 2 * (at - d->back_at) + PIPE_BACK_SLACK_MS) {
+    /* A device reading every few minutes, batched, has gaps of its interval within a batch. */
+    const double gap = PIPE_DT_GAP * d->dt_ms;
+    const int64_t slack = gap > PIPE_BACK_SLACK_MS ? (int64_t)gap : PIPE_BACK_SLACK_MS;
+    if (d->back_n == 0 || ts <= d->back_ts || ts - d->back_ts > 2 * (at - d->back_at) + slack) {
         d->back_n = 1;
         d->back_ts0 = d->back_ts = ts;
         d->back_at0 = d->back_at = at;

@@ -222,6 +222,26 @@ static void test_clock_steps_back(void **state)
     assert_int_equal(s->scored, 50 + 20 - (PIPE_BACK_RUN - 1));
     assert_int_equal(s->clock_steps, 1);
     assert_int_equal(s->last_ts, now - 1000);
+
+    /* A gateway batching a device that reads every 2 minutes: 5 readings every 10 minutes, the
+     * readings of a batch 2 minutes apart arriving at once. Its clock steps back a day: its
+     * timeline from the run's 10th reading (the second batch's last) on. */
+    int64_t t = ARRIVAL, arr = ARRIVAL;
+    for (int i = 0; i < 40; i++, t += 120000) {
+        feed_dev(p, "slow", t, i % 3, arr);
+        if (i % 5 == 4)
+            arr = t + 120000 * 5;
+    }
+    t -= 86400000LL;
+    for (int i = 0; i < 15; i++, t += 120000) {
+        feed_dev(p, "slow", t, i % 3, arr);
+        if (i % 5 == 4)
+            arr += 600000;
+    }
+    struct dev *sl = pipeline__find(p, "slow");
+    assert_non_null(sl);
+    assert_int_equal(sl->clock_steps, 1);
+    assert_int_equal(sl->scored, 40 + 15 - (PIPE_BACK_RUN - 1));
     pipeline_destroy(p);
 }
 
