@@ -115,8 +115,16 @@ int64_t vtime_stamp_ms(void)
     static vtime_stamp_t g;
     int64_t stepped;
     pthread_mutex_lock(&mu);
-    /* Both clocks read under the lock, so that calls see them in one order. */
-    const int64_t t = vtime_stamp_at(&g, vtime_now_ms(), vtime_boot_ms(), &stepped);
+    /* The clocks read under the lock, so that calls see them in one order; the monotonic one
+     * only when the wall clock is not simply ahead (a stream line pays one clock reading). */
+    const int64_t wall = vtime_now_ms();
+    int64_t t;
+    if (g.set && !g.catching_up && wall >= g.last) {
+        t = g.last = wall;
+        stepped = 0;
+    } else {
+        t = vtime_stamp_at(&g, wall, vtime_boot_ms(), &stepped);
+    }
     pthread_mutex_unlock(&mu);
     if (stepped >= 1000) {
         char at[80]; /* room for any year vtime_format may write */
