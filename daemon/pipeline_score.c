@@ -5,11 +5,11 @@
  * pipeline__score_message, which steps the devices' detectors in commit order. Readings older
  * than a device's newest are stored (they are already) but not scored, unless a steady run of
  * them shows the device's clock stepped back (back_run: they become its timeline), nor are
- * those in a maintenance period (pipeline_maint.c). A reading with a new channel set rebuilds its
- * device's detector and prediction ring (dev_reset_detector). Members of a group whose readings
- * arrive together are stepped as one batch (score_group). After each step the status, the
- * prediction ring, the anomaly event, the limits, the training request and the periodic save follow
- * (point_finish).
+ * those in a maintenance period (pipeline_maint.c). A reading with a new channel set rebuilds
+ * its device's detector and prediction ring (dev_reset_detector). Members of a group whose
+ * readings arrive together are stepped as one batch (score_group). After each step the status,
+ * the prediction ring, the anomaly event, the limits, the training request and the periodic
+ * save follow (point_finish).
  *
  * At 100k devices every point's device is cold, so the per-point path reads as few of its
  * cache lines as it can: devices are found through the pipeline's name index (p->idx,
@@ -151,15 +151,13 @@ static void timeline_step(pipeline_t *p, struct dev *d, int64_t ts)
 
 /* Judges reading ts of d, behind its newest scored one (d->last_ts). Returns 1 when it
  * completes a run that becomes d's timeline (timeline_step done), else 0: out of order. A run:
- * readings of d in a row behind last_ts, each after the one before by at most
- * PIPE_BACK_SLACK_MS (or PIPE_DT_GAP reading intervals, if more) more than twice its arrival's
- * advance (else it starts a new run); at
- * PIPE_BACK_RUN of them
- * whose timestamps have advanced at most twice as much as their arrival (a backfill sends hours
- * in seconds and never becomes the timeline; a gateway's batches catch up within two batches)
- * it is a clock stepped back. An in-order reading ends the run (point_prepare), so one late
- * reading or a retried batch stays out of order. The restore's catch-up (no arrival) never
- * makes one. */
+ * readings of d in a row behind last_ts, each after the one before by at most twice its
+ * arrival's advance plus PIPE_BACK_SLACK_MS (or PIPE_DT_GAP reading intervals, if more), else
+ * it starts a new run. At PIPE_BACK_RUN readings whose timestamps have advanced at most twice
+ * as much as their arrival (a backfill sends hours in seconds and never becomes the timeline; a
+ * gateway's batches catch up within two batches) it is a clock stepped back. An in-order
+ * reading ends the run (point_prepare), so one late reading or a retried batch stays out of
+ * order. The restore's catch-up (no arrival) never makes one. */
 static int back_run(pipeline_t *p, struct shard *sh, struct dev *d, int64_t ts)
 {
     const int64_t at = sh->arrived_ms;
