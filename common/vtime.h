@@ -57,9 +57,10 @@ int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *eve
  * they never go back. When the wall clock steps back (an NTP correction of a clock that ran
  * ahead), stamps go on from the millisecond after the newest given, advancing at half the rate
  * of the monotonic clock until the wall clock catches up (after twice the step): no stamp after
- * the step falls on or before a millisecond given before it, so it never replaces a reading stamped before the step,
- * and a device's readings stay in order and a second apart become half a second apart for the
- * while. Zero-initialised; not thread-safe (vtime_stamp_ms serialises the process's). */
+ * the step falls on or before a millisecond given before it, so none replaces a reading stamped
+ * before the step, and a device's readings stay in order (a second apart, they are stamped half
+ * a second apart for the while). Zero-initialised; not thread-safe (vtime_stamp_ms serialises
+ * the process's). */
 typedef struct vtime_stamp {
     int64_t last;                /* the newest stamp given */
     int64_t anchor, anchor_mono; /* while catching up: the stamp and monotonic time of the step */

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """vigild integration: its own wall clock stepped back (tests/fault/clockshift.c moves
 CLOCK_REALTIME only). Readings sent without a timestamp are stamped on arrival, but never back:
-after a step back of an hour the stamps go on from just after the newest given (at half speed until the
-clock catches up), so the device's readings stay in order and are all scored, and none lands
-on a millisecond an earlier one holds; the step is logged. Before, the 20 readings after the
-step were stamped an hour back and none was scored (out of order)."""
+after a step back of an hour the stamps go on from just after the newest given (at half speed
+until the clock catches up), so the device's readings stay in order and are all scored, and
+none lands on a millisecond an earlier one holds; the step is logged. Before, the 20 readings
+after the step were stamped an hour back and none was scored (out of order)."""
 
 import os
 import sys
