@@ -74,6 +74,7 @@ struct api_server {
     atomic_uint_fast64_t request_seconds_us[ROUTE_COUNT];
     /* Limits a reload may change (api_set_limits); each request copies them when it starts. */
     atomic_size_t max_body, max_batch, max_query_limit, max_scan_points;
+    atomic_size_t max_attrs; /* read by a PUT of a device's attributes when it checks them */
     atomic_int_fast64_t query_timeout_ms;
     atomic_uint_fast64_t query_timeouts; /* /query answers cut by http.query_timeout */
     atomic_uint_fast64_t accept_errors;  /* libmicrohttpd's "Error accepting" log lines */

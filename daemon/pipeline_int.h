@@ -397,6 +397,10 @@ struct pipeline {
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
     atomic_uint_fast64_t clock_steps;    /* devices' timelines begun after a step back */
     atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
+    /* The put-off lines (pipeline_train.c put_off_log): when the last was logged (monotonic ms,
+     * 0: never) and how many were counted since instead of logged. */
+    atomic_int_fast64_t put_off_log_ms;
+    atomic_uint_fast64_t put_off_quiet;
     /* Of scored: by a trained model (the device past learning), and of those by an LSTM. */
     atomic_uint_fast64_t scored_serving, scored_lstm;
     atomic_uint_fast64_t batched; /* readings stepped in a group's batched step of >= 2 */
@@ -577,6 +581,10 @@ void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms);
 
 /* Devices in the training due-set now. Any thread. */
 size_t pipeline__due_len(pipeline_t *p);
+
+/* At the stop, once the training threads have ended: logs the count of devices whose put-off
+ * training was not named in the log (put_off_log) and not yet counted in a line. */
+void pipeline__put_off_final(pipeline_t *p);
 
 /* Ends d's active event (if any) as `why` with note (taken, NULL: none), at the last reading
  * scored, and stores it. Returns the event's JSON (malloc'd; NULL when out of memory). An episode
