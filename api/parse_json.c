@@ -57,12 +57,13 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
             *why = out_of_range;
             return ERR_INVAL;
         }
-        if ((double)(int64_t)d != d) {
-            *why = "not a whole number of milliseconds";
-            return ERR_INVAL;
-        }
+        /* Before the whole-number check: Python's time.time() (1732780800.123456) is seconds. */
         if (d >= (double)PARSE_JSON_SECS_LO && d < (double)PARSE_JSON_SECS_HI) {
             *why = looks_like_seconds;
+            return ERR_INVAL;
+        }
+        if ((double)(int64_t)d != d) {
+            *why = "not a whole number of milliseconds";
             return ERR_INVAL;
         }
         *ms = (int64_t)d;
