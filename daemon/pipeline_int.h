@@ -294,6 +294,7 @@ struct dev {
      * the device's timeline (its clock stepped back), since the start, unsaved. */
     uint32_t back_n;
     int64_t back_ts0, back_ts, back_at0, back_at;
+    int64_t back_step_at; /* arrival of the newest step (PIPE_BACK_HOLD_MS) */
     uint64_t clock_steps;
     int training; /* a training job for d runs */
     /* A training's job is applied but its version not yet confirmed stored (pipeline_train.c
@@ -461,6 +462,13 @@ struct pipeline {
  * of up to a minute (or of a few readings minutes apart) stays one run, and the step's readings
  * after a backfill are not taken for more of the backfill. */
 #define PIPE_BACK_SLACK_MS 60000
+/* After a step, no other for this long (by arrival): two feeds of one device, one lagging the
+ * other by PIPE_BACK_RUN readings or more while the other comes in batches (two gateways whose
+ * clocks differ; a buffer drained at the live pace between live batches), flipped its
+ * timeline back at every batch, each flip dropping its stored predictions and moving its
+ * detector's times back by the lag. A device's clock that steps back twice within it stays out
+ * of order until it ends, as before steps were followed. */
+#define PIPE_BACK_HOLD_MS 3600000
 
 /* Histogram bounds in seconds (clang-format off keeps them on one line each). */
 // clang-format off

@@ -662,6 +662,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     d->scored = d->since_save = d->skipped_old = d->skipped_future = d->last_present = 0;
     d->clock_steps = 0;
     d->back_n = 0;
+    d->back_step_at = 0;
     pipeline__events_clear(d);
     pipeline__maint_clear(d);
     d->next_event_id = 0;

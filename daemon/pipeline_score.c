@@ -126,8 +126,9 @@ static void result_keep(struct detector_result *dst, const struct detector_resul
  * the limit alarms' forecast check runs at this reading (at_ts), and the prediction ring starts
  * over (readers take it in time order; its stored blocks are dropped as at a change of
  * channels: the readings stay stored). An event open across the step ends no earlier than it
- * began (pipeline__track_event). Caller holds d->mu. */
-static void timeline_step(pipeline_t *p, struct dev *d, int64_t ts)
+ * began (pipeline__track_event). The step's reading arrived at arrived_ms. Caller holds
+ * d->mu. */
+static void timeline_step(pipeline_t *p, struct dev *d, int64_t ts, int64_t arrived_ms)
 {
     const int64_t dt = d->dt_ms > 0 ? (int64_t)llround(d->dt_ms) : 0;
     const int64_t step = d->last_ts - d->back_ts0 + dt;
@@ -147,6 +148,7 @@ static void timeline_step(pipeline_t *p, struct dev *d, int64_t ts)
     pipeline__limits_timeline(d);
     d->last_ts = -1; /* no interval to the old timeline; every reading after is in order */
     d->back_n = 0;
+    d->back_step_at = arrived_ms;
 }
 
 /* Judges reading ts of d, behind its newest scored one (d->last_ts). Returns 1 when it
@@ -157,11 +159,16 @@ static void timeline_step(pipeline_t *p, struct dev *d, int64_t ts)
  * as much as their arrival (a backfill sends hours in seconds and never becomes the timeline; a
  * gateway's batches catch up within two batches) it is a clock stepped back. An in-order
  * reading ends the run (point_prepare), so one late reading or a retried batch stays out of
- * order. The restore's catch-up (no arrival) never makes one. */
+ * order. The restore's catch-up (no arrival) never makes one, nor a run within
+ * PIPE_BACK_HOLD_MS of the device's last step (two feeds of one device flipped it at every
+ * batch). */
 static int back_run(pipeline_t *p, struct shard *sh, struct dev *d, int64_t ts)
 {
     const int64_t at = sh->arrived_ms;
-    if (at < 0) {
+    /* Within PIPE_BACK_HOLD_MS of the device's last step (a wall clock that stepped back since
+     * does not extend it). */
+    if (at < 0 ||
+        (d->clock_steps > 0 && at >= d->back_step_at && at - d->back_step_at < PIPE_BACK_HOLD_MS)) {
         d->back_n = 0;
         return 0;
     }
@@ -179,7 +186,7 @@ static int back_run(pipeline_t *p, struct shard *sh, struct dev *d, int64_t ts)
     d->back_at = at;
     if (d->back_n < PIPE_BACK_RUN || 2 * (at - d->back_at0) < ts - d->back_ts0)
         return 0;
-    timeline_step(p, d, ts);
+    timeline_step(p, d, ts, at);
     return 1;
 }
 

@@ -245,12 +245,46 @@ static void test_clock_steps_back(void **state)
     pipeline_destroy(p);
 }
 
+/* Two feeds of one device: gateway A sends a batch of the last 30 readings every 30 s, gateway
+ * B each reading as it comes, its clock 20 s behind A's. B's readings behind A's newest are a
+ * run of 20 at the live pace after every batch: the timeline stepped back at every batch (20
+ * steps in 20 batches, each dropping the stored predictions and moving the detector's times
+ * back 20 s). One step, then none for PIPE_BACK_HOLD_MS; a step after it is followed again. */
+static void test_two_feeds_step_once(void **state)
+{
+    (void)state;
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = 1;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    int64_t t = ARRIVAL;
+    for (int i = 0; i < 300; i++, t += 1000)
+        feed(p, t, i % 7, t);
+    for (int cyc = 0; cyc < 20; cyc++, t += 30000) {
+        for (int k = 0; k < 30; k++) /* A's batch, arriving at once */
+            feed(p, t - 29000 + k * 1000, k % 7, t);
+        for (int k = 1; k <= 29; k++)
+            feed(p, t + k * 1000 - 20000, k % 7, t + k * 1000);
+    }
+    assert_int_equal(status_int(p, "clock_steps_back"), 1);
+    /* An hour after that step, the clock steps back two hours: followed. */
+    t += PIPE_BACK_HOLD_MS;
+    int64_t ts = t - 3 * 3600000LL;
+    for (int i = 0; i < PIPE_BACK_RUN + 5; i++, ts += 1000, t += 1000)
+        feed(p, ts, i % 7, t);
+    assert_int_equal(status_int(p, "clock_steps_back"), 2);
+    assert_int_equal(status_int(p, "last_ts"), ts - 1000);
+    pipeline_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_future_reading_not_newest),
         cmocka_unit_test(test_gap_not_interval),
         cmocka_unit_test(test_clock_steps_back),
+        cmocka_unit_test(test_two_feeds_step_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
