@@ -87,6 +87,13 @@ int64_t vtime_stamp_at(vtime_stamp_t *g, int64_t wall, int64_t mono, int64_t *st
         g->last = wall;
         return wall;
     }
+    if (wall < g->last - VTIME_STAMP_CATCHUP_MAX_MS) { /* also while catching up on another */
+        if (stepped)
+            *stepped = g->last - wall;
+        g->catching_up = 0;
+        g->last = wall; /* too far to catch up on: the wall clock at once */
+        return wall;
+    }
     int64_t t = wall;
     if (g->catching_up) {
         const int64_t s = g->anchor + (mono - g->anchor_mono) / 2;
@@ -126,7 +133,13 @@ int64_t vtime_stamp_ms(void)
         t = vtime_stamp_at(&g, wall, vtime_boot_ms(), &stepped);
     }
     pthread_mutex_unlock(&mu);
-    if (stepped >= 1000) {
+    if (stepped > VTIME_STAMP_CATCHUP_MAX_MS) {
+        log_warn("time: the wall clock stepped back by %.3f s, more than %d h: readings without a "
+                 "timestamp are stamped by it at once (a device's readings then become its "
+                 "timeline after a few; one stamped on the very millisecond of a reading stamped "
+                 "before the step replaces it)",
+                 (double)stepped / 1000.0, (int)(VTIME_STAMP_CATCHUP_MAX_MS / 3600000));
+    } else if (stepped >= 1000) {
         char at[80]; /* room for any year vtime_format may write */
         log_warn("time: the wall clock stepped back by %.3f s: readings without a timestamp are "
                  "stamped from %s on, advancing at half speed until the clock catches up (in "

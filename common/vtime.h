@@ -61,6 +61,12 @@ int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *eve
  * before the step, and a device's readings stay in order (a second apart, they are stamped half
  * a second apart for the while). Zero-initialised; not thread-safe (vtime_stamp_ms serialises
  * the process's). */
+/* The largest step back the stamps catch up on. A larger one (a clock set a year ahead, then
+ * right) is followed at once: caught up, every stamp for twice the step would be ahead of its
+ * arrival by up to the step, and one more than a day ahead is not scored (the pipeline's
+ * PIPE_FUTURE_MS): a step of a year left such readings unscored for two. The devices' readings
+ * then go behind their newest and become their timelines (pipeline_score.c). */
+#define VTIME_STAMP_CATCHUP_MAX_MS 43200000LL /* 12 h */
 typedef struct vtime_stamp {
     int64_t last;                /* the newest stamp given */
     int64_t anchor, anchor_mono; /* while catching up: the stamp and monotonic time of the step */

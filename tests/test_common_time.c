@@ -145,6 +145,16 @@ static void test_stamp_clock(void **state)
     /* Never back, even by a millisecond (two threads' readings of the clock taken in the other
      * order): the millisecond after, as for any step. */
     assert_int_equal(vtime_stamp_at(&g, W + 4999 + H, M + 5000 + H + H, NULL), W + 5001 + H);
+    /* A step back of more than VTIME_STAMP_CATCHUP_MAX_MS (here while catching up on the
+     * millisecond's) is followed at once: caught up on, a step of a year stamped readings a
+     * year ahead of their arrival, unscored, for two years. */
+    const int64_t Y = 365 * 24 * H;
+    assert_int_equal(vtime_stamp_at(&g, W + 6000 + H - Y, M + 6000 + 2 * H, &stepped),
+                     W + 6000 + H - Y);
+    assert_int_equal(stepped, Y - 999);
+    assert_int_equal(g.catching_up, 0);
+    assert_int_equal(vtime_stamp_at(&g, W + 7000 + H - Y, M + 7000 + 2 * H, NULL),
+                     W + 7000 + H - Y);
     /* The process's clock: not before the wall clock, never back. */
     int64_t a = vtime_stamp_ms(), b = vtime_stamp_ms();
     assert_true(b >= a);
