@@ -69,8 +69,8 @@ void api__h_readings_post(api_request_t *r)
     parse_errors_t *errs = calloc(1, sizeof *errs);
     char msg[256];
     size_t nitems = 0;
-    int rc = errs ? parse_json_readings(&b, body, len, vtime_now_ms(), r->max_batch, &nitems, errs,
-                                        msg, sizeof msg)
+    int rc = errs ? parse_json_readings(&b, body, len, vtime_stamp_ms(), r->max_batch, &nitems,
+                                        errs, msg, sizeof msg)
                   : ERR_NOMEM;
     if (owned)
         free(body);

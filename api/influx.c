@@ -287,7 +287,7 @@ void api__lp_write(api_request_t *r, const api_lp_write_t *w)
     batch_t b;
     batch_init(&b);
     parse_errors_t *errs = calloc(1, sizeof *errs);
-    int rc = errs ? lp_parse(&b, body, len, &lo, vtime_now_ms(), 1, errs) : ERR_NOMEM;
+    int rc = errs ? lp_parse(&b, body, len, &lo, vtime_stamp_ms(), 1, errs) : ERR_NOMEM;
     if (owned)
         free(body);
     if (rc) {

@@ -47,8 +47,14 @@ int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms
                         size_t *nitems, parse_errors_t *errs, char *errmsg, size_t errsize);
 
 /* A JSON timestamp as the readings' "ts" takes it: an integer (or a whole real) in epoch ms,
- * or an RFC 3339 string, between VTIME_MIN_MS and VTIME_MAX_MS. Returns 0 with *ms, or
+ * or an RFC 3339 string, between VTIME_MIN_MS and VTIME_MAX_MS; a number in
+ * [PARSE_JSON_SECS_LO, PARSE_JSON_SECS_HI) is refused as epoch seconds. Returns 0 with *ms, or
  * ERR_INVAL with the reason in *why (static, without the field's name). Any thread, pure. */
+/* Epoch seconds of any time from 1973-03-03 (1e8 s) on, read as ms, fall in [1e8, 1e11) ms:
+ * 1970-01-02 to 1973-03-03. The first day of 1970 (below 1e8 ms) stays accepted: tests and
+ * examples use small timestamps (ts 1000), and no clock that is set sends seconds there. */
+#define PARSE_JSON_SECS_LO 100000000LL    /* 1970-01-02T03:46:40Z */
+#define PARSE_JSON_SECS_HI 100000000000LL /* 1973-03-03T09:46:40Z */
 struct json_t;
 int parse_json_time(const struct json_t *ts, int64_t *ms, const char **why);
 

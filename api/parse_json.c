@@ -17,6 +17,12 @@
 
 /* Names the range, so that a timestamp in seconds or nanoseconds is recognised as such. */
 static const char out_of_range[] = "out of range: epoch milliseconds between 1970 and 9999";
+/* A number in [PARSE_JSON_SECS_LO, PARSE_JSON_SECS_HI) (parse.h): epoch seconds sent as ms
+ * are 1.7e9 today, a date in January 1970 that was stored, answered {"accepted":1} and scored
+ * as such. An RFC 3339 string of that time stays accepted (it names its unit). */
+static const char looks_like_seconds[] =
+    "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds; send epoch "
+    "milliseconds or an RFC 3339 string";
 /* vtime_parse_rfc3339's ERR_RANGE, with what to send instead. */
 static const char leap_second[] = VTIME_LEAP_SECOND_WHY;
 
@@ -37,6 +43,10 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
             *why = out_of_range;
             return ERR_INVAL;
         }
+        if (v >= PARSE_JSON_SECS_LO && v < PARSE_JSON_SECS_HI) {
+            *why = looks_like_seconds;
+            return ERR_INVAL;
+        }
         *ms = v;
         return 0;
     }
@@ -45,6 +55,11 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
         double d = json_real_value(ts);
         if (!(d >= (double)VTIME_MIN_MS && d <= (double)VTIME_MAX_MS)) {
             *why = out_of_range;
+            return ERR_INVAL;
+        }
+        /* Before the whole-number check: Python's time.time() (1732780800.123456) is seconds. */
+        if (d >= (double)PARSE_JSON_SECS_LO && d < (double)PARSE_JSON_SECS_HI) {
+            *why = looks_like_seconds;
             return ERR_INVAL;
         }
         if ((double)(int64_t)d != d) {

@@ -2,8 +2,10 @@
  * parsing and formatting of millisecond timestamps. Any thread. */
 #include "vtime.h"
 #include "err.h"
+#include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,78 @@ int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *eve
             *event = VTIME_STEADY_TAKEN;
     }
     return wall;
+}
+
+int64_t vtime_stamp_at(vtime_stamp_t *g, int64_t wall, int64_t mono, int64_t *stepped)
+{
+    if (stepped)
+        *stepped = 0;
+    if (!g->set) {
+        g->set = 1;
+        g->last = wall;
+        return wall;
+    }
+    if (wall < g->last - VTIME_STAMP_CATCHUP_MAX_MS) { /* also while catching up on another */
+        if (stepped)
+            *stepped = g->last - wall;
+        g->catching_up = 0;
+        g->last = wall; /* too far to catch up on: the wall clock at once */
+        return wall;
+    }
+    int64_t t = wall;
+    if (g->catching_up) {
+        const int64_t s = g->anchor + (mono - g->anchor_mono) / 2;
+        if (wall >= s)
+            g->catching_up = 0; /* caught up: the wall clock again */
+        else
+            t = s;
+    } else if (wall < g->last) {
+        if (stepped)
+            *stepped = g->last - wall;
+        /* From the millisecond after the newest given: that one may hold a reading. */
+        g->catching_up = 1;
+        g->anchor = g->last + 1;
+        g->anchor_mono = mono;
+        t = g->anchor;
+    }
+    if (t < g->last) /* never back (two threads' clock readings taken in the other order) */
+        t = g->last;
+    g->last = t;
+    return t;
+}
+
+int64_t vtime_stamp_ms(void)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static vtime_stamp_t g;
+    int64_t stepped;
+    pthread_mutex_lock(&mu);
+    /* The clocks read under the lock, so that calls see them in one order; the monotonic one
+     * only when the wall clock is not simply ahead (a stream line pays one clock reading). */
+    const int64_t wall = vtime_now_ms();
+    int64_t t;
+    if (g.set && !g.catching_up && wall >= g.last) {
+        t = g.last = wall;
+        stepped = 0;
+    } else {
+        t = vtime_stamp_at(&g, wall, vtime_boot_ms(), &stepped);
+    }
+    pthread_mutex_unlock(&mu);
+    if (stepped > VTIME_STAMP_CATCHUP_MAX_MS) {
+        log_warn("time: the wall clock stepped back by %.3f s, more than %d h: readings without a "
+                 "timestamp are stamped by it at once (a device's readings then become its "
+                 "timeline after a few; one stamped on the very millisecond of a reading stamped "
+                 "before the step replaces it)",
+                 (double)stepped / 1000.0, (int)(VTIME_STAMP_CATCHUP_MAX_MS / 3600000));
+    } else if (stepped >= 1000) {
+        char at[80]; /* room for any year vtime_format may write */
+        log_warn("time: the wall clock stepped back by %.3f s: readings without a timestamp are "
+                 "stamped from %s on, advancing at half speed until the clock catches up (in "
+                 "%.0f s), so none replaces a reading stamped before the step",
+                 (double)stepped / 1000.0, vtime_format(t, at, sizeof at),
+                 2.0 * (double)stepped / 1000.0);
+    }
+    return t;
 }
 
 int vtime_digits(const char *s, int n)

@@ -53,6 +53,34 @@ enum { VTIME_STEADY_SAME = 0, VTIME_STEADY_HELD = 1, VTIME_STEADY_TAKEN = 2 };
  * the monotonic clock does. *event (may be NULL) gets a VTIME_STEADY_ value. */
 int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *event);
 
+/* The stamps of readings sent without a timestamp (their arrival): the wall clock, except that
+ * they never go back. When the wall clock steps back (an NTP correction of a clock that ran
+ * ahead), stamps go on from the millisecond after the newest given, advancing at half the rate
+ * of the monotonic clock until the wall clock catches up (after twice the step): no stamp after
+ * the step falls on or before a millisecond given before it, so none replaces a reading stamped
+ * before the step, and a device's readings stay in order (a second apart, they are stamped half
+ * a second apart for the while). Zero-initialised; not thread-safe (vtime_stamp_ms serialises
+ * the process's). */
+/* The largest step back the stamps catch up on. A larger one (a clock set a year ahead, then
+ * right) is followed at once: caught up, every stamp for twice the step would be ahead of its
+ * arrival by up to the step, and one more than a day ahead is not scored (the pipeline's
+ * PIPE_FUTURE_MS): a step of a year left such readings unscored for two. The devices' readings
+ * then go behind their newest and become their timelines (pipeline_score.c). */
+#define VTIME_STAMP_CATCHUP_MAX_MS 43200000LL /* 12 h */
+typedef struct vtime_stamp {
+    int64_t last;                /* the newest stamp given */
+    int64_t anchor, anchor_mono; /* while catching up: the stamp and monotonic time of the step */
+    int set, catching_up;
+} vtime_stamp_t;
+
+/* The stamp for wall (vtime_now_ms()) and mono (vtime_boot_ms()); *stepped (may be NULL) gets
+ * how far back the wall clock stepped when this call saw it step, else 0. */
+int64_t vtime_stamp_at(vtime_stamp_t *g, int64_t wall, int64_t mono, int64_t *stepped);
+
+/* The process's stamp now (vtime_stamp_at under a lock), for readings without a timestamp; a
+ * step back of a second or more is logged (warning). Any thread. */
+int64_t vtime_stamp_ms(void);
+
 /* Parses an RFC 3339 timestamp ("2026-11-28T10:00:00.123Z", "...+02:00", fractions of any
  * length truncated to ms) of exactly len bytes into *ms. Returns 0; ERR_RANGE for a well-formed
  * timestamp at second 60 (a leap second: Unix time has none, so it has no millisecond of its

@@ -433,7 +433,9 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
         /* No reason from the detector: it left state anomaly by starting over (a new
          * detector for a changed channel set is learning). */
         cur->ended_by = r->ended_by != DET_END_NONE ? (int)r->ended_by : PIPE_END_RESET;
-        cur->end_ts = ts;
+        /* Not before its start: the device's clock stepped back while it was open
+         * (pipeline_score.c timeline_step), as pipeline__event_end bounds it. */
+        cur->end_ts = ts >= cur->start_ts ? ts : cur->start_ts;
         atomic_fetch_add_explicit(&p->ended[cur->ended_by], 1, memory_order_relaxed);
         event_sides_fix(d, cur);
         event_note_end(d, cur);

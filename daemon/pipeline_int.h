@@ -289,7 +289,14 @@ struct dev {
     char *attrs; /* owned JSON object text of the device's attributes, or NULL */
     uint64_t skipped_old;
     uint64_t skipped_future; /* readings stamped beyond PIPE_FUTURE_MS: since the start, unsaved */
-    int training;            /* a training job for d runs */
+    /* The run of readings behind last_ts (pipeline_score.c back_run): its length, its first
+     * and newest timestamps, their arrivals (wall ms); clock_steps: the runs that became
+     * the device's timeline (its clock stepped back), since the start, unsaved. */
+    uint32_t back_n;
+    int64_t back_ts0, back_ts, back_at0, back_at;
+    int64_t back_step_at; /* arrival of the newest step (PIPE_BACK_HOLD_MS) */
+    uint64_t clock_steps;
+    int training; /* a training job for d runs */
     /* A training's job is applied but its version not yet confirmed stored (pipeline_train.c
      * member_apply to member_end): no save meanwhile (pipeline__save), so a saved detector never
      * serves a version the store may not hold. Under mu. */
@@ -389,6 +396,7 @@ struct pipeline {
     struct group *groups;
     /* Counters for /metrics (relaxed atomics). */
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
+    atomic_uint_fast64_t clock_steps;    /* devices' timelines begun after a step back */
     atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
     /* The put-off lines (pipeline_train.c put_off_log): when the last was logged (monotonic ms,
      * 0: never) and how many were counted since instead of logged. */
@@ -443,6 +451,24 @@ struct pipeline {
 /* The largest interval between two scored readings, in reading intervals (dev.dt_ms), that
  * their device's interval estimate takes in: a longer one is a gap (pipeline_score.c). */
 #define PIPE_DT_GAP 4.0
+
+/* A device's clock stepped back (pipeline_score.c back_run): this many readings in a row
+ * behind its newest scored one, in order among themselves and arriving as fast as their
+ * timestamps advance, become its timeline. Fewer (a late reading, a retried batch) stay out of
+ * order; a backfill sends hours in seconds and stays out of order however long it is. */
+#define PIPE_BACK_RUN 10
+/* Within such a run, a reading more than this or PIPE_DT_GAP reading intervals, the larger,
+ * (plus twice its arrival's advance) after the one before starts a new run: a gateway's batch
+ * of up to a minute (or of a few readings minutes apart) stays one run, and the step's readings
+ * after a backfill are not taken for more of the backfill. */
+#define PIPE_BACK_SLACK_MS 60000
+/* After a step, no other for this long (by arrival): two feeds of one device, one lagging the
+ * other by PIPE_BACK_RUN readings or more while the other comes in batches (two gateways whose
+ * clocks differ; a buffer drained at the live pace between live batches), flipped its
+ * timeline back at every batch, each flip dropping its stored predictions and moving its
+ * detector's times back by the lag. A device's clock that steps back twice within it stays out
+ * of order until it ends, as before steps were followed. */
+#define PIPE_BACK_HOLD_MS 3600000
 
 /* Histogram bounds in seconds (clang-format off keeps them on one line each). */
 // clang-format off
@@ -704,6 +730,10 @@ void pipeline__limits_free(struct dev *d);
  * the period judged already (the period ends by vigild's clock, a reading is scored by its own
  * timestamp) keeps its state. Caller holds d->mu. */
 void pipeline__limits_reset(pipeline_t *p, struct dev *d, int64_t end_ms);
+/* d's readings go on from a new timeline (its clock stepped back: pipeline_score.c): the
+ * forecast check runs at its next scored reading, so a forecast alarm's at_ts follows the new
+ * timeline at once. Caller holds d->mu. */
+void pipeline__limits_timeline(struct dev *d);
 /* The crossing of channel c's limits (d->lim_max[c], d->lim_min[c]) the limit alarms judge
  * (pipeline_limits.c), for the alarm and the forecast route alike: the first of the h steps
  * of mean (the detector's forecast [h, d->nch], NULL: none) whose value is at or beyond a limit,

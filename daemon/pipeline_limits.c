@@ -493,6 +493,12 @@ void pipeline__limits_check(pipeline_t *p, struct dev *d)
     }
 }
 
+void pipeline__limits_timeline(struct dev *d)
+{
+    if (d->limits)
+        d->limits->until_check = 1;
+}
+
 json_t *pipeline__limits_status(const struct dev *d)
 {
     json_t *v = json_object();

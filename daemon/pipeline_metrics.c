@@ -319,6 +319,10 @@ size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
                 "newest, or stamped more than a day ahead of their arrival: stored, not "
                 "scored.\n# TYPE vigil_readings_not_scored_total counter\n"
                 "vigil_readings_not_scored_total %llu\n"
+                "# HELP vigil_clock_steps_back_total Devices' clocks seen stepped back: a "
+                "steady run of readings behind a device's newest that became its timeline "
+                "(scored from there).\n# TYPE vigil_clock_steps_back_total counter\n"
+                "vigil_clock_steps_back_total %llu\n"
                 "# HELP vigil_model_trainings_total Trainings finished.\n"
                 "# TYPE vigil_model_trainings_total counter\nvigil_model_trainings_total %llu\n"
                 "# HELP vigil_model_swaps_total Trainings whose candidate replaced the serving "
@@ -335,7 +339,8 @@ size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
                 "or running for the device.\n# TYPE vigil_train_postponed_total counter\n"
                 "vigil_train_postponed_total %llu\n",
                 (unsigned long long)scored, (unsigned long long)atomic_load(&p->skipped_old),
-                (unsigned long long)trainings, (unsigned long long)atomic_load(&p->swaps),
+                (unsigned long long)atomic_load(&p->clock_steps), (unsigned long long)trainings,
+                (unsigned long long)atomic_load(&p->swaps),
                 (unsigned long long)atomic_load(&p->train_failures), pipeline__due_len(p),
                 (unsigned long long)atomic_load(&p->train_merged));
     size_t inq = 0;

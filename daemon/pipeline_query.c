@@ -215,7 +215,7 @@ struct status_copy {
     int has_result, nch, training;
     struct detector_result r;
     int64_t since_ts, last_ts;
-    uint64_t scored, skipped_old, skipped_future, last_present;
+    uint64_t scored, skipped_old, skipped_future, clock_steps, last_present;
     float last_x[DETECTOR_MAX_CHANNELS];
     char *ch[DETECTOR_MAX_CHANNELS]; /* borrowed */
     const char *group;
@@ -241,6 +241,7 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     c.scored = d->scored;
     c.skipped_old = d->skipped_old;
     c.skipped_future = d->skipped_future;
+    c.clock_steps = d->clock_steps;
     c.last_present = d->last_present;
     memcpy(c.last_x, d->last_x, sizeof(float) * (size_t)d->nch);
     memcpy(c.ch, d->ch, sizeof(char *) * (size_t)d->nch);
@@ -262,7 +263,8 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
             for (int i = 0; i < c.nch; i++)
                 if (!(c.last_present & (UINT64_C(1) << i)))
                     json_array_append_new(imputed, json_string(c.ch[i]));
-        v = json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:I,s:o,s:{s:I,s:s},s:o,s:o,s:I,s:I,s:I,s:b,s:o}",
+        v = json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:I,s:o,s:{s:I,s:s},s:o,s:o,s:I,s:I,s:I,s:I,s:b,"
+                      "s:o}",
                       "device", d->name, "state", pipeline__state_names[r->state], "score",
                       pipeline__jnum(r->score), "threshold", pipeline__jnum(r->threshold),
                       "since_ts", (json_int_t)c.since_ts, "since", pipeline__jtime(c.since_ts),
@@ -271,8 +273,9 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
                       "top_channels", ranked(c.ch, c.nch, r->contrib, 3, NULL, NULL),
                       "imputed_channels", imputed, "readings_scored", (json_int_t)c.scored,
                       "readings_not_scored_out_of_order", (json_int_t)c.skipped_old,
-                      "readings_not_scored_future", (json_int_t)c.skipped_future, "training",
-                      c.training, "latest", latest);
+                      "readings_not_scored_future", (json_int_t)c.skipped_future,
+                      "clock_steps_back", (json_int_t)c.clock_steps, "training", c.training,
+                      "latest", latest);
     }
     if (v == NULL || limits == NULL) {
         json_decref(v);
@@ -675,6 +678,9 @@ void pipeline_forget(pipeline_t *p, const char *device)
     d->st_sent = DET_LEARNING;
     d->st_next_ms = 0;
     d->scored = d->since_save = d->skipped_old = d->skipped_future = d->last_present = 0;
+    d->clock_steps = 0;
+    d->back_n = 0;
+    d->back_step_at = 0;
     pipeline__events_clear(d);
     pipeline__maint_clear(d);
     d->next_event_id = 0;

@@ -3,12 +3,13 @@
  *
  * A shard thread (pipeline.c shard_main) hands each message it dequeues to
  * pipeline__score_message, which steps the devices' detectors in commit order. Readings older
- * than a device's newest are stored (they are already) but not scored, nor are those in a
- * maintenance period (pipeline_maint.c). A reading with a new channel set rebuilds its device's
- * detector and prediction ring (dev_reset_detector). Members of a group whose readings arrive
- * together are stepped as one batch (score_group). After each step the status, the prediction
- * ring, the anomaly event, the limits, the training request and the periodic save follow
- * (point_finish).
+ * than a device's newest are stored (they are already) but not scored, unless a steady run of
+ * them shows the device's clock stepped back (back_run: they become its timeline), nor are
+ * those in a maintenance period (pipeline_maint.c). A reading with a new channel set rebuilds
+ * its device's detector and prediction ring (dev_reset_detector). Members of a group whose
+ * readings arrive together are stepped as one batch (score_group). After each step the status,
+ * the prediction ring, the anomaly event, the limits, the training request and the periodic
+ * save follow (point_finish).
  *
  * At 100k devices every point's device is cold, so the per-point path reads as few of its
  * cache lines as it can: devices are found through the pipeline's name index (p->idx,
@@ -118,6 +119,77 @@ static void result_keep(struct detector_result *dst, const struct detector_resul
     dst->likelihood = r->likelihood;
 }
 
+/* d's clock stepped back: its readings go on from the run's (the newest at ts), one reading
+ * interval after the newest scored one in the detector's time. What keeps time follows the new
+ * timeline: the detector's kept times move by the step (its training schedule and kept onsets
+ * go on as if the clock had not stepped), the reading interval (dt_ms) is not changed by it,
+ * the limit alarms' forecast check runs at this reading (at_ts), and the prediction ring starts
+ * over (readers take it in time order; its stored blocks are dropped as at a change of
+ * channels: the readings stay stored). An event open across the step ends no earlier than it
+ * began (pipeline__track_event). The step's reading arrived at arrived_ms. Caller holds
+ * d->mu. */
+static void timeline_step(pipeline_t *p, struct dev *d, int64_t ts, int64_t arrived_ms)
+{
+    const int64_t dt = d->dt_ms > 0 ? (int64_t)llround(d->dt_ms) : 0;
+    const int64_t step = d->last_ts - d->back_ts0 + dt;
+    if (d->clock_steps++ == 0) {
+        char was[32], from[32];
+        log_warn("pipeline: device '%s' stepped its clock back by %.3f s: %u readings in a row "
+                 "behind its newest scored one (%s), arriving as they were stamped, are its "
+                 "timeline from %s on (scored; its predictions start over); its status counts "
+                 "such steps in clock_steps_back",
+                 d->name, (double)step / 1000.0, d->back_n,
+                 vtime_format(d->last_ts, was, sizeof was), vtime_format(ts, from, sizeof from));
+    }
+    atomic_fetch_add_explicit(&p->clock_steps, 1, memory_order_relaxed);
+    if (d->det)
+        (void)detector_shift_time(d->det, -step);
+    (void)pipeline__ring_alloc(p, d);
+    pipeline__limits_timeline(d);
+    d->last_ts = -1; /* no interval to the old timeline; every reading after is in order */
+    d->back_n = 0;
+    d->back_step_at = arrived_ms;
+}
+
+/* Judges reading ts of d, behind its newest scored one (d->last_ts). Returns 1 when it
+ * completes a run that becomes d's timeline (timeline_step done), else 0: out of order. A run:
+ * readings of d in a row behind last_ts, each after the one before by at most twice its
+ * arrival's advance plus PIPE_BACK_SLACK_MS (or PIPE_DT_GAP reading intervals, if more), else
+ * it starts a new run. At PIPE_BACK_RUN readings whose timestamps have advanced at most twice
+ * as much as their arrival (a backfill sends hours in seconds and never becomes the timeline; a
+ * gateway's batches catch up within two batches) it is a clock stepped back. An in-order
+ * reading ends the run (point_prepare), so one late reading or a retried batch stays out of
+ * order. The restore's catch-up (no arrival) never makes one, nor a run within
+ * PIPE_BACK_HOLD_MS of the device's last step (two feeds of one device flipped it at every
+ * batch). */
+static int back_run(pipeline_t *p, struct shard *sh, struct dev *d, int64_t ts)
+{
+    const int64_t at = sh->arrived_ms;
+    /* Within PIPE_BACK_HOLD_MS of the device's last step (a wall clock that stepped back since
+     * does not extend it). */
+    if (at < 0 ||
+        (d->clock_steps > 0 && at >= d->back_step_at && at - d->back_step_at < PIPE_BACK_HOLD_MS)) {
+        d->back_n = 0;
+        return 0;
+    }
+    /* A device reading every few minutes, batched, has gaps of its interval within a batch. */
+    const double gap = PIPE_DT_GAP * d->dt_ms;
+    const int64_t slack = gap > PIPE_BACK_SLACK_MS ? (int64_t)gap : PIPE_BACK_SLACK_MS;
+    if (d->back_n == 0 || ts <= d->back_ts || ts - d->back_ts > 2 * (at - d->back_at) + slack) {
+        d->back_n = 1;
+        d->back_ts0 = d->back_ts = ts;
+        d->back_at0 = d->back_at = at;
+        return 0;
+    }
+    d->back_n++;
+    d->back_ts = ts;
+    d->back_at = at;
+    if (d->back_n < PIPE_BACK_RUN || 2 * (at - d->back_at0) < ts - d->back_ts0)
+        return 0;
+    timeline_step(p, d, ts, at);
+    return 1;
+}
+
 /* Before the step: order check, channels, the reading vector. Returns 1 when sp is to be
  * stepped. Caller holds sp->d->mu. */
 static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
@@ -131,11 +203,12 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
         atomic_store_explicit(&d->seen_ms, sh->arrived_ms, memory_order_relaxed);
     if (pt->nfields > sizeof idx / sizeof idx[0])
         return 0;
-    if (pt->ts_ms <= d->last_ts) {
+    if (pt->ts_ms <= d->last_ts && !back_run(p, sh, d, pt->ts_ms)) {
         d->skipped_old++;
         atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
         return 0;
     }
+    d->back_n = 0;
     /* Far ahead of its arrival: a clock's glitch, not the newest scored (PIPE_FUTURE_MS).
      * Counted with the out-of-order ones in /metrics (vigil_readings_not_scored_total, whose
      * alert names both causes); the device's first is logged. */

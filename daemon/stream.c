@@ -567,7 +567,7 @@ static void parse_line(struct conn *c, const char *line, size_t n)
     lp_opts_t lo = {.device_tag = s->device_tag, .precision = LP_NS, .max_line = s->opts.max_line};
     char msg[256];
     /* The point is admitted with the rest of this read's (admit_pending). */
-    int rc = lp_parse_line(&c->cur, line, n, &lo, vtime_now_ms(), c->lineno, msg, sizeof msg);
+    int rc = lp_parse_line(&c->cur, line, n, &lo, vtime_stamp_ms(), c->lineno, msg, sizeof msg);
     if (rc == ERR_INVAL)
         line_error(c, c->lineno, 1, "error %u %s", c->lineno, msg);
     else if (rc)

@@ -748,6 +748,30 @@ int detector_end_episode(detector_t *d)
     return 0;
 }
 
+/* t moved by by_ms, kept within +-2^62 (the range a save's kept onsets are loaded from:
+ * detector_load.c); DETECTOR_NO_TIME stays. */
+static int64_t time_moved(int64_t t, int64_t by_ms)
+{
+    const int64_t lim = (int64_t)1 << 62;
+    if (t == DETECTOR_NO_TIME)
+        return t;
+    by_ms = by_ms < -lim ? -lim : by_ms > lim ? lim : by_ms;
+    t = t < -lim ? -lim : t > lim ? lim : t;
+    const int64_t v = t + by_ms; /* |t|, |by_ms| <= 2^62: no overflow */
+    return v < -lim ? -lim : v > lim ? lim : v;
+}
+
+int detector_shift_time(detector_t *d, int64_t by_ms)
+{
+    if (d == NULL)
+        return ERR_INVAL;
+    d->last_ts = time_moved(d->last_ts, by_ms);
+    d->train_ts = time_moved(d->train_ts, by_ms);
+    for (int i = 0; i < d->rh_n; i++)
+        d->rh_ts[i] = time_moved(d->rh_ts[i], by_ms);
+    return 0;
+}
+
 int detector_accept(detector_t *d)
 {
     if (d == NULL)

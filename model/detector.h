@@ -868,6 +868,14 @@ int detector_accept(detector_t *d);
  * changes), ERR_INVAL. */
 int detector_end_episode(detector_t *d);
 
+/* Moves every reading time the detector keeps by by_ms (the newest reading's, the training
+ * schedule's retrain_seconds counts from, onset_rhythm's kept onsets): the device's clock
+ * stepped and its readings go on from a new timeline, so the schedules kept in time go on
+ * across the step as if it had not happened (the caller estimates it). Unknown times
+ * (DETECTOR_NO_TIME) stay unknown. Saved state only (no format change). Owner thread; no
+ * allocation. Returns 0 or ERR_INVAL. */
+int detector_shift_time(detector_t *d, int64_t by_ms);
+
 /* The operator's settings that a detector restored from a save takes from the running
  * configuration (cfg) rather than keeping the ones it was saved with: retrain_every,
  * retrain_seconds, model_kind, lstm_min_rows and serving_f16 (vigild.conf's model.* keys; a

@@ -109,6 +109,58 @@ static void test_steady_clock(void **state)
     assert_int_equal(vtime_steady_now(&g, at + later + 9, t + later + 9, NULL), at + later + 9);
 }
 
+/* vtime_stamp_at, its clocks injected: the wall clock while it goes forward; after a step back
+ * the stamps go on from the millisecond after the newest, at half speed, never on a millisecond
+ * given before the step, until the wall clock catches up. */
+static void test_stamp_clock(void **state)
+{
+    (void)state;
+    const int64_t W = 1732780800000LL, M = 5000000;
+    vtime_stamp_t g;
+    memset(&g, 0, sizeof g);
+    int64_t stepped = -1;
+    assert_int_equal(vtime_stamp_at(&g, W, M, &stepped), W);
+    assert_int_equal(stepped, 0);
+    /* Several calls in one millisecond share it (the documented same-millisecond rule). */
+    assert_int_equal(vtime_stamp_at(&g, W + 1000, M + 1000, NULL), W + 1000);
+    assert_int_equal(vtime_stamp_at(&g, W + 1000, M + 1000, NULL), W + 1000);
+    /* The wall clock steps back an hour. */
+    const int64_t H = 3600000;
+    assert_int_equal(vtime_stamp_at(&g, W + 2000 - H, M + 2000, &stepped), W + 1001);
+    assert_int_equal(stepped, H - 1000);
+    int64_t prev = W + 1001;
+    for (int64_t k = 1; k <= 10; k++) { /* a reading a second: stamps half a second apart */
+        int64_t t = vtime_stamp_at(&g, W + 2000 - H + k * 1000, M + 2000 + k * 1000, &stepped);
+        assert_int_equal(t, W + 1001 + k * 500);
+        assert_true(t > prev);
+        assert_int_equal(stepped, 0);
+        prev = t;
+    }
+    /* Caught up after twice the step: the wall clock again. */
+    const int64_t later = 2 * H;
+    int64_t t = vtime_stamp_at(&g, W + 2000 - H + later, M + 2000 + later, NULL);
+    assert_true(t >= W + 2000 - H + later);
+    assert_int_equal(vtime_stamp_at(&g, W + 5000 + H, M + 5000 + H + H, NULL), W + 5000 + H);
+    assert_int_equal(g.catching_up, 0);
+    /* Never back, even by a millisecond (two threads' readings of the clock taken in the other
+     * order): the millisecond after, as for any step. */
+    assert_int_equal(vtime_stamp_at(&g, W + 4999 + H, M + 5000 + H + H, NULL), W + 5001 + H);
+    /* A step back of more than VTIME_STAMP_CATCHUP_MAX_MS (here while catching up on the
+     * millisecond's) is followed at once: caught up on, a step of a year stamped readings a
+     * year ahead of their arrival, unscored, for two years. */
+    const int64_t Y = 365 * 24 * H;
+    assert_int_equal(vtime_stamp_at(&g, W + 6000 + H - Y, M + 6000 + 2 * H, &stepped),
+                     W + 6000 + H - Y);
+    assert_int_equal(stepped, Y - 999);
+    assert_int_equal(g.catching_up, 0);
+    assert_int_equal(vtime_stamp_at(&g, W + 7000 + H - Y, M + 7000 + 2 * H, NULL),
+                     W + 7000 + H - Y);
+    /* The process's clock: not before the wall clock, never back. */
+    int64_t a = vtime_stamp_ms(), b = vtime_stamp_ms();
+    assert_true(b >= a);
+    assert_true(a >= vtime_now_ms() - 1000);
+}
+
 static void test_format_roundtrip(void **state)
 {
     char buf[32];
@@ -244,6 +296,7 @@ static void test_agg_compensated(void **state)
 
 const struct CMUnitTest common_time_tests[] = {
     cmocka_unit_test(test_rfc3339),          cmocka_unit_test(test_steady_clock),
+    cmocka_unit_test(test_stamp_clock),
     cmocka_unit_test(test_format_roundtrip), cmocka_unit_test(test_duration),
     cmocka_unit_test(test_agg_bucket_start), cmocka_unit_test(test_agg_values),
     cmocka_unit_test(test_agg_compensated),

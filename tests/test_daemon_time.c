@@ -2,7 +2,9 @@
  * clock injected through pipeline__feed_at (no store, no wall clock but the catch-up's): a
  * reading stamped far ahead of its arrival is stored but not scored and does not become its
  * device's newest scored reading (PIPE_FUTURE_MS), so the readings after it are still scored;
- * a device's gap is not one of its reading intervals (PIPE_DT_GAP). */
+ * a device's gap is not one of its reading intervals (PIPE_DT_GAP); a device's clock stepped
+ * back becomes its timeline after a steady run of readings (PIPE_BACK_RUN), a late reading
+ * and a backfill do not. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -116,11 +118,173 @@ static void test_gap_not_interval(void **state)
     pipeline_destroy(p);
 }
 
+/* Feeds one reading of device dev at ts, arrived at arrived_ms. */
+static void feed_dev(pipeline_t *p, const char *dev, int64_t ts, double v, int64_t arrived_ms)
+{
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(batch_point_begin(&b, dev, strlen(dev), ts, 0), 0);
+    assert_int_equal(batch_field_add(&b, "x", 1, v), 0);
+    assert_int_equal(batch_point_commit(&b), 1);
+    pipeline__feed_at(p, &b, arrived_ms);
+    pipeline_drain(p);
+    batch_deinit(&b);
+}
+
+/* The predictions' timestamps of gw, checked in time order; returns how many. */
+static size_t preds_in_order(pipeline_t *p, int64_t *first, int64_t *last)
+{
+    char *js = NULL;
+    assert_int_equal(pipeline_predictions(p, "gw", 0, INT64_MAX, 100000, &js), 0);
+    json_t *v = json_loads(js, 0, NULL);
+    free(js);
+    assert_non_null(v);
+    json_t *pts = json_object_get(v, "points");
+    size_t n = json_array_size(pts);
+    int64_t prev = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        int64_t ts = json_integer_value(json_object_get(json_array_get(pts, i), "ts"));
+        assert_true(ts > prev);
+        prev = ts;
+        if (i == 0)
+            *first = ts;
+        *last = ts;
+    }
+    json_decref(v);
+    return n;
+}
+
+static void test_clock_steps_back(void **state)
+{
+    (void)state;
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = 1;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    int64_t at = ARRIVAL;
+    for (int i = 0; i < 100; i++, at += 1000)
+        feed(p, at, i % 7, at);
+    assert_int_equal(status_int(p, "readings_scored"), 100);
+    const int64_t newest = at - 1000;
+
+    /* One late reading, then in-order ones again: out of order, as before. */
+    feed(p, newest - 500, 3, at);
+    feed(p, at, 3, at);
+    at += 1000;
+    assert_int_equal(status_int(p, "readings_not_scored_out_of_order"), 1);
+    assert_int_equal(status_int(p, "readings_scored"), 101);
+
+    /* A backfill: a thousand readings of a day ago, in order, arriving within a second: never
+     * the device's timeline, however long. */
+    for (int i = 0; i < 1000; i++)
+        feed(p, ARRIVAL - 86400000LL + i * 1000, i % 5, at + i);
+    at += 1000;
+    assert_int_equal(status_int(p, "readings_not_scored_out_of_order"), 1001);
+    assert_int_equal(status_int(p, "readings_scored"), 101);
+    assert_int_equal(status_int(p, "clock_steps_back"), 0);
+    assert_int_equal(status_int(p, "last_ts"), at - 2000);
+
+    /* The gateway's clock steps back an hour: its readings, a second apart and arriving so,
+     * are out of order for PIPE_BACK_RUN - 1 of them, then its timeline. */
+    struct dev *d = pipeline__find(p, "gw");
+    assert_non_null(d);
+    const double dt = d->dt_ms;
+    int64_t ts = at - 3600000LL;
+    for (int i = 0; i < PIPE_BACK_RUN - 1; i++, ts += 1000, at += 1000)
+        feed(p, ts, i % 7, at);
+    assert_int_equal(status_int(p, "readings_scored"), 101);
+    assert_int_equal(status_int(p, "clock_steps_back"), 0);
+    for (int i = 0; i < 20; i++, ts += 1000, at += 1000)
+        feed(p, ts, i % 7, at);
+    assert_int_equal(status_int(p, "readings_scored"), 121);
+    assert_int_equal(status_int(p, "clock_steps_back"), 1);
+    assert_int_equal(status_int(p, "readings_not_scored_out_of_order"), 1001 + PIPE_BACK_RUN - 1);
+    assert_int_equal(status_int(p, "last_ts"), ts - 1000);
+    /* The step is not one of its reading intervals. */
+    assert_true(d->dt_ms > 0.99 * dt && d->dt_ms < 1.01 * dt);
+    /* The predictions start over on the new timeline, in time order. */
+    int64_t first = 0, last = 0;
+    assert_int_equal(preds_in_order(p, &first, &last), 20);
+    assert_int_equal(first, ts - 20000);
+    assert_int_equal(last, ts - 1000);
+
+    /* vigild's own clock steps back: readings stamped on arrival (no timestamp of their own)
+     * go back with it, and become the device's timeline the same way. */
+    int64_t now = ARRIVAL;
+    for (int i = 0; i < 50; i++, now += 1000)
+        feed_dev(p, "stamped", now, i % 3, now);
+    now -= 3600000LL;
+    for (int i = 0; i < 20; i++, now += 1000)
+        feed_dev(p, "stamped", now, i % 3, now);
+    struct dev *s = pipeline__find(p, "stamped");
+    assert_non_null(s);
+    assert_int_equal(s->scored, 50 + 20 - (PIPE_BACK_RUN - 1));
+    assert_int_equal(s->clock_steps, 1);
+    assert_int_equal(s->last_ts, now - 1000);
+
+    /* A gateway batching a device that reads every 2 minutes: 5 readings every 10 minutes, the
+     * readings of a batch 2 minutes apart arriving at once. Its clock steps back a day: its
+     * timeline from the run's 10th reading (the second batch's last) on. */
+    int64_t t = ARRIVAL, arr = ARRIVAL;
+    for (int i = 0; i < 40; i++, t += 120000) {
+        feed_dev(p, "slow", t, i % 3, arr);
+        if (i % 5 == 4)
+            arr = t + 120000 * 5;
+    }
+    t -= 86400000LL;
+    for (int i = 0; i < 15; i++, t += 120000) {
+        feed_dev(p, "slow", t, i % 3, arr);
+        if (i % 5 == 4)
+            arr += 600000;
+    }
+    struct dev *sl = pipeline__find(p, "slow");
+    assert_non_null(sl);
+    assert_int_equal(sl->clock_steps, 1);
+    assert_int_equal(sl->scored, 40 + 15 - (PIPE_BACK_RUN - 1));
+    pipeline_destroy(p);
+}
+
+/* Two feeds of one device: gateway A sends a batch of the last 30 readings every 30 s, gateway
+ * B each reading as it comes, its clock 20 s behind A's. B's readings behind A's newest are a
+ * run of 20 at the live pace after every batch: the timeline stepped back at every batch (20
+ * steps in 20 batches, each dropping the stored predictions and moving the detector's times
+ * back 20 s). One step, then none for PIPE_BACK_HOLD_MS; a step after it is followed again. */
+static void test_two_feeds_step_once(void **state)
+{
+    (void)state;
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = 1;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    int64_t t = ARRIVAL;
+    for (int i = 0; i < 300; i++, t += 1000)
+        feed(p, t, i % 7, t);
+    for (int cyc = 0; cyc < 20; cyc++, t += 30000) {
+        for (int k = 0; k < 30; k++) /* A's batch, arriving at once */
+            feed(p, t - 29000 + k * 1000, k % 7, t);
+        for (int k = 1; k <= 29; k++)
+            feed(p, t + k * 1000 - 20000, k % 7, t + k * 1000);
+    }
+    assert_int_equal(status_int(p, "clock_steps_back"), 1);
+    /* An hour after that step, the clock steps back two hours: followed. */
+    t += PIPE_BACK_HOLD_MS;
+    int64_t ts = t - 3 * 3600000LL;
+    for (int i = 0; i < PIPE_BACK_RUN + 5; i++, ts += 1000, t += 1000)
+        feed(p, ts, i % 7, t);
+    assert_int_equal(status_int(p, "clock_steps_back"), 2);
+    assert_int_equal(status_int(p, "last_ts"), ts - 1000);
+    pipeline_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_future_reading_not_newest),
         cmocka_unit_test(test_gap_not_interval),
+        cmocka_unit_test(test_clock_steps_back),
+        cmocka_unit_test(test_two_feeds_step_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,6 +157,49 @@ static void test_worse_job_not_swapped(void **unused)
     free(x);
 }
 
+/* retrain_seconds across a clock stepped back an hour 30 readings after a training: with the
+ * detector's times moved by the step (detector_shift_time, as vigild does when the readings
+ * become the device's new timeline) the next ask comes 60 readings after the training, as
+ * without a step; unmoved, the schedule starts again at the step (90). */
+static void test_retrain_seconds_clock_step(void **unused)
+{
+    (void)unused;
+    const int C = 4, n = 400;
+    float *x = make_process(n, 17);
+    for (int shifted = 0; shifted <= 1; shifted++) {
+        struct detector_config cfg;
+        detector_config_default(&cfg);
+        cfg.retrain_every = 0;
+        cfg.retrain_seconds = 60;
+        detector_t *d;
+        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        struct detector_result res;
+        int trained_at = -1, asked_at = -1;
+        int64_t ts = 1700000000000LL;
+        for (int t = 0; t < n && asked_at < 0; t++, ts += 1000) {
+            if (trained_at >= 0 && t == trained_at + 30) {
+                ts -= 3600000;
+                if (shifted)
+                    assert_int_equal(detector_shift_time(d, -3600000), 0);
+            }
+            assert_int_equal(detector_step_ts(d, ts, x + (size_t)C * t, NULL, &res), 0);
+            if (!res.want_train)
+                continue;
+            if (trained_at < 0) {
+                train_on(d, x, t + 1, NULL);
+                trained_at = t;
+            } else {
+                asked_at = t;
+            }
+        }
+        assert_true(trained_at >= 0);
+        assert_int_equal(asked_at - trained_at, shifted ? 60 : 90);
+        detector_destroy(d);
+    }
+    assert_int_equal(detector_shift_time(NULL, 1), ERR_INVAL);
+    free(x);
+}
+
 /* retrain_seconds: with retrain_every 0, a serving detector asks for training when its
  * readings' timestamps have advanced retrain_seconds since the last training: after 60
  * readings 1 s apart, after 6 readings 10 s apart; never for readings without a time. */
@@ -814,6 +857,7 @@ const struct CMUnitTest detector_train_tests[] = {
     cmocka_unit_test(test_warm_start),
     cmocka_unit_test(test_worse_job_not_swapped),
     cmocka_unit_test(test_retrain_seconds),
+    cmocka_unit_test(test_retrain_seconds_clock_step),
     cmocka_unit_test(test_batch_step_matches_single),
     cmocka_unit_test(test_extrapolation_first_model),
     cmocka_unit_test(test_serving_f16),

@@ -128,6 +128,32 @@ static void test_json_ts(void **state)
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}", range[i]);
         json_item_bad(body, "ts: out of range: epoch milliseconds between 1970 and 9999");
     }
+    /* Epoch seconds as a number (1970-01-02 to 1973-03-03 in ms): refused, naming the unit;
+     * the same instant as an RFC 3339 string names its unit and is taken, and so are the
+     * bounds of the band. */
+    /* 1732780800.123456: Python's time.time(), seconds with a fraction (was "not a whole
+     * number of milliseconds", which does not say the unit is wrong). */
+    const char *secs[] = {"1732780800",  "100000000",    "99999999999",
+                          "1.7327808e9", "1732780800.0", "1732780800.123456"};
+    for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}", secs[i]);
+        json_item_bad(body, "ts: between 1970-01-02 and 1973-03-03 in milliseconds: looks like "
+                            "epoch seconds; send epoch milliseconds or an RFC 3339 string");
+    }
+    batch_init(&b);
+    json_run(&b,
+             "[{\"device\":\"d\",\"ts\":\"1970-01-21T01:19:40.800Z\",\"values\":{\"v\":1}},"
+             "{\"device\":\"d\",\"ts\":99999999,\"values\":{\"v\":1}},"
+             "{\"device\":\"d\",\"ts\":100000000000,\"values\":{\"v\":1}}]",
+             0, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.errs.count, 0);
+    assert_int_equal(b.npoints, 3);
+    assert_int_equal(b.points[0].ts_ms, 1732780800LL);
+    assert_int_equal(b.points[1].ts_ms, 99999999LL);
+    assert_int_equal(b.points[2].ts_ms, 100000000000LL);
+    batch_deinit(&b);
     json_item_bad("{\"device\":\"d\",\"ts\":1732780800123.5,\"values\":{\"v\":1}}",
                   "ts: not a whole number of milliseconds");
     const char *wrong_type[] = {"true", "false", "null", "[1]", "{}"};

@@ -110,6 +110,22 @@ class JsonIngest(vt.DaemonTestCase):
         self.assertPoints(self.d.readings("part-1"),
                           [(1000, {"a": 1.5}), (3000, {"a": 3.5, "b": 4.0}), (12000, {"c": -2.0})])
 
+    def test_epoch_seconds_refused(self):
+        # Epoch seconds in a JSON ts (documented as ms): a 400 for that item naming ts and the
+        # unit, not a reading of 1970-01-21; the same time in ms and as RFC 3339 is stored.
+        res = self.d.post_json([{"device": "secs-1", "ts": 1732780800, "values": {"a": 1}},
+                                {"device": "secs-1", "ts": 1732780800000, "values": {"a": 2}},
+                                {"device": "secs-1", "ts": "2024-11-28T08:00:01Z",
+                                 "values": {"a": 3}}])
+        self.assertEqual(res.status, 400, res)
+        doc = res.json()
+        self.assertEqual((doc["accepted"], doc["rejected"]), (2, 1), doc)
+        self.assertEqual(doc["errors"][0]["index"], 0)
+        self.assertTrue(doc["errors"][0]["error"].startswith("ts: "), doc)
+        self.assertIn("looks like epoch seconds", doc["errors"][0]["error"])
+        self.assertPoints(self.d.readings("secs-1"),
+                          [(1732780800000, {"a": 2.0}), (1732780801000, {"a": 3.0})])
+
     def test_overwrite_same_key(self):
         d = "ow-1"
         r = self.d.post_json({"device": d, "ts": 5000, "values": {"a": 1.0, "b": 2.0}})
