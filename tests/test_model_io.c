@@ -232,7 +232,7 @@ static void test_crc32_reference(void **unused)
 {
     (void)unused;
     assert_int_equal(model__crc32(0, "123456789", 9), 0xcbf43926u); /* the CRC-32 check value */
-    assert_int_equal(model__crc32(0x1234u, NULL, 0), 0x1234u);     /* nothing added: unchanged */
+    assert_int_equal(model__crc32(0x1234u, NULL, 0), 0x1234u);      /* nothing added: unchanged */
     enum { N = 70000 };
     unsigned char *b = malloc(N);
     assert_non_null(b);
