@@ -149,10 +149,12 @@ typedef struct api_backend {
     int (*pipe_predictions)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
                             char **out);
     int (*pipe_forecast)(void *ctx, const char *id, int horizon, char **out);
-    /* id NULL: every device. The newest events overlapping [from, to): at least the newest
-     * limit and, where one start time spans the cut, all events that started then. */
+    /* id NULL: every device. The newest events overlapping [from, to) in the listings' order
+     * (start, then device name bytewise, then id, all descending), at least the newest limit +
+     * 1 when there are that many; with tie_dev (not NULL) also those that started at to whose
+     * (device, id) comes after (tie_dev, tie_id) in that order (a page's before=). */
     int (*pipe_anomalies)(void *ctx, const char *id, int active_only, int64_t from, int64_t to,
-                          size_t limit, char **out);
+                          const char *tie_dev, int64_t tie_id, size_t limit, char **out);
     int (*pipe_models)(void *ctx, const char *id, char **out);
     int (*pipe_retrain)(void *ctx, const char *id);
     /* ERR_NOTFOUND: no such device; ERR_RANGE: no such version with kept weights. */
@@ -322,6 +324,7 @@ typedef struct api_opts {
     unsigned timeout_s;     /* idle connection timeout */
     size_t max_query_limit; /* most points one readings query returns */
     size_t max_scan_points; /* most points one page of readings in buckets (step=) reads */
+    size_t max_attrs;       /* bytes of a device's attributes as stored (compact JSON); else 413 */
     int64_t query_timeout_ms; /* most ms one /query runs its statements (0: no deadline) */
     const char *device_tag; /* line protocol tag naming the device */
     api_auth_t *auth;       /* tokens (api_start takes ownership); NULL: no authentication */
@@ -362,7 +365,7 @@ void api_stop(api_server_t *srv);
 /* Any thread. Changes the limits a reload may change (see api_opts_t): requests that start
  * afterwards use the new values; running ones keep those they started with. */
 void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit,
-                    size_t max_scan_points, int64_t query_timeout_ms);
+                    size_t max_scan_points, int64_t query_timeout_ms, size_t max_attrs);
 
 /* Any thread. Replaces the tokens (a reload): requests checked afterwards use the new set.
  * Takes ownership of auth (NULL: no authentication from now on) and frees the old set. */

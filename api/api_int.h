@@ -74,6 +74,7 @@ struct api_server {
     atomic_uint_fast64_t request_seconds_us[ROUTE_COUNT];
     /* Limits a reload may change (api_set_limits); each request copies them when it starts. */
     atomic_size_t max_body, max_batch, max_query_limit, max_scan_points;
+    atomic_size_t max_attrs; /* read by a PUT of a device's attributes when it checks them */
     atomic_int_fast64_t query_timeout_ms;
     atomic_uint_fast64_t query_timeouts; /* /query answers cut by http.query_timeout */
     atomic_uint_fast64_t accept_errors;  /* libmicrohttpd's "Error accepting" log lines */
@@ -319,12 +320,12 @@ void api__json_str(sbuf_t *b, const char *s);
 void api__json_num(sbuf_t *b, double v);
 
 /* One anomalies page (model_routes.c): replaces *arr, an array of event objects with a
- * "start_ts", by a new array of its newest `limit` events, newest start first (ties keep their
- * order), never splitting the events of one start time between pages: the page ends before
- * them, or holds all of them (more than limit) when they alone would fill it. Returns the
- * number kept, with *boundary the oldest start time kept (the next page's 'to'); SIZE_MAX when
- * out of memory (*arr unchanged). */
-size_t api__events_page(struct json_t **arr, size_t limit, int64_t *boundary);
+ * "start_ts", "device" and "id", by a new array of its first events in the listings' order
+ * (newest start first, then device name bytewise, then id, all descending), as many as fit in
+ * `limit` events and max_bytes of compact JSON (at least one). Returns the number kept (the
+ * last of them is where the next page goes on); SIZE_MAX when out of memory (*arr
+ * unchanged). */
+size_t api__events_page(struct json_t **arr, size_t limit, size_t max_bytes);
 
 /* A line-protocol write (influx.c), as /write and /api/v2/write ask it. */
 typedef struct api_lp_write {

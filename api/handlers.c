@@ -406,6 +406,17 @@ static void device_put(api_request_t *r)
         api__error(r, 500, "out of memory");
         return;
     }
+    /* Attributes ride in every listing page and the pipeline keeps a copy per device: without
+     * this bound (only http.max_body_bytes, 32 MiB) a client could hold gigabytes. */
+    size_t max_attrs = atomic_load_explicit(&srv->max_attrs, memory_order_relaxed);
+    if (attrs && strlen(attrs) > max_attrs) {
+        api__error(r, 413,
+                   "attributes of device '%s': %zu bytes as compact JSON, more than "
+                   "storage.max_attrs_bytes (%zu)",
+                   r->seg[0], strlen(attrs), max_attrs);
+        free(attrs);
+        return;
+    }
     int created = 0;
     int rc = srv->be.device_put(srv->be.ctx, r->seg[0], attrs, &created);
     free(attrs);
@@ -498,7 +509,12 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
     *out = dflt;
     if (v == NULL)
         return r->status ? -1 : 0;
-    if (vtime_parse(v, out)) {
+    int rc = vtime_parse(v, out);
+    if (rc == ERR_RANGE) {
+        api__error(r, 400, "parameter '%s': '%s': " VTIME_LEAP_SECOND_WHY, name, v);
+        return -1;
+    }
+    if (rc) {
         api__error(r, 400, "parameter '%s': '%s' is not epoch milliseconds or RFC 3339", name, v);
         return -1;
     }

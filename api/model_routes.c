@@ -6,10 +6,13 @@
  * "next"), a forecast's steps x channels are capped (README "Pages, parameters and methods"). Any
  * thread. */
 #include "api_int.h"
+#include "batch.h"
 #include "err.h"
 #include "parse.h"
 #include "vtime.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -212,20 +215,26 @@ void api__h_forecast(api_request_t *r)
 }
 
 struct ev_item {
-    json_int_t start_ts;
+    json_int_t start_ts, id;
+    const char *device;
     size_t pos;
 };
 
-/* Newest start first; ties keep the backend's order. */
-static int by_start_desc(const void *a, const void *b)
+/* The listings' order: newest start first, then device name, then id, all descending. */
+static int by_key_desc(const void *a, const void *b)
 {
     const struct ev_item *x = a, *y = b;
     if (x->start_ts != y->start_ts)
         return x->start_ts < y->start_ts ? 1 : -1;
+    int c = strcmp(x->device, y->device);
+    if (c != 0)
+        return c < 0 ? 1 : -1;
+    if (x->id != y->id)
+        return x->id < y->id ? 1 : -1;
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
-size_t api__events_page(json_t **arr, size_t limit, int64_t *boundary)
+size_t api__events_page(json_t **arr, size_t limit, size_t max_bytes)
 {
     size_t n = json_array_size(*arr);
     struct ev_item *it = calloc(n ? n : 1, sizeof *it);
@@ -236,33 +245,57 @@ size_t api__events_page(json_t **arr, size_t limit, int64_t *boundary)
         return SIZE_MAX;
     }
     for (size_t i = 0; i < n; i++) {
-        it[i].start_ts = json_integer_value(json_object_get(json_array_get(*arr, i), "start_ts"));
-        it[i].pos = i;
+        const json_t *o = json_array_get(*arr, i);
+        const char *dev = json_string_value(json_object_get(o, "device"));
+        it[i] = (struct ev_item){json_integer_value(json_object_get(o, "start_ts")),
+                                 json_integer_value(json_object_get(o, "id")), dev ? dev : "", i};
     }
-    qsort(it, n, sizeof *it, by_start_desc);
-    size_t k = n < limit ? n : limit;
-    if (k < n && k > 0 && it[k].start_ts == it[k - 1].start_ts) {
-        size_t j = k;
-        while (j > 0 && it[j - 1].start_ts == it[k].start_ts)
-            j--;
-        if (j == 0) /* one start time fills the page: all of its events go on it */
-            while (k < n && it[k].start_ts == it[0].start_ts)
-                k++;
-        else
-            k = j;
-    }
-    for (size_t i = 0; i < k; i++) {
-        if (json_array_append(out, json_array_get(*arr, it[i].pos)) != 0) {
+    qsort(it, n, sizeof *it, by_key_desc);
+    /* Each event's length as the answer prints it (and a comma): a page of events of 4,096
+     * long channel names each stops at the byte bound, as the readings' pages do. */
+    size_t k = 0, bytes = 0;
+    for (; k < n && k < limit; k++) {
+        json_t *o = json_array_get(*arr, it[k].pos);
+        size_t len = json_dumpb(o, NULL, 0, PIPE_JSON_FLAGS) + 1;
+        if (k > 0 && bytes + len > max_bytes)
+            break;
+        bytes += len;
+        if (json_array_append(out, o) != 0) {
             free(it);
             json_decref(out);
             return SIZE_MAX;
         }
     }
-    *boundary = k ? (int64_t)it[k - 1].start_ts : 0;
     free(it);
     json_decref(*arr);
     *arr = out;
     return k;
+}
+
+/* The longest before= (its device name percent-decoded, plus the two numbers). */
+#define BEFORE_MAX (BATCH_NAME_MAX + 48)
+
+/* Parses before=<start_ts>,<device>,<id> (the page's last event, as its next gives it; the
+ * device name between the first comma and the last, so it may hold commas): *start, dev (into
+ * buf, NUL-terminated), *id. Returns 0, or -1 when malformed. */
+static int parse_before(char *buf, int64_t *start, const char **dev, int64_t *id)
+{
+    char *c1 = strchr(buf, ','), *c2 = strrchr(buf, ',');
+    if (c1 == NULL || c2 == c1 || c2 == c1 + 1)
+        return -1;
+    *c1 = *c2 = '\0';
+    char *end;
+    errno = 0;
+    long long s = strtoll(buf, &end, 10);
+    if (errno || end == buf || *end || !(buf[0] == '-' || isdigit((unsigned char)buf[0])))
+        return -1;
+    long long i = strtoll(c2 + 1, &end, 10);
+    if (errno || end == c2 + 1 || *end || !isdigit((unsigned char)c2[1]) || i < 1)
+        return -1;
+    *start = s;
+    *dev = c1 + 1;
+    *id = i;
+    return 0;
 }
 
 void api__h_anomalies(api_request_t *r)
@@ -270,7 +303,7 @@ void api__h_anomalies(api_request_t *r)
     api_backend_t *be = &r->srv->be;
     int64_t from, to;
     size_t limit;
-    char abuf[8];
+    char abuf[8], bbuf[BEFORE_MAX + 1];
     if (!have(r, be->pipe_anomalies) || api__arg_range(r, &from, &to) ||
         api__arg_limit(r, "limit", API_ANOMALIES_PAGE, API_ANOMALIES_PAGE, &limit))
         return;
@@ -281,10 +314,30 @@ void api__h_anomalies(api_request_t *r)
         api__error(r, 400, "parameter 'active': want true or false");
         return;
     }
+    /* before=: where the previous page ended (its last event's start, device and id), so a
+     * page may end inside one start time. Only the events after it are listed; to= still
+     * bounds them (a cursor at or after to changes nothing). */
+    const char *bv = api__arg(r, "before", bbuf, sizeof bbuf);
+    if (r->status)
+        return;
+    int64_t bstart = 0, bid = 0;
+    const char *bdev = NULL;
+    if (bv && parse_before(bbuf, &bstart, &bdev, &bid) != 0) {
+        api__error(r, 400,
+                   "parameter 'before': want <start_ts>,<device>,<id> (the last event of a "
+                   "page, as its 'next' gives it)");
+        return;
+    }
+    int64_t upto = to;
+    const char *tie_dev = NULL;
+    if (bdev && bstart < to) {
+        upto = bstart;
+        tie_dev = bdev;
+    }
     int active = a && strcmp(a, "true") == 0;
     const char *dev = r->route == ROUTE_ANOMALIES ? NULL : r->seg[0];
     char *out = NULL;
-    int rc = be->pipe_anomalies(be->ctx, dev, active, from, to, limit, &out);
+    int rc = be->pipe_anomalies(be->ctx, dev, active, from, upto, tie_dev, bid, limit, &out);
     if (rc || out == NULL) {
         answer(r, rc, out, "anomalies");
         return;
@@ -294,8 +347,10 @@ void api__h_anomalies(api_request_t *r)
         return;
     json_t *arr = json_incref(json_object_get(v, "anomalies"));
     size_t n = json_array_size(arr), k;
-    int64_t boundary = 0;
-    if (arr == NULL || (k = api__events_page(&arr, limit, &boundary)) == SIZE_MAX) {
+    /* The page's bound leaves room for the rest of the answer: the next link holds up to two
+     * percent-encoded device names (the path's and before='s, 600 bytes each) and four
+     * numbers, about 1,400 bytes with the object around the array. */
+    if (arr == NULL || (k = api__events_page(&arr, limit, API_PAGE_BYTES - 4096)) == SIZE_MAX) {
         json_decref(arr);
         json_decref(v);
         api__error(r, 500, "anomalies: out of memory");
@@ -310,7 +365,9 @@ void api__h_anomalies(api_request_t *r)
         answer_page(r, v, NULL);
         return;
     }
-    /* The next page: the events that started before the oldest start on this one. */
+    /* The next page: the events after this page's last one, in the listing's order. */
+    const json_t *last = json_array_get(arr, k - 1);
+    const char *ldev = json_string_value(json_object_get(last, "device"));
     sbuf_t b;
     sbuf_init(&b);
     if (dev) {
@@ -323,7 +380,11 @@ void api__h_anomalies(api_request_t *r)
     sbuf_printf(&b, "limit=%zu", limit);
     if (from > VTIME_MIN_MS)
         sbuf_printf(&b, "&from=%lld", (long long)from);
-    next_to(&b, boundary);
+    next_to(&b, to);
+    sbuf_printf(&b, "&before=%lld,",
+                (long long)json_integer_value(json_object_get(last, "start_ts")));
+    api__pct_encode(&b, ldev ? ldev : "");
+    sbuf_printf(&b, ",%lld", (long long)json_integer_value(json_object_get(last, "id")));
     if (active)
         sbuf_append(&b, "&active=true", 12);
     answer_page(r, v, &b);

@@ -17,12 +17,16 @@
 
 /* Names the range, so that a timestamp in seconds or nanoseconds is recognised as such. */
 static const char out_of_range[] = "out of range: epoch milliseconds between 1970 and 9999";
+/* vtime_parse_rfc3339's ERR_RANGE, with what to send instead. */
+static const char leap_second[] = VTIME_LEAP_SECOND_WHY;
 
 int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
 {
     if (json_is_string(ts)) {
-        if (vtime_parse_rfc3339(json_string_value(ts), json_string_length(ts), ms)) {
-            *why = "not an RFC 3339 timestamp between 1970 and 9999";
+        int rc = vtime_parse_rfc3339(json_string_value(ts), json_string_length(ts), ms);
+        if (rc) {
+            *why =
+                rc == ERR_RANGE ? leap_second : "not an RFC 3339 timestamp between 1970 and 9999";
             return ERR_INVAL;
         }
         return 0;

@@ -94,6 +94,7 @@ void api_opts_default(api_opts_t *o)
     o->timeout_s = 60;
     o->max_query_limit = 100000;
     o->max_scan_points = 4000000;
+    o->max_attrs = 65536;
     o->query_timeout_ms = 30000;
     o->device_tag = "device";
     o->auth = NULL;
@@ -283,7 +284,7 @@ static const char *const readings_params[] = {"from",     "to",   "limit", "orde
                                               "channels", "step", "agg",   NULL};
 static const char *const predictions_params[] = {"from", "to", "limit", NULL};
 static const char *const forecast_params[] = {"horizon", NULL};
-static const char *const anomalies_params[] = {"from", "to", "limit", "active", NULL};
+static const char *const anomalies_params[] = {"from", "to", "limit", "active", "before", NULL};
 static const char *const maint_params[] = {"from", NULL}; /* DELETE: the scheduled one's start */
 static const char *const events_params[] = {"device", "types", NULL};
 
@@ -844,7 +845,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         return ERR_IO;
     }
     api_set_limits(srv, opts->max_body, opts->max_batch, opts->max_query_limit,
-                   opts->max_scan_points, opts->query_timeout_ms);
+                   opts->max_scan_points, opts->query_timeout_ms, opts->max_attrs);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
@@ -957,8 +958,9 @@ void api_stop(api_server_t *srv)
 }
 
 void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit,
-                    size_t max_scan_points, int64_t query_timeout_ms)
+                    size_t max_scan_points, int64_t query_timeout_ms, size_t max_attrs)
 {
+    atomic_store_explicit(&srv->max_attrs, max_attrs, memory_order_relaxed);
     atomic_store_explicit(&srv->max_body, max_body, memory_order_relaxed);
     atomic_store_explicit(&srv->max_batch, max_batch, memory_order_relaxed);
     atomic_store_explicit(&srv->max_query_limit, max_query_limit, memory_order_relaxed);

@@ -1,8 +1,10 @@
-/* common/vtime.c: RFC 3339 parsing and formatting of millisecond timestamps. Any thread. */
+/* common/vtime.c: the clocks (and a wall clock held back when it leaps forward), RFC 3339
+ * parsing and formatting of millisecond timestamps. Any thread. */
 #include "vtime.h"
 #include "err.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,44 @@ double vtime_mono_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int64_t vtime_boot_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *event)
+{
+    if (event)
+        *event = VTIME_STEADY_SAME;
+    if (!atomic_load_explicit(&g->set, memory_order_acquire)) {
+        atomic_store_explicit(&g->offset, wall - mono, memory_order_relaxed);
+        atomic_store_explicit(&g->set, 1, memory_order_release);
+        return wall;
+    }
+    const int64_t held = mono + atomic_load_explicit(&g->offset, memory_order_relaxed);
+    if (wall - held <= VTIME_STEADY_SLACK_MS) { /* behind (a step back) or about right */
+        atomic_store_explicit(&g->offset, wall - mono, memory_order_relaxed);
+        atomic_store_explicit(&g->ahead_since, 0, memory_order_relaxed);
+        return wall;
+    }
+    int64_t since = atomic_load_explicit(&g->ahead_since, memory_order_relaxed);
+    if (since == 0) {
+        if (atomic_compare_exchange_strong(&g->ahead_since, &since, mono > 0 ? mono : 1) && event)
+            *event = VTIME_STEADY_HELD;
+        return held;
+    }
+    if (mono - since < VTIME_STEADY_HOLD_MS)
+        return held;
+    if (atomic_compare_exchange_strong(&g->ahead_since, &since, 0)) {
+        atomic_store_explicit(&g->offset, wall - mono, memory_order_relaxed);
+        if (event)
+            *event = VTIME_STEADY_TAKEN;
+    }
+    return wall;
 }
 
 int vtime_digits(const char *s, int n)
@@ -70,8 +110,13 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
         return ERR_INVAL;
     if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         return ERR_INVAL;
-    if (sec == 60)
-        sec = 59; /* a leap second folds onto the second before it */
+    /* A leap second has no millisecond of its own in Unix time. Folded onto second 59 (as this
+     * parser once did), a reading at 23:59:60 silently replaced the one at 23:59:59 of its
+     * channel; mapped to 23:59:59.999, the readings of a sensor faster than 1 Hz within the leap
+     * second would replace each other. Refused, the client is told which item and why, as Go's
+     * time.Parse (InfluxDB's) and InfluxQL here refuse it. Checked after the syntax, so a
+     * malformed string is reported as such. */
+    int leap = sec == 60;
     size_t i = 19;
     int frac_ms = 0;
     if (i < len && s[i] == '.') {
@@ -99,6 +144,8 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
     }
     if (i != len)
         return ERR_INVAL;
+    if (leap)
+        return ERR_RANGE;
     int64_t secs =
         vtime_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
     int64_t v = secs * 1000 + frac_ms;

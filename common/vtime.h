@@ -22,11 +22,50 @@ int64_t vtime_mono_us(void);
 /* Monotonic now in seconds, to the nanosecond (CLOCK_MONOTONIC: for measured durations). */
 double vtime_mono_s(void);
 
+/* Time elapsed since boot in ms, a suspend included (CLOCK_BOOTTIME: what the wall clock is
+ * compared with to tell a step from elapsed time, vtime_steady_now; CLOCK_MONOTONIC stops
+ * during a suspend, after which the wall clock would look stepped forward). */
+int64_t vtime_boot_ms(void);
+
+/* A wall clock that does not leap forward with the system's, for what must not run ahead on a
+ * clock stepped forward by mistake (retention's horizon: a minute at a clock three days ahead
+ * deleted three days of readings). Zero-initialised. Any thread (relaxed atomics: callers
+ * racing a step may see it followed or not for a moment). */
+typedef struct vtime_steady {
+    _Atomic int64_t offset;      /* the wall clock less the monotonic one, as followed */
+    _Atomic int64_t ahead_since; /* monotonic ms since when the wall clock is ahead; 0: it is not */
+    _Atomic int set;             /* offset is valid */
+} vtime_steady_t;
+
+/* How far ahead the wall clock may be before it is held back (a minute: an NTP step of seconds
+ * is followed at once, and retention works in coarser steps), and how long it must stay ahead
+ * before the step is followed (a clock set right, not a mistake undone). */
+#define VTIME_STEADY_SLACK_MS 60000LL
+#define VTIME_STEADY_HOLD_MS  3600000LL
+
+/* What vtime_steady_now's call saw first (one caller each): a step forward held back, or
+ * followed after VTIME_STEADY_HOLD_MS. */
+enum { VTIME_STEADY_SAME = 0, VTIME_STEADY_HELD = 1, VTIME_STEADY_TAKEN = 2 };
+
+/* The wall clock at wall (vtime_now_ms()) and mono (vtime_boot_ms()), held: a step back is
+ * followed at once, a step forward of more than VTIME_STEADY_SLACK_MS only once the wall clock
+ * has stayed that far ahead for VTIME_STEADY_HOLD_MS; meanwhile the time returned advances as
+ * the monotonic clock does. *event (may be NULL) gets a VTIME_STEADY_ value. */
+int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *event);
+
 /* Parses an RFC 3339 timestamp ("2026-11-28T10:00:00.123Z", "...+02:00", fractions of any
- * length truncated to ms) of exactly len bytes into *ms. Returns 0, or ERR_INVAL. */
+ * length truncated to ms) of exactly len bytes into *ms. Returns 0; ERR_RANGE for a well-formed
+ * timestamp at second 60 (a leap second: Unix time has none, so it has no millisecond of its
+ * own); else ERR_INVAL (syntax, a date or time that does not exist, before 1970, after 9999). */
 int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 
-/* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_INVAL. */
+/* What a client is told of vtime_parse_rfc3339's ERR_RANGE. */
+#define VTIME_LEAP_SECOND_WHY                                                                      \
+    "second 60 (a leap second) is refused: Unix time, which vigil keeps, has no leap seconds; "    \
+    "send it as second 59.999 or as epoch milliseconds"
+
+/* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_RANGE or
+ * ERR_INVAL as vtime_parse_rfc3339 does. */
 int vtime_parse(const char *s, int64_t *ms);
 
 /* Parses a duration: integer milliseconds ("60000"), or an integer with one unit, ms, s, m, h, d

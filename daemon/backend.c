@@ -65,7 +65,8 @@ static int within_horizon(void *arg, const batch_point_t *p, size_t i)
 static void retention_admit(backend_t *be, batch_t *b, size_t first, api_reject_cb reject,
                             void *arg)
 {
-    struct horizon h = {be, vtime_now_ms() - be->retention_ms, reject, arg};
+    /* The sweep's clock: a wall clock stepped ahead by mistake refuses no live reading. */
+    struct horizon h = {be, store_retention_now(be->store) - be->retention_ms, reject, arg};
     uint64_t refused = batch_points_filter(b, first, within_horizon, &h);
     if (refused)
         atomic_fetch_add_explicit(&be->retention_refused, refused, memory_order_relaxed);
@@ -206,9 +207,8 @@ static void be_metrics(void *ctx, sbuf_t *out)
                 "vigil_devices %llu\n",
                 (unsigned long long)st.readings_written, (unsigned long long)st.commits,
                 (unsigned long long)st.commit_errors, (unsigned long long)st.maintenance_errors,
-                (unsigned long long)st.queue_readings,
-                (unsigned long long)st.queue_max, (long long)st.db_bytes,
-                (unsigned long long)st.devices);
+                (unsigned long long)st.queue_readings, (unsigned long long)st.queue_max,
+                (long long)st.db_bytes, (unsigned long long)st.devices);
     prom_histogram(out, "vigil_store_commit_seconds", "Latency of write transactions.", bounds,
                    st.commit_buckets, 12, st.commits, st.commit_seconds_sum);
     sbuf_printf(
@@ -317,9 +317,9 @@ static int be_forecast(void *ctx, const char *id, int horizon, char **out)
 }
 
 static int be_anomalies(void *ctx, const char *id, int active, int64_t from, int64_t to,
-                        size_t limit, char **out)
+                        const char *tie_dev, int64_t tie_id, size_t limit, char **out)
 {
-    return pipeline_anomalies(pipe_for(ctx, id), id, active, from, to, limit, out);
+    return pipeline_anomalies(pipe_for(ctx, id), id, active, from, to, tie_dev, tie_id, limit, out);
 }
 
 static int be_models(void *ctx, const char *id, char **out)

@@ -90,6 +90,8 @@ static const struct setting settings[] = {
     S("storage", "readers", K_INT, readers, 1, 64),
     S("storage", "max_devices", K_SIZE, max_devices, 1, 100000000),
     S("storage", "max_channels_per_device", K_SIZE, max_channels, 1, 1000000),
+    /* a device's attributes, compact JSON (api/handlers.c); up to http.max_body_bytes' maximum */
+    S("storage", "max_attrs_bytes", K_SIZE, max_attrs_bytes, 2, 1LL << 30),
     /* A duration in ms, 1 s to 100 years (36500d), or 0 */
     S("storage", "retention", K_DURATION, retention_ms, 1000, 36500LL * 86400000),
     /* snapshots kept in data_dir/snapshots (daemon/snapshot.c); 0: all */
@@ -138,6 +140,7 @@ void config_default(config_t *c)
     api_opts_t ao;
     api_opts_default(&ao);
     c->max_scan_points = ao.max_scan_points;
+    c->max_attrs_bytes = ao.max_attrs;
     c->query_timeout_ms = ao.query_timeout_ms;
     api_events_opts_t eo;
     api_events_opts_default(&eo);
@@ -808,7 +811,8 @@ static const char *const live_settings[] = {
     "http.events_keepalive_ms", "http.events_max_unsent",
     "http.events_state_min_ms", "http.health_stall_s",
     "storage.max_devices",      "storage.max_channels_per_device",
-    "storage.snapshots_keep",   "storage.snapshot_every",
+    "storage.max_attrs_bytes",  "storage.snapshots_keep",
+    "storage.snapshot_every",
 };
 
 int config_is_live(const char *section, const char *key)

@@ -63,6 +63,7 @@ typedef struct config {
     int readers;
     size_t max_devices;
     size_t max_channels;
+    size_t max_attrs_bytes;    /* a device's attributes as stored (compact JSON), in bytes */
     int64_t retention_ms;      /* readings older than this are deleted (0: kept forever) */
     int snapshots_keep;        /* newest snapshots kept after each one (0: all) */
     int64_t snapshot_every_ms; /* a scheduled snapshot this often (0: none) */

@@ -20,6 +20,7 @@
 #include "datadir.h"
 #include "demo.h"
 #include "err.h"
+#include "fdlimit.h"
 #include "health.h"
 #include "log.h"
 #include "nice.h"
@@ -36,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -300,41 +300,6 @@ static int64_t stall_bound_ms(const struct daemon *d)
     return (int64_t)d->cfg.health_stall_s * 1000;
 }
 
-/* Descriptors the configured limits may need: one per HTTP and stream connection, plus a margin
- * for what else holds one: SQLite's files (database, WAL, shared memory) for the writer and each
- * reader, the epoll and wake-up descriptors of each HTTP thread, the listeners (and the
- * stream's duplicate), the log, the notification socket, libuv's loop and its reserve. */
-static unsigned long fds_needed(const struct config *c, unsigned long *margin)
-{
-    *margin = 32 + 3 * ((unsigned long)c->readers + 1) + 3 * (unsigned long)c->http_threads;
-    unsigned long stream = strcmp(c->stream_listen, "off") != 0 ? c->stream_max_connections : 0u;
-    return (unsigned long)c->max_connections + stream + *margin;
-}
-
-/* At start: raises the soft RLIMIT_NOFILE towards what the limits need (as far as the hard
- * limit allows), and warns, with the numbers, when that is not enough: connections past it are
- * not refused with an answer but fail to be accepted (vigil_*_accept_errors_total). */
-static void check_fd_limit(const struct config *c)
-{
-    struct rlimit rl;
-    unsigned long margin, need = fds_needed(c, &margin);
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
-        return;
-    struct rlimit want = rl;
-    want.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
-    if (want.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &want) == 0)
-        rl = want;
-    if (rl.rlim_cur >= need)
-        return;
-    log_warn("open-file limit %lu is below the %lu descriptors the limits may need "
-             "(http.max_connections %u + stream.max_connections %u + %lu for SQLite, the log "
-             "and the listeners): raise LimitNOFILE= (ulimit -n) or lower the limits; connections "
-             "past it fail to be accepted (vigil_http_accept_errors_total, "
-             "vigil_stream_accept_errors_total)",
-             (unsigned long)rl.rlim_cur, need, c->max_connections,
-             strcmp(c->stream_listen, "off") != 0 ? c->stream_max_connections : 0u, margin);
-}
-
 /* Loop thread: records the writer's progress (the result is for the probes to ask). */
 static void on_health_tick(uv_timer_t *t)
 {
@@ -360,6 +325,7 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
     *other = 0;
     if (d->backend.pipe == NULL)
         return 0;
+    const double t0 = vtime_mono_s();
     store_flush(d->store);
     pipeline_drain(d->backend.pipe);
     store_stats_t before, saved, after;
@@ -385,6 +351,11 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
     *other = after.ops_failed - saved.ops_failed;
     if (*other > 0 && *why == 0)
         *why = frc ? frc : after.commit_last_err;
+    /* With thousands of devices the saves wait for the store's queue (seconds; systemd's
+     * timeout is extended meanwhile): the log says what they were and how long they took. */
+    log_info("pipeline: the stop's last scoring and saves (%d detectors, the devices' newest "
+             "predictions) took %.1f s",
+             queued, vtime_mono_s() - t0);
     return lost;
 }
 
@@ -562,7 +533,7 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     config_copy_live(&d->cfg, &nc);
     log_set_level(d->cfg.log_level);
     api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points,
-                   d->cfg.max_scan_points, d->cfg.query_timeout_ms);
+                   d->cfg.max_scan_points, d->cfg.query_timeout_ms, d->cfg.max_attrs_bytes);
     /* Open event streams follow the new bounds from their next message or keep-alive check. */
     api_events_set_limits(d->events, d->cfg.events_max_unsent,
                           events_keepalive(&d->cfg, d->cfg.events_keepalive_ms != keepalive_was));
@@ -791,7 +762,7 @@ int main(int argc, char **argv)
      * after its save) can outlast TimeoutStartSec=: keep extending it while we work. */
     notify_extend_start(&d.notify, "starting: opening the database");
 
-    check_fd_limit(&d.cfg);
+    fdlimit_raise(&d.cfg);
     store_opts_t so;
     store_opts_default(&so);
     so.dir = d.cfg.data_dir;
@@ -899,6 +870,7 @@ int main(int argc, char **argv)
     ao.timeout_s = d.cfg.http_timeout_s;
     ao.max_query_limit = d.cfg.max_query_points;
     ao.max_scan_points = d.cfg.max_scan_points;
+    ao.max_attrs = d.cfg.max_attrs_bytes;
     ao.query_timeout_ms = d.cfg.query_timeout_ms;
     ao.device_tag = d.cfg.device_tag;
     ao.retention_ms = d.cfg.retention_ms;

@@ -105,12 +105,13 @@ int pipeline_predictions_each(pipeline_t *p, const char *device, int64_t from, i
                               size_t limit, int desc, api_prediction_cb cb, void *arg);
 int pipeline_anomalies_each(pipeline_t *p, const char *device, int64_t from, int64_t to,
                             size_t limit, int64_t deadline_us, api_episode_cb cb, void *arg);
-/* The newest events overlapping [from, to) (device NULL: the fleet's): the newest limit + 1
- * and every event that shares a start time with the last of them (an API page never splits a
- * start time), at most PIPELINE_EVENTS_READ in all. */
+/* The newest events overlapping [from, to) (device NULL: the fleet's), newest start first,
+ * then device name and id descending (api_backend_t's pipe_anomalies; with tie_dev, not NULL,
+ * also those that started at to whose (device, id) is below (tie_dev, tie_id)): the newest
+ * limit + 1, at most PIPELINE_EVENTS_READ in all. */
 #define PIPELINE_EVENTS_READ 10000
 int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64_t from, int64_t to,
-                       size_t limit, char **out);
+                       const char *tie_dev, int64_t tie_id, size_t limit, char **out);
 int pipeline_models(pipeline_t *p, const char *device, char **out);
 
 /* Asks for a retraining now: the device joins the training due-set (served in the order

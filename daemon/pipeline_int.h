@@ -288,7 +288,8 @@ struct dev {
     struct dev_limits *limits;
     char *attrs; /* owned JSON object text of the device's attributes, or NULL */
     uint64_t skipped_old;
-    int training; /* a training job for d runs */
+    uint64_t skipped_future; /* readings stamped beyond PIPE_FUTURE_MS: since the start, unsaved */
+    int training;            /* a training job for d runs */
     /* A training's job is applied but its version not yet confirmed stored (pipeline_train.c
      * member_apply to member_end): no save meanwhile (pipeline__save), so a saved detector never
      * serves a version the store may not hold. Under mu. */
@@ -369,6 +370,7 @@ struct shard {
     nameidx_t chlists;           /* struct chlist by key (shard thread only; seeded at its
                                   * first list: pipeline_chan.c) */
     int64_t arrived_ms;          /* the message being scored's arrived_ms (shard thread only) */
+    int64_t future_ms; /* its points stamped after this are not scored (shard thread only) */
 };
 
 struct pipeline {
@@ -391,6 +393,10 @@ struct pipeline {
     /* Counters for /metrics (relaxed atomics). */
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
     atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
+    /* The put-off lines (pipeline_train.c put_off_log): when the last was logged (monotonic ms,
+     * 0: never) and how many were counted since instead of logged. */
+    atomic_int_fast64_t put_off_log_ms;
+    atomic_uint_fast64_t put_off_quiet;
     /* Of scored: by a trained model (the device past learning), and of those by an LSTM. */
     atomic_uint_fast64_t scored_serving, scored_lstm;
     atomic_uint_fast64_t batched; /* readings stepped in a group's batched step of >= 2 */
@@ -428,6 +434,18 @@ struct pipeline {
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored
  * is history (a backfill), not a live reading. */
 #define PIPE_RECENT_MS 5000
+
+/* A reading stamped more than this ahead of its arrival (or, for the restore's catch-up, of the
+ * wall clock) is stored but not scored, and does not become its device's newest scored reading
+ * (dev.last_ts; the store's newest it is): one reading from a gateway whose clock jumped to
+ * 2100 would otherwise leave every later, true reading older than dev.last_ts, unscored until
+ * 2100. A day is beyond any time-zone error (14 h), so a gateway that sends local time as UTC
+ * is still scored. */
+#define PIPE_FUTURE_MS 86400000LL
+
+/* The largest interval between two scored readings, in reading intervals (dev.dt_ms), that
+ * their device's interval estimate takes in: a longer one is a gap (pipeline_score.c). */
+#define PIPE_DT_GAP 4.0
 
 /* Histogram bounds in seconds (clang-format off keeps them on one line each). */
 // clang-format off
@@ -548,6 +566,10 @@ void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms);
 
 /* Devices in the training due-set now. Any thread. */
 size_t pipeline__due_len(pipeline_t *p);
+
+/* At the stop, once the training threads have ended: logs the count of devices whose put-off
+ * training was not named in the log (put_off_log) and not yet counted in a line. */
+void pipeline__put_off_final(pipeline_t *p);
 
 /* Ends d's active event (if any) as `why` with note (taken, NULL: none), at the last reading
  * scored, and stores it. Returns the event's JSON (malloc'd; NULL when out of memory). An episode

@@ -215,7 +215,7 @@ struct status_copy {
     int has_result, nch, training;
     struct detector_result r;
     int64_t since_ts, last_ts;
-    uint64_t scored, skipped_old, last_present;
+    uint64_t scored, skipped_old, skipped_future, last_present;
     float last_x[DETECTOR_MAX_CHANNELS];
     char *ch[DETECTOR_MAX_CHANNELS]; /* borrowed */
     const char *group;
@@ -240,6 +240,7 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     c.last_ts = d->last_ts;
     c.scored = d->scored;
     c.skipped_old = d->skipped_old;
+    c.skipped_future = d->skipped_future;
     c.last_present = d->last_present;
     memcpy(c.last_x, d->last_x, sizeof(float) * (size_t)d->nch);
     memcpy(c.ch, d->ch, sizeof(char *) * (size_t)d->nch);
@@ -261,7 +262,7 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
             for (int i = 0; i < c.nch; i++)
                 if (!(c.last_present & (UINT64_C(1) << i)))
                     json_array_append_new(imputed, json_string(c.ch[i]));
-        v = json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:I,s:o,s:{s:I,s:s},s:o,s:o,s:I,s:I,s:b,s:o}",
+        v = json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:I,s:o,s:{s:I,s:s},s:o,s:o,s:I,s:I,s:I,s:b,s:o}",
                       "device", d->name, "state", pipeline__state_names[r->state], "score",
                       pipeline__jnum(r->score), "threshold", pipeline__jnum(r->threshold),
                       "since_ts", (json_int_t)c.since_ts, "since", pipeline__jtime(c.since_ts),
@@ -269,7 +270,8 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
                       "version", (json_int_t)r->version, "kind", pipeline__kind_names[r->kind],
                       "top_channels", ranked(c.ch, c.nch, r->contrib, 3, NULL, NULL),
                       "imputed_channels", imputed, "readings_scored", (json_int_t)c.scored,
-                      "readings_not_scored_out_of_order", (json_int_t)c.skipped_old, "training",
+                      "readings_not_scored_out_of_order", (json_int_t)c.skipped_old,
+                      "readings_not_scored_future", (json_int_t)c.skipped_future, "training",
                       c.training, "latest", latest);
     }
     if (v == NULL || limits == NULL) {
@@ -292,17 +294,35 @@ static int listing_late(int64_t deadline_us, size_t n)
     return deadline_us != 0 && (n & 255) == 0 && vtime_mono_us() >= deadline_us;
 }
 
+/* The upper end of a listing (pipeline_anomalies): events that started before to, and with
+ * dev (not NULL) those that started at to whose (device, id) is below (dev, id), in the order
+ * of the listings (newest start first, then device name bytewise, then id, all descending). */
+struct ev_upto {
+    int64_t to;
+    const char *dev;
+    int64_t id;
+};
+
+static int ev_below(const struct ev_upto *u, int64_t start, const char *dev, uint64_t id)
+{
+    if (start != u->to || u->dev == NULL)
+        return start < u->to;
+    int c = strcmp(dev, u->dev);
+    return c < 0 || (c == 0 && u->id > 0 && id < (uint64_t)u->id);
+}
+
 /* Appends d's events of the range to arr (no store: the ones kept in memory), counting each
  * looked at in *seen. Returns 1 when deadline_us passed (listing_late; arr then cut), else 0. */
-static int events_of(struct dev *d, json_t *arr, int active_only, int64_t from, int64_t to,
-                     int64_t deadline_us, size_t *seen)
+static int events_of(struct dev *d, json_t *arr, int active_only, int64_t from,
+                     const struct ev_upto *to, int64_t deadline_us, size_t *seen)
 {
     int late = 0;
     pthread_mutex_lock(&d->mu);
     for (size_t i = d->nevents; i-- > 0 && !(late = listing_late(deadline_us, ++*seen));) {
         const struct event *e = &d->events[i];
         int64_t end = e->end_ts < 0 ? INT64_MAX : e->end_ts;
-        if ((active_only && e->end_ts >= 0) || e->start_ts >= to || end < from)
+        if ((active_only && e->end_ts >= 0) || !ev_below(to, e->start_ts, d->name, e->id) ||
+            end < from)
             continue;
         char *s = pipeline__event_json(d, e);
         json_t *o = s ? json_loads(s, 0, NULL) : NULL;
@@ -319,12 +339,11 @@ struct ev_ctx {
     json_t *arr;
     uint64_t token;
     int active_only;
-    int64_t from;                    /* the range's start: an event ended before it is out */
-    size_t n;                        /* events the store reported */
-    size_t listed;                   /* of them, those listed (not left out) */
-    int64_t first_start, last_start; /* the start times of the first and the last listed */
-    int64_t deadline_us;             /* CLOCK_MONOTONIC µs past which the read stops (0: none) */
-    int timed_out;                   /* it did: the listing is cut */
+    int64_t from;        /* the range's start: an event ended before it is out */
+    size_t n;            /* events the store reported */
+    size_t listed;       /* of them, those listed (not left out) */
+    int64_t deadline_us; /* CLOCK_MONOTONIC µs past which the read stops (0: none) */
+    int timed_out;       /* it did: the listing is cut */
 };
 
 /* One stored event; an active one is replaced by its live version: its peak and channels
@@ -374,22 +393,24 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
         json_object_set_new(o, "opened_by", json_null());
     if (o)
         json_array_append_new(c->arr, o);
-    if (c->listed++ == 0)
-        c->first_start = start_ts;
-    c->last_start = start_ts;
+    c->listed++;
     return 0;
 }
 
-static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, int64_t to)
+static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, const struct ev_upto *to)
 {
     pthread_mutex_lock(&d->mu);
     const struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
-    if (cur && cur->end_ts < 0 && d->listed != token && cur->start_ts < to) {
+    if (cur && cur->end_ts < 0 && d->listed != token &&
+        ev_below(to, cur->start_ts, d->name, cur->id)) {
         char *s = pipeline__event_json(d, cur);
         json_t *o = s ? json_loads(s, 0, NULL) : NULL;
         free(s);
+        /* Appended, not put in front: each caller sorts (api__events_page, InfluxQL's
+         * ep_sort), and a front insert moves the whole array, quadratic in the devices (100,000
+         * active events took 1.7 s more that way, on every page). */
         if (o)
-            json_array_insert_new(arr, 0, o);
+            json_array_append_new(arr, o);
     }
     pthread_mutex_unlock(&d->mu);
 }
@@ -399,7 +420,7 @@ static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, int64_t 
  * (CLOCK_MONOTONIC µs; 0: none). Returns 0, or
  * ERR_NOTFOUND, ERR_NOMEM, ERR_TIMEOUT, the store's error. */
 static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int64_t from,
-                         int64_t to, size_t limit, int64_t deadline_us, json_t **out)
+                         const struct ev_upto *to, size_t limit, int64_t deadline_us, json_t **out)
 {
     /* Looked up once: a delete meanwhile hides the device from later lookups, but its struct
      * lives on (pipeline_forget), so dv stays valid. */
@@ -410,9 +431,9 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
     if (arr == NULL)
         return ERR_NOMEM;
     if (p->store) {
-        /* limit + 1 listed events show where the page ends, unless they all started at once:
-         * then that start time may have more, and the read is repeated up to the cap. A
-         * stored active event that ended meanwhile is not listed when only active ones are
+        /* limit + 1 listed events show where the page ends (the order is total: a page may end
+         * inside one start time, and the next one goes on from its last event). A stored
+         * active event that ended meanwhile is not listed when only active ones are
          * asked for or it ended before from (on_stored_event): the read is repeated with as many
          * more as were left out, else the API would see fewer than limit + 1 and end the pages
          * (next: null) before the older active events. */
@@ -426,8 +447,8 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
                                 .active_only = active_only,
                                 .from = from,
                                 .deadline_us = deadline_us};
-            int rc = store_events_query(p->store, device, active_only, from, to, cap,
-                                        on_stored_event, &c);
+            int rc = store_events_query_tie(p->store, device, active_only, from, to->to, to->dev,
+                                            to->id, cap, on_stored_event, &c);
             if (rc == 0 && c.timed_out)
                 rc = ERR_TIMEOUT;
             if (rc) {
@@ -436,17 +457,14 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
             }
             if (c.n < cap || cap == PIPELINE_EVENTS_READ)
                 break; /* the store has no more */
-            if (c.listed < want)
-                cap = cap + (want - c.listed) < PIPELINE_EVENTS_READ ? cap + (want - c.listed)
-                                                                     : PIPELINE_EVENTS_READ;
-            else if (c.first_start == c.last_start)
-                cap = PIPELINE_EVENTS_READ;
-            else
+            if (c.listed >= want)
                 break;
+            cap = cap + (want - c.listed) < PIPELINE_EVENTS_READ ? cap + (want - c.listed)
+                                                                 : PIPELINE_EVENTS_READ;
             json_array_clear(arr);
         }
         /* An event that just started may not be committed yet (its put is asynchronous): add
-         * the active events the store did not list, newest first like the rest. */
+         * the active events the store did not list (after the key, as the store's rows). */
         if (device) {
             unlisted_active(dv, arr, c.token, to);
         } else {
@@ -478,10 +496,11 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
 }
 
 int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64_t from, int64_t to,
-                       size_t limit, char **out)
+                       const char *tie_dev, int64_t tie_id, size_t limit, char **out)
 {
     json_t *arr;
-    int rc = anomalies_arr(p, device, active_only, from, to, limit, 0, &arr);
+    const struct ev_upto upto = {to, tie_dev, tie_id};
+    int rc = anomalies_arr(p, device, active_only, from, &upto, limit, 0, &arr);
     return rc ? rc : pipeline__dump(json_pack("{s:o}", "anomalies", arr), out);
 }
 
@@ -539,7 +558,8 @@ int pipeline_anomalies_each(pipeline_t *p, const char *device, int64_t from, int
                             size_t limit, int64_t deadline_us, api_episode_cb cb, void *arg)
 {
     json_t *arr;
-    int rc = anomalies_arr(p, device, 0, from, to, limit, deadline_us, &arr);
+    const struct ev_upto upto = {to, NULL, 0};
+    int rc = anomalies_arr(p, device, 0, from, &upto, limit, deadline_us, &arr);
     if (rc)
         return rc;
     /* anomalies_arr lists limit + 1 when there are more (and at most the read's cap, where the
@@ -654,7 +674,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     /* Its state messages start again from learning; a held change is dropped by the flush. */
     d->st_sent = DET_LEARNING;
     d->st_next_ms = 0;
-    d->scored = d->since_save = d->skipped_old = d->last_present = 0;
+    d->scored = d->since_save = d->skipped_old = d->skipped_future = d->last_present = 0;
     pipeline__events_clear(d);
     pipeline__maint_clear(d);
     d->next_event_id = 0;

@@ -32,6 +32,7 @@
  * which pipeline_destroy (pipeline.c) also calls once the shards have stopped. */
 #include "log.h"
 #include "pipeline_int.h"
+#include "vtime.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -135,6 +136,21 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
         atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
         return 0;
     }
+    /* Far ahead of its arrival: a clock's glitch, not the newest scored (PIPE_FUTURE_MS).
+     * Counted with the out-of-order ones in /metrics (vigil_readings_not_scored_total, whose
+     * alert names both causes); the device's first is logged. */
+    if (pt->ts_ms > sh->future_ms) {
+        if (d->skipped_future++ == 0) {
+            char ts[32], at[32];
+            log_warn("pipeline: device '%s' sent a reading stamped %s, more than a day ahead of "
+                     "its arrival at %s: stored, not scored (the device's clock?); its status "
+                     "counts such readings in readings_not_scored_future",
+                     d->name, vtime_format(pt->ts_ms, ts, sizeof ts),
+                     vtime_format(sh->future_ms - PIPE_FUTURE_MS, at, sizeof at));
+        }
+        atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
+        return 0;
+    }
     /* Stored, but not the device's behaviour: the detector goes on after the maintenance as
      * after a gap in the feed. */
     if (d->nmaint > 0 && pipeline__maint_skip(p, d, pt->ts_ms))
@@ -201,7 +217,14 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
         if (sp->present[c])
             d->last_x[c] = sp->x[c];
     if (d->last_ts >= 0) {
+        /* The reading interval the forecasts' times step by. A gap (a device silent for a day,
+         * a maintenance period) counts as at most PIPE_DT_GAP intervals: taken whole, one day
+         * after readings a second apart made the forecast's steps 72 minutes and a limit
+         * crossing 3 readings ahead "in 3.6 h", for a hundred readings. A true change of rate
+         * is still followed (each reading moves it by up to 15 %: 1 s to 50 s in 49). */
         double dt = (double)(ts - d->last_ts);
+        if (d->dt_ms > 0 && dt > PIPE_DT_GAP * d->dt_ms)
+            dt = PIPE_DT_GAP * d->dt_ms;
         d->dt_ms = d->dt_ms > 0 ? 0.95 * d->dt_ms + 0.05 * dt : dt;
     }
     if (!d->has_result || r->state != d->last.state) {

@@ -779,6 +779,13 @@ int store_model_get(store_t *s, const char *device, int64_t version, store_model
 int store_events_query(store_t *s, const char *device, int active_only, int64_t from_ms,
                        int64_t to_ms, size_t limit, store_event_cb cb, void *arg)
 {
+    return store_events_query_tie(s, device, active_only, from_ms, to_ms, NULL, 0, limit, cb, arg);
+}
+
+int store_events_query_tie(store_t *s, const char *device, int active_only, int64_t from_ms,
+                           int64_t to_ms, const char *tie_dev, int64_t tie_id, size_t limit,
+                           store_event_cb cb, void *arg)
+{
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = device != NULL ? (active_only ? r->ev_dev_active : r->ev_dev)
                                       : (active_only ? r->ev_all_active : r->ev_all);
@@ -793,6 +800,10 @@ int store_events_query(store_t *s, const char *device, int active_only, int64_t 
         if (!active_only)
             sqlite3_bind_int64(st, 2, from_ms);
         sqlite3_bind_int64(st, 3, to_ms);
+        if (tie_dev != NULL) { /* NULL, unbound: no event at to_ms itself */
+            sqlite3_bind_text(st, 6, tie_dev, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 7, tie_id);
+        }
         sqlite3_bind_int64(st, 4, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -12,8 +12,9 @@
  * would rewrite the whole database under the write lock), it stops growing once the retained
  * data is in steady state.
  *
- * How: a sweep fixes its horizon (wall clock at its start) and walks the writer's device map
- * from a cursor. It runs in steps, one per writer transaction: every transaction of a busy
+ * How: a sweep fixes its horizon (store_retention_now at its start: the wall clock, but one
+ * stepped forward is followed only after an hour, vtime_steady_now) and walks the writer's device
+ * map from a cursor. It runs in steps, one per writer transaction: every transaction of a busy
  * writer (so a saturated writer still sweeps) and idle transactions of its own while the queue
  * is empty (writer.c). A step visits at most STORE_RETAIN_DEVS_PER_TX devices and deletes at most
  * STORE_RETAIN_ROWS_PER_TX rows and STORE_RETAIN_EVENTS_PER_TX events, so it adds a bounded,
@@ -299,7 +300,7 @@ int store__retain_step(store_t *s)
     if (!r->active) {
         int64_t wall = __atomic_load_n(&r->test_wall_ms, __ATOMIC_ACQUIRE);
         if (wall == 0)
-            wall = vtime_now_ms();
+            wall = store_retention_now(s);
         r->active = 1;
         r->horizon =
             wall < INT64_MIN + s->opts.retention_ms ? INT64_MIN : wall - s->opts.retention_ms;
@@ -442,6 +443,26 @@ uint64_t store__test_bounds_set(store_t *s)
     uint64_t n = s->w.ret.bounds_set;
     pthread_mutex_unlock(&s->smu);
     return n;
+}
+
+int64_t store_retention_now(store_t *s)
+{
+    int event;
+    const int64_t wall = vtime_now_ms(), mono = vtime_boot_ms(); /* a suspend is no step */
+    const int64_t now = vtime_steady_now(&s->w.ret.clock, wall, mono, &event);
+    char a[32], b[32];
+    if (event == VTIME_STEADY_HELD)
+        log_warn("storage: the wall clock (%s) leapt %lld s ahead of the time elapsed (%s); "
+                 "retention's horizon and its refusal of old writes follow the elapsed time "
+                 "until the clock has stayed ahead for an hour (a clock set ahead by mistake "
+                 "deletes nothing meanwhile)",
+                 vtime_format(wall, a, sizeof a), (long long)((wall - now) / 1000),
+                 vtime_format(now, b, sizeof b));
+    else if (event == VTIME_STEADY_TAKEN)
+        log_warn("storage: the wall clock (%s) has stayed ahead for an hour; retention's "
+                 "horizon follows it again",
+                 vtime_format(wall, a, sizeof a));
+    return now;
 }
 
 void store__test_retain_clock(store_t *s, int64_t wall_ms)

@@ -161,30 +161,39 @@ const char store__sql_range_asc[] = "SELECT t0, data FROM readings WHERE device_
 const char store__sql_range_desc[] = "SELECT t0, data FROM readings WHERE device_id=?1 AND t0>=?2"
                                      " AND t0<?3 AND t_last>=?4 ORDER BY t0 DESC";
 
-/* Events overlapping [?2, ?3), newest first, at most ?4 (-1: all); a device's name is ?5. Two
- * parts merged in start order (SQLite's MERGE of a compound's ordered parts, which stops at the
- * limit): the active events from their partial indexes, and the ended ones from the start_ts
- * indexes within [?2 - ev_maxlen, ?3), so a range with few events reads those that can overlap
- * instead of every older one. The parts are disjoint (end_ts NULL or not) and the order is
- * total, so the rows, their order and the limit's cut are those of the one-part query. The
- * fleet-wide ones name events first in a CROSS JOIN, which SQLite never reorders, so each part
- * runs down a start_ts index; they bound with the fleet's largest ev_maxlen, and their sixth
- * column (device_id) is only for the ORDER BY. */
+/* Events overlapping [?2, ?3), newest first, at most ?4 (-1: all); a device's name is ?5. With
+ * a page's key (?6 a device's name, ?7 an event id; both NULL: none) the events that started at
+ * ?3 itself are read too when they come after that key, (device, id) below (?6, ?7): the order
+ * is start, then device name, then id, all descending, so a page may end inside one start time
+ * and the next one go on from its last event (api__h_anomalies' before=). Two parts merged in
+ * start order (SQLite's MERGE of a compound's ordered parts, which stops at the limit): the
+ * active events from their partial indexes, and the ended ones from the start_ts indexes within
+ * [?2 - ev_maxlen, ?3], so a range with few events reads those that can overlap instead of
+ * every older one. The parts are disjoint (end_ts NULL or not) and the order is total, so the
+ * rows, their order and the limit's cut are those of the one-part query. The fleet-wide ones
+ * name events first in a CROSS JOIN, which SQLite never reorders, so each part runs down a
+ * start_ts index, the events of one start time sorted by name and id (SQLite's sort of the
+ * order's right part: one start time's rows at a time, the rows after the page key only, so
+ * 100,000 events at one start cost a sort of up to that many rows a page); they bound with the
+ * fleet's largest ev_maxlen. */
 /* clang-format off */
 #define EV_DEV_COLS "SELECT ?5, id, start_ts, end_ts, info FROM events WHERE device_id=?1 AND "
-#define EV_DEV_ACTIVE EV_DEV_COLS "end_ts IS NULL AND start_ts<?3"
+#define EV_DEV_BELOW "start_ts<=?3 AND (start_ts<?3 OR ?5<?6 OR (?5=?6 AND id<?7))"
+#define EV_DEV_ACTIVE EV_DEV_COLS "end_ts IS NULL AND " EV_DEV_BELOW
 #define EV_DEV_ORDER  " ORDER BY start_ts DESC, id DESC LIMIT ?4"
 const char store__sql_ev_dev[] =
-    EV_DEV_ACTIVE " UNION ALL " EV_DEV_COLS "start_ts<?3 AND start_ts>=?2-(SELECT ev_maxlen"
+    EV_DEV_ACTIVE " UNION ALL " EV_DEV_COLS EV_DEV_BELOW " AND start_ts>=?2-(SELECT ev_maxlen"
     " FROM devices WHERE id=?1) AND end_ts>=?2" EV_DEV_ORDER;
 const char store__sql_ev_dev_active[] = EV_DEV_ACTIVE EV_DEV_ORDER;
 #define EV_ALL_COLS                                                                                \
-    "SELECT d.name, e.id, e.start_ts, e.end_ts, e.info, e.device_id FROM events e CROSS JOIN"      \
+    "SELECT d.name, e.id, e.start_ts, e.end_ts, e.info FROM events e CROSS JOIN"                   \
     " devices d ON d.id=e.device_id WHERE "
-#define EV_ALL_ACTIVE EV_ALL_COLS "e.end_ts IS NULL AND e.start_ts<?3"
-#define EV_ALL_ORDER  " ORDER BY 3 DESC, 6 DESC, 2 DESC LIMIT ?4"
+#define EV_ALL_BELOW                                                                               \
+    "e.start_ts<=?3 AND (e.start_ts<?3 OR d.name<?6 OR (d.name=?6 AND e.id<?7))"
+#define EV_ALL_ACTIVE EV_ALL_COLS "e.end_ts IS NULL AND " EV_ALL_BELOW
+#define EV_ALL_ORDER  " ORDER BY 3 DESC, 1 DESC, 2 DESC LIMIT ?4"
 const char store__sql_ev_all[] =
-    EV_ALL_ACTIVE " UNION ALL " EV_ALL_COLS "e.start_ts<?3 AND e.start_ts>=?2-(SELECT"
+    EV_ALL_ACTIVE " UNION ALL " EV_ALL_COLS EV_ALL_BELOW " AND e.start_ts>=?2-(SELECT"
     " coalesce(max(ev_maxlen), 0) FROM devices) AND e.end_ts>=?2" EV_ALL_ORDER;
 const char store__sql_ev_all_active[] = EV_ALL_ACTIVE EV_ALL_ORDER;
 /* The retention sweep's deletion (retention.c): at most ?2 events that ended before ?1, found

@@ -445,7 +445,10 @@ typedef int (*store_event_cb)(void *arg, const char *device, int64_t id, int64_t
 
 /* Reports the events of one device (NULL: every device) that overlap [from_ms, to_ms), i.e.
  * start_ts < to_ms and (active or end_ts >= from_ms), newest start first (ties: highest device
- * and id first), at most limit of them (0: all). active_only keeps the events without an end.
+ * name, bytewise, then highest id first), at most limit of them (0: all). With tie_dev (not
+ * NULL) the events that started at to_ms itself and whose (device name, id) is below
+ * (tie_dev, tie_id) in that order are reported too, so a listing cut inside one start time goes
+ * on after its last event (store_events_query_tie). active_only keeps the events without an end.
  * Ended events are read only from start_ts >= from_ms - the device's length bound
  * (devices.ev_maxlen, schema 9: at least its longest stored ended event, raised as events are
  * stored and lowered by retention once a sweep, so it may exceed that length until then; the
@@ -453,6 +456,9 @@ typedef int (*store_event_cb)(void *arg, const char *device, int64_t id, int64_t
  * range reads the events that can overlap it; an unbounded from_ms reads every older event. */
 int store_events_query(store_t *s, const char *device, int active_only, int64_t from_ms,
                        int64_t to_ms, size_t limit, store_event_cb cb, void *arg);
+int store_events_query_tie(store_t *s, const char *device, int active_only, int64_t from_ms,
+                           int64_t to_ms, const char *tie_dev, int64_t tie_id, size_t limit,
+                           store_event_cb cb, void *arg);
 
 /* One device's saved detector, with its checkpoint: ckpt_id > 0 names the stored checkpoint
  * (ckpt, ckpt_len bytes), 0 when the detector was saved without one (ckpt NULL, ckpt_len 0). */
@@ -472,6 +478,12 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg);
  * that took the request failed), ERR_NOSPACE, ERR_CLOSED, ERR_NOMEM. Any thread but the
  * writer's. */
 int store_retention_sweep(store_t *s);
+
+/* The wall clock that retention's horizon is taken from (vtime_steady_now, shared with the
+ * sweeps): a step back is followed at once, a step forward only once it has held for an hour
+ * (logged both times), so that a clock stepped ahead by mistake neither deletes nor refuses
+ * the readings it makes look old. In ms. Any thread. */
+int64_t store_retention_now(store_t *s);
 
 /* Writes a consistent copy of the database (as of one commit, the WAL's included) to dest, a
  * path that must not exist yet: created with mode 0600, filled by VACUUM INTO on a read-only

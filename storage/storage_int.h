@@ -19,6 +19,7 @@
 
 #include "storage.h"
 #include "nameidx.h"
+#include "vtime.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -265,8 +266,7 @@ typedef struct store_dev {
 /* The end of store_dev_t's hot fields for a point of at most 8 fields. */
 #define STORE_DEV_HOT_END offsetof(store_dev_t, memo[8])
 
-/* The writer's index of devices by name (devidx.c): common/nameidx.h's index of store_dev_t
- * items. */
+/* The writer's index of devices by name (devidx.c): nameidx.h's index of store_dev_t items. */
 typedef nameidx_t store_devidx_t;
 
 /* One reader connection and its statements. */
@@ -315,9 +315,10 @@ typedef struct store_retain {
     int lower_sorted;
     int noted_all;
     uint64_t bounds_set;
-    /* Test hook (atomic, store__test_retain_clock): the wall clock a sweep starting now takes
-     * its horizon from, in ms; 0, the default, is the real one. */
+    /* The wall clock a sweep starting now takes its horizon from: test_wall_ms (atomic, test
+     * hook store__test_retain_clock) unless 0, else clock's (held when stepped forward). */
     int64_t test_wall_ms;
+    vtime_steady_t clock; /* also store_retention_now's, any thread */
 } store_retain_t;
 
 /* A maintenance step's consecutive failures, the monotonic ms before which it is not tried
@@ -816,8 +817,7 @@ int store__chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len, u
                     store_chan_t **out);
 
 /* maint.c (writer thread): maintenance steps in a transaction and their back-offs */
-/* Finalizes the savepoint's statements and frees the compaction failures' memory (at the
- * writer's exit). */
+/* Finalizes the savepoint's statements, frees the compaction failures' memory (writer's exit). */
 void store__maint_finalize(store_writer_t *w);
 /* 1 when a maintenance step may have work now (devices to compact, a retention step due). */
 int store__maint_due(store_t *s);

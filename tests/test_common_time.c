@@ -48,6 +48,65 @@ static void test_rfc3339(void **state)
                          "2026-11-28T10:00:00Zjunk", "1969-12-31T23:59:59Z"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(vtime_parse_rfc3339(bad[i], strlen(bad[i]), &ms), ERR_INVAL);
+    /* Second 60 is refused as such (it once folded onto 59 and replaced that second's reading),
+     * leaving *ms alone; malformed around it is still a syntax error. */
+    const char *leap[] = {"2016-12-31T23:59:60Z", "2016-12-31T23:59:60.999Z",
+                          "2017-01-01T00:59:60+01:00", "2024-11-28T08:00:60Z"};
+    for (size_t i = 0; i < sizeof leap / sizeof leap[0]; i++) {
+        ms = 42;
+        assert_int_equal(vtime_parse_rfc3339(leap[i], strlen(leap[i]), &ms), ERR_RANGE);
+        assert_int_equal(ms, 42);
+        assert_int_equal(vtime_parse(leap[i], &ms), ERR_RANGE);
+    }
+    s = "2016-12-31T23:59:60";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), ERR_INVAL);
+    s = "2016-12-31T23:59:61Z";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), ERR_INVAL);
+    s = "2016-12-31T23:59:59.999Z";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
+    assert_int_equal(ms, 1483228799999LL);
+}
+
+/* vtime_steady_now, its clocks injected: a step back is followed at once, a step forward only
+ * after VTIME_STEADY_HOLD_MS ahead (retention's horizon once followed a clock stepped ahead by
+ * mistake and deleted days of readings in a minute). */
+static void test_steady_clock(void **state)
+{
+    (void)state;
+    const int64_t W = 1795860000000LL, M = 5000, DAY = 86400000LL;
+    vtime_steady_t g;
+    memset(&g, 0, sizeof g);
+    int ev = -1;
+    assert_int_equal(vtime_steady_now(&g, W, M, &ev), W);
+    assert_int_equal(ev, VTIME_STEADY_SAME);
+    assert_int_equal(vtime_steady_now(&g, W + 60000, M + 60000, &ev), W + 60000);
+    /* Stepped back an hour: followed. Ahead within the slack: followed. */
+    assert_int_equal(vtime_steady_now(&g, W - 3600000, M + 61000, &ev), W - 3600000);
+    assert_int_equal(ev, VTIME_STEADY_SAME);
+    int64_t w = W - 3600000 + 1000 + VTIME_STEADY_SLACK_MS;
+    assert_int_equal(vtime_steady_now(&g, w, M + 62000, &ev), w);
+    /* Stepped a day forward: held at the elapsed time, noted once, until it has held an hour. */
+    int64_t base = w, m0 = M + 62000;
+    assert_int_equal(vtime_steady_now(&g, base + DAY + 10, m0 + 10, &ev), base + 10);
+    assert_int_equal(ev, VTIME_STEADY_HELD);
+    assert_int_equal(vtime_steady_now(&g, base + DAY + 20, m0 + 20, &ev), base + 20);
+    assert_int_equal(ev, VTIME_STEADY_SAME);
+    /* Set right again within the hour: followed, the hold forgotten. */
+    assert_int_equal(vtime_steady_now(&g, base + 30, m0 + 30, &ev), base + 30);
+    assert_int_equal(ev, VTIME_STEADY_SAME);
+    int64_t t = m0 + 40, at = base + DAY + 40;
+    assert_int_equal(vtime_steady_now(&g, at, t, &ev), base + 40);
+    assert_int_equal(ev, VTIME_STEADY_HELD);
+    int64_t later = VTIME_STEADY_HOLD_MS - 1;
+    assert_int_equal(vtime_steady_now(&g, at + later, t + later, &ev), base + 40 + later);
+    assert_int_equal(ev, VTIME_STEADY_SAME);
+    /* Ahead for the whole hour: a clock set right, followed from then on. */
+    later = VTIME_STEADY_HOLD_MS;
+    assert_int_equal(vtime_steady_now(&g, at + later, t + later, &ev), at + later);
+    assert_int_equal(ev, VTIME_STEADY_TAKEN);
+    assert_int_equal(vtime_steady_now(&g, at + later + 5, t + later + 5, &ev), at + later + 5);
+    assert_int_equal(ev, VTIME_STEADY_SAME);
+    assert_int_equal(vtime_steady_now(&g, at + later + 9, t + later + 9, NULL), at + later + 9);
 }
 
 static void test_format_roundtrip(void **state)
@@ -184,8 +243,9 @@ static void test_agg_compensated(void **state)
 }
 
 const struct CMUnitTest common_time_tests[] = {
-    cmocka_unit_test(test_rfc3339),    cmocka_unit_test(test_format_roundtrip),
-    cmocka_unit_test(test_duration),   cmocka_unit_test(test_agg_bucket_start),
-    cmocka_unit_test(test_agg_values), cmocka_unit_test(test_agg_compensated),
+    cmocka_unit_test(test_rfc3339),          cmocka_unit_test(test_steady_clock),
+    cmocka_unit_test(test_format_roundtrip), cmocka_unit_test(test_duration),
+    cmocka_unit_test(test_agg_bucket_start), cmocka_unit_test(test_agg_values),
+    cmocka_unit_test(test_agg_compensated),
 };
 const size_t common_time_count = sizeof common_time_tests / sizeof common_time_tests[0];

@@ -115,19 +115,21 @@ static void test_iq_quote_ident(void **state)
     quote_ident_is("\xc3\xa9", "\"\xc3\xa9\"");
 }
 
-/* Builds an event array from start times (each event's "id" is its position), pages it with
- * limit, and checks the ids kept (in order, want[] ends with -1) and the boundary. */
-static void events_page_is(const int64_t *starts, size_t n, size_t limit, const int *want,
-                           int64_t want_boundary)
+/* Builds an event array from start times and devices (each event's "id" is its position, so
+ * 100 + position when ids[] is NULL), pages it with limit and max_bytes, and checks the
+ * positions kept (in order, want[] ends with -1). */
+static void events_page_is(const int64_t *starts, const char *const *devs, size_t n, size_t limit,
+                           size_t max_bytes, const int *want)
 {
     json_t *arr = json_array();
     assert_non_null(arr);
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(json_array_append_new(arr, json_pack("{s:I,s:I}", "id", (json_int_t)i,
-                                                              "start_ts", (json_int_t)starts[i])),
-                         0);
-    int64_t boundary = -1;
-    size_t k = api__events_page(&arr, limit, &boundary);
+        assert_int_equal(
+            json_array_append_new(arr, json_pack("{s:I,s:I,s:s}", "id", (json_int_t)(100 + i),
+                                                 "start_ts", (json_int_t)starts[i], "device",
+                                                 devs ? devs[i] : "d")),
+            0);
+    size_t k = api__events_page(&arr, limit, max_bytes);
     size_t nwant = 0;
     while (want[nwant] >= 0)
         nwant++;
@@ -135,30 +137,31 @@ static void events_page_is(const int64_t *starts, size_t n, size_t limit, const 
     assert_int_equal(json_array_size(arr), nwant);
     for (size_t i = 0; i < nwant; i++)
         assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, i), "id")),
-                         want[i]);
-    if (nwant > 0)
-        assert_int_equal(boundary, want_boundary);
+                         100 + want[i]);
     json_decref(arr);
 }
 
 static void test_events_page(void **state)
 {
     (void)state;
-    /* Sorted newest start first; ties keep their order (the active event the backend put in
-     * front goes to its place). */
+    /* Sorted newest start first, then device name, then id, all descending (the active event
+     * the backend added out of order goes to its place). */
     const int64_t a[] = {50, 90, 70, 70, 10};
-    events_page_is(a, 5, 10, (const int[]){1, 2, 3, 0, 4, -1}, 10);
-    /* A page never splits one start time: limit 2 would cut the two 70s apart. */
-    events_page_is(a, 5, 2, (const int[]){1, -1}, 90);
-    events_page_is(a, 5, 3, (const int[]){1, 2, 3, -1}, 70);
-    events_page_is(a, 5, 4, (const int[]){1, 2, 3, 0, -1}, 50);
-    /* When one start time alone fills the page, all of its events go on it. */
+    events_page_is(a, NULL, 5, 10, SIZE_MAX, (const int[]){1, 3, 2, 0, 4, -1});
+    /* A page ends at limit, also inside one start time (the next goes on from its last). */
+    events_page_is(a, NULL, 5, 2, SIZE_MAX, (const int[]){1, 3, -1});
+    events_page_is(a, NULL, 5, 3, SIZE_MAX, (const int[]){1, 3, 2, -1});
     const int64_t b[] = {30, 30, 30, 20};
-    events_page_is(b, 4, 2, (const int[]){0, 1, 2, -1}, 30);
-    events_page_is(b, 4, 1, (const int[]){0, 1, 2, -1}, 30);
-    events_page_is(b, 4, 3, (const int[]){0, 1, 2, -1}, 30);
-    events_page_is(b, 4, 4, (const int[]){0, 1, 2, 3, -1}, 20);
-    events_page_is(b, 0, 4, (const int[]){-1}, 0);
+    const char *const bd[] = {"pump-1", "pump-2", "pump-10", "pump-9"};
+    events_page_is(b, bd, 4, 1, SIZE_MAX, (const int[]){1, -1});
+    events_page_is(b, bd, 4, 2, SIZE_MAX, (const int[]){1, 2, -1}); /* "pump-10" < "pump-2" */
+    events_page_is(b, bd, 4, 4, SIZE_MAX, (const int[]){1, 2, 0, 3, -1});
+    events_page_is(b, NULL, 0, 4, SIZE_MAX, (const int[]){-1});
+    /* The byte bound: each event is 42 or 43 bytes of JSON here, and a comma; at least one
+     * goes, whatever its size. */
+    events_page_is(b, bd, 4, 4, 43 + 44, (const int[]){1, 2, -1});
+    events_page_is(b, bd, 4, 4, 43 + 44 - 1, (const int[]){1, -1});
+    events_page_is(b, bd, 4, 4, 10, (const int[]){1, -1});
 }
 
 /* Whether Go pattern go, translated, matches text as regcomp compiles it (as /query does). */

@@ -77,18 +77,21 @@ static void test_events_index_used(void **state)
 {
     /* The overlap queries' two parts (schema 9): the active events from a partial index, the
      * ended ones within their length bound. */
-    const char *sqls[] = {store__sql_ev_dev, store__sql_ev_dev, store__sql_ev_dev_active,
-                          store__sql_ev_all, store__sql_ev_all, store__sql_ev_all_active,
-                          store__sql_ev_all};
+    const char *sqls[] = {store__sql_ev_dev, store__sql_ev_dev, store__sql_ev_dev_active};
     const char *want[] = {
         "USING INDEX events_dev_active (device_id=? AND start_ts<?)",
         "USING INDEX events_device_start (device_id=? AND start_ts>? AND start_ts<?)",
-        "USING INDEX events_dev_active (device_id=? AND start_ts<?)",
-        "SEARCH e USING INDEX events_active (start_ts<?)",
-        "SEARCH e USING INDEX events_start (start_ts>? AND start_ts<?)",
-        "SEARCH e USING INDEX events_active (start_ts<?)",
-        "USING COVERING INDEX devices_ev_maxlen"};
-    assert_plans(*state, sqls, want, 7);
+        "USING INDEX events_dev_active (device_id=? AND start_ts<?)"};
+    assert_plans(*state, sqls, want, 3);
+    /* The fleet's: in start_ts order from the index, the events of one start time sorted by
+     * device name (their page key: session 42), never a sort of the whole range. */
+    const char *all[] = {store__sql_ev_all, store__sql_ev_all, store__sql_ev_all_active,
+                         store__sql_ev_all};
+    const char *want_all[] = {"SEARCH e USING INDEX events_active (start_ts<?)",
+                              "SEARCH e USING INDEX events_start (start_ts>? AND start_ts<?)",
+                              "SEARCH e USING INDEX events_active (start_ts<?)",
+                              "USING COVERING INDEX devices_ev_maxlen"};
+    assert_plans_tie_sort(*state, all, want_all, 4);
 }
 
 /* ---- the events' overlap bound (schema 9): queries against a brute-force overlap ---- */
@@ -119,7 +122,8 @@ static int evq_on(void *arg, const char *device, int64_t id, int64_t start, int6
     return 0;
 }
 
-/* The order store_events_query promises: newest start first, then highest device, then id. */
+/* The order store_events_query promises: newest start first, then highest device name, then id
+ * (the names sort as their indexes). */
 static int evq_cmp(const void *a, const void *b)
 {
     const evq_ep_t *x = a, *y = b;
@@ -130,25 +134,38 @@ static int evq_cmp(const void *a, const void *b)
     return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
 }
 
+/* Whether e comes before the page key (to, tdev, tid) in the listing's order: it started
+ * before to, or at to with (device name, id) below (tdev, tid) (tdev NULL: none at to). */
+static int evq_below(const evq_ep_t *e, int64_t to, const char *tdev, int64_t tid)
+{
+    if (e->start != to || tdev == NULL)
+        return e->start < to;
+    int c = strcmp(evq_devs[e->dev], tdev);
+    return c < 0 || (c == 0 && e->id < tid);
+}
+
 /* Compares the store's answer for device dev (-1: the fleet) with the live episodes of eps that
- * overlap [from, to), sorted and cut at limit; a device in the bit set gone is not found. */
-static void evq_check(store_t *s, const evq_ep_t *eps, size_t n, int dev, int active, int64_t from,
-                      int64_t to, size_t limit, unsigned gone)
+ * overlap [from, to) (with tdev, also those at to below (tdev, tid): store_events_query_tie),
+ * sorted and cut at limit; a device in the bit set gone is not found. The rows read go to
+ * *out when not NULL (caller frees). */
+static void evq_check_tie(store_t *s, const evq_ep_t *eps, size_t n, int dev, int active,
+                          int64_t from, int64_t to, const char *tdev, int64_t tid, size_t limit,
+                          unsigned gone, evq_got_t **out)
 {
     evq_ep_t *want = malloc((n + 1) * sizeof *want);
     evq_got_t *got = calloc(1, sizeof *got);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const evq_ep_t *e = &eps[i];
-        if (e->live && (dev < 0 || e->dev == dev) && e->start < to &&
+        if (e->live && (dev < 0 || e->dev == dev) && evq_below(e, to, tdev, tid) &&
             (e->end == -1 || (!active && e->end >= from)))
             want[m++] = *e;
     }
     qsort(want, m, sizeof *want, evq_cmp);
     if (limit && m > limit)
         m = limit;
-    int err =
-        store_events_query(s, dev < 0 ? NULL : evq_devs[dev], active, from, to, limit, evq_on, got);
+    int err = store_events_query_tie(s, dev < 0 ? NULL : evq_devs[dev], active, from, to, tdev, tid,
+                                     limit, evq_on, got);
     if (dev >= 0 && (gone >> dev & 1))
         m = 0;
     assert_int_equal(err, dev >= 0 && (gone >> dev & 1) ? ERR_NOTFOUND : 0);
@@ -162,8 +179,47 @@ static void evq_check(store_t *s, const evq_ep_t *eps, size_t n, int dev, int ac
         assert_int_equal(got->e[i].start, want[i].start);
         assert_int_equal(got->e[i].end, want[i].end);
     }
-    free(got);
+    if (out)
+        *out = got;
+    else
+        free(got);
     free(want);
+}
+
+static void evq_check(store_t *s, const evq_ep_t *eps, size_t n, int dev, int active, int64_t from,
+                      int64_t to, size_t limit, unsigned gone)
+{
+    evq_check_tie(s, eps, n, dev, active, from, to, NULL, 0, limit, gone, NULL);
+}
+
+/* Pages of limit rows, each going on after the last row of the one before (its start, device
+ * and id, as GET /v1/anomalies' before= does): every live episode of dev (-1: the fleet) once,
+ * in order, however many share a start time. */
+static void evq_pages(store_t *s, const evq_ep_t *eps, size_t n, int dev, int active, size_t limit,
+                      unsigned gone)
+{
+    size_t total = 0, want = 0;
+    for (size_t i = 0; i < n; i++)
+        want += eps[i].live && (dev < 0 || eps[i].dev == dev) && (!active || eps[i].end == -1);
+    int64_t to = INT64_MAX, tid = 0;
+    char tdev[8] = "";
+    for (size_t page = 0; page <= n; page++) {
+        evq_got_t *got = NULL;
+        evq_check_tie(s, eps, n, dev, active, INT64_MIN, to, tdev[0] ? tdev : NULL, tid, limit,
+                      gone, &got);
+        total += got->n;
+        if (got->n < limit) {
+            free(got);
+            break;
+        }
+        const evq_ep_t *last = &got->e[got->n - 1];
+        to = last->start;
+        tid = last->id;
+        snprintf(tdev, sizeof tdev, "%s", evq_devs[last->dev]);
+        free(got);
+    }
+    if (!(dev >= 0 && (gone >> dev & 1)))
+        assert_int_equal(total, want);
 }
 
 static uint64_t evq_rand(uint64_t *x)
@@ -188,6 +244,20 @@ static void evq_check_many(store_t *s, const evq_ep_t *eps, size_t n, uint64_t *
     }
     for (int dev = -1; dev < 3; dev++)
         evq_check(s, eps, n, dev, 0, INT64_MIN, INT64_MAX, 0, gone);
+    /* A page's key at an episode's start (so ties are there), with a device name among the
+     * others' ("q15": between q1 and q2), before every one or after every one. */
+    static const char *const tdevs[] = {"q0", "q1", "q15", "q2", "q3", ""};
+    for (int q = 0; q < 300; q++) {
+        int dev = (int)(evq_rand(rng) % 4) - 1;
+        int active = evq_rand(rng) % 5 == 0;
+        int64_t to = eps[evq_rand(rng) % n].start;
+        int64_t from = to - (int64_t)(evq_rand(rng) % 400);
+        evq_check_tie(s, eps, n, dev, active, from, to, tdevs[evq_rand(rng) % 6],
+                      (int64_t)(evq_rand(rng) % 130), limits[evq_rand(rng) % 5], gone, NULL);
+    }
+    for (int dev = -1; dev < 3; dev++)
+        for (size_t l = 1; l < 5; l++)
+            evq_pages(s, eps, n, dev, l == 4, l, gone);
 }
 
 /* Episodes of three devices with equal starts, zero lengths, active ones and some longer than

@@ -281,9 +281,9 @@ class ForecastCap(vt.DaemonTestCase):
 
 class AnomalyPages(vt.DaemonTestCase):
     """Fleet-wide anomalies read page by page through "next": the same events as one page, in
-    order, none repeated or lost, and a start time shared by more events than `limit` is never
-    split (those events come on one page). Eight devices see the same sine; a burst of
-    alternating spikes on channel a starts at three times: 3 devices (A), 3 (B), 2 (C)."""
+    order, none repeated or lost, each page `limit` events even where that splits the events of
+    one start time (before=; test_anompage.py at plant scale). Eight devices see the same sine;
+    a burst of alternating spikes on channel a starts at three times: 3 devices (A), 3 (B), 2 (C)."""
 
     CONFIG = "[model]\nwarmup = 60\nhidden = 4\nretrain_every = 0\n"
     T0 = 1000000
@@ -345,16 +345,16 @@ class AnomalyPages(vt.DaemonTestCase):
         self.assertEqual([e["start_ts"] for e in ev], sorted((e["start_ts"] for e in ev),
                                                              reverse=True))
 
-    def test_pages_never_split_a_start_time(self):
-        # limit 2: C's two, then B's three on one page (one start time fills it), then A's.
-        # limit 4: C's two (B's three would cross it), then B's, then A's.
-        for limit, sizes in ((2, [2, 3, 3]), (4, [2, 3, 3]), (5, [5, 3]), (8, [8])):
+    def test_pages_end_at_limit(self):
+        # Every page holds limit events, also inside one start time (before=, session 42): the
+        # concatenation is the one page's list, in its order (start, device name, id).
+        for limit, sizes in ((2, [2, 2, 2, 2]), (4, [4, 4]), (5, [5, 3]), (8, [8])):
             with self.subTest(limit=limit):
                 got, seen = self.pages("/v1/anomalies?limit=%d" % limit)
                 self.assertEqual(seen, sizes)
-                self.assertEqual(sorted(json.dumps(e, sort_keys=True) for e in got),
-                                 sorted(json.dumps(e, sort_keys=True)
-                                        for e in self.whole["anomalies"]))
+                self.assertEqual([json.dumps(e, sort_keys=True) for e in got],
+                                 [json.dumps(e, sort_keys=True)
+                                  for e in self.whole["anomalies"]])
 
     def test_device_pages(self):
         got, seen = self.pages("/v1/devices/ap-b1/anomalies?limit=1")

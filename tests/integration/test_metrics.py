@@ -271,7 +271,8 @@ class SilentDevices(PromtoolMixin, vt.DaemonTestCase):
     device JSON's last_seen_ts are when its newest reading ARRIVED (not its timestamp: one
     device sends 2001's readings, the other next year's), so the silent one's stays put while
     the other's moves, and its age (scrape time less it) grows; a reading older than the
-    device's newest (stored, not scored) is an arrival too. vigil_devices_silent (buckets of 60
+    device's newest, or more than a day ahead of its arrival (stored, not scored), is an
+    arrival too. vigil_devices_silent (buckets of 60
     s and more, fixed: no test knob) counts 0 for devices heard from within the test and is
     exported before any device; a declared device that never reported, and every device after
     a restart, count from vigild's start (JSON null). Also what a fresh vigild exports at 0:
@@ -377,12 +378,15 @@ class SilentDevices(PromtoolMixin, vt.DaemonTestCase):
         self.assertEqual(value(m, "vigil_devices_silent", after="300"), 0)
         self.assertEqual(value(m, "vigil_devices_silent", after="3600"), 0)
 
-        # A reading older than s-new's newest is stored but not scored: it still arrived.
+        # A reading older than s-old's newest is stored but not scored: it still arrived. So did
+        # s-new's next year's readings, which are not scored either (more than a day ahead of
+        # their arrival: the device never leaves learning on them).
         t_post = time.time()
-        self.post("s-new", [new - 1000])
-        m, _, _ = self.wait_seen(["s-new"], t_post - 0.01)
-        self.assertEqual(self.d.get_json("/v1/devices/s-new/status")
+        self.post("s-old", [self.OLD - 1000])
+        m, _, _ = self.wait_seen(["s-old"], t_post - 0.01)
+        self.assertEqual(self.d.get_json("/v1/devices/s-old/status")
                          ["readings_not_scored_out_of_order"], 1)
+        self.assertEqual(self.d.get_json("/v1/devices/s-new/status")["state"], "learning")
 
         # After a restart no reading has arrived yet: JSON null, and the gauge is the new
         # start (a lower bound of the silence; what came before is not known).

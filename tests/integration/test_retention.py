@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -19,6 +20,7 @@ import vigiltest as vt  # noqa: E402
 from test_ops import hup  # noqa: E402
 
 DAY = 86400 * 1000
+CLOCKSHIFT = os.environ.get("VIGIL_CLOCKSHIFT", "")  # tests/fault/clockshift.c, set by CTest
 
 
 def metric(text, name):
@@ -177,6 +179,41 @@ class Retention(vt.DaemonTestCase):
         r = d.post_json(series("r-h", vt.now_ms() - 2 * DAY, 1000, 1, 0))
         self.assertEqual(r.status, 400, r)
         self.assertIn("storage.retention = 1d", r.json()["errors"][0]["error"])
+
+    @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
+                         "library, set by CTest; not built for sanitizer builds) not found")
+    def test_clock_stepped_forward_deletes_nothing(self):
+        """vigild's wall clock stepped a day forward by mistake (tests/fault/clockshift.c moves
+        CLOCK_REALTIME only) with `retention = 30s`: the sweeps meanwhile (one every 3 s) take
+        their horizon from the elapsed time, not from the clock, so the readings stay and a
+        gateway's live reading is stored, not refused as beyond retention; the step
+        is logged. Before, the first sweep on the stepped clock deleted every sealed chunk, and
+        the live reading was refused. The readings are stamped five minutes ahead, so that no
+        sweep may delete them within the test's time (the module's timeout) without the step:
+        the result does not depend on the machine's speed."""
+        tmp = vt.mkdtemp()
+        shift = vt.write_file(os.path.join(tmp, "shift"), "0")
+        conf = vt.write_file(os.path.join(tmp, "vigild.conf"),
+                             "[model]\nenabled = false\n[storage]\nretention = 30s\n")
+        self.daemon = self.d = d = vt.Vigild(
+            config=conf, prefix=["env", "LD_PRELOAD=" + CLOCKSHIFT, "VIGIL_CLOCKSHIFT_FILE=" + shift])
+        d.start()
+        now = vt.now_ms()
+        r = d.post_json(series("r-c", now + 300000, 1, 300, 0))  # one chunk of 300 points
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(d.device("r-c")["points"], 300)
+        sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
+        vt.write_file(shift, str(DAY))  # read by the library within 20 ms
+        time.sleep(0.1)
+        self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 2, timeout=20)
+        self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 0)
+        self.assertEqual(d.device("r-c")["points"], 300)
+        r = d.post_json([{"device": "r-c", "ts": vt.now_ms(), "values": {"v": 1}}])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 0)
+        self.assertIn("retention's horizon and its refusal of old writes follow the elapsed "
+                      "time", d.log())
+        vt.write_file(shift, "0")
 
     def test_bad_value_names_key(self):
         p = check_retention("30 days", "bad.conf")
