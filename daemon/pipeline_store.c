@@ -484,9 +484,12 @@ static int on_device(void *arg, const store_device_info_t *info)
 }
 
 /* The restored device of a fleet-wide read's row: NULL when the device has no pipeline device
- * or was not restored with a detector (it starts learning: no versions, no event). */
+ * or was not restored with a detector (it starts learning: no versions, no event), or when
+ * SQLite could not give the row's name (out of memory): that row alone is passed over. */
 static struct dev *restored(pipeline_t *p, const char *device)
 {
+    if (device == NULL)
+        return NULL;
     struct dev *d = pipeline__find(p, device);
     return d && d->det ? d : NULL;
 }
