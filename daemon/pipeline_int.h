@@ -347,6 +347,9 @@ struct dev {
     int64_t st_next_ms;
     uint64_t st_opened; /* api_events_opened at the last state message (pipeline_state.c) */
     struct dev *held_next;
+    /* pipeline_restore only: the fleet-wide read of active events reached the device (its
+     * newest active event, the first of its rows, was taken; the rest are not). */
+    int restore_ev;
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 

@@ -483,26 +483,39 @@ static int on_device(void *arg, const store_device_info_t *info)
     return 0;
 }
 
-struct version_ctx {
-    pipeline_t *p;
-    struct dev *d;
-};
-
-static int on_version(void *arg, int64_t version, int64_t created_ms, const char *info_json,
-                      int has_ckpt)
+/* The restored device of a fleet-wide read's row: NULL when the device has no pipeline device
+ * or was not restored with a detector (it starts learning: no versions, no event), or when
+ * SQLite could not give the row's name (out of memory): that row alone is passed over. */
+static struct dev *restored(pipeline_t *p, const char *device)
 {
-    struct version_ctx *vc = arg;
-    struct dev *d = vc->d;
+    if (device == NULL)
+        return NULL;
+    struct dev *d = pipeline__find(p, device);
+    return d && d->det ? d : NULL;
+}
+
+/* store_models_all_cb: every device's model versions in one read (one query a device before:
+ * task startup), lowest first, device by device. */
+static int on_version(void *arg, const char *device, int64_t version, int64_t created_ms,
+                      const char *info_json, int has_ckpt)
+{
+    pipeline_t *p = arg;
+    (void)created_ms;
+    struct dev *d = restored(p, device);
+    if (d == NULL)
+        return 0;
+    pthread_mutex_lock(&d->mu);
     /* Listed lowest first: keep the newest and the serving one, as the running pipeline does
      * (a store written with a larger model.versions may hold more). */
-    if (d->nversions == (size_t)vc->p->o.versions + 2)
-        pipeline__versions_trim(vc->p, d);
+    if (d->nversions == (size_t)p->o.versions + 2)
+        pipeline__versions_trim(p, d);
     struct version *v = &d->versions[d->nversions];
     memset(v, 0, sizeof *v);
     v->version = (uint32_t)version;
     v->info_json = strdup(info_json);
     v->has_ckpt = has_ckpt; /* read from the store if it is rolled back to */
     d->nversions++;
+    pthread_mutex_unlock(&d->mu);
     return 0;
 }
 
@@ -520,14 +533,12 @@ static void event_chain_parse(struct event *e, const char *info_json)
     json_decref(j);
 }
 
-/* The device's active anomaly event, if one was open when vigild stopped, continues. */
-static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
-                    const char *info_json)
+/* d's newest active event in the store (id, start_ts, info_json): the one its saved detector
+ * has goes on with what the row names, or, when it has none, is taken as it is stored. Caller
+ * holds d->mu. */
+static void event_restore(pipeline_t *p, struct dev *d, int64_t id, int64_t start_ts,
+                          const char *info_json)
 {
-    struct version_ctx *vc = arg;
-    struct dev *d = vc->d;
-    if (end_ts >= 0)
-        return 1;
     /* The stored event names what opened it; a format 2 blob does not (format 3 keeps it for
      * an event the store lost), and an event stored by an older vigild names nothing. */
     struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
@@ -539,10 +550,10 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
         pipeline__event_sides_restore(d, e, info_json); /* nor the sides */
     }
     if (d->nevents > 0)
-        return 1;
-    e = pipeline__event_add(vc->p, d);
+        return;
+    e = pipeline__event_add(p, d);
     if (e == NULL)
-        return 1;
+        return;
     e->id = (uint64_t)id;
     e->start_ts = start_ts;
     e->end_ts = -1;
@@ -555,7 +566,24 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
     pipeline__event_sides_restore(d, e, info_json);
     if (d->next_event_id < (uint64_t)id)
         d->next_event_id = (uint64_t)id;
-    return 1;
+}
+
+/* The device's active anomaly event, if one was open when vigild stopped, continues. The
+ * fleet's active events come in one read (one query a device before: task startup), newest
+ * start first (ties: highest id first), so a device's first row is the one its own query's
+ * limit of 1 gave; its other rows are passed over. */
+static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
+                    const char *info_json)
+{
+    pipeline_t *p = arg;
+    struct dev *d = restored(p, device);
+    if (d == NULL || d->restore_ev || end_ts >= 0)
+        return 0;
+    pthread_mutex_lock(&d->mu);
+    d->restore_ev = 1;
+    event_restore(p, d, id, start_ts, info_json);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
 }
 
 /* Collects committed readings into a batch for re-feeding. */
@@ -694,6 +722,14 @@ int pipeline_restore(pipeline_t *p)
     struct pred_restore prx = {.p = p};
     if (rc == 0 && store_preds_list(p->store, on_pred_block, &prx) != 0)
         log_warn("pipeline: stored predictions not restored: %s", store_errmsg(p->store));
+    /* Every restored device's model versions and active event, each in one read of the fleet
+     * (a query of each a device was a third of the restore at 2,000 devices: task startup),
+     * before any catch-up feeds a reading. */
+    if (rc == 0 && store_models_list_all(p->store, on_version, p) != 0)
+        log_warn("pipeline: stored model versions not restored: %s", store_errmsg(p->store));
+    if (rc == 0 &&
+        store_events_query(p->store, NULL, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0, on_event, p) != 0)
+        log_warn("pipeline: active events not restored: %s", store_errmsg(p->store));
     struct names nm = {0};
     if (rc == 0)
         rc = store_device_each(p->store, add_name, &nm);
@@ -702,11 +738,7 @@ int pipeline_restore(pipeline_t *p)
         int have_det = d && d->det;
         int64_t last_ts = have_det ? d->last_ts : -1;
         if (have_det) {
-            struct version_ctx vc = {p, d};
             pthread_mutex_lock(&d->mu);
-            store_models_list(p->store, d->name, on_version, &vc);
-            store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1, on_event,
-                               &vc);
             pipeline__event_chain_restore(p, d); /* the next event may continue its last */
             pthread_mutex_unlock(&d->mu);
         }

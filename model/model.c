@@ -234,8 +234,13 @@ uint32_t model_fingerprint(const model_t *m)
     if (m->compact) {
         /* The halves in canonical order (not the panel layout of memory), so the fingerprint
          * does not depend on how the kernels like their weights stored. */
-        for (size_t i = 0; i < m->n_params; i++)
-            crc = model__crc32(crc, &m->params16[model__f16_index(m, i)], sizeof(uint16_t));
+        uint16_t run[256]; /* gathered a run at a time: one CRC call each, not one a half */
+        for (size_t i = 0; i < m->n_params;) {
+            size_t n = 0;
+            for (; n < 256 && i < m->n_params; n++, i++)
+                run[n] = m->params16[model__f16_index(m, i)];
+            crc = model__crc32(crc, run, n * sizeof(uint16_t));
+        }
         return crc;
     }
     return model__crc32(crc, m->params, sizeof(float) * m->n_params);

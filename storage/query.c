@@ -724,6 +724,34 @@ int store_models_list(store_t *s, const char *device, store_model_cb cb, void *a
     return read_done(s, r, err);
 }
 
+int store_models_list_all(store_t *s, store_models_all_cb cb, void *arg)
+{
+    store_reader_t *r = store__reader_get(s);
+    int err = read_begin(s, r);
+    if (err == 0) {
+        /* Read once at start-up: a statement prepared for the call, not kept on every reader.
+         * The models_version index gives the order, so no sort. */
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(r->db,
+                                    "SELECT d.name, m.version, m.created_ms, m.info,"
+                                    " m.ckpt_id IS NOT NULL FROM models m CROSS JOIN devices d"
+                                    " ON d.id=m.device_id ORDER BY m.device_id, m.version",
+                                    -1, &st, NULL);
+        if (rc == SQLITE_OK)
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                       sqlite3_column_int64(st, 2), json_col(st, 3),
+                       sqlite3_column_int(st, 4)) != 0) {
+                    rc = SQLITE_DONE;
+                    break;
+                }
+        if (rc != SQLITE_DONE)
+            err = fail(s, r, rc, "listing models");
+        sqlite3_finalize(st);
+    }
+    return read_done(s, r, err);
+}
+
 int store_model_get(store_t *s, const char *device, int64_t version, store_model_data_cb cb,
                     void *arg)
 {

@@ -422,6 +422,15 @@ typedef int (*store_model_cb)(void *arg, int64_t version, int64_t created_ms, co
 /* Reports the device's model versions, lowest version first. */
 int store_models_list(store_t *s, const char *device, store_model_cb cb, void *arg);
 
+/* One model version of the device named device (borrowed: valid during the call). */
+typedef int (*store_models_all_cb)(void *arg, const char *device, int64_t version,
+                                   int64_t created_ms, const char *info_json, int has_ckpt);
+
+/* Reports every device's model versions in one read (for start-up): device by device in
+ * creation order, each lowest version first, as store_models_list would one device. cb
+ * returning non-zero stops the listing (0 returned). Returns 0, ERR_IO, ERR_NOMEM. */
+int store_models_list_all(store_t *s, store_models_all_cb cb, void *arg);
+
 /* A model version with its checkpoint (ckpt NULL and len 0 when none). */
 typedef void (*store_model_data_cb)(void *arg, int64_t version, const char *info_json,
                                     const void *ckpt, size_t len);

@@ -209,7 +209,51 @@ static void test_safetensors_huge_shape_small_body(void **unused)
     free(b);
 }
 
+/* The half-byte-table CRC-32 model__crc32 was before zlib's (session 42, task startup): the
+ * reference every saved checkpoint and detector was written with. */
+static uint32_t crc32_ref(uint32_t crc, const unsigned char *p, size_t n)
+{
+    static const uint32_t tab[16] = {0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac,
+                                     0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
+                                     0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c,
+                                     0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c};
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        crc = (crc >> 4) ^ tab[crc & 15];
+        crc = (crc >> 4) ^ tab[crc & 15];
+    }
+    return ~crc;
+}
+
+/* model__crc32 answers the reference's value for every length (zlib's steps and tails), at
+ * every alignment, continued in pieces too, so what older vigilds saved still loads. */
+static void test_crc32_reference(void **unused)
+{
+    (void)unused;
+    assert_int_equal(model__crc32(0, "123456789", 9), 0xcbf43926u); /* the CRC-32 check value */
+    assert_int_equal(model__crc32(0x1234u, NULL, 0), 0x1234u);      /* nothing added: unchanged */
+    enum { N = 70000 };
+    unsigned char *b = malloc(N);
+    assert_non_null(b);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < N; i++) {
+        x = x * 1103515245u + 12345u;
+        b[i] = (unsigned char)(x >> 16);
+    }
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n < 300; n++)
+            assert_int_equal(model__crc32(7, b + off, n), crc32_ref(7, b + off, n));
+    assert_int_equal(model__crc32(0, b, N), crc32_ref(0, b, N));
+    uint32_t c = model__crc32(0, b, 1000);
+    c = model__crc32(c, b + 1000, 3);
+    c = model__crc32(c, b + 1003, N - 1003);
+    assert_int_equal(c, crc32_ref(0, b, N));
+    free(b);
+}
+
 const struct CMUnitTest model_io_tests[] = {
+    cmocka_unit_test(test_crc32_reference),
     cmocka_unit_test(test_checkpoint),
     cmocka_unit_test(test_share),
     cmocka_unit_test(test_safetensors_roundtrip),

@@ -88,6 +88,24 @@ static void test_devices(void **state)
     assert_int_equal(st.devices, 3);
 }
 
+/* store_models_list_all's rows: "device:version:has_ckpt:info", at most 8; stop_after > 0
+ * stops the listing at that row. */
+struct all_models {
+    char row[8][48];
+    int n, stop_after;
+};
+
+static int on_model_all(void *arg, const char *device, int64_t version, int64_t created_ms,
+                        const char *info, int has_ckpt)
+{
+    struct all_models *a = arg;
+    assert_true(a->n < 8);
+    assert_true(created_ms > 0);
+    snprintf(a->row[a->n++], sizeof a->row[0], "%s:%lld:%d:%s", device, (long long)version,
+             has_ckpt, info);
+    return a->stop_after > 0 && a->n == a->stop_after;
+}
+
 static void test_models(void **state)
 {
     fx_t *f = *state;
@@ -123,6 +141,19 @@ static void test_models(void **state)
     assert_string_equal(m->info[0], "{}");
     assert_int_equal(m->has_ckpt[0], 0);
     free(m);
+    /* The fleet's versions in one read (the start's restore): device by device in creation
+     * order, each lowest version first, as the two lists above; a callback's stop is not an
+     * error. */
+    struct all_models all = {0};
+    assert_int_equal(store_models_list_all(f->s, on_model_all, &all), 0);
+    assert_int_equal(all.n, 4);
+    assert_string_equal(all.row[0], "m1:3:1:{\"v\":3}");
+    assert_string_equal(all.row[1], "m1:4:0:{\"v\":4}");
+    assert_string_equal(all.row[2], "m1:5:1:{\"v\":5}");
+    assert_string_equal(all.row[3], "m2:1:0:{}");
+    struct all_models two = {.stop_after = 2};
+    assert_int_equal(store_models_list_all(f->s, on_model_all, &two), 0);
+    assert_int_equal(two.n, 2);
     /* Get one version, the highest, and a missing one. */
     m = calloc(1, sizeof *m);
     assert_int_equal(store_model_get(f->s, "m1", 3, on_model_data, m), 0);
