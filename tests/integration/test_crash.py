@@ -297,7 +297,8 @@ class Crash(Base):
         chunk, max_chunks = 500, 400
 
         def json_batch(n):
-            return [{"device": "cr-json", "ts": 10 ** 9 + n * per_batch + i,
+            # 10**12 ms (2001): a number from 1e8 to 1e11 is refused as epoch seconds
+            return [{"device": "cr-json", "ts": 10 ** 12 + n * per_batch + i,
                      "values": {"v": n + i / 64, "n": n}} for i in range(per_batch)]
 
         def json_loop():
