@@ -251,7 +251,8 @@ static void evq_check_many(store_t *s, const evq_ep_t *eps, size_t n, uint64_t *
         int dev = (int)(evq_rand(rng) % 4) - 1;
         int active = evq_rand(rng) % 5 == 0;
         int64_t to = eps[evq_rand(rng) % n].start;
-        int64_t from = to - (int64_t)(evq_rand(rng) % 400);
+        int64_t span = (int64_t)(evq_rand(rng) % 400); /* saturated: one episode at INT64_MIN+1 */
+        int64_t from = to < INT64_MIN + span ? INT64_MIN : to - span;
         evq_check_tie(s, eps, n, dev, active, from, to, tdevs[evq_rand(rng) % 6],
                       (int64_t)(evq_rand(rng) % 130), limits[evq_rand(rng) % 5], gone, NULL);
     }
