@@ -10,8 +10,12 @@
  * VIGIL_FAILMAINT_SQL, other statement prefixes ('|' between) to fail instead (optional);
  * VIGIL_FAILMAINT_HOLD_SQL, a statement prefix held while the flag file exists, whatever it says
  * (optional: test_iqwait.py fails a write with "fail" and so holds the store's reload of its maps
- * that the failure begins, until the file is gone). Every other statement goes straight to
- * SQLite's sqlite3_step (vigild links SQLite dynamically). */
+ * that the failure begins, until the file is gone); VIGIL_FAILMAINT_AFTER, a number N of steps
+ * of a failing statement that run before the others fail, so a read fails part way, after N
+ * rows, as on a corrupt page (optional: test_startup.py's fleet reads at the start). Its count
+ * starts again whenever a step is of another statement than the one before (the restore's reads
+ * run one after another on one thread). Every other statement goes straight to SQLite's
+ * sqlite3_step (vigild links SQLite dynamically). */
 #include <dlfcn.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -86,6 +90,21 @@ static void mark_held(int on)
         fclose(f);
 }
 
+/* Whether this step of a failing statement is one of the VIGIL_FAILMAINT_AFTER that run. */
+static int after_runs(sqlite3_stmt *stmt)
+{
+    static sqlite3_stmt *last;
+    static long steps;
+    const char *after = getenv("VIGIL_FAILMAINT_AFTER");
+    if (after == NULL || after[0] == '\0')
+        return 0;
+    if (stmt != last) {
+        last = stmt;
+        steps = 0;
+    }
+    return steps++ < atol(after);
+}
+
 int sqlite3_step(sqlite3_stmt *stmt)
 {
     static int (*real)(sqlite3_stmt *);
@@ -100,5 +119,7 @@ int sqlite3_step(sqlite3_stmt *stmt)
     }
     if (held)
         mark_held(0);
+    if (m == FAIL && after_runs(stmt))
+        m = RUN;
     return m == FAIL ? SQLITE_IOERR : real(stmt);
 }
