@@ -760,15 +760,15 @@ int main(int argc, char **argv)
         api_auth_destroy(auth);
         api_tls_destroy(tls);
         /* What store_open would fail on, found before a start does (nothing is created). */
-        char note[1200]; /* the held lock's, with the restart's reason (err) */
+        char note[600]; /* the held lock's; err then has what a restart would fail on */
         if (datadir_check(d.cfg.data_dir, err, sizeof err, note, sizeof note)) {
             cli_error(0, "data directory: %s", err);
             return 1;
         }
-        if (note[0])
-            printf("configuration ok; %s\n", note);
-        else
-            printf("configuration ok\n");
+        printf("configuration ok%s%s\n", note[0] ? "; " : "", note);
+        if (err[0]) /* a warning, exit 0: `systemctl reload` runs this beside the vigild */
+            fprintf(stderr, "%svigild: warning: a restart would fail: %s\n",
+                    log_journal_prefix(LOG_LEVEL_WARN), err);
         return 0;
     }
     log_set_level(d.cfg.log_level);
