@@ -17,8 +17,9 @@ import unittest
 
 import vigiltest as vt
 from vigiltest import Vigild, mkdtemp, write_file
-# The package, the installed files and the man pages (test_package.py), collected here: it_ops.
-from test_package import ManPages, TestInstall  # noqa: E402,F401
+# The package, the installed files, the man pages and the tools' command lines
+# (test_package.py), collected here: it_ops.
+from test_package import ManPages, TestInstall, ToolCommandLines  # noqa: E402,F401
 
 UNIT = os.path.join(vt.REPO, "systemd", "vigild.service")
 

@@ -286,5 +286,45 @@ class ManPages(unittest.TestCase):
                              [[prog.upper().replace("-", "\\-"), str(sec)]], page)
 
 
+class ToolCommandLines(unittest.TestCase):
+    """vigil-replay's bad command lines: exit 2 with one first line naming the option and the
+    value or the file's line, as vigild's do. vigil-replay said "bad setting ..." then "cannot
+    use FILE" without the line, and only the usage for a bad --restart-every or -s."""
+
+    def run_tool(self, prog, *args):
+        p = subprocess.run([os.path.join(BUILD, prog)] + list(args), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(p.stdout, "")
+        return p.returncode, p.stderr.splitlines()[:1]
+
+    def test_replay(self):
+        tmp = mkdtemp()
+        ini = write_file(os.path.join(tmp, "bad.ini"), "[detector]\nwarmup = 50\n\n"
+                         "warmups = 5\nwarmup = x\n")
+        syntax = write_file(os.path.join(tmp, "syntax.ini"), "warmup = 50\nwarmup 5\n")
+        value = write_file(os.path.join(tmp, "value.ini"), "# x\n[detector]\nwarmup = 5x\n")
+        missing = os.path.join(tmp, "missing.ini")
+        cases = (
+            (["-c", ini], "-c %s:4: unknown setting 'warmups' (vigil-replay(1) lists them)" % ini),
+            (["-c", syntax], "-c %s:2: not a [section] or key = value line" % syntax),
+            (["-c", value], "-c %s:3: warmup: not a number in range: '5x'" % value),
+            (["-c", missing], "-c %s: No such file or directory" % missing),
+            (["-s", "warmup=x"], "-s: warmup: not a number in range: 'x'"),
+            (["-s", "warmup"], "-s: not key=value: 'warmup'"),
+            (["--restart-every", "-3"], "--restart-every: not a whole number >= 0: '-3'"),
+            (["-q"], "unknown option '-q'"),
+        )
+        for args, msg in cases:
+            with self.subTest(args=args):
+                self.assertEqual(self.run_tool("vigil-replay", *(args + ["in.csv", "out.csv"])),
+                                 (2, ["vigil-replay: " + msg]))
+        self.assertEqual(self.run_tool("vigil-replay", "--restart-every"),
+                         (2, ["vigil-replay: --restart-every needs a value"]))
+        self.assertEqual(self.run_tool("vigil-replay", "in.csv"),
+                         (2, ["vigil-replay: needs INPUT.csv and OUTPUT.csv"]))
+        self.assertEqual(self.run_tool("vigil-replay", "a", "b", "c"),
+                         (2, ["vigil-replay: unexpected argument 'c'"]))
+
+
 if __name__ == "__main__":
     vt.main()
