@@ -287,15 +287,32 @@ class ManPages(unittest.TestCase):
 
 
 class ToolCommandLines(unittest.TestCase):
-    """vigil-replay's bad command lines: exit 2 with one first line naming the option and the
-    value or the file's line, as vigild's do. vigil-replay said "bad setting ..." then "cannot
-    use FILE" without the line, and only the usage for a bad --restart-every or -s."""
+    """vigil-sim's and vigil-replay's bad command lines: exit 2 with one first line naming the
+    option and the value or the file's line, as vigild's do. vigil-sim took "--devices abc" as
+    0 (atoi) and printed only the usage; vigil-replay said "bad setting ..." then "cannot use
+    FILE" without the line, and only the usage for a bad --restart-every or -s."""
 
     def run_tool(self, prog, *args):
         p = subprocess.run([os.path.join(BUILD, prog)] + list(args), stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
         self.assertEqual(p.stdout, "")
         return p.returncode, p.stderr.splitlines()[:1]
+
+    def test_sim(self):
+        cases = (
+            (["--devices", "abc"], "--devices: 'abc' is not a whole number from 1 to 10000000"),
+            (["--devices", "0"], "--devices: '0' is not a whole number from 1 to 10000000"),
+            (["--channels", "2.5"], "--channels: '2.5' is not a whole number from 1 to 8"),
+            (["--connections=65"], "--connections: '65' is not a whole number from 1 to 64"),
+            (["--interval", "0"], "--interval: '0' is not a number >= 1e-06"),
+            (["--speed", "-1"], "--speed: '-1' is not a number >= 0"),
+            (["--fault-at", "1s"], "--fault-at: '1s' is not a number"),
+            (["--seed", ""], "--seed: '' is not a whole number from 0 to 9007199254740992"),
+            (["--csv", "", "--devices", "2"], "--csv: empty directory name"),
+        )
+        for args, msg in cases:
+            with self.subTest(args=args):
+                self.assertEqual(self.run_tool("vigil-sim", *args), (2, ["vigil-sim: " + msg]))
 
     def test_replay(self):
         tmp = mkdtemp()
