@@ -121,5 +121,60 @@ class ReloadWait(vt.DaemonTestCase):
         self.assertIn(["pump"], self.query(SHOW)[1][0]["series"][0]["values"])
 
 
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library) is not set: run this through ctest -R it_iqwait")
+class PublicationWait(vt.DaemonTestCase):
+    """ERR_UNPUBLISHED over HTTP (session 43; only the unit tests met it before): the writer
+    stalls between a COMMIT and its publication (failmaint.c holds the store's WAL hook while
+    the flag file exists), so a read's snapshot shows a commit whose pending readings are not
+    published; the read waits about a second for it, then answers the transient 503."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.flag = os.path.join(vt.mkdtemp(), "hold")
+        cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
+                            "[model]\nenabled = false\n[http]\nquery_timeout = 30s\n")
+        cls.d = vt.Vigild(config=cfg, prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + cls.flag,
+            "VIGIL_FAILMAINT_HOLD_WAL=1"])
+        cls.d.start()
+        r = cls.d.write_lp("pump v=1 %d" % T, precision="ms")
+        if r.status != 204:
+            raise AssertionError("write: %r" % (r,))
+
+    def test_unpublished_answers(self):
+        written = []
+        vt.write_file(self.flag, "hold")
+        writer = threading.Thread(target=lambda: written.append(
+            self.d.write_lp("pump v=2 %d" % (T + 1000), precision="ms")))
+        writer.start()
+        try:
+            wait_until("the publication held", lambda: os.path.exists(self.flag + ".held"))
+            st, headers, body = vt.http_request(
+                "GET", self.d.url("/v1/devices/pump/readings?from=0&to=%d" % (T + 5000)))
+            self.assertEqual((st, headers.get("retry-after")), (503, "1"), body)
+            self.assertEqual(headers.get("content-type"), "application/json", headers)
+            self.assertEqual(json.loads(body), {"error": "querying readings: store busy "
+                                                "publishing its last write, retry later"})
+            # InfluxQL: the same 503 and Retry-After, with the store's own words (err_str).
+            st, headers, body = vt.http_request(
+                "POST", self.d.url("/query"), urllib.parse.urlencode({"q": SELECT, "db": "db"}),
+                {"Content-Type": "application/x-www-form-urlencoded"})
+            self.assertEqual((st, headers.get("retry-after")), (503, "1"), body)
+            self.assertEqual(json.loads(body), {"error": "reading the device: store busy "
+                                                "publishing its last write; try again"})
+            # A device's report is its published counters (the maps): no wait, the first point.
+            st, headers, body = vt.http_request("GET", self.d.url("/v1/devices/pump"))
+            self.assertEqual((st, json.loads(body)["points"]), (200, 1), body)
+            self.assertTrue(os.path.exists(self.flag + ".held"))  # never published meanwhile
+        finally:
+            os.unlink(self.flag)
+            writer.join(60)
+        self.assertEqual(written[0].status, 204, written)
+        st, results = query(self.d, SELECT)
+        self.assertEqual(results[0]["series"][0]["values"],
+                         [["2023-11-14T22:13:20Z", 1], ["2023-11-14T22:13:21Z", 2]])
+
+
 if __name__ == "__main__":
     unittest.main()
