@@ -60,23 +60,45 @@ def query(d, q, chunked=False):
     return 200, json.loads(body)["results"]
 
 
+def start_with_failmaint(cls, query_timeout, *env):
+    """Starts cls.d, a vigild (model off, http.query_timeout) with failmaint.c preloaded, its
+    flag file cls.flag (not created) and env its other settings, and writes pump v=1 at T."""
+    cls.flag = os.path.join(vt.mkdtemp(), "flag")
+    cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
+                        "[model]\nenabled = false\n[http]\nquery_timeout = %s\n" % query_timeout)
+    cls.d = vt.Vigild(config=cfg, prefix=["env", "LD_PRELOAD=" + FAILMAINT,
+                                          "VIGIL_FAILMAINT_FLAG=" + cls.flag] + list(env))
+    cls.d.start()
+    r = cls.d.write_lp("pump v=1 %d" % T, precision="ms")
+    if r.status != 204:
+        raise AssertionError("write: %r" % (r,))
+
+
+def write_held(t, flag_text, what):
+    """Writes flag_text to t.flag, then pump v=2 at T + 1 s from a thread, and waits until the
+    held statement says it is held (what). Returns the thread and the list its answer goes to."""
+    answers = []
+    vt.write_file(t.flag, flag_text)
+    writer = threading.Thread(target=lambda: answers.append(
+        t.d.write_lp("pump v=2 %d" % (T + 1000), precision="ms")))
+    writer.start()
+    try:
+        wait_until(what, lambda: os.path.exists(t.flag + ".held"))
+    except AssertionError:
+        os.unlink(t.flag)  # nothing held for long: the stop does not wait for it
+        writer.join(60)
+        raise
+    return writer, answers
+
+
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library) is not set: run this through ctest -R it_iqwait (not built "
                      "under sanitizers)")
 class ReloadWait(vt.DaemonTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.flag = os.path.join(vt.mkdtemp(), "fail")
-        cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
-                            "[model]\nenabled = false\n[http]\nquery_timeout = 200ms\n")
-        cls.d = vt.Vigild(config=cfg, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + cls.flag,
-            "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log(",
-            "VIGIL_FAILMAINT_HOLD_SQL=" + RELOAD_SQL])
-        cls.d.start()
-        r = cls.d.write_lp("pump v=1 %d" % T, precision="ms")
-        if r.status != 204:
-            raise AssertionError("write: %r" % (r,))
+        start_with_failmaint(cls, "200ms", "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log(",
+                             "VIGIL_FAILMAINT_HOLD_SQL=" + RELOAD_SQL)
 
     def query(self, q, chunked=False):
         return query(self.d, q, chunked)
@@ -90,13 +112,8 @@ class ReloadWait(vt.DaemonTestCase):
     def test_deadline_during_reload(self):
         self.assertEqual(self.query(SELECT)[1][0]["series"][0]["values"],
                          [["2023-11-14T22:13:20Z", 1]])
-        failed = []
-        vt.write_file(self.flag, "fail")
-        writer = threading.Thread(target=lambda: failed.append(
-            self.d.write_lp("pump v=2 %d" % (T + 1000), precision="ms")))
-        writer.start()
+        writer, failed = write_held(self, "fail", "the store's reload held")
         try:
-            wait_until("the store's reload held", lambda: os.path.exists(self.flag + ".held"))
             self.assertEqual(self.query(SELECT), (200, [{"statement_id": 0, "error": TIMEOUT_ERR}]))
             # SHOW MEASUREMENTS needs the ids alone, which the reload does not change: it
             # answers during the reload (task iqids). That is asserted in test_iqids.py under
@@ -131,25 +148,11 @@ class PublicationWait(vt.DaemonTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.flag = os.path.join(vt.mkdtemp(), "hold")
-        cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
-                            "[model]\nenabled = false\n[http]\nquery_timeout = 30s\n")
-        cls.d = vt.Vigild(config=cfg, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + cls.flag,
-            "VIGIL_FAILMAINT_HOLD_WAL=1"])
-        cls.d.start()
-        r = cls.d.write_lp("pump v=1 %d" % T, precision="ms")
-        if r.status != 204:
-            raise AssertionError("write: %r" % (r,))
+        start_with_failmaint(cls, "30s", "VIGIL_FAILMAINT_HOLD_WAL=1")
 
     def test_unpublished_answers(self):
-        written = []
-        vt.write_file(self.flag, "hold")
-        writer = threading.Thread(target=lambda: written.append(
-            self.d.write_lp("pump v=2 %d" % (T + 1000), precision="ms")))
-        writer.start()
+        writer, written = write_held(self, "hold", "the publication held")
         try:
-            wait_until("the publication held", lambda: os.path.exists(self.flag + ".held"))
             st, headers, body = vt.http_request(
                 "GET", self.d.url("/v1/devices/pump/readings?from=0&to=%d" % (T + 5000)))
             self.assertEqual((st, headers.get("retry-after")), (503, "1"), body)
