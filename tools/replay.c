@@ -184,19 +184,42 @@ static void setting_error(int rc, const char *key, const char *val, char *why, s
 
 /* An -c file being read: the line reached, and the first refused setting's line and reason, so
  * the error names the line (ini_parse returns only the first bad line's number, and calls no
- * handler for a line that is not key = value). */
+ * handler for a line that is not key = value). A line longer than libinih's buffer (num - 1
+ * characters) is given to it blank, its rest skipped, and the first such line remembered:
+ * libinih would read the rest as lines of their own (a long comment's tail "not key = value",
+ * every later line numbered one too high, a value cut short). A read error (a directory as the
+ * file) would end the parse as the file's end does, so it is kept for the error too. */
 struct ini_read {
     FILE *f;
     struct detector_config *cfg;
-    int line, bad_line;
+    int line, bad_line, long_line, long_max, read_errno;
     char why[300];
 };
 
 static char *ini_line(char *str, int num, void *stream)
 {
     struct ini_read *r = stream;
+    errno = 0;
     char *got = fgets(str, num, r->f);
-    r->line += got != NULL;
+    if (got == NULL) {
+        if (ferror(r->f))
+            r->read_errno = errno ? errno : EIO;
+        return NULL;
+    }
+    r->line++;
+    size_t n = strlen(str);
+    if (num > 1 && n == (size_t)num - 1 && str[n - 1] != '\n') {
+        int c = getc(r->f);
+        if (c != '\n' && c != EOF) {
+            while (c != '\n' && c != EOF)
+                c = getc(r->f);
+            if (r->long_line == 0) {
+                r->long_line = r->line;
+                r->long_max = num - 1;
+            }
+            str[0] = '\0';
+        }
+    }
     return got;
 }
 
@@ -224,10 +247,15 @@ static int load_ini(const char *path, struct detector_config *cfg)
     }
     int rc = ini_parse_stream(ini_line, &r, on_ini, &r);
     fclose(r.f);
-    if (rc == 0)
+    if (rc == 0 && r.long_line == 0 && r.read_errno == 0)
         return 0;
-    if (rc < 0)
+    if (r.read_errno)
+        fprintf(stderr, "vigil-replay: -c %s: %s\n", path, strerror(r.read_errno));
+    else if (rc < 0)
         fprintf(stderr, "vigil-replay: -c %s: %s\n", path, err_str(ERR_NOMEM));
+    else if (r.long_line && (rc == 0 || r.long_line < rc))
+        fprintf(stderr, "vigil-replay: -c %s:%d: longer than %d characters\n", path, r.long_line,
+                r.long_max);
     else if (rc == r.bad_line)
         fprintf(stderr, "vigil-replay: -c %s:%d: %s\n", path, rc, r.why);
     else

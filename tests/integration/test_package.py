@@ -321,11 +321,18 @@ class ToolCommandLines(unittest.TestCase):
         syntax = write_file(os.path.join(tmp, "syntax.ini"), "warmup = 50\nwarmup 5\n")
         value = write_file(os.path.join(tmp, "value.ini"), "# x\n[detector]\nwarmup = 5x\n")
         missing = os.path.join(tmp, "missing.ini")
+        # A line longer than libinih's buffer (199 characters in Debian's build) is named: it
+        # read the rest as a line of its own ("2: not a [section] ..." for a long comment, then
+        # every line one too high).
+        long_line = write_file(os.path.join(tmp, "long.ini"), "#" + "x" * 300 + "\n"
+                               "warmup = 50\nwarmups = 5\n")
         cases = (
             (["-c", ini], "-c %s:4: unknown setting 'warmups' (vigil-replay(1) lists them)" % ini),
             (["-c", syntax], "-c %s:2: not a [section] or key = value line" % syntax),
             (["-c", value], "-c %s:3: warmup: not a number in range: '5x'" % value),
             (["-c", missing], "-c %s: No such file or directory" % missing),
+            (["-c", long_line], "-c %s:1: longer than 199 characters" % long_line),
+            (["-c", tmp], "-c %s: Is a directory" % tmp),  # read as an empty file before
             (["-s", "warmup=x"], "-s: warmup: not a number in range: 'x'"),
             (["-s", "warmup"], "-s: not key=value: 'warmup'"),
             (["--restart-every", "-3"], "--restart-every: not a whole number >= 0: '-3'"),
