@@ -5,8 +5,9 @@
  * i + 1 (with, for 2 -> 3, the conversion of the readings rows in C; 3 -> 4 adds the readings
  * log of pending.c; 4 -> 5 moves model checkpoints to the shared ckpts table, in C: ckpt.c;
  * 5 -> 6 adds the prediction blocks' table, 6 -> 7 the maintenance periods', 7 -> 8 the
- * InfluxDB database names' of dbnames.c, 8 -> 9 the events' length bound with its triggers) and
- * runs in one transaction with the user_version bump, so a crash leaves either the old or the new
+ * InfluxDB database names' of dbnames.c, 8 -> 9 the events' length bound with its triggers,
+ * 9 -> 10 the events' device name with its trigger and the fleet listing's indexes) and runs in
+ * one transaction with the user_version bump, so a crash leaves either the old or the new
  * schema. A database newer than this code is refused before anything is written.
  *
  * Threads: store__writer_open / store__readers_open / *_close run on the owning thread while the
