@@ -192,45 +192,31 @@ int pipeline__ring_alloc(pipeline_t *p, struct dev *d)
     return 0;
 }
 
+/* pipeline__devs_put's visitor for rings_save: seals d's ring's tail and puts the blocks still
+ * in memory (a refused one is put back: pipeline__ring_handoff). */
+static int ring_put(pipeline_t *p, struct dev *d, int quiet_busy, void *arg)
+{
+    (void)quiet_busy;
+    (void)arg;
+    int rc = pipeline__ring_seal_tail(&d->ring);
+    return rc == 0 ? pipeline__ring_handoff(p, d, NULL) : rc;
+}
+
 /* At shutdown (shards stopped): seals every ring's tail and puts the blocks still in memory, so
  * the predictions survive a restart, then waits for the writer, whose reports name the rings
  * (they must come before the devices are freed). A tail seals into several blocks and the
  * detectors' saves (pipeline_save_all) are still queued, so with a few thousand devices the
  * store's queue (STORE_OPS_MAX puts) filled: 1,614 of 4,000 devices' newest predictions were
- * lost at every stop. As pipeline_save_all does, a pass that meets the full queue waits for the
- * writer to empty it (no lock held) and resumes at that device, whose unsent blocks were put
- * back (pipeline__ring_handoff); a full queue right after the flush fails it for good. */
+ * lost at every stop. pipeline__devs_put waits for the writer to empty a full queue and resumes
+ * at the device that met it. */
 static void rings_save(pipeline_t *p)
 {
     if (p->store == NULL)
         return;
-    size_t failed = 0;
     int first = 0;
-    struct dev *from = NULL; /* where the last pass met the full queue */
-    for (;;) {
-        struct dev *busy = NULL;
-        pthread_rwlock_rdlock(&p->devs_lock);
-        for (struct dev *d = from ? from : p->devs; d; d = d->hh.next) {
-            pthread_mutex_lock(&d->mu);
-            int rc = pipeline__ring_seal_tail(&d->ring);
-            if (rc == 0)
-                rc = pipeline__ring_handoff(p, d, NULL);
-            pthread_mutex_unlock(&d->mu);
-            if (rc == ERR_BUSY && d != from) {
-                busy = d;
-                break;
-            }
-            if (rc != 0 && failed++ == 0)
-                first = rc;
-        }
-        pthread_rwlock_unlock(&p->devs_lock); /* not held while the writer runs: it may feed */
-        if (busy == NULL)
-            break;
-        (void)store_flush(p->store);
-        from = busy;
-    }
+    int failed = pipeline__devs_put(p, ring_put, NULL, &first);
     if (failed)
-        log_warn("pipeline: the newest predictions of %zu devices not saved: %s", failed,
+        log_warn("pipeline: the newest predictions of %d devices not saved: %s", failed,
                  err_str(first));
     (void)store_flush(p->store);
 }
