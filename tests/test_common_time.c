@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -161,6 +162,80 @@ static void test_stamp_clock(void **state)
     assert_true(a >= vtime_now_ms() - 1000);
 }
 
+/* vtime_stamp_take's test clocks: every reading a millisecond after the one before (so two
+ * threads' readings are never equal), and the wall clock stepped back by the stepping thread. */
+struct mt_clock {
+    _Atomic int64_t wall, mono;
+};
+
+static int64_t mt_wall(void *arg)
+{
+    return atomic_fetch_add(&((struct mt_clock *)arg)->wall, 1) + 1;
+}
+
+static int64_t mt_mono(void *arg)
+{
+    return atomic_fetch_add(&((struct mt_clock *)arg)->mono, 1) + 1;
+}
+
+#define MT_THREADS    4
+#define MT_CALLS      100000
+#define MT_STEP_EVERY 500 /* the stepping thread's calls between steps back */
+#define MT_STEP_MS    50
+
+struct mt_stamp {
+    vtime_stamp_sync_t sync;
+    struct mt_clock clock;
+    _Atomic int64_t seen;  /* the greatest stamp a finished call returned */
+    _Atomic int backwards; /* calls that returned less than `seen` as it was when they began */
+    _Atomic int steps;     /* calls that reported a step back */
+};
+
+static void *mt_stamp_main(void *arg)
+{
+    struct mt_stamp *m = *(struct mt_stamp **)arg;
+    const int stepper = ((struct mt_stamp **)arg)[1] != NULL;
+    for (int i = 0; i < MT_CALLS; i++) {
+        if (stepper && i % MT_STEP_EVERY == MT_STEP_EVERY - 1)
+            atomic_fetch_sub(&m->clock.wall, MT_STEP_MS);
+        const int64_t before = atomic_load(&m->seen);
+        int64_t stepped;
+        const int64_t t = vtime_stamp_take(&m->sync, mt_wall, mt_mono, &m->clock, &stepped);
+        if (t < before)
+            atomic_fetch_add(&m->backwards, 1);
+        if (stepped > 0)
+            atomic_fetch_add(&m->steps, 1);
+        int64_t s = atomic_load(&m->seen);
+        while (s < t && !atomic_compare_exchange_weak(&m->seen, &s, t))
+            ;
+    }
+    return NULL;
+}
+
+/* vtime_stamp_take from several threads at once, the wall clock stepping back now and then:
+ * no call returns less than a stamp a call finished before it began (lock-free, the stamps
+ * still never go back, through steps and their half-speed catch-up), and the steps were seen. */
+static void test_stamp_threads(void **state)
+{
+    (void)state;
+    static struct mt_stamp m = {.sync = VTIME_STAMP_SYNC_INIT};
+    atomic_store(&m.clock.wall, 1732780800000LL);
+    atomic_store(&m.clock.mono, 5000000);
+    pthread_t th[MT_THREADS];
+    struct mt_stamp *args[MT_THREADS][2];
+    for (int k = 0; k < MT_THREADS; k++) {
+        args[k][0] = &m;
+        args[k][1] = k == 0 ? &m : NULL; /* thread 0 steps the clock back */
+        assert_int_equal(pthread_create(&th[k], NULL, mt_stamp_main, args[k]), 0);
+    }
+    for (int k = 0; k < MT_THREADS; k++)
+        pthread_join(th[k], NULL);
+    assert_int_equal(atomic_load(&m.backwards), 0);
+    assert_true(atomic_load(&m.steps) >= 1);
+    /* The newest stamp is the shared state's (nothing given beyond it). */
+    assert_int_equal(atomic_load(&m.seen), atomic_load(&m.sync.word) / 2);
+}
+
 static void test_format_roundtrip(void **state)
 {
     char buf[32];
@@ -296,7 +371,7 @@ static void test_agg_compensated(void **state)
 
 const struct CMUnitTest common_time_tests[] = {
     cmocka_unit_test(test_rfc3339),          cmocka_unit_test(test_steady_clock),
-    cmocka_unit_test(test_stamp_clock),
+    cmocka_unit_test(test_stamp_clock),      cmocka_unit_test(test_stamp_threads),
     cmocka_unit_test(test_format_roundtrip), cmocka_unit_test(test_duration),
     cmocka_unit_test(test_agg_bucket_start), cmocka_unit_test(test_agg_values),
     cmocka_unit_test(test_agg_compensated),
