@@ -544,10 +544,11 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     return 0;
 }
 
-void pipeline_destroy(pipeline_t *p)
+void pipeline_stop(pipeline_t *p)
 {
-    if (p == NULL)
+    if (p == NULL || p->stopped)
         return;
+    p->stopped = 1;
     for (int s = 0; s < p->nshards; s++) {
         struct shard *sh = &p->shards[s];
         pthread_mutex_lock(&sh->mu);
@@ -556,6 +557,27 @@ void pipeline_destroy(pipeline_t *p)
         pthread_cond_broadcast(&sh->space);
         pthread_mutex_unlock(&sh->mu);
         pthread_join(sh->thread, NULL);
+    }
+    /* Shards are stopped, so no new jobs; the pool ends after the training under way (the
+     * queued ones return at once: train_next), whose detectors are saved as it ends. */
+    atomic_store(&p->stopping, 1);
+    wpool_destroy(p->train);
+    p->train = NULL;
+    pipeline__put_off_final(p);
+    size_t skipped = pipeline__due_len(p);
+    if (skipped > 0)
+        log_info("pipeline: %zu due trainings not run at stop (saved as asked for: the next "
+                 "start asks for them again)",
+                 skipped);
+}
+
+void pipeline_destroy(pipeline_t *p)
+{
+    if (p == NULL)
+        return;
+    pipeline_stop(p);
+    for (int s = 0; s < p->nshards; s++) {
+        struct shard *sh = &p->shards[s];
         pthread_cond_destroy(&sh->cv);
         pthread_cond_destroy(&sh->space);
         pthread_cond_destroy(&sh->idle);
@@ -564,16 +586,6 @@ void pipeline_destroy(pipeline_t *p)
         free(sh->res);
         pipeline__chlists_free(&sh->chlists);
     }
-    /* Shards are stopped, so no new jobs; the pool ends after the training under way (the
-     * queued ones return at once: train_next). */
-    atomic_store(&p->stopping, 1);
-    wpool_destroy(p->train);
-    pipeline__put_off_final(p);
-    size_t skipped = pipeline__due_len(p);
-    if (skipped > 0)
-        log_info("pipeline: %zu due trainings not run at stop (saved as asked for: the next "
-                 "start asks for them again)",
-                 skipped);
     rings_save(p);
     struct dev *d, *tmp;
     HASH_ITER(hh, p->devs, d, tmp)
