@@ -10,10 +10,7 @@
  * VIGIL_FAILMAINT_SQL, other statement prefixes ('|' between) to fail instead (optional);
  * VIGIL_FAILMAINT_HOLD_SQL, a statement prefix held while the flag file exists, whatever it says
  * (optional: test_iqwait.py fails a write with "fail" and so holds the store's reload of its maps
- * that the failure begins, until the file is gone); VIGIL_FAILMAINT_HOLD_FLAG, a file whose
- * existence holds that statement instead of the flag file's (optional: test_stop.py's
- * StopFailTraining holds a training's read while the flag file fails the detectors' saves, and
- * lets the read go on with the failure still in force). Every other statement goes straight to
+ * that the failure begins, until the file is gone). Every other statement goes straight to
  * SQLite's sqlite3_step (vigild links SQLite dynamically). */
 #include <dlfcn.h>
 #include <sqlite3.h>
@@ -60,6 +57,10 @@ static int mode(sqlite3_stmt *stmt)
         return RUN;
     const char *hold = getenv("VIGIL_FAILMAINT_HOLD_SQL");
     if (hold != NULL && hold[0] != '\0' && strncmp(sql, hold, strlen(hold)) == 0) {
+        /* VIGIL_FAILMAINT_HOLD_FLAG (optional): a file whose existence holds that statement
+         * instead of the flag file's, so the flag file can fail other writes meanwhile
+         * (test_stop.py's StopFailTraining holds a training's read while the flag file fails
+         * the detectors' saves, then lets the read go on with the failure still in force). */
         const char *hold_flag = getenv("VIGIL_FAILMAINT_HOLD_FLAG");
         if (hold_flag != NULL && hold_flag[0] != '\0')
             flag = hold_flag;
