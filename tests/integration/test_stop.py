@@ -637,7 +637,6 @@ class StopFailBlocks(StopFailBase):
         self.d.stop()
 
 
-
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library, set by CTest; not built in a sanitizer build) not found")
 class StopFailTraining(StopFailBase):
@@ -648,9 +647,10 @@ class StopFailTraining(StopFailBase):
     saves failing, then let go. Before, the stop saved the detectors while the training ran
     (the device counted as one lost detector) and the training's own failed save, committed
     after, was counted as one of "the pipeline's last writes (prediction blocks, events)":
-    "stopped, but 1 detector's state could not be saved: ...; 1 of the pipeline's last writes
-    (prediction blocks, events) was lost". Now the stop waits for the training first and its
-    saves, one a device, are what the count holds."""
+    "stopped, but 1 detector's state could not be saved: ...; 3 of the pipeline's last writes
+    (prediction blocks, events) were lost" (the training's save and the two other puts its failed
+    transaction held). Now the stop waits for the training first and its saves, one a device,
+    are what the count holds."""
     CONFIG = "[model]\nwarmup = 50\nkind = linear\nretrain_every = 0\n"
     FAILING = ("INSERT INTO detectors(",)
 
