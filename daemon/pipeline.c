@@ -559,10 +559,19 @@ void pipeline_stop(pipeline_t *p)
         pthread_join(sh->thread, NULL);
     }
     /* Shards are stopped, so no new jobs; the pool ends after the training under way (the
-     * queued ones return at once: train_next), whose detectors are saved as it ends. */
+     * queued ones return at once: train_next), whose detectors are saved as it ends. A training
+     * is not interrupted: a long one holds the stop up (systemd's timeout is extended while it
+     * computes), so a wait that shows is logged: the stop's closing line ("the stop's last
+     * scoring and saves ... took") counts it in its time without naming it. */
+    const int64_t t0 = pipeline__mono_ns();
     atomic_store(&p->stopping, 1);
     wpool_destroy(p->train);
     p->train = NULL;
+    const double waited = (double)(pipeline__mono_ns() - t0) / 1e9;
+    if (waited >= 0.5)
+        log_info("pipeline: the stop waited %.1f s for the training under way to end (not "
+                 "interrupted; its detectors are saved as it ends)",
+                 waited);
     pipeline__put_off_final(p);
     size_t skipped = pipeline__due_len(p);
     if (skipped > 0)
