@@ -173,7 +173,12 @@ def fmt(v):
     return f"{v:.1f}" if isinstance(v, float) else str(v)
 
 
+def on_term(signum, frame):
+    sys.exit(128 + signum)  # runs main's finally: what the soak started is stopped
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_term)
     ap = argparse.ArgumentParser()
     ap.add_argument("--vigild", required=True)
     ap.add_argument("--sim", required=True)
@@ -185,6 +190,10 @@ def main():
     ap.add_argument("--lstm-min-rows", default="auto",
                     help="model.lstm_min_rows: 0 trains an LSTM at every training (checkpoints "
                     "in the store), auto mostly linear models at this train_window")
+    ap.add_argument("--kind", default="auto",
+                    help="model.kind: lstm serves every device an LSTM (a checkpoint a version)")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="another vigild setting, e.g. storage.cache_mb=4 (repeatable)")
     ap.add_argument("--sample", type=float, default=10)
     ap.add_argument("--reload-every", type=float, default=300)
     ap.add_argument("--snapshot-every", type=float, default=240)
@@ -198,8 +207,12 @@ def main():
     conf = os.path.join(tmp, "vigild.conf")
     with open(conf, "w") as f:
         f.write(f"[model]\nretrain_every = {a.retrain_every}\nwarmup = 100\ntrain_window = 300\n"
-                f"lstm_min_rows = {a.lstm_min_rows}\n"
+                f"lstm_min_rows = {a.lstm_min_rows}\nkind = {a.kind}\n"
                 "[storage]\nsnapshots_keep = 3\nsync = normal\n")
+        for kv in a.set:  # a section may come again; a key set twice is refused by vigild
+            key, _, value = kv.partition("=")
+            section, _, name = key.partition(".")
+            f.write(f"[{section}]\n{name} = {value}\n")
     stop = threading.Event()
     v = sim = None
     threads = []
@@ -216,7 +229,8 @@ def main():
         v = Vigild(binary, tmp, args)
         data = os.path.join(v.dir, "data")
         print(f"# vigild pid {v.p.pid}, data {data}, {a.devices} devices, "
-              f"retrain_every {a.retrain_every}, lstm_min_rows {a.lstm_min_rows}, {a.seconds} s",
+              f"retrain_every {a.retrain_every}, lstm_min_rows {a.lstm_min_rows}, kind {a.kind}, "
+              f"{a.seconds} s",
               flush=True)
         sim = subprocess.Popen([a.sim, "--stream", f"127.0.0.1:{v.sport}", "--devices",
                                 str(a.devices), "--backfill", str(a.backfill), "--speed",
@@ -260,7 +274,7 @@ def main():
         threads[0].join(timeout=60)  # the event stream's thread ends at its next line
         r, e = threads
         common = (f"devices={a.devices} retrain_every={a.retrain_every} "
-                  f"lstm_min_rows={a.lstm_min_rows} seconds={a.seconds} "
+                  f"lstm_min_rows={a.lstm_min_rows} kind={a.kind} seconds={a.seconds} "
                   f"reloads={reloads} snapshots={snaps_taken} snapshot_failures={snap_fail} "
                   f"reads={sum(r.counts.values())} read_errors={r.errors} "
                   f"read_status={','.join(f'{k}:{n}' for k, n in sorted(r.counts.items()))} "
