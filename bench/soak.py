@@ -161,12 +161,16 @@ def data_sample(data):
 def slope_per_h(samples, key):
     pts = [(s["t"], s[key]) for s in samples if key in s]
     if len(pts) < 3:
-        return 0.0
+        return None  # too few samples for a slope
     n = len(pts)
     mt = sum(t for t, _ in pts) / n
     mv = sum(v for _, v in pts) / n
     den = sum((t - mt) ** 2 for t, _ in pts)
-    return 0.0 if den == 0 else sum((t - mt) * (v - mv) for t, v in pts) / den * 3600
+    return None if den == 0 else sum((t - mt) * (v - mv) for t, v in pts) / den * 3600
+
+
+def fmt_slope(v):
+    return "na" if v is None else f"{v:.2f}"
 
 
 def fmt(v):
@@ -285,7 +289,8 @@ def main():
                   flush=True)
         half = [s for s in samples if s["t"] >= samples[-1]["t"] / 2]
         print("BENCH soak-slope per_hour_over_second_half " +
-              " ".join(f"{k}={slope_per_h(half, k):.2f}" for k in MEASURES if k != "load1") +
+              " ".join(f"{k}={fmt_slope(slope_per_h(half, k))}" for k in MEASURES
+                       if k != "load1") +
               " " + common, flush=True)
     finally:
         stop.set()
