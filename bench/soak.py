@@ -1,8 +1,9 @@
 """Driver of bench/soak; see that script. Standard library only.
 
-One vigild on loopback (a temporary --data-dir, removed at the end) fed by build/vigil-sim over
-the stream socket: --devices pumps (default 300) x 6 channels, a --backfill of history first
-(past model.warmup, so the devices serve from the start) then live at --speed. model.retrain_every
+One vigild on loopback (a temporary --data-dir, removed at the end unless --keep) fed by
+build/vigil-sim over the stream socket: --devices pumps (default 300) x 6 channels, a --backfill
+of history first (past model.warmup, so the devices serve from the start) then live at --speed
+(default 2: 600 lines/s at 300 pumps). storage.sync = normal (the disk is shared). retrain_every
 is small (default 60 readings) and model.train_window short, so trainings and model versions
 come quickly: each device passes model.versions (10) kept versions within minutes, and the
 pruning is what is watched. At the same time, on their own threads:
@@ -13,11 +14,15 @@ pruning is what is watched. At the same time, on their own threads:
     --snapshot-every seconds (storage.snapshots_keep = 3 prunes them).
 
 Every --sample seconds: RSS (VmRSS), open fds, threads, CPU seconds, the data folder's database
-file, WAL and snapshot folder bytes, the models table's rows (a read-only SQLite connection),
-and the 1-minute load average of the machine (shared: other work is in the load too). Printed:
+file, WAL and snapshot folder bytes, the rows of models (and the most of one device), ckpts,
+preds and events (a read-only SQLite connection, opened for the count and closed), and the
+1-minute load average of the machine (shared: other work is in the load too). Printed:
 one `# t=...` line per sample, then `BENCH soak-start`, `soak-mid` and `soak-end` (the sample
 nearest the start, middle and end) and `BENCH soak-slope` (least-squares slope per hour of each
 measure over the run's second half: after warm-up, growth there is what a soak is for).
+--vigild-prefix runs vigild under a command (valgrind --tool=massif ...); with an ASan build
+(BUILD_DIR=build-asan, ASAN_OPTIONS=detect_leaks=1) a leak report makes vigild's exit status,
+and so the soak, fail.
 """
 import argparse, http.client, json, os, random, shutil, signal, sqlite3, subprocess, sys
 import tempfile, threading, time, urllib.parse
