@@ -72,9 +72,52 @@ static void retention_admit(backend_t *be, batch_t *b, size_t first, api_reject_
         atomic_fetch_add_explicit(&be->retention_refused, refused, memory_order_relaxed);
 }
 
+struct ahead {
+    backend_t *be;
+    int64_t now, bound;
+    api_reject_cb reject;
+    void *arg;
+};
+
+/* batch_points_filter's test for ahead_admit: a point stamped beyond the bound is reported by
+ * item and refused. */
+static int within_ahead(void *arg, const batch_point_t *p, size_t i)
+{
+    const struct ahead *a = arg;
+    (void)i;
+    if (p->ts_ms <= a->bound)
+        return 1;
+    char ts[32], now[32], max[32], why[200];
+    duration_format(a->be->max_ahead_ms, max, sizeof max);
+    snprintf(why, sizeof why,
+             "point too far in the future: ts %s is more than %s ahead of this host's clock "
+             "%s (storage.max_ahead = %s); not stored",
+             vtime_format(p->ts_ms, ts, sizeof ts), max, vtime_format(a->now, now, sizeof now),
+             max);
+    a->reject(a->arg, p->item, why);
+    return 0;
+}
+
+/* Removes the points of [first, b->npoints) stamped more than storage.max_ahead after vigild's
+ * wall clock, as Prometheus-style stores refuse samples too new: stored, one reading of a clock
+ * that jumped to 2100 would be its device's newest in listings, readings?order=desc and SELECT
+ * last() until 2100, and no route deletes one reading. Readings stamped by vigild are never
+ * refused: its stamps run at most VTIME_STAMP_CATCHUP_MAX_MS (12 h) ahead of its clock, and the
+ * bound is at least a day. */
+static void ahead_admit(backend_t *be, batch_t *b, size_t first, api_reject_cb reject, void *arg)
+{
+    int64_t now = vtime_now_ms();
+    struct ahead a = {be, now, now + be->max_ahead_ms, reject, arg};
+    uint64_t refused = batch_points_filter(b, first, within_ahead, &a);
+    if (refused)
+        atomic_fetch_add_explicit(&be->ahead_refused, refused, memory_order_relaxed);
+}
+
 static int be_admit(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg)
 {
     backend_t *be = ctx;
+    if (be->max_ahead_ms > 0)
+        ahead_admit(be, b, first, reject, arg);
     if (be->retention_ms > 0)
         retention_admit(be, b, first, reject, arg);
     return be->quota ? quota_admit(be->quota, b, first, reject, arg) : 0;
@@ -236,11 +279,16 @@ static void be_metrics(void *ctx, sbuf_t *out)
         "vigil_store_retention_last_sweep_seconds %.3f\n"
         "# HELP vigil_retention_refused_points_total Points refused at write: older than the "
         "retention horizon.\n# TYPE vigil_retention_refused_points_total counter\n"
-        "vigil_retention_refused_points_total %llu\n",
+        "vigil_retention_refused_points_total %llu\n"
+        "# HELP vigil_ahead_refused_points_total Points refused at write: stamped more than "
+        "storage.max_ahead after this host's clock.\n"
+        "# TYPE vigil_ahead_refused_points_total counter\n"
+        "vigil_ahead_refused_points_total %llu\n",
         (unsigned long long)st.retention_chunks, (unsigned long long)st.retention_points,
         (unsigned long long)st.retention_events, (unsigned long long)st.retention_sweeps,
         st.retention_seconds, st.retention_last_sweep_seconds,
-        (unsigned long long)atomic_load_explicit(&be->retention_refused, memory_order_relaxed));
+        (unsigned long long)atomic_load_explicit(&be->retention_refused, memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&be->ahead_refused, memory_order_relaxed));
     if (be->health) {
         char why[HEALTH_WHY_MAX];
         sbuf_printf(out,
