@@ -296,6 +296,11 @@ struct dev {
     int64_t back_ts0, back_ts, back_at0, back_at;
     int64_t back_step_at; /* arrival of the newest step (PIPE_BACK_HOLD_MS) */
     uint64_t clock_steps;
+    /* The newest step's overlap of the two timelines: from the new one's first reading to the
+     * old one's newest (half-open; start == end: none). Its trainings' windows leave it out
+     * (pipeline__window_skip), where the two timelines' readings interleave by timestamp. In
+     * memory only: a restart reads the overlap as it is stored. */
+    struct maint_span step_skip;
     int training; /* a training job for d runs */
     /* A training's job is applied but its version not yet confirmed stored (pipeline_train.c
      * member_apply to member_end): no save meanwhile (pipeline__save), so a saved detector never
@@ -508,6 +513,12 @@ void pipeline__versions_trim(pipeline_t *p, struct dev *d);
 int pipeline__window_read(pipeline_t *p, const char *device, char *const *names, int nch,
                           const struct maint_span *skip, int nskip, int64_t to_ts, float **rows,
                           int *n);
+
+/* The spans a training window of d leaves out, into skip[PIPE_WINDOW_SKIP_MAX]: its
+ * maintenance periods and its newest clock step's overlap (pipeline_score.c timeline_step).
+ * Returns how many. Caller holds d->mu. */
+#define PIPE_WINDOW_SKIP_MAX (STORE_MAINT_KEEP + 1)
+int pipeline__window_skip(const struct dev *d, struct maint_span *skip);
 
 /* Puts d (or its group) in the training due-set; see pipeline_train.c. Caller holds d->mu.
  * Returns 0, ERR_BUSY (already due or training: merged), ERR_RANGE (too few readings yet), or

@@ -223,6 +223,20 @@ int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, s
 
 /* ---- training ----------------------------------------------------------------------------- */
 
+int pipeline__window_skip(const struct dev *d, struct maint_span *skip)
+{
+    int n = d->nmaint < STORE_MAINT_KEEP ? d->nmaint : STORE_MAINT_KEEP;
+    if (n > 0)
+        memcpy(skip, d->maint, sizeof(struct maint_span) * (size_t)n);
+    /* After a clock step back, the stored readings from the new timeline's first to the old
+     * one's newest are both timelines interleaved by timestamp: two stretches of the process
+     * read as one series at twice the rate. Left out, the window is the old timeline up to the
+     * step, then the new one past the old one's newest (a gap, as a maintenance period's). */
+    if (d->step_skip.end_ms > d->step_skip.start_ms)
+        skip[n++] = d->step_skip;
+    return n;
+}
+
 /* One device's part in a training. */
 struct member {
     struct dev *d;
@@ -232,7 +246,7 @@ struct member {
     int nch;
     char *names[DETECTOR_MAX_CHANNELS];
     /* The device's maintenance periods when the training began: its window leaves them out. */
-    struct maint_span skip[STORE_MAINT_KEEP];
+    struct maint_span skip[PIPE_WINDOW_SKIP_MAX];
     int nskip;
     float *rows; /* its window [n, nch] */
     int n;
@@ -372,9 +386,7 @@ static int member_begin(pipeline_t *p, struct member *m, struct group *g, int wa
      * episode as soon as the training applied (test_events.py OperatorAccept). */
     m->to_ts = d->last_ts;
     m->nch = d->nch;
-    m->nskip = d->nmaint;
-    if (d->nmaint > 0)
-        memcpy(m->skip, d->maint, sizeof(struct maint_span) * (size_t)d->nmaint);
+    m->nskip = pipeline__window_skip(d, m->skip);
     for (int c = 0; rc == 0 && c < d->nch; c++)
         if ((m->names[c] = strdup(d->ch[c])) == NULL)
             rc = ERR_NOMEM;

@@ -11,10 +11,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
+#include "daemon_fx.h"
 #include "pipeline.h"
 #include "pipeline_int.h"
 #include "vtime.h"
@@ -278,6 +280,71 @@ static void test_two_feeds_step_once(void **state)
     pipeline_destroy(p);
 }
 
+/* Writes one reading of "gw" (channel x) at ts to the store s. */
+static void store_one(store_t *s, int64_t ts, double v)
+{
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(batch_point_begin(&b, "gw", 2, ts, 0), 0);
+    assert_int_equal(batch_field_add(&b, "x", 1, v), 0);
+    assert_int_equal(batch_point_commit(&b), 1);
+    assert_int_equal(store_write(s, &b), 0);
+    batch_deinit(&b);
+}
+
+/* After a clock step back, a training's window leaves out the overlap of the two timelines
+ * (from the new one's first reading to the old one's newest), where their readings interleave
+ * by timestamp: the old timeline up to the step, then the new one past the old newest. The old
+ * timeline reads 1, the new one 2; before session 43 the window was 200 rows alternating 1 and
+ * 2 through the overlap. */
+static void test_window_leaves_step_out(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vigil-test-daemon-time-XXXXXX";
+    store_t *s = dfx_store_open(dir, 2);
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = 1;
+    pipeline_t *p = NULL;
+    /* Fed without the store (nothing of the pipeline's own goes there); the window reads it. */
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    const int64_t t0 = ARRIVAL, newest = t0 + 99000;
+    for (int i = 0; i < 100; i++) {
+        feed(p, t0 + i * 1000, 1, t0 + i * 1000);
+        store_one(s, t0 + i * 1000, 1);
+    }
+    /* The clock steps back about 50 s: the new timeline's readings fall between the old ones. */
+    const int64_t from = t0 + 49500;
+    for (int i = 0; i < 100; i++) {
+        feed(p, from + i * 1000, 2, newest + 1000 + i * 1000);
+        store_one(s, from + i * 1000, 2);
+    }
+    assert_int_equal(status_int(p, "clock_steps_back"), 1);
+    struct dev *d = pipeline__find(p, "gw");
+    assert_non_null(d);
+    struct maint_span skip[PIPE_WINDOW_SKIP_MAX];
+    pthread_mutex_lock(&d->mu);
+    int nskip = pipeline__window_skip(d, skip);
+    const int64_t to_ts = d->last_ts;
+    pthread_mutex_unlock(&d->mu);
+    assert_int_equal(nskip, 1);
+    assert_int_equal(skip[0].start_ms, from);
+    assert_int_equal(skip[0].end_ms, newest + 1);
+    char x[] = "x", *names[] = {x};
+    float *rows = NULL;
+    int n = 0;
+    p->store = s;
+    assert_int_equal(pipeline__window_read(p, "gw", names, 1, skip, nskip, to_ts, &rows, &n), 0);
+    p->store = NULL;
+    /* Old readings before the new timeline's first (50), new ones after the old newest (50). */
+    assert_int_equal(n, 100);
+    for (int i = 0; i < n; i++)
+        assert_true(rows[i] == (i < 50 ? 1.0f : 2.0f));
+    free(rows);
+    pipeline_destroy(p);
+    dfx_store_remove(s, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_gap_not_interval),
         cmocka_unit_test(test_clock_steps_back),
         cmocka_unit_test(test_two_feeds_step_once),
+        cmocka_unit_test(test_window_leaves_step_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
