@@ -47,6 +47,13 @@ int64_t vtime_boot_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void vtime_steady_seed(vtime_steady_t *g, int64_t wall, int64_t mono)
+{
+    atomic_store_explicit(&g->offset, wall - mono, memory_order_relaxed);
+    atomic_store_explicit(&g->ahead_since, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->set, 1, memory_order_release);
+}
+
 int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *event)
 {
     if (event)

@@ -53,6 +53,12 @@ enum { VTIME_STEADY_SAME = 0, VTIME_STEADY_HELD = 1, VTIME_STEADY_TAKEN = 2 };
  * the monotonic clock does. *event (may be NULL) gets a VTIME_STEADY_ value. */
 int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *event);
 
+/* Starts g at wall (the time it would have held at mono, a vtime_boot_ms() reading): a clock
+ * saved before a restart in the same boot, so that a step forward held then is held still. The
+ * next vtime_steady_now then holds a wall clock ahead of it, as it would have. Call before any
+ * vtime_steady_now on g. */
+void vtime_steady_seed(vtime_steady_t *g, int64_t wall, int64_t mono);
+
 /* The stamps of readings sent without a timestamp (their arrival): the wall clock, except that
  * they never go back. When the wall clock steps back (an NTP correction of a clock that ran
  * ahead), stamps go on from the millisecond after the newest given, advancing at half the rate
