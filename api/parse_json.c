@@ -19,10 +19,11 @@
 static const char out_of_range[] = "out of range: epoch milliseconds between 1970 and 9999";
 /* A number in [PARSE_JSON_SECS_LO, PARSE_JSON_SECS_HI) (parse.h): epoch seconds sent as ms
  * are 1.7e9 today, a date in January 1970 that was stored, answered {"accepted":1} and scored
- * as such. An RFC 3339 string of that time stays accepted (it names its unit). */
+ * as such. An RFC 3339 string of that time stays accepted (it names its unit). A device's
+ * milliseconds since boot land here too after about 28 hours of uptime (before: accepted). */
 static const char looks_like_seconds[] =
-    "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds; send epoch "
-    "milliseconds or an RFC 3339 string";
+    "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds (or a counter of "
+    "milliseconds since a device's boot); send epoch milliseconds or an RFC 3339 string";
 
 int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
 {

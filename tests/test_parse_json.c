@@ -139,7 +139,8 @@ static void test_json_ts(void **state)
         char body[128];
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}", secs[i]);
         json_item_bad(body, "ts: between 1970-01-02 and 1973-03-03 in milliseconds: looks like "
-                            "epoch seconds; send epoch milliseconds or an RFC 3339 string");
+                            "epoch seconds (or a counter of milliseconds since a device's boot); "
+                            "send epoch milliseconds or an RFC 3339 string");
     }
     batch_init(&b);
     json_run(&b,
