@@ -25,7 +25,8 @@ Y2100 = 4102444800000  # 2100-01-01 in epoch ms
 CLOCKSHIFT = os.environ.get("VIGIL_CLOCKSHIFT", "")  # tests/fault/clockshift.c, set by CTest
 
 
-class ClockStepsBack(unittest.TestCase):
+class OwnDaemon(unittest.TestCase):
+    """A test that starts its own vigild as self.d, stopped and removed after it."""
 
     def tearDown(self):
         if getattr(self, "d", None):
@@ -33,6 +34,9 @@ class ClockStepsBack(unittest.TestCase):
                 self.d.stop()
             finally:
                 self.d.cleanup()
+
+
+class ClockStepsBack(OwnDaemon):
 
     def status(self, device):
         return self.d.get_json("/v1/devices/%s/status" % vt.quote(device))
@@ -78,18 +82,11 @@ def metric(text, name):
     return float(m.group(1))
 
 
-class FarFuture(unittest.TestCase):
+class FarFuture(OwnDaemon):
     """A reading stamped more than storage.max_ahead (default a day) after vigild's clock is
     refused at write, naming its item or line, in JSON, /write and the stream: stored, one
     reading of a gateway whose clock jumped to 2100 stayed the device's newest in listings and
     in SELECT last() until 2100 (session 42 kept it, stored but not scored). 0 turns it off."""
-
-    def tearDown(self):
-        if getattr(self, "d", None):
-            try:
-                self.d.stop()
-            finally:
-                self.d.cleanup()
 
     def start(self, conf=None):
         path = None
