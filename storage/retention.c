@@ -53,13 +53,25 @@
 #include "vtime.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* The retention clock across a restart. At each sweep's start the writer saves the time its
+ * horizon was taken from, with the boot's id and CLOCK_BOOTTIME, in DIR/RETAIN_CLOCK_FILE
+ * (clock_save); the first sweep after open, before the clock is first read (the ports open
+ * after it), reads it back (clock_load): in the same boot it starts the clock from that time
+ * plus the time elapsed since, so that a wall clock stepped forward (held in memory,
+ * vtime_steady_now) is still held after a restart. A missing or unreadable file, or another
+ * boot's (the elapsed time is not known): the wall clock as it is, as before. */
+#define RETAIN_CLOCK_FILE "retention-clock"
 static void clock_save(store_t *s, int64_t now);
+static void clock_load(store_t *s);
+/* A failed save is logged once a process (the next sweeps would fail alike). */
+static atomic_int clock_save_logged;
 
 /* The oldest rows of a device (?1), at most ?2 of them: t0 order is time order (rows do not
  * overlap), so the deletable ones come first. */
@@ -303,6 +315,8 @@ int store__retain_step(store_t *s)
     }
     if (!r->active) {
         int64_t wall = __atomic_load_n(&r->test_wall_ms, __ATOMIC_ACQUIRE);
+        if (wall == 0 && !atomic_load_explicit(&r->clock.set, memory_order_acquire))
+            clock_load(s);
         if (wall == 0)
             clock_save(s, wall = store_retention_now(s));
         r->active = 1;
@@ -461,7 +475,7 @@ static int boot_id(char *id, size_t size)
     return ok && *id ? 0 : -1;
 }
 
-/* Saves the time a sweep's horizon was taken from (see store__retain_clock_load): written to a
+/* Saves the time a sweep's horizon was taken from (see clock_load): written to a
  * temporary file and renamed over the old one, not synced (a save lost to a crash leaves the
  * one before, or none: the clock is then the wall clock at the start, as before). A failure is
  * logged once. Writer thread. */
@@ -470,7 +484,7 @@ static void clock_save(store_t *s, int64_t now)
     char id[64], path[4096], tmp[4096 + 8];
     if (boot_id(id, sizeof id) != 0)
         return;
-    snprintf(path, sizeof path, "%s/%s", s->dir, STORE_RETAIN_CLOCK_FILE);
+    snprintf(path, sizeof path, "%s/%s", s->dir, RETAIN_CLOCK_FILE);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     int ok = f != NULL && fprintf(f, "boot_id %s\nwall_ms %lld\nboot_ms %lld\n", id, (long long)now,
@@ -484,19 +498,18 @@ static void clock_save(store_t *s, int64_t now)
         ok = 0;
         err = errno;
     }
-    if (!ok && !s->w.ret.clock_save_failed) {
-        s->w.ret.clock_save_failed = 1;
+    if (!ok && atomic_exchange(&clock_save_logged, 1) == 0) {
         log_warn("storage: cannot save retention's clock to %s: %s; a restart takes the wall "
                  "clock as it is",
                  path, strerror(err));
     }
 }
 
-void store__retain_clock_load(store_t *s)
+static void clock_load(store_t *s)
 {
     char path[4096], id[64], saved[64] = "";
     long long wall = 0, boot = 0;
-    snprintf(path, sizeof path, "%s/%s", s->dir, STORE_RETAIN_CLOCK_FILE);
+    snprintf(path, sizeof path, "%s/%s", s->dir, RETAIN_CLOCK_FILE);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return;

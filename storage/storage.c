@@ -303,8 +303,6 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     err = store__lock_dir(s->dir, &s->lock_fd, errmsg, errsize);
     if (err)
         goto fail;
-    if (s->opts.retention_ms > 0)
-        store__retain_clock_load(s);
     err = store__writer_open(s, errmsg, errsize);
     if (err == 0 && (err = store__maps_load(s)) != 0)
         snprintf(errmsg, errsize, "%s", store_errmsg(s));

@@ -318,8 +318,7 @@ typedef struct store_retain {
     /* The wall clock a sweep starting now takes its horizon from: test_wall_ms (atomic, test
      * hook store__test_retain_clock) unless 0, else clock's (held when stepped forward). */
     int64_t test_wall_ms;
-    vtime_steady_t clock;  /* also store_retention_now's, any thread */
-    int clock_save_failed; /* saving it (retention.c clock_save) failed, logged */
+    vtime_steady_t clock; /* also store_retention_now's, any thread */
 } store_retain_t;
 
 /* A maintenance step's consecutive failures, the monotonic ms before which it is not tried
@@ -867,15 +866,6 @@ void store__errmsg_writer(store_t *s);
 /* Takes an exclusive flock on dir/vigil.lock into *fd (closing *fd releases it; *fd may be
  * open on failure). Returns 0, or ERR_IO ("in use by another vigild") / ERR_NOMEM. */
 int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize);
-
-/* retention.c: the retention clock across a restart. At each sweep's start the writer saves the
- * time its horizon was taken from, with the boot's id and CLOCK_BOOTTIME, in
- * DIR/STORE_RETAIN_CLOCK_FILE; store_open (retention set, before the writer starts) reads it
- * back and, in the same boot, starts the clock from it plus the time elapsed since, so that a
- * wall clock stepped forward (held in memory, vtime_steady_now) is still held after a restart.
- * A missing, unreadable or other boot's file: the wall clock as it is (as before). */
-#define STORE_RETAIN_CLOCK_FILE "retention-clock"
-void store__retain_clock_load(store_t *s);
 
 /* query.c */
 store_reader_t *store__reader_get(store_t *s);
