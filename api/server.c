@@ -717,18 +717,31 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
  * system resource limit at FIRST connection" and polls the still-ready listening socket again at
  * once, a busy loop per idle thread (measured: each HTTP thread at a full core). That thread has
  * nothing else to serve, so it sleeps API_ACCEPT_RETRY_MS here, in the thread that failed to
- * accept; a stop waits for it at most that long. Any thread. */
+ * accept; a stop waits for it at most that long. A failure is a warning with libmicrohttpd's
+ * reason at most once a minute, the rest debug lines: a retry fails as often as the socket is
+ * ready, and with a descriptor now and then free the threads' accepts fail and succeed in turn
+ * (it_accept: "once until one is accepted" was 4 warnings in a millisecond). Any thread. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct api_server *srv = cls;
     char msg[512];
-    if (strncmp(fmt, "Error accepting connection", 26) == 0)
+    int warn = 0;
+    if (strncmp(fmt, "Error accepting connection", 26) == 0) {
         atomic_fetch_add_explicit(&srv->accept_errors, 1, memory_order_relaxed);
+        int64_t now = (int64_t)vtime_mono_s(), last = atomic_load(&srv->accept_warned_s);
+        warn = (last == 0 || now - last >= 60) &&
+               atomic_compare_exchange_strong(&srv->accept_warned_s, &last, now ? now : 1);
+    }
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    log_debug("http: %s", msg);
+    if (warn)
+        log_warn("http: %s: retrying (said at most once a minute; "
+                 "vigil_http_accept_errors_total counts them)",
+                 msg);
+    else
+        log_debug("http: %s", msg);
     /* At the start, kept for api_start's error: libmicrohttpd says why it cannot listen only
      * here ("Failed to bind to port 8470: Address already in use"), not in errno. */
     if (atomic_load(&srv->starting) && pthread_equal(pthread_self(), srv->starter)) {

@@ -11,7 +11,7 @@
  * links) it may read and write. A permission error's reason ends with the user the check ran
  * as. Returns -1 with "DIR: reason" in err (note "") when a start would fail. Returns 0 with
  * note "" when it would not, or with note "DIR/vigil.lock is held: ..." when a running vigild
- * holds the directory, followed by "; a restart would fail: REASON" when one would: not a
+ * holds the directory, err then "DIR: reason" when a restart would fail on it (else ""): not a
  * failure, as the reload check (the unit's ExecReload=) runs beside the service's own vigild
  * and a reload does not reopen the directory. */
 int datadir_check(const char *dir, char *err, size_t errsize, char *note, size_t notesize);

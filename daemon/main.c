@@ -165,6 +165,17 @@ static const char *bad_option(char **argv, int optind_now, int optopt_now, const
     return word;
 }
 
+/* "--d", a prefix of --data-dir and --demo (getopt_long's optopt 0): 1, their names in list. */
+static int ambiguous(const char *word, const struct option *o, char *list, size_t size)
+{
+    size_t len = strcspn(word, "=") - 2, at = 0;
+    int n = 0;
+    for (list[0] = '\0'; o->name != NULL && strncmp(word, "--", 2) == 0 && len > 0; o++)
+        if (strncmp(o->name, word + 2, len) == 0 && at < size)
+            at += (size_t)snprintf(list + at, size - at, "%s'--%s'", n++ ? ", " : "", o->name);
+    return n > 1;
+}
+
 /* A flag's value is taken literally, as the shell passed it: a '#' or ';' is part of it (no
  * comment on a command line). Refused, naming the flag: an empty value (--data-dir '' would
  * otherwise fall to a setting's own check or, for --auth-file, silently mean "no tokens") and a
@@ -709,10 +720,15 @@ int main(int argc, char **argv)
         case ':': /* optopt: the short option's letter; a long one is argv[optind - 1] */
             cli_error(1, "%s needs a value", bad_option(argv, optind, optopt, optstring, shortopt));
             return 2;
-        default:
-            cli_error(1, "unknown option '%s'",
-                      bad_option(argv, optind, optopt, optstring, shortopt));
+        default: {
+            char list[300];
+            if (optopt == 0 && ambiguous(argv[optind - 1], longopts, list, sizeof list))
+                cli_error(1, "ambiguous option '%s': %s", argv[optind - 1], list);
+            else
+                cli_error(1, "unknown option '%s'",
+                          bad_option(argv, optind, optopt, optstring, shortopt));
             return 2;
+        }
         }
     }
     if (optind < argc) {
@@ -744,15 +760,15 @@ int main(int argc, char **argv)
         api_auth_destroy(auth);
         api_tls_destroy(tls);
         /* What store_open would fail on, found before a start does (nothing is created). */
-        char note[1200]; /* the held lock's, with the restart's reason (err) */
+        char note[600]; /* the held lock's; err then has what a restart would fail on */
         if (datadir_check(d.cfg.data_dir, err, sizeof err, note, sizeof note)) {
             cli_error(0, "data directory: %s", err);
             return 1;
         }
-        if (note[0])
-            printf("configuration ok; %s\n", note);
-        else
-            printf("configuration ok\n");
+        printf("configuration ok%s%s\n", note[0] ? "; " : "", note);
+        if (err[0]) /* a warning, exit 0: `systemctl reload` runs this beside the vigild */
+            fprintf(stderr, "%svigild: warning: a restart would fail: %s\n",
+                    log_journal_prefix(LOG_LEVEL_WARN), err);
         return 0;
     }
     log_set_level(d.cfg.log_level);

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,15 +173,94 @@ static int config_set(struct detector_config *cfg, const char *key, const char *
     return ERR_NOTFOUND;
 }
 
+/* Why a setting was refused, naming it and the value as given. */
+static void setting_error(int rc, const char *key, const char *val, char *why, size_t size)
+{
+    if (rc == ERR_NOTFOUND)
+        snprintf(why, size, "unknown setting '%s' (vigil-replay(1) lists them)", key);
+    else
+        snprintf(why, size, "%s: not a number in range: '%s'", key, val);
+}
+
+/* An -c file being read: the line reached, and the first refused setting's line and reason, so
+ * the error names the line (ini_parse returns only the first bad line's number, and calls no
+ * handler for a line that is not key = value). A line longer than libinih's buffer (num - 1
+ * characters) is given to it blank, its rest skipped, and the first such line remembered:
+ * libinih would read the rest as lines of their own (a long comment's tail "not key = value",
+ * every later line numbered one too high, a value cut short). A read error (a directory as the
+ * file) would end the parse as the file's end does, so it is kept for the error too. */
+struct ini_read {
+    FILE *f;
+    struct detector_config *cfg;
+    int line, bad_line, long_line, long_max, read_errno;
+    char why[300];
+};
+
+static char *ini_line(char *str, int num, void *stream)
+{
+    struct ini_read *r = stream;
+    errno = 0;
+    char *got = fgets(str, num, r->f);
+    if (got == NULL) {
+        if (ferror(r->f))
+            r->read_errno = errno ? errno : EIO;
+        return NULL;
+    }
+    r->line++;
+    size_t n = strlen(str);
+    if (num > 1 && n == (size_t)num - 1 && str[n - 1] != '\n') {
+        int c = getc(r->f);
+        if (c != '\n' && c != EOF) {
+            while (c != '\n' && c != EOF)
+                c = getc(r->f);
+            if (r->long_line == 0) {
+                r->long_line = r->line;
+                r->long_max = num - 1;
+            }
+            str[0] = '\0';
+        }
+    }
+    return got;
+}
+
 static int on_ini(void *user, const char *section, const char *name, const char *value)
 {
+    struct ini_read *r = user;
     if (section[0] && strcmp(section, "detector") != 0)
         return 1;
-    if (config_set(user, name, value) < 0) {
-        fprintf(stderr, "vigil-replay: bad setting %s = %s\n", name, value);
-        return 0;
+    int rc = config_set(r->cfg, name, value);
+    if (rc < 0 && r->bad_line == 0) {
+        r->bad_line = r->line;
+        setting_error(rc, name, value, r->why, sizeof r->why);
     }
-    return 1;
+    return rc == 0;
+}
+
+/* Applies the -c file at path; 0, or -1 with "-c FILE:LINE: reason" or "-c FILE: reason" on
+ * stderr. */
+static int load_ini(const char *path, struct detector_config *cfg)
+{
+    struct ini_read r = {.cfg = cfg};
+    if ((r.f = fopen(path, "r")) == NULL) {
+        fprintf(stderr, "vigil-replay: -c %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int rc = ini_parse_stream(ini_line, &r, on_ini, &r);
+    fclose(r.f);
+    if (rc == 0 && r.long_line == 0 && r.read_errno == 0)
+        return 0;
+    if (r.read_errno)
+        fprintf(stderr, "vigil-replay: -c %s: %s\n", path, strerror(r.read_errno));
+    else if (rc < 0)
+        fprintf(stderr, "vigil-replay: -c %s: %s\n", path, err_str(ERR_NOMEM));
+    else if (r.long_line && (rc == 0 || r.long_line < rc))
+        fprintf(stderr, "vigil-replay: -c %s:%d: longer than %d characters\n", path, r.long_line,
+                r.long_max);
+    else if (rc == r.bad_line)
+        fprintf(stderr, "vigil-replay: -c %s:%d: %s\n", path, rc, r.why);
+    else
+        fprintf(stderr, "vigil-replay: -c %s:%d: not a [section] or key = value line\n", path, rc);
+    return -1;
 }
 
 /* ---- CSV --------------------------------------------------------------------------------- */
@@ -361,6 +441,22 @@ static int train_now(detector_t *d, struct series *s, int verbose, long row)
     return rc;
 }
 
+/* A bad command line: "vigil-replay: " and the reason, naming the option, on one line, then the
+ * short usage. Returns the exit status, 2. */
+static int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "vigil-replay: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    usage(stderr, 0);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     struct detector_config cfg;
@@ -376,38 +472,37 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "-v")) {
             verbose = 1;
-        } else if (!strcmp(argv[i], "--restart-every") && i + 1 < argc) {
+        } else if (i + 1 == argc && (!strcmp(argv[i], "--restart-every") ||
+                                     !strcmp(argv[i], "-c") || !strcmp(argv[i], "-s"))) {
+            return cli_error("%s needs a value", argv[i]);
+        } else if (!strcmp(argv[i], "--restart-every")) {
             char *end;
+            errno = 0;
             restart_every = strtol(argv[++i], &end, 10);
-            if (end == argv[i] || *end != '\0' || restart_every < 0) {
-                usage(stderr, 0);
+            if (end == argv[i] || *end != '\0' || restart_every < 0 || errno)
+                return cli_error("--restart-every: not a whole number >= 0: '%s'", argv[i]);
+        } else if (!strcmp(argv[i], "-c")) {
+            if (load_ini(argv[++i], &cfg))
                 return 2;
-            }
-        } else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
-            if (ini_parse(argv[++i], on_ini, &cfg) != 0) {
-                fprintf(stderr, "vigil-replay: cannot use %s\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
+        } else if (!strcmp(argv[i], "-s")) {
             char *kv = argv[++i], *eq = strchr(kv, '=');
-            if (!eq) {
-                usage(stderr, 0);
-                return 2;
-            }
+            if (!eq)
+                return cli_error("-s: not key=value: '%s'", kv);
             *eq = '\0';
-            if (config_set(&cfg, kv, eq + 1) < 0) {
-                fprintf(stderr, "vigil-replay: bad setting %s=%s\n", kv, eq + 1);
-                return 2;
+            int rc = config_set(&cfg, kv, eq + 1);
+            if (rc < 0) {
+                char why[300];
+                setting_error(rc, kv, eq + 1, why, sizeof why);
+                return cli_error("-s: %s", why);
             }
         } else {
-            usage(stderr, 0);
-            return 2;
+            return cli_error("unknown option '%s'", argv[i]);
         }
     }
-    if (argc - i != 2) {
-        usage(stderr, 0);
-        return 2;
-    }
+    if (argc - i < 2)
+        return cli_error("needs INPUT.csv and OUTPUT.csv");
+    if (argc - i > 2)
+        return cli_error("unexpected argument '%s'", argv[i + 2]);
     openblas_set_num_threads(1);
     FILE *in = fopen(argv[i], "r");
     if (!in) {

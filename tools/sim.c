@@ -665,6 +665,29 @@ static int give_up(struct sink *s, struct pump *pumps)
     return 1;
 }
 
+/* optarg as option o's value: the whole word a number (atoi and atof took "abc" as 0) from lo to
+ * hi, an integer if whole. A bad one exits 2 with "vigil-sim: --NAME: 'VALUE' is not a number
+ * from LO to HI", the long name from opts. */
+static double num_arg(const struct option *opts, int o, int whole, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(optarg, &end);
+    if (end != optarg && *end == '\0' && errno == 0 && x >= lo && x <= hi &&
+        (!whole || x == floor(x)))
+        return x;
+    while (opts->val != o)
+        opts++;
+    char range[80] = "";
+    if (isfinite(lo) && isfinite(hi))
+        snprintf(range, sizeof range, " from %.16g to %.16g", lo, hi);
+    else if (isfinite(lo))
+        snprintf(range, sizeof range, " >= %.16g", lo);
+    fprintf(stderr, "vigil-sim: --%s: '%s' is not a%s number%s\n", opts->name, optarg,
+            whole ? " whole" : "", range);
+    exit(2);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"stream", required_argument, NULL, 's'},
@@ -719,43 +742,43 @@ int main(int argc, char **argv)
             s.mode = 3;
             break;
         case 'n':
-            ndev = atoi(optarg);
+            ndev = (int)num_arg(opts, o, 1, 1, 10000000);
             break;
         case 'K':
-            first = atol(optarg);
+            first = (long)num_arg(opts, o, 1, 0, 1000000000);
             break;
         case 'c':
-            nch = atoi(optarg);
+            nch = (int)num_arg(opts, o, 1, 1, MAX_CHANNELS);
             break;
         case 'B':
-            batch = atoi(optarg);
+            batch = (int)num_arg(opts, o, 1, 1, 10000000);
             break;
         case 'C':
-            s.nconns = atoi(optarg);
+            s.nconns = (int)num_arg(opts, o, 1, 1, MAX_CONNS);
             break;
         case 'i':
-            interval_ms = atof(optarg);
+            interval_ms = num_arg(opts, o, 0, 1e-6, HUGE_VAL); /* 1 ns */
             break;
         case 'x':
-            speed = atof(optarg);
+            speed = num_arg(opts, o, 0, 0, HUGE_VAL);
             break;
         case 'b':
-            backfill = atof(optarg);
+            backfill = num_arg(opts, o, 0, -HUGE_VAL, HUGE_VAL);
             break;
         case 'd':
-            duration = atof(optarg);
+            duration = num_arg(opts, o, 0, -HUGE_VAL, HUGE_VAL);
             break;
         case 'f':
-            fault_at = atof(optarg);
+            fault_at = num_arg(opts, o, 0, -HUGE_VAL, HUGE_VAL);
             break;
         case 'r':
-            seed = strtoull(optarg, NULL, 10);
+            seed = (unsigned long long)num_arg(opts, o, 1, 0, 0x1p53); /* exact in a double */
             break;
         case 'S':
-            start_arg = strtoll(optarg, NULL, 10);
+            start_arg = (long long)num_arg(opts, o, 1, 0, 1e15);
             break;
         case 'F':
-            from = atof(optarg);
+            from = num_arg(opts, o, 0, 0, HUGE_VAL);
             break;
         case 'q':
             s.verbose = 0;
@@ -771,11 +794,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (ndev < 1 || ndev > 10000000 || first < 0 || first > 1000000000L || nch < 1 ||
-        nch > MAX_CHANNELS || from < 0 || batch < 1 || batch > 10000000 || s.nconns < 1 ||
-        s.nconns > MAX_CONNS || interval_ms <= 0 || speed < 0 ||
-        (s.mode == 3 && (ndev > CSV_MAX_FILES || csv_dir[0] == '\0'))) {
-        usage(stderr);
+    if (s.mode == 3 && (ndev > CSV_MAX_FILES || csv_dir[0] == '\0')) {
+        fprintf(stderr, "vigil-sim: --csv: %s\n",
+                csv_dir[0] ? "at most 1000 pumps (--devices)" : "empty directory name");
         return 2;
     }
     s.acks.verbose = s.verbose;

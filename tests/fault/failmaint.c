@@ -11,7 +11,10 @@
  * VIGIL_FAILMAINT_HOLD_SQL, a statement prefix held while the flag file exists, whatever it says
  * (optional: test_iqwait.py fails a write with "fail" and so holds the store's reload of its maps
  * that the failure begins, until the file is gone). Every other statement goes straight to
- * SQLite's sqlite3_step (vigild links SQLite dynamically). */
+ * SQLite's sqlite3_step (vigild links SQLite dynamically). VIGIL_FAILMAINT_HOLD_WAL set (to
+ * anything): the WAL hook the store registers (storage/writer.c's store__wal_hook, where the
+ * writer publishes a commit) waits the same way while the flag file exists, so a commit is
+ * visible to the readers and not published (test_iqwait.py: the 503 of ERR_UNPUBLISHED). */
 #include <dlfcn.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -84,6 +87,38 @@ static void mark_held(int on)
     FILE *f = fopen(path, "w");
     if (f != NULL)
         fclose(f);
+}
+
+/* Waits while the flag file exists, "<flag>.held" meanwhile (600 x 100 ms at most). */
+static void hold_while_flag(void)
+{
+    const char *flag = getenv("VIGIL_FAILMAINT_FLAG");
+    if (flag == NULL || access(flag, F_OK) != 0)
+        return;
+    mark_held(1);
+    for (int i = 0; i < 600 && access(flag, F_OK) == 0; i++)
+        usleep(100000);
+    mark_held(0);
+}
+
+static int (*store_wal_hook)(void *, sqlite3 *, const char *, int);
+
+static int held_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    hold_while_flag();
+    return store_wal_hook(arg, db, name, frames);
+}
+
+void *sqlite3_wal_hook(sqlite3 *db, int (*cb)(void *, sqlite3 *, const char *, int), void *arg)
+{
+    static void *(*real)(sqlite3 *, int (*)(void *, sqlite3 *, const char *, int), void *);
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "sqlite3_wal_hook");
+    if (cb != NULL && getenv("VIGIL_FAILMAINT_HOLD_WAL") != NULL) {
+        store_wal_hook = cb; /* vigild registers one, on its writer's connection */
+        cb = held_wal_hook;
+    }
+    return real(db, cb, arg);
 }
 
 int sqlite3_step(sqlite3_stmt *stmt)

@@ -8,6 +8,7 @@ once the pressure passes a new stream connection and a new HTTP request work aga
 restart."""
 
 import os
+import re
 import resource
 import socket
 import sys
@@ -132,6 +133,11 @@ class LowFdLimit(Base):
         time.sleep(0.5)
         self.assert_works_again(0)
         self.assertGreater(metric(self.d, "vigil_http_accept_errors_total"), 0)
+        # The log says why, once (the failures above are within the minute): HTTP's was only a
+        # debug line, however many accepts failed.
+        log = self.d.log()
+        self.assertEqual(len(re.findall(r" warn  http: Error accepting connection: Too many "
+                                        r"open files: retrying", log)), 1, log)
 
     def test_http_threads_without_connections(self):
         """The descriptors used up by stream connections alone, no HTTP connection open: a new

@@ -60,23 +60,45 @@ def query(d, q, chunked=False):
     return 200, json.loads(body)["results"]
 
 
+def start_with_failmaint(cls, query_timeout, *env):
+    """Starts cls.d, a vigild (model off, http.query_timeout) with failmaint.c preloaded, its
+    flag file cls.flag (not created) and env its other settings, and writes pump v=1 at T."""
+    cls.flag = os.path.join(vt.mkdtemp(), "flag")
+    cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
+                        "[model]\nenabled = false\n[http]\nquery_timeout = %s\n" % query_timeout)
+    cls.d = vt.Vigild(config=cfg, prefix=["env", "LD_PRELOAD=" + FAILMAINT,
+                                          "VIGIL_FAILMAINT_FLAG=" + cls.flag] + list(env))
+    cls.d.start()
+    r = cls.d.write_lp("pump v=1 %d" % T, precision="ms")
+    if r.status != 204:
+        raise AssertionError("write: %r" % (r,))
+
+
+def write_held(t, flag_text, what):
+    """Writes flag_text to t.flag, then pump v=2 at T + 1 s from a thread, and waits until the
+    held statement says it is held (what). Returns the thread and the list its answer goes to."""
+    answers = []
+    vt.write_file(t.flag, flag_text)
+    writer = threading.Thread(target=lambda: answers.append(
+        t.d.write_lp("pump v=2 %d" % (T + 1000), precision="ms")))
+    writer.start()
+    try:
+        wait_until(what, lambda: os.path.exists(t.flag + ".held"))
+    except AssertionError:
+        os.unlink(t.flag)  # nothing held for long: the stop does not wait for it
+        writer.join(60)
+        raise
+    return writer, answers
+
+
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library) is not set: run this through ctest -R it_iqwait (not built "
                      "under sanitizers)")
 class ReloadWait(vt.DaemonTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.flag = os.path.join(vt.mkdtemp(), "fail")
-        cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
-                            "[model]\nenabled = false\n[http]\nquery_timeout = 200ms\n")
-        cls.d = vt.Vigild(config=cfg, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + cls.flag,
-            "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log(",
-            "VIGIL_FAILMAINT_HOLD_SQL=" + RELOAD_SQL])
-        cls.d.start()
-        r = cls.d.write_lp("pump v=1 %d" % T, precision="ms")
-        if r.status != 204:
-            raise AssertionError("write: %r" % (r,))
+        start_with_failmaint(cls, "200ms", "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log(",
+                             "VIGIL_FAILMAINT_HOLD_SQL=" + RELOAD_SQL)
 
     def query(self, q, chunked=False):
         return query(self.d, q, chunked)
@@ -90,13 +112,8 @@ class ReloadWait(vt.DaemonTestCase):
     def test_deadline_during_reload(self):
         self.assertEqual(self.query(SELECT)[1][0]["series"][0]["values"],
                          [["2023-11-14T22:13:20Z", 1]])
-        failed = []
-        vt.write_file(self.flag, "fail")
-        writer = threading.Thread(target=lambda: failed.append(
-            self.d.write_lp("pump v=2 %d" % (T + 1000), precision="ms")))
-        writer.start()
+        writer, failed = write_held(self, "fail", "the store's reload held")
         try:
-            wait_until("the store's reload held", lambda: os.path.exists(self.flag + ".held"))
             self.assertEqual(self.query(SELECT), (200, [{"statement_id": 0, "error": TIMEOUT_ERR}]))
             # SHOW MEASUREMENTS needs the ids alone, which the reload does not change: it
             # answers during the reload (task iqids). That is asserted in test_iqids.py under
@@ -119,6 +136,47 @@ class ReloadWait(vt.DaemonTestCase):
         res = wait_until("the reload published", lambda: self.published(self.query(SELECT)))
         self.assertEqual(res["series"][0]["values"], [["2023-11-14T22:13:20Z", 1]])
         self.assertIn(["pump"], self.query(SHOW)[1][0]["series"][0]["values"])
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library) is not set: run this through ctest -R it_iqwait")
+class PublicationWait(vt.DaemonTestCase):
+    """ERR_UNPUBLISHED over HTTP (session 43; only the unit tests met it before): the writer
+    stalls between a COMMIT and its publication (failmaint.c holds the store's WAL hook while
+    the flag file exists), so a read's snapshot shows a commit whose pending readings are not
+    published; the read waits about a second for it, then answers the transient 503."""
+
+    @classmethod
+    def setUpClass(cls):
+        start_with_failmaint(cls, "30s", "VIGIL_FAILMAINT_HOLD_WAL=1")
+
+    def test_unpublished_answers(self):
+        writer, written = write_held(self, "hold", "the publication held")
+        try:
+            st, headers, body = vt.http_request(
+                "GET", self.d.url("/v1/devices/pump/readings?from=0&to=%d" % (T + 5000)))
+            self.assertEqual((st, headers.get("retry-after")), (503, "1"), body)
+            self.assertEqual(headers.get("content-type"), "application/json", headers)
+            self.assertEqual(json.loads(body), {"error": "querying readings: store busy "
+                                                "publishing its last write, retry later"})
+            # InfluxQL: the same 503 and Retry-After, with the store's own words (err_str).
+            st, headers, body = vt.http_request(
+                "POST", self.d.url("/query"), urllib.parse.urlencode({"q": SELECT, "db": "db"}),
+                {"Content-Type": "application/x-www-form-urlencoded"})
+            self.assertEqual((st, headers.get("retry-after")), (503, "1"), body)
+            self.assertEqual(json.loads(body), {"error": "reading the device: store busy "
+                                                "publishing its last write; try again"})
+            # A device's report is its published counters (the maps): no wait, the first point.
+            st, headers, body = vt.http_request("GET", self.d.url("/v1/devices/pump"))
+            self.assertEqual((st, json.loads(body)["points"]), (200, 1), body)
+            self.assertTrue(os.path.exists(self.flag + ".held"))  # never published meanwhile
+        finally:
+            os.unlink(self.flag)
+            writer.join(60)
+        self.assertEqual(written[0].status, 204, written)
+        st, results = query(self.d, SELECT)
+        self.assertEqual(results[0]["series"][0]["values"],
+                         [["2023-11-14T22:13:20Z", 1], ["2023-11-14T22:13:21Z", 2]])
 
 
 if __name__ == "__main__":

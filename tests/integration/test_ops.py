@@ -17,8 +17,9 @@ import unittest
 
 import vigiltest as vt
 from vigiltest import Vigild, mkdtemp, write_file
-# The package, the installed files and the man pages (test_package.py), collected here: it_ops.
-from test_package import ManPages, TestInstall  # noqa: E402,F401
+# The package, the installed files, the man pages and the tools' command lines
+# (test_package.py), collected here: it_ops.
+from test_package import ManPages, TestInstall, ToolCommandLines  # noqa: E402,F401
 
 UNIT = os.path.join(vt.REPO, "systemd", "vigild.service")
 
@@ -517,6 +518,18 @@ class TestJournal(unittest.TestCase):
         rc, lines = self.run_vigild(["--demo", "-xD"])
         self.assertEqual((rc, lines), (2, ["<3>vigild: unknown option '-x' (vigild --help lists "
                                            "the options)"]))
+        # A prefix of several long options is ambiguous, not unknown, and lists them; a prefix
+        # of one is that option (getopt_long's abbreviations).
+        rc, lines = self.run_vigild(["--d"])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: ambiguous option '--d': '--data-dir', "
+                                           "'--demo' (vigild --help lists the options)"]))
+        rc, lines = self.run_vigild(["--c=x.conf"])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: ambiguous option '--c=x.conf': "
+                                           "'--config', '--check-config' (vigild --help lists "
+                                           "the options)"]))
+        rc, lines = self.run_vigild(["--log-l", "loud"])
+        self.assertEqual(rc, 1, lines)
+        self.assertTrue(lines[0].startswith("<3>vigild: --log-level: "), lines)
         rc, lines = self.run_vigild(["--config"])
         self.assertEqual((rc, lines), (2, ["<3>vigild: --config needs a value (vigild --help "
                                            "lists the options)"]))
