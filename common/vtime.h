@@ -3,6 +3,8 @@
 #ifndef VIGIL_VTIME_H
 #define VIGIL_VTIME_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,7 +67,7 @@ void vtime_steady_seed(vtime_steady_t *g, int64_t wall, int64_t mono);
  * of the monotonic clock until the wall clock catches up (after twice the step): no stamp after
  * the step falls on or before a millisecond given before it, so none replaces a reading stamped
  * before the step, and a device's readings stay in order (a second apart, they are stamped half
- * a second apart for the while). Zero-initialised; not thread-safe (vtime_stamp_ms serialises
+ * a second apart for the while). Zero-initialised; not thread-safe (vtime_stamp_take is, for
  * the process's). */
 /* The largest step back the stamps catch up on. A larger one (a clock set a year ahead, then
  * right) is followed at once: caught up, every stamp for twice the step would be ahead of its
@@ -83,8 +85,36 @@ typedef struct vtime_stamp {
  * how far back the wall clock stepped when this call saw it step, else 0. */
 int64_t vtime_stamp_at(vtime_stamp_t *g, int64_t wall, int64_t mono, int64_t *stepped);
 
-/* The process's stamp now (vtime_stamp_at under a lock), for readings without a timestamp; a
- * step back of a second or more is logged (warning). Any thread. */
+/* vtime_stamp_at shared by threads (vtime_stamp_take). word: the newest stamp given times two,
+ * plus 1 while the stamps are not simply the wall clock (none given yet, or catching up); g,
+ * under mu, the rest of the state (g.last is word's copy as of the last locked call). */
+typedef struct vtime_stamp_sync {
+    _Atomic int64_t word;
+    pthread_mutex_t mu;
+    vtime_stamp_t g;
+} vtime_stamp_sync_t;
+#define VTIME_STAMP_SYNC_INIT                                                                      \
+    {                                                                                              \
+        1, PTHREAD_MUTEX_INITIALIZER,                                                              \
+        {                                                                                          \
+            0, 0, 0, 0, 0                                                                          \
+        }                                                                                          \
+    }
+/* A clock for vtime_stamp_take (the wall clock or the monotonic one, in ms). */
+typedef int64_t (*vtime_clock_fn)(void *arg);
+
+/* vtime_stamp_at for concurrent callers, with its clocks read through wall and mono (arg theirs):
+ * while the wall clock goes forward, a call reads it and advances word with one compare-and-swap,
+ * no lock; a call that finds the stamps catching up (or none given yet) or the wall clock behind
+ * the newest stamp takes s->mu and runs vtime_stamp_at, the clocks read under it. Every stamp is
+ * at least the newest given when its call began: stamps never go back. *stepped as for
+ * vtime_stamp_at. Any thread. */
+int64_t vtime_stamp_take(vtime_stamp_sync_t *s, vtime_clock_fn wall, vtime_clock_fn mono, void *arg,
+                         int64_t *stepped);
+
+/* The process's stamp now (vtime_stamp_take on the real clocks), for readings without a
+ * timestamp; a step back of a second or more is logged (warning). Any thread; one stream line
+ * costs one reading of the wall clock and one compare-and-swap, no lock. */
 int64_t vtime_stamp_ms(void);
 
 /* Parses an RFC 3339 timestamp ("2026-11-28T10:00:00.123Z", "...+02:00", fractions of any

@@ -325,12 +325,12 @@ static void on_commit(void *arg, batch_t *b)
     pipeline_feed(arg, b);
 }
 
-/* Scores everything committed, saves every detector and waits for the saves' commit, then
- * stops the pipeline (it waits for training and hands over its last prediction blocks) and
- * waits for that commit. Returns how many detectors' state was lost (the save was refused, or
- * its transaction failed), *other how many of the pipeline's other last writes were lost
- * (prediction blocks, events: their transaction failed), *why the first reason (an ERR_); 0
- * when all were saved. */
+/* Scores everything committed and stops the pipeline's work (pipeline_stop: the training under
+ * way ends and saves its detectors), saves every detector and waits for the saves' commit, then
+ * frees the pipeline (it hands over its last prediction blocks) and waits for that commit.
+ * Returns how many detectors' state was lost (the save was refused, or its transaction failed),
+ * *other how many of the pipeline's other last writes were lost (prediction blocks, events),
+ * *why the first reason (an ERR_); 0 when all were saved. */
 static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
 {
     *other = 0;
@@ -339,18 +339,31 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
     const double t0 = vtime_mono_s();
     store_flush(d->store);
     pipeline_drain(d->backend.pipe);
-    store_stats_t before, saved, after;
+    /* A training that ends at the stop saves its detectors: ended and committed before the
+     * stop's saves (else its failed save was counted as a "last write"), which supersede it
+     * (each device's newest state). The model versions it stores are last writes. */
+    store_stats_t begun, before, saved, after;
+    store_stats_get(d->store, &begun);
+    pipeline_stop(d->backend.pipe);
+    int frc = store_flush(d->store);
     store_stats_get(d->store, &before);
-    int queued = 0;
-    int lost = pipeline_save_all(d->backend.pipe, &queued, why);
+    *other = (before.ops_failed - begun.ops_failed) -
+             (before.detector_saves_failed - begun.detector_saves_failed);
+    if (*other > 0)
+        *why = frc ? frc : before.commit_last_err;
+    int queued = 0, refused = 0;
+    int lost = pipeline_save_all(d->backend.pipe, &queued, &refused);
+    if (*why == 0)
+        *why = refused;
     /* The saves are asynchronous: a failed transaction loses every put it held, counted by the
      * store (detector_saves_failed: exactly the detectors' saves, whatever else it held). They
      * are committed before the pipeline's last writes are queued, so a failure of those
-     * (prediction blocks, events) does not take the detectors' state with it. */
-    int frc = store_flush(d->store);
+     * (prediction blocks, events) does not take the detectors' state with it. Nothing else
+     * saves a detector now: the count is the stop's saves, one a device. */
+    frc = store_flush(d->store);
     store_stats_get(d->store, &saved);
     uint64_t failed = saved.detector_saves_failed - before.detector_saves_failed;
-    if (failed > 0 && queued > 0) { /* bound: a save queued before the stop's may fail here */
+    if (failed > 0) {
         lost += failed < (uint64_t)queued ? (int)failed : queued;
         if (*why == 0)
             *why = frc ? frc : saved.commit_last_err;
@@ -359,7 +372,7 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
     d->backend.pipe = NULL;
     frc = store_flush(d->store);
     store_stats_get(d->store, &after);
-    *other = after.ops_failed - saved.ops_failed;
+    *other += after.ops_failed - saved.ops_failed;
     if (*other > 0 && *why == 0)
         *why = frc ? frc : after.commit_last_err;
     /* With thousands of devices the saves wait for the store's queue (seconds; systemd's

@@ -192,45 +192,31 @@ int pipeline__ring_alloc(pipeline_t *p, struct dev *d)
     return 0;
 }
 
+/* pipeline__devs_put's visitor for rings_save: seals d's ring's tail and puts the blocks still
+ * in memory (a refused one is put back: pipeline__ring_handoff). */
+static int ring_put(pipeline_t *p, struct dev *d, int quiet_busy, void *arg)
+{
+    (void)quiet_busy;
+    (void)arg;
+    int rc = pipeline__ring_seal_tail(&d->ring);
+    return rc == 0 ? pipeline__ring_handoff(p, d, NULL) : rc;
+}
+
 /* At shutdown (shards stopped): seals every ring's tail and puts the blocks still in memory, so
  * the predictions survive a restart, then waits for the writer, whose reports name the rings
  * (they must come before the devices are freed). A tail seals into several blocks and the
  * detectors' saves (pipeline_save_all) are still queued, so with a few thousand devices the
  * store's queue (STORE_OPS_MAX puts) filled: 1,614 of 4,000 devices' newest predictions were
- * lost at every stop. As pipeline_save_all does, a pass that meets the full queue waits for the
- * writer to empty it (no lock held) and resumes at that device, whose unsent blocks were put
- * back (pipeline__ring_handoff); a full queue right after the flush fails it for good. */
+ * lost at every stop. pipeline__devs_put waits for the writer to empty a full queue and resumes
+ * at the device that met it. */
 static void rings_save(pipeline_t *p)
 {
     if (p->store == NULL)
         return;
-    size_t failed = 0;
     int first = 0;
-    struct dev *from = NULL; /* where the last pass met the full queue */
-    for (;;) {
-        struct dev *busy = NULL;
-        pthread_rwlock_rdlock(&p->devs_lock);
-        for (struct dev *d = from ? from : p->devs; d; d = d->hh.next) {
-            pthread_mutex_lock(&d->mu);
-            int rc = pipeline__ring_seal_tail(&d->ring);
-            if (rc == 0)
-                rc = pipeline__ring_handoff(p, d, NULL);
-            pthread_mutex_unlock(&d->mu);
-            if (rc == ERR_BUSY && d != from) {
-                busy = d;
-                break;
-            }
-            if (rc != 0 && failed++ == 0)
-                first = rc;
-        }
-        pthread_rwlock_unlock(&p->devs_lock); /* not held while the writer runs: it may feed */
-        if (busy == NULL)
-            break;
-        (void)store_flush(p->store);
-        from = busy;
-    }
+    int failed = pipeline__devs_put(p, ring_put, NULL, &first);
     if (failed)
-        log_warn("pipeline: the newest predictions of %zu devices not saved: %s", failed,
+        log_warn("pipeline: the newest predictions of %d devices not saved: %s", failed,
                  err_str(first));
     (void)store_flush(p->store);
 }
@@ -558,10 +544,11 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     return 0;
 }
 
-void pipeline_destroy(pipeline_t *p)
+void pipeline_stop(pipeline_t *p)
 {
-    if (p == NULL)
+    if (p == NULL || p->stopped)
         return;
+    p->stopped = 1;
     for (int s = 0; s < p->nshards; s++) {
         struct shard *sh = &p->shards[s];
         pthread_mutex_lock(&sh->mu);
@@ -570,6 +557,36 @@ void pipeline_destroy(pipeline_t *p)
         pthread_cond_broadcast(&sh->space);
         pthread_mutex_unlock(&sh->mu);
         pthread_join(sh->thread, NULL);
+    }
+    /* Shards are stopped, so no new jobs; the pool ends after the training under way (the
+     * queued ones return at once: train_next), whose detectors are saved as it ends. A training
+     * is not interrupted: a long one holds the stop up (systemd's timeout is extended while it
+     * computes), so a wait that shows is logged: the stop's closing line ("the stop's last
+     * scoring and saves ... took") counts it in its time without naming it. */
+    const int64_t t0 = pipeline__mono_ns();
+    atomic_store(&p->stopping, 1);
+    wpool_destroy(p->train);
+    p->train = NULL;
+    const double waited = (double)(pipeline__mono_ns() - t0) / 1e9;
+    if (waited >= 0.5)
+        log_info("pipeline: the stop waited %.1f s for the training under way to end (not "
+                 "interrupted; its detectors are saved as it ends)",
+                 waited);
+    pipeline__put_off_final(p);
+    size_t skipped = pipeline__due_len(p);
+    if (skipped > 0)
+        log_info("pipeline: %zu due trainings not run at stop (saved as asked for: the next "
+                 "start asks for them again)",
+                 skipped);
+}
+
+void pipeline_destroy(pipeline_t *p)
+{
+    if (p == NULL)
+        return;
+    pipeline_stop(p);
+    for (int s = 0; s < p->nshards; s++) {
+        struct shard *sh = &p->shards[s];
         pthread_cond_destroy(&sh->cv);
         pthread_cond_destroy(&sh->space);
         pthread_cond_destroy(&sh->idle);
@@ -578,16 +595,6 @@ void pipeline_destroy(pipeline_t *p)
         free(sh->res);
         pipeline__chlists_free(&sh->chlists);
     }
-    /* Shards are stopped, so no new jobs; the pool ends after the training under way (the
-     * queued ones return at once: train_next). */
-    atomic_store(&p->stopping, 1);
-    wpool_destroy(p->train);
-    pipeline__put_off_final(p);
-    size_t skipped = pipeline__due_len(p);
-    if (skipped > 0)
-        log_info("pipeline: %zu due trainings not run at stop (saved as asked for: the next "
-                 "start asks for them again)",
-                 skipped);
     rings_save(p);
     struct dev *d, *tmp;
     HASH_ITER(hh, p->devs, d, tmp)

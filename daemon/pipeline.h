@@ -80,7 +80,14 @@ int pipeline_restore(pipeline_t *p);
  * queued saves were committed is the store's to say (store_flush, then its ops_failed). */
 int pipeline_save_all(pipeline_t *p, int *queued, int *first_err);
 
-/* Scores everything queued, waits for running training jobs, stops the threads, frees. */
+/* Stops the scoring threads (what they hold is scored first) and waits for the training under
+ * way, which saves its detectors as it ends; the trainings still waiting are not run (they are
+ * saved as asked for). Afterwards only pipeline_save_all and pipeline_destroy may be called, and
+ * nothing may be fed. A second call does nothing. Loop thread (the stop). */
+void pipeline_stop(pipeline_t *p);
+
+/* pipeline_stop if not done, then puts the devices' newest prediction blocks to the store,
+ * waits for their commit and frees everything. */
 void pipeline_destroy(pipeline_t *p);
 
 /* Queues a committed batch for scoring. When all its points go to one shard it takes b's

@@ -423,7 +423,8 @@ struct pipeline {
     atomic_uint_fast64_t opened[PIPE_OPEN_N]; /* events opened, by event.opened_by (0 not listed) */
     /* Limit alarms raised (pipeline_limits.c): [0] forecast, [1] exceeded. */
     atomic_uint_fast64_t limit_alarms[2];
-    atomic_int stopping; /* pipeline_destroy began: a first training waits for no backfill */
+    atomic_int stopping; /* pipeline_stop began: a first training waits for no backfill */
+    int stopped;         /* pipeline_stop ended (its caller's thread: the stop's) */
     int64_t start_ms;    /* wall clock at pipeline_create: what a device's silence counts from
                             when no reading of it arrived since (set once, read anywhere) */
     /* The earliest maintenance boundary (a period's start or end, wall-clock ms) not yet
@@ -499,6 +500,15 @@ char *pipeline__version_json(const struct detector_train_info *info, int64_t cre
  * or held off while a training's version is unconfirmed: d->unconfirmed), or why not
  * (ERR_NOMEM, or the store's refusal; logged). Caller holds d->mu. */
 int pipeline__save(pipeline_t *p, struct dev *d);
+
+/* Puts every device's writes to the store through fn, called with d->mu held (devs_lock
+ * read-held; any thread but the store writer's): fn returns 0 (queued, or nothing to put) or
+ * why not. A full queue (ERR_BUSY) makes the walk wait for the writer to empty it (store_flush,
+ * no lock held) and call fn for that device again, with quiet_busy 0: any failure is final
+ * then; quiet_busy 1: a busy answer is retried, so fn need not report it. Returns how many
+ * devices' writes failed, *first_err (may be NULL) the first one's status (0: none). */
+typedef int (*pipeline_dev_put_fn)(pipeline_t *p, struct dev *d, int quiet_busy, void *arg);
+int pipeline__devs_put(pipeline_t *p, pipeline_dev_put_fn fn, void *arg, int *first_err);
 
 /* Drops the oldest versions beyond the o.versions newest, except the serving one (kept so it can
  * be rolled back to). Caller holds d->mu. */

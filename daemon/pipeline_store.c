@@ -248,36 +248,30 @@ int pipeline__window_read(pipeline_t *p, const char *device, char *const *names,
 }
 
 /* The store's queue holds STORE_OPS_MAX puts: with more devices than that, the saves of a stop
- * (or a snapshot) met a full queue and were lost ("busy", 1,274 of 20,000 devices at a stop).
- * A pass that meets the full queue stops there, waits for the writer to empty it (store_flush,
- * holding no lock: the writer's commits feed the pipeline) and resumes at that device, which a
- * full queue right after the flush then fails for good (counted, logged). Devices are never
- * freed before pipeline_destroy (a deleted one is flagged), so the device pointer stays valid
- * across the unlocked flush; a device added meanwhile is appended and so still visited. */
-int pipeline_save_all(pipeline_t *p, int *queued, int *first_err)
+ * (or a snapshot) met a full queue and were lost ("busy", 1,274 of 20,000 devices at a stop),
+ * and so did the newest prediction blocks the stop hands over (rings_save). A pass that meets
+ * the full queue stops there, waits for the writer to empty it (store_flush, holding no lock:
+ * the writer's commits feed the pipeline) and resumes at that device, which a full queue right
+ * after the flush then fails for good (counted). Devices are never freed before
+ * pipeline_destroy (a deleted one is flagged), so the device pointer stays valid across the
+ * unlocked flush; a device added meanwhile is appended and so still visited. */
+int pipeline__devs_put(pipeline_t *p, pipeline_dev_put_fn fn, void *arg, int *first_err)
 {
-    int nqueued = 0, failed = 0, first = 0;
+    int failed = 0, first = 0;
     struct dev *from = NULL; /* where the last pass met the full queue */
     for (;;) {
         struct dev *busy = NULL;
         pthread_rwlock_rdlock(&p->devs_lock);
         for (struct dev *d = from ? from : p->devs; d; d = d->hh.next) {
             pthread_mutex_lock(&d->mu);
-            /* pipeline__save's own skips: nothing is saved, nothing lost */
-            int skip = p->store == NULL || d->det == NULL || d->unconfirmed;
-            int rc = save_dev(p, d, d != from);
+            int rc = fn(p, d, d != from, arg);
             pthread_mutex_unlock(&d->mu);
             if (rc == ERR_BUSY && d != from) {
                 busy = d;
                 break;
             }
-            if (rc != 0) {
-                failed++;
-                if (first == 0)
-                    first = rc;
-            } else if (!skip) {
-                nqueued++;
-            }
+            if (rc != 0 && failed++ == 0)
+                first = rc;
         }
         pthread_rwlock_unlock(&p->devs_lock);
         if (busy == NULL)
@@ -285,10 +279,28 @@ int pipeline_save_all(pipeline_t *p, int *queued, int *first_err)
         (void)store_flush(p->store);
         from = busy;
     }
-    if (queued != NULL)
-        *queued = nqueued;
     if (first_err != NULL)
         *first_err = first;
+    return failed;
+}
+
+/* pipeline__devs_put's visitor for pipeline_save_all; arg counts the saves queued. */
+static int save_one(pipeline_t *p, struct dev *d, int quiet_busy, void *arg)
+{
+    /* pipeline__save's own skips: nothing is saved, nothing lost */
+    int skip = p->store == NULL || d->det == NULL || d->unconfirmed;
+    int rc = save_dev(p, d, quiet_busy);
+    if (rc == 0 && !skip)
+        ++*(int *)arg;
+    return rc;
+}
+
+int pipeline_save_all(pipeline_t *p, int *queued, int *first_err)
+{
+    int nqueued = 0;
+    int failed = pipeline__devs_put(p, save_one, &nqueued, first_err);
+    if (queued != NULL)
+        *queued = nqueued;
     return failed;
 }
 

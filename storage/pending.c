@@ -53,6 +53,7 @@
  * Threads: writer thread, except store__pend_copy, store__pend_stats, store__pend_wait,
  * store__pend_sync and store__pend_decode (any thread). */
 #include "storage_int.h"
+#include "pending_int.h"
 #include "err.h"
 #include "log.h"
 #include "mcond.h"

@@ -1,5 +1,5 @@
-/* storage/query.c: the reader pool and everything that reads: time-range queries and device
- * reports.
+/* storage/query.c: everything that reads: time-range queries and device reports, in the read
+ * transactions of reader.c's pool (reader_int.h).
  *
  * Invariants: a reader connection belongs to at most one thread at a time (taken from the free
  * list under rmu); each operation reads in one read transaction so the device row, its channels
@@ -16,6 +16,8 @@
  * Threads: any thread. Callbacks run on the calling thread while it holds a reader connection
  * and no store lock; a slow callback only keeps that one connection (and the WAL) busy. */
 #include "storage_int.h"
+#include "pending_int.h"
+#include "reader_int.h"
 #include "err.h"
 #include "log.h"
 
@@ -23,185 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Takes a reader connection for a call with a deadline (deadline_us, vtime_mono_us's clock; 0:
- * none, a wait without bound): every connection busy (slow callbacks, a burst of reads), it
- * waits for one no later than the deadline, as the call's waits for the writer do
- * (store__wait_deadline), so that an InfluxQL query answers its timeout on time instead of
- * queueing for the pool without bound. A free connection is taken even after the deadline: only
- * a wait is cut. Returns 0 with *out set, or ERR_AGAIN (the code of the call's other waits
- * ended by its deadline: api/ answers it as the query's timeout) with the message set; never
- * ERR_AGAIN without a deadline. */
-static int reader_take(store_t *s, int64_t deadline_us, store_reader_t **out)
-{
-    struct timespec dl;
-    if (deadline_us > 0)
-        store__wait_deadline(&dl, INT32_MAX, deadline_us); /* rcond is monotonic (mcond_init) */
-    pthread_mutex_lock(&s->rmu);
-    int rc = 0;
-    while (s->rfree == NULL && rc != ETIMEDOUT)
-        rc = deadline_us > 0 ? pthread_cond_timedwait(&s->rcond, &s->rmu, &dl)
-                             : pthread_cond_wait(&s->rcond, &s->rmu);
-    store_reader_t *r = s->rfree;
-    if (r != NULL)
-        s->rfree = r->next_free;
-    pthread_mutex_unlock(&s->rmu);
-    *out = r;
-    if (r != NULL)
-        return 0;
-    store__set_errmsg(s, "timed out waiting for a reader connection (all %d busy)",
-                      s->opts.readers);
-    return ERR_AGAIN;
-}
-
-/* A reader connection for a call with no deadline: reader_take's wait without bound. */
-store_reader_t *store__reader_get(store_t *s)
-{
-    store_reader_t *r = NULL;
-    reader_take(s, 0, &r);
-    return r;
-}
-
-void store__reader_put(store_t *s, store_reader_t *r)
-{
-    pthread_mutex_lock(&s->rmu);
-    r->next_free = s->rfree;
-    s->rfree = r;
-    pthread_cond_signal(&s->rcond);
-    pthread_mutex_unlock(&s->rmu);
-}
-
-static int fail(store_t *s, store_reader_t *r, int rc, const char *what)
-{
-    int err = store__status(r->db, rc);
-    store__set_errmsg(s, "%s: %s", what, sqlite3_errmsg(r->db));
-    return err == ERR_NOSPACE || err == 0 ? ERR_IO : err;
-}
-
-/* Begins a read transaction (a new snapshot). A transaction read_end could not end (its COMMIT
- * and its ROLLBACK failed) is rolled back first: the connection never reads in that old
- * snapshot, nor fails every later read on BEGIN ("cannot start a transaction within a
- * transaction"); if the ROLLBACK fails again, this read fails, saying so. */
-static int read_begin(store_t *s, store_reader_t *r)
-{
-    int rc;
-    if (!sqlite3_get_autocommit(r->db) &&
-        (rc = sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL)) != SQLITE_OK)
-        return fail(s, r, rc, "ending the reader connection's previous read (ROLLBACK)");
-    rc = sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : fail(s, r, rc, "BEGIN");
-}
-
-/* Ends the read transaction and returns the reader. A read-only transaction has nothing to
- * commit, but its COMMIT can still fail (SQLite out of memory preparing or running it, say):
- * the connection would go back to the pool inside it, its snapshot pinned (the WAL's
- * checkpoint held back) and the next BEGIN failing. It is rolled back instead; if that fails
- * too, the next read_begin tries again, and it is logged (the read itself was made: its answer
- * stands). Logged once per connection until a ROLLBACK or COMMIT ends it (r->stuck), and that
- * end too: while the ROLLBACK keeps failing, every read on the connection fails in read_begin
- * and ends here again, and a line per read would flood the log. */
-static void read_end(store_t *s, store_reader_t *r)
-{
-    if (!sqlite3_get_autocommit(r->db) &&
-        sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK &&
-        !sqlite3_get_autocommit(r->db)) {
-        char why[256];
-        snprintf(why, sizeof why, "%s", sqlite3_errmsg(r->db));
-        if (sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK &&
-            !sqlite3_get_autocommit(r->db) && !r->stuck) {
-            r->stuck = 1;
-            log_warn("storage: a read transaction did not end (COMMIT: %s; ROLLBACK: %s); the "
-                     "connection's next read rolls it back first, or fails (logged once until "
-                     "it ends)",
-                     why, sqlite3_errmsg(r->db));
-        }
-    }
-    if (r->stuck && sqlite3_get_autocommit(r->db)) {
-        r->stuck = 0;
-        log_warn("storage: the read transaction that did not end is rolled back; the "
-                 "connection reads again");
-    }
-    store__reader_put(s, r);
-}
-
-/* The public face of a read's status: the documented codes, anything else ERR_IO. */
-static int read_status(int err)
-{
-    return err == 0 || err == ERR_NOTFOUND || err == ERR_INVAL || err == ERR_NOMEM ||
-                   err == ERR_AGAIN || err == ERR_UNPUBLISHED
-               ? err
-               : ERR_IO;
-}
-
-/* Finds a device's id by name inside the reader's transaction. Returns 0, ERR_NOTFOUND or a
- * failure. */
-static int device_id(store_t *s, store_reader_t *r, const char *name, int64_t *id)
-{
-    sqlite3_bind_text(r->dev_by_name, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(r->dev_by_name), err = 0;
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(r->dev_by_name, 0);
-    else
-        err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
-    sqlite3_reset(r->dev_by_name);
-    sqlite3_clear_bindings(r->dev_by_name);
-    return err;
-}
-
-/* Begins the reader's transaction and binds device's id to st's first parameter. Returns 0,
- * ERR_NOTFOUND (no such device) or a failure; on failure st is left unbound. */
-static int begin_on_device(store_t *s, store_reader_t *r, const char *device, sqlite3_stmt *st)
-{
-    int64_t dev = 0;
-    int err = read_begin(s, r);
-    if (err == 0)
-        err = device_id(s, r, device, &dev);
-    if (err == 0)
-        sqlite3_bind_int64(st, 1, dev);
-    return err;
-}
-
-/* Ends the read (read_end) and returns read_status(err). */
-static int read_done(store_t *s, store_reader_t *r, int err)
-{
-    read_end(s, r);
-    return read_status(err);
-}
-
-/* Ends a row loop that stopped with rc: resets st and returns 0 or the failure. */
-static int rows_end(store_t *s, store_reader_t *r, sqlite3_stmt *st, int rc, const char *what)
-{
-    int err = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s, r, rc, what);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return err;
-}
-
-/* A text column that the schema declares NOT NULL JSON; "{}" if SQLite hands back NULL. */
-static const char *json_col(sqlite3_stmt *st, int col)
-{
-    const char *t = (const char *)sqlite3_column_text(st, col);
-    return t ? t : "{}";
-}
-
-/* No read transaction (read_begin): the statement reads no table, only its argument, so the
- * snapshot of a transaction left open (read_end) cannot change its answer. */
-int store__json_object(store_t *s, const char *text)
-{
-    store_reader_t *r = store__reader_get(s);
-    sqlite3_bind_text(r->json_obj, 1, text, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(r->json_obj), err;
-    if (rc == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(r->json_obj, 0);
-        err = t != NULL && strcmp((const char *)t, "object") == 0 ? 0 : ERR_INVAL;
-    } else {
-        err = fail(s, r, rc, "checking attributes");
-    }
-    sqlite3_reset(r->json_obj);
-    sqlite3_clear_bindings(r->json_obj);
-    store__reader_put(s, r);
-    return err;
-}
 
 /* A device's channel names by idx (idx values are dense from 0). */
 typedef struct chanlist {
@@ -254,7 +77,7 @@ static int chans_load(store_t *s, store_reader_t *r, int64_t dev, chanlist_t *cl
         cl->n++;
     }
     if (err == 0 && rc != SQLITE_DONE)
-        err = fail(s, r, rc, "reading channels");
+        err = store__read_fail(s, r, rc, "reading channels");
     sqlite3_reset(r->chans);
     return err;
 }
@@ -353,10 +176,10 @@ static int device_get(store_t *s, const char *device, int counts, int64_t deadli
     int err, stop = 0;
     for (;;) {
         store_reader_t *r;
-        if ((err = reader_take(s, deadline_us, &r)) != 0)
+        if ((err = store__reader_take(s, deadline_us, &r)) != 0)
             break;
         int64_t dev = 0;
-        err = read_begin(s, r);
+        err = store__read_begin(s, r);
         if (err == 0) {
             sqlite3_bind_text(r->dev_by_name, 1, device, -1, SQLITE_STATIC);
             int rc = sqlite3_step(r->dev_by_name);
@@ -364,12 +187,13 @@ static int device_get(store_t *s, const char *device, int counts, int64_t deadli
                 dev = sqlite3_column_int64(r->dev_by_name, 0);
                 err = report_device(s, r, r->dev_by_name, &cl, cb, arg, &stop, counts ? &pw : NULL);
             } else {
-                err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
+                err =
+                    rc == SQLITE_DONE ? ERR_NOTFOUND : store__read_fail(s, r, rc, "reading device");
             }
             sqlite3_reset(r->dev_by_name);
             sqlite3_clear_bindings(r->dev_by_name);
         }
-        read_end(s, r);
+        store__read_end(s, r);
         /* WITHDRAWN: nothing reported yet; after the wait the device is read again (it may
          * be gone by then: ERR_NOTFOUND, as a later call would answer). */
         if (err != WITHDRAWN || (err = counters_wait(s, &pw, dev)) != 0)
@@ -431,11 +255,11 @@ static int device_list(store_t *s, const char *after, size_t limit, int counts, 
     int err, stop = 0;
     for (;;) {
         store_reader_t *r;
-        if ((err = reader_take(s, deadline_us, &r)) != 0)
+        if ((err = store__reader_take(s, deadline_us, &r)) != 0)
             break;
         sqlite3_stmt *st = r->dev_all;
         int64_t dev = 0;
-        err = read_begin(s, r);
+        err = store__read_begin(s, r);
         if (err == 0 && from != NULL) {
             /* A cursor, not a lookup: the device named may have been deleted since the last
              * page (or during this call's wait). */
@@ -446,7 +270,7 @@ static int device_list(store_t *s, const char *after, size_t limit, int counts, 
             int rc = sqlite3_step(st);
             if (rc != SQLITE_ROW) {
                 if (rc != SQLITE_DONE)
-                    err = fail(s, r, rc, "listing devices");
+                    err = store__read_fail(s, r, rc, "listing devices");
                 break;
             }
             dev = sqlite3_column_int64(st, 0);
@@ -459,7 +283,7 @@ static int device_list(store_t *s, const char *after, size_t limit, int counts, 
         }
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
-        read_end(s, r);
+        store__read_end(s, r);
         if (err != WITHDRAWN || (err = counters_wait(s, &pw, dev)) != 0)
             break;
         if (last != NULL)
@@ -593,7 +417,7 @@ static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t d
         emit_cells(&x, c, nc);
     }
     if (err == 0 && !x.stop && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = fail(s, r, rc, "reading readings");
+        err = store__read_fail(s, r, rc, "reading readings");
     if (err == 0 && !q->desc)
         emit_cells(&x, r->pcells, npc);
     sqlite3_reset(st);
@@ -610,7 +434,7 @@ static int log_gen(store_t *s, store_reader_t *r, int64_t *gen)
     if (rc == SQLITE_ROW)
         *gen = sqlite3_column_int64(r->log_gen, 0);
     else
-        err = fail(s, r, rc, "reading the readings log");
+        err = store__read_fail(s, r, rc, "reading the readings log");
     sqlite3_reset(r->log_gen);
     return err;
 }
@@ -651,13 +475,13 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
     int sync_started = 0;
     int err = 0;
     for (int tries = 0;; tries++) {
-        if (r == NULL && (err = reader_take(s, q->deadline_us, &r)) != 0)
+        if (r == NULL && (err = store__reader_take(s, q->deadline_us, &r)) != 0)
             break;
-        err = read_begin(s, r);
+        err = store__read_begin(s, r);
         if (err == 0)
             err = log_gen(s, r, &gen);
         if (err == 0)
-            err = device_id(s, r, q->device, &dev);
+            err = store__device_id(s, r, q->device, &dev);
         if (err == 0 && (err = store__pend_copy(s, r, dev, gen, &pw, &plen, &pbase)) > 0) {
             int withdrawn = err == 2; /* a maps reload, not a commit not yet published */
             /* A channel the device lacks is answered now, not after the wait (up to a second
@@ -669,7 +493,7 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
             /* The wait holds no reader connection (a read that needs no wait must not queue
              * behind it for the pool): the snapshot was to be dropped anyway, and the retry
              * takes a connection, and a new snapshot, again. */
-            read_end(s, r);
+            store__read_end(s, r);
             r = NULL;
             if (!withdrawn && !sync_started) {
                 int64_t ms = __atomic_load_n(&s->psync_ms, __ATOMIC_ACQUIRE);
@@ -700,10 +524,10 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
     if (err == 0)
         err = scan(s, r, q, dev, &cl, sel, plen, pbase, cb, arg);
     if (r != NULL)
-        read_end(s, r);
+        store__read_end(s, r);
     free(sel);
     chans_free(&cl);
-    return read_status(err);
+    return store__read_status(err);
 }
 
 int store_models_list(store_t *s, const char *device, store_model_cb cb, void *arg)
@@ -712,22 +536,22 @@ int store_models_list(store_t *s, const char *device, store_model_cb cb, void *a
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = r->models_list;
-    int err = begin_on_device(s, r, device, st);
+    int err = store__read_on_device(s, r, device, st);
     if (err == 0) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-            if (cb(arg, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), json_col(st, 2),
-                   sqlite3_column_int(st, 3)) != 0)
+            if (cb(arg, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                   store__json_col(st, 2), sqlite3_column_int(st, 3)) != 0)
                 break;
-        err = rows_end(s, r, st, rc, "listing models");
+        err = store__rows_end(s, r, st, rc, "listing models");
     }
-    return read_done(s, r, err);
+    return store__read_done(s, r, err);
 }
 
 int store_models_list_all(store_t *s, store_models_all_cb cb, void *arg)
 {
     store_reader_t *r = store__reader_get(s);
-    int err = read_begin(s, r);
+    int err = store__read_begin(s, r);
     if (err == 0) {
         /* Read once at start-up: a statement prepared for the call, not kept on every reader.
          * The models_version index gives the order, so no sort. */
@@ -740,16 +564,16 @@ int store_models_list_all(store_t *s, store_models_all_cb cb, void *arg)
         if (rc == SQLITE_OK)
             while ((rc = sqlite3_step(st)) == SQLITE_ROW)
                 if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-                       sqlite3_column_int64(st, 2), json_col(st, 3),
+                       sqlite3_column_int64(st, 2), store__json_col(st, 3),
                        sqlite3_column_int(st, 4)) != 0) {
                     rc = SQLITE_DONE;
                     break;
                 }
         if (rc != SQLITE_DONE)
-            err = fail(s, r, rc, "listing models");
+            err = store__read_fail(s, r, rc, "listing models");
         sqlite3_finalize(st);
     }
-    return read_done(s, r, err);
+    return store__read_done(s, r, err);
 }
 
 int store_model_get(store_t *s, const char *device, int64_t version, store_model_data_cb cb,
@@ -759,7 +583,7 @@ int store_model_get(store_t *s, const char *device, int64_t version, store_model
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = version < 0 ? r->model_latest : r->model_get;
-    int err = begin_on_device(s, r, device, st);
+    int err = store__read_on_device(s, r, device, st);
     if (err == 0) {
         if (version >= 0)
             sqlite3_bind_int64(st, 2, version);
@@ -767,13 +591,13 @@ int store_model_get(store_t *s, const char *device, int64_t version, store_model
         if (rc == SQLITE_ROW) {
             const void *ckpt = sqlite3_column_blob(st, 2);
             size_t len = (size_t)sqlite3_column_bytes(st, 2);
-            cb(arg, sqlite3_column_int64(st, 0), json_col(st, 1), len ? ckpt : NULL, len);
+            cb(arg, sqlite3_column_int64(st, 0), store__json_col(st, 1), len ? ckpt : NULL, len);
         }
         err = rc == SQLITE_DONE ? ERR_NOTFOUND : 0;
-        int err2 = rows_end(s, r, st, rc, "reading a model");
+        int err2 = store__rows_end(s, r, st, rc, "reading a model");
         err = err2 ? err2 : err;
     }
-    return read_done(s, r, err);
+    return store__read_done(s, r, err);
 }
 
 int store_events_query(store_t *s, const char *device, int active_only, int64_t from_ms,
@@ -789,10 +613,10 @@ int store_events_query_tie(store_t *s, const char *device, int active_only, int6
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = device != NULL ? (active_only ? r->ev_dev_active : r->ev_dev)
                                       : (active_only ? r->ev_all_active : r->ev_all);
-    int err = read_begin(s, r);
+    int err = store__read_begin(s, r);
     if (err == 0 && device != NULL) {
         int64_t dev = 0;
-        err = device_id(s, r, device, &dev);
+        err = store__device_id(s, r, device, &dev);
         sqlite3_bind_int64(st, 1, dev);
         sqlite3_bind_text(st, 5, device, -1, SQLITE_STATIC);
     }
@@ -810,38 +634,38 @@ int store_events_query_tie(store_t *s, const char *device, int active_only, int6
             int64_t end =
                 sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
             if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-                   sqlite3_column_int64(st, 2), end, json_col(st, 4)) != 0)
+                   sqlite3_column_int64(st, 2), end, store__json_col(st, 4)) != 0)
                 break;
         }
-        err = rows_end(s, r, st, rc, "reading events");
+        err = store__rows_end(s, r, st, rc, "reading events");
     } else {
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
     }
-    return read_done(s, r, err);
+    return store__read_done(s, r, err);
 }
 
 int store_maint_load(store_t *s, store_maint_cb cb, void *arg)
 {
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = r->maint_all;
-    int err = read_begin(s, r);
+    int err = store__read_begin(s, r);
     if (err == 0) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
             if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
                    sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3)) != 0)
                 break;
-        err = rows_end(s, r, st, rc, "reading maintenance periods");
+        err = store__rows_end(s, r, st, rc, "reading maintenance periods");
     }
-    return read_done(s, r, err);
+    return store__read_done(s, r, err);
 }
 
 int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
 {
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = r->det_all, *ck = r->ckpt_get;
-    int err = read_begin(s, r);
+    int err = store__read_begin(s, r);
     if (err == 0) {
         /* The current checkpoint's row stays stepped (its bytes valid) while the detectors
          * that share it are reported. */
@@ -862,7 +686,7 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
                     ckpt = sqlite3_column_blob(ck, 0);
                     clen = (size_t)sqlite3_column_bytes(ck, 0);
                 } else {
-                    break; /* a dangling reference: corrupt (rows_end reports it) */
+                    break; /* a dangling reference: corrupt (store__rows_end reports it) */
                 }
             }
             const void *blob = sqlite3_column_blob(st, 2);
@@ -875,14 +699,15 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
         sqlite3_clear_bindings(ck);
         if (rc == SQLITE_ROW && crc != SQLITE_ROW && cur != 0) {
             /* Missing (the triggers never leave a reference dangling) or unreadable. */
-            err = crc == SQLITE_DONE ? ERR_CORRUPT : fail(s, r, crc, "loading a checkpoint");
+            err = crc == SQLITE_DONE ? ERR_CORRUPT
+                                     : store__read_fail(s, r, crc, "loading a checkpoint");
             sqlite3_reset(st);
             sqlite3_clear_bindings(st);
         } else {
-            err = rows_end(s, r, st, rc, "loading detectors");
+            err = store__rows_end(s, r, st, rc, "loading detectors");
         }
     }
-    return read_done(s, r, err);
+    return store__read_done(s, r, err);
 }
 
 /* ---- prediction blocks ---- */
@@ -894,7 +719,7 @@ int store_preds_read(store_t *s, const char *device, int64_t from_seq, int64_t t
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = r->preds_read;
-    int err = begin_on_device(s, r, device, st);
+    int err = store__read_on_device(s, r, device, st);
     if (err == 0) {
         sqlite3_bind_int64(st, 2, from_seq);
         sqlite3_bind_int64(st, 3, to_seq);
@@ -914,18 +739,18 @@ int store_preds_read(store_t *s, const char *device, int64_t from_seq, int64_t t
             if (cb(arg, seq, (uint32_t)n, (int)nch, blob, len) != 0)
                 break;
         }
-        int e2 = rows_end(s, r, st, err ? SQLITE_DONE : rc, "reading prediction blocks");
+        int e2 = store__rows_end(s, r, st, err ? SQLITE_DONE : rc, "reading prediction blocks");
         err = err ? err : e2;
     }
-    read_end(s, r);
-    return err == ERR_CORRUPT ? err : read_status(err);
+    store__read_end(s, r);
+    return err == ERR_CORRUPT ? err : store__read_status(err);
 }
 
 int store_preds_list(store_t *s, store_pred_list_cb cb, void *arg)
 {
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = r->preds_all;
-    int err = read_begin(s, r);
+    int err = store__read_begin(s, r);
     if (err == 0) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -936,9 +761,9 @@ int store_preds_list(store_t *s, store_pred_list_cb cb, void *arg)
                    (uint32_t)n, (int)nch, sqlite3_column_int64(st, 4)) != 0)
                 break;
         }
-        err = rows_end(s, r, st, rc, "listing prediction blocks");
+        err = store__rows_end(s, r, st, rc, "listing prediction blocks");
     }
-    return read_done(s, r, err);
+    return store__read_done(s, r, err);
 }
 
 int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *bytes)
@@ -948,16 +773,16 @@ int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *b
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = r->preds_bytes;
-    int err = begin_on_device(s, r, device, st);
+    int err = store__read_on_device(s, r, device, st);
     if (err == 0) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             *blocks = sqlite3_column_int64(st, 0);
             *bytes = sqlite3_column_int64(st, 1);
         }
-        err = rows_end(s, r, st, rc, "sizing prediction blocks");
+        err = store__rows_end(s, r, st, rc, "sizing prediction blocks");
     }
-    return read_done(s, r, err);
+    return store__read_done(s, r, err);
 }
 
 /* ---- database names (dbnames.c writes them) ---- */
@@ -965,7 +790,7 @@ int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *b
 int store_dbnames_load(store_t *s, size_t max, store_dbname_cb cb, void *arg)
 {
     store_reader_t *r = store__reader_get(s);
-    int err = read_begin(s, r);
+    int err = store__read_begin(s, r);
     if (err == 0) {
         /* Read once at start-up: a statement prepared for the call, not kept on every reader. */
         sqlite3_stmt *st = NULL;
@@ -980,9 +805,9 @@ int store_dbnames_load(store_t *s, size_t max, store_dbname_cb cb, void *arg)
                 }
         }
         if (rc != SQLITE_DONE)
-            err = fail(s, r, rc, "reading database names");
+            err = store__read_fail(s, r, rc, "reading database names");
         sqlite3_finalize(st);
     }
-    read_end(s, r);
+    store__read_end(s, r);
     return err == 0 || err == ERR_NOMEM ? err : ERR_IO;
 }

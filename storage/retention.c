@@ -48,6 +48,7 @@
  * Threads: writer thread only (the sweep's state is store_writer_t.ret); the counters go to
  * s->stats under smu after each commit. */
 #include "storage_int.h"
+#include "pending_int.h"
 #include "err.h"
 #include "log.h"
 #include "vtime.h"

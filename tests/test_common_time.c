@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -174,6 +175,141 @@ static void test_stamp_clock(void **state)
     assert_true(a >= vtime_now_ms() - 1000);
 }
 
+/* vtime_stamp_take's clocks read from a struct the test sets (single thread). */
+struct set_clock {
+    int64_t wall, mono;
+};
+
+static int64_t set_wall(void *arg)
+{
+    return ((struct set_clock *)arg)->wall;
+}
+
+static int64_t set_mono(void *arg)
+{
+    return ((struct set_clock *)arg)->mono;
+}
+
+/* vtime_stamp_take on one thread gives vtime_stamp_at's stamps (test_stamp_clock's steps), and
+ * its word says when the lock-free path applies: the slow bit set before the first stamp and
+ * while catching up, clear once caught up and after a step of more than 12 h (followed at once,
+ * not caught up on), so the common case goes back to the compare-and-swap. */
+static void test_stamp_take_steps(void **state)
+{
+    (void)state;
+    const int64_t W = 1732780800000LL, M = 5000000, H = 3600000;
+    static vtime_stamp_sync_t s = VTIME_STAMP_SYNC_INIT;
+    struct set_clock c = {W, M};
+    int64_t stepped = -1;
+    assert_true(atomic_load(&s.word) & 1); /* no stamp yet: the locked path */
+    assert_int_equal(vtime_stamp_take(&s, set_wall, set_mono, &c, &stepped), W);
+    assert_int_equal(stepped, 0);
+    assert_int_equal(atomic_load(&s.word), 2 * W);
+    c.wall = W + 1000, c.mono = M + 1000;
+    assert_int_equal(vtime_stamp_take(&s, set_wall, set_mono, &c, NULL), W + 1000);
+    assert_int_equal(vtime_stamp_take(&s, set_wall, set_mono, &c, NULL), W + 1000);
+    assert_int_equal(atomic_load(&s.word), 2 * (W + 1000));
+    /* The wall clock steps back an hour: half speed from the millisecond after, locked. */
+    c.wall = W + 2000 - H, c.mono = M + 2000;
+    assert_int_equal(vtime_stamp_take(&s, set_wall, set_mono, &c, &stepped), W + 1001);
+    assert_int_equal(stepped, H - 1000);
+    assert_int_equal(atomic_load(&s.word), 2 * (W + 1001) + 1);
+    for (int64_t k = 1; k <= 10; k++) {
+        c.wall = W + 2000 - H + k * 1000, c.mono = M + 2000 + k * 1000;
+        assert_int_equal(vtime_stamp_take(&s, set_wall, set_mono, &c, &stepped),
+                         W + 1001 + k * 500);
+        assert_int_equal(stepped, 0);
+        assert_true(atomic_load(&s.word) & 1);
+    }
+    /* Caught up after twice the step: the wall clock again, the lock-free path again. */
+    c.wall = W + 2000 + H, c.mono = M + 2000 + 2 * H;
+    assert_int_equal(vtime_stamp_take(&s, set_wall, set_mono, &c, NULL), W + 2000 + H);
+    assert_int_equal(atomic_load(&s.word), 2 * (W + 2000 + H));
+    c.wall += 5;
+    assert_int_equal(vtime_stamp_take(&s, set_wall, set_mono, &c, NULL), W + 2005 + H);
+    assert_int_equal(atomic_load(&s.word), 2 * (W + 2005 + H));
+    /* A step back of a year is followed at once, and the stamps are the wall clock from it. */
+    const int64_t Y = 365 * 24 * H;
+    c.wall = W + 3000 + H - Y, c.mono += 1000;
+    assert_int_equal(vtime_stamp_take(&s, set_wall, set_mono, &c, &stepped), W + 3000 + H - Y);
+    assert_int_equal(stepped, Y - 995);
+    assert_int_equal(atomic_load(&s.word), 2 * (W + 3000 + H - Y));
+}
+
+/* vtime_stamp_take's test clocks: every reading a millisecond after the one before (so two
+ * threads' readings are never equal), and the wall clock stepped back by the stepping thread. */
+struct mt_clock {
+    _Atomic int64_t wall, mono;
+};
+
+static int64_t mt_wall(void *arg)
+{
+    return atomic_fetch_add(&((struct mt_clock *)arg)->wall, 1) + 1;
+}
+
+static int64_t mt_mono(void *arg)
+{
+    return atomic_fetch_add(&((struct mt_clock *)arg)->mono, 1) + 1;
+}
+
+#define MT_THREADS    4
+#define MT_CALLS      100000
+#define MT_STEP_EVERY 500 /* the stepping thread's calls between steps back */
+#define MT_STEP_MS    50
+
+struct mt_stamp {
+    vtime_stamp_sync_t sync;
+    struct mt_clock clock;
+    _Atomic int64_t seen;  /* the greatest stamp a finished call returned */
+    _Atomic int backwards; /* calls that returned less than `seen` as it was when they began */
+    _Atomic int steps;     /* calls that reported a step back */
+};
+
+static void *mt_stamp_main(void *arg)
+{
+    struct mt_stamp *m = *(struct mt_stamp **)arg;
+    const int stepper = ((struct mt_stamp **)arg)[1] != NULL;
+    for (int i = 0; i < MT_CALLS; i++) {
+        if (stepper && i % MT_STEP_EVERY == MT_STEP_EVERY - 1)
+            atomic_fetch_sub(&m->clock.wall, MT_STEP_MS);
+        const int64_t before = atomic_load(&m->seen);
+        int64_t stepped;
+        const int64_t t = vtime_stamp_take(&m->sync, mt_wall, mt_mono, &m->clock, &stepped);
+        if (t < before)
+            atomic_fetch_add(&m->backwards, 1);
+        if (stepped > 0)
+            atomic_fetch_add(&m->steps, 1);
+        int64_t s = atomic_load(&m->seen);
+        while (s < t && !atomic_compare_exchange_weak(&m->seen, &s, t))
+            ;
+    }
+    return NULL;
+}
+
+/* vtime_stamp_take from several threads at once, the wall clock stepping back now and then:
+ * no call returns less than a stamp a call finished before it began (lock-free, the stamps
+ * still never go back, through steps and their half-speed catch-up), and the steps were seen. */
+static void test_stamp_threads(void **state)
+{
+    (void)state;
+    static struct mt_stamp m = {.sync = VTIME_STAMP_SYNC_INIT};
+    atomic_store(&m.clock.wall, 1732780800000LL);
+    atomic_store(&m.clock.mono, 5000000);
+    pthread_t th[MT_THREADS];
+    struct mt_stamp *args[MT_THREADS][2];
+    for (int k = 0; k < MT_THREADS; k++) {
+        args[k][0] = &m;
+        args[k][1] = k == 0 ? &m : NULL; /* thread 0 steps the clock back */
+        assert_int_equal(pthread_create(&th[k], NULL, mt_stamp_main, args[k]), 0);
+    }
+    for (int k = 0; k < MT_THREADS; k++)
+        pthread_join(th[k], NULL);
+    assert_int_equal(atomic_load(&m.backwards), 0);
+    assert_true(atomic_load(&m.steps) >= 1);
+    /* The newest stamp is the shared state's (nothing given beyond it). */
+    assert_int_equal(atomic_load(&m.seen), atomic_load(&m.sync.word) / 2);
+}
+
 static void test_format_roundtrip(void **state)
 {
     char buf[32];
@@ -308,10 +444,10 @@ static void test_agg_compensated(void **state)
 }
 
 const struct CMUnitTest common_time_tests[] = {
-    cmocka_unit_test(test_rfc3339),          cmocka_unit_test(test_steady_clock),
-    cmocka_unit_test(test_stamp_clock),
-    cmocka_unit_test(test_format_roundtrip), cmocka_unit_test(test_duration),
-    cmocka_unit_test(test_agg_bucket_start), cmocka_unit_test(test_agg_values),
-    cmocka_unit_test(test_agg_compensated),
+    cmocka_unit_test(test_rfc3339),       cmocka_unit_test(test_steady_clock),
+    cmocka_unit_test(test_stamp_clock),   cmocka_unit_test(test_stamp_take_steps),
+    cmocka_unit_test(test_stamp_threads), cmocka_unit_test(test_format_roundtrip),
+    cmocka_unit_test(test_duration),      cmocka_unit_test(test_agg_bucket_start),
+    cmocka_unit_test(test_agg_values),    cmocka_unit_test(test_agg_compensated),
 };
 const size_t common_time_count = sizeof common_time_tests / sizeof common_time_tests[0];

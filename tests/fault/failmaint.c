@@ -59,8 +59,16 @@ static int mode(sqlite3_stmt *stmt)
     if (flag == NULL || sql == NULL)
         return RUN;
     const char *hold = getenv("VIGIL_FAILMAINT_HOLD_SQL");
-    if (hold != NULL && hold[0] != '\0' && strncmp(sql, hold, strlen(hold)) == 0)
+    if (hold != NULL && hold[0] != '\0' && strncmp(sql, hold, strlen(hold)) == 0) {
+        /* VIGIL_FAILMAINT_HOLD_FLAG (optional): a file whose existence holds that statement
+         * instead of the flag file's, so the flag file can fail other writes meanwhile
+         * (test_stop.py's StopFailTraining holds a training's read while the flag file fails
+         * the detectors' saves, then lets the read go on with the failure still in force). */
+        const char *hold_flag = getenv("VIGIL_FAILMAINT_HOLD_FLAG");
+        if (hold_flag != NULL && hold_flag[0] != '\0')
+            flag = hold_flag;
         return access(flag, F_OK) == 0 ? HOLD : RUN;
+    }
     if (!writes_maint(sql))
         return RUN;
     FILE *f = fopen(flag, "r");
