@@ -334,12 +334,58 @@ static void test_window_leaves_step_out(void **state)
     float *rows = NULL;
     int n = 0;
     p->store = s;
-    assert_int_equal(pipeline__window_read(p, "gw", names, 1, skip, nskip, to_ts, &rows, &n), 0);
+    assert_int_equal(pipeline__window_read(p, "gw", names, 1, skip, nskip, 1, to_ts, &rows, &n), 0);
     p->store = NULL;
     /* Old readings before the new timeline's first (50), new ones after the old newest (50). */
     assert_int_equal(n, 100);
     for (int i = 0; i < n; i++)
         assert_true(rows[i] == (i < 50 ? 1.0f : 2.0f));
+    free(rows);
+    pipeline_destroy(p);
+    dfx_store_remove(s, dir);
+}
+
+/* A step back further than the device's stored history (a gateway whose clock reset to a year
+ * before its first reading): leaving the overlap out would leave nothing (the branch's first
+ * version: an empty window, so no training until the new timeline passed the old one's newest,
+ * a year later); the window is the new timeline's readings, as before session 43. */
+static void test_window_far_step(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vigil-test-daemon-time-XXXXXX";
+    store_t *s = dfx_store_open(dir, 2);
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = 1;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    const int64_t t0 = ARRIVAL, newest = t0 + 99000, from = t0 - 365LL * 86400000;
+    for (int i = 0; i < 100; i++) {
+        feed(p, t0 + i * 1000, 1, t0 + i * 1000);
+        store_one(s, t0 + i * 1000, 1);
+    }
+    for (int i = 0; i < 100; i++) {
+        feed(p, from + i * 1000, 2, newest + 1000 + i * 1000);
+        store_one(s, from + i * 1000, 2);
+    }
+    assert_int_equal(status_int(p, "clock_steps_back"), 1);
+    struct dev *d = pipeline__find(p, "gw");
+    assert_non_null(d);
+    struct maint_span skip[PIPE_WINDOW_SKIP_MAX];
+    pthread_mutex_lock(&d->mu);
+    int nskip = pipeline__window_skip(d, skip);
+    const int64_t to_ts = d->last_ts;
+    pthread_mutex_unlock(&d->mu);
+    assert_int_equal(nskip, 1);
+    char x[] = "x", *names[] = {x};
+    float *rows = NULL;
+    int n = 0;
+    p->store = s;
+    assert_int_equal(pipeline__window_read(p, "gw", names, 1, skip, nskip, 1, to_ts, &rows, &n), 0);
+    p->store = NULL;
+    assert_int_equal(n, 100);
+    for (int i = 0; i < n; i++)
+        assert_true(rows[i] == 2.0f);
     free(rows);
     pipeline_destroy(p);
     dfx_store_remove(s, dir);
@@ -353,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_clock_steps_back),
         cmocka_unit_test(test_two_feeds_step_once),
         cmocka_unit_test(test_window_leaves_step_out),
+        cmocka_unit_test(test_window_far_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
