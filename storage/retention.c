@@ -517,8 +517,10 @@ static void clock_load(store_t *s)
     int n = fscanf(f, "boot_id %63s wall_ms %lld boot_ms %lld", saved, &wall, &boot);
     fclose(f);
     const int64_t mono = vtime_boot_ms();
-    /* Another boot's CLOCK_BOOTTIME starts again: the time elapsed since is not known. */
-    if (n != 3 || boot_id(id, sizeof id) != 0 || strcmp(id, saved) != 0 || boot > mono)
+    /* Another boot's CLOCK_BOOTTIME starts again: the time elapsed since is not known. A time
+     * outside vigil's (a damaged file) is passed over too: the sum below would overflow. */
+    if (n != 3 || boot_id(id, sizeof id) != 0 || strcmp(id, saved) != 0 || boot < 0 ||
+        boot > mono || wall < VTIME_MIN_MS || wall > VTIME_MAX_MS)
         return;
     const int64_t now = (int64_t)wall + (mono - (int64_t)boot);
     vtime_steady_seed(&s->w.ret.clock, now, mono);
