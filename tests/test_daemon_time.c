@@ -341,6 +341,13 @@ static void test_window_leaves_step_out(void **state)
     for (int i = 0; i < n; i++)
         assert_true(rows[i] == (i < 50 ? 1.0f : 2.0f));
     free(rows);
+    /* Deleted, the device leaves nothing out: the readings of a device of that name sent after
+     * are all its own (the review: the span stayed, and left such readings out). */
+    pipeline_forget(p, "gw");
+    pthread_mutex_lock(&d->mu);
+    nskip = pipeline__window_skip(d, skip);
+    pthread_mutex_unlock(&d->mu);
+    assert_int_equal(nskip, 0);
     pipeline_destroy(p);
     dfx_store_remove(s, dir);
 }
