@@ -63,14 +63,13 @@
 
 /* The retention clock across a restart. At each sweep's start the writer saves the time its
  * horizon was taken from, with the boot's id and CLOCK_BOOTTIME, in DIR/RETAIN_CLOCK_FILE
- * (clock_save); the first sweep after open, before the clock is first read (the ports open
- * after it), reads it back (clock_load): in the same boot it starts the clock from that time
+ * (clock_save); store_open reads it back before the writer starts, so before anything reads
+ * the clock (store__retain_clock_load): in the same boot it starts the clock from that time
  * plus the time elapsed since, so that a wall clock stepped forward (held in memory,
  * vtime_steady_now) is still held after a restart. A missing or unreadable file, or another
  * boot's (the elapsed time is not known): the wall clock as it is, as before. */
 #define RETAIN_CLOCK_FILE "retention-clock"
 static void clock_save(store_t *s, int64_t now);
-static void clock_load(store_t *s);
 /* A failed save is logged once a process (the next sweeps would fail alike). */
 static atomic_int clock_save_logged;
 
@@ -316,8 +315,6 @@ int store__retain_step(store_t *s)
     }
     if (!r->active) {
         int64_t wall = __atomic_load_n(&r->test_wall_ms, __ATOMIC_ACQUIRE);
-        if (wall == 0 && !atomic_load_explicit(&r->clock.set, memory_order_acquire))
-            clock_load(s);
         if (wall == 0)
             clock_save(s, wall = store_retention_now(s));
         r->active = 1;
@@ -506,7 +503,7 @@ static void clock_save(store_t *s, int64_t now)
     }
 }
 
-static void clock_load(store_t *s)
+void store__retain_clock_load(store_t *s)
 {
     char path[4096], id[64], saved[64] = "";
     long long wall = 0, boot = 0;
