@@ -292,6 +292,48 @@ static void store_one(store_t *s, int64_t ts, double v)
     batch_deinit(&b);
 }
 
+/* A pipeline whose device "gw" (channel x) reads 1 at ARRIVAL + 0..99 s, then steps its clock
+ * back to `from` and reads 2 at from + 0..99 s (arriving after the old newest), each reading
+ * also written to the store s: fed without the store (nothing of the pipeline's own goes
+ * there); the window reads it. */
+static pipeline_t *two_timelines(store_t *s, int64_t from)
+{
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = 1;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    for (int i = 0; i < 100; i++) {
+        feed(p, ARRIVAL + i * 1000, 1, ARRIVAL + i * 1000);
+        store_one(s, ARRIVAL + i * 1000, 1);
+    }
+    for (int i = 0; i < 100; i++) {
+        feed(p, from + i * 1000, 2, ARRIVAL + 100000 + i * 1000);
+        store_one(s, from + i * 1000, 2);
+    }
+    assert_int_equal(status_int(p, "clock_steps_back"), 1);
+    return p;
+}
+
+/* The spans "gw"'s training window leaves out (into skip, their count returned) and the window
+ * itself read from s up to its newest scored reading, as a training reads them. */
+static int window_of(pipeline_t *p, store_t *s, struct maint_span *skip, float **rows, int *n)
+{
+    struct dev *d = pipeline__find(p, "gw");
+    assert_non_null(d);
+    pthread_mutex_lock(&d->mu);
+    int nskip = pipeline__window_skip(d, skip);
+    const int64_t to_ts = d->last_ts;
+    const int stepped = d->step_skip.end_ms > d->step_skip.start_ms;
+    pthread_mutex_unlock(&d->mu);
+    char x[] = "x", *names[] = {x};
+    p->store = s;
+    assert_int_equal(pipeline__window_read(p, "gw", names, 1, skip, nskip, stepped, to_ts, rows, n),
+                     0);
+    p->store = NULL;
+    return nskip;
+}
+
 /* After a clock step back, a training's window leaves out the overlap of the two timelines
  * (from the new one's first reading to the old one's newest), where their readings interleave
  * by timestamp: the old timeline up to the step, then the new one past the old newest. The old
@@ -302,40 +344,15 @@ static void test_window_leaves_step_out(void **state)
     (void)state;
     char dir[] = "/tmp/vigil-test-daemon-time-XXXXXX";
     store_t *s = dfx_store_open(dir, 2);
-    pipeline_opts_t o;
-    pipeline_opts_default(&o);
-    o.workers = 1;
-    pipeline_t *p = NULL;
-    /* Fed without the store (nothing of the pipeline's own goes there); the window reads it. */
-    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
-    const int64_t t0 = ARRIVAL, newest = t0 + 99000;
-    for (int i = 0; i < 100; i++) {
-        feed(p, t0 + i * 1000, 1, t0 + i * 1000);
-        store_one(s, t0 + i * 1000, 1);
-    }
     /* The clock steps back about 50 s: the new timeline's readings fall between the old ones. */
-    const int64_t from = t0 + 49500;
-    for (int i = 0; i < 100; i++) {
-        feed(p, from + i * 1000, 2, newest + 1000 + i * 1000);
-        store_one(s, from + i * 1000, 2);
-    }
-    assert_int_equal(status_int(p, "clock_steps_back"), 1);
-    struct dev *d = pipeline__find(p, "gw");
-    assert_non_null(d);
+    const int64_t from = ARRIVAL + 49500, newest = ARRIVAL + 99000;
+    pipeline_t *p = two_timelines(s, from);
     struct maint_span skip[PIPE_WINDOW_SKIP_MAX];
-    pthread_mutex_lock(&d->mu);
-    int nskip = pipeline__window_skip(d, skip);
-    const int64_t to_ts = d->last_ts;
-    pthread_mutex_unlock(&d->mu);
-    assert_int_equal(nskip, 1);
-    assert_int_equal(skip[0].start_ms, from);
-    assert_int_equal(skip[0].end_ms, newest + 1);
-    char x[] = "x", *names[] = {x};
     float *rows = NULL;
     int n = 0;
-    p->store = s;
-    assert_int_equal(pipeline__window_read(p, "gw", names, 1, skip, nskip, 1, to_ts, &rows, &n), 0);
-    p->store = NULL;
+    assert_int_equal(window_of(p, s, skip, &rows, &n), 1);
+    assert_int_equal(skip[0].start_ms, from);
+    assert_int_equal(skip[0].end_ms, newest + 1);
     /* Old readings before the new timeline's first (50), new ones after the old newest (50). */
     assert_int_equal(n, 100);
     for (int i = 0; i < n; i++)
@@ -343,11 +360,11 @@ static void test_window_leaves_step_out(void **state)
     free(rows);
     /* Deleted, the device leaves nothing out: the readings of a device of that name sent after
      * are all its own (the review: the span stayed, and left such readings out). */
+    struct dev *d = pipeline__find(p, "gw"); /* the struct stays, but is not found after */
     pipeline_forget(p, "gw");
     pthread_mutex_lock(&d->mu);
-    nskip = pipeline__window_skip(d, skip);
+    assert_int_equal(pipeline__window_skip(d, skip), 0);
     pthread_mutex_unlock(&d->mu);
-    assert_int_equal(nskip, 0);
     pipeline_destroy(p);
     dfx_store_remove(s, dir);
 }
@@ -361,35 +378,11 @@ static void test_window_far_step(void **state)
     (void)state;
     char dir[] = "/tmp/vigil-test-daemon-time-XXXXXX";
     store_t *s = dfx_store_open(dir, 2);
-    pipeline_opts_t o;
-    pipeline_opts_default(&o);
-    o.workers = 1;
-    pipeline_t *p = NULL;
-    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
-    const int64_t t0 = ARRIVAL, newest = t0 + 99000, from = t0 - 365LL * 86400000;
-    for (int i = 0; i < 100; i++) {
-        feed(p, t0 + i * 1000, 1, t0 + i * 1000);
-        store_one(s, t0 + i * 1000, 1);
-    }
-    for (int i = 0; i < 100; i++) {
-        feed(p, from + i * 1000, 2, newest + 1000 + i * 1000);
-        store_one(s, from + i * 1000, 2);
-    }
-    assert_int_equal(status_int(p, "clock_steps_back"), 1);
-    struct dev *d = pipeline__find(p, "gw");
-    assert_non_null(d);
+    pipeline_t *p = two_timelines(s, ARRIVAL - 365LL * 86400000);
     struct maint_span skip[PIPE_WINDOW_SKIP_MAX];
-    pthread_mutex_lock(&d->mu);
-    int nskip = pipeline__window_skip(d, skip);
-    const int64_t to_ts = d->last_ts;
-    pthread_mutex_unlock(&d->mu);
-    assert_int_equal(nskip, 1);
-    char x[] = "x", *names[] = {x};
     float *rows = NULL;
     int n = 0;
-    p->store = s;
-    assert_int_equal(pipeline__window_read(p, "gw", names, 1, skip, nskip, 1, to_ts, &rows, &n), 0);
-    p->store = NULL;
+    assert_int_equal(window_of(p, s, skip, &rows, &n), 1);
     assert_int_equal(n, 100);
     for (int i = 0; i < n; i++)
         assert_true(rows[i] == 2.0f);
