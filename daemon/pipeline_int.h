@@ -355,6 +355,8 @@ struct dev {
     /* pipeline_restore only: the fleet-wide read of active events reached the device (its
      * newest active event, the first of its rows, was taken; the rest are not). */
     int restore_ev;
+    /* pipeline_restore only: the fleet-wide read of model versions reported the device. */
+    int restore_ver;
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 

@@ -347,6 +347,9 @@ struct ev_ctx {
     size_t listed;       /* of them, those listed (not left out) */
     int64_t deadline_us; /* CLOCK_MONOTONIC µs past which the read stops (0: none) */
     int timed_out;       /* it did: the listing is cut */
+    /* The key of the last event the store reported (the lowest, in the listing's order);
+     * last.dev is owned (NULL: none reported, or out of memory copying it). */
+    struct ev_upto last;
 };
 
 /* One stored event; an active one is replaced by its live version: its peak and channels
@@ -360,6 +363,8 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
     struct ev_ctx *c = arg;
     json_t *o = NULL;
     c->n++;
+    free((char *)c->last.dev);
+    c->last = (struct ev_upto){.to = start_ts, .dev = device ? strdup(device) : NULL, .id = id};
     /* Each event's JSON is parsed: 10,000 of them take a tenth of a second or more. */
     if (listing_late(c->deadline_us, c->n)) {
         c->timed_out = 1;
@@ -400,12 +405,20 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
     return 0;
 }
 
-static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, const struct ev_upto *to)
+/* d's active event when the store's read did not list it, it comes after the key to, and (with
+ * floor not NULL) it does not come after floor, the store's last row of a full page: an event
+ * below that row is past the page's end, so the next page's read finds it (or this same code,
+ * if it is still not committed). That keeps a page's work bounded by the page, not by the
+ * devices in one ongoing fault: before, each page built the JSON of every such event (about
+ * 99,000 a page with 100,000 devices at fault) only for the API to sort and cut them. */
+static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, const struct ev_upto *to,
+                            const struct ev_upto *floor)
 {
     pthread_mutex_lock(&d->mu);
     const struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
     if (cur && cur->end_ts < 0 && d->listed != token &&
-        ev_below(to, cur->start_ts, d->name, cur->id)) {
+        ev_below(to, cur->start_ts, d->name, cur->id) &&
+        !(floor && ev_below(floor, cur->start_ts, d->name, cur->id))) {
         char *s = pipeline__event_json(d, cur);
         json_t *o = s ? json_loads(s, 0, NULL) : NULL;
         free(s);
@@ -442,8 +455,9 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
          * (next: null) before the older active events. */
         size_t want = limit < PIPELINE_EVENTS_READ ? limit + 1 : PIPELINE_EVENTS_READ;
         size_t cap = want;
-        struct ev_ctx c;
+        struct ev_ctx c = {0};
         for (;;) {
+            free((char *)c.last.dev);
             c = (struct ev_ctx){.p = p,
                                 .arr = arr,
                                 .token = atomic_fetch_add(&p->list_token, 1) + 1,
@@ -455,6 +469,7 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
             if (rc == 0 && c.timed_out)
                 rc = ERR_TIMEOUT;
             if (rc) {
+                free((char *)c.last.dev);
                 json_decref(arr);
                 return rc;
             }
@@ -467,15 +482,20 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
             json_array_clear(arr);
         }
         /* An event that just started may not be committed yet (its put is asynchronous): add
-         * the active events the store did not list (after the key, as the store's rows). */
+         * the active events the store did not list (after the key, as the store's rows). When
+         * the store listed limit + 1 events, those after its last row cannot be on this page:
+         * left out (the API cuts at limit). */
+        const struct ev_upto *floor =
+            limit < PIPELINE_EVENTS_READ && c.listed > limit && c.last.dev ? &c.last : NULL;
         if (device) {
-            unlisted_active(dv, arr, c.token, to);
+            unlisted_active(dv, arr, c.token, to, floor);
         } else {
             pthread_rwlock_rdlock(&p->devs_lock);
             for (struct dev *d = p->devs; d; d = d->hh.next)
-                unlisted_active(d, arr, c.token, to);
+                unlisted_active(d, arr, c.token, to, floor);
             pthread_rwlock_unlock(&p->devs_lock);
         }
+        free((char *)c.last.dev);
     } else {
         /* No store: the events kept in memory, the deadline looked at as the store's listing
          * looks at it (a fleet's worth of them is as long a listing). */

@@ -511,16 +511,10 @@ static struct dev *restored(pipeline_t *p, const char *device)
     return d && d->det ? d : NULL;
 }
 
-/* store_models_all_cb: every device's model versions in one read (one query a device before:
- * task startup), lowest first, device by device. */
-static int on_version(void *arg, const char *device, int64_t version, int64_t created_ms,
-                      const char *info_json, int has_ckpt)
+/* One stored model version of d appended to its list. */
+static void version_add(pipeline_t *p, struct dev *d, int64_t version, const char *info_json,
+                        int has_ckpt)
 {
-    pipeline_t *p = arg;
-    (void)created_ms;
-    struct dev *d = restored(p, device);
-    if (d == NULL)
-        return 0;
     pthread_mutex_lock(&d->mu);
     /* Listed lowest first: keep the newest and the serving one, as the running pipeline does
      * (a store written with a larger model.versions may hold more). */
@@ -533,6 +527,38 @@ static int on_version(void *arg, const char *device, int64_t version, int64_t cr
     v->has_ckpt = has_ckpt; /* read from the store if it is rolled back to */
     d->nversions++;
     pthread_mutex_unlock(&d->mu);
+}
+
+/* The fleet's versions read: its rows come device by device, so when it fails part way, the
+ * devices it reported before the last one (cur) are whole, and cur may be cut. */
+struct ver_read {
+    pipeline_t *p;
+    struct dev *cur;
+};
+
+/* store_models_all_cb: every device's model versions in one read (one query a device before:
+ * task startup), lowest first, device by device. */
+static int on_version(void *arg, const char *device, int64_t version, int64_t created_ms,
+                      const char *info_json, int has_ckpt)
+{
+    struct ver_read *vr = arg;
+    (void)created_ms;
+    struct dev *d = restored(vr->p, device);
+    if (d == NULL)
+        return 0;
+    d->restore_ver = 1;
+    vr->cur = d;
+    version_add(vr->p, d, version, info_json, has_ckpt);
+    return 0;
+}
+
+/* store_model_cb: one device's versions (the per-device read after a failed fleet read). */
+static int on_dev_version(void *arg, int64_t version, int64_t created_ms, const char *info_json,
+                          int has_ckpt)
+{
+    struct ver_read *vr = arg;
+    (void)created_ms;
+    version_add(vr->p, vr->cur, version, info_json, has_ckpt);
     return 0;
 }
 
@@ -724,6 +750,43 @@ static int ask_again(pipeline_t *p, struct dev *d)
     return asked;
 }
 
+/* After a fleet-wide read failed part way (a corrupt page, an I/O error), the devices it did
+ * not finish are read one by one, as each was before task startup, so one bad page costs the
+ * devices whose own rows are on it and not every device after it in the read's order. The
+ * versions: the devices the read never reported, and the last one it did (its list may be cut:
+ * cleared and read again). The active events: the devices the read never reported (a device's
+ * first row is its newest active event, the one its own query gives). Returns the devices whose
+ * own read failed too. */
+static size_t versions_fallback(pipeline_t *p, const struct names *nm, struct dev *cut)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < nm->n; i++) {
+        struct dev *d = restored(p, nm->v[i]);
+        if (d == NULL || (d->restore_ver && d != cut))
+            continue;
+        pthread_mutex_lock(&d->mu);
+        for (size_t k = 0; k < d->nversions; k++)
+            free(d->versions[k].info_json);
+        d->nversions = 0;
+        pthread_mutex_unlock(&d->mu);
+        struct ver_read vr = {.p = p, .cur = d};
+        failed += store_models_list(p->store, d->name, on_dev_version, &vr) != 0;
+    }
+    return failed;
+}
+
+static size_t events_fallback(pipeline_t *p, const struct names *nm)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < nm->n; i++) {
+        struct dev *d = restored(p, nm->v[i]);
+        if (d && !d->restore_ev)
+            failed += store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1,
+                                         on_event, p) != 0;
+    }
+    return failed;
+}
+
 int pipeline_restore(pipeline_t *p)
 {
     if (p->store == NULL)
@@ -739,17 +802,30 @@ int pipeline_restore(pipeline_t *p)
     struct pred_restore prx = {.p = p};
     if (rc == 0 && store_preds_list(p->store, on_pred_block, &prx) != 0)
         log_warn("pipeline: stored predictions not restored: %s", store_errmsg(p->store));
-    /* Every restored device's model versions and active event, each in one read of the fleet
-     * (a query of each a device was a third of the restore at 2,000 devices: task startup),
-     * before any catch-up feeds a reading. */
-    if (rc == 0 && store_models_list_all(p->store, on_version, p) != 0)
-        log_warn("pipeline: stored model versions not restored: %s", store_errmsg(p->store));
-    if (rc == 0 &&
-        store_events_query(p->store, NULL, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0, on_event, p) != 0)
-        log_warn("pipeline: active events not restored: %s", store_errmsg(p->store));
     struct names nm = {0};
     if (rc == 0)
         rc = store_device_each(p->store, add_name, &nm);
+    /* Every restored device's model versions and active event, each in one read of the fleet
+     * (a query of each a device was a third of the restore at 2,000 devices: task startup),
+     * before any catch-up feeds a reading; a read that fails goes on device by device. */
+    struct ver_read vr = {.p = p};
+    if (rc == 0 && store_models_list_all(p->store, on_version, &vr) != 0) {
+        log_warn("pipeline: the fleet's model versions read failed (%s); the devices it did not "
+                 "finish are read one by one",
+                 store_errmsg(p->store));
+        size_t n = versions_fallback(p, &nm, vr.cur);
+        if (n)
+            log_warn("pipeline: stored model versions of %zu devices not restored", n);
+    }
+    if (rc == 0 && store_events_query(p->store, NULL, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0,
+                                      on_event, p) != 0) {
+        log_warn("pipeline: the fleet's active events read failed (%s); the devices it did not "
+                 "reach are read one by one",
+                 store_errmsg(p->store));
+        size_t n = events_fallback(p, &nm);
+        if (n)
+            log_warn("pipeline: the active events of %zu devices not restored", n);
+    }
     for (size_t i = 0; rc == 0 && i < nm.n; i++) {
         struct dev *d = pipeline__find(p, nm.v[i]);
         int have_det = d && d->det;

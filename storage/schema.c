@@ -5,8 +5,9 @@
  * i + 1 (with, for 2 -> 3, the conversion of the readings rows in C; 3 -> 4 adds the readings
  * log of pending.c; 4 -> 5 moves model checkpoints to the shared ckpts table, in C: ckpt.c;
  * 5 -> 6 adds the prediction blocks' table, 6 -> 7 the maintenance periods', 7 -> 8 the
- * InfluxDB database names' of dbnames.c, 8 -> 9 the events' length bound with its triggers) and
- * runs in one transaction with the user_version bump, so a crash leaves either the old or the new
+ * InfluxDB database names' of dbnames.c, 8 -> 9 the events' length bound with its triggers,
+ * 9 -> 10 the events' device name with its trigger and the fleet listing's indexes) and runs in
+ * one transaction with the user_version bump, so a crash leaves either the old or the new
  * schema. A database newer than this code is refused before anything is written.
  *
  * Threads: store__writer_open / store__readers_open / *_close run on the owning thread while the
@@ -59,6 +60,15 @@
     "CREATE INDEX devices_ev_maxlen ON devices(ev_maxlen);"                                        \
     "CREATE INDEX events_dev_active ON events(device_id, start_ts) WHERE end_ts IS NULL;"          \
     EV_MAXLEN_TRIGGER("ins", "INSERT") EV_MAXLEN_TRIGGER("upd", "UPDATE OF start_ts, end_ts")
+#define EV_NAME_SCHEMA                                                                             \
+    "ALTER TABLE events ADD COLUMN dev_name TEXT;"                                                 \
+    "UPDATE events SET dev_name=(SELECT name FROM devices WHERE id=events.device_id);"             \
+    "CREATE INDEX events_start_name ON events(start_ts, dev_name, id);"                            \
+    "CREATE INDEX events_active_name ON events(start_ts, dev_name, id) WHERE end_ts IS NULL;"      \
+    "DROP INDEX events_active;"                                                                    \
+    "CREATE TRIGGER events_name AFTER INSERT ON events BEGIN UPDATE events SET"                    \
+    " dev_name=(SELECT name FROM devices WHERE id=NEW.device_id)"                                  \
+    " WHERE device_id=NEW.device_id AND id=NEW.id; END;"
 /* clang-format on */
 
 /* Each entry takes the schema from version i to i + 1. Append only; never edit a shipped one. */
@@ -150,6 +160,13 @@ static const char *const migrations[] = {
      * finds the fleet's largest, and events_dev_active a device's active events without its
      * ended ones. */
     EV_MAXLEN_SCHEMA,
+    /* 9 -> 10: the fleet's listings in their page order from an index (session 43). Their
+     * order is start, device name, id; the name was in devices alone, so a page inside a start
+     * time shared by N events read and sorted all N (100,000 devices faulting at one timestamp:
+     * 0.6 s a page, about 100 pages). events.dev_name is the device's name, set by the trigger
+     * for every inserted row whoever writes it (a device is never renamed; its events go with
+     * it), and the two indexes hold the order, so a page reads its own rows and no more. */
+    EV_NAME_SCHEMA,
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -170,12 +187,12 @@ const char store__sql_range_desc[] = "SELECT t0, data FROM readings WHERE device
  * active events from their partial indexes, and the ended ones from the start_ts indexes within
  * [?2 - ev_maxlen, ?3], so a range with few events reads those that can overlap instead of
  * every older one. The parts are disjoint (end_ts NULL or not) and the order is total, so the
- * rows, their order and the limit's cut are those of the one-part query. The fleet-wide ones
- * name events first in a CROSS JOIN, which SQLite never reorders, so each part runs down a
- * start_ts index, the events of one start time sorted by name and id (SQLite's sort of the
- * order's right part: one start time's rows at a time, the rows after the page key only, so
- * 100,000 events at one start cost a sort of up to that many rows a page); they bound with the
- * fleet's largest ev_maxlen. */
+ * rows, their order and the limit's cut are those of the one-part query. A device's run down
+ * its (device_id, start_ts) indexes, whose rows hold the id. The fleet's run down
+ * events_start_name and events_active_name (schema 10), which hold the whole order: the key is
+ * one row-value bound on them, so a page reads the rows it lists and no others, however many
+ * events share its start time (no sort). With ?6 NULL the row value is NULL at start ?3 itself
+ * and true below it: start_ts<?3, as before. They bound with the fleet's largest ev_maxlen. */
 /* clang-format off */
 #define EV_DEV_COLS "SELECT ?5, id, start_ts, end_ts, info FROM events WHERE device_id=?1 AND "
 #define EV_DEV_BELOW "start_ts<=?3 AND (start_ts<?3 OR ?5<?6 OR (?5=?6 AND id<?7))"
@@ -185,16 +202,13 @@ const char store__sql_ev_dev[] =
     EV_DEV_ACTIVE " UNION ALL " EV_DEV_COLS EV_DEV_BELOW " AND start_ts>=?2-(SELECT ev_maxlen"
     " FROM devices WHERE id=?1) AND end_ts>=?2" EV_DEV_ORDER;
 const char store__sql_ev_dev_active[] = EV_DEV_ACTIVE EV_DEV_ORDER;
-#define EV_ALL_COLS                                                                                \
-    "SELECT d.name, e.id, e.start_ts, e.end_ts, e.info FROM events e CROSS JOIN"                   \
-    " devices d ON d.id=e.device_id WHERE "
-#define EV_ALL_BELOW                                                                               \
-    "e.start_ts<=?3 AND (e.start_ts<?3 OR d.name<?6 OR (d.name=?6 AND e.id<?7))"
-#define EV_ALL_ACTIVE EV_ALL_COLS "e.end_ts IS NULL AND " EV_ALL_BELOW
+#define EV_ALL_COLS "SELECT dev_name, id, start_ts, end_ts, info FROM events WHERE dev_name NOT NULL AND "
+#define EV_ALL_BELOW "(start_ts, dev_name, id)<(?3, ?6, ?7)"
+#define EV_ALL_ACTIVE EV_ALL_COLS "end_ts IS NULL AND " EV_ALL_BELOW
 #define EV_ALL_ORDER  " ORDER BY 3 DESC, 1 DESC, 2 DESC LIMIT ?4"
 const char store__sql_ev_all[] =
-    EV_ALL_ACTIVE " UNION ALL " EV_ALL_COLS EV_ALL_BELOW " AND e.start_ts>=?2-(SELECT"
-    " coalesce(max(ev_maxlen), 0) FROM devices) AND e.end_ts>=?2" EV_ALL_ORDER;
+    EV_ALL_ACTIVE " UNION ALL " EV_ALL_COLS EV_ALL_BELOW " AND start_ts>=?2-(SELECT"
+    " coalesce(max(ev_maxlen), 0) FROM devices) AND end_ts>=?2" EV_ALL_ORDER;
 const char store__sql_ev_all_active[] = EV_ALL_ACTIVE EV_ALL_ORDER;
 /* The retention sweep's deletion (retention.c): at most ?2 events that ended before ?1, found
  * through the events_start index (an event ends after it starts; the active ones, end_ts NULL,

@@ -203,10 +203,8 @@ void fill_batch(batch_t *b, const char *dev, int64_t ts0, size_t n)
 
 /* Each of the n statements sqls[i] is planned on the fixture's database with want[i] in
  * exactly one line of its EXPLAIN QUERY PLAN, and no line scans a table or sorts in a temporary
- * b-tree (index order, no scan); assert_plans_tie_sort allows a sort of the rows that share the
- * index's order (the events of one start time sorted by device name), none other. */
-static void plans_check(const fx_t *f, const char *const *sqls, const char *const *want, size_t n,
-                        int tie_sort)
+ * b-tree (index order, no scan). */
+void assert_plans(const fx_t *f, const char *const *sqls, const char *const *want, size_t n)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/vigil.db", f->dir);
@@ -222,25 +220,12 @@ static void plans_check(const fx_t *f, const char *const *sqls, const char *cons
             const char *detail = (const char *)sqlite3_column_text(st, 3);
             found += strstr(detail, want[i]) != NULL;
             assert_null(strstr(detail, "SCAN"));
-            assert_true(
-                strstr(detail, "TEMP B-TREE") == NULL ||
-                (tie_sort && strcmp(detail, "USE TEMP B-TREE FOR RIGHT PART OF ORDER BY") == 0));
+            assert_null(strstr(detail, "TEMP B-TREE"));
         }
         assert_int_equal(found, 1);
         sqlite3_finalize(st);
     }
     sqlite3_close(db);
-}
-
-void assert_plans(const fx_t *f, const char *const *sqls, const char *const *want, size_t n)
-{
-    plans_check(f, sqls, want, n, 0);
-}
-
-void assert_plans_tie_sort(const fx_t *f, const char *const *sqls, const char *const *want,
-                           size_t n)
-{
-    plans_check(f, sqls, want, n, 1);
 }
 
 /* ---- the anomaly pipeline's state ---- */

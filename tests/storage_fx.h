@@ -183,8 +183,6 @@ void late_small_rows(store_t *s, const char *dev, int m, int64_t late, int64_t t
                      double v0, double dv);
 void fill_batch(batch_t *b, const char *dev, int64_t ts0, size_t n);
 void assert_plans(const fx_t *f, const char *const *sqls, const char *const *want, size_t n);
-void assert_plans_tie_sort(const fx_t *f, const char *const *sqls, const char *const *want,
-                           size_t n);
 void touch_device(store_t *s, const char *dev);
 int on_model(void *arg, int64_t version, int64_t created_ms, const char *info, int has_ckpt);
 void on_model_data(void *arg, int64_t version, const char *info, const void *ckpt, size_t len);

@@ -10,11 +10,15 @@
  * VIGIL_FAILMAINT_SQL, other statement prefixes ('|' between) to fail instead (optional);
  * VIGIL_FAILMAINT_HOLD_SQL, a statement prefix held while the flag file exists, whatever it says
  * (optional: test_iqwait.py fails a write with "fail" and so holds the store's reload of its maps
- * that the failure begins, until the file is gone). Every other statement goes straight to
- * SQLite's sqlite3_step (vigild links SQLite dynamically). VIGIL_FAILMAINT_HOLD_WAL set (to
- * anything): the WAL hook the store registers (storage/writer.c's store__wal_hook, where the
- * writer publishes a commit) waits the same way while the flag file exists, so a commit is
- * visible to the readers and not published (test_iqwait.py: the 503 of ERR_UNPUBLISHED). */
+ * that the failure begins, until the file is gone); VIGIL_FAILMAINT_AFTER, a number N of steps
+ * of a failing statement that run before the others fail, so a read fails part way, after N
+ * rows, as on a corrupt page (optional: test_startup.py's fleet reads at the start). Its count
+ * starts again whenever a step is of another statement than the one before (the restore's reads
+ * run one after another on one thread). Every other statement goes straight to SQLite's
+ * sqlite3_step (vigild links SQLite dynamically). VIGIL_FAILMAINT_HOLD_WAL set (to anything):
+ * the WAL hook the store registers (storage/writer.c's store__wal_hook, where the writer
+ * publishes a commit) waits the same way while the flag file exists, so a commit is visible to
+ * the readers and not published (test_iqwait.py: the 503 of ERR_UNPUBLISHED). */
 #include <dlfcn.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -97,6 +101,21 @@ static void mark_held(int on)
         fclose(f);
 }
 
+/* Whether this step of a failing statement is one of the VIGIL_FAILMAINT_AFTER that run. */
+static int after_runs(sqlite3_stmt *stmt)
+{
+    static sqlite3_stmt *last;
+    static long steps;
+    const char *after = getenv("VIGIL_FAILMAINT_AFTER");
+    if (after == NULL || after[0] == '\0')
+        return 0;
+    if (stmt != last) {
+        last = stmt;
+        steps = 0;
+    }
+    return steps++ < atol(after);
+}
+
 /* Waits while the flag file exists, "<flag>.held" meanwhile (600 x 100 ms at most). */
 static void hold_while_flag(void)
 {
@@ -143,5 +162,7 @@ int sqlite3_step(sqlite3_stmt *stmt)
     }
     if (held)
         mark_held(0);
+    if (m == FAIL && after_runs(stmt))
+        m = RUN;
     return m == FAIL ? SQLITE_IOERR : real(stmt);
 }

@@ -17,6 +17,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
+import vigiltest as vt  # noqa: E402
 import test_evcont as tc  # noqa: E402  (helpers only: its TestCases are not collected here)
 
 # What a restart changes by design: the arrival time of the newest reading is kept in memory
@@ -28,7 +29,8 @@ VOLATILE = ("last_seen_ts", "last_seen")
 STALE = 1000
 
 
-class RestoreFleet(tc.ChainBase):
+class RestoreBase(tc.ChainBase):
+    """The helpers (no tests of its own)."""
     maxDiff = None
 
     def events(self, dev):
@@ -40,16 +42,32 @@ class RestoreFleet(tc.ChainBase):
         st = {k: v for k, v in tp.status(self.d, dev).items() if k not in VOLATILE}
         return st, tp.models(self.d, dev), self.events(dev)
 
-    def test_every_device_restored_corrupt_one_refused(self):
-        d = self.d
-        # Two devices with an event open at the stop (their sides and opening reason come from
-        # the stored rows), one trained and quiet, one still learning, one to be corrupted.
+    def open_two(self):
+        """su-open-1 and su-open-2 trained, each with an event open (its sides and opening
+        reason in the stored row)."""
         for seed, dev in ((1, "su-open-1"), (2, "su-open-2")):
             rows = tc.overshoot(1500, 1.5, seed)
             self.trained(dev, rows, ["level"])
             self.post(dev, rows[tc.ONSET:tc.ONSET + 2], tc.ONSET, ["level"])
             tp.wait_for("%s: an event open" % dev, lambda: (
                 lambda e: len(e) == 1 and e[0]["active"])(self.events(dev)), 10)
+
+    def open_two_go_on(self, before):
+        """After a restart, open_two's events go on and end cleared with the ids they had."""
+        for seed, dev in ((1, "su-open-1"), (2, "su-open-2")):
+            rows = tc.overshoot(1500, 1.5, seed)
+            self.post(dev, rows[tc.ONSET + 2:], tc.ONSET + 2, ["level"])
+            first, _ = self.two_events(dev)
+            self.assertEqual(first["id"], before[dev][2][0]["id"], first)
+            self.assertEqual(first["ended_by"], "cleared", first)
+
+
+class RestoreFleet(RestoreBase):
+    def test_every_device_restored_corrupt_one_refused(self):
+        d = self.d
+        # Two devices with an event open at the stop (their sides and opening reason come from
+        # the stored rows), one trained and quiet, one still learning, one to be corrupted.
+        self.open_two()
         for seed, dev in ((3, "su-quiet"), (4, "su-corrupt")):
             self.trained(dev, tc.overshoot(1500, 1.5, seed), ["level"])
         self.post("su-learning", tc.overshoot(50, 1.5, 5), 0, ["level"])
@@ -94,7 +112,7 @@ class RestoreFleet(tc.ChainBase):
         self.assertIn("pipeline: 4 detectors restored (1 unusable", log)
         for dev in ("su-open-1", "su-open-2", "su-quiet", "su-learning"):
             self.assertEqual(self.view(dev), before[dev], dev)
-        stale = [e for e in super().events("su-open-2") if e["id"] == STALE]
+        stale = [e for e in tc.ChainBase.events(self, "su-open-2") if e["id"] == STALE]
         self.assertEqual(len(stale), 1, stale)
         self.assertTrue(stale[0]["active"], stale)
         st, models, events = self.view("su-corrupt")
@@ -103,12 +121,50 @@ class RestoreFleet(tc.ChainBase):
         # Its stored versions stay in the store, not listed by a device that learns again.
         self.assertEqual(models["versions"], [], models)
         # The restored open events go on: each ends cleared once the fault settles.
-        for seed, dev in ((1, "su-open-1"), (2, "su-open-2")):
-            rows = tc.overshoot(1500, 1.5, seed)
-            self.post(dev, rows[tc.ONSET + 2:], tc.ONSET + 2, ["level"])
-            first, _ = self.two_events(dev)
-            self.assertEqual(first["id"], before[dev][2][0]["id"], first)
-            self.assertEqual(first["ended_by"], "cleared", first)
+        self.open_two_go_on(before)
+
+
+FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library, set by CTest; not built in a sanitizer build) not found")
+class FleetReadFails(RestoreBase):
+    """The fleet's versions read and its active events read each fail after their first row
+    (tests/fault/failmaint.c, VIGIL_FAILMAINT_AFTER=1: SQLITE_IOERR from the second step on, as
+    a corrupt page would fail them part way). The restore goes on device by device for the
+    devices the read did not finish (session 43), so every device comes back as it was; before,
+    each device after the failing row lost its versions or its open event (one warning)."""
+
+    def test_devices_after_the_failure_restored(self):
+        d = self.d
+        self.open_two()
+        self.trained("su-quiet", tc.overshoot(1500, 1.5, 3), ["level"])
+        devs = ("su-open-1", "su-open-2", "su-quiet")
+        before = {dev: self.view(dev) for dev in devs}
+        for dev in devs:
+            self.assertEqual(len(before[dev][1]["versions"]), 2, before[dev])
+        d.stop()
+        # The versions read's rows come device by device in creation order: su-open-1's first
+        # version is read, its second fails (its list cut); the events read's rows newest start
+        # first, then device name descending: su-open-2's event is read, su-open-1's fails.
+        flag = os.path.join(vt.mkdtemp(), "fail")
+        vt.write_file(flag, "fail")
+        d.prefix = ["env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + flag,
+                    "VIGIL_FAILMAINT_AFTER=1",
+                    "VIGIL_FAILMAINT_SQL=SELECT d.name, m.version|SELECT dev_name, id, start_ts"]
+        try:
+            d.start()
+        finally:
+            os.unlink(flag)
+        for dev in devs:
+            self.assertEqual(self.view(dev), before[dev], dev)
+        log = d.log()
+        self.assertIn("pipeline: the fleet's model versions read failed", log)
+        self.assertIn("pipeline: the fleet's active events read failed", log)
+        self.assertNotIn("not restored", log)
+        self.assertIn("pipeline: 3 detectors restored (0 unusable", log)
+        self.open_two_go_on(before)
 
 
 if __name__ == "__main__":
