@@ -635,8 +635,14 @@ int main(int argc, char **argv)
             return 2;
         default: {
             char list[300];
-            if (optopt == 0 && cli_ambiguous(argv[optind - 1], longopts, list, sizeof list))
-                cli_error(1, "ambiguous option '%s': %s", argv[optind - 1], list);
+            const char *word = argv[optind - 1];
+            const struct option *o = longopts;
+            while (o->name != NULL && (optopt == 0 || o->val != optopt))
+                o++;
+            if (optopt == 0 && cli_ambiguous(word, longopts, list, sizeof list))
+                cli_error(1, "ambiguous option '%s': %s", word, list);
+            else if (o->name != NULL && strncmp(word, "--", 2) == 0 && strchr(word, '='))
+                cli_error(1, "'--%s' takes no value: '%s'", o->name, word); /* --demo=1 */
             else
                 cli_error(1, "unknown option '%s'",
                           cli_bad_option(argv, optind, optopt, optstring, shortopt));

@@ -527,6 +527,10 @@ class TestJournal(unittest.TestCase):
         self.assertEqual((rc, lines), (2, ["<3>vigild: ambiguous option '--c=x.conf': "
                                            "'--config', '--check-config' (vigild --help lists "
                                            "the options)"]))
+        # A value given to an option that takes none names that option (it said unknown).
+        rc, lines = self.run_vigild(["--dem=1"])
+        self.assertEqual((rc, lines), (2, ["<3>vigild: '--demo' takes no value: '--dem=1' "
+                                           "(vigild --help lists the options)"]))
         rc, lines = self.run_vigild(["--log-l", "loud"])
         self.assertEqual(rc, 1, lines)
         self.assertTrue(lines[0].startswith("<3>vigild: --log-level: "), lines)
