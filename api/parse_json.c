@@ -19,20 +19,18 @@
 static const char out_of_range[] = "out of range: epoch milliseconds between 1970 and 9999";
 /* A number in [PARSE_JSON_SECS_LO, PARSE_JSON_SECS_HI) (parse.h): epoch seconds sent as ms
  * are 1.7e9 today, a date in January 1970 that was stored, answered {"accepted":1} and scored
- * as such. An RFC 3339 string of that time stays accepted (it names its unit). */
+ * as such. An RFC 3339 string of that time stays accepted (it names its unit). A device's
+ * milliseconds since boot land here too after about 28 hours of uptime (before: accepted). */
 static const char looks_like_seconds[] =
-    "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds; send epoch "
-    "milliseconds or an RFC 3339 string";
-/* vtime_parse_rfc3339's ERR_RANGE, with what to send instead. */
-static const char leap_second[] = VTIME_LEAP_SECOND_WHY;
+    "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds (or a counter of "
+    "milliseconds since a device's boot); send epoch milliseconds or an RFC 3339 string";
 
 int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
 {
     if (json_is_string(ts)) {
         int rc = vtime_parse_rfc3339(json_string_value(ts), json_string_length(ts), ms);
         if (rc) {
-            *why =
-                rc == ERR_RANGE ? leap_second : "not an RFC 3339 timestamp between 1970 and 9999";
+            *why = vtime_rfc3339_why(json_string_value(ts), json_string_length(ts), rc);
             return ERR_INVAL;
         }
         return 0;

@@ -47,6 +47,13 @@ int64_t vtime_boot_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void vtime_steady_seed(vtime_steady_t *g, int64_t wall, int64_t mono)
+{
+    atomic_store_explicit(&g->offset, wall - mono, memory_order_relaxed);
+    atomic_store_explicit(&g->ahead_since, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->set, 1, memory_order_release);
+}
+
 int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *event)
 {
     if (event)
@@ -227,7 +234,9 @@ int64_t vtime_days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
+/* vtime_parse_rfc3339 without the range check: *ms may lie before 1970 or after 9999 by the
+ * offset (a year of 1969 or 10000 is taken when the offset brings it within). */
+static int rfc3339_unchecked(const char *s, size_t len, int64_t *ms)
 {
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
@@ -235,7 +244,7 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
         return ERR_INVAL;
     int y = vtime_digits(s, 4), mo = vtime_digits(s + 5, 2), d = vtime_digits(s + 8, 2);
     int h = vtime_digits(s + 11, 2), mi = vtime_digits(s + 14, 2), sec = vtime_digits(s + 17, 2);
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 || mi < 0 ||
+    if (y < 1969 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 || mi < 0 ||
         mi > 59 || sec < 0 || sec > 60)
         return ERR_INVAL;
     if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
@@ -278,11 +287,35 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
         return ERR_RANGE;
     int64_t secs =
         vtime_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-    int64_t v = secs * 1000 + frac_ms;
+    *ms = secs * 1000 + frac_ms;
+    return 0;
+}
+
+int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
+{
+    int64_t v;
+    int rc = rfc3339_unchecked(s, len, &v);
+    if (rc)
+        return rc;
     if (v < VTIME_MIN_MS || v > VTIME_MAX_MS)
         return ERR_INVAL;
     *ms = v;
     return 0;
+}
+
+const char *vtime_rfc3339_why(const char *s, size_t len, int rc)
+{
+    int64_t v;
+    if (rc == ERR_RANGE)
+        return VTIME_LEAP_SECOND_WHY;
+    /* Well formed, but outside by its offset ("1970-01-01T00:30:00+01:00" is 1969-12-31 in
+     * UTC): say so, instead of calling it not a timestamp. */
+    if (rfc3339_unchecked(s, len, &v) == 0 && v < VTIME_MIN_MS)
+        return "before 1970-01-01T00:00:00Z once its offset is applied: vigil keeps Unix time "
+               "from 1970 on";
+    if (rfc3339_unchecked(s, len, &v) == 0 && v > VTIME_MAX_MS)
+        return "after 9999-12-31T23:59:59.999Z once its offset is applied";
+    return "not an RFC 3339 timestamp between 1970 and 9999";
 }
 
 int vtime_parse(const char *s, int64_t *ms)

@@ -55,6 +55,12 @@ enum { VTIME_STEADY_SAME = 0, VTIME_STEADY_HELD = 1, VTIME_STEADY_TAKEN = 2 };
  * the monotonic clock does. *event (may be NULL) gets a VTIME_STEADY_ value. */
 int64_t vtime_steady_now(vtime_steady_t *g, int64_t wall, int64_t mono, int *event);
 
+/* Starts g at wall (the time it would have held at mono, a vtime_boot_ms() reading): a clock
+ * saved before a restart in the same boot, so that a step forward held then is held still. The
+ * next vtime_steady_now then holds a wall clock ahead of it, as it would have. Call before any
+ * vtime_steady_now on g. */
+void vtime_steady_seed(vtime_steady_t *g, int64_t wall, int64_t mono);
+
 /* The stamps of readings sent without a timestamp (their arrival): the wall clock, except that
  * they never go back. When the wall clock steps back (an NTP correction of a clock that ran
  * ahead), stamps go on from the millisecond after the newest given, advancing at half the rate
@@ -121,6 +127,11 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 #define VTIME_LEAP_SECOND_WHY                                                                      \
     "second 60 (a leap second) is refused: Unix time, which vigil keeps, has no leap seconds; "    \
     "send it as second 59.999 or as epoch milliseconds"
+
+/* What a client is told of vtime_parse_rfc3339's failure rc on the len bytes at s: the leap
+ * second's refusal, a well-formed time that its offset puts before 1970 or after 9999, or not
+ * an RFC 3339 timestamp. A static string. Any thread. */
+const char *vtime_rfc3339_why(const char *s, size_t len, int rc);
 
 /* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_RANGE or
  * ERR_INVAL as vtime_parse_rfc3339 does. */

@@ -34,49 +34,76 @@ static void duration_format(int64_t ms, char *buf, size_t size)
     snprintf(buf, size, "%lldms", (long long)ms);
 }
 
-struct horizon {
+/* The times a write admits (time_admit): [lo, hi], each bound only when set. */
+struct time_window {
     backend_t *be;
-    int64_t horizon;
+    int64_t lo, hi, now; /* lo: retention's horizon (or INT64_MIN); hi: now + max_ahead */
+    uint64_t old, ahead; /* the points refused as older than lo, as later than hi */
     api_reject_cb reject;
     void *arg;
 };
 
-/* batch_points_filter's test for retention_admit: a point older than the horizon is reported
- * by item and refused. */
-static int within_horizon(void *arg, const batch_point_t *p, size_t i)
+/* batch_points_filter's test for time_admit: a point outside the window is reported by item,
+ * saying which bound and which setting, and refused. */
+static int within_window(void *arg, const batch_point_t *p, size_t i)
 {
-    const struct horizon *h = arg;
+    struct time_window *w = arg;
     (void)i;
-    if (p->ts_ms >= h->horizon)
+    if (p->ts_ms >= w->lo && p->ts_ms <= w->hi)
         return 1;
-    char ts[32], hz[32], ret[32], why[200];
-    duration_format(h->be->retention_ms, ret, sizeof ret);
-    snprintf(why, sizeof why,
-             "point beyond retention policy: ts %s is older than the horizon %s "
-             "(storage.retention = %s); not stored",
-             vtime_format(p->ts_ms, ts, sizeof ts), vtime_format(h->horizon, hz, sizeof hz), ret);
-    h->reject(h->arg, p->item, why);
+    char ts[32], at[32], set[32], why[256];
+    vtime_format(p->ts_ms, ts, sizeof ts);
+    if (p->ts_ms < w->lo) {
+        w->old++;
+        duration_format(w->be->retention_ms, set, sizeof set);
+        snprintf(why, sizeof why,
+                 "point beyond retention policy: ts %s is older than the horizon %s "
+                 "(storage.retention = %s); not stored",
+                 ts, vtime_format(w->lo, at, sizeof at), set);
+    } else {
+        w->ahead++;
+        duration_format(w->be->max_ahead_ms, set, sizeof set);
+        snprintf(why, sizeof why,
+                 "point too far in the future: ts %s is more than %s ahead of this host's clock "
+                 "%s (storage.max_ahead = %s); not stored",
+                 ts, set, vtime_format(w->now, at, sizeof at), set);
+    }
+    w->reject(w->arg, p->item, why);
     return 0;
 }
 
-/* Removes the points of [first, b->npoints) older than the retention horizon, as InfluxDB drops
- * points beyond its retention policy: each is reported by item, the others keep their order. A
- * stored point would only wait for the next sweep to delete it; refused, the client knows. */
-static void retention_admit(backend_t *be, batch_t *b, size_t first, api_reject_cb reject,
-                            void *arg)
+/* Removes the points of [first, b->npoints) outside the times a write admits, each reported by
+ * item, the others keeping their order:
+ * - older than the retention horizon, as InfluxDB drops points beyond its retention policy: a
+ *   stored point would only wait for the next sweep to delete it; refused, the client knows.
+ *   The horizon is the sweep's clock: a wall clock stepped ahead by mistake refuses no live
+ *   reading;
+ * - stamped more than storage.max_ahead after vigild's wall clock, as Prometheus-style stores
+ *   refuse samples too new: stored, one reading of a clock that jumped to 2100 would be its
+ *   device's newest in listings, readings?order=desc and SELECT last() until 2100, and no route
+ *   deletes one reading. Readings stamped by vigild are never refused: its stamps run at most
+ *   VTIME_STAMP_CATCHUP_MAX_MS (12 h) ahead of its clock, and the bound is at least a day. */
+static void time_admit(backend_t *be, batch_t *b, size_t first, api_reject_cb reject, void *arg)
 {
-    /* The sweep's clock: a wall clock stepped ahead by mistake refuses no live reading. */
-    struct horizon h = {be, store_retention_now(be->store) - be->retention_ms, reject, arg};
-    uint64_t refused = batch_points_filter(b, first, within_horizon, &h);
-    if (refused)
-        atomic_fetch_add_explicit(&be->retention_refused, refused, memory_order_relaxed);
+    const int64_t now = vtime_now_ms();
+    struct time_window w = {
+        .be = be, .lo = INT64_MIN, .hi = INT64_MAX, .now = now, .reject = reject, .arg = arg};
+    if (be->retention_ms > 0)
+        w.lo = store_retention_now(be->store) - be->retention_ms;
+    if (be->max_ahead_ms > 0)
+        w.hi = now + be->max_ahead_ms;
+    (void)batch_points_filter(b, first, within_window, &w);
+    if (w.old)
+        atomic_fetch_add_explicit(&be->retention_refused, w.old, memory_order_relaxed);
+    if (w.ahead)
+        atomic_fetch_add_explicit(&be->ahead_refused, w.ahead, memory_order_relaxed);
 }
 
 static int be_admit(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg)
 {
     backend_t *be = ctx;
-    if (be->retention_ms > 0)
-        retention_admit(be, b, first, reject, arg);
+    if (be->retention_ms > 0 || be->max_ahead_ms > 0)
+        time_admit(be, b, first, reject, arg);
     return be->quota ? quota_admit(be->quota, b, first, reject, arg) : 0;
 }
 
@@ -236,11 +263,16 @@ static void be_metrics(void *ctx, sbuf_t *out)
         "vigil_store_retention_last_sweep_seconds %.3f\n"
         "# HELP vigil_retention_refused_points_total Points refused at write: older than the "
         "retention horizon.\n# TYPE vigil_retention_refused_points_total counter\n"
-        "vigil_retention_refused_points_total %llu\n",
+        "vigil_retention_refused_points_total %llu\n"
+        "# HELP vigil_ahead_refused_points_total Points refused at write: stamped more than "
+        "storage.max_ahead after this host's clock.\n"
+        "# TYPE vigil_ahead_refused_points_total counter\n"
+        "vigil_ahead_refused_points_total %llu\n",
         (unsigned long long)st.retention_chunks, (unsigned long long)st.retention_points,
         (unsigned long long)st.retention_events, (unsigned long long)st.retention_sweeps,
         st.retention_seconds, st.retention_last_sweep_seconds,
-        (unsigned long long)atomic_load_explicit(&be->retention_refused, memory_order_relaxed));
+        (unsigned long long)atomic_load_explicit(&be->retention_refused, memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&be->ahead_refused, memory_order_relaxed));
     if (be->health) {
         char why[HEALTH_WHY_MAX];
         sbuf_printf(out,

@@ -26,6 +26,11 @@ typedef struct backend {
      * naming its item, instead of being stored for the next sweep to delete. */
     int64_t retention_ms;
     _Atomic uint64_t retention_refused; /* points refused for it, for /metrics */
+    /* storage.max_ahead (0: none): a point stamped later than now + max_ahead_ms (vigild's wall
+     * clock) is refused at write, naming its item: stored, it would be the device's newest
+     * reading in listings and SELECT last() until its time came. */
+    int64_t max_ahead_ms;
+    _Atomic uint64_t ahead_refused; /* points refused for it, for /metrics */
     /* http.metrics_max_devices (live: main stores it on reload) and whether /metrics has logged
      * that it left devices out since (main clears it on reload). */
     _Atomic size_t metrics_max_devices;

@@ -94,6 +94,9 @@ static const struct setting settings[] = {
     S("storage", "max_attrs_bytes", K_SIZE, max_attrs_bytes, 2, 1LL << 30),
     /* A duration in ms, 1 s to 100 years (36500d), or 0 */
     S("storage", "retention", K_DURATION, retention_ms, 1000, 36500LL * 86400000),
+    /* A reading stamped further ahead of vigild's clock is refused: a day (the scoring's future
+     * bound, beyond any time-zone error and the stamps' catch-up) to 100 years, or 0 (off) */
+    S("storage", "max_ahead", K_DURATION, max_ahead_ms, 86400000, 36500LL * 86400000),
     /* snapshots kept in data_dir/snapshots (daemon/snapshot.c); 0: all */
     S("storage", "snapshots_keep", K_INT, snapshots_keep, 0, 100000),
     /* A scheduled snapshot this often (daemon/snapsched.c), 1 s to 100 years, or 0 (off). 1 s,
@@ -163,7 +166,8 @@ void config_default(config_t *c)
     c->readers = 4;
     c->max_devices = 100000;
     c->max_channels = 4096;
-    c->retention_ms = 0; /* keep forever */
+    c->retention_ms = 0;        /* keep forever */
+    c->max_ahead_ms = 86400000; /* a day: a clock's glitch would pin the device's newest reading */
     c->snapshots_keep = 5;
     c->snapshot_every_ms = 0; /* no scheduled snapshots */
     struct detector_config dc;

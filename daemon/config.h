@@ -65,6 +65,7 @@ typedef struct config {
     size_t max_channels;
     size_t max_attrs_bytes;    /* a device's attributes as stored (compact JSON), in bytes */
     int64_t retention_ms;      /* readings older than this are deleted (0: kept forever) */
+    int64_t max_ahead_ms;      /* readings stamped further ahead of now are refused (0: off) */
     int snapshots_keep;        /* newest snapshots kept after each one (0: all) */
     int64_t snapshot_every_ms; /* a scheduled snapshot this often (0: none) */
     /* [model] */

@@ -721,6 +721,7 @@ int main(int argc, char **argv)
     health_init(&d.health, d.store, stall_bound_ms(&d));
     d.backend.health = &d.health;
     d.backend.retention_ms = d.cfg.retention_ms;
+    d.backend.max_ahead_ms = d.cfg.max_ahead_ms;
     atomic_store(&d.backend.metrics_max_devices, d.cfg.metrics_max_devices);
     rc = quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels)
              ? ERR_NOMEM

@@ -296,6 +296,11 @@ struct dev {
     int64_t back_ts0, back_ts, back_at0, back_at;
     int64_t back_step_at; /* arrival of the newest step (PIPE_BACK_HOLD_MS) */
     uint64_t clock_steps;
+    /* The newest step's overlap of the two timelines: from the new one's first reading to the
+     * old one's newest (half-open; start == end: none). Its trainings' windows leave it out
+     * (pipeline__window_skip), where the two timelines' readings interleave by timestamp. In
+     * memory only: a restart reads the overlap as it is stored. */
+    struct maint_span step_skip;
     int training; /* a training job for d runs */
     /* A training's job is applied but its version not yet confirmed stored (pipeline_train.c
      * member_apply to member_end): no save meanwhile (pipeline__save), so a saved detector never
@@ -515,11 +520,22 @@ void pipeline__versions_trim(pipeline_t *p, struct dev *d);
  * the store, but for those in its maintenance periods skip[nskip] (a serviced device's readings
  * are not its normal behaviour), as rows [n, nch] in the order of names (the detector's
  * channels), oldest first, missing values carried forward. *rows is malloc'd (caller frees).
+ * stepped: skip's last span is a clock step's overlap (pipeline__window_skip); when leaving it
+ * out leaves no reading at all (the step went back further than the device's stored history,
+ * as a gateway whose clock reset to 2000: nothing is older than the new timeline's first), the
+ * window is read with it in, which up to to_ts is then the new timeline (and the old one's too
+ * once the new one reaches the old one's first reading, as before session 43).
  * Returns 0, ERR_RANGE (no store), or the store's error. Training pool thread (any thread but the
  * writer's). */
 int pipeline__window_read(pipeline_t *p, const char *device, char *const *names, int nch,
-                          const struct maint_span *skip, int nskip, int64_t to_ts, float **rows,
-                          int *n);
+                          const struct maint_span *skip, int nskip, int stepped, int64_t to_ts,
+                          float **rows, int *n);
+
+/* The spans a training window of d leaves out, into skip[PIPE_WINDOW_SKIP_MAX]: its
+ * maintenance periods and its newest clock step's overlap (pipeline_score.c timeline_step).
+ * Returns how many. Caller holds d->mu. */
+#define PIPE_WINDOW_SKIP_MAX (STORE_MAINT_KEEP + 1)
+int pipeline__window_skip(const struct dev *d, struct maint_span *skip);
 
 /* Puts d (or its group) in the training due-set; see pipeline_train.c. Caller holds d->mu.
  * Returns 0, ERR_BUSY (already due or training: merged), ERR_RANGE (too few readings yet), or

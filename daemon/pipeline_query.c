@@ -701,6 +701,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     d->clock_steps = 0;
     d->back_n = 0;
     d->back_step_at = 0;
+    d->step_skip = (struct maint_span){0, 0}; /* its readings are gone: nothing to leave out */
     pipeline__events_clear(d);
     pipeline__maint_clear(d);
     d->next_event_id = 0;

@@ -146,6 +146,8 @@ static void timeline_step(pipeline_t *p, struct dev *d, int64_t ts, int64_t arri
         (void)detector_shift_time(d->det, -step);
     (void)pipeline__ring_alloc(p, d);
     pipeline__limits_timeline(d);
+    /* The overlap of the two timelines, left out of its trainings' windows. */
+    d->step_skip = (struct maint_span){d->back_ts0, d->last_ts + 1};
     d->last_ts = -1; /* no interval to the old timeline; every reading after is in order */
     d->back_n = 0;
     d->back_step_at = arrived_ms;

@@ -192,8 +192,8 @@ static int on_window_point(void *arg, int64_t ts, size_t n, const char *const *c
 }
 
 int pipeline__window_read(pipeline_t *p, const char *device, char *const *names, int nch,
-                          const struct maint_span *skip, int nskip, int64_t to_ts, float **rows,
-                          int *n)
+                          const struct maint_span *skip, int nskip, int stepped, int64_t to_ts,
+                          float **rows, int *n)
 {
     *rows = NULL;
     *n = 0;
@@ -213,6 +213,11 @@ int pipeline__window_read(pipeline_t *p, const char *device, char *const *names,
                        .limit = nskip > 0 ? 0 : w.cap,
                        .desc = 1};
     int rc = store_query(p->store, &q, on_window_point, &w);
+    if (rc == 0 && w.n == 0 && stepped && nskip > 0) { /* the step went back past everything */
+        w.nskip = nskip - 1;
+        q.limit = w.nskip > 0 ? 0 : w.cap;
+        rc = store_query(p->store, &q, on_window_point, &w);
+    }
     if (rc) {
         free(w.rows);
         return rc;

@@ -223,6 +223,20 @@ int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, s
 
 /* ---- training ----------------------------------------------------------------------------- */
 
+int pipeline__window_skip(const struct dev *d, struct maint_span *skip)
+{
+    int n = d->nmaint < STORE_MAINT_KEEP ? d->nmaint : STORE_MAINT_KEEP;
+    if (n > 0)
+        memcpy(skip, d->maint, sizeof(struct maint_span) * (size_t)n);
+    /* After a clock step back, the stored readings from the new timeline's first to the old
+     * one's newest are both timelines interleaved by timestamp: two stretches of the process
+     * read as one series at twice the rate. Left out, the window is the old timeline up to the
+     * step, then the new one past the old one's newest (a gap, as a maintenance period's). */
+    if (d->step_skip.end_ms > d->step_skip.start_ms)
+        skip[n++] = d->step_skip;
+    return n;
+}
+
 /* One device's part in a training. */
 struct member {
     struct dev *d;
@@ -231,9 +245,11 @@ struct member {
     int64_t to_ts;
     int nch;
     char *names[DETECTOR_MAX_CHANNELS];
-    /* The device's maintenance periods when the training began: its window leaves them out. */
-    struct maint_span skip[STORE_MAINT_KEEP];
+    /* The device's maintenance periods and newest clock step's overlap when the training
+     * began: its window leaves them out. */
+    struct maint_span skip[PIPE_WINDOW_SKIP_MAX];
     int nskip;
+    int stepped; /* skip's last span is a clock step's overlap (pipeline__window_skip) */
     float *rows; /* its window [n, nch] */
     int n;
     size_t pooled; /* readings the group's training pooled (0: the device's own training) */
@@ -372,9 +388,8 @@ static int member_begin(pipeline_t *p, struct member *m, struct group *g, int wa
      * episode as soon as the training applied (test_events.py OperatorAccept). */
     m->to_ts = d->last_ts;
     m->nch = d->nch;
-    m->nskip = d->nmaint;
-    if (d->nmaint > 0)
-        memcpy(m->skip, d->maint, sizeof(struct maint_span) * (size_t)d->nmaint);
+    m->nskip = pipeline__window_skip(d, m->skip);
+    m->stepped = d->step_skip.end_ms > d->step_skip.start_ms;
     for (int c = 0; rc == 0 && c < d->nch; c++)
         if ((m->names[c] = strdup(d->ch[c])) == NULL)
             rc = ERR_NOMEM;
@@ -556,8 +571,9 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
         if (lead == n)
             lead = i;
         /* The window, read from the store on this thread without the device's lock. */
-        int wrc = pipeline__window_read(p, ms[i].d->name, ms[i].names, ms[i].nch, ms[i].skip,
-                                        ms[i].nskip, ms[i].to_ts, &ms[i].rows, &ms[i].n);
+        int wrc =
+            pipeline__window_read(p, ms[i].d->name, ms[i].names, ms[i].nch, ms[i].skip, ms[i].nskip,
+                                  ms[i].stepped, ms[i].to_ts, &ms[i].rows, &ms[i].n);
         if (wrc == 0)
             wrc = detector_job_set_data(ms[i].job, ms[i].rows, ms[i].n);
         if (wrc) {

@@ -53,10 +53,25 @@
 #include "log.h"
 #include "vtime.h"
 
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* The retention clock across a restart. At each sweep's start the writer saves the time its
+ * horizon was taken from, with the boot's id and CLOCK_BOOTTIME, in DIR/RETAIN_CLOCK_FILE
+ * (clock_save); store_open reads it back before the writer starts, so before anything reads
+ * the clock (store__retain_clock_load): in the same boot it starts the clock from that time
+ * plus the time elapsed since, so that a wall clock stepped forward (held in memory,
+ * vtime_steady_now) is still held after a restart. A missing or unreadable file, or another
+ * boot's (the elapsed time is not known): the wall clock as it is, as before. */
+#define RETAIN_CLOCK_FILE "retention-clock"
+static void clock_save(store_t *s, int64_t now);
+/* A failed save is logged once a process (the next sweeps would fail alike). */
+static atomic_int clock_save_logged;
 
 /* The oldest rows of a device (?1), at most ?2 of them: t0 order is time order (rows do not
  * overlap), so the deletable ones come first. */
@@ -301,7 +316,7 @@ int store__retain_step(store_t *s)
     if (!r->active) {
         int64_t wall = __atomic_load_n(&r->test_wall_ms, __ATOMIC_ACQUIRE);
         if (wall == 0)
-            wall = store_retention_now(s);
+            clock_save(s, wall = store_retention_now(s));
         r->active = 1;
         r->horizon =
             wall < INT64_MIN + s->opts.retention_ms ? INT64_MIN : wall - s->opts.retention_ms;
@@ -444,6 +459,72 @@ uint64_t store__test_bounds_set(store_t *s)
     uint64_t n = s->w.ret.bounds_set;
     pthread_mutex_unlock(&s->smu);
     return n;
+}
+
+/* The boot's id (/proc/sys/kernel/random/boot_id) into id[size]; 0, or -1 when unreadable. */
+static int boot_id(char *id, size_t size)
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f == NULL)
+        return -1;
+    int ok = fgets(id, (int)size, f) != NULL;
+    fclose(f);
+    id[strcspn(id, "\n")] = '\0';
+    return ok && *id ? 0 : -1;
+}
+
+/* Saves the time a sweep's horizon was taken from (see clock_load): written to a
+ * temporary file and renamed over the old one, not synced (a save lost to a crash leaves the
+ * one before, or none: the clock is then the wall clock at the start, as before). A failure is
+ * logged once. Writer thread. */
+static void clock_save(store_t *s, int64_t now)
+{
+    char id[64], path[4096], tmp[4096 + 8];
+    if (boot_id(id, sizeof id) != 0)
+        return;
+    snprintf(path, sizeof path, "%s/%s", s->dir, RETAIN_CLOCK_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f != NULL && fprintf(f, "boot_id %s\nwall_ms %lld\nboot_ms %lld\n", id, (long long)now,
+                                  (long long)vtime_boot_ms()) > 0;
+    int err = errno;
+    if (f != NULL && fclose(f) != 0 && ok) {
+        ok = 0;
+        err = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        err = errno;
+    }
+    if (!ok && atomic_exchange(&clock_save_logged, 1) == 0) {
+        log_warn("storage: cannot save retention's clock to %s: %s; a restart takes the wall "
+                 "clock as it is",
+                 path, strerror(err));
+    }
+}
+
+void store__retain_clock_load(store_t *s)
+{
+    char path[4096], id[64], saved[64] = "";
+    long long wall = 0, boot = 0;
+    snprintf(path, sizeof path, "%s/%s", s->dir, RETAIN_CLOCK_FILE);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    int n = fscanf(f, "boot_id %63s wall_ms %lld boot_ms %lld", saved, &wall, &boot);
+    fclose(f);
+    const int64_t mono = vtime_boot_ms();
+    /* Another boot's CLOCK_BOOTTIME starts again: the time elapsed since is not known. A time
+     * outside vigil's (a damaged file) is passed over too: the sum below would overflow. */
+    if (n != 3 || boot_id(id, sizeof id) != 0 || strcmp(id, saved) != 0 || boot < 0 ||
+        boot > mono || wall < VTIME_MIN_MS || wall > VTIME_MAX_MS)
+        return;
+    const int64_t now = (int64_t)wall + (mono - (int64_t)boot);
+    vtime_steady_seed(&s->w.ret.clock, now, mono);
+    char a[32];
+    log_info("storage: retention's clock goes on from its last sweep: %s (the wall clock, if "
+             "further ahead, is held as a step forward)",
+             vtime_format(now, a, sizeof a));
 }
 
 int64_t store_retention_now(store_t *s)

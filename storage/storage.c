@@ -317,6 +317,8 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     s->hold = store__test_open_held; /* before the thread: it reads hold under qmu */
     s->wpub_on = store__test_wstate_on;
     store__wstate_publish(s); /* the thread is not running: no lock needed */
+    if (s->opts.retention_ms > 0)
+        store__retain_clock_load(s);
     if (thread_create_niced(&s->thread, s->opts.writer_nice, store__writer_main, s) != 0) {
         snprintf(errmsg, errsize, "cannot start the writer thread");
         err = ERR_NOMEM;

@@ -94,6 +94,24 @@ def main():
         # A header alone: no rows out, header present.
         lines = replay(tmp, "empty", ["timestamp", "x"], [])
         assert lines == ["timestamp,anomaly_score,is_anomaly"], lines
+        # A time with no millisecond of Unix time (a leap second; before 1970 by its offset) is
+        # read as no time, as before, but said on stderr with its row (it was silent).
+        src, dst = os.path.join(tmp, "leap.csv"), os.path.join(tmp, "leap.out.csv")
+        write_csv(src, ["timestamp", "x"], [("2016-12-31 23:59:59", ["1"]),
+                                             ("2016-12-31 23:59:60", ["2"]),
+                                             ("1970-01-01T00:30:00+01:00", ["3"]),
+                                             ("2017-01-01 00:00:00", ["4"])])
+        proc = subprocess.run([REPLAY, src, dst], stderr=subprocess.PIPE, text=True)
+        assert proc.returncode == 0, f"leap: exit {proc.returncode}: {proc.stderr}"
+        with open(dst) as fh:
+            assert len(fh.read().splitlines()) == 5
+        err = proc.stderr.splitlines()
+        assert len(err) == 2, err
+        assert err[0].startswith("vigil-replay: row 2: timestamp '2016-12-31 23:59:60' read as "
+                                 "no time: second 60 (a leap second) is refused"), err
+        assert err[1].startswith("vigil-replay: row 3: timestamp '1970-01-01T00:30:00+01:00' "
+                                 "read as no time: before 1970-01-01T00:00:00Z"), err
+        print("ok   leap: second 60 and a time before 1970 named on stderr")
         # A missing input fails with a non-zero exit and a message.
         proc = subprocess.run([REPLAY, os.path.join(tmp, "absent.csv"), os.path.join(tmp, "o.csv")],
                               stderr=subprocess.PIPE, text=True)

@@ -108,6 +108,19 @@ static void test_steady_clock(void **state)
     assert_int_equal(vtime_steady_now(&g, at + later + 5, t + later + 5, &ev), at + later + 5);
     assert_int_equal(ev, VTIME_STEADY_SAME);
     assert_int_equal(vtime_steady_now(&g, at + later + 9, t + later + 9, NULL), at + later + 9);
+
+    /* Seeded (a clock saved before a restart, plus the time elapsed): a wall clock a day ahead
+     * of it is held from the first call, as it would have been without the restart; one within
+     * the slack, or behind, is followed. */
+    memset(&g, 0, sizeof g);
+    vtime_steady_seed(&g, W, M);
+    assert_int_equal(vtime_steady_now(&g, W + DAY + 100, M + 100, &ev), W + 100);
+    assert_int_equal(ev, VTIME_STEADY_HELD);
+    memset(&g, 0, sizeof g);
+    vtime_steady_seed(&g, W, M);
+    assert_int_equal(vtime_steady_now(&g, W + 30000, M + 100, &ev), W + 30000);
+    assert_int_equal(ev, VTIME_STEADY_SAME);
+    assert_int_equal(vtime_steady_now(&g, W - DAY, M + 200, &ev), W - DAY);
 }
 
 /* vtime_stamp_at, its clocks injected: the wall clock while it goes forward; after a step back

@@ -11,10 +11,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
+#include "daemon_fx.h"
 #include "pipeline.h"
 #include "pipeline_int.h"
 #include "vtime.h"
@@ -278,6 +280,117 @@ static void test_two_feeds_step_once(void **state)
     pipeline_destroy(p);
 }
 
+/* Writes one reading of "gw" (channel x) at ts to the store s. */
+static void store_one(store_t *s, int64_t ts, double v)
+{
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(batch_point_begin(&b, "gw", 2, ts, 0), 0);
+    assert_int_equal(batch_field_add(&b, "x", 1, v), 0);
+    assert_int_equal(batch_point_commit(&b), 1);
+    assert_int_equal(store_write(s, &b), 0);
+    batch_deinit(&b);
+}
+
+/* A pipeline whose device "gw" (channel x) reads 1 at ARRIVAL + 0..99 s, then steps its clock
+ * back to `from` and reads 2 at from + 0..99 s (arriving after the old newest), each reading
+ * also written to the store s: fed without the store (nothing of the pipeline's own goes
+ * there); the window reads it. */
+static pipeline_t *two_timelines(store_t *s, int64_t from)
+{
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = 1;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    for (int i = 0; i < 100; i++) {
+        feed(p, ARRIVAL + i * 1000, 1, ARRIVAL + i * 1000);
+        store_one(s, ARRIVAL + i * 1000, 1);
+    }
+    for (int i = 0; i < 100; i++) {
+        feed(p, from + i * 1000, 2, ARRIVAL + 100000 + i * 1000);
+        store_one(s, from + i * 1000, 2);
+    }
+    assert_int_equal(status_int(p, "clock_steps_back"), 1);
+    return p;
+}
+
+/* The spans "gw"'s training window leaves out (into skip, their count returned) and the window
+ * itself read from s up to its newest scored reading, as a training reads them. */
+static int window_of(pipeline_t *p, store_t *s, struct maint_span *skip, float **rows, int *n)
+{
+    struct dev *d = pipeline__find(p, "gw");
+    assert_non_null(d);
+    pthread_mutex_lock(&d->mu);
+    int nskip = pipeline__window_skip(d, skip);
+    const int64_t to_ts = d->last_ts;
+    const int stepped = d->step_skip.end_ms > d->step_skip.start_ms;
+    pthread_mutex_unlock(&d->mu);
+    char x[] = "x", *names[] = {x};
+    p->store = s;
+    assert_int_equal(pipeline__window_read(p, "gw", names, 1, skip, nskip, stepped, to_ts, rows, n),
+                     0);
+    p->store = NULL;
+    return nskip;
+}
+
+/* After a clock step back, a training's window leaves out the overlap of the two timelines
+ * (from the new one's first reading to the old one's newest), where their readings interleave
+ * by timestamp: the old timeline up to the step, then the new one past the old newest. The old
+ * timeline reads 1, the new one 2; before session 43 the window was 200 rows alternating 1 and
+ * 2 through the overlap. */
+static void test_window_leaves_step_out(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vigil-test-daemon-time-XXXXXX";
+    store_t *s = dfx_store_open(dir, 2);
+    /* The clock steps back about 50 s: the new timeline's readings fall between the old ones. */
+    const int64_t from = ARRIVAL + 49500, newest = ARRIVAL + 99000;
+    pipeline_t *p = two_timelines(s, from);
+    struct maint_span skip[PIPE_WINDOW_SKIP_MAX];
+    float *rows = NULL;
+    int n = 0;
+    assert_int_equal(window_of(p, s, skip, &rows, &n), 1);
+    assert_int_equal(skip[0].start_ms, from);
+    assert_int_equal(skip[0].end_ms, newest + 1);
+    /* Old readings before the new timeline's first (50), new ones after the old newest (50). */
+    assert_int_equal(n, 100);
+    for (int i = 0; i < n; i++)
+        assert_true(rows[i] == (i < 50 ? 1.0f : 2.0f));
+    free(rows);
+    /* Deleted, the device leaves nothing out: the readings of a device of that name sent after
+     * are all its own (the review: the span stayed, and left such readings out). */
+    struct dev *d = pipeline__find(p, "gw"); /* the struct stays, but is not found after */
+    pipeline_forget(p, "gw");
+    pthread_mutex_lock(&d->mu);
+    assert_int_equal(pipeline__window_skip(d, skip), 0);
+    pthread_mutex_unlock(&d->mu);
+    pipeline_destroy(p);
+    dfx_store_remove(s, dir);
+}
+
+/* A step back further than the device's stored history (a gateway whose clock reset to a year
+ * before its first reading): leaving the overlap out would leave nothing (the branch's first
+ * version: an empty window, so no training until the new timeline passed the old one's newest,
+ * a year later); the window is the new timeline's readings, as before session 43. */
+static void test_window_far_step(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vigil-test-daemon-time-XXXXXX";
+    store_t *s = dfx_store_open(dir, 2);
+    pipeline_t *p = two_timelines(s, ARRIVAL - 365LL * 86400000);
+    struct maint_span skip[PIPE_WINDOW_SKIP_MAX];
+    float *rows = NULL;
+    int n = 0;
+    assert_int_equal(window_of(p, s, skip, &rows, &n), 1);
+    assert_int_equal(n, 100);
+    for (int i = 0; i < n; i++)
+        assert_true(rows[i] == 2.0f);
+    free(rows);
+    pipeline_destroy(p);
+    dfx_store_remove(s, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +398,8 @@ int main(void)
         cmocka_unit_test(test_gap_not_interval),
         cmocka_unit_test(test_clock_steps_back),
         cmocka_unit_test(test_two_feeds_step_once),
+        cmocka_unit_test(test_window_leaves_step_out),
+        cmocka_unit_test(test_window_far_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

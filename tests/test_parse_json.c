@@ -139,7 +139,8 @@ static void test_json_ts(void **state)
         char body[128];
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}", secs[i]);
         json_item_bad(body, "ts: between 1970-01-02 and 1973-03-03 in milliseconds: looks like "
-                            "epoch seconds; send epoch milliseconds or an RFC 3339 string");
+                            "epoch seconds (or a counter of milliseconds since a device's boot); "
+                            "send epoch milliseconds or an RFC 3339 string");
     }
     batch_init(&b);
     json_run(&b,
@@ -163,18 +164,33 @@ static void test_json_ts(void **state)
                  wrong_type[i]);
         json_item_bad(body, "ts: not an integer or an RFC 3339 string");
     }
-    const char *bad_str[] = {"\"\"",
-                             "\"yesterday\"",
-                             "\"1732780800123\"",
-                             "\"2026-11-28T10:00:00\"",
-                             "\"1969-12-31T23:59:59Z\"",
-                             "\"2026-02-30T00:00:00Z\""};
+    const char *bad_str[] = {"\"\"", "\"yesterday\"", "\"1732780800123\"",
+                             "\"2026-11-28T10:00:00\"", "\"2026-02-30T00:00:00Z\""};
     for (size_t i = 0; i < sizeof bad_str / sizeof bad_str[0]; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}",
                  bad_str[i]);
         json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999");
     }
+    /* Well formed but outside 1970..9999 once the offset is applied: said so, not "not an
+     * RFC 3339 timestamp" (session 43); a 1969 date an offset brings into 1970 is taken. */
+    const char *before[] = {"1969-12-31T23:59:59Z", "1970-01-01T00:30:00+01:00"};
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":\"%s\",\"values\":{\"v\":1}}",
+                 before[i]);
+        json_item_bad(body, "ts: before 1970-01-01T00:00:00Z once its offset is applied: vigil "
+                            "keeps Unix time from 1970 on");
+    }
+    json_item_bad("{\"device\":\"d\",\"ts\":\"9999-12-31T23:30:00-01:00\",\"values\":{\"v\":1}}",
+                  "ts: after 9999-12-31T23:59:59.999Z once its offset is applied");
+    batch_init(&b);
+    json_run(&b, "{\"device\":\"d\",\"ts\":\"1969-12-31T23:30:00-01:00\",\"values\":{\"v\":1}}", 0,
+             &r);
+    assert_int_equal(r.errs.count, 0);
+    assert_int_equal(b.npoints, 1);
+    assert_int_equal(b.points[0].ts_ms, 1800000);
+    batch_deinit(&b);
     /* A leap second is refused naming it (it once replaced the reading at second 59). */
     json_item_bad("{\"device\":\"d\",\"ts\":\"2016-12-31T23:59:60Z\",\"values\":{\"v\":1}}",
                   "ts: second 60 (a leap second) is refused: Unix time, which vigil keeps, has no "

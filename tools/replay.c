@@ -299,8 +299,11 @@ static int parse_cell(const char *s, float *v)
 }
 
 /* A row's timestamp in ms: epoch milliseconds, RFC 3339, or "YYYY-MM-DD HH:MM:SS" (UTC, as in
- * the NAB files); DETECTOR_NO_TIME when it is none of these. */
-static int64_t row_time(const char *s)
+ * the NAB files); DETECTOR_NO_TIME when it is none of these. A time that is well formed but has
+ * no millisecond of Unix time (second 60, a leap second; before 1970 or after 9999 by its
+ * offset) is no time too, as before, but said on stderr with the row, as vigild refuses it:
+ * read silently as "no time", it changed retrain_seconds' schedule unseen. */
+static int64_t row_time(const char *s, long row)
 {
     char buf[64];
     int64_t ms;
@@ -310,10 +313,19 @@ static int64_t row_time(const char *s)
     memcpy(buf, s, n + 1);
     if (n > 10 && buf[10] == ' ')
         buf[10] = 'T';
-    if (vtime_parse(buf, &ms) == 0)
+    int rc = vtime_parse(buf, &ms);
+    if (rc == 0)
         return ms;
-    memcpy(buf + n, "Z", 2);
-    return vtime_parse(buf, &ms) == 0 ? ms : DETECTOR_NO_TIME;
+    const char *why = vtime_rfc3339_why(buf, n, rc), *none = vtime_rfc3339_why("", 0, ERR_INVAL);
+    if (why == none) { /* not well formed as it is: perhaps without its zone (UTC) */
+        memcpy(buf + n, "Z", 2);
+        if ((rc = vtime_parse(buf, &ms)) == 0)
+            return ms;
+        why = vtime_rfc3339_why(buf, n + 1, rc);
+    }
+    if (why != none && strchr(buf, 'T'))
+        fprintf(stderr, "vigil-replay: row %ld: timestamp '%s' read as no time: %s\n", row, s, why);
+    return DETECTOR_NO_TIME;
 }
 
 /* The short form goes to stderr after a bad command line (exit 2); --help prints it with the
@@ -547,7 +559,7 @@ int main(int argc, char **argv)
         for (int c = 0; c < C; c++)
             present[c] = c + 1 < k && parse_cell(f[c + 1], &x[c]);
         series_push(&series, x, present);
-        if ((rc = detector_step_ts(d, row_time(f[0]), x, present, &res)) < 0 ||
+        if ((rc = detector_step_ts(d, row_time(f[0], row), x, present, &res)) < 0 ||
             (restart_every > 0 && row % restart_every == 0 &&
              (rc = restart(&d, &saved, &saved_cap)) < 0) ||
             (res.want_train && (rc = train_now(d, &series, verbose, row)) < 0)) {

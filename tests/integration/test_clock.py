@@ -6,10 +6,13 @@ until the clock catches up), so the device's readings stay in order and are all 
 none lands on a millisecond an earlier one holds; the step is logged. Before, the 20 readings
 after the step were stamped an hour back and none was scored (out of order)."""
 
+import json
 import os
+import re
 import sys
 import time
 import unittest
+import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -17,10 +20,13 @@ import vigiltest as vt  # noqa: E402
 from pipeline_fx import wait_for  # noqa: E402
 
 HOUR = 3600 * 1000
+DAY = 24 * HOUR
+Y2100 = 4102444800000  # 2100-01-01 in epoch ms
 CLOCKSHIFT = os.environ.get("VIGIL_CLOCKSHIFT", "")  # tests/fault/clockshift.c, set by CTest
 
 
-class ClockStepsBack(unittest.TestCase):
+class OwnDaemon(unittest.TestCase):
+    """A test that starts its own vigild as self.d, stopped and removed after it."""
 
     def tearDown(self):
         if getattr(self, "d", None):
@@ -28,6 +34,9 @@ class ClockStepsBack(unittest.TestCase):
                 self.d.stop()
             finally:
                 self.d.cleanup()
+
+
+class ClockStepsBack(OwnDaemon):
 
     def status(self, device):
         return self.d.get_json("/v1/devices/%s/status" % vt.quote(device))
@@ -64,6 +73,77 @@ class ClockStepsBack(unittest.TestCase):
         self.assertEqual(ts, sorted(set(ts)))
         self.assertIn("the wall clock stepped back by", d.log())
         vt.write_file(shift, "0")
+
+
+def metric(text, name):
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    if not m:
+        raise AssertionError("no metric %s" % name)
+    return float(m.group(1))
+
+
+class FarFuture(OwnDaemon):
+    """A reading stamped more than storage.max_ahead (default a day) after vigild's clock is
+    refused at write, naming its item or line, in JSON, /write and the stream: stored, one
+    reading of a gateway whose clock jumped to 2100 stayed the device's newest in listings and
+    in SELECT last() until 2100 (session 42 kept it, stored but not scored). 0 turns it off."""
+
+    def start(self, conf=None):
+        path = None
+        if conf is not None:
+            path = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"), conf)
+        self.d = vt.Vigild(config=path)
+        self.d.start()
+        return self.d
+
+    def last_value(self, device):
+        q = 'SELECT last(v) FROM m WHERE "device" = \'%s\'' % device
+        st, _, body = self.d.get("/query?" + urllib.parse.urlencode({"db": "db", "q": q,
+                                                                      "epoch": "ms"}))
+        self.assertEqual(st, 200, body)
+        return json.loads(body)["results"][0]["series"][0]["values"][0]
+
+    def test_far_future_refused(self):
+        d = self.start("[model]\nenabled = false\n")
+        now = vt.now_ms()
+        r = d.post_json([{"device": "ff", "ts": now, "values": {"v": 1}},
+                         {"device": "ff", "ts": Y2100, "values": {"v": 99}},
+                         {"device": "ff", "ts": now + 23 * HOUR, "values": {"v": 2}}])
+        self.assertEqual(r.status, 400, r)
+        doc = r.json()
+        self.assertEqual((doc["accepted"], doc["rejected"]), (2, 1), doc)
+        self.assertEqual(doc["errors"][0]["index"], 1, doc)
+        err = doc["errors"][0]["error"]
+        for part in ("too far in the future", "ts 2100-01-01T00:00:00.000Z",
+                     "more than 1d ahead", "storage.max_ahead = 1d", "not stored"):
+            self.assertIn(part, err)
+        r = d.write_lp("m,device=ff v=3 %d\nm,device=ff v=98 %d\n" % (now + 1, now + 2 * DAY),
+                       precision="ms")
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("too far in the future", r.body.decode())
+        self.assertIn("(line 2)", r.body.decode())
+        c = d.stream_connect()
+        try:
+            c.send("m,device=ff v=97 %d\nm,device=ff v=4 %d\n"
+                   % (Y2100 * 10 ** 6, (now + 2) * 10 ** 6))
+            errs = vt.errors_of(c.wait_ok(2))
+            self.assertEqual(sorted(errs), [1], errs)
+            self.assertIn("too far in the future", errs[1])
+            c.finish()
+        finally:
+            c.close()
+        pts = d.readings("ff")
+        self.assertEqual([p["ts"] for p in pts], [now, now + 1, now + 2, now + 23 * HOUR], pts)
+        self.assertEqual(d.device("ff")["last_ts"], now + 23 * HOUR)
+        self.assertEqual(self.last_value("ff")[1], 2)  # SELECT last(): not a refused one
+        self.assertEqual(metric(d.metrics(), "vigil_ahead_refused_points_total"), 3)
+
+    def test_bound_off(self):
+        d = self.start("[model]\nenabled = false\n[storage]\nmax_ahead = 0\n")
+        r = d.post_json({"device": "ff0", "ts": Y2100, "values": {"v": 99}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(d.device("ff0")["last_ts"], Y2100)
+        self.assertEqual(metric(d.metrics(), "vigil_ahead_refused_points_total"), 0)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,21 @@ class Retention(vt.DaemonTestCase):
         self.assertEqual(r.status, 400, r)
         self.assertIn("storage.retention = 1d", r.json()["errors"][0]["error"])
 
+    def start_shifted(self, device):
+        """Starts vigild under tests/fault/clockshift.c (its shift file "0", returned) with
+        `retention = 30s`, and stores one chunk of 300 points of device stamped five minutes
+        ahead, so that no sweep may delete them within the test's time without a step."""
+        tmp = vt.mkdtemp()
+        shift = vt.write_file(os.path.join(tmp, "shift"), "0")
+        conf = vt.write_file(os.path.join(tmp, "vigild.conf"),
+                             "[model]\nenabled = false\n[storage]\nretention = 30s\n")
+        self.daemon = self.d = d = vt.Vigild(
+            config=conf, prefix=["env", "LD_PRELOAD=" + CLOCKSHIFT, "VIGIL_CLOCKSHIFT_FILE=" + shift])
+        d.start()
+        r = d.post_json(series(device, vt.now_ms() + 300000, 1, 300, 0))
+        self.assertEqual(r.status, 200, r)
+        return d, shift
+
     @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
                          "library, set by CTest; not built for sanitizer builds) not found")
     def test_clock_stepped_forward_deletes_nothing(self):
@@ -191,16 +206,7 @@ class Retention(vt.DaemonTestCase):
         the live reading was refused. The readings are stamped five minutes ahead, so that no
         sweep may delete them within the test's time (the module's timeout) without the step:
         the result does not depend on the machine's speed."""
-        tmp = vt.mkdtemp()
-        shift = vt.write_file(os.path.join(tmp, "shift"), "0")
-        conf = vt.write_file(os.path.join(tmp, "vigild.conf"),
-                             "[model]\nenabled = false\n[storage]\nretention = 30s\n")
-        self.daemon = self.d = d = vt.Vigild(
-            config=conf, prefix=["env", "LD_PRELOAD=" + CLOCKSHIFT, "VIGIL_CLOCKSHIFT_FILE=" + shift])
-        d.start()
-        now = vt.now_ms()
-        r = d.post_json(series("r-c", now + 300000, 1, 300, 0))  # one chunk of 300 points
-        self.assertEqual(r.status, 200, r)
+        d, shift = self.start_shifted("r-c")
         self.assertEqual(d.device("r-c")["points"], 300)
         sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
         vt.write_file(shift, str(DAY))  # read by the library within 20 ms
@@ -213,6 +219,31 @@ class Retention(vt.DaemonTestCase):
         self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 0)
         self.assertIn("retention's horizon and its refusal of old writes follow the elapsed "
                       "time", d.log())
+        vt.write_file(shift, "0")
+
+    @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
+                         "library, set by CTest; not built for sanitizer builds) not found")
+    def test_restart_keeps_the_hold(self):
+        """vigild restarted while its wall clock is a day ahead (stepped while it was stopped,
+        or while a step was held): the start reads retention's clock saved at the last sweep
+        (DATA_DIR/retention-clock, the same boot: CLOCK_BOOTTIME gives the time elapsed) and
+        holds the step as the running vigild would, so the readings stay. Before, the hold was
+        in memory only and the first sweep after the start deleted the sealed chunk by the
+        stepped clock. Readings stamped five minutes ahead, as in the test above."""
+        d, shift = self.start_shifted("r-k")
+        sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
+        self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 1, timeout=20)
+        self.assertTrue(os.path.exists(os.path.join(d.data_dir, "retention-clock")))
+        d.stop()
+        vt.write_file(shift, str(DAY))
+        d.start()
+        self.wait_metric("vigil_store_retention_sweeps_total", 2, timeout=20)
+        self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 0)
+        self.assertEqual(d.device("r-k")["points"], 300)
+        self.assertIn("retention's clock goes on from its last sweep", d.log())
+        self.assertIn("retention's horizon and its refusal of old writes follow the elapsed "
+                      "time", d.log())
+        d.stop()
         vt.write_file(shift, "0")
 
     def test_bad_value_names_key(self):
