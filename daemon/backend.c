@@ -39,6 +39,7 @@ struct time_window {
     backend_t *be;
     int64_t lo, hi, now; /* lo: retention's horizon (or INT64_MIN); hi: now + max_ahead */
     uint64_t old, ahead; /* the points refused as older than lo, as later than hi */
+    int64_t ahead_ts;    /* the first point refused as later than hi */
     api_reject_cb reject;
     void *arg;
 };
@@ -61,7 +62,8 @@ static int within_window(void *arg, const batch_point_t *p, size_t i)
                  "(storage.retention = %s); not stored",
                  ts, vtime_format(w->lo, at, sizeof at), set);
     } else {
-        w->ahead++;
+        if (w->ahead++ == 0)
+            w->ahead_ts = p->ts_ms;
         duration_format(w->be->max_ahead_ms, set, sizeof set);
         snprintf(why, sizeof why,
                  "point too far in the future: ts %s is more than %s ahead of this host's clock "
@@ -70,6 +72,29 @@ static int within_window(void *arg, const batch_point_t *p, size_t i)
     }
     w->reject(w->arg, p->item, why);
     return 0;
+}
+
+/* Counts time_admit's points refused as too far ahead and says so in the journal at most once
+ * a minute, with how many since it last did and one of their times: each client gets its 400,
+ * but when vigild's own clock is behind (a board without a battery-backed clock, before NTP)
+ * every device's readings are refused, and that is where an operator looks. Any thread. */
+static void ahead_refused(backend_t *be, const struct time_window *w)
+{
+    const uint64_t total =
+        atomic_fetch_add_explicit(&be->ahead_refused, w->ahead, memory_order_relaxed) + w->ahead;
+    int64_t now = (int64_t)vtime_mono_s(), last = atomic_load(&be->ahead_warned_s);
+    if (!((last == 0 || now - last >= 60) &&
+          atomic_compare_exchange_strong(&be->ahead_warned_s, &last, now ? now : 1)))
+        return;
+    const uint64_t since = total - atomic_exchange(&be->ahead_warned_total, total);
+    char ts[32], clock[32], set[32];
+    duration_format(be->max_ahead_ms, set, sizeof set);
+    log_warn("ingest: %llu reading%s refused as stamped more than %s ahead of this host's clock "
+             "(%s), e.g. ts %s: a device's clock or this host's is wrong (storage.max_ahead = %s; "
+             "said at most once a minute, vigil_ahead_refused_points_total counts them)",
+             (unsigned long long)since, since == 1 ? "" : "s", set,
+             vtime_format(w->now, clock, sizeof clock), vtime_format(w->ahead_ts, ts, sizeof ts),
+             set);
 }
 
 /* Removes the points of [first, b->npoints) outside the times a write admits, each reported by
@@ -96,7 +121,7 @@ static void time_admit(backend_t *be, batch_t *b, size_t first, api_reject_cb re
     if (w.old)
         atomic_fetch_add_explicit(&be->retention_refused, w.old, memory_order_relaxed);
     if (w.ahead)
-        atomic_fetch_add_explicit(&be->ahead_refused, w.ahead, memory_order_relaxed);
+        ahead_refused(be, &w);
 }
 
 static int be_admit(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg)

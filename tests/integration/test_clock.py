@@ -137,6 +137,13 @@ class FarFuture(OwnDaemon):
         self.assertEqual(d.device("ff")["last_ts"], now + 23 * HOUR)
         self.assertEqual(self.last_value("ff")[1], 2)  # SELECT last(): not a refused one
         self.assertEqual(metric(d.metrics(), "vigil_ahead_refused_points_total"), 3)
+        # The journal says so once a minute with the count since (the first write's one here):
+        # with vigild's own clock behind, every device's readings are refused.
+        warns = [l for l in d.log().splitlines() if "refused as stamped more than 1d ahead" in l]
+        self.assertEqual(len(warns), 1, d.log())
+        for part in ("ingest: 1 reading refused", "e.g. ts 2100-01-01T00:00:00.000Z",
+                     "a device's clock or this host's is wrong", "storage.max_ahead = 1d"):
+            self.assertIn(part, warns[0])
 
     def test_bound_off(self):
         d = self.start("[model]\nenabled = false\n[storage]\nmax_ahead = 0\n")
