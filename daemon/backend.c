@@ -38,6 +38,7 @@ static void duration_format(int64_t ms, char *buf, size_t size)
 struct time_window {
     backend_t *be;
     int64_t lo, hi, now; /* lo: retention's horizon (or INT64_MIN); hi: now + max_ahead */
+    int64_t max_ahead;   /* storage.max_ahead as this write read it (live) */
     uint64_t old, ahead; /* the points refused as older than lo, as later than hi */
     int64_t ahead_ts;    /* the first point refused as later than hi */
     api_reject_cb reject;
@@ -64,7 +65,7 @@ static int within_window(void *arg, const batch_point_t *p, size_t i)
     } else {
         if (w->ahead++ == 0)
             w->ahead_ts = p->ts_ms;
-        duration_format(w->be->max_ahead_ms, set, sizeof set);
+        duration_format(w->max_ahead, set, sizeof set);
         snprintf(why, sizeof why,
                  "point too far in the future: ts %s is more than %s ahead of this host's clock "
                  "%s (storage.max_ahead = %s); not stored",
@@ -88,7 +89,7 @@ static void ahead_refused(backend_t *be, const struct time_window *w)
         return;
     const uint64_t since = total - atomic_exchange(&be->ahead_warned_total, total);
     char ts[32], clock[32], set[32];
-    duration_format(be->max_ahead_ms, set, sizeof set);
+    duration_format(w->max_ahead, set, sizeof set);
     log_warn("ingest: %llu reading%s refused as stamped more than %s ahead of this host's clock "
              "(%s), e.g. ts %s: a device's clock or this host's is wrong (storage.max_ahead = %s; "
              "said at most once a minute, vigil_ahead_refused_points_total counts them)",
@@ -108,15 +109,21 @@ static void ahead_refused(backend_t *be, const struct time_window *w)
  *   device's newest in listings, readings?order=desc and SELECT last() until 2100, and no route
  *   deletes one reading. Readings stamped by vigild are never refused: its stamps run at most
  *   VTIME_STAMP_CATCHUP_MAX_MS (12 h) ahead of its clock, and the bound is at least a day. */
-static void time_admit(backend_t *be, batch_t *b, size_t first, api_reject_cb reject, void *arg)
+static void time_admit(backend_t *be, int64_t max_ahead, batch_t *b, size_t first,
+                       api_reject_cb reject, void *arg)
 {
     const int64_t now = vtime_now_ms();
-    struct time_window w = {
-        .be = be, .lo = INT64_MIN, .hi = INT64_MAX, .now = now, .reject = reject, .arg = arg};
+    struct time_window w = {.be = be,
+                            .lo = INT64_MIN,
+                            .hi = INT64_MAX,
+                            .now = now,
+                            .max_ahead = max_ahead,
+                            .reject = reject,
+                            .arg = arg};
     if (be->retention_ms > 0)
         w.lo = store_retention_now(be->store) - be->retention_ms;
-    if (be->max_ahead_ms > 0)
-        w.hi = now + be->max_ahead_ms;
+    if (max_ahead > 0)
+        w.hi = now + max_ahead;
     (void)batch_points_filter(b, first, within_window, &w);
     if (w.old)
         atomic_fetch_add_explicit(&be->retention_refused, w.old, memory_order_relaxed);
@@ -127,8 +134,9 @@ static void time_admit(backend_t *be, batch_t *b, size_t first, api_reject_cb re
 static int be_admit(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg)
 {
     backend_t *be = ctx;
-    if (be->retention_ms > 0 || be->max_ahead_ms > 0)
-        time_admit(be, b, first, reject, arg);
+    const int64_t max_ahead = atomic_load_explicit(&be->max_ahead_ms, memory_order_relaxed);
+    if (be->retention_ms > 0 || max_ahead > 0)
+        time_admit(be, max_ahead, b, first, reject, arg);
     return be->quota ? quota_admit(be->quota, b, first, reject, arg) : 0;
 }
 

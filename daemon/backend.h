@@ -28,8 +28,9 @@ typedef struct backend {
     _Atomic uint64_t retention_refused; /* points refused for it, for /metrics */
     /* storage.max_ahead (0: none): a point stamped later than now + max_ahead_ms (vigild's wall
      * clock) is refused at write, naming its item: stored, it would be the device's newest
-     * reading in listings and SELECT last() until its time came. */
-    int64_t max_ahead_ms;
+     * reading in listings and SELECT last() until its time came. Live: main stores it on
+     * reload, writes read it once each. */
+    _Atomic int64_t max_ahead_ms;
     _Atomic uint64_t ahead_refused; /* points refused for it, for /metrics */
     /* The journal's warning of those refusals, at most once a minute (vigild's or the devices'
      * clock is wrong: the one sign in the log): when it was said (monotonic s, 0: never) and

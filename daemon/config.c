@@ -816,7 +816,7 @@ static const char *const live_settings[] = {
     "http.events_state_min_ms", "http.health_stall_s",
     "storage.max_devices",      "storage.max_channels_per_device",
     "storage.max_attrs_bytes",  "storage.snapshots_keep",
-    "storage.snapshot_every",
+    "storage.snapshot_every",   "storage.max_ahead",
 };
 
 int config_is_live(const char *section, const char *key)

@@ -463,6 +463,7 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     if (d->backend.pipe)
         pipeline_set_state_min_ms(d->backend.pipe, d->cfg.events_state_min_ms);
     atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);
+    atomic_store(&d->backend.max_ahead_ms, d->cfg.max_ahead_ms);
     atomic_store(&d->backend.metrics_capped_logged, 0);
     health_set_stall(&d->health, stall_bound_ms(d));
     snapshots_set_keep(d->backend.snaps, d->cfg.snapshots_keep);

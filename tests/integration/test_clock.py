@@ -18,6 +18,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 from pipeline_fx import wait_for  # noqa: E402
+import test_ops  # noqa: E402
 
 HOUR = 3600 * 1000
 DAY = 24 * HOUR
@@ -144,6 +145,25 @@ class FarFuture(OwnDaemon):
         for part in ("ingest: 1 reading refused", "e.g. ts 2100-01-01T00:00:00.000Z",
                      "a device's clock or this host's is wrong", "storage.max_ahead = 1d"):
             self.assertIn(part, warns[0])
+
+    def test_reload(self):
+        # storage.max_ahead is live: a reload turns it off and sets another bound, without a
+        # restart (the same process answers; before, "applied only after a restart").
+        d = self.start("[model]\nenabled = false\n")
+        pid, now = d.proc.pid, vt.now_ms()
+        self.assertEqual(d.post_json({"device": "fr", "ts": Y2100, "values": {"v": 1}}).status, 400)
+        vt.write_file(d.config, "[model]\nenabled = false\n[storage]\nmax_ahead = 0\n")
+        log = test_ops.hup(d, r"configuration reloaded; applied: storage.max_ahead")
+        self.assertNotIn("applied only after a restart", log)
+        self.assertEqual(d.post_json({"device": "fr", "ts": Y2100, "values": {"v": 2}}).status, 200)
+        vt.write_file(d.config, "[model]\nenabled = false\n[storage]\nmax_ahead = 2d\n")
+        test_ops.hup(d, r"configuration reloaded; applied: storage.max_ahead")
+        self.assertEqual(d.post_json({"device": "fr", "ts": now + 47 * HOUR,
+                                      "values": {"v": 3}}).status, 200)
+        r = d.post_json({"device": "fr", "ts": now + 3 * DAY, "values": {"v": 4}})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("(storage.max_ahead = 2d)", r.json()["errors"][0]["error"])
+        self.assertEqual(d.proc.pid, pid)
 
     def test_bound_off(self):
         d = self.start("[model]\nenabled = false\n[storage]\nmax_ahead = 0\n")
