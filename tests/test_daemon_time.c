@@ -51,14 +51,21 @@ static json_int_t status_int(pipeline_t *p, const char *name)
     return n;
 }
 
-static void test_future_reading_not_newest(void **state)
+/* A pipeline without a store, scoring on one worker. */
+static pipeline_t *one_worker(void)
 {
-    (void)state;
     pipeline_opts_t o;
     pipeline_opts_default(&o);
     o.workers = 1;
     pipeline_t *p = NULL;
     assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    return p;
+}
+
+static void test_future_reading_not_newest(void **state)
+{
+    (void)state;
+    pipeline_t *p = one_worker();
     for (int i = 0; i < 3; i++)
         feed(p, ARRIVAL - 3000 + i * 1000, i, ARRIVAL);
     assert_int_equal(status_int(p, "readings_scored"), 3);
@@ -92,11 +99,7 @@ static void test_future_reading_not_newest(void **state)
 static void test_gap_not_interval(void **state)
 {
     (void)state;
-    pipeline_opts_t o;
-    pipeline_opts_default(&o);
-    o.workers = 1;
-    pipeline_t *p = NULL;
-    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    pipeline_t *p = one_worker();
     int64_t t = ARRIVAL - 86400000LL * 2;
     for (int i = 0; i < 100; i++, t += 1000)
         feed(p, t, i % 7, t);
@@ -159,11 +162,7 @@ static size_t preds_in_order(pipeline_t *p, int64_t *first, int64_t *last)
 static void test_clock_steps_back(void **state)
 {
     (void)state;
-    pipeline_opts_t o;
-    pipeline_opts_default(&o);
-    o.workers = 1;
-    pipeline_t *p = NULL;
-    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    pipeline_t *p = one_worker();
     int64_t at = ARRIVAL;
     for (int i = 0; i < 100; i++, at += 1000)
         feed(p, at, i % 7, at);
@@ -255,11 +254,7 @@ static void test_clock_steps_back(void **state)
 static void test_two_feeds_step_once(void **state)
 {
     (void)state;
-    pipeline_opts_t o;
-    pipeline_opts_default(&o);
-    o.workers = 1;
-    pipeline_t *p = NULL;
-    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    pipeline_t *p = one_worker();
     int64_t t = ARRIVAL;
     for (int i = 0; i < 300; i++, t += 1000)
         feed(p, t, i % 7, t);
@@ -298,11 +293,7 @@ static void store_one(store_t *s, int64_t ts, double v)
  * there); the window reads it. */
 static pipeline_t *two_timelines(store_t *s, int64_t from)
 {
-    pipeline_opts_t o;
-    pipeline_opts_default(&o);
-    o.workers = 1;
-    pipeline_t *p = NULL;
-    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    pipeline_t *p = one_worker();
     for (int i = 0; i < 100; i++) {
         feed(p, ARRIVAL + i * 1000, 1, ARRIVAL + i * 1000);
         store_one(s, ARRIVAL + i * 1000, 1);
