@@ -367,8 +367,8 @@ static void device_put(api_request_t *r)
     char *attrs = NULL;
     if (len > 0) {
         json_error_t jerr;
-        json_t *v = json_loadb(body + json_bom_len(body, len), len - json_bom_len(body, len), 0,
-                               &jerr);
+        json_t *v =
+            json_loadb(body + json_bom_len(body, len), len - json_bom_len(body, len), 0, &jerr);
         if (v == NULL || !json_is_object(v)) {
             if (v)
                 api__error(r, 400, "body must be a JSON object of device attributes");
