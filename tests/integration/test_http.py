@@ -291,6 +291,11 @@ class JsonIngest(vt.DaemonTestCase):
                         stdin=bom + b'{"site":"north"}')
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.d.device("bom-1")["attrs"], {"site": "north"})
+        # A mark alone is an empty body, as with no mark: the device is kept as it is (it was a
+        # 400 "invalid JSON ... near end of file", and then a 500 "out of memory").
+        r = self.d.curl("PUT", "/v1/devices/bom-1", "--data-binary", "@-", stdin=bom)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.d.device("bom-1")["attrs"], {"site": "north"})
         r = self.d.curl("POST", "/v1/devices/bom-1/maintenance", "--data-binary", "@-",
                         stdin=bom + b'{"minutes":5,"note":"bom"}')
         self.assertEqual(r.status, 200, r)
