@@ -243,14 +243,15 @@ class GrafanaQueries(InfluxdPair):
     def test_fill_arguments(self):
         """fill(linear), the one fill option influxd has and vigild lacks, is named whole in the
         statement's error (it was "vigild does not support fill(linear", unclosed); an argument
-        that is no fill option and no number (fill(foo), fill(-null)) is influxd's parse error,
-        a 400, where vigild said it did not support "fill(foo"."""
+        that is no fill option and no number (fill(foo), fill(-null), and fill(LINEAR): influxd
+        compares the text with "linear" as written) is influxd's parse error, a 400, where
+        vigild said it did not support "fill(foo"."""
         g = 'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(10s) ' % g_range(0, 20)
-        for arg in ("linear", "LINEAR", '"linear"'):
+        for arg in ("linear", '"linear"'):
             ans = self.vigild(g + "fill(%s)" % arg)
             self.assertEqual(ans["results"][0]["error"], "vigild does not support fill(linear)",
                              arg)
-        for arg in ("foo", "FOO", "-null", "-linear", "-foo"):
+        for arg in ("foo", "FOO", "-null", "-linear", "-foo", "LINEAR", "Linear", '"LINEAR"'):
             want, got = self.both(g + "fill(%s)" % arg)
             self.assertEqual(got, want, arg)
             self.assertEqual(got[0], 400, (arg, got))
