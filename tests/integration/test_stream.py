@@ -7,15 +7,14 @@ SIGTERM, every line read is stored and acknowledged before the connection closes
 temperature limits, set once per data folder (DemoLimits); --demo without its feed (the stream
 off, no vigil-sim beside vigild) stops the start, naming why (DemoWithoutFeed)."""
 
-import shutil
-import subprocess
-
 import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
