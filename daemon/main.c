@@ -464,6 +464,10 @@ static int reload(struct daemon *d, char *err, size_t errsize)
         pipeline_set_state_min_ms(d->backend.pipe, d->cfg.events_state_min_ms);
     atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);
     atomic_store(&d->backend.max_ahead_ms, d->cfg.max_ahead_ms);
+    /* Writes refuse by it from the next one, sweeps delete by it from their next step. */
+    atomic_store(&d->backend.retention_ms, d->cfg.retention_ms);
+    store_set_retention(d->store, d->cfg.retention_ms);
+    api_set_retention(d->api, d->cfg.retention_ms);
     atomic_store(&d->backend.metrics_capped_logged, 0);
     health_set_stall(&d->health, stall_bound_ms(d));
     snapshots_set_keep(d->backend.snaps, d->cfg.snapshots_keep);

@@ -479,6 +479,13 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg);
  * writer's. */
 int store_retention_sweep(store_t *s);
 
+/* Sets the retention (store_opts_t.retention_ms; 0: none) from now on (a reload): each step of
+ * a sweep reads it for its horizon, and the time to the next sweep is a tenth of it from the
+ * last sweep's end (within the bounds), so a shorter one sweeps sooner and deletes by it. A
+ * waiter of store_retention_sweep is called back when retention is on again, or at close. Any
+ * thread. */
+void store_set_retention(store_t *s, int64_t retention_ms);
+
 /* The wall clock that retention's horizon is taken from (vtime_steady_now, shared with the
  * sweeps): a step back is followed at once, a step forward only once it has held for an hour
  * (logged both times), so that a clock stepped ahead by mistake neither deletes nor refuses

@@ -390,7 +390,7 @@ static int run_job(store_t *s, store_job_t *j)
         return 0; /* its place in the queue is the point */
     case JOB_RETAIN:
         /* Once committed, it waits for the next sweep (store__retain_wait). */
-        if (s->opts.retention_ms <= 0)
+        if (__atomic_load_n(&s->w.ret.retention_ms, __ATOMIC_ACQUIRE) <= 0)
             j->status = ERR_INVAL;
         return 0;
     case JOB_PFLUSH: {
