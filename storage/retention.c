@@ -446,12 +446,36 @@ void store__retain_wait(store_t *s, store_job_t *j)
         j->cb(j->arg, ERR_IO);
         return;
     }
+    if (retention(s) <= 0) { /* turned off since run_job looked */
+        j->cb(j->arg, ERR_INVAL);
+        return;
+    }
     j->next = r->wait_next;
     r->wait_next = j;
     if (!r->active) {
         r->next_ms = 0;
         r->periodic = 0;
     }
+}
+
+void store__retain_off(store_t *s)
+{
+    store_retain_t *r = &s->w.ret;
+    if (retention(s) > 0 || r->disabled || (!r->active && r->wait_next == NULL))
+        return;
+    /* No step runs while it is off (store__retain_due_ms): a sweep left part-way would resume,
+     * once retention is on again, from its cursor with the clock of its start, however old,
+     * and its waiters would wait until then. It ends here instead; the noted devices stay noted
+     * for the next sweep, which starts afresh (due at once) when retention is on again. */
+    store_job_t *cur = r->wait_cur, *next = r->wait_next;
+    r->wait_cur = r->wait_next = NULL;
+    r->active = 0;
+    r->walking = 0;
+    r->events_done = 0;
+    r->periodic = 0;
+    r->next_ms = 0;
+    wake(cur, ERR_INVAL);
+    wake(next, ERR_INVAL);
 }
 
 void store__retain_forget(store_writer_t *w, store_dev_t *d)

@@ -727,8 +727,12 @@ int store__retain_step(store_t *s);
 void store__retain_end_tx(store_t *s, int err);
 /* Monotonic ms when the next step is due; -1 when retention is off (now). */
 int64_t store__retain_due_ms(store_t *s);
-/* Takes a committed JOB_RETAIN: called back (status 0) when the next sweep to start has ended. */
+/* Takes a committed JOB_RETAIN: called back (status 0) when the next sweep to start has ended,
+ * or ERR_INVAL if retention is off (now or before then: store__retain_off). */
 void store__retain_wait(store_t *s, struct store_job *j);
+/* While retention is off (store_set_retention 0): ends a sweep left part-way and answers its
+ * waiters and those of the next with ERR_INVAL. Before each transaction and each idle wait. */
+void store__retain_off(store_t *s);
 /* A device leaves the maps (deletion): the walk moves past it. */
 void store__retain_forget(store_writer_t *w, struct store_dev *d);
 /* At the writer's exit: calls back the waiters with ERR_CLOSED, finalizes the statements. */
