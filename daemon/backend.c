@@ -136,7 +136,9 @@ static void time_admit(backend_t *be, int64_t retention, int64_t max_ahead, batc
 static int be_admit(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg)
 {
     backend_t *be = ctx;
-    const int64_t retention = atomic_load_explicit(&be->retention_ms, memory_order_relaxed);
+    /* Acquire: the sweeps, which this write reaches through the store's queue, then hold a
+     * retention at least as long (main.c's reload sets a longer one there first). */
+    const int64_t retention = atomic_load_explicit(&be->retention_ms, memory_order_acquire);
     const int64_t max_ahead = atomic_load_explicit(&be->max_ahead_ms, memory_order_relaxed);
     if (retention > 0 || max_ahead > 0)
         time_admit(be, retention, max_ahead, b, first, reject, arg);
