@@ -157,7 +157,7 @@ class Retention(vt.DaemonTestCase):
         to 10s is applied in the same process, the next sweep (a tenth of the new retention
         after the last one) deletes the 10-day-old readings stored under 30d, writes older than
         10s are refused naming it, and SHOW RETENTION POLICIES says 10s; a SIGHUP that
-        lengthens it to 100s stores a minute-old chunk that the sweeps after keep. Before, the
+        lengthens it to 100s stores a 30-second-old chunk that the sweeps after keep. Before, the
         reload logged it as needing a restart and nothing was deleted."""
         base = "[model]\nenabled = false\n[storage]\nretention = %s\n"
         d = self.start(base % "30d")
@@ -185,13 +185,15 @@ class Retention(vt.DaemonTestCase):
         vt.write_file(d.config, base % "100s")
         hup(d, r"configuration reloaded; applied: [^\n]*storage\.retention")
         sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
-        minute = series("r-h", vt.now_ms() - 60000, 1, 300, 1000)  # one chunk
-        r = d.post_json(minute)
+        # One chunk 30 s old: 10s would delete it, 100s keeps it for 70 s more, time for the
+        # two sweeps below (about 20 s) on a loaded machine.
+        young = series("r-h", vt.now_ms() - 30000, 1, 300, 1000)
+        r = d.post_json(young)
         self.assertEqual(r.status, 200, r)
         # Two sweeps more (one every 10 s): the second started after the write.
         self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 2, timeout=40)
         self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 300)
-        self.assertPoints(d.readings("r-h"), [(p["ts"], p["values"]) for p in minute])
+        self.assertPoints(d.readings("r-h"), [(p["ts"], p["values"]) for p in young])
         self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 1)
         self.assertEqual(d.proc.pid, pid)
 
