@@ -12,14 +12,15 @@
  * would rewrite the whole database under the write lock), it stops growing once the retained
  * data is in steady state.
  *
- * How: a sweep fixes its horizon (store_retention_now at its start: the wall clock, but one
+ * How: a sweep fixes its clock (store_retention_now at its start: the wall clock, but one
  * stepped forward is followed only after an hour, vtime_steady_now) and walks the writer's device
  * map from a cursor. It runs in steps, one per writer transaction: every transaction of a busy
  * writer (so a saturated writer still sweeps) and idle transactions of its own while the queue
  * is empty (writer.c). The retention is live (store_set_retention, a reload): each step takes its
  * horizon from the sweep's clock minus the retention it reads, and the next sweep is due a tenth
- * of the retention as it is then after the last one ended. A step visits at most
- * STORE_RETAIN_DEVS_PER_TX devices and deletes at most STORE_RETAIN_ROWS_PER_TX rows and
+ * of the retention as it is then after the last one ended; turned off, a sweep part-way is ended
+ * (store__retain_off). A step visits at most STORE_RETAIN_DEVS_PER_TX devices and deletes at
+ * most STORE_RETAIN_ROWS_PER_TX rows and
  * STORE_RETAIN_EVENTS_PER_TX events, so it adds a bounded, small amount of work to the transaction
  * it shares with other clients' readings. A device is read only when its oldest timestamp
  * (d->first_ts, in memory) is before the horizon; its rows are then found in the (device_id, t0,
