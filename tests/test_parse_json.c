@@ -121,12 +121,36 @@ static void test_json_ts(void **state)
         assert_int_equal(b.points[i].item, i);
     batch_deinit(&b);
 
-    /* Before 1970 or after 9999 (the last: nanoseconds sent as milliseconds). */
-    const char *range[] = {"-1", "253402300800000", "-1.0", "1e300", "1732780800123456789"};
+    /* Before 1970 or after 9999, and past 9999 in nanoseconds too. */
+    const char *range[] = {"-1", "-1.0", "1e300", "2.6e20", "-1732780800123456"};
     for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}", range[i]);
         json_item_bad(body, "ts: out of range: epoch milliseconds between 1970 and 9999");
+    }
+    /* Epoch microseconds or nanoseconds (Go's time.Now().UnixNano(), InfluxDB's default) past
+     * 9999 in ms: the range, then the unit it looks like and the milliseconds to send (was the
+     * range alone). Just past 9999 in ms reads as µs. */
+    const struct {
+        const char *ts, *why;
+    } units[] = {
+        {"1733300000000000", "microseconds: send milliseconds, e.g. 1733300000000"},
+        {"1733300000000000000", "nanoseconds: send milliseconds, e.g. 1733300000000"},
+        {"1732780800123456789", "nanoseconds: send milliseconds, e.g. 1732780800123"},
+        {"1732780800123456", "microseconds: send milliseconds, e.g. 1732780800123"},
+        {"253402300800000", "microseconds: send milliseconds, e.g. 253402300800"},
+        {"1.7333e15", "microseconds: send milliseconds, e.g. 1733300000000"},
+        {"1.7333e18", "nanoseconds: send milliseconds, e.g. 1733300000000"},
+        {"9223372036854775807", "nanoseconds: send milliseconds, e.g. 9223372036854"},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        char body[128], want[256];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}",
+                 units[i].ts);
+        snprintf(want, sizeof want,
+                 "ts: out of range: epoch milliseconds between 1970 and 9999; looks like epoch %s",
+                 units[i].why);
+        json_item_bad(body, want);
     }
     /* Epoch seconds as a number (1970-01-02 to 1973-03-03 in ms): refused, naming the unit;
      * the same instant as an RFC 3339 string names its unit and is taken, and so are the
