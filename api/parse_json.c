@@ -30,8 +30,9 @@ static const char looks_like_seconds[] =
  * InfluxDB's clients send). Returns the message naming the unit and the value to send (v scaled
  * down to ms, truncated), or the plain out_of_range past 9999 in ns too. An integer is divided
  * exactly; the readings decode every number as a double, exact to 256 ns at today's ns, so
- * their example may be 1 ms later than the nanoseconds truncated (it is an example). The message is in a thread-local buffer, valid
- * until the thread's next call: concurrent callers each keep their own. */
+ * their example may be 1 ms later than the nanoseconds truncated (it is an example). The message is
+ * in a thread-local buffer, valid until the thread's next call: concurrent callers each keep their
+ * own. */
 static const char *past_9999(int is_int, json_int_t iv, double dv)
 {
     static _Thread_local char buf[192];

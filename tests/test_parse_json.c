@@ -188,14 +188,45 @@ static void test_json_ts(void **state)
                  wrong_type[i]);
         json_item_bad(body, "ts: not an integer or an RFC 3339 string");
     }
-    const char *bad_str[] = {"\"\"", "\"yesterday\"", "\"1732780800123\"",
-                             "\"2026-11-28T10:00:00\"", "\"2026-02-30T00:00:00Z\""};
+    const char *bad_str[] = {"\"\"",
+                             "\"yesterday\"",
+                             "\"1732780800123\"",
+                             "\"2026-02-30T00:00:00Z\"",
+                             "\"2026-11-28T10:00:00.\"",
+                             "\"2026-11-28T10:00:00+0100\"",
+                             "\"2026-11-2810:00:00Z\""};
     for (size_t i = 0; i < sizeof bad_str / sizeof bad_str[0]; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}",
                  bad_str[i]);
         json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999");
     }
+    /* A date and a time without an offset, or with another character than 'T' between them:
+     * said what is missing or wrong (was the general message); a space for the 'T' is taken. */
+    const char *no_offset[] = {"2026-11-28T10:00:00", "2026-11-28 10:00:00",
+                               "2026-11-28t10:00:00.5", "2026-11-28T10:00:00.123456789"};
+    for (size_t i = 0; i < sizeof no_offset / sizeof no_offset[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":\"%s\",\"values\":{\"v\":1}}",
+                 no_offset[i]);
+        json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999: no offset after "
+                            "the time: add Z (UTC) or +hh:mm");
+    }
+    const char *no_t[] = {"2026-11-28_10:00:00Z", "2026-11-28/10:00:00"};
+    for (size_t i = 0; i < sizeof no_t / sizeof no_t[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":\"%s\",\"values\":{\"v\":1}}",
+                 no_t[i]);
+        json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999: 'T' expected "
+                            "between date and time (as in 2026-11-28T10:00:00Z)");
+    }
+    batch_init(&b);
+    json_run(&b, "{\"device\":\"d\",\"ts\":\"2026-11-28 10:00:00.123Z\",\"values\":{\"v\":1}}", 0,
+             &r);
+    assert_int_equal(r.errs.count, 0);
+    assert_int_equal(b.npoints, 1);
+    assert_int_equal(b.points[0].ts_ms, 1795860000123LL);
+    batch_deinit(&b);
     /* Well formed but outside 1970..9999 once the offset is applied: said so, not "not an
      * RFC 3339 timestamp" (session 43); a 1969 date an offset brings into 1970 is taken. */
     const char *before[] = {"1969-12-31T23:59:59Z", "1970-01-01T00:30:00+01:00"};
