@@ -144,6 +144,22 @@ class JsonIngest(vt.DaemonTestCase):
         self.assertEqual(res.status, 200, res)
         self.assertPoints(self.d.readings("us-1"), [(1733300000000, {"a": 3.0})])
 
+    def test_lp_precision_hint(self):
+        # /write with a declared precision coarser than the timestamps' (Go's and Python's
+        # nanoseconds with precision=ms): the line's 400 names the unit they look like and the
+        # precision to declare (was the range alone); declared so, the same line is stored.
+        ns = 1733300000000000000
+        res = self.d.write_lp("m,device=lp-ns a=1 %d" % ns, precision="ms")
+        self.assertEqual(res.status, 400, res)
+        self.assertIn("timestamp out of range: before 1970 or after 9999; looks like epoch "
+                      "nanoseconds: declare precision=ns", res.json()["error"])
+        res = self.d.write_lp("m,device=lp-ns a=1 %d" % (ns // 1000), precision="s")
+        self.assertEqual(res.status, 400, res)
+        self.assertIn("looks like epoch microseconds: declare precision=us", res.json()["error"])
+        self.assertEqual(self.d.write_lp("m,device=lp-ns a=1 %d" % ns, precision="ns").status,
+                         204)
+        self.assertPoints(self.d.readings("lp-ns"), [(1733300000000, {"a": 1.0})])
+
     def test_overwrite_same_key(self):
         d = "ow-1"
         r = self.d.post_json({"device": d, "ts": 5000, "values": {"a": 1.0, "b": 2.0}})
