@@ -78,7 +78,7 @@ struct api_server {
     atomic_int_fast64_t query_timeout_ms;
     atomic_uint_fast64_t query_timeouts; /* /query answers cut by http.query_timeout */
     atomic_uint_fast64_t accept_errors;  /* libmicrohttpd's "Error accepting" log lines */
-    atomic_int_fast64_t accept_warned_s; /* when a failed accept was last a warning */
+    _Atomic int64_t accept_warned_s; /* when a failed accept was last a warning (log_due) */
     /* What libmicrohttpd logged while api_start's MHD_start_daemon ran, on the thread calling it
      * (starter; starting set meanwhile), joined by "; ": why it could not listen (the bind's
      * errno reason, a TLS set-up failure), for api_start's error. Written and read only by that

@@ -728,9 +728,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     int warn = 0;
     if (strncmp(fmt, "Error accepting connection", 26) == 0) {
         atomic_fetch_add_explicit(&srv->accept_errors, 1, memory_order_relaxed);
-        int64_t now = (int64_t)vtime_mono_s(), last = atomic_load(&srv->accept_warned_s);
-        warn = (last == 0 || now - last >= 60) &&
-               atomic_compare_exchange_strong(&srv->accept_warned_s, &last, now ? now : 1);
+        warn = log_due(&srv->accept_warned_s, (int64_t)vtime_mono_s(), 60);
     }
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
