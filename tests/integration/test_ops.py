@@ -225,20 +225,9 @@ def items(n, device="r-1"):
     return [{"device": device, "ts": 1000 + i, "values": {"v": i}} for i in range(n)]
 
 
-class TestReload(unittest.TestCase):
-    BASE = "[daemon]\nlog_level = info\n[http]\nmax_batch = 100\nmax_body_bytes = 65536\n"
-
-    def setUp(self):
-        self.cfg = os.path.join(mkdtemp(), "vigild.conf")
-        write_file(self.cfg, self.BASE)
-        self.d = Vigild(config=self.cfg)
-        self.d.start()
-
-    def tearDown(self):
-        try:
-            self.d.stop()
-        finally:
-            self.d.cleanup()
+class TestReload(vt.FreshDaemonTestCase):
+    CONFIG = ("[daemon]\nlog_level = info\n[http]\nmax_batch = 100\n"
+              "max_body_bytes = 65536\n")
 
     def test_live_settings(self):
         d = self.d
