@@ -713,7 +713,7 @@ max_query_points = 50
         self.assertJsonError(self.d.get("/v1/devices/lim-big/forecast?horizon=10001"), 400)
 
 
-class TestDeviceLimits(unittest.TestCase):
+class TestDeviceLimits(vt.FreshDaemonTestCase):
     assertJsonError = vt.DaemonTestCase.assertJsonError
 
     def assertNoDevice(self, device):
@@ -721,17 +721,7 @@ class TestDeviceLimits(unittest.TestCase):
         self.assertEqual(st, 404, body)
 
     CONF = "[storage]\nmax_devices = %d\nmax_channels_per_device = 4\n"
-
-    def setUp(self):
-        self.cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), self.CONF % 3)
-        self.d = Vigild(config=self.cfg)
-        self.d.start()
-
-    def tearDown(self):
-        try:
-            self.d.stop()
-        finally:
-            self.d.cleanup()
+    CONFIG = CONF % 3
 
     def test_devices_and_channels(self):
         d = self.d
