@@ -259,6 +259,13 @@ void api__cors_headers(const api_request_t *r, struct MHD_Response *resp);
 /* The methods a route takes, as an Allow header value ("GET, HEAD"). */
 const char *api__route_allow(enum api_route route);
 
+/* handlers.c, for devices.c too. Any thread. Whether the request's Content-Type is one a JSON
+ * endpoint accepts (none, JSON, curl -d's default); else answers 415 and returns 0. */
+int api__json_content_type_ok(api_request_t *r);
+/* Ends a page at API_PAGE_BYTES: when the item just appended after mark crossed it (and is not
+ * the page's first), it is taken back. Returns 1 when the page is full. */
+int api__page_full(sbuf_t *b, size_t mark, size_t n);
+
 /* Routing (route.c). Any thread. The route of the request's raw path and the decoded device id
  * in it, if any: server.c's access handler calls it once per request. */
 enum api_route api__route_of(api_request_t *r, const char *url);
