@@ -193,8 +193,11 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
     if (v == NULL)
         return r->status ? -1 : 0;
     int rc = vtime_parse(v, out);
-    if (rc == ERR_RANGE) {
-        api__error(r, 400, "parameter '%s': '%s': " VTIME_LEAP_SECOND_WHY, name, v);
+    /* A well-formed RFC 3339 time says what is wrong, as JSON's ts does: a leap second, or an
+     * offset that puts it before 1970 or after 9999 ("1970-01-01T00:30:00+01:00"). */
+    const char *why = rc && strpbrk(v, "Tt:") ? vtime_rfc3339_why(v, strlen(v), rc) : NULL;
+    if (why != NULL && strcmp(why, VTIME_RFC3339_WHY) != 0) {
+        api__error(r, 400, "parameter '%s': '%s': %s", name, v, why);
         return -1;
     }
     if (rc) {

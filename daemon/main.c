@@ -464,6 +464,18 @@ static int reload(struct daemon *d, char *err, size_t errsize)
         pipeline_set_state_min_ms(d->backend.pipe, d->cfg.events_state_min_ms);
     atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);
     atomic_store(&d->backend.max_ahead_ms, d->cfg.max_ahead_ms);
+    /* Writes refuse by it from the next one, sweeps delete by it from their next step. In the
+     * order that never has writes accept by a longer retention than the sweeps delete by (a
+     * reading acknowledged, then deleted at once): a longer one (0: the longest) goes to the
+     * sweeps first, a shorter one to the writes first. */
+    const int64_t ret = d->cfg.retention_ms, was = atomic_load(&d->backend.retention_ms);
+    const int longer = ret <= 0 || (was > 0 && ret > was);
+    if (longer)
+        store_set_retention(d->store, ret);
+    atomic_store(&d->backend.retention_ms, ret);
+    if (!longer)
+        store_set_retention(d->store, ret);
+    api_set_retention(d->api, ret);
     atomic_store(&d->backend.metrics_capped_logged, 0);
     health_set_stall(&d->health, stall_bound_ms(d));
     snapshots_set_keep(d->backend.snaps, d->cfg.snapshots_keep);
