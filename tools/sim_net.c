@@ -17,6 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MAX_RETRIES  600 /* 503 answers retried per batch before it counts as failed */
+#define IO_TIMEOUT_S 300 /* longest a blocking send or receive may wait */
+
 int64_t sim_mono_us(void)
 {
     struct timespec ts;

@@ -8,9 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAX_RETRIES  600 /* 503 answers retried per batch before it counts as failed */
-#define IO_TIMEOUT_S 300 /* longest a blocking send or receive may wait */
-
 /* Set by SIGINT/SIGTERM (tools/sim.c): connecting and retrying give up. */
 extern volatile sig_atomic_t sim_stop_flag;
 
