@@ -714,7 +714,8 @@ static size_t quoted_line_len(const char *s, size_t rem, uint32_t *inner)
  * max (at most QUOTE_MAX) bytes quoted, else as much of it as fits in max - 3 and "...". A NUL
  * byte becomes a backslash and a 0 (two bytes of the quote): the message is a C string, so the
  * quote would otherwise end there and show a line that parses; counting them keeps the quote as
- * short as before, so the reason after it fits the message. */
+ * short as before, so the reason after it fits the message. A cut falls between UTF-8
+ * characters. */
 static void quote_line(char *buf, const char *s, size_t n, size_t max)
 {
     while (n > 0 && (*s == ' ' || *s == '\t')) {
@@ -732,6 +733,12 @@ static void quote_line(char *buf, const char *s, size_t n, size_t max)
         if (s[i] == '\0')
             buf[o++] = '\\';
         buf[o++] = s[i] == '\0' ? '0' : s[i];
+    }
+    /* Cut before a UTF-8 character, not inside it: its first bytes alone would show as U+FFFD in
+     * the answer (api__json_str). At most 3 bytes back (a sequence's continuation bytes). */
+    for (int k = 0; k < 3 && i < n && i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80; k++) {
+        i--;
+        o -= s[i] == '\0' ? 2 : 1;
     }
     if (i < n)
         for (const char *m = "..."; *m; m++)

@@ -767,6 +767,17 @@ static void test_lp_errors_kept_and_shortened(void **state)
     assert_int_equal(lp_parse(&b, body, n, &o, NOW, 1, &errs), 0);
     snprintf(want, sizeof want, "unable to parse '%.80s': invalid number", body);
     assert_string_equal(errs.e[0].msg, want);
+    /* A quote is not cut inside a UTF-8 character (its lead byte alone was quoted, shown as
+     * U+FFFD in the answer): "m,h=" and 36 two-byte characters, the 37th left out whole. */
+    memset(&errs, 0, sizeof errs);
+    n = (size_t)snprintf(body, sizeof body, "m,h=");
+    for (int i = 0; i < 50; i++)
+        n += (size_t)snprintf(body + n, sizeof body - n, "\xc3\xa9");
+    n += (size_t)snprintf(body + n, sizeof body - n, " v=x\n");
+    assert_int_equal(lp_parse(&b, body, n, &o, NOW, 1, &errs), 0);
+    assert_int_equal(errs.count, 1);
+    snprintf(want, sizeof want, "unable to parse '%.76s...': invalid number", body);
+    assert_string_equal(errs.e[0].msg, want);
     /* A NUL byte is quoted as "\0", not where the quote ends (it showed "m,t=a"). */
     memset(&errs, 0, sizeof errs);
     assert_int_equal(lp_parse(&b, "m,t=a\0b v=1\n", 12, &o, NOW, 1, &errs), 0);
