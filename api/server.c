@@ -9,14 +9,14 @@
  * Each worker owns the connections it accepted, so a handler that blocks stalls every other
  * connection of that worker. Ingest blocks until its batch is durable (the writer's commit and
  * fsync, milliseconds) and database reads take as long as they take: requests of those routes
- * (routes[].io) are handed, with their body complete, to opts.threads "http-io" threads while
- * their connection is suspended (MHD_suspend_connection); the io thread runs the handler, marks
- * the request answered and resumes the connection, and the worker, called again, sends the
- * response. So a status request never waits behind another client's write. The io threads run
- * at opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on
- * their first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads
- * as workers: as many writes wait on one commit together as before. Lock order: srv->io_mu is
- * a leaf (nothing is taken under it but libmicrohttpd's own suspend).
+ * (route.c's routes[].io) are handed, with their body complete, to opts.threads "http-io" threads
+ * while their connection is suspended (MHD_suspend_connection); the io thread runs the handler,
+ * marks the request answered and resumes the connection, and the worker, called again, sends the
+ * response. So a status request never waits behind another client's write. The io threads run at
+ * opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on their
+ * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as workers:
+ * as many writes wait on one commit together as before. Lock order: srv->io_mu is a leaf (nothing
+ * is taken under it but libmicrohttpd's own suspend).
  *
  * The stop (api_stop) answers what it has begun. It sets srv->stopping: from then on the
  * accept policy refuses new connections (closed as soon as accepted), and a request that
