@@ -286,13 +286,17 @@ class Retention(vt.DaemonTestCase):
                         f.write(text)
                 d = self.start("[storage]\nretention = 1d\n[model]\nenabled = false\n",
                                vt.Vigild(data_dir=data, stream=False))
-                self.assertEqual(d.get_json("/healthz")["status"], "ok")
-                self.assertIn("storage: retention's clock in %s is ignored: %s; it starts from "
-                              "the wall clock as it is" % (path, why), d.log())
-                self.assertNotIn("retention's clock goes on from its last sweep", d.log())
-                d.stop()
-                d.cleanup()
-                self.daemon = None
+                try:
+                    self.assertEqual(d.get_json("/healthz")["status"], "ok")
+                    self.assertIn("storage: retention's clock in %s is ignored: %s; it starts "
+                                  "from the wall clock as it is" % (path, why), d.log())
+                    self.assertNotIn("retention's clock goes on from its last sweep", d.log())
+                finally:  # a failed case's daemon stopped too, before the next case's
+                    self.daemon = None
+                    try:
+                        d.stop()
+                    finally:
+                        d.cleanup()
 
     def test_bad_value_names_key(self):
         p = check_retention("30 days", "bad.conf")
