@@ -3,6 +3,7 @@
  * from handlers.c. Any thread. */
 #include "api_int.h"
 #include "err.h"
+#include "parse.h"
 #include "vtime.h"
 
 #include <ctype.h>
@@ -249,9 +250,10 @@ static void device_put(api_request_t *r)
     if (api__request_body(r, &body, &len, &owned))
         return;
     char *attrs = NULL;
-    if (len > 0) {
+    const size_t bom = json_bom_len(body, len); /* a mark alone is an empty body, as elsewhere */
+    if (len > bom) {
         json_error_t jerr;
-        json_t *v = json_loadb(body, len, 0, &jerr);
+        json_t *v = json_loadb(body + bom, len - bom, 0, &jerr);
         if (v == NULL || !json_is_object(v)) {
             if (v)
                 api__error(r, 400, "body must be a JSON object of device attributes");
@@ -287,7 +289,7 @@ static void device_put(api_request_t *r)
     }
     if (owned)
         free(body);
-    if (len > 0 && attrs == NULL) {
+    if (len > bom && attrs == NULL) {
         api__error(r, 500, "out of memory");
         return;
     }
