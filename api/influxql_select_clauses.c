@@ -304,8 +304,12 @@ int api__iq_read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_
     }
     if (api__q_bad_operand(&t))
         return api__q_operand_error(r, s, &t, 0);
-    int neg = api__iq_q_op(&t, "-");
-    if (neg) {
+    /* influxd 1.6.7 (parseFill) reads fill's arguments whole as expressions, wants one, and
+     * compares its text as written with null, none, previous and linear, else wants a number
+     * literal: fill(+1) is 1 (a sign folds into a number), fill(NULL), fill(-null), fill(-(1)),
+     * fill(linear(1)) and fill(1 + 1) are its 400, fill(null, 1) its other 400. */
+    int sign = api__iq_q_op(&t, "-") ? -1 : api__iq_q_op(&t, "+") ? 1 : 0;
+    if (sign) {
         api__qs_next(s, &t);
         if (api__iq_signed_operand(r, s, &t))
             return -1;
@@ -314,43 +318,48 @@ int api__iq_read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_
             return -1;
         }
     }
-    if (api__iq_bad_number(r, &t)) /* fill(1e3): influxd reads the argument as an expression */
+    const char *after = s->p; /* right after the operand's first token */
+    qtoken_t first = t;
+    if (api__iq_skim_operand(r, s, &t, 0))
         return -1;
-    if (t.kind == QT_IDENT && strcasecmp(t.text, "null") == 0 && !neg)
-        q->fill = FILL_NULL;
-    else if (t.kind == QT_IDENT && strcasecmp(t.text, "none") == 0 && !neg)
-        q->fill = FILL_NONE;
-    else if (t.kind == QT_IDENT && strcasecmp(t.text, "previous") == 0 && !neg)
-        q->fill = FILL_PREVIOUS;
-    else if (t.kind == QT_NUMBER && api__q_number_kind(&t) != QN_DURATION) {
-        q->fill = FILL_NUMBER;
-        q->fill_v = strtod(t.text, NULL) * (neg ? -1 : 1);
-    } else if (((t.kind == QT_STRING || api__iq_is_bool(&t) || api__iq_q_op(&t, "(")) && !neg) ||
-               t.kind == QT_NUMBER) {
-        /* influxd reads the argument whole, then wants a number: fill('x'), fill((1)),
-         * fill(1h), fill(-1h) (a number that is no duration was read above) */
-        if ((api__iq_q_op(&t, "(") && api__iq_skim_operand(r, s, &t, 0)) ||
-            api__iq_skim_tail(r, s, 0))
-            return -1;
-        return fill_not_number(r, s);
-    } else if (api__q_unbound(r, &t)) {
+    /* One name or number alone: no call, parentheses, ::type or operator after it. */
+    int plain = (first.kind == QT_IDENT || first.kind == QT_NUMBER) && s->p == after;
+    if (api__iq_skim_tail(r, s, 0))
         return -1;
-    } else if (t.kind == QT_IDENT && strcmp(t.text, "linear") == 0 && !neg) {
-        /* influxd's one fill vigild lacks, named whole (it said "fill(linear", unclosed). In
-         * lower case only, quoted or not: influxd 1.6.7 compares the argument's text with
-         * "linear", so fill(LINEAR) is its 400 below, not a linear fill. */
-        api__iq_unsupported(q, s, "fill(linear)", NULL);
-        return 1;
-    } else if (t.kind == QT_IDENT) {
-        /* fill(foo), fill(-null): no fill option, and no number: influxd's parse error */
-        return fill_not_number(r, s);
-    } else {
-        api__iq_unsupported(q, s, "fill(", t.text);
-        return 1;
-    }
+    plain = plain && s->p == after;
     api__qs_next(s, &p);
+    if (api__iq_q_op(&p, ",")) { /* fill(null, 1): the others read, then the count's 400 */
+        if (api__iq_skim_call(r, s, 0, 0))
+            return -1;
+        api__error(r, 400,
+                   "error parsing query: fill requires an argument, e.g.: 0, null, none, "
+                   "previous, linear");
+        return -1;
+    }
     if (!api__iq_q_op(&p, ")")) {
         api__q_parse_error(r, &p, ")");
+        return -1;
+    }
+    int word = plain && !sign && first.kind == QT_IDENT;
+    if (word && strcmp(first.text, "null") == 0) {
+        q->fill = FILL_NULL;
+    } else if (word && strcmp(first.text, "none") == 0) {
+        q->fill = FILL_NONE;
+    } else if (word && strcmp(first.text, "previous") == 0) {
+        q->fill = FILL_PREVIOUS;
+    } else if (plain && first.kind == QT_NUMBER && api__q_number_kind(&first) != QN_DURATION) {
+        q->fill = FILL_NUMBER;
+        q->fill_v = strtod(first.text, NULL) * (sign < 0 ? -1 : 1);
+    } else if (word && strcmp(first.text, "linear") == 0) {
+        /* influxd's one fill vigild lacks, named whole (it said "fill(linear", unclosed). In
+         * lower case only, quoted or not: influxd 1.6.7 compares the argument's text with
+         * "linear", so fill(LINEAR) is its 400 below, not a linear fill. Read on, as influxd
+         * does, for a parse error after it (fill(linear) LIMIT x). */
+        api__iq_mark_unsupported(q, s, "fill(linear)", NULL);
+    } else {
+        /* fill(foo), fill(NULL), fill(-null), fill('x'), fill((1)), fill(1h), fill(linear(1)):
+         * no fill option and no number */
+        api__error(r, 400, "error parsing query: expected number argument in fill()");
         return -1;
     }
     return 0;

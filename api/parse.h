@@ -60,7 +60,9 @@ int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms
 /* A JSON timestamp as the readings' "ts" takes it: an integer (or a whole real) in epoch ms,
  * or an RFC 3339 string, between VTIME_MIN_MS and VTIME_MAX_MS; a number in
  * [PARSE_JSON_SECS_LO, PARSE_JSON_SECS_HI) is refused as epoch seconds. Returns 0 with *ms, or
- * ERR_INVAL with the reason in *why (static, without the field's name). Any thread, pure. */
+ * ERR_INVAL with the reason in *why (without the field's name; static, or for a number past
+ * 9999 that looks like epoch µs or ns, which it names with the milliseconds to send, in a
+ * thread-local buffer valid until the thread's next call). Any thread, pure. */
 /* Epoch seconds of any time from 1973-03-03 (1e8 s) on, read as ms, fall in [1e8, 1e11) ms:
  * 1970-01-02 to 1973-03-03. The first day of 1970 (below 1e8 ms) stays accepted: tests and
  * examples use small timestamps (ts 1000), and no clock that is set sends seconds there. */

@@ -433,6 +433,26 @@ static int ts_to_ms(int64_t t, lp_precision_t prec, int64_t *ms)
     return 0;
 }
 
+/* For a timestamp t past 9999 in its declared unit: the coarsest finer unit in which t is a time
+ * vigil keeps, named with precision= as /write and /api/v2/write both take it (NULL if none).
+ * precision=ms with Go's or Python's nanoseconds is 1.7e18 ms; as ns it is 2024. A coarser
+ * unit being past 9999, the time found lies after 1973 (1000 or 60 times 9999's 2.5e14 ms
+ * apart): a plausible clock, no coincidence. The stream's nanoseconds never pass 9999 (int64
+ * ends in 2262), so it gets no hint. */
+static const char *finer_unit(int64_t t, lp_precision_t prec)
+{
+    static const char *const names[] = {[LP_NS] = "nanoseconds: declare precision=ns",
+                                        [LP_US] = "microseconds: declare precision=us",
+                                        [LP_MS] = "milliseconds: declare precision=ms",
+                                        [LP_S] = "seconds: declare precision=s",
+                                        [LP_M] = "minutes: declare precision=m"};
+    int64_t ms;
+    for (int u = (int)prec - 1; u >= LP_NS; u--)
+        if (ts_to_ms(t, (lp_precision_t)u, &ms) == 0)
+            return names[u];
+    return NULL;
+}
+
 /* Builds the series key "measurement,k1=v1,k2=v2" from sorted tags into buf. Returns its
  * length, or BATCH_NAME_MAX + 1 when it is longer than a device id may be. */
 static size_t series_key(const span_t *m, const tag_t *tags, size_t ntags, char *buf)
@@ -559,8 +579,11 @@ static int parse_line(batch_t *b, const char *p, size_t end, const lp_opts_t *op
             i++;
         if (i < end)
             return fail(errmsg, errsize, "bad timestamp");
-        if (ts_to_ms(t, opts->precision, &ts_ms))
-            return fail(errmsg, errsize, "timestamp out of range: before 1970 or after 9999");
+        if (ts_to_ms(t, opts->precision, &ts_ms)) {
+            const char *hint = t > 0 ? finer_unit(t, opts->precision) : NULL;
+            return fail(errmsg, errsize, "timestamp out of range: before 1970 or after 9999%s%s",
+                        hint ? "; looks like epoch " : "", hint ? hint : "");
+        }
     }
 
     if (tags_sort(s->tags, s->ntags))

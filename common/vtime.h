@@ -133,7 +133,9 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 
 /* What a client is told of vtime_parse_rfc3339's failure rc on the len bytes at s: the leap
  * second's refusal, a well-formed time that its offset puts before 1970 or after 9999, or not
- * an RFC 3339 timestamp (VTIME_RFC3339_WHY). A static string. Any thread. */
+ * an RFC 3339 timestamp (VTIME_RFC3339_WHY), followed by what is wrong when the date and time
+ * are there: ": no offset after the time: ..." or ": 'T' expected between date and time ...".
+ * A static string. Any thread. */
 const char *vtime_rfc3339_why(const char *s, size_t len, int rc);
 
 /* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_RANGE or

@@ -121,12 +121,36 @@ static void test_json_ts(void **state)
         assert_int_equal(b.points[i].item, i);
     batch_deinit(&b);
 
-    /* Before 1970 or after 9999 (the last: nanoseconds sent as milliseconds). */
-    const char *range[] = {"-1", "253402300800000", "-1.0", "1e300", "1732780800123456789"};
+    /* Before 1970 or after 9999, and past 9999 in nanoseconds too. */
+    const char *range[] = {"-1", "-1.0", "1e300", "2.6e20", "-1732780800123456"};
     for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}", range[i]);
         json_item_bad(body, "ts: out of range: epoch milliseconds between 1970 and 9999");
+    }
+    /* Epoch microseconds or nanoseconds (Go's time.Now().UnixNano(), InfluxDB's default) past
+     * 9999 in ms: the range, then the unit it looks like and the milliseconds to send (was the
+     * range alone). Just past 9999 in ms reads as µs. */
+    const struct {
+        const char *ts, *why;
+    } units[] = {
+        {"1733300000000000", "microseconds: send milliseconds, e.g. 1733300000000"},
+        {"1733300000000000000", "nanoseconds: send milliseconds, e.g. 1733300000000"},
+        {"1732780800123456789", "nanoseconds: send milliseconds, e.g. 1732780800123"},
+        {"1732780800123456", "microseconds: send milliseconds, e.g. 1732780800123"},
+        {"253402300800000", "microseconds: send milliseconds, e.g. 253402300800"},
+        {"1.7333e15", "microseconds: send milliseconds, e.g. 1733300000000"},
+        {"1.7333e18", "nanoseconds: send milliseconds, e.g. 1733300000000"},
+        {"9223372036854775807", "nanoseconds: send milliseconds, e.g. 9223372036854"},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        char body[128], want[256];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}",
+                 units[i].ts);
+        snprintf(want, sizeof want,
+                 "ts: out of range: epoch milliseconds between 1970 and 9999; looks like epoch %s",
+                 units[i].why);
+        json_item_bad(body, want);
     }
     /* Epoch seconds as a number (1970-01-02 to 1973-03-03 in ms): refused, naming the unit;
      * the same instant as an RFC 3339 string names its unit and is taken, and so are the
@@ -164,14 +188,45 @@ static void test_json_ts(void **state)
                  wrong_type[i]);
         json_item_bad(body, "ts: not an integer or an RFC 3339 string");
     }
-    const char *bad_str[] = {"\"\"", "\"yesterday\"", "\"1732780800123\"",
-                             "\"2026-11-28T10:00:00\"", "\"2026-02-30T00:00:00Z\""};
+    const char *bad_str[] = {"\"\"",
+                             "\"yesterday\"",
+                             "\"1732780800123\"",
+                             "\"2026-02-30T00:00:00Z\"",
+                             "\"2026-11-28T10:00:00.\"",
+                             "\"2026-11-28T10:00:00+0100\"",
+                             "\"2026-11-2810:00:00Z\""};
     for (size_t i = 0; i < sizeof bad_str / sizeof bad_str[0]; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}",
                  bad_str[i]);
         json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999");
     }
+    /* A date and a time without an offset, or with another character than 'T' between them:
+     * said what is missing or wrong (was the general message); a space for the 'T' is taken. */
+    const char *no_offset[] = {"2026-11-28T10:00:00", "2026-11-28 10:00:00",
+                               "2026-11-28t10:00:00.5", "2026-11-28T10:00:00.123456789"};
+    for (size_t i = 0; i < sizeof no_offset / sizeof no_offset[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":\"%s\",\"values\":{\"v\":1}}",
+                 no_offset[i]);
+        json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999: no offset after "
+                            "the time: add Z (UTC) or +hh:mm");
+    }
+    const char *no_t[] = {"2026-11-28_10:00:00Z", "2026-11-28/10:00:00"};
+    for (size_t i = 0; i < sizeof no_t / sizeof no_t[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":\"%s\",\"values\":{\"v\":1}}",
+                 no_t[i]);
+        json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999: 'T' expected "
+                            "between date and time (as in 2026-11-28T10:00:00Z)");
+    }
+    batch_init(&b);
+    json_run(&b, "{\"device\":\"d\",\"ts\":\"2026-11-28 10:00:00.123Z\",\"values\":{\"v\":1}}", 0,
+             &r);
+    assert_int_equal(r.errs.count, 0);
+    assert_int_equal(b.npoints, 1);
+    assert_int_equal(b.points[0].ts_ms, 1795860000123LL);
+    batch_deinit(&b);
     /* Well formed but outside 1970..9999 once the offset is applied: said so, not "not an
      * RFC 3339 timestamp" (session 43); a 1969 date an offset brings into 1970 is taken. */
     const char *before[] = {"1969-12-31T23:59:59Z", "1970-01-01T00:30:00+01:00"};

@@ -484,26 +484,37 @@ static void test_lp_timestamps(void **state)
     assert_int_equal(ms, 5);
 
     /* Out of vigil's range after conversion (negative: floor makes -1 ns -1 ms). */
+    /* Past 9999, the coarsest finer unit in which it is a time vigil keeps is named with the
+     * precision to declare (was the range alone); before 1970, the range alone. */
     const struct {
         const char *ts;
         lp_precision_t p;
-    } range[] = {{"-1", LP_NS},
-                 {"-1", LP_S},
-                 {"-1000000", LP_NS},
-                 {"253402300800", LP_S},
-                 {"253402300800000", LP_MS},
-                 {"253402300800000000", LP_US},
-                 {"9223372036854775807", LP_S},
-                 {"-9223372036854775808", LP_S},
-                 {"-1", LP_M},
-                 {"4223371680", LP_M},
-                 {"70389528", LP_H},
-                 {"9223372036854775807", LP_H},
-                 {"-9223372036854775808", LP_H},
-                 {"9223372036854775807", LP_MS}};
+        const char *hint;
+    } range[] = {{"-1", LP_NS, NULL},
+                 {"-1", LP_S, NULL},
+                 {"-1000000", LP_NS, NULL},
+                 {"253402300800", LP_S, "milliseconds: declare precision=ms"},
+                 {"253402300800000", LP_MS, "microseconds: declare precision=us"},
+                 {"253402300800000000", LP_US, "nanoseconds: declare precision=ns"},
+                 {"9223372036854775807", LP_S, "nanoseconds: declare precision=ns"},
+                 {"-9223372036854775808", LP_S, NULL},
+                 {"-1", LP_M, NULL},
+                 {"4223371680", LP_M, "seconds: declare precision=s"},
+                 {"70389528", LP_H, "minutes: declare precision=m"},
+                 {"9223372036854775807", LP_H, "nanoseconds: declare precision=ns"},
+                 {"-9223372036854775808", LP_H, NULL},
+                 {"9223372036854775807", LP_MS, "nanoseconds: declare precision=ns"},
+                 {"1733300000000000000", LP_MS, "nanoseconds: declare precision=ns"},
+                 {"1733300000000000", LP_S, "microseconds: declare precision=us"},
+                 {"1733300000000", LP_S, "milliseconds: declare precision=ms"},
+                 {"1733300000000000000", LP_US, "nanoseconds: declare precision=ns"},
+                 {"100000000000000000", LP_S, "microseconds: declare precision=us"}};
     for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
+        char want[160];
+        snprintf(want, sizeof want, "timestamp out of range: before 1970 or after 9999%s%s",
+                 range[i].hint ? "; looks like epoch " : "", range[i].hint ? range[i].hint : "");
         assert_int_equal(lp_ts(range[i].ts, range[i].p, &ms, err), ERR_INVAL);
-        assert_string_equal(err, "timestamp out of range: before 1970 or after 9999");
+        assert_string_equal(err, want);
     }
     const char *bad[] = {"9223372036854775808",
                          "-9223372036854775809",

@@ -70,6 +70,35 @@ class QueryTimes(OwnDaemon):
         got = d.readings("qt", **{"from": "1969-12-31T23:00:00.500-01:00"})
         self.assertEqual([p["ts"] for p in got], [1000], got)
 
+    def test_missing_offset_or_t(self):
+        """from=/to= and JSON's ts say what is missing from a date and time: no offset (a local
+        time, which vigild does not guess), or another character than 'T' between date and time.
+        Before: "is not epoch milliseconds or RFC 3339" and "not an RFC 3339 timestamp ..."
+        alone. A space for the 'T' (RFC 3339 5.6's NOTE) is taken, as it always was."""
+        self.d = d = vt.Vigild()
+        d.start()
+        rfc = "not an RFC 3339 timestamp between 1970 and 9999: "
+        no_off = rfc + "no offset after the time: add Z (UTC) or +hh:mm"
+        no_t = rfc + "'T' expected between date and time (as in 2026-11-28T10:00:00Z)"
+        cases = (("2026-12-04T10:00:00", no_off), ("2026-12-04 10:00:00.5", no_off),
+                 ("2026-12-04_10:00:00Z", no_t))
+        for path in ("/v1/devices/qt/readings", "/v1/anomalies"):
+            for name in ("from", "to"):
+                for v, why in cases:
+                    q = urllib.parse.urlencode({name: v}, quote_via=urllib.parse.quote)
+                    st, _, body = d.get("%s?%s" % (path, q))
+                    self.assertEqual((st, json.loads(body)["error"]),
+                                     (400, "parameter '%s': '%s': %s" % (name, v, why)), (path, q))
+        res = d.post_json([{"device": "qt", "ts": v, "values": {"v": 1}} for v, _ in cases] +
+                          [{"device": "qt", "ts": "2026-12-04 10:00:00Z", "values": {"v": 2}}])
+        self.assertEqual(res.status, 400, res)
+        doc = res.json()
+        self.assertEqual(doc["accepted"], 1, doc)
+        self.assertEqual({e["index"]: e["error"] for e in doc["errors"]},
+                         {i: "ts: " + why for i, (_, why) in enumerate(cases)})
+        got = d.readings("qt", **{"from": "2026-12-04 10:00:00Z"})
+        self.assertEqual([(p["ts"], p["values"]) for p in got], [(1796378400000, {"v": 2.0})], got)
+
 
 class ClockStepsBack(OwnDaemon):
 

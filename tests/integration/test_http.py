@@ -126,6 +126,40 @@ class JsonIngest(vt.DaemonTestCase):
         self.assertPoints(self.d.readings("secs-1"),
                           [(1732780800000, {"a": 2.0}), (1732780801000, {"a": 3.0})])
 
+    def test_epoch_micro_nano_refused(self):
+        # Epoch microseconds or nanoseconds in a JSON ts (past 9999 read as ms): a 400 for the
+        # item naming the unit it looks like and the milliseconds to send (was the range alone);
+        # that value sent back is stored.
+        res = self.d.post_json([{"device": "us-1", "ts": 1733300000000000, "values": {"a": 1}},
+                                {"device": "us-1", "ts": 1733300000000000000, "values": {"a": 2}}])
+        self.assertEqual(res.status, 400, res)
+        doc = res.json()
+        self.assertEqual((doc["accepted"], doc["rejected"]), (0, 2), doc)
+        errs = {e["index"]: e["error"] for e in doc["errors"]}
+        rng = "ts: out of range: epoch milliseconds between 1970 and 9999; "
+        self.assertEqual(errs, {
+            0: rng + "looks like epoch microseconds: send milliseconds, e.g. 1733300000000",
+            1: rng + "looks like epoch nanoseconds: send milliseconds, e.g. 1733300000000"})
+        res = self.d.post_json({"device": "us-1", "ts": 1733300000000, "values": {"a": 3}})
+        self.assertEqual(res.status, 200, res)
+        self.assertPoints(self.d.readings("us-1"), [(1733300000000, {"a": 3.0})])
+
+    def test_lp_precision_hint(self):
+        # /write with a declared precision coarser than the timestamps' (Go's and Python's
+        # nanoseconds with precision=ms): the line's 400 names the unit they look like and the
+        # precision to declare (was the range alone); declared so, the same line is stored.
+        ns = 1733300000000000000
+        res = self.d.write_lp("m,device=lp-ns a=1 %d" % ns, precision="ms")
+        self.assertEqual(res.status, 400, res)
+        self.assertIn("timestamp out of range: before 1970 or after 9999; looks like epoch "
+                      "nanoseconds: declare precision=ns", res.json()["error"])
+        res = self.d.write_lp("m,device=lp-ns a=1 %d" % (ns // 1000), precision="s")
+        self.assertEqual(res.status, 400, res)
+        self.assertIn("looks like epoch microseconds: declare precision=us", res.json()["error"])
+        self.assertEqual(self.d.write_lp("m,device=lp-ns a=1 %d" % ns, precision="ns").status,
+                         204)
+        self.assertPoints(self.d.readings("lp-ns"), [(1733300000000, {"a": 1.0})])
+
     def test_overwrite_same_key(self):
         d = "ow-1"
         r = self.d.post_json({"device": d, "ts": 5000, "values": {"a": 1.0, "b": 2.0}})

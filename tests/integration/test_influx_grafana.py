@@ -241,20 +241,42 @@ class GrafanaQueries(InfluxdPair):
                           ("pump-9", [[G_T, 72]])])
 
     def test_fill_arguments(self):
-        """fill(linear), the one fill option influxd has and vigild lacks, is named whole in the
-        statement's error (it was "vigild does not support fill(linear", unclosed); an argument
-        that is no fill option and no number (fill(foo), fill(-null), and fill(LINEAR): influxd
-        compares the text with "linear" as written) is influxd's parse error, a 400, where
-        vigild said it did not support "fill(foo"."""
+        """fill() as influxd 1.6.7 answers it (session 44): fill(linear) is vigild's statement
+        error, named whole (was "fill(linear", unclosed); fill(foo), fill(NULL), fill(-(1)),
+        fill(linear(1)) influxd's 400, fill(null, 1) its other 400; fill(+1) fills with 1."""
         g = 'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(10s) ' % g_range(0, 20)
         for arg in ("linear", '"linear"'):
-            ans = self.vigild(g + "fill(%s)" % arg)
-            self.assertEqual(ans["results"][0]["error"], "vigild does not support fill(linear)",
-                             arg)
-        for arg in ("foo", "FOO", "-null", "-linear", "-foo", "LINEAR", "Linear", '"LINEAR"'):
-            want, got = self.both(g + "fill(%s)" % arg)
-            self.assertEqual(got, want, arg)
-            self.assertEqual(got[0], 400, (arg, got))
+            self.assertEqual(self.vigild(g + "fill(%s)" % arg)["results"][0]["error"],
+                             "vigild does not support fill(linear)", arg)
+        nan = b"expected number argument in fill()"
+        cases = [(arg, 400, nan) for arg in ("foo", "FOO", "-null", "-linear", "-foo", "LINEAR",
+                                             "Linear", '"LINEAR"')]
+        # null, none and previous are compared as written too (vigild filled these as their lower
+        # case); a sign, a call, parentheses or an operator make an expression, no number (vigild:
+        # "fill(+" or "fill((", its fill(linear) statement error, a parse error at the operator).
+        cases += [(arg, 400, nan) for arg in ("NULL", "NONE", "PREVIOUS", "Null", '"NONE"',
+                                              "+null", "-(1)", "+(1)", "(1)", "linear(1)",
+                                              "null(1)", "1 + 1", "-1 * 2", "x::float")]
+        # More than one argument: influxd's other 400, after reading them all (vigild: a parse
+        # error at the ','). A sign folds into the number: fill(+1) fills (vigild: "fill(+").
+        cases += [(arg, 400, b"fill requires an argument")
+                  for arg in ("null, 1", "1, 2", "linear, null", "none,previous,1")]
+        cases += [(arg, 200, b"")
+                  for arg in ("+1", "+ 2.5", "-1", "null", "none", "previous", '"null"', "0")]
+        # Parse errors after fill(linear) and in the arguments are influxd's.
+        cases = [("fill(%s)" % arg, st, text) for arg, st, text in cases]
+        cases += [(t, 400, b"") for t in ("fill(linear) LIMIT x", "fill(null 1)", "fill(null,)")]
+        for tail, status, text in cases:
+            with self.subTest(fill=tail):
+                want, got = self.both(g + tail)
+                self.assertEqual((got, got[0]), (want, status))
+                self.assertIn(text, got[1])
+        # Empty buckets (a point every 5 s, buckets of 1 s) filled with 1.
+        want, got = self.both('SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(1s) '
+                              'fill(+1)' % g_range(0, 4))
+        self.assertEqual(got, want)
+        self.assertEqual(json.loads(got[1])["results"][0]["series"][0]["values"],
+                         [[G_T, 70.5]] + [[G_T + i * 1000, 1] for i in range(1, 5)])
 
     def test_unsupported_is_a_statement_error(self):
         for q, what in (
