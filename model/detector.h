@@ -673,16 +673,16 @@ struct detector_result {
     float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1
                                              (all 0 while learning) */
     int top_channel;                      /* channel with the largest share (-1 while learning) */
-    float raw;        /* the reading's raw score log(1 + mean z^2), 0 while learning */
-    float likelihood; /* the unfiltered likelihood the state machine follows (the decision
-                         likelihood, tail_plain; with tail_plain 1 score is this, capped at
-                         repeat_cap after an alarm-level reading) */
-    int released;     /* 1 on the reading whose episode settle_release or offset_release
-                         ended (state normal: the fault's step went back, or the device settled
-                         at a new level; a training is asked for) */
-    enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
-                                     regime outranks a release: the alarm had already stopped
-                                     before the step went back); DET_END_NONE elsewhere */
+    float raw;                  /* the reading's raw score log(1 + mean z^2), 0 while learning */
+    float likelihood;           /* the unfiltered likelihood the state machine follows (the decision
+                                   likelihood, tail_plain; with tail_plain 1 score is this, capped at
+                                   repeat_cap after an alarm-level reading) */
+    int released;               /* 1 on the reading whose episode settle_release or offset_release
+                                   ended (state normal: the fault's step went back, or the device settled
+                                   at a new level; a training is asked for) */
+    enum detector_end ended_by; /* on the reading that leaves state anomaly, why (an accepted
+                                   regime outranks a release: the alarm had already stopped
+                                   before the step went back); DET_END_NONE elsewhere */
     enum detector_open opened_by; /* on the reading that enters state anomaly, what opened it;
                                      DET_OPEN_NONE elsewhere */
 };
@@ -897,5 +897,30 @@ int detector_apply_settings(detector_t *d, const struct detector_config *cfg);
  * unknown). A channel predicted by a seasonal profile (season_bins) is predicted by m from now
  * until a training chooses a profile again. Returns ERR_INVAL when m's shape does not fit. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
+
+/* The serving predictor's parameters when it is not an LSTM (the linear baseline's
+ * coefficients, or persistence, which has none), so that a model version served by one can be
+ * served again (a rollback; model/detector_pred.c has the layout): magic DETECTOR_PRED_MAGIC,
+ * a format version, the kind, the channels, the coefficients, CRC-32. detector_pred_size:
+ * the bytes detector_pred_save writes, 0 when an LSTM serves (its parameters are its
+ * checkpoint, model_checkpoint_save). detector_pred_save returns ERR_INVAL (an LSTM serves) or
+ * ERR_RANGE (cap too small). Owner thread; buf is the caller's. */
+#define DETECTOR_PRED_MAGIC "VGSP"
+size_t detector_pred_size(const detector_t *d);
+int detector_pred_save(const detector_t *d, void *buf, size_t cap, size_t *len);
+/* Checks detector_pred_save's bytes (borrowed) and tells their kind and channel count. Returns
+ * ERR_CORRUPT for a wrong magic or CRC, a wrong length (truncated), an unknown kind or channel
+ * count or a value not finite; ERR_INVAL for a format version this vigild does not know. Any
+ * thread. */
+int detector_pred_check(const void *buf, size_t len, enum detector_kind *kind, int *channels);
+/* Makes the predictor of detector_pred_save's bytes (borrowed) serve as version `version`, as
+ * detector_set_model does an LSTM (a rollback), with the same calibration: the error scales
+ * stay until the next training recalibrates them, persistence's per-channel flags stay, the
+ * seasonal choice is cleared, the carried state is rebuilt. The LSTM the detector keeps (a
+ * training's base) stays. *kind (when not NULL) gets the kind now serving. Returns
+ * detector_pred_check's errors, or ERR_INVAL when the channel count is not d's; d is unchanged
+ * on failure. Owner thread; no allocation. */
+int detector_set_pred(detector_t *d, const void *buf, size_t len, uint32_t version,
+                      enum detector_kind *kind);
 
 #endif
