@@ -673,16 +673,16 @@ struct detector_result {
     float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1
                                              (all 0 while learning) */
     int top_channel;                      /* channel with the largest share (-1 while learning) */
-    float raw;                  /* the reading's raw score log(1 + mean z^2), 0 while learning */
-    float likelihood;           /* the unfiltered likelihood the state machine follows (the decision
-                                   likelihood, tail_plain; with tail_plain 1 score is this, capped at
-                                   repeat_cap after an alarm-level reading) */
-    int released;               /* 1 on the reading whose episode settle_release or offset_release
-                                   ended (state normal: the fault's step went back, or the device settled
-                                   at a new level; a training is asked for) */
-    enum detector_end ended_by; /* on the reading that leaves state anomaly, why (an accepted
-                                   regime outranks a release: the alarm had already stopped
-                                   before the step went back); DET_END_NONE elsewhere */
+    float raw;        /* the reading's raw score log(1 + mean z^2), 0 while learning */
+    float likelihood; /* the unfiltered likelihood the state machine follows (the decision
+                         likelihood, tail_plain; with tail_plain 1 score is this, capped at
+                         repeat_cap after an alarm-level reading) */
+    int released;     /* 1 on the reading whose episode settle_release or offset_release
+                         ended (state normal: the fault's step went back, or the device settled
+                         at a new level; a training is asked for) */
+    enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
+                                     regime outranks a release: the alarm had already stopped
+                                     before the step went back); DET_END_NONE elsewhere */
     enum detector_open opened_by; /* on the reading that enters state anomaly, what opened it;
                                      DET_OPEN_NONE elsewhere */
 };
