@@ -9,6 +9,7 @@
  * names a path. Any thread (an http-io thread: a snapshot waits for the disk). */
 #include "api_int.h"
 #include "err.h"
+#include "parse.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -58,13 +59,13 @@ static int body_empty(api_request_t *r)
     int owned;
     if (api__request_body(r, &body, &len, &owned))
         return 0;
-    size_t i = 0;
+    size_t bom = json_bom_len(body, len), i = bom;
     while (i < len && strchr(" \t\r\n", body[i]) != NULL && body[i] != '\0')
         i++;
     int ok = i == len;
     if (!ok) {
         json_error_t jerr;
-        json_t *v = json_loadb(body, len, 0, &jerr);
+        json_t *v = json_loadb(body + bom, len - bom, 0, &jerr);
         ok = json_is_object(v) && json_object_size(v) == 0;
         if (!ok && json_is_object(v))
             api__error(r, 400,

@@ -376,6 +376,9 @@ void api_set_auth(api_server_t *srv, api_auth_t *auth, int metrics_auth);
  * ERR_NOMEM. */
 int api_set_cors(api_server_t *srv, const char *origins);
 
+/* storage.retention as SHOW RETENTION POLICIES says it, from now on (a reload). Any thread. */
+void api_set_retention(api_server_t *srv, int64_t retention_ms);
+
 /* Any thread. For protocols outside the API that take the same tokens (the stream socket):
  * -1 when no tokens are configured now (authentication off), else the role of token (len
  * bytes) in the current set, API_ROLE_NONE when unknown; compared in constant time. */

@@ -9,6 +9,7 @@
 #include "agg.h"
 #include "err.h"
 #include "nameidx.h"
+#include "parse.h"
 #include "vtime.h"
 
 #include <ctype.h>
@@ -364,9 +365,10 @@ static void device_put(api_request_t *r)
     if (api__request_body(r, &body, &len, &owned))
         return;
     char *attrs = NULL;
-    if (len > 0) {
+    const size_t bom = json_bom_len(body, len); /* a mark alone is an empty body, as elsewhere */
+    if (len > bom) {
         json_error_t jerr;
-        json_t *v = json_loadb(body, len, 0, &jerr);
+        json_t *v = json_loadb(body + bom, len - bom, 0, &jerr);
         if (v == NULL || !json_is_object(v)) {
             if (v)
                 api__error(r, 400, "body must be a JSON object of device attributes");
@@ -402,7 +404,7 @@ static void device_put(api_request_t *r)
     }
     if (owned)
         free(body);
-    if (len > 0 && attrs == NULL) {
+    if (len > bom && attrs == NULL) {
         api__error(r, 500, "out of memory");
         return;
     }
@@ -510,8 +512,11 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
     if (v == NULL)
         return r->status ? -1 : 0;
     int rc = vtime_parse(v, out);
-    if (rc == ERR_RANGE) {
-        api__error(r, 400, "parameter '%s': '%s': " VTIME_LEAP_SECOND_WHY, name, v);
+    /* A well-formed RFC 3339 time says what is wrong, as JSON's ts does: a leap second, or an
+     * offset that puts it before 1970 or after 9999 ("1970-01-01T00:30:00+01:00"). */
+    const char *why = rc && strpbrk(v, "Tt:") ? vtime_rfc3339_why(v, strlen(v), rc) : NULL;
+    if (why != NULL && strcmp(why, VTIME_RFC3339_WHY) != 0) {
+        api__error(r, 400, "parameter '%s': '%s': %s", name, v, why);
         return -1;
     }
     if (rc) {

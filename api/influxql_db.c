@@ -115,7 +115,7 @@ int api__iq_show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
         return api__q_result_error(run, "database name required", NULL);
     if (!api__db_known(r->srv, db, len))
         return api__q_result_error(run, "database not found: ", db);
-    int64_t ms = r->srv->opts.retention_ms;
+    int64_t ms = __atomic_load_n(&r->srv->opts.retention_ms, __ATOMIC_RELAXED);
     api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"name\",\"duration\","
                          "\"shardGroupDuration\",\"replicaN\",\"default\"],\"values\":"
@@ -209,4 +209,9 @@ int api__iq_create_database(api_request_t *r, qscan_t *s, qrun_t *run)
     }
     api__q_result_open(run);
     return 0;
+}
+
+void api_set_retention(api_server_t *srv, int64_t retention_ms)
+{
+    __atomic_store_n(&srv->opts.retention_ms, retention_ms, __ATOMIC_RELAXED);
 }

@@ -335,6 +335,15 @@ int api__iq_read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_
         return fill_not_number(r, s);
     } else if (api__q_unbound(r, &t)) {
         return -1;
+    } else if (t.kind == QT_IDENT && strcmp(t.text, "linear") == 0 && !neg) {
+        /* influxd's one fill vigild lacks, named whole (it said "fill(linear", unclosed). In
+         * lower case only, quoted or not: influxd 1.6.7 compares the argument's text with
+         * "linear", so fill(LINEAR) is its 400 below, not a linear fill. */
+        api__iq_unsupported(q, s, "fill(linear)", NULL);
+        return 1;
+    } else if (t.kind == QT_IDENT) {
+        /* fill(foo), fill(-null): no fill option, and no number: influxd's parse error */
+        return fill_not_number(r, s);
     } else {
         api__iq_unsupported(q, s, "fill(", t.text);
         return 1;

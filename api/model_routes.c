@@ -490,14 +490,15 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, struct
 {
     *v = NULL;
     *note = NULL;
-    size_t i = 0;
+    size_t i = json_bom_len(r->body, r->len);
     while (r->body && i < r->len &&
            (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
         i++;
     if ((r->body == NULL || i == r->len) && mb == NULL)
         return 0; /* no body: no note */
     json_error_t jerr;
-    *v = r->body ? json_loadb(r->body, r->len, 0, &jerr) : NULL;
+    size_t bom = json_bom_len(r->body, r->len);
+    *v = r->body ? json_loadb(r->body + bom, r->len - bom, 0, &jerr) : NULL;
     if (*v == NULL && r->body) {
         bad_json(r, &jerr,
                  mb ? "a JSON object of \"minutes\" or \"from\" and \"until\", and \"note\""
@@ -680,7 +681,8 @@ void api__h_rollback(api_request_t *r)
     if (!have(r, be->pipe_rollback))
         return;
     json_error_t jerr;
-    json_t *v = json_loadb(r->body ? r->body : "", r->len, 0, &jerr);
+    size_t bom = json_bom_len(r->body, r->len);
+    json_t *v = json_loadb(r->body ? r->body + bom : "", r->len - bom, 0, &jerr);
     if (v == NULL && r->len > 0) {
         bad_json(r, &jerr, "{\"version\": N}");
         return;

@@ -33,6 +33,17 @@ typedef struct parse_errors {
 void parse_errors_add(parse_errors_t *errs, uint32_t item, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The length of a UTF-8 byte order mark (EF BB BF) at the start of a JSON body, 3, else 0: the
+ * JSON routes skip it, as RFC 8259 lets a parser do. Windows editors and PowerShell 5's "UTF8"
+ * encoding write one; jansson refuses it as "'[' or '{' expected near" an invisible character. */
+static inline size_t json_bom_len(const char *body, size_t len)
+{
+    return body != NULL && len >= 3 && (unsigned char)body[0] == 0xEF &&
+                   (unsigned char)body[1] == 0xBB && (unsigned char)body[2] == 0xBF
+               ? 3
+               : 0;
+}
+
 /* ---- JSON: POST /v1/readings ---------------------------------------------------------------
  * Body: one object or an array of objects, each
  *   {"device":"pump-7","ts":1732780800123 | "2026-11-28T10:00:00.123Z","values":{"temp":71.2}}

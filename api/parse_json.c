@@ -173,6 +173,9 @@ int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms
     *nitems = 0;
     if (body == NULL) /* an empty body may come without a buffer */
         body = "";
+    size_t bom = json_bom_len(body, len);
+    body += bom;
+    len -= bom;
     json_error_t jerr;
     /* Every number as a double (the type readings are kept in), so an integer beyond int64 is a
      * value, not a parse error. */

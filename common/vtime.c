@@ -315,7 +315,7 @@ const char *vtime_rfc3339_why(const char *s, size_t len, int rc)
                "from 1970 on";
     if (rfc3339_unchecked(s, len, &v) == 0 && v > VTIME_MAX_MS)
         return "after 9999-12-31T23:59:59.999Z once its offset is applied";
-    return "not an RFC 3339 timestamp between 1970 and 9999";
+    return VTIME_RFC3339_WHY;
 }
 
 int vtime_parse(const char *s, int64_t *ms)

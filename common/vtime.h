@@ -128,9 +128,12 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
     "second 60 (a leap second) is refused: Unix time, which vigil keeps, has no leap seconds; "    \
     "send it as second 59.999 or as epoch milliseconds"
 
+/* vtime_rfc3339_why's answer for what is not a well-formed RFC 3339 timestamp. */
+#define VTIME_RFC3339_WHY "not an RFC 3339 timestamp between 1970 and 9999"
+
 /* What a client is told of vtime_parse_rfc3339's failure rc on the len bytes at s: the leap
  * second's refusal, a well-formed time that its offset puts before 1970 or after 9999, or not
- * an RFC 3339 timestamp. A static string. Any thread. */
+ * an RFC 3339 timestamp (VTIME_RFC3339_WHY). A static string. Any thread. */
 const char *vtime_rfc3339_why(const char *s, size_t len, int rc);
 
 /* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_RANGE or

@@ -38,6 +38,7 @@ static void duration_format(int64_t ms, char *buf, size_t size)
 struct time_window {
     backend_t *be;
     int64_t lo, hi, now; /* lo: retention's horizon (or INT64_MIN); hi: now + max_ahead */
+    int64_t retention;   /* storage.retention as this write read it (live) */
     int64_t max_ahead;   /* storage.max_ahead as this write read it (live) */
     uint64_t old, ahead; /* the points refused as older than lo, as later than hi */
     int64_t ahead_ts;    /* the first point refused as later than hi */
@@ -57,7 +58,7 @@ static int within_window(void *arg, const batch_point_t *p, size_t i)
     vtime_format(p->ts_ms, ts, sizeof ts);
     if (p->ts_ms < w->lo) {
         w->old++;
-        duration_format(w->be->retention_ms, set, sizeof set);
+        duration_format(w->retention, set, sizeof set);
         snprintf(why, sizeof why,
                  "point beyond retention policy: ts %s is older than the horizon %s "
                  "(storage.retention = %s); not stored",
@@ -109,19 +110,20 @@ static void ahead_refused(backend_t *be, const struct time_window *w)
  *   device's newest in listings, readings?order=desc and SELECT last() until 2100, and no route
  *   deletes one reading. Readings stamped by vigild are never refused: its stamps run at most
  *   VTIME_STAMP_CATCHUP_MAX_MS (12 h) ahead of its clock, and the bound is at least a day. */
-static void time_admit(backend_t *be, int64_t max_ahead, batch_t *b, size_t first,
-                       api_reject_cb reject, void *arg)
+static void time_admit(backend_t *be, int64_t retention, int64_t max_ahead, batch_t *b,
+                       size_t first, api_reject_cb reject, void *arg)
 {
     const int64_t now = vtime_now_ms();
     struct time_window w = {.be = be,
                             .lo = INT64_MIN,
                             .hi = INT64_MAX,
                             .now = now,
+                            .retention = retention,
                             .max_ahead = max_ahead,
                             .reject = reject,
                             .arg = arg};
-    if (be->retention_ms > 0)
-        w.lo = store_retention_now(be->store) - be->retention_ms;
+    if (retention > 0)
+        w.lo = store_retention_now(be->store) - retention;
     if (max_ahead > 0)
         w.hi = now + max_ahead;
     (void)batch_points_filter(b, first, within_window, &w);
@@ -134,9 +136,12 @@ static void time_admit(backend_t *be, int64_t max_ahead, batch_t *b, size_t firs
 static int be_admit(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg)
 {
     backend_t *be = ctx;
+    /* Acquire: the sweeps, which this write reaches through the store's queue, then hold a
+     * retention at least as long (main.c's reload sets a longer one there first). */
+    const int64_t retention = atomic_load_explicit(&be->retention_ms, memory_order_acquire);
     const int64_t max_ahead = atomic_load_explicit(&be->max_ahead_ms, memory_order_relaxed);
-    if (be->retention_ms > 0 || max_ahead > 0)
-        time_admit(be, max_ahead, b, first, reject, arg);
+    if (retention > 0 || max_ahead > 0)
+        time_admit(be, retention, max_ahead, b, first, reject, arg);
     return be->quota ? quota_admit(be->quota, b, first, reject, arg) : 0;
 }
 

@@ -23,8 +23,9 @@ typedef struct backend {
     snapsched_t *sched;      /* may be NULL: no interval gauge */
     health_t *health;        /* may be NULL: nothing checked (healthy), no vigil_healthy */
     /* storage.retention (0: none): a point older than now - retention_ms is refused at write,
-     * naming its item, instead of being stored for the next sweep to delete. */
-    int64_t retention_ms;
+     * naming its item, instead of being stored for the next sweep to delete. Live: main stores
+     * it on reload (and gives it to storage's sweeps), writes read it once each. */
+    _Atomic int64_t retention_ms;
     _Atomic uint64_t retention_refused; /* points refused for it, for /metrics */
     /* storage.max_ahead (0: none): a point stamped later than now + max_ahead_ms (vigild's wall
      * clock) is refused at write, naming its item: stored, it would be the device's newest

@@ -817,6 +817,7 @@ static const char *const live_settings[] = {
     "storage.max_devices",      "storage.max_channels_per_device",
     "storage.max_attrs_bytes",  "storage.snapshots_keep",
     "storage.snapshot_every",   "storage.max_ahead",
+    "storage.retention",
 };
 
 int config_is_live(const char *section, const char *key)

@@ -4,6 +4,7 @@
 #include "err.h"
 #include "log.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -87,18 +88,31 @@ void demo_limits(const api_backend_t *be)
 
 extern char **environ;
 
+int demo_locate(char *exe, size_t size, char *err, size_t errsize)
+{
+    ssize_t n = size > 32 ? readlink("/proc/self/exe", exe, size - 32) : -1;
+    char *slash = n > 0 ? memrchr(exe, '/', (size_t)n) : NULL;
+    if (slash == NULL) {
+        snprintf(err, errsize, "cannot locate vigild's own directory (/proc/self/exe)");
+        return -1;
+    }
+    snprintf(slash + 1, size - (size_t)(slash + 1 - exe), "vigil-sim");
+    if (access(exe, X_OK) != 0) {
+        snprintf(err, errsize, "cannot run the feed %s: %s (vigil-sim is looked for beside vigild)",
+                 exe, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
 {
     d->running = d->stopping = 0;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
-    if (n <= 0) {
-        log_error("demo: cannot locate vigild's own directory");
+    char exe[PATH_MAX], err[PATH_MAX + 128];
+    if (demo_locate(exe, sizeof exe, err, sizeof err)) {
+        log_error("demo: %s", err);
         return -1;
     }
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    snprintf(slash + 1, sizeof exe - (size_t)(slash + 1 - exe), "vigil-sim");
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%u", stream_port);
     char *args[] = {exe,   "--stream",   addr, "--devices", "4", "--backfill",

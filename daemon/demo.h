@@ -26,6 +26,12 @@ typedef struct demo {
  * Returns 0 or -1 (logged). */
 int demo_mint_token(demo_t *d);
 
+/* The feed's path, vigil-sim in vigild's own directory, in exe (size bytes): 0 when it is there
+ * and executable, else -1 with the reason in err ("cannot run the feed PATH: No such file or
+ * directory ..."). main checks it before the start, so a --demo without its feed stops there
+ * instead of running a vigild that nothing feeds. */
+int demo_locate(char *exe, size_t size, char *err, size_t errsize);
+
 /* Starts vigil-sim from vigild's directory against 127.0.0.1:stream_port; when auth_on (tokens
  * are configured), it passes d->token in the child's environment as VIGIL_TOKEN, never on the
  * command line. Returns 0 or -1 (logged). */

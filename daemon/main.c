@@ -34,6 +34,7 @@
 
 #include <cblas.h> /* openblas_set_num_threads */
 #include <getopt.h>
+#include <limits.h> /* PATH_MAX */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -464,6 +465,18 @@ static int reload(struct daemon *d, char *err, size_t errsize)
         pipeline_set_state_min_ms(d->backend.pipe, d->cfg.events_state_min_ms);
     atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);
     atomic_store(&d->backend.max_ahead_ms, d->cfg.max_ahead_ms);
+    /* Writes refuse by it from the next one, sweeps delete by it from their next step. In the
+     * order that never has writes accept by a longer retention than the sweeps delete by (a
+     * reading acknowledged, then deleted at once): a longer one (0: the longest) goes to the
+     * sweeps first, a shorter one to the writes first. */
+    const int64_t ret = d->cfg.retention_ms, was = atomic_load(&d->backend.retention_ms);
+    const int longer = ret <= 0 || (was > 0 && ret > was);
+    if (longer)
+        store_set_retention(d->store, ret);
+    atomic_store(&d->backend.retention_ms, ret);
+    if (!longer)
+        store_set_retention(d->store, ret);
+    api_set_retention(d->api, ret);
     atomic_store(&d->backend.metrics_capped_logged, 0);
     health_set_stall(&d->health, stall_bound_ms(d));
     snapshots_set_keep(d->backend.snaps, d->cfg.snapshots_keep);
@@ -663,6 +676,20 @@ int main(int argc, char **argv)
     }
     if (restore)
         return restore_snapshot(d.cfg.data_dir, restore);
+    /* --demo without its feed would run a vigild nothing feeds, its reason one log line among
+     * the start's: stop here (--check-config too), before the data directory is created. */
+    if (demo && strcmp(d.cfg.stream_listen, "off") == 0) {
+        cli_error(0, "--demo needs the stream socket, and stream.listen is off (give --stream "
+                     "ADDR:PORT, or set [stream] listen)");
+        return 1;
+    }
+    if (demo) {
+        char exe[PATH_MAX];
+        if (demo_locate(exe, sizeof exe, err, sizeof err)) {
+            cli_error(0, "--demo: %s", err);
+            return 1;
+        }
+    }
     /* Read the tokens before anything listens: a server never runs open by mistake. The
      * certificate and key too: a bad one stops the start, naming the file. */
     api_auth_t *auth = NULL;
@@ -888,13 +915,9 @@ int main(int argc, char **argv)
         d.maint_timer_on = 1;
     }
 
-    if (demo) {
-        if (d.stream == NULL)
-            log_error("--demo needs the stream socket (stream.listen is off)");
-        else {
-            demo_limits(&be);
-            demo_start(&d.demo, &d.loop, stream_port(d.stream), d.auth_on);
-        }
+    if (demo) { /* the stream is on and the feed was there (checked before the start) */
+        demo_limits(&be);
+        demo_start(&d.demo, &d.loop, stream_port(d.stream), d.auth_on);
     }
 
     /* The loop parses the stream's readings: a bulk thread like the writer and the shards. Set

@@ -12,29 +12,32 @@
  * would rewrite the whole database under the write lock), it stops growing once the retained
  * data is in steady state.
  *
- * How: a sweep fixes its horizon (store_retention_now at its start: the wall clock, but one
+ * How: a sweep fixes its clock (store_retention_now at its start: the wall clock, but one
  * stepped forward is followed only after an hour, vtime_steady_now) and walks the writer's device
  * map from a cursor. It runs in steps, one per writer transaction: every transaction of a busy
  * writer (so a saturated writer still sweeps) and idle transactions of its own while the queue
- * is empty (writer.c). A step visits at most STORE_RETAIN_DEVS_PER_TX devices and deletes at most
- * STORE_RETAIN_ROWS_PER_TX rows and STORE_RETAIN_EVENTS_PER_TX events, so it adds a bounded,
- * small amount of work to the transaction it shares with other clients' readings. A device is
- * read only when its oldest timestamp (d->first_ts, in memory) is before the horizon; its rows
- * are then found in the (device_id, t0, t_last, n) index, oldest first, and deleted as one key
- * range. Its counters follow (points minus the rows' n, first_ts the next row's t0, or the
- * oldest pending reading's, or none), written with the devices row and published at commit
- * like any write. The events go in batches through the events_start index; the devices that
- * lost one as long as their length bound (devices.ev_maxlen, schema 9) are noted (r->lower) and,
- * once the sweep's events are deleted, each has its bound set again from its remaining ended
- * events, once a sweep, at most STORE_RETAIN_BOUNDS_PER_TX devices a step (set_bounds): one
- * search of that device's events each, none for the others. Until then a noted bound is the old
- * one, too large but valid. A failed step is rolled back (with its idle transaction, or to its
- * savepoint in a client transaction, whose writes still commit: writer.c), the maps are
- * reloaded, and the walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later or
- * after writer.c's maintenance back-off (1 s doubling to a minute), whichever is later; the
- * noted devices stay noted (a bound set again without need is still exact). The first sweep after
- * open notes every device at its start (note_all), so each bound is set exactly once per process
- * start: a restart forgets the list, and a database upgraded from schema 9 before retention
+ * is empty (writer.c). The retention is live (store_set_retention, a reload): each step takes its
+ * horizon from the sweep's clock minus the retention it reads, and the next sweep is due a tenth
+ * of the retention as it is then after the last one ended; turned off, a sweep part-way is ended
+ * (store__retain_off). A step visits at most STORE_RETAIN_DEVS_PER_TX devices and deletes at
+ * most STORE_RETAIN_ROWS_PER_TX rows and
+ * STORE_RETAIN_EVENTS_PER_TX events, so it adds a bounded, small amount of work to the transaction
+ * it shares with other clients' readings. A device is read only when its oldest timestamp
+ * (d->first_ts, in memory) is before the horizon; its rows are then found in the (device_id, t0,
+ * t_last, n) index, oldest first, and deleted as one key range. Its counters follow (points minus
+ * the rows' n, first_ts the next row's t0, or the oldest pending reading's, or none), written with
+ * the devices row and published at commit like any write. The events go in batches through the
+ * events_start index; the devices that lost one as long as their length bound (devices.ev_maxlen,
+ * schema 9) are noted (r->lower) and, once the sweep's events are deleted, each has its bound set
+ * again from its remaining ended events, once a sweep, at most STORE_RETAIN_BOUNDS_PER_TX devices a
+ * step (set_bounds): one search of that device's events each, none for the others. Until then a
+ * noted bound is the old one, too large but valid. A failed step is rolled back (with its idle
+ * transaction, or to its savepoint in a client transaction, whose writes still commit: writer.c),
+ * the maps are reloaded, and the walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS
+ * later or after writer.c's maintenance back-off (1 s doubling to a minute), whichever is later;
+ * the noted devices stay noted (a bound set again without need is still exact). The first sweep
+ * after open notes every device at its start (note_all), so each bound is set exactly once per
+ * process start: a restart forgets the list, and a database upgraded from schema 9 before retention
  * lowered bounds may hold bounds of events it already deleted; both are too large but valid
  * until then, and exact after it. So is a sweep that ran out of memory noting devices: the next
  * sweep notes every device again (note_all), as after a start.
@@ -80,10 +83,17 @@ const char store__sql_retain_rows[] =
 /* store__sql_retain_events and store__sql_ev_maxlen_set are in schema.c, beside the bound's
  * expression. */
 
-/* Time between the starts of two sweeps: a tenth of the retention, within the bounds. */
-static int64_t period_ms(const store_t *s)
+/* The retention now (live: store_set_retention). Any thread. */
+static int64_t retention(store_t *s)
 {
-    int64_t p = s->opts.retention_ms / 10;
+    return __atomic_load_n(&s->w.ret.retention_ms, __ATOMIC_ACQUIRE);
+}
+
+/* Time from the end of a sweep to the start of the next: a tenth of the retention (as it is
+ * now: a reload that shortens it brings the next sweep nearer), within the bounds. */
+static int64_t period_ms(store_t *s)
+{
+    int64_t p = retention(s) / 10;
     if (p < STORE_RETAIN_PERIOD_MIN_MS)
         p = STORE_RETAIN_PERIOD_MIN_MS;
     return p > STORE_RETAIN_PERIOD_MS ? STORE_RETAIN_PERIOD_MS : p;
@@ -297,10 +307,11 @@ int store__retain_step(store_t *s)
 {
     store_writer_t *w = &s->w;
     store_retain_t *r = &w->ret;
-    if (s->opts.retention_ms <= 0 || r->disabled)
+    const int64_t keep = retention(s);
+    if (keep <= 0 || r->disabled)
         return 0;
     int64_t now = vtime_mono_ms();
-    if (now < r->next_ms)
+    if (now < store__retain_due_ms(s))
         return 0;
     int err = prepare(s, &r->rows, store__sql_retain_rows);
     if (err == 0)
@@ -318,8 +329,8 @@ int store__retain_step(store_t *s)
         if (wall == 0)
             clock_save(s, wall = store_retention_now(s));
         r->active = 1;
-        r->horizon =
-            wall < INT64_MIN + s->opts.retention_ms ? INT64_MIN : wall - s->opts.retention_ms;
+        r->periodic = 0; /* due until it ends */
+        r->wall = wall;
         r->start_ms = now;
         r->walking = 0;
         r->events_done = 0;
@@ -328,6 +339,9 @@ int store__retain_step(store_t *s)
         if (!r->noted_all)
             note_all(s);
     }
+    /* Each step reads the retention: a reload's applies from the next one, a sweep's start
+     * (its clock) staying. */
+    r->horizon = r->wall < INT64_MIN + keep ? INT64_MIN : r->wall - keep;
     double t0 = vtime_mono_s();
     r->tx_step = 1;
     store_dev_t *d = r->walking ? r->pos : w->devs;
@@ -398,13 +412,17 @@ void store__retain_end_tx(store_t *s, int err)
             r->walking = 0;
             done = r->wait_cur;
             r->wait_cur = NULL;
-            /* A sweep asked for meanwhile starts at once. */
-            r->next_ms = r->wait_next != NULL ? 0 : now + period_ms(s);
+            /* A sweep asked for meanwhile starts at once; else one period after this one's
+             * end, the period read when due (store__retain_due_ms). */
+            r->ended_ms = now;
+            r->periodic = r->wait_next == NULL;
+            r->next_ms = 0;
         }
     } else if (r->active) {
         r->walking = 0;
         r->events_done = 0;
         r->next_ms = now + STORE_RETAIN_PERIOD_MIN_MS;
+        r->periodic = 0;
     }
     r->tx_chunks = r->tx_points = r->tx_events = 0;
     r->tx_bounds = 0;
@@ -416,7 +434,10 @@ void store__retain_end_tx(store_t *s, int err)
 
 int64_t store__retain_due_ms(store_t *s)
 {
-    return s->opts.retention_ms > 0 && !s->w.ret.disabled ? s->w.ret.next_ms : -1;
+    const store_retain_t *r = &s->w.ret;
+    if (retention(s) <= 0 || r->disabled)
+        return -1;
+    return r->periodic ? r->ended_ms + period_ms(s) : r->next_ms;
 }
 
 void store__retain_wait(store_t *s, store_job_t *j)
@@ -426,10 +447,36 @@ void store__retain_wait(store_t *s, store_job_t *j)
         j->cb(j->arg, ERR_IO);
         return;
     }
+    if (retention(s) <= 0) { /* turned off since run_job looked */
+        j->cb(j->arg, ERR_INVAL);
+        return;
+    }
     j->next = r->wait_next;
     r->wait_next = j;
-    if (!r->active)
+    if (!r->active) {
         r->next_ms = 0;
+        r->periodic = 0;
+    }
+}
+
+void store__retain_off(store_t *s)
+{
+    store_retain_t *r = &s->w.ret;
+    if (retention(s) > 0 || r->disabled || (!r->active && r->wait_next == NULL))
+        return;
+    /* No step runs while it is off (store__retain_due_ms): a sweep left part-way would resume,
+     * once retention is on again, from its cursor with the clock of its start, however old,
+     * and its waiters would wait until then. It ends here instead; the noted devices stay noted
+     * for the next sweep, which starts afresh (due at once) when retention is on again. */
+    store_job_t *cur = r->wait_cur, *next = r->wait_next;
+    r->wait_cur = r->wait_next = NULL;
+    r->active = 0;
+    r->walking = 0;
+    r->events_done = 0;
+    r->periodic = 0;
+    r->next_ms = 0;
+    wake(cur, ERR_INVAL);
+    wake(next, ERR_INVAL);
 }
 
 void store__retain_forget(store_writer_t *w, store_dev_t *d)

@@ -271,6 +271,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         return ERR_NOMEM;
     }
     s->opts = *opts;
+    s->w.ret.retention_ms = opts->retention_ms > 0 ? opts->retention_ms : 0;
     if (s->opts.readers < 1)
         s->opts.readers = 1;
     if (s->opts.queue_max == 0)
@@ -566,10 +567,19 @@ int store_flush(store_t *s)
 
 int store_retention_sweep(store_t *s)
 {
-    if (s->opts.retention_ms <= 0)
+    if (__atomic_load_n(&s->w.ret.retention_ms, __ATOMIC_ACQUIRE) <= 0)
         return ERR_INVAL;
     store_job_t *j = job_new(JOB_RETAIN, NULL, NULL);
     return j ? run_sync(s, j, NULL) : ERR_NOMEM;
+}
+
+void store_set_retention(store_t *s, int64_t retention_ms)
+{
+    __atomic_store_n(&s->w.ret.retention_ms, retention_ms > 0 ? retention_ms : 0, __ATOMIC_RELEASE);
+    /* An idle writer waits until the next sweep it knew of: it reckons again. */
+    pthread_mutex_lock(&s->qmu);
+    pthread_cond_signal(&s->qcond);
+    pthread_mutex_unlock(&s->qmu);
 }
 
 /* Builds an asynchronous job: copies device, info ("{}" when NULL) and blob. NULL: no memory. */

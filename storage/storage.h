@@ -474,10 +474,17 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg);
 /* Starts a retention sweep now (after the one running, if any) and blocks until it has finished:
  * every device walked, its rows older than the horizon (wall clock at the sweep's start minus
  * retention_ms) deleted, in transactions of bounded work interleaved with other writes. Returns
- * 0, ERR_INVAL (no retention configured), ERR_IO (the sweep is disabled, or the transaction
- * that took the request failed), ERR_NOSPACE, ERR_CLOSED, ERR_NOMEM. Any thread but the
- * writer's. */
+ * 0, ERR_INVAL (no retention configured, or turned off before the sweep ended), ERR_IO (the
+ * sweep is disabled, or the transaction that took the request failed), ERR_NOSPACE,
+ * ERR_CLOSED, ERR_NOMEM. Any thread but the writer's. */
 int store_retention_sweep(store_t *s);
+
+/* Sets the retention (store_opts_t.retention_ms; 0: none) from now on (a reload): each step of
+ * a sweep reads it for its horizon, and the time to the next sweep is a tenth of it from the
+ * last sweep's end (within the bounds), so a shorter one sweeps sooner and deletes by it. 0
+ * ends a sweep part-way (the next, once it is on again, starts afresh at once) and answers a
+ * waiting store_retention_sweep with ERR_INVAL. Any thread. */
+void store_set_retention(store_t *s, int64_t retention_ms);
 
 /* The wall clock that retention's horizon is taken from (vtime_steady_now, shared with the
  * sweeps): a step back is followed at once, a step forward only once it has held for an hour

@@ -294,8 +294,11 @@ typedef struct store_retain {
     sqlite3_stmt *rows, *events; /* prepared at the first step, finalized at the writer's exit */
     int disabled;                /* its statements could not be prepared: no sweeps */
     int active;                  /* a sweep is walking the devices */
-    int64_t horizon;             /* its horizon: rows with t_last before it go */
-    int64_t next_ms;             /* monotonic ms before which no step runs */
+    int64_t wall;                /* the wall clock its horizon is taken from */
+    int64_t horizon;             /* wall minus the retention as this step read it */
+    int64_t next_ms;             /* monotonic ms before which no step runs (unless periodic) */
+    int periodic;                /* the next sweep is one period after ended_ms, not next_ms */
+    int64_t ended_ms;            /* monotonic ms when the last sweep ended */
     int64_t start_ms;            /* monotonic ms when the sweep started */
     int walking;                 /* pos is valid (else the walk starts at the first device) */
     struct store_dev *pos;       /* the next device to visit (NULL: the walk has ended) */
@@ -321,6 +324,10 @@ typedef struct store_retain {
      * hook store__test_retain_clock) unless 0, else clock's (held when stepped forward). */
     int64_t test_wall_ms;
     vtime_steady_t clock; /* also store_retention_now's, any thread */
+    /* The retention in ms (0: none; atomic): store_opts_t.retention_ms at open, then
+     * store_set_retention's (a reload). Each step of a sweep reads it for its horizon, and the
+     * writer for the period until the next sweep, so a change applies from the next step. */
+    int64_t retention_ms;
 } store_retain_t;
 
 /* A maintenance step's consecutive failures, the monotonic ms before which it is not tried
@@ -718,10 +725,14 @@ int store__retain_step(store_t *s);
 /* After the transaction (err: its status): counts a committed step's deletions, ends the sweep
  * (calling back its waiters) or, after a failure, restarts its walk later. */
 void store__retain_end_tx(store_t *s, int err);
-/* Monotonic ms when the next step is due; -1 when retention is off. */
+/* Monotonic ms when the next step is due; -1 when retention is off (now). */
 int64_t store__retain_due_ms(store_t *s);
-/* Takes a committed JOB_RETAIN: called back (status 0) when the next sweep to start has ended. */
+/* Takes a committed JOB_RETAIN: called back (status 0) when the next sweep to start has ended,
+ * or ERR_INVAL if retention is off (now or before then: store__retain_off). */
 void store__retain_wait(store_t *s, struct store_job *j);
+/* While retention is off (store_set_retention 0): ends a sweep left part-way and answers its
+ * waiters and those of the next with ERR_INVAL. Before each transaction and each idle wait. */
+void store__retain_off(store_t *s);
 /* A device leaves the maps (deletion): the walk moves past it. */
 void store__retain_forget(store_writer_t *w, struct store_dev *d);
 /* At the writer's exit: calls back the waiters with ERR_CLOSED, finalizes the statements. */

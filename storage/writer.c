@@ -390,7 +390,7 @@ static int run_job(store_t *s, store_job_t *j)
         return 0; /* its place in the queue is the point */
     case JOB_RETAIN:
         /* Once committed, it waits for the next sweep (store__retain_wait). */
-        if (s->opts.retention_ms <= 0)
+        if (__atomic_load_n(&s->w.ret.retention_ms, __ATOMIC_ACQUIRE) <= 0)
             j->status = ERR_INVAL;
         return 0;
     case JOB_PFLUSH: {
@@ -470,6 +470,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     w->maint_what = MAINT_NONE;
     w->cfail_id = 0;
     w->tx_errmsg = NULL;
+    store__retain_off(s); /* a busy writer may never wait (below) */
     if (w->maps_stale && (err = store__maps_reload(s)) != 0) {
         w->tx_errmsg = store_errmsg(s);
         if (idle)
@@ -626,6 +627,7 @@ static void wait_for_work(store_t *s, int64_t retry_ms)
 {
     int64_t backoff = 0;
     while ((s->qhead == NULL || s->hold) && !s->closing) {
+        store__retain_off(s); /* woken by store_set_retention; waiters only take their lock */
         int64_t now = vtime_mono_ms();
         int failing = now < retry_ms;
         int64_t due = s->hold ? -1 : failing ? retry_ms : store__retain_due_ms(s);

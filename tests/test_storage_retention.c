@@ -1,9 +1,12 @@
 /* tests/test_storage_retention.c: unit tests of storage/, retention: sweeps, sweeps beside writes,
- * a failing sweep keeping writes, the index it uses, maintenance rolled back whole and the
- * horizon's edges (a row or event ending at it exactly, an event spanning it).
+ * a failing sweep keeping writes, the index it uses, maintenance rolled back whole, the
+ * horizon's edges (a row or event ending at it exactly, an event spanning it) and a retention
+ * changed while open (store_set_retention).
  *
  * Moved from tests/test_storage.c, whose main() runs this file's table with the others. */
 #include "storage_fx.h"
+
+#include <stdatomic.h>
 
 /* ---- retention (storage/retention.c) ---- */
 
@@ -390,7 +393,108 @@ static void test_maintenance_rollback_all(void **state)
     assert_int_equal(sp.last, 200000);
 }
 
+/* store_set_retention (a reload): the writer, idle and waiting a minute for its next sweep
+ * (30 d: a sweep every minute at most), reckons again when told of a retention of 10 s (a sweep
+ * a second), and that sweep deletes a 10-day-old row by the new retention without being asked;
+ * 0 turns sweeps off (none can be asked for); a longer one (100 s) keeps a minute-old row that
+ * 10 s would have deleted. Before, the retention was store_opts_t's, fixed at open. */
+static void test_retention_set(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    f->s = open_retention(f->dir, 30 * DAY_MS);
+    const int64_t now = vtime_now_ms();
+    write_spaced(f->s, "s", now - 10 * DAY_MS, 1000, 300, 0); /* one row */
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    assert_int_equal(chunk_rows(f->dir, "s", NULL), 1);
+
+    store_set_retention(f->s, 10000);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    for (int i = 0; i < 200 && st.retention_points < 300; i++) { /* at most 10 s */
+        usleep(50000);
+        store_stats_get(f->s, &st);
+    }
+    assert_int_equal(st.retention_points, 300);
+    assert_int_equal(chunk_rows(f->dir, "s", NULL), 0);
+    assert_int_equal(device(f->s, "s", 0).points, 0);
+
+    store_set_retention(f->s, 0);
+    assert_int_equal(store_retention_sweep(f->s), ERR_INVAL);
+
+    store_set_retention(f->s, 100000);
+    write_spaced(f->s, "s", vtime_now_ms() - 60000, 1, 300, 0); /* one row, a minute old */
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    assert_int_equal(chunk_rows(f->dir, "s", NULL), 1);
+    assert_int_equal(device(f->s, "s", 0).points, 300);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_points, 300);
+}
+
+/* A store_retention_sweep waiting for a sweep that cannot end (a trigger fails each step's
+ * deletion of events) is answered ERR_INVAL within 5 s of retention turned off (a reload to 0),
+ * the sweep left part-way dropped; with retention on again and the trigger gone, a sweep runs
+ * to its end. Before (review of time3), the caller waited until retention was on again, or the
+ * store closed. */
+static atomic_int off_done;
+static int off_rc;
+
+static void *off_sweeper(void *arg)
+{
+    off_rc = store_retention_sweep(arg);
+    atomic_store(&off_done, 1);
+    return NULL;
+}
+
+static void test_retention_off_answers_waiter(void **state)
+{
+    fx_t *f = *state;
+    const int64_t now = vtime_now_ms();
+    write_spaced(f->s, "old", now - 10 * DAY_MS, 1000, 300, 0); /* one row */
+    assert_int_equal(store_event_put(f->s, "old", 1, now - 5 * DAY_MS, now - 4 * DAY_MS, "{}"), 0);
+    store_close(f->s);
+    exec_file(f->dir, "CREATE TRIGGER inject_events BEFORE DELETE ON events"
+                      " BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    f->s = open_retention(f->dir, DAY_MS);
+    store_stats_t st;
+    for (int i = 0; i < 400; i++) { /* the sweep at open fails: at most 20 s */
+        store_stats_get(f->s, &st);
+        if (st.maintenance_errors > 0)
+            break;
+        usleep(50000);
+    }
+    assert_true(st.maintenance_errors > 0);
+    atomic_store(&off_done, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, off_sweeper, f->s), 0);
+    usleep(500000); /* its request committed: it waits for the failing sweep */
+    assert_int_equal(atomic_load(&off_done), 0);
+
+    store_set_retention(f->s, 0);
+    for (int i = 0; i < 100 && !atomic_load(&off_done); i++) /* at most 5 s */
+        usleep(50000);
+    const int done = atomic_load(&off_done);
+    if (!done) { /* the old behaviour: only a close wakes it (ERR_CLOSED) */
+        store_close(f->s);
+        f->s = NULL;
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(done);
+    assert_int_equal(off_rc, ERR_INVAL);
+
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_events"), 0);
+    store_set_retention(f->s, DAY_MS);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    assert_int_equal(chunk_rows(f->dir, "old", NULL), 0);
+    assert_int_equal(device(f->s, "old", 0).points, 0);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_points, 300);
+    assert_int_equal(st.retention_events, 1);
+}
+
 const struct CMUnitTest storage_retention_tests[] = {
+    cmocka_unit_test_setup_teardown(test_retention_off_answers_waiter, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_retention_set, setup, teardown),
     cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
     cmocka_unit_test_setup_teardown(test_retention_with_writes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_retention_fails_writes_kept, setup, teardown),

@@ -4,7 +4,9 @@ CLOCK_REALTIME only). Readings sent without a timestamp are stamped on arrival, 
 after a step back of an hour the stamps go on from just after the newest given (at half speed
 until the clock catches up), so the device's readings stay in order and are all scored, and
 none lands on a millisecond an earlier one holds; the step is logged. Before, the 20 readings
-after the step were stamped an hour back and none was scored (out of order)."""
+after the step were stamped an hour back and none was scored (out of order). Also: readings
+stamped far ahead (FarFuture), and from=/to= times that their offset puts outside 1970-9999
+(QueryTimes)."""
 
 import json
 import os
@@ -35,6 +37,38 @@ class OwnDaemon(unittest.TestCase):
                 self.d.stop()
             finally:
                 self.d.cleanup()
+
+
+class QueryTimes(OwnDaemon):
+
+    def test_offset_out_of_range(self):
+        """from=/to= as RFC 3339 times that their offset puts before 1970 or after 9999 say so,
+        as JSON's ts does (README "Writing readings"); what is no time keeps the general
+        message. Before, both got "is not epoch milliseconds or RFC 3339"."""
+        self.d = d = vt.Vigild()
+        d.start()
+        self.assertEqual(d.post_json({"device": "qt", "ts": 1000, "values": {"v": 1}}).status, 200)
+        for path in ("/v1/devices/qt/readings", "/v1/anomalies"):
+            for q, want in (
+                    ("from=1970-01-01T00:30:00%2B01:00",
+                     "parameter 'from': '1970-01-01T00:30:00+01:00': before "
+                     "1970-01-01T00:00:00Z once its offset is applied: vigil keeps Unix time "
+                     "from 1970 on"),
+                    ("to=9999-12-31T23:30:00-01:00",
+                     "parameter 'to': '9999-12-31T23:30:00-01:00': after "
+                     "9999-12-31T23:59:59.999Z once its offset is applied"),
+                    ("from=2016-12-31T23:59:60Z", "second 60 (a leap second) is refused"),
+                    ("from=yesterday",
+                     "parameter 'from': 'yesterday' is not epoch milliseconds or RFC 3339"),
+                    ("from=2024-13-01T00:00:00Z",
+                     "parameter 'from': '2024-13-01T00:00:00Z' is not epoch milliseconds or "
+                     "RFC 3339")):
+                st, _, body = d.get("%s?%s" % (path, q))
+                self.assertEqual(st, 400, (path, q, body))
+                self.assertIn(want, json.loads(body)["error"], (path, q))
+        # A 1969 time that its offset brings into 1970 is taken.
+        got = d.readings("qt", **{"from": "1969-12-31T23:00:00.500-01:00"})
+        self.assertEqual([p["ts"] for p in got], [1000], got)
 
 
 class ClockStepsBack(OwnDaemon):

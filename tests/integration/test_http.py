@@ -269,6 +269,50 @@ class JsonIngest(vt.DaemonTestCase):
         self.assertJsonError(r, 400, "gzip")
         self.assertEqual(self.d.device("ce-1")["points"], 5)
 
+    def test_byte_order_mark(self):
+        """A JSON body that starts with a UTF-8 byte order mark (a file saved by a Windows
+        editor, or by PowerShell 5's -Encoding UTF8) is read as the JSON after it, as RFC 8259
+        lets a parser do, on every JSON route: readings (plain and gzip), a device's attributes,
+        a maintenance period, an anomaly's acceptance, a rollback and a snapshot. Before, each
+        was a 400 "'[' or '{' expected near" an invisible character, nothing stored."""
+        bom = b"\xef\xbb\xbf"
+        body = bom + json.dumps([{"device": "bom-1", "ts": i, "values": {"a": i}}
+                                 for i in (1, 2)]).encode()
+        r = self.d.post_json(body)
+        self.assertEqual((r.status, r.json()), (200, {"accepted": 2}), r)
+        gz = os.path.join(self.d.tmp, "bom.json.gz")
+        vt.write_file(gz, gzip.compress(bom + b'{"device":"bom-1","ts":3,"values":{"a":3}}'),
+                      "wb")
+        r = self.d.curl("POST", "/v1/readings", "-H", "Content-Type: application/json",
+                        "-H", "Content-Encoding: gzip", "--data-binary", "@" + gz)
+        self.assertEqual((r.status, r.json()), (200, {"accepted": 1}), r)
+        self.assertPoints(self.d.readings("bom-1"), [(i, {"a": i}) for i in (1, 2, 3)])
+        r = self.d.curl("PUT", "/v1/devices/bom-1", "--data-binary", "@-",
+                        stdin=bom + b'{"site":"north"}')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.d.device("bom-1")["attrs"], {"site": "north"})
+        # A mark alone is an empty body, as with no mark: the device is kept as it is (it was a
+        # 400 "invalid JSON ... near end of file", and then a 500 "out of memory").
+        r = self.d.curl("PUT", "/v1/devices/bom-1", "--data-binary", "@-", stdin=bom)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.d.device("bom-1")["attrs"], {"site": "north"})
+        r = self.d.curl("POST", "/v1/devices/bom-1/maintenance", "--data-binary", "@-",
+                        stdin=bom + b'{"minutes":5,"note":"bom"}')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["period"]["note"], "bom")
+        # The model routes read their body before they look for an episode or a version.
+        r = self.d.curl("POST", "/v1/devices/bom-1/anomalies/accept", "--data-binary", "@-",
+                        stdin=bom + b'{"note":"ok"}')
+        self.assertNotIn("invalid JSON", r.body.decode(), r)
+        r = self.d.curl("POST", "/v1/devices/bom-1/model/rollback", "--data-binary", "@-",
+                        stdin=bom + b'{"version":1}')
+        self.assertNotIn("invalid JSON", r.body.decode(), r)
+        r = self.d.curl("POST", "/v1/admin/snapshot", "--data-binary", "@-", stdin=bom + b"{}")
+        self.assertEqual(r.status, 200, r)
+        # A mark alone, or one not at the start, is no JSON.
+        self.assertJsonError(self.d.post_json(bom), 400, "invalid JSON")
+        self.assertJsonError(self.d.post_json(b" " + body), 400, "invalid JSON")
+
 
 class Devices(vt.DaemonTestCase):
 

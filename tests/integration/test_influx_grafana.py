@@ -240,6 +240,22 @@ class GrafanaQueries(InfluxdPair):
                          [("pump-7", [[G_T, 71]]), ("pump-8", [[G_T, 60.5]]),
                           ("pump-9", [[G_T, 72]])])
 
+    def test_fill_arguments(self):
+        """fill(linear), the one fill option influxd has and vigild lacks, is named whole in the
+        statement's error (it was "vigild does not support fill(linear", unclosed); an argument
+        that is no fill option and no number (fill(foo), fill(-null), and fill(LINEAR): influxd
+        compares the text with "linear" as written) is influxd's parse error, a 400, where
+        vigild said it did not support "fill(foo"."""
+        g = 'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(10s) ' % g_range(0, 20)
+        for arg in ("linear", '"linear"'):
+            ans = self.vigild(g + "fill(%s)" % arg)
+            self.assertEqual(ans["results"][0]["error"], "vigild does not support fill(linear)",
+                             arg)
+        for arg in ("foo", "FOO", "-null", "-linear", "-foo", "LINEAR", "Linear", '"LINEAR"'):
+            want, got = self.both(g + "fill(%s)" % arg)
+            self.assertEqual(got, want, arg)
+            self.assertEqual(got[0], 400, (arg, got))
+
     def test_unsupported_is_a_statement_error(self):
         for q, what in (
                 ('SELECT median(temp) FROM "pump-7"', "the function median"),

@@ -4,8 +4,8 @@ removed by the sweep at the next start with `retention = 1d` (whole old chunks; 
 the pending newest readings stay), as the API and /metrics show; writes older than the horizon
 are refused naming the item or line (JSON, /write, stream) while the rest is stored; with a
 short retention, readings that age past it while the daemon runs go with a periodic sweep; a
-SIGHUP that shrinks it is logged as needing a restart and changes nothing until one
-(test_sighup_shrinking_retention_needs_restart); a bad value stops start-up naming the key."""
+SIGHUP applies a new retention without a restart, a shorter one deleting from the next sweep,
+a longer one keeping (test_sighup_applies_retention); a bad value stops start-up naming the key."""
 
 import os
 import re
@@ -152,33 +152,50 @@ class Retention(vt.DaemonTestCase):
         self.assertPoints(d.readings("r-p"), [(p["ts"], p["values"]) for p in pending])
         self.assertEqual(d.device("r-p")["points"], 20)
 
-    def test_sighup_shrinking_retention_needs_restart(self):
-        """storage.retention needs a restart (README): a SIGHUP that shrinks it from 30d to 1d
-        is logged as changed but applied only after a restart, writes 5 days old are still
-        stored under the running 30d, and nothing is deleted; the next start sweeps with 1d
-        and removes them."""
+    def test_sighup_applies_retention(self):
+        """storage.retention is live (README's reload list): a SIGHUP that shortens it from 30d
+        to 10s is applied in the same process, the next sweep (a tenth of the new retention
+        after the last one) deletes the 10-day-old readings stored under 30d, writes older than
+        10s are refused naming it, and SHOW RETENTION POLICIES says 10s; a SIGHUP that
+        lengthens it to 100s stores a 30-second-old chunk that the sweeps after keep. Before, the
+        reload logged it as needing a restart and nothing was deleted."""
         base = "[model]\nenabled = false\n[storage]\nretention = %s\n"
         d = self.start(base % "30d")
+        pid = d.proc.pid
+        q = "q=SHOW RETENTION POLICIES ON plant"
+        self.assertEqual(d.curl("POST", "/query", "--data-urlencode",
+                                "q=CREATE DATABASE plant").status, 200)
         now = vt.now_ms()
-        ten = series("r-h", now - 10 * DAY, 1000, 300, 0)
-        self.assertEqual(d.post_json(ten).status, 200)
-        vt.write_file(d.config, base % "1d")
-        log = hup(d, r"configuration reloaded; changed, but applied only after a restart")
-        self.assertRegex(log, r"applied only after a restart: [^\n]*storage\.retention")
-        five = series("r-h", now - 5 * DAY, 1000, 300, 1000)
-        r = d.post_json(five)
-        self.assertEqual(r.status, 200, r)
-        self.assertEqual(d.device("r-h")["points"], 600)
-        self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 0)
-        self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 0)
-        d.stop()
-        d.start()
-        self.assertEqual(self.wait_metric("vigil_store_retention_removed_points_total", 600), 600)
+        self.assertEqual(d.post_json(series("r-h", now - 10 * DAY, 1000, 300, 0)).status, 200)
+        self.assertEqual(d.device("r-h")["points"], 300)
+        vt.write_file(d.config, base % "10s")
+        log = hup(d, r"configuration reloaded; applied: [^\n]*storage\.retention")
+        self.assertNotIn("applied only after a restart", log)
+        self.assertEqual(
+            self.wait_metric("vigil_store_retention_removed_points_total", 300, timeout=20), 300)
         self.assertEqual(d.readings("r-h"), [])
         self.assertEqual(d.device("r-h")["points"], 0)
-        r = d.post_json(series("r-h", vt.now_ms() - 2 * DAY, 1000, 1, 0))
+        r = d.post_json(series("r-h", vt.now_ms() - 60000, 1000, 1, 0))
         self.assertEqual(r.status, 400, r)
-        self.assertIn("storage.retention = 1d", r.json()["errors"][0]["error"])
+        self.assertIn("(storage.retention = 10s)", r.json()["errors"][0]["error"])
+        r = d.curl("POST", "/query", "--data-urlencode", q)
+        self.assertEqual(r.json()["results"][0]["series"][0]["values"][0][:2],
+                         ["autogen", "10s"], r)
+
+        vt.write_file(d.config, base % "100s")
+        hup(d, r"configuration reloaded; applied: [^\n]*storage\.retention")
+        sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
+        # One chunk 30 s old: 10s would delete it, 100s keeps it for 70 s more, time for the
+        # two sweeps below (about 20 s) on a loaded machine.
+        young = series("r-h", vt.now_ms() - 30000, 1, 300, 1000)
+        r = d.post_json(young)
+        self.assertEqual(r.status, 200, r)
+        # Two sweeps more (one every 10 s): the second started after the write.
+        self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 2, timeout=40)
+        self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 300)
+        self.assertPoints(d.readings("r-h"), [(p["ts"], p["values"]) for p in young])
+        self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 1)
+        self.assertEqual(d.proc.pid, pid)
 
     def start_shifted(self, device):
         """Starts vigild under tests/fault/clockshift.c (its shift file "0", returned) with

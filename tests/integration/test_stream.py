@@ -4,14 +4,17 @@
 concurrent burst, end of input without a final newline; everything read back over HTTP; at
 SIGTERM, every line read is stored and acknowledged before the connection closes (StreamStop);
 --demo's feed stops first, every line it sent stored and acknowledged (DemoStop); --demo's
-temperature limits, set once per data folder (DemoLimits)."""
+temperature limits, set once per data folder (DemoLimits); --demo without its feed (the stream
+off, no vigil-sim beside vigild) stops the start, naming why (DemoWithoutFeed)."""
 
 import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -735,6 +738,40 @@ class DemoLimits(unittest.TestCase):
             d.stop()
         finally:
             d.cleanup()
+
+
+class DemoWithoutFeed(unittest.TestCase):
+    """--demo that cannot run its feed stops the start with exit status 1 and one line saying
+    why, before the data folder is created (--check-config too): the stream off, or no
+    vigil-sim beside vigild. Before, vigild logged an error among the start's lines and ran on,
+    fed by nothing: a first-time user saw an empty device list and a daemon that "worked"."""
+
+    def run_vigild(self, exe, *args):
+        work = vt.mkdtemp()
+        data = os.path.join(work, "vigil-data")
+        http = vt.free_port()
+        p = subprocess.run([exe, "--demo", "--data-dir", data, "--http", "127.0.0.1:%d" % http]
+                           + list(args), cwd=work, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=20)
+        self.assertFalse(os.path.exists(data), "the data folder was created\n" + p.stderr)
+        return p
+
+    def test_stream_off(self):
+        for extra in ([], ["--check-config"]):
+            p = self.run_vigild(vt.VIGILD, "--stream", "off", *extra)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("vigild: --demo needs the stream socket, and stream.listen is off",
+                          p.stderr)
+
+    def test_no_vigil_sim_beside_vigild(self):
+        lone = os.path.join(vt.mkdtemp(), "vigild")  # vigild alone in a folder
+        shutil.copy2(vt.VIGILD, lone)
+        sim = os.path.join(os.path.dirname(lone), "vigil-sim")
+        for extra in ([], ["--check-config"]):
+            p = self.run_vigild(lone, "--stream", "127.0.0.1:%d" % vt.free_port(), *extra)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("vigild: --demo: cannot run the feed %s: No such file or directory"
+                          % sim, p.stderr)
 
 
 if __name__ == "__main__":
