@@ -78,7 +78,7 @@ struct api_server {
     atomic_int_fast64_t query_timeout_ms;
     atomic_uint_fast64_t query_timeouts; /* /query answers cut by http.query_timeout */
     atomic_uint_fast64_t accept_errors;  /* libmicrohttpd's "Error accepting" log lines */
-    atomic_int_fast64_t accept_warned_s; /* when a failed accept was last a warning */
+    _Atomic int64_t accept_warned_s;     /* when a failed accept was last a warning (log_due) */
     /* What libmicrohttpd logged while api_start's MHD_start_daemon ran, on the thread calling it
      * (starter; starting set meanwhile), joined by "; ": why it could not listen (the bind's
      * errno reason, a TLS set-up failure), for api_start's error. Written and read only by that
@@ -168,7 +168,7 @@ typedef struct api_request {
     /* CLOCK_MONOTONIC µs by which the request's waits for the store end (the InfluxQL query's
      * deadline, set as its statements start); 0: the store's own bound (every other route). */
     int64_t read_deadline_us;
-    int64_t start_us;         /* CLOCK_MONOTONIC, when the headers were read */
+    int64_t start_us; /* CLOCK_MONOTONIC, when the headers were read */
     /* The response, filled by a handler. */
     unsigned status;
     char *resp; /* owned, may be NULL for an empty body */
@@ -258,6 +258,24 @@ void api__cors_headers(const api_request_t *r, struct MHD_Response *resp);
 
 /* The methods a route takes, as an Allow header value ("GET, HEAD"). */
 const char *api__route_allow(enum api_route route);
+
+/* handlers.c, for devices.c too. Any thread. Whether the request's Content-Type is one a JSON
+ * endpoint accepts (none, JSON, curl -d's default); else answers 415 and returns 0. */
+int api__json_content_type_ok(api_request_t *r);
+/* Ends a page at API_PAGE_BYTES: when the item just appended after mark crossed it (and is not
+ * the page's first), it is taken back. Returns 1 when the page is full. */
+int api__page_full(sbuf_t *b, size_t mark, size_t n);
+
+/* Routing (route.c). Any thread. The route of the request's raw path and the decoded device id
+ * in it, if any: server.c's access handler calls it once per request. */
+enum api_route api__route_of(api_request_t *r, const char *url);
+/* Whether the route reads a request body (other routes' bodies are ignored). */
+int api__route_takes_body(enum api_route route);
+/* Whether the route's handler runs on an http-io thread (it blocks: ingest, database reads). */
+int api__route_io(enum api_route route);
+/* Runs the request's handler (the body's errors first: too large, out of memory); there is
+ * always an answer after it. */
+void api__handle(api_request_t *r);
 
 /* The role of a presented token in the set (API_ROLE_NONE: unknown), in constant time. */
 api_role_t api__auth_role(const api_auth_t *a, const char *token, size_t len);

@@ -1,4 +1,5 @@
-/* api/handlers.c: the /v1 JSON endpoints: ingest of JSON readings, devices, reading queries.
+/* api/handlers.c: the /v1 JSON endpoints: ingest of JSON readings and reading queries (the
+ * device endpoints are in devices.c).
  *
  * Handlers run on libmicrohttpd's threads ("any thread") and reach storage only through the
  * backend table. Every error answer is {"error": "..."} naming the field, item or parameter.
@@ -9,7 +10,6 @@
 #include "agg.h"
 #include "err.h"
 #include "nameidx.h"
-#include "parse.h"
 #include "vtime.h"
 
 #include <ctype.h>
@@ -38,7 +38,7 @@ void api__pct_encode(sbuf_t *b, const char *s)
 }
 
 /* Content types a JSON endpoint accepts: none, JSON, or what curl -d sends by default. */
-static int json_content_type_ok(api_request_t *r)
+int api__json_content_type_ok(api_request_t *r)
 {
     const char *ct =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -58,7 +58,7 @@ static int json_content_type_ok(api_request_t *r)
 void api__h_readings_post(api_request_t *r)
 {
     struct api_server *srv = r->srv;
-    if (!json_content_type_ok(r))
+    if (!api__json_content_type_ok(r))
         return;
     char *body;
     size_t len;
@@ -117,334 +117,15 @@ out:
     batch_deinit(&b);
 }
 
-/* ---- devices ------------------------------------------------------------------------------ */
-
-static void device_json(sbuf_t *b, const api_device_t *d)
-{
-    char t[32];
-    sbuf_append(b, "{\"id\":", 6);
-    api__json_str(b, d->id);
-    sbuf_printf(b, ",\"created\":\"%s\",\"attrs\":%s,\"group\":",
-                vtime_format(d->created_ms, t, sizeof t), d->attrs_json);
-    /* The device's group (a shared model), from its attributes; null when none. */
-    json_t *a = json_loads(d->attrs_json, 0, NULL);
-    const char *group = json_string_value(json_object_get(a, "group"));
-    if (group && *group)
-        api__json_str(b, group);
-    else
-        sbuf_append(b, "null", 4);
-    json_decref(a);
-    sbuf_append(b, ",\"channels\":[", 13);
-    for (size_t i = 0; i < d->nchannels; i++) {
-        if (i)
-            sbuf_append(b, ",", 1);
-        api__json_str(b, d->channels[i]);
-    }
-    sbuf_printf(b, "],\"points\":%lld", (long long)d->points);
-    if (d->first_ts_ms >= 0) {
-        sbuf_printf(b, ",\"first_ts\":%lld,\"first\":\"%s\"", (long long)d->first_ts_ms,
-                    vtime_format(d->first_ts_ms, t, sizeof t));
-        sbuf_printf(b, ",\"last_ts\":%lld,\"last\":\"%s\"", (long long)d->last_ts_ms,
-                    vtime_format(d->last_ts_ms, t, sizeof t));
-    } else {
-        sbuf_printf(b, ",\"first_ts\":null,\"first\":null,\"last_ts\":null,\"last\":null");
-    }
-    /* When its newest reading arrived (not its timestamp): a silent device shows here. */
-    if (d->last_seen_ms >= 0)
-        sbuf_printf(b, ",\"last_seen_ts\":%lld,\"last_seen\":\"%s\"", (long long)d->last_seen_ms,
-                    vtime_format(d->last_seen_ms, t, sizeof t));
-    else
-        sbuf_printf(b, ",\"last_seen_ts\":null,\"last_seen\":null");
-    sbuf_append(b, ",\"maintenance\":", 15);
-    sbuf_append(b, d->maint_json ? d->maint_json : "null",
-                d->maint_json ? strlen(d->maint_json) : 4);
-    sbuf_append(b, "}", 1);
-}
-
-struct list_ctx {
-    sbuf_t *b;
-    size_t n;
-    int full; /* the page reached API_PAGE_BYTES: the device that crossed it was taken back */
-    char last[BATCH_NAME_MAX + 1];
-};
-
 /* Ends a page at API_PAGE_BYTES: when the item just appended after mark crossed it (and is not
  * the page's first), it is taken back. Returns 1 when the page is full. */
-static int page_full(sbuf_t *b, size_t mark, size_t n)
+int api__page_full(sbuf_t *b, size_t mark, size_t n)
 {
     if (b->len <= API_PAGE_BYTES || n == 0 || b->oom)
         return 0;
     b->len = mark;
     b->data[mark] = '\0';
     return 1;
-}
-
-static int list_one(void *arg, const api_device_t *d)
-{
-    struct list_ctx *c = arg;
-    size_t mark = c->b->len;
-    if (c->n)
-        sbuf_append(c->b, ",", 1);
-    device_json(c->b, d);
-    if ((c->full = page_full(c->b, mark, c->n)) != 0)
-        return 1;
-    c->n++;
-    snprintf(c->last, sizeof c->last, "%s", d->id);
-    return c->b->oom;
-}
-
-int api__arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, size_t *out)
-{
-    char buf[32];
-    const char *v = api__arg(r, name, buf, sizeof buf);
-    *out = dflt < max ? dflt : max; /* a configured maximum below the default caps it too */
-    if (v == NULL)
-        return r->status ? -1 : 0;
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (!isdigit((unsigned char)v[0]) || *end != '\0' || n == 0) { /* no sign, no space */
-        api__error(r, 400, "parameter '%s': want a positive integer, got '%s'", name, v);
-        return -1;
-    }
-    if (n > max || errno == ERANGE) { /* quoted as given: strtoull saturates a huge one */
-        api__error(r, 400, "parameter '%s': %s exceeds the maximum of %zu", name, v, max);
-        return -1;
-    }
-    *out = (size_t)n;
-    return 0;
-}
-
-void api__h_devices(api_request_t *r)
-{
-    struct api_server *srv = r->srv;
-    size_t limit;
-    if (api__arg_limit(r, "limit", 1000, 10000, &limit))
-        return;
-    char after[BATCH_NAME_MAX + 1];
-    const char *a = api__arg(r, "after", after, sizeof after);
-    if (r->status)
-        return;
-    sbuf_t b;
-    sbuf_init(&b);
-    struct list_ctx c = {&b, 0, 0, ""};
-    sbuf_append(&b, "{\"devices\":[", 12);
-    int rc = srv->be.device_list(srv->be.ctx, a, limit, 0, list_one, &c); /* the store's bound */
-    if (rc == 0 && b.oom)
-        rc = ERR_NOMEM;
-    if (rc) {
-        sbuf_deinit(&b);
-        api__backend_error(r, rc, "listing devices");
-        return;
-    }
-    sbuf_append(&b, "],\"next_after\":", 15);
-    if (c.n == limit || c.full)
-        api__json_str(&b, c.last);
-    else
-        sbuf_append(&b, "null", 4);
-    sbuf_append(&b, "}\n", 2);
-    api__body(r, 200, "application/json", &b);
-}
-
-static int get_one(void *arg, const api_device_t *d)
-{
-    device_json(arg, d);
-    return 1;
-}
-
-static void device_get(api_request_t *r, unsigned status)
-{
-    struct api_server *srv = r->srv;
-    sbuf_t b;
-    sbuf_init(&b);
-    int rc = srv->be.device_get(srv->be.ctx, r->seg[0], 0, get_one, &b);
-    if (rc) {
-        sbuf_deinit(&b);
-        if (rc == ERR_NOTFOUND)
-            api__error(r, 404, "device '%s' not found", r->seg[0]);
-        else
-            api__backend_error(r, rc, "reading device");
-        return;
-    }
-    sbuf_append(&b, "\n", 1);
-    api__body(r, status, "application/json", &b);
-}
-
-/* Checks the "limits" attribute: null, or an object of channel names to {"min": N, "max": N}
- * (either or both, min below max) and an optional "deadband" (>= 0: how far back inside a
- * limit a reading must be to clear its alarm), which the forecast's time to limit and the limit
- * alarms (daemon/pipeline_limits.c) read. Returns 0, or -1
- * with a 400 answer naming the field. */
-static int check_limits(api_request_t *r, json_t *lim)
-{
-    if (lim == NULL || json_is_null(lim))
-        return 0;
-    if (!json_is_object(lim)) {
-        api__error(r, 400,
-                   "field 'limits': must be an object of channel names to "
-                   "{\"min\": N, \"max\": N}, or null");
-        return -1;
-    }
-    const char *ch, *why;
-    json_t *l;
-    json_object_foreach(lim, ch, l)
-    {
-        if (batch_name_check(ch, strlen(ch), &why)) {
-            api__error(r, 400, "field 'limits': channel name %s", why);
-            return -1;
-        }
-        if (!json_is_object(l) || json_object_size(l) == 0) {
-            api__error(r, 400,
-                       "field 'limits.%s': must be {\"min\": N, \"max\": N} (either or both)", ch);
-            return -1;
-        }
-        const char *k;
-        json_t *x;
-        json_object_foreach(l, k, x)
-        {
-            if (strcmp(k, "min") != 0 && strcmp(k, "max") != 0 && strcmp(k, "deadband") != 0) {
-                api__error(r, 400, "field 'limits.%s.%.64s': unknown key (want min, max, deadband)",
-                           ch, k);
-                return -1;
-            }
-            if (!json_is_number(x)) {
-                api__error(r, 400, "field 'limits.%s.%s': must be a number", ch, k);
-                return -1;
-            }
-            /* Kept as a float (dev.lim_max, the alarms' states): beyond it the value would be
-             * infinite, which the status cannot show and an alarm never clears from. */
-            if (!(fabs(json_number_value(x)) <= FLT_MAX)) {
-                api__error(r, 400, "field 'limits.%s.%s': must be within -%g and %g", ch, k,
-                           (double)FLT_MAX, (double)FLT_MAX);
-                return -1;
-            }
-            if (k[0] == 'd' && !(json_number_value(x) >= 0)) {
-                api__error(r, 400, "field 'limits.%s.deadband': must be 0 or more (channel units)",
-                           ch);
-                return -1;
-            }
-        }
-        if (json_object_get(l, "min") == NULL && json_object_get(l, "max") == NULL) {
-            api__error(r, 400, "field 'limits.%s': a deadband needs a min or a max", ch);
-            return -1;
-        }
-        json_t *mn = json_object_get(l, "min"), *mx = json_object_get(l, "max");
-        if (mn && mx && !(json_number_value(mn) < json_number_value(mx))) {
-            api__error(r, 400, "field 'limits.%s': min %g is not below max %g", ch,
-                       json_number_value(mn), json_number_value(mx));
-            return -1;
-        }
-        /* An alarm on one limit clears only inside it by more than the deadband: with a deadband
-         * as wide as max - min that is at or beyond the other limit, so it would never clear. */
-        json_t *db = json_object_get(l, "deadband");
-        if (db && mn && mx &&
-            !(json_number_value(db) < json_number_value(mx) - json_number_value(mn))) {
-            api__error(r, 400,
-                       "field 'limits.%s.deadband': %g must be below max - min (%g), or an alarm "
-                       "could never clear",
-                       ch, json_number_value(db), json_number_value(mx) - json_number_value(mn));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void device_put(api_request_t *r)
-{
-    struct api_server *srv = r->srv;
-    const char *why;
-    if (batch_name_check(r->seg[0], strlen(r->seg[0]), &why)) {
-        api__error(r, 400, "device id %s", why);
-        return;
-    }
-    if (!json_content_type_ok(r))
-        return;
-    char *body;
-    size_t len;
-    int owned;
-    if (api__request_body(r, &body, &len, &owned))
-        return;
-    char *attrs = NULL;
-    const size_t bom = json_bom_len(body, len); /* a mark alone is an empty body, as elsewhere */
-    if (len > bom) {
-        json_error_t jerr;
-        json_t *v = json_loadb(body + bom, len - bom, 0, &jerr);
-        if (v == NULL || !json_is_object(v)) {
-            if (v)
-                api__error(r, 400, "body must be a JSON object of device attributes");
-            else
-                api__error(r, 400, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-                           jerr.text);
-            json_decref(v);
-            if (owned)
-                free(body);
-            return;
-        }
-        /* "group": the devices naming the same group share one model (see README). */
-        json_t *g = json_object_get(v, "group");
-        const char *gwhy = NULL;
-        if (g && !json_is_null(g) &&
-            (!json_is_string(g) ||
-             batch_name_check(json_string_value(g), json_string_length(g), &gwhy) != 0)) {
-            api__error(r, 400, "field 'group': %s",
-                       json_is_string(g) ? gwhy : "must be a string (a group name) or null");
-            json_decref(v);
-            if (owned)
-                free(body);
-            return;
-        }
-        if (check_limits(r, json_object_get(v, "limits"))) {
-            json_decref(v);
-            if (owned)
-                free(body);
-            return;
-        }
-        attrs = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(v);
-    }
-    if (owned)
-        free(body);
-    if (len > bom && attrs == NULL) {
-        api__error(r, 500, "out of memory");
-        return;
-    }
-    /* Attributes ride in every listing page and the pipeline keeps a copy per device: without
-     * this bound (only http.max_body_bytes, 32 MiB) a client could hold gigabytes. */
-    size_t max_attrs = atomic_load_explicit(&srv->max_attrs, memory_order_relaxed);
-    if (attrs && strlen(attrs) > max_attrs) {
-        api__error(r, 413,
-                   "attributes of device '%s': %zu bytes as compact JSON, more than "
-                   "storage.max_attrs_bytes (%zu)",
-                   r->seg[0], strlen(attrs), max_attrs);
-        free(attrs);
-        return;
-    }
-    int created = 0;
-    int rc = srv->be.device_put(srv->be.ctx, r->seg[0], attrs, &created);
-    free(attrs);
-    if (rc) {
-        api__backend_error(r, rc, "declaring device");
-        return;
-    }
-    device_get(r, created ? 201 : 200);
-}
-
-void api__h_device(api_request_t *r)
-{
-    struct api_server *srv = r->srv;
-    if (api__is_get(r)) {
-        device_get(r, 200);
-    } else if (strcmp(r->method, "PUT") == 0) {
-        device_put(r);
-    } else {
-        int rc = srv->be.device_delete(srv->be.ctx, r->seg[0]);
-        if (rc == ERR_NOTFOUND)
-            api__error(r, 404, "device '%s' not found", r->seg[0]);
-        else if (rc)
-            api__backend_error(r, rc, "deleting device");
-        else
-            api__json(r, 200, json_pack("{s:s}", "deleted", r->seg[0]));
-    }
 }
 
 /* ---- readings ----------------------------------------------------------------------------- */
@@ -471,7 +152,7 @@ static int point_one(void *arg, int64_t ts, size_t n, const char *const *ch, con
         api__json_num(c->b, v[i]);
     }
     sbuf_append(c->b, "}}", 2);
-    if ((c->full = page_full(c->b, mark, c->n)) != 0)
+    if ((c->full = api__page_full(c->b, mark, c->n)) != 0)
         return 1; /* stops the storage read too */
     c->n++;
     c->last_ts = ts;
@@ -837,7 +518,7 @@ static int bucket_flush(struct buckets_ctx *c)
 {
     size_t mark = c->b->len;
     bucket_json(c);
-    if (page_full(c->b, mark, c->n)) {
+    if (api__page_full(c->b, mark, c->n)) {
         c->stop = 1;
         c->resume = c->cur;
         return 1;

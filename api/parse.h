@@ -98,7 +98,8 @@ int lp_parse_line(batch_t *b, const char *line, size_t len, const lp_opts_t *opt
                   uint32_t lineno, char *errmsg, size_t errsize);
 
 /* Parses a whole body, line by line, numbering lines from first_lineno. Bad lines go to errs as
- * "unable to parse '<line, shortened>': <reason>"; errs->parsed counts the good ones. Returns 0
+ * "unable to parse '<line, shortened>': <reason>" (a long reason shortens the quote further,
+ * never itself: msg holds 199 bytes); errs->parsed counts the good ones. Returns 0
  * or ERR_NOMEM. */
 int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, int64_t now_ms,
              uint32_t first_lineno, parse_errors_t *errs);

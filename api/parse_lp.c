@@ -711,11 +711,12 @@ static size_t quoted_line_len(const char *s, size_t rem, uint32_t *inner)
 
 /* Quotes a bad line (without its leading blanks, as InfluxDB quotes it, and without its CR) for
  * its error message into buf, of QUOTE_MAX + 1 bytes: the whole line when it takes at most
- * QUOTE_MAX bytes quoted, else as much of it as fits in QUOTE_MAX - 3 and "...". A NUL byte
- * becomes a backslash and a 0 (two bytes of the quote): the message is a C string, so the quote
- * would otherwise end there and show a line that parses; counting them keeps the quote as short
- * as before, so the reason after it fits the message. */
-static void quote_line(char *buf, const char *s, size_t n)
+ * max (at most QUOTE_MAX) bytes quoted, else as much of it as fits in max - 3 and "...". A NUL
+ * byte becomes a backslash and a 0 (two bytes of the quote): the message is a C string, so the
+ * quote would otherwise end there and show a line that parses; counting them keeps the quote as
+ * short as before, so the reason after it fits the message. A cut falls between UTF-8
+ * characters. */
+static void quote_line(char *buf, const char *s, size_t n, size_t max)
 {
     while (n > 0 && (*s == ' ' || *s == '\t')) {
         s++;
@@ -726,12 +727,18 @@ static void quote_line(char *buf, const char *s, size_t n)
     size_t width = n;
     for (size_t i = 0; i < n; i++)
         width += s[i] == '\0';
-    const size_t room = width > QUOTE_MAX ? QUOTE_MAX - 3 : QUOTE_MAX;
+    const size_t room = width > max ? max - 3 : max;
     size_t i = 0, o = 0;
     for (; i < n && o + 1 + (s[i] == '\0') <= room; i++) {
         if (s[i] == '\0')
             buf[o++] = '\\';
         buf[o++] = s[i] == '\0' ? '0' : s[i];
+    }
+    /* Cut before a UTF-8 character, not inside it: its first bytes alone would show as U+FFFD in
+     * the answer (api__json_str). At most 3 bytes back (a sequence's continuation bytes). */
+    for (int k = 0; k < 3 && i < n && i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80; k++) {
+        i--;
+        o -= s[i] == '\0' ? 2 : 1;
     }
     if (i < n)
         for (const char *m = "..."; *m; m++)
@@ -771,8 +778,12 @@ int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, in
             if (errs->parsed < UINT32_MAX)
                 errs->parsed++;
         } else if (rc) {
+            /* The reason is what the client must read: a long one (a 63-byte
+             * influx.device_tag naming a device too long) shortens the quote, not itself. */
+            static const char frame[] = "unable to parse '': ";
+            const size_t fits = sizeof errs->e[0].msg - sizeof frame - strlen(why);
             char quote[QUOTE_MAX + 1];
-            quote_line(quote, s, n);
+            quote_line(quote, s, n, fits < 8 ? 8 : fits > QUOTE_MAX ? QUOTE_MAX : fits);
             parse_errors_add(errs, lineno, "unable to parse '%s': %s", quote, why);
         }
         lineno += 1 + inner;

@@ -70,6 +70,15 @@ const char *log_journal_prefix(enum log_level level)
     return to_journal ? level_prefix[level] : "";
 }
 
+bool log_due(_Atomic int64_t *last, int64_t now_s, int64_t every_s)
+{
+    int64_t prev = atomic_load(last);
+    if (prev != 0 && now_s - prev < every_s)
+        return false;
+    /* The compare-exchange picks the one winner: a racer that read the same prev fails it. */
+    return atomic_compare_exchange_strong(last, &prev, now_s ? now_s : 1);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     if ((int)level < atomic_load_explicit(&current_level, memory_order_relaxed))

@@ -6,6 +6,9 @@
 #ifndef VIGIL_LOG_H
 #define VIGIL_LOG_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 
 /* Any thread. Sets the minimum level printed. */
@@ -24,6 +27,12 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 /* Any thread. "<prio>" for level when stderr is the journal (as log_msg prefixes it), else "":
  * for the few lines printed without log_msg (a configuration that stops the start). */
 const char *log_journal_prefix(enum log_level level);
+
+/* Any thread. For a warning said at most once a period (every_s seconds): true when the period
+ * since *last (seconds on the caller's clock, 0: never said) has passed at now_s, and then
+ * *last is now_s (1 when now_s is 0, which would read as never). Of callers racing at the same
+ * moment exactly one gets true: the others say their line at debug level, or count it. */
+bool log_due(_Atomic int64_t *last, int64_t now_s, int64_t every_s);
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

@@ -84,9 +84,7 @@ static void ahead_refused(backend_t *be, const struct time_window *w)
 {
     const uint64_t total =
         atomic_fetch_add_explicit(&be->ahead_refused, w->ahead, memory_order_relaxed) + w->ahead;
-    int64_t now = (int64_t)vtime_mono_s(), last = atomic_load(&be->ahead_warned_s);
-    if (!((last == 0 || now - last >= 60) &&
-          atomic_compare_exchange_strong(&be->ahead_warned_s, &last, now ? now : 1)))
+    if (!log_due(&be->ahead_warned_s, (int64_t)vtime_mono_s(), 60))
         return;
     const uint64_t since = total - atomic_exchange(&be->ahead_warned_total, total);
     char ts[32], clock[32], set[32];

@@ -69,8 +69,9 @@
  * (clock_save); store_open reads it back before the writer starts, so before anything reads
  * the clock (store__retain_clock_load): in the same boot it starts the clock from that time
  * plus the time elapsed since, so that a wall clock stepped forward (held in memory,
- * vtime_steady_now) is still held after a restart. A missing or unreadable file, or another
- * boot's (the elapsed time is not known): the wall clock as it is, as before. */
+ * vtime_steady_now) is still held after a restart. A missing file or another boot's (the
+ * elapsed time is not known): the wall clock as it is, as before; an unreadable or damaged one
+ * (garbage, cut short, a directory) likewise, with a warning naming it. */
 #define RETAIN_CLOCK_FILE "retention-clock"
 static void clock_save(store_t *s, int64_t now);
 /* A failed save is logged once a process (the next sweeps would fail alike). */
@@ -550,22 +551,53 @@ static void clock_save(store_t *s, int64_t now)
     }
 }
 
+/* A retention-clock file that is there but cannot be used: said, and the start goes on. */
+static void clock_ignored(const char *path, const char *why)
+{
+    log_warn("storage: retention's clock in %s is ignored: %s; it starts from the wall clock as "
+             "it is",
+             path, why);
+}
+
 void store__retain_clock_load(store_t *s)
 {
     char path[4096], id[64], saved[64] = "";
     long long wall = 0, boot = 0;
     snprintf(path, sizeof path, "%s/%s", s->dir, RETAIN_CLOCK_FILE);
     FILE *f = fopen(path, "r");
-    if (f == NULL)
+    if (f == NULL) {
+        if (errno != ENOENT)
+            clock_ignored(path, strerror(errno));
         return;
-    int n = fscanf(f, "boot_id %63s wall_ms %lld boot_ms %lld", saved, &wall, &boot);
+    }
+    /* The whole file as clock_save writes it, its last newline included: a file cut short
+     * (a number cut mid-way would still scan) or with more after it is damaged. */
+    char nl = 0;
+    errno = 0;
+    int n = fscanf(f, "boot_id %63s wall_ms %lld boot_ms %lld%c", saved, &wall, &boot, &nl);
+    const int rerr = ferror(f) ? errno : 0, more = n == 4 ? fgetc(f) : EOF;
     fclose(f);
     const int64_t mono = vtime_boot_ms();
-    /* Another boot's CLOCK_BOOTTIME starts again: the time elapsed since is not known. A time
-     * outside vigil's (a damaged file) is passed over too: the sum below would overflow. */
-    if (n != 3 || boot_id(id, sizeof id) != 0 || strcmp(id, saved) != 0 || boot < 0 ||
-        boot > mono || wall < VTIME_MIN_MS || wall > VTIME_MAX_MS)
+    if (rerr) { /* a directory: EISDIR */
+        clock_ignored(path, strerror(rerr));
         return;
+    }
+    if (n != 4 || nl != '\n' || more != EOF) {
+        clock_ignored(path, "not the boot_id, wall_ms and boot_ms lines vigild writes");
+        return;
+    }
+    /* A time outside vigil's is passed over too: the sum below would overflow. */
+    if (boot < 0 || wall < VTIME_MIN_MS || wall > VTIME_MAX_MS) {
+        clock_ignored(path, "a time out of range");
+        return;
+    }
+    /* Another boot's CLOCK_BOOTTIME starts again: the time elapsed since is not known. */
+    if (boot_id(id, sizeof id) != 0 || strcmp(id, saved) != 0)
+        return;
+    if (boot > mono) {
+        clock_ignored(path, "saved later in this boot than now");
+        return;
+    }
     const int64_t now = (int64_t)wall + (mono - (int64_t)boot);
     vtime_steady_seed(&s->w.ret.clock, now, mono);
     char a[32];

@@ -3,19 +3,22 @@
  *
  * The tests are in tests/test_common_<topic>.c (time, batch, nice, nameidx, mcond), declared in
  * tests/test_common_fx.h; main() runs them file by file, in the order of the single file they
- * were moved from; err_from_errno's test (common/err.c) is here, after them. */
+ * were moved from; err_from_errno's test (common/err.c) and log_due's (common/log.c) are here,
+ * after them. */
 
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <sched.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -23,6 +26,7 @@
 #include "agg.h"
 #include "batch.h"
 #include "err.h"
+#include "log.h"
 #include "mcond.h"
 #include "nameidx.h"
 #include "nice.h"
@@ -46,7 +50,74 @@ static void test_err_from_errno(void **state)
     assert_string_not_equal(err_str(ERR_RESOURCE), "unknown error");
 }
 
-static const struct CMUnitTest common_err_tests[] = {cmocka_unit_test(test_err_from_errno)};
+/* log_due: the first call is due, then none until the period has passed, then one again; a
+ * clock at 0 still counts as said. */
+static void test_log_due_period(void **state)
+{
+    (void)state;
+    _Atomic int64_t last = 0;
+    assert_true(log_due(&last, 100, 60));
+    assert_false(log_due(&last, 100, 60));
+    assert_false(log_due(&last, 159, 60));
+    assert_true(log_due(&last, 160, 60));
+    assert_false(log_due(&last, 161, 60));
+    _Atomic int64_t zero = 0;
+    assert_true(log_due(&zero, 0, 60));
+    assert_false(log_due(&zero, 0, 60)); /* stored as 1, not as "never" */
+    assert_false(log_due(&zero, 60, 60));
+    assert_true(log_due(&zero, 61, 60));
+}
+
+/* Two threads racing for one period, released together: exactly one wins each, over many
+ * periods (one winner is what keeps the journal at one line a minute). The last to finish a
+ * round opens the next, and they spin (yielding now and then, the machine may be shared)
+ * rather than sleep: a futex barrier wakes them one by one, and a log_due without its
+ * compare-exchange (load, check, store) then still passed; with this, it fails. */
+#define DUE_ROUNDS 3000
+struct due_race {
+    atomic_int done;  /* calls finished, two a round */
+    atomic_int round; /* the round the threads may run */
+    _Atomic int64_t last;
+    atomic_int wins[DUE_ROUNDS];
+};
+
+static void *due_racer(void *arg)
+{
+    struct due_race *r = arg;
+    for (int i = 0; i < DUE_ROUNDS; i++) {
+        for (unsigned spin = 1; atomic_load(&r->round) != i; spin++)
+            if (spin % 1024 == 0)
+                sched_yield();
+        if (log_due(&r->last, 1000 + 60 * (int64_t)i, 60))
+            atomic_fetch_add(&r->wins[i], 1);
+        if (atomic_fetch_add(&r->done, 1) == 2 * i + 1)
+            atomic_store(&r->round, i + 1);
+    }
+    return NULL;
+}
+
+static void test_log_due_race(void **state)
+{
+    (void)state;
+    struct due_race *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, due_racer, r), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    int races = 0;
+    for (int i = 0; i < DUE_ROUNDS; i++)
+        races += atomic_load(&r->wins[i]) != 1;
+    assert_int_equal(races, 0);
+    free(r);
+}
+
+static const struct CMUnitTest common_err_tests[] = {
+    cmocka_unit_test(test_err_from_errno),
+    cmocka_unit_test(test_log_due_period),
+    cmocka_unit_test(test_log_due_race),
+};
 
 int main(void)
 {

@@ -626,6 +626,36 @@ static void test_lp_body(void **state)
     assert_int_equal(errs.e[1].item, 11);
     assert_string_equal(errs.e[1].msg, "unable to parse 'cpu,host=a value=nan': invalid number");
 
+    /* A reason long enough that quote and reason overflow the message (199 bytes): the quote
+     * is shortened, the reason kept whole (before: cut to "...longer than 200 byt"). */
+    batch_reset(&b);
+    memset(&errs, 0, sizeof errs);
+    lp_opts_t longtag = o;
+    char tag[64], line[400];
+    memset(tag, 't', 63);
+    tag[63] = '\0';
+    longtag.device_tag = tag;
+    int ln = snprintf(line, sizeof line, "m,%s=", tag);
+    memset(line + ln, 'd', 210);
+    snprintf(line + ln + 210, sizeof line - (size_t)ln - 210, " v=1\n");
+    assert_int_equal(lp_parse(&b, line, strlen(line), &longtag, NOW, 1, &errs), 0);
+    assert_int_equal(errs.count, 1);
+    const char *want = "': invalid ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt "
+                       "tag: is longer than 200 bytes";
+    const char *msg = errs.e[0].msg;
+    assert_true(strlen(msg) >= strlen(want));
+    assert_string_equal(msg + strlen(msg) - strlen(want), want);
+    assert_memory_equal(msg, "unable to parse 'm,ttt", 22);
+    assert_true(strstr(msg, "...': invalid") != NULL);
+    /* An ordinary reason keeps the full 80-byte quote. */
+    batch_reset(&b);
+    memset(&errs, 0, sizeof errs);
+    assert_int_equal(lp_parse(&b, line, strlen(line), &o, NOW, 1, &errs), 0);
+    msg = errs.e[0].msg;
+    assert_int_equal(strlen(msg), strlen("unable to parse '") + 80 +
+                                      strlen("': series key is longer than 200 bytes"));
+    assert_string_equal(msg + 17 + 80, "': series key is longer than 200 bytes");
+
     /* No final newline; an empty body; a bad CRLF line is quoted without its CR. */
     batch_reset(&b);
     memset(&errs, 0, sizeof errs);
@@ -736,6 +766,17 @@ static void test_lp_errors_kept_and_shortened(void **state)
     assert_int_equal(n, 81);
     assert_int_equal(lp_parse(&b, body, n, &o, NOW, 1, &errs), 0);
     snprintf(want, sizeof want, "unable to parse '%.80s': invalid number", body);
+    assert_string_equal(errs.e[0].msg, want);
+    /* A quote is not cut inside a UTF-8 character (its lead byte alone was quoted, shown as
+     * U+FFFD in the answer): "m,h=" and 36 two-byte characters, the 37th left out whole. */
+    memset(&errs, 0, sizeof errs);
+    n = (size_t)snprintf(body, sizeof body, "m,h=");
+    for (int i = 0; i < 50; i++)
+        n += (size_t)snprintf(body + n, sizeof body - n, "\xc3\xa9");
+    n += (size_t)snprintf(body + n, sizeof body - n, " v=x\n");
+    assert_int_equal(lp_parse(&b, body, n, &o, NOW, 1, &errs), 0);
+    assert_int_equal(errs.count, 1);
+    snprintf(want, sizeof want, "unable to parse '%.76s...': invalid number", body);
     assert_string_equal(errs.e[0].msg, want);
     /* A NUL byte is quoted as "\0", not where the quote ends (it showed "m,t=a"). */
     memset(&errs, 0, sizeof errs);

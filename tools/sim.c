@@ -21,23 +21,18 @@
  * errors= seconds= ..."); a reading is one channel value. Numbers are formatted by hand (fixed
  * point, no printf), so generation costs well under a microsecond per reading vector.
  * Single-threaded. */
-#include <arpa/inet.h>
+#include "sim_net.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,8 +42,6 @@ static const char *const fault_names[F_COUNT] = {"none",  "bearing", "overheat",
 
 #define MAX_CHANNELS  8
 #define MAX_CONNS     64
-#define MAX_RETRIES   600  /* 503 answers retried per batch before it counts as failed */
-#define IO_TIMEOUT_S  300  /* longest a blocking send or receive may wait */
 #define CSV_MAX_FILES 1000 /* --csv: pumps (one open file each) */
 
 struct pump {
@@ -61,11 +54,11 @@ struct pump {
     uint64_t rng;
 };
 
-static volatile sig_atomic_t stop_flag;
+volatile sig_atomic_t sim_stop_flag;
 
 static void on_signal(int sig)
 {
-    stop_flag = 1;
+    sim_stop_flag = 1;
 }
 
 /* xorshift64*: a small deterministic generator, so a seed reproduces a run. */
@@ -229,303 +222,6 @@ static char *put_csv_row(char *p, const struct pump *pm, int nch, int64_t ts_ms)
     return p;
 }
 
-/* ---- transports ----------------------------------------------------------------------------- */
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int connect_to(const char *addr)
-{
-    char host[128];
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || (size_t)(colon - addr) >= sizeof host)
-        return -1;
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return -1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int connect_retry(const char *addr)
-{
-    int fd = -1;
-    for (int tries = 0; fd < 0 && tries < 100 && !stop_flag; tries++) {
-        fd = connect_to(addr);
-        if (fd < 0)
-            usleep(100000);
-    }
-    return fd;
-}
-
-/* What was sent and what the server said about it; lines are reading vectors. */
-struct stats {
-    uint64_t lines_sent, lines_acked, lines_failed, retries, requests;
-    int64_t t0_us, t1_us; /* first send, last answer */
-};
-
-/* The stream's acknowledgements, parsed across reads. */
-struct acks {
-    char buf[4096];
-    size_t len;
-    uint64_t ok_upto, rejected;
-    int verbose;
-};
-
-static void acks_line(struct acks *a, const char *l, size_t n)
-{
-    if (n > 3 && memcmp(l, "ok ", 3) == 0) {
-        a->ok_upto = strtoull(l + 3, NULL, 10);
-        return;
-    }
-    if (n > 5 && memcmp(l, "fail ", 5) == 0) {
-        char *end;
-        unsigned long long from = strtoull(l + 5, &end, 10), to = strtoull(end, NULL, 10);
-        a->rejected += to >= from ? to - from + 1 : 1;
-    } else {
-        a->rejected++;
-    }
-    if (a->verbose)
-        fprintf(stderr, "vigil-sim: server: %.*s\n", (int)n, l);
-}
-
-static void acks_feed(struct acks *a, const char *data, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (data[i] == '\n') {
-            acks_line(a, a->buf, a->len);
-            a->len = 0;
-        } else if (a->len < sizeof a->buf - 1) {
-            a->buf[a->len++] = data[i];
-        }
-    }
-}
-
-/* Reads what the server has written without blocking. Returns -1 when it closed. */
-static int acks_drain(int fd, struct acks *a)
-{
-    for (;;) {
-        char ack[16384];
-        ssize_t r = recv(fd, ack, sizeof ack, MSG_DONTWAIT);
-        if (r == 0)
-            return -1;
-        if (r < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-        acks_feed(a, ack, (size_t)r);
-    }
-}
-
-/* Sends everything, draining acknowledgements while the socket is full. */
-static int send_all(int fd, const char *buf, size_t n, struct acks *a)
-{
-    while (n > 0) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLOUT};
-        if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
-            return -1;
-        if ((pfd.revents & POLLIN) && acks_drain(fd, a))
-            return -1;
-        if (pfd.revents & (POLLERR | POLLHUP))
-            return -1;
-        if (pfd.revents & POLLOUT) {
-            ssize_t w = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (w < 0 && errno != EAGAIN && errno != EINTR)
-                return -1;
-            if (w > 0) {
-                buf += w;
-                n -= (size_t)w;
-            }
-        }
-    }
-    return 0;
-}
-
-/* One keep-alive HTTP/1.1 connection with at most one request in flight. */
-struct hconn {
-    int fd;
-    char *body; /* the request in flight (kept for a retry after 503) */
-    size_t body_len, body_cap;
-    uint64_t lines; /* in the request in flight; 0: none */
-};
-
-static void set_timeouts(int fd)
-{
-    struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-/* "Authorization: Bearer TOKEN\r\n" from $VIGIL_TOKEN, or "": set once in main. */
-static char auth_header[320];
-
-static int http_send(struct hconn *c, const char *host)
-{
-    char head[640];
-    int hl = snprintf(head, sizeof head,
-                      "POST /write?precision=ns HTTP/1.1\r\nHost: %s\r\n%s"
-                      "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n\r\n",
-                      host, auth_header, c->body_len);
-    struct iovec iov[2] = {{head, (size_t)hl}, {c->body, c->body_len}};
-    size_t total = (size_t)hl + c->body_len, done = 0;
-    while (done < total) {
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        done += (size_t)w;
-        for (int i = 0; i < 2; i++) { /* advance the iovecs past what was written */
-            size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
-            iov[i].iov_base = (char *)iov[i].iov_base + k;
-            iov[i].iov_len -= k;
-            w -= (ssize_t)k;
-        }
-    }
-    return 0;
-}
-
-/* Case-insensitive header lookup in the header block [h, end); returns the value or NULL. */
-static const char *header(const char *h, const char *end, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *l = h; l < end;) {
-        const char *eol = memchr(l, '\n', (size_t)(end - l));
-        if (eol == NULL)
-            eol = end;
-        if ((size_t)(eol - l) > n && strncasecmp(l, name, n) == 0 && l[n] == ':') {
-            const char *v = l + n + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            return v;
-        }
-        l = eol + 1;
-    }
-    return NULL;
-}
-
-/* Reads one response: status, Retry-After seconds, whether the server closes, and the body
- * (NUL-terminated, cut to bodysz - 1). Returns the status or -1. */
-static int http_read(int fd, int *retry_after, int *closing, char *body, size_t bodysz)
-{
-    static char buf[1 << 16];
-    size_t len = 0;
-    char *hend = NULL;
-    while (hend == NULL) {
-        if (len == sizeof buf - 1)
-            return -1;
-        ssize_t r = recv(fd, buf + len, sizeof buf - 1 - len, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        len += (size_t)r;
-        buf[len] = '\0';
-        hend = strstr(buf, "\r\n\r\n");
-    }
-    int status = 0;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-        return -1;
-    const char *v = header(buf, hend, "Content-Length");
-    size_t clen = v ? strtoull(v, NULL, 10) : 0;
-    v = header(buf, hend, "Retry-After");
-    *retry_after = v ? atoi(v) : 1;
-    v = header(buf, hend, "Connection");
-    *closing = v && strncasecmp(v, "close", 5) == 0;
-    size_t have = len - (size_t)(hend + 4 - buf), kept = 0;
-    const char *b = hend + 4;
-    for (;;) {
-        size_t take = have < bodysz - 1 - kept ? have : bodysz - 1 - kept;
-        memcpy(body + kept, b, take);
-        kept += take;
-        if (have >= clen)
-            break;
-        clen -= have;
-        ssize_t r = recv(fd, buf, clen < sizeof buf ? clen : sizeof buf, 0);
-        if (r < 0 && errno == EINTR) {
-            have = 0;
-            continue;
-        }
-        if (r <= 0)
-            return -1;
-        b = buf;
-        have = (size_t)r;
-    }
-    body[kept] = '\0';
-    return status;
-}
-
-/* Waits for the answer to c's request in flight, retrying it after 503 and once after a lost
- * connection; counts the outcome. Returns -1 when the server cannot be reached any more. */
-static int http_finish(struct hconn *c, const char *addr, const char *host, struct stats *st,
-                       int verbose)
-{
-    if (c->lines == 0)
-        return 0;
-    int lost = 0;
-    for (int attempt = 0; attempt <= MAX_RETRIES; attempt++) {
-        int retry_after = 1, closing = 0, status = -1;
-        char body[1024];
-        if (c->fd >= 0 && attempt > 0 && http_send(c, host) != 0)
-            status = -1;
-        else if (c->fd >= 0)
-            status = http_read(c->fd, &retry_after, &closing, body, sizeof body);
-        if (status < 0 || closing) {
-            if (c->fd >= 0)
-                close(c->fd);
-            c->fd = -1;
-        }
-        if (status < 0) { /* connection lost: reconnect, send again once */
-            if (lost++ || stop_flag || (c->fd = connect_retry(addr)) < 0)
-                break;
-            set_timeouts(c->fd);
-            continue;
-        }
-        st->t1_us = mono_us();
-        if (status == 503 && attempt < MAX_RETRIES && !stop_flag) {
-            st->retries++;
-            sleep((unsigned)(retry_after < 1 ? 1 : retry_after > 10 ? 10 : retry_after));
-            if (c->fd < 0 && (c->fd = connect_retry(addr)) < 0)
-                break;
-            set_timeouts(c->fd);
-            continue;
-        }
-        if (status == 200 || status == 204) {
-            st->lines_acked += c->lines;
-        } else {
-            const char *d = status == 400 ? strstr(body, "dropped=") : NULL;
-            uint64_t dropped = d ? strtoull(d + 8, NULL, 10) : c->lines;
-            if (dropped > c->lines)
-                dropped = c->lines;
-            st->lines_acked += c->lines - dropped;
-            st->lines_failed += dropped;
-            if (verbose)
-                fprintf(stderr, "vigil-sim: server: %d %s\n", status, body);
-        }
-        c->lines = 0;
-        if (c->fd < 0 && (c->fd = connect_retry(addr)) >= 0)
-            set_timeouts(c->fd);
-        return c->fd >= 0 ? 0 : -1;
-    }
-    st->lines_failed += c->lines;
-    c->lines = 0;
-    return -1;
-}
-
 /* ---- main ----------------------------------------------------------------------------------- */
 
 static void usage(FILE *out)
@@ -598,13 +294,13 @@ static int sink_flush(struct sink *s, int lane, char **buf, size_t *cap, size_t 
     if (s->mode == 2) {
         s->dry_bytes += len;
         s->st.lines_acked += nlines;
-        s->st.t1_us = mono_us();
+        s->st.t1_us = sim_mono_us();
         return 0;
     }
     if (s->mode == 0)
-        return send_all(s->stream_fd, *buf, len, &s->acks);
+        return sim_send_all(s->stream_fd, *buf, len, &s->acks);
     struct hconn *c = &s->conns[lane];
-    if (http_finish(c, s->addr, s->host, &s->st, s->verbose))
+    if (sim_http_finish(c, s->addr, s->host, &s->st, s->verbose))
         return -1;
     char *old = c->body;
     size_t oldcap = c->body_cap;
@@ -614,13 +310,13 @@ static int sink_flush(struct sink *s, int lane, char **buf, size_t *cap, size_t 
     c->lines = nlines;
     *buf = old;
     *cap = oldcap;
-    if (http_send(c, s->host) != 0) { /* http_finish reconnects and sends again */
+    if (sim_http_send(c, s->host) != 0) { /* sim_http_finish reconnects and sends again */
         close(c->fd);
         c->fd = -1;
-        if ((c->fd = connect_retry(s->addr)) < 0)
+        if ((c->fd = sim_connect_retry(s->addr)) < 0)
             return -1;
-        set_timeouts(c->fd);
-        if (http_send(c, s->host) != 0)
+        sim_set_timeouts(c->fd);
+        if (sim_http_send(c, s->host) != 0)
             return -1;
     }
     return 0;
@@ -632,7 +328,7 @@ static int sink_finish(struct sink *s)
     int rc = 0;
     if (s->mode == 1) {
         for (int i = 0; i < s->nconns; i++) {
-            if (http_finish(&s->conns[i], s->addr, s->host, &s->st, s->verbose))
+            if (sim_http_finish(&s->conns[i], s->addr, s->host, &s->st, s->verbose))
                 rc = -1;
             if (s->conns[i].fd >= 0)
                 close(s->conns[i].fd);
@@ -643,9 +339,9 @@ static int sink_finish(struct sink *s)
         char ack[16384];
         ssize_t r;
         while ((r = recv(s->stream_fd, ack, sizeof ack, 0)) > 0)
-            acks_feed(&s->acks, ack, (size_t)r);
+            sim_acks_feed(&s->acks, ack, (size_t)r);
         close(s->stream_fd);
-        s->st.t1_us = mono_us();
+        s->st.t1_us = sim_mono_us();
         uint64_t ok = s->acks.ok_upto;
         s->st.lines_failed = s->acks.rejected + (s->st.lines_sent > ok ? s->st.lines_sent - ok : 0);
         s->st.lines_acked =
@@ -806,7 +502,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "vigil-sim: VIGIL_TOKEN: not a token (blank, or over 256 bytes)\n");
             return 2;
         }
-        snprintf(auth_header, sizeof auth_header, "Authorization: Bearer %s\r\n", token);
+        snprintf(sim_auth_header, sizeof sim_auth_header, "Authorization: Bearer %s\r\n", token);
     }
     snprintf(s.host, sizeof s.host, "%s", s.addr);
     signal(SIGTERM, on_signal);
@@ -850,27 +546,27 @@ int main(int argc, char **argv)
         }
     }
     if (s.mode == 0) {
-        s.stream_fd = connect_retry(s.addr);
+        s.stream_fd = sim_connect_retry(s.addr);
         if (s.stream_fd < 0) {
             fprintf(stderr, "vigil-sim: cannot connect to %s\n", s.addr);
             return give_up(&s, pumps);
         }
-        if (auth_header[0]) { /* answered "ok 0"; data lines are numbered from 1 as without */
+        if (sim_auth_header[0]) { /* answered "ok 0"; data lines are numbered from 1 as without */
             char line[300];
             int n = snprintf(line, sizeof line, "auth %s\n", token);
-            if (send_all(s.stream_fd, line, (size_t)n, &s.acks) != 0) {
+            if (sim_send_all(s.stream_fd, line, (size_t)n, &s.acks) != 0) {
                 fprintf(stderr, "vigil-sim: cannot send to %s\n", s.addr);
                 return give_up(&s, pumps);
             }
         }
     } else if (s.mode == 1) {
         for (int i = 0; i < s.nconns; i++) {
-            s.conns[i].fd = connect_retry(s.addr);
+            s.conns[i].fd = sim_connect_retry(s.addr);
             if (s.conns[i].fd < 0) {
                 fprintf(stderr, "vigil-sim: cannot connect to %s\n", s.addr);
                 return give_up(&s, pumps);
             }
-            set_timeouts(s.conns[i].fd);
+            sim_set_timeouts(s.conns[i].fd);
             s.conns[i].body_cap = (size_t)batch * LINE_MAX_BYTES + 1024;
             if ((s.conns[i].body = malloc(s.conns[i].body_cap)) == NULL)
                 return give_up(&s, pumps);
@@ -906,7 +602,7 @@ int main(int argc, char **argv)
             return 1;
     }
     int rc = 0;
-    for (int64_t k = 0; !stop_flag && rc == 0; k++) {
+    for (int64_t k = 0; !sim_stop_flag && rc == 0; k++) {
         double t = (double)k * dt;
         if (duration >= 0 && t >= duration)
             break;
@@ -917,7 +613,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (s.st.t0_us == 0)
-            s.st.t0_us = mono_us();
+            s.st.t0_us = sim_mono_us();
         /* Live readings are paced against the wall clock; backfill goes at full speed. Each
          * live step is sent before the pause, so a pause never holds readings back. */
         if (ts_ms >= live_ms && speed > 0) {
@@ -968,7 +664,7 @@ int main(int argc, char **argv)
             rc = 1;
     free(csv);
     if (csv)
-        s.st.t1_us = mono_us();
+        s.st.t1_us = sim_mono_us();
     if (rc && csv)
         fprintf(stderr, "vigil-sim: --csv %s: write failed\n", csv_dir);
     else if (rc)

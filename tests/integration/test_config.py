@@ -817,11 +817,22 @@ class CheckConfigDataDir(unittest.TestCase):
     check said "configuration ok" and the start then failed). A directory a running vigild holds
     is reported, not failed: the unit's ExecReload= runs the check beside its own vigild."""
 
-    def check(self, data_dir, as_user=()):
-        p = subprocess.run(list(as_user) + [vt.VIGILD, "--check-config", "--data-dir", data_dir],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, timeout=30, cwd=CWD)
-        return p.returncode, p.stdout, p.stderr
+    def check(self, data_dir, as_user=(), journal=False):
+        """Runs the check; with journal, its stderr is a file named by $JOURNAL_STREAM, as
+        systemd's journal stream is under the unit's ExecReload=."""
+        cmd = list(as_user) + [vt.VIGILD, "--check-config", "--data-dir", data_dir]
+        if not journal:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, timeout=30, cwd=CWD)
+            return p.returncode, p.stdout, p.stderr
+        path = os.path.join(vt.mkdtemp(), "stderr")
+        with open(path, "w") as err:
+            st = os.fstat(err.fileno())
+            env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=err, text=True, timeout=30, cwd=CWD, env=env)
+        with open(path) as f:
+            return p.returncode, p.stdout, f.read()
 
     def refused(self, data_dir, reason, as_user=()):
         rc, out, err = self.check(data_dir, as_user)
@@ -890,11 +901,9 @@ class CheckConfigDataDir(unittest.TestCase):
         self.refused(os.path.join(data, "sub"), "%s/sub does not exist and cannot be created in "
                      "%s: Permission denied; checked as %s" % (data, data, who), as_user)
 
-    def test_held_and_not_writable(self):
-        # A directory a vigild holds that a restart could not use (read-only under it): said
-        # beside the held lock, exit 0, as the unit's ExecReload= runs this check and a reload
-        # rereads only the configuration (a token revoked must not wait for the disk). It
-        # failed, so `systemctl reload` did. The holder here is a flock like vigild's.
+    def held_and_not_writable(self, journal=False):
+        """A data directory held by a flock like vigild's, read-only to the user the check runs
+        as: the check's (rc, out, err), the directory, that user's prefix and name."""
         tmp = vt.mkdtemp()
         data = os.path.join(tmp, "data")
         os.mkdir(data)
@@ -904,7 +913,14 @@ class CheckConfigDataDir(unittest.TestCase):
         as_user, who = self.as_other_user(tmp)
         with open(lock) as f:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            rc, out, err = self.check(data, as_user)
+            return self.check(data, as_user, journal), data, as_user, who
+
+    def test_held_and_not_writable(self):
+        # A directory a vigild holds that a restart could not use (read-only under it): said
+        # beside the held lock, exit 0, as the unit's ExecReload= runs this check and a reload
+        # rereads only the configuration (a token revoked must not wait for the disk). It
+        # failed, so `systemctl reload` did.
+        (rc, out, err), data, as_user, who = self.held_and_not_writable()
         # What a restart would fail on is a warning on stderr (the journal's priority 4; it
         # was info on stdout, unseen by `journalctl -p warning`); the exit stays 0.
         self.assertEqual(rc, 0, err)
@@ -916,6 +932,17 @@ class CheckConfigDataDir(unittest.TestCase):
         rc, out, err = self.check(data, as_user)
         self.assertEqual((rc, out), (1, ""))
         self.assertIn("Permission denied", err)
+
+    def test_held_and_not_writable_to_journal(self):
+        # Under systemd (stderr the journal's stream) the warning carries the journal's warning
+        # prefix, so `journalctl -p warning` shows what a restart would fail on beside the
+        # reload; the "configuration ok" line on stdout has none.
+        (rc, out, err), data, _, who = self.held_and_not_writable(journal=True)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.startswith("configuration ok; "), out)
+        self.assertEqual(err, "<4>vigild: warning: a restart would fail: %s: Permission denied "
+                         "(the database is created and written there); checked as %s\n"
+                         % (data, who))
 
     def test_held_by_a_running_vigild(self):
         d = vt.Vigild(stream=False)

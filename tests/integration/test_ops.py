@@ -225,20 +225,9 @@ def items(n, device="r-1"):
     return [{"device": device, "ts": 1000 + i, "values": {"v": i}} for i in range(n)]
 
 
-class TestReload(unittest.TestCase):
-    BASE = "[daemon]\nlog_level = info\n[http]\nmax_batch = 100\nmax_body_bytes = 65536\n"
-
-    def setUp(self):
-        self.cfg = os.path.join(mkdtemp(), "vigild.conf")
-        write_file(self.cfg, self.BASE)
-        self.d = Vigild(config=self.cfg)
-        self.d.start()
-
-    def tearDown(self):
-        try:
-            self.d.stop()
-        finally:
-            self.d.cleanup()
+class TestReload(vt.FreshDaemonTestCase):
+    CONFIG = ("[daemon]\nlog_level = info\n[http]\nmax_batch = 100\n"
+              "max_body_bytes = 65536\n")
 
     def test_live_settings(self):
         d = self.d
@@ -724,7 +713,7 @@ max_query_points = 50
         self.assertJsonError(self.d.get("/v1/devices/lim-big/forecast?horizon=10001"), 400)
 
 
-class TestDeviceLimits(unittest.TestCase):
+class TestDeviceLimits(vt.FreshDaemonTestCase):
     assertJsonError = vt.DaemonTestCase.assertJsonError
 
     def assertNoDevice(self, device):
@@ -732,17 +721,7 @@ class TestDeviceLimits(unittest.TestCase):
         self.assertEqual(st, 404, body)
 
     CONF = "[storage]\nmax_devices = %d\nmax_channels_per_device = 4\n"
-
-    def setUp(self):
-        self.cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), self.CONF % 3)
-        self.d = Vigild(config=self.cfg)
-        self.d.start()
-
-    def tearDown(self):
-        try:
-            self.d.stop()
-        finally:
-            self.d.cleanup()
+    CONFIG = CONF % 3
 
     def test_devices_and_channels(self):
         d = self.d

@@ -263,6 +263,41 @@ class Retention(vt.DaemonTestCase):
         d.stop()
         vt.write_file(shift, "0")
 
+    def test_damaged_clock_file_ignored(self):
+        """A DATA_DIR/retention-clock that cannot be used (garbage, cut short, empty, a
+        directory) is ignored at the start with a warning naming it and why, and vigild starts
+        on the wall clock. Before, it was passed over without a word."""
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        lines = "not the boot_id, wall_ms and boot_ms lines vigild writes"
+        cases = [("garbage", "\x00\xffnot a clock\n", lines),
+                 ("cut short", "boot_id %s\nwall_ms 17" % boot, lines),
+                 ("empty", "", lines),
+                 ("a directory", None, "Is a directory")]
+        for name, text, why in cases:
+            with self.subTest(name):
+                data = os.path.join(vt.mkdtemp(), "data")
+                os.mkdir(data)
+                path = os.path.join(data, "retention-clock")
+                if text is None:
+                    os.mkdir(path)
+                else:
+                    with open(path, "w", encoding="latin-1") as f:
+                        f.write(text)
+                d = self.start("[storage]\nretention = 1d\n[model]\nenabled = false\n",
+                               vt.Vigild(data_dir=data, stream=False))
+                try:
+                    self.assertEqual(d.get_json("/healthz")["status"], "ok")
+                    self.assertIn("storage: retention's clock in %s is ignored: %s; it starts "
+                                  "from the wall clock as it is" % (path, why), d.log())
+                    self.assertNotIn("retention's clock goes on from its last sweep", d.log())
+                finally:  # a failed case's daemon stopped too, before the next case's
+                    self.daemon = None
+                    try:
+                        d.stop()
+                    finally:
+                        d.cleanup()
+
     def test_bad_value_names_key(self):
         p = check_retention("30 days", "bad.conf")
         self.assertNotEqual(p.returncode, 0, p.stdout)

@@ -137,7 +137,7 @@ class StopSavesEveryRing(unittest.TestCase):
         self.d.stop(timeout=120)
 
 
-class PutOffLines(unittest.TestCase):
+class PutOffLines(vt.FreshDaemonTestCase):
     """A plant-wide fault while the fleet's scheduled trainings wait: 300 two-channel devices
     all ask for a training at the same reading and one channel goes wild (a fault swinging by
     300 at every reading) right after, in the
@@ -150,20 +150,11 @@ class PutOffLines(unittest.TestCase):
     N = 300
     EVERY = 100
 
-    def setUp(self):
-        tmp = vt.mkdtemp()
-        cfg = vt.write_file(os.path.join(tmp, "vigild.conf"),
-                            "[daemon]\nlog_level = debug\n"
-                            "[model]\nwarmup = %d\nkind = linear\nretrain_every = %d\n"
-                            % (WARM, self.EVERY))
-        self.d = vt.Vigild(config=cfg, stream=False)
-        self.d.start()
+    STREAM = False
 
-    def tearDown(self):
-        try:
-            self.d.stop()
-        finally:
-            self.d.cleanup()
+    def config(self):
+        return ("[daemon]\nlog_level = debug\n"
+                "[model]\nwarmup = %d\nkind = linear\nretrain_every = %d\n" % (WARM, self.EVERY))
 
     @staticmethod
     def value(i, k):
@@ -228,19 +219,8 @@ class PutOffLines(unittest.TestCase):
 CONFIG = "[storage]\nmax_attrs_bytes = %d\n"
 
 
-class AttrsLimit(unittest.TestCase):
-    def setUp(self):
-        tmp = vt.mkdtemp()
-        self.cfg = os.path.join(tmp, "vigild.conf")
-        vt.write_file(self.cfg, "")  # the defaults
-        self.d = vt.Vigild(config=self.cfg, stream=False)
-        self.d.start()
-
-    def tearDown(self):
-        try:
-            self.d.stop()
-        finally:
-            self.d.cleanup()
+class AttrsLimit(vt.FreshDaemonTestCase):
+    STREAM = False  # CONFIG "": the defaults
 
     def put(self, dev, attrs):
         body = attrs if isinstance(attrs, str) else json.dumps(attrs)

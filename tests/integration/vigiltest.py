@@ -551,6 +551,29 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+class FreshDaemonTestCase(unittest.TestCase):
+    """A test class giving each test its own daemon: CONFIG (INI text; config() may build it)
+    written to self.cfg, the daemon self.d started in setUp (STREAM: with the stream listener)
+    and stopped in tearDown."""
+
+    CONFIG = ""
+    STREAM = True
+
+    def config(self):
+        return self.CONFIG
+
+    def setUp(self):
+        self.cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), self.config())
+        self.d = Vigild(config=self.cfg, stream=self.STREAM)
+        self.d.start()
+
+    def tearDown(self):
+        try:
+            self.d.stop()
+        finally:
+            self.d.cleanup()
+
+
 class DaemonTestCase(unittest.TestCase):
     """A test class sharing one daemon (started in setUpClass, stopped cleanly with exit code 0
     in tearDownClass). Subclasses may set CONFIG (INI text) or EXTRA_ARGS."""
