@@ -791,8 +791,10 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
     /* What it kept is read once, outside the device's lock (the shard steps d meanwhile). */
     struct kept k;
     int rc = version_read(p, d->name, version, &k);
+    /* The read's ERR_INVAL (a later vigild's checkpoint format) is corrupt here: this
+     * function's ERR_INVAL says an older vigild kept no parameters. */
     if (rc)
-        return rc == ERR_NOTFOUND ? ERR_RANGE : rc;
+        return rc == ERR_NOTFOUND ? ERR_RANGE : rc == ERR_INVAL ? ERR_CORRUPT : rc;
     rc = rollback_one(p, d, version, &k);
     if (rc == ERR_NOTFOUND)
         rc = ERR_RANGE; /* the version went meanwhile (a newer training pruned it) */

@@ -14,7 +14,8 @@
    version), its predictions go on (and are the linear model's: near the oscillator's readings)
    and it still serves after a restart, from which a rollback to it works again; the same for
    persistence. A linear version recorded by an older vigild (its kept parameters removed from
-   the database, as such a vigild left it) answers 404 saying why.
+   the database, as such a vigild left it) answers 404 saying why; a kept checkpoint in a later
+   vigild's format is 500 "corrupt", not that 404.
 
 Python 3 standard library.
 """
@@ -22,8 +23,11 @@ Python 3 standard library.
 import os
 import random
 import re
+import sqlite3
+import struct
 import subprocess
 import sys
+import zlib
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -116,7 +120,6 @@ class KeepK(tp.DaemonPerTest):
         want = tp.st_parse(w1)
         self.assertEqual({n: v[2] for n, v in got.items() if n in want},
                          {n: v[2] for n, v in want.items()})
-
 
 
 class RollbackKinds(tp.DaemonPerTest):
@@ -221,6 +224,36 @@ class RollbackKinds(tp.DaemonPerTest):
         r = self.roll(dev, 999, 404)
         self.assertIn("keeps no version 999 that served", r.json()["error"])
         self.assertEqual(tp.status(self.d, dev)["model"], {"version": lstm, "kind": "lstm"})
+
+    def test_later_checkpoint_format_500(self):
+        """A kept LSTM checkpoint in a format this vigild does not know (a later vigild's: its
+        format number raised, its CRC made right, in a row of its own so the saved detector's
+        stays) is 500 "corrupt", not the older vigild's 404 (the review's fix: it was that 404,
+        the read's ERR_INVAL taken for the missing parameters)."""
+        dev, rng = "new-1", random.Random(13)
+        self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        lin = self.first_model(dev, "linear")
+        lstm = self.put_lstm(dev, 4)
+        self.roll(dev, lin)
+        self.d.stop()
+        db = sqlite3.connect(self.d.db_path)
+        where = (" WHERE version = ? AND device_id = (SELECT id FROM devices WHERE name = ?)")
+        (data,) = db.execute("SELECT data FROM ckpts WHERE id = (SELECT ckpt_id FROM models"
+                             + where + ")", (lstm, dev)).fetchone()
+        b = bytearray(data)
+        self.assertEqual(bytes(b[:4]), b"VGLM")
+        b[4:8] = struct.pack("<I", 99)
+        b[-4:] = struct.pack("<I", zlib.crc32(bytes(b[:-4])))
+        with db:
+            cid = db.execute("INSERT INTO ckpts(hash, refs, data) VALUES(0, 0, ?)",
+                             (bytes(b),)).lastrowid
+            db.execute("UPDATE models SET ckpt_id = ?" + where, (cid, lstm, dev))
+        db.close()
+        self.d.start()
+        r = self.roll(dev, lstm, 500)
+        self.assertEqual(r.json()["error"], "rollback: corrupt or truncated data")
+        self.assertEqual(tp.status(self.d, dev)["model"], {"version": lin, "kind": "linear"})
+
 
 class TrainQueue(tp.DaemonPerTest):
     # One training thread, many devices due at once: the due-set holds each of them once and
