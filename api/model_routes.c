@@ -697,11 +697,17 @@ void api__h_rollback(api_request_t *r)
     uint32_t version = (uint32_t)json_integer_value(ver);
     json_decref(v);
     int rc = be->pipe_rollback(be->ctx, r->seg[0], version);
-    if (rc == ERR_RANGE) /* a version that exists but is no LSTM's is one too */
+    if (rc == ERR_RANGE) /* a version that never served (swapped false) is none either */
         api__error(r, 404,
-                   "rollback: device '%s' has no version %u with kept weights (only an LSTM's "
-                   "versions keep them: GET .../model lists each version's kind)",
+                   "rollback: device '%s' keeps no version %u that served (GET .../model lists "
+                   "the versions kept; \"rollback\": true marks those that can serve again)",
                    r->seg[0], version);
+    else if (rc == ERR_INVAL)
+        api__error(r, 404,
+                   "rollback: version %u of device '%s' kept no parameters: it was trained by an "
+                   "older vigild, which kept only an LSTM's weights (versions trained since "
+                   "keep theirs)",
+                   version, r->seg[0]);
     else if (rc)
         fail(r, rc, "rollback");
     else

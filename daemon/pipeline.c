@@ -275,8 +275,10 @@ void pipeline__versions_trim(pipeline_t *p, struct dev *d)
     }
 }
 
-/* A version that swaps an LSTM in goes to the store with its checkpoint, so it can be rolled
- * back to (pipeline_rollback reads it there): without one it is no rollback point. */
+/* A version that swaps a predictor in goes to the store with what serves again on a rollback
+ * (pipeline_rollback reads it there): an LSTM's checkpoint, a linear model's or persistence's
+ * parameters (detector_pred_save, in the same blob column: the bytes' magic tells them apart,
+ * so the schema did not change). Without them it is no rollback point. */
 int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
                           double seconds, size_t pooled, struct version *v)
 {
@@ -286,10 +288,12 @@ int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_tr
     void *ckpt = NULL;
     size_t len = 0;
     int rc = 0;
-    if (p->store && info->swapped && info->kind == DET_KIND_LSTM && m) {
-        size_t cap = model_checkpoint_size(m);
+    const int lstm = info->kind == DET_KIND_LSTM;
+    if (p->store && info->swapped && (lstm ? m != NULL : detector_pred_size(d->det) > 0)) {
+        size_t cap = lstm ? model_checkpoint_size(m) : detector_pred_size(d->det);
         ckpt = malloc(cap);
-        if (ckpt == NULL || model_checkpoint_save(m, ckpt, cap, &len)) {
+        if (ckpt == NULL || (lstm ? model_checkpoint_save(m, ckpt, cap, &len)
+                                  : detector_pred_save(d->det, ckpt, cap, &len))) {
             free(ckpt);
             ckpt = NULL;
             len = 0;
@@ -678,62 +682,95 @@ int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **
     return rc;
 }
 
-/* 1 when d keeps version `version` with a checkpoint in the store. Caller holds d->mu. */
+/* 1 when d keeps version `version` with its checkpoint or parameters in the store; -1 when it
+ * keeps it as a linear model's or persistence's recorded by an older vigild (which kept no
+ * parameters for them); 0 when it keeps no such version that served. Caller holds d->mu. */
 static int has_rollback(const struct dev *d, uint32_t version)
 {
-    for (size_t i = 0; i < d->nversions; i++)
-        if (d->versions[i].version == version)
-            return d->versions[i].has_ckpt && d->det != NULL;
+    for (size_t i = 0; i < d->nversions; i++) {
+        const struct version *v = &d->versions[i];
+        if (v->version != version || d->det == NULL)
+            continue;
+        if (v->has_ckpt)
+            return 1;
+        const int k = pipeline__version_served(v->info_json);
+        return k == DET_KIND_LINEAR || k == DET_KIND_PERSISTENCE ? -1 : 0;
+    }
     return 0;
 }
 
-struct ckpt_read {
+/* What a version kept: an LSTM (m), or a linear model's or persistence's parameters (pred,
+ * len bytes of detector_pred_save's). The caller owns both (kept_free). */
+struct kept {
     model_t *m;
+    void *pred;
+    size_t len;
     int rc;
 };
 
-/* store_model_get's callback: the model is made here (the checkpoint is borrowed). */
-static void on_ckpt(void *arg, int64_t version, const char *info_json, const void *ckpt, size_t len)
+static void kept_free(struct kept *k)
 {
-    struct ckpt_read *cr = arg;
-    (void)version;
-    (void)info_json;
-    cr->rc = ckpt && len > 0 ? model_checkpoint_load(&cr->m, ckpt, len) : ERR_NOTFOUND;
+    model_destroy(k->m);
+    free(k->pred);
+    memset(k, 0, sizeof *k);
 }
 
-/* Reads the LSTM of a device's version from the store into *m (caller owns; model_destroy).
+/* store_model_get's callback: the bytes are borrowed, so the model is made, or the parameters
+ * copied, here. Their magic tells which (an LSTM's checkpoint or detector_pred_save's). */
+static void on_ckpt(void *arg, int64_t version, const char *info_json, const void *ckpt, size_t len)
+{
+    struct kept *k = arg;
+    (void)version;
+    (void)info_json;
+    if (ckpt == NULL || len == 0) {
+        k->rc = ERR_NOTFOUND;
+    } else if (len >= 4 && memcmp(ckpt, DETECTOR_PRED_MAGIC, 4) == 0) {
+        k->pred = malloc(len);
+        k->rc = k->pred ? 0 : ERR_NOMEM;
+        if (k->pred) {
+            memcpy(k->pred, ckpt, len);
+            k->len = len;
+        }
+    } else {
+        k->rc = model_checkpoint_load(&k->m, ckpt, len);
+    }
+}
+
+/* Reads what a device's version kept from the store into *k (kept_free).
  * The put that recorded the version is asynchronous: when the store does not hold it yet, one
  * flush makes everything queued before durable and the read is tried again. Returns 0,
  * ERR_NOTFOUND, or the store's or the checkpoint's error. Any thread but the writer's; the
  * caller holds no device lock (a read may wait for the disk). */
-static int version_model_read(pipeline_t *p, const char *device, uint32_t version, model_t **m)
+static int version_read(pipeline_t *p, const char *device, uint32_t version, struct kept *k)
 {
+    memset(k, 0, sizeof *k);
     if (p->store == NULL)
         return ERR_NOTFOUND;
     for (int attempt = 0;; attempt++) {
-        struct ckpt_read cr = {NULL, ERR_NOTFOUND};
-        int rc = store_model_get(p->store, device, version, on_ckpt, &cr);
+        k->rc = ERR_NOTFOUND;
+        int rc = store_model_get(p->store, device, version, on_ckpt, k);
         if (rc == 0)
-            rc = cr.rc;
-        if (rc == 0) {
-            *m = cr.m;
+            rc = k->rc;
+        if (rc == 0)
             return 0;
-        }
+        kept_free(k);
         if (rc != ERR_NOTFOUND || attempt > 0 || store_flush(p->store) != 0)
             return rc;
     }
 }
 
-/* Makes version `version`, whose LSTM is m (borrowed), serve again on one device, if d still
+/* Makes version `version`, which kept k (borrowed), serve again on one device, if d still
  * keeps that version. */
-static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const model_t *m)
+static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const struct kept *k)
 {
     pthread_mutex_lock(&d->mu);
     int rc = ERR_NOTFOUND;
-    if (has_rollback(d, version))
-        rc = detector_set_model(d->det, m, version);
+    enum detector_kind kind = DET_KIND_LSTM;
+    if (has_rollback(d, version) == 1)
+        rc = k->m ? detector_set_model(d->det, k->m, version)
+                  : detector_set_pred(d->det, k->pred, k->len, version, &kind);
     if (rc == 0) {
-        pipeline__serving_changed(p, d, 1, version, DET_KIND_LSTM);
+        pipeline__serving_changed(p, d, 1, version, kind);
         pipeline__event_break_open(p, d); /* another model judges the readings from here */
     }
     pthread_mutex_unlock(&d->mu);
@@ -749,31 +786,44 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
     struct group *g = d->group;
     int ok = has_rollback(d, version);
     pthread_mutex_unlock(&d->mu);
-    if (!ok)
-        return ERR_RANGE;
-    /* The checkpoint is read once, outside the device's lock (the shard steps d meanwhile). */
-    model_t *m;
-    int rc = version_model_read(p, d->name, version, &m);
+    if (ok != 1)
+        return ok < 0 ? ERR_INVAL : ERR_RANGE;
+    /* What it kept is read once, outside the device's lock (the shard steps d meanwhile). */
+    struct kept k;
+    int rc = version_read(p, d->name, version, &k);
+    /* The read's ERR_INVAL (a later vigild's checkpoint format) is corrupt here: this
+     * function's ERR_INVAL says an older vigild kept no parameters. */
     if (rc)
-        return rc == ERR_NOTFOUND ? ERR_RANGE : rc;
-    rc = rollback_one(p, d, version, m);
+        return rc == ERR_NOTFOUND ? ERR_RANGE : rc == ERR_INVAL ? ERR_CORRUPT : rc;
+    rc = rollback_one(p, d, version, &k);
     if (rc == ERR_NOTFOUND)
         rc = ERR_RANGE; /* the version went meanwhile (a newer training pruned it) */
+    else if (rc == ERR_INVAL)
+        rc = ERR_CORRUPT; /* kept bytes that do not fit the device (its shape or channels) */
     if (rc == 0 && g != NULL) {
-        /* A group's members serve one model: the others follow with the same weights (every
-         * member recorded the group's versions). */
+        /* A group's members serve one model: the others follow with the same LSTM (every
+         * member recorded the group's versions); a linear model's coefficients are each
+         * member's own, so each reads its own. */
         struct dev **ms;
         size_t n;
         if (pipeline__group_members(p, g, &ms, &n) == 0) {
-            for (size_t i = 0; i < n; i++)
-                if (ms[i] != d && rollback_one(p, ms[i], version, m))
+            for (size_t i = 0; i < n; i++) {
+                if (ms[i] == d)
+                    continue;
+                struct kept own = {0};
+                int mrc = k.m ? 0 : version_read(p, ms[i]->name, version, &own);
+                if (mrc == 0)
+                    mrc = rollback_one(p, ms[i], version, k.m ? &k : &own);
+                kept_free(&own);
+                if (mrc)
                     log_warn(
                         "pipeline: device '%s' of group '%s' has no version %u to roll back to",
                         ms[i]->name, g->name, version);
+            }
             free(ms);
         }
     }
-    model_destroy(m);
+    kept_free(&k);
     return rc;
 }
 

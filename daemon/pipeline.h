@@ -191,8 +191,12 @@ void pipeline_maint_tick(pipeline_t *p);
  * (its old interval's end, if sooner). Any thread. */
 void pipeline_set_state_min_ms(pipeline_t *p, unsigned ms);
 
-/* Makes a kept version serve again. Returns 0, ERR_NOTFOUND (no such device) or ERR_RANGE (it
- * keeps no such version with weights: only an LSTM's versions keep them). */
+/* Makes a kept version serve again: an LSTM's from its checkpoint, a linear model's from its
+ * coefficients, persistence as it is (each version that swapped one in keeps them in the
+ * store). Returns 0, ERR_NOTFOUND (no such device), ERR_RANGE (it keeps no such version that
+ * served, or the version's record was not stored), ERR_INVAL (a linear or persistence version
+ * recorded by an older vigild, which kept no parameters for them), or the store's or the
+ * kept bytes' error. */
 int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version);
 
 /* The serving LSTM's weights as safetensors (PyTorch names); *buf is malloc'd. ERR_RANGE when

@@ -13,12 +13,13 @@
 #include <stdatomic.h>
 #include <uthash.h>
 
-/* A model version. Its LSTM's checkpoint, when it has one, is in the store only
+/* A model version. What it swapped in, when it has it kept (an LSTM's checkpoint, or a linear
+ * model's or persistence's parameters, detector_pred_save), is in the store only
  * (store_model_put_keep at record time, store_model_get at rollback): memory keeps no copy. */
 struct version {
     uint32_t version;
     char *info_json; /* owned: created, kind, swapped, metrics (see pipeline__version_json) */
-    int has_ckpt;    /* the store holds the LSTM's checkpoint: it can be rolled back to */
+    int has_ckpt;    /* the store holds its checkpoint or parameters: it can be rolled back to */
 };
 
 /* How an event ended: the detector's enum detector_end, and beyond it the daemon's own. */
@@ -495,6 +496,10 @@ char *pipeline__event_json(const struct dev *d, const struct event *e);
 /* The enum detector_open an event's JSON names in "opened_by" (an event's info_json as
  * pipeline__event_json wrote it); 0 when it names none (saved before the field, or null). */
 int pipeline__event_opened_by(const char *info_json);
+/* The enum detector_kind a version's JSON (pipeline__version_json's) names when it swapped that
+ * predictor in ("swapped": true); -1 when it did not (the serving model stayed) or the text
+ * says neither. */
+int pipeline__version_served(const char *info_json);
 char *pipeline__version_json(const struct detector_train_info *info, int64_t created_ms,
                              double seconds, int has_ckpt, size_t pooled);
 
@@ -562,7 +567,9 @@ int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, s
 
 /* Makes the record of version info in *v (v->info_json malloc'd: caller owns it, NULL when out
  * of memory; pooled as for pipeline__version_json) and queues its put to the store, with the
- * serving LSTM's checkpoint when the version swapped one in (its rollback point). Returns 0
+ * serving LSTM's checkpoint when the version swapped one in, or the serving linear model's or
+ * persistence's parameters (detector_pred_save) when it swapped that in (its rollback point).
+ * Returns 0
  * (queued, or no store), or why it is not stored: the store's refusal (ERR_NOSPACE, ERR_BUSY,
  * ERR_CLOSED) or ERR_NOMEM (no checkpoint or no record made); v->has_ckpt is then 0. A queued put
  * may still be lost with a failed commit (store_flush, store_models_list tell). Does not add v to

@@ -173,6 +173,18 @@ int pipeline__event_info_broken(const char *info_json)
     return broken;
 }
 
+int pipeline__version_served(const char *info_json)
+{
+    json_t *j = json_loads(info_json, 0, NULL);
+    const char *kind = json_string_value(json_object_get(j, "kind"));
+    int served = -1;
+    for (int k = 0; kind && json_is_true(json_object_get(j, "swapped")) && k < 3; k++)
+        if (strcmp(kind, pipeline__kind_names[k]) == 0)
+            served = k;
+    json_decref(j);
+    return served;
+}
+
 char *pipeline__version_json(const struct detector_train_info *i, int64_t created_ms,
                              double seconds, int has_ckpt, size_t pooled)
 {

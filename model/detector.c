@@ -841,9 +841,19 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
     d->lstm = copy;
     d->kind = DET_KIND_LSTM;
     d->lstm_window = d->cfg.train.window;
+    detector__installed(d, version);
+    return 0;
+}
+
+/* What every installed predictor (detector_set_model, detector_set_pred) changes beyond
+ * itself: the same for each kind, so a rollback to a linear or persistence version calibrates
+ * as a rollback to an LSTM's does. */
+void detector__installed(detector_t *d, uint32_t version)
+{
     d->version = version;
-    /* The seasonal profiles were chosen against what served before: m serves every channel
-     * (persistence's flags stay) until a training validates a profile against it. */
+    /* The seasonal profiles were chosen against what served before: the installed predictor
+     * serves every channel (persistence's flags stay) until a training validates a profile
+     * against it. */
     if (d->season)
         memset(d->season, 0, (size_t)d->C);
     free(d->s_prof); /* no channel uses a profile now */
@@ -859,5 +869,4 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
         d->hi[c] = INFINITY;
     }
     detector__rebuild_state(d);
-    return 0;
 }

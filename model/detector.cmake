@@ -10,6 +10,7 @@ target_sources(model PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/detector_calib.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_season.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_io.c
+  ${CMAKE_CURRENT_LIST_DIR}/detector_pred.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_load.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_burst.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_release.c

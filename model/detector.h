@@ -898,4 +898,29 @@ int detector_apply_settings(detector_t *d, const struct detector_config *cfg);
  * until a training chooses a profile again. Returns ERR_INVAL when m's shape does not fit. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
 
+/* The serving predictor's parameters when it is not an LSTM (the linear baseline's
+ * coefficients, or persistence, which has none), so that a model version served by one can be
+ * served again (a rollback; model/detector_pred.c has the layout): magic DETECTOR_PRED_MAGIC,
+ * a format version, the kind, the channels, the coefficients, CRC-32. detector_pred_size:
+ * the bytes detector_pred_save writes, 0 when an LSTM serves (its parameters are its
+ * checkpoint, model_checkpoint_save). detector_pred_save returns ERR_INVAL (an LSTM serves) or
+ * ERR_RANGE (cap too small). Owner thread; buf is the caller's. */
+#define DETECTOR_PRED_MAGIC "VGSP"
+size_t detector_pred_size(const detector_t *d);
+int detector_pred_save(const detector_t *d, void *buf, size_t cap, size_t *len);
+/* Checks detector_pred_save's bytes (borrowed) and tells their kind and channel count. Returns
+ * ERR_CORRUPT for a wrong magic or CRC, a wrong length (truncated), an unknown kind or channel
+ * count or a value not finite; ERR_INVAL for a format version this vigild does not know. Any
+ * thread. */
+int detector_pred_check(const void *buf, size_t len, enum detector_kind *kind, int *channels);
+/* Makes the predictor of detector_pred_save's bytes (borrowed) serve as version `version`, as
+ * detector_set_model does an LSTM (a rollback), with the same calibration: the error scales
+ * stay until the next training recalibrates them, persistence's per-channel flags stay, the
+ * seasonal choice is cleared, the carried state is rebuilt. The LSTM the detector keeps (a
+ * training's base) stays. *kind (when not NULL) gets the kind now serving. Returns
+ * detector_pred_check's errors, or ERR_INVAL when the channel count is not d's; d is unchanged
+ * on failure. Owner thread; no allocation. */
+int detector_set_pred(detector_t *d, const void *buf, size_t len, uint32_t version,
+                      enum detector_kind *kind);
+
 #endif

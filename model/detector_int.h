@@ -290,6 +290,10 @@ void detector__model_config(struct model_config *mc, const struct detector_confi
 /* Re-runs the serving predictor over the rows of the context ring so the carried state and
  * pred match the current model (after a swap or a load). */
 void detector__rebuild_state(detector_t *d);
+/* After a predictor was installed as version `version` (detector_set_model, detector_set_pred;
+ * d->kind already set): the version, the seasonal choice cleared, the error scales kept (1
+ * where none yet), the input range unknown, learning ended, the carried state rebuilt. */
+void detector__installed(detector_t *d, uint32_t version);
 
 /* The model d serves from a training's candidate m (takes ownership of that handle): m's float16
  * form (model_compact) when d's config asks for it (serving_f16) and the model is d's own (own:

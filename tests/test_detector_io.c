@@ -1,6 +1,7 @@
 /* tests/test_detector_io.c: unit tests of save and load (model/detector_io.c, detector_load.c):
  * the round trip, formats 3 and 5, and saved state that load validates (onset_rhythm's state,
- * the episode counts). Part of test_detector: tests/test_detector.c runs them, in the order of
+ * the episode counts), and a linear or persistence predictor's kept parameters
+ * (model/detector_pred.c). Part of test_detector: tests/test_detector.c runs them, in the order of
  * the single file they were moved from; the fixtures shared with the other parts are in
  * tests/test_detector_fx.c. */
 
@@ -355,11 +356,96 @@ static void test_episode_counts_refused(void **unused)
     detector_destroy(d);
 }
 
+/* A linear version's parameters (detector_pred_save) install again with detector_set_pred:
+ * the bytes round-trip, the kind and version serve; persistence's (no coefficients) too.
+ * Corrupt, truncated and foreign bytes are refused and leave the detector as it was. */
+static void test_pred_round_trip(void **unused)
+{
+    const int n = 1300, C = 4;
+    float *x = make_process(n, 33);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.model_kind = DET_MODEL_LINEAR;
+    detector_t *a, *fresh, *b;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    assert_int_equal(detector_create(&fresh, &cfg, C), 0);
+    struct detector_result r;
+    for (int t = 0; t < n; t++)
+        step(a, x, t, C, NULL, &r);
+    assert_int_equal(r.kind, DET_KIND_LINEAR);
+    const uint32_t v = r.version;
+    assert_true(v >= 1);
+
+    size_t cap = detector_pred_size(a), len, plen;
+    assert_int_equal(cap, 16 + 4 * (C * C + C) + 4);
+    unsigned char *buf = malloc(cap), *again = malloc(cap), pers[64];
+    assert_non_null(buf);
+    assert_non_null(again);
+    assert_int_equal(detector_pred_save(a, buf, cap - 1, &len), ERR_RANGE);
+    assert_int_equal(detector_pred_save(a, buf, cap, &len), 0);
+    assert_int_equal(len, cap);
+    assert_int_equal(detector_pred_save(fresh, pers, sizeof pers, &plen), 0); /* persistence */
+    assert_int_equal(plen, 20);
+    enum detector_kind k;
+    int ch;
+    assert_int_equal(detector_pred_check(buf, len, &k, &ch), 0);
+    assert_int_equal(k, DET_KIND_LINEAR);
+    assert_int_equal(ch, C);
+
+    /* b: a's twin, rolled to persistence (as version 9), then back to a's linear version. */
+    size_t scap = detector_save_size(a), slen;
+    unsigned char *sbuf = malloc(scap);
+    assert_non_null(sbuf);
+    assert_int_equal(detector_save(a, sbuf, scap, &slen), 0);
+    assert_int_equal(detector_load(&b, sbuf, slen), 0);
+    assert_int_equal(detector_set_pred(b, pers, plen, 9, &k), 0);
+    assert_int_equal(k, DET_KIND_PERSISTENCE);
+    assert_int_equal(detector_pred_size(b), 20);
+    step(b, x, n - 1, C, NULL, &r);
+    assert_int_equal(r.kind, DET_KIND_PERSISTENCE);
+    assert_int_equal(r.version, 9);
+    assert_int_equal(detector_set_pred(b, buf, len, v, &k), 0);
+    assert_int_equal(k, DET_KIND_LINEAR);
+    assert_int_equal(detector_pred_save(b, again, cap, &len), 0);
+    assert_memory_equal(again, buf, cap); /* the same coefficients */
+    step(b, x, n - 1, C, NULL, &r);
+    assert_int_equal(r.kind, DET_KIND_LINEAR);
+    assert_int_equal(r.version, v);
+
+    /* Refused: truncated, every byte flipped in turn, another channel count. b unchanged. */
+    for (size_t cut = 0; cut < cap; cut++)
+        assert_int_equal(detector_set_pred(b, buf, cut, 3, NULL), ERR_CORRUPT);
+    assert_int_equal(detector_set_pred(b, NULL, cap, 3, NULL), ERR_CORRUPT);
+    for (size_t at = 0; at < cap; at++) {
+        buf[at] ^= 0x01;
+        assert_int_equal(detector_set_pred(b, buf, cap, 3, NULL), ERR_CORRUPT);
+        buf[at] ^= 0x01;
+    }
+    detector_t *other;
+    assert_int_equal(detector_create(&other, &cfg, C + 1), 0);
+    assert_int_equal(detector_set_pred(other, buf, cap, 3, NULL), ERR_INVAL);
+    assert_int_equal(detector_pred_save(b, again, cap, &len), 0);
+    assert_memory_equal(again, buf, cap);
+    step(b, x, n - 1, C, NULL, &r);
+    assert_int_equal(r.kind, DET_KIND_LINEAR);
+    assert_int_equal(r.version, v);
+
+    detector_destroy(other);
+    detector_destroy(b);
+    detector_destroy(fresh);
+    detector_destroy(a);
+    free(sbuf);
+    free(again);
+    free(buf);
+    free(x);
+}
+
 const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_save_load),
     cmocka_unit_test(test_load_format3),
     cmocka_unit_test(test_load_format5),
     cmocka_unit_test(test_rhythm_state_refused),
     cmocka_unit_test(test_episode_counts_refused),
+    cmocka_unit_test(test_pred_round_trip),
 };
 const size_t detector_io_count = sizeof detector_io_tests / sizeof detector_io_tests[0];

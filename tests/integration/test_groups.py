@@ -31,6 +31,8 @@ readings that arrive together are stepped as one batched model step.
    left out of the group's scheduled training asked by another member: it keeps its model and
    its episode (still `anomaly`, the same event), the pool holds only the other's window; its
    acceptance then trains the group with it again.
+12. A rollback on one member to the group's linear version (session 44) makes both members
+   serve it again after each took an LSTM by PUT, and their predictions go on with it.
 
 Python 3 standard library.
 """
@@ -176,6 +178,37 @@ class Groups(tp.DaemonPerTest):
         b0 = metric_value(d, "vigil_readings_batched_total")
         feed_together(d, devs, more, 420)
         self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 10)
+
+    def test_rollback_to_a_linear_group_version(self):
+        """A rollback asked on one member to the group's linear version (session 44) makes
+        every member serve it again after both took an LSTM by PUT, and both predict their
+        oscillators with it. (Each reads its own kept coefficients; the two oscillators have
+        the same linear map, so this does not tell them apart.)"""
+        d = self.d
+        devs, rng, st = self.trained_pair()
+        lin = st[0]["model"]
+        self.assertEqual(lin["kind"], "linear", st)
+        for dev, seed in zip(devs, (5, 6)):
+            r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                       "-H", "Content-Type: application/octet-stream",
+                       stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, seed)))
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(tp.status(d, dev)["model"]["kind"], "lstm")
+        r = d.curl("POST", "/v1/devices/ga/model/rollback", "--data-binary",
+                   '{"version": %d}' % lin["version"])
+        self.assertEqual(r.status, 200, r)
+        for dev in devs:
+            self.assertEqual(tp.status(d, dev)["model"], lin, dev)
+        more = {"ga": tp.rotation(20, 400, tp.OMEGA_A, 0.01, rng),
+                "gb": tp.rotation(20, 407, tp.OMEGA_A, 0.03, rng, amp=1.3)}
+        feed_together(d, devs, more, 400)
+        for dev, tol in (("ga", 0.08), ("gb", 0.25)):
+            pts = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, T0 + 1000 * 402))
+            self.assertEqual(len(pts["points"]), 18, dev)
+            for p in pts["points"]:
+                for c in tp.CH3:
+                    self.assertLess(abs(p["predicted"][c] - p["actual"][c]), tol, (dev, p))
+            self.assertEqual(tp.status(d, dev)["model"], lin, dev)
 
     def test_restart_restores_the_shared_model_once(self):
         """A restarted member serves the group's version with the same weights and continues

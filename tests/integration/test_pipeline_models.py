@@ -7,7 +7,7 @@ daemon; moved from test_pipeline.py (which keeps the faults, the restarts and th
    the serving model knows) is not swapped in; the serving flags follow `swapped`.
    A backfill sent in bulk to a new device is its first training's data (Models).
 2. Rollback (Models): between two kept LSTM versions; 404 for an unknown version, 400 for a bad
-   body.
+   body (to a linear or persistence version: test_versions.py RollbackKinds).
 3. PyTorch weights (Models): GET .../model/weights is safetensors with PyTorch names; weights
    made in torch and PUT serve, and the daemon's next predictions are torch's outputs for the
    same readings (float rounding apart).
@@ -235,7 +235,7 @@ class Models(vt.DaemonTestCase):
         m, v = self.retrain(dev)
         self.assertTrue(v["swapped"], v)
         self.assertEqual(v["kind"], "linear", v)
-        self.assertFalse(v["rollback"], v)
+        self.assertTrue(v["rollback"], v)  # its coefficients are kept (session 44)
         self.assertEqual(status(self.d, dev)["model"], {"version": v["version"], "kind": "linear"})
         self.assertJsonError(self.d.curl("GET", "/v1/devices/%s/model/weights" % dev), 409)
 
@@ -308,14 +308,14 @@ class Models(vt.DaemonTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(status(self.d, dev)["model"]["version"], v2["version"])
 
-        # Errors: a version without kept weights (the linear one), an unknown one, bad bodies,
-        # an unknown device.
-        for v in (lin, 999):
-            r = self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
-                            '{"version": %d}' % v)
-            self.assertJsonError(r, 404)
-            self.assertIn("has no version %d with kept weights (only an LSTM's" % v,
-                          r.json()["error"])
+        # Errors: an unknown version, bad bodies, an unknown device. (The linear version is a
+        # rollback target too since session 44: test_versions.py RollbackKinds.)
+        r = self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                        '{"version": 999}')
+        self.assertJsonError(r, 404)
+        self.assertEqual(r.json()["error"], "rollback: device '%s' keeps no version 999 that "
+                         "served (GET .../model lists the versions kept; \"rollback\": true "
+                         "marks those that can serve again)" % dev)
         for body in ("", "{}", "[1]", "nonsense", '{"version": "1"}', '{"version": 0}',
                      '{"version": -3}', '{"version": 1.5}', '{"version": 4294967296}'):
             self.assertJsonError(self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev,

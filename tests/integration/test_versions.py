@@ -8,14 +8,26 @@
    one of them is trained (none dropped), and the queue depth in /metrics returns to 0.
 3. RetrainSeconds: with model.retrain_seconds set and retrain_every = 0, a device is retrained
    when its readings' timestamps have advanced that far (readings' time, not the wall clock).
+4. RollbackKinds (session 44): every version that served is a rollback target, not only an
+   LSTM's. A device served by a linear model, then by an LSTM (PUT weights), is rolled back to
+   the linear version: 200, the status and GET .../model show it serving (kind linear, that
+   version), its predictions go on (and are the linear model's: near the oscillator's readings)
+   and it still serves after a restart, from which a rollback to it works again; the same for
+   persistence. A linear version recorded by an older vigild (its kept parameters removed from
+   the database, as such a vigild left it) answers 404 saying why; a kept checkpoint in a later
+   vigild's format is 500 "corrupt", not that 404.
 
 Python 3 standard library.
 """
 
 import os
+import random
 import re
+import sqlite3
+import struct
 import subprocess
 import sys
+import zlib
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -108,6 +120,139 @@ class KeepK(tp.DaemonPerTest):
         want = tp.st_parse(w1)
         self.assertEqual({n: v[2] for n, v in got.items() if n in want},
                          {n: v[2] for n, v in want.items()})
+
+
+class RollbackKinds(tp.DaemonPerTest):
+    def roll(self, dev, version, want=200):
+        r = self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                        '{"version": %d}' % version)
+        self.assertEqual(r.status, want, r)
+        if want == 200:
+            self.assertEqual(r.json(), {"device": dev, "serving": version})
+        return r
+
+    def serves(self, dev, version, kind, k, rows):
+        """version (kind) serves dev: in the status, in GET .../model; then readings rows (from
+        reading k) are scored by it and have predictions. Returns the predictions."""
+        self.assertEqual(tp.status(self.d, dev)["model"], {"version": version, "kind": kind})
+        m = tp.models(self.d, dev)
+        self.assertEqual(m["serving"]["version"], version, m)
+        self.assertEqual(m["serving"]["kind"], kind, m)
+        self.assertEqual([v["version"] for v in m["versions"] if v["serving"]], [version], m)
+        ts = self.feed(dev, rows, k)
+        s = tp.status(self.d, dev)
+        self.assertEqual(s["model"], {"version": version, "kind": kind}, s)
+        pts = self.d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, ts[0]))["points"]
+        self.assertEqual([p["ts"] for p in pts], ts)
+        for p in pts:
+            self.assertEqual(set(p["predicted"]), set(tp.CH3), p)
+        return pts
+
+    def first_model(self, dev, kind):
+        m = tp.wait_idle(self.d, dev, 1)
+        first = m["serving"]
+        self.assertEqual(first["kind"], kind, m)
+        v = [x for x in m["versions"] if x["version"] == first["version"]][0]
+        self.assertTrue(v["swapped"] and v["rollback"], v)
+        return first["version"]
+
+    def put_lstm(self, dev, seed):
+        r = self.d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                        "-H", "Content-Type: application/octet-stream",
+                        stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, seed)))
+        self.assertEqual(r.status, 200, r)
+        v = r.json()["versions"][0]["version"]
+        self.assertEqual(tp.status(self.d, dev)["model"], {"version": v, "kind": "lstm"})
+        return v
+
+    def test_linear_version(self):
+        dev, rng = "lin-1", random.Random(11)
+        self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        lin = self.first_model(dev, "linear")
+        lstm = self.put_lstm(dev, 1)
+        self.roll(dev, lin)
+        pts = self.serves(dev, lin, "linear", 500, tp.rotation(20, 500, tp.OMEGA_A, 0.01, rng))
+        # The linear model's coefficients serve: it predicts the oscillator near the noise
+        # (the random LSTM that served before is far off; persistence by some 0.15).
+        for p in pts[2:]:
+            for c in tp.CH3:
+                self.assertLess(abs(p["predicted"][c] - p["actual"][c]), 0.08, p)
+        r = self.d.curl("GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(r.status, 409, r)  # safetensors is an LSTM's format only
+        tp.check_versions(self, tp.models(self.d, dev))
+
+        self.d.stop()
+        self.d.start()
+        self.serves(dev, lin, "linear", 520, tp.rotation(5, 520, tp.OMEGA_A, 0.01, rng))
+        self.roll(dev, lstm)  # forward to the LSTM, then back to the linear model again
+        self.assertEqual(tp.status(self.d, dev)["model"], {"version": lstm, "kind": "lstm"})
+        self.roll(dev, lin)
+        self.serves(dev, lin, "linear", 525, tp.rotation(5, 525, tp.OMEGA_A, 0.01, rng))
+
+    def test_persistence_version(self):
+        dev = "flat-1"
+        feed_const(self.d, dev, 400, 0)
+        per = self.first_model(dev, "persistence")
+        self.put_lstm(dev, 2)
+        self.roll(dev, per)
+        pts = self.serves(dev, per, "persistence", 400, [[1.0, 2.0, 3.0]] * 5)
+        for p in pts:
+            self.assertEqual(p["predicted"], {"x": 1.0, "y": 2.0, "z": 3.0}, p)
+        self.d.stop()
+        self.d.start()
+        self.serves(dev, per, "persistence", 405, [[1.0, 2.0, 3.0]] * 5)
+
+    def test_older_vigild_version_404(self):
+        dev, rng = "old-1", random.Random(12)
+        self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        lin = self.first_model(dev, "linear")
+        lstm = self.put_lstm(dev, 3)
+        self.d.stop()
+        # What a vigild before session 44 stored for a linear version: no kept bytes.
+        p = subprocess.run(["sqlite3", self.d.db_path,
+                            "UPDATE models SET ckpt_id = NULL, info = json_set(info, '$.rollback',"
+                            " json('false')) WHERE version = %d AND device_id = (SELECT id FROM"
+                            " devices WHERE name = '%s'); SELECT changes();" % (lin, dev)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
+        self.d.start()
+        r = self.roll(dev, lin, 404)
+        self.assertEqual(r.json()["error"],
+                         "rollback: version %d of device '%s' kept no parameters: it was trained "
+                         "by an older vigild, which kept only an LSTM's weights (versions trained "
+                         "since keep theirs)" % (lin, dev))
+        r = self.roll(dev, 999, 404)
+        self.assertIn("keeps no version 999 that served", r.json()["error"])
+        self.assertEqual(tp.status(self.d, dev)["model"], {"version": lstm, "kind": "lstm"})
+
+    def test_later_checkpoint_format_500(self):
+        """A kept LSTM checkpoint in a format this vigild does not know (a later vigild's: its
+        format number raised, its CRC made right, in a row of its own so the saved detector's
+        stays) is 500 "corrupt", not the older vigild's 404 (the review's fix: it was that 404,
+        the read's ERR_INVAL taken for the missing parameters)."""
+        dev, rng = "new-1", random.Random(13)
+        self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        lin = self.first_model(dev, "linear")
+        lstm = self.put_lstm(dev, 4)
+        self.roll(dev, lin)
+        self.d.stop()
+        db = sqlite3.connect(self.d.db_path)
+        where = (" WHERE version = ? AND device_id = (SELECT id FROM devices WHERE name = ?)")
+        (data,) = db.execute("SELECT data FROM ckpts WHERE id = (SELECT ckpt_id FROM models"
+                             + where + ")", (lstm, dev)).fetchone()
+        b = bytearray(data)
+        self.assertEqual(bytes(b[:4]), b"VGLM")
+        b[4:8] = struct.pack("<I", 99)
+        b[-4:] = struct.pack("<I", zlib.crc32(bytes(b[:-4])))
+        with db:
+            cid = db.execute("INSERT INTO ckpts(hash, refs, data) VALUES(0, 0, ?)",
+                             (bytes(b),)).lastrowid
+            db.execute("UPDATE models SET ckpt_id = ?" + where, (cid, lstm, dev))
+        db.close()
+        self.d.start()
+        r = self.roll(dev, lstm, 500)
+        self.assertEqual(r.json()["error"], "rollback: corrupt or truncated data")
+        self.assertEqual(tp.status(self.d, dev)["model"], {"version": lin, "kind": "linear"})
 
 
 class TrainQueue(tp.DaemonPerTest):
