@@ -40,24 +40,10 @@ uint32_t model__crc32(uint32_t crc, const void *buf, size_t n)
     return (uint32_t)crc32_z(crc, buf, n);
 }
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
 static void put_u64(unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)p[i] << (8 * i);
-    return v;
 }
 
 static uint64_t get_u64(const unsigned char *p)
@@ -73,14 +59,14 @@ void model__put_floats(unsigned char *p, const float *f, size_t n)
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &f[i], 4);
-        put_u32(p + 4 * i, u);
+        model__put_u32(p + 4 * i, u);
     }
 }
 
 void model__get_floats(float *f, const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        uint32_t u = get_u32(p + 4 * i);
+        uint32_t u = model__get_u32(p + 4 * i);
         memcpy(&f[i], &u, 4);
     }
 }
@@ -103,11 +89,11 @@ int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len)
         return ERR_RANGE;
     unsigned char *p = buf;
     memcpy(p, CKPT_MAGIC, 4);
-    put_u32(p + 4, m->compact ? CKPT_F16 : CKPT_VERSION);
-    put_u32(p + 8, (uint32_t)m->cfg.n_inputs);
-    put_u32(p + 12, (uint32_t)m->cfg.n_outputs);
-    put_u32(p + 16, (uint32_t)m->cfg.n_layers);
-    put_u32(p + 20, (uint32_t)m->cfg.n_hidden);
+    model__put_u32(p + 4, m->compact ? CKPT_F16 : CKPT_VERSION);
+    model__put_u32(p + 8, (uint32_t)m->cfg.n_inputs);
+    model__put_u32(p + 12, (uint32_t)m->cfg.n_outputs);
+    model__put_u32(p + 16, (uint32_t)m->cfg.n_layers);
+    model__put_u32(p + 20, (uint32_t)m->cfg.n_hidden);
     put_u64(p + 24, m->cfg.seed);
     put_u64(p + 32, m->n_params);
     put_u64(p + 40, total);
@@ -123,7 +109,7 @@ int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len)
     } else {
         model__put_floats(p + CKPT_HEADER, m->block, 2 * I + m->n_params);
     }
-    put_u32(p + total - 4, model__crc32(0, p, total - 4));
+    model__put_u32(p + total - 4, model__crc32(0, p, total - 4));
     *len = total;
     return 0;
 }
@@ -135,15 +121,15 @@ int model_checkpoint_load(model_t **out, const void *buf, size_t len)
         return ERR_CORRUPT;
     if (get_u64(p + 40) != len)
         return ERR_CORRUPT;
-    if (get_u32(p + len - 4) != model__crc32(0, p, len - 4))
+    if (model__get_u32(p + len - 4) != model__crc32(0, p, len - 4))
         return ERR_CORRUPT;
-    const uint32_t version = get_u32(p + 4);
+    const uint32_t version = model__get_u32(p + 4);
     if (version != CKPT_VERSION && version != CKPT_F16)
         return ERR_INVAL;
     const int f16 = version == CKPT_F16;
     uint32_t dims[4];
     for (int i = 0; i < 4; i++) {
-        dims[i] = get_u32(p + 8 + 4 * i);
+        dims[i] = model__get_u32(p + 8 + 4 * i);
         if (dims[i] > MODEL_MAX_HIDDEN)
             return ERR_CORRUPT;
     }

@@ -24,20 +24,6 @@
 #define PRED_VERSION 1u
 #define PRED_HEADER  16u
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-
 /* Bytes of kind's parameters for C channels. */
 static size_t pred_size(enum detector_kind kind, size_t C)
 {
@@ -58,14 +44,14 @@ int detector_pred_save(const detector_t *d, void *buf, size_t cap, size_t *len)
         return ERR_RANGE;
     unsigned char *p = buf;
     memcpy(p, DETECTOR_PRED_MAGIC, 4);
-    put_u32(p + 4, PRED_VERSION);
-    put_u32(p + 8, (uint32_t)d->kind);
-    put_u32(p + 12, (uint32_t)C);
+    model__put_u32(p + 4, PRED_VERSION);
+    model__put_u32(p + 8, (uint32_t)d->kind);
+    model__put_u32(p + 12, (uint32_t)C);
     if (d->kind == DET_KIND_LINEAR) {
         model__put_floats(p + PRED_HEADER, d->lin_ab, C * C);
         model__put_floats(p + PRED_HEADER + 4 * C * C, d->lin_b, C);
     }
-    put_u32(p + total - 4, model__crc32(0, p, total - 4));
+    model__put_u32(p + total - 4, model__crc32(0, p, total - 4));
     *len = total;
     return 0;
 }
@@ -75,11 +61,11 @@ int detector_pred_check(const void *buf, size_t len, enum detector_kind *kind, i
     const unsigned char *p = buf;
     if (!buf || len < PRED_HEADER + 4 || memcmp(p, DETECTOR_PRED_MAGIC, 4) != 0)
         return ERR_CORRUPT;
-    if (get_u32(p + len - 4) != model__crc32(0, p, len - 4))
+    if (model__get_u32(p + len - 4) != model__crc32(0, p, len - 4))
         return ERR_CORRUPT;
-    if (get_u32(p + 4) != PRED_VERSION)
+    if (model__get_u32(p + 4) != PRED_VERSION)
         return ERR_INVAL; /* a later vigild's format */
-    const uint32_t k = get_u32(p + 8), C = get_u32(p + 12);
+    const uint32_t k = model__get_u32(p + 8), C = model__get_u32(p + 12);
     if ((k != DET_KIND_PERSISTENCE && k != DET_KIND_LINEAR) || C < 1 || C > DETECTOR_MAX_CHANNELS ||
         len != pred_size((enum detector_kind)k, C))
         return ERR_CORRUPT;

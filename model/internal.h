@@ -94,6 +94,22 @@ typedef int (*model__predict_fn)(void *ctx, float *pred, const float *row);
 int model__score(struct model_eval *res, const float *data, size_t n, int I, int O, size_t warmup,
                  model__predict_fn predict, void *ctx);
 
+/* A 32-bit unsigned integer to and from 4 little-endian bytes: the byte formats of ckpt.c and
+ * detector_pred.c. */
+static inline void model__put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint32_t model__get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+
 /* n floats to and from little-endian bytes (ckpt.c). */
 void model__put_floats(unsigned char *p, const float *f, size_t n);
 void model__get_floats(float *f, const unsigned char *p, size_t n);
