@@ -37,11 +37,11 @@ static void duration_format(int64_t ms, char *buf, size_t size)
 /* The times a write admits (time_admit): [lo, hi], each bound only when set. */
 struct time_window {
     backend_t *be;
-    int64_t lo, hi, now; /* lo: retention's horizon (or INT64_MIN); hi: now + max_ahead */
-    int64_t retention;   /* storage.retention as this write read it (live) */
-    int64_t max_ahead;   /* storage.max_ahead as this write read it (live) */
-    uint64_t old, ahead; /* the points refused as older than lo, as later than hi */
-    int64_t ahead_ts;    /* the first point refused as later than hi */
+    int64_t lo, hi, now;      /* lo: retention's horizon (or INT64_MIN); hi: now + max_ahead */
+    int64_t retention;        /* storage.retention as this write read it (live) */
+    int64_t max_ahead;        /* storage.max_ahead as this write read it (live) */
+    uint64_t old, ahead;      /* the points refused as older than lo, as later than hi */
+    int64_t old_ts, ahead_ts; /* the first point refused as older than lo, as later than hi */
     api_reject_cb reject;
     void *arg;
 };
@@ -57,7 +57,8 @@ static int within_window(void *arg, const batch_point_t *p, size_t i)
     char ts[32], at[32], set[32], why[256];
     vtime_format(p->ts_ms, ts, sizeof ts);
     if (p->ts_ms < w->lo) {
-        w->old++;
+        if (w->old++ == 0)
+            w->old_ts = p->ts_ms;
         duration_format(w->retention, set, sizeof set);
         snprintf(why, sizeof why,
                  "point beyond retention policy: ts %s is older than the horizon %s "
@@ -76,25 +77,48 @@ static int within_window(void *arg, const batch_point_t *p, size_t i)
     return 0;
 }
 
-/* Counts time_admit's points refused as too far ahead and says so in the journal at most once
- * a minute, with how many since it last did and one of their times: each client gets its 400,
- * but when vigild's own clock is behind (a board without a battery-backed clock, before NTP)
- * every device's readings are refused, and that is where an operator looks. Any thread. */
-static void ahead_refused(backend_t *be, const struct time_window *w)
+/* Counts n points refused by one of time_admit's bounds in *count; when its warning is due
+ * (at most once a minute, *said_s), how many were refused since it was last said (at least n),
+ * else 0. Any thread. */
+static uint64_t refused_due(_Atomic uint64_t *count, _Atomic int64_t *said_s,
+                            _Atomic uint64_t *said_total, uint64_t n)
 {
-    const uint64_t total =
-        atomic_fetch_add_explicit(&be->ahead_refused, w->ahead, memory_order_relaxed) + w->ahead;
-    if (!log_due(&be->ahead_warned_s, (int64_t)vtime_mono_s(), 60))
-        return;
-    const uint64_t since = total - atomic_exchange(&be->ahead_warned_total, total);
-    char ts[32], clock[32], set[32];
-    duration_format(w->max_ahead, set, sizeof set);
-    log_warn("ingest: %llu reading%s refused as stamped more than %s ahead of this host's clock "
-             "(%s), e.g. ts %s: a device's clock or this host's is wrong (storage.max_ahead = %s; "
-             "said at most once a minute, vigil_ahead_refused_points_total counts them)",
-             (unsigned long long)since, since == 1 ? "" : "s", set,
-             vtime_format(w->now, clock, sizeof clock), vtime_format(w->ahead_ts, ts, sizeof ts),
-             set);
+    const uint64_t total = atomic_fetch_add_explicit(count, n, memory_order_relaxed) + n;
+    if (!log_due(said_s, (int64_t)vtime_mono_s(), 60))
+        return 0;
+    return total - atomic_exchange(said_total, total);
+}
+
+/* time_admit's refusals, each said in the journal at most once a minute with how many since and
+ * one of their times: each client gets its 400, but the journal is where an operator looks.
+ * Too old: a gateway sending a backlog older than the retention (or a device whose clock is far
+ * behind). Too far ahead: when vigild's own clock is behind (a board without a battery-backed
+ * clock, before NTP) every device's readings are refused. */
+static void time_refused(backend_t *be, const struct time_window *w)
+{
+    char ts[32], at[32], set[32];
+    uint64_t since;
+    if (w->old && (since = refused_due(&be->retention_refused, &be->old_warned_s,
+                                       &be->old_warned_total, w->old))) {
+        duration_format(w->retention, set, sizeof set);
+        log_warn("ingest: %llu reading%s refused as older than the retention's horizon (%s), "
+                 "e.g. ts %s: a backlog older than the retention, or a device's clock is behind "
+                 "(storage.retention = %s; said at most once a minute, "
+                 "vigil_retention_refused_points_total counts them)",
+                 (unsigned long long)since, since == 1 ? "" : "s",
+                 vtime_format(w->lo, at, sizeof at), vtime_format(w->old_ts, ts, sizeof ts), set);
+    }
+    if (w->ahead && (since = refused_due(&be->ahead_refused, &be->ahead_warned_s,
+                                         &be->ahead_warned_total, w->ahead))) {
+        duration_format(w->max_ahead, set, sizeof set);
+        log_warn("ingest: %llu reading%s refused as stamped more than %s ahead of this host's "
+                 "clock (%s), e.g. ts %s: a device's clock or this host's is wrong "
+                 "(storage.max_ahead = %s; said at most once a minute, "
+                 "vigil_ahead_refused_points_total counts them)",
+                 (unsigned long long)since, since == 1 ? "" : "s", set,
+                 vtime_format(w->now, at, sizeof at), vtime_format(w->ahead_ts, ts, sizeof ts),
+                 set);
+    }
 }
 
 /* Removes the points of [first, b->npoints) outside the times a write admits, each reported by
@@ -125,10 +149,7 @@ static void time_admit(backend_t *be, int64_t retention, int64_t max_ahead, batc
     if (max_ahead > 0)
         w.hi = now + max_ahead;
     (void)batch_points_filter(b, first, within_window, &w);
-    if (w.old)
-        atomic_fetch_add_explicit(&be->retention_refused, w.old, memory_order_relaxed);
-    if (w.ahead)
-        ahead_refused(be, &w);
+    time_refused(be, &w);
 }
 
 static int be_admit(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg)

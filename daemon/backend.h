@@ -33,11 +33,11 @@ typedef struct backend {
      * reload, writes read it once each. */
     _Atomic int64_t max_ahead_ms;
     _Atomic uint64_t ahead_refused; /* points refused for it, for /metrics */
-    /* The journal's warning of those refusals, at most once a minute (vigild's or the devices'
-     * clock is wrong: the one sign in the log): when it was said (monotonic s, 0: never) and
-     * ahead_refused then. */
-    _Atomic int64_t ahead_warned_s;
-    _Atomic uint64_t ahead_warned_total;
+    /* The journal's warnings of the refusals by retention and by max_ahead, each at most once a
+     * minute (a backlog older than the retention, a clock that is wrong: the one sign in the
+     * log): when it was said (monotonic s, 0: never) and the refusals counted then. */
+    _Atomic int64_t old_warned_s, ahead_warned_s;
+    _Atomic uint64_t old_warned_total, ahead_warned_total;
     /* http.metrics_max_devices (live: main stores it on reload) and whether /metrics has logged
      * that it left devices out since (main clears it on reload). */
     _Atomic size_t metrics_max_devices;

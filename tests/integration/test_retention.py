@@ -134,6 +134,13 @@ class Retention(vt.DaemonTestCase):
         self.assertPoints(d.readings("r-w"), [(now, {"v": 2}), (now + 1, {"v": 3}),
                                               (now + 2, {"v": 6})])
         self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 3)
+        # The journal says so once a minute with the count since (the first write's one here):
+        # a gateway's backlog older than the retention is otherwise only in its own 400s.
+        warns = [l for l in d.log().splitlines() if "refused as older than the retention" in l]
+        self.assertEqual(len(warns), 1, d.log())
+        for part in ("ingest: 1 reading refused", "e.g. ts %s" % vt.iso_ms(now - 2 * DAY),
+                     "storage.retention = 1d", "vigil_retention_refused_points_total"):
+            self.assertIn(part, warns[0])
 
     def test_periodic_sweep(self):
         # 10 s retention: a sweep every second (a tenth of it, at least 1 s).

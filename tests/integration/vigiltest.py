@@ -551,6 +551,11 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+def iso_ms(ms):
+    """Epoch milliseconds as vigild writes them in messages: 2026-11-28T10:00:00.000Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
 class FreshDaemonTestCase(unittest.TestCase):
     """A test class giving each test its own daemon: CONFIG (INI text; config() may build it)
     written to self.cfg, the daemon self.d started in setUp (STREAM: with the stream listener)
