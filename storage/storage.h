@@ -488,6 +488,13 @@ int store_retention_sweep(store_t *s);
  * Any thread. */
 void store_set_retention(store_t *s, int64_t retention_ms);
 
+/* Reads the clock saved in DIR/retention-clock, as store_open does with a retention, unless it
+ * was read (or the store opened with a retention): what store_set_retention does first when it
+ * turns retention on. For a caller that lets other threads read the clock (store_retention_now)
+ * before it sets the retention here: called before those reads, so the seed is not raced by one
+ * of them (a vtime_steady_now storing its offset over it would lose the hold). Any thread. */
+void store_retention_clock_ready(store_t *s);
+
 /* The wall clock that retention's horizon is taken from (vtime_steady_now, shared with the
  * sweeps): a step back is followed at once, a step forward only once it has held for an hour
  * (logged both times), so that a clock stepped ahead by mistake neither deletes nor refuses

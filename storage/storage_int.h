@@ -741,9 +741,9 @@ void store__retain_forget(store_writer_t *w, struct store_dev *d);
 /* At the writer's exit: calls back the waiters with ERR_CLOSED, finalizes the statements. */
 void store__retain_deinit(store_t *s);
 /* store_open, before the writer starts (so before a write's refusal of old points or a sweep
- * reads the clock), or store_set_retention turning retention on in a store opened without it
- * (no sweep runs yet): starts retention's clock from DIR/retention-clock when it was saved in
- * this boot (retention.c). Not the writer thread. */
+ * reads the clock), or store_retention_clock_ready (store_set_retention turning retention on
+ * in a store opened without it: no sweep runs yet): starts retention's clock from
+ * DIR/retention-clock when it was saved in this boot (retention.c). Not the writer thread. */
 void store__retain_clock_load(store_t *s);
 
 /* writer.c */
