@@ -413,11 +413,24 @@ int api__iq_order_by(api_request_t *r, qscan_t *s, int *desc)
     return 0;
 }
 
-/* Reads ORDER BY time [ASC|DESC], LIMIT n and OFFSET n, then the end. */
+/* The clause t begins among those read once each, in this order, by influxd 1.6.7's
+ * parseSelectStatement (1..5), or 0. */
+static int tail_rank(const qtoken_t *t)
+{
+    static const char *const kw[] = {"ORDER", "LIMIT", "OFFSET", "SLIMIT", "SOFFSET"};
+    for (int i = 0; i < 5; i++)
+        if (api__q_is(t, kw[i]))
+            return i + 1;
+    return 0;
+}
+
+/* Reads ORDER BY time [ASC|DESC], LIMIT n, OFFSET n, SLIMIT n, SOFFSET n and tz(), then the
+ * end. Each clause at most once and in that order: influxd reads them so, and one repeated or
+ * out of order is where its statement ends ("found LIMIT, expected ;"), not a second value. */
 int api__iq_read_tail(api_request_t *r, qscan_t *s, select_t *q)
 {
     qtoken_t t;
-    int rc;
+    int rc, last = 0;
     for (;;) {
         qscan_t at = *s;
         api__qs_next(s, &t);
@@ -425,6 +438,13 @@ int api__iq_read_tail(api_request_t *r, qscan_t *s, select_t *q)
             *s = at;
             return 0;
         }
+        int rank = tail_rank(&t);
+        if (rank > 0 && rank <= last) {
+            api__q_parse_error(r, &t, ";");
+            return -1;
+        }
+        if (rank > 0)
+            last = rank;
         if (api__q_is(&t, "ORDER")) {
             if (api__iq_order_by(r, s, &q->desc))
                 return -1;

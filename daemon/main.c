@@ -471,6 +471,10 @@ static int reload(struct daemon *d, char *err, size_t errsize)
      * sweeps first, a shorter one to the writes first. */
     const int64_t ret = d->cfg.retention_ms, was = atomic_load(&d->backend.retention_ms);
     const int longer = ret <= 0 || (was > 0 && ret > was);
+    /* Turned on from 0: the saved retention clock is read before the writes below read the
+     * clock (store_retention_now), so none races its seed (it is read once a process). */
+    if (ret > 0 && was <= 0)
+        store_retention_clock_ready(d->store);
     if (longer)
         store_set_retention(d->store, ret);
     atomic_store(&d->backend.retention_ms, ret);

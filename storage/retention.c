@@ -67,11 +67,12 @@
 /* The retention clock across a restart. At each sweep's start the writer saves the time its
  * horizon was taken from, with the boot's id and CLOCK_BOOTTIME, in DIR/RETAIN_CLOCK_FILE
  * (clock_save); store_open reads it back before the writer starts, so before anything reads
- * the clock (store__retain_clock_load): in the same boot it starts the clock from that time
- * plus the time elapsed since, so that a wall clock stepped forward (held in memory,
- * vtime_steady_now) is still held after a restart. A missing file or another boot's (the
- * elapsed time is not known): the wall clock as it is, as before; an unreadable or damaged one
- * (garbage, cut short, a directory) likewise, with a warning naming it. */
+ * the clock (store__retain_clock_load), or store_set_retention does when a reload first turns
+ * retention on in a process started without it, before any sweep: in the same boot it starts
+ * the clock from that time plus the time elapsed since, so that a wall clock stepped forward
+ * (held in memory, vtime_steady_now) is still held after a restart. A missing file or another
+ * boot's (the elapsed time is not known): the wall clock as it is, as before; an unreadable or
+ * damaged one (garbage, cut short, a directory) likewise, with a warning naming it. */
 #define RETAIN_CLOCK_FILE "retention-clock"
 static void clock_save(store_t *s, int64_t now);
 /* A failed save is logged once a process (the next sweeps would fail alike). */

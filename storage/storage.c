@@ -318,8 +318,10 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     s->hold = store__test_open_held; /* before the thread: it reads hold under qmu */
     s->wpub_on = store__test_wstate_on;
     store__wstate_publish(s); /* the thread is not running: no lock needed */
-    if (s->opts.retention_ms > 0)
+    if (s->opts.retention_ms > 0) {
+        s->w.ret.clock_loaded = 1;
         store__retain_clock_load(s);
+    }
     if (thread_create_niced(&s->thread, s->opts.writer_nice, store__writer_main, s) != 0) {
         snprintf(errmsg, errsize, "cannot start the writer thread");
         err = ERR_NOMEM;
@@ -573,8 +575,20 @@ int store_retention_sweep(store_t *s)
     return j ? run_sync(s, j, NULL) : ERR_NOMEM;
 }
 
+void store_retention_clock_ready(store_t *s)
+{
+    if (!__atomic_exchange_n(&s->w.ret.clock_loaded, 1, __ATOMIC_ACQ_REL))
+        store__retain_clock_load(s);
+}
+
 void store_set_retention(store_t *s, int64_t retention_ms)
 {
+    /* Turned on in a process opened without it: the clock saved by a process before (this
+     * boot's) is read now, before a sweep takes its horizon, as an open with it would have; else
+     * a step forward held then, or made while no sweep ran, would be taken as the time and the
+     * first sweep would delete by it. */
+    if (retention_ms > 0)
+        store_retention_clock_ready(s);
     __atomic_store_n(&s->w.ret.retention_ms, retention_ms > 0 ? retention_ms : 0, __ATOMIC_RELEASE);
     /* An idle writer waits until the next sweep it knew of: it reckons again. */
     pthread_mutex_lock(&s->qmu);

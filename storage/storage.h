@@ -483,8 +483,17 @@ int store_retention_sweep(store_t *s);
  * a sweep reads it for its horizon, and the time to the next sweep is a tenth of it from the
  * last sweep's end (within the bounds), so a shorter one sweeps sooner and deletes by it. 0
  * ends a sweep part-way (the next, once it is on again, starts afresh at once) and answers a
- * waiting store_retention_sweep with ERR_INVAL. Any thread. */
+ * waiting store_retention_sweep with ERR_INVAL. The first that turns it on in a store opened
+ * without it reads the clock saved in DIR/retention-clock first, as store_open does with one.
+ * Any thread. */
 void store_set_retention(store_t *s, int64_t retention_ms);
+
+/* Reads the clock saved in DIR/retention-clock, as store_open does with a retention, unless it
+ * was read (or the store opened with a retention): what store_set_retention does first when it
+ * turns retention on. For a caller that lets other threads read the clock (store_retention_now)
+ * before it sets the retention here: called before those reads, so the seed is not raced by one
+ * of them (a vtime_steady_now storing its offset over it would lose the hold). Any thread. */
+void store_retention_clock_ready(store_t *s);
 
 /* The wall clock that retention's horizon is taken from (vtime_steady_now, shared with the
  * sweeps): a step back is followed at once, a step forward only once it has held for an hour

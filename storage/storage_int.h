@@ -324,6 +324,9 @@ typedef struct store_retain {
      * hook store__test_retain_clock) unless 0, else clock's (held when stepped forward). */
     int64_t test_wall_ms;
     vtime_steady_t clock; /* also store_retention_now's, any thread */
+    /* DIR/retention-clock was read into clock (atomic): at open with a retention, else when a
+     * reload first turns retention on (store_set_retention); once a process. */
+    int clock_loaded;
     /* The retention in ms (0: none; atomic): store_opts_t.retention_ms at open, then
      * store_set_retention's (a reload). Each step of a sweep reads it for its horizon, and the
      * writer for the period until the next sweep, so a change applies from the next step. */
@@ -738,8 +741,9 @@ void store__retain_forget(store_writer_t *w, struct store_dev *d);
 /* At the writer's exit: calls back the waiters with ERR_CLOSED, finalizes the statements. */
 void store__retain_deinit(store_t *s);
 /* store_open, before the writer starts (so before a write's refusal of old points or a sweep
- * reads the clock): starts retention's clock from DIR/retention-clock when it was saved in this
- * boot (retention.c). Not the writer thread. */
+ * reads the clock), or store_retention_clock_ready (store_set_retention turning retention on
+ * in a store opened without it: no sweep runs yet): starts retention's clock from
+ * DIR/retention-clock when it was saved in this boot (retention.c). Not the writer thread. */
 void store__retain_clock_load(store_t *s);
 
 /* writer.c */

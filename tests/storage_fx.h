@@ -248,6 +248,8 @@ extern const struct CMUnitTest storage_migrate_tests[];
 extern const size_t storage_migrate_ntests;
 extern const struct CMUnitTest storage_events_tests[];
 extern const size_t storage_events_ntests;
+extern const struct CMUnitTest storage_evbounds_tests[];
+extern const size_t storage_evbounds_ntests;
 extern const struct CMUnitTest storage_retention_tests[];
 extern const size_t storage_retention_ntests;
 extern const struct CMUnitTest storage_compaction_tests[];

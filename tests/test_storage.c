@@ -37,6 +37,7 @@ int main(void)
         {storage_readers_tests, storage_readers_ntests},
         {storage_migrate_tests, storage_migrate_ntests},
         {storage_events_tests, storage_events_ntests},
+        {storage_evbounds_tests, storage_evbounds_ntests},
         {storage_retention_tests, storage_retention_ntests},
         {storage_compaction_tests, storage_compaction_ntests},
         {storage_idle_tests, storage_idle_ntests},

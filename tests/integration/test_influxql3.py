@@ -724,6 +724,30 @@ class IqEdge(InfluxdPair):
             self.assertEqual(want, (status, body.encode()), "influxd: " + q)
             self.assertEqual(got, want, "vigild: " + q)
 
+    def test_tail_clauses_once_each_in_order(self):
+        # leftovers5: influxd reads ORDER BY, LIMIT, OFFSET, SLIMIT, SOFFSET once each, in that
+        # order; one repeated or out of order ends the statement there, its 400 "found LIMIT,
+        # expected ;" (vigild read them in any order, the last value winning, and answered 200)
+        g = 'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(10s) fill(null) ' % \
+            g_range(0, 20)
+        bad = ["LIMIT 1 LIMIT 1", "LIMIT 1 OFFSET 1 LIMIT 1", "OFFSET 1 OFFSET 1",
+               "OFFSET 1 LIMIT 1", "SLIMIT 1 SLIMIT 1", "SOFFSET 0 SOFFSET 0",
+               "SLIMIT 1 SOFFSET 0 SLIMIT 1", "SOFFSET 0 SLIMIT 1", "SLIMIT 1 LIMIT 1",
+               "LIMIT 1 ORDER BY time", "ORDER BY time ORDER BY time DESC",
+               "LIMIT 1 LIMIT x", "SOFFSET 0 OFFSET 0"]
+        for tail in bad:
+            with self.subTest(tail=tail):
+                want, got = self.both(g + tail)
+                self.assertEqual(want[0], 400, want)
+                self.assertIn(b"expected ;", want[1])
+                self.assertEqual(got, want)
+        # each once, in order: answered as before
+        for tail in ("ORDER BY time DESC LIMIT 1 OFFSET 1 SLIMIT 1 SOFFSET 0", "LIMIT 2 SLIMIT 1",
+                     "OFFSET 1 SOFFSET 0", "ORDER BY time LIMIT 1"):
+            with self.subTest(tail=tail):
+                want, got = self.both(g + tail)
+                self.assertEqual((got, got[0]), (want, 200))
+
     def test_true_literal_beside_a_tag_condition(self):
         # (already answered as influxd on main: kept as a guard)
         r = g_range(0, 10)

@@ -270,6 +270,32 @@ class Retention(vt.DaemonTestCase):
         d.stop()
         vt.write_file(shift, "0")
 
+    @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
+                         "library, set by CTest; not built for sanitizer builds) not found")
+    def test_reload_turning_retention_on_keeps_the_hold(self):
+        """As test_restart_keeps_the_hold, but restarted with `retention = 0` (the clock file
+        not read then) and retention turned on again by a SIGHUP: the reload reads the clock
+        saved by the last sweep before its first sweep, so the step is held and the readings
+        stay. Before (leftovers5), only an open with a retention read it: the first sweep after
+        the reload took the stepped wall clock and deleted the sealed chunk."""
+        d, shift = self.start_shifted("r-r")
+        sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
+        self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 1, timeout=20)
+        d.stop()
+        on = "[model]\nenabled = false\n[storage]\nretention = %s\n"
+        vt.write_file(d.config, on % "0")
+        vt.write_file(shift, str(DAY))
+        d.start()
+        self.assertNotIn("retention's clock goes on from its last sweep", d.log())
+        vt.write_file(d.config, on % "30s")
+        hup(d, r"configuration reloaded; applied: [^\n]*storage\.retention")
+        self.wait_metric("vigil_store_retention_sweeps_total", 2, timeout=20)
+        self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 0)
+        self.assertEqual(d.device("r-r")["points"], 300)
+        self.assertIn("retention's clock goes on from its last sweep", d.log())
+        d.stop()
+        vt.write_file(shift, "0")
+
     def test_damaged_clock_file_ignored(self):
         """A DATA_DIR/retention-clock that cannot be used (garbage, cut short, empty, a
         directory) is ignored at the start with a warning naming it and why, and vigild starts
