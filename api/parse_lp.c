@@ -804,7 +804,8 @@ int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, in
             /* The reason is what the client must read: a long one (a 63-byte
              * influx.device_tag naming a device too long) shortens the quote, not itself. */
             static const char frame[] = "unable to parse '': ";
-            const size_t fits = sizeof errs->e[0].msg - sizeof frame - strlen(why);
+            const size_t used = sizeof frame + strlen(why);
+            const size_t fits = used < sizeof errs->e[0].msg ? sizeof errs->e[0].msg - used : 0;
             char quote[QUOTE_MAX + 1];
             quote_line(quote, s, n, fits < 8 ? 8 : fits > QUOTE_MAX ? QUOTE_MAX : fits);
             parse_errors_add(errs, lineno, "unable to parse '%s': %s", quote, why);
