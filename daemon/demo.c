@@ -150,23 +150,28 @@ int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
      * readings: older than each pump's newest, they are stored but never scored, and a
      * training reads the two runs' series interleaved. The newest may be up to a second ahead
      * of the clock (the feed sends each live step before it pauses), so its start is given
-     * (--start), not left to the feed's now less the history. */
+     * (--start), not left to the feed's now less the history. The pumps first run the usual
+     * DEMO_BACKFILL_S unsent (--from): sent from their cold start, they would begin with a
+     * warm-up (temperature from 60 to about 73) that the stored pumps left behind, flagged. */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     const int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    int64_t backfill = DEMO_BACKFILL_S, start_ms = -1;
+    int64_t backfill = DEMO_BACKFILL_S, start_ms = -1, gap_s = 0;
     if (d->newest_ms >= 0 && now_ms - d->newest_ms <= DEMO_BACKFILL_S * 1000) {
-        start_ms = d->newest_ms + 1000;
-        backfill = now_ms > start_ms ? (now_ms - start_ms) / 1000 : 0;
+        const int64_t first_ms = d->newest_ms + 1000;
+        gap_s = now_ms > first_ms ? (now_ms - first_ms) / 1000 : 0;
+        start_ms = first_ms - DEMO_BACKFILL_S * 1000;
+        backfill = DEMO_BACKFILL_S + gap_s;
     }
-    char backfill_s[24], start_s[24];
+    char backfill_s[24], start_s[24], from_s[24];
     snprintf(backfill_s, sizeof backfill_s, "%lld", (long long)backfill);
     snprintf(start_s, sizeof start_s, "%lld", (long long)start_ms);
+    snprintf(from_s, sizeof from_s, "%d", DEMO_BACKFILL_S);
     char *args[] = {exe,          "--stream", addr,         "--devices", "4",
                     "--backfill", backfill_s, "--fault-at", "45",        "--quiet",
-                    "--start",    start_s,    NULL};
+                    "--start",    start_s,    "--from",     from_s,      NULL};
     if (start_ms < 0)
-        args[10] = NULL; /* the feed's own start: now less the history */
+        args[10] = NULL; /* the feed's own start: now less the history, all of it sent */
     uv_process_options_t po = {0};
     uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                      {.flags = UV_INHERIT_FD, .data.fd = 1},
@@ -211,7 +216,7 @@ int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
                  "second after their newest reading (%.1f s ago): %lld s of history, not 15 "
                  "minutes, which would go among the stored readings (remove ./vigil-data for a "
                  "fresh demo), then live; faults from 45 s",
-                 (double)(now_ms - d->newest_ms) / 1000.0, (long long)backfill);
+                 (double)(now_ms - d->newest_ms) / 1000.0, (long long)gap_s);
     return 0;
 }
 

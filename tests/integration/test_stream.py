@@ -743,9 +743,9 @@ class DemoLimits(unittest.TestCase):
 
 class DemoRerun(unittest.TestCase):
     """A second --demo run in one data folder, within the 15 minutes of history of the first,
-    continues the stored pumps: its history starts after their newest reading, so every reading
-    it sends is scored (none older than its pump's newest), and the first run's readings are
-    not interleaved with a second series. On main the second run sent its 15 minutes again
+    continues the stored pumps: its history starts a second after their newest reading, so
+    every reading it sends is scored (none older than its pump's newest), and the first run's
+    readings are not interleaved with a second series. On main the second run sent its 15 minutes again
     over the end of the first run's: 896 of them per pump stored between the first run's
     readings (flow alternating 67 and 108 every half second) and counted in
     readings_not_scored_out_of_order, so this test failed there on that count."""
@@ -782,6 +782,10 @@ class DemoRerun(unittest.TestCase):
                 pts = d.readings(p, **{"from": newest[p] - 30000, "to": newest[p] + 1,
                                        "channels": "flow"})
                 self.assertEqual(len(pts), 31, (p, [q["ts"] for q in pts]))
+                # The second run's first reading is a second (the feed's interval) after them.
+                pts = d.readings(p, **{"from": newest[p] + 1, "to": newest[p] + 2001,
+                                       "channels": "flow"})
+                self.assertEqual([q["ts"] - newest[p] for q in pts], [1000, 2000], p)
             self.assertIn("demo: vigil-sim feeds 4 simulated pumps, continuing the stored ones "
                           "from a second after their newest reading", d.log())
             d.stop()
