@@ -58,7 +58,10 @@ int demo_mint_token(demo_t *d)
     return 0;
 }
 
-#define DEMO_PUMPS      4
+#define DEMO_PUMPS 4
+/* How far the pumps' newest stored reading may be ahead of the clock and still be continued:
+ * the feed's live readings lead it by at most its interval (a second). */
+#define DEMO_AHEAD_MS   5000
 #define DEMO_TEMP_LIMIT "{\"limits\":{\"temp\":{\"max\":90,\"deadband\":2}}}"
 
 /* device_find's callback: only whether the device is stored matters (its status). */
@@ -157,7 +160,20 @@ int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
     clock_gettime(CLOCK_REALTIME, &now);
     const int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     int64_t backfill = DEMO_BACKFILL_S, start_ms = -1, gap_s = 0;
-    if (d->newest_ms >= 0 && now_ms - d->newest_ms <= DEMO_BACKFILL_S * 1000) {
+    /* A newest reading further ahead of the clock than the feed's own lead (a clock stepped
+     * back since, or readings stamped ahead) is not continued: the readings would be stamped
+     * that far ahead of the clock, and refused from a day on (storage.max_ahead). The feed
+     * starts as on a first run; its history, older than the stored newest, is stored but not
+     * scored, as the warning says. */
+    if (d->newest_ms > now_ms + DEMO_AHEAD_MS) {
+        char at[32];
+        log_warn("demo: the stored pumps' newest reading (%s) is %.1f s ahead of this host's "
+                 "clock (stepped back since?): the feed starts as on a first run, and its "
+                 "readings older than that are stored, not scored (readings_not_scored_"
+                 "out_of_order); remove ./vigil-data for a fresh demo",
+                 vtime_format(d->newest_ms, at, sizeof at),
+                 (double)(d->newest_ms - now_ms) / 1000.0);
+    } else if (d->newest_ms >= 0 && now_ms - d->newest_ms <= DEMO_BACKFILL_S * 1000) {
         const int64_t first_ms = d->newest_ms + 1000;
         gap_s = now_ms > first_ms ? (now_ms - first_ms) / 1000 : 0;
         start_ms = first_ms - DEMO_BACKFILL_S * 1000;

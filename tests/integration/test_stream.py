@@ -793,6 +793,36 @@ class DemoRerun(unittest.TestCase):
             d.cleanup()
 
 
+    def test_newest_ahead_of_the_clock_is_not_continued(self):
+        """A stored pump whose newest reading is ahead of the clock (the clock stepped back
+        since the first run) is not continued: the readings would be stamped as far ahead (from
+        a day ahead, every one refused). The feed starts as on a first run, with a warning.
+        Before the review the feed continued from an hour ahead, so pump-1 had no reading in
+        the 15 minutes before the clock and this test failed on that count."""
+        d = vt.Vigild()
+        d.start()
+        try:
+            ahead = vt.now_ms() + 3600 * 1000
+            r = d.write_lp("pump,device=pump-1 flow=1 %d\n" % ahead, precision="ms")
+            self.assertEqual(r.status, 204, r)
+            d.stop()
+            d.extra_args = ["--demo"]
+            d.start()
+            deadline = time.monotonic() + 60
+            while DemoStop.points(d, "pump-1") < 901:  # its history, then the stamp ahead
+                self.assertLess(time.monotonic(), deadline, "no history\n" + d.log())
+                time.sleep(0.2)
+            now = vt.now_ms()
+            pts = d.readings("pump-1", **{"from": now - 900000, "to": now + 1,
+                                          "channels": "flow"})
+            self.assertGreaterEqual(len(pts), 850, d.log())
+            self.assertIn("demo: the stored pumps' newest reading (%s) is" % vt.iso_ms(ahead),
+                          d.log())
+            d.stop()
+        finally:
+            d.cleanup()
+
+
 class DemoWithoutFeed(unittest.TestCase):
     """--demo that cannot run its feed stops the start with exit status 1 and one line saying
     why, before the data folder is created (--check-config too): the stream off, or no
