@@ -776,6 +776,10 @@ class DemoRerun(unittest.TestCase):
                     break
                 self.assertLess(time.monotonic(), deadline, "no live readings\n" + d.log())
                 time.sleep(0.2)
+            # The counts below are of the feed's stamps (its simulated clock steps 1000 ms
+            # exactly, backfill and live alike, and a slow feed falls behind without skipping a
+            # step), so a slow or loaded machine does not change them; only the waits above
+            # depend on its speed, each bounded by its deadline.
             for p in self.PUMPS:
                 self.assertEqual(st[p]["readings_not_scored_out_of_order"], 0, (p, d.log()))
                 # The first run's last 30 s hold its readings alone, one a second.
