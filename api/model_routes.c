@@ -490,16 +490,22 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, struct
 {
     *v = NULL;
     *note = NULL;
-    size_t i = json_bom_len(r->body, r->len);
-    while (r->body && i < r->len &&
-           (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
+    char *body;
+    size_t len;
+    int owned;
+    if (api__request_body(r, &body, &len, &owned)) /* gzip inflated, as on every route */
+        return -1;
+    size_t bom = json_bom_len(body, len), i = bom;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
         i++;
-    if ((r->body == NULL || i == r->len) && mb == NULL)
-        return 0; /* no body: no note */
     json_error_t jerr;
-    size_t bom = json_bom_len(r->body, r->len);
-    *v = r->body ? json_loadb(r->body + bom, r->len - bom, 0, &jerr) : NULL;
-    if (*v == NULL && r->body) {
+    if (len > 0 && (i < len || mb != NULL)) /* without mb, no body is no note */
+        *v = json_loadb(body + bom, len - bom, 0, &jerr);
+    if (owned)
+        free(body);
+    if (i == len && mb == NULL)
+        return 0; /* no body: no note */
+    if (*v == NULL && len > 0) {
         bad_json(r, &jerr,
                  mb ? "a JSON object of \"minutes\" or \"from\" and \"until\", and \"note\""
                     : "empty or a JSON object {\"note\": \"...\"}");
@@ -680,10 +686,17 @@ void api__h_rollback(api_request_t *r)
     api_backend_t *be = &r->srv->be;
     if (!have(r, be->pipe_rollback))
         return;
+    char *body;
+    size_t len;
+    int owned;
+    if (api__request_body(r, &body, &len, &owned)) /* gzip inflated, as on every route */
+        return;
     json_error_t jerr;
-    size_t bom = json_bom_len(r->body, r->len);
-    json_t *v = json_loadb(r->body ? r->body + bom : "", r->len - bom, 0, &jerr);
-    if (v == NULL && r->len > 0) {
+    size_t bom = json_bom_len(body, len);
+    json_t *v = json_loadb(body + bom, len - bom, 0, &jerr);
+    if (owned)
+        free(body);
+    if (v == NULL && len > 0) {
         bad_json(r, &jerr, "{\"version\": N}");
         return;
     }
