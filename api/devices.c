@@ -250,8 +250,12 @@ static void device_put(api_request_t *r)
     if (api__request_body(r, &body, &len, &owned))
         return;
     char *attrs = NULL;
-    const size_t bom = json_bom_len(body, len); /* a mark alone is an empty body, as elsewhere */
-    if (len > bom) {
+    /* A mark or blanks alone are an empty body, as on every route. */
+    size_t bom = json_bom_len(body, len), i = bom;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    const int blank = i == len;
+    if (!blank) {
         json_error_t jerr;
         json_t *v = json_loadb(body + bom, len - bom, 0, &jerr);
         if (v == NULL || !json_is_object(v)) {
@@ -289,7 +293,7 @@ static void device_put(api_request_t *r)
     }
     if (owned)
         free(body);
-    if (len > bom && attrs == NULL) {
+    if (!blank && attrs == NULL) {
         api__error(r, 500, "out of memory");
         return;
     }

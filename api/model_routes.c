@@ -499,13 +499,14 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, struct
     while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
         i++;
     json_error_t jerr;
-    if (len > 0 && (i < len || mb != NULL)) /* without mb, no body is no note */
+    int blank = i == len; /* a mark or blanks alone are no body, as on every route */
+    if (!blank)
         *v = json_loadb(body + bom, len - bom, 0, &jerr);
     if (owned)
         free(body);
-    if (i == len && mb == NULL)
+    if (blank && mb == NULL)
         return 0; /* no body: no note */
-    if (*v == NULL && len > 0) {
+    if (*v == NULL && !blank) {
         bad_json(r, &jerr,
                  mb ? "a JSON object of \"minutes\" or \"from\" and \"until\", and \"note\""
                     : "empty or a JSON object {\"note\": \"...\"}");
@@ -692,11 +693,13 @@ void api__h_rollback(api_request_t *r)
     if (api__request_body(r, &body, &len, &owned)) /* gzip inflated, as on every route */
         return;
     json_error_t jerr;
-    size_t bom = json_bom_len(body, len);
-    json_t *v = json_loadb(body + bom, len - bom, 0, &jerr);
+    size_t bom = json_bom_len(body, len), i = bom;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    json_t *v = i < len ? json_loadb(body + bom, len - bom, 0, &jerr) : NULL;
     if (owned)
         free(body);
-    if (v == NULL && len > 0) {
+    if (v == NULL && i < len) {
         bad_json(r, &jerr, "{\"version\": N}");
         return;
     }

@@ -390,6 +390,29 @@ class JsonIngest(vt.DaemonTestCase):
         self.assertEqual(self.d.device("enc-1")["attrs"], {"site": "gz"})
         self.assertEqual(self.d.device("enc-1")["points"], 1)
 
+    def test_blank_body_is_empty(self):
+        """A body of nothing but a UTF-8 byte order mark or blanks is an empty body on every
+        route: on maintenance and rollback the empty body's 400 "body must be ...", on a
+        device's PUT the device kept as it is, on accept no note. Before, a mark or blanks
+        were a 400 "invalid JSON ... near end of file" on maintenance, rollback and (blanks) a
+        device's PUT."""
+        self.assertEqual(self.d.post_json({"device": "blank-1", "ts": 1, "values": {"a": 1}})
+                         .status, 200)
+        r = self.d.curl("PUT", "/v1/devices/blank-1", "--data-binary", '{"site":"n"}')
+        self.assertEqual(r.status, 200, r)
+        for body in (b"", b"\xef\xbb\xbf", b" \r\n", b"\xef\xbb\xbf\t\n"):
+            for path in ("/v1/devices/blank-1/maintenance", "/v1/devices/blank-1/model/rollback"):
+                msg = self.assertJsonError(
+                    self.d.curl("POST", path, "--data-binary", "@-", stdin=body), 400,
+                    "body must be")
+                self.assertNotIn("invalid JSON", msg)
+            r = self.d.curl("PUT", "/v1/devices/blank-1", "--data-binary", "@-", stdin=body)
+            self.assertEqual(r.status, 200, (body, r))
+            self.assertEqual(self.d.device("blank-1")["attrs"], {"site": "n"})
+            r = self.d.curl("POST", "/v1/devices/blank-1/anomalies/accept", "--data-binary",
+                            "@-", stdin=body)
+            self.assertJsonError(r, 409, "no open anomaly")
+
 
 class Devices(vt.DaemonTestCase):
 
