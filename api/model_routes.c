@@ -490,28 +490,18 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, struct
 {
     *v = NULL;
     *note = NULL;
-    char *body;
-    size_t len;
-    int owned;
-    if (api__request_body(r, &body, &len, &owned)) /* gzip inflated, as on every route */
-        return -1;
-    size_t bom = json_bom_len(body, len), i = bom;
-    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
-        i++;
     json_error_t jerr;
-    int blank = i == len; /* a mark or blanks alone are no body, as on every route */
-    if (!blank)
-        *v = json_loadb(body + bom, len - bom, 0, &jerr);
-    if (owned)
-        free(body);
-    if (blank && mb == NULL)
-        return 0; /* no body: no note */
-    if (*v == NULL && !blank) {
+    int rc = api__json_body(r, v, &jerr);
+    if (rc < 0)
+        return -1;
+    if (rc > 0) {
         bad_json(r, &jerr,
                  mb ? "a JSON object of \"minutes\" or \"from\" and \"until\", and \"note\""
                     : "empty or a JSON object {\"note\": \"...\"}");
         return -1;
     }
+    if (*v == NULL && mb == NULL)
+        return 0; /* no body: no note */
     if (!json_is_object(*v)) {
         api__error(r, 400,
                    mb ? "body must be a JSON object {\"minutes\": N, \"note\": \"...\"} or "
@@ -687,19 +677,12 @@ void api__h_rollback(api_request_t *r)
     api_backend_t *be = &r->srv->be;
     if (!have(r, be->pipe_rollback))
         return;
-    char *body;
-    size_t len;
-    int owned;
-    if (api__request_body(r, &body, &len, &owned)) /* gzip inflated, as on every route */
-        return;
+    json_t *v;
     json_error_t jerr;
-    size_t bom = json_bom_len(body, len), i = bom;
-    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
-        i++;
-    json_t *v = i < len ? json_loadb(body + bom, len - bom, 0, &jerr) : NULL;
-    if (owned)
-        free(body);
-    if (v == NULL && i < len) {
+    int got = api__json_body(r, &v, &jerr);
+    if (got < 0)
+        return;
+    if (got > 0) {
         bad_json(r, &jerr, "{\"version\": N}");
         return;
     }
