@@ -49,7 +49,7 @@ static void answer(api_request_t *r, int rc, char *json, const char *what)
  * readings routes do) and what the body should be. */
 static void bad_json(api_request_t *r, const json_error_t *jerr, const char *want)
 {
-    api__error(r, 400, "invalid JSON at line %d column %d: %s (the body is %s)", jerr->line,
+    api__error(r, 400, "invalid JSON at line %d, column %d: %s (the body is %s)", jerr->line,
                jerr->column, jerr->text, want);
 }
 

@@ -232,7 +232,7 @@ class JsonIngest(vt.DaemonTestCase):
         r = self.d.post_json('{"device":"bj-1","device":"bj-2","values":{"a":1}}')
         self.assertJsonError(r, 400)
         r = self.d.post_json('')
-        self.assertJsonError(r, 400)
+        self.assertJsonError(r, 400, "request body is empty")
         r = self.d.post_json('42')
         self.assertJsonError(r, 400)
         r = self.d.post_json('[]')
@@ -343,8 +343,9 @@ class JsonIngest(vt.DaemonTestCase):
         self.assertNotIn("invalid JSON", r.body.decode(), r)
         r = self.d.curl("POST", "/v1/admin/snapshot", "--data-binary", "@-", stdin=bom + b"{}")
         self.assertEqual(r.status, 200, r)
-        # A mark alone, or one not at the start, is no JSON.
-        self.assertJsonError(self.d.post_json(bom), 400, "invalid JSON")
+        # A mark alone is an empty body (it was "invalid JSON ... near end of file"); one not
+        # at the start is no JSON.
+        self.assertJsonError(self.d.post_json(bom), 400, "request body is empty")
         self.assertJsonError(self.d.post_json(b" " + body), 400, "invalid JSON")
 
     def test_encoding_on_every_body_route(self):
@@ -412,6 +413,24 @@ class JsonIngest(vt.DaemonTestCase):
             r = self.d.curl("POST", "/v1/devices/blank-1/anomalies/accept", "--data-binary",
                             "@-", stdin=body)
             self.assertJsonError(r, 409, "no open anomaly")
+
+    def test_json_error_wording(self):
+        """A body that is not JSON gets the same words on every route, "invalid JSON at line L,
+        column C: " and jansson's reason (a device's PUT, maintenance, accept and rollback said
+        "line L column C", the readings "line L, column C"); an empty readings body says it is
+        empty (it was "invalid JSON at line 1, column 0: ... near end of file")."""
+        self.assertEqual(self.d.post_json({"device": "word-1", "ts": 1, "values": {"a": 1}})
+                         .status, 200)
+        for method, path in (("POST", "/v1/readings"), ("PUT", "/v1/devices/word-1"),
+                             ("POST", "/v1/devices/word-1/maintenance"),
+                             ("POST", "/v1/devices/word-1/anomalies/accept"),
+                             ("POST", "/v1/devices/word-1/model/rollback")):
+            r = self.d.curl(method, path, "--data-binary", "@-", stdin=b'{\n "a": nope}')
+            msg = self.assertJsonError(r, 400, "invalid JSON at line 2, column ")
+            self.assertRegex(msg, r"^invalid JSON at line 2, column \d+: invalid token", path)
+        for body in (b"", b"  \r\n"):
+            msg = self.assertJsonError(self.d.post_json(body), 400, "request body is empty")
+            self.assertNotIn("column", msg)
 
 
 class Devices(vt.DaemonTestCase):
