@@ -1,5 +1,6 @@
 /* api/request.c: what a handler reads from its request and how it answers: the query arguments
- * (percent-decoded), the body (inflated when gzip), and the response (a JSON error naming what
+ * (percent-decoded), the body (inflated when gzip; a JSON body also with its byte order mark
+ * skipped and a blank body told apart, api__json_body), and the response (a JSON error naming what
  * is wrong, a JSON value or text, a backend error mapped to its status, the admission of a batch
  * with its refusals merged into the parse errors).
  *
