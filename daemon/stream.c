@@ -243,7 +243,8 @@ static int rej_cmp(const void *a, const void *b)
 /* Answers the refusals kept so far, in line order, and empties r. */
 static void rejects_send(struct rejects *r)
 {
-    qsort(r->v, r->n, sizeof *r->v, rej_cmp);
+    if (r->n > 1) /* not with r->v NULL (nothing kept yet): qsort's base is declared nonnull */
+        qsort(r->v, r->n, sizeof *r->v, rej_cmp);
     for (size_t i = 0; i < r->n; i++)
         reject_line(r->c, r->v[i].item, r->text.data + r->v[i].at, r->v[i].counted);
     r->n = 0;
