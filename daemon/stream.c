@@ -12,9 +12,11 @@
  * small ones. A connection stops reading when its pending batch is full, when the writer's
  * queue refuses a batch (retried on a timer), or when the client does not read its
  * acknowledgements; memory per connection is therefore bounded by max_line + one read +
- * STREAM_PENDING_MAX readings + STREAM_ERRS_MAX waiting error lines. At shutdown every line
- * read is submitted and answered before the connection half-closes; it then lingers, discarding
- * input, so the close does not reset the connection and drop those answers (conn_linger).
+ * STREAM_PENDING_MAX readings + STREAM_ERRS_MAX waiting error lines, and while an admission
+ * runs, a copy of its refusals (stream_rej.h: bounded by the points of one read). At shutdown
+ * every line read is submitted and answered before the connection half-closes; it then
+ * lingers, discarding input, so the close does not reset the connection and drop those answers
+ * (conn_linger).
  *
  * Accepting: when accept fails for want of a descriptor or of memory (EMFILE, ENFILE, ENOMEM,
  * ENOBUFS; libuv's own reserve-descriptor trick did not help), libuv calls on_connection with the
@@ -30,6 +32,7 @@
 #include "stream.h"
 #include "err.h"
 #include "log.h"
+#include "stream_rej.h"
 #include "vtime.h"
 
 #include <errno.h>
@@ -208,75 +211,22 @@ static void flush_errors(struct conn *c, uint32_t before, int all)
     }
 }
 
-/* Line `item` was refused at admission: answered after the waiting errors of the lines before
- * it. counted: a limit refused it (a rejected item in /metrics), not a failure of the hook. */
-static void reject_line(struct conn *c, uint32_t item, const char *reason, int counted)
+/* Line `item` was refused at admission (rej_answer_fn, through stream_rej.c's list): answered
+ * after the waiting errors of the lines before it. counted: a limit refused it (a rejected item
+ * in /metrics), not a failure of the hook. */
+static void reject_line(void *arg, uint32_t item, const char *reason, int counted)
 {
+    struct conn *c = arg;
     flush_errors(c, item, 0);
     send_line(c, "error %u %s", (unsigned)item, reason);
     if (counted && c->srv->api)
         api_count_ingest(c->srv->api, "stream", 0, 1);
 }
 
-/* The refusals of one admission, answered once it is over in line order: the hook refuses in
- * passes (backend.c: the time window, then the quotas), so a later line's time refusal came
- * before an earlier line's quota refusal. v[i]'s reason is at text + v[i].at (NUL-terminated);
- * at is also the order of arrival, which the refusals of one line keep. */
-struct rej {
-    uint32_t item;
-    int counted;
-    size_t at;
-};
-struct rejects {
-    struct conn *c;
-    sbuf_t text;
-    struct rej *v;
-    size_t n, cap;
-};
-
-static int rej_cmp(const void *a, const void *b)
-{
-    const struct rej *x = a, *y = b;
-    return x->item != y->item ? (x->item < y->item ? -1 : 1) : (x->at > y->at) - (x->at < y->at);
-}
-
-/* Answers the refusals kept so far, in line order, and empties r. */
-static void rejects_send(struct rejects *r)
-{
-    if (r->n > 1) /* not with r->v NULL (nothing kept yet): qsort's base is declared nonnull */
-        qsort(r->v, r->n, sizeof *r->v, rej_cmp);
-    for (size_t i = 0; i < r->n; i++)
-        reject_line(r->c, r->v[i].item, r->text.data + r->v[i].at, r->v[i].counted);
-    r->n = 0;
-    r->text.len = 0;
-}
-
-/* Keeps a refusal for rejects_send; out of memory, answers those kept and this one now. */
-static void reject_keep(struct rejects *r, uint32_t item, const char *reason, int counted)
-{
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 16;
-        struct rej *v = realloc(r->v, cap * sizeof *v);
-        if (v != NULL) {
-            r->v = v;
-            r->cap = cap;
-        }
-    }
-    const size_t at = r->text.len;
-    if (r->n == r->cap || sbuf_append(&r->text, reason, strlen(reason) + 1)) {
-        rejects_send(r);
-        sbuf_deinit(&r->text);
-        sbuf_init(&r->text);
-        reject_line(r->c, item, reason, counted);
-        return;
-    }
-    r->v[r->n++] = (struct rej){.item = item, .counted = counted, .at = at};
-}
-
 /* The admit hook's reject callback: a limit refused line item. */
 static void reject_limit(void *arg, uint32_t item, const char *reason)
 {
-    reject_keep(arg, item, reason, 1);
+    rej_keep(arg, item, reason, 1);
 }
 
 static int keep_none(void *arg, const batch_point_t *p, size_t i)
@@ -294,20 +244,19 @@ static void admit_pending(struct conn *c)
 {
     stream_server_t *s = c->srv;
     if (s->opts.admit && c->admitted < c->cur.npoints) {
-        struct rejects r = {.c = c};
-        sbuf_init(&r.text);
+        rejects_t r; /* answered in line order after the hook: stream_rej.h */
+        rej_init(&r, reject_line, c);
         int rc = s->opts.admit(s->opts.admit_ctx, &c->cur, c->admitted, reject_limit, &r);
         if (rc) {
             for (size_t i = c->admitted; i < c->cur.npoints; i++) {
                 uint32_t item = c->cur.points[i].item;
                 if (i == c->admitted || item != c->cur.points[i - 1].item)
-                    reject_keep(&r, item, err_str(rc), 0);
+                    rej_keep(&r, item, err_str(rc), 0);
             }
             batch_points_filter(&c->cur, c->admitted, keep_none, NULL);
         }
-        rejects_send(&r);
-        sbuf_deinit(&r.text);
-        free(r.v);
+        rej_send(&r);
+        rej_deinit(&r);
     }
     c->admitted = c->cur.npoints;
     flush_errors(c, 0, 1);
