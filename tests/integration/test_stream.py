@@ -302,6 +302,37 @@ max_line_bytes = 256
         self.assertPoints(self.d.readings("sl-3"), [(1, {"v": 1.0})])
 
 
+class StreamRefusalOrder(vt.DaemonTestCase):
+    """The "error N" lines of one read go out in line order whichever check refused each line.
+    The admission refuses in passes, the time window (storage.max_ahead) over every point of
+    the read, then the device quota, so a later line's time refusal was answered before an
+    earlier line's quota refusal (session 45: 3, 5, 6, 2 below)."""
+    CONFIG = "[storage]\nmax_devices = 1\n"
+
+    def test_time_and_quota_refusals_in_line_order(self):
+        now = vt.now_ms() * 10**6
+        far = 7258118400 * 10**9  # 2200-01-01: more than storage.max_ahead (1d) ahead
+        lines = ["m,device=ro-1 v=1 %d" % now,
+                 "m,device=ro-2 v=1 %d" % now,  # a second device: storage.max_devices
+                 "m,device=ro-1 v=2 %d" % far,  # too far ahead
+                 "m,device=ro-1 v=3 %d" % (now + 10**6),
+                 "m,device=ro-1 v=",  # unparsable: waits for the admission of the lines before
+                 "m,device=ro-3 v=1 %d" % far]  # too far ahead (and a third device)
+        c = self.d.stream_connect()
+        try:
+            c.send("".join(line + "\n" for line in lines))  # one write: one read, one admission
+            got = c.wait_ok(len(lines))
+        finally:
+            c.close()
+        self.assertEqual([int(r.split()[1]) for r in got if r.startswith("error ")], [2, 3, 5, 6],
+                         got)
+        errs = vt.errors_of(got)
+        self.assertIn("device limit reached", errs[2])
+        self.assertIn("too far in the future", errs[3])
+        self.assertIn("too far in the future", errs[6])
+        self.assertEqual(got[-1], "ok 6")
+
+
 class StreamBatches(vt.DaemonTestCase):
     """The stream parses what a read brings into one batch and admits it at once (device and
     channel limits): errors found by the parser and by the limits, in the middle of many good
