@@ -655,9 +655,7 @@ static void test_demo_limits_during_reload(void **state)
     demo_real = &h.be;
     demo_nputs = demo_gets = demo_waiting_gets = 0;
     demo_t demo = {.newest_ms = 5};
-    const int64_t t0 = vtime_mono_us();
-    demo_limits(&demo, &be);
-    assert_true(vtime_mono_us() - t0 < 500000);
+    demo_limits(&demo, &be); /* no wall-clock bound asserted: demo_waiting_gets says it */
     assert_int_equal(demo_gets, 1); /* pump-1, the stored one */
     assert_int_equal(demo_waiting_gets, 0);
     assert_int_equal(demo.newest_ms, -1);
