@@ -748,6 +748,47 @@ class IqEdge(InfluxdPair):
                 want, got = self.both(g + tail)
                 self.assertEqual((got, got[0]), (want, 200))
 
+    def test_show_tail_clauses_once_each_in_order(self):
+        # iqtime: influxd reads a SHOW statement's WHERE, LIMIT, OFFSET (SHOW TAG KEYS: then
+        # SLIMIT, SOFFSET) once each, in that order: one repeated or out of order is its 400
+        # "found X, expected ;" (vigild read LIMIT and OFFSET in any order, the last winning, and
+        # a late WHERE as unsupported: 200)
+        bad = ["SHOW MEASUREMENTS LIMIT 1 LIMIT 1", "SHOW MEASUREMENTS OFFSET 1 LIMIT 1",
+               "SHOW MEASUREMENTS LIMIT 1 OFFSET 0 LIMIT 1", "SHOW MEASUREMENTS OFFSET 0 OFFSET 0",
+               "SHOW MEASUREMENTS LIMIT 1 WHERE device = 'x'",
+               "SHOW MEASUREMENTS WHERE device = 'x' WHERE device = 'y'",
+               "SHOW MEASUREMENTS WHERE time > 0 LIMIT 1 LIMIT 1",
+               "SHOW TAG KEYS OFFSET 1 LIMIT 1", "SHOW TAG KEYS SLIMIT 1 LIMIT 1",
+               "SHOW TAG KEYS SOFFSET 0 SLIMIT 1", "SHOW TAG KEYS SLIMIT 1 SOFFSET 0 SLIMIT 1",
+               "SHOW TAG KEYS LIMIT 1 WHERE device = 'x'",
+               "SHOW TAG KEYS WHERE device = 'pump-9' WHERE device = 'x'",
+               'SHOW TAG KEYS FROM "pump-7" LIMIT 1 LIMIT 1',
+               "SHOW TAG VALUES WITH KEY = device OFFSET 0 LIMIT 1",
+               "SHOW TAG VALUES WITH KEY = device LIMIT 1 WHERE device = 'x'",
+               "SHOW FIELD KEYS LIMIT 1 LIMIT 1", 'SHOW FIELD KEYS FROM "pump-7" OFFSET 0 LIMIT 1',
+               "SHOW FIELD KEYS LIMIT 1 WHERE device = 'x'",
+               "SHOW MEASUREMENT CARDINALITY OFFSET 0 LIMIT 1",
+               "SHOW MEASUREMENT EXACT CARDINALITY LIMIT 1 LIMIT 1",
+               "SHOW TAG KEY CARDINALITY OFFSET 0 LIMIT 1",
+               "SHOW TAG VALUES CARDINALITY WITH KEY = device OFFSET 0 LIMIT 1",
+               "SHOW FIELD KEY CARDINALITY LIMIT 1 LIMIT 1",
+               "SHOW MEASUREMENTS LIMIT 1; SHOW MEASUREMENTS OFFSET 1 LIMIT 1"]
+        for q in bad:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 400, want)
+                self.assertIn(b"expected ; at line 1", want[1])
+                self.assertEqual(got, want)
+        # each once, in order: answered (the rows differ: vigild's devices are measurements)
+        for q in ("SHOW MEASUREMENTS LIMIT 1 OFFSET 0 ;", "SHOW TAG KEYS LIMIT 1 OFFSET 0 SLIMIT "
+                  "1 SOFFSET 0", "SHOW TAG VALUES WITH KEY = device LIMIT 1 OFFSET 0",
+                  "SHOW FIELD KEYS LIMIT 1 OFFSET 0", "SHOW MEASUREMENT CARDINALITY LIMIT 1 "
+                  "OFFSET 0", "SHOW MEASUREMENTS WHERE device = 'x' LIMIT 1 OFFSET 0"):
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual((want[0], got[0]), (200, 200), (want, got))
+                self.assertNotIn(b'"error"', got[1])
+
     def test_true_literal_beside_a_tag_condition(self):
         # (already answered as influxd on main: kept as a guard)
         r = g_range(0, 10)
