@@ -789,6 +789,30 @@ class IqEdge(InfluxdPair):
                 self.assertEqual((want[0], got[0]), (200, 200), (want, got))
                 self.assertNotIn(b'"error"', got[1])
 
+    def test_end_after_a_comment(self):
+        # iqtime: influxd's scanner reads a comment as a token: the end of input is placed after
+        # the last one (-- as a name: 2 past it; /* */ as a number: 1), not after the token
+        # before it. vigild placed it as if the comment were not there: fill(--1) (-- opens a
+        # comment) was "char 73", influxd's 77
+        fill = 'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(10s) ' % g_range(0, 20)
+        self.assert_answers([fill + "fill(--1)"], 400, '{"error":"error parsing query: found EOF, '
+                            'expected identifier, string, number, bool at line 1, char %d"}' %
+                            (len(fill) + 11))
+        w = 'SELECT * FROM "pump-7" WHERE '
+        for q in [fill + t for t in ("fill(- --x", "fill( --x", "fill(---1", "fill(1 --x",
+                                     "fill(+--1)", "fill(-/*c*/", "fill(1 /*c*/\n")] + [
+                "SELECT * FROM --x", "SELECT * FROM --x\n  ", "SELECT * FROM --x\n--y",
+                "SELECT * FROM --y\n/*x*/", "SELECT mean( --x", "SELECT 1 + --x",
+                w + "time > --x", w + "temp > - --x", w + "temp > 1 AND --x",
+                w + "temp > 'a' AND /*x*/", w + "temp > (1 --x", w + "temp > (1) AND /*x*/ --y",
+                w + "time > 0 LIMIT /*x*/", w + "time > 0 GROUP BY --x",
+                "SHOW MEASUREMENTS LIMIT --x", "SHOW MEASUREMENTS WITH --x"]:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 400, want)
+                self.assertIn(b"found EOF", want[1])
+                self.assertEqual(got, want)
+
     def test_true_literal_beside_a_tag_condition(self):
         # (already answered as influxd on main: kept as a guard)
         r = g_range(0, 10)
