@@ -315,23 +315,27 @@ const char *vtime_rfc3339_why(const char *s, size_t len, int rc)
                "from 1970 on";
     if (rfc3339_unchecked(s, len, &v) == 0 && v > VTIME_MAX_MS)
         return "after 9999-12-31T23:59:59.999Z once its offset is applied";
-    /* A date and a time that are otherwise fine: say which part is missing or wrong, the two
-     * mistakes a person makes writing one by hand (a local time without a zone, which vigil
-     * does not guess; another separator). A space for the 'T' stays accepted (RFC 3339 5.6's
-     * NOTE; vigild took it from the start), so it is not named. */
-    if (len >= 19 && vtime_digits(s, 4) >= 0 && s[4] == '-' && vtime_digits(s + 5, 2) >= 0 &&
-        s[7] == '-' && vtime_digits(s + 8, 2) >= 0 && vtime_digits(s + 11, 2) >= 0 &&
-        s[13] == ':' && vtime_digits(s + 14, 2) >= 0 && s[16] == ':' &&
-        vtime_digits(s + 17, 2) >= 0) {
+    /* A date and a time that are otherwise fine, or a date alone: say which part is missing or
+     * wrong, first, the mistakes a person makes writing one by hand (a day without its time; a
+     * local time without a zone, which vigil does not guess; another separator). A space for
+     * the 'T' stays accepted (RFC 3339 5.6's NOTE; vigild took it from the start), so it is not
+     * named. */
+    int date = len >= 10 && vtime_digits(s, 4) >= 0 && s[4] == '-' && vtime_digits(s + 5, 2) >= 0 &&
+               s[7] == '-' && vtime_digits(s + 8, 2) >= 0;
+    if (date && len == 10)
+        return "no time after the date: add one and its offset, as in "
+               "2026-11-28T10:00:00Z; " VTIME_RFC3339_NOT;
+    if (date && len >= 19 && vtime_digits(s + 11, 2) >= 0 && s[13] == ':' &&
+        vtime_digits(s + 14, 2) >= 0 && s[16] == ':' && vtime_digits(s + 17, 2) >= 0) {
         if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
-            return VTIME_RFC3339_WHY ": 'T' expected between date and time (as in "
-                                     "2026-11-28T10:00:00Z)";
+            return "'T' expected between date and time, as in "
+                   "2026-11-28T10:00:00Z; " VTIME_RFC3339_NOT;
         size_t i = 19;
         if (i < len && s[i] == '.')
             for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
                 ;
         if (i == len && s[len - 1] != '.')
-            return VTIME_RFC3339_WHY ": no offset after the time: add Z (UTC) or +hh:mm";
+            return "no offset after the time: add Z (UTC) or +hh:mm; " VTIME_RFC3339_NOT;
     }
     return VTIME_RFC3339_WHY;
 }

@@ -128,13 +128,16 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
     "second 60 (a leap second) is refused: Unix time, which vigil keeps, has no leap seconds; "    \
     "send it as second 59.999 or as epoch milliseconds"
 
-/* vtime_rfc3339_why's answer for what is not a well-formed RFC 3339 timestamp. */
-#define VTIME_RFC3339_WHY "not an RFC 3339 timestamp between 1970 and 9999"
+/* vtime_rfc3339_why's answer for what is not a well-formed RFC 3339 timestamp, and the end of
+ * its answers that say what is missing or wrong in one (VTIME_RFC3339_NOT). */
+#define VTIME_RFC3339_NOT "not an RFC 3339 timestamp"
+#define VTIME_RFC3339_WHY VTIME_RFC3339_NOT " between 1970 and 9999"
 
 /* What a client is told of vtime_parse_rfc3339's failure rc on the len bytes at s: the leap
- * second's refusal, a well-formed time that its offset puts before 1970 or after 9999, or not
- * an RFC 3339 timestamp (VTIME_RFC3339_WHY), followed by what is wrong when the date and time
- * are there: ": no offset after the time: ..." or ": 'T' expected between date and time ...".
+ * second's refusal, a well-formed time that its offset puts before 1970 or after 9999, what is
+ * wrong first when a date is there ("no time after the date: ...", "no offset after the time:
+ * ...", "'T' expected between date and time ...", each ending "; " VTIME_RFC3339_NOT), or
+ * VTIME_RFC3339_WHY. At most 110 bytes, so that a message quoting a value stays one short line.
  * A static string. Any thread. */
 const char *vtime_rfc3339_why(const char *s, size_t len, int rc);
 

@@ -316,17 +316,16 @@ static int64_t row_time(const char *s, long row)
     int rc = vtime_parse(buf, &ms);
     if (rc == 0)
         return ms;
-    /* Not well formed is VTIME_RFC3339_WHY, alone or followed by what is missing (": no
-     * offset after the time ..."): a time without its zone, read as UTC. */
-    const size_t general = sizeof VTIME_RFC3339_WHY - 1;
+    /* Not well formed is VTIME_RFC3339_WHY, or what is missing followed by VTIME_RFC3339_NOT
+     * ("no offset after the time: ...; not an ..."): a time without its zone, read as UTC. */
     const char *why = vtime_rfc3339_why(buf, n, rc);
-    if (strncmp(why, VTIME_RFC3339_WHY, general) == 0) {
+    if (strstr(why, VTIME_RFC3339_NOT) != NULL) {
         memcpy(buf + n, "Z", 2);
         if ((rc = vtime_parse(buf, &ms)) == 0)
             return ms;
         why = vtime_rfc3339_why(buf, n + 1, rc);
     }
-    if (strncmp(why, VTIME_RFC3339_WHY, general) != 0 && strchr(buf, 'T'))
+    if (strstr(why, VTIME_RFC3339_NOT) == NULL && strchr(buf, 'T'))
         fprintf(stderr, "vigil-replay: row %ld: timestamp '%s' read as no time: %s\n", row, s, why);
     return DETECTOR_NO_TIME;
 }

@@ -77,9 +77,11 @@ class QueryTimes(OwnDaemon):
         alone. A space for the 'T' (RFC 3339 5.6's NOTE) is taken, as it always was."""
         self.d = d = vt.Vigild()
         d.start()
-        rfc = "not an RFC 3339 timestamp between 1970 and 9999: "
-        no_off = rfc + "no offset after the time: add Z (UTC) or +hh:mm"
-        no_t = rfc + "'T' expected between date and time (as in 2026-11-28T10:00:00Z)"
+        # iqtime: the reason first, the general words after, in one line under 160 bytes (was
+        # "not an RFC 3339 timestamp between 1970 and 9999: " then the reason)
+        rfc = "; not an RFC 3339 timestamp"
+        no_off = "no offset after the time: add Z (UTC) or +hh:mm" + rfc
+        no_t = "'T' expected between date and time, as in 2026-11-28T10:00:00Z" + rfc
         cases = (("2026-12-04T10:00:00", no_off), ("2026-12-04 10:00:00.5", no_off),
                  ("2026-12-04_10:00:00Z", no_t))
         for path in ("/v1/devices/qt/readings", "/v1/anomalies"):
@@ -87,8 +89,10 @@ class QueryTimes(OwnDaemon):
                 for v, why in cases:
                     q = urllib.parse.urlencode({name: v}, quote_via=urllib.parse.quote)
                     st, _, body = d.get("%s?%s" % (path, q))
-                    self.assertEqual((st, json.loads(body)["error"]),
-                                     (400, "parameter '%s': '%s': %s" % (name, v, why)), (path, q))
+                    err = json.loads(body)["error"]
+                    self.assertEqual((st, err), (400, "parameter '%s': '%s': %s" % (name, v, why)),
+                                     (path, q))
+                    self.assertLess(len(err), 160, err)
         res = d.post_json([{"device": "qt", "ts": v, "values": {"v": 1}} for v, _ in cases] +
                           [{"device": "qt", "ts": "2026-12-04 10:00:00Z", "values": {"v": 2}}])
         self.assertEqual(res.status, 400, res)
