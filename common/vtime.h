@@ -125,8 +125,8 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 
 /* What a client is told of vtime_parse_rfc3339's ERR_RANGE. */
 #define VTIME_LEAP_SECOND_WHY                                                                      \
-    "second 60 (a leap second) is refused: Unix time, which vigil keeps, has no leap seconds; "    \
-    "send it as second 59.999 or as epoch milliseconds"
+    "second 60 (a leap second) is refused: Unix time has none; send second 59.999 or epoch "       \
+    "milliseconds"
 
 /* vtime_rfc3339_why's answer for what is not a well-formed RFC 3339 timestamp, and the end of
  * its answers that say what is missing or wrong in one (VTIME_RFC3339_NOT). */

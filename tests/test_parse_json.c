@@ -253,8 +253,8 @@ static void test_json_ts(void **state)
     batch_deinit(&b);
     /* A leap second is refused naming it (it once replaced the reading at second 59). */
     json_item_bad("{\"device\":\"d\",\"ts\":\"2016-12-31T23:59:60Z\",\"values\":{\"v\":1}}",
-                  "ts: second 60 (a leap second) is refused: Unix time, which vigil keeps, has no "
-                  "leap seconds; send it as second 59.999 or as epoch milliseconds");
+                  "ts: second 60 (a leap second) is refused: Unix time has none; send second "
+                  "59.999 or epoch milliseconds");
 }
 
 static void test_json_item_errors(void **state)
