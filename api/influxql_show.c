@@ -138,28 +138,30 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
     return api__q_expect_count(r, s, t, api__q_is(t, "LIMIT") ? limit : offset) ? -1 : 1;
 }
 
-/* Reads the end of a SHOW statement: optional LIMIT n then OFFSET n (with slimit_ok SLIMIT n then
- * SOFFSET n too, read and ignored, as influxd 1.6.7's SHOW TAG KEYS ignores them), each once and
- * in that order, as influxd's parser reads them, then ';' or the end. Anything else there (a
+/* Reads the end of a SHOW statement: optional ORDER BY time [ASC|DESC] (not in a count; read and
+ * ignored: influxd 1.6.7 lists the same either way), LIMIT n, OFFSET n (with slimit_ok SLIMIT n
+ * and SOFFSET n too, read and ignored, as influxd's SHOW TAG KEYS ignores them), each once and in
+ * that order, as influxd's parser reads them, then ';' or the end. Anything else there (a
  * repeat, one out of order, a WHERE after them or a second WHERE: the callers read the one WHERE
  * before) is influxd's parse error "found X, expected ;". Returns 0, or -1 (parse error). */
 static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *offset,
                      int slimit_ok)
 {
-    static const char *const kw[] = {"LIMIT", "OFFSET", "SLIMIT", "SOFFSET"};
+    static const char *const kw[] = {"ORDER", "LIMIT", "OFFSET", "SLIMIT", "SOFFSET"};
     long long ignored[2];
-    long long *v[] = {limit, offset, &ignored[0], &ignored[1]};
+    long long *v[] = {NULL, limit, offset, &ignored[0], &ignored[1]};
     qtoken_t t;
+    int desc;
     *limit = 0;
     *offset = 0;
-    for (int i = 0; i < (slimit_ok && !s->card ? 4 : 2); i++) {
+    for (int i = s->card ? 1 : 0; i < (slimit_ok && !s->card ? 5 : 3); i++) {
         qscan_t at = *s;
         api__qs_next(s, &t);
         if (!api__q_is(&t, kw[i])) {
             *s = at;
             continue;
         }
-        if (api__q_expect_count(r, s, &t, v[i]))
+        if (i == 0 ? api__iq_order_by(r, s, &desc) : api__q_expect_count(r, s, &t, v[i]))
             return -1;
     }
     qscan_t at = *s;

@@ -749,8 +749,8 @@ class IqEdge(InfluxdPair):
                 self.assertEqual((got, got[0]), (want, 200))
 
     def test_show_tail_clauses_once_each_in_order(self):
-        # iqtime: influxd reads a SHOW statement's WHERE, LIMIT, OFFSET (SHOW TAG KEYS: then
-        # SLIMIT, SOFFSET) once each, in that order: one repeated or out of order is its 400
+        # iqtime: influxd reads a SHOW statement's WHERE, ORDER BY, LIMIT, OFFSET (SHOW TAG KEYS:
+        # then SLIMIT, SOFFSET) once each, in that order: one repeated or out of order is its 400
         # "found X, expected ;" (vigild read LIMIT and OFFSET in any order, the last winning, and
         # a late WHERE as unsupported: 200)
         bad = ["SHOW MEASUREMENTS LIMIT 1 LIMIT 1", "SHOW MEASUREMENTS OFFSET 1 LIMIT 1",
@@ -779,15 +779,35 @@ class IqEdge(InfluxdPair):
                 self.assertEqual(want[0], 400, want)
                 self.assertIn(b"expected ; at line 1", want[1])
                 self.assertEqual(got, want)
-        # each once, in order: answered (the rows differ: vigild's devices are measurements)
+        # ORDER BY before LIMIT (not in a count): influxd's parse errors inside it, and once
+        for q in ("SHOW MEASUREMENTS ORDER BY name", "SHOW MEASUREMENTS ORDER time",
+                  "SHOW MEASUREMENTS ORDER BY", "SHOW MEASUREMENTS ORDER BY time ORDER BY time",
+                  "SHOW TAG KEYS LIMIT 1 ORDER BY time", "SHOW MEASUREMENT CARDINALITY ORDER BY "
+                  "time", "SHOW TAG KEY CARDINALITY ORDER BY time"):
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 400, want)
+                self.assertEqual(got, want)
+        # each once, in order: answered (the rows differ: vigild's devices are measurements);
+        # ORDER BY is read and ignored, as influxd lists the same in either order (vigild
+        # answered it "found ORDER, expected ;")
         for q in ("SHOW MEASUREMENTS LIMIT 1 OFFSET 0 ;", "SHOW TAG KEYS LIMIT 1 OFFSET 0 SLIMIT "
                   "1 SOFFSET 0", "SHOW TAG VALUES WITH KEY = device LIMIT 1 OFFSET 0",
                   "SHOW FIELD KEYS LIMIT 1 OFFSET 0", "SHOW MEASUREMENT CARDINALITY LIMIT 1 "
-                  "OFFSET 0", "SHOW MEASUREMENTS WHERE device = 'x' LIMIT 1 OFFSET 0"):
+                  "OFFSET 0", "SHOW MEASUREMENTS WHERE device = 'x' LIMIT 1 OFFSET 0",
+                  "SHOW MEASUREMENTS ORDER BY time DESC LIMIT 2 OFFSET 1",
+                  "SHOW MEASUREMENTS WHERE device = 'pump-9' ORDER BY DESC",
+                  "SHOW TAG KEYS ORDER BY time ASC LIMIT 1 OFFSET 0 SLIMIT 1 SOFFSET 0",
+                  "SHOW TAG VALUES WITH KEY = device ORDER BY time DESC",
+                  'SHOW FIELD KEYS FROM "pump-7" ORDER BY time DESC'):
             with self.subTest(q=q):
                 want, got = self.both(q)
                 self.assertEqual((want[0], got[0]), (200, 200), (want, got))
                 self.assertNotIn(b'"error"', got[1])
+                if "ORDER" in q:
+                    plain = q.replace(" ORDER BY time", "").replace(" ORDER BY", "")
+                    plain = plain.replace(" DESC", "").replace(" ASC", "")
+                    self.assertEqual(self.both(plain), (want, got), plain)
 
     def test_end_after_a_comment(self):
         # iqtime: influxd's scanner reads a comment as a token: the end of input is placed after
