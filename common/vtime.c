@@ -303,7 +303,8 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
     return 0;
 }
 
-const char *vtime_rfc3339_why(const char *s, size_t len, int rc)
+/* vtime_rfc3339_why's answer, or NULL for VTIME_RFC3339_WHY (nothing more to say). */
+static const char *rfc3339_reason(const char *s, size_t len, int rc)
 {
     int64_t v;
     if (rc == ERR_RANGE)
@@ -337,7 +338,19 @@ const char *vtime_rfc3339_why(const char *s, size_t len, int rc)
         if (i == len && s[len - 1] != '.')
             return "no offset after the time: add Z (UTC) or +hh:mm; " VTIME_RFC3339_NOT;
     }
-    return VTIME_RFC3339_WHY;
+    return NULL;
+}
+
+const char *vtime_rfc3339_why(const char *s, size_t len, int rc)
+{
+    const char *why = rfc3339_reason(s, len, rc);
+    return why != NULL ? why : VTIME_RFC3339_WHY;
+}
+
+int vtime_rfc3339_formed(const char *s, size_t len, int rc)
+{
+    int64_t v;
+    return rc == ERR_RANGE || rfc3339_unchecked(s, len, &v) == 0;
 }
 
 int vtime_parse(const char *s, int64_t *ms)

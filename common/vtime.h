@@ -141,6 +141,12 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
  * A static string. Any thread. */
 const char *vtime_rfc3339_why(const char *s, size_t len, int rc);
 
+/* Whether vtime_parse_rfc3339's (or vtime_parse's) failure rc on the len bytes at s is of a
+ * well-formed RFC 3339 timestamp that has no millisecond of Unix time here: a leap second, or
+ * before 1970 or after 9999 once its offset is applied (vtime_rfc3339_why then says which). 0:
+ * not a well-formed timestamp (a missing offset, another separator, anything else). Any thread. */
+int vtime_rfc3339_formed(const char *s, size_t len, int rc);
+
 /* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_RANGE or
  * ERR_INVAL as vtime_parse_rfc3339 does. */
 int vtime_parse(const char *s, int64_t *ms);

@@ -68,6 +68,29 @@ static void test_rfc3339(void **state)
     assert_int_equal(ms, 1483228799999LL);
 }
 
+/* What a client is told of a time it sent: vtime_rfc3339_formed tells a well-formed time that
+ * has no millisecond here (vigil-replay warns of those, and reads the others without a zone as
+ * UTC) from what is not one. */
+static void test_time_why(void **state)
+{
+    (void)state;
+    int64_t ms;
+    const char *formed[] = {"2016-12-31T23:59:60Z", "1970-01-01T00:30:00+01:00",
+                            "9999-12-31T23:30:00-01:00"};
+    for (size_t i = 0; i < sizeof formed / sizeof formed[0]; i++) {
+        int rc = vtime_parse(formed[i], &ms);
+        assert_int_not_equal(rc, 0);
+        assert_true(vtime_rfc3339_formed(formed[i], strlen(formed[i]), rc));
+    }
+    const char *not_formed[] = {"2026-12-04", "2026-12-04T10:00:00", "2026-12-04_10:00:00Z",
+                                "yesterday", "17333000000001234"};
+    for (size_t i = 0; i < sizeof not_formed / sizeof not_formed[0]; i++) {
+        int rc = vtime_parse(not_formed[i], &ms);
+        assert_int_not_equal(rc, 0);
+        assert_false(vtime_rfc3339_formed(not_formed[i], strlen(not_formed[i]), rc));
+    }
+}
+
 /* vtime_steady_now, its clocks injected: a step back is followed at once, a step forward only
  * after VTIME_STEADY_HOLD_MS ahead (retention's horizon once followed a clock stepped ahead by
  * mistake and deleted days of readings in a minute). */
@@ -444,10 +467,11 @@ static void test_agg_compensated(void **state)
 }
 
 const struct CMUnitTest common_time_tests[] = {
-    cmocka_unit_test(test_rfc3339),       cmocka_unit_test(test_steady_clock),
-    cmocka_unit_test(test_stamp_clock),   cmocka_unit_test(test_stamp_take_steps),
-    cmocka_unit_test(test_stamp_threads), cmocka_unit_test(test_format_roundtrip),
-    cmocka_unit_test(test_duration),      cmocka_unit_test(test_agg_bucket_start),
-    cmocka_unit_test(test_agg_values),    cmocka_unit_test(test_agg_compensated),
+    cmocka_unit_test(test_rfc3339),          cmocka_unit_test(test_time_why),
+    cmocka_unit_test(test_steady_clock),     cmocka_unit_test(test_stamp_clock),
+    cmocka_unit_test(test_stamp_take_steps), cmocka_unit_test(test_stamp_threads),
+    cmocka_unit_test(test_format_roundtrip), cmocka_unit_test(test_duration),
+    cmocka_unit_test(test_agg_bucket_start), cmocka_unit_test(test_agg_values),
+    cmocka_unit_test(test_agg_compensated),
 };
 const size_t common_time_count = sizeof common_time_tests / sizeof common_time_tests[0];
