@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -351,6 +352,40 @@ int vtime_rfc3339_formed(const char *s, size_t len, int rc)
 {
     int64_t v;
     return rc == ERR_RANGE || rfc3339_unchecked(s, len, &v) == 0;
+}
+
+const char *vtime_epoch_hint(int is_int, int64_t iv, double dv, char *buf, size_t size)
+{
+    double v = is_int ? (double)iv : dv;
+    int64_t div;
+    const char *unit;
+    if (v > (double)VTIME_MAX_MS * 1e3 && v <= (double)VTIME_MAX_MS * 1e6) {
+        unit = "nanoseconds";
+        div = 1000000;
+    } else if (v > (double)VTIME_MAX_MS && v <= (double)VTIME_MAX_MS * 1e3) {
+        unit = "microseconds";
+        div = 1000;
+    } else {
+        return NULL;
+    }
+    long long ms = is_int ? (long long)(iv / div) : (long long)floor(dv / (double)div);
+    snprintf(buf, size, "looks like epoch %s: send milliseconds, e.g. %lld", unit, ms);
+    return buf;
+}
+
+const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size)
+{
+    size_t len = strlen(s);
+    if (len > 0 && strspn(s, "0123456789") == len) { /* epoch ms past 9999 (or past int64) */
+        char hint[VTIME_EPOCH_HINT_MAX];
+        errno = 0;
+        long long v = strtoll(s, NULL, 10);
+        if (errno != 0 || vtime_epoch_hint(1, v, 0, hint, sizeof hint) == NULL)
+            return NULL;
+        snprintf(buf, size, "after 9999 as epoch milliseconds; %s", hint);
+        return buf;
+    }
+    return rfc3339_reason(s, len, rc);
 }
 
 int vtime_parse(const char *s, int64_t *ms)

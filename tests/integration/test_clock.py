@@ -108,6 +108,44 @@ class QueryTimes(OwnDaemon):
         self.assertEqual([(p["ts"], p["values"]) for p in got], [(1796378400000, {"v": 2.0})], got)
 
 
+    def test_date_alone_and_epoch_units(self):
+        """review (iqtime): from=/to= say what JSON's ts says of a date alone (its time
+        missing) and of epoch micro- or nanoseconds (the unit, and the milliseconds to send),
+        the reason first, one line under 160 bytes. Before, each was "is not epoch
+        milliseconds or RFC 3339". What is no time keeps that general message."""
+        self.d = d = vt.Vigild()
+        d.start()
+        rng = "after 9999 as epoch milliseconds; "
+        cases = (("2026-12-04", "no time after the date: add one and its offset, as in "
+                  "2026-11-28T10:00:00Z; not an RFC 3339 timestamp"),
+                 ("1733300000000123", rng + "looks like epoch microseconds: send milliseconds, "
+                  "e.g. 1733300000000"),
+                 ("1733300000000123456", rng + "looks like epoch nanoseconds: send milliseconds, "
+                  "e.g. 1733300000000"))
+        general = (("253402300800000000000", "past int64: no unit guessed"),
+                   ("2026-12", "a month alone"), ("-1733300000000123", "a sign"))
+        for path in ("/v1/devices/qt/readings", "/v1/anomalies"):
+            for name in ("from", "to"):
+                for v, why in cases:
+                    st, _, body = d.get("%s?%s=%s" % (path, name, v))
+                    err = json.loads(body)["error"]
+                    self.assertEqual((st, err), (400, "parameter '%s': '%s': %s" % (name, v, why)),
+                                     (path, name))
+                    self.assertLess(len(err), 160, err)
+                for v, _ in general:
+                    st, _, body = d.get("%s?%s=%s" % (path, name, v))
+                    self.assertEqual((st, json.loads(body)["error"]), (400, "parameter '%s': '%s' "
+                                     "is not epoch milliseconds or RFC 3339" % (name, v)), v)
+        # JSON's ts gives the same reasons (its range words before the unit's)
+        res = d.post_json([{"device": "qt", "ts": v, "values": {"v": 1}} for v in
+                           ("2026-12-04", 1733300000000123, 1733300000000123456)])
+        self.assertEqual(res.status, 400, res)
+        errs = {e["index"]: e["error"] for e in res.json()["errors"]}
+        self.assertEqual(errs[0], "ts: " + cases[0][1])
+        for i in (1, 2):
+            self.assertTrue(errs[i].endswith(cases[i][1][len(rng):]), errs[i])
+
+
 class ClockStepsBack(OwnDaemon):
 
     def status(self, device):
