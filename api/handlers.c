@@ -193,18 +193,18 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
     if (v == NULL)
         return r->status ? -1 : 0;
     int rc = vtime_parse(v, out);
-    /* A well-formed RFC 3339 time says what is wrong, as JSON's ts does: a leap second, or an
-     * offset that puts it before 1970 or after 9999 ("1970-01-01T00:30:00+01:00"). */
-    const char *why = rc && strpbrk(v, "Tt:") ? vtime_rfc3339_why(v, strlen(v), rc) : NULL;
-    if (why != NULL && strcmp(why, VTIME_RFC3339_WHY) != 0) {
+    if (rc == 0)
+        return 0;
+    /* What is wrong first, as JSON's ts says it: a well-formed RFC 3339 time's leap second or
+     * offset past the range, a date alone or a time without its offset, epoch micro- or
+     * nanoseconds (the unit named, the milliseconds to send). */
+    char why_buf[VTIME_WHY_MAX];
+    const char *why = vtime_parse_why(v, rc, why_buf, sizeof why_buf);
+    if (why != NULL)
         api__error(r, 400, "parameter '%s': '%s': %s", name, v, why);
-        return -1;
-    }
-    if (rc) {
+    else
         api__error(r, 400, "parameter '%s': '%s' is not epoch milliseconds or RFC 3339", name, v);
-        return -1;
-    }
-    return 0;
+    return -1;
 }
 
 struct chan_find {

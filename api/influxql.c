@@ -201,16 +201,21 @@ static void qt_put(qscan_t *s, qtoken_t *t, char c)
     s->w[t->len] = '\0';
 }
 
-/* Skips blanks and comments. Returns 0, or -1 at an unterminated / * comment (p on it). */
+/* Skips blanks and comments. Returns 0, or -1 at an unterminated / * comment (p on it). A
+ * comment is a token to influxd 1.6.7's scanner: the end of input is placed after the last one,
+ * as after a name (-- to the line's end: "SELECT * FROM --x" 19 of 17) or a number (/ * * /:
+ * one closer), never right after an operator's. */
 static int qs_blank(qscan_t *s)
 {
     for (;;) {
+        int block = s->p[0] == '/' && s->p[1] == '*';
         if (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n') {
             qs_step(s);
+            continue;
         } else if (s->p[0] == '-' && s->p[1] == '-') {
             while (*s->p != '\0' && *s->p != '\n')
                 qs_step(s);
-        } else if (s->p[0] == '/' && s->p[1] == '*') {
+        } else if (block) {
             const char *close = strstr(s->p + 2, "*/");
             if (close == NULL)
                 return -1;
@@ -219,6 +224,10 @@ static int qs_blank(qscan_t *s)
         } else {
             return 0;
         }
+        s->end_line = s->line;
+        s->end_col = s->col;
+        s->end_number = block;
+        s->end_op = 0;
     }
 }
 

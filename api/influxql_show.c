@@ -138,50 +138,43 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
     return api__q_expect_count(r, s, t, api__q_is(t, "LIMIT") ? limit : offset) ? -1 : 1;
 }
 
-/* Reads the end of a SHOW statement: optional LIMIT n and OFFSET n (with slimit_ok SLIMIT n and
- * SOFFSET n too, read and ignored, as influxd 1.6.7's SHOW TAG KEYS ignores them), then ';' or
- * the end; a WHERE (or anything else vigild does not read) marks the statement unsupported,
- * unless !where_ok (SHOW FIELD KEYS: influxd's grammar has none, its parse error "expected ;").
- * Returns 0, or -1 (parse error). */
+/* Reads the end of a SHOW statement: optional ORDER BY time [ASC|DESC] (not in a count; read and
+ * ignored: influxd 1.6.7 lists the same either way), LIMIT n, OFFSET n (with slimit_ok SLIMIT n
+ * and SOFFSET n too, read and ignored, as influxd's SHOW TAG KEYS ignores them), each once and in
+ * that order, as influxd's parser reads them, then ';' or the end. Anything else there (a
+ * repeat, one out of order, a WHERE after them or a second WHERE: the callers read the one WHERE
+ * before) is influxd's parse error "found X, expected ;". Returns 0, or -1 (parse error). */
 static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *offset,
-                     const char **unsupported, int where_ok, int slimit_ok)
+                     int slimit_ok)
 {
+    static const char *const kw[] = {"ORDER", "LIMIT", "OFFSET", "SLIMIT", "SOFFSET"};
+    long long ignored[2];
+    long long *v[] = {NULL, limit, offset, &ignored[0], &ignored[1]};
     qtoken_t t;
+    int desc;
     *limit = 0;
     *offset = 0;
-    for (;;) {
+    for (int i = s->card ? 1 : 0; i < (slimit_ok && !s->card ? 5 : 3); i++) {
         qscan_t at = *s;
         api__qs_next(s, &t);
-        int lo = api__iq_limit_offset(r, s, &t, limit, offset);
-        if (lo < 0)
-            return -1;
-        if (lo > 0)
-            continue;
-        long long ignored;
-        if (slimit_ok && !s->card && (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET"))) {
-            if (api__q_expect_count(r, s, &t, &ignored))
-                return -1;
-            continue;
-        }
-        if (t.kind == QT_EOF || t.kind == QT_SEMI) {
+        if (!api__q_is(&t, kw[i])) {
             *s = at;
-            if (s->card) { /* counted: LIMIT changes nothing, OFFSET 1 leaves none (card.c) */
-                s->card_limit = *limit;
-                s->card_offset = *offset;
-                *limit = *offset = 0;
-            }
-            return 0;
+            continue;
         }
-        if (!api__q_is(&t, "WHERE") || !where_ok) {
-            api__q_parse_error(r, &t, ";");
+        if (i == 0 ? api__iq_order_by(r, s, &desc) : api__q_expect_count(r, s, &t, v[i]))
             return -1;
-        }
-        if (*unsupported == NULL)
-            *unsupported = "WHERE in SHOW statements";
-        if (api__iq_skip_params(r, s)) /* influxd's "missing parameter" first */
-            return -1;
-        api__iq_skip(s);
     }
+    qscan_t at = *s;
+    api__qs_next(s, &t);
+    if (api__q_expect_end(r, &t))
+        return -1;
+    *s = at;
+    if (s->card) { /* counted: LIMIT changes nothing, OFFSET 1 leaves none (card.c) */
+        s->card_limit = *limit;
+        s->card_offset = *offset;
+        *limit = *offset = 0;
+    }
+    return 0;
 }
 
 /* Answers the statement error for an unsupported part, naming it. Returns 1. */
@@ -595,7 +588,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     if (api__iq_tv_where_read(r, s, &where, &unsupported, 1))
         return -1;
     long long limit, offset;
-    if (show_tail(r, s, &limit, &offset, &unsupported, 1, 0))
+    if (show_tail(r, s, &limit, &offset, 0))
         return -1;
     if (run == NULL)
         return 0;
@@ -661,7 +654,7 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
 }
 
 /* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name] [WHERE ...], then
- * the end) into *from and *where (where NULL: no WHERE, as show_tail's !where_ok),
+ * the end) into *from and *where (where NULL: no WHERE: SHOW FIELD KEYS, as influxd's grammar),
  * and OFFSET into *offset (NULL: not kept). Returns 0 when the statement is to be answered, or 1
  * with *rc the statement's return: -1 (a parse error), 0 (the first pass: only read), 1
  * (unsupported: run->err). */
@@ -673,7 +666,7 @@ static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *f
     *rc = -1;
     if (show_from(r, s, from, &unsupported) ||
         (where && api__iq_tv_where_read(r, s, where, &unsupported, 1)) ||
-        show_tail(r, s, &limit, &off, &unsupported, where != NULL, where != NULL))
+        show_tail(r, s, &limit, &off, where != NULL))
         return 1;
     if (offset)
         *offset = off;
@@ -923,7 +916,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     if (api__iq_tv_where_read(r, s, &where, &unsupported, 0))
         return -1;
     long long limit, offset;
-    if (show_tail(r, s, &limit, &offset, &unsupported, 1, 0))
+    if (show_tail(r, s, &limit, &offset, 0))
         return -1;
     if (run == NULL)
         return 0;

@@ -25,32 +25,19 @@ static const char looks_like_seconds[] =
     "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds (or a counter of "
     "milliseconds since a device's boot); send epoch milliseconds or an RFC 3339 string";
 
-/* Past 9999 in milliseconds, a number is most likely epoch microseconds (up to 1000 times
- * VTIME_MAX_MS: 1977 to 9999 in µs) or nanoseconds (beyond: 1978 on in ns, what Go's and
- * InfluxDB's clients send). Returns the message naming the unit and the value to send (v scaled
- * down to ms, truncated), or the plain out_of_range past 9999 in ns too. An integer is divided
- * exactly; the readings decode every number as a double, exact to 256 ns at today's ns, so
- * their example may be 1 ms later than the nanoseconds truncated (it is an example). The message is
- * in a thread-local buffer, valid until the thread's next call: concurrent callers each keep their
- * own. */
+/* Past 9999 in milliseconds: out_of_range, and vtime_epoch_hint's "looks like epoch
+ * microseconds: send milliseconds, e.g. N" (or nanoseconds) when the number is in either unit's
+ * range, as from=/to= say it (vtime_parse_why). The readings decode every number as a double,
+ * exact to 256 ns at today's ns, so their example may be 1 ms later than the nanoseconds
+ * truncated (it is an example). The message is in a thread-local buffer, valid until the
+ * thread's next call: concurrent callers each keep their own. */
 static const char *past_9999(int is_int, json_int_t iv, double dv)
 {
     static _Thread_local char buf[192];
-    double v = is_int ? (double)iv : dv;
-    int64_t div;
-    const char *unit;
-    if (v > (double)VTIME_MAX_MS * 1e3 && v <= (double)VTIME_MAX_MS * 1e6) {
-        unit = "nanoseconds";
-        div = 1000000;
-    } else if (v > (double)VTIME_MAX_MS && v <= (double)VTIME_MAX_MS * 1e3) {
-        unit = "microseconds";
-        div = 1000;
-    } else {
+    char hint[VTIME_EPOCH_HINT_MAX];
+    if (vtime_epoch_hint(is_int, iv, dv, hint, sizeof hint) == NULL)
         return out_of_range;
-    }
-    long long ms = is_int ? (long long)(iv / div) : (long long)floor(dv / (double)div);
-    snprintf(buf, sizeof buf, "%s; looks like epoch %s: send milliseconds, e.g. %lld", out_of_range,
-             unit, ms);
+    snprintf(buf, sizeof buf, "%s; %s", out_of_range, hint);
     return buf;
 }
 

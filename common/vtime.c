@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -303,7 +304,8 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
     return 0;
 }
 
-const char *vtime_rfc3339_why(const char *s, size_t len, int rc)
+/* vtime_rfc3339_why's answer, or NULL for VTIME_RFC3339_WHY (nothing more to say). */
+static const char *rfc3339_reason(const char *s, size_t len, int rc)
 {
     int64_t v;
     if (rc == ERR_RANGE)
@@ -315,25 +317,75 @@ const char *vtime_rfc3339_why(const char *s, size_t len, int rc)
                "from 1970 on";
     if (rfc3339_unchecked(s, len, &v) == 0 && v > VTIME_MAX_MS)
         return "after 9999-12-31T23:59:59.999Z once its offset is applied";
-    /* A date and a time that are otherwise fine: say which part is missing or wrong, the two
-     * mistakes a person makes writing one by hand (a local time without a zone, which vigil
-     * does not guess; another separator). A space for the 'T' stays accepted (RFC 3339 5.6's
-     * NOTE; vigild took it from the start), so it is not named. */
-    if (len >= 19 && vtime_digits(s, 4) >= 0 && s[4] == '-' && vtime_digits(s + 5, 2) >= 0 &&
-        s[7] == '-' && vtime_digits(s + 8, 2) >= 0 && vtime_digits(s + 11, 2) >= 0 &&
-        s[13] == ':' && vtime_digits(s + 14, 2) >= 0 && s[16] == ':' &&
-        vtime_digits(s + 17, 2) >= 0) {
+    /* A date and a time that are otherwise fine, or a date alone: say which part is missing or
+     * wrong, first, the mistakes a person makes writing one by hand (a day without its time; a
+     * local time without a zone, which vigil does not guess; another separator). A space for
+     * the 'T' stays accepted (RFC 3339 5.6's NOTE; vigild took it from the start), so it is not
+     * named. */
+    int date = len >= 10 && vtime_digits(s, 4) >= 0 && s[4] == '-' && vtime_digits(s + 5, 2) >= 0 &&
+               s[7] == '-' && vtime_digits(s + 8, 2) >= 0;
+    if (date && len == 10)
+        return "no time after the date: add one and its offset, as in "
+               "2026-11-28T10:00:00Z; " VTIME_RFC3339_NOT;
+    if (date && len >= 19 && vtime_digits(s + 11, 2) >= 0 && s[13] == ':' &&
+        vtime_digits(s + 14, 2) >= 0 && s[16] == ':' && vtime_digits(s + 17, 2) >= 0) {
         if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
-            return VTIME_RFC3339_WHY ": 'T' expected between date and time (as in "
-                                     "2026-11-28T10:00:00Z)";
+            return "'T' expected between date and time, as in "
+                   "2026-11-28T10:00:00Z; " VTIME_RFC3339_NOT;
         size_t i = 19;
         if (i < len && s[i] == '.')
             for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
                 ;
         if (i == len && s[len - 1] != '.')
-            return VTIME_RFC3339_WHY ": no offset after the time: add Z (UTC) or +hh:mm";
+            return "no offset after the time: add Z (UTC) or +hh:mm; " VTIME_RFC3339_NOT;
     }
-    return VTIME_RFC3339_WHY;
+    return NULL;
+}
+
+const char *vtime_rfc3339_why(const char *s, size_t len, int rc)
+{
+    const char *why = rfc3339_reason(s, len, rc);
+    return why != NULL ? why : VTIME_RFC3339_WHY;
+}
+
+int vtime_rfc3339_formed(const char *s, size_t len, int rc)
+{
+    int64_t v;
+    return rc == ERR_RANGE || rfc3339_unchecked(s, len, &v) == 0;
+}
+
+const char *vtime_epoch_hint(int is_int, int64_t iv, double dv, char *buf, size_t size)
+{
+    double v = is_int ? (double)iv : dv;
+    int64_t div;
+    const char *unit;
+    if (v > (double)VTIME_MAX_MS * 1e3 && v <= (double)VTIME_MAX_MS * 1e6) {
+        unit = "nanoseconds";
+        div = 1000000;
+    } else if (v > (double)VTIME_MAX_MS && v <= (double)VTIME_MAX_MS * 1e3) {
+        unit = "microseconds";
+        div = 1000;
+    } else {
+        return NULL;
+    }
+    long long ms = is_int ? (long long)(iv / div) : (long long)floor(dv / (double)div);
+    snprintf(buf, size, "looks like epoch %s: send milliseconds, e.g. %lld", unit, ms);
+    return buf;
+}
+
+const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size)
+{
+    size_t len = strlen(s);
+    if (len > 0 && strspn(s, "0123456789") == len) { /* epoch ms past 9999 (or past int64) */
+        char hint[VTIME_EPOCH_HINT_MAX];
+        errno = 0;
+        long long v = strtoll(s, NULL, 10);
+        if (errno != 0 || vtime_epoch_hint(1, v, 0, hint, sizeof hint) == NULL)
+            return NULL;
+        snprintf(buf, size, "after 9999 as epoch milliseconds; %s", hint);
+        return buf;
+    }
+    return rfc3339_reason(s, len, rc);
 }
 
 int vtime_parse(const char *s, int64_t *ms)

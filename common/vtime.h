@@ -125,22 +125,51 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 
 /* What a client is told of vtime_parse_rfc3339's ERR_RANGE. */
 #define VTIME_LEAP_SECOND_WHY                                                                      \
-    "second 60 (a leap second) is refused: Unix time, which vigil keeps, has no leap seconds; "    \
-    "send it as second 59.999 or as epoch milliseconds"
+    "second 60 (a leap second) is refused: Unix time has none; send second 59.999 or epoch "       \
+    "milliseconds"
 
-/* vtime_rfc3339_why's answer for what is not a well-formed RFC 3339 timestamp. */
-#define VTIME_RFC3339_WHY "not an RFC 3339 timestamp between 1970 and 9999"
+/* vtime_rfc3339_why's answer for what is not a well-formed RFC 3339 timestamp, and the end of
+ * its answers that say what is missing or wrong in one (VTIME_RFC3339_NOT). */
+#define VTIME_RFC3339_NOT "not an RFC 3339 timestamp"
+#define VTIME_RFC3339_WHY VTIME_RFC3339_NOT " between 1970 and 9999"
 
 /* What a client is told of vtime_parse_rfc3339's failure rc on the len bytes at s: the leap
- * second's refusal, a well-formed time that its offset puts before 1970 or after 9999, or not
- * an RFC 3339 timestamp (VTIME_RFC3339_WHY), followed by what is wrong when the date and time
- * are there: ": no offset after the time: ..." or ": 'T' expected between date and time ...".
+ * second's refusal, a well-formed time that its offset puts before 1970 or after 9999, what is
+ * wrong first when a date is there ("no time after the date: ...", "no offset after the time:
+ * ...", "'T' expected between date and time ...", each ending "; " VTIME_RFC3339_NOT), or
+ * VTIME_RFC3339_WHY. At most 110 bytes, so that a message quoting a value stays one short line.
  * A static string. Any thread. */
 const char *vtime_rfc3339_why(const char *s, size_t len, int rc);
+
+/* Whether vtime_parse_rfc3339's (or vtime_parse's) failure rc on the len bytes at s is of a
+ * well-formed RFC 3339 timestamp that has no millisecond of Unix time here: a leap second, or
+ * before 1970 or after 9999 once its offset is applied (vtime_rfc3339_why then says which). 0:
+ * not a well-formed timestamp (a missing offset, another separator, anything else). Any thread. */
+int vtime_rfc3339_formed(const char *s, size_t len, int rc);
+
+/* Room for vtime_epoch_hint's text, and for vtime_parse_why's. */
+#define VTIME_EPOCH_HINT_MAX 96
+#define VTIME_WHY_MAX        160
+
+/* Past 9999 in milliseconds, an epoch number is most likely microseconds (up to 1000 times
+ * VTIME_MAX_MS: 1977 to 9999 in us) or nanoseconds (beyond: 1978 on in ns, what Go's and
+ * InfluxDB's clients send). For the integer iv (is_int) or the real dv in either range, writes
+ * "looks like epoch microseconds: send milliseconds, e.g. N" (or nanoseconds; N the value
+ * scaled down to ms, truncated; a real's may be 1 ms off, it is an example) into buf and
+ * returns it; else (at most 9999 in ms, past it in ns) NULL. Any thread. */
+const char *vtime_epoch_hint(int is_int, int64_t iv, double dv, char *buf, size_t size);
 
 /* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_RANGE or
  * ERR_INVAL as vtime_parse_rfc3339 does. */
 int vtime_parse(const char *s, int64_t *ms);
+
+/* What a client is told of vtime_parse's failure rc on s, what is wrong first: digits past 9999
+ * in ms that look like epoch micro- or nanoseconds ("after 9999 as epoch milliseconds; " and
+ * vtime_epoch_hint's text, written into buf, VTIME_WHY_MAX bytes), or vtime_rfc3339_why's
+ * answer when it says more than VTIME_RFC3339_WHY (a leap second, out of range by its offset,
+ * a date alone, a missing offset or 'T'). NULL: nothing more to say than that s is not epoch
+ * milliseconds or RFC 3339 (the caller's words). Any thread. */
+const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size);
 
 /* Parses a duration: integer milliseconds ("60000"), or an integer with one unit, ms, s, m, h, d
  * or w ("250ms", "1m", "30d"; no sign, fraction or space), into *ms, which may be 0. Returns 0,

@@ -68,6 +68,58 @@ static void test_rfc3339(void **state)
     assert_int_equal(ms, 1483228799999LL);
 }
 
+/* What a client is told of a time it sent: vtime_rfc3339_formed tells a well-formed time that
+ * has no millisecond here (vigil-replay warns of those, and reads the others without a zone as
+ * UTC) from what is not one; vtime_parse_why (from=/to=) says the reason first, or NULL for the
+ * caller's general words; vtime_epoch_hint is JSON's ts hint and theirs. */
+static void test_time_why(void **state)
+{
+    (void)state;
+    int64_t ms;
+    const char *formed[] = {"2016-12-31T23:59:60Z", "1970-01-01T00:30:00+01:00",
+                            "9999-12-31T23:30:00-01:00"};
+    for (size_t i = 0; i < sizeof formed / sizeof formed[0]; i++) {
+        int rc = vtime_parse(formed[i], &ms);
+        assert_int_not_equal(rc, 0);
+        assert_true(vtime_rfc3339_formed(formed[i], strlen(formed[i]), rc));
+    }
+    const char *not_formed[] = {"2026-12-04", "2026-12-04T10:00:00", "2026-12-04_10:00:00Z",
+                                "yesterday", "17333000000001234"};
+    for (size_t i = 0; i < sizeof not_formed / sizeof not_formed[0]; i++) {
+        int rc = vtime_parse(not_formed[i], &ms);
+        assert_int_not_equal(rc, 0);
+        assert_false(vtime_rfc3339_formed(not_formed[i], strlen(not_formed[i]), rc));
+    }
+    char buf[VTIME_WHY_MAX];
+    assert_string_equal(vtime_parse_why("2026-12-04", ERR_INVAL, buf, sizeof buf),
+                        "no time after the date: add one and its offset, as in "
+                        "2026-11-28T10:00:00Z; not an RFC 3339 timestamp");
+    assert_string_equal(vtime_parse_why("1733300000000999", ERR_INVAL, buf, sizeof buf),
+                        "after 9999 as epoch milliseconds; looks like epoch microseconds: send "
+                        "milliseconds, e.g. 1733300000000");
+    assert_string_equal(vtime_parse_why("1733300000000999999", ERR_INVAL, buf, sizeof buf),
+                        "after 9999 as epoch milliseconds; looks like epoch nanoseconds: send "
+                        "milliseconds, e.g. 1733300000000");
+    assert_string_equal(vtime_parse_why("2016-12-31T23:59:60Z", ERR_RANGE, buf, sizeof buf),
+                        VTIME_LEAP_SECOND_WHY);
+    const char *general[] = {
+        "yesterday", "2026-12", "-1733300000000999", "99999999999999999999", "2024-13-01T00:00:00Z",
+        ""};
+    for (size_t i = 0; i < sizeof general / sizeof general[0]; i++)
+        assert_null(vtime_parse_why(general[i], ERR_INVAL, buf, sizeof buf));
+    /* The bounds: 9999's last ms has no hint; one more is microseconds, up to 1000 times
+     * 9999's last ms (compared as doubles: +1000 is past it); then nanoseconds; past 9999 in
+     * ns, none. A real is scaled down as an integer is. */
+    assert_null(vtime_epoch_hint(1, VTIME_MAX_MS, 0, buf, sizeof buf));
+    assert_non_null(strstr(vtime_epoch_hint(1, VTIME_MAX_MS + 1, 0, buf, sizeof buf), "micro"));
+    assert_non_null(strstr(vtime_epoch_hint(1, VTIME_MAX_MS * 1000, 0, buf, sizeof buf), "micro"));
+    assert_non_null(
+        strstr(vtime_epoch_hint(1, VTIME_MAX_MS * 1000 + 1000, 0, buf, sizeof buf), "nano"));
+    assert_null(vtime_epoch_hint(0, 0, (double)VTIME_MAX_MS * 1e6 * 2, buf, sizeof buf));
+    assert_string_equal(vtime_epoch_hint(0, 0, 1733300000000999.0, buf, sizeof buf),
+                        "looks like epoch microseconds: send milliseconds, e.g. 1733300000000");
+}
+
 /* vtime_steady_now, its clocks injected: a step back is followed at once, a step forward only
  * after VTIME_STEADY_HOLD_MS ahead (retention's horizon once followed a clock stepped ahead by
  * mistake and deleted days of readings in a minute). */
@@ -444,10 +496,11 @@ static void test_agg_compensated(void **state)
 }
 
 const struct CMUnitTest common_time_tests[] = {
-    cmocka_unit_test(test_rfc3339),       cmocka_unit_test(test_steady_clock),
-    cmocka_unit_test(test_stamp_clock),   cmocka_unit_test(test_stamp_take_steps),
-    cmocka_unit_test(test_stamp_threads), cmocka_unit_test(test_format_roundtrip),
-    cmocka_unit_test(test_duration),      cmocka_unit_test(test_agg_bucket_start),
-    cmocka_unit_test(test_agg_values),    cmocka_unit_test(test_agg_compensated),
+    cmocka_unit_test(test_rfc3339),          cmocka_unit_test(test_time_why),
+    cmocka_unit_test(test_steady_clock),     cmocka_unit_test(test_stamp_clock),
+    cmocka_unit_test(test_stamp_take_steps), cmocka_unit_test(test_stamp_threads),
+    cmocka_unit_test(test_format_roundtrip), cmocka_unit_test(test_duration),
+    cmocka_unit_test(test_agg_bucket_start), cmocka_unit_test(test_agg_values),
+    cmocka_unit_test(test_agg_compensated),
 };
 const size_t common_time_count = sizeof common_time_tests / sizeof common_time_tests[0];

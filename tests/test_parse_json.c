@@ -202,24 +202,29 @@ static void test_json_ts(void **state)
         json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999");
     }
     /* A date and a time without an offset, or with another character than 'T' between them:
-     * said what is missing or wrong (was the general message); a space for the 'T' is taken. */
+     * said what is missing or wrong, first (was the general message; since iqtime the reason
+     * comes before "not an RFC 3339 timestamp"); a space for the 'T' is taken. */
     const char *no_offset[] = {"2026-11-28T10:00:00", "2026-11-28 10:00:00",
                                "2026-11-28t10:00:00.5", "2026-11-28T10:00:00.123456789"};
     for (size_t i = 0; i < sizeof no_offset / sizeof no_offset[0]; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":\"%s\",\"values\":{\"v\":1}}",
                  no_offset[i]);
-        json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999: no offset after "
-                            "the time: add Z (UTC) or +hh:mm");
+        json_item_bad(body, "ts: no offset after the time: add Z (UTC) or +hh:mm; not an RFC 3339 "
+                            "timestamp");
     }
     const char *no_t[] = {"2026-11-28_10:00:00Z", "2026-11-28/10:00:00"};
     for (size_t i = 0; i < sizeof no_t / sizeof no_t[0]; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":\"%s\",\"values\":{\"v\":1}}",
                  no_t[i]);
-        json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999: 'T' expected "
-                            "between date and time (as in 2026-11-28T10:00:00Z)");
+        json_item_bad(body, "ts: 'T' expected between date and time, as in "
+                            "2026-11-28T10:00:00Z; not an RFC 3339 timestamp");
     }
+    /* A date alone: its time is said to be missing, first (iqtime; was the general message). */
+    json_item_bad("{\"device\":\"d\",\"ts\":\"2026-12-04\",\"values\":{\"v\":1}}",
+                  "ts: no time after the date: add one and its offset, as in "
+                  "2026-11-28T10:00:00Z; not an RFC 3339 timestamp");
     batch_init(&b);
     json_run(&b, "{\"device\":\"d\",\"ts\":\"2026-11-28 10:00:00.123Z\",\"values\":{\"v\":1}}", 0,
              &r);
@@ -248,8 +253,8 @@ static void test_json_ts(void **state)
     batch_deinit(&b);
     /* A leap second is refused naming it (it once replaced the reading at second 59). */
     json_item_bad("{\"device\":\"d\",\"ts\":\"2016-12-31T23:59:60Z\",\"values\":{\"v\":1}}",
-                  "ts: second 60 (a leap second) is refused: Unix time, which vigil keeps, has no "
-                  "leap seconds; send it as second 59.999 or as epoch milliseconds");
+                  "ts: second 60 (a leap second) is refused: Unix time has none; send second "
+                  "59.999 or epoch milliseconds");
 }
 
 static void test_json_item_errors(void **state)

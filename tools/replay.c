@@ -316,18 +316,17 @@ static int64_t row_time(const char *s, long row)
     int rc = vtime_parse(buf, &ms);
     if (rc == 0)
         return ms;
-    /* Not well formed is VTIME_RFC3339_WHY, alone or followed by what is missing (": no
-     * offset after the time ..."): a time without its zone, read as UTC. */
-    const size_t general = sizeof VTIME_RFC3339_WHY - 1;
-    const char *why = vtime_rfc3339_why(buf, n, rc);
-    if (strncmp(why, VTIME_RFC3339_WHY, general) == 0) {
+    /* Not a well-formed timestamp: perhaps a time without its zone, read as UTC. */
+    size_t len = n;
+    if (!vtime_rfc3339_formed(buf, n, rc)) {
         memcpy(buf + n, "Z", 2);
         if ((rc = vtime_parse(buf, &ms)) == 0)
             return ms;
-        why = vtime_rfc3339_why(buf, n + 1, rc);
+        len = n + 1;
     }
-    if (strncmp(why, VTIME_RFC3339_WHY, general) != 0 && strchr(buf, 'T'))
-        fprintf(stderr, "vigil-replay: row %ld: timestamp '%s' read as no time: %s\n", row, s, why);
+    if (vtime_rfc3339_formed(buf, len, rc) && strchr(buf, 'T'))
+        fprintf(stderr, "vigil-replay: row %ld: timestamp '%s' read as no time: %s\n", row, s,
+                vtime_rfc3339_why(buf, len, rc));
     return DETECTOR_NO_TIME;
 }
 

@@ -44,7 +44,8 @@ class QueryTimes(OwnDaemon):
     def test_offset_out_of_range(self):
         """from=/to= as RFC 3339 times that their offset puts before 1970 or after 9999 say so,
         as JSON's ts does (README "Writing readings"); what is no time keeps the general
-        message. Before, both got "is not epoch milliseconds or RFC 3339"."""
+        message. Before, both got "is not epoch milliseconds or RFC 3339". Each is one line
+        under 160 bytes (iqtime: the leap second's was 180, its reason shortened)."""
         self.d = d = vt.Vigild()
         d.start()
         self.assertEqual(d.post_json({"device": "qt", "ts": 1000, "values": {"v": 1}}).status, 200)
@@ -57,7 +58,9 @@ class QueryTimes(OwnDaemon):
                     ("to=9999-12-31T23:30:00-01:00",
                      "parameter 'to': '9999-12-31T23:30:00-01:00': after "
                      "9999-12-31T23:59:59.999Z once its offset is applied"),
-                    ("from=2016-12-31T23:59:60Z", "second 60 (a leap second) is refused"),
+                    ("from=2016-12-31T23:59:60Z", "parameter 'from': '2016-12-31T23:59:60Z': "
+                     "second 60 (a leap second) is refused: Unix time has none; send second "
+                     "59.999 or epoch milliseconds"),
                     ("from=yesterday",
                      "parameter 'from': 'yesterday' is not epoch milliseconds or RFC 3339"),
                     ("from=2024-13-01T00:00:00Z",
@@ -66,6 +69,7 @@ class QueryTimes(OwnDaemon):
                 st, _, body = d.get("%s?%s" % (path, q))
                 self.assertEqual(st, 400, (path, q, body))
                 self.assertIn(want, json.loads(body)["error"], (path, q))
+                self.assertLess(len(json.loads(body)["error"]), 160, (path, q))
         # A 1969 time that its offset brings into 1970 is taken.
         got = d.readings("qt", **{"from": "1969-12-31T23:00:00.500-01:00"})
         self.assertEqual([p["ts"] for p in got], [1000], got)
@@ -77,9 +81,11 @@ class QueryTimes(OwnDaemon):
         alone. A space for the 'T' (RFC 3339 5.6's NOTE) is taken, as it always was."""
         self.d = d = vt.Vigild()
         d.start()
-        rfc = "not an RFC 3339 timestamp between 1970 and 9999: "
-        no_off = rfc + "no offset after the time: add Z (UTC) or +hh:mm"
-        no_t = rfc + "'T' expected between date and time (as in 2026-11-28T10:00:00Z)"
+        # iqtime: the reason first, the general words after, in one line under 160 bytes (was
+        # "not an RFC 3339 timestamp between 1970 and 9999: " then the reason)
+        rfc = "; not an RFC 3339 timestamp"
+        no_off = "no offset after the time: add Z (UTC) or +hh:mm" + rfc
+        no_t = "'T' expected between date and time, as in 2026-11-28T10:00:00Z" + rfc
         cases = (("2026-12-04T10:00:00", no_off), ("2026-12-04 10:00:00.5", no_off),
                  ("2026-12-04_10:00:00Z", no_t))
         for path in ("/v1/devices/qt/readings", "/v1/anomalies"):
@@ -87,8 +93,10 @@ class QueryTimes(OwnDaemon):
                 for v, why in cases:
                     q = urllib.parse.urlencode({name: v}, quote_via=urllib.parse.quote)
                     st, _, body = d.get("%s?%s" % (path, q))
-                    self.assertEqual((st, json.loads(body)["error"]),
-                                     (400, "parameter '%s': '%s': %s" % (name, v, why)), (path, q))
+                    err = json.loads(body)["error"]
+                    self.assertEqual((st, err), (400, "parameter '%s': '%s': %s" % (name, v, why)),
+                                     (path, q))
+                    self.assertLess(len(err), 160, err)
         res = d.post_json([{"device": "qt", "ts": v, "values": {"v": 1}} for v, _ in cases] +
                           [{"device": "qt", "ts": "2026-12-04 10:00:00Z", "values": {"v": 2}}])
         self.assertEqual(res.status, 400, res)
@@ -98,6 +106,44 @@ class QueryTimes(OwnDaemon):
                          {i: "ts: " + why for i, (_, why) in enumerate(cases)})
         got = d.readings("qt", **{"from": "2026-12-04 10:00:00Z"})
         self.assertEqual([(p["ts"], p["values"]) for p in got], [(1796378400000, {"v": 2.0})], got)
+
+
+    def test_date_alone_and_epoch_units(self):
+        """review (iqtime): from=/to= say what JSON's ts says of a date alone (its time
+        missing) and of epoch micro- or nanoseconds (the unit, and the milliseconds to send),
+        the reason first, one line under 160 bytes. Before, each was "is not epoch
+        milliseconds or RFC 3339". What is no time keeps that general message."""
+        self.d = d = vt.Vigild()
+        d.start()
+        rng = "after 9999 as epoch milliseconds; "
+        cases = (("2026-12-04", "no time after the date: add one and its offset, as in "
+                  "2026-11-28T10:00:00Z; not an RFC 3339 timestamp"),
+                 ("1733300000000123", rng + "looks like epoch microseconds: send milliseconds, "
+                  "e.g. 1733300000000"),
+                 ("1733300000000123456", rng + "looks like epoch nanoseconds: send milliseconds, "
+                  "e.g. 1733300000000"))
+        general = (("253402300800000000000", "past int64: no unit guessed"),
+                   ("2026-12", "a month alone"), ("-1733300000000123", "a sign"))
+        for path in ("/v1/devices/qt/readings", "/v1/anomalies"):
+            for name in ("from", "to"):
+                for v, why in cases:
+                    st, _, body = d.get("%s?%s=%s" % (path, name, v))
+                    err = json.loads(body)["error"]
+                    self.assertEqual((st, err), (400, "parameter '%s': '%s': %s" % (name, v, why)),
+                                     (path, name))
+                    self.assertLess(len(err), 160, err)
+                for v, _ in general:
+                    st, _, body = d.get("%s?%s=%s" % (path, name, v))
+                    self.assertEqual((st, json.loads(body)["error"]), (400, "parameter '%s': '%s' "
+                                     "is not epoch milliseconds or RFC 3339" % (name, v)), v)
+        # JSON's ts gives the same reasons (its range words before the unit's)
+        res = d.post_json([{"device": "qt", "ts": v, "values": {"v": 1}} for v in
+                           ("2026-12-04", 1733300000000123, 1733300000000123456)])
+        self.assertEqual(res.status, 400, res)
+        errs = {e["index"]: e["error"] for e in res.json()["errors"]}
+        self.assertEqual(errs[0], "ts: " + cases[0][1])
+        for i in (1, 2):
+            self.assertTrue(errs[i].endswith(cases[i][1][len(rng):]), errs[i])
 
 
 class ClockStepsBack(OwnDaemon):

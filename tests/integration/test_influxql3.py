@@ -748,6 +748,91 @@ class IqEdge(InfluxdPair):
                 want, got = self.both(g + tail)
                 self.assertEqual((got, got[0]), (want, 200))
 
+    def test_show_tail_clauses_once_each_in_order(self):
+        # iqtime: influxd reads a SHOW statement's WHERE, ORDER BY, LIMIT, OFFSET (SHOW TAG KEYS:
+        # then SLIMIT, SOFFSET) once each, in that order: one repeated or out of order is its 400
+        # "found X, expected ;" (vigild read LIMIT and OFFSET in any order, the last winning, and
+        # a late WHERE as unsupported: 200)
+        bad = ["SHOW MEASUREMENTS LIMIT 1 LIMIT 1", "SHOW MEASUREMENTS OFFSET 1 LIMIT 1",
+               "SHOW MEASUREMENTS LIMIT 1 OFFSET 0 LIMIT 1", "SHOW MEASUREMENTS OFFSET 0 OFFSET 0",
+               "SHOW MEASUREMENTS LIMIT 1 WHERE device = 'x'",
+               "SHOW MEASUREMENTS WHERE device = 'x' WHERE device = 'y'",
+               "SHOW MEASUREMENTS WHERE time > 0 LIMIT 1 LIMIT 1",
+               "SHOW TAG KEYS OFFSET 1 LIMIT 1", "SHOW TAG KEYS SLIMIT 1 LIMIT 1",
+               "SHOW TAG KEYS SOFFSET 0 SLIMIT 1", "SHOW TAG KEYS SLIMIT 1 SOFFSET 0 SLIMIT 1",
+               "SHOW TAG KEYS LIMIT 1 WHERE device = 'x'",
+               "SHOW TAG KEYS WHERE device = 'pump-9' WHERE device = 'x'",
+               'SHOW TAG KEYS FROM "pump-7" LIMIT 1 LIMIT 1',
+               "SHOW TAG VALUES WITH KEY = device OFFSET 0 LIMIT 1",
+               "SHOW TAG VALUES WITH KEY = device LIMIT 1 WHERE device = 'x'",
+               "SHOW FIELD KEYS LIMIT 1 LIMIT 1", 'SHOW FIELD KEYS FROM "pump-7" OFFSET 0 LIMIT 1',
+               "SHOW FIELD KEYS LIMIT 1 WHERE device = 'x'",
+               "SHOW MEASUREMENT CARDINALITY OFFSET 0 LIMIT 1",
+               "SHOW MEASUREMENT EXACT CARDINALITY LIMIT 1 LIMIT 1",
+               "SHOW TAG KEY CARDINALITY OFFSET 0 LIMIT 1",
+               "SHOW TAG VALUES CARDINALITY WITH KEY = device OFFSET 0 LIMIT 1",
+               "SHOW FIELD KEY CARDINALITY LIMIT 1 LIMIT 1",
+               "SHOW MEASUREMENTS LIMIT 1; SHOW MEASUREMENTS OFFSET 1 LIMIT 1"]
+        for q in bad:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 400, want)
+                self.assertIn(b"expected ; at line 1", want[1])
+                self.assertEqual(got, want)
+        # ORDER BY before LIMIT (not in a count): influxd's parse errors inside it, and once
+        for q in ("SHOW MEASUREMENTS ORDER BY name", "SHOW MEASUREMENTS ORDER time",
+                  "SHOW MEASUREMENTS ORDER BY", "SHOW MEASUREMENTS ORDER BY time ORDER BY time",
+                  "SHOW TAG KEYS LIMIT 1 ORDER BY time", "SHOW MEASUREMENT CARDINALITY ORDER BY "
+                  "time", "SHOW TAG KEY CARDINALITY ORDER BY time"):
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 400, want)
+                self.assertEqual(got, want)
+        # each once, in order: answered (the rows differ: vigild's devices are measurements);
+        # ORDER BY is read and ignored, as influxd lists the same in either order (vigild
+        # answered it "found ORDER, expected ;")
+        for q in ("SHOW MEASUREMENTS LIMIT 1 OFFSET 0 ;", "SHOW TAG KEYS LIMIT 1 OFFSET 0 SLIMIT "
+                  "1 SOFFSET 0", "SHOW TAG VALUES WITH KEY = device LIMIT 1 OFFSET 0",
+                  "SHOW FIELD KEYS LIMIT 1 OFFSET 0", "SHOW MEASUREMENT CARDINALITY LIMIT 1 "
+                  "OFFSET 0", "SHOW MEASUREMENTS WHERE device = 'x' LIMIT 1 OFFSET 0",
+                  "SHOW MEASUREMENTS ORDER BY time DESC LIMIT 2 OFFSET 1",
+                  "SHOW MEASUREMENTS WHERE device = 'pump-9' ORDER BY DESC",
+                  "SHOW TAG KEYS ORDER BY time ASC LIMIT 1 OFFSET 0 SLIMIT 1 SOFFSET 0",
+                  "SHOW TAG VALUES WITH KEY = device ORDER BY time DESC",
+                  'SHOW FIELD KEYS FROM "pump-7" ORDER BY time DESC'):
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual((want[0], got[0]), (200, 200), (want, got))
+                self.assertNotIn(b'"error"', got[1])
+                if "ORDER" in q:
+                    plain = q.replace(" ORDER BY time", "").replace(" ORDER BY", "")
+                    plain = plain.replace(" DESC", "").replace(" ASC", "")
+                    self.assertEqual(self.both(plain), (want, got), plain)
+
+    def test_end_after_a_comment(self):
+        # iqtime: influxd's scanner reads a comment as a token: the end of input is placed after
+        # the last one (-- as a name: 2 past it; /* */ as a number: 1), not after the token
+        # before it. vigild placed it as if the comment were not there: fill(--1) (-- opens a
+        # comment) was "char 73", influxd's 77
+        fill = 'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(10s) ' % g_range(0, 20)
+        self.assert_answers([fill + "fill(--1)"], 400, '{"error":"error parsing query: found EOF, '
+                            'expected identifier, string, number, bool at line 1, char %d"}' %
+                            (len(fill) + 11))
+        w = 'SELECT * FROM "pump-7" WHERE '
+        for q in [fill + t for t in ("fill(- --x", "fill( --x", "fill(---1", "fill(1 --x",
+                                     "fill(+--1)", "fill(-/*c*/", "fill(1 /*c*/\n")] + [
+                "SELECT * FROM --x", "SELECT * FROM --x\n  ", "SELECT * FROM --x\n--y",
+                "SELECT * FROM --y\n/*x*/", "SELECT mean( --x", "SELECT 1 + --x",
+                w + "time > --x", w + "temp > - --x", w + "temp > 1 AND --x",
+                w + "temp > 'a' AND /*x*/", w + "temp > (1 --x", w + "temp > (1) AND /*x*/ --y",
+                w + "time > 0 LIMIT /*x*/", w + "time > 0 GROUP BY --x",
+                "SHOW MEASUREMENTS LIMIT --x", "SHOW MEASUREMENTS WITH --x"]:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 400, want)
+                self.assertIn(b"found EOF", want[1])
+                self.assertEqual(got, want)
+
     def test_true_literal_beside_a_tag_condition(self):
         # (already answered as influxd on main: kept as a guard)
         r = g_range(0, 10)
