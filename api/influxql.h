@@ -114,6 +114,8 @@ typedef struct {
                             * card_offset, not applied; SLIMIT is influxd's parse error (2: the
                             * statement's ON and FROM were read before) */
     long long card_limit, card_offset; /* that statement's LIMIT and OFFSET (0: none) */
+    const char *card_time; /* that statement as influxd's error for time in its WHERE names it
+                            * ("SHOW TAG KEY EXACT CARDINALITY"); NULL: it has none */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no

@@ -601,6 +601,8 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return -1;
     if (run == NULL)
         return 0;
+    if (api__iq_where_time_error(run, s, &where, "SHOW MEASUREMENTS"))
+        return 1;
     if (unsupported)
         return unsupported_error(run, unsupported);
     for (int i = 0; i < where.n; i++)
@@ -676,6 +678,10 @@ static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *f
         (where && api__iq_tv_where_read(r, s, where, &unsupported, 1)) ||
         show_tail(r, s, limit, offset, where != NULL))
         return 1;
+    if (run != NULL && where && api__iq_where_time_error(run, s, where, NULL)) {
+        *rc = 1; /* influxd's error for time in a cardinality statement's WHERE */
+        return 1;
+    }
     *rc = run == NULL ? 0 : unsupported ? unsupported_error(run, unsupported) : 0;
     return run == NULL || unsupported != NULL;
 }

@@ -2,7 +2,9 @@
 """vigild integration (session 45, second round, task influx5): InfluxQL's SHOW statements
 where iqtime left them, each sent to vigild and to a real influxd 1.6.7 (the InfluxdPair
 fixture, Debian's influxd on loopback) holding the same points and compared byte for byte:
-SHOW FIELD KEYS' LIMIT and OFFSET (each measurement's fields, as influxd keeps them)."""
+SHOW FIELD KEYS' LIMIT and OFFSET (each measurement's fields, as influxd keeps them); time in
+the WHERE of SHOW MEASUREMENTS and of the cardinality statements (influxd's error naming the
+statement)."""
 
 import os
 import sys
@@ -26,8 +28,8 @@ RESERVED = "\n".join(
     for d, f in sorted(FIELDS.items()))
 
 
-class FieldKeysLimit(InfluxdPair):
-    """SHOW FIELD KEYS' LIMIT and OFFSET, compared with influxd."""
+class ShowEdges(InfluxdPair):
+    """SHOW statements' edges, compared with influxd."""
 
     POINTS = POINTS
     INFLUXD_ONLY = RESERVED
@@ -59,6 +61,46 @@ class FieldKeysLimit(InfluxdPair):
                 self.assertEqual(got, want)
         print("\nSHOW FIELD KEYS with LIMIT/OFFSET: %d of %d as influxd" % (
             len(qs) - len(failed), len(qs)))
+
+    def test_time_in_where_as_influxd(self):
+        # influx5: influxd refuses time compared in SHOW MEASUREMENTS' WHERE and in the
+        # cardinality statements' (but SHOW TAG VALUES CARDINALITY's), a statement error naming
+        # the statement; vigild answered its own "vigild does not support WHERE in SHOW
+        # statements other than ..." (or, for TIME = 'x', read TIME as a tag key: an answer)
+        t = "time > 0"
+        forms = [t, "device = 'a1' AND time > 0", '"time" > 0', "TIME > 0", "time = 'x'",
+                 "(time > 0)", "device = 'a1' OR time > now() - 1h",
+                 "((device = 'a') OR (time > 0))", "time > 0 AND x > 1", "TIME = 'x'",
+                 "time =~ /x/", "device =~ /a1/ AND time <= now()"]
+        qs = ["SHOW MEASUREMENTS WHERE " + f for f in forms]
+        qs += ["SHOW MEASUREMENTS WITH MEASUREMENT =~ /a/ WHERE time >= '2024-01-01T00:00:00Z' "
+               "LIMIT 1", "SHOW MEASUREMENTS ON g WHERE time > 0 OFFSET 1"]
+        for st in ("MEASUREMENT", "TAG KEY", "SERIES", "FIELD KEY"):
+            for exact in ("", " EXACT"):
+                qs += ["SHOW %s%s CARDINALITY WHERE %s" % (st, exact, f) for f in forms[:3]]
+        qs += ["SHOW TAG KEY CARDINALITY FROM a1 WHERE time < now()",
+               "SHOW FIELD KEY CARDINALITY FROM a1 WHERE time > 0 OFFSET 1",
+               "SHOW SERIES CARDINALITY FROM a1 WHERE time > 0 LIMIT 1",
+               "SHOW MEASUREMENT CARDINALITY ON g WHERE time > 0"]
+        failed = []
+        for q in qs:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 200, want)
+                self.assertIn(b"doesn't support time in WHERE clause", want[1])
+                if got != want:
+                    failed.append(q)
+                self.assertEqual(got, want)
+        print("\ntime in SHOW's WHERE: %d of %d as influxd" % (len(qs) - len(failed), len(qs)))
+        # not a time condition for influxd (HasTimeExpr: time on the left of a comparison):
+        # no such error from either
+        for q in ("SHOW MEASUREMENTS WHERE device =~ /x AND time > 0/",
+                  "SHOW MEASUREMENTS WHERE device = 'time > 0'", "SHOW MEASUREMENTS WHERE 0 < time",
+                  "SHOW MEASUREMENTS WHERE time + 1 > 0"):
+            with self.subTest(q=q):
+                for status, body in self.both(q):
+                    self.assertEqual(status, 200, body)
+                    self.assertNotIn(b"time in WHERE", body)
 
 
 if __name__ == "__main__":
