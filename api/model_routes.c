@@ -714,8 +714,8 @@ void api__h_rollback(api_request_t *r)
                    "rollback: version %u of device '%s' is an LSTM of another size than the "
                    "device's model now (model.hidden, model.layers): it cannot serve",
                    version, r->seg[0]);
-    else if (rc == ERR_INVAL)
-        api__error(r, 404,
+    else if (rc == ERR_INVAL) /* the version exists: its state refuses, as 'serves no LSTM' */
+        api__error(r, 409,
                    "rollback: version %u of device '%s' kept no parameters: it was trained by an "
                    "older vigild, which kept only an LSTM's weights (versions trained since "
                    "keep theirs)",

@@ -14,7 +14,7 @@
    version), its predictions go on (and are the linear model's: near the oscillator's readings)
    and it still serves after a restart, from which a rollback to it works again; the same for
    persistence. A linear version recorded by an older vigild (its kept parameters removed from
-   the database, as such a vigild left it) answers 404 saying why; a kept checkpoint in a later
+   the database, as such a vigild left it) answers 409 saying why (404 before session 45); a kept checkpoint in a later
    vigild's format is 500 "corrupt", not that 404. Session 45: a version trained on other
    channels than the device has now (a channel came since) is 409 naming both counts, not 500
    "corrupt" (kept for a flipped byte: the CRC), and is not marked "rollback": true.
@@ -204,7 +204,7 @@ class RollbackKinds(tp.DaemonPerTest):
         self.d.start()
         self.serves(dev, per, "persistence", 405, [[1.0, 2.0, 3.0]] * 5)
 
-    def test_older_vigild_version_404(self):
+    def test_older_vigild_version_409(self):
         dev, rng = "old-1", random.Random(12)
         self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
         lin = self.first_model(dev, "linear")
@@ -218,7 +218,9 @@ class RollbackKinds(tp.DaemonPerTest):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
         self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
         self.d.start()
-        r = self.roll(dev, lin, 404)
+        # 409 (session 45; was 404): the version is kept, its state refuses the request, as
+        # the other refusals of a thing that exists are ("serves no LSTM", "has no model yet").
+        r = self.roll(dev, lin, 409)
         self.assertEqual(r.json()["error"],
                          "rollback: version %d of device '%s' kept no parameters: it was trained "
                          "by an older vigild, which kept only an LSTM's weights (versions trained "
@@ -230,7 +232,7 @@ class RollbackKinds(tp.DaemonPerTest):
     def test_later_checkpoint_format_500(self):
         """A kept LSTM checkpoint in a format this vigild does not know (a later vigild's: its
         format number raised, its CRC made right, in a row of its own so the saved detector's
-        stays) is 500 "corrupt", not the older vigild's 404 (the review's fix: it was that 404,
+        stays) is 500 "corrupt", not the older vigild's 409 (the review's fix: it was that 404,
         the read's ERR_INVAL taken for the missing parameters)."""
         dev, rng = "new-1", random.Random(13)
         self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
