@@ -705,10 +705,10 @@ void api__h_rollback(api_request_t *r)
                    r->seg[0], version);
     else if (rc == ERR_INVAL && trained > 0 && trained != now) /* a channel came since */
         api__error(r, 409,
-                   "rollback: version %u of device '%s' was trained on %d channels and the "
+                   "rollback: version %u of device '%s' was trained on %d channel%s and the "
                    "device has %d now: it cannot serve them (a version serves only the "
                    "channels it was trained on)",
-                   version, r->seg[0], trained, now);
+                   version, r->seg[0], trained, trained == 1 ? "" : "s", now);
     else if (rc == ERR_INVAL && trained > 0)
         api__error(r, 409,
                    "rollback: version %u of device '%s' is an LSTM of another size than the "
