@@ -9,11 +9,9 @@
  * names a path. Any thread (an http-io thread: a snapshot waits for the disk). */
 #include "api_int.h"
 #include "err.h"
-#include "parse.h"
 
 #include <jansson.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* Calls a backend function that answers JSON text (NULL: 501), and answers 200 with its
  * text, or maps its error: a snapshot already running 409, a full volume 507 and a stop 503
@@ -51,33 +49,23 @@ static void call(api_request_t *r, int (*fn)(void *ctx, char **out), const char 
     free(out);
 }
 
-/* Whether the body is empty (whitespace only) or an empty JSON object; else a 400 is set. */
+/* Whether the body is empty (a mark or blanks only) or an empty JSON object; else a 400 is set. */
 static int body_empty(api_request_t *r)
 {
-    char *body;
-    size_t len;
-    int owned;
-    if (api__request_body(r, &body, &len, &owned))
+    json_t *v;
+    json_error_t jerr;
+    int rc = api__json_body(r, &v, &jerr);
+    if (rc < 0)
         return 0;
-    size_t bom = json_bom_len(body, len), i = bom;
-    while (i < len && strchr(" \t\r\n", body[i]) != NULL && body[i] != '\0')
-        i++;
-    int ok = i == len;
-    if (!ok) {
-        json_error_t jerr;
-        json_t *v = json_loadb(body + bom, len - bom, 0, &jerr);
-        ok = json_is_object(v) && json_object_size(v) == 0;
-        if (!ok && json_is_object(v))
-            api__error(r, 400,
-                       "request body: unknown field '%s' (the snapshot takes no "
-                       "options: send no body or {})",
-                       json_object_iter_key(json_object_iter(v)));
-        else if (!ok)
-            api__error(r, 400, "request body: expected no body or an empty JSON object {}");
-        json_decref(v);
-    }
-    if (owned)
-        free(body);
+    int ok = rc == 0 && (v == NULL || (json_is_object(v) && json_object_size(v) == 0));
+    if (!ok && json_is_object(v))
+        api__error(r, 400,
+                   "request body: unknown field '%s' (the snapshot takes no "
+                   "options: send no body or {})",
+                   json_object_iter_key(json_object_iter(v)));
+    else if (!ok)
+        api__error(r, 400, "request body: expected no body or an empty JSON object {}");
+    json_decref(v);
     return ok;
 }
 

@@ -327,6 +327,14 @@ void api__backend_error(api_request_t *r, int err, const char *what);
  * Returns 0; or sets the response (413 / 415 / 400) and returns -1. */
 int api__request_body(api_request_t *r, char **body, size_t *len, int *owned);
 
+/* Reads a JSON body: decoded by api__request_body (gzip inflated), a leading UTF-8 byte order
+ * mark skipped (json_bom_len). Returns 0 with *v the value (caller owns; json_decref), or with
+ * *v NULL when the body holds nothing but blanks (space, tab, CR, LF) after the mark, or nothing:
+ * an empty body, whose meaning is the route's; 1 with *v NULL when it is not JSON, *jerr saying
+ * where jansson stopped (the caller answers); -1 with the answer set (415, 413, 400 not gzip). */
+struct json_error_t;
+int api__json_body(api_request_t *r, struct json_t **v, struct json_error_t *jerr);
+
 /* Percent-decodes n bytes of s into out (size bytes, NUL-terminated); '+' becomes a space when
  * plus_space. Returns the decoded length, or -1 when it does not fit or holds a NUL. */
 long api__pct_decode(const char *s, size_t n, char *out, size_t size, int plus_space);

@@ -244,27 +244,22 @@ static void device_put(api_request_t *r)
     }
     if (!api__json_content_type_ok(r))
         return;
-    char *body;
-    size_t len;
-    int owned;
-    if (api__request_body(r, &body, &len, &owned))
+    json_t *v;
+    json_error_t jerr;
+    int got = api__json_body(r, &v, &jerr); /* no value: an empty body, the device kept */
+    if (got < 0)
         return;
+    if (got > 0 || (v && !json_is_object(v))) {
+        if (got > 0)
+            api__error(r, 400, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                       jerr.text);
+        else
+            api__error(r, 400, "body must be a JSON object of device attributes");
+        json_decref(v);
+        return;
+    }
     char *attrs = NULL;
-    const size_t bom = json_bom_len(body, len); /* a mark alone is an empty body, as elsewhere */
-    if (len > bom) {
-        json_error_t jerr;
-        json_t *v = json_loadb(body + bom, len - bom, 0, &jerr);
-        if (v == NULL || !json_is_object(v)) {
-            if (v)
-                api__error(r, 400, "body must be a JSON object of device attributes");
-            else
-                api__error(r, 400, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-                           jerr.text);
-            json_decref(v);
-            if (owned)
-                free(body);
-            return;
-        }
+    if (v) {
         /* "group": the devices naming the same group share one model (see README). */
         json_t *g = json_object_get(v, "group");
         const char *gwhy = NULL;
@@ -274,24 +269,18 @@ static void device_put(api_request_t *r)
             api__error(r, 400, "field 'group': %s",
                        json_is_string(g) ? gwhy : "must be a string (a group name) or null");
             json_decref(v);
-            if (owned)
-                free(body);
             return;
         }
         if (check_limits(r, json_object_get(v, "limits"))) {
             json_decref(v);
-            if (owned)
-                free(body);
             return;
         }
         attrs = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(v);
-    }
-    if (owned)
-        free(body);
-    if (len > bom && attrs == NULL) {
-        api__error(r, 500, "out of memory");
-        return;
+        if (attrs == NULL) {
+            api__error(r, 500, "out of memory");
+            return;
+        }
     }
     /* Attributes ride in every listing page and the pipeline keeps a copy per device: without
      * this bound (only http.max_body_bytes, 32 MiB) a client could hold gigabytes. */

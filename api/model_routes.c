@@ -49,7 +49,7 @@ static void answer(api_request_t *r, int rc, char *json, const char *what)
  * readings routes do) and what the body should be. */
 static void bad_json(api_request_t *r, const json_error_t *jerr, const char *want)
 {
-    api__error(r, 400, "invalid JSON at line %d column %d: %s (the body is %s)", jerr->line,
+    api__error(r, 400, "invalid JSON at line %d, column %d: %s (the body is %s)", jerr->line,
                jerr->column, jerr->text, want);
 }
 
@@ -490,21 +490,18 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, struct
 {
     *v = NULL;
     *note = NULL;
-    size_t i = json_bom_len(r->body, r->len);
-    while (r->body && i < r->len &&
-           (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
-        i++;
-    if ((r->body == NULL || i == r->len) && mb == NULL)
-        return 0; /* no body: no note */
     json_error_t jerr;
-    size_t bom = json_bom_len(r->body, r->len);
-    *v = r->body ? json_loadb(r->body + bom, r->len - bom, 0, &jerr) : NULL;
-    if (*v == NULL && r->body) {
+    int rc = api__json_body(r, v, &jerr);
+    if (rc < 0)
+        return -1;
+    if (rc > 0) {
         bad_json(r, &jerr,
                  mb ? "a JSON object of \"minutes\" or \"from\" and \"until\", and \"note\""
                     : "empty or a JSON object {\"note\": \"...\"}");
         return -1;
     }
+    if (*v == NULL && mb == NULL)
+        return 0; /* no body: no note */
     if (!json_is_object(*v)) {
         api__error(r, 400,
                    mb ? "body must be a JSON object {\"minutes\": N, \"note\": \"...\"} or "
@@ -680,10 +677,12 @@ void api__h_rollback(api_request_t *r)
     api_backend_t *be = &r->srv->be;
     if (!have(r, be->pipe_rollback))
         return;
+    json_t *v;
     json_error_t jerr;
-    size_t bom = json_bom_len(r->body, r->len);
-    json_t *v = json_loadb(r->body ? r->body + bom : "", r->len - bom, 0, &jerr);
-    if (v == NULL && r->len > 0) {
+    int got = api__json_body(r, &v, &jerr);
+    if (got < 0)
+        return;
+    if (got > 0) {
         bad_json(r, &jerr, "{\"version\": N}");
         return;
     }

@@ -205,6 +205,17 @@ int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms
     size_t bom = json_bom_len(body, len);
     body += bom;
     len -= bom;
+    /* Nothing but blanks (after a mark) is an empty body, said so: jansson's "'[' or '{'
+     * expected near end of file" at column 0 does not tell a client it sent nothing. */
+    size_t blank = 0;
+    while (blank < len && strchr(" \t\r\n", body[blank]) != NULL && body[blank] != '\0')
+        blank++;
+    if (blank == len) {
+        snprintf(errmsg, errsize,
+                 "request body is empty: send a JSON object or an array of "
+                 "readings");
+        return ERR_INVAL;
+    }
     json_error_t jerr;
     /* Every number as a double (the type readings are kept in), so an integer beyond int64 is a
      * value, not a parse error. */

@@ -1,5 +1,6 @@
 /* api/request.c: what a handler reads from its request and how it answers: the query arguments
- * (percent-decoded), the body (inflated when gzip), and the response (a JSON error naming what
+ * (percent-decoded), the body (inflated when gzip; a JSON body also with its byte order mark
+ * skipped and a blank body told apart, api__json_body), and the response (a JSON error naming what
  * is wrong, a JSON value or text, a backend error mapped to its status, the admission of a batch
  * with its refusals merged into the parse errors).
  *
@@ -11,6 +12,7 @@
  * response set twice keeps the last (set_body frees the first). */
 #include "api_int.h"
 #include "err.h"
+#include "parse.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -484,4 +486,25 @@ int api__request_body(api_request_t *r, char **body, size_t *len, int *owned)
     }
     *owned = 1;
     return 0;
+}
+
+int api__json_body(api_request_t *r, json_t **v, json_error_t *jerr)
+{
+    *v = NULL;
+    char *body;
+    size_t len;
+    int owned;
+    if (api__request_body(r, &body, &len, &owned))
+        return -1;
+    size_t bom = json_bom_len(body, len), i = bom;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    int rc = 0;
+    if (i < len) { /* a mark or blanks alone are no body */
+        *v = json_loadb(body + bom, len - bom, 0, jerr);
+        rc = *v == NULL;
+    }
+    if (owned)
+        free(body);
+    return rc;
 }

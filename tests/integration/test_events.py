@@ -553,8 +553,8 @@ class OperatorAccept(Events):
         trained = len(tp.wait_idle(d, dev, 1)["versions"])
         for body, field in (({"note": 5}, "'note'"), ({"note": "x" * 501}, "'note'"),
                             ({"reason": "x"}, "'reason'"), ([1], "JSON object"),
-                            ("not json", "invalid JSON at line 1 column 3"),
-                            ('{"note": "x"', "invalid JSON at line 1 column")):
+                            ("not json", "invalid JSON at line 1, column 3"),
+                            ('{"note": "x"', "invalid JSON at line 1, column")):
             st, err = self.accept(dev, body)
             self.assertEqual(st, 400, (body, err))
             self.assertIn(field, err["error"], (body, err))

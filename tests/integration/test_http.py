@@ -232,7 +232,7 @@ class JsonIngest(vt.DaemonTestCase):
         r = self.d.post_json('{"device":"bj-1","device":"bj-2","values":{"a":1}}')
         self.assertJsonError(r, 400)
         r = self.d.post_json('')
-        self.assertJsonError(r, 400)
+        self.assertJsonError(r, 400, "request body is empty")
         r = self.d.post_json('42')
         self.assertJsonError(r, 400)
         r = self.d.post_json('[]')
@@ -343,9 +343,94 @@ class JsonIngest(vt.DaemonTestCase):
         self.assertNotIn("invalid JSON", r.body.decode(), r)
         r = self.d.curl("POST", "/v1/admin/snapshot", "--data-binary", "@-", stdin=bom + b"{}")
         self.assertEqual(r.status, 200, r)
-        # A mark alone, or one not at the start, is no JSON.
-        self.assertJsonError(self.d.post_json(bom), 400, "invalid JSON")
+        # A mark alone is an empty body (it was "invalid JSON ... near end of file"); one not
+        # at the start is no JSON.
+        self.assertJsonError(self.d.post_json(bom), 400, "request body is empty")
         self.assertJsonError(self.d.post_json(b" " + body), 400, "invalid JSON")
+
+    def test_encoding_on_every_body_route(self):
+        """Every route that reads a JSON body takes Content-Encoding as the readings do: gzip
+        inflated, an unknown encoding a 415 naming it, a body that is not gzip a 400 saying so.
+        Before, maintenance, accept and rollback read the gzip bytes as JSON (400 "invalid JSON
+        ... near '\u001f'") and ignored an unknown encoding."""
+        self.assertEqual(self.d.post_json({"device": "enc-1", "ts": 1, "values": {"a": 1}})
+                         .status, 200)
+        gz = os.path.join(self.d.tmp, "op.json.gz")
+
+        def send(method, path, body, encoding="gzip"):
+            vt.write_file(gz, gzip.compress(body) if encoding == "gzip" else body, "wb")
+            return self.d.curl(method, path, "-H", "Content-Type: application/json",
+                               "-H", "Content-Encoding: " + encoding, "--data-binary", "@" + gz)
+        r = send("POST", "/v1/devices/enc-1/maintenance", b'{"minutes":5,"note":"gz"}')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["period"]["note"], "gz")
+        # Read: the answers come from the pipeline (no open anomaly, no such version).
+        r = send("POST", "/v1/devices/enc-1/anomalies/accept", b'{"note":"gz"}')
+        self.assertJsonError(r, 409, "no open anomaly")
+        r = send("POST", "/v1/devices/enc-1/model/rollback", b'{"version":7}')
+        self.assertIn(r.status, (404, 409), r)  # no model yet, or no version 7
+        self.assertNotIn("invalid JSON", r.body.decode(), r)
+        r = send("PUT", "/v1/devices/enc-1", b'{"site":"gz"}')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.d.device("enc-1")["attrs"], {"site": "gz"})
+        r = send("POST", "/v1/admin/snapshot", b"{}")
+        self.assertEqual(r.status, 200, r)
+        for method, path, body in (("POST", "/v1/devices/enc-1/maintenance", b'{"minutes":5}'),
+                                   ("POST", "/v1/devices/enc-1/anomalies/accept", b"{}"),
+                                   ("POST", "/v1/devices/enc-1/model/rollback",
+                                    b'{"version":1}'),
+                                   ("PUT", "/v1/devices/enc-1", b'{"site":"br"}'),
+                                   ("POST", "/v1/admin/snapshot", b"{}"),
+                                   ("POST", "/v1/readings",
+                                    b'{"device":"enc-1","ts":2,"values":{"a":2}}')):
+            self.assertJsonError(send(method, path, body, "br"), 415, "'br'")
+            vt.write_file(gz, b"\x1f\x8b\x08\x00garbage", "wb")
+            r = self.d.curl(method, path, "-H", "Content-Encoding: gzip", "--data-binary",
+                            "@" + gz)
+            self.assertJsonError(r, 400, "not valid gzip")
+        self.assertEqual(self.d.device("enc-1")["attrs"], {"site": "gz"})
+        self.assertEqual(self.d.device("enc-1")["points"], 1)
+
+    def test_blank_body_is_empty(self):
+        """A body of nothing but a UTF-8 byte order mark or blanks is an empty body on every
+        route: on maintenance and rollback the empty body's 400 "body must be ...", on a
+        device's PUT the device kept as it is, on accept no note. Before, a mark or blanks
+        were a 400 "invalid JSON ... near end of file" on maintenance, rollback and (blanks) a
+        device's PUT."""
+        self.assertEqual(self.d.post_json({"device": "blank-1", "ts": 1, "values": {"a": 1}})
+                         .status, 200)
+        r = self.d.curl("PUT", "/v1/devices/blank-1", "--data-binary", '{"site":"n"}')
+        self.assertEqual(r.status, 200, r)
+        for body in (b"", b"\xef\xbb\xbf", b" \r\n", b"\xef\xbb\xbf\t\n"):
+            for path in ("/v1/devices/blank-1/maintenance", "/v1/devices/blank-1/model/rollback"):
+                msg = self.assertJsonError(
+                    self.d.curl("POST", path, "--data-binary", "@-", stdin=body), 400,
+                    "body must be")
+                self.assertNotIn("invalid JSON", msg)
+            r = self.d.curl("PUT", "/v1/devices/blank-1", "--data-binary", "@-", stdin=body)
+            self.assertEqual(r.status, 200, (body, r))
+            self.assertEqual(self.d.device("blank-1")["attrs"], {"site": "n"})
+            r = self.d.curl("POST", "/v1/devices/blank-1/anomalies/accept", "--data-binary",
+                            "@-", stdin=body)
+            self.assertJsonError(r, 409, "no open anomaly")
+
+    def test_json_error_wording(self):
+        """A body that is not JSON gets the same words on every route, "invalid JSON at line L,
+        column C: " and jansson's reason (a device's PUT, maintenance, accept and rollback said
+        "line L column C", the readings "line L, column C"); an empty readings body says it is
+        empty (it was "invalid JSON at line 1, column 0: ... near end of file")."""
+        self.assertEqual(self.d.post_json({"device": "word-1", "ts": 1, "values": {"a": 1}})
+                         .status, 200)
+        for method, path in (("POST", "/v1/readings"), ("PUT", "/v1/devices/word-1"),
+                             ("POST", "/v1/devices/word-1/maintenance"),
+                             ("POST", "/v1/devices/word-1/anomalies/accept"),
+                             ("POST", "/v1/devices/word-1/model/rollback")):
+            r = self.d.curl(method, path, "--data-binary", "@-", stdin=b'{\n "a": nope}')
+            msg = self.assertJsonError(r, 400, "invalid JSON at line 2, column ")
+            self.assertRegex(msg, r"^invalid JSON at line 2, column \d+: invalid token", path)
+        for body in (b"", b"  \r\n"):
+            msg = self.assertJsonError(self.d.post_json(body), 400, "request body is empty")
+            self.assertNotIn("column", msg)
 
 
 class Devices(vt.DaemonTestCase):

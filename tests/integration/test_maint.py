@@ -102,7 +102,7 @@ class Maintenance(MaintenanceCase):
                             ({"minutes": 1.5}, "'minutes'"), ({"minutes": 5, "note": 5}, "'note'"),
                             ({"minutes": 5, "note": "x" * 501}, "'note'"),
                             ({"minutes": 5, "why": "x"}, "'why'"), ([1], "JSON object"),
-                            ("not json", "invalid JSON at line 1 column 3"),
+                            ("not json", "invalid JSON at line 1, column 3"),
                             (None, "JSON object")):
             st, err = self.maint(dev, body=body)
             self.assertEqual(st, 400, (body, err))
