@@ -846,11 +846,15 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
                     continue;
                 struct kept own = {0};
                 int mrc = k.m ? 0 : version_read(p, ms[i]->name, version, &own);
-                struct pipeline_fit mfit;
+                struct pipeline_fit mfit = {0};
                 if (mrc == 0)
                     mrc = rollback_one(p, ms[i], version, k.m ? &k : &own, &mfit);
                 kept_free(&own);
-                if (mrc)
+                if (mrc == ERR_INVAL && mfit.trained > 0) /* a channel came to it alone */
+                    log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u was "
+                             "trained on %d channels and the device has %d now",
+                             ms[i]->name, g->name, version, mfit.trained, mfit.now);
+                else if (mrc)
                     log_warn(
                         "pipeline: device '%s' of group '%s' has no version %u to roll back to",
                         ms[i]->name, g->name, version);

@@ -35,7 +35,8 @@ readings that arrive together are stepped as one batched model step.
    serve it again after each took an LSTM by PUT, and their predictions go on with it. Each
    member installs the coefficients it kept itself, not the asking member's (session 45: the
    group's training gives every member the same pooled fit, so the test makes one member's
-   kept record differ in the database).
+   kept record differ in the database). A member that alone got a new channel refuses the
+   version (409) and stays as it is when the rollback is asked on another member.
 
 Python 3 standard library.
 """
@@ -265,6 +266,37 @@ class Groups(tp.DaemonPerTest):
         for p in pts["gb"]:  # gb's own record: its constants
             for c, want in zip(tp.CH3, (10.0, 20.0, 30.0)):
                 self.assertAlmostEqual(p["predicted"][c], want, delta=1e-3, msg=p)
+
+    def test_rollback_with_a_member_on_other_channels(self):
+        """A member that alone got a fourth channel (its model starts learning again) cannot
+        take the group's version trained on 3: a rollback asked on it is 409 naming both
+        counts; asked on the other member it is 200 there and leaves it as it is, with a log
+        line that says why (not "no version"), and no 500."""
+        d = self.d
+        devs, rng, st = self.trained_pair()
+        lin = st[0]["model"]
+        self.assertEqual(lin["kind"], "linear", st)
+        r = d.curl("PUT", "/v1/devices/gb/model/weights", "--data-binary", "@-",
+                   "-H", "Content-Type: application/octet-stream",
+                   stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, 8)))
+        self.assertEqual(r.status, 200, r)
+        ts = [T0 + 1000 * k for k in range(400, 405)]
+        tp.post_readings(d, "ga", [[0.1, 0.2, 2.0, 7.0]] * 5, ts, tp.CH3 + ["w"])
+        tp.wait_scored(d, "ga", 405)
+        rb = {dev: {v["version"]: v["rollback"] for v in tp.models(d, dev)["versions"]}
+              for dev in devs}
+        self.assertEqual((rb["ga"][lin["version"]], rb["gb"][lin["version"]]), (False, True), rb)
+        body = '{"version": %d}' % lin["version"]
+        r = d.curl("POST", "/v1/devices/ga/model/rollback", "--data-binary", body)
+        self.assertEqual(r.status, 409, r)
+        self.assertIn("was trained on 3 channels and the device has 4 now", r.json()["error"])
+        ga = tp.status(d, "ga")["model"]
+        r = d.curl("POST", "/v1/devices/gb/model/rollback", "--data-binary", body)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(tp.status(d, "gb")["model"], lin)
+        self.assertEqual(tp.status(d, "ga")["model"], ga)
+        self.assertIn("device 'ga' of group 'g1' stays as it is: version %d was trained on 3 "
+                      "channels and the device has 4 now" % lin["version"], d.log())
 
     def test_restart_restores_the_shared_model_once(self):
         """A restarted member serves the group's version with the same weights and continues
