@@ -14,10 +14,11 @@
    version), its predictions go on (and are the linear model's: near the oscillator's readings)
    and it still serves after a restart, from which a rollback to it works again; the same for
    persistence. A linear version recorded by an older vigild (its kept parameters removed from
-   the database, as such a vigild left it) answers 409 saying why (404 before session 45); a kept checkpoint in a later
-   vigild's format is 500 "corrupt", not that 404. Session 45: a version trained on other
-   channels than the device has now (a channel came since) is 409 naming both counts, not 500
-   "corrupt" (kept for a flipped byte: the CRC), and is not marked "rollback": true.
+   the database, as such a vigild left it) answers 409 saying why (404 before session 45); a
+   kept checkpoint in a later vigild's format is 500 "corrupt", not that 409. Session 45: a
+   version trained on other channels than the device has now (a channel came since) is 409
+   naming both counts, not 500 "corrupt" (kept for a flipped byte: the CRC), and is not marked
+   "rollback": true.
 
 Python 3 standard library.
 """
