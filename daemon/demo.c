@@ -3,6 +3,7 @@
 #include "demo.h"
 #include "err.h"
 #include "log.h"
+#include "vtime.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The feed has exited, or demo_stop's wait for it is over: tells the caller, once. */
@@ -56,7 +58,10 @@ int demo_mint_token(demo_t *d)
     return 0;
 }
 
-#define DEMO_PUMPS      4
+#define DEMO_PUMPS 4
+/* How far the pumps' newest stored reading may be ahead of the clock and still be continued:
+ * the feed's live readings lead it by at most its interval (a second). */
+#define DEMO_AHEAD_MS   5000
 #define DEMO_TEMP_LIMIT "{\"limits\":{\"temp\":{\"max\":90,\"deadband\":2}}}"
 
 /* device_find's callback: only whether the device is stored matters (its status). */
@@ -67,8 +72,16 @@ static int seen(void *arg, const api_device_t *dev)
     return 0;
 }
 
-void demo_limits(const api_backend_t *be)
+/* device_get's callback: the pump's newest reading into *(int64_t *)arg (-1: none). */
+static int newest(void *arg, const api_device_t *dev)
 {
+    *(int64_t *)arg = dev->last_ts_ms;
+    return 0;
+}
+
+void demo_limits(demo_t *d, const api_backend_t *be)
+{
+    d->newest_ms = -1;
     for (int i = 1; i <= DEMO_PUMPS; i++) {
         char id[16];
         int created = 0;
@@ -76,9 +89,24 @@ void demo_limits(const api_backend_t *be)
         /* device_find, not _get: whether the pump is stored needs no counters, and _get would
          * wait about a second for a stored pump's while the store reloads them (after a failed
          * write), here on the loop thread before it runs. */
-        if (be->device_find(be->ctx, id, seen, NULL) != ERR_NOTFOUND)
-            continue; /* stored already (its attributes are the user's), or unreadable */
-        int rc = be->device_put(be->ctx, id, DEMO_TEMP_LIMIT, &created);
+        int rc = be->device_find(be->ctx, id, seen, NULL);
+        if (rc == 0) {
+            /* Stored: its newest reading, for demo_start. Its counters are read with a deadline
+             * that has passed, so a reload of them is not waited for: the pump's newest is then
+             * unknown (ERR_AGAIN), and so is the history's start. */
+            int64_t ts = -1;
+            rc = be->device_get(be->ctx, id, vtime_mono_us(), newest, &ts);
+            if (rc)
+                log_warn("demo: %s's newest reading is unknown (%s): the feed's 15 minutes of "
+                         "history may go among its stored readings",
+                         id, err_str(rc));
+            else if (ts > d->newest_ms)
+                d->newest_ms = ts;
+            continue; /* stored already (its attributes are the user's) */
+        }
+        if (rc != ERR_NOTFOUND)
+            continue; /* unreadable */
+        rc = be->device_put(be->ctx, id, DEMO_TEMP_LIMIT, &created);
         /* ERR_LIMIT's own words ("limit exceeded") would read as the temperature's limit. */
         if (rc)
             log_warn("demo: %s gets no temperature limit: %s", id,
@@ -119,8 +147,47 @@ int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
     }
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%u", stream_port);
-    char *args[] = {exe,   "--stream",   addr, "--devices", "4", "--backfill",
-                    "900", "--fault-at", "45", "--quiet",   NULL};
+    /* After a run in this folder less than DEMO_BACKFILL_S ago, the feed continues the stored
+     * pumps: its first reading a second (its interval) after their newest, its history the
+     * whole seconds from there to now. 15 minutes of history again would go among the stored
+     * readings: older than each pump's newest, they are stored but never scored, and a
+     * training reads the two runs' series interleaved. The newest may be up to a second ahead
+     * of the clock (the feed sends each live step before it pauses), so its start is given
+     * (--start), not left to the feed's now less the history. The pumps first run the usual
+     * DEMO_BACKFILL_S unsent (--from): sent from their cold start, they would begin with a
+     * warm-up (temperature from 60 to about 73) that the stored pumps left behind, flagged. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    const int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    int64_t backfill = DEMO_BACKFILL_S, start_ms = -1, gap_s = 0;
+    /* A newest reading further ahead of the clock than the feed's own lead (a clock stepped
+     * back since, or readings stamped ahead) is not continued: the readings would be stamped
+     * that far ahead of the clock, and refused from a day on (storage.max_ahead). The feed
+     * starts as on a first run; its history, older than the stored newest, is stored but not
+     * scored, as the warning says. */
+    if (d->newest_ms > now_ms + DEMO_AHEAD_MS) {
+        char at[32];
+        log_warn("demo: the stored pumps' newest reading (%s) is %.1f s ahead of this host's "
+                 "clock (stepped back since?): the feed starts as on a first run, and its "
+                 "readings older than that are stored, not scored (readings_not_scored_"
+                 "out_of_order); remove ./vigil-data for a fresh demo",
+                 vtime_format(d->newest_ms, at, sizeof at),
+                 (double)(d->newest_ms - now_ms) / 1000.0);
+    } else if (d->newest_ms >= 0 && now_ms - d->newest_ms <= DEMO_BACKFILL_S * 1000) {
+        const int64_t first_ms = d->newest_ms + 1000;
+        gap_s = now_ms > first_ms ? (now_ms - first_ms) / 1000 : 0;
+        start_ms = first_ms - DEMO_BACKFILL_S * 1000;
+        backfill = DEMO_BACKFILL_S + gap_s;
+    }
+    char backfill_s[24], start_s[24], from_s[24];
+    snprintf(backfill_s, sizeof backfill_s, "%lld", (long long)backfill);
+    snprintf(start_s, sizeof start_s, "%lld", (long long)start_ms);
+    snprintf(from_s, sizeof from_s, "%d", DEMO_BACKFILL_S);
+    char *args[] = {exe,          "--stream", addr,         "--devices", "4",
+                    "--backfill", backfill_s, "--fault-at", "45",        "--quiet",
+                    "--start",    start_s,    "--from",     from_s,      NULL};
+    if (start_ms < 0)
+        args[10] = NULL; /* the feed's own start: now less the history, all of it sent */
     uv_process_options_t po = {0};
     uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                      {.flags = UV_INHERIT_FD, .data.fd = 1},
@@ -157,8 +224,15 @@ int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
         return -1;
     }
     d->running = 1;
-    log_info("demo: vigil-sim feeds 4 simulated pumps (15 minutes of history, then live; faults "
-             "from 45 s)");
+    if (start_ms < 0)
+        log_info("demo: vigil-sim feeds 4 simulated pumps (15 minutes of history, then live; "
+                 "faults from 45 s)");
+    else
+        log_info("demo: vigil-sim feeds 4 simulated pumps, continuing the stored ones from a "
+                 "second after their newest reading (%.1f s ago): %lld s of history, not 15 "
+                 "minutes, which would go among the stored readings (remove ./vigil-data for a "
+                 "fresh demo), then live; faults from 45 s",
+                 (double)(now_ms - d->newest_ms) / 1000.0, (long long)gap_s);
     return 0;
 }
 

@@ -15,7 +15,14 @@ typedef struct demo {
     int waiting; /* wait is initialized and not yet closed */
     void (*stopped)(void *arg);
     void *stopped_arg;
+    /* The newest stored reading of the demo's pumps (epoch ms; -1: none, or unreadable), read
+     * by demo_limits: the feed's history starts after it (demo_start). */
+    int64_t newest_ms;
 } demo_t;
+
+/* The feed's history: 15 minutes before its start, or less, from after the pumps' newest
+ * stored reading (demo_start). */
+#define DEMO_BACKFILL_S 900
 
 /* How long demo_stop waits for the feed to exit before its caller stops without it. */
 #define DEMO_STOP_WAIT_MS 2000
@@ -34,14 +41,17 @@ int demo_locate(char *exe, size_t size, char *err, size_t errsize);
 
 /* Starts vigil-sim from vigild's directory against 127.0.0.1:stream_port; when auth_on (tokens
  * are configured), it passes d->token in the child's environment as VIGIL_TOKEN, never on the
- * command line. Returns 0 or -1 (logged). */
+ * command line. Its history (DEMO_BACKFILL_S of it) starts after d->newest_ms, so a second run
+ * in one data folder continues the first one's pumps rather than sending readings older than
+ * theirs (stored among them, never scored). Returns 0 or -1 (logged). */
 int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on);
 
 /* The demo's pumps new to the store get a temperature limit (DEMO_TEMP_LIMIT, as a PUT of
  * their attributes would set it), so the demo shows limit alarms: pump-2's overheating is
  * forecast by its trend, then exceeds it, a few minutes after its fault. A pump already stored
- * keeps its attributes (the user's PUT wins). Blocks until committed; before demo_start. */
-void demo_limits(const api_backend_t *be);
+ * keeps its attributes (the user's PUT wins). Also reads the stored pumps' newest reading into
+ * d->newest_ms for demo_start. Blocks until committed; before demo_start. */
+void demo_limits(demo_t *d, const api_backend_t *be);
 
 /* Asks the feed to stop (SIGTERM) and calls stopped(arg) once, when it has exited or after
  * DEMO_STOP_WAIT_MS, whichever comes first (at once, from this call, when it is not running).

@@ -920,7 +920,7 @@ int main(int argc, char **argv)
     }
 
     if (demo) { /* the stream is on and the feed was there (checked before the start) */
-        demo_limits(&be);
+        demo_limits(&d.demo, &be);
         demo_start(&d.demo, &d.loop, stream_port(d.stream), d.auth_on);
     }
 

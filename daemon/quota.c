@@ -216,8 +216,6 @@ int quota_load(quota_t *q, store_t *s)
     return 0;
 }
 
-/* Checks one point and registers what it creates. Returns 1 when admitted, 0 when refused
- * (reason in why), or ERR_NOMEM. Under the lock. */
 /* The channel-name hashes of the point before (a device's points, and a fleet's devices, mostly
  * carry the same channel names in the same order): a field named as the previous point's field
  * at the same place reuses its hash, after one comparison with a name still in cache. */
@@ -247,6 +245,20 @@ static void field_hashes(const nameidx_t *devs, struct fmemo *m, const batch_t *
     m->prev = p;
 }
 
+/* The bytes of a device name (len bytes, valid UTF-8) a refusal quotes: at most NAME_QUOTED,
+ * cut before a character rather than inside it (its lead byte alone is invalid UTF-8 on the
+ * stream, U+FFFD in a JSON answer): at most 3 continuation bytes back. */
+#define NAME_QUOTED 40
+static int name_cut(const char *name, size_t len)
+{
+    if (len <= NAME_QUOTED)
+        return (int)len;
+    size_t n = NAME_QUOTED;
+    while (n > NAME_QUOTED - 3 && ((unsigned char)name[n] & 0xc0) == 0x80)
+        n--;
+    return (int)n;
+}
+
 /* Checks one point and registers what it creates. Returns 1 when admitted, 0 when refused
  * (reason in why), or ERR_NOMEM. Under the lock. */
 static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, nameidx_key_t k,
@@ -256,9 +268,10 @@ static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, nam
     struct qdev *d = nameidx_find_key(&q->devs, k, name, p->device_len, qdev_same);
     if (d == NULL && q->devs.count >= q->max_devices) {
         snprintf(why, size,
-                 "device limit reached: %zu devices (storage.max_devices); '%.40s%s' "
+                 "device limit reached: %zu devices (storage.max_devices); '%.*s%s' "
                  "is not created",
-                 q->devs.count, name, p->device_len > 40 ? "..." : "");
+                 q->devs.count, name_cut(name, p->device_len), name,
+                 p->device_len > NAME_QUOTED ? "..." : "");
         return 0;
     }
     uint64_t fh_small[QUOTA_MEMO], *fh = fh_small;
@@ -276,9 +289,10 @@ static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, nam
     int rc = 1;
     if (fresh > 0 && have + fresh > q->max_channels) {
         snprintf(why, size,
-                 "channel limit reached: device '%.40s%s' would have %zu channels "
+                 "channel limit reached: device '%.*s%s' would have %zu channels "
                  "(storage.max_channels_per_device = %zu)",
-                 name, p->device_len > 40 ? "..." : "", have + fresh, q->max_channels);
+                 name_cut(name, p->device_len), name, p->device_len > NAME_QUOTED ? "..." : "",
+                 have + fresh, q->max_channels);
         rc = 0;
     } else if (d == NULL && (d = qdev_add(&q->devs, name, p->device_len)) == NULL) {
         rc = ERR_NOMEM;

@@ -12,9 +12,11 @@
  * small ones. A connection stops reading when its pending batch is full, when the writer's
  * queue refuses a batch (retried on a timer), or when the client does not read its
  * acknowledgements; memory per connection is therefore bounded by max_line + one read +
- * STREAM_PENDING_MAX readings + STREAM_ERRS_MAX waiting error lines. At shutdown every line
- * read is submitted and answered before the connection half-closes; it then lingers, discarding
- * input, so the close does not reset the connection and drop those answers (conn_linger).
+ * STREAM_PENDING_MAX readings + STREAM_ERRS_MAX waiting error lines, and while an admission
+ * runs, a copy of its refusals (stream_rej.h: bounded by the points of one read). At shutdown
+ * every line read is submitted and answered before the connection half-closes; it then
+ * lingers, discarding input, so the close does not reset the connection and drop those answers
+ * (conn_linger).
  *
  * Accepting: when accept fails for want of a descriptor or of memory (EMFILE, ENFILE, ENOMEM,
  * ENOBUFS; libuv's own reserve-descriptor trick did not help), libuv calls on_connection with the
@@ -30,6 +32,7 @@
 #include "stream.h"
 #include "err.h"
 #include "log.h"
+#include "stream_rej.h"
 #include "vtime.h"
 
 #include <errno.h>
@@ -208,14 +211,22 @@ static void flush_errors(struct conn *c, uint32_t before, int all)
     }
 }
 
-/* A limit refused line `item` (the admit hook's reject callback). */
-static void reject_line(void *arg, uint32_t item, const char *reason)
+/* Line `item` was refused at admission (rej_answer_fn, through stream_rej.c's list): answered
+ * after the waiting errors of the lines before it. counted: a limit refused it (a rejected item
+ * in /metrics), not a failure of the hook. */
+static void reject_line(void *arg, uint32_t item, const char *reason, int counted)
 {
     struct conn *c = arg;
     flush_errors(c, item, 0);
     send_line(c, "error %u %s", (unsigned)item, reason);
-    if (c->srv->api)
+    if (counted && c->srv->api)
         api_count_ingest(c->srv->api, "stream", 0, 1);
+}
+
+/* The admit hook's reject callback: a limit refused line item. */
+static void reject_limit(void *arg, uint32_t item, const char *reason)
+{
+    rej_keep(arg, item, reason, 1);
 }
 
 static int keep_none(void *arg, const batch_point_t *p, size_t i)
@@ -233,17 +244,19 @@ static void admit_pending(struct conn *c)
 {
     stream_server_t *s = c->srv;
     if (s->opts.admit && c->admitted < c->cur.npoints) {
-        int rc = s->opts.admit(s->opts.admit_ctx, &c->cur, c->admitted, reject_line, c);
+        rejects_t r; /* answered in line order after the hook: stream_rej.h */
+        rej_init(&r, reject_line, c);
+        int rc = s->opts.admit(s->opts.admit_ctx, &c->cur, c->admitted, reject_limit, &r);
         if (rc) {
             for (size_t i = c->admitted; i < c->cur.npoints; i++) {
                 uint32_t item = c->cur.points[i].item;
-                if (i > c->admitted && item == c->cur.points[i - 1].item)
-                    continue;
-                flush_errors(c, item, 0);
-                send_line(c, "error %u %s", (unsigned)item, err_str(rc));
+                if (i == c->admitted || item != c->cur.points[i - 1].item)
+                    rej_keep(&r, item, err_str(rc), 0);
             }
             batch_points_filter(&c->cur, c->admitted, keep_none, NULL);
         }
+        rej_send(&r);
+        rej_deinit(&r);
     }
     c->admitted = c->cur.npoints;
     flush_errors(c, 0, 1);

@@ -455,6 +455,13 @@ static void test_quota(void **state)
     assert_int_equal(r.items[0], 10);
     assert_int_equal(b.npoints, 3);
     assert_int_equal(b.points[2].item, 9);
+    /* A long name is quoted cut before a character, not inside it ("\xc3\xa9": bytes 40, 41). */
+    batch_reset(&b);
+    add_point(&b, "ddddddddddddddddddddddddddddddddddddddd\xc3\xa9z", "a", 11);
+    r.n = 0;
+    assert_int_equal(quota_admit(q, &b, 0, on_refused, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_non_null(strstr(r.why[0], "; 'ddddddddddddddddddddddddddddddddddddddd...' is not"));
     batch_deinit(&b);
     quota_destroy(q);
     quota_destroy(NULL);

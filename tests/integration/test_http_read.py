@@ -4,7 +4,6 @@ and their parameters, the forecast cap, the anomaly pages and their caps, and th
 (History, HistoryWide). Every value is read back and compared exactly. Ingest, devices,
 routing, errors and the HTTP limits: test_http.py."""
 
-import datetime
 import json
 import math
 import os
@@ -488,11 +487,6 @@ class History(vt.DaemonTestCase):
         cls.rows = rows
         cls.END = rows[-1][0] + 1
 
-    @staticmethod
-    def iso(ms):
-        t = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
-        return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (ms % 1000)
-
     def expect(self, step, lo=None, hi=None, chans=None, aggs=("count", "mean", "min", "max"),
                desc=False):
         """The buckets, aggregated here from the readings written."""
@@ -511,7 +505,7 @@ class History(vt.DaemonTestCase):
                    "min": lambda xs: min(v for _, v in xs),
                    "max": lambda xs: max(v for _, v in xs),
                    "last": lambda xs: max(xs, key=lambda x: x[0])[1]}
-            bucket = {"ts": b, "time": self.iso(b)}
+            bucket = {"ts": b, "time": vt.iso_ms(b)}
             for a in aggs:
                 bucket[a] = {ch: agg[a](xs) for ch, xs in g.items()}
             out.append(bucket)

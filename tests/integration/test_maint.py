@@ -196,11 +196,6 @@ class Maintenance(MaintenanceCase):
                 self.assertIn("error", err)
 
 
-def rfc3339(ms):
-    """ms as an RFC 3339 UTC timestamp with milliseconds."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
-
-
 class ScheduledMaintenance(MaintenanceCase):
     """POST /v1/devices/{id}/maintenance {"from": T, "until": T, "note"} plans a period ahead (T
     in epoch ms or RFC 3339, as a reading's ts): nothing changes at the POST; readings
@@ -252,12 +247,12 @@ class ScheduledMaintenance(MaintenanceCase):
                          "field 'until': must be after now (without 'from' the period starts now)")
         self.assertEqual(self.listed(dev), [])
 
-        st, ans = self.maint(dev, body={"from": rfc3339(start), "until": rfc3339(until),
+        st, ans = self.maint(dev, body={"from": vt.iso_ms(start), "until": vt.iso_ms(until),
                                         "note": "week-end shutdown"})
         self.assertEqual(st, 200, ans)
         self.assertIsNone(ans["maintenance"])
         self.assertEqual((ans["period"]["from"], ans["period"]["until"]),
-                         (rfc3339(start), rfc3339(until)))
+                         (vt.iso_ms(start), vt.iso_ms(until)))
         # Touching is not overlapping: the next one starts where it ends (epoch ms this time).
         st, ans2 = self.maint(dev, body={"from": until, "until": until + 600000})
         self.assertEqual(st, 200, ans2)
@@ -282,10 +277,10 @@ class ScheduledMaintenance(MaintenanceCase):
         self.restart()  # scheduled periods and their notes come back from the store
         self.assertEqual(self.listed(dev), planned)
         self.assertEqual(self.maint(dev, "DELETE", None, None)[0], 409)  # none current
-        st, err = self.maint(dev, "DELETE", query="?from=" + vt.quote(rfc3339(start + 1)))
+        st, err = self.maint(dev, "DELETE", query="?from=" + vt.quote(vt.iso_ms(start + 1)))
         self.assertEqual(st, 404, err)
         self.assertIn("starts at", err["error"])
-        st, _ = self.maint(dev, "DELETE", query="?from=" + vt.quote(rfc3339(start)))
+        st, _ = self.maint(dev, "DELETE", query="?from=" + vt.quote(vt.iso_ms(start)))
         self.assertEqual(st, 204)
         self.assertEqual(self.listed(dev), planned[1:])
         self.assertEqual(self.maint(dev, "DELETE", query="?from=%d" % start)[0], 404)
@@ -335,7 +330,7 @@ class ScheduledMaintenance(MaintenanceCase):
 
         # Current while vigild's clock is in it.
         self.sleep_until(start)
-        m = {"until": rfc3339(until), "until_ts": until, "note": "seal change"}
+        m = {"until": vt.iso_ms(until), "until_ts": until, "note": "seal change"}
         self.assertEqual(tp.status(d, dev)["maintenance"], m)
         self.assertEqual(d.get_json("/v1/devices/%s" % dev)["maintenance"], m)
         self.assertEqual(self.in_maintenance(), 1)
@@ -369,7 +364,7 @@ class ScheduledMaintenance(MaintenanceCase):
         start, until = now + 3600000, now + 2 * 3600000
         st, first = self.maint(dev, body={"from": start, "until": until, "note": "first"})
         self.assertEqual(st, 200, first)
-        st, again = self.maint(dev, body={"from": rfc3339(start), "until": until,
+        st, again = self.maint(dev, body={"from": vt.iso_ms(start), "until": until,
                                           "note": "again"})
         self.assertEqual(st, 200, again)
         self.assertEqual(again["period"], dict(first["period"], note="again"))

@@ -12,7 +12,6 @@ import os
 import sqlite3
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
@@ -27,23 +26,8 @@ def lines(dev, k0, k1):
                    for k in range(k0, k1))
 
 
-class PredStore(unittest.TestCase):
-    def setUp(self):
-        tmp = vt.mkdtemp()
-        cfg = vt.write_file(os.path.join(tmp, "vigild.conf"), "[model]\npredictions = %d\n" % CAP)
-        self.d = vt.Vigild(config=cfg)
-        self.d.start()
-
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        try:
-            out = super().run(result)
-            if result is not None and len(result.failures) + len(result.errors) > before:
-                sys.stderr.write("\n%s\n" % self.d.log())
-        finally:
-            if hasattr(self, "d"):
-                self.d.cleanup()
-        return out
+class PredStore(vt.FreshDaemonTestCase):
+    CONFIG = "[model]\npredictions = %d\n" % CAP
 
     def send(self, dev, k0, k1):
         for a in range(k0, k1, 500):

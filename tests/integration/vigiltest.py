@@ -556,10 +556,23 @@ def iso_ms(ms):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
 
 
-class FreshDaemonTestCase(unittest.TestCase):
+class LogOnFailure(unittest.TestCase):
+    """A test class whose failures and errors carry the log of its daemon self.d (if any)."""
+
+    def run(self, result=None):
+        before_f = len(result.failures) if result else 0
+        before_e = len(result.errors) if result else 0
+        out = super().run(result)
+        if result is not None and hasattr(self, "d") and (
+                len(result.failures) > before_f or len(result.errors) > before_e):
+            sys.stderr.write("\n%s\n" % self.d.log())
+        return out
+
+
+class FreshDaemonTestCase(LogOnFailure):
     """A test class giving each test its own daemon: CONFIG (INI text; config() may build it)
-    written to self.cfg, the daemon self.d started in setUp (STREAM: with the stream listener)
-    and stopped in tearDown."""
+    written to self.cfg, the daemon self.d started in setUp (STREAM: with the stream listener),
+    stopped in tearDown (a clean stop: exit code 0) and removed after the test."""
 
     CONFIG = ""
     STREAM = True
@@ -573,13 +586,18 @@ class FreshDaemonTestCase(unittest.TestCase):
         self.d.start()
 
     def tearDown(self):
+        self.d.stop()
+
+    def run(self, result=None):
+        # Removed after LogOnFailure wrote its log, and even when the stop failed.
         try:
-            self.d.stop()
+            return super().run(result)
         finally:
-            self.d.cleanup()
+            if "d" in self.__dict__:
+                self.d.cleanup()
 
 
-class DaemonTestCase(unittest.TestCase):
+class DaemonTestCase(LogOnFailure):
     """A test class sharing one daemon (started in setUpClass, stopped cleanly with exit code 0
     in tearDownClass). Subclasses may set CONFIG (INI text) or EXTRA_ARGS."""
 
@@ -601,16 +619,6 @@ class DaemonTestCase(unittest.TestCase):
             cls.d.stop()
         finally:
             cls.d.cleanup()
-
-    def run(self, result=None):
-        # Attach the daemon log to failures and errors of this test.
-        before_f = len(result.failures) if result else 0
-        before_e = len(result.errors) if result else 0
-        out = super().run(result)
-        if result is not None and hasattr(self, "d") and (
-                len(result.failures) > before_f or len(result.errors) > before_e):
-            sys.stderr.write("\n%s\n" % self.d.log())
-        return out
 
     # ---- assertions ------------------------------------------------------------------------
 
