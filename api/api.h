@@ -157,8 +157,11 @@ typedef struct api_backend {
                           const char *tie_dev, int64_t tie_id, size_t limit, char **out);
     int (*pipe_models)(void *ctx, const char *id, char **out);
     int (*pipe_retrain)(void *ctx, const char *id);
-    /* ERR_NOTFOUND: no such device; ERR_RANGE: no such version with kept weights. */
-    int (*pipe_rollback)(void *ctx, const char *id, uint32_t version);
+    /* ERR_NOTFOUND: no such device; ERR_RANGE: no such version with kept weights; ERR_INVAL:
+     * the version cannot serve the device as it is: *trained 0, it kept no parameters (an
+     * older vigild's linear or persistence version); else it was trained on *trained channels
+     * and the device has *now (equal: an LSTM of another size than the device's model). */
+    int (*pipe_rollback)(void *ctx, const char *id, uint32_t version, int *trained, int *now);
     /* ERR_RANGE: the device has no model yet; ERR_INVAL: a model serves, but no LSTM. */
     int (*pipe_weights_get)(void *ctx, const char *id, void **buf, size_t *len);
     int (*pipe_weights_put)(void *ctx, const char *id, const void *buf, size_t len);

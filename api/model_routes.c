@@ -695,14 +695,26 @@ void api__h_rollback(api_request_t *r)
     }
     uint32_t version = (uint32_t)json_integer_value(ver);
     json_decref(v);
-    int rc = be->pipe_rollback(be->ctx, r->seg[0], version);
+    int trained = 0, now = 0;
+    int rc = be->pipe_rollback(be->ctx, r->seg[0], version, &trained, &now);
     if (rc == ERR_RANGE) /* a version that never served (swapped false) is none either */
         api__error(r, 404,
                    "rollback: device '%s' keeps no version %u that served (GET .../model lists "
                    "the versions kept; \"rollback\": true marks those that can serve again)",
                    r->seg[0], version);
-    else if (rc == ERR_INVAL)
-        api__error(r, 404,
+    else if (rc == ERR_INVAL && trained > 0 && trained != now) /* a channel came since */
+        api__error(r, 409,
+                   "rollback: version %u of device '%s' was trained on %d channel%s and the "
+                   "device has %d now: it cannot serve them (a version serves only the "
+                   "channels it was trained on)",
+                   version, r->seg[0], trained, trained == 1 ? "" : "s", now);
+    else if (rc == ERR_INVAL && trained > 0)
+        api__error(r, 409,
+                   "rollback: version %u of device '%s' is an LSTM of another size than the "
+                   "device's model now (model.hidden, model.layers): it cannot serve",
+                   version, r->seg[0]);
+    else if (rc == ERR_INVAL) /* the version exists: its state refuses, as 'serves no LSTM' */
+        api__error(r, 409,
                    "rollback: version %u of device '%s' kept no parameters: it was trained by an "
                    "older vigild, which kept only an LSTM's weights (versions trained since "
                    "keep theirs)",

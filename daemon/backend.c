@@ -443,9 +443,13 @@ static int be_maint_list(void *ctx, const char *id, char **out)
     return pipeline_maint_list(pipe_for(ctx, id), id, out);
 }
 
-static int be_rollback(void *ctx, const char *id, uint32_t version)
+static int be_rollback(void *ctx, const char *id, uint32_t version, int *trained, int *now)
 {
-    return pipeline_rollback(pipe_for(ctx, id), id, version);
+    struct pipeline_fit fit;
+    int rc = pipeline_rollback(pipe_for(ctx, id), id, version, &fit);
+    *trained = fit.trained;
+    *now = fit.now;
+    return rc;
 }
 
 static int be_weights_get(void *ctx, const char *id, void **buf, size_t *len)

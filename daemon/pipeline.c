@@ -301,7 +301,8 @@ int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_tr
         }
     }
     v->has_ckpt = ckpt != NULL;
-    v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->has_ckpt, pooled);
+    v->info_json =
+        pipeline__version_json(info, vtime_now_ms(), seconds, v->has_ckpt, pooled, d->nch);
     const int64_t serving = info->swapped ? info->version : d->serving_version; /* kept */
     if (v->info_json == NULL)
         rc = ERR_NOMEM;
@@ -311,7 +312,7 @@ int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_tr
     free(ckpt);
     if (rc && v->has_ckpt) { /* it says no rollback from here */
         v->has_ckpt = 0;
-        char *js = pipeline__version_json(info, vtime_now_ms(), seconds, 0, pooled);
+        char *js = pipeline__version_json(info, vtime_now_ms(), seconds, 0, pooled, d->nch);
         if (js) {
             free(v->info_json);
             v->info_json = js;
@@ -684,16 +685,19 @@ int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **
 
 /* 1 when d keeps version `version` with its checkpoint or parameters in the store; -1 when it
  * keeps it as a linear model's or persistence's recorded by an older vigild (which kept no
- * parameters for them); 0 when it keeps no such version that served. Caller holds d->mu. */
-static int has_rollback(const struct dev *d, uint32_t version)
+ * parameters for them); -2 when its record says it was trained on other channels than d has
+ * now (*trained gets how many); 0 when it keeps no such version that served. A version
+ * recorded before session 45 does not say: its kept bytes tell, when they are installed.
+ * Caller holds d->mu. */
+static int has_rollback(const struct dev *d, uint32_t version, int *trained)
 {
     for (size_t i = 0; i < d->nversions; i++) {
         const struct version *v = &d->versions[i];
         if (v->version != version || d->det == NULL)
             continue;
+        const int k = pipeline__version_served(v->info_json, trained);
         if (v->has_ckpt)
-            return 1;
-        const int k = pipeline__version_served(v->info_json);
+            return *trained > 0 && *trained != d->nch ? -2 : 1;
         return k == DET_KIND_LINEAR || k == DET_KIND_PERSISTENCE ? -1 : 0;
     }
     return 0;
@@ -759,16 +763,39 @@ static int version_read(pipeline_t *p, const char *device, uint32_t version, str
     }
 }
 
+/* The channels kept bytes k serve: a linear model's or persistence's record says; an LSTM
+ * predicts each of its channels (one output a channel). */
+static int kept_channels(const struct kept *k)
+{
+    if (k->m) {
+        struct model_config mc;
+        model_get_config(k->m, &mc);
+        return mc.n_outputs;
+    }
+    enum detector_kind kind;
+    int c = 0;
+    return detector_pred_check(k->pred, k->len, &kind, &c) == 0 ? c : 0;
+}
+
 /* Makes version `version`, which kept k (borrowed), serve again on one device, if d still
- * keeps that version. */
-static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const struct kept *k)
+ * keeps that version. ERR_INVAL: it does not fit d (*fit: the channels it was trained on and
+ * d's now; the same counts when its LSTM's other dimensions differ). */
+static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const struct kept *k,
+                        struct pipeline_fit *fit)
 {
     pthread_mutex_lock(&d->mu);
-    int rc = ERR_NOTFOUND;
+    int rc = ERR_NOTFOUND, trained = 0;
     enum detector_kind kind = DET_KIND_LSTM;
-    if (has_rollback(d, version) == 1)
+    const int ok = has_rollback(d, version, &trained);
+    if (ok == 1)
         rc = k->m ? detector_set_model(d->det, k->m, version)
                   : detector_set_pred(d->det, k->pred, k->len, version, &kind);
+    else if (ok == -2) /* a channel came between the check and here */
+        rc = ERR_INVAL;
+    if (rc == ERR_INVAL) {
+        fit->trained = kept_channels(k);
+        fit->now = d->nch;
+    }
     if (rc == 0) {
         pipeline__serving_changed(p, d, 1, version, kind);
         pipeline__event_break_open(p, d); /* another model judges the readings from here */
@@ -777,14 +804,20 @@ static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const st
     return rc;
 }
 
-int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
+int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struct pipeline_fit *fit)
 {
+    memset(fit, 0, sizeof *fit);
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
     struct group *g = d->group;
-    int ok = has_rollback(d, version);
+    int trained = 0;
+    int ok = has_rollback(d, version, &trained);
+    if (ok == -2) {
+        fit->trained = trained;
+        fit->now = d->nch;
+    }
     pthread_mutex_unlock(&d->mu);
     if (ok != 1)
         return ok < 0 ? ERR_INVAL : ERR_RANGE;
@@ -795,11 +828,12 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
      * function's ERR_INVAL says an older vigild kept no parameters. */
     if (rc)
         return rc == ERR_NOTFOUND ? ERR_RANGE : rc == ERR_INVAL ? ERR_CORRUPT : rc;
-    rc = rollback_one(p, d, version, &k);
+    rc = rollback_one(p, d, version, &k, fit);
     if (rc == ERR_NOTFOUND)
         rc = ERR_RANGE; /* the version went meanwhile (a newer training pruned it) */
-    else if (rc == ERR_INVAL)
-        rc = ERR_CORRUPT; /* kept bytes that do not fit the device (its shape or channels) */
+    else if (rc == ERR_INVAL && fit->trained == 0)
+        rc = ERR_CORRUPT; /* a later vigild's record format (detector_pred_check) */
+    /* Otherwise ERR_INVAL: intact bytes (their CRC held) of another shape than the device's. */
     if (rc == 0 && g != NULL) {
         /* A group's members serve one model: the others follow with the same LSTM (every
          * member recorded the group's versions); a linear model's coefficients are each
@@ -812,10 +846,15 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
                     continue;
                 struct kept own = {0};
                 int mrc = k.m ? 0 : version_read(p, ms[i]->name, version, &own);
+                struct pipeline_fit mfit = {0};
                 if (mrc == 0)
-                    mrc = rollback_one(p, ms[i], version, k.m ? &k : &own);
+                    mrc = rollback_one(p, ms[i], version, k.m ? &k : &own, &mfit);
                 kept_free(&own);
-                if (mrc)
+                if (mrc == ERR_INVAL && mfit.trained > 0) /* a channel came to it alone */
+                    log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u was "
+                             "trained on %d channels and the device has %d now",
+                             ms[i]->name, g->name, version, mfit.trained, mfit.now);
+                else if (mrc)
                     log_warn(
                         "pipeline: device '%s' of group '%s' has no version %u to roll back to",
                         ms[i]->name, g->name, version);

@@ -191,13 +191,23 @@ void pipeline_maint_tick(pipeline_t *p);
  * (its old interval's end, if sooner). Any thread. */
 void pipeline_set_state_min_ms(pipeline_t *p, unsigned ms);
 
+/* Why a version cannot serve a device (pipeline_rollback's ERR_INVAL): the channels it was
+ * trained on and the device's now; both 0 when it kept no parameters. */
+struct pipeline_fit {
+    int trained, now;
+};
+
 /* Makes a kept version serve again: an LSTM's from its checkpoint, a linear model's from its
  * coefficients, persistence as it is (each version that swapped one in keeps them in the
  * store). Returns 0, ERR_NOTFOUND (no such device), ERR_RANGE (it keeps no such version that
- * served, or the version's record was not stored), ERR_INVAL (a linear or persistence version
- * recorded by an older vigild, which kept no parameters for them), or the store's or the
- * kept bytes' error. */
-int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version);
+ * served, or the version's record was not stored), ERR_INVAL (it cannot serve the device as it
+ * is, *fit says why: fit->trained 0, a linear or persistence version recorded by an older
+ * vigild, which kept no parameters for them; else trained on fit->trained channels and the
+ * device has fit->now, or, the same counts, an LSTM of another size than the device's
+ * model.hidden and model.layers), ERR_CORRUPT (kept bytes damaged, or in a later vigild's
+ * format), or the store's error. *fit is always set. Any thread. */
+int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version,
+                      struct pipeline_fit *fit);
 
 /* The serving LSTM's weights as safetensors (PyTorch names); *buf is malloc'd. ERR_RANGE when
  * the device has no model yet, ERR_INVAL when a linear model or persistence serves. */

@@ -498,10 +498,12 @@ char *pipeline__event_json(const struct dev *d, const struct event *e);
 int pipeline__event_opened_by(const char *info_json);
 /* The enum detector_kind a version's JSON (pipeline__version_json's) names when it swapped that
  * predictor in ("swapped": true); -1 when it did not (the serving model stayed) or the text
- * says neither. */
-int pipeline__version_served(const char *info_json);
+ * says neither. *channels (not NULL) gets the channels it was trained on, 0 when it does not
+ * say (recorded before session 45). */
+int pipeline__version_served(const char *info_json, int *channels);
+/* nch: the channels the version was trained on ("channels"; it serves only that many). */
 char *pipeline__version_json(const struct detector_train_info *info, int64_t created_ms,
-                             double seconds, int has_ckpt, size_t pooled);
+                             double seconds, int has_ckpt, size_t pooled, int nch);
 
 /* Saves d's detector (channel names + detector_save) to the store. Returns 0 (queued, no store,
  * or held off while a training's version is unconfirmed: d->unconfirmed), or why not

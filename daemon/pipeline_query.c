@@ -173,7 +173,15 @@ int pipeline__event_info_broken(const char *info_json)
     return broken;
 }
 
-int pipeline__version_served(const char *info_json)
+/* The channels a version's JSON says it was trained on; 0 when it does not say (recorded
+ * before session 45, which did not write them). */
+static int version_channels(const json_t *v)
+{
+    json_int_t c = json_integer_value(json_object_get(v, "channels"));
+    return c > 0 && c <= DETECTOR_MAX_CHANNELS ? (int)c : 0;
+}
+
+int pipeline__version_served(const char *info_json, int *channels)
 {
     json_t *j = json_loads(info_json, 0, NULL);
     const char *kind = json_string_value(json_object_get(j, "kind"));
@@ -181,12 +189,14 @@ int pipeline__version_served(const char *info_json)
     for (int k = 0; kind && json_is_true(json_object_get(j, "swapped")) && k < 3; k++)
         if (strcmp(kind, pipeline__kind_names[k]) == 0)
             served = k;
+    if (channels)
+        *channels = version_channels(j);
     json_decref(j);
     return served;
 }
 
 char *pipeline__version_json(const struct detector_train_info *i, int64_t created_ms,
-                             double seconds, int has_ckpt, size_t pooled)
+                             double seconds, int has_ckpt, size_t pooled, int nch)
 {
     json_t *tl = json_array(), *vl = json_array();
     int ne = i->epochs < 64 ? i->epochs : 64;
@@ -206,18 +216,25 @@ char *pipeline__version_json(const struct detector_train_info *i, int64_t create
     if (v && pooled > 0)
         json_object_set_new(json_object_get(v, "metrics"), "pooled_rows",
                             json_integer((json_int_t)pooled));
+    if (v && nch > 0)
+        json_object_set_new(v, "channels", json_integer(nch));
     char *s = NULL;
     pipeline__dump(v, &s);
     return s;
 }
 
-/* A kept version as an object, with "serving" set from the device's current state. */
+/* A kept version as an object, with "serving" set from the device's current state, and
+ * "rollback" false when it was trained on other channels than the device has now (a channel
+ * came since: the rollback would be refused). */
 static json_t *version_obj(const struct dev *d, const struct version *v)
 {
     json_t *o = v->info_json ? json_loads(v->info_json, 0, NULL) : NULL;
     if (o == NULL)
         o = json_pack("{s:I}", "version", (json_int_t)v->version);
     json_object_set_new(o, "serving", json_boolean(v->version == d->serving_version));
+    const int c = version_channels(o);
+    if (c > 0 && c != d->nch)
+        json_object_set_new(o, "rollback", json_false());
     return o;
 }
 

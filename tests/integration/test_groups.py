@@ -32,7 +32,11 @@ readings that arrive together are stepped as one batched model step.
    its episode (still `anomaly`, the same event), the pool holds only the other's window; its
    acceptance then trains the group with it again.
 12. A rollback on one member to the group's linear version (session 44) makes both members
-   serve it again after each took an LSTM by PUT, and their predictions go on with it.
+   serve it again after each took an LSTM by PUT, and their predictions go on with it. Each
+   member installs the coefficients it kept itself, not the asking member's (session 45: the
+   group's training gives every member the same pooled fit, so the test makes one member's
+   kept record differ in the database). A member that alone got a new channel refuses the
+   version (409) and stays as it is when the rollback is asked on another member.
 
 Python 3 standard library.
 """
@@ -45,6 +49,7 @@ import sqlite3
 import struct
 import sys
 import time
+import zlib
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -182,8 +187,8 @@ class Groups(tp.DaemonPerTest):
     def test_rollback_to_a_linear_group_version(self):
         """A rollback asked on one member to the group's linear version (session 44) makes
         every member serve it again after both took an LSTM by PUT, and both predict their
-        oscillators with it. (Each reads its own kept coefficients; the two oscillators have
-        the same linear map, so this does not tell them apart.)"""
+        oscillators with it. (Each reads its own kept coefficients, equal in a group: the
+        next test tells them apart.)"""
         d = self.d
         devs, rng, st = self.trained_pair()
         lin = st[0]["model"]
@@ -209,6 +214,89 @@ class Groups(tp.DaemonPerTest):
                 for c in tp.CH3:
                     self.assertLess(abs(p["predicted"][c] - p["actual"][c]), tol, (dev, p))
             self.assertEqual(tp.status(d, dev)["model"], lin, dev)
+
+    def test_rollback_members_install_their_own_coefficients(self):
+        """Session 45: a group rollback to a linear version makes each member install the
+        coefficients it kept, not the asking member's. A group's training gives every member
+        the pooled fit (detector_job_apply_group copies the group's), so their kept records
+        are equal (one shared row): gb's is replaced in the database by a valid record of
+        other coefficients (0 weights, biases 10, 20, 30: a constant prediction). The
+        rollback asked on ga then predicts ga's oscillator and gb's constants."""
+        d = self.d
+        devs, rng, st = self.trained_pair()
+        lin = st[0]["model"]
+        self.assertEqual(lin["kind"], "linear", st)
+        for dev, seed in zip(devs, (7, 8)):
+            r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                       "-H", "Content-Type: application/octet-stream",
+                       stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, seed)))
+            self.assertEqual(r.status, 200, r)
+        d.stop()
+        db = sqlite3.connect(d.db_path)
+        where = (" WHERE version = ? AND device_id = (SELECT id FROM devices WHERE name = ?)")
+        ids = {dev: db.execute("SELECT ckpt_id FROM models" + where,
+                               (lin["version"], dev)).fetchone()[0] for dev in devs}
+        self.assertEqual(ids["ga"], ids["gb"])  # equal bytes: one row
+        (data,) = db.execute("SELECT data FROM ckpts WHERE id = ?", (ids["gb"],)).fetchone()
+        self.assertEqual((bytes(data[:4]), struct.unpack("<3I", data[4:16]), len(data)),
+                         (b"VGSP", (1, 1, 3), 16 + 4 * 12 + 4))  # linear, 3 channels
+        b = bytearray(data[:16]) + struct.pack("<12f", *([0.0] * 9 + [10.0, 20.0, 30.0]))
+        b += struct.pack("<I", zlib.crc32(bytes(b)))
+        with db:
+            cid = db.execute("INSERT INTO ckpts(hash, refs, data) VALUES(0, 0, ?)",
+                             (bytes(b),)).lastrowid
+            db.execute("UPDATE models SET ckpt_id = ?" + where, (cid, lin["version"], "gb"))
+        db.close()
+        d.start()
+        r = d.curl("POST", "/v1/devices/ga/model/rollback", "--data-binary",
+                   '{"version": %d}' % lin["version"])
+        self.assertEqual(r.status, 200, r)
+        for dev in devs:
+            self.assertEqual(tp.status(d, dev)["model"], lin, dev)
+        more = {"ga": tp.rotation(20, 400, tp.OMEGA_A, 0.01, rng),
+                "gb": tp.rotation(20, 407, tp.OMEGA_A, 0.03, rng, amp=1.3)}
+        feed_together(d, devs, more, 400)
+        pts = {dev: d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, T0 + 1000 * 402))
+               ["points"] for dev in devs}
+        for dev in devs:
+            self.assertEqual(len(pts[dev]), 18, dev)
+        for p in pts["ga"]:  # the group's fit: ga's oscillator
+            for c in tp.CH3:
+                self.assertLess(abs(p["predicted"][c] - p["actual"][c]), 0.08, p)
+        for p in pts["gb"]:  # gb's own record: its constants
+            for c, want in zip(tp.CH3, (10.0, 20.0, 30.0)):
+                self.assertAlmostEqual(p["predicted"][c], want, delta=1e-3, msg=p)
+
+    def test_rollback_with_a_member_on_other_channels(self):
+        """A member that alone got a fourth channel (its model starts learning again) cannot
+        take the group's version trained on 3: a rollback asked on it is 409 naming both
+        counts; asked on the other member it is 200 there and leaves it as it is, with a log
+        line that says why (not "no version"), and no 500."""
+        d = self.d
+        devs, rng, st = self.trained_pair()
+        lin = st[0]["model"]
+        self.assertEqual(lin["kind"], "linear", st)
+        r = d.curl("PUT", "/v1/devices/gb/model/weights", "--data-binary", "@-",
+                   "-H", "Content-Type: application/octet-stream",
+                   stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, 8)))
+        self.assertEqual(r.status, 200, r)
+        ts = [T0 + 1000 * k for k in range(400, 405)]
+        tp.post_readings(d, "ga", [[0.1, 0.2, 2.0, 7.0]] * 5, ts, tp.CH3 + ["w"])
+        tp.wait_scored(d, "ga", 405)
+        rb = {dev: {v["version"]: v["rollback"] for v in tp.models(d, dev)["versions"]}
+              for dev in devs}
+        self.assertEqual((rb["ga"][lin["version"]], rb["gb"][lin["version"]]), (False, True), rb)
+        body = '{"version": %d}' % lin["version"]
+        r = d.curl("POST", "/v1/devices/ga/model/rollback", "--data-binary", body)
+        self.assertEqual(r.status, 409, r)
+        self.assertIn("was trained on 3 channels and the device has 4 now", r.json()["error"])
+        ga = tp.status(d, "ga")["model"]
+        r = d.curl("POST", "/v1/devices/gb/model/rollback", "--data-binary", body)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(tp.status(d, "gb")["model"], lin)
+        self.assertEqual(tp.status(d, "ga")["model"], ga)
+        self.assertIn("device 'ga' of group 'g1' stays as it is: version %d was trained on 3 "
+                      "channels and the device has 4 now" % lin["version"], d.log())
 
     def test_restart_restores_the_shared_model_once(self):
         """A restarted member serves the group's version with the same weights and continues

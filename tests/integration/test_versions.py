@@ -14,8 +14,11 @@
    version), its predictions go on (and are the linear model's: near the oscillator's readings)
    and it still serves after a restart, from which a rollback to it works again; the same for
    persistence. A linear version recorded by an older vigild (its kept parameters removed from
-   the database, as such a vigild left it) answers 404 saying why; a kept checkpoint in a later
-   vigild's format is 500 "corrupt", not that 404.
+   the database, as such a vigild left it) answers 409 saying why (404 before session 45); a
+   kept checkpoint in a later vigild's format is 500 "corrupt", not that 409. Session 45: a
+   version trained on other channels than the device has now (a channel came since) is 409
+   naming both counts, not 500 "corrupt" (kept for a flipped byte: the CRC), and is not marked
+   "rollback": true.
 
 Python 3 standard library.
 """
@@ -202,7 +205,7 @@ class RollbackKinds(tp.DaemonPerTest):
         self.d.start()
         self.serves(dev, per, "persistence", 405, [[1.0, 2.0, 3.0]] * 5)
 
-    def test_older_vigild_version_404(self):
+    def test_older_vigild_version_409(self):
         dev, rng = "old-1", random.Random(12)
         self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
         lin = self.first_model(dev, "linear")
@@ -216,7 +219,9 @@ class RollbackKinds(tp.DaemonPerTest):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
         self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
         self.d.start()
-        r = self.roll(dev, lin, 404)
+        # 409 (session 45; was 404): the version is kept, its state refuses the request, as
+        # the other refusals of a thing that exists are ("serves no LSTM", "has no model yet").
+        r = self.roll(dev, lin, 409)
         self.assertEqual(r.json()["error"],
                          "rollback: version %d of device '%s' kept no parameters: it was trained "
                          "by an older vigild, which kept only an LSTM's weights (versions trained "
@@ -228,7 +233,7 @@ class RollbackKinds(tp.DaemonPerTest):
     def test_later_checkpoint_format_500(self):
         """A kept LSTM checkpoint in a format this vigild does not know (a later vigild's: its
         format number raised, its CRC made right, in a row of its own so the saved detector's
-        stays) is 500 "corrupt", not the older vigild's 404 (the review's fix: it was that 404,
+        stays) is 500 "corrupt", not the older vigild's 409 (the review's fix: it was that 404,
         the read's ERR_INVAL taken for the missing parameters)."""
         dev, rng = "new-1", random.Random(13)
         self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
@@ -253,6 +258,71 @@ class RollbackKinds(tp.DaemonPerTest):
         r = self.roll(dev, lstm, 500)
         self.assertEqual(r.json()["error"], "rollback: corrupt or truncated data")
         self.assertEqual(tp.status(self.d, dev)["model"], {"version": lin, "kind": "linear"})
+
+    def test_other_channels_409_flipped_byte_500(self):
+        """Session 45: a device that gained a channel (a reading with a new field: its
+        detector starts over on 4) keeps its versions trained on 3; a rollback to one is the
+        operator's request that cannot be done, 409 naming both counts (it was 500 "corrupt":
+        the detector's ERR_INVAL for the shape), and GET .../model no longer marks them as
+        rollback points. A linear version's record with one byte flipped is still 500."""
+        dev, rng = "chan-1", random.Random(14)
+        self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        lin = self.first_model(dev, "linear")
+        lstm = self.put_lstm(dev, 5)
+        # The flipped byte first, on the 3 channels the version has (the CRC fails): 500.
+        self.d.stop()
+        db = sqlite3.connect(self.d.db_path)
+        where = (" WHERE version = ? AND device_id = (SELECT id FROM devices WHERE name = ?)")
+        (cid, data) = db.execute("SELECT id, data FROM ckpts WHERE id = (SELECT ckpt_id FROM"
+                                 " models" + where + ")", (lin, dev)).fetchone()
+        self.assertEqual(bytes(data[:4]), b"VGSP")
+        b = bytearray(data)
+        b[20] ^= 0x40
+        with db:
+            db.execute("UPDATE ckpts SET data = ? WHERE id = ?", (bytes(b), cid))
+        self.d.start()
+        r = self.roll(dev, lin, 500)
+        self.assertEqual(r.json()["error"], "rollback: corrupt or truncated data")
+        self.d.stop()
+        with db:
+            db.execute("UPDATE ckpts SET data = ? WHERE id = ?", (bytes(data), cid))
+        db.close()
+        self.d.start()
+        self.roll(dev, lin)
+        self.roll(dev, lstm)
+        # A fourth channel: the versions were trained on 3.
+        ts = [T0 + 1000 * k for k in range(500, 505)]
+        tp.post_readings(self.d, dev, [[0.1, 0.2, 2.0, 7.0]] * 5, ts, tp.CH3 + ["w"])
+        tp.wait_scored(self.d, dev, 505)
+        for v in (lin, lstm):
+            r = self.roll(dev, v, 409)
+            self.assertEqual(r.json()["error"],
+                             "rollback: version %d of device '%s' was trained on 3 channels "
+                             "and the device has 4 now: it cannot serve them (a version "
+                             "serves only the channels it was trained on)" % (v, dev))
+        m = tp.models(self.d, dev)
+        for v in m["versions"]:
+            self.assertFalse(v["rollback"], v)
+        # After a restart too (the versions' channel counts are kept with them).
+        self.d.stop()
+        self.d.start()
+        m = tp.models(self.d, dev)
+        self.assertEqual(sorted(v["version"] for v in m["versions"]), [lin, lstm], m)
+        for v in m["versions"]:
+            self.assertFalse(v["rollback"], v)
+        # Versions recorded before session 45 do not say their channels: the kept bytes
+        # tell, when the rollback installs them (the same 409, not 500).
+        self.d.stop()
+        p = subprocess.run(["sqlite3", self.d.db_path,
+                            "UPDATE models SET info = json_remove(info, '$.channels') WHERE"
+                            " device_id = (SELECT id FROM devices WHERE name = '%s');"
+                            " SELECT changes();" % dev],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "2"), p.stderr)
+        self.d.start()
+        for v in (lin, lstm):
+            r = self.roll(dev, v, 409)
+            self.assertIn("was trained on 3 channels and the device has 4 now", r.json()["error"])
 
 
 class TrainQueue(tp.DaemonPerTest):
