@@ -167,7 +167,8 @@ static int read_or(struct where_read *wr, int depth)
 
 /* Whether the condition read from start to end compares time as influxd's HasTimeExpr finds it:
  * time (any case, quoted or not) on the left of a comparison that is the condition or one of
- * its parts joined by AND and OR, in parentheses or not (not time + 1 > 0, not 0 < time). */
+ * its parts joined by AND and OR, in parentheses or not, cast or not (time::tag = 'x'; not
+ * time + 1 > 0, not 0 < time). */
 static int where_time(qscan_t s, const char *end)
 {
     static const char *const cmp[] = {"=", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~"};
@@ -180,6 +181,10 @@ static int where_time(qscan_t s, const char *end)
         if (lead && t.kind == QT_IDENT && strcasecmp(t.text, "time") == 0) {
             qscan_t at = s;
             api__qs_next(&at, &op);
+            if (api__q_op(&op, "::")) { /* time::tag = 'x': a cast of time's name, still time */
+                api__qs_next(&at, &op);
+                api__qs_next(&at, &op);
+            }
             for (size_t i = 0; i < sizeof cmp / sizeof *cmp; i++)
                 if (api__q_op(&op, cmp[i]))
                     return 1;

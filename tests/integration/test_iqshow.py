@@ -74,7 +74,7 @@ class ShowEdges(InfluxdPair):
         forms = [t, "device = 'a1' AND time > 0", '"time" > 0', "TIME > 0", "time = 'x'",
                  "(time > 0)", "device = 'a1' OR time > now() - 1h",
                  "((device = 'a') OR (time > 0))", "time > 0 AND x > 1", "TIME = 'x'",
-                 "time =~ /x/", "device =~ /a1/ AND time <= now()"]
+                 "time =~ /x/", "device =~ /a1/ AND time <= now()", "time::tag = 'x'"]
         qs = ["SHOW MEASUREMENTS WHERE " + f for f in forms]
         qs += ["SHOW MEASUREMENTS WITH MEASUREMENT =~ /a/ WHERE time >= '2024-01-01T00:00:00Z' "
                "LIMIT 1", "SHOW MEASUREMENTS ON g WHERE time > 0 OFFSET 1"]
