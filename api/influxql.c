@@ -164,6 +164,7 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     s->depth = 0;
     s->card = 0;
     s->card_limit = s->card_offset = 0;
+    s->card_time = NULL;
 }
 
 static int q_letter(char c)

@@ -114,6 +114,8 @@ typedef struct {
                             * card_offset, not applied; SLIMIT is influxd's parse error (2: the
                             * statement's ON and FROM were read before) */
     long long card_limit, card_offset; /* that statement's LIMIT and OFFSET (0: none) */
+    const char *card_time; /* that statement as influxd's error for time in its WHERE names it
+                            * ("SHOW TAG KEY EXACT CARDINALITY"); NULL: it has none */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -458,16 +460,18 @@ typedef struct {
 } iqv_select_t;
 
 /* Answers SHOW FIELD KEYS FROM a reserved measurement (vigil_predictions: every device's
- * channels). Returns 0, or 1 (failed: run->err). */
-int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement);
+ * channels), its fields from OFFSET, at most LIMIT (0: all). Returns 0, or 1 (failed: run->err). */
+int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement, long long limit,
+                        long long offset);
 
-/* Appends that answer's one series ({"name":...}) to b, nothing when the measurement has no
- * field (vigil_predictions with no device channel), and sets *nfields to its number of fields
- * (b NULL: that number alone, as a cardinality statement counts them). Reads api__iq_devices: not
+/* Appends that answer's one series ({"name":...}) to b, its fields from offset, at most limit
+ * (0: all), nothing when none is kept (vigil_predictions with no device channel), and sets
+ * *nfields to its number of fields, all of them (b NULL: that number alone, as a cardinality
+ * statement counts them). Reads api__iq_devices: not
  * to be called inside a device walk. Returns 0, or the backend's error (b may then hold part of
  * a series). */
 int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement,
-                               size_t *nfields);
+                               long long limit, long long offset, size_t *nfields);
 
 /* Whether name is one of vigil_scores' or vigil_anomalies' own fields (k: IQV_SCORES or
  * IQV_ANOMALIES; 0 for any other kind: vigil_predictions' fields are the devices' channels). */

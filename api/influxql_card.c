@@ -39,6 +39,7 @@ struct card {
     int from;     /* SHOW MEASUREMENT CARDINALITY FROM src[0..nsrc) (re[i]: a regex's pattern) */
     const char *src[IQ_SOURCES_MAX];
     int re[IQ_SOURCES_MAX], nsrc;
+    const char *time; /* the statement in influxd's error for time in WHERE (NULL: none) */
 };
 
 /* Reads [EXACT] CARDINALITY (s: after the statement's first keywords), setting *exact. Returns
@@ -152,9 +153,11 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
 {
     s->card = mode;
     s->card_limit = s->card_offset = 0;
+    s->card_time = c->time;
     if (run == NULL) {
         int rc = list(r, s, NULL);
         s->card = 0;
+        s->card_time = NULL;
         return rc;
     }
     struct api_iq_count k = {.c = c};
@@ -164,6 +167,7 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
     int rc = list(r, s, run);
     run->count = NULL;
     s->card = 0;
+    s->card_time = NULL;
     if (rc == 0)
         rc = card_close(run, &k, mark, s->card_limit, s->card_offset);
     while (k.nrx > 0)
@@ -175,7 +179,7 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
  * [OFFSET n]: the names SHOW MEASUREMENTS lists with that WHERE, among those FROM names. */
 int api__iq_card_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
 {
-    struct card c = {.kind = CARD_MEASUREMENTS};
+    struct card c = {.kind = CARD_MEASUREMENTS, .time = "SHOW MEASUREMENT EXACT CARDINALITY"};
     const char *unsupported = NULL;
     int exact;
     qtoken_t t;
@@ -200,7 +204,7 @@ int api__iq_card_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
 /* SHOW TAG KEY [EXACT] CARDINALITY ...: SHOW TAG KEYS' keys, counted per measurement. */
 int api__iq_card_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
-    struct card c = {.kind = CARD_TAG_KEYS};
+    struct card c = {.kind = CARD_TAG_KEYS, .time = "SHOW TAG KEY EXACT CARDINALITY"};
     int exact;
     if (card_read(r, s, &exact))
         return -1;
@@ -210,7 +214,7 @@ int api__iq_card_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 /* SHOW FIELD KEY [EXACT] CARDINALITY ...: SHOW FIELD KEYS' keys, counted per measurement. */
 int api__iq_card_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
-    struct card c = {.kind = CARD_FIELD_KEYS};
+    struct card c = {.kind = CARD_FIELD_KEYS, .time = "SHOW FIELD KEY CARDINALITY"};
     int exact;
     if (card_read(r, s, &exact))
         return -1;

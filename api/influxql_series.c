@@ -435,6 +435,8 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         return -1;
     if (run == NULL)
         return 0;
+    if (cardinality && api__iq_where_time_error(run, s, &where, "SHOW SERIES EXACT CARDINALITY"))
+        return 1;
     if (unsupported)
         return api__q_result_error(run, "vigild does not support ", unsupported);
 

@@ -19,69 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void api__iq_skip(qscan_t *s)
-{
-    qtoken_t t;
-    for (;;) {
-        qscan_t at = *s;
-        api__qs_next(s, &t);
-        if (t.kind == QT_EOF || t.kind == QT_SEMI) {
-            *s = at; /* the caller's end check reads it */
-            return;
-        }
-    }
-}
-
-int api__iq_skip_params(api_request_t *r, const qscan_t *s)
-{
-    qscan_t at = *s;
-    qtoken_t t;
-    const char *re;
-    int regex = 0;   /* a '/' next opens a regex, as influxd reads one there */
-    int operand = 0; /* a condition's operand is next (after WHERE, AND, OR, a comparison) */
-    static const char *const cmps[] = {"=", "!=", "<", "<=", ">", ">=", "=~", "!~"};
-    for (;;) {
-        /* influxd reads a regex as a field, a source or a dimension (after SELECT, FROM, BY,
-         * ',', a source's '.') and after =~, !~ (below); a regex's text is no parameter:
-         * /^pump-7$/. Elsewhere a '/' divides, or is influxd's parse error. */
-        if (regex && at.p[strspn(at.p, " \t\r\n")] == '/') {
-            if (api__iq_regex(r, &at, &re))
-                return -1;
-            regex = 0;
-            continue;
-        }
-        api__qs_next(&at, &t);
-        if (t.kind == QT_EOF || t.kind == QT_SEMI)
-            return 0;
-        if (t.kind == QT_OTHER && t.text[0] == '$' && t.form != QF_REGEX)
-            return api__q_unbound(r, &t);
-        int cmp = 0;
-        for (size_t k = 0; k < sizeof cmps / sizeof cmps[0]; k++)
-            cmp |= api__q_op(&t, cmps[k]);
-        if (operand && (cmp || api__q_op(&t, "/"))) { /* device = = $x, temp > /$x/ */
-            api__q_parse_error(r, &t, "identifier, string, number, bool");
-            return -1;
-        }
-        operand = api__q_is(&t, "WHERE") || api__q_is(&t, "AND") || api__q_is(&t, "OR") ||
-                  (cmp && !api__q_op(&t, "=~") && !api__q_op(&t, "!~")) ||
-                  (operand && api__q_op(&t, "("));
-        if (api__q_is(&t, "LIMIT") || api__q_is(&t, "OFFSET") || api__q_is(&t, "SLIMIT") ||
-            api__q_is(&t, "SOFFSET")) { /* an integer only: "found $x, expected integer" */
-            qscan_t n = at;
-            api__qs_next(&n, &t);
-            if (t.kind == QT_OTHER && t.text[0] == '$' && t.form == QF_NONE) {
-                api__q_parse_error(r, &t, "integer");
-                return -1;
-            }
-            continue;
-        }
-        if ((api__q_op(&t, "=~") || api__q_op(&t, "!~")) && api__iq_regex(r, &at, &re))
-            return -1; /* a bound regex too, or influxd's "expected regex" */
-        regex = api__q_is(&t, "SELECT") || api__q_is(&t, "FROM") || api__q_is(&t, "BY") ||
-                api__q_op(&t, ",") || api__q_op(&t, ".");
-    }
-}
-
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
 {
     qtoken_t t;
@@ -201,6 +138,7 @@ struct dev_walk {
     size_t own_next;         /* the first not yet listed */
     const sbuf_t *own_text;  /* SHOW FIELD KEYS: the reserved measurements' series, by kind, */
     const size_t *own_n;     /* and their numbers of fields (own_text left empty: counted) */
+    long long key_limit, key_offset; /* SHOW FIELD KEYS: each series' fields kept (limit 0: all) */
     /* A WHERE on the device tag, which filters the devices, not the own names (NULL: none). */
     const struct dev_conds *conds;
     /* Lists d: returns 1 (listed), 0 (nothing to list: a device with no channel has no field
@@ -316,11 +254,19 @@ static int field_keys_series(struct dev_walk *w, const api_device_t *d)
     }
     memcpy(names, d->channels, d->nchannels * sizeof *names);
     qsort(names, d->nchannels, sizeof *names, cmp_str);
+    /* OFFSET and LIMIT apply to each series' sorted fields, as influxd's */
+    size_t from = (size_t)w->key_offset, to = d->nchannels;
+    if (w->key_limit > 0 && from < to && (size_t)w->key_limit < to - from)
+        to = from + (size_t)w->key_limit;
+    if (from >= to) {
+        free(names);
+        return 0;
+    }
     sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
     api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[");
-    for (size_t i = 0; i < d->nchannels; i++) {
-        sbuf_printf(w->b, "%s[", i ? "," : "");
+    for (size_t i = from; i < to; i++) {
+        sbuf_printf(w->b, "%s[", i > from ? "," : "");
         api__iq_str(w->b, names[i]);
         sbuf_printf(w->b, ",\"float\"]");
     }
@@ -592,6 +538,8 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return -1;
     if (run == NULL)
         return 0;
+    if (api__iq_where_time_error(run, s, &where, "SHOW MEASUREMENTS"))
+        return 1;
     if (unsupported)
         return unsupported_error(run, unsupported);
     for (int i = 0; i < where.n; i++)
@@ -655,21 +603,22 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
 
 /* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name] [WHERE ...], then
  * the end) into *from and *where (where NULL: no WHERE: SHOW FIELD KEYS, as influxd's grammar),
- * and OFFSET into *offset (NULL: not kept). Returns 0 when the statement is to be answered, or 1
- * with *rc the statement's return: -1 (a parse error), 0 (the first pass: only read), 1
+ * and LIMIT and OFFSET into *limit and *offset. Returns 0 when the statement is to be answered,
+ * or 1 with *rc the statement's return: -1 (a parse error), 0 (the first pass: only read), 1
  * (unsupported: run->err). */
 static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *from, int *rc,
-                          struct tv_where *where, long long *offset)
+                          struct tv_where *where, long long *limit, long long *offset)
 {
     const char *unsupported = NULL;
-    long long limit, off;
     *rc = -1;
     if (show_from(r, s, from, &unsupported) ||
         (where && api__iq_tv_where_read(r, s, where, &unsupported, 1)) ||
-        show_tail(r, s, &limit, &off, where != NULL))
+        show_tail(r, s, limit, offset, where != NULL))
         return 1;
-    if (offset)
-        *offset = off;
+    if (run != NULL && where && api__iq_where_time_error(run, s, where, NULL)) {
+        *rc = 1; /* influxd's error for time in a cardinality statement's WHERE */
+        return 1;
+    }
     *rc = run == NULL ? 0 : unsupported ? unsupported_error(run, unsupported) : 0;
     return run == NULL || unsupported != NULL;
 }
@@ -697,7 +646,7 @@ static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w, int
     for (int i = 0; rc == 0 && api__iqv_listed[i]; i++) {
         enum iqv_kind k = api__iqv_kind(api__iqv_listed[i]);
         rc = api__iqv_field_keys_series(r, run->count ? NULL : &own[k], api__iqv_listed[i],
-                                        &own_n[k]);
+                                        w->key_limit, w->key_offset, &own_n[k]);
         if (rc == 0 && own[k].oom)
             rc = ERR_NOMEM;
     }
@@ -715,13 +664,14 @@ static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w, int
 }
 
 /* Answers SHOW FIELD KEYS from the devices that pass conds (NULL: all), and with own_ok the
- * reserved measurements (without FROM, or FROM one) and FROM a device. Returns as
- * api__iq_show_field_keys. */
+ * reserved measurements (without FROM, or FROM one) and FROM a device; lim[0] and lim[1]: LIMIT
+ * and OFFSET, of each series' fields. Returns as api__iq_show_field_keys. */
 static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from,
-                             const struct dev_conds *conds, int own_ok)
+                             const struct dev_conds *conds, int own_ok, const long long *lim)
 {
     int rc;
-    struct dev_walk w = {.row = field_keys_series, .conds = conds};
+    struct dev_walk w = {
+        .row = field_keys_series, .conds = conds, .key_limit = lim[0], .key_offset = lim[1]};
     if (from->kind == QT_EOF)
         return field_keys_all(r, run, &w, own_ok);
     if (!own_ok) { /* FROM a name whose series do not pass WHERE */
@@ -729,7 +679,7 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
         return 0;
     }
     if (api__iqv_kind(from->text) != IQV_NONE) /* vigild's own series: influxql_vigil.c */
-        return api__iqv_field_keys(r, run, from->text);
+        return api__iqv_field_keys(r, run, from->text, lim[0], lim[1]);
     size_t mark = run->b.len;
     api__q_result_open(run);
     w.b = &run->b;
@@ -757,21 +707,23 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
     return 0;
 }
 
-/* SHOW FIELD KEYS [ON db] [FROM name]: the device's channels, each a float field; without FROM
- * every device's. SHOW FIELD KEY CARDINALITY (s->card, influxql_card.c) takes a WHERE, read as
- * SHOW TAG KEYS reads it: the devices that pass it, and the reserved measurements when one
- * device does; FROM a device, that device when it passes. */
+/* SHOW FIELD KEYS [ON db] [FROM name] [LIMIT n] [OFFSET n]: the device's channels, each a float
+ * field; without FROM every device's; LIMIT and OFFSET keep that many of each series' fields.
+ * SHOW FIELD KEY CARDINALITY (s->card, influxql_card.c) takes a WHERE, read as SHOW TAG KEYS
+ * reads it: the devices that pass it, and the reserved measurements when one device does; FROM
+ * a device, that device when it passes. */
 int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     qtoken_t from;
     struct tv_where where = {.n = 0};
     struct dev_conds conds;
     int rc, any;
+    long long lim[2]; /* LIMIT, OFFSET (a cardinality statement's: 0, kept in s) */
     /* no WHERE but in a cardinality statement: influxd's grammar */
-    if (show_keys_read(r, s, run, &from, &rc, s->card ? &where : NULL, NULL))
+    if (show_keys_read(r, s, run, &from, &rc, s->card ? &where : NULL, &lim[0], &lim[1]))
         return rc;
     if (where.n == 0)
-        return field_keys_answer(r, run, &from, NULL, 1);
+        return field_keys_answer(r, run, &from, NULL, 1, lim);
     if (field_named(r, run, &where, "SHOW FIELD KEY CARDINALITY") ||
         api__iq_conds_compile(run, &where, 0, &conds))
         return 1;
@@ -784,7 +736,7 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
         rc = is < 0 ? is : 0;
     }
     rc = rc ? api__q_backend_error(run, "reading the devices: ", rc)
-            : field_keys_answer(r, run, &from, &conds, any);
+            : field_keys_answer(r, run, &from, &conds, any, lim);
     api__iq_conds_free(&conds);
     return rc;
 }
@@ -801,8 +753,8 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     struct tv_where where;
     struct dev_conds conds;
     int rc, any = 1;
-    long long offset;
-    if (show_keys_read(r, s, run, &from, &rc, &where, &offset))
+    long long limit, offset;
+    if (show_keys_read(r, s, run, &from, &rc, &where, &limit, &offset))
         return rc;
     if (field_named(r, run, &where,
                     s->card == 2 ? "SHOW MEASUREMENT CARDINALITY"

@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *api__iq_exact_pattern(qscan_t *s, const char *name)
 {
@@ -164,12 +165,62 @@ static int read_or(struct where_read *wr, int depth)
     }
 }
 
+/* Whether the condition read from start to end compares time as influxd's HasTimeExpr finds it:
+ * time (any case, quoted or not) on the left of a comparison that is the condition or one of
+ * its parts joined by AND and OR, in parentheses or not, cast or not (time::tag = 'x'; not
+ * time + 1 > 0, not 0 < time). */
+static int where_time(qscan_t s, const char *end)
+{
+    static const char *const cmp[] = {"=", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~"};
+    qtoken_t t, op;
+    int lead = 1; /* t begins a part: after WHERE, '(', AND or OR */
+    while (s.p < end) {
+        api__qs_next(&s, &t);
+        if (t.kind == QT_EOF)
+            break;
+        if (lead && t.kind == QT_IDENT && strcasecmp(t.text, "time") == 0) {
+            qscan_t at = s;
+            api__qs_next(&at, &op);
+            if (api__q_op(&op, "::")) { /* time::tag = 'x': a cast of time's name, still time */
+                api__qs_next(&at, &op);
+                api__qs_next(&at, &op);
+            }
+            for (size_t i = 0; i < sizeof cmp / sizeof *cmp; i++)
+                if (api__q_op(&op, cmp[i]))
+                    return 1;
+        }
+        lead = api__q_op(&t, "(") || api__q_is(&t, "AND") || api__q_is(&t, "OR");
+        if (api__q_op(&t, "=~") || api__q_op(&t, "!~")) { /* skip /re/: "/x AND time > 0/" */
+            const char *p = s.p;
+            while (p < end && strchr(" \t\r\n", *p))
+                p++;
+            if (p < end && *p == '/') {
+                for (p++; p < end && *p != '/'; p++)
+                    p += *p == '\\' && p + 1 < end;
+                s.p = p < end ? p + 1 : end;
+            }
+        }
+    }
+    return 0;
+}
+
+int api__iq_where_time_error(qrun_t *run, const qscan_t *s, const struct tv_where *w,
+                             const char *what)
+{
+    if (what == NULL)
+        what = s->card ? s->card_time : NULL;
+    if (!w->time || what == NULL)
+        return 0;
+    api__q_result_error(run, what, " doesn't support time in WHERE clause");
+    return 1;
+}
+
 int api__iq_tv_where_read(api_request_t *r, qscan_t *s, struct tv_where *w,
                           const char **unsupported, int other_ok)
 {
     qscan_t at = *s;
     qtoken_t t;
-    w->n = w->ncode = 0;
+    w->n = w->ncode = w->time = 0;
     api__qs_next(s, &t);
     if (!api__q_is(&t, "WHERE")) {
         *s = at;
@@ -178,12 +229,17 @@ int api__iq_tv_where_read(api_request_t *r, qscan_t *s, struct tv_where *w,
     qscan_t start = *s;
     struct where_read wr = {.r = r, .s = s, .w = w, .other_ok = other_ok};
     int rc = read_or(&wr, 0);
-    if (rc <= 0)
+    if (rc < 0)
         return rc;
-    *unsupported = wr.unsupported ? wr.unsupported : where_unsupported[other_ok];
-    w->n = w->ncode = 0;
-    *s = start; /* read on from the WHERE, for influxd's parse errors */
-    return api__iq_skim_condition(r, s);
+    if (rc > 0) {
+        *unsupported = wr.unsupported ? wr.unsupported : where_unsupported[other_ok];
+        w->n = w->ncode = 0;
+        *s = start; /* read on from the WHERE, for influxd's parse errors */
+        if (api__iq_skim_condition(r, s))
+            return -1;
+    }
+    w->time = where_time(start, s->p);
+    return 0;
 }
 
 void api__iq_conds_free(struct dev_conds *d)

@@ -31,6 +31,7 @@ struct tv_where {
     int n;
     int code[2 * TV_CONDS_MAX];
     int ncode;
+    int time; /* it compares time, as influxd's HasTimeExpr finds it (tv_where_time) */
 };
 
 /* A WHERE compiled: condition i on the device tag is re[i] (which must match the id, or with
@@ -55,9 +56,17 @@ int api__iq_tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken
 /* Reads an optional WHERE (s: before it) into *w: conditions on the device tag (and with
  * other_ok on another tag key, an identifier other than time: c->other), joined by AND and
  * OR, in parentheses or not. Anything else sets *unsupported (static text) and is read on by
- * influxd's grammar. Returns 0, or -1 (parse error answered). */
+ * influxd's grammar. w->time says whether it compares time (SHOW MEASUREMENTS and most
+ * cardinality statements answer influxd's error for it: api__iq_where_time_error). Returns 0,
+ * or -1 (parse error answered). */
 int api__iq_tv_where_read(api_request_t *r, qscan_t *s, struct tv_where *w,
                           const char **unsupported, int other_ok);
+
+/* When w compares time and the statement (what; NULL: s->card_time, a cardinality statement's)
+ * has influxd's error for it, answers that statement error ("SHOW MEASUREMENTS doesn't support
+ * time in WHERE clause") and returns 1; else 0. */
+int api__iq_where_time_error(qrun_t *run, const qscan_t *s, const struct tv_where *w,
+                             const char *what);
 
 /* Compiles w into d, series by series (SHOW TAG KEYS, SHOW TAG VALUES: a condition on another
  * tag key is met or not by every series alike, their value ''), or with measurements as SHOW

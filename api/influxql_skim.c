@@ -1,7 +1,9 @@
 /* api/influxql_skim.c: reading on past what a SELECT of /query asks and vigild does not answer
  * (influxql_select_read.c, influxql_select_clauses.c and influxql_where.c read the rest): the
  * expressions influxd would parse (a signed operand, a call, an operand and what follows it, a
- * condition) are read for influxd 1.6.7's parse errors only (400), keeping nothing.
+ * condition) are read for influxd 1.6.7's parse errors only (400), keeping nothing; and what
+ * is not read so is skipped to the statement's end (api__iq_skip; api__iq_skip_params first,
+ * for a subquery's or SELECT INTO's unbound parameters).
  *
  * Any thread; no state. */
 #include "influxql_select.h"
@@ -26,6 +28,69 @@ int api__iq_signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t
 }
 
 /* ---- reading on past what vigild does not answer ------------------------------------------ */
+
+void api__iq_skip(qscan_t *s)
+{
+    qtoken_t t;
+    for (;;) {
+        qscan_t at = *s;
+        api__qs_next(s, &t);
+        if (t.kind == QT_EOF || t.kind == QT_SEMI) {
+            *s = at; /* the caller's end check reads it */
+            return;
+        }
+    }
+}
+
+int api__iq_skip_params(api_request_t *r, const qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    const char *re;
+    int regex = 0;   /* a '/' next opens a regex, as influxd reads one there */
+    int operand = 0; /* a condition's operand is next (after WHERE, AND, OR, a comparison) */
+    static const char *const cmps[] = {"=", "!=", "<", "<=", ">", ">=", "=~", "!~"};
+    for (;;) {
+        /* influxd reads a regex as a field, a source or a dimension (after SELECT, FROM, BY,
+         * ',', a source's '.') and after =~, !~ (below); a regex's text is no parameter:
+         * /^pump-7$/. Elsewhere a '/' divides, or is influxd's parse error. */
+        if (regex && at.p[strspn(at.p, " \t\r\n")] == '/') {
+            if (api__iq_regex(r, &at, &re))
+                return -1;
+            regex = 0;
+            continue;
+        }
+        api__qs_next(&at, &t);
+        if (t.kind == QT_EOF || t.kind == QT_SEMI)
+            return 0;
+        if (t.kind == QT_OTHER && t.text[0] == '$' && t.form != QF_REGEX)
+            return api__q_unbound(r, &t);
+        int cmp = 0;
+        for (size_t k = 0; k < sizeof cmps / sizeof cmps[0]; k++)
+            cmp |= api__q_op(&t, cmps[k]);
+        if (operand && (cmp || api__q_op(&t, "/"))) { /* device = = $x, temp > /$x/ */
+            api__q_parse_error(r, &t, "identifier, string, number, bool");
+            return -1;
+        }
+        operand = api__q_is(&t, "WHERE") || api__q_is(&t, "AND") || api__q_is(&t, "OR") ||
+                  (cmp && !api__q_op(&t, "=~") && !api__q_op(&t, "!~")) ||
+                  (operand && api__q_op(&t, "("));
+        if (api__q_is(&t, "LIMIT") || api__q_is(&t, "OFFSET") || api__q_is(&t, "SLIMIT") ||
+            api__q_is(&t, "SOFFSET")) { /* an integer only: "found $x, expected integer" */
+            qscan_t n = at;
+            api__qs_next(&n, &t);
+            if (t.kind == QT_OTHER && t.text[0] == '$' && t.form == QF_NONE) {
+                api__q_parse_error(r, &t, "integer");
+                return -1;
+            }
+            continue;
+        }
+        if ((api__q_op(&t, "=~") || api__q_op(&t, "!~")) && api__iq_regex(r, &at, &re))
+            return -1; /* a bound regex too, or influxd's "expected regex" */
+        regex = api__q_is(&t, "SELECT") || api__q_is(&t, "FROM") || api__q_is(&t, "BY") ||
+                api__q_op(&t, ",") || api__q_op(&t, ".");
+    }
+}
 
 /* influxd parses a whole statement before it judges it, so a parse error after a clause vigild
  * does not answer is influxd's 400, not vigild's statement error. These read influxd's

@@ -577,7 +577,7 @@ int api__iqv_own_field(enum iqv_kind k, const char *name)
 }
 
 int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement,
-                               size_t *nfields)
+                               long long limit, long long offset, size_t *nfields)
 {
     enum iqv_kind k = api__iqv_kind(measurement);
     sbuf_t names;
@@ -590,16 +590,20 @@ int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurem
     if (rc == 0 && (names.oom || (n = distinct_names(&names, &v)) < 0))
         rc = ERR_NOMEM;
     *nfields = rc ? 0 : k == IQV_PREDICTIONS ? (size_t)n : k == IQV_SCORES ? 2 : 10;
-    if (rc == 0 && b != NULL && (k != IQV_PREDICTIONS || n > 0)) {
+    /* OFFSET and LIMIT keep fields [from, to) of the series, as influxd's SHOW FIELD KEYS does
+     * in each measurement; none kept: no series */
+    long long from = offset, to = (long long)*nfields;
+    if (limit > 0 && limit < to - from)
+        to = from + limit;
+    if (rc == 0 && b != NULL && from < to) {
+        const char *const *key = k == IQV_PREDICTIONS ? v
+                                 : k == IQV_SCORES    ? score_fields
+                                                      : anomaly_keys;
         sbuf_append(b, "{\"name\":", 8);
         api__iq_str(b, measurement);
         sbuf_append(b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[", 46);
-        for (long i = 0; k == IQV_PREDICTIONS && i < n; i++)
-            key_row(b, i == 0, v[i], "float");
-        for (int i = 0; k == IQV_SCORES && i < 2; i++)
-            key_row(b, i == 0, score_fields[i], "float");
-        for (int i = 0; k == IQV_ANOMALIES && i < 10; i++)
-            key_row(b, i == 0, anomaly_keys[i], anomaly_types[i]);
+        for (long long i = from; i < to; i++)
+            key_row(b, i == from, key[i], k == IQV_ANOMALIES ? anomaly_types[i] : "float");
         sbuf_append(b, "]}", 2);
     }
     free(v);
@@ -607,14 +611,16 @@ int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurem
     return rc;
 }
 
-int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement)
+int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement, long long limit,
+                        long long offset)
 {
     size_t start = run->b.len, n;
     api__q_result_open(run);
     size_t mark = run->b.len;
     if (run->count == NULL) /* counted (SHOW FIELD KEY CARDINALITY): the number alone */
         sbuf_append(&run->b, ",\"series\":[", 11);
-    int rc = api__iqv_field_keys_series(r, run->count ? NULL : &run->b, measurement, &n);
+    int rc =
+        api__iqv_field_keys_series(r, run->count ? NULL : &run->b, measurement, limit, offset, &n);
     if (rc != 0) {
         run->b.len = start; /* the failed statement's result is result_failed's to write */
         return api__q_backend_error(run, "reading the devices: ", rc);

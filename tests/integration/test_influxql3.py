@@ -632,15 +632,17 @@ class IqWhere(vt.DaemonTestCase):
 
     def test_where_not_read_is_named(self):
         # influxd answers these with a 200 (time: "SHOW MEASUREMENTS doesn't support time in
-        # WHERE clause"; x > 1 or math after a comparison: "invalid tag comparison operator");
-        # vigild names what it does not read, and reads on for influxd's parse errors. OR and
-        # parentheses on tags are read since iqor (IQ_WHERE_ANSWERS), so the OR and
-        # parenthesis cases here now join a condition vigild does not read.
+        # WHERE clause", vigild's too since influx5; x > 1 or math after a comparison: "invalid
+        # tag comparison operator"); vigild names what it does not read, and reads on for
+        # influxd's parse errors. OR and parentheses on tags are read since iqor
+        # (IQ_WHERE_ANSWERS), so the OR and parenthesis cases here now join a condition vigild
+        # does not read.
         unread = ("vigild does not support WHERE in SHOW statements other than tag = 'value', "
                   "!= 'value', =~ /re/ or !~ /re/, joined by AND and OR")
-        for q, err in (("SHOW MEASUREMENTS WHERE device = 'a1' OR time > now() - 1h", unread),
+        time = "SHOW MEASUREMENTS doesn't support time in WHERE clause"
+        for q, err in (("SHOW MEASUREMENTS WHERE device = 'a1' OR time > now() - 1h", time),
                        ("SHOW TAG KEYS FROM a1 WHERE device = 'a1' OR x > 1", unread),
-                       ("SHOW MEASUREMENTS WHERE time > now() - 1h", unread),
+                       ("SHOW MEASUREMENTS WHERE time > now() - 1h", time),
                        ("SHOW TAG KEYS WHERE x > 1", unread),
                        ("SHOW MEASUREMENTS WHERE (device = 'a1') * 2", unread)):
             with self.subTest(q=q):

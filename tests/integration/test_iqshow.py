@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""vigild integration (session 45, second round, task influx5): InfluxQL's SHOW statements
+where iqtime left them, each sent to vigild and to a real influxd 1.6.7 (the InfluxdPair
+fixture, Debian's influxd on loopback) holding the same points and compared byte for byte:
+SHOW FIELD KEYS' LIMIT and OFFSET (each measurement's fields, as influxd keeps them); time in
+the WHERE of SHOW MEASUREMENTS and of the cardinality statements (influxd's error naming the
+statement); and that /query's form body is read as sent whatever its Content-Encoding, as
+influxd 1.6.7 reads it (a pin, not a fix: vigild already did so)."""
+
+import gzip
+import http.client
+import os
+import sys
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+from influxpair import InfluxdPair  # noqa: E402
+
+T = 1732780800000  # ms: 2024-11-28T08:00:00Z
+# Each device its own measurement with its device tag, as vigild reads it, with 1 to 4 fields.
+FIELDS = {"a1": "x=1,y=2,z=3", "a2": "y=1", "b1": "p=1,q=2,w=3,x=4"}
+POINTS = "\n".join("%s,device=%s %s %d" % (d, d, f, T) for d, f in sorted(FIELDS.items()))
+# What influxd holds of vigild's reserved measurements: a series per device in each, with the
+# fields vigild's SHOW FIELD KEYS gives them (vigil_predictions: the devices' channels).
+ANOMALY = ('channels="x",continues=0,end=1,ended_by="a",fault=0,id=1,note="n",opened_by="a",'
+           'peak_score=1,text="t"')
+RESERVED = "\n".join(
+    "vigil_anomalies,device=%s %s %d\nvigil_predictions,device=%s %s %d\n"
+    "vigil_scores,device=%s score=1,state=0 %d" % (d, ANOMALY, T, d, f, T, d, T)
+    for d, f in sorted(FIELDS.items()))
+
+
+class ShowEdges(InfluxdPair):
+    """SHOW statements' edges and /query's form body, compared with influxd."""
+
+    POINTS = POINTS
+    INFLUXD_ONLY = RESERVED
+
+    def test_limit_offset_per_measurement_as_influxd(self):
+        # influx5: influxd keeps OFFSET n, LIMIT n of each measurement's sorted fields and
+        # leaves out a measurement with none kept; vigild read both and listed every field
+        # (iqtime's lead: "read but not applied")
+        tails = ["LIMIT 1", "LIMIT 2 OFFSET 1", "OFFSET 1", "OFFSET 2", "OFFSET 3", "OFFSET 9",
+                 "OFFSET 10", "OFFSET 99999999999", "LIMIT 0", "LIMIT 0 OFFSET 1", "OFFSET 0",
+                 "LIMIT 3 OFFSET 8", "LIMIT 99999999999 OFFSET 1", "ORDER BY time DESC LIMIT 1"]
+        qs = ["SHOW FIELD KEYS " + t for t in tails]
+        qs += ["SHOW FIELD KEYS ON g LIMIT 1 OFFSET 1", "SHOW FIELD KEYS LIMIT 1; SHOW FIELD KEYS "
+               "OFFSET 1"]
+        for m in ("a1", "b1", "vigil_anomalies", "vigil_predictions", "vigil_scores"):
+            qs += ["SHOW FIELD KEYS FROM %s %s" % (m, t) for t in (
+                "LIMIT 1", "LIMIT 2 OFFSET 1", "OFFSET 1", "OFFSET 3", "LIMIT 3 OFFSET 8")]
+        # the cardinality statements count every field still (their OFFSET 1: nothing)
+        qs += ["SHOW FIELD KEY CARDINALITY LIMIT 1", "SHOW FIELD KEY EXACT CARDINALITY LIMIT 1",
+               "SHOW FIELD KEY CARDINALITY OFFSET 1", "SHOW FIELD KEY CARDINALITY FROM b1 LIMIT 1"]
+        failed = []
+        for q in qs:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 200, want)
+                self.assertNotIn(b'"error"', want[1])
+                if got != want:
+                    failed.append(q)
+                self.assertEqual(got, want)
+        print("\nSHOW FIELD KEYS with LIMIT/OFFSET: %d of %d as influxd" % (
+            len(qs) - len(failed), len(qs)))
+
+    def test_time_in_where_as_influxd(self):
+        # influx5: influxd refuses time compared in SHOW MEASUREMENTS' WHERE and in the
+        # cardinality statements' (but SHOW TAG VALUES CARDINALITY's), a statement error naming
+        # the statement; vigild answered its own "vigild does not support WHERE in SHOW
+        # statements other than ..." (or, for TIME = 'x', read TIME as a tag key: an answer)
+        t = "time > 0"
+        forms = [t, "device = 'a1' AND time > 0", '"time" > 0', "TIME > 0", "time = 'x'",
+                 "(time > 0)", "device = 'a1' OR time > now() - 1h",
+                 "((device = 'a') OR (time > 0))", "time > 0 AND x > 1", "TIME = 'x'",
+                 "time =~ /x/", "device =~ /a1/ AND time <= now()", "time::tag = 'x'"]
+        qs = ["SHOW MEASUREMENTS WHERE " + f for f in forms]
+        qs += ["SHOW MEASUREMENTS WITH MEASUREMENT =~ /a/ WHERE time >= '2024-01-01T00:00:00Z' "
+               "LIMIT 1", "SHOW MEASUREMENTS ON g WHERE time > 0 OFFSET 1"]
+        for st in ("MEASUREMENT", "TAG KEY", "SERIES", "FIELD KEY"):
+            for exact in ("", " EXACT"):
+                qs += ["SHOW %s%s CARDINALITY WHERE %s" % (st, exact, f) for f in forms[:3]]
+        qs += ["SHOW TAG KEY CARDINALITY FROM a1 WHERE time < now()",
+               "SHOW FIELD KEY CARDINALITY FROM a1 WHERE time > 0 OFFSET 1",
+               "SHOW SERIES CARDINALITY FROM a1 WHERE time > 0 LIMIT 1",
+               "SHOW MEASUREMENT CARDINALITY ON g WHERE time > 0"]
+        failed = []
+        for q in qs:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 200, want)
+                self.assertIn(b"doesn't support time in WHERE clause", want[1])
+                if got != want:
+                    failed.append(q)
+                self.assertEqual(got, want)
+        print("\ntime in SHOW's WHERE: %d of %d as influxd" % (len(qs) - len(failed), len(qs)))
+        # not a time condition for influxd (HasTimeExpr: time on the left of a comparison):
+        # no such error from either
+        for q in ("SHOW MEASUREMENTS WHERE device =~ /x AND time > 0/",
+                  "SHOW MEASUREMENTS WHERE device = 'time > 0'", "SHOW MEASUREMENTS WHERE 0 < time",
+                  "SHOW MEASUREMENTS WHERE time + 1 > 0"):
+            with self.subTest(q=q):
+                for status, body in self.both(q):
+                    self.assertEqual(status, 200, body)
+                    self.assertNotIn(b"time in WHERE", body)
+
+    def test_query_form_body_encoding_ignored_as_influxd(self):
+        # influx5: influxd 1.6.7 parses /query's form body as sent (Go's ParseForm), whatever
+        # Content-Encoding says: a gzip body holds no q (its 400 "missing required parameter"),
+        # a plain body under "gzip" or an unknown encoding is answered. vigild does the same,
+        # where its other body routes inflate gzip and refuse another encoding (415): inflating
+        # here would answer what influxd refuses, and refuse what it answers.
+        plain = b"db=g&q=SHOW+MEASUREMENTS"
+        for body, enc in ((gzip.compress(plain), "gzip"), (gzip.compress(plain), "x-gzip"),
+                          (gzip.compress(plain), "br"), (plain, "gzip"), (plain, "br"),
+                          (plain, "identity"), (plain, None)):
+            with self.subTest(enc=enc, gzipped=body != plain):
+                got = []
+                for port in (self.influxd.port, self.d.http_port):
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+                    if enc:
+                        headers["Content-Encoding"] = enc
+                    c.request("POST", "/query", body, headers)
+                    r = c.getresponse()
+                    got.append((r.status, r.read()))
+                    c.close()
+                if body != plain:
+                    self.assertEqual(got[0], (400, b'{"error":"missing required parameter '
+                                                   b'\\"q\\""}\n'))
+                else:
+                    self.assertEqual(got[0][0], 200, got[0])
+                self.assertEqual(got[1], got[0])
+
+
+if __name__ == "__main__":
+    vt.main()
