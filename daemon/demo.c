@@ -232,7 +232,9 @@ int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
                  "second after their newest reading (%.1f s ago): %lld s of history, not 15 "
                  "minutes, which would go among the stored readings (remove ./vigil-data for a "
                  "fresh demo), then live; faults from 45 s",
-                 (double)(now_ms - d->newest_ms) / 1000.0, (long long)gap_s);
+                 /* up to a second ahead (the feed's lead): said as 0.0 s, not -0.4 s */
+                 (double)(now_ms > d->newest_ms ? now_ms - d->newest_ms : 0) / 1000.0,
+                 (long long)gap_s);
     return 0;
 }
 
