@@ -44,6 +44,17 @@ static inline size_t json_bom_len(const char *body, size_t len)
                : 0;
 }
 
+/* Whether the len bytes at body are no JSON body: nothing, or a byte order mark (json_bom_len)
+ * and blanks (space, tab, CR, LF: JSON's whitespace) alone. Every JSON route treats such a body
+ * as empty, and says so, rather than passing jansson's "near end of file" at column 0 on. */
+static inline int json_body_blank(const char *body, size_t len)
+{
+    for (size_t i = json_bom_len(body, len); i < len; i++)
+        if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' && body[i] != '\n')
+            return 0;
+    return 1;
+}
+
 /* ---- JSON: POST /v1/readings ---------------------------------------------------------------
  * Body: one object or an array of objects, each
  *   {"device":"pump-7","ts":1732780800123 | "2026-11-28T10:00:00.123Z","values":{"temp":71.2}}

@@ -194,10 +194,7 @@ int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms
     len -= bom;
     /* Nothing but blanks (after a mark) is an empty body, said so: jansson's "'[' or '{'
      * expected near end of file" at column 0 does not tell a client it sent nothing. */
-    size_t blank = 0;
-    while (blank < len && strchr(" \t\r\n", body[blank]) != NULL && body[blank] != '\0')
-        blank++;
-    if (blank == len) {
+    if (json_body_blank(body, len)) {
         snprintf(errmsg, errsize,
                  "request body is empty: send a JSON object or an array of "
                  "readings");

@@ -496,11 +496,9 @@ int api__json_body(api_request_t *r, json_t **v, json_error_t *jerr)
     int owned;
     if (api__request_body(r, &body, &len, &owned))
         return -1;
-    size_t bom = json_bom_len(body, len), i = bom;
-    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
-        i++;
     int rc = 0;
-    if (i < len) { /* a mark or blanks alone are no body */
+    if (!json_body_blank(body, len)) { /* a mark or blanks alone are no body */
+        const size_t bom = json_bom_len(body, len);
         *v = json_loadb(body + bom, len - bom, 0, jerr);
         rc = *v == NULL;
     }
