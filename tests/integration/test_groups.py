@@ -103,6 +103,21 @@ def feed_together(d, devs, rows_by_dev, start_k, t0=T0):
 class Groups(tp.DaemonPerTest):
     CONFIG = tp.config_text(0)
 
+    def linear_then_lstms(self, seeds):
+        """trained_pair, its first version linear, then an LSTM PUT on each member (seeds: one
+        each): the set-up of the rollback tests. Returns (devs, rng, the linear version)."""
+        d = self.d
+        devs, rng, st = self.trained_pair()
+        lin = st[0]["model"]
+        self.assertEqual(lin["kind"], "linear", st)
+        for dev, seed in zip(devs, seeds):
+            r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                       "-H", "Content-Type: application/octet-stream",
+                       stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, seed)))
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(tp.status(d, dev)["model"]["kind"], "lstm")
+        return devs, rng, lin
+
     def trained_pair(self):
         """Two members trained together: the warm-up's 300 readings, the first training, then
         100 more readings (a device that goes on sending, not a backfill)."""
@@ -190,15 +205,7 @@ class Groups(tp.DaemonPerTest):
         oscillators with it. (Each reads its own kept coefficients, equal in a group: the
         next test tells them apart.)"""
         d = self.d
-        devs, rng, st = self.trained_pair()
-        lin = st[0]["model"]
-        self.assertEqual(lin["kind"], "linear", st)
-        for dev, seed in zip(devs, (5, 6)):
-            r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
-                       "-H", "Content-Type: application/octet-stream",
-                       stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, seed)))
-            self.assertEqual(r.status, 200, r)
-            self.assertEqual(tp.status(d, dev)["model"]["kind"], "lstm")
+        devs, rng, lin = self.linear_then_lstms((5, 6))
         r = d.curl("POST", "/v1/devices/ga/model/rollback", "--data-binary",
                    '{"version": %d}' % lin["version"])
         self.assertEqual(r.status, 200, r)
@@ -223,14 +230,7 @@ class Groups(tp.DaemonPerTest):
         other coefficients (0 weights, biases 10, 20, 30: a constant prediction). The
         rollback asked on ga then predicts ga's oscillator and gb's constants."""
         d = self.d
-        devs, rng, st = self.trained_pair()
-        lin = st[0]["model"]
-        self.assertEqual(lin["kind"], "linear", st)
-        for dev, seed in zip(devs, (7, 8)):
-            r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
-                       "-H", "Content-Type: application/octet-stream",
-                       stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, seed)))
-            self.assertEqual(r.status, 200, r)
+        devs, rng, lin = self.linear_then_lstms((7, 8))
         d.stop()
         db = sqlite3.connect(d.db_path)
         where = (" WHERE version = ? AND device_id = (SELECT id FROM devices WHERE name = ?)")
