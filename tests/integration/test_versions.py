@@ -20,7 +20,9 @@
    naming both counts, not 500 "corrupt" (kept for a flipped byte: the CRC), and is not marked
    "rollback": true. Session 46: a restart with another model.hidden leaves a device's size
    (its LSTM version rolls back); a kept LSTM of another size is 409 naming model.hidden and
-   model.layers.
+   model.layers. A record kept before session 45 (no "channels" in its JSON) is judged by its
+   kept bytes' header in GET .../model ("rollback": false on a device with another channel
+   count now).
 
 Python 3 standard library.
 """
@@ -326,6 +328,41 @@ class RollbackKinds(tp.DaemonPerTest):
             r = self.roll(dev, v, 409)
             self.assertIn("was trained on 3 channels and the device has 4 now", r.json()["error"])
 
+
+    def test_record_without_channels_judged_by_its_header(self):
+        """Session 46: records kept by a vigild before session 45 name no channels. GET
+        .../model reads their kept bytes' header (a linear record's channel count, an LSTM
+        checkpoint's outputs) and lists them with "channels" and, on a device that has another
+        channel count now, "rollback": false (they were listed true until a rollback to them
+        was refused); a record on as many channels as its device stays a rollback point."""
+        dev, rng = "pre45-1", random.Random(16)
+        self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        lin = self.first_model(dev, "linear")
+        lstm = self.put_lstm(dev, 8)
+        same = "pre45-2"
+        self.feed(same, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        same_lin = self.first_model(same, "linear")
+        ts = [T0 + 1000 * k for k in range(500, 505)]
+        tp.post_readings(self.d, dev, [[0.1, 0.2, 2.0, 7.0]] * 5, ts, tp.CH3 + ["w"])
+        tp.wait_scored(self.d, dev, 505)
+        self.d.stop()
+        p = subprocess.run(["sqlite3", self.d.db_path,
+                            "UPDATE models SET info = json_remove(info, '$.channels');"
+                            " SELECT changes();"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "3"), p.stderr)
+        self.d.start()
+        m = tp.models(self.d, dev)
+        self.assertEqual(sorted((v["version"], v["kind"], v.get("channels"), v["rollback"])
+                                for v in m["versions"]),
+                         sorted([(lin, "linear", 3, False), (lstm, "lstm", 3, False)]), m)
+        m = tp.models(self.d, same)
+        self.assertEqual([(v["version"], v.get("channels"), v["rollback"])
+                          for v in m["versions"]], [(same_lin, 3, True)], m)
+        for v in (lin, lstm):
+            r = self.roll(dev, v, 409)
+            self.assertIn("was trained on 3 channels and the device has 4 now", r.json()["error"])
+        self.roll(same, same_lin)
 
     def test_lstm_of_another_size_409(self):
         """Session 46: model.hidden changed in the config shapes new detectors only, so a
