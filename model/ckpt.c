@@ -131,7 +131,13 @@ int model_checkpoint_peek(const void *buf, size_t len, struct model_config *cfg)
     }
     struct model_config c = {(int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3],
                              get_u64(p + 24)};
+    /* The header's own sums, as the load checks them: a header whose length is not the one its
+     * shape implies (the weights cut short, the length field rewritten to match) says nothing. */
     if (model__config_check(&c) < 0)
+        return ERR_CORRUPT;
+    const size_t np = model__param_count(&c);
+    if (get_u64(p + 32) != np ||
+        len != ckpt_size((size_t)c.n_inputs, np, version == CKPT_F16 ? 2 : 4))
         return ERR_CORRUPT;
     *cfg = c;
     return 0;
