@@ -304,7 +304,10 @@ class Groups(tp.DaemonPerTest):
         """Session 46: a PUT of weights on each member gives each a version of the same number
         holding its own LSTM; a group rollback to that number asked on one member gives each
         member back its own LSTM (it gave every member the asking member's), also after a
-        restart, where the LSTMs come from the store."""
+        restart, where the LSTMs come from the store. Each member also predicts with its own
+        LSTM when the members' readings are stepped together (one batched step): given the
+        same readings, the two predict differently (the batch stepped gb with ga's weights, as
+        both serve one version number)."""
         d = self.d
         devs, rng, lin = self.linear_then_lstms((9, 10))
         vers = {dev: tp.status(d, dev)["model"] for dev in devs}
@@ -327,6 +330,19 @@ class Groups(tp.DaemonPerTest):
                 w = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)[2]
                 self.assertEqual(w, weights[dev], "%s serves another LSTM than its own "
                                  "(restart %s)" % (dev, restart))
+            # The same readings to both, stepped together, for 2.5 windows (both staggered
+            # states reset since): predicted with one LSTM, both would predict the same.
+            k = 400 + 80 * int(restart)
+            same = tp.rotation(80, k, tp.OMEGA_A, 0.01, rng)
+            b0 = metric_value(d, "vigil_readings_batched_total")
+            feed_together(d, devs, {dev: same for dev in devs}, k)
+            self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 160)
+            last = T0 + (k + 79) * 1000
+            p = [d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, last))["points"]
+                 for dev in devs]
+            self.assertEqual([len(x) for x in p], [1, 1], p)
+            self.assertNotEqual(p[0][0]["predicted"], p[1][0]["predicted"],
+                                "gb predicted with ga's LSTM (restart %s)" % restart)
 
     def test_restart_restores_the_shared_model_once(self):
         """A restarted member serves the group's version with the same weights and continues
