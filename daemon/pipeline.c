@@ -872,10 +872,14 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
                 if (mrc == 0)
                     mrc = rollback_one(p, ms[i], version, own.same ? &k : &own, &mfit);
                 kept_free(&own);
-                if (mrc == ERR_INVAL && mfit.trained > 0) /* a channel came to it alone */
+                if (mrc == ERR_INVAL && mfit.trained > 0 && mfit.trained != mfit.now)
                     log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u was "
                              "trained on %d channels and the device has %d now",
                              ms[i]->name, g->name, version, mfit.trained, mfit.now);
+                else if (mrc == ERR_INVAL && mfit.trained > 0) /* as the API's 409 */
+                    log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u is "
+                             "an LSTM of another size than the device's model now",
+                             ms[i]->name, g->name, version);
                 else if (mrc && mrc != ERR_NOTFOUND && mrc != ERR_RANGE)
                     log_warn("pipeline: device '%s' of group '%s' stays as it is: its record of "
                              "version %u could not be installed (%s)",
