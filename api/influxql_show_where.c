@@ -212,6 +212,7 @@ int api__iq_where_time_error(qrun_t *run, const qscan_t *s, const struct tv_wher
     if (!w->time || what == NULL)
         return 0;
     api__q_result_error(run, what, " doesn't support time in WHERE clause");
+    run->err_rewrite = 1; /* influxd's RewriteStatement refuses it: its result has no id */
     return 1;
 }
 

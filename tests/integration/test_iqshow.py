@@ -11,6 +11,7 @@ import gzip
 import http.client
 import os
 import sys
+import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -104,6 +105,46 @@ class ShowEdges(InfluxdPair):
                 for status, body in self.both(q):
                     self.assertEqual(status, 200, body)
                     self.assertNotIn(b"time in WHERE", body)
+
+    def test_time_in_where_among_statements_as_influxd(self):
+        # influx6: influxd refuses time in SHOW's WHERE in its statement rewrite, whose error it
+        # sends without the statement's id: under id 0, replacing statement 0's result when
+        # statement 1 failed, after the results before it when a later one did; vigild answered
+        # it as the failed statement's own result
+        m = "SHOW MEASUREMENTS LIMIT %d"
+        bad = ["SHOW MEASUREMENTS WHERE time > 0", "SHOW SERIES EXACT CARDINALITY WHERE time > 0",
+               "SHOW FIELD KEY CARDINALITY WHERE device = 'a1' AND time > 0"]
+        qs = []
+        for b in bad:
+            for before in range(4):
+                for after in range(3):
+                    qs.append("; ".join([m % (i + 1) for i in range(before)] + [b]
+                                        + [m % 9] * after))
+        failed = []
+        for q in qs:
+            for chunked in (False, True):
+                with self.subTest(q=q, chunked=chunked):
+                    got = [self.chunked(port, q) if chunked else self.query(port, q)
+                           for port in (self.influxd.port, self.d.http_port)]
+                    self.assertEqual(got[0][0], 200, got[0])
+                    if chunked:  # whole, "not executed" replaces it when it was statement 0
+                        self.assertIn(b"doesn't support time in WHERE clause", got[0][1])
+                    if got[1] != got[0]:
+                        failed.append(q)
+                    self.assertEqual(got[1], got[0])
+        print("\ntime in SHOW's WHERE among statements: %d of %d as influxd" % (
+            2 * len(qs) - len(failed), 2 * len(qs)))
+
+    @staticmethod
+    def chunked(port, q):
+        """/query's answer with chunked=true: a document per result."""
+        enc = urllib.parse.urlencode({"db": "g", "q": q, "epoch": "ms", "chunked": "true"})
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/query?" + enc)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body
 
     def test_query_form_body_encoding_ignored_as_influxd(self):
         # influx5: influxd 1.6.7 parses /query's form body as sent (Go's ParseForm), whatever
