@@ -358,6 +358,11 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
  * 500). */
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
 
+/* Whether a regex starts at s where influxd's parser looks for one (FROM, WITH MEASUREMENT):
+ * a '/' after blanks alone, as its parseRegex peeks, so "/ *x* /" there is the regex "*x*" (a
+ * Go error), not a comment. */
+int api__iq_regex_next(const qscan_t *s);
+
 /* A bound regex t (QF_REGEX, just read from s) where influxd reads a value (device = $r, 1 = $r,
  * temp > $r): its pattern checked as api__iq_regex checks it (influxd's 400 for a bad one; the
  * query's budgets of bound regex bytes and of regex units), its translation unused. Returns 0,

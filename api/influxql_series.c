@@ -245,7 +245,7 @@ int api__iq_sources_read(api_request_t *r, qscan_t *s, const char **src, int *re
         qtoken_t t;
         const char *pattern = NULL, *was = *unsupported;
         api__qs_next(&at, &t);
-        int is_re = (t.kind == QT_OTHER && strcmp(t.text, "/") == 0) || t.form == QF_REGEX;
+        int is_re = api__iq_regex_next(s) || t.form == QF_REGEX;
         if (is_re) {
             if (api__iq_regex(r, s, &pattern))
                 return -1;

@@ -24,7 +24,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     qtoken_t t;
     qscan_t at = *s;
     api__qs_next(s, name);
-    if ((name->kind == QT_OTHER && strcmp(name->text, "/") == 0) || name->form == QF_REGEX) {
+    if (api__iq_regex_next(&at) || name->form == QF_REGEX) {
         const char *re;
         *s = at;
         *unsupported = "a regular expression in FROM";
@@ -515,7 +515,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
          * "= /pump/" matches as "=~ /pump/", "=~ pump" as "= pump". */
         at = *s;
         api__qs_next(&at, &name);
-        if (api__q_op(&name, "/") || name.form == QF_REGEX) {
+        if (api__iq_regex_next(s) || name.form == QF_REGEX) {
             if (api__iq_regex(r, s, &pattern))
                 return -1;
             has_re = 1;

@@ -135,6 +135,36 @@ class ShowEdges(InfluxdPair):
         print("\ntime in SHOW's WHERE among statements: %d of %d as influxd" % (
             2 * len(qs) - len(failed), 2 * len(qs)))
 
+    def test_comment_opening_where_a_regex_goes_is_a_regex_as_influxd(self):
+        # influx6: where influxd's parser looks for a regex (FROM, WITH MEASUREMENT) it peeks
+        # past blanks alone, so "/*x*/" there is the regex "*x*" (Go's error, a 400); vigild
+        # read a comment and answered the name after it
+        qs = ["SELECT x FROM /*x*/ a1", "SELECT * FROM /*x*/ cpu", "SELECT x FROM  /*x*/ a1",
+              "SELECT x FROM /* c */ /a/", "SELECT x FROM /*x*/", "SELECT x FROM /**/ a1",
+              "SELECT x FROM /*.*/", "SELECT x FROM\n/*x*/ a1", "SHOW SERIES FROM /*x*/ a1",
+              "SHOW TAG KEYS FROM /*x*/ a1", "SHOW FIELD KEYS FROM /*x*/ a1",
+              "SHOW TAG VALUES FROM /*x*/ a1 WITH KEY = device",
+              "SHOW MEASUREMENTS WITH MEASUREMENT = /*x*/ a1",
+              "SHOW MEASUREMENTS WITH MEASUREMENT = /* c */ /a/",
+              "SHOW SERIES CARDINALITY FROM /*x*/ a1", "SHOW TAG KEY CARDINALITY FROM /**/ a1",
+              "SHOW MEASUREMENTS; SELECT x FROM /*x*/ a1"]
+        failed = []
+        for q in qs:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 400, want)
+                self.assertIn(b"error parsing regexp", want[1])
+                if got != want:
+                    failed.append(q)
+                self.assertEqual(got, want)
+        print("\n/*x*/ where a regex goes: %d of %d as influxd" % (len(qs) - len(failed), len(qs)))
+        # a comment elsewhere stays one for both
+        for q in ("SELECT x FROM a1 LIMIT 1 /*x*/", "SELECT x /*x*/ FROM a1", "SELECT x FROM a1/*x*/"):
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 200, want)
+                self.assertEqual(got, want)
+
     @staticmethod
     def chunked(port, q):
         """/query's answer with chunked=true: a document per result."""
