@@ -540,14 +540,16 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return 0;
     if (api__iq_where_time_error(run, s, &where, "SHOW MEASUREMENTS"))
         return 1;
-    if (unsupported)
+    int nonstring = where.rhs;
+    if (unsupported && !nonstring)
         return unsupported_error(run, unsupported);
-    for (int i = 0; i < where.n; i++)
-        if (where.c[i].nonstring)
-            return api__q_result_error(run,
-                                       where.c[i].nonstring == 1 ? "right side of '=' must be "
-                                                                 : "right side of '!=' must be ",
-                                       "a tag value string");
+    for (int i = 0; i < where.n && !nonstring; i++)
+        nonstring = where.c[i].nonstring;
+    if (nonstring)
+        return api__q_result_error(run,
+                                   nonstring == 1 ? "right side of '=' must be "
+                                                  : "right side of '!=' must be ",
+                                   "a tag value string");
     if (exact) {
         pattern = api__iq_exact_pattern(s, name.text);
         if (pattern == NULL)
