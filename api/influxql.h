@@ -116,6 +116,8 @@ typedef struct {
     long long card_limit, card_offset; /* that statement's LIMIT and OFFSET (0: none) */
     const char *card_time; /* that statement as influxd's error for time in its WHERE names it
                             * ("SHOW TAG KEY EXACT CARDINALITY"); NULL: it has none */
+    int card_group;        /* that statement's GROUP BY (api__iq_card_group_by): 0 none, 1 read,
+                            * 2 with a literal dimension */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -428,6 +430,16 @@ int api__iq_card_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
  * count holds no more than its answer; its bound (API_PAGE_BYTES) is the list's walk's to check.
  * Any thread. */
 void api__iq_count_series(qrun_t *run, const char *name, size_t n);
+
+/* Reads a cardinality statement's GROUP BY dimension, ... if one is next (after its WHERE), as
+ * influxd 1.6.7 parses it (its parse errors), into s->card_group. Returns 0, or -1 (parse error
+ * answered). */
+int api__iq_card_group_by(api_request_t *r, qscan_t *s);
+
+/* When s->card_group is set, answers its statement error and returns 1; else 0. influxd
+ * rewrites a cardinality statement with GROUP BY into a SELECT count(...) and answers a count
+ * per group, which vigild does not; a literal dimension is influxd's own error. */
+int api__iq_card_group_error(qrun_t *run, const qscan_t *s);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
 
 /* The database statements of influxql_db.c, s just after their keywords (SHOW DATABASES, SHOW

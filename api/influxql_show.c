@@ -91,6 +91,8 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
     int desc;
     *limit = 0;
     *offset = 0;
+    if (s->card && api__iq_card_group_by(r, s)) /* GROUP BY: the cardinality statements' */
+        return -1;
     for (int i = s->card ? 1 : 0; i < (slimit_ok && !s->card ? 5 : 3); i++) {
         qscan_t at = *s;
         api__qs_next(s, &t);

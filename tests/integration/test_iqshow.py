@@ -198,6 +198,49 @@ class ShowEdges(InfluxdPair):
                 self.assertIn(b"doesn't support time in WHERE clause", want[1])
                 self.assertEqual(got, want)
 
+    def test_cardinality_group_by_as_influxd(self):
+        # influx6: influxd reads GROUP BY after a cardinality statement's WHERE (rewriting the
+        # statement to a SELECT count) and answers a count per group; vigild's 400 "found GROUP,
+        # expected ;". vigild now parses it as influxd (its parse errors and its statement error
+        # for a literal dimension byte for byte) and answers the rest with its statement error,
+        # influxd's status (200) without its rows
+        sts = ["MEASUREMENT", "MEASUREMENT EXACT", "SERIES", "SERIES EXACT", "TAG KEY",
+               "TAG KEY EXACT", "FIELD KEY", "FIELD KEY EXACT"]
+        same = []
+        for st in sts:
+            same += ["SHOW %s CARDINALITY GROUP BY %s" % (st, t) for t in (
+                "", "1", "'x'", "device, 1", "device,", "device WHERE device = 'a1'",
+                "device SLIMIT 1", "device fill(0)", "time(", "device, <")]
+        same += ["SHOW TAG VALUES CARDINALITY WITH KEY = device GROUP BY 1",
+                 "SHOW TAG VALUES CARDINALITY WITH KEY = device GROUP BY",
+                 "SHOW MEASUREMENT CARDINALITY GROUP device",
+                 "SHOW SERIES CARDINALITY WHERE time > 0 GROUP BY device",
+                 "SHOW MEASUREMENT CARDINALITY GROUP BY device ORDER BY time DESC"]
+        failed = []
+        for q in same:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertNotIn(b'"series"', want[1])
+                if got != want:
+                    failed.append(q)
+                self.assertEqual(got, want)
+        print("\ncardinality GROUP BY, errors: %d of %d as influxd" % (
+            len(same) - len(failed), len(same)))
+        counted = ["SHOW %s CARDINALITY %sGROUP BY %s" % (st, w, g) for st in sts
+                   for w in ("", "WHERE device = 'a1' ") for g in ("device", "*", "device, host")]
+        counted += ["SHOW FIELD KEY CARDINALITY FROM a1 GROUP BY device LIMIT 1",
+                    "SHOW SERIES CARDINALITY ON g GROUP BY device",
+                    "SHOW TAG VALUES CARDINALITY WITH KEY = device GROUP BY device",
+                    "SHOW MEASUREMENT CARDINALITY GROUP BY /x/"]
+        for q in counted:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 200, want)
+                self.assertIn(b'"series"', want[1])
+                self.assertEqual(got, (200, b'{"results":[{"statement_id":0,"error":"vigild does '
+                                            b'not support GROUP BY in the cardinality statements'
+                                            b'"}]}'))
+
     @staticmethod
     def chunked(port, q):
         """/query's answer with chunked=true: a document per result."""
