@@ -151,7 +151,7 @@ typedef struct {
     int err_nomem;  /* the error could not be kept: "out of memory" */
     int err_rewrite; /* err is one influxd 1.6.7 returns from its statement rewrite (time in
                       * SHOW's WHERE): sent without the statement's id, so under id 0 */
-    int again;      /* err is the store's ERR_AGAIN or ERR_UNPUBLISHED: the query answers 503 */
+    int again;       /* err is the store's ERR_AGAIN or ERR_UNPUBLISHED: the query answers 503 */
     int64_t deadline_us;        /* CLOCK_MONOTONIC µs past which the query stops (0: none) */
     int timed_out;              /* api__q_deadline_passed said so: err is API_IQ_TIMEOUT */
     struct api_iq_count *count; /* a cardinality statement running its list statement

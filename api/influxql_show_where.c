@@ -218,7 +218,7 @@ static int where_time(qscan_t s, const char *end)
 {
     static const char *const cmp[] = {"=", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~"};
     qtoken_t t, op;
-    int lead = 1;  /* t begins a part: after WHERE, '(', AND or OR */
+    int lead = 1;              /* t begins a part: after WHERE, '(', AND or OR */
     long depth = 0, parts = 0; /* parentheses open; how many outer ones open parts */
     while (s.p < end) {
         api__qs_next(&s, &t);
