@@ -158,8 +158,11 @@ class ShowEdges(InfluxdPair):
                     failed.append(q)
                 self.assertEqual(got, want)
         print("\n/*x*/ where a regex goes: %d of %d as influxd" % (len(qs) - len(failed), len(qs)))
-        # a comment elsewhere stays one for both
-        for q in ("SELECT x FROM a1 LIMIT 1 /*x*/", "SELECT x /*x*/ FROM a1", "SELECT x FROM a1/*x*/"):
+        # a comment elsewhere stays one for both, and a regex in FROM one (review)
+        for q in ("SELECT x FROM a1 LIMIT 1 /*x*/", "SELECT x /*x*/ FROM a1",
+                  "SELECT x FROM a1/*x*/", "SELECT x -- c\nFROM a1", "SELECT x FROM a1 -- c",
+                  "SELECT x FROM -- c\na1", "SELECT x FROM a1 WHERE /* c */ device = 'a1'",
+                  "SHOW SERIES FROM /a.*/", "SHOW MEASUREMENTS WITH MEASUREMENT =~ /a.*/"):
             with self.subTest(q=q):
                 want, got = self.both(q)
                 self.assertEqual(want[0], 200, want)
