@@ -96,6 +96,27 @@ static uint32_t old_shard_hash(const char *s, size_t n)
     return h;
 }
 
+/* Adds a point of device name at ts with one field, v = value. */
+static void add_v(batch_t *b, const char *name, int64_t ts, double value)
+{
+    assert_int_equal(batch_point_begin(b, name, strlen(name), ts, 0), 0);
+    assert_int_equal(batch_field_add(b, "v", 1, value), 0);
+    assert_int_equal(batch_point_commit(b), 1);
+}
+
+/* Every device of these tests has the channels {v}: its channel list (d->chl, made by the shard
+ * that scored its second point) is the one list of its shard's index. */
+static void assert_shard_chlist(const pipeline_t *p, const struct dev *d)
+{
+    const nameidx_t *cl = &p->shards[d->shard].chlists;
+    assert_int_equal(cl->count, 1);
+    const void *only = NULL;
+    for (size_t s = 0; s <= cl->mask; s++)
+        if (cl->slots[s].item)
+            only = cl->slots[s].item;
+    assert_ptr_equal(d->chl, only);
+}
+
 static void test_pipeline_shards_seeded(void **state)
 {
     (void)state;
@@ -117,12 +138,8 @@ static void test_pipeline_shards_seeded(void **state)
     batch_t b;
     batch_init(&b);
     for (int k = 0; k < 2; k++) /* the second point of a device attaches its channel list */
-        for (int i = 0; i < N; i++) {
-            assert_int_equal(batch_point_begin(&b, names[i], strlen(names[i]), 1000 + k * 1000, 0),
-                             0);
-            assert_int_equal(batch_field_add(&b, "v", 1, 1.0), 0);
-            assert_int_equal(batch_point_commit(&b), 1);
-        }
+        for (int i = 0; i < N; i++)
+            add_v(&b, names[i], 1000 + k * 1000, 1.0);
     pipeline_feed(p, &b);
     pipeline_drain(p);
     batch_deinit(&b);
@@ -132,13 +149,7 @@ static void test_pipeline_shards_seeded(void **state)
         assert_non_null(d);
         assert_true(d->shard >= 0 && d->shard < SHARDS);
         per[d->shard]++;
-        const nameidx_t *cl = &p->shards[d->shard].chlists;
-        assert_int_equal(cl->count, 1); /* every device has channels {v} */
-        const void *only = NULL;
-        for (size_t s = 0; s <= cl->mask; s++)
-            if (cl->slots[s].item)
-                only = cl->slots[s].item;
-        assert_ptr_equal(d->chl, only);
+        assert_shard_chlist(p, d);
     }
     for (int s = 0; s < SHARDS; s++)
         assert_true(per[s] >= 24); /* 64 on average; below 24: a chance under 1e-9 a shard */
@@ -163,10 +174,8 @@ static void test_pipeline_feed_runs(void **state)
     char name[24];
     for (int i = 0; i < N; i++)
         for (int k = 0; k < RUN; k++) {
-            int len = snprintf(name, sizeof name, "run-%d", i);
-            assert_int_equal(batch_point_begin(&b, name, (size_t)len, 1000 + k * 1000, 0), 0);
-            assert_int_equal(batch_field_add(&b, "v", 1, (double)k), 0);
-            assert_int_equal(batch_point_commit(&b), 1);
+            snprintf(name, sizeof name, "run-%d", i);
+            add_v(&b, name, 1000 + k * 1000, (double)k);
         }
     pipeline_feed(p, &b);
     pipeline_drain(p);
@@ -179,13 +188,7 @@ static void test_pipeline_feed_runs(void **state)
         per[d->shard]++;
         assert_int_equal(d->last_ts, 1000 * RUN);
         assert_int_equal(d->scored, RUN);
-        const nameidx_t *cl = &p->shards[d->shard].chlists;
-        assert_int_equal(cl->count, 1);
-        const void *only = NULL;
-        for (size_t s = 0; s <= cl->mask; s++)
-            if (cl->slots[s].item)
-                only = cl->slots[s].item;
-        assert_ptr_equal(d->chl, only);
+        assert_shard_chlist(p, d);
     }
     int used = 0;
     for (int s = 0; s < SHARDS; s++)
@@ -197,11 +200,8 @@ static void test_pipeline_feed_runs(void **state)
     batch_init(&b);
     for (int k = 0; k < RUN; k++)
         for (int i = 0; i < N; i++) {
-            int len = snprintf(name, sizeof name, "run-%d", i);
-            assert_int_equal(
-                batch_point_begin(&b, name, (size_t)len, 1000 * RUN + 1000 + k * 1000, 0), 0);
-            assert_int_equal(batch_field_add(&b, "v", 1, (double)k), 0);
-            assert_int_equal(batch_point_commit(&b), 1);
+            snprintf(name, sizeof name, "run-%d", i);
+            add_v(&b, name, 1000 * RUN + 1000 + k * 1000, (double)k);
         }
     pipeline_feed(p, &b);
     pipeline_drain(p);
@@ -219,13 +219,8 @@ static void test_pipeline_feed_runs(void **state)
     assert_non_null(one[1]); /* 63 others, each on one[0]'s shard with chance 1/4 */
     batch_init(&b);
     for (int k = 0; k < RUN; k++)
-        for (int j = 0; j < 2; j++) {
-            assert_int_equal(batch_point_begin(&b, one[j]->name, strlen(one[j]->name),
-                                               1000 * 2 * RUN + 1000 + k * 1000, 0),
-                             0);
-            assert_int_equal(batch_field_add(&b, "v", 1, (double)k), 0);
-            assert_int_equal(batch_point_commit(&b), 1);
-        }
+        for (int j = 0; j < 2; j++)
+            add_v(&b, one[j]->name, 1000 * 2 * RUN + 1000 + k * 1000, (double)k);
     pipeline_feed(p, &b);
     assert_int_equal(b.npoints, 0); /* moved into the shard's message, not copied */
     pipeline_drain(p);
@@ -236,11 +231,7 @@ static void test_pipeline_feed_runs(void **state)
         int moved = d == one[0] || d == one[1];
         assert_int_equal(d->last_ts, 1000 * (moved ? 3 : 2) * RUN);
         assert_int_equal(d->scored, (moved ? 3 : 2) * RUN);
-        const nameidx_t *cl = &p->shards[d->shard].chlists;
-        assert_int_equal(cl->count, 1);
-        for (size_t s = 0; s <= cl->mask; s++)
-            if (cl->slots[s].item)
-                assert_ptr_equal(d->chl, cl->slots[s].item);
+        assert_shard_chlist(p, d);
     }
     pipeline_destroy(p);
 }
