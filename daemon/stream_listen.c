@@ -12,7 +12,7 @@
  * but its struct conn cannot be allocated, it is kept pending in libuv (which stops watching the
  * listener until uv_accept) and retried on the same timer. Both count in /metrics.
  *
- * Threads: loop thread only (the counters /metrics reads are atomic). */
+ * Threads: loop thread only, except stream_metrics (any thread: it reads only atomics). */
 #include "err.h"
 #include "log.h"
 #include "stream_int.h"
