@@ -426,7 +426,8 @@ struct pipeline {
     atomic_uint_fast64_t opened[PIPE_OPEN_N]; /* events opened, by event.opened_by (0 not listed) */
     /* Limit alarms raised (pipeline_limits.c): [0] forecast, [1] exceeded. */
     atomic_uint_fast64_t limit_alarms[2];
-    atomic_int stopping; /* pipeline_stop began: a first training waits for no backfill */
+    atomic_int stopping; /* pipeline_stop began: a first training waits for no backfill, an
+                            LSTM's training is abandoned (detector_job_set_cancel) */
     int stopped;         /* pipeline_stop ended (its caller's thread: the stop's) */
     int64_t start_ms;    /* wall clock at pipeline_create: what a device's silence counts from
                             when no reading of it arrived since (set once, read anywhere) */
