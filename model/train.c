@@ -433,8 +433,9 @@ int model_train_cancellable(model_t **out, const model_t *base,
         }
         double tsum = 0.0;
         for (size_t k = 0; k < ntw; k += (size_t)cfg->batch) {
-            /* Between minibatches: the asker waits at most one step (well under a second for
-             * the largest model), and one relaxed load costs nothing beside a step. */
+            /* Between minibatches: the asker waits at most one step (or an epoch's validation
+             * pass, forward only), 0.1 s at hidden 128, and one relaxed load costs nothing
+             * beside a step. */
             if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) {
                 rc = ERR_CLOSED;
                 goto out;
