@@ -665,9 +665,9 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
     /* ERR_CLOSED from a run is the stop's cancel (model_train_cancellable) and nothing else. */
     const int abandoned = ok > 0 && rc == ERR_CLOSED && atomic_load(&p->stopping);
     if (abandoned && g)
-        log_info("pipeline: training of group '%s' (%zu devices, asked by '%s') abandoned at the "
-                 "stop; asked again at the next start (it had run %.1f s)",
-                 g->name, ok, ms[lead].d->name, seconds);
+        log_info("pipeline: training of group '%s' (%zu devices) abandoned at the stop; asked "
+                 "again at the next start (it had run %.1f s)",
+                 g->name, ok, seconds);
     else if (abandoned)
         log_info("pipeline: training of device '%s' abandoned at the stop; asked again at the next "
                  "start (it had run %.1f s)",
