@@ -92,6 +92,11 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
     pthread_mutex_unlock(&p->due_mu);
     d->due = 1;
     int rc = wpool_submit(p->train, train_next, p);
+    /* Refused by the pool closing at the stop (a request a training thread asks again as its
+     * training ends, train_next): kept as the requests the stop skips are (d due, in the
+     * due-set), so the stop's save records it as asking and the next start asks again. */
+    if (rc == ERR_CLOSED && atomic_load(&p->stopping))
+        return rc;
     if (rc) { /* take it out again: every entry has its pool job */
         pthread_mutex_lock(&p->due_mu);
         struct dev **pp = &p->due_head, *prev = NULL;
