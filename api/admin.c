@@ -49,7 +49,8 @@ static void call(api_request_t *r, int (*fn)(void *ctx, char **out), const char 
     free(out);
 }
 
-/* Whether the body is empty (a mark or blanks only) or an empty JSON object; else a 400 is set. */
+/* Whether the body is empty (a mark or blanks only) or an empty JSON object; else a 400 is set:
+ * a body that is not JSON says where jansson stopped, in the words of every other JSON route. */
 static int body_empty(api_request_t *r)
 {
     json_t *v;
@@ -57,7 +58,12 @@ static int body_empty(api_request_t *r)
     int rc = api__json_body(r, &v, &jerr);
     if (rc < 0)
         return 0;
-    int ok = rc == 0 && (v == NULL || (json_is_object(v) && json_object_size(v) == 0));
+    if (rc > 0) {
+        api__error(r, 400, "invalid JSON at line %d, column %d: %s (send no body or {})", jerr.line,
+                   jerr.column, jerr.text);
+        return 0;
+    }
+    int ok = v == NULL || (json_is_object(v) && json_object_size(v) == 0);
     if (!ok && json_is_object(v))
         api__error(r, 400,
                    "request body: unknown field '%s' (the snapshot takes no "

@@ -236,10 +236,10 @@ static int duration_parse(const char *v, long long min, long long max, int ms_ok
     return 0;
 }
 
-/* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) as api/server.c and stream.c will
- * when they bind: a numeric address (inet_pton: "localhost" passed here, then stopped the start
- * after the database was opened) and a port of 1 to 5 digits, 0 to 65535 (strtol took "+80"
- * and " 80"). */
+/* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) as api/server.c and
+ * daemon/stream_listen.c will when they bind: a numeric address (inet_pton: "localhost" passed
+ * here, then stopped the start after the database was opened) and a port of 1 to 5 digits, 0 to
+ * 65535 (strtol took "+80" and " 80"). */
 static int listen_ok(const char *v)
 {
     if (strcasecmp(v, "off") == 0) /* any case, as every word; stored as "off" (config_set) */

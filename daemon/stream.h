@@ -43,9 +43,9 @@ typedef struct stream_opts {
 typedef struct stream_server stream_server_t;
 
 /* Binds and starts accepting on loop (a failing accept pauses and retries every 100 ms: see
- * stream.c). Returns 0 and *out, or ERR_INVAL / ERR_IO with a reason in err. Caller owns *out;
- * it frees itself after stream_shutdown's callback. api may be NULL (then ingest is not counted
- * in /metrics). */
+ * stream_listen.c). Returns 0 and *out, or ERR_INVAL / ERR_IO with a reason in err. Caller owns
+ * *out; it frees itself after stream_shutdown's callback. api may be NULL (then ingest is not
+ * counted in /metrics). */
 int stream_start(stream_server_t **out, uv_loop_t *loop, const stream_opts_t *opts, store_t *store,
                  api_server_t *api, char *err, size_t errsize);
 

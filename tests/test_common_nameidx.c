@@ -298,7 +298,7 @@ static void test_nameidx_seeded(void **state)
 
 /* The pipeline's shard choice (pipeline.c's shard_of_key: the high half of the name's key in the
  * seeded device index, modulo the shards), checked here on the scheme itself (the pipeline
- * itself: test_daemon.c's test_pipeline_shards_seeded): names
+ * itself: test_daemon_pipeline.c's test_pipeline_shards_seeded): names
  * brute-forced so that the old unseeded choice (32-bit FNV-1a modulo the shards) puts all of
  * them on one shard spread over every shard with a seeded key, one name keeps one shard for the
  * index's life, and another index (another pipeline) places them differently. */

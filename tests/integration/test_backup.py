@@ -635,7 +635,7 @@ class Backup(tp.DaemonPerTest):
         st, hdrs, body = tp.req(d, "POST", "/v1/admin/snapshots")
         self.assertEqual(st, 405, body)
         for body, says in (({"path": "/etc/passwd"}, "'path'"), ("[]", "empty JSON object"),
-                           ("x", "empty JSON object")):
+                           ("x", "invalid JSON at line 1, column 1: ")):
             st, _, doc = snap(d, body)
             self.assertEqual(st, 400, doc)
             self.assertIn(says, doc["error"])

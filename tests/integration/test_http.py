@@ -418,13 +418,15 @@ class JsonIngest(vt.DaemonTestCase):
         """A body that is not JSON gets the same words on every route, "invalid JSON at line L,
         column C: " and jansson's reason (a device's PUT, maintenance, accept and rollback said
         "line L column C", the readings "line L, column C"); an empty readings body says it is
-        empty (it was "invalid JSON at line 1, column 0: ... near end of file")."""
+        empty (it was "invalid JSON at line 1, column 0: ... near end of file"). The snapshot
+        route too (it said "expected no body or an empty JSON object {}", naming no place)."""
         self.assertEqual(self.d.post_json({"device": "word-1", "ts": 1, "values": {"a": 1}})
                          .status, 200)
         for method, path in (("POST", "/v1/readings"), ("PUT", "/v1/devices/word-1"),
                              ("POST", "/v1/devices/word-1/maintenance"),
                              ("POST", "/v1/devices/word-1/anomalies/accept"),
-                             ("POST", "/v1/devices/word-1/model/rollback")):
+                             ("POST", "/v1/devices/word-1/model/rollback"),
+                             ("POST", "/v1/admin/snapshot")):
             r = self.d.curl(method, path, "--data-binary", "@-", stdin=b'{\n "a": nope}')
             msg = self.assertJsonError(r, 400, "invalid JSON at line 2, column ")
             self.assertRegex(msg, r"^invalid JSON at line 2, column \d+: invalid token", path)

@@ -1,0 +1,291 @@
+/* tests/test_daemon_pipeline.c: unit tests of the online pipeline's own pieces, without a store:
+ * a device's silence as /metrics counts it (pipeline_silence), the overlap check of maintenance
+ * periods (pipeline_maint_overlap), the seeded shard choice and its use when a batch is fed in
+ * runs of one device's points (pipeline__feed_at), and the seeded groups table. Split from
+ * tests/test_daemon.c (ctest unit_daemon) when that file neared 1,000 lines; run as
+ * unit_daemon_pipeline. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "pipeline.h"
+#include "pipeline_int.h"
+
+/* pipeline_silence: the silence runs from the newest arrival, or from the start when none came
+ * since; a bucket counts a silence strictly longer than its bound; a clock that went back gives
+ * 0, never a negative age; counts accumulate over devices. */
+static void test_silence(void **state)
+{
+    (void)state;
+    const int64_t start = 1700000000000, now = start + 4000 * 1000;
+    size_t silent[PIPELINE_SILENT_N] = {0};
+    static const int after[PIPELINE_SILENT_N] = PIPELINE_SILENT_AFTER;
+    assert_int_equal(after[0], 60);
+    assert_int_equal(after[1], 300);
+    assert_int_equal(after[2], 3600);
+    /* Arrived a second ago: in no bucket. */
+    assert_int_equal(pipeline_silence(now, now - 1000, start, silent), 1000);
+    assert_int_equal(silent[0] + silent[1] + silent[2], 0);
+    /* Exactly 60 s: not more than 60. One millisecond more: in the first bucket only. */
+    assert_int_equal(pipeline_silence(now, now - 60000, start, silent), 60000);
+    assert_int_equal(silent[0], 0);
+    assert_int_equal(pipeline_silence(now, now - 60001, start, silent), 60001);
+    assert_int_equal(silent[0], 1);
+    assert_int_equal(silent[1], 0);
+    /* 301 s: the first two. */
+    (void)pipeline_silence(now, now - 301000, start, silent);
+    assert_int_equal(silent[0], 2);
+    assert_int_equal(silent[1], 1);
+    assert_int_equal(silent[2], 0);
+    /* None since the start (4,000 s ago): counted from the start, in all three. */
+    assert_int_equal(pipeline_silence(now, -1, start, silent), 4000 * 1000);
+    assert_int_equal(silent[0], 3);
+    assert_int_equal(silent[1], 2);
+    assert_int_equal(silent[2], 1);
+    /* An arrival after the start counts from itself, not from the start. */
+    assert_int_equal(pipeline_silence(now, start + 3990 * 1000, start, silent), 10000);
+    assert_int_equal(silent[0], 3);
+    /* The clock went back past the arrival: silent 0 ms, no bucket. */
+    assert_int_equal(pipeline_silence(now, now + 5000, start, silent), 0);
+    assert_int_equal(silent[0], 3);
+    assert_int_equal(silent[1], 2);
+    assert_int_equal(silent[2], 1);
+}
+
+/* pipeline_maint_overlap: half-open spans overlap when they share a moment (touching ones do
+ * not), whichever starts first, one inside the other too; skip leaves one out (the current period
+ * whose end moves); the first overlapping one is reported. */
+static void test_maint_overlap(void **state)
+{
+    (void)state;
+    const struct maint_span s[] = {{100, 200}, {200, 300}, {500, 600}};
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){0, 100}, -1), -1);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){300, 500}, -1), -1);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){600, 700}, -1), -1);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){0, 101}, -1), 0);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){199, 201}, -1), 0);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){299, 501}, -1), 1);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){520, 530}, -1), 2);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){0, 1000}, -1), 0);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){599, 1000}, -1), 2);
+    /* The second period's end moved to 450: only itself is in the way, and skipped. */
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){200, 450}, 1), -1);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){200, 501}, 1), 2);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){150, 450}, 1), 0);
+    assert_int_equal(pipeline_maint_overlap(s, 0, (struct maint_span){0, 1000}, -1), -1);
+}
+
+/* The pipeline's shard choice on the pipeline itself (test_common's test_nameidx_seeded_shards
+ * checks a copy of the scheme): 512 device names that the old unseeded choice (32-bit FNV-1a
+ * modulo 8) put all on shard 0 are fed to a pipeline of 8 shards. Their devices spread over
+ * every shard (d->shard), and each device's points were scored on its d->shard: its channel
+ * list (d->chl, made by the shard that scored its second point) is the one list of that shard's
+ * index. Fails with pipeline__dev_k or pipeline__feed_at back on the unseeded hash (checked: per[s]
+ * and cl->count fail). */
+static uint32_t old_shard_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* Adds a point of device name at ts with one field, v = value. */
+static void add_v(batch_t *b, const char *name, int64_t ts, double value)
+{
+    assert_int_equal(batch_point_begin(b, name, strlen(name), ts, 0), 0);
+    assert_int_equal(batch_field_add(b, "v", 1, value), 0);
+    assert_int_equal(batch_point_commit(b), 1);
+}
+
+/* Every device of these tests has the channels {v}: its channel list (d->chl, made by the shard
+ * that scored its second point) is the one list of its shard's index. */
+static void assert_shard_chlist(const pipeline_t *p, const struct dev *d)
+{
+    const nameidx_t *cl = &p->shards[d->shard].chlists;
+    assert_int_equal(cl->count, 1);
+    const void *only = NULL;
+    for (size_t s = 0; s <= cl->mask; s++)
+        if (cl->slots[s].item)
+            only = cl->slots[s].item;
+    assert_ptr_equal(d->chl, only);
+}
+
+static void test_pipeline_shards_seeded(void **state)
+{
+    (void)state;
+    enum { N = 512, SHARDS = 8 };
+    static char names[N][24];
+    int found = 0;
+    for (int t = 0; found < N && t < (1 << 20); t++) {
+        int len = snprintf(names[found], sizeof names[found], "pump-%d", t);
+        if (old_shard_hash(names[found], (size_t)len) % SHARDS == 0)
+            found++;
+    }
+    assert_int_equal(found, N);
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = SHARDS;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    assert_int_equal(p->nshards, SHARDS);
+    batch_t b;
+    batch_init(&b);
+    for (int k = 0; k < 2; k++) /* the second point of a device attaches its channel list */
+        for (int i = 0; i < N; i++)
+            add_v(&b, names[i], 1000 + k * 1000, 1.0);
+    pipeline_feed(p, &b);
+    pipeline_drain(p);
+    batch_deinit(&b);
+    int per[SHARDS] = {0};
+    for (int i = 0; i < N; i++) {
+        struct dev *d = pipeline__find(p, names[i]);
+        assert_non_null(d);
+        assert_true(d->shard >= 0 && d->shard < SHARDS);
+        per[d->shard]++;
+        assert_shard_chlist(p, d);
+    }
+    for (int s = 0; s < SHARDS; s++)
+        assert_true(per[s] >= 24); /* 64 on average; below 24: a chance under 1e-9 a shard */
+    pipeline_destroy(p);
+}
+
+/* pipeline__feed_at hashes a name once per run of one device's points (the scan for one shard,
+ * then the split): a batch of runs (each device's points one after another, the first run
+ * before the first point of another shard) still sends every point to its device's d->shard.
+ * Each device's 3 points are scored (last_ts, scored) and its channel list is its shard's. */
+static void test_pipeline_feed_runs(void **state)
+{
+    (void)state;
+    enum { N = 64, SHARDS = 4, RUN = 3 };
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = SHARDS;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    batch_t b;
+    batch_init(&b);
+    char name[24];
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < RUN; k++) {
+            snprintf(name, sizeof name, "run-%d", i);
+            add_v(&b, name, 1000 + k * 1000, (double)k);
+        }
+    pipeline_feed(p, &b);
+    pipeline_drain(p);
+    batch_deinit(&b);
+    int per[SHARDS] = {0};
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "run-%d", i);
+        struct dev *d = pipeline__find(p, name);
+        assert_non_null(d);
+        per[d->shard]++;
+        assert_int_equal(d->last_ts, 1000 * RUN);
+        assert_int_equal(d->scored, RUN);
+        assert_shard_chlist(p, d);
+    }
+    int used = 0;
+    for (int s = 0; s < SHARDS; s++)
+        used += per[s] > 0;
+    assert_true(used >= 2); /* the split path ran (all on one shard: a chance of 4^-63) */
+
+    /* Review: points interleaving the devices (runs of one point: every point after the split
+     * is hashed again), RUN rounds over all N; each device's points still reach its shard. */
+    batch_init(&b);
+    for (int k = 0; k < RUN; k++)
+        for (int i = 0; i < N; i++) {
+            snprintf(name, sizeof name, "run-%d", i);
+            add_v(&b, name, 1000 * RUN + 1000 + k * 1000, (double)k);
+        }
+    pipeline_feed(p, &b);
+    pipeline_drain(p);
+    batch_deinit(&b);
+    /* A batch moved whole to one shard (two devices of one shard, interleaved). */
+    struct dev *one[2] = {NULL, NULL};
+    for (int i = 0; i < N && one[1] == NULL; i++) {
+        snprintf(name, sizeof name, "run-%d", i);
+        struct dev *d = pipeline__find(p, name);
+        if (one[0] == NULL)
+            one[0] = d;
+        else if (d->shard == one[0]->shard)
+            one[1] = d;
+    }
+    assert_non_null(one[1]); /* 63 others, each on one[0]'s shard with chance 1/4 */
+    batch_init(&b);
+    for (int k = 0; k < RUN; k++)
+        for (int j = 0; j < 2; j++)
+            add_v(&b, one[j]->name, 1000 * 2 * RUN + 1000 + k * 1000, (double)k);
+    pipeline_feed(p, &b);
+    assert_int_equal(b.npoints, 0); /* moved into the shard's message, not copied */
+    pipeline_drain(p);
+    batch_deinit(&b);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "run-%d", i);
+        struct dev *d = pipeline__find(p, name);
+        int moved = d == one[0] || d == one[1];
+        assert_int_equal(d->last_ts, 1000 * (moved ? 3 : 2) * RUN);
+        assert_int_equal(d->scored, (moved ? 3 : 2) * RUN);
+        assert_shard_chlist(p, d);
+    }
+    pipeline_destroy(p);
+}
+
+/* The groups table (pipeline_train.c, uthash) buckets group names by p->idx's seeded key: 256
+ * names brute-forced so uthash's unseeded Jenkins hash agrees in its low 12 bits (one chain of
+ * 256 with it) each get one group of their own, found again by name, and no bucket chain is long
+ * (random hashes: at most 18 for 256 names in 200,000 trials; the bound is 32). */
+static void test_groups_seeded(void **state)
+{
+    (void)state;
+    enum { N = 256, BITS = 12 };
+    static char names[N][24];
+    static struct group *g[N];
+    unsigned want = 0;
+    int found = 0;
+    for (int t = 0; found < N && t < (1 << 24); t++) {
+        int len = snprintf(names[found], sizeof names[found], "g%d", t);
+        unsigned hv;
+        HASH_VALUE(names[found], (unsigned)len, hv);
+        if (found == 0)
+            want = hv & ((1u << BITS) - 1);
+        if ((hv & ((1u << BITS) - 1)) == want)
+            found++;
+    }
+    assert_int_equal(found, N);
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        g[i] = pipeline__group(p, names[i]);
+        assert_non_null(g[i]);
+        assert_string_equal(g[i]->name, names[i]);
+    }
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(pipeline__group(p, names[i]), g[i]);
+    assert_int_equal(HASH_COUNT(p->groups), N);
+    unsigned most = 0;
+    for (unsigned i = 0; i < p->groups->hh.tbl->num_buckets; i++)
+        if (p->groups->hh.tbl->buckets[i].count > most)
+            most = p->groups->hh.tbl->buckets[i].count;
+    assert_true(most <= 32);
+    pipeline_destroy(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_silence),
+        cmocka_unit_test(test_maint_overlap),
+        cmocka_unit_test(test_pipeline_shards_seeded),
+        cmocka_unit_test(test_pipeline_feed_runs),
+        cmocka_unit_test(test_groups_seeded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
