@@ -705,12 +705,19 @@ static int has_rollback(const struct dev *d, uint32_t version, int *trained)
     return 0;
 }
 
-/* What a version kept: an LSTM (m), or a linear model's or persistence's parameters (pred,
- * len bytes of detector_pred_save's). The caller owns both (kept_free). */
+/* What a version kept: an LSTM (m, made from the checkpoint's bytes, which raw keeps), or a
+ * linear model's or persistence's parameters (pred, len bytes of detector_pred_save's). A group
+ * member's read is given the asking member's (like): when its bytes are the same (the group's
+ * trained LSTM, one model) it makes no model of its own (same), so the members go on sharing
+ * one copy of the weights. The caller owns m, pred and raw (kept_free). */
 struct kept {
     model_t *m;
     void *pred;
     size_t len;
+    void *raw;
+    size_t rawlen;
+    const struct kept *like;
+    int same;
     int rc;
 };
 
@@ -718,6 +725,7 @@ static void kept_free(struct kept *k)
 {
     model_destroy(k->m);
     free(k->pred);
+    free(k->raw);
     memset(k, 0, sizeof *k);
 }
 
@@ -737,8 +745,17 @@ static void on_ckpt(void *arg, int64_t version, const char *info_json, const voi
             memcpy(k->pred, ckpt, len);
             k->len = len;
         }
+    } else if (k->like && k->like->raw && len == k->like->rawlen &&
+               memcmp(ckpt, k->like->raw, len) == 0) {
+        k->same = 1;
+        k->rc = 0;
     } else {
         k->rc = model_checkpoint_load(&k->m, ckpt, len);
+        k->raw = k->rc == 0 ? malloc(len) : NULL;
+        if (k->raw) {
+            memcpy(k->raw, ckpt, len);
+            k->rawlen = len;
+        }
     }
 }
 
@@ -747,12 +764,14 @@ static void on_ckpt(void *arg, int64_t version, const char *info_json, const voi
  * flush makes everything queued before durable and the read is tried again. Returns 0,
  * ERR_NOTFOUND, or the store's or the checkpoint's error. Any thread but the writer's; the
  * caller holds no device lock (a read may wait for the disk). */
-static int version_read(pipeline_t *p, const char *device, uint32_t version, struct kept *k)
+static int version_read(pipeline_t *p, const char *device, uint32_t version,
+                        const struct kept *like, struct kept *k)
 {
     memset(k, 0, sizeof *k);
     if (p->store == NULL)
         return ERR_NOTFOUND;
     for (int attempt = 0;; attempt++) {
+        k->like = like;
         k->rc = ERR_NOTFOUND;
         int rc = store_model_get(p->store, device, version, on_ckpt, k);
         if (rc == 0)
@@ -825,7 +844,7 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
         return ok < 0 ? ERR_INVAL : ERR_RANGE;
     /* What it kept is read once, outside the device's lock (the shard steps d meanwhile). */
     struct kept k;
-    int rc = version_read(p, d->name, version, &k);
+    int rc = version_read(p, d->name, version, NULL, &k);
     /* The read's ERR_INVAL (a later vigild's checkpoint format) is corrupt here: this
      * function's ERR_INVAL says an older vigild kept no parameters. */
     if (rc)
@@ -837,25 +856,36 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
         rc = ERR_CORRUPT; /* a later vigild's record format (detector_pred_check) */
     /* Otherwise ERR_INVAL: intact bytes (their CRC held) of another shape than the device's. */
     if (rc == 0 && g != NULL) {
-        /* A group's members serve one model: the others follow with the same LSTM (every
-         * member recorded the group's versions); a linear model's coefficients are each
-         * member's own, so each reads its own. */
+        /* Each member gets back what it served at that version: its own record of it. For
+         * a version the group trained they are the asking member's bytes (one model, shared
+         * as before: kept.same); a PUT of weights on each member gave each its own LSTM
+         * under one number, and a linear model's record is each member's own. A member that
+         * keeps no record of it (left out of that training, or joined since) stays as it is:
+         * another member's model would serve it under a version it never served. */
         struct dev **ms;
         size_t n;
         if (pipeline__group_members(p, g, &ms, &n) == 0) {
             for (size_t i = 0; i < n; i++) {
                 if (ms[i] == d)
                     continue;
-                struct kept own = {0};
-                int mrc = k.m ? 0 : version_read(p, ms[i]->name, version, &own);
+                struct kept own;
+                int mrc = version_read(p, ms[i]->name, version, &k, &own);
                 struct pipeline_fit mfit = {0};
                 if (mrc == 0)
-                    mrc = rollback_one(p, ms[i], version, k.m ? &k : &own, &mfit);
+                    mrc = rollback_one(p, ms[i], version, own.same ? &k : &own, &mfit);
                 kept_free(&own);
-                if (mrc == ERR_INVAL && mfit.trained > 0) /* a channel came to it alone */
+                if (mrc == ERR_INVAL && mfit.trained > 0 && mfit.trained != mfit.now)
                     log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u was "
                              "trained on %d channels and the device has %d now",
                              ms[i]->name, g->name, version, mfit.trained, mfit.now);
+                else if (mrc == ERR_INVAL && mfit.trained > 0) /* as the API's 409 */
+                    log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u is "
+                             "an LSTM of another size than the device's model now",
+                             ms[i]->name, g->name, version);
+                else if (mrc && mrc != ERR_NOTFOUND && mrc != ERR_RANGE)
+                    log_warn("pipeline: device '%s' of group '%s' stays as it is: its record of "
+                             "version %u could not be installed (%s)",
+                             ms[i]->name, g->name, version, err_str(mrc));
                 else if (mrc)
                     log_warn(
                         "pipeline: device '%s' of group '%s' has no version %u to roll back to",

@@ -20,6 +20,7 @@ struct version {
     uint32_t version;
     char *info_json; /* owned: created, kind, swapped, metrics (see pipeline__version_json) */
     int has_ckpt;    /* the store holds its checkpoint or parameters: it can be rolled back to */
+    int peeked;      /* a record without "channels": its kept bytes' header was read for them */
 };
 
 /* How an event ended: the detector's enum detector_end, and beyond it the daemon's own. */

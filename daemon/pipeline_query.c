@@ -635,11 +635,75 @@ int pipeline_anomalies_each(pipeline_t *p, const char *device, int64_t from, int
     return rc;
 }
 
+/* store_model_get's callback for versions_peek: the channels the kept bytes' header says (a
+ * linear model's or persistence's record is small and checked whole; an LSTM's checkpoint
+ * header alone: one output a channel), 0 when it tells none. */
+static void on_peek(void *arg, int64_t version, const char *info_json, const void *ckpt, size_t len)
+{
+    int *channels = arg;
+    (void)version;
+    (void)info_json;
+    struct model_config mc;
+    enum detector_kind kind;
+    if (ckpt && len >= 4 && memcmp(ckpt, DETECTOR_PRED_MAGIC, 4) == 0)
+        (void)detector_pred_check(ckpt, len, &kind, channels);
+    else if (ckpt && model_checkpoint_peek(ckpt, len, &mc) == 0)
+        *channels = mc.n_outputs;
+}
+
+/* A version recorded before session 45 does not say the channels it was trained on, so the
+ * listing could not mark it as no rollback point when a channel came since. Its kept bytes'
+ * header says them: read once a run, the first time d's versions are listed (at most
+ * model.versions + 1 records, none deserialised), and written into its JSON in memory, where
+ * the listing and pipeline_rollback's check read them. The reads hold no device lock. */
+static void versions_peek(pipeline_t *p, struct dev *d)
+{
+    if (p->store == NULL)
+        return;
+    pthread_mutex_lock(&d->mu);
+    uint32_t *want = d->nversions ? malloc(d->nversions * sizeof *want) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; want && i < d->nversions; i++) {
+        struct version *v = &d->versions[i];
+        int c = 0;
+        if (v->has_ckpt && !v->peeked && v->info_json &&
+            (pipeline__version_served(v->info_json, &c), c == 0))
+            want[n++] = v->version;
+        v->peeked = 1;
+    }
+    pthread_mutex_unlock(&d->mu);
+    int *got = n ? calloc(n, sizeof *got) : NULL;
+    for (size_t i = 0; got && i < n; i++)
+        if (store_model_get(p->store, d->name, want[i], on_peek, &got[i]) != 0)
+            got[i] = 0;
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; got && i < n; i++) {
+        for (size_t k = 0; got[i] > 0 && k < d->nversions; k++) {
+            struct version *v = &d->versions[k];
+            if (v->version != want[i] || v->info_json == NULL)
+                continue;
+            json_t *j = json_loads(v->info_json, 0, NULL);
+            char *s = NULL;
+            if (j && json_object_get(j, "channels") == NULL &&
+                json_object_set_new(j, "channels", json_integer(got[i])) == 0 &&
+                pipeline__dump(json_incref(j), &s) == 0 && s) {
+                free(v->info_json);
+                v->info_json = s;
+            }
+            json_decref(j);
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    free(want);
+    free(got);
+}
+
 int pipeline_models(pipeline_t *p, const char *device, char **out)
 {
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
+    versions_peek(p, d);
     json_t *arr = json_array();
     pthread_mutex_lock(&d->mu);
     for (size_t i = d->nversions; i-- > 0;)

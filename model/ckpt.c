@@ -114,6 +114,35 @@ int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len)
     return 0;
 }
 
+int model_checkpoint_peek(const void *buf, size_t len, struct model_config *cfg)
+{
+    const unsigned char *p = buf;
+    if (!buf || !cfg || len < CKPT_HEADER + 4 || memcmp(p, CKPT_MAGIC, 4) != 0 ||
+        get_u64(p + 40) != len)
+        return ERR_CORRUPT;
+    const uint32_t version = model__get_u32(p + 4);
+    if (version != CKPT_VERSION && version != CKPT_F16)
+        return ERR_INVAL;
+    uint32_t dims[4];
+    for (int i = 0; i < 4; i++) {
+        dims[i] = model__get_u32(p + 8 + 4 * i);
+        if (dims[i] > MODEL_MAX_HIDDEN)
+            return ERR_CORRUPT;
+    }
+    struct model_config c = {(int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3],
+                             get_u64(p + 24)};
+    /* The header's own sums, as the load checks them: a header whose length is not the one its
+     * shape implies (the weights cut short, the length field rewritten to match) says nothing. */
+    if (model__config_check(&c) < 0)
+        return ERR_CORRUPT;
+    const size_t np = model__param_count(&c);
+    if (get_u64(p + 32) != np ||
+        len != ckpt_size((size_t)c.n_inputs, np, version == CKPT_F16 ? 2 : 4))
+        return ERR_CORRUPT;
+    *cfg = c;
+    return 0;
+}
+
 int model_checkpoint_load(model_t **out, const void *buf, size_t len)
 {
     const unsigned char *p = buf;

@@ -541,8 +541,10 @@ int detector_step_batch(detector_t *const *ds, int n, const int64_t *ts_ms, cons
     const size_t Cz = (size_t)C, B = 2 * (size_t)n;
     float *xc = work, *in = xc + (size_t)n * Cz, *pred = in + B * Cz, *mwork = pred + B * Cz;
     float *states[2 * DETECTOR_MAX_BATCH];
-    /* Batched: the members serving an LSTM of the first such member's version (a group's
-     * detectors serve copies of one model, so its weights stand for all of them). */
+    /* Batched: the members serving the first such member's LSTM itself (a group's detectors
+     * share one model: model_share). The same version number is not enough: a PUT of weights
+     * on each member gives each its own LSTM under one number, and a group rollback to it
+     * gives each its own back; such a member advances alone, with its own weights. */
     const detector_t *lead = NULL;
     for (int i = 0; i < n && !lead; i++)
         if (ds[i]->version > 0 && ds[i]->kind == DET_KIND_LSTM)
@@ -556,7 +558,7 @@ int detector_step_batch(detector_t *const *ds, int n, const int64_t *ts_ms, cons
         if (d->version == 0)
             continue;
         if (!lead || d->kind != DET_KIND_LSTM || d->version != lead->version ||
-            d->lstm_window != lead->lstm_window) {
+            d->lstm != lead->lstm || d->lstm_window != lead->lstm_window) {
             predictor_advance(d, xi);
             continue;
         }
@@ -578,7 +580,7 @@ int detector_step_batch(detector_t *const *ds, int n, const int64_t *ts_ms, cons
     for (int i = 0, k = 0; i < n; i++) {
         detector_t *d = ds[i];
         if (d->version > 0 && lead && d->kind == DET_KIND_LSTM && d->version == lead->version &&
-            d->lstm_window == lead->lstm_window) {
+            d->lstm == lead->lstm && d->lstm_window == lead->lstm_window) {
             const uint64_t phase = d->n_seen % (uint64_t)d->lstm_window;
             const uint64_t half = (uint64_t)(d->lstm_window / 2 > 0 ? d->lstm_window / 2 : 1);
             const float *p = pred + (size_t)(2 * k + (phase >= half ? 0 : 1)) * Cz;

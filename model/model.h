@@ -305,6 +305,13 @@ size_t model_checkpoint_size(const model_t *m);
  * with the same bits. Returns ERR_RANGE if cap is too small (nothing meaningful written). */
 int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len);
 
+/* The shape a checkpoint's header says (buf borrowed, len its whole length): what
+ * model_checkpoint_load would make, read without the weights or their CRC (a listing's
+ * judgement; the load checks the rest). Reads only the 48 header bytes, none before len is
+ * checked, and the header's lengths must agree with len. Returns ERR_CORRUPT, ERR_INVAL (an
+ * unknown version). */
+int model_checkpoint_peek(const void *buf, size_t len, struct model_config *cfg);
+
 /* Creates a model from a checkpoint (buf borrowed). Returns ERR_CORRUPT for a wrong magic,
  * length, CRC or contents, ERR_INVAL for an unknown version, ERR_NOMEM. Never reads outside
  * buf. Caller owns *out; free with model_destroy. */

@@ -261,10 +261,13 @@ static void test_retrain_seconds(void **unused)
 /* A group's batched step: three detectors serving copies of one LSTM, stepped together by
  * detector_step_batch (one batched model step), give what three single steps give, within
  * float rounding of the batched sgemm (1e-4 relative on predictions, 1e-3 on raw scores);
- * a detector of another version in the same batch advances alone and exactly. */
+ * a detector of another version in the same batch advances alone and exactly, and so does one
+ * serving another LSTM under the group's version number (a PUT of weights on each member, and
+ * a group rollback to it, give each member its own LSTM under one number: the batch stepped
+ * it with the first member's weights before). */
 static void test_batch_step_matches_single(void **unused)
 {
-    const int n = 400, M = 4;
+    const int n = 400, M = 5;
     float *x = make_cubic(n + 40);
     struct detector_config cfg;
     detector_config_default(&cfg);
@@ -280,7 +283,7 @@ static void test_batch_step_matches_single(void **unused)
     tc.max_epochs = 5;
     tc.val_fraction = 0.0f;
     assert_int_equal(model_train(&m, base, &tc, x, (size_t)n, NULL), 0);
-    detector_t *single[4], *batch[4];
+    detector_t *single[5], *batch[5];
     for (int i = 0; i < M; i++) {
         assert_int_equal(detector_create(&single[i], &cfg, 1), 0);
         assert_int_equal(detector_create(&batch[i], &cfg, 1), 0);
@@ -290,16 +293,17 @@ static void test_batch_step_matches_single(void **unused)
             assert_int_equal(detector_step(single[i], x + t, NULL, &r), 0);
             assert_int_equal(detector_step(batch[i], x + t, NULL, &r), 0);
         }
-        uint32_t version = i == M - 1 ? 9 : 8; /* the last one is not the group's version */
-        assert_int_equal(detector_set_model(single[i], m, version), 0);
-        assert_int_equal(detector_set_model(batch[i], m, version), 0);
+        uint32_t version = i == M - 1 ? 9 : 8;      /* the last one is not the group's version */
+        const model_t *own = i == M - 2 ? base : m; /* the group's number, its own LSTM */
+        assert_int_equal(detector_set_model(single[i], own, version), 0);
+        assert_int_equal(detector_set_model(batch[i], own, version), 0);
     }
     float *work = malloc(sizeof(float) * detector_batch_work_len(batch[0], M));
     assert_non_null(work);
     for (int t = 40; t < n; t++) {
-        float xs[4];
-        int64_t ts[4];
-        struct detector_result rs[4], rb[4];
+        float xs[5];
+        int64_t ts[5];
+        struct detector_result rs[5], rb[5];
         for (int i = 0; i < M; i++) {
             xs[i] = x[t - 3 * i] * (1.0f + 0.1f * (float)i);
             ts[i] = (int64_t)t * 1000;
@@ -307,7 +311,7 @@ static void test_batch_step_matches_single(void **unused)
         }
         assert_int_equal(detector_step_batch(batch, M, ts, xs, NULL, rb, work), 0);
         for (int i = 0; i < M; i++) {
-            if (i == M - 1) { /* advanced alone: exactly the single step */
+            if (i >= M - 2) { /* advanced alone: exactly the single step */
                 assert_true(rs[i].pred[0] == rb[i].pred[0] && rs[i].raw == rb[i].raw);
             } else {
                 assert_true(fabsf(rs[i].pred[0] - rb[i].pred[0]) <=

@@ -44,6 +44,58 @@ static void test_checkpoint(void **unused)
     model_destroy(m);
 }
 
+/* model_checkpoint_peek (GET .../model's judgement of a record kept before session 45): the
+ * header's shape, for float32 and float16 checkpoints alike; every truncated prefix (each in a
+ * buffer of exactly its length, so ASan would see a read past it), a header whose length field
+ * was rewritten to a cut buffer's, and each damaged header field are refused, never read past. */
+static void test_checkpoint_peek(void **unused)
+{
+    for (int f16 = 0; f16 < 2; f16++) {
+        model_t *m = make_normed_model(4, 3, 2, 6, 23);
+        if (f16) {
+            model_t *h = NULL;
+            assert_int_equal(model_compact(&h, m), 0);
+            model_destroy(m);
+            m = h;
+        }
+        size_t cap = model_checkpoint_size(m), len;
+        unsigned char *buf = malloc(cap);
+        assert_int_equal(model_checkpoint_save(m, buf, cap, &len), 0);
+        struct model_config c = {0}, want;
+        model_get_config(m, &want);
+        assert_int_equal(model_checkpoint_peek(buf, len, &c), 0);
+        assert_int_equal(c.n_inputs, 4);
+        assert_int_equal(c.n_outputs, 3);
+        assert_int_equal(c.n_layers, want.n_layers);
+        assert_int_equal(c.n_hidden, want.n_hidden);
+        for (size_t l = 0; l < len; l++) {
+            unsigned char *t = malloc(l ? l : 1);
+            memcpy(t, buf, l);
+            assert_int_equal(model_checkpoint_peek(l ? t : NULL, l, &c), ERR_CORRUPT);
+            assert_int_equal(model_checkpoint_peek(t, l, &c), ERR_CORRUPT);
+            if (l >= 52) { /* the length field says the cut length: the shape disagrees */
+                for (int i = 0; i < 8; i++)
+                    t[40 + i] = (unsigned char)((uint64_t)l >> (8 * i));
+                assert_int_equal(model_checkpoint_peek(t, l, &c), ERR_CORRUPT);
+            }
+            free(t);
+        }
+        unsigned char *bad = malloc(len);
+        for (size_t i = 0; i < 48; i++) { /* every header byte: refused or the same shape */
+            if (i >= 24 && i < 32)
+                continue; /* the seed: informational */
+            memcpy(bad, buf, len);
+            bad[i] ^= 0x40;
+            int rc = model_checkpoint_peek(bad, len, &c);
+            assert_true(rc == ERR_CORRUPT || (i >= 4 && i < 8 && rc == ERR_INVAL));
+        }
+        assert_int_equal(model_checkpoint_peek(buf, len, NULL), ERR_CORRUPT);
+        free(bad);
+        free(buf);
+        model_destroy(m);
+    }
+}
+
 /* model_share: handles to one copy of the weights, freed with the last; a shared model refuses
  * model_set_norm (readers on other threads may step it). Under valgrind or ASan a free too early
  * or a leak would show. */
@@ -255,6 +307,7 @@ static void test_crc32_reference(void **unused)
 const struct CMUnitTest model_io_tests[] = {
     cmocka_unit_test(test_crc32_reference),
     cmocka_unit_test(test_checkpoint),
+    cmocka_unit_test(test_checkpoint_peek),
     cmocka_unit_test(test_share),
     cmocka_unit_test(test_safetensors_roundtrip),
     cmocka_unit_test(test_safetensors_handmade),

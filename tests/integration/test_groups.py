@@ -36,7 +36,9 @@ readings that arrive together are stepped as one batched model step.
    member installs the coefficients it kept itself, not the asking member's (session 45: the
    group's training gives every member the same pooled fit, so the test makes one member's
    kept record differ in the database). A member that alone got a new channel refuses the
-   version (409) and stays as it is when the rollback is asked on another member.
+   version (409) and stays as it is when the rollback is asked on another member. Members that
+   each took their own LSTM by a PUT (one version number, two models) each get back their own
+   on a group rollback to that number (session 46; each got the asking member's before).
 
 Python 3 standard library.
 """
@@ -297,6 +299,50 @@ class Groups(tp.DaemonPerTest):
         self.assertEqual(tp.status(d, "ga")["model"], ga)
         self.assertIn("device 'ga' of group 'g1' stays as it is: version %d was trained on 3 "
                       "channels and the device has 4 now" % lin["version"], d.log())
+
+    def test_rollback_members_get_their_own_lstms(self):
+        """Session 46: a PUT of weights on each member gives each a version of the same number
+        holding its own LSTM; a group rollback to that number asked on one member gives each
+        member back its own LSTM (it gave every member the asking member's), also after a
+        restart, where the LSTMs come from the store. Each member also predicts with its own
+        LSTM when the members' readings are stepped together (one batched step): given the
+        same readings, the two predict differently (the batch stepped gb with ga's weights, as
+        both serve one version number)."""
+        d = self.d
+        devs, rng, lin = self.linear_then_lstms((9, 10))
+        vers = {dev: tp.status(d, dev)["model"] for dev in devs}
+        self.assertEqual(vers["ga"], vers["gb"])  # one number, two models
+        lstm = vers["ga"]["version"]
+        weights = {dev: tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)[2] for dev in devs}
+        self.assertNotEqual(weights["ga"], weights["gb"])
+        for restart in (False, True):
+            r = d.curl("POST", "/v1/devices/gb/model/rollback", "--data-binary",
+                       '{"version": %d}' % lin["version"])
+            self.assertEqual(r.status, 200, r)
+            if restart:
+                d.stop()
+                d.start()
+            r = d.curl("POST", "/v1/devices/ga/model/rollback", "--data-binary",
+                       '{"version": %d}' % lstm)
+            self.assertEqual(r.status, 200, r)
+            for dev in devs:
+                self.assertEqual(tp.status(d, dev)["model"], vers[dev], dev)
+                w = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)[2]
+                self.assertEqual(w, weights[dev], "%s serves another LSTM than its own "
+                                 "(restart %s)" % (dev, restart))
+            # The same readings to both, stepped together, for 2.5 windows (both staggered
+            # states reset since): predicted with one LSTM, both would predict the same.
+            k = 400 + 80 * int(restart)
+            same = tp.rotation(80, k, tp.OMEGA_A, 0.01, rng)
+            b0 = metric_value(d, "vigil_readings_batched_total")
+            feed_together(d, devs, {dev: same for dev in devs}, k)
+            self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 160)
+            last = T0 + (k + 79) * 1000
+            p = [d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, last))["points"]
+                 for dev in devs]
+            self.assertEqual([len(x) for x in p], [1, 1], p)
+            self.assertNotEqual(p[0][0]["predicted"], p[1][0]["predicted"],
+                                "gb predicted with ga's LSTM (restart %s)" % restart)
 
     def test_restart_restores_the_shared_model_once(self):
         """A restarted member serves the group's version with the same weights and continues

@@ -18,7 +18,11 @@
    kept checkpoint in a later vigild's format is 500 "corrupt", not that 409. Session 45: a
    version trained on other channels than the device has now (a channel came since) is 409
    naming both counts, not 500 "corrupt" (kept for a flipped byte: the CRC), and is not marked
-   "rollback": true.
+   "rollback": true. Session 46: a restart with another model.hidden leaves a device's size
+   (its LSTM version rolls back); a kept LSTM of another size is 409 naming model.hidden and
+   model.layers. A record kept before session 45 (no "channels" in its JSON) is judged by its
+   kept bytes' header in GET .../model ("rollback": false on a device with another channel
+   count now).
 
 Python 3 standard library.
 """
@@ -324,6 +328,82 @@ class RollbackKinds(tp.DaemonPerTest):
             r = self.roll(dev, v, 409)
             self.assertIn("was trained on 3 channels and the device has 4 now", r.json()["error"])
 
+
+    def test_record_without_channels_judged_by_its_header(self):
+        """Session 46: records kept by a vigild before session 45 name no channels. GET
+        .../model reads their kept bytes' header (a linear record's channel count, an LSTM
+        checkpoint's outputs) and lists them with "channels" and, on a device that has another
+        channel count now, "rollback": false (they were listed true until a rollback to them
+        was refused); a record on as many channels as its device stays a rollback point."""
+        dev, rng = "pre45-1", random.Random(16)
+        self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        lin = self.first_model(dev, "linear")
+        lstm = self.put_lstm(dev, 8)
+        same = "pre45-2"
+        self.feed(same, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        same_lin = self.first_model(same, "linear")
+        ts = [T0 + 1000 * k for k in range(500, 505)]
+        tp.post_readings(self.d, dev, [[0.1, 0.2, 2.0, 7.0]] * 5, ts, tp.CH3 + ["w"])
+        tp.wait_scored(self.d, dev, 505)
+        self.d.stop()
+        p = subprocess.run(["sqlite3", self.d.db_path,
+                            "UPDATE models SET info = json_remove(info, '$.channels');"
+                            " SELECT changes();"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "3"), p.stderr)
+        self.d.start()
+        m = tp.models(self.d, dev)
+        self.assertEqual(sorted((v["version"], v["kind"], v.get("channels"), v["rollback"])
+                                for v in m["versions"]),
+                         sorted([(lin, "linear", 3, False), (lstm, "lstm", 3, False)]), m)
+        m = tp.models(self.d, same)
+        self.assertEqual([(v["version"], v.get("channels"), v["rollback"])
+                          for v in m["versions"]], [(same_lin, 3, True)], m)
+        for v in (lin, lstm):
+            r = self.roll(dev, v, 409)
+            self.assertIn("was trained on 3 channels and the device has 4 now", r.json()["error"])
+        self.roll(same, same_lin)
+
+    def test_lstm_of_another_size_409(self):
+        """Session 46: model.hidden changed in the config shapes new detectors only, so a
+        device made before keeps its size and its LSTM versions roll back (200). A kept LSTM
+        of another size than the device's model (here the record of a device made after the
+        change, put in the older device's version row) is 409 naming model.hidden and
+        model.layers, not 500 "corrupt", and the device stays as it was."""
+        dev, rng = "size-1", random.Random(15)
+        self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        lin = self.first_model(dev, "linear")
+        lstm = self.put_lstm(dev, 6)
+        self.roll(dev, lin)
+        self.d.stop()
+        vt.write_file(self.d.config, tp.config_text(0, hidden=2 * tp.HIDDEN))
+        self.d.start()
+        self.roll(dev, lstm)
+        self.roll(dev, lin)
+        big = "size-2"
+        self.feed(big, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        self.first_model(big, "linear")
+        r = self.d.curl("PUT", "/v1/devices/%s/model/weights" % big, "--data-binary", "@-",
+                        "-H", "Content-Type: application/octet-stream",
+                        stdin=tp.st_build(tp.lstm_tensors(3, 2 * tp.HIDDEN, 3, 7)))
+        self.assertEqual(r.status, 200, r)
+        big_v = r.json()["versions"][0]["version"]
+        self.d.stop()
+        p = subprocess.run(["sqlite3", self.d.db_path,
+                            "UPDATE models SET ckpt_id = (SELECT ckpt_id FROM models WHERE"
+                            " version = %d AND device_id = (SELECT id FROM devices WHERE name ="
+                            " '%s')) WHERE version = %d AND device_id = (SELECT id FROM devices"
+                            " WHERE name = '%s'); SELECT changes();" % (big_v, big, lstm, dev)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
+        self.d.start()
+        r = self.roll(dev, lstm, 409)
+        self.assertEqual(r.json()["error"],
+                         "rollback: version %d of device '%s' is an LSTM of another size than "
+                         "the device's model now (model.hidden, model.layers): it cannot serve"
+                         % (lstm, dev))
+        self.assertEqual(tp.status(self.d, dev)["model"], {"version": lin, "kind": "linear"})
+        self.roll(dev, lin)
 
 class TrainQueue(tp.DaemonPerTest):
     # One training thread, many devices due at once: the due-set holds each of them once and
