@@ -900,6 +900,10 @@ int detector_apply_settings(detector_t *d, const struct detector_config *cfg);
  * unknown). A channel predicted by a seasonal profile (season_bins) is predicted by m from now
  * until a training chooses a profile again. Returns ERR_INVAL when m's shape does not fit. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
+/* The detector's next version (its next training's number) after version at least: a device
+ * whose detector was lost or made again (a new channel set) keeps its stored versions, and a
+ * new one must not take a number one of them holds. */
+void detector_number_after(detector_t *d, uint32_t version);
 
 /* The serving predictor's parameters when it is not an LSTM (the linear baseline's
  * coefficients, or persistence, which has none), so that a model version served by one can be

@@ -4,13 +4,22 @@
 1. model.hidden changed in the config shapes new detectors only: a device made before keeps its
    size. A group holding a member of each size never hands a member an LSTM of another size
    than its own (the group's LSTM, of its leader's size, went to every member: the other
-   member then served it and was discarded as corrupt at the next restart).
+   member's training then failed, or it served it and was discarded as corrupt at the next
+   restart).
+2. A device whose saved detector is lost (its detectors row deleted, as vigild discards a
+   damaged one) learns again and numbers its new versions after the ones it keeps, which all
+   stay as they were and are listed beside the new ones after the next restart (the new
+   training took number 1 again, overwriting the kept version 1, and the kept 2 and 3 came back
+   above it).
+3. So does a device that starts learning again on a new channel: its new version follows the
+   kept ones (it took number 1 again: listed twice, and the kept one overwritten in the store).
 
 Python 3 standard library.
 """
 
 import os
 import random
+import subprocess
 import sys
 import unittest
 
@@ -79,6 +88,76 @@ class GroupOfTwoSizes(tp.DaemonPerTest):
             s = tp.status(d, x)
             self.assertEqual((s["model"], s["state"] != "learning"),
                              (before[x]["model"], True), s)
+
+
+class LostDetector(tp.DaemonPerTest):
+    CONFIG = tp.config_text(0)
+
+    def test_new_versions_numbered_after_the_kept_ones(self):
+        d, rng, dev = self.d, random.Random(3), "lost-1"
+        self.feed(dev, tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_idle(d, dev, 1)
+
+        def top():
+            m = tp.models(d, dev)
+            return None if m["training"] else max((v["version"] for v in m["versions"]), default=0)
+        for _ in range(2):
+            t0 = top()
+            r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
+            self.assertEqual(r.status, 202, r)
+            tp.wait_for("a retrain", lambda: (top() or 0) > t0, 60)
+        kept = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
+        self.assertEqual([v["version"] for v in kept], [1, 2, 3])
+        d.stop()
+        p = subprocess.run(["sqlite3", d.db_path, "DELETE FROM detectors; SELECT changes();"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
+        d.start()
+        self.assertEqual(tp.status(d, dev)["state"], "learning")
+        self.feed(dev, tp.rotation(400, 400, tp.OMEGA_A, 0.01, rng), 400)
+        tp.wait_for("the first training after the loss", lambda: (top() or 0) > 0, 60)
+        new = tp.status(d, dev)["model"]["version"]
+        self.assertEqual(new, 4)
+        d.stop()
+        d.start()
+        got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
+        self.assertEqual([v["version"] for v in got], [1, 2, 3, 4])
+        # Each kept version as it was (but the serving flag: the new one serves).
+        def unserved(vs):
+            return [{k: x for k, x in v.items() if k != "serving"} for v in vs]
+        self.assertEqual(unserved(got[:3]), unserved(kept))
+        self.assertEqual(tp.status(d, dev)["model"]["version"], 4)
+        # The next training goes on after them.
+        r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
+        self.assertEqual(r.status, 202, r)
+        tp.wait_for("a retrain", lambda: (top() or 0) > 4, 60)
+        self.assertEqual(top(), 5)
+
+
+class NewChannel(tp.DaemonPerTest):
+    CONFIG = tp.config_text(0)
+
+    def test_new_version_numbered_after_the_kept_ones(self):
+        d, rng, dev = self.d, random.Random(5), "ch-1"
+        self.feed(dev, tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_idle(d, dev, 1)
+        kept = tp.models(d, dev)["versions"]
+        self.assertEqual([(v["version"], v["channels"]) for v in kept], [(1, 3)])
+        rows = tp.rotation(400, 400, tp.OMEGA_A, 0.01, rng)
+        tp.jreq(d, "POST", "/v1/readings", [
+            {"device": dev, "ts": 1_700_000_000_000 + 1000 * (400 + k),
+             "values": {"x": r[0], "y": r[1], "z": r[2], "w": 0.5 * r[0] + 0.01 * k}}
+            for k, r in enumerate(rows)])
+        tp.wait_scored(d, dev, 800)
+        tp.wait_for("the training on four channels", lambda: tp.status(d, dev)["state"] !=
+                    "learning" and not tp.models(d, dev)["training"], 60)
+        for restart in (0, 1):
+            if restart:
+                d.stop()
+                d.start()
+            got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
+            self.assertEqual([(v["version"], v["channels"]) for v in got], [(1, 3), (2, 4)])
+            self.assertEqual(tp.status(d, dev)["model"]["version"], 2)
 
 
 if __name__ == "__main__":
