@@ -569,23 +569,18 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
  * (the bound's own errors, some 200 bytes, included); a longer one is replaced. */
 #define ERR_SHORT_MAX 512
 
-/* Adds the failed statement's result (run->id) as influxd 1.6.7 sends it: its error, then
- * "not executed" under the same id for each of the `left` statements after it. Answered whole,
- * influxd keeps only the last result of an id (its handler lets an error replace the one
- * before), so there it is the error when it was the last statement, else "not executed". */
-static void result_failed(qrun_t *run, const char *err, int left)
+/* Adds one result under id: the error err, or "not executed"; an error taking the answer past
+ * its bound is replaced by the bound's own. */
+static void result_error(qrun_t *run, int id, const char *err, int not_executed)
 {
-    int sent = run->chunked ? 1 + left : 1;
-    for (int i = 0; i < sent; i++) {
-        int not_executed = run->chunked ? i > 0 : left > 0;
-        size_t mark = run->b.len;
-        int oom = run->b.oom;
-        api__q_result_open(run);
-        sbuf_printf(&run->b, ",\"error\":");
-        api__iq_str(&run->b, not_executed ? "not executed" : err);
-        api__q_result_close(run);
-        if (not_executed || run->b.len <= API_PAGE_BYTES || run->b.len - mark <= ERR_SHORT_MAX)
-            continue;
+    size_t mark = run->b.len;
+    int oom = run->b.oom, keep = run->id;
+    run->id = id;
+    api__q_result_open(run);
+    sbuf_printf(&run->b, ",\"error\":");
+    api__iq_str(&run->b, not_executed ? "not executed" : err);
+    api__q_result_close(run);
+    if (!not_executed && run->b.len > API_PAGE_BYTES && run->b.len - mark > ERR_SHORT_MAX) {
         /* The error quotes a name of the query (up to 64 KiB, 384 KiB escaped) and takes the
          * answer past its bound: the bound's error instead, as for rows past it. */
         run->b.len = mark;
@@ -595,6 +590,32 @@ static void result_failed(qrun_t *run, const char *err, int left)
                     API_IQ_TOO_BIG);
         api__q_result_close(run);
     }
+    run->id = keep;
+}
+
+/* Adds the failed statement's result (run->id) as influxd 1.6.7 sends it: its error, then
+ * "not executed" under the same id for each of the `left` statements after it. Answered whole,
+ * influxd keeps only the last result of an id (its handler lets an error replace the one
+ * before), so there it is the error when it was the last statement, else "not executed".
+ * An error of influxd's rewrite (run->err_rewrite) is sent under id 0, whatever the statement:
+ * answered whole, it replaces statement 0's result when statement 1 failed, and follows the
+ * results before it under id 0 when a later one did (the "not executed" after it, under the
+ * statement's id, then kept beside it). */
+static void result_failed(qrun_t *run, const char *err, int left)
+{
+    if (run->err_rewrite && run->id > 0) {
+        if (!run->chunked && run->id == 1)
+            run->b.len = strlen("{\"results\":["); /* statement 0's result replaced */
+        else if (!run->chunked)
+            sbuf_printf(&run->b, ","); /* after the results before it: id 0 writes none */
+        result_error(run, 0, err, 0);
+        for (int i = 0; i < (run->chunked ? left : left > 0); i++)
+            result_error(run, run->id, err, 1);
+        return;
+    }
+    int sent = run->chunked ? 1 + left : 1;
+    for (int i = 0; i < sent; i++)
+        result_error(run, run->id, err, run->chunked ? i > 0 : left > 0);
 }
 
 /* The escape Go's encoding/json (influxd's writer) writes for the bytes at p (before end) where

@@ -116,6 +116,8 @@ typedef struct {
     long long card_limit, card_offset; /* that statement's LIMIT and OFFSET (0: none) */
     const char *card_time; /* that statement as influxd's error for time in its WHERE names it
                             * ("SHOW TAG KEY EXACT CARDINALITY"); NULL: it has none */
+    int card_group;        /* that statement's GROUP BY (api__iq_card_group_by): 0 none, 1 read,
+                            * 2 with a literal dimension */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -147,7 +149,9 @@ typedef struct {
     int64_t now_ms; /* now() for every statement of the query, as influxd fixes it once */
     char *err;      /* the failed statement's error (whole: it may name a token; run_query frees) */
     int err_nomem;  /* the error could not be kept: "out of memory" */
-    int again;      /* err is the store's ERR_AGAIN or ERR_UNPUBLISHED: the query answers 503 */
+    int err_rewrite; /* err is one influxd 1.6.7 returns from its statement rewrite (time in
+                      * SHOW's WHERE): sent without the statement's id, so under id 0 */
+    int again;       /* err is the store's ERR_AGAIN or ERR_UNPUBLISHED: the query answers 503 */
     int64_t deadline_us;        /* CLOCK_MONOTONIC µs past which the query stops (0: none) */
     int timed_out;              /* api__q_deadline_passed said so: err is API_IQ_TIMEOUT */
     struct api_iq_count *count; /* a cardinality statement running its list statement
@@ -356,6 +360,11 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
  * 500). */
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
 
+/* Whether a regex starts at s where influxd's parser looks for one (FROM, WITH MEASUREMENT):
+ * a '/' after blanks alone, as its parseRegex peeks, so "/ *x* /" there is the regex "*x*" (a
+ * Go error), not a comment. */
+int api__iq_regex_next(const qscan_t *s);
+
 /* A bound regex t (QF_REGEX, just read from s) where influxd reads a value (device = $r, 1 = $r,
  * temp > $r): its pattern checked as api__iq_regex checks it (influxd's 400 for a bad one; the
  * query's budgets of bound regex bytes and of regex units), its translation unused. Returns 0,
@@ -421,6 +430,16 @@ int api__iq_card_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
  * count holds no more than its answer; its bound (API_PAGE_BYTES) is the list's walk's to check.
  * Any thread. */
 void api__iq_count_series(qrun_t *run, const char *name, size_t n);
+
+/* Reads a cardinality statement's GROUP BY dimension, ... if one is next (after its WHERE), as
+ * influxd 1.6.7 parses it (its parse errors), into s->card_group. Returns 0, or -1 (parse error
+ * answered). */
+int api__iq_card_group_by(api_request_t *r, qscan_t *s);
+
+/* When s->card_group is set, answers its statement error and returns 1; else 0. influxd
+ * rewrites a cardinality statement with GROUP BY into a SELECT count(...) and answers a count
+ * per group, which vigild does not; a literal dimension is influxd's own error. */
+int api__iq_card_group_error(qrun_t *run, const qscan_t *s);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
 
 /* The database statements of influxql_db.c, s just after their keywords (SHOW DATABASES, SHOW

@@ -154,6 +154,7 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
     s->card = mode;
     s->card_limit = s->card_offset = 0;
     s->card_time = c->time;
+    s->card_group = 0;
     if (run == NULL) {
         int rc = list(r, s, NULL);
         s->card = 0;
@@ -168,11 +169,63 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
     run->count = NULL;
     s->card = 0;
     s->card_time = NULL;
-    if (rc == 0)
+    if (rc == 0 && s->card_group) { /* the walk's own errors first, as influxd's rewrite's */
+        run->b.len = mark;
+        rc = api__iq_card_group_error(run, s);
+    } else if (rc == 0) {
         rc = card_close(run, &k, mark, s->card_limit, s->card_offset);
+    }
     while (k.nrx > 0)
         regfree(&k.rx[--k.nrx]);
     return rc;
+}
+
+int api__iq_card_group_by(api_request_t *r, qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    api__qs_next(&at, &t);
+    if (!api__q_is(&t, "GROUP"))
+        return 0;
+    *s = at;
+    if (api__q_expect_kw(r, s, "BY"))
+        return -1;
+    s->card_group = 1;
+    do {
+        const char *re;
+        if (api__iq_regex_next(s)) { /* GROUP BY /re/: influxd reads it and groups by no tag */
+            if (api__iq_regex(r, s, &re))
+                return -1;
+        } else {
+            at = *s;
+            api__qs_next(&at, &t);
+            if (api__q_bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
+                return api__q_operand_error(r, &at, &t, 0);
+            if (api__q_unbound(r, &t))
+                return -1;
+            if (t.kind == QT_STRING || t.kind == QT_NUMBER || api__q_is(&t, "TRUE") ||
+                api__q_is(&t, "FALSE"))
+                s->card_group = 2;
+            if (api__iq_skim_condition(r, s)) /* the dimension, an expression to influxd */
+                return -1;
+        }
+        at = *s;
+        api__qs_next(&at, &t);
+        if (api__q_op(&t, ","))
+            *s = at;
+    } while (api__q_op(&t, ","));
+    return 0;
+}
+
+int api__iq_card_group_error(qrun_t *run, const qscan_t *s)
+{
+    if (s->card_group == 0)
+        return 0;
+    return api__q_result_error(run,
+                               s->card_group == 2 ? "only time and tag dimensions allowed"
+                                                  : "vigild does not support GROUP BY in the "
+                                                    "cardinality statements",
+                               NULL);
 }
 
 /* SHOW MEASUREMENT [EXACT] CARDINALITY [ON db] [FROM name | /re/ | ...] [WHERE ...] [LIMIT n]

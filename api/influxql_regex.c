@@ -545,6 +545,11 @@ int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t)
     return bound_regex(r, s, &at, t, &re);
 }
 
+int api__iq_regex_next(const qscan_t *s)
+{
+    return s->p[strspn(s->p, " \t\r\n")] == '/';
+}
+
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
 {
     /* The regex's own errors are placed, as influxd places them, at the character just before

@@ -245,7 +245,7 @@ int api__iq_sources_read(api_request_t *r, qscan_t *s, const char **src, int *re
         qtoken_t t;
         const char *pattern = NULL, *was = *unsupported;
         api__qs_next(&at, &t);
-        int is_re = (t.kind == QT_OTHER && strcmp(t.text, "/") == 0) || t.form == QF_REGEX;
+        int is_re = api__iq_regex_next(s) || t.form == QF_REGEX;
         if (is_re) {
             if (api__iq_regex(r, s, &pattern))
                 return -1;
@@ -430,12 +430,16 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         if (api__iq_sources_read(r, s, src, re, &nsrc, &unsupported))
             return -1;
     }
+    s->card_group = 0;
     if (api__iq_tv_where_read(r, s, &where, &unsupported, 1) ||
+        (cardinality && api__iq_card_group_by(r, s)) ||
         tail_read(r, s, &limit, &offset, !cardinality))
         return -1;
     if (run == NULL)
         return 0;
     if (cardinality && api__iq_where_time_error(run, s, &where, "SHOW SERIES EXACT CARDINALITY"))
+        return 1;
+    if (api__iq_card_group_error(run, s))
         return 1;
     if (unsupported)
         return api__q_result_error(run, "vigild does not support ", unsupported);

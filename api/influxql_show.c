@@ -24,7 +24,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     qtoken_t t;
     qscan_t at = *s;
     api__qs_next(s, name);
-    if ((name->kind == QT_OTHER && strcmp(name->text, "/") == 0) || name->form == QF_REGEX) {
+    if (api__iq_regex_next(&at) || name->form == QF_REGEX) {
         const char *re;
         *s = at;
         *unsupported = "a regular expression in FROM";
@@ -91,6 +91,8 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
     int desc;
     *limit = 0;
     *offset = 0;
+    if (s->card && api__iq_card_group_by(r, s)) /* GROUP BY: the cardinality statements' */
+        return -1;
     for (int i = s->card ? 1 : 0; i < (slimit_ok && !s->card ? 5 : 3); i++) {
         qscan_t at = *s;
         api__qs_next(s, &t);
@@ -515,7 +517,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
          * "= /pump/" matches as "=~ /pump/", "=~ pump" as "= pump". */
         at = *s;
         api__qs_next(&at, &name);
-        if (api__q_op(&name, "/") || name.form == QF_REGEX) {
+        if (api__iq_regex_next(s) || name.form == QF_REGEX) {
             if (api__iq_regex(r, s, &pattern))
                 return -1;
             has_re = 1;
@@ -540,14 +542,15 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return 0;
     if (api__iq_where_time_error(run, s, &where, "SHOW MEASUREMENTS"))
         return 1;
-    if (unsupported)
+    int nonstring = where.rhs;
+    if (unsupported && !nonstring)
         return unsupported_error(run, unsupported);
-    for (int i = 0; i < where.n; i++)
-        if (where.c[i].nonstring)
-            return api__q_result_error(run,
-                                       where.c[i].nonstring == 1 ? "right side of '=' must be "
-                                                                 : "right side of '!=' must be ",
-                                       "a tag value string");
+    for (int i = 0; i < where.n && !nonstring; i++)
+        nonstring = where.c[i].nonstring;
+    if (nonstring)
+        return api__q_result_error(
+            run, nonstring == 1 ? "right side of '=' must be " : "right side of '!=' must be ",
+            "a tag value string");
     if (exact) {
         pattern = api__iq_exact_pattern(s, name.text);
         if (pattern == NULL)

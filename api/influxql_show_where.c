@@ -93,6 +93,47 @@ static int math_next(const qscan_t *s)
 
 static int read_or(struct where_read *wr, int depth);
 
+/* Whether the condition's right side at s (after '=' or '!=') is an expression that holds no
+ * comparison up to the condition's end (AND, OR, ')', a keyword or the end, outside its own
+ * parentheses): influxd then reads tag = expression, and SHOW MEASUREMENTS refuses it (right
+ * side of '=' must be a tag value string); another comparison is another error of influxd's. */
+static int rhs_expression(qscan_t s)
+{
+    qtoken_t t;
+    long depth = 0;
+    for (;;) {
+        api__qs_next(&s, &t);
+        if (t.kind == QT_EOF || t.kind == QT_SEMI || t.kind == QT_BAD)
+            return depth == 0;
+        if (api__q_op(&t, "(")) {
+            depth++;
+        } else if (api__q_op(&t, ")")) {
+            if (depth-- == 0)
+                return 1;
+        } else if (depth == 0 && t.kind == QT_KEYWORD && !api__q_is(&t, "TRUE") &&
+                   !api__q_is(&t, "FALSE")) {
+            return 1;
+        } else if (depth == 0 && api__q_binary_op(&t) && !strchr("+-*/%&|^", t.text[0])) {
+            return 0; /* a comparison (=, <, =~, ...): "device = 1 > 2" */
+        }
+    }
+}
+
+/* Notes in w->rhs that the reading stops at a condition `tag op expression` (op at s), or at a
+ * number compared before it (influxd walks the conditions in order). */
+static void note_rhs(struct where_read *wr, const qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t op;
+    api__qs_next(&at, &op);
+    if ((!api__q_op(&op, "=") && !api__q_op(&op, "!=")) || !rhs_expression(at))
+        return;
+    wr->w->rhs = op.text[0] == '!' ? 2 : 1;
+    for (int i = wr->w->n - 1; i >= 0; i--)
+        if (wr->w->c[i].nonstring)
+            wr->w->rhs = wr->w->c[i].nonstring;
+}
+
 /* Reads a condition or a parenthesized expression. Returns 0, 1 (unsupported), or -1 (parse
  * error answered). */
 static int read_primary(struct where_read *wr, int depth)
@@ -122,7 +163,10 @@ static int read_primary(struct where_read *wr, int depth)
     }
     struct tv_cond *c = &wr->w->c[wr->w->n];
     *c = (struct tv_cond){.other = other, .key = name.text};
+    qscan_t op = *s;
     int rc = api__iq_tv_cond_read(wr->r, s, c, &t, 0);
+    if (rc == 2 || (rc == 0 && math_next(s)))
+        note_rhs(wr, &op);
     if (rc)
         return rc < 0 ? -1 : 1;
     wr->w->code[wr->w->ncode++] = wr->w->n++;
@@ -168,17 +212,26 @@ static int read_or(struct where_read *wr, int depth)
 /* Whether the condition read from start to end compares time as influxd's HasTimeExpr finds it:
  * time (any case, quoted or not) on the left of a comparison that is the condition or one of
  * its parts joined by AND and OR, in parentheses or not, cast or not (time::tag = 'x'; not
- * time + 1 > 0, not 0 < time). */
+ * time + 1 > 0, not 0 < time). A parenthesis opening no part (x = 1 + (2 AND time > 0): an
+ * operand's) hides what it holds, as HasTimeExpr walks no operand. */
 static int where_time(qscan_t s, const char *end)
 {
     static const char *const cmp[] = {"=", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~"};
     qtoken_t t, op;
-    int lead = 1; /* t begins a part: after WHERE, '(', AND or OR */
+    int lead = 1;              /* t begins a part: after WHERE, '(', AND or OR */
+    long depth = 0, parts = 0; /* parentheses open; how many outer ones open parts */
     while (s.p < end) {
         api__qs_next(&s, &t);
         if (t.kind == QT_EOF)
             break;
-        if (lead && t.kind == QT_IDENT && strcasecmp(t.text, "time") == 0) {
+        if (api__q_op(&t, "(")) {
+            parts += lead && depth == parts;
+            depth++;
+        } else if (api__q_op(&t, ")") && depth > 0) {
+            parts -= depth == parts;
+            depth--;
+        }
+        if (lead && depth == parts && t.kind == QT_IDENT && strcasecmp(t.text, "time") == 0) {
             qscan_t at = s;
             api__qs_next(&at, &op);
             if (api__q_op(&op, "::")) { /* time::tag = 'x': a cast of time's name, still time */
@@ -212,6 +265,7 @@ int api__iq_where_time_error(qrun_t *run, const qscan_t *s, const struct tv_wher
     if (!w->time || what == NULL)
         return 0;
     api__q_result_error(run, what, " doesn't support time in WHERE clause");
+    run->err_rewrite = 1; /* influxd's RewriteStatement refuses it: its result has no id */
     return 1;
 }
 
@@ -220,7 +274,7 @@ int api__iq_tv_where_read(api_request_t *r, qscan_t *s, struct tv_where *w,
 {
     qscan_t at = *s;
     qtoken_t t;
-    w->n = w->ncode = w->time = 0;
+    w->n = w->ncode = w->time = w->rhs = 0;
     api__qs_next(s, &t);
     if (!api__q_is(&t, "WHERE")) {
         *s = at;
@@ -233,6 +287,8 @@ int api__iq_tv_where_read(api_request_t *r, qscan_t *s, struct tv_where *w,
         return rc;
     if (rc > 0) {
         *unsupported = wr.unsupported ? wr.unsupported : where_unsupported[other_ok];
+        for (int i = 0; i < w->n && w->rhs == 0; i++) /* device = 5 AND false: walked first */
+            w->rhs = w->c[i].nonstring;
         w->n = w->ncode = 0;
         *s = start; /* read on from the WHERE, for influxd's parse errors */
         if (api__iq_skim_condition(r, s))

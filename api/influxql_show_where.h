@@ -32,6 +32,8 @@ struct tv_where {
     int code[2 * TV_CONDS_MAX];
     int ncode;
     int time; /* it compares time, as influxd's HasTimeExpr finds it (tv_where_time) */
+    int rhs;  /* the reading stopped at tag = or != an expression (1 + 2, x, now(), ('a')), or
+               * a number before it: 1 '=', 2 '!=' first (SHOW MEASUREMENTS' error), else 0 */
 };
 
 /* A WHERE compiled: condition i on the device tag is re[i] (which must match the id, or with

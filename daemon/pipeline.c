@@ -554,6 +554,11 @@ void pipeline_stop(pipeline_t *p)
     if (p == NULL || p->stopped)
         return;
     p->stopped = 1;
+    /* First: the training under way is abandoned between two minibatches (train_set; asked
+     * again at the next start) rather than waited for, which took up to 90 s for a large LSTM
+     * or a group (docs/reliability.md, "A stop abandons a training"), and a job queued from
+     * here on returns at once (train_next). */
+    atomic_store(&p->stopping, 1);
     for (int s = 0; s < p->nshards; s++) {
         struct shard *sh = &p->shards[s];
         pthread_mutex_lock(&sh->mu);
@@ -564,19 +569,16 @@ void pipeline_stop(pipeline_t *p)
         pthread_join(sh->thread, NULL);
     }
     /* Shards are stopped, so no new jobs; the pool ends after the training under way (the
-     * queued ones return at once: train_next), whose detectors are saved as it ends. A training
-     * is not interrupted: a long one holds the stop up (systemd's timeout is extended while it
-     * computes), so a wait that shows is logged: the stop's closing line ("the stop's last
-     * scoring and saves ... took") counts it in its time without naming it. */
+     * queued ones return at once: train_next). An LSTM's training stops at its next minibatch;
+     * what follows it (a group's members taking the decision, an apply and its version's
+     * store) is not interrupted, and a wait that shows is logged: the stop's closing line
+     * ("the stop's last scoring and saves ... took") counts it in its time without naming it. */
     const int64_t t0 = pipeline__mono_ns();
-    atomic_store(&p->stopping, 1);
     wpool_destroy(p->train);
     p->train = NULL;
     const double waited = (double)(pipeline__mono_ns() - t0) / 1e9;
     if (waited >= 0.5)
-        log_info("pipeline: the stop waited %.1f s for the training under way to end (not "
-                 "interrupted; its detectors are saved as it ends)",
-                 waited);
+        log_info("pipeline: the stop waited %.1f s for the training under way to end", waited);
     pipeline__put_off_final(p);
     size_t skipped = pipeline__due_len(p);
     if (skipped > 0)

@@ -81,9 +81,11 @@ int pipeline_restore(pipeline_t *p);
 int pipeline_save_all(pipeline_t *p, int *queued, int *first_err);
 
 /* Stops the scoring threads (what they hold is scored first) and waits for the training under
- * way, which saves its detectors as it ends; the trainings still waiting are not run (they are
- * saved as asked for). Afterwards only pipeline_save_all and pipeline_destroy may be called, and
- * nothing may be fed. A second call does nothing. Loop thread (the stop). */
+ * way, whose LSTM training is abandoned at its next minibatch (nothing applied; its asker saved
+ * as asking for a training) and which otherwise saves its detectors as it ends; the trainings
+ * still waiting are not run (they are saved as asked for). Afterwards only pipeline_save_all
+ * and pipeline_destroy may be called, and nothing may be fed. A second call does nothing. Loop
+ * thread (the stop). */
 void pipeline_stop(pipeline_t *p);
 
 /* pipeline_stop if not done, then puts the devices' newest prediction blocks to the store,

@@ -430,7 +430,8 @@ struct pipeline {
     atomic_uint_fast64_t opened[PIPE_OPEN_N]; /* events opened, by event.opened_by (0 not listed) */
     /* Limit alarms raised (pipeline_limits.c): [0] forecast, [1] exceeded. */
     atomic_uint_fast64_t limit_alarms[2];
-    atomic_int stopping; /* pipeline_stop began: a first training waits for no backfill */
+    atomic_int stopping; /* pipeline_stop began: a first training waits for no backfill, an
+                            LSTM's training is abandoned (detector_job_set_cancel) */
     int stopped;         /* pipeline_stop ended (its caller's thread: the stop's) */
     int64_t start_ms;    /* wall clock at pipeline_create: what a device's silence counts from
                             when no reading of it arrived since (set once, read anywhere) */
@@ -550,7 +551,7 @@ int pipeline__window_skip(const struct dev *d, struct maint_span *skip);
 
 /* Puts d (or its group) in the training due-set; see pipeline_train.c. Caller holds d->mu.
  * Returns 0, ERR_BUSY (already due or training: merged), ERR_RANGE (too few readings yet), or
- * the pool's error. */
+ * the pool's error (ERR_CLOSED at the stop: the request is kept, saved as asking). */
 int pipeline__mark_due(pipeline_t *p, struct dev *d);
 /* 1 when the training d is due for (its own, or its group's) still waits in the due-set, so it
  * reads d's window when it runs; 0 when it has been taken (it may have read the window, or be

@@ -92,6 +92,11 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
     pthread_mutex_unlock(&p->due_mu);
     d->due = 1;
     int rc = wpool_submit(p->train, train_next, p);
+    /* Refused by the pool closing at the stop (a request a training thread asks again as its
+     * training ends, train_next): kept as the requests the stop skips are (d due, in the
+     * due-set), so the stop's save records it as asking and the next start asks again. */
+    if (rc == ERR_CLOSED && atomic_load(&p->stopping))
+        return rc;
     if (rc) { /* take it out again: every entry has its pool job */
         pthread_mutex_lock(&p->due_mu);
         struct dev **pp = &p->due_head, *prev = NULL;
@@ -254,6 +259,7 @@ struct member {
     int n;
     size_t pooled; /* readings the group's training pooled (0: the device's own training) */
     int rc;        /* the training's outcome for this device (member_apply, versions_confirm) */
+    int abandoned; /* the stop cancelled the training (ERR_CLOSED): no failure, asked again */
     /* With a store, the job is applied (member_apply) but kept only once its version is stored
      * (versions_confirm, member_end): until then `before` holds the detector as it was, with
      * what the status said served (before_version, before_kind), and v the version's record. */
@@ -528,7 +534,9 @@ static void member_end(pipeline_t *p, struct member *m, int began)
         } else if (m->applied) {
             member_undo(p, d, m);
         }
-        if (m->rc && m->rc != ERR_RANGE) /* ERR_RANGE: too little data yet, not a failure */
+        /* ERR_RANGE: too little data yet; abandoned at the stop: logged by train_set. Neither is
+         * a failure. */
+        if (m->rc && m->rc != ERR_RANGE && !m->abandoned)
             train_failed(p, d->name, m->applied ? "its version not stored: " : "", m->rc);
         pthread_mutex_unlock(&d->mu);
     }
@@ -543,8 +551,11 @@ static void member_end(pipeline_t *p, struct member *m, int began)
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
  * A device holding an episode is left out, the asker too (its schedule asked before the episode
  * opened: the training would learn the fault and its reseed end the episode), unless a
- * member's retrain_all (an operator's POST .../retrain) asks for every one. */
-static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n)
+ * member's retrain_all (an operator's POST .../retrain) asks for every one. The stop (p->stopping)
+ * cancels the LSTM's training between two minibatches: nothing is applied, stored or counted
+ * as failed, and train_set returns 1 so that the asker stays due, saved as asking (blob
+ * format 4) and asked again at the next start; else 0. */
+static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n)
 {
     int64_t t0 = pipeline__mono_ns();
     int *began = calloc(n ? n : 1, sizeof *began);
@@ -590,6 +601,7 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
     }
     detector_job_t *gj = NULL;
     if (rc == 0 && ok > 0 && g == NULL) {
+        detector_job_set_cancel(ms[lead].job, &p->stopping);
         rc = detector_job_run(ms[lead].job);
     } else if (rc == 0 && ok > 0) {
         /* The group job: from the leader's detector, on every member's window in turn. */
@@ -636,6 +648,7 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
             rc = detector_job_set_pooled(gj, pool, lens, (int)nseg);
         free(pool);
         free(lens);
+        detector_job_set_cancel(gj, &p->stopping);
         if (rc == 0)
             rc = detector_job_run(gj);
         /* Every member takes the decision and calibrates on its own window, the members'
@@ -654,9 +667,21 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
         free(jobs);
     }
     double seconds = (double)(pipeline__mono_ns() - t0) / 1e9;
+    /* ERR_CLOSED from a run is the stop's cancel (model_train_cancellable) and nothing else. */
+    const int abandoned = ok > 0 && rc == ERR_CLOSED && atomic_load(&p->stopping);
+    if (abandoned && g)
+        log_info("pipeline: training of group '%s' (%zu devices) abandoned at the stop; asked "
+                 "again at the next start (it had run %.1f s)",
+                 g->name, ok, seconds);
+    else if (abandoned)
+        log_info("pipeline: training of device '%s' abandoned at the stop; asked again at the next "
+                 "start (it had run %.1f s)",
+                 ms[lead].d->name, seconds);
     for (size_t i = 0; began && i < n; i++)
-        if (began[i])
+        if (began[i]) {
+            ms[i].abandoned = abandoned;
             member_apply(p, &ms[i], rc, seconds);
+        }
     versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])
@@ -665,12 +690,13 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
     if (began == NULL && n > 0)
         train_failed(p, ms[0].d->name, "", ERR_NOMEM);
     free(began);
-    if (ok == 0)
-        return;
+    if (ok == 0 || abandoned) /* abandoned: no training's time */
+        return abandoned;
     atomic_fetch_add_explicit(&p->train_jobs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->train_ms_total, (uint64_t)(seconds * 1000), memory_order_relaxed);
     static const double tb[] = PIPE_TRAIN_BUCKETS;
     pipeline__observe(p->train_hist, tb, seconds);
+    return 0;
 }
 
 /* Before a device's first training: waits while its readings still arrive in bulk (a backfill
@@ -785,16 +811,21 @@ static void train_next(void *arg)
     }
     first_settle(p, d);
     struct member *ms = calloc(n ? n : 1, sizeof *ms);
+    int abandoned = 0;
     if (ms) {
         for (size_t i = 0; i < n; i++)
             ms[i].d = devs[i];
-        train_set(p, g, ms, n);
+        abandoned = train_set(p, g, ms, n);
         free(ms);
     } else {
         train_failed(p, d->name, "", ERR_NOMEM);
     }
+    /* Abandoned at the stop: d stays due (in no FIFO now: nothing trains after the stop), so
+     * the stop's save records its request (BLOB_TRAIN_ASKED) and the next start asks again
+     * (pipeline_store.c, ask_again); for a group, d's request is the group's. */
     pthread_mutex_lock(&d->mu);
-    d->due = 0;
+    if (!abandoned)
+        d->due = 0;
     pthread_mutex_unlock(&d->mu);
     if (g) {
         pthread_mutex_lock(&p->due_mu);

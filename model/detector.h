@@ -778,8 +778,15 @@ int detector_job_set_pooled(detector_job_t *job, const float *rows, const int *l
  * them, persistence and the serving predictor (copied at create) on those readings (the last
  * window's) and decides what serves as model_kind says (the decision is applied by _apply). Any
  * thread; touches only the job, so the result is the same on any thread. Returns ERR_INVAL (no data
- * set), ERR_NOMEM (too little data for an LSTM is not an error: the LSTM just does not compete). */
+ * set), ERR_NOMEM, ERR_CLOSED (cancelled: detector_job_set_cancel) (too little data for an LSTM is
+ * not an error: the LSTM just does not compete). */
 int detector_job_run(detector_job_t *job);
+
+/* The flag detector_job_run's LSTM training reads between minibatches (model_train_cancellable;
+ * NULL, the default: never read): once it is nonzero the run stops and returns ERR_CLOSED, the
+ * job not run (apply refuses it; destroy it). Borrowed; must outlive the run. Any thread, before
+ * the run. */
+void detector_job_set_cancel(detector_job_t *job, const atomic_int *cancel);
 
 /* Applies the job's decision: the best candidate replaces the serving predictor only if it
  * validated better (the first training always installs one); either way the error scales and

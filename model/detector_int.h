@@ -529,7 +529,8 @@ struct detector_job {
     uint32_t install;             /* the version a swap installs (0: version; set by share) */
     int s_window, window;         /* the serving LSTM's and the candidate's training windows */
     int ran;
-    int pooled;       /* set_pooled: a group's job, whose decision serves every member */
+    int pooled;               /* set_pooled: a group's job, whose decision serves every member */
+    const atomic_int *cancel; /* detector_job_set_cancel's flag (borrowed), or NULL */
     uint64_t idx_end; /* the detector's n_seen at create: the newest row is reading idx_end - 1 */
     /* season_bins > 0: the seasonal candidate after run (as in struct detector), in sea */
     uint8_t *season;

@@ -284,7 +284,8 @@ static int train_pooled(detector_job_t *j, const model_t *init, const struct mod
         wc.val_fraction = nextafterf(wc.val_fraction, 0.0f);
     while ((size_t)((double)rows * wc.val_fraction) < want)
         wc.val_fraction = nextafterf(wc.val_fraction, 1.0f);
-    int rc = model_train_averaged(&j->cand, init, &wc, j->cfg.avg_epochs, buf, rows, &j->tres);
+    int rc = model_train_cancellable(&j->cand, init, &wc, j->cfg.avg_epochs, j->cancel, buf, rows,
+                                     &j->tres);
     free(buf);
     return rc;
 }
@@ -354,6 +355,12 @@ static int lstm_has_rows(const detector_job_t *j)
     return (size_t)j->n_train * (size_t)j->C >= model__param_count(&mc);
 }
 
+void detector_job_set_cancel(detector_job_t *j, const atomic_int *cancel)
+{
+    if (j)
+        j->cancel = cancel;
+}
+
 int detector_job_run(detector_job_t *j)
 {
     if (!j || !j->data)
@@ -412,8 +419,8 @@ int detector_job_run(detector_job_t *j)
     }
     if (train_lstm) {
         rc = j->nseg > 1 ? train_pooled(j, init, &tc)
-                         : model_train_averaged(&j->cand, init, &tc, cfg->avg_epochs, j->data,
-                                                (size_t)j->n_train, &j->tres);
+                         : model_train_cancellable(&j->cand, init, &tc, cfg->avg_epochs, j->cancel,
+                                                   j->data, (size_t)j->n_train, &j->tres);
         if (rc == 0)
             j->have_cand = 1;
         else if (rc != ERR_RANGE && rc != ERR_INVAL)

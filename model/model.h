@@ -29,6 +29,7 @@
 #ifndef VIGIL_MODEL_H
 #define VIGIL_MODEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -234,6 +235,18 @@ int model_train(model_t **out, const model_t *base, const struct model_train_con
 int model_train_averaged(model_t **out, const model_t *base, const struct model_train_config *cfg,
                          float avg_epochs, const float *data, size_t n,
                          struct model_train_result *res);
+
+/* As model_train_averaged, abandoned when asked: cancel (NULL: never) is read before every
+ * minibatch, and once it is nonzero the training stops there and returns ERR_CLOSED, *out and
+ * res's counts untouched (the curves may hold the finished epochs) and base unchanged, as after
+ * any failure. The caller sets it from another thread (a daemon's stop, which must not wait out
+ * a long training); a relaxed load per minibatch, nothing else. Otherwise as
+ * model_train_averaged. The flag is not in struct model_train_config because that struct is
+ * stored byte for byte inside a saved detector. */
+int model_train_cancellable(model_t **out, const model_t *base,
+                            const struct model_train_config *cfg, float avg_epochs,
+                            const atomic_int *cancel, const float *data, size_t n,
+                            struct model_train_result *res);
 
 /* The step-level trainer model_train is built on, for callers who bring their own batches (and
  * for the PyTorch parity test). Creates a trainer holding a copy of init and Adam state for

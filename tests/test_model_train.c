@@ -1,7 +1,7 @@
 /* tests/test_model_train.c: unit tests of model/'s training (against the persistence forecast
- * on a synthetic process, the averaged iterates, bad input), the linear model and evaluation.
- * Part of test_model: tests/test_model.c runs them, in the order of the single file they were
- * moved from; the fixtures shared with the other parts are in tests/test_model_fx.c. */
+ * on a synthetic process, the averaged iterates, bad input, a cancelled training), the linear model
+ * and evaluation. Part of test_model: tests/test_model.c runs them, in the order of the single file
+ * they were moved from; the fixtures shared with the other parts are in tests/test_model_fx.c. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -290,6 +291,81 @@ static void test_train_bad_input(void **unused)
     model_destroy(base);
 }
 
+/* Sets *flag after a pause, from another thread: a stop arriving during a training. */
+struct cancel_later {
+    atomic_int *flag;
+    int after_ms;
+};
+
+static void *cancel_later_main(void *arg)
+{
+    struct cancel_later *c = arg;
+    struct timespec nap = {c->after_ms / 1000, (long)(c->after_ms % 1000) * 1000000L};
+    nanosleep(&nap, NULL);
+    atomic_store(c->flag, 1);
+    return NULL;
+}
+
+/* model_train_cancellable: a set flag abandons the training with ERR_CLOSED, *out and res's
+ * counts as they were and the model trained from byte for byte as before; a clear flag trains
+ * exactly as model_train_averaged. */
+static void test_train_cancelled(void **unused)
+{
+    const size_t n = 600;
+    float *data = coupled_process(n, 7);
+    model_t *base = make_model(3, 2, 1, 16, 2);
+    size_t cl = model_checkpoint_size(base), len;
+    unsigned char *before = malloc(cl), *after = malloc(cl);
+    assert_non_null(before);
+    assert_non_null(after);
+    assert_int_equal(model_checkpoint_save(base, before, cl, &len), 0);
+    struct model_train_config cfg = train_config(16, 6, 5e-3f);
+    model_t *sentinel = (model_t *)&cfg, *m = sentinel, *plain = NULL;
+    struct model_train_result res = {NULL, NULL, -7, -7, 0.0f, -7};
+
+    /* Set before the first minibatch: nothing trained. */
+    atomic_int cancel = 1;
+    assert_int_equal(model_train_cancellable(&m, base, &cfg, 0.0f, &cancel, data, n, &res),
+                     ERR_CLOSED);
+    assert_ptr_equal(m, sentinel);
+    assert_int_equal(res.epochs, -7);
+    assert_int_equal(res.steps, -7);
+    assert_int_equal(model_checkpoint_save(base, after, cl, &len), 0);
+    assert_memory_equal(before, after, cl);
+
+    /* Clear: the same training as without a flag, to the bit. */
+    atomic_store(&cancel, 0);
+    assert_int_equal(model_train_cancellable(&m, base, &cfg, 0.5f, &cancel, data, n, &res), 0);
+    assert_int_equal(model_train_averaged(&plain, base, &cfg, 0.5f, data, n, NULL), 0);
+    assert_memory_equal(m->params, plain->params, sizeof(float) * m->n_params);
+    model_destroy(m);
+    model_destroy(plain);
+
+    /* Set by another thread during a training that would run 100,000 epochs (no early
+     * stopping): it stops at a minibatch, base untouched. (Without the check it would run its
+     * epochs out and return 0.) */
+    cfg.max_epochs = 100000;
+    cfg.patience = 0;
+    m = sentinel;
+    res.epochs = res.steps = -7;
+    atomic_store(&cancel, 0);
+    struct cancel_later cl_arg = {&cancel, 100};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cancel_later_main, &cl_arg), 0);
+    int rc = model_train_cancellable(&m, base, &cfg, 0.0f, &cancel, data, n, &res);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(rc, ERR_CLOSED);
+    assert_ptr_equal(m, sentinel);
+    assert_int_equal(res.epochs, -7);
+    assert_int_equal(model_checkpoint_save(base, after, cl, &len), 0);
+    assert_memory_equal(before, after, cl);
+
+    free(before);
+    free(after);
+    free(data);
+    model_destroy(base);
+}
+
 static void test_linear_recovers_system(void **unused)
 {
     /* Noiseless x_{t+1} = A x_t + B u_t + b with random u: the fit recovers A, B, b to 1e-3. */
@@ -362,6 +438,7 @@ const struct CMUnitTest model_train_tests[] = {
     cmocka_unit_test(test_train_averaged_deterministic),
     cmocka_unit_test(test_original_example_config),
     cmocka_unit_test(test_train_bad_input),
+    cmocka_unit_test(test_train_cancelled),
     cmocka_unit_test(test_linear_recovers_system),
     cmocka_unit_test(test_evaluate_persistence),
 };

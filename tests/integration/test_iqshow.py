@@ -11,6 +11,7 @@ import gzip
 import http.client
 import os
 import sys
+import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -104,6 +105,155 @@ class ShowEdges(InfluxdPair):
                 for status, body in self.both(q):
                     self.assertEqual(status, 200, body)
                     self.assertNotIn(b"time in WHERE", body)
+
+    def test_time_in_where_among_statements_as_influxd(self):
+        # influx6: influxd refuses time in SHOW's WHERE in its statement rewrite, whose error it
+        # sends without the statement's id: under id 0, replacing statement 0's result when
+        # statement 1 failed, after the results before it when a later one did; vigild answered
+        # it as the failed statement's own result
+        m = "SHOW MEASUREMENTS LIMIT %d"
+        bad = ["SHOW MEASUREMENTS WHERE time > 0", "SHOW SERIES EXACT CARDINALITY WHERE time > 0",
+               "SHOW FIELD KEY CARDINALITY WHERE device = 'a1' AND time > 0"]
+        qs = []
+        for b in bad:
+            for before in range(4):
+                for after in range(3):
+                    qs.append("; ".join([m % (i + 1) for i in range(before)] + [b]
+                                        + [m % 9] * after))
+        failed = []
+        for q in qs:
+            for chunked in (False, True):
+                with self.subTest(q=q, chunked=chunked):
+                    got = [self.chunked(port, q) if chunked else self.query(port, q)
+                           for port in (self.influxd.port, self.d.http_port)]
+                    self.assertEqual(got[0][0], 200, got[0])
+                    if chunked:  # whole, "not executed" replaces it when it was statement 0
+                        self.assertIn(b"doesn't support time in WHERE clause", got[0][1])
+                    if got[1] != got[0]:
+                        failed.append(q)
+                    self.assertEqual(got[1], got[0])
+        print("\ntime in SHOW's WHERE among statements: %d of %d as influxd" % (
+            2 * len(qs) - len(failed), 2 * len(qs)))
+
+    def test_comment_opening_where_a_regex_goes_is_a_regex_as_influxd(self):
+        # influx6: where influxd's parser looks for a regex (FROM, WITH MEASUREMENT) it peeks
+        # past blanks alone, so "/*x*/" there is the regex "*x*" (Go's error, a 400); vigild
+        # read a comment and answered the name after it
+        qs = ["SELECT x FROM /*x*/ a1", "SELECT * FROM /*x*/ cpu", "SELECT x FROM  /*x*/ a1",
+              "SELECT x FROM /* c */ /a/", "SELECT x FROM /*x*/", "SELECT x FROM /**/ a1",
+              "SELECT x FROM /*.*/", "SELECT x FROM\n/*x*/ a1", "SHOW SERIES FROM /*x*/ a1",
+              "SHOW TAG KEYS FROM /*x*/ a1", "SHOW FIELD KEYS FROM /*x*/ a1",
+              "SHOW TAG VALUES FROM /*x*/ a1 WITH KEY = device",
+              "SHOW MEASUREMENTS WITH MEASUREMENT = /*x*/ a1",
+              "SHOW MEASUREMENTS WITH MEASUREMENT = /* c */ /a/",
+              "SHOW SERIES CARDINALITY FROM /*x*/ a1", "SHOW TAG KEY CARDINALITY FROM /**/ a1",
+              "SHOW MEASUREMENTS; SELECT x FROM /*x*/ a1"]
+        failed = []
+        for q in qs:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 400, want)
+                self.assertIn(b"error parsing regexp", want[1])
+                if got != want:
+                    failed.append(q)
+                self.assertEqual(got, want)
+        print("\n/*x*/ where a regex goes: %d of %d as influxd" % (len(qs) - len(failed), len(qs)))
+        # a comment elsewhere stays one for both, and a regex in FROM one (review)
+        for q in ("SELECT x FROM a1 LIMIT 1 /*x*/", "SELECT x /*x*/ FROM a1",
+                  "SELECT x FROM a1/*x*/", "SELECT x -- c\nFROM a1", "SELECT x FROM a1 -- c",
+                  "SELECT x FROM -- c\na1", "SELECT x FROM a1 WHERE /* c */ device = 'a1'",
+                  "SHOW SERIES FROM /a.*/", "SHOW MEASUREMENTS WITH MEASUREMENT =~ /a.*/"):
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 200, want)
+                self.assertEqual(got, want)
+
+    def test_tag_compared_with_an_expression_as_influxd(self):
+        # influx6: SHOW MEASUREMENTS WHERE x = 1 + (2 AND time > 0) compares x with an
+        # expression (HasTimeExpr walks no operand): influxd's "right side of '=' must be a tag
+        # value string"; vigild said "SHOW MEASUREMENTS doesn't support time in WHERE clause"
+        # for it and its generic "vigild does not support WHERE ..." for the others
+        qs = ["x = 1 + (2 AND time > 0)", "device = 1 + (2 AND time > 0)",
+              "device = 'a1' AND x = (time > 0)", "x = f(time > 0)", "x = 1 + 2",
+              "device = 'a' + 'b'", "device = 'a1' * 2", "device != 1 + 2", "device = x",
+              "device = (1)", "device = ('a1')", "device = 'a1' OR x = 1 + 2",
+              "x = 1 + 2 OR device = 'a1'", "device = now()", "device = 1 + 2 AND x != 3 + 4",
+              "x != 3 + 4 AND device = 1 + 2", "device != 5 AND x = 3 + 4", "device = 1.5 + 2",
+              "device = true AND false", "(x = 1 + 2)", "device =~ /a/ AND x = 1 + (time > 0)"]
+        qs = ["SHOW MEASUREMENTS WHERE " + q for q in qs]
+        qs += ["SHOW MEASUREMENTS WHERE x = 1 + 2 LIMIT 1", "SHOW MEASUREMENTS ON g WHERE x = 1 + 2"]
+        failed = []
+        for q in qs:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 200, want)
+                self.assertIn(b"must be a tag value string", want[1])
+                if got != want:
+                    failed.append(q)
+                self.assertEqual(got, want)
+        print("\ntag compared with an expression: %d of %d as influxd" % (
+            len(qs) - len(failed), len(qs)))
+        # still the time error where HasTimeExpr finds time: in a part's own parentheses
+        for q in ("SHOW MEASUREMENTS WHERE ((time > 0))",
+                  "SHOW MEASUREMENTS WHERE (device = 'a1') AND (time > 0)"):
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertIn(b"doesn't support time in WHERE clause", want[1])
+                self.assertEqual(got, want)
+
+    def test_cardinality_group_by_as_influxd(self):
+        # influx6: influxd reads GROUP BY after a cardinality statement's WHERE (rewriting the
+        # statement to a SELECT count) and answers a count per group; vigild's 400 "found GROUP,
+        # expected ;". vigild now parses it as influxd (its parse errors and its statement error
+        # for a literal dimension byte for byte) and answers the rest with its statement error,
+        # influxd's status (200) without its rows
+        sts = ["MEASUREMENT", "MEASUREMENT EXACT", "SERIES", "SERIES EXACT", "TAG KEY",
+               "TAG KEY EXACT", "FIELD KEY", "FIELD KEY EXACT"]
+        same = []
+        for st in sts:
+            same += ["SHOW %s CARDINALITY GROUP BY %s" % (st, t) for t in (
+                "", "1", "'x'", "device, 1", "device,", "device WHERE device = 'a1'",
+                "device SLIMIT 1", "device fill(0)", "time(", "device, <")]
+        same += ["SHOW TAG VALUES CARDINALITY WITH KEY = device GROUP BY 1",
+                 "SHOW TAG VALUES CARDINALITY WITH KEY = device GROUP BY",
+                 "SHOW MEASUREMENT CARDINALITY GROUP device",
+                 "SHOW SERIES CARDINALITY WHERE time > 0 GROUP BY device",
+                 "SHOW MEASUREMENT CARDINALITY GROUP BY device ORDER BY time DESC"]
+        failed = []
+        for q in same:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertNotIn(b'"series"', want[1])
+                if got != want:
+                    failed.append(q)
+                self.assertEqual(got, want)
+        print("\ncardinality GROUP BY, errors: %d of %d as influxd" % (
+            len(same) - len(failed), len(same)))
+        counted = ["SHOW %s CARDINALITY %sGROUP BY %s" % (st, w, g) for st in sts
+                   for w in ("", "WHERE device = 'a1' ") for g in ("device", "*", "device, host")]
+        counted += ["SHOW FIELD KEY CARDINALITY FROM a1 GROUP BY device LIMIT 1",
+                    "SHOW SERIES CARDINALITY ON g GROUP BY device",
+                    "SHOW TAG VALUES CARDINALITY WITH KEY = device GROUP BY device",
+                    "SHOW MEASUREMENT CARDINALITY GROUP BY /x/"]
+        for q in counted:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 200, want)
+                self.assertIn(b'"series"', want[1])
+                self.assertEqual(got, (200, b'{"results":[{"statement_id":0,"error":"vigild does '
+                                            b'not support GROUP BY in the cardinality statements'
+                                            b'"}]}'))
+
+    @staticmethod
+    def chunked(port, q):
+        """/query's answer with chunked=true: a document per result."""
+        enc = urllib.parse.urlencode({"db": "g", "q": q, "epoch": "ms", "chunked": "true"})
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/query?" + enc)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body
 
     def test_query_form_body_encoding_ignored_as_influxd(self):
         # influx5: influxd 1.6.7 parses /query's form body as sent (Go's ParseForm), whatever
