@@ -812,6 +812,12 @@ int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train
  * Returns ERR_INVAL (no data, already run, group job not run, other channel count),
  * ERR_NOMEM. */
 int detector_job_share(detector_job_t *job, const detector_job_t *group_job);
+/* Whether member job j is of another size than the LSTM that serves group job g after its
+ * decision (detector_job_share then runs j on its own rows): 1, with own = j's {n_hidden,
+ * n_layers} and grp = the group LSTM's, or 0 (the same size, no LSTM serves, g not run). For
+ * the caller's log line. Any thread; only reads. */
+int detector_job_other_size(const detector_job_t *j, const detector_job_t *g, int own[2],
+                            int grp[2]);
 /* detector_job_share for n members' jobs at once: the same decision taken, and the shared
  * LSTM's errors on every member's rows computed with the members in step (one batched model
  * step per row for all of them). Results equal detector_job_share's up to the batched sgemm's

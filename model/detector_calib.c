@@ -350,18 +350,31 @@ int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_
  * members of two sizes (a member made before a change of either, another after); the group's
  * LSTM has its leader's. A member of another size trains its own instead (it cannot serve the
  * group's, and a detector holding one is refused when it is loaded). */
-static int share_fits(const detector_job_t *j, const detector_job_t *g)
+static int share_fits(const detector_job_t *j, const detector_job_t *g, struct model_config *own,
+                      struct model_config *grp)
 {
     const int sw = g->swap;
     const enum detector_kind kind = sw ? g->kind : g->s_kind;
     const model_t *lstm = sw ? g->cand : g->s_lstm;
     if (kind != DET_KIND_LSTM || lstm == NULL)
         return 1;
+    model_get_config(lstm, grp);
+    detector__model_config(own, &j->cfg, j->C);
+    return grp->n_inputs == own->n_inputs && grp->n_outputs == own->n_outputs &&
+           grp->n_layers == own->n_layers && grp->n_hidden == own->n_hidden;
+}
+
+int detector_job_other_size(const detector_job_t *j, const detector_job_t *g, int own[2],
+                            int grp[2])
+{
     struct model_config a, b;
-    model_get_config(lstm, &a);
-    detector__model_config(&b, &j->cfg, j->C);
-    return a.n_inputs == b.n_inputs && a.n_outputs == b.n_outputs && a.n_layers == b.n_layers &&
-           a.n_hidden == b.n_hidden;
+    if (!j || !g || !g->ran || j->C != g->C || share_fits(j, g, &a, &b))
+        return 0;
+    own[0] = a.n_hidden;
+    own[1] = a.n_layers;
+    grp[0] = b.n_hidden;
+    grp[1] = b.n_layers;
+    return 1;
 }
 
 /* Takes the group's decision into member job j (detector_job_share, before the calibration). */
@@ -485,7 +498,8 @@ static void share_free(struct share_cal *m)
 
 int detector_job_share(detector_job_t *j, const detector_job_t *g)
 {
-    if (j && g && j->data && !j->ran && g->ran && j->C == g->C && !share_fits(j, g))
+    struct model_config a, b;
+    if (j && g && j->data && !j->ran && g->ran && j->C == g->C && !share_fits(j, g, &a, &b))
         return detector_job_run(j); /* another size: its own training */
     int rc = share_take(j, g);
     if (rc)
@@ -596,8 +610,9 @@ int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_
         return ERR_NOMEM;
     }
     int rc = 0, ns = 0;
+    struct model_config a, b;
     for (int i = 0; rc == 0 && i < n; i++) {
-        if (jobs[i]->data && !jobs[i]->ran && g->ran && !share_fits(jobs[i], g))
+        if (jobs[i]->data && !jobs[i]->ran && g->ran && !share_fits(jobs[i], g, &a, &b))
             rc = detector_job_run(jobs[i]);
         else
             sh[ns++] = jobs[i];

@@ -19,6 +19,7 @@ Python 3 standard library.
 
 import os
 import random
+import re
 import subprocess
 import sys
 import unittest
@@ -41,6 +42,12 @@ def lstm_hidden(d, dev):
         if len(shape) == 2 and shape[0] == 4 * shape[1]:
             return shape[1]
     raise AssertionError("no recurrent weights in %r" % sorted(t))
+
+
+def full_log(d):
+    """The whole vigild log (d.log() keeps only its end, for messages)."""
+    with open(d.log_path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
 
 
 class GroupOfTwoSizes(tp.DaemonPerTest):
@@ -82,6 +89,15 @@ class GroupOfTwoSizes(tp.DaemonPerTest):
         before = {x: tp.status(d, x) for x in ("small", "big")}
         self.assertIn(sizes["small"], (None, tp.HIDDEN), sizes)
         self.assertIn(sizes["big"], (None, 2 * tp.HIDDEN), sizes)
+        # An LSTM serves: the last training's group decision was an LSTM, which the member of
+        # the other size did not take, and the log names it and both sizes.
+        m = re.findall(r"device '(small|big)' of group 'g1' trained its own model: it was made "
+                       r"with hidden (\d+), layers \d+; the group's LSTM has hidden (\d+)",
+                       full_log(d))
+        self.assertTrue(m, d.log())
+        own = {"small": tp.HIDDEN, "big": 2 * tp.HIDDEN}
+        for dev, h_own, h_grp in m:
+            self.assertEqual((int(h_own), int(h_grp)), (own[dev], 3 * tp.HIDDEN - own[dev]), m)
         d.stop()
         d.start()
         for x in ("small", "big"):
