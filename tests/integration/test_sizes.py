@@ -150,6 +150,29 @@ class LostDetector(tp.DaemonPerTest):
         self.assertEqual(top(), 5)
 
 
+    def test_deleted_and_made_again_starts_from_1(self):
+        """The floor of a lost detector's versions goes with the device: one deleted and made
+        again under its name has no kept versions, so it numbers from 1."""
+        d, rng, dev = self.d, random.Random(4), "lost-2"
+        self.feed(dev, tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_idle(d, dev, 1)
+        r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
+        self.assertEqual(r.status, 202, r)
+        tp.wait_for("a retrain", lambda: not tp.models(d, dev)["training"] and max(
+            v["version"] for v in tp.models(d, dev)["versions"]) == 2, 60)
+        d.stop()
+        p = subprocess.run(["sqlite3", d.db_path, "DELETE FROM detectors; SELECT changes();"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
+        d.start()
+        self.assertEqual(d.curl("DELETE", "/v1/devices/%s" % dev).status, 200)
+        self.feed(dev, tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_for("the first training after the delete", lambda: tp.status(d, dev)[
+            "state"] != "learning" and not tp.models(d, dev)["training"], 60)
+        got = [v["version"] for v in tp.models(d, dev)["versions"]]
+        self.assertEqual((got, tp.status(d, dev)["model"]["version"]), ([1], 1))
+
+
 class NewChannel(tp.DaemonPerTest):
     CONFIG = tp.config_text(0)
 
