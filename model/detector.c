@@ -847,7 +847,7 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
 
 void detector_number_after(detector_t *d, uint32_t version)
 {
-    if (d && version >= d->next_version)
+    if (d && version >= d->next_version && version < UINT32_MAX) /* 0 is no version */
         d->next_version = version + 1;
 }
 
