@@ -98,6 +98,12 @@ class GroupOfTwoSizes(tp.DaemonPerTest):
         own = {"small": tp.HIDDEN, "big": 2 * tp.HIDDEN}
         for dev, h_own, h_grp in m:
             self.assertEqual((int(h_own), int(h_grp)), (own[dev], 3 * tp.HIDDEN - own[dev]), m)
+        # The last training's own-trained member's version pooled nothing; the other's did.
+        newest = {x: max(tp.models(d, x)["versions"], key=lambda v: v["version"]) for x in devs}
+        other = "big" if m[-1][0] == "small" else "small"
+        self.assertEqual((m[-1][0] + " pooled " + str("pooled_rows" in newest[m[-1][0]]["metrics"]),
+                          other + " pooled " + str("pooled_rows" in newest[other]["metrics"])),
+                         (m[-1][0] + " pooled False", other + " pooled True"), newest)
         d.stop()
         d.start()
         for x in ("small", "big"):
