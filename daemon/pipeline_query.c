@@ -806,6 +806,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
         d->versions[i].info_json = NULL;
     }
     d->nversions = 0;
+    d->ver_floor = 0; /* its stored versions are deleted with it */
     d->serving_version = 0;
     d->again = 0;
     free(d->attrs);

@@ -93,7 +93,15 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
     if (rc)
         return rc;
     pipeline__apply_limits(p, d);
-    return detector_create(&d->det, &p->o.det, d->nch);
+    rc = detector_create(&d->det, &p->o.det, d->nch);
+    /* The device's stored versions stay (a new channel set, a lost detector): the new
+     * detector's versions are numbered after them, never again under one of their numbers. */
+    uint32_t top = d->ver_floor;
+    for (size_t i = 0; i < d->nversions; i++)
+        top = d->versions[i].version > top ? d->versions[i].version : top;
+    if (rc == 0)
+        detector_number_after(d->det, top);
+    return rc;
 }
 
 /* One point of a committed batch on its way through scoring. Only d and pt are set before

@@ -544,8 +544,18 @@ static int on_version(void *arg, const char *device, int64_t version, int64_t cr
     struct ver_read *vr = arg;
     (void)created_ms;
     struct dev *d = restored(vr->p, device);
-    if (d == NULL)
+    if (d == NULL) {
+        /* A device whose saved detector was lost learns again: its new versions are numbered
+         * after the ones it keeps, which are listed again once it has a detector saved. */
+        struct dev *l = device ? pipeline__dev(vr->p, device) : NULL;
+        if (l && version > 0 && version <= UINT32_MAX) {
+            pthread_mutex_lock(&l->mu);
+            if ((uint32_t)version > l->ver_floor)
+                l->ver_floor = (uint32_t)version;
+            pthread_mutex_unlock(&l->mu);
+        }
         return 0;
+    }
     d->restore_ver = 1;
     vr->cur = d;
     version_add(vr->p, d, version, info_json, has_ckpt);

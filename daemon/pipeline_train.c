@@ -659,11 +659,22 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
             rc = ERR_NOMEM;
         for (size_t i = 0; rc == 0 && i < n; i++)
             if (began[i]) {
+                /* A member of another size runs its own training in the batch: a stop cancels
+                 * it as it does the group's. */
+                detector_job_set_cancel(ms[i].job, &p->stopping);
                 jobs[nj++] = ms[i].job;
                 ms[i].pooled = at;
             }
         if (rc == 0)
             rc = detector_job_share_batch(jobs, (int)nj, gj);
+        int own[2], grp[2];
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            if (began[i] && detector_job_other_size(ms[i].job, gj, own, grp)) {
+                ms[i].pooled = 0; /* its own training, on its own window */
+                log_info("pipeline: device '%s' of group '%s' trained its own model: it was made "
+                         "with hidden %d, layers %d; the group's LSTM has hidden %d, layers %d",
+                         ms[i].d->name, g->name, own[0], own[1], grp[0], grp[1]);
+            }
         free(jobs);
     }
     double seconds = (double)(pipeline__mono_ns() - t0) / 1e9;

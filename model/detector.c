@@ -847,6 +847,12 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
     return 0;
 }
 
+void detector_number_after(detector_t *d, uint32_t version)
+{
+    if (d && version >= d->next_version && version < UINT32_MAX) /* 0 is no version */
+        d->next_version = version + 1;
+}
+
 /* What every installed predictor (detector_set_model, detector_set_pred) changes beyond
  * itself: the same for each kind, so a rollback to a linear or persistence version calibrates
  * as a rollback to an LSTM's does. */

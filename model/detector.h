@@ -805,10 +805,19 @@ int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train
  * window are calibrated on the member's own rows. A member not yet serving the group's
  * version installs it. A decision that installs nothing is recorded (info->version) under
  * the group candidate's number, as a single device's would be, never again under the serving
- * version. Then detector_job_apply as usual. Any thread; group_job is only read.
+ * version. Then detector_job_apply as usual. A member of another size than the LSTM that serves
+ * the group after its decision (a detector keeps the model.hidden and model.layers it was made
+ * with) cannot serve it: its job is run on its own rows instead (detector_job_run), so no
+ * detector ever holds an LSTM of another size. Any thread; group_job is only read.
  * Returns ERR_INVAL (no data, already run, group job not run, other channel count),
  * ERR_NOMEM. */
 int detector_job_share(detector_job_t *job, const detector_job_t *group_job);
+/* Whether member job j is of another size than the LSTM that serves group job g after its
+ * decision (detector_job_share then runs j on its own rows): 1, with own = j's {n_hidden,
+ * n_layers} and grp = the group LSTM's, or 0 (the same size, no LSTM serves, g not run). For
+ * the caller's log line. Any thread; only reads. */
+int detector_job_other_size(const detector_job_t *j, const detector_job_t *g, int own[2],
+                            int grp[2]);
 /* detector_job_share for n members' jobs at once: the same decision taken, and the shared
  * LSTM's errors on every member's rows computed with the members in step (one batched model
  * step per row for all of them). Results equal detector_job_share's up to the batched sgemm's
@@ -904,6 +913,10 @@ int detector_apply_settings(detector_t *d, const struct detector_config *cfg);
  * unknown). A channel predicted by a seasonal profile (season_bins) is predicted by m from now
  * until a training chooses a profile again. Returns ERR_INVAL when m's shape does not fit. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
+/* The detector's next version (its next training's number) after version at least: a device
+ * whose detector was lost or made again (a new channel set) keeps its stored versions, and a
+ * new one must not take a number one of them holds. */
+void detector_number_after(detector_t *d, uint32_t version);
 
 /* The serving predictor's parameters when it is not an LSTM (the linear baseline's
  * coefficients, or persistence, which has none), so that a model version served by one can be

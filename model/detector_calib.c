@@ -345,6 +345,38 @@ int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_
     return 0;
 }
 
+/* Whether the LSTM that serves group job g after its decision (if one does) has j's size. A
+ * detector keeps the model.hidden and model.layers it was made with, so a group may hold
+ * members of two sizes (a member made before a change of either, another after); the group's
+ * LSTM has its leader's. A member of another size trains its own instead (it cannot serve the
+ * group's, and a detector holding one is refused when it is loaded). */
+static int share_fits(const detector_job_t *j, const detector_job_t *g, struct model_config *own,
+                      struct model_config *grp)
+{
+    const int sw = g->swap;
+    const enum detector_kind kind = sw ? g->kind : g->s_kind;
+    const model_t *lstm = sw ? g->cand : g->s_lstm;
+    if (kind != DET_KIND_LSTM || lstm == NULL)
+        return 1;
+    model_get_config(lstm, grp);
+    detector__model_config(own, &j->cfg, j->C);
+    return grp->n_inputs == own->n_inputs && grp->n_outputs == own->n_outputs &&
+           grp->n_layers == own->n_layers && grp->n_hidden == own->n_hidden;
+}
+
+int detector_job_other_size(const detector_job_t *j, const detector_job_t *g, int own[2],
+                            int grp[2])
+{
+    struct model_config a, b;
+    if (!j || !g || !g->ran || j->C != g->C || share_fits(j, g, &a, &b))
+        return 0;
+    own[0] = a.n_hidden;
+    own[1] = a.n_layers;
+    grp[0] = b.n_hidden;
+    grp[1] = b.n_layers;
+    return 1;
+}
+
 /* Takes the group's decision into member job j (detector_job_share, before the calibration). */
 static int share_take(detector_job_t *j, const detector_job_t *g)
 {
@@ -466,6 +498,9 @@ static void share_free(struct share_cal *m)
 
 int detector_job_share(detector_job_t *j, const detector_job_t *g)
 {
+    struct model_config a, b;
+    if (j && g && j->data && !j->ran && g->ran && j->C == g->C && !share_fits(j, g, &a, &b))
+        return detector_job_run(j); /* another size: its own training */
     int rc = share_take(j, g);
     if (rc)
         return rc;
@@ -565,20 +600,34 @@ int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_
     for (int i = 0; i < n; i++)
         if (!jobs[i] || jobs[i]->C != jobs[0]->C)
             return ERR_INVAL;
+    /* The members of another size than the group's LSTM train their own (share_fits); the
+     * others share it, in step. */
     struct share_cal *ms = calloc((size_t)n, sizeof *ms);
-    if (!ms)
+    detector_job_t **sh = malloc(sizeof *sh * (size_t)n);
+    if (!ms || !sh) {
+        free(ms);
+        free(sh);
         return ERR_NOMEM;
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++)
-        rc = share_take(jobs[i], g);
-    /* Every member serves the group's LSTM (take gave each a handle to it): in step. */
-    const int batch = rc == 0 && jobs[0]->kind == DET_KIND_LSTM && n > 1;
-    for (int i = 0; rc == 0 && i < n; i++)
-        rc = share_begin(jobs[i], &ms[i], batch);
+    }
+    int rc = 0, ns = 0;
+    struct model_config a, b;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (jobs[i]->data && !jobs[i]->ran && g->ran && !share_fits(jobs[i], g, &a, &b))
+            rc = detector_job_run(jobs[i]);
+        else
+            sh[ns++] = jobs[i];
+    }
+    for (int i = 0; rc == 0 && i < ns; i++)
+        rc = share_take(sh[i], g);
+    /* Every sharing member serves the group's LSTM (take gave each a handle to it): in step. */
+    const int batch = rc == 0 && ns > 1 && sh[0]->kind == DET_KIND_LSTM;
+    for (int i = 0; rc == 0 && i < ns; i++)
+        rc = share_begin(sh[i], &ms[i], batch);
     if (rc == 0 && batch)
-        rc = lstm_errors_batch(jobs, ms, n);
-    for (int i = 0; rc == 0 && i < n; i++)
-        rc = share_end(jobs[i], &ms[i]);
+        rc = lstm_errors_batch(sh, ms, ns);
+    for (int i = 0; rc == 0 && i < ns; i++)
+        rc = share_end(sh[i], &ms[i]);
+    free(sh);
     for (int i = 0; i < n; i++)
         share_free(&ms[i]);
     free(ms);

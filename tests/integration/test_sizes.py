@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""vigild integration: sizes and version numbers (session 46).
+
+1. model.hidden changed in the config shapes new detectors only: a device made before keeps its
+   size. A group holding a member of each size never hands a member an LSTM of another size
+   than its own (the group's LSTM, of its leader's size, went to every member: the other
+   member's training then failed, or it served it and was discarded as corrupt at the next
+   restart).
+2. A device whose saved detector is lost (its detectors row deleted, as vigild discards a
+   damaged one) learns again and numbers its new versions after the ones it keeps, which all
+   stay as they were and are listed beside the new ones after the next restart (the new
+   training took number 1 again, overwriting the kept version 1, and the kept 2 and 3 came back
+   above it).
+3. So does a device that starts learning again on a new channel: its new version follows the
+   kept ones (it took number 1 again: listed twice, and the kept one overwritten in the store).
+
+Python 3 standard library.
+"""
+
+import os
+import random
+import re
+import subprocess
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
+import test_groups as tg  # noqa: E402  (helpers only)
+import vigiltest as vt  # noqa: E402
+
+
+def lstm_hidden(d, dev):
+    """The hidden size of the LSTM a device serves (GET .../model/weights), None if none."""
+    st, _, body = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+    if st != 200:
+        return None
+    t = tp.st_parse(body)
+    # The first layer's recurrent weights: [4 H, H].
+    for name, (_, shape, _) in sorted(t.items()):
+        if len(shape) == 2 and shape[0] == 4 * shape[1]:
+            return shape[1]
+    raise AssertionError("no recurrent weights in %r" % sorted(t))
+
+
+def full_log(d):
+    """The whole vigild log (d.log() keeps only its end, for messages)."""
+    with open(d.log_path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+class GroupOfTwoSizes(tp.DaemonPerTest):
+    CONFIG = tp.config_text(0)
+
+    def test_no_member_gets_an_lstm_of_another_size(self):
+        d, rng = self.d, random.Random(46)
+        # "small" made with model.hidden = HIDDEN, trained alone in the group.
+        tg.put_group(d, "small", "g1")
+        self.feed("small", tg.squashed(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_idle(d, "small", 1)
+        d.stop()
+        vt.write_file(d.config, tp.config_text(0, hidden=2 * tp.HIDDEN))
+        d.start()
+        # "big" made after the change, in the same group: both train together.
+        tg.put_group(d, "big", "g1")
+        self.feed("big", tg.squashed(400, 3, tp.OMEGA_A, 0.01, rng), 0)
+        devs = ("small", "big")
+
+        def settled():
+            s = [tp.status(d, x) for x in devs]
+            if any(tp.models(d, x)["training"] for x in devs) or \
+                    tg.metric_value(d, "vigil_train_queue_jobs") or \
+                    any(x["state"] == "learning" for x in s):
+                return None
+            return s
+        tp.wait_for("both members trained", settled, 60)
+        # A retrain of the group asked on each member in turn (the squashed oscillator: an LSTM
+        # serves the group).
+        for x in devs:
+            top = max(v["version"] for v in tp.models(d, x)["versions"])
+            r = d.curl("POST", "/v1/devices/%s/model/retrain" % x)
+            self.assertEqual(r.status, 202, r)
+            tp.wait_for("a retrain asked on " + x, lambda: max(v["version"] for v in tp.models(
+                d, x)["versions"]) > top and settled(), 60)
+        sizes = {x: lstm_hidden(d, x) for x in ("small", "big")}
+        # The group's LSTM serves (else no size could differ), each member at most its own size.
+        self.assertTrue(any(sizes.values()), sizes)
+        before = {x: tp.status(d, x) for x in ("small", "big")}
+        self.assertIn(sizes["small"], (None, tp.HIDDEN), sizes)
+        self.assertIn(sizes["big"], (None, 2 * tp.HIDDEN), sizes)
+        # An LSTM serves: the last training's group decision was an LSTM, which the member of
+        # the other size did not take, and the log names it and both sizes.
+        m = re.findall(r"device '(small|big)' of group 'g1' trained its own model: it was made "
+                       r"with hidden (\d+), layers \d+; the group's LSTM has hidden (\d+)",
+                       full_log(d))
+        self.assertTrue(m, d.log())
+        own = {"small": tp.HIDDEN, "big": 2 * tp.HIDDEN}
+        for dev, h_own, h_grp in m:
+            self.assertEqual((int(h_own), int(h_grp)), (own[dev], 3 * tp.HIDDEN - own[dev]), m)
+        # The last training's own-trained member's version pooled nothing; the other's did.
+        newest = {x: max(tp.models(d, x)["versions"], key=lambda v: v["version"]) for x in devs}
+        other = "big" if m[-1][0] == "small" else "small"
+        self.assertEqual((m[-1][0] + " pooled " + str("pooled_rows" in newest[m[-1][0]]["metrics"]),
+                          other + " pooled " + str("pooled_rows" in newest[other]["metrics"])),
+                         (m[-1][0] + " pooled False", other + " pooled True"), newest)
+        d.stop()
+        d.start()
+        for x in ("small", "big"):
+            s = tp.status(d, x)
+            self.assertEqual((s["model"], s["state"] != "learning"),
+                             (before[x]["model"], True), s)
+
+
+class LostDetector(tp.DaemonPerTest):
+    CONFIG = tp.config_text(0)
+
+    def test_new_versions_numbered_after_the_kept_ones(self):
+        d, rng, dev = self.d, random.Random(3), "lost-1"
+        self.feed(dev, tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_idle(d, dev, 1)
+
+        def top():
+            m = tp.models(d, dev)
+            return None if m["training"] else max((v["version"] for v in m["versions"]), default=0)
+        for _ in range(2):
+            t0 = top()
+            r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
+            self.assertEqual(r.status, 202, r)
+            tp.wait_for("a retrain", lambda: (top() or 0) > t0, 60)
+        kept = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
+        self.assertEqual([v["version"] for v in kept], [1, 2, 3])
+        d.stop()
+        p = subprocess.run(["sqlite3", d.db_path, "DELETE FROM detectors; SELECT changes();"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
+        d.start()
+        self.assertEqual(tp.status(d, dev)["state"], "learning")
+        self.feed(dev, tp.rotation(400, 400, tp.OMEGA_A, 0.01, rng), 400)
+        tp.wait_for("the first training after the loss", lambda: (top() or 0) > 0, 60)
+        new = tp.status(d, dev)["model"]["version"]
+        self.assertEqual(new, 4)
+        d.stop()
+        d.start()
+        got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
+        self.assertEqual([v["version"] for v in got], [1, 2, 3, 4])
+        # Each kept version as it was (but the serving flag: the new one serves).
+        def unserved(vs):
+            return [{k: x for k, x in v.items() if k != "serving"} for v in vs]
+        self.assertEqual(unserved(got[:3]), unserved(kept))
+        self.assertEqual(tp.status(d, dev)["model"]["version"], 4)
+        # The next training goes on after them.
+        r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
+        self.assertEqual(r.status, 202, r)
+        tp.wait_for("a retrain", lambda: (top() or 0) > 4, 60)
+        self.assertEqual(top(), 5)
+
+
+    def test_deleted_and_made_again_starts_from_1(self):
+        """The floor of a lost detector's versions goes with the device: one deleted and made
+        again under its name has no kept versions, so it numbers from 1."""
+        d, rng, dev = self.d, random.Random(4), "lost-2"
+        self.feed(dev, tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_idle(d, dev, 1)
+        r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
+        self.assertEqual(r.status, 202, r)
+        tp.wait_for("a retrain", lambda: not tp.models(d, dev)["training"] and max(
+            v["version"] for v in tp.models(d, dev)["versions"]) == 2, 60)
+        d.stop()
+        p = subprocess.run(["sqlite3", d.db_path, "DELETE FROM detectors; SELECT changes();"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
+        d.start()
+        self.assertEqual(d.curl("DELETE", "/v1/devices/%s" % dev).status, 200)
+        self.feed(dev, tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_for("the first training after the delete", lambda: tp.status(d, dev)[
+            "state"] != "learning" and not tp.models(d, dev)["training"], 60)
+        got = [v["version"] for v in tp.models(d, dev)["versions"]]
+        self.assertEqual((got, tp.status(d, dev)["model"]["version"]), ([1], 1))
+
+
+class NewChannel(tp.DaemonPerTest):
+    CONFIG = tp.config_text(0)
+
+    def test_new_version_numbered_after_the_kept_ones(self):
+        d, rng, dev = self.d, random.Random(5), "ch-1"
+        self.feed(dev, tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_idle(d, dev, 1)
+        kept = tp.models(d, dev)["versions"]
+        self.assertEqual([(v["version"], v["channels"]) for v in kept], [(1, 3)])
+        rows = tp.rotation(400, 400, tp.OMEGA_A, 0.01, rng)
+        tp.jreq(d, "POST", "/v1/readings", [
+            {"device": dev, "ts": 1_700_000_000_000 + 1000 * (400 + k),
+             "values": {"x": r[0], "y": r[1], "z": r[2], "w": 0.5 * r[0] + 0.01 * k}}
+            for k, r in enumerate(rows)])
+        tp.wait_scored(d, dev, 800)
+        tp.wait_for("the training on four channels", lambda: tp.status(d, dev)["state"] !=
+                    "learning" and not tp.models(d, dev)["training"], 60)
+        for restart in (0, 1):
+            if restart:
+                d.stop()
+                d.start()
+            got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
+            self.assertEqual([(v["version"], v["channels"]) for v in got], [(1, 3), (2, 4)])
+            self.assertEqual(tp.status(d, dev)["model"]["version"], 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
