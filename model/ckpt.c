@@ -114,12 +114,12 @@ int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len)
     return 0;
 }
 
-int model_checkpoint_peek(const void *buf, size_t len, struct model_config *cfg)
+/* The header after its magic and length field (the caller checked both): version, shape and
+ * the header's own sums, as the load and the peek both judge them. A header whose length is not
+ * the one its shape implies (the weights cut short, the length field rewritten to match) says
+ * nothing. */
+static int ckpt_head(const unsigned char *p, size_t len, struct model_config *c, int *f16)
 {
-    const unsigned char *p = buf;
-    if (!buf || !cfg || len < CKPT_HEADER + 4 || memcmp(p, CKPT_MAGIC, 4) != 0 ||
-        get_u64(p + 40) != len)
-        return ERR_CORRUPT;
     const uint32_t version = model__get_u32(p + 4);
     if (version != CKPT_VERSION && version != CKPT_F16)
         return ERR_INVAL;
@@ -129,18 +129,28 @@ int model_checkpoint_peek(const void *buf, size_t len, struct model_config *cfg)
         if (dims[i] > MODEL_MAX_HIDDEN)
             return ERR_CORRUPT;
     }
-    struct model_config c = {(int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3],
-                             get_u64(p + 24)};
-    /* The header's own sums, as the load checks them: a header whose length is not the one its
-     * shape implies (the weights cut short, the length field rewritten to match) says nothing. */
-    if (model__config_check(&c) < 0)
+    *c = (struct model_config){(int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3],
+                               get_u64(p + 24)};
+    if (model__config_check(c) < 0)
         return ERR_CORRUPT;
-    const size_t np = model__param_count(&c);
-    if (get_u64(p + 32) != np ||
-        len != ckpt_size((size_t)c.n_inputs, np, version == CKPT_F16 ? 2 : 4))
+    *f16 = version == CKPT_F16;
+    const size_t np = model__param_count(c);
+    if (get_u64(p + 32) != np || len != ckpt_size((size_t)c->n_inputs, np, *f16 ? 2 : 4))
         return ERR_CORRUPT;
-    *cfg = c;
     return 0;
+}
+
+int model_checkpoint_peek(const void *buf, size_t len, struct model_config *cfg)
+{
+    const unsigned char *p = buf;
+    if (!buf || !cfg || len < CKPT_HEADER + 4 || memcmp(p, CKPT_MAGIC, 4) != 0 ||
+        get_u64(p + 40) != len)
+        return ERR_CORRUPT;
+    struct model_config c;
+    int f16, rc = ckpt_head(p, len, &c, &f16);
+    if (rc == 0)
+        *cfg = c;
+    return rc;
 }
 
 int model_checkpoint_load(model_t **out, const void *buf, size_t len)
@@ -152,24 +162,13 @@ int model_checkpoint_load(model_t **out, const void *buf, size_t len)
         return ERR_CORRUPT;
     if (model__get_u32(p + len - 4) != model__crc32(0, p, len - 4))
         return ERR_CORRUPT;
-    const uint32_t version = model__get_u32(p + 4);
-    if (version != CKPT_VERSION && version != CKPT_F16)
-        return ERR_INVAL;
-    const int f16 = version == CKPT_F16;
-    uint32_t dims[4];
-    for (int i = 0; i < 4; i++) {
-        dims[i] = model__get_u32(p + 8 + 4 * i);
-        if (dims[i] > MODEL_MAX_HIDDEN)
-            return ERR_CORRUPT;
-    }
-    struct model_config cfg = {(int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3],
-                               get_u64(p + 24)};
-    if (model__config_check(&cfg) < 0)
-        return ERR_CORRUPT;
-    size_t np = model__param_count(&cfg);
+    struct model_config cfg;
+    int f16;
+    int rc = ckpt_head(p, len, &cfg, &f16);
+    if (rc)
+        return rc;
+    const size_t np = model__param_count(&cfg);
     const size_t I = (size_t)cfg.n_inputs;
-    if (get_u64(p + 32) != np || len != ckpt_size(I, np, f16 ? 2 : 4))
-        return ERR_CORRUPT;
     model_t *m = model__alloc(&cfg, f16);
     if (!m)
         return ERR_NOMEM;
