@@ -365,6 +365,18 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
  * Go error), not a comment. */
 int api__iq_regex_next(const qscan_t *s);
 
+/* Where influxd's parser peeks for a regex that vigild does not read as one (a SELECT field, a
+ * call's argument, a GROUP BY dimension): a bad regex there (a comment's "/ *x* /" among them)
+ * is influxd's parse error. Returns -1 (that error answered), or 0 (no regex next, or a good
+ * one; s is not moved: the caller reads on as before). */
+int api__iq_regex_bad_next(api_request_t *r, const qscan_t *s);
+
+/* After a FROM name of one or two parts (not db.rp.m), s right after it (influxql_from.c):
+ * influxd has read the blanks after the name as a token before it looks for a regex, so blanks
+ * and then '/' (a comment too) are its parse error "found <the blanks>, expected regex", placed
+ * at the first blank. Returns -1 (that error answered), or 0. */
+int api__iq_regex_after_name(api_request_t *r, qscan_t *s);
+
 /* A bound regex t (QF_REGEX, just read from s) where influxd reads a value (device = $r, 1 = $r,
  * temp > $r): its pattern checked as api__iq_regex checks it (influxd's 400 for a bad one; the
  * query's budgets of bound regex bytes and of regex units), its translation unused. Returns 0,

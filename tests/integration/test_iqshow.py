@@ -168,6 +168,56 @@ class ShowEdges(InfluxdPair):
                 self.assertEqual(want[0], 200, want)
                 self.assertEqual(got, want)
 
+    def test_regex_peeked_past_a_comment_or_after_a_name_as_influxd(self):
+        # influx7: influxd peeks past blanks alone for a regex as it reads a SELECT field, a
+        # call's argument and a GROUP BY dimension too, so "/*x*/" there is its regex error;
+        # vigild read a comment. After a FROM name of one or two parts influxd has read the
+        # blanks as a token before it peeks: blanks then '/' are "found <the blanks>, expected
+        # regex"; vigild answered the query (or "found /, expected ;")
+        qs = ["SELECT /*x*/ x FROM a1", "SELECT /*x*/ FROM a1", "SELECT x, /*x*/ y FROM a1",
+              "SELECT /* x FROM a1", "SELECT mean(/*x*/x) FROM a1", "SELECT mean(x, /*x*/) FROM a1",
+              "SELECT count( /*x*/ x) FROM a1", "SELECT x FROM a1 GROUP BY /*x*/",
+              "SELECT x FROM a1 GROUP BY /*x*/ device", "SELECT x FROM a1 GROUP BY device, /*x*/",
+              "SELECT mean(x) FROM a1 GROUP BY time(/*x*/1m)",
+              "SELECT mean(x) FROM a1 GROUP BY time(1m, /*x*/ 1s)",
+              "SELECT mean(x) FROM a1 GROUP BY time(1m) fill(/*x*/)",
+              "SELECT mean(x) FROM a1 GROUP BY time(1m) fill( /*x*/0)",
+              "SELECT x FROM a1 /*x*/", "SELECT x FROM a1 /* c */ LIMIT 1",
+              "SELECT x FROM a1  /* c */", "SELECT x FROM a1\t/* c */", "SELECT x FROM a1\n/* c */",
+              "SELECT x\nFROM a1 \r\n /* c */", "SELECT x FROM a1 \r /* c */",
+              "SELECT x FROM a1 /x/", "SELECT x FROM a1 / 2", 'SELECT x FROM "a1" /* c */',
+              "SELECT x FROM g.autogen /* c */", "SELECT x FROM a1 /*x*/ WHERE time > 0",
+              "SELECT x FROM a1 /* c */; SHOW MEASUREMENTS", "SHOW MEASUREMENTS; SELECT x FROM a1 /**/",
+              "SHOW SERIES FROM a1 /* c */", "SHOW SERIES FROM a1, a2 /* c */",
+              "SHOW SERIES FROM a1 /* c */, a2", "SHOW TAG KEYS FROM a1 /* c */",
+              "SHOW FIELD KEYS FROM a1 /* c */", "SHOW TAG VALUES FROM a1 /* c */ WITH KEY = device",
+              "SHOW SERIES CARDINALITY FROM a1 /* c */",
+              "SHOW MEASUREMENTS WITH MEASUREMENT = a1 /* c */",
+              "SHOW MEASUREMENTS WITH MEASUREMENT =~ a1 /* c */ LIMIT 1"]
+        failed = []
+        for q in qs:
+            for chunked in (False, True):
+                with self.subTest(q=q, chunked=chunked):
+                    got = [self.chunked(port, q) if chunked else self.query(port, q)
+                           for port in (self.influxd.port, self.d.http_port)]
+                    self.assertEqual(got[0][0], 400, got[0])
+                    self.assertRegex(got[0][1], b"error parsing regexp|expected regex|bad regex")
+                    if got[1] != got[0]:
+                        failed.append(q)
+                    self.assertEqual(got[1], got[0])
+        print("\na regex peeked past a comment or after a name: %d of %d as influxd" % (
+            2 * len(qs) - len(failed), 2 * len(qs)))
+        # a comment where influxd peeks for no regex, or after a name of three parts, stays one
+        for q in ("SELECT x /*x*/ FROM a1", "SELECT x FROM a1/* c */", "SELECT x FROM a1 -- c",
+                  "SELECT x FROM g.autogen.a1 /* c */", "SELECT x FROM g..a1 /* c */",
+                  "SELECT mean(x) /* c */ FROM a1 WHERE time >= 1732780800000ms AND time < "
+                  "1732780900000ms GROUP BY time(1m) /* c */ fill(0) /* c */",
+                  "SHOW MEASUREMENTS WITH MEASUREMENT = a1 -- c"):
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want[0], 200, want)
+                self.assertEqual(got, want)
+
     def test_tag_compared_with_an_expression_as_influxd(self):
         # influx6: SHOW MEASUREMENTS WHERE x = 1 + (2 AND time > 0) compares x with an
         # expression (HasTimeExpr walks no operand): influxd's "right side of '=' must be a tag
