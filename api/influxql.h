@@ -151,6 +151,8 @@ typedef struct {
     int err_nomem;  /* the error could not be kept: "out of memory" */
     int err_rewrite; /* err is one influxd 1.6.7 returns from its statement rewrite (time in
                       * SHOW's WHERE): sent without the statement's id, so under id 0 */
+    int err_goes_on; /* err is one influxd 1.6.7's executor sends as the statement's result and
+                      * then runs the statements after it (api__q_sent_error) */
     int again;       /* err is the store's ERR_AGAIN or ERR_UNPUBLISHED: the query answers 503 */
     int64_t deadline_us;        /* CLOCK_MONOTONIC µs past which the query stops (0: none) */
     int timed_out;              /* api__q_deadline_passed said so: err is API_IQ_TIMEOUT */
@@ -329,6 +331,11 @@ void api__q_result_close(qrun_t *run);
 /* Records the running statement's error, msg then arg (NULL: none). Returns 1, the statement
  * functions' "failed". */
 int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
+
+/* As api__q_result_error, for an error influxd 1.6.7's executor sends as the statement's own
+ * result and goes on after (SHOW MEASUREMENTS' "right side of '=' must be a tag value string",
+ * from its MeasurementNames): the statements after it run. Returns 1. */
+int api__q_sent_error(qrun_t *run, const char *msg, const char *arg);
 
 /* Records the running statement's backend error rc as msg then err_str(rc); ERR_AGAIN (the
  * store reloads after a failed write) or ERR_UNPUBLISHED (its last commit not readable yet) also

@@ -502,7 +502,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     for (int i = 0; i < where.n && !nonstring; i++)
         nonstring = where.c[i].nonstring;
     if (nonstring)
-        return api__q_result_error(
+        return api__q_sent_error(
             run, nonstring == 1 ? "right side of '=' must be " : "right side of '!=' must be ",
             "a tag value string");
     if (exact) {

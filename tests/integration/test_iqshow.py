@@ -218,6 +218,33 @@ class ShowEdges(InfluxdPair):
                 self.assertEqual(want[0], 200, want)
                 self.assertEqual(got, want)
 
+    def test_statements_after_an_error_influxd_sends_run_as_influxd(self):
+        # influx7: influxd's executor sends SHOW MEASUREMENTS' "right side of '=' must be a tag
+        # value string" as the statement's result and runs the statements after it; vigild
+        # ended the run there ("not executed"). Its other statement errors still end the run
+        ok, eq, ne = ("SHOW MEASUREMENTS LIMIT %d", "SHOW MEASUREMENTS WHERE device = 1",
+                      "SHOW MEASUREMENTS WHERE x != 1 + 2")
+        stops = ["SHOW MEASUREMENTS WHERE time > 0", "SELECT mean() FROM a1",
+                 "SHOW RETENTION POLICIES ON nosuch", "SHOW MEASUREMENT CARDINALITY GROUP BY 1"]
+        qs = ["; ".join(parts) for parts in (
+            [eq, ok % 1], [ne, ok % 2], [ok % 1, eq, ok % 2], [eq, ok % 1, ne, ok % 2], [eq, eq],
+            [eq, ne, eq], [ok % 1, ok % 2, ne], [eq, "SHOW TAG KEYS FROM a1", "SELECT x FROM a1"],
+            ["SHOW MEASUREMENTS ON g WHERE device = 1 LIMIT 1", "SHOW FIELD KEYS FROM b1"])]
+        qs += ["; ".join([eq] + [st] + [ok % 1] * after) for st in stops for after in (0, 1)]
+        qs += ["; ".join([ok % 1, eq, st, ok % 2]) for st in stops]
+        failed = []
+        for q in qs:
+            for chunked in (False, True):
+                with self.subTest(q=q, chunked=chunked):
+                    got = [self.chunked(port, q) if chunked else self.query(port, q)
+                           for port in (self.influxd.port, self.d.http_port)]
+                    self.assertEqual(got[0][0], 200, got[0])
+                    if got[1] != got[0]:
+                        failed.append(q)
+                    self.assertEqual(got[1], got[0])
+        print("\nstatements after an error influxd sends: %d of %d as influxd" % (
+            2 * len(qs) - len(failed), 2 * len(qs)))
+
     def test_tag_compared_with_an_expression_as_influxd(self):
         # influx6: SHOW MEASUREMENTS WHERE x = 1 + (2 AND time > 0) compares x with an
         # expression (HasTimeExpr walks no operand): influxd's "right side of '=' must be a tag
