@@ -450,6 +450,11 @@ int api__iq_card_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
  * Any thread. */
 void api__iq_count_series(qrun_t *run, const char *name, size_t n);
 
+/* Whether run's cardinality statement (run->count) has read a GROUP BY, which it answers with
+ * api__iq_card_group_error whatever is counted: its list statement, its own errors found, then
+ * walks nothing. 0 when no count runs. Any thread. */
+int api__iq_count_none(const qrun_t *run);
+
 /* Reads a cardinality statement's GROUP BY dimension, ... if one is next (after its WHERE), as
  * influxd 1.6.7 parses it (its parse errors), into s->card_group. Returns 0, or -1 (parse error
  * answered). */

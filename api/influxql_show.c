@@ -281,6 +281,8 @@ static int name_row(struct dev_walk *w, const api_device_t *d)
 static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const char *name,
                        const char *columns)
 {
+    if (api__iq_count_none(run)) /* its GROUP BY's error is the answer: nothing to count */
+        return 0;
     size_t mark = run->b.len;
     api__q_result_open(run);
     w->b = &run->b;
@@ -629,6 +631,8 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
     int rc;
     struct dev_walk w = {
         .row = field_keys_series, .conds = conds, .key_limit = lim[0], .key_offset = lim[1]};
+    if (api__iq_count_none(run)) /* as walk_result */
+        return 0;
     if (from->kind == QT_EOF)
         return field_keys_all(r, run, &w, own_ok);
     if (!own_ok) { /* FROM a name whose series do not pass WHERE */
