@@ -5,7 +5,9 @@ fixture, Debian's influxd on loopback) holding the same points and compared byte
 SHOW FIELD KEYS' LIMIT and OFFSET (each measurement's fields, as influxd keeps them); time in
 the WHERE of SHOW MEASUREMENTS and of the cardinality statements (influxd's error naming the
 statement); and that /query's form body is read as sent whatever its Content-Encoding, as
-influxd 1.6.7 reads it (a pin, not a fix: vigild already did so)."""
+influxd 1.6.7 reads it (a pin, not a fix: vigild already did so). Sessions 46 and 47 (tasks
+influx6, influx7) added edges of the same kind: a regex where influxd peeks for one, statements
+among others, the cardinality statements' GROUP BY."""
 
 import gzip
 import http.client
@@ -120,20 +122,11 @@ class ShowEdges(InfluxdPair):
                 for after in range(3):
                     qs.append("; ".join([m % (i + 1) for i in range(before)] + [b]
                                         + [m % 9] * after))
-        failed = []
-        for q in qs:
-            for chunked in (False, True):
-                with self.subTest(q=q, chunked=chunked):
-                    got = [self.chunked(port, q) if chunked else self.query(port, q)
-                           for port in (self.influxd.port, self.d.http_port)]
-                    self.assertEqual(got[0][0], 200, got[0])
-                    if chunked:  # whole, "not executed" replaces it when it was statement 0
-                        self.assertIn(b"doesn't support time in WHERE clause", got[0][1])
-                    if got[1] != got[0]:
-                        failed.append(q)
-                    self.assertEqual(got[1], got[0])
-        print("\ntime in SHOW's WHERE among statements: %d of %d as influxd" % (
-            2 * len(qs) - len(failed), 2 * len(qs)))
+        def check(want, chunked):
+            self.assertEqual(want[0], 200, want)
+            if chunked:  # whole, "not executed" replaces it when it was statement 0
+                self.assertIn(b"doesn't support time in WHERE clause", want[1])
+        self.whole_and_chunked(qs, check, "time in SHOW's WHERE among statements")
 
     def test_comment_opening_where_a_regex_goes_is_a_regex_as_influxd(self):
         # influx6: where influxd's parser looks for a regex (FROM, WITH MEASUREMENT) it peeks
@@ -187,26 +180,18 @@ class ShowEdges(InfluxdPair):
               "SELECT x\nFROM a1 \r\n /* c */", "SELECT x FROM a1 \r /* c */",
               "SELECT x FROM a1 /x/", "SELECT x FROM a1 / 2", 'SELECT x FROM "a1" /* c */',
               "SELECT x FROM g.autogen /* c */", "SELECT x FROM a1 /*x*/ WHERE time > 0",
-              "SELECT x FROM a1 /* c */; SHOW MEASUREMENTS", "SHOW MEASUREMENTS; SELECT x FROM a1 /**/",
-              "SHOW SERIES FROM a1 /* c */", "SHOW SERIES FROM a1, a2 /* c */",
-              "SHOW SERIES FROM a1 /* c */, a2", "SHOW TAG KEYS FROM a1 /* c */",
-              "SHOW FIELD KEYS FROM a1 /* c */", "SHOW TAG VALUES FROM a1 /* c */ WITH KEY = device",
+              "SELECT x FROM a1 /* c */; SHOW MEASUREMENTS",
+              "SHOW MEASUREMENTS; SELECT x FROM a1 /**/", "SHOW SERIES FROM a1 /* c */",
+              "SHOW SERIES FROM a1, a2 /* c */", "SHOW SERIES FROM a1 /* c */, a2",
+              "SHOW TAG KEYS FROM a1 /* c */", "SHOW FIELD KEYS FROM a1 /* c */",
+              "SHOW TAG VALUES FROM a1 /* c */ WITH KEY = device",
               "SHOW SERIES CARDINALITY FROM a1 /* c */",
               "SHOW MEASUREMENTS WITH MEASUREMENT = a1 /* c */",
               "SHOW MEASUREMENTS WITH MEASUREMENT =~ a1 /* c */ LIMIT 1"]
-        failed = []
-        for q in qs:
-            for chunked in (False, True):
-                with self.subTest(q=q, chunked=chunked):
-                    got = [self.chunked(port, q) if chunked else self.query(port, q)
-                           for port in (self.influxd.port, self.d.http_port)]
-                    self.assertEqual(got[0][0], 400, got[0])
-                    self.assertRegex(got[0][1], b"error parsing regexp|expected regex|bad regex")
-                    if got[1] != got[0]:
-                        failed.append(q)
-                    self.assertEqual(got[1], got[0])
-        print("\na regex peeked past a comment or after a name: %d of %d as influxd" % (
-            2 * len(qs) - len(failed), 2 * len(qs)))
+        def check(want, chunked):
+            self.assertEqual(want[0], 400, want)
+            self.assertRegex(want[1], b"error parsing regexp|expected regex|bad regex")
+        self.whole_and_chunked(qs, check, "a regex peeked past a comment or after a name")
         # a comment where influxd peeks for no regex, or after a name of three parts, stays one
         for q in ("SELECT x /*x*/ FROM a1", "SELECT x FROM a1/* c */", "SELECT x FROM a1 -- c",
                   "SELECT x FROM g.autogen.a1 /* c */", "SELECT x FROM g..a1 /* c */",
@@ -232,18 +217,8 @@ class ShowEdges(InfluxdPair):
             ["SHOW MEASUREMENTS ON g WHERE device = 1 LIMIT 1", "SHOW FIELD KEYS FROM b1"])]
         qs += ["; ".join([eq] + [st] + [ok % 1] * after) for st in stops for after in (0, 1)]
         qs += ["; ".join([ok % 1, eq, st, ok % 2]) for st in stops]
-        failed = []
-        for q in qs:
-            for chunked in (False, True):
-                with self.subTest(q=q, chunked=chunked):
-                    got = [self.chunked(port, q) if chunked else self.query(port, q)
-                           for port in (self.influxd.port, self.d.http_port)]
-                    self.assertEqual(got[0][0], 200, got[0])
-                    if got[1] != got[0]:
-                        failed.append(q)
-                    self.assertEqual(got[1], got[0])
-        print("\nstatements after an error influxd sends: %d of %d as influxd" % (
-            2 * len(qs) - len(failed), 2 * len(qs)))
+        self.whole_and_chunked(qs, lambda want, chunked: self.assertEqual(want[0], 200, want),
+                               "statements after an error influxd sends")
 
     def test_tag_compared_with_an_expression_as_influxd(self):
         # influx6: SHOW MEASUREMENTS WHERE x = 1 + (2 AND time > 0) compares x with an
@@ -320,6 +295,22 @@ class ShowEdges(InfluxdPair):
                 self.assertEqual(got, (200, b'{"results":[{"statement_id":0,"error":"vigild does '
                                             b'not support GROUP BY in the cardinality statements'
                                             b'"}]}'))
+
+    def whole_and_chunked(self, qs, check, what):
+        """Asks each query of qs of both servers, whole and with chunked=true; check(influxd's
+        answer, chunked) asserts what influxd says; vigild's must be the same, byte for byte.
+        Prints how many answers were influxd's."""
+        failed = []
+        for q in qs:
+            for chunked in (False, True):
+                with self.subTest(q=q, chunked=chunked):
+                    got = [self.chunked(port, q) if chunked else self.query(port, q)
+                           for port in (self.influxd.port, self.d.http_port)]
+                    check(got[0], chunked)
+                    if got[1] != got[0]:
+                        failed.append(q)
+                    self.assertEqual(got[1], got[0])
+        print("\n%s: %d of %d as influxd" % (what, 2 * len(qs) - len(failed), 2 * len(qs)))
 
     @staticmethod
     def chunked(port, q):
