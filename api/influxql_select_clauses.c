@@ -472,6 +472,8 @@ int api__iq_read_tail(api_request_t *r, qscan_t *s, select_t *q)
                 return -1;
             }
             api__iq_call_paren(s);
+            if (api__iq_regex_bad_next(r, s)) /* tz(/x/): a call's argument to influxd */
+                return -1;
             qtoken_t zone;
             api__qs_next(s, &zone);
             if (api__iq_skim_operand(r, s, &zone, 0))
