@@ -379,9 +379,10 @@ int api__iq_regex_next(const qscan_t *s);
 int api__iq_regex_bad_next(api_request_t *r, const qscan_t *s);
 
 /* After a FROM name of one or two parts (not db.rp.m), s right after it (influxql_from.c):
- * influxd has read the blanks after the name as a token before it looks for a regex, so blanks
- * and then '/' (a comment too) are its parse error "found <the blanks>, expected regex", placed
- * at the first blank. Returns -1 (that error answered), or 0. */
+ * influxd has read the token after the name before it looks for a regex, so blanks, ';', ',' or
+ * a comment and right after it '/' (a comment too) are its parse error "found <that token>,
+ * expected regex" (a comment's text printed ""), placed at the token. Returns -1 (that error
+ * answered), or 0. */
 int api__iq_regex_after_name(api_request_t *r, qscan_t *s);
 
 /* A bound regex t (QF_REGEX, just read from s) where influxd reads a value (device = $r, 1 = $r,

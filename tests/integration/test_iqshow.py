@@ -191,7 +191,15 @@ class ShowEdges(InfluxdPair):
               "SHOW TAG VALUES FROM a1 /* c */ WITH KEY = device",
               "SHOW SERIES CARDINALITY FROM a1 /* c */",
               "SHOW MEASUREMENTS WITH MEASUREMENT = a1 /* c */",
-              "SHOW MEASUREMENTS WITH MEASUREMENT =~ a1 /* c */ LIMIT 1"]
+              "SHOW MEASUREMENTS WITH MEASUREMENT =~ a1 /* c */ LIMIT 1",
+              # review: the token after the name is any influxd scans there, ';', ',' or a
+              # comment too (printed ""), a '/' right after it: vigild ran these
+              "SELECT x FROM a1;/* c */SHOW MEASUREMENTS", 'SELECT x FROM "a1";/* c */',
+              "SELECT x FROM g.autogen;/x/", "SELECT x FROM a1,/*x*/a2",
+              "SELECT x FROM a1-- c\n/* c */", "SELECT x FROM a1-- c\r\n/* c */ LIMIT 1",
+              "SELECT x FROM a1/* c *//* d */",
+              "SHOW MEASUREMENTS WITH MEASUREMENT = a1;/* c */SHOW MEASUREMENTS",
+              "SHOW SERIES FROM a1,/a/", "SHOW TAG VALUES FROM a1;/* c */SHOW MEASUREMENTS"]
         def check(want, chunked):
             self.assertEqual(want[0], 400, want)
             self.assertRegex(want[1], b"error parsing regexp|expected regex|bad regex")
@@ -201,7 +209,20 @@ class ShowEdges(InfluxdPair):
                   "SELECT x FROM g.autogen.a1 /* c */", "SELECT x FROM g..a1 /* c */",
                   "SELECT mean(x) /* c */ FROM a1 WHERE time >= 1732780800000ms AND time < "
                   "1732780900000ms GROUP BY time(1m) /* c */ fill(0) /* c */",
-                  "SHOW MEASUREMENTS WITH MEASUREMENT = a1 -- c"):
+                  "SHOW MEASUREMENTS WITH MEASUREMENT = a1 -- c",
+                  # review: comments where influxd reads them as such, as before this work
+                  "SELECT mean(x) /* c */ FROM a1", "SELECT x FROM a1 -- c\nWHERE time > 0",
+                  "-- c\nSELECT x FROM a1", "/* c */ SELECT x FROM a1",
+                  "SELECT x FROM a1; /* c */ SHOW MEASUREMENTS",
+                  "SELECT x FROM a1;\t/* c */SHOW MEASUREMENTS",
+                  "SELECT x FROM a1 ;/* c */SHOW MEASUREMENTS",
+                  "SELECT x FROM a1; -- c\nSHOW MEASUREMENTS",
+                  "SELECT x FROM a1 LIMIT 1;/* c */SHOW MEASUREMENTS",
+                  "SELECT x FROM g.autogen.a1;/* c */SHOW MEASUREMENTS",
+                  "SELECT x FROM a1 WHERE time > 0 /* c */ LIMIT /* c */ 1",
+                  "SELECT x /* c */, y FROM a1", "SELECT mean(x /* c */) FROM a1",
+                  "SELECT x FROM a1/* c */ /* d */", "SELECT x FROM a1-- c\n /* c */",
+                  "SELECT x FROM a1 -- c\n/* c */ LIMIT 1", "SHOW TAG KEYS /* c */ FROM a1"):
             with self.subTest(q=q):
                 want, got = self.both(q)
                 self.assertEqual(want[0], 200, want)
