@@ -152,14 +152,11 @@ class ShowEdges(InfluxdPair):
                 self.assertEqual(got, want)
         print("\n/*x*/ where a regex goes: %d of %d as influxd" % (len(qs) - len(failed), len(qs)))
         # a comment elsewhere stays one for both, and a regex in FROM one (review)
-        for q in ("SELECT x FROM a1 LIMIT 1 /*x*/", "SELECT x /*x*/ FROM a1",
-                  "SELECT x FROM a1/*x*/", "SELECT x -- c\nFROM a1", "SELECT x FROM a1 -- c",
-                  "SELECT x FROM -- c\na1", "SELECT x FROM a1 WHERE /* c */ device = 'a1'",
-                  "SHOW SERIES FROM /a.*/", "SHOW MEASUREMENTS WITH MEASUREMENT =~ /a.*/"):
-            with self.subTest(q=q):
-                want, got = self.both(q)
-                self.assertEqual(want[0], 200, want)
-                self.assertEqual(got, want)
+        alike = ["SELECT x FROM a1 LIMIT 1 /*x*/", "SELECT x /*x*/ FROM a1",
+                 "SELECT x FROM a1/*x*/", "SELECT x -- c\nFROM a1", "SELECT x FROM a1 -- c",
+                 "SELECT x FROM -- c\na1", "SELECT x FROM a1 WHERE /* c */ device = 'a1'",
+                 "SHOW SERIES FROM /a.*/", "SHOW MEASUREMENTS WITH MEASUREMENT =~ /a.*/"]
+        self.whole_and_chunked(alike, self.ok, "a comment or a regex elsewhere")
 
     def test_regex_peeked_past_a_comment_or_after_a_name_as_influxd(self):
         # influx7: influxd peeks past blanks alone for a regex as it reads a SELECT field, a
@@ -203,7 +200,8 @@ class ShowEdges(InfluxdPair):
               # review: a call's first argument where vigild reads on past what it does not
               # answer (math, a field condition, GROUP BY f(), SHOW's WHERE): its statement error
               "SELECT x + mean(/*x*/) FROM a1", "SELECT x FROM a1 WHERE x > mean(/*x*/)",
-              "SELECT x FROM a1 WHERE time > now() - f(/*x*/)", "SELECT x FROM a1 GROUP BY f(/*x*/)",
+              "SELECT x FROM a1 WHERE time > now() - f(/*x*/)",
+              "SELECT x FROM a1 GROUP BY f(/*x*/)",
               "SHOW MEASUREMENTS WHERE f(/*x*/) = 'a'",
               "SHOW TAG VALUES WITH KEY = device WHERE f( /*x*/) = 'a'"]
         def check(want, chunked):
@@ -211,28 +209,25 @@ class ShowEdges(InfluxdPair):
             self.assertRegex(want[1], b"error parsing regexp|expected regex|bad regex")
         self.whole_and_chunked(qs, check, "a regex peeked past a comment or after a name")
         # a comment where influxd peeks for no regex, or after a name of three parts, stays one
-        for q in ("SELECT x /*x*/ FROM a1", "SELECT x FROM a1/* c */", "SELECT x FROM a1 -- c",
-                  "SELECT x FROM g.autogen.a1 /* c */", "SELECT x FROM g..a1 /* c */",
-                  "SELECT mean(x) /* c */ FROM a1 WHERE time >= 1732780800000ms AND time < "
-                  "1732780900000ms GROUP BY time(1m) /* c */ fill(0) /* c */",
-                  "SHOW MEASUREMENTS WITH MEASUREMENT = a1 -- c",
-                  # review: comments where influxd reads them as such, as before this work
-                  "SELECT mean(x) /* c */ FROM a1", "SELECT x FROM a1 -- c\nWHERE time > 0",
-                  "-- c\nSELECT x FROM a1", "/* c */ SELECT x FROM a1",
-                  "SELECT x FROM a1; /* c */ SHOW MEASUREMENTS",
-                  "SELECT x FROM a1;\t/* c */SHOW MEASUREMENTS",
-                  "SELECT x FROM a1 ;/* c */SHOW MEASUREMENTS",
-                  "SELECT x FROM a1; -- c\nSHOW MEASUREMENTS",
-                  "SELECT x FROM a1 LIMIT 1;/* c */SHOW MEASUREMENTS",
-                  "SELECT x FROM g.autogen.a1;/* c */SHOW MEASUREMENTS",
-                  "SELECT x FROM a1 WHERE time > 0 /* c */ LIMIT /* c */ 1",
-                  "SELECT x /* c */, y FROM a1", "SELECT mean(x /* c */) FROM a1",
-                  "SELECT x FROM a1/* c */ /* d */", "SELECT x FROM a1-- c\n /* c */",
-                  "SELECT x FROM a1 -- c\n/* c */ LIMIT 1", "SHOW TAG KEYS /* c */ FROM a1"):
-            with self.subTest(q=q):
-                want, got = self.both(q)
-                self.assertEqual(want[0], 200, want)
-                self.assertEqual(got, want)
+        alike = ["SELECT x /*x*/ FROM a1", "SELECT x FROM a1/* c */", "SELECT x FROM a1 -- c",
+                 "SELECT x FROM g.autogen.a1 /* c */", "SELECT x FROM g..a1 /* c */",
+                 "SELECT mean(x) /* c */ FROM a1 WHERE time >= 1732780800000ms AND time < "
+                 "1732780900000ms GROUP BY time(1m) /* c */ fill(0) /* c */",
+                 "SHOW MEASUREMENTS WITH MEASUREMENT = a1 -- c",
+                 # review: comments where influxd reads them as such, as before this work
+                 "SELECT mean(x) /* c */ FROM a1", "SELECT x FROM a1 -- c\nWHERE time > 0",
+                 "-- c\nSELECT x FROM a1", "/* c */ SELECT x FROM a1",
+                 "SELECT x FROM a1; /* c */ SHOW MEASUREMENTS",
+                 "SELECT x FROM a1;\t/* c */SHOW MEASUREMENTS",
+                 "SELECT x FROM a1 ;/* c */SHOW MEASUREMENTS",
+                 "SELECT x FROM a1; -- c\nSHOW MEASUREMENTS",
+                 "SELECT x FROM a1 LIMIT 1;/* c */SHOW MEASUREMENTS",
+                 "SELECT x FROM g.autogen.a1;/* c */SHOW MEASUREMENTS",
+                 "SELECT x FROM a1 WHERE time > 0 /* c */ LIMIT /* c */ 1",
+                 "SELECT x /* c */, y FROM a1", "SELECT mean(x /* c */) FROM a1",
+                 "SELECT x FROM a1/* c */ /* d */", "SELECT x FROM a1-- c\n /* c */",
+                 "SELECT x FROM a1 -- c\n/* c */ LIMIT 1", "SHOW TAG KEYS /* c */ FROM a1"]
+        self.whole_and_chunked(alike, self.ok, "a comment where influxd reads one")
 
     def test_statements_after_an_error_influxd_sends_run_as_influxd(self):
         # influx7: influxd's executor sends SHOW MEASUREMENTS' "right side of '=' must be a tag
@@ -248,8 +243,7 @@ class ShowEdges(InfluxdPair):
             ["SHOW MEASUREMENTS ON g WHERE device = 1 LIMIT 1", "SHOW FIELD KEYS FROM b1"])]
         qs += ["; ".join([eq] + [st] + [ok % 1] * after) for st in stops for after in (0, 1)]
         qs += ["; ".join([ok % 1, eq, st, ok % 2]) for st in stops]
-        self.whole_and_chunked(qs, lambda want, chunked: self.assertEqual(want[0], 200, want),
-                               "statements after an error influxd sends")
+        self.whole_and_chunked(qs, self.ok, "statements after an error influxd sends")
 
     def test_tag_compared_with_an_expression_as_influxd(self):
         # influx6: SHOW MEASUREMENTS WHERE x = 1 + (2 AND time > 0) compares x with an
@@ -326,6 +320,10 @@ class ShowEdges(InfluxdPair):
                 self.assertEqual(got, (200, b'{"results":[{"statement_id":0,"error":"vigild does '
                                             b'not support GROUP BY in the cardinality statements'
                                             b'"}]}'))
+
+    def ok(self, want, chunked):
+        """A whole_and_chunked check: influxd answered 200."""
+        self.assertEqual(want[0], 200, want)
 
     def whole_and_chunked(self, qs, check, what):
         """Asks each query of qs of both servers, whole and with chunked=true; check(influxd's
