@@ -424,9 +424,58 @@ static void test_json_bad_body(void **state)
     batch_deinit(&b);
 }
 
+/* The one wording of a body jansson could not read (parse_json_errmsg), with or without a
+ * route's suffix, cut to the buffer; and api__json_error's 400 stays valid JSON whatever
+ * jansson's text holds: nothing, quotes and a backslash, or its whole 159 bytes ending in a
+ * UTF-8 sequence jansson cut (U+FFFD in the answer). */
+static void test_json_errmsg(void **state)
+{
+    json_error_t jerr = {.line = 2, .column = 10};
+    snprintf(jerr.text, sizeof jerr.text, "invalid token near 'nope'");
+    char buf[256];
+    parse_json_errmsg(buf, sizeof buf, &jerr, NULL);
+    assert_string_equal(buf, "invalid JSON at line 2, column 10: invalid token near 'nope'");
+    parse_json_errmsg(buf, sizeof buf, &jerr, "(send no body or {})");
+    assert_string_equal(buf, "invalid JSON at line 2, column 10: invalid token near 'nope' (send "
+                             "no body or {})");
+    parse_json_errmsg(buf, 20, &jerr, "(send no body or {})");
+    assert_string_equal(buf, "invalid JSON at lin");
+
+    static const struct {
+        const char *text, *want;
+    } rows[] = {
+        {"", "invalid JSON at line 2, column 10:  (x)"},
+        {"near '\"a\\'", "invalid JSON at line 2, column 10: near '\"a\\' (x)"},
+    };
+    char longtext[JSON_ERROR_TEXT_LENGTH], longwant[512];
+    memset(longtext, 'n', sizeof longtext - 2);
+    longtext[sizeof longtext - 2] = '\xc3'; /* the first byte of a cut U+00E9 */
+    longtext[sizeof longtext - 1] = '\0';
+    snprintf(longwant, sizeof longwant, "invalid JSON at line 2, column 10: %.*s\xef\xbf\xbd (x)",
+             (int)sizeof longtext - 2, longtext);
+    for (size_t i = 0; i <= sizeof rows / sizeof rows[0]; i++) {
+        const char *text = i < sizeof rows / sizeof rows[0] ? rows[i].text : longtext;
+        const char *want = i < sizeof rows / sizeof rows[0] ? rows[i].want : longwant;
+        snprintf(jerr.text, sizeof jerr.text, "%s", text);
+        api_request_t r;
+        memset(&r, 0, sizeof r);
+        r.route = ROUTE_READINGS;
+        api__json_error(&r, &jerr, "(x)");
+        assert_int_equal(r.status, 400);
+        json_error_t perr;
+        json_t *v = json_loadb(r.resp, r.resp_len, 0, &perr);
+        if (v == NULL)
+            fail_msg("row %zu: not JSON (%s): %.*s", i, perr.text, (int)r.resp_len, r.resp);
+        assert_string_equal(json_string_value(json_object_get(v, "error")), want);
+        json_decref(v);
+        free(r.resp);
+    }
+}
+
 const struct CMUnitTest parse_json_tests[] = {
     cmocka_unit_test(test_json_object),      cmocka_unit_test(test_json_ts),
     cmocka_unit_test(test_json_item_errors), cmocka_unit_test(test_json_partial),
     cmocka_unit_test(test_json_limit),       cmocka_unit_test(test_json_bad_body),
+    cmocka_unit_test(test_json_errmsg),
 };
 const size_t parse_json_count = sizeof parse_json_tests / sizeof parse_json_tests[0];
