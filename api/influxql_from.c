@@ -62,8 +62,8 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
 
 /* Where the token influxd 1.6.7's scanner reads at p, right after a name, ends when it is ';',
  * ',' or a comment (whose text it prints as ""), its text in *text; NULL for any other (blanks
- * are the caller's). A line comment ends past its newline
- * ("\r\n" and "\r" read as one); an unterminated block comment is left to the scanner. */
+ * are the caller's). A line comment ends past its newline ("\r\n" and "\r" read as one); an
+ * unterminated block comment is left to the scanner. */
 static const char *token_after_name(const char *p, const char **text)
 {
     *text = "";
