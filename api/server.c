@@ -15,7 +15,9 @@
  * response. So a status request never waits behind another client's write. The io threads run at
  * opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on their
  * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as workers:
- * as many writes wait on one commit together as before. Lock order: srv->io_mu is a leaf (nothing
+ * as many writes wait on one commit together as before. Requests other than ingest's take at
+ * most nio - 1 io threads (io_take): reads may wait for seconds, and the fleet's writes must not
+ * queue behind them. Lock order: srv->io_mu is a leaf (nothing
  * is taken under it but libmicrohttpd's own suspend).
  *
  * The stop (api_stop) answers what it has begun. It sets srv->stopping: from then on the
@@ -133,20 +135,41 @@ static int io_submit(struct api_server *srv, api_request_t *r)
     return 1;
 }
 
+/* The first queued request an io thread may take, unlinked from the queue, or NULL. An ingest
+ * request is always taken; any other only while fewer than nio - 1 others run (nio 1: one), so
+ * reads that wait (a /query up to http.query_timeout, a read meeting the store's reload, a
+ * snapshot's copy) never hold every io thread while the writes of the fleet queue behind them:
+ * one thread is kept for ingest, whose job is one commit's wait. The others keep their order.
+ * io_mu held. */
+static api_request_t *io_take(struct api_server *srv)
+{
+    int others_max = srv->nio > 1 ? srv->nio - 1 : 1;
+    for (api_request_t **pp = &srv->io_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->io_next) {
+        api_request_t *r = *pp;
+        int ingest = api__route_ingest(r->route);
+        if (!ingest && srv->io_others >= others_max)
+            continue;
+        *pp = r->io_next;
+        if (srv->io_tail == r)
+            srv->io_tail = prev;
+        srv->io_others += !ingest;
+        return r;
+    }
+    return NULL;
+}
+
 /* An http-io thread: runs queued requests' handlers, then resumes their connections. */
 static void *io_main(void *arg)
 {
     struct api_server *srv = arg;
     pthread_mutex_lock(&srv->io_mu);
     for (;;) {
-        while (srv->io_head == NULL && !srv->io_stop)
+        api_request_t *r;
+        while ((r = io_take(srv)) == NULL && !(srv->io_stop && srv->io_head == NULL))
             pthread_cond_wait(&srv->io_cv, &srv->io_mu);
-        api_request_t *r = srv->io_head;
         if (r == NULL)
             break;
-        srv->io_head = r->io_next;
-        if (srv->io_head == NULL)
-            srv->io_tail = NULL;
+        int other = !api__route_ingest(r->route);
         srv->io_running++;
         pthread_mutex_unlock(&srv->io_mu);
         api__handle(r);
@@ -156,6 +179,9 @@ static void *io_main(void *arg)
         MHD_resume_connection(conn);
         pthread_mutex_lock(&srv->io_mu);
         srv->io_running--;
+        srv->io_others -= other;
+        if (other && srv->io_head) /* a request io_take passed over may be taken now */
+            pthread_cond_broadcast(&srv->io_cv);
         pthread_cond_broadcast(&srv->io_done);
     }
     pthread_mutex_unlock(&srv->io_mu);
