@@ -104,6 +104,15 @@ void api_opts_default(api_opts_t *o)
     o->cors = NULL;
 }
 
+/* libmicrohttpd's memory per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT), in
+ * http.max_header_bytes: the request's head must fit it, beside the answer's headers. A head
+ * over max_header_bytes is refused by vigild (head_too_large), in JSON as every answer of its;
+ * only one that does not fit this memory, or leaves no room there for an answer, is still
+ * libmicrohttpd's (its HTML 431 or 414, or, some 200 to 350 bytes short of the edge, the
+ * connection closed unanswered: measured with 0.9.75, docs/reliability.md). Before, the memory was
+ * max_header_bytes itself, so every oversized head got the HTML, and a head just under it none. */
+#define API_HEAD_POOL_FACTOR 2
+
 /* libmicrohttpd's unescape callback: keep everything raw; see the file comment. */
 static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -288,6 +297,38 @@ static void worker_rt(struct api_server *srv)
                  srv->opts.rt_priority, strerror(rc));
 }
 
+static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    *(size_t *)cls += strlen(key) + 2 + (value ? strlen(value) : 0); /* "?k=v" or "&k=v" */
+    return MHD_YES;
+}
+
+/* Refuses a request whose head (request line and headers, as libmicrohttpd counted them) is
+ * over http.max_header_bytes: 414 when its URL alone is, else 431. Returns 1 when refused (the
+ * answer set). Worker thread, at the access handler's first call. */
+static int head_too_large(api_request_t *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    size_t max = r->srv->opts.max_header;
+    if (ci == NULL || ci->header_size <= max)
+        return 0;
+    size_t url_len = strlen(r->url); /* the path; the query string is in the arguments */
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg_len, &url_len);
+    if (url_len > max)
+        api__error(r, 414,
+                   "request URL of %zu bytes exceeds http.max_header_bytes (%zu bytes): send a "
+                   "long query as a form body",
+                   url_len, max);
+    else
+        api__error(r, 431,
+                   "request line and headers of %zu bytes exceed http.max_header_bytes "
+                   "(%zu bytes)",
+                   ci->header_size, max);
+    return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -312,6 +353,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->query_timeout_ms = atomic_load_explicit(&srv->query_timeout_ms, memory_order_relaxed);
         r->route = api__route_of(r, url);
         *con_cls = r;
+        if (head_too_large(r))
+            return send_response(r);
         /* A CORS preflight carries no token (browsers never send one): answered first. */
         if (api__cors_eval(r))
             return send_response(r);
@@ -599,9 +642,9 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->max_header, MHD_OPTION_CONNECTION_TIMEOUT,
-        opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_HEAD_POOL_FACTOR * opts->max_header,
+        MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     atomic_store(&srv->starting, 0);
     if (srv->mhd == NULL) {
