@@ -316,11 +316,10 @@ static int head_too_large(api_request_t *r)
         return 0;
     size_t url_len = strlen(r->url); /* the path; the query string is in the arguments */
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg_len, &url_len);
-    if (url_len > max)
-        api__error(r, 414,
-                   "request URL of %zu bytes exceeds http.max_header_bytes (%zu bytes): send a "
-                   "long query as a form body",
-                   url_len, max);
+    if (url_len > max) /* only /query takes its parameters from a form body too */
+        api__error(r, 414, "request URL of %zu bytes exceeds http.max_header_bytes (%zu bytes)%s",
+                   url_len, max,
+                   r->route == ROUTE_QUERY ? ": send a long query as a form body" : "");
     else
         api__error(r, 431,
                    "request line and headers of %zu bytes exceed http.max_header_bytes "
