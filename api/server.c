@@ -17,8 +17,8 @@
  * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as workers:
  * as many writes wait on one commit together as before. Requests other than ingest's take at
  * most nio - 1 io threads (io_take): reads may wait for seconds, and the fleet's writes must not
- * queue behind them. Lock order: srv->io_mu is a leaf (nothing
- * is taken under it but libmicrohttpd's own suspend).
+ * queue behind them. Lock order: srv->io_mu is a leaf (nothing is taken under it but
+ * libmicrohttpd's own suspend).
  *
  * The stop (api_stop) answers what it has begun. It sets srv->stopping: from then on the
  * accept policy refuses new connections (closed as soon as accepted), and a request that
