@@ -323,7 +323,8 @@ typedef struct api_opts {
     size_t max_batch;       /* items (JSON) or lines (line protocol) per request; else 413 */
     unsigned max_conns;     /* connections in total */
     unsigned max_conns_ip;  /* connections from one IP address; 0: no limit */
-    size_t max_header;      /* memory per connection for the request line and headers */
+    size_t max_header;      /* bound on the request line and headers (431 or 414 past it);
+                               libmicrohttpd's memory per connection is twice it */
     unsigned timeout_s;     /* idle connection timeout */
     size_t max_query_limit; /* most points one readings query returns */
     size_t max_scan_points; /* most points one page of readings in buckets (step=) reads */

@@ -838,7 +838,8 @@ static int64_t epoch_asked(api_request_t *r)
 /* GET|POST /query: q from the URL, else from a form body. A q longer than API_IQ_Q_MAX, or
  * holding a NUL byte, is api__arg's 400 from either: one cut to fit would run a query the client
  * did not send (its last name cut short, and kept). The URL's length is bounded before this, by
- * libmicrohttpd's memory for a connection (http.max_header_bytes): a longer one is its 414. */
+ * http.max_header_bytes: a longer one is vigild's JSON 414 (server.c head_too_large; past twice
+ * the bound, libmicrohttpd's own HTML 414). */
 void api__h_query(api_request_t *r)
 {
     char *qbuf = malloc(API_IQ_Q_MAX + 1);
