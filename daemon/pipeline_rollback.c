@@ -141,6 +141,13 @@ static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const st
     if (rc == ERR_INVAL) {
         fit->trained = kept_channels(k);
         fit->now = d->nch;
+        if (k->m && fit->trained == fit->now) { /* the same channels: another size */
+            struct model_config mc;
+            model_get_config(k->m, &mc);
+            fit->size[0] = mc.n_hidden;
+            fit->size[1] = mc.n_layers;
+            detector_model_size(d->det, &fit->dev_size[0], &fit->dev_size[1]);
+        }
     }
     if (rc == 0) {
         pipeline__serving_changed(p, d, 1, version, kind);
@@ -205,8 +212,10 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
                              ms[i]->name, g->name, version, mfit.trained, mfit.now);
                 else if (mrc == ERR_INVAL && mfit.trained > 0) /* as the API's 409 */
                     log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u is "
-                             "an LSTM of another size than the device's model now",
-                             ms[i]->name, g->name, version);
+                             "an LSTM of hidden %d, layers %d and the device's model has hidden "
+                             "%d, layers %d",
+                             ms[i]->name, g->name, version, mfit.size[0], mfit.size[1],
+                             mfit.dev_size[0], mfit.dev_size[1]);
                 else if (mrc && mrc != ERR_NOTFOUND && mrc != ERR_RANGE)
                     log_warn("pipeline: device '%s' of group '%s' stays as it is: its record of "
                              "version %u could not be installed (%s)",
