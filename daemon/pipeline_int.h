@@ -338,8 +338,8 @@ struct dev {
     size_t nversions;
     uint32_t serving_version;
     /* The highest version number stored for d when its saved detector was not restored (lost or
-     * unusable: its versions are not listed until a detector is saved again); a detector made
-     * for d numbers its versions after it and after those listed (dev_reset_detector). d->mu. */
+     * unusable: its kept versions are listed all the same); a detector made for d numbers its
+     * versions after it and after those listed (dev_reset_detector). d->mu. */
     uint32_t ver_floor;
     /* Maintenance periods, nmaint of them, ordered by start and never overlapping, at most
      * STORE_MAINT_KEEP (allocated at the first, so a device never serviced holds none): past

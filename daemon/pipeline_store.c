@@ -500,8 +500,9 @@ static int on_device(void *arg, const store_device_info_t *info)
     return 0;
 }
 
-/* The restored device of a fleet-wide read's row: NULL when the device has no pipeline device
- * or was not restored with a detector (it starts learning: no versions, no event), or when
+/* The restored device of the events read's row: NULL when the device has no pipeline device
+ * or was not restored with a detector (it starts learning: no event; its versions are listed
+ * all the same, on_version), or when
  * SQLite could not give the row's name (out of memory): that row alone is passed over. */
 static struct dev *restored(pipeline_t *p, const char *device)
 {
@@ -511,11 +512,17 @@ static struct dev *restored(pipeline_t *p, const char *device)
     return d && d->det ? d : NULL;
 }
 
-/* One stored model version of d appended to its list. */
+/* One stored model version of d appended to its list. A device whose saved detector was lost or
+ * unusable lists its kept versions too (they stay rollback points where they fit) and numbers
+ * its new ones after them (ver_floor, dev_reset_detector). */
 static void version_add(pipeline_t *p, struct dev *d, int64_t version, const char *info_json,
                         int has_ckpt)
 {
+    if (version <= 0 || version > UINT32_MAX)
+        return;
     pthread_mutex_lock(&d->mu);
+    if (d->det == NULL && (uint32_t)version > d->ver_floor)
+        d->ver_floor = (uint32_t)version;
     /* Listed lowest first: keep the newest and the serving one, as the running pipeline does
      * (a store written with a larger model.versions may hold more). */
     if (d->nversions == (size_t)p->o.versions + 2)
@@ -543,19 +550,10 @@ static int on_version(void *arg, const char *device, int64_t version, int64_t cr
 {
     struct ver_read *vr = arg;
     (void)created_ms;
-    struct dev *d = restored(vr->p, device);
-    if (d == NULL) {
-        /* A device whose saved detector was lost learns again: its new versions are numbered
-         * after the ones it keeps, which are listed again once it has a detector saved. */
-        struct dev *l = device ? pipeline__dev(vr->p, device) : NULL;
-        if (l && version > 0 && version <= UINT32_MAX) {
-            pthread_mutex_lock(&l->mu);
-            if ((uint32_t)version > l->ver_floor)
-                l->ver_floor = (uint32_t)version;
-            pthread_mutex_unlock(&l->mu);
-        }
+    /* Every stored device, one whose saved detector was lost too (version_add). */
+    struct dev *d = device ? pipeline__dev(vr->p, device) : NULL;
+    if (d == NULL)
         return 0;
-    }
     d->restore_ver = 1;
     vr->cur = d;
     version_add(vr->p, d, version, info_json, has_ckpt);
