@@ -769,7 +769,7 @@ static size_t versions_fallback(pipeline_t *p, const struct names *nm, struct de
 {
     size_t failed = 0;
     for (size_t i = 0; i < nm->n; i++) {
-        struct dev *d = restored(p, nm->v[i]);
+        struct dev *d = pipeline__dev(p, nm->v[i]); /* a lost detector's too (version_add) */
         if (d == NULL || (d->restore_ver && d != cut))
             continue;
         pthread_mutex_lock(&d->mu);

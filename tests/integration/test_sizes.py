@@ -10,7 +10,8 @@
    damaged one) learns again and numbers its new versions after the ones it keeps, which all
    stay as they were and are listed beside the new ones (the new training took number 1 again,
    overwriting the kept version 1, and the kept 2 and 3 came back above it). Session 47: they
-   are listed at once (they were not until the next restart).
+   are listed at once (they were not until the next restart), and the same when the startup's
+   one read of the fleet's versions fails and they are read device by device.
 3. So does a device that starts learning again on a new channel: its new version follows the
    kept ones (it took number 1 again: listed twice, and the kept one overwritten in the store).
 
@@ -112,6 +113,9 @@ class GroupOfTwoSizes(tp.DaemonPerTest):
                              (before[x]["model"], True), s)
 
 
+FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
+
+
 class LostDetector(tp.DaemonPerTest):
     CONFIG = tp.config_text(0)
 
@@ -168,6 +172,36 @@ class LostDetector(tp.DaemonPerTest):
         self.assertEqual(r.status, 202, r)
         tp.wait_for("a retrain", lambda: (self.top(dev) or 0) > 4, 60)
         self.assertEqual(self.top(dev), 5)
+
+    @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                         "library, set by CTest; not built in a sanitizer build) not found")
+    def test_numbered_after_the_kept_ones_when_the_fleet_read_fails(self):
+        """The startup's one read of the fleet's versions fails at its first row (as a corrupt
+        page would), so every device's versions are read one by one: a lost detector's too, so
+        its new versions still follow the kept ones (session 47; before, the device-by-device
+        read passed over a device with no detector, and its first new version was 1 again,
+        overwriting the kept version 1)."""
+        d, rng, dev = self.d, random.Random(6), "lost-3"
+        self.lose(dev, rng)
+        flag = os.path.join(vt.mkdtemp(), "fail")
+        vt.write_file(flag, "fail")
+        d.prefix = ["env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + flag,
+                    "VIGIL_FAILMAINT_AFTER=0", "VIGIL_FAILMAINT_SQL=SELECT d.name, m.version"]
+        try:
+            d.start()
+        finally:
+            os.unlink(flag)
+        self.assertIn("pipeline: the fleet's model versions read failed", d.log())
+        self.assertNotIn("not restored", d.log())
+        self.feed(dev, tp.rotation(400, 400, tp.OMEGA_A, 0.01, rng), 400)
+        tp.wait_for("the first training after the loss", lambda: tp.status(d, dev)[
+            "state"] != "learning" and self.top(dev), 60)
+        self.assertEqual(tp.status(d, dev)["model"]["version"], 4)
+        d.prefix = []
+        d.stop()
+        d.start()
+        got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
+        self.assertEqual([v["version"] for v in got], [1, 2, 3, 4])
 
     def test_deleted_and_made_again_starts_from_1(self):
         """The floor of a lost detector's versions goes with the device: one deleted and made
