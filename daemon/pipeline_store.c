@@ -13,6 +13,11 @@
  * once: the pool skips queued trainings at a stop, and the detector, which asked once, would
  * otherwise ask again only at its next due point (retrain_every readings on: an accepted
  * level or a settled offset learnt that much later, or never with retrain_every 0).
+ * BLOB_TRAIN_ALL (session 47): an operator's retrain of the device not yet trained (its
+ * retrain_all: the training takes every member of its group, held ones too), so a stop that
+ * skipped or abandoned that training does not turn it into the schedule's at the next start.
+ * A vigild before session 47 refuses a blob with it (an unknown flag): set only while such a
+ * retrain is pending.
  * Format 1 blobs (without the status part) still load; their status starts again from the next
  * reading. Format 2 blobs load with the active event's opening reason unknown (as they ran),
  * unless the store still has the event. Formats 1-3 load with no training asked (as they ran).
@@ -31,6 +36,7 @@
 #define BLOB_MAGIC       "VGPD"
 #define BLOB_FORMAT      4u
 #define BLOB_TRAIN_ASKED 1u
+#define BLOB_TRAIN_ALL   2u
 
 /* The status part of format 2: fixed fields, then contrib[nch], last_x[nch] and the active
  * anomaly event's accumulated channel shares ev_share[nch] (floats; ev_id 0: none active).
@@ -142,7 +148,8 @@ static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
     put32(&w, ev ? (uint32_t)ev->opened_by : 0);
     /* Due or training now: a save at the stop (or a crash after this one) must not lose it
      * (member_end's save after the training applied records it as answered). */
-    put32(&w, d->due || d->training || d->again ? BLOB_TRAIN_ASKED : 0);
+    put32(&w, (d->due || d->training || d->again ? BLOB_TRAIN_ASKED : 0) |
+                  (d->retrain_all ? BLOB_TRAIN_ALL : 0));
     size_t dlen = 0;
     rc = ckpt ? detector_save_shared(d->det, w, dsize, &dlen)
               : detector_save(d->det, w, dsize, &dlen);
@@ -378,7 +385,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
             goto fail;
         memcpy(&flags, r, 4);
         r += 4;
-        if (flags & ~BLOB_TRAIN_ASKED)
+        if (flags & ~(BLOB_TRAIN_ASKED | BLOB_TRAIN_ALL))
             goto fail;
     }
     detector_t *det;
@@ -409,6 +416,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     d->next_event_id = next_event;
     d->serving_version = serving;
     d->train_asked = (flags & BLOB_TRAIN_ASKED) != 0;
+    d->retrain_all = (flags & BLOB_TRAIN_ALL) != 0;
     if (fmt >= 2) {
         d->scored = bs.scored;
         d->skipped_old = bs.skipped_old;

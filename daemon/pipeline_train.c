@@ -554,7 +554,8 @@ static void member_end(pipeline_t *p, struct member *m, int began)
  * member's retrain_all (an operator's POST .../retrain) asks for every one. The stop (p->stopping)
  * cancels the LSTM's training between two minibatches: nothing is applied, stored or counted
  * as failed, and train_set returns 1 so that the asker stays due, saved as asking (blob
- * format 4) and asked again at the next start; else 0. */
+ * format 4) and asked again at the next start (an operator's retrain_all too, put back on the
+ * first member that began); else 0. */
 static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n)
 {
     int64_t t0 = pipeline__mono_ns();
@@ -693,6 +694,11 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
             ms[i].abandoned = abandoned;
             member_apply(p, &ms[i], rc, seconds);
         }
+    if (abandoned && all) { /* still the operator's: saved so (BLOB_TRAIN_ALL), asked again */
+        pthread_mutex_lock(&ms[lead].d->mu);
+        ms[lead].d->retrain_all = 1;
+        pthread_mutex_unlock(&ms[lead].d->mu);
+    }
     versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])

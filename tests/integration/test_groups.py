@@ -771,10 +771,11 @@ class GroupMaintenance(tp.DaemonPerTest):
                              (tp.WARMUP + 30) + (tp.WARMUP + n_in + 30), (dev, newest))
 
 
-def blob_train_asked(blob):
-    """The BLOB_TRAIN_ASKED flag of a saved detector (daemon/pipeline_store.c, VGPD format 4):
-    magic, format, channel names, next event id, serving version, the status part (88 bytes of
-    fixed fields, then 3 floats a channel), the active event's opened_by, the flags."""
+def blob_flags(blob):
+    """The flags of a saved detector (daemon/pipeline_store.c, VGPD format 4): magic, format,
+    channel names, next event id, serving version, the status part (88 bytes of fixed fields,
+    then 3 floats a channel), the active event's opened_by, the flags: 1 BLOB_TRAIN_ASKED, 2
+    BLOB_TRAIN_ALL (session 47: an operator's retrain not yet trained)."""
     magic, fmt, nch = struct.unpack_from("<4sII", blob, 0)
     assert (magic, fmt) == (b"VGPD", 4), (magic, fmt)
     at = 12
@@ -782,8 +783,24 @@ def blob_train_asked(blob):
         at += 2 + struct.unpack_from("<H", blob, at)[0]
     at += 8 + 4 + 88 + 12 * nch + 4
     flags = struct.unpack_from("<I", blob, at)[0]
-    assert flags & ~1 == 0, flags
-    return flags == 1
+    assert flags & ~3 == 0, flags
+    return flags
+
+
+def blob_train_asked(blob):
+    """The BLOB_TRAIN_ASKED flag of a saved detector (blob_flags)."""
+    return (blob_flags(blob) & 1) == 1
+
+
+def saved_flags(d, devs):
+    """After a stop: {device: its saved detector's flags (blob_flags)}."""
+    db = sqlite3.connect(d.db_path)
+    try:
+        return {dev: blob_flags(db.execute(
+            "SELECT t.blob FROM detectors t JOIN devices v ON v.id = t.device_id"
+            " WHERE v.name = ?", (dev,)).fetchone()[0]) for dev in devs}
+    finally:
+        db.close()
 
 
 class GroupAskedAcrossRestart(tp.DaemonPerTest):
@@ -963,6 +980,31 @@ class GroupHeldMemberRetrain(tp.DaemonPerTest):
         top = wait_newer(d, ["hb"], v1, "no training", 120)[0]
         v = tp.models(d, "ha")["versions"][0]
         self.assertGreater(v["version"], v0, "ha's retrain was lost")
+        self.assertEqual(v["version"], top)
+        self.assertEqual(v["metrics"]["pooled_rows"], 2 * 1000, v)
+
+
+
+class GroupHeldMemberRetrainAcrossStop(tp.DaemonPerTest):
+    """An operator's retrain of hb still queued at a stop (one training thread, busy with other
+    devices' first trainings, which the stop skips) while ha holds an episode (held_group): the
+    retrain is saved as the operator's (BLOB_TRAIN_ALL, session 47) and the training the next
+    start asks for takes every member, ha too. Before, the start asked for it as the schedule's
+    and left ha out (its version stayed)."""
+    CONFIG = tp.config_text(700, extra="train_threads = 1\n")
+
+    def test_operators_retrain_survives_a_stop(self):
+        d = self.d
+        v0, v1, _, _ = held_group(self)
+        busy_training_thread(self)
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/hb/model/retrain")[0], 202)
+        d.stop(timeout=60)
+        self.assertEqual(saved_flags(d, ["ha", "hb"]), {"ha": 0, "hb": 3})
+        d.start()
+        self.assertEqual(tp.status(d, "ha")["state"], "anomaly")  # still held
+        top = wait_newer(d, ["hb"], v1, "the operator's retrain", 180)[0]
+        v = tp.models(d, "ha")["versions"][0]
+        self.assertGreater(v["version"], v0, "ha left out: the operator's retrain was lost")
         self.assertEqual(v["version"], top)
         self.assertEqual(v["metrics"]["pooled_rows"], 2 * 1000, v)
 
