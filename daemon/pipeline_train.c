@@ -260,6 +260,8 @@ struct member {
     size_t pooled; /* readings the group's training pooled (0: the device's own training) */
     int rc;        /* the training's outcome for this device (member_apply, versions_confirm) */
     int abandoned; /* the stop cancelled the training (ERR_CLOSED): no failure, asked again */
+    int size[2];   /* {hidden, layers} its detector was made with, and its newest version */
+    uint32_t newest;
     /* With a store, the job is applied (member_apply) but kept only once its version is stored
      * (versions_confirm, member_end): until then `before` holds the detector as it was, with
      * what the status said served (before_version, before_kind), and v the version's record. */
@@ -548,6 +550,40 @@ static void member_end(pipeline_t *p, struct member *m, int began)
     free(m->rows);
 }
 
+/* The group's lead among the n members that began (began[i]), lead being the first: the
+ * member whose detector the group job copies, so the group's LSTM has its size and a member of
+ * another size trains its own model (detector_job_share_batch). That is the size most members
+ * were made with (ties: lead's), and of those members the one with the newest version (lead,
+ * when it has that size: train_next put the newest first). Training pool thread. */
+static size_t majority_lead(struct member *ms, const int *began, size_t n, size_t lead)
+{
+    for (size_t i = 0; i < n; i++)
+        if (began[i]) {
+            struct dev *d = ms[i].d;
+            pthread_mutex_lock(&d->mu);
+            if (d->det) /* else deleted meanwhile: its part is dropped at the apply */
+                detector_model_size(d->det, &ms[i].size[0], &ms[i].size[1]);
+            ms[i].newest = d->nversions ? d->versions[d->nversions - 1].version : 0;
+            pthread_mutex_unlock(&d->mu);
+        }
+    size_t best = lead, most = 0;
+    for (size_t k = 0; k < n; k++)
+        most += began[k] && memcmp(ms[k].size, ms[lead].size, sizeof ms[k].size) == 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!began[i] || i == lead)
+            continue;
+        const int same = memcmp(ms[i].size, ms[best].size, sizeof ms[i].size) == 0;
+        size_t c = 0;
+        for (size_t k = 0; !same && k < n; k++)
+            c += began[k] && memcmp(ms[k].size, ms[i].size, sizeof ms[k].size) == 0;
+        if (same ? ms[i].newest > ms[best].newest : c > most) {
+            best = i;
+            most = same ? most : c;
+        }
+    }
+    return best;
+}
+
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
  * A device holding an episode is left out, the asker too (its schedule asked before the episode
  * opened: the training would learn the fault and its reseed end the episode), unless a
@@ -600,6 +636,8 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         ok++;
         total += (size_t)ms[i].n;
     }
+    if (rc == 0 && g && ok > 1)
+        lead = majority_lead(ms, began, n, lead);
     detector_job_t *gj = NULL;
     if (rc == 0 && ok > 0 && g == NULL) {
         detector_job_set_cancel(ms[lead].job, &p->stopping);

@@ -5,7 +5,8 @@
    size. A group holding a member of each size never hands a member an LSTM of another size
    than its own (the group's LSTM, of its leader's size, went to every member: the other
    member's training then failed, or it served it and was discarded as corrupt at the next
-   restart).
+   restart). Session 47: the group's LSTM is of the size most members were made with (it was
+   the leader's), so only the odd member trains alone.
 2. A device whose saved detector is lost (its detectors row deleted, as vigild discards a
    damaged one) learns again and numbers its new versions after the ones it keeps, which all
    stay as they were and are listed beside the new ones (the new training took number 1 again,
@@ -111,6 +112,57 @@ class GroupOfTwoSizes(tp.DaemonPerTest):
             s = tp.status(d, x)
             self.assertEqual((s["model"], s["state"] != "learning"),
                              (before[x]["model"], True), s)
+
+
+class GroupOfTwoSizesMajority(tp.DaemonPerTest):
+    """Session 47: the group's LSTM is of the size most members were made with. One member made
+    before a change of model.hidden (and leading: the newest version), two after: the two share
+    the group's LSTM of their size and the first trains its own. Before, the group's LSTM had
+    the leader's size whatever the others', so each of the two trained its own model (a cost of
+    two trainings, and no model shared)."""
+    CONFIG = tp.config_text(0)
+
+    def test_the_odd_member_trains_alone(self):
+        d, rng = self.d, random.Random(47)
+        tg.put_group(d, "small", "g1")
+        self.feed("small", tg.squashed(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_idle(d, "small", 1)
+        d.stop()
+        vt.write_file(d.config, tp.config_text(0, hidden=2 * tp.HIDDEN))
+        d.start()
+        devs = ("small", "big1", "big2")
+        for k, x in enumerate(devs[1:]):
+            tg.put_group(d, x, "g1")
+        tg.feed_together(d, devs[1:], {x: tg.squashed(400, 3 + 2 * k, tp.OMEGA_A, 0.01, rng)
+                                       for k, x in enumerate(devs[1:])}, 0)
+
+        def settled():
+            s = [tp.status(d, x) for x in devs]
+            if any(tp.models(d, x)["training"] for x in devs) or \
+                    tg.metric_value(d, "vigil_train_queue_jobs") or \
+                    any(x["state"] == "learning" for x in s):
+                return None
+            return s
+        tp.wait_for("the members trained", settled, 60)
+        # Retrains of the group (bounded) until its decision is an LSTM (the squashed oscillator).
+        for _ in range(3):
+            if lstm_hidden(d, "big1"):
+                break
+            top = max(v["version"] for v in tp.models(d, "small")["versions"])
+            self.assertEqual(d.curl("POST", "/v1/devices/small/model/retrain").status, 202)
+            tp.wait_for("a retrain", lambda: max(v["version"] for v in tp.models(
+                d, "small")["versions"]) > top and settled(), 60)
+        sizes = {x: lstm_hidden(d, x) for x in devs}
+        self.assertEqual((sizes["big1"], sizes["big2"]), (2 * tp.HIDDEN, 2 * tp.HIDDEN), sizes)
+        self.assertIn(sizes["small"], (None, tp.HIDDEN), sizes)
+        st = {x: tp.status(d, x)["model"] for x in devs}
+        self.assertEqual(st["big1"], st["big2"])  # one version: the group's
+        # Every group training with an LSTM: only the odd one trained its own.
+        m = re.findall(r"device '(\w+)' of group 'g1' trained its own model: it was made "
+                       r"with hidden (\d+), layers \d+; the group's LSTM has hidden (\d+)",
+                       full_log(d))
+        self.assertTrue(m, d.log())
+        self.assertEqual(sorted(set(m)), [("small", str(tp.HIDDEN), str(2 * tp.HIDDEN))], m)
 
 
 FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
