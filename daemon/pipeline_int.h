@@ -82,6 +82,10 @@ struct group {
     /* Where in the member list the next training starts pooling windows (o.group_rows): only
      * the training that set `training` touches it. */
     size_t pool_next;
+    /* Held through a rollback of the group (pipeline_rollback.c), so two asked at once on two
+     * members do not interleave their installs. Taken before any device's mu; guards nothing
+     * else. Groups live until the pipeline is destroyed. */
+    pthread_mutex_t rollback_mu;
 };
 
 _Static_assert(DETECTOR_MAX_CHANNELS <= 64, "dev.last_present is a 64-bit mask");

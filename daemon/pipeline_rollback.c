@@ -2,7 +2,9 @@
  * device or on every member of its group.
  *
  * What a version kept is read from the store outside any device lock (a read may wait for the
- * disk) and installed under each device's lock in turn. Any thread (the API's). */
+ * disk) and installed under each device's lock in turn. A group's rollbacks are serialised by
+ * its rollback_mu, taken before any device's mu and held across the reads. Any thread (the
+ * API's). */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -157,14 +159,11 @@ static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const st
     return rc;
 }
 
-int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struct pipeline_fit *fit)
+/* pipeline_rollback on d, of group g (NULL: none), holding g's rollback_mu. */
+static int rollback_set(pipeline_t *p, struct dev *d, struct group *g, uint32_t version,
+                        struct pipeline_fit *fit)
 {
-    memset(fit, 0, sizeof *fit);
-    struct dev *d = pipeline__find(p, device);
-    if (d == NULL)
-        return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
-    struct group *g = d->group;
     int trained = 0;
     int ok = has_rollback(d, version, &trained);
     if (ok == -2) {
@@ -229,5 +228,24 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
         }
     }
     kept_free(&k);
+    return rc;
+}
+
+int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struct pipeline_fit *fit)
+{
+    memset(fit, 0, sizeof *fit);
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    pthread_mutex_lock(&d->mu);
+    struct group *g = d->group;
+    pthread_mutex_unlock(&d->mu);
+    /* A group's rollbacks one at a time: two asked at once on two members would each install
+     * their members' records in turn, interleaved, and leave them on two versions. */
+    if (g)
+        pthread_mutex_lock(&g->rollback_mu);
+    int rc = rollback_set(p, d, g, version, fit);
+    if (g)
+        pthread_mutex_unlock(&g->rollback_mu);
     return rc;
 }

@@ -45,7 +45,8 @@
  *
  * Locks: due_mu (leaf) guards the FIFO, dev.due_next and the groups' due/training flags;
  * groups_mu (leaf) guards the groups table and each group's member list. Taken under a
- * device's mu: due_mu, groups_mu (pipeline__group_move). A training
+ * device's mu: due_mu, groups_mu (pipeline__group_move). A group's rollback_mu is taken before
+ * any device's mu (pipeline_rollback.c). A training
  * holds at most one device's mu at a time. Threads: pipeline__mark_due on shard and HTTP
  * threads (caller holds d->mu); train_next on the training pool. */
 #include "err.h"
@@ -160,6 +161,7 @@ struct group *pipeline__group(pipeline_t *p, const char *name)
             free(g);
             g = NULL;
         } else {
+            pthread_mutex_init(&g->rollback_mu, NULL);
             HASH_ADD_KEYPTR_BYHASHVALUE(hh, p->groups, g->name, (unsigned)len, hv, g);
         }
     }
@@ -173,6 +175,7 @@ void pipeline__groups_free(pipeline_t *p)
     HASH_ITER(hh, p->groups, g, tmp)
     {
         HASH_DEL(p->groups, g);
+        pthread_mutex_destroy(&g->rollback_mu);
         free(g->members);
         free(g->name);
         free(g);

@@ -50,6 +50,7 @@ import re
 import sqlite3
 import struct
 import sys
+import threading
 import time
 import zlib
 
@@ -343,6 +344,33 @@ class Groups(tp.DaemonPerTest):
             self.assertEqual([len(x) for x in p], [1, 1], p)
             self.assertNotEqual(p[0][0]["predicted"], p[1][0]["predicted"],
                                 "gb predicted with ga's LSTM (restart %s)" % restart)
+
+    def test_rollbacks_at_once_on_two_members_do_not_interleave(self):
+        """Session 47: two group rollbacks asked at the same time on two members (ga to the
+        group's linear version, gb to the LSTM version of the PUTs) are serialised per group:
+        after each pair both members serve one version, either one. Before, each installed its
+        members' records in turn and the two could interleave (ga left on gb's version and gb
+        on ga's). 40 pairs at most; no timing asserted."""
+        d = self.d
+        devs, _, lin = self.linear_then_lstms((5, 6))
+        lstm = tp.status(d, "ga")["model"]
+        self.assertEqual(lstm, tp.status(d, "gb")["model"])
+        asks = {"ga": lin["version"], "gb": lstm["version"]}
+        for k in range(40):
+            gate, got = threading.Barrier(2), {}
+
+            def roll(dev):
+                gate.wait(timeout=30)
+                got[dev] = tp.req(d, "POST", "/v1/devices/%s/model/rollback" % dev,
+                                  {"version": asks[dev]})[0]
+            ts = [threading.Thread(target=roll, args=(dev,)) for dev in devs]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(timeout=60)
+            self.assertEqual(got, {"ga": 200, "gb": 200}, k)
+            served = [tp.status(d, dev)["model"] for dev in devs]
+            self.assertEqual(served[0], served[1], "pair %d: the members on two versions" % k)
 
     def test_restart_restores_the_shared_model_once(self):
         """A restarted member serves the group's version with the same weights and continues
