@@ -52,31 +52,39 @@ def full_log(d):
         return f.read().decode("utf-8", "replace")
 
 
+def small_then_bigger(test, rng):
+    """"small" made with model.hidden = HIDDEN in group g1 and trained alone, then vigild
+    restarted with model.hidden = 2 HIDDEN (devices made from then on are bigger)."""
+    d = test.d
+    tg.put_group(d, "small", "g1")
+    test.feed("small", tg.squashed(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+    tp.wait_idle(d, "small", 1)
+    d.stop()
+    vt.write_file(d.config, tp.config_text(0, hidden=2 * tp.HIDDEN))
+    d.start()
+
+
+def settled(d, devs):
+    """devs' statuses once none learns and no training runs or waits; else None."""
+    s = [tp.status(d, x) for x in devs]
+    if any(tp.models(d, x)["training"] for x in devs) or \
+            tg.metric_value(d, "vigil_train_queue_jobs") or \
+            any(x["state"] == "learning" for x in s):
+        return None
+    return s
+
+
 class GroupOfTwoSizes(tp.DaemonPerTest):
     CONFIG = tp.config_text(0)
 
     def test_no_member_gets_an_lstm_of_another_size(self):
         d, rng = self.d, random.Random(46)
-        # "small" made with model.hidden = HIDDEN, trained alone in the group.
-        tg.put_group(d, "small", "g1")
-        self.feed("small", tg.squashed(400, 0, tp.OMEGA_A, 0.01, rng), 0)
-        tp.wait_idle(d, "small", 1)
-        d.stop()
-        vt.write_file(d.config, tp.config_text(0, hidden=2 * tp.HIDDEN))
-        d.start()
+        small_then_bigger(self, rng)
         # "big" made after the change, in the same group: both train together.
         tg.put_group(d, "big", "g1")
         self.feed("big", tg.squashed(400, 3, tp.OMEGA_A, 0.01, rng), 0)
         devs = ("small", "big")
-
-        def settled():
-            s = [tp.status(d, x) for x in devs]
-            if any(tp.models(d, x)["training"] for x in devs) or \
-                    tg.metric_value(d, "vigil_train_queue_jobs") or \
-                    any(x["state"] == "learning" for x in s):
-                return None
-            return s
-        tp.wait_for("both members trained", settled, 60)
+        tp.wait_for("both members trained", lambda: settled(d, devs), 60)
         # A retrain of the group asked on each member in turn (the squashed oscillator: an LSTM
         # serves the group).
         for x in devs:
@@ -84,7 +92,7 @@ class GroupOfTwoSizes(tp.DaemonPerTest):
             r = d.curl("POST", "/v1/devices/%s/model/retrain" % x)
             self.assertEqual(r.status, 202, r)
             tp.wait_for("a retrain asked on " + x, lambda: max(v["version"] for v in tp.models(
-                d, x)["versions"]) > top and settled(), 60)
+                d, x)["versions"]) > top and settled(d, devs), 60)
         sizes = {x: lstm_hidden(d, x) for x in ("small", "big")}
         # The group's LSTM serves (else no size could differ), each member at most its own size.
         self.assertTrue(any(sizes.values()), sizes)
@@ -124,26 +132,13 @@ class GroupOfTwoSizesMajority(tp.DaemonPerTest):
 
     def test_the_odd_member_trains_alone(self):
         d, rng = self.d, random.Random(47)
-        tg.put_group(d, "small", "g1")
-        self.feed("small", tg.squashed(400, 0, tp.OMEGA_A, 0.01, rng), 0)
-        tp.wait_idle(d, "small", 1)
-        d.stop()
-        vt.write_file(d.config, tp.config_text(0, hidden=2 * tp.HIDDEN))
-        d.start()
+        small_then_bigger(self, rng)
         devs = ("small", "big1", "big2")
         for k, x in enumerate(devs[1:]):
             tg.put_group(d, x, "g1")
         tg.feed_together(d, devs[1:], {x: tg.squashed(400, 3 + 2 * k, tp.OMEGA_A, 0.01, rng)
                                        for k, x in enumerate(devs[1:])}, 0)
-
-        def settled():
-            s = [tp.status(d, x) for x in devs]
-            if any(tp.models(d, x)["training"] for x in devs) or \
-                    tg.metric_value(d, "vigil_train_queue_jobs") or \
-                    any(x["state"] == "learning" for x in s):
-                return None
-            return s
-        tp.wait_for("the members trained", settled, 60)
+        tp.wait_for("the members trained", lambda: settled(d, devs), 60)
         # Retrains of the group (bounded) until its decision is an LSTM (the squashed oscillator).
         for _ in range(3):
             if lstm_hidden(d, "big1"):
@@ -151,7 +146,7 @@ class GroupOfTwoSizesMajority(tp.DaemonPerTest):
             top = max(v["version"] for v in tp.models(d, "small")["versions"])
             self.assertEqual(d.curl("POST", "/v1/devices/small/model/retrain").status, 202)
             tp.wait_for("a retrain", lambda: max(v["version"] for v in tp.models(
-                d, "small")["versions"]) > top and settled(), 60)
+                d, "small")["versions"]) > top and settled(d, devs), 60)
         sizes = {x: lstm_hidden(d, x) for x in devs}
         self.assertEqual((sizes["big1"], sizes["big2"]), (2 * tp.HIDDEN, 2 * tp.HIDDEN), sizes)
         self.assertIn(sizes["small"], (None, tp.HIDDEN), sizes)

@@ -102,13 +102,19 @@ class OneDevice(StopTrain):
 
 
 class Group(StopTrain):
-    def test_stop_abandons_a_groups_training_asked_again_at_the_start(self):
-        d, devs = self.d, ["ga", "gb"]
+    def group_fed(self, group, seed):
+        """ga and gb put in group and fed ROWS readings each together (their training asked);
+        returns the members."""
+        devs = ["ga", "gb"]
         for dev in devs:
-            tg.put_group(d, dev, "g46")
-        rng = tp.random.Random(47)
-        tg.feed_together(d, devs, {dev: tg.squashed(ROWS, 7 * k, tp.OMEGA_A, 0.01, rng)
-                                   for k, dev in enumerate(devs)}, 0)
+            tg.put_group(self.d, dev, group)
+        rng = tp.random.Random(seed)
+        tg.feed_together(self.d, devs, {dev: tg.squashed(ROWS, 7 * k, tp.OMEGA_A, 0.01, rng)
+                                        for k, dev in enumerate(devs)}, 0)
+        return devs
+
+    def test_stop_abandons_a_groups_training_asked_again_at_the_start(self):
+        d, devs = self.d, self.group_fed("g46", 47)
         # An operator's retrain of each member during the training: the asker's stays due with
         # the abandoned training; the other member's is asked again as the training ends, when
         # the closing pool refuses it, and is kept all the same (before the review, it was lost).
@@ -120,18 +126,12 @@ class Group(StopTrain):
         self.assertEqual(len(got["ga"]), 1, got)
         self.assertEqual(got["ga"], got["gb"])  # one group training, one version
 
-
     def test_abandoned_operators_retrain_saved_as_the_operators(self):
         """Session 47: an operator's retrain of a member whose training a stop abandons stays
         the operator's (saved with BLOB_TRAIN_ALL; the next start's training then takes held
         members too, it_groups GroupHeldMemberRetrainAcrossStop); before, the abandoned
         training had taken the request and the next start asked for the schedule's."""
-        d, devs = self.d, ["ga", "gb"]
-        for dev in devs:
-            tg.put_group(d, dev, "g47")
-        rng = tp.random.Random(48)
-        tg.feed_together(d, devs, {dev: tg.squashed(ROWS, 7 * k, tp.OMEGA_A, 0.01, rng)
-                                   for k, dev in enumerate(devs)}, 0)
+        d, devs = self.d, self.group_fed("g47", 48)
         first = {dev: tp.wait_idle(d, dev, 1, timeout=600)["versions"] for dev in devs}
         self.assertEqual([len(v) for v in first.values()], [1, 1], first)
         self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
