@@ -237,13 +237,23 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
-    pthread_mutex_lock(&d->mu);
-    struct group *g = d->group;
-    pthread_mutex_unlock(&d->mu);
     /* A group's rollbacks one at a time: two asked at once on two members would each install
-     * their members' records in turn, interleaved, and leave them on two versions. */
-    if (g)
-        pthread_mutex_lock(&g->rollback_mu);
+     * their members' records in turn, interleaved, and leave them on two versions. d's group is
+     * looked at again once its lock is held: d may have left it (or joined another) while it
+     * waited behind another rollback, and the rollback is of the group d is in now. At most
+     * one group's rollback_mu is held at a time. */
+    struct group *g = NULL, *held = NULL;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        g = d->group;
+        pthread_mutex_unlock(&d->mu);
+        if (g == held)
+            break;
+        if (held)
+            pthread_mutex_unlock(&held->rollback_mu);
+        if ((held = g) != NULL)
+            pthread_mutex_lock(&held->rollback_mu);
+    }
     int rc = rollback_set(p, d, g, version, fit);
     if (g)
         pthread_mutex_unlock(&g->rollback_mu);
