@@ -250,6 +250,31 @@ class LostDetector(tp.DaemonPerTest):
         got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
         self.assertEqual([v["version"] for v in got], [1, 2, 3, 4])
 
+    def test_rollback_while_it_learns_again(self):
+        """A lost detector's kept version that served rolls back at once, while the device
+        learns again (review of session 47: they are listed at once; before, they were not, and
+        the rollback was 404 until the next restart): it serves that version, its next training
+        is numbered after the kept ones, and a restart keeps both."""
+        d, rng, dev = self.d, random.Random(7), "lost-4"
+        self.lose(dev, rng)
+        d.start()
+        self.assertEqual(tp.status(d, dev)["state"], "learning")
+        served = [v["version"] for v in tp.models(d, dev)["versions"] if v["rollback"]]
+        self.assertIn(1, served)  # the first version served: a linear model
+        # Its first training (asked by the readings caught up at the start) may apply at any
+        # time from here: the rollback's answer says what served then.
+        r = tp.jreq(d, "POST", "/v1/devices/%s/model/rollback" % dev, {"version": 1})
+        self.assertEqual(r, {"device": dev, "serving": 1})
+        self.assertNotEqual(tp.status(d, dev)["state"], "learning")
+        # That training is numbered after the kept versions.
+        tp.wait_for("the first training after the loss", lambda: (self.top(dev) or 0) > 3, 60)
+        self.assertEqual(self.top(dev), 4)
+        before = tp.status(d, dev)["model"]
+        d.stop()
+        d.start()
+        self.assertEqual(sorted(v["version"] for v in tp.models(d, dev)["versions"]), [1, 2, 3, 4])
+        self.assertEqual(tp.status(d, dev)["model"], before)
+
     def test_deleted_and_made_again_starts_from_1(self):
         """The floor of a lost detector's versions goes with the device: one deleted and made
         again under its name has no kept versions, so it numbers from 1."""
