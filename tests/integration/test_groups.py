@@ -1035,6 +1035,9 @@ class GroupHeldMemberRetrainAcrossStop(tp.DaemonPerTest):
         self.assertGreater(v["version"], v0, "ha left out: the operator's retrain was lost")
         self.assertEqual(v["version"], top)
         self.assertEqual(v["metrics"]["pooled_rows"], 2 * 1000, v)
+        # Answered: the flag is saved no more (a vigild before session 47 loads the blobs).
+        d.stop(timeout=60)
+        self.assertEqual(saved_flags(d, ["ha", "hb"]), {"ha": 0, "hb": 0})
 
 
 if __name__ == "__main__":
