@@ -556,8 +556,10 @@ static void member_end(pipeline_t *p, struct member *m, int began)
 /* The group's lead among the n members that began (began[i]), lead being the first: the
  * member whose detector the group job copies, so the group's LSTM has its size and a member of
  * another size trains its own model (detector_job_share_batch). That is the size most members
- * were made with (ties: lead's), and of those members the one with the newest version (lead,
- * when it has that size: train_next put the newest first). Training pool thread. */
+ * were made with (ties: lead's), and of those members the one with the newest version: lead
+ * when train_next's first (the newest) began, else the newest of the others, so the group's new
+ * version is numbered after every one that began (before session 47, the first that began led,
+ * whatever its version). Training pool thread. */
 static size_t majority_lead(struct member *ms, const int *began, size_t n, size_t lead)
 {
     for (size_t i = 0; i < n; i++)
@@ -594,7 +596,7 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
  * cancels the LSTM's training between two minibatches: nothing is applied, stored or counted
  * as failed, and train_set returns 1 so that the asker stays due, saved as asking (blob
  * format 4) and asked again at the next start (an operator's retrain_all too, put back on the
- * first member that began); else 0. */
+ * lead); else 0. */
 static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n)
 {
     int64_t t0 = pipeline__mono_ns();
@@ -853,7 +855,8 @@ static void train_next(void *arg)
         }
         /* The leader (whose detector the group job copies: the serving model it validates
          * against, the next version number) is the member with the newest version; a device
-         * that just joined has none of the group's and does not lead. */
+         * that just joined has none of the group's and does not lead. train_set may lead with
+         * another (majority_lead: the majority's model size, or this one left out). */
         uint32_t best = 0;
         for (size_t i = 0; i < n; i++) {
             pthread_mutex_lock(&devs[i]->mu);
