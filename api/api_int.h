@@ -335,6 +335,11 @@ int api__request_body(api_request_t *r, char **body, size_t *len, int *owned);
 struct json_error_t;
 int api__json_body(api_request_t *r, struct json_t **v, struct json_error_t *jerr);
 
+/* Answers 400 to a body api__json_body found not to be JSON, in every JSON route's words
+ * (parse_json_errmsg): where jansson stopped, its reason, then suffix when not NULL (what the
+ * body should be; a short constant: the message is cut at 511 bytes). */
+void api__json_error(api_request_t *r, const struct json_error_t *jerr, const char *suffix);
+
 /* Percent-decodes n bytes of s into out (size bytes, NUL-terminated); '+' becomes a space when
  * plus_space. Returns the decoded length, or -1 when it does not fit or holds a NUL. */
 long api__pct_decode(const char *s, size_t n, char *out, size_t size, int plus_space);

@@ -45,14 +45,6 @@ static void answer(api_request_t *r, int rc, char *json, const char *what)
     api__json_text(r, json);
 }
 
-/* 400 for a body that is not JSON at all, saying where jansson stopped (as the device and
- * readings routes do) and what the body should be. */
-static void bad_json(api_request_t *r, const json_error_t *jerr, const char *want)
-{
-    api__error(r, 400, "invalid JSON at line %d, column %d: %s (the body is %s)", jerr->line,
-               jerr->column, jerr->text, want);
-}
-
 static int have(api_request_t *r, const void *fn)
 {
     if (fn == NULL) {
@@ -495,9 +487,10 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, struct
     if (rc < 0)
         return -1;
     if (rc > 0) {
-        bad_json(r, &jerr,
-                 mb ? "a JSON object of \"minutes\" or \"from\" and \"until\", and \"note\""
-                    : "empty or a JSON object {\"note\": \"...\"}");
+        api__json_error(r, &jerr,
+                        mb ? "(the body is a JSON object of \"minutes\" or \"from\" and \"until\", "
+                             "and \"note\")"
+                           : "(the body is empty or a JSON object {\"note\": \"...\"})");
         return -1;
     }
     if (*v == NULL && mb == NULL)
@@ -683,7 +676,7 @@ void api__h_rollback(api_request_t *r)
     if (got < 0)
         return;
     if (got > 0) {
-        bad_json(r, &jerr, "{\"version\": N}");
+        api__json_error(r, &jerr, "(the body is {\"version\": N})");
         return;
     }
     json_t *ver = v ? json_object_get(v, "version") : NULL;

@@ -506,3 +506,10 @@ int api__json_body(api_request_t *r, json_t **v, json_error_t *jerr)
         free(body);
     return rc;
 }
+
+void api__json_error(api_request_t *r, const json_error_t *jerr, const char *suffix)
+{
+    char msg[512];
+    parse_json_errmsg(msg, sizeof msg, jerr, suffix);
+    api__error(r, 400, "%s", msg);
+}

@@ -434,6 +434,34 @@ class JsonIngest(vt.DaemonTestCase):
             msg = self.assertJsonError(self.d.post_json(body), 400, "request body is empty")
             self.assertNotIn("column", msg)
 
+    def test_json_error_bytes(self):
+        """The whole answer to a body that is not JSON, byte for byte, on every JSON route: one
+        helper (api__json_error) words it since session 47, where four places each had their
+        copy; each route keeps its own suffix saying what its body should be. jansson's text
+        may quote the body ("near '"x'"): the answer stays valid JSON."""
+        self.assertEqual(self.d.post_json({"device": "byte-1", "ts": 1, "values": {"a": 1}})
+                         .status, 200)
+        want_op = ' (the body is a JSON object of \\"minutes\\" or \\"from\\" and \\"until\\", ' \
+            'and \\"note\\")'
+        routes = (("POST", "/v1/readings", ""), ("PUT", "/v1/devices/byte-1", ""),
+                  ("POST", "/v1/devices/byte-1/maintenance", want_op),
+                  ("POST", "/v1/devices/byte-1/anomalies/accept",
+                   ' (the body is empty or a JSON object {\\"note\\": \\"...\\"})'),
+                  ("POST", "/v1/devices/byte-1/model/rollback",
+                   ' (the body is {\\"version\\": N})'),
+                  ("POST", "/v1/admin/snapshot", " (send no body or {})"))
+        bodies = ((b'{\n "a": nope}', "line 2, column 10: invalid token near 'nope'"),
+                  (b'{"a": "x', "line 1, column 8: premature end of input near '\\\"x'"),
+                  (b'{"a": "x"', "line 1, column 9: '}' expected near end of file"),
+                  (b'{"a":1} "q"', "line 1, column 11: end of file expected near '\\\"q\\\"'"))
+        for method, path, suffix in routes:
+            for body, where in bodies:
+                r = self.d.curl(method, path, "-H", "Content-Type: application/json",
+                                "--data-binary", "@-", stdin=body)
+                want = '{"error":"invalid JSON at %s%s"}\n' % (where, suffix)
+                self.assertEqual((r.status, r.body.decode()), (400, want), (path, body))
+                json.loads(r.body)
+
 
 class Devices(vt.DaemonTestCase):
 
