@@ -688,8 +688,9 @@ void api__h_rollback(api_request_t *r)
     }
     uint32_t version = (uint32_t)json_integer_value(ver);
     json_decref(v);
-    int trained = 0, now = 0;
-    int rc = be->pipe_rollback(be->ctx, r->seg[0], version, &trained, &now);
+    struct api_fit fit = {0};
+    int rc = be->pipe_rollback(be->ctx, r->seg[0], version, &fit);
+    const int trained = fit.trained, now = fit.now;
     if (rc == ERR_RANGE) /* a version that never served (swapped false) is none either */
         api__error(r, 404,
                    "rollback: device '%s' keeps no version %u that served (GET .../model lists "
@@ -701,11 +702,12 @@ void api__h_rollback(api_request_t *r)
                    "device has %d now: it cannot serve them (a version serves only the "
                    "channels it was trained on)",
                    version, r->seg[0], trained, trained == 1 ? "" : "s", now);
-    else if (rc == ERR_INVAL && trained > 0)
+    else if (rc == ERR_INVAL && trained > 0) /* the device keeps the size it was made with */
         api__error(r, 409,
-                   "rollback: version %u of device '%s' is an LSTM of another size than the "
-                   "device's model now (model.hidden, model.layers): it cannot serve",
-                   version, r->seg[0]);
+                   "rollback: version %u of device '%s' is an LSTM of hidden %d, layers %d and "
+                   "the device's model has hidden %d, layers %d (the model.hidden and "
+                   "model.layers it was made with): it cannot serve",
+                   version, r->seg[0], fit.size[0], fit.size[1], fit.dev_size[0], fit.dev_size[1]);
     else if (rc == ERR_INVAL) /* the version exists: its state refuses, as 'serves no LSTM' */
         api__error(r, 409,
                    "rollback: version %u of device '%s' kept no parameters: it was trained by an "
