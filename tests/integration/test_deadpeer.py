@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""vigild integration (session 47, task http3): the options that find a vanished peer.
+
+A client that vanishes without a FIN or reset (its cable pulled, a NAT's mapping dropped) kept
+its event stream and its connection slot until TCP gave up: never on a connection where vigild
+sends nothing (no keep-alive probes), some 15 minutes of retransmissions where it sends (an
+event stream's keep-alives). Every accepted socket, HTTP's (http.dead_peer_timeout_s) and the
+stream socket's (stream.dead_peer_timeout_s), now carries TCP keep-alive (idle half the
+setting, then 4 probes an eighth of it apart) and TCP_USER_TIMEOUT (the setting): common/
+deadpeer.c.
+
+Loopback cannot lose a peer, so the test reads the options off vigild's own socket: it takes a
+copy of the descriptor (pidfd_getfd, Linux 5.6; the test started vigild, so it may) whose peer
+is the test's client, and asks it with getsockopt. On main's vigild the HTTP and the stream
+sockets had SO_KEEPALIVE 0 and TCP_USER_TIMEOUT 0: both tests failed there."""
+
+import ctypes
+import os
+import socket
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+
+SYS_PIDFD_GETFD = 438  # the same number on every architecture
+
+
+def peer_sockopts(pid, client):
+    """The dead-peer options of vigild's socket (process pid) whose peer is client's address:
+    (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT), or None."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    want = client.getsockname()
+    pidfd = os.pidfd_open(pid)
+    try:
+        for name in os.listdir("/proc/%d/fd" % pid):
+            try:
+                if not os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith("socket:"):
+                    continue
+            except OSError:
+                continue  # closed meanwhile
+            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
+            if fd < 0:
+                raise OSError(ctypes.get_errno(), "pidfd_getfd")
+            s = socket.socket(fileno=fd)  # a copy: closing it leaves vigild's open
+            try:
+                if s.type != socket.SOCK_STREAM or s.getpeername() != want:
+                    continue
+                tcp = socket.IPPROTO_TCP
+                return (s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                        s.getsockopt(tcp, socket.TCP_KEEPIDLE),
+                        s.getsockopt(tcp, socket.TCP_KEEPINTVL),
+                        s.getsockopt(tcp, socket.TCP_KEEPCNT),
+                        s.getsockopt(tcp, socket.TCP_USER_TIMEOUT))
+            except OSError:
+                continue  # a listening socket, a UDP or unix socket: no peer
+            finally:
+                s.close()
+    finally:
+        os.close(pidfd)
+    return None
+
+
+class DeadPeer(vt.DaemonTestCase):
+    """The defaults (60 s each) on one vigild, then settings of 20 s and 0 (off) on another."""
+
+    def start(self, conf):
+        cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
+                            "[model]\nenabled = false\n" + conf)
+        d = vt.Vigild(config=cfg)
+        d.start()
+        self.addCleanup(d.stop)
+        return d
+
+    def opts(self, d, stream):
+        """The options of vigild's side of a new connection to its HTTP port (a request made
+        first, so libmicrohttpd has taken the connection) or its stream socket (a line
+        answered first, so the listener has accepted it)."""
+        if stream:
+            c = d.stream_connect()
+            c.send("pump v=1 1700000000000000000\n")
+            self.assertTrue(c.read_line().startswith("ok"), c.responses)
+            sock = c.sock
+        else:
+            sock = socket.create_connection(("127.0.0.1", d.http_port), timeout=30)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertIn(b" 200 ", sock.recv(4096))
+        try:
+            got = peer_sockopts(d.proc.pid, sock)
+            self.assertIsNotNone(got, "no socket of vigild's has the client's address as peer")
+            return got
+        finally:
+            sock.close()
+
+    def test_defaults(self):
+        d = self.start("")
+        # keep-alive on, idle 30 s, 4 probes 7 s apart, unacknowledged data 60,000 ms
+        for stream in (False, True):
+            with self.subTest("stream" if stream else "http"):
+                self.assertEqual(self.opts(d, stream), (1, 30, 7, 4, 60000))
+
+    def test_settings(self):
+        d = self.start("[http]\ndead_peer_timeout_s = 20\n[stream]\ndead_peer_timeout_s = 0\n")
+        self.assertEqual(self.opts(d, False), (1, 10, 2, 4, 20000))
+        # 0: the socket as the system made it (no keep-alive, no user timeout)
+        self.assertEqual(self.opts(d, True)[0], 0)
+        self.assertEqual(self.opts(d, True)[4], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
