@@ -59,8 +59,7 @@ static int body_empty(api_request_t *r)
     if (rc < 0)
         return 0;
     if (rc > 0) {
-        api__error(r, 400, "invalid JSON at line %d, column %d: %s (send no body or {})", jerr.line,
-                   jerr.column, jerr.text);
+        api__json_error(r, &jerr, "(send no body or {})");
         return 0;
     }
     int ok = v == NULL || (json_is_object(v) && json_object_size(v) == 0);

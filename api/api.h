@@ -100,6 +100,12 @@ typedef struct api_check {
 } api_check_t;
 #define API_CHECKS_MAX 4
 
+/* Why a version cannot serve a device (pipe_rollback's ERR_INVAL); plain value type. */
+struct api_fit {
+    int trained, now;         /* channels it was trained on, and the device's now */
+    int size[2], dev_size[2]; /* {hidden, layers} of its LSTM and of the device's model */
+};
+
 typedef struct api_backend {
     void *ctx;
     /* Writes a batch durably; blocks until committed. On success b is left empty. Returns 0,
@@ -158,10 +164,11 @@ typedef struct api_backend {
     int (*pipe_models)(void *ctx, const char *id, char **out);
     int (*pipe_retrain)(void *ctx, const char *id);
     /* ERR_NOTFOUND: no such device; ERR_RANGE: no such version with kept weights; ERR_INVAL:
-     * the version cannot serve the device as it is: *trained 0, it kept no parameters (an
-     * older vigild's linear or persistence version); else it was trained on *trained channels
-     * and the device has *now (equal: an LSTM of another size than the device's model). */
-    int (*pipe_rollback)(void *ctx, const char *id, uint32_t version, int *trained, int *now);
+     * the version cannot serve the device as it is: fit->trained 0, it kept no parameters (an
+     * older vigild's linear or persistence version); else it was trained on fit->trained
+     * channels and the device has fit->now (equal: an LSTM of another size than the device's
+     * model: {hidden, layers} fit->size, the device's fit->dev_size). */
+    int (*pipe_rollback)(void *ctx, const char *id, uint32_t version, struct api_fit *fit);
     /* ERR_RANGE: the device has no model yet; ERR_INVAL: a model serves, but no LSTM. */
     int (*pipe_weights_get)(void *ctx, const char *id, void **buf, size_t *len);
     int (*pipe_weights_put)(void *ctx, const char *id, const void *buf, size_t len);
@@ -323,7 +330,8 @@ typedef struct api_opts {
     size_t max_batch;       /* items (JSON) or lines (line protocol) per request; else 413 */
     unsigned max_conns;     /* connections in total */
     unsigned max_conns_ip;  /* connections from one IP address; 0: no limit */
-    size_t max_header;      /* memory per connection for the request line and headers */
+    size_t max_header;      /* bound on the request line and headers (431 or 414 past it);
+                               libmicrohttpd's memory per connection is twice it */
     unsigned timeout_s;     /* idle connection timeout */
     size_t max_query_limit; /* most points one readings query returns */
     size_t max_scan_points; /* most points one page of readings in buckets (step=) reads */

@@ -94,13 +94,14 @@ struct api_server {
     char *cors; /* allowed origins: NULL (no CORS), "*", or "a,b,c" (checked by api_cors_check) */
     api_tls_t *tls; /* NULL: plain HTTP; kept while libmicrohttpd runs */
     /* The http-io threads (server.c): requests of routes that wait for the disk run there, their
-     * connection suspended meanwhile. io_mu guards io_head, io_tail, io_running, io_closing and
-     * io_stop; a leaf lock. */
+     * connection suspended meanwhile. io_mu guards io_head, io_tail, io_running, io_others,
+     * io_closing and io_stop; a leaf lock. */
     pthread_mutex_t io_mu;
     pthread_cond_t io_cv;   /* a job was queued, or io_stop was set */
     pthread_cond_t io_done; /* a job ended (its connection resumed) */
     struct api_request *io_head, *io_tail;
     int io_running; /* jobs taken by a thread and not yet resumed */
+    int io_others;  /* of those, the ones not of an ingest route (at most io_take's cap) */
     int io_closing; /* api_stop started: requests run on the worker as before */
     int io_stop;    /* the threads exit once the queue is empty */
     int nio;        /* threads started */
@@ -273,6 +274,9 @@ enum api_route api__route_of(api_request_t *r, const char *url);
 int api__route_takes_body(enum api_route route);
 /* Whether the route's handler runs on an http-io thread (it blocks: ingest, database reads). */
 int api__route_io(enum api_route route);
+/* Whether route is an ingest route (/write, /api/v2/write, POST /v1/readings): one commit's
+ * wait, which server.c's io threads always keep a thread for. */
+int api__route_ingest(enum api_route route);
 /* Runs the request's handler (the body's errors first: too large, out of memory); there is
  * always an answer after it. */
 void api__handle(api_request_t *r);
@@ -334,6 +338,11 @@ int api__request_body(api_request_t *r, char **body, size_t *len, int *owned);
  * where jansson stopped (the caller answers); -1 with the answer set (415, 413, 400 not gzip). */
 struct json_error_t;
 int api__json_body(api_request_t *r, struct json_t **v, struct json_error_t *jerr);
+
+/* Answers 400 to a body api__json_body found not to be JSON, in every JSON route's words
+ * (parse_json_errmsg): where jansson stopped, its reason, then suffix when not NULL (what the
+ * body should be; a short constant: the message is cut at 511 bytes). */
+void api__json_error(api_request_t *r, const struct json_error_t *jerr, const char *suffix);
 
 /* Percent-decodes n bytes of s into out (size bytes, NUL-terminated); '+' becomes a space when
  * plus_space. Returns the decoded length, or -1 when it does not fit or holds a NUL. */

@@ -251,8 +251,7 @@ static void device_put(api_request_t *r)
         return;
     if (got > 0 || (v && !json_is_object(v))) {
         if (got > 0)
-            api__error(r, 400, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
-                       jerr.text);
+            api__json_error(r, &jerr, NULL);
         else
             api__error(r, 400, "body must be a JSON object of device attributes");
         json_decref(v);

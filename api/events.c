@@ -51,9 +51,9 @@
  *
  * Threads: api_events_publish any thread; reader and free_stream on libmicrohttpd workers, and
  * the attach (with its reap_gone) on the worker answering a new stream's request; the
- * keep-alive thread its own. mu guards everything in the hub but the counters (relaxed
- * atomics); lock order: mu -> libmicrohttpd's own (suspend and resume are called under mu, so
- * a stream's suspended flag always says what libmicrohttpd did). */
+ * keep-alive thread its own (it runs reap_gone every REAP_MS too). mu guards everything in the hub
+ * but the counters (relaxed atomics); lock order: mu -> libmicrohttpd's own (suspend and resume are
+ * called under mu, so a stream's suspended flag always says what libmicrohttpd did). */
 #include "api_int.h"
 #include "err.h"
 #include "events_ring.h"
@@ -79,6 +79,14 @@ static const char *const type_names[API_EVENT_COUNT] = {"anomaly", "maintenance"
  * retry line and a reset notice). */
 #define RETRY_MS     3000
 #define PROLOGUE_MAX 512
+
+/* How often the keep-alive thread looks for streams whose client left (reap_gone), in ms, while
+ * any is open. Without it such a stream was found at its second keep-alive after the client
+ * left (the first write after a FIN succeeds): 30 s with the default 15 s, an hour with
+ * events_keepalive_ms at its bound, and meanwhile its connection counted towards
+ * http.max_connections and http.max_connections_per_ip, so a dashboard host reconnecting its
+ * streams was refused every other connection there (session 47). */
+#define REAP_MS 1000
 
 /* The kernel send buffer of a stream's socket: what a client that stops reading holds there
  * is bounded (the kernel doubles it), beside what max_unsent bounds. */
@@ -155,7 +163,7 @@ struct api_events {
     pthread_t thread;
     int thread_on;
     atomic_uint_fast64_t messages, dropped;
-    atomic_uint_fast64_t opened; /* streams attached (api_events_opened) */
+    atomic_uint_fast64_t opened;                   /* streams attached (api_events_opened) */
     atomic_uint_fast64_t by_type[API_EVENT_COUNT]; /* of messages */
 };
 
@@ -275,7 +283,8 @@ static void cut(struct api_events *h, struct api_events_client *c, const char *w
  * found only at its next keep-alive or message (up to http.events_keepalive_ms): until then it
  * held its place, so clients reconnecting faster than that (a browser reloading its dashboard,
  * a bridge on a flaky link) filled http.max_event_streams with streams of nobody and the next
- * were refused 503. Called when a new stream finds every place taken: each stream's socket is
+ * were refused 503. Called when a new stream finds every place taken, and by the keep-alive
+ * thread every REAP_MS (which frees their connections too): each stream's socket is
  * polled without waiting (nothing is read) and one whose peer has shut its side (POLLRDHUP: a
  * FIN, seen even behind unread bytes such as a TLS close_notify) or that is in error (a reset)
  * is ended now as a cut ends it (shutdown, resume: its reader ends it and libmicrohttpd frees
@@ -297,14 +306,20 @@ static void reap_gone(struct api_events *h)
     }
 }
 
-/* The keep-alive thread: resumes each suspended stream whose keep-alive is due, then sleeps
- * until the next one is. */
+/* The keep-alive thread: ends the streams whose client left (reap_gone) and resumes each
+ * suspended stream whose keep-alive is due, then sleeps until the next one is, at most REAP_MS
+ * while a stream is open. */
 static void *keepalive_main(void *arg)
 {
     struct api_events *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
         int64_t now = vtime_mono_ms(), next = now + h->o.keepalive_ms;
+        if (h->nclients > h->ngone && !h->closing) {
+            reap_gone(h);
+            if (next > now + REAP_MS)
+                next = now + REAP_MS;
+        }
         for (struct api_events_client *c = h->clients; c; c = c->nextc) {
             int64_t due = c->last_ms + h->o.keepalive_ms;
             if (c->suspended && due <= now)

@@ -504,11 +504,25 @@ static const struct {
     {{"SELECT", NULL}, api__iq_select},
 };
 
+static void result_error(qrun_t *run, int id, const char *err, int not_executed);
+
+/* Adds the error influxd sends as the statement's own result and runs on after
+ * (run->err_goes_on), under its id, and clears it for the next statement. */
+static void result_sent(qrun_t *run)
+{
+    result_error(run, run->id, run->err ? run->err : "out of memory", 0);
+    free(run->err);
+    run->err = NULL;
+    run->err_nomem = run->err_goes_on = 0;
+    run->id++;
+}
+
 /* Reads q's statements (run NULL: the first pass, which only parses, so that a parse error
  * anywhere runs nothing, as influxd parses a whole query first), or runs them (the second pass:
- * results into run->b, up to the first that fails). Statements are separated by ';' (empty ones
- * skipped), as in influxd's ParseQuery. Returns the number of statements read (all of them in
- * the first pass), or -1 with the answer set. Any thread. */
+ * results into run->b, up to the first that fails; past one whose error influxd goes on
+ * after). Statements are separated by ';' (empty ones skipped), as in influxd's ParseQuery. Returns
+ * the number of statements read (all of them in the first pass), or -1 with the answer set. Any
+ * thread. */
 static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
 {
     static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
@@ -556,9 +570,11 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
         if (rc < 0)
             return -1;
         n++;
-        if (run != NULL && rc > 0)
+        if (run != NULL && rc > 0 && run->err_goes_on) {
+            result_sent(run); /* its result, and on to the next, as influxd goes on */
+        } else if (run != NULL && rc > 0) {
             return n; /* the run stops at a failed statement, as in influxd */
-        if (run != NULL) {
+        } else if (run != NULL) {
             api__q_result_close(run);
             run->id++;
         }
@@ -727,7 +743,8 @@ static void go_escape_error(api_request_t *r)
 
 /* Answers the statements of q (trimmed, not empty) as influxd 1.6.7 answers them (200): whole,
  * {"results":[...]} with a result per statement run, or with chunked a document per result
- * (what the influx shell asks for). A statement that fails ends the run (result_failed). A
+ * (what the influx shell asks for). A statement that fails ends the run (result_failed), but
+ * for an error influxd sends as the statement's result and goes on after (result_sent). A
  * query of no statement (";", a comment) is influxd's {}, chunked an empty body. A query still
  * running http.query_timeout after its statements began (the body read and the query parsed,
  * as influxd starts its query-timeout when it executes the query) fails the one running then with
@@ -821,7 +838,8 @@ static int64_t epoch_asked(api_request_t *r)
 /* GET|POST /query: q from the URL, else from a form body. A q longer than API_IQ_Q_MAX, or
  * holding a NUL byte, is api__arg's 400 from either: one cut to fit would run a query the client
  * did not send (its last name cut short, and kept). The URL's length is bounded before this, by
- * libmicrohttpd's memory for a connection (http.max_header_bytes): a longer one is its 414. */
+ * http.max_header_bytes: a longer one is vigild's JSON 414 (server.c head_too_large; past twice
+ * the bound, libmicrohttpd's own HTML 414). */
 void api__h_query(api_request_t *r)
 {
     char *qbuf = malloc(API_IQ_Q_MAX + 1);

@@ -151,6 +151,8 @@ typedef struct {
     int err_nomem;  /* the error could not be kept: "out of memory" */
     int err_rewrite; /* err is one influxd 1.6.7 returns from its statement rewrite (time in
                       * SHOW's WHERE): sent without the statement's id, so under id 0 */
+    int err_goes_on; /* err is one influxd 1.6.7's executor sends as the statement's result and
+                      * then runs the statements after it (api__q_sent_error) */
     int again;       /* err is the store's ERR_AGAIN or ERR_UNPUBLISHED: the query answers 503 */
     int64_t deadline_us;        /* CLOCK_MONOTONIC µs past which the query stops (0: none) */
     int timed_out;              /* api__q_deadline_passed said so: err is API_IQ_TIMEOUT */
@@ -330,6 +332,11 @@ void api__q_result_close(qrun_t *run);
  * functions' "failed". */
 int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
 
+/* As api__q_result_error, for an error influxd 1.6.7's executor sends as the statement's own
+ * result and goes on after (SHOW MEASUREMENTS' "right side of '=' must be a tag value string",
+ * from its MeasurementNames): the statements after it run. Returns 1. */
+int api__q_sent_error(qrun_t *run, const char *msg, const char *arg);
+
 /* Records the running statement's backend error rc as msg then err_str(rc); ERR_AGAIN (the
  * store reloads after a failed write) or ERR_UNPUBLISHED (its last commit not readable yet) also
  * sets run->again, so the query answers 503 with
@@ -364,6 +371,19 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
  * a '/' after blanks alone, as its parseRegex peeks, so "/ *x* /" there is the regex "*x*" (a
  * Go error), not a comment. */
 int api__iq_regex_next(const qscan_t *s);
+
+/* Where influxd's parser peeks for a regex that vigild does not read as one (a SELECT field, a
+ * call's argument, a GROUP BY dimension): a bad regex there (a comment's "/ *x* /" among them)
+ * is influxd's parse error. Returns -1 (that error answered), or 0 (no regex next, or a good
+ * one; s is not moved: the caller reads on as before). */
+int api__iq_regex_bad_next(api_request_t *r, const qscan_t *s);
+
+/* After a FROM name of one or two parts (not db.rp.m), s right after it (influxql_from.c):
+ * influxd has read the token after the name before it looks for a regex, so blanks, ';', ',' or
+ * a comment and right after it '/' (a comment too) are its parse error "found <that token>,
+ * expected regex" (a comment's text printed ""), placed at the token. Returns -1 (that error
+ * answered), or 0. */
+int api__iq_regex_after_name(api_request_t *r, qscan_t *s);
 
 /* A bound regex t (QF_REGEX, just read from s) where influxd reads a value (device = $r, 1 = $r,
  * temp > $r): its pattern checked as api__iq_regex checks it (influxd's 400 for a bad one; the
@@ -430,6 +450,11 @@ int api__iq_card_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
  * count holds no more than its answer; its bound (API_PAGE_BYTES) is the list's walk's to check.
  * Any thread. */
 void api__iq_count_series(qrun_t *run, const char *name, size_t n);
+
+/* Whether run's cardinality statement (run->count) has read a GROUP BY, which it answers with
+ * api__iq_card_group_error whatever is counted: its list statement, its own errors found, then
+ * walks nothing. 0 when no count runs. Any thread. */
+int api__iq_count_none(const qrun_t *run);
 
 /* Reads a cardinality statement's GROUP BY dimension, ... if one is next (after its WHERE), as
  * influxd 1.6.7 parses it (its parse errors), into s->card_group. Returns 0, or -1 (parse error

@@ -74,10 +74,16 @@ struct api_iq_count {
     const struct card *c;
     regex_t rx[IQ_SOURCES_MAX]; /* c's FROM regexes, compiled in c's order */
     int nrx;
-    int bad;         /* the FROM regex (index into c->src) that did not compile, or -1 */
-    long long total; /* CARD_MEASUREMENTS: the measurements counted */
-    size_t written;  /* the others: the count rows written after the list's result_open */
+    int bad;          /* the FROM regex (index into c->src) that did not compile, or -1 */
+    long long total;  /* CARD_MEASUREMENTS: the measurements counted */
+    size_t written;   /* the others: the count rows written after the list's result_open */
+    const qscan_t *s; /* the statement's scan: its card_group, once read, means no count */
 };
+
+int api__iq_count_none(const qrun_t *run)
+{
+    return run != NULL && run->count != NULL && run->count->s->card_group != 0;
+}
 
 void api__iq_count_series(qrun_t *run, const char *name, size_t n)
 {
@@ -146,8 +152,9 @@ static int card_close(qrun_t *run, const struct api_iq_count *k, size_t mark, lo
 }
 
 /* Runs list (the statement's list statement, s: where it reads on) in s->card's mode, its
- * series counted into run->b as it walks (run->count), then ends c's result. Returns as the
- * list statement. */
+ * series counted into run->b as it walks (run->count), then ends c's result. With a GROUP BY
+ * (s->card_group, which list reads) the list answers its own errors and walks nothing
+ * (api__iq_count_none): the answer is the GROUP BY's error. Returns as the list statement. */
 static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card *c,
                     int (*list)(api_request_t *, qscan_t *, qrun_t *), int mode)
 {
@@ -161,7 +168,7 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
         s->card_time = NULL;
         return rc;
     }
-    struct api_iq_count k = {.c = c};
+    struct api_iq_count k = {.c = c, .s = s};
     count_regcomp(&k);
     size_t mark = run->b.len;
     run->count = &k;
@@ -169,7 +176,7 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
     run->count = NULL;
     s->card = 0;
     s->card_time = NULL;
-    if (rc == 0 && s->card_group) { /* the walk's own errors first, as influxd's rewrite's */
+    if (rc == 0 && s->card_group) { /* its errors first, as influxd's rewrite's; no walk */
         run->b.len = mark;
         rc = api__iq_card_group_error(run, s);
     } else if (rc == 0) {

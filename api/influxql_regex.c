@@ -550,6 +550,15 @@ int api__iq_regex_next(const qscan_t *s)
     return s->p[strspn(s->p, " \t\r\n")] == '/';
 }
 
+int api__iq_regex_bad_next(api_request_t *r, const qscan_t *s)
+{
+    if (!api__iq_regex_next(s))
+        return 0;
+    qscan_t at = *s;
+    const char *re;
+    return api__iq_regex(r, &at, &re);
+}
+
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
 {
     /* The regex's own errors are placed, as influxd places them, at the character just before

@@ -83,6 +83,8 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
         return api__iq_skim_call(r, s, 0, 1);
     }
     for (int i = 0; i < 2; i++) {
+        if (api__iq_regex_bad_next(r, s)) /* time(/x/): a call's argument to influxd */
+            return -1;
         api__qs_next(s, &t);
         if (api__q_bad_operand(&t) &&
             !(i == 0 && api__iq_q_op(&t, ")"))) /* time() is a statement error */
@@ -201,6 +203,8 @@ int api__iq_read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_
     qtoken_t t, p;
     int seen = 0, last_nonzero = 0; /* a time() dimension read; the last one's interval */
     do {
+        if (api__iq_regex_bad_next(r, s)) /* GROUP BY /x/: a dimension to influxd */
+            return -1;
         api__qs_next(s, &t);
         if (api__q_bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
             return api__q_operand_error(r, s, &t, 0);
@@ -288,17 +292,19 @@ int api__iq_read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_
     api__iq_call_paren(s);
     const qscan_t arg_at = *s;
     api__qs_next(s, &t);
-    if (api__iq_q_op(&t, ")")) {
+    int re_next = api__iq_regex_next(&arg_at); /* fill(/ *x* /): the regex "*x*" to influxd */
+    if (!re_next && api__iq_q_op(&t, ")")) {
         api__error(r, 400,
                    "error parsing query: fill requires an argument, e.g.: 0, null, none, "
                    "previous, linear");
         return -1;
     }
-    if (api__iq_q_op(&t, "/") || t.form == QF_REGEX) { /* fill(/x/), fill($r): no number */
+    if (re_next || api__iq_q_op(&t, "/") || t.form == QF_REGEX) { /* fill(/x/), fill($r) */
         const char *re;
         *s = arg_at;
-        if (t.form == QF_REGEX ? (api__qs_next(s, &t), api__iq_bound_regex_value(r, s, &t))
-                               : api__iq_regex(r, s, &re))
+        if (t.form == QF_REGEX && !re_next
+                ? (api__qs_next(s, &t), api__iq_bound_regex_value(r, s, &t))
+                : api__iq_regex(r, s, &re))
             return -1;
         return fill_not_number(r, s);
     }
@@ -466,6 +472,8 @@ int api__iq_read_tail(api_request_t *r, qscan_t *s, select_t *q)
                 return -1;
             }
             api__iq_call_paren(s);
+            if (api__iq_regex_bad_next(r, s)) /* tz(/x/): a call's argument to influxd */
+                return -1;
             qtoken_t zone;
             api__qs_next(s, &zone);
             if (api__iq_skim_operand(r, s, &zone, 0))

@@ -185,6 +185,8 @@ static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast)
 static int read_field(api_request_t *r, qscan_t *s, select_t *q)
 {
     qtoken_t t, arg;
+    if (api__iq_regex_bad_next(r, s)) /* SELECT /x/ is a field to influxd */
+        return -1;
     api__qs_next(s, &t);
     if (api__q_is(&t, "DISTINCT")) {
         api__iq_mark_unsupported(q, s, "DISTINCT", NULL); /* read on */
@@ -266,6 +268,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
                 return -1;
             return api__q_keyword_name(r, s, "AS");
         }
+        if (api__iq_regex_bad_next(r, s)) /* mean(/x/) is a call of fields to influxd */
+            return -1;
         api__qs_next(s, &arg);
         if (api__q_bad_operand(&arg) &&
             !api__iq_q_op(&arg, ")")) /* mean() is influxd's statement error */
@@ -315,6 +319,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         if (api__iq_q_op(&paren, ",")) {
             qtoken_t next;
             qscan_t after = *s;
+            if (api__iq_regex_bad_next(r, s))
+                return -1;
             api__qs_next(&after, &next);
             if (api__q_bad_operand(&next))
                 return api__q_operand_error(r, &after, &next, 0);

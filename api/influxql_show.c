@@ -19,54 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
-{
-    qtoken_t t;
-    qscan_t at = *s;
-    api__qs_next(s, name);
-    if (api__iq_regex_next(&at) || name->form == QF_REGEX) {
-        const char *re;
-        *s = at;
-        *unsupported = "a regular expression in FROM";
-        return api__iq_regex(r, s, &re);
-    }
-    if (name->kind != QT_IDENT) {
-        api__q_parse_error(r, name, "identifier");
-        return -1;
-    }
-    /* [db.][rp.]measurement: the last name is the measurement, the one before it the policy. */
-    const char *rp = "";                                   /* borrowed, as the tokens' texts */
-    for (int dots = 0; dots < 2 && *s->p == '.'; dots++) { /* no blank around the dot */
-        int no_rp = 0;
-        s->p++;
-        s->col++;
-        if (dots == 0 && *s->p == '.') { /* db..m: the default policy */
-            s->p++;
-            s->col++;
-            dots++;
-            no_rp = 1;
-        }
-        s->end_line = s->line; /* the end of input is placed after the dots, as by influxd */
-        s->end_col = s->col;
-        s->end_number = 0;
-        if (*s->p == '/') { /* db.rp./re/: a regex after the prefix, as influxd reads it */
-            const char *re;
-            *unsupported = "a regular expression in FROM";
-            return api__iq_regex(r, s, &re);
-        }
-        api__qs_next(s, &t);
-        if (t.kind != QT_IDENT) {
-            api__q_parse_error(r, &t, "identifier");
-            return -1;
-        }
-        rp = no_rp ? "" : name->text;
-        *name = t;
-    }
-    if (rp[0] != '\0' && strcmp(rp, "autogen") != 0)
-        *unsupported = "a retention policy other than autogen"; /* it would hold nothing */
-    return 0;
-}
-
 int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *limit,
                          long long *offset)
 {
@@ -329,6 +281,8 @@ static int name_row(struct dev_walk *w, const api_device_t *d)
 static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const char *name,
                        const char *columns)
 {
+    if (api__iq_count_none(run)) /* its GROUP BY's error is the answer: nothing to count */
+        return 0;
     size_t mark = run->b.len;
     api__q_result_open(run);
     w->b = &run->b;
@@ -527,6 +481,8 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
                 api__q_parse_error(r, &name, "identifier");
                 return -1;
             }
+            if (api__iq_regex_after_name(r, s))
+                return -1;
             exact = 1;
         }
     } else {
@@ -548,7 +504,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     for (int i = 0; i < where.n && !nonstring; i++)
         nonstring = where.c[i].nonstring;
     if (nonstring)
-        return api__q_result_error(
+        return api__q_sent_error(
             run, nonstring == 1 ? "right side of '=' must be " : "right side of '!=' must be ",
             "a tag value string");
     if (exact) {
@@ -675,6 +631,8 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
     int rc;
     struct dev_walk w = {
         .row = field_keys_series, .conds = conds, .key_limit = lim[0], .key_offset = lim[1]};
+    if (api__iq_count_none(run)) /* as walk_result */
+        return 0;
     if (from->kind == QT_EOF)
         return field_keys_all(r, run, &w, own_ok);
     if (!own_ok) { /* FROM a name whose series do not pass WHERE */

@@ -120,17 +120,18 @@ int api__iq_skim_call(api_request_t *r, qscan_t *s, int where, int first)
     if (first)
         api__iq_call_paren(s);
     for (;; first = 0) {
-        qscan_t at = *s;
-        api__qs_next(s, &t);
-        if (first && api__iq_q_op(&t, ")"))
-            return 0;
-        *s = at;
         const char *re;
-        if (*s->p == '/' || (strspn(s->p, " \t\r\n") > 0 && s->p[strspn(s->p, " \t\r\n")] == '/')) {
+        if (api__iq_regex_next(s)) { /* first, as influxd's parseCall: f(/ *x* /) is a regex */
             if (api__iq_regex(r, s, &re))
                 return -1;
-        } else if (skim_expr(r, s, where)) {
-            return -1;
+        } else {
+            qscan_t at = *s;
+            api__qs_next(s, &t);
+            if (first && api__iq_q_op(&t, ")"))
+                return 0;
+            *s = at;
+            if (skim_expr(r, s, where))
+                return -1;
         }
         api__qs_next(s, &t);
         if (api__iq_q_op(&t, ")"))

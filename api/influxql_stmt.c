@@ -163,6 +163,12 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *db)
     return 1;
 }
 
+int api__q_sent_error(qrun_t *run, const char *msg, const char *arg)
+{
+    run->err_goes_on = 1;
+    return api__q_result_error(run, msg, arg);
+}
+
 void api__q_deadline_start(qrun_t *run, int64_t timeout_ms)
 {
     run->deadline_us = timeout_ms > 0 ? vtime_mono_us() + timeout_ms * 1000 : 0;

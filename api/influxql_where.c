@@ -41,8 +41,7 @@ int64_t api__iq_ms_to_ns(int64_t ms)
  * 1732780800000 * 1000000, time > (5), time > -5ms - -1h), or math influxd leaves unreduced
  * (its statement error). Returns 0 (read: s after it), 1 (none of those: s as it was, for the
  * reading below), or -1 (answered). */
-static int time_math(api_request_t *r, qscan_t *s, select_t *q, const qscan_t *before,
-                     int64_t *ns)
+static int time_math(api_request_t *r, qscan_t *s, select_t *q, const qscan_t *before, int64_t *ns)
 {
     struct iq_lval v;
     qscan_t at = *before;
@@ -110,6 +109,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
     if (t.kind == QT_IDENT && strcasecmp(t.text, "now") == 0) {
         qtoken_t a, b;
         api__qs_next(s, &a);
+        if (api__iq_q_op(&a, "(") && api__iq_regex_bad_next(r, s)) /* now(/x/): an argument */
+            return -1;
         api__qs_next(s, &b);
         if (!api__iq_q_op(&a, "(") || !api__iq_q_op(&b, ")")) {
             api__q_parse_error(r, &b, ")");
@@ -721,6 +722,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         return -1;
     qscan_t op_at = *s;
     api__qs_next(s, &op);
+    if (op_at.p == cast_at.p && *op_at.p == '(' && api__iq_regex_bad_next(r, s)) /* f(/x/) */
+        return -1;
     if (op.kind != QT_OTHER || api__iq_q_op(&op, ")")) {
         *s = op_at; /* a name alone ("WHERE device =~ /a/ OR device"): read on */
         return lone_name(s, q, &lhs, &cast_at, &op_at);

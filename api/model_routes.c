@@ -45,14 +45,6 @@ static void answer(api_request_t *r, int rc, char *json, const char *what)
     api__json_text(r, json);
 }
 
-/* 400 for a body that is not JSON at all, saying where jansson stopped (as the device and
- * readings routes do) and what the body should be. */
-static void bad_json(api_request_t *r, const json_error_t *jerr, const char *want)
-{
-    api__error(r, 400, "invalid JSON at line %d, column %d: %s (the body is %s)", jerr->line,
-               jerr->column, jerr->text, want);
-}
-
 static int have(api_request_t *r, const void *fn)
 {
     if (fn == NULL) {
@@ -495,9 +487,10 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, struct
     if (rc < 0)
         return -1;
     if (rc > 0) {
-        bad_json(r, &jerr,
-                 mb ? "a JSON object of \"minutes\" or \"from\" and \"until\", and \"note\""
-                    : "empty or a JSON object {\"note\": \"...\"}");
+        api__json_error(r, &jerr,
+                        mb ? "(the body is a JSON object of \"minutes\" or \"from\" and \"until\", "
+                             "and \"note\")"
+                           : "(the body is empty or a JSON object {\"note\": \"...\"})");
         return -1;
     }
     if (*v == NULL && mb == NULL)
@@ -683,7 +676,7 @@ void api__h_rollback(api_request_t *r)
     if (got < 0)
         return;
     if (got > 0) {
-        bad_json(r, &jerr, "{\"version\": N}");
+        api__json_error(r, &jerr, "(the body is {\"version\": N})");
         return;
     }
     json_t *ver = v ? json_object_get(v, "version") : NULL;
@@ -695,8 +688,9 @@ void api__h_rollback(api_request_t *r)
     }
     uint32_t version = (uint32_t)json_integer_value(ver);
     json_decref(v);
-    int trained = 0, now = 0;
-    int rc = be->pipe_rollback(be->ctx, r->seg[0], version, &trained, &now);
+    struct api_fit fit = {0};
+    int rc = be->pipe_rollback(be->ctx, r->seg[0], version, &fit);
+    const int trained = fit.trained, now = fit.now;
     if (rc == ERR_RANGE) /* a version that never served (swapped false) is none either */
         api__error(r, 404,
                    "rollback: device '%s' keeps no version %u that served (GET .../model lists "
@@ -708,11 +702,12 @@ void api__h_rollback(api_request_t *r)
                    "device has %d now: it cannot serve them (a version serves only the "
                    "channels it was trained on)",
                    version, r->seg[0], trained, trained == 1 ? "" : "s", now);
-    else if (rc == ERR_INVAL && trained > 0)
+    else if (rc == ERR_INVAL && trained > 0) /* the device keeps the size it was made with */
         api__error(r, 409,
-                   "rollback: version %u of device '%s' is an LSTM of another size than the "
-                   "device's model now (model.hidden, model.layers): it cannot serve",
-                   version, r->seg[0]);
+                   "rollback: version %u of device '%s' is an LSTM of hidden %d, layers %d and "
+                   "the device's model has hidden %d, layers %d (the model.hidden and "
+                   "model.layers it was made with): it cannot serve",
+                   version, r->seg[0], fit.size[0], fit.size[1], fit.dev_size[0], fit.dev_size[1]);
     else if (rc == ERR_INVAL) /* the version exists: its state refuses, as 'serves no LSTM' */
         api__error(r, 409,
                    "rollback: version %u of device '%s' kept no parameters: it was trained by an "

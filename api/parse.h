@@ -68,6 +68,15 @@ static inline int json_body_blank(const char *body, size_t len)
 int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms, size_t max_items,
                         size_t *nitems, parse_errors_t *errs, char *errmsg, size_t errsize);
 
+/* The words every JSON route answers a body jansson could not read with: "invalid JSON at line
+ * L, column C: <jansson's text>", then a space and suffix when suffix is not NULL (what the
+ * route's body should be, e.g. "(send no body or {})"). Writes them into buf (size bytes, always
+ * NUL-terminated when size > 0, cut to fit). jansson's text may be empty or hold any bytes,
+ * quotes and a UTF-8 sequence cut at its 159 bytes included: the caller escapes it (api__error).
+ * Any thread, pure. */
+struct json_error_t;
+void parse_json_errmsg(char *buf, size_t size, const struct json_error_t *jerr, const char *suffix);
+
 /* A JSON timestamp as the readings' "ts" takes it: an integer (or a whole real) in epoch ms,
  * or an RFC 3339 string, between VTIME_MIN_MS and VTIME_MAX_MS; a number in
  * [PARSE_JSON_SECS_LO, PARSE_JSON_SECS_HI) is refused as epoch seconds. Returns 0 with *ms, or

@@ -183,6 +183,12 @@ static int item_add(batch_t *b, json_t *item, uint32_t index, int64_t now_ms, pa
     return 0;
 }
 
+void parse_json_errmsg(char *buf, size_t size, const json_error_t *jerr, const char *suffix)
+{
+    snprintf(buf, size, "invalid JSON at line %d, column %d: %s%s%s", jerr->line, jerr->column,
+             jerr->text, suffix ? " " : "", suffix ? suffix : "");
+}
+
 int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms, size_t max_items,
                         size_t *nitems, parse_errors_t *errs, char *errmsg, size_t errsize)
 {
@@ -207,8 +213,7 @@ int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms
     if (root == NULL) {
         if (json_error_code(&jerr) == json_error_out_of_memory)
             return ERR_NOMEM;
-        snprintf(errmsg, errsize, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
-                 jerr.text);
+        parse_json_errmsg(errmsg, errsize, &jerr, NULL);
         return ERR_INVAL;
     }
     int rc = 0;

@@ -126,6 +126,8 @@ static const char *v2_code(unsigned status)
     case 409:
         return "conflict";
     case 413:
+    case 414: /* a head over http.max_header_bytes (server.c head_too_large): InfluxDB 2 */
+    case 431: /* has no code for it, as Go's net/http refuses such a head itself, in text */
         return "request too large";
     case 503:
     case 507:
@@ -505,4 +507,11 @@ int api__json_body(api_request_t *r, json_t **v, json_error_t *jerr)
     if (owned)
         free(body);
     return rc;
+}
+
+void api__json_error(api_request_t *r, const json_error_t *jerr, const char *suffix)
+{
+    char msg[512];
+    parse_json_errmsg(msg, sizeof msg, jerr, suffix);
+    api__error(r, 400, "%s", msg);
 }

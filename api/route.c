@@ -172,12 +172,15 @@ static void ping(api_request_t *r)
 }
 
 /* Each route's handler, the methods it takes, and whether it runs on an http-io thread (io: it
- * waits for the disk; see the file comment). HEAD is taken wherever GET is (libmicrohttpd sends
+ * waits for the disk; see the file comment; IO_INGEST: an ingest route, which server.c's io
+ * threads never leave waiting behind reads). HEAD is taken wherever GET is (libmicrohttpd sends
  * the headers only) and OPTIONS everywhere (204 with Allow). allow is the CORS preflight's list
  * (the methods a script may use); allow_hdr the full Allow header of a 405 or an OPTIONS answer.
  * params lists the query parameters a /v1 route takes: any other, or one given twice, is a 400,
  * so a misspelt "form=" or a second "limit=" is never silently ignored. NULL: not checked (the
  * operational and InfluxDB routes, whose clients send parameters vigild has no use for). */
+enum { IO_DISK = 1, IO_INGEST = 2 };
+
 static const char *const no_params[] = {NULL};
 static const char *const devices_params[] = {"limit", "after", NULL};
 static const char *const readings_params[] = {"from",     "to",   "limit", "order",
@@ -200,39 +203,42 @@ static const struct {
     [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_HEALTH] = {api__h_health, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
-    [ROUTE_WRITE] = {api__h_write, "POST", "POST", 1, "POST, OPTIONS", NULL},
-    [ROUTE_WRITE_V2] = {api__h_write_v2, "POST", "POST", 1, "POST, OPTIONS", NULL},
-    [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", 1, "GET, POST, OPTIONS", NULL},
-    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", 1, "POST, OPTIONS", no_params},
-    [ROUTE_DEVICES] = {api__h_devices, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS", devices_params},
-    [ROUTE_DEVICE] = {api__h_device, "GET HEAD PUT DELETE", "GET, PUT, DELETE", 1,
+    [ROUTE_WRITE] = {api__h_write, "POST", "POST", IO_INGEST, "POST, OPTIONS", NULL},
+    [ROUTE_WRITE_V2] = {api__h_write_v2, "POST", "POST", IO_INGEST, "POST, OPTIONS", NULL},
+    [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", IO_DISK, "GET, POST, OPTIONS", NULL},
+    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", IO_INGEST, "POST, OPTIONS",
+                        no_params},
+    [ROUTE_DEVICES] = {api__h_devices, "GET HEAD", "GET", IO_DISK, "GET, HEAD, OPTIONS",
+                       devices_params},
+    [ROUTE_DEVICE] = {api__h_device, "GET HEAD PUT DELETE", "GET, PUT, DELETE", IO_DISK,
                       "GET, HEAD, PUT, DELETE, OPTIONS", no_params},
-    [ROUTE_DEVICE_READINGS] = {api__h_device_readings, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
-                               readings_params},
+    [ROUTE_DEVICE_READINGS] = {api__h_device_readings, "GET HEAD", "GET", IO_DISK,
+                               "GET, HEAD, OPTIONS", readings_params},
     [ROUTE_STATUS] = {api__h_status, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS", no_params},
-    [ROUTE_PREDICTIONS] = {api__h_predictions, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
+    [ROUTE_PREDICTIONS] = {api__h_predictions, "GET HEAD", "GET", IO_DISK, "GET, HEAD, OPTIONS",
                            predictions_params},
     [ROUTE_FORECAST] = {api__h_forecast, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS",
                         forecast_params},
-    [ROUTE_DEVICE_ANOMALIES] = {api__h_anomalies, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
+    [ROUTE_DEVICE_ANOMALIES] = {api__h_anomalies, "GET HEAD", "GET", IO_DISK, "GET, HEAD, OPTIONS",
                                 anomalies_params},
-    [ROUTE_ANOMALIES] = {api__h_anomalies, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
+    [ROUTE_ANOMALIES] = {api__h_anomalies, "GET HEAD", "GET", IO_DISK, "GET, HEAD, OPTIONS",
                          anomalies_params},
     [ROUTE_MODEL] = {api__h_model, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS", no_params},
     [ROUTE_RETRAIN] = {api__h_retrain, "POST", "POST", 0, "POST, OPTIONS", no_params},
-    [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST", 1, "POST, OPTIONS", no_params},
-    [ROUTE_WEIGHTS] = {api__h_weights, "GET HEAD PUT", "GET, PUT", 1, "GET, HEAD, PUT, OPTIONS",
-                       no_params},
+    [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST", IO_DISK, "POST, OPTIONS", no_params},
+    [ROUTE_WEIGHTS] = {api__h_weights, "GET HEAD PUT", "GET, PUT", IO_DISK,
+                       "GET, HEAD, PUT, OPTIONS", no_params},
     /* io: it stores the ended event and the detector */
-    [ROUTE_ACCEPT] = {api__h_accept, "POST", "POST", 1, "POST, OPTIONS", no_params},
+    [ROUTE_ACCEPT] = {api__h_accept, "POST", "POST", IO_DISK, "POST, OPTIONS", no_params},
     /* io: it stores the period and waits for its commit */
-    [ROUTE_MAINT] = {api__h_maint, "GET HEAD POST DELETE", "GET, POST, DELETE", 1,
+    [ROUTE_MAINT] = {api__h_maint, "GET HEAD POST DELETE", "GET, POST, DELETE", IO_DISK,
                      "GET, HEAD, POST, DELETE, OPTIONS", maint_params},
     /* not io: it answers from memory, and its stream is read on the worker (events.c) */
     [ROUTE_EVENTS] = {api__h_events, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS", events_params},
     /* io: a copy of the database, and its list read from the disk */
-    [ROUTE_SNAPSHOT] = {api__h_snapshot, "POST", "POST", 1, "POST, OPTIONS", no_params},
-    [ROUTE_SNAPSHOTS] = {api__h_snapshots, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS", no_params},
+    [ROUTE_SNAPSHOT] = {api__h_snapshot, "POST", "POST", IO_DISK, "POST, OPTIONS", no_params},
+    [ROUTE_SNAPSHOTS] = {api__h_snapshots, "GET HEAD", "GET", IO_DISK, "GET, HEAD, OPTIONS",
+                         no_params},
 };
 
 const char *api__route_allow(enum api_route route)
@@ -337,5 +343,10 @@ void api__handle(api_request_t *r)
 
 int api__route_io(enum api_route route)
 {
-    return routes[route].io;
+    return routes[route].io != 0;
+}
+
+int api__route_ingest(enum api_route route)
+{
+    return routes[route].io == IO_INGEST;
 }

@@ -15,8 +15,10 @@
  * response. So a status request never waits behind another client's write. The io threads run at
  * opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on their
  * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as workers:
- * as many writes wait on one commit together as before. Lock order: srv->io_mu is a leaf (nothing
- * is taken under it but libmicrohttpd's own suspend).
+ * as many writes wait on one commit together as before. Requests other than ingest's take at
+ * most nio - 1 io threads (io_take): reads may wait for seconds, and the fleet's writes must not
+ * queue behind them. Lock order: srv->io_mu is a leaf (nothing is taken under it but
+ * libmicrohttpd's own suspend).
  *
  * The stop (api_stop) answers what it has begun. It sets srv->stopping: from then on the
  * accept policy refuses new connections (closed as soon as accepted), and a request that
@@ -102,6 +104,15 @@ void api_opts_default(api_opts_t *o)
     o->cors = NULL;
 }
 
+/* libmicrohttpd's memory per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT), in
+ * http.max_header_bytes: the request's head must fit it, beside the answer's headers. A head
+ * over max_header_bytes is refused by vigild (head_too_large), in JSON as every answer of its;
+ * only one that does not fit this memory, or leaves no room there for an answer, is still
+ * libmicrohttpd's (its HTML 431 or 414, or, some 200 to 350 bytes short of the edge, the
+ * connection closed unanswered: measured with 0.9.75, docs/reliability.md). Before, the memory was
+ * max_header_bytes itself, so every oversized head got the HTML, and a head just under it none. */
+#define API_HEAD_POOL_FACTOR 2
+
 /* libmicrohttpd's unescape callback: keep everything raw; see the file comment. */
 static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -133,20 +144,41 @@ static int io_submit(struct api_server *srv, api_request_t *r)
     return 1;
 }
 
+/* The first queued request an io thread may take, unlinked from the queue, or NULL. An ingest
+ * request is always taken; any other only while fewer than nio - 1 others run (nio 1: one), so
+ * reads that wait (a /query up to http.query_timeout, a read meeting the store's reload, a
+ * snapshot's copy) never hold every io thread while the writes of the fleet queue behind them:
+ * one thread is kept for ingest, whose job is one commit's wait. The others keep their order.
+ * io_mu held. */
+static api_request_t *io_take(struct api_server *srv)
+{
+    int others_max = srv->nio > 1 ? srv->nio - 1 : 1;
+    for (api_request_t **pp = &srv->io_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->io_next) {
+        api_request_t *r = *pp;
+        int ingest = api__route_ingest(r->route);
+        if (!ingest && srv->io_others >= others_max)
+            continue;
+        *pp = r->io_next;
+        if (srv->io_tail == r)
+            srv->io_tail = prev;
+        srv->io_others += !ingest;
+        return r;
+    }
+    return NULL;
+}
+
 /* An http-io thread: runs queued requests' handlers, then resumes their connections. */
 static void *io_main(void *arg)
 {
     struct api_server *srv = arg;
     pthread_mutex_lock(&srv->io_mu);
     for (;;) {
-        while (srv->io_head == NULL && !srv->io_stop)
+        api_request_t *r;
+        while ((r = io_take(srv)) == NULL && !(srv->io_stop && srv->io_head == NULL))
             pthread_cond_wait(&srv->io_cv, &srv->io_mu);
-        api_request_t *r = srv->io_head;
         if (r == NULL)
             break;
-        srv->io_head = r->io_next;
-        if (srv->io_head == NULL)
-            srv->io_tail = NULL;
+        int other = !api__route_ingest(r->route);
         srv->io_running++;
         pthread_mutex_unlock(&srv->io_mu);
         api__handle(r);
@@ -156,6 +188,9 @@ static void *io_main(void *arg)
         MHD_resume_connection(conn);
         pthread_mutex_lock(&srv->io_mu);
         srv->io_running--;
+        srv->io_others -= other;
+        if (other && srv->io_head) /* a request io_take passed over may be taken now */
+            pthread_cond_broadcast(&srv->io_cv);
         pthread_cond_broadcast(&srv->io_done);
     }
     pthread_mutex_unlock(&srv->io_mu);
@@ -262,6 +297,37 @@ static void worker_rt(struct api_server *srv)
                  srv->opts.rt_priority, strerror(rc));
 }
 
+static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    *(size_t *)cls += strlen(key) + 2 + (value ? strlen(value) : 0); /* "?k=v" or "&k=v" */
+    return MHD_YES;
+}
+
+/* Refuses a request whose head (request line and headers, as libmicrohttpd counted them) is
+ * over http.max_header_bytes: 414 when its URL alone is, else 431. Returns 1 when refused (the
+ * answer set). Worker thread, at the access handler's first call. */
+static int head_too_large(api_request_t *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    size_t max = r->srv->opts.max_header;
+    if (ci == NULL || ci->header_size <= max)
+        return 0;
+    size_t url_len = strlen(r->url); /* the path; the query string is in the arguments */
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg_len, &url_len);
+    if (url_len > max) /* only /query takes its parameters from a form body too */
+        api__error(r, 414, "request URL of %zu bytes exceeds http.max_header_bytes (%zu bytes)%s",
+                   url_len, max,
+                   r->route == ROUTE_QUERY ? ": send a long query as a form body" : "");
+    else
+        api__error(r, 431,
+                   "request line and headers of %zu bytes exceed http.max_header_bytes "
+                   "(%zu bytes)",
+                   ci->header_size, max);
+    return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -286,6 +352,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->query_timeout_ms = atomic_load_explicit(&srv->query_timeout_ms, memory_order_relaxed);
         r->route = api__route_of(r, url);
         *con_cls = r;
+        if (head_too_large(r))
+            return send_response(r);
         /* A CORS preflight carries no token (browsers never send one): answered first. */
         if (api__cors_eval(r))
             return send_response(r);
@@ -573,9 +641,9 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->max_header, MHD_OPTION_CONNECTION_TIMEOUT,
-        opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_HEAD_POOL_FACTOR * opts->max_header,
+        MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     atomic_store(&srv->starting, 0);
     if (srv->mhd == NULL) {

@@ -443,12 +443,14 @@ static int be_maint_list(void *ctx, const char *id, char **out)
     return pipeline_maint_list(pipe_for(ctx, id), id, out);
 }
 
-static int be_rollback(void *ctx, const char *id, uint32_t version, int *trained, int *now)
+static int be_rollback(void *ctx, const char *id, uint32_t version, struct api_fit *out)
 {
     struct pipeline_fit fit;
     int rc = pipeline_rollback(pipe_for(ctx, id), id, version, &fit);
-    *trained = fit.trained;
-    *now = fit.now;
+    out->trained = fit.trained;
+    out->now = fit.now;
+    memcpy(out->size, fit.size, sizeof out->size);
+    memcpy(out->dev_size, fit.dev_size, sizeof out->dev_size);
     return rc;
 }
 

@@ -194,9 +194,12 @@ void pipeline_maint_tick(pipeline_t *p);
 void pipeline_set_state_min_ms(pipeline_t *p, unsigned ms);
 
 /* Why a version cannot serve a device (pipeline_rollback's ERR_INVAL): the channels it was
- * trained on and the device's now; both 0 when it kept no parameters. */
+ * trained on and the device's now; both 0 when it kept no parameters. An LSTM of another size
+ * (the same channel counts): size {hidden, layers} of the version's LSTM and dev_size of the
+ * device's model (the model.hidden and model.layers it was made with); else all 0. */
 struct pipeline_fit {
     int trained, now;
+    int size[2], dev_size[2];
 };
 
 /* Makes a kept version serve again: an LSTM's from its checkpoint, a linear model's from its
@@ -205,8 +208,8 @@ struct pipeline_fit {
  * served, or the version's record was not stored), ERR_INVAL (it cannot serve the device as it
  * is, *fit says why: fit->trained 0, a linear or persistence version recorded by an older
  * vigild, which kept no parameters for them; else trained on fit->trained channels and the
- * device has fit->now, or, the same counts, an LSTM of another size than the device's
- * model.hidden and model.layers), ERR_CORRUPT (kept bytes damaged, or in a later vigild's
+ * device has fit->now, or, the same counts, an LSTM of another size than the device's model,
+ * fit->size and fit->dev_size), ERR_CORRUPT (kept bytes damaged, or in a later vigild's
  * format), or the store's error. *fit is always set. Any thread. */
 int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version,
                       struct pipeline_fit *fit);

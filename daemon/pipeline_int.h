@@ -82,6 +82,10 @@ struct group {
     /* Where in the member list the next training starts pooling windows (o.group_rows): only
      * the training that set `training` touches it. */
     size_t pool_next;
+    /* Held through a rollback of the group (pipeline_rollback.c), so two asked at once on two
+     * members do not interleave their installs. Taken before any device's mu; guards nothing
+     * else. Groups live until the pipeline is destroyed. */
+    pthread_mutex_t rollback_mu;
 };
 
 _Static_assert(DETECTOR_MAX_CHANNELS <= 64, "dev.last_present is a 64-bit mask");
@@ -338,8 +342,8 @@ struct dev {
     size_t nversions;
     uint32_t serving_version;
     /* The highest version number stored for d when its saved detector was not restored (lost or
-     * unusable: its versions are not listed until a detector is saved again); a detector made
-     * for d numbers its versions after it and after those listed (dev_reset_detector). d->mu. */
+     * unusable: its kept versions are listed all the same); a detector made for d numbers its
+     * versions after it and after those listed (dev_reset_detector). d->mu. */
     uint32_t ver_floor;
     /* Maintenance periods, nmaint of them, ordered by start and never overlapping, at most
      * STORE_MAINT_KEEP (allocated at the first, so a device never serviced holds none): past

@@ -13,6 +13,11 @@
  * once: the pool skips queued trainings at a stop, and the detector, which asked once, would
  * otherwise ask again only at its next due point (retrain_every readings on: an accepted
  * level or a settled offset learnt that much later, or never with retrain_every 0).
+ * BLOB_TRAIN_ALL (session 47): an operator's retrain of the device not yet trained (its
+ * retrain_all: the training takes every member of its group, held ones too), so a stop that
+ * skipped or abandoned that training does not turn it into the schedule's at the next start.
+ * A vigild before session 47 refuses a blob with it (an unknown flag): set only while such a
+ * retrain is pending.
  * Format 1 blobs (without the status part) still load; their status starts again from the next
  * reading. Format 2 blobs load with the active event's opening reason unknown (as they ran),
  * unless the store still has the event. Formats 1-3 load with no training asked (as they ran).
@@ -31,6 +36,7 @@
 #define BLOB_MAGIC       "VGPD"
 #define BLOB_FORMAT      4u
 #define BLOB_TRAIN_ASKED 1u
+#define BLOB_TRAIN_ALL   2u
 
 /* The status part of format 2: fixed fields, then contrib[nch], last_x[nch] and the active
  * anomaly event's accumulated channel shares ev_share[nch] (floats; ev_id 0: none active).
@@ -142,7 +148,8 @@ static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
     put32(&w, ev ? (uint32_t)ev->opened_by : 0);
     /* Due or training now: a save at the stop (or a crash after this one) must not lose it
      * (member_end's save after the training applied records it as answered). */
-    put32(&w, d->due || d->training || d->again ? BLOB_TRAIN_ASKED : 0);
+    put32(&w, (d->due || d->training || d->again ? BLOB_TRAIN_ASKED : 0) |
+                  (d->retrain_all ? BLOB_TRAIN_ALL : 0));
     size_t dlen = 0;
     rc = ckpt ? detector_save_shared(d->det, w, dsize, &dlen)
               : detector_save(d->det, w, dsize, &dlen);
@@ -378,7 +385,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
             goto fail;
         memcpy(&flags, r, 4);
         r += 4;
-        if (flags & ~BLOB_TRAIN_ASKED)
+        if (flags & ~(BLOB_TRAIN_ASKED | BLOB_TRAIN_ALL))
             goto fail;
     }
     detector_t *det;
@@ -409,6 +416,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     d->next_event_id = next_event;
     d->serving_version = serving;
     d->train_asked = (flags & BLOB_TRAIN_ASKED) != 0;
+    d->retrain_all = (flags & BLOB_TRAIN_ALL) != 0;
     if (fmt >= 2) {
         d->scored = bs.scored;
         d->skipped_old = bs.skipped_old;
@@ -500,8 +508,9 @@ static int on_device(void *arg, const store_device_info_t *info)
     return 0;
 }
 
-/* The restored device of a fleet-wide read's row: NULL when the device has no pipeline device
- * or was not restored with a detector (it starts learning: no versions, no event), or when
+/* The restored device of the events read's row: NULL when the device has no pipeline device
+ * or was not restored with a detector (it starts learning: no event; its versions are listed
+ * all the same, on_version), or when
  * SQLite could not give the row's name (out of memory): that row alone is passed over. */
 static struct dev *restored(pipeline_t *p, const char *device)
 {
@@ -511,11 +520,17 @@ static struct dev *restored(pipeline_t *p, const char *device)
     return d && d->det ? d : NULL;
 }
 
-/* One stored model version of d appended to its list. */
+/* One stored model version of d appended to its list. A device whose saved detector was lost or
+ * unusable lists its kept versions too (they stay rollback points where they fit) and numbers
+ * its new ones after them (ver_floor, dev_reset_detector). */
 static void version_add(pipeline_t *p, struct dev *d, int64_t version, const char *info_json,
                         int has_ckpt)
 {
+    if (version <= 0 || version > UINT32_MAX)
+        return;
     pthread_mutex_lock(&d->mu);
+    if (d->det == NULL && (uint32_t)version > d->ver_floor)
+        d->ver_floor = (uint32_t)version;
     /* Listed lowest first: keep the newest and the serving one, as the running pipeline does
      * (a store written with a larger model.versions may hold more). */
     if (d->nversions == (size_t)p->o.versions + 2)
@@ -543,19 +558,10 @@ static int on_version(void *arg, const char *device, int64_t version, int64_t cr
 {
     struct ver_read *vr = arg;
     (void)created_ms;
-    struct dev *d = restored(vr->p, device);
-    if (d == NULL) {
-        /* A device whose saved detector was lost learns again: its new versions are numbered
-         * after the ones it keeps, which are listed again once it has a detector saved. */
-        struct dev *l = device ? pipeline__dev(vr->p, device) : NULL;
-        if (l && version > 0 && version <= UINT32_MAX) {
-            pthread_mutex_lock(&l->mu);
-            if ((uint32_t)version > l->ver_floor)
-                l->ver_floor = (uint32_t)version;
-            pthread_mutex_unlock(&l->mu);
-        }
+    /* Every stored device, one whose saved detector was lost too (version_add). */
+    struct dev *d = device ? pipeline__dev(vr->p, device) : NULL;
+    if (d == NULL)
         return 0;
-    }
     d->restore_ver = 1;
     vr->cur = d;
     version_add(vr->p, d, version, info_json, has_ckpt);
@@ -771,7 +777,7 @@ static size_t versions_fallback(pipeline_t *p, const struct names *nm, struct de
 {
     size_t failed = 0;
     for (size_t i = 0; i < nm->n; i++) {
-        struct dev *d = restored(p, nm->v[i]);
+        struct dev *d = pipeline__dev(p, nm->v[i]); /* a lost detector's too (version_add) */
         if (d == NULL || (d->restore_ver && d != cut))
             continue;
         pthread_mutex_lock(&d->mu);

@@ -45,7 +45,8 @@
  *
  * Locks: due_mu (leaf) guards the FIFO, dev.due_next and the groups' due/training flags;
  * groups_mu (leaf) guards the groups table and each group's member list. Taken under a
- * device's mu: due_mu, groups_mu (pipeline__group_move). A training
+ * device's mu: due_mu, groups_mu (pipeline__group_move). A group's rollback_mu is taken before
+ * any device's mu (pipeline_rollback.c). A training
  * holds at most one device's mu at a time. Threads: pipeline__mark_due on shard and HTTP
  * threads (caller holds d->mu); train_next on the training pool. */
 #include "err.h"
@@ -160,6 +161,7 @@ struct group *pipeline__group(pipeline_t *p, const char *name)
             free(g);
             g = NULL;
         } else {
+            pthread_mutex_init(&g->rollback_mu, NULL);
             HASH_ADD_KEYPTR_BYHASHVALUE(hh, p->groups, g->name, (unsigned)len, hv, g);
         }
     }
@@ -173,6 +175,7 @@ void pipeline__groups_free(pipeline_t *p)
     HASH_ITER(hh, p->groups, g, tmp)
     {
         HASH_DEL(p->groups, g);
+        pthread_mutex_destroy(&g->rollback_mu);
         free(g->members);
         free(g->name);
         free(g);
@@ -260,6 +263,8 @@ struct member {
     size_t pooled; /* readings the group's training pooled (0: the device's own training) */
     int rc;        /* the training's outcome for this device (member_apply, versions_confirm) */
     int abandoned; /* the stop cancelled the training (ERR_CLOSED): no failure, asked again */
+    int size[2];   /* {hidden, layers} its detector was made with, and its newest version */
+    uint32_t newest;
     /* With a store, the job is applied (member_apply) but kept only once its version is stored
      * (versions_confirm, member_end): until then `before` holds the detector as it was, with
      * what the status said served (before_version, before_kind), and v the version's record. */
@@ -548,13 +553,50 @@ static void member_end(pipeline_t *p, struct member *m, int began)
     free(m->rows);
 }
 
+/* The group's lead among the n members that began (began[i]), lead being the first: the
+ * member whose detector the group job copies, so the group's LSTM has its size and a member of
+ * another size trains its own model (detector_job_share_batch). That is the size most members
+ * were made with (ties: lead's), and of those members the one with the newest version: lead
+ * when train_next's first (the newest) began, else the newest of the others, so the group's new
+ * version is numbered after every one that began (before session 47, the first that began led,
+ * whatever its version). Training pool thread. */
+static size_t majority_lead(struct member *ms, const int *began, size_t n, size_t lead)
+{
+    for (size_t i = 0; i < n; i++)
+        if (began[i]) {
+            struct dev *d = ms[i].d;
+            pthread_mutex_lock(&d->mu);
+            if (d->det) /* else deleted meanwhile: its part is dropped at the apply */
+                detector_model_size(d->det, &ms[i].size[0], &ms[i].size[1]);
+            ms[i].newest = d->nversions ? d->versions[d->nversions - 1].version : 0;
+            pthread_mutex_unlock(&d->mu);
+        }
+    size_t best = lead, most = 0;
+    for (size_t k = 0; k < n; k++)
+        most += began[k] && memcmp(ms[k].size, ms[lead].size, sizeof ms[k].size) == 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!began[i] || i == lead)
+            continue;
+        const int same = memcmp(ms[i].size, ms[best].size, sizeof ms[i].size) == 0;
+        size_t c = 0;
+        for (size_t k = 0; !same && k < n; k++)
+            c += began[k] && memcmp(ms[k].size, ms[i].size, sizeof ms[k].size) == 0;
+        if (same ? ms[i].newest > ms[best].newest : c > most) {
+            best = i;
+            most = same ? most : c;
+        }
+    }
+    return best;
+}
+
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
  * A device holding an episode is left out, the asker too (its schedule asked before the episode
  * opened: the training would learn the fault and its reseed end the episode), unless a
  * member's retrain_all (an operator's POST .../retrain) asks for every one. The stop (p->stopping)
  * cancels the LSTM's training between two minibatches: nothing is applied, stored or counted
  * as failed, and train_set returns 1 so that the asker stays due, saved as asking (blob
- * format 4) and asked again at the next start; else 0. */
+ * format 4) and asked again at the next start (an operator's retrain_all too, put back on the
+ * lead); else 0. */
 static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n)
 {
     int64_t t0 = pipeline__mono_ns();
@@ -599,6 +641,8 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         ok++;
         total += (size_t)ms[i].n;
     }
+    if (rc == 0 && g && ok > 1)
+        lead = majority_lead(ms, began, n, lead);
     detector_job_t *gj = NULL;
     if (rc == 0 && ok > 0 && g == NULL) {
         detector_job_set_cancel(ms[lead].job, &p->stopping);
@@ -693,6 +737,11 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
             ms[i].abandoned = abandoned;
             member_apply(p, &ms[i], rc, seconds);
         }
+    if (abandoned && all) { /* still the operator's: saved so (BLOB_TRAIN_ALL), asked again */
+        pthread_mutex_lock(&ms[lead].d->mu);
+        ms[lead].d->retrain_all = 1;
+        pthread_mutex_unlock(&ms[lead].d->mu);
+    }
     versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])
@@ -806,7 +855,8 @@ static void train_next(void *arg)
         }
         /* The leader (whose detector the group job copies: the serving model it validates
          * against, the next version number) is the member with the newest version; a device
-         * that just joined has none of the group's and does not lead. */
+         * that just joined has none of the group's and does not lead. train_set may lead with
+         * another (majority_lead: the majority's model size, or this one left out). */
         uint32_t best = 0;
         for (size_t i = 0; i < n; i++) {
             pthread_mutex_lock(&devs[i]->mu);

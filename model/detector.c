@@ -707,6 +707,12 @@ int detector_channels(const detector_t *d)
     return d->C;
 }
 
+void detector_model_size(const detector_t *d, int *hidden, int *layers)
+{
+    *hidden = d->cfg.n_hidden;
+    *layers = d->cfg.n_layers;
+}
+
 uint64_t detector_seen(const detector_t *d)
 {
     return d->n_seen;

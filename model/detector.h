@@ -849,6 +849,9 @@ int detector_load_shared(detector_t **out, const void *buf, size_t len, const mo
 /* Read access for status and rollback. */
 enum detector_state detector_get_state(const detector_t *d);
 int detector_channels(const detector_t *d);
+/* The LSTM size d was made with (model.hidden and model.layers then): the size of every LSTM it
+ * takes (detector_set_model, a training's or a group's). */
+void detector_model_size(const detector_t *d, int *hidden, int *layers);
 /* Readings consumed since create (a training needs at least warmup of them). */
 uint64_t detector_seen(const detector_t *d);
 /* 1 while d holds an episode (accept_grow set, an anomaly not accepted): its schedule's

@@ -424,9 +424,114 @@ static void test_json_bad_body(void **state)
     batch_deinit(&b);
 }
 
+/* The one wording of a body jansson could not read (parse_json_errmsg), with or without a
+ * route's suffix, cut to the buffer; and api__json_error's 400 stays valid JSON whatever
+ * jansson's text holds: nothing, quotes and a backslash, or its whole 159 bytes ending in a
+ * UTF-8 sequence jansson cut (U+FFFD in the answer). */
+static void test_json_errmsg(void **state)
+{
+    json_error_t jerr = {.line = 2, .column = 10};
+    snprintf(jerr.text, sizeof jerr.text, "invalid token near 'nope'");
+    char buf[256];
+    parse_json_errmsg(buf, sizeof buf, &jerr, NULL);
+    assert_string_equal(buf, "invalid JSON at line 2, column 10: invalid token near 'nope'");
+    parse_json_errmsg(buf, sizeof buf, &jerr, "(send no body or {})");
+    assert_string_equal(buf, "invalid JSON at line 2, column 10: invalid token near 'nope' (send "
+                             "no body or {})");
+    parse_json_errmsg(buf, 20, &jerr, "(send no body or {})");
+    assert_string_equal(buf, "invalid JSON at lin");
+
+    static const struct {
+        const char *text, *want;
+    } rows[] = {
+        {"", "invalid JSON at line 2, column 10:  (x)"},
+        {"near '\"a\\'", "invalid JSON at line 2, column 10: near '\"a\\' (x)"},
+    };
+    char longtext[JSON_ERROR_TEXT_LENGTH], longwant[512];
+    memset(longtext, 'n', sizeof longtext - 2);
+    longtext[sizeof longtext - 2] = '\xc3'; /* the first byte of a cut U+00E9 */
+    longtext[sizeof longtext - 1] = '\0';
+    snprintf(longwant, sizeof longwant, "invalid JSON at line 2, column 10: %.*s\xef\xbf\xbd (x)",
+             (int)sizeof longtext - 2, longtext);
+    for (size_t i = 0; i <= sizeof rows / sizeof rows[0]; i++) {
+        const char *text = i < sizeof rows / sizeof rows[0] ? rows[i].text : longtext;
+        const char *want = i < sizeof rows / sizeof rows[0] ? rows[i].want : longwant;
+        snprintf(jerr.text, sizeof jerr.text, "%s", text);
+        api_request_t r;
+        memset(&r, 0, sizeof r);
+        r.route = ROUTE_READINGS;
+        api__json_error(&r, &jerr, "(x)");
+        assert_int_equal(r.status, 400);
+        json_error_t perr;
+        json_t *v = json_loadb(r.resp, r.resp_len, 0, &perr);
+        if (v == NULL)
+            fail_msg("row %zu: not JSON (%s): %.*s", i, perr.text, (int)r.resp_len, r.resp);
+        assert_string_equal(json_string_value(json_object_get(v, "error")), want);
+        json_decref(v);
+        free(r.resp);
+    }
+}
+
+/* parse_json_errmsg cut at every buffer size from 0 to past the whole message, with 2-, 3- and
+ * 4-byte UTF-8 sequences in jansson's text and the suffix: it writes nothing past size bytes,
+ * keeps the message's first size - 1 bytes, NUL-terminated; and the JSON string api__json_str
+ * makes of the cut message is valid JSON: its whole sequences as they were, each byte of the
+ * sequence the cut split as U+FFFD. */
+static void test_json_errmsg_cut(void **state)
+{
+    json_error_t jerr = {.line = 3, .column = 7};
+    snprintf(jerr.text, sizeof jerr.text,
+             "invalid token near '\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e'");
+    const char *suffix = "(\xf0\x9d\x84\x9e \xe2\x82\xac)";
+    char full[256], buf[320];
+    parse_json_errmsg(full, sizeof full, &jerr, suffix);
+    size_t n = strlen(full);
+    assert_true(n > 40 && n + 8 < sizeof buf);
+    for (size_t size = 0; size <= n + 2; size++) {
+        memset(buf, 0x5a, sizeof buf);
+        parse_json_errmsg(buf, size, &jerr, suffix);
+        for (size_t i = size; i < sizeof buf; i++)
+            if ((unsigned char)buf[i] != 0x5a)
+                fail_msg("size %zu: byte %zu written", size, i);
+        if (size == 0)
+            continue;
+        size_t cut = size - 1 < n ? size - 1 : n;
+        assert_int_equal(strlen(buf), cut);
+        assert_memory_equal(buf, full, cut);
+        /* where the cut sequence starts: the last lead byte, when its sequence is not whole */
+        size_t lead = cut, stray = 0;
+        while (lead > 0 && ((unsigned char)buf[lead - 1] & 0xc0) == 0x80)
+            lead--;
+        if (lead > 0 && (unsigned char)buf[lead - 1] >= 0xc0) {
+            unsigned char c = (unsigned char)buf[lead - 1];
+            size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+            lead--;
+            stray = cut - lead < want ? cut - lead : 0;
+        }
+        char expect[320];
+        size_t keep = stray ? lead : cut;
+        memcpy(expect, buf, keep);
+        for (size_t i = 0; i < stray; i++)
+            memcpy(expect + keep + 3 * i, "\xef\xbf\xbd", 3);
+        expect[keep + 3 * stray] = '\0';
+        sbuf_t b;
+        sbuf_init(&b);
+        api__json_str(&b, buf);
+        assert_false(b.oom);
+        json_error_t perr;
+        json_t *v = json_loadb(b.data, b.len, JSON_DECODE_ANY, &perr);
+        if (v == NULL)
+            fail_msg("size %zu: not JSON (%s): %s", size, perr.text, b.data);
+        assert_string_equal(json_string_value(v), expect);
+        json_decref(v);
+        sbuf_deinit(&b);
+    }
+}
+
 const struct CMUnitTest parse_json_tests[] = {
     cmocka_unit_test(test_json_object),      cmocka_unit_test(test_json_ts),
     cmocka_unit_test(test_json_item_errors), cmocka_unit_test(test_json_partial),
     cmocka_unit_test(test_json_limit),       cmocka_unit_test(test_json_bad_body),
+    cmocka_unit_test(test_json_errmsg),      cmocka_unit_test(test_json_errmsg_cut),
 };
 const size_t parse_json_count = sizeof parse_json_tests / sizeof parse_json_tests[0];

@@ -381,8 +381,8 @@ class QueryParseErrors(vt.DaemonTestCase):
         it ran all of these; 1,023 before session 25). A longer one is a 400 naming q and the
         bound and runs nothing, whether it comes in the URL or in a form body, Telegraf's way
         (review28: the form body's q was cut to its bound and run, a name cut at the last byte
-        kept cut short); so is one holding a NUL byte. A URL longer than libmicrohttpd's memory
-        for a connection (http.max_header_bytes, 32 KiB) is its 414, never a cut query."""
+        kept cut short); so is one holding a NUL byte. A URL longer than http.max_header_bytes
+        (32 KiB) is a 414 (vigild's JSON since session 47), never a cut query."""
         listed = show_databases(self)
         cut = "-- " + "p" * 65509 + "\nCREATE DATABASE cutshort"  # byte 65,536 within the name
         self.assertEqual(len(cut), 65537)
@@ -393,15 +393,17 @@ class QueryParseErrors(vt.DaemonTestCase):
                                  400, "parameter 'q': longer than 65536 bytes")
         self.assertJsonError(self.d.curl("POST", "/query", "--data", "q=CREATE+DATABASE+a%00b"),
                              400, "parameter 'q'")
-        # GET: a q of 16 KiB (some 16 KiB of URL) is read whole; one of 40 KiB passes the
-        # connection's 32 KiB: libmicrohttpd's 414, and nothing runs.
+        # GET: a q of 16 KiB (some 16 KiB of URL) is read whole; one of 40 KiB passes
+        # http.max_header_bytes' 32 KiB: a 414, and nothing runs.
         # (SHOW DATABASES, not a CREATE: the class's names fill vigild's 32 in later tests.)
         get16 = "-- " + "g" * (16384 - 18) + "\nSHOW DATABASES"
         self.assertEqual(len(get16), 16384)
         self.assertEqual(show_databases(self, get16, method="GET"), listed)
         r = self.d.curl("GET", "/query?q=" + urllib.parse.quote(cut[:40000] + "\nCREATE DATABASE "
                                                                  "get40"))
-        self.assertEqual(r.status, 414, r)
+        self.assertJsonError(r, 414, ["exceeds http.max_header_bytes (32768 bytes)",
+                                      "send a long query as a form body"])
+        self.assertIn("form body", r.headers.get("x-influxdb-error", ""))
         self.assertEqual(show_databases(self), listed)
         fits = cut[:3] + cut[4:]  # 65,536 bytes: read whole
         r = self.d.curl("POST", "/query", "--data-urlencode", "q@-", stdin=fits)

@@ -5,7 +5,9 @@ fixture, Debian's influxd on loopback) holding the same points and compared byte
 SHOW FIELD KEYS' LIMIT and OFFSET (each measurement's fields, as influxd keeps them); time in
 the WHERE of SHOW MEASUREMENTS and of the cardinality statements (influxd's error naming the
 statement); and that /query's form body is read as sent whatever its Content-Encoding, as
-influxd 1.6.7 reads it (a pin, not a fix: vigild already did so)."""
+influxd 1.6.7 reads it (a pin, not a fix: vigild already did so). Sessions 46 and 47 (tasks
+influx6, influx7) added edges of the same kind: a regex where influxd peeks for one, statements
+among others, the cardinality statements' GROUP BY."""
 
 import gzip
 import http.client
@@ -120,20 +122,11 @@ class ShowEdges(InfluxdPair):
                 for after in range(3):
                     qs.append("; ".join([m % (i + 1) for i in range(before)] + [b]
                                         + [m % 9] * after))
-        failed = []
-        for q in qs:
-            for chunked in (False, True):
-                with self.subTest(q=q, chunked=chunked):
-                    got = [self.chunked(port, q) if chunked else self.query(port, q)
-                           for port in (self.influxd.port, self.d.http_port)]
-                    self.assertEqual(got[0][0], 200, got[0])
-                    if chunked:  # whole, "not executed" replaces it when it was statement 0
-                        self.assertIn(b"doesn't support time in WHERE clause", got[0][1])
-                    if got[1] != got[0]:
-                        failed.append(q)
-                    self.assertEqual(got[1], got[0])
-        print("\ntime in SHOW's WHERE among statements: %d of %d as influxd" % (
-            2 * len(qs) - len(failed), 2 * len(qs)))
+        def check(want, chunked):
+            self.assertEqual(want[0], 200, want)
+            if chunked:  # whole, "not executed" replaces it when it was statement 0
+                self.assertIn(b"doesn't support time in WHERE clause", want[1])
+        self.whole_and_chunked(qs, check, "time in SHOW's WHERE among statements")
 
     def test_comment_opening_where_a_regex_goes_is_a_regex_as_influxd(self):
         # influx6: where influxd's parser looks for a regex (FROM, WITH MEASUREMENT) it peeks
@@ -159,14 +152,98 @@ class ShowEdges(InfluxdPair):
                 self.assertEqual(got, want)
         print("\n/*x*/ where a regex goes: %d of %d as influxd" % (len(qs) - len(failed), len(qs)))
         # a comment elsewhere stays one for both, and a regex in FROM one (review)
-        for q in ("SELECT x FROM a1 LIMIT 1 /*x*/", "SELECT x /*x*/ FROM a1",
-                  "SELECT x FROM a1/*x*/", "SELECT x -- c\nFROM a1", "SELECT x FROM a1 -- c",
-                  "SELECT x FROM -- c\na1", "SELECT x FROM a1 WHERE /* c */ device = 'a1'",
-                  "SHOW SERIES FROM /a.*/", "SHOW MEASUREMENTS WITH MEASUREMENT =~ /a.*/"):
-            with self.subTest(q=q):
-                want, got = self.both(q)
-                self.assertEqual(want[0], 200, want)
-                self.assertEqual(got, want)
+        alike = ["SELECT x FROM a1 LIMIT 1 /*x*/", "SELECT x /*x*/ FROM a1",
+                 "SELECT x FROM a1/*x*/", "SELECT x -- c\nFROM a1", "SELECT x FROM a1 -- c",
+                 "SELECT x FROM -- c\na1", "SELECT x FROM a1 WHERE /* c */ device = 'a1'",
+                 "SHOW SERIES FROM /a.*/", "SHOW MEASUREMENTS WITH MEASUREMENT =~ /a.*/"]
+        self.whole_and_chunked(alike, self.ok, "a comment or a regex elsewhere")
+
+    def test_regex_peeked_past_a_comment_or_after_a_name_as_influxd(self):
+        # influx7: influxd peeks past blanks alone for a regex as it reads a SELECT field, a
+        # call's argument and a GROUP BY dimension too, so "/*x*/" there is its regex error;
+        # vigild read a comment. After a FROM name of one or two parts influxd has read the
+        # blanks as a token before it peeks: blanks then '/' are "found <the blanks>, expected
+        # regex"; vigild answered the query (or "found /, expected ;")
+        qs = ["SELECT /*x*/ x FROM a1", "SELECT /*x*/ FROM a1", "SELECT x, /*x*/ y FROM a1",
+              "SELECT /* x FROM a1", "SELECT mean(/*x*/x) FROM a1", "SELECT mean(x, /*x*/) FROM a1",
+              "SELECT count( /*x*/ x) FROM a1", "SELECT x FROM a1 GROUP BY /*x*/",
+              "SELECT x FROM a1 GROUP BY /*x*/ device", "SELECT x FROM a1 GROUP BY device, /*x*/",
+              "SELECT mean(x) FROM a1 GROUP BY time(/*x*/1m)",
+              "SELECT mean(x) FROM a1 GROUP BY time(1m, /*x*/ 1s)",
+              "SELECT mean(x) FROM a1 GROUP BY time(1m) fill(/*x*/)",
+              "SELECT mean(x) FROM a1 GROUP BY time(1m) fill( /*x*/0)",
+              "SELECT x FROM a1 WHERE time > now(/*x*/)",
+              "SELECT x FROM a1 WHERE now( /*x*/) > time",
+              "SELECT x FROM a1 WHERE device = 'a1' AND f(/*x*/) > 1",
+              "SELECT x FROM a1 tz(/*x*/ 'UTC')",
+              "SELECT x FROM a1 /*x*/", "SELECT x FROM a1 /* c */ LIMIT 1",
+              "SELECT x FROM a1  /* c */", "SELECT x FROM a1\t/* c */", "SELECT x FROM a1\n/* c */",
+              "SELECT x\nFROM a1 \r\n /* c */", "SELECT x FROM a1 \r /* c */",
+              "SELECT x FROM a1 /x/", "SELECT x FROM a1 / 2", 'SELECT x FROM "a1" /* c */',
+              "SELECT x FROM g.autogen /* c */", "SELECT x FROM a1 /*x*/ WHERE time > 0",
+              "SELECT x FROM a1 /* c */; SHOW MEASUREMENTS",
+              "SHOW MEASUREMENTS; SELECT x FROM a1 /**/", "SHOW SERIES FROM a1 /* c */",
+              "SHOW SERIES FROM a1, a2 /* c */", "SHOW SERIES FROM a1 /* c */, a2",
+              "SHOW TAG KEYS FROM a1 /* c */", "SHOW FIELD KEYS FROM a1 /* c */",
+              "SHOW TAG VALUES FROM a1 /* c */ WITH KEY = device",
+              "SHOW SERIES CARDINALITY FROM a1 /* c */",
+              "SHOW MEASUREMENTS WITH MEASUREMENT = a1 /* c */",
+              "SHOW MEASUREMENTS WITH MEASUREMENT =~ a1 /* c */ LIMIT 1",
+              # review: the token after the name is any influxd scans there, ';', ',' or a
+              # comment too (printed ""), a '/' right after it: vigild ran these
+              "SELECT x FROM a1;/* c */SHOW MEASUREMENTS", 'SELECT x FROM "a1";/* c */',
+              "SELECT x FROM g.autogen;/x/", "SELECT x FROM a1,/*x*/a2",
+              "SELECT x FROM a1-- c\n/* c */", "SELECT x FROM a1-- c\r\n/* c */ LIMIT 1",
+              "SELECT x FROM a1/* c *//* d */",
+              "SHOW MEASUREMENTS WITH MEASUREMENT = a1;/* c */SHOW MEASUREMENTS",
+              "SHOW SERIES FROM a1,/a/", "SHOW TAG VALUES FROM a1;/* c */SHOW MEASUREMENTS",
+              # review: a call's first argument where vigild reads on past what it does not
+              # answer (math, a field condition, GROUP BY f(), SHOW's WHERE): its statement error
+              "SELECT x + mean(/*x*/) FROM a1", "SELECT x FROM a1 WHERE x > mean(/*x*/)",
+              "SELECT x FROM a1 WHERE time > now() - f(/*x*/)",
+              "SELECT x FROM a1 GROUP BY f(/*x*/)",
+              "SHOW MEASUREMENTS WHERE f(/*x*/) = 'a'",
+              "SHOW TAG VALUES WITH KEY = device WHERE f( /*x*/) = 'a'"]
+        def check(want, chunked):
+            self.assertEqual(want[0], 400, want)
+            self.assertRegex(want[1], b"error parsing regexp|expected regex|bad regex")
+        self.whole_and_chunked(qs, check, "a regex peeked past a comment or after a name")
+        # a comment where influxd peeks for no regex, or after a name of three parts, stays one
+        alike = ["SELECT x /*x*/ FROM a1", "SELECT x FROM a1/* c */", "SELECT x FROM a1 -- c",
+                 "SELECT x FROM g.autogen.a1 /* c */", "SELECT x FROM g..a1 /* c */",
+                 "SELECT mean(x) /* c */ FROM a1 WHERE time >= 1732780800000ms AND time < "
+                 "1732780900000ms GROUP BY time(1m) /* c */ fill(0) /* c */",
+                 "SHOW MEASUREMENTS WITH MEASUREMENT = a1 -- c",
+                 # review: comments where influxd reads them as such, as before this work
+                 "SELECT mean(x) /* c */ FROM a1", "SELECT x FROM a1 -- c\nWHERE time > 0",
+                 "-- c\nSELECT x FROM a1", "/* c */ SELECT x FROM a1",
+                 "SELECT x FROM a1; /* c */ SHOW MEASUREMENTS",
+                 "SELECT x FROM a1;\t/* c */SHOW MEASUREMENTS",
+                 "SELECT x FROM a1 ;/* c */SHOW MEASUREMENTS",
+                 "SELECT x FROM a1; -- c\nSHOW MEASUREMENTS",
+                 "SELECT x FROM a1 LIMIT 1;/* c */SHOW MEASUREMENTS",
+                 "SELECT x FROM g.autogen.a1;/* c */SHOW MEASUREMENTS",
+                 "SELECT x FROM a1 WHERE time > 0 /* c */ LIMIT /* c */ 1",
+                 "SELECT x /* c */, y FROM a1", "SELECT mean(x /* c */) FROM a1",
+                 "SELECT x FROM a1/* c */ /* d */", "SELECT x FROM a1-- c\n /* c */",
+                 "SELECT x FROM a1 -- c\n/* c */ LIMIT 1", "SHOW TAG KEYS /* c */ FROM a1"]
+        self.whole_and_chunked(alike, self.ok, "a comment where influxd reads one")
+
+    def test_statements_after_an_error_influxd_sends_run_as_influxd(self):
+        # influx7: influxd's executor sends SHOW MEASUREMENTS' "right side of '=' must be a tag
+        # value string" as the statement's result and runs the statements after it; vigild
+        # ended the run there ("not executed"). Its other statement errors still end the run
+        ok, eq, ne = ("SHOW MEASUREMENTS LIMIT %d", "SHOW MEASUREMENTS WHERE device = 1",
+                      "SHOW MEASUREMENTS WHERE x != 1 + 2")
+        stops = ["SHOW MEASUREMENTS WHERE time > 0", "SELECT mean() FROM a1",
+                 "SHOW RETENTION POLICIES ON nosuch", "SHOW MEASUREMENT CARDINALITY GROUP BY 1"]
+        qs = ["; ".join(parts) for parts in (
+            [eq, ok % 1], [ne, ok % 2], [ok % 1, eq, ok % 2], [eq, ok % 1, ne, ok % 2], [eq, eq],
+            [eq, ne, eq], [ok % 1, ok % 2, ne], [eq, "SHOW TAG KEYS FROM a1", "SELECT x FROM a1"],
+            ["SHOW MEASUREMENTS ON g WHERE device = 1 LIMIT 1", "SHOW FIELD KEYS FROM b1"])]
+        qs += ["; ".join([eq] + [st] + [ok % 1] * after) for st in stops for after in (0, 1)]
+        qs += ["; ".join([ok % 1, eq, st, ok % 2]) for st in stops]
+        self.whole_and_chunked(qs, self.ok, "statements after an error influxd sends")
 
     def test_tag_compared_with_an_expression_as_influxd(self):
         # influx6: SHOW MEASUREMENTS WHERE x = 1 + (2 AND time > 0) compares x with an
@@ -243,6 +320,26 @@ class ShowEdges(InfluxdPair):
                 self.assertEqual(got, (200, b'{"results":[{"statement_id":0,"error":"vigild does '
                                             b'not support GROUP BY in the cardinality statements'
                                             b'"}]}'))
+
+    def ok(self, want, chunked):
+        """A whole_and_chunked check: influxd answered 200."""
+        self.assertEqual(want[0], 200, want)
+
+    def whole_and_chunked(self, qs, check, what):
+        """Asks each query of qs of both servers, whole and with chunked=true; check(influxd's
+        answer, chunked) asserts what influxd says; vigild's must be the same, byte for byte.
+        Prints how many answers were influxd's."""
+        failed = []
+        for q in qs:
+            for chunked in (False, True):
+                with self.subTest(q=q, chunked=chunked):
+                    got = [self.chunked(port, q) if chunked else self.query(port, q)
+                           for port in (self.influxd.port, self.d.http_port)]
+                    check(got[0], chunked)
+                    if got[1] != got[0]:
+                        failed.append(q)
+                    self.assertEqual(got[1], got[0])
+        print("\n%s: %d of %d as influxd" % (what, 2 * len(qs) - len(failed), 2 * len(qs)))
 
     @staticmethod
     def chunked(port, q):

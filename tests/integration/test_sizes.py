@@ -5,12 +5,14 @@
    size. A group holding a member of each size never hands a member an LSTM of another size
    than its own (the group's LSTM, of its leader's size, went to every member: the other
    member's training then failed, or it served it and was discarded as corrupt at the next
-   restart).
+   restart). Session 47: the group's LSTM is of the size most members were made with (it was
+   the leader's), so only the odd member trains alone.
 2. A device whose saved detector is lost (its detectors row deleted, as vigild discards a
    damaged one) learns again and numbers its new versions after the ones it keeps, which all
-   stay as they were and are listed beside the new ones after the next restart (the new
-   training took number 1 again, overwriting the kept version 1, and the kept 2 and 3 came back
-   above it).
+   stay as they were and are listed beside the new ones (the new training took number 1 again,
+   overwriting the kept version 1, and the kept 2 and 3 came back above it). Session 47: they
+   are listed at once (they were not until the next restart), and the same when the startup's
+   one read of the fleet's versions fails and they are read device by device.
 3. So does a device that starts learning again on a new channel: its new version follows the
    kept ones (it took number 1 again: listed twice, and the kept one overwritten in the store).
 
@@ -50,31 +52,39 @@ def full_log(d):
         return f.read().decode("utf-8", "replace")
 
 
+def small_then_bigger(test, rng):
+    """"small" made with model.hidden = HIDDEN in group g1 and trained alone, then vigild
+    restarted with model.hidden = 2 HIDDEN (devices made from then on are bigger)."""
+    d = test.d
+    tg.put_group(d, "small", "g1")
+    test.feed("small", tg.squashed(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+    tp.wait_idle(d, "small", 1)
+    d.stop()
+    vt.write_file(d.config, tp.config_text(0, hidden=2 * tp.HIDDEN))
+    d.start()
+
+
+def settled(d, devs):
+    """devs' statuses once none learns and no training runs or waits; else None."""
+    s = [tp.status(d, x) for x in devs]
+    if any(tp.models(d, x)["training"] for x in devs) or \
+            tg.metric_value(d, "vigil_train_queue_jobs") or \
+            any(x["state"] == "learning" for x in s):
+        return None
+    return s
+
+
 class GroupOfTwoSizes(tp.DaemonPerTest):
     CONFIG = tp.config_text(0)
 
     def test_no_member_gets_an_lstm_of_another_size(self):
         d, rng = self.d, random.Random(46)
-        # "small" made with model.hidden = HIDDEN, trained alone in the group.
-        tg.put_group(d, "small", "g1")
-        self.feed("small", tg.squashed(400, 0, tp.OMEGA_A, 0.01, rng), 0)
-        tp.wait_idle(d, "small", 1)
-        d.stop()
-        vt.write_file(d.config, tp.config_text(0, hidden=2 * tp.HIDDEN))
-        d.start()
+        small_then_bigger(self, rng)
         # "big" made after the change, in the same group: both train together.
         tg.put_group(d, "big", "g1")
         self.feed("big", tg.squashed(400, 3, tp.OMEGA_A, 0.01, rng), 0)
         devs = ("small", "big")
-
-        def settled():
-            s = [tp.status(d, x) for x in devs]
-            if any(tp.models(d, x)["training"] for x in devs) or \
-                    tg.metric_value(d, "vigil_train_queue_jobs") or \
-                    any(x["state"] == "learning" for x in s):
-                return None
-            return s
-        tp.wait_for("both members trained", settled, 60)
+        tp.wait_for("both members trained", lambda: settled(d, devs), 60)
         # A retrain of the group asked on each member in turn (the squashed oscillator: an LSTM
         # serves the group).
         for x in devs:
@@ -82,7 +92,7 @@ class GroupOfTwoSizes(tp.DaemonPerTest):
             r = d.curl("POST", "/v1/devices/%s/model/retrain" % x)
             self.assertEqual(r.status, 202, r)
             tp.wait_for("a retrain asked on " + x, lambda: max(v["version"] for v in tp.models(
-                d, x)["versions"]) > top and settled(), 60)
+                d, x)["versions"]) > top and settled(d, devs), 60)
         sizes = {x: lstm_hidden(d, x) for x in ("small", "big")}
         # The group's LSTM serves (else no size could differ), each member at most its own size.
         self.assertTrue(any(sizes.values()), sizes)
@@ -112,49 +122,158 @@ class GroupOfTwoSizes(tp.DaemonPerTest):
                              (before[x]["model"], True), s)
 
 
+class GroupOfTwoSizesMajority(tp.DaemonPerTest):
+    """Session 47: the group's LSTM is of the size most members were made with. One member made
+    before a change of model.hidden (and leading: the newest version), two after: the two share
+    the group's LSTM of their size and the first trains its own. Before, the group's LSTM had
+    the leader's size whatever the others', so each of the two trained its own model (a cost of
+    two trainings, and no model shared)."""
+    CONFIG = tp.config_text(0)
+
+    def test_the_odd_member_trains_alone(self):
+        d, rng = self.d, random.Random(47)
+        small_then_bigger(self, rng)
+        devs = ("small", "big1", "big2")
+        for k, x in enumerate(devs[1:]):
+            tg.put_group(d, x, "g1")
+        tg.feed_together(d, devs[1:], {x: tg.squashed(400, 3 + 2 * k, tp.OMEGA_A, 0.01, rng)
+                                       for k, x in enumerate(devs[1:])}, 0)
+        tp.wait_for("the members trained", lambda: settled(d, devs), 60)
+        # Retrains of the group (bounded) until its decision is an LSTM (the squashed oscillator).
+        for _ in range(3):
+            if lstm_hidden(d, "big1"):
+                break
+            top = max(v["version"] for v in tp.models(d, "small")["versions"])
+            self.assertEqual(d.curl("POST", "/v1/devices/small/model/retrain").status, 202)
+            tp.wait_for("a retrain", lambda: max(v["version"] for v in tp.models(
+                d, "small")["versions"]) > top and settled(d, devs), 60)
+        sizes = {x: lstm_hidden(d, x) for x in devs}
+        self.assertEqual((sizes["big1"], sizes["big2"]), (2 * tp.HIDDEN, 2 * tp.HIDDEN), sizes)
+        self.assertIn(sizes["small"], (None, tp.HIDDEN), sizes)
+        st = {x: tp.status(d, x)["model"] for x in devs}
+        self.assertEqual(st["big1"], st["big2"])  # one version: the group's
+        # Every group training with an LSTM: only the odd one trained its own.
+        m = re.findall(r"device '(\w+)' of group 'g1' trained its own model: it was made "
+                       r"with hidden (\d+), layers \d+; the group's LSTM has hidden (\d+)",
+                       full_log(d))
+        self.assertTrue(m, d.log())
+        self.assertEqual(sorted(set(m)), [("small", str(tp.HIDDEN), str(2 * tp.HIDDEN))], m)
+
+
+FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
+
+
 class LostDetector(tp.DaemonPerTest):
     CONFIG = tp.config_text(0)
 
-    def test_new_versions_numbered_after_the_kept_ones(self):
-        d, rng, dev = self.d, random.Random(3), "lost-1"
+    def top(self, dev):
+        m = tp.models(self.d, dev)
+        return None if m["training"] else max((v["version"] for v in m["versions"]), default=0)
+
+    def lose(self, dev, rng):
+        """dev trained three times (versions 1-3), then vigild stopped and its saved detector
+        deleted (as vigild discards a damaged one); returns the kept versions' listing."""
+        d = self.d
         self.feed(dev, tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
         tp.wait_idle(d, dev, 1)
-
-        def top():
-            m = tp.models(d, dev)
-            return None if m["training"] else max((v["version"] for v in m["versions"]), default=0)
         for _ in range(2):
-            t0 = top()
+            t0 = self.top(dev)
             r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
             self.assertEqual(r.status, 202, r)
-            tp.wait_for("a retrain", lambda: (top() or 0) > t0, 60)
+            tp.wait_for("a retrain", lambda: (self.top(dev) or 0) > t0, 60)
         kept = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
         self.assertEqual([v["version"] for v in kept], [1, 2, 3])
         d.stop()
         p = subprocess.run(["sqlite3", d.db_path, "DELETE FROM detectors; SELECT changes();"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
         self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
+        return kept
+
+    def test_new_versions_numbered_after_the_kept_ones(self):
+        d, rng, dev = self.d, random.Random(3), "lost-1"
+        kept = self.lose(dev, rng)
         d.start()
         self.assertEqual(tp.status(d, dev)["state"], "learning")
+
+        def unserved(vs):
+            """Each version as it was but the serving flag (the new one serves)."""
+            return [{k: x for k, x in v.items() if k != "serving"} for v in vs]
+        # Its kept versions are listed at once (session 47; before, only after the next
+        # restart), as they were.
+        got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
+        self.assertEqual(unserved(got), unserved(kept))
         self.feed(dev, tp.rotation(400, 400, tp.OMEGA_A, 0.01, rng), 400)
-        tp.wait_for("the first training after the loss", lambda: (top() or 0) > 0, 60)
+        tp.wait_for("the first training after the loss", lambda: (self.top(dev) or 0) > 3, 60)
         new = tp.status(d, dev)["model"]["version"]
         self.assertEqual(new, 4)
+        for restart in (0, 1):
+            if restart:
+                d.stop()
+                d.start()
+            got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
+            self.assertEqual([v["version"] for v in got], [1, 2, 3, 4])
+            self.assertEqual(unserved(got[:3]), unserved(kept))
+            self.assertEqual(tp.status(d, dev)["model"]["version"], 4)
+        # The next training goes on after them.
+        r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
+        self.assertEqual(r.status, 202, r)
+        tp.wait_for("a retrain", lambda: (self.top(dev) or 0) > 4, 60)
+        self.assertEqual(self.top(dev), 5)
+
+    @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                         "library, set by CTest; not built in a sanitizer build) not found")
+    def test_numbered_after_the_kept_ones_when_the_fleet_read_fails(self):
+        """The startup's one read of the fleet's versions fails at its first row (as a corrupt
+        page would), so every device's versions are read one by one: a lost detector's too, so
+        its new versions still follow the kept ones (session 47; before, the device-by-device
+        read passed over a device with no detector, and its first new version was 1 again,
+        overwriting the kept version 1)."""
+        d, rng, dev = self.d, random.Random(6), "lost-3"
+        self.lose(dev, rng)
+        flag = os.path.join(vt.mkdtemp(), "fail")
+        vt.write_file(flag, "fail")
+        d.prefix = ["env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + flag,
+                    "VIGIL_FAILMAINT_AFTER=0", "VIGIL_FAILMAINT_SQL=SELECT d.name, m.version"]
+        try:
+            d.start()
+        finally:
+            os.unlink(flag)
+        self.assertIn("pipeline: the fleet's model versions read failed", d.log())
+        self.assertNotIn("not restored", d.log())
+        self.feed(dev, tp.rotation(400, 400, tp.OMEGA_A, 0.01, rng), 400)
+        tp.wait_for("the first training after the loss", lambda: tp.status(d, dev)[
+            "state"] != "learning" and self.top(dev), 60)
+        self.assertEqual(tp.status(d, dev)["model"]["version"], 4)
+        d.prefix = []
         d.stop()
         d.start()
         got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
         self.assertEqual([v["version"] for v in got], [1, 2, 3, 4])
-        # Each kept version as it was (but the serving flag: the new one serves).
-        def unserved(vs):
-            return [{k: x for k, x in v.items() if k != "serving"} for v in vs]
-        self.assertEqual(unserved(got[:3]), unserved(kept))
-        self.assertEqual(tp.status(d, dev)["model"]["version"], 4)
-        # The next training goes on after them.
-        r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
-        self.assertEqual(r.status, 202, r)
-        tp.wait_for("a retrain", lambda: (top() or 0) > 4, 60)
-        self.assertEqual(top(), 5)
 
+    def test_rollback_while_it_learns_again(self):
+        """A lost detector's kept version that served rolls back at once, while the device
+        learns again (review of session 47: they are listed at once; before, they were not, and
+        the rollback was 404 until the next restart): it serves that version, its next training
+        is numbered after the kept ones, and a restart keeps both."""
+        d, rng, dev = self.d, random.Random(7), "lost-4"
+        self.lose(dev, rng)
+        d.start()
+        self.assertEqual(tp.status(d, dev)["state"], "learning")
+        served = [v["version"] for v in tp.models(d, dev)["versions"] if v["rollback"]]
+        self.assertIn(1, served)  # the first version served: a linear model
+        # Its first training (asked by the readings caught up at the start) may apply at any
+        # time from here: the rollback's answer says what served then.
+        r = tp.jreq(d, "POST", "/v1/devices/%s/model/rollback" % dev, {"version": 1})
+        self.assertEqual(r, {"device": dev, "serving": 1})
+        self.assertNotEqual(tp.status(d, dev)["state"], "learning")
+        # That training is numbered after the kept versions.
+        tp.wait_for("the first training after the loss", lambda: (self.top(dev) or 0) > 3, 60)
+        self.assertEqual(self.top(dev), 4)
+        before = tp.status(d, dev)["model"]
+        d.stop()
+        d.start()
+        self.assertEqual(sorted(v["version"] for v in tp.models(d, dev)["versions"]), [1, 2, 3, 4])
+        self.assertEqual(tp.status(d, dev)["model"], before)
 
     def test_deleted_and_made_again_starts_from_1(self):
         """The floor of a lost detector's versions goes with the device: one deleted and made

@@ -577,6 +577,35 @@ class GoneAtTheLimit(SseTest):
             silent.close()
 
 
+class GoneFreesItsConnection(SseTest):
+    """Session 47 (task http2): a stream whose client left below http.max_event_streams was
+    found only at its second keep-alive after (the first write after a FIN succeeds: 30 s with
+    the default 15 s; here an hour), and its connection counted towards
+    http.max_connections_per_ip meanwhile: two clients that left and a live one filled this
+    one's three, and every new connection from the address was closed unanswered (main: so for the whole
+    wait here, and this test failed). The keep-alive thread now looks for them every second."""
+    CONFIG = tp.config_text(0, extra="[http]\nmax_connections_per_ip = 3\n"
+                                     "events_keepalive_ms = 3600000\n")
+
+    def healthz(self):
+        try:
+            return vt.http_request("GET", self.d.url("/healthz"), timeout=5)[0] == 200
+        except OSError:  # closed unanswered: the address's connections are all taken
+            return False
+
+    def test_left_streams_free_their_connections(self):
+        a = self.stream()  # stays: a live stream keeps its place
+        left = [self.stream() for _ in range(2)]
+        self.assertFalse(self.healthz())  # three streams: the address's three connections
+        for s in left:
+            s.close()  # curl ends: a FIN
+        tp.wait_for("a connection accepted again", self.healthz, 20)
+        self.assertEqual(metric(self.d, "vigil_event_streams"), 1)
+        self.assertEqual(metric(self.d, "vigil_event_streams_dropped_total"), 0)  # not cut offs
+        self.assertNotIn("event stream cut off", self.d.log())
+        self.assertFalse(a.ended)
+
+
 class Tokens(SseTest):
 
     def setUp(self):

@@ -10,7 +10,8 @@
 2. Group: the same for a group of two devices, whose training is the group's (one pooled job):
    abandoned, no version for either member, and after the restart the group trains once and
    both members get the same version. An operator's retrain of each member, asked while the
-   training runs, is saved too: both members are saved as asking.
+   training runs, is saved too: both members are saved as asking. An operator's retrain whose
+   training is abandoned is saved as the operator's (session 47).
 
 Durations are never asserted: the log line and the versions are the behaviour.
 
@@ -101,13 +102,19 @@ class OneDevice(StopTrain):
 
 
 class Group(StopTrain):
-    def test_stop_abandons_a_groups_training_asked_again_at_the_start(self):
-        d, devs = self.d, ["ga", "gb"]
+    def group_fed(self, group, seed):
+        """ga and gb put in group and fed ROWS readings each together (their training asked);
+        returns the members."""
+        devs = ["ga", "gb"]
         for dev in devs:
-            tg.put_group(d, dev, "g46")
-        rng = tp.random.Random(47)
-        tg.feed_together(d, devs, {dev: tg.squashed(ROWS, 7 * k, tp.OMEGA_A, 0.01, rng)
-                                   for k, dev in enumerate(devs)}, 0)
+            tg.put_group(self.d, dev, group)
+        rng = tp.random.Random(seed)
+        tg.feed_together(self.d, devs, {dev: tg.squashed(ROWS, 7 * k, tp.OMEGA_A, 0.01, rng)
+                                        for k, dev in enumerate(devs)}, 0)
+        return devs
+
+    def test_stop_abandons_a_groups_training_asked_again_at_the_start(self):
+        d, devs = self.d, self.group_fed("g46", 47)
         # An operator's retrain of each member during the training: the asker's stays due with
         # the abandoned training; the other member's is asked again as the training ends, when
         # the closing pool refuses it, and is kept all the same (before the review, it was lost).
@@ -118,6 +125,28 @@ class Group(StopTrain):
         got = self.restart_trains(devs)
         self.assertEqual(len(got["ga"]), 1, got)
         self.assertEqual(got["ga"], got["gb"])  # one group training, one version
+
+    def test_abandoned_operators_retrain_saved_as_the_operators(self):
+        """Session 47: an operator's retrain of a member whose training a stop abandons stays
+        the operator's (saved with BLOB_TRAIN_ALL; the next start's training then takes held
+        members too, it_groups GroupHeldMemberRetrainAcrossStop); before, the abandoned
+        training had taken the request and the next start asked for the schedule's."""
+        d, devs = self.d, self.group_fed("g47", 48)
+        first = {dev: tp.wait_idle(d, dev, 1, timeout=600)["versions"] for dev in devs}
+        self.assertEqual([len(v) for v in first.values()], [1, 1], first)
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        tp.wait_for("the operator's training under way",
+                    lambda: tp.models(d, "gb")["training"] or None, 120)
+        before = len(d.log())
+        d.stop(timeout=120)
+        self.assertIn("training of group 'g47' (2 devices) %s" % ABANDONED, d.log()[before:])
+        flags = tg.saved_flags(d, devs)
+        self.assertEqual((flags["gb"] & 1, any(f & 2 for f in flags.values())), (1, True), flags)
+        before = len(d.log())
+        d.start()
+        self.assertIn("trainings asked for before the stop asked again", d.log()[before:])
+        tops = tg.wait_newer(d, devs, first["ga"][0]["version"], "the group's new version", 600)
+        self.assertEqual(tops[0], tops[1], tops)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@
    version trained on other channels than the device has now (a channel came since) is 409
    naming both counts, not 500 "corrupt" (kept for a flipped byte: the CRC), and is not marked
    "rollback": true. Session 46: a restart with another model.hidden leaves a device's size
-   (its LSTM version rolls back); a kept LSTM of another size is 409 naming model.hidden and
-   model.layers. A record kept before session 45 (no "channels" in its JSON) is judged by its
+   (its LSTM version rolls back); a kept LSTM of another size is 409 naming both sizes
+   (hidden, layers; session 47). A record kept before session 45 (no "channels" in its JSON) is judged by its
    kept bytes' header in GET .../model ("rollback": false on a device with another channel
    count now).
 
@@ -368,8 +368,9 @@ class RollbackKinds(tp.DaemonPerTest):
         """Session 46: model.hidden changed in the config shapes new detectors only, so a
         device made before keeps its size and its LSTM versions roll back (200). A kept LSTM
         of another size than the device's model (here the record of a device made after the
-        change, put in the older device's version row) is 409 naming model.hidden and
-        model.layers, not 500 "corrupt", and the device stays as it was."""
+        change, put in the older device's version row) is 409 naming both sizes (hidden x
+        layers, session 47) and model.hidden and model.layers, not 500 "corrupt", and the
+        device stays as it was."""
         dev, rng = "size-1", random.Random(15)
         self.feed(dev, tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
         lin = self.first_model(dev, "linear")
@@ -398,10 +399,12 @@ class RollbackKinds(tp.DaemonPerTest):
         self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
         self.d.start()
         r = self.roll(dev, lstm, 409)
+        # Both sizes named (session 47; before, only the settings): the operator can act.
         self.assertEqual(r.json()["error"],
-                         "rollback: version %d of device '%s' is an LSTM of another size than "
-                         "the device's model now (model.hidden, model.layers): it cannot serve"
-                         % (lstm, dev))
+                         "rollback: version %d of device '%s' is an LSTM of hidden %d, layers 1 "
+                         "and the device's model has hidden %d, layers 1 (the model.hidden and "
+                         "model.layers it was made with): it cannot serve"
+                         % (lstm, dev, 2 * tp.HIDDEN, tp.HIDDEN))
         self.assertEqual(tp.status(self.d, dev)["model"], {"version": lin, "kind": "linear"})
         self.roll(dev, lin)
 

@@ -1,0 +1,109 @@
+/* api/influxql_from.c: a source's name as influxd 1.6.7's parseSource reads it, [db.][rp.]name
+ * (no blank around a dot), for SELECT's FROM and the SHOW statements', with influxd's parse
+ * errors: a regex after the dots, and the token after a name of one or two parts (blanks, ';',
+ * ',', a comment) that a '/' follows (influxd has read it before it looks for the regex it allows
+ * there; SHOW MEASUREMENTS' WITH MEASUREMENT = name is checked for it too).
+ *
+ * Any thread: it reads the query alone. */
+#include "influxql.h"
+
+#include <string.h>
+
+int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
+{
+    qtoken_t t;
+    qscan_t at = *s;
+    api__qs_next(s, name);
+    if (api__iq_regex_next(&at) || name->form == QF_REGEX) {
+        const char *re;
+        *s = at;
+        *unsupported = "a regular expression in FROM";
+        return api__iq_regex(r, s, &re);
+    }
+    if (name->kind != QT_IDENT) {
+        api__q_parse_error(r, name, "identifier");
+        return -1;
+    }
+    /* [db.][rp.]measurement: the last name is the measurement, the one before it the policy. */
+    const char *rp = ""; /* borrowed, as the tokens' texts */
+    int dots = 0;
+    for (; dots < 2 && *s->p == '.'; dots++) { /* no blank around the dot */
+        int no_rp = 0;
+        s->p++;
+        s->col++;
+        if (dots == 0 && *s->p == '.') { /* db..m: the default policy */
+            s->p++;
+            s->col++;
+            dots++;
+            no_rp = 1;
+        }
+        s->end_line = s->line; /* the end of input is placed after the dots, as by influxd */
+        s->end_col = s->col;
+        s->end_number = 0;
+        if (*s->p == '/') { /* db.rp./re/: a regex after the prefix, as influxd reads it */
+            const char *re;
+            *unsupported = "a regular expression in FROM";
+            return api__iq_regex(r, s, &re);
+        }
+        api__qs_next(s, &t);
+        if (t.kind != QT_IDENT) {
+            api__q_parse_error(r, &t, "identifier");
+            return -1;
+        }
+        rp = no_rp ? "" : name->text;
+        *name = t;
+    }
+    if (dots < 2 && api__iq_regex_after_name(r, s))
+        return -1;
+    if (rp[0] != '\0' && strcmp(rp, "autogen") != 0)
+        *unsupported = "a retention policy other than autogen"; /* it would hold nothing */
+    return 0;
+}
+
+/* Where the token influxd 1.6.7's scanner reads at p, right after a name, ends when it is ';',
+ * ',' or a comment (whose text it prints as ""), its text in *text; NULL for any other (blanks
+ * are the caller's). A line comment ends past its newline ("\r\n" and "\r" read as one); an
+ * unterminated block comment is left to the scanner. */
+static const char *token_after_name(const char *p, const char **text)
+{
+    *text = "";
+    if (*p == ';' || *p == ',') {
+        *text = *p == ';' ? ";" : ",";
+        return p + 1;
+    }
+    if (p[0] == '/' && p[1] == '*') {
+        const char *close = strstr(p + 2, "*/");
+        return close ? close + 2 : NULL;
+    }
+    if (p[0] != '-' || p[1] != '-')
+        return NULL;
+    p += strcspn(p, "\r\n");
+    return *p == '\0' ? NULL : p + 1 + (p[0] == '\r' && p[1] == '\n');
+}
+
+int api__iq_regex_after_name(api_request_t *r, qscan_t *s)
+{
+    size_t n = strspn(s->p, " \t\r\n");
+    qtoken_t t = {.kind = QT_OTHER, .text = "", .line = s->line + 1, .col = s->col + 1};
+    const char *after = n > 0 ? s->p + n : token_after_name(s->p, &t.text);
+    if (after == NULL || *after != '/')
+        return 0;
+    if (n > 0) { /* influxd's reader reads "\r\n" and "\r" as "\n", so prints them so */
+        char *text = api__qs_alloc(s, n + 1);
+        if (text == NULL) {
+            api__error(r, 500, "out of memory");
+            return -1;
+        }
+        size_t len = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s->p[i] == '\r' && s->p[i + 1] == '\n')
+                continue;
+            text[len++] = s->p[i] == '\r' ? '\n' : s->p[i];
+        }
+        text[len] = '\0';
+        t.text = text;
+    }
+    t.len = strlen(t.text);
+    api__q_parse_error(r, &t, "regex");
+    return -1;
+}

@@ -1,0 +1,261 @@
+/* daemon/pipeline_rollback.c: a kept version made to serve again (pipeline_rollback), on one
+ * device or on every member of its group.
+ *
+ * What a version kept is read from the store outside any device lock (a read may wait for the
+ * disk) and installed under each device's lock in turn. A group's rollbacks are serialised by
+ * its rollback_mu, taken before any device's mu and held across the reads. Any thread (the
+ * API's). */
+#include "err.h"
+#include "log.h"
+#include "pipeline_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* 1 when d keeps version `version` with its checkpoint or parameters in the store; -1 when it
+ * keeps it as a linear model's or persistence's recorded by an older vigild (which kept no
+ * parameters for them); -2 when its record says it was trained on other channels than d has
+ * now (*trained gets how many); 0 when it keeps no such version that served. A version
+ * recorded before session 45 does not say: its kept bytes tell, when they are installed.
+ * Caller holds d->mu. */
+static int has_rollback(const struct dev *d, uint32_t version, int *trained)
+{
+    for (size_t i = 0; i < d->nversions; i++) {
+        const struct version *v = &d->versions[i];
+        if (v->version != version || d->det == NULL)
+            continue;
+        const int k = pipeline__version_served(v->info_json, trained);
+        if (v->has_ckpt)
+            return *trained > 0 && *trained != d->nch ? -2 : 1;
+        return k == DET_KIND_LINEAR || k == DET_KIND_PERSISTENCE ? -1 : 0;
+    }
+    return 0;
+}
+
+/* What a version kept: an LSTM (m, made from the checkpoint's bytes, which raw keeps), or a
+ * linear model's or persistence's parameters (pred, len bytes of detector_pred_save's). A group
+ * member's read is given the asking member's (like): when its bytes are the same (the group's
+ * trained LSTM, one model) it makes no model of its own (same), so the members go on sharing
+ * one copy of the weights. The caller owns m, pred and raw (kept_free). */
+struct kept {
+    model_t *m;
+    void *pred;
+    size_t len;
+    void *raw;
+    size_t rawlen;
+    const struct kept *like;
+    int same;
+    int rc;
+};
+
+static void kept_free(struct kept *k)
+{
+    model_destroy(k->m);
+    free(k->pred);
+    free(k->raw);
+    memset(k, 0, sizeof *k);
+}
+
+/* store_model_get's callback: the bytes are borrowed, so the model is made, or the parameters
+ * copied, here. Their magic tells which (an LSTM's checkpoint or detector_pred_save's). */
+static void on_ckpt(void *arg, int64_t version, const char *info_json, const void *ckpt, size_t len)
+{
+    struct kept *k = arg;
+    (void)version;
+    (void)info_json;
+    if (ckpt == NULL || len == 0) {
+        k->rc = ERR_NOTFOUND;
+    } else if (len >= 4 && memcmp(ckpt, DETECTOR_PRED_MAGIC, 4) == 0) {
+        k->pred = malloc(len);
+        k->rc = k->pred ? 0 : ERR_NOMEM;
+        if (k->pred) {
+            memcpy(k->pred, ckpt, len);
+            k->len = len;
+        }
+    } else if (k->like && k->like->raw && len == k->like->rawlen &&
+               memcmp(ckpt, k->like->raw, len) == 0) {
+        k->same = 1;
+        k->rc = 0;
+    } else {
+        k->rc = model_checkpoint_load(&k->m, ckpt, len);
+        k->raw = k->rc == 0 ? malloc(len) : NULL;
+        if (k->raw) {
+            memcpy(k->raw, ckpt, len);
+            k->rawlen = len;
+        }
+    }
+}
+
+/* Reads what a device's version kept from the store into *k (kept_free).
+ * The put that recorded the version is asynchronous: when the store does not hold it yet, one
+ * flush makes everything queued before durable and the read is tried again. Returns 0,
+ * ERR_NOTFOUND, or the store's or the checkpoint's error. Any thread but the writer's; the
+ * caller holds no device lock (a read may wait for the disk). */
+static int version_read(pipeline_t *p, const char *device, uint32_t version,
+                        const struct kept *like, struct kept *k)
+{
+    memset(k, 0, sizeof *k);
+    if (p->store == NULL)
+        return ERR_NOTFOUND;
+    for (int attempt = 0;; attempt++) {
+        k->like = like;
+        k->rc = ERR_NOTFOUND;
+        int rc = store_model_get(p->store, device, version, on_ckpt, k);
+        if (rc == 0)
+            rc = k->rc;
+        if (rc == 0)
+            return 0;
+        kept_free(k);
+        if (rc != ERR_NOTFOUND || attempt > 0 || store_flush(p->store) != 0)
+            return rc;
+    }
+}
+
+/* The channels kept bytes k serve: a linear model's or persistence's record says; an LSTM
+ * predicts each of its channels (one output a channel). */
+static int kept_channels(const struct kept *k)
+{
+    if (k->m) {
+        struct model_config mc;
+        model_get_config(k->m, &mc);
+        return mc.n_outputs;
+    }
+    enum detector_kind kind;
+    int c = 0;
+    return detector_pred_check(k->pred, k->len, &kind, &c) == 0 ? c : 0;
+}
+
+/* Makes version `version`, which kept k (borrowed), serve again on one device, if d still
+ * keeps that version. ERR_INVAL: it does not fit d (*fit: the channels it was trained on and
+ * d's now; the same counts when its LSTM's other dimensions differ). */
+static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const struct kept *k,
+                        struct pipeline_fit *fit)
+{
+    pthread_mutex_lock(&d->mu);
+    int rc = ERR_NOTFOUND, trained = 0;
+    enum detector_kind kind = DET_KIND_LSTM;
+    const int ok = has_rollback(d, version, &trained);
+    if (ok == 1)
+        rc = k->m ? detector_set_model(d->det, k->m, version)
+                  : detector_set_pred(d->det, k->pred, k->len, version, &kind);
+    else if (ok == -2) /* a channel came between the check and here */
+        rc = ERR_INVAL;
+    if (rc == ERR_INVAL) {
+        fit->trained = kept_channels(k);
+        fit->now = d->nch;
+        if (k->m && fit->trained == fit->now) { /* the same channels: another size */
+            struct model_config mc;
+            model_get_config(k->m, &mc);
+            fit->size[0] = mc.n_hidden;
+            fit->size[1] = mc.n_layers;
+            detector_model_size(d->det, &fit->dev_size[0], &fit->dev_size[1]);
+        }
+    }
+    if (rc == 0) {
+        pipeline__serving_changed(p, d, 1, version, kind);
+        pipeline__event_break_open(p, d); /* another model judges the readings from here */
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+/* pipeline_rollback on d, of group g (NULL: none), holding g's rollback_mu. */
+static int rollback_set(pipeline_t *p, struct dev *d, struct group *g, uint32_t version,
+                        struct pipeline_fit *fit)
+{
+    pthread_mutex_lock(&d->mu);
+    int trained = 0;
+    int ok = has_rollback(d, version, &trained);
+    if (ok == -2) {
+        fit->trained = trained;
+        fit->now = d->nch;
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (ok != 1)
+        return ok < 0 ? ERR_INVAL : ERR_RANGE;
+    /* What it kept is read once, outside the device's lock (the shard steps d meanwhile). */
+    struct kept k;
+    int rc = version_read(p, d->name, version, NULL, &k);
+    /* The read's ERR_INVAL (a later vigild's checkpoint format) is corrupt here: this
+     * function's ERR_INVAL says an older vigild kept no parameters. */
+    if (rc)
+        return rc == ERR_NOTFOUND ? ERR_RANGE : rc == ERR_INVAL ? ERR_CORRUPT : rc;
+    rc = rollback_one(p, d, version, &k, fit);
+    if (rc == ERR_NOTFOUND)
+        rc = ERR_RANGE; /* the version went meanwhile (a newer training pruned it) */
+    else if (rc == ERR_INVAL && fit->trained == 0)
+        rc = ERR_CORRUPT; /* a later vigild's record format (detector_pred_check) */
+    /* Otherwise ERR_INVAL: intact bytes (their CRC held) of another shape than the device's. */
+    if (rc == 0 && g != NULL) {
+        /* Each member gets back what it served at that version: its own record of it. For
+         * a version the group trained they are the asking member's bytes (one model, shared
+         * as before: kept.same); a PUT of weights on each member gave each its own LSTM
+         * under one number, and a linear model's record is each member's own. A member that
+         * keeps no record of it (left out of that training, or joined since) stays as it is:
+         * another member's model would serve it under a version it never served. */
+        struct dev **ms;
+        size_t n;
+        if (pipeline__group_members(p, g, &ms, &n) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                if (ms[i] == d)
+                    continue;
+                struct kept own;
+                int mrc = version_read(p, ms[i]->name, version, &k, &own);
+                struct pipeline_fit mfit = {0};
+                if (mrc == 0)
+                    mrc = rollback_one(p, ms[i], version, own.same ? &k : &own, &mfit);
+                kept_free(&own);
+                if (mrc == ERR_INVAL && mfit.trained > 0 && mfit.trained != mfit.now)
+                    log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u was "
+                             "trained on %d channels and the device has %d now",
+                             ms[i]->name, g->name, version, mfit.trained, mfit.now);
+                else if (mrc == ERR_INVAL && mfit.trained > 0) /* as the API's 409 */
+                    log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u is "
+                             "an LSTM of hidden %d, layers %d and the device's model has hidden "
+                             "%d, layers %d",
+                             ms[i]->name, g->name, version, mfit.size[0], mfit.size[1],
+                             mfit.dev_size[0], mfit.dev_size[1]);
+                else if (mrc && mrc != ERR_NOTFOUND && mrc != ERR_RANGE)
+                    log_warn("pipeline: device '%s' of group '%s' stays as it is: its record of "
+                             "version %u could not be installed (%s)",
+                             ms[i]->name, g->name, version, err_str(mrc));
+                else if (mrc)
+                    log_warn(
+                        "pipeline: device '%s' of group '%s' has no version %u to roll back to",
+                        ms[i]->name, g->name, version);
+            }
+            free(ms);
+        }
+    }
+    kept_free(&k);
+    return rc;
+}
+
+int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struct pipeline_fit *fit)
+{
+    memset(fit, 0, sizeof *fit);
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    /* A group's rollbacks one at a time: two asked at once on two members would each install
+     * their members' records in turn, interleaved, and leave them on two versions. d's group is
+     * looked at again once its lock is held: d may have left it (or joined another) while it
+     * waited behind another rollback, and the rollback is of the group d is in now. At most
+     * one group's rollback_mu is held at a time. */
+    struct group *g = NULL, *held = NULL;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        g = d->group;
+        pthread_mutex_unlock(&d->mu);
+        if (g == held)
+            break;
+        if (held)
+            pthread_mutex_unlock(&held->rollback_mu);
+        if ((held = g) != NULL)
+            pthread_mutex_lock(&held->rollback_mu);
+    }
+    int rc = rollback_set(p, d, g, version, fit);
+    if (g)
+        pthread_mutex_unlock(&g->rollback_mu);
+    return rc;
+}
