@@ -1,5 +1,5 @@
 /* daemon/main.c: vigild's entry point: command line (its messages in cli.c), configuration,
- * start-up and shutdown.
+ * start-up and reload (the stop is daemon/stop.c's).
  *
  * Threads: the main thread runs the libuv loop (signals, the stream socket, completions from
  * the writer). libmicrohttpd runs its own thread pool for HTTP; storage runs one writer thread
@@ -27,8 +27,8 @@
 #include "pipeline.h"
 #include "storage.h"
 #include "stream.h"
-#include "vtime.h"
 #include "vigild_int.h"
+#include "vtime.h"
 
 #include <cblas.h> /* openblas_set_num_threads */
 #include <getopt.h>
