@@ -9,11 +9,12 @@
 
 /* Sets the accepted TCP socket fd to end its connection about timeout_s seconds after its peer
  * stopped answering: keep-alive probes (SO_KEEPALIVE) after timeout_s / 2 idle seconds, then
- * 4 probes timeout_s / 8 seconds apart (each at least 1 s), and TCP_USER_TIMEOUT timeout_s, the
- * longest that sent data (an event stream's keep-alive, a rejected line's answer) or a probe may
- * stay unacknowledged. The connection's next read or write then fails (ETIMEDOUT), so its owner
- * closes it. timeout_s 0: fd is left as it is (the system's defaults). Returns 0, or -1 (errno
- * set) when an option is refused, the options before it set. */
+ * 4 probes timeout_s / 8 seconds apart (idle and interval each 1 to 32,767 s, Linux's bounds),
+ * and TCP_USER_TIMEOUT timeout_s, the longest that sent data (an event stream's keep-alive, a
+ * rejected line's answer) or a probe may stay unacknowledged, and (Linux) that the peer's
+ * receive window may stay closed. The connection's next read or write then fails (ETIMEDOUT),
+ * so its owner closes it. timeout_s 0: fd is left as it is (the system's defaults). Returns 0,
+ * or -1 (errno set) when an option is refused, the options before it set. */
 int deadpeer_set(int fd, unsigned timeout_s);
 
 #endif

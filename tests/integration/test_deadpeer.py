@@ -135,6 +135,13 @@ class DeadPeer(vt.DaemonTestCase):
         self.assertEqual(self.opts(d, True)[0], 0)
         self.assertEqual(self.opts(d, True)[4], 0)
 
+    def test_largest(self):
+        # Idle and interval are capped at Linux's 32,767 s; the user timeout is the setting's.
+        # (Before the review's fix the refused idle left the interval, count and user timeout
+        # unset: (1, 7200, 75, 9, 0).)
+        d = self.start("[http]\ndead_peer_timeout_s = 86400\n")
+        self.assertEqual(self.opts(d, False), (1, 32767, 10800, 4, 86400000))
+
 
 if __name__ == "__main__":
     why = getfd_refused()
