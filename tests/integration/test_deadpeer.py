@@ -25,6 +25,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -141,6 +142,45 @@ class DeadPeer(vt.DaemonTestCase):
         # unset: (1, 7200, 75, 9, 0).)
         d = self.start("[http]\ndead_peer_timeout_s = 86400\n")
         self.assertEqual(self.opts(d, False), (1, 32767, 10800, 4, 86400000))
+
+
+class PausedReader(vt.DaemonTestCase):
+    """What the review measured (docs/reliability.md, "HTTP lanes and dead peers"): Linux applies
+    TCP_USER_TIMEOUT to a closed receive window too, so a LIVE event-stream client that stops
+    reading is ended once its window has stayed closed for http.dead_peer_timeout_s, before its
+    unsent messages reach http.events_max_unsent (1 MiB), and it is not counted as dropped. Kept
+    and documented: pinned here so a change of it is seen. On main's vigild the setting was
+    refused at start."""
+
+    def test_window_closed_past_the_timeout(self):
+        cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
+                            "[http]\ndead_peer_timeout_s = 2\n")
+        d = vt.Vigild(config=cfg)
+        d.start()
+        self.addCleanup(d.stop)
+        self.assertEqual(d.write_lp("pr v=1 %d" % (vt.now_ms() - 1000), precision="ms").status,
+                         204)
+        s = socket.socket()
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)  # a window soon closed
+        s.connect(("127.0.0.1", d.http_port))
+        s.sendall(b"GET /v1/events?types=maintenance HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b" 200 ", s.recv(64))  # then never read again
+        body = b'{"minutes": 5, "note": "%s"}' % (b"n" * 400)
+        streams = m = None
+        for _ in range(300):  # ~900 bytes of messages each: at most ~270 KB, far below 1 MiB
+            for method, b in (("POST", body), ("DELETE", None)):
+                st, _, _ = vt.http_request(method, d.url("/v1/devices/pr/maintenance"), body=b,
+                                           headers={"Content-Type": "application/json"},
+                                           timeout=20)
+                self.assertIn(st, (200, 204))
+            m = d.metrics()
+            streams = int(m.split("\nvigil_event_streams ")[1].split()[0])
+            if streams == 0:
+                break
+            time.sleep(0.1)
+        self.assertEqual(streams, 0, "the paused reader's stream still open")
+        self.assertIn("\nvigil_event_streams_dropped_total 0\n", m)
 
 
 if __name__ == "__main__":
