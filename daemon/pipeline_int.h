@@ -793,6 +793,17 @@ void pipeline__limits_timeline(struct dev *d);
  * limit (0 max, 1 min; -1 none), *by_trend 1 when the trend's. Caller holds d->mu. */
 int pipeline__limit_crossing(const struct dev *d, int c, const float *mean, int h, int *side,
                              int *by_trend);
+/* The interval the forecast's steps and the limit alarms' crossings are spaced by, in
+ * microseconds: d's running average of its reading intervals (1 s before it has one), rounded
+ * to the microsecond below 10 s and to the millisecond from 10 s, so that the forecast's
+ * "interval_ms" prints it exactly in 7 significant digits (pipeline__jinterval). Step k is
+ * k * it / 1000 ms after the newest reading, rounded down. Caller holds d->mu
+ * (pipeline_predict.c). */
+int64_t pipeline__step_us(const struct dev *d);
+/* An interval of pipeline__step_us as the forecast's "interval_ms": an integer when it is whole
+ * milliseconds, else a real (below 10 s: at most 7 significant digits, exact as printed).
+ * Caller owns it (json_decref) (pipeline_predict.c). */
+struct json_t *pipeline__jinterval(int64_t us);
 /* The status's "limits": per limited channel {"state", "since_ts", "since", "max", "min",
  * "deadband", "limit", "crossing"}; {} for a device without limits. Caller owns it (json_decref;
  * NULL: out of memory); caller holds d->mu. */
