@@ -326,6 +326,7 @@ void pipeline__version_add(pipeline_t *p, struct dev *d, struct version *v)
     /* Room: at most o.versions + 1 are kept (the trim below), the array holds 2 more. */
     d->versions[d->nversions++] = *v;
     v->info_json = NULL;
+    atomic_store_explicit(&d->peek_todo, 1, memory_order_release);
     pipeline__versions_trim(p, d);
 }
 

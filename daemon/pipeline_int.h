@@ -340,6 +340,11 @@ struct dev {
      * o.versions + 2). */
     struct version *versions;
     size_t nversions;
+    /* 1 when a version was appended since the last listing's peek (versions_peek,
+     * pipeline_query.c): set under mu where one is appended, cleared under mu by the peek,
+     * read without mu by a listing, so that one whose records were all peeked takes no lock
+     * and allocates nothing for the peek. */
+    atomic_int peek_todo;
     uint32_t serving_version;
     /* The highest version number stored for d when its saved detector was not restored (lost or
      * unusable: its kept versions are listed all the same); a detector made for d numbers its

@@ -541,6 +541,7 @@ static void version_add(pipeline_t *p, struct dev *d, int64_t version, const cha
     v->info_json = strdup(info_json);
     v->has_ckpt = has_ckpt; /* read from the store if it is rolled back to */
     d->nversions++;
+    atomic_store_explicit(&d->peek_todo, 1, memory_order_release);
     pthread_mutex_unlock(&d->mu);
 }
 
