@@ -597,6 +597,10 @@ int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_tr
 /* Adds v to d's history, taking its info_json (v->info_json NULL after), and drops the oldest
  * beyond o.versions (pipeline__versions_trim). Caller holds d->mu. */
 void pipeline__version_add(pipeline_t *p, struct dev *d, struct version *v);
+/* The highest version number d keeps: of its listed versions and ver_floor (0: none). A
+ * detector of d numbers its new versions after it (detector_number_after), as does a group's
+ * training after that of every member taking part. Caller holds d->mu (pipeline.c). */
+uint32_t pipeline__top_version(const struct dev *d);
 
 /* The status follows the swap (pipeline__serving_changed), then the version is put and added to
  * d's history whether or not the store took it (logged; no rollback to it then): for weights
