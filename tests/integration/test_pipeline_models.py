@@ -13,6 +13,8 @@ daemon; moved from test_pipeline.py (which keeps the faults, the restarts and th
    same readings (float rounding apart).
 4. Delete (DeleteDevice): DELETE /v1/devices/{id} makes the pipeline forget the device; the
    same id afterwards starts a new device from learning.
+5. The forecast's interval_ms (ForecastInterval, session 47): the interval its steps use,
+   printed exactly (an integer in whole ms, never in exponent form).
 
 Python 3 standard library; test 3 also needs torch and numpy (python3-torch).
 """

@@ -15,6 +15,9 @@
    one read of the fleet's versions fails and they are read device by device.
 3. So does a device that starts learning again on a new channel: its new version follows the
    kept ones (it took number 1 again: listed twice, and the kept one overwritten in the store).
+4. Session 47 (groups5): a restored detector saved before its device's newest kept version
+   numbers its next one after it (it took that number again); a group's training that leaves
+   out its newest member is numbered after every member that takes part (a guard: main passed).
 
 Python 3 standard library.
 """
