@@ -10,6 +10,7 @@
 #include "agg.h"
 #include "err.h"
 #include "nameidx.h"
+#include "parse.h"
 #include "vtime.h"
 
 #include <ctype.h>
@@ -193,6 +194,14 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
     if (v == NULL)
         return r->status ? -1 : 0;
     int rc = vtime_parse(v, out);
+    /* Epoch seconds for milliseconds (from=1796000000, read as a day of January 1970, answered
+     * nothing): refused as JSON's ts refuses them, when vtime_parse read a number (no 'T' or
+     * ':'); an RFC 3339 time of those days names its unit and is taken. */
+    if (rc == 0 && strpbrk(v, "Tt:") == NULL && parse_looks_like_secs((double)*out)) {
+        api__error(r, 400, "parameter '%s': '%s': " PARSE_SECS_WHY "; send milliseconds, e.g. %lld",
+                   name, v, (long long)*out * 1000);
+        return -1;
+    }
     if (rc == 0)
         return 0;
     /* What is wrong first, as JSON's ts says it: a well-formed RFC 3339 time's leap second or

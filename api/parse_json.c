@@ -22,8 +22,8 @@ static const char out_of_range[] = "out of range: epoch milliseconds between 197
  * as such. An RFC 3339 string of that time stays accepted (it names its unit). A device's
  * milliseconds since boot land here too after about 28 hours of uptime (before: accepted). */
 static const char looks_like_seconds[] =
-    "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds (or a counter of "
-    "milliseconds since a device's boot); send epoch milliseconds or an RFC 3339 string";
+    PARSE_SECS_WHY " (or a counter of milliseconds since a device's boot); send epoch milliseconds "
+                   "or an RFC 3339 string";
 
 /* Past 9999 in milliseconds: out_of_range, and vtime_epoch_hint's "looks like epoch
  * microseconds: send milliseconds, e.g. N" (or nanoseconds) when the number is in either unit's
@@ -57,7 +57,7 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
             *why = v > VTIME_MAX_MS ? past_9999(1, v, 0) : out_of_range;
             return ERR_INVAL;
         }
-        if (v >= PARSE_JSON_SECS_LO && v < PARSE_JSON_SECS_HI) {
+        if (parse_looks_like_secs((double)v)) { /* exact: v is at most VTIME_MAX_MS < 2^53 */
             *why = looks_like_seconds;
             return ERR_INVAL;
         }
@@ -72,7 +72,7 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
             return ERR_INVAL;
         }
         /* Before the whole-number check: Python's time.time() (1732780800.123456) is seconds. */
-        if (d >= (double)PARSE_JSON_SECS_LO && d < (double)PARSE_JSON_SECS_HI) {
+        if (parse_looks_like_secs(d)) {
             *why = looks_like_seconds;
             return ERR_INVAL;
         }

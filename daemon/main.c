@@ -1,13 +1,10 @@
 /* daemon/main.c: vigild's entry point: command line (its messages in cli.c), configuration,
- * start-up and shutdown.
+ * start-up and reload (the stop is daemon/stop.c's).
  *
  * Threads: the main thread runs the libuv loop (signals, the stream socket, completions from
  * the writer). libmicrohttpd runs its own thread pool for HTTP; storage runs one writer thread
- * and serves reads on the calling threads. Shutdown order (SIGTERM or SIGINT): stop accepting
- * HTTP connections and let running requests finish; with --demo, ask the feed to stop and keep
- * serving the stream until it has exited (at most DEMO_STOP_WAIT_MS), so every line it sent is
- * stored and acknowledged; then stop accepting stream connections, flush what each one parsed,
- * close storage (which commits everything queued) and exit 0.
+ * and serves reads on the calling threads. The stop (SIGTERM or SIGINT), its order and the
+ * teardown are in daemon/stop.c; the state both files share is struct daemon (vigild_int.h).
  *
  * Under systemd (Type=notify) the loop tells the service manager it is ready, pings the
  * watchdog and reports a status line (daemon/notify.c). SIGHUP reloads the configuration: the
@@ -30,6 +27,7 @@
 #include "pipeline.h"
 #include "storage.h"
 #include "stream.h"
+#include "vigild_int.h"
 #include "vtime.h"
 
 #include <cblas.h> /* openblas_set_num_threads */
@@ -41,45 +39,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
-
-/* A command-line flag that overrides a setting of the file (kept to apply again on reload). */
-struct override {
-    const char *value; /* borrowed from argv; NULL when the flag was not given */
-    const char *section, *key, *flag;
-    int opt; /* getopt_long's value for the flag */
-};
-
-enum { OV_DATA_DIR, OV_HTTP, OV_STREAM, OV_LOG_LEVEL, OV_AUTH_FILE, OV_COUNT };
-
-struct daemon {
-    uv_loop_t loop;
-    uv_signal_t sigterm, sigint, sighup;
-    int signals_on; /* the three above are started */
-    config_t cfg;
-    store_t *store;
-    api_server_t *api;
-    api_events_t *events; /* GET /v1/events' hub: the pipeline publishes, the API streams */
-    stream_server_t *stream;
-    backend_t backend;
-    demo_t demo;
-    int stopping;
-    const char *config_path; /* borrowed from argv; NULL: built-in defaults */
-    struct override ov[OV_COUNT];
-    notify_t notify;
-    int auth_on; /* tokens are configured */
-    quota_t *quota;
-    /* For the ingest rate in the status line: readings written at the previous status. */
-    uint64_t status_written, status_ms;
-    /* vigild's health (daemon/health.c), for the watchdog, /healthz, /health and /metrics;
-     * health_timer looks at it every HEALTH_TICK_MS so a stall is timed from when the writer's
-     * progress stopped, also when no probe asks. */
-    health_t health; /* health.store NULL: not initialised yet (a start that failed before) */
-    uv_timer_t health_timer;
-    int health_timer_on; /* health_timer is started */
-    /* Announces maintenance periods beginning and ending by the clock (pipeline_maint_tick). */
-    uv_timer_t maint_timer;
-    int maint_timer_on; /* maint_timer is started */
-};
 
 /* How often the loop looks whether a maintenance boundary passed: the stream's messages come
  * at most this late after a period's from or until. A look before the fleet's earliest
@@ -225,137 +184,12 @@ static void on_commit(void *arg, batch_t *b)
     pipeline_feed(arg, b);
 }
 
-/* Scores everything committed and stops the pipeline's work (pipeline_stop: the training under
- * way ends and saves its detectors), saves every detector and waits for the saves' commit, then
- * frees the pipeline (it hands over its last prediction blocks) and waits for that commit.
- * Returns how many detectors' state was lost (the save was refused, or its transaction failed),
- * *other how many of the pipeline's other last writes were lost (prediction blocks, events),
- * *why the first reason (an ERR_); 0 when all were saved. */
-static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
-{
-    *other = 0;
-    if (d->backend.pipe == NULL)
-        return 0;
-    const double t0 = vtime_mono_s();
-    store_flush(d->store);
-    pipeline_drain(d->backend.pipe);
-    /* A training that ends at the stop saves its detectors: ended and committed before the
-     * stop's saves (else its failed save was counted as a "last write"), which supersede it
-     * (each device's newest state). The model versions it stores are last writes. */
-    store_stats_t begun, before, saved, after;
-    store_stats_get(d->store, &begun);
-    pipeline_stop(d->backend.pipe);
-    int frc = store_flush(d->store);
-    store_stats_get(d->store, &before);
-    *other = (before.ops_failed - begun.ops_failed) -
-             (before.detector_saves_failed - begun.detector_saves_failed);
-    if (*other > 0)
-        *why = frc ? frc : before.commit_last_err;
-    int queued = 0, refused = 0;
-    int lost = pipeline_save_all(d->backend.pipe, &queued, &refused);
-    if (*why == 0)
-        *why = refused;
-    /* The saves are asynchronous: a failed transaction loses every put it held, counted by the
-     * store (detector_saves_failed: exactly the detectors' saves, whatever else it held). They
-     * are committed before the pipeline's last writes are queued, so a failure of those
-     * (prediction blocks, events) does not take the detectors' state with it. Nothing else
-     * saves a detector now: the count is the stop's saves, one a device. */
-    frc = store_flush(d->store);
-    store_stats_get(d->store, &saved);
-    uint64_t failed = saved.detector_saves_failed - before.detector_saves_failed;
-    if (failed > 0) {
-        lost += failed < (uint64_t)queued ? (int)failed : queued;
-        if (*why == 0)
-            *why = frc ? frc : saved.commit_last_err;
-    }
-    pipeline_destroy(d->backend.pipe);
-    d->backend.pipe = NULL;
-    frc = store_flush(d->store);
-    store_stats_get(d->store, &after);
-    *other += after.ops_failed - saved.ops_failed;
-    if (*other > 0 && *why == 0)
-        *why = frc ? frc : after.commit_last_err;
-    /* With thousands of devices the saves wait for the store's queue (seconds; systemd's
-     * timeout is extended meanwhile): the log says what they were and how long they took. */
-    log_info("pipeline: the stop's last scoring and saves (%d detectors, the devices' newest "
-             "predictions) took %.1f s",
-             queued, vtime_mono_s() - t0);
-    return lost;
-}
-
-/* Ends the snapshot schedule before the pipeline it saves detectors of: a scheduled copy still
- * running is cancelled (snapshots_close, as for the POST's), so the stop does not wait for it. */
-static void stop_schedule(struct daemon *d)
-{
-    if (d->backend.snaps)
-        snapshots_close(d->backend.snaps);
-    snapsched_stop(d->backend.sched);
-    d->backend.sched = NULL;
-}
-
-/* The loop may end with the signal handles still open: they no longer keep it running, but
- * their handlers stay installed, so a second SIGTERM, a Ctrl-C or a SIGHUP while storage
- * flushes and detectors are saved (which can take long) is caught and has no effect. Closing
- * them here, as vigild once did, made libuv restore the default actions: a SIGHUP then ended
- * vigild unflushed, and so did a SIGTERM in the moment before vigild set SIG_IGN (CI saw it). */
-static void signals_release(struct daemon *d)
-{
-    if (!d->signals_on)
-        return;
-    uv_unref((uv_handle_t *)&d->sigterm);
-    uv_unref((uv_handle_t *)&d->sigint);
-    uv_unref((uv_handle_t *)&d->sighup);
-}
-
-/* Closes the signal handles (a run of the loop finishes the closes) and ignores the three
- * signals from then on: after a stop has closed storage, or when a start fails (whose run of
- * the loop must not call the handlers). Only a signal in the moment between libuv's restore of
- * the default action and SIG_IGN can still end vigild, with everything already on disk. */
-static void signals_close(struct daemon *d)
-{
-    if (!d->signals_on)
-        return;
-    uv_close((uv_handle_t *)&d->sigterm, NULL);
-    uv_close((uv_handle_t *)&d->sigint, NULL);
-    uv_close((uv_handle_t *)&d->sighup, NULL);
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    d->signals_on = 0;
-}
-
-static void on_stream_closed(void *arg)
-{
-    struct daemon *d = arg;
-    d->stream = NULL;
-    d->backend.stream = NULL;
-    demo_kill(&d->demo); /* still running only when it outlived demo_stop's wait */
-    notify_stop(&d->notify);
-    if (d->maint_timer_on)
-        uv_close((uv_handle_t *)&d->maint_timer, NULL);
-    d->maint_timer_on = 0;
-    if (d->health_timer_on)
-        uv_close((uv_handle_t *)&d->health_timer, NULL);
-    d->health_timer_on = 0;
-    signals_release(d);
-}
-
 /* Loop thread: the maintenance periods' boundaries that passed go to the event streams. */
 static void on_maint_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
     if (d->backend.pipe)
         pipeline_maint_tick(d->backend.pipe);
-}
-
-/* Loop thread: the demo feed has exited (or will not in time): the stream stops. */
-static void close_stream(void *arg)
-{
-    struct daemon *d = arg;
-    if (d->stream)
-        stream_shutdown(d->stream, on_stream_closed, d);
-    else
-        on_stream_closed(d);
 }
 
 /* http.events_keepalive_ms as it runs: an idle stream must send its keep-alive before
@@ -384,39 +218,6 @@ static int events_start(struct daemon *d)
     if (rc)
         log_error("cannot start the event streams' hub: %s", err_str(rc));
     return rc;
-}
-
-static void on_stop_signal(uv_signal_t *h, int signum)
-{
-    struct daemon *d = h->data;
-    if (d->stopping) {
-        log_warn("second signal %d while stopping; still flushing", signum);
-        return;
-    }
-    d->stopping = 1;
-    /* A snapshot asked for from now on is refused (503), and a running one cancelled: a copy of
-     * a large database must not hold the stop up beyond TimeoutStopSec=. (Before the log line,
-     * which says the stop has begun.) */
-    snapshots_close(d->backend.snaps);
-    /* So is every HTTP request from now on (503): a client that reads the log line and then
-     * sends must not find its request run (test_stop.py relies on it). */
-    api_refuse(d->api);
-    log_info("signal %d: stopping intake and flushing", signum);
-    notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: flushing accepted readings");
-    /* Flushing, waiting for training and saving every detector can outlast TimeoutStopSec=. */
-    notify_extend_start(&d->notify, "stopping: flushing accepted readings, saving detectors");
-    if (d->stream)
-        stream_set_api(d->stream, NULL);
-    /* Running handlers finish (their writes commit) and the listening socket closes. The API is
-     * stopped before storage closes so no handler can write to a closed store. (No
-     * MHD_quiesce_daemon first: with a thread pool and epoll it raced a worker's own removal of
-     * the listen socket and aborted vigild with "Failed to remove listen FD from epoll set".) */
-    api_stop(d->api);
-    d->api = NULL;
-    /* The demo feed (Ctrl-C reaches it too) sends its last lines, ends its output and reads
-     * their answers before it exits: the stream keeps serving until then, or the lines it sent
-     * as we stopped would be left unread and unacknowledged. */
-    demo_stop(&d->demo, close_stream, d);
 }
 
 /* Names of changed settings, split by whether the reload applies them. */
@@ -537,47 +338,6 @@ static int restore_snapshot(const char *data_dir, const char *file)
     printf("restored %s into %s/vigil.db (%lld bytes); start vigild to serve it\n", file, data_dir,
            (long long)bytes);
     return 0;
-}
-
-/* Once the loop has run its last (a normal stop, or a failed start): stops the schedule and the
- * pipeline, then frees the snapshots, the events hub, the store, the quota, the loop and the
- * systemd notification, in that order. Returns 0, or 1 when the stop lost what it had to write
- * (logged here, one error line naming it). started: the daemon ran (a stop), not a failed start,
- * whose log must not read "stopped, but". */
-static int teardown(struct daemon *d, int started)
-{
-    stop_schedule(d);
-    uint64_t other = 0;
-    int why = 0, lost = stop_pipeline(d, &other, &why);
-    snapshots_destroy(d->backend.snaps);
-    api_events_destroy(d->events); /* after the API and the pipeline, its two users */
-    int crc = store_close(d->store);
-    /* Acknowledged readings are never among the losses: a reading is acknowledged only once
-     * committed. What store_close lost was never acknowledged (its submitters were told). */
-    const char *when = started ? "stopped, but" : "after the failed start,";
-    char others[128] = "";
-    if (other > 0)
-        snprintf(others, sizeof others,
-                 "%s%llu of the pipeline's last writes (prediction blocks, events) %s lost",
-                 lost > 0 ? "; " : "", (unsigned long long)other, other == 1 ? "was" : "were");
-    if (lost > 0)
-        log_error("%s %d detector%s state could not be saved: %s; they start from their last "
-                  "saved state next time%s",
-                  when, lost, lost == 1 ? "'s" : "s'", err_str(why ? why : crc), others);
-    else if (other > 0)
-        log_error("%s %s: %s", when, others, err_str(why ? why : crc));
-    else if (crc != 0)
-        log_error("%s the store's last writes could not be committed: %s (no acknowledged "
-                  "reading is among them)",
-                  when, err_str(crc));
-    if (d->health.store != NULL)
-        health_deinit(&d->health);
-    quota_destroy(d->quota);
-    signals_close(d);
-    uv_run(&d->loop, UV_RUN_DEFAULT); /* finishes the closes, which uv_loop_close needs */
-    uv_loop_close(&d->loop);
-    notify_deinit(&d->notify);
-    return lost > 0 || other > 0 || crc != 0;
 }
 
 int main(int argc, char **argv)
@@ -768,7 +528,7 @@ int main(int argc, char **argv)
     if (rc) { /* what was set up goes, in teardown's order (the loop has no handle yet) */
         api_auth_destroy(auth);
         api_tls_destroy(tls);
-        teardown(&d, 0);
+        vigild__teardown(&d, 0);
         return 1;
     }
     d.backend.quota = d.quota;
@@ -807,7 +567,8 @@ int main(int argc, char **argv)
             log_error("cannot start the model pipeline: %s", err_str(rc));
             api_auth_destroy(auth);
             api_tls_destroy(tls);
-            teardown(&d, 0); /* also the loop and the notifier, which this path used to keep */
+            /* Also the loop and the notifier, which this path used to keep. */
+            vigild__teardown(&d, 0);
             return 1;
         }
         /* Every committed batch goes to the detectors, in commit order. */
@@ -875,8 +636,8 @@ int main(int argc, char **argv)
     uv_signal_init(&d.loop, &d.sigint);
     uv_signal_init(&d.loop, &d.sighup);
     d.sigterm.data = d.sigint.data = d.sighup.data = &d;
-    uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
-    uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
+    uv_signal_start(&d.sigterm, vigild__on_stop_signal, SIGTERM);
+    uv_signal_start(&d.sigint, vigild__on_stop_signal, SIGINT);
     uv_signal_start(&d.sighup, on_hup, SIGHUP);
     d.signals_on = 1;
     rc = api_start(&d.api, &ao, &be, err, sizeof err);
@@ -929,7 +690,7 @@ int main(int argc, char **argv)
     thread_nice(d.cfg.ingest_nice);
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
-    if (teardown(&d, 1) != 0)
+    if (vigild__teardown(&d, 1) != 0)
         return 1; /* systemd records a failed stop; teardown logged what was lost */
     log_info("stopped cleanly");
     return 0;
@@ -938,10 +699,10 @@ fail:
     api_stop(d.api);
     /* Every handle closed first, then one run of the loop to finish the closes: running it while
      * the stream still listens would never return (a failed HTTP listen used to hang here). */
-    signals_close(&d);
+    vigild__signals_close(&d);
     if (d.stream)
         stream_shutdown(d.stream, NULL, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
-    teardown(&d, 0);
+    vigild__teardown(&d, 0);
     return 1;
 }

@@ -5,8 +5,8 @@ after a step back of an hour the stamps go on from just after the newest given (
 until the clock catches up), so the device's readings stay in order and are all scored, and
 none lands on a millisecond an earlier one holds; the step is logged. Before, the 20 readings
 after the step were stamped an hour back and none was scored (out of order). Also: readings
-stamped far ahead (FarFuture), and from=/to= times that their offset puts outside 1970-9999
-(QueryTimes)."""
+stamped far ahead (FarFuture), and from=/to= times that their offset puts outside 1970-9999 or
+that look like epoch seconds (QueryTimes)."""
 
 import json
 import os
@@ -144,6 +144,51 @@ class QueryTimes(OwnDaemon):
         self.assertEqual(errs[0], "ts: " + cases[0][1])
         for i in (1, 2):
             self.assertTrue(errs[i].endswith(cases[i][1][len(rng):]), errs[i])
+
+    def test_epoch_seconds(self):
+        """A read route's time in [1e8, 1e11) as a number is epoch seconds sent for milliseconds
+        (1970-01-02 to 1973-03-03 in ms): refused with a 400 naming the parameter, in the words
+        JSON's ts uses (README "Writing readings"), on every route taking from=/to= and on
+        DELETE .../maintenance?from=. Before, from=1796000000 was read as 1970-01-21 and
+        answered every reading since, to= nothing. The same days as RFC 3339 and the numbers
+        either side of the range are taken."""
+        self.d = d = vt.Vigild()
+        d.start()
+        secs = 1796000000  # 2026-11-30 in epoch seconds
+        res = d.post_json([{"device": "qt", "ts": 1000, "values": {"v": 1}},
+                           {"device": "qt", "ts": secs * 1000, "values": {"v": 2}},
+                           {"device": "qt", "ts": secs, "values": {"v": 3}}])
+        self.assertEqual(res.status, 400, res)
+        why = ("between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds")
+        self.assertEqual([e["error"] for e in res.json()["errors"]],
+                         ["ts: " + why + " (or a counter of milliseconds since a device's boot); "
+                          "send epoch milliseconds or an RFC 3339 string"])
+        paths = ("/v1/devices/qt/readings", "/v1/devices/qt/predictions",
+                 "/v1/devices/qt/anomalies", "/v1/anomalies")
+        for path in paths:
+            for name in ("from", "to"):
+                for v in (secs, 100000000, 99999999999):
+                    st, _, body = d.get("%s?%s=%d" % (path, name, v))
+                    err = json.loads(body).get("error")
+                    self.assertEqual((st, err), (400, "parameter '%s': '%d': %s; send "
+                                                 "milliseconds, e.g. %d" % (name, v, why,
+                                                                            v * 1000)),
+                                     (path, name, v))
+                    self.assertLess(len(err), 160, err)
+                for v in ("99999999", "100000000000", "1972-01-01T00:00:00Z"):
+                    q = urllib.parse.urlencode({name: v})
+                    st, _, body = d.get("%s?%s" % (path, q))
+                    self.assertNotEqual(st, 400, (path, q, body))
+        res = d.curl("DELETE", "/v1/devices/qt/maintenance?from=%d" % secs)
+        self.assertEqual((res.status, res.json().get("error")),
+                         (400, "parameter 'from': '%d': %s; send milliseconds, e.g. %d"
+                          % (secs, why, secs * 1000)))
+        # In milliseconds the same time reads the reading written then, and the range's edges
+        # as numbers still bound a query.
+        got = d.readings("qt", **{"from": secs * 1000})
+        self.assertEqual([p["ts"] for p in got], [secs * 1000], got)
+        got = d.readings("qt", **{"to": 99999999})
+        self.assertEqual([p["ts"] for p in got], [1000], got)
 
 
 class ClockStepsBack(OwnDaemon):

@@ -448,7 +448,7 @@ class StopTls(Base):
                      "library, set by CTest; not built in a sanitizer build) not found")
 class StopSignals(Base):
     """Signals that come after the loop has ended, while the stop saves detectors and closes
-    storage (daemon/main.c, teardown): a second SIGTERM, a SIGINT and a SIGHUP neither end
+    storage (daemon/stop.c, teardown): a second SIGTERM, a SIGINT and a SIGHUP neither end
     vigild there nor disturb the stop, which still exits 0 with "stopped cleanly". The stop is
     held in the detectors' save (tests/fault/failmaint.c with VIGIL_FAILMAINT_SQL naming that
     statement), so the signals are sure to come then. Before, the loop's signal handles were
@@ -532,7 +532,7 @@ class StopFailBase(Base):
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library, set by CTest; not built in a sanitizer build) not found")
 class StopFail(StopFailBase):
-    """A stop that could not save what it must says so and exits 1 (daemon/main.c, teardown;
+    """A stop that could not save what it must says so and exits 1 (daemon/stop.c, teardown;
     docs/reliability.md "stopfail"), so systemd records a failed stop. The detectors' save at
     the stop fails (tests/fault/failmaint.c fails "INSERT INTO detectors(" while its flag file
     exists, as a full or failing disk would, and the prediction blocks' writes: FAILING):

@@ -1,0 +1,221 @@
+/* daemon/stop.c: vigild's stop: the signal handlers' part in it, the pipeline's last scoring
+ * and saves, and the teardown that frees what the start set up (daemon/main.c starts them).
+ *
+ * Shutdown order (SIGTERM or SIGINT): stop accepting HTTP connections and let running requests
+ * finish; with --demo, ask the feed to stop and keep serving the stream until it has exited (at
+ * most DEMO_STOP_WAIT_MS), so every line it sent is stored and acknowledged; then stop
+ * accepting stream connections, flush what each one parsed, close storage (which commits
+ * everything queued) and exit 0.
+ *
+ * Threads: the loop thread (the main thread) only; vigild__teardown runs after the loop's last
+ * run, on the same thread. */
+#include "vigild_int.h"
+
+#include "err.h"
+#include "log.h"
+#include "pipeline.h"
+#include "snapsched.h"
+#include "snapshot.h"
+#include "vtime.h"
+
+#include <signal.h>
+#include <stdio.h>
+
+/* Scores everything committed and stops the pipeline's work (pipeline_stop: the training under
+ * way ends and saves its detectors), saves every detector and waits for the saves' commit, then
+ * frees the pipeline (it hands over its last prediction blocks) and waits for that commit.
+ * Returns how many detectors' state was lost (the save was refused, or its transaction failed),
+ * *other how many of the pipeline's other last writes were lost (prediction blocks, events),
+ * *why the first reason (an ERR_); 0 when all were saved. */
+static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
+{
+    *other = 0;
+    if (d->backend.pipe == NULL)
+        return 0;
+    const double t0 = vtime_mono_s();
+    store_flush(d->store);
+    pipeline_drain(d->backend.pipe);
+    /* A training that ends at the stop saves its detectors: ended and committed before the
+     * stop's saves (else its failed save was counted as a "last write"), which supersede it
+     * (each device's newest state). The model versions it stores are last writes. */
+    store_stats_t begun, before, saved, after;
+    store_stats_get(d->store, &begun);
+    pipeline_stop(d->backend.pipe);
+    int frc = store_flush(d->store);
+    store_stats_get(d->store, &before);
+    *other = (before.ops_failed - begun.ops_failed) -
+             (before.detector_saves_failed - begun.detector_saves_failed);
+    if (*other > 0)
+        *why = frc ? frc : before.commit_last_err;
+    int queued = 0, refused = 0;
+    int lost = pipeline_save_all(d->backend.pipe, &queued, &refused);
+    if (*why == 0)
+        *why = refused;
+    /* The saves are asynchronous: a failed transaction loses every put it held, counted by the
+     * store (detector_saves_failed: exactly the detectors' saves, whatever else it held). They
+     * are committed before the pipeline's last writes are queued, so a failure of those
+     * (prediction blocks, events) does not take the detectors' state with it. Nothing else
+     * saves a detector now: the count is the stop's saves, one a device. */
+    frc = store_flush(d->store);
+    store_stats_get(d->store, &saved);
+    uint64_t failed = saved.detector_saves_failed - before.detector_saves_failed;
+    if (failed > 0) {
+        lost += failed < (uint64_t)queued ? (int)failed : queued;
+        if (*why == 0)
+            *why = frc ? frc : saved.commit_last_err;
+    }
+    pipeline_destroy(d->backend.pipe);
+    d->backend.pipe = NULL;
+    frc = store_flush(d->store);
+    store_stats_get(d->store, &after);
+    *other += after.ops_failed - saved.ops_failed;
+    if (*other > 0 && *why == 0)
+        *why = frc ? frc : after.commit_last_err;
+    /* With thousands of devices the saves wait for the store's queue (seconds; systemd's
+     * timeout is extended meanwhile): the log says what they were and how long they took. */
+    log_info("pipeline: the stop's last scoring and saves (%d detectors, the devices' newest "
+             "predictions) took %.1f s",
+             queued, vtime_mono_s() - t0);
+    return lost;
+}
+
+/* Ends the snapshot schedule before the pipeline it saves detectors of: a scheduled copy still
+ * running is cancelled (snapshots_close, as for the POST's), so the stop does not wait for it. */
+static void stop_schedule(struct daemon *d)
+{
+    if (d->backend.snaps)
+        snapshots_close(d->backend.snaps);
+    snapsched_stop(d->backend.sched);
+    d->backend.sched = NULL;
+}
+
+/* The loop may end with the signal handles still open: they no longer keep it running, but
+ * their handlers stay installed, so a second SIGTERM, a Ctrl-C or a SIGHUP while storage
+ * flushes and detectors are saved (which can take long) is caught and has no effect. Closing
+ * them here, as vigild once did, made libuv restore the default actions: a SIGHUP then ended
+ * vigild unflushed, and so did a SIGTERM in the moment before vigild set SIG_IGN (CI saw it). */
+static void signals_release(struct daemon *d)
+{
+    if (!d->signals_on)
+        return;
+    uv_unref((uv_handle_t *)&d->sigterm);
+    uv_unref((uv_handle_t *)&d->sigint);
+    uv_unref((uv_handle_t *)&d->sighup);
+}
+
+/* Closes the signal handles (a run of the loop finishes the closes) and ignores the three
+ * signals from then on: after a stop has closed storage, or when a start fails (whose run of
+ * the loop must not call the handlers). Only a signal in the moment between libuv's restore of
+ * the default action and SIG_IGN can still end vigild, with everything already on disk. */
+void vigild__signals_close(struct daemon *d)
+{
+    if (!d->signals_on)
+        return;
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    d->signals_on = 0;
+}
+
+static void on_stream_closed(void *arg)
+{
+    struct daemon *d = arg;
+    d->stream = NULL;
+    d->backend.stream = NULL;
+    demo_kill(&d->demo); /* still running only when it outlived demo_stop's wait */
+    notify_stop(&d->notify);
+    if (d->maint_timer_on)
+        uv_close((uv_handle_t *)&d->maint_timer, NULL);
+    d->maint_timer_on = 0;
+    if (d->health_timer_on)
+        uv_close((uv_handle_t *)&d->health_timer, NULL);
+    d->health_timer_on = 0;
+    signals_release(d);
+}
+
+/* Loop thread: the demo feed has exited (or will not in time): the stream stops. */
+static void close_stream(void *arg)
+{
+    struct daemon *d = arg;
+    if (d->stream)
+        stream_shutdown(d->stream, on_stream_closed, d);
+    else
+        on_stream_closed(d);
+}
+
+void vigild__on_stop_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (d->stopping) {
+        log_warn("second signal %d while stopping; still flushing", signum);
+        return;
+    }
+    d->stopping = 1;
+    /* A snapshot asked for from now on is refused (503), and a running one cancelled: a copy of
+     * a large database must not hold the stop up beyond TimeoutStopSec=. (Before the log line,
+     * which says the stop has begun.) */
+    snapshots_close(d->backend.snaps);
+    /* So is every HTTP request from now on (503): a client that reads the log line and then
+     * sends must not find its request run (test_stop.py relies on it). */
+    api_refuse(d->api);
+    log_info("signal %d: stopping intake and flushing", signum);
+    notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: flushing accepted readings");
+    /* Flushing, waiting for training and saving every detector can outlast TimeoutStopSec=. */
+    notify_extend_start(&d->notify, "stopping: flushing accepted readings, saving detectors");
+    if (d->stream)
+        stream_set_api(d->stream, NULL);
+    /* Running handlers finish (their writes commit) and the listening socket closes. The API is
+     * stopped before storage closes so no handler can write to a closed store. (No
+     * MHD_quiesce_daemon first: with a thread pool and epoll it raced a worker's own removal of
+     * the listen socket and aborted vigild with "Failed to remove listen FD from epoll set".) */
+    api_stop(d->api);
+    d->api = NULL;
+    /* The demo feed (Ctrl-C reaches it too) sends its last lines, ends its output and reads
+     * their answers before it exits: the stream keeps serving until then, or the lines it sent
+     * as we stopped would be left unread and unacknowledged. */
+    demo_stop(&d->demo, close_stream, d);
+}
+
+/* Once the loop has run its last (a normal stop, or a failed start): stops the schedule and the
+ * pipeline, then frees the snapshots, the events hub, the store, the quota, the loop and the
+ * systemd notification, in that order. Returns 0, or 1 when the stop lost what it had to write
+ * (logged here, one error line naming it). started: the daemon ran (a stop), not a failed start,
+ * whose log must not read "stopped, but". */
+int vigild__teardown(struct daemon *d, int started)
+{
+    stop_schedule(d);
+    uint64_t other = 0;
+    int why = 0, lost = stop_pipeline(d, &other, &why);
+    snapshots_destroy(d->backend.snaps);
+    api_events_destroy(d->events); /* after the API and the pipeline, its two users */
+    int crc = store_close(d->store);
+    /* Acknowledged readings are never among the losses: a reading is acknowledged only once
+     * committed. What store_close lost was never acknowledged (its submitters were told). */
+    const char *when = started ? "stopped, but" : "after the failed start,";
+    char others[128] = "";
+    if (other > 0)
+        snprintf(others, sizeof others,
+                 "%s%llu of the pipeline's last writes (prediction blocks, events) %s lost",
+                 lost > 0 ? "; " : "", (unsigned long long)other, other == 1 ? "was" : "were");
+    if (lost > 0)
+        log_error("%s %d detector%s state could not be saved: %s; they start from their last "
+                  "saved state next time%s",
+                  when, lost, lost == 1 ? "'s" : "s'", err_str(why ? why : crc), others);
+    else if (other > 0)
+        log_error("%s %s: %s", when, others, err_str(why ? why : crc));
+    else if (crc != 0)
+        log_error("%s the store's last writes could not be committed: %s (no acknowledged "
+                  "reading is among them)",
+                  when, err_str(crc));
+    if (d->health.store != NULL)
+        health_deinit(&d->health);
+    quota_destroy(d->quota);
+    vigild__signals_close(d);
+    uv_run(&d->loop, UV_RUN_DEFAULT); /* finishes the closes, which uv_loop_close needs */
+    uv_loop_close(&d->loop);
+    notify_deinit(&d->notify);
+    return lost > 0 || other > 0 || crc != 0;
+}
