@@ -809,6 +809,9 @@ int pipeline__limit_crossing(const struct dev *d, int c, const float *mean, int 
  * k * it / 1000 ms after the newest reading, rounded down. Caller holds d->mu
  * (pipeline_predict.c). */
 int64_t pipeline__step_us(const struct dev *d);
+/* Step k's time after the newest reading at interval us (pipeline__step_us): k * us / 1000 ms,
+ * rounded down, without overflowing for any interval (pipeline_predict.c). */
+int64_t pipeline__step_ms(int64_t us, int64_t k);
 /* An interval of pipeline__step_us as the forecast's "interval_ms": an integer when it is whole
  * milliseconds, else a real (below 10 s: at most 7 significant digits, exact as printed).
  * Caller owns it (json_decref) (pipeline_predict.c). */

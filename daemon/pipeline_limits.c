@@ -311,7 +311,7 @@ static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
          * no message, the status shows the newest. */
         l->steps = k;
         l->by_trend = by_trend;
-        l->in_ms = k * us / 1000;
+        l->in_ms = pipeline__step_ms(us, k);
         l->at_ts = d->last_ts + l->in_ms;
         set_state(p, d, l, PIPE_LIM_FORECAST, side);
     }

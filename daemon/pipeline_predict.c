@@ -336,6 +336,12 @@ int64_t pipeline__step_us(const struct dev *d)
     return us > 0 ? us : 1;
 }
 
+int64_t pipeline__step_ms(int64_t us, int64_t k)
+{
+    /* k * us / 1000 without its product: us reaches 2.5e17 (readings VTIME_MAX_MS apart) */
+    return k * (us / 1000) + k * (us % 1000) / 1000;
+}
+
 json_t *pipeline__jinterval(int64_t us)
 {
     return us % 1000 == 0 ? json_integer(us / 1000) : json_real((double)us / 1000.0);
@@ -372,7 +378,7 @@ int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out
                                 json_pack("{s:o,s:o,s:o}", "mean", pipeline__jnum(m), "low",
                                           pipeline__jnum(m - b), "high", pipeline__jnum(m + b)));
         }
-        int64_t ts = d->last_ts + (k + 1) * us / 1000;
+        int64_t ts = d->last_ts + pipeline__step_ms(us, k + 1);
         json_array_append_new(steps, json_pack("{s:I,s:o,s:o}", "ts", (json_int_t)ts, "time",
                                                pipeline__jtime(ts), "values", vals));
     }
@@ -386,7 +392,7 @@ int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out
         int side, by_trend, k = pipeline__limit_crossing(d, c, mean, horizon, &side, &by_trend);
         json_t *e = json_null();
         if (k > 0) {
-            int64_t in_ms = k * us / 1000, ts = d->last_ts + in_ms;
+            int64_t in_ms = pipeline__step_ms(us, k), ts = d->last_ts + in_ms;
             e = json_pack("{s:s,s:f,s:i,s:I,s:I,s:o,s:s}", "limit", side == 0 ? "max" : "min",
                           "value", (double)(side == 0 ? d->lim_max[c] : d->lim_min[c]), "steps", k,
                           "in_ms", (json_int_t)in_ms, "at_ts", (json_int_t)ts, "at",
