@@ -442,6 +442,14 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
             m->rc = detector_copy(&m->before, d->det);
         if (m->rc == 0)
             m->rc = detector_job_apply(d->det, m->job, &m->info);
+        /* A PUT of weights while it ran took its number (pipeline_weights_put numbers after the
+         * listed versions; this one is listed at member_end): a kept decision (no swap: the
+         * PUT made it stale) is numbered after every version d keeps instead. */
+        const uint32_t top = pipeline__top_version(d);
+        if (m->rc == 0 && !m->info.swapped && m->info.version <= top && top < UINT32_MAX) {
+            m->info.version = top + 1;
+            detector_number_after(d->det, top + 1);
+        }
         if (m->rc == 0) {
             m->applied = 1;
             /* No save (periodic, or at shutdown) may store this detector before its version is

@@ -12,6 +12,10 @@
    both members get the same version. An operator's retrain of each member, asked while the
    training runs, is saved too: both members are saved as asking. An operator's retrain whose
    training is abandoned is saved as the operator's (session 47), on the member that asked.
+3. OperatorsRetrainPending (session 47): a saved detector flagged with the operator's retrain
+   alone is asked for a training at the start.
+4. PutWhileTraining (session 47's review): a PUT of weights while a retrain runs takes number
+   2; the training, stale, is recorded as 3, not as a second 2.
 
 Durations are never asserted: the log line and the versions are the behaviour.
 
@@ -150,6 +154,37 @@ class Group(StopTrain):
         self.assertIn("trainings asked for before the stop asked again", d.log()[before:])
         tops = tg.wait_newer(d, devs, first["ga"][0]["version"], "the group's new version", 600)
         self.assertEqual(tops[0], tops[1], tops)
+
+
+class PutWhileTraining(StopTrain):
+    """Review of session 47's groups5: a PUT of weights while a training runs takes the next
+    number after the listed versions (2), the number the training was given when it began;
+    that training (stale: it keeps the PUT's model) is recorded after it (3), not as a second
+    version 2 (main and the branch: [2, 2, 1] listed, [2, 1] after a restart, the PUT's kept
+    record overwritten by the training's)."""
+
+    def test_training_numbered_after_the_put(self):
+        d, dev = self.d, "put-run"
+        self.feed(dev, tg.squashed(ROWS, 0, tp.OMEGA_A, 0.01, tp.random.Random(46)), 0)
+        tp.wait_idle(d, dev, 1, timeout=600)
+        st, _, w = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(st, 200, w[:300])
+        r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
+        self.assertEqual(r.status, 202, r)
+        tp.wait_for("the retrain under way", lambda: tp.models(d, dev)["training"] or None, 120)
+        r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                   "-H", "Content-Type: application/octet-stream", stdin=w)
+        self.assertEqual(r.status, 200, r)
+        m = tp.models(d, dev)
+        # The race this needs: the training (hidden 128, 4,000 rows) still runs after the PUT.
+        self.assertTrue(m["training"], m)
+        self.assertEqual((versions(d, dev), m["serving"]["version"]), ([2, 1], 2))
+        tp.wait_for("the retrain ended", lambda: not tp.models(d, dev)["training"] or None, 600)
+        self.assertEqual(versions(d, dev), [3, 2, 1])
+        self.assertEqual(tp.models(d, dev)["serving"]["version"], 2)  # the PUT's: stale run
+        d.stop()
+        d.start()
+        self.assertEqual(versions(d, dev), [3, 2, 1])
 
 
 class OperatorsRetrainPending(tp.DaemonPerTest):
