@@ -69,13 +69,15 @@ class HeldReads(vt.DaemonTestCase):
     The flag file itself is never made (it would hold or fail the maint table's writes): only
     "<flag>.held" appears, while a page is held."""
     MODEL = "false"
+    CONF = ""  # more settings
 
     @classmethod
     def setUpClass(cls):
         tmp = vt.mkdtemp()
         cls.flag, cls.hold = os.path.join(tmp, "flag"), os.path.join(tmp, "hold")
         cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
-                            "[model]\nenabled = %s\n[http]\nthreads = 2\n" % cls.MODEL)
+                            "[model]\nenabled = %s\n[http]\nthreads = 2\n%s"
+                            % (cls.MODEL, cls.CONF))
         cls.d = vt.Vigild(config=cfg, prefix=["env", "LD_PRELOAD=" + FAILMAINT,
                                               "VIGIL_FAILMAINT_FLAG=" + cls.flag,
                                               "VIGIL_FAILMAINT_HOLD_FLAG=" + cls.hold,
@@ -154,18 +156,54 @@ class OperatorLane(HeldReads):
         self.assertEqual(sorted(st for st, _, _ in reads), [200, 200])
 
 
+class IngestBehindOperator(HeldReads):
+    """Task http4 (session 48): an operator's writes had no cap of their own, so held operator
+    writes could take every io thread the reads left and ingest waited behind them. Here two
+    devices' PUTs wait for the store's only reader connection (storage.readers = 1), which the
+    held read has: each stored the attributes, then reads the device back. On main's vigild the
+    read took one of the two io threads, a PUT the other, and the /write got no answer within
+    20 s (TimeoutError). Now reads and an operator's writes together take at most http.threads
+    of the http.threads + 1 io threads: the last one is ingest's (a third thread alone would
+    not do: the second PUT would take it)."""
+    CONF = "[storage]\nreaders = 1\n"
+
+    def test_write_while_an_operator_write_waits(self):
+        for dev in ("op-2", "op-3"):
+            self.assertEqual(self.d.write_lp("%s v=1 %d" % (dev, T), precision="ms").status, 204)
+        threads, reads = self.hold_reads(1)
+        puts = []
+        put = [threading.Thread(target=lambda dev=dev: puts.append(self.request(
+            "PUT", "/v1/devices/" + dev, b'{"site": "south"}'))) for dev in ("op-2", "op-3")]
+        for t in put:
+            t.start()
+        try:
+            wait_begun(self.d, 3, "the read and the PUTs in flight")
+            st, _, body = vt.http_request("POST", self.d.url("/write?db=db&precision=ms"),
+                                          body=b"op-2 v=2 %d" % (T + 1000), timeout=20)
+            self.assertEqual(st, 204, body)
+            # Both were still waiting: the write waited for neither.
+            self.assertTrue(os.path.exists(self.flag + ".held"))
+            self.assertEqual((reads, puts), ([], []))
+        finally:
+            self.release(threads + put)
+        self.assertEqual([st for st, _, _ in reads], [200])
+        self.assertEqual([st for st, _ in puts], [200, 200])
+        self.assertEqual(len(self.d.readings("op-2")), 2)
+
+
 class StopLiftsCap(HeldReads):
     def test_stop_runs_queued_reads_on_every_thread(self):
         threads, reads = self.hold_reads(3)
         try:
-            # Before the stop one read runs; the other thread is kept for writes.
+            # Before the stop one read runs; the other threads are kept for writes (since
+            # session 48 three io threads: http.threads + 1).
             wait_until("one io thread in the held read", lambda: io_threads_held(
                 self.d.proc.pid) == 1)
             self.d.proc.send_signal(signal.SIGTERM)
             wait_until("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
-            # No write can come now: a queued read takes the second thread (main: never).
-            wait_until("both io threads in a held read", lambda: io_threads_held(
-                self.d.proc.pid) == 2)
+            # No write can come now: the queued reads take the other threads (main: never).
+            wait_until("every io thread in a held read", lambda: io_threads_held(
+                self.d.proc.pid) == 3)
             self.assertIsNone(self.d.proc.poll())  # the stop waits for them
         finally:
             self.release(threads)
