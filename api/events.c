@@ -23,13 +23,12 @@
  * in dropped; so is one the kernel ended because its client stopped acknowledging for
  * http.dead_peer_timeout_s, ended_by_timeout): marked, its socket shut down (libmicrohttpd then
  * fails its next send and closes it, even while it waits for the client to read) and resumed if
- * suspended. A stream's messages
- * are those of its types and its ?device= (others it skips unsent, and they never cut it):
- * each stream counts its own unsent bytes (added by the publish, taken off by the reader) and
- * the publish looks at the one message leaving the ring, so the cost per message and stream is
- * the same for either filter, two comparisons (the type's bit, then the device's hash). The
- * kernel's buffers are bounded too (SO_SNDBUF, see stream_socket) so a client that stops
- * reading is found within about max_unsent bytes of events.
+ * suspended. A stream's messages are those of its types and its ?device= (others it skips
+ * unsent, and they never cut it): each stream counts its own unsent bytes (added by the publish,
+ * taken off by the reader) and the publish looks at the one message leaving the ring, so the
+ * cost per message and stream is the same for either filter, two comparisons (the type's bit,
+ * then the device's hash). The kernel's buffers are bounded too (SO_SNDBUF, see stream_socket)
+ * so a client that stops reading is found within about max_unsent bytes of events.
  *
  * A stream resuming with Last-Event-ID older than the ring missed something only if one of its
  * messages left: the hub keeps, per type, the newest SEQ that left, and the same per device for

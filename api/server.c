@@ -14,13 +14,13 @@
  * marks the request answered and resumes the connection, and the worker, called again, sends the
  * response. So a status request never waits behind another client's write. The io threads run at
  * opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on their
- * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as workers:
- * as many writes wait on one commit together as before, and one more, kept for them: reads take
- * at most opts.threads - 1 io threads and reads and an operator's writes together opts.threads
- * (io_take) until the stop: reads may wait for seconds, and neither the fleet's writes nor an
- * operator's short writes (route.c's lanes) must queue behind them, nor the fleet's writes behind
- * an operator's (a read-back waiting for a reader connection). Lock order: srv->io_mu
- * is a leaf (nothing is taken under it but libmicrohttpd's own suspend).
+ * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as
+ * workers (as many writes wait on one commit together as before) and one more, for ingest: reads
+ * take at most opts.threads - 1 io threads and reads and an operator's writes together
+ * opts.threads (io_take) until the stop: reads may wait for seconds, and neither the fleet's writes
+ * nor an operator's short writes (route.c's lanes) must queue behind them, nor the fleet's writes
+ * behind an operator's (a read-back waiting for a reader connection). Lock order: srv->io_mu is a
+ * leaf (nothing is taken under it but libmicrohttpd's own suspend).
  *
  * The stop (api_stop) answers what it has begun. It sets srv->stopping: from then on the
  * accept policy refuses new connections (closed as soon as accepted), and a request that

@@ -13,6 +13,10 @@ writes' lane too (OperatorLane; on main's vigild the device's PUT got no answer 
 and once a stop has begun no write can come, so its queued reads run on every io thread
 (StopLiftsCap; on main one at a time: the second thread never took a read).
 
+Task http4 (session 48): the io threads are http.threads + 1, and reads with an operator's
+writes take at most http.threads of them, so the last is ingest's however many operator writes
+wait (IngestBehindOperator; on main's vigild the /write got no answer within 20 s).
+
 Here the reads wait on a held SQL statement (tests/fault/failmaint.c holds the store reader's
 device list while a file exists; at most 60 s): with http.threads = 2, GET /v1/devices
 ?after=a wait (one on a thread, the others queued). No timing is asserted beyond the bounded waits."""
