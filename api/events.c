@@ -597,10 +597,15 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
  * keep-alive, http.dead_peer_timeout_s: the client stopped acknowledging, its window closed or it
  * vanished), given the calling thread's errno when libmicrohttpd called free_stream. The
  * socket's pending error says it (SO_ERROR ETIMEDOUT) unless libmicrohttpd's failed send took
- * it; then the socket is closed (TCP_CLOSE: neither a client's FIN nor libmicrohttpd's own
- * shutdown leaves it there before the close) and that send's errno, ETIMEDOUT, is still the
- * thread's when libmicrohttpd frees the response (measured with 0.9.75: nothing between the
- * send and the free callback sets errno). A client's reset leaves ECONNRESET or EPIPE instead.
+ * it; then only that send's errno, ETIMEDOUT, still the thread's when libmicrohttpd frees the
+ * response (measured with 0.9.75: nothing between the send and the free callback sets errno),
+ * says it. TCP_CLOSE alone does not: a client's reset and a full FIN exchange leave the socket
+ * there too (measured: every departed client's was), with EPIPE or ECONNRESET from the failed
+ * send. A stale ETIMEDOUT (an earlier call on the thread) would count a departure only if that
+ * stream ended with no failed call of its own and was not cut or reaped first (free_stream's
+ * !c->cut): a client leaving while libmicrohttpd sends fails that send, one leaving while the
+ * stream waits is reaped (test_deadpeer.py's PausedReader pins both, after a timeout on the
+ * same thread). TCP_INFO keeps nothing of the timeout (retransmits, probes 0 at the callback).
  * Called before the record is freed (its socket still open), without mu: it reads the socket
  * only. */
 static int ended_by_timeout(const struct api_events_client *c, int err)
