@@ -513,6 +513,40 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
     return best;
 }
 
+/* An abandoned training's operator's retrain (retrain_all), put back on the members that asked
+ * (askers[i], NULL for the others): the request is the group's g (or the device's alone), so an
+ * asker that left g while the training ran (a PUT of another group) or was deleted hands it to
+ * a member of ms still in g; none left, it is dropped with the group's training. Before session
+ * 48 it stayed on the asker: the next start retrained the group it had moved to, or nothing
+ * (a deleted device saves nothing), and never g. A device trained alone keeps it unless
+ * deleted. Training pool thread, holding no lock. */
+static void askers_back(struct member *ms, struct dev **askers, size_t n, const struct group *g)
+{
+    int handed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (askers[i]) {
+            struct dev *a = askers[i];
+            pthread_mutex_lock(&a->mu);
+            const int stays = !atomic_load_explicit(&a->deleted, memory_order_relaxed) &&
+                              (g == NULL || a->group == g);
+            if (stays)
+                a->retrain_all = 1;
+            handed |= !stays;
+            pthread_mutex_unlock(&a->mu);
+        }
+    for (size_t i = 0; handed && g && i < n; i++) {
+        struct dev *m = ms[i].d; /* NULL: a member that did not begin */
+        if (m == NULL)
+            continue;
+        pthread_mutex_lock(&m->mu);
+        if (!atomic_load_explicit(&m->deleted, memory_order_relaxed) && m->group == g) {
+            m->retrain_all = 1;
+            handed = 0;
+        }
+        pthread_mutex_unlock(&m->mu);
+    }
+}
+
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
  * A device holding an episode is left out, the asker too (its schedule asked before the episode
  * opened: the training would learn the fault and its reseed end the episode), unless a
@@ -680,12 +714,8 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         }
     /* Still the operators': saved so (BLOB_TRAIN_ALL), asked again at the next start, on the
      * members that asked (before session 47's groups5, on the lead). */
-    for (size_t i = 0; abandoned && i < n; i++)
-        if (askers[i]) {
-            pthread_mutex_lock(&askers[i]->mu);
-            askers[i]->retrain_all = 1;
-            pthread_mutex_unlock(&askers[i]->mu);
-        }
+    if (abandoned)
+        askers_back(ms, askers, n, g);
     versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])
