@@ -477,11 +477,17 @@ static void member_end(pipeline_t *p, struct member *m, int began)
     free(m->rows);
 }
 
-/* The group's lead among the n members that began (began[i]), lead being the first: the
- * member whose detector the group job copies, so the group's LSTM has its size and a member of
- * another size trains its own model (detector_job_share_batch). That is the size most members
- * were made with (ties: lead's), and of those members the one with the newest version: lead
- * when train_next's first (the newest) began, else the newest of the others, so the group's new
+/* Whether members a and b were made with the same {hidden, layers}. */
+static int same_size(const struct member *a, const struct member *b)
+{
+    return memcmp(a->size, b->size, sizeof a->size) == 0;
+}
+
+/* The group's lead among the n members that began (began[i]; lead, the first that began, is
+ * the first of them): the member whose detector the group job copies, so the group's LSTM has
+ * its size and a member of another size trains its own model (detector_job_share_batch). That
+ * is the size most members were made with (ties: the size met first, lead's when it began),
+ * and of those members the one with the newest version (ties: the first), so the group's new
  * version is numbered after every one that began (before session 47, the first that began led,
  * whatever its version). Training pool thread. */
 static size_t majority_lead(struct member *ms, const int *began, size_t n, size_t lead)
@@ -495,19 +501,18 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
             ms[i].newest = pipeline__top_version(d);
             pthread_mutex_unlock(&d->mu);
         }
+    /* In order: a member whose size more members share than best's leads, and one of best's
+     * size leads when newer. A group has few members: each counts its size's. */
     size_t best = lead, most = 0;
-    for (size_t k = 0; k < n; k++)
-        most += began[k] && memcmp(ms[k].size, ms[lead].size, sizeof ms[k].size) == 0;
     for (size_t i = 0; i < n; i++) {
-        if (!began[i] || i == lead)
+        if (!began[i])
             continue;
-        const int same = memcmp(ms[i].size, ms[best].size, sizeof ms[i].size) == 0;
         size_t c = 0;
-        for (size_t k = 0; !same && k < n; k++)
-            c += began[k] && memcmp(ms[k].size, ms[i].size, sizeof ms[k].size) == 0;
-        if (same ? ms[i].newest > ms[best].newest : c > most) {
+        for (size_t k = 0; k < n; k++)
+            c += began[k] && same_size(&ms[k], &ms[i]);
+        if (c > most || (same_size(&ms[i], &ms[best]) && ms[i].newest > ms[best].newest)) {
             best = i;
-            most = same ? most : c;
+            most = c;
         }
     }
     return best;
