@@ -18,6 +18,9 @@
 4. Session 47 (groups5): a restored detector saved before its device's newest kept version
    numbers its next one after it (it took that number again); a group's training that leaves
    out its newest member is numbered after every member that takes part (a guard: main passed).
+5. Session 48 (api3), an expected failure: a group's kept decision led by a member that is not
+   the newest has a newer member record the lead's serving number, one it keeps for its own
+   model (listed twice, overwritten in the store); found, not fixed (model/ numbers it).
 
 Python 3 standard library.
 """
@@ -428,6 +431,62 @@ class NewChannel(tp.DaemonPerTest):
             got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
             self.assertEqual([(v["version"], v["channels"]) for v in got], [(1, 3), (2, 4)])
             self.assertEqual(tp.status(d, dev)["model"]["version"], 2)
+
+
+class GroupKeepsLeadNotNewest(tp.DaemonPerTest):
+    """Session 48 (api3), found and NOT fixed: a group's training that keeps what serves (the
+    candidate validates worse) has every member serve the lead's model under the lead's serving
+    number (model/detector_calib.c share_take). When the lead is not the newest member
+    (majority_lead picks the size most members share), that number may be one a member keeps
+    for a model of its own: here x (made with model.hidden H, versions 1 linear, 2 persistence,
+    3 LSTM, serving 3) joins big1 and big2 (2 H, serving their linear version 1); their
+    training keeps version 1 (big1 and big2 record 4, not swapped), x takes the decision (the
+    lead serves a linear model, which fits any size) and records the lead's model as version 1
+    again: listed [1, 3, 2, 1], serving 1, and after a restart its own version 1 is gone
+    (overwritten in the store). The fix belongs where the number is chosen (model/, another
+    helper's this session). Marked an expected failure: it fails on main and here alike; a fix
+    makes it an unexpected success, and the marker goes."""
+    CONFIG = tp.config_text(0)
+
+    @unittest.expectedFailure
+    def test_member_keeps_its_own_numbers(self):
+        d, rng = self.d, random.Random(47)
+
+        def retrain(dev, peers):
+            t0 = max(tops(d, dev))
+            self.assertEqual(d.curl("POST", "/v1/devices/%s/model/retrain" % dev).status, 202)
+            tp.wait_for("a retrain of %s" % dev,
+                        lambda: max(tops(d, dev)) > t0 and settled(d, peers), 60)
+
+        tg.put_group(d, "x", "g1")
+        self.feed("x", tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_idle(d, "x", 1)
+        self.feed("x", tg.squashed(400, 400, tp.OMEGA_A, 0.01, rng), 400)
+        for _ in range(4):  # bounded: until a retrain swaps
+            retrain("x", ["x"])
+            if tp.models(d, "x")["serving"]["version"] > 1:
+                break
+        self.feed("x", tp.rotation(400, 800, tp.OMEGA_A, 0.01, rng), 800)
+        retrain("x", ["x"])
+        own = {v["version"]: v["created"] for v in tp.models(d, "x")["versions"]}
+        d.stop()
+        vt.write_file(d.config, tp.config_text(0, hidden=2 * tp.HIDDEN))
+        d.start()
+        bigs = ["big1", "big2"]
+        for dev in bigs:
+            tg.put_group(d, dev, "g2")
+        tg.feed_together(d, bigs, {dev: tp.rotation(400, 3 + 2 * k, tp.OMEGA_A, 0.01, rng)
+                                   for k, dev in enumerate(bigs)}, 0)
+        tp.wait_for("the bigs trained", lambda: settled(d, bigs), 60)
+        for dev in bigs:
+            tg.put_group(d, dev, "g1")
+        retrain("big1", ["x"] + bigs)
+        listed = tops(d, "x")
+        self.assertEqual(len(listed), len(set(listed)), listed)
+        d.stop()
+        d.start()
+        kept = {v["version"]: v["created"] for v in tp.models(d, "x")["versions"]}
+        self.assertEqual({v: kept.get(v) for v in own}, own)
 
 
 if __name__ == "__main__":
