@@ -362,6 +362,20 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
          * listed versions; this one is listed at member_end): a kept decision (no swap: the
          * PUT made it stale) is numbered after every version d keeps instead. */
         const uint32_t top = pipeline__top_version(d);
+        /* A group's kept decision installs what serves the lead under the lead's number
+         * (detector_job_share), which d may hold for a model of its own when the lead is not
+         * the newest (majority_lead): d keeps what it served, nothing recorded, until the
+         * group's next new version (before session 48, d's kept record was overwritten). */
+        if (m->rc == 0 && m->info.swapped && m->info.version <= top && m->before) {
+            log_info("pipeline: device '%s' keeps its version %u: the group's serving model is "
+                     "version %u, a number it keeps for another",
+                     d->name, m->before_version, m->info.version);
+            detector_destroy(d->det);
+            d->det = m->before;
+            m->before = NULL;
+            pthread_mutex_unlock(&d->mu);
+            return;
+        }
         if (m->rc == 0 && !m->info.swapped && m->info.version <= top && top < UINT32_MAX) {
             m->info.version = top + 1;
             detector_number_after(d->det, top + 1);
@@ -518,13 +532,10 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
     return best;
 }
 
-/* An abandoned training's operator's retrain (retrain_all), put back on the members that asked
- * (askers[i], NULL for the others): the request is the group's g (or the device's alone), so an
- * asker that left g while the training ran (a PUT of another group) or was deleted hands it to
- * a member of ms still in g; none left, it is dropped with the group's training. Before session
- * 48 it stayed on the asker: the next start retrained the group it had moved to, or nothing
- * (a deleted device saves nothing), and never g. A device trained alone keeps it unless
- * deleted. Training pool thread, holding no lock. */
+/* An abandoned training's operator's retrain (retrain_all) back on the members that asked
+ * (askers[i], else NULL). It is g's (or the device's alone): an asker that left g meanwhile (a
+ * PUT of another group, a DELETE) hands it to a member of ms still in g (session 48; it stayed
+ * on the asker, and g was never retrained). Training pool thread, holding no lock. */
 static void askers_back(struct member *ms, struct dev **askers, size_t n, const struct group *g)
 {
     int handed = 0;

@@ -18,9 +18,9 @@
 4. Session 47 (groups5): a restored detector saved before its device's newest kept version
    numbers its next one after it (it took that number again); a group's training that leaves
    out its newest member is numbered after every member that takes part (a guard: main passed).
-5. Session 48 (api3), an expected failure: a group's kept decision led by a member that is not
-   the newest has a newer member record the lead's serving number, one it keeps for its own
-   model (listed twice, overwritten in the store); found, not fixed (model/ numbers it).
+5. Session 48 (api3): a group's kept decision led by a member that is not the newest has a
+   newer member keep what it served instead of recording the lead's serving number, one it
+   keeps for its own model (it was listed twice, and overwritten in the store).
 
 Python 3 standard library.
 """
@@ -434,21 +434,19 @@ class NewChannel(tp.DaemonPerTest):
 
 
 class GroupKeepsLeadNotNewest(tp.DaemonPerTest):
-    """Session 48 (api3), found and NOT fixed: a group's training that keeps what serves (the
-    candidate validates worse) has every member serve the lead's model under the lead's serving
-    number (model/detector_calib.c share_take). When the lead is not the newest member
-    (majority_lead picks the size most members share), that number may be one a member keeps
-    for a model of its own: here x (made with model.hidden H, versions 1 linear, 2 persistence,
-    3 LSTM, serving 3) joins big1 and big2 (2 H, serving their linear version 1); their
-    training keeps version 1 (big1 and big2 record 4, not swapped), x takes the decision (the
-    lead serves a linear model, which fits any size) and records the lead's model as version 1
-    again: listed [1, 3, 2, 1], serving 1, and after a restart its own version 1 is gone
-    (overwritten in the store). The fix belongs where the number is chosen (model/, another
-    helper's this session). Marked an expected failure: it fails on main and here alike; a fix
-    makes it an unexpected success, and the marker goes."""
+    """Session 48 (api3): a group's training that keeps what serves (the candidate validates
+    worse) has every member serve the lead's model under the lead's serving number
+    (model/detector_calib.c share_take). When the lead is not the newest member (majority_lead
+    picks the size most members share), that number may be one a member keeps for a model of
+    its own: here x (made with model.hidden H, versions 1 linear, 2 persistence, 3 LSTM,
+    serving 3) joins big1 and big2 (2 H, serving their linear version 1); their training keeps
+    version 1 (big1 and big2 record 4, not swapped), x takes the decision (the lead serves a
+    linear model, which fits any size). main recorded the lead's model on x as version 1
+    again: listed [1, 3, 2, 1], serving 1, and after a restart x's own version 1 was gone
+    (overwritten in the store). Now x keeps what it served (3) and records nothing, until the
+    group's next new version."""
     CONFIG = tp.config_text(0)
 
-    @unittest.expectedFailure
     def test_member_keeps_its_own_numbers(self):
         d, rng = self.d, random.Random(47)
 
@@ -481,8 +479,15 @@ class GroupKeepsLeadNotNewest(tp.DaemonPerTest):
         for dev in bigs:
             tg.put_group(d, dev, "g1")
         retrain("big1", ["x"] + bigs)
+        # The situation this needs: the group kept its version 1 (no swap) and x served 3.
+        m = tp.models(d, "big1")
+        self.assertEqual((m["serving"]["version"], m["versions"][0]["version"]), (1, 4), m)
+        self.assertFalse(m["versions"][0]["swapped"], m)
         listed = tops(d, "x")
         self.assertEqual(len(listed), len(set(listed)), listed)
+        self.assertEqual((listed, tp.models(d, "x")["serving"]["version"]), ([3, 2, 1], 3))
+        self.assertIn("device 'x' keeps its version 3: the group's serving model is version 1",
+                      full_log(d))
         d.stop()
         d.start()
         kept = {v["version"]: v["created"] for v in tp.models(d, "x")["versions"]}
