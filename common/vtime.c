@@ -421,9 +421,12 @@ static const char *number_why(const char *s, double d, char *buf, size_t size)
 
 const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size)
 {
+    /* vtime_parse reads a number with strtoll, which skips leading white space: a query's '+'
+     * is one ("from=+1796000000" arrives as " 1796000000"), so the number is read after it. */
+    const char *num = s + strspn(s, " \t\n\v\f\r");
     double d;
-    if (!parses_as_rfc3339(s) && decimal_number(s, &d))
-        return number_why(s, d, buf, size);
+    if (!parses_as_rfc3339(s) && decimal_number(num, &d))
+        return number_why(num, d, buf, size);
     return rfc3339_reason(s, strlen(s), rc);
 }
 

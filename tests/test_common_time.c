@@ -118,6 +118,7 @@ static void test_time_why(void **state)
     assert_string_equal(vtime_epoch_hint(0, 0, 1733300000000999.0, buf, sizeof buf),
                         "looks like epoch microseconds: send milliseconds, e.g. 1733300000000");
 }
+
 /* A read's time parameter: one rule says number or RFC 3339 (a 'T', 't' or ':'), and a number
  * that looks like epoch seconds is refused in any form a user types it, with the milliseconds to
  * send (session 48: a fraction or an exponent got the generic message). */
@@ -132,6 +133,10 @@ static void test_parse_param(void **state)
     } refused[] = {
         {"1796000000", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
         {"+1796000000", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
+        /* A query's unencoded '+' is a space (review: it lost the seconds refusal). */
+        {" 1796000000", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
+        {" 1796000000.5", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000500"},
+        {" 1.796e9", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
         {"1796000000.123", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000123"},
         {"1796000000.123456", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000123"},
         {"1.796e9", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
