@@ -615,6 +615,8 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
             member_end(p, &ms[i], 1);
             memset(&ms[i], 0, sizeof ms[i]);
             began[i] = 0;
+            if (lead == i) /* the next that begins leads (else a lone one locked NULL's mu) */
+                lead = n;
             continue;
         }
         ok++;

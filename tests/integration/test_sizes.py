@@ -20,7 +20,9 @@
    out its newest member is numbered after every member that takes part (a guard: main passed).
 5. Session 48 (api3): a group's kept decision led by a member that is not the newest has a
    newer member keep what it served instead of recording the lead's serving number, one it
-   keeps for its own model (it was listed twice, and overwritten in the store).
+   keeps for its own model (it was listed twice, and overwritten in the store). Its review: a
+   group training whose first member's window is too short, with one other member, trains the
+   other (vigild died of a segmentation fault).
 
 Python 3 standard library.
 """
@@ -30,6 +32,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -492,6 +495,36 @@ class GroupKeepsLeadNotNewest(tp.DaemonPerTest):
         d.start()
         kept = {v["version"]: v["created"] for v in tp.models(d, "x")["versions"]}
         self.assertEqual({v: kept.get(v) for v in own}, own)
+
+
+class GroupFirstWindowShort(tp.DaemonPerTest):
+    """Review of session 48's api3: a group's training whose first member (ma, first to join)
+    begins but whose window is then too short (its readings fall in a maintenance period added
+    after they were scored: the window skips them), with one other member that begins (mb).
+    train_set kept ma, zeroed, as the lead (majority_lead, which would have chosen another,
+    runs for two or more) and locked its NULL device: vigild died of a segmentation fault
+    (main too, found reading majority_lead's change). Now mb leads and trains; ma keeps its
+    version."""
+    CONFIG = tp.config_text(0)
+
+    def test_the_member_that_begins_leads(self):
+        d, rng, devs = self.d, random.Random(3), ["ma", "mb"]
+        for dev in devs:
+            tg.put_group(d, dev, "gw")
+        # Ahead of vigild's clock, so that a period added now (its until after now) covers them.
+        t0 = (int(time.time()) + 600) * 1000
+        tg.feed_together(d, devs, {dev: tp.rotation(400, 3 * k, tp.OMEGA_A, 0.01, rng)
+                                   for k, dev in enumerate(devs)}, 0, t0=t0)
+        tp.wait_for("the group trained", lambda: settled(d, devs), 60)
+        self.assertEqual({dev: tops(d, dev) for dev in devs}, {"ma": [1], "mb": [1]})
+        st, _, body = tp.req(d, "POST", "/v1/devices/ma/maintenance",
+                             {"from": t0 - 1000, "until": t0 + 390 * 1000, "note": "window"})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(d.curl("POST", "/v1/devices/ma/model/retrain").status, 202)
+        tp.wait_for("mb's new version",
+                    lambda: settled(d, devs) if tops(d, "mb")[0] > 1 else None, 60)
+        self.assertEqual(tops(d, "ma"), [1])
+        self.assertEqual(tops(d, "mb"), [2, 1])
 
 
 if __name__ == "__main__":
