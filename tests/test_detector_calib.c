@@ -139,13 +139,12 @@ static void test_group_share(void **unused)
     free(b);
 }
 
-/* Open (review of session 48's api3, not fixed): share_take decides whether a member already
- * serves the group's model by its serving version number alone. A member trained alone (its
- * own version 1) that joins a group serving the group's version 1 therefore keeps its own
- * model when the group's training keeps what serves, and records the group's kept decision as
- * if it served the group's model. This test pins that behaviour down (db's forecast stays its
- * own, not the lead's); whoever fixes it (docs/reliability.md, session 48) turns the last
- * assertions round. Linear models only: deterministic, and the group's candidate, fit on the
+/* Review of session 48's api3, fixed by task versions7: share_take decided whether a member
+ * already serves the group's model by its serving version number alone. A member trained alone
+ * (its own version 1) that joins a group serving the group's version 1 kept its own model when
+ * the group's training kept what serves, and recorded the group's kept decision as if it served
+ * the group's model. Now it installs the group's model (db forecasts as the lead does) under a
+ * number of its own, 2, after its version 1. Linear models only: deterministic, and the group's candidate, fit on the
  * window the lead's serving model was fit on, costs the same and is kept. */
 static void test_group_share_same_number_other_model(void **unused)
 {
@@ -203,13 +202,13 @@ static void test_group_share_same_number_other_model(void **unused)
     assert_int_equal(ic.swapped, 1);
     assert_int_equal(ic.version, 1); /* installed under the group's serving number */
     assert_int_equal(ia.swapped, 0); /* the situation this needs: the group kept version 1 */
-    assert_int_equal(ia.version, ib.version);
     /* The same rows into both, then each one's forecast: the same model forecasts the same. */
     for (int t = n - 50; t < n; t++) {
         assert_int_equal(detector_step(da, a + (size_t)C * t, NULL, &r), 0);
-        assert_int_equal(detector_step(db, a + (size_t)C * t, NULL, &r), 0);
         assert_int_equal(detector_step(dc, a + (size_t)C * t, NULL, &r), 0);
+        assert_int_equal(detector_step(db, a + (size_t)C * t, NULL, &r), 0);
     }
+    assert_int_equal(r.version, 2); /* db's serving number: its own, after its version 1 */
     float fa[4], fb[4], fc[4], band[4];
     assert_int_equal(detector_forecast(da, fa, band, 1), 0);
     assert_int_equal(detector_forecast(db, fb, band, 1), 0);
@@ -217,9 +216,11 @@ static void test_group_share_same_number_other_model(void **unused)
     print_message("kept group version %u: db swapped %d, forecasts lead %.4f db %.4f dc %.4f\n",
                   ia.version, ib.swapped, (double)fa[0], (double)fb[0], (double)fc[0]);
     assert_memory_equal(fa, fc, sizeof fa); /* the control: the group's model forecasts so */
-    /* The open bug: db did not install the group's model (swapped 0, its own forecast). */
-    assert_int_equal(ib.swapped, 0);
-    assert_true(memcmp(fa, fb, sizeof fa) != 0);
+    /* db serves its own version 1, not the group's model: it installs the group's under a
+     * number of its own, after its newest (main: swapped 0, its own forecast, version 1). */
+    assert_int_equal(ib.swapped, 1);
+    assert_int_equal(ib.version, 2);
+    assert_memory_equal(fa, fb, sizeof fa);
     detector_job_destroy(g);
     detector_job_destroy(ja);
     detector_job_destroy(jb);
