@@ -427,13 +427,15 @@ static int share_take(detector_job_t *j, const detector_job_t *g)
     j->window = sw ? g->window : g->s_window;
     j->kind = kind;
     /* A member that does not serve the group's model (it just joined) installs it, under the
-     * group's number unless that number is below the member's next (one it may keep for a
-     * model of its own, as a member trained alone keeps its version 1): then under its next.
-     * The decision is recorded under the group candidate's own number unless the member
-     * installs something (the group's swap, or what serves the group for a member that just
-     * joined): a kept model must not be recorded again under the version that serves. */
+     * group's number unless the group kept a number below the member's next (one it may keep
+     * for a model of its own, as a member trained alone keeps its version 1): then under its
+     * next. A swap keeps the group's new number (the pipeline numbers it after every member's
+     * newest), so that the members' records of it share it. The decision is recorded under
+     * the group candidate's own number unless the member installs something (the group's
+     * swap, or what serves the group for a member that just joined): a kept model must not be
+     * recorded again under the version that serves. */
     j->swap = sw || !serves;
-    j->install = version >= own ? version : own;
+    j->install = sw || version >= own ? version : own;
     j->version = j->swap ? j->install : g->version;
     memcpy(j->cost, g->cost, sizeof j->cost);
     j->tres = g->tres;

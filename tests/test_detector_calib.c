@@ -224,6 +224,28 @@ static void test_group_share_same_number_other_model(void **unused)
     detector_job_destroy(g);
     detector_job_destroy(ja);
     detector_job_destroy(jb);
+    /* The group keeps version 1 again: db, serving the group's model under its own number 2,
+     * records the kept decision (3, as da) and installs nothing again. */
+    assert_int_equal(detector_job_create(&g, da), 0);
+    assert_int_equal(detector_job_set_pooled(g, a, lens, 1), 0);
+    assert_int_equal(detector_job_create(&ja, da), 0);
+    assert_int_equal(detector_job_create(&jb, db), 0);
+    assert_int_equal(detector_job_set_data(ja, a, n), 0);
+    assert_int_equal(detector_job_set_data(jb, b, n), 0);
+    assert_int_equal(detector_job_run(g), 0);
+    assert_int_equal(detector_job_share(ja, g), 0);
+    assert_int_equal(detector_job_share(jb, g), 0);
+    assert_int_equal(detector_job_apply(da, ja, &ia), 0);
+    assert_int_equal(detector_job_apply(db, jb, &ib), 0);
+    assert_int_equal(ia.swapped, 0);
+    assert_int_equal(ib.swapped, 0);
+    assert_int_equal(ib.version, 3);
+    assert_int_equal(ia.version, 3);
+    assert_int_equal(detector_step(db, a + (size_t)C * (n - 1), NULL, &r), 0);
+    assert_int_equal(r.version, 2);
+    detector_job_destroy(g);
+    detector_job_destroy(ja);
+    detector_job_destroy(jb);
     detector_job_destroy(jc);
     detector_destroy(da);
     detector_destroy(db);
