@@ -24,6 +24,29 @@
 /* Group training: one job on two members' pooled windows decides; each member's job shares
  * that decision. Both then serve the same version and the same weights, but each keeps its
  * own error scales: the same error scores lower on the noisier member. */
+/* One group training of da (the lead, on pool's nseg windows) and db, each member's job on its
+ * own rows (a, b: n each), every job applied and released: ia and ib say what each recorded. */
+static void group_round(detector_t *da, detector_t *db, const float *pool, const int *lens,
+                        int nseg, const float *a, const float *b, int n,
+                        struct detector_train_info *ia, struct detector_train_info *ib)
+{
+    detector_job_t *g, *ja, *jb;
+    assert_int_equal(detector_job_create(&g, da), 0);
+    assert_int_equal(detector_job_set_pooled(g, pool, lens, nseg), 0);
+    assert_int_equal(detector_job_create(&ja, da), 0);
+    assert_int_equal(detector_job_create(&jb, db), 0);
+    assert_int_equal(detector_job_set_data(ja, a, n), 0);
+    assert_int_equal(detector_job_set_data(jb, b, n), 0);
+    assert_int_equal(detector_job_run(g), 0);
+    assert_int_equal(detector_job_share(ja, g), 0);
+    assert_int_equal(detector_job_share(jb, g), 0);
+    assert_int_equal(detector_job_apply(da, ja, ia), 0);
+    assert_int_equal(detector_job_apply(db, jb, ib), 0);
+    detector_job_destroy(g);
+    detector_job_destroy(ja);
+    detector_job_destroy(jb);
+}
+
 static void test_group_share(void **unused)
 {
     const int n = 1200, C = 4;
@@ -105,18 +128,8 @@ static void test_group_share(void **unused)
      * recorded under the serving version would duplicate it in the history), and serves the
      * new version only if it was swapped in. */
     for (int round = 0; round < 2; round++) {
-        assert_int_equal(detector_job_create(&g, da), 0);
-        assert_int_equal(detector_job_set_pooled(g, pool, lens, 2), 0);
-        assert_int_equal(detector_job_create(&ja, da), 0);
-        assert_int_equal(detector_job_create(&jb, db), 0);
-        assert_int_equal(detector_job_set_data(ja, a, n), 0);
-        assert_int_equal(detector_job_set_data(jb, b, n), 0);
-        assert_int_equal(detector_job_run(g), 0);
-        assert_int_equal(detector_job_share(ja, g), 0);
-        assert_int_equal(detector_job_share(jb, g), 0);
         struct detector_train_info ia2, ib2;
-        assert_int_equal(detector_job_apply(da, ja, &ia2), 0);
-        assert_int_equal(detector_job_apply(db, jb, &ib2), 0);
+        group_round(da, db, pool, lens, 2, a, b, n, &ia2, &ib2);
         print_message("group round %d: version %u swapped %d (serving %u)\n", round + 2,
                       ia2.version, ia2.swapped, ia.version);
         assert_true(ia2.version > ia.version);
@@ -128,9 +141,6 @@ static void test_group_share(void **unused)
         assert_int_equal(rb.version, ra.version);
         if (ia2.swapped)
             ia = ia2;
-        detector_job_destroy(g);
-        detector_job_destroy(ja);
-        detector_job_destroy(jb);
     }
     detector_destroy(da);
     detector_destroy(db);
@@ -226,26 +236,13 @@ static void test_group_share_same_number_other_model(void **unused)
     detector_job_destroy(jb);
     /* The group keeps version 1 again: db, serving the group's model under its own number 2,
      * records the kept decision (3, as da) and installs nothing again. */
-    assert_int_equal(detector_job_create(&g, da), 0);
-    assert_int_equal(detector_job_set_pooled(g, a, lens, 1), 0);
-    assert_int_equal(detector_job_create(&ja, da), 0);
-    assert_int_equal(detector_job_create(&jb, db), 0);
-    assert_int_equal(detector_job_set_data(ja, a, n), 0);
-    assert_int_equal(detector_job_set_data(jb, b, n), 0);
-    assert_int_equal(detector_job_run(g), 0);
-    assert_int_equal(detector_job_share(ja, g), 0);
-    assert_int_equal(detector_job_share(jb, g), 0);
-    assert_int_equal(detector_job_apply(da, ja, &ia), 0);
-    assert_int_equal(detector_job_apply(db, jb, &ib), 0);
+    group_round(da, db, a, lens, 1, a, b, n, &ia, &ib);
     assert_int_equal(ia.swapped, 0);
     assert_int_equal(ib.swapped, 0);
     assert_int_equal(ib.version, 3);
     assert_int_equal(ia.version, 3);
     assert_int_equal(detector_step(db, a + (size_t)C * (n - 1), NULL, &r), 0);
     assert_int_equal(r.version, 2);
-    detector_job_destroy(g);
-    detector_job_destroy(ja);
-    detector_job_destroy(jb);
     detector_job_destroy(jc);
     detector_destroy(da);
     detector_destroy(db);
