@@ -268,6 +268,11 @@ struct detector {
     float dk_peak;
     int dk_left;
 
+    /* trip_level (detector_score.c): 1 when the last reading was reported in state anomaly by
+     * the trip alone (the state machine's state, det_state, not anomaly), so the next reading
+     * ends that one-reading episode with a reason. Saved (format 48). */
+    int tripped;
+
     /* onset_rhythm (detector_onset.c, rhythm_note): the reading counts (n_seen) of the last
      * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed
      * leaves them). Saved only when onset_rhythm is set (format 33). rhythm_time: rh_ts their

@@ -693,6 +693,15 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         by_op = 1;
         otop = far_top;
     }
+    /* trip_level (docs/detection.md, seventy-ninth round): a reading whose reported score is at
+     * least trip_level is an alarm at once, without confirm's second reading or open_median's
+     * guard. A plant's trip-level alarm has no on-delay: an on-delay keeps a nuisance alarm
+     * quiet, and an onset ranked far beyond everything the device has shown since its
+     * training, after a quiet, is not one. Only the reported state takes it (below): the state
+     * machine and everything it feeds (the long window's freeze, the burst memory, the decay's
+     * rules) go on as without it, so the reported scores are the same. */
+    const int trip = cfg->trip_level > 0.0f && st != DET_ANOMALY && score >= cfg->trip_level &&
+                     !opens && !by_opin && !by_far;
     /* hold_decay: in the err_short readings after an episode it ended, nothing opens while the
      * decay goes on (no new peak, the value still back that far): the operating point, the step
      * test and the short mean still hold the spike the episode was, and would reopen it on its
@@ -815,6 +824,17 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     d->prev_raw = raw;
     res->score = score;
     res->threshold = cfg->alarm_level;
-    res->state = st;
-    res->is_anomaly = st == DET_ANOMALY;
+    /* The trip: the reading alone in state anomaly, opened as the error's. The reading after
+     * it ends that episode cleared unless it trips again or the state machine opens (then the
+     * episode goes on, not opened again); d->tripped remembers it across a save. */
+    const int was_trip = d->tripped;
+    d->tripped = trip && st != DET_ANOMALY;
+    res->state = d->tripped ? DET_ANOMALY : st;
+    if (d->tripped && !was_trip)
+        res->opened_by = DET_OPEN_ERROR;
+    else if (was_trip && res->state == DET_ANOMALY)
+        res->opened_by = DET_OPEN_NONE;
+    else if (was_trip)
+        res->ended_by = DET_END_CLEARED; /* the state machine ended nothing: it was not open */
+    res->is_anomaly = res->state == DET_ANOMALY;
 }
