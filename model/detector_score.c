@@ -699,9 +699,12 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * quiet, and an onset ranked far beyond everything the device has shown since its
      * training, after a quiet, is not one. Only the reported state takes it (below): the state
      * machine and everything it feeds (the long window's freeze, the burst memory, the decay's
-     * rules) go on as without it, so the reported scores are the same. */
+     * rules) go on as without it, so the reported scores are the same. Only the error's own
+     * onsets trip (its likelihood at score_level): mean_far's rank raises the score of a short
+     * mean beyond the device's values without the error, and opens nothing by design (healthy
+     * simulated pumps meeting a new speed after the daemon's first training: session 47). */
     const int trip = cfg->trip_level > 0.0f && st != DET_ANOMALY && score >= cfg->trip_level &&
-                     !opens && !by_opin && !by_far;
+                     lik >= red && !opens && !by_opin && !by_far;
     /* hold_decay: in the err_short readings after an episode it ended, nothing opens while the
      * decay goes on (no new peak, the value still back that far): the operating point, the step
      * test and the short mean still hold the spike the episode was, and would reopen it on its
