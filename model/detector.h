@@ -618,8 +618,8 @@ struct detector_config {
                         0, with which both rules wait. No state. 1 by default
                         (docs/detection.md, "Sixty-eighth round"); 0: off */
     /* Added in format 48 (formats 1-47 load with trip_level 0: as they ran). */
-    float trip_level; /* [0, 1]: a reading scored at least this is in state anomaly alone (opened
-                         by error, ended cleared), the state machine untouched. 0.8; 0: off */
+    float trip_level; /* [0, 1]: an error's onset scored at least this is in state anomaly alone
+                         (opened by error, ended cleared), the machine untouched. 0.8; 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
