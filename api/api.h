@@ -333,6 +333,8 @@ typedef struct api_opts {
     size_t max_header;      /* bound on the request line and headers (431 or 414 past it);
                                libmicrohttpd's memory per connection is twice it */
     unsigned timeout_s;     /* idle connection timeout */
+    unsigned dead_peer_s;   /* a connection whose peer is silent this long (no answer to TCP
+                               keep-alive probes or sent data) ends; 0: the system's defaults */
     size_t max_query_limit; /* most points one readings query returns */
     size_t max_scan_points; /* most points one page of readings in buckets (step=) reads */
     size_t max_attrs;       /* bytes of a device's attributes as stored (compact JSON); else 413 */

@@ -101,7 +101,7 @@ struct api_server {
     pthread_cond_t io_done; /* a job ended (its connection resumed) */
     struct api_request *io_head, *io_tail;
     int io_running; /* jobs taken by a thread and not yet resumed */
-    int io_others;  /* of those, the ones not of an ingest route (at most io_take's cap) */
+    int io_others;  /* of those, the reads (not of the write lane: at most io_take's cap) */
     int io_closing; /* api_stop started: requests run on the worker as before */
     int io_stop;    /* the threads exit once the queue is empty */
     int nio;        /* threads started */
@@ -197,6 +197,7 @@ typedef struct api_request {
      * the worker then only sends the response. */
     atomic_int io_answered;
     struct api_request *io_next; /* in the server's io queue; guarded by io_mu */
+    int io_write; /* of the write lane (api__request_write_lane), set before it is queued */
     /* GET /v1/events: the stream its handler registered, until api__events_response hands it
      * to the response (NULL: not a stream). */
     struct api_events_client *stream;
@@ -274,9 +275,10 @@ enum api_route api__route_of(api_request_t *r, const char *url);
 int api__route_takes_body(enum api_route route);
 /* Whether the route's handler runs on an http-io thread (it blocks: ingest, database reads). */
 int api__route_io(enum api_route route);
-/* Whether route is an ingest route (/write, /api/v2/write, POST /v1/readings): one commit's
- * wait, which server.c's io threads always keep a thread for. */
-int api__route_ingest(enum api_route route);
+/* Whether r takes the http-io threads' write lane: an ingest route (/write, /api/v2/write,
+ * POST /v1/readings) or an operator's short write (route.c says which), one commit's wait, which
+ * server.c's io threads always keep a thread for; else it is a read, which may wait long. */
+int api__request_write_lane(const api_request_t *r);
 /* Runs the request's handler (the body's errors first: too large, out of memory); there is
  * always an answer after it. */
 void api__handle(api_request_t *r);

@@ -173,12 +173,13 @@ static void ping(api_request_t *r)
 
 /* Each route's handler, the methods it takes, and whether it runs on an http-io thread (io: it
  * waits for the disk; see the file comment; IO_INGEST: an ingest route, which server.c's io
- * threads never leave waiting behind reads). HEAD is taken wherever GET is (libmicrohttpd sends
- * the headers only) and OPTIONS everywhere (204 with Allow). allow is the CORS preflight's list
- * (the methods a script may use); allow_hdr the full Allow header of a 405 or an OPTIONS answer.
- * params lists the query parameters a /v1 route takes: any other, or one given twice, is a 400,
- * so a misspelt "form=" or a second "limit=" is never silently ignored. NULL: not checked (the
- * operational and InfluxDB routes, whose clients send parameters vigild has no use for). */
+ * threads never leave waiting behind reads, as api__request_write_lane's operator writes). HEAD is
+ * taken wherever GET is (libmicrohttpd sends the headers only) and OPTIONS everywhere (204 with
+ * Allow). allow is the CORS preflight's list (the methods a script may use); allow_hdr the full
+ * Allow header of a 405 or an OPTIONS answer. params lists the query parameters a /v1 route takes:
+ * any other, or one given twice, is a 400, so a misspelt "form=" or a second "limit=" is never
+ * silently ignored. NULL: not checked (the operational and InfluxDB routes, whose clients send
+ * parameters vigild has no use for). */
 enum { IO_DISK = 1, IO_INGEST = 2 };
 
 static const char *const no_params[] = {NULL};
@@ -346,7 +347,27 @@ int api__route_io(enum api_route route)
     return routes[route].io != 0;
 }
 
-int api__route_ingest(enum api_route route)
+/* The write lane (api_int.h): ingest, and an operator's short writes. Those wait for the
+ * storage writer (a commit, as a write's batch does) or a device's model, never for a long read:
+ * a device's PUT (its attributes) and DELETE (its rows, one writer job), a maintenance period's
+ * POST and DELETE, an acceptance, a rollback (one version's row read by key, then swapped in)
+ * and new weights (a PUT: parsed, checked and stored). So an operator's action is not queued
+ * behind Grafana's reads, each of which may wait up to http.query_timeout. Not a snapshot: its
+ * copy of the database takes as long as the database is large. Their GETs are reads. */
+int api__request_write_lane(const api_request_t *r)
 {
-    return routes[route].io == IO_INGEST;
+    if (routes[r->route].io == IO_INGEST)
+        return 1;
+    if (api__is_get(r))
+        return 0;
+    switch (r->route) {
+    case ROUTE_DEVICE:
+    case ROUTE_MAINT:
+    case ROUTE_ACCEPT:
+    case ROUTE_ROLLBACK:
+    case ROUTE_WEIGHTS:
+        return 1;
+    default:
+        return 0;
+    }
 }

@@ -15,10 +15,10 @@
  * response. So a status request never waits behind another client's write. The io threads run at
  * opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on their
  * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as workers:
- * as many writes wait on one commit together as before. Requests other than ingest's take at
- * most nio - 1 io threads (io_take): reads may wait for seconds, and the fleet's writes must not
- * queue behind them. Lock order: srv->io_mu is a leaf (nothing is taken under it but
- * libmicrohttpd's own suspend).
+ * as many writes wait on one commit together as before. Reads take at most nio - 1 io threads
+ * (io_take) until the stop: they may wait for seconds, and neither the fleet's writes nor an
+ * operator's short writes (the write lane, route.c) must queue behind them. Lock order: srv->io_mu
+ * is a leaf (nothing is taken under it but libmicrohttpd's own suspend).
  *
  * The stop (api_stop) answers what it has begun. It sets srv->stopping: from then on the
  * accept policy refuses new connections (closed as soon as accepted), and a request that
@@ -47,12 +47,14 @@
  * percent-decodes each path segment on its own). HEAD runs a route's GET (libmicrohttpd drops
  * the body). */
 #include "api_int.h"
+#include "deadpeer.h"
 #include "err.h"
 #include "log.h"
 #include "nice.h"
 #include "vtime.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -93,6 +95,7 @@ void api_opts_default(api_opts_t *o)
     o->max_conns_ip = 256;
     o->max_header = 32768;
     o->timeout_s = 60;
+    o->dead_peer_s = 60;
     o->max_query_limit = 100000;
     o->max_scan_points = 4000000;
     o->max_attrs = 65536;
@@ -126,6 +129,7 @@ static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
  * handler (the only place libmicrohttpd allows a suspend). */
 static int io_submit(struct api_server *srv, api_request_t *r)
 {
+    r->io_write = api__request_write_lane(r);
     pthread_mutex_lock(&srv->io_mu);
     if (srv->io_closing || srv->nio == 0) {
         pthread_mutex_unlock(&srv->io_mu);
@@ -144,24 +148,26 @@ static int io_submit(struct api_server *srv, api_request_t *r)
     return 1;
 }
 
-/* The first queued request an io thread may take, unlinked from the queue, or NULL. An ingest
- * request is always taken; any other only while fewer than nio - 1 others run (nio 1: one), so
- * reads that wait (a /query up to http.query_timeout, a read meeting the store's reload, a
- * snapshot's copy) never hold every io thread while the writes of the fleet queue behind them:
- * one thread is kept for ingest, whose job is one commit's wait. The others keep their order.
+/* The first queued request an io thread may take, unlinked from the queue, or NULL. A request
+ * of the write lane (ingest, an operator's short write: route.c's api__request_write_lane) is
+ * always taken; a read only while fewer than nio - 1 reads run (nio 1: one), so reads that wait
+ * (a /query up to http.query_timeout, a read meeting the store's reload, a snapshot's copy)
+ * never hold every io thread while the writes of the fleet queue behind them: one thread is
+ * kept for the writes, whose job is one commit's wait. The reads keep their order. Once the
+ * stop closes the queue (io_closing) no write can come (io_submit runs them on the worker), so
+ * the cap is lifted: the stop waits for its queued reads on every thread, as before the lanes.
  * io_mu held. */
 static api_request_t *io_take(struct api_server *srv)
 {
     int others_max = srv->nio > 1 ? srv->nio - 1 : 1;
     for (api_request_t **pp = &srv->io_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->io_next) {
         api_request_t *r = *pp;
-        int ingest = api__route_ingest(r->route);
-        if (!ingest && srv->io_others >= others_max)
+        if (!r->io_write && srv->io_others >= others_max && !srv->io_closing)
             continue;
         *pp = r->io_next;
         if (srv->io_tail == r)
             srv->io_tail = prev;
-        srv->io_others += !ingest;
+        srv->io_others += !r->io_write;
         return r;
     }
     return NULL;
@@ -178,7 +184,7 @@ static void *io_main(void *arg)
             pthread_cond_wait(&srv->io_cv, &srv->io_mu);
         if (r == NULL)
             break;
-        int other = !api__route_ingest(r->route);
+        int other = !r->io_write;
         srv->io_running++;
         pthread_mutex_unlock(&srv->io_mu);
         api__handle(r);
@@ -203,6 +209,7 @@ static void io_close(struct api_server *srv)
 {
     pthread_mutex_lock(&srv->io_mu);
     srv->io_closing = 1;
+    pthread_cond_broadcast(&srv->io_cv); /* reads io_take passed over may be taken now */
     while (srv->io_head || srv->io_running)
         pthread_cond_wait(&srv->io_done, &srv->io_mu);
     pthread_mutex_unlock(&srv->io_mu);
@@ -442,6 +449,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         atomic_fetch_sub(&srv->inflight, 1); /* answered: what api_stop waits for */
 }
 
+/* libmicrohttpd's connection start and close: a connection starting gets the dead-peer options
+ * (http.dead_peer_timeout_s, common/deadpeer.h), so a client that vanished without a FIN or
+ * reset frees its event stream and its connection slot within that time, not when TCP gives up
+ * (15 minutes of retransmitting a stream's keep-alives; an idle keep-alive connection is closed
+ * by http.timeout_s anyway). Refused options are a debug line: the connection is served as
+ * before. Worker thread. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    const struct api_server *srv = cls;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED || srv->opts.dead_peer_s == 0)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL || deadpeer_set(ci->connect_fd, srv->opts.dead_peer_s) != 0)
+        log_debug("http: dead-peer options refused on a connection: %s", strerror(errno));
+}
+
 /* libmicrohttpd's accept policy: every connection until the stop begins, none after. Any
  * thread. */
 static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
@@ -643,8 +668,8 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_HEAD_POOL_FACTOR * opts->max_header,
         MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
+        srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+        unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     atomic_store(&srv->starting, 0);
     if (srv->mhd == NULL) {
         io_join(srv);

@@ -58,6 +58,7 @@ static const struct setting settings[] = {
     S("http", "max_connections_per_ip", K_INT, max_connections_per_ip, 0, 100000),
     S("http", "max_header_bytes", K_SIZE, max_header_bytes, 4096, 1 << 20),
     S("http", "timeout_s", K_INT, http_timeout_s, 1, 3600),
+    S("http", "dead_peer_timeout_s", K_INT, http_dead_peer_s, 0, 86400),
     S("http", "health_stall_s", K_INT, health_stall_s, 1, 86400),
     S("http", "max_query_points", K_SIZE, max_query_points, 1, 10000000),
     S("http", "max_scan_points", K_SIZE, max_scan_points, 1, 1000000000),
@@ -83,6 +84,7 @@ static const struct setting settings[] = {
     S("stream", "listen", K_LISTEN, stream_listen, 0, 0),
     S("stream", "max_line_bytes", K_SIZE, max_line_bytes, 256, 16 << 20),
     S("stream", "max_connections", K_INT, stream_max_connections, 1, 100000),
+    S("stream", "dead_peer_timeout_s", K_INT, stream_dead_peer_s, 0, 86400),
     S("influx", "device_tag", K_STR, device_tag, 1, 0),
     S("storage", "sync", K_BOOL_SYNC, sync_full, 0, 0),
     S("storage", "queue_max_readings", K_SIZE, queue_max_readings, 1000, 1000000000),
@@ -140,6 +142,7 @@ void config_default(config_t *c)
     c->max_connections_per_ip = 256;
     c->max_header_bytes = 32768;
     c->http_timeout_s = 60;
+    c->http_dead_peer_s = c->stream_dead_peer_s = 60;
     c->health_stall_s = 60;
     c->max_query_points = 100000;
     c->metrics_max_devices = 1000;

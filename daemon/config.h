@@ -23,6 +23,7 @@ typedef struct config {
     unsigned max_connections_per_ip;
     size_t max_header_bytes;
     unsigned http_timeout_s;
+    unsigned http_dead_peer_s; /* an accepted socket's peer silent this long: closed (0: off) */
     /* /healthz goes 503 when work waits for the storage writer and no transaction finished for
      * this many seconds, and for this many seconds after a failed transaction while none commits
      * (without a systemd watchdog; with one, the watchdog's bound). */
@@ -53,6 +54,7 @@ typedef struct config {
     char stream_listen[128];
     size_t max_line_bytes;
     unsigned stream_max_connections;
+    unsigned stream_dead_peer_s; /* as http_dead_peer_s, for the stream socket's connections */
     /* [influx] */
     char device_tag[64];
     /* [storage] */

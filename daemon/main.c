@@ -598,6 +598,7 @@ int main(int argc, char **argv)
     ao.max_conns_ip = d.cfg.max_connections_per_ip;
     ao.max_header = d.cfg.max_header_bytes;
     ao.timeout_s = d.cfg.http_timeout_s;
+    ao.dead_peer_s = d.cfg.http_dead_peer_s;
     ao.max_query_limit = d.cfg.max_query_points;
     ao.max_scan_points = d.cfg.max_scan_points;
     ao.max_attrs = d.cfg.max_attrs_bytes;
@@ -612,6 +613,7 @@ int main(int argc, char **argv)
         stream_opts_t sto = {.listen = d.cfg.stream_listen,
                              .max_line = d.cfg.max_line_bytes,
                              .max_conns = d.cfg.stream_max_connections,
+                             .dead_peer_s = d.cfg.stream_dead_peer_s,
                              .device_tag = d.cfg.device_tag,
                              .admit = be.admit,
                              .admit_ctx = be.ctx,

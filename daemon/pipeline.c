@@ -321,11 +321,20 @@ int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_tr
     return rc;
 }
 
+uint32_t pipeline__top_version(const struct dev *d)
+{
+    uint32_t top = d->ver_floor;
+    for (size_t i = 0; i < d->nversions; i++)
+        top = d->versions[i].version > top ? d->versions[i].version : top;
+    return top;
+}
+
 void pipeline__version_add(pipeline_t *p, struct dev *d, struct version *v)
 {
     /* Room: at most o.versions + 1 are kept (the trim below), the array holds 2 more. */
     d->versions[d->nversions++] = *v;
     v->info_json = NULL;
+    atomic_store_explicit(&d->peek_todo, 1, memory_order_release);
     pipeline__versions_trim(p, d);
 }
 

@@ -340,6 +340,11 @@ struct dev {
      * o.versions + 2). */
     struct version *versions;
     size_t nversions;
+    /* 1 when a version was appended since the last listing's peek (versions_peek,
+     * pipeline_query.c): set under mu where one is appended, cleared under mu by the peek,
+     * read without mu by a listing, so that one whose records were all peeked takes no lock
+     * and allocates nothing for the peek. */
+    atomic_int peek_todo;
     uint32_t serving_version;
     /* The highest version number stored for d when its saved detector was not restored (lost or
      * unusable: its kept versions are listed all the same); a detector made for d numbers its
@@ -592,6 +597,10 @@ int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_tr
 /* Adds v to d's history, taking its info_json (v->info_json NULL after), and drops the oldest
  * beyond o.versions (pipeline__versions_trim). Caller holds d->mu. */
 void pipeline__version_add(pipeline_t *p, struct dev *d, struct version *v);
+/* The highest version number d keeps: of its listed versions and ver_floor (0: none). A
+ * detector of d numbers its new versions after it (detector_number_after), as does a group's
+ * training after that of every member taking part. Caller holds d->mu (pipeline.c). */
+uint32_t pipeline__top_version(const struct dev *d);
 
 /* The status follows the swap (pipeline__serving_changed), then the version is put and added to
  * d's history whether or not the store took it (logged; no rollback to it then): for weights
@@ -793,6 +802,20 @@ void pipeline__limits_timeline(struct dev *d);
  * limit (0 max, 1 min; -1 none), *by_trend 1 when the trend's. Caller holds d->mu. */
 int pipeline__limit_crossing(const struct dev *d, int c, const float *mean, int h, int *side,
                              int *by_trend);
+/* The interval the forecast's steps and the limit alarms' crossings are spaced by, in
+ * microseconds: d's running average of its reading intervals (1 s before it has one), rounded
+ * to the microsecond below 10 s and to the millisecond from 10 s, so that the forecast's
+ * "interval_ms" prints it exactly in 7 significant digits (pipeline__jinterval). Step k is
+ * k * it / 1000 ms after the newest reading, rounded down. Caller holds d->mu
+ * (pipeline_predict.c). */
+int64_t pipeline__step_us(const struct dev *d);
+/* Step k's time after the newest reading at interval us (pipeline__step_us): k * us / 1000 ms,
+ * rounded down, without overflowing for any interval (pipeline_predict.c). */
+int64_t pipeline__step_ms(int64_t us, int64_t k);
+/* An interval of pipeline__step_us as the forecast's "interval_ms": an integer when it is whole
+ * milliseconds, else a real (below 10 s: at most 7 significant digits, exact as printed).
+ * Caller owns it (json_decref) (pipeline_predict.c). */
+struct json_t *pipeline__jinterval(int64_t us);
 /* The status's "limits": per limited channel {"state", "since_ts", "since", "max", "min",
  * "deadband", "limit", "crossing"}; {} for a device without limits. Caller owns it (json_decref;
  * NULL: out of memory); caller holds d->mu. */

@@ -289,7 +289,7 @@ static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
     int rc = ERR_RANGE; /* no model: no forecast by the model */
     if (L->keep > 0 && nch == L->nch && d->det && d->has_result && d->last.state != DET_LEARNING)
         rc = detector_forecast(d->det, L->mean, L->band, L->keep);
-    const double dt = d->dt_ms > 0 ? d->dt_ms : 1000; /* as the forecast route */
+    const int64_t us = pipeline__step_us(d); /* as the forecast route */
     for (int i = 0; i < L->n; i++) {
         struct lim_chan *l = &L->ch[i];
         if (l->state == PIPE_LIM_EXCEEDED || L->keep == 0 || nch != L->nch) {
@@ -311,7 +311,7 @@ static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
          * no message, the status shows the newest. */
         l->steps = k;
         l->by_trend = by_trend;
-        l->in_ms = (int64_t)(k * dt);
+        l->in_ms = pipeline__step_ms(us, k);
         l->at_ts = d->last_ts + l->in_ms;
         set_state(p, d, l, PIPE_LIM_FORECAST, side);
     }

@@ -327,6 +327,26 @@ int pipeline_predictions_each(pipeline_t *p, const char *device, int64_t from, i
     return 0;
 }
 
+int64_t pipeline__step_us(const struct dev *d)
+{
+    const double ms = d->dt_ms > 0 ? d->dt_ms : 1000;
+    if (ms >= 1e4) /* 8 digits and more: whole ms, printed as an integer */
+        return (int64_t)llround(ms) * 1000;
+    const int64_t us = (int64_t)llround(ms * 1000);
+    return us > 0 ? us : 1;
+}
+
+int64_t pipeline__step_ms(int64_t us, int64_t k)
+{
+    /* k * us / 1000 without its product: us reaches 2.5e17 (readings VTIME_MAX_MS apart) */
+    return k * (us / 1000) + k * (us % 1000) / 1000;
+}
+
+json_t *pipeline__jinterval(int64_t us)
+{
+    return us % 1000 == 0 ? json_integer(us / 1000) : json_real((double)us / 1000.0);
+}
+
 int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out)
 {
     if (horizon < 1 || horizon > 10000)
@@ -348,7 +368,7 @@ int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out
         free(band);
         return rc;
     }
-    double dt = d->dt_ms > 0 ? d->dt_ms : 1000;
+    const int64_t us = pipeline__step_us(d);
     json_t *steps = json_array();
     for (int k = 0; k < horizon; k++) {
         json_t *vals = json_object();
@@ -358,7 +378,7 @@ int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out
                                 json_pack("{s:o,s:o,s:o}", "mean", pipeline__jnum(m), "low",
                                           pipeline__jnum(m - b), "high", pipeline__jnum(m + b)));
         }
-        int64_t ts = d->last_ts + (int64_t)((k + 1) * dt);
+        int64_t ts = d->last_ts + pipeline__step_ms(us, k + 1);
         json_array_append_new(steps, json_pack("{s:I,s:o,s:o}", "ts", (json_int_t)ts, "time",
                                                pipeline__jtime(ts), "values", vals));
     }
@@ -372,7 +392,7 @@ int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out
         int side, by_trend, k = pipeline__limit_crossing(d, c, mean, horizon, &side, &by_trend);
         json_t *e = json_null();
         if (k > 0) {
-            int64_t in_ms = (int64_t)(k * dt), ts = d->last_ts + in_ms;
+            int64_t in_ms = pipeline__step_ms(us, k), ts = d->last_ts + in_ms;
             e = json_pack("{s:s,s:f,s:i,s:I,s:I,s:o,s:s}", "limit", side == 0 ? "max" : "min",
                           "value", (double)(side == 0 ? d->lim_max[c] : d->lim_min[c]), "steps", k,
                           "in_ms", (json_int_t)in_ms, "at_ts", (json_int_t)ts, "at",
@@ -380,10 +400,11 @@ int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out
         }
         json_object_set_new(ttl, d->ch[c], e);
     }
-    json_t *v = json_pack("{s:s,s:i,s:f,s:I,s:{s:I,s:s},s:o,s:o}", "device", d->name, "horizon",
-                          horizon, "interval_ms", dt, "from_ts", (json_int_t)d->last_ts, "model",
-                          "version", (json_int_t)d->last.version, "kind",
-                          pipeline__kind_names[d->last.kind], "steps", steps, "time_to_limit", ttl);
+    json_t *v =
+        json_pack("{s:s,s:i,s:o,s:I,s:{s:I,s:s},s:o,s:o}", "device", d->name, "horizon", horizon,
+                  "interval_ms", pipeline__jinterval(us), "from_ts", (json_int_t)d->last_ts,
+                  "model", "version", (json_int_t)d->last.version, "kind",
+                  pipeline__kind_names[d->last.kind], "steps", steps, "time_to_limit", ttl);
     pthread_mutex_unlock(&d->mu);
     free(mean);
     free(band);

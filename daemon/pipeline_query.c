@@ -655,13 +655,18 @@ static void on_peek(void *arg, int64_t version, const char *info_json, const voi
  * listing could not mark it as no rollback point when a channel came since. Its kept bytes'
  * header says them: read once a run, the first time d's versions are listed (at most
  * model.versions + 1 records, none deserialised), and written into its JSON in memory, where
- * the listing and pipeline_rollback's check read them. The reads hold no device lock. */
+ * the listing and pipeline_rollback's check read them. The reads hold no device lock. A
+ * listing after which no version was appended (d->peek_todo 0) returns at once. */
 static void versions_peek(pipeline_t *p, struct dev *d)
 {
-    if (p->store == NULL)
+    /* Nothing appended since the last peek (the listing's common case): no lock. */
+    if (p->store == NULL || !atomic_load_explicit(&d->peek_todo, memory_order_acquire))
         return;
     pthread_mutex_lock(&d->mu);
+    atomic_store_explicit(&d->peek_todo, 0, memory_order_relaxed);
     uint32_t *want = d->nversions ? malloc(d->nversions * sizeof *want) : NULL;
+    if (want == NULL && d->nversions) /* out of memory: the next listing tries again */
+        atomic_store_explicit(&d->peek_todo, 1, memory_order_relaxed);
     size_t n = 0;
     for (size_t i = 0; want && i < d->nversions; i++) {
         struct version *v = &d->versions[i];

@@ -96,11 +96,8 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
     rc = detector_create(&d->det, &p->o.det, d->nch);
     /* The device's stored versions stay (a new channel set, a lost detector): the new
      * detector's versions are numbered after them, never again under one of their numbers. */
-    uint32_t top = d->ver_floor;
-    for (size_t i = 0; i < d->nversions; i++)
-        top = d->versions[i].version > top ? d->versions[i].version : top;
     if (rc == 0)
-        detector_number_after(d->det, top);
+        detector_number_after(d->det, pipeline__top_version(d));
     return rc;
 }
 

@@ -415,7 +415,9 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     d->last_ts = last_ts;
     d->next_event_id = next_event;
     d->serving_version = serving;
-    d->train_asked = (flags & BLOB_TRAIN_ASKED) != 0;
+    /* An operator's retrain pending is a training asked for, whichever member's entry it
+     * joined (the asker's own request is asked again, merged if its group's is). */
+    d->train_asked = (flags & (BLOB_TRAIN_ASKED | BLOB_TRAIN_ALL)) != 0;
     d->retrain_all = (flags & BLOB_TRAIN_ALL) != 0;
     if (fmt >= 2) {
         d->scored = bs.scored;
@@ -522,7 +524,8 @@ static struct dev *restored(pipeline_t *p, const char *device)
 
 /* One stored model version of d appended to its list. A device whose saved detector was lost or
  * unusable lists its kept versions too (they stay rollback points where they fit) and numbers
- * its new ones after them (ver_floor, dev_reset_detector). */
+ * its new ones after them (ver_floor, dev_reset_detector); a restored detector numbers its new
+ * ones after them too. */
 static void version_add(pipeline_t *p, struct dev *d, int64_t version, const char *info_json,
                         int has_ckpt)
 {
@@ -531,6 +534,11 @@ static void version_add(pipeline_t *p, struct dev *d, int64_t version, const cha
     pthread_mutex_lock(&d->mu);
     if (d->det == NULL && (uint32_t)version > d->ver_floor)
         d->ver_floor = (uint32_t)version;
+    /* A saved detector older than its device's newest kept version (kill -9 between the
+     * version's commit and the detector's save, pipeline_train.c member_end) numbers its next
+     * one after it, not under its number again (which overwrote the kept record). */
+    if (d->det)
+        detector_number_after(d->det, (uint32_t)version);
     /* Listed lowest first: keep the newest and the serving one, as the running pipeline does
      * (a store written with a larger model.versions may hold more). */
     if (d->nversions == (size_t)p->o.versions + 2)
@@ -541,6 +549,7 @@ static void version_add(pipeline_t *p, struct dev *d, int64_t version, const cha
     v->info_json = strdup(info_json);
     v->has_ckpt = has_ckpt; /* read from the store if it is rolled back to */
     d->nversions++;
+    atomic_store_explicit(&d->peek_todo, 1, memory_order_release);
     pthread_mutex_unlock(&d->mu);
 }
 

@@ -442,6 +442,14 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
             m->rc = detector_copy(&m->before, d->det);
         if (m->rc == 0)
             m->rc = detector_job_apply(d->det, m->job, &m->info);
+        /* A PUT of weights while it ran took its number (pipeline_weights_put numbers after the
+         * listed versions; this one is listed at member_end): a kept decision (no swap: the
+         * PUT made it stale) is numbered after every version d keeps instead. */
+        const uint32_t top = pipeline__top_version(d);
+        if (m->rc == 0 && !m->info.swapped && m->info.version <= top && top < UINT32_MAX) {
+            m->info.version = top + 1;
+            detector_number_after(d->det, top + 1);
+        }
         if (m->rc == 0) {
             m->applied = 1;
             /* No save (periodic, or at shutdown) may store this detector before its version is
@@ -568,7 +576,7 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
             pthread_mutex_lock(&d->mu);
             if (d->det) /* else deleted meanwhile: its part is dropped at the apply */
                 detector_model_size(d->det, &ms[i].size[0], &ms[i].size[1]);
-            ms[i].newest = d->nversions ? d->versions[d->nversions - 1].version : 0;
+            ms[i].newest = pipeline__top_version(d);
             pthread_mutex_unlock(&d->mu);
         }
     size_t best = lead, most = 0;
@@ -596,16 +604,21 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
  * cancels the LSTM's training between two minibatches: nothing is applied, stored or counted
  * as failed, and train_set returns 1 so that the asker stays due, saved as asking (blob
  * format 4) and asked again at the next start (an operator's retrain_all too, put back on the
- * lead); else 0. */
+ * members that asked); else 0. */
 static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n)
 {
     int64_t t0 = pipeline__mono_ns();
     int *began = calloc(n ? n : 1, sizeof *began);
+    /* The members an operator asked to retrain (retrain_all), to be given their request back
+     * if the stop abandons the training: theirs, not the lead's, which may leave the group. */
+    struct dev **askers = calloc(n ? n : 1, sizeof *askers);
     size_t ok = 0, total = 0, lead = n;
-    int rc = began ? 0 : ERR_NOMEM;
+    int rc = began && askers ? 0 : ERR_NOMEM;
     int all = 0; /* an operator's retrain of a member: held members too */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         pthread_mutex_lock(&ms[i].d->mu);
+        if (ms[i].d->retrain_all)
+            askers[i] = ms[i].d;
         all |= ms[i].d->retrain_all;
         ms[i].d->retrain_all = 0;
         pthread_mutex_unlock(&ms[i].d->mu);
@@ -648,8 +661,20 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         detector_job_set_cancel(ms[lead].job, &p->stopping);
         rc = detector_job_run(ms[lead].job);
     } else if (rc == 0 && ok > 0) {
-        /* The group job: from the leader's detector, on every member's window in turn. */
+        /* The group job: from the leader's detector, on every member's window in turn, its
+         * version numbered after every member's that takes part (each records it: the lead
+         * has the newest, majority_lead, but its detector may be behind its own store). */
+        uint32_t top = 0;
+        for (size_t i = 0; i < n; i++)
+            if (began[i]) {
+                pthread_mutex_lock(&ms[i].d->mu);
+                const uint32_t v = pipeline__top_version(ms[i].d);
+                pthread_mutex_unlock(&ms[i].d->mu);
+                top = v > top ? v : top;
+            }
         pthread_mutex_lock(&ms[lead].d->mu);
+        if (ms[lead].d->det)
+            detector_number_after(ms[lead].d->det, top);
         rc = ms[lead].d->det ? detector_job_create(&gj, ms[lead].d->det) : ERR_RANGE;
         pthread_mutex_unlock(&ms[lead].d->mu);
         /* The pool: at most o.group_rows readings (at least one window), whole windows of the
@@ -737,19 +762,23 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
             ms[i].abandoned = abandoned;
             member_apply(p, &ms[i], rc, seconds);
         }
-    if (abandoned && all) { /* still the operator's: saved so (BLOB_TRAIN_ALL), asked again */
-        pthread_mutex_lock(&ms[lead].d->mu);
-        ms[lead].d->retrain_all = 1;
-        pthread_mutex_unlock(&ms[lead].d->mu);
-    }
+    /* Still the operators': saved so (BLOB_TRAIN_ALL), asked again at the next start, on the
+     * members that asked (before session 47's groups5, on the lead). */
+    for (size_t i = 0; abandoned && i < n; i++)
+        if (askers[i]) {
+            pthread_mutex_lock(&askers[i]->mu);
+            askers[i]->retrain_all = 1;
+            pthread_mutex_unlock(&askers[i]->mu);
+        }
     versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])
             member_end(p, &ms[i], 1);
     detector_job_destroy(gj);
-    if (began == NULL && n > 0)
+    if ((began == NULL || askers == NULL) && n > 0)
         train_failed(p, ms[0].d->name, "", ERR_NOMEM);
     free(began);
+    free(askers);
     if (ok == 0 || abandoned) /* abandoned: no training's time */
         return abandoned;
     atomic_fetch_add_explicit(&p->train_jobs, 1, memory_order_relaxed);
@@ -860,7 +889,7 @@ static void train_next(void *arg)
         uint32_t best = 0;
         for (size_t i = 0; i < n; i++) {
             pthread_mutex_lock(&devs[i]->mu);
-            uint32_t v = devs[i]->nversions ? devs[i]->versions[devs[i]->nversions - 1].version : 0;
+            uint32_t v = pipeline__top_version(devs[i]);
             pthread_mutex_unlock(&devs[i]->mu);
             if (v > best || i == 0) {
                 best = v;

@@ -28,6 +28,7 @@ typedef struct stream_opts {
     const char *listen; /* "ADDR:PORT" */
     size_t max_line;
     unsigned max_conns;
+    unsigned dead_peer_s; /* a connection whose peer is silent this long ends (0: the system's) */
     const char *device_tag;
     /* Optional device and channel limits (api_backend_t.admit), called once per read over the
      * points of the lines it completed; a refused line is answered "error N reason". */

@@ -13,6 +13,7 @@
  * listener until uv_accept) and retried on the same timer. Both count in /metrics.
  *
  * Threads: loop thread only, except stream_metrics (any thread: it reads only atomics). */
+#include "deadpeer.h"
 #include "err.h"
 #include "log.h"
 #include "stream_int.h"
@@ -104,6 +105,12 @@ static void accept_pending(stream_server_t *s)
         c->eof = 1;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    /* A client that vanished without a FIN or reset frees its slot within
+     * stream.dead_peer_timeout_s (common/deadpeer.h): its next read fails (ETIMEDOUT) and the
+     * connection closes. */
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || deadpeer_set(fd, s->opts.dead_peer_s) != 0)
+        log_debug("stream: dead-peer options refused on a connection");
     stream__conn_update(c);
 }
 

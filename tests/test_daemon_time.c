@@ -123,6 +123,28 @@ static void test_gap_not_interval(void **state)
     pipeline_destroy(p);
 }
 
+/* The forecast's step spacing (pipeline__step_us, __step_ms) of a device whose readings are
+ * decades apart (its first reading at 1970-01-01 and the next now: the running average starts
+ * at the whole gap): the horizon's last step (10,000) is still k x the interval, rounded down,
+ * where k * us overflowed int64 (1.7e12 ms is 1.7e15 us, times 10,000: 1.7e19). And the usual
+ * cases: whole milliseconds from 10 s, microseconds below. */
+static void test_step_decades_apart(void **state)
+{
+    (void)state;
+    pipeline_t *p = one_worker();
+    feed(p, 1, 1, ARRIVAL);
+    feed(p, ARRIVAL, 2, ARRIVAL);
+    struct dev *d = pipeline__find(p, "gw");
+    assert_non_null(d);
+    const int64_t us = pipeline__step_us(d);
+    assert_int_equal(us, (ARRIVAL - 1) * 1000);
+    assert_int_equal(pipeline__step_ms(us, 10000), (ARRIVAL - 1) * 10000);
+    assert_int_equal(pipeline__step_ms(1001034, 100), 100103);
+    assert_int_equal(pipeline__step_ms(1001034, 1000), 1001034);
+    assert_int_equal(pipeline__step_ms(10800001000, 7), 75600007);
+    pipeline_destroy(p);
+}
+
 /* Feeds one reading of device dev at ts, arrived at arrived_ms. */
 static void feed_dev(pipeline_t *p, const char *dev, int64_t ts, double v, int64_t arrived_ms)
 {
@@ -387,6 +409,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_future_reading_not_newest),
         cmocka_unit_test(test_gap_not_interval),
+        cmocka_unit_test(test_step_decades_apart),
         cmocka_unit_test(test_clock_steps_back),
         cmocka_unit_test(test_two_feeds_step_once),
         cmocka_unit_test(test_window_leaves_step_out),

@@ -799,18 +799,22 @@ class GroupMaintenance(tp.DaemonPerTest):
                              (tp.WARMUP + 30) + (tp.WARMUP + n_in + 30), (dev, newest))
 
 
-def blob_flags(blob):
-    """The flags of a saved detector (daemon/pipeline_store.c, VGPD format 4): magic, format,
-    channel names, next event id, serving version, the status part (88 bytes of fixed fields,
-    then 3 floats a channel), the active event's opened_by, the flags: 1 BLOB_TRAIN_ASKED, 2
-    BLOB_TRAIN_ALL (session 47: an operator's retrain not yet trained)."""
+def blob_flags_at(blob):
+    """Where the flags of a saved detector are (daemon/pipeline_store.c, VGPD format 4): after
+    magic, format, channel names, next event id, serving version, the status part (88 bytes of
+    fixed fields, then 3 floats a channel), the active event's opened_by. The flags: 1
+    BLOB_TRAIN_ASKED, 2 BLOB_TRAIN_ALL (session 47: an operator's retrain not yet trained)."""
     magic, fmt, nch = struct.unpack_from("<4sII", blob, 0)
     assert (magic, fmt) == (b"VGPD", 4), (magic, fmt)
     at = 12
     for _ in range(nch):
         at += 2 + struct.unpack_from("<H", blob, at)[0]
-    at += 8 + 4 + 88 + 12 * nch + 4
-    flags = struct.unpack_from("<I", blob, at)[0]
+    return at + 8 + 4 + 88 + 12 * nch + 4
+
+
+def blob_flags(blob):
+    """The flags of a saved detector (blob_flags_at)."""
+    flags = struct.unpack_from("<I", blob, blob_flags_at(blob))[0]
     assert flags & ~3 == 0, flags
     return flags
 

@@ -13,6 +13,8 @@ daemon; moved from test_pipeline.py (which keeps the faults, the restarts and th
    same readings (float rounding apart).
 4. Delete (DeleteDevice): DELETE /v1/devices/{id} makes the pipeline forget the device; the
    same id afterwards starts a new device from learning.
+5. The forecast's interval_ms (ForecastInterval, session 47): the interval its steps use,
+   printed exactly (an integer in whole ms, never in exponent form).
 
 Python 3 standard library; test 3 also needs torch and numpy (python3-torch).
 """
@@ -21,7 +23,9 @@ import json
 import math
 import os
 import random
+import re
 import sys
+from decimal import Decimal
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -424,6 +428,51 @@ class Models(vt.DaemonTestCase):
         # predicts this oscillator almost exactly; the random LSTM does not).
         far = max(abs(p["predicted"][ch] - p["actual"][ch]) for p in preds for ch in CH3)
         self.assertGreater(far, 0.1)
+
+
+class ForecastInterval(vt.DaemonTestCase):
+    """The forecast's interval_ms is the interval its steps are spaced by, as printed: rounded
+    to the microsecond below 10 s and to the millisecond from 10 s (an integer then, never in
+    exponent form), step k at from_ts + k x interval_ms, rounded down (session 47; before, it
+    was printed to 7 significant digits, 1.08e+07 for readings 10,800,001 ms apart)."""
+
+    CONFIG = "[model]\nwarmup = 60\nhidden = 4\nretrain_every = 0\n"
+
+    def forecast(self, dev, gaps, t0=1_600_000_000_000):
+        """Feeds dev 120 readings with explicit ts, the k-th gap gaps[k % len(gaps)] ms; waits
+        for its first model; returns (forecast document, its raw body)."""
+        ts, rows = t0, []
+        for i in range(120):
+            rows.append({"device": dev, "ts": ts, "values": {"a": math.sin(i / 7), "b": i % 5}})
+            ts += gaps[i % len(gaps)]
+        r = self.d.post_json(rows)
+        self.assertEqual(r.status, 200, r)
+        wait_for("a model of " + dev, lambda: models(self.d, dev)["versions"], 120)
+        st, _, body = self.d.get("/v1/devices/%s/forecast?horizon=100" % dev)
+        self.assertEqual(st, 200, body)
+        doc = vt.loads(body)
+        self.assertEqual(doc["from_ts"], rows[-1]["ts"])
+        # Every step where k times the printed interval puts it (exact decimal arithmetic).
+        iv = Decimal(repr(doc["interval_ms"]))
+        self.assertEqual([s["ts"] for s in doc["steps"]],
+                         [doc["from_ts"] + int(k * iv) for k in range(1, 101)])
+        body = body.decode() if isinstance(body, bytes) else body
+        return doc, re.search(r'"interval_ms":([^,]*),', body).group(1)
+
+    def test_hours_apart_printed_whole(self):
+        doc, text = self.forecast("fi-3h", [10_800_001])
+        self.assertEqual(text, "10800001")
+        # Uneven hours: the running average's fraction of a ms is not kept.
+        doc, text = self.forecast("fi-3h-uneven", [10_800_000, 10_800_003])
+        self.assertRegex(text, r"^1080000[0-3]$")
+
+    def test_daily_printed_whole(self):
+        self.assertEqual(self.forecast("fi-day", [86_400_000])[1], "86400000")
+
+    def test_seconds_apart_to_the_microsecond(self):
+        doc, text = self.forecast("fi-1s", [1000, 1003])
+        self.assertRegex(text, r"^100[0-2]\.[0-9]{1,3}$")
+        self.assertEqual(self.forecast("fi-even", [1000])[1], "1000")
 
 
 class DeleteDevice(vt.DaemonTestCase):

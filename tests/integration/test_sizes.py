@@ -15,6 +15,9 @@
    one read of the fleet's versions fails and they are read device by device.
 3. So does a device that starts learning again on a new channel: its new version follows the
    kept ones (it took number 1 again: listed twice, and the kept one overwritten in the store).
+4. Session 47 (groups5): a restored detector saved before its device's newest kept version
+   numbers its next one after it (it took that number again); a group's training that leaves
+   out its newest member is numbered after every member that takes part (a guard: main passed).
 
 Python 3 standard library.
 """
@@ -275,6 +278,39 @@ class LostDetector(tp.DaemonPerTest):
         self.assertEqual(sorted(v["version"] for v in tp.models(d, dev)["versions"]), [1, 2, 3, 4])
         self.assertEqual(tp.status(d, dev)["model"], before)
 
+    def test_detector_saved_before_its_newest_version(self):
+        """A saved detector older than the device's newest kept version (as kill -9 can leave
+        it: the version's record committed, the detector saved after it not yet): its next
+        training is numbered after the kept ones, not under the newest one's number again."""
+        d, dev = self.d, "behind-1"
+        self.feed(dev, tp.rotation(400, 0, tp.OMEGA_A, 0.01, random.Random(47)), 0)
+        tp.wait_idle(d, dev, 1)
+        d.stop()
+        sql = lambda q: subprocess.run(["sqlite3", d.db_path, q], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, timeout=30)
+        p = sql("CREATE TABLE det_old AS SELECT * FROM detectors; SELECT count(*) FROM det_old;")
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
+        d.start()
+        for want in ([2, 1], None):
+            m0 = tp.models(d, dev)["versions"]
+            r = d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
+            self.assertEqual(r.status, 202, r)
+            tp.wait_for("a retrain", lambda: self.top(dev) is not None and
+                        tp.models(d, dev)["versions"] != m0, 60)
+            if want is None:
+                break
+            self.assertEqual(tops(d, dev), want)
+            d.stop()
+            p = sql("DELETE FROM detectors; INSERT INTO detectors SELECT * FROM det_old;"
+                    " SELECT changes(); DROP TABLE det_old;")
+            self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
+            d.start()
+            self.assertEqual(tops(d, dev), [2, 1])
+        self.assertEqual(tops(d, dev), [3, 2, 1])
+        d.stop()
+        d.start()
+        self.assertEqual(tops(d, dev), [3, 2, 1])
+
     def test_deleted_and_made_again_starts_from_1(self):
         """The floor of a lost detector's versions goes with the device: one deleted and made
         again under its name has no kept versions, so it numbers from 1."""
@@ -296,6 +332,76 @@ class LostDetector(tp.DaemonPerTest):
             "state"] != "learning" and not tp.models(d, dev)["training"], 60)
         got = [v["version"] for v in tp.models(d, dev)["versions"]]
         self.assertEqual((got, tp.status(d, dev)["model"]["version"]), ([1], 1))
+
+
+def tops(d, dev):
+    """dev's listed version numbers, newest first."""
+    return [v["version"] for v in tp.models(d, dev)["versions"]]
+
+
+class GroupNewestLeftOut(tp.DaemonPerTest):
+    """Session 47 (groups5): a group's training that leaves out the member with the newest
+    version is numbered after every member that takes part. hc, ha and hb join in that order
+    and train together (version 1); hc holds a growing fault while the schedule trains ha and
+    hb (version 2; hc keeps 1); then ha holds one, and the operator's acceptance of hc's asks
+    for the group's training, which leaves ha out. train_next orders ha (the newest) first and
+    hc (the list's first) next, so the first member that began is hc, whose own next number is
+    2: led by it, as before session 47, hb recorded a second version 2 (or took back hc's 1).
+    Now the newest of those that began (hb) leads, and hb's and hc's new versions come after
+    every one they keep. A guard: main after session 47's groups4 passes it too."""
+    CONFIG = tp.config_text(700)
+
+    def test_numbered_after_every_member_that_takes_part(self):
+        d, devs = self.d, ["hc", "ha", "hb"]
+        for dev in devs:
+            tg.put_group(d, dev, "n1")
+        rng = random.Random(37)
+        tg.feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 5 * k, tp.OMEGA_A, 0.01, rng)
+                                   for k, dev in enumerate(devs)}, 0)
+        v1 = tg.wait_newer(d, devs, 0, "the group trained")
+        self.assertEqual(len(set(v1)), 1, v1)
+        # hc's fault from reading 400 on; ha's and hb's schedules ask at their 1000th reading.
+        n = 1000 - tp.WARMUP
+        tg.feed_together(d, devs, {
+            "hc": tg.ramp_z(n, tp.WARMUP, 400, rng),
+            "ha": tp.rotation(n, tp.WARMUP + 5, tp.OMEGA_A, 0.01, rng),
+            "hb": tp.rotation(n, tp.WARMUP + 10, tp.OMEGA_A, 0.01, rng)}, tp.WARMUP)
+        v2 = tg.wait_newer(d, ["ha", "hb"], v1[0], "ha's and hb's group training")
+        self.assertEqual(v2[0], v2[1], v2)
+        self.assertEqual(tops(d, "hc"), [v1[0]])
+        self.assertEqual(tp.status(d, "hc")["state"], "anomaly")
+        self.assertEqual(len(tg.open_events(d, "hc")), 1)
+        # ha's fault, fast, until it holds an episode (at most 400 readings).
+        k = 1000
+        while not tg.open_events(d, "ha"):
+            self.assertLess(k, 1400, "ha's fault opened no episode")
+            tg.feed_together(d, devs, {
+                "hc": tg.ramp_z(20, k, 400, rng),
+                "ha": tg.ramp_z(20, k + 5, 1005, rng, per=0.05),
+                "hb": tp.rotation(20, k + 10, tp.OMEGA_A, 0.01, rng)}, k)
+            k += 20
+        self.assertEqual(tp.status(d, "ha")["state"], "anomaly")
+        before = {dev: tops(d, dev) for dev in devs}
+        self.assertEqual(before, {"hc": [v1[0]], "ha": [v2[0], v1[0]], "hb": [v2[0], v1[0]]})
+        st, _, body = tp.req(d, "POST", "/v1/devices/hc/anomalies/accept", {"note": "known"})
+        self.assertEqual(st, 200, body)
+
+        def trained():
+            if tp.models(d, "hc")["training"] or tg.metric_value(d, "vigil_train_queue_jobs"):
+                return None
+            return tops(d, "hc") if tops(d, "hc") != before["hc"] else None
+        tp.wait_for("the group's training asked by hc's acceptance", trained, 60)
+        after = {dev: tops(d, dev) for dev in devs}
+        self.assertEqual(after["ha"], before["ha"])  # held: left out
+        for dev in ("hb", "hc"):
+            self.assertEqual(len(after[dev]), len(set(after[dev])), (dev, after))
+            self.assertGreater(after[dev][0], before[dev][0], (dev, before, after))
+            self.assertEqual(after[dev][1:], before[dev], (dev, before, after))
+        self.assertGreater(after["hb"][0], v2[0], after)
+        # The store holds the same after a restart (no kept record overwritten).
+        d.stop()
+        d.start()
+        self.assertEqual({dev: tops(d, dev) for dev in devs}, after)
 
 
 class NewChannel(tp.DaemonPerTest):

@@ -356,6 +356,9 @@ class RollbackKinds(tp.DaemonPerTest):
         self.assertEqual(sorted((v["version"], v["kind"], v.get("channels"), v["rollback"])
                                 for v in m["versions"]),
                          sorted([(lin, "linear", 3, False), (lstm, "lstm", 3, False)]), m)
+        # Listed again: the same answer, the headers read once (session 47: a listing after
+        # which no version was appended takes no lock for the peek).
+        self.assertEqual(tp.models(self.d, dev), m)
         m = tp.models(self.d, same)
         self.assertEqual([(v["version"], v.get("channels"), v["rollback"])
                           for v in m["versions"]], [(same_lin, 3, True)], m)

@@ -1,0 +1,20 @@
+/* common/deadpeer.h: finding a TCP peer that vanished without a FIN or reset (its cable pulled,
+ * a NAT's mapping dropped). Without help the kernel learns of it only when its retransmissions
+ * give up (some 15 minutes with Linux's defaults, tcp_retries2) and, on a connection where
+ * nothing is sent, never (keep-alive probes are off unless asked, and then first sent after
+ * two hours). The HTTP server and the stream listener set this on each socket they accept.
+ * Any thread; no state. */
+#ifndef VIGIL_DEADPEER_H
+#define VIGIL_DEADPEER_H
+
+/* Sets the accepted TCP socket fd to end its connection about timeout_s seconds after its peer
+ * stopped answering: keep-alive probes (SO_KEEPALIVE) after timeout_s / 2 idle seconds, then
+ * 4 probes timeout_s / 8 seconds apart (idle and interval each 1 to 32,767 s, Linux's bounds),
+ * and TCP_USER_TIMEOUT timeout_s, the longest that sent data (an event stream's keep-alive, a
+ * rejected line's answer) or a probe may stay unacknowledged, and (Linux) that the peer's
+ * receive window may stay closed. The connection's next read or write then fails (ETIMEDOUT),
+ * so its owner closes it. timeout_s 0: fd is left as it is (the system's defaults). Returns 0,
+ * or -1 (errno set) when an option is refused, the options before it set. */
+int deadpeer_set(int fd, unsigned timeout_s);
+
+#endif
