@@ -392,9 +392,10 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     rc = detector_load_shared(&det, r, (size_t)(end - r), lstm);
     if (rc)
         goto fail;
-    /* The retraining schedule, model.kind, model.lstm_min_rows and model.serving_precision are
-     * the running configuration's, not the ones the detector was saved with (out of range:
-     * ERR_INVAL, as detector_create would give a new device). */
+    /* The retraining schedule, model.kind, model.lstm_min_rows, model.serving_precision and
+     * model.trip_level are the running configuration's, not the ones the detector was saved
+     * with (a save older than format 48 loads with the trip off and takes the running value
+     * here; out of range: ERR_INVAL, as detector_create would give a new device). */
     rc = detector_apply_settings(det, &p->o.det);
     if (rc) {
         detector_destroy(det);

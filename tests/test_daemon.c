@@ -244,8 +244,8 @@ static void test_model_trip_level(void **state)
         assert_int_equal(config_set(&c, "model", "trip_level", good[k], err, sizeof err), 0);
         assert_true(c.model_trip_level == want[k]);
     }
-    const char *bad[] = {"1.01", "-0.1", "nan", "inf", "", "0.8x", "8e-1", "+0.8", "00.8", ".",
-                         "0..8"};
+    const char *bad[] = {"1.01", "-0.1", "nan",  "inf", "",    "0.8x",
+                         "8e-1", "+0.8", "00.8", ".",   "0..8"};
     for (int k = 0; k < 11; k++) {
         assert_int_equal(config_set(&c, "model", "trip_level", bad[k], err, sizeof err), -1);
         assert_non_null(strstr(err, "model.trip_level"));
