@@ -617,7 +617,8 @@ struct detector_config {
                         absolute deviation about the median (a Gaussian's deviation) instead of
                         0, with which both rules wait. No state. 1 by default
                         (docs/detection.md, "Sixty-eighth round"); 0: off */
-    /* Added in format 48 (formats 1-47 load with trip_level 0: as they ran). */
+    /* Added in format 48 (formats 1-47 load with trip_level 0: as they ran; vigild then applies
+     * the running model.trip_level, detector_apply_settings). */
     float trip_level; /* [0, 1]: an error's onset scored at least this is in state anomaly alone
                          (opened by error, ended cleared), the machine untouched. 0.8; 0: off */
 };
