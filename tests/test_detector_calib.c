@@ -833,14 +833,7 @@ static void test_load_format47_running(void **unused)
     (void)unused;
     enum { N = 1500, CUT = 1350 };
     float x[N];
-    uint64_t seed = 2;
-    double v = 0.0;
-    for (int t = 0; t < N; t++) {
-        v = 0.5 * v + 0.1 * gauss(&seed);
-        x[t] = (float)v;
-    }
-    x[1400] += 0.8f;
-    x[1401] += 0.8f;
+    make_trip_burst(x, N, 2, 0.8f);
     struct detector_config cfg;
     detector_config_default(&cfg);
     detector_t *a, *b, *c;

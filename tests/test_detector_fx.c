@@ -116,6 +116,17 @@ detector_t *new_detector(int C)
     return d;
 }
 
+void make_trip_burst(float *x, int n, uint64_t seed, float by)
+{
+    double v = 0.0;
+    for (int t = 0; t < n; t++) {
+        v = 0.5 * v + 0.1 * gauss(&seed);
+        x[t] = (float)v;
+    }
+    x[1400] += by;
+    x[1401] += by;
+}
+
 enum detector_state machine_state(const detector_t *d, const struct detector_result *res)
 {
     if (res->state == DET_LEARNING)

@@ -794,15 +794,9 @@ static void test_load_format31(void **unused)
 static int trip_run(uint64_t seed, float by, float trip, float level, int save_at, int *trips,
                     int *bad)
 {
-    enum { N = 1500, AT = 1400 };
+    enum { N = 1500 };
     float x[N];
-    double v = 0.0;
-    for (int t = 0; t < N; t++) {
-        v = 0.5 * v + 0.1 * gauss(&seed);
-        x[t] = (float)v;
-    }
-    x[AT] += by;
-    x[AT + 1] += by;
+    make_trip_burst(x, N, seed, by);
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.trip_level = trip;
@@ -884,14 +878,7 @@ static void test_load_format47(void **unused)
     (void)unused;
     enum { N = 1500 };
     float x[N];
-    uint64_t seed = 2;
-    double v = 0.0;
-    for (int t = 0; t < N; t++) {
-        v = 0.5 * v + 0.1 * gauss(&seed);
-        x[t] = (float)v;
-    }
-    x[1400] += 0.8f;
-    x[1401] += 0.8f;
+    make_trip_burst(x, N, 2, 0.8f);
     struct detector_config cfg;
     detector_config_default(&cfg);
     double top;
