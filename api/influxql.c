@@ -517,6 +517,23 @@ static void result_sent(qrun_t *run)
     run->id++;
 }
 
+/* Reads a failed statement again from *start (just after its keywords) as the first pass
+ * read it, to place *s at its end: a statement whose error the run goes on after may have
+ * stopped reading at it (a vigild "does not support" error). m's budgets are put back as they
+ * were when it started (*budget), so the pass spends on it what the first pass did. Returns 1
+ * (the statement's "failed"), or -1 with the answer set should the read fail. */
+static int reread(api_request_t *r, qmem_t *m, const qmem_t *budget, qscan_t *s,
+                  const qscan_t *start, int (*answer)(api_request_t *, qscan_t *, qrun_t *))
+{
+    m->re_bound = budget->re_bound;
+    m->joined = budget->joined;
+    m->re_literal = budget->re_literal;
+    m->re_units = budget->re_units;
+    m->re_last = budget->re_last;
+    *s = *start;
+    return answer(r, s, NULL) < 0 ? -1 : 1;
+}
+
 /* Reads q's statements (run NULL: the first pass, which only parses, so that a parse error
  * anywhere runs nothing, as influxd parses a whole query first), or runs them (the second pass:
  * results into run->b, up to the first that fails; past one whose error influxd goes on
@@ -546,6 +563,7 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
         }
         int rc;
         size_t k = 0, nk = sizeof q_answered / sizeof q_answered[0];
+        qmem_t budget = *m; /* the pass's budgets as the statement starts (reread) */
         if (statement(&s, create_db)) {
             if (r->role >= 0 && r->role < API_ROLE_WRITE) {
                 /* GET /query takes a read token (SHOW ...), but a name kept is a disk write. */
@@ -565,7 +583,10 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
                            "POLICIES on /query");
                 return -1;
             }
+            qscan_t start = s;
             rc = q_answered[k].answer(r, &s, run);
+            if (run != NULL && rc > 0 && run->err_goes_on)
+                rc = reread(r, m, &budget, &s, &start, q_answered[k].answer);
         }
         if (rc < 0)
             return -1;

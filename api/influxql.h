@@ -337,6 +337,14 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
  * from its MeasurementNames): the statements after it run. Returns 1. */
 int api__q_sent_error(qrun_t *run, const char *msg, const char *arg);
 
+/* The running statement's error "vigild does not support " what, for a part of a statement
+ * influxd 1.6.7 answers: sent as its result, and the statements after it run, as influxd runs
+ * them after the statement's answer (but for API_IQ_OTHER_RP). Returns 1. */
+int api__q_unsupported_error(qrun_t *run, const char *what);
+/* What FROM db.rp.name with a policy other than autogen is to vigild: api__q_unsupported_error's
+ * one error that stops the run, as influxd's "retention policy not found" does. */
+#define API_IQ_OTHER_RP "a retention policy other than autogen"
+
 /* Records the running statement's backend error rc as msg then err_str(rc); ERR_AGAIN (the
  * store reloads after a failed write) or ERR_UNPUBLISHED (its last commit not readable yet) also
  * sets run->again, so the query answers 503 with

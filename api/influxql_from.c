@@ -56,7 +56,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     if (dots < 2 && api__iq_regex_after_name(r, s))
         return -1;
     if (rp[0] != '\0' && strcmp(rp, "autogen") != 0)
-        *unsupported = "a retention policy other than autogen"; /* it would hold nothing */
+        *unsupported = API_IQ_OTHER_RP; /* it would hold nothing */
     return 0;
 }
 

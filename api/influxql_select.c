@@ -803,9 +803,8 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     }
     if (api__iqv_kind(q->from) == IQV_ANOMALIES) { /* string fields: influxql_vigil.c */
         if (q->device_re2 != NULL)
-            return api__q_result_error(run, "vigild does not support ",
-                                       "two regular expressions on the device tag in "
-                                       "SELECT FROM vigil_anomalies");
+            return api__q_unsupported_error(run, "two regular expressions on the device tag in "
+                                                 "SELECT FROM vigil_anomalies");
         iqv_select_t v = {.from = q->from,
                           .device = q->device,
                           .device_re = q->device_re ? q->device_re : "",
@@ -872,7 +871,7 @@ int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
         if (q->unsupported && q->influxd_error)
             rc = api__q_result_error(run, q->unsupported, NULL);
         else if (q->unsupported)
-            rc = api__q_result_error(run, "vigild does not support ", q->unsupported);
+            rc = api__q_unsupported_error(run, q->unsupported);
         else
             rc = select_run(r, q, run, x);
     }

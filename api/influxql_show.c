@@ -68,12 +68,6 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
     return 0;
 }
 
-/* Answers the statement error for an unsupported part, naming it. Returns 1. */
-static int unsupported_error(qrun_t *run, const char *what)
-{
-    return api__q_result_error(run, "vigild does not support ", what);
-}
-
 /* ---- listing devices ------------------------------------------------------------------------ */
 
 /* A walk over the devices (api__iq_devices) that writes one row or one series per device; in a
@@ -416,7 +410,7 @@ static int field_named(api_request_t *r, qrun_t *run, const struct tv_where *whe
         if (b.oom)
             api__q_result_error(run, "out of memory", NULL);
         else
-            api__q_result_error(run, b.data, c->key);
+            api__q_sent_error(run, b.data, c->key);
         sbuf_deinit(&b);
         return 1;
     }
@@ -500,7 +494,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return 1;
     int nonstring = where.rhs;
     if (unsupported && !nonstring)
-        return unsupported_error(run, unsupported);
+        return api__q_unsupported_error(run, unsupported);
     for (int i = 0; i < where.n && !nonstring; i++)
         nonstring = where.c[i].nonstring;
     if (nonstring)
@@ -578,7 +572,7 @@ static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *f
         *rc = 1; /* influxd's error for time in a cardinality statement's WHERE */
         return 1;
     }
-    *rc = run == NULL ? 0 : unsupported ? unsupported_error(run, unsupported) : 0;
+    *rc = run == NULL ? 0 : unsupported ? api__q_unsupported_error(run, unsupported) : 0;
     return run == NULL || unsupported != NULL;
 }
 
@@ -834,7 +828,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     if (run == NULL)
         return 0;
     if (unsupported)
-        return unsupported_error(run, unsupported);
+        return api__q_unsupported_error(run, unsupported);
     regex_t key_re;
     struct dev_conds conds;
     int rc = 0, key_match = in_match;

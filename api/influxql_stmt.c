@@ -169,6 +169,15 @@ int api__q_sent_error(qrun_t *run, const char *msg, const char *arg)
     return api__q_result_error(run, msg, arg);
 }
 
+int api__q_unsupported_error(qrun_t *run, const char *what)
+{
+    /* A policy vigild does not hold: to influxd one it does not hold either ("retention
+     * policy not found"), whose error stops the run. */
+    if (strcmp(what, API_IQ_OTHER_RP) == 0)
+        return api__q_result_error(run, "vigild does not support ", what);
+    return api__q_sent_error(run, "vigild does not support ", what);
+}
+
 void api__q_deadline_start(qrun_t *run, int64_t timeout_ms)
 {
     run->deadline_us = timeout_ms > 0 ? vtime_mono_us() + timeout_ms * 1000 : 0;

@@ -11,6 +11,7 @@ among others, the cardinality statements' GROUP BY."""
 
 import gzip
 import http.client
+import json
 import os
 import sys
 import urllib.parse
@@ -320,6 +321,68 @@ class ShowEdges(InfluxdPair):
                 self.assertEqual(got, (200, b'{"results":[{"statement_id":0,"error":"vigild does '
                                             b'not support GROUP BY in the cardinality statements'
                                             b'"}]}'))
+
+    def test_statements_after_one_vigild_does_not_support_run(self):
+        # influx8: vigild's own "vigild does not support ..." ended the run, where influxd
+        # answers the statement and runs the ones after it: answered whole, the error itself
+        # was lost ("not executed" in its place, as for a last statement's error of influxd's).
+        # It is now the statement's result and the statements after it run: vigild answers
+        # as influxd but for that one statement's result. influxd's own errors still end it
+        nots = {"SELECT median(x) FROM a1": "the function median",
+                "SELECT x FROM /a/": "a regular expression in FROM",
+                "SELECT x FROM a1 WHERE x > 1":
+                    "conditions on a field or on a tag other than the device tag: x",
+                "SELECT x FROM a1 WHERE device =~ /a/ OR device =~ /b/ OR device =~ /c/":
+                    "more than two regular expressions on the device tag",
+                "SHOW TAG VALUES FROM /a/ WITH KEY = device LIMIT 1 OFFSET 1":
+                    "a regular expression in FROM",
+                "SHOW TAG KEYS FROM /a/ WHERE device = 'a1' LIMIT 1":
+                    "a regular expression in FROM",
+                "SHOW MEASUREMENT CARDINALITY GROUP BY device":
+                    "GROUP BY in the cardinality statements",
+                "SHOW SERIES CARDINALITY GROUP BY device LIMIT 1":
+                    "GROUP BY in the cardinality statements"}
+        ok, sent, stop = ("SHOW MEASUREMENTS LIMIT %d", "SHOW MEASUREMENTS WHERE device = 1",
+                          "SELECT mean() FROM a1")
+        u2 = "SELECT median(x) FROM a1"
+        for u, what in nots.items():
+            for parts, at in (([u, ok % 1], [0]), ([ok % 1, u, ok % 2], [1]),
+                              ([u, sent, "SHOW TAG KEYS FROM a1", ok % 2], [0]),
+                              ([u, u2, ok % 1], [0, 1]), ([ok % 1, u, stop, ok % 2], [1])):
+                q = "; ".join(parts)
+                errs = {i: "vigild does not support " + (what if i == parts.index(u) else
+                                                         nots[u2]) for i in at}
+                for chunked in (False, True):
+                    with self.subTest(q=q, chunked=chunked):
+                        want, got = [self.chunked(port, q) if chunked else self.query(port, q)
+                                     for port in (self.influxd.port, self.d.http_port)]
+                        self.assertEqual(want[0], 200, want)
+                        self.assertEqual(got[0], 200, got)
+                        self.assertEqual(self.results(got[1], chunked),
+                                         self.results(want[1], chunked, errs), q)
+        # a retention policy vigild does not hold is one influxd does not hold either: its
+        # "retention policy not found" ends the run, and so does vigild's error
+        q = "SHOW FIELD KEYS FROM g.rp2.a1; SHOW MEASUREMENTS LIMIT 1"
+        want, got = self.both(q)
+        self.assertEqual(want, (200, b'{"results":[{"statement_id":0,"error":"not executed"}]}'))
+        self.assertEqual(got, want)
+
+    @staticmethod
+    def results(body, chunked, errs=None):
+        """The results of a /query answer (chunked: of each document), with those of the
+        statements in errs (id: error) replaced by one result holding that error."""
+        docs = [json.loads(line) for line in body.split(b"\n") if line] if chunked else \
+            [json.loads(body)]
+        out = []
+        for doc in docs:
+            for res in doc["results"]:
+                i = res["statement_id"]
+                if errs and i in errs:
+                    res = {"statement_id": i, "error": errs[i]}
+                    if res in out:
+                        continue
+                out.append(res)
+        return out
 
     def ok(self, want, chunked):
         """A whole_and_chunked check: influxd answered 200."""
