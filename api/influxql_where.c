@@ -765,6 +765,10 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     if (strcmp(lhs.text, r->srv->device_tag) != 0) {
         api__iq_mark_unsupported(
             q, s, "conditions on a field or on a tag other than the device tag: ", lhs.text);
+        if (*op_at.p == '(' && op_at.p == cast_at.p) { /* f(1, 2) = 1: the call read as one */
+            *s = op_at;
+            return api__iq_skim_operand(r, s, &lhs, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0;
+        }
         return skim_rhs(r, s, &op);
     }
     /* device::field = 'x' (or ::string, ::float ...): to influxd a field no point has, so no

@@ -230,6 +230,35 @@ class ShowEdges(InfluxdPair):
                  "SELECT x FROM a1 -- c\n/* c */ LIMIT 1", "SHOW TAG KEYS /* c */ FROM a1"]
         self.whole_and_chunked(alike, self.ok, "a comment where influxd reads one")
 
+    def test_call_in_where_and_distinct_argument_read_as_influxd(self):
+        # influx8: a call compared in SELECT's WHERE (f(1, 2) = 1) and count(distinct(x)) were
+        # vigild's statement errors read no further than their '(' (the statement skipped to its
+        # end): a regex influxd peeks for in their arguments (/* after a ',' or a '(') or a
+        # parse error after them was not influxd's 400. Both are now read as influxd parses them
+        def is_400(want, chunked):
+            self.assertEqual(want[0], 400, want)
+        qs = ["SELECT x FROM a1 WHERE f(1, /*x*/ 2) = 1", "SELECT x FROM a1 WHERE f(1,/*x*/2) = 1",
+              "SELECT x FROM a1 WHERE f(g(1, /*x*/ 2)) = 1",
+              "SELECT x FROM a1 WHERE f(distinct(/*x*/ 2)) = 1",
+              "SELECT x FROM a1 WHERE f(1, 2) = 1 AND g(/*x*/ 1) = 2",
+              "SELECT x FROM a1 WHERE f(1, 2 = 1", "SELECT x FROM a1 WHERE f(1, 2) = 1 LIMIT x",
+              "SELECT count(distinct(/*x*/ x)) FROM a1",
+              "SELECT count(distinct(/*x*/ x /*y*/)) FROM a1",
+              "SELECT count(distinct /*x*/ (x)) FROM a1",
+              "SELECT count(distinct(x), /*x*/ 2) FROM a1", "SELECT count(distinct(x) FROM a1",
+              "SELECT count(distinct(x)) FROM a1 LIMIT x", "SELECT count(distinct(x) +) FROM a1",
+              "SELECT count(distinct) FROM a1"]
+        self.whole_and_chunked(qs, is_400, "a call in WHERE, distinct() in a call")
+        # what influxd answers stays vigild's statement error, read whole: the statement after
+        # it runs (the run goes on after vigild's own error)
+        for q in ("SELECT x FROM a1 WHERE f(1 /*x*/, 2) = 1", "SELECT count(distinct(x)) FROM a1",
+                  "SELECT count(distinct /*x*/ x) AS c FROM a1",
+                  "SELECT count(distinct(x) + /*x*/ 1, 2) FROM a1"):
+            with self.subTest(q=q):
+                got = self.vigild(q + "; SHOW MEASUREMENTS LIMIT 1")["results"]
+                self.assertIn("vigild does not support", got[0]["error"])
+                self.assertEqual(got[1]["series"][0]["values"], [["a1"]])
+
     def test_statements_after_an_error_influxd_sends_run_as_influxd(self):
         # influx7: influxd's executor sends SHOW MEASUREMENTS' "right side of '=' must be a tag
         # value string" as the statement's result and runs the statements after it; vigild
