@@ -143,9 +143,13 @@ int api__iq_math_operand(api_request_t *r, qscan_t *s, struct iq_lval *v, int *o
  * reduce: s as it was), or -1 (answered). */
 int api__iq_math_comparison(api_request_t *r, qscan_t *s, int *met);
 
+/* ---- a time in WHERE (influxql_where_time.c; each function's comment is there) ---- */
+
 /* ms in ns, held within +-2^62 ns as the statement's times are (a reading after 2262 is past
  * int64 ns). */
 int64_t api__iq_ms_to_ns(int64_t ms);
+int64_t api__iq_time_add(int64_t a, int64_t b);
+int api__iq_read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int64_t *ns);
 
 /* ---- SELECT's values (influxql_select_values.c; each function's comment is there) ---- */
 
