@@ -421,8 +421,9 @@ int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern);
 int api__iq_re_compile(regex_t *re, const char *pattern);
 
 /* Reads FROM's [db.][rp.]name (s: after FROM) into *name (the measurement: a device, or any
- * name with a device condition). A regex, or a policy other than autogen, sets *unsupported
- * (static text) for the caller's statement error. Returns 0, or -1 (parse error answered). */
+ * name with a device condition). A regex ([db.][rp.]/re/: its pattern in name->text, name->form
+ * QF_REGEX), or a policy other than autogen, sets *unsupported (static text) for the caller's
+ * statement error. Returns 0, or -1 (parse error answered). */
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported);
 
 /* Reads an expression by influxd's grammar for its parse errors only, keeping nothing

@@ -1,13 +1,25 @@
 /* api/influxql_from.c: a source's name as influxd 1.6.7's parseSource reads it, [db.][rp.]name
- * (no blank around a dot), for SELECT's FROM and the SHOW statements', with influxd's parse
- * errors: a regex after the dots, and the token after a name of one or two parts (blanks, ';',
- * ',', a comment) that a '/' follows (influxd has read it before it looks for the regex it allows
- * there; SHOW MEASUREMENTS' WITH MEASUREMENT = name is checked for it too).
+ * (no blank around a dot), for SELECT's FROM, the SHOW statements' and SHOW MEASUREMENTS' WITH
+ * MEASUREMENT operand, with influxd's parse errors: a regex after the dots, and the token after a
+ * name of one or two parts (blanks, ';', ',', a comment) that a '/' follows (influxd has read it
+ * before it looks for the regex it allows there).
  *
  * Any thread: it reads the query alone. */
 #include "influxql.h"
 
 #include <string.h>
+
+/* Reads a regex source into *name: its pattern as the text, form QF_REGEX. Returns as
+ * api__iq_regex. */
+static int regex_source(api_request_t *r, qscan_t *s, qtoken_t *name)
+{
+    const char *re;
+    if (api__iq_regex(r, s, &re))
+        return -1;
+    name->text = re;
+    name->form = QF_REGEX;
+    return 0;
+}
 
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
 {
@@ -15,10 +27,9 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     qscan_t at = *s;
     api__qs_next(s, name);
     if (api__iq_regex_next(&at) || name->form == QF_REGEX) {
-        const char *re;
         *s = at;
         *unsupported = "a regular expression in FROM";
-        return api__iq_regex(r, s, &re);
+        return regex_source(r, s, name);
     }
     if (name->kind != QT_IDENT) {
         api__q_parse_error(r, name, "identifier");
@@ -41,9 +52,8 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         s->end_col = s->col;
         s->end_number = 0;
         if (*s->p == '/') { /* db.rp./re/: a regex after the prefix, as influxd reads it */
-            const char *re;
             *unsupported = "a regular expression in FROM";
-            return api__iq_regex(r, s, &re);
+            return regex_source(r, s, name);
         }
         api__qs_next(s, &t);
         if (t.kind != QT_IDENT) {

@@ -438,9 +438,10 @@ static int conds_reserved(api_request_t *r, struct dev_conds *d, int *pass)
     return rc;
 }
 
-/* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = name] [WHERE tag (= | != | =~ | !~)
- * ... [AND ...]] [LIMIT n] [OFFSET n]: the devices and vigild's own three measurements, in one
- * sorted list, as influxd lists measurements. WHERE keeps the devices that pass it (each its
+/* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = [db.][rp.]name] [WHERE tag (= | != |
+ * =~ | !~) ... [AND ...]] [LIMIT n] [OFFSET n]: the devices and vigild's own three
+ * measurements, in one sorted list, as influxd lists measurements (WITH MEASUREMENT's database
+ * and policy ignored, as influxd ignores them). WHERE keeps the devices that pass it (each its
  * own measurement, its id its device tag's value, as SHOW TAG KEYS lists it), and the reserved
  * measurements as conds_reserved reads it; a condition on another tag key keeps none. */
 int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
@@ -469,15 +470,13 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
             if (api__iq_regex(r, s, &pattern))
                 return -1;
             has_re = 1;
-        } else {
-            api__qs_next(s, &name);
-            if (name.kind != QT_IDENT) {
-                api__q_parse_error(r, &name, "identifier");
+        } else { /* [db.][rp.]name or db.rp./re/: influxd keeps the name or regex alone */
+            const char *ignored = NULL; /* any database or policy, as influxd's answer */
+            if (api__iq_from(r, s, &name, &ignored))
                 return -1;
-            }
-            if (api__iq_regex_after_name(r, s))
-                return -1;
-            exact = 1;
+            has_re = name.form == QF_REGEX;
+            exact = !has_re;
+            pattern = has_re ? name.text : NULL;
         }
     } else {
         *s = at;

@@ -259,6 +259,21 @@ class ShowEdges(InfluxdPair):
                 self.assertIn("vigild does not support", got[0]["error"])
                 self.assertEqual(got[1]["series"][0]["values"], [["a1"]])
 
+    def test_with_measurement_qualified_as_influxd(self):
+        # influx8: influxd reads SHOW MEASUREMENTS' WITH MEASUREMENT = as a FROM source
+        # ([db.][rp.]name, db.rp./re/) and keeps the name or regex alone, whatever the database
+        # and policy; vigild's 400 "found ., expected ;" at the first dot
+        qs = ["SHOW MEASUREMENTS WITH MEASUREMENT = " + m for m in (
+            "g.autogen.a1", "autogen.a1", "g..a1", "g.rp2.a1", "x.autogen.a1",
+            '"g"."autogen"."b1" LIMIT 1', "g.autogen.nosuch", "g.autogen.vigil_scores",
+            "g.autogen./b/ WHERE device = 'b1'", "autogen./a/", "g. autogen.a1",
+            "g.autogen.", "g.autogen.a1 /x/", "autogen.a1 /x/", "g.autogen./*x*/", "g.'a1'")]
+        qs += ["SHOW MEASUREMENTS WITH MEASUREMENT =~ g.autogen./a/",
+               "SHOW MEASUREMENTS ON g WITH MEASUREMENT = g.autogen.a1 LIMIT 1 OFFSET 0",
+               "SHOW MEASUREMENTS WITH MEASUREMENT = g.autogen.a1; SHOW MEASUREMENTS WITH "
+               "MEASUREMENT = autogen.a2"]
+        self.whole_and_chunked(qs, lambda want, chunked: None, "WITH MEASUREMENT = db.rp.name")
+
     def test_statements_after_an_error_influxd_sends_run_as_influxd(self):
         # influx7: influxd's executor sends SHOW MEASUREMENTS' "right side of '=' must be a tag
         # value string" as the statement's result and runs the statements after it; vigild
