@@ -534,7 +534,9 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
 }
 
 /* Reads [ON db] [FROM name] of SHOW FIELD KEYS / SHOW TAG KEYS / SHOW TAG VALUES into *from
- * (kind QT_EOF: no FROM). Returns 0, or -1 (parse error). */
+ * (kind QT_EOF: no FROM). FROM takes a list of sources, as influxd's parser reads it; vigild
+ * answers one name (named once or more), and sets *unsupported for several. Returns 0, or -1
+ * (parse error). */
 static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported)
 {
     if (s->card == 2) { /* SHOW MEASUREMENT CARDINALITY read them (influxql_card.c) */
@@ -550,7 +552,21 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
         from->kind = QT_EOF;
         return 0;
     }
-    return api__iq_from(r, s, from, unsupported);
+    if (api__iq_from(r, s, from, unsupported))
+        return -1;
+    for (;;) { /* FROM a1, a2, /re/: read on, each source as the first */
+        qtoken_t t;
+        at = *s;
+        api__qs_next(&at, &t);
+        if (!api__q_op(&t, ","))
+            return 0;
+        *s = at;
+        const char *why = NULL;
+        if (api__iq_from(r, s, &t, &why))
+            return -1;
+        if (*unsupported == NULL && (why != NULL || strcmp(t.text, from->text) != 0))
+            *unsupported = why != NULL ? why : "several measurements in FROM";
+    }
 }
 
 /* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name] [WHERE ...], then

@@ -274,6 +274,40 @@ class ShowEdges(InfluxdPair):
                "MEASUREMENT = autogen.a2"]
         self.whole_and_chunked(qs, lambda want, chunked: None, "WITH MEASUREMENT = db.rp.name")
 
+    def test_from_lists_on_show_statements(self):
+        # influx8: influxd reads a list of sources after the SHOW statements' FROM (FROM a1,
+        # a2, /re/) and answers a series per measurement; vigild's 400 "found ,, expected ...".
+        # vigild now reads the list as influxd parses it: one name however often named is
+        # answered as influxd answers it, several are vigild's statement error (the run goes on)
+        same = ["SHOW TAG KEYS FROM a1, a1", "SHOW TAG KEYS FROM a1,a1 LIMIT 1",
+                "SHOW TAG KEYS FROM a1 , a1", "SHOW TAG KEYS FROM a1, g.autogen.a1",
+                "SHOW TAG KEYS FROM a1, a1 WHERE device = 'a1'", "SHOW FIELD KEYS FROM b1, b1",
+                "SHOW FIELD KEYS FROM vigil_scores, vigil_scores",
+                "SHOW TAG KEY CARDINALITY FROM a1, a1", "SHOW FIELD KEY CARDINALITY FROM b1, b1",
+                "SHOW TAG KEYS FROM a1,", "SHOW TAG KEYS FROM a1, 'b'",
+                "SHOW TAG KEYS FROM a1, b1 /x/", "SHOW TAG KEYS FROM a1, b1,/x/",
+                "SHOW FIELD KEYS FROM a1, g.autogen./x/ /y/",
+                "SHOW TAG VALUES FROM a1, WITH KEY = device"]
+        self.whole_and_chunked(same, lambda want, chunked: None, "a FROM list of one name")
+        several = ["SHOW TAG KEYS FROM a1, b1", "SHOW FIELD KEYS FROM a1, b1 LIMIT 1",
+                   "SHOW TAG VALUES FROM a1, a2 WITH KEY = device",
+                   "SHOW TAG KEYS FROM a1, b1 WHERE device = 'a1'",
+                   "SHOW TAG KEY CARDINALITY FROM a1, b1", "SHOW FIELD KEY CARDINALITY FROM a1, b1",
+                   "SHOW TAG VALUES CARDINALITY FROM a1, a2 WITH KEY = device"]
+        for q in several:
+            with self.subTest(q=q):
+                want, got = self.both(q + "; SHOW MEASUREMENTS LIMIT 1")
+                self.assertEqual(want[0], 200, want)
+                self.assertIn(b'"series"', want[1])
+                self.assertEqual(got, (200, b'{"results":[{"statement_id":0,"error":"vigild does '
+                                            b'not support several measurements in FROM"},{"statem'
+                                            b'ent_id":1,"series":[{"name":"measurements","columns'
+                                            b'":["name"],"values":[["a1"]]}]}]}'))
+        # a regex among them is vigild's statement error for a regex in FROM, as alone
+        got = self.vigild("SHOW TAG VALUES FROM a1, /b/ WITH KEY = device")
+        self.assertEqual(got["results"][0]["error"],
+                         "vigild does not support a regular expression in FROM")
+
     def test_statements_after_an_error_influxd_sends_run_as_influxd(self):
         # influx7: influxd's executor sends SHOW MEASUREMENTS' "right side of '=' must be a tag
         # value string" as the statement's result and runs the statements after it; vigild
