@@ -179,9 +179,14 @@ int api__q_digit(char c)
 
 void api__iq_quote_ident(sbuf_t *b, const char *name)
 {
-    int quote =
-        !q_letter(name[0]) || bsearch(name, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
-                                      sizeof q_keywords[0], q_keyword_cmp) != NULL;
+    api__iq_quote_ident_as(b, name, 0);
+}
+
+void api__iq_quote_ident_as(sbuf_t *b, const char *name, int quote)
+{
+    quote = quote || !q_letter(name[0]) ||
+            bsearch(name, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
+                    sizeof q_keywords[0], q_keyword_cmp) != NULL;
     for (const char *c = name; *c && !quote; c++)
         quote = !q_letter(*c) && !api__q_digit(*c);
     if (quote)

@@ -323,6 +323,8 @@ void api__iq_str(sbuf_t *b, const char *s);
  * letter or '_' then letters, digits and '_', and no keyword; else double-quoted, with '\n',
  * '\\' and '"' escaped. Out of memory: b->oom. */
 void api__iq_quote_ident(sbuf_t *b, const char *name);
+/* The same, double-quoted whatever it is when quote is set (QuoteIdent's segments but the last). */
+void api__iq_quote_ident_as(sbuf_t *b, const char *name, int quote);
 
 /* Opens / closes the running statement's result in run->b ("{"statement_id":N" ... "}"). */
 void api__q_result_open(qrun_t *run);

@@ -235,8 +235,6 @@ class ShowEdges(InfluxdPair):
         # vigild's statement errors read no further than their '(' (the statement skipped to its
         # end): a regex influxd peeks for in their arguments (/* after a ',' or a '(') or a
         # parse error after them was not influxd's 400. Both are now read as influxd parses them
-        def is_400(want, chunked):
-            self.assertEqual(want[0], 400, want)
         qs = ["SELECT x FROM a1 WHERE f(1, /*x*/ 2) = 1", "SELECT x FROM a1 WHERE f(1,/*x*/2) = 1",
               "SELECT x FROM a1 WHERE f(g(1, /*x*/ 2)) = 1",
               "SELECT x FROM a1 WHERE f(distinct(/*x*/ 2)) = 1",
@@ -248,7 +246,7 @@ class ShowEdges(InfluxdPair):
               "SELECT count(distinct(x), /*x*/ 2) FROM a1", "SELECT count(distinct(x) FROM a1",
               "SELECT count(distinct(x)) FROM a1 LIMIT x", "SELECT count(distinct(x) +) FROM a1",
               "SELECT count(distinct) FROM a1"]
-        self.whole_and_chunked(qs, is_400, "a call in WHERE, distinct() in a call")
+        self.whole_and_chunked(qs, self.bad, "a call in WHERE, distinct() in a call")
         # what influxd answers stays vigild's statement error, read whole: the statement after
         # it runs (the run goes on after vigild's own error)
         for q in ("SELECT x FROM a1 WHERE f(1 /*x*/, 2) = 1", "SELECT count(distinct(x)) FROM a1",
@@ -307,6 +305,20 @@ class ShowEdges(InfluxdPair):
         got = self.vigild("SHOW TAG VALUES FROM a1, /b/ WITH KEY = device")
         self.assertEqual(got["results"][0]["error"],
                          "vigild does not support a regular expression in FROM")
+
+    def test_name_of_more_than_three_segments_as_influxd(self):
+        # influx8: influxd reads a source's name as segments ('.' and a name, to a '/' or a
+        # number after a '.') and refuses more than three, "too many segments in ..." (its
+        # QuoteIdent of them; at line 1, char 1); vigild's "found ., expected ;" at the third dot
+        qs = ["SELECT x FROM " + n for n in (
+            "a.b.c.d.e", '"a b".c.d.e', 'a.b.c."d e"', "a..c.d", "a.b.c./x/", "a.b.c.",
+            "a.b.c.d WHERE", "a.b.c.d, e", 'a.b."".d', "a.b.c. d", "a.b.c .d", "a.b.c.1",
+            "a.b.1", "a1.1e3", "a.b.c.'s'", '"".b.c.d', 'a.b.c.""', "a.b.c.d./x/",
+            "a.b.c.d /x/", '"a\\"b".c.d.e', "a.b.c.select", "a.b.c.d-e", "a.b.c. -- x")]
+        qs += ["SHOW TAG KEYS FROM g.autogen.a1.x", "SHOW MEASUREMENTS; SHOW TAG KEYS FROM "
+               "g.autogen.a1.x", "SHOW SERIES FROM a1, a.b.c.d",
+               "SHOW MEASUREMENTS WITH MEASUREMENT = a.b.c.d", "SHOW FIELD KEYS FROM a1, a.b.c.d"]
+        self.whole_and_chunked(qs, self.bad, "a name of more than three segments")
 
     def test_statements_after_an_error_influxd_sends_run_as_influxd(self):
         # influx7: influxd's executor sends SHOW MEASUREMENTS' "right side of '=' must be a tag
@@ -461,6 +473,10 @@ class ShowEdges(InfluxdPair):
                         continue
                 out.append(res)
         return out
+
+    def bad(self, want, chunked):
+        """A whole_and_chunked check: influxd answered 400."""
+        self.assertEqual(want[0], 400, want)
 
     def ok(self, want, chunked):
         """A whole_and_chunked check: influxd answered 200."""
