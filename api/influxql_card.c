@@ -95,7 +95,11 @@ void api__iq_count_series(qrun_t *run, const char *name, size_t n)
             k->total += !k->c->from || card_from_has(k->c, k->rx, name);
         return;
     }
-    sbuf_printf(&run->b, "%s{\"name\":", k->written++ ? "," : ",\"series\":[");
+    if (k->written++)
+        api__q_series_next(run, &run->b); /* chunked: a document per count, as influxd's */
+    else
+        sbuf_printf(&run->b, ",\"series\":[");
+    sbuf_printf(&run->b, "{\"name\":");
     api__iq_str(&run->b, name);
     sbuf_printf(&run->b, ",\"columns\":[\"count\"],\"values\":[[%zu]]}", n);
 }

@@ -325,7 +325,9 @@ static void meas_end(struct ss_out *o, const char *m)
 {
     if (!o->counting || o->counted == 0 || o->stopped)
         return;
-    sbuf_printf(o->b, "%s{\"name\":", o->n++ ? "," : "");
+    if (o->n++)
+        api__q_series_next(o->run, o->b); /* chunked: a document per count, as influxd's */
+    sbuf_printf(o->b, "{\"name\":");
     api__iq_str(o->b, m);
     sbuf_printf(o->b, ",\"columns\":[\"count\"],\"values\":[[%lld]]}", o->counted);
     if (o->b->len > API_PAGE_BYTES)

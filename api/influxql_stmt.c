@@ -169,6 +169,15 @@ int api__q_sent_error(qrun_t *run, const char *msg, const char *arg)
     return api__q_result_error(run, msg, arg);
 }
 
+void api__q_series_next(qrun_t *run, sbuf_t *b)
+{
+    if (run->chunked)
+        sbuf_printf(b, "],\"partial\":true}]}\n{\"results\":[{\"statement_id\":%d,\"series\":[",
+                    run->id);
+    else
+        sbuf_append(b, ",", 1);
+}
+
 int api__q_unsupported_error(qrun_t *run, const char *what)
 {
     /* A policy vigild does not hold: to influxd one it does not hold either ("retention

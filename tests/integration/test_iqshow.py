@@ -320,6 +320,19 @@ class ShowEdges(InfluxdPair):
                "SHOW MEASUREMENTS WITH MEASUREMENT = a.b.c.d", "SHOW FIELD KEYS FROM a1, a.b.c.d"]
         self.whole_and_chunked(qs, self.bad, "a name of more than three segments")
 
+    def test_cardinality_counts_chunked_as_influxd(self):
+        # influx8: with chunked=true influxd sends a cardinality statement's counts a document
+        # per series, "partial":true on all but the last; vigild sent one document of them all
+        qs = ["SHOW TAG KEY CARDINALITY", "SHOW TAG KEY EXACT CARDINALITY",
+              "SHOW FIELD KEY CARDINALITY", "SHOW FIELD KEY EXACT CARDINALITY LIMIT 2",
+              "SHOW SERIES CARDINALITY FROM a1, a2", "SHOW SERIES EXACT CARDINALITY FROM a1, a2",
+              "SHOW SERIES EXACT CARDINALITY FROM /a/", "SHOW FIELD KEY CARDINALITY FROM b1",
+              "SHOW TAG KEY CARDINALITY WHERE device = 'a1'",
+              "SHOW TAG KEY CARDINALITY; SHOW FIELD KEY CARDINALITY",
+              "SHOW SERIES EXACT CARDINALITY FROM a1, a2; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW MEASUREMENTS LIMIT 1; SHOW TAG KEY CARDINALITY FROM a1"]
+        self.whole_and_chunked(qs, self.ok, "cardinality counts, chunked")
+
     def test_statements_after_an_error_influxd_sends_run_as_influxd(self):
         # influx7: influxd's executor sends SHOW MEASUREMENTS' "right side of '=' must be a tag
         # value string" as the statement's result and runs the statements after it; vigild
