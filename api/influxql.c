@@ -105,11 +105,7 @@ static int qmem_init(qmem_t *m, const char *q)
     m->q = q;
     m->blocks = NULL;
     m->params = NULL;
-    m->re_bound = 0;
-    m->joined = 0;
-    m->re_literal = 0;
-    m->re_units = 0;
-    m->re_last = NULL;
+    m->budget = (qbudget_t){0};
     m->text = malloc(2 * (strlen(q) + 1));
     return m->text ? 0 : -1;
 }
@@ -146,11 +142,7 @@ void *api__qs_alloc(qscan_t *s, size_t n)
 static void qs_init(qscan_t *s, qmem_t *m, const char *at)
 {
     s->mem = m;
-    m->re_bound = 0; /* a budget per pass */
-    m->joined = 0;
-    m->re_literal = 0;
-    m->re_units = 0; /* a budget per pass: the second reads what the first did */
-    m->re_last = NULL;
+    m->budget = (qbudget_t){0}; /* a budget per pass: the second reads what the first did */
     s->w = m->text;
     s->p = m->q;
     s->line = s->col = 0;
@@ -527,14 +519,10 @@ static void result_sent(qrun_t *run)
  * stopped reading at it (a vigild "does not support" error). m's budgets are put back as they
  * were when it started (*budget), so the pass spends on it what the first pass did. Returns 1
  * (the statement's "failed"), or -1 with the answer set should the read fail. */
-static int reread(api_request_t *r, qmem_t *m, const qmem_t *budget, qscan_t *s,
+static int reread(api_request_t *r, qmem_t *m, const qbudget_t *budget, qscan_t *s,
                   const qscan_t *start, int (*answer)(api_request_t *, qscan_t *, qrun_t *))
 {
-    m->re_bound = budget->re_bound;
-    m->joined = budget->joined;
-    m->re_literal = budget->re_literal;
-    m->re_units = budget->re_units;
-    m->re_last = budget->re_last;
+    m->budget = *budget;
     *s = *start;
     return answer(r, s, NULL) < 0 ? -1 : 1;
 }
@@ -568,7 +556,7 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
         }
         int rc;
         size_t k = 0, nk = sizeof q_answered / sizeof q_answered[0];
-        qmem_t budget = *m; /* the pass's budgets as the statement starts (reread) */
+        qbudget_t budget = m->budget; /* as the statement starts (reread) */
         if (statement(&s, create_db)) {
             if (r->role >= 0 && r->role < API_ROLE_WRITE) {
                 /* GET /query takes a read token (SHOW ...), but a name kept is a disk write. */

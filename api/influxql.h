@@ -27,6 +27,21 @@ enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_STRING, QT_OTHE
  * no longer a bound on a token, which may be as long as the query. */
 #define QT_TEXT_MAX 256
 
+/* What one pass of a query's reading has spent of the bounds on its regexes and joined strings;
+ * saved and put back whole, so a statement read again spends what the first pass did. */
+typedef struct qbudget {
+    size_t re_bound;     /* the bytes of bound regexes read in this pass (influxql_regex.c's
+                          * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
+    size_t joined;       /* the bytes of strings joined by + in literal math in this pass
+                          * (influxql_math.c): at most API_IQ_JOINED_MAX */
+    int re_literal;      /* the regexes compiled for 'x' =~ /re/ in literal math in this
+                          * pass (influxql_math.c): at most API_IQ_RE_LITERAL_MAX */
+    long re_units;       /* the cost of the regexes (/re/ or bound) read in this pass, each
+                          * place of the query once: at most API_IQ_RE_UNITS_MAX */
+    const char *re_last; /* the furthest place one was read at (a place read again, as
+                          * api__iq_skip_params reads ahead, is not counted again) */
+} qbudget_t;
+
 /* The memory of one query's reading, for both passes (api__h_query): its text, the tokens'
  * texts, and what api__qs_alloc hands out. Everything a token or api__qs_alloc points to stays
  * valid until qmem_deinit, so tokens need no freeing and may be copied. */
@@ -37,16 +52,8 @@ typedef struct qmem {
     struct qblock *blocks; /* api__qs_alloc's, freed together */
     const json_t *params;  /* the tokens the request's bound parameters bind to
                             * (api__iq_params_bind; borrowed, outliving the reading), or NULL */
-    size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_regex.c's
-                            * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
-    size_t joined;         /* the bytes of strings joined by + in literal math in this pass
-                            * (influxql_math.c): at most API_IQ_JOINED_MAX */
-    int re_literal;        /* the regexes compiled for 'x' =~ /re/ in literal math in this
-                            * pass (influxql_math.c): at most API_IQ_RE_LITERAL_MAX */
-    long re_units;         /* the cost of the regexes (/re/ or bound) read in this pass, each
-                            * place of the query once: at most API_IQ_RE_UNITS_MAX */
-    const char *re_last;   /* the furthest place one was read at (a place read again, as
-                            * api__iq_skip_params reads ahead, is not counted again) */
+    qbudget_t budget;      /* what this pass has spent (qs_init zeroes it; a statement read
+                            * again puts back what it was as the statement started) */
 } qmem_t;
 
 /* What compiling one /query request's regexes (/re/ and bound {"regex": ...} together, all its

@@ -470,6 +470,26 @@ class ShowEdges(InfluxdPair):
         self.assertEqual(want, (200, b'{"results":[{"statement_id":0,"error":"not executed"}]}'))
         self.assertEqual(got, want)
 
+    def test_statement_read_again_spends_its_budget_once(self):
+        # review of influx8: a statement vigild's own error is sent for is read again (parse
+        # only) to find its end, the pass's budgets put back as the statement started: a bound
+        # regex of 40,000 bytes (of 65,536 a query may bind in all) in such a statement, and
+        # one of 20,000 after it, are read as the first pass read them. With the budgets not
+        # put back (a patch), the second read counted the first's bytes again: 400 "vigild
+        # reads bound regexes of at most 65536 bytes in all in a query"
+        params = json.dumps({"r": {"regex": "x" * 40000}, "s": {"regex": "y" * 20000}})
+        for q in ("SHOW SERIES CARDINALITY WHERE device =~ $r GROUP BY device",
+                  "SELECT median(x) FROM a1 WHERE device =~ $r",
+                  "SHOW TAG KEYS FROM a1, b1 WHERE device =~ $r"):
+            with self.subTest(q=q):
+                st, body = self.query(self.d.http_port, q + "; SHOW TAG KEYS WHERE device =~ $s; "
+                                      "SHOW MEASUREMENTS LIMIT 1", method="POST", params=params)
+                self.assertEqual(st, 200, body[:300])
+                got = json.loads(body)["results"]
+                self.assertIn("vigild does not support", got[0]["error"])
+                self.assertEqual(got[1], {"statement_id": 1})
+                self.assertEqual(got[2]["series"][0]["values"], [["a1"]])
+
     @staticmethod
     def results(body, chunked, errs=None):
         """The results of a /query answer (chunked: of each document), with those of the
