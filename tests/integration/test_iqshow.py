@@ -333,6 +333,29 @@ class ShowEdges(InfluxdPair):
               "SHOW MEASUREMENTS LIMIT 1; SHOW TAG KEY CARDINALITY FROM a1"]
         self.whole_and_chunked(qs, self.ok, "cardinality counts, chunked")
 
+    def test_cardinality_counts_chunked_shapes_as_influxd(self):
+        # review of influx8: the counts chunked a document per measurement ("partial":true on
+        # all but the last) over more shapes: none counted, one, several, with WHERE, LIMIT
+        # and OFFSET. Left out, as vigild answers them otherwise whole too: FROM lists and
+        # regexes but in SHOW SERIES (vigild's statement error), a name that is no device (a
+        # count of the device tag), and counts over the reserved measurements, which this
+        # influxd holds as points of its own (INFLUXD_ONLY)
+        tails = ["FROM a1", "WHERE device = 'nosuch'", "WHERE device = 'a2'", "WHERE device =~ /a/",
+                 "LIMIT 1", "LIMIT 2", "OFFSET 1", "LIMIT 1 OFFSET 1", "FROM a1 OFFSET 1"]
+        qs = ["SHOW %s CARDINALITY %s" % (st, t) for st in ("TAG KEY", "TAG KEY EXACT",
+                                                           "FIELD KEY", "FIELD KEY EXACT")
+              for t in tails + ["FROM nosuch"] * st.startswith("FIELD")]
+        qs += ["SHOW SERIES %sCARDINALITY %s" % (e, t) for e in ("", "EXACT ") for t in (
+            "FROM a1", "FROM a1, a2, b1", "FROM /nosuch/", "FROM /1/", "WHERE device = 'nosuch'",
+            "OFFSET 1", "LIMIT 1 OFFSET 1", "FROM /a/ LIMIT 1", "FROM a1 OFFSET 1",
+            "ON g FROM b1, vigil_scores")]
+        qs += ["SHOW TAG VALUES %sCARDINALITY WITH KEY = %s" % (e, t) for e in ("", "EXACT ")
+               for t in ("nosuch", "device OFFSET 1")]
+        qs += ["SHOW MEASUREMENT CARDINALITY", "SHOW MEASUREMENT EXACT CARDINALITY FROM /a/",
+               "SHOW TAG KEY CARDINALITY LIMIT 1; SHOW SERIES CARDINALITY FROM a1, a2; SHOW "
+               "FIELD KEY EXACT CARDINALITY WHERE device = 'nosuch'; SHOW MEASUREMENTS LIMIT 1"]
+        self.whole_and_chunked(qs, self.ok, "cardinality counts of more shapes, chunked")
+
     def test_statements_after_an_error_influxd_sends_run_as_influxd(self):
         # influx7: influxd's executor sends SHOW MEASUREMENTS' "right side of '=' must be a tag
         # value string" as the statement's result and runs the statements after it; vigild
