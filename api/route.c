@@ -172,15 +172,15 @@ static void ping(api_request_t *r)
 }
 
 /* Each route's handler, the methods it takes, and whether it runs on an http-io thread (io: it
- * waits for the disk; see the file comment; IO_INGEST: an ingest route, which server.c's io
- * threads never leave waiting behind reads, as api__request_write_lane's operator writes). HEAD is
+ * waits for the disk; see the file comment; IO_WRITES: its requests but GET and HEAD take the
+ * write lane, api__request_write_lane). HEAD is
  * taken wherever GET is (libmicrohttpd sends the headers only) and OPTIONS everywhere (204 with
  * Allow). allow is the CORS preflight's list (the methods a script may use); allow_hdr the full
  * Allow header of a 405 or an OPTIONS answer. params lists the query parameters a /v1 route takes:
  * any other, or one given twice, is a 400, so a misspelt "form=" or a second "limit=" is never
  * silently ignored. NULL: not checked (the operational and InfluxDB routes, whose clients send
  * parameters vigild has no use for). */
-enum { IO_DISK = 1, IO_INGEST = 2 };
+enum { IO_DISK = 1, IO_WRITES = 2 };
 
 static const char *const no_params[] = {NULL};
 static const char *const devices_params[] = {"limit", "after", NULL};
@@ -204,14 +204,14 @@ static const struct {
     [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_HEALTH] = {api__h_health, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
-    [ROUTE_WRITE] = {api__h_write, "POST", "POST", IO_INGEST, "POST, OPTIONS", NULL},
-    [ROUTE_WRITE_V2] = {api__h_write_v2, "POST", "POST", IO_INGEST, "POST, OPTIONS", NULL},
+    [ROUTE_WRITE] = {api__h_write, "POST", "POST", IO_WRITES, "POST, OPTIONS", NULL},
+    [ROUTE_WRITE_V2] = {api__h_write_v2, "POST", "POST", IO_WRITES, "POST, OPTIONS", NULL},
     [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", IO_DISK, "GET, POST, OPTIONS", NULL},
-    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", IO_INGEST, "POST, OPTIONS",
+    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", IO_WRITES, "POST, OPTIONS",
                         no_params},
     [ROUTE_DEVICES] = {api__h_devices, "GET HEAD", "GET", IO_DISK, "GET, HEAD, OPTIONS",
                        devices_params},
-    [ROUTE_DEVICE] = {api__h_device, "GET HEAD PUT DELETE", "GET, PUT, DELETE", IO_DISK,
+    [ROUTE_DEVICE] = {api__h_device, "GET HEAD PUT DELETE", "GET, PUT, DELETE", IO_WRITES,
                       "GET, HEAD, PUT, DELETE, OPTIONS", no_params},
     [ROUTE_DEVICE_READINGS] = {api__h_device_readings, "GET HEAD", "GET", IO_DISK,
                                "GET, HEAD, OPTIONS", readings_params},
@@ -226,13 +226,13 @@ static const struct {
                          anomalies_params},
     [ROUTE_MODEL] = {api__h_model, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS", no_params},
     [ROUTE_RETRAIN] = {api__h_retrain, "POST", "POST", 0, "POST, OPTIONS", no_params},
-    [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST", IO_DISK, "POST, OPTIONS", no_params},
-    [ROUTE_WEIGHTS] = {api__h_weights, "GET HEAD PUT", "GET, PUT", IO_DISK,
+    [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST", IO_WRITES, "POST, OPTIONS", no_params},
+    [ROUTE_WEIGHTS] = {api__h_weights, "GET HEAD PUT", "GET, PUT", IO_WRITES,
                        "GET, HEAD, PUT, OPTIONS", no_params},
     /* io: it stores the ended event and the detector */
-    [ROUTE_ACCEPT] = {api__h_accept, "POST", "POST", IO_DISK, "POST, OPTIONS", no_params},
+    [ROUTE_ACCEPT] = {api__h_accept, "POST", "POST", IO_WRITES, "POST, OPTIONS", no_params},
     /* io: it stores the period and waits for its commit */
-    [ROUTE_MAINT] = {api__h_maint, "GET HEAD POST DELETE", "GET, POST, DELETE", IO_DISK,
+    [ROUTE_MAINT] = {api__h_maint, "GET HEAD POST DELETE", "GET, POST, DELETE", IO_WRITES,
                      "GET, HEAD, POST, DELETE, OPTIONS", maint_params},
     /* not io: it answers from memory, and its stream is read on the worker (events.c) */
     [ROUTE_EVENTS] = {api__h_events, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS", events_params},
@@ -356,18 +356,5 @@ int api__route_io(enum api_route route)
  * copy of the database takes as long as the database is large. Their GETs are reads. */
 int api__request_write_lane(const api_request_t *r)
 {
-    if (routes[r->route].io == IO_INGEST)
-        return 1;
-    if (api__is_get(r))
-        return 0;
-    switch (r->route) {
-    case ROUTE_DEVICE:
-    case ROUTE_MAINT:
-    case ROUTE_ACCEPT:
-    case ROUTE_ROLLBACK:
-    case ROUTE_WEIGHTS:
-        return 1;
-    default:
-        return 0;
-    }
+    return routes[r->route].io == IO_WRITES && !api__is_get(r);
 }
