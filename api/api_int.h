@@ -95,13 +95,14 @@ struct api_server {
     api_tls_t *tls; /* NULL: plain HTTP; kept while libmicrohttpd runs */
     /* The http-io threads (server.c): requests of routes that wait for the disk run there, their
      * connection suspended meanwhile. io_mu guards io_head, io_tail, io_running, io_others,
-     * io_closing and io_stop; a leaf lock. */
+     * io_reads, io_closing and io_stop; a leaf lock. */
     pthread_mutex_t io_mu;
     pthread_cond_t io_cv;   /* a job was queued, or io_stop was set */
     pthread_cond_t io_done; /* a job ended (its connection resumed) */
     struct api_request *io_head, *io_tail;
     int io_running; /* jobs taken by a thread and not yet resumed */
-    int io_others;  /* of those, the reads (not of the write lane: at most io_take's cap) */
+    int io_others;  /* of those, the reads and operator writes (not ingest; io_take's caps) */
+    int io_reads;   /* of those, the reads */
     int io_closing; /* api_stop started: requests run on the worker as before */
     int io_stop;    /* the threads exit once the queue is empty */
     int nio;        /* threads started */
@@ -147,6 +148,11 @@ enum api_challenge {
 
 /* The longest X-Influxdb-Error value: influxd 1.x cuts its message there. */
 #define API_INFLUX_ERR_MAX 1024
+
+/* An http-io request's lane (route.c's api__request_lane; server.c's io_take): ingest
+ * (/write, /api/v2/write, POST /v1/readings: one commit's wait), an operator's short write (not
+ * behind the reads, never on the thread kept for ingest), or a read, which may wait long. */
+enum api_lane { API_LANE_READ, API_LANE_OPERATOR, API_LANE_INGEST };
 
 /* One request in flight, from the first call of the access handler to its completion. */
 typedef struct api_request {
@@ -197,7 +203,7 @@ typedef struct api_request {
      * the worker then only sends the response. */
     atomic_int io_answered;
     struct api_request *io_next; /* in the server's io queue; guarded by io_mu */
-    int io_write; /* of the write lane (api__request_write_lane), set before it is queued */
+    enum api_lane io_lane;       /* api__request_lane, set before it is queued */
     /* GET /v1/events: the stream its handler registered, until api__events_response hands it
      * to the response (NULL: not a stream). */
     struct api_events_client *stream;
@@ -275,10 +281,8 @@ enum api_route api__route_of(api_request_t *r, const char *url);
 int api__route_takes_body(enum api_route route);
 /* Whether the route's handler runs on an http-io thread (it blocks: ingest, database reads). */
 int api__route_io(enum api_route route);
-/* Whether r takes the http-io threads' write lane: an ingest route (/write, /api/v2/write,
- * POST /v1/readings) or an operator's short write (route.c says which), one commit's wait, which
- * server.c's io threads always keep a thread for; else it is a read, which may wait long. */
-int api__request_write_lane(const api_request_t *r);
+/* The http-io threads' lane of r (enum api_lane, above). */
+enum api_lane api__request_lane(const api_request_t *r);
 /* Runs the request's handler (the body's errors first: too large, out of memory); there is
  * always an answer after it. */
 void api__handle(api_request_t *r);

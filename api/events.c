@@ -20,14 +20,15 @@
  *
  * A stream whose unsent output, not counting the message of its own being published, passes
  * opts.max_unsent bytes, or one of whose messages leaves the ring unsent, is cut off (counted
- * in dropped): marked, its socket shut down (libmicrohttpd then fails its next send and closes
- * it, even while it waits for the client to read) and resumed if suspended. A stream's messages
- * are those of its types and its ?device= (others it skips unsent, and they never cut it):
- * each stream counts its own unsent bytes (added by the publish, taken off by the reader) and
- * the publish looks at the one message leaving the ring, so the cost per message and stream is
- * the same for either filter, two comparisons (the type's bit, then the device's hash). The
- * kernel's buffers are bounded too (SO_SNDBUF, see stream_socket) so a client that stops
- * reading is found within about max_unsent bytes of events.
+ * in dropped; so is one the kernel ended because its client stopped acknowledging for
+ * http.dead_peer_timeout_s, ended_by_timeout): marked, its socket shut down (libmicrohttpd then
+ * fails its next send and closes it, even while it waits for the client to read) and resumed if
+ * suspended. A stream's messages are those of its types and its ?device= (others it skips
+ * unsent, and they never cut it): each stream counts its own unsent bytes (added by the publish,
+ * taken off by the reader) and the publish looks at the one message leaving the ring, so the
+ * cost per message and stream is the same for either filter, two comparisons (the type's bit,
+ * then the device's hash). The kernel's buffers are bounded too (SO_SNDBUF, see stream_socket)
+ * so a client that stops reading is found within about max_unsent bytes of events.
  *
  * A stream resuming with Last-Event-ID older than the ring missed something only if one of its
  * messages left: the hub keeps, per type, the newest SEQ that left, and the same per device for
@@ -65,6 +66,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +281,9 @@ static void cut(struct api_events *h, struct api_events_client *c, const char *w
     wake(c);
 }
 
+/* Why a stream ended by the dead-peer timeout is cut (ended_by_timeout). */
+#define TIMED_OUT "its client stopped acknowledging for http.dead_peer_timeout_s"
+
 /* Ends the streams whose client has closed or reset its connection. Such a stream is otherwise
  * found only at its next keep-alive or message (up to http.events_keepalive_ms): until then it
  * held its place, so clients reconnecting faster than that (a browser reloading its dashboard,
@@ -289,7 +294,9 @@ static void cut(struct api_events *h, struct api_events_client *c, const char *w
  * FIN, seen even behind unread bytes such as a TLS close_notify) or that is in error (a reset)
  * is ended now as a cut ends it (shutdown, resume: its reader ends it and libmicrohttpd frees
  * it), and no longer counted towards the bound. A client that half-closed its side on purpose
- * and still reads is ended too, then only: SSE has nothing to send upstream. Caller holds mu. */
+ * and still reads is ended too, then only: SSE has nothing to send upstream. An error that is
+ * the kernel's dead-peer timeout (ETIMEDOUT) is no departure: that stream is cut off (counted),
+ * as free_stream counts one libmicrohttpd found first. Caller holds mu. */
 static void reap_gone(struct api_events *h)
 {
     for (struct api_events_client *c = h->clients; c; c = c->nextc) {
@@ -298,6 +305,13 @@ static void reap_gone(struct api_events *h)
         struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
         if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
             continue;
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if ((p.revents & POLLERR) && getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
+            soerr == ETIMEDOUT) {
+            cut(h, c, TIMED_OUT); /* the kernel's dead-peer timeout, seen before libmicrohttpd */
+            continue;
+        }
         c->cut = "its client had closed the connection";
         c->gone = 1;
         h->ngone++;
@@ -579,6 +593,36 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
     return api__events_read(cls, buf, max);
 }
 
+/* Whether c's connection was ended by the kernel's dead-peer timeout (TCP_USER_TIMEOUT or
+ * keep-alive, http.dead_peer_timeout_s: the client stopped acknowledging, its window closed or it
+ * vanished), given the calling thread's errno when libmicrohttpd called free_stream. The
+ * socket's pending error says it (SO_ERROR ETIMEDOUT) unless libmicrohttpd's failed send took
+ * it; then only that send's errno, ETIMEDOUT, still the thread's when libmicrohttpd frees the
+ * response (measured with 0.9.75: nothing between the send and the free callback sets errno),
+ * says it. TCP_CLOSE alone does not: a client's reset and a full FIN exchange leave the socket
+ * there too (measured: every departed client's was), with EPIPE or ECONNRESET from the failed
+ * send. A stale ETIMEDOUT (an earlier call on the thread) would count a departure only if that
+ * stream ended with no failed call of its own and was not cut or reaped first (free_stream's
+ * !c->cut): a client leaving while libmicrohttpd sends fails that send, one leaving while the
+ * stream waits is reaped (test_deadpeer.py's PausedReader pins both, after a timeout on the
+ * same thread). TCP_INFO keeps nothing of the timeout (retransmits, probes 0 at the callback).
+ * Called before the record is freed (its socket still open), without mu: it reads the socket
+ * only. */
+static int ended_by_timeout(const struct api_events_client *c, int err)
+{
+    if (c->fd < 0)
+        return 0;
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0)
+        return soerr == ETIMEDOUT;
+    struct tcp_info ti;
+    len = sizeof ti;
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return 0;
+    return ti.tcpi_state == TCP_CLOSE && err == ETIMEDOUT;
+}
+
 void api__events_detach(api_events_client_t *c)
 {
     struct api_events *h = c->hub;
@@ -602,7 +646,17 @@ void api__events_detach(api_events_client_t *c)
 /* libmicrohttpd's free callback of a stream's response: the stream is over. */
 static void free_stream(void *cls)
 {
-    api__events_detach(cls);
+    int err = errno; /* first: libmicrohttpd's failed send, if that ended it (ended_by_timeout) */
+    struct api_events_client *c = cls;
+    if (ended_by_timeout(c, err)) {
+        pthread_mutex_lock(&c->hub->mu);
+        if (!c->cut) { /* counted as cut off, logged by the detach; not when cut or gone before */
+            c->cut = TIMED_OUT;
+            atomic_fetch_add_explicit(&c->hub->dropped, 1, memory_order_relaxed);
+        }
+        pthread_mutex_unlock(&c->hub->mu);
+    }
+    api__events_detach(c);
 }
 
 /* Whether s is a SEQ as the ids carry it: decimal digits only, no leading zero (but "0", the
@@ -830,7 +884,7 @@ void api__events_metrics(api_events_t *h, sbuf_t *b)
                 "# TYPE vigil_event_stream_messages_total counter\n"
                 "vigil_event_stream_messages_total %llu\n"
                 "# HELP vigil_event_streams_dropped_total Event streams cut off for not reading "
-                "(http.events_max_unsent, http.events_ring).\n"
+                "(http.events_max_unsent, http.events_ring, http.dead_peer_timeout_s).\n"
                 "# TYPE vigil_event_streams_dropped_total counter\n"
                 "vigil_event_streams_dropped_total %llu\n"
                 "# HELP vigil_event_stream_messages_by_type_total Events published to the event "

@@ -193,20 +193,15 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
     *out = dflt;
     if (v == NULL)
         return r->status ? -1 : 0;
-    int rc = vtime_parse(v, out);
     /* Epoch seconds for milliseconds (from=1796000000, read as a day of January 1970, answered
-     * nothing): refused as JSON's ts refuses them, when vtime_parse read a number (no 'T' or
-     * ':'); an RFC 3339 time of those days names its unit and is taken. */
-    if (rc == 0 && strpbrk(v, "Tt:") == NULL && parse_looks_like_secs((double)*out)) {
-        api__error(r, 400, "parameter '%s': '%s': " PARSE_SECS_WHY "; send milliseconds, e.g. %lld",
-                   name, v, (long long)*out * 1000);
-        return -1;
-    }
+     * nothing), also with a fraction or an exponent (1796000000.123, 1.796e9), are refused as
+     * JSON's ts refuses them; an RFC 3339 time of those days names its unit and is taken. */
+    int rc = vtime_parse_param(v, out);
     if (rc == 0)
         return 0;
-    /* What is wrong first, as JSON's ts says it: a well-formed RFC 3339 time's leap second or
-     * offset past the range, a date alone or a time without its offset, epoch micro- or
-     * nanoseconds (the unit named, the milliseconds to send). */
+    /* What is wrong first, as JSON's ts says it: epoch seconds, micro- or nanoseconds (the unit
+     * named, the milliseconds to send), a negative number or a fraction, a well-formed RFC 3339
+     * time's leap second or offset past the range, a date alone or a time without its offset. */
     char why_buf[VTIME_WHY_MAX];
     const char *why = vtime_parse_why(v, rc, why_buf, sizeof why_buf);
     if (why != NULL)

@@ -79,26 +79,10 @@ void parse_json_errmsg(char *buf, size_t size, const struct json_error_t *jerr, 
 
 /* A JSON timestamp as the readings' "ts" takes it: an integer (or a whole real) in epoch ms,
  * or an RFC 3339 string, between VTIME_MIN_MS and VTIME_MAX_MS; a number in
- * [PARSE_JSON_SECS_LO, PARSE_JSON_SECS_HI) is refused as epoch seconds. Returns 0 with *ms, or
- * ERR_INVAL with the reason in *why (without the field's name; static, or for a number past
- * 9999 that looks like epoch µs or ns, which it names with the milliseconds to send, in a
+ * [VTIME_SECS_LO, VTIME_SECS_HI) (vtime_looks_like_secs) is refused as epoch seconds. Returns 0
+ * with *ms, or ERR_INVAL with the reason in *why (without the field's name; static, or for a number
+ * past 9999 that looks like epoch µs or ns, which it names with the milliseconds to send, in a
  * thread-local buffer valid until the thread's next call). Any thread, pure. */
-/* Epoch seconds of any time from 1973-03-03 (1e8 s) on, read as ms, fall in [1e8, 1e11) ms:
- * 1970-01-02 to 1973-03-03. The first day of 1970 (below 1e8 ms) stays accepted: tests and
- * examples use small timestamps (ts 1000), and no clock that is set sends seconds there. */
-#define PARSE_JSON_SECS_LO 100000000LL    /* 1970-01-02T03:46:40Z */
-#define PARSE_JSON_SECS_HI 100000000000LL /* 1973-03-03T09:46:40Z */
-/* The reason's first words, the same for JSON's ts and the read routes' from=/to= (each adds
- * what to send instead). */
-#define PARSE_SECS_WHY "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds"
-/* Whether ms, epoch milliseconds given as a number (an RFC 3339 time names its unit and is never
- * refused so), looks like epoch seconds: in [PARSE_JSON_SECS_LO, PARSE_JSON_SECS_HI). The one
- * check of POST /v1/readings' ts, maintenance periods' from/until and the read routes' times
- * (api__arg_time). Any thread, pure. */
-static inline int parse_looks_like_secs(double ms)
-{
-    return ms >= (double)PARSE_JSON_SECS_LO && ms < (double)PARSE_JSON_SECS_HI;
-}
 struct json_t;
 int parse_json_time(const struct json_t *ts, int64_t *ms, const char **why);
 

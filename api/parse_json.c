@@ -17,12 +17,12 @@
 
 /* Names the range, so that a timestamp in seconds or nanoseconds is recognised as such. */
 static const char out_of_range[] = "out of range: epoch milliseconds between 1970 and 9999";
-/* A number in [PARSE_JSON_SECS_LO, PARSE_JSON_SECS_HI) (parse.h): epoch seconds sent as ms
+/* A number in [VTIME_SECS_LO, VTIME_SECS_HI) (common/vtime.h): epoch seconds sent as ms
  * are 1.7e9 today, a date in January 1970 that was stored, answered {"accepted":1} and scored
  * as such. An RFC 3339 string of that time stays accepted (it names its unit). A device's
  * milliseconds since boot land here too after about 28 hours of uptime (before: accepted). */
 static const char looks_like_seconds[] =
-    PARSE_SECS_WHY " (or a counter of milliseconds since a device's boot); send epoch milliseconds "
+    VTIME_SECS_WHY " (or a counter of milliseconds since a device's boot); send epoch milliseconds "
                    "or an RFC 3339 string";
 
 /* Past 9999 in milliseconds: out_of_range, and vtime_epoch_hint's "looks like epoch
@@ -57,7 +57,7 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
             *why = v > VTIME_MAX_MS ? past_9999(1, v, 0) : out_of_range;
             return ERR_INVAL;
         }
-        if (parse_looks_like_secs((double)v)) { /* exact: v is at most VTIME_MAX_MS < 2^53 */
+        if (vtime_looks_like_secs((double)v)) { /* exact: v is at most VTIME_MAX_MS < 2^53 */
             *why = looks_like_seconds;
             return ERR_INVAL;
         }
@@ -72,7 +72,7 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
             return ERR_INVAL;
         }
         /* Before the whole-number check: Python's time.time() (1732780800.123456) is seconds. */
-        if (parse_looks_like_secs(d)) {
+        if (vtime_looks_like_secs(d)) {
             *why = looks_like_seconds;
             return ERR_INVAL;
         }

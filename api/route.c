@@ -173,14 +173,14 @@ static void ping(api_request_t *r)
 
 /* Each route's handler, the methods it takes, and whether it runs on an http-io thread (io: it
  * waits for the disk; see the file comment; IO_WRITES: its requests but GET and HEAD take the
- * write lane, api__request_write_lane). HEAD is
- * taken wherever GET is (libmicrohttpd sends the headers only) and OPTIONS everywhere (204 with
- * Allow). allow is the CORS preflight's list (the methods a script may use); allow_hdr the full
- * Allow header of a 405 or an OPTIONS answer. params lists the query parameters a /v1 route takes:
- * any other, or one given twice, is a 400, so a misspelt "form=" or a second "limit=" is never
- * silently ignored. NULL: not checked (the operational and InfluxDB routes, whose clients send
- * parameters vigild has no use for). */
-enum { IO_DISK = 1, IO_WRITES = 2 };
+ * operator's lane, IO_INGEST ingest's, api__request_lane). HEAD is taken wherever GET is
+ * (libmicrohttpd sends the headers only) and OPTIONS everywhere (204 with Allow). allow is the CORS
+ * preflight's list (the methods a script may use); allow_hdr the full Allow header of a 405 or an
+ * OPTIONS answer. params lists the query parameters a /v1 route takes: any other, or one given
+ * twice, is a 400, so a misspelt "form=" or a second "limit=" is never silently ignored. NULL: not
+ * checked (the operational and InfluxDB routes, whose clients send parameters vigild has no use
+ * for). */
+enum { IO_DISK = 1, IO_WRITES = 2, IO_INGEST = 3 };
 
 static const char *const no_params[] = {NULL};
 static const char *const devices_params[] = {"limit", "after", NULL};
@@ -204,10 +204,10 @@ static const struct {
     [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_HEALTH] = {api__h_health, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
-    [ROUTE_WRITE] = {api__h_write, "POST", "POST", IO_WRITES, "POST, OPTIONS", NULL},
-    [ROUTE_WRITE_V2] = {api__h_write_v2, "POST", "POST", IO_WRITES, "POST, OPTIONS", NULL},
+    [ROUTE_WRITE] = {api__h_write, "POST", "POST", IO_INGEST, "POST, OPTIONS", NULL},
+    [ROUTE_WRITE_V2] = {api__h_write_v2, "POST", "POST", IO_INGEST, "POST, OPTIONS", NULL},
     [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", IO_DISK, "GET, POST, OPTIONS", NULL},
-    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", IO_WRITES, "POST, OPTIONS",
+    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", IO_INGEST, "POST, OPTIONS",
                         no_params},
     [ROUTE_DEVICES] = {api__h_devices, "GET HEAD", "GET", IO_DISK, "GET, HEAD, OPTIONS",
                        devices_params},
@@ -347,14 +347,21 @@ int api__route_io(enum api_route route)
     return routes[route].io != 0;
 }
 
-/* The write lane (api_int.h): ingest, and an operator's short writes. Those wait for the
- * storage writer (a commit, as a write's batch does) or a device's model, never for a long read:
+/* The lanes (api_int.h). Ingest's routes (IO_INGEST) take only POST. An operator's short
+ * writes (IO_WRITES but GET and HEAD) wait for the storage writer (a commit, as a write's batch
+ * does) or a device's model, never for a long read, though a read-back may wait for a reader
+ * connection and a group's rollbacks for each other, so they never take the thread server.c
+ * keeps for ingest:
  * a device's PUT (its attributes) and DELETE (its rows, one writer job), a maintenance period's
  * POST and DELETE, an acceptance, a rollback (one version's row read by key, then swapped in)
  * and new weights (a PUT: parsed, checked and stored). So an operator's action is not queued
  * behind Grafana's reads, each of which may wait up to http.query_timeout. Not a snapshot: its
  * copy of the database takes as long as the database is large. Their GETs are reads. */
-int api__request_write_lane(const api_request_t *r)
+enum api_lane api__request_lane(const api_request_t *r)
 {
-    return routes[r->route].io == IO_WRITES && !api__is_get(r);
+    if (api__is_get(r))
+        return API_LANE_READ;
+    return routes[r->route].io == IO_INGEST   ? API_LANE_INGEST
+           : routes[r->route].io == IO_WRITES ? API_LANE_OPERATOR
+                                              : API_LANE_READ;
 }

@@ -14,11 +14,13 @@
  * marks the request answered and resumes the connection, and the worker, called again, sends the
  * response. So a status request never waits behind another client's write. The io threads run at
  * opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on their
- * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as workers:
- * as many writes wait on one commit together as before. Reads take at most nio - 1 io threads
- * (io_take) until the stop: they may wait for seconds, and neither the fleet's writes nor an
- * operator's short writes (the write lane, route.c) must queue behind them. Lock order: srv->io_mu
- * is a leaf (nothing is taken under it but libmicrohttpd's own suspend).
+ * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as
+ * workers (as many writes wait on one commit together as before) and one more, for ingest: reads
+ * take at most opts.threads - 1 io threads and reads and an operator's writes together
+ * opts.threads (io_take) until the stop: reads may wait for seconds, and neither the fleet's writes
+ * nor an operator's short writes (route.c's lanes) must queue behind them, nor the fleet's writes
+ * behind an operator's (a read-back waiting for a reader connection). Lock order: srv->io_mu is a
+ * leaf (nothing is taken under it but libmicrohttpd's own suspend).
  *
  * The stop (api_stop) answers what it has begun. It sets srv->stopping: from then on the
  * accept policy refuses new connections (closed as soon as accepted), and a request that
@@ -129,7 +131,7 @@ static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
  * handler (the only place libmicrohttpd allows a suspend). */
 static int io_submit(struct api_server *srv, api_request_t *r)
 {
-    r->io_write = api__request_write_lane(r);
+    r->io_lane = api__request_lane(r);
     pthread_mutex_lock(&srv->io_mu);
     if (srv->io_closing || srv->nio == 0) {
         pthread_mutex_unlock(&srv->io_mu);
@@ -148,26 +150,33 @@ static int io_submit(struct api_server *srv, api_request_t *r)
     return 1;
 }
 
-/* The first queued request an io thread may take, unlinked from the queue, or NULL. A request
- * of the write lane (ingest, an operator's short write: route.c's api__request_write_lane) is
- * always taken; a read only while fewer than nio - 1 reads run (nio 1: one), so reads that wait
- * (a /query up to http.query_timeout, a read meeting the store's reload, a snapshot's copy)
- * never hold every io thread while the writes of the fleet queue behind them: one thread is
- * kept for the writes, whose job is one commit's wait. The reads keep their order. Once the
- * stop closes the queue (io_closing) no write can come (io_submit runs them on the worker), so
- * the cap is lifted: the stop waits for its queued reads on every thread, as before the lanes.
- * io_mu held. */
+/* The first queued request an io thread may take, unlinked from the queue, or NULL. Of the
+ * nio threads (opts.threads + 1 when all started), ingest's requests (route.c's
+ * api__request_lane) take any; reads and an operator's writes together at most nio - 1, so one
+ * thread is always there for ingest, whose job is one commit's wait, however many operator
+ * writes wait (rollbacks on the members of one group, queued on its lock; a device's PUT whose
+ * read-back waits for a reader connection that held reads have); and reads alone at most
+ * nio - 2, so reads that wait (a /query up to http.query_timeout, a read meeting the store's
+ * reload, a snapshot's copy) never keep an operator's write from a thread. Each lane keeps its
+ * order. With fewer threads started the caps shrink but stay at least one (two threads: reads
+ * and an operator's writes share one). Once the stop closes the queue (io_closing) no write can
+ * come (io_submit runs them on the worker), so the caps are lifted: the stop waits for its
+ * queued requests on every thread, as before the lanes. io_mu held. */
 static api_request_t *io_take(struct api_server *srv)
 {
     int others_max = srv->nio > 1 ? srv->nio - 1 : 1;
+    int reads_max = srv->nio > 2 ? srv->nio - 2 : 1;
     for (api_request_t **pp = &srv->io_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->io_next) {
         api_request_t *r = *pp;
-        if (!r->io_write && srv->io_others >= others_max && !srv->io_closing)
+        if (r->io_lane != API_LANE_INGEST && !srv->io_closing &&
+            (srv->io_others >= others_max ||
+             (r->io_lane == API_LANE_READ && srv->io_reads >= reads_max)))
             continue;
         *pp = r->io_next;
         if (srv->io_tail == r)
             srv->io_tail = prev;
-        srv->io_others += !r->io_write;
+        srv->io_others += r->io_lane != API_LANE_INGEST;
+        srv->io_reads += r->io_lane == API_LANE_READ;
         return r;
     }
     return NULL;
@@ -184,7 +193,7 @@ static void *io_main(void *arg)
             pthread_cond_wait(&srv->io_cv, &srv->io_mu);
         if (r == NULL)
             break;
-        int other = !r->io_write;
+        enum api_lane lane = r->io_lane;
         srv->io_running++;
         pthread_mutex_unlock(&srv->io_mu);
         api__handle(r);
@@ -194,8 +203,9 @@ static void *io_main(void *arg)
         MHD_resume_connection(conn);
         pthread_mutex_lock(&srv->io_mu);
         srv->io_running--;
-        srv->io_others -= other;
-        if (other && srv->io_head) /* a request io_take passed over may be taken now */
+        srv->io_others -= lane != API_LANE_INGEST;
+        srv->io_reads -= lane == API_LANE_READ;
+        if (lane != API_LANE_INGEST && srv->io_head) /* one io_take passed over may run now */
             pthread_cond_broadcast(&srv->io_cv);
         pthread_cond_broadcast(&srv->io_done);
     }
@@ -640,7 +650,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     /* The io threads, started (and named) before the daemon listens, so they are there for the
      * first request; if none could start, io_submit answers on the worker. One failing to
      * start is not fatal: the others, or the workers, do its share. */
-    unsigned nio = (unsigned)(opts->threads > 0 ? opts->threads : 1);
+    unsigned nio = (unsigned)(opts->threads > 0 ? opts->threads : 1) + 1; /* io_take's cap */
     srv->io_threads = calloc(nio, sizeof *srv->io_threads);
     for (unsigned i = 0; srv->io_threads && i < nio; i++) {
         pthread_mutex_lock(&srv->io_mu);

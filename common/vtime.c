@@ -373,32 +373,86 @@ const char *vtime_epoch_hint(int is_int, int64_t iv, double dv, char *buf, size_
     return buf;
 }
 
-const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size)
+/* The one rule of vtime_parse (and so of vtime_parse_param and vtime_parse_why): a time that
+ * holds a 'T', 't' or ':' is RFC 3339; anything else is read as a number of epoch ms. */
+static int parses_as_rfc3339(const char *s)
 {
-    size_t len = strlen(s);
-    if (len > 0 && strspn(s, "0123456789") == len) { /* epoch ms past 9999 (or past int64) */
+    return strpbrk(s, "Tt:") != NULL;
+}
+
+/* Whether s is a decimal number as a user types one (an optional sign, digits, a fraction, an
+ * exponent), with its finite value in *v. strtod alone would also take spaces, hex digits, inf
+ * and nan: none of them gets here. */
+static int decimal_number(const char *s, double *v)
+{
+    if (*s == '\0' || strspn(s, "0123456789+-.eE") != strlen(s))
+        return 0;
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return end != s && *end == '\0' && errno == 0 && isfinite(*v);
+}
+
+/* vtime_parse_why's answer for the decimal number s of value d that was refused. */
+static const char *number_why(const char *s, double d, char *buf, size_t size)
+{
+    if (d < 0) {
+        snprintf(buf, size, "before 1970 as epoch milliseconds");
+    } else if (vtime_looks_like_secs(d)) {
+        snprintf(buf, size, VTIME_SECS_WHY "; send milliseconds, e.g. %lld", llround(d * 1000));
+    } else if (d > (double)VTIME_MAX_MS) {
+        /* Digits alone are scaled as an integer (exact); past int64 there is nothing to say. */
+        int is_int = strspn(s, "0123456789") == strlen(s);
+        long long iv = 0;
         char hint[VTIME_EPOCH_HINT_MAX];
         errno = 0;
-        long long v = strtoll(s, NULL, 10);
-        if (errno != 0 || vtime_epoch_hint(1, v, 0, hint, sizeof hint) == NULL)
+        if (is_int)
+            iv = strtoll(s, NULL, 10);
+        if (errno != 0 || vtime_epoch_hint(is_int, iv, d, hint, sizeof hint) == NULL)
             return NULL;
         snprintf(buf, size, "after 9999 as epoch milliseconds; %s", hint);
-        return buf;
+    } else if (d != floor(d)) {
+        snprintf(buf, size, "not a whole number of milliseconds");
+    } else {
+        snprintf(buf, size, "not an integer: send milliseconds as digits, e.g. %lld", (long long)d);
     }
-    return rfc3339_reason(s, len, rc);
+    return buf;
+}
+
+const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size)
+{
+    /* vtime_parse reads a number with strtoll, which skips leading white space: a query's '+'
+     * is one ("from=+1796000000" arrives as " 1796000000"), so the number is read after it. */
+    const char *num = s + strspn(s, " \t\n\v\f\r");
+    double d;
+    if (!parses_as_rfc3339(s) && decimal_number(num, &d))
+        return number_why(num, d, buf, size);
+    return rfc3339_reason(s, strlen(s), rc);
 }
 
 int vtime_parse(const char *s, int64_t *ms)
 {
     if (s == NULL || *s == '\0')
         return ERR_INVAL;
-    if (strchr(s, 'T') || strchr(s, 't') || strchr(s, ':'))
+    if (parses_as_rfc3339(s))
         return vtime_parse_rfc3339(s, strlen(s), ms);
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno != 0 || *end != '\0' || v < VTIME_MIN_MS || v > VTIME_MAX_MS)
         return ERR_INVAL;
+    *ms = v;
+    return 0;
+}
+
+int vtime_parse_param(const char *s, int64_t *ms)
+{
+    int64_t v;
+    int rc = vtime_parse(s, &v);
+    if (rc != 0)
+        return rc;
+    if (!parses_as_rfc3339(s) && vtime_looks_like_secs((double)v))
+        return ERR_INVAL; /* exact: v is at most VTIME_MAX_MS < 2^53 */
     *ms = v;
     return 0;
 }

@@ -159,13 +159,40 @@ int vtime_rfc3339_formed(const char *s, size_t len, int rc);
  * returns it; else (at most 9999 in ms, past it in ns) NULL. Any thread. */
 const char *vtime_epoch_hint(int is_int, int64_t iv, double dv, char *buf, size_t size);
 
-/* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_RANGE or
- * ERR_INVAL as vtime_parse_rfc3339 does. */
+/* Epoch seconds of any time from 1973-03-03 (1e8 s) on, read as ms, fall in [1e8, 1e11) ms:
+ * 1970-01-02 to 1973-03-03. The first day of 1970 (below 1e8 ms) stays accepted: tests and
+ * examples use small timestamps (ts 1000), and no clock that is set sends seconds there. */
+#define VTIME_SECS_LO 100000000LL    /* 1970-01-02T03:46:40Z */
+#define VTIME_SECS_HI 100000000000LL /* 1973-03-03T09:46:40Z */
+/* The reason's first words, the same for JSON's ts and the read routes' from=/to= (each adds
+ * what to send instead). */
+#define VTIME_SECS_WHY "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds"
+
+/* Whether ms, epoch milliseconds given as a number (an RFC 3339 time names its unit and is never
+ * refused so), looks like epoch seconds: in [VTIME_SECS_LO, VTIME_SECS_HI). The one check of
+ * POST /v1/readings' ts, maintenance periods' from/until and the read routes' times
+ * (vtime_parse_param). Any thread, pure. */
+static inline int vtime_looks_like_secs(double ms)
+{
+    return ms >= (double)VTIME_SECS_LO && ms < (double)VTIME_SECS_HI;
+}
+
+/* Parses a query-string time: integer epoch ms or RFC 3339 (when s holds a 'T', 't' or ':').
+ * Returns 0, or ERR_RANGE or ERR_INVAL as vtime_parse_rfc3339 does. */
 int vtime_parse(const char *s, int64_t *ms);
 
-/* What a client is told of vtime_parse's failure rc on s, what is wrong first: digits past 9999
- * in ms that look like epoch micro- or nanoseconds ("after 9999 as epoch milliseconds; " and
- * vtime_epoch_hint's text, written into buf, VTIME_WHY_MAX bytes), or vtime_rfc3339_why's
+/* vtime_parse for a read's time parameter (from=, to=): a number (not RFC 3339) that
+ * vtime_looks_like_secs is refused too (ERR_INVAL), as JSON's ts refuses it. Any thread. */
+int vtime_parse_param(const char *s, int64_t *ms);
+
+/* What a client is told of vtime_parse's (or vtime_parse_param's) failure rc on s, what is
+ * wrong first. For a decimal number (a sign, digits, a fraction, an exponent: "-5",
+ * "1796000000.123", "1.796e9"; written into buf, VTIME_WHY_MAX bytes): "before 1970 as epoch
+ * milliseconds" when negative; VTIME_SECS_WHY and "; send milliseconds, e.g. N" when
+ * vtime_looks_like_secs (N its value times 1000, rounded); past 9999 and looking like epoch
+ * micro- or nanoseconds, "after 9999 as epoch milliseconds; " and vtime_epoch_hint's text;
+ * "not a whole number of milliseconds" with a fraction; "not an integer: send milliseconds as
+ * digits, e.g. N" for a whole number written otherwise (1.796e12). Else vtime_rfc3339_why's
  * answer when it says more than VTIME_RFC3339_WHY (a leap second, out of range by its offset,
  * a date alone, a missing offset or 'T'). NULL: nothing more to say than that s is not epoch
  * milliseconds or RFC 3339 (the caller's words). Any thread. */

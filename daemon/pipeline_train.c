@@ -1,4 +1,5 @@
-/* daemon/pipeline_train.c: the training due-set, training jobs, and device groups.
+/* daemon/pipeline_train.c: the training due-set, training jobs, and device groups' trainings
+ * (the groups' table and member lists: pipeline_groups.c).
  *
  * Due-set: a device that asks for training (its detector's want_train, or POST .../retrain)
  * joins a FIFO at most once (dev.due; a grouped device also sets its group's due flag, so a
@@ -142,91 +143,6 @@ size_t pipeline__due_len(pipeline_t *p)
     size_t n = p->due_len;
     pthread_mutex_unlock(&p->due_mu);
     return n;
-}
-
-/* ---- groups ------------------------------------------------------------------------------- */
-
-/* Group names come from the admin API, so the table's buckets come from the name's key in
- * p->idx (seeded, and its seed never changes after pipeline_create), not from uthash's unseeded
- * Jenkins hash; HASH_DEL uses the value stored at add. */
-struct group *pipeline__group(pipeline_t *p, const char *name)
-{
-    struct group *g;
-    size_t len = strlen(name);
-    unsigned hv = (unsigned)nameidx_key(&p->idx, name, len).h;
-    pthread_mutex_lock(&p->groups_mu);
-    HASH_FIND_BYHASHVALUE(hh, p->groups, name, (unsigned)len, hv, g);
-    if (g == NULL && (g = calloc(1, sizeof *g)) != NULL) {
-        if ((g->name = strdup(name)) == NULL) {
-            free(g);
-            g = NULL;
-        } else {
-            pthread_mutex_init(&g->rollback_mu, NULL);
-            HASH_ADD_KEYPTR_BYHASHVALUE(hh, p->groups, g->name, (unsigned)len, hv, g);
-        }
-    }
-    pthread_mutex_unlock(&p->groups_mu);
-    return g;
-}
-
-void pipeline__groups_free(pipeline_t *p)
-{
-    struct group *g, *tmp;
-    HASH_ITER(hh, p->groups, g, tmp)
-    {
-        HASH_DEL(p->groups, g);
-        pthread_mutex_destroy(&g->rollback_mu);
-        free(g->members);
-        free(g->name);
-        free(g);
-    }
-}
-
-int pipeline__group_move(pipeline_t *p, struct dev *d, struct group *g)
-{
-    struct group *old = d->group;
-    if (g == old)
-        return 0;
-    pthread_mutex_lock(&p->groups_mu);
-    if (g && g->nmembers == g->members_room) {
-        size_t room = g->members_room ? 2 * g->members_room : 8;
-        struct dev **nv = realloc(g->members, room * sizeof *nv);
-        if (nv == NULL) {
-            pthread_mutex_unlock(&p->groups_mu);
-            return ERR_NOMEM;
-        }
-        g->members = nv;
-        g->members_room = room;
-    }
-    if (old) { /* keeps the others' order: trainings pool their windows in it */
-        for (size_t i = 0; i < old->nmembers; i++)
-            if (old->members[i] == d) {
-                memmove(old->members + i, old->members + i + 1,
-                        (old->nmembers - i - 1) * sizeof *old->members);
-                old->nmembers--;
-                break;
-            }
-    }
-    if (g)
-        g->members[g->nmembers++] = d;
-    d->group = g;
-    pthread_mutex_unlock(&p->groups_mu);
-    return 0;
-}
-
-int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n)
-{
-    pthread_mutex_lock(&p->groups_mu);
-    size_t k = g->nmembers;
-    struct dev **v = malloc((k ? k : 1) * sizeof *v);
-    if (v && k)
-        memcpy(v, g->members, k * sizeof *v);
-    pthread_mutex_unlock(&p->groups_mu);
-    if (v == NULL)
-        return ERR_NOMEM;
-    *out = v;
-    *n = k;
-    return 0;
 }
 
 /* ---- training ----------------------------------------------------------------------------- */
@@ -446,6 +362,20 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
          * listed versions; this one is listed at member_end): a kept decision (no swap: the
          * PUT made it stale) is numbered after every version d keeps instead. */
         const uint32_t top = pipeline__top_version(d);
+        /* A group's kept decision installs what serves the lead under the lead's number
+         * (detector_job_share), which d may hold for a model of its own when the lead is not
+         * the newest (majority_lead): d keeps what it served, nothing recorded, until the
+         * group's next new version (before session 48, d's kept record was overwritten). */
+        if (m->rc == 0 && m->info.swapped && m->info.version <= top && m->before) {
+            log_info("pipeline: device '%s' keeps its version %u: the group's serving model is "
+                     "version %u, a number it keeps for another",
+                     d->name, m->before_version, m->info.version);
+            detector_destroy(d->det);
+            d->det = m->before;
+            m->before = NULL;
+            pthread_mutex_unlock(&d->mu);
+            return;
+        }
         if (m->rc == 0 && !m->info.swapped && m->info.version <= top && top < UINT32_MAX) {
             m->info.version = top + 1;
             detector_number_after(d->det, top + 1);
@@ -561,11 +491,17 @@ static void member_end(pipeline_t *p, struct member *m, int began)
     free(m->rows);
 }
 
-/* The group's lead among the n members that began (began[i]), lead being the first: the
- * member whose detector the group job copies, so the group's LSTM has its size and a member of
- * another size trains its own model (detector_job_share_batch). That is the size most members
- * were made with (ties: lead's), and of those members the one with the newest version: lead
- * when train_next's first (the newest) began, else the newest of the others, so the group's new
+/* Whether members a and b were made with the same {hidden, layers}. */
+static int same_size(const struct member *a, const struct member *b)
+{
+    return memcmp(a->size, b->size, sizeof a->size) == 0;
+}
+
+/* The group's lead among the n members that began (began[i]; lead, the first that began, is
+ * the first of them): the member whose detector the group job copies, so the group's LSTM has
+ * its size and a member of another size trains its own model (detector_job_share_batch). That
+ * is the size most members were made with (ties: the size met first, lead's when it began),
+ * and of those members the one with the newest version (ties: the first), so the group's new
  * version is numbered after every one that began (before session 47, the first that began led,
  * whatever its version). Training pool thread. */
 static size_t majority_lead(struct member *ms, const int *began, size_t n, size_t lead)
@@ -579,22 +515,52 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
             ms[i].newest = pipeline__top_version(d);
             pthread_mutex_unlock(&d->mu);
         }
+    /* In order: a member whose size more members share than best's leads, and one of best's
+     * size leads when newer. A group has few members: each counts its size's. */
     size_t best = lead, most = 0;
-    for (size_t k = 0; k < n; k++)
-        most += began[k] && memcmp(ms[k].size, ms[lead].size, sizeof ms[k].size) == 0;
     for (size_t i = 0; i < n; i++) {
-        if (!began[i] || i == lead)
+        if (!began[i])
             continue;
-        const int same = memcmp(ms[i].size, ms[best].size, sizeof ms[i].size) == 0;
         size_t c = 0;
-        for (size_t k = 0; !same && k < n; k++)
-            c += began[k] && memcmp(ms[k].size, ms[i].size, sizeof ms[k].size) == 0;
-        if (same ? ms[i].newest > ms[best].newest : c > most) {
+        for (size_t k = 0; k < n; k++)
+            c += began[k] && same_size(&ms[k], &ms[i]);
+        if (c > most || (same_size(&ms[i], &ms[best]) && ms[i].newest > ms[best].newest)) {
             best = i;
-            most = same ? most : c;
+            most = c;
         }
     }
     return best;
+}
+
+/* An abandoned training's operator's retrain (retrain_all) back on the members that asked
+ * (askers[i], else NULL). It is g's (or the device's alone): an asker that left g meanwhile (a
+ * PUT of another group, a DELETE) hands it to a member of ms still in g (session 48; it stayed
+ * on the asker, and g was never retrained). Training pool thread, holding no lock. */
+static void askers_back(struct member *ms, struct dev **askers, size_t n, const struct group *g)
+{
+    int handed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (askers[i]) {
+            struct dev *a = askers[i];
+            pthread_mutex_lock(&a->mu);
+            const int stays = !atomic_load_explicit(&a->deleted, memory_order_relaxed) &&
+                              (g == NULL || a->group == g);
+            if (stays)
+                a->retrain_all = 1;
+            handed |= !stays;
+            pthread_mutex_unlock(&a->mu);
+        }
+    for (size_t i = 0; handed && g && i < n; i++) {
+        struct dev *m = ms[i].d; /* NULL: a member that did not begin */
+        if (m == NULL)
+            continue;
+        pthread_mutex_lock(&m->mu);
+        if (!atomic_load_explicit(&m->deleted, memory_order_relaxed) && m->group == g) {
+            m->retrain_all = 1;
+            handed = 0;
+        }
+        pthread_mutex_unlock(&m->mu);
+    }
 }
 
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
@@ -649,6 +615,8 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
             member_end(p, &ms[i], 1);
             memset(&ms[i], 0, sizeof ms[i]);
             began[i] = 0;
+            if (lead == i) /* the next that begins leads (else a lone one locked NULL's mu) */
+                lead = n;
             continue;
         }
         ok++;
@@ -764,12 +732,8 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         }
     /* Still the operators': saved so (BLOB_TRAIN_ALL), asked again at the next start, on the
      * members that asked (before session 47's groups5, on the lead). */
-    for (size_t i = 0; abandoned && i < n; i++)
-        if (askers[i]) {
-            pthread_mutex_lock(&askers[i]->mu);
-            askers[i]->retrain_all = 1;
-            pthread_mutex_unlock(&askers[i]->mu);
-        }
+    if (abandoned)
+        askers_back(ms, askers, n, g);
     versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])

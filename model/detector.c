@@ -743,6 +743,7 @@ static void end_episode(detector_t *d)
 {
     d->det_state = DET_NORMAL;
     d->in_anomaly = 0;
+    d->ep_trip = 0;
     d->ep_accepted = 0;
     d->below = 1;
     d->dred = 0;

@@ -3,8 +3,8 @@
  *
  * Format (native byte order: a restart on the same kind of machine), all fields in order:
  *   "VGDT" | format u32 (2) | channels i32 | the config | ep_accepted i32 (format 23) | tripped
- *   i32 (format 48) | the scalar fields (FIELDS) | the context ring (2 training windows of
- *   readings, to rebuild the LSTM states) | carry-forward | the serving predictor (kind,
+ *   and ep_trip i32 (format 48) | the scalar fields (FIELDS) | the context ring (2 training
+ *   windows of readings, to rebuild the LSTM states) | carry-forward | the serving predictor (kind,
  *   versions, linear coefficients, flags, prediction, carried LSTM state) | error scales |
  *   long and short windows with their running sums | threshold state | LSTM checkpoint length
  *   u64 and bytes (model_checkpoint_save; detector_save_shared: the length UINT64_MAX and no
@@ -131,8 +131,9 @@
  * read and dropped; it adds spread_mean at the config's end (no state); formats 1-46 load
  * with it 0, as they ran. Format 48 adds trip_level at the config's end and, always, right after
  * ep_accepted, the trip's bit (tripped i32: the last reading was reported in anomaly by the
- * trip alone, so the next ends that episode with a reason); formats 1-47 load with trip_level 0
- * and the bit 0, as they ran. */
+ * trip alone, so the next ends that episode with a reason) and ep_trip i32 (the open episode
+ * continues a trip's reading, which the acceptance counts: session 48); formats 1-47 load with
+ * trip_level 0 and both 0, as they ran. */
 #define DET_FORMAT 48u
 
 /* Format 17's fields of a second-opinion record (season_accum), in their saved order: one

@@ -272,6 +272,12 @@ struct detector {
      * the trip alone (the state machine's state, det_state, not anomaly), so the next reading
      * ends that one-reading episode with a reason. Saved (format 48). */
     int tripped;
+    /* 1 while the state machine's open episode began on the reading after a trip, which it
+     * continues: the reported episode is then one reading longer than in_anomaly, and the
+     * acceptance counts that reading too (detector__ep_len), so accept_after is reached on
+     * the reported episode's accept_after-th reading with the trip as without it. 0 after a
+     * training's reseed (which zeroes in_anomaly) and at an episode's end. Saved (format 48). */
+    int ep_trip;
 
     /* onset_rhythm (detector_onset.c, rhythm_note): the reading counts (n_seen) of the last
      * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed
@@ -363,6 +369,13 @@ float detector__likelihood_score(const detector_t *d, double mavg, int plain);
  * were seen, or when no channel has a level; 0 also when only one channel has a level. */
 void detector__op_likelihood(const detector_t *d, const float *x, float *ew, int *ew_top,
                              float *now, int *now_top);
+
+/* The open episode's readings as reported, which the acceptance counts: in_anomaly, and the
+ * trip's reading the state machine's episode continued (ep_trip). */
+static inline int detector__ep_len(const detector_t *d)
+{
+    return d->in_anomaly + d->ep_trip;
+}
 
 /* The context ring's row k readings back from its newest (k = 0: the previous reading). */
 static inline const float *detector__ctx_back(const detector_t *d, int k)

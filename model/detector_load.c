@@ -435,8 +435,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     const size_t Cz = (size_t)C;
     if (fmt >= 23)
         get(&r, &d->ep_accepted, sizeof d->ep_accepted);
-    if (fmt >= 48)
+    if (fmt >= 48) {
         get(&r, &d->tripped, sizeof d->tripped); /* format 47 and before: no trip, 0 */
+        get(&r, &d->ep_trip, sizeof d->ep_trip);
+    }
 #define GET_FIELD(f) get(&r, &(f), sizeof(f));
     if (fmt == 1) {
         FIELDS_V1(GET_FIELD)
@@ -655,6 +657,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
         (unsigned)d->ep_accepted > (d->det_state == DET_ANOMALY) ||
         (unsigned)d->tripped > (d->det_state == DET_NORMAL || d->det_state == DET_WARNING) ||
+        (unsigned)d->ep_trip > (d->det_state == DET_ANOMALY) ||
         (d->kind == DET_KIND_LSTM && !d->lstm) || (outside && d->kind != DET_KIND_LSTM) ||
         d->next_version < d->version || d->lstm_window < 1 ||
         /* The episode's counts index the short window (detector__recent_median's k = in_anomaly +

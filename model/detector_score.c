@@ -305,9 +305,10 @@ static int grow_note(detector_t *d, const float *e)
     d->gr_n++;
     d->gr_sum += g;
     d->gr_sq += g * g;
-    if ((d->in_anomaly - A) % B != 0)
+    const int n = detector__ep_len(d); /* the trip's reading too (ep_trip) */
+    if ((n - A) % B != 0)
         return 0;
-    const int ripe = d->in_anomaly >= A && !error_grows(d);
+    const int ripe = n >= A && !error_grows(d);
     d->gr_pn = d->gr_n;
     d->gr_psum = d->gr_sum;
     d->gr_psq = d->gr_sq;
@@ -792,7 +793,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * growing (ep_accepted); one held past accept_after that ends before that was not. */
     const int grow = cfg->accept_grow > 0.0f;
     if (d->det_state == DET_ANOMALY && st != DET_ANOMALY) {
-        res->ended_by = d->ep_accepted || (!grow && d->in_anomaly >= cfg->accept_after)
+        res->ended_by = d->ep_accepted || (!grow && detector__ep_len(d) >= cfg->accept_after)
                             ? DET_END_ACCEPTED
                         : res->released ? DET_END_RELEASED
                                         : DET_END_CLEARED;
@@ -807,6 +808,13 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     const int decay_frozen = d->dk_left > 0;
     if (d->dk_left > 0)
         d->dk_left--;
+    /* trip_level: the state machine opening on the reading after a trip continues the trip's
+     * episode (below), whose first reading the acceptance counts too (d->tripped is still the
+     * previous reading's here). */
+    if (st != DET_ANOMALY)
+        d->ep_trip = 0;
+    else if (d->det_state != DET_ANOMALY)
+        d->ep_trip = d->tripped;
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
     d->det_state = st;
 
@@ -814,8 +822,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * in_anomaly, and when it applies a reading or more later (the daemon's, whose window ends
      * at the reading that asked) the freeze and the step hold would otherwise start over. */
     const int ripe = grow ? st == DET_ANOMALY && !d->ep_accepted && grow_note(d, e)
-                          : d->in_anomaly == cfg->accept_after;
-    int accepted = (!grow && d->in_anomaly >= cfg->accept_after) || d->ep_accepted || ripe;
+                          : detector__ep_len(d) == cfg->accept_after;
+    int accepted = (!grow && detector__ep_len(d) >= cfg->accept_after) || d->ep_accepted || ripe;
     if (ripe) {
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
         d->ep_accepted = 1;

@@ -102,9 +102,8 @@ static void test_time_why(void **state)
                         "milliseconds, e.g. 1733300000000");
     assert_string_equal(vtime_parse_why("2016-12-31T23:59:60Z", ERR_RANGE, buf, sizeof buf),
                         VTIME_LEAP_SECOND_WHY);
-    const char *general[] = {
-        "yesterday", "2026-12", "-1733300000000999", "99999999999999999999", "2024-13-01T00:00:00Z",
-        ""};
+    const char *general[] = {"yesterday", "2026-12", "99999999999999999999", "2024-13-01T00:00:00Z",
+                             ""};
     for (size_t i = 0; i < sizeof general / sizeof general[0]; i++)
         assert_null(vtime_parse_why(general[i], ERR_INVAL, buf, sizeof buf));
     /* The bounds: 9999's last ms has no hint; one more is microseconds, up to 1000 times
@@ -118,6 +117,76 @@ static void test_time_why(void **state)
     assert_null(vtime_epoch_hint(0, 0, (double)VTIME_MAX_MS * 1e6 * 2, buf, sizeof buf));
     assert_string_equal(vtime_epoch_hint(0, 0, 1733300000000999.0, buf, sizeof buf),
                         "looks like epoch microseconds: send milliseconds, e.g. 1733300000000");
+}
+
+/* A read's time parameter: one rule says number or RFC 3339 (a 'T', 't' or ':'), and a number
+ * that looks like epoch seconds is refused in any form a user types it, with the milliseconds to
+ * send (session 48: a fraction or an exponent got the generic message). */
+static void test_parse_param(void **state)
+{
+    (void)state;
+    int64_t ms = -1;
+    char buf[VTIME_WHY_MAX];
+    static const struct {
+        const char *s;
+        const char *why;
+    } refused[] = {
+        {"1796000000", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
+        {"+1796000000", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
+        /* A query's unencoded '+' is a space (review: it lost the seconds refusal). */
+        {" 1796000000", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
+        {" 1796000000.5", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000500"},
+        {" 1.796e9", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
+        {"1796000000.123", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000123"},
+        {"1796000000.123456", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000123"},
+        {"1.796e9", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
+        {"1.796E+9", VTIME_SECS_WHY "; send milliseconds, e.g. 1796000000000"},
+        {"100000000", VTIME_SECS_WHY "; send milliseconds, e.g. 100000000000"},
+        {"99999999999", VTIME_SECS_WHY "; send milliseconds, e.g. 99999999999000"},
+        {"-5", "before 1970 as epoch milliseconds"},
+        {"-1796000000.5", "before 1970 as epoch milliseconds"},
+        {"-1733300000000999", "before 1970 as epoch milliseconds"},
+        {"1000.5", "not a whole number of milliseconds"},
+        {"1796000000123.5", "not a whole number of milliseconds"},
+        {"1.796e12", "not an integer: send milliseconds as digits, e.g. 1796000000000"},
+        {"1796000000123.0", "not an integer: send milliseconds as digits, e.g. 1796000000123"},
+        {"1733300000000999.5", "after 9999 as epoch milliseconds; looks like epoch "
+                               "microseconds: send milliseconds, e.g. 1733300000000"},
+        {"1733300000000999", "after 9999 as epoch milliseconds; looks like epoch "
+                             "microseconds: send milliseconds, e.g. 1733300000000"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int rc = vtime_parse_param(refused[i].s, &ms);
+        assert_int_equal(rc, ERR_INVAL);
+        assert_int_equal(ms, -1);
+        const char *why = vtime_parse_why(refused[i].s, rc, buf, sizeof buf);
+        assert_non_null(why);
+        assert_string_equal(why, refused[i].why);
+    }
+    /* Not decimal numbers as a user types them (strtod would read some): nothing more to say. */
+    const char *general[] = {"1e999", "5 ", "0x10", "inf", "nan",          "1.2.3",
+                             "--5",   "e5", ".",    "+",   "1796000000,5", "1_796_000_000"};
+    for (size_t i = 0; i < sizeof general / sizeof general[0]; i++) {
+        assert_int_equal(vtime_parse_param(general[i], &ms), ERR_INVAL);
+        assert_null(vtime_parse_why(general[i], ERR_INVAL, buf, sizeof buf));
+    }
+    /* The bounds: below 1e8 and from 1e11 on, numbers are taken; so is an RFC 3339 time of the
+     * refused days, which names its unit; vtime_parse itself (vigil-replay's rows) takes them. */
+    assert_int_equal(vtime_parse_param("99999999", &ms), 0);
+    assert_int_equal(ms, 99999999);
+    assert_int_equal(vtime_parse_param("100000000000", &ms), 0);
+    assert_int_equal(ms, 100000000000LL);
+    assert_int_equal(vtime_parse_param("1970-01-21T18:53:20Z", &ms), 0);
+    assert_int_equal(ms, 1796000000);
+    assert_int_equal(vtime_parse_param("1970-01-21t18:53:20z", &ms), 0);
+    assert_int_equal(ms, 1796000000);
+    assert_int_equal(vtime_parse("1796000000", &ms), 0);
+    assert_int_equal(ms, 1796000000);
+    /* A date has no 'T' or ':': read as a number, it is none, and the RFC 3339 reason is told. */
+    assert_int_equal(vtime_parse_param("2026-12-04", &ms), ERR_INVAL);
+    assert_string_equal(vtime_parse_why("2026-12-04", ERR_INVAL, buf, sizeof buf),
+                        "no time after the date: add one and its offset, as in "
+                        "2026-11-28T10:00:00Z; not an RFC 3339 timestamp");
 }
 
 /* vtime_steady_now, its clocks injected: a step back is followed at once, a step forward only
@@ -501,6 +570,6 @@ const struct CMUnitTest common_time_tests[] = {
     cmocka_unit_test(test_stamp_take_steps), cmocka_unit_test(test_stamp_threads),
     cmocka_unit_test(test_format_roundtrip), cmocka_unit_test(test_duration),
     cmocka_unit_test(test_agg_bucket_start), cmocka_unit_test(test_agg_values),
-    cmocka_unit_test(test_agg_compensated),
+    cmocka_unit_test(test_agg_compensated),  cmocka_unit_test(test_parse_param),
 };
 const size_t common_time_count = sizeof common_time_tests / sizeof common_time_tests[0];

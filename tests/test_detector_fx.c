@@ -151,13 +151,13 @@ void assert_same_result(const struct detector_result *a, const struct detector_r
     assert_memory_equal(a->contrib, b->contrib, sizeof(float) * (size_t)C);
 }
 
-/* Cuts format 48's trip bit (tripped, the i32 after ep_accepted) out of a save of *len bytes (the
- * CRC left for the caller to redo). */
+/* Cuts format 48's trip state (tripped and ep_trip, the two i32 after ep_accepted) out of a save
+ * of *len bytes (the CRC left for the caller to redo). */
 static void cut_tripped(unsigned char *buf, size_t *len)
 {
-    const size_t at = 12 + sizeof(struct detector_config) + sizeof(int);
-    memmove(buf + at, buf + at + sizeof(int), *len - at - sizeof(int));
-    *len -= sizeof(int);
+    const size_t at = 12 + sizeof(struct detector_config) + sizeof(int), n = 2 * sizeof(int);
+    memmove(buf + at, buf + at + n, *len - at - n);
+    *len -= n;
 }
 
 /* Drops format 21's ep_accepted (an int right after the config) from a save of *len bytes whose

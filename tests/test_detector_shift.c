@@ -512,10 +512,6 @@ static int step_confirm_delay(int shift_confirm, double by, double spike, uint64
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.shift_confirm = shift_confirm;
-    /* trip_level 0: the guarantee is what the step test's own confirmation finds beyond the
-     * on-delay (confirm 2); with the default trip some of these steps' onsets are reported at the
-     * trip level and flagged first, so the step test no longer finds more than without it. */
-    cfg.trip_level = 0.0f;
     int top;
     return onset_run(&cfg, x, n, C, onset, save_at, before, &top, held);
 }
@@ -608,9 +604,6 @@ static int ramp_winsor_delay(float winsor, double by, uint64_t seed, int save_at
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.shift_winsor = winsor;
-    /* trip_level 0: the guarantee is what winsorising finds of the ramps under the state
-     * machine's rules; with the default trip the trip finds some of them first. */
-    cfg.trip_level = 0.0f;
     int top;
     return onset_run(&cfg, x, n, C, onset, save_at, before, &top, held);
 }

@@ -139,10 +139,6 @@ static int load_move_opened(int wr, int region, uint64_t seed, int save_at)
     struct detector_config cfg;
     warn_run_config(&cfg, wr);
     cfg.warn_region = region;
-    /* trip_level 0: test_warn_region's guarantee is what the warning runs open, a rule of the
-     * state machine; with the default trip seed 4's healthy load move has one reading reported
-     * at 0.8 or more, flagged alone with warn_run or without it. */
-    cfg.trip_level = 0.0f;
     int opened, top, held;
     onset_run(&cfg, make_load_move(1100, seed), 1100, 6, 1100, save_at, &opened, &top, &held);
     return opened;

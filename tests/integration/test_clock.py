@@ -112,7 +112,8 @@ class QueryTimes(OwnDaemon):
         """review (iqtime): from=/to= say what JSON's ts says of a date alone (its time
         missing) and of epoch micro- or nanoseconds (the unit, and the milliseconds to send),
         the reason first, one line under 160 bytes. Before, each was "is not epoch
-        milliseconds or RFC 3339". What is no time keeps that general message."""
+        milliseconds or RFC 3339". What is no time keeps that general message (a negative number
+        kept it until session 48: now it is before 1970)."""
         self.d = d = vt.Vigild()
         d.start()
         rng = "after 9999 as epoch milliseconds; "
@@ -121,9 +122,10 @@ class QueryTimes(OwnDaemon):
                  ("1733300000000123", rng + "looks like epoch microseconds: send milliseconds, "
                   "e.g. 1733300000000"),
                  ("1733300000000123456", rng + "looks like epoch nanoseconds: send milliseconds, "
-                  "e.g. 1733300000000"))
+                  "e.g. 1733300000000"),
+                 ("-1733300000000123", "before 1970 as epoch milliseconds"))  # session 48
         general = (("253402300800000000000", "past int64: no unit guessed"),
-                   ("2026-12", "a month alone"), ("-1733300000000123", "a sign"))
+                   ("2026-12", "a month alone"))
         for path in ("/v1/devices/qt/readings", "/v1/anomalies"):
             for name in ("from", "to"):
                 for v, why in cases:
@@ -190,6 +192,57 @@ class QueryTimes(OwnDaemon):
         got = d.readings("qt", **{"to": 99999999})
         self.assertEqual([p["ts"] for p in got], [1000], got)
 
+
+    def test_epoch_seconds_written_otherwise(self):
+        """Epoch seconds with a fraction or an exponent (Python's time.time(), 1.796e9, a sign)
+        are refused on a read's from=/to= and DELETE .../maintenance?from= as the integer is,
+        naming the parameter and the milliseconds to send, as JSON's ts refuses the same numbers
+        (session 48; before, each got "is not epoch milliseconds or RFC 3339"). A negative
+        number says it is before 1970, a fraction of a millisecond or a whole number written so
+        says that, as JSON's ts does; JSON takes the whole number 1.796e12, a parameter does not."""
+        self.d = d = vt.Vigild()
+        d.start()
+        why = "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds"
+        cases = [("1796000000.123", why + "; send milliseconds, e.g. 1796000000123"),
+                 ("+1796000000", why + "; send milliseconds, e.g. 1796000000000"),
+                 ("1.796e9", why + "; send milliseconds, e.g. 1796000000000"),
+                 ("1.796E+9", why + "; send milliseconds, e.g. 1796000000000"),
+                 ("-1796000000", "before 1970 as epoch milliseconds"),
+                 ("-5", "before 1970 as epoch milliseconds"),
+                 ("1796000000123.5", "not a whole number of milliseconds"),
+                 ("1.796e12", "not an integer: send milliseconds as digits, e.g. 1796000000000")]
+        res = d.post_json([{"device": "qd", "ts": 1000, "values": {"v": 1}}])
+        self.assertEqual(res.status, 200, res)
+        for path in ("/v1/devices/qd/readings", "/v1/devices/qd/predictions",
+                     "/v1/devices/qd/anomalies", "/v1/anomalies"):
+            for name in ("from", "to"):
+                for v, want in cases:
+                    q = urllib.parse.urlencode({name: v})
+                    st, _, body = d.get("%s?%s" % (path, q))
+                    self.assertEqual((st, json.loads(body).get("error")),
+                                     (400, "parameter '%s': '%s': %s" % (name, v, want)),
+                                     (path, q))
+        # Typed unencoded (curl '...?from=+1796000000'), the '+' arrives as a space (review:
+        # before, the generic message, where main refused it as seconds).
+        st, _, body = d.get("/v1/devices/qd/readings?from=+1796000000")
+        self.assertEqual((st, json.loads(body).get("error")),
+                         (400, "parameter 'from': ' 1796000000': " + cases[1][1]))
+        for v, want in cases:
+            res = d.curl("DELETE", "/v1/devices/qd/maintenance?" +
+                         urllib.parse.urlencode({"from": v}))
+            self.assertEqual((res.status, res.json().get("error")),
+                             (400, "parameter 'from': '%s': %s" % (v, want)), v)
+        # The write path: the same numbers as JSON's ts, seconds refused in the same words,
+        # before 1970 and a fraction refused, the whole real taken.
+        res = d.post_json([{"device": "qd", "ts": json.loads(v), "values": {"v": 2}}
+                           for v in ("1796000000.123", "1.796e9", "-5", "1796000000123.5",
+                                     "1.796e12")])
+        self.assertEqual(res.status, 400, res)
+        errs = {e["index"]: e["error"] for e in res.json()["errors"]}
+        self.assertEqual(sorted(errs), [0, 1, 2, 3], errs)
+        for i in (0, 1):
+            self.assertTrue(errs[i].startswith("ts: " + why), errs[i])
+        self.assertEqual(errs[3], "ts: not a whole number of milliseconds")
 
 class ClockStepsBack(OwnDaemon):
 

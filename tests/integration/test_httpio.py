@@ -13,6 +13,10 @@ writes' lane too (OperatorLane; on main's vigild the device's PUT got no answer 
 and once a stop has begun no write can come, so its queued reads run on every io thread
 (StopLiftsCap; on main one at a time: the second thread never took a read).
 
+Task http4 (session 48): the io threads are http.threads + 1, and reads with an operator's
+writes take at most http.threads of them, so the last is ingest's however many operator writes
+wait (IngestBehindOperator; on main's vigild the /write got no answer within 20 s).
+
 Here the reads wait on a held SQL statement (tests/fault/failmaint.c holds the store reader's
 device list while a file exists; at most 60 s): with http.threads = 2, GET /v1/devices
 ?after=a wait (one on a thread, the others queued). No timing is asserted beyond the bounded waits."""
@@ -69,13 +73,16 @@ class HeldReads(vt.DaemonTestCase):
     The flag file itself is never made (it would hold or fail the maint table's writes): only
     "<flag>.held" appears, while a page is held."""
     MODEL = "false"
+    THREADS = 2
+    CONF = ""  # more settings
 
     @classmethod
     def setUpClass(cls):
         tmp = vt.mkdtemp()
         cls.flag, cls.hold = os.path.join(tmp, "flag"), os.path.join(tmp, "hold")
         cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
-                            "[model]\nenabled = %s\n[http]\nthreads = 2\n" % cls.MODEL)
+                            "[model]\nenabled = %s\n[http]\nthreads = %d\n%s"
+                            % (cls.MODEL, cls.THREADS, cls.CONF))
         cls.d = vt.Vigild(config=cfg, prefix=["env", "LD_PRELOAD=" + FAILMAINT,
                                               "VIGIL_FAILMAINT_FLAG=" + cls.flag,
                                               "VIGIL_FAILMAINT_HOLD_FLAG=" + cls.hold,
@@ -100,6 +107,33 @@ class HeldReads(vt.DaemonTestCase):
             os.unlink(self.hold)
         for t in threads:
             t.join(90)
+
+    def write_beside_puts(self, nreads, devs):
+        """With nreads held reads and a PUT of each of devs in flight, a /write of devs[0] must
+        be answered 204 while all still wait (io_threads_held: one io thread in the held read).
+        Returns (reads, puts), the answers once released."""
+        for dev in devs:
+            self.assertEqual(self.d.write_lp("%s v=1 %d" % (dev, T), precision="ms").status, 204)
+        threads, reads = self.hold_reads(nreads)
+        puts = []
+        put = [threading.Thread(target=lambda dev=dev: puts.append(self.request(
+            "PUT", "/v1/devices/" + dev, b'{"site": "south"}'))) for dev in devs]
+        for t in put:
+            t.start()
+        try:
+            wait_begun(self.d, nreads + len(devs), "the reads and the PUTs in flight")
+            st, _, body = vt.http_request("POST", self.d.url("/write?db=db&precision=ms"),
+                                          body=b"%s v=2 %d" % (devs[0].encode(), T + 1000),
+                                          timeout=20)
+            self.assertEqual(st, 204, body)
+            # All were still waiting: the write waited for none.
+            self.assertTrue(os.path.exists(self.flag + ".held"))
+            self.assertEqual((reads, puts), ([], []))
+            self.assertEqual(io_threads_held(self.d.proc.pid), 1)
+        finally:
+            self.release(threads + put)
+        self.assertEqual(len(self.d.readings(devs[0])), 2)
+        return reads, puts
 
     def request(self, method, path, body=None, json=True):
         headers = {"Content-Type": "application/json"} if json and body is not None else {}
@@ -154,18 +188,49 @@ class OperatorLane(HeldReads):
         self.assertEqual(sorted(st for st, _, _ in reads), [200, 200])
 
 
+class IngestBehindOperator(HeldReads):
+    """Task http4 (session 48): an operator's writes had no cap of their own, so held operator
+    writes could take every io thread the reads left and ingest waited behind them. Here two
+    devices' PUTs wait for the store's only reader connection (storage.readers = 1), which the
+    held read has: each stored the attributes, then reads the device back. On main's vigild the
+    read took one of the two io threads, a PUT the other, and the /write got no answer within
+    20 s (TimeoutError). Now reads and an operator's writes together take at most http.threads
+    of the http.threads + 1 io threads: the last one is ingest's (a third thread alone would
+    not do: the second PUT would take it)."""
+    CONF = "[storage]\nreaders = 1\n"
+
+    def test_write_while_an_operator_write_waits(self):
+        reads, puts = self.write_beside_puts(1, ("op-2", "op-3"))
+        self.assertEqual([st for st, _, _ in reads], [200])
+        self.assertEqual([st for st, _ in puts], [200, 200])
+
+
+class OneThread(HeldReads):
+    """Review of task http4: with http.threads = 1 the io threads are two, one the reads and an
+    operator's writes share and one only ingest takes. Here a held read has the shared one, a
+    second read and a device's PUT queue behind it, and a /write is answered meanwhile. On
+    main's vigild (one io thread, shared by all) the /write got no answer within 20 s."""
+    THREADS = 1
+
+    def test_write_beside_a_held_read(self):
+        reads, puts = self.write_beside_puts(2, ("one",))
+        self.assertEqual(sorted(st for st, _, _ in reads), [200, 200])
+        self.assertEqual([st for st, _ in puts], [200])
+
+
 class StopLiftsCap(HeldReads):
     def test_stop_runs_queued_reads_on_every_thread(self):
         threads, reads = self.hold_reads(3)
         try:
-            # Before the stop one read runs; the other thread is kept for writes.
+            # Before the stop one read runs; the other threads are kept for writes (since
+            # session 48 three io threads: http.threads + 1).
             wait_until("one io thread in the held read", lambda: io_threads_held(
                 self.d.proc.pid) == 1)
             self.d.proc.send_signal(signal.SIGTERM)
             wait_until("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
-            # No write can come now: a queued read takes the second thread (main: never).
-            wait_until("both io threads in a held read", lambda: io_threads_held(
-                self.d.proc.pid) == 2)
+            # No write can come now: the queued reads take the other threads (main: never).
+            wait_until("every io thread in a held read", lambda: io_threads_held(
+                self.d.proc.pid) == 3)
             self.assertIsNone(self.d.proc.poll())  # the stop waits for them
         finally:
             self.release(threads)

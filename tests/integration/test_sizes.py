@@ -18,6 +18,11 @@
 4. Session 47 (groups5): a restored detector saved before its device's newest kept version
    numbers its next one after it (it took that number again); a group's training that leaves
    out its newest member is numbered after every member that takes part (a guard: main passed).
+5. Session 48 (api3): a group's kept decision led by a member that is not the newest has a
+   newer member keep what it served instead of recording the lead's serving number, one it
+   keeps for its own model (it was listed twice, and overwritten in the store). Its review: a
+   group training whose first member's window is too short, with one other member, trains the
+   other (vigild died of a segmentation fault).
 
 Python 3 standard library.
 """
@@ -27,6 +32,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -428,6 +434,97 @@ class NewChannel(tp.DaemonPerTest):
             got = sorted(tp.models(d, dev)["versions"], key=lambda v: v["version"])
             self.assertEqual([(v["version"], v["channels"]) for v in got], [(1, 3), (2, 4)])
             self.assertEqual(tp.status(d, dev)["model"]["version"], 2)
+
+
+class GroupKeepsLeadNotNewest(tp.DaemonPerTest):
+    """Session 48 (api3): a group's training that keeps what serves (the candidate validates
+    worse) has every member serve the lead's model under the lead's serving number
+    (model/detector_calib.c share_take). When the lead is not the newest member (majority_lead
+    picks the size most members share), that number may be one a member keeps for a model of
+    its own: here x (made with model.hidden H, versions 1 linear, 2 persistence, 3 LSTM,
+    serving 3) joins big1 and big2 (2 H, serving their linear version 1); their training keeps
+    version 1 (big1 and big2 record 4, not swapped), x takes the decision (the lead serves a
+    linear model, which fits any size). main recorded the lead's model on x as version 1
+    again: listed [1, 3, 2, 1], serving 1, and after a restart x's own version 1 was gone
+    (overwritten in the store). Now x keeps what it served (3) and records nothing, until the
+    group's next new version."""
+    CONFIG = tp.config_text(0)
+
+    def test_member_keeps_its_own_numbers(self):
+        d, rng = self.d, random.Random(47)
+
+        def retrain(dev, peers):
+            t0 = max(tops(d, dev))
+            self.assertEqual(d.curl("POST", "/v1/devices/%s/model/retrain" % dev).status, 202)
+            tp.wait_for("a retrain of %s" % dev,
+                        lambda: max(tops(d, dev)) > t0 and settled(d, peers), 60)
+
+        tg.put_group(d, "x", "g1")
+        self.feed("x", tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.wait_idle(d, "x", 1)
+        self.feed("x", tg.squashed(400, 400, tp.OMEGA_A, 0.01, rng), 400)
+        for _ in range(4):  # bounded: until a retrain swaps
+            retrain("x", ["x"])
+            if tp.models(d, "x")["serving"]["version"] > 1:
+                break
+        self.feed("x", tp.rotation(400, 800, tp.OMEGA_A, 0.01, rng), 800)
+        retrain("x", ["x"])
+        own = {v["version"]: v["created"] for v in tp.models(d, "x")["versions"]}
+        d.stop()
+        vt.write_file(d.config, tp.config_text(0, hidden=2 * tp.HIDDEN))
+        d.start()
+        bigs = ["big1", "big2"]
+        for dev in bigs:
+            tg.put_group(d, dev, "g2")
+        tg.feed_together(d, bigs, {dev: tp.rotation(400, 3 + 2 * k, tp.OMEGA_A, 0.01, rng)
+                                   for k, dev in enumerate(bigs)}, 0)
+        tp.wait_for("the bigs trained", lambda: settled(d, bigs), 60)
+        for dev in bigs:
+            tg.put_group(d, dev, "g1")
+        retrain("big1", ["x"] + bigs)
+        # The situation this needs: the group kept its version 1 (no swap) and x served 3.
+        m = tp.models(d, "big1")
+        self.assertEqual((m["serving"]["version"], m["versions"][0]["version"]), (1, 4), m)
+        self.assertFalse(m["versions"][0]["swapped"], m)
+        listed = tops(d, "x")
+        self.assertEqual(len(listed), len(set(listed)), listed)
+        self.assertEqual((listed, tp.models(d, "x")["serving"]["version"]), ([3, 2, 1], 3))
+        self.assertIn("device 'x' keeps its version 3: the group's serving model is version 1",
+                      full_log(d))
+        d.stop()
+        d.start()
+        kept = {v["version"]: v["created"] for v in tp.models(d, "x")["versions"]}
+        self.assertEqual({v: kept.get(v) for v in own}, own)
+
+
+class GroupFirstWindowShort(tp.DaemonPerTest):
+    """Review of session 48's api3: a group's training whose first member (ma, first to join)
+    begins but whose window is then too short (its readings fall in a maintenance period added
+    after they were scored: the window skips them), with one other member that begins (mb).
+    train_set kept ma, zeroed, as the lead (majority_lead, which would have chosen another,
+    runs for two or more) and locked its NULL device: vigild died of a segmentation fault
+    (main too, found reading majority_lead's change). Now mb leads and trains; ma keeps its
+    version."""
+    CONFIG = tp.config_text(0)
+
+    def test_the_member_that_begins_leads(self):
+        d, rng, devs = self.d, random.Random(3), ["ma", "mb"]
+        for dev in devs:
+            tg.put_group(d, dev, "gw")
+        # Ahead of vigild's clock, so that a period added now (its until after now) covers them.
+        t0 = (int(time.time()) + 600) * 1000
+        tg.feed_together(d, devs, {dev: tp.rotation(400, 3 * k, tp.OMEGA_A, 0.01, rng)
+                                   for k, dev in enumerate(devs)}, 0, t0=t0)
+        tp.wait_for("the group trained", lambda: settled(d, devs), 60)
+        self.assertEqual({dev: tops(d, dev) for dev in devs}, {"ma": [1], "mb": [1]})
+        st, _, body = tp.req(d, "POST", "/v1/devices/ma/maintenance",
+                             {"from": t0 - 1000, "until": t0 + 390 * 1000, "note": "window"})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(d.curl("POST", "/v1/devices/ma/model/retrain").status, 202)
+        tp.wait_for("mb's new version",
+                    lambda: settled(d, devs) if tops(d, "mb")[0] > 1 else None, 60)
+        self.assertEqual(tops(d, "ma"), [1])
+        self.assertEqual(tops(d, "mb"), [2, 1])
 
 
 if __name__ == "__main__":

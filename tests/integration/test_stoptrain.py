@@ -156,6 +156,50 @@ class Group(StopTrain):
         self.assertEqual(tops[0], tops[1], tops)
 
 
+    def asker_leaves(self, group, seed, leave):
+        """Session 48: the member whose operator's retrain a stop abandons (gb) leaves the
+        group while that training runs (leave(d) moves or deletes it); returns ga's version
+        before. The operator's request is the group's: it stays with the member still in it."""
+        d, devs = self.d, self.group_fed(group, seed)
+        first = {dev: tp.wait_idle(d, dev, 1, timeout=600)["versions"] for dev in devs}
+        self.assertEqual([len(v) for v in first.values()], [1, 1], first)
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        tp.wait_for("the operator's training under way",
+                    lambda: tp.models(d, "ga")["training"] or None, 120)
+        leave(d)
+        self.assertTrue(tp.models(d, "ga")["training"])  # the race this needs: still running
+        before = len(d.log())
+        d.stop(timeout=120)
+        self.assertIn("training of group '%s' (2 devices) %s" % (group, ABANDONED),
+                      d.log()[before:])
+        return first["ga"][0]["version"]
+
+    def restart_retrains_ga(self, v1):
+        d = self.d
+        before = len(d.log())
+        d.start()
+        self.assertIn("trainings asked for before the stop asked again", d.log()[before:])
+        tg.wait_newer(d, ["ga"], v1, "the group's new version", 600)
+
+    def test_abandoned_retrain_stays_with_the_group_when_the_asker_moves(self):
+        """The asker PUT into another group while its group's training runs: main put the
+        operator's flag back on the asker alone ({"ga": 0, "gb": 3}), so the next start
+        retrained gb's new group and never the group the operator's training was for."""
+        v1 = self.asker_leaves("g48m", 49, lambda d: tg.put_group(d, "gb", "g48-away"))
+        flags = tg.saved_flags(self.d, ["ga", "gb"])
+        self.assertEqual(flags["ga"] & 2, 2, flags)  # BLOB_TRAIN_ALL: the operator's
+        self.assertEqual(flags["gb"] & 1, 1, flags)  # its own request, now its new group's
+        self.restart_retrains_ga(v1)
+
+    def test_abandoned_retrain_stays_with_the_group_when_the_asker_is_deleted(self):
+        """The asker DELETEd while its group's training runs: main set the flag on the deleted
+        device only (which saves nothing), so the group's operator's retrain was lost."""
+        def delete(d):
+            self.assertEqual(d.curl("DELETE", "/v1/devices/gb").status, 200)
+        v1 = self.asker_leaves("g48d", 50, delete)
+        self.assertEqual(tg.saved_flags(self.d, ["ga"])["ga"] & 2, 2)
+        self.restart_retrains_ga(v1)
+
 class PutWhileTraining(StopTrain):
     """Review of session 47's groups5: a PUT of weights while a training runs takes the next
     number after the listed versions (2), the number the training was given when it began;

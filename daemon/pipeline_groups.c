@@ -1,0 +1,95 @@
+/* daemon/pipeline_groups.c: the device groups' table and member lists (moved unchanged from
+ * pipeline_train.c, session 48, which trains the groups).
+ *
+ * Locks: groups_mu (leaf) guards the groups table and each group's member list; it is taken
+ * under a device's mu (pipeline__group_move). Threads: any (callers say which lock they hold). */
+#include "err.h"
+#include "pipeline_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- groups ------------------------------------------------------------------------------- */
+
+/* Group names come from the admin API, so the table's buckets come from the name's key in
+ * p->idx (seeded, and its seed never changes after pipeline_create), not from uthash's unseeded
+ * Jenkins hash; HASH_DEL uses the value stored at add. */
+struct group *pipeline__group(pipeline_t *p, const char *name)
+{
+    struct group *g;
+    size_t len = strlen(name);
+    unsigned hv = (unsigned)nameidx_key(&p->idx, name, len).h;
+    pthread_mutex_lock(&p->groups_mu);
+    HASH_FIND_BYHASHVALUE(hh, p->groups, name, (unsigned)len, hv, g);
+    if (g == NULL && (g = calloc(1, sizeof *g)) != NULL) {
+        if ((g->name = strdup(name)) == NULL) {
+            free(g);
+            g = NULL;
+        } else {
+            pthread_mutex_init(&g->rollback_mu, NULL);
+            HASH_ADD_KEYPTR_BYHASHVALUE(hh, p->groups, g->name, (unsigned)len, hv, g);
+        }
+    }
+    pthread_mutex_unlock(&p->groups_mu);
+    return g;
+}
+
+void pipeline__groups_free(pipeline_t *p)
+{
+    struct group *g, *tmp;
+    HASH_ITER(hh, p->groups, g, tmp)
+    {
+        HASH_DEL(p->groups, g);
+        pthread_mutex_destroy(&g->rollback_mu);
+        free(g->members);
+        free(g->name);
+        free(g);
+    }
+}
+
+int pipeline__group_move(pipeline_t *p, struct dev *d, struct group *g)
+{
+    struct group *old = d->group;
+    if (g == old)
+        return 0;
+    pthread_mutex_lock(&p->groups_mu);
+    if (g && g->nmembers == g->members_room) {
+        size_t room = g->members_room ? 2 * g->members_room : 8;
+        struct dev **nv = realloc(g->members, room * sizeof *nv);
+        if (nv == NULL) {
+            pthread_mutex_unlock(&p->groups_mu);
+            return ERR_NOMEM;
+        }
+        g->members = nv;
+        g->members_room = room;
+    }
+    if (old) { /* keeps the others' order: trainings pool their windows in it */
+        for (size_t i = 0; i < old->nmembers; i++)
+            if (old->members[i] == d) {
+                memmove(old->members + i, old->members + i + 1,
+                        (old->nmembers - i - 1) * sizeof *old->members);
+                old->nmembers--;
+                break;
+            }
+    }
+    if (g)
+        g->members[g->nmembers++] = d;
+    d->group = g;
+    pthread_mutex_unlock(&p->groups_mu);
+    return 0;
+}
+
+int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n)
+{
+    pthread_mutex_lock(&p->groups_mu);
+    size_t k = g->nmembers;
+    struct dev **v = malloc((k ? k : 1) * sizeof *v);
+    if (v && k)
+        memcpy(v, g->members, k * sizeof *v);
+    pthread_mutex_unlock(&p->groups_mu);
+    if (v == NULL)
+        return ERR_NOMEM;
+    *out = v;
+    *n = k;
+    return 0;
+}
