@@ -464,12 +464,15 @@ static int opinion_onset(detector_t *d, float plik, float palik, enum detector_s
 #endif
 
 /* HOLD_SEEN (detector_int.h): 1 when the error's hold of a young episode that repeats what the
- * device has shown lets go: the newest HOLD_SEEN raw scores are each normal on their own. */
+ * device has shown lets go: the newest HOLD_SEEN raw scores are each normal on their own. Only
+ * where the record is saved (detector__keeps_record): a loaded detector must answer as the saved
+ * one would have. */
 static int hold_seen_lets_go(const detector_t *d)
 {
     const int r = HOLD_SEEN;
     if (r <= 0 || d->in_anomaly >= d->cfg.err_short || d->cfg.hold_recent <= 0 ||
-        level_tests_judge(d) || !(detector__record_excess(d) <= 0.0))
+        !detector__keeps_record(&d->cfg) || level_tests_judge(d) ||
+        !(detector__record_excess(d) <= 0.0))
         return 0;
     double m = 0.0;
     for (int i = 0; i < r; i++)
