@@ -383,6 +383,17 @@ static inline const float *detector__ctx_back(const detector_t *d, int k)
     return d->ctx + (size_t)((d->ctx_head - 1 - k + 2 * d->ctx_cap) % d->ctx_cap) * d->C;
 }
 
+/* HOLD_SEEN (detector_score.c, hold_seen_lets_go; docs/detection.md, eightieth round; a
+ * compile-time option, 0 off): within an episode's first short window on a device whose levels
+ * the level tests do not judge, while the short window holds no raw score beyond the device's
+ * record since its training (a repeat of what it has shown), the error's hold lets go once the
+ * newest HOLD_SEEN readings are each normal on their own (hold_recent's off-delay, 3, as
+ * HOLD_SEEN). An episode that holds a record keeps hold_recent's off-delay; 2 and not 1 so a
+ * fault whose error alternates high and low (a control loop hunting) keeps its hold. */
+#ifndef HOLD_SEEN
+#define HOLD_SEEN 2
+#endif
+
 /* detector_onset.c: how an onset is ranked; x is the reading being scored (not yet in the
  * context ring). */
 /* onset_record: the short window's largest raw score less the largest of the readings that left

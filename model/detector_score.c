@@ -463,6 +463,23 @@ static int opinion_onset(detector_t *d, float plik, float palik, enum detector_s
 #define DECAY_SPAN 2
 #endif
 
+/* HOLD_SEEN (detector_int.h): 1 when the error's hold of a young episode that repeats what the
+ * device has shown lets go: the newest HOLD_SEEN raw scores are each normal on their own. Only
+ * where the record is saved (detector__keeps_record): a loaded detector must answer as the saved
+ * one would have. */
+static int hold_seen_lets_go(const detector_t *d)
+{
+    const int r = HOLD_SEEN;
+    if (r <= 0 || d->in_anomaly >= d->cfg.err_short || d->cfg.hold_recent <= 0 ||
+        !detector__keeps_record(&d->cfg) || level_tests_judge(d) ||
+        !(detector__record_excess(d) <= 0.0))
+        return 0;
+    double m = 0.0;
+    for (int i = 0; i < r; i++)
+        m = fmax(m, detector__recent_raw(d, i));
+    return detector__likelihood_score(d, m, d->cfg.tail_plain) < d->cfg.clear_level;
+}
+
 void detector__score(detector_t *d, const float *x, struct detector_result *res)
 {
     const struct detector_config *cfg = &d->cfg;
@@ -594,6 +611,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             hold = 0.0f; /* hold_decay: the values have decayed most of the way back */
             decayed = 1;
         }
+        if (hold >= cfg->clear_level && hold_seen_lets_go(d))
+            hold = 0.0f; /* HOLD_SEEN: a repeat of what the device has shown, back on its own */
     }
     /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
      * offset (detector__error_is_offset); the operating point's and the step's holds below are
