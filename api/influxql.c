@@ -105,11 +105,7 @@ static int qmem_init(qmem_t *m, const char *q)
     m->q = q;
     m->blocks = NULL;
     m->params = NULL;
-    m->re_bound = 0;
-    m->joined = 0;
-    m->re_literal = 0;
-    m->re_units = 0;
-    m->re_last = NULL;
+    m->budget = (qbudget_t){0};
     m->text = malloc(2 * (strlen(q) + 1));
     return m->text ? 0 : -1;
 }
@@ -146,11 +142,7 @@ void *api__qs_alloc(qscan_t *s, size_t n)
 static void qs_init(qscan_t *s, qmem_t *m, const char *at)
 {
     s->mem = m;
-    m->re_bound = 0; /* a budget per pass */
-    m->joined = 0;
-    m->re_literal = 0;
-    m->re_units = 0; /* a budget per pass: the second reads what the first did */
-    m->re_last = NULL;
+    m->budget = (qbudget_t){0}; /* a budget per pass: the second reads what the first did */
     s->w = m->text;
     s->p = m->q;
     s->line = s->col = 0;
@@ -179,9 +171,14 @@ int api__q_digit(char c)
 
 void api__iq_quote_ident(sbuf_t *b, const char *name)
 {
-    int quote =
-        !q_letter(name[0]) || bsearch(name, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
-                                      sizeof q_keywords[0], q_keyword_cmp) != NULL;
+    api__iq_quote_ident_as(b, name, 0);
+}
+
+void api__iq_quote_ident_as(sbuf_t *b, const char *name, int quote)
+{
+    quote = quote || !q_letter(name[0]) ||
+            bsearch(name, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
+                    sizeof q_keywords[0], q_keyword_cmp) != NULL;
     for (const char *c = name; *c && !quote; c++)
         quote = !q_letter(*c) && !api__q_digit(*c);
     if (quote)
@@ -517,6 +514,19 @@ static void result_sent(qrun_t *run)
     run->id++;
 }
 
+/* Reads a failed statement again from *start (just after its keywords) as the first pass
+ * read it, to place *s at its end: a statement whose error the run goes on after may have
+ * stopped reading at it (a vigild "does not support" error). m's budgets are put back as they
+ * were when it started (*budget), so the pass spends on it what the first pass did. Returns 1
+ * (the statement's "failed"), or -1 with the answer set should the read fail. */
+static int reread(api_request_t *r, qmem_t *m, const qbudget_t *budget, qscan_t *s,
+                  const qscan_t *start, int (*answer)(api_request_t *, qscan_t *, qrun_t *))
+{
+    m->budget = *budget;
+    *s = *start;
+    return answer(r, s, NULL) < 0 ? -1 : 1;
+}
+
 /* Reads q's statements (run NULL: the first pass, which only parses, so that a parse error
  * anywhere runs nothing, as influxd parses a whole query first), or runs them (the second pass:
  * results into run->b, up to the first that fails; past one whose error influxd goes on
@@ -546,6 +556,7 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
         }
         int rc;
         size_t k = 0, nk = sizeof q_answered / sizeof q_answered[0];
+        qbudget_t budget = m->budget; /* as the statement starts (reread) */
         if (statement(&s, create_db)) {
             if (r->role >= 0 && r->role < API_ROLE_WRITE) {
                 /* GET /query takes a read token (SHOW ...), but a name kept is a disk write. */
@@ -565,7 +576,10 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
                            "POLICIES on /query");
                 return -1;
             }
+            qscan_t start = s;
             rc = q_answered[k].answer(r, &s, run);
+            if (run != NULL && rc > 0 && run->err_goes_on)
+                rc = reread(r, m, &budget, &s, &start, q_answered[k].answer);
         }
         if (rc < 0)
             return -1;

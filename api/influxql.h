@@ -27,6 +27,21 @@ enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_STRING, QT_OTHE
  * no longer a bound on a token, which may be as long as the query. */
 #define QT_TEXT_MAX 256
 
+/* What one pass of a query's reading has spent of the bounds on its regexes and joined strings;
+ * saved and put back whole, so a statement read again spends what the first pass did. */
+typedef struct qbudget {
+    size_t re_bound;     /* the bytes of bound regexes read in this pass (influxql_regex.c's
+                          * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
+    size_t joined;       /* the bytes of strings joined by + in literal math in this pass
+                          * (influxql_math.c): at most API_IQ_JOINED_MAX */
+    int re_literal;      /* the regexes compiled for 'x' =~ /re/ in literal math in this
+                          * pass (influxql_math.c): at most API_IQ_RE_LITERAL_MAX */
+    long re_units;       /* the cost of the regexes (/re/ or bound) read in this pass, each
+                          * place of the query once: at most API_IQ_RE_UNITS_MAX */
+    const char *re_last; /* the furthest place one was read at (a place read again, as
+                          * api__iq_skip_params reads ahead, is not counted again) */
+} qbudget_t;
+
 /* The memory of one query's reading, for both passes (api__h_query): its text, the tokens'
  * texts, and what api__qs_alloc hands out. Everything a token or api__qs_alloc points to stays
  * valid until qmem_deinit, so tokens need no freeing and may be copied. */
@@ -37,16 +52,8 @@ typedef struct qmem {
     struct qblock *blocks; /* api__qs_alloc's, freed together */
     const json_t *params;  /* the tokens the request's bound parameters bind to
                             * (api__iq_params_bind; borrowed, outliving the reading), or NULL */
-    size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_regex.c's
-                            * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
-    size_t joined;         /* the bytes of strings joined by + in literal math in this pass
-                            * (influxql_math.c): at most API_IQ_JOINED_MAX */
-    int re_literal;        /* the regexes compiled for 'x' =~ /re/ in literal math in this
-                            * pass (influxql_math.c): at most API_IQ_RE_LITERAL_MAX */
-    long re_units;         /* the cost of the regexes (/re/ or bound) read in this pass, each
-                            * place of the query once: at most API_IQ_RE_UNITS_MAX */
-    const char *re_last;   /* the furthest place one was read at (a place read again, as
-                            * api__iq_skip_params reads ahead, is not counted again) */
+    qbudget_t budget;      /* what this pass has spent (qs_init zeroes it; a statement read
+                            * again puts back what it was as the statement started) */
 } qmem_t;
 
 /* What compiling one /query request's regexes (/re/ and bound {"regex": ...} together, all its
@@ -323,6 +330,8 @@ void api__iq_str(sbuf_t *b, const char *s);
  * letter or '_' then letters, digits and '_', and no keyword; else double-quoted, with '\n',
  * '\\' and '"' escaped. Out of memory: b->oom. */
 void api__iq_quote_ident(sbuf_t *b, const char *name);
+/* The same, double-quoted whatever it is when quote is set (QuoteIdent's segments but the last). */
+void api__iq_quote_ident_as(sbuf_t *b, const char *name, int quote);
 
 /* Opens / closes the running statement's result in run->b ("{"statement_id":N" ... "}"). */
 void api__q_result_open(qrun_t *run);
@@ -336,6 +345,20 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
  * result and goes on after (SHOW MEASUREMENTS' "right side of '=' must be a tag value string",
  * from its MeasurementNames): the statements after it run. Returns 1. */
 int api__q_sent_error(qrun_t *run, const char *msg, const char *arg);
+
+/* Writes what comes between two series of the running statement's counts into b (run->b): ','
+ * in the one document, or chunked the end of the document holding the series before it, marked
+ * "partial":true, and the start of the next, as influxd 1.6.7 sends a cardinality statement's
+ * counts, a document per series. */
+void api__q_series_next(qrun_t *run, sbuf_t *b);
+
+/* The running statement's error "vigild does not support " what, for a part of a statement
+ * influxd 1.6.7 answers: sent as its result, and the statements after it run, as influxd runs
+ * them after the statement's answer (but for API_IQ_OTHER_RP). Returns 1. */
+int api__q_unsupported_error(qrun_t *run, const char *what);
+/* What FROM db.rp.name with a policy other than autogen is to vigild: api__q_unsupported_error's
+ * one error that stops the run, as influxd's "retention policy not found" does. */
+#define API_IQ_OTHER_RP "a retention policy other than autogen"
 
 /* Records the running statement's backend error rc as msg then err_str(rc); ERR_AGAIN (the
  * store reloads after a failed write) or ERR_UNPUBLISHED (its last commit not readable yet) also
@@ -413,8 +436,9 @@ int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern);
 int api__iq_re_compile(regex_t *re, const char *pattern);
 
 /* Reads FROM's [db.][rp.]name (s: after FROM) into *name (the measurement: a device, or any
- * name with a device condition). A regex, or a policy other than autogen, sets *unsupported
- * (static text) for the caller's statement error. Returns 0, or -1 (parse error answered). */
+ * name with a device condition). A regex ([db.][rp.]/re/: its pattern in name->text, name->form
+ * QF_REGEX), or a policy other than autogen, sets *unsupported (static text) for the caller's
+ * statement error. Returns 0, or -1 (parse error answered). */
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported);
 
 /* Reads an expression by influxd's grammar for its parse errors only, keeping nothing

@@ -95,7 +95,11 @@ void api__iq_count_series(qrun_t *run, const char *name, size_t n)
             k->total += !k->c->from || card_from_has(k->c, k->rx, name);
         return;
     }
-    sbuf_printf(&run->b, "%s{\"name\":", k->written++ ? "," : ",\"series\":[");
+    if (k->written++)
+        api__q_series_next(run, &run->b); /* chunked: a document per count, as influxd's */
+    else
+        sbuf_printf(&run->b, ",\"series\":[");
+    sbuf_printf(&run->b, "{\"name\":");
     api__iq_str(&run->b, name);
     sbuf_printf(&run->b, ",\"columns\":[\"count\"],\"values\":[[%zu]]}", n);
 }
@@ -228,11 +232,9 @@ int api__iq_card_group_error(qrun_t *run, const qscan_t *s)
 {
     if (s->card_group == 0)
         return 0;
-    return api__q_result_error(run,
-                               s->card_group == 2 ? "only time and tag dimensions allowed"
-                                                  : "vigild does not support GROUP BY in the "
-                                                    "cardinality statements",
-                               NULL);
+    if (s->card_group == 2) /* influxd's own error: the run stops */
+        return api__q_result_error(run, "only time and tag dimensions allowed", NULL);
+    return api__q_unsupported_error(run, "GROUP BY in the cardinality statements");
 }
 
 /* SHOW MEASUREMENT [EXACT] CARDINALITY [ON db] [FROM name | /re/ | ...] [WHERE ...] [LIMIT n]
@@ -256,8 +258,8 @@ int api__iq_card_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         api__qs_next(&at, &t);
     }
     c.estimate = !exact && !c.from && !api__q_is(&t, "WHERE");
-    if (run != NULL && unsupported != NULL) /* the run stops here: nothing more is read */
-        return api__q_result_error(run, "vigild does not support ", unsupported);
+    if (run != NULL && unsupported != NULL) /* nothing more is read: q_statements reads on */
+        return api__q_unsupported_error(run, unsupported);
     return card_run(r, s, run, &c, api__iq_show_tag_keys, 2);
 }
 

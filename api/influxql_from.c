@@ -1,13 +1,78 @@
 /* api/influxql_from.c: a source's name as influxd 1.6.7's parseSource reads it, [db.][rp.]name
- * (no blank around a dot), for SELECT's FROM and the SHOW statements', with influxd's parse
- * errors: a regex after the dots, and the token after a name of one or two parts (blanks, ';',
- * ',', a comment) that a '/' follows (influxd has read it before it looks for the regex it allows
- * there; SHOW MEASUREMENTS' WITH MEASUREMENT = name is checked for it too).
+ * (no blank around a dot), for SELECT's FROM, the SHOW statements' and SHOW MEASUREMENTS' WITH
+ * MEASUREMENT operand, with influxd's parse errors: a regex after the dots, and the token after a
+ * name of one or two parts (blanks, ';', ',', a comment) that a '/' follows (influxd has read it
+ * before it looks for the regex it allows there).
  *
  * Any thread: it reads the query alone. */
 #include "influxql.h"
 
 #include <string.h>
+
+/* Reads a regex source into *name: its pattern as the text, form QF_REGEX. Returns as
+ * api__iq_regex. */
+static int regex_source(api_request_t *r, qscan_t *s, qtoken_t *name)
+{
+    const char *re;
+    if (api__iq_regex(r, s, &re))
+        return -1;
+    name->text = re;
+    name->form = QF_REGEX;
+    return 0;
+}
+
+/* Appends a segment of a name as influxd's QuoteIdent(segments...) writes it in its "too many
+ * segments" error: the last as any name; one before it double-quoted, but an empty one after
+ * the first (nothing), each then a '.'. */
+static void seg_print(sbuf_t *b, const char *seg, int first, int last)
+{
+    if (last || seg[0] != '\0' || first)
+        api__iq_quote_ident_as(b, seg, !last);
+    if (!last)
+        sbuf_append(b, ".", 1);
+}
+
+/* Reads on after db.rp.name (seg: its three segments; s at a '.'), as influxd's
+ * parseSegmentedIdents reads a name's segments: '.' and a name (blanks between them too), to a
+ * '.' that a '/' follows (read, the segments' end) or a digit (".1", a number: not read). More than
+ * three is influxd's 400 "too many segments in ..." (its position always line 1, char 1). Returns
+ * 0, or -1 (answered). */
+static int more_segments(api_request_t *r, qscan_t *s, const char *const *seg)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    seg_print(&b, seg[0], 1, 0);
+    seg_print(&b, seg[1], 0, 0);
+    const char *pending = seg[2]; /* the last read: written once the next shows it is not */
+    int n = 3;
+    while (*s->p == '.' && !api__q_digit(s->p[1])) { /* ".1": a number to influxd's scanner */
+        s->p++;
+        s->col++;
+        s->end_line = s->line;
+        s->end_col = s->col;
+        s->end_number = 0;
+        if (*s->p == '/')
+            break;
+        qtoken_t t;
+        api__qs_next(s, &t);
+        if (t.kind != QT_IDENT) {
+            sbuf_deinit(&b);
+            api__q_parse_error(r, &t, "identifier");
+            return -1;
+        }
+        seg_print(&b, pending, 0, 0);
+        pending = t.text;
+        n++;
+    }
+    seg_print(&b, pending, 0, 1);
+    if (n > 3 && b.oom)
+        api__error(r, 500, "out of memory");
+    else if (n > 3)
+        api__error(r, 400, "error parsing query: too many segments in %s at line 1, char 1",
+                   b.data);
+    sbuf_deinit(&b);
+    return n > 3 ? -1 : 0;
+}
 
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
 {
@@ -15,19 +80,18 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     qscan_t at = *s;
     api__qs_next(s, name);
     if (api__iq_regex_next(&at) || name->form == QF_REGEX) {
-        const char *re;
         *s = at;
         *unsupported = "a regular expression in FROM";
-        return api__iq_regex(r, s, &re);
+        return regex_source(r, s, name);
     }
     if (name->kind != QT_IDENT) {
         api__q_parse_error(r, name, "identifier");
         return -1;
     }
     /* [db.][rp.]measurement: the last name is the measurement, the one before it the policy. */
-    const char *rp = ""; /* borrowed, as the tokens' texts */
+    const char *rp = "", *db = name->text; /* borrowed, as the tokens' texts */
     int dots = 0;
-    for (; dots < 2 && *s->p == '.'; dots++) { /* no blank around the dot */
+    for (; dots < 2 && *s->p == '.' && !api__q_digit(s->p[1]); dots++) { /* no blank before */
         int no_rp = 0;
         s->p++;
         s->col++;
@@ -41,9 +105,8 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         s->end_col = s->col;
         s->end_number = 0;
         if (*s->p == '/') { /* db.rp./re/: a regex after the prefix, as influxd reads it */
-            const char *re;
             *unsupported = "a regular expression in FROM";
-            return api__iq_regex(r, s, &re);
+            return regex_source(r, s, name);
         }
         api__qs_next(s, &t);
         if (t.kind != QT_IDENT) {
@@ -55,8 +118,10 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     }
     if (dots < 2 && api__iq_regex_after_name(r, s))
         return -1;
+    if (dots == 2 && *s->p == '.' && more_segments(r, s, (const char *const[]){db, rp, name->text}))
+        return -1;
     if (rp[0] != '\0' && strcmp(rp, "autogen") != 0)
-        *unsupported = "a retention policy other than autogen"; /* it would hold nothing */
+        *unsupported = API_IQ_OTHER_RP; /* it would hold nothing */
     return 0;
 }
 

@@ -241,9 +241,9 @@ static int apply(qscan_t *s, char op, struct iq_lval *a, const struct iq_lval *b
         if (a->kind != LV_STR || b->kind != LV_STR || op != '+')
             return a->kind = LV_NONE, 0;
         size_t la = strlen(a->str), lb = strlen(b->str);
-        if (la + lb + 1 > API_IQ_JOINED_MAX - s->mem->joined)
+        if (la + lb + 1 > API_IQ_JOINED_MAX - s->mem->budget.joined)
             return 1; /* the pass's joins past their bound: not reduced */
-        s->mem->joined += la + lb + 1;
+        s->mem->budget.joined += la + lb + 1;
         char *joined = api__qs_alloc(s, la + lb + 1);
         if (joined == NULL)
             return 1;
@@ -459,9 +459,9 @@ static int match(api_request_t *r, qscan_t *s, struct iq_lval *a, int neg)
         a->kind = LV_NONE;
         return 0;
     }
-    if (s->mem->re_literal >= API_IQ_RE_LITERAL_MAX)
+    if (s->mem->budget.re_literal >= API_IQ_RE_LITERAL_MAX)
         return 1; /* the pass's regexes past their bound: not reduced */
-    s->mem->re_literal++;
+    s->mem->budget.re_literal++;
     int m = string_matches(a->str, re, neg);
     if (m < 0)
         return 1;

@@ -487,11 +487,11 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts
  * returns -1. */
 static int re_count(api_request_t *r, qscan_t *s, const char *p, long units)
 {
-    if (s->mem->re_last != NULL && p <= s->mem->re_last)
+    if (s->mem->budget.re_last != NULL && p <= s->mem->budget.re_last)
         return 0;
-    s->mem->re_last = p;
-    s->mem->re_units += units;
-    if (s->mem->re_units <= API_IQ_RE_UNITS_MAX)
+    s->mem->budget.re_last = p;
+    s->mem->budget.re_units += units;
+    if (s->mem->budget.re_units <= API_IQ_RE_UNITS_MAX)
         return 0;
     api__error(r, 400,
                "error parsing query: vigild compiles regular expressions of at most %d units in "
@@ -509,7 +509,7 @@ static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qt
     const char *go = t->text + 1;
     size_t n = t->len - 1;
     long units;
-    if (n > API_IQ_Q_MAX - s->mem->re_bound) {
+    if (n > API_IQ_Q_MAX - s->mem->budget.re_bound) {
         /* /regex/s are bounded by the query's length, all of them together: so are bound ones,
          * which a query may name again and again ($r in each of 1,500 statements: 1,500
          * translations and regcomps of the same 60 KB) */
@@ -519,7 +519,7 @@ static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qt
                    API_IQ_Q_MAX);
         return -1;
     }
-    s->mem->re_bound += n;
+    s->mem->budget.re_bound += n;
     char *out = api__qs_alloc(s, API_IQ_RE_OUT(n));
     if (out == NULL) {
         api__error(r, 500, "out of memory");

@@ -25,7 +25,8 @@
  * other tags, tz()) is a statement error naming it.
  *
  * This file answers the statement influxql_select_read.c read (select_t, influxql_select.h);
- * the buckets' accumulators and the printing of values and times are influxql_select_values.c's.
+ * the buckets' accumulators and the printing of values and times are influxql_select_values.c's,
+ * the regexes on the device tag and the list of ids influxql_select_devices.c's.
  * Any thread; reads through be.query, be.device_get and be.device_find, and a list of ids
  * through api__iq_devices (be.device_each: no wait for the store's reload); no lock. */
 #include "influxql_select.h"
@@ -712,76 +713,6 @@ static int select_merged(struct sel_run *x, char *const *ids, size_t n)
     return rc;
 }
 
-/* The device ids, for GROUP BY the device tag over a name that is no device. */
-struct id_list {
-    char **ids;
-    size_t n, cap;
-    int nomem;
-};
-
-static int id_collect(void *arg, const api_device_t *d)
-{
-    struct id_list *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        char **ids = realloc(l->ids, cap * sizeof *ids);
-        if (ids == NULL) {
-            l->nomem = 1;
-            return 1;
-        }
-        l->ids = ids;
-        l->cap = cap;
-    }
-    if ((l->ids[l->n] = strdup(d->id)) == NULL) {
-        l->nomem = 1;
-        return 1;
-    }
-    l->n++;
-    return 0;
-}
-
-/* The statement's regexes on the device tag, compiled: none, one, or two (both met, or with
- * either set either). */
-struct dev_re {
-    regex_t re[2];
-    int n, either;
-};
-
-/* Compiles q's regexes into d. Returns 0 (d to dev_re_free), or 1 with run->err (nothing
- * held). */
-static int dev_re_comp(qrun_t *run, const select_t *q, struct dev_re *d)
-{
-    const char *src[2] = {q->device_re, q->device_re2};
-    d->n = 0;
-    d->either = q->device_re_or;
-    for (int i = 0; i < 2 && src[i] != NULL; i++) {
-        if (api__iq_regcomp(run, &d->re[i], src[i])) {
-            if (i > 0)
-                regfree(&d->re[0]);
-            return 1;
-        }
-        d->n++;
-    }
-    return 0;
-}
-
-static void dev_re_free(struct dev_re *d)
-{
-    for (int i = 0; i < d->n; i++)
-        regfree(&d->re[i]);
-}
-
-/* Whether id meets d (none: every id does). */
-static int dev_re_match(const struct dev_re *d, const char *id)
-{
-    if (d == NULL || d->n == 0)
-        return 1;
-    int a = regexec(&d->re[0], id, 0, NULL, 0) == 0;
-    if (d->n == 1 || a == d->either)
-        return a;
-    return regexec(&d->re[1], id, 0, NULL, 0) == 0;
-}
-
 /* The devices (a series each, in id order as influxd sorts tag values; descending under ORDER
  * BY time DESC, as influxd reverses its series too) of GROUP BY the device tag with no device
  * named, FROM a name that is no device (Telegraf's "pump" of the devices tagged device=...), or
@@ -792,12 +723,12 @@ static int select_each_device(struct sel_run *x, const struct dev_re *re)
 {
     api_request_t *r = x->r;
     struct id_list l = {0};
-    int rc = api__iq_devices(r, id_collect, &l);
+    int rc = api__iq_devices(r, api__iq_id_collect, &l);
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
     size_t n = 0; /* the matching ids, moved to the front */
     for (size_t i = 0; i < l.n; i++) {
-        if (dev_re_match(re, l.ids[i])) {
+        if (api__iq_dev_re_match(re, l.ids[i])) {
             char *id = l.ids[i];
             l.ids[i] = l.ids[n];
             l.ids[n++] = id;
@@ -832,30 +763,6 @@ static int select_each_device(struct sel_run *x, const struct dev_re *re)
     return rc;
 }
 
-/* The device_get callback of from_is_device: the device exists. */
-static int exists_cb(void *arg, const api_device_t *d)
-{
-    (void)d;
-    *(int *)arg = 1;
-    return 0;
-}
-
-/* Whether q's FROM name is a device's id: 1, 0 (no such device, or no store), or the backend's
- * error (never taken for "no": the statement would read every device as the FROM name's
- * series). Whether the device exists needs no counters, so the lookup is device_find, which
- * answers at once while the store reloads them after a failed write; device_get (a backend
- * without device_find) waits for them and may give ERR_AGAIN. */
-static int from_is_device(api_request_t *r, const select_t *q)
-{
-    const api_backend_t *be = &r->srv->be;
-    int found = 0, rc = 0;
-    if (be->device_find != NULL)
-        rc = be->device_find(be->ctx, q->from, exists_cb, &found);
-    else if (be->device_get != NULL)
-        rc = be->device_get(be->ctx, q->from, r->read_deadline_us, exists_cb, &found);
-    return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
-}
-
 /* Runs the statement q read into run->b. Returns 0 or 1 (failed: run->err). */
 static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run *x)
 {
@@ -869,10 +776,10 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
     if (q->device[0] != '\0' && q->device_re != NULL) { /* = 'id' AND =~ /re/: id, or none */
         struct dev_re d;
-        if (dev_re_comp(run, q, &d))
+        if (api__iq_dev_re_comp(run, q, &d))
             return 1;
-        q->device_none |= !dev_re_match(&d, q->device);
-        dev_re_free(&d);
+        q->device_none |= !api__iq_dev_re_match(&d, q->device);
+        api__iq_dev_re_free(&d);
         q->device_re = q->device_re2 = NULL;
     }
     if (q->device_any && q->device[0] == '\0' && q->device_re == NULL &&
@@ -880,7 +787,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
         /* != '' FROM a device's name: to influxd either a measurement of its own, whose points
          * have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device written
          * as "pump,device=pump-7"): no series either way. */
-        int is = from_is_device(r, q);
+        int is = api__iq_from_is_device(r, q);
         if (is < 0)
             return api__q_backend_error(run, "reading the device: ", is);
         q->device_none |= is;
@@ -896,9 +803,8 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     }
     if (api__iqv_kind(q->from) == IQV_ANOMALIES) { /* string fields: influxql_vigil.c */
         if (q->device_re2 != NULL)
-            return api__q_result_error(run, "vigild does not support ",
-                                       "two regular expressions on the device tag in "
-                                       "SELECT FROM vigil_anomalies");
+            return api__q_unsupported_error(run, "two regular expressions on the device tag in "
+                                                 "SELECT FROM vigil_anomalies");
         iqv_select_t v = {.from = q->from,
                           .device = q->device,
                           .device_re = q->device_re ? q->device_re : "",
@@ -929,12 +835,12 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     api__q_result_open(run);
     if (q->device_re != NULL) {
         struct dev_re d;
-        if (dev_re_comp(run, q, &d)) {
+        if (api__iq_dev_re_comp(run, q, &d)) {
             run->b.len = mark;
             return 1;
         }
         int rc = select_each_device(x, &d);
-        dev_re_free(&d);
+        api__iq_dev_re_free(&d);
         return select_finish(x, mark, rc);
     }
     if (q->device_any && q->device[0] == '\0') { /* != '' alone: every device */
@@ -965,7 +871,7 @@ int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
         if (q->unsupported && q->influxd_error)
             rc = api__q_result_error(run, q->unsupported, NULL);
         else if (q->unsupported)
-            rc = api__q_result_error(run, "vigild does not support ", q->unsupported);
+            rc = api__q_unsupported_error(run, q->unsupported);
         else
             rc = select_run(r, q, run, x);
     }

@@ -1,7 +1,7 @@
 /* api/influxql_select.h: what SELECT's files share: the statement as read
  * (influxql_select_read.c reads it, its WHERE read by influxql_where.c; influxql_select.c answers
- * it, its values accumulated and printed by influxql_select_values.c). Not public: only those
- * four include it. Any thread; no state. */
+ * it, its values accumulated and printed by influxql_select_values.c, the devices it reads chosen
+ * by influxql_select_devices.c). Not public: SELECT's files include it. Any thread; no state. */
 #ifndef VIGIL_API_INFLUXQL_SELECT_H
 #define VIGIL_API_INFLUXQL_SELECT_H
 
@@ -143,9 +143,13 @@ int api__iq_math_operand(api_request_t *r, qscan_t *s, struct iq_lval *v, int *o
  * reduce: s as it was), or -1 (answered). */
 int api__iq_math_comparison(api_request_t *r, qscan_t *s, int *met);
 
+/* ---- a time in WHERE (influxql_where_time.c; each function's comment is there) ---- */
+
 /* ms in ns, held within +-2^62 ns as the statement's times are (a reading after 2262 is past
  * int64 ns). */
 int64_t api__iq_ms_to_ns(int64_t ms);
+int64_t api__iq_time_add(int64_t a, int64_t b);
+int api__iq_read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int64_t *ns);
 
 /* ---- SELECT's values (influxql_select_values.c; each function's comment is there) ---- */
 
@@ -192,5 +196,28 @@ int64_t api__iq_selector_ts(const struct acc *a, enum sel_fn fn, int64_t dflt);
 void api__iq_agg_print(sbuf_t *b, const struct sel_field *f, const struct agg_val *v);
 /* Prints fill(number)'s v for field f, as influxd prints its column. */
 void api__iq_fill_print(sbuf_t *b, const struct sel_field *f, double v);
+
+/* ---- which devices SELECT reads (influxql_select_devices.c; each function's comment is there) */
+
+/* The device ids, for GROUP BY the device tag over a name that is no device: caller owns ids
+ * and each id; free them. */
+struct id_list {
+    char **ids;
+    size_t n, cap;
+    int nomem;
+};
+
+/* The statement's regexes on the device tag, compiled: none, one, or two (both met, or with
+ * either set either). */
+struct dev_re {
+    regex_t re[2];
+    int n, either;
+};
+
+int api__iq_id_collect(void *arg, const api_device_t *d);
+int api__iq_dev_re_comp(qrun_t *run, const select_t *q, struct dev_re *d);
+void api__iq_dev_re_free(struct dev_re *d);
+int api__iq_dev_re_match(const struct dev_re *d, const char *id);
+int api__iq_from_is_device(api_request_t *r, const select_t *q);
 
 #endif

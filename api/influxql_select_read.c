@@ -299,6 +299,21 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         }
         if (api__q_unbound(r, &arg))
             return -1;
+        if (api__q_is(&arg, "DISTINCT")) { /* count(distinct(x)): read on as influxd reads it */
+            api__iq_mark_unsupported(q, s, "this argument: ", arg.text);
+            if (api__iq_skim_operand(r, s, &arg, 0) || api__iq_skim_tail(r, s, 0))
+                return -1;
+            api__qs_next(s, &paren);
+            if (api__iq_q_op(&paren, ",") ? api__iq_skim_call(r, s, 0, 0)
+                                          : !api__iq_q_op(&paren, ")")) {
+                if (!api__iq_q_op(&paren, ","))
+                    api__q_parse_error(r, &paren, ")");
+                return -1;
+            }
+            if (api__iq_skim_tail(r, s, 0))
+                return -1;
+            return api__q_keyword_name(r, s, "AS");
+        }
         if (arg.kind != QT_IDENT) {
             api__iq_unsupported(q, s, "this argument: ", arg.text);
             return 0;

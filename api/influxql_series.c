@@ -325,7 +325,9 @@ static void meas_end(struct ss_out *o, const char *m)
 {
     if (!o->counting || o->counted == 0 || o->stopped)
         return;
-    sbuf_printf(o->b, "%s{\"name\":", o->n++ ? "," : "");
+    if (o->n++)
+        api__q_series_next(o->run, o->b); /* chunked: a document per count, as influxd's */
+    sbuf_printf(o->b, "{\"name\":");
     api__iq_str(o->b, m);
     sbuf_printf(o->b, ",\"columns\":[\"count\"],\"values\":[[%lld]]}", o->counted);
     if (o->b->len > API_PAGE_BYTES)
@@ -442,7 +444,7 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
     if (api__iq_card_group_error(run, s))
         return 1;
     if (unsupported)
-        return api__q_result_error(run, "vigild does not support ", unsupported);
+        return api__q_unsupported_error(run, unsupported);
 
     struct ss_list l = {0};
     int rc = api__iq_devices(r, devs_keep, &l);
@@ -478,10 +480,7 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
     /* fields_named sets o.any_has, which fields_mark reads for vigil_predictions and a name
      * that is no device's (their fields: every device's channels) */
     if (fields_named(&o, &l) && cardinality)
-        rc = api__q_result_error(run,
-                                 "vigild does not support a field in SHOW SERIES "
-                                 "CARDINALITY's WHERE",
-                                 NULL);
+        rc = api__q_unsupported_error(run, "a field in SHOW SERIES CARDINALITY's WHERE");
     else if (cardinality && offset > 0) /* influxd's OFFSET skips each measurement's count */
         api__q_result_open(run);
     else

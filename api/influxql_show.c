@@ -68,12 +68,6 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
     return 0;
 }
 
-/* Answers the statement error for an unsupported part, naming it. Returns 1. */
-static int unsupported_error(qrun_t *run, const char *what)
-{
-    return api__q_result_error(run, "vigild does not support ", what);
-}
-
 /* ---- listing devices ------------------------------------------------------------------------ */
 
 /* A walk over the devices (api__iq_devices) that writes one row or one series per device; in a
@@ -416,7 +410,7 @@ static int field_named(api_request_t *r, qrun_t *run, const struct tv_where *whe
         if (b.oom)
             api__q_result_error(run, "out of memory", NULL);
         else
-            api__q_result_error(run, b.data, c->key);
+            api__q_sent_error(run, b.data, c->key);
         sbuf_deinit(&b);
         return 1;
     }
@@ -444,9 +438,10 @@ static int conds_reserved(api_request_t *r, struct dev_conds *d, int *pass)
     return rc;
 }
 
-/* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = name] [WHERE tag (= | != | =~ | !~)
- * ... [AND ...]] [LIMIT n] [OFFSET n]: the devices and vigild's own three measurements, in one
- * sorted list, as influxd lists measurements. WHERE keeps the devices that pass it (each its
+/* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = [db.][rp.]name] [WHERE tag (= | != |
+ * =~ | !~) ... [AND ...]] [LIMIT n] [OFFSET n]: the devices and vigild's own three
+ * measurements, in one sorted list, as influxd lists measurements (WITH MEASUREMENT's database
+ * and policy ignored, as influxd ignores them). WHERE keeps the devices that pass it (each its
  * own measurement, its id its device tag's value, as SHOW TAG KEYS lists it), and the reserved
  * measurements as conds_reserved reads it; a condition on another tag key keeps none. */
 int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
@@ -475,15 +470,13 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
             if (api__iq_regex(r, s, &pattern))
                 return -1;
             has_re = 1;
-        } else {
-            api__qs_next(s, &name);
-            if (name.kind != QT_IDENT) {
-                api__q_parse_error(r, &name, "identifier");
+        } else { /* [db.][rp.]name or db.rp./re/: influxd keeps the name or regex alone */
+            const char *ignored = NULL; /* any database or policy, as influxd's answer */
+            if (api__iq_from(r, s, &name, &ignored))
                 return -1;
-            }
-            if (api__iq_regex_after_name(r, s))
-                return -1;
-            exact = 1;
+            has_re = name.form == QF_REGEX;
+            exact = !has_re;
+            pattern = has_re ? name.text : NULL;
         }
     } else {
         *s = at;
@@ -500,7 +493,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return 1;
     int nonstring = where.rhs;
     if (unsupported && !nonstring)
-        return unsupported_error(run, unsupported);
+        return api__q_unsupported_error(run, unsupported);
     for (int i = 0; i < where.n && !nonstring; i++)
         nonstring = where.c[i].nonstring;
     if (nonstring)
@@ -541,7 +534,9 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
 }
 
 /* Reads [ON db] [FROM name] of SHOW FIELD KEYS / SHOW TAG KEYS / SHOW TAG VALUES into *from
- * (kind QT_EOF: no FROM). Returns 0, or -1 (parse error). */
+ * (kind QT_EOF: no FROM). FROM takes a list of sources, as influxd's parser reads it; vigild
+ * answers one name (named once or more), and sets *unsupported for several. Returns 0, or -1
+ * (parse error). */
 static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported)
 {
     if (s->card == 2) { /* SHOW MEASUREMENT CARDINALITY read them (influxql_card.c) */
@@ -557,7 +552,21 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
         from->kind = QT_EOF;
         return 0;
     }
-    return api__iq_from(r, s, from, unsupported);
+    if (api__iq_from(r, s, from, unsupported))
+        return -1;
+    for (;;) { /* FROM a1, a2, /re/: read on, each source as the first */
+        qtoken_t t;
+        at = *s;
+        api__qs_next(&at, &t);
+        if (!api__q_op(&t, ","))
+            return 0;
+        *s = at;
+        const char *why = NULL;
+        if (api__iq_from(r, s, &t, &why))
+            return -1;
+        if (*unsupported == NULL && (why != NULL || strcmp(t.text, from->text) != 0))
+            *unsupported = why != NULL ? why : "several measurements in FROM";
+    }
 }
 
 /* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name] [WHERE ...], then
@@ -578,7 +587,7 @@ static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *f
         *rc = 1; /* influxd's error for time in a cardinality statement's WHERE */
         return 1;
     }
-    *rc = run == NULL ? 0 : unsupported ? unsupported_error(run, unsupported) : 0;
+    *rc = run == NULL ? 0 : unsupported ? api__q_unsupported_error(run, unsupported) : 0;
     return run == NULL || unsupported != NULL;
 }
 
@@ -834,7 +843,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     if (run == NULL)
         return 0;
     if (unsupported)
-        return unsupported_error(run, unsupported);
+        return api__q_unsupported_error(run, unsupported);
     regex_t key_re;
     struct dev_conds conds;
     int rc = 0, key_match = in_match;

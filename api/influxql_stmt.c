@@ -169,6 +169,24 @@ int api__q_sent_error(qrun_t *run, const char *msg, const char *arg)
     return api__q_result_error(run, msg, arg);
 }
 
+void api__q_series_next(qrun_t *run, sbuf_t *b)
+{
+    if (run->chunked)
+        sbuf_printf(b, "],\"partial\":true}]}\n{\"results\":[{\"statement_id\":%d,\"series\":[",
+                    run->id);
+    else
+        sbuf_append(b, ",", 1);
+}
+
+int api__q_unsupported_error(qrun_t *run, const char *what)
+{
+    /* A policy vigild does not hold: to influxd one it does not hold either ("retention
+     * policy not found"), whose error stops the run. */
+    if (strcmp(what, API_IQ_OTHER_RP) == 0)
+        return api__q_result_error(run, "vigild does not support ", what);
+    return api__q_sent_error(run, "vigild does not support ", what);
+}
+
 void api__q_deadline_start(qrun_t *run, int64_t timeout_ms)
 {
     run->deadline_us = timeout_ms > 0 ? vtime_mono_us() + timeout_ms * 1000 : 0;

@@ -29,7 +29,8 @@ enum kind {
     K_TIMEOUT, /* K_DURATION's form, ms too ("10ms"): 0 (off) or [min, max] ms */
     K_PRECISION,
     K_MODEL_KIND,
-    K_AUTO_INT /* "auto" (-1) or an integer in [min, max] */
+    K_AUTO_INT, /* "auto" (-1) or an integer in [min, max] */
+    K_UNIT      /* a decimal number from 0 to 1 (a float): "0", "0.8", "1" */
 };
 
 struct setting {
@@ -123,6 +124,8 @@ static const struct setting settings[] = {
     /* auto (-1: as many training values as the LSTM has parameters), 0 (an LSTM at every
      * training) or N training rows (struct detector_config's lstm_min_rows and its bounds) */
     S("model", "lstm_min_rows", K_AUTO_INT, model_lstm_min_rows, 0, 10000000),
+    /* detector_config.trip_level: a reading scored at least this is an anomaly alone; 0 off */
+    S("model", "trip_level", K_UNIT, model_trip_level, 0, 1),
 };
 
 void config_default(config_t *c)
@@ -190,6 +193,7 @@ void config_default(config_t *c)
     c->model_serving_f16 = dc.serving_f16;
     c->model_kind = dc.model_kind;
     c->model_lstm_min_rows = dc.lstm_min_rows;
+    c->model_trip_level = dc.trip_level;
 }
 
 /* The length of the decimal number v starts with: "0" or a digit 1-9 and more digits, after a
@@ -534,6 +538,22 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             }
         snprintf(err, errsize, "%s.%s: '%s' is not auto, lstm or linear", section, key, value);
         return -1;
+    }
+    case K_UNIT: {
+        /* Digits, at most one '.', nothing else: no sign, exponent, "nan" or "inf" (strtof's),
+         * and no leading zeros (as the integers). */
+        const size_t ip = strspn(value, "0123456789");
+        const size_t fp = value[ip] == '.' ? strspn(value + ip + 1, "0123456789") : 0;
+        const size_t len = ip + (value[ip] == '.' ? 1 + fp : 0);
+        const int ok = ip + fp > 0 && value[len] == '\0' && !(ip > 1 && value[0] == '0');
+        const float v = ok ? strtof(value, NULL) : -1.0f;
+        if (!(v >= (float)s->min && v <= (float)s->max)) {
+            snprintf(err, errsize, "%s.%s: '%s' is not a number from %lld to %lld (e.g. 0.8)%s",
+                     section, key, value, s->min, s->max, number_hint(value));
+            return -1;
+        }
+        *(float *)field = v;
+        return 0;
     }
     case K_LEVEL: {
         /* log_level_parse takes lower case; the setting, as every word a setting takes, any. */

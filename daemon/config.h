@@ -87,6 +87,7 @@ typedef struct config {
     int model_kind;           /* model.kind: enum detector_model_kind (auto, lstm, linear) */
     /* model.lstm_min_rows: detector_config.lstm_min_rows (-1 auto, 0 always, N training rows) */
     int model_lstm_min_rows;
+    float model_trip_level; /* model.trip_level: detector_config.trip_level (0: off) */
 } config_t;
 
 /* Fills c with the built-in defaults (those documented in etc/vigild.conf). */

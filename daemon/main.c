@@ -550,6 +550,7 @@ int main(int argc, char **argv)
         po.det.serving_f16 = d.cfg.model_serving_f16;
         po.det.model_kind = d.cfg.model_kind;
         po.det.lstm_min_rows = d.cfg.model_lstm_min_rows;
+        po.det.trip_level = d.cfg.model_trip_level;
         po.hub = d.events;
         po.state_min_ms = d.cfg.events_state_min_ms;
         po.limit_check_every = d.cfg.limit_check_every;

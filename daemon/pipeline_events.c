@@ -29,12 +29,14 @@
  * sides are fixed into e->above / e->below (event_sides_fix), which its JSON and stored row
  * name.
  *
- * Restore. At a restart an event restored active gets its sides back from its stored JSON
- * (pipeline__event_sides_restore, its mark too), and d->cleared is rebuilt from the newest
- * stored event when it ended cleared, was not broken, and no more than continue_within()
- * readings were stored after its end before the stop (pipeline__event_chain_restore). A
- * maintenance period that began while vigild was stopped (restored current or past, so never
- * announced as beginning) breaks the rebuilt chain and marks the event restored active.
+ * Restore. At a restart an event restored active gets its sides back from d->lean as saved
+ * with the detector (pipeline_store.c, blob format 5), or from its stored JSON when the save has
+ * none (pipeline__event_sides_restore; its mark from the JSON either way), and d->cleared is
+ * rebuilt from the newest stored event when it ended cleared, was not broken, and no more than
+ * continue_within() readings were stored after its end before the stop
+ * (pipeline__event_chain_restore). A maintenance period that began while vigild was stopped
+ * (restored current or past, so never announced as beginning) breaks the rebuilt chain and marks
+ * the event restored active.
  *
  * Invariants: d->events holds at most o.events events, oldest first (the oldest dropped for a
  * new one); only the last may be active (end_ts < 0); ids grow by one per event opened. An
@@ -185,10 +187,16 @@ void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *i
     int lead;
     uint64_t fault;
     (void)pipeline__event_info_read(d, info_json, &e->above, &e->below, &lead, &fault);
-    for (int c = 0; c < d->nch; c++)
-        d->lean[c] = (float)mask_side(e->above, e->below, c) * e->share[c];
-    d->lean_seen = e->above | e->below;
-    d->lean_up = e->above;
+    /* The row is stored when the event opens (and when a break marks it), so its sides are
+     * the opening reading's: only a save older than blob format 5, which has no lean, takes
+     * them as the whole episode's (a trip's reading can lean the other way from the episode
+     * that goes on after it). */
+    if (!e->lean_kept) {
+        for (int c = 0; c < d->nch; c++)
+            d->lean[c] = (float)mask_side(e->above, e->below, c) * e->share[c];
+        d->lean_seen = e->above | e->below;
+        d->lean_up = e->above;
+    }
     if (pipeline__event_info_broken(info_json))
         e->chain_broken = 1; /* a period began while it was open (pipeline__event_break_open) */
 }

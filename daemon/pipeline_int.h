@@ -66,6 +66,9 @@ struct event {
      * its JSON and stored row, so a restart does not let the next event continue it (review,
      * session 30; session 31). */
     int chain_broken;
+    /* 1 on the event active at a save restored with dev.lean as it was (blob format 5): its
+     * sides go on from it, not from its stored row's (pipeline__event_sides_restore). */
+    int lean_kept;
 };
 
 /* A device group: its members (devices whose attributes name it) share one model. Never freed
@@ -686,9 +689,10 @@ void pipeline__event_break_open(pipeline_t *p, struct dev *d);
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
 
 /* An event restored active at a restart (pipeline_store.c on_event): its sides from its
- * stored JSON into e->above / e->below, and d->lean signed by them (e->share as the restored
- * magnitude), so its side, its continuing and its being continued survive the restart; and its
- * "chain_broken" (a period began while it was open) into e->chain_broken. Caller holds d->mu. */
+ * stored JSON into e->above / e->below, and, unless d->lean came with the saved blob
+ * (e->lean_kept), d->lean signed by them (e->share as the restored magnitude), so its side, its
+ * continuing and its being continued survive the restart; and its "chain_broken" (a period began
+ * while it was open) into e->chain_broken. Caller holds d->mu. */
 void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *info_json);
 
 /* The side of its prediction channel c of e was on: +1 above, -1 below, 0 unknown (the active

@@ -1,7 +1,7 @@
 /* daemon/pipeline_store.c: the pipeline's persistence: saving detectors, and bringing devices
  * back after a restart (pipeline_restore), so no device re-enters learning.
  *
- * A saved detector is a blob: "VGPD", format 4, the channel names, the next event id and the
+ * A saved detector is a blob: "VGPD", format 5, the channel names, the next event id and the
  * serving version, what the status reports (format 2: counters, the last reading's state,
  * score, model and values, the reading interval; format 3: what opened the active event), then
  * detector_save()'s bytes; when an LSTM serves, detector_save_shared()'s, with the LSTM's
@@ -18,9 +18,14 @@
  * skipped or abandoned that training does not turn it into the schedule's at the next start.
  * A vigild before session 47 refuses a blob with it (an unknown flag): set only while such a
  * retrain is pending.
+ * Format 5 (session 48) appends the active event's lean (dev.lean[nch] floats, then lean_seen
+ * and lean_up, uint64 each; zeros when none is active), from which its sides go on after a
+ * restart: before, they were taken from its stored row, which is the opening reading's (a
+ * trip's reading leaning the other way from the rest of the episode turned a side over).
  * Format 1 blobs (without the status part) still load; their status starts again from the next
  * reading. Format 2 blobs load with the active event's opening reason unknown (as they ran),
  * unless the store still has the event. Formats 1-3 load with no training asked (as they ran).
+ * Formats 1-4 load with the active event's sides from its stored row (as they ran).
  * Saves go through the storage writer asynchronously; restore runs once on the main thread before
  * readings flow. */
 #include "err.h"
@@ -34,7 +39,7 @@
 #include <string.h>
 
 #define BLOB_MAGIC       "VGPD"
-#define BLOB_FORMAT      4u
+#define BLOB_FORMAT      5u
 #define BLOB_TRAIN_ASKED 1u
 #define BLOB_TRAIN_ALL   2u
 
@@ -59,6 +64,21 @@ static void put32(uint8_t **p, uint32_t v)
 {
     memcpy(*p, &v, 4);
     *p += 4;
+}
+
+/* Format 5's part: the active event's lean (dev.lean, lean_seen, lean_up), zeros when none is
+ * active (active 0). */
+static void lean_put(uint8_t **p, const struct dev *d, int active)
+{
+    const size_t vec = (size_t)d->nch * sizeof(float);
+    const uint64_t seen = active ? d->lean_seen : 0, up = active ? d->lean_up : 0;
+    if (active)
+        memcpy(*p, d->lean, vec);
+    else
+        memset(*p, 0, vec);
+    memcpy(*p + vec, &seen, 8);
+    memcpy(*p + vec + 8, &up, 8);
+    *p += vec + 16;
 }
 
 /* A save that did not reach the store: the store keeps the previous one (a restart then starts
@@ -92,7 +112,8 @@ static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
         rc = ERR_NOMEM;
     size_t dsize = ckpt ? detector_save_shared_size(d->det) : detector_save_size(d->det);
     size_t stsize = sizeof(struct blob_status) + 3 * (size_t)d->nch * sizeof(float);
-    size_t cap = 4 + 4 + 4 + names + 8 + 4 + stsize + 4 + 4 + dsize;
+    size_t leansize = (size_t)d->nch * sizeof(float) + 16;
+    size_t cap = 4 + 4 + 4 + names + 8 + 4 + stsize + 4 + 4 + leansize + dsize;
     uint8_t *blob = rc == 0 ? malloc(cap) : NULL, *w = blob;
     if (blob == NULL) {
         free(ckpt);
@@ -150,6 +171,7 @@ static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
      * (member_end's save after the training applied records it as answered). */
     put32(&w, (d->due || d->training || d->again ? BLOB_TRAIN_ASKED : 0) |
                   (d->retrain_all ? BLOB_TRAIN_ALL : 0));
+    lean_put(&w, d, ev != NULL); /* format 5 */
     size_t dlen = 0;
     rc = ckpt ? detector_save_shared(d->det, w, dsize, &dlen)
               : detector_save(d->det, w, dsize, &dlen);
@@ -388,13 +410,25 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
         if (flags & ~(BLOB_TRAIN_ASKED | BLOB_TRAIN_ALL))
             goto fail;
     }
+    float lean[DETECTOR_MAX_CHANNELS] = {0};
+    uint64_t lean_seen = 0, lean_up = 0;
+    if (fmt >= 5) {
+        const size_t vec = (size_t)nch * sizeof(float);
+        if ((size_t)(end - r) < vec + 16)
+            goto fail;
+        memcpy(lean, r, vec);
+        memcpy(&lean_seen, r + vec, 8);
+        memcpy(&lean_up, r + vec + 8, 8);
+        r += vec + 16;
+    }
     detector_t *det;
     rc = detector_load_shared(&det, r, (size_t)(end - r), lstm);
     if (rc)
         goto fail;
-    /* The retraining schedule, model.kind, model.lstm_min_rows and model.serving_precision are
-     * the running configuration's, not the ones the detector was saved with (out of range:
-     * ERR_INVAL, as detector_create would give a new device). */
+    /* The retraining schedule, model.kind, model.lstm_min_rows, model.serving_precision and
+     * model.trip_level are the running configuration's, not the ones the detector was saved
+     * with (a save older than format 48 loads with the trip off and takes the running value
+     * here; out of range: ERR_INVAL, as detector_create would give a new device). */
     rc = detector_apply_settings(det, &p->o.det);
     if (rc) {
         detector_destroy(det);
@@ -450,6 +484,13 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
             e->peak = bs.ev_peak;
             e->opened_by = (int)ev_opened_by;
             memcpy(e->share, ev_share, nch * sizeof(float));
+            /* Format 5: its sides go on from the lean as saved (pipeline_events.c). */
+            e->lean_kept = fmt >= 5;
+            if (fmt >= 5) {
+                memcpy(d->lean, lean, nch * sizeof(float));
+                d->lean_seen = lean_seen;
+                d->lean_up = lean_up;
+            }
         }
     }
     rc = pipeline__ring_alloc(p, d);

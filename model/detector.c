@@ -133,6 +133,10 @@ void detector_config_default(struct detector_config *cfg)
     /* spread_mean 1 (the sixty-eighth round): a level before an episode that mostly repeats one
      * value still has a spread, so hold_echo and hold_decay apply to it (docs/detection.md). */
     cfg->spread_mean = 1;
+    /* trip_level 0.8 (the seventy-ninth round, adopted in session 47): NAB own +3.1 in seeds
+     * 1-10 and 41-50, tuned and SKAB unchanged, vigil-sim no healthy episode
+     * (docs/detection.md). */
+    cfg->trip_level = 0.8f;
 }
 
 static int config_check(const struct detector_config *c)
@@ -174,7 +178,7 @@ static int config_check(const struct detector_config *c)
         !(c->hold_echo >= 0.0f) || !(c->hold_echo <= 1000.0f) || c->burst_wide < 0 ||
         c->burst_wide > 100 || !(c->hold_decay >= 0.0f) || !(c->hold_decay <= 1.0f) ||
         c->decay_run < (c->hold_decay > 0.0f) || c->decay_run > 1000 || c->spread_mean < 0 ||
-        c->spread_mean > 1)
+        c->spread_mean > 1 || !(c->trip_level >= 0.0f) || !(c->trip_level <= 1.0f))
         return ERR_INVAL;
     return 0;
 }
@@ -446,7 +450,7 @@ static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8
             res->imputed++;
         }
     }
-    enum detector_state prev = d->det_state;
+    enum detector_state prev = d->tripped ? DET_ANOMALY : d->det_state; /* as reported */
     if (d->have_pred && d->version > 0) {
         memcpy(res->pred, d->pred, sizeof(float) * (size_t)C);
         detector__score(d, xc, res);
@@ -699,7 +703,7 @@ int detector_forecast(const detector_t *d, float *mean, float *band, int k)
 
 enum detector_state detector_get_state(const detector_t *d)
 {
-    return d->det_state;
+    return d->tripped ? DET_ANOMALY : d->det_state; /* as the last result reported it */
 }
 
 int detector_channels(const detector_t *d)
@@ -739,20 +743,24 @@ static void end_episode(detector_t *d)
 {
     d->det_state = DET_NORMAL;
     d->in_anomaly = 0;
+    d->ep_trip = 0;
     d->ep_accepted = 0;
     d->below = 1;
     d->dred = 0;
     d->sh_ch1 = 0;
     d->st_ch1 = d->sh_lead = 0;
+    d->tripped = 0;
 }
 
 int detector_end_episode(detector_t *d)
 {
     if (d == NULL)
         return ERR_INVAL;
-    if (d->det_state != DET_ANOMALY)
+    if (d->det_state != DET_ANOMALY && !d->tripped)
         return ERR_RANGE;
-    end_episode(d);
+    if (d->det_state == DET_ANOMALY)
+        end_episode(d);
+    d->tripped = 0; /* a trip's one reading: its end, no state to change */
     return 0;
 }
 
@@ -784,8 +792,12 @@ int detector_accept(detector_t *d)
 {
     if (d == NULL)
         return ERR_INVAL;
-    if (d->det_state != DET_ANOMALY)
+    if (d->det_state != DET_ANOMALY && !d->tripped)
         return ERR_RANGE;
+    if (d->det_state != DET_ANOMALY) {
+        d->tripped = 0; /* a trip's one reading ends; one reading is no level to learn */
+        return 0;
+    }
     /* The error: the long window was frozen through the episode, so the level's short means
      * would reopen it at once. Until the training learns the level, they are a burst the
      * device has shown (burst_memory), kept at the short window's largest raw score (as an
@@ -830,6 +842,7 @@ int detector_apply_settings(detector_t *d, const struct detector_config *cfg)
     c.model_kind = cfg->model_kind;
     c.lstm_min_rows = cfg->lstm_min_rows;
     c.serving_f16 = cfg->serving_f16;
+    c.trip_level = cfg->trip_level;
     if (config_check(&c))
         return ERR_INVAL;
     d->cfg = c;

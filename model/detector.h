@@ -5,11 +5,10 @@
  *
  * A detector follows one device (or one series) with C channels, all monitored. It keeps the
  * last few readings (two LSTM training windows: enough to rebuild the carried states after a
- * swap), the serving predictor (an LSTM,
- * or the linear state-space baseline when that validates better, or persistence before the
- * first training; channel by channel, persistence where that forecasts better), the carried
- * LSTM states, the error scales and the recent distribution of scores, and the threshold state
- * machine (normal / warning / anomaly, with hysteresis).
+ * swap), the serving predictor (an LSTM, or the linear state-space baseline when that validates
+ * better, or persistence before the first training; channel by channel, persistence where that
+ * forecasts better), the carried LSTM states, the error scales and the recent distribution of
+ * scores, and the threshold state machine (normal / warning / anomaly, with hysteresis).
  *
  * Lifecycle: detector_step() per reading, in time order. When it is time to (re)train, the step
  * result says so (want_train); the caller then makes a job (detector_job_create: copies the
@@ -618,6 +617,10 @@ struct detector_config {
                         absolute deviation about the median (a Gaussian's deviation) instead of
                         0, with which both rules wait. No state. 1 by default
                         (docs/detection.md, "Sixty-eighth round"); 0: off */
+    /* Added in format 48 (formats 1-47 load with trip_level 0: as they ran; vigild then applies
+     * the running model.trip_level, detector_apply_settings). */
+    float trip_level; /* [0, 1]: an error's onset scored at least this is in state anomaly alone
+                         (opened by error, ended cleared), the machine untouched. 0.8; 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -875,15 +878,15 @@ const model_t *detector_model(const detector_t *d);
  * applies, the level does not reopen an episode: the short window's readings count as a burst
  * the device has shown (with burst_memory), and the operating point, the step test and the
  * second opinions judge levels since the acceptance, as after a training. Everything it
- * changes is saved state (no format change). Owner thread; no allocation. Returns ERR_RANGE
- * (no episode open: nothing changes), ERR_INVAL. */
+ * changes is saved state. A trip's one reading (trip_level) only ends, nothing learnt. Owner
+ * thread; no allocation. Returns ERR_RANGE (no episode open: nothing changes), ERR_INVAL. */
 int detector_accept(detector_t *d);
 
 /* Ends the open anomaly episode on the spot without learning anything from it (planned
  * maintenance: the episode is the crew's work, not the device's): state normal, as an episode
  * that clears; no training is asked for, and the level that held it is judged as before, so a
- * fault still there when readings are scored again opens a new episode. Saved state only (no
- * format change). Owner thread; no allocation. Returns ERR_RANGE (no episode open: nothing
+ * fault still there when readings are scored again opens a new episode (a trip's reading too).
+ * Saved state only. Owner thread; no allocation. Returns ERR_RANGE (no episode open: nothing
  * changes), ERR_INVAL. */
 int detector_end_episode(detector_t *d);
 
@@ -897,11 +900,11 @@ int detector_shift_time(detector_t *d, int64_t by_ms);
 
 /* The operator's settings that a detector restored from a save takes from the running
  * configuration (cfg) rather than keeping the ones it was saved with: retrain_every,
- * retrain_seconds, model_kind, lstm_min_rows and serving_f16 (vigild.conf's model.* keys; a
- * detector saved before lstm_min_rows existed so takes the running value too). They shape
- * trainings only, so they apply from the next training on (a retraining already due stays due;
- * the next due point after it follows the new retrain_every); nothing about the serving model,
- * the scores or the state changes.
+ * retrain_seconds, model_kind, lstm_min_rows, serving_f16 and trip_level (vigild.conf's model.*
+ * keys; a detector saved before one existed so takes the running value too). All but
+ * trip_level shape trainings only and apply from the next training on (a retraining already due
+ * stays due); trip_level applies from the next reading; the scores and the state machine do
+ * not change.
  * Settings sized into the saved arrays (history, train.window, err_window, ...) and the model's
  * shape (n_hidden, n_layers) stay as saved. Returns ERR_INVAL, changing nothing, when the
  * settings are out of range. */

@@ -75,7 +75,7 @@ void detector__burst_note(detector_t *d, enum detector_state st, double mavg, in
          * and ended by itself (a released or accepted one was a change of state). */
         const int wide = d->cfg.burst_wide > 1;
         const int by_itself =
-            !wide || (!released && !d->ep_accepted && d->in_anomaly < d->cfg.accept_after);
+            !wide || (!released && !d->ep_accepted && detector__ep_len(d) < d->cfg.accept_after);
         if (d->in_anomaly < detector__burst_span(&d->cfg) && by_itself) {
             d->burst_pend = 1;
             d->pend_peak = d->ep_peak;

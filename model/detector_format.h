@@ -2,16 +2,17 @@
  * (detector_io.c) and its reader (detector_load.c). Not part of the public interface.
  *
  * Format (native byte order: a restart on the same kind of machine), all fields in order:
- *   "VGDT" | format u32 (2) | channels i32 | the config | ep_accepted i32 (format 23) | the
- *   scalar fields (FIELDS) | the context ring (2 training windows of readings, to rebuild the
- *   LSTM states) | carry-forward | the serving predictor (kind, versions, linear coefficients,
- *   flags, prediction, carried LSTM state) | error scales | long and short windows with their
- *   running sums | threshold state | LSTM checkpoint length u64 and bytes
- *   (model_checkpoint_save; detector_save_shared: the length UINT64_MAX and no bytes when an
- *   LSTM serves, the caller keeping the model, which a device group's members share, once for
- *   all of them, and from format 7 its model_fingerprint u32, so a load with another model of
- *   the same shape is refused) | CRC-32 of everything before it. The running sums are stored,
- *   not recomputed, so a loaded detector continues bit for bit as the saved one would have.
+ *   "VGDT" | format u32 (2) | channels i32 | the config | ep_accepted i32 (format 23) | tripped
+ *   and ep_trip i32 (format 48) | the scalar fields (FIELDS) | the context ring (2 training
+ *   windows of readings, to rebuild the LSTM states) | carry-forward | the serving predictor (kind,
+ *   versions, linear coefficients, flags, prediction, carried LSTM state) | error scales |
+ *   long and short windows with their running sums | threshold state | LSTM checkpoint length
+ *   u64 and bytes (model_checkpoint_save; detector_save_shared: the length UINT64_MAX and no
+ *   bytes when an LSTM serves, the caller keeping the model, which a device group's members
+ *   share, once for all of them, and from format 7 its model_fingerprint u32, so a load with
+ *   another model of the same shape is refused) | CRC-32 of everything before it. The running
+ *   sums are stored, not recomputed, so a loaded detector continues bit for bit as the saved
+ *   one would have.
  *
  * Invariants: the writer and the reader expand the same field lists (FIELDS and the lists
  * after it) and the same record table (ACC_FIELDS), so the format is written down once. */
@@ -128,8 +129,12 @@
  * f32, dk_since, dk_left i32); formats 1-45 load with hold_decay 0, as they ran. Format 47
  * drops dk_since (the readings since the peak, which nothing read): a format-46 save's is
  * read and dropped; it adds spread_mean at the config's end (no state); formats 1-46 load
- * with it 0, as they ran. */
-#define DET_FORMAT 47u
+ * with it 0, as they ran. Format 48 adds trip_level at the config's end and, always, right after
+ * ep_accepted, the trip's bit (tripped i32: the last reading was reported in anomaly by the
+ * trip alone, so the next ends that episode with a reason) and ep_trip i32 (the open episode
+ * continues a trip's reading, which the acceptance counts: session 48); formats 1-47 load with
+ * trip_level 0 and both 0, as they ran. */
+#define DET_FORMAT 48u
 
 /* Format 17's fields of a second-opinion record (season_accum), in their saved order: one
  * table serves the save and the load. */

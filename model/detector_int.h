@@ -268,6 +268,17 @@ struct detector {
     float dk_peak;
     int dk_left;
 
+    /* trip_level (detector_score.c): 1 when the last reading was reported in state anomaly by
+     * the trip alone (the state machine's state, det_state, not anomaly), so the next reading
+     * ends that one-reading episode with a reason. Saved (format 48). */
+    int tripped;
+    /* 1 while the state machine's open episode began on the reading after a trip, which it
+     * continues: the reported episode is then one reading longer than in_anomaly, and the
+     * acceptance counts that reading too (detector__ep_len), so accept_after is reached on
+     * the reported episode's accept_after-th reading with the trip as without it. 0 after a
+     * training's reseed (which zeroes in_anomaly) and at an episode's end. Saved (format 48). */
+    int ep_trip;
+
     /* onset_rhythm (detector_onset.c, rhythm_note): the reading counts (n_seen) of the last
      * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed
      * leaves them). Saved only when onset_rhythm is set (format 33). rhythm_time: rh_ts their
@@ -359,11 +370,29 @@ float detector__likelihood_score(const detector_t *d, double mavg, int plain);
 void detector__op_likelihood(const detector_t *d, const float *x, float *ew, int *ew_top,
                              float *now, int *now_top);
 
+/* The open episode's readings as reported, which the acceptance counts: in_anomaly, and the
+ * trip's reading the state machine's episode continued (ep_trip). */
+static inline int detector__ep_len(const detector_t *d)
+{
+    return d->in_anomaly + d->ep_trip;
+}
+
 /* The context ring's row k readings back from its newest (k = 0: the previous reading). */
 static inline const float *detector__ctx_back(const detector_t *d, int k)
 {
     return d->ctx + (size_t)((d->ctx_head - 1 - k + 2 * d->ctx_cap) % d->ctx_cap) * d->C;
 }
+
+/* HOLD_SEEN (detector_score.c, hold_seen_lets_go; docs/detection.md, eightieth round; a
+ * compile-time option, 0 off): within an episode's first short window on a device whose levels
+ * the level tests do not judge, while the short window holds no raw score beyond the device's
+ * record since its training (a repeat of what it has shown), the error's hold lets go once the
+ * newest HOLD_SEEN readings are each normal on their own (hold_recent's off-delay, 3, as
+ * HOLD_SEEN). An episode that holds a record keeps hold_recent's off-delay; 2 and not 1 so a
+ * fault whose error alternates high and low (a control loop hunting) keeps its hold. */
+#ifndef HOLD_SEEN
+#define HOLD_SEEN 2
+#endif
 
 /* detector_onset.c: how an onset is ranked; x is the reading being scored (not yet in the
  * context ring). */

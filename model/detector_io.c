@@ -44,6 +44,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     put(w, &d->C, sizeof d->C);
     put(w, &d->cfg, sizeof d->cfg);
     put(w, &d->ep_accepted, sizeof d->ep_accepted); /* format 23 */
+    put(w, &d->tripped, sizeof d->tripped);         /* format 48 */
+    put(w, &d->ep_trip, sizeof d->ep_trip);         /* format 48 */
 #define PUT_FIELD(f) put(w, &(f), sizeof(f));
     FIELDS(PUT_FIELD)
 #undef PUT_FIELD

@@ -182,6 +182,10 @@
 #define CFG_V46_SIZE                                                                               \
     ((offsetof(struct detector_config, spread_mean) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 47's config: up to trip_level, the field format 48 added, with the tail padding. */
+#define CFG_V47_SIZE                                                                               \
+    ((offsetof(struct detector_config, trip_level) + _Alignof(struct detector_config) - 1) /       \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_confirm) + _Alignof(struct detector_config) - 1) /    \
@@ -303,6 +307,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 45 ? CFG_V44_SIZE
         : fmt < 46 ? CFG_V45_SIZE
         : fmt < 47 ? CFG_V46_SIZE
+        : fmt < 48 ? CFG_V47_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -404,6 +409,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     }
     if (fmt < 47)
         cfg.spread_mean = 0; /* format 46 and before: a level with no spread waits */
+    if (fmt < 48)
+        cfg.trip_level = 0.0f; /* format 47 and before: no reading is an alarm alone */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -428,6 +435,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     const size_t Cz = (size_t)C;
     if (fmt >= 23)
         get(&r, &d->ep_accepted, sizeof d->ep_accepted);
+    if (fmt >= 48) {
+        get(&r, &d->tripped, sizeof d->tripped); /* format 47 and before: no trip, 0 */
+        get(&r, &d->ep_trip, sizeof d->ep_trip);
+    }
 #define GET_FIELD(f) get(&r, &(f), sizeof(f));
     if (fmt == 1) {
         FIELDS_V1(GET_FIELD)
@@ -645,6 +656,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         d->short_head >= cfg.err_short || d->short_len < 0 || d->short_len > cfg.err_short ||
         (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
         (unsigned)d->ep_accepted > (d->det_state == DET_ANOMALY) ||
+        (unsigned)d->tripped > (d->det_state == DET_NORMAL || d->det_state == DET_WARNING) ||
+        (unsigned)d->ep_trip > (d->det_state == DET_ANOMALY) ||
         (d->kind == DET_KIND_LSTM && !d->lstm) || (outside && d->kind != DET_KIND_LSTM) ||
         d->next_version < d->version || d->lstm_window < 1 ||
         /* The episode's counts index the short window (detector__recent_median's k = in_anomaly +

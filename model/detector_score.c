@@ -305,9 +305,10 @@ static int grow_note(detector_t *d, const float *e)
     d->gr_n++;
     d->gr_sum += g;
     d->gr_sq += g * g;
-    if ((d->in_anomaly - A) % B != 0)
+    const int n = detector__ep_len(d); /* the trip's reading too (ep_trip) */
+    if ((n - A) % B != 0)
         return 0;
-    const int ripe = d->in_anomaly >= A && !error_grows(d);
+    const int ripe = n >= A && !error_grows(d);
     d->gr_pn = d->gr_n;
     d->gr_psum = d->gr_sum;
     d->gr_psq = d->gr_sq;
@@ -462,6 +463,23 @@ static int opinion_onset(detector_t *d, float plik, float palik, enum detector_s
 #define DECAY_SPAN 2
 #endif
 
+/* HOLD_SEEN (detector_int.h): 1 when the error's hold of a young episode that repeats what the
+ * device has shown lets go: the newest HOLD_SEEN raw scores are each normal on their own. Only
+ * where the record is saved (detector__keeps_record): a loaded detector must answer as the saved
+ * one would have. */
+static int hold_seen_lets_go(const detector_t *d)
+{
+    const int r = HOLD_SEEN;
+    if (r <= 0 || d->in_anomaly >= d->cfg.err_short || d->cfg.hold_recent <= 0 ||
+        !detector__keeps_record(&d->cfg) || level_tests_judge(d) ||
+        !(detector__record_excess(d) <= 0.0))
+        return 0;
+    double m = 0.0;
+    for (int i = 0; i < r; i++)
+        m = fmax(m, detector__recent_raw(d, i));
+    return detector__likelihood_score(d, m, d->cfg.tail_plain) < d->cfg.clear_level;
+}
+
 void detector__score(detector_t *d, const float *x, struct detector_result *res)
 {
     const struct detector_config *cfg = &d->cfg;
@@ -593,6 +611,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             hold = 0.0f; /* hold_decay: the values have decayed most of the way back */
             decayed = 1;
         }
+        if (hold >= cfg->clear_level && hold_seen_lets_go(d))
+            hold = 0.0f; /* HOLD_SEEN: a repeat of what the device has shown, back on its own */
     }
     /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
      * offset (detector__error_is_offset); the operating point's and the step's holds below are
@@ -693,6 +713,18 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         by_op = 1;
         otop = far_top;
     }
+    /* trip_level (docs/detection.md, seventy-ninth round): a reading whose reported score is at
+     * least trip_level is an alarm at once, without confirm's second reading or open_median's
+     * guard. A plant's trip-level alarm has no on-delay: an on-delay keeps a nuisance alarm
+     * quiet, and an onset ranked far beyond everything the device has shown since its
+     * training, after a quiet, is not one. Only the reported state takes it (below): the state
+     * machine and everything it feeds (the long window's freeze, the burst memory, the decay's
+     * rules) go on as without it, so the reported scores are the same. Only the error's own
+     * onsets trip (its likelihood at score_level): mean_far's rank raises the score of a short
+     * mean beyond the device's values without the error, and opens nothing by design (healthy
+     * simulated pumps meeting a new speed after the daemon's first training: session 47). */
+    const int trip = cfg->trip_level > 0.0f && st != DET_ANOMALY && score >= cfg->trip_level &&
+                     lik >= red && !opens && !by_opin && !by_far;
     /* hold_decay: in the err_short readings after an episode it ended, nothing opens while the
      * decay goes on (no new peak, the value still back that far): the operating point, the step
      * test and the short mean still hold the spike the episode was, and would reopen it on its
@@ -764,7 +796,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * growing (ep_accepted); one held past accept_after that ends before that was not. */
     const int grow = cfg->accept_grow > 0.0f;
     if (d->det_state == DET_ANOMALY && st != DET_ANOMALY) {
-        res->ended_by = d->ep_accepted || (!grow && d->in_anomaly >= cfg->accept_after)
+        res->ended_by = d->ep_accepted || (!grow && detector__ep_len(d) >= cfg->accept_after)
                             ? DET_END_ACCEPTED
                         : res->released ? DET_END_RELEASED
                                         : DET_END_CLEARED;
@@ -779,6 +811,13 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     const int decay_frozen = d->dk_left > 0;
     if (d->dk_left > 0)
         d->dk_left--;
+    /* trip_level: the state machine opening on the reading after a trip continues the trip's
+     * episode (below), whose first reading the acceptance counts too (d->tripped is still the
+     * previous reading's here). */
+    if (st != DET_ANOMALY)
+        d->ep_trip = 0;
+    else if (d->det_state != DET_ANOMALY)
+        d->ep_trip = d->tripped;
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
     d->det_state = st;
 
@@ -786,8 +825,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * in_anomaly, and when it applies a reading or more later (the daemon's, whose window ends
      * at the reading that asked) the freeze and the step hold would otherwise start over. */
     const int ripe = grow ? st == DET_ANOMALY && !d->ep_accepted && grow_note(d, e)
-                          : d->in_anomaly == cfg->accept_after;
-    int accepted = (!grow && d->in_anomaly >= cfg->accept_after) || d->ep_accepted || ripe;
+                          : detector__ep_len(d) == cfg->accept_after;
+    int accepted = (!grow && detector__ep_len(d) >= cfg->accept_after) || d->ep_accepted || ripe;
     if (ripe) {
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
         d->ep_accepted = 1;
@@ -815,6 +854,17 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     d->prev_raw = raw;
     res->score = score;
     res->threshold = cfg->alarm_level;
-    res->state = st;
-    res->is_anomaly = st == DET_ANOMALY;
+    /* The trip: the reading alone in state anomaly, opened as the error's. The reading after
+     * it ends that episode cleared unless it trips again or the state machine opens (then the
+     * episode goes on, not opened again); d->tripped remembers it across a save. */
+    const int was_trip = d->tripped;
+    d->tripped = trip && st != DET_ANOMALY;
+    res->state = d->tripped ? DET_ANOMALY : st;
+    if (d->tripped && !was_trip)
+        res->opened_by = DET_OPEN_ERROR;
+    else if (was_trip && res->state == DET_ANOMALY)
+        res->opened_by = DET_OPEN_NONE;
+    else if (was_trip)
+        res->ended_by = DET_END_CLEARED; /* the state machine ended nothing: it was not open */
+    res->is_anomaly = res->state == DET_ANOMALY;
 }

@@ -660,7 +660,8 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         }
         detector__windows_seed(d, j->val_raw, j->n_raw);
         d->in_anomaly = 0;
-        d->below = 0; /* also ends hold_decay's tracking of the peak after an episode */
+        d->ep_trip = 0; /* the acceptance counts from the reseed, as in_anomaly */
+        d->below = 0;   /* also ends hold_decay's tracking of the peak after an episode */
         /* hold_decay's quiet holds a decay that the short window holds; the reseeded window
          * holds none, so the quiet ends with it (a training inside it kept it up to err_short
          * readings more: the sixty-seventh round's leftover, docs/detection.md). */

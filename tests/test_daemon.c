@@ -226,6 +226,38 @@ static void test_model_lstm_min_rows(void **state)
     assert_int_equal(config_diff(&c, &b, NULL, NULL), 1);
 }
 
+/* model.trip_level: detector_config's default (0.8), a number from 0 to 1 written as digits with
+ * at most one '.', 0 off; a bad value leaves the setting as it was. Not live (a restart). */
+static void test_model_trip_level(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[512];
+    config_default(&c);
+    struct detector_config dc;
+    detector_config_default(&dc);
+    assert_true(c.model_trip_level == dc.trip_level);
+    assert_true(c.model_trip_level == 0.8f);
+    const char *good[] = {"0", "1", "0.95", ".5", "1.0", "0.8"};
+    const float want[] = {0.0f, 1.0f, 0.95f, 0.5f, 1.0f, 0.8f};
+    for (int k = 0; k < 6; k++) {
+        assert_int_equal(config_set(&c, "model", "trip_level", good[k], err, sizeof err), 0);
+        assert_true(c.model_trip_level == want[k]);
+    }
+    const char *bad[] = {"1.01", "-0.1", "nan",  "inf", "",    "0.8x",
+                         "8e-1", "+0.8", "00.8", ".",   "0..8"};
+    for (int k = 0; k < 11; k++) {
+        assert_int_equal(config_set(&c, "model", "trip_level", bad[k], err, sizeof err), -1);
+        assert_non_null(strstr(err, "model.trip_level"));
+        assert_non_null(strstr(err, "is not a number from 0 to 1"));
+        assert_true(c.model_trip_level == 0.8f);
+    }
+    assert_int_equal(config_is_live("model", "trip_level"), 0);
+    config_t b = c;
+    b.model_trip_level = 0.0f;
+    assert_int_equal(config_diff(&c, &b, NULL, NULL), 1);
+}
+
 /* config_set's value checks (cfg4): plain decimal numbers only, any case for words, 0 with a
  * unit as off, C1 controls and invalid UTF-8 refused. Each row: section, key, value, 0 (taken)
  * or the words of the error. */
@@ -694,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_load_forms),
         cmocka_unit_test(test_model_kind),
         cmocka_unit_test(test_model_lstm_min_rows),
+        cmocka_unit_test(test_model_trip_level),
         cmocka_unit_test(test_value_forms),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_validate),

@@ -18,6 +18,7 @@
 #endif
 
 #include "detector.h"
+#include "detector_int.h"
 #include "err.h"
 #include "test_detector_fx.h"
 
@@ -932,6 +933,53 @@ static void test_apply_settings(void **unused)
     free(x);
 }
 
+/* A format-47 save (no trip_level, no trip bit) loads with trip_level 0, as it ran; the daemon
+ * then applies the running configuration to it (detector_apply_settings, daemon/
+ * pipeline_store.c), so a device saved before the upgrade takes the running trip_level (the
+ * default 0.8) and, from the load on, runs bit for bit as a detector that had it all along:
+ * test_load_format47's burst (seed 2, +0.8 at 1,400, cut at 1,350) is a one-reading anomaly
+ * opened by the error, which the same save loaded without the call does not report (review of
+ * session 47's trip). */
+static void test_load_format47_running(void **unused)
+{
+    (void)unused;
+    enum { N = 1500, CUT = 1350 };
+    float x[N];
+    make_trip_burst(x, N, 2, 0.8f);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *a, *b, *c;
+    assert_int_equal(detector_create(&a, &cfg, 1), 0);
+    struct detector_result ra, rb, rc;
+    for (int t = 0; t < CUT; t++)
+        step(a, x, t, 1, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    cut_to_format(buf, &len, offsetof(struct detector_config, trip_level), -1, 47);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_int_equal(detector_load(&c, buf, len), 0);
+    assert_true(b->cfg.trip_level == 0.0f);
+    assert_int_equal(detector_apply_settings(b, &cfg), 0);
+    assert_true(b->cfg.trip_level == 0.8f);
+    int trips = 0, flagged_c = 0;
+    for (int t = CUT; t < N; t++) {
+        step(a, x, t, 1, NULL, &ra);
+        step(b, x, t, 1, NULL, &rb);
+        step(c, x, t, 1, NULL, &rc);
+        assert_same_result(&ra, &rb, 1);
+        trips += rb.opened_by == DET_OPEN_ERROR && b->det_state != DET_ANOMALY;
+        flagged_c += rc.is_anomaly;
+    }
+    assert_true(trips >= 1);
+    assert_int_equal(flagged_c, 0);
+    detector_destroy(a);
+    detector_destroy(b);
+    detector_destroy(c);
+    free(buf);
+}
+
 const struct CMUnitTest detector_calib_tests[] = {
     cmocka_unit_test(test_group_share),
     cmocka_unit_test(test_group_share_same_number_other_model),
@@ -942,5 +990,6 @@ const struct CMUnitTest detector_calib_tests[] = {
     cmocka_unit_test(test_model_kind),
     cmocka_unit_test(test_load_format8),
     cmocka_unit_test(test_apply_settings),
+    cmocka_unit_test(test_load_format47_running),
 };
 const size_t detector_calib_count = sizeof detector_calib_tests / sizeof detector_calib_tests[0];

@@ -518,6 +518,78 @@ static void test_load_format42(void **unused)
     assert_true(cut.accept_grow == 0.0f);
 }
 
+/* ---- the acceptance of an episode a trip opened (ep_trip, format 48, session 48) ---------- */
+
+/* make_trip_burst's AR(1) level (seed, no burst) raised by `by` for good from reading 1,400,
+ * through a detector with trip_level `trip`, accept_after 60 and accept_grow 0 (the acceptance
+ * on one reading). Returns the readings reported in anomaly from the episode's first to the one
+ * whose regime was accepted (ep_accepted set), -1 when none was; *led: the episode's first
+ * reading was a trip's (reported in anomaly, the state machine not). With save_at > 0 a copy
+ * loaded from the save there runs beside it and must answer bit for bit (step_twin). */
+static int trip_accept_run(uint64_t seed, float by, float trip, int save_at, int *led)
+{
+    enum { N = 1600 };
+    float x[N];
+    make_trip_burst(x, N, seed, 0.0f);
+    for (int t = 1400; t < N; t++)
+        x[t] += by;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.trip_level = trip;
+    cfg.accept_after = 60;
+    cfg.accept_grow = 0.0f;
+    detector_t *d, *e = NULL;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    int run = 0, got = -1;
+    *led = 0;
+    for (int t = 0; t < N && got < 0; t++) {
+        step_twin(d, &e, save_at, x, t, 1, &res);
+        const int is = res.state == DET_ANOMALY;
+        if (is && run == 0)
+            *led = d->det_state != DET_ANOMALY;
+        run = is ? run + 1 : 0;
+        if (d->ep_accepted)
+            got = run;
+    }
+    detector_destroy(d);
+    detector_destroy(e);
+    return got;
+}
+
+/* A lasting shift of +0.8 and +1.0 (seeds 1-4): the acceptance comes on the accept_after-th
+ * reading the episode is reported in anomaly, with the trip on as with it off. When a trip's
+ * reading opens the episode and the state machine opens on the next one, continuing it, the
+ * acceptance counts the trip's reading too (ep_trip): before, it came a reading later than the
+ * reported episode's 60th (it_events EndedBy.test_accepted_episode_across_a_restart waited for
+ * that training within the episode's first 500 readings). A save inside such an episode
+ * (reading 1,405: ep_trip 1 in it) continues bit for bit. */
+static void test_trip_accept(void **unused)
+{
+    (void)unused;
+    const float by[2] = {0.8f, 1.0f};
+    int led_cases = 0;
+    for (uint64_t seed = 1; seed <= 4; seed++)
+        for (int b = 0; b < 2; b++) {
+            int led0, led;
+            const int n0 = trip_accept_run(seed, by[b], 0.0f, 0, &led0);
+            const int n = trip_accept_run(seed, by[b], 0.8f, 0, &led);
+            print_message("seed %d shift +%.1f: accepted on the episode's reading %d (trip "
+                          "off), %d (trip on, %s)\n",
+                          (int)seed, (double)by[b], n0, n, led ? "opened by a trip" : "no trip");
+            assert_int_equal(led0, 0);
+            assert_int_equal(n0, 60);
+            assert_int_equal(n, 60);
+            led_cases += led;
+            if (led) {
+                int l2;
+                assert_int_equal(trip_accept_run(seed, by[b], 0.8f, 1405, &l2), 60);
+                assert_int_equal(l2, 1);
+            }
+        }
+    assert_true(led_cases >= 1);
+}
+
 const struct CMUnitTest detector_episode_tests[] = {
     cmocka_unit_test(test_accepted_across_save),
     cmocka_unit_test(test_load_format22),
@@ -528,6 +600,7 @@ const struct CMUnitTest detector_episode_tests[] = {
     cmocka_unit_test(test_accept_grow_operator),
     cmocka_unit_test(test_accept_grow_schedule),
     cmocka_unit_test(test_load_format42),
+    cmocka_unit_test(test_trip_accept),
 };
 const size_t detector_episode_count =
     sizeof detector_episode_tests / sizeof detector_episode_tests[0];

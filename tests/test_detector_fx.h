@@ -20,6 +20,14 @@ void step_ts(detector_t *d, int64_t ts_ms, const float *series, int t, int C,
 void step(detector_t *d, const float *series, int t, int C, const uint8_t *present,
           struct detector_result *res);
 detector_t *new_detector(int C);
+/* x[n] (n > 1,401): an AR(1) level (0.5, innovations 0.1 drawn from seed) with a burst of two
+ * readings of +by at 1,400 (test_trip_level's trip_run and the trip's format tests). */
+void make_trip_burst(float *x, int n, uint64_t seed, float by);
+/* The state machine's state after d's step that gave res: res->state but for trip_level's
+ * one-reading trips (reported in anomaly, the machine not), each asserted to be a reading
+ * reported at the trip level. The on-delay's tests judge this state: the trip bypasses the
+ * on-delay by design, and the state machine beneath it is unchanged. */
+enum detector_state machine_state(const detector_t *d, const struct detector_result *res);
 void assert_same_result(const struct detector_result *a, const struct detector_result *b, int C);
 /* model/detector_io.c's CRC (internal to the model library). */
 uint32_t model__crc32(uint32_t crc, const void *buf, size_t n);

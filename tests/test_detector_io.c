@@ -317,13 +317,15 @@ static void test_episode_counts_refused(void **unused)
     assert_non_null(buf);
     assert_non_null(alt);
     assert_int_equal(detector_save(d, buf, len, &got), 0);
-    /* magic, format, C, the config, ep_accepted, then FIELDS_V1 (detector_format.h) in order. */
-    size_t off = 12 + sizeof d->cfg + sizeof d->ep_accepted + sizeof d->ctx_head +
-                 sizeof d->ctx_len + sizeof d->have_last + sizeof d->n_seen + sizeof d->due_at +
-                 sizeof d->kind + sizeof d->version + sizeof d->next_version + sizeof d->have_pred +
-                 sizeof d->ring_head + sizeof d->ring_len + sizeof d->ring_since_resum +
-                 sizeof d->ring_sum + sizeof d->ring_sumsq + sizeof d->short_head +
-                 sizeof d->short_len + sizeof d->short_sum;
+    /* magic, format, C, the config, ep_accepted, tripped, ep_trip, then FIELDS_V1
+     * (detector_format.h) in order. */
+    size_t off = 12 + sizeof d->cfg + sizeof d->ep_accepted + sizeof d->tripped +
+                 sizeof d->ep_trip + sizeof d->ctx_head + sizeof d->ctx_len + sizeof d->have_last +
+                 sizeof d->n_seen + sizeof d->due_at + sizeof d->kind + sizeof d->version +
+                 sizeof d->next_version + sizeof d->have_pred + sizeof d->ring_head +
+                 sizeof d->ring_len + sizeof d->ring_since_resum + sizeof d->ring_sum +
+                 sizeof d->ring_sumsq + sizeof d->short_head + sizeof d->short_len +
+                 sizeof d->short_sum;
     const size_t below_at = off + sizeof d->det_state, anom_at = below_at + sizeof d->below;
     assert_memory_equal(buf + off, &d->det_state, sizeof d->det_state);
     assert_memory_equal(buf + below_at, &d->below, sizeof d->below);

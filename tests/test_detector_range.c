@@ -394,7 +394,9 @@ static float *make_slow_excursion(uint64_t seed)
  * after it while the mean stays out, and a crossing again soon after (the range takes in the
  * excursion's readings as they leave the short window) is ranked at the lowest onset rank (its
  * quiet is a few readings). The decisions are a's at every reading (only the score moves). A
- * copy loaded from b's save at the onset continues bit for bit (mf_on saved). */
+ * copy loaded from b's save at the onset continues bit for bit (mf_on saved). With trip_level the
+ * decisions compared are the state machines' (machine_state); the reported state may differ by
+ * trips at the trip level (asserted), which follow the score by design. */
 static void test_mean_far(void **unused)
 {
     (void)unused;
@@ -420,7 +422,7 @@ static void test_mean_far(void **unused)
                 step(e, x, t, 1, NULL, &re);
                 assert_same_result(&r[1], &re, 1);
             }
-            assert_int_equal(r[1].state, r[0].state);
+            assert_int_equal(machine_state(d[1], &r[1]), machine_state(d[0], &r[0]));
             assert_true(t >= MF_FROM || r[1].score == r[0].score);
             if (t < MF_FROM)
                 continue;

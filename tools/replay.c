@@ -152,6 +152,7 @@ static const struct field fields[] = {
     FF("hold_decay", hold_decay),
     FI("decay_run", decay_run),
     FI("spread_mean", spread_mean),
+    FF("trip_level", trip_level),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)

@@ -463,6 +463,45 @@ RH_PERIOD, RH_SPIKES = 288, 12
 RH_N = 150 + (RH_SPIKES - 1) * RH_PERIOD + 100
 
 
+def trip_case(n, at, by, seed):
+    """One channel, an AR(1) level (0.5, innovations 0.1) drawn by Python's generator, with a
+    burst of two readings of +by at `at` (test_detector_onset.c's trip_run)."""
+    g = random.Random(seed).gauss
+    v, rows = 0.0, []
+    for t in range(n):
+        v = 0.5 * v + 0.1 * g(0, 1)
+        rows.append([round(v + (by if at <= t < at + 2 else 0.0), 6)])
+    return rows
+
+
+class Trip(Events):
+    """model.trip_level (0.8, the default; docs/detection.md, seventy-ninth round): a reading whose
+    score reaches it is an anomaly on that reading alone."""
+    CONFIG = Released.CONFIG
+
+    def test_trip_is_one_reading_event_ended_cleared(self):
+        """Bursts at 1,400 whose onset the score ranks at 0.8 or more while the on-delay keeps
+        the state machine out of anomaly (vigil-replay with warmup 200 and retrain_every 1,000:
+        seed 1 +0.8 and seed 3 +0.8 at 0.89 / 0.87 on reading 1,402, seed 6 +0.6 at 0.88 on 1,402;
+        no reading flagged without the trip): one event each, of that one reading, opened_by
+        "error", its sensor named, ended "cleared" on the next reading (not "reset": the
+        candidate of wt/detect79 ended it with no reason); the counters say so."""
+        devs = []
+        for seed, by in ((1, 0.8), (3, 0.8), (6, 0.6)):
+            dev = "trip-%d" % seed
+            devs.append(dev)
+            ev, start, end = self.one_event(dev, trip_case(1600, 1400, by, seed))
+            self.assertEqual(start, 1402, ev)
+            self.assertEqual(end, start + 1, ev)
+            self.assertEqual(ev["opened_by"], "error", ev)
+            self.assertEqual(ev["ended_by"], "cleared", ev)
+            self.assertEqual([c["channel"] for c in ev["channels"]], ["level"], ev)
+        counts = self.assert_counted(devs)
+        self.assertEqual(counts["cleared"], 3, counts)
+        self.assertEqual(counts["reset"], 0, counts)
+        self.assertEqual(self.assert_opened_counted(devs)["error"], 3)
+
+
 def routine(seed):
     """tests/test_detector_fx.c's make_routine drawn by Python's generator: one channel at 0.13
     (sd 0.01) and a one-reading spike to about 1.4 at 150 + k RH_PERIOD, jittered by -2..2

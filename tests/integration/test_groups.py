@@ -800,12 +800,13 @@ class GroupMaintenance(tp.DaemonPerTest):
 
 
 def blob_flags_at(blob):
-    """Where the flags of a saved detector are (daemon/pipeline_store.c, VGPD format 4): after
+    """Where the flags of a saved detector are (daemon/pipeline_store.c, VGPD format 5; format 4
+    put them there too, format 5 appends the active event's lean after them): after
     magic, format, channel names, next event id, serving version, the status part (88 bytes of
     fixed fields, then 3 floats a channel), the active event's opened_by. The flags: 1
     BLOB_TRAIN_ASKED, 2 BLOB_TRAIN_ALL (session 47: an operator's retrain not yet trained)."""
     magic, fmt, nch = struct.unpack_from("<4sII", blob, 0)
-    assert (magic, fmt) == (b"VGPD", 4), (magic, fmt)
+    assert (magic, fmt) == (b"VGPD", 5), (magic, fmt)
     at = 12
     for _ in range(nch):
         at += 2 + struct.unpack_from("<H", blob, at)[0]

@@ -11,6 +11,7 @@ among others, the cardinality statements' GROUP BY."""
 
 import gzip
 import http.client
+import json
 import os
 import sys
 import urllib.parse
@@ -229,6 +230,132 @@ class ShowEdges(InfluxdPair):
                  "SELECT x FROM a1 -- c\n/* c */ LIMIT 1", "SHOW TAG KEYS /* c */ FROM a1"]
         self.whole_and_chunked(alike, self.ok, "a comment where influxd reads one")
 
+    def test_call_in_where_and_distinct_argument_read_as_influxd(self):
+        # influx8: a call compared in SELECT's WHERE (f(1, 2) = 1) and count(distinct(x)) were
+        # vigild's statement errors read no further than their '(' (the statement skipped to its
+        # end): a regex influxd peeks for in their arguments (/* after a ',' or a '(') or a
+        # parse error after them was not influxd's 400. Both are now read as influxd parses them
+        qs = ["SELECT x FROM a1 WHERE f(1, /*x*/ 2) = 1", "SELECT x FROM a1 WHERE f(1,/*x*/2) = 1",
+              "SELECT x FROM a1 WHERE f(g(1, /*x*/ 2)) = 1",
+              "SELECT x FROM a1 WHERE f(distinct(/*x*/ 2)) = 1",
+              "SELECT x FROM a1 WHERE f(1, 2) = 1 AND g(/*x*/ 1) = 2",
+              "SELECT x FROM a1 WHERE f(1, 2 = 1", "SELECT x FROM a1 WHERE f(1, 2) = 1 LIMIT x",
+              "SELECT count(distinct(/*x*/ x)) FROM a1",
+              "SELECT count(distinct(/*x*/ x /*y*/)) FROM a1",
+              "SELECT count(distinct /*x*/ (x)) FROM a1",
+              "SELECT count(distinct(x), /*x*/ 2) FROM a1", "SELECT count(distinct(x) FROM a1",
+              "SELECT count(distinct(x)) FROM a1 LIMIT x", "SELECT count(distinct(x) +) FROM a1",
+              "SELECT count(distinct) FROM a1"]
+        self.whole_and_chunked(qs, self.bad, "a call in WHERE, distinct() in a call")
+        # what influxd answers stays vigild's statement error, read whole: the statement after
+        # it runs (the run goes on after vigild's own error)
+        for q in ("SELECT x FROM a1 WHERE f(1 /*x*/, 2) = 1", "SELECT count(distinct(x)) FROM a1",
+                  "SELECT count(distinct /*x*/ x) AS c FROM a1",
+                  "SELECT count(distinct(x) + /*x*/ 1, 2) FROM a1"):
+            with self.subTest(q=q):
+                got = self.vigild(q + "; SHOW MEASUREMENTS LIMIT 1")["results"]
+                self.assertIn("vigild does not support", got[0]["error"])
+                self.assertEqual(got[1]["series"][0]["values"], [["a1"]])
+
+    def test_with_measurement_qualified_as_influxd(self):
+        # influx8: influxd reads SHOW MEASUREMENTS' WITH MEASUREMENT = as a FROM source
+        # ([db.][rp.]name, db.rp./re/) and keeps the name or regex alone, whatever the database
+        # and policy; vigild's 400 "found ., expected ;" at the first dot
+        qs = ["SHOW MEASUREMENTS WITH MEASUREMENT = " + m for m in (
+            "g.autogen.a1", "autogen.a1", "g..a1", "g.rp2.a1", "x.autogen.a1",
+            '"g"."autogen"."b1" LIMIT 1', "g.autogen.nosuch", "g.autogen.vigil_scores",
+            "g.autogen./b/ WHERE device = 'b1'", "autogen./a/", "g. autogen.a1",
+            "g.autogen.", "g.autogen.a1 /x/", "autogen.a1 /x/", "g.autogen./*x*/", "g.'a1'")]
+        qs += ["SHOW MEASUREMENTS WITH MEASUREMENT =~ g.autogen./a/",
+               "SHOW MEASUREMENTS ON g WITH MEASUREMENT = g.autogen.a1 LIMIT 1 OFFSET 0",
+               "SHOW MEASUREMENTS WITH MEASUREMENT = g.autogen.a1; SHOW MEASUREMENTS WITH "
+               "MEASUREMENT = autogen.a2"]
+        self.whole_and_chunked(qs, lambda want, chunked: None, "WITH MEASUREMENT = db.rp.name")
+
+    def test_from_lists_on_show_statements(self):
+        # influx8: influxd reads a list of sources after the SHOW statements' FROM (FROM a1,
+        # a2, /re/) and answers a series per measurement; vigild's 400 "found ,, expected ...".
+        # vigild now reads the list as influxd parses it: one name however often named is
+        # answered as influxd answers it, several are vigild's statement error (the run goes on)
+        same = ["SHOW TAG KEYS FROM a1, a1", "SHOW TAG KEYS FROM a1,a1 LIMIT 1",
+                "SHOW TAG KEYS FROM a1 , a1", "SHOW TAG KEYS FROM a1, g.autogen.a1",
+                "SHOW TAG KEYS FROM a1, a1 WHERE device = 'a1'", "SHOW FIELD KEYS FROM b1, b1",
+                "SHOW FIELD KEYS FROM vigil_scores, vigil_scores",
+                "SHOW TAG KEY CARDINALITY FROM a1, a1", "SHOW FIELD KEY CARDINALITY FROM b1, b1",
+                "SHOW TAG KEYS FROM a1,", "SHOW TAG KEYS FROM a1, 'b'",
+                "SHOW TAG KEYS FROM a1, b1 /x/", "SHOW TAG KEYS FROM a1, b1,/x/",
+                "SHOW FIELD KEYS FROM a1, g.autogen./x/ /y/",
+                "SHOW TAG VALUES FROM a1, WITH KEY = device"]
+        self.whole_and_chunked(same, lambda want, chunked: None, "a FROM list of one name")
+        several = ["SHOW TAG KEYS FROM a1, b1", "SHOW FIELD KEYS FROM a1, b1 LIMIT 1",
+                   "SHOW TAG VALUES FROM a1, a2 WITH KEY = device",
+                   "SHOW TAG KEYS FROM a1, b1 WHERE device = 'a1'",
+                   "SHOW TAG KEY CARDINALITY FROM a1, b1", "SHOW FIELD KEY CARDINALITY FROM a1, b1",
+                   "SHOW TAG VALUES CARDINALITY FROM a1, a2 WITH KEY = device"]
+        for q in several:
+            with self.subTest(q=q):
+                want, got = self.both(q + "; SHOW MEASUREMENTS LIMIT 1")
+                self.assertEqual(want[0], 200, want)
+                self.assertIn(b'"series"', want[1])
+                self.assertEqual(got, (200, b'{"results":[{"statement_id":0,"error":"vigild does '
+                                            b'not support several measurements in FROM"},{"statem'
+                                            b'ent_id":1,"series":[{"name":"measurements","columns'
+                                            b'":["name"],"values":[["a1"]]}]}]}'))
+        # a regex among them is vigild's statement error for a regex in FROM, as alone
+        got = self.vigild("SHOW TAG VALUES FROM a1, /b/ WITH KEY = device")
+        self.assertEqual(got["results"][0]["error"],
+                         "vigild does not support a regular expression in FROM")
+
+    def test_name_of_more_than_three_segments_as_influxd(self):
+        # influx8: influxd reads a source's name as segments ('.' and a name, to a '/' or a
+        # number after a '.') and refuses more than three, "too many segments in ..." (its
+        # QuoteIdent of them; at line 1, char 1); vigild's "found ., expected ;" at the third dot
+        qs = ["SELECT x FROM " + n for n in (
+            "a.b.c.d.e", '"a b".c.d.e', 'a.b.c."d e"', "a..c.d", "a.b.c./x/", "a.b.c.",
+            "a.b.c.d WHERE", "a.b.c.d, e", 'a.b."".d', "a.b.c. d", "a.b.c .d", "a.b.c.1",
+            "a.b.1", "a1.1e3", "a.b.c.'s'", '"".b.c.d', 'a.b.c.""', "a.b.c.d./x/",
+            "a.b.c.d /x/", '"a\\"b".c.d.e', "a.b.c.select", "a.b.c.d-e", "a.b.c. -- x")]
+        qs += ["SHOW TAG KEYS FROM g.autogen.a1.x", "SHOW MEASUREMENTS; SHOW TAG KEYS FROM "
+               "g.autogen.a1.x", "SHOW SERIES FROM a1, a.b.c.d",
+               "SHOW MEASUREMENTS WITH MEASUREMENT = a.b.c.d", "SHOW FIELD KEYS FROM a1, a.b.c.d"]
+        self.whole_and_chunked(qs, self.bad, "a name of more than three segments")
+
+    def test_cardinality_counts_chunked_as_influxd(self):
+        # influx8: with chunked=true influxd sends a cardinality statement's counts a document
+        # per series, "partial":true on all but the last; vigild sent one document of them all
+        qs = ["SHOW TAG KEY CARDINALITY", "SHOW TAG KEY EXACT CARDINALITY",
+              "SHOW FIELD KEY CARDINALITY", "SHOW FIELD KEY EXACT CARDINALITY LIMIT 2",
+              "SHOW SERIES CARDINALITY FROM a1, a2", "SHOW SERIES EXACT CARDINALITY FROM a1, a2",
+              "SHOW SERIES EXACT CARDINALITY FROM /a/", "SHOW FIELD KEY CARDINALITY FROM b1",
+              "SHOW TAG KEY CARDINALITY WHERE device = 'a1'",
+              "SHOW TAG KEY CARDINALITY; SHOW FIELD KEY CARDINALITY",
+              "SHOW SERIES EXACT CARDINALITY FROM a1, a2; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW MEASUREMENTS LIMIT 1; SHOW TAG KEY CARDINALITY FROM a1"]
+        self.whole_and_chunked(qs, self.ok, "cardinality counts, chunked")
+
+    def test_cardinality_counts_chunked_shapes_as_influxd(self):
+        # review of influx8: the counts chunked a document per measurement ("partial":true on
+        # all but the last) over more shapes: none counted, one, several, with WHERE, LIMIT
+        # and OFFSET. Left out, as vigild answers them otherwise whole too: FROM lists and
+        # regexes but in SHOW SERIES (vigild's statement error), a name that is no device (a
+        # count of the device tag), and counts over the reserved measurements, which this
+        # influxd holds as points of its own (INFLUXD_ONLY)
+        tails = ["FROM a1", "WHERE device = 'nosuch'", "WHERE device = 'a2'", "WHERE device =~ /a/",
+                 "LIMIT 1", "LIMIT 2", "OFFSET 1", "LIMIT 1 OFFSET 1", "FROM a1 OFFSET 1"]
+        qs = ["SHOW %s CARDINALITY %s" % (st, t) for st in ("TAG KEY", "TAG KEY EXACT",
+                                                           "FIELD KEY", "FIELD KEY EXACT")
+              for t in tails + ["FROM nosuch"] * st.startswith("FIELD")]
+        qs += ["SHOW SERIES %sCARDINALITY %s" % (e, t) for e in ("", "EXACT ") for t in (
+            "FROM a1", "FROM a1, a2, b1", "FROM /nosuch/", "FROM /1/", "WHERE device = 'nosuch'",
+            "OFFSET 1", "LIMIT 1 OFFSET 1", "FROM /a/ LIMIT 1", "FROM a1 OFFSET 1",
+            "ON g FROM b1, vigil_scores")]
+        qs += ["SHOW TAG VALUES %sCARDINALITY WITH KEY = %s" % (e, t) for e in ("", "EXACT ")
+               for t in ("nosuch", "device OFFSET 1")]
+        qs += ["SHOW MEASUREMENT CARDINALITY", "SHOW MEASUREMENT EXACT CARDINALITY FROM /a/",
+               "SHOW TAG KEY CARDINALITY LIMIT 1; SHOW SERIES CARDINALITY FROM a1, a2; SHOW "
+               "FIELD KEY EXACT CARDINALITY WHERE device = 'nosuch'; SHOW MEASUREMENTS LIMIT 1"]
+        self.whole_and_chunked(qs, self.ok, "cardinality counts of more shapes, chunked")
+
     def test_statements_after_an_error_influxd_sends_run_as_influxd(self):
         # influx7: influxd's executor sends SHOW MEASUREMENTS' "right side of '=' must be a tag
         # value string" as the statement's result and runs the statements after it; vigild
@@ -320,6 +447,92 @@ class ShowEdges(InfluxdPair):
                 self.assertEqual(got, (200, b'{"results":[{"statement_id":0,"error":"vigild does '
                                             b'not support GROUP BY in the cardinality statements'
                                             b'"}]}'))
+
+    def test_statements_after_one_vigild_does_not_support_run(self):
+        # influx8: vigild's own "vigild does not support ..." ended the run, where influxd
+        # answers the statement and runs the ones after it: answered whole, the error itself
+        # was lost ("not executed" in its place, as for a last statement's error of influxd's).
+        # It is now the statement's result and the statements after it run: vigild answers
+        # as influxd but for that one statement's result. influxd's own errors still end it
+        nots = {"SELECT median(x) FROM a1": "the function median",
+                "SELECT x FROM /a/": "a regular expression in FROM",
+                "SELECT x FROM a1 WHERE x > 1":
+                    "conditions on a field or on a tag other than the device tag: x",
+                "SELECT x FROM a1 WHERE device =~ /a/ OR device =~ /b/ OR device =~ /c/":
+                    "more than two regular expressions on the device tag",
+                "SHOW TAG VALUES FROM /a/ WITH KEY = device LIMIT 1 OFFSET 1":
+                    "a regular expression in FROM",
+                "SHOW TAG KEYS FROM /a/ WHERE device = 'a1' LIMIT 1":
+                    "a regular expression in FROM",
+                "SHOW MEASUREMENT CARDINALITY GROUP BY device":
+                    "GROUP BY in the cardinality statements",
+                "SHOW SERIES CARDINALITY GROUP BY device LIMIT 1":
+                    "GROUP BY in the cardinality statements"}
+        ok, sent, stop = ("SHOW MEASUREMENTS LIMIT %d", "SHOW MEASUREMENTS WHERE device = 1",
+                          "SELECT mean() FROM a1")
+        u2 = "SELECT median(x) FROM a1"
+        for u, what in nots.items():
+            for parts, at in (([u, ok % 1], [0]), ([ok % 1, u, ok % 2], [1]),
+                              ([u, sent, "SHOW TAG KEYS FROM a1", ok % 2], [0]),
+                              ([u, u2, ok % 1], [0, 1]), ([ok % 1, u, stop, ok % 2], [1])):
+                q = "; ".join(parts)
+                errs = {i: "vigild does not support " + (what if i == parts.index(u) else
+                                                         nots[u2]) for i in at}
+                for chunked in (False, True):
+                    with self.subTest(q=q, chunked=chunked):
+                        want, got = [self.chunked(port, q) if chunked else self.query(port, q)
+                                     for port in (self.influxd.port, self.d.http_port)]
+                        self.assertEqual(want[0], 200, want)
+                        self.assertEqual(got[0], 200, got)
+                        self.assertEqual(self.results(got[1], chunked),
+                                         self.results(want[1], chunked, errs), q)
+        # a retention policy vigild does not hold is one influxd does not hold either: its
+        # "retention policy not found" ends the run, and so does vigild's error
+        q = "SHOW FIELD KEYS FROM g.rp2.a1; SHOW MEASUREMENTS LIMIT 1"
+        want, got = self.both(q)
+        self.assertEqual(want, (200, b'{"results":[{"statement_id":0,"error":"not executed"}]}'))
+        self.assertEqual(got, want)
+
+    def test_statement_read_again_spends_its_budget_once(self):
+        # review of influx8: a statement vigild's own error is sent for is read again (parse
+        # only) to find its end, the pass's budgets put back as the statement started: a bound
+        # regex of 40,000 bytes (of 65,536 a query may bind in all) in such a statement, and
+        # one of 20,000 after it, are read as the first pass read them. With the budgets not
+        # put back (a patch), the second read counted the first's bytes again: 400 "vigild
+        # reads bound regexes of at most 65536 bytes in all in a query"
+        params = json.dumps({"r": {"regex": "x" * 40000}, "s": {"regex": "y" * 20000}})
+        for q in ("SHOW SERIES CARDINALITY WHERE device =~ $r GROUP BY device",
+                  "SELECT median(x) FROM a1 WHERE device =~ $r",
+                  "SHOW TAG KEYS FROM a1, b1 WHERE device =~ $r"):
+            with self.subTest(q=q):
+                st, body = self.query(self.d.http_port, q + "; SHOW TAG KEYS WHERE device =~ $s; "
+                                      "SHOW MEASUREMENTS LIMIT 1", method="POST", params=params)
+                self.assertEqual(st, 200, body[:300])
+                got = json.loads(body)["results"]
+                self.assertIn("vigild does not support", got[0]["error"])
+                self.assertEqual(got[1], {"statement_id": 1})
+                self.assertEqual(got[2]["series"][0]["values"], [["a1"]])
+
+    @staticmethod
+    def results(body, chunked, errs=None):
+        """The results of a /query answer (chunked: of each document), with those of the
+        statements in errs (id: error) replaced by one result holding that error."""
+        docs = [json.loads(line) for line in body.split(b"\n") if line] if chunked else \
+            [json.loads(body)]
+        out = []
+        for doc in docs:
+            for res in doc["results"]:
+                i = res["statement_id"]
+                if errs and i in errs:
+                    res = {"statement_id": i, "error": errs[i]}
+                    if res in out:
+                        continue
+                out.append(res)
+        return out
+
+    def bad(self, want, chunked):
+        """A whole_and_chunked check: influxd answered 400."""
+        self.assertEqual(want[0], 400, want)
 
     def ok(self, want, chunked):
         """A whole_and_chunked check: influxd answered 200."""
