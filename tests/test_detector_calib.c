@@ -22,9 +22,6 @@
 #include "err.h"
 #include "test_detector_fx.h"
 
-/* Group training: one job on two members' pooled windows decides; each member's job shares
- * that decision. Both then serve the same version and the same weights, but each keeps its
- * own error scales: the same error scores lower on the noisier member. */
 /* One group training of da (the lead, on pool's nseg windows) and db, each member's job on its
  * own rows (a, b: n each), every job applied and released: ia and ib say what each recorded. */
 static void group_round(detector_t *da, detector_t *db, const float *pool, const int *lens,
@@ -48,6 +45,9 @@ static void group_round(detector_t *da, detector_t *db, const float *pool, const
     detector_job_destroy(jb);
 }
 
+/* Group training: one job on two members' pooled windows decides; each member's job shares
+ * that decision. Both then serve the same version and the same weights, but each keeps its
+ * own error scales: the same error scores lower on the noisier member. */
 static void test_group_share(void **unused)
 {
     const int n = 1200, C = 4;
@@ -155,8 +155,8 @@ static void test_group_share(void **unused)
  * (its own version 1) that joins a group serving the group's version 1 kept its own model when
  * the group's training kept what serves, and recorded the group's kept decision as if it served
  * the group's model. Now it installs the group's model (db forecasts as the lead does) under a
- * number of its own, 2, after its version 1. Linear models only: deterministic, and the group's candidate, fit on the
- * window the lead's serving model was fit on, costs the same and is kept. */
+ * number of its own, 2, after its version 1. Linear models only: deterministic, and the group's
+ * candidate, fit on the window the lead's serving model was fit on, costs the same and is kept. */
 static void test_group_share_same_number_other_model(void **unused)
 {
     const int n = 1200, C = 4;
