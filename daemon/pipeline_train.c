@@ -362,10 +362,14 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
          * listed versions; this one is listed at member_end): a kept decision (no swap: the
          * PUT made it stale) is numbered after every version d keeps instead. */
         const uint32_t top = pipeline__top_version(d);
-        /* A group's kept decision installs what serves the lead under the lead's number
-         * (detector_job_share), which d may hold for a model of its own when the lead is not
-         * the newest (majority_lead): d keeps what it served, nothing recorded, until the
-         * group's next new version (before session 48, d's kept record was overwritten). */
+        /* A member that does not serve the group's model installs it under the group's
+         * number, or under its own next when the group's is below it (detector_job_share).
+         * That number may still be one d keeps when, while the training ran, a PUT of weights
+         * took it and a rollback put back the version the job began with (a PUT alone makes
+         * the job stale: no swap, renumbered below): d keeps what it served, nothing
+         * recorded, until the group's next training (before session 48, d's kept record was
+         * overwritten; until versions7 this was every install under a lead's number d kept
+         * for a model of its own). */
         if (m->rc == 0 && m->info.swapped && m->info.version <= top && m->before) {
             log_info("pipeline: device '%s' keeps its version %u: the group's serving model is "
                      "version %u, a number it keeps for another",

@@ -377,6 +377,26 @@ int detector_job_other_size(const detector_job_t *j, const detector_job_t *g, in
     return 1;
 }
 
+/* Whether member job j already serves the predictor that serves the group after its decision
+ * (kind, the shared LSTM or the linear coefficients ab, b [C, C] and [C]): by the model itself,
+ * not by its version number, which a member trained alone may hold for a model of its own (every
+ * first training is version 1). A copy loaded from a member's own file is the same model (equal
+ * fingerprints); persistence has no parameters. */
+static int share_serves(const detector_job_t *j, enum detector_kind kind, const model_t *lstm,
+                        const float *ab, const float *b)
+{
+    const size_t Cz = (size_t)j->C;
+    if (j->s_version == 0 || j->s_kind != kind)
+        return 0;
+    if (kind == DET_KIND_LSTM)
+        return j->s_lstm && (j->s_lstm == lstm ||
+                             model_fingerprint(j->s_lstm) == model_fingerprint(lstm));
+    if (kind == DET_KIND_LINEAR)
+        return memcmp(j->s_ab, ab, sizeof(float) * Cz * Cz) == 0 &&
+               memcmp(j->s_b, b, sizeof(float) * Cz) == 0;
+    return 1;
+}
+
 /* Takes the group's decision into member job j (detector_job_share, before the calibration). */
 static int share_take(detector_job_t *j, const detector_job_t *g)
 {
@@ -391,25 +411,32 @@ static int share_take(detector_job_t *j, const detector_job_t *g)
     const uint32_t version = sw ? g->version : g->s_version;
     if (kind == DET_KIND_LSTM && !lstm)
         return ERR_INVAL;
+    const float *ab = sw ? g->lin_ab : g->s_ab, *b = sw ? g->lin_b : g->s_b;
+    const int serves = share_serves(j, kind, lstm, ab, b);
+    const uint32_t own = j->version; /* the member's next number (detector_job_create) */
     /* Every member serves the group's one copy of the weights. */
     model_t *copy = kind == DET_KIND_LSTM ? model_share(lstm) : NULL;
     model_destroy(j->cand);
     j->cand = copy;
     j->have_cand = copy != NULL;
-    memcpy(j->lin_ab, sw ? g->lin_ab : g->s_ab, sizeof(float) * Cz * Cz);
-    memcpy(j->lin_b, sw ? g->lin_b : g->s_b, sizeof(float) * Cz);
+    memcpy(j->lin_ab, ab, sizeof(float) * Cz * Cz);
+    memcpy(j->lin_b, b, sizeof(float) * Cz);
     memcpy(j->lo, sw ? g->lo : g->s_lo, sizeof(float) * Cz);
     memcpy(j->hi, sw ? g->hi : g->s_hi, sizeof(float) * Cz);
     memcpy(j->persist, g->persist, Cz);
     j->window = sw ? g->window : g->s_window;
     j->kind = kind;
-    /* A member whose serving version is not the group's (it just joined) installs it. The
-     * decision is recorded under the group candidate's own number unless the member installs
-     * something (the group's swap, or what serves the group for a member that just joined):
-     * a kept model must not be recorded again under the version that serves. */
-    j->swap = sw || j->s_version != version;
-    j->install = version;
-    j->version = j->swap ? version : g->version;
+    /* A member that does not serve the group's model (it just joined) installs it, under the
+     * group's number unless the group kept a number below the member's next (one it may keep
+     * for a model of its own, as a member trained alone keeps its version 1): then under its
+     * next. A swap keeps the group's new number (the pipeline numbers it after every member's
+     * newest), so that the members' records of it share it. The decision is recorded under
+     * the group candidate's own number unless the member installs something (the group's
+     * swap, or what serves the group for a member that just joined): a kept model must not be
+     * recorded again under the version that serves. */
+    j->swap = sw || !serves;
+    j->install = sw || version >= own ? version : own;
+    j->version = j->swap ? j->install : g->version;
     memcpy(j->cost, g->cost, sizeof j->cost);
     j->tres = g->tres;
     const size_t E = (size_t)cfg->train.max_epochs;

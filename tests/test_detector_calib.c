@@ -22,6 +22,29 @@
 #include "err.h"
 #include "test_detector_fx.h"
 
+/* One group training of da (the lead, on pool's nseg windows) and db, each member's job on its
+ * own rows (a, b: n each), every job applied and released: ia and ib say what each recorded. */
+static void group_round(detector_t *da, detector_t *db, const float *pool, const int *lens,
+                        int nseg, const float *a, const float *b, int n,
+                        struct detector_train_info *ia, struct detector_train_info *ib)
+{
+    detector_job_t *g, *ja, *jb;
+    assert_int_equal(detector_job_create(&g, da), 0);
+    assert_int_equal(detector_job_set_pooled(g, pool, lens, nseg), 0);
+    assert_int_equal(detector_job_create(&ja, da), 0);
+    assert_int_equal(detector_job_create(&jb, db), 0);
+    assert_int_equal(detector_job_set_data(ja, a, n), 0);
+    assert_int_equal(detector_job_set_data(jb, b, n), 0);
+    assert_int_equal(detector_job_run(g), 0);
+    assert_int_equal(detector_job_share(ja, g), 0);
+    assert_int_equal(detector_job_share(jb, g), 0);
+    assert_int_equal(detector_job_apply(da, ja, ia), 0);
+    assert_int_equal(detector_job_apply(db, jb, ib), 0);
+    detector_job_destroy(g);
+    detector_job_destroy(ja);
+    detector_job_destroy(jb);
+}
+
 /* Group training: one job on two members' pooled windows decides; each member's job shares
  * that decision. Both then serve the same version and the same weights, but each keeps its
  * own error scales: the same error scores lower on the noisier member. */
@@ -106,18 +129,8 @@ static void test_group_share(void **unused)
      * recorded under the serving version would duplicate it in the history), and serves the
      * new version only if it was swapped in. */
     for (int round = 0; round < 2; round++) {
-        assert_int_equal(detector_job_create(&g, da), 0);
-        assert_int_equal(detector_job_set_pooled(g, pool, lens, 2), 0);
-        assert_int_equal(detector_job_create(&ja, da), 0);
-        assert_int_equal(detector_job_create(&jb, db), 0);
-        assert_int_equal(detector_job_set_data(ja, a, n), 0);
-        assert_int_equal(detector_job_set_data(jb, b, n), 0);
-        assert_int_equal(detector_job_run(g), 0);
-        assert_int_equal(detector_job_share(ja, g), 0);
-        assert_int_equal(detector_job_share(jb, g), 0);
         struct detector_train_info ia2, ib2;
-        assert_int_equal(detector_job_apply(da, ja, &ia2), 0);
-        assert_int_equal(detector_job_apply(db, jb, &ib2), 0);
+        group_round(da, db, pool, lens, 2, a, b, n, &ia2, &ib2);
         print_message("group round %d: version %u swapped %d (serving %u)\n", round + 2,
                       ia2.version, ia2.swapped, ia.version);
         assert_true(ia2.version > ia.version);
@@ -129,9 +142,6 @@ static void test_group_share(void **unused)
         assert_int_equal(rb.version, ra.version);
         if (ia2.swapped)
             ia = ia2;
-        detector_job_destroy(g);
-        detector_job_destroy(ja);
-        detector_job_destroy(jb);
     }
     detector_destroy(da);
     detector_destroy(db);
@@ -140,14 +150,13 @@ static void test_group_share(void **unused)
     free(b);
 }
 
-/* Open (review of session 48's api3, not fixed): share_take decides whether a member already
- * serves the group's model by its serving version number alone. A member trained alone (its
- * own version 1) that joins a group serving the group's version 1 therefore keeps its own
- * model when the group's training keeps what serves, and records the group's kept decision as
- * if it served the group's model. This test pins that behaviour down (db's forecast stays its
- * own, not the lead's); whoever fixes it (docs/reliability.md, session 48) turns the last
- * assertions round. Linear models only: deterministic, and the group's candidate, fit on the
- * window the lead's serving model was fit on, costs the same and is kept. */
+/* Review of session 48's api3, fixed by task versions7: share_take decided whether a member
+ * already serves the group's model by its serving version number alone. A member trained alone
+ * (its own version 1) that joins a group serving the group's version 1 kept its own model when
+ * the group's training kept what serves, and recorded the group's kept decision as if it served
+ * the group's model. Now it installs the group's model (db forecasts as the lead does) under a
+ * number of its own, 2, after its version 1. Linear models only: deterministic, and the group's
+ * candidate, fit on the window the lead's serving model was fit on, costs the same and is kept. */
 static void test_group_share_same_number_other_model(void **unused)
 {
     const int n = 1200, C = 4;
@@ -204,13 +213,13 @@ static void test_group_share_same_number_other_model(void **unused)
     assert_int_equal(ic.swapped, 1);
     assert_int_equal(ic.version, 1); /* installed under the group's serving number */
     assert_int_equal(ia.swapped, 0); /* the situation this needs: the group kept version 1 */
-    assert_int_equal(ia.version, ib.version);
     /* The same rows into both, then each one's forecast: the same model forecasts the same. */
     for (int t = n - 50; t < n; t++) {
         assert_int_equal(detector_step(da, a + (size_t)C * t, NULL, &r), 0);
-        assert_int_equal(detector_step(db, a + (size_t)C * t, NULL, &r), 0);
         assert_int_equal(detector_step(dc, a + (size_t)C * t, NULL, &r), 0);
+        assert_int_equal(detector_step(db, a + (size_t)C * t, NULL, &r), 0);
     }
+    assert_int_equal(r.version, 2); /* db's serving number: its own, after its version 1 */
     float fa[4], fb[4], fc[4], band[4];
     assert_int_equal(detector_forecast(da, fa, band, 1), 0);
     assert_int_equal(detector_forecast(db, fb, band, 1), 0);
@@ -218,12 +227,23 @@ static void test_group_share_same_number_other_model(void **unused)
     print_message("kept group version %u: db swapped %d, forecasts lead %.4f db %.4f dc %.4f\n",
                   ia.version, ib.swapped, (double)fa[0], (double)fb[0], (double)fc[0]);
     assert_memory_equal(fa, fc, sizeof fa); /* the control: the group's model forecasts so */
-    /* The open bug: db did not install the group's model (swapped 0, its own forecast). */
-    assert_int_equal(ib.swapped, 0);
-    assert_true(memcmp(fa, fb, sizeof fa) != 0);
+    /* db serves its own version 1, not the group's model: it installs the group's under a
+     * number of its own, after its newest (main: swapped 0, its own forecast, version 1). */
+    assert_int_equal(ib.swapped, 1);
+    assert_int_equal(ib.version, 2);
+    assert_memory_equal(fa, fb, sizeof fa);
     detector_job_destroy(g);
     detector_job_destroy(ja);
     detector_job_destroy(jb);
+    /* The group keeps version 1 again: db, serving the group's model under its own number 2,
+     * records the kept decision (3, as da) and installs nothing again. */
+    group_round(da, db, a, lens, 1, a, b, n, &ia, &ib);
+    assert_int_equal(ia.swapped, 0);
+    assert_int_equal(ib.swapped, 0);
+    assert_int_equal(ib.version, 3);
+    assert_int_equal(ia.version, 3);
+    assert_int_equal(detector_step(db, a + (size_t)C * (n - 1), NULL, &r), 0);
+    assert_int_equal(r.version, 2);
     detector_job_destroy(jc);
     detector_destroy(da);
     detector_destroy(db);

@@ -446,8 +446,8 @@ class GroupKeepsLeadNotNewest(tp.DaemonPerTest):
     version 1 (big1 and big2 record 4, not swapped), x takes the decision (the lead serves a
     linear model, which fits any size). main recorded the lead's model on x as version 1
     again: listed [1, 3, 2, 1], serving 1, and after a restart x's own version 1 was gone
-    (overwritten in the store). Now x keeps what it served (3) and records nothing, until the
-    group's next new version."""
+    (overwritten in the store). api3 had x keep what it served (3), recording nothing; since
+    task versions7 x installs the group's model under a number of its own, 4, after its 3."""
     CONFIG = tp.config_text(0)
 
     def test_member_keeps_its_own_numbers(self):
@@ -488,13 +488,97 @@ class GroupKeepsLeadNotNewest(tp.DaemonPerTest):
         self.assertFalse(m["versions"][0]["swapped"], m)
         listed = tops(d, "x")
         self.assertEqual(len(listed), len(set(listed)), listed)
-        self.assertEqual((listed, tp.models(d, "x")["serving"]["version"]), ([3, 2, 1], 3))
-        self.assertIn("device 'x' keeps its version 3: the group's serving model is version 1",
-                      full_log(d))
+        mx = tp.models(d, "x")
+        self.assertEqual((listed, mx["serving"]["version"]), ([4, 3, 2, 1], 4), mx)
+        self.assertEqual((mx["versions"][0]["swapped"], mx["serving"]["kind"]), (True, "linear"))
         d.stop()
         d.start()
         kept = {v["version"]: v["created"] for v in tp.models(d, "x")["versions"]}
         self.assertEqual({v: kept.get(v) for v in own}, own)
+        self.assertEqual((tops(d, "x"), tp.models(d, "x")["serving"]["version"]), (listed, 4))
+
+
+class GroupKeepsMemberTrainedAlone(tp.DaemonPerTest):
+    """Task versions7: a device trained alone (its own version 1, linear) joins a group whose
+    member serves the group's version 1, another model; the group's training keeps version 1
+    (its candidates, trained on rows of another regime, validate worse). main decided that the
+    joiner already served the group's model by its number (model/detector_calib.c share_take):
+    it kept its own model and recorded the group's kept decision, serving 1. Now it installs the
+    group's model under a number of its own (2, after its 1): it predicts what the lead predicts
+    for the same readings, lists [2, 1] serving 2, across a restart, and rolls back to 1 and
+    forth to 2."""
+    CONFIG = tp.config_text(0)
+
+    def test_joiner_installs_the_groups_model_under_its_own_number(self):
+        d, rng, devs = self.d, random.Random(7), ["ga", "gb"]
+        tg.put_group(d, "ga", "g")
+        self.feed("ga", tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        self.feed("gb", tp.rotation(500, 0, tp.OMEGA_A, 0.01, rng), 0)
+        for dev in devs:
+            tp.wait_idle(d, dev, 1)
+        self.assertEqual({dev: tops(d, dev) for dev in devs}, {"ga": [1], "gb": [1]})
+        tg.put_group(d, "gb", "g")
+        # Another regime (fewer readings than accept_after), then regime A again: the newest
+        # rows validate, the candidates trained on the rows before them predict them worse.
+        n = 500
+        for omega, k in ((tp.OMEGA_B, 300), (tp.OMEGA_A, tp.VAL_ROWS)):
+            tg.feed_together(d, devs, {dev: tp.rotation(k, n, omega, 0.01, rng)
+                                       for dev in devs}, n)
+            n += k
+        self.assertEqual(d.curl("POST", "/v1/devices/ga/model/retrain").status, 202)
+        tp.wait_for("the group's training", lambda: settled(d, devs)
+                    if min(max(tops(d, dev)) for dev in devs) > 1 else None, 60)
+        # The situation this needs: the group kept ga's version 1.
+        m = tp.models(d, "ga")
+        self.assertEqual((m["serving"]["version"], tops(d, "ga")), (1, [2, 1]), m)
+        self.assertFalse(m["versions"][0]["swapped"], m)
+
+        def same_predictions(k, same=True):
+            """The same readings into both: gb predicts them as ga does (the same model), or
+            not (same=False: another model)."""
+            rows = tp.rotation(20, k, tp.OMEGA_A, 0.01, rng)
+            tg.feed_together(d, devs, {dev: rows for dev in devs}, k)
+            path = "/v1/devices/%s/predictions?from=" + str(tg.T0 + 1000 * (k + 1))
+            got = {dev: [p["predicted"] for p in d.get_json(path % dev)["points"]]
+                   for dev in devs}
+            self.assertEqual(len(got["ga"]), 19, got)
+            self.assertEqual(got["gb"] == got["ga"], same, got)
+            return k + 20
+
+        for restart in (0, 1):
+            if restart:
+                d.stop()
+                d.start()
+            m = tp.models(d, "gb")
+            self.assertEqual((m["serving"]["version"], tops(d, "gb")), (2, [2, 1]), m)
+            self.assertTrue(m["versions"][0]["swapped"], m)
+            n = same_predictions(n)
+        for v in (1, 2):
+            st, _, body = tp.req(d, "POST", "/v1/devices/gb/model/rollback", {"version": v})
+            self.assertEqual(st, 200, body)
+            self.assertEqual(tp.models(d, "gb")["serving"]["version"], v)
+        n = same_predictions(n)
+        # Review: a group's rollback by number gives each member its own record of that number.
+        # ga's 1 is the group's model, gb's 1 the model it trained alone before it joined: a
+        # rollback to 1 asked on ga leaves the members on two models (gb's own again, until
+        # the group's next training). ga's 2 records the kept decision, no rollback point: a
+        # rollback to 2 asked on ga is refused and changes nothing; asked on gb, gb's 2 (the
+        # group's model) serves and ga, with no 2 that served, stays on its 1 (the same model).
+        st, _, body = tp.req(d, "POST", "/v1/devices/ga/model/rollback", {"version": 1})
+        self.assertEqual(st, 200, body)
+        serving = {dev: tp.models(d, dev)["serving"]["version"] for dev in devs}
+        self.assertEqual(serving, {"ga": 1, "gb": 1})
+        n = same_predictions(n, same=False)
+        st, _, body = tp.req(d, "POST", "/v1/devices/ga/model/rollback", {"version": 2})
+        self.assertEqual((st, b"keeps no version 2 that served" in body), (404, True), body)
+        serving = {dev: tp.models(d, dev)["serving"]["version"] for dev in devs}
+        self.assertEqual(serving, {"ga": 1, "gb": 1})
+        st, _, body = tp.req(d, "POST", "/v1/devices/gb/model/rollback", {"version": 2})
+        self.assertEqual(st, 200, body)
+        serving = {dev: tp.models(d, dev)["serving"]["version"] for dev in devs}
+        self.assertEqual(serving, {"ga": 1, "gb": 2})
+        self.assertIn("device 'ga' of group 'g' has no version 2 to roll back to", full_log(d))
+        n = same_predictions(n)
 
 
 class GroupFirstWindowShort(tp.DaemonPerTest):
