@@ -1,18 +1,17 @@
 /* storage/storage_int.h: internals shared by the storage/ files; not part of the public API.
  *
- * Files: storage.c (open, close, the queue's producer side, stats), schema.c (connections,
- * pragmas, migrations, statements), blob.c (the exact value coding of one (channel, value)
- * pair), chunk.c (the chunk codec: one readings row, many timestamps of a device), writer.c (the
- * writer thread: maps, transactions), ops.c (the writer's writes of the asynchronous puts:
- * models, events, maintenance periods, detectors, prediction blocks), devidx.c (the writer's
+ * Files: storage.c (open, close, the queue's producer side, stats; its test hooks in testhooks.c),
+ * schema.c (connections, pragmas, migrations, statements), blob.c (the exact value coding of one
+ * (channel, value) pair), chunk.c (the chunk codec: one readings row, many timestamps of a device),
+ * writer.c (the writer thread: maps, transactions), ops.c (the writer's writes of the asynchronous
+ * puts: models, events, maintenance periods, detectors, prediction blocks), devidx.c (the writer's
  * index of devices by name), chunks.c (the writer's readings rows: append, overwrite merge,
- * compaction), pending.c (the newest readings of each device, kept in memory and in the
- * readings log until they fill a chunk; declared in pending_int.h), reader.c (the reader pool
- * and the read transactions; reader_int.h), query.c (queries, device reports), retention.c (the
- * writer's retention sweep: old readings rows and ended events deleted). Prediction blocks:
- * storage.c (puts), ops.c (their writes), query.c (their reads). The test hooks are declared in
- * testhooks_int.h (included at the end of this header), the row codings' varints in
- * varint_int.h.
+ * compaction), pending.c (the newest readings of each device, kept in memory and in the readings
+ * log until they fill a chunk; declared in pending_int.h), reader.c (the reader pool and the read
+ * transactions; reader_int.h), query.c (queries, device reports), retention.c (the writer's
+ * retention sweep: old readings rows and ended events deleted). Prediction blocks: storage.c
+ * (puts), ops.c (their writes), query.c (their reads). The test hooks are declared in
+ * testhooks_int.h (included at the end of this header), the row codings' varints in varint_int.h.
  *
  * Lock order: qmu before smu; rmu is never held with another store lock; pmu is taken alone
  * (a reader takes it while it holds its reader connection, never with rmu held; it waits on
