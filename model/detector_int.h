@@ -394,16 +394,6 @@ static inline const float *detector__ctx_back(const detector_t *d, int k)
 #define HOLD_SEEN 2
 #endif
 
-/* REOPEN_SEEN (detector_score.c, reopen_seen_holds; docs/detection.md, eighty-first round; a
- * compile-time option, 0 off): HOLD_SEEN's opening-side twin. In the err_short readings after a
- * burst ended (burst_memory's pending burst), on a device whose levels the level tests do not
- * judge, while the short window holds no raw score beyond the device's record since its
- * training, the error does not reopen: the burst is still in the short window that would reopen
- * it. A raw score beyond the record (news) opens as before; a trip is untouched. */
-#ifndef REOPEN_SEEN
-#define REOPEN_SEEN 0
-#endif
-
 /* detector_onset.c: how an onset is ranked; x is the reading being scored (not yet in the
  * context ring). */
 /* onset_record: the short window's largest raw score less the largest of the readings that left

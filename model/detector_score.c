@@ -480,18 +480,6 @@ static int hold_seen_lets_go(const detector_t *d)
     return detector__likelihood_score(d, m, d->cfg.tail_plain) < d->cfg.clear_level;
 }
 
-/* REOPEN_SEEN (detector_int.h): 1 when an opening right after a burst (burst_pend: an episode
- * shorter than burst_wide's span ended by itself under err_short readings ago, nothing opened
- * since; the state normal or a warning) repeats what the device has shown: no raw score of the
- * short window beyond the record. Only where the record is saved, as hold_seen_lets_go. */
-static int reopen_seen_holds(const detector_t *d, enum detector_state st)
-{
-    if (!REOPEN_SEEN || st == DET_ANOMALY || !d->cfg.burst_memory || !d->burst_pend ||
-        !detector__keeps_record(&d->cfg) || level_tests_judge(d))
-        return 0;
-    return detector__record_excess(d) <= 0.0;
-}
-
 void detector__score(detector_t *d, const float *x, struct detector_result *res)
 {
     const struct detector_config *cfg = &d->cfg;
@@ -682,8 +670,6 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (!(rexc > 0.0) && !(cfg->record_young && isnan(rexc)))
             open_err = nextafterf(cfg->alarm_level, 0.0f);
     }
-    if (open_err >= cfg->alarm_level && reopen_seen_holds(d, st))
-        open_err = nextafterf(cfg->alarm_level, 0.0f); /* REOPEN_SEEN: the burst just ended */
     int by_op = olik >= cfg->alarm_level && open_err < cfg->alarm_level;
     float open = olik > open_err && (!by_op || onow >= cfg->clear_level) ? olik : open_err;
     by_op = by_op && open >= cfg->alarm_level;
