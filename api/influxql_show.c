@@ -775,42 +775,6 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     return 0;
 }
 
-/* Reads WITH KEY's operator and operand (s: after KEY) into *key, or for IN (...) sets *in_match
- * to whether the list names tag. Returns 0, or -1 (parse error answered). */
-static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_cond *key,
-                       int *in_match)
-{
-    qtoken_t t;
-    int rc = api__iq_tv_cond_read(r, s, key, &t, 1);
-    if (rc <= 0)
-        return rc;
-    if (!api__q_is(&t, "IN")) {
-        api__q_parse_error(r, &t, "IN, =, =~");
-        return -1;
-    }
-    api__qs_next(s, &t);
-    if (!api__q_op(&t, "(")) {
-        api__q_parse_error(r, &t, "(");
-        return -1;
-    }
-    *in_match = 0;
-    for (;;) {
-        api__qs_next(s, &t);
-        if (t.kind != QT_IDENT) {
-            api__q_parse_error(r, &t, "identifier");
-            return -1;
-        }
-        *in_match |= strcmp(t.text, tag) == 0;
-        api__qs_next(s, &t);
-        if (api__q_op(&t, ")"))
-            return 0;
-        if (!api__q_op(&t, ",")) {
-            api__q_parse_error(r, &t, ")");
-            return -1;
-        }
-    }
-}
-
 /* SHOW TAG VALUES [ON db] [FROM name] WITH KEY (= | != | =~ | !~ | IN) ... [WHERE "device" (= |
  * != | =~ | !~) ... [AND ...]] [LIMIT n] [OFFSET n]: when the key names the device tag, every
  * device (under the FROM name) that passes WHERE, or without FROM each device under its own
@@ -833,7 +797,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         return -1;
     if (api__q_expect_kw(r, s, "KEY"))
         return -1;
-    if (tv_key_read(r, s, r->srv->device_tag, &key, &in_match))
+    if (api__iq_tv_key_read(r, s, r->srv->device_tag, &key, &in_match))
         return -1;
     if (api__iq_tv_where_read(r, s, &where, &unsupported, 0))
         return -1;
