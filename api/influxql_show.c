@@ -533,11 +533,21 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     return rc;
 }
 
+/* Whether a source's reason (api__iq_from's *unsupported; NULL: none) is vigild's: SHOW TAG KEYS
+ * and SHOW TAG VALUES (rp_any) take any [db.][rp.] before the name, as influxd 1.6.7 answers
+ * them from the name alone; the others (and the cardinality forms) end the run, as influxd's
+ * "retention policy not found". */
+static const char *from_why(const char *why, int rp_any)
+{
+    return rp_any && why != NULL && strcmp(why, API_IQ_OTHER_RP) == 0 ? NULL : why;
+}
+
 /* Reads [ON db] [FROM name] of SHOW FIELD KEYS / SHOW TAG KEYS / SHOW TAG VALUES into *from
  * (kind QT_EOF: no FROM). FROM takes a list of sources, as influxd's parser reads it; vigild
- * answers one name (named once or more), and sets *unsupported for several. Returns 0, or -1
- * (parse error). */
-static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported)
+ * answers one name (named once or more), and sets *unsupported for several (rp_any: from_why).
+ * Returns 0, or -1 (parse error). */
+static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported,
+                     int rp_any)
 {
     if (s->card == 2) { /* SHOW MEASUREMENT CARDINALITY read them (influxql_card.c) */
         from->kind = QT_EOF;
@@ -552,8 +562,10 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
         from->kind = QT_EOF;
         return 0;
     }
-    if (api__iq_from(r, s, from, unsupported))
+    const char *why = NULL;
+    if (api__iq_from(r, s, from, &why))
         return -1;
+    *unsupported = from_why(why, rp_any);
     for (;;) { /* FROM a1, a2, /re/: read on, each source as the first */
         qtoken_t t;
         at = *s;
@@ -561,9 +573,10 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
         if (!api__q_op(&t, ","))
             return 0;
         *s = at;
-        const char *why = NULL;
+        why = NULL;
         if (api__iq_from(r, s, &t, &why))
             return -1;
+        why = from_why(why, rp_any);
         if (*unsupported == NULL && (why != NULL || strcmp(t.text, from->text) != 0))
             *unsupported = why != NULL ? why : "several measurements in FROM";
     }
@@ -579,7 +592,7 @@ static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *f
 {
     const char *unsupported = NULL;
     *rc = -1;
-    if (show_from(r, s, from, &unsupported) ||
+    if (show_from(r, s, from, &unsupported, where != NULL && !s->card) ||
         (where && api__iq_tv_where_read(r, s, where, &unsupported, 1)) ||
         show_tail(r, s, limit, offset, where != NULL))
         return 1;
@@ -775,10 +788,33 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     return 0;
 }
 
+/* Answers SHOW TAG VALUES FROM a device's own id (no WHERE): one series of its one value, none
+ * past OFFSET 0 (LIMIT keeps it), or counted. Returns 0. */
+static int tv_one_value(api_request_t *r, qrun_t *run, const char *id, long long offset)
+{
+    if (api__iq_count_none(run)) /* its GROUP BY's error is the answer: nothing to count */
+        return 0;
+    api__q_result_open(run);
+    if (offset > 0)
+        return 0;
+    if (run->count) {
+        api__iq_count_series(run, id, 1);
+        return 0;
+    }
+    sbuf_printf(&run->b, ",\"series\":[{\"name\":");
+    api__iq_str(&run->b, id);
+    sbuf_printf(&run->b, ",\"columns\":[\"key\",\"value\"],\"values\":[[");
+    api__iq_str(&run->b, r->srv->device_tag);
+    sbuf_append(&run->b, ",", 1);
+    api__iq_str(&run->b, id);
+    sbuf_printf(&run->b, "]]}]");
+    return 0;
+}
+
 /* SHOW TAG VALUES [ON db] [FROM name] WITH KEY (= | != | =~ | !~ | IN) ... [WHERE "device" (= |
  * != | =~ | !~) ... [AND ...]] [LIMIT n] [OFFSET n]: when the key names the device tag, every
- * device (under the FROM name) that passes WHERE, or without FROM each device under its own
- * name; for another key, none. */
+ * device (under the FROM name) that passes WHERE (FROM a device's id: tv_one_value), or
+ * without FROM each device under its own name; for another key, none. */
 int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     const char *unsupported = NULL;
@@ -791,7 +827,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     api__qs_next(&at, &t);
     if (!s->card && (api__q_is(&t, "EXACT") || api__q_is(&t, "CARDINALITY")))
         return api__iq_card_tag_values(r, s, run);
-    if (show_from(r, s, &from, &unsupported))
+    if (show_from(r, s, &from, &unsupported, !s->card))
         return -1;
     if (api__q_expect_kw(r, s, "WITH"))
         return -1;
@@ -817,14 +853,18 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         key_match = (regexec(&key_re, r->srv->device_tag, 0, NULL, 0) == 0) != key.neg;
         regfree(&key_re);
     }
-    /* A condition on the device tag FROM a device's own name: to influxd a measurement whose
-     * points have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device
-     * written as "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
+    /* FROM a device's own name: unconditioned, that device's value alone, as SHOW SERIES and
+     * SHOW TAG KEYS read that name (its points "pump-7,device=pump-7", influxd's one value).
+     * A condition on the device tag there: to influxd a measurement whose points have no
+     * device tag ("pump-7 temp=70.5"), or no measurement at all (the device written as
+     * "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
     int is = 0;
-    if (key_match && where.n > 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE)
+    if (key_match && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE)
         is = tv_from_device(r, from.text);
     if (is < 0)
         return api__q_backend_error(run, "reading the device: ", is);
+    if (is && where.n == 0)
+        return tv_one_value(r, run, from.text, offset);
     if (!key_match || is) {
         api__q_result_open(run);
         return 0;

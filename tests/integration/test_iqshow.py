@@ -320,6 +320,58 @@ class ShowEdges(InfluxdPair):
                "SHOW MEASUREMENTS WITH MEASUREMENT = a.b.c.d", "SHOW FIELD KEYS FROM a1, a.b.c.d"]
         self.whole_and_chunked(qs, self.bad, "a name of more than three segments")
 
+    def test_tag_values_from_a_device_as_influxd(self):
+        # influx9: SHOW TAG VALUES (and its CARDINALITY) FROM a device's own name, no WHERE: that
+        # device's one value, as SHOW SERIES and SHOW TAG KEYS read that name and as influxd
+        # answers where the device's points are "a1,device=a1"; vigild listed (and counted)
+        # every device
+        qs = ["SHOW TAG VALUES FROM a1 WITH KEY = device", 'SHOW TAG VALUES FROM "b1" WITH KEY = '
+              '"device"', "SHOW TAG VALUES ON g FROM g.autogen.a2 WITH KEY = device",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device LIMIT 1",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device LIMIT 2 OFFSET 0",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device OFFSET 1",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device ORDER BY time DESC LIMIT 1",
+              "SHOW TAG VALUES FROM a1 WITH KEY =~ /dev/", "SHOW TAG VALUES FROM a1 WITH KEY != x",
+              "SHOW TAG VALUES FROM b1 WITH KEY IN (x, device)",
+              "SHOW TAG VALUES FROM a1 WITH KEY = x", "SHOW TAG VALUES FROM a1, a1 WITH KEY = device",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device; SHOW TAG VALUES FROM a2 WITH KEY = device",
+              "SHOW TAG VALUES FROM vigil_scores WITH KEY = device",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device",
+              "SHOW TAG VALUES EXACT CARDINALITY FROM a1 WITH KEY = device",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device OFFSET 1",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device LIMIT 1",
+              "SHOW TAG VALUES EXACT CARDINALITY FROM b1 WITH KEY IN (device, x)",
+              "SHOW TAG VALUES CARDINALITY FROM a2 WITH KEY = x",
+              "SHOW MEASUREMENTS LIMIT 1; SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device"]
+        self.whole_and_chunked(qs, self.ok, "SHOW TAG VALUES from a device")
+
+    def test_tag_keys_and_values_from_another_policy_as_influxd(self):
+        # influx9: influxd 1.6.7 answers SHOW TAG KEYS and SHOW TAG VALUES from the name alone,
+        # whatever database and policy come before it (rp2 is no policy of its); vigild's
+        # "retention policy other than autogen" error ended the run there
+        qs = ["SHOW TAG KEYS FROM g.rp2.a1; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW TAG KEYS FROM rp2.a1", "SHOW TAG KEYS FROM x.rp2.b1",
+              "SHOW TAG KEYS FROM rp2.a1, a1; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW TAG KEYS FROM a1, g.rp2.a1; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW TAG KEYS FROM g.rp2.a1 WHERE device = 'a1'",
+              "SHOW TAG KEYS FROM g.rp2.a1 WHERE device = 'a2'",
+              "SHOW TAG KEYS FROM rp2.vigil_scores LIMIT 1",
+              "SHOW TAG VALUES FROM g.rp2.a1 WITH KEY = device; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW TAG VALUES FROM rp2.vigil_scores WITH KEY = device",
+              "SHOW TAG VALUES FROM rp2.a1 WITH KEY = device WHERE device = 'a2'",
+              "SHOW TAG VALUES FROM g.rp2.a1 WITH KEY = x; SHOW MEASUREMENTS LIMIT 1"]
+        self.whole_and_chunked(qs, self.ok, "SHOW TAG KEYS / VALUES from another policy")
+        # The other statements, and these two's CARDINALITY forms, still end the run, as
+        # influxd's "retention policy not found" (chunked, its words and vigild's differ)
+        for q in ("SHOW FIELD KEYS FROM g.rp2.a1", "SHOW TAG KEY CARDINALITY FROM rp2.a1",
+                  "SHOW TAG VALUES CARDINALITY FROM g.rp2.a1 WITH KEY = device",
+                  "SELECT x FROM g.rp2.a1", "SHOW SERIES FROM rp2.a1"):
+            with self.subTest(q=q):
+                want, got = self.both(q + "; SHOW MEASUREMENTS LIMIT 1")
+                self.assertEqual(want, (200, b'{"results":[{"statement_id":0,"error":"not exec'
+                                             b'uted"}]}'))
+                self.assertEqual(got, want)
+
     def test_cardinality_counts_chunked_as_influxd(self):
         # influx8: with chunked=true influxd sends a cardinality statement's counts a document
         # per series, "partial":true on all but the last; vigild sent one document of them all
