@@ -192,6 +192,13 @@ int api__q_deadline_passed(qrun_t *run);
  * api__q_backend_error tells the deadline from the store's bound). Any thread. */
 int api__iq_devices(api_request_t *r, api_device_cb cb, void *arg);
 
+/* Whether name is a device's id: 1, 0 (no such device, or no store), or the backend's error
+ * (never taken for "no": a statement would read every device as the name's series). Whether the
+ * device exists needs no counters, so the lookup is device_find, which answers at once while the
+ * store reloads them after a failed write; device_get (a backend without device_find) waits for
+ * them and may give ERR_AGAIN. Any thread. */
+int api__iq_is_device(api_request_t *r, const char *name);
+
 /* Records API_IQ_TIMEOUT as the running statement's error. Returns 1, the statement functions'
  * "failed". */
 int api__q_timeout_error(qrun_t *run);

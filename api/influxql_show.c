@@ -315,26 +315,6 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
 
 /* ---- the statements ------------------------------------------------------------------------- */
 
-/* The device_get callback of tv_from_device: the device exists. */
-static int tv_exists_cb(void *arg, const api_device_t *d)
-{
-    (void)d;
-    *(int *)arg = 1;
-    return 0;
-}
-
-/* Whether name is a device's id: 1, 0 (no such device, or no store), or the backend's error
- * (as from_is_device: ERR_AGAIN taken for "no" would list every device under the name). */
-static int tv_from_device(api_request_t *r, const char *name)
-{
-    int found = 0, rc = 0;
-    if (r->srv->be.device_find != NULL) /* no counters needed: no wait for the store's reload */
-        rc = r->srv->be.device_find(r->srv->be.ctx, name, tv_exists_cb, &found);
-    else if (r->srv->be.device_get != NULL)
-        rc = r->srv->be.device_get(r->srv->be.ctx, name, r->read_deadline_us, tv_exists_cb, &found);
-    return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
-}
-
 /* The row of conds_any's walk: the first device that passes stops it. */
 static int any_row(struct dev_walk *w, const api_device_t *d)
 {
@@ -713,7 +693,7 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     card_nonstring(s, &where, &conds);
     rc = conds_any(r, &conds, &any);
     if (rc == 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE) {
-        int is = tv_from_device(r, from.text); /* FROM a device: it passes or not */
+        int is = api__iq_is_device(r, from.text); /* FROM a device: it passes or not */
         if (is > 0)
             any = api__iq_conds_pass(&conds, from.text);
         rc = is < 0 ? is : 0;
@@ -767,7 +747,7 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     int match = any; /* FROM a device's own name: that device's series alone */
     int is = 0;
     if (where.n > 0 && api__iqv_kind(from.text) == IQV_NONE)
-        is = tv_from_device(r, from.text);
+        is = api__iq_is_device(r, from.text);
     if (is > 0)
         match = api__iq_conds_pass(&conds, from.text);
     api__iq_conds_free(&conds);
@@ -860,7 +840,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
      * "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
     int is = 0;
     if (key_match && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE)
-        is = tv_from_device(r, from.text);
+        is = api__iq_is_device(r, from.text);
     if (is < 0)
         return api__q_backend_error(run, "reading the device: ", is);
     if (is && where.n == 0)
