@@ -353,11 +353,12 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
  * from its MeasurementNames): the statements after it run. Returns 1. */
 int api__q_sent_error(qrun_t *run, const char *msg, const char *arg);
 
-/* Writes what comes between two series of the running statement's counts into b (run->b): ','
- * in the one document, or chunked the end of the document holding the series before it, marked
- * "partial":true, and the start of the next, as influxd 1.6.7 sends a cardinality statement's
- * counts, a document per series. */
-void api__q_series_next(qrun_t *run, sbuf_t *b);
+/* Writes what comes between two series of the running statement into b (run->b): ',' in the one
+ * document, or chunked the end of the document holding the series before it, marked
+ * "partial":true when partial is set, and the start of the next, as influxd 1.6.7 sends a
+ * statement's series, a document each: partial in the cardinality statements' counts and SHOW
+ * FIELD KEYS, not in SHOW TAG KEYS and SHOW TAG VALUES. */
+void api__q_series_next(qrun_t *run, sbuf_t *b, int partial);
 
 /* The running statement's error "vigild does not support " what, for a part of a statement
  * influxd 1.6.7 answers: sent as its result, and the statements after it run, as influxd runs

@@ -87,6 +87,7 @@ struct dev_walk {
     const sbuf_t *own_text;  /* SHOW FIELD KEYS: the reserved measurements' series, by kind, */
     const size_t *own_n;     /* and their numbers of fields (own_text left empty: counted) */
     long long key_limit, key_offset; /* SHOW FIELD KEYS: each series' fields kept (limit 0: all) */
+    int partial; /* chunked, a series' document but the last says "partial":true (FIELD KEYS) */
     /* A WHERE on the device tag, which filters the devices, not the own names (NULL: none). */
     const struct dev_conds *conds;
     /* Lists d: returns 1 (listed), 0 (nothing to list: a device with no channel has no field
@@ -178,6 +179,16 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Before a series of w's but the first: ',', or chunked the next document (api__q_series_next:
+ * influxd 1.6.7 sends SHOW TAG KEYS', FIELD KEYS' and TAG VALUES' series a document each). */
+static void series_sep(struct dev_walk *w)
+{
+    if (w->n > 0 && w->run != NULL)
+        api__q_series_next(w->run, w->b, w->partial);
+    else if (w->n > 0)
+        sbuf_append(w->b, ",", 1);
+}
+
 /* Appends the series of device d's channels, sorted, as SHOW FIELD KEYS lists them (all
  * float); for a reserved measurement's name, its own fields, as SHOW FIELD KEYS FROM it. */
 static int field_keys_series(struct dev_walk *w, const api_device_t *d)
@@ -188,7 +199,7 @@ static int field_keys_series(struct dev_walk *w, const api_device_t *d)
             return row_count(w, d->id, w->own_n[k]);
         const sbuf_t *t = &w->own_text[k];
         if (t->len > 0) {
-            sbuf_printf(w->b, "%s", w->n ? "," : "");
+            series_sep(w);
             sbuf_append(w->b, t->data, t->len);
         }
         return t->len > 0;
@@ -210,7 +221,8 @@ static int field_keys_series(struct dev_walk *w, const api_device_t *d)
         free(names);
         return 0;
     }
-    sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
+    series_sep(w);
+    sbuf_printf(w->b, "{\"name\":");
     api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[");
     for (size_t i = from; i < to; i++) {
@@ -228,7 +240,8 @@ static int tag_keys_series(struct dev_walk *w, const api_device_t *d)
 {
     if (counting(w))
         return row_count(w, d->id, 1);
-    sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
+    series_sep(w);
+    sbuf_printf(w->b, "{\"name\":");
     api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"tagKey\"],\"values\":[[");
     api__iq_str(w->b, w->tag);
@@ -241,7 +254,8 @@ static int tag_values_series(struct dev_walk *w, const api_device_t *d)
 {
     if (counting(w))
         return row_count(w, d->id, 1);
-    sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
+    series_sep(w);
+    sbuf_printf(w->b, "{\"name\":");
     api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"key\",\"value\"],\"values\":[[");
     api__iq_str(w->b, w->tag);
@@ -632,7 +646,8 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
 {
     int rc;
     struct dev_walk w = {
-        .row = field_keys_series, .conds = conds, .key_limit = lim[0], .key_offset = lim[1]};
+        .row = field_keys_series, .conds = conds, .key_limit = lim[0], .key_offset = lim[1],
+        .partial = 1};
     if (api__iq_count_none(run)) /* as walk_result */
         return 0;
     if (from->kind == QT_EOF)

@@ -169,11 +169,11 @@ int api__q_sent_error(qrun_t *run, const char *msg, const char *arg)
     return api__q_result_error(run, msg, arg);
 }
 
-void api__q_series_next(qrun_t *run, sbuf_t *b)
+void api__q_series_next(qrun_t *run, sbuf_t *b, int partial)
 {
     if (run->chunked)
-        sbuf_printf(b, "],\"partial\":true}]}\n{\"results\":[{\"statement_id\":%d,\"series\":[",
-                    run->id);
+        sbuf_printf(b, "]%s}]}\n{\"results\":[{\"statement_id\":%d,\"series\":[",
+                    partial ? ",\"partial\":true" : "", run->id);
     else
         sbuf_append(b, ",", 1);
 }
