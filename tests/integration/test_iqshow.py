@@ -333,8 +333,10 @@ class ShowEdges(InfluxdPair):
               "SHOW TAG VALUES FROM a1 WITH KEY = device ORDER BY time DESC LIMIT 1",
               "SHOW TAG VALUES FROM a1 WITH KEY =~ /dev/", "SHOW TAG VALUES FROM a1 WITH KEY != x",
               "SHOW TAG VALUES FROM b1 WITH KEY IN (x, device)",
-              "SHOW TAG VALUES FROM a1 WITH KEY = x", "SHOW TAG VALUES FROM a1, a1 WITH KEY = device",
-              "SHOW TAG VALUES FROM a1 WITH KEY = device; SHOW TAG VALUES FROM a2 WITH KEY = device",
+              "SHOW TAG VALUES FROM a1 WITH KEY = x",
+              "SHOW TAG VALUES FROM a1, a1 WITH KEY = device",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device; SHOW TAG VALUES FROM a2 WITH KEY = "
+              "device",
               "SHOW TAG VALUES FROM vigil_scores WITH KEY = device",
               "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device",
               "SHOW TAG VALUES EXACT CARDINALITY FROM a1 WITH KEY = device",
@@ -397,6 +399,20 @@ class ShowEdges(InfluxdPair):
                 docs = [d for d in want[1].split(b"\n") if not any(n in d for n in reserved)]
                 self.assertGreater(len(docs), 3, want)
                 self.assertEqual(got, (200, b"\n".join(docs)))
+
+    def test_names_of_empty_segments_as_influxd(self):
+        # influx9: a run of dots in a source's name, as influxd's parseSegmentedIdents reads it:
+        # '.' right after '.' an empty segment (more than three: "too many segments"), '.' and a
+        # digit a number that ends the name ("found .1, expected ;"); vigild's "found 1" / "found
+        # ." / "found .1, expected identifier"
+        qs = ["SELECT x FROM " + n for n in (
+            "a..1", "a...b", "a....b", "a...1", "g..1 WHERE", '"a"..1', "a.b..1", "a.b...c",
+            "a.b.c..d", "a.b.c...", "a.b.c..1", "a.b.c.d..e", "a.b.c../x/", "a......", "a....1",
+            "a.b../x/", "a.b..c", "a..1; SHOW MEASUREMENTS", "a...", "a.../x/")]
+        qs += ["SHOW TAG KEYS FROM a..1", "SHOW TAG VALUES FROM a..1 WITH KEY = device",
+               "SHOW SERIES FROM a..1", "SHOW FIELD KEYS FROM a...b", "SHOW SERIES FROM a1, a.b..c",
+               "SHOW MEASUREMENTS WITH MEASUREMENT = a..1", "SHOW TAG KEY CARDINALITY FROM a...1"]
+        self.whole_and_chunked(qs, self.bad, "names of empty segments")
 
     def test_cardinality_counts_chunked_as_influxd(self):
         # influx8: with chunked=true influxd sends a cardinality statement's counts a document
