@@ -414,6 +414,20 @@ class ShowEdges(InfluxdPair):
                "SHOW MEASUREMENTS WITH MEASUREMENT = a..1", "SHOW TAG KEY CARDINALITY FROM a...1"]
         self.whole_and_chunked(qs, self.bad, "names of empty segments")
 
+    def test_parenthesis_after_a_cast_as_influxd(self):
+        # influx9: after name::type a '(' is no call to influxd: its expression ends there, its
+        # 400 "found (, expected ;" (")" in parentheses); vigild read f::tag(1, 2) = 1 as a
+        # condition on f, its statement error
+        qs = ["SELECT x FROM a1 WHERE " + w for w in (
+            "f::tag(1,2)=1", "f::field(1)=1", "f::tag (1)=1", "device::tag(1) = 'a1'",
+            "device::tag = 'a1' AND f::tag(1)", "(f::tag(1))", "f::tag /* c */ (1)=1",
+            "f::tag(1,2)=1; SHOW MEASUREMENTS", "time > 0 AND f::integer(1)", "f::tag(",
+            "f(1)::tag = 1")]
+        qs += ["SHOW TAG KEYS WHERE device::tag(1) = 'a1'",
+               "SHOW MEASUREMENTS WHERE device::tag(1) = 'a1'",
+               "SELECT mean(x) FROM a1 WHERE f::tag(1) GROUP BY time(1m)"]
+        self.whole_and_chunked(qs, self.bad, "a parenthesis after a cast")
+
     def test_cardinality_counts_chunked_as_influxd(self):
         # influx8: with chunked=true influxd sends a cardinality statement's counts a document
         # per series, "partial":true on all but the last; vigild sent one document of them all
