@@ -428,6 +428,29 @@ class ShowEdges(InfluxdPair):
                "SELECT mean(x) FROM a1 WHERE f::tag(1) GROUP BY time(1m)"]
         self.whole_and_chunked(qs, self.bad, "a parenthesis after a cast")
 
+    def test_select_from_lists_read_as_influxd(self):
+        # influx9: influxd reads a list of sources after SELECT's FROM; vigild's 400 "found ,,
+        # expected ;". Parse errors in it are now influxd's; a list is vigild's statement error
+        # (the run goes on), but a policy other than autogen in it ends the run, as influxd's
+        qs = ["SELECT x FROM a1,", "SELECT x FROM a1, WHERE", "SELECT x FROM a1, 1",
+              "SELECT x FROM a1, a2 WHERE device = 'a1' GROUP BY", "SELECT x FROM a1 , a2 LIMIT x",
+              "SELECT x FROM a1, a.b.c.d", "SELECT x FROM a1,/x/ /y/", "SELECT x FROM a1, a..1"]
+        self.whole_and_chunked(qs, self.bad, "SELECT's FROM lists, parse errors")
+        for q in ("SELECT x FROM a1, a2", "SELECT x FROM a1, /a/", "SELECT x FROM a2, a2",
+                  "SELECT mean(x) FROM a1, b1 WHERE device = 'a1' GROUP BY time(1m)"):
+            with self.subTest(q=q):
+                got = self.vigild(q + "; SHOW MEASUREMENTS LIMIT 1")["results"]
+                self.assertEqual(got[0]["error"],
+                                 "vigild does not support several measurements in FROM")
+                self.assertEqual(got[1]["series"][0]["values"], [["a1"]])
+        for q in ("SELECT x FROM a1, g.rp2.a1", "SELECT x FROM g.rp2.a1, a1",
+                  "SELECT x FROM /a/, rp2.a1"):
+            with self.subTest(q=q):
+                want, got = self.both(q + "; SHOW MEASUREMENTS LIMIT 1")
+                self.assertEqual(want, (200, b'{"results":[{"statement_id":0,"error":"not exec'
+                                             b'uted"}]}'))
+                self.assertEqual(got, want)
+
     def test_cardinality_counts_chunked_as_influxd(self):
         # influx8: with chunked=true influxd sends a cardinality statement's counts a document
         # per series, "partial":true on all but the last; vigild sent one document of them all
