@@ -783,8 +783,8 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     return 0;
 }
 
-/* Answers SHOW TAG VALUES FROM a device's own id (no WHERE): one series of its one value, none
- * past OFFSET 0 (LIMIT keeps it), or counted. Returns 0. */
+/* Answers SHOW TAG VALUES FROM a device's own id that passes WHERE: one series of its one
+ * value, none past OFFSET 0 (LIMIT keeps it), or counted. Returns 0. */
 static int tv_one_value(api_request_t *r, qrun_t *run, const char *id, long long offset)
 {
     if (api__iq_count_none(run)) /* its GROUP BY's error is the answer: nothing to count */
@@ -848,25 +848,29 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         key_match = (regexec(&key_re, r->srv->device_tag, 0, NULL, 0) == 0) != key.neg;
         regfree(&key_re);
     }
-    /* FROM a device's own name: unconditioned, that device's value alone, as SHOW SERIES and
-     * SHOW TAG KEYS read that name (its points "pump-7,device=pump-7", influxd's one value).
-     * A condition on the device tag there: to influxd a measurement whose points have no
-     * device tag ("pump-7 temp=70.5"), or no measurement at all (the device written as
-     * "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
+    /* FROM a device's own name: that device's value alone when it passes WHERE, as SHOW
+     * SERIES and SHOW TAG KEYS read that name (its points "pump-7,device=pump-7", influxd's one
+     * value, also for WHERE device = 'pump-7'). */
     int is = 0;
     if (key_match && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE)
         is = api__iq_is_device(r, from.text);
     if (is < 0)
         return api__q_backend_error(run, "reading the device: ", is);
-    if (is && where.n == 0)
-        return tv_one_value(r, run, from.text, offset);
-    if (!key_match || is) {
+    if (!key_match) {
         api__q_result_open(run);
         return 0;
     }
     if (api__iq_conds_compile(run, &where, 0, &conds))
         return 1;
     card_nonstring(s, &where, &conds);
+    if (is) {
+        int pass = where.n == 0 || api__iq_conds_pass(&conds, from.text);
+        api__iq_conds_free(&conds);
+        if (pass)
+            return tv_one_value(r, run, from.text, offset);
+        api__q_result_open(run);
+        return 0;
+    }
     struct dev_walk w = {
         .tag = r->srv->device_tag, .offset = offset, .limit = limit, .conds = &conds};
     if (from.kind == QT_EOF && offset > 0) { /* OFFSET skips each series' values: its one */

@@ -347,6 +347,28 @@ class ShowEdges(InfluxdPair):
               "SHOW MEASUREMENTS LIMIT 1; SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device"]
         self.whole_and_chunked(qs, self.ok, "SHOW TAG VALUES from a device")
 
+    def test_review_tag_values_from_a_device_with_where_as_influxd(self):
+        # influx9 review: FROM a device's id with a WHERE on the device tag, that device's value
+        # when it passes, as influxd answers where its points are "a1,device=a1" and as vigild's
+        # SHOW TAG KEYS reads that name; the branch listed a1 without WHERE and nothing with
+        # WHERE device = 'a1', an answer no points of influxd's give
+        qs = ["SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = 'a1'",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = 'a2'",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device != ''",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = ''",
+              "SHOW TAG VALUES FROM b1 WITH KEY = device WHERE device =~ /b/ OR device = 'x'",
+              "SHOW TAG VALUES FROM b1 WITH KEY = device WHERE device !~ /b/",
+              "SHOW TAG VALUES FROM a2 WITH KEY =~ /dev/ WHERE device = 'a2' AND device != 'a1'",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = 'a1' OFFSET 1",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = 'a1' LIMIT 1",
+              "SHOW TAG VALUES FROM a1 WITH KEY = x WHERE device = 'a1'",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = 5",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device WHERE device = 'a1'",
+              "SHOW TAG VALUES EXACT CARDINALITY FROM a1 WITH KEY = device WHERE device =~ /a/",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device WHERE device = 'b1'",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device WHERE device = 5"]
+        self.whole_and_chunked(qs, self.ok, "SHOW TAG VALUES from a device, WHERE")
+
     def test_tag_keys_and_values_from_another_policy_as_influxd(self):
         # influx9: influxd 1.6.7 answers SHOW TAG KEYS and SHOW TAG VALUES from the name alone,
         # whatever database and policy come before it (rp2 is no policy of its); vigild's
