@@ -2,8 +2,9 @@
  * (influxql_show.c): conditions on the device tag (=, !=, =~, !~), and for the first two on
  * another tag key, joined by AND and OR in parentheses or not, as Grafana's query builder sends
  * a multi-value variable ("device" = 'a' OR "device" = 'b'); and SHOW TAG VALUES' WITH KEY
- * condition (api__iq_tv_key_read). AND binds before OR, as in influxd's grammar. The expression is kept in postfix over at most TV_CONDS_MAX conditions;
- * each regex is read by api__iq_regex, which counts it in the query's regex budget.
+ * condition (api__iq_tv_key_read). AND binds before OR, as in influxd's grammar. The expression
+ * is kept in postfix over at most TV_CONDS_MAX conditions; each regex is read by api__iq_regex,
+ * which counts it in the query's regex budget.
  *
  * Any thread; no state but the query's (qscan_t, qrun_t). */
 #include "influxql_show_where.h"
