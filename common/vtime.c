@@ -388,8 +388,9 @@ static int parses_as_rfc3339(const char *s)
 
 /* Reads s as a decimal number as a user types one (an optional sign, digits, a fraction, an
  * exponent) into *v: returns strtod's errno (0, or ERANGE past a double's range: 1e400, *v
- * +-HUGE_VAL, or below its smallest: 1e-400, *v 0), or -1 when s is not one. strtod alone would
- * also take spaces, hex digits, inf and nan: none of them gets here. */
+ * +-HUGE_VAL, or below its smallest normal number: 1e-400, *v 0, 1e-310, *v subnormal), or -1
+ * when s is not one. strtod alone would also take spaces, hex digits, inf and nan: none of them
+ * gets here. */
 static int decimal_read(const char *s, double *v)
 {
     if (*s == '\0' || strspn(s, "0123456789+-.eE") != strlen(s))
@@ -464,10 +465,12 @@ static const char *other_why(const char *s, const char *num, char *buf, size_t s
                "a bound left out is open";
     if (word_is(num, "inf", "") || word_is(num, "infinity", "") || word_is(num, "nan", "("))
         return "not a finite number: " VTIME_MS_RANGE;
+    /* Past a double's range, or below its smallest normal number: ERANGE on 1e-310 too (a
+     * subnormal, *v > 0 but far below 1 ms: no time after 9999). */
     if (!parses_as_rfc3339(s) && decimal_read(num, &d) == ERANGE)
-        return d < 0   ? VTIME_BEFORE_1970_WHY
-               : d > 0 ? VTIME_AFTER_9999_WHY
-                       : "not a whole number of milliseconds";
+        return d <= -1.0  ? VTIME_BEFORE_1970_WHY
+               : d >= 1.0 ? VTIME_AFTER_9999_WHY
+                          : "not a whole number of milliseconds";
     /* A number and a unit ("1796000000s", "1733300000000ms"): the number alone is taken as ms. */
     size_t digits = strspn(num, "0123456789");
     for (size_t i = 0; digits > 0 && i < sizeof units / sizeof units[0]; i++) {

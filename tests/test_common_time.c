@@ -237,6 +237,10 @@ static void test_parse_why_more(void **state)
         {"1e400", VTIME_AFTER_9999_WHY},
         {"-1e400", VTIME_BEFORE_1970_WHY},
         {"1e-400", "not a whole number of milliseconds"},
+        /* Review: a subnormal is ERANGE with a value above 0 (was "after 9999"). */
+        {"1e-310", "not a whole number of milliseconds"},
+        {"-1e-310", "not a whole number of milliseconds"},
+        {"-1e-400", "not a whole number of milliseconds"},
         {"99999999999999999999", VTIME_AFTER_9999_WHY},
         {"253402300800000000000", VTIME_AFTER_9999_WHY},
         {"1796000000s", u1},
