@@ -201,13 +201,18 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
         return 0;
     /* What is wrong first, as JSON's ts says it: epoch seconds, micro- or nanoseconds (the unit
      * named, the milliseconds to send), a negative number or a fraction, a well-formed RFC 3339
-     * time's leap second or offset past the range, a date alone or a time without its offset. */
+     * time's leap second or offset past the range, a date alone or a time without its offset;
+     * and (session 49) white space at the end, a unit, now, inf or nan, a date cut short. What
+     * is no time at all gets the general words with an example of each form taken. */
     char why_buf[VTIME_WHY_MAX];
     const char *why = vtime_parse_why(v, rc, why_buf, sizeof why_buf);
     if (why != NULL)
         api__error(r, 400, "parameter '%s': '%s': %s", name, v, why);
     else
-        api__error(r, 400, "parameter '%s': '%s' is not epoch milliseconds or RFC 3339", name, v);
+        api__error(r, 400,
+                   "parameter '%s': '%s' is not epoch milliseconds or RFC 3339, e.g. "
+                   "1796000000000 or 2026-11-28T10:00:00Z",
+                   name, v);
     return -1;
 }
 

@@ -192,6 +192,13 @@ int api__q_deadline_passed(qrun_t *run);
  * api__q_backend_error tells the deadline from the store's bound). Any thread. */
 int api__iq_devices(api_request_t *r, api_device_cb cb, void *arg);
 
+/* Whether name is a device's id: 1, 0 (no such device, or no store), or the backend's error
+ * (never taken for "no": a statement would read every device as the name's series). Whether the
+ * device exists needs no counters, so the lookup is device_find, which answers at once while the
+ * store reloads them after a failed write; device_get (a backend without device_find) waits for
+ * them and may give ERR_AGAIN. Any thread. */
+int api__iq_is_device(api_request_t *r, const char *name);
+
 /* Records API_IQ_TIMEOUT as the running statement's error. Returns 1, the statement functions'
  * "failed". */
 int api__q_timeout_error(qrun_t *run);
@@ -346,11 +353,12 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
  * from its MeasurementNames): the statements after it run. Returns 1. */
 int api__q_sent_error(qrun_t *run, const char *msg, const char *arg);
 
-/* Writes what comes between two series of the running statement's counts into b (run->b): ','
- * in the one document, or chunked the end of the document holding the series before it, marked
- * "partial":true, and the start of the next, as influxd 1.6.7 sends a cardinality statement's
- * counts, a document per series. */
-void api__q_series_next(qrun_t *run, sbuf_t *b);
+/* Writes what comes between two series of the running statement into b (run->b): ',' in the one
+ * document, or chunked the end of the document holding the series before it, marked
+ * "partial":true when partial is set, and the start of the next, as influxd 1.6.7 sends a
+ * statement's series, a document each: partial in the cardinality statements' counts and SHOW
+ * FIELD KEYS, not in SHOW TAG KEYS and SHOW TAG VALUES. */
+void api__q_series_next(qrun_t *run, sbuf_t *b, int partial);
 
 /* The running statement's error "vigild does not support " what, for a part of a statement
  * influxd 1.6.7 answers: sent as its result, and the statements after it run, as influxd runs

@@ -96,7 +96,7 @@ void api__iq_count_series(qrun_t *run, const char *name, size_t n)
         return;
     }
     if (k->written++)
-        api__q_series_next(run, &run->b); /* chunked: a document per count, as influxd's */
+        api__q_series_next(run, &run->b, 1); /* chunked: a document per count, as influxd's */
     else
         sbuf_printf(&run->b, ",\"series\":[");
     sbuf_printf(&run->b, "{\"name\":");

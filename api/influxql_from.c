@@ -33,10 +33,10 @@ static void seg_print(sbuf_t *b, const char *seg, int first, int last)
 }
 
 /* Reads on after db.rp.name (seg: its three segments; s at a '.'), as influxd's
- * parseSegmentedIdents reads a name's segments: '.' and a name (blanks between them too), to a
- * '.' that a '/' follows (read, the segments' end) or a digit (".1", a number: not read). More than
- * three is influxd's 400 "too many segments in ..." (its position always line 1, char 1). Returns
- * 0, or -1 (answered). */
+ * parseSegmentedIdents reads a name's segments: '.' and a name (blanks between them too; a '.'
+ * right after, an empty one), to a '.' that a '/' follows (read, the segments' end) or a digit
+ * (".1", a number: not read). More than three is influxd's 400 "too many segments in ..." (its
+ * position always line 1, char 1). Returns 0, or -1 (answered). */
 static int more_segments(api_request_t *r, qscan_t *s, const char *const *seg)
 {
     sbuf_t b;
@@ -53,8 +53,9 @@ static int more_segments(api_request_t *r, qscan_t *s, const char *const *seg)
         s->end_number = 0;
         if (*s->p == '/')
             break;
-        qtoken_t t;
-        api__qs_next(s, &t);
+        qtoken_t t = {.kind = QT_IDENT, .text = ""};
+        if (*s->p != '.') /* "..": an empty segment (the last, before ".1") */
+            api__qs_next(s, &t);
         if (t.kind != QT_IDENT) {
             sbuf_deinit(&b);
             api__q_parse_error(r, &t, "identifier");
@@ -95,12 +96,18 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         int no_rp = 0;
         s->p++;
         s->col++;
+        if (*s->p == '.' && api__q_digit(s->p[1]))
+            break; /* "a..1": ".1" is a number to influxd's scanner, the name's end */
         if (dots == 0 && *s->p == '.') { /* db..m: the default policy */
             s->p++;
             s->col++;
             dots++;
             no_rp = 1;
+            if (*s->p == '.' && api__q_digit(s->p[1]))
+                break; /* "a...1", as "a..1" */
         }
+        if (*s->p == '.') /* "a...b", "a.b..c": an empty segment, and more than three */
+            return more_segments(r, s, (const char *const[]){db, no_rp ? "" : name->text, ""});
         s->end_line = s->line; /* the end of input is placed after the dots, as by influxd */
         s->end_col = s->col;
         s->end_number = 0;

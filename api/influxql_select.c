@@ -787,7 +787,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
         /* != '' FROM a device's name: to influxd either a measurement of its own, whose points
          * have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device written
          * as "pump,device=pump-7"): no series either way. */
-        int is = api__iq_from_is_device(r, q);
+        int is = api__iq_is_device(r, q->from);
         if (is < 0)
             return api__q_backend_error(run, "reading the device: ", is);
         q->device_none |= is;

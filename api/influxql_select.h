@@ -218,6 +218,5 @@ int api__iq_id_collect(void *arg, const api_device_t *d);
 int api__iq_dev_re_comp(qrun_t *run, const select_t *q, struct dev_re *d);
 void api__iq_dev_re_free(struct dev_re *d);
 int api__iq_dev_re_match(const struct dev_re *d, const char *id);
-int api__iq_from_is_device(api_request_t *r, const select_t *q);
 
 #endif

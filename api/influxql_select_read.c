@@ -180,6 +180,29 @@ static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast)
     return -1;
 }
 
+/* Reads on a list of sources after SELECT's first (s: after it; FROM a1, a2, /re/), each as
+ * the first, with influxd's parse errors. vigild answers one source: a list is its statement
+ * error, *why the first source's reason or "several measurements in FROM", but a retention
+ * policy other than autogen in any of them, which ends the run as influxd's "retention policy
+ * not found". Returns 0, or -1 (parse error answered). */
+static int from_list(api_request_t *r, qscan_t *s, const char **why)
+{
+    for (;;) {
+        qscan_t at = *s;
+        qtoken_t t;
+        api__qs_next(&at, &t);
+        if (!api__iq_q_op(&t, ","))
+            return 0;
+        *s = at;
+        const char *next = NULL;
+        if (api__iq_from(r, s, &t, &next))
+            return -1;
+        int rp = next != NULL && strcmp(next, API_IQ_OTHER_RP) == 0;
+        if (*why == NULL || (rp && strcmp(*why, API_IQ_OTHER_RP) != 0))
+            *why = rp ? next : *why != NULL ? *why : "several measurements in FROM";
+    }
+}
+
 /* Reads one field: "name" or fn("name"), then an optional AS alias. Returns 0 (an unsupported
  * one sets q->unsupported and reads the statement to its end), or -1 (parse error). */
 static int read_field(api_request_t *r, qscan_t *s, select_t *q)
@@ -437,9 +460,11 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     const char *from_unsupported = NULL;
     if (api__iq_from(r, s, &t, &from_unsupported))
         return -1;
+    q->from = t.text; /* what vigild does not support is read on */
+    if (from_list(r, s, &from_unsupported))
+        return -1;
     if (from_unsupported != NULL)
         api__iq_mark_unsupported(q, s, from_unsupported, NULL);
-    q->from = t.text; /* what vigild does not support is read on */
     at = *s;
     api__qs_next(s, &t);
     if (api__q_is(&t, "WHERE")) {

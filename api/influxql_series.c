@@ -326,7 +326,7 @@ static void meas_end(struct ss_out *o, const char *m)
     if (!o->counting || o->counted == 0 || o->stopped)
         return;
     if (o->n++)
-        api__q_series_next(o->run, o->b); /* chunked: a document per count, as influxd's */
+        api__q_series_next(o->run, o->b, 1); /* chunked: a document per count, as influxd's */
     sbuf_printf(o->b, "{\"name\":");
     api__iq_str(o->b, m);
     sbuf_printf(o->b, ",\"columns\":[\"count\"],\"values\":[[%lld]]}", o->counted);

@@ -87,6 +87,7 @@ struct dev_walk {
     const sbuf_t *own_text;  /* SHOW FIELD KEYS: the reserved measurements' series, by kind, */
     const size_t *own_n;     /* and their numbers of fields (own_text left empty: counted) */
     long long key_limit, key_offset; /* SHOW FIELD KEYS: each series' fields kept (limit 0: all) */
+    int partial; /* chunked, a series' document but the last says "partial":true (FIELD KEYS) */
     /* A WHERE on the device tag, which filters the devices, not the own names (NULL: none). */
     const struct dev_conds *conds;
     /* Lists d: returns 1 (listed), 0 (nothing to list: a device with no channel has no field
@@ -178,6 +179,16 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Before a series of w's but the first: ',', or chunked the next document (api__q_series_next:
+ * influxd 1.6.7 sends SHOW TAG KEYS', FIELD KEYS' and TAG VALUES' series a document each). */
+static void series_sep(struct dev_walk *w)
+{
+    if (w->n > 0 && w->run != NULL)
+        api__q_series_next(w->run, w->b, w->partial);
+    else if (w->n > 0)
+        sbuf_append(w->b, ",", 1);
+}
+
 /* Appends the series of device d's channels, sorted, as SHOW FIELD KEYS lists them (all
  * float); for a reserved measurement's name, its own fields, as SHOW FIELD KEYS FROM it. */
 static int field_keys_series(struct dev_walk *w, const api_device_t *d)
@@ -188,7 +199,7 @@ static int field_keys_series(struct dev_walk *w, const api_device_t *d)
             return row_count(w, d->id, w->own_n[k]);
         const sbuf_t *t = &w->own_text[k];
         if (t->len > 0) {
-            sbuf_printf(w->b, "%s", w->n ? "," : "");
+            series_sep(w);
             sbuf_append(w->b, t->data, t->len);
         }
         return t->len > 0;
@@ -210,7 +221,8 @@ static int field_keys_series(struct dev_walk *w, const api_device_t *d)
         free(names);
         return 0;
     }
-    sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
+    series_sep(w);
+    sbuf_printf(w->b, "{\"name\":");
     api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[");
     for (size_t i = from; i < to; i++) {
@@ -228,7 +240,8 @@ static int tag_keys_series(struct dev_walk *w, const api_device_t *d)
 {
     if (counting(w))
         return row_count(w, d->id, 1);
-    sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
+    series_sep(w);
+    sbuf_printf(w->b, "{\"name\":");
     api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"tagKey\"],\"values\":[[");
     api__iq_str(w->b, w->tag);
@@ -241,7 +254,8 @@ static int tag_values_series(struct dev_walk *w, const api_device_t *d)
 {
     if (counting(w))
         return row_count(w, d->id, 1);
-    sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
+    series_sep(w);
+    sbuf_printf(w->b, "{\"name\":");
     api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"key\",\"value\"],\"values\":[[");
     api__iq_str(w->b, w->tag);
@@ -314,26 +328,6 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
 }
 
 /* ---- the statements ------------------------------------------------------------------------- */
-
-/* The device_get callback of tv_from_device: the device exists. */
-static int tv_exists_cb(void *arg, const api_device_t *d)
-{
-    (void)d;
-    *(int *)arg = 1;
-    return 0;
-}
-
-/* Whether name is a device's id: 1, 0 (no such device, or no store), or the backend's error
- * (as from_is_device: ERR_AGAIN taken for "no" would list every device under the name). */
-static int tv_from_device(api_request_t *r, const char *name)
-{
-    int found = 0, rc = 0;
-    if (r->srv->be.device_find != NULL) /* no counters needed: no wait for the store's reload */
-        rc = r->srv->be.device_find(r->srv->be.ctx, name, tv_exists_cb, &found);
-    else if (r->srv->be.device_get != NULL)
-        rc = r->srv->be.device_get(r->srv->be.ctx, name, r->read_deadline_us, tv_exists_cb, &found);
-    return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
-}
 
 /* The row of conds_any's walk: the first device that passes stops it. */
 static int any_row(struct dev_walk *w, const api_device_t *d)
@@ -533,11 +527,21 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     return rc;
 }
 
+/* Whether a source's reason (api__iq_from's *unsupported; NULL: none) is vigild's: SHOW TAG KEYS
+ * and SHOW TAG VALUES (rp_any) take any [db.][rp.] before the name, as influxd 1.6.7 answers
+ * them from the name alone; the others (and the cardinality forms) end the run, as influxd's
+ * "retention policy not found". */
+static const char *from_why(const char *why, int rp_any)
+{
+    return rp_any && why != NULL && strcmp(why, API_IQ_OTHER_RP) == 0 ? NULL : why;
+}
+
 /* Reads [ON db] [FROM name] of SHOW FIELD KEYS / SHOW TAG KEYS / SHOW TAG VALUES into *from
  * (kind QT_EOF: no FROM). FROM takes a list of sources, as influxd's parser reads it; vigild
- * answers one name (named once or more), and sets *unsupported for several. Returns 0, or -1
- * (parse error). */
-static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported)
+ * answers one name (named once or more), and sets *unsupported for several (rp_any: from_why).
+ * Returns 0, or -1 (parse error). */
+static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported,
+                     int rp_any)
 {
     if (s->card == 2) { /* SHOW MEASUREMENT CARDINALITY read them (influxql_card.c) */
         from->kind = QT_EOF;
@@ -552,8 +556,10 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
         from->kind = QT_EOF;
         return 0;
     }
-    if (api__iq_from(r, s, from, unsupported))
+    const char *why = NULL;
+    if (api__iq_from(r, s, from, &why))
         return -1;
+    *unsupported = from_why(why, rp_any);
     for (;;) { /* FROM a1, a2, /re/: read on, each source as the first */
         qtoken_t t;
         at = *s;
@@ -561,9 +567,10 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
         if (!api__q_op(&t, ","))
             return 0;
         *s = at;
-        const char *why = NULL;
+        why = NULL;
         if (api__iq_from(r, s, &t, &why))
             return -1;
+        why = from_why(why, rp_any);
         if (*unsupported == NULL && (why != NULL || strcmp(t.text, from->text) != 0))
             *unsupported = why != NULL ? why : "several measurements in FROM";
     }
@@ -579,7 +586,7 @@ static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *f
 {
     const char *unsupported = NULL;
     *rc = -1;
-    if (show_from(r, s, from, &unsupported) ||
+    if (show_from(r, s, from, &unsupported, where != NULL && !s->card) ||
         (where && api__iq_tv_where_read(r, s, where, &unsupported, 1)) ||
         show_tail(r, s, limit, offset, where != NULL))
         return 1;
@@ -639,7 +646,8 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
 {
     int rc;
     struct dev_walk w = {
-        .row = field_keys_series, .conds = conds, .key_limit = lim[0], .key_offset = lim[1]};
+        .row = field_keys_series, .conds = conds, .key_limit = lim[0], .key_offset = lim[1],
+        .partial = 1};
     if (api__iq_count_none(run)) /* as walk_result */
         return 0;
     if (from->kind == QT_EOF)
@@ -700,7 +708,7 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     card_nonstring(s, &where, &conds);
     rc = conds_any(r, &conds, &any);
     if (rc == 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE) {
-        int is = tv_from_device(r, from.text); /* FROM a device: it passes or not */
+        int is = api__iq_is_device(r, from.text); /* FROM a device: it passes or not */
         if (is > 0)
             any = api__iq_conds_pass(&conds, from.text);
         rc = is < 0 ? is : 0;
@@ -754,7 +762,7 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     int match = any; /* FROM a device's own name: that device's series alone */
     int is = 0;
     if (where.n > 0 && api__iqv_kind(from.text) == IQV_NONE)
-        is = tv_from_device(r, from.text);
+        is = api__iq_is_device(r, from.text);
     if (is > 0)
         match = api__iq_conds_pass(&conds, from.text);
     api__iq_conds_free(&conds);
@@ -775,46 +783,33 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     return 0;
 }
 
-/* Reads WITH KEY's operator and operand (s: after KEY) into *key, or for IN (...) sets *in_match
- * to whether the list names tag. Returns 0, or -1 (parse error answered). */
-static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_cond *key,
-                       int *in_match)
+/* Answers SHOW TAG VALUES FROM a device's own id that passes WHERE: one series of its one
+ * value, none past OFFSET 0 (LIMIT keeps it), or counted. Returns 0. */
+static int tv_one_value(api_request_t *r, qrun_t *run, const char *id, long long offset)
 {
-    qtoken_t t;
-    int rc = api__iq_tv_cond_read(r, s, key, &t, 1);
-    if (rc <= 0)
-        return rc;
-    if (!api__q_is(&t, "IN")) {
-        api__q_parse_error(r, &t, "IN, =, =~");
-        return -1;
+    if (api__iq_count_none(run)) /* its GROUP BY's error is the answer: nothing to count */
+        return 0;
+    api__q_result_open(run);
+    if (offset > 0)
+        return 0;
+    if (run->count) {
+        api__iq_count_series(run, id, 1);
+        return 0;
     }
-    api__qs_next(s, &t);
-    if (!api__q_op(&t, "(")) {
-        api__q_parse_error(r, &t, "(");
-        return -1;
-    }
-    *in_match = 0;
-    for (;;) {
-        api__qs_next(s, &t);
-        if (t.kind != QT_IDENT) {
-            api__q_parse_error(r, &t, "identifier");
-            return -1;
-        }
-        *in_match |= strcmp(t.text, tag) == 0;
-        api__qs_next(s, &t);
-        if (api__q_op(&t, ")"))
-            return 0;
-        if (!api__q_op(&t, ",")) {
-            api__q_parse_error(r, &t, ")");
-            return -1;
-        }
-    }
+    sbuf_printf(&run->b, ",\"series\":[{\"name\":");
+    api__iq_str(&run->b, id);
+    sbuf_printf(&run->b, ",\"columns\":[\"key\",\"value\"],\"values\":[[");
+    api__iq_str(&run->b, r->srv->device_tag);
+    sbuf_append(&run->b, ",", 1);
+    api__iq_str(&run->b, id);
+    sbuf_printf(&run->b, "]]}]");
+    return 0;
 }
 
 /* SHOW TAG VALUES [ON db] [FROM name] WITH KEY (= | != | =~ | !~ | IN) ... [WHERE "device" (= |
  * != | =~ | !~) ... [AND ...]] [LIMIT n] [OFFSET n]: when the key names the device tag, every
- * device (under the FROM name) that passes WHERE, or without FROM each device under its own
- * name; for another key, none. */
+ * device (under the FROM name) that passes WHERE (FROM a device's id: tv_one_value), or
+ * without FROM each device under its own name; for another key, none. */
 int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     const char *unsupported = NULL;
@@ -827,13 +822,13 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     api__qs_next(&at, &t);
     if (!s->card && (api__q_is(&t, "EXACT") || api__q_is(&t, "CARDINALITY")))
         return api__iq_card_tag_values(r, s, run);
-    if (show_from(r, s, &from, &unsupported))
+    if (show_from(r, s, &from, &unsupported, !s->card))
         return -1;
     if (api__q_expect_kw(r, s, "WITH"))
         return -1;
     if (api__q_expect_kw(r, s, "KEY"))
         return -1;
-    if (tv_key_read(r, s, r->srv->device_tag, &key, &in_match))
+    if (api__iq_tv_key_read(r, s, r->srv->device_tag, &key, &in_match))
         return -1;
     if (api__iq_tv_where_read(r, s, &where, &unsupported, 0))
         return -1;
@@ -853,21 +848,29 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         key_match = (regexec(&key_re, r->srv->device_tag, 0, NULL, 0) == 0) != key.neg;
         regfree(&key_re);
     }
-    /* A condition on the device tag FROM a device's own name: to influxd a measurement whose
-     * points have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device
-     * written as "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
+    /* FROM a device's own name: that device's value alone when it passes WHERE, as SHOW
+     * SERIES and SHOW TAG KEYS read that name (its points "pump-7,device=pump-7", influxd's one
+     * value, also for WHERE device = 'pump-7'). */
     int is = 0;
-    if (key_match && where.n > 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE)
-        is = tv_from_device(r, from.text);
+    if (key_match && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE)
+        is = api__iq_is_device(r, from.text);
     if (is < 0)
         return api__q_backend_error(run, "reading the device: ", is);
-    if (!key_match || is) {
+    if (!key_match) {
         api__q_result_open(run);
         return 0;
     }
     if (api__iq_conds_compile(run, &where, 0, &conds))
         return 1;
     card_nonstring(s, &where, &conds);
+    if (is) {
+        int pass = where.n == 0 || api__iq_conds_pass(&conds, from.text);
+        api__iq_conds_free(&conds);
+        if (pass)
+            return tv_one_value(r, run, from.text, offset);
+        api__q_result_open(run);
+        return 0;
+    }
     struct dev_walk w = {
         .tag = r->srv->device_tag, .offset = offset, .limit = limit, .conds = &conds};
     if (from.kind == QT_EOF && offset > 0) { /* OFFSET skips each series' values: its one */

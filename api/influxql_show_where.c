@@ -1,9 +1,10 @@
 /* api/influxql_show_where.c: the WHERE of SHOW MEASUREMENTS, SHOW TAG KEYS and SHOW TAG VALUES
  * (influxql_show.c): conditions on the device tag (=, !=, =~, !~), and for the first two on
  * another tag key, joined by AND and OR in parentheses or not, as Grafana's query builder sends
- * a multi-value variable ("device" = 'a' OR "device" = 'b'). AND binds before OR, as in
- * influxd's grammar. The expression is kept in postfix over at most TV_CONDS_MAX conditions;
- * each regex is read by api__iq_regex, which counts it in the query's regex budget.
+ * a multi-value variable ("device" = 'a' OR "device" = 'b'); and SHOW TAG VALUES' WITH KEY
+ * condition (api__iq_tv_key_read). AND binds before OR, as in influxd's grammar. The expression
+ * is kept in postfix over at most TV_CONDS_MAX conditions; each regex is read by api__iq_regex,
+ * which counts it in the query's regex budget.
  *
  * Any thread; no state but the query's (qscan_t, qrun_t). */
 #include "influxql_show_where.h"
@@ -350,4 +351,38 @@ int api__iq_conds_pass(const struct dev_conds *d, const char *id)
     for (int i = 0; i < d->n; i++)
         leaf[i] = d->other[i] < 0 && (regexec(&d->re[i], id, 0, NULL, 0) == 0) != d->neg[i];
     return api__iq_conds_eval(d, leaf);
+}
+
+int api__iq_tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_cond *key,
+                        int *in_match)
+{
+    qtoken_t t;
+    int rc = api__iq_tv_cond_read(r, s, key, &t, 1);
+    if (rc <= 0)
+        return rc;
+    if (!api__q_is(&t, "IN")) {
+        api__q_parse_error(r, &t, "IN, =, =~");
+        return -1;
+    }
+    api__qs_next(s, &t);
+    if (!api__q_op(&t, "(")) {
+        api__q_parse_error(r, &t, "(");
+        return -1;
+    }
+    *in_match = 0;
+    for (;;) {
+        api__qs_next(s, &t);
+        if (t.kind != QT_IDENT) {
+            api__q_parse_error(r, &t, "identifier");
+            return -1;
+        }
+        *in_match |= strcmp(t.text, tag) == 0;
+        api__qs_next(s, &t);
+        if (api__q_op(&t, ")"))
+            return 0;
+        if (!api__q_op(&t, ",")) {
+            api__q_parse_error(r, &t, ")");
+            return -1;
+        }
+    }
 }

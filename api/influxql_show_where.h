@@ -55,6 +55,11 @@ const char *api__iq_exact_pattern(qscan_t *s, const char *name);
  * 2 (not ident: an operand other than a string, read), or -1 (parse error answered). */
 int api__iq_tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_t *t, int ident);
 
+/* Reads SHOW TAG VALUES' WITH KEY operator and operand (s: after KEY) into *key, or for IN (...)
+ * sets *in_match to whether the list names tag. Returns 0, or -1 (parse error answered). */
+int api__iq_tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_cond *key,
+                        int *in_match);
+
 /* Reads an optional WHERE (s: before it) into *w: conditions on the device tag (and with
  * other_ok on another tag key, an identifier other than time: c->other), joined by AND and
  * OR, in parentheses or not. Anything else sets *unsupported (static text) and is read on by

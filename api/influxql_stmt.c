@@ -169,11 +169,11 @@ int api__q_sent_error(qrun_t *run, const char *msg, const char *arg)
     return api__q_result_error(run, msg, arg);
 }
 
-void api__q_series_next(qrun_t *run, sbuf_t *b)
+void api__q_series_next(qrun_t *run, sbuf_t *b, int partial)
 {
     if (run->chunked)
-        sbuf_printf(b, "],\"partial\":true}]}\n{\"results\":[{\"statement_id\":%d,\"series\":[",
-                    run->id);
+        sbuf_printf(b, "]%s}]}\n{\"results\":[{\"statement_id\":%d,\"series\":[",
+                    partial ? ",\"partial\":true" : "", run->id);
     else
         sbuf_append(b, ",", 1);
 }
@@ -207,6 +207,25 @@ int api__iq_devices(api_request_t *r, api_device_cb cb, void *arg)
     if (be->device_each != NULL) /* ids and channels alone: no wait for the store's reload */
         return be->device_each(be->ctx, cb, arg);
     return be->device_list ? be->device_list(be->ctx, NULL, 0, r->read_deadline_us, cb, arg) : 0;
+}
+
+/* The device_get callback of api__iq_is_device: the device exists. */
+static int exists_cb(void *arg, const api_device_t *d)
+{
+    (void)d;
+    *(int *)arg = 1;
+    return 0;
+}
+
+int api__iq_is_device(api_request_t *r, const char *name)
+{
+    const api_backend_t *be = &r->srv->be;
+    int found = 0, rc = 0;
+    if (be->device_find != NULL)
+        rc = be->device_find(be->ctx, name, exists_cb, &found);
+    else if (be->device_get != NULL)
+        rc = be->device_get(be->ctx, name, r->read_deadline_us, exists_cb, &found);
+    return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
 }
 
 int api__q_timeout_error(qrun_t *run)

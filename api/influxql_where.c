@@ -552,8 +552,11 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     api__qs_next(s, &op);
     if (op_at.p == cast_at.p && *op_at.p == '(' && api__iq_regex_bad_next(r, s)) /* f(/x/) */
         return -1;
-    if (op.kind != QT_OTHER || api__iq_q_op(&op, ")")) {
-        *s = op_at; /* a name alone ("WHERE device =~ /a/ OR device"): read on */
+    /* a name alone ("WHERE device =~ /a/ OR device"), or cast ("f::tag(1)": no call after a
+     * cast to influxd, whose expression ends there): read on */
+    if (op.kind != QT_OTHER || api__iq_q_op(&op, ")") ||
+        (api__iq_q_op(&op, "(") && op_at.p != cast_at.p)) {
+        *s = op_at;
         return lone_name(s, q, &lhs, &cast_at, &op_at);
     }
     if (strcasecmp(lhs.text, "time") == 0) {

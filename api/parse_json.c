@@ -54,7 +54,7 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
     if (json_is_integer(ts)) {
         json_int_t v = json_integer_value(ts);
         if (v < VTIME_MIN_MS || v > VTIME_MAX_MS) {
-            *why = v > VTIME_MAX_MS ? past_9999(1, v, 0) : out_of_range;
+            *why = v > VTIME_MAX_MS ? past_9999(1, v, 0) : VTIME_BEFORE_1970_WHY;
             return ERR_INVAL;
         }
         if (vtime_looks_like_secs((double)v)) { /* exact: v is at most VTIME_MAX_MS < 2^53 */
@@ -68,7 +68,7 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
         /* 1.7328e12 is a real to jansson but a whole number of ms: accepted. */
         double d = json_real_value(ts);
         if (!(d >= (double)VTIME_MIN_MS && d <= (double)VTIME_MAX_MS)) {
-            *why = d > (double)VTIME_MAX_MS ? past_9999(0, 0, d) : out_of_range;
+            *why = d > (double)VTIME_MAX_MS ? past_9999(0, 0, d) : VTIME_BEFORE_1970_WHY;
             return ERR_INVAL;
         }
         /* Before the whole-number check: Python's time.time() (1732780800.123456) is seconds. */

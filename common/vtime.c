@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 int64_t vtime_now_ms(void)
@@ -324,6 +325,11 @@ static const char *rfc3339_reason(const char *s, size_t len, int rc)
      * named. */
     int date = len >= 10 && vtime_digits(s, 4) >= 0 && s[4] == '-' && vtime_digits(s + 5, 2) >= 0 &&
                s[7] == '-' && vtime_digits(s + 8, 2) >= 0;
+    /* A year and month ("2026-12"), or a day of one digit: the date cut short (session 49). */
+    if (len > 5 && len < 10 && vtime_digits(s, 4) >= 0 && s[4] == '-' &&
+        strspn(s + 5, "0123456789-") == len - 5)
+        return "an incomplete date: give year-month-day, a time and an offset, as in "
+               "2026-11-28T10:00:00Z; " VTIME_RFC3339_NOT;
     if (date && len == 10)
         return "no time after the date: add one and its offset, as in "
                "2026-11-28T10:00:00Z; " VTIME_RFC3339_NOT;
@@ -380,24 +386,32 @@ static int parses_as_rfc3339(const char *s)
     return strpbrk(s, "Tt:") != NULL;
 }
 
-/* Whether s is a decimal number as a user types one (an optional sign, digits, a fraction, an
- * exponent), with its finite value in *v. strtod alone would also take spaces, hex digits, inf
- * and nan: none of them gets here. */
-static int decimal_number(const char *s, double *v)
+/* Reads s as a decimal number as a user types one (an optional sign, digits, a fraction, an
+ * exponent) into *v: returns strtod's errno (0, or ERANGE past a double's range: 1e400, *v
+ * +-HUGE_VAL, or below its smallest normal number: 1e-400, *v 0, 1e-310, *v subnormal), or -1
+ * when s is not one. strtod alone would also take spaces, hex digits, inf and nan: none of them
+ * gets here. */
+static int decimal_read(const char *s, double *v)
 {
     if (*s == '\0' || strspn(s, "0123456789+-.eE") != strlen(s))
-        return 0;
+        return -1;
     char *end;
     errno = 0;
     *v = strtod(s, &end);
-    return end != s && *end == '\0' && errno == 0 && isfinite(*v);
+    return end != s && *end == '\0' ? errno : -1;
+}
+
+/* Whether s is a decimal number as a user types one, with its finite value in *v. */
+static int decimal_number(const char *s, double *v)
+{
+    return decimal_read(s, v) == 0 && isfinite(*v);
 }
 
 /* vtime_parse_why's answer for the decimal number s of value d that was refused. */
 static const char *number_why(const char *s, double d, char *buf, size_t size)
 {
     if (d < 0) {
-        snprintf(buf, size, "before 1970 as epoch milliseconds");
+        snprintf(buf, size, VTIME_BEFORE_1970_WHY);
     } else if (vtime_looks_like_secs(d)) {
         snprintf(buf, size, VTIME_SECS_WHY "; send milliseconds, e.g. %lld", llround(d * 1000));
     } else if (d > (double)VTIME_MAX_MS) {
@@ -409,8 +423,9 @@ static const char *number_why(const char *s, double d, char *buf, size_t size)
         if (is_int)
             iv = strtoll(s, NULL, 10);
         if (errno != 0 || vtime_epoch_hint(is_int, iv, d, hint, sizeof hint) == NULL)
-            return NULL;
-        snprintf(buf, size, "after 9999 as epoch milliseconds; %s", hint);
+            snprintf(buf, size, VTIME_AFTER_9999_WHY);
+        else
+            snprintf(buf, size, "after 9999 as epoch milliseconds; %s", hint);
     } else if (d != floor(d)) {
         snprintf(buf, size, "not a whole number of milliseconds");
     } else {
@@ -419,12 +434,72 @@ static const char *number_why(const char *s, double d, char *buf, size_t size)
     return buf;
 }
 
+/* Whether s, past an optional sign, is word in any case followed by nothing or by one of rest. */
+static int word_is(const char *s, const char *word, const char *rest)
+{
+    s += *s == '+' || *s == '-';
+    size_t n = strlen(word);
+    return strncasecmp(s, word, n) == 0 && (s[n] == '\0' || strchr(rest, s[n]) != NULL);
+}
+
+/* vtime_parse_why's answers for what is neither a decimal number nor RFC 3339 but was most
+ * likely meant as a time (session 49: each got the caller's general words), or NULL. */
+static const char *other_why(const char *s, const char *num, char *buf, size_t size)
+{
+    static const struct {
+        const char *unit;
+        double per_ms; /* the unit in ms; 0: not a unit epoch times are counted in */
+    } units[] = {{"ms", 1}, {"s", 1000}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ns", 1e-6}, {"m", 0},
+                 {"h", 0},  {"d", 0},    {"w", 0}};
+    size_t len = strlen(s);
+    double d;
+    if (len > 0 && strchr(" \t\n\v\f\r", s[len - 1]) != NULL)
+        return "white space at its end: send the time alone, epoch milliseconds or RFC 3339";
+    /* "2026-11-28T10:00:00 01:00": the offset's '+' typed into a query string is a space. */
+    if (len >= 25 && vtime_digits(s, 4) >= 0 && s[4] == '-' && s[len - 6] == ' ' &&
+        vtime_digits(s + len - 5, 2) >= 0 && s[len - 3] == ':' && vtime_digits(s + len - 2, 2) >= 0)
+        return "a space before the offset: a '+' in a query string is a space; send it as %2B, "
+               "e.g. %2B01:00";
+    if (word_is(num, "now", "+-("))
+        return "relative times (now, now-1h) are not taken: send epoch milliseconds or RFC 3339; "
+               "a bound left out is open";
+    if (word_is(num, "inf", "") || word_is(num, "infinity", "") || word_is(num, "nan", "("))
+        return "not a finite number: " VTIME_MS_RANGE;
+    /* Past a double's range, or below its smallest normal number: ERANGE on 1e-310 too (a
+     * subnormal, *v > 0 but far below 1 ms: no time after 9999). */
+    if (!parses_as_rfc3339(s) && decimal_read(num, &d) == ERANGE)
+        return d <= -1.0  ? VTIME_BEFORE_1970_WHY
+               : d >= 1.0 ? VTIME_AFTER_9999_WHY
+                          : "not a whole number of milliseconds";
+    /* A number and a unit ("1796000000s", "1733300000000ms"): the number alone is taken as ms. */
+    size_t digits = strspn(num, "0123456789");
+    for (size_t i = 0; digits > 0 && i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(num + digits, units[i].unit) != 0)
+            continue;
+        errno = 0;
+        double ms = strtod(num, NULL) * units[i].per_ms;
+        if (units[i].per_ms == 0 || errno != 0 || ms < (double)VTIME_MIN_MS ||
+            ms > (double)VTIME_MAX_MS)
+            return "a unit after the number: send epoch milliseconds as digits alone, or RFC "
+                   "3339 (relative times are not taken)";
+        snprintf(buf, size,
+                 "a unit after the number: send epoch milliseconds as digits alone, "
+                 "e.g. %lld",
+                 (long long)floor(ms));
+        return buf;
+    }
+    return NULL;
+}
+
 const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size)
 {
     /* vtime_parse reads a number with strtoll, which skips leading white space: a query's '+'
      * is one ("from=+1796000000" arrives as " 1796000000"), so the number is read after it. */
     const char *num = s + strspn(s, " \t\n\v\f\r");
     double d;
+    const char *why = other_why(s, num, buf, size);
+    if (why != NULL)
+        return why;
     if (!parses_as_rfc3339(s) && decimal_number(num, &d))
         return number_why(num, d, buf, size);
     return rfc3339_reason(s, strlen(s), rc);

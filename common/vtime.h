@@ -135,7 +135,8 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 
 /* What a client is told of vtime_parse_rfc3339's failure rc on the len bytes at s: the leap
  * second's refusal, a well-formed time that its offset puts before 1970 or after 9999, what is
- * wrong first when a date is there ("no time after the date: ...", "no offset after the time:
+ * wrong first when a date is there ("no time after the date: ...", "an incomplete date: ..."
+ * for one cut short as 2026-12, "no offset after the time:
  * ...", "'T' expected between date and time ...", each ending "; " VTIME_RFC3339_NOT), or
  * VTIME_RFC3339_WHY. At most 110 bytes, so that a message quoting a value stays one short line.
  * A static string. Any thread. */
@@ -168,6 +169,15 @@ const char *vtime_epoch_hint(int is_int, int64_t iv, double dv, char *buf, size_
  * what to send instead). */
 #define VTIME_SECS_WHY "between 1970-01-02 and 1973-03-03 in milliseconds: looks like epoch seconds"
 
+/* What a client is told of epoch milliseconds before 1970 or after 9999, by JSON's ts and the
+ * read routes' from=/to= alike (session 49: JSON's negative ts said "out of range: epoch
+ * milliseconds between 1970 and 9999", a parameter's "before 1970 as epoch milliseconds"), and
+ * the range they name. */
+#define VTIME_MS_RANGE        "send epoch milliseconds, from 0 (1970) to 253402300799999 (9999)"
+#define VTIME_BEFORE_1970_WHY "before 1970 as epoch milliseconds, which start at 0 (1970-01-01)"
+#define VTIME_AFTER_9999_WHY                                                                       \
+    "after 9999 as epoch milliseconds, which end at 253402300799999 (9999-12-31)"
+
 /* Whether ms, epoch milliseconds given as a number (an RFC 3339 time names its unit and is never
  * refused so), looks like epoch seconds: in [VTIME_SECS_LO, VTIME_SECS_HI). The one check of
  * POST /v1/readings' ts, maintenance periods' from/until and the read routes' times
@@ -186,16 +196,20 @@ int vtime_parse(const char *s, int64_t *ms);
 int vtime_parse_param(const char *s, int64_t *ms);
 
 /* What a client is told of vtime_parse's (or vtime_parse_param's) failure rc on s, what is
- * wrong first. For a decimal number (a sign, digits, a fraction, an exponent: "-5",
- * "1796000000.123", "1.796e9"; written into buf, VTIME_WHY_MAX bytes): "before 1970 as epoch
- * milliseconds" when negative; VTIME_SECS_WHY and "; send milliseconds, e.g. N" when
- * vtime_looks_like_secs (N its value times 1000, rounded); past 9999 and looking like epoch
- * micro- or nanoseconds, "after 9999 as epoch milliseconds; " and vtime_epoch_hint's text;
- * "not a whole number of milliseconds" with a fraction; "not an integer: send milliseconds as
- * digits, e.g. N" for a whole number written otherwise (1.796e12). Else vtime_rfc3339_why's
- * answer when it says more than VTIME_RFC3339_WHY (a leap second, out of range by its offset,
- * a date alone, a missing offset or 'T'). NULL: nothing more to say than that s is not epoch
- * milliseconds or RFC 3339 (the caller's words). Any thread. */
+ * wrong first. First (session 49) what was likely meant as a time: white space at the end;
+ * "a space before the offset" (a query's '+' is one); "relative times (now, now-1h) are not
+ * taken"; "not a finite number" (inf, nan); a number past a double (1e400) before 1970 or
+ * after 9999; a number and a unit ("1796000000s": the milliseconds to send for ms, s, us, ns).
+ * Then, for a decimal number (a sign, digits, a fraction, an exponent: "-5", "1796000000.123",
+ * "1.796e9"; written into buf, VTIME_WHY_MAX bytes): VTIME_BEFORE_1970_WHY when negative;
+ * VTIME_SECS_WHY and "; send milliseconds, e.g. N" when vtime_looks_like_secs (N its value
+ * times 1000, rounded); past 9999, "after 9999 as epoch milliseconds; " and vtime_epoch_hint's
+ * text, or VTIME_AFTER_9999_WHY past both; "not a whole number of milliseconds" with a
+ * fraction; "not an integer: send milliseconds as digits, e.g. N" for a whole number written
+ * otherwise (1.796e12). Else vtime_rfc3339_why's answer when it says more than
+ * VTIME_RFC3339_WHY (a leap second, out of range by its offset, a date alone or cut short, a
+ * missing offset or 'T'). NULL: nothing more to say than that s is not epoch milliseconds or
+ * RFC 3339 (the caller's words). Any thread. */
 const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size);
 
 /* Parses a duration: integer milliseconds ("60000"), or an integer with one unit, ms, s, m, h, d

@@ -3,7 +3,8 @@
  *
  * Open, extend, close. After each scored reading the device's shard calls pipeline__track_event:
  * the reading that enters state anomaly opens an event (the next id, d->next_event_id; the
- * detector's opened_by), every reading in the episode raises its peak (the likelihood) and adds
+ * detector's opened_by), every reading in the episode raises its peak (the likelihood, or the
+ * reported score where higher: a trip's) and adds
  * to its channel shares and to d->lean (the shares signed by the side of the prediction each
  * reading was on), and the first reading out of anomaly ends it with the detector's ended_by
  * (PIPE_END_RESET when the detector started over). An operator's accept and a maintenance period
@@ -386,9 +387,9 @@ static void event_note_end(struct dev *d, const struct event *e)
 }
 
 /* Opens, extends or closes the device's anomaly event after a step: its peak is the highest
- * likelihood of its readings, its channel shares their contributions weighted by score, its
- * lean the same signed by the side of the prediction each reading was on (d->last_x against
- * r->pred: the reading as the detector took it, missing channels carried forward); a new
+ * likelihood or reported score of its readings, its channel shares their contributions weighted by
+ * score, its lean the same signed by the side of the prediction each reading was on (d->last_x
+ * against r->pred: the reading as the detector took it, missing channels carried forward); a new
  * event may continue the one before (event_link). Caller holds d->mu. */
 void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
                            const struct detector_result *r)
@@ -416,12 +417,16 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             d->lean_seen = d->lean_up = 0;
             atomic_fetch_add_explicit(&p->opened[cur->opened_by], 1, memory_order_relaxed);
         }
-        /* The peak is the evidence: the likelihood, not the reported score, which the
-         * onset filter caps at repeat_cap after an alarm-level reading (with confirm = 2
-         * every reading of an episode comes after one, so no score in it reaches the alarm
-         * level). */
-        if (r->likelihood > cur->peak)
-            cur->peak = r->likelihood;
+        /* The peak is the evidence: the likelihood, as the reported score is capped by the
+         * onset filter at repeat_cap after an alarm-level reading (with confirm = 2 every
+         * reading of an episode comes after one, so no score in it reaches the alarm level);
+         * and the reported score where it is the higher (session 49): a trip (trip_level)
+         * opens an episode on a reading whose reported score reaches 0.8 while the error's
+         * likelihood can be below the alarm level (a one-reading event at peak 0.47, its
+         * reading's anomaly_score 0.89), so no reading's score is above its event's peak. */
+        const float peak = r->score > r->likelihood ? r->score : r->likelihood;
+        if (peak > cur->peak)
+            cur->peak = peak;
         for (int c = 0; c < d->nch; c++) {
             const float part = r->contrib[c] * r->score;
             cur->share[c] += part;

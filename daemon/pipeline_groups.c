@@ -93,3 +93,33 @@ int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, s
     *n = k;
     return 0;
 }
+
+/* Whether d took g's operator's retrain: in g and not deleted. Takes d's mu. */
+static int give_one(struct dev *d, const struct group *g)
+{
+    pthread_mutex_lock(&d->mu);
+    const int in = !atomic_load_explicit(&d->deleted, memory_order_relaxed) && d->group == g;
+    if (in)
+        d->retrain_all = 1;
+    pthread_mutex_unlock(&d->mu);
+    return in;
+}
+
+int pipeline__group_retrain_give(pipeline_t *p, struct group *g, struct dev *d)
+{
+    if (d)
+        return give_one(d, g) ? 0 : ERR_NOTFOUND;
+    struct dev **now;
+    size_t n;
+    int rc = pipeline__group_members(p, g, &now, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) /* a device stays allocated once deleted */
+        if (give_one(now[i], g))
+            break;
+        else if (i + 1 == n)
+            rc = ERR_NOTFOUND;
+    if (rc == 0 && n == 0)
+        rc = ERR_NOTFOUND;
+    if (rc != ERR_NOMEM)
+        free(now);
+    return rc;
+}

@@ -584,6 +584,9 @@ void pipeline__groups_free(pipeline_t *p);
 /* The devices of group g, in the order they joined: *out is malloc'd (caller frees). Takes
  * groups_mu only. Returns 0 or ERR_NOMEM. */
 int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n);
+/* Gives an operator's retrain (retrain_all) to d (NULL: to g's first member that takes it) if
+ * it is in g and not deleted. Returns 0, or ERR_NOTFOUND (none is; ERR_NOMEM). Holding no lock. */
+int pipeline__group_retrain_give(pipeline_t *p, struct group *g, struct dev *d);
 
 /* Makes the record of version info in *v (v->info_json malloc'd: caller owns it, NULL when out
  * of memory; pooled as for pipeline__version_json) and queues its put to the store, with the

@@ -539,8 +539,11 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
 /* An abandoned training's operator's retrain (retrain_all) back on the members that asked
  * (askers[i], else NULL). It is g's (or the device's alone): an asker that left g meanwhile (a
  * PUT of another group, a DELETE) hands it to a member of ms still in g (session 48; it stayed
- * on the asker, and g was never retrained). Training pool thread, holding no lock. */
-static void askers_back(struct member *ms, struct dev **askers, size_t n, const struct group *g)
+ * on the asker, and g was never retrained), else (session 49: every member of the training left
+ * g) to a device that joined g since; with g empty it is dropped, nothing left to retrain.
+ * Training pool thread, holding no lock (groups_mu for the member list alone). */
+static void askers_back(pipeline_t *p, struct member *ms, struct dev **askers, size_t n,
+                        struct group *g)
 {
     int handed = 0;
     for (size_t i = 0; i < n; i++)
@@ -554,17 +557,15 @@ static void askers_back(struct member *ms, struct dev **askers, size_t n, const 
             handed |= !stays;
             pthread_mutex_unlock(&a->mu);
         }
-    for (size_t i = 0; handed && g && i < n; i++) {
-        struct dev *m = ms[i].d; /* NULL: a member that did not begin */
-        if (m == NULL)
-            continue;
-        pthread_mutex_lock(&m->mu);
-        if (!atomic_load_explicit(&m->deleted, memory_order_relaxed) && m->group == g) {
-            m->retrain_all = 1;
-            handed = 0;
-        }
-        pthread_mutex_unlock(&m->mu);
-    }
+    for (size_t i = 0; handed && g && i < n; i++)
+        if (ms[i].d != NULL && pipeline__group_retrain_give(p, g, ms[i].d) == 0)
+            handed = 0; /* NULL: a member that did not begin */
+    if (handed && g && pipeline__group_retrain_give(p, g, NULL) == 0)
+        handed = 0;
+    if (handed && g)
+        log_info("pipeline: group '%s' has no member left: the operator's retrain its stopped "
+                 "training was for is dropped",
+                 g->name);
 }
 
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
@@ -737,7 +738,7 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
     /* Still the operators': saved so (BLOB_TRAIN_ALL), asked again at the next start, on the
      * members that asked (before session 47's groups5, on the lead). */
     if (abandoned)
-        askers_back(ms, askers, n, g);
+        askers_back(p, ms, askers, n, g);
     versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])

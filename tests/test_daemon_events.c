@@ -80,6 +80,34 @@ static void step(pipeline_t *p, struct dev *d, int64_t ts, enum detector_state s
     pthread_mutex_unlock(&d->mu);
 }
 
+/* Session 49: an event's peak is the highest of its readings' likelihood and reported score. A
+ * trip opens it on a reading scored 0.89 whose likelihood is 0.47 (seen on it_events' Trip):
+ * the peak is 0.89, not the likelihood alone (main), which put it below the reading's
+ * anomaly_score; a later reading's score capped at 0.3 under a likelihood of 0.99 raises it to
+ * the likelihood, as before. */
+static void test_peak_is_highest_score(void **state)
+{
+    (void)state;
+    pipeline_t *p = NULL;
+    struct dev *d = tie_device(&p);
+    struct detector_result r;
+    memset(&r, 0, sizeof r);
+    r.state = DET_ANOMALY;
+    r.is_anomaly = 1;
+    r.score = 0.89f;
+    r.likelihood = 0.47f;
+    r.opened_by = DET_OPEN_ERROR;
+    r.contrib[0] = 1.0f;
+    pthread_mutex_lock(&d->mu);
+    pipeline__track_event(p, d, 3000, &r);
+    pthread_mutex_unlock(&d->mu);
+    struct event *e = &d->events[d->nevents - 1];
+    assert_true(e->peak == 0.89f);
+    step(p, d, 4000, DET_ANOMALY, 11.0f); /* score 0.3, likelihood 0.99 */
+    assert_true(e->peak == 0.99f);
+    pipeline_destroy(p);
+}
+
 /* Two readings of equal (capped) parts on either side of the prediction cancel in the lean: the
  * channel, which holds the whole share, still has a side, the newest reading's, while the event
  * is active and once it ended (its JSON names it); the channel without a share has none. Fails
@@ -334,6 +362,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_side_on_tie),
+        cmocka_unit_test(test_peak_is_highest_score),
         cmocka_unit_test(test_sides_across_restore),
         cmocka_unit_test(test_sides_format4),
         cmocka_unit_test(test_anomaly_pages_skip_unlisted_active),

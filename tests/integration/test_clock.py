@@ -123,9 +123,8 @@ class QueryTimes(OwnDaemon):
                   "e.g. 1733300000000"),
                  ("1733300000000123456", rng + "looks like epoch nanoseconds: send milliseconds, "
                   "e.g. 1733300000000"),
-                 ("-1733300000000123", "before 1970 as epoch milliseconds"))  # session 48
-        general = (("253402300800000000000", "past int64: no unit guessed"),
-                   ("2026-12", "a month alone"))
+                 ("-1733300000000123", "before 1970 as epoch milliseconds, which start at 0 (1970-01-01)"))  # session 48
+        general = (("yesterday", "no time"),)  # session 49: past int64 and 2026-12 say why
         for path in ("/v1/devices/qt/readings", "/v1/anomalies"):
             for name in ("from", "to"):
                 for v, why in cases:
@@ -137,7 +136,8 @@ class QueryTimes(OwnDaemon):
                 for v, _ in general:
                     st, _, body = d.get("%s?%s=%s" % (path, name, v))
                     self.assertEqual((st, json.loads(body)["error"]), (400, "parameter '%s': '%s' "
-                                     "is not epoch milliseconds or RFC 3339" % (name, v)), v)
+                                     "is not epoch milliseconds or RFC 3339, e.g. 1796000000000 "
+                                     "or 2026-11-28T10:00:00Z" % (name, v)), v)
         # JSON's ts gives the same reasons (its range words before the unit's)
         res = d.post_json([{"device": "qt", "ts": v, "values": {"v": 1}} for v in
                            ("2026-12-04", 1733300000000123, 1733300000000123456)])
@@ -207,8 +207,8 @@ class QueryTimes(OwnDaemon):
                  ("+1796000000", why + "; send milliseconds, e.g. 1796000000000"),
                  ("1.796e9", why + "; send milliseconds, e.g. 1796000000000"),
                  ("1.796E+9", why + "; send milliseconds, e.g. 1796000000000"),
-                 ("-1796000000", "before 1970 as epoch milliseconds"),
-                 ("-5", "before 1970 as epoch milliseconds"),
+                 ("-1796000000", "before 1970 as epoch milliseconds, which start at 0 (1970-01-01)"),
+                 ("-5", "before 1970 as epoch milliseconds, which start at 0 (1970-01-01)"),
                  ("1796000000123.5", "not a whole number of milliseconds"),
                  ("1.796e12", "not an integer: send milliseconds as digits, e.g. 1796000000000")]
         res = d.post_json([{"device": "qd", "ts": 1000, "values": {"v": 1}}])
@@ -243,6 +243,65 @@ class QueryTimes(OwnDaemon):
         for i in (0, 1):
             self.assertTrue(errs[i].startswith("ts: " + why), errs[i])
         self.assertEqual(errs[3], "ts: not a whole number of milliseconds")
+
+    def test_read_time_messages(self):
+        """Session 49: from=/to= values a user types by mistake say what is wrong and what is
+        taken, naming the parameter, on every read route and DELETE .../maintenance; on main each
+        got "is not epoch milliseconds or RFC 3339" (a negative number "before 1970 as epoch
+        milliseconds", JSON's negative ts "out of range: epoch milliseconds between 1970 and
+        9999": now both name where epoch milliseconds start). now and now-1h stay refused.
+        Each message is one line under 160 bytes."""
+        self.d = d = vt.Vigild()
+        d.start()
+        self.assertEqual(d.post_json({"device": "qm", "ts": 1000, "values": {"v": 1}}).status, 200)
+        space = "white space at its end: send the time alone, epoch milliseconds or RFC 3339"
+        rel = ("relative times (now, now-1h) are not taken: send epoch milliseconds or RFC 3339; "
+               "a bound left out is open")
+        inf = ("not a finite number: send epoch milliseconds, from 0 (1970) to 253402300799999 "
+               "(9999)")
+        before = "before 1970 as epoch milliseconds, which start at 0 (1970-01-01)"
+        cases = (  # (the raw query value, as the daemon sees it, why)
+            ("2026-12", "2026-12", "an incomplete date: give year-month-day, a time and an "
+             "offset, as in 2026-11-28T10:00:00Z; not an RFC 3339 timestamp"),
+            ("1796000000s", "1796000000s", "a unit after the number: send epoch milliseconds as "
+             "digits alone, e.g. 1796000000000"),
+            ("now", "now", rel), ("now-1h", "now-1h", rel),
+            ("1e400", "1e400", "after 9999 as epoch milliseconds, which end at 253402300799999 "
+             "(9999-12-31)"),
+            ("inf", "inf", inf), ("nan", "nan", inf),
+            ("1796000000000%20", "1796000000000 ", space),
+            ("1796000000000+", "1796000000000 ", space),
+            ("-1", "-1", before),
+            ("2026-11-28T10:00:00+01:00", "2026-11-28T10:00:00 01:00", "a space before the "
+             "offset: a '+' in a query string is a space; send it as %2B, e.g. %2B01:00"))
+        for path in ("/v1/devices/qm/readings", "/v1/devices/qm/predictions",
+                     "/v1/devices/qm/anomalies", "/v1/anomalies"):
+            for name in ("from", "to"):
+                for raw, v, why in cases:
+                    st, _, body = d.get("%s?%s=%s" % (path, name, raw))
+                    err = json.loads(body).get("error")
+                    self.assertEqual((st, err), (400, "parameter '%s': '%s': %s" % (name, v, why)),
+                                     (path, name, raw))
+                    self.assertLess(len(err), 160, err)
+        res = d.curl("DELETE", "/v1/devices/qm/maintenance?from=now")
+        self.assertEqual((res.status, res.json().get("error")),
+                         (400, "parameter 'from': 'now': " + rel))
+        # What is no time at all: the general words, with an example of each form taken.
+        st, _, body = d.get("/v1/devices/qm/readings?from=yesterday")
+        self.assertEqual((st, json.loads(body).get("error")),
+                         (400, "parameter 'from': 'yesterday' is not epoch milliseconds or RFC "
+                          "3339, e.g. 1796000000000 or 2026-11-28T10:00:00Z"))
+        # "+0100" (an offset alone) is taken as before: 100 ms, the first day of 1970.
+        got = d.readings("qm", **{"from": "+0100"})
+        self.assertEqual([p["ts"] for p in got], [1000], got)
+        got = d.readings("qm", **{"to": "+0100"})
+        self.assertEqual(got, [], got)
+        # JSON's ts: a negative one in the parameter's words; a date cut short says so.
+        res = d.post_json([{"device": "qm", "ts": v, "values": {"v": 2}} for v in (-1, "2026-12")])
+        self.assertEqual(res.status, 400, res)
+        errs = {e["index"]: e["error"] for e in res.json()["errors"]}
+        self.assertEqual(errs, {0: "ts: " + before, 1: "ts: " + cases[0][2]})
+
 
 class ClockStepsBack(OwnDaemon):
 

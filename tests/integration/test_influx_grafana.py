@@ -734,7 +734,7 @@ class GrafanaAnswerBytes(vt.DaemonTestCase):
         self.assertEqual(r.status, 200)
         self.assertLess(len(body), 9 << 20)
         if chunked:
-            return [json.loads(line)["results"][0] for line in body.splitlines() if line]
+            return vt.chunked_results(body)
         return json.loads(body)["results"]
 
     def test_answer_bytes_bounded(self):

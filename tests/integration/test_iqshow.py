@@ -320,6 +320,160 @@ class ShowEdges(InfluxdPair):
                "SHOW MEASUREMENTS WITH MEASUREMENT = a.b.c.d", "SHOW FIELD KEYS FROM a1, a.b.c.d"]
         self.whole_and_chunked(qs, self.bad, "a name of more than three segments")
 
+    def test_tag_values_from_a_device_as_influxd(self):
+        # influx9: SHOW TAG VALUES (and its CARDINALITY) FROM a device's own name, no WHERE: that
+        # device's one value, as SHOW SERIES and SHOW TAG KEYS read that name and as influxd
+        # answers where the device's points are "a1,device=a1"; vigild listed (and counted)
+        # every device
+        qs = ["SHOW TAG VALUES FROM a1 WITH KEY = device", 'SHOW TAG VALUES FROM "b1" WITH KEY = '
+              '"device"', "SHOW TAG VALUES ON g FROM g.autogen.a2 WITH KEY = device",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device LIMIT 1",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device LIMIT 2 OFFSET 0",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device OFFSET 1",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device ORDER BY time DESC LIMIT 1",
+              "SHOW TAG VALUES FROM a1 WITH KEY =~ /dev/", "SHOW TAG VALUES FROM a1 WITH KEY != x",
+              "SHOW TAG VALUES FROM b1 WITH KEY IN (x, device)",
+              "SHOW TAG VALUES FROM a1 WITH KEY = x",
+              "SHOW TAG VALUES FROM a1, a1 WITH KEY = device",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device; SHOW TAG VALUES FROM a2 WITH KEY = "
+              "device",
+              "SHOW TAG VALUES FROM vigil_scores WITH KEY = device",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device",
+              "SHOW TAG VALUES EXACT CARDINALITY FROM a1 WITH KEY = device",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device OFFSET 1",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device LIMIT 1",
+              "SHOW TAG VALUES EXACT CARDINALITY FROM b1 WITH KEY IN (device, x)",
+              "SHOW TAG VALUES CARDINALITY FROM a2 WITH KEY = x",
+              "SHOW MEASUREMENTS LIMIT 1; SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device"]
+        self.whole_and_chunked(qs, self.ok, "SHOW TAG VALUES from a device")
+
+    def test_review_tag_values_from_a_device_with_where_as_influxd(self):
+        # influx9 review: FROM a device's id with a WHERE on the device tag, that device's value
+        # when it passes, as influxd answers where its points are "a1,device=a1" and as vigild's
+        # SHOW TAG KEYS reads that name; the branch listed a1 without WHERE and nothing with
+        # WHERE device = 'a1', an answer no points of influxd's give
+        qs = ["SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = 'a1'",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = 'a2'",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device != ''",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = ''",
+              "SHOW TAG VALUES FROM b1 WITH KEY = device WHERE device =~ /b/ OR device = 'x'",
+              "SHOW TAG VALUES FROM b1 WITH KEY = device WHERE device !~ /b/",
+              "SHOW TAG VALUES FROM a2 WITH KEY =~ /dev/ WHERE device = 'a2' AND device != 'a1'",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = 'a1' OFFSET 1",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = 'a1' LIMIT 1",
+              "SHOW TAG VALUES FROM a1 WITH KEY = x WHERE device = 'a1'",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device WHERE device = 5",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device WHERE device = 'a1'",
+              "SHOW TAG VALUES EXACT CARDINALITY FROM a1 WITH KEY = device WHERE device =~ /a/",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device WHERE device = 'b1'",
+              "SHOW TAG VALUES CARDINALITY FROM a1 WITH KEY = device WHERE device = 5"]
+        self.whole_and_chunked(qs, self.ok, "SHOW TAG VALUES from a device, WHERE")
+
+    def test_tag_keys_and_values_from_another_policy_as_influxd(self):
+        # influx9: influxd 1.6.7 answers SHOW TAG KEYS and SHOW TAG VALUES from the name alone,
+        # whatever database and policy come before it (rp2 is no policy of its); vigild's
+        # "retention policy other than autogen" error ended the run there
+        qs = ["SHOW TAG KEYS FROM g.rp2.a1; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW TAG KEYS FROM rp2.a1", "SHOW TAG KEYS FROM x.rp2.b1",
+              "SHOW TAG KEYS FROM rp2.a1, a1; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW TAG KEYS FROM a1, g.rp2.a1; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW TAG KEYS FROM g.rp2.a1 WHERE device = 'a1'",
+              "SHOW TAG KEYS FROM g.rp2.a1 WHERE device = 'a2'",
+              "SHOW TAG KEYS FROM rp2.vigil_scores LIMIT 1",
+              "SHOW TAG VALUES FROM g.rp2.a1 WITH KEY = device; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW TAG VALUES FROM rp2.vigil_scores WITH KEY = device",
+              "SHOW TAG VALUES FROM rp2.a1 WITH KEY = device WHERE device = 'a2'",
+              "SHOW TAG VALUES FROM g.rp2.a1 WITH KEY = x; SHOW MEASUREMENTS LIMIT 1"]
+        self.whole_and_chunked(qs, self.ok, "SHOW TAG KEYS / VALUES from another policy")
+        # The other statements, and these two's CARDINALITY forms, still end the run, as
+        # influxd's "retention policy not found" (chunked, its words and vigild's differ)
+        self.assert_policy_ends_run(("SHOW FIELD KEYS FROM g.rp2.a1",
+                                     "SHOW TAG KEY CARDINALITY FROM rp2.a1",
+                                     "SHOW TAG VALUES CARDINALITY FROM g.rp2.a1 WITH KEY = device",
+                                     "SELECT x FROM g.rp2.a1", "SHOW SERIES FROM rp2.a1"))
+
+    def assert_policy_ends_run(self, qs):
+        """Each of qs, a statement naming the policy rp2 (which neither server holds), ends the
+        run, as influxd's "retention policy not found": whole, both answer "not executed"."""
+        for q in qs:
+            with self.subTest(q=q):
+                want, got = self.both(q + "; SHOW MEASUREMENTS LIMIT 1")
+                self.assertEqual(want, (200, b'{"results":[{"statement_id":0,"error":"not exec'
+                                             b'uted"}]}'))
+                self.assertEqual(got, want)
+
+    def test_list_statements_chunked_as_influxd(self):
+        # influx9: with chunked=true influxd sends SHOW TAG KEYS', SHOW FIELD KEYS' and SHOW TAG
+        # VALUES' series a document each ("partial":true on all but the last in SHOW FIELD KEYS
+        # alone); vigild sent them in one document
+        qs = ["SHOW TAG KEYS", "SHOW TAG KEYS LIMIT 1", "SHOW TAG KEYS WHERE device = 'a1'",
+              "SHOW TAG KEYS WHERE device != 'a1'", "SHOW TAG KEYS WHERE device = 'nosuch'",
+              "SHOW TAG KEYS OFFSET 1", "SHOW FIELD KEYS", "SHOW FIELD KEYS LIMIT 1",
+              "SHOW FIELD KEYS OFFSET 3", "SHOW FIELD KEYS LIMIT 2 OFFSET 1",
+              "SHOW FIELD KEYS OFFSET 9", "SHOW FIELD KEYS FROM b1",
+              "SHOW TAG KEYS; SHOW FIELD KEYS LIMIT 1 OFFSET 1; SHOW MEASUREMENTS LIMIT 1",
+              "SHOW MEASUREMENTS LIMIT 1; SHOW TAG KEYS WHERE device =~ /a/"]
+        self.whole_and_chunked(qs, self.ok, "list statements, chunked")
+        # SHOW TAG VALUES without FROM: influxd's documents but the reserved three's, which
+        # vigild does not list there (README)
+        reserved = (b'"name":"vigil_anomalies"', b'"name":"vigil_predictions"',
+                    b'"name":"vigil_scores"')
+        for q in ("SHOW TAG VALUES WITH KEY = device", "SHOW TAG VALUES WITH KEY =~ /d/ LIMIT 1",
+                  "SHOW TAG VALUES WITH KEY = device WHERE device =~ /a/; SHOW MEASUREMENTS "
+                  "LIMIT 1"):
+            with self.subTest(q=q):
+                want, got = [self.chunked(port, q) for port in (self.influxd.port,
+                                                                self.d.http_port)]
+                docs = [d for d in want[1].split(b"\n") if not any(n in d for n in reserved)]
+                self.assertGreater(len(docs), 3, want)
+                self.assertEqual(got, (200, b"\n".join(docs)))
+
+    def test_names_of_empty_segments_as_influxd(self):
+        # influx9: a run of dots in a source's name, as influxd's parseSegmentedIdents reads it:
+        # '.' right after '.' an empty segment (more than three: "too many segments"), '.' and a
+        # digit a number that ends the name ("found .1, expected ;"); vigild's "found 1" / "found
+        # ." / "found .1, expected identifier"
+        qs = ["SELECT x FROM " + n for n in (
+            "a..1", "a...b", "a....b", "a...1", "g..1 WHERE", '"a"..1', "a.b..1", "a.b...c",
+            "a.b.c..d", "a.b.c...", "a.b.c..1", "a.b.c.d..e", "a.b.c../x/", "a......", "a....1",
+            "a.b../x/", "a.b..c", "a..1; SHOW MEASUREMENTS", "a...", "a.../x/")]
+        qs += ["SHOW TAG KEYS FROM a..1", "SHOW TAG VALUES FROM a..1 WITH KEY = device",
+               "SHOW SERIES FROM a..1", "SHOW FIELD KEYS FROM a...b", "SHOW SERIES FROM a1, a.b..c",
+               "SHOW MEASUREMENTS WITH MEASUREMENT = a..1", "SHOW TAG KEY CARDINALITY FROM a...1"]
+        self.whole_and_chunked(qs, self.bad, "names of empty segments")
+
+    def test_parenthesis_after_a_cast_as_influxd(self):
+        # influx9: after name::type a '(' is no call to influxd: its expression ends there, its
+        # 400 "found (, expected ;" (")" in parentheses); vigild read f::tag(1, 2) = 1 as a
+        # condition on f, its statement error
+        qs = ["SELECT x FROM a1 WHERE " + w for w in (
+            "f::tag(1,2)=1", "f::field(1)=1", "f::tag (1)=1", "device::tag(1) = 'a1'",
+            "device::tag = 'a1' AND f::tag(1)", "(f::tag(1))", "f::tag /* c */ (1)=1",
+            "f::tag(1,2)=1; SHOW MEASUREMENTS", "time > 0 AND f::integer(1)", "f::tag(",
+            "f(1)::tag = 1")]
+        qs += ["SHOW TAG KEYS WHERE device::tag(1) = 'a1'",
+               "SHOW MEASUREMENTS WHERE device::tag(1) = 'a1'",
+               "SELECT mean(x) FROM a1 WHERE f::tag(1) GROUP BY time(1m)"]
+        self.whole_and_chunked(qs, self.bad, "a parenthesis after a cast")
+
+    def test_select_from_lists_read_as_influxd(self):
+        # influx9: influxd reads a list of sources after SELECT's FROM; vigild's 400 "found ,,
+        # expected ;". Parse errors in it are now influxd's; a list is vigild's statement error
+        # (the run goes on), but a policy other than autogen in it ends the run, as influxd's
+        qs = ["SELECT x FROM a1,", "SELECT x FROM a1, WHERE", "SELECT x FROM a1, 1",
+              "SELECT x FROM a1, a2 WHERE device = 'a1' GROUP BY", "SELECT x FROM a1 , a2 LIMIT x",
+              "SELECT x FROM a1, a.b.c.d", "SELECT x FROM a1,/x/ /y/", "SELECT x FROM a1, a..1"]
+        self.whole_and_chunked(qs, self.bad, "SELECT's FROM lists, parse errors")
+        for q in ("SELECT x FROM a1, a2", "SELECT x FROM a1, /a/", "SELECT x FROM a2, a2",
+                  "SELECT mean(x) FROM a1, b1 WHERE device = 'a1' GROUP BY time(1m)"):
+            with self.subTest(q=q):
+                got = self.vigild(q + "; SHOW MEASUREMENTS LIMIT 1")["results"]
+                self.assertEqual(got[0]["error"],
+                                 "vigild does not support several measurements in FROM")
+                self.assertEqual(got[1]["series"][0]["values"], [["a1"]])
+        self.assert_policy_ends_run(("SELECT x FROM a1, g.rp2.a1", "SELECT x FROM g.rp2.a1, a1",
+                                     "SELECT x FROM /a/, rp2.a1"))
+
     def test_cardinality_counts_chunked_as_influxd(self):
         # influx8: with chunked=true influxd sends a cardinality statement's counts a document
         # per series, "partial":true on all but the last; vigild sent one document of them all

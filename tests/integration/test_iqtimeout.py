@@ -60,7 +60,7 @@ class TimeoutClient:
         c.close()
         self.assertEqual(r.status, 200, body[:300])
         if chunked:
-            return [json.loads(line)["results"][0] for line in body.splitlines() if line]
+            return vt.chunked_results(body)
         return json.loads(body)["results"]
 
 

@@ -56,7 +56,7 @@ def query(d, q, chunked=False):
     if r.status != 200:
         return r.status, body
     if chunked:
-        return 200, [json.loads(line)["results"][0] for line in body.splitlines() if line]
+        return 200, vt.chunked_results(body)
     return 200, json.loads(body)["results"]
 
 

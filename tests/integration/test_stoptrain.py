@@ -16,6 +16,8 @@
    alone is asked for a training at the start.
 4. PutWhileTraining (session 47's review): a PUT of weights while a retrain runs takes number
    2; the training, stale, is recorded as 3, not as a second 2.
+5. PutBackWhileGroupTrains (session 49): a PUT of weights and a rollback to the job's starting
+   version within one group training: the member keeps what it served (member_apply's put-back).
 
 Durations are never asserted: the log line and the versions are the behaviour.
 
@@ -200,6 +202,43 @@ class Group(StopTrain):
         self.assertEqual(tg.saved_flags(self.d, ["ga"])["ga"] & 2, 2)
         self.restart_retrains_ga(v1)
 
+    def test_abandoned_retrain_goes_to_a_member_that_joined(self):
+        """Session 49: every member of the training leaves the group while it runs (ga and gb
+        PUT into another group) and gc joins it: the operator's retrain the stop abandons goes
+        to gc, the group's member now (main dropped it: no flag on gc, and the group the
+        operator asked to retrain was not trained at the next start). With no member left at
+        all it is dropped, with a log line (not tested)."""
+        d = self.d
+        rng = tp.random.Random(54)
+        tg.feed_together(d, ["gc"], {"gc": tg.squashed(50, 0, tp.OMEGA_A, 0.01, rng)}, 0)
+        tp.wait_scored(d, "gc", 50)
+
+        def leave(d):
+            tg.put_group(d, "gb", "g49-away")
+            tg.put_group(d, "ga", "g49-away")
+            tg.put_group(d, "gc", "g49j")
+        self.asker_leaves("g49j", 53, leave)
+        flags = tg.saved_flags(d, ["ga", "gb", "gc"])
+        self.assertEqual(flags["gc"] & 2, 2, flags)  # BLOB_TRAIN_ALL: the operator's
+        self.assertNotIn("has no member left", d.log())
+
+    def test_abandoned_retrain_of_an_emptied_group_is_dropped_with_a_log_line(self):
+        """Review of session 49: every member leaves the group while its operator's retrain
+        runs and none joins (ga and gb PUT into another group): the stop drops the request,
+        nothing being left to retrain, and says so (main dropped it without a word); neither
+        member carries the operator's flag into its new group."""
+        d = self.d
+
+        def leave(d):
+            tg.put_group(d, "gb", "g49e-away")
+            tg.put_group(d, "ga", "g49e-away")
+        self.asker_leaves("g49e", 55, leave)
+        self.assertIn("pipeline: group 'g49e' has no member left: the operator's retrain its "
+                      "stopped training was for is dropped", d.log())
+        flags = tg.saved_flags(d, ["ga", "gb"])
+        self.assertEqual((flags["ga"] & 2, flags["gb"] & 2), (0, 0), flags)
+
+
 class PutWhileTraining(StopTrain):
     """Review of session 47's groups5: a PUT of weights while a training runs takes the next
     number after the listed versions (2), the number the training was given when it began;
@@ -229,6 +268,70 @@ class PutWhileTraining(StopTrain):
         d.stop()
         d.start()
         self.assertEqual(versions(d, dev), [3, 2, 1])
+
+
+class PutBackWhileGroupTrains(StopTrain):
+    """Session 49: member_apply's put-back (daemon/pipeline_train.c), untested until now. While
+    an operator's retrain of group g49p runs, a PUT of weights on member gb takes the next number
+    (the one the group's training was given) and a rollback of gb to the version the job began
+    with puts that model back, so gb's job is not stale. The group's training swaps (the members
+    learnt a regime at 4,000 readings and then saw another for a whole window): ga installs the
+    group's model under the group's number; gb, for which that number is the PUT's, keeps what it
+    served, records nothing and says so in the log (it keeps the PUT's record whole), until the
+    group's next training. The members then serve two models: renumbering a swapped install would
+    need a model/ change (no call sets a serving model's number after the apply); documented."""
+
+    def idle(self, devs):
+        tp.wait_for("no training running or queued", lambda: not any(
+            tp.models(self.d, dev)["training"] for dev in devs)
+            and not tg.metric_value(self.d, "vigil_train_queue_jobs") or None, 600)
+
+    def test_put_and_rollback_within_a_group_training(self):
+        d, devs = self.d, Group.group_fed(self, "g49p", 51)
+        first = {dev: tp.wait_idle(d, dev, 1, timeout=600)["versions"] for dev in devs}
+        self.assertEqual([[v["version"] for v in vs] for vs in first.values()], [[1], [1]])
+        rng = tp.random.Random(52)
+        tg.feed_together(d, devs, {dev: tg.squashed(ROWS, ROWS + 7 * k, tp.OMEGA_B, 0.01, rng)
+                                   for k, dev in enumerate(devs)}, ROWS)
+        for dev in devs:
+            tp.wait_scored(d, dev, 2 * ROWS)
+        # The training the new regime asks for, done: "none running or queued" alone (the
+        # branch's wait) was seen before it was queued in two runs of three in the review, which
+        # then began at version 1 (the PUT took 3, the training's number being 2).
+        tg.wait_newer(d, devs, first["ga"][0]["version"], "the new regime's training", 600)
+        began = tp.models(d, "gb")["serving"]["version"]
+        listed = versions(d, "gb")  # began, or below it when the regime's training did not swap
+        self.assertEqual(tp.models(d, "ga")["serving"]["version"], began)
+        st, _, w = tp.req(d, "GET", "/v1/devices/gb/model/weights")
+        self.assertEqual(st, 200, w[:300])
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        tp.wait_for("the group's training under way",
+                    lambda: tp.models(d, "gb")["training"] or None, 120)
+        r = d.curl("PUT", "/v1/devices/gb/model/weights", "--data-binary", "@-",
+                   "-H", "Content-Type: application/octet-stream", stdin=w)
+        self.assertEqual(r.status, 200, r)
+        put = tp.models(d, "gb")["serving"]["version"]
+        self.assertEqual(put, max(listed) + 1)  # the training's number (PutWhileTraining)
+        r = tp.jreq(d, "POST", "/v1/devices/gb/model/rollback", {"version": began})
+        self.assertEqual(r, {"device": "gb", "serving": began})
+        m = tp.models(d, "gb")
+        self.assertTrue(m["training"], m)  # the race this needs: both within the training
+        before = len(d.log())
+        self.idle(devs)
+        log = d.log()[before:]
+        self.assertIn("pipeline: device 'gb' keeps its version %d: the group's serving model is "
+                      "version %d, a number it keeps for another" % (began, put), log)
+        ga, gb = tp.models(d, "ga"), tp.models(d, "gb")
+        self.assertEqual(ga["serving"]["version"], put, ga["serving"])  # the group's, swapped
+        self.assertTrue(ga["versions"][0]["swapped"])
+        self.assertEqual(gb["serving"]["version"], began)
+        # gb's versions: the PUT's record whole (no training metrics), nothing after it.
+        self.assertEqual(versions(d, "gb"), [put] + listed)
+        self.assertEqual(gb["versions"][0]["metrics"]["epochs"], 0)
+        d.stop()
+        d.start()
+        self.assertEqual(tp.models(d, "gb")["serving"]["version"], began)
+        self.assertEqual(tp.models(d, "ga")["serving"]["version"], put)
 
 
 class OperatorsRetrainPending(tp.DaemonPerTest):

@@ -401,6 +401,26 @@ def loads(body):
     return json.loads(body, parse_int=pint)
 
 
+def chunked_results(body):
+    """The results of a chunked /query answer (a JSON document a line), a statement's series
+    sent a document each (as influxd 1.6.7 sends SHOW TAG KEYS', FIELD KEYS', TAG VALUES' and
+    the cardinality counts') joined into its one result, "partial" dropped, as a whole answer
+    holds them; errors and "not executed" stay results of their own."""
+    out = []
+    for line in body.splitlines():
+        if not line:
+            continue
+        res = json.loads(line)["results"][0]
+        res.pop("partial", None)
+        last = out[-1] if out else None
+        if last and last["statement_id"] == res["statement_id"] and "series" in last and \
+                "series" in res:
+            last["series"] += res["series"]
+        else:
+            out.append(res)
+    return out
+
+
 def same_double(a, b):
     """Exact equality of doubles, telling 0.0 from -0.0."""
     a, b = float(a), float(b)
