@@ -1,14 +1,14 @@
 /* daemon/config.c: the settings table, INI loading (inih) and validation.
  *
  * One table lists every setting with its section, key, kind and bounds, so the file parser,
- * the command-line overrides and the documentation in etc/vigild.conf agree. Loop thread. */
+ * the command-line overrides and the documentation in etc/vigild.conf agree. The parsers of
+ * numbers, durations and listen addresses are in config_values.c (config_int.h). Loop thread. */
 #include "config.h"
+#include "config_int.h"
 #include "api.h"
 #include "detector.h"
 #include "err.h"
-#include "vtime.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -196,103 +196,6 @@ void config_default(config_t *c)
     c->model_trip_level = dc.trip_level;
 }
 
-/* The length of the decimal number v starts with: "0" or a digit 1-9 and more digits, after a
- * '-' with minus_ok; 0 when v starts with none. A '+' sign and leading zeros are refused where
- * numbers are read (settings and flags): "010" is ten to strtoll and eight to an operator used
- * to C or a shell, and "+4" or " 4" were taken by strtoll though no setting is written so. */
-static size_t decimal_len(const char *v, int minus_ok)
-{
-    size_t sign = minus_ok && *v == '-';
-    size_t digits = strspn(v + sign, "0123456789");
-    if (digits == 0 || (digits > 1 && v[sign] == '0') || (sign && v[1] == '0'))
-        return 0;
-    return sign + digits;
-}
-
-/* Why a value that is not a plain decimal number is refused: the " (...)" said after "is not an
- * integer ..." for the two forms an operator may mean as a number ("+4", "010"), else "". */
-static const char *number_hint(const char *v)
-{
-    if (*v == '+')
-        return " (write it without a '+' sign)";
-    if (*v == '-')
-        v++;
-    if (v[0] == '0' && v[1] >= '0' && v[1] <= '9')
-        return " (no leading zeros: numbers are decimal)";
-    return "";
-}
-
-/* Parses a duration: "" or 0 with or without a unit ("0", "0s", "0d": none), or a whole number
- * with one unit, s, m, h, d or w ("30d", "12h"), or ms too when ms_ok ("250ms"), into ms within
- * [min, max] (or 0). Returns 0 or -1. */
-static int duration_parse(const char *v, long long min, long long max, int ms_ok, int64_t *out)
-{
-    if (*v == '\0' || strcmp(v, "0") == 0 || (ms_ok && strcmp(v, "0ms") == 0) ||
-        (v[0] == '0' && v[1] != '\0' && strchr("smhdw", v[1]) != NULL && v[2] == '\0')) {
-        *out = 0;
-        return 0;
-    }
-    /* common/vtime's grammar, less its unitless and "ms" forms: settings count from seconds. */
-    size_t n = strlen(v);
-    int64_t ms;
-    if (decimal_len(v, 0) == 0 || n < 2 || v[n - 1] < 'a' || v[n - 1] > 'z' ||
-        (!ms_ok && strcmp(v + n - 2, "ms") == 0) || vtime_parse_duration(v, &ms) != 0 || ms < min ||
-        ms > max)
-        return -1;
-    *out = ms;
-    return 0;
-}
-
-/* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) as api/server.c and
- * daemon/stream_listen.c will when they bind: a numeric address (inet_pton: "localhost" passed
- * here, then stopped the start after the database was opened) and a port of 1 to 5 digits, 0 to
- * 65535 (strtol took "+80" and " 80"). */
-static int listen_ok(const char *v)
-{
-    if (strcasecmp(v, "off") == 0) /* any case, as every word; stored as "off" (config_set) */
-        return 1;
-    const char *colon = strrchr(v, ':');
-    if (colon == NULL)
-        return 0;
-    const char *port = colon + 1;
-    size_t digits = decimal_len(port, 0);
-    if (digits == 0 || digits > 5 || port[digits] != '\0' || atol(port) > 65535)
-        return 0;
-    char host[128];
-    size_t n = (size_t)(colon - v);
-    int v6 = n >= 2 && v[0] == '[' && v[n - 1] == ']';
-    if (v6) {
-        v++; /* the address between the brackets */
-        n -= 2;
-    }
-    if (n == 0 || n >= sizeof host)
-        return 0;
-    memcpy(host, v, n);
-    host[n] = '\0';
-    unsigned char addr[sizeof(struct in6_addr)];
-    return inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) == 1;
-}
-
-/* Why an address listen_ok refused has a port an operator may mean as a number ("+80",
- * "08470"), said as the settings' numbers say it (number_hint), else "". Only a port of digits
- * after its address's ':' (after the ']' of an [IPv6 address]): "[::01]" has no port at all,
- * and "08x" more wrong with it than a zero. */
-static const char *port_hint(const char *v)
-{
-    const char *colon = strrchr(v, ':');
-    if (colon == NULL || (v[0] == '[' && colon[-1] != ']'))
-        return "";
-    const char *digits = colon + 1 + (colon[1] == '+');
-    size_t n = strspn(digits, "0123456789");
-    if (n == 0 || digits[n] != '\0')
-        return "";
-    if (colon[1] == '+')
-        return "; write the port without a '+' sign";
-    if (colon[1] == '0' && colon[2] >= '0' && colon[2] <= '9')
-        return "; no leading zeros in the port: numbers are decimal";
-    return "";
-}
-
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
 static int is_known_section(const char *name, size_t n)
@@ -444,11 +347,11 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
                      s->size - 1);
             return -1;
         }
-        if (s->kind == K_LISTEN && !listen_ok(value)) {
+        if (s->kind == K_LISTEN && !config__listen_ok(value)) {
             snprintf(err, errsize,
                      "%s.%s: '%s' is not ADDR:PORT (a numeric IPv4 address or [IPv6 address], "
                      "a port from 0 to 65535%s)",
-                     section, key, value, port_hint(value));
+                     section, key, value, config__port_hint(value));
             return -1;
         }
         if (s->kind == K_LISTEN && strcasecmp(value, "off") == 0)
@@ -465,11 +368,11 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         char *end;
         errno = 0;
         long long v = strtoll(value, &end, 10);
-        size_t digits = decimal_len(value, 1);
+        size_t digits = config__decimal_len(value, 1);
         if (errno || digits == 0 || value[digits] != '\0' || v < s->min || v > s->max) {
             snprintf(err, errsize, "%s.%s: '%s' is not %san integer from %lld to %lld%s", section,
                      key, value, s->kind == K_AUTO_INT ? "auto or " : "", s->min, s->max,
-                     number_hint(value));
+                     config__number_hint(value));
             return -1;
         }
         if (s->kind == K_SIZE)
@@ -501,20 +404,20 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         }
         return 0;
     case K_DURATION:
-        if (duration_parse(value, s->min, s->max, 0, (int64_t *)field)) {
+        if (config__duration_parse(value, s->min, s->max, 0, (int64_t *)field)) {
             snprintf(err, errsize,
                      "%s.%s: '%s' is not 0 (off) or a duration from 1s to 36500d: a whole number "
                      "with one unit s, m, h, d or w, e.g. 30d%s",
-                     section, key, value, number_hint(value));
+                     section, key, value, config__number_hint(value));
             return -1;
         }
         return 0;
     case K_TIMEOUT:
-        if (duration_parse(value, s->min, s->max, 1, (int64_t *)field)) {
+        if (config__duration_parse(value, s->min, s->max, 1, (int64_t *)field)) {
             snprintf(err, errsize,
                      "%s.%s: '%s' is not 0 (off) or a duration from 1ms to 1d: a whole number "
                      "with one unit ms, s, m, h or d, e.g. 30s%s",
-                     section, key, value, number_hint(value));
+                     section, key, value, config__number_hint(value));
             return -1;
         }
         return 0;
@@ -549,7 +452,7 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         const float v = ok ? strtof(value, NULL) : -1.0f;
         if (!(v >= (float)s->min && v <= (float)s->max)) {
             snprintf(err, errsize, "%s.%s: '%s' is not a number from %lld to %lld (e.g. 0.8)%s",
-                     section, key, value, s->min, s->max, number_hint(value));
+                     section, key, value, s->min, s->max, config__number_hint(value));
             return -1;
         }
         *(float *)field = v;
@@ -884,8 +787,9 @@ void config_copy_live(config_t *dst, const config_t *src)
     }
 }
 
-/* Whether two addresses listen_ok accepted would take the same socket: the same port, not 0 (a
- * port of the kernel's choosing each), on the same address or on a wildcard of the same family.
+/* Whether two addresses config__listen_ok accepted would take the same socket: the same port,
+ * not 0 (a port of the kernel's choosing each), on the same address or on a wildcard of the same
+ * family.
  * Conservative: "0.0.0.0" against "[::]" (dual-stack or not) is let through to the bind. */
 static int listen_clash(const char *a, const char *b)
 {

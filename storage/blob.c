@@ -24,6 +24,7 @@
  *
  * Threads: pure functions, any thread. */
 #include "storage_int.h"
+#include "varint_int.h"
 
 #include <float.h>
 #include <math.h>

@@ -31,6 +31,7 @@
  *
  * Threads: any; a codec (scratch buffers) belongs to one thread at a time. */
 #include "storage_int.h"
+#include "varint_int.h"
 #include "err.h"
 
 #include <math.h>

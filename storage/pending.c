@@ -54,6 +54,7 @@
  * store__pend_sync and store__pend_decode (any thread). */
 #include "storage_int.h"
 #include "pending_int.h"
+#include "varint_int.h"
 #include "err.h"
 #include "log.h"
 #include "mcond.h"

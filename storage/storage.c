@@ -1,6 +1,7 @@
 /* storage/storage.c: opening and closing the store, the producer side of the writer queue
  * (store_submit, store_write, device put and delete, the asynchronous pipeline puts, flush),
- * stats and error messages.
+ * stats and error messages. Its test hooks are in testhooks.c, but for store__test_exec and
+ * store__test_pend_flush, which use the job helpers here.
  *
  * Invariants: qreadings counts the readings of queued jobs plus those of the writer's open
  * transaction, so queue_max bounds the memory held for the writer; qpending counts only the
@@ -830,96 +831,6 @@ void store_stats_get(store_t *s, store_stats_t *out)
     out->refusing_until_ms = until;
     out->maps_reload_fails = __atomic_load_n(&s->w.reload_fails, __ATOMIC_ACQUIRE);
     out->db_bytes = file_size(s->db_path) + file_size(s->wal_path);
-}
-
-int store__test_open_held;
-int store__test_wstate_on;
-
-void store__test_hold(store_t *s, int hold)
-{
-    pthread_mutex_lock(&s->qmu);
-    s->hold = hold && !s->closing;
-    pthread_cond_broadcast(&s->qcond);
-    pthread_mutex_unlock(&s->qmu);
-}
-
-void store__test_reload_hold(store_t *s, int hold)
-{
-    __atomic_store_n(&s->w.reload_hold, hold, __ATOMIC_RELEASE);
-}
-
-int store__test_reload_held(store_t *s)
-{
-    return __atomic_load_n(&s->w.reload_held, __ATOMIC_ACQUIRE);
-}
-
-void store__test_reload_fail(store_t *s, int n)
-{
-    __atomic_store_n(&s->w.reload_fail, n, __ATOMIC_RELEASE);
-}
-
-int store__test_reload_tries(store_t *s)
-{
-    return __atomic_load_n(&s->w.reload_tries, __ATOMIC_ACQUIRE);
-}
-
-void store__test_pend_wait_ms(store_t *s, int64_t ms)
-{
-    __atomic_store_n(&s->pwait_ms, ms, __ATOMIC_RELEASE);
-}
-
-void store__test_pend_sync_ms(store_t *s, int64_t ms)
-{
-    __atomic_store_n(&s->psync_ms, ms, __ATOMIC_RELEASE);
-}
-
-void store__test_pause(const int *hold, int *held)
-{
-    if (!__atomic_load_n(hold, __ATOMIC_ACQUIRE))
-        return;
-    __atomic_store_n(held, 1, __ATOMIC_RELEASE);
-    while (__atomic_load_n(hold, __ATOMIC_ACQUIRE))
-        usleep(1000);
-    __atomic_store_n(held, 0, __ATOMIC_RELEASE);
-}
-
-/* A test counter guarded by pmu. */
-static int pmu_count(store_t *s, const int *n)
-{
-    pthread_mutex_lock(&s->pmu);
-    int v = *n;
-    pthread_mutex_unlock(&s->pmu);
-    return v;
-}
-
-int store__test_pend_waits(store_t *s)
-{
-    return pmu_count(s, &s->pwaits);
-}
-
-int store__test_pend_stale(store_t *s)
-{
-    return pmu_count(s, &s->pstale);
-}
-
-int store__test_pend_syncs(store_t *s)
-{
-    return pmu_count(s, &s->psyncs);
-}
-
-void store__test_publish_hold(store_t *s, int hold)
-{
-    __atomic_store_n(&s->w.publish_hold, hold, __ATOMIC_RELEASE);
-}
-
-int store__test_publish_held(store_t *s)
-{
-    return __atomic_load_n(&s->w.publish_held, __ATOMIC_ACQUIRE);
-}
-
-void store__test_savepoint_break(store_t *s, int broken)
-{
-    __atomic_store_n(&s->w.sp_broken, broken, __ATOMIC_RELAXED);
 }
 
 int store__test_exec(store_t *s, const char *sql)

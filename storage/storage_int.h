@@ -1,16 +1,17 @@
 /* storage/storage_int.h: internals shared by the storage/ files; not part of the public API.
  *
- * Files: storage.c (open, close, the queue's producer side, stats), schema.c (connections,
- * pragmas, migrations, statements), blob.c (the exact value coding of one (channel, value)
- * pair), chunk.c (the chunk codec: one readings row, many timestamps of a device), writer.c (the
- * writer thread: maps, transactions), ops.c (the writer's writes of the asynchronous puts:
- * models, events, maintenance periods, detectors, prediction blocks), devidx.c (the writer's
+ * Files: storage.c (open, close, the queue's producer side, stats; its test hooks in testhooks.c),
+ * schema.c (connections, pragmas, migrations, statements), blob.c (the exact value coding of one
+ * (channel, value) pair), chunk.c (the chunk codec: one readings row, many timestamps of a device),
+ * writer.c (the writer thread: maps, transactions), ops.c (the writer's writes of the asynchronous
+ * puts: models, events, maintenance periods, detectors, prediction blocks), devidx.c (the writer's
  * index of devices by name), chunks.c (the writer's readings rows: append, overwrite merge,
- * compaction), pending.c (the newest readings of each device, kept in memory and in the
- * readings log until they fill a chunk; declared in pending_int.h), reader.c (the reader pool
- * and the read transactions; reader_int.h), query.c (queries, device reports), retention.c (the
- * writer's retention sweep: old readings rows and ended events deleted). Prediction blocks:
- * storage.c (puts), ops.c (their writes), query.c (their reads).
+ * compaction), pending.c (the newest readings of each device, kept in memory and in the readings
+ * log until they fill a chunk; declared in pending_int.h), reader.c (the reader pool and the read
+ * transactions; reader_int.h), query.c (queries, device reports), retention.c (the writer's
+ * retention sweep: old readings rows and ended events deleted). Prediction blocks: storage.c
+ * (puts), ops.c (their writes), query.c (their reads). The test hooks are declared in
+ * testhooks_int.h (included at the end of this header), the row codings' varints in varint_int.h.
  *
  * Lock order: qmu before smu; rmu is never held with another store lock; pmu is taken alone
  * (a reader takes it while it holds its reader connection, never with rmu held; it waits on
@@ -858,106 +859,6 @@ extern const char store__sql_retain_rows[];
 extern const char store__sql_retain_events[];
 extern const char store__sql_ev_maxlen_set[];
 
-/* Test hooks (tests only: the test_storage binary, tests/test_storage*.c and tests/storage_fx.c;
- * tests/test_daemon.c uses some). */
-/* Copies the writer's state into s->wpub when s->wpub_on (qmu held; writer thread, or open
- * before it starts). */
-void store__wstate_publish(store_t *s);
-/* The writer's state as last published (store_test_wstate_t), read under qmu. Any thread.
- * Returns 0, or ERR_INVAL (*out zeroed) when s does not publish (opened without
- * store__test_wstate_on). */
-int store__test_wstate(store_t *s, store_test_wstate_t *out);
-/* From the next publication on, wpub.chan_chain_max is that of device name's channel table
- * ("" for none). Any thread. */
-void store__test_wstate_dev(store_t *s, const char *name);
-/* Test hook: while nonzero, store_open makes the store publish its writer's state (wpub); 0
- * (the default) publishes nothing. Set once by the test program before any store_open. */
-extern int store__test_wstate_on;
-/* Makes (1) or lets (0) the preparation of the maintenance savepoint's statements fail (a
- * statement SQLite refuses), from the writer's next maintenance on. Any thread. */
-void store__test_savepoint_break(store_t *s, int broken);
-/* Stops (1) or lets (0) the writer take queued work; store_close releases a hold. */
-void store__test_hold(store_t *s, int hold);
-/* While set (1), each maps reload of the writer (after a failed transaction or undone
- * maintenance) stops once the published pending readings and counters are withdrawn (pgen -1),
- * until released (0); store_close releases it. store__test_reload_held: 1 while a reload is
- * stopped there. Any thread. */
-void store__test_reload_hold(store_t *s, int hold);
-int store__test_reload_held(store_t *s);
-/* The next n maps reloads of the writer (not the load at open) fail with ERR_IO, as a database
- * that cannot be read would make them (n < 0: every one, until set again); 0 ends it.
- * store__test_reload_tries: the reloads begun since open. Any thread. */
-void store__test_reload_fail(store_t *s, int n);
-int store__test_reload_tries(store_t *s);
-/* Sets the bound on a read's wait for withdrawn counters (STORE_PEND_WAIT_MS) to ms for the
- * waits that start after it; 0 restores the default. So a test can show a wait ended by a
- * reload's outcome, not by its deadline. Any thread. */
-void store__test_pend_wait_ms(store_t *s, int64_t ms);
-/* As store__test_pend_wait_ms, for a query's waits for a commit's publication (PEND_SYNC_MS):
- * so a test can show such a wait ended by its caller's deadline. Any thread. */
-void store__test_pend_sync_ms(store_t *s, int64_t ms);
-/* The reads' waits for withdrawn counters begun since open (store__pend_wait calls that found
- * them withdrawn), so a test knows a reader waits. Any thread. */
-int store__test_pend_waits(store_t *s);
-/* Test hooks: while hold is set, a commit's publication waits after COMMIT, before the readers
- * see its generation (store__test_publish_held: 1 while one waits there; store_close releases
- * it); store__test_pend_stale: the reads' copies that found another generation than their
- * snapshot's since open; store__test_pend_syncs: the reads that waited for a publication. */
-void store__test_publish_hold(store_t *s, int hold);
-int store__test_publish_held(store_t *s);
-int store__test_pend_stale(store_t *s);
-int store__test_pend_syncs(store_t *s);
-/* Writer thread: while *hold (atomic) is set, stays here with *held 1 (store__test_reload_hold,
- * store__test_publish_hold). */
-void store__test_pause(const int *hold, int *held);
-/* Test hook: while nonzero, store_open starts the writer held (as store__test_hold(s, 1) would,
- * but before its first look), so a test can read what the open set up before any idle work
- * changes it. Set and cleared by a test around store_open, on the owning thread; 0 otherwise. */
-extern int store__test_open_held;
-/* Runs one SQL statement on the writer connection, in the writer's next transaction, and waits
- * for the commit; e.g. "PRAGMA max_page_count=1". Returns the job status. */
-int store__test_exec(store_t *s, const char *sql);
-/* Writes every device's pending readings (pending.c) as rows in the writer's next transaction
- * and waits for the commit. Returns the transaction's status. */
-int store__test_pend_flush(store_t *s);
-/* How many devices' length bounds (devices.ev_maxlen) the retention sweeps have set again since
- * open, in committed steps (retention.c). */
-uint64_t store__test_bounds_set(store_t *s);
-/* From the next retention sweep's start on, its horizon is wall_ms minus the retention, as if
- * the wall clock read wall_ms then (0: the real clock again), so a test can put the horizon on
- * a reading's timestamp exactly. Any thread. */
-void store__test_retain_clock(store_t *s, int64_t wall_ms);
-
-/* LEB128 varints of the row codings (blob.c, chunk.c): 7 bits a byte, low bits first. */
-static inline size_t store__varint_put(unsigned char *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (unsigned char)v;
-    return n;
-}
-
-/* Reads a varint of at most maxbytes (<= 10) bytes from *pp, not past end, advancing *pp.
- * Returns 0, or -1 when truncated or too long (*pp unchanged). */
-static inline int store__varint_get(const unsigned char **pp, const unsigned char *end,
-                                    int maxbytes, uint64_t *out)
-{
-    const unsigned char *p = *pp;
-    uint64_t x = 0;
-    for (int i = 0; i < maxbytes; i++) {
-        if (p >= end)
-            return -1;
-        x |= (uint64_t)(*p & 0x7f) << (7 * i);
-        if (!(*p++ & 0x80)) {
-            *out = x;
-            *pp = p;
-            return 0;
-        }
-    }
-    return -1;
-}
+#include "testhooks_int.h"
 
 #endif

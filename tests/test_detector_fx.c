@@ -127,6 +127,24 @@ void make_trip_burst(float *x, int n, uint64_t seed, float by)
     x[1401] += by;
 }
 
+float *make_linear(int n, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * 4 * (size_t)n);
+    assert_non_null(x);
+    uint64_t s = seed;
+    double v[4] = {0, 0, 0, 0};
+    for (int t = 0; t < n; t++) {
+        double nv[4];
+        for (int c = 0; c < 4; c++)
+            nv[c] = 0.8 * v[c] + 0.15 * v[(c + 1) % 4] + 0.1 * gauss(&s);
+        for (int c = 0; c < 4; c++) {
+            v[c] = nv[c];
+            x[4 * t + c] = (float)(10.0 + c + v[c]);
+        }
+    }
+    return x;
+}
+
 enum detector_state machine_state(const detector_t *d, const struct detector_result *res)
 {
     if (res->state == DET_LEARNING)

@@ -23,6 +23,11 @@ detector_t *new_detector(int C);
 /* x[n] (n > 1,401): an AR(1) level (0.5, innovations 0.1 drawn from seed) with a burst of two
  * readings of +by at 1,400 (test_trip_level's trip_run and the trip's format tests). */
 void make_trip_burst(float *x, int n, uint64_t seed, float by);
+/* A linear process, n readings of C = 4 channels: each channel relaxes towards its own level
+ * and leans on the next one, x_t[c] = 0.8 x_{t-1}[c] + 0.15 x_{t-1}[c+1] + noise (around
+ * levels 10 + c). The linear baseline is the exact model of it, so it validates better than a
+ * briefly trained LSTM. Caller frees. (test_model_kind, and the io part's model_kind loads.) */
+float *make_linear(int n, uint64_t seed);
 /* The state machine's state after d's step that gave res: res->state but for trip_level's
  * one-reading trips (reported in anomaly, the machine not), each asserted to be a reading
  * reported at the trip level. The on-delay's tests judge this state: the trip bypasses the

@@ -1,7 +1,8 @@
-/* tests/test_detector_io.c: unit tests of save and load (model/detector_io.c, detector_load.c):
- * the round trip, formats 3 and 5, and saved state that load validates (onset_rhythm's state,
- * the episode counts), and a linear or persistence predictor's kept parameters
- * (model/detector_pred.c). Part of test_detector: tests/test_detector.c runs them, in the order of
+/* tests/test_detector_io.c: unit tests of save and load (model/detector_io.c, detector_load.c): the
+ * round trip, formats 3 and 5, and saved state that load validates (onset_rhythm's state, the
+ * episode counts), and a linear or persistence predictor's kept parameters (model/detector_pred.c);
+ * formats 8 and 47 and detector_apply_settings on a loaded detector (moved from
+ * test_detector_calib.c). Part of test_detector: tests/test_detector.c runs them, in the order of
  * the single file they were moved from; the fixtures shared with the other parts are in
  * tests/test_detector_fx.c. */
 
@@ -442,6 +443,154 @@ static void test_pred_round_trip(void **unused)
     free(x);
 }
 
+/* A format-8 save (before model_kind) loads, as DET_MODEL_AUTO, and continues bit for bit as
+ * the saved detector (model_kind auto) would have, through a training. */
+static void test_load_format8(void **unused)
+{
+    enum { N = 1400, C = 4, CUT = 700 };
+    float *x = make_linear(N, 78);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.train.max_epochs = 4;
+    cfg.warm_epochs = 2;
+    config_as_format(&cfg, offsetof(struct detector_config, model_kind));
+    detector_t *a, *b;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    struct detector_result ra, rb;
+    for (int t = 0; t < CUT; t++)
+        step(a, x, t, C, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    assert_int_equal(got, len);
+    /* Format 8: the config ends before model_kind; where model_kind took format 8's tail
+     * padding (the configs are then the same size), junk there: format 8 must not read it. */
+    cut_to_format(buf, &len, offsetof(struct detector_config, model_kind), 99, 8);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    /* The same bytes claiming format 9: a config cut short, or the junk as model_kind (not a
+     * kind): not loaded either way. */
+    as_format6(buf, &len, 9);
+    detector_t *c = NULL;
+    assert_int_not_equal(detector_load(&c, buf, len), 0);
+    for (int t = CUT; t < N; t++) {
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
+        assert_same_result(&ra, &rb, C);
+    }
+    detector_destroy(a);
+    detector_destroy(b);
+    free(buf);
+    free(x);
+}
+
+/* Feeds readings [from, to) of x to d, running every training it asks for on the readings so
+ * far; returns the trainings run. */
+static int feed_training(detector_t *d, const float *x, int C, int from, int to,
+                         struct detector_result *res)
+{
+    int trained = 0;
+    for (int t = from; t < to; t++) {
+        assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, x + (size_t)C * t, NULL, res), 0);
+        if (!res->want_train)
+            continue;
+        struct detector_train_info info;
+        train_on(d, x, t + 1, &info);
+        trained++;
+    }
+    return trained;
+}
+
+/* detector_apply_settings: a detector saved with model_kind auto (serving the linear baseline,
+ * which wins on this process) and restored with model_kind lstm serves an LSTM after its next
+ * training, and retrains on the new retrain_every; the same save restored without the call
+ * keeps auto (linear) and the old schedule. Out-of-range settings change nothing. */
+static void test_apply_settings(void **unused)
+{
+    enum { N = 1800, C = 4, CUT = 700 };
+    float *x = make_linear(N, 79);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.train.max_epochs = 4;
+    cfg.warm_epochs = 2;
+    detector_t *a, *b, *c;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    struct detector_result ra, rb, rc;
+    assert_int_equal(feed_training(a, x, C, 0, CUT, &ra), 1); /* the first training, at 200 */
+    assert_int_equal(ra.kind, DET_KIND_LINEAR);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_int_equal(detector_load(&c, buf, len), 0);
+    struct detector_config live = cfg;
+    live.model_kind = 7; /* not a kind */
+    assert_int_equal(detector_apply_settings(b, &live), ERR_INVAL);
+    live.model_kind = DET_MODEL_LSTM;
+    live.retrain_every = 300;
+    assert_int_equal(detector_apply_settings(b, &live), 0);
+    /* Due at reading 1,200 (the old schedule's point stays), then every 300: 1,500, 1,800. */
+    assert_int_equal(feed_training(b, x, C, CUT, N, &rb), 3);
+    assert_int_equal(rb.kind, DET_KIND_LSTM);
+    assert_non_null(detector_model(b));
+    assert_int_equal(feed_training(c, x, C, CUT, N, &rc), 1); /* 1,200 only */
+    assert_int_equal(rc.kind, DET_KIND_LINEAR);
+    assert_null(detector_model(c));
+    detector_destroy(a);
+    detector_destroy(b);
+    detector_destroy(c);
+    free(buf);
+    free(x);
+}
+
+/* A format-47 save (no trip_level, no trip bit) loads with trip_level 0, as it ran; the daemon
+ * then applies the running configuration to it (detector_apply_settings, daemon/
+ * pipeline_store.c), so a device saved before the upgrade takes the running trip_level (the
+ * default 0.8) and, from the load on, runs bit for bit as a detector that had it all along:
+ * test_load_format47's burst (seed 2, +0.8 at 1,400, cut at 1,350) is a one-reading anomaly
+ * opened by the error, which the same save loaded without the call does not report (review of
+ * session 47's trip). */
+static void test_load_format47_running(void **unused)
+{
+    (void)unused;
+    enum { N = 1500, CUT = 1350 };
+    float x[N];
+    make_trip_burst(x, N, 2, 0.8f);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *a, *b, *c;
+    assert_int_equal(detector_create(&a, &cfg, 1), 0);
+    struct detector_result ra, rb, rc;
+    for (int t = 0; t < CUT; t++)
+        step(a, x, t, 1, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    cut_to_format(buf, &len, offsetof(struct detector_config, trip_level), -1, 47);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_int_equal(detector_load(&c, buf, len), 0);
+    assert_true(b->cfg.trip_level == 0.0f);
+    assert_int_equal(detector_apply_settings(b, &cfg), 0);
+    assert_true(b->cfg.trip_level == 0.8f);
+    int trips = 0, flagged_c = 0;
+    for (int t = CUT; t < N; t++) {
+        step(a, x, t, 1, NULL, &ra);
+        step(b, x, t, 1, NULL, &rb);
+        step(c, x, t, 1, NULL, &rc);
+        assert_same_result(&ra, &rb, 1);
+        trips += rb.opened_by == DET_OPEN_ERROR && b->det_state != DET_ANOMALY;
+        flagged_c += rc.is_anomaly;
+    }
+    assert_true(trips >= 1);
+    assert_int_equal(flagged_c, 0);
+    detector_destroy(a);
+    detector_destroy(b);
+    detector_destroy(c);
+    free(buf);
+}
+
 const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_save_load),
     cmocka_unit_test(test_load_format3),
@@ -449,5 +598,8 @@ const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_rhythm_state_refused),
     cmocka_unit_test(test_episode_counts_refused),
     cmocka_unit_test(test_pred_round_trip),
+    cmocka_unit_test(test_load_format8),
+    cmocka_unit_test(test_apply_settings),
+    cmocka_unit_test(test_load_format47_running),
 };
 const size_t detector_io_count = sizeof detector_io_tests / sizeof detector_io_tests[0];

@@ -1,0 +1,103 @@
+/* storage/testhooks.c: the store's test hooks (declared in testhooks_int.h): the switches that
+ * hold the writer, its maps reloads and its publications, make reloads or the maintenance
+ * savepoint fail, shorten the reads' waits, and the counters tests read. Kept apart from
+ * storage.c, which opens the store and feeds its queue, because none of it runs unless a test
+ * sets it. store__test_exec and store__test_pend_flush stay in storage.c beside the job helpers
+ * they use.
+ *
+ * Threads: any thread; the flags are atomics or taken under the lock their comment names. */
+#include "storage_int.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <unistd.h>
+
+int store__test_open_held;
+int store__test_wstate_on;
+
+void store__test_hold(store_t *s, int hold)
+{
+    pthread_mutex_lock(&s->qmu);
+    s->hold = hold && !s->closing;
+    pthread_cond_broadcast(&s->qcond);
+    pthread_mutex_unlock(&s->qmu);
+}
+
+void store__test_reload_hold(store_t *s, int hold)
+{
+    __atomic_store_n(&s->w.reload_hold, hold, __ATOMIC_RELEASE);
+}
+
+int store__test_reload_held(store_t *s)
+{
+    return __atomic_load_n(&s->w.reload_held, __ATOMIC_ACQUIRE);
+}
+
+void store__test_reload_fail(store_t *s, int n)
+{
+    __atomic_store_n(&s->w.reload_fail, n, __ATOMIC_RELEASE);
+}
+
+int store__test_reload_tries(store_t *s)
+{
+    return __atomic_load_n(&s->w.reload_tries, __ATOMIC_ACQUIRE);
+}
+
+void store__test_pend_wait_ms(store_t *s, int64_t ms)
+{
+    __atomic_store_n(&s->pwait_ms, ms, __ATOMIC_RELEASE);
+}
+
+void store__test_pend_sync_ms(store_t *s, int64_t ms)
+{
+    __atomic_store_n(&s->psync_ms, ms, __ATOMIC_RELEASE);
+}
+
+void store__test_pause(const int *hold, int *held)
+{
+    if (!__atomic_load_n(hold, __ATOMIC_ACQUIRE))
+        return;
+    __atomic_store_n(held, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(hold, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    __atomic_store_n(held, 0, __ATOMIC_RELEASE);
+}
+
+/* A test counter guarded by pmu. */
+static int pmu_count(store_t *s, const int *n)
+{
+    pthread_mutex_lock(&s->pmu);
+    int v = *n;
+    pthread_mutex_unlock(&s->pmu);
+    return v;
+}
+
+int store__test_pend_waits(store_t *s)
+{
+    return pmu_count(s, &s->pwaits);
+}
+
+int store__test_pend_stale(store_t *s)
+{
+    return pmu_count(s, &s->pstale);
+}
+
+int store__test_pend_syncs(store_t *s)
+{
+    return pmu_count(s, &s->psyncs);
+}
+
+void store__test_publish_hold(store_t *s, int hold)
+{
+    __atomic_store_n(&s->w.publish_hold, hold, __ATOMIC_RELEASE);
+}
+
+int store__test_publish_held(store_t *s)
+{
+    return __atomic_load_n(&s->w.publish_held, __ATOMIC_ACQUIRE);
+}
+
+void store__test_savepoint_break(store_t *s, int broken)
+{
+    __atomic_store_n(&s->w.sp_broken, broken, __ATOMIC_RELAXED);
+}
