@@ -9,12 +9,12 @@
  * Each worker owns the connections it accepted, so a handler that blocks stalls every other
  * connection of that worker. Ingest blocks until its batch is durable (the writer's commit and
  * fsync, milliseconds) and database reads take as long as they take: requests of those routes
- * (route.c's routes[].io) are handed, with their body complete, to opts.threads "http-io" threads
- * while their connection is suspended (MHD_suspend_connection); the io thread runs the handler,
- * marks the request answered and resumes the connection, and the worker, called again, sends the
- * response. So a status request never waits behind another client's write. The io threads run at
- * opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on their
- * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as
+ * (route.c's routes[].io) are handed, with their body complete, to opts.threads + 1 "http-io"
+ * threads while their connection is suspended (MHD_suspend_connection); the io thread runs the
+ * handler, marks the request answered and resumes the connection, and the worker, called again,
+ * sends the response. So a status request never waits behind another client's write. The io threads
+ * run at opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on
+ * their first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as
  * workers (as many writes wait on one commit together as before) and one more, for ingest: reads
  * take at most opts.threads - 1 io threads and reads and an operator's writes together
  * opts.threads (io_take) until the stop: reads may wait for seconds, and neither the fleet's writes
@@ -96,7 +96,7 @@ void api_opts_default(api_opts_t *o)
     o->max_conns = 1024;
     o->max_conns_ip = 256;
     o->max_header = 32768;
-    o->max_header_lines = 100;
+    o->max_lines = 100;
     o->timeout_s = 60;
     o->dead_peer_s = 60;
     o->max_query_limit = 100000;
@@ -348,11 +348,11 @@ static int head_too_large(api_request_t *r)
     if (ci == NULL || ci->header_size <= max) {
         size_t lines = 0; /* the records libmicrohttpd took for them */
         MHD_get_connection_values(r->conn, MHD_HEADER_KIND | MHD_COOKIE_KIND, count_value, &lines);
-        if (lines <= r->srv->opts.max_header_lines)
+        if (lines <= r->srv->opts.max_lines)
             return 0;
         api__error(r, 431,
                    "request of %zu header lines and cookies exceeds http.max_header_lines (%u)",
-                   lines, r->srv->opts.max_header_lines);
+                   lines, r->srv->opts.max_lines);
         return 1;
     }
     size_t url_len = strlen(r->url); /* the path; the query string is in the arguments */
@@ -701,8 +701,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        API_HEAD_POOL_FACTOR * opts->max_header +
-            (size_t)API_HEAD_LINE_BYTES * opts->max_header_lines,
+        API_HEAD_POOL_FACTOR * opts->max_header + (size_t)API_HEAD_LINE_BYTES * opts->max_lines,
         MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
