@@ -105,6 +105,13 @@ class ManyLines(vt.DaemonTestCase):
                     self.assertEqual(res[0], 200, res)
                 else:
                     self.assertJsonError(res, 431, ["header lines and cookies", self.LINES])
+        # A head at the bytes bound, nearly all one Cookie of 50 cookies (parsed in the same
+        # memory): served.
+        pre = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: "
+        cookie = b"; ".join(b"c%02d=" % i + b"v" * 640 for i in range(50))
+        req = pre + cookie + b"w" * (32768 - len(pre) - len(cookie) - 4) + b"\r\n\r\n"
+        self.assertEqual(len(req), 32768)
+        self.assertEqual(self.ask(req)[0], 200)
 
     def test_over_the_bytes_bound_json(self):
         """A head over the bytes bound in many lines is the bytes bound's JSON 431 (it is
