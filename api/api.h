@@ -322,7 +322,7 @@ uint64_t api_events_opened(api_events_t *h);
 
 typedef struct api_opts {
     const char *listen;     /* "ADDR:PORT" or "[ADDR6]:PORT" */
-    int threads;            /* libmicrohttpd thread pool size, and as many http-io threads */
+    int threads;            /* libmicrohttpd thread pool size; http-io threads: one more */
     int io_nice;            /* nice increment of the http-io threads (ingest parsing) */
     int rt_priority;        /* > 0: the libmicrohttpd workers run SCHED_RR at this priority
                                (1-99; needs CAP_SYS_NICE or RLIMIT_RTPRIO); 0: as the process */
@@ -330,8 +330,10 @@ typedef struct api_opts {
     size_t max_batch;       /* items (JSON) or lines (line protocol) per request; else 413 */
     unsigned max_conns;     /* connections in total */
     unsigned max_conns_ip;  /* connections from one IP address; 0: no limit */
-    size_t max_header;      /* bound on the request line and headers (431 or 414 past it);
-                               libmicrohttpd's memory per connection is twice it */
+    size_t max_header;      /* bound on the request line and headers (431 or 414 past it) */
+    unsigned max_lines;     /* bound on the head's header lines and cookies (431 past it);
+                               libmicrohttpd's memory per connection is twice max_header and
+                               API_HEAD_LINE_BYTES per line of this (server.c) */
     unsigned timeout_s;     /* idle connection timeout */
     unsigned dead_peer_s;   /* a connection whose peer is silent this long (no answer to TCP
                                keep-alive probes or sent data) ends; 0: the system's defaults */

@@ -9,12 +9,12 @@
  * Each worker owns the connections it accepted, so a handler that blocks stalls every other
  * connection of that worker. Ingest blocks until its batch is durable (the writer's commit and
  * fsync, milliseconds) and database reads take as long as they take: requests of those routes
- * (route.c's routes[].io) are handed, with their body complete, to opts.threads "http-io" threads
- * while their connection is suspended (MHD_suspend_connection); the io thread runs the handler,
- * marks the request answered and resumes the connection, and the worker, called again, sends the
- * response. So a status request never waits behind another client's write. The io threads run at
- * opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on their
- * first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as
+ * (route.c's routes[].io) are handed, with their body complete, to opts.threads + 1 "http-io"
+ * threads while their connection is suspended (MHD_suspend_connection); the io thread runs the
+ * handler, marks the request answered and resumes the connection, and the worker, called again,
+ * sends the response. So a status request never waits behind another client's write. The io threads
+ * run at opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on
+ * their first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads as
  * workers (as many writes wait on one commit together as before) and one more, for ingest: reads
  * take at most opts.threads - 1 io threads and reads and an operator's writes together
  * opts.threads (io_take) until the stop: reads may wait for seconds, and neither the fleet's writes
@@ -96,6 +96,7 @@ void api_opts_default(api_opts_t *o)
     o->max_conns = 1024;
     o->max_conns_ip = 256;
     o->max_header = 32768;
+    o->max_lines = 100;
     o->timeout_s = 60;
     o->dead_peer_s = 60;
     o->max_query_limit = 100000;
@@ -115,8 +116,15 @@ void api_opts_default(api_opts_t *o)
  * only one that does not fit this memory, or leaves no room there for an answer, is still
  * libmicrohttpd's (its HTML 431 or 414, or, some 200 to 350 bytes short of the edge, the
  * connection closed unanswered: measured with 0.9.75, docs/reliability.md). Before, the memory was
- * max_header_bytes itself, so every oversized head got the HTML, and a head just under it none. */
+ * max_header_bytes itself, so every oversized head got the HTML, and a head just under it none.
+ * Beside the head's bytes, libmicrohttpd takes from the same memory a record per header line
+ * and per cookie of a Cookie header (struct MHD_HTTP_Header, 64 bytes with the pool's alignment
+ * in 0.9.75), so that memory also holds API_HEAD_LINE_BYTES for each of http.max_header_lines:
+ * a head within both bounds is served, and one over either refused by vigild in JSON while its
+ * bytes and records fit (session 49; before, the lines had only what the bytes left, and a head
+ * of 1,000 lines of 8 bytes, a quarter of the bound, got the HTML 431). */
 #define API_HEAD_POOL_FACTOR 2
+#define API_HEAD_LINE_BYTES  64
 
 /* libmicrohttpd's unescape callback: keep everything raw; see the file comment. */
 static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
@@ -314,6 +322,13 @@ static void worker_rt(struct api_server *srv)
                  srv->opts.rt_priority, strerror(rc));
 }
 
+static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (*(size_t *)cls)++;
+    return MHD_YES;
+}
+
 static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
 {
@@ -322,15 +337,24 @@ static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const cha
 }
 
 /* Refuses a request whose head (request line and headers, as libmicrohttpd counted them) is
- * over http.max_header_bytes: 414 when its URL alone is, else 431. Returns 1 when refused (the
- * answer set). Worker thread, at the access handler's first call. */
+ * over http.max_header_bytes: 414 when its URL alone is, else 431; or whose header lines and
+ * cookies are more than http.max_header_lines: 431. Returns 1 when refused (the answer set).
+ * Worker thread, at the access handler's first call. */
 static int head_too_large(api_request_t *r)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     size_t max = r->srv->opts.max_header;
-    if (ci == NULL || ci->header_size <= max)
-        return 0;
+    if (ci == NULL || ci->header_size <= max) {
+        size_t lines = 0; /* the records libmicrohttpd took for them */
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND | MHD_COOKIE_KIND, count_value, &lines);
+        if (lines <= r->srv->opts.max_lines)
+            return 0;
+        api__error(r, 431,
+                   "request of %zu header lines and cookies exceeds http.max_header_lines (%u)",
+                   lines, r->srv->opts.max_lines);
+        return 1;
+    }
     size_t url_len = strlen(r->url); /* the path; the query string is in the arguments */
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg_len, &url_len);
     if (url_len > max) /* only /query takes its parameters from a form body too */
@@ -676,7 +700,8 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_HEAD_POOL_FACTOR * opts->max_header,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        API_HEAD_POOL_FACTOR * opts->max_header + (size_t)API_HEAD_LINE_BYTES * opts->max_lines,
         MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);

@@ -233,6 +233,22 @@ class PausedReader(vt.DaemonTestCase):
                 self.publish(d)  # a send to the departed client
                 self.assertEqual(self.streams_until_none(d, False), (0, 1), how)
 
+    def test_quiet_after_the_window_closed(self):
+        """Session 49 (task http5): the timeout found by events.c's reap_gone, not by a send.
+        A burst of messages closes the paused reader's window (what the window refuses waits in
+        the kernel's send buffer, 128 KiB, so libmicrohttpd has nothing left to send and the
+        stream is suspended), then nothing is published and the keep-alive is an hour away, so
+        no send of libmicrohttpd's meets the kernel's ETIMEDOUT: only reap_gone's poll (every
+        second) sees the socket's error. It is counted as cut off and logged like a timeout a
+        send met. With reap_gone's ETIMEDOUT branch removed (a patch, tried once) this failed:
+        the stream was taken for a departed client, (0, 0) != (0, 1)."""
+        d = self.start("events_keepalive_ms = 3600000\n")
+        self.stream(d, rcvbuf=2048)
+        for _ in range(10):  # ~9 KB: past the window, far below the send buffer
+            self.publish(d)
+        self.assertEqual(self.streams_until_none(d, False), (0, 1))
+        self.assertIn("event stream cut off: its client stopped acknowledging", d.log())
+
 if __name__ == "__main__":
     why = getfd_refused()
     if why:

@@ -15,6 +15,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 from vigiltest import quote  # noqa: E402
+from test_http_head import answer, raw  # noqa: E402  (the function alone: no TestCase imported)
 
 EXACT = [0.1, 1e-300, -0.0, 0.0, 123456789.123456789, 9007199254740993.0, -1.5e308,
          5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 12345678901234567890.0,
@@ -732,18 +733,7 @@ class MhdErrors(vt.DaemonTestCase):
     http.max_header_bytes, which vigild refuses itself in JSON since session 47."""
 
     def raw(self, data):
-        import socket
-        s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10)
-        try:
-            s.sendall(data)
-            out = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    return out
-                out += b
-        finally:
-            s.close()
+        return raw(self.d.http_port, data)
 
     def test_bad_content_length(self):
         body = b'{"device":"mhd-1","ts":1,"values":{"a":1}}'
@@ -766,13 +756,7 @@ class MhdErrors(vt.DaemonTestCase):
         pre = method + b" " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: "
         req = pre + b"a" * (total - len(pre) - 4) + b"\r\n\r\n"
         self.assertEqual(len(req), total)
-        out = self.raw(req + extra)
-        if not out:
-            return None
-        head, _, body = out.partition(b"\r\n\r\n")
-        lines = head.decode().split("\r\n")
-        hdrs = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
-        return int(lines[0].split()[1]), hdrs, body
+        return answer(self.raw(req + extra))
 
     def test_head_over_the_limit(self):
         """A head (request line and headers) over http.max_header_bytes (32 KiB) is vigild's own
