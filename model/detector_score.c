@@ -482,10 +482,13 @@ static int hold_seen_lets_go(const detector_t *d)
 
 /* RECORD_RARE (detector_int.h): 1 when an opening the on-delay confirmed is not held by
  * record_level because the device's onsets are rare (its rate, this onset included, at most
- * RECORD_RARE). Reads only saved state (ons_rate is saved where onset_rate is set). */
+ * RECORD_RARE). Only where onsets are ranked and counted (onset_record and onset_rate: with
+ * onset_record 0 the rate stays 0 and says nothing). Reads only saved state (ons_rate is saved
+ * where onset_rate is set). */
 static int rare_onset_opens(const detector_t *d, int confirmed)
 {
-    return RECORD_RARE > 0.0 && confirmed && d->cfg.onset_rate && d->ons_rate <= RECORD_RARE;
+    return RECORD_RARE > 0.0 && confirmed && d->cfg.onset_record > 0.0f && d->cfg.onset_rate &&
+           d->ons_rate <= RECORD_RARE;
 }
 
 void detector__score(detector_t *d, const float *x, struct detector_result *res)

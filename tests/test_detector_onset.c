@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "detector.h"
+#include "detector_int.h"
 #include "err.h"
 #include "test_detector_fx.h"
 
@@ -184,6 +185,10 @@ static float *make_record_spike(int n, float by, uint64_t seed)
  * returns the first flagged reading from RO_STEP on (-1: none), and asserts nothing opens
  * elsewhere before RO_STEP. With save_at > 0 a copy loaded from a save there runs beside it bit
  * for bit. */
+/* record_spike_run's first opening at a burst (-1: none) and how many readings its episode of
+ * the state machine lasted: test_record_rare saves inside it. */
+static int rs_open_at, rs_open_len;
+
 static int record_spike_run(const struct detector_config *cfg, int C, float by, uint64_t seed,
                             int save_at, int *opened, int *warned)
 {
@@ -204,6 +209,8 @@ static int record_spike_run(const struct detector_config *cfg, int C, float by, 
     struct detector_result res;
     int flagged = -1, prev = 0;
     *opened = *warned = 0;
+    rs_open_at = -1;
+    rs_open_len = 0;
     for (int t = 0; t < n; t++) {
         step_twin(d, &e, save_at, x, t, C, &res);
         const int at_burst = t >= RO_BURST0 && (t - RO_BURST0) % 100 < 13 && t < RO_STEP;
@@ -213,7 +220,11 @@ static int record_spike_run(const struct detector_config *cfg, int C, float by, 
             if (!at_burst)
                 fail_msg("seed %d: an episode opens at %d, not at a burst", (int)seed, t);
             (*opened)++;
+            if (rs_open_at < 0)
+                rs_open_at = t;
         }
+        if (machine && rs_open_at >= 0 && t == rs_open_at + rs_open_len)
+            rs_open_len++;
         *warned += at_burst && res.state == DET_WARNING;
         if (t >= RO_STEP && flagged < 0 && res.is_anomaly)
             flagged = t;
@@ -781,6 +792,64 @@ static void test_load_format31(void **unused)
     free(x);
 }
 
+/* ---- eighty-second round: record_open_one's gate and a device whose onsets are rare ---- */
+
+/* RECORD_RARE (model/detector_int.h, a compile-time option; 2.0, on, in the default build):
+ * make_record_spike's bursts within the record (+1.0, +1.4 against the +3.0 excursion), one
+ * channel, record_open_one 1 with hold_recent and hold_decay 0 (record_one_run's setting, where
+ * without the gate at least one burst opens), trip_level 0 (the machine's openings), the onset
+ * rank and rate on (the defaults), seeds 1-4. With the rule a burst the on-delay confirmed on a
+ * device whose onset rate is at most RECORD_RARE opens (at least one of the 8 cases); with
+ * onset_rate 0 (no rate kept: the rule does not apply) none opens, as without the rule. The step
+ * beyond the record is flagged within FAULT_LATENCY throughout; a save between the bursts (seed
+ * 1, 1,550) and one on the second reading of the episode the rule opens (seed 3) continue bit
+ * for bit (record_spike_run's twin). It asserts the build it is compiled in (-DRECORD_RARE=0:
+ * no burst opens). */
+static void test_record_rare(void **unused)
+{
+    (void)unused;
+    struct detector_config def, nr;
+    detector_config_default(&def);
+    def.trip_level = 0.0f;
+    def.record_open_one = 1.0f;
+    def.hold_recent = 0;
+    def.hold_decay = 0.0f;
+    nr = def;
+    nr.onset_rate = 0;
+    int sum = 0, sum_nr = 0;
+    for (int i = 0; i < 2; i++)
+        for (uint64_t seed = 1; seed <= 4; seed++) {
+            const float by = i ? 1.4f : 1.0f;
+            int op, w, opn, wn;
+            int f = record_spike_run(&def, 1, by, seed, seed == 1 ? 1550 : 0, &op, &w);
+            int fn = record_spike_run(&nr, 1, by, seed, 0, &opn, &wn);
+            print_message("RECORD_RARE %g, bursts +%.1f seed %d: %d episodes at the bursts (%d "
+                          "with onset_rate 0); step at +%d / +%d\n",
+                          (double)RECORD_RARE, (double)by, (int)seed, op, opn, f - RO_STEP,
+                          fn - RO_STEP);
+            sum += op;
+            sum_nr += opn;
+            assert_true(f >= RO_STEP && f - RO_STEP <= FAULT_LATENCY);
+            assert_true(fn >= RO_STEP && fn - RO_STEP <= FAULT_LATENCY);
+        }
+    assert_int_equal(sum_nr, 0);
+    if (RECORD_RARE > 0.0)
+        assert_true(sum >= 1);
+    else
+        assert_int_equal(sum, 0);
+    /* A restore inside the episode the rule opened (seed 3, +1.0) continues bit for bit. */
+    if (RECORD_RARE > 0.0) {
+        int op, w;
+        record_spike_run(&def, 1, 1.0f, 3, 0, &op, &w);
+        const int at = rs_open_at, len = rs_open_len;
+        print_message("seed 3: the burst's episode opens at %d and lasts %d readings\n", at, len);
+        assert_true(at > 0 && len >= 2);
+        record_spike_run(&def, 1, 1.0f, 3, at + 1, &op, &w);
+        assert_int_equal(rs_open_at, at);
+        assert_int_equal(rs_open_len, len);
+    }
+}
+
 /* ---- seventy-ninth round: an onset ranked at the trip level is an alarm at once (trip_level) -- */
 
 /* An AR(1) level (0.5, innovations 0.1) with a burst of two readings of +by at 1,400 (6-10
@@ -899,6 +968,7 @@ const struct CMUnitTest detector_onset_tests[] = {
     cmocka_unit_test(test_onset_rate),      cmocka_unit_test(test_load_format24),
     cmocka_unit_test(test_range_quiet),     cmocka_unit_test(test_load_format27),
     cmocka_unit_test(test_record_open_one), cmocka_unit_test(test_load_format31),
+    cmocka_unit_test(test_record_rare),
     cmocka_unit_test(test_trip_level),      cmocka_unit_test(test_load_format47),
 };
 const size_t detector_onset_count = sizeof detector_onset_tests / sizeof detector_onset_tests[0];
