@@ -480,6 +480,17 @@ static int hold_seen_lets_go(const detector_t *d)
     return detector__likelihood_score(d, m, d->cfg.tail_plain) < d->cfg.clear_level;
 }
 
+/* RECORD_RARE (detector_int.h): 1 when an opening the on-delay confirmed is not held by
+ * record_level because the device's onsets are rare (its rate, this onset included, at most
+ * RECORD_RARE). Only where onsets are ranked and counted (onset_record and onset_rate: with
+ * onset_record 0 the rate stays 0 and says nothing). Reads only saved state (ons_rate is saved
+ * where onset_rate is set). */
+static int rare_onset_opens(const detector_t *d, int confirmed)
+{
+    return RECORD_RARE > 0.0 && confirmed && d->cfg.onset_record > 0.0f && d->cfg.onset_rate &&
+           d->ons_rate <= RECORD_RARE;
+}
+
 void detector__score(detector_t *d, const float *x, struct detector_result *res)
 {
     const struct detector_config *cfg = &d->cfg;
@@ -665,7 +676,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     /* record_young: in the first err_short readings after a training no record exists yet
      * (record_excess NaN), so nothing is "within" it: the error opens at alarm_level. The
      * record is read only when the error would open (most readings never get that far). */
-    if (open_err >= cfg->alarm_level && st != DET_ANOMALY && open_err < record_level(d)) {
+    if (open_err >= cfg->alarm_level && st != DET_ANOMALY && open_err < record_level(d) &&
+        !rare_onset_opens(d, confirmed)) {
         const double rexc = detector__record_excess(d);
         if (!(rexc > 0.0) && !(cfg->record_young && isnan(rexc)))
             open_err = nextafterf(cfg->alarm_level, 0.0f);

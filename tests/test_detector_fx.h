@@ -148,6 +148,8 @@ extern const struct CMUnitTest detector_burst_tests[];
 extern const size_t detector_burst_count;
 extern const struct CMUnitTest detector_onset_tests[];
 extern const size_t detector_onset_count;
+extern const struct CMUnitTest detector_trip_tests[];
+extern const size_t detector_trip_count;
 extern const struct CMUnitTest detector_range_tests[];
 extern const size_t detector_range_count;
 extern const struct CMUnitTest detector_level_tests[];

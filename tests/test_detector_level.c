@@ -223,6 +223,11 @@ static void test_record_young(void **unused)
             cfg.warmup = 300; /* the review's daemon settings */
             cfg.retrain_every = 0;
             cfg.n_hidden = 8;
+            /* Restated in the eighty-second round: RECORD_RARE lets the fault's confirmed
+             * opening pass record_open_one's gate on this young device of rare onsets, so it is
+             * caught with record_young 0 as well (measured: the control fails). The guarantee is
+             * record_young's where that rule does not apply: onset_rate 0. */
+            cfg.onset_rate = 0;
             detector_t *d;
             assert_int_equal(detector_create(&d, &cfg, 1), 0);
             float *x = make_young_drift(seed, 300);

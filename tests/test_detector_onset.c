@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "detector.h"
+#include "detector_int.h"
 #include "err.h"
 #include "test_detector_fx.h"
 
@@ -184,6 +185,10 @@ static float *make_record_spike(int n, float by, uint64_t seed)
  * returns the first flagged reading from RO_STEP on (-1: none), and asserts nothing opens
  * elsewhere before RO_STEP. With save_at > 0 a copy loaded from a save there runs beside it bit
  * for bit. */
+/* record_spike_run's first opening at a burst (-1: none) and how many readings its episode of
+ * the state machine lasted: test_record_rare saves inside it. */
+static int rs_open_at, rs_open_len;
+
 static int record_spike_run(const struct detector_config *cfg, int C, float by, uint64_t seed,
                             int save_at, int *opened, int *warned)
 {
@@ -204,6 +209,8 @@ static int record_spike_run(const struct detector_config *cfg, int C, float by, 
     struct detector_result res;
     int flagged = -1, prev = 0;
     *opened = *warned = 0;
+    rs_open_at = -1;
+    rs_open_len = 0;
     for (int t = 0; t < n; t++) {
         step_twin(d, &e, save_at, x, t, C, &res);
         const int at_burst = t >= RO_BURST0 && (t - RO_BURST0) % 100 < 13 && t < RO_STEP;
@@ -213,7 +220,11 @@ static int record_spike_run(const struct detector_config *cfg, int C, float by, 
             if (!at_burst)
                 fail_msg("seed %d: an episode opens at %d, not at a burst", (int)seed, t);
             (*opened)++;
+            if (rs_open_at < 0)
+                rs_open_at = t;
         }
+        if (machine && rs_open_at >= 0 && t == rs_open_at + rs_open_len)
+            rs_open_len++;
         *warned += at_burst && res.state == DET_WARNING;
         if (t >= RO_STEP && flagged < 0 && res.is_anomaly)
             flagged = t;
@@ -781,114 +792,62 @@ static void test_load_format31(void **unused)
     free(x);
 }
 
-/* ---- seventy-ninth round: an onset ranked at the trip level is an alarm at once (trip_level) -- */
+/* ---- eighty-second round: record_open_one's gate and a device whose onsets are rare ---- */
 
-/* An AR(1) level (0.5, innovations 0.1) with a burst of two readings of +by at 1,400 (6-10
- * innovation deviations: within what the device has shown as a value, far beyond it as an error
- * after a quiet), run with trip_level `trip` (the rest the defaults), saved and reloaded at
- * save_at (0: never) with the copy run beside it. Returns the readings from 1,300 on whose
- * reported score is at least `level` and whose state is not anomaly; *trips the readings that
- * entered state anomaly opened by the error and left it on the next reading ended cleared (a
- * trip's one-reading episode); *bad the readings that left state anomaly with no reason or
- * entered it with none. */
-static int trip_run(uint64_t seed, float by, float trip, float level, int save_at, int *trips,
-                    int *bad)
-{
-    enum { N = 1500 };
-    float x[N];
-    make_trip_burst(x, N, seed, by);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.trip_level = trip;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
-    struct detector_result res;
-    int quiet = 0, opened_at = -2, was = 0;
-    *trips = *bad = 0;
-    for (int t = 0; t < N; t++) {
-        step_twin(d, &e, save_at, x, t, 1, &res);
-        const int is = res.state == DET_ANOMALY;
-        quiet += t >= 1300 && res.score >= level && !is;
-        if (is && !was) {
-            opened_at = res.opened_by == DET_OPEN_ERROR ? t : -2;
-            *bad += res.opened_by == DET_OPEN_NONE;
-        } else if (!is && was) {
-            *trips += opened_at == t - 1 && res.ended_by == DET_END_CLEARED;
-            *bad += res.ended_by == DET_END_NONE;
-        } else {
-            *bad += res.opened_by != DET_OPEN_NONE || res.ended_by != DET_END_NONE;
-        }
-        *bad += is != was && !res.changed; /* changed follows the reported state */
-        was = is;
-    }
-    detector_destroy(d);
-    detector_destroy(e);
-    return quiet;
-}
-
-/* Bursts of +0.6, +0.8 and +1.0 (seeds 1-4). With trip_level 0 (the on-delay alone) some onset
- * is reported at 0.8 or above while confirm (or open_median) keeps the state out of anomaly:
- * the case the trip is for. In the default config (trip_level 0.8) no reading at 0.8 or above
- * is outside state anomaly, and those onsets are one-reading episodes opened by the error and
- * ended cleared on the next reading (never without a reason, which the daemon would read as a
- * reset); a save and load on the trip's reading, or the one before it, continues bit for bit
- * and still ends it cleared. */
-static void test_trip_level(void **unused)
+/* RECORD_RARE (model/detector_int.h, a compile-time option; 2.0, on, in the default build):
+ * make_record_spike's bursts within the record (+1.0, +1.4 against the +3.0 excursion), one
+ * channel, record_open_one 1 with hold_recent and hold_decay 0 (record_one_run's setting, where
+ * without the gate at least one burst opens), trip_level 0 (the machine's openings), the onset
+ * rank and rate on (the defaults), seeds 1-4. With the rule a burst the on-delay confirmed on a
+ * device whose onset rate is at most RECORD_RARE opens (at least one of the 8 cases); with
+ * onset_rate 0 (no rate kept: the rule does not apply) none opens, as without the rule. The step
+ * beyond the record is flagged within FAULT_LATENCY throughout; a save between the bursts (seed
+ * 1, 1,550) and one on the second reading of the episode the rule opens (seed 3) continue bit
+ * for bit (record_spike_run's twin). It asserts the build it is compiled in (-DRECORD_RARE=0:
+ * no burst opens). */
+static void test_record_rare(void **unused)
 {
     (void)unused;
-    struct detector_config def;
+    struct detector_config def, nr;
     detector_config_default(&def);
-    assert_true(def.trip_level == 0.8f);
-    const float by[3] = {0.6f, 0.8f, 1.0f};
-    int held0 = 0, cases0 = 0, held = 0, tripped = 0;
-    for (uint64_t seed = 1; seed <= 4; seed++)
-        for (int b = 0; b < 3; b++) {
-            int trips0, bad0, trips, bad;
-            const int q0 = trip_run(seed, by[b], 0.0f, 0.8f, 0, &trips0, &bad0);
-            const int q = trip_run(seed, by[b], def.trip_level, 0.8f, 0, &trips, &bad);
-            print_message("seed %d burst +%.1f: readings at 0.8 not in anomaly %d with "
-                          "trip_level 0, %d at the default; trips %d (%d with 0)\n",
-                          (int)seed, (double)by[b], q0, q, trips, trips0);
-            held0 += q0;
-            cases0 += q0 > 0;
-            held += q;
-            tripped += trips;
-            assert_int_equal(bad, 0);
-            assert_int_equal(bad0, 0);
-            if (q0 > 0) /* a one-reading episode more where the on-delay held the onset */
-                assert_true(trips > trips0);
-            for (int at = 1400; at <= 1402; at++) {
-                int ts, bs;
-                trip_run(seed, by[b], def.trip_level, 0.8f, at, &ts, &bs);
-                assert_int_equal(ts, trips);
-                assert_int_equal(bs, 0);
-            }
+    def.trip_level = 0.0f;
+    def.record_open_one = 1.0f;
+    def.hold_recent = 0;
+    def.hold_decay = 0.0f;
+    nr = def;
+    nr.onset_rate = 0;
+    int sum = 0, sum_nr = 0;
+    for (int i = 0; i < 2; i++)
+        for (uint64_t seed = 1; seed <= 4; seed++) {
+            const float by = i ? 1.4f : 1.0f;
+            int op, w, opn, wn;
+            int f = record_spike_run(&def, 1, by, seed, seed == 1 ? 1550 : 0, &op, &w);
+            int fn = record_spike_run(&nr, 1, by, seed, 0, &opn, &wn);
+            print_message("RECORD_RARE %g, bursts +%.1f seed %d: %d episodes at the bursts (%d "
+                          "with onset_rate 0); step at +%d / +%d\n",
+                          (double)RECORD_RARE, (double)by, (int)seed, op, opn, f - RO_STEP,
+                          fn - RO_STEP);
+            sum += op;
+            sum_nr += opn;
+            assert_true(f >= RO_STEP && f - RO_STEP <= FAULT_LATENCY);
+            assert_true(fn >= RO_STEP && fn - RO_STEP <= FAULT_LATENCY);
         }
-    assert_true(cases0 >= 1);
-    assert_int_equal(held, 0);
-    assert_true(tripped >= 1);
-}
-
-/* A format-47 save (no trip_level in its config, no trip bit) of a trip run's detector (seed 2,
- * burst +0.8, one of the cases the trip is for), cut at 1,350 before the burst, loads with
- * trip_level 0 and continues bit for bit as the saved detector run without it: the onset stays
- * out of state anomaly, as it did. */
-static void test_load_format47(void **unused)
-{
-    (void)unused;
-    enum { N = 1500 };
-    float x[N];
-    make_trip_burst(x, N, 2, 0.8f);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    double top;
-    int opened;
-    cut_and_continue(&cfg, 1, x, N, 1350, offsetof(struct detector_config, trip_level), -1, 47,
-                     &top, &opened);
-    print_message("format 47 load: largest score %.3f after the cut, %d anomalies opened\n", top,
-                  opened);
-    assert_true(top >= 0.8);
-    assert_int_equal(opened, 0);
+    assert_int_equal(sum_nr, 0);
+    if (RECORD_RARE > 0.0)
+        assert_true(sum >= 1);
+    else
+        assert_int_equal(sum, 0);
+    /* A restore inside the episode the rule opened (seed 3, +1.0) continues bit for bit. */
+    if (RECORD_RARE > 0.0) {
+        int op, w;
+        record_spike_run(&def, 1, 1.0f, 3, 0, &op, &w);
+        const int at = rs_open_at, len = rs_open_len;
+        print_message("seed 3: the burst's episode opens at %d and lasts %d readings\n", at, len);
+        assert_true(at > 0 && len >= 2);
+        record_spike_run(&def, 1, 1.0f, 3, at + 1, &op, &w);
+        assert_int_equal(rs_open_at, at);
+        assert_int_equal(rs_open_len, len);
+    }
 }
 
 const struct CMUnitTest detector_onset_tests[] = {
@@ -899,6 +858,6 @@ const struct CMUnitTest detector_onset_tests[] = {
     cmocka_unit_test(test_onset_rate),      cmocka_unit_test(test_load_format24),
     cmocka_unit_test(test_range_quiet),     cmocka_unit_test(test_load_format27),
     cmocka_unit_test(test_record_open_one), cmocka_unit_test(test_load_format31),
-    cmocka_unit_test(test_trip_level),      cmocka_unit_test(test_load_format47),
+    cmocka_unit_test(test_record_rare),
 };
 const size_t detector_onset_count = sizeof detector_onset_tests / sizeof detector_onset_tests[0];
