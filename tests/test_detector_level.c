@@ -214,20 +214,22 @@ static void test_record_young(void **unused)
     struct detector_config def;
     detector_config_default(&def);
     assert_int_equal(def.record_young, 1);
-    int caught[2] = {0, 0};
+    int caught[3] = {0, 0, 0};
     for (uint64_t seed = 1; seed <= 8; seed++) {
-        int first[2] = {-1, -1}, flagged[2] = {0, 0};
-        for (int y = 0; y <= 1; y++) {
+        int first[3] = {-1, -1, -1}, flagged[3] = {0, 0, 0};
+        for (int y = 0; y <= 2; y++) {
             struct detector_config cfg = def;
-            cfg.record_young = y;
+            cfg.record_young = y > 0;
             cfg.warmup = 300; /* the review's daemon settings */
             cfg.retrain_every = 0;
             cfg.n_hidden = 8;
             /* Restated in the eighty-second round: RECORD_RARE lets the fault's confirmed
              * opening pass record_open_one's gate on this young device of rare onsets, so it is
              * caught with record_young 0 as well (measured: the control fails). The guarantee is
-             * record_young's where that rule does not apply: onset_rate 0. */
-            cfg.onset_rate = 0;
+             * record_young's where that rule does not apply: onset_rate 0. y = 2 (the review's):
+             * the defaults themselves (onset_rate 1, where RECORD_RARE applies) catch it too. */
+            if (y < 2)
+                cfg.onset_rate = 0;
             detector_t *d;
             assert_int_equal(detector_create(&d, &cfg, 1), 0);
             float *x = make_young_drift(seed, 300);
@@ -244,11 +246,13 @@ static void test_record_young(void **unused)
             free(x);
             caught[y] += first[y] >= 0 && first[y] <= FAULT_LATENCY && flagged[y] >= 280;
         }
-        print_message("seed %d: record_young 0: %d of 300 flagged (first +%d); 1: %d (first +%d)\n",
-                      (int)seed, flagged[0], first[0], flagged[1], first[1]);
+        print_message("seed %d: record_young 0: %d of 300 flagged (first +%d); 1: %d (first +%d); "
+                      "defaults: %d (first +%d)\n",
+                      (int)seed, flagged[0], first[0], flagged[1], first[1], flagged[2], first[2]);
         assert_true(flagged[1] >= flagged[0]);
     }
     assert_true(caught[1] >= 5);
+    assert_true(caught[2] >= 5);
     assert_true(caught[0] <= 1);
 }
 
