@@ -395,9 +395,10 @@ static inline const float *detector__ctx_back(const detector_t *d, int k)
 #endif
 
 /* RECORD_RARE (detector_score.c, rare_onset_opens; docs/detection.md, eighty-second round; a
- * compile-time option, 0 off): record_open_one's gate (an excursion within the record opens
- * only at record_level) does not hold an opening the on-delay confirmed (the previous reading's
- * decision likelihood at alarm_level too) on a device whose onsets are rare: its onset rate
+ * compile-time option, 0 off): the record's gate (an excursion within the record opens only at
+ * record_level, record_open's or record_open_one's) does not hold an opening the on-delay
+ * confirmed (the previous reading's decision likelihood at alarm_level too; with confirm below
+ * 2 every opening counts as confirmed) on a device whose onsets are rare: its onset rate
  * (ons_rate, this onset included) at most RECORD_RARE. Only where onsets are ranked and
  * counted (onset_record and onset_rate; the rate is saved with onset_rate), so a restart
  * answers as the saved detector would. On (2.0): NAB own +1.3 to +2.9 in seeds 1-10 and 41-50,
