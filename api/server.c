@@ -120,10 +120,12 @@ void api_opts_default(api_opts_t *o)
  * max_header_bytes itself, so every oversized head got the HTML, and a head just under it none.
  * Beside the head's bytes, libmicrohttpd takes from the same memory a record per header line
  * and per cookie of a Cookie header (struct MHD_HTTP_Header, 64 bytes with the pool's alignment
- * in 0.9.75), so that memory also holds API_HEAD_LINE_BYTES for each of http.max_header_lines:
- * a head within both bounds is served, and one over either refused by vigild in JSON while its
- * bytes and records fit (session 49; before, the lines had only what the bytes left, and a head
- * of 1,000 lines of 8 bytes, a quarter of the bound, got the HTML 431). */
+ * in 0.9.75), so that memory also holds API_HEAD_LINE_BYTES for each of http.max_header_lines
+ * and of http.max_cookies: a head within the bounds is served, and one over any refused by
+ * vigild in JSON while its bytes and records fit (session 49; before, the lines had only what
+ * the bytes left, and a head of 1,000 lines of 8 bytes, a quarter of the bound, got the HTML
+ * 431). The Cookie header's copy, which libmicrohttpd parses the cookies in, takes its bytes a
+ * second time: the factor 2 holds it (session 50). */
 #define API_HEAD_POOL_FACTOR 2
 #define API_HEAD_LINE_BYTES  64
 
