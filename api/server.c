@@ -362,11 +362,14 @@ static enum MHD_Result see_value(void *cls, enum MHD_ValueKind kind, const char 
  * or the rest of a value folded onto the next line (obsolete, RFC 9112 5.2, which a server may
  * refuse with 400; libmicrohttpd 0.9.75 appends it to the header's name). Not told apart: a ':'
  * line with no value whose line or the one before ends in a bare LF (3 or 4 NULs, as a valid
- * end). Worker thread. */
+ * end). Built against another libmicrohttpd, only the empty name is told. Worker thread. */
 static int head_malformed(const api_request_t *r, const struct head_seen *h, size_t head_size)
 {
     if (h->empty_name)
         return 1;
+#if MHD_VERSION == 0x00097500
+    /* The buffer's layout below is 0.9.75's (read in its source): another version may leave CR
+     * and LF unzeroed or trim values, and would have every head with a header refused. */
     uintptr_t from = (uintptr_t)r->method, end = from + head_size, last = (uintptr_t)h->last_end;
     if (h->last_end == NULL || last < from || last > end)
         return 0; /* no header line, or a value libmicrohttpd keeps elsewhere */
@@ -375,6 +378,10 @@ static int head_malformed(const api_request_t *r, const struct head_seen *h, siz
     for (const char *p = h->last_end; p < r->method + head_size; p++)
         if (*p != '\0')
             return 1;
+#else
+    (void)r;
+    (void)head_size;
+#endif
     return 0;
 }
 
@@ -763,7 +770,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         API_HEAD_POOL_FACTOR * opts->max_header +
-            (size_t)API_HEAD_LINE_BYTES * (opts->max_lines + opts->max_cookies),
+            (size_t)API_HEAD_LINE_BYTES * ((size_t)opts->max_lines + opts->max_cookies),
         MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);

@@ -10,6 +10,7 @@ out it answers its own HTML 431. Before session 49 the pool was twice the bound,
 (docs/reliability.md, "Heads of many short lines (session 49)")."""
 
 import os
+import re
 import socket
 import sys
 import unittest
@@ -186,6 +187,25 @@ class EmptyNames(vt.DaemonTestCase):
                 res = self.ask(self.PRE + h)
                 self.assertIsNotNone(res)
                 self.assertEqual(res[0], 200, res)
+
+
+    def test_other_valid_heads_served(self):
+        """Heads where the bytes after the last header's value are not the head's end alone
+        (review, session 50): no header at all (HTTP/1.0), a body in the same packet, and
+        requests pipelined in one send, in CRLF and bare LF, each answered."""
+        get = b"GET /healthz HTTP/1.1\nHost: x\n"
+        post = (b"POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n"
+                b"cpu v=1 1")
+        cases = ((b"GET /healthz HTTP/1.0\r\n\r\n", [b"200"]),
+                 (b"GET /healthz HTTP/1.0\nX-A:\n\n", [b"200"]),
+                 (post.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"), [b"204"]),
+                 (post + self.PRE + b"Connection: close\r\n\r\n", [b"204", b"200"]),
+                 (get + b"\n" + get + b"X:\n\n" + get + b"Connection: close\n\n",
+                  [b"200", b"200", b"200"]))
+        for req, want in cases:
+            with self.subTest(req=req):
+                self.assertEqual(re.findall(rb"HTTP/1\.[01] (\d+)", raw(self.d.http_port, req)),
+                                 want)
 
 
 class FewerLines(vt.DaemonTestCase):
