@@ -331,9 +331,10 @@ typedef struct api_opts {
     unsigned max_conns;     /* connections in total */
     unsigned max_conns_ip;  /* connections from one IP address; 0: no limit */
     size_t max_header;      /* bound on the request line and headers (431 or 414 past it) */
-    unsigned max_lines;     /* bound on the head's header lines and cookies (431 past it);
+    unsigned max_lines;     /* bound on the head's header lines (431 past it) */
+    unsigned max_cookies;   /* bound on the cookies of its Cookie headers (431 past it);
                                libmicrohttpd's memory per connection is twice max_header and
-                               API_HEAD_LINE_BYTES per line of this (server.c) */
+                               API_HEAD_LINE_BYTES per line and cookie of these (server.c) */
     unsigned timeout_s;     /* idle connection timeout */
     unsigned dead_peer_s;   /* a connection whose peer is silent this long (no answer to TCP
                                keep-alive probes or sent data) ends; 0: the system's defaults */

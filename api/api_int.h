@@ -168,6 +168,7 @@ typedef struct api_request {
     int too_large; /* body exceeded max_body: discard the rest, answer 413 */
     int body_oom;  /* no memory to keep the body: discard the rest, answer 503 */
     int refused;   /* began while the server stops: the body is discarded, the answer a 503 */
+    int close;     /* its head was malformed: the answer says Connection: close */
     int uncounted; /* an event stream, out of srv->inflight once its response is queued */
     /* The server's live limits when the request started: one request sees one set. */
     size_t max_body, max_batch, max_query_limit, max_scan_points;

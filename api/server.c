@@ -97,6 +97,7 @@ void api_opts_default(api_opts_t *o)
     o->max_conns_ip = 256;
     o->max_header = 32768;
     o->max_lines = 100;
+    o->max_cookies = 300;
     o->timeout_s = 60;
     o->dead_peer_s = 60;
     o->max_query_limit = 100000;
@@ -119,10 +120,12 @@ void api_opts_default(api_opts_t *o)
  * max_header_bytes itself, so every oversized head got the HTML, and a head just under it none.
  * Beside the head's bytes, libmicrohttpd takes from the same memory a record per header line
  * and per cookie of a Cookie header (struct MHD_HTTP_Header, 64 bytes with the pool's alignment
- * in 0.9.75), so that memory also holds API_HEAD_LINE_BYTES for each of http.max_header_lines:
- * a head within both bounds is served, and one over either refused by vigild in JSON while its
- * bytes and records fit (session 49; before, the lines had only what the bytes left, and a head
- * of 1,000 lines of 8 bytes, a quarter of the bound, got the HTML 431). */
+ * in 0.9.75), so that memory also holds API_HEAD_LINE_BYTES for each of http.max_header_lines
+ * and of http.max_cookies: a head within the bounds is served, and one over any refused by
+ * vigild in JSON while its bytes and records fit (session 49; before, the lines had only what
+ * the bytes left, and a head of 1,000 lines of 8 bytes, a quarter of the bound, got the HTML
+ * 431). The Cookie header's copy, which libmicrohttpd parses the cookies in, takes its bytes a
+ * second time: the factor 2 holds it (session 50). */
 #define API_HEAD_POOL_FACTOR 2
 #define API_HEAD_LINE_BYTES  64
 
@@ -296,7 +299,7 @@ static enum MHD_Result send_response(api_request_t *r)
     api__cors_headers(r, resp);
     /* The client learns the connection ends here, rather than finding it closed on its next
      * request (libmicrohttpd closes it after this response). */
-    if (atomic_load(&r->srv->stopping))
+    if (r->close || atomic_load(&r->srv->stopping))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
@@ -322,11 +325,64 @@ static void worker_rt(struct api_server *srv)
                  srv->opts.rt_priority, strerror(rc));
 }
 
-static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+/* What head_too_large learns of the head from libmicrohttpd's records of it. */
+struct head_seen {
+    size_t lines;         /* header lines (MHD_HEADER_KIND records) */
+    size_t cookies;       /* cookies of its Cookie headers (MHD_COOKIE_KIND records) */
+    int empty_name;       /* a header line's name is empty */
+    const char *last_end; /* the end of the last header line's value */
+};
+
+static enum MHD_Result see_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
 {
-    (*(size_t *)cls)++;
+    struct head_seen *h = cls;
+    if (kind == MHD_COOKIE_KIND) {
+        h->cookies++;
+        return MHD_YES;
+    }
+    h->lines++;
+    h->empty_name |= key[0] == '\0';
+    h->last_end = value ? value + strlen(value) : NULL;
     return MHD_YES;
+}
+
+/* Whether the head has a line of an empty name (one that begins with ':'), which is not HTTP
+ * (a field name is a token of at least one character, RFC 9110 5.1). libmicrohttpd 0.9.75
+ * (connection.c, MHD_CONNECTION_HEADER_PART_RECEIVED) ends the head at such a line when a
+ * header line came before it: process_header_line writes the NUL that ends the name over the
+ * colon, the line's first byte, and the state machine then takes the line for the empty one
+ * that ends the head. What followed it (any number of lines, the rest of the head) is left in
+ * its buffer: dropped with the connection, or read as the connection's next request. So such a
+ * head was served from its lines before the ':' alone, whatever its size (session 50). As the
+ * first header line it is recorded, with an empty name. Told here from libmicrohttpd's buffer:
+ * the head it counted is [method, method + header_size), and its last record's value ends some
+ * bytes before that end: the line's end (CRLF, or LF, each made NULs) and the empty line's (the
+ * same), so 2 to 4 NULs; more, or a byte not NUL, is a line it did not record: the ':' line,
+ * or the rest of a value folded onto the next line (obsolete, RFC 9112 5.2, which a server may
+ * refuse with 400; libmicrohttpd 0.9.75 appends it to the header's name). Not told apart: a ':'
+ * line with no value whose line or the one before ends in a bare LF (3 or 4 NULs, as a valid
+ * end). Built against another libmicrohttpd, only the empty name is told. Worker thread. */
+static int head_malformed(const api_request_t *r, const struct head_seen *h, size_t head_size)
+{
+    if (h->empty_name)
+        return 1;
+#if MHD_VERSION == 0x00097500
+    /* The buffer's layout below is 0.9.75's (read in its source): another version may leave CR
+     * and LF unzeroed or trim values, and would have every head with a header refused. */
+    uintptr_t from = (uintptr_t)r->method, end = from + head_size, last = (uintptr_t)h->last_end;
+    if (h->last_end == NULL || last < from || last > end)
+        return 0; /* no header line, or a value libmicrohttpd keeps elsewhere */
+    if (end - last > 4)
+        return 1;
+    for (const char *p = h->last_end; p < r->method + head_size; p++)
+        if (*p != '\0')
+            return 1;
+#else
+    (void)r;
+    (void)head_size;
+#endif
+    return 0;
 }
 
 static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -337,22 +393,34 @@ static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const cha
 }
 
 /* Refuses a request whose head (request line and headers, as libmicrohttpd counted them) is
- * over http.max_header_bytes: 414 when its URL alone is, else 431; or whose header lines and
- * cookies are more than http.max_header_lines: 431. Returns 1 when refused (the answer set).
- * Worker thread, at the access handler's first call. */
+ * over http.max_header_bytes: 414 when its URL alone is, else 431; whose header lines are more
+ * than http.max_header_lines, or cookies more than http.max_cookies: 431; or that has a line of
+ * an empty name: 400, closing the connection (what libmicrohttpd left of the head would be read
+ * as its next request). Returns 1 when refused (the answer set). Worker thread, at the access
+ * handler's first call. */
 static int head_too_large(api_request_t *r)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     size_t max = r->srv->opts.max_header;
     if (ci == NULL || ci->header_size <= max) {
-        size_t lines = 0; /* the records libmicrohttpd took for them */
-        MHD_get_connection_values(r->conn, MHD_HEADER_KIND | MHD_COOKIE_KIND, count_value, &lines);
-        if (lines <= r->srv->opts.max_lines)
+        struct head_seen h = {0}; /* from the records libmicrohttpd took for them */
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND | MHD_COOKIE_KIND, see_value, &h);
+        if (ci != NULL && head_malformed(r, &h, ci->header_size)) {
+            r->close = 1;
+            api__error(r, 400,
+                       "request head has a header line with an empty name (a line beginning "
+                       "with ':') or a value folded onto the next line: not valid HTTP");
+            return 1;
+        }
+        if (h.lines > r->srv->opts.max_lines)
+            api__error(r, 431, "request of %zu header lines exceeds http.max_header_lines (%u)",
+                       h.lines, r->srv->opts.max_lines);
+        else if (h.cookies > r->srv->opts.max_cookies)
+            api__error(r, 431, "request of %zu cookies exceeds http.max_cookies (%u)", h.cookies,
+                       r->srv->opts.max_cookies);
+        else
             return 0;
-        api__error(r, 431,
-                   "request of %zu header lines and cookies exceeds http.max_header_lines (%u)",
-                   lines, r->srv->opts.max_lines);
         return 1;
     }
     size_t url_len = strlen(r->url); /* the path; the query string is in the arguments */
@@ -701,7 +769,8 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        API_HEAD_POOL_FACTOR * opts->max_header + (size_t)API_HEAD_LINE_BYTES * opts->max_lines,
+        API_HEAD_POOL_FACTOR * opts->max_header +
+            (size_t)API_HEAD_LINE_BYTES * ((size_t)opts->max_lines + opts->max_cookies),
         MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);

@@ -58,6 +58,7 @@ static const struct setting settings[] = {
     S("http", "max_connections_per_ip", K_INT, max_connections_per_ip, 0, 100000),
     S("http", "max_header_bytes", K_SIZE, max_header_bytes, 4096, 1 << 20),
     S("http", "max_header_lines", K_INT, max_header_lines, 1, 10000),
+    S("http", "max_cookies", K_INT, max_cookies, 0, 10000),
     S("http", "timeout_s", K_INT, http_timeout_s, 1, 3600),
     S("http", "dead_peer_timeout_s", K_INT, http_dead_peer_s, 0, 86400),
     S("http", "health_stall_s", K_INT, health_stall_s, 1, 86400),
@@ -143,6 +144,7 @@ void config_default(config_t *c)
     c->max_connections_per_ip = 256;
     c->max_header_bytes = 32768;
     c->max_header_lines = 100;
+    c->max_cookies = 300;
     c->http_timeout_s = 60;
     c->http_dead_peer_s = c->stream_dead_peer_s = 60;
     c->health_stall_s = 60;

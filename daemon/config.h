@@ -22,7 +22,8 @@ typedef struct config {
     unsigned max_connections;
     unsigned max_connections_per_ip;
     size_t max_header_bytes;
-    unsigned max_header_lines; /* header lines and cookies of a request's head */
+    unsigned max_header_lines; /* header lines of a request's head */
+    unsigned max_cookies;      /* cookies of a request's Cookie headers */
     unsigned http_timeout_s;
     unsigned http_dead_peer_s; /* an accepted socket's peer silent this long: closed (0: off) */
     /* /healthz goes 503 when work waits for the storage writer and no transaction finished for

@@ -307,7 +307,7 @@ FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
-                     "library, set by CTest; not built in a sanitizer build) not found")
+                     "library, set by CTest; not built in a TSan build) not found")
 class MaintenanceWriteFailed(MaintRequests, Base):
     """vigild runs under tests/fault/failmaint.c's library: while its flag file exists, every
     write of the maint table fails with SQLITE_IOERR (a failed write, not a full disk). A POST
@@ -328,7 +328,7 @@ class MaintenanceWriteFailed(MaintRequests, Base):
     def setUp(self):
         self.flag = os.path.join(vt.mkdtemp(), "fail")
         self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag])
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag])
         self.d.start()
 
     def stored_rows(self):

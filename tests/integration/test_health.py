@@ -87,7 +87,7 @@ class HealthCase(unittest.TestCase):
         cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
                          conf + "[model]\nenabled = false\n")
         self.d = Vigild(config=cfg, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
             "VIGIL_FAILMAINT_SQL=" + sql])
         self.d.start()
 
@@ -113,7 +113,7 @@ class HealthCase(unittest.TestCase):
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library) is not set: run this through ctest -R it_health (not built "
-                     "under sanitizers)")
+                     "under TSan)")
 class FailingCommits(HealthCase):
     def setUp(self):
         self.start_failing()

@@ -42,17 +42,6 @@ T = 1_700_000_000_000
 LIST_SQL = "SELECT id, name, attrs, created_ms, first_ts, last_ts, points FROM devices WHERE name>"
 
 
-def preload(lib):
-    """LD_PRELOAD's value for lib: after ASan's runtime when vigild links one (a sanitizer build,
-    tests/CMakeLists.txt), which refuses to start when a preloaded library comes before it."""
-    import subprocess
-    out = subprocess.run(["ldd", os.environ.get("VIGILD", "")], capture_output=True,
-                         text=True).stdout
-    asan = [ln.split("=>")[1].split()[0] for ln in out.splitlines()
-            if "libasan.so" in ln and "=>" in ln]
-    return ":".join(asan[:1] + [lib])
-
-
 def io_threads_held(pid):
     """How many of vigild's http-io threads are in failmaint.c's hold (its usleep: nanosleep
     or clock_nanosleep); the others wait on a condition (a futex). The kernel says where a
@@ -94,7 +83,7 @@ class HeldReads(vt.DaemonTestCase):
         cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
                             "[model]\nenabled = %s\n[http]\nthreads = %d\n%s"
                             % (cls.MODEL, cls.THREADS, cls.CONF))
-        cls.d = vt.Vigild(config=cfg, prefix=["env", "LD_PRELOAD=" + preload(FAILMAINT),
+        cls.d = vt.Vigild(config=cfg, prefix=["env", "LD_PRELOAD=" + vt.preload(FAILMAINT),
                                               "VIGIL_FAILMAINT_FLAG=" + cls.flag,
                                               "VIGIL_FAILMAINT_HOLD_FLAG=" + cls.hold,
                                               "VIGIL_FAILMAINT_HOLD_SQL=" + LIST_SQL])

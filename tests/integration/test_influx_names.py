@@ -19,7 +19,7 @@ FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
-                     "library, set by CTest; not built in a sanitizer build) not found")
+                     "library, set by CTest; not built in a TSan build) not found")
 class DatabaseNameWarning(unittest.TestCase):
     """While a new database name cannot be kept (here every "INSERT INTO dbnames(" fails,
     tests/fault/failmaint.c), each /write?db=NEW that stores points tries again and fails; the
@@ -30,7 +30,7 @@ class DatabaseNameWarning(unittest.TestCase):
         self.flag = os.path.join(vt.mkdtemp(), "fail")
         vt.write_file(self.flag, "fail")
         own_daemon(self, self.warning_rate_limited, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
             "VIGIL_FAILMAINT_SQL=INSERT INTO dbnames("])
 
     def warning_rate_limited(self):

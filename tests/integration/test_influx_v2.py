@@ -41,8 +41,8 @@ FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
 
 
 def sanitized():
-    """Whether vigild is a sanitizer build, for which CTest builds no failmaint.c (its runtime
-    must come first among the preloaded libraries)."""
+    """Whether vigild is a sanitizer build: no failalloc.c (ASan owns malloc), and failmaint.c
+    only under ASan, not TSan (vt.preload puts ASan's runtime first)."""
     with open(vt.VIGILD, "rb") as f:
         data = f.read()
     return b"__asan_init" in data or b"__tsan_init" in data
@@ -288,15 +288,15 @@ class RetryV2(V2Assertions, unittest.TestCase):
 
     def test_js_client_retries_5xx(self):
         if not FAILMAINT and sanitized():
-            self.skipTest("a sanitizer build: no tests/fault/failmaint.c to fail the store's "
-                          "writes with (CTest builds it only without sanitizers)")
+            self.skipTest("a TSan build: no tests/fault/failmaint.c to fail the store's "
+                          "writes with (CTest builds it without TSan)")
         self.assertTrue(os.path.exists(FAILMAINT),
                         "VIGIL_FAILMAINT (tests/fault/failmaint.c's library) is not set: run "
                         "this through ctest -R it_influx_v2")
         self.flag = os.path.join(vt.mkdtemp(), "fail")
         vt.write_file(self.flag, "fail")
         own_daemon(self, self.retries, prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
             "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log("])
 
     def retries(self):

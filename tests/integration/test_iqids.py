@@ -54,7 +54,7 @@ PROMPT_S = 10  # a SHOW's bound during the reload: generous, a third of the 30 s
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library) is not set: run this through ctest -R it_iqids (not built "
-                     "under sanitizers)")
+                     "under TSan)")
 class ReloadCase(vt.DaemonTestCase):
     """A vigild with failmaint.c preloaded (fail_sql: the statements its flag fails), the three
     devices written, and the SHOWs' answers before any reload (self.before)."""
@@ -65,7 +65,7 @@ class ReloadCase(vt.DaemonTestCase):
     def setUpClass(cls):
         cls.flag = os.path.join(vt.mkdtemp(), "fail")
         fail_sql = "INSERT INTO readings_log("
-        env = ["env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + cls.flag]
+        env = ["env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + cls.flag]
         if cls.HOLD:
             env.append("VIGIL_FAILMAINT_HOLD_SQL=" + RELOAD_SQL)
         else:  # the reload's first statement fails too (test_health.py MapsReloadFailing)

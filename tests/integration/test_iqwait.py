@@ -66,7 +66,7 @@ def start_with_failmaint(cls, query_timeout, *env):
     cls.flag = os.path.join(vt.mkdtemp(), "flag")
     cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
                         "[model]\nenabled = false\n[http]\nquery_timeout = %s\n" % query_timeout)
-    cls.d = vt.Vigild(config=cfg, prefix=["env", "LD_PRELOAD=" + FAILMAINT,
+    cls.d = vt.Vigild(config=cfg, prefix=["env", "LD_PRELOAD=" + vt.preload(FAILMAINT),
                                           "VIGIL_FAILMAINT_FLAG=" + cls.flag] + list(env))
     cls.d.start()
     r = cls.d.write_lp("pump v=1 %d" % T, precision="ms")
@@ -93,7 +93,7 @@ def write_held(t, flag_text, what):
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library) is not set: run this through ctest -R it_iqwait (not built "
-                     "under sanitizers)")
+                     "under TSan)")
 class ReloadWait(vt.DaemonTestCase):
     @classmethod
     def setUpClass(cls):

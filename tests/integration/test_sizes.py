@@ -230,7 +230,7 @@ class LostDetector(tp.DaemonPerTest):
         self.assertEqual(self.top(dev), 5)
 
     @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
-                         "library, set by CTest; not built in a sanitizer build) not found")
+                         "library, set by CTest; not built in a TSan build) not found")
     def test_numbered_after_the_kept_ones_when_the_fleet_read_fails(self):
         """The startup's one read of the fleet's versions fails at its first row (as a corrupt
         page would), so every device's versions are read one by one: a lost detector's too, so
@@ -241,7 +241,7 @@ class LostDetector(tp.DaemonPerTest):
         self.lose(dev, rng)
         flag = os.path.join(vt.mkdtemp(), "fail")
         vt.write_file(flag, "fail")
-        d.prefix = ["env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + flag,
+        d.prefix = ["env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + flag,
                     "VIGIL_FAILMAINT_AFTER=0", "VIGIL_FAILMAINT_SQL=SELECT d.name, m.version"]
         try:
             d.start()

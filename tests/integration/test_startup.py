@@ -131,7 +131,7 @@ FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
-                     "library, set by CTest; not built in a sanitizer build) not found")
+                     "library, set by CTest; not built in a TSan build) not found")
 class FleetReadFails(RestoreBase):
     """The fleet's versions read and its active events read each fail after their first row
     (tests/fault/failmaint.c, VIGIL_FAILMAINT_AFTER=1: SQLITE_IOERR from the second step on, as
@@ -153,7 +153,7 @@ class FleetReadFails(RestoreBase):
         # first, then device name descending: su-open-2's event is read, su-open-1's fails.
         flag = os.path.join(vt.mkdtemp(), "fail")
         vt.write_file(flag, "fail")
-        d.prefix = ["env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + flag,
+        d.prefix = ["env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + flag,
                     "VIGIL_FAILMAINT_AFTER=1",
                     "VIGIL_FAILMAINT_SQL=SELECT d.name, m.version|SELECT dev_name, id, start_ts"]
         try:

@@ -47,7 +47,7 @@ from test_faults import FAILMAINT, MaintRequests  # noqa: E402
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
-                     "library, set by CTest; not built in a sanitizer build) not found")
+                     "library, set by CTest; not built in a TSan build) not found")
 class StopAnswers(MaintRequests, Base):
     """A stop answers the requests it has begun (api/server.c, api_stop). vigild runs under
     tests/fault/failmaint.c's library: while its flag file says "hold", the writer waits in a
@@ -66,7 +66,7 @@ class StopAnswers(MaintRequests, Base):
     def setUp(self):
         self.flag = os.path.join(vt.mkdtemp(), "hold")
         self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag])
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag])
         self.d.start()
         self.assertEqual(req(self.d, "POST", "/v1/readings",
                              [{"device": "mx", "ts": 1, "values": {"v": 1}}])[0], 200)
@@ -445,7 +445,7 @@ class StopTls(Base):
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
-                     "library, set by CTest; not built in a sanitizer build) not found")
+                     "library, set by CTest; not built in a TSan build) not found")
 class StopSignals(Base):
     """Signals that come after the loop has ended, while the stop saves detectors and closes
     storage (daemon/stop.c, teardown): a second SIGTERM, a SIGINT and a SIGHUP neither end
@@ -460,7 +460,7 @@ class StopSignals(Base):
     def setUp(self):
         self.flag = os.path.join(vt.mkdtemp(), "hold")
         self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
             "VIGIL_FAILMAINT_SQL=INSERT INTO detectors("])
         self.d.start()
 
@@ -488,7 +488,7 @@ class StopSignals(Base):
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
-                     "library, set by CTest; not built in a sanitizer build) not found")
+                     "library, set by CTest; not built in a TSan build) not found")
 class StopFailBase(Base):
     """StopFail's and StopFailBlocks' vigild: under tests/fault/failmaint.c's library, failing
     the statements FAILING begins with while the flag file exists."""
@@ -497,7 +497,7 @@ class StopFailBase(Base):
     def setUp(self):
         self.flag = os.path.join(vt.mkdtemp(), "fail")
         self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
             "VIGIL_FAILMAINT_SQL=" + "|".join(self.FAILING)])
         self.d.start()
 
@@ -530,7 +530,7 @@ class StopFailBase(Base):
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
-                     "library, set by CTest; not built in a sanitizer build) not found")
+                     "library, set by CTest; not built in a TSan build) not found")
 class StopFail(StopFailBase):
     """A stop that could not save what it must says so and exits 1 (daemon/stop.c, teardown;
     docs/reliability.md "stopfail"), so systemd records a failed stop. The detectors' save at
@@ -592,7 +592,7 @@ class StopFail(StopFailBase):
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
-                     "library, set by CTest; not built in a sanitizer build) not found")
+                     "library, set by CTest; not built in a TSan build) not found")
 class StopFailBlocks(StopFailBase):
     """Only the prediction blocks' writes fail at the stop (FAILING; task leftovers2): the
     detectors' saves are committed before the pipeline hands its last blocks over, in a
@@ -638,7 +638,7 @@ class StopFailBlocks(StopFailBase):
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
-                     "library, set by CTest; not built in a sanitizer build) not found")
+                     "library, set by CTest; not built in a TSan build) not found")
 class StopFailTraining(StopFailBase):
     """A training still running at the stop, whose detector's save fails (task leftovers3): the
     stop's line counts the device once, as a detector whose state was lost, and names no other
@@ -659,7 +659,7 @@ class StopFailTraining(StopFailBase):
         self.flag = os.path.join(tmp, "fail")
         self.hold = os.path.join(tmp, "hold")
         self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
-            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
             "VIGIL_FAILMAINT_SQL=" + "|".join(self.FAILING),
             "VIGIL_FAILMAINT_HOLD_SQL=SELECT idx, name FROM channels",
             "VIGIL_FAILMAINT_HOLD_FLAG=" + self.hold])

@@ -41,6 +41,16 @@ def vigild_path():
 
 VIGILD = vigild_path()
 
+
+def preload(lib):
+    """LD_PRELOAD's value for a fault library (tests/fault/): after ASan's runtime when vigild
+    links one (a sanitizer build, tests/CMakeLists.txt), which refuses to start when a preloaded
+    library comes before it."""
+    out = subprocess.run(["ldd", VIGILD], capture_output=True, text=True).stdout
+    asan = [ln.split("=>")[1].split()[0] for ln in out.splitlines()
+            if "libasan.so" in ln and "=>" in ln]
+    return ":".join(asan[:1] + [lib])
+
 # Every daemon started, so an early exit still kills them; every temp dir, so it is removed.
 _live = []
 _tmpdirs = []
