@@ -467,21 +467,9 @@ static int opinion_onset(detector_t *d, float plik, float palik, enum detector_s
  * device has shown lets go: the newest HOLD_SEEN raw scores are each normal on their own. Only
  * where the record is saved (detector__keeps_record): a loaded detector must answer as the saved
  * one would have. */
-/* SEEN_OFTEN (docs/detection.md, eighty-third round; compile-time, 0 off): on a device whose
- * onsets are frequent (ons_rate, saved where onset_rate is set, above SEEN_OFTEN: the complement
- * of RECORD_RARE's bound), HOLD_SEEN's off-delay is one normal reading, not HOLD_SEEN. There an
- * episode that repeats the record is the device's routine. HOLD_SEEN asks two so that a lasting
- * fault whose error alternates high and low keeps its hold; such a fault keeps its likelihood up
- * within the onset filter's refractory, so it adds no onsets and a quiet device stays at two. */
-#ifndef SEEN_OFTEN
-#define SEEN_OFTEN 0.0
-#endif
-
 static int hold_seen_lets_go(const detector_t *d)
 {
-    const int often = SEEN_OFTEN > 0.0 && d->cfg.onset_record > 0.0f && d->cfg.onset_rate &&
-                      d->ons_rate > SEEN_OFTEN;
-    const int r = often && HOLD_SEEN > 1 ? 1 : HOLD_SEEN;
+    const int r = HOLD_SEEN;
     if (r <= 0 || d->in_anomaly >= d->cfg.err_short || d->cfg.hold_recent <= 0 ||
         !detector__keeps_record(&d->cfg) || level_tests_judge(d) ||
         !(detector__record_excess(d) <= 0.0))
