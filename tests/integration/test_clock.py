@@ -244,6 +244,16 @@ class QueryTimes(OwnDaemon):
             self.assertTrue(errs[i].startswith("ts: " + why), errs[i])
         self.assertEqual(errs[3], "ts: not a whole number of milliseconds")
 
+    def assert_whys(self, path, name, cases):
+        """Each (the raw query value, as the daemon sees it, why) of cases sent as name= to path
+        is 400 with why after the parameter's words, one line under 160 bytes."""
+        for raw, v, why in cases:
+            st, _, body = self.d.get("%s?%s=%s" % (path, name, raw))
+            err = json.loads(body).get("error")
+            self.assertEqual((st, err), (400, "parameter '%s': '%s': %s" % (name, v, why)),
+                             (path, name, raw))
+            self.assertLess(len(err), 160, err)
+
     def test_read_time_messages(self):
         """Session 49: from=/to= values a user types by mistake say what is wrong and what is
         taken, naming the parameter, on every read route and DELETE .../maintenance; on main each
@@ -277,12 +287,7 @@ class QueryTimes(OwnDaemon):
         for path in ("/v1/devices/qm/readings", "/v1/devices/qm/predictions",
                      "/v1/devices/qm/anomalies", "/v1/anomalies"):
             for name in ("from", "to"):
-                for raw, v, why in cases:
-                    st, _, body = d.get("%s?%s=%s" % (path, name, raw))
-                    err = json.loads(body).get("error")
-                    self.assertEqual((st, err), (400, "parameter '%s': '%s': %s" % (name, v, why)),
-                                     (path, name, raw))
-                    self.assertLess(len(err), 160, err)
+                self.assert_whys(path, name, cases)
         res = d.curl("DELETE", "/v1/devices/qm/maintenance?from=now")
         self.assertEqual((res.status, res.json().get("error")),
                          (400, "parameter 'from': 'now': " + rel))
@@ -329,12 +334,7 @@ class QueryTimes(OwnDaemon):
                                  (400, "parameter '%s' is empty: give epoch milliseconds or RFC "
                                   "3339, e.g. 1796000000000 or 2026-11-28T10:00:00Z, or leave "
                                   "'%s' out" % (name, name)), (path, name))
-                for raw, v, why in cases:
-                    st, _, body = d.get("%s?%s=%s" % (path, name, raw))
-                    err = json.loads(body).get("error")
-                    self.assertEqual((st, err), (400, "parameter '%s': '%s': %s" % (name, v, why)),
-                                     (path, name, raw))
-                    self.assertLess(len(err), 160, err)
+                self.assert_whys(path, name, cases)
         res = d.curl("DELETE", "/v1/devices/qo/maintenance?from=")
         self.assertEqual((res.status, res.json().get("error")),
                          (400, "parameter 'from' is empty: give epoch milliseconds or RFC 3339, "
