@@ -214,9 +214,9 @@ int vtime_parse_param(const char *s, int64_t *ms);
  * taken"; "not a finite number" (inf, nan); a number past a double (1e400) before 1970 or
  * after 9999; a number and a unit ("1796000000s": the milliseconds to send for ms, s, us, ns).
  * Then, for a decimal number (a sign, digits, a fraction, an exponent: "-5", "1796000000.123",
- * "1.796e9"; written into buf, VTIME_WHY_MAX bytes): "a sign (or a space) before a time of
- * 1970's first day: most likely an offset alone; ..." for vtime_parse_param's "+0100" (session
- * 50); VTIME_BEFORE_1970_WHY when negative;
+ * "1.796e9"; written into buf, VTIME_WHY_MAX bytes): VTIME_SIGN_FIRST_DAY_WHY (or
+ * VTIME_SPACE_FIRST_DAY_WHY) for vtime_parse_param's "+0100" (" 0100") (session 50);
+ * VTIME_BEFORE_1970_WHY when negative;
  * VTIME_SECS_WHY and "; send milliseconds, e.g. N" when vtime_looks_like_secs (N its value
  * times 1000, rounded); past 9999, "after 9999 as epoch milliseconds; " and vtime_epoch_hint's
  * text, or VTIME_AFTER_9999_WHY past both; "not a whole number of milliseconds" with a
