@@ -206,7 +206,12 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
      * is no time at all gets the general words with an example of each form taken. */
     char why_buf[VTIME_WHY_MAX];
     const char *why = vtime_parse_why(v, rc, why_buf, sizeof why_buf);
-    if (why != NULL)
+    if (*v == '\0') /* refused as always; session 50: it got the general words, '' quoted */
+        api__error(r, 400,
+                   "parameter '%s' is empty: give epoch milliseconds or RFC 3339, e.g. "
+                   "1796000000000 or 2026-11-28T10:00:00Z, or leave '%s' out",
+                   name, name);
+    else if (why != NULL)
         api__error(r, 400, "parameter '%s': '%s': %s", name, v, why);
     else
         api__error(r, 400,

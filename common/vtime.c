@@ -305,6 +305,29 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
     return 0;
 }
 
+/* Where the offset of s, a date and a time "YYYY-MM-DDxhh:mm:ss" of len bytes, begins: after the
+ * seconds and a fraction; 0 when s does not begin so. */
+static size_t offset_at(const char *s, size_t len)
+{
+    if (len < 19 || vtime_digits(s, 4) < 0 || s[4] != '-' || vtime_digits(s + 5, 2) < 0 ||
+        s[7] != '-' || vtime_digits(s + 8, 2) < 0 || vtime_digits(s + 11, 2) < 0 || s[13] != ':' ||
+        vtime_digits(s + 14, 2) < 0 || s[16] != ':' || vtime_digits(s + 17, 2) < 0)
+        return 0;
+    size_t i = 19;
+    if (i < len && s[i] == '.')
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+            ;
+    return i;
+}
+
+/* Whether the n bytes at o are an offset without its colon (ISO 8601's basic "+0100", or "+01"),
+ * its sign one of signs. */
+static int offset_colonless(const char *o, size_t n, const char *signs)
+{
+    return (n == 5 || n == 3) && strchr(signs, o[0]) != NULL &&
+           vtime_digits(o + 1, (int)n - 1) >= 0;
+}
+
 /* vtime_rfc3339_why's answer, or NULL for VTIME_RFC3339_WHY (nothing more to say). */
 static const char *rfc3339_reason(const char *s, size_t len, int rc)
 {
@@ -333,17 +356,18 @@ static const char *rfc3339_reason(const char *s, size_t len, int rc)
     if (date && len == 10)
         return "no time after the date: add one and its offset, as in "
                "2026-11-28T10:00:00Z; " VTIME_RFC3339_NOT;
-    if (date && len >= 19 && vtime_digits(s + 11, 2) >= 0 && s[13] == ':' &&
-        vtime_digits(s + 14, 2) >= 0 && s[16] == ':' && vtime_digits(s + 17, 2) >= 0) {
+    const size_t i = offset_at(s, len);
+    if (i > 0) {
         if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
             return "'T' expected between date and time, as in "
                    "2026-11-28T10:00:00Z; " VTIME_RFC3339_NOT;
-        size_t i = 19;
-        if (i < len && s[i] == '.')
-            for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
-                ;
         if (i == len && s[len - 1] != '.')
             return "no offset after the time: add Z (UTC) or +hh:mm; " VTIME_RFC3339_NOT;
+        /* "+0100" (ISO 8601's basic form, what strftime's %z writes) is not RFC 3339's; not
+         * taken (session 50): JSON's ts, maintenance periods and InfluxQL refuse it alike. */
+        if (offset_colonless(s + i, len - i, "+-"))
+            return "an offset without its colon: write +hh:mm, as in "
+                   "2026-11-28T10:00:00+01:00; " VTIME_RFC3339_NOT;
     }
     return NULL;
 }
@@ -460,6 +484,11 @@ static const char *other_why(const char *s, const char *num, char *buf, size_t s
         vtime_digits(s + len - 5, 2) >= 0 && s[len - 3] == ':' && vtime_digits(s + len - 2, 2) >= 0)
         return "a space before the offset: a '+' in a query string is a space; send it as %2B, "
                "e.g. %2B01:00";
+    /* "2026-11-28T10:00:00 0100" (session 50): both mistakes of "+0100" typed unencoded. */
+    size_t o = offset_at(s, len);
+    if (o > 0 && offset_colonless(s + o, len - o, " "))
+        return "a space and an offset without its colon: a '+' in a query string is a space; "
+               "send %2B and hh:mm, e.g. %2B01:00";
     if (word_is(num, "now", "+-("))
         return "relative times (now, now-1h) are not taken: send epoch milliseconds or RFC 3339; "
                "a bound left out is open";
@@ -491,6 +520,15 @@ static const char *other_why(const char *s, const char *num, char *buf, size_t s
     return NULL;
 }
 
+/* Whether the number s of value v (read by vtime_parse) is a time of 1970's first day (below
+ * VTIME_SECS_LO) written with a sign or white space before it ("+0100", " 0100": a query's '+'
+ * is a space). Digits alone there stay taken: tests and examples write small times so. */
+static int signed_first_day(const char *s, double v)
+{
+    return *s != '\0' && strchr("+- \t\n\v\f\r", *s) != NULL && v >= 0 &&
+           v < (double)VTIME_SECS_LO && v == floor(v);
+}
+
 const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size)
 {
     /* vtime_parse reads a number with strtoll, which skips leading white space: a query's '+'
@@ -500,8 +538,11 @@ const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size)
     const char *why = other_why(s, num, buf, size);
     if (why != NULL)
         return why;
-    if (!parses_as_rfc3339(s) && decimal_number(num, &d))
+    if (!parses_as_rfc3339(s) && decimal_number(num, &d)) {
+        if (signed_first_day(s, d))
+            return *s == '+' || *s == '-' ? VTIME_SIGN_FIRST_DAY_WHY : VTIME_SPACE_FIRST_DAY_WHY;
         return number_why(num, d, buf, size);
+    }
     return rfc3339_reason(s, strlen(s), rc);
 }
 
@@ -526,8 +567,10 @@ int vtime_parse_param(const char *s, int64_t *ms)
     int rc = vtime_parse(s, &v);
     if (rc != 0)
         return rc;
-    if (!parses_as_rfc3339(s) && vtime_looks_like_secs((double)v))
-        return ERR_INVAL; /* exact: v is at most VTIME_MAX_MS < 2^53 */
+    /* exact: v is at most VTIME_MAX_MS < 2^53 */
+    if (!parses_as_rfc3339(s) &&
+        (vtime_looks_like_secs((double)v) || signed_first_day(s, (double)v)))
+        return ERR_INVAL;
     *ms = v;
     return 0;
 }

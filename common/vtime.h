@@ -137,7 +137,8 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
  * second's refusal, a well-formed time that its offset puts before 1970 or after 9999, what is
  * wrong first when a date is there ("no time after the date: ...", "an incomplete date: ..."
  * for one cut short as 2026-12, "no offset after the time:
- * ...", "'T' expected between date and time ...", each ending "; " VTIME_RFC3339_NOT), or
+ * ...", "'T' expected between date and time ...", "an offset without its colon: ..." for
+ * +0100 or +01 (session 50), each ending "; " VTIME_RFC3339_NOT), or
  * VTIME_RFC3339_WHY. At most 110 bytes, so that a message quoting a value stays one short line.
  * A static string. Any thread. */
 const char *vtime_rfc3339_why(const char *s, size_t len, int rc);
@@ -178,6 +179,15 @@ const char *vtime_epoch_hint(int is_int, int64_t iv, double dv, char *buf, size_
 #define VTIME_AFTER_9999_WHY                                                                       \
     "after 9999 as epoch milliseconds, which end at 253402300799999 (9999-12-31)"
 
+/* What a read's time parameter is told of "+0100" and " 0100" (its '+' unencoded): a sign or a
+ * space before a time of 1970's first day, refused since session 50 (vtime_parse_param). */
+#define VTIME_SIGN_FIRST_DAY_WHY                                                                   \
+    "a sign before a time of 1970's first day: likely an offset alone; send a whole time, e.g. "   \
+    "2026-11-28T10:00:00%2B01:00"
+#define VTIME_SPACE_FIRST_DAY_WHY                                                                  \
+    "a space (an unencoded '+') before a time of 1970's first day: likely an offset alone; send "  \
+    "a whole time, '+' as %2B"
+
 /* Whether ms, epoch milliseconds given as a number (an RFC 3339 time names its unit and is never
  * refused so), looks like epoch seconds: in [VTIME_SECS_LO, VTIME_SECS_HI). The one check of
  * POST /v1/readings' ts, maintenance periods' from/until and the read routes' times
@@ -192,24 +202,29 @@ static inline int vtime_looks_like_secs(double ms)
 int vtime_parse(const char *s, int64_t *ms);
 
 /* vtime_parse for a read's time parameter (from=, to=): a number (not RFC 3339) that
- * vtime_looks_like_secs is refused too (ERR_INVAL), as JSON's ts refuses it. Any thread. */
+ * vtime_looks_like_secs is refused too (ERR_INVAL), as JSON's ts refuses it, and (session 50) a
+ * number below VTIME_SECS_LO written with a sign or white space before it ("+0100", " 0100": an
+ * offset alone, its '+' unencoded or not), which digits alone there are not. Any thread. */
 int vtime_parse_param(const char *s, int64_t *ms);
 
 /* What a client is told of vtime_parse's (or vtime_parse_param's) failure rc on s, what is
  * wrong first. First (session 49) what was likely meant as a time: white space at the end;
- * "a space before the offset" (a query's '+' is one); "relative times (now, now-1h) are not
+ * "a space before the offset" (a query's '+' is one), and (session 50) "a space and an offset
+ * without its colon" ("...T10:00:00 0100"); "relative times (now, now-1h) are not
  * taken"; "not a finite number" (inf, nan); a number past a double (1e400) before 1970 or
  * after 9999; a number and a unit ("1796000000s": the milliseconds to send for ms, s, us, ns).
  * Then, for a decimal number (a sign, digits, a fraction, an exponent: "-5", "1796000000.123",
- * "1.796e9"; written into buf, VTIME_WHY_MAX bytes): VTIME_BEFORE_1970_WHY when negative;
+ * "1.796e9"; written into buf, VTIME_WHY_MAX bytes): VTIME_SIGN_FIRST_DAY_WHY (or
+ * VTIME_SPACE_FIRST_DAY_WHY) for vtime_parse_param's "+0100" (" 0100") (session 50);
+ * VTIME_BEFORE_1970_WHY when negative;
  * VTIME_SECS_WHY and "; send milliseconds, e.g. N" when vtime_looks_like_secs (N its value
  * times 1000, rounded); past 9999, "after 9999 as epoch milliseconds; " and vtime_epoch_hint's
  * text, or VTIME_AFTER_9999_WHY past both; "not a whole number of milliseconds" with a
  * fraction; "not an integer: send milliseconds as digits, e.g. N" for a whole number written
  * otherwise (1.796e12). Else vtime_rfc3339_why's answer when it says more than
  * VTIME_RFC3339_WHY (a leap second, out of range by its offset, a date alone or cut short, a
- * missing offset or 'T'). NULL: nothing more to say than that s is not epoch milliseconds or
- * RFC 3339 (the caller's words). Any thread. */
+ * missing offset or 'T', an offset without its colon). NULL: nothing more to say than that s is not
+ * epoch milliseconds or RFC 3339 (the caller's words). Any thread. */
 const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size);
 
 /* Parses a duration: integer milliseconds ("60000"), or an integer with one unit, ms, s, m, h, d

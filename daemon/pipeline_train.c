@@ -540,10 +540,11 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
  * (askers[i], else NULL). It is g's (or the device's alone): an asker that left g meanwhile (a
  * PUT of another group, a DELETE) hands it to a member of ms still in g (session 48; it stayed
  * on the asker, and g was never retrained), else (session 49: every member of the training left
- * g) to a device that joined g since; with g empty it is dropped, nothing left to retrain.
- * Training pool thread, holding no lock (groups_mu for the member list alone). */
-static void askers_back(pipeline_t *p, struct member *ms, struct dev **askers, size_t n,
-                        struct group *g)
+ * g) to a device that joined g since; with g empty it is dropped, nothing left to retrain:
+ * returns 1 then, else 0. Training pool thread, holding no lock (groups_mu for the member list
+ * alone). */
+static int askers_back(pipeline_t *p, struct member *ms, struct dev **askers, size_t n,
+                       struct group *g)
 {
     int handed = 0;
     for (size_t i = 0; i < n; i++)
@@ -562,10 +563,7 @@ static void askers_back(pipeline_t *p, struct member *ms, struct dev **askers, s
             handed = 0; /* NULL: a member that did not begin */
     if (handed && g && pipeline__group_retrain_give(p, g, NULL) == 0)
         handed = 0;
-    if (handed && g)
-        log_info("pipeline: group '%s' has no member left: the operator's retrain its stopped "
-                 "training was for is dropped",
-                 g->name);
+    return handed && g;
 }
 
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
@@ -722,7 +720,22 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
     double seconds = (double)(pipeline__mono_ns() - t0) / 1e9;
     /* ERR_CLOSED from a run is the stop's cancel (model_train_cancellable) and nothing else. */
     const int abandoned = ok > 0 && rc == ERR_CLOSED && atomic_load(&p->stopping);
-    if (abandoned && g)
+    for (size_t i = 0; began && i < n; i++)
+        if (began[i]) {
+            ms[i].abandoned = abandoned;
+            member_apply(p, &ms[i], rc, seconds);
+        }
+    /* Still the operators': saved so (BLOB_TRAIN_ALL), asked again at the next start, on the
+     * members that asked (before session 47's groups5, on the lead). Logged once that is
+     * decided: session 49 logged "asked again at the next start" and then, for a group left
+     * empty, "dropped", for the same training. */
+    const int dropped = abandoned && askers_back(p, ms, askers, n, g);
+    if (dropped)
+        log_info("pipeline: training of group '%s' (%zu devices) abandoned at the stop; not asked "
+                 "again: the group has no member left, so the operator's retrain it was for is "
+                 "dropped (it had run %.1f s)",
+                 g->name, ok, seconds);
+    else if (abandoned && g)
         log_info("pipeline: training of group '%s' (%zu devices) abandoned at the stop; asked "
                  "again at the next start (it had run %.1f s)",
                  g->name, ok, seconds);
@@ -730,15 +743,6 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         log_info("pipeline: training of device '%s' abandoned at the stop; asked again at the next "
                  "start (it had run %.1f s)",
                  ms[lead].d->name, seconds);
-    for (size_t i = 0; began && i < n; i++)
-        if (began[i]) {
-            ms[i].abandoned = abandoned;
-            member_apply(p, &ms[i], rc, seconds);
-        }
-    /* Still the operators': saved so (BLOB_TRAIN_ALL), asked again at the next start, on the
-     * members that asked (before session 47's groups5, on the lead). */
-    if (abandoned)
-        askers_back(p, ms, askers, n, g);
     versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])

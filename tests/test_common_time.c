@@ -272,12 +272,71 @@ static void test_parse_why_more(void **state)
     }
     /* JSON's ts: a date cut short says so too (vtime_rfc3339_why). */
     assert_string_equal(vtime_rfc3339_why("2026-12", 7, ERR_INVAL), cut);
-    /* Taken as before: a sign or a leading space (a query's '+') before digits, so "+0100" (an
-     * offset typed alone) is 100 ms, the first day of 1970 that stays accepted (VTIME_SECS_LO). */
+    /* "+0100" (an offset typed alone): refused since session 50 (test_parse_offsets). */
+}
+
+/* Session 50: an offset without its colon ("+0100", ISO 8601's basic form), its '+' unencoded
+ * too (a space), says so, for JSON's ts as well; nothing of it is taken. A sign or a space before
+ * a time of 1970's first day ("+0100" alone, main: 100 ms) is refused as an offset alone; digits
+ * alone there, and a sign before a later time, stay taken. */
+static void test_parse_offsets(void **state)
+{
+    (void)state;
+    char buf[VTIME_WHY_MAX];
+    const char *colon = "an offset without its colon: write +hh:mm, as in "
+                        "2026-11-28T10:00:00+01:00; " VTIME_RFC3339_NOT;
+    const char *space = "a space and an offset without its colon: a '+' in a query string is a "
+                        "space; send %2B and hh:mm, e.g. %2B01:00";
+    const char *sign = VTIME_SIGN_FIRST_DAY_WHY, *blank = VTIME_SPACE_FIRST_DAY_WHY;
+    static const struct {
+        const char *s;
+        int which; /* 0 colon, 1 space, 2 sign, 3 blank */
+    } cases[] = {
+        {"2026-11-28T10:00:00+0100", 0},
+        {"2026-11-28T10:00:00-0530", 0},
+        {"2026-11-28T10:00:00.123+0100", 0},
+        {"2026-11-28T10:00:00+01", 0},
+        {"2026-11-28 10:00:00+0100", 0},
+        {"2026-11-28T10:00:00 0100", 1},
+        {"2026-11-28T10:00:00.5 0100", 1},
+        {"2026-11-28T10:00:00 01", 1},
+        {"+0100", 2},
+        {"-0000", 2},
+        {"+5", 2},
+        {"+99999999", 2},
+        {" 0100", 3},
+        {" 0", 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *want = (const char *[]){colon, space, sign, blank}[cases[i].which];
+        int64_t ms = -7;
+        int rc = vtime_parse_param(cases[i].s, &ms);
+        assert_int_equal(rc, ERR_INVAL);
+        assert_int_equal(ms, -7);
+        const char *why = vtime_parse_why(cases[i].s, rc, buf, sizeof buf);
+        if (why == NULL || strcmp(why, want) != 0)
+            fail_msg("'%s': got '%s', want '%s'", cases[i].s, why ? why : "NULL", want);
+        assert_true(strlen(why) < 130);
+        if (cases[i].which == 0) /* JSON's ts */
+            assert_string_equal(vtime_rfc3339_why(cases[i].s, strlen(cases[i].s), rc), colon);
+    }
+    /* Taken as before: digits alone in the first day, a sign before a later time, the colon. */
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } taken[] = {{"0100", 100},
+                 {"99999999", 99999999},
+                 {"+100000000000", 100000000000LL},
+                 {" 1796000000000", 1796000000000LL},
+                 {"2026-11-28T10:00:00+01:00", 1795856400000LL}};
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
+        int64_t ms = -1;
+        assert_int_equal(vtime_parse_param(taken[i].s, &ms), 0);
+        assert_int_equal(ms, taken[i].ms);
+    }
+    /* vtime_parse (vigil-replay's rows) takes " 5" and "+5" as it always did. */
     int64_t ms = -1;
-    assert_int_equal(vtime_parse_param("+0100", &ms), 0);
-    assert_int_equal(ms, 100);
-    assert_int_equal(vtime_parse_param(" 0100", &ms), 0);
+    assert_int_equal(vtime_parse("+0100", &ms), 0);
     assert_int_equal(ms, 100);
 }
 
@@ -663,6 +722,6 @@ const struct CMUnitTest common_time_tests[] = {
     cmocka_unit_test(test_format_roundtrip), cmocka_unit_test(test_duration),
     cmocka_unit_test(test_agg_bucket_start), cmocka_unit_test(test_agg_values),
     cmocka_unit_test(test_agg_compensated),  cmocka_unit_test(test_parse_param),
-    cmocka_unit_test(test_parse_why_more),
+    cmocka_unit_test(test_parse_why_more),   cmocka_unit_test(test_parse_offsets),
 };
 const size_t common_time_count = sizeof common_time_tests / sizeof common_time_tests[0];

@@ -244,6 +244,16 @@ class QueryTimes(OwnDaemon):
             self.assertTrue(errs[i].startswith("ts: " + why), errs[i])
         self.assertEqual(errs[3], "ts: not a whole number of milliseconds")
 
+    def assert_whys(self, path, name, cases):
+        """Each (the raw query value, as the daemon sees it, why) of cases sent as name= to path
+        is 400 with why after the parameter's words, one line under 160 bytes."""
+        for raw, v, why in cases:
+            st, _, body = self.d.get("%s?%s=%s" % (path, name, raw))
+            err = json.loads(body).get("error")
+            self.assertEqual((st, err), (400, "parameter '%s': '%s': %s" % (name, v, why)),
+                             (path, name, raw))
+            self.assertLess(len(err), 160, err)
+
     def test_read_time_messages(self):
         """Session 49: from=/to= values a user types by mistake say what is wrong and what is
         taken, naming the parameter, on every read route and DELETE .../maintenance; on main each
@@ -277,12 +287,7 @@ class QueryTimes(OwnDaemon):
         for path in ("/v1/devices/qm/readings", "/v1/devices/qm/predictions",
                      "/v1/devices/qm/anomalies", "/v1/anomalies"):
             for name in ("from", "to"):
-                for raw, v, why in cases:
-                    st, _, body = d.get("%s?%s=%s" % (path, name, raw))
-                    err = json.loads(body).get("error")
-                    self.assertEqual((st, err), (400, "parameter '%s': '%s': %s" % (name, v, why)),
-                                     (path, name, raw))
-                    self.assertLess(len(err), 160, err)
+                self.assert_whys(path, name, cases)
         res = d.curl("DELETE", "/v1/devices/qm/maintenance?from=now")
         self.assertEqual((res.status, res.json().get("error")),
                          (400, "parameter 'from': 'now': " + rel))
@@ -291,16 +296,60 @@ class QueryTimes(OwnDaemon):
         self.assertEqual((st, json.loads(body).get("error")),
                          (400, "parameter 'from': 'yesterday' is not epoch milliseconds or RFC "
                           "3339, e.g. 1796000000000 or 2026-11-28T10:00:00Z"))
-        # "+0100" (an offset alone) is taken as before: 100 ms, the first day of 1970.
-        got = d.readings("qm", **{"from": "+0100"})
-        self.assertEqual([p["ts"] for p in got], [1000], got)
-        got = d.readings("qm", **{"to": "+0100"})
-        self.assertEqual(got, [], got)
+        # "+0100" (an offset typed alone): refused since session 50 (test_read_time_leftovers).
         # JSON's ts: a negative one in the parameter's words; a date cut short says so.
         res = d.post_json([{"device": "qm", "ts": v, "values": {"v": 2}} for v in (-1, "2026-12")])
         self.assertEqual(res.status, 400, res)
         errs = {e["index"]: e["error"] for e in res.json()["errors"]}
         self.assertEqual(errs, {0: "ts: " + before, 1: "ts: " + cases[0][2]})
+
+    def test_read_time_leftovers(self):
+        """Session 50: an empty from=/to= says it is empty (main: "'' is not epoch milliseconds
+        or RFC 3339", refused as now); an offset without its colon (+0100), its '+' unencoded
+        too, says what is wrong (main: the general words; refused as now); "+0100" alone (or
+        " 0100") is refused as an offset alone (main: taken as 100 ms, from read from 1970 and
+        to found nothing). Digits alone of 1970's first day and "+1796000000000" stay taken."""
+        self.d = d = vt.Vigild()
+        d.start()
+        for ts in (1000, 1796000000000):
+            self.assertEqual(d.post_json({"device": "qo", "ts": ts, "values": {"v": 1}}).status,
+                             200)
+        colon = ("an offset without its colon: write +hh:mm, as in 2026-11-28T10:00:00+01:00; "
+                 "not an RFC 3339 timestamp")
+        space = ("a space and an offset without its colon: a '+' in a query string is a space; "
+                 "send %2B and hh:mm, e.g. %2B01:00")
+        sign = ("a sign before a time of 1970's first day: likely an offset alone; send a whole "
+                "time, e.g. 2026-11-28T10:00:00%2B01:00")
+        blank = ("a space (an unencoded '+') before a time of 1970's first day: likely an offset "
+                 "alone; send a whole time, '+' as %2B")
+        cases = (  # (the raw query value, as the daemon sees it, why)
+            ("2026-11-28T10:00:00%2B0100", "2026-11-28T10:00:00+0100", colon),
+            ("2026-11-28T10:00:00-0100", "2026-11-28T10:00:00-0100", colon),
+            ("2026-11-28T10:00:00+0100", "2026-11-28T10:00:00 0100", space),
+            ("%2B0100", "+0100", sign), ("+0100", " 0100", blank))
+        for path in ("/v1/devices/qo/readings", "/v1/devices/qo/anomalies"):
+            for name in ("from", "to"):
+                st, _, body = d.get("%s?%s=" % (path, name))
+                self.assertEqual((st, json.loads(body).get("error")),
+                                 (400, "parameter '%s' is empty: give epoch milliseconds or RFC "
+                                  "3339, e.g. 1796000000000 or 2026-11-28T10:00:00Z, or leave "
+                                  "'%s' out" % (name, name)), (path, name))
+                self.assert_whys(path, name, cases)
+        res = d.curl("DELETE", "/v1/devices/qo/maintenance?from=")
+        self.assertEqual((res.status, res.json().get("error")),
+                         (400, "parameter 'from' is empty: give epoch milliseconds or RFC 3339, "
+                          "e.g. 1796000000000 or 2026-11-28T10:00:00Z, or leave 'from' out"))
+        # JSON's ts says the colon is missing too.
+        res = d.post_json({"device": "qo", "ts": "2026-11-28T10:00:00+0100", "values": {"v": 2}})
+        self.assertEqual((res.status, res.json().get("errors", [{}])[0].get("error")),
+                         (400, "ts: " + colon), res.json())
+        # Taken as before: digits alone, a sign before a later time, an offset with its colon.
+        for params, want in (({"from": "0100"}, [1000, 1796000000000]),
+                             ({"to": "0100"}, []),
+                             ({"from": "+1796000000000"}, [1796000000000]),
+                             ({"to": "2026-11-28T10:00:00+01:00"}, [1000])):
+            got = d.readings("qo", **params)
+            self.assertEqual([p["ts"] for p in got], want, (params, got))
 
 
 class ClockStepsBack(OwnDaemon):
