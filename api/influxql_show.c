@@ -530,10 +530,10 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
 /* Whether a source's reason (api__iq_from's *unsupported; NULL: none) is vigild's: SHOW TAG KEYS
  * and SHOW TAG VALUES (rp_any) take any [db.][rp.] before the name, as influxd 1.6.7 answers
  * them from the name alone; the others (and the cardinality forms) end the run, as influxd's
- * "retention policy not found". */
-static const char *from_why(const char *why, int rp_any)
+ * "retention policy not found" and "database not found" (api__iq_from_stops). */
+static const char *from_why(const char *why, int rp_any, const qtoken_t *name)
 {
-    return rp_any && why != NULL && strcmp(why, API_IQ_OTHER_RP) == 0 ? NULL : why;
+    return rp_any ? api__iq_from_name_alone(why, name) : why;
 }
 
 /* Reads [ON db] [FROM name] of SHOW FIELD KEYS / SHOW TAG KEYS / SHOW TAG VALUES into *from
@@ -559,7 +559,7 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
     const char *why = NULL;
     if (api__iq_from(r, s, from, &why))
         return -1;
-    *unsupported = from_why(why, rp_any);
+    *unsupported = from_why(why, rp_any, from);
     for (;;) { /* FROM a1, a2, /re/: read on, each source as the first */
         qtoken_t t;
         at = *s;
@@ -570,7 +570,7 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
         why = NULL;
         if (api__iq_from(r, s, &t, &why))
             return -1;
-        why = from_why(why, rp_any);
+        why = from_why(why, rp_any, &t);
         if (*unsupported == NULL && (why != NULL || strcmp(t.text, from->text) != 0))
             *unsupported = why != NULL ? why : "several measurements in FROM";
     }
