@@ -458,12 +458,14 @@ int api__iq_re_compile(regex_t *re, const char *pattern);
  * statement error. Returns 0, or -1 (parse error or out of memory, answered). */
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported);
 /* Whether why, a source's *unsupported, ends the run as influxd 1.6.7's "retention policy not
- * found" and "database not found" do (API_IQ_OTHER_RP, API_IQ_NO_DB's). 0 for NULL. */
+ * found" (1: API_IQ_OTHER_RP) and "database not found" (2: API_IQ_NO_DB's) do; 0 for another
+ * reason or NULL. Of a list's sources, the highest is the statement's: influxd looks every
+ * source's database up before any policy. */
 int api__iq_from_stops(const char *why);
 /* What is left of why, a source's *unsupported, for a statement that takes any database and
  * policy before the name (SHOW TAG KEYS, SHOW TAG VALUES, as influxd 1.6.7 answers them from the
- * name alone): NULL where api__iq_from_stops, but API_IQ_FROM_RE for a regex (name: the source
- * read); why otherwise. */
+ * name alone; the others, and the cardinality forms, end the run there): NULL where
+ * api__iq_from_stops, but API_IQ_FROM_RE for a regex (name: the source read); why otherwise. */
 const char *api__iq_from_name_alone(const char *why, const qtoken_t *name);
 /* A regex as a source: the reason vigild answers no such statement. */
 #define API_IQ_FROM_RE "a regular expression in FROM"

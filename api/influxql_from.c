@@ -165,8 +165,11 @@ const char *api__iq_from_name_alone(const char *why, const qtoken_t *name)
 
 int api__iq_from_stops(const char *why)
 {
-    return why != NULL && (strcmp(why, API_IQ_OTHER_RP) == 0 ||
-                           strncmp(why, API_IQ_NO_DB, strlen(API_IQ_NO_DB)) == 0);
+    if (why == NULL)
+        return 0;
+    if (strncmp(why, API_IQ_NO_DB, strlen(API_IQ_NO_DB)) == 0)
+        return 2;
+    return strcmp(why, API_IQ_OTHER_RP) == 0;
 }
 
 /* Where the token influxd 1.6.7's scanner reads at p, right after a name, ends when it is ';',

@@ -182,9 +182,9 @@ static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast)
 
 /* Reads on a list of sources after SELECT's first (s: after it; FROM a1, a2, /re/), each as
  * the first, with influxd's parse errors. vigild answers one source: a list is its statement
- * error, *why the first source's reason or "several measurements in FROM", but a retention
- * policy other than autogen or a database vigild does not list in any of them, which ends the
- * run as influxd's "retention policy not found" or "database not found" (api__iq_from_stops).
+ * error, *why the first source's reason or "several measurements in FROM", but a database
+ * vigild does not list or else a retention policy other than autogen in any of them, which ends
+ * the run as influxd's "database not found" or "retention policy not found" (api__iq_from_stops).
  * Returns 0, or -1 (parse error answered). */
 static int from_list(api_request_t *r, qscan_t *s, const char **why)
 {
@@ -198,9 +198,10 @@ static int from_list(api_request_t *r, qscan_t *s, const char **why)
         const char *next = NULL;
         if (api__iq_from(r, s, &t, &next))
             return -1;
-        int rp = api__iq_from_stops(next);
-        if (*why == NULL || (rp && !api__iq_from_stops(*why)))
-            *why = rp ? next : *why != NULL ? *why : "several measurements in FROM";
+        if (api__iq_from_stops(next) > api__iq_from_stops(*why))
+            *why = next; /* a lookup that ends the run, a database's first */
+        else if (*why == NULL)
+            *why = "several measurements in FROM";
     }
 }
 

@@ -67,6 +67,27 @@ class Leftovers(InfluxdPair):
                             b'"error":"not executed"' in want[1], want)
         self.whole_and_chunked(qs, check, "a database neither lists")
 
+    def test_lookup_errors_in_a_list_as_influxd(self):
+        # influx10: in a list of sources influxd looks every database up before any policy
+        # (g.rp2.a1, other..a1: "database not found: other"), and either ends the run whatever
+        # the list holds before it (a1, a2, g.rp2.a1); vigild named the first source's reason
+        # (SELECT) or, in SHOW FIELD KEYS, "several measurements in FROM" and ran on
+        qs = [q + "; SHOW MEASUREMENTS LIMIT 1" for q in (
+            "SELECT x FROM g.rp2.a1, other..a1", "SELECT x FROM a1, g.rp2.a1, other..a1",
+            "SELECT x FROM other..a1, g.rp2.a1", "SELECT x FROM other..a1, nope..a1",
+            "SELECT x FROM a1, /a/, other..a1", "SHOW FIELD KEYS FROM g.rp2.a1, other..a1",
+            "SHOW FIELD KEYS FROM a1, a2, g.rp2.a1", "SHOW FIELD KEYS FROM a1, a2, other..a1",
+            "SHOW FIELD KEYS FROM /a/, other..a1", "SHOW TAG KEY CARDINALITY FROM g.rp2.a1, "
+            "other..a1", "SHOW FIELD KEY CARDINALITY FROM a1, a2, other..a1",
+            "SHOW SERIES FROM g.rp2.a1, other..a1")]
+        for q in qs:
+            with self.subTest(q=q):
+                want, got = self.both(q)
+                self.assertEqual(want, (200, NOT_EXECUTED))
+                self.assertEqual(got, want)
+        # chunked, the first document is influxd's error where it names a database
+        self.whole_and_chunked([q for q in qs if "..a1" in q], self.ok, "lookup errors in a list")
+
     def test_database_ignored_where_influxd_ignores_it(self):
         # influx10: SHOW TAG KEYS and SHOW TAG VALUES answer from the name alone, as influxd
         # does (session 49's rule for another policy), and so does SHOW MEASUREMENTS' WITH
