@@ -236,6 +236,9 @@ int api__q_digit(char c);
  * value, still encoded (borrowed from r->body), in *v and *vlen. Returns 1, or 0 when there is
  * no body or no such parameter. */
 int api__iq_form_arg(const api_request_t *r, const char *name, const char **v, size_t *vlen);
+/* Reads parameter name from the URL or a form body, as influxd's r.FormValue, into buf
+ * (decoded). Returns buf, or NULL when absent or not fitting. */
+const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size);
 
 /* ---- bound parameters (influxql_params.c) ---- */
 
@@ -453,7 +456,8 @@ int api__iq_re_compile(regex_t *re, const char *pattern);
 
 /* Reads FROM's [db.][rp.]name (s: after FROM) into *name (the measurement: a device, or any
  * name with a device condition). A regex ([db.][rp.]/re/: its pattern in name->text, name->form
- * QF_REGEX), a database vigild does not list (API_IQ_NO_DB and its name) or a policy other than
+ * QF_REGEX), a database vigild does not have (API_IQ_NO_DB and its name: not listed, not the
+ * query's db=, one vigild would list; influxql_from.c db_not_found) or a policy other than
  * autogen sets *unsupported (static text, or borrowed from s's blocks) for the caller's
  * statement error. Returns 0, or -1 (parse error or out of memory, answered). */
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported);

@@ -7,8 +7,11 @@ found", which ends the run), and SELECT's series chunked, a document each. The p
 written each as a measurement of its own with the device tag (a1, a2), one untagged (u1), and
 Telegraf's shape, measurement pump with the tag (t1, t2)."""
 
+import http.client
+import json
 import os
 import sys
+import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -127,12 +130,73 @@ class Leftovers(InfluxdPair):
               "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device; SELECT x FROM pump WHERE "
               "device =~ /t/ GROUP BY device",
               "SELECT x FROM pump WHERE device =~ /t/", "SELECT x FROM pump WHERE device = 't1' "
-              "GROUP BY device"]
+              "GROUP BY device",
+              # review: no series at all, and one of a vigil measurement next to readings'
+              "SELECT x FROM pump WHERE device = 'zz' GROUP BY device",
+              "SELECT x FROM pump WHERE device =~ /t/ AND time > now() GROUP BY device",
+              "SELECT x FROM pump WHERE device =~ /zz/ GROUP BY device; SELECT x FROM pump WHERE "
+              "device =~ /t/ GROUP BY device",
+              "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SLIMIT 1 SOFFSET 1"]
         self.whole_and_chunked(qs, self.ok, "SELECT's series chunked")
         body = self.chunked(self.d.http_port, qs[0])[1].splitlines()
         self.assertEqual([b'"partial":true' in line for line in body], [True, False], body)
         self.assertEqual(vt.chunked_results(b"\n".join(body)),
                          self.vigild(qs[0])["results"])
+
+
+class OwnDatabase(vt.DaemonTestCase):
+    """What Grafana, Chronograf and Telegraf send must not meet "database not found": FROM
+    naming the query's own db= (listed or not, as FROM with no database reads it), and a
+    database SHOW DATABASES cannot list (longer than 64 bytes, or past its 32 names)."""
+
+    LONG = "L" * 65
+
+    def ask(self, db, q, method="GET"):
+        enc = urllib.parse.urlencode({"db": db, "q": q, "epoch": "ms"})
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
+        if method == "GET":
+            c.request("GET", "/query?" + enc)
+        else:  # Grafana's POST mode: the parameters in a form body
+            c.request("POST", "/query", enc, {"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 200, body)
+        return json.loads(body)["results"]
+
+    def write(self, db, lines):
+        status, body = InfluxdPair.post(self.d.http_port, "/write?precision=ms&db=" +
+                                        urllib.parse.quote(db), lines)
+        self.assertEqual(status, 204, body)
+
+    def test_own_and_unlistable_databases_read(self):
+        # review of influx10: the branch looked every FROM database up in SHOW DATABASES' list,
+        # so a Chronograf-style FROM "db"."autogen"."a1" failed for a db= written to but not
+        # listable (65 bytes, or the 33rd name), and for a db= not written to yet, where FROM a1
+        # with the same db= answers
+        self.write(self.LONG, "a1,device=a1 x=1 %d" % T)
+        want = self.ask(self.LONG, "SELECT x FROM a1")
+        self.assertEqual(want[0]["series"][0]["values"], [[T, 1]], want)
+        for db, q in ((self.LONG, 'SELECT x FROM "%s"."autogen"."a1"' % self.LONG),
+                      (self.LONG, 'SELECT x FROM "%s".."a1"' % self.LONG),
+                      ("fresh", 'SELECT x FROM "fresh"."autogen"."a1"'),
+                      ("fresh", "SELECT x FROM fresh..a1"),
+                      ('we"ird.db', 'SELECT x FROM "we\\"ird.db"."autogen"."a1"'),
+                      ("g", 'SELECT x FROM "autogen"."a1"'), ("g", "SELECT x FROM a1")):
+            for method in ("GET", "POST"):
+                with self.subTest(db=db, q=q, method=method):
+                    self.assertEqual(self.ask(db, q, method), want)
+        # another database than db=, never written to: influxd's error, the list not full
+        self.assertEqual(self.ask("g", "SELECT x FROM other..a1")[0].get("error"),
+                         "database not found: other")
+        # 32 names listed: a 33rd written to is not listed, and FROM it reads on
+        for i in range(32):
+            self.write("d%02d" % i, "a1,device=a1 x=1 %d" % T)
+        self.write("late", "a1,device=a1 x=1 %d" % T)
+        names = [v[0] for v in self.ask("g", "SHOW DATABASES")[0]["series"][0]["values"]]
+        self.assertEqual(len(names), 32, names)
+        self.assertNotIn("late", names)
+        self.assertEqual(self.ask("g", "SELECT x FROM late.autogen.a1"), want)
 
 
 if __name__ == "__main__":
