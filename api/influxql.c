@@ -812,9 +812,7 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
     api__body(r, 200, "application/json", &run.b);
 }
 
-/* Reads parameter name from the URL or a form body, as influxd's r.FormValue, into buf
- * (decoded). Returns buf, or NULL when absent or not fitting. */
-static const char *form_value(api_request_t *r, const char *name, char *buf, size_t size)
+const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size)
 {
     const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
     size_t vlen = v ? strlen(v) : 0;
@@ -828,7 +826,7 @@ static const char *form_value(api_request_t *r, const char *name, char *buf, siz
 static int chunked_asked(api_request_t *r)
 {
     char val[8];
-    const char *v = form_value(r, "chunked", val, sizeof val);
+    const char *v = api__iq_form_value(r, "chunked", val, sizeof val);
     return v != NULL && strcmp(v, "true") == 0;
 }
 
@@ -842,7 +840,7 @@ static int64_t epoch_asked(api_request_t *r)
     } units[] = {{"ns", 1},         {"u", 1000},        {"\xC2\xB5", 1000},  {"ms", 1000000},
                  {"s", 1000000000}, {"m", 60000000000}, {"h", 3600000000000}};
     char val[8];
-    const char *v = form_value(r, "epoch", val, sizeof val);
+    const char *v = api__iq_form_value(r, "epoch", val, sizeof val);
     for (size_t i = 0; v != NULL && i < sizeof units / sizeof units[0]; i++)
         if (strcmp(v, units[i].name) == 0)
             return units[i].ns;

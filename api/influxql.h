@@ -236,6 +236,9 @@ int api__q_digit(char c);
  * value, still encoded (borrowed from r->body), in *v and *vlen. Returns 1, or 0 when there is
  * no body or no such parameter. */
 int api__iq_form_arg(const api_request_t *r, const char *name, const char **v, size_t *vlen);
+/* Reads parameter name from the URL or a form body, as influxd's r.FormValue, into buf
+ * (decoded). Returns buf, or NULL when absent or not fitting. */
+const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size);
 
 /* ---- bound parameters (influxql_params.c) ---- */
 
@@ -356,17 +359,25 @@ int api__q_sent_error(qrun_t *run, const char *msg, const char *arg);
 /* Writes what comes between two series of the running statement into b (run->b): ',' in the one
  * document, or chunked the end of the document holding the series before it, marked
  * "partial":true when partial is set, and the start of the next, as influxd 1.6.7 sends a
- * statement's series, a document each: partial in the cardinality statements' counts and SHOW
- * FIELD KEYS, not in SHOW TAG KEYS and SHOW TAG VALUES. */
+ * statement's series, a document each: partial in the cardinality statements' counts, SHOW
+ * FIELD KEYS and SELECT (api__q_series_open), not in SHOW TAG KEYS and SHOW TAG VALUES. */
 void api__q_series_next(qrun_t *run, sbuf_t *b, int partial);
+/* Opens a SELECT's series in run->b up to its name: the series list before the first (*nseries
+ * 0), else api__q_series_next marked partial (chunked, a document per series, "partial":true on
+ * all but the last, as influxd 1.6.7 sends a SELECT's series), then {"name":; counts it. */
+void api__q_series_open(qrun_t *run, int *nseries);
 
 /* The running statement's error "vigild does not support " what, for a part of a statement
  * influxd 1.6.7 answers: sent as its result, and the statements after it run, as influxd runs
- * them after the statement's answer (but for API_IQ_OTHER_RP). Returns 1. */
+ * them after the statement's answer (but for API_IQ_OTHER_RP and API_IQ_NO_DB's). Returns 1. */
 int api__q_unsupported_error(qrun_t *run, const char *what);
 /* What FROM db.rp.name with a policy other than autogen is to vigild: api__q_unsupported_error's
  * one error that stops the run, as influxd's "retention policy not found" does. */
 #define API_IQ_OTHER_RP "a retention policy other than autogen"
+/* What FROM db.rp.name or db..name with a database vigild does not list is: this, then the
+ * name, influxd 1.6.7's own error, which api__q_unsupported_error sends as it is and which stops
+ * the run as API_IQ_OTHER_RP does. */
+#define API_IQ_NO_DB "database not found: "
 
 /* Records the running statement's backend error rc as msg then err_str(rc); ERR_AGAIN (the
  * store reloads after a failed write) or ERR_UNPUBLISHED (its last commit not readable yet) also
@@ -445,9 +456,23 @@ int api__iq_re_compile(regex_t *re, const char *pattern);
 
 /* Reads FROM's [db.][rp.]name (s: after FROM) into *name (the measurement: a device, or any
  * name with a device condition). A regex ([db.][rp.]/re/: its pattern in name->text, name->form
- * QF_REGEX), or a policy other than autogen, sets *unsupported (static text) for the caller's
- * statement error. Returns 0, or -1 (parse error answered). */
+ * QF_REGEX), a database vigild does not have (API_IQ_NO_DB and its name: not listed, not the
+ * query's db=, one vigild would list; influxql_from.c db_not_found) or a policy other than
+ * autogen sets *unsupported (static text, or borrowed from s's blocks) for the caller's
+ * statement error. Returns 0, or -1 (parse error or out of memory, answered). */
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported);
+/* Whether why, a source's *unsupported, ends the run as influxd 1.6.7's "retention policy not
+ * found" (1: API_IQ_OTHER_RP) and "database not found" (2: API_IQ_NO_DB's) do; 0 for another
+ * reason or NULL. Of a list's sources, the highest is the statement's: influxd looks every
+ * source's database up before any policy. */
+int api__iq_from_stops(const char *why);
+/* What is left of why, a source's *unsupported, for a statement that takes any database and
+ * policy before the name (SHOW TAG KEYS, SHOW TAG VALUES, as influxd 1.6.7 answers them from the
+ * name alone; the others, and the cardinality forms, end the run there): NULL where
+ * api__iq_from_stops, but API_IQ_FROM_RE for a regex (name: the source read); why otherwise. */
+const char *api__iq_from_name_alone(const char *why, const qtoken_t *name);
+/* A regex as a source: the reason vigild answers no such statement. */
+#define API_IQ_FROM_RE "a regular expression in FROM"
 
 /* Reads an expression by influxd's grammar for its parse errors only, keeping nothing
  * (influxql_select_read.c): what vigild does not answer in a WHERE is read on, so that a

@@ -7,6 +7,7 @@
  * Any thread: it reads the query alone. */
 #include "influxql.h"
 
+#include <pthread.h>
 #include <string.h>
 
 /* Reads a regex source into *name: its pattern as the text, form QF_REGEX. Returns as
@@ -75,6 +76,44 @@ static int more_segments(api_request_t *r, qscan_t *s, const char *const *seg)
     return n > 3 ? -1 : 0;
 }
 
+/* Whether FROM's database db is one vigild knows it does not have: not listed (SHOW DATABASES:
+ * those created or written to, api__db_known) though it would be, had it been created or
+ * written to (at most API_DB_NAME_MAX bytes, the list not full), and not the query's own db=,
+ * which vigild answers from without a lookup when FROM names no database (Grafana's queries);
+ * for the query's own database the FROM's naming it changes nothing. Past those vigild cannot
+ * tell a database written to from none: it reads the name alone, as before session 50. */
+static int db_not_found(api_request_t *r, const char *db)
+{
+    size_t len = strlen(db);
+    char own[API_DB_NAME_MAX + 2];
+    const char *q_db = api__iq_form_value(r, "db", own, sizeof own);
+    if (len > API_DB_NAME_MAX || (q_db != NULL && strcmp(q_db, db) == 0) ||
+        api__db_known(r->srv, db, len))
+        return 0;
+    pthread_mutex_lock(&r->srv->dbs_mu);
+    int full = r->srv->ndbs >= API_DBS_MAX;
+    pthread_mutex_unlock(&r->srv->dbs_mu);
+    return !full;
+}
+
+/* FROM db.rp.name or db..name with a database vigild does not have (db_not_found): *unsupported
+ * is influxd 1.6.7's "database not found: db", which ends the run as its error does. vigild's
+ * one store is every database it lists, so a listed one reads the same devices. Returns 0, or -1
+ * (out of memory, answered). */
+static int no_database(api_request_t *r, qscan_t *s, const char *db, const char **unsupported)
+{
+    size_t n = strlen(API_IQ_NO_DB), k = strlen(db);
+    char *why = api__qs_alloc(s, n + k + 1);
+    if (why == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    memcpy(why, API_IQ_NO_DB, n);
+    memcpy(why + n, db, k + 1);
+    *unsupported = why;
+    return 0;
+}
+
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
 {
     qtoken_t t;
@@ -82,7 +121,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     api__qs_next(s, name);
     if (api__iq_regex_next(&at) || name->form == QF_REGEX) {
         *s = at;
-        *unsupported = "a regular expression in FROM";
+        *unsupported = API_IQ_FROM_RE;
         return regex_source(r, s, name);
     }
     if (name->kind != QT_IDENT) {
@@ -112,8 +151,12 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         s->end_col = s->col;
         s->end_number = 0;
         if (*s->p == '/') { /* db.rp./re/: a regex after the prefix, as influxd reads it */
-            *unsupported = "a regular expression in FROM";
-            return regex_source(r, s, name);
+            *unsupported = API_IQ_FROM_RE;
+            if (regex_source(r, s, name))
+                return -1;
+            return dots == 1 && db_not_found(r, db)
+                       ? no_database(r, s, db, unsupported) /* db../re/, db.rp./re/ */
+                       : 0;
         }
         api__qs_next(s, &t);
         if (t.kind != QT_IDENT) {
@@ -127,9 +170,27 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         return -1;
     if (dots == 2 && *s->p == '.' && more_segments(r, s, (const char *const[]){db, rp, name->text}))
         return -1;
+    if (dots == 2 && db_not_found(r, db))
+        return no_database(r, s, db, unsupported);
     if (rp[0] != '\0' && strcmp(rp, "autogen") != 0)
         *unsupported = API_IQ_OTHER_RP; /* it would hold nothing */
     return 0;
+}
+
+const char *api__iq_from_name_alone(const char *why, const qtoken_t *name)
+{
+    if (!api__iq_from_stops(why))
+        return why;
+    return name->form == QF_REGEX ? API_IQ_FROM_RE : NULL; /* db../re/: the regex's reason */
+}
+
+int api__iq_from_stops(const char *why)
+{
+    if (why == NULL)
+        return 0;
+    if (strncmp(why, API_IQ_NO_DB, strlen(API_IQ_NO_DB)) == 0)
+        return 2;
+    return strcmp(why, API_IQ_OTHER_RP) == 0;
 }
 
 /* Where the token influxd 1.6.7's scanner reads at p, right after a name, ends when it is ';',

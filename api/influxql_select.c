@@ -74,7 +74,7 @@ struct sel_run {
 static void series_open(struct sel_run *x)
 {
     sbuf_t *b = &x->run->b;
-    sbuf_printf(b, "%s{\"name\":", x->nseries++ ? "," : ",\"series\":[");
+    api__q_series_open(x->run, &x->nseries); /* chunked: a document per series */
     api__iq_str(b, x->q->from);
     if (x->q->group_tag) {
         sbuf_printf(b, ",\"tags\":{");

@@ -182,9 +182,10 @@ static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast)
 
 /* Reads on a list of sources after SELECT's first (s: after it; FROM a1, a2, /re/), each as
  * the first, with influxd's parse errors. vigild answers one source: a list is its statement
- * error, *why the first source's reason or "several measurements in FROM", but a retention
- * policy other than autogen in any of them, which ends the run as influxd's "retention policy
- * not found". Returns 0, or -1 (parse error answered). */
+ * error, *why the first source's reason or "several measurements in FROM", but a database
+ * vigild does not list or else a retention policy other than autogen in any of them, which ends
+ * the run as influxd's "database not found" or "retention policy not found" (api__iq_from_stops).
+ * Returns 0, or -1 (parse error answered). */
 static int from_list(api_request_t *r, qscan_t *s, const char **why)
 {
     for (;;) {
@@ -197,9 +198,10 @@ static int from_list(api_request_t *r, qscan_t *s, const char **why)
         const char *next = NULL;
         if (api__iq_from(r, s, &t, &next))
             return -1;
-        int rp = next != NULL && strcmp(next, API_IQ_OTHER_RP) == 0;
-        if (*why == NULL || (rp && strcmp(*why, API_IQ_OTHER_RP) != 0))
-            *why = rp ? next : *why != NULL ? *why : "several measurements in FROM";
+        if (api__iq_from_stops(next) > api__iq_from_stops(*why))
+            *why = next; /* a lookup that ends the run, a database's first */
+        else if (*why == NULL)
+            *why = "several measurements in FROM";
     }
 }
 
@@ -463,7 +465,9 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     q->from = t.text; /* what vigild does not support is read on */
     if (from_list(r, s, &from_unsupported))
         return -1;
-    if (from_unsupported != NULL)
+    if (api__iq_from_stops(from_unsupported) && !q->influxd_error)
+        q->unsupported = from_unsupported; /* influxd looks the sources up first (DISTINCT) */
+    else if (from_unsupported != NULL)
         api__iq_mark_unsupported(q, s, from_unsupported, NULL);
     at = *s;
     api__qs_next(s, &t);

@@ -527,19 +527,11 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     return rc;
 }
 
-/* Whether a source's reason (api__iq_from's *unsupported; NULL: none) is vigild's: SHOW TAG KEYS
- * and SHOW TAG VALUES (rp_any) take any [db.][rp.] before the name, as influxd 1.6.7 answers
- * them from the name alone; the others (and the cardinality forms) end the run, as influxd's
- * "retention policy not found". */
-static const char *from_why(const char *why, int rp_any)
-{
-    return rp_any && why != NULL && strcmp(why, API_IQ_OTHER_RP) == 0 ? NULL : why;
-}
-
 /* Reads [ON db] [FROM name] of SHOW FIELD KEYS / SHOW TAG KEYS / SHOW TAG VALUES into *from
  * (kind QT_EOF: no FROM). FROM takes a list of sources, as influxd's parser reads it; vigild
- * answers one name (named once or more), and sets *unsupported for several (rp_any: from_why).
- * Returns 0, or -1 (parse error). */
+ * answers one name (named once or more), and sets *unsupported for several, or for a source's
+ * reason (rp_any: any database and policy, api__iq_from_name_alone; else one that ends the run
+ * first, api__iq_from_stops). Returns 0, or -1 (parse error). */
 static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported,
                      int rp_any)
 {
@@ -559,7 +551,7 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
     const char *why = NULL;
     if (api__iq_from(r, s, from, &why))
         return -1;
-    *unsupported = from_why(why, rp_any);
+    *unsupported = rp_any ? api__iq_from_name_alone(why, from) : why;
     for (;;) { /* FROM a1, a2, /re/: read on, each source as the first */
         qtoken_t t;
         at = *s;
@@ -570,8 +562,10 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
         why = NULL;
         if (api__iq_from(r, s, &t, &why))
             return -1;
-        why = from_why(why, rp_any);
-        if (*unsupported == NULL && (why != NULL || strcmp(t.text, from->text) != 0))
+        why = rp_any ? api__iq_from_name_alone(why, &t) : why;
+        if (api__iq_from_stops(why) > api__iq_from_stops(*unsupported))
+            *unsupported = why; /* a lookup that ends the run, a database's first */
+        else if (*unsupported == NULL && (why != NULL || strcmp(t.text, from->text) != 0))
             *unsupported = why != NULL ? why : "several measurements in FROM";
     }
 }

@@ -178,12 +178,23 @@ void api__q_series_next(qrun_t *run, sbuf_t *b, int partial)
         sbuf_append(b, ",", 1);
 }
 
+void api__q_series_open(qrun_t *run, int *nseries)
+{
+    if ((*nseries)++ == 0)
+        sbuf_append(&run->b, ",\"series\":[", 11);
+    else
+        api__q_series_next(run, &run->b, 1);
+    sbuf_append(&run->b, "{\"name\":", 8);
+}
+
 int api__q_unsupported_error(qrun_t *run, const char *what)
 {
     /* A policy vigild does not hold: to influxd one it does not hold either ("retention
      * policy not found"), whose error stops the run. */
     if (strcmp(what, API_IQ_OTHER_RP) == 0)
         return api__q_result_error(run, "vigild does not support ", what);
+    if (api__iq_from_stops(what)) /* API_IQ_NO_DB's: influxd's words */
+        return api__q_result_error(run, what, NULL);
     return api__q_sent_error(run, "vigild does not support ", what);
 }
 

@@ -372,7 +372,7 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
         if (full)
             continue;
         if (!open) {
-            sbuf_printf(b, "%s{\"name\":", nseries++ ? "," : ",\"series\":[");
+            api__q_series_open(run, &nseries); /* chunked: a document per series */
             api__iq_str(b, v->from);
             if (v->group_tag) {
                 sbuf_append(b, ",\"tags\":{", 9);

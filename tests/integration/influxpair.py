@@ -65,7 +65,8 @@ def g_range(a, b):
 class InfluxdPair(vt.DaemonTestCase):
     """A vigild and a real influxd 1.6.7 (Debian's influxd, on loopback, stopped after) holding
     the same POINTS (database g, precision ms); INFLUXD_ONLY go to influxd alone (what vigild
-    holds as its own measurements)."""
+    holds as its own measurements). assert_same and whole_and_chunked (with its checks ok and
+    bad; test_iqshow.py's before session 50) compare their answers."""
 
     POINTS = ""
     INFLUXD_ONLY = ""
@@ -145,6 +146,41 @@ class InfluxdPair(vt.DaemonTestCase):
                 self.fail("%s\nvigild %d: ...%r\ninfluxd %d: ...%r" % (
                     q, got[0], got[1][max(0, at - 80):at + 120], want[0],
                     want[1][max(0, at - 80):at + 120]))
+
+    def bad(self, want, chunked):
+        """A whole_and_chunked check: influxd answered 400."""
+        self.assertEqual(want[0], 400, want)
+
+    def ok(self, want, chunked):
+        """A whole_and_chunked check: influxd answered 200."""
+        self.assertEqual(want[0], 200, want)
+
+    def whole_and_chunked(self, qs, check, what):
+        """Asks each query of qs of both servers, whole and with chunked=true; check(influxd's
+        answer, chunked) asserts what influxd says; vigild's must be the same, byte for byte.
+        Prints how many answers were influxd's."""
+        failed = []
+        for q in qs:
+            for chunked in (False, True):
+                with self.subTest(q=q, chunked=chunked):
+                    got = [self.chunked(port, q) if chunked else self.query(port, q)
+                           for port in (self.influxd.port, self.d.http_port)]
+                    check(got[0], chunked)
+                    if got[1] != got[0]:
+                        failed.append(q)
+                    self.assertEqual(got[1], got[0])
+        print("\n%s: %d of %d as influxd" % (what, 2 * len(qs) - len(failed), 2 * len(qs)))
+
+    @staticmethod
+    def chunked(port, q):
+        """/query's answer with chunked=true: a document per result."""
+        enc = urllib.parse.urlencode({"db": "g", "q": q, "epoch": "ms", "chunked": "true"})
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/query?" + enc)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body
 
 
 def show_databases(tc, q="SHOW DATABASES", method="POST"):

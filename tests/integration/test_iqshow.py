@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import sys
-import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -683,41 +682,6 @@ class ShowEdges(InfluxdPair):
                         continue
                 out.append(res)
         return out
-
-    def bad(self, want, chunked):
-        """A whole_and_chunked check: influxd answered 400."""
-        self.assertEqual(want[0], 400, want)
-
-    def ok(self, want, chunked):
-        """A whole_and_chunked check: influxd answered 200."""
-        self.assertEqual(want[0], 200, want)
-
-    def whole_and_chunked(self, qs, check, what):
-        """Asks each query of qs of both servers, whole and with chunked=true; check(influxd's
-        answer, chunked) asserts what influxd says; vigild's must be the same, byte for byte.
-        Prints how many answers were influxd's."""
-        failed = []
-        for q in qs:
-            for chunked in (False, True):
-                with self.subTest(q=q, chunked=chunked):
-                    got = [self.chunked(port, q) if chunked else self.query(port, q)
-                           for port in (self.influxd.port, self.d.http_port)]
-                    check(got[0], chunked)
-                    if got[1] != got[0]:
-                        failed.append(q)
-                    self.assertEqual(got[1], got[0])
-        print("\n%s: %d of %d as influxd" % (what, 2 * len(qs) - len(failed), 2 * len(qs)))
-
-    @staticmethod
-    def chunked(port, q):
-        """/query's answer with chunked=true: a document per result."""
-        enc = urllib.parse.urlencode({"db": "g", "q": q, "epoch": "ms", "chunked": "true"})
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        c.request("GET", "/query?" + enc)
-        r = c.getresponse()
-        body = r.read()
-        c.close()
-        return r.status, body
 
     def test_query_form_body_encoding_ignored_as_influxd(self):
         # influx5: influxd 1.6.7 parses /query's form body as sent (Go's ParseForm), whatever
