@@ -426,7 +426,7 @@ struct pipeline {
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
     atomic_uint_fast64_t clock_steps;    /* devices' timelines begun after a step back */
     atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
-    /* The put-off lines (pipeline_train.c put_off_log): when the last was logged (monotonic ms,
+    /* The put-off lines (pipeline_put_off.c): when the last was logged (monotonic ms,
      * 0: never) and how many were counted since instead of logged. */
     atomic_int_fast64_t put_off_log_ms;
     atomic_uint_fast64_t put_off_quiet;
@@ -655,8 +655,15 @@ void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms);
 /* Devices in the training due-set now. Any thread. */
 size_t pipeline__due_len(pipeline_t *p);
 
+/* Logs that d, holding an episode, was left out of its scheduled training (g NULL) or of its
+ * group g's (pipeline_put_off.c: named at once, then counted, one line a minute). Training
+ * pool thread; caller holds d->mu. */
+void pipeline__put_off_log(pipeline_t *p, const struct dev *d, const struct group *g);
+/* Logs the devices counted quietly since the last put-off line, once its minute is over; with
+ * final, whatever the minute. Training pool thread (each training calls it), or the stop. */
+void pipeline__put_off_flush(pipeline_t *p, int final);
 /* At the stop, once the training threads have ended: logs the count of devices whose put-off
- * training was not named in the log (put_off_log) and not yet counted in a line. */
+ * training was not named in the log (pipeline__put_off_log) and not yet counted in a line. */
 void pipeline__put_off_final(pipeline_t *p);
 
 /* Ends d's active event (if any) as `why` with note (taken, NULL: none), at the last reading

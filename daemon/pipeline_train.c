@@ -42,7 +42,7 @@
  * reseed ended the held episode as it applied, where vigil-replay, which trains at the reading
  * that asks, keeps the fault (docs/reliability.md, "Trainings asked before a held episode").
  * An operator's retrain (retrain_all) and an acceptance's training (the episode is no longer
- * held) train as before.
+ * held) train as before. The log lines of those left out: pipeline_put_off.c.
  *
  * Locks: due_mu (leaf) guards the FIFO, dev.due_next and the groups' due/training flags;
  * groups_mu (leaf) guards the groups table and each group's member list. Taken under a
@@ -55,7 +55,6 @@
 #include "pipeline_int.h"
 #include "vtime.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -203,74 +202,6 @@ static void train_failed(pipeline_t *p, const char *device, const char *what, in
     atomic_fetch_add_explicit(&p->train_failures, 1, memory_order_relaxed);
 }
 
-/* A device that holds an episode, left out by a training thread, is logged: the first such line
- * at once, then at most one a minute, which counts the devices left out since instead of naming
- * them. A plant-wide fault (a power dip) holds thousands of devices while their scheduled
- * trainings wait in the due-set: one line a device, 2,342 lines within seconds at 4,000
- * devices before session 42, with nothing in them the anomalies' list does not say. */
-#define PUT_OFF_LOG_MS 60000
-
-/* Takes the minute's turn to log (1), or counts one more device left out quietly (0). */
-static int put_off_turn(pipeline_t *p, uint64_t *more)
-{
-    int64_t now = vtime_mono_ms();
-    int_fast64_t last = atomic_load_explicit(&p->put_off_log_ms, memory_order_relaxed);
-    if ((last != 0 && now - last < PUT_OFF_LOG_MS) ||
-        !atomic_compare_exchange_strong(&p->put_off_log_ms, &last, now))
-        return 0;
-    *more = atomic_exchange(&p->put_off_quiet, 0);
-    return 1;
-}
-
-static void put_off_log(pipeline_t *p, const struct dev *d, const struct group *g)
-{
-    uint64_t more = 0;
-    if (!put_off_turn(p, &more)) {
-        /* Named at debug level, so an operator who needs every device still finds it. */
-        log_debug("pipeline: device '%s' holds an anomaly: %s%s%s training put off (counted in "
-                  "the next such info line)",
-                  d->name, g ? "its group '" : "its scheduled", g ? g->name : "", g ? "''s" : "");
-        atomic_fetch_add_explicit(&p->put_off_quiet, 1, memory_order_relaxed);
-        return;
-    }
-    char tail[96] = "";
-    if (more > 0)
-        snprintf(tail, sizeof tail, " (and %llu other devices since the last such line)",
-                 (unsigned long long)more);
-    if (g)
-        log_info("pipeline: device '%s' holds an anomaly: left out of its group '%s''s training "
-                 "until the episode ends or is accepted%s",
-                 d->name, g->name, tail);
-    else
-        log_info("pipeline: device '%s' holds an anomaly: its scheduled training is put off until "
-                 "the episode ends or is accepted%s",
-                 d->name, tail);
-}
-
-/* The devices counted quietly, once their minute is over (each training calls it), so the end
- * of a burst is told too; at the stop (final: the training threads have ended) whatever the
- * minute, so no count is left untold. */
-static void put_off_flush(pipeline_t *p, int final)
-{
-    uint64_t more = 0;
-    if (final)
-        more = atomic_exchange(&p->put_off_quiet, 0);
-    else if (atomic_load_explicit(&p->put_off_quiet, memory_order_relaxed) == 0 ||
-             !put_off_turn(p, &more))
-        return;
-    if (more == 0)
-        return;
-    log_info("pipeline: %llu other devices holding an anomaly were left out of their scheduled "
-             "or group's training since the last such line, until their episodes end or are "
-             "accepted",
-             (unsigned long long)more);
-}
-
-void pipeline__put_off_final(pipeline_t *p)
-{
-    put_off_flush(p, 1);
-}
-
 /* Makes m's job under its lock (0), or leaves it out (nonzero). With want_nch > 0 the device
  * must have that channel set (names); with leave_held, its detector must not hold an episode
  * (ERR_BUSY: its request is put off, detector_train_put_off). */
@@ -289,7 +220,7 @@ static int member_begin(pipeline_t *p, struct member *m, struct group *g, int wa
         rc = ERR_BUSY;
         (void)detector_train_put_off(d->det);
         d->left_out = 1; /* its request after the episode, while this training runs: again */
-        put_off_log(p, d, g);
+        pipeline__put_off_log(p, d, g);
     }
     if (rc == 0 && want_nch > 0) {
         if (d->nch != want_nch)
@@ -812,7 +743,7 @@ static void train_next(void *arg)
      * again at once (pipeline_store.c, blob format 4). */
     if (atomic_load(&p->stopping))
         return;
-    put_off_flush(p, 0);
+    pipeline__put_off_flush(p, 0);
     pthread_mutex_lock(&p->due_mu);
     struct dev *d = p->due_head;
     struct group *g0 = NULL;

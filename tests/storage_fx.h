@@ -236,6 +236,8 @@ extern const struct CMUnitTest storage_queue_tests[];
 extern const size_t storage_queue_ntests;
 extern const struct CMUnitTest storage_chunks_tests[];
 extern const size_t storage_chunks_ntests;
+extern const struct CMUnitTest storage_rows_tests[];
+extern const size_t storage_rows_ntests;
 extern const struct CMUnitTest storage_pending_tests[];
 extern const size_t storage_pending_ntests;
 extern const struct CMUnitTest storage_devices_tests[];

@@ -13,8 +13,9 @@
  * and apply a job inline). No timing is asserted. Everything is freed (valgrind/ASan clean).
  *
  * The tests are in tests/test_detector_<topic>.c, one file per part of the detector they
- * exercise (score, warn, train, calib, io, season, shift, burst, onset, trip, range, level,
- * hold, episode), their shared fixtures in tests/test_detector_fx.c; main() runs them file by file. */
+ * exercise (score, warn, train, calib, io, season, shift, burst, onset, trip, range, rank,
+ * level, hold, episode), their shared fixtures in tests/test_detector_fx.c; main() runs them
+ * file by file. */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,6 +44,7 @@ int main(void)
         {detector_onset_tests, detector_onset_count},
         {detector_trip_tests, detector_trip_count},
         {detector_range_tests, detector_range_count},
+        {detector_rank_tests, detector_rank_count},
         {detector_level_tests, detector_level_count},
         {detector_hold_tests, detector_hold_count},
         {detector_episode_tests, detector_episode_count},

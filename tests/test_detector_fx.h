@@ -152,6 +152,8 @@ extern const struct CMUnitTest detector_trip_tests[];
 extern const size_t detector_trip_count;
 extern const struct CMUnitTest detector_range_tests[];
 extern const size_t detector_range_count;
+extern const struct CMUnitTest detector_rank_tests[];
+extern const size_t detector_rank_count;
 extern const struct CMUnitTest detector_level_tests[];
 extern const size_t detector_level_count;
 extern const struct CMUnitTest detector_hold_tests[];

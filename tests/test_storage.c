@@ -4,10 +4,10 @@
  * known state use the hooks of storage_int.h (hold the writer, run a pragma on its connection)
  * instead of timing, so nothing here depends on how fast the machine is.
  *
- * The tests are in tests/test_storage_<topic>.c (writes, queue, chunks, pending, devices, reload,
- * readers, migrate, events, retention, compaction, idle, fulldisk), each exporting its table,
- * run below one after the other; the fixtures and helpers they share are in tests/storage_fx.c
- * and storage_fx.h. */
+ * The tests are in tests/test_storage_<topic>.c (writes, queue, chunks, rows, pending, devices,
+ * reload, readers, migrate, events, retention, compaction, idle, fulldisk), each exporting its
+ * table, run below one after the other; the fixtures and helpers they share are in
+ * tests/storage_fx.c and storage_fx.h. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -31,6 +31,7 @@ int main(void)
         {storage_writes_tests, storage_writes_ntests},
         {storage_queue_tests, storage_queue_ntests},
         {storage_chunks_tests, storage_chunks_ntests},
+        {storage_rows_tests, storage_rows_ntests},
         {storage_pending_tests, storage_pending_ntests},
         {storage_devices_tests, storage_devices_ntests},
         {storage_reload_tests, storage_reload_ntests},
