@@ -399,6 +399,61 @@ class DocumentedSettings(unittest.TestCase):
                                                   text.count("\n", 0, m.start()) + 1, name))
         self.assertEqual(unknown, [], "not a setting")
 
+    def test_empty_values_documented(self):
+        """The settings an empty value is accepted for (--check-config on "key =" under its
+        section, each alone) are exactly those README's Configuration and vigild(8) name as
+        the exceptions to "An empty value is refused". Drift caught: storage.max_ahead and
+        http.query_timeout take an empty value as 0 (off), as every duration, and neither
+        document said so (session 50)."""
+        tmp = vt.mkdtemp()
+        accepted = set()
+        for key in code_settings():
+            sec, k = key.split(".")
+            text = "[daemon]\ndata_dir = %s\n" % os.path.join(tmp, "data")
+            if sec != "daemon":
+                text += "[%s]\n" % sec
+            if key != "daemon.data_dir":
+                text += "%s =\n" % k
+            else:
+                text = "[daemon]\ndata_dir =\n"
+            path = vt.write_file(os.path.join(tmp, "empty.conf"), text)
+            rc, out, err = run("--check-config", "--config", path)
+            if rc == 0:
+                accepted.add(key)
+        self.assertIn("http.auth_file", accepted)  # so the check means something
+        self.assertNotIn("daemon.data_dir", accepted)
+        conf = readme_section(read(README), "## Configuration")
+        m = re.search(r"An empty value is refused, except for (.*?)\.\n", conf, re.S)
+        self.assertIsNotNone(m, "README's empty-value sentence not found")
+        self.assertEqual(set(re.findall(r"`(\w+\.\w+)`", m.group(1))), accepted, "README")
+        man = read(MANPAGE)
+        m = re.search(r"An empty value is an\s+error, except for\n(.*?)\.\n\.B ", man, re.S)
+        self.assertIsNotNone(m, "vigild(8)'s empty-value sentence not found")
+        self.assertEqual(set(re.findall(r"\b(\w+\.\w+)\b", m.group(1))), accepted, "vigild(8)")
+
+    def test_boolean_words_documented(self):
+        """The words a true-or-false setting takes (http.metrics_auth, --check-config), of
+        those an operator may try, are exactly README's (`true`/`false` and the ones after
+        them). Drift caught: yes/no, on/off and 1/0 were taken and not documented (session
+        50)."""
+        tmp = vt.mkdtemp()
+        tried = ("true", "false", "yes", "no", "on", "off", "1", "0", "y", "n", "t", "f",
+                 "enable", "disable", "enabled", "disabled", "2", "-1")
+        accepted = set()
+        for word in tried:
+            path = vt.write_file(os.path.join(tmp, "b.conf"),
+                                 "[daemon]\ndata_dir = %s\n[http]\nmetrics_auth = %s\n"
+                                 % (os.path.join(tmp, "data"), word.upper()))
+            rc, out, err = run("--check-config", "--config", path)
+            if rc == 0:
+                accepted.add(word)
+        conf = readme_section(read(README), "## Configuration")
+        m = re.search(r"Words take any case:\s+`true`/`false`( \(also [^)]*\))?", conf)
+        self.assertIsNotNone(m, "README's words of a true-or-false setting not found")
+        documented = {"true", "false"} | set(re.findall(r"`(\w+)`", m.group(1) or ""))
+        self.assertIn("false", accepted)  # so the check means something
+        self.assertEqual(accepted, documented, "README")
+
     def test_readme_gives_every_default(self):
         conf = readme_section(read(README), "## Configuration")
         found = {}
