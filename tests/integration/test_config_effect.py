@@ -388,8 +388,8 @@ class DocumentedSettings(unittest.TestCase):
         unknown = []
         for path in paths:
             text = read(path).replace("\\-", "-").replace("\\&", "")
-            # The rollback's 409 (api/model_routes.c) says this, quoted verbatim where documented;
-            # the layers are no setting (vigild's own trainings make one layer).
+            # The rollback's 409 said this until session 50 (api/model_routes.c), as
+            # docs/reliability.md's record of session 47 quotes it; the layers are no setting.
             text = text.replace("the model.hidden and model.layers it was made", "")
             for m in re.finditer(r"(?<![\w./-])(%s)\.([a-z0-9_]+)(?![\w(/-])" % "|".join(sections),
                                  text):
