@@ -705,8 +705,9 @@ void api__h_rollback(api_request_t *r)
     else if (rc == ERR_INVAL && trained > 0) /* the device keeps the size it was made with */
         api__error(r, 409,
                    "rollback: version %u of device '%s' is an LSTM of hidden %d, layers %d and "
-                   "the device's model has hidden %d, layers %d (the model.hidden and "
-                   "model.layers it was made with): it cannot serve",
+                   "the device's model has hidden %d, layers %d (a device keeps the size it "
+                   "was made with: model.hidden then; the layers are no setting): it cannot "
+                   "serve",
                    version, r->seg[0], fit.size[0], fit.size[1], fit.dev_size[0], fit.dev_size[1]);
     else if (rc == ERR_INVAL) /* the version exists: its state refuses, as 'serves no LSTM' */
         api__error(r, 409,

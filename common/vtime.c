@@ -600,6 +600,20 @@ int vtime_parse_duration(const char *s, int64_t *ms)
     return ERR_INVAL;
 }
 
+void vtime_format_duration(int64_t ms, char *buf, size_t size)
+{
+    static const struct {
+        char unit;
+        int64_t ms;
+    } units[] = {{'w', 604800000}, {'d', 86400000}, {'h', 3600000}, {'m', 60000}, {'s', 1000}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ms % units[i].ms == 0) {
+            snprintf(buf, size, "%lld%c", (long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    snprintf(buf, size, "%lldms", (long long)ms);
+}
+
 char *vtime_format(int64_t ms, char *buf, size_t size)
 {
     time_t secs = (time_t)(ms / 1000);

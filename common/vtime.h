@@ -232,6 +232,10 @@ const char *vtime_parse_why(const char *s, int rc, char *buf, size_t size);
  * or ERR_INVAL (syntax, or more than INT64_MAX ms); the caller checks its own bounds. */
 int vtime_parse_duration(const char *s, int64_t *ms);
 
+/* ms > 0 as the largest whole unit vtime_parse_duration takes back: "30d", "12h", "90m", "45s",
+ * "250ms". Any thread. */
+void vtime_format_duration(int64_t ms, char *buf, size_t size);
+
 /* The value of exactly n decimal digits at s (n <= 9), or -1 when one is not a digit (a '\0'
  * is not: a read stops at the end of a string). */
 int vtime_digits(const char *s, int n);

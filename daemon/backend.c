@@ -19,21 +19,6 @@ static int be_write(void *ctx, batch_t *b)
     return store_write(be->store, b);
 }
 
-/* ms as the largest whole unit of storage.retention: "30d", "12h", "90m", "45s". */
-static void duration_format(int64_t ms, char *buf, size_t size)
-{
-    static const struct {
-        char unit;
-        int64_t ms;
-    } units[] = {{'w', 604800000}, {'d', 86400000}, {'h', 3600000}, {'m', 60000}, {'s', 1000}};
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (ms % units[i].ms == 0) {
-            snprintf(buf, size, "%lld%c", (long long)(ms / units[i].ms), units[i].unit);
-            return;
-        }
-    snprintf(buf, size, "%lldms", (long long)ms);
-}
-
 /* The times a write admits (time_admit): [lo, hi], each bound only when set. */
 struct time_window {
     backend_t *be;
@@ -59,7 +44,7 @@ static int within_window(void *arg, const batch_point_t *p, size_t i)
     if (p->ts_ms < w->lo) {
         if (w->old++ == 0)
             w->old_ts = p->ts_ms;
-        duration_format(w->retention, set, sizeof set);
+        vtime_format_duration(w->retention, set, sizeof set);
         snprintf(why, sizeof why,
                  "point beyond retention policy: ts %s is older than the horizon %s "
                  "(storage.retention = %s); not stored",
@@ -67,7 +52,7 @@ static int within_window(void *arg, const batch_point_t *p, size_t i)
     } else {
         if (w->ahead++ == 0)
             w->ahead_ts = p->ts_ms;
-        duration_format(w->max_ahead, set, sizeof set);
+        vtime_format_duration(w->max_ahead, set, sizeof set);
         snprintf(why, sizeof why,
                  "point too far in the future: ts %s is more than %s ahead of this host's clock "
                  "%s (storage.max_ahead = %s); not stored",
@@ -100,7 +85,7 @@ static void time_refused(backend_t *be, const struct time_window *w)
     uint64_t since;
     if (w->old && (since = refused_due(&be->retention_refused, &be->old_warned_s,
                                        &be->old_warned_total, w->old))) {
-        duration_format(w->retention, set, sizeof set);
+        vtime_format_duration(w->retention, set, sizeof set);
         log_warn("ingest: %llu reading%s refused as older than the retention's horizon (%s), "
                  "e.g. ts %s: a backlog older than the retention, or a device's clock is behind "
                  "(storage.retention = %s; said at most once a minute, "
@@ -110,7 +95,7 @@ static void time_refused(backend_t *be, const struct time_window *w)
     }
     if (w->ahead && (since = refused_due(&be->ahead_refused, &be->ahead_warned_s,
                                          &be->ahead_warned_total, w->ahead))) {
-        duration_format(w->max_ahead, set, sizeof set);
+        vtime_format_duration(w->max_ahead, set, sizeof set);
         log_warn("ingest: %llu reading%s refused as stamped more than %s ahead of this host's "
                  "clock (%s), e.g. ts %s: a device's clock or this host's is wrong "
                  "(storage.max_ahead = %s; said at most once a minute, "

@@ -8,6 +8,7 @@
 #include "api.h"
 #include "detector.h"
 #include "err.h"
+#include "vtime.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -409,10 +410,13 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         return 0;
     case K_DURATION:
         if (config__duration_parse(value, s->min, s->max, 0, (int64_t *)field)) {
+            char lo[24], hi[24]; /* each setting's own bounds: max_ahead's are 1d to 36500d */
+            vtime_format_duration(s->min, lo, sizeof lo);
+            vtime_format_duration(s->max, hi, sizeof hi);
             snprintf(err, errsize,
-                     "%s.%s: '%s' is not 0 (off) or a duration from 1s to 36500d: a whole number "
+                     "%s.%s: '%s' is not 0 (off) or a duration from %s to %s: a whole number "
                      "with one unit s, m, h, d or w, e.g. 30d%s",
-                     section, key, value, config__number_hint(value));
+                     section, key, value, lo, hi, config__number_hint(value));
             return -1;
         }
         return 0;

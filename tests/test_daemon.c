@@ -279,6 +279,14 @@ static void test_value_forms(void **state)
         {"storage", "retention", "030d", "no leading zeros"},
         {"storage", "retention", "+30d", "without a '+' sign"},
         {"storage", "retention", "0ms", "is not 0 (off)"},
+        /* Each duration's error says its own bounds (session 50: max_ahead's said 1s). */
+        {"storage", "retention", "36501d",
+         "storage.retention: '36501d' is not 0 (off) or a "
+         "duration from 1s to 36500d: a whole number"},
+        {"storage", "max_ahead", "1d", NULL},
+        {"storage", "max_ahead", "23h",
+         "storage.max_ahead: '23h' is not 0 (off) or a duration "
+         "from 1d to 36500d: a whole number"},
         {"http", "listen", "127.0.0.1:0", NULL},
         {"http", "listen", "127.0.0.1:080", "is not ADDR:PORT"},
         {"daemon", "log_level", "WARN", NULL},

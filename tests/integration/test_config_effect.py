@@ -214,6 +214,35 @@ def code_settings():
     return {"%s.%s" % (s, k): f for s, k, f in found}
 
 
+def c_number(expr):
+    """A bound as config.c's table writes it ("100000", "1LL << 30", "36500LL * 86400000")."""
+    m = re.fullmatch(r"(\d+)(?:LL)?(?:\s*(<<|\*)\s*(\d+)(?:LL)?)?", expr.strip())
+    if m is None:
+        raise AssertionError("config.c settings[]: bound %r not read (a new form?)" % expr)
+    a, op, b = int(m.group(1)), m.group(2), m.group(3)
+    return a if op is None else a << int(b) if op == "<<" else a * int(b)
+
+
+def code_bounds():
+    """{"section.key": (kind, min, max)} from config.c's settings[] table."""
+    src = re.sub(r"/\*.*?\*/|//[^\n]*", "", read(CONFIG_C), flags=re.S)
+    table = re.split(r"settings\[\]\s*=\s*\{", src, maxsplit=1)[1]
+    table = re.split(r"\n\s*\}\s*;", table, maxsplit=1)[0]
+    found = re.findall(r'\bS\(\s*"(\w+)"\s*,\s*"(\w+)"\s*,\s*(K_\w+)\s*,\s*\w+\s*,'
+                       r'\s*([^,]+?)\s*,\s*([^,]+?)\s*\)\s*,', table)
+    if len(found) != len(re.findall(r"\bS\(", table)):
+        raise AssertionError("config.c settings[]: an S( entry not read (the table's form changed?)")
+    return {"%s.%s" % (s, k): (kind, c_number(lo), c_number(hi)) for s, k, kind, lo, hi in found}
+
+
+def duration_words(ms):
+    """ms as the documents write a duration bound: 1ms, 1s, 1d, 36500d."""
+    for unit, n in (("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000)):
+        if ms % n == 0:
+            return "%d%s" % (ms // n, unit)
+    return "%dms" % ms
+
+
 # The defaults themselves are not read from the C source: tests/test_daemon.c's
 # test_defaults_match_shipped_file (ctest unit_daemon) loads etc/vigild.conf over
 # config_default() with the real code and compares the whole config_t, so a default changed in
@@ -234,6 +263,21 @@ def shipped_settings():
             continue
         k, v = (x.strip() for x in line.split("=", 1))
         out["%s.%s" % (section, k)] = v
+    return out
+
+
+def shipped_comments():
+    """{"section.key": the comment lines above it in etc/vigild.conf, joined by blanks}."""
+    out, section, comment = {}, None, []
+    for line in read(SHIPPED).splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            comment.append(line[1:].strip())
+        elif re.fullmatch(r"\[(\w+)\]", line):
+            section, comment = line[1:-1], []
+        elif "=" in line:
+            out["%s.%s" % (section, line.split("=", 1)[0].strip())] = " ".join(comment)
+            comment = []
     return out
 
 
@@ -313,6 +357,102 @@ class DocumentedSettings(unittest.TestCase):
         m = re.search(r"The file has sections\n(.*?)\.\n", man, re.S)
         sections = set(re.findall(r"\[(\w+)\]", m.group(1)))
         self.assertEqual(sections, {k.split(".")[0] for k in shipped_settings()})
+
+    def test_shipped_file_gives_every_bound(self):
+        """Each numeric setting's comment in etc/vigild.conf says its bounds as config.c's
+        table has them, in the numbers its error message uses ("0 to 19", "1024 to 1073741824";
+        a duration "1s to 36500d"). Drift caught: bounds changed in the code and not in the
+        file, and a setting whose bounds the file did not say at all (session 50: 44 of 52)."""
+        comments, wrong = shipped_comments(), {}
+        for key, (kind, lo, hi) in code_bounds().items():
+            if kind in ("K_INT", "K_SIZE", "K_AUTO_INT", "K_UNIT"):
+                want = "%d to %d" % (lo, hi)
+            elif kind in ("K_DURATION", "K_TIMEOUT"):
+                want = "%s to %s" % (duration_words(lo), duration_words(hi))
+            else:
+                continue  # words, strings and addresses: no bounds
+            if not re.search(r"(?<![\w.,])%s(?!\w|[.,]\d)" % re.escape(want), comments[key]):
+                wrong[key] = want
+        self.assertEqual(wrong, {}, "etc/vigild.conf does not say these bounds")
+
+    def test_documents_name_only_settings(self):
+        """Every SECTION.KEY of a settings section that README, vigild(8), vigild.conf or a
+        docs/ page names is one config.c accepts (a file name as pipeline.c, Python's
+        http.client aside). Drift caught: a renamed or dropped setting still named, and one
+        never there (session 50: `model.layers` in README and docs/reliability.md,
+        `model.save_every` in docs/reliability.md)."""
+        keys, sections = set(code_settings()), {k.split(".")[0] for k in code_settings()}
+        paths = [README, SHIPPED, MANPAGE] + sorted(
+            os.path.join(vt.REPO, "docs", f) for f in os.listdir(os.path.join(vt.REPO, "docs"))
+            if f.endswith((".md", ".1")))
+        unknown = []
+        for path in paths:
+            text = read(path).replace("\\-", "-").replace("\\&", "")
+            # The rollback's 409 said this until session 50 (api/model_routes.c), as
+            # docs/reliability.md's record of session 47 quotes it; the layers are no setting.
+            text = text.replace("the model.hidden and model.layers it was made", "")
+            for m in re.finditer(r"(?<![\w./-])(%s)\.([a-z0-9_]+)(?![\w(/-])" % "|".join(sections),
+                                 text):
+                name = m.group(0)
+                if name not in keys and m.group(2) not in ("c", "h") and name != "http.client":
+                    unknown.append("%s:%d: %s" % (os.path.relpath(path, vt.REPO),
+                                                  text.count("\n", 0, m.start()) + 1, name))
+        self.assertEqual(unknown, [], "not a setting")
+
+    def test_empty_values_documented(self):
+        """The settings an empty value is accepted for (--check-config on "key =" under its
+        section, each alone) are exactly those README's Configuration and vigild(8) name as
+        the exceptions to "An empty value is refused". Drift caught: storage.max_ahead and
+        http.query_timeout take an empty value as 0 (off), as every duration, and neither
+        document said so (session 50)."""
+        tmp = vt.mkdtemp()
+        accepted = set()
+        for key in code_settings():
+            sec, k = key.split(".")
+            text = "[daemon]\ndata_dir = %s\n" % os.path.join(tmp, "data")
+            if sec != "daemon":
+                text += "[%s]\n" % sec
+            if key != "daemon.data_dir":
+                text += "%s =\n" % k
+            else:
+                text = "[daemon]\ndata_dir =\n"
+            path = vt.write_file(os.path.join(tmp, "empty.conf"), text)
+            rc, out, err = run("--check-config", "--config", path)
+            if rc == 0:
+                accepted.add(key)
+        self.assertIn("http.auth_file", accepted)  # so the check means something
+        self.assertNotIn("daemon.data_dir", accepted)
+        conf = readme_section(read(README), "## Configuration")
+        m = re.search(r"An empty value is refused, except for (.*?)\.\n", conf, re.S)
+        self.assertIsNotNone(m, "README's empty-value sentence not found")
+        self.assertEqual(set(re.findall(r"`(\w+\.\w+)`", m.group(1))), accepted, "README")
+        man = read(MANPAGE)
+        m = re.search(r"An empty value is an\s+error, except for\n(.*?)\.\n\.B ", man, re.S)
+        self.assertIsNotNone(m, "vigild(8)'s empty-value sentence not found")
+        self.assertEqual(set(re.findall(r"\b(\w+\.\w+)\b", m.group(1))), accepted, "vigild(8)")
+
+    def test_boolean_words_documented(self):
+        """The words a true-or-false setting takes (http.metrics_auth, --check-config), of
+        those an operator may try, are exactly README's (`true`/`false` and the ones after
+        them). Drift caught: yes/no, on/off and 1/0 were taken and not documented (session
+        50)."""
+        tmp = vt.mkdtemp()
+        tried = ("true", "false", "yes", "no", "on", "off", "1", "0", "y", "n", "t", "f",
+                 "enable", "disable", "enabled", "disabled", "2", "-1")
+        accepted = set()
+        for word in tried:
+            path = vt.write_file(os.path.join(tmp, "b.conf"),
+                                 "[daemon]\ndata_dir = %s\n[http]\nmetrics_auth = %s\n"
+                                 % (os.path.join(tmp, "data"), word.upper()))
+            rc, out, err = run("--check-config", "--config", path)
+            if rc == 0:
+                accepted.add(word)
+        conf = readme_section(read(README), "## Configuration")
+        m = re.search(r"Words take any case:\s+`true`/`false`( \(also [^)]*\))?", conf)
+        self.assertIsNotNone(m, "README's words of a true-or-false setting not found")
+        documented = {"true", "false"} | set(re.findall(r"`(\w+)`", m.group(1) or ""))
+        self.assertIn("false", accepted)  # so the check means something
+        self.assertEqual(accepted, documented, "README")
 
     def test_readme_gives_every_default(self):
         conf = readme_section(read(README), "## Configuration")

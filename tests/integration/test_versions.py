@@ -405,8 +405,9 @@ class RollbackKinds(tp.DaemonPerTest):
         # Both sizes named (session 47; before, only the settings): the operator can act.
         self.assertEqual(r.json()["error"],
                          "rollback: version %d of device '%s' is an LSTM of hidden %d, layers 1 "
-                         "and the device's model has hidden %d, layers 1 (the model.hidden and "
-                         "model.layers it was made with): it cannot serve"
+                         "and the device's model has hidden %d, layers 1 (a device keeps the "
+                         "size it was made with: model.hidden then; the layers are no setting): "
+                         "it cannot serve"
                          % (lstm, dev, 2 * tp.HIDDEN, tp.HIDDEN))
         self.assertEqual(tp.status(self.d, dev)["model"], {"version": lin, "kind": "linear"})
         self.roll(dev, lin)
