@@ -394,15 +394,6 @@ static inline const float *detector__ctx_back(const detector_t *d, int k)
 #define HOLD_SEEN 2
 #endif
 
-/* DECAY_FALL (detector_release.c, decay_falls; docs/detection.md, eighty-fifth round; a
- * compile-time option, 0 off): where hold_decay's own test fails, the reading still counts as a
- * decay when it is out of hold_echo's band and it and the newest decay_run - 1 values before it
- * each came DECAY_FALL of the level's spreads nearer the level than the value before them (a
- * burst that is passing). Measured at 3 and 2, not adopted. */
-#ifndef DECAY_FALL
-#define DECAY_FALL 0
-#endif
-
 /* RECORD_RARE (detector_score.c, rare_onset_opens; docs/detection.md, eighty-second round; a
  * compile-time option, 0 off): the record's gate (an excursion within the record opens only at
  * record_level, record_open's or record_open_one's) does not hold an opening the on-delay

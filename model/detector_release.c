@@ -206,26 +206,6 @@ void detector__decay_note(detector_t *d, const float *x, int opening)
 #ifndef DECAY_DROP
 #define DECAY_DROP 8.0f
 #endif
-/* DECAY_FALL (detector_int.h): 1 when x is out of hold_echo's band and x and the newest
- * decay_run - 1 values before it each came DECAY_FALL spreads nearer the level than the value
- * before them: a burst passing, still out. A margin in the peak's fractions instead fires on
- * make_hold_case's lasting fault, a noisy plateau (docs/detection.md, eighty-fifth round). */
-static int decay_falls(const detector_t *d, const float *x, int k)
-{
-    if (!(DECAY_FALL > 0) || d->ctx_len < k)
-        return 0;
-    float dev = fabsf(x[0] - d->eb_med);
-    if (!(dev > d->cfg.hold_echo * d->eb_sd))
-        return 0;
-    for (int i = 0; i < k; i++) {
-        const float before = fabsf(detector__ctx_back(d, i)[0] - d->eb_med);
-        if (!(dev <= before - (float)DECAY_FALL * d->eb_sd))
-            return 0;
-        dev = before;
-    }
-    return 1;
-}
-
 int detector__decay_back(const detector_t *d, const float *x)
 {
     const int k = d->cfg.decay_run;
@@ -235,7 +215,7 @@ int detector__decay_back(const detector_t *d, const float *x)
     for (int i = 0; i < k; i++) {
         const float dev = fabsf((i ? detector__ctx_back(d, i - 1)[0] : x[0]) - d->eb_med);
         if (!(dev <= near && d->dk_peak - dev >= DECAY_DROP * d->eb_sd))
-            return decay_falls(d, x, k);
+            return 0;
     }
     return 1;
 }
