@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 /* What api__head_too_large learns of the head from libmicrohttpd's records of it. */
 struct head_seen {
@@ -35,6 +36,14 @@ static enum MHD_Result see_value(void *cls, enum MHD_ValueKind kind, const char 
  * in 0.9.75), see there. */
 #define HEAD_PEEK 32
 
+/* libmicrohttpd 0.9.75 maps a connection's memory (memorypool.c MHD_pool_create: zeroed) when it
+ * is over 32 KiB and 4/3 of a page; a smaller one it takes from malloc, not zeroed. */
+static int pool_zeroed(size_t bytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return bytes > 32 * 1024 && (page <= 0 || bytes >= (size_t)page * 4 / 3);
+}
+
 /* Whether c may be in a token, a header's name or a method (RFC 9110 5.6.2). */
 static int tchar(unsigned char c)
 {
@@ -47,10 +56,11 @@ static int tchar(unsigned char c)
  * (a token, maybe empty, then ':'; a request line has a space after its method) or an empty line
  * that nothing follows (the head's real end). Else (nothing, a request pipelined after it, even
  * after an empty line) the head is taken as it came. p is libmicrohttpd's read buffer at the
- * head's end: bytes not received there are NUL (its memory pool is zeroed when made and when
- * reset for the next request, memorypool.c), and at most HEAD_PEEK bytes are read, which stay
- * inside the pool whatever the buffer's size: the pool takes its records from its end and the
- * read buffer from its start, and the head's last header has a record. Worker thread. */
+ * head's end: bytes not received there are NUL (its memory pool is zeroed when made, if
+ * pool_zeroed, and when reset for the next request, memorypool.c), and at most HEAD_PEEK bytes are
+ * read, which stay inside the pool whatever the buffer's size: the pool takes its records from its
+ * end and the read buffer from its start, and the head's last header has a record. Worker thread.
+ */
 static int head_goes_on(const char *p)
 {
     if (p[0] == '\n')
@@ -107,7 +117,8 @@ static int head_malformed(const api_request_t *r, const struct head_seen *h, siz
         if (*p != '\0')
             return 1;
     /* 2 NULs, LF and LF, are a valid end alone; a ':' line takes at least 3. */
-    if (end - last > 2 && !has_body(r) && head_goes_on(r->method + head_size))
+    if (end - last > 2 && pool_zeroed(r->srv->conn_memory) && !has_body(r) &&
+        head_goes_on(r->method + head_size))
         return 1;
 #else
     (void)r;
