@@ -65,8 +65,6 @@ struct api_server {
     char *device_tag; /* owned copy of opts.device_tag */
     api_backend_t be;
     struct MHD_Daemon *mhd;
-    /* libmicrohttpd's memory per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT; head.c) */
-    size_t conn_memory;
     atomic_int rt_refused; /* rt_priority was refused once (logged once) */
     unsigned port;
     /* Counters, relaxed atomics: written by handler threads, read by /metrics. */

@@ -7,7 +7,6 @@
 
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
 /* What api__head_too_large learns of the head from libmicrohttpd's records of it. */
 struct head_seen {
@@ -31,59 +30,6 @@ static enum MHD_Result see_value(void *cls, enum MHD_ValueKind kind, const char 
     return MHD_YES;
 }
 
-#if MHD_VERSION == 0x00097500
-/* How far head_goes_on reads past the head: less than one of libmicrohttpd's records (56 bytes
- * in 0.9.75), see there. */
-#define HEAD_PEEK 32
-
-/* libmicrohttpd 0.9.75 maps a connection's memory (memorypool.c MHD_pool_create: zeroed) when it
- * is over 32 KiB and 4/3 of a page; a smaller one it takes from malloc, not zeroed. */
-static int pool_zeroed(size_t bytes)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    return bytes > 32 * 1024 && (page <= 0 || bytes >= (size_t)page * 4 / 3);
-}
-
-/* Whether c may be in a token, a header's name or a method (RFC 9110 5.6.2). */
-static int tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/* Whether the bytes libmicrohttpd (0.9.75) left unread after a head it ended with 3 or 4 NULs are
- * the rest of that head, so the head ended at a ':' line, not at an empty line: a header line
- * (a token, maybe empty, then ':'; a request line has a space after its method) or an empty line
- * that nothing follows (the head's real end). Else (nothing, a request pipelined after it, even
- * after an empty line) the head is taken as it came. p is libmicrohttpd's read buffer at the
- * head's end: bytes not received there are NUL (its memory pool is zeroed when made, if
- * pool_zeroed, and when reset for the next request, memorypool.c), and at most HEAD_PEEK bytes are
- * read, which stay inside the pool whatever the buffer's size: the pool takes its records from its
- * end and the read buffer from its start, and the head's last header has a record. Worker thread.
- */
-static int head_goes_on(const char *p)
-{
-    if (p[0] == '\n')
-        return p[1] == '\0';
-    if (p[0] == '\r' && p[1] == '\n')
-        return p[2] == '\0';
-    size_t i = 0;
-    while (i < HEAD_PEEK && tchar((unsigned char)p[i]))
-        i++;
-    return i < HEAD_PEEK && p[i] == ':'; /* a longer name is missed */
-}
-
-/* Whether the request declares a body: then what follows its head is that body, not read by
- * head_goes_on (a line-protocol body may begin "cpu:x v=1"). */
-static int has_body(const api_request_t *r)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) !=
-               NULL ||
-           MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
-}
-#endif
-
 /* Whether the head has a line of an empty name (one that begins with ':'), which is not HTTP
  * (a field name is a token of at least one character, RFC 9110 5.1). libmicrohttpd 0.9.75
  * (connection.c, MHD_CONNECTION_HEADER_PART_RECEIVED) ends the head at such a line when a
@@ -97,10 +43,12 @@ static int has_body(const api_request_t *r)
  * bytes before that end: the line's end (CRLF, or LF, each made NULs) and the empty line's (the
  * same), so 2 to 4 NULs; more, or a byte not NUL, is a line it did not record: the ':' line,
  * or the rest of a value folded onto the next line (obsolete, RFC 9112 5.2, which a server may
- * refuse with 400; libmicrohttpd 0.9.75 appends it to the header's name). A ':' line of no value
- * where it or the line before ends in a bare LF leaves 3 or 4 NULs, as a valid end does; then
- * what libmicrohttpd left unread after the head tells (head_goes_on). Built against another
- * libmicrohttpd, only the empty name is told. Worker thread. */
+ * refuse with 400; libmicrohttpd 0.9.75 appends it to the header's name). Not told apart: a ':'
+ * line with no value whose line or the one before ends in a bare LF (3 or 4 NULs, as a valid
+ * end). What follows the head cannot tell it either: the bytes after it are the same as a valid
+ * head's followed by an empty line (served, RFC 9112 2.2), and bytes not yet received there are
+ * libmicrohttpd's memory, not ours to read (docs/reliability.md, session 51). Built against
+ * another libmicrohttpd, only the empty name is told. Worker thread. */
 static int head_malformed(const api_request_t *r, const struct head_seen *h, size_t head_size)
 {
     if (h->empty_name)
@@ -116,10 +64,6 @@ static int head_malformed(const api_request_t *r, const struct head_seen *h, siz
     for (const char *p = h->last_end; p < r->method + head_size; p++)
         if (*p != '\0')
             return 1;
-    /* 2 NULs, LF and LF, are a valid end alone; a ':' line takes at least 3. */
-    if (end - last > 2 && pool_zeroed(r->srv->conn_memory) && !has_body(r) &&
-        head_goes_on(r->method + head_size))
-        return 1;
 #else
     (void)r;
     (void)head_size;

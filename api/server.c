@@ -650,17 +650,17 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     }
     /* The logger goes first: libmicrohttpd logs options processed before it to raw stderr. */
     srv->starter = pthread_self();
-    srv->conn_memory = API_HEAD_POOL_FACTOR * opts->max_header +
-                       (size_t)API_HEAD_LINE_BYTES * ((size_t)opts->max_lines + opts->max_cookies);
     atomic_store(&srv->starting, 1);
     srv->mhd = MHD_start_daemon(
         flags, 0, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, srv->conn_memory, MHD_OPTION_CONNECTION_TIMEOUT,
-        opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        API_HEAD_POOL_FACTOR * opts->max_header +
+            (size_t)API_HEAD_LINE_BYTES * ((size_t)opts->max_lines + opts->max_cookies),
+        MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     atomic_store(&srv->starting, 0);
     if (srv->mhd == NULL) {
