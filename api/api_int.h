@@ -252,6 +252,10 @@ void api__unknown_channel(api_request_t *r, const api_query_t *q);
 #define API_FORECAST_VALUES       64000
 #define API_FORECAST_CHANNELS_MAX 64
 
+/* Refuses a request whose head is over a bound or not HTTP (head.c): sets the answer and returns
+ * 1, else returns 0. Worker thread, at the access handler's first call. */
+int api__head_too_large(api_request_t *r);
+
 /* Checks the request's credentials against the server's tokens (auth.c). Returns 0 when the
  * request may go on (no tokens configured, an open route, or a token with the role the route
  * needs); else sets a 401 or 403 answer and returns -1. */

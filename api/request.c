@@ -126,7 +126,7 @@ static const char *v2_code(unsigned status)
     case 409:
         return "conflict";
     case 413:
-    case 414: /* a head over http.max_header_bytes (server.c head_too_large): InfluxDB 2 */
+    case 414: /* a head over http.max_header_bytes (head.c api__head_too_large): InfluxDB 2 */
     case 431: /* has no code for it, as Go's net/http refuses such a head itself, in text */
         return "request too large";
     case 503:

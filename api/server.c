@@ -113,7 +113,7 @@ void api_opts_default(api_opts_t *o)
 
 /* libmicrohttpd's memory per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT), in
  * http.max_header_bytes: the request's head must fit it, beside the answer's headers. A head
- * over max_header_bytes is refused by vigild (head_too_large), in JSON as every answer of its;
+ * over max_header_bytes is refused by vigild (head.c), in JSON as every answer of its;
  * only one that does not fit this memory, or leaves no room there for an answer, is still
  * libmicrohttpd's (its HTML 431 or 414, or, some 200 to 350 bytes short of the edge, the
  * connection closed unanswered: measured with 0.9.75, docs/reliability.md). Before, the memory was
@@ -325,118 +325,6 @@ static void worker_rt(struct api_server *srv)
                  srv->opts.rt_priority, strerror(rc));
 }
 
-/* What head_too_large learns of the head from libmicrohttpd's records of it. */
-struct head_seen {
-    size_t lines;         /* header lines (MHD_HEADER_KIND records) */
-    size_t cookies;       /* cookies of its Cookie headers (MHD_COOKIE_KIND records) */
-    int empty_name;       /* a header line's name is empty */
-    const char *last_end; /* the end of the last header line's value */
-};
-
-static enum MHD_Result see_value(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 const char *value)
-{
-    struct head_seen *h = cls;
-    if (kind == MHD_COOKIE_KIND) {
-        h->cookies++;
-        return MHD_YES;
-    }
-    h->lines++;
-    h->empty_name |= key[0] == '\0';
-    h->last_end = value ? value + strlen(value) : NULL;
-    return MHD_YES;
-}
-
-/* Whether the head has a line of an empty name (one that begins with ':'), which is not HTTP
- * (a field name is a token of at least one character, RFC 9110 5.1). libmicrohttpd 0.9.75
- * (connection.c, MHD_CONNECTION_HEADER_PART_RECEIVED) ends the head at such a line when a
- * header line came before it: process_header_line writes the NUL that ends the name over the
- * colon, the line's first byte, and the state machine then takes the line for the empty one
- * that ends the head. What followed it (any number of lines, the rest of the head) is left in
- * its buffer: dropped with the connection, or read as the connection's next request. So such a
- * head was served from its lines before the ':' alone, whatever its size (session 50). As the
- * first header line it is recorded, with an empty name. Told here from libmicrohttpd's buffer:
- * the head it counted is [method, method + header_size), and its last record's value ends some
- * bytes before that end: the line's end (CRLF, or LF, each made NULs) and the empty line's (the
- * same), so 2 to 4 NULs; more, or a byte not NUL, is a line it did not record: the ':' line,
- * or the rest of a value folded onto the next line (obsolete, RFC 9112 5.2, which a server may
- * refuse with 400; libmicrohttpd 0.9.75 appends it to the header's name). Not told apart: a ':'
- * line with no value whose line or the one before ends in a bare LF (3 or 4 NULs, as a valid
- * end). Built against another libmicrohttpd, only the empty name is told. Worker thread. */
-static int head_malformed(const api_request_t *r, const struct head_seen *h, size_t head_size)
-{
-    if (h->empty_name)
-        return 1;
-#if MHD_VERSION == 0x00097500
-    /* The buffer's layout below is 0.9.75's (read in its source): another version may leave CR
-     * and LF unzeroed or trim values, and would have every head with a header refused. */
-    uintptr_t from = (uintptr_t)r->method, end = from + head_size, last = (uintptr_t)h->last_end;
-    if (h->last_end == NULL || last < from || last > end)
-        return 0; /* no header line, or a value libmicrohttpd keeps elsewhere */
-    if (end - last > 4)
-        return 1;
-    for (const char *p = h->last_end; p < r->method + head_size; p++)
-        if (*p != '\0')
-            return 1;
-#else
-    (void)r;
-    (void)head_size;
-#endif
-    return 0;
-}
-
-static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-    *(size_t *)cls += strlen(key) + 2 + (value ? strlen(value) : 0); /* "?k=v" or "&k=v" */
-    return MHD_YES;
-}
-
-/* Refuses a request whose head (request line and headers, as libmicrohttpd counted them) is
- * over http.max_header_bytes: 414 when its URL alone is, else 431; whose header lines are more
- * than http.max_header_lines, or cookies more than http.max_cookies: 431; or that has a line of
- * an empty name: 400, closing the connection (what libmicrohttpd left of the head would be read
- * as its next request). Returns 1 when refused (the answer set). Worker thread, at the access
- * handler's first call. */
-static int head_too_large(api_request_t *r)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-    size_t max = r->srv->opts.max_header;
-    if (ci == NULL || ci->header_size <= max) {
-        struct head_seen h = {0}; /* from the records libmicrohttpd took for them */
-        MHD_get_connection_values(r->conn, MHD_HEADER_KIND | MHD_COOKIE_KIND, see_value, &h);
-        if (ci != NULL && head_malformed(r, &h, ci->header_size)) {
-            r->close = 1;
-            api__error(r, 400,
-                       "request head has a header line with an empty name (a line beginning "
-                       "with ':') or a value folded onto the next line: not valid HTTP");
-            return 1;
-        }
-        if (h.lines > r->srv->opts.max_lines)
-            api__error(r, 431, "request of %zu header lines exceeds http.max_header_lines (%u)",
-                       h.lines, r->srv->opts.max_lines);
-        else if (h.cookies > r->srv->opts.max_cookies)
-            api__error(r, 431, "request of %zu cookies exceeds http.max_cookies (%u)", h.cookies,
-                       r->srv->opts.max_cookies);
-        else
-            return 0;
-        return 1;
-    }
-    size_t url_len = strlen(r->url); /* the path; the query string is in the arguments */
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg_len, &url_len);
-    if (url_len > max) /* only /query takes its parameters from a form body too */
-        api__error(r, 414, "request URL of %zu bytes exceeds http.max_header_bytes (%zu bytes)%s",
-                   url_len, max,
-                   r->route == ROUTE_QUERY ? ": send a long query as a form body" : "");
-    else
-        api__error(r, 431,
-                   "request line and headers of %zu bytes exceed http.max_header_bytes "
-                   "(%zu bytes)",
-                   ci->header_size, max);
-    return 1;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -461,7 +349,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->query_timeout_ms = atomic_load_explicit(&srv->query_timeout_ms, memory_order_relaxed);
         r->route = api__route_of(r, url);
         *con_cls = r;
-        if (head_too_large(r))
+        if (api__head_too_large(r))
             return send_response(r);
         /* A CORS preflight carries no token (browsers never send one): answered first. */
         if (api__cors_eval(r))

@@ -7,8 +7,9 @@
  * The environment: VIGIL_CLOCKSHIFT_FILE, the file's path; absent or empty file: no shift. The
  * file is read again at most every 20 ms of monotonic time (an open and a read, no allocation),
  * so a rewrite takes effect within that. Both clocks are read with the system call itself (no
- * dlsym, no vDSO): slower, and only for tests. Not for sanitizer builds, whose runtime must come
- * first among the preloaded libraries. Any thread: the cache is two relaxed atomics; a thread
+ * dlsym, no vDSO): slower, and only for tests. In an ASan build it is preloaded after ASan's
+ * runtime, which must come first (vigiltest.py's preload), and ASan's clock_gettime interceptor
+ * calls this one. Any thread: the cache is two relaxed atomics; a thread
  * racing a re-read sees the old shift or the new one. */
 #include <fcntl.h>
 #include <stdatomic.h>

@@ -208,7 +208,6 @@ class LowFdLimit(Base):
         return None
 
 
-@unittest.skipIf(SANITIZED, "a sanitizer build: the LD_PRELOAD fault library is not built")
 @unittest.skipUnless(os.path.exists(FAILACCEPT), "VIGIL_FAILACCEPT (tests/fault/failaccept.c's "
                      "library, set by CTest) not found")
 class AcceptFails(Base):
@@ -221,7 +220,7 @@ class AcceptFails(Base):
 
     def setUp(self):
         self.flag = os.path.join(vt.mkdtemp(), "fail")
-        self.d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + FAILACCEPT,
+        self.d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + vt.preload(FAILACCEPT),
                                    "VIGIL_FAILACCEPT_FLAG=" + self.flag])
         self.d.start()
 

@@ -358,11 +358,11 @@ class ClockStepsBack(OwnDaemon):
         return self.d.get_json("/v1/devices/%s/status" % vt.quote(device))
 
     @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
-                         "library, set by CTest; not built for sanitizer builds) not found")
+                         "library, set by CTest; not built for a TSan build) not found")
     def test_stamps_never_go_back(self):
         tmp = vt.mkdtemp()
         shift = vt.write_file(os.path.join(tmp, "shift"), "0")
-        self.d = d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + CLOCKSHIFT,
+        self.d = d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + vt.preload(CLOCKSHIFT),
                                        "VIGIL_CLOCKSHIFT_FILE=" + shift])
         d.start()
         dev = "stamped-1"

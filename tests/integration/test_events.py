@@ -697,7 +697,7 @@ SLOWEVENTS = os.environ.get("VIGIL_SLOWEVENTS", "")  # tests/fault/slowevents.c,
 
 
 @unittest.skipUnless(SLOWEVENTS, "needs tests/fault/slowevents.c (VIGIL_SLOWEVENTS; not built "
-                     "in a sanitizer build, whose runtime must come first)")
+                     "in a TSan build)")
 class ActivePagesEndUncommitted(Events):
     """GET /v1/anomalies?active=true pages while the newest active event has ended in memory and
     its end is not committed yet (the store still lists it active: tests/fault/slowevents.c
@@ -710,7 +710,7 @@ class ActivePagesEndUncommitted(Events):
     def setUp(self):
         self.flag = os.path.join(vt.mkdtemp(), "hold")
         self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
-                           prefix=["env", "LD_PRELOAD=" + SLOWEVENTS,
+                           prefix=["env", "LD_PRELOAD=" + vt.preload(SLOWEVENTS),
                                    "VIGIL_SLOWEVENTS_FLAG=" + self.flag])
         self.d.start()
 

@@ -47,7 +47,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 import pipeline_fx as tp  # noqa: E402  (DaemonPerTest, config_text, wait_for)
 from test_ops import hup  # noqa: E402
-from test_reliability import SANITIZED  # noqa: E402
 
 FAILOPENDIR = os.environ.get("VIGIL_FAILOPENDIR", "")
 NOFILE = 160     # the open-file limit (soft and hard) vigild runs under
@@ -260,7 +259,6 @@ class OutOfFds(Base):
         self.assertTrue(self.http.json("GET", "/v1/devices/t/model")["versions"])
 
 
-@unittest.skipIf(SANITIZED, "a sanitizer build: the LD_PRELOAD fault library is not built")
 @unittest.skipUnless(os.path.exists(FAILOPENDIR), "VIGIL_FAILOPENDIR (tests/fault/failopendir.c's "
                      "library, set by CTest) not found")
 class PruneUnreadable(tp.DaemonPerTest):
@@ -271,7 +269,7 @@ class PruneUnreadable(tp.DaemonPerTest):
     def setUp(self):
         self.flag = os.path.join(vt.mkdtemp(), "fail")
         self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
-                           prefix=["env", "LD_PRELOAD=" + FAILOPENDIR,
+                           prefix=["env", "LD_PRELOAD=" + vt.preload(FAILOPENDIR),
                                    "VIGIL_FAILOPENDIR_FLAG=" + self.flag])
         self.d.start()
 

@@ -201,11 +201,48 @@ class EmptyNames(vt.DaemonTestCase):
                  (post.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"), [b"204"]),
                  (post + self.PRE + b"Connection: close\r\n\r\n", [b"204", b"200"]),
                  (get + b"\n" + get + b"X:\n\n" + get + b"Connection: close\n\n",
-                  [b"200", b"200", b"200"]))
+                  [b"200", b"200", b"200"]),
+                 # session 51: pipelined after an empty line, after CRLF, bare LF and mixed
+                 # heads, and after a body beginning 'cpu:'
+                 (self.PRE + b"\r\n" + self.PRE + b"X-A:\n\r\n" + self.PRE
+                  + b"Connection: close\r\n\n", [b"200", b"200", b"200"]),
+                 (get + b"X-A: a:b\n\r\n" + get + b"Connection: close\n\n",
+                  [b"200", b"200"]),
+                 (post.replace(b"9\r\n", b"12\r\n").replace(b"cpu v=1 1", b"cpu:x v=1 1\n")
+                  + self.PRE + b"Connection: close\r\n\r\n", [b"204", b"200"]))
         for req, want in cases:
             with self.subTest(req=req):
                 self.assertEqual(re.findall(rb"HTTP/1\.[01] (\d+)", raw(self.d.http_port, req)),
                                  want)
+
+
+    def test_empty_line_after_a_head_served(self):
+        """An empty line after a bodiless head (RFC 9112 2.2: a server SHOULD ignore at least one
+        empty line before a request line) is served (review, session 51: a check reading past
+        the head refused it 400), in CRLF, bare LF and mixed heads, alone or before a request
+        sent later on the same connection."""
+        for req in (self.PRE + b"Connection: close\r\n\r\n\r\n",
+                    self.PRE + b"Connection: close\r\n\r\n\n",
+                    self.PRE + b"Connection: close\nX-A: 1\n\r\n\r\n",
+                    self.PRE + b"Connection: close\r\nX-A: 1\n\r\n\n"):
+            with self.subTest(req=req):
+                self.assertEqual(re.findall(rb"HTTP/1\.[01] (\d+)", raw(self.d.http_port, req)),
+                                 [b"200"])
+        s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10)
+        try:
+            s.sendall(self.PRE + b"\r\n\r\n")
+            first = s.recv(65536)
+            self.assertRegex(first, rb"^HTTP/1\.1 200 ")
+            s.sendall(self.PRE + b"Connection: close\r\n\r\n")
+            out = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+            self.assertEqual(re.findall(rb"HTTP/1\.[01] (\d+)", out), [b"200"])
+        finally:
+            s.close()
 
 
 class FewerLines(vt.DaemonTestCase):

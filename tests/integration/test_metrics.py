@@ -456,7 +456,7 @@ class MetricsCapFlagged(PromtoolMixin, vt.DaemonTestCase):
 
 
 @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
-                     "library, set by CTest; not built for sanitizer builds) not found")
+                     "library, set by CTest; not built for a TSan build) not found")
 class SilenceShifted(PromtoolMixin, tp.DaemonPerTest):
     """vigil_devices_silent's buckets rise through the daemon without a minute's wait: vigild
     runs under tests/fault/clockshift.c's library, which moves its wall clock (CLOCK_REALTIME
@@ -468,7 +468,7 @@ class SilenceShifted(PromtoolMixin, tp.DaemonPerTest):
 
     def setUp(self):
         self.shift = vt.write_file(os.path.join(vt.mkdtemp(), "shift"), "0")
-        self.d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + CLOCKSHIFT,
+        self.d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + vt.preload(CLOCKSHIFT),
                                    "VIGIL_CLOCKSHIFT_FILE=" + self.shift])
         self.d.start()
 

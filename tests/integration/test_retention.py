@@ -213,14 +213,15 @@ class Retention(vt.DaemonTestCase):
         conf = vt.write_file(os.path.join(tmp, "vigild.conf"),
                              "[model]\nenabled = false\n[storage]\nretention = 30s\n")
         self.daemon = self.d = d = vt.Vigild(
-            config=conf, prefix=["env", "LD_PRELOAD=" + CLOCKSHIFT, "VIGIL_CLOCKSHIFT_FILE=" + shift])
+            config=conf, prefix=["env", "LD_PRELOAD=" + vt.preload(CLOCKSHIFT),
+                                 "VIGIL_CLOCKSHIFT_FILE=" + shift])
         d.start()
         r = d.post_json(series(device, vt.now_ms() + 300000, 1, 300, 0))
         self.assertEqual(r.status, 200, r)
         return d, shift
 
     @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
-                         "library, set by CTest; not built for sanitizer builds) not found")
+                         "library, set by CTest; not built for a TSan build) not found")
     def test_clock_stepped_forward_deletes_nothing(self):
         """vigild's wall clock stepped a day forward by mistake (tests/fault/clockshift.c moves
         CLOCK_REALTIME only) with `retention = 30s`: the sweeps meanwhile (one every 3 s) take
@@ -246,7 +247,7 @@ class Retention(vt.DaemonTestCase):
         vt.write_file(shift, "0")
 
     @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
-                         "library, set by CTest; not built for sanitizer builds) not found")
+                         "library, set by CTest; not built for a TSan build) not found")
     def test_restart_keeps_the_hold(self):
         """vigild restarted while its wall clock is a day ahead (stepped while it was stopped,
         or while a step was held): the start reads retention's clock saved at the last sweep
@@ -271,7 +272,7 @@ class Retention(vt.DaemonTestCase):
         vt.write_file(shift, "0")
 
     @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
-                         "library, set by CTest; not built for sanitizer builds) not found")
+                         "library, set by CTest; not built for a TSan build) not found")
     def test_reload_turning_retention_on_keeps_the_hold(self):
         """As test_restart_keeps_the_hold, but restarted with `retention = 0` (the clock file
         not read then) and retention turned on again by a SIGHUP: the reload reads the clock
