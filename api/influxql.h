@@ -166,6 +166,8 @@ typedef struct {
     struct api_iq_count *count; /* a cardinality statement running its list statement
                                  * (influxql_card.c): the list's series are counted here, not
                                  * written; NULL: lists are written */
+    /* chunked, the rows of a SELECT's series a document holds at most (chunk_size) */
+    long long chunk_rows;
 } qrun_t;
 
 /* The error of the statement that was running when the query passed http.query_timeout (and
@@ -246,6 +248,11 @@ const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, si
  * Into *params the tokens its names bind to (caller owns: json_decref; NULL when absent, empty
  * or null). Returns 0, or answers influxd's 400 (or a 500 when out of memory) and returns -1. */
 int api__iq_params_asked(api_request_t *r, json_t **params);
+
+/* The rows a SELECT series' document holds at most with chunked=true: the chunk_size parameter
+ * when it is a decimal integer above 0 (Go's strconv.ParseInt, int64), else influxd 1.6.7's
+ * DefaultChunkSize, 10,000. */
+long long api__iq_chunk_size_asked(api_request_t *r);
 
 /* The tokens params' names bind to: name -> [kind, text] or [kind, text, enum qform]. refused:
  * NULL, or names -> Go's error for their object's number (api__iq_go_numbers). Caller owns:
@@ -366,6 +373,14 @@ void api__q_series_next(qrun_t *run, sbuf_t *b, int partial);
  * 0), else api__q_series_next marked partial (chunked, a document per series, "partial":true on
  * all but the last, as influxd 1.6.7 sends a SELECT's series), then {"name":; counts it. */
 void api__q_series_open(qrun_t *run, int *nseries);
+/* Whether a SELECT series' document holding rows rows is full: chunked, rows reached
+ * run->chunk_rows (influxd 1.6.7's chunk_size), and the next row goes into a new document. */
+int api__q_chunk_full(const qrun_t *run, long long rows);
+/* Ends the full document of the open series, the series and the document marked
+ * "partial":true, and starts the next of the same statement up to {"name": (the caller writes
+ * the series' name, tags and columns again), as influxd 1.6.7 cuts a series into documents of
+ * chunk_size rows. */
+void api__q_chunk_next(qrun_t *run);
 
 /* The running statement's error "vigild does not support " what, for a part of a statement
  * influxd 1.6.7 answers: sent as its result, and the statements after it run, as influxd runs

@@ -352,8 +352,8 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
                         const enum ep_field *fields, const char *tag, long long max_rows)
 {
     sbuf_t *b = &run->b;
-    long long row = 0, total = 0;
-    int nseries = 0, open = 0, full = 0;
+    long long row = 0, total = 0, open = 0; /* open: the rows in the series' document */
+    int nseries = 0, full = 0;
     for (size_t i = 0; i < l->n; i++) {
         const struct episode *e = &l->e[i];
         if (i == 0 || (v->group_tag && strcmp(e->device, l->e[i - 1].device) != 0)) {
@@ -371,8 +371,11 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
             return 1;
         if (full)
             continue;
-        if (!open) {
-            api__q_series_open(run, &nseries); /* chunked: a document per series */
+        if (!open || api__q_chunk_full(run, open)) {
+            if (!open)
+                api__q_series_open(run, &nseries); /* chunked: a document per series */
+            else
+                api__q_chunk_next(run); /* and past chunk_size rows */
             api__iq_str(b, v->from);
             if (v->group_tag) {
                 sbuf_append(b, ",\"tags\":{", 9);
@@ -387,10 +390,10 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
                 api__iq_str(b, v->col[f]);
             }
             sbuf_append(b, "],\"values\":[", 12);
-            open = 1;
-        } else {
-            sbuf_append(b, ",", 1);
+            open = 0;
         }
+        if (open++)
+            sbuf_append(b, ",", 1);
         sbuf_append(b, "[", 1);
         api__iq_put_time(b, run, e->start_ms);
         for (int f = 0; f < v->nf; f++) {

@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""vigild integration (session 51, task influx11): InfluxQL leftovers, third pass, each statement
+sent to vigild and to a real influxd 1.6.7 (the InfluxdPair fixture, Debian's influxd on
+loopback) holding the same points and compared byte for byte: SELECT's series cut into documents
+of chunk_size rows with chunked=true, and SOFFSET without SLIMIT. The points: a device written
+as a measurement of its own with the device tag (a1, five points), Telegraf's shape, measurement
+pump with the tag (t1 three points, t2 and t3 one each), and big, 10,005 points of one device
+(past influxd's default chunk_size, 10,000)."""
+
+import os
+import sys
+import urllib.parse
+import http.client
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+from influxpair import InfluxdPair  # noqa: E402
+import test_influx_grafana as grafana  # noqa: E402  (its GrafanaVigilSeries' points)
+
+T = 1732780800000  # ms: 2024-11-28T08:00:00Z
+BIG = 10005
+POINTS = "\n".join(
+    ["a1,device=a1 x=%d,y=%d %d" % (i + 1, i + 2, T + 1000 * i) for i in range(5)] +
+    ["pump,device=t1 x=7 %d" % T, "pump,device=t1 x=9 %d" % (T + 1000),
+     "pump,device=t1 x=10 %d" % (T + 2000), "pump,device=t2 x=8 %d" % (T + 1000),
+     "pump,device=t3 x=8 %d" % (T + 1000)] +
+    ["big,device=big x=%d %d" % (i, T + 1000 * i) for i in range(BIG)])
+SPAN = "time >= %dms AND time < %dms" % (T, T + 3000)
+
+
+class ChunkSize(InfluxdPair):
+    """chunk_size with chunked=true: a SELECT series' rows a document at most."""
+
+    POINTS = POINTS
+
+    @staticmethod
+    def ask(port, q, **extra):
+        params = {"db": "g", "q": q, "epoch": "ms", "chunked": "true"}
+        params.update(extra)  # chunked=None: not sent
+        params = {k: v for k, v in params.items() if v is not None}
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c.request("GET", "/query?" + urllib.parse.urlencode(params))
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body
+
+    def compare(self, cases, what):
+        """cases: (query, chunk_size or None for none). Asserts vigild's answer is influxd's,
+        byte for byte; returns influxd's answers."""
+        failed, answers = [], []
+        for q, size in cases:
+            extra = {} if size is None else {"chunk_size": size}
+            with self.subTest(q=q, chunk_size=size):
+                want, got = (self.ask(port, q, **extra)
+                             for port in (self.influxd.port, self.d.http_port))
+                self.assertEqual(want[0], 200, want[1][:300])
+                answers.append(want)
+                if got != want:
+                    failed.append(q)
+                    self.fail("%s chunk_size=%s\ninfluxd %r\nvigild  %r" % (
+                        q, size, want[1][:600], got[1][:600]))
+        print("\n%s: %d of %d as influxd" % (what, len(cases) - len(failed), len(cases)))
+        return answers
+
+    def test_select_split_by_chunk_size_as_influxd(self):
+        # influx11: influxd 1.6.7 cuts a SELECT series into documents of chunk_size rows, the
+        # series and the document "partial":true on all but the last of the series (no empty
+        # document when the rows fill the last one); vigild ignored chunk_size
+        cases = [("SELECT x FROM a1", "2"), ("SELECT x FROM a1", "1"),
+                 ("SELECT x, y FROM a1", "1"), ("SELECT x FROM a1 LIMIT 4", "2"),
+                 ("SELECT x FROM a1 LIMIT 3", "2"), ("SELECT x FROM a1 LIMIT 2 OFFSET 1", "1"),
+                 ("SELECT x FROM a1 ORDER BY time DESC", "2"),
+                 ("SELECT x FROM pump WHERE device = 't1'", "2"),
+                 ("SELECT x FROM pump WHERE device = 't1' GROUP BY device", "2"),
+                 ("SELECT x FROM pump WHERE device =~ /t/ GROUP BY device", "2"),
+                 ("SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SLIMIT 2", "3"),
+                 ("SELECT x FROM pump WHERE device =~ /t/ GROUP BY device ORDER BY time DESC",
+                  "1"),
+                 ("SELECT mean(x) FROM pump WHERE device =~ /t/ AND %s GROUP BY time(1s), "
+                  "device" % SPAN, "2"),
+                 ("SELECT mean(x) FROM a1 WHERE time >= %dms AND time < %dms GROUP BY time(1s) "
+                  "fill(none)" % (T, T + 5000), "2"),
+                 ("SELECT x FROM a1; SELECT x FROM a1 LIMIT 3", "2"),
+                 ("SELECT x FROM a1; SELECT x FROM pump WHERE device = 'zz'", "1"),
+                 ("SELECT count(x) FROM a1", "1"), ("SELECT x FROM a1 WHERE time > now()", "2"),
+                 # no split: as large as the series or larger, or not a number above 0
+                 # (influxd's default, 10,000 rows)
+                 ("SELECT x FROM a1", "5"), ("SELECT x FROM a1", "0"), ("SELECT x FROM a1", "-1"),
+                 ("SELECT x FROM a1", "abc"), ("SELECT x FROM a1", "1.5"),
+                 ("SELECT x FROM a1", " 1"), ("SELECT x FROM a1", "2147483648")]
+        answers = self.compare(cases, "SELECT split by chunk_size")
+        self.assertEqual(answers[0][1].count(b"\n"), 3, answers[0])  # three documents
+        # without chunked=true chunk_size is not read
+        want, got = (self.ask(port, "SELECT x FROM a1", chunked=None, chunk_size="2")
+                     for port in (self.influxd.port, self.d.http_port))
+        self.assertEqual(want[1].count(b"\n"), 1, want)  # one document, whole
+        self.assertEqual(got, want)
+
+    def test_default_chunk_size_as_influxd(self):
+        # influx11: without a chunk_size (or one that is not a number above 0, or past int64)
+        # influxd 1.6.7 cuts at 10,000 rows: big's 10,005 points are two documents
+        cases = [("SELECT x FROM big", None), ("SELECT x FROM big", "0"),
+                 ("SELECT x FROM big", "-5"), ("SELECT x FROM big", "99999999999999999999"),
+                 ("SELECT x FROM big", "10005"), ("SELECT x FROM big", "4000"),
+                 ("SELECT x FROM big WHERE device = 'big' GROUP BY device", None)]
+        answers = self.compare(cases, "SELECT's default chunk_size")
+        self.assertEqual([a[1].count(b"\n") for a in answers], [2, 2, 2, 2, 1, 3, 2])
+
+
+class VigilChunkSize(grafana.GrafanaVigilSeries):
+    """GrafanaVigilSeries' points (two trained devices, their predictions, scores and two
+    episodes, the same points written to influxd) asked with chunk_size: vigil_anomalies' series
+    are written by influxql_vigil.c, the others by influxql_select.c."""
+
+    def test_vigil_measurements_split_by_chunk_size_as_influxd(self):
+        # influx11: as the readings' series (ChunkSize), influxd cuts these into documents of
+        # chunk_size rows; vigild sent each series in one document
+        a, ports = self.rng(0, 700), (self.influxd.port, self.d.http_port)
+        cases = [('SELECT "text", "end" FROM "vigil_anomalies" WHERE %s' % a, "1"),
+                 ('SELECT "text" FROM "vigil_anomalies" WHERE %s GROUP BY "device" ORDER BY '
+                  'time DESC' % a, "1"),
+                 ('SELECT "score" FROM "vigil_scores" WHERE "device" = \'pump-b\' ORDER BY time '
+                  'DESC LIMIT 5', "2"),
+                 ('SELECT max("score") FROM "vigil_scores" WHERE "device" =~ /^pump-(a|b)$/ AND '
+                  '%s GROUP BY time(1m), "device" fill(none)' % a, "4"),
+                 ('SELECT "x", "z" FROM "vigil_predictions" WHERE "device" = \'pump-a\' AND %s'
+                  % a, "300")]
+        for q, size in cases:
+            with self.subTest(q=q, chunk_size=size):
+                want, got = (ChunkSize.ask(p, q, chunk_size=size) for p in ports)
+                self.assertEqual(want[0], 200, want)
+                self.assertIn(b'"partial":true}]', want[1])  # a series cut in two at least
+                self.assertEqual(got, want)
+
+
+# GrafanaVigilSeries' own tests run in it_influx_grafana, not again here
+for _name in [n for n in dir(grafana.GrafanaVigilSeries) if n.startswith("test_")]:
+    setattr(VigilChunkSize, _name, None)
+
+
+class SeriesOffset(InfluxdPair):
+    """SOFFSET without SLIMIT, as influxd 1.6.7's LimitTagSets takes it: no series."""
+
+    POINTS = POINTS
+
+    def test_soffset_without_slimit_as_influxd(self):
+        # influx11: influxd keeps series [SOFFSET, SOFFSET + SLIMIT), none when SLIMIT is 0;
+        # vigild kept every series past SOFFSET
+        qs = ["SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SOFFSET 1",
+              "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SOFFSET 2",
+              "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SLIMIT 0 SOFFSET 1",
+              "SELECT x FROM pump GROUP BY device SOFFSET 1",
+              "SELECT mean(x) FROM pump WHERE device =~ /t/ GROUP BY device SOFFSET 1",
+              "SELECT mean(x) FROM pump WHERE device =~ /t/ AND %s GROUP BY time(1s), device "
+              "SOFFSET 1" % SPAN,
+              "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SOFFSET 1; "
+              "SELECT x FROM a1 LIMIT 1",
+              # unchanged, compared: with SLIMIT, past the series, or SOFFSET 0
+              "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SLIMIT 1 SOFFSET 1",
+              "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SLIMIT 5 SOFFSET 1",
+              "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SLIMIT 1 SOFFSET 3",
+              "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SOFFSET 0",
+              "SELECT x FROM pump WHERE device = 't1' GROUP BY device SOFFSET 1",
+              "SELECT x FROM a1 SOFFSET 1", "SELECT x FROM pump WHERE device =~ /t/ SOFFSET 1"]
+        self.whole_and_chunked(qs, self.ok, "SOFFSET without SLIMIT")
+
+
+if __name__ == "__main__":
+    vt.main()
