@@ -124,7 +124,8 @@ typedef struct {
     const char *card_time; /* that statement as influxd's error for time in its WHERE names it
                             * ("SHOW TAG KEY EXACT CARDINALITY"); NULL: it has none */
     int card_group;        /* that statement's GROUP BY (api__iq_card_group_by): 0 none, 1 read,
-                            * 2 with a literal dimension */
+                            * 2 with a dimension influxd refuses: card_group_err */
+    const char *card_group_err; /* then influxd 1.6.7's error for the first such dimension */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -535,8 +536,15 @@ int api__iq_card_group_by(api_request_t *r, qscan_t *s);
 
 /* When s->card_group is set, answers its statement error and returns 1; else 0. influxd
  * rewrites a cardinality statement with GROUP BY into a SELECT count(...) and answers a count
- * per group, which vigild does not; a literal dimension is influxd's own error. */
+ * per group, which vigild does not; a dimension influxd refuses (a literal, a call other than
+ * time(), time() of arguments it refuses) is influxd's own error, which ends the run. */
 int api__iq_card_group_error(qrun_t *run, const qscan_t *s);
+/* Reads a GROUP BY time() dimension, s after "time" at its '(' (influxql_select_clauses.c), as
+ * SELECT reads one: *err is influxd 1.6.7's statement error for its arguments (in s's query
+ * memory; NULL: none), *nonzero whether its interval is not 0 (again: one such was read before,
+ * "multiple time dimensions not allowed"). Returns 0, or -1 (parse error answered). */
+int api__iq_time_dimension_error(api_request_t *r, qscan_t *s, int again, const char **err,
+                                 int *nonzero);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
 
 /* The database statements of influxql_db.c, s just after their keywords (SHOW DATABASES, SHOW

@@ -182,6 +182,25 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
     return 0;
 }
 
+int api__iq_time_dimension_error(api_request_t *r, qscan_t *s, int again, const char **err,
+                                 int *nonzero)
+{
+    *err = NULL;
+    *nonzero = 0;
+    select_t *q = calloc(1, sizeof *q);
+    if (q == NULL)
+        return 0; /* no error found: the caller's own answer */
+    qtoken_t p;
+    api__qs_next(s, &p); /* its '(' */
+    api__iq_call_paren(s);
+    int rc = read_time_dimension(r, s, q, NULL, again);
+    if (rc == 0 && q->influxd_error)
+        *err = q->unsupported; /* in s's memory (api__qs_alloc) */
+    *nonzero = q->every_ns != 0 || q->every_neg;
+    free(q);
+    return rc < 0 ? -1 : 0;
+}
+
 /* fill()'s argument, read up to its end, is no number: influxd's parse error if ")" does not
  * follow it, else its 400. Returns -1. */
 static int fill_not_number(api_request_t *r, qscan_t *s)

@@ -441,6 +441,8 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         return 0;
     if (cardinality && api__iq_where_time_error(run, s, &where, "SHOW SERIES EXACT CARDINALITY"))
         return 1;
+    if (unsupported && api__iq_from_stops(unsupported) == 2) /* looked up before GROUP BY */
+        return api__q_unsupported_error(run, unsupported);
     if (api__iq_card_group_error(run, s))
         return 1;
     if (unsupported)
