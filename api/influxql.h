@@ -581,6 +581,7 @@ typedef struct {
     const char *field[IQV_FIELDS_MAX], *col[IQV_FIELDS_MAX]; /* each field's name and column */
     int64_t lo_ns, hi_ns; /* inclusive; INT64_MIN / INT64_MAX: open */
     long long limit, offset;
+    long long slimit, soffset; /* SLIMIT (0: none) and SOFFSET, of the series in id order */
 } iqv_select_t;
 
 /* Answers SHOW FIELD KEYS FROM a reserved measurement (vigil_predictions: every device's

@@ -823,7 +823,9 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
                           .lo_ns = q->lo_ns,
                           .hi_ns = q->hi_ns,
                           .limit = q->limit,
-                          .offset = q->offset};
+                          .offset = q->offset,
+                          .slimit = q->slimit,
+                          .soffset = q->soffset};
         for (int i = 0; i < q->nf; i++) {
             v.field[i] = q->chans[q->f[i].chan];
             v.col[i] = q->f[i].col;

@@ -109,10 +109,10 @@ class ChunkSize(InfluxdPair):
         self.assertEqual([a[1].count(b"\n") for a in answers], [2, 2, 2, 2, 1, 3, 2])
 
 
-class VigilChunkSize(grafana.GrafanaVigilSeries):
+class VigilMeasurements(grafana.GrafanaVigilSeries):
     """GrafanaVigilSeries' points (two trained devices, their predictions, scores and two
-    episodes, the same points written to influxd) asked with chunk_size: vigil_anomalies' series
-    are written by influxql_vigil.c, the others by influxql_select.c."""
+    episodes, the same points written to influxd) asked with chunk_size, SLIMIT and SOFFSET:
+    vigil_anomalies' series are written by influxql_vigil.c, the others by influxql_select.c."""
 
     def test_vigil_measurements_split_by_chunk_size_as_influxd(self):
         # influx11: as the readings' series (ChunkSize), influxd cuts these into documents of
@@ -134,10 +134,35 @@ class VigilChunkSize(grafana.GrafanaVigilSeries):
                 self.assertIn(b'"partial":true}]', want[1])  # a series cut in two at least
                 self.assertEqual(got, want)
 
+    def test_vigil_series_offset_as_influxd(self):
+        # influx11: vigil_anomalies' GROUP BY device did not read SLIMIT and SOFFSET (every
+        # series answered); influxd keeps them from SOFFSET to SOFFSET + SLIMIT, in id order
+        # whatever ORDER BY, none for SOFFSET without SLIMIT
+        a = self.rng(0, 700)
+        anom = 'SELECT "text" FROM "vigil_anomalies" WHERE %s ' % a
+        self.both_whole_and_chunked(
+            [anom + 'GROUP BY "device" SLIMIT 1', anom + 'GROUP BY "device" SOFFSET 1',
+             anom + 'GROUP BY "device" SLIMIT 1 SOFFSET 1', anom + "SOFFSET 1",
+             anom + 'GROUP BY "device" SLIMIT 5 SOFFSET 1',
+             anom + 'GROUP BY "device" ORDER BY time DESC SLIMIT 1',
+             anom + 'GROUP BY "device" ORDER BY time DESC SLIMIT 1 SOFFSET 1',
+             anom + 'GROUP BY "device" SLIMIT 1 SOFFSET 2',
+             'SELECT "score" FROM "vigil_scores" WHERE "device" =~ /pump/ AND %s GROUP BY '
+             '"device" SOFFSET 1' % self.rng(0, 2)])
+
+    def both_whole_and_chunked(self, qs):
+        for q in qs:
+            for chunked in (None, "true"):
+                with self.subTest(q=q, chunked=chunked):
+                    want, got = (ChunkSize.ask(p, q, chunked=chunked)
+                                 for p in (self.influxd.port, self.d.http_port))
+                    self.assertEqual(want[0], 200, want)
+                    self.assertEqual(got, want)
+
 
 # GrafanaVigilSeries' own tests run in it_influx_grafana, not again here
 for _name in [n for n in dir(grafana.GrafanaVigilSeries) if n.startswith("test_")]:
-    setattr(VigilChunkSize, _name, None)
+    setattr(VigilMeasurements, _name, None)
 
 
 class SeriesOffset(InfluxdPair):
