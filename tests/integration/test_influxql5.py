@@ -229,6 +229,8 @@ class CardinalityGroupBy(InfluxdPair):
               "SHOW SERIES CARDINALITY GROUP BY time(x); SHOW MEASUREMENTS LIMIT 1",
               "SHOW SERIES CARDINALITY FROM other..a1 GROUP BY time(x)",
               "SHOW SERIES CARDINALITY FROM other..a1 GROUP BY device",
+              "SHOW SERIES CARDINALITY GROUP BY time(/x/)",
+              "SHOW SERIES CARDINALITY GROUP BY time(1h, /x/)",
               # unchanged, compared: a literal first, a policy after the dimensions, time in
               # WHERE before them, a parse error
               "SHOW SERIES CARDINALITY GROUP BY 1, time(x)",
@@ -241,6 +243,28 @@ class CardinalityGroupBy(InfluxdPair):
         res = self.vigild("SHOW SERIES CARDINALITY GROUP BY device")["results"][0]
         self.assertEqual(res["error"], "vigild does not support GROUP BY in the cardinality "
                          "statements")
+
+
+class TimeOfARegex(InfluxdPair):
+    """SELECT's GROUP BY time() of a regex."""
+
+    POINTS = POINTS
+
+    def test_time_of_a_regex_as_influxd(self):
+        # influx11: influxd reads a regex as time()'s argument and judges it no duration (its
+        # statement error); vigild answered the 400 "found /, expected identifier, ..."
+        qs = ["SELECT count(x) FROM a1 GROUP BY time(/x/)",
+              "SELECT count(x) FROM a1 GROUP BY time(1h, /x/)",
+              "SELECT count(x) FROM a1 GROUP BY time(/x/, 1h)",
+              "SELECT count(x) FROM a1 GROUP BY time(/x/, x)",
+              "SELECT count(x) FROM a1 GROUP BY time(/x/), time(1h)",
+              "SELECT count(x) FROM a1 GROUP BY time(/x/); SELECT x FROM a1 LIMIT 1",
+              # unchanged, compared: influxd's parse errors after the regex, or in it
+              "SELECT count(x) FROM a1 GROUP BY time(/(/)",
+              "SELECT count(x) FROM a1 GROUP BY time(/x/ 1h)",
+              "SELECT count(x) FROM a1 GROUP BY time(/x/ + 1)"]
+        self.whole_and_chunked(qs, lambda want, chunked: self.assertIn(want[0], (200, 400)),
+                               "time() of a regex")
 
 
 if __name__ == "__main__":
