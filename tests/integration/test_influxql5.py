@@ -2,10 +2,12 @@
 """vigild integration (session 51, task influx11): InfluxQL leftovers, third pass, each statement
 sent to vigild and to a real influxd 1.6.7 (the InfluxdPair fixture, Debian's influxd on
 loopback) holding the same points and compared byte for byte: SELECT's series cut into documents
-of chunk_size rows with chunked=true, and SOFFSET without SLIMIT. The points: a device written
-as a measurement of its own with the device tag (a1, five points), Telegraf's shape, measurement
-pump with the tag (t1 three points, t2 and t3 one each), and big, 10,005 points of one device
-(past influxd's default chunk_size, 10,000)."""
+of chunk_size rows with chunked=true (vigil_anomalies' too), SOFFSET without SLIMIT (and
+vigil_anomalies' SLIMIT and SOFFSET), and the GROUP BY dimensions influxd refuses in the
+cardinality statements and in SELECT's time(). The points: a device written as a measurement of
+its own with the device tag (a1, five points), Telegraf's shape, measurement pump with the tag
+(t1 three points, t2 and t3 one each), and big, 10,005 points of one device (past influxd's
+default chunk_size, 10,000); VigilMeasurements has GrafanaVigilSeries' points."""
 
 import os
 import sys
@@ -192,10 +194,11 @@ class SeriesOffset(InfluxdPair):
         self.whole_and_chunked(qs, self.ok, "SOFFSET without SLIMIT")
 
 
-class CardinalityGroupBy(InfluxdPair):
-    """A cardinality statement's GROUP BY: influxd 1.6.7 answers a count per measurement and
-    group, which vigild does not (its statement error, README); where influxd refuses the
-    dimensions, vigild now refuses them in influxd's words."""
+class GroupByDimensions(InfluxdPair):
+    """GROUP BY's dimensions influxd 1.6.7 refuses. A cardinality statement's GROUP BY: influxd
+    answers a count per measurement and group, which vigild does not (its statement error,
+    README); where influxd refuses the dimensions, vigild now refuses them in influxd's words.
+    SELECT's GROUP BY time() of a regex, likewise."""
 
     POINTS = POINTS
 
@@ -243,12 +246,6 @@ class CardinalityGroupBy(InfluxdPair):
         res = self.vigild("SHOW SERIES CARDINALITY GROUP BY device")["results"][0]
         self.assertEqual(res["error"], "vigild does not support GROUP BY in the cardinality "
                          "statements")
-
-
-class TimeOfARegex(InfluxdPair):
-    """SELECT's GROUP BY time() of a regex."""
-
-    POINTS = POINTS
 
     def test_time_of_a_regex_as_influxd(self):
         # influx11: influxd reads a regex as time()'s argument and judges it no duration (its
