@@ -374,14 +374,14 @@ void api__q_series_next(qrun_t *run, sbuf_t *b, int partial);
  * 0), else api__q_series_next marked partial (chunked, a document per series, "partial":true on
  * all but the last, as influxd 1.6.7 sends a SELECT's series), then {"name":; counts it. */
 void api__q_series_open(qrun_t *run, int *nseries);
-/* Whether a SELECT series' document holding rows rows is full: chunked, rows reached
- * run->chunk_rows (influxd 1.6.7's chunk_size), and the next row goes into a new document. */
+/* Whether a SELECT (or SHOW SERIES) series' document holding rows rows is full: chunked,
+ * rows reached run->chunk_rows (influxd 1.6.7's chunk_size): the next row starts a document. */
 int api__q_chunk_full(const qrun_t *run, long long rows);
 /* Ends the full document of the open series, the series and the document marked
- * "partial":true, and starts the next of the same statement up to {"name": (the caller writes
- * the series' name, tags and columns again), as influxd 1.6.7 cuts a series into documents of
- * chunk_size rows. */
-void api__q_chunk_next(qrun_t *run);
+ * "partial":true, and starts the next of the same statement up to the series' '{' and head
+ * (SELECT's "name": then the caller writes the series' name, tags and columns again), as
+ * influxd 1.6.7 cuts a SELECT's (and SHOW SERIES') series into documents of chunk_size rows. */
+void api__q_chunk_next(qrun_t *run, const char *head);
 
 /* The running statement's error "vigild does not support " what, for a part of a statement
  * influxd 1.6.7 answers: sent as its result, and the statements after it run, as influxd runs

@@ -192,12 +192,12 @@ int api__q_chunk_full(const qrun_t *run, long long rows)
     return run->chunked && rows >= run->chunk_rows;
 }
 
-void api__q_chunk_next(qrun_t *run)
+void api__q_chunk_next(qrun_t *run, const char *head)
 {
     sbuf_printf(&run->b,
                 "],\"partial\":true}],\"partial\":true}]}\n{\"results\":[{\"statement_id\":%d,"
-                "\"series\":[{\"name\":",
-                run->id);
+                "\"series\":[{%s",
+                run->id, head);
 }
 
 int api__q_unsupported_error(qrun_t *run, const char *what)

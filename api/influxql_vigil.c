@@ -392,7 +392,7 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
             if (!open)
                 api__q_series_open(run, &nseries); /* chunked: a document per series */
             else
-                api__q_chunk_next(run); /* and past chunk_size rows */
+                api__q_chunk_next(run, "\"name\":"); /* and past chunk_size rows */
             api__iq_str(b, v->from);
             if (v->group_tag) {
                 sbuf_append(b, ",\"tags\":{", 9);

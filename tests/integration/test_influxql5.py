@@ -100,6 +100,14 @@ class ChunkSize(InfluxdPair):
         self.assertEqual(want[1].count(b"\n"), 1, want)  # one document, whole
         self.assertEqual(got, want)
 
+    def test_show_series_split_by_chunk_size_as_influxd(self):
+        # influx11: influxd cuts SHOW SERIES' keys by chunk_size too (not SHOW TAG KEYS', TAG
+        # VALUES' or MEASUREMENTS'); vigild sent them whole
+        re_a = "SHOW SERIES WHERE device =~ /^(a1|big)$/"  # a1,device=a1 and big,device=big
+        self.compare([(re_a, "1"), (re_a + " LIMIT 1", "1"), (re_a + " OFFSET 1", "1"),
+                      (re_a + "; SHOW SERIES FROM a1", "1"), (re_a, "2"), (re_a, None),
+                      ("SHOW SERIES WHERE device = 'zz'", "1")], "SHOW SERIES by chunk_size")
+
     def test_default_chunk_size_as_influxd(self):
         # influx11: without a chunk_size (or one that is not a number above 0, or past int64)
         # influxd 1.6.7 cuts at 10,000 rows: big's 10,005 points are two documents
