@@ -7,7 +7,7 @@ vigil_anomalies' SLIMIT and SOFFSET), and the GROUP BY dimensions influxd refuse
 cardinality statements and in SELECT's time(). The points: a device written as a measurement of
 its own with the device tag (a1, five points), Telegraf's shape, measurement pump with the tag
 (t1 three points, t2 and t3 one each), and big, 10,005 points of one device (past influxd's
-default chunk_size, 10,000); VigilMeasurements has GrafanaVigilSeries' points."""
+default chunk_size, 10,000); VigilMeasurements has GrafanaVigilData's points."""
 
 import os
 import sys
@@ -18,7 +18,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 from influxpair import InfluxdPair  # noqa: E402
-import test_influx_grafana as grafana  # noqa: E402  (its GrafanaVigilSeries' points)
+import test_influx_grafana as grafana  # noqa: E402  (its GrafanaVigilData: points, no tests)
 
 T = 1732780800000  # ms: 2024-11-28T08:00:00Z
 BIG = 10005
@@ -119,8 +119,8 @@ class ChunkSize(InfluxdPair):
         self.assertEqual([a[1].count(b"\n") for a in answers], [2, 2, 2, 2, 1, 3, 2])
 
 
-class VigilMeasurements(grafana.GrafanaVigilSeries):
-    """GrafanaVigilSeries' points (two trained devices, their predictions, scores and two
+class VigilMeasurements(grafana.GrafanaVigilData):
+    """GrafanaVigilData's points (two trained devices, their predictions, scores and two
     episodes, the same points written to influxd) asked with chunk_size, SLIMIT and SOFFSET:
     vigil_anomalies' series are written by influxql_vigil.c, the others by influxql_select.c."""
 
@@ -168,11 +168,6 @@ class VigilMeasurements(grafana.GrafanaVigilSeries):
                                  for p in (self.influxd.port, self.d.http_port))
                     self.assertEqual(want[0], 200, want)
                     self.assertEqual(got, want)
-
-
-# GrafanaVigilSeries' own tests run in it_influx_grafana, not again here
-for _name in [n for n in dir(grafana.GrafanaVigilSeries) if n.startswith("test_")]:
-    setattr(VigilMeasurements, _name, None)
 
 
 class SeriesOffset(InfluxdPair):
