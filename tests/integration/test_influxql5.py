@@ -200,9 +200,10 @@ class VigilMeasurements(grafana.GrafanaVigilData):
 
 
 class SeriesOffset(InfluxdPair):
-    """SOFFSET without SLIMIT, as influxd 1.6.7's LimitTagSets takes it: no series."""
+    """SOFFSET without SLIMIT, as influxd 1.6.7's LimitTagSets takes it: no series. t0's one
+    point a day before the others (the same shard group): a series with no row in the range."""
 
-    POINTS = POINTS
+    POINTS = POINTS + "\npump,device=t0 x=1 %d" % (T - 86400000)
 
     def test_soffset_without_slimit_as_influxd(self):
         # influx11: influxd keeps series [SOFFSET, SOFFSET + SLIMIT), none when SLIMIT is 0;
@@ -222,7 +223,11 @@ class SeriesOffset(InfluxdPair):
               "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SLIMIT 1 SOFFSET 3",
               "SELECT x FROM pump WHERE device =~ /t/ GROUP BY device SOFFSET 0",
               "SELECT x FROM pump WHERE device = 't1' GROUP BY device SOFFSET 1",
-              "SELECT x FROM a1 SOFFSET 1", "SELECT x FROM pump WHERE device =~ /t/ SOFFSET 1"]
+              "SELECT x FROM a1 SOFFSET 1", "SELECT x FROM pump WHERE device =~ /t/ SOFFSET 1",
+              # review: SLIMIT and SOFFSET count t0's series, which has no row in the range
+              "SELECT x FROM pump WHERE device =~ /t/ AND %s GROUP BY device SLIMIT 1" % SPAN,
+              "SELECT x FROM pump WHERE device =~ /t/ AND %s GROUP BY device SLIMIT 2 "
+              "SOFFSET 1" % SPAN]
         self.whole_and_chunked(qs, self.ok, "SOFFSET without SLIMIT")
 
 
