@@ -89,6 +89,7 @@ class ChunkSize(InfluxdPair):
                  ("SELECT x FROM a1; SELECT x FROM a1 LIMIT 3", "2"),
                  ("SELECT x FROM a1; SELECT x FROM pump WHERE device = 'zz'", "1"),
                  ("SELECT count(x) FROM a1", "1"), ("SELECT x FROM a1 WHERE time > now()", "2"),
+                 ("SELECT x FROM a1", "+2"), ("SELECT x FROM a1", "02"),  # review: Go's ParseInt
                  # no split: as large as the series or larger, or not a number above 0
                  # (influxd's default, 10,000 rows)
                  ("SELECT x FROM a1", "5"), ("SELECT x FROM a1", "0"), ("SELECT x FROM a1", "-1"),
