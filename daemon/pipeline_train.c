@@ -290,9 +290,9 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
         /* A PUT of weights while it ran took its number (pipeline_weights_put numbers after the
          * listed versions; this one is listed at member_end), so the job is numbered after
          * every version d keeps: a kept decision (the PUT made the job stale), and a swap when a
-         * rollback then put back the version the job began with (the group's model installed on
-         * d under a number of its own; until versions8 d kept what it served, two models in the
-         * group until its next training). */
+         * rollback then put back the version the job began with (the training's model, its
+         * group's or d's own, installed under a number of its own; until versions8 d kept what
+         * it served: a group's members served two models until its next training). */
         detector_job_number_after(m->job, pipeline__top_version(d));
         if (m->rc == 0)
             m->rc = detector_job_apply(d->det, m->job, &m->info);
