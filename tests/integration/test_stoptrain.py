@@ -15,9 +15,11 @@
 3. OperatorsRetrainPending (session 47): a saved detector flagged with the operator's retrain
    alone is asked for a training at the start.
 4. PutWhileTraining (session 47's review): a PUT of weights while a retrain runs takes number
-   2; the training, stale, is recorded as 3, not as a second 2.
+   2; the training, stale, is recorded as 3, not as a second 2. Session 51: a PUT and then a
+   rollback to the version the retrain began with: it swaps, serving under the PUT's number + 1.
 5. PutBackWhileGroupTrains (session 49): a PUT of weights and a rollback to the job's starting
-   version within one group training: the member keeps what it served (member_apply's put-back).
+   version within one group training: the member serves the group's model under the next number
+   after the PUT's (session 51; before, it kept what it served: member_apply's put-back).
 
 Durations are never asserted: the log line and the versions are the behaviour.
 
