@@ -311,7 +311,11 @@ class PutWhileTraining(StopTrain):
         self.assertEqual(m["serving"]["version"], put + 1, m)
         d.stop()
         d.start()
-        self.assertEqual(tp.models(d, dev)["serving"], m["serving"])
+        again = tp.models(d, dev)
+        self.assertEqual(again["serving"], m["serving"])
+        # The store's records, read at the start: the training's (a rollback point) and the PUT's.
+        self.assertEqual([v["version"] for v in again["versions"]], [put + 1, put] + listed)
+        self.assertEqual(again["versions"][0], m["versions"][0])
 
 
 class PutBackWhileGroupTrains(StopTrain):
