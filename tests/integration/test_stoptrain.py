@@ -66,6 +66,18 @@ def versions(d, dev):
     return [v["version"] for v in tp.models(d, dev)["versions"]]
 
 
+def retrain_after(d, dev):
+    """An operator's retrain of group member dev once the group's last training is listed done
+    (its versions, no training): 202, or 409 when the members' part of it has ended while its
+    thread still marks the group as training (train_next clears that after train_set returns;
+    no answer shows the moment). The retrain is merged then and asked again as that thread ends
+    (d->again, with the operator's flag): the same training a test waits for next. Review of
+    session 51: a 409 there failed Group tests (reproduced with a 0.4 s pause put in that gap)."""
+    st, _, body = tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)
+    if st not in (202, 409):
+        raise AssertionError("POST %s retrain: %d %r" % (dev, st, body[:300]))
+
+
 class StopTrain(tp.DaemonPerTest):
     CONFIG = CONFIG
 
@@ -145,7 +157,7 @@ class Group(StopTrain):
         d, devs = self.d, self.group_fed("g47", 48)
         first = {dev: tp.wait_idle(d, dev, 1, timeout=600)["versions"] for dev in devs}
         self.assertEqual([len(v) for v in first.values()], [1, 1], first)
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        retrain_after(d, "gb")
         tp.wait_for("the operator's training under way",
                     lambda: tp.models(d, "gb")["training"] or None, 120)
         before = len(d.log())
@@ -170,7 +182,7 @@ class Group(StopTrain):
         d, devs = self.d, self.group_fed(group, seed)
         first = {dev: tp.wait_idle(d, dev, 1, timeout=600)["versions"] for dev in devs}
         self.assertEqual([len(v) for v in first.values()], [1, 1], first)
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        retrain_after(d, "gb")
         tp.wait_for("the operator's training under way",
                     lambda: tp.models(d, "ga")["training"] or None, 120)
         leave(d)
@@ -377,7 +389,7 @@ class PutBackWhileGroupTrains(StopTrain):
         self.assertEqual(tp.models(d, "ga")["serving"]["version"], began)
         st, _, w = tp.req(d, "GET", "/v1/devices/gb/model/weights")
         self.assertEqual(st, 200, w[:300])
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        retrain_after(d, "gb")
         tp.wait_for("the group's training under way",
                     lambda: tp.models(d, "gb")["training"] or None, 120)
         r = d.curl("PUT", "/v1/devices/gb/model/weights", "--data-binary", "@-",
