@@ -733,7 +733,11 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
     if (d->det == NULL) {
         rc = ERR_RANGE;
     } else {
-        uint32_t version = 1;
+        /* After the listed versions, the serving one and the detector's next number: a
+         * training applied and not yet listed (member_apply to member_end, the store's flush
+         * between) recorded a kept decision under a number its apply moved the next one past;
+         * until session 51 the PUT could take it too, the store keeping one of the two. */
+        uint32_t version = detector_next_version(d->det);
         for (size_t i = 0; i < d->nversions; i++)
             if (d->versions[i].version >= version)
                 version = d->versions[i].version + 1;
