@@ -21,6 +21,9 @@ second vigild serving README's snippet with a certificate made by README's opens
 temporary folder; curl's --resolve points the certificate's name at 127.0.0.1 (the command is
 otherwise as written).
 
+The Quick start's curl commands, in its text rather than a code block, run too (QuickStart):
+each against a vigild whose pump-1 serves a model, the event streams cut after 2 s.
+
 The documentation's checks against the code (routes, metric families, keys, fields, the
 dependency table, docs/architecture.md's source files) are in test_readme_docs.py
 (it_readme_docs).
@@ -555,6 +558,44 @@ class Examples(vt.DaemonTestCase):
         self.assertIn(res.status, (200, 201), res)
         self.assertLessEqual(keys, set(res.json()), res)
         self.assertLessEqual(keys, set(self.d.device("declared-only")), res)
+
+
+class QuickStart(vt.DaemonTestCase):
+    """The curl commands in the Quick start's text (not a code block, so not among the
+    examples above), as written but for the port, against a vigild whose pump-1 serves a model
+    as the demo's does: each exits 0 with a status below 400 and a JSON answer; an event stream
+    ("curl -sN .../v1/events...") opens with its retry line, then is cut by curl's --max-time."""
+
+    def test_commands(self):
+        text = read_readme()
+        start = text.index("\n## Quick start")
+        quick = text[start:text.index("\n## ", start + 1)]
+        cmds = re.findall(r"`(curl [^`]*)`", quick)
+        self.assertGreaterEqual(len(cmds), 5, "the Quick start's curl commands: %r" % cmds)
+        feed(self.d, "pump-1", 600, vt.now_ms() - 600 * 1000)
+        wait_for("pump-1's first model", lambda: self.d.get_json(
+            "/v1/devices/pump-1/status").get("model", {}).get("version", 0) >= 1)
+        port = "127.0.0.1:%d" % self.d.http_port
+        for cmd in cmds:
+            run = re.sub(r"(localhost|127\.0\.0\.1):8470", port, cmd)
+            stream = "/v1/events" in cmd
+            prefix = CURL_STATUS.replace("command curl", "command curl --max-time 2" if stream
+                                         else "command curl")
+            with self.subTest(command=cmd):
+                p = subprocess.run(["bash", "-c", prefix + run], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=60)
+                out = p.stdout.decode("utf-8", "replace")
+                err = p.stderr.decode("utf-8", "replace")
+                where = "%s\nstdout: %s\nstderr: %s" % (cmd, out[:2000], err[-2000:])
+                status = re.findall(r"@@status (\d+)", err)
+                self.assertEqual(len(status), 1, where)
+                self.assertTrue(200 <= int(status[0]) < 400, where)
+                if stream:
+                    self.assertEqual(p.returncode, 28, where)  # curl's "timed out"
+                    self.assertEqual(out.split("\n")[0], "retry: 3000", where)
+                else:
+                    self.assertEqual(p.returncode, 0, where)
+                    self.assertIsInstance(json.loads(out), dict, where)
 
 
 def block_after(text, first_line):
