@@ -598,6 +598,31 @@ class QuickStart(vt.DaemonTestCase):
                     self.assertIsInstance(json.loads(out), dict, where)
 
 
+class InstallDeps(unittest.TestCase):
+    """The Quick start's first command, tools/install-deps, on a machine where npm cannot reach
+    its registry (a plant network): it warns and exits 0, so the `&& cmake ...` after it goes
+    on, as the client it could not install is only a test's. apt-get, npm and sudo are stand-ins
+    (apt-get succeeds, npm fails), so nothing is installed and no network is used."""
+
+    def test_npm_unreachable(self):
+        tmp = vt.mkdtemp()
+        fake = os.path.join(tmp, "bin")
+        os.makedirs(fake)
+        for name, body in (("apt-get", "exit 0"), ("sudo", 'exec "$@"'),
+                           ("npm", "echo 'npm error network ECONNREFUSED' >&2; exit 1")):
+            os.chmod(vt.write_file(os.path.join(fake, name), "#!/bin/sh\n%s\n" % body), 0o755)
+        env = dict(os.environ, PATH=fake + ":" + os.environ.get("PATH", ""),
+                   VIGIL_NODE_DIR=os.path.join(tmp, "node"))
+        p = subprocess.run([os.path.join(vt.REPO, "tools", "install-deps")], env=env,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+        where = "stdout: %s\nstderr: %s" % (p.stdout, p.stderr)
+        self.assertEqual(p.returncode, 0, where)
+        self.assertIn("npm error network", p.stderr, where)  # npm's own words kept
+        self.assertIn("install-deps: warning: npm could not install @influxdata/influxdb-client",
+                      p.stderr, where)
+
+
 def block_after(text, first_line):
     """The indented code block of README that starts with first_line."""
     for _, blocks in sections(text):
