@@ -72,12 +72,18 @@ int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, in
     char cwd[4096] = "";
     if (data_dir[0] != '/' && getcwd(cwd, sizeof cwd) == NULL)
         cwd[0] = '\0';
-    size_t n = strlen(cwd) + 1 + strlen(data_dir) + sizeof "/snapshots";
+    /* Joined to the working directory, the default ./vigil-data is cwd/vigil-data, not
+     * cwd/./vigil-data; "." and "./" are cwd itself. */
+    const char *rel = data_dir;
+    while (cwd[0] != '\0' && rel[0] == '.' && (rel[1] == '/' || rel[1] == '\0'))
+        for (rel++; *rel == '/'; rel++)
+            ;
+    size_t n = strlen(cwd) + 1 + strlen(rel) + sizeof "/snapshots";
     if (s == NULL || (s->dir = malloc(n)) == NULL) {
         free(s);
         return ERR_NOMEM;
     }
-    snprintf(s->dir, n, "%s%s%s/snapshots", cwd, cwd[0] ? "/" : "", data_dir);
+    snprintf(s->dir, n, "%s%s%s/snapshots", cwd, cwd[0] && rel[0] ? "/" : "", rel);
     s->store = store;
     s->keep = keep;
     pthread_mutex_init(&s->mu, NULL);

@@ -598,6 +598,29 @@ class QuickStart(vt.DaemonTestCase):
                     self.assertIsInstance(json.loads(out), dict, where)
 
 
+class DefaultDataDir(unittest.TestCase):
+    """The Quick start's vigild keeps its data in ./vigil-data (the default, relative to where
+    it runs): a snapshot ("Backup and restore") is named as that folder under the working
+    directory, DIR/vigil-data/snapshots/..., not DIR/./vigil-data/..., in its answer and in
+    the list's folder."""
+
+    def test_snapshot_path(self):
+        cwd = os.path.realpath(vt.mkdtemp())
+        d = vt.Vigild(data_dir="./vigil-data", stream=False, preexec_fn=lambda: os.chdir(cwd))
+        d.start()
+        try:
+            res = d.curl("POST", "/v1/admin/snapshot")
+            self.assertEqual(res.status, 200, res)
+            want = os.path.join(cwd, "vigil-data", "snapshots")
+            self.assertEqual(os.path.dirname(res.json()["path"]), want, res)
+            self.assertTrue(os.path.isfile(res.json()["path"]), res)
+            res = d.curl("GET", "/v1/admin/snapshots")
+            self.assertEqual(res.json()["dir"], want, res)
+        finally:
+            d.stop()
+            d.cleanup()
+
+
 class InstallDeps(unittest.TestCase):
     """The Quick start's first command, tools/install-deps, on a machine where npm cannot reach
     its registry (a plant network): it warns and exits 0, so the `&& cmake ...` after it goes
