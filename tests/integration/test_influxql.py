@@ -4,7 +4,7 @@ sessions 26 to 28: conditions on the device tag and operands influxd cannot pars
 the answer's 8 MiB bound on escaped strings, two device regexes in one SELECT (IqEscape); what
 session 26's and 27's reviews left (IqFix, IqFix2): operands, positions, literals, casts, tag
 values, nesting, DISTINCT. The other InfluxQL classes: test_influxql2.py (IqFix3 to IqFix5),
-test_influxql3.py (IqFix6 to IqFix8, IqWhere, IqEdge)."""
+test_influxql3.py (IqFix6 to IqFix8, IqWhere), test_influxql_edge.py (IqEdge)."""
 
 import http.client
 import json
