@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""vigild integration: InfluxQL compared with influxd 1.6.7 (influxpair.py's InfluxdPair),
-sessions 30 to 33: integer sums and negative GROUP BY intervals (IqFix6); signed times, GROUP
-BY time()'s forms, literal conditions and math, parameters and regexes in skipped parts
-(IqFix7, IqFix8); SHOW MEASUREMENTS and SHOW TAG KEYS with WHERE on tags, against influxd's
-recorded answers (IqWhere). The other InfluxQL classes: test_influxql.py (IqCompat, IqEscape,
-IqFix, IqFix2), test_influxql2.py (IqFix3 to IqFix5), test_influxql_edge.py (what iqfix8 left,
-IqEdge: once part of this file)."""
+"""vigild integration: InfluxQL compared with influxd 1.6.7 (influxpair.py's InfluxdPair), sessions
+30 to 33: integer sums and negative GROUP BY intervals (IqFix6); signed times, GROUP BY time()'s
+forms, literal conditions and math, parameters and regexes in skipped parts (IqFix7, IqFix8); SHOW
+MEASUREMENTS and SHOW TAG KEYS with WHERE on tags, against influxd's recorded answers (IqWhere).
+The other InfluxQL classes: test_influxql.py (IqCompat, IqFix, IqFix2), test_influxql_escape.py
+(IqEscape), test_influxql2.py (IqFix3 to IqFix5), test_influxql_edge.py (what iqfix8 left, IqEdge:
+once part of this file)."""
 
 import json
 import os

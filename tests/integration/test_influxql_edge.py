@@ -2,7 +2,8 @@
 """vigild integration: InfluxQL compared with influxd 1.6.7 (influxpair.py's InfluxdPair),
 session 33: what iqfix8 left (IqEdge), each answer influxd's, recorded as a literal. Moved
 unchanged from test_influxql3.py (session 51, task code8: that file had grown past the size
-limit). The other InfluxQL classes: test_influxql.py, test_influxql2.py, test_influxql3.py."""
+limit). The other InfluxQL classes: test_influxql.py, test_influxql_escape.py,
+test_influxql2.py, test_influxql3.py."""
 
 import json
 import os
