@@ -287,34 +287,15 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
         m->before_kind = d->last.kind;
         if (p->store)
             m->rc = detector_copy(&m->before, d->det);
+        /* A PUT of weights while it ran took its number (pipeline_weights_put numbers after the
+         * listed versions; this one is listed at member_end), so the job is numbered after
+         * every version d keeps: a kept decision (the PUT made the job stale), and a swap when a
+         * rollback then put back the version the job began with (the training's model, its
+         * group's or d's own, installed under a number of its own; until versions8 d kept what
+         * it served: a group's members served two models until its next training). */
+        detector_job_number_after(m->job, pipeline__top_version(d));
         if (m->rc == 0)
             m->rc = detector_job_apply(d->det, m->job, &m->info);
-        /* A PUT of weights while it ran took its number (pipeline_weights_put numbers after the
-         * listed versions; this one is listed at member_end): a kept decision (no swap: the
-         * PUT made it stale) is numbered after every version d keeps instead. */
-        const uint32_t top = pipeline__top_version(d);
-        /* A member that does not serve the group's model installs it under the group's
-         * number, or under its own next when the group's is below it (detector_job_share).
-         * That number may still be one d keeps when, while the training ran, a PUT of weights
-         * took it and a rollback put back the version the job began with (a PUT alone makes
-         * the job stale: no swap, renumbered below): d keeps what it served, nothing
-         * recorded, until the group's next training (before session 48, d's kept record was
-         * overwritten; until versions7 this was every install under a lead's number d kept
-         * for a model of its own). */
-        if (m->rc == 0 && m->info.swapped && m->info.version <= top && m->before) {
-            log_info("pipeline: device '%s' keeps its version %u: the group's serving model is "
-                     "version %u, a number it keeps for another",
-                     d->name, m->before_version, m->info.version);
-            detector_destroy(d->det);
-            d->det = m->before;
-            m->before = NULL;
-            pthread_mutex_unlock(&d->mu);
-            return;
-        }
-        if (m->rc == 0 && !m->info.swapped && m->info.version <= top && top < UINT32_MAX) {
-            m->info.version = top + 1;
-            detector_number_after(d->det, top + 1);
-        }
         if (m->rc == 0) {
             m->applied = 1;
             /* No save (periodic, or at shutdown) may store this detector before its version is

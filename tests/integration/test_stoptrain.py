@@ -15,9 +15,11 @@
 3. OperatorsRetrainPending (session 47): a saved detector flagged with the operator's retrain
    alone is asked for a training at the start.
 4. PutWhileTraining (session 47's review): a PUT of weights while a retrain runs takes number
-   2; the training, stale, is recorded as 3, not as a second 2.
+   2; the training, stale, is recorded as 3, not as a second 2. Session 51: a PUT and then a
+   rollback to the version the retrain began with: it swaps, serving under the PUT's number + 1.
 5. PutBackWhileGroupTrains (session 49): a PUT of weights and a rollback to the job's starting
-   version within one group training: the member keeps what it served (member_apply's put-back).
+   version within one group training: the member serves the group's model under the next number
+   after the PUT's (session 51; before, it kept what it served: member_apply's put-back).
 
 Durations are never asserted: the log line and the versions are the behaviour.
 
@@ -275,16 +277,58 @@ class PutWhileTraining(StopTrain):
         self.assertEqual(versions(d, dev), [3, 2, 1])
 
 
+    def test_put_and_rollback_within_a_training(self):
+        """Session 51 (versions8): a PUT then a rollback to the version the device's own
+        training began with, both while it runs: the training is not stale, it swaps, and its
+        model serves under the next number after the PUT's, across a restart (main: the device
+        kept what it served, nothing recorded, as PutBackWhileGroupTrains's member did)."""
+        d, dev = self.d, "put-back"
+        rng = tp.random.Random(53)
+        self.feed(dev, tg.squashed(ROWS, 0, tp.OMEGA_A, 0.01, rng), 0)
+        first = tp.wait_idle(d, dev, 1, timeout=600)["versions"][0]["version"]
+        self.feed(dev, tg.squashed(ROWS, ROWS, tp.OMEGA_B, 0.01, rng), ROWS)
+        tp.wait_scored(d, dev, 2 * ROWS)
+        tg.wait_newer(d, [dev], first, "the new regime's training", 600)
+        began, listed = tp.models(d, dev)["serving"]["version"], versions(d, dev)
+        st, _, w = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(st, 200, w[:300])
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        tp.wait_for("the retrain under way", lambda: tp.models(d, dev)["training"] or None, 120)
+        r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                   "-H", "Content-Type: application/octet-stream", stdin=w)
+        self.assertEqual(r.status, 200, r)
+        put = tp.models(d, dev)["serving"]["version"]
+        self.assertEqual(put, max(listed) + 1)
+        r = tp.jreq(d, "POST", "/v1/devices/%s/model/rollback" % dev, {"version": began})
+        self.assertEqual(r, {"device": dev, "serving": began})
+        self.assertTrue(tp.models(d, dev)["training"])  # the race this needs
+        tp.wait_for("the retrain ended", lambda: not tp.models(d, dev)["training"] or None, 600)
+        m = tp.models(d, dev)
+        self.assertEqual(versions(d, dev), [put + 1, put] + listed)
+        # The situation this needs: the training swaps (the new regime's window; seen in every
+        # run), else it is recorded as kept after the PUT's, on main too.
+        self.assertTrue(m["versions"][0]["swapped"], m["versions"][0])
+        self.assertEqual(m["serving"]["version"], put + 1, m)
+        d.stop()
+        d.start()
+        again = tp.models(d, dev)
+        self.assertEqual(again["serving"], m["serving"])
+        # The store's records, read at the start: the training's (a rollback point) and the PUT's.
+        self.assertEqual([v["version"] for v in again["versions"]], [put + 1, put] + listed)
+        self.assertEqual(again["versions"][0], m["versions"][0])
+
+
 class PutBackWhileGroupTrains(StopTrain):
-    """Session 49: member_apply's put-back (daemon/pipeline_train.c), untested until now. While
-    an operator's retrain of group g49p runs, a PUT of weights on member gb takes the next number
-    (the one the group's training was given) and a rollback of gb to the version the job began
-    with puts that model back, so gb's job is not stale. The group's training swaps (the members
-    learnt a regime at 4,000 readings and then saw another for a whole window): ga installs the
-    group's model under the group's number; gb, for which that number is the PUT's, keeps what it
-    served, records nothing and says so in the log (it keeps the PUT's record whole), until the
-    group's next training. The members then serve two models: renumbering a swapped install would
-    need a model/ change (no call sets a serving model's number after the apply); documented."""
+    """Session 49: member_apply's put-back (daemon/pipeline_train.c); session 51 (versions8): the
+    put-back member serves the group's model. While an operator's retrain of group g49p runs, a
+    PUT of weights on member gb takes the next number (the one the group's training was given)
+    and a rollback of gb to the version the job began with puts that model back, so gb's job is
+    not stale. The group's training swaps (the members learnt a regime at 4,000 readings and then
+    saw another for a whole window): ga installs the group's model under the group's number, gb
+    under the next number after its listed versions (the PUT's is one), with the training's
+    record, so both serve the same weights; gb's PUT record stays whole, and all of it across a
+    restart. Until versions8 gb kept what it served (a log line "keeps its version"): the
+    members served two models until the group's next training."""
 
     def idle(self, devs):
         tp.wait_for("no training running or queued", lambda: not any(
@@ -324,19 +368,25 @@ class PutBackWhileGroupTrains(StopTrain):
         before = len(d.log())
         self.idle(devs)
         log = d.log()[before:]
-        self.assertIn("pipeline: device 'gb' keeps its version %d: the group's serving model is "
-                      "version %d, a number it keeps for another" % (began, put), log)
-        ga, gb = tp.models(d, "ga"), tp.models(d, "gb")
-        self.assertEqual(ga["serving"]["version"], put, ga["serving"])  # the group's, swapped
-        self.assertTrue(ga["versions"][0]["swapped"])
-        self.assertEqual(gb["serving"]["version"], began)
-        # gb's versions: the PUT's record whole (no training metrics), nothing after it.
-        self.assertEqual(versions(d, "gb"), [put] + listed)
-        self.assertEqual(gb["versions"][0]["metrics"]["epochs"], 0)
-        d.stop()
-        d.start()
-        self.assertEqual(tp.models(d, "gb")["serving"]["version"], began)
-        self.assertEqual(tp.models(d, "ga")["serving"]["version"], put)
+        for restarted in (0, 1):
+            ga, gb = tp.models(d, "ga"), tp.models(d, "gb")
+            self.assertEqual(ga["serving"]["version"], put, ga["serving"])  # the group's
+            self.assertTrue(ga["versions"][0]["swapped"])
+            # gb: the group's model as its own next number (main: it served `began`, listed
+            # [put] + listed), with the training's record; the PUT's record whole after it.
+            self.assertEqual(gb["serving"]["version"], put + 1, (restarted, gb["serving"]))
+            self.assertEqual(versions(d, "gb"), [put + 1, put] + listed)
+            self.assertTrue(gb["versions"][0]["swapped"])
+            self.assertGreater(gb["versions"][0]["metrics"]["epochs"], 0)
+            self.assertEqual(gb["versions"][1]["metrics"]["epochs"], 0)
+            wa, wb = (tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev) for dev in devs)
+            self.assertEqual((wa[0], wb[0]), (200, 200))
+            self.assertEqual(wa[2], wb[2])  # one model for the group
+            self.assertNotEqual(wb[2], w)
+            if not restarted:
+                d.stop()
+                d.start()
+        self.assertNotIn("keeps its version", "".join(log))  # main's put-back logged so
 
 
 class OperatorsRetrainPending(tp.DaemonPerTest):
