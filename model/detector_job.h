@@ -99,8 +99,8 @@ int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train
  * version installs it. A decision that installs nothing is recorded (info->version) under
  * the group candidate's number, as a single device's would be, never again under the serving
  * version. Then detector_job_apply as usual. A member of another size than the LSTM that serves
- * the group after its decision (a detector keeps the model.hidden and model.layers it was made
- * with) cannot serve it: its job is run on its own rows instead (detector_job_run), so no
+ * the group after its decision (a detector keeps the hidden size and number of layers it was
+ * made with) cannot serve it: its job is run on its own rows instead (detector_job_run), so no
  * detector ever holds an LSTM of another size. Any thread; group_job is only read.
  * Returns ERR_INVAL (no data, already run, group job not run, other channel count),
  * ERR_NOMEM. */
