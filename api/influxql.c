@@ -756,14 +756,15 @@ static void go_escape_error(api_request_t *r)
 }
 
 /* Answers the statements of q (trimmed, not empty) as influxd 1.6.7 answers them (200): whole,
- * {"results":[...]} with a result per statement run, or with chunked a document per result
- * (what the influx shell asks for). A statement that fails ends the run (result_failed), but
- * for an error influxd sends as the statement's result and goes on after (result_sent). A
- * query of no statement (";", a comment) is influxd's {}, chunked an empty body. A query still
- * running http.query_timeout after its statements began (the body read and the query parsed,
- * as influxd starts its query-timeout when it executes the query) fails the one running then with
- * API_IQ_TIMEOUT (checked between statements and inside their device and point walks). */
-static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoch,
+ * {"results":[...]} with a result per statement run, or chunked (chunk_rows above 0: a SELECT
+ * series' rows a document at most) a document per result (what the influx shell asks for). A
+ * statement that fails ends the run (result_failed), but for an error influxd sends as the
+ * statement's result and goes on after (result_sent). A query of no statement (";", a comment) is
+ * influxd's {}, chunked an empty body. A query still running http.query_timeout after its
+ * statements began (the body read and the query parsed, as influxd starts its query-timeout when it
+ * executes the query) fails the one running then with API_IQ_TIMEOUT (checked between statements
+ * and inside their device and point walks). */
+static void run_query(api_request_t *r, const char *q, long long chunk_rows, int64_t epoch,
                       const json_t *params)
 {
     qmem_t m;
@@ -778,7 +779,9 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
         go_escape_error(r);
         return;
     }
-    qrun_t run = {.chunked = chunked, .epoch = epoch, .now_ms = vtime_now_ms()};
+    int chunked = chunk_rows > 0;
+    qrun_t run = {
+        .chunked = chunked, .chunk_rows = chunk_rows, .epoch = epoch, .now_ms = vtime_now_ms()};
     api__q_deadline_start(&run, r->query_timeout_ms); /* from now: the query is parsed */
     r->read_deadline_us = run.deadline_us; /* a wait for the store's reload ends by it too */
     sbuf_init(&run.b);
@@ -874,7 +877,7 @@ void api__h_query(api_request_t *r)
         api__error(r, 400, "missing required parameter \"q\"");
     json_t *params = NULL;
     if (!r->status && api__iq_params_asked(r, &params) == 0)
-        run_query(r, q, chunked_asked(r), epoch_asked(r), params);
+        run_query(r, q, chunked_asked(r) ? api__iq_chunk_size_asked(r) : 0, epoch_asked(r), params);
     json_decref(params);
     free(qbuf);
 }

@@ -124,7 +124,8 @@ typedef struct {
     const char *card_time; /* that statement as influxd's error for time in its WHERE names it
                             * ("SHOW TAG KEY EXACT CARDINALITY"); NULL: it has none */
     int card_group;        /* that statement's GROUP BY (api__iq_card_group_by): 0 none, 1 read,
-                            * 2 with a literal dimension */
+                            * 2 with a dimension influxd refuses: card_group_err */
+    const char *card_group_err; /* then influxd 1.6.7's error for the first such dimension */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -166,6 +167,8 @@ typedef struct {
     struct api_iq_count *count; /* a cardinality statement running its list statement
                                  * (influxql_card.c): the list's series are counted here, not
                                  * written; NULL: lists are written */
+    /* chunked, the rows of a SELECT's series a document holds at most (chunk_size) */
+    long long chunk_rows;
 } qrun_t;
 
 /* The error of the statement that was running when the query passed http.query_timeout (and
@@ -246,6 +249,11 @@ const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, si
  * Into *params the tokens its names bind to (caller owns: json_decref; NULL when absent, empty
  * or null). Returns 0, or answers influxd's 400 (or a 500 when out of memory) and returns -1. */
 int api__iq_params_asked(api_request_t *r, json_t **params);
+
+/* The rows a SELECT series' document holds at most with chunked=true: the chunk_size parameter
+ * when it is a decimal integer above 0 (Go's strconv.ParseInt, int64), else influxd 1.6.7's
+ * DefaultChunkSize, 10,000. */
+long long api__iq_chunk_size_asked(api_request_t *r);
 
 /* The tokens params' names bind to: name -> [kind, text] or [kind, text, enum qform]. refused:
  * NULL, or names -> Go's error for their object's number (api__iq_go_numbers). Caller owns:
@@ -366,6 +374,14 @@ void api__q_series_next(qrun_t *run, sbuf_t *b, int partial);
  * 0), else api__q_series_next marked partial (chunked, a document per series, "partial":true on
  * all but the last, as influxd 1.6.7 sends a SELECT's series), then {"name":; counts it. */
 void api__q_series_open(qrun_t *run, int *nseries);
+/* Whether a SELECT (or SHOW SERIES) series' document holding rows rows is full: chunked,
+ * rows reached run->chunk_rows (influxd 1.6.7's chunk_size): the next row starts a document. */
+int api__q_chunk_full(const qrun_t *run, long long rows);
+/* Ends the full document of the open series, the series and the document marked
+ * "partial":true, and starts the next of the same statement up to the series' '{' and head
+ * (SELECT's "name": then the caller writes the series' name, tags and columns again), as
+ * influxd 1.6.7 cuts a SELECT's (and SHOW SERIES') series into documents of chunk_size rows. */
+void api__q_chunk_next(qrun_t *run, const char *head);
 
 /* The running statement's error "vigild does not support " what, for a part of a statement
  * influxd 1.6.7 answers: sent as its result, and the statements after it run, as influxd runs
@@ -520,8 +536,15 @@ int api__iq_card_group_by(api_request_t *r, qscan_t *s);
 
 /* When s->card_group is set, answers its statement error and returns 1; else 0. influxd
  * rewrites a cardinality statement with GROUP BY into a SELECT count(...) and answers a count
- * per group, which vigild does not; a literal dimension is influxd's own error. */
+ * per group, which vigild does not; a dimension influxd refuses (a literal, a call other than
+ * time(), time() of arguments it refuses) is influxd's own error, which ends the run. */
 int api__iq_card_group_error(qrun_t *run, const qscan_t *s);
+/* Reads a GROUP BY time() dimension, s after "time" at its '(' (influxql_select_clauses.c), as
+ * SELECT reads one: *err is influxd 1.6.7's statement error for its arguments (in s's query
+ * memory; NULL: none), *nonzero whether its interval is not 0 (again: one such was read before,
+ * "multiple time dimensions not allowed"). Returns 0, or -1 (parse error answered). */
+int api__iq_time_dimension_error(api_request_t *r, qscan_t *s, int again, const char **err,
+                                 int *nonzero);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
 
 /* The database statements of influxql_db.c, s just after their keywords (SHOW DATABASES, SHOW
@@ -558,6 +581,7 @@ typedef struct {
     const char *field[IQV_FIELDS_MAX], *col[IQV_FIELDS_MAX]; /* each field's name and column */
     int64_t lo_ns, hi_ns; /* inclusive; INT64_MIN / INT64_MAX: open */
     long long limit, offset;
+    long long slimit, soffset; /* SLIMIT (0: none) and SOFFSET, of the series in id order */
 } iqv_select_t;
 
 /* Answers SHOW FIELD KEYS FROM a reserved measurement (vigil_predictions: every device's

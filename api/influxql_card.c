@@ -28,6 +28,7 @@
 
 #include <regex.h>
 #include <string.h>
+#include <strings.h>
 
 enum card_kind { CARD_MEASUREMENTS, CARD_TAG_KEYS, CARD_FIELD_KEYS, CARD_TAG_VALUES };
 
@@ -191,6 +192,16 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
     return rc;
 }
 
+/* Keeps err as s's GROUP BY error unless a dimension before had one: influxd 1.6.7 judges the
+ * dimensions in their order. */
+static void group_error(qscan_t *s, const char *err)
+{
+    if (err != NULL && s->card_group != 2) {
+        s->card_group = 2;
+        s->card_group_err = err;
+    }
+}
+
 int api__iq_card_group_by(api_request_t *r, qscan_t *s)
 {
     qscan_t at = *s;
@@ -202,6 +213,8 @@ int api__iq_card_group_by(api_request_t *r, qscan_t *s)
     if (api__q_expect_kw(r, s, "BY"))
         return -1;
     s->card_group = 1;
+    s->card_group_err = NULL;
+    int timed = 0; /* a time() dimension of an interval other than 0 was read */
     do {
         const char *re;
         if (api__iq_regex_next(s)) { /* GROUP BY /re/: influxd reads it and groups by no tag */
@@ -216,9 +229,25 @@ int api__iq_card_group_by(api_request_t *r, qscan_t *s)
                 return -1;
             if (t.kind == QT_STRING || t.kind == QT_NUMBER || api__q_is(&t, "TRUE") ||
                 api__q_is(&t, "FALSE"))
-                s->card_group = 2;
+                group_error(s, "only time and tag dimensions allowed");
+            int call = t.kind == QT_IDENT && *at.p == '(';
+            int is_time = t.kind == QT_IDENT && strcasecmp(t.text, "time") == 0;
+            const char *err = NULL;
+            int nonzero = 0;
+            qscan_t end = at; /* time(...) read as SELECT reads it, for influxd's errors */
+            if (is_time && call && api__iq_time_dimension_error(r, &end, timed, &err, &nonzero))
+                return -1;
             if (api__iq_skim_condition(r, s)) /* the dimension, an expression to influxd */
                 return -1;
+            if (is_time && !call)
+                group_error(s, "time() is a function and expects at least one argument");
+            else if (call && !is_time)
+                group_error(s, "only time() calls allowed in dimensions");
+            else if (is_time && end.p == s->p) /* time() alone */
+                group_error(s, err);
+            else if (is_time) /* time(1h) + 1: an expression, no call */
+                group_error(s, "only time and tag dimensions allowed");
+            timed |= is_time && call && nonzero;
         }
         at = *s;
         api__qs_next(&at, &t);
@@ -233,7 +262,7 @@ int api__iq_card_group_error(qrun_t *run, const qscan_t *s)
     if (s->card_group == 0)
         return 0;
     if (s->card_group == 2) /* influxd's own error: the run stops */
-        return api__q_result_error(run, "only time and tag dimensions allowed", NULL);
+        return api__q_result_error(run, s->card_group_err, NULL);
     return api__q_unsupported_error(run, "GROUP BY in the cardinality statements");
 }
 

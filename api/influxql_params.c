@@ -3,8 +3,8 @@
  * json.Number refusals found in its text: api__iq_go_numbers, api__iq_refused_zeroed), each
  * value made once into the token its name binds to (api__iq_params_bind: name -> [kind, text]
  * or [kind, text, enum qform]), and a "$name" the reader reads replaced by that token
- * (api__qs_bind, called by influxql.c's api__qs_next), as influxd 1.6.7 binds them. Any
- * thread; no state, no lock. */
+ * (api__qs_bind, called by influxql.c's api__qs_next), as influxd 1.6.7 binds them; and the
+ * chunk_size parameter (api__iq_chunk_size_asked). Any thread; no state, no lock. */
 #include "influxql.h"
 #include "api_int.h"
 
@@ -455,4 +455,17 @@ int api__iq_params_asked(api_request_t *r, json_t **params)
                "map[string]interface {}",
                type);
     return -1;
+}
+
+long long api__iq_chunk_size_asked(api_request_t *r)
+{
+    char val[128];
+    const char *v = api__iq_form_value(r, "chunk_size", val, sizeof val);
+    const char *d = v != NULL && (v[0] == '+' || v[0] == '-') ? v + 1 : v;
+    char *end = NULL;
+    errno = 0;
+    long long n = d != NULL && d[0] >= '0' && d[0] <= '9' ? strtoll(v, &end, 10) : 0;
+    if (end == NULL || *end != '\0' || errno == ERANGE || n <= 0)
+        return 10000; /* influxd's DefaultChunkSize */
+    return n;
 }

@@ -56,10 +56,11 @@ struct sel_run {
                         * so GROUP BY the tag names it "" */
     int skip;          /* the device's series is skipped (SOFFSET), once its existence is known */
     size_t scanned, max_scan;
-    int opened;   /* the series was opened */
-    int full;     /* LIMIT reached: the read stops */
-    int too_many; /* a bound was crossed: the statement's error */
-    int too_big;  /* the query's answer passed API_PAGE_BYTES (too_many is then set too) */
+    int opened;        /* the series was opened */
+    long long chunk_n; /* rows in the series' document (chunked: at most run->chunk_rows) */
+    int full;          /* LIMIT reached: the read stops */
+    int too_many;      /* a bound was crossed: the statement's error */
+    int too_big;       /* the query's answer passed API_PAGE_BYTES (too_many is then set too) */
     /* Buckets: the start of the one being read (next_ms: the next to write), the step in the
      * read's direction, whether any point was read; the accumulators, and the last value
      * written per field for fill(previous). */
@@ -70,11 +71,10 @@ struct sel_run {
     int has_prev[SEL_FIELDS_MAX];
 };
 
-/* Opens the series at the first row: name, the device tag when grouped by it, columns. */
-static void series_open(struct sel_run *x)
+/* Writes the series' name, the device tag when grouped by it, and its columns. */
+static void series_head(struct sel_run *x)
 {
     sbuf_t *b = &x->run->b;
-    api__q_series_open(x->run, &x->nseries); /* chunked: a document per series */
     api__iq_str(b, x->q->from);
     if (x->q->group_tag) {
         sbuf_printf(b, ",\"tags\":{");
@@ -89,7 +89,7 @@ static void series_open(struct sel_run *x)
         api__iq_str(b, x->q->f[i].col);
     }
     sbuf_printf(b, "],\"values\":[");
-    x->opened = 1;
+    x->chunk_n = 0;
 }
 
 /* Starts a row at ms, after OFFSET's rows; returns 0 when it is to be skipped. */
@@ -103,9 +103,16 @@ static int row_begin(struct sel_run *x, int64_t ms)
         x->too_many = 1;
         return 0;
     }
-    if (!x->opened)
-        series_open(x);
-    sbuf_printf(&x->run->b, "%s[", x->rows ? "," : "");
+    if (!x->opened) { /* the series opens at its first row; chunked, a new document past
+                       * chunk_size rows */
+        api__q_series_open(x->run, &x->nseries);
+        series_head(x);
+        x->opened = 1;
+    } else if (api__q_chunk_full(x->run, x->chunk_n)) {
+        api__q_chunk_next(x->run, "\"name\":");
+        series_head(x);
+    }
+    sbuf_printf(&x->run->b, "%s[", x->chunk_n++ ? "," : "");
     api__iq_put_time(&x->run->b, x->run, ms);
     return 1;
 }
@@ -735,13 +742,14 @@ static int select_each_device(struct sel_run *x, const struct dev_re *re)
         }
     }
     /* SLIMIT and SOFFSET choose among the series in id order, whatever ORDER BY, as influxd
-     * does; without GROUP BY the tag, the devices are one series. */
+     * does; without GROUP BY the tag, the devices are one series. SOFFSET without SLIMIT keeps
+     * none, as influxd 1.6.7's LimitTagSets (a[soffset:soffset+slimit], slimit 0). */
     const select_t *q = x->q;
     size_t first = 0;
     x->skip = 0;
     if (q->group_tag) {
         first = q->soffset < (long long)n ? (size_t)q->soffset : n;
-        if (q->slimit > 0 && q->slimit < (long long)(n - first))
+        if ((q->slimit > 0 || q->soffset > 0) && q->slimit < (long long)(n - first))
             n = first + (size_t)q->slimit;
     } else if (q->soffset > 0) {
         n = 0;
@@ -815,7 +823,9 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
                           .lo_ns = q->lo_ns,
                           .hi_ns = q->hi_ns,
                           .limit = q->limit,
-                          .offset = q->offset};
+                          .offset = q->offset,
+                          .slimit = q->slimit,
+                          .soffset = q->soffset};
         for (int i = 0; i < q->nf; i++) {
             v.field[i] = q->chans[q->f[i].chan];
             v.col[i] = q->f[i].col;

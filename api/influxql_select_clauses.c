@@ -85,85 +85,94 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
     for (int i = 0; i < 2; i++) {
         if (api__iq_regex_bad_next(r, s)) /* time(/x/): a call's argument to influxd */
             return -1;
-        api__qs_next(s, &t);
-        if (api__q_bad_operand(&t) &&
-            !(i == 0 && api__iq_q_op(&t, ")"))) /* time() is a statement error */
-            return api__q_operand_error(r, s, &t, 0);
-        if (i == 0 && api__iq_q_op(&t, ")")) { /* influxd's words; read on */
-            api__iq_mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
-            return 0;
-        }
-        /* A sign before a number or a duration makes it a signed literal (-$d of a bound -10s
-         * is 10s); before anything else it is math, no literal. */
-        int sign = api__iq_q_op(&t, "-") || api__iq_q_op(&t, "+");
-        int lit = api__iq_signed_literal(r, s, &t);
-        if (lit < 0)
-            return -1;
-        if (sign && !lit) {
-            api__qs_next(s, &t);
-            if (api__iq_signed_operand(r, s, &t))
+        if (api__iq_regex_next(s)) { /* time(/x/): a regex, no duration, to influxd */
+            const char *re;
+            if (api__iq_regex(r, s, &re))
                 return -1;
-        }
-        int dur = (!sign || lit) && t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_DURATION &&
-                  arg_alone(s);
-        int now = 0;
-        if (i == 1 && !dur && !sign && t.kind == QT_IDENT && *s->p == '(') {
-            /* a call as the offset: now() alone is read */
-            qscan_t at = *s;
-            qtoken_t a, b;
-            api__qs_next(&at, &a);
-            api__qs_next(&at, &b);
-            now = strcasecmp(t.text, "now") == 0;
-            if (now && api__iq_q_op(&b, ")") && arg_alone(&at)) {
-                *s = at;
-                now = 2;
-            }
-        }
-        /* math (time(10s + 1s), time(10s, now() - 1s)): influxd reduces some of it, so
-         * vigild's statement error, not influxd's words for a lone argument */
-        int alone = t.kind == QT_IDENT && *s->p == '(' ? call_alone(s) : arg_alone(s);
-        const char *err = NULL;
-        if (!alone && now != 2) {
-            api__iq_mark_unsupported(q, s,
-                                     "this GROUP BY time() (a duration of whole ms): ", t.text);
-            if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
-                return -1;
-        } else if (i == 0 && !dur)
-            err = "time dimension must have duration argument";
-        else if (i == 1 && now == 1)
-            err = "time dimension offset now() function requires no arguments";
-        else if (i == 1 && !dur && !now && t.kind == QT_IDENT && *s->p == '(' && !sign)
-            err = "time dimension offset function must be now()";
-        else if (i == 1 && !dur && !now)
-            err = "time dimension offset must be duration or now()";
-        int64_t ns = 0;
-        if (!alone && now != 2) {
-            /* marked above */
-        } else if (err != NULL) { /* influxd's statement error: read on for its parse errors */
-            api__iq_mark_influxd_error(q, s, err);
-            if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
-                return -1;
-        } else if (now == 2) {
-            q->offset_ns = q->every_neg ? 0 : now_offset(run ? run->now_ms : 0, q->every_ns);
-        } else if (api__q_parse_duration(t.text, &ns) == -1) {
-            return api__iq_time_duration(r, &t, &ns); /* time(1e3): influxd's 400 */
-        } else if (api__q_parse_duration(t.text, &ns) || ns == INT64_MIN) {
-            api__iq_mark_unsupported(q, s,
-                                     "this GROUP BY time() (a duration of whole ms): ", t.text);
-        } else if (i == 0 && ns < 0) {
-            /* time(0s) is no GROUP BY time(), as influxd reads it. A negative interval
-             * (time(-10s), or a bound {"duration": "-10s"}) is one too when influxd runs the
-             * statement (its newIteratorOptionsStmt sets it to 0, the offset then unused),
-             * but not when it judges it: raw fields are "GROUP BY requires at least one
-             * aggregate function" (every_raw). */
-            q->every_neg = 1;
-        } else if (i == 1 && q->every_neg) {
-            /* the offset of a negative interval: read, never used */
-        } else if (ns % 1000000 != 0) {
-            api__iq_mark_unsupported(q, s,
-                                     "this GROUP BY time() (a duration of whole ms): ", t.text);
+            api__iq_mark_influxd_error(q, s,
+                                       i == 0 ? "time dimension must have duration argument"
+                                              : "time dimension offset must be duration or now()");
         } else {
-            *(i == 0 ? &q->every_ns : &q->offset_ns) = ns;
+            api__qs_next(s, &t);
+            if (api__q_bad_operand(&t) &&
+                !(i == 0 && api__iq_q_op(&t, ")"))) /* time() is a statement error */
+                return api__q_operand_error(r, s, &t, 0);
+            if (i == 0 && api__iq_q_op(&t, ")")) { /* influxd's words; read on */
+                api__iq_mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
+                return 0;
+            }
+            /* A sign before a number or a duration makes it a signed literal (-$d of a bound -10s
+             * is 10s); before anything else it is math, no literal. */
+            int sign = api__iq_q_op(&t, "-") || api__iq_q_op(&t, "+");
+            int lit = api__iq_signed_literal(r, s, &t);
+            if (lit < 0)
+                return -1;
+            if (sign && !lit) {
+                api__qs_next(s, &t);
+                if (api__iq_signed_operand(r, s, &t))
+                    return -1;
+            }
+            int dur = (!sign || lit) && t.kind == QT_NUMBER &&
+                      api__q_number_kind(&t) == QN_DURATION && arg_alone(s);
+            int now = 0;
+            if (i == 1 && !dur && !sign && t.kind == QT_IDENT && *s->p == '(') {
+                /* a call as the offset: now() alone is read */
+                qscan_t at = *s;
+                qtoken_t a, b;
+                api__qs_next(&at, &a);
+                api__qs_next(&at, &b);
+                now = strcasecmp(t.text, "now") == 0;
+                if (now && api__iq_q_op(&b, ")") && arg_alone(&at)) {
+                    *s = at;
+                    now = 2;
+                }
+            }
+            /* math (time(10s + 1s), time(10s, now() - 1s)): influxd reduces some of it, so
+             * vigild's statement error, not influxd's words for a lone argument */
+            int alone = t.kind == QT_IDENT && *s->p == '(' ? call_alone(s) : arg_alone(s);
+            const char *err = NULL;
+            if (!alone && now != 2) {
+                api__iq_mark_unsupported(q, s,
+                                         "this GROUP BY time() (a duration of whole ms): ", t.text);
+                if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
+                    return -1;
+            } else if (i == 0 && !dur)
+                err = "time dimension must have duration argument";
+            else if (i == 1 && now == 1)
+                err = "time dimension offset now() function requires no arguments";
+            else if (i == 1 && !dur && !now && t.kind == QT_IDENT && *s->p == '(' && !sign)
+                err = "time dimension offset function must be now()";
+            else if (i == 1 && !dur && !now)
+                err = "time dimension offset must be duration or now()";
+            int64_t ns = 0;
+            if (!alone && now != 2) {
+                /* marked above */
+            } else if (err != NULL) { /* influxd's statement error: read on for its parse errors */
+                api__iq_mark_influxd_error(q, s, err);
+                if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
+                    return -1;
+            } else if (now == 2) {
+                q->offset_ns = q->every_neg ? 0 : now_offset(run ? run->now_ms : 0, q->every_ns);
+            } else if (api__q_parse_duration(t.text, &ns) == -1) {
+                return api__iq_time_duration(r, &t, &ns); /* time(1e3): influxd's 400 */
+            } else if (api__q_parse_duration(t.text, &ns) || ns == INT64_MIN) {
+                api__iq_mark_unsupported(q, s,
+                                         "this GROUP BY time() (a duration of whole ms): ", t.text);
+            } else if (i == 0 && ns < 0) {
+                /* time(0s) is no GROUP BY time(), as influxd reads it. A negative interval
+                 * (time(-10s), or a bound {"duration": "-10s"}) is one too when influxd runs the
+                 * statement (its newIteratorOptionsStmt sets it to 0, the offset then unused),
+                 * but not when it judges it: raw fields are "GROUP BY requires at least one
+                 * aggregate function" (every_raw). */
+                q->every_neg = 1;
+            } else if (i == 1 && q->every_neg) {
+                /* the offset of a negative interval: read, never used */
+            } else if (ns % 1000000 != 0) {
+                api__iq_mark_unsupported(q, s,
+                                         "this GROUP BY time() (a duration of whole ms): ", t.text);
+            } else {
+                *(i == 0 ? &q->every_ns : &q->offset_ns) = ns;
+            }
         }
         if (i == 0 && again) /* after the interval's own error, before the offset's */
             api__iq_mark_influxd_error(q, s, "multiple time dimensions not allowed");
@@ -180,6 +189,25 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
         }
     }
     return 0;
+}
+
+int api__iq_time_dimension_error(api_request_t *r, qscan_t *s, int again, const char **err,
+                                 int *nonzero)
+{
+    *err = NULL;
+    *nonzero = 0;
+    select_t *q = calloc(1, sizeof *q);
+    if (q == NULL)
+        return 0; /* no error found: the caller's own answer */
+    qtoken_t p;
+    api__qs_next(s, &p); /* its '(' */
+    api__iq_call_paren(s);
+    int rc = read_time_dimension(r, s, q, NULL, again);
+    if (rc == 0 && q->influxd_error)
+        *err = q->unsupported; /* in s's memory (api__qs_alloc) */
+    *nonzero = q->every_ns != 0 || q->every_neg;
+    free(q);
+    return rc < 0 ? -1 : 0;
 }
 
 /* fill()'s argument, read up to its end, is no number: influxd's parse error if ")" does not

@@ -119,6 +119,7 @@ struct ss_out {
     int any_has[TV_CONDS_MAX]; /* condition i's key is some device's channel */
     const char *tag;
     long long offset, limit, seen, n;
+    long long chunk_n; /* the rows in the document (chunked: at most run->chunk_rows) */
     int too_big, stopped;
     int counting;      /* SHOW SERIES CARDINALITY: count each measurement's series, write none */
     long long counted; /* the measurement's so far */
@@ -149,8 +150,13 @@ static void row(struct ss_out *o, const char *m, const char *id)
     key_part(&o->key, o->tag, ",= ");
     sbuf_append(&o->key, "=", 1);
     key_part(&o->key, id, ",= ");
-    sbuf_append(&o->key, "", 1); /* its NUL */
-    sbuf_printf(o->b, "%s[", o->n++ ? "," : "");
+    sbuf_append(&o->key, "", 1);                             /* its NUL */
+    if (o->n > 0 && api__q_chunk_full(o->run, o->chunk_n)) { /* as influxd cuts them */
+        api__q_chunk_next(o->run, "\"columns\":[\"key\"],\"values\":[");
+        o->chunk_n = 0;
+    }
+    sbuf_printf(o->b, "%s[", o->chunk_n++ ? "," : "");
+    o->n++;
     api__iq_str(o->b, o->key.data);
     sbuf_append(o->b, "]", 1);
     if (o->b->len > API_PAGE_BYTES) /* a statement repeated to fill q: see API_IQ_TOO_BIG */
@@ -441,6 +447,8 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         return 0;
     if (cardinality && api__iq_where_time_error(run, s, &where, "SHOW SERIES EXACT CARDINALITY"))
         return 1;
+    if (unsupported && api__iq_from_stops(unsupported) == 2) /* looked up before GROUP BY */
+        return api__q_unsupported_error(run, unsupported);
     if (api__iq_card_group_error(run, s))
         return 1;
     if (unsupported)

@@ -187,6 +187,19 @@ void api__q_series_open(qrun_t *run, int *nseries)
     sbuf_append(&run->b, "{\"name\":", 8);
 }
 
+int api__q_chunk_full(const qrun_t *run, long long rows)
+{
+    return run->chunked && rows >= run->chunk_rows;
+}
+
+void api__q_chunk_next(qrun_t *run, const char *head)
+{
+    sbuf_printf(&run->b,
+                "],\"partial\":true}],\"partial\":true}]}\n{\"results\":[{\"statement_id\":%d,"
+                "\"series\":[{%s",
+                run->id, head);
+}
+
 int api__q_unsupported_error(qrun_t *run, const char *what)
 {
     /* A policy vigild does not hold: to influxd one it does not hold either ("retention

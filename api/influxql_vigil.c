@@ -343,7 +343,17 @@ static void put_field(sbuf_t *b, const struct episode *e, enum ep_field f)
         api__iq_str(b, s);
 }
 
-/* Writes the sorted episodes as series: one, or one per device when grouped; LIMIT and OFFSET
+/* Whether the series at index k (in id order) of n is kept by SLIMIT and SOFFSET: from SOFFSET to
+ * SOFFSET + SLIMIT, so none for SOFFSET without SLIMIT, as influxd 1.6.7's LimitTagSets. */
+static int series_kept(const iqv_select_t *v, long long k)
+{
+    if (v->slimit == 0 && v->soffset == 0)
+        return 1;
+    return k >= v->soffset && k - v->soffset < v->slimit;
+}
+
+/* Writes the sorted episodes as series: one, or one per device when grouped, SLIMIT and SOFFSET
+ * choosing among them in id order whatever ORDER BY (series_kept); LIMIT and OFFSET
  * count rows per series, as in influxd. Returns 0, 1 when there would be more than max_rows
  * rows in all, or 2 when the query's answer passed API_PAGE_BYTES (writing stopped after the
  * row that passed it; the rows left are still counted, so that 1 is told as before). What was
@@ -352,8 +362,11 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
                         const enum ep_field *fields, const char *tag, long long max_rows)
 {
     sbuf_t *b = &run->b;
-    long long row = 0, total = 0;
-    int nseries = 0, open = 0, full = 0;
+    long long row = 0, total = 0, open = 0; /* open: the rows in the series' document */
+    long long k = -1, n = 0;                /* the series' index, in l's order, of n */
+    int nseries = 0, full = 0, kept = 0;
+    for (size_t i = 0; i < l->n; i++)
+        n += i == 0 || (v->group_tag && strcmp(l->e[i].device, l->e[i - 1].device) != 0);
     for (size_t i = 0; i < l->n; i++) {
         const struct episode *e = &l->e[i];
         if (i == 0 || (v->group_tag && strcmp(e->device, l->e[i - 1].device) != 0)) {
@@ -361,7 +374,11 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
                 sbuf_append(b, "]}", 2);
             open = 0;
             row = 0;
+            k++;
+            kept = series_kept(v, v->desc ? n - 1 - k : k); /* desc: l's series reversed */
         }
+        if (!kept)
+            continue;
         int any = 0; /* a row of nulls only is no row, as in influxd */
         for (int f = 0; f < v->nf && !any; f++)
             any = !field_null(e, fields[f]);
@@ -371,8 +388,11 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
             return 1;
         if (full)
             continue;
-        if (!open) {
-            api__q_series_open(run, &nseries); /* chunked: a document per series */
+        if (!open || api__q_chunk_full(run, open)) {
+            if (!open)
+                api__q_series_open(run, &nseries); /* chunked: a document per series */
+            else
+                api__q_chunk_next(run, "\"name\":"); /* and past chunk_size rows */
             api__iq_str(b, v->from);
             if (v->group_tag) {
                 sbuf_append(b, ",\"tags\":{", 9);
@@ -387,10 +407,10 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
                 api__iq_str(b, v->col[f]);
             }
             sbuf_append(b, "],\"values\":[", 12);
-            open = 1;
-        } else {
-            sbuf_append(b, ",", 1);
+            open = 0;
         }
+        if (open++)
+            sbuf_append(b, ",", 1);
         sbuf_append(b, "[", 1);
         api__iq_put_time(b, run, e->start_ms);
         for (int f = 0; f < v->nf; f++) {

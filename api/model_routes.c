@@ -704,10 +704,10 @@ void api__h_rollback(api_request_t *r)
                    version, r->seg[0], trained, trained == 1 ? "" : "s", now);
     else if (rc == ERR_INVAL && trained > 0) /* the device keeps the size it was made with */
         api__error(r, 409,
-                   "rollback: version %u of device '%s' is an LSTM of hidden %d, layers %d and "
-                   "the device's model has hidden %d, layers %d (a device keeps the size it "
-                   "was made with: model.hidden then; the layers are no setting): it cannot "
-                   "serve",
+                   "rollback: version %u of device '%s' is an LSTM of hidden %d, layers %d, and "
+                   "cannot serve the device, whose model keeps the size it was made with: "
+                   "hidden %d, layers %d; roll back to a version of that size (the device's own "
+                   "trainings make no other; GET .../model lists the versions kept)",
                    version, r->seg[0], fit.size[0], fit.size[1], fit.dev_size[0], fit.dev_size[1]);
     else if (rc == ERR_INVAL) /* the version exists: its state refuses, as 'serves no LSTM' */
         api__error(r, 409,

@@ -322,6 +322,28 @@ static int value_control_bad(const char *section, const char *key, const char *v
     return 0;
 }
 
+/* Whether an empty value of duration s would turn off what its default keeps on (a guard:
+ * storage.max_ahead's future-stamp bound, http.query_timeout's deadline), and then the error in
+ * err. Empty is 0 (off) for every duration (config__duration_parse), which is the default of
+ * the others (storage.retention, storage.snapshot_every): there it changes nothing. A guard
+ * turned off by a line left blank (a template's unset variable) would go unnoticed, so it is
+ * turned off only by 0, on purpose. */
+static int empty_turns_off(const struct setting *s, char *err, size_t errsize)
+{
+    config_t d;
+    config_default(&d);
+    const int64_t def = *(const int64_t *)((const char *)&d + s->off);
+    if (def == 0)
+        return 0;
+    char shown[24];
+    vtime_format_duration(def, shown, sizeof shown);
+    snprintf(err, errsize,
+             "%s.%s: an empty value would turn it off: leave the line out for the default %s, or "
+             "write 0 to turn it off on purpose",
+             s->section, s->key, shown);
+    return 1;
+}
+
 int config_set(config_t *c, const char *section, const char *key, const char *value, char *err,
                size_t errsize)
 {
@@ -409,26 +431,23 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         }
         return 0;
     case K_DURATION:
-        if (config__duration_parse(value, s->min, s->max, 0, (int64_t *)field)) {
+    case K_TIMEOUT: {
+        const int ms_ok = s->kind == K_TIMEOUT;
+        if (*value == '\0' && empty_turns_off(s, err, errsize))
+            return -1;
+        if (config__duration_parse(value, s->min, s->max, ms_ok, (int64_t *)field)) {
             char lo[24], hi[24]; /* each setting's own bounds: max_ahead's are 1d to 36500d */
             vtime_format_duration(s->min, lo, sizeof lo);
             vtime_format_duration(s->max, hi, sizeof hi);
             snprintf(err, errsize,
                      "%s.%s: '%s' is not 0 (off) or a duration from %s to %s: a whole number "
-                     "with one unit s, m, h, d or w, e.g. 30d%s",
-                     section, key, value, lo, hi, config__number_hint(value));
+                     "with one unit %s, e.g. %s%s",
+                     section, key, value, lo, hi, ms_ok ? "ms, s, m, h or d" : "s, m, h, d or w",
+                     ms_ok ? "30s" : "30d", config__number_hint(value));
             return -1;
         }
         return 0;
-    case K_TIMEOUT:
-        if (config__duration_parse(value, s->min, s->max, 1, (int64_t *)field)) {
-            snprintf(err, errsize,
-                     "%s.%s: '%s' is not 0 (off) or a duration from 1ms to 1d: a whole number "
-                     "with one unit ms, s, m, h or d, e.g. 30s%s",
-                     section, key, value, config__number_hint(value));
-            return -1;
-        }
-        return 0;
+    }
     case K_PRECISION:
         if (strcasecmp(value, "float16") == 0)
             *(int *)field = 1;

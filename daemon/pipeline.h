@@ -196,7 +196,8 @@ void pipeline_set_state_min_ms(pipeline_t *p, unsigned ms);
 /* Why a version cannot serve a device (pipeline_rollback's ERR_INVAL): the channels it was
  * trained on and the device's now; both 0 when it kept no parameters. An LSTM of another size
  * (the same channel counts): size {hidden, layers} of the version's LSTM and dev_size of the
- * device's model (the model.hidden and model.layers it was made with); else all 0. */
+ * device's model (the hidden size, model.hidden then, and the number of layers, 1: no
+ * setting, it was made with); else all 0. */
 struct pipeline_fit {
     int trained, now;
     int size[2], dev_size[2];

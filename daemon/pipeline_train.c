@@ -55,6 +55,7 @@
 #include "pipeline_int.h"
 #include "vtime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -287,34 +288,15 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
         m->before_kind = d->last.kind;
         if (p->store)
             m->rc = detector_copy(&m->before, d->det);
+        /* A PUT of weights while it ran took its number (pipeline_weights_put numbers after the
+         * listed versions; this one is listed at member_end), so the job is numbered after
+         * every version d keeps: a kept decision (the PUT made the job stale), and a swap when a
+         * rollback then put back the version the job began with (the training's model, its
+         * group's or d's own, installed under a number of its own; until versions8 d kept what
+         * it served: a group's members served two models until its next training). */
+        detector_job_number_after(m->job, pipeline__top_version(d));
         if (m->rc == 0)
             m->rc = detector_job_apply(d->det, m->job, &m->info);
-        /* A PUT of weights while it ran took its number (pipeline_weights_put numbers after the
-         * listed versions; this one is listed at member_end): a kept decision (no swap: the
-         * PUT made it stale) is numbered after every version d keeps instead. */
-        const uint32_t top = pipeline__top_version(d);
-        /* A member that does not serve the group's model installs it under the group's
-         * number, or under its own next when the group's is below it (detector_job_share).
-         * That number may still be one d keeps when, while the training ran, a PUT of weights
-         * took it and a rollback put back the version the job began with (a PUT alone makes
-         * the job stale: no swap, renumbered below): d keeps what it served, nothing
-         * recorded, until the group's next training (before session 48, d's kept record was
-         * overwritten; until versions7 this was every install under a lead's number d kept
-         * for a model of its own). */
-        if (m->rc == 0 && m->info.swapped && m->info.version <= top && m->before) {
-            log_info("pipeline: device '%s' keeps its version %u: the group's serving model is "
-                     "version %u, a number it keeps for another",
-                     d->name, m->before_version, m->info.version);
-            detector_destroy(d->det);
-            d->det = m->before;
-            m->before = NULL;
-            pthread_mutex_unlock(&d->mu);
-            return;
-        }
-        if (m->rc == 0 && !m->info.swapped && m->info.version <= top && top < UINT32_MAX) {
-            m->info.version = top + 1;
-            detector_number_after(d->det, top + 1);
-        }
         if (m->rc == 0) {
             m->applied = 1;
             /* No save (periodic, or at shutdown) may store this detector before its version is
@@ -471,9 +453,11 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
  * (askers[i], else NULL). It is g's (or the device's alone): an asker that left g meanwhile (a
  * PUT of another group, a DELETE) hands it to a member of ms still in g (session 48; it stayed
  * on the asker, and g was never retrained), else (session 49: every member of the training left
- * g) to a device that joined g since; with g empty it is dropped, nothing left to retrain:
- * returns 1 then, else 0. Training pool thread, holding no lock (groups_mu for the member list
- * alone). */
+ * g) to a device that joined g since; with g empty it is dropped, nothing left to retrain.
+ * Returns 0 when it is back on a device of g (or none was asked), 1 when g has no member left
+ * to take it, ERR_NOMEM when g's member list could not be copied to look (dropped too: the log
+ * says memory, not an empty group). Training pool thread, holding no lock (groups_mu for the
+ * member list alone). */
 static int askers_back(pipeline_t *p, struct member *ms, struct dev **askers, size_t n,
                        struct group *g)
 {
@@ -489,12 +473,36 @@ static int askers_back(pipeline_t *p, struct member *ms, struct dev **askers, si
             handed |= !stays;
             pthread_mutex_unlock(&a->mu);
         }
-    for (size_t i = 0; handed && g && i < n; i++)
+    if (!handed || g == NULL)
+        return 0;
+    for (size_t i = 0; i < n; i++)
         if (ms[i].d != NULL && pipeline__group_retrain_give(p, g, ms[i].d) == 0)
-            handed = 0; /* NULL: a member that did not begin */
-    if (handed && g && pipeline__group_retrain_give(p, g, NULL) == 0)
-        handed = 0;
-    return handed && g;
+            return 0; /* NULL: a member that did not begin */
+    const int rc = pipeline__group_retrain_give(p, g, NULL);
+    return rc == 0 ? 0 : rc == ERR_NOMEM ? ERR_NOMEM : 1;
+}
+
+/* Where a schedule's abandoned training of group g goes: its asker (the device that became
+ * due) stays due, and the next start asks for the training of the group it is in then. When
+ * that is no longer g (the asker left g, or was deleted: its request goes with it) says so in
+ * why (for the log, after "abandoned at the stop; "), else leaves why as it is. Training pool
+ * thread, holding no lock. */
+static void schedule_moved(struct dev *asker, const struct group *g, char *why, size_t size)
+{
+    pthread_mutex_lock(&asker->mu);
+    const int deleted = atomic_load_explicit(&asker->deleted, memory_order_relaxed);
+    const int left = asker->group != g;
+    pthread_mutex_unlock(&asker->mu);
+    if (deleted)
+        snprintf(why, size,
+                 "not asked again: device '%s', whose schedule asked for it, was deleted",
+                 asker->name);
+    else if (left)
+        snprintf(why, size,
+                 "not asked again for this group: device '%s', whose schedule asked for it, "
+                 "has left it, and its request is asked again at the next start where the "
+                 "device is then",
+                 asker->name);
 }
 
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
@@ -504,8 +512,9 @@ static int askers_back(pipeline_t *p, struct member *ms, struct dev **askers, si
  * cancels the LSTM's training between two minibatches: nothing is applied, stored or counted
  * as failed, and train_set returns 1 so that the asker stays due, saved as asking (blob
  * format 4) and asked again at the next start (an operator's retrain_all too, put back on the
- * members that asked); else 0. */
-static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n)
+ * members that asked); else 0. asker: the device that became due (train_next's d), whose
+ * request a schedule's training was; its log line says where that request goes. */
+static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n, struct dev *asker)
 {
     int64_t t0 = pipeline__mono_ns();
     int *began = calloc(n ? n : 1, sizeof *began);
@@ -660,16 +669,22 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
      * members that asked (before session 47's groups5, on the lead). Logged once that is
      * decided: session 49 logged "asked again at the next start" and then, for a group left
      * empty, "dropped", for the same training. */
-    const int dropped = abandoned && askers_back(p, ms, askers, n, g);
-    if (dropped)
-        log_info("pipeline: training of group '%s' (%zu devices) abandoned at the stop; not asked "
-                 "again: the group has no member left, so the operator's retrain it was for is "
-                 "dropped (it had run %.1f s)",
-                 g->name, ok, seconds);
-    else if (abandoned && g)
-        log_info("pipeline: training of group '%s' (%zu devices) abandoned at the stop; asked "
-                 "again at the next start (it had run %.1f s)",
-                 g->name, ok, seconds);
+    const int back = abandoned ? askers_back(p, ms, askers, n, g) : 0;
+    char why[256] = "asked again at the next start";
+    if (back == 1)
+        snprintf(why, sizeof why,
+                 "not asked again: the group has no member left, so the operator's retrain it "
+                 "was for is dropped");
+    else if (back == ERR_NOMEM)
+        snprintf(why, sizeof why,
+                 "not asked again: out of memory looking for a member of the group to take the "
+                 "operator's retrain it was for, which is dropped");
+    else if (abandoned && g && !all) /* the schedule's: asker's request */
+        schedule_moved(asker, g, why, sizeof why);
+    if (abandoned && g)
+        log_info("pipeline: training of group '%s' (%zu devices) abandoned at the stop; %s (it had "
+                 "run %.1f s)",
+                 g->name, ok, why, seconds);
     else if (abandoned)
         log_info("pipeline: training of device '%s' abandoned at the stop; asked again at the next "
                  "start (it had run %.1f s)",
@@ -809,7 +824,7 @@ static void train_next(void *arg)
     if (ms) {
         for (size_t i = 0; i < n; i++)
             ms[i].d = devs[i];
-        abandoned = train_set(p, g, ms, n);
+        abandoned = train_set(p, g, ms, n, d);
         free(ms);
     } else {
         train_failed(p, d->name, "", ERR_NOMEM);

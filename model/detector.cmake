@@ -33,6 +33,7 @@ if(BUILD_TESTING)
     ${PROJECT_SOURCE_DIR}/tests/test_detector_burst.c
     ${PROJECT_SOURCE_DIR}/tests/test_detector_onset.c
     ${PROJECT_SOURCE_DIR}/tests/test_detector_trip.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_number.c
     ${PROJECT_SOURCE_DIR}/tests/test_detector_range.c
     ${PROJECT_SOURCE_DIR}/tests/test_detector_rank.c
     ${PROJECT_SOURCE_DIR}/tests/test_detector_level.c

@@ -756,8 +756,9 @@ int detector_load_shared(detector_t **out, const void *buf, size_t len, const mo
 /* Read access for status and rollback. */
 enum detector_state detector_get_state(const detector_t *d);
 int detector_channels(const detector_t *d);
-/* The LSTM size d was made with (model.hidden and model.layers then): the size of every LSTM it
- * takes (detector_set_model, a training's or a group's). */
+/* The LSTM size d was made with (its config's n_hidden, vigild's model.hidden then, and
+ * n_layers, fixed at 1 by detector_config_default: no setting of vigild's changes it): the size
+ * of every LSTM it takes (detector_set_model, a training's or a group's). */
 void detector_model_size(const detector_t *d, int *hidden, int *layers);
 /* Readings consumed since create (a training needs at least warmup of them). */
 uint64_t detector_seen(const detector_t *d);

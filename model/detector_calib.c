@@ -346,8 +346,9 @@ int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_
 }
 
 /* Whether the LSTM that serves group job g after its decision (if one does) has j's size. A
- * detector keeps the model.hidden and model.layers it was made with, so a group may hold
- * members of two sizes (a member made before a change of either, another after); the group's
+ * detector keeps the hidden size and number of layers it was made with, so a group may hold
+ * members of two sizes (a member made before a change of vigild's model.hidden, another after;
+ * or a detector made with other n_layers than detector_config_default's 1); the group's
  * LSTM has its leader's. A member of another size trains its own instead (it cannot serve the
  * group's, and a detector holding one is refused when it is loaded). */
 static int share_fits(const detector_job_t *j, const detector_job_t *g, struct model_config *own,

@@ -73,6 +73,14 @@ int detector_job_run(detector_job_t *job);
  * the run. */
 void detector_job_set_cancel(detector_job_t *job, const atomic_int *cancel);
 
+/* Numbers the job after version at least: when the number it records and installs under
+ * (detector_job_create's next number, or what detector_job_share chose) is not above version,
+ * it becomes version + 1 (unchanged when version is UINT32_MAX). For the caller whose device
+ * took the job's number for another model while the job ran (a PUT of weights): the job's
+ * version then shares no number with it. Call after run or share, before detector_job_apply,
+ * on the owner thread; no allocation. */
+void detector_job_number_after(detector_job_t *job, uint32_t version);
+
 /* Applies the job's decision: the best candidate replaces the serving predictor only if it
  * validated better (the first training always installs one); either way the error scales and
  * the long window are recalibrated on the held-out readings and the next training is
@@ -91,8 +99,8 @@ int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train
  * version installs it. A decision that installs nothing is recorded (info->version) under
  * the group candidate's number, as a single device's would be, never again under the serving
  * version. Then detector_job_apply as usual. A member of another size than the LSTM that serves
- * the group after its decision (a detector keeps the model.hidden and model.layers it was made
- * with) cannot serve it: its job is run on its own rows instead (detector_job_run), so no
+ * the group after its decision (a detector keeps the hidden size and number of layers it was
+ * made with) cannot serve it: its job is run on its own rows instead (detector_job_run), so no
  * detector ever holds an LSTM of another size. Any thread; group_job is only read.
  * Returns ERR_INVAL (no data, already run, group job not run, other channel count),
  * ERR_NOMEM. */

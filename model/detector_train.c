@@ -586,6 +586,17 @@ static int season_profiles(float **out, const detector_job_t *j)
     return 0;
 }
 
+void detector_job_number_after(detector_job_t *j, uint32_t version)
+{
+    if (!j || version == UINT32_MAX)
+        return;
+    if (j->version <= version)
+        j->version = version + 1;
+    /* A swap installs under install when set (a group member's), equal to version then. */
+    if (j->install && j->install <= version)
+        j->install = version + 1;
+}
+
 int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_info *info)
 {
     if (!d || !j || j->C != d->C || !j->ran)

@@ -284,6 +284,17 @@ static void test_value_forms(void **state)
          "storage.retention: '36501d' is not 0 (off) or a "
          "duration from 1s to 36500d: a whole number"},
         {"storage", "max_ahead", "1d", NULL},
+        /* Session 51: an empty value turns off only what is off by default; a guard on by
+         * default (max_ahead, query_timeout) is turned off by 0 alone. */
+        {"storage", "max_ahead", "0", NULL},
+        {"storage", "max_ahead", "",
+         "storage.max_ahead: an empty value would turn it off: leave the line out for the "
+         "default 1d, or write 0 to turn it off on purpose"},
+        {"http", "query_timeout", "",
+         "http.query_timeout: an empty value would turn it off: leave the line out for the "
+         "default 30s, or write 0 to turn it off on purpose"},
+        {"storage", "retention", "", NULL},
+        {"storage", "snapshot_every", "", NULL},
         {"storage", "max_ahead", "23h",
          "storage.max_ahead: '23h' is not 0 (off) or a duration "
          "from 1d to 36500d: a whole number"},

@@ -666,7 +666,8 @@ static void test_demo_limits_during_reload(void **state)
     held_close(&h);
 }
 
-/* http.query_timeout: 30s by default (api_opts_default's), 0 with or without a unit off, ms
+/* http.query_timeout: 30s by default (api_opts_default's), 0 with or without a unit off (an
+ * empty value is refused since session 51: test_daemon.c's test_value_forms), ms
  * taken (unlike the other durations: a deadline is counted in ms), 1ms to 1d; a bad value is
  * refused naming FILE:LINE, the key and the form, as every setting's. */
 static void test_query_timeout_key(void **state)
@@ -675,10 +676,10 @@ static void test_query_timeout_key(void **state)
     static const struct {
         const char *v;
         int64_t ms; /* -1: refused */
-    } rows[] = {{"30s", 30000}, {"10ms", 10}, {"1ms", 1},     {"2m", 120000}, {"1d", 86400000},
-                {"0", 0},       {"0ms", 0},   {"0s", 0},      {"", 0},        {"2d", -1},
-                {"10", -1},     {"1.5s", -1}, {"010ms", -1},  {"-1s", -1},    {"+1s", -1},
-                {"1 s", -1},    {"1sec", -1}, {"86401s", -1}, {"1w", -1}};
+    } rows[] = {{"30s", 30000}, {"10ms", 10},   {"1ms", 1},  {"2m", 120000}, {"1d", 86400000},
+                {"0", 0},       {"0ms", 0},     {"0s", 0},   {"2d", -1},     {"10", -1},
+                {"1.5s", -1},   {"010ms", -1},  {"-1s", -1}, {"+1s", -1},    {"1 s", -1},
+                {"1sec", -1},   {"86401s", -1}, {"1w", -1}};
     config_t c;
     config_default(&c);
     assert_int_equal(c.query_timeout_ms, 30000);

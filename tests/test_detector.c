@@ -37,6 +37,7 @@ int main(void)
         {detector_warn_tests, detector_warn_count},
         {detector_train_tests, detector_train_count},
         {detector_calib_tests, detector_calib_count},
+        {detector_number_tests, detector_number_count},
         {detector_io_tests, detector_io_count},
         {detector_season_tests, detector_season_count},
         {detector_shift_tests, detector_shift_count},

@@ -138,6 +138,8 @@ extern const struct CMUnitTest detector_train_tests[];
 extern const size_t detector_train_count;
 extern const struct CMUnitTest detector_calib_tests[];
 extern const size_t detector_calib_count;
+extern const struct CMUnitTest detector_number_tests[];
+extern const size_t detector_number_count;
 extern const struct CMUnitTest detector_io_tests[];
 extern const size_t detector_io_count;
 extern const struct CMUnitTest detector_season_tests[];

@@ -7,6 +7,7 @@ test_config.py (the command line and the file's parsing and errors), whole class
 import os
 import re
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -184,6 +185,50 @@ class ReloadControlCharacter(tp.DaemonPerTest):
             vt.write_file(self.d.config, self.BASE + text)
             test_ops.hup(self.d, pattern)
         self.assertEqual(self.d.post_json(test_ops.items(101)).status, 200)
+
+
+class EmptyGuard(tp.DaemonPerTest):
+    """Session 51: an empty value turns off a duration only where off is its default
+    (storage.retention, storage.snapshot_every). storage.max_ahead's future-stamp guard and
+    http.query_timeout's deadline, on by default, are turned off by 0 alone: `max_ahead =`
+    (a template's unset variable) is refused at start, by --check-config and by a reload, which
+    keeps the running bound. main took it as 0 and stored a reading two days ahead."""
+
+    CONFIG = "[model]\nenabled = false\n"
+
+    def ahead(self, days):
+        """POSTs one reading stamped days after this host's clock; returns the status."""
+        ts = int(time.time() * 1000) + days * 86400000
+        return self.d.post_json([{"device": "eg-1", "ts": ts, "values": {"v": 1}}]).status
+
+    def test_empty_max_ahead_refused_zero_turns_it_off(self):
+        d = self.d
+        self.assertEqual(self.ahead(2), 400)
+        vt.write_file(d.config, self.CONFIG + "[storage]\nmax_ahead =\n")
+        test_ops.hup(d, re.escape("reload rejected, the running configuration is kept: ") + ".*"
+                     + re.escape(":4: storage.max_ahead: an empty value would turn it off: leave "
+                                 "the line out for the default 1d, or write 0 to turn it off on "
+                                 "purpose"))
+        self.assertEqual(self.ahead(2), 400)  # the running bound, a day, kept
+        vt.write_file(d.config, self.CONFIG + "[storage]\nmax_ahead = 0\n")
+        test_ops.hup(d, "configuration reloaded; applied: storage.max_ahead")
+        self.assertEqual(self.ahead(2), 200)  # 0: turned off on purpose, stored
+
+    def test_empty_values_at_check_config(self):
+        tmp = vt.mkdtemp()
+        for section, key, default in (("storage", "max_ahead", "1d"),
+                                      ("http", "query_timeout", "30s")):
+            path = vt.write_file(os.path.join(tmp, "e.conf"), "[daemon]\ndata_dir = %s\n[%s]\n"
+                                 "%s =\n" % (os.path.join(tmp, "data"), section, key))
+            rc, _, err = run("--check-config", "--config", path)
+            self.assertNotEqual(rc, 0, err)
+            self.assertIn("e.conf:4: %s.%s: an empty value would turn it off: leave the line "
+                          "out for the default %s, or write 0 to turn it off on purpose"
+                          % (section, key, default), err)
+        for key in ("retention", "snapshot_every"):  # empty is their default, off: taken
+            path = vt.write_file(os.path.join(tmp, "e.conf"), "[daemon]\ndata_dir = %s\n"
+                                 "[storage]\n%s =\n" % (os.path.join(tmp, "data"), key))
+            self.assertEqual(run("--check-config", "--config", path)[0], 0, key)
 
 
 # ---- the documentation against daemon/config.c (session 30, task docaudit) -------------------
@@ -403,8 +448,8 @@ class DocumentedSettings(unittest.TestCase):
         """The settings an empty value is accepted for (--check-config on "key =" under its
         section, each alone) are exactly those README's Configuration and vigild(8) name as
         the exceptions to "An empty value is refused". Drift caught: storage.max_ahead and
-        http.query_timeout take an empty value as 0 (off), as every duration, and neither
-        document said so (session 50)."""
+        http.query_timeout took an empty value as 0 (off), as every duration, and neither
+        document said so (session 50); since session 51 both refuse it (EmptyGuard)."""
         tmp = vt.mkdtemp()
         accepted = set()
         for key in code_settings():

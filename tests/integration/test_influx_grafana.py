@@ -377,14 +377,11 @@ def lp_str(s):
     return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
 
 
-class GrafanaVigilSeries(vt.DaemonTestCase):
-    """What the detector saw, charted beside the readings: two devices trained on a 3-channel
-    regime and pushed into an anomaly by a burst of another one (test_pipeline's rotation),
-    pump-a's episode then accepted by the operator (closed), pump-b's still active. The
-    Grafana-shaped SELECTs of vigil_predictions, vigil_scores and vigil_anomalies answer the
-    numbers /v1/devices/{id}/predictions and /anomalies give; the same points written to a real
-    influxd 1.6.7 (the JSON answers turned into line protocol) get the same answers byte for
-    byte."""
+class GrafanaVigilData(vt.DaemonTestCase):
+    """What the detector saw: two devices trained on a 3-channel regime and pushed into an
+    anomaly by a burst of another one (test_pipeline's rotation), pump-a's episode then accepted
+    by the operator (closed), pump-b's still active; the same points written to a real influxd
+    1.6.7 (the JSON answers turned into line protocol). No tests: GrafanaVigilSeries' here."""
 
     import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
     CONFIG = tp.config_text(0)
@@ -477,6 +474,11 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
 
     def rng(self, a, b):
         return "time >= %dms and time <= %dms" % (self.T0 + a * 1000, self.T0 + b * 1000)
+
+
+class GrafanaVigilSeries(GrafanaVigilData):
+    """GrafanaVigilData charted: Grafana's SELECTs of vigil_predictions, vigil_scores and
+    vigil_anomalies answer what the JSON routes give, and what influxd 1.6.7 answers."""
 
     def test_predictions_as_the_json_route(self):
         # Actual vs predicted: the readings and, beside them, the same channel's predictions.

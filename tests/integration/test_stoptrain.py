@@ -15,9 +15,13 @@
 3. OperatorsRetrainPending (session 47): a saved detector flagged with the operator's retrain
    alone is asked for a training at the start.
 4. PutWhileTraining (session 47's review): a PUT of weights while a retrain runs takes number
-   2; the training, stale, is recorded as 3, not as a second 2.
+   2; the training, stale, is recorded as 3, not as a second 2. Session 51: a PUT and then a
+   rollback to the version the retrain began with: it swaps, serving under the PUT's number + 1.
 5. PutBackWhileGroupTrains (session 49): a PUT of weights and a rollback to the job's starting
-   version within one group training: the member keeps what it served (member_apply's put-back).
+   version within one group training: the member serves the group's model under the next number
+   after the PUT's (session 51; before, it kept what it served: member_apply's put-back).
+6. GroupOutOfMemory (session 51, under tests/fault/failalloc.c): an abandoned operator's retrain
+   dropped because the group's member list could not be copied says memory in its log line.
 
 Durations are never asserted: the log line and the versions are the behaviour.
 
@@ -29,10 +33,12 @@ import re
 import sqlite3
 import struct
 import sys
+import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_groups as tg  # noqa: E402  (helpers only)
+from test_reliability import SANITIZED  # noqa: E402  (the flag only)
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 
@@ -60,6 +66,18 @@ def saved(d, devs):
 
 def versions(d, dev):
     return [v["version"] for v in tp.models(d, dev)["versions"]]
+
+
+def retrain_after(d, dev):
+    """An operator's retrain of group member dev once the group's last training is listed done
+    (its versions, no training): 202, or 409 when the members' part of it has ended while its
+    thread still marks the group as training (train_next clears that after train_set returns;
+    no answer shows the moment). The retrain is merged then and asked again as that thread ends
+    (d->again, with the operator's flag): the same training a test waits for next. Review of
+    session 51: a 409 there failed Group tests (reproduced with a 0.4 s pause put in that gap)."""
+    st, _, body = tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)
+    if st not in (202, 409):
+        raise AssertionError("POST %s retrain: %d %r" % (dev, st, body[:300]))
 
 
 class StopTrain(tp.DaemonPerTest):
@@ -141,7 +159,7 @@ class Group(StopTrain):
         d, devs = self.d, self.group_fed("g47", 48)
         first = {dev: tp.wait_idle(d, dev, 1, timeout=600)["versions"] for dev in devs}
         self.assertEqual([len(v) for v in first.values()], [1, 1], first)
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        retrain_after(d, "gb")
         tp.wait_for("the operator's training under way",
                     lambda: tp.models(d, "gb")["training"] or None, 120)
         before = len(d.log())
@@ -166,7 +184,7 @@ class Group(StopTrain):
         d, devs = self.d, self.group_fed(group, seed)
         first = {dev: tp.wait_idle(d, dev, 1, timeout=600)["versions"] for dev in devs}
         self.assertEqual([len(v) for v in first.values()], [1, 1], first)
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        retrain_after(d, "gb")
         tp.wait_for("the operator's training under way",
                     lambda: tp.models(d, "ga")["training"] or None, 120)
         leave(d)
@@ -209,18 +227,25 @@ class Group(StopTrain):
         operator asked to retrain was not trained at the next start). With no member left at
         all it is dropped, with a log line (not tested)."""
         d = self.d
-        rng = tp.random.Random(54)
-        tg.feed_together(d, ["gc"], {"gc": tg.squashed(50, 0, tp.OMEGA_A, 0.01, rng)}, 0)
-        tp.wait_scored(d, "gc", 50)
-
-        def leave(d):
-            tg.put_group(d, "gb", "g49-away")
-            tg.put_group(d, "ga", "g49-away")
-            tg.put_group(d, "gc", "g49j")
-        self.asker_leaves("g49j", 53, leave)
+        self.gc_joins("g49j", 54, 53)
         flags = tg.saved_flags(d, ["ga", "gb", "gc"])
         self.assertEqual(flags["gc"] & 2, 2, flags)  # BLOB_TRAIN_ALL: the operator's
         self.assertNotIn("has no member left", d.log())
+
+    def gc_joins(self, group, gc_seed, seed, said=ABANDONED, then=lambda: None):
+        """gc fed 50 readings alone; then asker_leaves(group, seed) with ga and gb leaving the
+        group for another and gc joining it while the operator's retrain runs; then() last,
+        before the stop."""
+        rng = tp.random.Random(gc_seed)
+        tg.feed_together(self.d, ["gc"], {"gc": tg.squashed(50, 0, tp.OMEGA_A, 0.01, rng)}, 0)
+        tp.wait_scored(self.d, "gc", 50)
+
+        def leave(d):
+            tg.put_group(d, "gb", group + "-away")
+            tg.put_group(d, "ga", group + "-away")
+            tg.put_group(d, "gc", group)
+            then()
+        self.asker_leaves(group, seed, leave, said)
 
     def test_abandoned_retrain_of_an_emptied_group_is_dropped_with_a_log_line(self):
         """Review of session 49: every member leaves the group while its operator's retrain
@@ -242,6 +267,63 @@ class Group(StopTrain):
         self.assertNotIn("has no member left: the operator's retrain its stopped", log)
         flags = tg.saved_flags(d, ["ga", "gb"])
         self.assertEqual((flags["ga"] & 2, flags["gb"] & 2), (0, 0), flags)
+
+    def test_schedules_training_of_an_emptied_group_says_where_its_request_goes(self):
+        """Session 51: a group's first training (its schedule's: no operator asked) that a
+        stop abandons after every member left the group (ga and gb PUT into another) logged
+        "asked again at the next start" for a group no member is left to ask for. The asker
+        (the member that became due) stays due in its new group: the line names it, says the
+        group is not asked again and where the request goes, and the next start trains the
+        members in their new group."""
+        d, devs = self.d, self.group_fed("g51e", 56)
+        tp.wait_for("the training under way",
+                    lambda: all(tp.models(d, dev)["training"] for dev in devs) or None, 120)
+        for dev in devs:
+            tg.put_group(d, dev, "g51e-away")
+        self.assertTrue(tp.models(d, "ga")["training"])  # the race this needs: still running
+        before = len(d.log())
+        d.stop(timeout=120)
+        log = d.log()[before:]
+        self.assertRegex(log, r"training of group 'g51e' \(2 devices\) abandoned at the stop; not "
+                         r"asked again for this group: device '(ga|gb)', whose schedule asked for "
+                         r"it, has left it, and its request is asked again at the next start "
+                         r"where the device is then")
+        self.assertNotIn("training of group 'g51e' (2 devices) " + ABANDONED, log)
+        got = self.restart_trains(devs)
+        self.assertEqual(got["ga"], got["gb"])  # one training of g51e-away, one version
+
+
+FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
+
+
+@unittest.skipIf(SANITIZED, "a sanitizer build owns malloc: an LD_PRELOAD allocator cannot run "
+                 "under it (this case runs in the plain build)")
+@unittest.skipUnless(os.path.exists(FAILALLOC), "VIGIL_FAILALLOC (tests/fault/failalloc.c's "
+                     "library, set by CTest) not found")
+class GroupOutOfMemory(StopTrain):
+    """Session 51: vigild under tests/fault/failalloc.c's library. The operator's retrain of a
+    group whose members all left it while it ran, gc having joined, is handed to gc; when the
+    copy of the group's member list fails for memory (every allocation of 8 bytes and more on
+    the training thread fails once the flag file exists, written just before the stop), the
+    request is dropped and the log says memory (main said "the group has no member left", which
+    was false: gc was in it)."""
+
+    # Group's helpers, not its tests
+    group_fed, asker_leaves, gc_joins = Group.group_fed, Group.asker_leaves, Group.gc_joins
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG), prefix=[
+            "env", "LD_PRELOAD=" + FAILALLOC, "VIGIL_FAILALLOC_FLAG=" + self.flag,
+            "VIGIL_FAILALLOC_MIN=8"])
+        self.d.start()
+
+    def test_abandoned_retrain_dropped_for_memory_says_memory(self):
+        self.gc_joins("g51m", 57, 58, "abandoned at the stop; not asked again: out of memory "
+                      "looking for a member of the group to take the operator's retrain it was "
+                      "for, which is dropped", lambda: vt.write_file(self.flag, "8"))
+        os.unlink(self.flag)
+        self.assertNotIn("has no member left", self.d.log())
 
 
 class PutWhileTraining(StopTrain):
@@ -275,16 +357,58 @@ class PutWhileTraining(StopTrain):
         self.assertEqual(versions(d, dev), [3, 2, 1])
 
 
+    def test_put_and_rollback_within_a_training(self):
+        """Session 51 (versions8): a PUT then a rollback to the version the device's own
+        training began with, both while it runs: the training is not stale, it swaps, and its
+        model serves under the next number after the PUT's, across a restart (main: the device
+        kept what it served, nothing recorded, as PutBackWhileGroupTrains's member did)."""
+        d, dev = self.d, "put-back"
+        rng = tp.random.Random(53)
+        self.feed(dev, tg.squashed(ROWS, 0, tp.OMEGA_A, 0.01, rng), 0)
+        first = tp.wait_idle(d, dev, 1, timeout=600)["versions"][0]["version"]
+        self.feed(dev, tg.squashed(ROWS, ROWS, tp.OMEGA_B, 0.01, rng), ROWS)
+        tp.wait_scored(d, dev, 2 * ROWS)
+        tg.wait_newer(d, [dev], first, "the new regime's training", 600)
+        began, listed = tp.models(d, dev)["serving"]["version"], versions(d, dev)
+        st, _, w = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(st, 200, w[:300])
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        tp.wait_for("the retrain under way", lambda: tp.models(d, dev)["training"] or None, 120)
+        r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                   "-H", "Content-Type: application/octet-stream", stdin=w)
+        self.assertEqual(r.status, 200, r)
+        put = tp.models(d, dev)["serving"]["version"]
+        self.assertEqual(put, max(listed) + 1)
+        r = tp.jreq(d, "POST", "/v1/devices/%s/model/rollback" % dev, {"version": began})
+        self.assertEqual(r, {"device": dev, "serving": began})
+        self.assertTrue(tp.models(d, dev)["training"])  # the race this needs
+        tp.wait_for("the retrain ended", lambda: not tp.models(d, dev)["training"] or None, 600)
+        m = tp.models(d, dev)
+        self.assertEqual(versions(d, dev), [put + 1, put] + listed)
+        # The situation this needs: the training swaps (the new regime's window; seen in every
+        # run), else it is recorded as kept after the PUT's, on main too.
+        self.assertTrue(m["versions"][0]["swapped"], m["versions"][0])
+        self.assertEqual(m["serving"]["version"], put + 1, m)
+        d.stop()
+        d.start()
+        again = tp.models(d, dev)
+        self.assertEqual(again["serving"], m["serving"])
+        # The store's records, read at the start: the training's (a rollback point) and the PUT's.
+        self.assertEqual([v["version"] for v in again["versions"]], [put + 1, put] + listed)
+        self.assertEqual(again["versions"][0], m["versions"][0])
+
+
 class PutBackWhileGroupTrains(StopTrain):
-    """Session 49: member_apply's put-back (daemon/pipeline_train.c), untested until now. While
-    an operator's retrain of group g49p runs, a PUT of weights on member gb takes the next number
-    (the one the group's training was given) and a rollback of gb to the version the job began
-    with puts that model back, so gb's job is not stale. The group's training swaps (the members
-    learnt a regime at 4,000 readings and then saw another for a whole window): ga installs the
-    group's model under the group's number; gb, for which that number is the PUT's, keeps what it
-    served, records nothing and says so in the log (it keeps the PUT's record whole), until the
-    group's next training. The members then serve two models: renumbering a swapped install would
-    need a model/ change (no call sets a serving model's number after the apply); documented."""
+    """Session 49: member_apply's put-back (daemon/pipeline_train.c); session 51 (versions8): the
+    put-back member serves the group's model. While an operator's retrain of group g49p runs, a
+    PUT of weights on member gb takes the next number (the one the group's training was given)
+    and a rollback of gb to the version the job began with puts that model back, so gb's job is
+    not stale. The group's training swaps (the members learnt a regime at 4,000 readings and then
+    saw another for a whole window): ga installs the group's model under the group's number, gb
+    under the next number after its listed versions (the PUT's is one), with the training's
+    record, so both serve the same weights; gb's PUT record stays whole, and all of it across a
+    restart. Until versions8 gb kept what it served (a log line "keeps its version"): the
+    members served two models until the group's next training."""
 
     def idle(self, devs):
         tp.wait_for("no training running or queued", lambda: not any(
@@ -309,7 +433,7 @@ class PutBackWhileGroupTrains(StopTrain):
         self.assertEqual(tp.models(d, "ga")["serving"]["version"], began)
         st, _, w = tp.req(d, "GET", "/v1/devices/gb/model/weights")
         self.assertEqual(st, 200, w[:300])
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        retrain_after(d, "gb")
         tp.wait_for("the group's training under way",
                     lambda: tp.models(d, "gb")["training"] or None, 120)
         r = d.curl("PUT", "/v1/devices/gb/model/weights", "--data-binary", "@-",
@@ -324,19 +448,25 @@ class PutBackWhileGroupTrains(StopTrain):
         before = len(d.log())
         self.idle(devs)
         log = d.log()[before:]
-        self.assertIn("pipeline: device 'gb' keeps its version %d: the group's serving model is "
-                      "version %d, a number it keeps for another" % (began, put), log)
-        ga, gb = tp.models(d, "ga"), tp.models(d, "gb")
-        self.assertEqual(ga["serving"]["version"], put, ga["serving"])  # the group's, swapped
-        self.assertTrue(ga["versions"][0]["swapped"])
-        self.assertEqual(gb["serving"]["version"], began)
-        # gb's versions: the PUT's record whole (no training metrics), nothing after it.
-        self.assertEqual(versions(d, "gb"), [put] + listed)
-        self.assertEqual(gb["versions"][0]["metrics"]["epochs"], 0)
-        d.stop()
-        d.start()
-        self.assertEqual(tp.models(d, "gb")["serving"]["version"], began)
-        self.assertEqual(tp.models(d, "ga")["serving"]["version"], put)
+        for restarted in (0, 1):
+            ga, gb = tp.models(d, "ga"), tp.models(d, "gb")
+            self.assertEqual(ga["serving"]["version"], put, ga["serving"])  # the group's
+            self.assertTrue(ga["versions"][0]["swapped"])
+            # gb: the group's model as its own next number (main: it served `began`, listed
+            # [put] + listed), with the training's record; the PUT's record whole after it.
+            self.assertEqual(gb["serving"]["version"], put + 1, (restarted, gb["serving"]))
+            self.assertEqual(versions(d, "gb"), [put + 1, put] + listed)
+            self.assertTrue(gb["versions"][0]["swapped"])
+            self.assertGreater(gb["versions"][0]["metrics"]["epochs"], 0)
+            self.assertEqual(gb["versions"][1]["metrics"]["epochs"], 0)
+            wa, wb = (tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev) for dev in devs)
+            self.assertEqual((wa[0], wb[0]), (200, 200))
+            self.assertEqual(wa[2], wb[2])  # one model for the group
+            self.assertNotEqual(wb[2], w)
+            if not restarted:
+                d.stop()
+                d.start()
+        self.assertNotIn("keeps its version", "".join(log))  # main's put-back logged so
 
 
 class OperatorsRetrainPending(tp.DaemonPerTest):

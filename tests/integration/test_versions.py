@@ -402,12 +402,14 @@ class RollbackKinds(tp.DaemonPerTest):
         self.assertEqual((p.returncode, p.stdout.strip()), (0, "1"), p.stderr)
         self.d.start()
         r = self.roll(dev, lstm, 409)
-        # Both sizes named (session 47; before, only the settings): the operator can act.
+        # Both sizes named (session 47; before, only the settings), why it is refused and what
+        # the operator can do (session 51; before, "the layers are no setting").
         self.assertEqual(r.json()["error"],
-                         "rollback: version %d of device '%s' is an LSTM of hidden %d, layers 1 "
-                         "and the device's model has hidden %d, layers 1 (a device keeps the "
-                         "size it was made with: model.hidden then; the layers are no setting): "
-                         "it cannot serve"
+                         "rollback: version %d of device '%s' is an LSTM of hidden %d, layers 1, "
+                         "and cannot serve the device, whose model keeps the size it was made "
+                         "with: hidden %d, layers 1; roll back to a version of that size (the "
+                         "device's own trainings make no other; GET .../model lists the versions "
+                         "kept)"
                          % (lstm, dev, 2 * tp.HIDDEN, tp.HIDDEN))
         self.assertEqual(tp.status(self.d, dev)["model"], {"version": lin, "kind": "linear"})
         self.roll(dev, lin)

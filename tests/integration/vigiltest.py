@@ -415,7 +415,8 @@ def chunked_results(body):
     """The results of a chunked /query answer (a JSON document a line), a statement's series
     sent a document each (as influxd 1.6.7 sends SHOW TAG KEYS', FIELD KEYS', TAG VALUES' and
     the cardinality counts') joined into its one result, "partial" dropped, as a whole answer
-    holds them; errors and "not executed" stay results of their own."""
+    holds them, and a SELECT series cut into documents of chunk_size rows (the series marked
+    "partial") joined again; errors and "not executed" stay results of their own."""
     out = []
     for line in body.splitlines():
         if not line:
@@ -425,6 +426,8 @@ def chunked_results(body):
         last = out[-1] if out else None
         if last and last["statement_id"] == res["statement_id"] and "series" in last and \
                 "series" in res:
+            if last["series"][-1].pop("partial", False):  # continued in this document
+                last["series"][-1]["values"] += res["series"].pop(0)["values"]
             last["series"] += res["series"]
         else:
             out.append(res)
