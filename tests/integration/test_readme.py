@@ -616,16 +616,23 @@ class DefaultDataDir(unittest.TestCase):
     """The Quick start's vigild keeps its data in ./vigil-data (the default, relative to where
     it runs): a snapshot ("Backup and restore") is named as that folder under the working
     directory, DIR/vigil-data/snapshots/..., not DIR/./vigil-data/..., in its answer and in
-    the list's folder."""
+    the list's folder; run from /, a relative folder's is /FOLDER/snapshots, not
+    //FOLDER/snapshots (a leading "//" is a path POSIX leaves to the system)."""
 
     def test_snapshot_path(self):
         cwd = os.path.realpath(vt.mkdtemp())
-        d = vt.Vigild(data_dir="./vigil-data", stream=False, preexec_fn=lambda: os.chdir(cwd))
+        self.check(cwd, "./vigil-data", os.path.join(cwd, "vigil-data", "snapshots"))
+
+    def test_snapshot_path_from_root(self):
+        data = os.path.join(os.path.realpath(vt.mkdtemp()), "data")
+        self.check("/", data.lstrip("/"), os.path.join(data, "snapshots"))
+
+    def check(self, cwd, data_dir, want):
+        d = vt.Vigild(data_dir=data_dir, stream=False, preexec_fn=lambda: os.chdir(cwd))
         d.start()
         try:
             res = d.curl("POST", "/v1/admin/snapshot")
             self.assertEqual(res.status, 200, res)
-            want = os.path.join(cwd, "vigil-data", "snapshots")
             self.assertEqual(os.path.dirname(res.json()["path"]), want, res)
             self.assertTrue(os.path.isfile(res.json()["path"]), res)
             res = d.curl("GET", "/v1/admin/snapshots")
