@@ -22,7 +22,8 @@ temporary folder; curl's --resolve points the certificate's name at 127.0.0.1 (t
 otherwise as written).
 
 The Quick start's curl commands, in its text rather than a code block, run too (QuickStart):
-each against a vigild whose pump-1 serves a model, the event streams cut after 2 s.
+each against a vigild whose pump-1 serves a model, the event streams cut after 2 s
+(again after 10, then 60 s, when no answer had begun).
 
 The documentation's checks against the code (routes, metric families, keys, fields, the
 dependency table, docs/architecture.md's source files) are in test_readme_docs.py
