@@ -72,12 +72,22 @@ int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, in
     char cwd[4096] = "";
     if (data_dir[0] != '/' && getcwd(cwd, sizeof cwd) == NULL)
         cwd[0] = '\0';
-    size_t n = strlen(cwd) + 1 + strlen(data_dir) + sizeof "/snapshots";
+    /* Joined to the working directory, the default ./vigil-data is cwd/vigil-data, not
+     * cwd/./vigil-data; "." and "./" are cwd itself. A cwd of "/" joins as "" (its own slash
+     * would make a leading "//", a path POSIX leaves to the system). */
+    const char *rel = data_dir;
+    while (cwd[0] != '\0' && rel[0] == '.' && (rel[1] == '/' || rel[1] == '\0'))
+        for (rel++; *rel == '/'; rel++)
+            ;
+    int sep = cwd[0] != '\0' && rel[0] != '\0';
+    if (strcmp(cwd, "/") == 0)
+        cwd[0] = '\0';
+    size_t n = strlen(cwd) + 1 + strlen(rel) + sizeof "/snapshots";
     if (s == NULL || (s->dir = malloc(n)) == NULL) {
         free(s);
         return ERR_NOMEM;
     }
-    snprintf(s->dir, n, "%s%s%s/snapshots", cwd, cwd[0] ? "/" : "", data_dir);
+    snprintf(s->dir, n, "%s%s%s/snapshots", cwd, sep ? "/" : "", rel);
     s->store = store;
     s->keep = keep;
     pthread_mutex_init(&s->mu, NULL);

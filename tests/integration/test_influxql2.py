@@ -3,8 +3,8 @@
 sessions 29 and 30 (IqFix3 to IqFix5): the nesting bound, bound parameters ($x),
 literal comparisons and math, time() calls, fill, casts and tz(), end positions, duration
 tokens, signed literals and overflows, the tz zone read once. The other InfluxQL classes:
-test_influxql.py (IqCompat, IqEscape, IqFix, IqFix2), test_influxql3.py (IqFix6 to IqFix8,
-IqWhere, IqEdge)."""
+test_influxql.py (IqCompat, IqFix, IqFix2), test_influxql_escape.py (IqEscape), test_influxql3.py
+(IqFix6 to IqFix8, IqWhere), test_influxql_edge.py (IqEdge)."""
 
 import json
 import os

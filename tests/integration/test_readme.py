@@ -21,6 +21,10 @@ second vigild serving README's snippet with a certificate made by README's opens
 temporary folder; curl's --resolve points the certificate's name at 127.0.0.1 (the command is
 otherwise as written).
 
+The Quick start's curl commands, in its text rather than a code block, run too (QuickStart):
+each against a vigild whose pump-1 serves a model, the event streams cut after 2 s
+(again after 10, then 60 s, when no answer had begun).
+
 The documentation's checks against the code (routes, metric families, keys, fields, the
 dependency table, docs/architecture.md's source files) are in test_readme_docs.py
 (it_readme_docs).
@@ -555,6 +559,113 @@ class Examples(vt.DaemonTestCase):
         self.assertIn(res.status, (200, 201), res)
         self.assertLessEqual(keys, set(res.json()), res)
         self.assertLessEqual(keys, set(self.d.device("declared-only")), res)
+
+
+class QuickStart(vt.DaemonTestCase):
+    """The curl commands in the Quick start's text (not a code block, so not among the
+    examples above), as written but for the port, against a vigild whose pump-1 serves a model
+    as the demo's does: each exits 0 with a status below 400 and a JSON answer; an event stream
+    ("curl -sN .../v1/events...") opens with its retry line, then is cut by curl's --max-time."""
+
+    def test_commands(self):
+        text = read_readme()
+        start = text.index("\n## Quick start")
+        quick = text[start:text.index("\n## ", start + 1)]
+        cmds = re.findall(r"`(curl [^`]*)`", quick)
+        self.assertGreaterEqual(len(cmds), 5, "the Quick start's curl commands: %r" % cmds)
+        feed(self.d, "pump-1", 600, vt.now_ms() - 600 * 1000)
+        wait_for("pump-1's first model", lambda: self.d.get_json(
+            "/v1/devices/pump-1/status").get("model", {}).get("version", 0) >= 1)
+        port = "127.0.0.1:%d" % self.d.http_port
+        for cmd in cmds:
+            run = re.sub(r"(localhost|127\.0\.0\.1):8470", port, cmd)
+            stream = "/v1/events" in cmd
+            with self.subTest(command=cmd):
+                # Only this vigild is asked: a command naming another host or port fails here
+                # rather than reaching whatever listens there.
+                self.assertIn(port + "/", run)
+                # A stream is cut by --max-time once open; cut again later only when no answer
+                # had begun by then (status 000, nothing read: a loaded machine), so no speed
+                # is asserted.
+                for bound in ((2, 10, 60) if stream else (None,)):
+                    p, out, err = self.run_curl(run, bound)
+                    if bound is None or out or "@@status 000" not in err:
+                        break
+                where = "%s\nstdout: %s\nstderr: %s" % (cmd, out[:2000], err[-2000:])
+                status = re.findall(r"@@status (\d+)", err)
+                self.assertEqual(len(status), 1, where)
+                self.assertTrue(200 <= int(status[0]) < 400, where)
+                if stream:
+                    self.assertEqual(p.returncode, 28, where)  # curl's "timed out"
+                    self.assertEqual(out.split("\n")[0], "retry: 3000", where)
+                else:
+                    self.assertEqual(p.returncode, 0, where)
+                    self.assertIsInstance(json.loads(out), dict, where)
+
+    def run_curl(self, cmd, max_time):
+        """Runs cmd with curl reporting its status on stderr (and cut after max_time seconds
+        unless None); returns (CompletedProcess, stdout, stderr)."""
+        prefix = CURL_STATUS
+        if max_time is not None:
+            prefix = prefix.replace("command curl", "command curl --max-time %d" % max_time)
+        p = subprocess.run(["bash", "-c", prefix + cmd], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        return p, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+class DefaultDataDir(unittest.TestCase):
+    """The Quick start's vigild keeps its data in ./vigil-data (the default, relative to where
+    it runs): a snapshot ("Backup and restore") is named as that folder under the working
+    directory, DIR/vigil-data/snapshots/..., not DIR/./vigil-data/..., in its answer and in
+    the list's folder; run from /, a relative folder's is /FOLDER/snapshots, not
+    //FOLDER/snapshots (a leading "//" is a path POSIX leaves to the system)."""
+
+    def test_snapshot_path(self):
+        cwd = os.path.realpath(vt.mkdtemp())
+        self.check(cwd, "./vigil-data", os.path.join(cwd, "vigil-data", "snapshots"))
+
+    def test_snapshot_path_from_root(self):
+        data = os.path.join(os.path.realpath(vt.mkdtemp()), "data")
+        self.check("/", data.lstrip("/"), os.path.join(data, "snapshots"))
+
+    def check(self, cwd, data_dir, want):
+        d = vt.Vigild(data_dir=data_dir, stream=False, preexec_fn=lambda: os.chdir(cwd))
+        d.start()
+        try:
+            res = d.curl("POST", "/v1/admin/snapshot")
+            self.assertEqual(res.status, 200, res)
+            self.assertEqual(os.path.dirname(res.json()["path"]), want, res)
+            self.assertTrue(os.path.isfile(res.json()["path"]), res)
+            res = d.curl("GET", "/v1/admin/snapshots")
+            self.assertEqual(res.json()["dir"], want, res)
+        finally:
+            d.stop()
+            d.cleanup()
+
+
+class InstallDeps(unittest.TestCase):
+    """The Quick start's first command, tools/install-deps, on a machine where npm cannot reach
+    its registry (a plant network): it warns and exits 0, so the `&& cmake ...` after it goes
+    on, as the client it could not install is only a test's. apt-get, npm and sudo are stand-ins
+    (apt-get succeeds, npm fails), so nothing is installed and no network is used."""
+
+    def test_npm_unreachable(self):
+        tmp = vt.mkdtemp()
+        fake = os.path.join(tmp, "bin")
+        os.makedirs(fake)
+        for name, body in (("apt-get", "exit 0"), ("sudo", 'exec "$@"'),
+                           ("npm", "echo 'npm error network ECONNREFUSED' >&2; exit 1")):
+            os.chmod(vt.write_file(os.path.join(fake, name), "#!/bin/sh\n%s\n" % body), 0o755)
+        env = dict(os.environ, PATH=fake + ":" + os.environ.get("PATH", ""),
+                   VIGIL_NODE_DIR=os.path.join(tmp, "node"))
+        p = subprocess.run([os.path.join(vt.REPO, "tools", "install-deps")], env=env,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+        where = "stdout: %s\nstderr: %s" % (p.stdout, p.stderr)
+        self.assertEqual(p.returncode, 0, where)
+        self.assertIn("npm error network", p.stderr, where)  # npm's own words kept
+        self.assertIn("install-deps: warning: npm could not install @influxdata/influxdb-client",
+                      p.stderr, where)
 
 
 def block_after(text, first_line):
