@@ -467,6 +467,9 @@ struct pipeline {
     /* o.state_min_ms as a reload leaves it (pipeline_set_state_min_ms, the loop thread): read
      * relaxed at each state message and tick, never per reading. */
     atomic_uint state_min_ms;
+    /* Tests only: $VIGIL_TEST_HOLD_DIR, read once at pipeline_create (empty: unset, the hold
+     * points cost a test of its first byte); pipeline_train.c, test_hold. */
+    char test_hold_dir[256];
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored

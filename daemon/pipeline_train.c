@@ -208,19 +208,19 @@ static void train_failed(pipeline_t *p, const char *device, const char *what, in
     atomic_fetch_add_explicit(&p->train_failures, 1, memory_order_relaxed);
 }
 
-/* Tests only (tests/integration/test_traingaps.py): with VIGIL_TEST_HOLD_DIR set, a training
+/* Tests only (tests/integration/test_traingaps.py): with VIGIL_TEST_HOLD_DIR set when vigild
+ * started (p->test_hold_dir, read once by pipeline_create, which logs a warning), a training
  * thread reaching point `at` waits while the file <dir>/<at> exists (at most 60 s, so a test
  * that forgot it does not hang vigild), <dir>/<at>.held existing meanwhile, so that a test acts
  * inside a gap a few instructions wide without a timing guess. The points: "apply" (the run
  * over, nothing applied), "confirm" (the members applied, their versions not yet listed),
  * "end" (every member's part over, the training's due and group flags not yet cleared).
- * Unset (any deployment): one getenv per point. Training pool thread, holding no lock. */
-static void test_hold(const char *at)
+ * Unset (any deployment): a test of one byte per point. Training pool thread, holding no lock. */
+static void test_hold(const pipeline_t *p, const char *at)
 {
-    const char *dir = getenv("VIGIL_TEST_HOLD_DIR");
-    char flag[4096], held[4112];
-    if (dir == NULL || dir[0] == '\0' ||
-        snprintf(flag, sizeof flag, "%s/%s", dir, at) >= (int)sizeof flag ||
+    char flag[300], held[310];
+    if (p->test_hold_dir[0] == '\0' ||
+        snprintf(flag, sizeof flag, "%s/%s", p->test_hold_dir, at) >= (int)sizeof flag ||
         access(flag, F_OK) != 0)
         return;
     snprintf(held, sizeof held, "%s.held", flag);
@@ -695,7 +695,7 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
     double seconds = (double)(pipeline__mono_ns() - t0) / 1e9;
     /* ERR_CLOSED from a run is the stop's cancel (model_train_cancellable) and nothing else. */
     const int abandoned = ok > 0 && rc == ERR_CLOSED && atomic_load(&p->stopping);
-    test_hold("apply");
+    test_hold(p, "apply");
     for (size_t i = 0; began && i < n; i++)
         if (began[i]) {
             ms[i].abandoned = abandoned;
@@ -725,7 +725,7 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         log_info("pipeline: training of device '%s' abandoned at the stop; asked again at the next "
                  "start (it had run %.1f s)",
                  ms[lead].d->name, seconds);
-    test_hold("confirm");
+    test_hold(p, "confirm");
     versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])
@@ -866,7 +866,7 @@ static void train_next(void *arg)
     } else {
         train_failed(p, d->name, "", ERR_NOMEM);
     }
-    test_hold("end");
+    test_hold(p, "end");
     /* Abandoned at the stop: d stays due (in no FIFO now: nothing trains after the stop), so
      * the stop's save records its request (BLOB_TRAIN_ASKED) and the next start asks again
      * (pipeline_store.c, ask_again); for a group, d's request is the group's. */
