@@ -22,6 +22,7 @@
 #include "vtime.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -507,6 +508,17 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         p->o.workers = 64;
     p->store = store;
     p->start_ms = vtime_now_ms();
+    /* Tests only (pipeline_train.c, test_hold): read once, here, and said in the log, so a
+     * deployment never runs with it unnoticed. */
+    const char *hold = getenv("VIGIL_TEST_HOLD_DIR");
+    if (hold && hold[0] != '\0') {
+        if (snprintf(p->test_hold_dir, sizeof p->test_hold_dir, "%s", hold) >=
+            (int)sizeof p->test_hold_dir)
+            p->test_hold_dir[0] = '\0';
+        log_warn("pipeline: VIGIL_TEST_HOLD_DIR is %s (a test hook): training threads wait at "
+                 "its hold points",
+                 p->test_hold_dir[0] ? "set" : "too long, ignored");
+    }
     atomic_init(&p->state_min_ms, p->o.state_min_ms);
     pthread_rwlock_init(&p->devs_lock, NULL);
     /* Clients choose the device names: the index has a secret seed (the fixed fallback only
@@ -733,7 +745,11 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
     if (d->det == NULL) {
         rc = ERR_RANGE;
     } else {
-        uint32_t version = 1;
+        /* After the listed versions, the serving one and the detector's next number: a
+         * training applied and not yet listed (member_apply to member_end, the store's flush
+         * between) recorded a kept decision under a number its apply moved the next one past;
+         * until session 51 the PUT could take it too, the store keeping one of the two. */
+        uint32_t version = detector_next_version(d->det);
         for (size_t i = 0; i < d->nversions; i++)
             if (d->versions[i].version >= version)
                 version = d->versions[i].version + 1;

@@ -2,7 +2,8 @@
  * pipeline_train.c, session 48, which trains the groups).
  *
  * Locks: groups_mu (leaf) guards the groups table and each group's member list; it is taken
- * under a device's mu (pipeline__group_move). Threads: any (callers say which lock they hold). */
+ * under a device's mu (pipeline__group_move, which takes due_mu after it, not inside it).
+ * Threads: any (callers say which lock they hold). */
 #include "err.h"
 #include "pipeline_int.h"
 
@@ -76,6 +77,15 @@ int pipeline__group_move(pipeline_t *p, struct dev *d, struct group *g)
         g->members[g->nmembers++] = d;
     d->group = g;
     pthread_mutex_unlock(&p->groups_mu);
+    /* Joining g while g trains: that training may have copied its member list already, and a
+     * request d makes before it ends would be merged into it with nothing to run for d. It is
+     * asked again as the training ends (left_out, cleared there: train_next's loop over g's
+     * members). Session 51; before, it was lost. */
+    if (g) {
+        pthread_mutex_lock(&p->due_mu);
+        d->left_out |= g->training;
+        pthread_mutex_unlock(&p->due_mu);
+    }
     return 0;
 }
 

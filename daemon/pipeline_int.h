@@ -323,13 +323,16 @@ struct dev {
     /* Restored from a save made while a training was asked for and not applied (blob format
      * 4): pipeline_restore asks for it again after the catch-up. */
     int train_asked;
-    int again; /* a retrain asked through the API while d (or its group) was training: trained
-                  once more when that ends, so the request is not lost (d->mu); one asked while
-                  the training only waits in the due-set joins it instead */
-    /* d held an episode when the training under way began and was left out of it (put off,
-     * pipeline_train.c member_begin): a request d makes before that training ends (its episode
-     * over) would merge into a training that does not take it, so it sets `again` instead.
-     * Set by member_begin, cleared by train_next when the training ends; d->mu. */
+    int again; /* a retrain asked through the API while d (or its group) was training, or any
+                  request made while left_out: trained once more when that ends, so the request
+                  is not lost (d->mu); one asked while the training only waits in the due-set
+                  joins it instead */
+    /* The training under way has nothing left to run for d: d held an episode when it began
+     * and was left out (put off, pipeline_train.c member_begin), or d's part of it is over
+     * (member_end; its due and its group's training flag stay set until train_next ends it).
+     * A request d makes before that training ends would merge into a training that does not
+     * take it, so it sets `again` instead. Set by member_begin and member_end, cleared by
+     * train_next when the training ends; d->mu. */
     int left_out;
     /* An operator's retrain (POST .../retrain) of d not yet trained: the training it asks or
      * joins takes every member of d's group, held ones too (the operator decided; the
@@ -464,6 +467,9 @@ struct pipeline {
     /* o.state_min_ms as a reload leaves it (pipeline_set_state_min_ms, the loop thread): read
      * relaxed at each state message and tick, never per reading. */
     atomic_uint state_min_ms;
+    /* Tests only: $VIGIL_TEST_HOLD_DIR, read once at pipeline_create (empty: unset, the hold
+     * points cost a test of its first byte); pipeline_train.c, test_hold. */
+    char test_hold_dir[256];
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored

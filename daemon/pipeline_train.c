@@ -4,7 +4,9 @@
  * Due-set: a device that asks for training (its detector's want_train, or POST .../retrain)
  * joins a FIFO at most once (dev.due; a grouped device also sets its group's due flag, so a
  * group is in it at most once too): requests for a device or group already due or training are
- * merged, never dropped, and the FIFO holds at most one entry per device. One training-pool job
+ * merged, never dropped (one that the training under way has nothing left to run for, the
+ * device's part over or left out, is asked again as it ends: left_out, again), and the FIFO
+ * holds at most one entry per device. One training-pool job
  * (train_next) is queued per entry; each takes the oldest entry.
  *
  * A training reads each device's window from the store on the training thread, without the
@@ -59,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void train_next(void *arg);
 
@@ -68,7 +71,9 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
         return ERR_RANGE;
     if (d->training || d->due) {
         atomic_fetch_add_explicit(&p->train_merged, 1, memory_order_relaxed);
-        if (d->left_out) /* the training under way left d out: once more after it */
+        /* The training under way left d out, or its part of it is over (its own training's
+         * due stays set until train_next ends): once more after it. */
+        if (d->left_out)
             d->again = 1;
         return ERR_BUSY;
     }
@@ -77,7 +82,7 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
     if (g && (g->due || g->training)) {
         pthread_mutex_unlock(&p->due_mu);
         atomic_fetch_add_explicit(&p->train_merged, 1, memory_order_relaxed);
-        if (d->left_out)
+        if (d->left_out) /* g's training under way has nothing left to run for d */
             d->again = 1;
         return ERR_BUSY;
     }
@@ -201,6 +206,31 @@ static void train_failed(pipeline_t *p, const char *device, const char *what, in
     log_warn("pipeline: training for device '%s' failed: %s%s; the serving model stays", device,
              what, err_str(rc));
     atomic_fetch_add_explicit(&p->train_failures, 1, memory_order_relaxed);
+}
+
+/* Tests only (tests/integration/test_traingaps.py): with VIGIL_TEST_HOLD_DIR set when vigild
+ * started (p->test_hold_dir, read once by pipeline_create, which logs a warning), a training
+ * thread reaching point `at` waits while the file <dir>/<at> exists (at most 60 s, so a test
+ * that forgot it does not hang vigild), <dir>/<at>.held existing meanwhile, so that a test acts
+ * inside a gap a few instructions wide without a timing guess. The points: "apply" (the run
+ * over, nothing applied), "confirm" (the members applied, their versions not yet listed),
+ * "end" (every member's part over, the training's due and group flags not yet cleared).
+ * Unset (any deployment): a test of one byte per point. Training pool thread, holding no lock. */
+static void test_hold(const pipeline_t *p, const char *at)
+{
+    char flag[300], held[310];
+    if (p->test_hold_dir[0] == '\0' ||
+        snprintf(flag, sizeof flag, "%s/%s", p->test_hold_dir, at) >= (int)sizeof flag ||
+        access(flag, F_OK) != 0)
+        return;
+    snprintf(held, sizeof held, "%s.held", flag);
+    FILE *f = fopen(held, "w");
+    if (f)
+        fclose(f);
+    struct timespec nap = {0, 100 * 1000000L};
+    for (int i = 0; i < 600 && access(flag, F_OK) == 0; i++)
+        nanosleep(&nap, NULL);
+    unlink(held);
 }
 
 /* Makes m's job under its lock (0), or leaves it out (nonzero). With want_nch > 0 the device
@@ -373,8 +403,13 @@ static void member_undo(pipeline_t *p, struct dev *d, struct member *m)
 static void member_end(pipeline_t *p, struct member *m, int began)
 {
     struct dev *d = m->d;
+    /* Nothing of this training runs for d from here, while the training's flags (d->due for
+     * its asker, its group's training) stay set until train_next ends it: a request d makes
+     * meanwhile is merged, and must be asked again then (left_out: pipeline__mark_due). Until
+     * session 51 it was lost (the schedule's, a drift's) when it came in that gap. */
+    pthread_mutex_lock(&d->mu);
+    d->left_out = 1;
     if (began) {
-        pthread_mutex_lock(&d->mu);
         d->training = 0; /* before the save below, which must not record it as asked for */
         if (m->applied)
             d->unconfirmed = 0;
@@ -398,8 +433,8 @@ static void member_end(pipeline_t *p, struct member *m, int began)
          * a failure. */
         if (m->rc && m->rc != ERR_RANGE && !m->abandoned)
             train_failed(p, d->name, m->applied ? "its version not stored: " : "", m->rc);
-        pthread_mutex_unlock(&d->mu);
     }
+    pthread_mutex_unlock(&d->mu);
     detector_destroy(m->before);
     free(m->v.info_json);
     detector_job_destroy(m->job);
@@ -660,6 +695,7 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
     double seconds = (double)(pipeline__mono_ns() - t0) / 1e9;
     /* ERR_CLOSED from a run is the stop's cancel (model_train_cancellable) and nothing else. */
     const int abandoned = ok > 0 && rc == ERR_CLOSED && atomic_load(&p->stopping);
+    test_hold(p, "apply");
     for (size_t i = 0; began && i < n; i++)
         if (began[i]) {
             ms[i].abandoned = abandoned;
@@ -689,6 +725,7 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         log_info("pipeline: training of device '%s' abandoned at the stop; asked again at the next "
                  "start (it had run %.1f s)",
                  ms[lead].d->name, seconds);
+    test_hold(p, "confirm");
     versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])
@@ -829,6 +866,7 @@ static void train_next(void *arg)
     } else {
         train_failed(p, d->name, "", ERR_NOMEM);
     }
+    test_hold(p, "end");
     /* Abandoned at the stop: d stays due (in no FIFO now: nothing trains after the stop), so
      * the stop's save records its request (BLOB_TRAIN_ASKED) and the next start asks again
      * (pipeline_store.c, ask_again); for a group, d's request is the group's. */
@@ -842,16 +880,25 @@ static void train_next(void *arg)
         pthread_mutex_unlock(&p->due_mu);
     }
     /* Retrains asked through the API while this one ran, and requests of members it left out
-     * (held) made after their episode ended: once more, now that it is over. */
-    for (size_t i = 0; i < n; i++) {
-        pthread_mutex_lock(&devs[i]->mu);
-        devs[i]->left_out = 0;
-        if (devs[i]->again) {
-            devs[i]->again = 0;
-            pipeline__mark_due(p, devs[i]);
+     * (held) made after their episode ended, or made once their part was over (member_end), or
+     * of devices that joined g while it trained (pipeline__group_move; g's members now, out of
+     * memory: not those): once more, now that it is over. */
+    struct dev **now = NULL;
+    size_t k = 0;
+    if (g && pipeline__group_members(p, g, &now, &k) != 0)
+        k = 0;
+    for (size_t i = 0; i < n + k; i++) {
+        struct dev *e = i < n ? devs[i] : now[i - n];
+        pthread_mutex_lock(&e->mu);
+        e->left_out = 0;
+        if (e->again) {
+            e->again = 0;
+            pipeline__mark_due(p, e);
         }
-        pthread_mutex_unlock(&devs[i]->mu);
+        pthread_mutex_unlock(&e->mu);
     }
-    if (g)
+    if (g) {
         free(devs);
+        free(now);
+    }
 }

@@ -872,6 +872,11 @@ void detector_number_after(detector_t *d, uint32_t version)
         d->next_version = version + 1;
 }
 
+uint32_t detector_next_version(const detector_t *d)
+{
+    return d->next_version;
+}
+
 /* What every installed predictor (detector_set_model, detector_set_pred) changes beyond
  * itself: the same for each kind, so a rollback to a linear or persistence version calibrates
  * as a rollback to an LSTM's does. */

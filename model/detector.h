@@ -828,6 +828,10 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
  * whose detector was lost or made again (a new channel set) keeps its stored versions, and a
  * new one must not take a number one of them holds. */
 void detector_number_after(detector_t *d, uint32_t version);
+/* The number the detector's next training takes: above every version it has installed, and
+ * every one a training applied to it recorded, kept or swapped (detector_job_apply moves it
+ * past the job's number). Owner thread. */
+uint32_t detector_next_version(const detector_t *d);
 
 /* The serving predictor's parameters when it is not an LSTM (the linear baseline's
  * coefficients, or persistence, which has none), so that a model version served by one can be

@@ -1,0 +1,170 @@
+"""vigild: two gaps around a training's end (docs/reliability.md, "Two gaps around a training's
+end (session 51)"), each held open by the training thread's test hook: with VIGIL_TEST_HOLD_DIR
+set, a training thread reaching a point waits while the file of the point's name exists in that
+directory, "<point>.held" existing meanwhile (daemon/pipeline_train.c, test_hold). No timing
+guess: every wait is for a state the daemon shows, bounded.
+
+1. RequestAfterItsPart: a device's own request (its schedule's) made once its part of a training
+   is over, while the training's flags are not yet cleared (hold "end"), is asked again as the
+   training ends, for a group's member and for a device alone. Main merged it into the training
+   with nothing left to run it: lost, no second version until the schedule asked again
+   retrain_every readings later. The same for a device that joins the group while the group
+   trains (hold "apply"): that training does not take it.
+2. PutBeforeTheKeptListed: a PUT of weights after a training recorded a kept decision (the
+   training made stale by a PUT while it ran, hold "apply") and before that record is listed
+   (hold "confirm") takes a number of its own, after the record's. Main numbered it after the
+   listed versions and the serving one alone: the record's number, two records of one number
+   listed and one of them lost in the store.
+
+Python 3 standard library.
+"""
+
+import os
+import sys
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_groups as tg  # noqa: E402  (helpers only)
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
+import vigiltest as vt  # noqa: E402
+
+EVERY = 100  # retrain_every: the schedule's next request, EVERY readings after a training
+
+
+class Held(tp.DaemonPerTest):
+    """vigild with the training thread's hold points in a directory of the test's own."""
+
+    def setUp(self):
+        self.holds = vt.mkdtemp()
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
+                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
+        self.d.start()
+
+    def hold(self, point):
+        vt.write_file(os.path.join(self.holds, point), "")
+
+    def held(self, point):
+        """Waits (bounded) until a training thread waits at point."""
+        path = os.path.join(self.holds, point + ".held")
+        tp.wait_for("a training held at '%s'" % point, lambda: os.path.exists(path), 120)
+
+    def release(self, point):
+        os.unlink(os.path.join(self.holds, point))
+
+
+def versions(d, dev):
+    return [v["version"] for v in tp.models(d, dev)["versions"]]
+
+
+class RequestAfterItsPart(Held):
+    CONFIG = tp.config_text(EVERY)
+
+    def request_in_the_gap(self, devs, asks):
+        """Feeds devs their warm-up together (their first training asked), holds that training
+        at "end" (every member's version listed, no training shown), feeds `asks` the readings
+        its schedule asks at, then lets the training end; returns the versions of devs once a
+        second one is listed on each (main: none came)."""
+        d = self.d
+        self.hold("end")
+        rng = tp.random.Random(51)
+        tg.feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)
+                                   for dev in devs}, 0)
+        self.held("end")
+        for dev in devs:
+            m = tp.models(d, dev)
+            self.assertEqual(([v["version"] for v in m["versions"]], m["training"]), ([1], False))
+        merged = tg.metric_value(d, "vigil_train_postponed_total")
+        # The schedule asks at the EVERY-th reading after the training's apply.
+        tg.feed_together(d, [asks], {asks: tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
+                         tp.WARMUP)
+        # Merged into the held training (its flags still set): main dropped it there.
+        self.assertGreater(tg.metric_value(d, "vigil_train_postponed_total"), merged)
+        self.assertEqual(versions(d, asks), [1])
+        self.release("end")
+        tg.wait_newer(d, devs, 1, "the training the request asked for", 90)
+        return {dev: versions(d, dev) for dev in devs}
+
+    def test_a_members_request_after_its_part(self):
+        devs = ["ga", "gb"]
+        for dev in devs:
+            tg.put_group(self.d, dev, "gap51")
+        got = self.request_in_the_gap(devs, "gb")
+        self.assertEqual(got, {"ga": [2, 1], "gb": [2, 1]})  # one group training, one number
+
+    def test_a_devices_request_after_its_training(self):
+        self.assertEqual(self.request_in_the_gap(["solo"], "solo"), {"solo": [2, 1]})
+
+    def test_a_joiners_request_while_its_group_trains(self):
+        """gc, trained alone, joins the group while the group's first training runs (held at
+        "apply": its member list copied without gc) and asks (its schedule): asked again as
+        that training ends, which trains the group with gc. Main: merged and lost."""
+        d, devs = self.d, ["ga", "gb"]
+        rng = tp.random.Random(52)
+        tg.feed_together(d, ["gc"], {"gc": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        self.assertEqual([v["version"] for v in tp.wait_idle(d, "gc", 1)["versions"]], [1])
+        for dev in devs:
+            tg.put_group(d, dev, "gap51j")
+        self.hold("apply")
+        tg.feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)
+                                   for dev in devs}, 0)
+        self.held("apply")
+        tg.put_group(d, "gc", "gap51j")
+        merged = tg.metric_value(d, "vigil_train_postponed_total")
+        tg.feed_together(d, ["gc"], {"gc": tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
+                         tp.WARMUP)
+        self.assertGreater(tg.metric_value(d, "vigil_train_postponed_total"), merged)
+        self.release("apply")
+        tg.wait_newer(d, devs + ["gc"], 1, "the training gc's request asked for", 90)
+        self.assertEqual({dev: versions(d, dev) for dev in devs + ["gc"]},
+                         {"ga": [2, 1], "gb": [2, 1], "gc": [2, 1]})
+
+
+class PutBeforeTheKeptListed(Held):
+    CONFIG = tp.config_text(0, extra="kind = lstm\nlstm_min_rows = 0\n")
+
+    def put(self, dev, w):
+        r = self.d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                        "-H", "Content-Type: application/octet-stream", stdin=w)
+        self.assertEqual(r.status, 200, r)
+        return tp.models(self.d, dev)["serving"]["version"]
+
+    def test_put_numbered_after_a_kept_record_not_yet_listed(self):
+        d, dev = self.d, "kept"
+        self.feed(dev, tg.squashed(tp.WARMUP, 0, tp.OMEGA_A, 0.01, tp.random.Random(51)), 0)
+        tp.wait_idle(d, dev, 1, timeout=120)
+        st, _, w = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(st, 200, w[:300])
+        self.hold("apply")
+        self.hold("confirm")
+        # 202, or 409 merged into the first training still ending (asked again after it).
+        self.assertIn(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], (202, 409))
+        self.held("apply")
+        # The training's number (2), which makes the training stale (PutWhileTraining).
+        self.assertEqual(self.put(dev, w), 2)
+        self.release("apply")
+        self.held("confirm")
+        m = tp.models(d, dev)
+        # Applied: its kept decision recorded as 3, after the PUT's 2, and not listed yet.
+        self.assertEqual(([v["version"] for v in m["versions"]], m["training"]), ([2, 1], True))
+        second = self.put(dev, w)
+        self.release("confirm")
+        tp.wait_idle(d, dev, 4, timeout=60)  # main: [3, 3, 2, 1], four too
+        self.assertEqual(second, 4)  # main: 3, the kept record's number
+        for restarted in (0, 1):
+            m = tp.models(d, dev)
+            self.assertEqual(m["serving"]["version"], 4, (restarted, m["serving"]))
+            # Listed as added (the kept record last, at the training's end): one record each.
+            got = sorted((v["version"] for v in m["versions"]), reverse=True)
+            self.assertEqual(got, [4, 3, 2, 1], (restarted, m["versions"]))
+            rec = {v["version"]: v for v in m["versions"]}
+            self.assertFalse(rec[3]["swapped"], rec[3])
+            self.assertGreater(rec[3]["metrics"]["epochs"], 0, rec[3])  # the training's record
+            for put in (rec[4], rec[2]):
+                self.assertEqual(put["metrics"]["epochs"], 0, put)  # the PUTs' records
+            if not restarted:
+                d.stop()
+                d.start()
+
+
+if __name__ == "__main__":
+    vt.main()
