@@ -119,6 +119,46 @@ class RequestAfterItsPart(Held):
                          {"ga": [2, 1], "gb": [2, 1], "gc": [2, 1]})
 
 
+class MovedBetweenTrainings(Held):
+    """Session 52: a device that moves from a group whose training runs to another group that
+    trains too (two training threads). Main: the first training's end cleared the left_out
+    its join had set, so its request, merged into the second training with nothing to run for
+    it, was lost."""
+    CONFIG = tp.config_text(EVERY, extra="train_threads = 2\n")
+
+    def test_a_request_after_moving_into_a_training_group(self):
+        d = self.d
+        rng = tp.random.Random(53)
+        for dev in ("ga", "x"):
+            tg.put_group(d, dev, "move52a")
+        tg.put_group(d, "gb", "move52b")
+        # move52a's first training (ga and x), held at "end": both parts over.
+        self.hold("end")
+        tg.feed_together(d, ["ga", "x"], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)
+                                          for dev in ("ga", "x")}, 0)
+        self.held("end")
+        # move52b's first training (gb alone: its member list copied), held at "apply".
+        self.hold("apply")
+        tg.feed_together(d, ["gb"], {"gb": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        self.held("apply")
+        tg.put_group(d, "x", "move52b")  # joins move52b while it trains
+        self.release("end")  # move52a's training ends (main: cleared x's left_out)
+        tp.wait_for("move52a's training over", lambda: not os.path.exists(
+            os.path.join(self.holds, "end.held")) or None, 60)
+        merged = tg.metric_value(d, "vigil_train_postponed_total")
+        # x's schedule asks at the EVERY-th reading after its training's apply: merged into
+        # move52b's training, which does not take it.
+        tg.feed_together(d, ["x"], {"x": tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
+                         tp.WARMUP)
+        self.assertGreater(tg.metric_value(d, "vigil_train_postponed_total"), merged)
+        self.assertEqual(versions(d, "x"), [1])
+        self.release("apply")
+        # Asked again as move52b's training ends: a training of move52b with x (main: none).
+        tg.wait_newer(d, ["x"], 1, "the training x's request asked for", 90)
+        got = {dev: versions(d, dev)[0] for dev in ("gb", "x")}
+        self.assertEqual(got["gb"], got["x"], got)  # one training of move52b, one number
+
+
 class PutBeforeTheKeptListed(Held):
     CONFIG = tp.config_text(0, extra="kind = lstm\nlstm_min_rows = 0\n")
 
