@@ -212,7 +212,8 @@ static void train_failed(pipeline_t *p, const char *device, const char *what, in
  * started (p->test_hold_dir, read once by pipeline_create, which logs a warning), a training
  * thread reaching point `at` waits while the file <dir>/<at> exists (at most 60 s, so a test
  * that forgot it does not hang vigild), <dir>/<at>.held existing meanwhile, so that a test acts
- * inside a gap a few instructions wide without a timing guess. The points: "apply" (the run
+ * inside a gap a few instructions wide without a timing guess. The points: "take" (a due-set
+ * entry taken, its group's training flag set, the member list not yet copied), "apply" (the run
  * over, nothing applied), "confirm" (the members applied, their versions not yet listed),
  * "end" (every member's part over, the training's due and group flags not yet cleared).
  * Unset (any deployment): a test of one byte per point. Training pool thread, holding no lock. */
@@ -864,6 +865,7 @@ static void train_next(void *arg)
             g->training = 1;
         pthread_mutex_unlock(&p->due_mu);
     }
+    test_hold(p, "take"); /* the entry taken, the group's member list not yet copied */
     struct dev **devs = &d;
     size_t n = 1;
     if (g) {

@@ -40,6 +40,13 @@ class Held(tp.DaemonPerTest):
                            prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
         self.d.start()
 
+    def tearDown(self):
+        # A test that failed while holding leaves no training waiting out the stop.
+        for name in os.listdir(self.holds):
+            if not name.endswith(".held"):
+                os.unlink(os.path.join(self.holds, name))
+        super().tearDown()
+
     def hold(self, point):
         vt.write_file(os.path.join(self.holds, point), "")
 
@@ -157,6 +164,52 @@ class MovedBetweenTrainings(Held):
         tg.wait_newer(d, ["x"], 1, "the training x's request asked for", 90)
         got = {dev: versions(d, dev)[0] for dev in ("gb", "x")}
         self.assertEqual(got["gb"], got["x"], got)  # one training of move52b, one number
+
+
+class JoinBeforeTheCopy(Held):
+    """Session 52: gc joins the group after a training took the group's entry ("take") and
+    before it copied the member list, so that training takes gc; gc's request while its part
+    runs is merged into it and answered. Main: the join had set gc's left_out (the group
+    trains), which nothing cleared before the request, so the request was asked again after
+    the training: one training more. One training thread: a probe device queued before the
+    training ends is taken only after its end asked (or not) again, so the queue shows it."""
+    CONFIG = tp.config_text(EVERY, extra="train_threads = 1\n")
+
+    def test_a_joiner_taken_by_the_training_is_not_asked_again(self):
+        d, devs = self.d, ["ga", "gb"]
+        rng = tp.random.Random(54)
+        tg.feed_together(d, ["gc"], {"gc": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        self.assertEqual([v["version"] for v in tp.wait_idle(d, "gc", 1)["versions"]], [1])
+        for dev in devs:
+            tg.put_group(d, dev, "join52")
+        self.hold("take")
+        tg.feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)
+                                   for dev in devs}, 0)
+        self.held("take")
+        tg.put_group(d, "gc", "join52")  # the group trains: main set gc's left_out
+        self.hold("apply")
+        self.release("take")
+        self.held("apply")  # gc's part runs (its window read)
+        self.assertTrue(tp.models(d, "gc")["training"])
+        merged = tg.metric_value(d, "vigil_train_postponed_total")
+        tg.feed_together(d, ["gc"], {"gc": tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
+                         tp.WARMUP)
+        self.assertGreater(tg.metric_value(d, "vigil_train_postponed_total"), merged)
+        self.hold("end")
+        self.release("apply")
+        self.held("end")
+        tg.feed_together(d, ["probe"], {"probe": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        tp.wait_for("the probe queued",
+                    lambda: tg.metric_value(d, "vigil_train_queue_jobs") == 1 or None, 60)
+        self.hold("take")
+        self.release("end")
+        self.held("take")  # the probe's training: the group's training has ended
+        self.assertEqual(tg.metric_value(d, "vigil_train_queue_jobs"), 0)  # main: 1, gc's
+        self.release("take")
+        tp.wait_idle(d, "probe", 1, timeout=60)
+        # One training of join52 with gc, which leads (the newest version): number 2 for all.
+        self.assertEqual({dev: versions(d, dev) for dev in devs + ["gc"]},
+                         {"ga": [2], "gb": [2], "gc": [2, 1]})
 
 
 class PutBeforeTheKeptListed(Held):
