@@ -15,6 +15,12 @@ guess: every wait is for a state the daemon shows, bounded.
    (hold "confirm") takes a number of its own, after the record's. Main numbered it after the
    listed versions and the serving one alone: the record's number, two records of one number
    listed and one of them lost in the store.
+3. MovedBetweenTrainings (session 52): a device that joins a training group while its own
+   group's training runs, and asks once that training ended: asked again as the second one
+   ends (main: the first one's end cleared its left_out, and the request was lost).
+4. JoinBeforeTheCopy (session 52): a device that joins after a training took its group's
+   entry (hold "take") and before it copied the members is in that training: its request
+   while its part runs is answered, not asked again (main: one training more).
 
 Python 3 standard library.
 """
@@ -57,6 +63,21 @@ class Held(tp.DaemonPerTest):
 
     def release(self, point):
         os.unlink(os.path.join(self.holds, point))
+
+    def gc_alone_then_group_held(self, group, seed, point):
+        """gc trained alone (version 1); ga and gb put into group and fed their warm-up, the
+        group's first training held at point. Returns the random source for what follows."""
+        d, devs = self.d, ["ga", "gb"]
+        rng = tp.random.Random(seed)
+        tg.feed_together(d, ["gc"], {"gc": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        self.assertEqual([v["version"] for v in tp.wait_idle(d, "gc", 1)["versions"]], [1])
+        for dev in devs:
+            tg.put_group(d, dev, group)
+        self.hold(point)
+        tg.feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)
+                                   for dev in devs}, 0)
+        self.held(point)
+        return rng
 
 
 def versions(d, dev):
@@ -106,15 +127,7 @@ class RequestAfterItsPart(Held):
         "apply": its member list copied without gc) and asks (its schedule): asked again as
         that training ends, which trains the group with gc. Main: merged and lost."""
         d, devs = self.d, ["ga", "gb"]
-        rng = tp.random.Random(52)
-        tg.feed_together(d, ["gc"], {"gc": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
-        self.assertEqual([v["version"] for v in tp.wait_idle(d, "gc", 1)["versions"]], [1])
-        for dev in devs:
-            tg.put_group(d, dev, "gap51j")
-        self.hold("apply")
-        tg.feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)
-                                   for dev in devs}, 0)
-        self.held("apply")
+        rng = self.gc_alone_then_group_held("gap51j", 52, "apply")
         tg.put_group(d, "gc", "gap51j")
         merged = tg.metric_value(d, "vigil_train_postponed_total")
         tg.feed_together(d, ["gc"], {"gc": tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
@@ -177,15 +190,7 @@ class JoinBeforeTheCopy(Held):
 
     def test_a_joiner_taken_by_the_training_is_not_asked_again(self):
         d, devs = self.d, ["ga", "gb"]
-        rng = tp.random.Random(54)
-        tg.feed_together(d, ["gc"], {"gc": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
-        self.assertEqual([v["version"] for v in tp.wait_idle(d, "gc", 1)["versions"]], [1])
-        for dev in devs:
-            tg.put_group(d, dev, "join52")
-        self.hold("take")
-        tg.feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)
-                                   for dev in devs}, 0)
-        self.held("take")
+        rng = self.gc_alone_then_group_held("join52", 54, "take")
         tg.put_group(d, "gc", "join52")  # the group trains: main set gc's left_out
         self.hold("apply")
         self.release("take")
