@@ -18,7 +18,10 @@ guess: every wait is for a state the daemon shows, bounded.
 3. MovedBetweenTrainings (session 52): a device that joins a training group while its own
    group's training runs, and asks once that training ended: asked again as the second one
    ends (main: the first one's end cleared its left_out, and the request was lost).
-4. JoinBeforeTheCopy (session 52): a device that joins after a training took its group's
+4. JoinedThenLeftForAnIdleGroup (session 52): a device that joined a training group, asked
+   (merged), then moved to a group that does not train: the move asks for its new group's
+   training (main: lost, the first group's end no longer saw it).
+5. JoinBeforeTheCopy (session 52): a device that joins after a training took its group's
    entry (hold "take") and before it copied the members is in that training: its request
    while its part runs is answered, not asked again (main: one training more).
 
@@ -177,6 +180,28 @@ class MovedBetweenTrainings(Held):
         tg.wait_newer(d, ["x"], 1, "the training x's request asked for", 90)
         got = {dev: versions(d, dev)[0] for dev in ("gb", "x")}
         self.assertEqual(got["gb"], got["x"], got)  # one training of move52b, one number
+
+
+class JoinedThenLeftForAnIdleGroup(Held):
+    """Session 52: gc joins a group while it trains (in no member list of that training), asks
+    (merged: asked again as that training ends), then moves to a group that does not train
+    before it ends: the move asks for its new group's training. Main: the first group's end
+    no longer saw gc (neither its training's members nor its group's), and the request was
+    lost."""
+    CONFIG = tp.config_text(EVERY)
+
+    def test_a_request_merged_then_moved_to_an_idle_group(self):
+        d = self.d
+        rng = self.gc_alone_then_group_held("left52", 55, "apply")
+        tg.put_group(d, "gc", "left52")
+        merged = tg.metric_value(d, "vigil_train_postponed_total")
+        tg.feed_together(d, ["gc"], {"gc": tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
+                         tp.WARMUP)
+        self.assertGreater(tg.metric_value(d, "vigil_train_postponed_total"), merged)
+        tg.put_group(d, "gc", "idle52")  # no training: asked for idle52 now
+        self.release("apply")
+        tg.wait_newer(d, ["gc"], 1, "the training gc's request asked for", 90)
+        self.assertEqual(versions(d, "gc"), [2, 1])
 
 
 class JoinBeforeTheCopy(Held):
