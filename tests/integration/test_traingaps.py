@@ -67,6 +67,14 @@ class Held(tp.DaemonPerTest):
     def release(self, point):
         os.unlink(os.path.join(self.holds, point))
 
+    def asks_merged(self, dev, rng):
+        """Feeds dev the readings its schedule asks at (the EVERY-th after its training's
+        apply) and checks the request was merged (vigil_train_postponed_total rises)."""
+        merged = tg.metric_value(self.d, "vigil_train_postponed_total")
+        tg.feed_together(self.d, [dev], {dev: tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
+                         tp.WARMUP)
+        self.assertGreater(tg.metric_value(self.d, "vigil_train_postponed_total"), merged)
+
     def gc_alone_then_group_held(self, group, seed, point):
         """gc trained alone (version 1); ga and gb put into group and fed their warm-up, the
         group's first training held at point. Returns the random source for what follows."""
@@ -104,12 +112,8 @@ class RequestAfterItsPart(Held):
         for dev in devs:
             m = tp.models(d, dev)
             self.assertEqual(([v["version"] for v in m["versions"]], m["training"]), ([1], False))
-        merged = tg.metric_value(d, "vigil_train_postponed_total")
-        # The schedule asks at the EVERY-th reading after the training's apply.
-        tg.feed_together(d, [asks], {asks: tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
-                         tp.WARMUP)
         # Merged into the held training (its flags still set): main dropped it there.
-        self.assertGreater(tg.metric_value(d, "vigil_train_postponed_total"), merged)
+        self.asks_merged(asks, rng)
         self.assertEqual(versions(d, asks), [1])
         self.release("end")
         tg.wait_newer(d, devs, 1, "the training the request asked for", 90)
@@ -132,10 +136,7 @@ class RequestAfterItsPart(Held):
         d, devs = self.d, ["ga", "gb"]
         rng = self.gc_alone_then_group_held("gap51j", 52, "apply")
         tg.put_group(d, "gc", "gap51j")
-        merged = tg.metric_value(d, "vigil_train_postponed_total")
-        tg.feed_together(d, ["gc"], {"gc": tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
-                         tp.WARMUP)
-        self.assertGreater(tg.metric_value(d, "vigil_train_postponed_total"), merged)
+        self.asks_merged("gc", rng)
         self.release("apply")
         tg.wait_newer(d, devs + ["gc"], 1, "the training gc's request asked for", 90)
         self.assertEqual({dev: versions(d, dev) for dev in devs + ["gc"]},
@@ -168,12 +169,9 @@ class MovedBetweenTrainings(Held):
         self.release("end")  # move52a's training ends (main: cleared x's left_out)
         tp.wait_for("move52a's training over", lambda: not os.path.exists(
             os.path.join(self.holds, "end.held")) or None, 60)
-        merged = tg.metric_value(d, "vigil_train_postponed_total")
         # x's schedule asks at the EVERY-th reading after its training's apply: merged into
         # move52b's training, which does not take it.
-        tg.feed_together(d, ["x"], {"x": tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
-                         tp.WARMUP)
-        self.assertGreater(tg.metric_value(d, "vigil_train_postponed_total"), merged)
+        self.asks_merged("x", rng)
         self.assertEqual(versions(d, "x"), [1])
         self.release("apply")
         # Asked again as move52b's training ends: a training of move52b with x (main: none).
@@ -194,10 +192,7 @@ class JoinedThenLeftForAnIdleGroup(Held):
         d = self.d
         rng = self.gc_alone_then_group_held("left52", 55, "apply")
         tg.put_group(d, "gc", "left52")
-        merged = tg.metric_value(d, "vigil_train_postponed_total")
-        tg.feed_together(d, ["gc"], {"gc": tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
-                         tp.WARMUP)
-        self.assertGreater(tg.metric_value(d, "vigil_train_postponed_total"), merged)
+        self.asks_merged("gc", rng)
         tg.put_group(d, "gc", "idle52")  # no training: asked for idle52 now
         self.release("apply")
         tg.wait_newer(d, ["gc"], 1, "the training gc's request asked for", 90)
@@ -221,10 +216,7 @@ class JoinBeforeTheCopy(Held):
         self.release("take")
         self.held("apply")  # gc's part runs (its window read)
         self.assertTrue(tp.models(d, "gc")["training"])
-        merged = tg.metric_value(d, "vigil_train_postponed_total")
-        tg.feed_together(d, ["gc"], {"gc": tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
-                         tp.WARMUP)
-        self.assertGreater(tg.metric_value(d, "vigil_train_postponed_total"), merged)
+        self.asks_merged("gc", rng)
         self.hold("end")
         self.release("apply")
         self.held("end")
