@@ -61,6 +61,10 @@ class TestInstall(unittest.TestCase):
             text = f.read()
         self.assertIn("ExecStart=%s/bin/vigild --config %s/vigil/vigild.conf --data-dir "
                       "/var/lib/vigil\n" % (self.prefix, self.etc), text)
+        # The rest is systemd/vigild.service as it is now (an edit of it once went in stale).
+        with open(os.path.join(vt.REPO, "systemd", "vigild.service")) as g:
+            self.assertEqual(text, g.read().replace("/usr/bin/vigild", self.prefix + "/bin/vigild")
+                             .replace("/etc/vigil/", self.etc + "/vigil/"))
         with open(conf) as f, open(os.path.join(vt.REPO, "etc", "vigild.conf")) as g:
             self.assertEqual(f.read(), g.read())
         # The installed binary runs and accepts the installed configuration.
