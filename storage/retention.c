@@ -57,12 +57,15 @@
 #include "vtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The retention clock across a restart. At each sweep's start the writer saves the time its
  * horizon was taken from, with the boot's id and CLOCK_BOOTTIME, in DIR/RETAIN_CLOCK_FILE
@@ -533,7 +536,15 @@ static void clock_save(store_t *s, int64_t now)
         return;
     snprintf(path, sizeof path, "%s/%s", s->dir, RETAIN_CLOCK_FILE);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    /* 0640 whatever the umask, as the database (storage.c); not through a link. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd >= 0 && fchmod(fd, 0640) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL && fd >= 0)
+        close(fd);
     int ok = f != NULL && fprintf(f, "boot_id %s\nwall_ms %lld\nboot_ms %lld\n", id, (long long)now,
                                   (long long)vtime_boot_ms()) > 0;
     int err = errno;

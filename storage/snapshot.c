@@ -397,6 +397,11 @@ static int copy_file(const char *dir, const char *src, const char *dest, char *e
      * nothing. Before the fsync, so the owner is as durable as the data. */
     if (err == 0 && wanted_owner(dir, &uid, &gid) == 0)
         (void)!fchown(out, uid, gid);
+    if (err == 0 && fchmod(out, 0640) != 0) { /* 0640 whatever the umask, as store_open's */
+        e = errno;
+        what = dest;
+        err = ERR_IO;
+    }
     if (err == 0 && fsync(out) != 0) {
         e = errno;
         err = ERR_IO;

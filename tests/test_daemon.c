@@ -69,6 +69,26 @@ static void test_load_values(void **state)
     unlink(path);
 }
 
+/* data_dir loses its trailing slashes once, where it is set (file or --data-dir), so that the
+ * paths joined to it show no "//"; "/" stays the root. */
+static void test_data_dir_trailing_slash(void **state)
+{
+    (void)state;
+    static const char *const in[][2] = {{"/var/lib/vigil/", "/var/lib/vigil"},
+                                        {"data//", "data"},
+                                        {"/", "/"},
+                                        {"//", "/"},
+                                        {"./", "."},
+                                        {"/srv/vigil", "/srv/vigil"}};
+    char err[256];
+    config_t c;
+    config_default(&c);
+    for (size_t k = 0; k < sizeof in / sizeof in[0]; k++) {
+        assert_int_equal(config_set(&c, "daemon", "data_dir", in[k][0], err, sizeof err), 0);
+        assert_string_equal(c.data_dir, in[k][1]);
+    }
+}
+
 static void expect_error(const char *text, const char *line_part, const char *reason_part)
 {
     char path[64], err[512];
@@ -741,6 +761,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_match_shipped_file),
         cmocka_unit_test(test_load_values),
+        cmocka_unit_test(test_data_dir_trailing_slash),
         cmocka_unit_test(test_errors_name_file_line_reason),
         cmocka_unit_test(test_load_forms),
         cmocka_unit_test(test_model_kind),
