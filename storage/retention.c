@@ -54,6 +54,7 @@
 #include "pending_int.h"
 #include "err.h"
 #include "log.h"
+#include "path.h"
 #include "vtime.h"
 
 #include <errno.h>
@@ -534,7 +535,7 @@ static void clock_save(store_t *s, int64_t now)
     char id[64], path[4096], tmp[4096 + 8];
     if (boot_id(id, sizeof id) != 0)
         return;
-    snprintf(path, sizeof path, "%s/%s", s->dir, RETAIN_CLOCK_FILE);
+    path_join(path, sizeof path, s->dir, RETAIN_CLOCK_FILE);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     /* 0640 whatever the umask, as the database (storage.c); not through a link. */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
@@ -575,7 +576,7 @@ void store__retain_clock_load(store_t *s)
 {
     char path[4096], id[64], saved[64] = "";
     long long wall = 0, boot = 0;
-    snprintf(path, sizeof path, "%s/%s", s->dir, RETAIN_CLOCK_FILE);
+    path_join(path, sizeof path, s->dir, RETAIN_CLOCK_FILE);
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         if (errno != ENOENT)

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mcond.h"
 #include "nice.h"
+#include "path.h"
 #include "vtime.h"
 
 #include <errno.h>
@@ -136,13 +137,15 @@ const char *store_errmsg(store_t *s)
 
 /* dir/name; "./" in front of a dir beginning with "file:", which SQLite (built with
  * SQLITE_USE_URI, as Debian's is) would read as a URI, not as a file's path. */
-static char *path_join(const char *dir, const char *name)
+static char *path_new(const char *dir, const char *name)
 {
     const char *pre = strncmp(dir, "file:", 5) == 0 ? "./" : "";
-    size_t len = strlen(dir), n = strlen(pre) + len + strlen(name) + 2;
+    size_t len = strlen(pre), n = len + strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
-    if (p != NULL) /* a dir of "/": "/name", not "//name" */
-        snprintf(p, n, "%s%s%s%s", pre, dir, len > 0 && dir[len - 1] == '/' ? "" : "/", name);
+    if (p != NULL) {
+        memcpy(p, pre, len);
+        path_join(p + len, n - len, dir, name);
+    }
     return p;
 }
 
@@ -198,7 +201,7 @@ static void sync_deinit(store_t *s)
  * reason, instead of timing out on SQLite's write lock at every commit. */
 int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
 {
-    char *path = path_join(dir, "vigil.lock");
+    char *path = path_new(dir, "vigil.lock");
     if (path == NULL) {
         snprintf(errmsg, errsize, "out of memory");
         return ERR_NOMEM;
@@ -215,61 +218,11 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
                  errno == EWOULDBLOCK ? "the data directory is in use by another vigild"
                                       : strerror(errno));
         err = ERR_IO;
+    } else {
+        store__drop_other_bits(*fd, path); /* as the database's (dbfiles.c) */
     }
     free(path);
     return err;
-}
-
-/* Takes the bits for other users off path's mode when it is a regular file that has them,
- * saying so once (its group's bits are the operator's). Owning thread. */
-static void drop_other_bits(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0)
-        return; /* missing, or a link: SQLite's open says what is wrong with it */
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0007) != 0) {
-        unsigned was = (unsigned)(st.st_mode & 0777), now = was & ~0007u;
-        if (fchmod(fd, (mode_t)now) == 0)
-            log_warn("storage: %s was mode %04o, open to every local user: now %04o", path, was,
-                     now);
-        else
-            log_warn("storage: %s is mode %04o, open to every local user, and cannot be changed: "
-                     "%s (chmod 640 it)",
-                     path, was, strerror(errno));
-    }
-    close(fd);
-}
-
-/* The database's files are 0640 whatever the umask. SQLite creates a missing main file 0644
- * less the umask, and its -wal and -shm with the main file's mode exactly (the unix VFS
- * fchmods them to it), so a missing main file is created here, 0640, before SQLite opens it
- * (empty, it is an empty database). Files already there keep their mode, less the bits for
- * other users (a vigild before session 52 made them 0644 under umask 022). Returns 0, or
- * ERR_IO with errmsg. Owning thread. */
-static int db_files_mode(const store_t *s, char *errmsg, size_t errsize)
-{
-    int fd = open(s->db_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-    if (fd >= 0) {
-        int ok = fchmod(fd, 0640) == 0;
-        int e = errno;
-        close(fd);
-        if (ok)
-            return 0;
-        snprintf(errmsg, errsize, "creating %s: %s", s->db_path, strerror(e));
-        return ERR_IO;
-    }
-    if (errno != EEXIST) {
-        snprintf(errmsg, errsize, "creating %s: %s", s->db_path, strerror(errno));
-        return ERR_IO;
-    }
-    static const char *const ext[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s%s", s->db_path, ext[i]);
-        drop_other_bits(path);
-    }
-    return 0;
 }
 
 /* Frees what store_open built; the writer thread must not be running. */
@@ -343,8 +296,8 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     }
     err = ERR_NOMEM;
     s->dir = strdup(opts->dir);
-    s->db_path = path_join(opts->dir, "vigil.db");
-    s->wal_path = path_join(opts->dir, "vigil.db-wal");
+    s->db_path = path_new(opts->dir, "vigil.db");
+    s->wal_path = path_new(opts->dir, "vigil.db-wal");
     s->opts.dir = s->dir;
     if (s->dir == NULL || s->db_path == NULL || s->wal_path == NULL) {
         snprintf(errmsg, errsize, "out of memory");
@@ -358,7 +311,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     err = store__lock_dir(s->dir, &s->lock_fd, errmsg, errsize);
     if (err)
         goto fail;
-    err = db_files_mode(s, errmsg, errsize);
+    err = store__db_files_mode(s->db_path, errmsg, errsize);
     if (err == 0)
         err = store__writer_open(s, errmsg, errsize);
     if (err == 0 && (err = store__maps_load(s)) != 0)

@@ -11,7 +11,11 @@
   by every local user), retention's clock 0644, and the paths were "data//vigil.db".
 - Wider modes (FileModes.test_wider_mode_tightened): a database and -wal left by an older
   vigild open to other users (0644, 0664) lose those bits at the next start, group bits kept
-  (0640, 0660), with one warning per file naming the modes; the start after says nothing.
+  (0640, 0660), with one warning per file naming the modes; the start after says nothing. A
+  vigil.lock 0604 likewise becomes 0600 (a lock others may open, others may flock: a vigild
+  stopped could not start again while they hold it).
+- Links (FileModes.test_links_refused): a vigil.db, -wal or -shm that is a symbolic link stops
+  the start with --check-config's words, and its target is not created.
 """
 
 import os
@@ -90,17 +94,43 @@ class FileModes(vt.LogOnFailure):
         db = d.db_path
         os.chmod(db, 0o644)
         os.chmod(db + "-wal", 0o664)
+        os.chmod(os.path.join(d.data_dir, "vigil.lock"), 0o604)
         d.start()
         self.assertEqual("%04o %04o" % (mode(db), mode(db + "-wal")), "0640 0660")
+        self.assertEqual("%04o" % mode(os.path.join(d.data_dir, "vigil.lock")), "0600")
         self.assertEqual(d.device("fm-2")["points"], 1)
         self.assertIn("storage: %s was mode 0644, open to every local user: now 0640" % db,
                       d.log())
         self.assertIn("storage: %s-wal was mode 0664, open to every local user: now 0660" % db,
                       d.log())
+        self.assertIn("storage: %s/vigil.lock was mode 0604, open to every local user: now 0600"
+                      % d.data_dir, d.log())
         d.stop()
         d.start()
-        self.assertEqual(d.log().count("open to every local user"), 2)
+        self.assertEqual(d.log().count("open to every local user"), 3)
         d.stop()
+
+    def test_links_refused(self):
+        """A vigil.db, -wal or -shm that is a symbolic link stops the start, as --check-config
+        says it would; the link's target is left as it was (review of files1: SQLite followed a
+        link to vigil.db, and created a dangling one's target 0644)."""
+        tmp = vt.mkdtemp()
+        data = os.path.join(tmp, "data")
+        os.mkdir(data, 0o750)
+        for name in ("vigil.db", "vigil.db-wal", "vigil.db-shm"):
+            target = os.path.join(tmp, "target")  # missing: SQLite would create it
+            link = os.path.join(data, name)
+            os.symlink(target, link)
+            p = subprocess.run([vt.VIGILD, "--data-dir", data, "--http", "127.0.0.1:0",
+                                "--stream", "off"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=60, cwd=tmp, preexec_fn=umask(0o022))
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("%s: not a regular file (a symbolic link)" % link, p.stdout)
+            self.assertFalse(os.path.lexists(target), name)
+            os.unlink(link)
+            if name == "vigil.db":  # the -wal and -shm links beside a real database
+                vt.write_file(link, "")
 
 
 if __name__ == "__main__":
