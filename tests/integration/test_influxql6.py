@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""vigild integration (session 52, task influx12): InfluxQL leftovers, fourth pass, each statement
+sent to vigild and to a real influxd 1.6.7 (the InfluxdPair fixture, Debian's influxd on
+loopback) holding the same points and compared byte for byte: a whole answer's series of more
+than 10,000 rows (influxd's default chunk size) ending in "partial":true, a chunk_size longer
+than 127 bytes read as Go's ParseInt reads it, SHOW FIELD KEYS cut by chunk_size, and a
+retention policy influxd does not hold in influxd's words. The points: a device written as a
+measurement of its own with the device tag (a1, five points of two fields), Telegraf's shape
+(pump,device=t1, t2), and big, 10,005 points of one device."""
+
+import http.client
+import os
+import sys
+import unittest
+import urllib.parse
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402,F401  (DaemonTestCase, through InfluxdPair)
+from influxpair import InfluxdPair  # noqa: E402
+
+T = 1732780800000  # ms: 2024-11-28T08:00:00Z
+BIG = 10005
+POINTS = "\n".join(
+    ["a1,device=a1 x=%d,y=%d %d" % (i + 1, i + 2, T + 1000 * i) for i in range(5)] +
+    ["pump,device=t1 x=7 %d" % T, "pump,device=t1 x=9 %d" % (T + 1000),
+     "pump,device=t2 x=8 %d" % (T + 1000)] +
+    ["big,device=big x=%d %d" % (i, T + 1000 * i) for i in range(BIG)])
+
+
+class Leftovers(InfluxdPair):
+    POINTS = POINTS
+
+    @staticmethod
+    def ask(port, q, method="GET", **extra):
+        """/query's answer, the parameters in the URL (GET) or a form body (POST); extra's None
+        values are not sent."""
+        params = {"db": "g", "q": q, "epoch": "ms"}
+        params.update(extra)
+        enc = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        if method == "GET":
+            c.request("GET", "/query?" + enc)
+        else:
+            c.request("POST", "/query", enc, {"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body
+
+    def compare(self, cases, what):
+        """cases: (query, the parameters besides db, q and epoch). Asserts vigild's answer is
+        influxd's (a 200), byte for byte; returns influxd's answers."""
+        failed, answers = [], []
+        for q, extra in cases:
+            with self.subTest(q=q, extra={k: (v if v is None or len(v) < 40 else
+                                              "%s...(%d bytes)" % (v[:20], len(v)))
+                                          for k, v in extra.items()}):
+                want, got = (self.ask(port, q, **extra)
+                             for port in (self.influxd.port, self.d.http_port))
+                self.assertEqual(want[0], 200, want[1][:300])
+                answers.append(want)
+                if got != want:
+                    failed.append(q)
+                    self.fail("%s\ninfluxd %r\nvigild  %r" % (
+                        q, want[1][-300:], got[1][-300:]))
+        print("\n%s: %d of %d as influxd" % (what, len(cases) - len(failed), len(cases)))
+        return answers
+
+    def test_whole_series_past_10000_rows_partial_as_influxd(self):
+        # influx12: answered whole, influxd 1.6.7 still cuts a series at its default chunk size
+        # (10,000 rows) and joins the pieces, the first's "partial":true kept; vigild omitted it
+        whole = {}
+        cases = [("SELECT x FROM big", whole), ("SELECT x FROM big LIMIT 10001", whole),
+                 ("SELECT x FROM big LIMIT 10000", whole),  # exactly 10,000: none
+                 ("SELECT x FROM big LIMIT 10001 OFFSET 4", whole),
+                 ("SELECT x FROM big LIMIT 10001 OFFSET 5", whole),  # 10,000 left: none
+                 ("SELECT x FROM big ORDER BY time DESC", whole),
+                 ("SELECT x FROM big WHERE device = 'big' GROUP BY device", whole),
+                 ("SELECT x FROM big; SELECT x FROM a1", whole),
+                 ("SELECT x FROM a1; SELECT x FROM big LIMIT 10002", whole),
+                 ("SELECT x FROM big", {"chunk_size": "3"}),  # not read without chunked=true
+                 ("SELECT x FROM big", {"chunked": "true"})]  # chunked: as before
+        answers = self.compare(cases, "a whole series past 10,000 rows")
+        self.assertEqual([a[1].count(b'"partial":true') for a in answers],
+                         [1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 2])
+
+    def test_long_chunk_size_as_influxd(self):
+        # influx12: Go's strconv.ParseInt reads any number of leading zeros; vigild read a value
+        # longer than its 127-byte buffer as the default (10,000 rows). Overflow, a sign alone,
+        # another character: ParseInt's error, influxd's default.
+        z = "0" * 200
+        cases = [(q, dict(extra, chunked="true")) for q, extra in [
+            ("SELECT x FROM a1", {"chunk_size": z + "1"}),
+            ("SELECT x FROM a1", {"chunk_size": z + "2"}),
+            ("SELECT x FROM a1", {"chunk_size": "+" + z + "2"}),
+            ("SELECT x FROM a1", {"chunk_size": "-" + z + "2"}),
+            ("SELECT x FROM a1", {"chunk_size": "0" * 5000 + "3"}),
+            ("SELECT x FROM a1", {"chunk_size": z + "9223372036854775807"}),
+            ("SELECT x FROM big", {"chunk_size": z + "9223372036854775808"}),  # overflow
+            ("SELECT x FROM big", {"chunk_size": z + "99999999999999999999"}),
+            ("SELECT x FROM a1", {"chunk_size": z + "1x"}),
+            ("SELECT x FROM a1", {"chunk_size": z}),  # zero: the default
+            ("SELECT x FROM a1", {"chunk_size": z + "1", "method": "POST"}),
+            ("SELECT x FROM a1", {"chunk_size": "0" * 100000 + "2", "method": "POST"})]]
+        answers = self.compare(cases, "a long chunk_size")
+        self.assertEqual([a[1].count(b"\n") for a in answers],
+                         [5, 3, 3, 1, 2, 1, 2, 2, 1, 1, 5, 3])
+
+    def test_other_policy_in_influxd_words(self):
+        # influx12: a policy influxd does not hold ends the run in its words, "retention policy
+        # not found: rp2"; vigild said "vigild does not support a retention policy other than
+        # autogen". Whole (the last statement, its error) and chunked (a document each).
+        qs = ["SHOW TAG KEY CARDINALITY FROM g.rp2.a1 GROUP BY device",
+              "SHOW TAG KEY CARDINALITY FROM g.rp2.a1", "SELECT x FROM g.rp2.a1",
+              "SELECT x FROM rp2.a1", "SHOW FIELD KEYS FROM g.rp2.a1",
+              "SHOW SERIES FROM g.rp2.a1", "SELECT x FROM a1; SELECT x FROM g.rp2.a1",
+              "SELECT x FROM g.rp2.a1; SELECT x FROM a1"]
+        self.compare([(q, extra) for q in qs for extra in ({}, {"chunked": "true"})],
+                     "another policy in influxd's words")
+
+    def test_time_of_a_tag_as_influxd(self):
+        # influx12: GROUP BY time(x::tag), in SELECT and a grouped cardinality statement
+        qs = ["SELECT mean(x) FROM a1 WHERE time > 0 GROUP BY time(x::tag)",
+              "SELECT mean(x) FROM a1 WHERE time > 0 GROUP BY time(1h, x::tag)",
+              "SHOW TAG KEY CARDINALITY FROM a1 GROUP BY time(x::tag)",
+              "SHOW SERIES CARDINALITY FROM a1 GROUP BY time(1h, x::tag)"]
+        self.compare([(q, extra) for q in qs for extra in ({}, {"chunked": "true"})],
+                     "time() of a tag")
+
+
+if __name__ == "__main__":
+    unittest.main()
