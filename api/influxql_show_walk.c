@@ -100,6 +100,14 @@ static void series_sep(struct dev_walk *w)
         sbuf_append(w->b, ",", 1);
 }
 
+/* Writes a SHOW FIELD KEYS series' head, from its name to the start of its values. */
+static void field_keys_head(sbuf_t *b, const char *name)
+{
+    sbuf_append(b, "\"name\":", 7);
+    api__iq_str(b, name);
+    sbuf_printf(b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[");
+}
+
 int api__iq_field_keys_series(struct dev_walk *w, const api_device_t *d)
 {
     enum iqv_kind k = api__iqv_kind(d->id);
@@ -131,11 +139,15 @@ int api__iq_field_keys_series(struct dev_walk *w, const api_device_t *d)
         return 0;
     }
     series_sep(w);
-    sbuf_printf(w->b, "{\"name\":");
-    api__iq_str(w->b, d->id);
-    sbuf_printf(w->b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[");
-    for (size_t i = from; i < to; i++) {
-        sbuf_printf(w->b, "%s[", i > from ? "," : "");
+    sbuf_append(w->b, "{", 1);
+    field_keys_head(w->b, d->id);
+    for (size_t i = from, doc = 0; i < to; i++, doc++) {
+        if (w->run != NULL && api__q_chunk_full(w->run, (long long)doc)) { /* as influxd cuts */
+            api__q_chunk_next(w->run, ""); /* w->b is w->run's */
+            field_keys_head(w->b, d->id);
+            doc = 0;
+        }
+        sbuf_printf(w->b, "%s[", doc > 0 ? "," : "");
         api__iq_str(w->b, names[i]);
         sbuf_printf(w->b, ",\"float\"]");
     }

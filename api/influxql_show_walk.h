@@ -42,7 +42,9 @@ int api__iq_walk_counting(const struct dev_walk *w);
 int api__iq_walk_devices(api_request_t *r, struct dev_walk *w);
 
 /* Appends the series of device d's channels, sorted, as SHOW FIELD KEYS lists them (all
- * float); for a reserved measurement's name, its own fields, as SHOW FIELD KEYS FROM it. */
+ * float), chunked a document every chunk_size fields (w->run's, api__q_chunk_next), as influxd
+ * 1.6.7 cuts them; for a reserved measurement's name, its own fields, as SHOW FIELD KEYS FROM
+ * it (not cut). */
 int api__iq_field_keys_series(struct dev_walk *w, const api_device_t *d);
 
 /* Appends the series of device d with its one tag (SHOW TAG KEYS without FROM). */

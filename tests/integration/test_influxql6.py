@@ -107,6 +107,27 @@ class Leftovers(InfluxdPair):
         self.assertEqual([a[1].count(b"\n") for a in answers],
                          [5, 3, 3, 1, 2, 1, 2, 2, 1, 1, 5, 3])
 
+    def test_show_field_keys_by_chunk_size_as_influxd(self):
+        # influx12: influxd cuts SHOW FIELD KEYS' rows (a measurement's fields) by chunk_size;
+        # vigild sent a measurement's fields in one document
+        cases = [(q, {"chunked": "true", "chunk_size": size}) for q, size in [
+            ("SHOW FIELD KEYS FROM a1", "1"), ("SHOW FIELD KEYS FROM a1", "2"),
+            ("SHOW FIELD KEYS FROM a1", "3"), ("SHOW FIELD KEYS FROM a1 OFFSET 1", "1"),
+            ("SHOW FIELD KEYS ON g FROM a1", "1"),
+            ("SHOW FIELD KEYS FROM a1; SHOW FIELD KEYS FROM a1", "1"),
+            ("SHOW FIELD KEYS FROM a1 LIMIT 1", "1"), ("SHOW FIELD KEYS FROM a1", None)]]
+        cases.append(("SHOW FIELD KEYS FROM a1", {"chunk_size": "1"}))  # whole: not read
+        answers = self.compare(cases, "SHOW FIELD KEYS by chunk_size")
+        self.assertEqual(answers[0][1].count(b"\n"), 2, answers[0])  # x, then y
+        # without FROM (vigild's devices, not influxd's measurements: not compared), a1's
+        # series is cut alike, the next series' document after it
+        status, body = self.ask(self.d.http_port, "SHOW FIELD KEYS", chunked="true",
+                                chunk_size="1")
+        self.assertEqual(status, 200, body)
+        head = b'{"name":"a1","columns":["fieldKey","fieldType"],"values":'
+        self.assertIn(head + b'[["x","float"]],"partial":true}],"partial":true}]}\n', body)
+        self.assertIn(head + b'[["y","float"]]}],"partial":true}]}\n', body)
+
     def test_other_policy_in_influxd_words(self):
         # influx12: a policy influxd does not hold ends the run in its words, "retention policy
         # not found: rp2"; vigild said "vigild does not support a retention policy other than
