@@ -6,7 +6,7 @@ than 10,000 rows (influxd's default chunk size) ending in "partial":true, a chun
 than 127 bytes read as Go's ParseInt reads it, SHOW FIELD KEYS cut by chunk_size, and a
 retention policy influxd does not hold in influxd's words. The points: a device written as a
 measurement of its own with the device tag (a1, five points of two fields), Telegraf's shape
-(pump,device=t1, t2), and big, 10,005 points of one device."""
+(pump,device=t1, t2, t3), and big, 10,005 points of one device: test_influxql5.py's."""
 
 import http.client
 import os
@@ -18,17 +18,15 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402,F401  (DaemonTestCase, through InfluxdPair)
 from influxpair import InfluxdPair  # noqa: E402
+import test_influxql5 as ql5  # noqa: E402
 
-T = 1732780800000  # ms: 2024-11-28T08:00:00Z
-BIG = 10005
-POINTS = "\n".join(
-    ["a1,device=a1 x=%d,y=%d %d" % (i + 1, i + 2, T + 1000 * i) for i in range(5)] +
-    ["pump,device=t1 x=7 %d" % T, "pump,device=t1 x=9 %d" % (T + 1000),
-     "pump,device=t2 x=8 %d" % (T + 1000)] +
-    ["big,device=big x=%d %d" % (i, T + 1000 * i) for i in range(BIG)])
+# test_influxql5.py's points (a module, not its classes: those would run here too)
+POINTS = ql5.POINTS
 
 
 class Leftovers(InfluxdPair):
+    """Session 51's "Noticed, not changed" list, each case compared with influxd 1.6.7."""
+
     POINTS = POINTS
 
     @staticmethod
@@ -48,24 +46,7 @@ class Leftovers(InfluxdPair):
         c.close()
         return r.status, body
 
-    def compare(self, cases, what):
-        """cases: (query, the parameters besides db, q and epoch). Asserts vigild's answer is
-        influxd's (a 200), byte for byte; returns influxd's answers."""
-        failed, answers = [], []
-        for q, extra in cases:
-            with self.subTest(q=q, extra={k: (v if v is None or len(v) < 40 else
-                                              "%s...(%d bytes)" % (v[:20], len(v)))
-                                          for k, v in extra.items()}):
-                want, got = (self.ask(port, q, **extra)
-                             for port in (self.influxd.port, self.d.http_port))
-                self.assertEqual(want[0], 200, want[1][:300])
-                answers.append(want)
-                if got != want:
-                    failed.append(q)
-                    self.fail("%s\ninfluxd %r\nvigild  %r" % (
-                        q, want[1][-300:], got[1][-300:]))
-        print("\n%s: %d of %d as influxd" % (what, len(cases) - len(failed), len(cases)))
-        return answers
+    compare = ql5.ChunkSize.compare  # cases: (query, the parameters besides db, q and epoch)
 
     def test_whole_series_past_10000_rows_partial_as_influxd(self):
         # influx12: answered whole, influxd 1.6.7 still cuts a series at its default chunk size
