@@ -385,9 +385,10 @@ int api__q_chunk_full(const qrun_t *run, long long rows);
  * (SELECT's "name": then the caller writes the series' name, tags and columns again), as
  * influxd 1.6.7 cuts a SELECT's (and SHOW SERIES') series into documents of chunk_size rows. */
 void api__q_chunk_next(qrun_t *run, const char *head);
-/* Ends the open SELECT series of rows rows (whole: all of them; chunked: its last document's),
- * "]}". Whole, a series of more than API_IQ_CHUNK_DEFAULT rows ends "],\"partial\":true}", as
- * influxd 1.6.7 cuts it at its default chunk size and joins the pieces, the first's mark kept. */
+/* Ends the open SELECT (or SHOW SERIES) series of rows rows (whole: all of them; chunked: its
+ * last document's), "]}". Whole, a series of more than API_IQ_CHUNK_DEFAULT rows ends
+ * "],\"partial\":true}", as influxd 1.6.7 cuts it at its default chunk size and joins the
+ * pieces, the first's mark kept. */
 void api__q_series_end(qrun_t *run, long long rows);
 
 /* The running statement's error "vigild does not support " what, for a part of a statement

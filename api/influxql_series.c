@@ -405,7 +405,9 @@ static int series_result(qrun_t *run, struct ss_out *o, const struct ss_list *l,
         api__q_result_open(run);
         return 0;
     }
-    sbuf_printf(&run->b, o->counting ? "]" : "]}]");
+    if (!o->counting) /* whole, past 10,000 keys: "partial":true, as influxd's SELECT */
+        api__q_series_end(run, o->chunk_n);
+    sbuf_append(&run->b, "]", 1);
     return 0;
 }
 

@@ -2,7 +2,8 @@
 """vigild integration (session 52, task influx12): InfluxQL leftovers, fourth pass, each statement
 sent to vigild and to a real influxd 1.6.7 (the InfluxdPair fixture, Debian's influxd on
 loopback) holding the same points and compared byte for byte: a whole answer's series of more
-than 10,000 rows (influxd's default chunk size) ending in "partial":true, a chunk_size longer
+than 10,000 rows (influxd's default chunk size; SHOW SERIES' keys too, ManySeries's 10,001
+devices) ending in "partial":true, a chunk_size longer
 than 127 bytes read as Go's ParseInt reads it, SHOW FIELD KEYS cut by chunk_size, and a
 retention policy influxd does not hold in influxd's words. The points: a device written as a
 measurement of its own with the device tag (a1, five points of two fields), Telegraf's shape
@@ -129,6 +130,25 @@ class Leftovers(InfluxdPair):
               "SHOW SERIES CARDINALITY FROM a1 GROUP BY time(1h, x::tag)"]
         self.compare([(q, extra) for q in qs for extra in ({}, {"chunked": "true"})],
                      "time() of a tag")
+
+
+class ManySeries(InfluxdPair):
+    """10,001 series of one measurement, s,device=d00000 ... d10000: SHOW SERIES' keys, which
+    influxd runs as a SELECT, past its default chunk size."""
+
+    POINTS = "\n".join("s,device=d%05d x=1 %d" % (i, ql5.T) for i in range(10001))
+
+    compare = Leftovers.compare
+    ask = staticmethod(Leftovers.ask)
+
+    def test_whole_show_series_past_10000_keys_partial_as_influxd(self):
+        # influx12: answered whole, influxd marks SHOW SERIES' one series of more than 10,000
+        # keys "partial":true as a SELECT series; vigild did not
+        answers = self.compare([("SHOW SERIES FROM s", {}), ("SHOW SERIES FROM s LIMIT 10000", {}),
+                                ("SHOW SERIES FROM s OFFSET 1", {}),
+                                ("SHOW SERIES FROM s", {"chunked": "true"})],
+                               "SHOW SERIES past 10,000 keys")
+        self.assertEqual([a[1].count(b'"partial":true') for a in answers], [1, 0, 0, 2])
 
 
 if __name__ == "__main__":
