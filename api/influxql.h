@@ -380,11 +380,12 @@ void api__q_series_open(qrun_t *run, int *nseries);
 /* Whether a SELECT (or SHOW SERIES) series' document holding rows rows is full: chunked,
  * rows reached run->chunk_rows (influxd 1.6.7's chunk_size): the next row starts a document. */
 int api__q_chunk_full(const qrun_t *run, long long rows);
-/* Ends the full document of the open series, the series and the document marked
- * "partial":true, and starts the next of the same statement up to the series' '{' and head
- * (SELECT's "name": then the caller writes the series' name, tags and columns again), as
- * influxd 1.6.7 cuts a SELECT's (and SHOW SERIES') series into documents of chunk_size rows. */
-void api__q_chunk_next(qrun_t *run, const char *head);
+/* Ends, in b (run->b, or SHOW FIELD KEYS' series built apart), the full document of the open
+ * series, the series and the document marked "partial":true, and starts the next of run's
+ * statement up to the series' '{' and head (SELECT's "name": then the caller writes the series'
+ * name, tags and columns again), as influxd 1.6.7 cuts a SELECT's (and SHOW SERIES', SHOW FIELD
+ * KEYS') series into documents of chunk_size rows. */
+void api__q_chunk_next(const qrun_t *run, sbuf_t *b, const char *head);
 /* Ends the open SELECT (or SHOW SERIES) series of rows rows (whole: all of them; chunked: its
  * last document's), "]}". Whole, a series of more than API_IQ_CHUNK_DEFAULT rows ends
  * "],\"partial\":true}", as influxd 1.6.7 cuts it at its default chunk size and joins the
@@ -599,13 +600,14 @@ int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement, 
                         long long offset);
 
 /* Appends that answer's one series ({"name":...}) to b, its fields from offset, at most limit
- * (0: all), nothing when none is kept (vigil_predictions with no device channel), and sets
- * *nfields to its number of fields, all of them (b NULL: that number alone, as a cardinality
- * statement counts them). Reads api__iq_devices: not
- * to be called inside a device walk. Returns 0, or the backend's error (b may then hold part of
- * a series). */
-int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement,
-                               long long limit, long long offset, size_t *nfields);
+ * (0: all), with run's chunked=true a document every chunk_size fields, as influxd 1.6.7 cuts
+ * them; nothing when none is kept (vigil_predictions with no device channel). Sets *nfields to
+ * its number of fields, all of them (b NULL: that number alone, as a cardinality statement
+ * counts them). Reads api__iq_devices: not to be called inside a device walk. Returns 0, or the
+ * backend's error (b may then hold part of a series). */
+int api__iqv_field_keys_series(api_request_t *r, const qrun_t *run, sbuf_t *b,
+                               const char *measurement, long long limit, long long offset,
+                               size_t *nfields);
 
 /* Whether name is one of vigil_scores' or vigil_anomalies' own fields (k: IQV_SCORES or
  * IQV_ANOMALIES; 0 for any other kind: vigil_predictions' fields are the devices' channels). */

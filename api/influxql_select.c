@@ -109,7 +109,7 @@ static int row_begin(struct sel_run *x, int64_t ms)
         series_head(x);
         x->opened = 1;
     } else if (api__q_chunk_full(x->run, x->chunk_n)) {
-        api__q_chunk_next(x->run, "\"name\":");
+        api__q_chunk_next(x->run, &x->run->b, "\"name\":");
         series_head(x);
     }
     sbuf_printf(&x->run->b, "%s[", x->chunk_n++ ? "," : "");

@@ -152,7 +152,7 @@ static void row(struct ss_out *o, const char *m, const char *id)
     key_part(&o->key, id, ",= ");
     sbuf_append(&o->key, "", 1);                             /* its NUL */
     if (o->n > 0 && api__q_chunk_full(o->run, o->chunk_n)) { /* as influxd cuts them */
-        api__q_chunk_next(o->run, "\"columns\":[\"key\"],\"values\":[");
+        api__q_chunk_next(o->run, o->b, "\"columns\":[\"key\"],\"values\":[");
         o->chunk_n = 0;
     }
     sbuf_printf(o->b, "%s[", o->chunk_n++ ? "," : "");

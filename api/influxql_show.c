@@ -355,7 +355,7 @@ static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w, int
         sbuf_init(&own[k]);
     for (int i = 0; rc == 0 && api__iqv_listed[i]; i++) {
         enum iqv_kind k = api__iqv_kind(api__iqv_listed[i]);
-        rc = api__iqv_field_keys_series(r, run->count ? NULL : &own[k], api__iqv_listed[i],
+        rc = api__iqv_field_keys_series(r, run, run->count ? NULL : &own[k], api__iqv_listed[i],
                                         w->key_limit, w->key_offset, &own_n[k]);
         if (rc == 0 && own[k].oom)
             rc = ERR_NOMEM;

@@ -143,7 +143,7 @@ int api__iq_field_keys_series(struct dev_walk *w, const api_device_t *d)
     field_keys_head(w->b, d->id);
     for (size_t i = from, doc = 0; i < to; i++, doc++) {
         if (w->run != NULL && api__q_chunk_full(w->run, (long long)doc)) { /* as influxd cuts */
-            api__q_chunk_next(w->run, ""); /* w->b is w->run's */
+            api__q_chunk_next(w->run, w->b, "");
             field_keys_head(w->b, d->id);
             doc = 0;
         }

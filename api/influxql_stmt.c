@@ -200,9 +200,9 @@ void api__q_series_end(qrun_t *run, long long rows)
         sbuf_append(&run->b, "]}", 2);
 }
 
-void api__q_chunk_next(qrun_t *run, const char *head)
+void api__q_chunk_next(const qrun_t *run, sbuf_t *b, const char *head)
 {
-    sbuf_printf(&run->b,
+    sbuf_printf(b,
                 "],\"partial\":true}],\"partial\":true}]}\n{\"results\":[{\"statement_id\":%d,"
                 "\"series\":[{%s",
                 run->id, head);

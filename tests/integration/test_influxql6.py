@@ -151,5 +151,33 @@ class ManySeries(InfluxdPair):
         self.assertEqual([a[1].count(b'"partial":true') for a in answers], [1, 0, 0, 2])
 
 
+class VigilFieldKeys(ql5.grafana.GrafanaVigilData):
+    """GrafanaVigilData's points (two trained devices, their predictions, scores and episodes,
+    the same points written to influxd): vigild's own measurements' field keys by chunk_size."""
+
+    def test_vigil_field_keys_by_chunk_size_as_influxd(self):
+        # influx12: influxd cuts these too (session 52's first pass cut the devices' alone)
+        ports = (self.influxd.port, self.d.http_port)
+        for q, size in [('SHOW FIELD KEYS FROM "vigil_scores"', "1"),
+                        ('SHOW FIELD KEYS FROM "vigil_predictions"', "2"),
+                        ('SHOW FIELD KEYS FROM "vigil_predictions" OFFSET 1', "1"),
+                        ('SHOW FIELD KEYS FROM "vigil_scores"; SHOW FIELD KEYS FROM "vigil_scores"',
+                         "1")]:
+            with self.subTest(q=q, chunk_size=size):
+                want, got = (Leftovers.ask(p, q, chunked="true", chunk_size=size) for p in ports)
+                self.assertEqual(want[0], 200, want)
+                self.assertIn(b'"partial":true}]', want[1])  # a series cut in two at least
+                self.assertEqual(got, want)
+        # vigil_anomalies' ten fields (influxd lists only those its points have: not compared),
+        # and without FROM vigil_scores' two (the measurements differ: vigild alone)
+        for q, size, name, docs in [('SHOW FIELD KEYS FROM "vigil_anomalies"', "3",
+                                     b'"vigil_anomalies"', 4),
+                                    ("SHOW FIELD KEYS", "1", b'"vigil_scores"', 2)]:
+            with self.subTest(q=q, chunk_size=size):
+                status, body = Leftovers.ask(self.d.http_port, q, chunked="true", chunk_size=size)
+                self.assertEqual(status, 200, body)
+                self.assertEqual(body.count(b'"name":' + name), docs, body)
+
+
 if __name__ == "__main__":
     unittest.main()
