@@ -21,6 +21,9 @@ BUILD = os.path.dirname(vt.VIGILD)
 # (program, man page in docs/, section): every program the package installs has its page.
 PAGES = (("vigild", "vigild.8", 8), ("vigil-sim", "vigil-sim.1", 1),
          ("vigil-replay", "vigil-replay.1", 1))
+# (name, page, section) of the configuration file's page (since session 52; no program, so no
+# OPTIONS to check against a --help).
+CONF_PAGE = ("vigild.conf", "vigild.conf.5", 5)
 
 
 def cache_value(build, key):
@@ -58,6 +61,10 @@ class TestInstall(unittest.TestCase):
             text = f.read()
         self.assertIn("ExecStart=%s/bin/vigild --config %s/vigil/vigild.conf --data-dir "
                       "/var/lib/vigil\n" % (self.prefix, self.etc), text)
+        # The rest is systemd/vigild.service as it is now (an edit of it once went in stale).
+        with open(os.path.join(vt.REPO, "systemd", "vigild.service")) as g:
+            self.assertEqual(text, g.read().replace("/usr/bin/vigild", self.prefix + "/bin/vigild")
+                             .replace("/etc/vigil/", self.etc + "/vigil/"))
         with open(conf) as f, open(os.path.join(vt.REPO, "etc", "vigild.conf")) as g:
             self.assertEqual(f.read(), g.read())
         # The installed binary runs and accepts the installed configuration.
@@ -65,10 +72,11 @@ class TestInstall(unittest.TestCase):
         p = subprocess.run([vigild, "--config", conf, "--check-config"], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=30)
         self.assertEqual((p.returncode, p.stdout), (0, "configuration ok\n"))
-        # Each program's man page, compressed as Debian wants them (gzip -n: no name, no time,
-        # so a rebuild makes the same bytes; lintian: uncompressed-manual-page was an error),
-        # is the page in docs/ and renders without warnings.
-        for prog, page, sec in PAGES:
+        # Each program's man page and the configuration file's, compressed as Debian wants them
+        # (gzip -n: no name, no time, so a rebuild makes the same bytes; lintian:
+        # uncompressed-manual-page was an error), is the page in docs/ and renders without
+        # warnings.
+        for prog, page, sec in PAGES + (CONF_PAGE,):
             gz = os.path.join(root, "share", "man", "man%d" % sec, page + ".gz")
             self.check_gzip(gz, os.path.join(vt.REPO, "docs", page))
         # /usr/share/doc/vigil: the copyright file and the changelog Debian requires, the
@@ -116,6 +124,7 @@ class TestInstall(unittest.TestCase):
                      "%s/lib/systemd/system/vigild.service" % self.prefix,
                      "%s/vigil/vigild.conf" % self.etc,
                      "%s/share/man/man8/vigild.8.gz" % self.prefix,
+                     "%s/share/man/man5/vigild.conf.5.gz" % self.prefix,
                      "%s/share/man/man1/vigil-sim.1.gz" % self.prefix,
                      "%s/share/man/man1/vigil-replay.1.gz" % self.prefix,
                      "%s/share/doc/vigil/copyright" % self.prefix,
@@ -263,7 +272,8 @@ def man_options(page):
 
 class ManPages(unittest.TestCase):
     """Each program the package installs has a man page whose OPTIONS are exactly those its
-    --help lists (vigil-sim and vigil-replay had none), and vigild(8) refers to the other two.
+    --help lists (vigil-sim and vigil-replay had none), and vigild(8) refers to the other two
+    and to vigild.conf(5), which refers back to it.
     Drift caught: an option added to a program and not to its page, or the reverse."""
 
     def test_options_match_help(self):
@@ -277,9 +287,11 @@ class ManPages(unittest.TestCase):
     def test_cross_references(self):
         with open(os.path.join(vt.REPO, "docs", "vigild.8")) as f:
             see_also = f.read().split(".SH SEE ALSO", 1)[1]
-        for ref in (".BR vigil\\-sim (1)", ".BR vigil\\-replay (1)"):
+        for ref in (".BR vigil\\-sim (1)", ".BR vigil\\-replay (1)", ".BR vigild.conf (5)"):
             self.assertIn(ref, see_also)
-        for prog, page, sec in PAGES:
+        with open(os.path.join(vt.REPO, "docs", CONF_PAGE[1])) as f:
+            self.assertIn(".BR vigild (8)", f.read().split(".SH SEE ALSO", 1)[1])
+        for prog, page, sec in PAGES + (CONF_PAGE,):
             with open(os.path.join(vt.REPO, "docs", page)) as f:
                 th = [x for x in f.read().splitlines() if x.startswith(".TH ")]
             self.assertEqual([x.split()[1:3] for x in th],
