@@ -67,6 +67,35 @@ class Leftovers(InfluxdPair):
         self.assertEqual([a[1].count(b'"partial":true') for a in answers],
                          [1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 2])
 
+    def test_whole_group_by_time_past_10000_buckets_as_influxd(self):
+        # review (influx12): GROUP BY time()'s buckets are a series' rows too, the empty ones
+        # fill() writes included; big's points are 1 s apart from T, 10,005 of them
+        def span(seconds):
+            return "time >= %dms AND time < %dms" % (ql5.T, ql5.T + 1000 * seconds)
+        whole = {}
+        cases = [("SELECT mean(x) FROM big WHERE %s GROUP BY time(1s)" % span(10005), whole),
+                 ("SELECT mean(x) FROM big WHERE %s GROUP BY time(1s)" % span(10000), whole),
+                 ("SELECT count(x) FROM big WHERE %s GROUP BY time(500ms)" % span(6000), whole),
+                 ("SELECT max(x) FROM big WHERE %s GROUP BY time(500ms) fill(none)" % span(6000),
+                  whole),
+                 ("SELECT mean(x) FROM big WHERE %s GROUP BY time(500ms) fill(0)" % span(5001),
+                  whole),
+                 ("SELECT mean(x) FROM big WHERE %s GROUP BY time(500ms) fill(0)" % span(5000),
+                  whole),
+                 # device = 'big': without it vigild cannot tell big's points were tagged
+                 ("SELECT mean(x), max(x) FROM big WHERE device = 'big' AND %s GROUP BY "
+                  "time(1s), device ORDER BY time DESC" % span(10005), whole),
+                 ("SELECT mean(x) FROM big WHERE %s GROUP BY time(1s) LIMIT 10001 OFFSET 2"
+                  % span(10005), whole),
+                 # Grafana's graph panel: its $timeFilter and $__interval, fill(null)
+                 ('SELECT mean("x") FROM "big" WHERE ("device" =~ /^big$/) AND time >= %dms and '
+                  'time <= %dms GROUP BY time(1s) fill(null)' % (ql5.T, ql5.T + 10004999), whole),
+                 ("SELECT mean(x) FROM big WHERE %s GROUP BY time(1s)" % span(10005),
+                  {"chunked": "true"})]
+        answers = self.compare(cases, "a whole GROUP BY time() past 10,000 buckets")
+        self.assertEqual([a[1].count(b'"partial":true') for a in answers],
+                         [1, 0, 1, 0, 1, 0, 1, 1, 1, 2])
+
     def test_long_chunk_size_as_influxd(self):
         # influx12: Go's strconv.ParseInt reads any number of leading zeros; vigild read a value
         # longer than its 127-byte buffer as the default (10,000 rows). Overflow, a sign alone,
