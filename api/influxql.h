@@ -250,9 +250,12 @@ const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, si
  * or null). Returns 0, or answers influxd's 400 (or a 500 when out of memory) and returns -1. */
 int api__iq_params_asked(api_request_t *r, json_t **params);
 
+/* influxd 1.6.7's DefaultChunkSize: a SELECT series' rows a document at most, chunked=true
+ * without a chunk_size; whole, a series of more rows ends in "partial":true (api__q_series_end). */
+#define API_IQ_CHUNK_DEFAULT 10000
 /* The rows a SELECT series' document holds at most with chunked=true: the chunk_size parameter
- * when it is a decimal integer above 0 (Go's strconv.ParseInt, int64), else influxd 1.6.7's
- * DefaultChunkSize, 10,000. */
+ * when it is a decimal integer above 0 (Go's strconv.ParseInt, int64: any number of leading
+ * zeros, read as they come, nothing allocated), else API_IQ_CHUNK_DEFAULT. */
 long long api__iq_chunk_size_asked(api_request_t *r);
 
 /* The tokens params' names bind to: name -> [kind, text] or [kind, text, enum qform]. refused:
@@ -377,19 +380,26 @@ void api__q_series_open(qrun_t *run, int *nseries);
 /* Whether a SELECT (or SHOW SERIES) series' document holding rows rows is full: chunked,
  * rows reached run->chunk_rows (influxd 1.6.7's chunk_size): the next row starts a document. */
 int api__q_chunk_full(const qrun_t *run, long long rows);
-/* Ends the full document of the open series, the series and the document marked
- * "partial":true, and starts the next of the same statement up to the series' '{' and head
- * (SELECT's "name": then the caller writes the series' name, tags and columns again), as
- * influxd 1.6.7 cuts a SELECT's (and SHOW SERIES') series into documents of chunk_size rows. */
-void api__q_chunk_next(qrun_t *run, const char *head);
+/* Ends, in b (run->b, or SHOW FIELD KEYS' series built apart), the full document of the open
+ * series, the series and the document marked "partial":true, and starts the next of run's
+ * statement up to the series' '{' and head (SELECT's "name": then the caller writes the series'
+ * name, tags and columns again), as influxd 1.6.7 cuts a SELECT's (and SHOW SERIES', SHOW FIELD
+ * KEYS') series into documents of chunk_size rows. */
+void api__q_chunk_next(const qrun_t *run, sbuf_t *b, const char *head);
+/* Ends the open SELECT (or SHOW SERIES) series of rows rows (whole: all of them; chunked: its
+ * last document's), "]}". Whole, a series of more than API_IQ_CHUNK_DEFAULT rows ends
+ * "],\"partial\":true}", as influxd 1.6.7 cuts it at its default chunk size and joins the
+ * pieces, the first's mark kept. */
+void api__q_series_end(qrun_t *run, long long rows);
 
 /* The running statement's error "vigild does not support " what, for a part of a statement
  * influxd 1.6.7 answers: sent as its result, and the statements after it run, as influxd runs
  * them after the statement's answer (but for API_IQ_OTHER_RP and API_IQ_NO_DB's). Returns 1. */
 int api__q_unsupported_error(qrun_t *run, const char *what);
-/* What FROM db.rp.name with a policy other than autogen is to vigild: api__q_unsupported_error's
- * one error that stops the run, as influxd's "retention policy not found" does. */
-#define API_IQ_OTHER_RP "a retention policy other than autogen"
+/* What FROM db.rp.name with a policy other than autogen is to vigild: this, then the policy's
+ * name, influxd 1.6.7's own error (a policy vigild does not hold is one influxd does not hold
+ * either), which api__q_unsupported_error sends as it is and which stops the run. */
+#define API_IQ_OTHER_RP "retention policy not found: "
 /* What FROM db.rp.name or db..name with a database vigild does not list is: this, then the
  * name, influxd 1.6.7's own error, which api__q_unsupported_error sends as it is and which stops
  * the run as API_IQ_OTHER_RP does. */
@@ -590,13 +600,14 @@ int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement, 
                         long long offset);
 
 /* Appends that answer's one series ({"name":...}) to b, its fields from offset, at most limit
- * (0: all), nothing when none is kept (vigil_predictions with no device channel), and sets
- * *nfields to its number of fields, all of them (b NULL: that number alone, as a cardinality
- * statement counts them). Reads api__iq_devices: not
- * to be called inside a device walk. Returns 0, or the backend's error (b may then hold part of
- * a series). */
-int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement,
-                               long long limit, long long offset, size_t *nfields);
+ * (0: all), with run's chunked=true a document every chunk_size fields, as influxd 1.6.7 cuts
+ * them; nothing when none is kept (vigil_predictions with no device channel). Sets *nfields to
+ * its number of fields, all of them (b NULL: that number alone, as a cardinality statement
+ * counts them). Reads api__iq_devices: not to be called inside a device walk. Returns 0, or the
+ * backend's error (b may then hold part of a series). */
+int api__iqv_field_keys_series(api_request_t *r, const qrun_t *run, sbuf_t *b,
+                               const char *measurement, long long limit, long long offset,
+                               size_t *nfields);
 
 /* Whether name is one of vigil_scores' or vigil_anomalies' own fields (k: IQV_SCORES or
  * IQV_ANOMALIES; 0 for any other kind: vigil_predictions' fields are the devices' channels). */

@@ -96,22 +96,30 @@ static int db_not_found(api_request_t *r, const char *db)
     return !full;
 }
 
+/* *unsupported is influxd 1.6.7's error prefix (API_IQ_NO_DB or API_IQ_OTHER_RP) then name, in
+ * s's blocks, which ends the run as influxd's does. Returns 0, or -1 (out of memory, answered). */
+static int influxd_reason(api_request_t *r, qscan_t *s, const char *prefix, const char *name,
+                          const char **unsupported)
+{
+    size_t n = strlen(prefix), k = strlen(name);
+    char *why = api__qs_alloc(s, n + k + 1);
+    if (why == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    memcpy(why, prefix, n);
+    memcpy(why + n, name, k + 1);
+    *unsupported = why;
+    return 0;
+}
+
 /* FROM db.rp.name or db..name with a database vigild does not have (db_not_found): *unsupported
  * is influxd 1.6.7's "database not found: db", which ends the run as its error does. vigild's
  * one store is every database it lists, so a listed one reads the same devices. Returns 0, or -1
  * (out of memory, answered). */
 static int no_database(api_request_t *r, qscan_t *s, const char *db, const char **unsupported)
 {
-    size_t n = strlen(API_IQ_NO_DB), k = strlen(db);
-    char *why = api__qs_alloc(s, n + k + 1);
-    if (why == NULL) {
-        api__error(r, 500, "out of memory");
-        return -1;
-    }
-    memcpy(why, API_IQ_NO_DB, n);
-    memcpy(why + n, db, k + 1);
-    *unsupported = why;
-    return 0;
+    return influxd_reason(r, s, API_IQ_NO_DB, db, unsupported);
 }
 
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
@@ -172,8 +180,8 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         return -1;
     if (dots == 2 && db_not_found(r, db))
         return no_database(r, s, db, unsupported);
-    if (rp[0] != '\0' && strcmp(rp, "autogen") != 0)
-        *unsupported = API_IQ_OTHER_RP; /* it would hold nothing */
+    if (rp[0] != '\0' && strcmp(rp, "autogen") != 0) /* it would hold nothing */
+        return influxd_reason(r, s, API_IQ_OTHER_RP, rp, unsupported);
     return 0;
 }
 
@@ -190,7 +198,7 @@ int api__iq_from_stops(const char *why)
         return 0;
     if (strncmp(why, API_IQ_NO_DB, strlen(API_IQ_NO_DB)) == 0)
         return 2;
-    return strcmp(why, API_IQ_OTHER_RP) == 0;
+    return strncmp(why, API_IQ_OTHER_RP, strlen(API_IQ_OTHER_RP)) == 0;
 }
 
 /* Where the token influxd 1.6.7's scanner reads at p, right after a name, ends when it is ';',

@@ -9,6 +9,7 @@
 #include "api_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,15 +458,49 @@ int api__iq_params_asked(api_request_t *r, json_t **params)
     return -1;
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* The byte of the form-encoded value s (n bytes) at *i, decoded as api__pct_decode decodes it
+ * ("%2B" '+', '+' a blank, a '%' not followed by two hex digits itself); moves *i past it. */
+static int form_byte(const char *s, size_t n, size_t *i)
+{
+    int h = -1, l = -1;
+    if (s[*i] == '%' && *i + 2 < n) {
+        h = hex_digit(s[*i + 1]);
+        l = hex_digit(s[*i + 2]);
+    }
+    if (h >= 0 && l >= 0) {
+        *i += 3;
+        return h * 16 + l;
+    }
+    *i += 1;
+    return s[*i - 1] == '+' ? ' ' : (unsigned char)s[*i - 1];
+}
+
 long long api__iq_chunk_size_asked(api_request_t *r)
 {
-    char val[128];
-    const char *v = api__iq_form_value(r, "chunk_size", val, sizeof val);
-    const char *d = v != NULL && (v[0] == '+' || v[0] == '-') ? v + 1 : v;
-    char *end = NULL;
-    errno = 0;
-    long long n = d != NULL && d[0] >= '0' && d[0] <= '9' ? strtoll(v, &end, 10) : 0;
-    if (end == NULL || *end != '\0' || errno == ERANGE || n <= 0)
-        return 10000; /* influxd's DefaultChunkSize */
-    return n;
+    /* Read as it is decoded, a byte at a time: Go's ParseInt takes any number of leading zeros,
+     * and a value may be as long as the URL (http.max_header_bytes) or a form body. */
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "chunk_size");
+    size_t n = v ? strlen(v) : 0, i = 0;
+    if (v == NULL && !api__iq_form_arg(r, "chunk_size", &v, &n))
+        return API_IQ_CHUNK_DEFAULT;
+    int c = i < n ? form_byte(v, n, &i) : -1, neg = c == '-', digits = 0;
+    if (c == '+' || c == '-')
+        c = i < n ? form_byte(v, n, &i) : -1;
+    long long size = 0;
+    for (; c >= '0' && c <= '9'; c = i < n ? form_byte(v, n, &i) : -1, digits++) {
+        if (size > (LLONG_MAX - (c - '0')) / 10)
+            return API_IQ_CHUNK_DEFAULT; /* ParseInt's range error (LLONG_MIN: not above 0) */
+        size = size * 10 + (c - '0');
+    }
+    if (c != -1 || digits == 0 || neg || size == 0)
+        return API_IQ_CHUNK_DEFAULT; /* ParseInt's syntax error, or not above 0 */
+    return size;
 }

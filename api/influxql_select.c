@@ -109,7 +109,7 @@ static int row_begin(struct sel_run *x, int64_t ms)
         series_head(x);
         x->opened = 1;
     } else if (api__q_chunk_full(x->run, x->chunk_n)) {
-        api__q_chunk_next(x->run, "\"name\":");
+        api__q_chunk_next(x->run, &x->run->b, "\"name\":");
         series_head(x);
     }
     sbuf_printf(&x->run->b, "%s[", x->chunk_n++ ? "," : "");
@@ -373,7 +373,7 @@ static int select_device(struct sel_run *x, const char *device)
             buckets_until(x, q->desc ? first - every : last + every);
     }
     if (x->opened) {
-        sbuf_append(&x->run->b, "]}", 2);
+        api__q_series_end(x->run, x->chunk_n);
         x->opened = 0;
     }
     return rc;
@@ -713,7 +713,7 @@ static int select_merged(struct sel_run *x, char *const *ids, size_t n)
                                   : merge_buckets(x, f, ids, n, lo, hi, from_ms, to_ms);
     }
     if (x->opened) {
-        sbuf_append(&x->run->b, "]}", 2);
+        api__q_series_end(x->run, x->chunk_n);
         x->opened = 0;
     }
     free(f);

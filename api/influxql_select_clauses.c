@@ -130,6 +130,12 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
             /* math (time(10s + 1s), time(10s, now() - 1s)): influxd reduces some of it, so
              * vigild's statement error, not influxd's words for a lone argument */
             int alone = t.kind == QT_IDENT && *s->p == '(' ? call_alone(s) : arg_alone(s);
+            if (!alone && !sign && t.kind == QT_IDENT && *s->p != '(') {
+                qscan_t at = *s; /* time(x::tag): a name alone, its ::type part of it */
+                if (api__iq_skip_cast(r, &at))
+                    return -1;
+                alone = arg_alone(&at);
+            }
             const char *err = NULL;
             if (!alone && now != 2) {
                 api__iq_mark_unsupported(q, s,

@@ -152,7 +152,7 @@ static void row(struct ss_out *o, const char *m, const char *id)
     key_part(&o->key, id, ",= ");
     sbuf_append(&o->key, "", 1);                             /* its NUL */
     if (o->n > 0 && api__q_chunk_full(o->run, o->chunk_n)) { /* as influxd cuts them */
-        api__q_chunk_next(o->run, "\"columns\":[\"key\"],\"values\":[");
+        api__q_chunk_next(o->run, o->b, "\"columns\":[\"key\"],\"values\":[");
         o->chunk_n = 0;
     }
     sbuf_printf(o->b, "%s[", o->chunk_n++ ? "," : "");
@@ -405,7 +405,9 @@ static int series_result(qrun_t *run, struct ss_out *o, const struct ss_list *l,
         api__q_result_open(run);
         return 0;
     }
-    sbuf_printf(&run->b, o->counting ? "]" : "]}]");
+    if (!o->counting) /* whole, past 10,000 keys: "partial":true, as influxd's SELECT */
+        api__q_series_end(run, o->chunk_n);
+    sbuf_append(&run->b, "]", 1);
     return 0;
 }
 

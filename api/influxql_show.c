@@ -12,7 +12,7 @@
  *
  * Any thread: each statement reads the backend (api__iq_devices, device_find) and holds no lock.
  * The device lists need ids and channels alone: they answer while the store reloads its maps. */
-#include "influxql_show_where.h"
+#include "influxql_show_walk.h"
 #include "err.h"
 
 #include <regex.h>
@@ -68,265 +68,6 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
     return 0;
 }
 
-/* ---- listing devices ------------------------------------------------------------------------ */
-
-/* A walk over the devices (api__iq_devices) that writes one row or one series per device; in a
- * cardinality statement (run->count) it counts them instead (row_count), in the same walk, so
- * that a count is always what the list lists. */
-struct dev_walk {
-    sbuf_t *b;
-    regex_t *re; /* nre filters a name must pass, own names too (SHOW MEASUREMENTS WITH */
-    int nre;     /* MEASUREMENT); none: every name */
-    long long offset, limit; /* of the devices that match; limit 0: all */
-    long long seen, n;       /* matched so far / written */
-    const char *tag;         /* the device tag, for SHOW TAG ... */
-    int too_big;             /* the query's answer passed API_PAGE_BYTES: the walk stopped */
-    int stopped;             /* a row asked to stop: LIMIT reached, too big, or out of memory */
-    const char *const *own;  /* names listed among the devices, sorted (NULL: none); own_next: */
-    size_t own_next;         /* the first not yet listed */
-    const sbuf_t *own_text;  /* SHOW FIELD KEYS: the reserved measurements' series, by kind, */
-    const size_t *own_n;     /* and their numbers of fields (own_text left empty: counted) */
-    long long key_limit, key_offset; /* SHOW FIELD KEYS: each series' fields kept (limit 0: all) */
-    int partial; /* chunked, a series' document but the last says "partial":true (FIELD KEYS) */
-    /* A WHERE on the device tag, which filters the devices, not the own names (NULL: none). */
-    const struct dev_conds *conds;
-    /* Lists d: returns 1 (listed), 0 (nothing to list: a device with no channel has no field
-     * keys), or -1 to stop the walk (out of memory, or the walk's question answered). */
-    int (*row)(struct dev_walk *w, const api_device_t *d);
-    qrun_t *run; /* whose deadline (http.query_timeout) stops the walk, and whose count (a
-                  * cardinality statement's) takes the rows; NULL: none */
-};
-
-/* Whether w's rows are counted (a cardinality statement) rather than written. */
-static int counting(const struct dev_walk *w)
-{
-    return w->run != NULL && w->run->count != NULL;
-}
-
-/* Counts the series of n values that w's row would list under name. Returns as a row. */
-static int row_count(struct dev_walk *w, const char *name, size_t n)
-{
-    if (n > 0)
-        api__iq_count_series(w->run, name, n);
-    return n > 0;
-}
-
-/* Whether id passes re[0..n) (neg[i], when neg is not NULL: must not match re[i]). */
-static int re_pass(const regex_t *re, const int *neg, int n, const char *id)
-{
-    for (int i = 0; i < n; i++)
-        if ((regexec(&re[i], id, 0, NULL, 0) == 0) == (neg && neg[i]))
-            return 0;
-    return 1;
-}
-
-/* Offers d to w (own: one of w's own names, which w->conds do not filter: a reserved
- * measurement holds every device's series): the filters, OFFSET and LIMIT, then its row.
- * Returns nonzero to stop. */
-static int walk_one(struct dev_walk *w, const api_device_t *d, int own)
-{
-    if (!re_pass(w->re, NULL, w->nre, d->id) ||
-        (!own && w->conds && !api__iq_conds_pass(w->conds, d->id)))
-        return 0;
-    if (w->seen++ < w->offset)
-        return 0;
-    int listed = w->row(w, d);
-    if (listed < 0)
-        return w->stopped = 1;
-    w->n += listed;
-    if (w->b->len > API_PAGE_BYTES) { /* a statement repeated to fill q: see API_IQ_TOO_BIG */
-        w->too_big = 1;
-        return w->stopped = 1;
-    }
-    return w->stopped = w->limit > 0 && w->n >= w->limit;
-}
-
-/* Offers w's own names that sort before id (NULL: all that are left), then stops at id; a
- * device named like one of them takes its place, listed once. Returns nonzero to stop. */
-static int walk_own_until(struct dev_walk *w, const char *id)
-{
-    for (; w->own && w->own[w->own_next] && !w->stopped; w->own_next++) {
-        int c = id ? strcmp(w->own[w->own_next], id) : -1;
-        if (c >= 0) {
-            w->own_next += c == 0;
-            break;
-        }
-        api_device_t own = {.id = w->own[w->own_next], .first_ts_ms = -1, .last_ts_ms = -1};
-        walk_one(w, &own, 1);
-    }
-    return w->stopped;
-}
-
-static int walk_device(void *arg, const api_device_t *d)
-{
-    struct dev_walk *w = arg;
-    if (api__q_deadline_passed(w->run)) /* run->timed_out: walk_result's error */
-        return w->stopped = 1;
-    return walk_own_until(w, d->id) || walk_one(w, d, 0);
-}
-
-/* Runs w over every device (and its own names). Returns 0, or the backend's error. */
-static int walk_devices(api_request_t *r, struct dev_walk *w)
-{
-    int rc = api__iq_devices(r, walk_device, w);
-    if (rc == 0)
-        walk_own_until(w, NULL);
-    return rc;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Before a series of w's but the first: ',', or chunked the next document (api__q_series_next:
- * influxd 1.6.7 sends SHOW TAG KEYS', FIELD KEYS' and TAG VALUES' series a document each). */
-static void series_sep(struct dev_walk *w)
-{
-    if (w->n > 0 && w->run != NULL)
-        api__q_series_next(w->run, w->b, w->partial);
-    else if (w->n > 0)
-        sbuf_append(w->b, ",", 1);
-}
-
-/* Appends the series of device d's channels, sorted, as SHOW FIELD KEYS lists them (all
- * float); for a reserved measurement's name, its own fields, as SHOW FIELD KEYS FROM it. */
-static int field_keys_series(struct dev_walk *w, const api_device_t *d)
-{
-    enum iqv_kind k = api__iqv_kind(d->id);
-    if (w->own_n && k != IQV_NONE) {
-        if (counting(w))
-            return row_count(w, d->id, w->own_n[k]);
-        const sbuf_t *t = &w->own_text[k];
-        if (t->len > 0) {
-            series_sep(w);
-            sbuf_append(w->b, t->data, t->len);
-        }
-        return t->len > 0;
-    }
-    if (d->nchannels == 0 || counting(w))
-        return row_count(w, d->id, d->nchannels);
-    const char **names = malloc(d->nchannels * sizeof *names);
-    if (names == NULL) {
-        w->b->oom = 1; /* as a failed append: the answer is out of memory's, not a list cut short */
-        return -1;
-    }
-    memcpy(names, d->channels, d->nchannels * sizeof *names);
-    qsort(names, d->nchannels, sizeof *names, cmp_str);
-    /* OFFSET and LIMIT apply to each series' sorted fields, as influxd's */
-    size_t from = (size_t)w->key_offset, to = d->nchannels;
-    if (w->key_limit > 0 && from < to && (size_t)w->key_limit < to - from)
-        to = from + (size_t)w->key_limit;
-    if (from >= to) {
-        free(names);
-        return 0;
-    }
-    series_sep(w);
-    sbuf_printf(w->b, "{\"name\":");
-    api__iq_str(w->b, d->id);
-    sbuf_printf(w->b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[");
-    for (size_t i = from; i < to; i++) {
-        sbuf_printf(w->b, "%s[", i > from ? "," : "");
-        api__iq_str(w->b, names[i]);
-        sbuf_printf(w->b, ",\"float\"]");
-    }
-    sbuf_printf(w->b, "]}");
-    free(names);
-    return 1;
-}
-
-/* Appends the series of device d with its one tag (SHOW TAG KEYS without FROM). */
-static int tag_keys_series(struct dev_walk *w, const api_device_t *d)
-{
-    if (counting(w))
-        return row_count(w, d->id, 1);
-    series_sep(w);
-    sbuf_printf(w->b, "{\"name\":");
-    api__iq_str(w->b, d->id);
-    sbuf_printf(w->b, ",\"columns\":[\"tagKey\"],\"values\":[[");
-    api__iq_str(w->b, w->tag);
-    sbuf_printf(w->b, "]]}");
-    return 1;
-}
-
-/* Appends the series of device d with its tag's one value (SHOW TAG VALUES without FROM). */
-static int tag_values_series(struct dev_walk *w, const api_device_t *d)
-{
-    if (counting(w))
-        return row_count(w, d->id, 1);
-    series_sep(w);
-    sbuf_printf(w->b, "{\"name\":");
-    api__iq_str(w->b, d->id);
-    sbuf_printf(w->b, ",\"columns\":[\"key\",\"value\"],\"values\":[[");
-    api__iq_str(w->b, w->tag);
-    sbuf_append(w->b, ",", 1);
-    api__iq_str(w->b, d->id);
-    sbuf_printf(w->b, "]]}");
-    return 1;
-}
-
-/* Appends device d as a row: ["id"] (SHOW MEASUREMENTS), or ["tag","id"] with w->tag; counted,
- * the row alone (walk_result counts its one series). */
-static int name_row(struct dev_walk *w, const api_device_t *d)
-{
-    if (counting(w))
-        return 1;
-    sbuf_printf(w->b, "%s[", w->n ? "," : "");
-    if (w->tag) {
-        api__iq_str(w->b, w->tag);
-        sbuf_append(w->b, ",", 1);
-    }
-    api__iq_str(w->b, d->id);
-    sbuf_append(w->b, "]", 1);
-    return 1;
-}
-
-/* Runs w, each row a series of its own (name NULL), or the rows of one series named name with
- * columns (their JSON: "\"name\""); the whole result is dropped when no device was written,
- * as influxd answers an empty list with no series. Counted (run->count), the series go to the
- * count instead. Returns 0, or 1 with run->err (the backend failed, the answer's bound, or the
- * query's deadline, checked per device). */
-static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const char *name,
-                       const char *columns)
-{
-    if (api__iq_count_none(run)) /* its GROUP BY's error is the answer: nothing to count */
-        return 0;
-    size_t mark = run->b.len;
-    api__q_result_open(run);
-    w->b = &run->b;
-    w->run = run;
-    if (!counting(w)) {
-        sbuf_printf(&run->b, ",\"series\":[");
-        if (name) {
-            sbuf_printf(&run->b, "{\"name\":");
-            api__iq_str(&run->b, name);
-            sbuf_printf(&run->b, ",\"columns\":[%s],\"values\":[", columns);
-        }
-    }
-    int rc = walk_devices(r, w);
-    if (rc || w->too_big || run->timed_out) {
-        run->b.len = mark;
-        /* Counts have no LIMIT to add: their rows are the bound's alone (API_IQ_TOO_BIG). */
-        return rc ? api__q_backend_error(run, "reading the devices: ", rc)
-               : w->too_big
-                   ? api__q_result_error(
-                         run, counting(w) ? API_IQ_TOO_BIG : API_IQ_TOO_BIG ": add LIMIT", NULL)
-                   : api__q_timeout_error(run);
-    }
-    if (counting(w)) {
-        if (name)
-            row_count(w, name, (size_t)w->n);
-        return 0;
-    }
-    if (w->n == 0) {
-        run->b.len = mark;
-        api__q_result_open(run);
-        return 0;
-    }
-    sbuf_printf(&run->b, name ? "]}]" : "]");
-    return 0;
-}
-
 /* ---- the statements ------------------------------------------------------------------------- */
 
 /* The row of conds_any's walk: the first device that passes stops it. */
@@ -345,7 +86,7 @@ static int conds_any(api_request_t *r, const struct dev_conds *d, int *any)
     sbuf_t b;
     sbuf_init(&b);
     struct dev_walk w = {.b = &b, .conds = d, .row = any_row};
-    int rc = walk_devices(r, &w);
+    int rc = api__iq_walk_devices(r, &w);
     sbuf_deinit(&b);
     *any = w.n > 0;
     return rc;
@@ -393,7 +134,7 @@ static int field_named(api_request_t *r, qrun_t *run, const struct tv_where *whe
         struct dev_walk w = {.b = &b, .tag = c->key, .row = channel_row};
         int own =
             api__iqv_own_field(IQV_SCORES, c->key) || api__iqv_own_field(IQV_ANOMALIES, c->key);
-        int rc = own ? 0 : walk_devices(r, &w);
+        int rc = own ? 0 : api__iq_walk_devices(r, &w);
         sbuf_deinit(&b);
         if (rc)
             return api__q_backend_error(run, "reading the devices: ", rc);
@@ -424,7 +165,7 @@ static int conds_reserved(api_request_t *r, struct dev_conds *d, int *pass)
     for (int i = 0; i < d->n && rc == 0; i++) {
         struct dev_walk w = {.b = &b, .re = &d->re[i], .nre = 1, .row = any_row};
         if (d->other[i] < 0)
-            rc = walk_devices(r, &w);
+            rc = api__iq_walk_devices(r, &w);
         leaf[i] = (w.n > 0) != d->neg[i];
     }
     sbuf_deinit(&b);
@@ -519,8 +260,8 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
                          .offset = offset,
                          .limit = limit,
                          .own = any ? api__iqv_listed : NULL,
-                         .row = name_row};
-    rc = walk_result(r, run, &w, "measurements", "\"name\"");
+                         .row = api__iq_name_row};
+    rc = api__iq_walk_result(r, run, &w, "measurements", "\"name\"");
     if (has_re)
         regfree(&re);
     api__iq_conds_free(&conds);
@@ -596,7 +337,7 @@ static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *f
 static int field_keys_one(void *arg, const api_device_t *d)
 {
     struct dev_walk *w = arg;
-    int listed = field_keys_series(w, d);
+    int listed = api__iq_field_keys_series(w, d);
     w->n += listed > 0;
     return listed < 0;
 }
@@ -614,7 +355,7 @@ static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w, int
         sbuf_init(&own[k]);
     for (int i = 0; rc == 0 && api__iqv_listed[i]; i++) {
         enum iqv_kind k = api__iqv_kind(api__iqv_listed[i]);
-        rc = api__iqv_field_keys_series(r, run->count ? NULL : &own[k], api__iqv_listed[i],
+        rc = api__iqv_field_keys_series(r, run, run->count ? NULL : &own[k], api__iqv_listed[i],
                                         w->key_limit, w->key_offset, &own_n[k]);
         if (rc == 0 && own[k].oom)
             rc = ERR_NOMEM;
@@ -623,7 +364,7 @@ static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w, int
         w->own = own_ok ? api__iqv_listed : NULL;
         w->own_text = own;
         w->own_n = own_n;
-        rc = walk_result(r, run, w, NULL, NULL);
+        rc = api__iq_walk_result(r, run, w, NULL, NULL);
     } else {
         rc = api__q_backend_error(run, "reading the devices: ", rc);
     }
@@ -640,9 +381,9 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
 {
     int rc;
     struct dev_walk w = {
-        .row = field_keys_series, .conds = conds, .key_limit = lim[0], .key_offset = lim[1],
+        .row = api__iq_field_keys_series, .conds = conds, .key_limit = lim[0], .key_offset = lim[1],
         .partial = 1};
-    if (api__iq_count_none(run)) /* as walk_result */
+    if (api__iq_count_none(run)) /* as api__iq_walk_result */
         return 0;
     if (from->kind == QT_EOF)
         return field_keys_all(r, run, &w, own_ok);
@@ -656,7 +397,7 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
     api__q_result_open(run);
     w.b = &run->b;
     w.run = run;
-    if (!counting(&w))
+    if (!api__iq_walk_counting(&w))
         sbuf_printf(&run->b, ",\"series\":[");
     if (r->srv->be.device_find != NULL) /* the channels alone: no wait for the store's reload */
         rc = r->srv->be.device_find(r->srv->be.ctx, from->text, field_keys_one, &w);
@@ -674,7 +415,7 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
         api__q_result_open(run);
         return 0;
     }
-    if (!counting(&w))
+    if (!api__iq_walk_counting(&w))
         sbuf_printf(&run->b, "]");
     return 0;
 }
@@ -747,9 +488,9 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     struct dev_walk w = {.tag = r->srv->device_tag,
                          .own = any ? api__iqv_listed : NULL,
                          .conds = where.n > 0 ? &conds : NULL,
-                         .row = tag_keys_series};
+                         .row = api__iq_tag_keys_series};
     if (from.kind == QT_EOF) {
-        rc = walk_result(r, run, &w, NULL, NULL);
+        rc = api__iq_walk_result(r, run, &w, NULL, NULL);
         api__iq_conds_free(&conds);
         return rc;
     }
@@ -873,12 +614,12 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         return 0;
     }
     if (from.kind == QT_EOF) { /* LIMIT counts each series' values too: it keeps the one */
-        w.row = tag_values_series;
+        w.row = api__iq_tag_values_series;
         w.limit = 0;
-        rc = walk_result(r, run, &w, NULL, NULL);
+        rc = api__iq_walk_result(r, run, &w, NULL, NULL);
     } else {
-        w.row = name_row;
-        rc = walk_result(r, run, &w, from.text, "\"key\",\"value\"");
+        w.row = api__iq_name_row;
+        rc = api__iq_walk_result(r, run, &w, from.text, "\"key\",\"value\"");
     }
     api__iq_conds_free(&conds);
     return rc;

@@ -192,9 +192,17 @@ int api__q_chunk_full(const qrun_t *run, long long rows)
     return run->chunked && rows >= run->chunk_rows;
 }
 
-void api__q_chunk_next(qrun_t *run, const char *head)
+void api__q_series_end(qrun_t *run, long long rows)
 {
-    sbuf_printf(&run->b,
+    if (!run->chunked && rows > API_IQ_CHUNK_DEFAULT)
+        sbuf_append(&run->b, "],\"partial\":true}", 17);
+    else
+        sbuf_append(&run->b, "]}", 2);
+}
+
+void api__q_chunk_next(const qrun_t *run, sbuf_t *b, const char *head)
+{
+    sbuf_printf(b,
                 "],\"partial\":true}],\"partial\":true}]}\n{\"results\":[{\"statement_id\":%d,"
                 "\"series\":[{%s",
                 run->id, head);
@@ -202,11 +210,9 @@ void api__q_chunk_next(qrun_t *run, const char *head)
 
 int api__q_unsupported_error(qrun_t *run, const char *what)
 {
-    /* A policy vigild does not hold: to influxd one it does not hold either ("retention
-     * policy not found"), whose error stops the run. */
-    if (strcmp(what, API_IQ_OTHER_RP) == 0)
-        return api__q_result_error(run, "vigild does not support ", what);
-    if (api__iq_from_stops(what)) /* API_IQ_NO_DB's: influxd's words */
+    /* A policy vigild does not hold (to influxd one it does not hold either) or a database it
+     * does not list: influxd's words, whose error stops the run. */
+    if (api__iq_from_stops(what))
         return api__q_result_error(run, what, NULL);
     return api__q_sent_error(run, "vigild does not support ", what);
 }

@@ -392,7 +392,7 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
             if (!open)
                 api__q_series_open(run, &nseries); /* chunked: a document per series */
             else
-                api__q_chunk_next(run, "\"name\":"); /* and past chunk_size rows */
+                api__q_chunk_next(run, b, "\"name\":"); /* and past chunk_size rows */
             api__iq_str(b, v->from);
             if (v->group_tag) {
                 sbuf_append(b, ",\"tags\":{", 9);
@@ -596,8 +596,9 @@ int api__iqv_own_field(enum iqv_kind k, const char *name)
     return 0;
 }
 
-int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement,
-                               long long limit, long long offset, size_t *nfields)
+int api__iqv_field_keys_series(api_request_t *r, const qrun_t *run, sbuf_t *b,
+                               const char *measurement, long long limit, long long offset,
+                               size_t *nfields)
 {
     enum iqv_kind k = api__iqv_kind(measurement);
     sbuf_t names;
@@ -619,11 +620,19 @@ int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurem
         const char *const *key = k == IQV_PREDICTIONS ? v
                                  : k == IQV_SCORES    ? score_fields
                                                       : anomaly_keys;
-        sbuf_append(b, "{\"name\":", 8);
-        api__iq_str(b, measurement);
-        sbuf_append(b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[", 46);
-        for (long long i = from; i < to; i++)
-            key_row(b, i == from, key[i], k == IQV_ANOMALIES ? anomaly_types[i] : "float");
+        sbuf_append(b, "{", 1);
+        for (long long i = from, doc = 0; i < to; i++, doc++) {
+            if (i > from && api__q_chunk_full(run, doc)) { /* as influxd cuts them */
+                api__q_chunk_next(run, b, "");
+                doc = 0;
+            }
+            if (doc == 0) {
+                sbuf_append(b, "\"name\":", 7);
+                api__iq_str(b, measurement);
+                sbuf_append(b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[", 46);
+            }
+            key_row(b, doc == 0, key[i], k == IQV_ANOMALIES ? anomaly_types[i] : "float");
+        }
         sbuf_append(b, "]}", 2);
     }
     free(v);
@@ -640,7 +649,8 @@ int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement, 
     if (run->count == NULL) /* counted (SHOW FIELD KEY CARDINALITY): the number alone */
         sbuf_append(&run->b, ",\"series\":[", 11);
     int rc =
-        api__iqv_field_keys_series(r, run->count ? NULL : &run->b, measurement, limit, offset, &n);
+        api__iqv_field_keys_series(r, run, run->count ? NULL : &run->b, measurement, limit, offset,
+                                   &n);
     if (rc != 0) {
         run->b.len = start; /* the failed statement's result is result_failed's to write */
         return api__q_backend_error(run, "reading the devices: ", rc);

@@ -507,10 +507,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
             keep = colon + 2;
             what = "bind: ";
         }
-        size_t used = strlen(srv->start_log);
-        if (used + 3 < sizeof srv->start_log)
-            snprintf(srv->start_log + used, sizeof srv->start_log - used, "%s%s%s",
-                     used ? "; " : "", what, keep);
+        /* A message that does not fit is cut and ends in "...", so api_start's error shows
+         * the cut (the whole message is in the log line above, at debug level). */
+        size_t used = strlen(srv->start_log), room = sizeof srv->start_log - used;
+        if (used + 3 < sizeof srv->start_log) {
+            int w = snprintf(srv->start_log + used, room, "%s%s%s", used ? "; " : "", what, keep);
+            if (w >= 0 && (size_t)w >= room)
+                memcpy(srv->start_log + sizeof srv->start_log - 4, "...", 4);
+        }
     }
     if (strncmp(fmt, "Hit process or system resource limit at FIRST", 45) == 0)
         nanosleep(&(struct timespec){.tv_nsec = API_ACCEPT_RETRY_MS * 1000000L}, NULL);

@@ -384,6 +384,10 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         if (s->kind == K_LISTEN && strcasecmp(value, "off") == 0)
             value = "off"; /* the one spelling main.c and config_validate compare with */
         memcpy(field, value, strlen(value) + 1);
+        /* The data folder without a trailing '/', once here: the paths joined to it (logs,
+         * answers) would show "dir//snapshots". "/" stays "/". */
+        for (size_t n = strlen(field); field == c->data_dir && n > 1 && field[n - 1] == '/'; n--)
+            field[n - 1] = '\0';
         return 0;
     case K_INT:
     case K_SIZE:

@@ -14,6 +14,7 @@
  * so a data directory turned read-only under the running vigild must not block it (a token
  * revoked, a log level raised to find out why). Main thread only; no state. */
 #include "datadir.h"
+#include "path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,7 +88,7 @@ static int check_file(const char *dir, const char *name, char *err, size_t errsi
 {
     char path[4200];
     struct stat st;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    path_join(path, sizeof path, dir, name);
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT)
             return 0; /* created at the start */
@@ -116,7 +117,7 @@ static int lock_held(const char *dir)
 {
     char path[4200];
     struct stat st;
-    snprintf(path, sizeof path, "%s/vigil.lock", dir);
+    path_join(path, sizeof path, dir, "vigil.lock");
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -162,9 +163,10 @@ int datadir_check(const char *dir, char *err, size_t errsize, char *note, size_t
     int rc = check_dir(dir, err, errsize);
     if (!held)
         return rc;
+    char lock[4200];
+    path_join(lock, sizeof lock, dir, "vigil.lock");
     snprintf(note, notesize,
-             "%s/vigil.lock is held: a vigild runs on this data directory (another would not "
-             "start on it)",
-             dir);
+             "%s is held: a vigild runs on this data directory (another would not start on it)",
+             lock);
     return 0; /* err: what a restart would fail on, if anything */
 }

@@ -87,7 +87,9 @@ int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, in
         free(s);
         return ERR_NOMEM;
     }
-    snprintf(s->dir, n, "%s%s%s/snapshots", cwd, sep ? "/" : "", rel);
+    size_t rlen = strlen(rel); /* a data folder of "/": "/snapshots" */
+    snprintf(s->dir, n, "%s%s%s%s", cwd, sep ? "/" : "", rel,
+             rlen > 0 && rel[rlen - 1] == '/' ? "snapshots" : "/snapshots");
     s->store = store;
     s->keep = keep;
     pthread_mutex_init(&s->mu, NULL);

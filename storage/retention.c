@@ -54,15 +54,19 @@
 #include "pending_int.h"
 #include "err.h"
 #include "log.h"
+#include "path.h"
 #include "vtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The retention clock across a restart. At each sweep's start the writer saves the time its
  * horizon was taken from, with the boot's id and CLOCK_BOOTTIME, in DIR/RETAIN_CLOCK_FILE
@@ -531,9 +535,17 @@ static void clock_save(store_t *s, int64_t now)
     char id[64], path[4096], tmp[4096 + 8];
     if (boot_id(id, sizeof id) != 0)
         return;
-    snprintf(path, sizeof path, "%s/%s", s->dir, RETAIN_CLOCK_FILE);
+    path_join(path, sizeof path, s->dir, RETAIN_CLOCK_FILE);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    /* 0640 whatever the umask, as the database (storage.c); not through a link. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd >= 0 && fchmod(fd, 0640) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL && fd >= 0)
+        close(fd);
     int ok = f != NULL && fprintf(f, "boot_id %s\nwall_ms %lld\nboot_ms %lld\n", id, (long long)now,
                                   (long long)vtime_boot_ms()) > 0;
     int err = errno;
@@ -564,7 +576,7 @@ void store__retain_clock_load(store_t *s)
 {
     char path[4096], id[64], saved[64] = "";
     long long wall = 0, boot = 0;
-    snprintf(path, sizeof path, "%s/%s", s->dir, RETAIN_CLOCK_FILE);
+    path_join(path, sizeof path, s->dir, RETAIN_CLOCK_FILE);
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         if (errno != ENOENT)

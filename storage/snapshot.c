@@ -15,6 +15,7 @@
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -343,7 +344,7 @@ static int wanted_owner(const char *dir, uid_t *uid, gid_t *gid)
 {
     char db[4200];
     struct stat st;
-    snprintf(db, sizeof db, "%s/vigil.db", dir);
+    path_join(db, sizeof db, dir, "vigil.db");
     if (stat(db, &st) != 0 && stat(dir, &st) != 0)
         return -1;
     *uid = st.st_uid;
@@ -397,6 +398,11 @@ static int copy_file(const char *dir, const char *src, const char *dest, char *e
      * nothing. Before the fsync, so the owner is as durable as the data. */
     if (err == 0 && wanted_owner(dir, &uid, &gid) == 0)
         (void)!fchown(out, uid, gid);
+    if (err == 0 && fchmod(out, 0640) != 0) { /* 0640 whatever the umask, as store_open's */
+        e = errno;
+        what = dest;
+        err = ERR_IO;
+    }
     if (err == 0 && fsync(out) != 0) {
         e = errno;
         err = ERR_IO;
@@ -437,10 +443,13 @@ static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsiz
     static const char *const ext[2] = {"-wal", "-shm"};
     char db[4200], live[2][4200], aside[2][4200];
     int moved[2] = {0, 0}, err = 0;
-    snprintf(db, sizeof db, "%s/vigil.db", dir);
+    path_join(db, sizeof db, dir, "vigil.db");
     for (int i = 0; i < 2; i++) {
-        snprintf(live[i], sizeof live[i], "%s/vigil.db%s", dir, ext[i]);
-        snprintf(aside[i], sizeof aside[i], "%s/.vigil.db%s.aside", dir, ext[i]);
+        char name[32];
+        snprintf(name, sizeof name, "vigil.db%s", ext[i]);
+        path_join(live[i], sizeof live[i], dir, name);
+        snprintf(name, sizeof name, ".vigil.db%s.aside", ext[i]);
+        path_join(aside[i], sizeof aside[i], dir, name);
     }
     for (int i = 0; i < 2 && err == 0; i++) {
         if (rename(live[i], aside[i]) == 0)
@@ -510,7 +519,7 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
         err = ensure_dir(dir, errmsg, errsize);
     if (err == 0 && (err = store__lock_dir(dir, &fd, errmsg, errsize)) == 0)
         give_lock(dir, fd);
-    snprintf(tmp, sizeof tmp, "%s/.vigil.db.restore", dir);
+    path_join(tmp, sizeof tmp, dir, ".vigil.db.restore");
     if (err == 0)
         err = copy_file(dir, src, tmp, errmsg, errsize);
     if (err == 0 && (err = swap_in(dir, tmp, errmsg, errsize)) != 0)

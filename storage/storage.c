@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mcond.h"
 #include "nice.h"
+#include "path.h"
 #include "vtime.h"
 
 #include <errno.h>
@@ -136,13 +137,15 @@ const char *store_errmsg(store_t *s)
 
 /* dir/name; "./" in front of a dir beginning with "file:", which SQLite (built with
  * SQLITE_USE_URI, as Debian's is) would read as a URI, not as a file's path. */
-static char *path_join(const char *dir, const char *name)
+static char *path_new(const char *dir, const char *name)
 {
     const char *pre = strncmp(dir, "file:", 5) == 0 ? "./" : "";
-    size_t n = strlen(pre) + strlen(dir) + strlen(name) + 2;
+    size_t len = strlen(pre), n = len + strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
-    if (p != NULL)
-        snprintf(p, n, "%s%s/%s", pre, dir, name);
+    if (p != NULL) {
+        memcpy(p, pre, len);
+        path_join(p + len, n - len, dir, name);
+    }
     return p;
 }
 
@@ -198,7 +201,7 @@ static void sync_deinit(store_t *s)
  * reason, instead of timing out on SQLite's write lock at every commit. */
 int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
 {
-    char *path = path_join(dir, "vigil.lock");
+    char *path = path_new(dir, "vigil.lock");
     if (path == NULL) {
         snprintf(errmsg, errsize, "out of memory");
         return ERR_NOMEM;
@@ -215,6 +218,8 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
                  errno == EWOULDBLOCK ? "the data directory is in use by another vigild"
                                       : strerror(errno));
         err = ERR_IO;
+    } else {
+        store__drop_other_bits(*fd, path); /* as the database's (dbfiles.c) */
     }
     free(path);
     return err;
@@ -291,8 +296,8 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     }
     err = ERR_NOMEM;
     s->dir = strdup(opts->dir);
-    s->db_path = path_join(opts->dir, "vigil.db");
-    s->wal_path = path_join(opts->dir, "vigil.db-wal");
+    s->db_path = path_new(opts->dir, "vigil.db");
+    s->wal_path = path_new(opts->dir, "vigil.db-wal");
     s->opts.dir = s->dir;
     if (s->dir == NULL || s->db_path == NULL || s->wal_path == NULL) {
         snprintf(errmsg, errsize, "out of memory");
@@ -306,7 +311,9 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     err = store__lock_dir(s->dir, &s->lock_fd, errmsg, errsize);
     if (err)
         goto fail;
-    err = store__writer_open(s, errmsg, errsize);
+    err = store__db_files_mode(s->db_path, errmsg, errsize);
+    if (err == 0)
+        err = store__writer_open(s, errmsg, errsize);
     if (err == 0 && (err = store__maps_load(s)) != 0)
         snprintf(errmsg, errsize, "%s", store_errmsg(s));
     if (err == 0)

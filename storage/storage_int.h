@@ -831,6 +831,16 @@ void store__errmsg_writer(store_t *s);
  * open on failure). Returns 0, or ERR_IO ("in use by another vigild") / ERR_NOMEM. */
 int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize);
 
+/* dbfiles.c (owning thread) */
+/* Creates a missing db_path 0640 (O_EXCL, not through a link) before SQLite opens it, so that
+ * it and its -wal and -shm are 0640 whatever the umask; of the three that are there, refuses a
+ * link or what is not a regular file and takes the bits for other users off the others.
+ * Returns 0, or ERR_IO with errmsg. */
+int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize);
+/* Takes the bits for other users off fd's mode (path's, for the log) when it is a regular file
+ * that has them, the group's kept, with one warning; one it may not chmod is warned about. */
+void store__drop_other_bits(int fd, const char *path);
+
 /* reader.c (any thread): a reader connection taken without a deadline, and put back */
 store_reader_t *store__reader_get(store_t *s);
 void store__reader_put(store_t *s, store_reader_t *r);

@@ -20,6 +20,7 @@
 #include "detector.h"
 #include "err.h"
 #include "nameidx.h"
+#include "path.h"
 #include "quota.h"
 
 /* Writes text to a temporary file; returns its path in buf. */
@@ -67,6 +68,40 @@ static void test_load_values(void **state)
     assert_int_equal(config_set(&c, "http", "listen", "127.0.0.1:1", err, sizeof err), 0);
     assert_string_equal(c.http_listen, "127.0.0.1:1");
     unlink(path);
+}
+
+/* data_dir loses its trailing slashes once, where it is set (file or --data-dir), so that the
+ * paths joined to it show no "//"; "/" stays the root. */
+static void test_data_dir_trailing_slash(void **state)
+{
+    (void)state;
+    static const char *const in[][2] = {{"/var/lib/vigil/", "/var/lib/vigil"},
+                                        {"data//", "data"},
+                                        {"/", "/"},
+                                        {"//", "/"},
+                                        {"./", "."},
+                                        {"/srv/vigil", "/srv/vigil"}};
+    char err[256];
+    config_t c;
+    config_default(&c);
+    for (size_t k = 0; k < sizeof in / sizeof in[0]; k++) {
+        assert_int_equal(config_set(&c, "daemon", "data_dir", in[k][0], err, sizeof err), 0);
+        assert_string_equal(c.data_dir, in[k][1]);
+    }
+}
+
+/* The data folder's paths: "/" joins as "/vigil.db" (retention's clock, --restore's and
+ * --check-config's messages showed "//vigil.db" before the review of files1). */
+static void test_path_join(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_int_equal(path_join(buf, sizeof buf, "/", "vigil.db"), 9);
+    assert_string_equal(buf, "/vigil.db");
+    path_join(buf, sizeof buf, "/var/lib/vigil", "retention-clock");
+    assert_string_equal(buf, "/var/lib/vigil/retention-clock");
+    path_join(buf, sizeof buf, "data", ".vigil.db.restore");
+    assert_string_equal(buf, "data/.vigil.db.restore");
 }
 
 static void expect_error(const char *text, const char *line_part, const char *reason_part)
@@ -741,6 +776,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_match_shipped_file),
         cmocka_unit_test(test_load_values),
+        cmocka_unit_test(test_data_dir_trailing_slash),
+        cmocka_unit_test(test_path_join),
         cmocka_unit_test(test_errors_name_file_line_reason),
         cmocka_unit_test(test_load_forms),
         cmocka_unit_test(test_model_kind),

@@ -1,8 +1,9 @@
 """What vigild's InfluxDB v1 compatibility tests share (test_influx.py, test_influx_names.py,
-test_influx_errors.py, test_influx_write.py, test_influx_grafana.py, test_influxql.py,
-test_influxql_escape.py, test_influxql2.py, test_influxql3.py, test_influxql_edge.py; not a test
-file itself): the influx CLI's path, influxd 1.6.7's answers to a CREATE DATABASE and to SHOW
-RETENTION POLICIES (policies), the points both servers hold (G_POINTS, from G_T; g_range),
+test_influx_errors.py, test_influx_write.py, test_influx_grafana.py, test_influx_grafana_fleet.py,
+test_influxql.py, test_influxql_escape.py, test_influxql2.py, test_influxql3.py,
+test_influxql_edge.py; not a test file itself): the influx CLI's path, influxd 1.6.7's answers
+to a CREATE DATABASE and to SHOW RETENTION POLICIES (policies), the points both servers hold
+(G_POINTS, from G_T; g_range),
 InfluxdPair, a vigild beside a real influxd 1.6.7 (Debian's influxdb, on loopback) holding the same
 points, to compare their answers byte for byte, and the database statements' helpers:
 show_databases, influx_shell (the CLI's interactive shell) and own_daemon (a vigild of a test's

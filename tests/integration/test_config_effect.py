@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """vigild integration: settings taking effect (model.lstm_min_rows, settings of devices restored
 from the database after a restart), reloads (SIGHUP) of single settings, and the documentation
-(README, vigild(8), etc/vigild.conf) against daemon/config.c's table. Moved out of
-test_config.py (the command line and the file's parsing and errors), whole classes."""
+(README, vigild(8), vigild.conf(5), etc/vigild.conf) against daemon/config.c's table. Moved out
+of test_config.py (the command line and the file's parsing and errors), whole classes."""
 
 import os
 import re
@@ -236,6 +236,8 @@ class EmptyGuard(tp.DaemonPerTest):
 CONFIG_C = os.path.join(vt.REPO, "daemon", "config.c")
 SHIPPED = os.path.join(vt.REPO, "etc", "vigild.conf")
 MANPAGE = os.path.join(vt.REPO, "docs", "vigild.8")
+# The configuration file's syntax and settings (in vigild(8) until session 52).
+CONFPAGE = os.path.join(vt.REPO, "docs", "vigild.conf.5")
 README = os.path.join(vt.REPO, "README.md")
 
 
@@ -347,7 +349,7 @@ def size_words(s):
 
 class DocumentedSettings(unittest.TestCase):
     """Every setting daemon/config.c accepts is in etc/vigild.conf (whose values are
-    config_default()'s: unit_daemon), and every one in the file is in vigild(8)'s list and
+    config_default()'s: unit_daemon), and every one in the file is in vigild.conf(5)'s list and
     README's Configuration section with that default. Drifts caught: a key added to (or renamed
     in) config.c but not to the file or the docs; a default changed in one document only (in
     the code only: unit_daemon); a key dropped from the code but still documented."""
@@ -383,9 +385,9 @@ class DocumentedSettings(unittest.TestCase):
         self.assertNotEqual(rc, 0, err)
 
     def test_manpage_lists_every_setting(self):
-        man = read(MANPAGE)
-        block = man.split(".SS Settings and their defaults", 1)
-        self.assertEqual(len(block), 2, "vigild(8) has no 'Settings and their defaults' list")
+        man = read(CONFPAGE)
+        block = man.split("\n.SH SETTINGS\n", 1)
+        self.assertEqual(len(block), 2, "vigild.conf(5) has no SETTINGS list")
         block = block[1].split(".nf\n", 1)[1].split("\n.fi", 1)[0]
         listed, section = {}, None
         for line in block.splitlines():
@@ -421,13 +423,13 @@ class DocumentedSettings(unittest.TestCase):
         self.assertEqual(wrong, {}, "etc/vigild.conf does not say these bounds")
 
     def test_documents_name_only_settings(self):
-        """Every SECTION.KEY of a settings section that README, vigild(8), vigild.conf or a
-        docs/ page names is one config.c accepts (a file name as pipeline.c, Python's
-        http.client aside). Drift caught: a renamed or dropped setting still named, and one
+        """Every SECTION.KEY of a settings section that README, vigild(8), vigild.conf(5),
+        vigild.conf or a docs/ page names is one config.c accepts (a file name as pipeline.c,
+        Python's http.client aside). Drift caught: a renamed or dropped setting still named, and one
         never there (session 50: `model.layers` in README and docs/reliability.md,
         `model.save_every` in docs/reliability.md)."""
         keys, sections = set(code_settings()), {k.split(".")[0] for k in code_settings()}
-        paths = [README, SHIPPED, MANPAGE] + sorted(
+        paths = [README, SHIPPED, MANPAGE, CONFPAGE] + sorted(
             os.path.join(vt.REPO, "docs", f) for f in os.listdir(os.path.join(vt.REPO, "docs"))
             if f.endswith((".md", ".1")))
         unknown = []
@@ -446,7 +448,7 @@ class DocumentedSettings(unittest.TestCase):
 
     def test_empty_values_documented(self):
         """The settings an empty value is accepted for (--check-config on "key =" under its
-        section, each alone) are exactly those README's Configuration and vigild(8) name as
+        section, each alone) are exactly those README's Configuration and vigild.conf(5) name as
         the exceptions to "An empty value is refused". Drift caught: storage.max_ahead and
         http.query_timeout took an empty value as 0 (off), as every duration, and neither
         document said so (session 50); since session 51 both refuse it (EmptyGuard)."""
@@ -471,10 +473,11 @@ class DocumentedSettings(unittest.TestCase):
         m = re.search(r"An empty value is refused, except for (.*?)\.\n", conf, re.S)
         self.assertIsNotNone(m, "README's empty-value sentence not found")
         self.assertEqual(set(re.findall(r"`(\w+\.\w+)`", m.group(1))), accepted, "README")
-        man = read(MANPAGE)
+        man = read(CONFPAGE)
         m = re.search(r"An empty value is an\s+error, except for\n(.*?)\.\n\.B ", man, re.S)
-        self.assertIsNotNone(m, "vigild(8)'s empty-value sentence not found")
-        self.assertEqual(set(re.findall(r"\b(\w+\.\w+)\b", m.group(1))), accepted, "vigild(8)")
+        self.assertIsNotNone(m, "vigild.conf(5)'s empty-value sentence not found")
+        self.assertEqual(set(re.findall(r"\b(\w+\.\w+)\b", m.group(1))), accepted,
+                         "vigild.conf(5)")
 
     def test_boolean_words_documented(self):
         """The words a true-or-false setting takes (http.metrics_auth, --check-config), of

@@ -5,7 +5,7 @@ first uses, on a full disk, within their bounds, with tokens), /write?rp=, and t
 command-line client (Debian influxdb-client) writing through /write, its interactive shell's
 USE (also USE db.rp) and INSERT included. influxd 1.6.7's parse errors word for word:
 test_influx_errors.py; the warning while a name cannot be kept: test_influx_names.py; the line
-protocol: test_influx_write.py; Grafana's queries: test_influx_grafana.py; InfluxQL compared
+protocol: test_influx_write.py; Grafana's queries: test_influx_grafana*.py; InfluxQL compared
 with influxd 1.6.7: test_influxql*.py; what they share (show_databases, influx_shell,
 own_daemon): influxpair.py."""
 

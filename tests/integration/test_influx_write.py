@@ -3,7 +3,7 @@
 (escaping, field types, comments, CRLF, precisions, device naming, gzip, partial writes,
 overwrites, an empty body), /ping, and /query's CREATE DATABASE and its refusals; the
 X-Influxdb-Error header of /write's and /query's errors, beside influxd 1.6.7's. The database
-statements and the influx CLI: test_influx.py; Grafana's queries: test_influx_grafana.py;
+statements and the influx CLI: test_influx.py; Grafana's queries: test_influx_grafana*.py;
 InfluxQL compared with influxd 1.6.7: test_influxql*.py."""
 
 import json

@@ -51,12 +51,13 @@ class ChunkSize(InfluxdPair):
         return r.status, body
 
     def compare(self, cases, what):
-        """cases: (query, chunk_size or None for none). Asserts vigild's answer is influxd's,
-        byte for byte; returns influxd's answers."""
+        """cases: (query, chunk_size or None for none, or a dict of ask's parameters:
+        test_influxql6.py's). Asserts vigild's answer is influxd's, byte for byte; returns
+        influxd's answers."""
         failed, answers = [], []
         for q, size in cases:
-            extra = {} if size is None else {"chunk_size": size}
-            with self.subTest(q=q, chunk_size=size):
+            extra = size if isinstance(size, dict) else {} if size is None else {"chunk_size": size}
+            with self.subTest(q=q, chunk_size=size if len(str(size)) < 80 else str(size)[:80]):
                 want, got = (self.ask(port, q, **extra)
                              for port in (self.influxd.port, self.d.http_port))
                 self.assertEqual(want[0], 200, want[1][:300])

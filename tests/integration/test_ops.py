@@ -107,19 +107,22 @@ class TestUnit(unittest.TestCase):
             self.skipTest("systemd-analyze not installed (tools/install-deps installs systemd)")
         tmp = mkdtemp()
         # The unit names the installed paths; point it at the binary under test so verify can
-        # check ExecStart= and ExecReload=, and give man(1) the page from the source tree.
+        # check ExecStart= and ExecReload=, and give man(1) the pages Documentation= names
+        # (vigild(8), vigild.conf(5)) from the source tree: verify runs man on each.
         with open(UNIT) as f:
             text = f.read()
         self.assertIn("ExecStart=/usr/bin/vigild --config /etc/vigil/vigild.conf "
                       "--data-dir /var/lib/vigil", text)
         unit = write_file(os.path.join(tmp, "vigild.service"),
                           text.replace("/usr/bin/vigild", vt.VIGILD))
-        man = os.path.join(vt.REPO, "docs", "vigild.8")
+        pages = [os.path.join(vt.REPO, "docs", p) for p in ("vigild.8", "vigild.conf.5")]
         env = dict(os.environ)
         args = ["systemd-analyze", "verify"]
-        if os.path.exists(man) and shutil.which("man"):
-            os.makedirs(os.path.join(tmp, "man", "man8"))
-            shutil.copy(man, os.path.join(tmp, "man", "man8", "vigild.8"))
+        if all(os.path.exists(p) for p in pages) and shutil.which("man"):
+            for page in pages:
+                sec = os.path.join(tmp, "man", "man" + page.rsplit(".", 1)[1])
+                os.makedirs(sec, exist_ok=True)
+                shutil.copy(page, sec)
             env["MANPATH"] = os.path.join(tmp, "man")
         else:
             args.append("--man=no")

@@ -147,7 +147,8 @@ class DocumentedApi(vt.DaemonTestCase):
         for f in families:
             if types[f] == "histogram":
                 series |= {f + "_bucket", f + "_sum", f + "_count"}
-        for path in (README, MANPAGE, os.path.join(vt.REPO, "docs", "architecture.md")):
+        for path in (README, MANPAGE, os.path.join(vt.REPO, "docs", "vigild.conf.5"),
+                     os.path.join(vt.REPO, "docs", "architecture.md")):
             with open(path, encoding="utf-8") as f:
                 named = set(re.findall(r"\bvigil_[a-z][a-z0-9_]*", f.read().replace("\\_", "_")))
             with self.subTest(doc=os.path.basename(path)):
