@@ -19,8 +19,8 @@ guess: every wait is for a state the daemon shows, bounded.
    group's training runs, and asks once that training ended: asked again as the second one
    ends (main: the first one's end cleared its left_out, and the request was lost).
 4. JoinedThenLeftForAnIdleGroup (session 52): a device that joined a training group, asked
-   (merged), then moved to a group that does not train: the move asks for its new group's
-   training (main: lost, the first group's end no longer saw it).
+   (merged), then moved to a group that does not train, or to no group: the move asks for its
+   new group's training, or its own (main: lost, the first group's end no longer saw it).
 5. JoinBeforeTheCopy (session 52): a device that joins after a training took its group's
    entry (hold "take") and before it copied the members is in that training: its request
    while its part runs is answered, not asked again (main: one training more).
@@ -183,20 +183,27 @@ class MovedBetweenTrainings(Held):
 class JoinedThenLeftForAnIdleGroup(Held):
     """Session 52: gc joins a group while it trains (in no member list of that training), asks
     (merged: asked again as that training ends), then moves to a group that does not train
-    before it ends: the move asks for its new group's training. Main: the first group's end
-    no longer saw gc (neither its training's members nor its group's), and the request was
-    lost."""
+    before it ends, or to no group: the move asks for its new group's training, or gc's own.
+    Main: the first group's end no longer saw gc (neither its training's members nor its
+    group's), and the request was lost."""
     CONFIG = tp.config_text(EVERY)
 
-    def test_a_request_merged_then_moved_to_an_idle_group(self):
+    def merged_then_moved(self, to):
         d = self.d
         rng = self.gc_alone_then_group_held("left52", 55, "apply")
         tg.put_group(d, "gc", "left52")
         self.asks_merged("gc", rng)
-        tg.put_group(d, "gc", "idle52")  # no training: asked for idle52 now
+        tg.put_group(d, "gc", to)  # no training: asked for its new group (or gc alone) now
         self.release("apply")
         tg.wait_newer(d, ["gc"], 1, "the training gc's request asked for", 90)
         self.assertEqual(versions(d, "gc"), [2, 1])
+
+    def test_a_request_merged_then_moved_to_an_idle_group(self):
+        self.merged_then_moved("idle52")
+
+    def test_a_request_merged_then_moved_to_no_group(self):
+        # Review, session 52: the branch still lost it (a move to no group asked nothing).
+        self.merged_then_moved(None)
 
 
 class JoinBeforeTheCopy(Held):
