@@ -677,6 +677,51 @@ void pipeline__put_off_flush(pipeline_t *p, int final);
  * training was not named in the log (pipeline__put_off_log) and not yet counted in a line. */
 void pipeline__put_off_final(pipeline_t *p);
 
+/* One device's part in a training. */
+struct member {
+    struct dev *d;
+    detector_job_t *job;
+    uint64_t gen;
+    int64_t to_ts;
+    int nch;
+    char *names[DETECTOR_MAX_CHANNELS];
+    /* The device's maintenance periods and newest clock step's overlap when the training
+     * began: its window leaves them out. */
+    struct maint_span skip[PIPE_WINDOW_SKIP_MAX];
+    int nskip;
+    int stepped; /* skip's last span is a clock step's overlap (pipeline__window_skip) */
+    float *rows; /* its window [n, nch] */
+    int n;
+    size_t pooled; /* readings the group's training pooled (0: the device's own training) */
+    int rc;        /* the training's outcome for this device (member_apply, versions_confirm) */
+    int abandoned; /* the stop cancelled the training (ERR_CLOSED): no failure, asked again */
+    int size[2];   /* {hidden, layers} its detector was made with, and its newest version */
+    uint32_t newest;
+    /* With a store, the job is applied (member_apply) but kept only once its version is stored
+     * (versions_confirm, member_end): until then `before` holds the detector as it was, with
+     * what the status said served (before_version, before_kind), and v the version's record. */
+    int applied;
+    detector_t *before;
+    uint32_t before_version, serving;
+    enum detector_kind before_kind;
+    struct detector_train_info info;
+    struct version v;
+};
+
+/* A training of `device` that failed with rc: logged and counted (pipeline_train.c). Training
+ * pool thread. */
+void pipeline__train_failed(pipeline_t *p, const char *device, const char *what, int rc);
+/* A member's steps (pipeline_member.c), training pool thread: begin makes m's job under d's
+ * lock, 0, or leaves it out (ERR_RANGE, ERR_INVAL, ERR_BUSY: put off for a held episode,
+ * ERR_NOMEM); apply applies it (run_rc: the run's outcome; m->rc says how it went) under d's
+ * lock; confirm looks the applied members' versions up in the store, holding no lock; end keeps
+ * or undoes the training and frees m's memory (began: begin returned 0). */
+int pipeline__member_begin(pipeline_t *p, struct member *m, struct group *g, int want_nch,
+                           char *const *want, int leave_held);
+void pipeline__member_apply(pipeline_t *p, struct member *m, int run_rc, double seconds);
+void pipeline__versions_confirm(pipeline_t *p, struct member *ms, size_t n);
+void pipeline__member_end(pipeline_t *p, struct member *m, int began);
+
 /* Ends d's active event (if any) as `why` with note (taken, NULL: none), at the last reading
  * scored, and stores it. Returns the event's JSON (malloc'd; NULL when out of memory). An episode
  * without a kept event is answered, when untracked is set, as an event with id 0 that is

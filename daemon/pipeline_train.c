@@ -1,5 +1,6 @@
 /* daemon/pipeline_train.c: the training due-set, training jobs, and device groups' trainings
- * (the groups' table and member lists: pipeline_groups.c).
+ * (the groups' table and member lists: pipeline_groups.c; a device's part in a training, its
+ * begin, apply, confirm and end steps: pipeline_member.c).
  *
  * Due-set: a device that asks for training (its detector's want_train, or POST .../retrain)
  * joins a FIFO at most once (dev.due; a grouped device also sets its group's due flag, so a
@@ -13,8 +14,9 @@
  * device's lock (pipeline__window_read), runs, and applies under the lock. It is kept only once
  * its version is in the store (the rollback point the API promises): after the apply the
  * training thread flushes the store and looks the version up, without any lock; if it is not
- * there the detector copied before the apply is put back (member_undo). Every failure is logged
- * once per device and counted (train_failed); the detector asks again later.
+ * there the detector copied before the apply is put back (pipeline_member.c's member_undo).
+ * Every failure is logged once per device and counted (pipeline__train_failed); the detector
+ * asks again later.
  *
  * Groups: the devices whose attributes name the same "group" share one model. A group's
  * training makes one job per member (from the member's detector, with the member's own
@@ -166,42 +168,11 @@ int pipeline__window_skip(const struct dev *d, struct maint_span *skip)
     return n;
 }
 
-/* One device's part in a training. */
-struct member {
-    struct dev *d;
-    detector_job_t *job;
-    uint64_t gen;
-    int64_t to_ts;
-    int nch;
-    char *names[DETECTOR_MAX_CHANNELS];
-    /* The device's maintenance periods and newest clock step's overlap when the training
-     * began: its window leaves them out. */
-    struct maint_span skip[PIPE_WINDOW_SKIP_MAX];
-    int nskip;
-    int stepped; /* skip's last span is a clock step's overlap (pipeline__window_skip) */
-    float *rows; /* its window [n, nch] */
-    int n;
-    size_t pooled; /* readings the group's training pooled (0: the device's own training) */
-    int rc;        /* the training's outcome for this device (member_apply, versions_confirm) */
-    int abandoned; /* the stop cancelled the training (ERR_CLOSED): no failure, asked again */
-    int size[2];   /* {hidden, layers} its detector was made with, and its newest version */
-    uint32_t newest;
-    /* With a store, the job is applied (member_apply) but kept only once its version is stored
-     * (versions_confirm, member_end): until then `before` holds the detector as it was, with
-     * what the status said served (before_version, before_kind), and v the version's record. */
-    int applied;
-    detector_t *before;
-    uint32_t before_version, serving;
-    enum detector_kind before_kind;
-    struct detector_train_info info;
-    struct version v;
-};
-
 /* A training of `device` that failed with rc: logged once with the device and the reason, and
  * counted (vigil_model_training_failures_total). The model that served serves on; the detector
  * asks again later as for any job not applied (retrain_every readings on, or warmup / 4 + 1
  * before its first model), never at once. */
-static void train_failed(pipeline_t *p, const char *device, const char *what, int rc)
+void pipeline__train_failed(pipeline_t *p, const char *device, const char *what, int rc)
 {
     log_warn("pipeline: training for device '%s' failed: %s%s; the serving model stays", device,
              what, err_str(rc));
@@ -232,226 +203,6 @@ static void test_hold(const pipeline_t *p, const char *at)
     for (int i = 0; i < 600 && access(flag, F_OK) == 0; i++)
         nanosleep(&nap, NULL);
     unlink(held);
-}
-
-/* Makes m's job under its lock (0), or leaves it out (nonzero). With want_nch > 0 the device
- * must have that channel set (names); with leave_held, its detector must not hold an episode
- * (ERR_BUSY: its request is put off, detector_train_put_off). */
-static int member_begin(pipeline_t *p, struct member *m, struct group *g, int want_nch,
-                        char *const *want, int leave_held)
-{
-    struct dev *d = m->d;
-    int rc = 0;
-    pthread_mutex_lock(&d->mu);
-    if (d->det == NULL || d->training || (g && d->group != g))
-        rc = ERR_RANGE;
-    if (rc == 0 && leave_held && detector_holding(d->det)) {
-        /* Asked before the episode opened and begun after (it waited in the due-set), or a
-         * group's training asked by another member: not now. The schedule asks again at the
-         * first reading after the episode ends or is accepted. */
-        rc = ERR_BUSY;
-        (void)detector_train_put_off(d->det);
-        d->left_out = 1; /* its request after the episode, while this training runs: again */
-        pipeline__put_off_log(p, d, g);
-    }
-    if (rc == 0 && want_nch > 0) {
-        if (d->nch != want_nch)
-            rc = ERR_INVAL;
-        for (int c = 0; rc == 0 && c < want_nch; c++)
-            if (strcmp(d->ch[c], want[c]) != 0)
-                rc = ERR_INVAL;
-        if (rc)
-            log_warn("pipeline: device '%s' has other channels than its group '%s': left out of "
-                     "the group's training",
-                     d->name, g->name);
-    }
-    if (rc == 0)
-        rc = detector_job_create(&m->job, d->det);
-    m->gen = d->gen;
-    /* The window ends at the newest reading the detector has consumed, here under the lock
-     * the job was copied under: detector_job_set_data's contract (the job counts the window's
-     * rows back from the detector's reading count, detector_job_create's idx_end, for the
-     * seasonal profiles' phase). Readings scored while the device waited in the due-set are in
-     * both. Ending it at the reading that asked (d->due_ts), as before session 22, shifted every
-     * seasonal profile by the readings scored meanwhile: a period-40 device accepted while
-     * another device trained got its profile a quarter period out of phase and reopened an
-     * episode as soon as the training applied (test_events.py OperatorAccept). */
-    m->to_ts = d->last_ts;
-    m->nch = d->nch;
-    m->nskip = pipeline__window_skip(d, m->skip);
-    m->stepped = d->step_skip.end_ms > d->step_skip.start_ms;
-    for (int c = 0; rc == 0 && c < d->nch; c++)
-        if ((m->names[c] = strdup(d->ch[c])) == NULL)
-            rc = ERR_NOMEM;
-    if (rc == 0) {
-        d->training = 1;
-        /* This training runs for d: a request d made before (left_out set by joining the group
-         * after train_next took its entry and before it copied the members, or by the end of
-         * an earlier training's part) is answered by the window read now, not asked again
-         * after it; one while the part runs is merged. An operator's retrain made since
-         * train_set took the members' retrain_all (it is set again) still trains once more:
-         * this training may leave held members out. Session 52: before, one training more. */
-        d->left_out = 0;
-        if (!d->retrain_all)
-            d->again = 0;
-    }
-    pthread_mutex_unlock(&d->mu);
-    return rc;
-}
-
-/* A copy of det that continues exactly as det would (detector_save then detector_load_shared,
- * sharing its serving LSTM), to undo a training with. Caller owns *out (detector_destroy).
- * Returns 0 or ERR_NOMEM (or the load's error, which det's own bytes do not give). */
-static int detector_copy(detector_t **out, const detector_t *det)
-{
-    const model_t *lstm = detector_model(det);
-    size_t cap = lstm ? detector_save_shared_size(det) : detector_save_size(det), len = 0;
-    void *buf = malloc(cap);
-    if (buf == NULL)
-        return ERR_NOMEM;
-    int rc = lstm ? detector_save_shared(det, buf, cap, &len) : detector_save(det, buf, cap, &len);
-    if (rc == 0)
-        rc = detector_load_shared(out, buf, len, lstm);
-    free(buf);
-    return rc;
-}
-
-/* Applies m's job (run_rc: how the run went) to its device, copying the detector first when a
- * store holds versions, and queues the version's put; the status names the new serving model
- * at once. Takes the device's lock. */
-static void member_apply(pipeline_t *p, struct member *m, int run_rc, double seconds)
-{
-    struct dev *d = m->d;
-    m->rc = run_rc;
-    pthread_mutex_lock(&d->mu);
-    if (m->rc == 0 && m->gen == d->gen && d->det) { /* else stale: dropped, not a failure */
-        m->before_version = d->serving_version;
-        m->before_kind = d->last.kind;
-        if (p->store)
-            m->rc = detector_copy(&m->before, d->det);
-        /* A PUT of weights while it ran took its number (pipeline_weights_put numbers after the
-         * listed versions; this one is listed at member_end), so the job is numbered after
-         * every version d keeps: a kept decision (the PUT made the job stale), and a swap when a
-         * rollback then put back the version the job began with (the training's model, its
-         * group's or d's own, installed under a number of its own; until versions8 d kept what
-         * it served: a group's members served two models until its next training). */
-        detector_job_number_after(m->job, pipeline__top_version(d));
-        if (m->rc == 0)
-            m->rc = detector_job_apply(d->det, m->job, &m->info);
-        if (m->rc == 0) {
-            m->applied = 1;
-            /* No save (periodic, or at shutdown) may store this detector before its version is
-             * confirmed: member_end saves it then, or undoes it. */
-            d->unconfirmed = p->store != NULL;
-            pipeline__serving_changed(p, d, m->info.swapped, m->info.version, m->info.kind);
-            /* A swap: another model judges the readings from here, as after a rollback or a
-             * PUT of weights, so the chain breaks and the event open now is marked (task
-             * evcont6); an undo later (member_undo) changes the model again and keeps that. */
-            if (m->info.swapped)
-                pipeline__event_break_open(p, d);
-            m->serving = d->serving_version;
-            m->rc = pipeline__version_put(p, d, &m->info, seconds, m->pooled, &m->v);
-        }
-    }
-    pthread_mutex_unlock(&d->mu);
-}
-
-struct version_seen {
-    uint32_t version;
-    int need_ckpt, found;
-};
-
-static int on_stored_version(void *arg, int64_t version, int64_t created_ms, const char *info_json,
-                             int has_ckpt)
-{
-    struct version_seen *vs = arg;
-    (void)created_ms;
-    (void)info_json;
-    if (version == (int64_t)vs->version && (has_ckpt || !vs->need_ckpt))
-        vs->found = 1;
-    return vs->found;
-}
-
-/* The puts of the applied members' versions are asynchronous: one flush waits for them, then
- * each version is looked up in the store (a put queued just before a failed commit is lost with
- * it, whatever the flush's own transaction did); m->rc says why one is not there. Training
- * thread, holding no lock (the writer may wait for a shard, which may wait for a device). */
-static void versions_confirm(pipeline_t *p, struct member *ms, size_t n)
-{
-    int queued = 0;
-    for (size_t i = 0; i < n; i++)
-        queued |= ms[i].applied && ms[i].rc == 0;
-    if (!queued || p->store == NULL)
-        return;
-    const int frc = store_flush(p->store);
-    for (size_t i = 0; i < n; i++) {
-        struct member *m = &ms[i];
-        if (!m->applied || m->rc)
-            continue;
-        struct version_seen vs = {m->v.version, m->v.has_ckpt, 0};
-        int lrc = store_models_list(p->store, m->d->name, on_stored_version, &vs);
-        if (!vs.found && (lrc == 0 || frc != 0)) /* unread: the flush's word */
-            m->rc = frc ? frc : ERR_IO; /* ERR_IO: lost with an earlier commit (logged there) */
-    }
-}
-
-/* Puts d back as it was before m's apply, whose version the store does not hold: the detector
- * copied then (behind by the readings scored since, as after a gap of that many), the status's
- * serving model. Unless a rollback or PUT of weights changed the serving model meanwhile: then
- * that change stays. Caller holds d->mu. */
-static void member_undo(pipeline_t *p, struct dev *d, struct member *m)
-{
-    if (m->before == NULL || d->serving_version != m->serving)
-        return;
-    detector_destroy(d->det);
-    d->det = m->before;
-    m->before = NULL;
-    pipeline__serving_changed(p, d, 1, m->before_version, m->before_kind);
-}
-
-/* Ends m's part: the applied training is kept (its version joins the history, the detector is
- * saved) or undone, a failure logged and counted, d free to train again; m's memory freed. */
-static void member_end(pipeline_t *p, struct member *m, int began)
-{
-    struct dev *d = m->d;
-    /* Nothing of this training runs for d from here, while the training's flags (d->due for
-     * its asker, its group's training) stay set until train_next ends it: a request d makes
-     * meanwhile is merged, and must be asked again then (left_out: pipeline__mark_due). Until
-     * session 51 it was lost (the schedule's, a drift's) when it came in that gap. */
-    pthread_mutex_lock(&d->mu);
-    d->left_out = 1;
-    if (began) {
-        d->training = 0; /* before the save below, which must not record it as asked for */
-        if (m->applied)
-            d->unconfirmed = 0;
-        if (m->gen != d->gen) /* deleted or new channels meanwhile: dropped as a stale job */
-            m->applied = m->rc = 0;
-        if (m->applied && m->rc == 0) {
-            pipeline__version_add(p, d, &m->v);
-            /* Saved as not asking: d->due still marks the request this training answered
-             * (train_next clears it when the set is done), not one waiting. */
-            int due = d->due;
-            d->due = 0;
-            pipeline__save(p, d);
-            d->due = due;
-            atomic_fetch_add_explicit(&p->trainings, 1, memory_order_relaxed);
-            if (m->info.swapped)
-                atomic_fetch_add_explicit(&p->swaps, 1, memory_order_relaxed);
-        } else if (m->applied) {
-            member_undo(p, d, m);
-        }
-        /* ERR_RANGE: too little data yet; abandoned at the stop: logged by train_set. Neither is
-         * a failure. */
-        if (m->rc && m->rc != ERR_RANGE && !m->abandoned)
-            train_failed(p, d->name, m->applied ? "its version not stored: " : "", m->rc);
-    }
-    pthread_mutex_unlock(&d->mu);
-    detector_destroy(m->before);
-    free(m->v.info_json);
-    detector_job_destroy(m->job);
-    for (int c = 0; c < m->nch; c++)
-        free(m->names[c]);
-    free(m->rows);
 }
 
 /* Whether members a and b were made with the same {hidden, layers}. */
@@ -587,13 +338,13 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         pthread_mutex_unlock(&ms[i].d->mu);
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        int brc = member_begin(p, &ms[i], g, lead < n ? ms[lead].nch : 0,
-                               lead < n ? ms[lead].names : NULL, !all);
+        int brc = pipeline__member_begin(p, &ms[i], g, lead < n ? ms[lead].nch : 0,
+                                         lead < n ? ms[lead].names : NULL, !all);
         began[i] = brc == 0;
         if (brc == ERR_NOMEM) /* else not trainable now, or logged (other channels) */
-            train_failed(p, ms[i].d->name, "", brc);
+            pipeline__train_failed(p, ms[i].d->name, "", brc);
         if (!began[i]) {
-            member_end(p, &ms[i], 0);
+            pipeline__member_end(p, &ms[i], 0);
             memset(&ms[i], 0, sizeof ms[i]);
             continue;
         }
@@ -607,9 +358,9 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
             wrc = detector_job_set_data(ms[i].job, ms[i].rows, ms[i].n);
         if (wrc) {
             if (wrc != ERR_RANGE) /* an error, not too little data: the training failed */
-                train_failed(p, ms[i].d->name, "its window not read: ", wrc);
+                pipeline__train_failed(p, ms[i].d->name, "its window not read: ", wrc);
             ms[i].rc = ERR_RANGE; /* counted just now, or not a failure */
-            member_end(p, &ms[i], 1);
+            pipeline__member_end(p, &ms[i], 1);
             memset(&ms[i], 0, sizeof ms[i]);
             began[i] = 0;
             if (lead == i) /* the next that begins leads (else a lone one locked NULL's mu) */
@@ -718,7 +469,7 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
     for (size_t i = 0; began && i < n; i++)
         if (began[i]) {
             ms[i].abandoned = abandoned;
-            member_apply(p, &ms[i], rc, seconds);
+            pipeline__member_apply(p, &ms[i], rc, seconds);
         }
     /* Still the operators': saved so (BLOB_TRAIN_ALL), asked again at the next start, on the
      * members that asked (before session 47's groups5, on the lead). Logged once that is
@@ -750,13 +501,13 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
                  "start (it had run %.1f s)",
                  ms[lead].d->name, seconds);
     test_hold(p, "confirm");
-    versions_confirm(p, ms, n);
+    pipeline__versions_confirm(p, ms, n);
     for (size_t i = 0; began && i < n; i++)
         if (began[i])
-            member_end(p, &ms[i], 1);
+            pipeline__member_end(p, &ms[i], 1);
     detector_job_destroy(gj);
     if ((began == NULL || askers == NULL) && n > 0)
-        train_failed(p, ms[0].d->name, "", ERR_NOMEM);
+        pipeline__train_failed(p, ms[0].d->name, "", ERR_NOMEM);
     free(began);
     free(askers);
     if (ok == 0 || abandoned) /* abandoned: no training's time */
@@ -870,7 +621,7 @@ static void train_next(void *arg)
     size_t n = 1;
     if (g) {
         if (pipeline__group_members(p, g, &devs, &n)) {
-            train_failed(p, d->name, "", ERR_NOMEM);
+            pipeline__train_failed(p, d->name, "", ERR_NOMEM);
             pthread_mutex_lock(&d->mu);
             d->due = 0;
             pthread_mutex_unlock(&d->mu);
@@ -905,7 +656,7 @@ static void train_next(void *arg)
         abandoned = train_set(p, g, ms, n, d);
         free(ms);
     } else {
-        train_failed(p, d->name, "", ERR_NOMEM);
+        pipeline__train_failed(p, d->name, "", ERR_NOMEM);
     }
     test_hold(p, "end");
     /* Abandoned at the stop: d stays due (in no FIFO now: nothing trains after the stop), so
