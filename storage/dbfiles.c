@@ -7,6 +7,12 @@
  * it (empty, it is an empty database). Files already there keep their mode, less the bits for
  * other users (a vigild before session 52 made them 0644 under umask 022), as does the lock.
  *
+ * Session 52 (task files2): every sqlite3_open_v2 of the database passes STORE_OPEN_NOFOLLOW,
+ * so a link planted between these checks and SQLite's open is refused too, in the same words
+ * (store__open_errmsg). A main file owned by another user that vigild may write but not chmod
+ * (0666) gives SQLite's new -wal and -shm its mode: store__wal_files_mode tightens them once
+ * the writer has made them.
+ *
  * Threads: the owning thread (store_open, store_restore). */
 #include "storage_int.h"
 #include "err.h"
@@ -82,4 +88,25 @@ int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize)
         err = db_file_check(path, errmsg, errsize);
     }
     return err;
+}
+
+void store__wal_files_mode(const char *db_path)
+{
+    static const char *const ext[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s%s", db_path, ext[i]);
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            store__drop_other_bits(fd, path);
+            close(fd);
+        }
+    }
+}
+
+const char *store__open_errmsg(sqlite3 *db, int rc)
+{
+    if (db && sqlite3_extended_errcode(db) == SQLITE_CANTOPEN_SYMLINK)
+        return "not a regular file (a symbolic link)";
+    return db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
 }

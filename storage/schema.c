@@ -470,10 +470,10 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
 {
     store_writer_t *w = &s->w;
     int rc = sqlite3_open_v2(
-        s->db_path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        s->db_path, &w->db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(errmsg, errsize, "opening %s: %s", s->db_path,
-                 w->db ? sqlite3_errmsg(w->db) : sqlite3_errstr(rc));
+        snprintf(errmsg, errsize, "opening %s: %s", s->db_path, store__open_errmsg(w->db, rc));
         return store__status(w->db, rc) == ERR_NOMEM ? ERR_NOMEM : ERR_IO;
     }
     /* SQLite opens a file it may not write read-only without a word: vigild then started,
@@ -517,6 +517,7 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
     err = migrate(w->db, STORE_SCHEMA_VERSION, errmsg, errsize);
     if (err)
         return err;
+    store__wal_files_mode(s->db_path); /* made by now, with the main file's mode */
     /* Replaces the autocheckpoint hook (same threshold) so the pending readings are published
      * before a checkpoint runs inside COMMIT (writer.c). */
     sqlite3_wal_hook(w->db, store__wal_hook, s);
@@ -626,10 +627,11 @@ void store__writer_close(store_t *s)
 
 static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsize)
 {
-    int rc = sqlite3_open_v2(s->db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(s->db_path, &r->db,
+                             SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW, NULL);
     if (rc != SQLITE_OK) {
         snprintf(errmsg, errsize, "opening %s for reading: %s", s->db_path,
-                 r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+                 store__open_errmsg(r->db, rc));
         return ERR_IO;
     }
     sqlite3_extended_result_codes(r->db, 1);

@@ -89,10 +89,10 @@ static const char *plain_path(const char *path, char *buf, size_t size)
  * open that could not even allocate its handle). Returns buf. */
 static const char *sqlite_reason(sqlite3 *db, int rc, char *buf, size_t size)
 {
-    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    const char *msg = store__open_errmsg(db, rc);
     int code = (db ? sqlite3_errcode(db) : rc) & 0xff, e = db ? sqlite3_system_errno(db) : 0;
     int os = code == SQLITE_CANTOPEN || code == SQLITE_IOERR;
-    if (os && e > 0)
+    if (os && e > 0 && sqlite3_extended_errcode(db) != SQLITE_CANTOPEN_SYMLINK)
         snprintf(buf, size, "%s: %s", msg, strerror(e));
     else
         snprintf(buf, size, "%s", msg);
@@ -127,7 +127,8 @@ static int64_t pragma_int(sqlite3 *db, const char *sql)
  * to be closed either way). */
 static int open_reader(store_t *s, sqlite3 **db, char *errmsg, size_t errsize)
 {
-    int rc = sqlite3_open_v2(s->db_path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(s->db_path, db,
+                             SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_extended_result_codes(*db, 1);
         sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
@@ -305,7 +306,8 @@ static int check_source(const char *src, char *errmsg, size_t errsize)
         return refused;
     sqlite3 *db = NULL;
     char plain[4200];
-    int rc = sqlite3_open_v2(plain_path(src, plain, sizeof plain), &db, SQLITE_OPEN_READONLY, NULL);
+    int rc = sqlite3_open_v2(plain_path(src, plain, sizeof plain), &db,
+                             SQLITE_OPEN_READONLY | STORE_OPEN_NOFOLLOW, NULL);
     int err = 0;
     int64_t app = rc == SQLITE_OK ? pragma_int(db, "PRAGMA application_id") : -1;
     int64_t ver = rc == SQLITE_OK ? pragma_int(db, "PRAGMA user_version") : -1;

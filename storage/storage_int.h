@@ -840,6 +840,16 @@ int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize);
 /* Takes the bits for other users off fd's mode (path's, for the log) when it is a regular file
  * that has them, the group's kept, with one warning; one it may not chmod is warned about. */
 void store__drop_other_bits(int fd, const char *path);
+/* Takes the bits for other users off db_path's -wal and -shm when they are there (regular
+ * files, not links): SQLite creates them with the main file's mode, which vigild could not
+ * tighten when another user owns the main file. Call once the writer has made them. */
+void store__wal_files_mode(const char *db_path);
+/* Every sqlite3_open_v2 of vigild's own database adds this: a symbolic link is refused. */
+#define STORE_OPEN_NOFOLLOW SQLITE_OPEN_NOFOLLOW
+/* The words for a failed sqlite3_open_v2 (rc; db NULL when SQLite could not allocate it): a
+ * symbolic link refused by STORE_OPEN_NOFOLLOW in store__db_files_mode's words, else SQLite's
+ * message. Static or db's; valid until db's next call. */
+const char *store__open_errmsg(sqlite3 *db, int rc);
 
 /* reader.c (any thread): a reader connection taken without a deadline, and put back */
 store_reader_t *store__reader_get(store_t *s);
