@@ -196,6 +196,8 @@ class FileModes(vt.LogOnFailure):
         self.assertEqual({n: (os.stat(db + n).st_uid, "%04o" % mode(db + n))
                           for n in ("", "-wal", "-shm")},
                          {"": (0, "0666"), "-wal": (NOBODY, "0660"), "-shm": (NOBODY, "0660")})
+        self.assertIn("storage: %s-wal was mode 0666, open to every local user: now 0660" % db,
+                      d.log())
         d.stop()
 
 
