@@ -13,14 +13,25 @@
  * (0666) gives SQLite's new -wal and -shm its mode: store__wal_files_mode tightens them once
  * the writer has made them.
  *
- * Threads: the owning thread (store_open, store_restore). */
+ * SQLite 3.35+ refuses with SQLITE_OPEN_NOFOLLOW a symbolic link in ANY component of the path
+ * (its unix VFS resolves every one, and counts the links), not only the file's own: a data_dir
+ * under a linked folder, or one that is itself a link (systemd's DynamicUser= makes
+ * /var/lib/vigil a link to /var/lib/private/vigil), was refused as if vigil.db were a link.
+ * SQLite is therefore given the path with its folder resolved (store__sqlite_path): only a
+ * link in the file's own place is refused, as the start's check and --check-config refuse it.
+ *
+ * Threads: the owning thread (store_open, store_restore); store__sqlite_path and
+ * store__open_errmsg any thread. */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "path.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -109,4 +120,23 @@ const char *store__open_errmsg(sqlite3 *db, int rc)
     if (db && sqlite3_extended_errcode(db) == SQLITE_CANTOPEN_SYMLINK)
         return "not a regular file (a symbolic link)";
     return db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+}
+
+const char *store__sqlite_path(const char *path, char *buf, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4200], real[PATH_MAX];
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else /* "/" for "/vigil.db" (a data_dir of "/") */
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (realpath(dir, real) != NULL) {
+        path_join(buf, size, real, slash == NULL ? path : slash + 1);
+        return buf;
+    }
+    /* Not resolved (missing, not searchable): SQLite's open says what is wrong. "./" in front
+     * of a name beginning with "file:", which an SQLite built with SQLITE_USE_URI (Debian's)
+     * would read as a URI. */
+    snprintf(buf, size, "%s%s", strncmp(path, "file:", 5) == 0 ? "./" : "", path);
+    return buf;
 }

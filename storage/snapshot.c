@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,14 +74,6 @@ static int sync_file(const char *dest, int64_t *bytes, char *errmsg, size_t errs
     return err;
 }
 
-/* path as SQLite must be given it: "./" in front of a path beginning with "file:", which an
- * SQLite built with SQLITE_USE_URI (Debian's) would read as a URI. Returns buf. */
-static const char *plain_path(const char *path, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s%s", strncmp(path, "file:", 5) == 0 ? "./" : "", path);
-    return buf;
-}
-
 /* SQLite's message for rc on db, with the system's reason when an OS call failed: SQLite says
  * only "unable to open database file" whether the file is missing, not readable or the process
  * is out of descriptors (EMFILE), and that difference is what the operator must act on.
@@ -127,8 +120,10 @@ static int64_t pragma_int(sqlite3 *db, const char *sql)
  * to be closed either way). */
 static int open_reader(store_t *s, sqlite3 **db, char *errmsg, size_t errsize)
 {
-    int rc = sqlite3_open_v2(s->db_path, db,
-                             SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW, NULL);
+    char path[4200];
+    int rc =
+        sqlite3_open_v2(store__sqlite_path(s->db_path, path, sizeof path), db,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_extended_result_codes(*db, 1);
         sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
@@ -176,10 +171,11 @@ static int vacuum_into(store_t *s, sqlite3 *db, const char *dest, struct cancel 
     sqlite3_stmt *st = NULL;
     if (c->cancelled)
         sqlite3_progress_handler(db, SNAPSHOT_PROGRESS_OPS, progress, c);
-    char plain[4200];
+    char path[4200]; /* the connection's STORE_OPEN_NOFOLLOW applies to dest too */
     int rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, plain_path(dest, plain, sizeof plain), -1, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, 1, store__sqlite_path(dest, path, sizeof path), -1,
+                               SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     int err = 0;
@@ -305,8 +301,11 @@ static int check_source(const char *src, char *errmsg, size_t errsize)
     if (refused)
         return refused;
     sqlite3 *db = NULL;
-    char plain[4200];
-    int rc = sqlite3_open_v2(plain_path(src, plain, sizeof plain), &db,
+    /* A source the operator names through a link (a "latest" link to a snapshot) is followed,
+     * as copy_file follows it: resolved whole, the path holds no link for STORE_OPEN_NOFOLLOW. */
+    char real[PATH_MAX], path[4200];
+    const char *named = realpath(src, real) != NULL ? real : src;
+    int rc = sqlite3_open_v2(store__sqlite_path(named, path, sizeof path), &db,
                              SQLITE_OPEN_READONLY | STORE_OPEN_NOFOLLOW, NULL);
     int err = 0;
     int64_t app = rc == SQLITE_OK ? pragma_int(db, "PRAGMA application_id") : -1;

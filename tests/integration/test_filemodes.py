@@ -29,6 +29,13 @@ Session 52, task files2 (the review's leftovers):
   only be read" words. 0666: vigild warns it "cannot be changed" (it is not the owner's to
   chmod), serves, and the -wal and -shm SQLite made with the main file's mode 0666 are 0660
   once the writer has opened (before, they stayed 0666 until the next start).
+- Links above the database (FileModes.test_linked_data_dir, review of files2): SQLite 3.35+
+  refuses with SQLITE_OPEN_NOFOLLOW a link in ANY component of the path, not only the file's
+  own; vigild gives SQLite the folder resolved, so a data_dir under a linked folder, and one
+  that is itself a link (systemd's DynamicUser= makes /var/lib/vigil a link to
+  /var/lib/private/vigil), start, write, take a snapshot and restore one named through a link
+  (a "latest" link to it too), as --check-config says they may. Before the fix the start failed
+  with "opening DIR/vigil.db: not a regular file (a symbolic link)".
 """
 
 import os
@@ -199,6 +206,35 @@ class FileModes(vt.LogOnFailure):
         self.assertIn("storage: %s-wal was mode 0666, open to every local user: now 0660" % db,
                       d.log())
         d.stop()
+
+    def test_linked_data_dir(self):
+        tmp = vt.mkdtemp()
+        os.makedirs(os.path.join(tmp, "real", "d2"))
+        os.symlink("real", os.path.join(tmp, "x"))  # a linked parent
+        os.symlink(os.path.join(tmp, "real", "d2"), os.path.join(tmp, "d2"))  # a linked folder
+        for i, data in enumerate((os.path.join(tmp, "x", "data"), os.path.join(tmp, "d2"))):
+            p = subprocess.run([vt.VIGILD, "--data-dir", data, "--check-config"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 0, p.stdout)
+            d = self.start(CONF, data_dir=data)
+            r = d.post_json({"device": "fm-5", "ts": vt.now_ms(), "values": {"v": i}})
+            self.assertEqual(r.status, 200, r)
+            st, _, doc = snap(d)
+            self.assertEqual(st, 200, doc)
+            self.assertTrue(doc["path"].startswith(data + "/snapshots/"), doc)
+            d.stop()
+            latest = os.path.join(data, "snapshots", "latest.db")
+            os.symlink(os.path.basename(doc["path"]), latest)
+            for src in (doc["path"], latest):
+                p = subprocess.run([vt.VIGILD, "--data-dir", data, "--restore", src],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   timeout=120)
+                self.assertEqual(p.returncode, 0, p.stdout)
+            d.start()
+            self.assertEqual(d.device("fm-5")["points"], 1)
+            self.assertNotIn("symbolic link", d.log())
+            d.stop()
 
 
 NOBODY = 65534
