@@ -10,8 +10,14 @@
  * Session 52 (task files2): every sqlite3_open_v2 of the database passes STORE_OPEN_NOFOLLOW,
  * so a link planted between these checks and SQLite's open is refused too, in the same words
  * (store__open_errmsg). A main file owned by another user that vigild may write but not chmod
- * (0666) gives SQLite's new -wal and -shm its mode: store__wal_files_mode tightens them once
- * the writer has made them.
+ * (0666) gives SQLite's new -wal and -shm its mode, and so does every later open of an empty
+ * -wal (none written since the start): SQLite's robust_open fchmods an empty file it opens to
+ * the mode it would create it with, so the start's query connections widened again a -wal
+ * the writer's open had made (review). store__wal_files_mode tightens them at the end of
+ * store_open, once every connection is open, and after each snapshot's connection, without a
+ * warning of their own (they are made afresh at each start, and the main file's warning, at
+ * each start, names the cause and the fix). Meanwhile they are open to no one the main file
+ * is not open to already.
  *
  * SQLite 3.35+ refuses with SQLITE_OPEN_NOFOLLOW a symbolic link in ANY component of the path
  * (its unix VFS resolves every one, and counts the links), not only the file's own: a data_dir
@@ -36,14 +42,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void store__drop_other_bits(int fd, const char *path)
+void store__drop_other_bits(int fd, const char *path, int quiet)
 {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0007) == 0)
         return;
     unsigned was = (unsigned)(st.st_mode & 0777), now = was & ~0007u;
     if (fchmod(fd, (mode_t)now) == 0)
-        log_warn("storage: %s was mode %04o, open to every local user: now %04o", path, was, now);
+        log_msg(quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+                "storage: %s was mode %04o, open to every local user: now %04o", path, was, now);
     else
         log_warn("storage: %s is mode %04o, open to every local user, and cannot be changed: %s "
                  "(chmod o-rwx it)",
@@ -69,7 +76,7 @@ static int db_file_check(const char *path, char *errmsg, size_t errsize)
                  path);
         err = ERR_IO;
     } else {
-        store__drop_other_bits(fd, path);
+        store__drop_other_bits(fd, path, 0);
     }
     close(fd);
     return err;
@@ -109,7 +116,8 @@ void store__wal_files_mode(const char *db_path)
         snprintf(path, sizeof path, "%s%s", db_path, ext[i]);
         int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd >= 0) {
-            store__drop_other_bits(fd, path);
+            /* Quiet: the main file's warning says why, and what to do. */
+            store__drop_other_bits(fd, path, 1);
             close(fd);
         }
     }

@@ -519,7 +519,6 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
     err = migrate(w->db, STORE_SCHEMA_VERSION, errmsg, errsize);
     if (err)
         return err;
-    store__wal_files_mode(s->db_path); /* made by now, with the main file's mode */
     /* Replaces the autocheckpoint hook (same threshold) so the pending readings are published
      * before a checkpoint runs inside COMMIT (writer.c). */
     sqlite3_wal_hook(w->db, store__wal_hook, s);

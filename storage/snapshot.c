@@ -207,6 +207,7 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
             unlink(dest); /* a partial copy must not take space, nor look like a database */
     }
     sqlite3_close(db);
+    store__wal_files_mode(s->db_path); /* this connection's open of an empty -wal: dbfiles.c */
     return err;
 }
 

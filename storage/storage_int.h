@@ -838,11 +838,14 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize);
  * Returns 0, or ERR_IO with errmsg. */
 int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize);
 /* Takes the bits for other users off fd's mode (path's, for the log) when it is a regular file
- * that has them, the group's kept, with one warning; one it may not chmod is warned about. */
-void store__drop_other_bits(int fd, const char *path);
+ * that has them, the group's kept, with one warning (a debug line when quiet); one it may not
+ * chmod is warned about. */
+void store__drop_other_bits(int fd, const char *path, int quiet);
 /* Takes the bits for other users off db_path's -wal and -shm when they are there (regular
  * files, not links): SQLite creates them with the main file's mode, which vigild could not
- * tighten when another user owns the main file. Call once the writer has made them. */
+ * tighten when another user owns the main file, and gives an empty -wal that mode again at
+ * each open. Call once the start's connections are open, and after a snapshot's; quiet (the
+ * main file's warning covers them). Any thread. */
 void store__wal_files_mode(const char *db_path);
 /* Every sqlite3_open_v2 of vigild's own database adds this: a symbolic link is refused. SQLite
  * refuses one in any component of the path: give it store__sqlite_path's. */
