@@ -487,6 +487,12 @@ int api__iq_re_compile(regex_t *re, const char *pattern);
  * autogen sets *unsupported (static text, or borrowed from s's blocks) for the caller's
  * statement error. Returns 0, or -1 (parse error or out of memory, answered). */
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported);
+/* The policy of a source (rp, as FROM names it; "" for none: the query's rp= parameter, from
+ * the URL or a form body, as influxd 1.6.7's handler takes it for the default) when it is one
+ * vigild does not hold: *unsupported is influxd's API_IQ_OTHER_RP and the policy's name (in s's
+ * blocks), which ends the run; autogen, and a parameter absent, empty or past 255 bytes, leave
+ * *unsupported. Returns 0, or -1 (out of memory, answered). */
+int api__iq_other_policy(api_request_t *r, qscan_t *s, const char *rp, const char **unsupported);
 /* Whether why, a source's *unsupported, ends the run as influxd 1.6.7's "retention policy not
  * found" (1: API_IQ_OTHER_RP) and "database not found" (2: API_IQ_NO_DB's) do; 0 for another
  * reason or NULL. Of a list's sources, the highest is the statement's: influxd looks every

@@ -458,22 +458,14 @@ int api__iq_params_asked(api_request_t *r, json_t **params)
     return -1;
 }
 
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* The byte of the form-encoded value s (n bytes) at *i, decoded as api__pct_decode decodes it
  * ("%2B" '+', '+' a blank, a '%' not followed by two hex digits itself); moves *i past it. */
 static int form_byte(const char *s, size_t n, size_t *i)
 {
     int h = -1, l = -1;
     if (s[*i] == '%' && *i + 2 < n) {
-        h = hex_digit(s[*i + 1]);
-        l = hex_digit(s[*i + 2]);
+        h = api__hexval(s[*i + 1]);
+        l = api__hexval(s[*i + 2]);
     }
     if (h >= 0 && l >= 0) {
         *i += 3;

@@ -272,7 +272,8 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
  * (kind QT_EOF: no FROM). FROM takes a list of sources, as influxd's parser reads it; vigild
  * answers one name (named once or more), and sets *unsupported for several, or for a source's
  * reason (rp_any: any database and policy, api__iq_from_name_alone; else one that ends the run
- * first, api__iq_from_stops). Returns 0, or -1 (parse error). */
+ * first, api__iq_from_stops; without FROM the rp= parameter's policy, api__iq_other_policy).
+ * Returns 0, or -1 (parse error or out of memory, answered). */
 static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported,
                      int rp_any)
 {
@@ -284,10 +285,10 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
         return -1;
     qscan_t at = *s;
     api__qs_next(s, from);
-    if (!api__q_is(from, "FROM")) {
+    if (!api__q_is(from, "FROM")) { /* every measurement, of the query's rp= (but rp_any) */
         *s = at;
         from->kind = QT_EOF;
-        return 0;
+        return rp_any ? 0 : api__iq_other_policy(r, s, "", unsupported);
     }
     const char *why = NULL;
     if (api__iq_from(r, s, from, &why))
