@@ -124,10 +124,17 @@ static int no_database(api_request_t *r, qscan_t *s, const char *db, const char 
 
 int api__iq_other_policy(api_request_t *r, qscan_t *s, const char *rp, const char **unsupported)
 {
-    char own[256];
-    if (rp[0] == '\0')
-        rp = api__iq_form_value(r, "rp", own, sizeof own);
-    if (rp == NULL || rp[0] == '\0' || strcmp(rp, "autogen") == 0)
+    const char *v;
+    size_t n;
+    if (rp[0] == '\0' && api__iq_form_raw(r, "rp", &v, &n)) { /* decoded in s's blocks */
+        char *own = api__qs_alloc(s, n + 1);                  /* decoding never lengthens */
+        if (own == NULL) {
+            api__error(r, 500, "out of memory");
+            return -1;
+        }
+        rp = api__pct_decode(v, n, own, n + 1, 1) >= 0 ? own : ""; /* a NUL: read as absent */
+    }
+    if (rp[0] == '\0' || strcmp(rp, "autogen") == 0)
         return 0;
     return influxd_reason(r, s, API_IQ_OTHER_RP, rp, unsupported);
 }

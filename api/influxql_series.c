@@ -449,7 +449,8 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         tail_read(r, s, &limit, &offset, !cardinality))
         return -1;
     /* influxd's estimate (a sketch, exact for small counts) reads no policy: vigild counts */
-    int estimate = cardinality && !exact && !from && where.ncode == 0 && limit == 0 && offset == 0;
+    int estimate = cardinality && !exact && !from && where.ncode == 0 && s->card_group == 0 &&
+                   limit == 0 && offset == 0;
     const char *rp = NULL; /* without FROM every measurement, of the query's rp= policy */
     if (!from && !estimate && api__iq_other_policy(r, s, "", &rp))
         return -1;
@@ -459,7 +460,10 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         return 0;
     if (cardinality && api__iq_where_time_error(run, s, &where, "SHOW SERIES EXACT CARDINALITY"))
         return 1;
-    if (unsupported && api__iq_from_stops(unsupported) == 2) /* looked up before GROUP BY */
+    /* influxd's order: a database not found, a dimension it refuses, a policy not found, then
+     * GROUP BY, which vigild does not count */
+    int stops = api__iq_from_stops(unsupported);
+    if (stops == 2 || (stops == 1 && s->card_group != 2))
         return api__q_unsupported_error(run, unsupported);
     if (api__iq_card_group_error(run, s))
         return 1;
