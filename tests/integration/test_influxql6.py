@@ -184,6 +184,41 @@ class Leftovers(InfluxdPair):
         answers = self.compare(cases, "the rp parameter")
         self.assertEqual(sum(b"retention policy not found" in a[1] for a in answers), 40)
 
+    def test_rp_parameter_order_and_length_as_influxd(self):
+        # review (influx13): a cardinality statement with GROUP BY (or SHOW MEASUREMENT
+        # CARDINALITY with a LIMIT or OFFSET other than 0) is no estimate to influxd, so rp=rp2
+        # is its "retention policy not found", before vigild's "does not support GROUP BY"
+        # (influxd's own dimension errors and a database not found still first); an rp of any
+        # length, as influxd (the branch read one past 255 bytes as absent)
+        rp2 = {"rp": "rp2"}
+        cases = [("SHOW MEASUREMENT CARDINALITY WHERE device = 'a1'", rp2),
+                 ("SHOW SERIES CARDINALITY WHERE device = 'a1'", rp2),
+                 ("SHOW SERIES CARDINALITY GROUP BY device", rp2),
+                 ("SHOW SERIES CARDINALITY GROUP BY time(1s)", rp2),
+                 ("SHOW SERIES EXACT CARDINALITY GROUP BY device", rp2),
+                 ("SHOW SERIES CARDINALITY FROM a1 GROUP BY device", rp2),
+                 ("SHOW SERIES CARDINALITY FROM g.rp2.a1 GROUP BY device", {}),
+                 ("SHOW MEASUREMENT CARDINALITY GROUP BY device", rp2),
+                 ("SHOW MEASUREMENT CARDINALITY LIMIT 1", rp2),
+                 ("SHOW MEASUREMENT CARDINALITY OFFSET 1", rp2),
+                 ("SHOW SERIES CARDINALITY GROUP BY 'x'", rp2),  # influxd's dimension error
+                 ("SHOW SERIES CARDINALITY FROM g.rp2.a1 GROUP BY 'x'", {}),
+                 ("SHOW SERIES CARDINALITY FROM nodb..a1 GROUP BY device", {}),
+                 ("SHOW SERIES EXACT CARDINALITY WHERE time > 0", rp2),
+                 ("SELECT x FROM a1", {"rp": "r" * 300}),
+                 ("SELECT x FROM a1", {"rp": "r" * 300, "method": "POST"}),
+                 ("SELECT x FROM a1", {"rp": "a\u00e9 %x+y"})]
+        answers = self.compare(cases, "rp= in influxd's order, of any length")
+        self.assertEqual(sum(b"retention policy not found" in a[1] for a in answers), 13)
+        # the estimates read no policy (vigild's count is of its own measurements: against
+        # itself without rp)
+        for q in ["SHOW MEASUREMENT CARDINALITY", "SHOW MEASUREMENT CARDINALITY LIMIT 0",
+                  "SHOW MEASUREMENT CARDINALITY OFFSET 0"]:
+            with self.subTest(q=q):
+                want = self.ask(self.d.http_port, q)
+                self.assertIn(b"cardinality estimation", want[1])
+                self.assertEqual(self.ask(self.d.http_port, q, rp="rp2"), want)
+
     def test_regex_source_of_another_policy_as_influxd(self):
         # influx13: a regex source naming a policy influxd does not hold (rp2./re/, db.rp2./re/)
         # ends the run in influxd's words; vigild said "does not support a regular expression
