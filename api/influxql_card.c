@@ -304,8 +304,7 @@ int api__iq_card_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     /* without FROM every measurement, of the query's rp= policy; the estimate reads none */
     if (!c.from && !c.estimate && api__iq_other_policy(r, s, "", &unsupported))
         return -1;
-    if (run != NULL && unsupported != NULL) /* nothing more is read: q_statements reads on */
-        return api__q_unsupported_error(run, unsupported);
+    s->card_why = unsupported; /* answered after GROUP BY is read: influxd's order */
     return card_run(r, s, run, &c, api__iq_show_tag_keys, 2);
 }
 

@@ -188,8 +188,9 @@ class Leftovers(InfluxdPair):
         # review (influx13): a cardinality statement with GROUP BY (or SHOW MEASUREMENT
         # CARDINALITY with a LIMIT or OFFSET other than 0) is no estimate to influxd, so rp=rp2
         # is its "retention policy not found", before vigild's "does not support GROUP BY"
-        # (influxd's own dimension errors and a database not found still first); an rp of any
-        # length, as influxd (the branch read one past 255 bytes as absent)
+        # (influxd's own dimension errors, before any reason of vigild's, and a database not
+        # found still first); an rp of any length, as influxd (the branch read one past 255
+        # bytes as absent)
         rp2 = {"rp": "rp2"}
         cases = [("SHOW MEASUREMENT CARDINALITY WHERE device = 'a1'", rp2),
                  ("SHOW SERIES CARDINALITY WHERE device = 'a1'", rp2),
@@ -202,6 +203,11 @@ class Leftovers(InfluxdPair):
                  ("SHOW MEASUREMENT CARDINALITY LIMIT 1", rp2),
                  ("SHOW MEASUREMENT CARDINALITY OFFSET 1", rp2),
                  ("SHOW SERIES CARDINALITY GROUP BY 'x'", rp2),  # influxd's dimension error
+                 ("SHOW MEASUREMENT CARDINALITY GROUP BY 'x'", rp2),
+                 ("SHOW TAG KEY CARDINALITY GROUP BY 'x'", rp2),
+                 ("SHOW TAG VALUES CARDINALITY WITH KEY = device GROUP BY 'x'", rp2),
+                 ("SHOW MEASUREMENT CARDINALITY FROM g.rp2.a1 GROUP BY 'x'", {}),
+                 ("SHOW TAG KEY CARDINALITY FROM a1, pump GROUP BY 'x'", {}),
                  ("SHOW SERIES CARDINALITY FROM g.rp2.a1 GROUP BY 'x'", {}),
                  ("SHOW SERIES CARDINALITY FROM nodb..a1 GROUP BY device", {}),
                  ("SHOW SERIES EXACT CARDINALITY WHERE time > 0", rp2),
