@@ -2,7 +2,8 @@
  * pipeline_train.c, session 48, which trains the groups).
  *
  * Locks: groups_mu (leaf) guards the groups table and each group's member list; it is taken
- * under a device's mu (pipeline__group_move, which takes due_mu after it, not inside it).
+ * under a device's mu (pipeline__group_move, which takes due_mu after it, not inside it, and
+ * may then ask for a training, pipeline__mark_due, under the device's mu alone).
  * Threads: any (callers say which lock they hold). */
 #include "err.h"
 #include "pipeline_int.h"
@@ -81,10 +82,27 @@ int pipeline__group_move(pipeline_t *p, struct dev *d, struct group *g)
      * request d makes before it ends would be merged into it with nothing to run for d. It is
      * asked again as the training ends (left_out, cleared there: train_next's loop over g's
      * members). Session 51; before, it was lost. */
+    int training = 0;
     if (g) {
         pthread_mutex_lock(&p->due_mu);
-        d->left_out |= g->training;
+        training = g->training;
         pthread_mutex_unlock(&p->due_mu);
+    }
+    if (training) {
+        d->left_out = 1;
+    } else if (!d->training && !d->due) {
+        /* Joining g idle, or no group, in no training (its part of one over, or left out of
+         * one it joined while that trained): a request merged meanwhile (again) is no other
+         * training's to ask again, since none runs over d now (train_next's end loop runs over
+         * that training's members and its group's, neither of which may hold d): asked for g,
+         * or for d alone, here. Session 52; before, it waited for a training d was no part of,
+         * or was lost. A deleted device's request goes with it (pipeline_forget clears `again`
+         * before it leaves its group). */
+        d->left_out = 0;
+        if (d->again) {
+            d->again = 0;
+            (void)pipeline__mark_due(p, d);
+        }
     }
     return 0;
 }

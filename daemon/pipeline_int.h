@@ -331,8 +331,11 @@ struct dev {
      * and was left out (put off, pipeline_train.c member_begin), or d's part of it is over
      * (member_end; its due and its group's training flag stay set until train_next ends it).
      * A request d makes before that training ends would merge into a training that does not
-     * take it, so it sets `again` instead. Set by member_begin and member_end, cleared by
-     * train_next when the training ends; d->mu. */
+     * take it, so it sets `again` instead. Set by member_begin and member_end, and by
+     * pipeline__group_move joining a group that trains; cleared when d's part of a training
+     * begins (member_begin), by pipeline__group_move joining an idle group or none, by train_next
+     * when a training d was in, or whose group d is in, ends, unless d's group trains then
+     * (that training's end clears it); d->mu. */
     int left_out;
     /* An operator's retrain (POST .../retrain) of d not yet trained: the training it asks or
      * joins takes every member of d's group, held ones too (the operator decided; the
@@ -581,7 +584,9 @@ int pipeline__training_waits(pipeline_t *p, struct dev *d);
 struct group *pipeline__group(pipeline_t *p, const char *name);
 
 /* Moves d from its group (d->group, or none) to g (or none): d->group and both member lists.
- * Returns 0, or ERR_NOMEM (d stays where it was). Caller holds d->mu. */
+ * Joining g while it trains sets d->left_out; joining g idle, or no group, while in no training
+ * asks again for a request of d's merged meanwhile (d->again: pipeline__mark_due). Returns 0, or
+ * ERR_NOMEM (d stays where it was). Caller holds d->mu. */
 int pipeline__group_move(pipeline_t *p, struct dev *d, struct group *g);
 
 /* Frees the groups (pipeline_destroy). */

@@ -776,6 +776,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     /* The struct stays (the /metrics walk relies on devices living as long as the pipeline):
      * everything it learnt goes, as a new device starts. */
     pthread_mutex_lock(&d->mu);
+    d->again = 0; /* its request goes with it: not asked again as it leaves its group */
     if (d->group && pipeline__group_move(p, d, NULL) != 0)
         log_warn("pipeline: deleted device '%s' stays in group '%s': out of memory", d->name,
                  d->group->name);
@@ -813,7 +814,6 @@ void pipeline_forget(pipeline_t *p, const char *device)
     d->nversions = 0;
     d->ver_floor = 0; /* its stored versions are deleted with it */
     d->serving_version = 0;
-    d->again = 0;
     free(d->attrs);
     d->attrs = NULL;
     pipeline__apply_limits(p, d);

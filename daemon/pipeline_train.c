@@ -212,7 +212,8 @@ static void train_failed(pipeline_t *p, const char *device, const char *what, in
  * started (p->test_hold_dir, read once by pipeline_create, which logs a warning), a training
  * thread reaching point `at` waits while the file <dir>/<at> exists (at most 60 s, so a test
  * that forgot it does not hang vigild), <dir>/<at>.held existing meanwhile, so that a test acts
- * inside a gap a few instructions wide without a timing guess. The points: "apply" (the run
+ * inside a gap a few instructions wide without a timing guess. The points: "take" (a due-set
+ * entry taken, its group's training flag set, the member list not yet copied), "apply" (the run
  * over, nothing applied), "confirm" (the members applied, their versions not yet listed),
  * "end" (every member's part over, the training's due and group flags not yet cleared).
  * Unset (any deployment): a test of one byte per point. Training pool thread, holding no lock. */
@@ -282,8 +283,18 @@ static int member_begin(pipeline_t *p, struct member *m, struct group *g, int wa
     for (int c = 0; rc == 0 && c < d->nch; c++)
         if ((m->names[c] = strdup(d->ch[c])) == NULL)
             rc = ERR_NOMEM;
-    if (rc == 0)
+    if (rc == 0) {
         d->training = 1;
+        /* This training runs for d: a request d made before (left_out set by joining the group
+         * after train_next took its entry and before it copied the members, or by the end of
+         * an earlier training's part) is answered by the window read now, not asked again
+         * after it; one while the part runs is merged. An operator's retrain made since
+         * train_set took the members' retrain_all (it is set again) still trains once more:
+         * this training may leave held members out. Session 52: before, one training more. */
+        d->left_out = 0;
+        if (!d->retrain_all)
+            d->again = 0;
+    }
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
@@ -517,6 +528,17 @@ static int askers_back(pipeline_t *p, struct member *ms, struct dev **askers, si
     return rc == 0 ? 0 : rc == ERR_NOMEM ? ERR_NOMEM : 1;
 }
 
+/* Whether the asker of g's training (train_next's d, which stays due when the stop abandons
+ * it) is still in g (0), in another group or none (1), or deleted (2). Takes its mu. */
+static int asker_moved(struct dev *asker, const struct group *g)
+{
+    pthread_mutex_lock(&asker->mu);
+    const int deleted = atomic_load_explicit(&asker->deleted, memory_order_relaxed);
+    const int left = asker->group != g;
+    pthread_mutex_unlock(&asker->mu);
+    return deleted ? 2 : left;
+}
+
 /* Where a schedule's abandoned training of group g goes: its asker (the device that became
  * due) stays due, and the next start asks for the training of the group it is in then. When
  * that is no longer g (the asker left g, or was deleted: its request goes with it) says so in
@@ -524,15 +546,12 @@ static int askers_back(pipeline_t *p, struct member *ms, struct dev **askers, si
  * thread, holding no lock. */
 static void schedule_moved(struct dev *asker, const struct group *g, char *why, size_t size)
 {
-    pthread_mutex_lock(&asker->mu);
-    const int deleted = atomic_load_explicit(&asker->deleted, memory_order_relaxed);
-    const int left = asker->group != g;
-    pthread_mutex_unlock(&asker->mu);
-    if (deleted)
+    const int moved = asker_moved(asker, g);
+    if (moved == 2)
         snprintf(why, size,
                  "not asked again: device '%s', whose schedule asked for it, was deleted",
                  asker->name);
-    else if (left)
+    else if (moved)
         snprintf(why, size,
                  "not asked again for this group: device '%s', whose schedule asked for it, "
                  "has left it, and its request is asked again at the next start where the "
@@ -706,7 +725,7 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
      * decided: session 49 logged "asked again at the next start" and then, for a group left
      * empty, "dropped", for the same training. */
     const int back = abandoned ? askers_back(p, ms, askers, n, g) : 0;
-    char why[256] = "asked again at the next start";
+    char why[384] = "asked again at the next start";
     if (back == 1)
         snprintf(why, sizeof why,
                  "not asked again: the group has no member left, so the operator's retrain it "
@@ -717,6 +736,11 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
                  "operator's retrain it was for, which is dropped");
     else if (abandoned && g && !all) /* the schedule's: asker's request */
         schedule_moved(asker, g, why, sizeof why);
+    if (back != 0 && asker_moved(asker, g) == 1) /* it stays due: the line said "not asked" */
+        snprintf(why + strlen(why), sizeof why - strlen(why),
+                 "; device '%s', which became due for it, has left the group, and its own "
+                 "request is asked again at the next start where the device is then",
+                 asker->name);
     if (abandoned && g)
         log_info("pipeline: training of group '%s' (%zu devices) abandoned at the stop; %s (it had "
                  "run %.1f s)",
@@ -785,6 +809,22 @@ static void first_settle(pipeline_t *p, struct dev *d)
     }
 }
 
+/* Whether e's left_out (and a request it marked `again`) now belongs to another training than
+ * the one ending: e is in a group that trains (another group it moved to, or its own again),
+ * which a request of e's is merged into with nothing to run for e, as pipeline__group_move
+ * marked it. That training's end clears the flag and asks again (its loop runs over its
+ * group's members then); clearing it here lost such a request until session 52. Caller holds
+ * e->mu (due_mu taken under it). */
+static int owed_elsewhere(pipeline_t *p, struct dev *e)
+{
+    if (e->group == NULL)
+        return 0;
+    pthread_mutex_lock(&p->due_mu);
+    const int training = e->group->training;
+    pthread_mutex_unlock(&p->due_mu);
+    return training;
+}
+
 /* Training pool thread: takes the device that became due first and trains it, or its group. */
 static void train_next(void *arg)
 {
@@ -825,6 +865,7 @@ static void train_next(void *arg)
             g->training = 1;
         pthread_mutex_unlock(&p->due_mu);
     }
+    test_hold(p, "take"); /* the entry taken, the group's member list not yet copied */
     struct dev **devs = &d;
     size_t n = 1;
     if (g) {
@@ -890,10 +931,12 @@ static void train_next(void *arg)
     for (size_t i = 0; i < n + k; i++) {
         struct dev *e = i < n ? devs[i] : now[i - n];
         pthread_mutex_lock(&e->mu);
-        e->left_out = 0;
-        if (e->again) {
-            e->again = 0;
-            pipeline__mark_due(p, e);
+        if (!owed_elsewhere(p, e)) {
+            e->left_out = 0;
+            if (e->again) {
+                e->again = 0;
+                pipeline__mark_due(p, e);
+            }
         }
         pthread_mutex_unlock(&e->mu);
     }

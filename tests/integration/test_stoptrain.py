@@ -263,6 +263,12 @@ class Group(StopTrain):
         self.asker_leaves("g49e", 55, leave, "abandoned at the stop; not asked again: the group "
                           "has no member left, so the operator's retrain it was for is dropped")
         log = d.log()[before:]
+        # Session 52: the asker (gb, the operator's) stays due in its new group; the line says
+        # so (main's ended at "dropped", as if nothing were asked again).
+        self.assertIn("is dropped; device 'gb', which became due for it, has left the group, "
+                      "and its own request is asked again at the next start where the device is "
+                      "then (it had run", log)
+        self.assertEqual(tg.saved_flags(d, ["gb"])["gb"] & 1, 1)  # BLOB_TRAIN_ASKED
         self.assertNotIn("training of group 'g49e' (2 devices) " + ABANDONED, log)
         self.assertNotIn("has no member left: the operator's retrain its stopped", log)
         flags = tg.saved_flags(d, ["ga", "gb"])
