@@ -355,6 +355,9 @@ int api__json_body(api_request_t *r, struct json_t **v, struct json_error_t *jer
  * body should be; a short constant: the message is cut at 511 bytes). */
 void api__json_error(api_request_t *r, const struct json_error_t *jerr, const char *suffix);
 
+/* The value of the hex digit c (0-9, a-f, A-F), or -1 for another byte. Any thread. */
+int api__hexval(char c);
+
 /* Percent-decodes n bytes of s into out (size bytes, NUL-terminated); '+' becomes a space when
  * plus_space. Returns the decoded length, or -1 when it does not fit or holds a NUL. */
 long api__pct_decode(const char *s, size_t n, char *out, size_t size, int plus_space);

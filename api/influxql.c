@@ -815,11 +815,18 @@ static void run_query(api_request_t *r, const char *q, long long chunk_rows, int
     api__body(r, 200, "application/json", &run.b);
 }
 
+int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen)
+{
+    *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    *vlen = *v ? strlen(*v) : 0;
+    return *v != NULL || api__iq_form_arg(r, name, v, vlen);
+}
+
 const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size)
 {
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-    size_t vlen = v ? strlen(v) : 0;
-    if (v == NULL && !api__iq_form_arg(r, name, &v, &vlen))
+    const char *v;
+    size_t vlen;
+    if (!api__iq_form_raw(r, name, &v, &vlen))
         return NULL;
     return api__pct_decode(v, vlen, buf, size, 1) >= 0 ? buf : NULL;
 }

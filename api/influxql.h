@@ -126,6 +126,8 @@ typedef struct {
     int card_group;        /* that statement's GROUP BY (api__iq_card_group_by): 0 none, 1 read,
                             * 2 with a dimension influxd refuses: card_group_err */
     const char *card_group_err; /* then influxd 1.6.7's error for the first such dimension */
+    const char *card_why; /* card 2: the reason SHOW MEASUREMENT CARDINALITY's FROM (or rp=)
+                           * gave (NULL: none), answered once the statement is read */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -239,6 +241,9 @@ int api__q_digit(char c);
  * value, still encoded (borrowed from r->body), in *v and *vlen. Returns 1, or 0 when there is
  * no body or no such parameter. */
 int api__iq_form_arg(const api_request_t *r, const char *name, const char **v, size_t *vlen);
+/* Finds parameter name in the URL, else in a form body, as influxd's r.FormValue: its value,
+ * still encoded (borrowed from r), in *v and *vlen. Returns 1, or 0 when absent. */
+int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen);
 /* Reads parameter name from the URL or a form body, as influxd's r.FormValue, into buf
  * (decoded). Returns buf, or NULL when absent or not fitting. */
 const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size);
@@ -487,6 +492,12 @@ int api__iq_re_compile(regex_t *re, const char *pattern);
  * autogen sets *unsupported (static text, or borrowed from s's blocks) for the caller's
  * statement error. Returns 0, or -1 (parse error or out of memory, answered). */
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported);
+/* The policy of a source (rp, as FROM names it; "" for none: the query's rp= parameter, from
+ * the URL or a form body, as influxd 1.6.7's handler takes it for the default) when it is one
+ * vigild does not hold: *unsupported is influxd's API_IQ_OTHER_RP and the policy's name (in s's
+ * blocks), which ends the run; autogen, and a parameter absent, empty or holding a NUL (%00),
+ * leave *unsupported. Returns 0, or -1 (out of memory, answered). */
+int api__iq_other_policy(api_request_t *r, qscan_t *s, const char *rp, const char **unsupported);
 /* Whether why, a source's *unsupported, ends the run as influxd 1.6.7's "retention policy not
  * found" (1: API_IQ_OTHER_RP) and "database not found" (2: API_IQ_NO_DB's) do; 0 for another
  * reason or NULL. Of a list's sources, the highest is the statement's: influxd looks every

@@ -35,8 +35,8 @@ enum card_kind { CARD_MEASUREMENTS, CARD_TAG_KEYS, CARD_FIELD_KEYS, CARD_TAG_VAL
 /* One cardinality statement as read. */
 struct card {
     enum card_kind kind;
-    int estimate; /* SHOW MEASUREMENT CARDINALITY without FROM or WHERE, LIMIT and OFFSET 0
-                   * (they are read later): influxd's estimate's column */
+    int estimate; /* SHOW MEASUREMENT CARDINALITY without FROM, WHERE or GROUP BY, LIMIT and
+                   * OFFSET 0 (measurement_estimate): influxd's estimate's column */
     int from;     /* SHOW MEASUREMENT CARDINALITY FROM src[0..nsrc) (re[i]: a regex's pattern) */
     const char *src[IQ_SOURCES_MAX];
     int re[IQ_SOURCES_MAX], nsrc;
@@ -266,6 +266,20 @@ int api__iq_card_group_error(qrun_t *run, const qscan_t *s)
     return api__q_unsupported_error(run, "GROUP BY in the cardinality statements");
 }
 
+/* Whether SHOW MEASUREMENT CARDINALITY, without FROM, read on at s (t: its next token) is
+ * influxd 1.6.7's estimate: no WHERE, GROUP BY, or LIMIT or OFFSET other than 0 (its rewrite's
+ * test); a malformed count is read later, its parse error answered then. */
+static int measurement_estimate(qscan_t s, qtoken_t t)
+{
+    while (api__q_is(&t, "LIMIT") || api__q_is(&t, "OFFSET")) {
+        api__qs_next(&s, &t);
+        if (t.kind != QT_NUMBER || strspn(t.text, "0") != t.len)
+            return 0;
+        api__qs_next(&s, &t);
+    }
+    return !api__q_is(&t, "WHERE") && !api__q_is(&t, "GROUP");
+}
+
 /* SHOW MEASUREMENT [EXACT] CARDINALITY [ON db] [FROM name | /re/ | ...] [WHERE ...] [LIMIT n]
  * [OFFSET n]: the names SHOW MEASUREMENTS lists with that WHERE, among those FROM names. */
 int api__iq_card_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
@@ -286,9 +300,11 @@ int api__iq_card_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         at = *s;
         api__qs_next(&at, &t);
     }
-    c.estimate = !exact && !c.from && !api__q_is(&t, "WHERE");
-    if (run != NULL && unsupported != NULL) /* nothing more is read: q_statements reads on */
-        return api__q_unsupported_error(run, unsupported);
+    c.estimate = !exact && !c.from && measurement_estimate(at, t);
+    /* without FROM every measurement, of the query's rp= policy; the estimate reads none */
+    if (!c.from && !c.estimate && api__iq_other_policy(r, s, "", &unsupported))
+        return -1;
+    s->card_why = unsupported; /* answered after GROUP BY is read: influxd's order */
     return card_run(r, s, run, &c, api__iq_show_tag_keys, 2);
 }
 

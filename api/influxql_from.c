@@ -122,6 +122,23 @@ static int no_database(api_request_t *r, qscan_t *s, const char *db, const char 
     return influxd_reason(r, s, API_IQ_NO_DB, db, unsupported);
 }
 
+int api__iq_other_policy(api_request_t *r, qscan_t *s, const char *rp, const char **unsupported)
+{
+    const char *v;
+    size_t n;
+    if (rp[0] == '\0' && api__iq_form_raw(r, "rp", &v, &n)) { /* decoded in s's blocks */
+        char *own = api__qs_alloc(s, n + 1);                  /* decoding never lengthens */
+        if (own == NULL) {
+            api__error(r, 500, "out of memory");
+            return -1;
+        }
+        rp = api__pct_decode(v, n, own, n + 1, 1) >= 0 ? own : ""; /* a NUL: read as absent */
+    }
+    if (rp[0] == '\0' || strcmp(rp, "autogen") == 0)
+        return 0;
+    return influxd_reason(r, s, API_IQ_OTHER_RP, rp, unsupported);
+}
+
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
 {
     qtoken_t t;
@@ -130,7 +147,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     if (api__iq_regex_next(&at) || name->form == QF_REGEX) {
         *s = at;
         *unsupported = API_IQ_FROM_RE;
-        return regex_source(r, s, name);
+        return regex_source(r, s, name) ? -1 : api__iq_other_policy(r, s, "", unsupported);
     }
     if (name->kind != QT_IDENT) {
         api__q_parse_error(r, name, "identifier");
@@ -159,12 +176,13 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         s->end_col = s->col;
         s->end_number = 0;
         if (*s->p == '/') { /* db.rp./re/: a regex after the prefix, as influxd reads it */
+            const char *re_rp = no_rp ? "" : name->text; /* rp./re/, db.rp./re/; db../re/ none */
             *unsupported = API_IQ_FROM_RE;
             if (regex_source(r, s, name))
                 return -1;
             return dots == 1 && db_not_found(r, db)
                        ? no_database(r, s, db, unsupported) /* db../re/, db.rp./re/ */
-                       : 0;
+                       : api__iq_other_policy(r, s, re_rp, unsupported);
         }
         api__qs_next(s, &t);
         if (t.kind != QT_IDENT) {
@@ -180,9 +198,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         return -1;
     if (dots == 2 && db_not_found(r, db))
         return no_database(r, s, db, unsupported);
-    if (rp[0] != '\0' && strcmp(rp, "autogen") != 0) /* it would hold nothing */
-        return influxd_reason(r, s, API_IQ_OTHER_RP, rp, unsupported);
-    return 0;
+    return api__iq_other_policy(r, s, rp, unsupported); /* another would hold nothing */
 }
 
 const char *api__iq_from_name_alone(const char *why, const qtoken_t *name)

@@ -374,9 +374,9 @@ char *api__iq_refused_zeroed(const char *text)
 int api__iq_params_asked(api_request_t *r, json_t **params)
 {
     *params = NULL;
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "params");
-    size_t vlen = v ? strlen(v) : 0;
-    if (v == NULL && !api__iq_form_arg(r, "params", &v, &vlen))
+    const char *v;
+    size_t vlen;
+    if (!api__iq_form_raw(r, "params", &v, &vlen))
         return 0;
     char *text = malloc(vlen + 1);
     if (text == NULL) {
@@ -458,22 +458,14 @@ int api__iq_params_asked(api_request_t *r, json_t **params)
     return -1;
 }
 
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* The byte of the form-encoded value s (n bytes) at *i, decoded as api__pct_decode decodes it
  * ("%2B" '+', '+' a blank, a '%' not followed by two hex digits itself); moves *i past it. */
 static int form_byte(const char *s, size_t n, size_t *i)
 {
     int h = -1, l = -1;
     if (s[*i] == '%' && *i + 2 < n) {
-        h = hex_digit(s[*i + 1]);
-        l = hex_digit(s[*i + 2]);
+        h = api__hexval(s[*i + 1]);
+        l = api__hexval(s[*i + 2]);
     }
     if (h >= 0 && l >= 0) {
         *i += 3;
@@ -487,9 +479,9 @@ long long api__iq_chunk_size_asked(api_request_t *r)
 {
     /* Read as it is decoded, a byte at a time: Go's ParseInt takes any number of leading zeros,
      * and a value may be as long as the URL (http.max_header_bytes) or a form body. */
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "chunk_size");
-    size_t n = v ? strlen(v) : 0, i = 0;
-    if (v == NULL && !api__iq_form_arg(r, "chunk_size", &v, &n))
+    const char *v;
+    size_t n, i = 0;
+    if (!api__iq_form_raw(r, "chunk_size", &v, &n))
         return API_IQ_CHUNK_DEFAULT;
     int c = i < n ? form_byte(v, n, &i) : -1, neg = c == '-', digits = 0;
     if (c == '+' || c == '-')

@@ -252,9 +252,12 @@ int api__iq_sources_read(api_request_t *r, qscan_t *s, const char **src, int *re
         const char *pattern = NULL, *was = *unsupported;
         api__qs_next(&at, &t);
         int is_re = api__iq_regex_next(s) || t.form == QF_REGEX;
-        if (is_re) {
-            if (api__iq_regex(r, s, &pattern))
+        if (is_re) { /* /re/: the query's rp= parameter its policy */
+            const char *rp = NULL;
+            if (api__iq_regex(r, s, &pattern) || api__iq_other_policy(r, s, "", &rp))
                 return -1;
+            if (rp != NULL && api__iq_from_stops(*unsupported) < 1)
+                *unsupported = rp;
         } else {
             if (api__iq_from(r, s, &t, unsupported))
                 return -1;
@@ -445,11 +448,22 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         (cardinality && api__iq_card_group_by(r, s)) ||
         tail_read(r, s, &limit, &offset, !cardinality))
         return -1;
+    /* influxd's estimate (a sketch, exact for small counts) reads no policy: vigild counts */
+    int estimate = cardinality && !exact && !from && where.ncode == 0 && s->card_group == 0 &&
+                   limit == 0 && offset == 0;
+    const char *rp = NULL; /* without FROM every measurement, of the query's rp= policy */
+    if (!from && !estimate && api__iq_other_policy(r, s, "", &rp))
+        return -1;
+    if (rp != NULL)
+        unsupported = rp;
     if (run == NULL)
         return 0;
     if (cardinality && api__iq_where_time_error(run, s, &where, "SHOW SERIES EXACT CARDINALITY"))
         return 1;
-    if (unsupported && api__iq_from_stops(unsupported) == 2) /* looked up before GROUP BY */
+    /* influxd's order: a database not found, a dimension it refuses, a policy not found, then
+     * GROUP BY, which vigild does not count */
+    int stops = api__iq_from_stops(unsupported);
+    if (stops == 2 || (stops == 1 && s->card_group != 2))
         return api__q_unsupported_error(run, unsupported);
     if (api__iq_card_group_error(run, s))
         return 1;
@@ -464,8 +478,7 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         list_free(&l);
         return api__q_backend_error(run, "reading the devices: ", rc);
     }
-    if (cardinality && !exact && !from && where.ncode == 0 && limit == 0 && offset == 0) {
-        /* influxd's estimate (a sketch, exact for small counts): vigild counts */
+    if (estimate) {
         api__q_result_open(run);
         sbuf_printf(&run->b,
                     ",\"series\":[{\"columns\":[\"cardinality estimation\"],\"values\":[[%zu]]}]",

@@ -268,26 +268,38 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     return rc;
 }
 
+/* Answers the statement's unsupported (not NULL) in influxd 1.6.7's order: a database not
+ * found, then a cardinality statement's GROUP BY dimension influxd refuses (s->card_group 2),
+ * then the rest (a policy not found before vigild's own reasons). Returns 1 (run->err). */
+static int show_unsupported(qrun_t *run, const qscan_t *s, const char *unsupported)
+{
+    if (s->card && s->card_group == 2 && api__iq_from_stops(unsupported) < 2)
+        return api__iq_card_group_error(run, s);
+    return api__q_unsupported_error(run, unsupported);
+}
+
 /* Reads [ON db] [FROM name] of SHOW FIELD KEYS / SHOW TAG KEYS / SHOW TAG VALUES into *from
  * (kind QT_EOF: no FROM). FROM takes a list of sources, as influxd's parser reads it; vigild
  * answers one name (named once or more), and sets *unsupported for several, or for a source's
  * reason (rp_any: any database and policy, api__iq_from_name_alone; else one that ends the run
- * first, api__iq_from_stops). Returns 0, or -1 (parse error). */
+ * first, api__iq_from_stops; without FROM the rp= parameter's policy, api__iq_other_policy).
+ * Returns 0, or -1 (parse error or out of memory, answered). */
 static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported,
                      int rp_any)
 {
     if (s->card == 2) { /* SHOW MEASUREMENT CARDINALITY read them (influxql_card.c) */
         from->kind = QT_EOF;
+        *unsupported = s->card_why;
         return 0;
     }
     if (api__q_keyword_name(r, s, "ON")) /* ON db: any name (there is one store) */
         return -1;
     qscan_t at = *s;
     api__qs_next(s, from);
-    if (!api__q_is(from, "FROM")) {
+    if (!api__q_is(from, "FROM")) { /* every measurement, of the query's rp= (but rp_any) */
         *s = at;
         from->kind = QT_EOF;
-        return 0;
+        return rp_any ? 0 : api__iq_other_policy(r, s, "", unsupported);
     }
     const char *why = NULL;
     if (api__iq_from(r, s, from, &why))
@@ -329,7 +341,7 @@ static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *f
         *rc = 1; /* influxd's error for time in a cardinality statement's WHERE */
         return 1;
     }
-    *rc = run == NULL ? 0 : unsupported ? api__q_unsupported_error(run, unsupported) : 0;
+    *rc = run == NULL ? 0 : unsupported ? show_unsupported(run, s, unsupported) : 0;
     return run == NULL || unsupported != NULL;
 }
 
@@ -573,7 +585,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     if (run == NULL)
         return 0;
     if (unsupported)
-        return api__q_unsupported_error(run, unsupported);
+        return show_unsupported(run, s, unsupported);
     regex_t key_re;
     struct dev_conds conds;
     int rc = 0, key_match = in_match;

@@ -22,7 +22,7 @@
 #include <strings.h>
 #include <zlib.h>
 
-static int hexval(char c)
+int api__hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -39,7 +39,7 @@ long api__pct_decode(const char *s, size_t n, char *out, size_t size, int plus_s
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%' && i + 2 < n) {
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            int h = api__hexval(s[i + 1]), l = api__hexval(s[i + 2]);
             if (h >= 0 && l >= 0) {
                 c = (char)(h * 16 + l);
                 i += 2;

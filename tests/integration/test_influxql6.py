@@ -160,6 +160,91 @@ class Leftovers(InfluxdPair):
         self.compare([(q, extra) for q in qs for extra in ({}, {"chunked": "true"})],
                      "time() of a tag")
 
+    def test_rp_parameter_as_influxd(self):
+        # influx13: /query?rp=rp2 is the policy of every source naming none (db..name, /re/ as
+        # well), and influxd's "retention policy not found: rp2" ends the run; vigild ignored the
+        # parameter. SHOW TAG KEYS and TAG VALUES (any policy), a source naming autogen, and the
+        # statements without a source answer as before; rp=autogen and an empty rp as now.
+        qs = ["SELECT x FROM a1", "SELECT x FROM g..a1", "SELECT x FROM /a/",
+              "SELECT x FROM a1, pump", "SELECT x FROM g.autogen.a1",
+              "SELECT x FROM a1; SELECT x FROM g.autogen.a1", "SHOW FIELD KEYS FROM a1",
+              "SHOW SERIES FROM a1", "SHOW SERIES FROM /a/", "SHOW TAG KEY CARDINALITY FROM a1",
+              "SHOW TAG KEYS FROM a1", "SHOW TAG VALUES FROM a1 WITH KEY = device",
+              "SHOW MEASUREMENTS WITH MEASUREMENT = a1", "SHOW RETENTION POLICIES",
+              "SHOW FIELD KEYS", "SHOW SERIES", "SHOW TAG KEY CARDINALITY",
+              "SHOW TAG KEY EXACT CARDINALITY", "SHOW FIELD KEY CARDINALITY ON g",
+              "SHOW TAG VALUES EXACT CARDINALITY WITH KEY = device",
+              "SHOW SERIES EXACT CARDINALITY", "SHOW SERIES CARDINALITY FROM a1",
+              "SHOW MEASUREMENT EXACT CARDINALITY",
+              "SHOW SERIES CARDINALITY"]
+        cases = [(q, dict(extra, rp="rp2")) for q in qs for extra in ({}, {"chunked": "true"})]
+        cases += [(q, {"rp": rp}) for q in qs[:2] for rp in ("AUTOGEN", '"rp2"', "autogen", "")]
+        cases += [("SELECT x FROM a1", {"rp": "rp2", "method": "POST"}),
+                  ("SELECT x FROM a1", {"rp": "autogen", "method": "POST"})]
+        answers = self.compare(cases, "the rp parameter")
+        self.assertEqual(sum(b"retention policy not found" in a[1] for a in answers), 40)
+
+    def test_rp_parameter_order_and_length_as_influxd(self):
+        # review (influx13): a cardinality statement with GROUP BY (or SHOW MEASUREMENT
+        # CARDINALITY with a LIMIT or OFFSET other than 0) is no estimate to influxd, so rp=rp2
+        # is its "retention policy not found", before vigild's "does not support GROUP BY"
+        # (influxd's own dimension errors, before any reason of vigild's, and a database not
+        # found still first); an rp of any length, as influxd (the branch read one past 255
+        # bytes as absent)
+        rp2 = {"rp": "rp2"}
+        cases = [("SHOW MEASUREMENT CARDINALITY WHERE device = 'a1'", rp2),
+                 ("SHOW SERIES CARDINALITY WHERE device = 'a1'", rp2),
+                 ("SHOW SERIES CARDINALITY GROUP BY device", rp2),
+                 ("SHOW SERIES CARDINALITY GROUP BY time(1s)", rp2),
+                 ("SHOW SERIES EXACT CARDINALITY GROUP BY device", rp2),
+                 ("SHOW SERIES CARDINALITY FROM a1 GROUP BY device", rp2),
+                 ("SHOW SERIES CARDINALITY FROM g.rp2.a1 GROUP BY device", {}),
+                 ("SHOW MEASUREMENT CARDINALITY GROUP BY device", rp2),
+                 ("SHOW MEASUREMENT CARDINALITY LIMIT 1", rp2),
+                 ("SHOW MEASUREMENT CARDINALITY OFFSET 1", rp2),
+                 ("SHOW SERIES CARDINALITY GROUP BY 'x'", rp2),  # influxd's dimension error
+                 ("SHOW MEASUREMENT CARDINALITY GROUP BY 'x'", rp2),
+                 ("SHOW TAG KEY CARDINALITY GROUP BY 'x'", rp2),
+                 ("SHOW TAG VALUES CARDINALITY WITH KEY = device GROUP BY 'x'", rp2),
+                 ("SHOW MEASUREMENT CARDINALITY FROM g.rp2.a1 GROUP BY 'x'", {}),
+                 ("SHOW TAG KEY CARDINALITY FROM a1, pump GROUP BY 'x'", {}),
+                 ("SHOW SERIES CARDINALITY FROM g.rp2.a1 GROUP BY 'x'", {}),
+                 ("SHOW SERIES CARDINALITY FROM nodb..a1 GROUP BY device", {}),
+                 ("SHOW SERIES EXACT CARDINALITY WHERE time > 0", rp2),
+                 ("SELECT x FROM a1", {"rp": "r" * 300}),
+                 ("SELECT x FROM a1", {"rp": "r" * 300, "method": "POST"}),
+                 ("SELECT x FROM a1", {"rp": "a\u00e9 %x+y"})]
+        answers = self.compare(cases, "rp= in influxd's order, of any length")
+        self.assertEqual(sum(b"retention policy not found" in a[1] for a in answers), 13)
+        # the estimates read no policy (vigild's count is of its own measurements: against
+        # itself without rp)
+        for q in ["SHOW MEASUREMENT CARDINALITY", "SHOW MEASUREMENT CARDINALITY LIMIT 0",
+                  "SHOW MEASUREMENT CARDINALITY OFFSET 0"]:
+            with self.subTest(q=q):
+                want = self.ask(self.d.http_port, q)
+                self.assertIn(b"cardinality estimation", want[1])
+                self.assertEqual(self.ask(self.d.http_port, q, rp="rp2"), want)
+
+    def test_regex_source_of_another_policy_as_influxd(self):
+        # influx13: a regex source naming a policy influxd does not hold (rp2./re/, db.rp2./re/)
+        # ends the run in influxd's words; vigild said "does not support a regular expression
+        # in FROM" (or, after a database it does not list, "database not found" as before)
+        qs = ["SELECT x FROM g.rp2./a/", "SELECT x FROM rp2./a/", "SELECT x FROM a1, g.rp2./a/",
+              "SHOW FIELD KEYS FROM g.rp2./a/", "SHOW SERIES FROM g.rp2./a/",
+              "SHOW TAG KEY CARDINALITY FROM g.rp2./a/", "SELECT x FROM nodb.rp2./a/",
+              "SELECT x FROM g.rp2./a/; SELECT x FROM a1"]
+        self.compare([(q, extra) for q in qs for extra in ({}, {"chunked": "true"})],
+                     "a regex source of another policy")
+        # SHOW TAG KEYS and TAG VALUES take any policy: influxd answers FROM /a/'s series,
+        # vigild (no regex source in them) its answer to FROM /a/, the policy ignored alike
+        for q in ["SHOW TAG KEYS FROM %s", "SHOW TAG VALUES FROM %s WITH KEY = device"]:
+            with self.subTest(q=q):
+                want = self.ask(self.d.http_port, q % "/a/")
+                self.assertIn(b"regular expression in FROM", want[1])
+                self.assertEqual(self.ask(self.d.http_port, q % "g.rp2./a/"), want)
+                self.assertEqual(self.ask(self.influxd.port, q % "g.rp2./a/"),
+                                 self.ask(self.influxd.port, q % "/a/"))
+
 
 class ManySeries(InfluxdPair):
     """10,001 series of one measurement, s,device=d00000 ... d10000: SHOW SERIES' keys, which
