@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,14 +74,6 @@ static int sync_file(const char *dest, int64_t *bytes, char *errmsg, size_t errs
     return err;
 }
 
-/* path as SQLite must be given it: "./" in front of a path beginning with "file:", which an
- * SQLite built with SQLITE_USE_URI (Debian's) would read as a URI. Returns buf. */
-static const char *plain_path(const char *path, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s%s", strncmp(path, "file:", 5) == 0 ? "./" : "", path);
-    return buf;
-}
-
 /* SQLite's message for rc on db, with the system's reason when an OS call failed: SQLite says
  * only "unable to open database file" whether the file is missing, not readable or the process
  * is out of descriptors (EMFILE), and that difference is what the operator must act on.
@@ -89,10 +82,10 @@ static const char *plain_path(const char *path, char *buf, size_t size)
  * open that could not even allocate its handle). Returns buf. */
 static const char *sqlite_reason(sqlite3 *db, int rc, char *buf, size_t size)
 {
-    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    const char *msg = store__open_errmsg(db, rc);
     int code = (db ? sqlite3_errcode(db) : rc) & 0xff, e = db ? sqlite3_system_errno(db) : 0;
     int os = code == SQLITE_CANTOPEN || code == SQLITE_IOERR;
-    if (os && e > 0)
+    if (os && e > 0 && sqlite3_extended_errcode(db) != SQLITE_CANTOPEN_SYMLINK)
         snprintf(buf, size, "%s: %s", msg, strerror(e));
     else
         snprintf(buf, size, "%s", msg);
@@ -127,7 +120,10 @@ static int64_t pragma_int(sqlite3 *db, const char *sql)
  * to be closed either way). */
 static int open_reader(store_t *s, sqlite3 **db, char *errmsg, size_t errsize)
 {
-    int rc = sqlite3_open_v2(s->db_path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    char path[4200];
+    int rc =
+        sqlite3_open_v2(store__sqlite_path(s->db_path, path, sizeof path), db,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_extended_result_codes(*db, 1);
         sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
@@ -175,10 +171,11 @@ static int vacuum_into(store_t *s, sqlite3 *db, const char *dest, struct cancel 
     sqlite3_stmt *st = NULL;
     if (c->cancelled)
         sqlite3_progress_handler(db, SNAPSHOT_PROGRESS_OPS, progress, c);
-    char plain[4200];
+    char path[4200]; /* the connection's STORE_OPEN_NOFOLLOW applies to dest too */
     int rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, plain_path(dest, plain, sizeof plain), -1, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, 1, store__sqlite_path(dest, path, sizeof path), -1,
+                               SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     int err = 0;
@@ -210,6 +207,7 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
             unlink(dest); /* a partial copy must not take space, nor look like a database */
     }
     sqlite3_close(db);
+    store__wal_files_mode(s->db_path); /* this connection's open of an empty -wal: dbfiles.c */
     return err;
 }
 
@@ -304,8 +302,12 @@ static int check_source(const char *src, char *errmsg, size_t errsize)
     if (refused)
         return refused;
     sqlite3 *db = NULL;
-    char plain[4200];
-    int rc = sqlite3_open_v2(plain_path(src, plain, sizeof plain), &db, SQLITE_OPEN_READONLY, NULL);
+    /* A source the operator names through a link (a "latest" link to a snapshot) is followed,
+     * as copy_file follows it: resolved whole, the path holds no link for STORE_OPEN_NOFOLLOW. */
+    char real[PATH_MAX], path[4200];
+    const char *named = realpath(src, real) != NULL ? real : src;
+    int rc = sqlite3_open_v2(store__sqlite_path(named, path, sizeof path), &db,
+                             SQLITE_OPEN_READONLY | STORE_OPEN_NOFOLLOW, NULL);
     int err = 0;
     int64_t app = rc == SQLITE_OK ? pragma_int(db, "PRAGMA application_id") : -1;
     int64_t ver = rc == SQLITE_OK ? pragma_int(db, "PRAGMA user_version") : -1;

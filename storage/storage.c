@@ -219,7 +219,7 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
                                       : strerror(errno));
         err = ERR_IO;
     } else {
-        store__drop_other_bits(*fd, path); /* as the database's (dbfiles.c) */
+        store__drop_other_bits(*fd, path, 0); /* as the database's (dbfiles.c) */
     }
     free(path);
     return err;
@@ -320,6 +320,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         err = store__readers_open(s, errmsg, errsize);
     if (err)
         goto fail;
+    store__wal_files_mode(s->db_path); /* after every connection's open: see dbfiles.c */
     s->stats.devices = HASH_COUNT(s->w.devs);
     /* Counted for the log line below now: once started, the writer owns w.devs. */
     unsigned ndevs = HASH_COUNT(s->w.devs);
