@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,25 +287,64 @@ static int check_beside(const char *src, char *errmsg, size_t errsize)
     return 0;
 }
 
-/* Checks that src is a whole vigil database this code can open: a regular file, as are the
- * files beside it (check_regular), nothing of it beside them (check_beside), vigil's application
- * id, a schema version not above this code's, and PRAGMA quick_check ok. Returns 0 or ERR_INVAL /
- * ERR_CORRUPT / ERR_IO with errmsg. */
-static int check_source(const char *src, char *errmsg, size_t errsize)
+/* Opens src for the copy (task files3, session 53): the file itself, never a symbolic link
+ * (O_NOFOLLOW: the folder may be writable by the service's user while the restore runs as
+ * root, and a link there could point root's read at any file), and a regular file, as fstat on
+ * the descriptor says (O_NONBLOCK: the open of a FIFO does not wait for a writer; a directory,
+ * a device or a FIFO is no copy of a database). Everything after reads this descriptor: the
+ * name is not opened again, so what is checked is what was copied. Returns 0 with *fd, or
+ * ERR_INVAL / ERR_IO with errmsg. */
+static int open_source(const char *src, int *fd, char *errmsg, size_t errsize)
 {
-    int refused = check_regular(
-        src, "a restore copies a snapshot file, as POST /v1/admin/snapshot writes one", errmsg,
-        errsize);
-    if (refused == 0)
-        refused = check_beside(src, errmsg, errsize);
-    if (refused)
-        return refused;
+    static const char why[] = "a restore copies a snapshot file, as POST /v1/admin/snapshot "
+                              "writes one";
+    struct stat st;
+    *fd = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (*fd < 0 && errno == ELOOP) {
+        char to[4200];
+        ssize_t n = readlink(src, to, sizeof to - 1);
+        to[n > 0 ? n : 0] = '\0';
+        snprintf(errmsg, errsize,
+                 "%s is a symbolic link, not a regular file: %s, and follows no link (one in a "
+                 "folder another user may write could be pointed at any file); name the file "
+                 "itself%s%s%s",
+                 src, why, n > 0 ? " (the link points to " : "", to, n > 0 ? ")" : "");
+        return ERR_INVAL;
+    }
+    if (*fd < 0) {
+        snprintf(errmsg, errsize, "%s: cannot read it (%s)", src, strerror(errno));
+        return ERR_IO;
+    }
+    if (fstat(*fd, &st) == 0 && S_ISREG(st.st_mode))
+        return 0;
+    snprintf(errmsg, errsize, "%s is %s, not a regular file: %s", src, file_kind(st.st_mode), why);
+    close(*fd);
+    *fd = -1;
+    return ERR_INVAL;
+}
+
+/* Removes the files SQLite may make beside tmp (a WAL-mode copy opened read-only gets a -wal
+ * and -shm): before check_copy, so none left by a crash is read as part of the copy, and
+ * after, so none is left. The caller holds the data folder's lock. */
+static void remove_beside(const char *tmp)
+{
+    static const char *const ext[] = {"-wal", "-shm", "-journal"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", tmp, ext[i]);
+        unlink(path);
+    }
+}
+
+/* Checks that the copy tmp (of src, named in the messages) is a whole vigil database this code
+ * can open: vigil's application id, a schema version not above this code's, and PRAGMA
+ * quick_check ok. Returns 0 or ERR_INVAL / ERR_CORRUPT / ERR_IO with errmsg. */
+static int check_copy(const char *src, const char *tmp, char *errmsg, size_t errsize)
+{
     sqlite3 *db = NULL;
-    /* A source the operator names through a link (a "latest" link to a snapshot) is followed,
-     * as copy_file follows it: resolved whole, the path holds no link for STORE_OPEN_NOFOLLOW. */
-    char real[PATH_MAX], path[4200];
-    const char *named = realpath(src, real) != NULL ? real : src;
-    int rc = sqlite3_open_v2(store__sqlite_path(named, path, sizeof path), &db,
+    char path[4200];
+    remove_beside(tmp);
+    int rc = sqlite3_open_v2(store__sqlite_path(tmp, path, sizeof path), &db,
                              SQLITE_OPEN_READONLY | STORE_OPEN_NOFOLLOW, NULL);
     int err = 0;
     int64_t app = rc == SQLITE_OK ? pragma_int(db, "PRAGMA application_id") : -1;
@@ -336,6 +374,7 @@ static int check_source(const char *src, char *errmsg, size_t errsize)
     }
     sqlite3_finalize(qc);
     sqlite3_close(db);
+    remove_beside(tmp);
     return err;
 }
 
@@ -366,46 +405,34 @@ static int create_fresh(const char *dest)
     return open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 }
 
-/* Copies src to dest (created afresh, 0640, owned as wanted_owner says) and fsyncs it. Returns
- * 0 or ERR_IO / ERR_NOSPACE with errmsg; dest removed on failure. */
-static int copy_file(const char *dir, const char *src, const char *dest, char *errmsg,
+/* Copies the open source in (src's, for the messages) to dest, created afresh 0640 and the
+ * caller's until keep_copy gives it away. Returns 0 with *out, dest's descriptor (the caller
+ * closes it), or ERR_IO / ERR_NOSPACE / ERR_NOMEM with errmsg, dest removed. */
+static int copy_file(int in, const char *src, const char *dest, int *out, char *errmsg,
                      size_t errsize)
 {
     enum { BUF = 1 << 20 };
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    int out = in < 0 ? -1 : create_fresh(dest);
+    *out = create_fresh(dest);
     char *buf = malloc(BUF);
-    int err = in < 0 || out < 0 ? ERR_IO : 0;
+    int err = *out < 0 ? ERR_IO : 0;
     if (buf == NULL && err == 0) {
         snprintf(errmsg, errsize, "out of memory");
         err = ERR_NOMEM;
     }
-    const char *what = in < 0 ? src : dest;
+    const char *what = dest;
     int e = errno;
     while (err == 0) {
         errno = 0;
         ssize_t n = read(in, buf, BUF);
         if (n == 0)
             break;
-        if (n < 0 || write(out, buf, (size_t)n) != n) {
+        if (n < 0 || write(*out, buf, (size_t)n) != n) {
             e = errno ? errno : ENOSPC; /* a short write without an error: the volume is full */
             what = n < 0 ? src : dest;
             err = ERR_IO;
         }
     }
-    uid_t uid;
-    gid_t gid;
-    /* On the descriptor, not the name (a name can be swapped for a link meanwhile); only root
-     * may change them: for anyone else the copy is theirs already, and a failure changes
-     * nothing. Before the fsync, so the owner is as durable as the data. */
-    if (err == 0 && wanted_owner(dir, &uid, &gid) == 0)
-        (void)!fchown(out, uid, gid);
-    if (err == 0 && fchmod(out, 0640) != 0) { /* 0640 whatever the umask, as store_open's */
-        e = errno;
-        what = dest;
-        err = ERR_IO;
-    }
-    if (err == 0 && fsync(out) != 0) {
+    if (err == 0 && fchmod(*out, 0640) != 0) { /* 0640 whatever the umask, as store_open's */
         e = errno;
         err = ERR_IO;
     }
@@ -415,13 +442,29 @@ static int copy_file(const char *dir, const char *src, const char *dest, char *e
         if (e == ENOSPC || e == EDQUOT)
             err = ERR_NOSPACE;
     }
-    if (err && out >= 0)
+    if (err && *out >= 0) {
         unlink(dest);
-    if (in >= 0)
-        close(in);
-    if (out >= 0)
-        close(out);
+        close(*out);
+        *out = -1;
+    }
     return err;
+}
+
+/* Gives the checked copy (out, dest's descriptor) the owner wanted_owner says and fsyncs it.
+ * Only once checked: until then a copy of whatever the source held stays root's, 0640. On the
+ * descriptor, not the name (a name can be swapped for a link meanwhile); only root may change
+ * the owner: for anyone else the copy is theirs already, and a failure changes nothing. Before
+ * the fsync, so the owner is as durable as the data. Returns 0 or ERR_IO with errmsg. */
+static int keep_copy(const char *dir, int out, const char *dest, char *errmsg, size_t errsize)
+{
+    uid_t uid;
+    gid_t gid;
+    if (wanted_owner(dir, &uid, &gid) == 0)
+        (void)!fchown(out, uid, gid);
+    if (fsync(out) == 0)
+        return 0;
+    snprintf(errmsg, errsize, "syncing %s: %s", dest, strerror(errno));
+    return errno == ENOSPC || errno == EDQUOT ? ERR_NOSPACE : ERR_IO;
 }
 
 /* fsyncs a folder, so the names changed in it are durable. */
@@ -513,21 +556,35 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
 {
     char tmp[4200];
     struct stat st;
-    int fd = -1;
+    int fd = -1, in = -1, out = -1;
     errmsg[0] = '\0';
     *bytes = 0;
-    int err = check_source(src, errmsg, errsize);
+    /* The source is opened and checked as a file first, and its neighbours, before the data
+     * folder is touched; then copied from that descriptor, and the copy checked (session 53:
+     * checked by name and copied by name, the source could be swapped between the two). */
+    int err = open_source(src, &in, errmsg, errsize);
+    if (err == 0)
+        err = check_beside(src, errmsg, errsize);
     if (err == 0)
         err = ensure_dir(dir, errmsg, errsize);
     if (err == 0 && (err = store__lock_dir(dir, &fd, errmsg, errsize)) == 0)
         give_lock(dir, fd);
     path_join(tmp, sizeof tmp, dir, ".vigil.db.restore");
-    if (err == 0)
-        err = copy_file(dir, src, tmp, errmsg, errsize);
-    if (err == 0 && (err = swap_in(dir, tmp, errmsg, errsize)) != 0)
-        unlink(tmp);
-    if (err == 0 && stat(src, &st) == 0)
+    if (err == 0 && (err = copy_file(in, src, tmp, &out, errmsg, errsize)) == 0) {
+        err = check_copy(src, tmp, errmsg, errsize);
+        if (err == 0)
+            err = keep_copy(dir, out, tmp, errmsg, errsize);
+        if (err == 0)
+            err = swap_in(dir, tmp, errmsg, errsize);
+        if (err)
+            unlink(tmp);
+    }
+    if (err == 0 && fstat(out, &st) == 0)
         *bytes = (int64_t)st.st_size;
+    if (out >= 0)
+        close(out);
+    if (in >= 0)
+        close(in);
     if (fd >= 0)
         close(fd); /* releases the lock */
     return err;

@@ -54,7 +54,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
-from test_backup import snap, snap_files  # noqa: E402
+from test_backup import restore, snap, snap_files  # noqa: E402
 from test_retention import metric  # noqa: E402
 
 CONF = "[model]\nenabled = false\n[storage]\nretention = 1d\n"
@@ -245,11 +245,11 @@ class FileModes(vt.LogOnFailure):
             d.stop()
             latest = os.path.join(data, "snapshots", "latest.db")
             os.symlink(os.path.basename(doc["path"]), latest)
-            for src in (doc["path"], latest):
+            for src in (latest, doc["path"]):  # a link as the source: refused (session 53)
                 p = subprocess.run([vt.VIGILD, "--data-dir", data, "--restore", src],
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    timeout=120)
-                self.assertEqual(p.returncode, 0, p.stdout)
+                self.assertEqual(p.returncode, 1 if src == latest else 0, p.stdout)
             d.start()
             self.assertEqual(d.device("fm-5")["points"], 1)
             self.assertNotIn("symbolic link", d.log())
@@ -280,6 +280,45 @@ class FileModes(vt.LogOnFailure):
         self.assertEqual(d.device("fm-6")["points"], 2)
         self.assertIsNone(dms_lock(db + "-shm"))
         d.stop()
+
+    def test_restore_reads_its_source_once(self):
+        d = self.start(CONF)
+        r = d.post_json({"device": "fm-7", "ts": vt.now_ms(), "values": {"v": 1}})
+        self.assertEqual(r.status, 200, r)
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.stop()
+        # A link as the source, to a good snapshot, and a dangling one: refused, naming it and
+        # where it points, before the data folder is touched.
+        work = vt.mkdtemp()
+        target = os.path.join(work, "target")
+        os.mkdir(target)
+        for name, to in (("latest.db", doc["path"]), ("gone.db", os.path.join(work, "gone"))):
+            link = os.path.join(work, name)
+            os.symlink(to, link)
+            p = restore(d, link, target)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("restore refused: %s is a symbolic link, not a regular file: a restore "
+                          "copies a snapshot file" % link, p.stdout)
+            self.assertIn("name the file itself (the link points to %s)" % to, p.stdout)
+            self.assertEqual(os.listdir(target), [])
+        # The copy is what is checked: a stopped vigild's vigil.db (WAL mode) copied alone into a
+        # folder is restored, and SQLite's read-only check, which opened the source by name
+        # and left a -wal and -shm beside it (root's, in the operator's folder), opened the
+        # copy: nothing is left beside the source, nor beside the copy in the data folder.
+        src_dir = os.path.join(work, "copied")
+        os.mkdir(src_dir)
+        src = os.path.join(src_dir, "vigil.db")
+        shutil.copy(d.db_path, src)
+        with open(src, "rb") as f:
+            data = f.read()
+        self.assertEqual(data[18:20], b"\x02\x02")  # WAL mode
+        p = restore(d, src, target)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(os.listdir(src_dir), ["vigil.db"])
+        self.assertEqual(sorted(os.listdir(target)), ["vigil.db", "vigil.lock"])
+        with open(os.path.join(target, "vigil.db"), "rb") as f:
+            self.assertEqual(f.read(), data)
 
 
 NOBODY = 65534
