@@ -370,7 +370,7 @@ static void test_wal_files_mode_keeps_shm_locks(void **state)
     store__wal_files_mode(f->s->db_path);
     assert_int_equal(stat(shm, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0660); /* the path that tightens ran */
-    assert_true(dms_refused_to_another(shm)); /* files2's: granted */
+    assert_true(dms_refused_to_another(shm));  /* files2's: granted */
 }
 
 const struct CMUnitTest storage_readers_tests[] = {

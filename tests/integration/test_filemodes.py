@@ -38,7 +38,21 @@ Session 52, task files2 (the review's leftovers):
   that is itself a link (systemd's DynamicUser= makes /var/lib/vigil a link to
   /var/lib/private/vigil), start, write, take a snapshot and restore one named through a link
   (a "latest" link to it too), as --check-config says they may. Before the fix the start failed
-  with "opening DIR/vigil.db: not a regular file (a symbolic link)".
+  with "opening DIR/vigil.db: not a regular file (a symbolic link)". Since session 53 the
+  restore through the "latest" link is refused (a source that is a link), by its name restored.
+
+Session 53, task files3 (files2 without closing what SQLite holds):
+- The -shm's locks (FileModes.test_shm_locks_survive_tightening): vigild as nobody on root's
+  0666 vigil.db, the path that tightens the -wal and -shm: after the start and after a
+  snapshot the -shm is 0660 and an exclusive fcntl lock on its dead-man-switch byte (SQLite's
+  UNIX_SHM_DMS, 128) is refused to the test (vigild's connections hold a shared lock there);
+  a read-only sqlite3 reader, then vigild still serves. files2 open()ed and close()d the files,
+  and the close dropped vigild's locks: the lock was granted (seen on a7230140's build).
+- --restore's source (FileModes.test_restore_reads_its_source_once): a link as the source (to
+  a good snapshot, or dangling) is refused naming its target, the target folder untouched; a
+  stopped vigild's WAL-mode vigil.db copied alone is restored byte for byte, and nothing is
+  left beside it: the checks read the copy (before, SQLite's check opened the source by name
+  and left root's -wal and -shm beside it; the source could be swapped between check and copy).
 """
 
 import fcntl
