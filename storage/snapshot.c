@@ -463,8 +463,9 @@ static int keep_copy(const char *dir, int out, const char *dest, char *errmsg, s
         (void)!fchown(out, uid, gid);
     if (fsync(out) == 0)
         return 0;
-    snprintf(errmsg, errsize, "syncing %s: %s", dest, strerror(errno));
-    return errno == ENOSPC || errno == EDQUOT ? ERR_NOSPACE : ERR_IO;
+    int e = errno;
+    snprintf(errmsg, errsize, "syncing %s: %s", dest, strerror(e));
+    return e == ENOSPC || e == EDQUOT ? ERR_NOSPACE : ERR_IO;
 }
 
 /* fsyncs a folder, so the names changed in it are durable. */
