@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,28 +288,36 @@ static int check_beside(const char *src, char *errmsg, size_t errsize)
     return 0;
 }
 
-/* Opens src for the copy (task files3, session 53): the file itself, never a symbolic link
- * (O_NOFOLLOW: the folder may be writable by the service's user while the restore runs as
- * root, and a link there could point root's read at any file), and a regular file, as fstat on
- * the descriptor says (O_NONBLOCK: the open of a FIFO does not wait for a writer; a directory,
- * a device or a FIFO is no copy of a database). Everything after reads this descriptor: the
- * name is not opened again, so what is checked is what was copied. Returns 0 with *fd, or
- * ERR_INVAL / ERR_IO with errmsg. */
-static int open_source(const char *src, int *fd, char *errmsg, size_t errsize)
+/* Opens src for the copy (task files3, session 53). src may be a symbolic link an operator
+ * made (a "current.db" pointing to the newest snapshot): its name is resolved first (realpath,
+ * into real: the file, and the folder its -wal and -journal are in, check_beside), then that
+ * file is opened without following a link (O_NOFOLLOW: a link there now was put in the file's
+ * place after the resolve, by someone who may write that folder while the restore runs as
+ * root, and is refused) and fstat'ed on the descriptor: a regular file (O_NONBLOCK: the open of
+ * a FIFO does not wait for a writer; a directory, a device or a FIFO is no copy of a database).
+ * Everything after reads this descriptor: the name is not opened again, so what is checked
+ * (the copy) is what was copied. Returns 0 with *fd and real (size bytes), or ERR_INVAL /
+ * ERR_IO with errmsg. */
+static int open_source(const char *src, int *fd, char *real, size_t size, char *errmsg,
+                       size_t errsize)
 {
     static const char why[] = "a restore copies a snapshot file, as POST /v1/admin/snapshot "
                               "writes one";
+    char resolved[PATH_MAX];
     struct stat st;
-    *fd = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    *fd = -1;
+    if (realpath(src, resolved) == NULL) {
+        snprintf(errmsg, errsize, "%s: cannot read it (%s)", src, strerror(errno));
+        return ERR_IO;
+    }
+    snprintf(real, size, "%s", resolved);
+    *fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (*fd < 0 && errno == ELOOP) {
-        char to[4200];
-        ssize_t n = readlink(src, to, sizeof to - 1);
-        to[n > 0 ? n : 0] = '\0';
         snprintf(errmsg, errsize,
-                 "%s is a symbolic link, not a regular file: %s, and follows no link (one in a "
-                 "folder another user may write could be pointed at any file); name the file "
-                 "itself%s%s%s",
-                 src, why, n > 0 ? " (the link points to " : "", to, n > 0 ? ")" : "");
+                 "%s changed while the restore read it: it led to %s, a symbolic link now (put "
+                 "there since, by someone who may write that folder); the restore follows no "
+                 "link there: make sure no one changes the snapshot, then restore again",
+                 src, real);
         return ERR_INVAL;
     }
     if (*fd < 0) {
@@ -520,13 +529,14 @@ static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsiz
     return err;
 }
 
-/* Makes sure dir exists. Run as root, a folder that does not exist is refused rather than
- * created: root would own it (and its vigil.lock), so the service's user could not start on
- * it, and which user that is only the operator knows. Returns 0, or ERR_INVAL / ERR_IO with
- * errmsg. */
-static int ensure_dir(const char *dir, char *errmsg, size_t errsize)
+/* Makes sure dir exists (*made: whether it was created here). Run as root, a folder that does
+ * not exist is refused rather than created: root would own it (and its vigil.lock), so the
+ * service's user could not start on it, and which user that is only the operator knows.
+ * Returns 0, or ERR_INVAL / ERR_IO with errmsg. */
+static int ensure_dir(const char *dir, int *made, char *errmsg, size_t errsize)
 {
     struct stat st;
+    *made = 0;
     if (stat(dir, &st) == 0)
         return 0;
     if (errno == ENOENT && geteuid() == 0) {
@@ -536,7 +546,9 @@ static int ensure_dir(const char *dir, char *errmsg, size_t errsize)
                  dir);
         return ERR_INVAL;
     }
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+    if (mkdir(dir, 0750) == 0)
+        *made = 1;
+    else if (errno != EEXIST) {
         snprintf(errmsg, errsize, "creating %s: %s", dir, strerror(errno));
         return ERR_IO;
     }
@@ -555,19 +567,22 @@ static void give_lock(const char *dir, int fd)
 
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize)
 {
-    char tmp[4200];
+    char tmp[4200], real[PATH_MAX], lock[4200];
     struct stat st;
-    int fd = -1, in = -1, out = -1;
+    int fd = -1, in = -1, out = -1, made = 0;
     errmsg[0] = '\0';
     *bytes = 0;
     /* The source is opened and checked as a file first, and its neighbours, before the data
      * folder is touched; then copied from that descriptor, and the copy checked (session 53:
      * checked by name and copied by name, the source could be swapped between the two). */
-    int err = open_source(src, &in, errmsg, errsize);
+    int err = open_source(src, &in, real, sizeof real, errmsg, errsize);
     if (err == 0)
-        err = check_beside(src, errmsg, errsize);
+        err = check_beside(real, errmsg, errsize);
     if (err == 0)
-        err = ensure_dir(dir, errmsg, errsize);
+        err = ensure_dir(dir, &made, errmsg, errsize);
+    path_join(lock, sizeof lock, dir, "vigil.lock");
+    /* A refused restore leaves the folder as it found it: the lock it made goes too. */
+    int had_lock = err == 0 && lstat(lock, &st) == 0;
     if (err == 0 && (err = store__lock_dir(dir, &fd, errmsg, errsize)) == 0)
         give_lock(dir, fd);
     path_join(tmp, sizeof tmp, dir, ".vigil.db.restore");
@@ -586,7 +601,13 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
         close(out);
     if (in >= 0)
         close(in);
+    /* Unlinked while held: a vigild that opened it meanwhile finds it locked, or, once it is
+     * closed, not the file at that name any more (store__lock_dir takes the lock again). */
+    if (err && fd >= 0 && !had_lock)
+        unlink(lock);
     if (fd >= 0)
         close(fd); /* releases the lock */
+    if (err && made)
+        rmdir(dir); /* empty again: made for this restore */
     return err;
 }

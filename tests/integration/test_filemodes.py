@@ -259,11 +259,11 @@ class FileModes(vt.LogOnFailure):
             d.stop()
             latest = os.path.join(data, "snapshots", "latest.db")
             os.symlink(os.path.basename(doc["path"]), latest)
-            for src in (latest, doc["path"]):  # a link as the source: refused (session 53)
+            for src in (latest, doc["path"]):  # a link as the source: resolved (session 53)
                 p = subprocess.run([vt.VIGILD, "--data-dir", data, "--restore", src],
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    timeout=120)
-                self.assertEqual(p.returncode, 1 if src == latest else 0, p.stdout)
+                self.assertEqual(p.returncode, 0, p.stdout)
             d.start()
             self.assertEqual(d.device("fm-5")["points"], 1)
             self.assertNotIn("symbolic link", d.log())
@@ -302,20 +302,34 @@ class FileModes(vt.LogOnFailure):
         st, _, doc = snap(d)
         self.assertEqual(st, 200, doc)
         d.stop()
-        # A link as the source, to a good snapshot, and a dangling one: refused, naming it and
-        # where it points, before the data folder is touched.
+        # A link as the source (an operator's "latest" link to a snapshot) is resolved, and its
+        # target restored (the lead's decision, as files2's review made it); a dangling one is
+        # refused, naming it, and a refused restore leaves the folder as it was: no vigil.lock,
+        # no copy, nothing beside it (review: the lock taken for the copy's check stayed).
         work = vt.mkdtemp()
         target = os.path.join(work, "target")
         os.mkdir(target)
-        for name, to in (("latest.db", doc["path"]), ("gone.db", os.path.join(work, "gone"))):
-            link = os.path.join(work, name)
-            os.symlink(to, link)
-            p = restore(d, link, target)
+        other = os.path.join(work, "other.db")
+        sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.close()
+        for src, says in ((other, "not a vigil database"), (os.path.join(work, "gone.db"),
+                                                             "cannot read it (No such file or "
+                                                             "directory)")):
+            if src.endswith("gone.db"):
+                os.symlink(os.path.join(work, "gone"), src)
+            p = restore(d, src, target)
             self.assertEqual(p.returncode, 1, p.stdout)
-            self.assertIn("restore refused: %s is a symbolic link, not a regular file: a restore "
-                          "copies a snapshot file" % link, p.stdout)
-            self.assertIn("name the file itself (the link points to %s)" % to, p.stdout)
+            self.assertIn("restore refused: %s" % src, p.stdout)
+            self.assertIn(says, p.stdout)
             self.assertEqual(os.listdir(target), [])
+        latest = os.path.join(work, "latest.db")
+        os.symlink(doc["path"], latest)
+        p = restore(d, latest, target)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        with open(doc["path"], "rb") as f, open(os.path.join(target, "vigil.db"), "rb") as g:
+            self.assertEqual(g.read(), f.read())
+        self.assertEqual(sorted(os.listdir(target)), ["vigil.db", "vigil.lock"])
+        shutil.rmtree(target)
+        os.mkdir(target)
         # The copy is what is checked: a stopped vigild's vigil.db (WAL mode) copied alone into a
         # folder is restored, and SQLite's read-only check, which opened the source by name
         # and left a -wal and -shm beside it (root's, in the operator's folder), opened the
