@@ -513,9 +513,10 @@ int64_t store_retention_now(store_t *s);
 int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
                    int64_t *bytes, char *errmsg, size_t errsize);
 
-/* Restores a snapshot: opens src once, a regular file and not a symbolic link (else
- * ERR_INVAL before dir is touched), with no non-empty WAL nor hot rollback journal beside it (a
- * copy taken while vigild wrote, refused naming that file); takes dir's lock (refused while a
+/* Restores a snapshot: resolves src (a symbolic link is followed) and opens the file it
+ * leads to once, not following a link put in its place since, a regular file (else ERR_INVAL
+ * before dir is touched), with no non-empty WAL nor hot rollback journal beside it (a copy
+ * taken while vigild wrote, refused naming that file); takes dir's lock (refused while a
  * vigild has dir open); copies from that descriptor to a temporary file in dir (created
  * afresh, never through a link) and checks the copy is a vigil database this code opens
  * (application id, schema version, PRAGMA quick_check); then gives it its owner, syncs it and
@@ -524,7 +525,8 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
  * gets dir's owner. *bytes gets the size copied. Returns 0, or ERR_INVAL (not a vigil
  * snapshot), ERR_CORRUPT, ERR_IO (also: dir in use by a running vigild), ERR_NOSPACE,
  * ERR_NOMEM, with errmsg saying why; the old database is then left as it was (its WAL and
- * shared memory, moved aside for the rename, put back). Main thread, with no store open on dir
+ * shared memory, moved aside for the rename, put back), and a lock file, or dir, this call
+ * created removed. Main thread, with no store open on dir
  * (a command of its own: vigild --restore). */
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize);
 

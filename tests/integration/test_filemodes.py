@@ -38,8 +38,8 @@ Session 52, task files2 (the review's leftovers):
   that is itself a link (systemd's DynamicUser= makes /var/lib/vigil a link to
   /var/lib/private/vigil), start, write, take a snapshot and restore one named through a link
   (a "latest" link to it too), as --check-config says they may. Before the fix the start failed
-  with "opening DIR/vigil.db: not a regular file (a symbolic link)". Since session 53 the
-  restore through the "latest" link is refused (a source that is a link), by its name restored.
+  with "opening DIR/vigil.db: not a regular file (a symbolic link)". Session 53's review: the
+  restore through the "latest" link works (resolved, then opened without following a link).
 
 Session 53, task files3 (files2 without closing what SQLite holds):
 - The -shm's locks (FileModes.test_shm_locks_survive_tightening): vigild as nobody on root's
@@ -48,8 +48,10 @@ Session 53, task files3 (files2 without closing what SQLite holds):
   UNIX_SHM_DMS, 128) is refused to the test (vigild's connections hold a shared lock there);
   a read-only sqlite3 reader, then vigild still serves. files2 open()ed and close()d the files,
   and the close dropped vigild's locks: the lock was granted (seen on a7230140's build).
-- --restore's source (FileModes.test_restore_reads_its_source_once): a link as the source (to
-  a good snapshot, or dangling) is refused naming its target, the target folder untouched; a
+- --restore's source (FileModes.test_restore_reads_its_source_once): a link as the source is
+  resolved and its target restored byte for byte (review); a dangling link and a non-vigil
+  database are refused, and the target folder is left empty (review: the copy is checked after
+  the lock is taken, and the branch left that vigil.lock behind); a
   stopped vigild's WAL-mode vigil.db copied alone is restored byte for byte, and nothing is
   left beside it: the checks read the copy (before, SQLite's check opened the source by name
   and left root's -wal and -shm beside it; the source could be swapped between check and copy).
@@ -321,6 +323,19 @@ class FileModes(vt.LogOnFailure):
             self.assertIn("restore refused: %s" % src, p.stdout)
             self.assertIn(says, p.stdout)
             self.assertEqual(os.listdir(target), [])
+        if shutil.which("setpriv"):  # not root: a missing folder is made, and removed again
+            home = os.path.join(work, "nobody")
+            os.mkdir(home)
+            os.chown(home, NOBODY, NOBODY)
+            os.chmod(work, 0o755)
+            made = os.path.join(home, "data")
+            p = subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
+                                "--clear-groups", vt.VIGILD, "--data-dir", made, "--restore",
+                                other], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, timeout=120)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("not a vigil database", p.stdout)
+            self.assertEqual(os.listdir(home), [])
         latest = os.path.join(work, "latest.db")
         os.symlink(doc["path"], latest)
         p = restore(d, latest, target)
