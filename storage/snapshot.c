@@ -248,7 +248,7 @@ static int check_regular(const char *path, const char *why, char *errmsg, size_t
  * commits in its WAL, or with the half-written pages of a transaction its journal would roll
  * back: a stale or torn database. Either must be a regular file if it exists (check_regular),
  * before it is read: a FIFO there blocked the restore for good. (SQLite itself would roll a hot
- * journal back at the first open; the read-only open check_source makes cannot, and fails with
+ * journal back at the first open; the read-only open check_copy makes cannot, and fails with
  * SQLite's "attempt to write a readonly database".) A journal counts as SQLite counts one as hot:
  * not empty, first byte not zero. Returns 0, or ERR_INVAL with errmsg naming the file and why. */
 static int check_beside(const char *src, char *errmsg, size_t errsize)
@@ -569,7 +569,7 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
 {
     char tmp[4200], real[PATH_MAX], lock[4200];
     struct stat st;
-    int fd = -1, in = -1, out = -1, made = 0;
+    int fd = -1, in = -1, out = -1, made = 0, locked = 0;
     errmsg[0] = '\0';
     *bytes = 0;
     /* The source is opened and checked as a file first, and its neighbours, before the data
@@ -583,8 +583,10 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
     path_join(lock, sizeof lock, dir, "vigil.lock");
     /* A refused restore leaves the folder as it found it: the lock it made goes too. */
     int had_lock = err == 0 && lstat(lock, &st) == 0;
-    if (err == 0 && (err = store__lock_dir(dir, &fd, errmsg, errsize)) == 0)
+    if (err == 0 && (err = store__lock_dir(dir, &fd, errmsg, errsize)) == 0) {
+        locked = 1; /* else fd may be open on a lock another vigild holds */
         give_lock(dir, fd);
+    }
     path_join(tmp, sizeof tmp, dir, ".vigil.db.restore");
     if (err == 0 && (err = copy_file(in, src, tmp, &out, errmsg, errsize)) == 0) {
         err = check_copy(src, tmp, errmsg, errsize);
@@ -603,7 +605,7 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
         close(in);
     /* Unlinked while held: a vigild that opened it meanwhile finds it locked, or, once it is
      * closed, not the file at that name any more (store__lock_dir takes the lock again). */
-    if (err && fd >= 0 && !had_lock)
+    if (err && locked && !had_lock)
         unlink(lock);
     if (fd >= 0)
         close(fd); /* releases the lock */

@@ -311,8 +311,11 @@ class FileModes(vt.LogOnFailure):
         work = vt.mkdtemp()
         target = os.path.join(work, "target")
         os.mkdir(target)
-        other = os.path.join(work, "other.db")
-        sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.close()
+        other = os.path.join(work, "other.db")  # WAL mode: its check makes a -wal and -shm
+        conn = sqlite3.connect(other)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE t(x)")
+        conn.close()
         for src, says in ((other, "not a vigil database"), (os.path.join(work, "gone.db"),
                                                              "cannot read it (No such file or "
                                                              "directory)")):
