@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""vigild integration (session 53, task influx14): InfluxQL leftovers, sixth pass, each query sent
+to vigild and to a real influxd 1.6.7 (the InfluxdPair fixture, Debian's influxd on loopback)
+holding the same points and compared byte for byte: the query's db= looked up before a policy
+vigild does not hold (influxd's "database not found: nodb" and "database name required" before
+its "retention policy not found"), and an rp= holding an escape Go's url.ParseQuery refuses,
+read as absent. The points: test_influxql5.py's (a1, pump's t1..t3, big)."""
+
+import http.client
+import os
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402,F401  (DaemonTestCase, through InfluxdPair)
+from influxpair import InfluxdPair  # noqa: E402
+import test_influxql5 as ql5  # noqa: E402
+import test_influxql6 as ql6  # noqa: E402  (a module, not its classes: those would run here too)
+
+
+class Leftovers(InfluxdPair):
+    """influx13's review's "Left" list, each case compared with influxd 1.6.7."""
+
+    POINTS = ql5.POINTS
+
+    ask = staticmethod(ql6.Leftovers.ask)  # db=None: no db parameter
+    compare = ql5.ChunkSize.compare  # cases: (query, the parameters besides q and epoch)
+
+    @staticmethod
+    def raw(port, query):
+        """/query's answer to query, a URL's query string sent as it is (escapes Python's
+        urlencode would not write)."""
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c.request("GET", "/query?" + query)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body
+
+    def compare_raw(self, queries, what):
+        """As compare, each query a raw query string; returns influxd's answers."""
+        answers, same = [], 0
+        for query in queries:
+            with self.subTest(query=query):
+                want, got = (self.raw(port, query) for port in (self.influxd.port,
+                                                                 self.d.http_port))
+                self.assertEqual(want[0], 200, want)
+                answers.append(want)
+                same += got == want
+                self.assertEqual(got, want)
+        print("\n%s: %d of %d as influxd" % (what, same, len(queries)))
+        return answers
+
+    def test_database_parameter_before_policy_as_influxd(self):
+        # influx14: a source naming no database reads the query's db=, which influxd looks up
+        # before the source's policy (rp= or rp.name): db=nodb is its "database not found:
+        # nodb", db= empty or absent its "database name required"; vigild answered "retention
+        # policy not found". (Without a policy vigild refuses, vigild answers db=nodb from its
+        # one store, as README says: not changed.)
+        nodb, empty, none = {"db": "nodb"}, {"db": ""}, {"db": None}
+        qs = ["SELECT x FROM a1", "SELECT x FROM /a/", "SELECT x FROM a1, g..a1",
+              "SELECT x FROM g..a1, a1", "SHOW FIELD KEYS", "SHOW SERIES", "SHOW SERIES FROM a1",
+              "SHOW TAG KEY CARDINALITY", "SHOW MEASUREMENT EXACT CARDINALITY",
+              "SHOW SERIES CARDINALITY GROUP BY device",
+              "SHOW SERIES CARDINALITY GROUP BY 'x'",  # the database before the dimension
+              "SHOW TAG KEY CARDINALITY FROM a1, pump"]
+        cases = [(q, dict(db, rp="rp2", **chunk)) for q in qs for db in (nodb, empty)
+                 for chunk in ({}, {"chunked": "true"})]
+        cases += [("SELECT x FROM a1", dict(none, rp="rp2")),
+                  ("SELECT x FROM a1", dict(nodb, rp="rp2", method="POST")),
+                  ("SELECT x FROM rp2.a1", nodb), ("SELECT x FROM rp2.a1", empty),
+                  ("SELECT x FROM rp2.a1", none), ("SELECT x FROM rp2./a/", nodb),
+                  ("SHOW FIELD KEYS FROM rp2.a1", nodb),
+                  # a database named (FROM, ON): the policy's error, or the data, as before
+                  ("SELECT x FROM g..a1", dict(nodb, rp="rp2")),
+                  ("SELECT x FROM g..a1", dict(empty, rp="rp2")),
+                  ("SELECT x FROM g.rp2.a1", nodb),
+                  ("SELECT x FROM g.autogen.a1", dict(nodb, rp="rp2")),
+                  ("SHOW FIELD KEYS ON g", dict(empty, rp="rp2")),
+                  ("SHOW SERIES ON g", dict(nodb, rp="rp2")),
+                  ("SHOW TAG KEY EXACT CARDINALITY ON g", dict(empty, rp="rp2"))]
+        answers = self.compare(cases, "db= before the policy")
+        self.assertEqual(sum(b"database not found: nodb" in a[1] for a in answers), 28)
+        self.assertEqual(sum(b"database name required" in a[1] for a in answers), 27)
+        # db= holding an escape ParseQuery refuses: dropped, "database name required"
+        self.compare_raw(["db=g%zz&q=SELECT+x+FROM+a1&rp=rp2",
+                          "db=g%&q=SHOW+FIELD+KEYS&rp=rp2"], "db= with a bad escape")
+
+    def test_rp_parameter_with_a_bad_escape_as_influxd(self):
+        # influx14: Go's url.ParseQuery drops a pair whose value holds an escape it refuses
+        # (a '%' without two hex digits), so influxd reads such an rp= as absent; vigild named
+        # it ("retention policy not found: %zz")
+        answers = self.compare_raw(
+            ["db=g&q=SELECT+x+FROM+a1&rp=%zz", "db=g&q=SELECT+x+FROM+a1&rp=%zzrp2",
+             "db=g&q=SELECT+x+FROM+a1&rp=rp2%", "db=g&q=SELECT+x+FROM+a1&rp=%2",
+             "db=g&q=SHOW+FIELD+KEYS+FROM+a1&rp=rp%2x", "db=g&q=SHOW+SERIES+FROM+a1&rp=%",
+             "db=g&q=SELECT+x+FROM+a1&rp=%zz&chunked=true",
+             # well-formed escapes, as before: named
+             "db=g&q=SELECT+x+FROM+a1&rp=%72p2", "db=g&q=SELECT+x+FROM+a1&rp=rp2&x=%zz"],
+            "rp= with a bad escape")
+        self.assertEqual([b"retention policy not found" in a[1] for a in answers],
+                         [False] * 7 + [True] * 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
