@@ -128,8 +128,8 @@ typedef struct {
     const char *card_group_err; /* then influxd 1.6.7's error for the first such dimension */
     const char *card_why; /* card 2: the reason SHOW MEASUREMENT CARDINALITY's FROM (or rp=)
                            * gave (NULL: none), answered once the statement is read */
-    int on_db;            /* the statement named ON db (api__q_keyword_name): the database of
-                           * its sources naming none, not the query's db= */
+    const char *on_db;    /* the statement's ON db (api__q_keyword_name; NULL: none): the
+                           * database of its sources naming none, not the query's db= */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -286,8 +286,7 @@ char *api__iq_refused_zeroed(const char *text);
 /* Whether t is the operator op ("=", "=~", "(": a string holding it is not). */
 int api__q_op(const qtoken_t *t, const char *op);
 
-/* Reads an optional keyword kw followed by a name (AS alias, ON db: the name is not kept; ON
- * sets s->on_db).
+/* Reads an optional keyword kw followed by a name (AS alias: not kept; ON db: s->on_db).
  * Returns 0 (also when kw is not next: s is left where it was), or -1 (the name missing:
  * influxd's parse error answered). */
 int api__q_keyword_name(api_request_t *r, qscan_t *s, const char *kw);
@@ -503,10 +502,11 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
  * vigild does not hold: *unsupported is influxd's API_IQ_OTHER_RP and the policy's name (in s's
  * blocks), which ends the run; autogen, and a parameter absent, empty, holding a NUL (%00) or
  * an escape Go's url.ParseQuery refuses (%zz, a '%' at the end: it drops the pair), leave
- * *unsupported. has_db: the source names its database (db..m, db.rp.m; ON db without FROM);
- * when it does not and the policy is not held, influxd looks the query's db= up first:
- * absent or empty, API_IQ_NO_DB_NAME; one vigild knows it does not have (as db_not_found),
- * API_IQ_NO_DB and its name (vigild answers such a db= without rp= from its one store).
+ * *unsupported. has_db: the source names its database (db..m, db.rp.m); when it does not and
+ * the policy is not held, influxd looks the statement's ON db (s->on_db) or else the query's
+ * db= up first: db= absent or empty, API_IQ_NO_DB_NAME; one vigild knows it does not have
+ * (as db_not_found), API_IQ_NO_DB and its name (vigild answers such a database from its one
+ * store when it refuses no policy).
  * Returns 0, or -1 (out of memory, answered). */
 int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *rp,
                          const char **unsupported);

@@ -180,7 +180,12 @@ int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *r
         return 0;
     if (influxd_reason(r, s, API_IQ_OTHER_RP, rp, unsupported))
         return -1;
-    return !has_db && !s->on_db ? param_database(r, s, unsupported) : 0;
+    if (has_db)
+        return 0;
+    if (s->on_db == NULL)
+        return param_database(r, s, unsupported);
+    return db_unlisted(r, s->on_db, strlen(s->on_db)) ? no_database(r, s, s->on_db, unsupported)
+                                                      : 0;
 }
 
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)

@@ -40,7 +40,7 @@ int api__q_keyword_name(api_request_t *r, qscan_t *s, const char *kw)
         return -1;
     }
     if (strcmp(kw, "ON") == 0)
-        s->on_db = 1;
+        s->on_db = t.text; /* borrowed, as the tokens' texts */
     return 0;
 }
 

@@ -55,8 +55,8 @@ class Leftovers(InfluxdPair):
     def test_database_parameter_before_policy_as_influxd(self):
         # influx14: a source naming no database reads the query's db=, which influxd looks up
         # before the source's policy (rp= or rp.name): db=nodb is its "database not found:
-        # nodb", db= empty or absent its "database name required"; vigild answered "retention
-        # policy not found". (Without a policy vigild refuses, vigild answers db=nodb from its
+        # nodb", db= empty or absent its "database name required" (ON nodb: nodb's); vigild
+        # answered "retention policy not found". (Without a policy vigild refuses, vigild answers db=nodb from its
         # one store, as README says: not changed.)
         nodb, empty, none = {"db": "nodb"}, {"db": ""}, {"db": None}
         qs = ["SELECT x FROM a1", "SELECT x FROM /a/", "SELECT x FROM a1, g..a1",
@@ -79,9 +79,14 @@ class Leftovers(InfluxdPair):
                   ("SELECT x FROM g.autogen.a1", dict(nodb, rp="rp2")),
                   ("SHOW FIELD KEYS ON g", dict(empty, rp="rp2")),
                   ("SHOW SERIES ON g", dict(nodb, rp="rp2")),
-                  ("SHOW TAG KEY EXACT CARDINALITY ON g", dict(empty, rp="rp2"))]
+                  ("SHOW TAG KEY EXACT CARDINALITY ON g", dict(empty, rp="rp2")),
+                  # ON a database vigild does not list: that database's error
+                  ("SHOW FIELD KEYS ON nodb", {"rp": "rp2"}),
+                  ("SHOW SERIES ON nodb", dict(empty, rp="rp2")),
+                  ("SHOW MEASUREMENT EXACT CARDINALITY ON nodb", {"rp": "rp2"}),
+                  ("SHOW SERIES CARDINALITY ON nodb GROUP BY device", dict(none, rp="rp2"))]
         answers = self.compare(cases, "db= before the policy")
-        self.assertEqual(sum(b"database not found: nodb" in a[1] for a in answers), 28)
+        self.assertEqual(sum(b"database not found: nodb" in a[1] for a in answers), 32)
         self.assertEqual(sum(b"database name required" in a[1] for a in answers), 27)
         # db= holding an escape ParseQuery refuses: dropped, "database name required"
         self.compare_raw(["db=g%zz&q=SELECT+x+FROM+a1&rp=rp2",
