@@ -92,6 +92,56 @@ class Leftovers(InfluxdPair):
         self.compare_raw(["db=g%zz&q=SELECT+x+FROM+a1&rp=rp2",
                           "db=g%&q=SHOW+FIELD+KEYS&rp=rp2"], "db= with a bad escape")
 
+    def test_into_and_subquery_sources_as_influxd(self):
+        # influx14: vigild refuses SELECT INTO and subqueries, and said so ("vigild does not
+        # support ...") before influxd's lookups: a database or policy influxd does not find in
+        # any source (INTO's target, every FROM, a subquery's, rp= and db= for those naming
+        # none) is its error, which ends the run, a database's before a policy's
+        qs = ["SELECT x INTO b2 FROM g.rp2.a1", "SELECT x INTO b2 FROM nodb..a1",
+              "SELECT x INTO b2 FROM a1, nodb..a1, g.rp2.a1", "SELECT x INTO g.rp2.b2 FROM a1",
+              "SELECT x INTO rp2.b2 FROM a1", "SELECT x INTO nodb.autogen.b2 FROM a1",
+              "SELECT x FROM (SELECT x FROM g.rp2.a1)",
+              "SELECT x FROM (SELECT x FROM nodb..a1)",
+              "SELECT x FROM (SELECT x FROM (SELECT x FROM g.rp2./a/))",
+              "SELECT mean(x) FROM (SELECT x FROM g.rp2.a1) GROUP BY time(1h)",
+              "SELECT x FROM g.rp2.a1, (SELECT x FROM a1)",
+              "SELECT x FROM (SELECT x FROM a1), g.rp2.a1",
+              "SELECT x FROM (SELECT mean(x) FROM a1 GROUP BY time(1h)), g.rp2.a1",
+              "SELECT x FROM (SELECT x FROM a1), (SELECT x FROM nodb..a1)",
+              "SELECT x FROM a1, (SELECT x FROM rp2.b)",
+              "SELECT x INTO b2 FROM (SELECT x FROM g.rp2.a1)",
+              "SELECT x FROM (SELECT x FROM g.rp2.a1); SELECT x FROM a1"]
+        cases = [(q, chunk) for q in qs for chunk in ({}, {"chunked": "true"})]
+        rp2 = {"rp": "rp2"}
+        cases += [("SELECT x INTO b2 FROM a1", rp2), ("SELECT x INTO b2 FROM g.autogen.a1", rp2),
+                  ('SELECT x INTO "b.2" FROM g.autogen.a1', rp2),
+                  ("SELECT x INTO g..b2 FROM g.autogen.a1", rp2),
+                  ("SELECT x INTO b2 FROM a1", {"rp": "rp2", "db": "nodb"}),
+                  ("SELECT x INTO b2 FROM a1", {"rp": "rp2", "db": ""}),
+                  ("SELECT * INTO g.autogen.:MEASUREMENT FROM /a/ GROUP BY *", rp2),
+                  ("SELECT x FROM (SELECT x FROM a1)", rp2),
+                  ("SELECT x FROM (SELECT x FROM a1 WHERE device =~ /FROM x/)", rp2)]
+        answers = self.compare(cases, "INTO and subqueries' sources")
+        # all but the whole answer to two statements, whose first ends the run: "not executed"
+        self.assertEqual(sum(b"not found" in a[1] or b"required" in a[1] for a in answers),
+                         len(cases) - 1)
+        # influxd's parse errors in a source, as before
+        for q in ["SELECT x FROM (SELECT x FROM $m)", "SELECT x FROM (SELECT x FROM a1.)",
+                  "SELECT x INTO b2 FROM", "SELECT x INTO b2 FROM a1, (SELECT x FROM a1..)"]:
+            with self.subTest(q=q):
+                want, got = (self.ask(port, q) for port in (self.influxd.port, self.d.http_port))
+                self.assertEqual(want[0], 400, want)
+                self.assertEqual(got, want)
+        # what influxd answers, vigild still refuses in its words (not compared): the run goes on
+        for q in ["SELECT x FROM (SELECT x FROM a1); SELECT x FROM a1",
+                  "SELECT x INTO b2 FROM g.autogen.a1; SELECT x FROM a1",
+                  "SELECT x FROM (SELECT x FROM a1), a1; SELECT x FROM a1"]:
+            with self.subTest(q=q):
+                status, body = self.ask(self.d.http_port, q)
+                self.assertEqual(status, 200, body)
+                self.assertIn(b'"error":"vigild does not support ', body)
+                self.assertIn(b'{"statement_id":1,"series":', body)
+
     def test_rp_parameter_with_a_bad_escape_as_influxd(self):
         # influx14: Go's url.ParseQuery drops a pair whose value holds an escape it refuses
         # (a '%' without two hex digits), so influxd reads such an rp= as absent; vigild named
