@@ -126,10 +126,10 @@ typedef struct {
     int card_group;        /* that statement's GROUP BY (api__iq_card_group_by): 0 none, 1 read,
                             * 2 with a dimension influxd refuses: card_group_err */
     const char *card_group_err; /* then influxd 1.6.7's error for the first such dimension */
-    const char *card_why; /* card 2: the reason SHOW MEASUREMENT CARDINALITY's FROM (or rp=)
-                           * gave (NULL: none), answered once the statement is read */
-    const char *on_db;    /* the statement's ON db (api__q_keyword_name; NULL: none): the
-                           * database of its sources naming none, not the query's db= */
+    const char *card_why;       /* card 2: the reason SHOW MEASUREMENT CARDINALITY's FROM (or rp=)
+                                 * gave (NULL: none), answered once the statement is read */
+    const char *on_db;          /* the statement's ON db (api__q_keyword_name; NULL: none): the
+                                 * database of its sources naming none, not the query's db= */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no

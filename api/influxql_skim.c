@@ -139,7 +139,7 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
         }
         if ((api__q_op(&t, "=~") || api__q_op(&t, "!~")) && api__iq_regex(r, &at, &re))
             return -1; /* a bound regex too, or influxd's "expected regex" */
-        int list = 0; /* a ',' after a subquery's ')' in a list: a source next */
+        int list = 0;  /* a ',' after a subquery's ')' in a list: a source next */
         if (why != NULL && api__q_op(&t, "(")) {
             depth++;
         } else if (why != NULL && api__q_op(&t, ")") && depth > 0) {
