@@ -144,6 +144,38 @@ class Leftovers(InfluxdPair):
                 self.assertIn(b'"error":"vigild does not support ', body)
                 self.assertIn(b'{"statement_id":1,"series":', body)
 
+    def test_deep_and_long_source_lists_as_influxd(self):
+        # influx14's review: api__iq_skip_params marks a subquery's '(' in a list in a 64-bit
+        # mask, one bit a level, and reads no deeper by recursion: 200 levels of subqueries, a
+        # source list of 2,001 names or 300 subqueries, a subquery at every other position and a
+        # list at each of 70 levels are looked up as influxd does (POST: the query is long)
+        sub, more = "(SELECT x FROM a1)", "SELECT x FROM a1"
+
+        def nest(n, inner, tail=""):
+            return "SELECT x FROM " + "(SELECT x FROM " * n + inner + ")" * n + tail
+
+        qs = [nest(200, "g.rp2.a1"), nest(200, "a1", ", g.rp2.a1"),
+              "SELECT x FROM " + "(SELECT x FROM " * 62 + sub + ", g.rp2.a1" + ")" * 62,
+              "SELECT x FROM " + ", ".join(["a1"] * 2000 + ["g.rp2.a1"]),
+              "SELECT x FROM " + ", ".join([sub] * 150 + ["(SELECT x FROM g.rp2.a1)"] + [sub] * 149),
+              "SELECT x FROM " + ", ".join(["a1", sub] * 100 + ["nodb..a1"]),
+              "SELECT x FROM " + "(SELECT x FROM a1, " * 70 + "a1" + ", g.rp2.a1)" * 70,
+              "SELECT x FROM " + "(SELECT x FROM " * 70 + "a1" + "), a1" * 69 + "), g.rp2.a1",
+              "SELECT x INTO b2 FROM " + "(SELECT x FROM " * 200 + "a1" + ")" * 200 + ", g.rp2.a1"]
+        for q in qs:
+            with self.subTest(q=q[:60]):
+                want, got = (self.ask(port, q, method="POST")
+                             for port in (self.influxd.port, self.d.http_port))
+                self.assertIn(b"not found", want[1])
+                self.assertEqual(got, want)
+        # past the mask (a list after a subquery 64 levels down) vigild refuses it in its own
+        # words, as before the change, and runs the next statement
+        status, body = self.ask(self.d.http_port, "SELECT x FROM " + "(SELECT x FROM " * 64 +
+                                sub + ", g.rp2.a1" + ")" * 64 + "; " + more, method="POST")
+        self.assertEqual(status, 200, body)
+        self.assertIn(b'"error":"vigild does not support subqueries"', body)
+        self.assertIn(b'{"statement_id":1,"series":', body)
+
     def test_rp_parameter_with_a_bad_escape_as_influxd(self):
         # influx14: Go's url.ParseQuery drops a pair whose value holds an escape it refuses
         # (a '%' without two hex digits), so influxd reads such an rp= as absent; vigild named
