@@ -429,10 +429,10 @@ void api__iq_skip(qscan_t *s);
 /* Reads s's statement to its end without moving s, as api__iq_skip would skip it, and answers
  * influxd's 400 for the first unbound parameter in it ("missing parameter: x": influxd binds
  * them as it parses, also in what vigild skips: subqueries, SELECT INTO); a regex (after =~,
- * !~ or FROM) is read as one, for its errors. why (NULL: not read): each source after a FROM,
- * a subquery's too, is read with api__iq_from, and *why becomes the reason of the highest
- * api__iq_from_stops (influxd's "database not found" before its "retention policy not found",
- * which end the run) above *why's own. Returns 0, or -1 (answered). */
+ * !~ or FROM) is read as one, for its errors. Each source after a FROM (a subquery's too) and
+ * INTO's target of names and dots are read with api__iq_from; *why becomes the reason of the
+ * highest api__iq_from_stops (influxd's "database not found" before its "retention policy not
+ * found", which end the run) above *why's own. Returns 0, or -1 (answered). */
 int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why);
 
 /* If t is LIMIT or OFFSET, reads its integer (0 up) into *limit or *offset. Returns 1 (read),

@@ -100,7 +100,7 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
     int regex = 0;   /* a '/' next opens a regex, as influxd reads one there */
     int operand = 0; /* a condition's operand is next (after WHERE, AND, OR, a comparison) */
     static const char *const cmps[] = {"=", "!=", "<", "<=", ">", ">=", "=~", "!~"};
-    int depth = 0;                 /* of parentheses (why: reading the sources) */
+    int depth = 0;                 /* of parentheses */
     unsigned long long listed = 0; /* bit d: the '(' opening depth d is a source in a list */
     for (;;) {
         /* influxd reads a regex as a field, a source or a dimension (after SELECT, FROM, BY,
@@ -140,9 +140,9 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
         if ((api__q_op(&t, "=~") || api__q_op(&t, "!~")) && api__iq_regex(r, &at, &re))
             return -1; /* a bound regex too, or influxd's "expected regex" */
         int list = 0;  /* a ',' after a subquery's ')' in a list: a source next */
-        if (why != NULL && api__q_op(&t, "(")) {
+        if (api__q_op(&t, "(")) {
             depth++;
-        } else if (why != NULL && api__q_op(&t, ")") && depth > 0) {
+        } else if (api__q_op(&t, ")") && depth > 0) {
             qscan_t n = at;
             qtoken_t comma;
             api__qs_next(&n, &comma);
@@ -151,11 +151,10 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
             depth--;
             if (list)
                 at = n;
-        } else if (why != NULL && api__q_is(&t, "INTO") && plain_target(&at) &&
-                   skim_source(r, &at, why)) {
+        } else if (api__q_is(&t, "INTO") && plain_target(&at) && skim_source(r, &at, why)) {
             return -1; /* INTO db.rp.name: looked up as a source (not a :MEASUREMENT one) */
         }
-        if (list || (why != NULL && api__q_is(&t, "FROM"))) {
+        if (list || api__q_is(&t, "FROM")) {
             int rc = skim_sources(r, &at, why);
             if (rc < 0)
                 return -1;
