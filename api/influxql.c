@@ -157,6 +157,7 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     s->card = 0;
     s->card_limit = s->card_offset = 0;
     s->card_time = NULL;
+    s->on_db = NULL;
 }
 
 static int q_letter(char c)
@@ -550,6 +551,7 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
         s = at;
         s.re_alts = 0; /* a budget per statement */
         s.card = 0;
+        s.on_db = NULL;
         if (api__q_deadline_passed(run)) {
             api__q_timeout_error(run); /* this statement's error; those after it not run */
             return n + 1;

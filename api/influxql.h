@@ -126,8 +126,10 @@ typedef struct {
     int card_group;        /* that statement's GROUP BY (api__iq_card_group_by): 0 none, 1 read,
                             * 2 with a dimension influxd refuses: card_group_err */
     const char *card_group_err; /* then influxd 1.6.7's error for the first such dimension */
-    const char *card_why; /* card 2: the reason SHOW MEASUREMENT CARDINALITY's FROM (or rp=)
-                           * gave (NULL: none), answered once the statement is read */
+    const char *card_why;       /* card 2: the reason SHOW MEASUREMENT CARDINALITY's FROM (or rp=)
+                                 * gave (NULL: none), answered once the statement is read */
+    const char *on_db;          /* the statement's ON db (api__q_keyword_name; NULL: none): the
+                                 * database of its sources naming none, not the query's db= */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -284,7 +286,7 @@ char *api__iq_refused_zeroed(const char *text);
 /* Whether t is the operator op ("=", "=~", "(": a string holding it is not). */
 int api__q_op(const qtoken_t *t, const char *op);
 
-/* Reads an optional keyword kw followed by a name (AS alias, ON db: the name is not kept).
+/* Reads an optional keyword kw followed by a name (AS alias: not kept; ON db: s->on_db).
  * Returns 0 (also when kw is not next: s is left where it was), or -1 (the name missing:
  * influxd's parse error answered). */
 int api__q_keyword_name(api_request_t *r, qscan_t *s, const char *kw);
@@ -405,6 +407,9 @@ int api__q_unsupported_error(qrun_t *run, const char *what);
  * name, influxd 1.6.7's own error (a policy vigild does not hold is one influxd does not hold
  * either), which api__q_unsupported_error sends as it is and which stops the run. */
 #define API_IQ_OTHER_RP "retention policy not found: "
+/* influxd 1.6.7's error for a source naming no database without the query's db= (vigild's
+ * with the rp= parameter alone, api__iq_other_policy); it ends the run as API_IQ_NO_DB does. */
+#define API_IQ_NO_DB_NAME "database name required"
 /* What FROM db.rp.name or db..name with a database vigild does not list is: this, then the
  * name, influxd 1.6.7's own error, which api__q_unsupported_error sends as it is and which stops
  * the run as API_IQ_OTHER_RP does. */
@@ -423,9 +428,12 @@ void api__iq_skip(qscan_t *s);
 
 /* Reads s's statement to its end without moving s, as api__iq_skip would skip it, and answers
  * influxd's 400 for the first unbound parameter in it ("missing parameter: x": influxd binds
- * them as it parses, also in what vigild skips: subqueries, SELECT INTO, SHOW ... WHERE); a
- * regex (after =~, !~ or FROM) is read as one, for its errors. Returns 0, or -1 (answered). */
-int api__iq_skip_params(api_request_t *r, const qscan_t *s);
+ * them as it parses, also in what vigild skips: subqueries, SELECT INTO); a regex (after =~,
+ * !~ or FROM) is read as one, for its errors. Each source after a FROM (a subquery's too) and
+ * INTO's target of names and dots are read with api__iq_from; *why becomes the reason of the
+ * highest api__iq_from_stops (influxd's "database not found" before its "retention policy not
+ * found", which end the run) above *why's own. Returns 0, or -1 (answered). */
+int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why);
 
 /* If t is LIMIT or OFFSET, reads its integer (0 up) into *limit or *offset. Returns 1 (read),
  * 0 (t is neither), or -1 (parse error answered). */
@@ -495,13 +503,20 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
 /* The policy of a source (rp, as FROM names it; "" for none: the query's rp= parameter, from
  * the URL or a form body, as influxd 1.6.7's handler takes it for the default) when it is one
  * vigild does not hold: *unsupported is influxd's API_IQ_OTHER_RP and the policy's name (in s's
- * blocks), which ends the run; autogen, and a parameter absent, empty or holding a NUL (%00),
- * leave *unsupported. Returns 0, or -1 (out of memory, answered). */
-int api__iq_other_policy(api_request_t *r, qscan_t *s, const char *rp, const char **unsupported);
+ * blocks), which ends the run; autogen, and a parameter absent, empty, holding a NUL (%00) or
+ * an escape Go's url.ParseQuery refuses (%zz, a '%' at the end: it drops the pair), leave
+ * *unsupported. has_db: the source names its database (db..m, db.rp.m); when it does not and
+ * the policy is not held, influxd looks the statement's ON db (s->on_db) or else the query's
+ * db= up first: db= absent or empty, API_IQ_NO_DB_NAME; one vigild knows it does not have
+ * (as db_not_found), API_IQ_NO_DB and its name (vigild answers such a database from its one
+ * store when it refuses no policy).
+ * Returns 0, or -1 (out of memory, answered). */
+int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *rp,
+                         const char **unsupported);
 /* Whether why, a source's *unsupported, ends the run as influxd 1.6.7's "retention policy not
- * found" (1: API_IQ_OTHER_RP) and "database not found" (2: API_IQ_NO_DB's) do; 0 for another
- * reason or NULL. Of a list's sources, the highest is the statement's: influxd looks every
- * source's database up before any policy. */
+ * found" (1: API_IQ_OTHER_RP) and "database not found" (2: API_IQ_NO_DB's; API_IQ_NO_DB_NAME
+ * too) do; 0 for another reason or NULL. Of a list's sources, the highest is the statement's:
+ * influxd looks every source's database up before any policy. */
 int api__iq_from_stops(const char *why);
 /* What is left of why, a source's *unsupported, for a statement that takes any database and
  * policy before the name (SHOW TAG KEYS, SHOW TAG VALUES, as influxd 1.6.7 answers them from the

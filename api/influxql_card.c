@@ -302,7 +302,7 @@ int api__iq_card_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     }
     c.estimate = !exact && !c.from && measurement_estimate(at, t);
     /* without FROM every measurement, of the query's rp= policy; the estimate reads none */
-    if (!c.from && !c.estimate && api__iq_other_policy(r, s, "", &unsupported))
+    if (!c.from && !c.estimate && api__iq_other_policy(r, s, 0, "", &unsupported))
         return -1;
     s->card_why = unsupported; /* answered after GROUP BY is read: influxd's order */
     return card_run(r, s, run, &c, api__iq_show_tag_keys, 2);

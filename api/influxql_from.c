@@ -76,24 +76,28 @@ static int more_segments(api_request_t *r, qscan_t *s, const char *const *seg)
     return n > 3 ? -1 : 0;
 }
 
-/* Whether FROM's database db is one vigild knows it does not have: not listed (SHOW DATABASES:
- * those created or written to, api__db_known) though it would be, had it been created or
- * written to (at most API_DB_NAME_MAX bytes, the list not full), and not the query's own db=,
- * which vigild answers from without a lookup when FROM names no database (Grafana's queries);
- * for the query's own database the FROM's naming it changes nothing. Past those vigild cannot
+/* Whether db (len bytes) is a database vigild knows it does not have: not listed (SHOW
+ * DATABASES: those created or written to, api__db_known) though it would be, had it been created
+ * or written to (at most API_DB_NAME_MAX bytes, the list not full). Past those vigild cannot
  * tell a database written to from none: it reads the name alone, as before session 50. */
-static int db_not_found(api_request_t *r, const char *db)
+static int db_unlisted(api_request_t *r, const char *db, size_t len)
 {
-    size_t len = strlen(db);
-    char own[API_DB_NAME_MAX + 2];
-    const char *q_db = api__iq_form_value(r, "db", own, sizeof own);
-    if (len > API_DB_NAME_MAX || (q_db != NULL && strcmp(q_db, db) == 0) ||
-        api__db_known(r->srv, db, len))
+    if (len > API_DB_NAME_MAX || api__db_known(r->srv, db, len))
         return 0;
     pthread_mutex_lock(&r->srv->dbs_mu);
     int full = r->srv->ndbs >= API_DBS_MAX;
     pthread_mutex_unlock(&r->srv->dbs_mu);
     return !full;
+}
+
+/* Whether FROM's database db is one vigild knows it does not have (db_unlisted), and not the
+ * query's own db=, which vigild answers from without a lookup when FROM names no database
+ * (Grafana's queries); for the query's own database the FROM's naming it changes nothing. */
+static int db_not_found(api_request_t *r, const char *db)
+{
+    char own[API_DB_NAME_MAX + 2];
+    const char *q_db = api__iq_form_value(r, "db", own, sizeof own);
+    return (q_db == NULL || strcmp(q_db, db) != 0) && db_unlisted(r, db, strlen(db));
 }
 
 /* *unsupported is influxd 1.6.7's error prefix (API_IQ_NO_DB or API_IQ_OTHER_RP) then name, in
@@ -122,12 +126,49 @@ static int no_database(api_request_t *r, qscan_t *s, const char *db, const char 
     return influxd_reason(r, s, API_IQ_NO_DB, db, unsupported);
 }
 
-int api__iq_other_policy(api_request_t *r, qscan_t *s, const char *rp, const char **unsupported)
+/* Whether v (n bytes, percent-encoded) holds an escape Go's url.ParseQuery refuses: a '%' not
+ * followed by two hex digits. ParseQuery drops such a pair, so r.FormValue reads it as absent. */
+static int bad_escape(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == '%' && (i + 2 >= n || api__hexval(v[i + 1]) < 0 || api__hexval(v[i + 2]) < 0))
+            return 1;
+    return 0;
+}
+
+/* The query's db= when a source names no database and its policy (or rp=) is one vigild does
+ * not hold: influxd looks the database up first. Sets *unsupported to API_IQ_NO_DB_NAME (db=
+ * absent, empty, or dropped by ParseQuery) or API_IQ_NO_DB and the name (db_unlisted); leaves it
+ * for another (a NUL in it: the policy's error, as before). Returns 0, or -1 (out of memory,
+ * answered). */
+static int param_database(api_request_t *r, qscan_t *s, const char **unsupported)
 {
     const char *v;
     size_t n;
-    if (rp[0] == '\0' && api__iq_form_raw(r, "rp", &v, &n)) { /* decoded in s's blocks */
-        char *own = api__qs_alloc(s, n + 1);                  /* decoding never lengthens */
+    if (!api__iq_form_raw(r, "db", &v, &n) || n == 0 || bad_escape(v, n)) {
+        *unsupported = API_IQ_NO_DB_NAME;
+        return 0;
+    }
+    char *db = api__qs_alloc(s, n + 1); /* decoding never lengthens */
+    if (db == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    long len = api__pct_decode(v, n, db, n + 1, 1);
+    if (len == 0)
+        *unsupported = API_IQ_NO_DB_NAME;
+    else if (len > 0 && db_unlisted(r, db, (size_t)len))
+        return no_database(r, s, db, unsupported);
+    return 0;
+}
+
+int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *rp,
+                         const char **unsupported)
+{
+    const char *v;
+    size_t n;
+    if (rp[0] == '\0' && api__iq_form_raw(r, "rp", &v, &n) && !bad_escape(v, n)) {
+        char *own = api__qs_alloc(s, n + 1); /* in s's blocks: decoding never lengthens */
         if (own == NULL) {
             api__error(r, 500, "out of memory");
             return -1;
@@ -136,7 +177,14 @@ int api__iq_other_policy(api_request_t *r, qscan_t *s, const char *rp, const cha
     }
     if (rp[0] == '\0' || strcmp(rp, "autogen") == 0)
         return 0;
-    return influxd_reason(r, s, API_IQ_OTHER_RP, rp, unsupported);
+    if (influxd_reason(r, s, API_IQ_OTHER_RP, rp, unsupported))
+        return -1;
+    if (has_db)
+        return 0;
+    if (s->on_db == NULL)
+        return param_database(r, s, unsupported);
+    return db_unlisted(r, s->on_db, strlen(s->on_db)) ? no_database(r, s, s->on_db, unsupported)
+                                                      : 0;
 }
 
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
@@ -147,7 +195,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     if (api__iq_regex_next(&at) || name->form == QF_REGEX) {
         *s = at;
         *unsupported = API_IQ_FROM_RE;
-        return regex_source(r, s, name) ? -1 : api__iq_other_policy(r, s, "", unsupported);
+        return regex_source(r, s, name) ? -1 : api__iq_other_policy(r, s, 0, "", unsupported);
     }
     if (name->kind != QT_IDENT) {
         api__q_parse_error(r, name, "identifier");
@@ -182,7 +230,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
                 return -1;
             return dots == 1 && db_not_found(r, db)
                        ? no_database(r, s, db, unsupported) /* db../re/, db.rp./re/ */
-                       : api__iq_other_policy(r, s, re_rp, unsupported);
+                       : api__iq_other_policy(r, s, dots == 1, re_rp, unsupported);
         }
         api__qs_next(s, &t);
         if (t.kind != QT_IDENT) {
@@ -198,7 +246,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         return -1;
     if (dots == 2 && db_not_found(r, db))
         return no_database(r, s, db, unsupported);
-    return api__iq_other_policy(r, s, rp, unsupported); /* another would hold nothing */
+    return api__iq_other_policy(r, s, dots == 2, rp, unsupported); /* another: nothing */
 }
 
 const char *api__iq_from_name_alone(const char *why, const qtoken_t *name)
@@ -212,7 +260,8 @@ int api__iq_from_stops(const char *why)
 {
     if (why == NULL)
         return 0;
-    if (strncmp(why, API_IQ_NO_DB, strlen(API_IQ_NO_DB)) == 0)
+    if (strncmp(why, API_IQ_NO_DB, strlen(API_IQ_NO_DB)) == 0 ||
+        strcmp(why, API_IQ_NO_DB_NAME) == 0)
         return 2;
     return strncmp(why, API_IQ_OTHER_RP, strlen(API_IQ_OTHER_RP)) == 0;
 }

@@ -185,7 +185,7 @@ static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast)
  * error, *why the first source's reason or "several measurements in FROM", but a database
  * vigild does not list or else a retention policy other than autogen in any of them, which ends
  * the run as influxd's "database not found" or "retention policy not found" (api__iq_from_stops).
- * Returns 0, or -1 (parse error answered). */
+ * Returns 0, 1 (a subquery's '(' after a ',': s after it), or -1 (parse error answered). */
 static int from_list(api_request_t *r, qscan_t *s, const char **why)
 {
     for (;;) {
@@ -195,6 +195,11 @@ static int from_list(api_request_t *r, qscan_t *s, const char **why)
         if (!api__iq_q_op(&t, ","))
             return 0;
         *s = at;
+        api__qs_next(&at, &t);
+        if (api__iq_q_op(&t, "(")) {
+            *s = at;
+            return 1;
+        }
         const char *next = NULL;
         if (api__iq_from(r, s, &t, &next))
             return -1;
@@ -203,6 +208,24 @@ static int from_list(api_request_t *r, qscan_t *s, const char **why)
         else if (*why == NULL)
             *why = "several measurements in FROM";
     }
+}
+
+/* A SELECT vigild refuses as a whole (what: SELECT INTO, subqueries), read to its end from kw,
+ * its INTO or FROM keyword (api__iq_skip_params: its unbound parameters' errors, and its
+ * sources: INTO's target, those after each FROM, a subquery's too): a database or policy
+ * influxd does not find in any of them, the query's db= and rp= for those naming none, is
+ * influxd's error, which ends the run, unless influxd's own statement error came first; else
+ * vigild's "does not support" what. Returns 0, or -1 (parse error answered). */
+static int skim_refused(api_request_t *r, qscan_t *s, const qscan_t *kw, select_t *q,
+                        const char *what)
+{
+    const char *why = NULL;
+    if (api__iq_skip_params(r, kw, &why))
+        return -1;
+    if (api__iq_from_stops(why) && !q->influxd_error)
+        q->unsupported = why;
+    api__iq_unsupported(q, s, what, NULL);
+    return 0;
 }
 
 /* Reads one field: "name" or fn("name"), then an optional AS alias. Returns 0 (an unsupported
@@ -432,39 +455,34 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     q->lo_ns = INT64_MIN;
     q->hi_ns = INT64_MAX;
     q->from = q->device = "";
+    qscan_t kw; /* before the token after the fields: INTO or FROM */
     do {
         if (read_field(r, s, q))
             return -1;
         if (q->skipped)
             return 0; /* read to its end; what vigild does not support is otherwise read on
                        * (influxd's parse errors after it are its 400) */
+        kw = *s;
         api__qs_next(s, &t);
     } while (api__iq_q_op(&t, ","));
-    if (api__q_is(&t, "INTO")) {
-        if (api__iq_skip_params(r, s))
-            return -1;
-        api__iq_unsupported(q, s, "SELECT INTO", NULL);
-        return 0;
-    }
+    if (api__q_is(&t, "INTO"))
+        return skim_refused(r, s, &kw, q, "SELECT INTO");
     if (!api__q_is(&t, "FROM")) {
         api__q_parse_error(r, &t, "FROM");
         return -1;
     }
     qscan_t at = *s;
     api__qs_next(s, &t);
-    if (api__iq_q_op(&t, "(")) {
-        if (api__iq_skip_params(r, s))
-            return -1;
-        api__iq_unsupported(q, s, "subqueries", NULL);
-        return 0;
-    }
+    if (api__iq_q_op(&t, "("))
+        return skim_refused(r, s, &kw, q, "subqueries");
     *s = at;
     const char *from_unsupported = NULL;
     if (api__iq_from(r, s, &t, &from_unsupported))
         return -1;
     q->from = t.text; /* what vigild does not support is read on */
-    if (from_list(r, s, &from_unsupported))
-        return -1;
+    int more = from_list(r, s, &from_unsupported);
+    if (more)
+        return more < 0 ? -1 : skim_refused(r, s, &kw, q, "subqueries");
     if (api__iq_from_stops(from_unsupported) && !q->influxd_error)
         q->unsupported = from_unsupported; /* influxd looks the sources up first (DISTINCT) */
     else if (from_unsupported != NULL)

@@ -254,7 +254,7 @@ int api__iq_sources_read(api_request_t *r, qscan_t *s, const char **src, int *re
         int is_re = api__iq_regex_next(s) || t.form == QF_REGEX;
         if (is_re) { /* /re/: the query's rp= parameter its policy */
             const char *rp = NULL;
-            if (api__iq_regex(r, s, &pattern) || api__iq_other_policy(r, s, "", &rp))
+            if (api__iq_regex(r, s, &pattern) || api__iq_other_policy(r, s, 0, "", &rp))
                 return -1;
             if (rp != NULL && api__iq_from_stops(*unsupported) < 1)
                 *unsupported = rp;
@@ -452,7 +452,7 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
     int estimate = cardinality && !exact && !from && where.ncode == 0 && s->card_group == 0 &&
                    limit == 0 && offset == 0;
     const char *rp = NULL; /* without FROM every measurement, of the query's rp= policy */
-    if (!from && !estimate && api__iq_other_policy(r, s, "", &rp))
+    if (!from && !estimate && api__iq_other_policy(r, s, 0, "", &rp))
         return -1;
     if (rp != NULL)
         unsupported = rp;

@@ -299,7 +299,7 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
     if (!api__q_is(from, "FROM")) { /* every measurement, of the query's rp= (but rp_any) */
         *s = at;
         from->kind = QT_EOF;
-        return rp_any ? 0 : api__iq_other_policy(r, s, "", unsupported);
+        return rp_any ? 0 : api__iq_other_policy(r, s, 0, "", unsupported);
     }
     const char *why = NULL;
     if (api__iq_from(r, s, from, &why))

@@ -42,7 +42,57 @@ void api__iq_skip(qscan_t *s)
     }
 }
 
-int api__iq_skip_params(api_request_t *r, const qscan_t *s)
+/* Reads one source at s with api__iq_from; *why as api__iq_skip_params says. Returns 0, or -1
+ * (parse error or out of memory, answered). */
+static int skim_source(api_request_t *r, qscan_t *s, const char **why)
+{
+    qtoken_t t;
+    const char *next = NULL;
+    if (api__iq_from(r, s, &t, &next))
+        return -1;
+    if (api__iq_from_stops(next) > api__iq_from_stops(*why))
+        *why = next; /* a lookup that ends the run, a database's first */
+    return 0;
+}
+
+/* Reads the list of sources after a FROM (s: after it, or after a subquery's ')' and ','),
+ * each with skim_source, up to a subquery's '(' (not read: its statement is read on, its FROM
+ * too). Returns 0, 1 (stopped at a '('), or -1 (answered). */
+static int skim_sources(api_request_t *r, qscan_t *s, const char **why)
+{
+    for (;;) {
+        qscan_t at = *s;
+        qtoken_t t;
+        api__qs_next(&at, &t);
+        if (api__iq_q_op(&t, "("))
+            return 1;
+        if (skim_source(r, s, why))
+            return -1;
+        at = *s;
+        api__qs_next(&at, &t);
+        if (!api__iq_q_op(&t, ","))
+            return 0;
+        *s = at;
+    }
+}
+
+/* Whether SELECT INTO's target at s is names and dots alone up to FROM ([db.][rp.]name, which
+ * api__iq_from reads), not a :MEASUREMENT back-reference or anything api__iq_from would refuse
+ * where influxd's parseTarget does not. */
+static int plain_target(const qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    for (int n = 0;; n++) {
+        api__qs_next(&at, &t);
+        if (api__q_is(&t, "FROM"))
+            return n > 0;
+        if (t.kind != QT_IDENT && !api__iq_q_op(&t, "."))
+            return 0;
+    }
+}
+
+int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
 {
     qscan_t at = *s;
     qtoken_t t;
@@ -50,6 +100,8 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s)
     int regex = 0;   /* a '/' next opens a regex, as influxd reads one there */
     int operand = 0; /* a condition's operand is next (after WHERE, AND, OR, a comparison) */
     static const char *const cmps[] = {"=", "!=", "<", "<=", ">", ">=", "=~", "!~"};
+    int depth = 0;                 /* of parentheses */
+    unsigned long long listed = 0; /* bit d: the '(' opening depth d is a source in a list */
     for (;;) {
         /* influxd reads a regex as a field, a source or a dimension (after SELECT, FROM, BY,
          * ',', a source's '.') and after =~, !~ (below); a regex's text is no parameter:
@@ -87,6 +139,30 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s)
         }
         if ((api__q_op(&t, "=~") || api__q_op(&t, "!~")) && api__iq_regex(r, &at, &re))
             return -1; /* a bound regex too, or influxd's "expected regex" */
+        int list = 0;  /* a ',' after a subquery's ')' in a list: a source next */
+        if (api__q_op(&t, "(")) {
+            depth++;
+        } else if (api__q_op(&t, ")") && depth > 0) {
+            qscan_t n = at;
+            qtoken_t comma;
+            api__qs_next(&n, &comma);
+            list = depth < 64 && (listed >> depth & 1) && api__iq_q_op(&comma, ",");
+            listed &= depth < 64 ? ~(1ULL << depth) : ~0ULL;
+            depth--;
+            if (list)
+                at = n;
+        } else if (api__q_is(&t, "INTO") && plain_target(&at) && skim_source(r, &at, why)) {
+            return -1; /* INTO db.rp.name: looked up as a source (not a :MEASUREMENT one) */
+        }
+        if (list || api__q_is(&t, "FROM")) {
+            int rc = skim_sources(r, &at, why);
+            if (rc < 0)
+                return -1;
+            if (rc > 0 && depth + 1 < 64)
+                listed |= 1ULL << (depth + 1);
+            regex = operand = 0;
+            continue;
+        }
         regex = api__q_is(&t, "SELECT") || api__q_is(&t, "FROM") || api__q_is(&t, "BY") ||
                 api__q_op(&t, ",") || api__q_op(&t, ".");
     }

@@ -39,6 +39,8 @@ int api__q_keyword_name(api_request_t *r, qscan_t *s, const char *kw)
         api__q_parse_error(r, &t, "identifier");
         return -1;
     }
+    if (strcmp(kw, "ON") == 0)
+        s->on_db = t.text; /* borrowed, as the tokens' texts */
     return 0;
 }
 

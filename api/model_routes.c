@@ -3,8 +3,8 @@
  * retrain, rollback and weights. The answers are built by the backend (the daemon's pipeline) as
  * JSON text; this file validates parameters and bodies, maps errors and bounds the answers:
  * predictions and anomalies come in pages (the backend is asked for one page; this file adds its
- * "next"), a forecast's steps x channels are capped (README "Pages, parameters and methods"). Any
- * thread. */
+ * "next"), a forecast's steps x channels are capped (docs/http-api.md "Pages, parameters and
+ * methods"). Any thread. */
 #include "api_int.h"
 #include "batch.h"
 #include "err.h"

@@ -1,6 +1,7 @@
 /* daemon/stream.h: the streaming TCP socket: line protocol over long-lived connections.
  *
- * Protocol (also in the README): the client sends InfluxDB line protocol, one point per line.
+ * Protocol (also in docs/writing.md, "The stream socket"): the client sends InfluxDB line
+ * protocol, one point per line.
  * Lines are numbered from 1 per connection. The server answers with lines of its own:
  *   "ok N"            every line up to and including N is handled: the valid ones are durable.
  *   "error N reason"  line N was rejected (nothing of it stored); sent before the "ok" covering N.

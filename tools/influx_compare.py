@@ -5,8 +5,8 @@ per case, what each answered and what each stored, side by side.
 
     /usr/bin/python3 tools/influx_compare.py --vigild build/vigild [--only NAME]
 
-It asserts nothing: vigild deliberately differs in places (README "Writing readings"), so the
-output is read by a person; a last table gives each case's status and number of points stored
+It asserts nothing: vigild deliberately differs in places (docs/writing.md "Writing readings"), so
+the output is read by a person; a last table gives each case's status and number of points stored
 by each ("differs" where either differs; equal counts may still hold different values, which the
 per-case lines show). docs/reliability.md "Ingest against InfluxDB 1.6.7" is its summary.
 Each case writes measurement m<N> into database c<N>, so cases never see each other's points.

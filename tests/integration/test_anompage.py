@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """vigild integration: anomaly pages stay bounded when many events share one start time
-(README "Pages, parameters and methods", docs/reliability.md "Anomaly pages (session 42)").
+(docs/http-api.md "Pages, parameters and methods", docs/reliability.md "Anomaly pages (session
+42)").
 
 Session 42's scale pass found GET /v1/anomalies never splitting the events of one start time
 between pages: 10,500 devices faulting at one (Telegraf-aligned) timestamp made one 3.1 MB page,

@@ -43,7 +43,7 @@ class QueryTimes(OwnDaemon):
 
     def test_offset_out_of_range(self):
         """from=/to= as RFC 3339 times that their offset puts before 1970 or after 9999 say so,
-        as JSON's ts does (README "Writing readings"); what is no time keeps the general
+        as JSON's ts does (docs/writing.md "Writing readings"); what is no time keeps the general
         message. Before, both got "is not epoch milliseconds or RFC 3339". Each is one line
         under 160 bytes (iqtime: the leap second's was 180, its reason shortened)."""
         self.d = d = vt.Vigild()
@@ -150,7 +150,7 @@ class QueryTimes(OwnDaemon):
     def test_epoch_seconds(self):
         """A read route's time in [1e8, 1e11) as a number is epoch seconds sent for milliseconds
         (1970-01-02 to 1973-03-03 in ms): refused with a 400 naming the parameter, in the words
-        JSON's ts uses (README "Writing readings"), on every route taking from=/to= and on
+        JSON's ts uses (docs/writing.md "Writing readings"), on every route taking from=/to= and on
         DELETE .../maintenance?from=. Before, from=1796000000 was read as 1970-01-21 and
         answered every reading since, to= nothing. The same days as RFC 3339 and the numbers
         either side of the range are taken."""

@@ -96,7 +96,8 @@ class Restart(Base):
         after = self.snapshot()
         self.assertEqual(sorted(after), sorted(before))
         # Everything stored comes back; the arrival time of a device's newest reading is kept
-        # in memory only (README "Devices and readings"): null until a reading arrives again.
+        # in memory only (docs/writing.md "Devices and readings"): null until a reading arrives
+        # again.
         seen = ("last_seen_ts", "last_seen")
         for dev in before:
             self.assertEqual({k: v for k, v in after[dev][0].items() if k not in seen},

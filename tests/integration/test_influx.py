@@ -381,7 +381,7 @@ class DatabasesBounds(vt.DaemonTestCase):
 class DatabasesWithTokens(vt.DaemonTestCase):
     """With tokens, /query takes a read token by GET and by POST (Grafana's two methods; the
     influx shell's USE and -execute send SHOW DATABASES by POST), but CREATE DATABASE, which
-    keeps a name, needs a write token by either method (README "Authentication")."""
+    keeps a name, needs a write token by either method (docs/http-api.md "Authentication")."""
 
     READ = "influx-read-token-AAAAAAAA"
     WRITE = "influx-write-token-BBBBBBB"

@@ -21,7 +21,7 @@ import vigiltest as vt  # noqa: E402
 import test_evcont as tc  # noqa: E402  (helpers only: its TestCases are not collected here)
 
 # What a restart changes by design: the arrival time of the newest reading is kept in memory
-# only (README "Devices and readings").
+# only (docs/writing.md "Devices and readings").
 VOLATILE = ("last_seen_ts", "last_seen")
 
 
