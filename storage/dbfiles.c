@@ -7,26 +7,74 @@
  * it (empty, it is an empty database). Files already there keep their mode, less the bits for
  * other users (a vigild before session 52 made them 0644 under umask 022), as does the lock.
  *
- * Threads: the owning thread (store_open, store_restore). */
+ * Session 52 (task files2): every sqlite3_open_v2 of the database passes STORE_OPEN_NOFOLLOW,
+ * so a link planted between these checks and SQLite's open is refused too, in the same words
+ * (store__open_errmsg). A main file owned by another user that vigild may write but not chmod
+ * (0666) gives SQLite's new -wal and -shm its mode, and so does every later open of an empty
+ * -wal (none written since the start): SQLite's robust_open fchmods an empty file it opens to
+ * the mode it would create it with, so the start's query connections widened again a -wal
+ * the writer's open had made (review). store__wal_files_mode tightens them at the end of
+ * store_open, once every connection is open, and after each snapshot's connection, without a
+ * warning of their own (they are made afresh at each start, and the main file's warning, at
+ * each start, names the cause and the fix). Meanwhile they are open to no one the main file
+ * is not open to already.
+ *
+ * SQLite 3.35+ refuses with SQLITE_OPEN_NOFOLLOW a symbolic link in ANY component of the path
+ * (its unix VFS resolves every one, and counts the links), not only the file's own: a data_dir
+ * under a linked folder, or one that is itself a link (systemd's DynamicUser= makes
+ * /var/lib/vigil a link to /var/lib/private/vigil), was refused as if vigil.db were a link.
+ * SQLite is therefore given the path with its folder resolved (store__sqlite_path): only a
+ * link in the file's own place is refused, as the start's check and --check-config refuse it.
+ *
+ * Session 53 (task files3): store__wal_files_mode, as files2 first wrote it, open()ed and
+ * close()d the -wal and -shm while SQLite's connections held them, and a close() of ANY
+ * descriptor of a file drops every POSIX lock the process holds on that file: SQLite's locks
+ * on the -shm went with it (another process then took itself for the first connection, and
+ * vigild died of SIGBUS on its mapping). It now takes an O_PATH descriptor of each (Linux's
+ * filp_close skips locks_remove_posix for such a descriptor, whose file was never opened for
+ * reading or writing) and chmods it through its /proc/self/fd name (fd_chmod). The rule for
+ * this file: never open() and close() a normal descriptor of a file SQLite may hold.
+ *
+ * Threads: the owning thread (store_open, store_restore); store__sqlite_path and
+ * store__open_errmsg any thread. */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "path.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-void store__drop_other_bits(int fd, const char *path)
+/* fchmod(fd, mode), or for an O_PATH descriptor, which fchmod refuses (EBADF), chmod of its
+ * /proc/self/fd name: that names the file fd stands for (a link O_NOFOLLOW opened would be
+ * chmod'ed as a link, which Linux refuses, and store__drop_other_bits never gets that far), and
+ * it opens nothing. Returns 0, or -1 with errno set. */
+static int fd_chmod(int fd, mode_t mode)
+{
+    if (fchmod(fd, mode) == 0)
+        return 0;
+    if (errno != EBADF)
+        return -1;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return chmod(proc, mode);
+}
+
+void store__drop_other_bits(int fd, const char *path, int quiet)
 {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0007) == 0)
         return;
     unsigned was = (unsigned)(st.st_mode & 0777), now = was & ~0007u;
-    if (fchmod(fd, (mode_t)now) == 0)
-        log_warn("storage: %s was mode %04o, open to every local user: now %04o", path, was, now);
+    if (fd_chmod(fd, (mode_t)now) == 0)
+        log_msg(quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+                "storage: %s was mode %04o, open to every local user: now %04o", path, was, now);
     else
         log_warn("storage: %s is mode %04o, open to every local user, and cannot be changed: %s "
                  "(chmod o-rwx it)",
@@ -52,7 +100,7 @@ static int db_file_check(const char *path, char *errmsg, size_t errsize)
                  path);
         err = ERR_IO;
     } else {
-        store__drop_other_bits(fd, path);
+        store__drop_other_bits(fd, path, 0);
     }
     close(fd);
     return err;
@@ -82,4 +130,47 @@ int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize)
         err = db_file_check(path, errmsg, errsize);
     }
     return err;
+}
+
+void store__wal_files_mode(const char *db_path)
+{
+    static const char *const ext[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s%s", db_path, ext[i]);
+        /* O_PATH: SQLite holds these files and its POSIX locks on the -shm; closing a normal
+         * descriptor of either would drop them (see the top of this file). */
+        int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            /* Quiet: the main file's warning says why, and what to do. */
+            store__drop_other_bits(fd, path, 1);
+            close(fd);
+        }
+    }
+}
+
+const char *store__open_errmsg(sqlite3 *db, int rc)
+{
+    if (db && sqlite3_extended_errcode(db) == SQLITE_CANTOPEN_SYMLINK)
+        return "not a regular file (a symbolic link)";
+    return db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+}
+
+const char *store__sqlite_path(const char *path, char *buf, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4200], real[PATH_MAX];
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else /* "/" for "/vigil.db" (a data_dir of "/") */
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (realpath(dir, real) != NULL) {
+        path_join(buf, size, real, slash == NULL ? path : slash + 1);
+        return buf;
+    }
+    /* Not resolved (missing, not searchable): SQLite's open says what is wrong. "./" in front
+     * of a name beginning with "file:", which an SQLite built with SQLITE_USE_URI (Debian's)
+     * would read as a URI. */
+    snprintf(buf, size, "%s%s", strncmp(path, "file:", 5) == 0 ? "./" : "", path);
+    return buf;
 }

@@ -469,11 +469,13 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *errmsg
 int store__writer_open(store_t *s, char *errmsg, size_t errsize)
 {
     store_writer_t *w = &s->w;
-    int rc = sqlite3_open_v2(
-        s->db_path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    char path[4200];
+    int rc = sqlite3_open_v2(store__sqlite_path(s->db_path, path, sizeof path), &w->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                 STORE_OPEN_NOFOLLOW,
+                             NULL);
     if (rc != SQLITE_OK) {
-        snprintf(errmsg, errsize, "opening %s: %s", s->db_path,
-                 w->db ? sqlite3_errmsg(w->db) : sqlite3_errstr(rc));
+        snprintf(errmsg, errsize, "opening %s: %s", s->db_path, store__open_errmsg(w->db, rc));
         return store__status(w->db, rc) == ERR_NOMEM ? ERR_NOMEM : ERR_IO;
     }
     /* SQLite opens a file it may not write read-only without a word: vigild then started,
@@ -626,10 +628,13 @@ void store__writer_close(store_t *s)
 
 static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsize)
 {
-    int rc = sqlite3_open_v2(s->db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    char path[4200];
+    int rc =
+        sqlite3_open_v2(store__sqlite_path(s->db_path, path, sizeof path), &r->db,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW, NULL);
     if (rc != SQLITE_OK) {
         snprintf(errmsg, errsize, "opening %s for reading: %s", s->db_path,
-                 r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+                 store__open_errmsg(r->db, rc));
         return ERR_IO;
     }
     sqlite3_extended_result_codes(r->db, 1);

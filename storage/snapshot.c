@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,14 +74,6 @@ static int sync_file(const char *dest, int64_t *bytes, char *errmsg, size_t errs
     return err;
 }
 
-/* path as SQLite must be given it: "./" in front of a path beginning with "file:", which an
- * SQLite built with SQLITE_USE_URI (Debian's) would read as a URI. Returns buf. */
-static const char *plain_path(const char *path, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s%s", strncmp(path, "file:", 5) == 0 ? "./" : "", path);
-    return buf;
-}
-
 /* SQLite's message for rc on db, with the system's reason when an OS call failed: SQLite says
  * only "unable to open database file" whether the file is missing, not readable or the process
  * is out of descriptors (EMFILE), and that difference is what the operator must act on.
@@ -89,10 +82,10 @@ static const char *plain_path(const char *path, char *buf, size_t size)
  * open that could not even allocate its handle). Returns buf. */
 static const char *sqlite_reason(sqlite3 *db, int rc, char *buf, size_t size)
 {
-    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    const char *msg = store__open_errmsg(db, rc);
     int code = (db ? sqlite3_errcode(db) : rc) & 0xff, e = db ? sqlite3_system_errno(db) : 0;
     int os = code == SQLITE_CANTOPEN || code == SQLITE_IOERR;
-    if (os && e > 0)
+    if (os && e > 0 && sqlite3_extended_errcode(db) != SQLITE_CANTOPEN_SYMLINK)
         snprintf(buf, size, "%s: %s", msg, strerror(e));
     else
         snprintf(buf, size, "%s", msg);
@@ -127,7 +120,10 @@ static int64_t pragma_int(sqlite3 *db, const char *sql)
  * to be closed either way). */
 static int open_reader(store_t *s, sqlite3 **db, char *errmsg, size_t errsize)
 {
-    int rc = sqlite3_open_v2(s->db_path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    char path[4200];
+    int rc =
+        sqlite3_open_v2(store__sqlite_path(s->db_path, path, sizeof path), db,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_extended_result_codes(*db, 1);
         sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
@@ -175,10 +171,11 @@ static int vacuum_into(store_t *s, sqlite3 *db, const char *dest, struct cancel 
     sqlite3_stmt *st = NULL;
     if (c->cancelled)
         sqlite3_progress_handler(db, SNAPSHOT_PROGRESS_OPS, progress, c);
-    char plain[4200];
+    char path[4200]; /* the connection's STORE_OPEN_NOFOLLOW applies to dest too */
     int rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, plain_path(dest, plain, sizeof plain), -1, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, 1, store__sqlite_path(dest, path, sizeof path), -1,
+                               SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     int err = 0;
@@ -210,6 +207,7 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
             unlink(dest); /* a partial copy must not take space, nor look like a database */
     }
     sqlite3_close(db);
+    store__wal_files_mode(s->db_path); /* this connection's open of an empty -wal: dbfiles.c */
     return err;
 }
 
@@ -250,7 +248,7 @@ static int check_regular(const char *path, const char *why, char *errmsg, size_t
  * commits in its WAL, or with the half-written pages of a transaction its journal would roll
  * back: a stale or torn database. Either must be a regular file if it exists (check_regular),
  * before it is read: a FIFO there blocked the restore for good. (SQLite itself would roll a hot
- * journal back at the first open; the read-only open check_source makes cannot, and fails with
+ * journal back at the first open; the read-only open check_copy makes cannot, and fails with
  * SQLite's "attempt to write a readonly database".) A journal counts as SQLite counts one as hot:
  * not empty, first byte not zero. Returns 0, or ERR_INVAL with errmsg naming the file and why. */
 static int check_beside(const char *src, char *errmsg, size_t errsize)
@@ -290,22 +288,73 @@ static int check_beside(const char *src, char *errmsg, size_t errsize)
     return 0;
 }
 
-/* Checks that src is a whole vigil database this code can open: a regular file, as are the
- * files beside it (check_regular), nothing of it beside them (check_beside), vigil's application
- * id, a schema version not above this code's, and PRAGMA quick_check ok. Returns 0 or ERR_INVAL /
- * ERR_CORRUPT / ERR_IO with errmsg. */
-static int check_source(const char *src, char *errmsg, size_t errsize)
+/* Opens src for the copy (task files3, session 53). src may be a symbolic link an operator
+ * made (a "current.db" pointing to the newest snapshot): its name is resolved first (realpath,
+ * into real: the file, and the folder its -wal and -journal are in, check_beside), then that
+ * file is opened without following a link (O_NOFOLLOW: a link there now was put in the file's
+ * place after the resolve, by someone who may write that folder while the restore runs as
+ * root, and is refused) and fstat'ed on the descriptor: a regular file (O_NONBLOCK: the open of
+ * a FIFO does not wait for a writer; a directory, a device or a FIFO is no copy of a database).
+ * Everything after reads this descriptor: the name is not opened again, so what is checked
+ * (the copy) is what was copied. Returns 0 with *fd and real (size bytes), or ERR_INVAL /
+ * ERR_IO with errmsg. */
+static int open_source(const char *src, int *fd, char *real, size_t size, char *errmsg,
+                       size_t errsize)
 {
-    int refused = check_regular(
-        src, "a restore copies a snapshot file, as POST /v1/admin/snapshot writes one", errmsg,
-        errsize);
-    if (refused == 0)
-        refused = check_beside(src, errmsg, errsize);
-    if (refused)
-        return refused;
+    static const char why[] = "a restore copies a snapshot file, as POST /v1/admin/snapshot "
+                              "writes one";
+    char resolved[PATH_MAX];
+    struct stat st;
+    *fd = -1;
+    if (realpath(src, resolved) == NULL) {
+        snprintf(errmsg, errsize, "%s: cannot read it (%s)", src, strerror(errno));
+        return ERR_IO;
+    }
+    snprintf(real, size, "%s", resolved);
+    *fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (*fd < 0 && errno == ELOOP) {
+        snprintf(errmsg, errsize,
+                 "%s changed while the restore read it: it led to %s, a symbolic link now (put "
+                 "there since, by someone who may write that folder); the restore follows no "
+                 "link there: make sure no one changes the snapshot, then restore again",
+                 src, real);
+        return ERR_INVAL;
+    }
+    if (*fd < 0) {
+        snprintf(errmsg, errsize, "%s: cannot read it (%s)", src, strerror(errno));
+        return ERR_IO;
+    }
+    if (fstat(*fd, &st) == 0 && S_ISREG(st.st_mode))
+        return 0;
+    snprintf(errmsg, errsize, "%s is %s, not a regular file: %s", src, file_kind(st.st_mode), why);
+    close(*fd);
+    *fd = -1;
+    return ERR_INVAL;
+}
+
+/* Removes the files SQLite may make beside tmp (a WAL-mode copy opened read-only gets a -wal
+ * and -shm): before check_copy, so none left by a crash is read as part of the copy, and
+ * after, so none is left. The caller holds the data folder's lock. */
+static void remove_beside(const char *tmp)
+{
+    static const char *const ext[] = {"-wal", "-shm", "-journal"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", tmp, ext[i]);
+        unlink(path);
+    }
+}
+
+/* Checks that the copy tmp (of src, named in the messages) is a whole vigil database this code
+ * can open: vigil's application id, a schema version not above this code's, and PRAGMA
+ * quick_check ok. Returns 0 or ERR_INVAL / ERR_CORRUPT / ERR_IO with errmsg. */
+static int check_copy(const char *src, const char *tmp, char *errmsg, size_t errsize)
+{
     sqlite3 *db = NULL;
-    char plain[4200];
-    int rc = sqlite3_open_v2(plain_path(src, plain, sizeof plain), &db, SQLITE_OPEN_READONLY, NULL);
+    char path[4200];
+    remove_beside(tmp);
+    int rc = sqlite3_open_v2(store__sqlite_path(tmp, path, sizeof path), &db,
+                             SQLITE_OPEN_READONLY | STORE_OPEN_NOFOLLOW, NULL);
     int err = 0;
     int64_t app = rc == SQLITE_OK ? pragma_int(db, "PRAGMA application_id") : -1;
     int64_t ver = rc == SQLITE_OK ? pragma_int(db, "PRAGMA user_version") : -1;
@@ -334,6 +383,7 @@ static int check_source(const char *src, char *errmsg, size_t errsize)
     }
     sqlite3_finalize(qc);
     sqlite3_close(db);
+    remove_beside(tmp);
     return err;
 }
 
@@ -364,46 +414,34 @@ static int create_fresh(const char *dest)
     return open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 }
 
-/* Copies src to dest (created afresh, 0640, owned as wanted_owner says) and fsyncs it. Returns
- * 0 or ERR_IO / ERR_NOSPACE with errmsg; dest removed on failure. */
-static int copy_file(const char *dir, const char *src, const char *dest, char *errmsg,
+/* Copies the open source in (src's, for the messages) to dest, created afresh 0640 and the
+ * caller's until keep_copy gives it away. Returns 0 with *out, dest's descriptor (the caller
+ * closes it), or ERR_IO / ERR_NOSPACE / ERR_NOMEM with errmsg, dest removed. */
+static int copy_file(int in, const char *src, const char *dest, int *out, char *errmsg,
                      size_t errsize)
 {
     enum { BUF = 1 << 20 };
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    int out = in < 0 ? -1 : create_fresh(dest);
+    *out = create_fresh(dest);
     char *buf = malloc(BUF);
-    int err = in < 0 || out < 0 ? ERR_IO : 0;
+    int err = *out < 0 ? ERR_IO : 0;
     if (buf == NULL && err == 0) {
         snprintf(errmsg, errsize, "out of memory");
         err = ERR_NOMEM;
     }
-    const char *what = in < 0 ? src : dest;
+    const char *what = dest;
     int e = errno;
     while (err == 0) {
         errno = 0;
         ssize_t n = read(in, buf, BUF);
         if (n == 0)
             break;
-        if (n < 0 || write(out, buf, (size_t)n) != n) {
+        if (n < 0 || write(*out, buf, (size_t)n) != n) {
             e = errno ? errno : ENOSPC; /* a short write without an error: the volume is full */
             what = n < 0 ? src : dest;
             err = ERR_IO;
         }
     }
-    uid_t uid;
-    gid_t gid;
-    /* On the descriptor, not the name (a name can be swapped for a link meanwhile); only root
-     * may change them: for anyone else the copy is theirs already, and a failure changes
-     * nothing. Before the fsync, so the owner is as durable as the data. */
-    if (err == 0 && wanted_owner(dir, &uid, &gid) == 0)
-        (void)!fchown(out, uid, gid);
-    if (err == 0 && fchmod(out, 0640) != 0) { /* 0640 whatever the umask, as store_open's */
-        e = errno;
-        what = dest;
-        err = ERR_IO;
-    }
-    if (err == 0 && fsync(out) != 0) {
+    if (err == 0 && fchmod(*out, 0640) != 0) { /* 0640 whatever the umask, as store_open's */
         e = errno;
         err = ERR_IO;
     }
@@ -413,13 +451,30 @@ static int copy_file(const char *dir, const char *src, const char *dest, char *e
         if (e == ENOSPC || e == EDQUOT)
             err = ERR_NOSPACE;
     }
-    if (err && out >= 0)
+    if (err && *out >= 0) {
         unlink(dest);
-    if (in >= 0)
-        close(in);
-    if (out >= 0)
-        close(out);
+        close(*out);
+        *out = -1;
+    }
     return err;
+}
+
+/* Gives the checked copy (out, dest's descriptor) the owner wanted_owner says and fsyncs it.
+ * Only once checked: until then a copy of whatever the source held stays root's, 0640. On the
+ * descriptor, not the name (a name can be swapped for a link meanwhile); only root may change
+ * the owner: for anyone else the copy is theirs already, and a failure changes nothing. Before
+ * the fsync, so the owner is as durable as the data. Returns 0 or ERR_IO with errmsg. */
+static int keep_copy(const char *dir, int out, const char *dest, char *errmsg, size_t errsize)
+{
+    uid_t uid;
+    gid_t gid;
+    if (wanted_owner(dir, &uid, &gid) == 0)
+        (void)!fchown(out, uid, gid);
+    if (fsync(out) == 0)
+        return 0;
+    int e = errno;
+    snprintf(errmsg, errsize, "syncing %s: %s", dest, strerror(e));
+    return e == ENOSPC || e == EDQUOT ? ERR_NOSPACE : ERR_IO;
 }
 
 /* fsyncs a folder, so the names changed in it are durable. */
@@ -474,13 +529,14 @@ static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsiz
     return err;
 }
 
-/* Makes sure dir exists. Run as root, a folder that does not exist is refused rather than
- * created: root would own it (and its vigil.lock), so the service's user could not start on
- * it, and which user that is only the operator knows. Returns 0, or ERR_INVAL / ERR_IO with
- * errmsg. */
-static int ensure_dir(const char *dir, char *errmsg, size_t errsize)
+/* Makes sure dir exists (*made: whether it was created here). Run as root, a folder that does
+ * not exist is refused rather than created: root would own it (and its vigil.lock), so the
+ * service's user could not start on it, and which user that is only the operator knows.
+ * Returns 0, or ERR_INVAL / ERR_IO with errmsg. */
+static int ensure_dir(const char *dir, int *made, char *errmsg, size_t errsize)
 {
     struct stat st;
+    *made = 0;
     if (stat(dir, &st) == 0)
         return 0;
     if (errno == ENOENT && geteuid() == 0) {
@@ -490,7 +546,9 @@ static int ensure_dir(const char *dir, char *errmsg, size_t errsize)
                  dir);
         return ERR_INVAL;
     }
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+    if (mkdir(dir, 0750) == 0)
+        *made = 1;
+    else if (errno != EEXIST) {
         snprintf(errmsg, errsize, "creating %s: %s", dir, strerror(errno));
         return ERR_IO;
     }
@@ -509,24 +567,49 @@ static void give_lock(const char *dir, int fd)
 
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize)
 {
-    char tmp[4200];
+    char tmp[4200], real[PATH_MAX], lock[4200];
     struct stat st;
-    int fd = -1;
+    int fd = -1, in = -1, out = -1, made = 0, locked = 0;
     errmsg[0] = '\0';
     *bytes = 0;
-    int err = check_source(src, errmsg, errsize);
+    /* The source is opened and checked as a file first, and its neighbours, before the data
+     * folder is touched; then copied from that descriptor, and the copy checked (session 53:
+     * checked by name and copied by name, the source could be swapped between the two). */
+    int err = open_source(src, &in, real, sizeof real, errmsg, errsize);
     if (err == 0)
-        err = ensure_dir(dir, errmsg, errsize);
-    if (err == 0 && (err = store__lock_dir(dir, &fd, errmsg, errsize)) == 0)
+        err = check_beside(real, errmsg, errsize);
+    if (err == 0)
+        err = ensure_dir(dir, &made, errmsg, errsize);
+    path_join(lock, sizeof lock, dir, "vigil.lock");
+    /* A refused restore leaves the folder as it found it: the lock it made goes too. */
+    int had_lock = err == 0 && lstat(lock, &st) == 0;
+    if (err == 0 && (err = store__lock_dir(dir, &fd, errmsg, errsize)) == 0) {
+        locked = 1; /* else fd may be open on a lock another vigild holds */
         give_lock(dir, fd);
+    }
     path_join(tmp, sizeof tmp, dir, ".vigil.db.restore");
-    if (err == 0)
-        err = copy_file(dir, src, tmp, errmsg, errsize);
-    if (err == 0 && (err = swap_in(dir, tmp, errmsg, errsize)) != 0)
-        unlink(tmp);
-    if (err == 0 && stat(src, &st) == 0)
+    if (err == 0 && (err = copy_file(in, src, tmp, &out, errmsg, errsize)) == 0) {
+        err = check_copy(src, tmp, errmsg, errsize);
+        if (err == 0)
+            err = keep_copy(dir, out, tmp, errmsg, errsize);
+        if (err == 0)
+            err = swap_in(dir, tmp, errmsg, errsize);
+        if (err)
+            unlink(tmp);
+    }
+    if (err == 0 && fstat(out, &st) == 0)
         *bytes = (int64_t)st.st_size;
+    if (out >= 0)
+        close(out);
+    if (in >= 0)
+        close(in);
+    /* Unlinked while held: a vigild that opened it meanwhile finds it locked, or, once it is
+     * closed, not the file at that name any more (store__lock_dir takes the lock again). */
+    if (err && locked && !had_lock)
+        unlink(lock);
     if (fd >= 0)
         close(fd); /* releases the lock */
+    if (err && made)
+        rmdir(dir); /* empty again: made for this restore */
     return err;
 }

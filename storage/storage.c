@@ -197,6 +197,14 @@ static void sync_deinit(store_t *s)
     pthread_cond_destroy(&s->pcond);
 }
 
+/* Whether fd is the file at path now (a lock on one unlinked since guards nothing). */
+static int lock_is_named(int fd, const char *path)
+{
+    struct stat held, named;
+    return fstat(fd, &held) == 0 && lstat(path, &named) == 0 && held.st_dev == named.st_dev &&
+           held.st_ino == named.st_ino;
+}
+
 /* Takes dir/vigil.lock so a second vigild on the same directory fails at once with a clear
  * reason, instead of timing out on SQLite's write lock at every commit. */
 int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
@@ -207,19 +215,31 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
         return ERR_NOMEM;
     }
     /* Not through a symbolic link: a restore runs as root in a folder the service's user may
-     * write, and O_CREAT would create the link's target. */
-    *fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+     * write, and O_CREAT would create the link's target. A refused restore removes the lock
+     * it made while holding it (snapshot.c): a lock taken on a file no longer at that name is
+     * taken again on the one there (bounded: the name changes only at such a restore's end). */
     int err = 0;
-    if (*fd < 0) {
-        snprintf(errmsg, errsize, "opening %s: %s", path, strerror(errno));
-        err = ERR_IO;
-    } else if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
-        snprintf(errmsg, errsize, "%s: %s", path,
-                 errno == EWOULDBLOCK ? "the data directory is in use by another vigild"
-                                      : strerror(errno));
-        err = ERR_IO;
-    } else {
-        store__drop_other_bits(*fd, path); /* as the database's (dbfiles.c) */
+    for (int tries = 1;; tries++) {
+        *fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+        if (*fd < 0) {
+            snprintf(errmsg, errsize, "opening %s: %s", path, strerror(errno));
+            err = ERR_IO;
+        } else if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+            snprintf(errmsg, errsize, "%s: %s", path,
+                     errno == EWOULDBLOCK ? "the data directory is in use by another vigild"
+                                          : strerror(errno));
+            err = ERR_IO;
+        } else if (lock_is_named(*fd, path)) {
+            store__drop_other_bits(*fd, path, 0); /* as the database's (dbfiles.c) */
+        } else {
+            close(*fd);
+            *fd = -1;
+            if (tries < 8)
+                continue;
+            snprintf(errmsg, errsize, "%s: removed each time it was locked", path);
+            err = ERR_IO;
+        }
+        break;
     }
     free(path);
     return err;
@@ -320,6 +340,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         err = store__readers_open(s, errmsg, errsize);
     if (err)
         goto fail;
+    store__wal_files_mode(s->db_path); /* after every connection's open: see dbfiles.c */
     s->stats.devices = HASH_COUNT(s->w.devs);
     /* Counted for the log line below now: once started, the writer owns w.devs. */
     unsigned ndevs = HASH_COUNT(s->w.devs);

@@ -513,16 +513,20 @@ int64_t store_retention_now(store_t *s);
 int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
                    int64_t *bytes, char *errmsg, size_t errsize);
 
-/* Restores a snapshot: checks that src is a vigil database this code opens (application id,
- * schema version, PRAGMA quick_check; no non-empty WAL nor hot rollback journal beside it: a
- * copy taken while vigild wrote, refused naming that file), takes dir's lock (refused while a
- * vigild has dir open), copies src to dir/vigil.db through a temporary file (created afresh,
- * never through a link), with vigil.db-wal and vigil.db-shm moved aside, and syncs. dir is
+/* Restores a snapshot: resolves src (a symbolic link is followed) and opens the file it
+ * leads to once, not following a link put in its place since, a regular file (else ERR_INVAL
+ * before dir is touched), with no non-empty WAL nor hot rollback journal beside it (a copy
+ * taken while vigild wrote, refused naming that file); takes dir's lock (refused while a
+ * vigild has dir open); copies from that descriptor to a temporary file in dir (created
+ * afresh, never through a link) and checks the copy is a vigil database this code opens
+ * (application id, schema version, PRAGMA quick_check); then gives it its owner, syncs it and
+ * renames it to dir/vigil.db, with vigil.db-wal and vigil.db-shm moved aside. dir is
  * created if missing, except as root (refused, ERR_INVAL: root would own it); its lock file
  * gets dir's owner. *bytes gets the size copied. Returns 0, or ERR_INVAL (not a vigil
  * snapshot), ERR_CORRUPT, ERR_IO (also: dir in use by a running vigild), ERR_NOSPACE,
  * ERR_NOMEM, with errmsg saying why; the old database is then left as it was (its WAL and
- * shared memory, moved aside for the rename, put back). Main thread, with no store open on dir
+ * shared memory, moved aside for the rename, put back), and a lock file, or dir, this call
+ * created removed. Main thread, with no store open on dir
  * (a command of its own: vigild --restore). */
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize);
 

@@ -838,8 +838,29 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize);
  * Returns 0, or ERR_IO with errmsg. */
 int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize);
 /* Takes the bits for other users off fd's mode (path's, for the log) when it is a regular file
- * that has them, the group's kept, with one warning; one it may not chmod is warned about. */
-void store__drop_other_bits(int fd, const char *path);
+ * that has them, the group's kept, with one warning (a debug line when quiet); one it may not
+ * chmod is warned about. fd may be an O_PATH descriptor (chmod'ed through /proc/self/fd). */
+void store__drop_other_bits(int fd, const char *path, int quiet);
+/* Takes the bits for other users off db_path's -wal and -shm when they are there (regular
+ * files, not links): SQLite creates them with the main file's mode, which vigild could not
+ * tighten when another user owns the main file, and gives an empty -wal that mode again at
+ * each open. Call once the start's connections are open, and after a snapshot's; quiet (the
+ * main file's warning covers them). Opens each through an O_PATH descriptor only: closing a
+ * normal one would drop SQLite's POSIX locks on the file (dbfiles.c). Any thread. */
+void store__wal_files_mode(const char *db_path);
+/* Every sqlite3_open_v2 of vigild's own database adds this: a symbolic link is refused. SQLite
+ * refuses one in any component of the path: give it store__sqlite_path's. */
+#define STORE_OPEN_NOFOLLOW SQLITE_OPEN_NOFOLLOW
+/* path as SQLite's open (and VACUUM INTO, ATTACH: they take the connection's flags) must be
+ * given it: its folder resolved (realpath), the file's own name kept, so that
+ * STORE_OPEN_NOFOLLOW refuses only a link in the file's place; path itself, "./" in front of a
+ * name beginning with "file:" (SQLite would read a URI), when the folder cannot be resolved.
+ * Writes buf (size bytes); returns buf. Any thread. */
+const char *store__sqlite_path(const char *path, char *buf, size_t size);
+/* The words for a failed sqlite3_open_v2 (rc; db NULL when SQLite could not allocate it): a
+ * symbolic link refused by STORE_OPEN_NOFOLLOW in store__db_files_mode's words, else SQLite's
+ * message. Static or db's; valid until db's next call. */
+const char *store__open_errmsg(sqlite3 *db, int rc);
 
 /* reader.c (any thread): a reader connection taken without a deadline, and put back */
 store_reader_t *store__reader_get(store_t *s);

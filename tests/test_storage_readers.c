@@ -9,6 +9,9 @@
  * them) and handed back with store__reader_put; the COMMIT (and ROLLBACK) of the readers'
  * transactions are made to fail with an SQLite authorizer on their connections, which refuses
  * the statement as it is prepared (SQLITE_AUTH), as an I/O or memory failure would fail it.
+ * Task files3 (session 53): store__wal_files_mode, which tightens the -wal and -shm while the
+ * store's connections hold them, leaves their POSIX locks on the -shm in place.
+ *
  * Run by tests/test_storage.c's main() with the other files' tables. */
 #include "storage_fx.h"
 #include "vtime.h"
@@ -329,6 +332,47 @@ static void test_dbnames_load_not_in_stuck_read(void **state)
     assert_int_equal(readers_in_txn(f->s), 0);
 }
 
+/* ---- Session 53 (task files3): tightening the -shm keeps SQLite's locks on it ---- */
+
+/* Whether another process is refused the exclusive lock on the -shm's dead-man-switch byte
+ * (SQLite's os_unix.c UNIX_SHM_DMS: ((22 + SQLITE_SHM_NLOCK) * 4) + SQLITE_SHM_NLOCK = 128),
+ * which every connection holds a shared lock on: a process granted it takes itself for the
+ * first connection and resets the shared memory under the others. POSIX locks are per
+ * process, so the question is asked from a child. */
+static int dms_refused_to_another(const char *shm)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(shm, O_RDWR | O_CLOEXEC);
+        struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 128, .l_len = 1};
+        _exit(fd >= 0 && fcntl(fd, F_SETLK, &l) != 0 ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status) == 0;
+}
+
+/* store__wal_files_mode on the open store's -shm made 0666 (as SQLite makes it beside another
+ * user's 0666 vigil.db): tightened to 0660, and the store's locks on it still refuse another
+ * process. files2's version open()ed and close()d a normal descriptor of the file, and the
+ * close dropped every POSIX lock of the process on it (the lock was then granted); an O_PATH
+ * descriptor's close does not (Linux's filp_close skips locks_remove_posix for FMODE_PATH). */
+static void test_wal_files_mode_keeps_shm_locks(void **state)
+{
+    fx_t *f = *state;
+    char shm[4200];
+    struct stat st;
+    snprintf(shm, sizeof shm, "%s-shm", f->s->db_path);
+    assert_int_equal(chmod(shm, 0666), 0); /* by name: chmod opens nothing */
+    assert_true(dms_refused_to_another(shm));
+    store__wal_files_mode(f->s->db_path);
+    assert_int_equal(stat(shm, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0660); /* the path that tightens ran */
+    assert_true(dms_refused_to_another(shm));  /* files2's: granted */
+}
+
 const struct CMUnitTest storage_readers_tests[] = {
     cmocka_unit_test_setup_teardown(test_reader_wait_ends_at_deadline, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reader_wait_after_reload_ends_at_deadline, setup,
@@ -336,6 +380,7 @@ const struct CMUnitTest storage_readers_tests[] = {
     cmocka_unit_test_setup_teardown(test_read_end_commit_fails, setup, teardown),
     cmocka_unit_test_setup_teardown(test_read_end_stuck_logged_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_dbnames_load_not_in_stuck_read, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_wal_files_mode_keeps_shm_locks, setup, teardown),
 };
 const size_t storage_readers_ntests =
     sizeof storage_readers_tests / sizeof storage_readers_tests[0];

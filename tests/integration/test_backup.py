@@ -261,9 +261,11 @@ class Backup(tp.DaemonPerTest):
         self.assertEqual([q["ts"] for q in d.readings("r")], [T0, T0 + 1000])
         other = os.path.join(vt.mkdtemp(), "other.db")
         sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.close()
+        empty = os.path.join(vt.mkdtemp(), "data")  # the copy is checked: the lock comes first
+        os.mkdir(empty)
         for src, says in ((other, "not a vigil database"), (d.config, "cannot read"),
                           (d.db_path, "vigil.db-wal: a write-ahead log beside the source")):
-            p = restore(d, src)
+            p = restore(d, src, empty)
             self.assertEqual(p.returncode, 1, p.stdout)
             self.assertIn(says, p.stdout)
         # kill -9: the newest reading is in vigil.db-wal, which the restore must not replay

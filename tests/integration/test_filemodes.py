@@ -16,9 +16,51 @@
   stopped could not start again while they hold it).
 - Links (FileModes.test_links_refused): a vigil.db, -wal or -shm that is a symbolic link stops
   the start with --check-config's words, and its target is not created.
+
+Session 52, task files2 (the review's leftovers):
+- A link planted while vigild runs (FileModes.test_link_planted_after_start): vigil.db moved
+  away and a symbolic link to it put in its place after the start's checks; the snapshot's own
+  read-only connection (VACUUM INTO's source) refuses it, in the start's words, and writes no
+  file. Before, SQLite followed the link (no SQLITE_OPEN_NOFOLLOW), looked for the WAL beside
+  its target, and the answer said only "disk I/O error: No such file or directory".
+- Another user's database (FileModes.test_other_users_database): vigild run as nobody
+  (setpriv --reuid/--regid 65534 --clear-groups) in a data folder nobody owns, vigil.db owned by
+  root. 0644 (nobody may read it, not write it): the start is refused with the writer's "can
+  only be read" words. 0666: vigild warns it "cannot be changed" (it is not the owner's to
+  chmod), serves, and the -wal and -shm SQLite made with the main file's mode 0666 are 0660
+  once the writer has opened (before, they stayed 0666 until the next start). Again at the
+  next start (the WAL is made afresh), with the main file's warning only: the -wal and -shm
+  are tightened quietly (review: their own warnings at every start said only what the main
+  file's does).
+- Links above the database (FileModes.test_linked_data_dir, review of files2): SQLite 3.35+
+  refuses with SQLITE_OPEN_NOFOLLOW a link in ANY component of the path, not only the file's
+  own; vigild gives SQLite the folder resolved, so a data_dir under a linked folder, and one
+  that is itself a link (systemd's DynamicUser= makes /var/lib/vigil a link to
+  /var/lib/private/vigil), start, write, take a snapshot and restore one named through a link
+  (a "latest" link to it too), as --check-config says they may. Before the fix the start failed
+  with "opening DIR/vigil.db: not a regular file (a symbolic link)". Session 53's review: the
+  restore through the "latest" link works (resolved, then opened without following a link).
+
+Session 53, task files3 (files2 without closing what SQLite holds):
+- The -shm's locks (FileModes.test_shm_locks_survive_tightening): vigild as nobody on root's
+  0666 vigil.db, the path that tightens the -wal and -shm: after the start and after a
+  snapshot the -shm is 0660 and an exclusive fcntl lock on its dead-man-switch byte (SQLite's
+  UNIX_SHM_DMS, 128) is refused to the test (vigild's connections hold a shared lock there);
+  a read-only sqlite3 reader, then vigild still serves. files2 open()ed and close()d the files,
+  and the close dropped vigild's locks: the lock was granted (seen on a7230140's build).
+- --restore's source (FileModes.test_restore_reads_its_source_once): a link as the source is
+  resolved and its target restored byte for byte (review); a dangling link and a non-vigil
+  database are refused, and the target folder is left empty (review: the copy is checked after
+  the lock is taken, and the branch left that vigil.lock behind); a
+  stopped vigild's WAL-mode vigil.db copied alone is restored byte for byte, and nothing is
+  left beside it: the checks read the copy (before, SQLite's check opened the source by name
+  and left root's -wal and -shm beside it; the source could be swapped between check and copy).
 """
 
+import fcntl
 import os
+import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -28,7 +70,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
-from test_backup import snap  # noqa: E402
+from test_backup import restore, snap, snap_files  # noqa: E402
 from test_retention import metric  # noqa: E402
 
 CONF = "[model]\nenabled = false\n[storage]\nretention = 1d\n"
@@ -132,6 +174,217 @@ class FileModes(vt.LogOnFailure):
             if name == "vigil.db":  # the -wal and -shm links beside a real database
                 vt.write_file(link, "")
 
+    def test_link_planted_after_start(self):
+        d = self.start(CONF)
+        r = d.post_json({"device": "fm-3", "ts": vt.now_ms(), "values": {"v": 1}})
+        self.assertEqual(r.status, 200, r)
+        db = d.db_path
+        moved = os.path.join(os.path.dirname(d.data_dir), "moved.db")
+        os.rename(db, moved)  # the writer keeps its descriptor
+        os.symlink(moved, db)
+        try:
+            st, _, doc = snap(d)
+        finally:
+            os.unlink(db)
+            os.rename(moved, db)
+        self.assertEqual(st, 500, doc)
+        self.assertEqual(doc["error"], "snapshot failed: opening %s: not a regular file (a "
+                         "symbolic link)" % db)
+        self.assertEqual(snap_files(d), [])
+        self.assertEqual(d.device("fm-3")["points"], 1)
+        d.stop()
+
+    def nobodys_vigild(self, db_mode):
+        """A vigild (not started) to run as nobody in a data folder nobody owns, on a vigil.db
+        root owns, of mode db_mode: vigild may not chmod it. Returns (vigild, the db's path)."""
+        tmp = vt.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, True)  # nobody's files go with the test
+        os.chmod(tmp, 0o755)
+        data = os.path.join(tmp, "data")
+        os.mkdir(data, 0o750)
+        os.chown(data, NOBODY, NOBODY)
+        db = os.path.join(data, "vigil.db")
+        vt.write_file(db, "")  # an empty file is an empty database
+        os.chmod(db, db_mode)
+        conf = vt.write_file(os.path.join(tmp, "vigild.conf"), CONF)
+        os.chmod(conf, 0o644)
+        d = vt.Vigild(data_dir=data, config=conf, stream=False, preexec_fn=umask(0o022),
+                      prefix=["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
+                              "--clear-groups"])
+        self.addCleanup(d.cleanup)
+        return d, db
+
+    @unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) is missing")
+    def test_other_users_database(self):
+        d, db = self.nobodys_vigild(0o644)
+        with self.assertRaises(AssertionError) as refused:
+            d.start()
+        self.assertIn("%s: the database can only be read (Permission denied): vigild writes it"
+                      % db, str(refused.exception))
+        os.chmod(db, 0o666)
+        d.start()
+        r = d.post_json({"device": "fm-4", "ts": vt.now_ms(), "values": {"v": 1}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(d.device("fm-4")["points"], 1)
+        warning = ("storage: %s is mode 0666, open to every local user, and cannot be changed: "
+                   "Operation not permitted (chmod o-rwx it)" % db)
+        for start in (1, 2):  # the WAL is deleted at the stop: made afresh 0666 at each start
+            if start == 2:  # nothing written yet: the WAL is empty, SQLite re-chmods it
+                d.start()
+                st, _, doc = snap(d)  # at each open (the query connections', a snapshot's)
+                self.assertEqual(st, 200, doc)
+            self.assertEqual({n: (os.stat(db + n).st_uid, "%04o" % mode(db + n))
+                              for n in ("", "-wal", "-shm")},
+                             {"": (0, "0666"), "-wal": (NOBODY, "0660"), "-shm": (NOBODY, "0660")})
+            # One warning a start, the main file's: the -wal and -shm are tightened quietly.
+            self.assertEqual(d.log().count(warning), start, d.log())
+            self.assertNotIn("open to every local user: now", d.log())
+            d.stop()
+            self.assertFalse(os.path.exists(db + "-wal"))
+
+    def test_linked_data_dir(self):
+        tmp = vt.mkdtemp()
+        os.makedirs(os.path.join(tmp, "real", "d2"))
+        os.symlink("real", os.path.join(tmp, "x"))  # a linked parent
+        os.symlink(os.path.join(tmp, "real", "d2"), os.path.join(tmp, "d2"))  # a linked folder
+        for i, data in enumerate((os.path.join(tmp, "x", "data"), os.path.join(tmp, "d2"))):
+            p = subprocess.run([vt.VIGILD, "--data-dir", data, "--check-config"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 0, p.stdout)
+            d = self.start(CONF, data_dir=data)
+            r = d.post_json({"device": "fm-5", "ts": vt.now_ms(), "values": {"v": i}})
+            self.assertEqual(r.status, 200, r)
+            st, _, doc = snap(d)
+            self.assertEqual(st, 200, doc)
+            self.assertTrue(doc["path"].startswith(data + "/snapshots/"), doc)
+            d.stop()
+            latest = os.path.join(data, "snapshots", "latest.db")
+            os.symlink(os.path.basename(doc["path"]), latest)
+            for src in (latest, doc["path"]):  # a link as the source: resolved (session 53)
+                p = subprocess.run([vt.VIGILD, "--data-dir", data, "--restore", src],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   timeout=120)
+                self.assertEqual(p.returncode, 0, p.stdout)
+            d.start()
+            self.assertEqual(d.device("fm-5")["points"], 1)
+            self.assertNotIn("symbolic link", d.log())
+            d.stop()
+
+    @unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) is missing")
+    def test_shm_locks_survive_tightening(self):
+        d, db = self.nobodys_vigild(0o666)
+        d.start()  # the -wal and -shm tightened once every connection is open
+        r = d.post_json({"device": "fm-6", "ts": vt.now_ms(), "values": {"v": 1}})
+        self.assertEqual(r.status, 200, r)
+        for when in ("after the start", "after a snapshot"):
+            if when == "after a snapshot":
+                st, _, doc = snap(d)  # tightened again after the snapshot's connection
+                self.assertEqual(st, 200, doc)
+            self.assertEqual("%04o" % mode(db + "-shm"), "0660", when)  # the path that tightens
+            self.assertIsNone(dms_lock(db + "-shm"), when)
+        # A reader in another process while vigild runs (it_events' sqlite3 shell): it must see
+        # vigild's connections, and vigild go on serving (it died of SIGBUS on the -shm).
+        reader = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        try:
+            self.assertEqual(reader.execute("SELECT count(*) FROM sqlite_master WHERE name = "
+                                            "'devices'").fetchone(), (1,))
+        finally:
+            reader.close()
+        r = d.post_json({"device": "fm-6", "ts": vt.now_ms() + 1000, "values": {"v": 2}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(d.device("fm-6")["points"], 2)
+        self.assertIsNone(dms_lock(db + "-shm"))
+        d.stop()
+
+    def test_restore_reads_its_source_once(self):
+        d = self.start(CONF)
+        r = d.post_json({"device": "fm-7", "ts": vt.now_ms(), "values": {"v": 1}})
+        self.assertEqual(r.status, 200, r)
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.stop()
+        # A link as the source (an operator's "latest" link to a snapshot) is resolved, and its
+        # target restored (the lead's decision, as files2's review made it); a dangling one is
+        # refused, naming it, and a refused restore leaves the folder as it was: no vigil.lock,
+        # no copy, nothing beside it (review: the lock taken for the copy's check stayed).
+        work = vt.mkdtemp()
+        target = os.path.join(work, "target")
+        os.mkdir(target)
+        other = os.path.join(work, "other.db")  # WAL mode: its check makes a -wal and -shm
+        conn = sqlite3.connect(other)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE t(x)")
+        conn.close()
+        for src, says in ((other, "not a vigil database"), (os.path.join(work, "gone.db"),
+                                                             "cannot read it (No such file or "
+                                                             "directory)")):
+            if src.endswith("gone.db"):
+                os.symlink(os.path.join(work, "gone"), src)
+            p = restore(d, src, target)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("restore refused: %s" % src, p.stdout)
+            self.assertIn(says, p.stdout)
+            self.assertEqual(os.listdir(target), [])
+        if shutil.which("setpriv"):  # not root: a missing folder is made, and removed again
+            home = os.path.join(work, "nobody")
+            os.mkdir(home)
+            os.chown(home, NOBODY, NOBODY)
+            os.chmod(work, 0o755)
+            made = os.path.join(home, "data")
+            p = subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
+                                "--clear-groups", vt.VIGILD, "--data-dir", made, "--restore",
+                                other], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, timeout=120)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("not a vigil database", p.stdout)
+            self.assertEqual(os.listdir(home), [])
+        latest = os.path.join(work, "latest.db")
+        os.symlink(doc["path"], latest)
+        p = restore(d, latest, target)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        with open(doc["path"], "rb") as f, open(os.path.join(target, "vigil.db"), "rb") as g:
+            self.assertEqual(g.read(), f.read())
+        self.assertEqual(sorted(os.listdir(target)), ["vigil.db", "vigil.lock"])
+        shutil.rmtree(target)
+        os.mkdir(target)
+        # The copy is what is checked: a stopped vigild's vigil.db (WAL mode) copied alone into a
+        # folder is restored, and SQLite's read-only check, which opened the source by name
+        # and left a -wal and -shm beside it (root's, in the operator's folder), opened the
+        # copy: nothing is left beside the source, nor beside the copy in the data folder.
+        src_dir = os.path.join(work, "copied")
+        os.mkdir(src_dir)
+        src = os.path.join(src_dir, "vigil.db")
+        shutil.copy(d.db_path, src)
+        with open(src, "rb") as f:
+            data = f.read()
+        self.assertEqual(data[18:20], b"\x02\x02")  # WAL mode
+        p = restore(d, src, target)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(os.listdir(src_dir), ["vigil.db"])
+        self.assertEqual(sorted(os.listdir(target)), ["vigil.db", "vigil.lock"])
+        with open(os.path.join(target, "vigil.db"), "rb") as f:
+            self.assertEqual(f.read(), data)
+
+
+NOBODY = 65534
+UNIX_SHM_DMS = 128  # SQLite's os_unix.c: ((22 + SQLITE_SHM_NLOCK) * 4) + SQLITE_SHM_NLOCK
+
+
+def dms_lock(shm):
+    """Tries the exclusive POSIX lock on the -shm's dead-man-switch byte that a connection takes
+    when it believes itself the first (every open connection holds a shared lock there).
+    Returns None when refused (vigild's locks are in place), else a message (the lock was taken,
+    and released at once)."""
+    fd = os.open(shm, os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, UNIX_SHM_DMS)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # releases the lock if it was taken
+    return "%s: the exclusive lock on byte %d was granted: vigild holds no lock there" % (
+        shm, UNIX_SHM_DMS)
 
 if __name__ == "__main__":
     unittest.main()
