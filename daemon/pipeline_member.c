@@ -75,8 +75,10 @@ int pipeline__member_begin(pipeline_t *p, struct member *m, struct group *g, int
          * train_set took the members' retrain_all (it is set again) still trains once more:
          * this training may leave held members out. Session 52: before, one training more. */
         d->left_out = 0;
-        if (!d->retrain_all)
+        if (!d->retrain_all) {
+            m->owed = d->again;
             d->again = 0;
+        }
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
@@ -223,6 +225,14 @@ void pipeline__member_end(pipeline_t *p, struct member *m, int began)
         } else if (m->applied) {
             member_undo(p, d, m);
         }
+        /* The part did not train (too little data, its window unread, its run failed or was
+         * abandoned at the stop, its job stale): a request begin cleared as answered by this
+         * part is asked again as the training ends (left_out is set above), once: the training
+         * that asks it finds `again` clear. A deleted device's goes with it. Session 53; before,
+         * it was dropped. */
+        if (m->owed && !(m->applied && m->rc == 0) &&
+            !atomic_load_explicit(&d->deleted, memory_order_relaxed))
+            d->again = 1;
         /* ERR_RANGE: too little data yet; abandoned at the stop: logged by train_set. Neither is
          * a failure. */
         if (m->rc && m->rc != ERR_RANGE && !m->abandoned)

@@ -241,6 +241,34 @@ class JoinBeforeTheCopy(Held):
                          {"ga": [2], "gb": [2], "gc": [2, 1]})
 
 
+class PartThatDoesNotTrain(Held):
+    """Session 53: gc joins the group after a training took the group's entry ("take") and
+    asks (merged: its join set left_out, so `again`) before its part begins; the part's begin
+    clears the request as its window answers it, and then the part does not train (the stop
+    abandons the training). The asker, ga, left the group meanwhile, so the group is not due
+    for it at the next start. Main: gc's request was dropped; now it is asked again as the
+    training ends (kept as asked for at the stop), and the next start trains the group."""
+    CONFIG = tp.config_text(EVERY, hidden=64, extra="kind = lstm\nlstm_min_rows = 0\n"
+                            "train_threads = 1\n")
+
+    def test_a_request_cleared_at_its_begin_is_asked_again(self):
+        d = self.d
+        rng = self.gc_alone_then_group_held("gone53", 56, "take")
+        tg.put_group(d, "gc", "gone53")  # in the training (its members not yet copied)
+        self.asks_merged("gc", rng)  # before its part begins: again
+        tg.put_group(d, "ga", None)  # the asker leaves: its request is ga's own at the start
+        d.proc.send_signal(vt.signal.SIGTERM)
+        tp.wait_for("the stop begun", lambda: "stopping intake" in d.log() or None, 60)
+        self.release("take")
+        d.stop()
+        self.assertIn("abandoned at the stop", d.log())
+        d.start()
+        # gc's request, saved as asked for: a training of gone53 with gc, numbered after gc's
+        # 1 (main: none, gc stays at 1 until its schedule asks again, EVERY readings on).
+        tg.wait_newer(d, ["gc"], 1, "the training gc's request asked for", 60)
+        self.assertEqual(versions(d, "gc"), [2, 1])
+
+
 class PutBeforeTheKeptListed(Held):
     CONFIG = tp.config_text(0, extra="kind = lstm\nlstm_min_rows = 0\n")
 
