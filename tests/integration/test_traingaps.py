@@ -253,7 +253,16 @@ class PartThatDoesNotTrain(Held):
 
     def test_a_request_cleared_at_its_begin_is_asked_again(self):
         d = self.d
-        rng = self.gc_alone_then_group_held("gone53", 56, "take")
+        rng = tp.random.Random(56)
+        tg.feed_together(d, ["gc"], {"gc": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        self.assertEqual([v["version"] for v in tp.wait_idle(d, "gc", 1)["versions"]], [1])
+        for dev in ("ga", "gb"):
+            tg.put_group(d, dev, "gone53")
+        # ga's warm-up first: ga asks (the asker), gb's request is merged into its entry.
+        self.hold("take")
+        for dev in ("ga", "gb"):
+            tg.feed_together(d, [dev], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        self.held("take")
         tg.put_group(d, "gc", "gone53")  # in the training (its members not yet copied)
         self.asks_merged("gc", rng)  # before its part begins: again
         tg.put_group(d, "ga", None)  # the asker leaves: its request is ga's own at the start
@@ -261,7 +270,8 @@ class PartThatDoesNotTrain(Held):
         tp.wait_for("the stop begun", lambda: "stopping intake" in d.log() or None, 60)
         self.release("take")
         d.stop()
-        self.assertIn("abandoned at the stop", d.log())
+        self.assertIn("abandoned at the stop; not asked again for this group: device 'ga', "
+                      "whose schedule asked for it, has left it", d.log())
         d.start()
         # gc's request, saved as asked for: a training of gone53 with gc, numbered after gc's
         # 1 (main: none, gc stays at 1 until its schedule asks again, EVERY readings on).
