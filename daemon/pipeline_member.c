@@ -209,8 +209,15 @@ void pipeline__member_end(pipeline_t *p, struct member *m, int began)
         d->training = 0; /* before the save below, which must not record it as asked for */
         if (m->applied)
             d->unconfirmed = 0;
-        if (m->gen != d->gen) /* deleted or new channels meanwhile: dropped as a stale job */
+        if (m->gen != d->gen) { /* deleted or new channels meanwhile: dropped as a stale job */
+            /* Said, unless deleted (the DELETE's) or abandoned (train_set's line): an operator's
+             * retrain answered 202 ended with no line until session 53. */
+            if (!atomic_load_explicit(&d->deleted, memory_order_relaxed) && !m->abandoned)
+                log_info("pipeline: training of device '%s' dropped: its channels changed while "
+                         "it ran, and its model learns again on the new ones",
+                         d->name);
             m->applied = m->rc = 0;
+        }
         if (m->applied && m->rc == 0) {
             pipeline__version_add(p, d, &m->v);
             /* Saved as not asking: d->due still marks the request this training answered

@@ -27,6 +27,8 @@ guess: every wait is for a state the daemon shows, bounded.
 6. PartThatDoesNotTrain (session 53): a request made before the device's part began, which
    the begin clears as the part's window answers it, is asked again when the part then does
    not train (here the stop abandons it; main: dropped).
+7. ChannelsChangedWhileItRan (session 53): an operator's retrain dropped because the device's
+   channels changed while it ran is logged (main: no line).
 
 Python 3 standard library.
 """
@@ -283,6 +285,30 @@ class PartThatDoesNotTrain(Held):
         # 1 (main: none, gc stays at 1 until its schedule asks again, EVERY readings on).
         tg.wait_newer(d, ["gc"], 1, "the training gc's request asked for", 60)
         self.assertEqual(versions(d, "gc"), [2, 1])
+
+
+class ChannelsChangedWhileItRan(Held):
+    """Session 53: an operator's retrain (202) of a device whose channel set changes while the
+    training runs is dropped (its job is stale: the device's model learns again on the new
+    channels); the log now says so. Main: no version, and no line about the training."""
+    CONFIG = tp.config_text(0)
+
+    def test_a_dropped_retrain_is_logged(self):
+        d, dev = self.d, "chg"
+        rng = tp.random.Random(57)
+        tg.feed_together(d, [dev], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        tp.wait_idle(d, dev, 1)
+        self.hold("apply")
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        self.held("apply")
+        tp.jreq(d, "POST", "/v1/readings", [{"device": dev, "ts": tg.T0 + 1000 * tp.WARMUP,
+                                             "values": {"x": 1.0, "y": 2.0, "z": 3.0, "w": 4.0}}])
+        tp.wait_for("the new channel set", lambda: "now has 4 channels" in d.log() or None, 60)
+        self.release("apply")
+        tp.wait_for("the training over", lambda: not tp.models(d, dev)["training"] or None, 60)
+        self.assertEqual(versions(d, dev), [1])
+        self.assertIn("pipeline: training of device 'chg' dropped: its channels changed while it "
+                      "ran, and its model learns again on the new ones", d.log())
 
 
 class PutBeforeTheKeptListed(Held):
