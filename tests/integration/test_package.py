@@ -113,6 +113,20 @@ class TestInstall(unittest.TestCase):
         version = subprocess.run([vigild, "--version"], stdout=subprocess.PIPE, text=True,
                                  check=True).stdout.split()[1]
         self.assertEqual(first, "vigil (%s) unstable; urgency=medium\n" % version)
+        # README.md and the reference it links (moved out of it in session 53) beside it, as
+        # in the source: every link of the installed README to docs/http-api.md, writing.md or
+        # anomalies.md names an installed file (they were left out at first).
+        refs = ("http-api.md", "writing.md", "anomalies.md")
+        for name in ("README.md",) + tuple("docs/" + r for r in refs):
+            with open(os.path.join(doc, name), "rb") as f, \
+                    open(os.path.join(vt.REPO, name), "rb") as g:
+                self.assertEqual(f.read(), g.read(), name)
+        with open(os.path.join(doc, "README.md"), encoding="utf-8") as f:
+            links = set(re.findall(r"\]\((docs/(?:%s))[#)]" % "|".join(map(re.escape, refs)),
+                                   f.read()))
+        self.assertEqual(len(links), len(refs), links)
+        for link in links:
+            self.assertTrue(os.path.isfile(os.path.join(doc, link)), link)
 
     def check_gzip(self, gz, source):
         with open(gz, "rb") as f:
@@ -151,7 +165,11 @@ class TestInstall(unittest.TestCase):
                      "%s/share/man/man1/vigil-sim.1.gz" % self.prefix,
                      "%s/share/man/man1/vigil-replay.1.gz" % self.prefix,
                      "%s/share/doc/vigil/copyright" % self.prefix,
-                     "%s/share/doc/vigil/changelog.gz" % self.prefix):
+                     "%s/share/doc/vigil/changelog.gz" % self.prefix,
+                     "%s/share/doc/vigil/README.md" % self.prefix,
+                     "%s/share/doc/vigil/docs/http-api.md" % self.prefix,
+                     "%s/share/doc/vigil/docs/writing.md" % self.prefix,
+                     "%s/share/doc/vigil/docs/anomalies.md" % self.prefix):
             self.assertIn("." + path + "\n", files)
         fields = subprocess.run(["dpkg-deb", "-f", deb, "Package", "Version", "Depends"],
                                 stdout=subprocess.PIPE, text=True, check=True).stdout

@@ -1,14 +1,17 @@
 #!/usr/bin/python3
-"""vigild integration: README.md's examples work as shown.
+"""vigild integration: the examples of README.md and of the reference it links (docs/writing.md,
+docs/anomalies.md, docs/http-api.md: README's "Using it" until session 53) work as shown.
 
-Every curl command in README's indented code blocks is either run, exactly as written but for
-its host and port, against a vigild started here (in README order, sections "Writing readings"
-through "Backup and restore"), or named in SKIPPED with the reason it cannot run in a test. A
+Every curl command in their indented code blocks is either run, exactly as written but for
+its host and port, against a vigild started here (in DOCS order, each document in its own order:
+README's "Using it" and "Backup and restore", then "Writing readings" through "HTTPS"), or
+named in SKIPPED with the reason it cannot run in a test. A
 command run must exit 0 with an HTTP status below 400, the status its comment or sample says
 (`# 202`, `(201/200)`, `HTTP/1.1 204 No Content`) when it says one, and every key of a sample
 answer shown after it (or in its comment) must be in the answer. README's token file and
 configuration snippets must pass `vigild --check-config`, and a device object has the keys
-README lists. $VIGIL_README checks another copy (break one example there: the test fails).
+docs/writing.md lists. $VIGIL_DOCS checks another copy, a folder holding README.md and docs/
+(break one example there: the test fails).
 
 The event-stream examples (`curl -N .../v1/events`, "Events as they happen") run too, bounded:
 each is started, the events its sample shows are caused (an anomaly opened, then ended by an
@@ -47,12 +50,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 from test_security import TlsVigild  # noqa: E402  (the class only: its tests are not run here)
 
-README = os.environ.get("VIGIL_README", os.path.join(vt.REPO, "README.md"))
+# README and the reference it links, in the order their examples run (read_docs()).
+DOCS_ROOT = os.environ.get("VIGIL_DOCS", vt.REPO)
+DOCS = ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/http-api.md")
+DOC_PATHS = tuple(os.path.join(DOCS_ROOT, d) for d in DOCS)
+README = DOC_PATHS[0]
 
-# Sections whose curl examples are run, in README order.
-RUN_SECTIONS = ("Writing readings", "The stream socket", "Devices and readings",
-                "Anomalies, predictions, forecasts and models", "Events as they happen",
-                "Health and metrics", "HTTPS", "Backup and restore")
+# Sections whose curl examples are run, in DOCS order.
+RUN_SECTIONS = ("Using it", "Backup and restore", "Writing readings", "The stream socket",
+                "Devices and readings", "Anomalies, predictions, forecasts and models",
+                "Events as they happen", "Health and metrics", "HTTPS")
 
 # Curl examples that cannot run here, each by a piece of its text, with the reason. An entry
 # that matches no example fails the test (the README changed: update the list).
@@ -146,7 +153,7 @@ class Example:
 
 
 def examples(text):
-    """Every curl (and stream client) example of README, as Example, in order."""
+    """Every curl (and stream client) example of text (read_docs()), as Example, in order."""
     out = []
     for heading, blocks in sections(text):
         for block in blocks:
@@ -189,9 +196,14 @@ def json_keys(doc):
     return keys
 
 
-def read_readme():
-    with open(README, encoding="utf-8") as f:
-        return f.read()
+def read_docs():
+    """README and the reference documents it links, one text in DOCS order (each starts with
+    its `# ` title, so no section runs on into the next document)."""
+    texts = []
+    for path in DOC_PATHS:
+        with open(path, encoding="utf-8") as f:
+            texts.append(f.read())
+    return "\n".join(texts)
 
 
 # ---- running -------------------------------------------------------------------------------
@@ -397,7 +409,7 @@ def cause_sample_events(d, anomaly_sent):
 
 
 class Examples(vt.DaemonTestCase):
-    """The curl examples of the main sections, run in README order against one vigild."""
+    """The curl examples of the main sections, run in DOCS order against one vigild."""
 
     @classmethod
     def setUpClass(cls):
@@ -491,7 +503,7 @@ class Examples(vt.DaemonTestCase):
     def check_https(self, ex):
         """Runs README's HTTPS example against a vigild serving README's HTTPS snippet, with the
         certificate README's openssl command makes (in a temporary folder, the example's)."""
-        text = read_readme()
+        text = read_docs()
         tmp = vt.mkdtemp()
         make_readme_cert(text, tmp)
         conf = vt.write_file(os.path.join(tmp, "c.conf"), readme_http_snippet(text, "tls_cert", tmp))
@@ -509,8 +521,8 @@ class Examples(vt.DaemonTestCase):
             d.cleanup()
 
     def test_examples(self):
-        exs = examples(read_readme())
-        self.assertGreater(len(exs), 25, "README's examples not found")
+        exs = examples(read_docs())
+        self.assertGreater(len(exs), 25, "the examples of README and docs/ not found")
         matched = {k: 0 for k in SKIPPED}
         ran = {s: 0 for s in RUN_SECTIONS}
         i = 0
@@ -541,18 +553,18 @@ class Examples(vt.DaemonTestCase):
                 else:
                     self.check_example(ex)
             ran[ex.section] += 1
-        sys.stderr.write("\nREADME examples run per section: %r; skipped: %d\n"
+        sys.stderr.write("\nexamples run per section: %r; skipped: %d\n"
                          % (ran, sum(matched.values())))
         self.assertEqual([k for k, n in matched.items() if n == 0], [],
-                         "SKIPPED entries that match no README example")
+                         "SKIPPED entries that match no example")
         self.assertEqual([s for s, n in ran.items() if n == 0], [],
                          "sections with no example run")
 
     def test_device_object_keys(self):
         """"A device object has ..." lists its keys: a declared device without readings has
         them all (null where it has no readings)."""
-        m = re.search(r"A device object has (.*?)\(epoch ms", read_readme(), re.S)
-        self.assertIsNotNone(m, "README's device object sentence not found")
+        m = re.search(r"A device object has (.*?)\(epoch ms", read_docs(), re.S)
+        self.assertIsNotNone(m, "docs/writing.md's device object sentence not found")
         keys = set(re.findall(r"`(\w+)`", m.group(1)))
         self.assertGreaterEqual(len(keys), 6, keys)
         res = self.d.curl("PUT", "/v1/devices/declared-only", "-d", "{}")
@@ -568,7 +580,7 @@ class QuickStart(vt.DaemonTestCase):
     ("curl -sN .../v1/events...") opens with its retry line, then is cut by curl's --max-time."""
 
     def test_commands(self):
-        text = read_readme()
+        text = read_docs()
         start = text.index("\n## Quick start")
         quick = text[start:text.index("\n## ", start + 1)]
         cmds = re.findall(r"`(curl [^`]*)`", quick)
@@ -710,7 +722,7 @@ class ConfigSnippets(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_token_file(self):
-        block = block_after(read_readme(), "# /etc/vigil/tokens")
+        block = block_after(read_docs(), "# /etc/vigil/tokens")
         n = [0]
 
         def token(m):
@@ -724,7 +736,7 @@ class ConfigSnippets(unittest.TestCase):
         self.check_config("--auth-file", path)
 
     def test_https_and_cors(self):
-        text = read_readme()
+        text = read_docs()
         tmp = vt.mkdtemp()
         make_readme_cert(text, tmp)  # in the folder the snippet names
         for first in ("tls_cert", "cors_origins"):

@@ -2,13 +2,17 @@
 """vigild integration: the documentation against the code (moved from test_readme.py; CTest
 it_readme_docs, which `ctest -R it_readme` runs with it_readme).
 
+"README" below is README.md with the reference it links (docs/writing.md, docs/anomalies.md,
+docs/http-api.md: README's "Using it" until session 53), read as one text by read_docs().
+
 DocumentedApi: every route vigild answers is in README and docs/vigild.8, every /metrics family
 in README, the device and status keys are named, error samples are as vigild answers them.
 Dependencies: README's dependency table names exactly the packages tools/install-deps
 installs. DocumentedFields: the fields the code writes are named in README (FIELD_SOURCES).
 CSourceScan: the C scan those use finds definitions, not prototypes. SourceFiles:
-docs/architecture.md's "Source files" names every C source. DocContents: docs/reliability.md's
-and docs/detection.md's "Contents" list every section once, each link resolving.
+docs/architecture.md's "Source files" names every C source. DocContents: the "Contents" of
+docs/reliability.md, docs/detection.md and the three reference documents list every section
+once, each link resolving.
 
 Python 3 standard library.
 """
@@ -24,7 +28,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 from test_readme import (  # noqa: E402
-    read_readme, README, wait_for)
+    read_docs, README, DOC_PATHS, wait_for)
 
 
 # ---- routes and metric names against the code (session 30, task docaudit) -------------------
@@ -96,7 +100,7 @@ class DocumentedApi(vt.DaemonTestCase):
             raise AssertionError("POST readings: %r" % r)
 
     def test_routes(self):
-        routes = readme_routes(read_readme())
+        routes = readme_routes(read_docs())
         self.assertGreater(len(routes), 20)
         metrics = self.d.metrics()
         labels = set(re.findall(r'^vigil_http_request_seconds_total\{route="(\w+)"\}', metrics,
@@ -131,7 +135,7 @@ class DocumentedApi(vt.DaemonTestCase):
     def test_metric_families(self):
         text = self.d.metrics()
         families = set(re.findall(r"^# TYPE (vigil_\w+) ", text, re.M))
-        readme = read_readme()
+        readme = read_docs()
         start = readme.index("\n| family | type | labels |")
         table = {}
         for line in readme[start + 1:].splitlines()[2:]:
@@ -147,8 +151,8 @@ class DocumentedApi(vt.DaemonTestCase):
         for f in families:
             if types[f] == "histogram":
                 series |= {f + "_bucket", f + "_sum", f + "_count"}
-        for path in (README, MANPAGE, os.path.join(vt.REPO, "docs", "vigild.conf.5"),
-                     os.path.join(vt.REPO, "docs", "architecture.md")):
+        for path in DOC_PATHS + (MANPAGE, os.path.join(vt.REPO, "docs", "vigild.conf.5"),
+                                 os.path.join(vt.REPO, "docs", "architecture.md")):
             with open(path, encoding="utf-8") as f:
                 named = set(re.findall(r"\bvigil_[a-z][a-z0-9_]*", f.read().replace("\\_", "_")))
             with self.subTest(doc=os.path.basename(path)):
@@ -161,7 +165,7 @@ class DocumentedApi(vt.DaemonTestCase):
         README's "The status has" paragraph. Drift caught: a key added to either answer (also
         one the source scan of DocumentedFields cannot see, as the device object's, built in
         daemon/backend.c and api/handlers.c) and not documented."""
-        text = read_readme()
+        text = read_docs()
         m = re.search(r"A device object has (.*?)\(epoch ms", text, re.S)
         self.assertIsNotNone(m, "README's device object sentence not found")
         dev = self.d.curl("GET", "/v1/devices/doc-a")
@@ -210,7 +214,7 @@ class DocumentedApi(vt.DaemonTestCase):
         vigild answers to the request ERRORS gives it (timestamps and the retention compared as
         placeholders). Drift caught: a message reworded in the code or in README, and a new
         error sample without its request here."""
-        text = read_readme()
+        text = read_docs()
         samples = [re.sub(r"\s+", " ", m) for m in re.findall(r'"error": *"([^"]*)"', text)]
         samples = [m for m in samples if "..." not in m]
         self.assertGreaterEqual(len(samples), 7, samples)
@@ -239,7 +243,7 @@ class Dependencies(unittest.TestCase):
     (a package added to one and not the other fails: every dependency has its reason written)."""
 
     def test_table_matches_install_deps(self):
-        text = read_readme()
+        text = read_docs()
         m = re.search(r"^## Dependencies.*?\n(.*?)(?=^## )", text, re.S | re.M)
         self.assertIsNotNone(m, "README has no Dependencies section")
         documented = set()
@@ -333,7 +337,8 @@ FIELD_SOURCES = {
 def field_part(text, what):
     if what == "the status":
         return readme_part(text, "The status has ", "An anomaly event")
-    return readme_part(text, "### Anomalies, predictions", "### Health and metrics")
+    # docs/anomalies.md's two sections, up to the next document's `# ` title
+    return readme_part(text, "## Anomalies, predictions", "# ")
 
 
 class DocumentedFields(unittest.TestCase):
@@ -344,7 +349,7 @@ class DocumentedFields(unittest.TestCase):
     to (or renamed in) one of those functions and not documented."""
 
     def test_fields_named(self):
-        text = read_readme()
+        text = read_docs()
         for what, funcs in FIELD_SOURCES.items():
             part = field_part(text, what)
             named = readme_names(part)
@@ -440,7 +445,7 @@ class DocContents(unittest.TestCase):
     its links names an anchor of the document. Drift caught: a section appended (as each task
     does) and not listed, or a heading reworded under its link."""
 
-    def check(self, name):
+    def check(self, name, least=21):
         with open(os.path.join(vt.REPO, "docs", name), encoding="utf-8") as f:
             text = f.read()
         heads = github_slugs(text)
@@ -451,7 +456,7 @@ class DocContents(unittest.TestCase):
         self.assertEqual([a for a in links if a not in anchors], [],
                          "links in docs/%s's Contents to no heading" % name)
         sections = [s for lvl, h, s in heads if lvl == 2 and h != "Contents"]
-        self.assertGreater(len(sections), 20)
+        self.assertGreaterEqual(len(sections), least)
         self.assertEqual([s for s in sections if links.count(s) != 1], [],
                          "sections of docs/%s not listed once in its Contents" % name)
 
@@ -460,6 +465,42 @@ class DocContents(unittest.TestCase):
 
     def test_detection(self):
         self.check("detection.md")
+
+    def test_reference(self):
+        """The reference moved out of README in session 53, each with its short Contents."""
+        for name, least in (("writing.md", 3), ("anomalies.md", 2), ("http-api.md", 6)):
+            with self.subTest(doc=name):
+                self.check(name, least)
+
+
+class DocLinks(unittest.TestCase):
+    """Every Markdown link of README.md and the reference documents to a document of the
+    repository (`[x](docs/writing.md#writing-readings)`, `[x](#https)`) names a file that exists
+    and, with a `#`, an anchor of its headings. Drift caught: a section moved or reworded while
+    README's "Using it" still links it."""
+
+    def test_links_resolve(self):
+        bad = []
+        for name in ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/http-api.md"):
+            path = os.path.join(vt.REPO, name)
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            links = re.findall(r"\]\(([^)\s]*)\)", text)
+            self.assertGreater(len(links), 1, name)
+            for link in links:
+                if re.match(r"[a-z]+:", link):
+                    continue  # https: and the like
+                target, _, anchor = link.partition("#")
+                target = os.path.normpath(os.path.join(os.path.dirname(path), target)) \
+                    if target else path
+                if not os.path.isfile(target):
+                    bad.append("%s: %s: no such file" % (name, link))
+                    continue
+                with open(target, encoding="utf-8") as f:
+                    anchors = {a for _, _, a in github_slugs(f.read())}
+                if anchor and anchor not in anchors:
+                    bad.append("%s: %s: no such heading" % (name, link))
+        self.assertEqual(bad, [])
 
 
 if __name__ == "__main__":
