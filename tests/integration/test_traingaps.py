@@ -29,12 +29,16 @@ guess: every wait is for a state the daemon shows, bounded.
    not train (here the stop abandons it; main: dropped).
 7. ChannelsChangedWhileItRan (session 53): an operator's retrain dropped because the device's
    channels changed while it ran is logged (main: no line).
+8. WindowTooShort (review of session 53): a part whose window holds too few readings is said
+   in one line (main: none), and a request made before it began is asked again once, not in a
+   loop (main: dropped).
 
 Python 3 standard library.
 """
 
 import os
 import sys
+import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -71,6 +75,11 @@ class Held(tp.DaemonPerTest):
 
     def release(self, point):
         os.unlink(os.path.join(self.holds, point))
+
+    def passed(self, point):
+        """Waits (bounded) until no training thread waits at point (after release)."""
+        path = os.path.join(self.holds, point + ".held")
+        tp.wait_for("no training held at '%s'" % point, lambda: not os.path.exists(path), 120)
 
     def asks_merged(self, dev, rng):
         """Feeds dev the readings its schedule asks at (the EVERY-th after its training's
@@ -314,6 +323,76 @@ class ChannelsChangedWhileItRan(Held):
         self.assertEqual(versions(d, dev), [1])
         self.assertIn("pipeline: training of device 'chg' dropped: its channels changed while it "
                       "ran, and its model learns again on the new ones", d.log())
+
+
+class WindowTooShort(Held):
+    """Review of session 53: a part whose window holds too few readings (those fell in a
+    maintenance period added after they were scored) trains nothing; it is now said in one
+    line (main: no line, an operator's retrain answered 202 or 409 included). Asked before the
+    part began (gc joined gw while gw's training waited at "take", then an operator's retrain,
+    merged: 409), the request is asked again once as the training ends (a training of gw
+    queued), and that second part, short too, asks nothing more: no loop of trainings. z, a
+    device alone, is the marker in the one training thread's FIFO: held at "take" with
+    nothing queued behind it, the training before it has ended and queued no other."""
+    CONFIG = tp.config_text(0, extra="train_threads = 1\n")
+    LINE = ("pipeline: device 'gc' (group 'gw') not trained: its window holds 10 readings, too "
+            "few to train on")
+
+    def lines(self):
+        with open(self.d.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read().count(self.LINE)
+
+    def queued(self):
+        return tg.metric_value(self.d, "vigil_train_queue_jobs")
+
+    def test_said_once_a_part_and_asked_again_once(self):
+        d, rng = self.d, tp.random.Random(58)
+        # Ahead of vigild's clock, so that a period added now (its until after now) covers them.
+        t0 = (int(time.time()) + 600) * 1000
+        tg.feed_together(d, ["gc"], {"gc": tp.rotation(400, 0, 0.07, 0.01, rng)}, 0, t0=t0)
+        tp.wait_idle(d, "gc", 1)
+        tg.feed_together(d, ["z"], {"z": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        tp.wait_idle(d, "z", 1)
+        tg.put_group(d, "ga", "gw")
+        self.hold("take")
+        tg.feed_together(d, ["ga"], {"ga": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        self.held("take")
+        tg.put_group(d, "gc", "gw")  # joins gw while gw's training waits: left_out
+        st, _, body = tp.req(d, "POST", "/v1/devices/gc/maintenance",
+                             {"from": t0 - 1000, "until": t0 + 390 * 1000, "note": "window"})
+        self.assertEqual(st, 200, body)
+        # Merged (gw trains) before gc's part begins: `again`, which the begin clears.
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/gc/model/retrain")[0], 409)
+        self.hold("end")
+        self.release("take")
+        self.held("end")
+        self.assertEqual(self.lines(), 1)  # main: 0
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/z/model/retrain")[0], 202)
+        self.hold("take")
+        self.release("end")
+        self.held("take")  # z's: gw's first training has ended
+        self.assertEqual(self.queued(), 1)  # gc's request asked again (main: 0, dropped)
+        # z trains; gw's second training is held at "take", then at "end".
+        self.release("take")
+        self.passed("take")  # before the point is held again: z's thread must see it gone
+        self.hold("take")
+        self.hold("end")
+        self.held("end")  # z's
+        self.release("end")
+        self.held("take")  # gw's
+        self.hold("end")
+        self.release("take")
+        self.held("end")  # gw's second training: gc's part short again, said again
+        self.assertEqual(self.lines(), 2)
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/z/model/retrain")[0], 202)
+        self.hold("take")
+        self.release("end")
+        self.held("take")  # z's: gw's second training has ended
+        self.assertEqual(self.queued(), 0)  # and asked nothing more
+        self.release("take")
+        tp.wait_idle(d, "z", 3)
+        self.assertEqual(versions(d, "gc"), [1])
+        self.assertEqual(self.lines(), 2)
 
 
 class PutBeforeTheKeptListed(Held):
