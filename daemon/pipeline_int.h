@@ -698,7 +698,7 @@ struct member {
     /* A request of d's made before its part began (`again`, left_out set), which begin cleared
      * as the part's window answers it: set again by member_end when the part does not train. */
     int owed;
-    int size[2];   /* {hidden, layers} its detector was made with, and its newest version */
+    int size[2]; /* {hidden, layers} its detector was made with, and its newest version */
     uint32_t newest;
     /* With a store, the job is applied (member_apply) but kept only once its version is stored
      * (versions_confirm, member_end): until then `before` holds the detector as it was, with

@@ -319,8 +319,7 @@ static void schedule_moved(struct dev *asker, const struct group *g, char *why, 
  * serving model stays. Said once per part (session 53: before, nothing, an operator's retrain
  * answered 202 included); a request member_end asks again for it makes one part more, which
  * asks nothing more (pipeline_member.c). Training pool thread, holding no lock. */
-static void window_short_log(const pipeline_t *p, const struct dev *d, const struct group *g,
-                             int n)
+static void window_short_log(const pipeline_t *p, const struct dev *d, const struct group *g, int n)
 {
     log_info("pipeline: device '%s'%s%s%s not trained: its window holds %d readings, too few to "
              "train on (model.warmup %d; readings in maintenance periods and a clock step's "
