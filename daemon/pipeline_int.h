@@ -695,7 +695,10 @@ struct member {
     size_t pooled; /* readings the group's training pooled (0: the device's own training) */
     int rc;        /* the training's outcome for this device (member_apply, versions_confirm) */
     int abandoned; /* the stop cancelled the training (ERR_CLOSED): no failure, asked again */
-    int size[2];   /* {hidden, layers} its detector was made with, and its newest version */
+    /* A request of d's made before its part began (`again`, left_out set), which begin cleared
+     * as the part's window answers it: set again by member_end when the part does not train. */
+    int owed;
+    int size[2]; /* {hidden, layers} its detector was made with, and its newest version */
     uint32_t newest;
     /* With a store, the job is applied (member_apply) but kept only once its version is stored
      * (versions_confirm, member_end): until then `before` holds the detector as it was, with

@@ -75,8 +75,10 @@ int pipeline__member_begin(pipeline_t *p, struct member *m, struct group *g, int
          * train_set took the members' retrain_all (it is set again) still trains once more:
          * this training may leave held members out. Session 52: before, one training more. */
         d->left_out = 0;
-        if (!d->retrain_all)
+        if (!d->retrain_all) {
+            m->owed = d->again;
             d->again = 0;
+        }
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
@@ -207,8 +209,15 @@ void pipeline__member_end(pipeline_t *p, struct member *m, int began)
         d->training = 0; /* before the save below, which must not record it as asked for */
         if (m->applied)
             d->unconfirmed = 0;
-        if (m->gen != d->gen) /* deleted or new channels meanwhile: dropped as a stale job */
+        if (m->gen != d->gen) { /* deleted or new channels meanwhile: dropped as a stale job */
+            /* Said, unless deleted (the DELETE's) or abandoned (train_set's line): an operator's
+             * retrain answered 202 ended with no line until session 53. */
+            if (!atomic_load_explicit(&d->deleted, memory_order_relaxed) && !m->abandoned)
+                log_info("pipeline: training of device '%s' dropped: its channels changed while "
+                         "it ran, and its model learns again on the new ones",
+                         d->name);
             m->applied = m->rc = 0;
+        }
         if (m->applied && m->rc == 0) {
             pipeline__version_add(p, d, &m->v);
             /* Saved as not asking: d->due still marks the request this training answered
@@ -223,6 +232,14 @@ void pipeline__member_end(pipeline_t *p, struct member *m, int began)
         } else if (m->applied) {
             member_undo(p, d, m);
         }
+        /* The part did not train (too little data, its window unread, its run failed or was
+         * abandoned at the stop, its job stale): a request begin cleared as answered by this
+         * part is asked again as the training ends (left_out is set above), once: the training
+         * that asks it finds `again` clear. A deleted device's goes with it. Session 53; before,
+         * it was dropped. */
+        if (m->owed && !(m->applied && m->rc == 0) &&
+            !atomic_load_explicit(&d->deleted, memory_order_relaxed))
+            d->again = 1;
         /* ERR_RANGE: too little data yet; abandoned at the stop: logged by train_set. Neither is
          * a failure. */
         if (m->rc && m->rc != ERR_RANGE && !m->abandoned)

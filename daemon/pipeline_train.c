@@ -187,8 +187,11 @@ void pipeline__train_failed(pipeline_t *p, const char *device, const char *what,
  * entry taken, its group's training flag set, the member list not yet copied), "apply" (the run
  * over, nothing applied), "confirm" (the members applied, their versions not yet listed),
  * "end" (every member's part over, the training's due and group flags not yet cleared).
+ * The wait also ends once the stop has set p->stopping (a test that holds at "take" and stops
+ * vigild sees the training begin after the flag, so the stop abandons it for sure: released by
+ * the test as the log said the stop began, the run could end before the flag was set).
  * Unset (any deployment): a test of one byte per point. Training pool thread, holding no lock. */
-static void test_hold(const pipeline_t *p, const char *at)
+static void test_hold(pipeline_t *p, const char *at)
 {
     char flag[300], held[310];
     if (p->test_hold_dir[0] == '\0' ||
@@ -200,7 +203,7 @@ static void test_hold(const pipeline_t *p, const char *at)
     if (f)
         fclose(f);
     struct timespec nap = {0, 100 * 1000000L};
-    for (int i = 0; i < 600 && access(flag, F_OK) == 0; i++)
+    for (int i = 0; i < 600 && access(flag, F_OK) == 0 && !atomic_load(&p->stopping); i++)
         nanosleep(&nap, NULL);
     unlink(held);
 }
@@ -310,6 +313,20 @@ static void schedule_moved(struct dev *asker, const struct group *g, char *why, 
                  asker->name);
 }
 
+/* A part whose window read too few readings to train on (fewer than model.warmup: the
+ * detector has scored more, but some fell in a maintenance period added after they were scored,
+ * or in a clock step's overlap, which the window leaves out): not a failure, no version, the
+ * serving model stays. Said once per part (session 53: before, nothing, an operator's retrain
+ * answered 202 included); a request member_end asks again for it makes one part more, which
+ * asks nothing more (pipeline_member.c). Training pool thread, holding no lock. */
+static void window_short_log(const pipeline_t *p, const struct dev *d, const struct group *g, int n)
+{
+    log_info("pipeline: device '%s'%s%s%s not trained: its window holds %d readings, too few to "
+             "train on (model.warmup %d; readings in maintenance periods and a clock step's "
+             "overlap are left out of it); the serving model stays",
+             d->name, g ? " (group '" : "", g ? g->name : "", g ? "')" : "", n, p->o.det.warmup);
+}
+
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
  * A device holding an episode is left out, the asker too (its schedule asked before the episode
  * opened: the training would learn the fault and its reseed end the episode), unless a
@@ -359,6 +376,8 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         if (wrc) {
             if (wrc != ERR_RANGE) /* an error, not too little data: the training failed */
                 pipeline__train_failed(p, ms[i].d->name, "its window not read: ", wrc);
+            else if (p->store) /* no failure, but an operator's 202 ended with no line before */
+                window_short_log(p, ms[i].d, g, ms[i].n);
             ms[i].rc = ERR_RANGE; /* counted just now, or not a failure */
             pipeline__member_end(p, &ms[i], 1);
             memset(&ms[i], 0, sizeof ms[i]);

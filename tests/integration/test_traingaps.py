@@ -24,12 +24,21 @@ guess: every wait is for a state the daemon shows, bounded.
 5. JoinBeforeTheCopy (session 52): a device that joins after a training took its group's
    entry (hold "take") and before it copied the members is in that training: its request
    while its part runs is answered, not asked again (main: one training more).
+6. PartThatDoesNotTrain (session 53): a request made before the device's part began, which
+   the begin clears as the part's window answers it, is asked again when the part then does
+   not train (here the stop abandons it; main: dropped).
+7. ChannelsChangedWhileItRan (session 53): an operator's retrain dropped because the device's
+   channels changed while it ran is logged (main: no line).
+8. WindowTooShort (review of session 53): a part whose window holds too few readings is said
+   in one line (main: none), and a request made before it began is asked again once, not in a
+   loop (main: dropped).
 
 Python 3 standard library.
 """
 
 import os
 import sys
+import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -66,6 +75,11 @@ class Held(tp.DaemonPerTest):
 
     def release(self, point):
         os.unlink(os.path.join(self.holds, point))
+
+    def passed(self, point):
+        """Waits (bounded) until no training thread waits at point (after release)."""
+        path = os.path.join(self.holds, point + ".held")
+        tp.wait_for("no training held at '%s'" % point, lambda: not os.path.exists(path), 120)
 
     def asks_merged(self, dev, rng):
         """Feeds dev the readings its schedule asks at (the EVERY-th after its training's
@@ -239,6 +253,146 @@ class JoinBeforeTheCopy(Held):
         # One training of join52 with gc, which leads (the newest version): number 2 for all.
         self.assertEqual({dev: versions(d, dev) for dev in devs + ["gc"]},
                          {"ga": [2], "gb": [2], "gc": [2, 1]})
+
+
+class PartThatDoesNotTrain(Held):
+    """Session 53: gc joins the group after a training took the group's entry ("take") and
+    asks (merged: its join set left_out, so `again`) before its part begins; the part's begin
+    clears the request as its window answers it, and then the part does not train (the stop
+    abandons the training). The asker, ga, left the group meanwhile, so the group is not due
+    for it at the next start. Main: gc's request was dropped; now it is asked again as the
+    training ends (kept as asked for at the stop), and the next start trains the group."""
+    CONFIG = tp.config_text(EVERY, hidden=64, extra="kind = lstm\nlstm_min_rows = 0\n"
+                            "train_threads = 1\n")
+
+    def test_a_request_cleared_at_its_begin_is_asked_again(self):
+        d = self.d
+        rng = tp.random.Random(56)
+        tg.feed_together(d, ["gc"], {"gc": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        self.assertEqual([v["version"] for v in tp.wait_idle(d, "gc", 1)["versions"]], [1])
+        for dev in ("ga", "gb"):
+            tg.put_group(d, dev, "gone53")
+        # ga's warm-up first: ga asks (the asker), gb's request is merged into its entry.
+        self.hold("take")
+        for dev in ("ga", "gb"):
+            tg.feed_together(d, [dev], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        self.held("take")
+        tg.put_group(d, "gc", "gone53")  # in the training (its members not yet copied)
+        self.asks_merged("gc", rng)  # before its part begins: again
+        tg.put_group(d, "ga", None)  # the asker leaves: its request is ga's own at the start
+        # Still held at "take": the hold ends once the stop has set the pipeline's stopping
+        # flag (test_hold), so the group's LSTM run, which reads it before each minibatch, is
+        # abandoned at its first (until the review the test released the hold as the log said
+        # the stop began, before the flag was set: the run could end first).
+        d.stop()
+        self.release("take")  # or the restart's training would wait at it
+        self.assertIn("abandoned at the stop; not asked again for this group: device 'ga', "
+                      "whose schedule asked for it, has left it", d.log())
+        d.start()
+        # gc's request, saved as asked for: a training of gone53 with gc, numbered after gc's
+        # 1 (main: none, gc stays at 1 until its schedule asks again, EVERY readings on).
+        tg.wait_newer(d, ["gc"], 1, "the training gc's request asked for", 60)
+        self.assertEqual(versions(d, "gc"), [2, 1])
+        # One model in the group: gb, which had none, serves what gc serves, under the number
+        # that names it on gc (the group's new model: 2 on both; the group's kept one, gc's 1:
+        # gc records the kept decision as 2, and gb installs that model as its 1).
+        serving = {dev: tp.models(d, dev)["serving"]["version"] for dev in ("gb", "gc")}
+        self.assertEqual(serving["gb"], serving["gc"], serving)
+        self.assertEqual(versions(d, "gb"), [serving["gc"]])
+
+
+class ChannelsChangedWhileItRan(Held):
+    """Session 53: an operator's retrain (202) of a device whose channel set changes while the
+    training runs is dropped (its job is stale: the device's model learns again on the new
+    channels); the log now says so. Main: no version, and no line about the training."""
+    CONFIG = tp.config_text(0)
+
+    def test_a_dropped_retrain_is_logged(self):
+        d, dev = self.d, "chg"
+        rng = tp.random.Random(57)
+        tg.feed_together(d, [dev], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        tp.wait_idle(d, dev, 1)
+        self.hold("apply")
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        self.held("apply")
+        tp.jreq(d, "POST", "/v1/readings", [{"device": dev, "ts": tg.T0 + 1000 * tp.WARMUP,
+                                             "values": {"x": 1.0, "y": 2.0, "z": 3.0, "w": 4.0}}])
+        tp.wait_for("the new channel set", lambda: "now has 4 channels" in d.log() or None, 60)
+        self.release("apply")
+        tp.wait_for("the training over", lambda: not tp.models(d, dev)["training"] or None, 60)
+        self.assertEqual(versions(d, dev), [1])
+        self.assertIn("pipeline: training of device 'chg' dropped: its channels changed while it "
+                      "ran, and its model learns again on the new ones", d.log())
+
+
+class WindowTooShort(Held):
+    """Review of session 53: a part whose window holds too few readings (those fell in a
+    maintenance period added after they were scored) trains nothing; it is now said in one
+    line (main: no line, an operator's retrain answered 202 or 409 included). Asked before the
+    part began (gc joined gw while gw's training waited at "take", then an operator's retrain,
+    merged: 409), the request is asked again once as the training ends (a training of gw
+    queued), and that second part, short too, asks nothing more: no loop of trainings. z, a
+    device alone, is the marker in the one training thread's FIFO: held at "take" with
+    nothing queued behind it, the training before it has ended and queued no other."""
+    CONFIG = tp.config_text(0, extra="train_threads = 1\n")
+    LINE = ("pipeline: device 'gc' (group 'gw') not trained: its window holds 10 readings, too "
+            "few to train on")
+
+    def lines(self):
+        with open(self.d.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read().count(self.LINE)
+
+    def queued(self):
+        return tg.metric_value(self.d, "vigil_train_queue_jobs")
+
+    def test_said_once_a_part_and_asked_again_once(self):
+        d, rng = self.d, tp.random.Random(58)
+        # Ahead of vigild's clock, so that a period added now (its until after now) covers them.
+        t0 = (int(time.time()) + 600) * 1000
+        tg.feed_together(d, ["gc"], {"gc": tp.rotation(400, 0, 0.07, 0.01, rng)}, 0, t0=t0)
+        tp.wait_idle(d, "gc", 1)
+        tg.feed_together(d, ["z"], {"z": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        tp.wait_idle(d, "z", 1)
+        tg.put_group(d, "ga", "gw")
+        self.hold("take")
+        tg.feed_together(d, ["ga"], {"ga": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        self.held("take")
+        tg.put_group(d, "gc", "gw")  # joins gw while gw's training waits: left_out
+        st, _, body = tp.req(d, "POST", "/v1/devices/gc/maintenance",
+                             {"from": t0 - 1000, "until": t0 + 390 * 1000, "note": "window"})
+        self.assertEqual(st, 200, body)
+        # Merged (gw trains) before gc's part begins: `again`, which the begin clears.
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/gc/model/retrain")[0], 409)
+        self.hold("end")
+        self.release("take")
+        self.held("end")
+        self.assertEqual(self.lines(), 1)  # main: 0
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/z/model/retrain")[0], 202)
+        self.hold("take")
+        self.release("end")
+        self.held("take")  # z's: gw's first training has ended
+        self.assertEqual(self.queued(), 1)  # gc's request asked again (main: 0, dropped)
+        # z trains; gw's second training is held at "take", then at "end".
+        self.release("take")
+        self.passed("take")  # before the point is held again: z's thread must see it gone
+        self.hold("take")
+        self.hold("end")
+        self.held("end")  # z's
+        self.release("end")
+        self.held("take")  # gw's
+        self.hold("end")
+        self.release("take")
+        self.held("end")  # gw's second training: gc's part short again, said again
+        self.assertEqual(self.lines(), 2)
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/z/model/retrain")[0], 202)
+        self.hold("take")
+        self.release("end")
+        self.held("take")  # z's: gw's second training has ended
+        self.assertEqual(self.queued(), 0)  # and asked nothing more
+        self.release("take")
+        tp.wait_idle(d, "z", 3)
+        self.assertEqual(versions(d, "gc"), [1])
+        self.assertEqual(self.lines(), 2)
 
 
 class PutBeforeTheKeptListed(Held):
