@@ -239,16 +239,16 @@ int api__q_is(const qtoken_t *t, const char *kw);
 /* Whether c is an ASCII digit, as influxd's scanner's isDigit. */
 int api__q_digit(char c);
 
-/* Finds the parameter name in r's application/x-www-form-urlencoded body (influxql.c): its
- * value, still encoded (borrowed from r->body), in *v and *vlen. Returns 1, or 0 when there is
- * no body or no such parameter. */
-int api__iq_form_arg(const api_request_t *r, const char *name, const char **v, size_t *vlen);
-/* Finds parameter name in the URL, else in a form body, as influxd's r.FormValue: its value,
- * still encoded (borrowed from r), in *v and *vlen. Returns 1, or 0 when absent. */
+/* Finds parameter name as influxd's r.FormValue does (influxql_params.c): the first pair of that
+ * name Go's url.ParseQuery keeps, in a form body, then in the URL: its value, still encoded
+ * (borrowed from r), in *v and *vlen. Returns 1, or 0 when absent. Any thread. */
 int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen);
-/* Reads parameter name from the URL or a form body, as influxd's r.FormValue, into buf
- * (decoded). Returns buf, or NULL when absent or not fitting. */
+/* Reads parameter name as api__iq_form_raw finds it into buf (decoded). Returns buf, or NULL
+ * when absent or not fitting. */
 const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size);
+/* As api__iq_form_value, but a value not fitting in buf (size bytes with its NUL) or holding a
+ * NUL byte is answered 400, as api__arg answers it (callers check r->status). */
+const char *api__iq_arg(api_request_t *r, const char *name, char *buf, size_t size);
 
 /* ---- bound parameters (influxql_params.c) ---- */
 

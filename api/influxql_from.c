@@ -126,16 +126,6 @@ static int no_database(api_request_t *r, qscan_t *s, const char *db, const char 
     return influxd_reason(r, s, API_IQ_NO_DB, db, unsupported);
 }
 
-/* Whether v (n bytes, percent-encoded) holds an escape Go's url.ParseQuery refuses: a '%' not
- * followed by two hex digits. ParseQuery drops such a pair, so r.FormValue reads it as absent. */
-static int bad_escape(const char *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i] == '%' && (i + 2 >= n || api__hexval(v[i + 1]) < 0 || api__hexval(v[i + 2]) < 0))
-            return 1;
-    return 0;
-}
-
 /* The query's db= when a source names no database and its policy (or rp=) is one vigild does
  * not hold: influxd looks the database up first. Sets *unsupported to API_IQ_NO_DB_NAME (db=
  * absent, empty, or dropped by ParseQuery) or API_IQ_NO_DB and the name (db_unlisted); leaves it
@@ -145,7 +135,7 @@ static int param_database(api_request_t *r, qscan_t *s, const char **unsupported
 {
     const char *v;
     size_t n;
-    if (!api__iq_form_raw(r, "db", &v, &n) || n == 0 || bad_escape(v, n)) {
+    if (!api__iq_form_raw(r, "db", &v, &n) || n == 0) {
         *unsupported = API_IQ_NO_DB_NAME;
         return 0;
     }
@@ -167,7 +157,7 @@ int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *r
 {
     const char *v;
     size_t n;
-    if (rp[0] == '\0' && api__iq_form_raw(r, "rp", &v, &n) && !bad_escape(v, n)) {
+    if (rp[0] == '\0' && api__iq_form_raw(r, "rp", &v, &n)) {
         char *own = api__qs_alloc(s, n + 1); /* in s's blocks: decoding never lengthens */
         if (own == NULL) {
             api__error(r, 500, "out of memory");

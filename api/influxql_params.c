@@ -4,7 +4,8 @@
  * value made once into the token its name binds to (api__iq_params_bind: name -> [kind, text]
  * or [kind, text, enum qform]), and a "$name" the reader reads replaced by that token
  * (api__qs_bind, called by influxql.c's api__qs_next), as influxd 1.6.7 binds them; and the
- * chunk_size parameter (api__iq_chunk_size_asked). Any thread; no state, no lock. */
+ * chunk_size parameter (api__iq_chunk_size_asked); and every /query parameter found as influxd's
+ * r.FormValue finds it (api__iq_form_raw). Any thread; no state, no lock. */
 #include "influxql.h"
 #include "api_int.h"
 
@@ -495,4 +496,104 @@ long long api__iq_chunk_size_asked(api_request_t *r)
     if (c != -1 || digits == 0 || neg || size == 0)
         return API_IQ_CHUNK_DEFAULT; /* ParseInt's syntax error, or not above 0 */
     return size;
+}
+
+/* ---- /query's parameters, read as influxd's r.FormValue reads them --------------------------
+ * Go's http.Request.ParseForm (Go 1.19, Debian's influxd 1.6.7) reads a form body's pairs, then
+ * the URL's, each with url.ParseQuery: pairs end at '&', and one holding a ';' is dropped (no
+ * longer a separator since Go 1.17); a pair without '=' has the value ""; its name and its value
+ * are both unescaped ('+' a space), and a pair either of which holds an escape QueryUnescape
+ * refuses ('%' without two hex digits) is dropped; FormValue is the first value kept for the
+ * name. */
+
+/* Whether v (n bytes) holds an escape Go's QueryUnescape refuses. */
+static int go_bad_escape(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == '%' && (i + 2 >= n || api__hexval(v[i + 1]) < 0 || api__hexval(v[i + 2]) < 0))
+            return 1;
+    return 0;
+}
+
+/* A pair being looked for: its name, and once found its value, still encoded (borrowed). */
+typedef struct {
+    const char *name;
+    const char *v;
+    size_t vlen;
+    int found;
+} form_find_t;
+
+/* Takes the pair key (klen bytes) = v (vlen bytes) if it is f's and ParseQuery keeps it. */
+static void form_pair(form_find_t *f, const char *key, size_t klen, const char *v, size_t vlen)
+{
+    char name[16]; /* a longer name decodes to none /query reads */
+    if (f->found || memchr(key, ';', klen) || memchr(v, ';', vlen) || go_bad_escape(key, klen) ||
+        go_bad_escape(v, vlen) || api__pct_decode(key, klen, name, sizeof name, 1) < 0 ||
+        strcmp(name, f->name) != 0)
+        return;
+    f->v = v;
+    f->vlen = vlen;
+    f->found = 1;
+}
+
+/* Reads the pairs of a form body (n bytes, key=value or key, ending at '&') into f. */
+static void form_body(form_find_t *f, const char *text, size_t n)
+{
+    for (size_t at = 0, end; at < n && !f->found; at = end + 1) {
+        const char *amp = memchr(text + at, '&', n - at);
+        end = amp ? (size_t)(amp - text) : n;
+        const char *eq = memchr(text + at, '=', end - at);
+        if (eq == NULL)
+            form_pair(f, text + at, end - at, "", 0);
+        else
+            form_pair(f, text + at, (size_t)(eq - text - at), eq + 1,
+                      (size_t)(text + end - eq - 1));
+    }
+}
+
+/* One of libmicrohttpd's URL pairs, cut as ParseQuery cuts them (at '&' and the first '='; raw:
+ * server.c's unescape_none; NULL value: no '='), into the f of cls. */
+static enum MHD_Result form_url_pair(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    form_find_t *f = cls;
+    form_pair(f, key, strlen(key), value ? value : "", value ? strlen(value) : 0);
+    return f->found ? MHD_NO : MHD_YES;
+}
+
+int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen)
+{
+    form_find_t f = {.name = name};
+    if (r->body != NULL)
+        form_body(&f, r->body, r->len);
+    if (!f.found && r->conn != NULL)
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, form_url_pair, &f);
+    *v = f.found ? f.v : NULL;
+    *vlen = f.found ? f.vlen : 0;
+    return f.found;
+}
+
+const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size)
+{
+    const char *v;
+    size_t vlen;
+    if (!api__iq_form_raw(r, name, &v, &vlen))
+        return NULL;
+    return api__pct_decode(v, vlen, buf, size, 1) >= 0 ? buf : NULL;
+}
+
+const char *api__iq_arg(api_request_t *r, const char *name, char *buf, size_t size)
+{
+    const char *v;
+    size_t vlen;
+    if (!api__iq_form_raw(r, name, &v, &vlen))
+        return NULL;
+    if (api__pct_decode(v, vlen, buf, size, 1) < 0) {
+        /* api__arg's answer: a parameter the client sent is never ignored */
+        api__error(r, 400, "parameter '%s': longer than %zu bytes or holds a NUL byte", name,
+                   size - 1);
+        return NULL;
+    }
+    return buf;
 }

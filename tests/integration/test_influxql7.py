@@ -191,6 +191,51 @@ class Leftovers(InfluxdPair):
         self.assertEqual([b"retention policy not found" in a[1] for a in answers],
                          [False] * 7 + [True] * 2)
 
+    def post_raw(self, port, body, query=""):
+        """/query's answer to a form body sent as it is, beside the URL's query string."""
+        url = "http://127.0.0.1:%d/query%s" % (port, "?" + query if query else "")
+        req = urllib.request.Request(url, data=body.encode(), method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            with e:
+                return e.code, e.read()
+
+    def test_parameters_read_as_go_parse_query_as_influxd(self):
+        # influx15: influxd reads every /query parameter with r.FormValue: Go's url.ParseQuery
+        # (Go 1.19) drops a pair with a bad escape in its name or value, or with a ';', and
+        # decodes a name's escapes; FormValue is the first pair kept, a form body's before the
+        # URL's. vigild read the URL's first pair named as sent (or the body's when none).
+        a1 = "q=SELECT+x+FROM+a1"
+        answers = self.compare_raw(
+            ["db=g&%s&rp=%%zz&rp=rp2" % a1, "db=g&%s&rp=%%zz&rp=autogen&rp=rp2" % a1,
+             "db=%%zz&db=nodb&%s&rp=rp2" % a1, "d%%62=nodb&%s&rp=rp2" % a1,
+             "db=g&%s&r%%70=rp2" % a1, "db=g&%s&rp=rp2;x=1" % a1, "db=g&%s&rp;x=rp2" % a1,
+             "db=g&%s&rp%%zz=rp2" % a1, "db=g&q%%zz=SELECT+x+FROM+a1+LIMIT+1&%s" % a1,
+             "db=g&%71=SELECT+x+FROM+a1&rp=rp2", "db=g&%s&e%%70och=ms" % a1,
+             "db=g&%s&epoch=%%zz&epoch=ms" % a1, "db=g&%s&chunke%%64=true&chunk_size=1" % a1,
+             "db=g&%s&chunked=%%zz&chunked=true&chunk_size=1" % a1,
+             "db=g&%s&chunked=true&chunk_size=%%zz&chunk_size=1" % a1,
+             "db=g&%s;SELECT+x+FROM+a1+LIMIT+1&q=SELECT+x+FROM+a1+LIMIT+1" % a1,
+             "%s&db=nodb;&rp=rp2" % a1, "%s&%%64%%62=nodb&rp=rp2" % a1],
+            "parameters as ParseQuery reads them")
+        self.assertEqual(sum(b"not found" in a[1] for a in answers), 6)
+        # a form body's pair comes before the URL's (POST), as FormValue reads them
+        cases = [("db=nodb&rp=rp2&" + a1, "db=g"), ("db=%zz&rp=rp2&" + a1, "db=nodb"),
+                 ("rp=rp2&" + a1, "db=nodb&q=SELECT+x+FROM+a1+LIMIT+1"), ("db=g&q=SELECT+x+FROM+a1+LIMIT+1", a1),
+                 ("db=g&" + a1, "epoch=ms&rp=rp2")]
+        same = 0
+        for body, query in cases:
+            with self.subTest(body=body, query=query):
+                want, got = (self.post_raw(port, body, query)
+                             for port in (self.influxd.port, self.d.http_port))
+                self.assertEqual(want[0], 200, want)
+                same += got == want
+                self.assertEqual(got, want)
+        print("\nform body before the URL: %d of %d as influxd" % (same, len(cases)))
+
 
 if __name__ == "__main__":
     unittest.main()
