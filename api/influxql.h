@@ -523,6 +523,12 @@ int api__iq_from_stops(const char *why);
  * name alone; the others, and the cardinality forms, end the run there): NULL where
  * api__iq_from_stops, but API_IQ_FROM_RE for a regex (name: the source read); why otherwise. */
 const char *api__iq_from_name_alone(const char *why, const qtoken_t *name);
+/* The statement's database as SHOW TAG KEYS and SHOW TAG VALUES look it up in influxd 1.6.7
+ * before any source, FROM's databases and policies aside: with the query's rp= a policy vigild
+ * does not hold, ON's name or else db= (api__iq_other_policy's API_IQ_NO_DB_NAME or API_IQ_NO_DB
+ * and the name) sets *unsupported; else it is left (vigild answers any database from its one
+ * store when it refuses no policy). Returns 0, or -1 (out of memory, answered). */
+int api__iq_tag_database(api_request_t *r, qscan_t *s, const char **unsupported);
 /* A regex as a source: the reason vigild answers no such statement. */
 #define API_IQ_FROM_RE "a regular expression in FROM"
 

@@ -246,6 +246,16 @@ const char *api__iq_from_name_alone(const char *why, const qtoken_t *name)
     return name->form == QF_REGEX ? API_IQ_FROM_RE : NULL; /* db../re/: the regex's reason */
 }
 
+int api__iq_tag_database(api_request_t *r, qscan_t *s, const char **unsupported)
+{
+    const char *why = NULL;
+    if (api__iq_other_policy(r, s, 0, "", &why))
+        return -1;
+    if (api__iq_from_stops(why) == 2)
+        *unsupported = why;
+    return 0;
+}
+
 int api__iq_from_stops(const char *why)
 {
     if (why == NULL)

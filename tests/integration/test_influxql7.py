@@ -191,6 +191,30 @@ class Leftovers(InfluxdPair):
         self.assertEqual([b"retention policy not found" in a[1] for a in answers],
                          [False] * 7 + [True] * 2)
 
+    def test_tag_statements_database_before_sources_as_influxd(self):
+        # influx15: SHOW TAG KEYS and SHOW TAG VALUES look the statement's database (ON, else
+        # db=) up before their sources, whatever FROM names: with rp=rp2, ON nodb or db=nodb is
+        # influxd's "database not found: nodb", db= empty or absent its "database name
+        # required"; vigild answered data (it still does with no policy it refuses, as README)
+        qs = ["SHOW TAG KEYS", "SHOW TAG VALUES WITH KEY = device", "SHOW TAG KEYS FROM a1",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device", "SHOW TAG KEYS FROM g.rp2.a1",
+              "SHOW TAG KEYS FROM nodb..a1", "SHOW TAG VALUES FROM rp2.a1 WITH KEY = device"]
+        cases = [(q, dict(db, rp="rp2")) for q in qs
+                 for db in ({"db": "nodb"}, {"db": ""}, {"db": None})]
+        cases += [(q, dict(db, rp="rp2")) for q in ("SHOW TAG KEYS ON nodb",
+                                                    "SHOW TAG VALUES ON nodb WITH KEY = device",
+                                                    "SHOW TAG KEYS ON nodb FROM g..a1")
+                  for db in ({"db": "g"}, {"db": None})]
+        cases += [("SHOW TAG KEYS ON nodb", dict(db="nodb", rp="rp2", chunked="true")),
+                  # the data, as before: a database influxd holds, or no policy asked
+                  ("SHOW TAG KEYS ON g FROM a1", dict(db="nodb", rp="rp2")),
+                  ("SHOW TAG VALUES ON g FROM a1 WITH KEY = device", dict(db="", rp="rp2")),
+                  ("SHOW TAG KEYS FROM a1", {"rp": "rp2"}),
+                  ("SHOW TAG KEYS FROM nodb.rp2.a1", {"rp": "rp2"})]
+        answers = self.compare(cases, "the tag statements' database")
+        self.assertEqual(sum(b"database not found: nodb" in a[1] for a in answers), 14)
+        self.assertEqual(sum(b"database name required" in a[1] for a in answers), 14)
+
     def post_raw(self, port, body, query=""):
         """/query's answer to a form body sent as it is, beside the URL's query string."""
         url = "http://127.0.0.1:%d/query%s" % (port, "?" + query if query else "")
