@@ -136,6 +136,7 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     s->card_limit = s->card_offset = 0;
     s->card_time = NULL;
     s->on_db = NULL;
+    s->every_db = 0;
 }
 
 static int q_letter(char c)

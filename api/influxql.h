@@ -130,6 +130,9 @@ typedef struct {
                                  * gave (NULL: none), answered once the statement is read */
     const char *on_db;          /* the statement's ON db (api__q_keyword_name; NULL: none): the
                                  * database of its sources naming none, not the query's db= */
+    int every_db; /* a source naming no database looks its database up under any policy, the
+                   * default too (api__iq_skip_params: a SELECT INTO or subquery vigild refuses,
+                   * whose sources influxd looks up); 0: only under one vigild does not hold */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -509,7 +512,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
  * the policy is not held, influxd looks the statement's ON db (s->on_db) or else the query's
  * db= up first: db= absent or empty, API_IQ_NO_DB_NAME; one vigild knows it does not have
  * (as db_not_found), API_IQ_NO_DB and its name (vigild answers such a database from its one
- * store when it refuses no policy).
+ * store when it refuses no policy; under the default policy looked up only with s->every_db).
  * Returns 0, or -1 (out of memory, answered). */
 int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *rp,
                          const char **unsupported);

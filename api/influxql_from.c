@@ -152,6 +152,16 @@ static int param_database(api_request_t *r, qscan_t *s, const char **unsupported
     return 0;
 }
 
+/* The database of a source naming none: ON's (s->on_db), else the query's db= (param_database);
+ * *unsupported as api__iq_other_policy says. Returns 0, or -1 (out of memory, answered). */
+static int statement_database(api_request_t *r, qscan_t *s, const char **unsupported)
+{
+    if (s->on_db == NULL)
+        return param_database(r, s, unsupported);
+    return db_unlisted(r, s->on_db, strlen(s->on_db)) ? no_database(r, s, s->on_db, unsupported)
+                                                      : 0;
+}
+
 int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *rp,
                          const char **unsupported)
 {
@@ -166,15 +176,10 @@ int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *r
         rp = api__pct_decode(v, n, own, n + 1, 1) >= 0 ? own : ""; /* a NUL: read as absent */
     }
     if (rp[0] == '\0' || strcmp(rp, "autogen") == 0)
-        return 0;
+        return has_db || !s->every_db ? 0 : statement_database(r, s, unsupported);
     if (influxd_reason(r, s, API_IQ_OTHER_RP, rp, unsupported))
         return -1;
-    if (has_db)
-        return 0;
-    if (s->on_db == NULL)
-        return param_database(r, s, unsupported);
-    return db_unlisted(r, s->on_db, strlen(s->on_db)) ? no_database(r, s, s->on_db, unsupported)
-                                                      : 0;
+    return has_db ? 0 : statement_database(r, s, unsupported);
 }
 
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)

@@ -95,6 +95,7 @@ static int plain_target(const qscan_t *s)
 int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
 {
     qscan_t at = *s;
+    at.every_db = 1; /* influxd looks each source up: db=nodb is its error, whatever the policy */
     qtoken_t t;
     const char *re;
     int regex = 0;   /* a '/' next opens a regex, as influxd reads one there */

@@ -215,6 +215,33 @@ class Leftovers(InfluxdPair):
         self.assertEqual(sum(b"database not found: nodb" in a[1] for a in answers), 14)
         self.assertEqual(sum(b"database name required" in a[1] for a in answers), 14)
 
+    def test_into_and_subqueries_with_the_default_policy_as_influxd(self):
+        # influx15: vigild refuses SELECT INTO and subqueries; influxd looks their sources up,
+        # a source naming no database (INTO's target too) in the query's db= whatever its
+        # policy: db=nodb is its "database not found: nodb", db= empty or absent its "database
+        # name required"; vigild said "vigild does not support SELECT INTO" (subqueries)
+        qs = ["SELECT x INTO b2 FROM a1", "SELECT x FROM (SELECT x FROM a1)",
+              "SELECT x INTO b2 FROM (SELECT x FROM a1)", "SELECT x INTO b2 FROM g..a1",
+              "SELECT x INTO g..b2 FROM a1", "SELECT x FROM (SELECT x FROM g..a1), a1",
+              "SELECT x INTO b2 FROM g.autogen.a1; SELECT x FROM a1"]
+        cases = [(q, db) for q in qs for db in ({"db": "nodb"}, {"db": ""}, {"db": None})]
+        cases += [("SELECT x INTO b2 FROM a1", {"db": "nodb", "chunked": "true"}),
+                  ("SELECT x INTO b2 FROM a1", {"db": "nodb", "rp": "autogen"})]
+        answers = self.compare(cases, "INTO and subqueries, the default policy")
+        self.assertEqual(sum(b"database not found: nodb" in a[1] for a in answers), 8)
+        self.assertEqual(sum(b"database name required" in a[1] for a in answers), 12)
+        # two statements, the first refused: influxd's one result, "not executed" (as vigild's)
+        self.assertEqual(sum(b'[{"statement_id":0,"error":"not executed"}]' in a[1]
+                             for a in answers), 3)
+        # sources whose databases influxd holds: vigild refuses the statement in its own words
+        for q, db in [("SELECT x INTO b2 FROM a1", "g"), ("SELECT x FROM (SELECT x FROM a1)", "g"),
+                      ("SELECT x FROM (SELECT x FROM g..a1)", None),
+                      ("SELECT x INTO g.autogen.b2 FROM g..a1", None)]:
+            with self.subTest(q=q, db=db):
+                status, body = self.ask(self.d.http_port, q, db=db)
+                self.assertEqual(status, 200, body)
+                self.assertIn(b'"error":"vigild does not support ', body)
+
     def post_raw(self, port, body, query=""):
         """/query's answer to a form body sent as it is, beside the URL's query string."""
         url = "http://127.0.0.1:%d/query%s" % (port, "?" + query if query else "")
