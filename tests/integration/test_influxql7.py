@@ -242,6 +242,28 @@ class Leftovers(InfluxdPair):
                 self.assertEqual(status, 200, body)
                 self.assertIn(b'"error":"vigild does not support ', body)
 
+    def test_unclosed_subquery_as_influxd(self):
+        # influx15: a refused statement's parentheses left open at its end (a subquery, a
+        # WHERE's), or one ')' too many, are influxd's parse errors, which come before its
+        # lookups; vigild answered the policy's error or "vigild does not support subqueries"
+        qs = ["SELECT x FROM (SELECT x FROM a1, g.rp2.a1", "SELECT x FROM (SELECT x FROM g.rp2.a1",
+              "SELECT x FROM (SELECT x FROM a1", "SELECT x FROM (SELECT x FROM a1 WHERE (x > 1)",
+              "SELECT x FROM (SELECT x FROM a1; SELECT x FROM a1",
+              "SELECT x INTO b2 FROM a1 WHERE (x > 1", "SELECT x INTO b2 FROM g.rp2.a1 WHERE (x > 1",
+              "SELECT x FROM (SELECT x FROM a1 WHERE x > 1",
+              "SELECT x FROM (SELECT x FROM a1 GROUP BY time(1h)",
+              "SELECT x FROM (SELECT x FROM a1 LIMIT 1", "SELECT x FROM (SELECT x FROM a1\n",
+              "SELECT x FROM (SELECT x FROM a1), (SELECT x FROM a1",
+              "SELECT x FROM (SELECT x FROM a1)) ", "SELECT x INTO b2 FROM a1 WHERE x > 1)"]
+        same = 0
+        for q in qs:
+            with self.subTest(q=q):
+                want, got = (self.ask(port, q) for port in (self.influxd.port, self.d.http_port))
+                self.assertEqual(want[0], 400, want)
+                same += got == want
+                self.assertEqual(got, want)
+        print("\nunclosed subqueries: %d of %d as influxd" % (same, len(qs)))
+
     def post_raw(self, port, body, query=""):
         """/query's answer to a form body sent as it is, beside the URL's query string."""
         url = "http://127.0.0.1:%d/query%s" % (port, "?" + query if query else "")
