@@ -512,9 +512,11 @@ class DocLinks(unittest.TestCase):
         for name in ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/http-api.md"):
             with open(os.path.join(vt.REPO, name), encoding="utf-8") as f:
                 text = f.read()
-            refs = re.findall(r"(?:docs/)?([\w.-]+\.md),? \"([^\"\n]+)\"", text)
+            # A reference wrapped at any of its spaces is one too (13 of them in session 53).
+            refs = re.findall(r"(?:docs/)?([\w.-]+\.md),?\s+\"([^\"]{1,100})\"", text)
             seen += len(refs)
             for doc, title in refs:
+                title = " ".join(title.split())
                 path = os.path.join(vt.REPO, doc if doc == "README.md" else "docs/" + doc)
                 if not os.path.isfile(path):
                     bad.append("%s: %s: no such file" % (name, doc))
@@ -522,10 +524,11 @@ class DocLinks(unittest.TestCase):
                 with open(path, encoding="utf-8") as f:
                     target = f.read()
                 heads = [h for _, h, _ in github_slugs(target)]
-                bold = re.findall(r"\*\*([^*]+)\*\*", target)
+                bold = [" ".join(b.split()) for b in re.findall(r"\*\*([^*]+)\*\*", target)]
                 if not any(h.startswith(title) for h in heads + bold):
                     bad.append('%s: %s "%s": no such heading or bold title' % (name, doc, title))
-        self.assertGreater(seen, 10, "the references in words not found")
+        # 51 in session 53: far fewer means the pattern no longer finds them.
+        self.assertGreaterEqual(seen, 40, "the references in words not found")
         self.assertEqual(bad, [])
 
 
