@@ -244,7 +244,9 @@ int api__q_digit(char c);
 
 /* Finds parameter name as influxd's r.FormValue does (influxql_params.c): the first pair of that
  * name Go's url.ParseQuery keeps, in a form body, then in the URL: its value, still encoded
- * (borrowed from r), in *v and *vlen. Returns 1, or 0 when absent. Any thread. */
+ * (borrowed from r), in *v and *vlen. name is one of /query's (q, db, rp, epoch, chunked,
+ * chunk_size, params: another is absent); the body and the URL are read once, at the first
+ * call, for all of them (r's iq_form_v). Returns 1, or 0 when absent. Any thread. */
 int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen);
 /* Reads parameter name as api__iq_form_raw finds it into buf (decoded). Returns buf, or NULL
  * when absent or not fitting. */

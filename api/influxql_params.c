@@ -515,63 +515,72 @@ static int go_bad_escape(const char *v, size_t n)
     return 0;
 }
 
-/* A pair being looked for: its name, and once found its value, still encoded (borrowed). */
-typedef struct {
-    const char *name;
-    const char *v;
-    size_t vlen;
-    int found;
-} form_find_t;
+/* The parameters /query reads (api_request_t's iq_form_v, in this order). */
+static const char *const form_names[API_IQ_FORM_N] = {"q",       "db",         "rp",    "epoch",
+                                                      "chunked", "chunk_size", "params"};
 
-/* Takes the pair key (klen bytes) = v (vlen bytes) if it is f's and ParseQuery keeps it. */
-static void form_pair(form_find_t *f, const char *key, size_t klen, const char *v, size_t vlen)
+/* Takes the pair key (klen bytes) = v (vlen bytes) into r's iq_form_v if its name is one of
+ * form_names not found yet and ParseQuery keeps it. Only the name is read for any other pair, so
+ * every pair costs its name's bytes, not its value's. */
+static void form_pair(api_request_t *r, const char *key, size_t klen, const char *v, size_t vlen)
 {
     char name[16]; /* a longer name decodes to none /query reads */
-    if (f->found || memchr(key, ';', klen) || memchr(v, ';', vlen) || go_bad_escape(key, klen) ||
-        go_bad_escape(v, vlen) || api__pct_decode(key, klen, name, sizeof name, 1) < 0 ||
-        strcmp(name, f->name) != 0)
+    if (api__pct_decode(key, klen, name, sizeof name, 1) < 0)
         return;
-    f->v = v;
-    f->vlen = vlen;
-    f->found = 1;
+    for (int i = 0; i < API_IQ_FORM_N; i++)
+        if (strcmp(name, form_names[i]) == 0) {
+            if (r->iq_form_v[i] != NULL || memchr(key, ';', klen) || memchr(v, ';', vlen) ||
+                go_bad_escape(key, klen) || go_bad_escape(v, vlen))
+                return;
+            r->iq_form_v[i] = v;
+            r->iq_form_len[i] = vlen;
+            return;
+        }
 }
 
-/* Reads the pairs of a form body (n bytes, key=value or key, ending at '&') into f. */
-static void form_body(form_find_t *f, const char *text, size_t n)
+/* Reads the pairs of a form body (n bytes, key=value or key, ending at '&') into r. */
+static void form_body(api_request_t *r, const char *text, size_t n)
 {
-    for (size_t at = 0, end; at < n && !f->found; at = end + 1) {
+    for (size_t at = 0, end; at < n; at = end + 1) {
         const char *amp = memchr(text + at, '&', n - at);
         end = amp ? (size_t)(amp - text) : n;
         const char *eq = memchr(text + at, '=', end - at);
         if (eq == NULL)
-            form_pair(f, text + at, end - at, "", 0);
+            form_pair(r, text + at, end - at, "", 0);
         else
-            form_pair(f, text + at, (size_t)(eq - text - at), eq + 1,
+            form_pair(r, text + at, (size_t)(eq - text - at), eq + 1,
                       (size_t)(text + end - eq - 1));
     }
 }
 
 /* One of libmicrohttpd's URL pairs, cut as ParseQuery cuts them (at '&' and the first '='; raw:
- * server.c's unescape_none; NULL value: no '='), into the f of cls. */
+ * server.c's unescape_none; NULL value: no '='), into the request cls. */
 static enum MHD_Result form_url_pair(void *cls, enum MHD_ValueKind kind, const char *key,
                                      const char *value)
 {
     (void)kind;
-    form_find_t *f = cls;
-    form_pair(f, key, strlen(key), value ? value : "", value ? strlen(value) : 0);
-    return f->found ? MHD_NO : MHD_YES;
+    form_pair(cls, key, strlen(key), value ? value : "", value ? strlen(value) : 0);
+    return MHD_YES;
 }
 
 int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen)
 {
-    form_find_t f = {.name = name};
-    if (r->body != NULL)
-        form_body(&f, r->body, r->len);
-    if (!f.found && r->conn != NULL)
-        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, form_url_pair, &f);
-    *v = f.found ? f.v : NULL;
-    *vlen = f.found ? f.vlen : 0;
-    return f.found;
+    if (!r->iq_form_read) { /* the body's pairs first, then the URL's: the first kept wins */
+        r->iq_form_read = 1;
+        if (r->body != NULL)
+            form_body(r, r->body, r->len);
+        if (r->conn != NULL)
+            MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, form_url_pair, r);
+    }
+    for (int i = 0; i < API_IQ_FORM_N; i++)
+        if (strcmp(name, form_names[i]) == 0 && r->iq_form_v[i] != NULL) {
+            *v = r->iq_form_v[i];
+            *vlen = r->iq_form_len[i];
+            return 1;
+        }
+    *v = NULL;
+    *vlen = 0;
+    return 0;
 }
 
 const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size)
