@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Sets the token a parameter binds to: kind and text (copied into a JSON string). Returns 0, or
  * -1 when out of memory. */
@@ -563,11 +564,32 @@ static enum MHD_Result form_url_pair(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* Whether Go's ParseForm reads r's body as a form: a POST, PUT or PATCH whose Content-Type's
+ * media type (mime.ParseMediaType: before any ';', blanks trimmed, any case) is
+ * application/x-www-form-urlencoded. Another body (none, text/plain, JSON; multipart, which
+ * vigild does not read) influxd leaves to the URL. */
+static int form_typed(const api_request_t *r)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+    if (r->conn == NULL || (strcmp(r->method, "POST") != 0 && strcmp(r->method, "PUT") != 0 &&
+                            strcmp(r->method, "PATCH") != 0))
+        return 0;
+    const char *ct =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct == NULL)
+        return 0;
+    ct += strspn(ct, " \t");
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return n == sizeof form - 1 && strncasecmp(ct, form, n) == 0;
+}
+
 int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen)
 {
     if (!r->iq_form_read) { /* the body's pairs first, then the URL's: the first kept wins */
         r->iq_form_read = 1;
-        if (r->body != NULL)
+        if (r->body != NULL && form_typed(r))
             form_body(r, r->body, r->len);
         if (r->conn != NULL)
             MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, form_url_pair, r);

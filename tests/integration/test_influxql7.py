@@ -6,6 +6,7 @@ vigild does not hold (influxd's "database not found: nodb" and "database name re
 its "retention policy not found"), and an rp= holding an escape Go's url.ParseQuery refuses,
 read as absent. The points: test_influxql5.py's (a1, pump's t1..t3, big)."""
 
+import http.client
 import os
 import sys
 import unittest
@@ -264,17 +265,17 @@ class Leftovers(InfluxdPair):
                 self.assertEqual(got, want)
         print("\nunclosed subqueries: %d of %d as influxd" % (same, len(qs)))
 
-    def post_raw(self, port, body, query=""):
-        """/query's answer to a form body sent as it is, beside the URL's query string."""
-        url = "http://127.0.0.1:%d/query%s" % (port, "?" + query if query else "")
-        req = urllib.request.Request(url, data=body.encode(), method="POST", headers={
-            "Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            with e:
-                return e.code, e.read()
+    def post_raw(self, port, body, query="", ctype="application/x-www-form-urlencoded",
+                 method="POST"):
+        """/query's answer to a body sent as it is (a form's by default; ctype None: no
+        Content-Type), beside the URL's query string."""
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c.request(method, "/query" + ("?" + query if query else ""), body.encode(),
+                  {"Content-Type": ctype} if ctype is not None else {})
+        r = c.getresponse()
+        answer = r.status, r.read()
+        c.close()
+        return answer
 
     def test_parameters_read_as_go_parse_query_as_influxd(self):
         # influx15: influxd reads every /query parameter with r.FormValue: Go's url.ParseQuery
@@ -297,7 +298,8 @@ class Leftovers(InfluxdPair):
         self.assertEqual(sum(b"not found" in a[1] for a in answers), 6)
         # a form body's pair comes before the URL's (POST), as FormValue reads them
         cases = [("db=nodb&rp=rp2&" + a1, "db=g"), ("db=%zz&rp=rp2&" + a1, "db=nodb"),
-                 ("rp=rp2&" + a1, "db=nodb&q=SELECT+x+FROM+a1+LIMIT+1"), ("db=g&q=SELECT+x+FROM+a1+LIMIT+1", a1),
+                 ("rp=rp2&" + a1, "db=nodb&q=SELECT+x+FROM+a1+LIMIT+1"),
+                 ("db=g&q=SELECT+x+FROM+a1+LIMIT+1", a1),
                  ("db=g&" + a1, "epoch=ms&rp=rp2")]
         same = 0
         for body, query in cases:
@@ -308,6 +310,28 @@ class Leftovers(InfluxdPair):
                 same += got == want
                 self.assertEqual(got, want)
         print("\nform body before the URL: %d of %d as influxd" % (same, len(cases)))
+
+    def test_body_read_as_a_form_only_as_influxd(self):
+        # review (influx15): Go's ParseForm reads a body's pairs only for a POST, PUT or PATCH of
+        # Content-Type application/x-www-form-urlencoded (any case, parameters after ';'); any
+        # other body influxd leaves to the URL ("missing required parameter" without one). The
+        # branch read any body first; main read any body's pairs when the URL had none
+        a1, show = "db=g&q=SELECT+x+FROM+a1", "q=SHOW+RETENTION+POLICIES+ON+g"
+        cases = [(a1, show, "text/plain", "POST"), (a1, show, None, "POST"),
+                 (a1, show, "application/json", "POST"), (a1, "", None, "POST"),
+                 (a1, "", "text/plain", "POST"),
+                 (a1, show, "application/x-www-form-urlencoded", "GET"), (a1, show, "", "POST"),
+                 (a1, show, " Application/X-WWW-Form-Urlencoded ; charset=utf-8", "POST"),
+                 (a1, show, "application/x-www-form-urlencoded", "POST")]
+        answers = []
+        for body, query, ctype, method in cases:
+            with self.subTest(body=body, query=query, ctype=ctype, method=method):
+                want, got = (self.post_raw(port, body, query, ctype, method)
+                             for port in (self.influxd.port, self.d.http_port))
+                answers.append(want)
+                self.assertEqual(got, want)
+        self.assertEqual([b'"a1"' in a[1] for a in answers], [False] * 7 + [True] * 2)
+        self.assertEqual([a[0] for a in answers[3:5]], [400, 400])
 
 
 if __name__ == "__main__":
