@@ -154,6 +154,10 @@ enum api_challenge {
  * behind the reads, never on the thread kept for ingest), or a read, which may wait long. */
 enum api_lane { API_LANE_READ, API_LANE_OPERATOR, API_LANE_INGEST };
 
+/* How many /query parameters api_request_t keeps as influxd reads them (influxql_params.c's
+ * form_names). */
+#define API_IQ_FORM_N 7
+
 /* One request in flight, from the first call of the access handler to its completion. */
 typedef struct api_request {
     struct api_server *srv;
@@ -208,6 +212,13 @@ typedef struct api_request {
     /* GET /v1/events: the stream its handler registered, until api__events_response hands it
      * to the response (NULL: not a stream). */
     struct api_events_client *stream;
+    /* /query's parameters as influxd's r.FormValue finds them, read once, at the first lookup
+     * (influxql_params.c's api__iq_form_raw; iq_form_read 0: not yet), so a statement of many
+     * sources does not read the body and the URL again for each: the value of each name of
+     * its list, still encoded, borrowed from body or libmicrohttpd (NULL: absent). */
+    int iq_form_read;
+    const char *iq_form_v[API_IQ_FORM_N];
+    size_t iq_form_len[API_IQ_FORM_N];
 } api_request_t;
 
 /* Whether the request is a GET or a HEAD (a GET whose body libmicrohttpd does not send). */

@@ -26,28 +26,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Finds the parameter name in r's application/x-www-form-urlencoded body (Telegraf sends its
- * CREATE DATABASE so): its value, still encoded, in *v and *vlen. Returns 1, or 0 when there
- * is no body or no such parameter. */
-int api__iq_form_arg(const api_request_t *r, const char *name, const char **v, size_t *vlen)
-{
-    size_t nlen = strlen(name);
-    const char *p = r->body, *end = r->body ? r->body + r->len : NULL;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=') {
-            *v = p + nlen + 1;
-            *vlen = (size_t)(stop - *v);
-            return 1;
-        }
-        if (amp == NULL)
-            break; /* not stop + 1: that would point past the end of the body */
-        p = amp + 1;
-    }
-    return 0;
-}
-
 /* ---- InfluxQL's tokens, cut as influxd 1.6.7 cuts them ------------------------------------
  * vigild answers three statements, but a typo in one should get the parse error influxd gives
  * ("error parsing query: found X, expected identifier at line L, char C"), not "database not
@@ -158,6 +136,7 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     s->card_limit = s->card_offset = 0;
     s->card_time = NULL;
     s->on_db = NULL;
+    s->every_db = 0;
 }
 
 static int q_letter(char c)
@@ -817,22 +796,6 @@ static void run_query(api_request_t *r, const char *q, long long chunk_rows, int
     api__body(r, 200, "application/json", &run.b);
 }
 
-int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen)
-{
-    *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-    *vlen = *v ? strlen(*v) : 0;
-    return *v != NULL || api__iq_form_arg(r, name, v, vlen);
-}
-
-const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size)
-{
-    const char *v;
-    size_t vlen;
-    if (!api__iq_form_raw(r, name, &v, &vlen))
-        return NULL;
-    return api__pct_decode(v, vlen, buf, size, 1) >= 0 ? buf : NULL;
-}
-
 /* Whether the client asked for chunked answers: chunked=true in the URL or a form body, as
  * influxd's r.FormValue("chunked") == "true" (any other value, too long ones too: not). */
 static int chunked_asked(api_request_t *r)
@@ -859,11 +822,11 @@ static int64_t epoch_asked(api_request_t *r)
     return 0;
 }
 
-/* GET|POST /query: q from the URL, else from a form body. A q longer than API_IQ_Q_MAX, or
- * holding a NUL byte, is api__arg's 400 from either: one cut to fit would run a query the client
- * did not send (its last name cut short, and kept). The URL's length is bounded before this, by
- * http.max_header_bytes: a longer one is vigild's JSON 414 (server.c head_too_large; past twice
- * the bound, libmicrohttpd's own HTML 414). */
+/* GET|POST /query: q as influxd's r.FormValue reads it (api__iq_arg: a form body's, else the
+ * URL's). A q longer than API_IQ_Q_MAX, or holding a NUL byte, is api__arg's 400 from either:
+ * one cut to fit would run a query the client did not send (its last name cut short, and kept).
+ * The URL's length is bounded before this, by http.max_header_bytes: a longer one is vigild's
+ * JSON 414 (server.c head_too_large; past twice the bound, libmicrohttpd's own HTML 414). */
 void api__h_query(api_request_t *r)
 {
     char *qbuf = malloc(API_IQ_Q_MAX + 1);
@@ -871,15 +834,7 @@ void api__h_query(api_request_t *r)
         api__error(r, 500, "out of memory");
         return;
     }
-    const char *q = api__arg(r, "q", qbuf, API_IQ_Q_MAX + 1);
-    const char *v;
-    size_t vlen;
-    if (q == NULL && !r->status && api__iq_form_arg(r, "q", &v, &vlen)) {
-        if (api__pct_decode(v, vlen, qbuf, API_IQ_Q_MAX + 1, 1) < 0)
-            api__error(r, 400, "parameter 'q': longer than %d bytes or holds a NUL byte",
-                       API_IQ_Q_MAX);
-        q = qbuf;
-    }
+    const char *q = api__iq_arg(r, "q", qbuf, API_IQ_Q_MAX + 1);
     if (!r->status && q != NULL)
         q = trim_go_space(qbuf); /* both read q into qbuf */
     if (!r->status && (q == NULL || q[0] == '\0'))

@@ -130,6 +130,9 @@ typedef struct {
                                  * gave (NULL: none), answered once the statement is read */
     const char *on_db;          /* the statement's ON db (api__q_keyword_name; NULL: none): the
                                  * database of its sources naming none, not the query's db= */
+    int every_db; /* a source naming no database looks its database up under any policy, the
+                   * default too (api__iq_skip_params: a SELECT INTO or subquery vigild refuses,
+                   * whose sources influxd looks up); 0: only under one vigild does not hold */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -239,16 +242,18 @@ int api__q_is(const qtoken_t *t, const char *kw);
 /* Whether c is an ASCII digit, as influxd's scanner's isDigit. */
 int api__q_digit(char c);
 
-/* Finds the parameter name in r's application/x-www-form-urlencoded body (influxql.c): its
- * value, still encoded (borrowed from r->body), in *v and *vlen. Returns 1, or 0 when there is
- * no body or no such parameter. */
-int api__iq_form_arg(const api_request_t *r, const char *name, const char **v, size_t *vlen);
-/* Finds parameter name in the URL, else in a form body, as influxd's r.FormValue: its value,
- * still encoded (borrowed from r), in *v and *vlen. Returns 1, or 0 when absent. */
+/* Finds parameter name as influxd's r.FormValue does (influxql_params.c): the first pair of that
+ * name Go's url.ParseQuery keeps, in a form body, then in the URL: its value, still encoded
+ * (borrowed from r), in *v and *vlen. name is one of /query's (q, db, rp, epoch, chunked,
+ * chunk_size, params: another is absent); the body and the URL are read once, at the first
+ * call, for all of them (r's iq_form_v). Returns 1, or 0 when absent. Any thread. */
 int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen);
-/* Reads parameter name from the URL or a form body, as influxd's r.FormValue, into buf
- * (decoded). Returns buf, or NULL when absent or not fitting. */
+/* Reads parameter name as api__iq_form_raw finds it into buf (decoded). Returns buf, or NULL
+ * when absent or not fitting. */
 const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size);
+/* As api__iq_form_value, but a value not fitting in buf (size bytes with its NUL) or holding a
+ * NUL byte is answered 400, as api__arg answers it (callers check r->status). */
+const char *api__iq_arg(api_request_t *r, const char *name, char *buf, size_t size);
 
 /* ---- bound parameters (influxql_params.c) ---- */
 
@@ -509,7 +514,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
  * the policy is not held, influxd looks the statement's ON db (s->on_db) or else the query's
  * db= up first: db= absent or empty, API_IQ_NO_DB_NAME; one vigild knows it does not have
  * (as db_not_found), API_IQ_NO_DB and its name (vigild answers such a database from its one
- * store when it refuses no policy).
+ * store when it refuses no policy; under the default policy looked up only with s->every_db).
  * Returns 0, or -1 (out of memory, answered). */
 int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *rp,
                          const char **unsupported);
@@ -523,6 +528,12 @@ int api__iq_from_stops(const char *why);
  * name alone; the others, and the cardinality forms, end the run there): NULL where
  * api__iq_from_stops, but API_IQ_FROM_RE for a regex (name: the source read); why otherwise. */
 const char *api__iq_from_name_alone(const char *why, const qtoken_t *name);
+/* The statement's database as SHOW TAG KEYS and SHOW TAG VALUES look it up in influxd 1.6.7
+ * before any source, FROM's databases and policies aside: with the query's rp= a policy vigild
+ * does not hold, ON's name or else db= (api__iq_other_policy's API_IQ_NO_DB_NAME or API_IQ_NO_DB
+ * and the name) sets *unsupported; else it is left (vigild answers any database from its one
+ * store when it refuses no policy). Returns 0, or -1 (out of memory, answered). */
+int api__iq_tag_database(api_request_t *r, qscan_t *s, const char **unsupported);
 /* A regex as a source: the reason vigild answers no such statement. */
 #define API_IQ_FROM_RE "a regular expression in FROM"
 

@@ -104,7 +104,7 @@ int api__iq_show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
     } else {
         if (api__q_expect_end(r, &t))
             return -1;
-        db = api__arg(r, "db", dbuf, sizeof dbuf);
+        db = api__iq_arg(r, "db", dbuf, sizeof dbuf);
         if (r->status)
             return -1;
         len = db ? strlen(db) : 0;

@@ -126,16 +126,6 @@ static int no_database(api_request_t *r, qscan_t *s, const char *db, const char 
     return influxd_reason(r, s, API_IQ_NO_DB, db, unsupported);
 }
 
-/* Whether v (n bytes, percent-encoded) holds an escape Go's url.ParseQuery refuses: a '%' not
- * followed by two hex digits. ParseQuery drops such a pair, so r.FormValue reads it as absent. */
-static int bad_escape(const char *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i] == '%' && (i + 2 >= n || api__hexval(v[i + 1]) < 0 || api__hexval(v[i + 2]) < 0))
-            return 1;
-    return 0;
-}
-
 /* The query's db= when a source names no database and its policy (or rp=) is one vigild does
  * not hold: influxd looks the database up first. Sets *unsupported to API_IQ_NO_DB_NAME (db=
  * absent, empty, or dropped by ParseQuery) or API_IQ_NO_DB and the name (db_unlisted); leaves it
@@ -145,7 +135,7 @@ static int param_database(api_request_t *r, qscan_t *s, const char **unsupported
 {
     const char *v;
     size_t n;
-    if (!api__iq_form_raw(r, "db", &v, &n) || n == 0 || bad_escape(v, n)) {
+    if (!api__iq_form_raw(r, "db", &v, &n) || n == 0) {
         *unsupported = API_IQ_NO_DB_NAME;
         return 0;
     }
@@ -162,12 +152,22 @@ static int param_database(api_request_t *r, qscan_t *s, const char **unsupported
     return 0;
 }
 
+/* The database of a source naming none: ON's (s->on_db), else the query's db= (param_database);
+ * *unsupported as api__iq_other_policy says. Returns 0, or -1 (out of memory, answered). */
+static int statement_database(api_request_t *r, qscan_t *s, const char **unsupported)
+{
+    if (s->on_db == NULL)
+        return param_database(r, s, unsupported);
+    return db_unlisted(r, s->on_db, strlen(s->on_db)) ? no_database(r, s, s->on_db, unsupported)
+                                                      : 0;
+}
+
 int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *rp,
                          const char **unsupported)
 {
     const char *v;
     size_t n;
-    if (rp[0] == '\0' && api__iq_form_raw(r, "rp", &v, &n) && !bad_escape(v, n)) {
+    if (rp[0] == '\0' && api__iq_form_raw(r, "rp", &v, &n)) {
         char *own = api__qs_alloc(s, n + 1); /* in s's blocks: decoding never lengthens */
         if (own == NULL) {
             api__error(r, 500, "out of memory");
@@ -176,15 +176,10 @@ int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *r
         rp = api__pct_decode(v, n, own, n + 1, 1) >= 0 ? own : ""; /* a NUL: read as absent */
     }
     if (rp[0] == '\0' || strcmp(rp, "autogen") == 0)
-        return 0;
+        return has_db || !s->every_db ? 0 : statement_database(r, s, unsupported);
     if (influxd_reason(r, s, API_IQ_OTHER_RP, rp, unsupported))
         return -1;
-    if (has_db)
-        return 0;
-    if (s->on_db == NULL)
-        return param_database(r, s, unsupported);
-    return db_unlisted(r, s->on_db, strlen(s->on_db)) ? no_database(r, s, s->on_db, unsupported)
-                                                      : 0;
+    return has_db ? 0 : statement_database(r, s, unsupported);
 }
 
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
@@ -254,6 +249,16 @@ const char *api__iq_from_name_alone(const char *why, const qtoken_t *name)
     if (!api__iq_from_stops(why))
         return why;
     return name->form == QF_REGEX ? API_IQ_FROM_RE : NULL; /* db../re/: the regex's reason */
+}
+
+int api__iq_tag_database(api_request_t *r, qscan_t *s, const char **unsupported)
+{
+    const char *why = NULL;
+    if (api__iq_other_policy(r, s, 0, "", &why))
+        return -1;
+    if (api__iq_from_stops(why) == 2)
+        *unsupported = why;
+    return 0;
 }
 
 int api__iq_from_stops(const char *why)

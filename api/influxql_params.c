@@ -4,7 +4,8 @@
  * value made once into the token its name binds to (api__iq_params_bind: name -> [kind, text]
  * or [kind, text, enum qform]), and a "$name" the reader reads replaced by that token
  * (api__qs_bind, called by influxql.c's api__qs_next), as influxd 1.6.7 binds them; and the
- * chunk_size parameter (api__iq_chunk_size_asked). Any thread; no state, no lock. */
+ * chunk_size parameter (api__iq_chunk_size_asked); and every /query parameter found as influxd's
+ * r.FormValue finds it (api__iq_form_raw). Any thread; no state, no lock. */
 #include "influxql.h"
 #include "api_int.h"
 
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Sets the token a parameter binds to: kind and text (copied into a JSON string). Returns 0, or
  * -1 when out of memory. */
@@ -495,4 +497,134 @@ long long api__iq_chunk_size_asked(api_request_t *r)
     if (c != -1 || digits == 0 || neg || size == 0)
         return API_IQ_CHUNK_DEFAULT; /* ParseInt's syntax error, or not above 0 */
     return size;
+}
+
+/* ---- /query's parameters, read as influxd's r.FormValue reads them --------------------------
+ * Go's http.Request.ParseForm (Go 1.19, Debian's influxd 1.6.7) reads a form body's pairs, then
+ * the URL's, each with url.ParseQuery: pairs end at '&', and one holding a ';' is dropped (no
+ * longer a separator since Go 1.17); a pair without '=' has the value ""; its name and its value
+ * are both unescaped ('+' a space), and a pair either of which holds an escape QueryUnescape
+ * refuses ('%' without two hex digits) is dropped; FormValue is the first value kept for the
+ * name. */
+
+/* Whether v (n bytes) holds an escape Go's QueryUnescape refuses. */
+static int go_bad_escape(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == '%' && (i + 2 >= n || api__hexval(v[i + 1]) < 0 || api__hexval(v[i + 2]) < 0))
+            return 1;
+    return 0;
+}
+
+/* The parameters /query reads (api_request_t's iq_form_v, in this order). */
+static const char *const form_names[API_IQ_FORM_N] = {"q",       "db",         "rp",    "epoch",
+                                                      "chunked", "chunk_size", "params"};
+
+/* Takes the pair key (klen bytes) = v (vlen bytes) into r's iq_form_v if its name is one of
+ * form_names not found yet and ParseQuery keeps it. Only the name is read for any other pair, so
+ * every pair costs its name's bytes, not its value's. */
+static void form_pair(api_request_t *r, const char *key, size_t klen, const char *v, size_t vlen)
+{
+    char name[16]; /* a longer name decodes to none /query reads */
+    if (api__pct_decode(key, klen, name, sizeof name, 1) < 0)
+        return;
+    for (int i = 0; i < API_IQ_FORM_N; i++)
+        if (strcmp(name, form_names[i]) == 0) {
+            if (r->iq_form_v[i] != NULL || memchr(key, ';', klen) || memchr(v, ';', vlen) ||
+                go_bad_escape(key, klen) || go_bad_escape(v, vlen))
+                return;
+            r->iq_form_v[i] = v;
+            r->iq_form_len[i] = vlen;
+            return;
+        }
+}
+
+/* Reads the pairs of a form body (n bytes, key=value or key, ending at '&') into r. */
+static void form_body(api_request_t *r, const char *text, size_t n)
+{
+    for (size_t at = 0, end; at < n; at = end + 1) {
+        const char *amp = memchr(text + at, '&', n - at);
+        end = amp ? (size_t)(amp - text) : n;
+        const char *eq = memchr(text + at, '=', end - at);
+        if (eq == NULL)
+            form_pair(r, text + at, end - at, "", 0);
+        else
+            form_pair(r, text + at, (size_t)(eq - text - at), eq + 1,
+                      (size_t)(text + end - eq - 1));
+    }
+}
+
+/* One of libmicrohttpd's URL pairs, cut as ParseQuery cuts them (at '&' and the first '='; raw:
+ * server.c's unescape_none; NULL value: no '='), into the request cls. */
+static enum MHD_Result form_url_pair(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    form_pair(cls, key, strlen(key), value ? value : "", value ? strlen(value) : 0);
+    return MHD_YES;
+}
+
+/* Whether Go's ParseForm reads r's body as a form: a POST, PUT or PATCH whose Content-Type's
+ * media type (mime.ParseMediaType: before any ';', blanks trimmed, any case) is
+ * application/x-www-form-urlencoded. Another body (none, text/plain, JSON; multipart, which
+ * vigild does not read) influxd leaves to the URL. */
+static int form_typed(const api_request_t *r)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+    if (r->conn == NULL || (strcmp(r->method, "POST") != 0 && strcmp(r->method, "PUT") != 0 &&
+                            strcmp(r->method, "PATCH") != 0))
+        return 0;
+    const char *ct =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct == NULL)
+        return 0;
+    ct += strspn(ct, " \t");
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return n == sizeof form - 1 && strncasecmp(ct, form, n) == 0;
+}
+
+int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen)
+{
+    if (!r->iq_form_read) { /* the body's pairs first, then the URL's: the first kept wins */
+        r->iq_form_read = 1;
+        if (r->body != NULL && form_typed(r))
+            form_body(r, r->body, r->len);
+        if (r->conn != NULL)
+            MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, form_url_pair, r);
+    }
+    for (int i = 0; i < API_IQ_FORM_N; i++)
+        if (strcmp(name, form_names[i]) == 0 && r->iq_form_v[i] != NULL) {
+            *v = r->iq_form_v[i];
+            *vlen = r->iq_form_len[i];
+            return 1;
+        }
+    *v = NULL;
+    *vlen = 0;
+    return 0;
+}
+
+const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size)
+{
+    const char *v;
+    size_t vlen;
+    if (!api__iq_form_raw(r, name, &v, &vlen))
+        return NULL;
+    return api__pct_decode(v, vlen, buf, size, 1) >= 0 ? buf : NULL;
+}
+
+const char *api__iq_arg(api_request_t *r, const char *name, char *buf, size_t size)
+{
+    const char *v;
+    size_t vlen;
+    if (!api__iq_form_raw(r, name, &v, &vlen))
+        return NULL;
+    if (api__pct_decode(v, vlen, buf, size, 1) < 0) {
+        /* api__arg's answer: a parameter the client sent is never ignored */
+        api__error(r, 400, "parameter '%s': longer than %zu bytes or holds a NUL byte", name,
+                   size - 1);
+        return NULL;
+    }
+    return buf;
 }

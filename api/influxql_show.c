@@ -279,13 +279,14 @@ static int show_unsupported(qrun_t *run, const qscan_t *s, const char *unsupport
 }
 
 /* Reads [ON db] [FROM name] of SHOW FIELD KEYS / SHOW TAG KEYS / SHOW TAG VALUES into *from
- * (kind QT_EOF: no FROM). FROM takes a list of sources, as influxd's parser reads it; vigild
- * answers one name (named once or more), and sets *unsupported for several, or for a source's
- * reason (rp_any: any database and policy, api__iq_from_name_alone; else one that ends the run
- * first, api__iq_from_stops; without FROM the rp= parameter's policy, api__iq_other_policy).
- * Returns 0, or -1 (parse error or out of memory, answered). */
-static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported,
-                     int rp_any)
+ * (kind QT_EOF: no FROM), without rp_any's statement database (show_from below). FROM takes a
+ * list of sources, as influxd's parser reads it; vigild answers one name (named once or more),
+ * and sets *unsupported for several, or for a source's reason (rp_any: any database and policy,
+ * api__iq_from_name_alone; else one that ends the run first, api__iq_from_stops; without FROM
+ * the rp= parameter's policy, api__iq_other_policy). Returns 0, or -1 (parse error or out of
+ * memory, answered). */
+static int show_sources(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported,
+                        int rp_any)
 {
     if (s->card == 2) { /* SHOW MEASUREMENT CARDINALITY read them (influxql_card.c) */
         from->kind = QT_EOF;
@@ -321,6 +322,17 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
         else if (*unsupported == NULL && (why != NULL || strcmp(t.text, from->text) != 0))
             *unsupported = why != NULL ? why : "several measurements in FROM";
     }
+}
+
+/* Reads [ON db] [FROM name] (show_sources); with rp_any (SHOW TAG KEYS, SHOW TAG VALUES) the
+ * statement's database, looked up before its sources as influxd does (api__iq_tag_database),
+ * replaces their reason. Returns 0, or -1 (parse error or out of memory, answered). */
+static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported,
+                     int rp_any)
+{
+    if (show_sources(r, s, from, unsupported, rp_any))
+        return -1;
+    return rp_any && s->card != 2 ? api__iq_tag_database(r, s, unsupported) : 0;
 }
 
 /* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name] [WHERE ...], then

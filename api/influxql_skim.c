@@ -95,6 +95,7 @@ static int plain_target(const qscan_t *s)
 int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
 {
     qscan_t at = *s;
+    at.every_db = 1; /* influxd looks each source up: db=nodb is its error, whatever the policy */
     qtoken_t t;
     const char *re;
     int regex = 0;   /* a '/' next opens a regex, as influxd reads one there */
@@ -113,6 +114,10 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
             continue;
         }
         api__qs_next(&at, &t);
+        if ((t.kind == QT_EOF || t.kind == QT_SEMI) && depth > 0) {
+            api__q_parse_error(r, &t, ")"); /* an unclosed subquery: influxd's parse error */
+            return -1;
+        }
         if (t.kind == QT_EOF || t.kind == QT_SEMI)
             return 0;
         if (t.kind == QT_OTHER && t.text[0] == '$' && t.form != QF_REGEX)
@@ -140,9 +145,13 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
         if ((api__q_op(&t, "=~") || api__q_op(&t, "!~")) && api__iq_regex(r, &at, &re))
             return -1; /* a bound regex too, or influxd's "expected regex" */
         int list = 0;  /* a ',' after a subquery's ')' in a list: a source next */
+        if (api__q_op(&t, ")") && depth == 0) {
+            api__q_parse_error(r, &t, ";"); /* one ')' too many: influxd's statement ends */
+            return -1;
+        }
         if (api__q_op(&t, "(")) {
             depth++;
-        } else if (api__q_op(&t, ")") && depth > 0) {
+        } else if (api__q_op(&t, ")")) {
             qscan_t n = at;
             qtoken_t comma;
             api__qs_next(&n, &comma);

@@ -4,7 +4,8 @@
  * for a test; libapi's own influxql.o is then never linked (every symbol it defines is defined
  * here), while influx.o comes from libapi for the names (api__db_known, api__db_remember) and
  * influxql_params.o for the bound parameters (api__iq_params_bind, api__iq_go_numbers,
- * api__iq_refused_zeroed; it calls api__q_digit and api__iq_form_arg, defined here).
+ * api__iq_refused_zeroed; it calls api__q_digit, defined here; and api__iq_form_raw, which reads
+ * no parameter here: the fake request has no connection and no body).
  *
  * The input is the query text, as api__h_query gets it: NUL-terminated, at most API_IQ_Q_MAX
  * bytes (64 KiB; libFuzzer's own -max_len, 4,096 or the largest seed, is the shorter bound in

@@ -6,6 +6,7 @@ vigild does not hold (influxd's "database not found: nodb" and "database name re
 its "retention policy not found"), and an rp= holding an escape Go's url.ParseQuery refuses,
 read as absent. The points: test_influxql5.py's (a1, pump's t1..t3, big)."""
 
+import http.client
 import os
 import sys
 import unittest
@@ -190,6 +191,147 @@ class Leftovers(InfluxdPair):
             "rp= with a bad escape")
         self.assertEqual([b"retention policy not found" in a[1] for a in answers],
                          [False] * 7 + [True] * 2)
+
+    def test_tag_statements_database_before_sources_as_influxd(self):
+        # influx15: SHOW TAG KEYS and SHOW TAG VALUES look the statement's database (ON, else
+        # db=) up before their sources, whatever FROM names: with rp=rp2, ON nodb or db=nodb is
+        # influxd's "database not found: nodb", db= empty or absent its "database name
+        # required"; vigild answered data (it still does with no policy it refuses, as README)
+        qs = ["SHOW TAG KEYS", "SHOW TAG VALUES WITH KEY = device", "SHOW TAG KEYS FROM a1",
+              "SHOW TAG VALUES FROM a1 WITH KEY = device", "SHOW TAG KEYS FROM g.rp2.a1",
+              "SHOW TAG KEYS FROM nodb..a1", "SHOW TAG VALUES FROM rp2.a1 WITH KEY = device"]
+        cases = [(q, dict(db, rp="rp2")) for q in qs
+                 for db in ({"db": "nodb"}, {"db": ""}, {"db": None})]
+        cases += [(q, dict(db, rp="rp2")) for q in ("SHOW TAG KEYS ON nodb",
+                                                    "SHOW TAG VALUES ON nodb WITH KEY = device",
+                                                    "SHOW TAG KEYS ON nodb FROM g..a1")
+                  for db in ({"db": "g"}, {"db": None})]
+        cases += [("SHOW TAG KEYS ON nodb", dict(db="nodb", rp="rp2", chunked="true")),
+                  # the data, as before: a database influxd holds, or no policy asked
+                  ("SHOW TAG KEYS ON g FROM a1", dict(db="nodb", rp="rp2")),
+                  ("SHOW TAG VALUES ON g FROM a1 WITH KEY = device", dict(db="", rp="rp2")),
+                  ("SHOW TAG KEYS FROM a1", {"rp": "rp2"}),
+                  ("SHOW TAG KEYS FROM nodb.rp2.a1", {"rp": "rp2"})]
+        answers = self.compare(cases, "the tag statements' database")
+        self.assertEqual(sum(b"database not found: nodb" in a[1] for a in answers), 14)
+        self.assertEqual(sum(b"database name required" in a[1] for a in answers), 14)
+
+    def test_into_and_subqueries_with_the_default_policy_as_influxd(self):
+        # influx15: vigild refuses SELECT INTO and subqueries; influxd looks their sources up,
+        # a source naming no database (INTO's target too) in the query's db= whatever its
+        # policy: db=nodb is its "database not found: nodb", db= empty or absent its "database
+        # name required"; vigild said "vigild does not support SELECT INTO" (subqueries)
+        qs = ["SELECT x INTO b2 FROM a1", "SELECT x FROM (SELECT x FROM a1)",
+              "SELECT x INTO b2 FROM (SELECT x FROM a1)", "SELECT x INTO b2 FROM g..a1",
+              "SELECT x INTO g..b2 FROM a1", "SELECT x FROM (SELECT x FROM g..a1), a1",
+              "SELECT x INTO b2 FROM g.autogen.a1; SELECT x FROM a1"]
+        cases = [(q, db) for q in qs for db in ({"db": "nodb"}, {"db": ""}, {"db": None})]
+        cases += [("SELECT x INTO b2 FROM a1", {"db": "nodb", "chunked": "true"}),
+                  ("SELECT x INTO b2 FROM a1", {"db": "nodb", "rp": "autogen"})]
+        answers = self.compare(cases, "INTO and subqueries, the default policy")
+        self.assertEqual(sum(b"database not found: nodb" in a[1] for a in answers), 8)
+        self.assertEqual(sum(b"database name required" in a[1] for a in answers), 12)
+        # two statements, the first refused: influxd's one result, "not executed" (as vigild's)
+        self.assertEqual(sum(b'[{"statement_id":0,"error":"not executed"}]' in a[1]
+                             for a in answers), 3)
+        # sources whose databases influxd holds: vigild refuses the statement in its own words
+        for q, db in [("SELECT x INTO b2 FROM a1", "g"), ("SELECT x FROM (SELECT x FROM a1)", "g"),
+                      ("SELECT x FROM (SELECT x FROM g..a1)", None),
+                      ("SELECT x INTO g.autogen.b2 FROM g..a1", None)]:
+            with self.subTest(q=q, db=db):
+                status, body = self.ask(self.d.http_port, q, db=db)
+                self.assertEqual(status, 200, body)
+                self.assertIn(b'"error":"vigild does not support ', body)
+
+    def test_unclosed_subquery_as_influxd(self):
+        # influx15: a refused statement's parentheses left open at its end (a subquery, a
+        # WHERE's), or one ')' too many, are influxd's parse errors, which come before its
+        # lookups; vigild answered the policy's error or "vigild does not support subqueries"
+        qs = ["SELECT x FROM (SELECT x FROM a1, g.rp2.a1", "SELECT x FROM (SELECT x FROM g.rp2.a1",
+              "SELECT x FROM (SELECT x FROM a1", "SELECT x FROM (SELECT x FROM a1 WHERE (x > 1)",
+              "SELECT x FROM (SELECT x FROM a1; SELECT x FROM a1",
+              "SELECT x INTO b2 FROM a1 WHERE (x > 1", "SELECT x INTO b2 FROM g.rp2.a1 WHERE (x > 1",
+              "SELECT x FROM (SELECT x FROM a1 WHERE x > 1",
+              "SELECT x FROM (SELECT x FROM a1 GROUP BY time(1h)",
+              "SELECT x FROM (SELECT x FROM a1 LIMIT 1", "SELECT x FROM (SELECT x FROM a1\n",
+              "SELECT x FROM (SELECT x FROM a1), (SELECT x FROM a1",
+              "SELECT x FROM (SELECT x FROM a1)) ", "SELECT x INTO b2 FROM a1 WHERE x > 1)"]
+        same = 0
+        for q in qs:
+            with self.subTest(q=q):
+                want, got = (self.ask(port, q) for port in (self.influxd.port, self.d.http_port))
+                self.assertEqual(want[0], 400, want)
+                same += got == want
+                self.assertEqual(got, want)
+        print("\nunclosed subqueries: %d of %d as influxd" % (same, len(qs)))
+
+    def post_raw(self, port, body, query="", ctype="application/x-www-form-urlencoded",
+                 method="POST"):
+        """/query's answer to a body sent as it is (a form's by default; ctype None: no
+        Content-Type), beside the URL's query string."""
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c.request(method, "/query" + ("?" + query if query else ""), body.encode(),
+                  {"Content-Type": ctype} if ctype is not None else {})
+        r = c.getresponse()
+        answer = r.status, r.read()
+        c.close()
+        return answer
+
+    def test_parameters_read_as_go_parse_query_as_influxd(self):
+        # influx15: influxd reads every /query parameter with r.FormValue: Go's url.ParseQuery
+        # (Go 1.19) drops a pair with a bad escape in its name or value, or with a ';', and
+        # decodes a name's escapes; FormValue is the first pair kept, a form body's before the
+        # URL's. vigild read the URL's first pair named as sent (or the body's when none).
+        a1 = "q=SELECT+x+FROM+a1"
+        answers = self.compare_raw(
+            ["db=g&%s&rp=%%zz&rp=rp2" % a1, "db=g&%s&rp=%%zz&rp=autogen&rp=rp2" % a1,
+             "db=%%zz&db=nodb&%s&rp=rp2" % a1, "d%%62=nodb&%s&rp=rp2" % a1,
+             "db=g&%s&r%%70=rp2" % a1, "db=g&%s&rp=rp2;x=1" % a1, "db=g&%s&rp;x=rp2" % a1,
+             "db=g&%s&rp%%zz=rp2" % a1, "db=g&q%%zz=SELECT+x+FROM+a1+LIMIT+1&%s" % a1,
+             "db=g&%71=SELECT+x+FROM+a1&rp=rp2", "db=g&%s&e%%70och=ms" % a1,
+             "db=g&%s&epoch=%%zz&epoch=ms" % a1, "db=g&%s&chunke%%64=true&chunk_size=1" % a1,
+             "db=g&%s&chunked=%%zz&chunked=true&chunk_size=1" % a1,
+             "db=g&%s&chunked=true&chunk_size=%%zz&chunk_size=1" % a1,
+             "db=g&%s;SELECT+x+FROM+a1+LIMIT+1&q=SELECT+x+FROM+a1+LIMIT+1" % a1,
+             "%s&db=nodb;&rp=rp2" % a1, "%s&%%64%%62=nodb&rp=rp2" % a1],
+            "parameters as ParseQuery reads them")
+        self.assertEqual(sum(b"not found" in a[1] for a in answers), 6)
+        # a form body's pair comes before the URL's (POST), as FormValue reads them
+        cases = [("db=nodb&rp=rp2&" + a1, "db=g"), ("db=%zz&rp=rp2&" + a1, "db=nodb"),
+                 ("rp=rp2&" + a1, "db=nodb&q=SELECT+x+FROM+a1+LIMIT+1"),
+                 ("db=g&q=SELECT+x+FROM+a1+LIMIT+1", a1),
+                 ("db=g&" + a1, "epoch=ms&rp=rp2")]
+        same = 0
+        for body, query in cases:
+            with self.subTest(body=body, query=query):
+                want, got = (self.post_raw(port, body, query)
+                             for port in (self.influxd.port, self.d.http_port))
+                self.assertEqual(want[0], 200, want)
+                same += got == want
+                self.assertEqual(got, want)
+        print("\nform body before the URL: %d of %d as influxd" % (same, len(cases)))
+
+    def test_body_read_as_a_form_only_as_influxd(self):
+        # review (influx15): Go's ParseForm reads a body's pairs only for a POST, PUT or PATCH of
+        # Content-Type application/x-www-form-urlencoded (any case, parameters after ';'); any
+        # other body influxd leaves to the URL ("missing required parameter" without one). The
+        # branch read any body first; main read any body's pairs when the URL had none
+        a1, show = "db=g&q=SELECT+x+FROM+a1", "q=SHOW+RETENTION+POLICIES+ON+g"
+        cases = [(a1, show, "text/plain", "POST"), (a1, show, None, "POST"),
+                 (a1, show, "application/json", "POST"), (a1, "", None, "POST"),
+                 (a1, "", "text/plain", "POST"),
+                 (a1, show, "application/x-www-form-urlencoded", "GET"), (a1, show, "", "POST"),
+                 (a1, show, " Application/X-WWW-Form-Urlencoded ; charset=utf-8", "POST"),
+                 (a1, show, "application/x-www-form-urlencoded", "POST")]
+        answers = []
+        for body, query, ctype, method in cases:
+            with self.subTest(body=body, query=query, ctype=ctype, method=method):
+                want, got = (self.post_raw(port, body, query, ctype, method)
+                             for port in (self.influxd.port, self.d.http_port))
+                answers.append(want)
+                self.assertEqual(got, want)
+        self.assertEqual([b'"a1"' in a[1] for a in answers], [False] * 7 + [True] * 2)
+        self.assertEqual([a[0] for a in answers[3:5]], [400, 400])
 
 
 if __name__ == "__main__":
