@@ -197,8 +197,7 @@ static void sync_deinit(store_t *s)
     pthread_cond_destroy(&s->pcond);
 }
 
-/* Whether fd is the file at path now (a lock on one unlinked since guards nothing). */
-static int lock_is_named(int fd, const char *path)
+int store__fd_is_named(int fd, const char *path)
 {
     struct stat held, named;
     return fstat(fd, &held) == 0 && lstat(path, &named) == 0 && held.st_dev == named.st_dev &&
@@ -217,7 +216,8 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
     /* Not through a symbolic link: a restore runs as root in a folder the service's user may
      * write, and O_CREAT would create the link's target. A refused restore removes the lock
      * it made while holding it (snapshot.c): a lock taken on a file no longer at that name is
-     * taken again on the one there (bounded: the name changes only at such a restore's end). */
+     * taken again on the one there (bounded: the name changes only at such a restore's end).
+     * Tests hold between the flock and that comparison (store__test_hold_point). */
     int err = 0;
     for (int tries = 1;; tries++) {
         *fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
@@ -229,7 +229,7 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
                      errno == EWOULDBLOCK ? "the data directory is in use by another vigild"
                                           : strerror(errno));
             err = ERR_IO;
-        } else if (lock_is_named(*fd, path)) {
+        } else if (store__test_hold_point("lock-named"), store__fd_is_named(*fd, path)) {
             store__drop_other_bits(*fd, path, 0); /* as the database's (dbfiles.c) */
         } else {
             close(*fd);

@@ -7,9 +7,13 @@
  *
  * Threads: any thread; the flags are atomics or taken under the lock their comment names. */
 #include "storage_int.h"
+#include "log.h"
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 int store__test_open_held;
@@ -100,4 +104,23 @@ int store__test_publish_held(store_t *s)
 void store__test_savepoint_break(store_t *s, int broken)
 {
     __atomic_store_n(&s->w.sp_broken, broken, __ATOMIC_RELAXED);
+}
+
+void store__test_hold_point(const char *at)
+{
+    const char *dir = getenv("VIGIL_TEST_HOLD_DIR");
+    char flag[4200], held[4210];
+    if (dir == NULL || dir[0] == '\0' ||
+        snprintf(flag, sizeof flag, "%s/%s", dir, at) >= (int)sizeof flag ||
+        access(flag, F_OK) != 0)
+        return;
+    log_warn("storage: VIGIL_TEST_HOLD_DIR is set (a test hook): waiting at '%s'", at);
+    snprintf(held, sizeof held, "%s.held", flag);
+    FILE *f = fopen(held, "w");
+    if (f)
+        fclose(f);
+    struct timespec nap = {0, 10 * 1000000L};
+    for (int i = 0; i < 6000 && access(flag, F_OK) == 0; i++)
+        nanosleep(&nap, NULL);
+    unlink(held);
 }

@@ -64,6 +64,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -365,6 +366,128 @@ class FileModes(vt.LogOnFailure):
         self.assertEqual(sorted(os.listdir(target)), ["vigil.db", "vigil.lock"])
         with open(os.path.join(target, "vigil.db"), "rb") as f:
             self.assertEqual(f.read(), data)
+
+
+    # ---- Session 53, task files4: the windows a file could change in, held open ----------
+
+    def snapshot(self):
+        """A snapshot of a vigild that wrote one reading, copied into a folder of the test's own
+        (the folder a restore's source sits in); its path."""
+        d = self.start(CONF)
+        r = d.post_json({"device": "fm-8", "ts": vt.now_ms(), "values": {"v": 1}})
+        self.assertEqual(r.status, 200, r)
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.stop()
+        src = os.path.join(vt.mkdtemp(), "snap.db")
+        shutil.copy(doc["path"], src)
+        return src
+
+    def restore_held(self, src, target, point, act):
+        """vigild --restore src into target, with VIGIL_TEST_HOLD_DIR's point (storage's
+        store__test_hold_point) held until act() has run; (exit code, output)."""
+        holds = vt.mkdtemp()
+        flag = os.path.join(holds, point)
+        vt.write_file(flag, "")
+        p = subprocess.Popen(["env", "VIGIL_TEST_HOLD_DIR=" + holds, vt.VIGILD, "--data-dir",
+                              target, "--restore", src], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        try:
+            tp.wait_for("the restore held at '%s'" % point,
+                        lambda: os.path.exists(flag + ".held") or p.poll() is not None, 60)
+            self.assertIsNone(p.poll(), "the restore ended before '%s'" % point)
+            act()
+        finally:
+            os.unlink(flag)
+            out, _ = p.communicate(timeout=120)
+        self.assertIn("waiting at '%s'" % point, out)  # the hook says so in the log
+        return p.returncode, out
+
+    def test_restore_source_swapped_for_a_link(self):
+        # Between the resolve (realpath) and the O_NOFOLLOW open, the resolved file is moved
+        # away and a link to it put in its place: refused as changed, naming both, and the
+        # target folder left empty. Without the ELOOP check: "cannot read it (Too many levels
+        # of symbolic links)".
+        src = self.snapshot()
+        target = os.path.join(vt.mkdtemp(), "target")
+        os.mkdir(target)
+        real = os.path.realpath(src)
+
+        def swap():
+            os.rename(src, src + ".moved")
+            os.symlink(src + ".moved", src)
+        rc, out = self.restore_held(src, target, "restore-open", swap)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("restore refused: %s changed while the restore read it: it led to %s, a "
+                      "symbolic link now" % (src, real), out)
+        self.assertEqual(os.listdir(target), [])
+
+    def test_restore_copy_swapped_before_rename(self):
+        # Between the copy's check and its rename to vigil.db, the service's user (who may
+        # write the data folder) puts another file at .vigil.db.restore: the rename moves that
+        # file, which is not the checked copy (its inode differs from the copy's descriptor),
+        # so it is removed and the restore refused; the old WAL moved aside goes too (the
+        # database it belonged to was replaced). Without the comparison the restore succeeded
+        # and vigil.db was the swapped-in file.
+        src = self.snapshot()
+        target = os.path.join(vt.mkdtemp(), "target")
+        os.mkdir(target)
+        p = restore(None, src, target)  # an old database, and a WAL beside it
+        self.assertEqual(p.returncode, 0, p.stdout)
+        vt.write_file(os.path.join(target, "vigil.db-wal"), "")
+        tmp = os.path.join(target, ".vigil.db.restore")
+
+        def swap():
+            self.assertTrue(os.path.exists(tmp))
+            vt.write_file(tmp + ".other", "not the checked copy")
+            os.replace(tmp + ".other", tmp)
+        rc, out = self.restore_held(src, target, "restore-rename", swap)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("restore refused: %s was replaced by another file after its check" % tmp,
+                      out)
+        self.assertEqual(os.listdir(target), ["vigil.lock"])
+
+    def test_lock_swapped_after_flock(self):
+        # Between vigild's flock of vigil.lock and its check that the locked file is the one at
+        # that name, another file takes the name (as a refused restore's unlink of its lock
+        # would make it): vigild locks again, the file now named, so a second vigild (here the
+        # test's flock) is refused. Without the check vigild held a lock on a file no longer
+        # named, and the flock was granted.
+        holds = vt.mkdtemp()
+        flag = os.path.join(holds, "lock-named")
+        vt.write_file(flag, "")
+        tmp = vt.mkdtemp()
+        d = vt.Vigild(config=vt.write_file(os.path.join(tmp, "vigild.conf"), CONF),
+                      stream=False, prefix=["env", "VIGIL_TEST_HOLD_DIR=" + holds])
+        self.d = d
+        self.addCleanup(d.cleanup)
+        swapped = []
+
+        def swap():
+            try:
+                tp.wait_for("vigild held after its flock",
+                            lambda: os.path.exists(flag + ".held"), 60)
+                lock = os.path.join(d.data_dir, "vigil.lock")
+                vt.write_file(lock + ".other", "")
+                os.replace(lock + ".other", lock)
+                swapped.append(lock)
+            finally:
+                os.unlink(flag)
+        t = threading.Thread(target=swap)
+        t.start()
+        try:
+            d.start(timeout=90)
+        finally:
+            t.join(120)
+        self.assertEqual(len(swapped), 1)
+        self.assertIn("waiting at 'lock-named'", d.log())
+        fd = os.open(swapped[0], os.O_RDWR)
+        try:
+            with self.assertRaises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        self.assertEqual(d.get("/healthz")[0], 200)
 
 
 NOBODY = 65534
