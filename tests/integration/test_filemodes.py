@@ -55,6 +55,21 @@ Session 53, task files3 (files2 without closing what SQLite holds):
   stopped vigild's WAL-mode vigil.db copied alone is restored byte for byte, and nothing is
   left beside it: the checks read the copy (before, SQLite's check opened the source by name
   and left root's -wal and -shm beside it; the source could be swapped between check and copy).
+
+Session 53, task files4 (the windows a file could change in, held open by storage's test hook:
+VIGIL_TEST_HOLD_DIR names a folder; point AT waits while <folder>/AT exists, AT.held meanwhile):
+- The source swapped for a link (FileModes.test_restore_source_swapped_for_a_link, point
+  "restore-open", between realpath and the O_NOFOLLOW open): refused as "changed while the
+  restore read it", the target left empty (check reverted: "Too many levels of symbolic links").
+- The copy swapped before its rename (FileModes.test_restore_copy_swapped_before_rename, point
+  "restore-rename"): the file renamed to vigil.db is not the checked copy's inode: removed, the
+  restore refused, nothing but vigil.lock left (check reverted: the swapped file restored).
+- The lock swapped after the flock (FileModes.test_lock_swapped_after_flock, point
+  "lock-named"): vigild locks the file now named, so the test's flock is refused (check
+  reverted: granted).
+- No /proc (FileModes.test_started_without_proc): vigild as nobody on root's 0666 vigil.db in a
+  mount namespace without /proc starts and serves; the -wal's and -shm's warnings name the
+  /proc/self/fd path and ask whether /proc is mounted (before: "No such file or directory").
 """
 
 import fcntl
@@ -488,6 +503,31 @@ class FileModes(vt.LogOnFailure):
         finally:
             os.close(fd)
         self.assertEqual(d.get("/healthz")[0], 200)
+
+
+    @unittest.skipUnless(shutil.which("setpriv") and shutil.which("unshare"),
+                         "setpriv or unshare (util-linux) is missing")
+    def test_started_without_proc(self):
+        # vigild as nobody on root's 0666 vigil.db (the path that tightens the -wal and -shm
+        # through /proc/self/fd) in a mount namespace without /proc: it starts and serves, and
+        # the -wal's and -shm's warnings say what failed in words (before: "cannot be changed:
+        # No such file or directory", which reads as if the file were missing).
+        noproc = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                  'umount -l /proc && exec "$@"', "noproc"]
+        if subprocess.run(noproc + ["true"]).returncode != 0:
+            self.skipTest("no mount namespace here")
+        d, db = self.nobodys_vigild(0o666)
+        d.prefix = noproc + d.prefix
+        d.start()
+        r = d.post_json({"device": "fm-9", "ts": vt.now_ms(), "values": {"v": 1}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(d.device("fm-9")["points"], 1)
+        for n in ("-wal", "-shm"):
+            self.assertIn("storage: %s%s is mode 0666, open to every local user, and cannot be "
+                          "changed: vigild changes it through /proc/self/fd/" % (db, n), d.log())
+            self.assertEqual("%04o" % mode(db + n), "0666")
+        self.assertIn("No such file or directory (is /proc mounted?); chmod o-rwx it", d.log())
+        d.stop()
 
 
 NOBODY = 65534
