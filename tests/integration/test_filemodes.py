@@ -313,13 +313,19 @@ class FileModes(vt.LogOnFailure):
         self.assertIsNone(dms_lock(db + "-shm"))
         d.stop()
 
-    def test_restore_reads_its_source_once(self):
+    def stopped_snapshot(self, device):
+        """A vigild that wrote one reading of device and took a snapshot, stopped since;
+        (vigild, the snapshot's answer)."""
         d = self.start(CONF)
-        r = d.post_json({"device": "fm-7", "ts": vt.now_ms(), "values": {"v": 1}})
+        r = d.post_json({"device": device, "ts": vt.now_ms(), "values": {"v": 1}})
         self.assertEqual(r.status, 200, r)
         st, _, doc = snap(d)
         self.assertEqual(st, 200, doc)
         d.stop()
+        return d, doc
+
+    def test_restore_reads_its_source_once(self):
+        d, doc = self.stopped_snapshot("fm-7")
         # A link as the source (an operator's "latest" link to a snapshot) is resolved, and its
         # target restored (the lead's decision, as files2's review made it); a dangling one is
         # refused, naming it, and a refused restore leaves the folder as it was: no vigil.lock,
@@ -388,12 +394,7 @@ class FileModes(vt.LogOnFailure):
     def snapshot(self):
         """A snapshot of a vigild that wrote one reading, copied into a folder of the test's own
         (the folder a restore's source sits in); its path."""
-        d = self.start(CONF)
-        r = d.post_json({"device": "fm-8", "ts": vt.now_ms(), "values": {"v": 1}})
-        self.assertEqual(r.status, 200, r)
-        st, _, doc = snap(d)
-        self.assertEqual(st, 200, doc)
-        d.stop()
+        _, doc = self.stopped_snapshot("fm-8")
         src = os.path.join(vt.mkdtemp(), "snap.db")
         shutil.copy(doc["path"], src)
         return src
