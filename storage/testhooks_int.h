@@ -3,7 +3,7 @@
  * hold the writer, make its reloads or savepoint fail and read its published state. Kept apart
  * from storage_int.h so that header holds what the store's own files share; it includes this one
  * at its end, so every file that includes storage_int.h sees the hooks as before. Defined in
- * testhooks.c, storage.c, maint.c and retention.c. Not part of the public API. */
+ * testhooks.c, storage.c, maint.c, retention.c and dbfiles.c. Not part of the public API. */
 #ifndef VIGIL_TESTHOOKS_INT_H
 #define VIGIL_TESTHOOKS_INT_H
 
@@ -89,7 +89,8 @@ void store__test_retain_clock(store_t *s, int64_t wall_ms);
 void store__test_hold_point(const char *at);
 /* The folder whose <fd> entries name the process's descriptors, for store__drop_other_bits's
  * chmod of an O_PATH descriptor: "/proc/self/fd", which a test points elsewhere to see the
- * warning said when /proc is not mounted. Set by the test program only, with no store open. */
+ * warning said when /proc is not mounted. Set by a test only, on the thread that then calls
+ * store__wal_files_mode, while no snapshot runs (nothing else reads it meanwhile). */
 extern const char *store__test_proc_fd;
 
 #endif
