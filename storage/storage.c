@@ -204,6 +204,14 @@ int store__fd_is_named(int fd, const char *path)
            held.st_ino == named.st_ino;
 }
 
+/* Whether the file fd has flock'ed is still the one at path, after the test hold point
+ * "lock-named" (tests change the name between the flock and this comparison). */
+static int lock_still_named(int fd, const char *path)
+{
+    store__test_hold_point("lock-named");
+    return store__fd_is_named(fd, path);
+}
+
 /* Takes dir/vigil.lock so a second vigild on the same directory fails at once with a clear
  * reason, instead of timing out on SQLite's write lock at every commit. */
 int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
@@ -216,8 +224,7 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
     /* Not through a symbolic link: a restore runs as root in a folder the service's user may
      * write, and O_CREAT would create the link's target. A refused restore removes the lock
      * it made while holding it (snapshot.c): a lock taken on a file no longer at that name is
-     * taken again on the one there (bounded: the name changes only at such a restore's end).
-     * Tests hold between the flock and that comparison (store__test_hold_point). */
+     * taken again on the one there (bounded: the name changes only at such a restore's end). */
     int err = 0;
     for (int tries = 1;; tries++) {
         *fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
@@ -229,7 +236,7 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
                      errno == EWOULDBLOCK ? "the data directory is in use by another vigild"
                                           : strerror(errno));
             err = ERR_IO;
-        } else if (store__test_hold_point("lock-named"), store__fd_is_named(*fd, path)) {
+        } else if (lock_still_named(*fd, path)) {
             store__drop_other_bits(*fd, path, 0); /* as the database's (dbfiles.c) */
         } else {
             close(*fd);

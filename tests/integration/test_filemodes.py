@@ -63,7 +63,10 @@ VIGIL_TEST_HOLD_DIR names a folder; point AT waits while <folder>/AT exists, AT.
   restore read it", the target left empty (check reverted: "Too many levels of symbolic links").
 - The copy swapped before its rename (FileModes.test_restore_copy_swapped_before_rename, point
   "restore-rename"): the file renamed to vigil.db is not the checked copy's inode: removed, the
-  restore refused, nothing but vigil.lock left (check reverted: the swapped file restored).
+  restore refused (check reverted: the swapped file restored). Review: the old vigil.db (kept
+  as .vigil.db.aside until the comparison) and its -wal are put back, nothing lost (on the
+  branch's first fix they were deleted); in an empty folder nothing is left
+  (test_restore_copy_swapped_into_an_empty_folder).
 - The lock swapped after the flock (FileModes.test_lock_swapped_after_flock, point
   "lock-named"): vigild locks the file now named, so the test's flock is refused (check
   reverted: granted).
@@ -442,15 +445,21 @@ class FileModes(vt.LogOnFailure):
         # Between the copy's check and its rename to vigil.db, the service's user (who may
         # write the data folder) puts another file at .vigil.db.restore: the rename moves that
         # file, which is not the checked copy (its inode differs from the copy's descriptor),
-        # so it is removed and the restore refused; the old WAL moved aside goes too (the
-        # database it belonged to was replaced). Without the comparison the restore succeeded
-        # and vigil.db was the swapped-in file.
+        # so the restore is refused, and loses nothing: the old vigil.db (kept under a second
+        # name until the comparison) is put back over that file, byte for byte and the same
+        # inode, and its WAL with it. Without the comparison the restore succeeded and
+        # vigil.db was the swapped-in file; with files4's first fix the old database and its
+        # WAL were deleted.
         src = self.snapshot()
         target = os.path.join(vt.mkdtemp(), "target")
         os.mkdir(target)
         p = restore(None, src, target)  # an old database, and a WAL beside it
         self.assertEqual(p.returncode, 0, p.stdout)
-        vt.write_file(os.path.join(target, "vigil.db-wal"), "")
+        db = os.path.join(target, "vigil.db")
+        vt.write_file(db + "-wal", "the old database's newest commits")
+        with open(db, "rb") as f:
+            old = f.read()
+        old_ino = os.stat(db).st_ino
         tmp = os.path.join(target, ".vigil.db.restore")
 
         def swap():
@@ -461,7 +470,30 @@ class FileModes(vt.LogOnFailure):
         self.assertEqual(rc, 1, out)
         self.assertIn("restore refused: %s was replaced by another file after its check" % tmp,
                       out)
-        self.assertEqual(os.listdir(target), ["vigil.lock"])
+        self.assertIn("is removed, the old database put back", out)
+        self.assertEqual(sorted(os.listdir(target)), ["vigil.db", "vigil.db-wal", "vigil.lock"])
+        self.assertEqual(os.stat(db).st_ino, old_ino)
+        self.assertEqual(os.stat(db).st_nlink, 1)  # its second name is gone
+        with open(db, "rb") as f:
+            self.assertEqual(f.read(), old)
+        with open(db + "-wal") as f:
+            self.assertEqual(f.read(), "the old database's newest commits")
+
+    def test_restore_copy_swapped_into_an_empty_folder(self):
+        # The same swap with no old database: the swapped-in file is removed, nothing else
+        # is left (no .vigil.db.aside, and the vigil.lock the restore made goes too).
+        src = self.snapshot()
+        target = os.path.join(vt.mkdtemp(), "target")
+        os.mkdir(target)
+        tmp = os.path.join(target, ".vigil.db.restore")
+
+        def swap():
+            vt.write_file(tmp + ".other", "not the checked copy")
+            os.replace(tmp + ".other", tmp)
+        rc, out = self.restore_held(src, target, "restore-rename", swap)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("%s, is removed; make sure" % os.path.join(target, "vigil.db"), out)
+        self.assertEqual(os.listdir(target), [])
 
     def test_lock_swapped_after_flock(self):
         # Between vigild's flock of vigil.lock and its check that the locked file is the one at
