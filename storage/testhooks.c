@@ -8,13 +8,11 @@
  *
  * Threads: any thread; the flags are atomics or taken under the lock their comment names. */
 #include "storage_int.h"
-#include "log.h"
+#include "testhold.h"
 
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 int store__test_open_held;
@@ -109,19 +107,5 @@ void store__test_savepoint_break(store_t *s, int broken)
 
 void store__test_hold_point(const char *at)
 {
-    const char *dir = getenv("VIGIL_TEST_HOLD_DIR");
-    char flag[4200], held[4210];
-    if (dir == NULL || dir[0] == '\0' ||
-        snprintf(flag, sizeof flag, "%s/%s", dir, at) >= (int)sizeof flag ||
-        access(flag, F_OK) != 0)
-        return;
-    log_warn("storage: VIGIL_TEST_HOLD_DIR is set (a test hook): waiting at '%s'", at);
-    snprintf(held, sizeof held, "%s.held", flag);
-    FILE *f = fopen(held, "w");
-    if (f)
-        fclose(f);
-    struct timespec nap = {0, 10 * 1000000L};
-    for (int i = 0; i < 6000 && access(flag, F_OK) == 0; i++)
-        nanosleep(&nap, NULL);
-    unlink(held);
+    test_hold_wait(getenv("VIGIL_TEST_HOLD_DIR"), at, NULL, "storage");
 }

@@ -82,10 +82,10 @@ uint64_t store__test_bounds_set(store_t *s);
 void store__test_retain_clock(store_t *s, int64_t wall_ms);
 /* Tests only (tests/integration/test_filemodes.py, session 53): with $VIGIL_TEST_HOLD_DIR set,
  * point `at` ("restore-open", "lock-named", "restore-rename") waits while the file <dir>/<at>
- * exists (at most 60 s, so a test that forgot it does not hang vigild), <dir>/<at>.held
- * existing meanwhile and a warning logged, so that a test changes a file inside a window a few
- * instructions wide without a timing guess (as daemon/pipeline_train.c's test_hold). Unset
- * (any deployment): one getenv. Any thread. */
+ * exists (common/testhold.h's test_hold_wait, as the pipeline's training threads: at most 60 s,
+ * <dir>/<at>.held existing meanwhile, a warning logged), so that a test changes a file inside a
+ * window a few instructions wide without a timing guess. Unset (any deployment): one getenv.
+ * Any thread. */
 void store__test_hold_point(const char *at);
 /* The folder whose <fd> entries name the process's descriptors, for store__drop_other_bits's
  * chmod of an O_PATH descriptor: "/proc/self/fd", which a test points elsewhere to see the
