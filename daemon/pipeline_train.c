@@ -57,6 +57,7 @@
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
+#include "testhold.h"
 #include "vtime.h"
 
 #include <stdio.h>
@@ -181,9 +182,9 @@ void pipeline__train_failed(pipeline_t *p, const char *device, const char *what,
 
 /* Tests only (tests/integration/test_traingaps.py): with VIGIL_TEST_HOLD_DIR set when vigild
  * started (p->test_hold_dir, read once by pipeline_create, which logs a warning), a training
- * thread reaching point `at` waits while the file <dir>/<at> exists (at most 60 s, so a test
- * that forgot it does not hang vigild), <dir>/<at>.held existing meanwhile, so that a test acts
- * inside a gap a few instructions wide without a timing guess. The points: "take" (a due-set
+ * thread reaching point `at` waits while the file <dir>/<at> exists (common/testhold.h: at
+ * most 60 s, <dir>/<at>.held existing meanwhile), so that a test acts inside a gap a few
+ * instructions wide without a timing guess. The points: "take" (a due-set
  * entry taken, its group's training flag set, the member list not yet copied), "apply" (the run
  * over, nothing applied), "confirm" (the members applied, their versions not yet listed),
  * "end" (every member's part over, the training's due and group flags not yet cleared).
@@ -193,19 +194,7 @@ void pipeline__train_failed(pipeline_t *p, const char *device, const char *what,
  * Unset (any deployment): a test of one byte per point. Training pool thread, holding no lock. */
 static void test_hold(pipeline_t *p, const char *at)
 {
-    char flag[300], held[310];
-    if (p->test_hold_dir[0] == '\0' ||
-        snprintf(flag, sizeof flag, "%s/%s", p->test_hold_dir, at) >= (int)sizeof flag ||
-        access(flag, F_OK) != 0)
-        return;
-    snprintf(held, sizeof held, "%s.held", flag);
-    FILE *f = fopen(held, "w");
-    if (f)
-        fclose(f);
-    struct timespec nap = {0, 100 * 1000000L};
-    for (int i = 0; i < 600 && access(flag, F_OK) == 0 && !atomic_load(&p->stopping); i++)
-        nanosleep(&nap, NULL);
-    unlink(held);
+    test_hold_wait(p->test_hold_dir, at, &p->stopping, NULL);
 }
 
 /* Whether members a and b were made with the same {hidden, layers}. */

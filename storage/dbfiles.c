@@ -51,30 +51,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const char *store__test_proc_fd = "/proc/self/fd";
+
 /* fchmod(fd, mode), or for an O_PATH descriptor, which fchmod refuses (EBADF), chmod of its
- * /proc/self/fd name: that names the file fd stands for (a link O_NOFOLLOW opened would be
- * chmod'ed as a link, which Linux refuses, and store__drop_other_bits never gets that far), and
- * it opens nothing. Returns 0, or -1 with errno set. */
-static int fd_chmod(int fd, mode_t mode)
+ * /proc/self/fd name (*via_proc set): that names the file fd stands for (a link O_NOFOLLOW
+ * opened would be chmod'ed as a link, which Linux refuses, and store__drop_other_bits never gets
+ * that far), and it opens nothing. Returns 0, or -1 with errno set. */
+static int fd_chmod(int fd, mode_t mode, char *proc, size_t size, int *via_proc)
 {
+    *via_proc = 0;
     if (fchmod(fd, mode) == 0)
         return 0;
     if (errno != EBADF)
         return -1;
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    *via_proc = 1;
+    snprintf(proc, size, "%s/%d", store__test_proc_fd, fd);
     return chmod(proc, mode);
 }
 
 void store__drop_other_bits(int fd, const char *path, int quiet)
 {
     struct stat st;
+    char proc[128];
+    int via_proc;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0007) == 0)
         return;
     unsigned was = (unsigned)(st.st_mode & 0777), now = was & ~0007u;
-    if (fd_chmod(fd, (mode_t)now) == 0)
+    if (fd_chmod(fd, (mode_t)now, proc, sizeof proc, &via_proc) == 0)
         log_msg(quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
                 "storage: %s was mode %04o, open to every local user: now %04o", path, was, now);
+    else if (via_proc) /* e.g. /proc not mounted (a chroot, a container) */
+        log_warn("storage: %s is mode %04o, open to every local user, and cannot be changed: "
+                 "vigild changes it through %s (not opening the file, whose close would drop "
+                 "SQLite's locks on it), which failed: %s (is /proc mounted?); chmod o-rwx it",
+                 path, was, proc, strerror(errno));
     else
         log_warn("storage: %s is mode %04o, open to every local user, and cannot be changed: %s "
                  "(chmod o-rwx it)",

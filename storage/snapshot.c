@@ -311,6 +311,7 @@ static int open_source(const char *src, int *fd, char *real, size_t size, char *
         return ERR_IO;
     }
     snprintf(real, size, "%s", resolved);
+    store__test_hold_point("restore-open");
     *fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (*fd < 0 && errno == ELOOP) {
         snprintf(errmsg, errsize,
@@ -487,18 +488,24 @@ static void sync_dir(const char *dir)
     }
 }
 
-/* Puts the copy in place under the data folder's lock. The old WAL and shared memory are moved
- * aside first (a WAL left beside the new file would be replayed into it at the next open), and
- * only deleted once the rename has succeeded: if it fails they are put back, so the old
- * database keeps its newest commits. (A crash between the two leaves them as
- * .vigil.db-wal.aside and .vigil.db-shm.aside; README says how to put them back.) Returns 0
- * or ERR_IO with errmsg. */
-static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsize)
+/* Puts the copy (tmp, out its descriptor) in place under the data folder's lock. The old WAL
+ * and shared memory are moved aside first (a WAL left beside the new file would be replayed
+ * into it at the next open), and only deleted once the rename has succeeded: if it fails they
+ * are put back, so the old database keeps its newest commits. (A crash between the two leaves
+ * them as .vigil.db-wal.aside and .vigil.db-shm.aside; README says how to put them back.) The
+ * rename is by name, in a folder the service's user may write: the file it put at vigil.db is
+ * compared with out's (session 53); another file (tmp swapped since the check) is refused. So
+ * that a refused restore loses nothing, the old database keeps a second name, .vigil.db.aside
+ * (a hard link: vigil.db is never missing), until that comparison: on a refusal it is renamed
+ * back over the other file, and its WAL put back. Returns 0, or ERR_IO / ERR_INVAL with
+ * errmsg. */
+static int swap_in(const char *dir, const char *tmp, int out, char *errmsg, size_t errsize)
 {
     static const char *const ext[2] = {"-wal", "-shm"};
-    char db[4200], live[2][4200], aside[2][4200];
-    int moved[2] = {0, 0}, err = 0;
+    char db[4200], old[4200], live[2][4200], aside[2][4200];
+    int moved[2] = {0, 0}, kept = 0, err = 0, lost = 0, left = 0;
     path_join(db, sizeof db, dir, "vigil.db");
+    path_join(old, sizeof old, dir, ".vigil.db.aside");
     for (int i = 0; i < 2; i++) {
         char name[32];
         snprintf(name, sizeof name, "vigil.db%s", ext[i]);
@@ -515,16 +522,41 @@ static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsiz
         }
     }
     if (err == 0) {
+        /* link(2) does not follow either name; a folder without hard links (vfat) keeps no
+         * second name, and then a refusal below loses the old database, as before. */
+        unlink(old);
+        kept = link(db, old) == 0;
+        int none = !kept && errno == ENOENT; /* no old database */
         sync_dir(dir);
+        store__test_hold_point("restore-rename");
         if (rename(tmp, db) != 0) {
             snprintf(errmsg, errsize, "renaming %s to %s: %s", tmp, db, strerror(errno));
             err = ERR_IO;
+        } else if (!store__fd_is_named(out, db)) {
+            int back = kept && rename(old, db) == 0;
+            if (!back)
+                unlink(db);
+            left = kept && !back; /* the old database stays at .vigil.db.aside, WAL aside */
+            lost = !kept && !none;
+            kept = 0;
+            snprintf(errmsg, errsize,
+                     "%s was replaced by another file after its check (by someone who may write "
+                     "%s): that file, renamed to %s, is removed%s; make sure no one else writes "
+                     "the folder, then restore again",
+                     tmp, dir, db,
+                     back   ? ", the old database put back"
+                     : left ? "; the old database could not be put back: it is .vigil.db.aside"
+                     : lost ? ", and the old database with it (the folder allows no hard link)"
+                            : "");
+            err = ERR_INVAL;
         }
     }
+    if (kept)
+        unlink(old); /* its second name: vigil.db is the checked copy, or still the old one */
     for (int i = 0; i < 2; i++)
-        if (moved[i] && (err ? rename(aside[i], live[i]) : unlink(aside[i])) != 0)
-            log_warn("restore: %s %s: %s", err ? "cannot put back" : "cannot delete", aside[i],
-                     strerror(errno));
+        if (moved[i] && !left && (err && !lost ? rename(aside[i], live[i]) : unlink(aside[i])) != 0)
+            log_warn("restore: %s %s: %s", err && !lost ? "cannot put back" : "cannot delete",
+                     aside[i], strerror(errno));
     sync_dir(dir);
     return err;
 }
@@ -593,7 +625,7 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
         if (err == 0)
             err = keep_copy(dir, out, tmp, errmsg, errsize);
         if (err == 0)
-            err = swap_in(dir, tmp, errmsg, errsize);
+            err = swap_in(dir, tmp, out, errmsg, errsize);
         if (err)
             unlink(tmp);
     }

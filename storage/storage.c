@@ -197,12 +197,19 @@ static void sync_deinit(store_t *s)
     pthread_cond_destroy(&s->pcond);
 }
 
-/* Whether fd is the file at path now (a lock on one unlinked since guards nothing). */
-static int lock_is_named(int fd, const char *path)
+int store__fd_is_named(int fd, const char *path)
 {
     struct stat held, named;
     return fstat(fd, &held) == 0 && lstat(path, &named) == 0 && held.st_dev == named.st_dev &&
            held.st_ino == named.st_ino;
+}
+
+/* Whether the file fd has flock'ed is still the one at path, after the test hold point
+ * "lock-named" (tests change the name between the flock and this comparison). */
+static int lock_still_named(int fd, const char *path)
+{
+    store__test_hold_point("lock-named");
+    return store__fd_is_named(fd, path);
 }
 
 /* Takes dir/vigil.lock so a second vigild on the same directory fails at once with a clear
@@ -229,7 +236,7 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
                      errno == EWOULDBLOCK ? "the data directory is in use by another vigild"
                                           : strerror(errno));
             err = ERR_IO;
-        } else if (lock_is_named(*fd, path)) {
+        } else if (lock_still_named(*fd, path)) {
             store__drop_other_bits(*fd, path, 0); /* as the database's (dbfiles.c) */
         } else {
             close(*fd);

@@ -830,6 +830,9 @@ void store__errmsg_writer(store_t *s);
 /* Takes an exclusive flock on dir/vigil.lock into *fd (closing *fd releases it; *fd may be
  * open on failure). Returns 0, or ERR_IO ("in use by another vigild") / ERR_NOMEM. */
 int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize);
+/* Whether fd is the file at path now, not a link there (a lock on a file unlinked since guards
+ * nothing; a copy renamed by name may have been swapped). Any thread. */
+int store__fd_is_named(int fd, const char *path);
 
 /* dbfiles.c (owning thread) */
 /* Creates a missing db_path 0640 (O_EXCL, not through a link) before SQLite opens it, so that

@@ -1,15 +1,18 @@
 /* storage/testhooks.c: the store's test hooks (declared in testhooks_int.h): the switches that
  * hold the writer, its maps reloads and its publications, make reloads or the maintenance
- * savepoint fail, shorten the reads' waits, and the counters tests read. Kept apart from
- * storage.c, which opens the store and feeds its queue, because none of it runs unless a test
- * sets it. store__test_exec and store__test_pend_flush stay in storage.c beside the job helpers
- * they use.
+ * savepoint fail, shorten the reads' waits, and the counters tests read; and the hold points
+ * (store__test_hold_point) at which a restore or a lock waits while a test changes a file. Kept
+ * apart from storage.c, which opens the store and feeds its queue, because none of it runs unless a
+ * test sets it. store__test_exec and store__test_pend_flush stay in storage.c beside the job
+ * helpers they use.
  *
  * Threads: any thread; the flags are atomics or taken under the lock their comment names. */
 #include "storage_int.h"
+#include "testhold.h"
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 int store__test_open_held;
@@ -100,4 +103,9 @@ int store__test_publish_held(store_t *s)
 void store__test_savepoint_break(store_t *s, int broken)
 {
     __atomic_store_n(&s->w.sp_broken, broken, __ATOMIC_RELAXED);
+}
+
+void store__test_hold_point(const char *at)
+{
+    test_hold_wait(getenv("VIGIL_TEST_HOLD_DIR"), at, NULL, "storage");
 }

@@ -3,7 +3,7 @@
  * hold the writer, make its reloads or savepoint fail and read its published state. Kept apart
  * from storage_int.h so that header holds what the store's own files share; it includes this one
  * at its end, so every file that includes storage_int.h sees the hooks as before. Defined in
- * testhooks.c, storage.c, maint.c and retention.c. Not part of the public API. */
+ * testhooks.c, storage.c, maint.c, retention.c and dbfiles.c. Not part of the public API. */
 #ifndef VIGIL_TESTHOOKS_INT_H
 #define VIGIL_TESTHOOKS_INT_H
 
@@ -80,5 +80,17 @@ uint64_t store__test_bounds_set(store_t *s);
  * the wall clock read wall_ms then (0: the real clock again), so a test can put the horizon on
  * a reading's timestamp exactly. Any thread. */
 void store__test_retain_clock(store_t *s, int64_t wall_ms);
+/* Tests only (tests/integration/test_filemodes.py, session 53): with $VIGIL_TEST_HOLD_DIR set,
+ * point `at` ("restore-open", "lock-named", "restore-rename") waits while the file <dir>/<at>
+ * exists (common/testhold.h's test_hold_wait, as the pipeline's training threads: at most 60 s,
+ * <dir>/<at>.held existing meanwhile, a warning logged), so that a test changes a file inside a
+ * window a few instructions wide without a timing guess. Unset (any deployment): one getenv.
+ * Any thread. */
+void store__test_hold_point(const char *at);
+/* The folder whose <fd> entries name the process's descriptors, for store__drop_other_bits's
+ * chmod of an O_PATH descriptor: "/proc/self/fd", which a test points elsewhere to see the
+ * warning said when /proc is not mounted. Set by a test only, on the thread that then calls
+ * store__wal_files_mode, while no snapshot runs (nothing else reads it meanwhile). */
+extern const char *store__test_proc_fd;
 
 #endif

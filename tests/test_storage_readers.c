@@ -373,6 +373,36 @@ static void test_wal_files_mode_keeps_shm_locks(void **state)
     assert_true(dms_refused_to_another(shm));  /* files2's: granted */
 }
 
+/* Without /proc (a chroot, a container without it: store__test_proc_fd points where nothing
+ * is), the O_PATH chmod of a 0666 -shm fails: one warning that says what failed and why in
+ * words (the /proc name, "is /proc mounted?", what to do), the mode left, nothing else broken:
+ * the store still serves a write and a read. Before, the warning said only "cannot be changed:
+ * No such file or directory", which reads as if the -shm were missing. */
+static void test_wal_files_mode_without_proc(void **state)
+{
+    fx_t *f = *state;
+    char shm[4200];
+    struct stat st;
+    errcap_t cap;
+    snprintf(shm, sizeof shm, "%s-shm", f->s->db_path);
+    assert_int_equal(chmod(shm, 0666), 0);
+    store__test_proc_fd = "/nonexistent-proc/self/fd";
+    errcap_start(&cap, f->dir);
+    store__wal_files_mode(f->s->db_path);
+    char *log = errcap_stop(&cap);
+    store__test_proc_fd = "/proc/self/fd";
+    assert_int_equal(stat(shm, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0666);
+    assert_int_equal(count_in(log, "cannot be changed"), 1);
+    assert_non_null(strstr(log, "-shm is mode 0666, open to every local user, and cannot be "
+                                "changed: vigild changes it through /nonexistent-proc/self/fd/"));
+    assert_non_null(strstr(log, "No such file or directory (is /proc mounted?); chmod o-rwx it"));
+    free(log);
+    assert_true(dms_refused_to_another(shm));
+    write_series(f->s, "np", 0, 1, 10, 0);
+    check_series(f->s, "np", 0, 10, 0);
+}
+
 const struct CMUnitTest storage_readers_tests[] = {
     cmocka_unit_test_setup_teardown(test_reader_wait_ends_at_deadline, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reader_wait_after_reload_ends_at_deadline, setup,
@@ -381,6 +411,7 @@ const struct CMUnitTest storage_readers_tests[] = {
     cmocka_unit_test_setup_teardown(test_read_end_stuck_logged_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_dbnames_load_not_in_stuck_read, setup, teardown),
     cmocka_unit_test_setup_teardown(test_wal_files_mode_keeps_shm_locks, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_wal_files_mode_without_proc, setup, teardown),
 };
 const size_t storage_readers_ntests =
     sizeof storage_readers_tests / sizeof storage_readers_tests[0];

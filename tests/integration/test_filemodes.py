@@ -55,6 +55,24 @@ Session 53, task files3 (files2 without closing what SQLite holds):
   stopped vigild's WAL-mode vigil.db copied alone is restored byte for byte, and nothing is
   left beside it: the checks read the copy (before, SQLite's check opened the source by name
   and left root's -wal and -shm beside it; the source could be swapped between check and copy).
+
+Session 53, task files4 (the windows a file could change in, held open by storage's test hook:
+VIGIL_TEST_HOLD_DIR names a folder; point AT waits while <folder>/AT exists, AT.held meanwhile):
+- The source swapped for a link (FileModes.test_restore_source_swapped_for_a_link, point
+  "restore-open", between realpath and the O_NOFOLLOW open): refused as "changed while the
+  restore read it", the target left empty (check reverted: "Too many levels of symbolic links").
+- The copy swapped before its rename (FileModes.test_restore_copy_swapped_before_rename, point
+  "restore-rename"): the file renamed to vigil.db is not the checked copy's inode: removed, the
+  restore refused (check reverted: the swapped file restored). Review: the old vigil.db (kept
+  as .vigil.db.aside until the comparison) and its -wal are put back, nothing lost (on the
+  branch's first fix they were deleted); in an empty folder nothing is left
+  (test_restore_copy_swapped_into_an_empty_folder).
+- The lock swapped after the flock (FileModes.test_lock_swapped_after_flock, point
+  "lock-named"): vigild locks the file now named, so the test's flock is refused (check
+  reverted: granted).
+- No /proc (FileModes.test_started_without_proc): vigild as nobody on root's 0666 vigil.db in a
+  mount namespace without /proc starts and serves; the -wal's and -shm's warnings name the
+  /proc/self/fd path and ask whether /proc is mounted (before: "No such file or directory").
 """
 
 import fcntl
@@ -64,6 +82,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -297,13 +316,19 @@ class FileModes(vt.LogOnFailure):
         self.assertIsNone(dms_lock(db + "-shm"))
         d.stop()
 
-    def test_restore_reads_its_source_once(self):
+    def stopped_snapshot(self, device):
+        """A vigild that wrote one reading of device and took a snapshot, stopped since;
+        (vigild, the snapshot's answer)."""
         d = self.start(CONF)
-        r = d.post_json({"device": "fm-7", "ts": vt.now_ms(), "values": {"v": 1}})
+        r = d.post_json({"device": device, "ts": vt.now_ms(), "values": {"v": 1}})
         self.assertEqual(r.status, 200, r)
         st, _, doc = snap(d)
         self.assertEqual(st, 200, doc)
         d.stop()
+        return d, doc
+
+    def test_restore_reads_its_source_once(self):
+        d, doc = self.stopped_snapshot("fm-7")
         # A link as the source (an operator's "latest" link to a snapshot) is resolved, and its
         # target restored (the lead's decision, as files2's review made it); a dangling one is
         # refused, naming it, and a refused restore leaves the folder as it was: no vigil.lock,
@@ -365,6 +390,182 @@ class FileModes(vt.LogOnFailure):
         self.assertEqual(sorted(os.listdir(target)), ["vigil.db", "vigil.lock"])
         with open(os.path.join(target, "vigil.db"), "rb") as f:
             self.assertEqual(f.read(), data)
+
+
+    # ---- Session 53, task files4: the windows a file could change in, held open ----------
+
+    def snapshot(self):
+        """A snapshot of a vigild that wrote one reading, copied into a folder of the test's own
+        (the folder a restore's source sits in); its path."""
+        _, doc = self.stopped_snapshot("fm-8")
+        src = os.path.join(vt.mkdtemp(), "snap.db")
+        shutil.copy(doc["path"], src)
+        return src
+
+    def restore_held(self, src, target, point, act):
+        """vigild --restore src into target, with VIGIL_TEST_HOLD_DIR's point (storage's
+        store__test_hold_point) held until act() has run; (exit code, output)."""
+        holds = vt.mkdtemp()
+        flag = os.path.join(holds, point)
+        vt.write_file(flag, "")
+        p = subprocess.Popen(["env", "VIGIL_TEST_HOLD_DIR=" + holds, vt.VIGILD, "--data-dir",
+                              target, "--restore", src], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        try:
+            tp.wait_for("the restore held at '%s'" % point,
+                        lambda: os.path.exists(flag + ".held") or p.poll() is not None, 60)
+            self.assertIsNone(p.poll(), "the restore ended before '%s'" % point)
+            act()
+        finally:
+            os.unlink(flag)
+            out, _ = p.communicate(timeout=120)
+        self.assertIn("waiting at '%s'" % point, out)  # the hook says so in the log
+        return p.returncode, out
+
+    def test_restore_source_swapped_for_a_link(self):
+        # Between the resolve (realpath) and the O_NOFOLLOW open, the resolved file is moved
+        # away and a link to it put in its place: refused as changed, naming both, and the
+        # target folder left empty. Without the ELOOP check: "cannot read it (Too many levels
+        # of symbolic links)".
+        src = self.snapshot()
+        target = os.path.join(vt.mkdtemp(), "target")
+        os.mkdir(target)
+        real = os.path.realpath(src)
+
+        def swap():
+            os.rename(src, src + ".moved")
+            os.symlink(src + ".moved", src)
+        rc, out = self.restore_held(src, target, "restore-open", swap)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("restore refused: %s changed while the restore read it: it led to %s, a "
+                      "symbolic link now" % (src, real), out)
+        self.assertEqual(os.listdir(target), [])
+
+    def test_restore_copy_swapped_before_rename(self):
+        # Between the copy's check and its rename to vigil.db, the service's user (who may
+        # write the data folder) puts another file at .vigil.db.restore: the rename moves that
+        # file, which is not the checked copy (its inode differs from the copy's descriptor),
+        # so the restore is refused, and loses nothing: the old vigil.db (kept under a second
+        # name until the comparison) is put back over that file, byte for byte and the same
+        # inode, and its WAL with it. Without the comparison the restore succeeded and
+        # vigil.db was the swapped-in file; with files4's first fix the old database and its
+        # WAL were deleted.
+        src = self.snapshot()
+        target = os.path.join(vt.mkdtemp(), "target")
+        os.mkdir(target)
+        p = restore(None, src, target)  # an old database, and a WAL beside it
+        self.assertEqual(p.returncode, 0, p.stdout)
+        db = os.path.join(target, "vigil.db")
+        vt.write_file(db + "-wal", "the old database's newest commits")
+        with open(db, "rb") as f:
+            old = f.read()
+        old_ino = os.stat(db).st_ino
+        tmp = os.path.join(target, ".vigil.db.restore")
+
+        def swap():
+            self.assertTrue(os.path.exists(tmp))
+            vt.write_file(tmp + ".other", "not the checked copy")
+            os.replace(tmp + ".other", tmp)
+        rc, out = self.restore_held(src, target, "restore-rename", swap)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("restore refused: %s was replaced by another file after its check" % tmp,
+                      out)
+        self.assertIn("is removed, the old database put back", out)
+        self.assertEqual(sorted(os.listdir(target)), ["vigil.db", "vigil.db-wal", "vigil.lock"])
+        self.assertEqual(os.stat(db).st_ino, old_ino)
+        self.assertEqual(os.stat(db).st_nlink, 1)  # its second name is gone
+        with open(db, "rb") as f:
+            self.assertEqual(f.read(), old)
+        with open(db + "-wal") as f:
+            self.assertEqual(f.read(), "the old database's newest commits")
+
+    def test_restore_copy_swapped_into_an_empty_folder(self):
+        # The same swap with no old database: the swapped-in file is removed, nothing else
+        # is left (no .vigil.db.aside, and the vigil.lock the restore made goes too).
+        src = self.snapshot()
+        target = os.path.join(vt.mkdtemp(), "target")
+        os.mkdir(target)
+        tmp = os.path.join(target, ".vigil.db.restore")
+
+        def swap():
+            vt.write_file(tmp + ".other", "not the checked copy")
+            os.replace(tmp + ".other", tmp)
+        rc, out = self.restore_held(src, target, "restore-rename", swap)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("%s, is removed; make sure" % os.path.join(target, "vigil.db"), out)
+        self.assertEqual(os.listdir(target), [])
+
+    def test_lock_swapped_after_flock(self):
+        # Between vigild's flock of vigil.lock and its check that the locked file is the one at
+        # that name, another file takes the name (as a refused restore's unlink of its lock
+        # would make it): vigild locks again, the file now named, so a second vigild (here the
+        # test's flock) is refused. Without the check vigild held a lock on a file no longer
+        # named, and the flock was granted.
+        holds = vt.mkdtemp()
+        flag = os.path.join(holds, "lock-named")
+        vt.write_file(flag, "")
+        tmp = vt.mkdtemp()
+        d = vt.Vigild(config=vt.write_file(os.path.join(tmp, "vigild.conf"), CONF),
+                      stream=False, prefix=["env", "VIGIL_TEST_HOLD_DIR=" + holds])
+        self.d = d
+        self.addCleanup(d.cleanup)
+        swapped = []
+
+        def swap():
+            try:
+                tp.wait_for("vigild held after its flock",
+                            lambda: os.path.exists(flag + ".held"), 60)
+                lock = os.path.join(d.data_dir, "vigil.lock")
+                vt.write_file(lock + ".other", "")
+                os.replace(lock + ".other", lock)
+                swapped.append(lock)
+            finally:
+                os.unlink(flag)
+        t = threading.Thread(target=swap)
+        t.start()
+        try:
+            d.start(timeout=90)
+        finally:
+            t.join(120)
+        self.assertEqual(len(swapped), 1)
+        self.assertIn("waiting at 'lock-named'", d.log())
+        fd = os.open(swapped[0], os.O_RDWR)
+        try:
+            with self.assertRaises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        self.assertEqual(d.get("/healthz")[0], 200)
+
+
+    @unittest.skipUnless(shutil.which("setpriv") and shutil.which("unshare"),
+                         "setpriv or unshare (util-linux) is missing")
+    def test_started_without_proc(self):
+        # vigild as nobody on root's 0666 vigil.db (the path that tightens the -wal and -shm
+        # through /proc/self/fd) in a mount namespace without /proc: it starts and serves, and
+        # the -wal's and -shm's warnings say what failed in words (before: "cannot be changed:
+        # No such file or directory", which reads as if the file were missing).
+        noproc = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                  'umount -l /proc && exec "$@"', "noproc"]
+        if subprocess.run(noproc + ["true"]).returncode != 0:
+            self.skipTest("no mount namespace here")
+        # A sanitizer build cannot: ASan reads its options from /proc/self/environ, and
+        # LeakSanitizer's check at the exit reads /proc (--version exits 1 there).
+        if subprocess.run(noproc + [vt.VIGILD, "--version"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode != 0:
+            self.skipTest("this vigild cannot exit cleanly without /proc (a sanitizer build)")
+        d, db = self.nobodys_vigild(0o666)
+        d.prefix = noproc + d.prefix
+        d.start()
+        r = d.post_json({"device": "fm-9", "ts": vt.now_ms(), "values": {"v": 1}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(d.device("fm-9")["points"], 1)
+        for n in ("-wal", "-shm"):
+            self.assertIn("storage: %s%s is mode 0666, open to every local user, and cannot be "
+                          "changed: vigild changes it through /proc/self/fd/" % (db, n), d.log())
+            self.assertEqual("%04o" % mode(db + n), "0666")
+        self.assertIn("No such file or directory (is /proc mounted?); chmod o-rwx it", d.log())
+        d.stop()
 
 
 NOBODY = 65534
