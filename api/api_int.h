@@ -173,6 +173,7 @@ typedef struct api_request {
     int body_oom;  /* no memory to keep the body: discard the rest, answer 503 */
     int refused;   /* began while the server stops: the body is discarded, the answer a 503 */
     int close;     /* its head was malformed: the answer says Connection: close */
+    int many_args; /* its URL had more than API_URL_MAX_ARGS parameters (head.c api__uri_seen) */
     int uncounted; /* an event stream, out of srv->inflight once its response is queued */
     /* The server's live limits when the request started: one request sees one set. */
     size_t max_body, max_batch, max_query_limit, max_scan_points;
@@ -266,6 +267,14 @@ void api__unknown_channel(api_request_t *r, const api_query_t *q);
 /* Refuses a request whose head is over a bound or not HTTP (head.c): sets the answer and returns
  * 1, else returns 0. Worker thread, at the access handler's first call. */
 int api__head_too_large(api_request_t *r);
+/* The most query parameters a request's URL may have: a URL of more is refused with a JSON 414
+ * (head.c api__uri_seen). libmicrohttpd's memory per connection holds a record for each of
+ * these (server.c); PHP's max_input_vars and Tomcat's maxParameterCount default to as many. */
+#define API_URL_MAX_ARGS 1000
+/* libmicrohttpd's URI log callback (MHD_OPTION_URI_LOG_CALLBACK); returns the request's first
+ * *con_cls: NULL, or api__many_args_mark for a URL of over API_URL_MAX_ARGS parameters. */
+void *api__uri_seen(void *cls, const char *uri, struct MHD_Connection *c);
+extern char api__many_args_mark[1];
 
 /* Checks the request's credentials against the server's tokens (auth.c). Returns 0 when the
  * request may go on (no tokens configured, an open route, or a token with the role the route
