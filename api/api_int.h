@@ -268,9 +268,12 @@ void api__unknown_channel(api_request_t *r, const api_query_t *q);
  * 1, else returns 0. Worker thread, at the access handler's first call. */
 int api__head_too_large(api_request_t *r);
 /* The most query parameters a request's URL may have: a URL of more is refused with a JSON 414
- * (head.c api__uri_seen). libmicrohttpd's memory per connection holds a record for each of
- * these (server.c); PHP's max_input_vars and Tomcat's maxParameterCount default to as many. */
-#define API_URL_MAX_ARGS 1000
+ * (head.c api__uri_seen). libmicrohttpd's memory per connection holds a record (64 bytes)
+ * for each of these (server.c), which every connection that served a request keeps resident
+ * (libmicrohttpd zeroes all of it after each request): 256 cost 16 KiB of RSS per connection,
+ * 1,000 cost 60 (bench/http_conn_mem.py, docs/reliability.md, session 53). No route of vigild
+ * takes more than a dozen parameters (a /v1 parameter given twice is a 400). */
+#define API_URL_MAX_ARGS 256
 /* libmicrohttpd's URI log callback (MHD_OPTION_URI_LOG_CALLBACK); returns the request's first
  * *con_cls: NULL, or api__many_args_mark for a URL of over API_URL_MAX_ARGS parameters. */
 void *api__uri_seen(void *cls, const char *uri, struct MHD_Connection *c);

@@ -286,8 +286,8 @@ class ManyArgs(vt.DaemonTestCase):
     """URLs of many query parameters (session 53, task http8). libmicrohttpd takes a record
     from the connection's memory for each parameter; before, a URL of about 1,400 or more
     (some 10 KB, within http.max_header_bytes) ran that memory out and got no answer at all,
-    the connection left open until its timeout. Now more than 1,000 are vigild's JSON 414."""
-    BOUND = "more than 1000 query parameters (vigild's bound)"
+    the connection left open until its timeout. Now more than 256 are vigild's JSON 414."""
+    BOUND = "more than 256 query parameters (vigild's bound)"
 
     def get(self, path, *args):
         return vt.curl(self.d.url(path), "POST" if args else "GET", args, timeout=10)
@@ -320,10 +320,11 @@ class ManyArgs(vt.DaemonTestCase):
         self.assertEqual(self.get("/healthz").status, 200)
 
     def test_at_the_bound_served(self):
-        """1,000 parameters are served, also beside 100 header lines and 300 cookies (the
-        memory holds a record for each)."""
-        q = "&".join("x%d=1" % i for i in range(1000))
+        """256 parameters are served, also beside 100 header lines and 300 cookies (the
+        memory holds a record for each), and 257 are the JSON 414."""
+        q = "&".join("x%d=1" % i for i in range(256))
         self.assertEqual(self.get("/healthz?" + q).status, 200)
+        self.assertJsonError(self.get("/healthz?" + q + "&"), 414, [self.BOUND])
         req = (b"GET /healthz?" + q.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                b"Cookie: " + b"; ".join(b"c%d=v" % i for i in range(300)) + b"\r\n" +
                b"".join(b"x%d: y\r\n" % i for i in range(97)) + b"\r\n")
