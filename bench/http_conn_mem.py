@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """RSS per idle HTTP connection of vigild (session 53, task http8).
 
-Starts the vigild given (argv[1], default build/vigild) on loopback, opens N keep-alive
-connections (argv[2], default 200) that each send one GET /healthz and stay open, and prints
-vigild's VmRSS before and after and the difference per connection. libmicrohttpd 0.9.75 zeroes
+Starts $BUILD_DIR/vigild (BUILD_DIR=build by default) on loopback, opens N keep-alive
+connections (argv[1], default 200) that each send one GET /healthz and stay open, and prints
+vigild's VmRSS before and after and the difference per connection (a BENCH line); stops vigild
+and removes its data folder. libmicrohttpd 0.9.75 zeroes
 the whole memory of a connection after each request (MHD_pool_reset), so each one that served a
 request holds all of it: this measures MHD_OPTION_CONNECTION_MEMORY_LIMIT's real cost."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,8 +25,8 @@ def rss_kib(pid):
 
 
 def main():
-    vigild = sys.argv[1] if len(sys.argv) > 1 else "build/vigild"
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+    vigild = os.path.join(os.environ.get("BUILD_DIR", "build"), "vigild")
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -54,13 +56,14 @@ def main():
             conns.append(c)
         time.sleep(1)
         after = rss_kib(p.pid)
-        print("%d connections: VmRSS %d -> %d KiB, %.1f KiB per connection"
-              % (n, before, after, (after - before) / n))
+        print("BENCH http-conn-mem connections=%d rss_before_kib=%d rss_after_kib=%d "
+              "kib_per_connection=%.1f" % (n, before, after, (after - before) / n))
         for c in conns:
             c.close()
     finally:
         p.terminate()
         p.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":
