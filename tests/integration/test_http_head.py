@@ -9,6 +9,7 @@ out it answers its own HTML 431. Before session 49 the pool was twice the bound,
 1,000 lines of 8 bytes (8,000 bytes, a quarter of the bound) got that HTML 431
 (docs/reliability.md, "Heads of many short lines (session 49)")."""
 
+import json
 import os
 import re
 import socket
@@ -317,6 +318,28 @@ class ManyArgs(vt.DaemonTestCase):
         url = "/healthz?" + ("a&" * 32768)[:32768 - len("/healthz?") - 1] + "a"
         self.assertEqual(len(url), 32768)
         self.assertJsonError(self.get(url), 414, [self.BOUND])
+        self.assertEqual(self.get("/healthz").status, 200)
+
+    def test_refused_closes_unread(self):
+        """The 414 is given before the body is read: libmicrohttpd closes the connection after
+        it (Connection: close), so neither a POST's body (here itself a request) nor a
+        pipelined next request is read as a request, and a HEAD's 414 has no body. On main's
+        vigild: no answer (the socket timed out)."""
+        q = b"&".join(b"x%d=1" % i for i in range(1400))
+        nxt = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        for method, path, body in ((b"POST", b"/write", nxt), (b"POST", b"/query", nxt),
+                                   (b"HEAD", b"/healthz", b""), (b"GET", b"/v1/devices", b"")):
+            with self.subTest(method=method, path=path):
+                out = raw(self.d.http_port, b"%s %s?%s HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Length: %d\r\n\r\n%s%s" % (method, path, q, len(body),
+                                                              body, nxt))
+                self.assertEqual(out.count(b"HTTP/1.1 "), 1, out)
+                res = answer(out)
+                self.assertEqual((res[0], res[1].get("connection")), (414, "close"), res)
+                if method == b"HEAD":
+                    self.assertEqual(res[2], b"")
+                else:
+                    self.assertIn(self.BOUND, json.loads(res[2])["error"])
         self.assertEqual(self.get("/healthz").status, 200)
 
     def test_at_the_bound_served(self):
