@@ -104,6 +104,12 @@ static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+/* A URL's 414 on /query points to a form body: only /query takes its parameters from one too. */
+static const char *form_hint(const api_request_t *r)
+{
+    return r->route == ROUTE_QUERY ? ": send a long query as a form body" : "";
+}
+
 /* Refuses a request whose URL has more than API_URL_MAX_ARGS parameters: 414; whose head
  * (request line and headers, as libmicrohttpd counted them) is over http.max_header_bytes: 414 when
  * its URL alone is, else 431; whose header lines are more than http.max_header_lines, or cookies
@@ -112,10 +118,9 @@ static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const cha
  * (the answer set). Worker thread, at the access handler's first call. */
 int api__head_too_large(api_request_t *r)
 {
-    if (r->many_args) { /* only /query takes its parameters from a form body too */
+    if (r->many_args) {
         api__error(r, 414, "request URL has more than %d query parameters (vigild's bound)%s",
-                   API_URL_MAX_ARGS,
-                   r->route == ROUTE_QUERY ? ": send a long query as a form body" : "");
+                   API_URL_MAX_ARGS, form_hint(r));
         return 1;
     }
     const union MHD_ConnectionInfo *ci =
@@ -143,10 +148,9 @@ int api__head_too_large(api_request_t *r)
     }
     size_t url_len = strlen(r->url); /* the path; the query string is in the arguments */
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg_len, &url_len);
-    if (url_len > max) /* only /query takes its parameters from a form body too */
+    if (url_len > max)
         api__error(r, 414, "request URL of %zu bytes exceeds http.max_header_bytes (%zu bytes)%s",
-                   url_len, max,
-                   r->route == ROUTE_QUERY ? ": send a long query as a form body" : "");
+                   url_len, max, form_hint(r));
     else
         api__error(r, 431,
                    "request line and headers of %zu bytes exceed http.max_header_bytes "
