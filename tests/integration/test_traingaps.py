@@ -330,10 +330,12 @@ class WindowTooShort(Held):
     maintenance period added after they were scored) trains nothing; it is now said in one
     line (main: no line, an operator's retrain answered 202 or 409 included). Asked before the
     part began (gc joined gw while gw's training waited at "take", then an operator's retrain,
-    merged: 409), the request is asked again once as the training ends (a training of gw
-    queued), and that second part, short too, asks nothing more: no loop of trainings. z, a
-    device alone, is the marker in the one training thread's FIFO: held at "take" with
-    nothing queued behind it, the training before it has ended and queued no other."""
+    merged: 409), the request is asked again once as the training ends: gw trains a second
+    time, whose part of gc is short again and said again (main: dropped, no second training),
+    and that second part asks nothing more: no loop of trainings (a loop would say the line
+    again and again, and keep the queue busy). Held only through gw's first training: after it
+    the test waits for outcomes, not for an order of the pool's (session 53's CI run saw the
+    order the first version of this test assumed not hold once)."""
     CONFIG = tp.config_text(0, extra="train_threads = 1\n")
     LINE = ("pipeline: device 'gc' (group 'gw') not trained: its window holds 10 readings, too "
             "few to train on")
@@ -351,8 +353,6 @@ class WindowTooShort(Held):
         t0 = (int(time.time()) + 600) * 1000
         tg.feed_together(d, ["gc"], {"gc": tp.rotation(400, 0, 0.07, 0.01, rng)}, 0, t0=t0)
         tp.wait_idle(d, "gc", 1)
-        tg.feed_together(d, ["z"], {"z": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
-        tp.wait_idle(d, "z", 1)
         tg.put_group(d, "ga", "gw")
         self.hold("take")
         tg.feed_together(d, ["ga"], {"ga": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
@@ -367,32 +367,17 @@ class WindowTooShort(Held):
         self.release("take")
         self.held("end")
         self.assertEqual(self.lines(), 1)  # main: 0
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/z/model/retrain")[0], 202)
-        self.hold("take")
         self.release("end")
-        self.held("take")  # z's: gw's first training has ended
-        self.assertEqual(self.queued(), 1)  # gc's request asked again (main: 0, dropped)
-        # z trains; gw's second training is held at "take", then at "end".
-        self.release("take")
-        self.passed("take")  # before the point is held again: z's thread must see it gone
-        self.hold("take")
-        self.hold("end")
-        self.held("end")  # z's
-        self.release("end")
-        self.held("take")  # gw's
-        self.hold("end")
-        self.release("take")
-        self.held("end")  # gw's second training: gc's part short again, said again
+        # gc's request asked again as gw's first training ends: a second training of gw, whose
+        # part of gc is short again (main: dropped, no second training, one line at most).
+        tp.wait_for("gw's second training's line", lambda: self.lines() >= 2, 60)
+        tp.wait_for("the training queue empty and gw idle",
+                    lambda: self.queued() == 0 and not tp.models(d, "gc")["training"] and
+                    not tp.models(d, "ga")["training"], 60)
+        time.sleep(2)  # bounded: a loop of trainings would have said the line again by now
         self.assertEqual(self.lines(), 2)
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/z/model/retrain")[0], 202)
-        self.hold("take")
-        self.release("end")
-        self.held("take")  # z's: gw's second training has ended
         self.assertEqual(self.queued(), 0)  # and asked nothing more
-        self.release("take")
-        tp.wait_idle(d, "z", 3)
         self.assertEqual(versions(d, "gc"), [1])
-        self.assertEqual(self.lines(), 2)
 
 
 class PutBeforeTheKeptListed(Held):
