@@ -173,6 +173,7 @@ typedef struct api_request {
     int body_oom;  /* no memory to keep the body: discard the rest, answer 503 */
     int refused;   /* began while the server stops: the body is discarded, the answer a 503 */
     int close;     /* its head was malformed: the answer says Connection: close */
+    int many_args; /* its URL had more than API_URL_MAX_ARGS parameters (head.c api__uri_seen) */
     int uncounted; /* an event stream, out of srv->inflight once its response is queued */
     /* The server's live limits when the request started: one request sees one set. */
     size_t max_body, max_batch, max_query_limit, max_scan_points;
@@ -266,6 +267,17 @@ void api__unknown_channel(api_request_t *r, const api_query_t *q);
 /* Refuses a request whose head is over a bound or not HTTP (head.c): sets the answer and returns
  * 1, else returns 0. Worker thread, at the access handler's first call. */
 int api__head_too_large(api_request_t *r);
+/* The most query parameters a request's URL may have: a URL of more is refused with a JSON 414
+ * (head.c api__uri_seen). libmicrohttpd's memory per connection holds a record (64 bytes)
+ * for each of these (server.c), which every connection that served a request keeps resident
+ * (libmicrohttpd zeroes all of it after each request): 256 cost 16 KiB of RSS per connection,
+ * 1,000 cost 60 (bench/http_conn_mem.py, docs/reliability.md, session 53). No route of vigild
+ * takes more than a dozen parameters (a /v1 parameter given twice is a 400). */
+#define API_URL_MAX_ARGS 256
+/* libmicrohttpd's URI log callback (MHD_OPTION_URI_LOG_CALLBACK); returns the request's first
+ * *con_cls: NULL, or api__many_args_mark for a URL of over API_URL_MAX_ARGS parameters. */
+void *api__uri_seen(void *cls, const char *uri, struct MHD_Connection *c);
+extern char api__many_args_mark[1];
 
 /* Checks the request's credentials against the server's tokens (auth.c). Returns 0 when the
  * request may go on (no tokens configured, an open route, or a token with the role the route

@@ -71,6 +71,32 @@ static int head_malformed(const api_request_t *r, const struct head_seen *h, siz
     return 0;
 }
 
+char api__many_args_mark[1];
+
+/* libmicrohttpd 0.9.75 takes a record (struct MHD_HTTP_Header, 64 bytes with the pool's
+ * alignment) from the connection's memory for each of the URL's parameters, as for each header
+ * line; when that memory ran out (about 1,400 parameters with the default settings) it answered
+ * nothing and left the connection open until its timeout (session 53). It calls this callback
+ * with the raw request line's URL (NUL-terminated) before it splits the parameters at each '&'
+ * (connection.c, parse_initial_message_line), in its own writable buffer. A URL of more than
+ * API_URL_MAX_ARGS parameters has its query string cut here to none, so that libmicrohttpd
+ * takes no record for it, and the request is marked for head.c's JSON 414. Worker thread. */
+void *api__uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    char *q = memchr(uri, '?', strlen(uri)); /* libmicrohttpd's buffer: writable */
+    if (q == NULL)
+        return NULL;
+    size_t n = 1; /* libmicrohttpd records empty parameters too: one per '&', plus one */
+    for (const char *p = q + 1; *p && n <= API_URL_MAX_ARGS; p++)
+        n += *p == '&';
+    if (n <= API_URL_MAX_ARGS)
+        return NULL;
+    q[1] = '\0';
+    return api__many_args_mark;
+}
+
 static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
 {
@@ -78,14 +104,25 @@ static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-/* Refuses a request whose head (request line and headers, as libmicrohttpd counted them) is
- * over http.max_header_bytes: 414 when its URL alone is, else 431; whose header lines are more
- * than http.max_header_lines, or cookies more than http.max_cookies: 431; or that has a line of
- * an empty name: 400, closing the connection (what libmicrohttpd left of the head would be read
- * as its next request). Returns 1 when refused (the answer set). Worker thread, at the access
- * handler's first call. */
+/* A URL's 414 on /query points to a form body: only /query takes its parameters from one too. */
+static const char *form_hint(const api_request_t *r)
+{
+    return r->route == ROUTE_QUERY ? ": send a long query as a form body" : "";
+}
+
+/* Refuses a request whose URL has more than API_URL_MAX_ARGS parameters: 414; whose head
+ * (request line and headers, as libmicrohttpd counted them) is over http.max_header_bytes: 414 when
+ * its URL alone is, else 431; whose header lines are more than http.max_header_lines, or cookies
+ * more than http.max_cookies: 431; or that has a line of an empty name: 400, closing the connection
+ * (what libmicrohttpd left of the head would be read as its next request). Returns 1 when refused
+ * (the answer set). Worker thread, at the access handler's first call. */
 int api__head_too_large(api_request_t *r)
 {
+    if (r->many_args) {
+        api__error(r, 414, "request URL has more than %d query parameters (vigild's bound)%s",
+                   API_URL_MAX_ARGS, form_hint(r));
+        return 1;
+    }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     size_t max = r->srv->opts.max_header;
@@ -111,10 +148,9 @@ int api__head_too_large(api_request_t *r)
     }
     size_t url_len = strlen(r->url); /* the path; the query string is in the arguments */
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg_len, &url_len);
-    if (url_len > max) /* only /query takes its parameters from a form body too */
+    if (url_len > max)
         api__error(r, 414, "request URL of %zu bytes exceeds http.max_header_bytes (%zu bytes)%s",
-                   url_len, max,
-                   r->route == ROUTE_QUERY ? ": send a long query as a form body" : "");
+                   url_len, max, form_hint(r));
     else
         api__error(r, 431,
                    "request line and headers of %zu bytes exceed http.max_header_bytes "

@@ -125,7 +125,9 @@ void api_opts_default(api_opts_t *o)
  * vigild in JSON while its bytes and records fit (session 49; before, the lines had only what
  * the bytes left, and a head of 1,000 lines of 8 bytes, a quarter of the bound, got the HTML
  * 431). The Cookie header's copy, which libmicrohttpd parses the cookies in, takes its bytes a
- * second time: the factor 2 holds it (session 50). */
+ * second time: the factor 2 holds it (session 50). A record per URL parameter too, up to
+ * API_URL_MAX_ARGS (more are refused before libmicrohttpd records them, head.c api__uri_seen;
+ * session 53). */
 #define API_HEAD_POOL_FACTOR 2
 #define API_HEAD_LINE_BYTES  64
 
@@ -331,7 +333,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct api_server *srv = cls;
     api_request_t *r = *con_cls;
-    if (r == NULL) {
+    if (r == NULL || *con_cls == api__many_args_mark) {
+        int many_args = r != NULL;
         worker_rt(srv);
         r = calloc(1, sizeof *r);
         if (r == NULL)
@@ -339,6 +342,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_fetch_add(&srv->inflight, 1); /* until on_completed */
         r->srv = srv;
         r->conn = conn;
+        r->many_args = many_args;
         r->method = method;
         r->url = url;
         r->start_us = vtime_mono_us();
@@ -416,7 +420,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct api_server *srv = cls;
     api_request_t *r = *con_cls;
-    if (r == NULL)
+    if (r == NULL || *con_cls == api__many_args_mark) /* no request begun */
         return;
     if (r->status != 0) {
         int k = API_NSTATUS - 1;
@@ -662,10 +666,12 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         API_HEAD_POOL_FACTOR * opts->max_header +
-            (size_t)API_HEAD_LINE_BYTES * ((size_t)opts->max_lines + opts->max_cookies),
+            (size_t)API_HEAD_LINE_BYTES *
+                ((size_t)opts->max_lines + opts->max_cookies + API_URL_MAX_ARGS),
         MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
-        unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        unescape_none, NULL, MHD_OPTION_URI_LOG_CALLBACK, api__uri_seen, NULL, MHD_OPTION_ARRAY,
+        tls_opts, MHD_OPTION_END);
     atomic_store(&srv->starting, 0);
     if (srv->mhd == NULL) {
         io_join(srv);
