@@ -85,7 +85,7 @@ void *api__uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
 {
     (void)cls;
     (void)c;
-    char *q = memchr(uri, '?', strlen(uri)); /* libmicrohttpd's buffer: writable */
+    char *q = strchr(uri, '?'); /* libmicrohttpd's buffer: writable */
     if (q == NULL)
         return NULL;
     size_t n = 1; /* libmicrohttpd records empty parameters too: one per '&', plus one */
