@@ -47,6 +47,8 @@ BUILD = os.path.dirname(vt.VIGILD)
 SYSTEMD = "/lib/systemd/systemd"
 CG_PREFIX = "vigil-it-systemd-"
 DB = "/var/lib/private/vigil/vigil.db"  # /var/lib/vigil is a link to it (DynamicUser=)
+# The environment of commands run inside: the container's own programs, not the test's PATH.
+ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 # Run by `sh -c` as PID 1 of the new namespaces, with $1 the host folder to mount the tmpfs on;
 # ends by exec'ing systemd, which stays PID 1.
@@ -200,7 +202,7 @@ class Container:
         return subprocess.run(
             ["nsenter", "-t", str(self.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w"]
             + list(cmd), input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            timeout=timeout)
+            timeout=timeout, env=ENV)
 
     def sh(self, script, timeout=120):
         p = self.run("sh", "-c", script, timeout=timeout)
@@ -371,9 +373,14 @@ class TestUnit(unittest.TestCase):
                 "'[Service]\\nWatchdogSec=2s\\n' > /etc/systemd/system/vigild.service.d/wd.conf"
                 " && systemctl daemon-reload && systemctl restart vigild")
         pid = self.main_pid()
-        # Hold SQLite's write lock until systemd has restarted vigild, then let go.
+        # Hold SQLite's write lock until systemd has restarted vigild, then let go; as the
+        # service's user, so that no file SQLite creates is root's (with CAP_DAC_READ_SEARCH
+        # to pass /var/lib/private, root's 0700).
+        uid = self.ok("stat -c %u " + DB).strip()
         holder = subprocess.Popen(
             ["nsenter", "-t", str(self.c.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w",
+             "setpriv", "--reuid", uid, "--regid", uid, "--clear-groups",
+             "--inh-caps", "+dac_read_search", "--ambient-caps", "+dac_read_search",
              "python3", "-c",
              "import sqlite3, sys, time\n"
              "c = sqlite3.connect(%r, isolation_level=None, timeout=5)\n"
@@ -381,18 +388,22 @@ class TestUnit(unittest.TestCase):
              "print('held', flush=True)\n"
              "sys.stdin.readline()\n"
              "c.execute('ROLLBACK')\n" % DB],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV)
         try:
             self.assertEqual(holder.stdout.readline(), "held\n")
             code, out, err = self.c.sh(
                 "curl -s -m 40 http://127.0.0.1:8470/v1/readings -H 'Content-Type: "
                 "application/json' -d '[{\"device\":\"wd\",\"values\":{\"v\":1}}]'", 60)
             # vigild, killed while the reading waited, answered nothing (curl: 52 or 56).
-            self.assertIn(code, (52, 56), out + err)
+            self.assertIn(code, (52, 56), "%s%s\n%s" % (out, err, "\n".join(
+                map(str, self.journal()[-30:]))))
             self.wait_for("a restart", lambda: self.show("NRestarts")["NRestarts"] != "0")
         finally:
-            holder.stdin.write("\n")
-            holder.stdin.close()
+            try:
+                holder.stdin.write("\n")
+                holder.stdin.close()
+            except BrokenPipeError:
+                pass
             holder.wait(30)
             holder.stdout.close()
         self.wait_for("active again", lambda: self.c.sh("systemctl is-active vigild")[0] == 0)
