@@ -340,6 +340,8 @@ class TestUnit(unittest.TestCase):
         out = self.ok("ps -o user= -p %d; stat -c '%%U %%a' /var/lib/private/vigil %s"
                       % (self.main_pid(), DB))
         self.assertEqual(out.split(), ["vigild", "vigild", "750", "vigild", "640"])
+        # The system call filter applies (seccomp mode 2: a filter).
+        self.assertIn("Seccomp:\t2\n", self.ok("cat /proc/%d/status" % self.main_pid()))
 
     def test_2_trainings(self):
         out = self.ok("vigil-sim --devices 2 --backfill 900 --duration 930 --speed 0 "
