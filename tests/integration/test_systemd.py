@@ -16,7 +16,8 @@ refused by `--check-config`), the watchdog killing a vigild whose storage writer
 (another process holds SQLite's write lock, as test_watchdog.py does, with `WatchdogSec=2s` in a
 drop-in so the bound is 8 s, not 2 min), `systemctl stop` (exit 0), a restart keeping the data
 (`StateDirectory=` under `DynamicUser=`), `vigild --restore` as README "Backup and restore" says
-to run it, and the journal's priorities.
+to run it, the journal's priorities, and README "Secrets under systemd" (a token file of group
+vigil-secrets, refused until a drop-in gives the service `SupplementaryGroups=`).
 
 Where such a systemd cannot be started (not root, no unshare/nsenter, no cgroup2 hierarchy, no
 /lib/systemd/systemd, a sanitizer build, a prefix other than /usr, no cpack or dpkg) the script
@@ -248,7 +249,7 @@ def build_deb(out):
 
 
 class TestUnit(unittest.TestCase):
-    """In order (test_1_... to test_7_...): each goes on from where the one before left vigild."""
+    """In order (test_1_... to test_8_...): each goes on from where the one before left vigild."""
 
     @classmethod
     def setUpClass(cls):
@@ -469,6 +470,28 @@ class TestUnit(unittest.TestCase):
         # Nothing was killed by the system call filter (SIGSYS) on any path above.
         self.assertFalse([m for _, p, m in rows if p == 1 and "status=31/SYS" in m],
                          [m for _, p, m in rows if p == 1])
+
+    def test_8_secrets(self):
+        """README "Secrets under systemd": a token file of root's group vigil-secrets, mode 640,
+        is refused to the dynamic user until a drop-in gives the service that group."""
+        token = "0123456789abcdef0123456789abcdef"
+        self.ok("groupadd --system vigil-secrets && printf 'admin %s\\n' > /etc/vigil/tokens && "
+                "chgrp vigil-secrets /etc/vigil/tokens && chmod 640 /etc/vigil/tokens && "
+                "sed -i 's|^auth_file =$|auth_file = /etc/vigil/tokens|' /etc/vigil/vigild.conf"
+                " && grep -q '^auth_file = /etc/vigil/tokens$' /etc/vigil/vigild.conf" % token)
+        code, out, err = self.c.sh("systemctl restart vigild")
+        self.assertNotEqual(code, 0, out + err)
+        msgs = [m for _, p, m in self.journal() if p > 1]
+        self.assertIn("vigild: /etc/vigil/tokens: cannot open: Permission denied", msgs)
+        self.ok("mkdir -p /etc/systemd/system/vigild.service.d && printf "
+                "'[Service]\\nSupplementaryGroups=vigil-secrets\\n' > "
+                "/etc/systemd/system/vigild.service.d/secrets.conf && systemctl daemon-reload && "
+                "systemctl restart vigild")
+        self.assertEqual(self.ok("systemctl is-active vigild").strip(), "active")
+        self.assertEqual(self.http("/v1/devices")[0], 401)
+        out = self.ok("curl -s -o /dev/null -w '%%{http_code}' -H 'Authorization: Bearer %s' "
+                      "http://127.0.0.1:8470/v1/devices" % token)
+        self.assertEqual(out, "200")
 
 
 if __name__ == "__main__":
