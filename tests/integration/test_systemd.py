@@ -354,15 +354,8 @@ class TestUnit(unittest.TestCase):
         return rows
 
     def wait_for(self, what, pred, timeout=60):
-        deadline = time.monotonic() + timeout
-        while True:
-            v = pred()
-            if v:
-                return v
-            if time.monotonic() > deadline:
-                self.fail("%s: not within %d s; journal:\n%s" % (
-                    what, timeout, "\n".join(map(str, self.journal()[-30:]))))
-            time.sleep(0.2)
+        return vt.wait_for(what, pred, timeout, lambda: "; journal:\n" + "\n".join(
+            map(str, self.journal()[-30:])))
 
     def main_pid(self):
         return int(self.show("MainPID")["MainPID"])
