@@ -1,0 +1,111 @@
+/* api/influxql_multipart.c: /query's parameters from a multipart/form-data body (curl -F), read
+ * as influxd 1.6.7 reads them: Go's r.FormValue parses such a body (ParseMultipartForm) and
+ * appends its values after the URL's, so a URL parameter wins over the body's; a part with a
+ * file name is a file, not a value, and influxd's handler reads the first file part named "q"
+ * when FormValue("q") is blank (curl -F "q=@queries.txt"). A body Go cannot read (no boundary,
+ * a part cut short, no closing boundary) gives no values at all. The parts are cut by
+ * libmicrohttpd's MHD_PostProcessor. Any thread; no state, no lock. */
+#include "influxql.h"
+#include "api_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* What the post processor's iterator collects: each value percent-encoded (so that the
+ * readers of api__iq_form_raw decode it as they decode a URL's) into b, by its offset and
+ * length (slot API_IQ_FORM_N: the file "q"). */
+struct mp {
+    sbuf_t b;
+    size_t off[API_IQ_FORM_N + 1], len[API_IQ_FORM_N + 1];
+    int have[API_IQ_FORM_N + 1];
+    int cur; /* the slot the part being read fills; -1: none */
+};
+
+/* Appends data (n bytes) to b with every byte but a letter or a digit as %XX. */
+static void pct_encode(sbuf_t *b, const char *data, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+            sbuf_append(b, (const char *)&c, 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            sbuf_append(b, e, 3);
+        }
+    }
+}
+
+/* MHD_PostDataIterator: a piece (size bytes at off) of the part named key. A piece at off 0
+ * begins a part (libmicrohttpd may first give an empty one: the same part goes on). */
+static enum MHD_Result mp_piece(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *filename, const char *content_type,
+                                const char *transfer_encoding, const char *data, uint64_t off,
+                                size_t size)
+{
+    (void)kind, (void)content_type, (void)transfer_encoding;
+    struct mp *m = cls;
+    if (off == 0) {
+        int slot = -1;
+        if (filename != NULL && filename[0] != '\0') { /* Go's Part.FileName: a file */
+            if (strcmp(key, "q") == 0)
+                slot = API_IQ_FORM_N;
+        } else {
+            slot = api__iq_form_slot(key);
+        }
+        if (slot >= 0 && slot == m->cur && m->len[slot] == 0) {
+            /* the same part: its first piece was empty */
+        } else if (slot >= 0 && !m->have[slot]) {
+            m->have[slot] = 1;
+            m->off[slot] = m->b.len;
+            m->cur = slot;
+        } else {
+            m->cur = -1;
+        }
+    }
+    if (m->cur >= 0 && size > 0) {
+        pct_encode(&m->b, data, size);
+        m->len[m->cur] = m->b.len - m->off[m->cur];
+    }
+    return m->b.oom ? MHD_NO : MHD_YES;
+}
+
+int api__iq_multipart(api_request_t *r, const char **why)
+{
+    const char *ct =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    /* libmicrohttpd keeps the boundary twice in its buffer */
+    size_t size = 2 * strlen(ct) + 256;
+    struct mp m = {.cur = -1};
+    sbuf_init(&m.b);
+    struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, size, mp_piece, &m);
+    if (pp == NULL) {
+        *why = "its Content-Type names no boundary";
+        return 0;
+    }
+    enum MHD_Result ok = MHD_post_process(pp, r->body, r->len);
+    if (MHD_destroy_post_processor(pp) != MHD_YES && ok == MHD_YES)
+        *why = "it ends before its closing boundary";
+    else if (ok != MHD_YES)
+        *why = m.b.oom ? "out of memory" : "its parts are not multipart/form-data's";
+    if (ok != MHD_YES || *why != NULL) {
+        int oom = m.b.oom;
+        sbuf_deinit(&m.b);
+        return oom ? -1 : 0;
+    }
+    r->iq_mp = m.b.data; /* freed with the request */
+    for (int i = 0; i <= API_IQ_FORM_N; i++) {
+        if (!m.have[i])
+            continue;
+        const char *v = m.b.data ? m.b.data + m.off[i] : "";
+        if (i == API_IQ_FORM_N) {
+            r->iq_qfile = v;
+            r->iq_qfile_len = m.len[i];
+        } else if (r->iq_form_v[i] == NULL) { /* the URL's wins */
+            r->iq_form_v[i] = v;
+            r->iq_form_len[i] = m.len[i];
+        }
+    }
+    return 0;
+}

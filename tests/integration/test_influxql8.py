@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""vigild integration (session 54, task influx16): InfluxQL leftovers, eighth pass, each query sent
+with real curl to vigild and to a real influxd 1.6.7 (the InfluxdPair fixture, Debian's influxd on
+loopback) holding the same points and compared byte for byte: /query's parameters from a
+multipart/form-data body (curl -F "q=..." -F "db=...", and q from a file part, curl -F
+"q=@queries.txt", as InfluxDB 1.x's docs submit queries), the URL's parameters winning over the
+body's as in influxd, and a malformed multipart body (no boundary, cut short) read as no body,
+vigild's 400 naming what is wrong with it. The points: influxpair.py's G_POINTS."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.parse
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+from influxpair import G_POINTS, InfluxdPair, g_range  # noqa: E402
+
+CURL = "/usr/bin/curl"
+MISSING_Q = b'{"error":"missing required parameter \\"q\\""}'
+# a statement both servers answer alike (not SHOW DATABASES: influxd's fixture holds "bench")
+OTHER = "SELECT temp FROM pump WHERE device = 'pump-8' AND " + g_range(0, 30)
+OTHER_URL = "/query?db=g&q=" + urllib.parse.quote_plus(OTHER)
+
+
+def curl(port, *args, path="/query"):
+    """/query's answer to curl -sS -XPOST with args (its -F parts): (status, body stripped)."""
+    out = subprocess.run([CURL, "-sS", "-XPOST", "-o", "-", "-w", "\n%{http_code}", *args,
+                          "http://127.0.0.1:%d%s" % (port, path)],
+                         capture_output=True, timeout=60, check=True).stdout
+    body, _, status = out.rpartition(b"\n")
+    return int(status), body.strip()
+
+
+class Multipart(InfluxdPair):
+    """/query's parameters from a multipart/form-data body, compared with influxd 1.6.7."""
+
+    POINTS = G_POINTS
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(dir=self.tmp)
+
+    def file(self, name, data):
+        path = os.path.join(self.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def compare(self, cases, what, status=200):
+        """Sends each case (curl's arguments, the path) to both servers; vigild's answer must be
+        influxd's, byte for byte, and influxd's status status. Returns influxd's answers."""
+        answers = []
+        for args, path in cases:
+            with self.subTest(args=args, path=path):
+                want, got = (curl(port, *args, path=path)
+                             for port in (self.influxd.port, self.d.http_port))
+                self.assertEqual(want[0], status, want)
+                answers.append(want)
+                self.assertEqual(got, want)
+        print("\n%s: %d cases" % (what, len(cases)))
+        return answers
+
+    def test_form_values_as_influxd(self):
+        # curl -F "q=..." -F "db=...": vigild did not read a multipart body (400, missing q)
+        sel = 'SELECT temp FROM "pump-7" WHERE ' + g_range(0, 20)
+        dev = "SELECT temp FROM pump WHERE device = $d AND " + g_range(0, 30)
+        f = lambda *parts: [a for p in parts for a in ("-F", p)]  # noqa: E731
+        cases = [(f("q=" + sel, "db=g"), "/query"),
+                 (f("q=" + sel, "db=g", "epoch=ms"), "/query"),
+                 (f("q=" + sel, "db=g", "epoch=s", "rp=autogen"), "/query"),
+                 (f("q=" + sel, "db=g", "epoch=ms", "chunked=true", "chunk_size=2"), "/query"),
+                 (f("q=" + dev, "db=g", "epoch=ms", 'params={"d":"pump-9"}'), "/query"),
+                 # a part with a Content-Type is a value all the same
+                 (f("q=%s;type=text/plain" % sel, "db=g;type=text/plain"), "/query"),
+                 (f("q=SHOW RETENTION POLICIES ON g"), "/query"),
+                 # values holding what a URL would escape: sent as they are
+                 (f("q=SELECT \"temp\" FROM \"pump-7\" WHERE time >= '2024-11-28T08:00:00Z' "
+                    "AND time <= '2024-11-28T08:00:20Z'", "db=g"), "/query"),
+                 # the URL's parameters win over the body's (Go appends the body's after them)
+                 (f("q=" + sel, "db=g"), OTHER_URL),
+                 (f("q=" + sel, "db=g", "epoch=ms"), "/query?epoch=s"),
+                 (f("q=" + sel, "db=g", "epoch=s", "epoch=ms"), "/query"),  # the first value
+                 (f("q=" + sel), "/query?db=g&chunked=true")]
+        answers = self.compare(cases, "multipart values")
+        self.assertIn(b'"series"', answers[0][1])
+        self.assertIn(b"[1732780800,70.5]", answers[9][1])  # epoch=s
+        self.assertIn(b"[1732780800,70.5]", answers[10][1])
+
+    def test_query_file_as_influxd(self):
+        # curl -F "q=@queries.txt": influxd reads the file part "q" when FormValue("q") is blank
+        stmts = ['SELECT temp FROM "pump-7" WHERE ' + g_range(0, 20),
+                 OTHER, "SELECT mean(temp) FROM \"pump-7\" WHERE " + g_range(0, 30)]
+        lf = self.file("lf.txt", ("\n".join(s + ";" for s in stmts) + "\n").encode())
+        crlf = self.file("crlf.txt", (";\r\n".join(stmts) + "\r\n").encode())
+        empty = self.file("empty.txt", b"")
+        cases = [(["-F", "q=@" + lf, "-F", "db=g", "-F", "epoch=ms"], "/query"),
+                 (["-F", "q=@" + crlf, "-F", "db=g"], "/query"),
+                 (["-F", "q=@%s;type=application/octet-stream" % crlf, "-F", "db=g"], "/query"),
+                 (["-F", "q=@" + lf], "/query?db=g&chunked=true"),
+                 (["-F", "q= ", "-F", "q=@" + lf, "-F", "db=g"], "/query"),  # blank: the file
+                 (["-F", "q=" + OTHER, "-F", "q=@" + lf, "-F", "db=g"], "/query"),  # a value
+                 (["-F", "q=@" + lf, "-F", "db=g"], OTHER_URL),
+                 (["-F", "q=@" + empty, "-F", "db=g"], "/query")]  # no statement: {}
+        answers = self.compare(cases, "multipart file q")
+        self.assertEqual(answers[0][1].count(b'"statement_id"'), 3)
+        self.assertEqual(answers[1][1].count(b'"statement_id"'), 3)
+        self.assertEqual(answers[-1][1], b"{}")
+
+    def test_malformed_body(self):
+        # a body Go's ParseMultipartForm refuses gives no values: influxd's 400 "missing
+        # required parameter", vigild's the same with why; a q in the URL runs as influxd runs it
+        part = (b'--XX\r\nContent-Disposition: form-data; name="q"\r\n\r\n'
+                b"SHOW RETENTION POLICIES ON g\r\n")
+        bodies = {"no boundary": (b"multipart/form-data", part + b"--XX--\r\n"),
+                  "cut short": (b"multipart/form-data; boundary=XX", part),
+                  "cut in a part": (b"multipart/form-data; boundary=XX", part[:40])}
+        whys = {"no boundary": b"its Content-Type names no boundary",
+                "cut short": b"it ends before its closing boundary",
+                "cut in a part": b"it ends before its closing boundary"}
+        for name, (ctype, body) in bodies.items():
+            path = self.file(name.replace(" ", "_"), body)
+            args = ["-H", "Content-Type: " + ctype.decode(), "--data-binary", "@" + path]
+            with self.subTest(body=name):
+                want, got = (curl(port, *args) for port in (self.influxd.port, self.d.http_port))
+                self.assertEqual(want, (400, MISSING_Q))
+                self.assertEqual(got[0], 400, got)
+                self.assertEqual(json.loads(got[1]), {
+                    "error": 'missing required parameter "q" (multipart/form-data body not '
+                             "read: %s)" % whys[name].decode()})
+            self.compare([(args, OTHER_URL)], "malformed, q in the URL")
+        # the same part, closed (with a preamble, without the last CRLF; a quoted boundary;
+        # on a GET, which Go's ParseMultipartForm reads too): read
+        closed = self.file("closed", part + b"--XX--\r\n")
+        pre = self.file("pre", b"preamble\r\n" + part + b"--XX--")
+        mp = "Content-Type: multipart/form-data; boundary=XX"
+        self.compare([(["-H", mp, "--data-binary", "@" + closed], "/query"),
+                      (["-H", mp, "--data-binary", "@" + pre], "/query"),
+                      (["-H", mp.replace("XX", '"XX"'), "--data-binary", "@" + closed], "/query"),
+                      (["-XGET", "-F", "q=" + OTHER, "-F", "db=g"], "/query")], "closed")
+
+
+class Limits(unittest.TestCase):
+    """A multipart body within vigild's bounds, and over them: http.max_body_bytes (vigild's
+    JSON 413, as for any body) and a file q longer than a q (vigild's 400)."""
+
+    def test_body_limits(self):
+        tmp = vt.mkdtemp()
+        cfg = vt.write_file(os.path.join(tmp, "vigild.conf"), "[http]\nmax_body_bytes = 2048\n")
+        d = vt.Vigild(config=cfg, stream=False)
+        try:
+            d.start()
+            ok = curl(d.http_port, "-F", "q=SHOW DATABASES")
+            self.assertEqual(ok[0], 200, ok)
+            self.assertIn(b'"statement_id":0', ok[1])
+            big = os.path.join(tmp, "big.txt")
+            with open(big, "wb") as f:
+                f.write(b"SHOW DATABASES;" * 200)  # 3,000 bytes
+            got = curl(d.http_port, "-F", "q=@" + big)
+            self.assertEqual(got[0], 413, got)
+            self.assertIn(b"2048", got[1])
+            json.loads(got[1])
+            d.stop()
+            d.cleanup()
+            d = vt.Vigild(stream=False)  # the default bound, 32 MiB: a q's bound, 64 KiB
+            d.start()
+            with open(big, "wb") as f:
+                f.write(b"SHOW DATABASES;" * 5000)  # 75,000 bytes
+            got = curl(d.http_port, "-F", "q=@" + big)
+            self.assertEqual(got, (400, b'{"error":"file \'q\': longer than 65536 bytes or '
+                                        b'holds a NUL byte"}'))
+            d.stop()
+        except AssertionError:
+            sys.stderr.write(d.log() + "\n")
+            raise
+        finally:
+            d.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
