@@ -528,6 +528,12 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
  * Returns 0, or -1 (out of memory, answered). */
 int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *rp,
                          const char **unsupported);
+/* Looks up the prefix of a source (or of SELECT INTO's target) as api__iq_from does after
+ * reading it: db ("" or the first name) and rp ("" or the policy) before dots (1: rp.name, 2:
+ * db.rp.name or db..name) dots; *unsupported as api__iq_from sets it. Returns 0, or -1 (out of
+ * memory, answered). */
+int api__iq_prefix(api_request_t *r, qscan_t *s, const char *db, const char *rp, int dots,
+                   const char **unsupported);
 /* Whether why, a source's *unsupported, ends the run as influxd 1.6.7's "retention policy not
  * found" (1: API_IQ_OTHER_RP) and "database not found" (2: API_IQ_NO_DB's; API_IQ_NO_DB_NAME
  * too) do; 0 for another reason or NULL. Of a list's sources, the highest is the statement's:

@@ -92,6 +92,40 @@ static int plain_target(const qscan_t *s)
     }
 }
 
+/* INTO's target at s when it is [db.][rp.]:MEASUREMENT (names and dots, then the
+ * back-reference): looks its database and policy up as a source's (api__iq_prefix), as influxd
+ * looks every target up. Another target is left (0). Returns 0, or -1 (answered). */
+static int skim_measurement_target(api_request_t *r, const qscan_t *s, const char **why)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    const char *seg[3] = {"", "", ""};
+    int n = 0; /* segments begun: a name, or a '.' after which the next begins */
+    for (int name = 0;;) {
+        api__qs_next(&at, &t);
+        if (t.kind == QT_IDENT && !name && n < 3) {
+            seg[n] = t.text;
+            name = 1;
+        } else if (api__iq_q_op(&t, ".") && n < 3) {
+            n++;
+            name = 0;
+        } else {
+            break;
+        }
+    }
+    if (n < 1 || n > 2 || !api__iq_q_op(&t, ":"))
+        return 0;
+    api__qs_next(&at, &t);
+    if (!api__q_is(&t, "MEASUREMENT"))
+        return 0;
+    const char *f = NULL;
+    if (api__iq_prefix(r, &at, n == 2 ? seg[0] : "", n == 2 ? seg[1] : seg[0], n, &f))
+        return -1;
+    if (api__iq_from_stops(f) > api__iq_from_stops(*why))
+        *why = f; /* as skim_source */
+    return 0;
+}
+
 int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
 {
     qscan_t at = *s;
@@ -160,8 +194,9 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
             depth--;
             if (list)
                 at = n;
-        } else if (api__q_is(&t, "INTO") && plain_target(&at) && skim_source(r, &at, why)) {
-            return -1; /* INTO db.rp.name: looked up as a source (not a :MEASUREMENT one) */
+        } else if (api__q_is(&t, "INTO") && (plain_target(&at) ? skim_source(r, &at, why)
+                                                                : skim_measurement_target(r, &at, why))) {
+            return -1; /* INTO db.rp.name, db.rp.:MEASUREMENT: looked up as a source */
         }
         if (list || api__q_is(&t, "FROM")) {
             int rc = skim_sources(r, &at, why);

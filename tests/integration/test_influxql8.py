@@ -143,6 +143,41 @@ class Multipart(InfluxdPair):
                       (["-XGET", "-F", "q=" + OTHER, "-F", "db=g"], "/query")], "closed")
 
 
+class IntoMeasurement(InfluxdPair):
+    """SELECT INTO [db.][rp.]:MEASUREMENT: its database and policy looked up as the other
+    targets' (influxd's "database not found", "retention policy not found"), compared with
+    influxd 1.6.7; vigild answered "vigild does not support SELECT INTO" (or a source's error)."""
+
+    POINTS = G_POINTS
+
+    @staticmethod
+    def ask(port, q, rp):
+        return curl(port, "--data-urlencode", "q=" + q, "-d", "db=g",
+                    *(["-d", "rp=" + rp] if rp is not None else []))
+
+    def test_measurement_target_looked_up(self):
+        # influx16: plain_target left a :MEASUREMENT target unread
+        targets = ["nodb.autogen.:MEASUREMENT", "g.rp2.:MEASUREMENT", "rp2.:MEASUREMENT",
+                   "nodb..:MEASUREMENT", '"nodb".autogen.:MEASUREMENT', "nodb.rp2.:MEASUREMENT",
+                   "nodb..:measurement"]
+        qs = ['SELECT temp INTO %s FROM "pump-7"' % t for t in targets]
+        qs += ['SELECT temp INTO g.autogen.:MEASUREMENT FROM g.rp2."pump-7"',
+               'SELECT temp INTO g.autogen.:MEASUREMENT FROM "pump-7", nodb.."pump-7"',
+               'SELECT temp INTO nodb..:MEASUREMENT FROM "pump-7"; SELECT temp FROM "pump-7"']
+        n = 0
+        for q in qs:
+            for rp in (None, "rp2"):
+                with self.subTest(q=q, rp=rp):
+                    want, got = (self.ask(port, q, rp)
+                                 for port in (self.influxd.port, self.d.http_port))
+                    self.assertEqual(want[0], 200, want)
+                    # two statements: influxd's "not executed" for the whole (as in test_influxql7.py)
+                    self.assertTrue(b"not found: " in want[1] or b"not executed" in want[1], want)
+                    self.assertEqual(got, want)
+                    n += 1
+        print("\nINTO :MEASUREMENT: %d cases" % n)
+
+
 class Limits(unittest.TestCase):
     """A multipart body within vigild's bounds, and over them: http.max_body_bytes (vigild's
     JSON 413, as for any body) and a file q longer than a q (vigild's 400)."""
