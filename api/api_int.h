@@ -222,8 +222,8 @@ typedef struct api_request {
     size_t iq_form_len[API_IQ_FORM_N];
     /* A multipart/form-data body's (influxql_multipart.c): its values, percent-encoded, which
      * iq_form_v may borrow (owned; freed with the request), the first file part named "q"
-     * (borrowed from iq_mp; NULL: none), and why the body was not read (static; NULL: read, or
-     * not multipart). */
+     * (borrowed from iq_mp; NULL: none), and what is wrong with the body, for the 400 of a
+     * missing q (static; NULL: nothing, or not multipart). */
     char *iq_mp;
     const char *iq_qfile;
     size_t iq_qfile_len;

@@ -846,8 +846,7 @@ void api__h_query(api_request_t *r)
             q = trim_go_space(qbuf);
     } else if (!r->status && (q == NULL || q[0] == '\0')) {
         if (r->iq_mp_err != NULL) /* influxd's words, and why the body gave no q */
-            api__error(r, 400, "missing required parameter \"q\" (multipart/form-data body "
-                               "not read: %s)", r->iq_mp_err);
+            api__error(r, 400, "missing required parameter \"q\" (%s)", r->iq_mp_err);
         else
             api__error(r, 400, "missing required parameter \"q\"");
     }

@@ -258,7 +258,8 @@ int api__iq_form_slot(const char *name);
 /* Reads r's multipart/form-data body (influxql_multipart.c) after the URL's parameters: the
  * values of /query's parameters the URL does not hold into r's iq_form_v, the first file part
  * named "q" into iq_qfile, as influxd's r.FormValue and handler do. A body Go's
- * ParseMultipartForm refuses gives none, and *why (static) says what is wrong with it. Returns
+ * ParseMultipartForm refuses gives none, and *why (static) says what is wrong with it (also set
+ * for a part read without its name: libmicrohttpd reads only a quoted one). Returns
  * 0, or -1 when out of memory. Any thread. */
 int api__iq_multipart(api_request_t *r, const char **why);
 /* As api__iq_form_value, but a value not fitting in buf (size bytes with its NUL) or holding a

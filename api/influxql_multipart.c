@@ -19,7 +19,8 @@ struct mp {
     sbuf_t b;
     size_t off[API_IQ_FORM_N + 1], len[API_IQ_FORM_N + 1];
     int have[API_IQ_FORM_N + 1];
-    int cur; /* the slot the part being read fills; -1: none */
+    int cur;     /* the slot the part being read fills; -1: none */
+    int unnamed; /* a part libmicrohttpd gave no name (name=q unquoted, which Go reads) */
 };
 
 /* Appends data (n bytes) to b with every byte but a letter or a digit as %XX. */
@@ -37,8 +38,9 @@ static void pct_encode(sbuf_t *b, const char *data, size_t n)
     }
 }
 
-/* MHD_PostDataIterator: a piece (size bytes at off) of the part named key. A piece at off 0
- * begins a part (libmicrohttpd may first give an empty one: the same part goes on). */
+/* MHD_PostDataIterator: a piece (size bytes at off) of the part named key (NULL: libmicrohttpd
+ * 0.9.75 reads only a quoted name). A piece at off 0 begins a part (an empty value is one piece
+ * of 0 bytes). */
 static enum MHD_Result mp_piece(void *cls, enum MHD_ValueKind kind, const char *key,
                                 const char *filename, const char *content_type,
                                 const char *transfer_encoding, const char *data, uint64_t off,
@@ -48,15 +50,13 @@ static enum MHD_Result mp_piece(void *cls, enum MHD_ValueKind kind, const char *
     struct mp *m = cls;
     if (off == 0) {
         int slot = -1;
-        if (filename != NULL && filename[0] != '\0') { /* Go's Part.FileName: a file */
-            if (strcmp(key, "q") == 0)
-                slot = API_IQ_FORM_N;
-        } else {
+        if (key == NULL)
+            m->unnamed = 1;
+        else if (filename != NULL && filename[0] != '\0') /* Go's Part.FileName: a file */
+            slot = strcmp(key, "q") == 0 ? API_IQ_FORM_N : -1;
+        else
             slot = api__iq_form_slot(key);
-        }
-        if (slot >= 0 && slot == m->cur && m->len[slot] == 0) {
-            /* the same part: its first piece was empty */
-        } else if (slot >= 0 && !m->have[slot]) {
+        if (slot >= 0 && !m->have[slot]) {
             m->have[slot] = 1;
             m->off[slot] = m->b.len;
             m->cur = slot;
@@ -81,19 +81,24 @@ int api__iq_multipart(api_request_t *r, const char **why)
     sbuf_init(&m.b);
     struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, size, mp_piece, &m);
     if (pp == NULL) {
-        *why = "its Content-Type names no boundary";
+        *why = "multipart/form-data body not read: its Content-Type names no boundary";
         return 0;
     }
     enum MHD_Result ok = MHD_post_process(pp, r->body, r->len);
     if (MHD_destroy_post_processor(pp) != MHD_YES && ok == MHD_YES)
-        *why = "it ends before its closing boundary";
+        *why = "multipart/form-data body not read: it ends before its closing boundary";
     else if (ok != MHD_YES)
-        *why = m.b.oom ? "out of memory" : "its parts are not multipart/form-data's";
+        *why = m.b.oom
+                   ? "out of memory"
+                   : "multipart/form-data body not read: its parts are not multipart/form-data's";
     if (ok != MHD_YES || *why != NULL) {
         int oom = m.b.oom;
         sbuf_deinit(&m.b);
         return oom ? -1 : 0;
     }
+    if (m.unnamed) /* read, but this is likely why a q is missing */
+        *why = "a multipart/form-data part's name is not quoted (name=q), which vigild does not "
+               "read: quote it";
     r->iq_mp = m.b.data; /* freed with the request */
     for (int i = 0; i <= API_IQ_FORM_N; i++) {
         if (!m.have[i])

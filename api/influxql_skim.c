@@ -194,8 +194,9 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
             depth--;
             if (list)
                 at = n;
-        } else if (api__q_is(&t, "INTO") && (plain_target(&at) ? skim_source(r, &at, why)
-                                                                : skim_measurement_target(r, &at, why))) {
+        } else if (api__q_is(&t, "INTO") &&
+                   (plain_target(&at) ? skim_source(r, &at, why)
+                                      : skim_measurement_target(r, &at, why))) {
             return -1; /* INTO db.rp.name, db.rp.:MEASUREMENT: looked up as a source */
         }
         if (list || api__q_is(&t, "FROM")) {

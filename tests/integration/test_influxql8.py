@@ -142,6 +142,37 @@ class Multipart(InfluxdPair):
                       (["-H", mp.replace("XX", '"XX"'), "--data-binary", "@" + closed], "/query"),
                       (["-XGET", "-F", "q=" + OTHER, "-F", "db=g"], "/query")], "closed")
 
+    def test_empty_first_value_as_influxd(self):
+        # Go's FormValue is the first value, an empty one too: db= then db=nodb is db= (with
+        # rp=rp2: influxd's "database name required"); vigild took the second until the
+        # empty part was read as a part of its own
+        body = self.file("empty", parts(("db", ""), ("db", "nodb"), ("rp", "rp2"),
+                                        ("q", 'SELECT temp FROM "pump-7"')))
+        mp = "Content-Type: multipart/form-data; boundary=XX"
+        answers = self.compare([(["-H", mp, "--data-binary", "@" + body], "/query")], "empty")
+        self.assertIn(b"database name required", answers[0][1])
+
+    def test_unquoted_name(self):
+        # Go reads name=q unquoted; libmicrohttpd 0.9.75 gives such a part no name (and
+        # vigild's first multipart code crashed on it): the part is not read, and a missing q
+        # says why
+        body = self.file("unquoted", b"--XX\r\nContent-Disposition: form-data; name=q\r\n\r\n"
+                         b"SHOW RETENTION POLICIES ON g\r\n--XX--\r\n")
+        args = ["-H", "Content-Type: multipart/form-data; boundary=XX", "--data-binary", "@" + body]
+        self.assertEqual(curl(self.influxd.port, *args)[0], 200)
+        got = curl(self.d.http_port, *args)
+        self.assertEqual(got[0], 400, got)
+        self.assertEqual(json.loads(got[1]), {
+            "error": 'missing required parameter "q" (a multipart/form-data part\'s name is not '
+                     "quoted (name=q), which vigild does not read: quote it)"})
+        self.compare([(args, OTHER_URL)], "unquoted, q in the URL")  # vigild up, as influxd
+
+
+def parts(*pairs):
+    """A multipart/form-data body of boundary XX: its parts (name, value), each name quoted."""
+    return b"".join(b'--XX\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+                    % (k.encode(), v.encode()) for k, v in pairs) + b"--XX--\r\n"
+
 
 class IntoMeasurement(InfluxdPair):
     """SELECT INTO [db.][rp.]:MEASUREMENT: its database and policy looked up as the other
