@@ -64,7 +64,11 @@ static enum MHD_Result mp_piece(void *cls, enum MHD_ValueKind kind, const char *
             m->cur = -1;
         }
     }
-    if (m->cur >= 0 && size > 0) {
+    /* A q (value or file) already past API_IQ_Q_MAX bytes once decoded is api__iq_arg's 400 or
+     * h_query's: the rest of it is not kept (a 32 MiB file would take 96 encoded) */
+    int full =
+        (m->cur == 0 || m->cur == API_IQ_FORM_N) && m->len[m->cur] > 3 * ((size_t)API_IQ_Q_MAX + 1);
+    if (m->cur >= 0 && size > 0 && !full) {
         pct_encode(&m->b, data, size);
         m->len[m->cur] = m->b.len - m->off[m->cur];
     }

@@ -238,6 +238,12 @@ class Limits(unittest.TestCase):
             got = curl(d.http_port, "-F", "q=@" + big)
             self.assertEqual(got, (400, b'{"error":"file \'q\': longer than 65536 bytes or '
                                         b'holds a NUL byte"}'))
+            with open(big, "wb") as f:  # 1.5 MB: not kept past the bound, the same 400
+                f.write(b"SHOW DATABASES;" * 100000)
+            self.assertEqual(curl(d.http_port, "-F", "q=@" + big), got)
+            self.assertEqual(curl(d.http_port, "-F", "q=<" + big),  # a value: the URL's 400
+                             (400, b'{"error":"parameter \'q\': longer than 65536 bytes or '
+                                   b'holds a NUL byte"}'))
             d.stop()
         except AssertionError:
             sys.stderr.write(d.log() + "\n")
