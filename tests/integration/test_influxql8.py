@@ -209,47 +209,47 @@ class IntoMeasurement(InfluxdPair):
         print("\nINTO :MEASUREMENT: %d cases" % n)
 
 
-class Limits(unittest.TestCase):
-    """A multipart body within vigild's bounds, and over them: http.max_body_bytes (vigild's
-    JSON 413, as for any body) and a file q longer than a q (vigild's 400)."""
+class BigFile(vt.FreshDaemonTestCase):
+    """A vigild of CONFIG's and a file of many statements (no tests of its own)."""
 
-    def test_body_limits(self):
-        tmp = vt.mkdtemp()
-        cfg = vt.write_file(os.path.join(tmp, "vigild.conf"), "[http]\nmax_body_bytes = 2048\n")
-        d = vt.Vigild(config=cfg, stream=False)
-        try:
-            d.start()
-            ok = curl(d.http_port, "-F", "q=SHOW DATABASES")
-            self.assertEqual(ok[0], 200, ok)
-            self.assertIn(b'"statement_id":0', ok[1])
-            big = os.path.join(tmp, "big.txt")
-            with open(big, "wb") as f:
-                f.write(b"SHOW DATABASES;" * 200)  # 3,000 bytes
-            got = curl(d.http_port, "-F", "q=@" + big)
-            self.assertEqual(got[0], 413, got)
-            self.assertIn(b"2048", got[1])
-            json.loads(got[1])
-            d.stop()
-            d.cleanup()
-            d = vt.Vigild(stream=False)  # the default bound, 32 MiB: a q's bound, 64 KiB
-            d.start()
-            with open(big, "wb") as f:
-                f.write(b"SHOW DATABASES;" * 5000)  # 75,000 bytes
-            got = curl(d.http_port, "-F", "q=@" + big)
-            self.assertEqual(got, (400, b'{"error":"file \'q\': longer than 65536 bytes or '
-                                        b'holds a NUL byte"}'))
-            with open(big, "wb") as f:  # 1.5 MB: not kept past the bound, the same 400
-                f.write(b"SHOW DATABASES;" * 100000)
-            self.assertEqual(curl(d.http_port, "-F", "q=@" + big), got)
-            self.assertEqual(curl(d.http_port, "-F", "q=<" + big),  # a value: the URL's 400
-                             (400, b'{"error":"parameter \'q\': longer than 65536 bytes or '
-                                   b'holds a NUL byte"}'))
-            d.stop()
-        except AssertionError:
-            sys.stderr.write(d.log() + "\n")
-            raise
-        finally:
-            d.cleanup()
+    STREAM = False
+
+    def big(self, times):
+        path = os.path.join(vt.mkdtemp(), "big.txt")
+        with open(path, "wb") as f:
+            f.write(b"SHOW DATABASES;" * times)
+        return path
+
+
+class Limits(BigFile):
+    """A multipart body within http.max_body_bytes, and over it: vigild's JSON 413, as for any
+    body."""
+
+    CONFIG = "[http]\nmax_body_bytes = 2048\n"
+
+    def test_body_over_max_body_bytes(self):
+        ok = curl(self.d.http_port, "-F", "q=SHOW DATABASES")
+        self.assertEqual(ok[0], 200, ok)
+        self.assertIn(b'"statement_id":0', ok[1])
+        got = curl(self.d.http_port, "-F", "q=@" + self.big(200))  # 3,000 bytes
+        self.assertEqual(got[0], 413, got)
+        self.assertIn(b"2048", got[1])
+        json.loads(got[1])
+
+
+class QLimit(BigFile):
+    """With the default http.max_body_bytes (32 MiB): a q over its bound, 64 KiB (vigild's
+    400)."""
+
+    def test_q_over_its_bound(self):
+        too_long = b"longer than 65536 bytes or holds a NUL byte\"}"
+        want = (400, b'{"error":"file \'q\': ' + too_long)
+        self.assertEqual(curl(self.d.http_port, "-F", "q=@" + self.big(5000)), want)
+        # 1.5 MB: not kept past the bound, the same 400; as a value, the URL's 400
+        big = self.big(100000)
+        self.assertEqual(curl(self.d.http_port, "-F", "q=@" + big), want)
+        self.assertEqual(curl(self.d.http_port, "-F", "q=<" + big),
+                         (400, b'{"error":"parameter \'q\': ' + too_long))
 
 
 if __name__ == "__main__":
