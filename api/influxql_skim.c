@@ -170,10 +170,18 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
             api__q_is(&t, "SOFFSET")) { /* an integer only: "found $x, expected integer" */
             qscan_t n = at;
             api__qs_next(&n, &t);
-            if (t.kind == QT_OTHER && t.text[0] == '$' && t.form == QF_NONE) {
-                api__q_parse_error(r, &t, "integer");
+            int bound = t.form != QF_NONE; /* a bound parameter's token: as before */
+            int integer = t.kind == QT_NUMBER && strspn(t.text, "0123456789") == t.len;
+            if ((t.kind == QT_OTHER && t.text[0] == '$' && !bound) || (!bound && !integer)) {
+                api__q_parse_error(r, &t, "integer"); /* LIMIT 1.5, OFFSET -1, LIMIT) too */
                 return -1;
             }
+            continue;
+        }
+        if (api__q_is(&t, "ORDER")) { /* influxd's parse errors: ORDER BY time [ASC|DESC] only */
+            int desc = 0;
+            if (api__iq_order_by(r, &at, &desc))
+                return -1;
             continue;
         }
         if ((api__q_op(&t, "=~") || api__q_op(&t, "!~")) && api__iq_regex(r, &at, &re))
