@@ -535,10 +535,14 @@ int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *r
  * memory, answered). */
 int api__iq_prefix(api_request_t *r, qscan_t *s, const char *db, const char *rp, int dots,
                    const char **unsupported);
+/* Whether why (static) is a subquery's statement error api__iq_skip_params found
+ * (influxql_skim.c: "fill(none) must be used with a function" ...), which ends the run. */
+int api__iq_sub_error_is(const char *why);
 /* Whether why, a source's *unsupported, ends the run as influxd 1.6.7's "retention policy not
- * found" (1: API_IQ_OTHER_RP) and "database not found" (2: API_IQ_NO_DB's; API_IQ_NO_DB_NAME
- * too) do; 0 for another reason or NULL. Of a list's sources, the highest is the statement's:
- * influxd looks every source's database up before any policy. */
+ * found" (1: API_IQ_OTHER_RP; a subquery's statement error, api__iq_sub_error_is, too) and
+ * "database not found" (2: API_IQ_NO_DB's; API_IQ_NO_DB_NAME too) do; 0 for another reason or
+ * NULL. Of a list's sources, the highest is the statement's: influxd looks every source's
+ * database up before any policy. */
 int api__iq_from_stops(const char *why);
 /* What is left of why, a source's *unsupported, for a statement that takes any database and
  * policy before the name (SHOW TAG KEYS, SHOW TAG VALUES, as influxd 1.6.7 answers them from the

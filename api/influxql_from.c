@@ -274,7 +274,7 @@ int api__iq_from_stops(const char *why)
     if (strncmp(why, API_IQ_NO_DB, strlen(API_IQ_NO_DB)) == 0 ||
         strcmp(why, API_IQ_NO_DB_NAME) == 0)
         return 2;
-    return strncmp(why, API_IQ_OTHER_RP, strlen(API_IQ_OTHER_RP)) == 0;
+    return strncmp(why, API_IQ_OTHER_RP, strlen(API_IQ_OTHER_RP)) == 0 || api__iq_sub_error_is(why);
 }
 
 /* Where the token influxd 1.6.7's scanner reads at p, right after a name, ends when it is ';',

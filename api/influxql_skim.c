@@ -126,6 +126,87 @@ static int skim_measurement_target(api_request_t *r, const qscan_t *s, const cha
     return 0;
 }
 
+/* ---- a subquery's statement errors -------------------------------------------------------
+ * influxd 1.6.7 compiles each subquery (validateFields) before it looks any policy up, after
+ * its databases: a subquery without a function call with fill(none) or fill(linear), or with
+ * GROUP BY time() (a subquery's fill defaults to none there; another fill: "GROUP BY requires at
+ * least one aggregate function"), is its error, which ends the run. The levels are the
+ * subqueries' SELECTs seen while skimming (the outer statement's fields vigild read itself). */
+#define SUB_MAX 16
+enum { SUB_FILL_DEFAULT, SUB_FILL_NONE, SUB_FILL_LINEAR, SUB_FILL_OTHER };
+static const char *const sub_errors[] = {"fill(none) must be used with a function",
+                                         "fill(linear) must be used with a function",
+                                         "GROUP BY requires at least one aggregate function"};
+
+struct sub_level {
+    int depth;  /* of parentheses at its SELECT */
+    int fields; /* still in its field list */
+    int calls, fill, gtime;
+};
+
+struct subs {
+    int n;
+    struct sub_level lv[SUB_MAX];
+    const char *err; /* the first subquery's error (one of sub_errors); NULL: none */
+};
+
+int api__iq_sub_error_is(const char *why)
+{
+    for (size_t i = 0; i < sizeof sub_errors / sizeof sub_errors[0]; i++)
+        if (why == sub_errors[i])
+            return 1;
+    return 0;
+}
+
+/* Ends the innermost level (its ')' read): its error, if the first. */
+static void sub_close(struct subs *u)
+{
+    int k = --u->n;
+    if (k >= SUB_MAX || u->err != NULL || u->lv[k].calls > 0)
+        return;
+    if (u->lv[k].fill == SUB_FILL_NONE)
+        u->err = sub_errors[0];
+    else if (u->lv[k].fill == SUB_FILL_LINEAR)
+        u->err = sub_errors[1];
+    else if (u->lv[k].gtime)
+        u->err = sub_errors[u->lv[k].fill == SUB_FILL_DEFAULT ? 0 : 2];
+}
+
+/* Takes token t (at: after it) read at parenthesis depth depth (before t changes it). */
+static void sub_token(struct subs *u, const qscan_t *at, const qtoken_t *t, int depth)
+{
+    if (api__q_is(t, "SELECT")) {
+        if (u->n < SUB_MAX)
+            u->lv[u->n] = (struct sub_level){.depth = depth, .fields = 1};
+        u->n++;
+        return;
+    }
+    if (u->n == 0 || u->n > SUB_MAX || u->lv[u->n - 1].depth > depth)
+        return;
+    struct sub_level *lv = &u->lv[u->n - 1];
+    qscan_t n = *at;
+    qtoken_t next;
+    int call = t->kind == QT_IDENT && (api__qs_next(&n, &next), api__iq_q_op(&next, "("));
+    if (lv->fields && call) {
+        lv->calls++; /* (mean(x)) too: a call at any depth of the fields */
+    } else if (lv->depth != depth) {
+        /* inside a call or a condition's parentheses */
+    } else if (api__q_is(t, "FROM")) {
+        lv->fields = 0;
+    } else if (api__iq_q_op(t, ")")) {
+        sub_close(u);
+    } else if (call) {
+        if (strcmp(t->text, "fill") == 0) {
+            api__qs_next(&n, &next);
+            lv->fill = next.kind == QT_IDENT && strcmp(next.text, "none") == 0     ? SUB_FILL_NONE
+                       : next.kind == QT_IDENT && strcmp(next.text, "linear") == 0 ? SUB_FILL_LINEAR
+                                                                                   : SUB_FILL_OTHER;
+        } else if (strcmp(t->text, "time") == 0) {
+            lv->gtime = 1;
+        }
+    }
+}
+
 int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
 {
     qscan_t at = *s;
@@ -137,6 +218,7 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
     static const char *const cmps[] = {"=", "!=", "<", "<=", ">", ">=", "=~", "!~"};
     int depth = 0;                 /* of parentheses */
     unsigned long long listed = 0; /* bit d: the '(' opening depth d is a source in a list */
+    struct subs subs = {0};
     for (;;) {
         /* influxd reads a regex as a field, a source or a dimension (after SELECT, FROM, BY,
          * ',', a source's '.') and after =~, !~ (below); a regex's text is no parameter:
@@ -152,10 +234,14 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
             api__q_parse_error(r, &t, ")"); /* an unclosed subquery: influxd's parse error */
             return -1;
         }
-        if (t.kind == QT_EOF || t.kind == QT_SEMI)
+        if (t.kind == QT_EOF || t.kind == QT_SEMI) {
+            if (subs.err != NULL && api__iq_from_stops(*why) < 2)
+                *why = subs.err; /* before a policy, after a database */
             return 0;
+        }
         if (t.kind == QT_OTHER && t.text[0] == '$' && t.form != QF_REGEX)
             return api__q_unbound(r, &t);
+        sub_token(&subs, &at, &t, depth);
         int cmp = 0;
         for (size_t k = 0; k < sizeof cmps / sizeof cmps[0]; k++)
             cmp |= api__q_op(&t, cmps[k]);

@@ -244,6 +244,43 @@ class SubqueryParseErrors(InfluxdPair):
                 self.assertIn(b"vigild does not support subqueries", got[1])
 
 
+class SubqueryStatementErrors(InfluxdPair):
+    """influxd's statement errors in a subquery without a function call (fill(none),
+    fill(linear), GROUP BY time()), raised after its databases are looked up and before its
+    policies; vigild answered "vigild does not support subqueries" (or the policy's error)."""
+
+    POINTS = G_POINTS
+    ask = staticmethod(IntoMeasurement.ask)
+    compare_rps = IntoMeasurement.compare_rps
+
+    def test_statement_errors_as_influxd(self):
+        p7 = '"pump-7"'
+        sub = "SELECT temp FROM (%s)"
+        inner = ["SELECT temp FROM %s fill(none)", "SELECT temp FROM %s fill(linear)",
+                 "SELECT temp FROM %s GROUP BY time(1m)",
+                 "SELECT temp FROM %s GROUP BY time(1m) fill(0)",
+                 "SELECT temp FROM %s GROUP BY device fill(none)",
+                 "SELECT temp FROM (SELECT temp FROM %s fill(none))",
+                 "SELECT temp, vib FROM %s WHERE time > 0 fill(none) LIMIT 1"]
+        qs = [sub % (i % p7) for i in inner]
+        qs += ["SELECT temp FROM (SELECT temp FROM nodb..%s fill(none))" % p7,  # the database's
+               "SELECT temp FROM (SELECT temp FROM %s fill(none)), nodb..%s" % (p7, p7),
+               "SELECT temp FROM (SELECT temp FROM g.rp2.%s fill(none))" % p7,  # not the policy's
+               "SELECT 1 FROM (SELECT temp FROM %s fill(none))" % p7,  # the outer's first
+               "SELECT temp FROM (SELECT temp FROM %s fill(none)); SELECT temp FROM %s" % (p7, p7)]
+        answers = self.compare_rps(qs, 200)
+        self.assertEqual(sum(b"must be used with a function" in a[1] for a in answers), 14)
+        # with a function: no error of its own, vigild's refusal as before (not compared)
+        for q in [sub % "SELECT mean(temp) FROM %s fill(none)" % p7,
+                  sub % "SELECT mean(temp) FROM %s GROUP BY time(1m)" % p7,
+                  sub % "SELECT temp FROM %s fill(0)" % p7,
+                  sub % "SELECT (mean(temp)) FROM %s fill(none)" % p7]:
+            with self.subTest(q=q):
+                self.assertEqual(self.ask(self.influxd.port, q, None)[0], 200)
+                got = self.ask(self.d.http_port, q, None)
+                self.assertIn(b"vigild does not support subqueries", got[1])
+
+
 class BigFile(vt.FreshDaemonTestCase):
     """A vigild of CONFIG's and a file of many statements (no tests of its own)."""
 
