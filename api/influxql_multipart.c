@@ -20,7 +20,8 @@ struct mp {
     size_t off[API_IQ_FORM_N + 1], len[API_IQ_FORM_N + 1];
     int have[API_IQ_FORM_N + 1];
     int cur;     /* the slot the part being read fills; -1: none */
-    int unnamed; /* a part libmicrohttpd gave no name (name=q unquoted, which Go reads) */
+    int unnamed; /* a part libmicrohttpd gave no name (name=q unquoted, which Go reads; no
+                  * Content-Disposition, which Go skips) */
 };
 
 /* Appends data (n bytes) to b with every byte but a letter or a digit as %XX. */
@@ -79,8 +80,10 @@ int api__iq_multipart(api_request_t *r, const char **why)
 {
     const char *ct =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    /* libmicrohttpd keeps the boundary twice in its buffer */
-    size_t size = 2 * strlen(ct) + 256;
+    /* libmicrohttpd keeps the boundary twice in its buffer, and needs each part's header line
+     * whole in the rest (a 300-byte file name failed in 256, which Go reads): 64 KiB, once per
+     * request */
+    size_t size = 2 * strlen(ct) + 65536;
     struct mp m = {.cur = -1};
     sbuf_init(&m.b);
     struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, size, mp_piece, &m);
@@ -101,8 +104,8 @@ int api__iq_multipart(api_request_t *r, const char **why)
         return oom ? -1 : 0;
     }
     if (m.unnamed) /* read, but this is likely why a q is missing */
-        *why = "a multipart/form-data part's name is not quoted (name=q), which vigild does not "
-               "read: quote it";
+        *why = "a multipart/form-data part has no name vigild reads (no Content-Disposition, "
+               "or a name not quoted, name=q, which vigild does not read: quote it)";
     r->iq_mp = m.b.data; /* freed with the request */
     for (int i = 0; i <= API_IQ_FORM_N; i++) {
         if (!m.have[i])

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* After a unary sign (time(10s, -x), fill(-x); read from s): answers influxd's parse error for
  * t when it is a bad operand and returns -1; else 0. The end is placed right after the sign, as
@@ -142,6 +143,8 @@ struct sub_level {
     int depth;  /* of parentheses at its SELECT */
     int fields; /* still in its field list */
     int calls, fill, gtime;
+    int unsure; /* a fill() vigild does not read whole (fill(none, 1), a second fill): no error
+                 * of its own, the refusal as before */
 };
 
 struct subs {
@@ -162,7 +165,7 @@ int api__iq_sub_error_is(const char *why)
 static void sub_close(struct subs *u)
 {
     int k = --u->n;
-    if (k >= SUB_MAX || u->err != NULL || u->lv[k].calls > 0)
+    if (k >= SUB_MAX || u->err != NULL || u->lv[k].calls > 0 || u->lv[k].unsure)
         return;
     if (u->lv[k].fill == SUB_FILL_NONE)
         u->err = sub_errors[0];
@@ -172,17 +175,20 @@ static void sub_close(struct subs *u)
         u->err = sub_errors[u->lv[k].fill == SUB_FILL_DEFAULT ? 0 : 2];
 }
 
-/* Takes token t (at: after it) read at parenthesis depth depth (before t changes it). */
-static void sub_token(struct subs *u, const qscan_t *at, const qtoken_t *t, int depth)
+/* Takes token t (at: after it) read at parenthesis depth depth (before t changes it). Returns
+ * 0, or -1 for a fill() whose argument is a name other than null, none, previous or linear
+ * (fill(NONE), FILL(Linear)): influxd's parse error (a call's name is any case, fill's argument
+ * not: parseFill compares the argument's text). */
+static int sub_token(struct subs *u, const qscan_t *at, const qtoken_t *t, int depth)
 {
     if (api__q_is(t, "SELECT")) {
         if (u->n < SUB_MAX)
             u->lv[u->n] = (struct sub_level){.depth = depth, .fields = 1};
         u->n++;
-        return;
+        return 0;
     }
     if (u->n == 0 || u->n > SUB_MAX || u->lv[u->n - 1].depth > depth)
-        return;
+        return 0;
     struct sub_level *lv = &u->lv[u->n - 1];
     qscan_t n = *at;
     qtoken_t next;
@@ -196,15 +202,24 @@ static void sub_token(struct subs *u, const qscan_t *at, const qtoken_t *t, int 
     } else if (api__iq_q_op(t, ")")) {
         sub_close(u);
     } else if (call) {
-        if (strcmp(t->text, "fill") == 0) {
+        if (strcasecmp(t->text, "fill") == 0) {
             api__qs_next(&n, &next);
+            if (next.kind == QT_IDENT && strcmp(next.text, "null") != 0 &&
+                strcmp(next.text, "none") != 0 && strcmp(next.text, "previous") != 0 &&
+                strcmp(next.text, "linear") != 0)
+                return -1;
+            qscan_t after = n;
+            qtoken_t close;
+            api__qs_next(&after, &close);
+            lv->unsure |= lv->fill != SUB_FILL_DEFAULT || !api__iq_q_op(&close, ")");
             lv->fill = next.kind == QT_IDENT && strcmp(next.text, "none") == 0     ? SUB_FILL_NONE
                        : next.kind == QT_IDENT && strcmp(next.text, "linear") == 0 ? SUB_FILL_LINEAR
                                                                                    : SUB_FILL_OTHER;
-        } else if (strcmp(t->text, "time") == 0) {
+        } else if (strcasecmp(t->text, "time") == 0) {
             lv->gtime = 1;
         }
     }
+    return 0;
 }
 
 int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
@@ -241,7 +256,10 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
         }
         if (t.kind == QT_OTHER && t.text[0] == '$' && t.form != QF_REGEX)
             return api__q_unbound(r, &t);
-        sub_token(&subs, &at, &t, depth);
+        if (sub_token(&subs, &at, &t, depth)) {
+            api__error(r, 400, "error parsing query: expected number argument in fill()");
+            return -1;
+        }
         int cmp = 0;
         for (size_t k = 0; k < sizeof cmps / sizeof cmps[0]; k++)
             cmp |= api__q_op(&t, cmps[k]);

@@ -142,6 +142,25 @@ class Multipart(InfluxdPair):
                       (["-H", mp.replace("XX", '"XX"'), "--data-binary", "@" + closed], "/query"),
                       (["-XGET", "-F", "q=" + OTHER, "-F", "db=g"], "/query")], "closed")
 
+    def test_long_file_name_as_influxd(self):
+        # review: a part's header line longer than libmicrohttpd's buffer (256 bytes past the
+        # boundaries) was vigild's 400 where influxd reads it (curl's filename= names it)
+        path = self.file("q.txt", b"SHOW RETENTION POLICIES ON g\n")
+        answers = self.compare([(["-F", "q=@%s;filename=%s" % (path, "f" * 1000)], "/query")],
+                               "a 1,000-byte file name")
+        self.assertIn(b"autogen", answers[0][1])
+
+    def test_part_without_disposition(self):
+        # a part without Content-Disposition has no name (Go skips it): influxd's 400, vigild's
+        # with why
+        body = self.file("nocd", b"--XX\r\nContent-Type: text/plain\r\n\r\nSHOW DATABASES\r\n"
+                         b"--XX--\r\n")
+        args = ["-H", "Content-Type: multipart/form-data; boundary=XX", "--data-binary", "@" + body]
+        self.assertEqual(curl(self.influxd.port, *args), (400, MISSING_Q))
+        got = curl(self.d.http_port, *args)
+        self.assertEqual(got[0], 400, got)
+        self.assertIn(b"no Content-Disposition", got[1])
+
     def test_empty_first_value_as_influxd(self):
         # Go's FormValue is the first value, an empty one too: db= then db=nodb is db= (with
         # rp=rp2: influxd's "database name required"); vigild took the second until the
@@ -163,8 +182,9 @@ class Multipart(InfluxdPair):
         got = curl(self.d.http_port, *args)
         self.assertEqual(got[0], 400, got)
         self.assertEqual(json.loads(got[1]), {
-            "error": 'missing required parameter "q" (a multipart/form-data part\'s name is not '
-                     "quoted (name=q), which vigild does not read: quote it)"})
+            "error": 'missing required parameter "q" (a multipart/form-data part has no name '
+                     "vigild reads (no Content-Disposition, or a name not quoted, name=q, which "
+                     "vigild does not read: quote it))"})
         self.compare([(args, OTHER_URL)], "unquoted, q in the URL")  # vigild up, as influxd
 
 
@@ -270,6 +290,20 @@ class SubqueryStatementErrors(InfluxdPair):
                "SELECT temp FROM (SELECT temp FROM %s fill(none)); SELECT temp FROM %s" % (p7, p7)]
         answers = self.compare_rps(qs, 200)
         self.assertEqual(sum(b"must be used with a function" in a[1] for a in answers), 14)
+        # review: a call's name is any case in influxd (FILL, TIME), fill's argument is not
+        # (fill(NONE): its parse error); the skim read only lower-case fill(none) and time()
+        cased = ["SELECT temp FROM %s FILL(none)", "SELECT temp FROM %s Fill(linear)",
+                 "SELECT temp FROM %s GROUP BY TIME(1m)",
+                 "SELECT temp FROM %s GROUP BY Time(1m) FILL(0)"]
+        answers = self.compare_rps([sub % (i % p7) for i in cased], 200)
+        self.assertEqual(sum(b"must be used with a function" in a[1] for a in answers), 6)
+        bad = ["SELECT temp FROM %s fill(NONE)", "SELECT temp FROM %s FILL(LINEAR)",
+               "SELECT temp FROM %s Fill(None)", "SELECT temp FROM %s GROUP BY time(1m) FILL(NULL)",
+               "SELECT mean(temp) FROM %s GROUP BY time(1m) fill(Previous)"]
+        qs = [sub % (i % p7) for i in bad]
+        qs.append("SHOW DATABASES; " + qs[0])  # a parse error: no statement runs
+        answers = self.compare_rps(qs, 400)
+        self.assertIn(b"expected number argument in fill()", answers[0][1])
         # with a function: no error of its own, vigild's refusal as before (not compared)
         for q in [sub % "SELECT mean(temp) FROM %s fill(none)" % p7,
                   sub % "SELECT mean(temp) FROM %s GROUP BY time(1m)" % p7,
