@@ -143,8 +143,10 @@ struct sub_level {
     int depth;  /* of parentheses at its SELECT */
     int fields; /* still in its field list */
     int calls, fill, gtime;
-    int unsure; /* a fill() vigild does not read whole (fill(none, 1), a second fill): no error
-                 * of its own, the refusal as before */
+    int rank;   /* of its last clause after FROM (WHERE 1 ... tz() 9, influxd's order) */
+    int unsure; /* a clause out of order or repeated (influxd's parse error), fill(none, 1), ORDER
+                 * BY time DESC (influxd's ordering error first): no error of its own, the refusal
+                 * as before */
 };
 
 struct subs {
@@ -199,6 +201,7 @@ static int sub_token(struct subs *u, const qscan_t *at, const qtoken_t *t, int d
         /* inside a call or a condition's parentheses */
     } else if (api__q_is(t, "FROM")) {
         lv->fields = 0;
+        return 0;
     } else if (api__iq_q_op(t, ")")) {
         sub_close(u);
     } else if (call) {
@@ -211,7 +214,7 @@ static int sub_token(struct subs *u, const qscan_t *at, const qtoken_t *t, int d
             qscan_t after = n;
             qtoken_t close;
             api__qs_next(&after, &close);
-            lv->unsure |= lv->fill != SUB_FILL_DEFAULT || !api__iq_q_op(&close, ")");
+            lv->unsure |= !api__iq_q_op(&close, ")");
             lv->fill = next.kind == QT_IDENT && strcmp(next.text, "none") == 0     ? SUB_FILL_NONE
                        : next.kind == QT_IDENT && strcmp(next.text, "linear") == 0 ? SUB_FILL_LINEAR
                                                                                    : SUB_FILL_OTHER;
@@ -219,7 +222,23 @@ static int sub_token(struct subs *u, const qscan_t *at, const qtoken_t *t, int d
             lv->gtime = 1;
         }
     }
+    static const char *const clauses[] = {"WHERE",  "GROUP",  "fill",    "ORDER", "LIMIT",
+                                           "OFFSET", "SLIMIT", "SOFFSET", "tz"};
+    for (int k = 0; !lv->fields && lv->depth == depth && k < 9; k++)
+        if (k == 2 || k == 8 ? call && strcasecmp(t->text, clauses[k]) == 0
+                             : api__q_is(t, clauses[k])) {
+            lv->unsure |= k + 1 <= lv->rank;
+            lv->rank = k + 1;
+        }
     return 0;
+}
+
+/* ORDER BY time DESC read (desc) at depth depth: a subquery's, influxd's ordering error comes
+ * before its fill's (sub_token's unsure). */
+static void sub_order(struct subs *u, int depth, int desc)
+{
+    if (desc && u->n > 0 && u->n <= SUB_MAX && u->lv[u->n - 1].depth == depth)
+        u->lv[u->n - 1].unsure = 1;
 }
 
 int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
@@ -286,6 +305,7 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
             int desc = 0;
             if (api__iq_order_by(r, &at, &desc))
                 return -1;
+            sub_order(&subs, depth, desc);
             continue;
         }
         if ((api__q_op(&t, "=~") || api__q_op(&t, "!~")) && api__iq_regex(r, &at, &re))

@@ -304,6 +304,19 @@ class SubqueryStatementErrors(InfluxdPair):
         qs.append("SHOW DATABASES; " + qs[0])  # a parse error: no statement runs
         answers = self.compare_rps(qs, 400)
         self.assertIn(b"expected number argument in fill()", answers[0][1])
+        # review: a clause out of order or repeated is influxd's parse error, ORDER BY time DESC
+        # its ordering error: not a fill's error (the skim answered fill(none)'s); vigild's
+        # refusal as on main (not compared)
+        for i in ["SELECT temp FROM %s fill(none) GROUP BY time(1m)",
+                  "SELECT temp FROM %s LIMIT 1 fill(none)", "SELECT temp FROM %s tz('UTC') fill(none)",
+                  "SELECT temp FROM %s fill(none) fill(none)", "SELECT temp FROM %s fill(none, 1)",
+                  "SELECT temp FROM %s fill(none) ORDER BY time DESC",
+                  "SELECT temp FROM %s SLIMIT 1 GROUP BY time(1m)"]:
+            q = sub % (i % p7)
+            with self.subTest(q=q):
+                self.assertNotIn(b"must be used", self.ask(self.influxd.port, q, None)[1])
+                got = self.ask(self.d.http_port, q, None)
+                self.assertIn(b"vigild does not support subqueries", got[1])
         # with a function: no error of its own, vigild's refusal as before (not compared)
         for q in [sub % "SELECT mean(temp) FROM %s fill(none)" % p7,
                   sub % "SELECT mean(temp) FROM %s GROUP BY time(1m)" % p7,
