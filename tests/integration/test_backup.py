@@ -32,7 +32,8 @@
   refused, not created; in an empty folder of another user's, vigil.lock and vigil.db are that
   user's.
 - Stop (Backup.test_stop_cancels): the same hold keeps a snapshot running when SIGTERM comes;
-  it fails without a copy (503, or the connection closed by the stop), vigild exits 0 and
+  it fails without a copy (the JSON 503 naming the stop; session 54: a closed connection is no
+  longer accepted, api_stop waits for the answers it began), vigild exits 0 and
   logs it, and no snapshot file nor temporary file is left. (The copy itself also polls the stop and is interrupted: tried by
   hand on a large database, see docs/reliability.md; not in this test, whose timing it would
   make depend on the machine.)
