@@ -614,6 +614,14 @@ class FileModes(vt.LogOnFailure):
                           "changed: vigild changes it through /proc/self/fd/" % (db, n), d.log())
             self.assertEqual("%04o" % mode(db + n), "0666")
         self.assertIn("No such file or directory (is /proc mounted?); chmod o-rwx it", d.log())
+        # Session 54: said once per process each, not again after every snapshot's connection
+        # (before: once more for each file after each snapshot).
+        for _ in range(2):
+            st, _, doc = snap(d)
+            self.assertEqual(st, 200, doc)
+        for n in ("-wal", "-shm"):
+            self.assertEqual(d.log().count("storage: %s%s is mode 0666, open to every local "
+                                           "user, and cannot be changed" % (db, n)), 1, d.log())
         d.stop()
 
 
