@@ -73,6 +73,14 @@ VIGIL_TEST_HOLD_DIR names a folder; point AT waits while <folder>/AT exists, AT.
 - No /proc (FileModes.test_started_without_proc): vigild as nobody on root's 0666 vigil.db in a
   mount namespace without /proc starts and serves; the -wal's and -shm's warnings name the
   /proc/self/fd path and ask whether /proc is mounted (before: "No such file or directory").
+
+Session 54, task files5:
+- The copy swapped for its check (FileModes.test_restore_copy_swapped_for_its_check, points
+  "restore-check" and "restore-rename"): a good snapshot put at .vigil.db.restore for the check
+  and the unchecked copy put back before the rename: refused, the check reads the copy through
+  its descriptor (on main with the hold point added: the unchecked file was restored).
+- No /proc, warned once (test_started_without_proc, two snapshots): each of the -wal's and
+  -shm's warnings once (before: again after each snapshot, 3 each).
 """
 
 import fcntl
