@@ -354,7 +354,7 @@ static void remove_beside(const char *tmp)
  * (sqlite3_deserialize, read-only), not opened by its name: a file swapped in at that name for
  * the check and back before the rename would have been checked in the copy's place. Nothing is
  * opened or closed (dbfiles.c's rule), nothing is made beside the copy. A WAL-mode header
- * (bytes 18 and 19 at 2: a stopped vigild's vigil.db copied alone, check_beside having found no
+ * (byte 18 or 19 at 2: a stopped vigild's vigil.db copied alone, check_beside having found no
  * log beside it) is read as a rollback-mode one in the private mapping, since the in-memory
  * connection has no shared memory for a WAL: the pages are the same. remove_beside still clears
  * what an older vigild's check left. Returns 0 or ERR_INVAL / ERR_CORRUPT / ERR_IO /
@@ -380,8 +380,9 @@ static int check_copy(const char *src, int out, const char *tmp, char *errmsg, s
             return e == ENOMEM ? ERR_NOMEM : ERR_IO;
         }
     }
-    if (size >= 20 && map[18] == 2 && map[19] == 2)
-        map[18] = map[19] = 1;
+    for (size_t i = 18; i < 20 && i < size; i++) /* write and read versions: 2 is WAL */
+        if (map[i] == 2)
+            map[i] = 1;
     int rc = sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_deserialize(db, "main", map, (sqlite3_int64)size, (sqlite3_int64)size,
