@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -349,44 +348,17 @@ static void remove_beside(const char *tmp)
 
 /* Checks that the copy (out, the descriptor copy_file wrote it with; src named in the messages)
  * is a whole vigil database this code can open: vigil's application id, a schema version not
- * above this code's, and PRAGMA quick_check ok. Session 54: the copy is read through out, mapped
- * (private, read in as SQLite reads it) and handed to an in-memory connection
- * (sqlite3_deserialize, read-only), not opened by its name: a file swapped in at that name for
- * the check and back before the rename would have been checked in the copy's place. Nothing is
- * opened or closed (dbfiles.c's rule), nothing is made beside the copy. A WAL-mode header
- * (byte 18 or 19 at 2: a stopped vigild's vigil.db copied alone, check_beside having found no
- * log beside it) is read as a rollback-mode one in the private mapping, since the in-memory
- * connection has no shared memory for a WAL: the pages are the same. remove_beside still clears
- * what an older vigild's check left. Returns 0 or ERR_INVAL / ERR_CORRUPT / ERR_IO /
- * ERR_NOMEM with errmsg. */
+ * above this code's, and PRAGMA quick_check ok. Session 54: the copy is read through out
+ * (store__open_fd, fdvfs.c), not opened by its name: a file swapped in at that name for the
+ * check and back before the rename would have been checked in the copy's place. Nothing is
+ * opened or closed (dbfiles.c's rule), nothing is made beside the copy; remove_beside still
+ * clears what an older vigild's check left. Returns 0 or ERR_INVAL / ERR_CORRUPT / ERR_IO with
+ * errmsg. */
 static int check_copy(const char *src, int out, const char *tmp, char *errmsg, size_t errsize)
 {
-    static unsigned char empty[1];
-    struct stat st;
     sqlite3 *db = NULL;
-    unsigned char *map = empty;
     remove_beside(tmp);
-    int e = fstat(out, &st) != 0 ? errno : (uint64_t)st.st_size > SIZE_MAX ? EFBIG : 0;
-    if (e) {
-        snprintf(errmsg, errsize, "%s: cannot read its copy %s (%s)", src, tmp, strerror(e));
-        return ERR_IO;
-    }
-    size_t size = (size_t)st.st_size;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, out, 0);
-        if (map == MAP_FAILED) {
-            e = errno;
-            snprintf(errmsg, errsize, "%s: cannot read its copy %s (%s)", src, tmp, strerror(e));
-            return e == ENOMEM ? ERR_NOMEM : ERR_IO;
-        }
-    }
-    for (size_t i = 18; i < 20 && i < size; i++) /* write and read versions: 2 is WAL */
-        if (map[i] == 2)
-            map[i] = 1;
-    int rc = sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_deserialize(db, "main", map, (sqlite3_int64)size, (sqlite3_int64)size,
-                                 SQLITE_DESERIALIZE_READONLY);
+    int rc = store__open_fd(out, &db);
     int err = 0;
     int64_t app = rc == SQLITE_OK ? pragma_int(db, "PRAGMA application_id") : -1;
     int64_t ver = rc == SQLITE_OK ? pragma_int(db, "PRAGMA user_version") : -1;
@@ -415,8 +387,6 @@ static int check_copy(const char *src, int out, const char *tmp, char *errmsg, s
     }
     sqlite3_finalize(qc);
     sqlite3_close(db);
-    if (map != empty)
-        munmap(map, size);
     return err;
 }
 

@@ -853,6 +853,9 @@ void store__drop_other_bits(int fd, const char *path, int quiet, int *warned);
  * process. Opens each through an O_PATH descriptor only: closing a
  * normal one would drop SQLite's POSIX locks on the file (dbfiles.c). Any thread. */
 void store__wal_files_mode(const char *db_path);
+/* Opens *db read-only on the database read through fd, which stays the caller's (fdvfs.c):
+ * nothing opened, closed or made beside it. Returns SQLite's code (*db to close either way). */
+int store__open_fd(int fd, sqlite3 **db);
 /* Every sqlite3_open_v2 of vigild's own database adds this: a symbolic link is refused. SQLite
  * refuses one in any component of the path: give it store__sqlite_path's. */
 #define STORE_OPEN_NOFOLLOW SQLITE_OPEN_NOFOLLOW
