@@ -389,14 +389,7 @@ class Live(unittest.TestCase):
 
     @classmethod
     def wait(cls, what, pred, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            v = pred()
-            if v:
-                return v
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out after %.0f s: %s" % (timeout, what))
-            time.sleep(0.2)
+        return vt.wait_for(what, pred, timeout)
 
     @classmethod
     def feed(cls, dev, ks, fn):

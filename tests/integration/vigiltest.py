@@ -580,6 +580,19 @@ def last_ok(responses):
     return max(oks) if oks else 0
 
 
+def wait_for(what, pred, timeout, detail=lambda: ""):
+    """pred()'s first true value, asked every 0.2 s; past timeout seconds, an AssertionError
+    naming what, with detail() (e.g. a log's tail) after it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %.0f s%s" % (what, timeout, detail()))
+        time.sleep(0.2)
+
+
 def now_ms():
     return int(time.time() * 1000)
 
