@@ -725,10 +725,11 @@ class Held(tp.DaemonPerTest):
     def hold(self, point):
         vt.write_file(os.path.join(self.holds, point), "")
 
-    def held(self, point):
-        """Waits (bounded) until a training thread waits at point."""
+    def held(self, point, timeout=120):
+        """Waits (bounded) until a training thread waits at point (give a training's whole run
+        more: a 256-cell LSTM under the sanitizer build beside other tests takes minutes)."""
         path = os.path.join(self.holds, point + ".held")
-        tp.wait_for("a training held at '%s'" % point, lambda: os.path.exists(path), 120)
+        tp.wait_for("a training held at '%s'" % point, lambda: os.path.exists(path), timeout)
 
     def release(self, point):
         os.unlink(os.path.join(self.holds, point))

@@ -345,10 +345,10 @@ class WindowTooShort(Held):
         self.release("end")
         # gc's request asked again as gw's first training ends: a second training of gw, whose
         # part of gc is short again (main: dropped, no second training, one line at most).
-        tp.wait_for("gw's second training's line", lambda: self.lines() >= 2, 60)
+        tp.wait_for("gw's second training's line", lambda: self.lines() >= 2, 120)
         tp.wait_for("the training queue empty and gw idle",
                     lambda: self.queued() == 0 and not tp.models(d, "gc")["training"] and
-                    not tp.models(d, "ga")["training"], 60)
+                    not tp.models(d, "ga")["training"], 120)
         time.sleep(2)  # bounded: a loop of trainings would have said the line again by now
         self.assertEqual(self.lines(), 2)
         self.assertEqual(self.queued(), 0)  # and asked nothing more
