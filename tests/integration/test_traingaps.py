@@ -28,7 +28,9 @@ guess: every wait is for a state the daemon shows, bounded.
    the begin clears as the part's window answers it, is asked again when the part then does
    not train (here the stop abandons it; main: dropped).
 7. ChannelsChangedWhileItRan (session 53): an operator's retrain dropped because the device's
-   channels changed while it ran is logged (main: no line).
+   channels changed while it ran is logged (main: no line); one dropped because the device
+   was deleted and fed again meanwhile says so (review of session 54; main: "its channels
+   changed").
 8. WindowTooShort (review of session 53): a part whose window holds too few readings is said
    in one line (main: none), and a request made before it began is asked again once, not in a
    loop (main: dropped).
@@ -298,6 +300,30 @@ class ChannelsChangedWhileItRan(Held):
         tp.wait_for("the dropped training's line", lambda: line in d.log() or None, 120)
         tp.wait_for("the training over", lambda: not tp.models(d, dev)["training"] or None, 120)
         self.assertEqual(versions(d, dev), [1])
+
+    def test_a_replaced_devices_dropped_retrain_is_said(self):
+        """Review of session 54: the device deleted and fed again (the same channels) while its
+        operator's retrain runs: the dropped training's line says so (main: "its channels
+        changed while it ran", the reading having cleared the DELETE's mark)."""
+        d, dev = self.d, "rep"
+        rng = tp.random.Random(59)
+        tg.feed_together(d, [dev], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        tp.wait_idle(d, dev, 1)
+        self.hold("apply")
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        self.held("apply")
+        self.assertEqual(d.curl("DELETE", "/v1/devices/%s" % dev).status, 200)
+        tp.jreq(d, "POST", "/v1/readings", [{"device": dev, "ts": tg.T0,
+                                             "values": {"x": 1.0, "y": 2.0, "z": 3.0}}])
+        tp.wait_for("the device made again",
+                    lambda: tp.req(d, "GET", "/v1/devices/%s/status" % dev)[0] == 200 or None, 60)
+        self.release("apply")
+        line = ("pipeline: training of device 'rep' dropped: the device was deleted and made "
+                "again while it ran, and its model learns again from its new readings")
+        tp.wait_for("the dropped training's line", lambda: line in d.log() or None, 120)
+        self.assertNotIn("'rep' dropped: its channels changed", d.log())
+        tp.wait_for("the training over", lambda: not tp.models(d, dev)["training"] or None, 120)
+        self.assertEqual(versions(d, dev), [])
 
 
 class WindowTooShort(Held):
