@@ -280,14 +280,18 @@ class ChannelsChangedWhileItRan(Held):
     channels); the log now says so. Main: no version, and no line about the training."""
     CONFIG = tp.config_text(0)
 
+    def retrain_held(self, dev, seed):
+        """dev trained on its warm-up, then an operator's retrain (202) held at "apply"."""
+        rng = tp.random.Random(seed)
+        tg.feed_together(self.d, [dev], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        tp.wait_idle(self.d, dev, 1)
+        self.hold("apply")
+        self.assertEqual(tp.req(self.d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        self.held("apply")
+
     def test_a_dropped_retrain_is_logged(self):
         d, dev = self.d, "chg"
-        rng = tp.random.Random(57)
-        tg.feed_together(d, [dev], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
-        tp.wait_idle(d, dev, 1)
-        self.hold("apply")
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
-        self.held("apply")
+        self.retrain_held(dev, 57)
         tp.jreq(d, "POST", "/v1/readings", [{"device": dev, "ts": tg.T0 + 1000 * tp.WARMUP,
                                              "values": {"x": 1.0, "y": 2.0, "z": 3.0, "w": 4.0}}])
         tp.wait_for("the new channel set", lambda: "now has 4 channels" in d.log() or None, 60)
@@ -306,12 +310,7 @@ class ChannelsChangedWhileItRan(Held):
         operator's retrain runs: the dropped training's line says so (main: "its channels
         changed while it ran", the reading having cleared the DELETE's mark)."""
         d, dev = self.d, "rep"
-        rng = tp.random.Random(59)
-        tg.feed_together(d, [dev], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
-        tp.wait_idle(d, dev, 1)
-        self.hold("apply")
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
-        self.held("apply")
+        self.retrain_held(dev, 59)
         self.assertEqual(d.curl("DELETE", "/v1/devices/%s" % dev).status, 200)
         tp.jreq(d, "POST", "/v1/readings", [{"device": dev, "ts": tg.T0,
                                              "values": {"x": 1.0, "y": 2.0, "z": 3.0}}])
