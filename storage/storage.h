@@ -198,6 +198,10 @@ typedef struct store_stats {
     uint64_t points_written;
     uint64_t commits;
     uint64_t commit_errors;
+    /* Of commit_errors: those another process's lock failed (ERR_LOCKED: it held a write
+     * transaction or an exclusive lock past the busy timeout), and those a full disk failed. */
+    uint64_t commit_errors_locked;
+    uint64_t commit_errors_nospace;
     uint64_t queue_readings; /* readings waiting for the writer now */
     uint64_t queue_max;
     double commit_seconds_sum;   /* total time inside COMMIT-ed transactions */
