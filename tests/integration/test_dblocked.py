@@ -8,6 +8,8 @@ lock on vigild's database past the storage writer's busy timeout (STORE_BUSY_TIM
   names it; /metrics counts the failed transactions by reason ("locked"); the log says it once
   for the episode (two failed transactions) with the advice; once the lock goes a write is
   stored, /healthz is 200 again by itself, and only the acknowledged readings are stored.
+- ExclusiveLockRefused: an exclusive lock (locking_mode=EXCLUSIVE) cannot be taken by another
+  process while vigild has the database open (WAL), so reads never meet one.
 Each hold is bounded (the holder rolls back when told, or after 40 s on its own).
 """
 
@@ -26,7 +28,7 @@ LOCKED = "the database is locked by another process"
 HOLDER = r"""
 import sqlite3, sys, select
 c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
-c.execute(sys.argv[2])
+[c.execute(x) for x in sys.argv[2].split(";") if x.strip()]
 print("held", flush=True)
 select.select([sys.stdin], [], [], 40)  # bounded: let go when told, or after 40 s
 c.execute("ROLLBACK")
@@ -43,6 +45,9 @@ class Holder:
         line = self.p.stdout.readline()
         if line != "held\n":
             self.p.kill()
+            self.p.wait(30)
+            self.p.stdin.close()
+            self.p.stdout.close()
             raise AssertionError("the holder did not take the lock: %r" % line)
 
     def release(self):
@@ -129,6 +134,12 @@ class WriteLockHeld(vt.LogOnFailure):
         self.assertEqual(metric(m, 'vigil_store_commit_errors_by_reason_total{reason="other"}'),
                          0)
 
+        # The device maps reloaded after the failed write (a read on the writer's connection,
+        # which the lock does not block in WAL mode): reads are answered, not 503.
+        self.assertEqual(d.curl("GET", "/v1/devices/lk").status, 200)
+        q = d.curl("GET", "/query?db=db&q=SELECT+v+FROM+lk")
+        self.assertEqual(q.status, 200, q)
+
         # A second failed transaction in the same episode: counted, not logged again.
         r = d.post_json({"device": "lk", "ts": 6000, "values": {"v": 6}})
         self.assertEqual(r.status, 503, r)
@@ -157,6 +168,27 @@ class WriteLockHeld(vt.LogOnFailure):
             log = f.read()
         self.assertEqual(log.count("storage: write failed"), 1, log)
         self.assertIn("storage: writes succeed again", log)
+
+
+class ExclusiveLockRefused(vt.LogOnFailure):
+    """An exclusive lock (PRAGMA locking_mode=EXCLUSIVE, then BEGIN EXCLUSIVE) cannot be taken
+    while vigild has the database open in WAL mode: its connections hold the WAL index's shared
+    lock, so the other process gets "database is locked" (after its own 5 s timeout) and vigild's
+    reads and writes never meet that lock."""
+
+    def test_exclusive_refused_to_the_other_process(self):
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), "[model]\nenabled = false\n")
+        self.d = d = Vigild(config=cfg)
+        d.start()
+        self.addCleanup(d.kill)
+        self.assertEqual(d.post_json({"device": "ex", "ts": 1000, "values": {"v": 1}}).status,
+                         200)
+        with self.assertRaisesRegex(AssertionError, "the holder did not take the lock"):
+            Holder(d.db_path, "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE")
+        self.assertEqual(d.post_json({"device": "ex", "ts": 2000, "values": {"v": 2}}).status,
+                         200)
+        self.assertEqual([p["ts"] for p in d.readings("ex")], [1000, 2000])
+        d.stop()
 
 
 if __name__ == "__main__":
