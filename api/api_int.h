@@ -220,6 +220,14 @@ typedef struct api_request {
     int iq_form_read;
     const char *iq_form_v[API_IQ_FORM_N];
     size_t iq_form_len[API_IQ_FORM_N];
+    /* A multipart/form-data body's (influxql_multipart.c): its values, percent-encoded, which
+     * iq_form_v may borrow (owned; freed with the request), the first file part named "q"
+     * (borrowed from iq_mp; NULL: none), and what is wrong with the body, for the 400 of a
+     * missing q (static; NULL: nothing, or not multipart). */
+    char *iq_mp;
+    const char *iq_qfile;
+    size_t iq_qfile_len;
+    const char *iq_mp_err;
 } api_request_t;
 
 /* Whether the request is a GET or a HEAD (a GET whose body libmicrohttpd does not send). */

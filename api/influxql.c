@@ -837,8 +837,19 @@ void api__h_query(api_request_t *r)
     const char *q = api__iq_arg(r, "q", qbuf, API_IQ_Q_MAX + 1);
     if (!r->status && q != NULL)
         q = trim_go_space(qbuf); /* both read q into qbuf */
-    if (!r->status && (q == NULL || q[0] == '\0'))
-        api__error(r, 400, "missing required parameter \"q\"");
+    if (!r->status && (q == NULL || q[0] == '\0') && r->iq_qfile != NULL) {
+        /* influxd reads a multipart file "q" when FormValue("q") is blank; a blank file is no
+         * statement at all (its {}) */
+        if (api__pct_decode(r->iq_qfile, r->iq_qfile_len, qbuf, API_IQ_Q_MAX + 1, 1) < 0)
+            api__error(r, 400, "file 'q': longer than %d bytes or holds a NUL byte", API_IQ_Q_MAX);
+        else
+            q = trim_go_space(qbuf);
+    } else if (!r->status && (q == NULL || q[0] == '\0')) {
+        if (r->iq_mp_err != NULL) /* influxd's words, and why the body gave no q */
+            api__error(r, 400, "missing required parameter \"q\" (%s)", r->iq_mp_err);
+        else
+            api__error(r, 400, "missing required parameter \"q\"");
+    }
     json_t *params = NULL;
     if (!r->status && api__iq_params_asked(r, &params) == 0)
         run_query(r, q, chunked_asked(r) ? api__iq_chunk_size_asked(r) : 0, epoch_asked(r), params);

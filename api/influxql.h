@@ -243,14 +243,25 @@ int api__q_is(const qtoken_t *t, const char *kw);
 int api__q_digit(char c);
 
 /* Finds parameter name as influxd's r.FormValue does (influxql_params.c): the first pair of that
- * name Go's url.ParseQuery keeps, in a form body, then in the URL: its value, still encoded
- * (borrowed from r), in *v and *vlen. name is one of /query's (q, db, rp, epoch, chunked,
- * chunk_size, params: another is absent); the body and the URL are read once, at the first
- * call, for all of them (r's iq_form_v). Returns 1, or 0 when absent. Any thread. */
+ * name Go's url.ParseQuery keeps, in a form body, then in the URL; or the URL's, then a
+ * multipart/form-data body's value (api__iq_multipart): its value, still encoded (borrowed from
+ * r), in *v and *vlen. name is one of /query's (q, db, rp, epoch, chunked, chunk_size, params:
+ * another is absent); the body and the URL are read once, at the first call, for all of them
+ * (r's iq_form_v). Returns 1, or 0 when absent; 0 with a 500 answer set (r->status) when out of
+ * memory. Any thread. */
 int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen);
 /* Reads parameter name as api__iq_form_raw finds it into buf (decoded). Returns buf, or NULL
  * when absent or not fitting. */
 const char *api__iq_form_value(api_request_t *r, const char *name, char *buf, size_t size);
+/* The index of /query parameter name in r's iq_form_v, or -1 when /query does not read it. */
+int api__iq_form_slot(const char *name);
+/* Reads r's multipart/form-data body (influxql_multipart.c) after the URL's parameters: the
+ * values of /query's parameters the URL does not hold into r's iq_form_v, the first file part
+ * named "q" into iq_qfile, as influxd's r.FormValue and handler do. A body Go's
+ * ParseMultipartForm refuses gives none, and *why (static) says what is wrong with it (also set
+ * for a part read without its name: libmicrohttpd reads only a quoted one). Returns
+ * 0, or -1 when out of memory. Any thread. */
+int api__iq_multipart(api_request_t *r, const char **why);
 /* As api__iq_form_value, but a value not fitting in buf (size bytes with its NUL) or holding a
  * NUL byte is answered 400, as api__arg answers it (callers check r->status). */
 const char *api__iq_arg(api_request_t *r, const char *name, char *buf, size_t size);
@@ -518,10 +529,20 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
  * Returns 0, or -1 (out of memory, answered). */
 int api__iq_other_policy(api_request_t *r, qscan_t *s, int has_db, const char *rp,
                          const char **unsupported);
+/* Looks up the prefix of a source (or of SELECT INTO's target) as api__iq_from does after
+ * reading it: db ("" or the first name) and rp ("" or the policy) before dots (1: rp.name, 2:
+ * db.rp.name or db..name) dots; *unsupported as api__iq_from sets it. Returns 0, or -1 (out of
+ * memory, answered). */
+int api__iq_prefix(api_request_t *r, qscan_t *s, const char *db, const char *rp, int dots,
+                   const char **unsupported);
+/* Whether why (static) is a subquery's statement error api__iq_skip_params found
+ * (influxql_skim.c: "fill(none) must be used with a function" ...), which ends the run. */
+int api__iq_sub_error_is(const char *why);
 /* Whether why, a source's *unsupported, ends the run as influxd 1.6.7's "retention policy not
- * found" (1: API_IQ_OTHER_RP) and "database not found" (2: API_IQ_NO_DB's; API_IQ_NO_DB_NAME
- * too) do; 0 for another reason or NULL. Of a list's sources, the highest is the statement's:
- * influxd looks every source's database up before any policy. */
+ * found" (1: API_IQ_OTHER_RP; a subquery's statement error, api__iq_sub_error_is, too) and
+ * "database not found" (2: API_IQ_NO_DB's; API_IQ_NO_DB_NAME too) do; 0 for another reason or
+ * NULL. Of a list's sources, the highest is the statement's: influxd looks every source's
+ * database up before any policy. */
 int api__iq_from_stops(const char *why);
 /* What is left of why, a source's *unsupported, for a statement that takes any database and
  * policy before the name (SHOW TAG KEYS, SHOW TAG VALUES, as influxd 1.6.7 answers them from the

@@ -239,9 +239,15 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         return -1;
     if (dots == 2 && *s->p == '.' && more_segments(r, s, (const char *const[]){db, rp, name->text}))
         return -1;
+    return api__iq_prefix(r, s, db, rp, dots, unsupported); /* another: nothing */
+}
+
+int api__iq_prefix(api_request_t *r, qscan_t *s, const char *db, const char *rp, int dots,
+                   const char **unsupported)
+{
     if (dots == 2 && db_not_found(r, db))
         return no_database(r, s, db, unsupported);
-    return api__iq_other_policy(r, s, dots == 2, rp, unsupported); /* another: nothing */
+    return api__iq_other_policy(r, s, dots == 2, rp, unsupported);
 }
 
 const char *api__iq_from_name_alone(const char *why, const qtoken_t *name)
@@ -268,7 +274,7 @@ int api__iq_from_stops(const char *why)
     if (strncmp(why, API_IQ_NO_DB, strlen(API_IQ_NO_DB)) == 0 ||
         strcmp(why, API_IQ_NO_DB_NAME) == 0)
         return 2;
-    return strncmp(why, API_IQ_OTHER_RP, strlen(API_IQ_OTHER_RP)) == 0;
+    return strncmp(why, API_IQ_OTHER_RP, strlen(API_IQ_OTHER_RP)) == 0 || api__iq_sub_error_is(why);
 }
 
 /* Where the token influxd 1.6.7's scanner reads at p, right after a name, ends when it is ';',

@@ -520,6 +520,14 @@ static int go_bad_escape(const char *v, size_t n)
 static const char *const form_names[API_IQ_FORM_N] = {"q",       "db",         "rp",    "epoch",
                                                       "chunked", "chunk_size", "params"};
 
+int api__iq_form_slot(const char *name)
+{
+    for (int i = 0; i < API_IQ_FORM_N; i++)
+        if (strcmp(name, form_names[i]) == 0)
+            return i;
+    return -1;
+}
+
 /* Takes the pair key (klen bytes) = v (vlen bytes) into r's iq_form_v if its name is one of
  * form_names not found yet and ParseQuery keeps it. Only the name is read for any other pair, so
  * every pair costs its name's bytes, not its value's. */
@@ -528,15 +536,12 @@ static void form_pair(api_request_t *r, const char *key, size_t klen, const char
     char name[16]; /* a longer name decodes to none /query reads */
     if (api__pct_decode(key, klen, name, sizeof name, 1) < 0)
         return;
-    for (int i = 0; i < API_IQ_FORM_N; i++)
-        if (strcmp(name, form_names[i]) == 0) {
-            if (r->iq_form_v[i] != NULL || memchr(key, ';', klen) || memchr(v, ';', vlen) ||
-                go_bad_escape(key, klen) || go_bad_escape(v, vlen))
-                return;
-            r->iq_form_v[i] = v;
-            r->iq_form_len[i] = vlen;
-            return;
-        }
+    int i = api__iq_form_slot(name);
+    if (i < 0 || r->iq_form_v[i] != NULL || memchr(key, ';', klen) || memchr(v, ';', vlen) ||
+        go_bad_escape(key, klen) || go_bad_escape(v, vlen))
+        return;
+    r->iq_form_v[i] = v;
+    r->iq_form_len[i] = vlen;
 }
 
 /* Reads the pairs of a form body (n bytes, key=value or key, ending at '&') into r. */
@@ -564,15 +569,15 @@ static enum MHD_Result form_url_pair(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
-/* Whether Go's ParseForm reads r's body as a form: a POST, PUT or PATCH whose Content-Type's
- * media type (mime.ParseMediaType: before any ';', blanks trimmed, any case) is
- * application/x-www-form-urlencoded. Another body (none, text/plain, JSON; multipart, which
- * vigild does not read) influxd leaves to the URL. */
+/* How Go's ParseForm and ParseMultipartForm read r's body: 1, a form (a POST, PUT or PATCH
+ * whose Content-Type's media type, as mime.ParseMediaType reads it: before any ';', blanks
+ * trimmed, any case, is application/x-www-form-urlencoded); 2, multipart/form-data (any method:
+ * ParseMultipartForm asks none); 0, another body (none, text/plain, JSON), which influxd leaves
+ * to the URL. */
 static int form_typed(const api_request_t *r)
 {
-    static const char form[] = "application/x-www-form-urlencoded";
-    if (r->conn == NULL || (strcmp(r->method, "POST") != 0 && strcmp(r->method, "PUT") != 0 &&
-                            strcmp(r->method, "PATCH") != 0))
+    static const char form[] = "application/x-www-form-urlencoded", mp[] = "multipart/form-data";
+    if (r->conn == NULL)
         return 0;
     const char *ct =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -582,17 +587,26 @@ static int form_typed(const api_request_t *r)
     size_t n = strcspn(ct, ";");
     while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
         n--;
+    if (n == sizeof mp - 1 && strncasecmp(ct, mp, n) == 0)
+        return 2;
+    if (strcmp(r->method, "POST") != 0 && strcmp(r->method, "PUT") != 0 &&
+        strcmp(r->method, "PATCH") != 0)
+        return 0;
     return n == sizeof form - 1 && strncasecmp(ct, form, n) == 0;
 }
 
 int api__iq_form_raw(api_request_t *r, const char *name, const char **v, size_t *vlen)
 {
-    if (!r->iq_form_read) { /* the body's pairs first, then the URL's: the first kept wins */
+    if (!r->iq_form_read) { /* a form's pairs, then the URL's, then a multipart body's values:
+                             * the first kept wins */
         r->iq_form_read = 1;
-        if (r->body != NULL && form_typed(r))
+        int typed = r->body != NULL ? form_typed(r) : 0;
+        if (typed == 1)
             form_body(r, r->body, r->len);
         if (r->conn != NULL)
             MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, form_url_pair, r);
+        if (typed == 2 && api__iq_multipart(r, &r->iq_mp_err) < 0)
+            api__error(r, 500, "out of memory");
     }
     for (int i = 0; i < API_IQ_FORM_N; i++)
         if (strcmp(name, form_names[i]) == 0 && r->iq_form_v[i] != NULL) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* After a unary sign (time(10s, -x), fill(-x); read from s): answers influxd's parse error for
  * t when it is a bad operand and returns -1; else 0. The end is placed right after the sign, as
@@ -92,6 +93,154 @@ static int plain_target(const qscan_t *s)
     }
 }
 
+/* INTO's target at s when it is [db.][rp.]:MEASUREMENT (names and dots, then the
+ * back-reference): looks its database and policy up as a source's (api__iq_prefix), as influxd
+ * looks every target up. Another target is left (0). Returns 0, or -1 (answered). */
+static int skim_measurement_target(api_request_t *r, const qscan_t *s, const char **why)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    const char *seg[3] = {"", "", ""};
+    int n = 0; /* segments begun: a name, or a '.' after which the next begins */
+    for (int name = 0;;) {
+        api__qs_next(&at, &t);
+        if (t.kind == QT_IDENT && !name && n < 3) {
+            seg[n] = t.text;
+            name = 1;
+        } else if (api__iq_q_op(&t, ".") && n < 3) {
+            n++;
+            name = 0;
+        } else {
+            break;
+        }
+    }
+    if (n < 1 || n > 2 || !api__iq_q_op(&t, ":"))
+        return 0;
+    api__qs_next(&at, &t);
+    if (!api__q_is(&t, "MEASUREMENT"))
+        return 0;
+    const char *f = NULL;
+    if (api__iq_prefix(r, &at, n == 2 ? seg[0] : "", n == 2 ? seg[1] : seg[0], n, &f))
+        return -1;
+    if (api__iq_from_stops(f) > api__iq_from_stops(*why))
+        *why = f; /* as skim_source */
+    return 0;
+}
+
+/* ---- a subquery's statement errors -------------------------------------------------------
+ * influxd 1.6.7 compiles each subquery (validateFields) before it looks any policy up, after
+ * its databases: a subquery without a function call with fill(none) or fill(linear), or with
+ * GROUP BY time() (a subquery's fill defaults to none there; another fill: "GROUP BY requires at
+ * least one aggregate function"), is its error, which ends the run. The levels are the
+ * subqueries' SELECTs seen while skimming (the outer statement's fields vigild read itself). */
+#define SUB_MAX 16
+enum { SUB_FILL_DEFAULT, SUB_FILL_NONE, SUB_FILL_LINEAR, SUB_FILL_OTHER };
+static const char *const sub_errors[] = {"fill(none) must be used with a function",
+                                         "fill(linear) must be used with a function",
+                                         "GROUP BY requires at least one aggregate function"};
+
+struct sub_level {
+    int depth;  /* of parentheses at its SELECT */
+    int fields; /* still in its field list */
+    int calls, fill, gtime;
+    int rank;   /* of its last clause after FROM (WHERE 1 ... tz() 9, influxd's order) */
+    int unsure; /* a clause out of order or repeated (influxd's parse error), fill(none, 1), ORDER
+                 * BY time DESC (influxd's ordering error first): no error of its own, the refusal
+                 * as before */
+};
+
+struct subs {
+    int n;
+    struct sub_level lv[SUB_MAX];
+    const char *err; /* the first subquery's error (one of sub_errors); NULL: none */
+};
+
+int api__iq_sub_error_is(const char *why)
+{
+    for (size_t i = 0; i < sizeof sub_errors / sizeof sub_errors[0]; i++)
+        if (why == sub_errors[i])
+            return 1;
+    return 0;
+}
+
+/* Ends the innermost level (its ')' read): its error, if the first. */
+static void sub_close(struct subs *u)
+{
+    int k = --u->n;
+    if (k >= SUB_MAX || u->err != NULL || u->lv[k].calls > 0 || u->lv[k].unsure)
+        return;
+    if (u->lv[k].fill == SUB_FILL_NONE)
+        u->err = sub_errors[0];
+    else if (u->lv[k].fill == SUB_FILL_LINEAR)
+        u->err = sub_errors[1];
+    else if (u->lv[k].gtime)
+        u->err = sub_errors[u->lv[k].fill == SUB_FILL_DEFAULT ? 0 : 2];
+}
+
+/* Takes token t (at: after it) read at parenthesis depth depth (before t changes it). Returns
+ * 0, or -1 for a fill() whose argument is a name other than null, none, previous or linear
+ * (fill(NONE), FILL(Linear)): influxd's parse error (a call's name is any case, fill's argument
+ * not: parseFill compares the argument's text). */
+static int sub_token(struct subs *u, const qscan_t *at, const qtoken_t *t, int depth)
+{
+    if (api__q_is(t, "SELECT")) {
+        if (u->n < SUB_MAX)
+            u->lv[u->n] = (struct sub_level){.depth = depth, .fields = 1};
+        u->n++;
+        return 0;
+    }
+    if (u->n == 0 || u->n > SUB_MAX || u->lv[u->n - 1].depth > depth)
+        return 0;
+    struct sub_level *lv = &u->lv[u->n - 1];
+    qscan_t n = *at;
+    qtoken_t next;
+    int call = t->kind == QT_IDENT && (api__qs_next(&n, &next), api__iq_q_op(&next, "("));
+    if (lv->fields && call) {
+        lv->calls++; /* (mean(x)) too: a call at any depth of the fields */
+    } else if (lv->depth != depth) {
+        /* inside a call or a condition's parentheses */
+    } else if (api__q_is(t, "FROM")) {
+        lv->fields = 0;
+        return 0;
+    } else if (api__iq_q_op(t, ")")) {
+        sub_close(u);
+    } else if (call) {
+        if (strcasecmp(t->text, "fill") == 0) {
+            api__qs_next(&n, &next);
+            if (next.kind == QT_IDENT && strcmp(next.text, "null") != 0 &&
+                strcmp(next.text, "none") != 0 && strcmp(next.text, "previous") != 0 &&
+                strcmp(next.text, "linear") != 0)
+                return -1;
+            qscan_t after = n;
+            qtoken_t close;
+            api__qs_next(&after, &close);
+            lv->unsure |= !api__iq_q_op(&close, ")");
+            lv->fill = next.kind == QT_IDENT && strcmp(next.text, "none") == 0     ? SUB_FILL_NONE
+                       : next.kind == QT_IDENT && strcmp(next.text, "linear") == 0 ? SUB_FILL_LINEAR
+                                                                                   : SUB_FILL_OTHER;
+        } else if (strcasecmp(t->text, "time") == 0) {
+            lv->gtime = 1;
+        }
+    }
+    static const char *const clauses[] = {"WHERE",  "GROUP",  "fill",    "ORDER", "LIMIT",
+                                           "OFFSET", "SLIMIT", "SOFFSET", "tz"};
+    for (int k = 0; !lv->fields && lv->depth == depth && k < 9; k++)
+        if (k == 2 || k == 8 ? call && strcasecmp(t->text, clauses[k]) == 0
+                             : api__q_is(t, clauses[k])) {
+            lv->unsure |= k + 1 <= lv->rank;
+            lv->rank = k + 1;
+        }
+    return 0;
+}
+
+/* ORDER BY time DESC read (desc) at depth depth: a subquery's, influxd's ordering error comes
+ * before its fill's (sub_token's unsure). */
+static void sub_order(struct subs *u, int depth, int desc)
+{
+    if (desc && u->n > 0 && u->n <= SUB_MAX && u->lv[u->n - 1].depth == depth)
+        u->lv[u->n - 1].unsure = 1;
+}
+
 int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
 {
     qscan_t at = *s;
@@ -103,6 +252,7 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
     static const char *const cmps[] = {"=", "!=", "<", "<=", ">", ">=", "=~", "!~"};
     int depth = 0;                 /* of parentheses */
     unsigned long long listed = 0; /* bit d: the '(' opening depth d is a source in a list */
+    struct subs subs = {0};
     for (;;) {
         /* influxd reads a regex as a field, a source or a dimension (after SELECT, FROM, BY,
          * ',', a source's '.') and after =~, !~ (below); a regex's text is no parameter:
@@ -118,10 +268,17 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
             api__q_parse_error(r, &t, ")"); /* an unclosed subquery: influxd's parse error */
             return -1;
         }
-        if (t.kind == QT_EOF || t.kind == QT_SEMI)
+        if (t.kind == QT_EOF || t.kind == QT_SEMI) {
+            if (subs.err != NULL && api__iq_from_stops(*why) < 2)
+                *why = subs.err; /* before a policy, after a database */
             return 0;
+        }
         if (t.kind == QT_OTHER && t.text[0] == '$' && t.form != QF_REGEX)
             return api__q_unbound(r, &t);
+        if (sub_token(&subs, &at, &t, depth)) {
+            api__error(r, 400, "error parsing query: expected number argument in fill()");
+            return -1;
+        }
         int cmp = 0;
         for (size_t k = 0; k < sizeof cmps / sizeof cmps[0]; k++)
             cmp |= api__q_op(&t, cmps[k]);
@@ -136,10 +293,19 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
             api__q_is(&t, "SOFFSET")) { /* an integer only: "found $x, expected integer" */
             qscan_t n = at;
             api__qs_next(&n, &t);
-            if (t.kind == QT_OTHER && t.text[0] == '$' && t.form == QF_NONE) {
-                api__q_parse_error(r, &t, "integer");
+            int bound = t.form != QF_NONE; /* a bound parameter's token: as before */
+            int integer = t.kind == QT_NUMBER && strspn(t.text, "0123456789") == t.len;
+            if ((t.kind == QT_OTHER && t.text[0] == '$' && !bound) || (!bound && !integer)) {
+                api__q_parse_error(r, &t, "integer"); /* LIMIT 1.5, OFFSET -1, LIMIT) too */
                 return -1;
             }
+            continue;
+        }
+        if (api__q_is(&t, "ORDER")) { /* influxd's parse errors: ORDER BY time [ASC|DESC] only */
+            int desc = 0;
+            if (api__iq_order_by(r, &at, &desc))
+                return -1;
+            sub_order(&subs, depth, desc);
             continue;
         }
         if ((api__q_op(&t, "=~") || api__q_op(&t, "!~")) && api__iq_regex(r, &at, &re))
@@ -160,8 +326,10 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s, const char **why)
             depth--;
             if (list)
                 at = n;
-        } else if (api__q_is(&t, "INTO") && plain_target(&at) && skim_source(r, &at, why)) {
-            return -1; /* INTO db.rp.name: looked up as a source (not a :MEASUREMENT one) */
+        } else if (api__q_is(&t, "INTO") &&
+                   (plain_target(&at) ? skim_source(r, &at, why)
+                                      : skim_measurement_target(r, &at, why))) {
+            return -1; /* INTO db.rp.name, db.rp.:MEASUREMENT: looked up as a source */
         }
         if (list || api__q_is(&t, "FROM")) {
             int rc = skim_sources(r, &at, why);

@@ -435,6 +435,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     for (int i = 0; i < 4; i++)
         free(r->seg[i]);
     free(r->body);
+    free(r->iq_mp);
     free(r->resp);
     int counted = !r->uncounted;
     free(r);

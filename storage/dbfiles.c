@@ -35,6 +35,9 @@
  * reading or writing) and chmods it through its /proc/self/fd name (fd_chmod). The rule for
  * this file: never open() and close() a normal descriptor of a file SQLite may hold.
  *
+ * Session 54 (task files5): when that chmod fails (no /proc), the -wal's and -shm's warnings are
+ * said once per process each, not again after every snapshot's connection (debug lines then).
+ *
  * Threads: the owning thread (store_open, store_restore); store__sqlite_path and
  * store__open_errmsg any thread. */
 #include "storage_int.h"
@@ -69,7 +72,7 @@ static int fd_chmod(int fd, mode_t mode, char *proc, size_t size, int *via_proc)
     return chmod(proc, mode);
 }
 
-void store__drop_other_bits(int fd, const char *path, int quiet)
+void store__drop_other_bits(int fd, const char *path, int quiet, int *warned)
 {
     struct stat st;
     char proc[128];
@@ -77,18 +80,26 @@ void store__drop_other_bits(int fd, const char *path, int quiet)
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0007) == 0)
         return;
     unsigned was = (unsigned)(st.st_mode & 0777), now = was & ~0007u;
-    if (fd_chmod(fd, (mode_t)now, proc, sizeof proc, &via_proc) == 0)
+    if (fd_chmod(fd, (mode_t)now, proc, sizeof proc, &via_proc) == 0) {
         log_msg(quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
                 "storage: %s was mode %04o, open to every local user: now %04o", path, was, now);
-    else if (via_proc) /* e.g. /proc not mounted (a chroot, a container) */
-        log_warn("storage: %s is mode %04o, open to every local user, and cannot be changed: "
-                 "vigild changes it through %s (not opening the file, whose close would drop "
-                 "SQLite's locks on it), which failed: %s (is /proc mounted?); chmod o-rwx it",
-                 path, was, proc, strerror(errno));
+        return;
+    }
+    int e = errno;
+    /* Said once (warned set): the same failure after each snapshot is a debug line. */
+    int level = warned && __atomic_exchange_n(warned, 1, __ATOMIC_RELAXED) ? LOG_LEVEL_DEBUG
+                                                                           : LOG_LEVEL_WARN;
+    if (via_proc) /* e.g. /proc not mounted (a chroot, a container) */
+        log_msg(level,
+                "storage: %s is mode %04o, open to every local user, and cannot be changed: "
+                "vigild changes it through %s (not opening the file, whose close would drop "
+                "SQLite's locks on it), which failed: %s (is /proc mounted?); chmod o-rwx it",
+                path, was, proc, strerror(e));
     else
-        log_warn("storage: %s is mode %04o, open to every local user, and cannot be changed: %s "
-                 "(chmod o-rwx it)",
-                 path, was, strerror(errno));
+        log_msg(level,
+                "storage: %s is mode %04o, open to every local user, and cannot be changed: %s "
+                "(chmod o-rwx it)",
+                path, was, strerror(e));
 }
 
 /* One of the database's files that is there: a regular file, not a link (SQLite would follow
@@ -110,7 +121,7 @@ static int db_file_check(const char *path, char *errmsg, size_t errsize)
                  path);
         err = ERR_IO;
     } else {
-        store__drop_other_bits(fd, path, 0);
+        store__drop_other_bits(fd, path, 0, NULL);
     }
     close(fd);
     return err;
@@ -145,6 +156,7 @@ int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize)
 void store__wal_files_mode(const char *db_path)
 {
     static const char *const ext[] = {"-wal", "-shm"};
+    static int warned[2]; /* a failure said, per file: once per process (session 54) */
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
         char path[4200];
         snprintf(path, sizeof path, "%s%s", db_path, ext[i]);
@@ -153,7 +165,7 @@ void store__wal_files_mode(const char *db_path)
         int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0) {
             /* Quiet: the main file's warning says why, and what to do. */
-            store__drop_other_bits(fd, path, 1);
+            store__drop_other_bits(fd, path, 1, &warned[i]);
             close(fd);
         }
     }

@@ -237,7 +237,7 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
                                           : strerror(errno));
             err = ERR_IO;
         } else if (lock_still_named(*fd, path)) {
-            store__drop_other_bits(*fd, path, 0); /* as the database's (dbfiles.c) */
+            store__drop_other_bits(*fd, path, 0, NULL); /* as the database's (dbfiles.c) */
         } else {
             close(*fd);
             *fd = -1;

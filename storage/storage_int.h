@@ -843,15 +843,20 @@ int store__fd_is_named(int fd, const char *path);
 int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize);
 /* Takes the bits for other users off fd's mode (path's, for the log) when it is a regular file
  * that has them, the group's kept, with one warning (a debug line when quiet); one it may not
- * chmod is warned about. fd may be an O_PATH descriptor (chmod'ed through /proc/self/fd). */
-void store__drop_other_bits(int fd, const char *path, int quiet);
+ * chmod is warned about, only the first time when warned is not NULL (*warned set then; later
+ * failures are debug lines). fd may be an O_PATH descriptor (chmod'ed through /proc/self/fd). */
+void store__drop_other_bits(int fd, const char *path, int quiet, int *warned);
 /* Takes the bits for other users off db_path's -wal and -shm when they are there (regular
  * files, not links): SQLite creates them with the main file's mode, which vigild could not
  * tighten when another user owns the main file, and gives an empty -wal that mode again at
  * each open. Call once the start's connections are open, and after a snapshot's; quiet (the
- * main file's warning covers them). Opens each through an O_PATH descriptor only: closing a
+ * main file's warning covers them), and a file it cannot change is warned about once per
+ * process. Opens each through an O_PATH descriptor only: closing a
  * normal one would drop SQLite's POSIX locks on the file (dbfiles.c). Any thread. */
 void store__wal_files_mode(const char *db_path);
+/* Opens *db read-only on the database read through fd, which stays the caller's (fdvfs.c):
+ * nothing opened, closed or made beside it. Returns SQLite's code (*db to close either way). */
+int store__open_fd(int fd, sqlite3 **db);
 /* Every sqlite3_open_v2 of vigild's own database adds this: a symbolic link is refused. SQLite
  * refuses one in any component of the path: give it store__sqlite_path's. */
 #define STORE_OPEN_NOFOLLOW SQLITE_OPEN_NOFOLLOW

@@ -10,7 +10,8 @@
  * transactions are made to fail with an SQLite authorizer on their connections, which refuses
  * the statement as it is prepared (SQLITE_AUTH), as an I/O or memory failure would fail it.
  * Task files3 (session 53): store__wal_files_mode, which tightens the -wal and -shm while the
- * store's connections hold them, leaves their POSIX locks on the -shm in place.
+ * store's connections hold them, leaves their POSIX locks on the -shm in place. Review of task
+ * files5 (session 54): store__open_fd reads a database through a descriptor.
  *
  * Run by tests/test_storage.c's main() with the other files' tables. */
 #include "storage_fx.h"
@@ -377,7 +378,8 @@ static void test_wal_files_mode_keeps_shm_locks(void **state)
  * is), the O_PATH chmod of a 0666 -shm fails: one warning that says what failed and why in
  * words (the /proc name, "is /proc mounted?", what to do), the mode left, nothing else broken:
  * the store still serves a write and a read. Before, the warning said only "cannot be changed:
- * No such file or directory", which reads as if the -shm were missing. */
+ * No such file or directory", which reads as if the -shm were missing. Session 54: a second
+ * call (as after each snapshot) does not say it again (before: two warnings). */
 static void test_wal_files_mode_without_proc(void **state)
 {
     fx_t *f = *state;
@@ -388,6 +390,7 @@ static void test_wal_files_mode_without_proc(void **state)
     assert_int_equal(chmod(shm, 0666), 0);
     store__test_proc_fd = "/nonexistent-proc/self/fd";
     errcap_start(&cap, f->dir);
+    store__wal_files_mode(f->s->db_path);
     store__wal_files_mode(f->s->db_path);
     char *log = errcap_stop(&cap);
     store__test_proc_fd = "/proc/self/fd";
@@ -403,6 +406,64 @@ static void test_wal_files_mode_without_proc(void **state)
     check_series(f->s, "np", 0, 10, 0);
 }
 
+/* Review of task files5 (session 54): store__open_fd, the restore's check of its copy, reads
+ * the file through the descriptor: after the name has led to another file (a database of
+ * another application id swapped in), the descriptor's database is the one read; nothing is
+ * made beside the name; and the file truncated under the open connection reads short (a
+ * failed quick_check), where a mapping of it would have ended the process with SIGBUS. */
+static void test_open_fd_reads_the_descriptor(void **state)
+{
+    fx_t *f = *state;
+    char path[4200], other[4200];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof path, "%s/copy.db", f->dir);
+    snprintf(other, sizeof other, "%s/other.db", f->dir);
+    const char *names[] = {path, other};
+    for (int i = 0; i < 2; i++) {
+        char sql[200];
+        assert_int_equal(sqlite3_open(names[i], &db), SQLITE_OK);
+        snprintf(sql, sizeof sql,
+                 "PRAGMA application_id = %d; PRAGMA journal_mode = WAL;"
+                 "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                 "FROM n WHERE i < 2000) INSERT INTO t SELECT randomblob(500) FROM n;",
+                 i + 7);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(rename(other, path), 0);
+    assert_int_equal(store__open_fd(fd, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 7); /* the descriptor's, not the name's 8 */
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal(sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    assert_int_equal(access(other, F_OK), -1);
+    char beside[4300];
+    snprintf(beside, sizeof beside, "%s-journal", path);
+    assert_int_equal(access(beside, F_OK), -1);
+    char fdpath[64];
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+    int tfd = open(fdpath, O_WRONLY | O_CLOEXEC);
+    if (tfd >= 0) { /* /proc mounted: the same file, truncated to its first 8 pages */
+        assert_int_equal(ftruncate(tfd, 8 * 4096), 0);
+        close(tfd);
+        const char *ok = NULL; /* as check_copy: a failed prepare or step, or not "ok" */
+        if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            ok = (const char *)sqlite3_column_text(st, 0);
+        assert_true(ok == NULL || strcmp(ok, "ok") != 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    close(fd);
+}
+
 const struct CMUnitTest storage_readers_tests[] = {
     cmocka_unit_test_setup_teardown(test_reader_wait_ends_at_deadline, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reader_wait_after_reload_ends_at_deadline, setup,
@@ -412,6 +473,7 @@ const struct CMUnitTest storage_readers_tests[] = {
     cmocka_unit_test_setup_teardown(test_dbnames_load_not_in_stuck_read, setup, teardown),
     cmocka_unit_test_setup_teardown(test_wal_files_mode_keeps_shm_locks, setup, teardown),
     cmocka_unit_test_setup_teardown(test_wal_files_mode_without_proc, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_open_fd_reads_the_descriptor, setup, teardown),
 };
 const size_t storage_readers_ntests =
     sizeof storage_readers_tests / sizeof storage_readers_tests[0];

@@ -73,6 +73,14 @@ VIGIL_TEST_HOLD_DIR names a folder; point AT waits while <folder>/AT exists, AT.
 - No /proc (FileModes.test_started_without_proc): vigild as nobody on root's 0666 vigil.db in a
   mount namespace without /proc starts and serves; the -wal's and -shm's warnings name the
   /proc/self/fd path and ask whether /proc is mounted (before: "No such file or directory").
+
+Session 54, task files5:
+- The copy swapped for its check (FileModes.test_restore_copy_swapped_for_its_check, points
+  "restore-check" and "restore-rename"): a good snapshot put at .vigil.db.restore for the check
+  and the unchecked copy put back before the rename: refused, the check reads the copy through
+  its descriptor (on main with the hold point added: the unchecked file was restored).
+- No /proc, warned once (test_started_without_proc, two snapshots): each of the -wal's and
+  -shm's warnings once (before: again after each snapshot, 3 each).
 """
 
 import fcntl
@@ -495,6 +503,55 @@ class FileModes(vt.LogOnFailure):
         self.assertIn("%s, is removed; make sure" % os.path.join(target, "vigil.db"), out)
         self.assertEqual(os.listdir(target), [])
 
+    def test_restore_copy_swapped_for_its_check(self):
+        # Session 54: a source that is no vigil database, and the service's user swaps a good
+        # snapshot in at .vigil.db.restore for the copy's check (point "restore-check") and the
+        # unchecked copy back before the rename ("restore-rename"). The check reads the copy
+        # through its descriptor, so the swap is in vain: refused as not a vigil database, and
+        # the old vigil.db kept. Before, the check opened the name, passed on the good file,
+        # and the unchecked copy (its inode the descriptor's) became vigil.db.
+        good = self.snapshot()
+        src = os.path.join(vt.mkdtemp(), "bad.db")
+        vt.write_file(src, "not a database, and never checked " * 100)
+        target = os.path.join(vt.mkdtemp(), "target")
+        os.mkdir(target)
+        p = restore(None, good, target)  # the old database
+        self.assertEqual(p.returncode, 0, p.stdout)
+        db = os.path.join(target, "vigil.db")
+        with open(db, "rb") as f:
+            old = f.read()
+        tmp = os.path.join(target, ".vigil.db.restore")
+        holds = vt.mkdtemp()
+        flag = {at: os.path.join(holds, at) for at in ("restore-check", "restore-rename")}
+        for f in flag.values():
+            vt.write_file(f, "")
+
+        def held(at):
+            return lambda: os.path.exists(flag[at] + ".held") or p.poll() is not None
+        p = subprocess.Popen(["env", "VIGIL_TEST_HOLD_DIR=" + holds, vt.VIGILD, "--data-dir",
+                              target, "--restore", src], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        try:
+            tp.wait_for("the restore held before its check", held("restore-check"), 60)
+            self.assertIsNone(p.poll(), "the restore ended before its check")
+            os.rename(tmp, tmp + ".unchecked")
+            shutil.copy(good, tmp)
+            os.unlink(flag["restore-check"])
+            tp.wait_for("the restore held before its rename, or ended", held("restore-rename"),
+                        60)
+            if p.poll() is None:
+                os.replace(tmp + ".unchecked", tmp)
+        finally:
+            for f in flag.values():
+                if os.path.exists(f):
+                    os.unlink(f)
+            out, _ = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, out)
+        self.assertIn("restore refused: %s: cannot read it as an SQLite database (file is not "
+                      "a database)" % src, out)
+        with open(db, "rb") as f:
+            self.assertEqual(f.read(), old)
+
     def test_lock_swapped_after_flock(self):
         # Between vigild's flock of vigil.lock and its check that the locked file is the one at
         # that name, another file takes the name (as a refused restore's unlink of its lock
@@ -565,6 +622,14 @@ class FileModes(vt.LogOnFailure):
                           "changed: vigild changes it through /proc/self/fd/" % (db, n), d.log())
             self.assertEqual("%04o" % mode(db + n), "0666")
         self.assertIn("No such file or directory (is /proc mounted?); chmod o-rwx it", d.log())
+        # Session 54: said once per process each, not again after every snapshot's connection
+        # (before: once more for each file after each snapshot).
+        for _ in range(2):
+            st, _, doc = snap(d)
+            self.assertEqual(st, 200, doc)
+        for n in ("-wal", "-shm"):
+            self.assertEqual(d.log().count("storage: %s%s is mode 0666, open to every local "
+                                           "user, and cannot be changed" % (db, n)), 1, d.log())
         d.stop()
 
 
