@@ -8,6 +8,7 @@ lock on vigild's database past the storage writer's busy timeout (STORE_BUSY_TIM
   names it; /metrics counts the failed transactions by reason ("locked"); the log says it once
   for the episode (two failed transactions) with the advice; once the lock goes a write is
   stored, /healthz is 200 again by itself, and only the acknowledged readings are stored.
+- StartLocked: a start meeting the lock exits 1 naming it, after the busy timeout.
 - ExclusiveLockRefused: an exclusive lock (locking_mode=EXCLUSIVE) cannot be taken by another
   process while vigild has the database open (WAL), so reads never meet one.
 Each hold is bounded (the holder rolls back when told, or after 40 s on its own).
@@ -190,6 +191,31 @@ class ExclusiveLockRefused(vt.LogOnFailure):
         self.assertEqual(d.post_json({"device": "ex", "ts": 2000, "values": {"v": 2}}).status,
                          200)
         self.assertEqual([p["ts"] for p in d.readings("ex")], [1000, 2000])
+        d.stop()
+
+
+class StartLocked(vt.LogOnFailure):
+    """vigild started while another process holds a write transaction on its database waits
+    the busy timeout (10 s), then exits 1 with a message naming the lock and the advice (it
+    said only SQLite's "BEGIN IMMEDIATE: database is locked")."""
+
+    def test_start_refused_naming_the_lock(self):
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), "[model]\nenabled = false\n")
+        self.d = d = Vigild(config=cfg)
+        d.start()
+        self.addCleanup(d.kill)
+        d.stop()
+        holder = Holder(d.db_path)
+        self.addCleanup(holder.release)
+        r = subprocess.run([vt.VIGILD, "--config", cfg, "--data-dir", d.data_dir, "--http",
+                            "127.0.0.1:%d" % vt.free_ports(1)[0], "--stream", "off"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        holder.release()
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("cannot open the database in", r.stderr)
+        self.assertIn("; " + LOCKED + " (an sqlite3 shell", r.stderr)
+        self.assertIn("start vigild again once it has let go", r.stderr)
+        d.start()  # the lock gone, it starts
         d.stop()
 
 
