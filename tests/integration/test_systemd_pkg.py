@@ -115,6 +115,19 @@ class PackageSteps(ts.UnitHelpers):
         self.assertEqual(self.state(), ("enabled", "active"), what)
 
 
+    def removed(self, how, status):
+        """dpkg how (-r, -P) vigil: prerm stopped the running vigild cleanly, none is left."""
+        pid = self.main_pid()
+        code, out = self.dpkg(how + " vigil")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(self.status(), status)
+        self.assertEqual(self.vigilds(), [])
+        self.assertEqual(self.last_line(pid), "info  stopped cleanly")
+        s = self.show("ActiveState", "Result", "ExecMainStatus")
+        self.assertEqual((s["ActiveState"], s["Result"], s["ExecMainStatus"]),
+                         ("inactive", "success", "0"))
+
+
 class TestPackageLife(PackageSteps, unittest.TestCase):
     """In order: each step goes on from where the one before left the package and vigild."""
 
@@ -189,15 +202,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
     def test_4_remove_reinstall(self):
         """prerm stops vigild cleanly; the data and the configuration stay; a reinstall (postinst
         configure from config-files) leaves it stopped, still enabled; started, the same data."""
-        pid = self.main_pid()
-        code, out = self.dpkg("-r vigil")
-        self.assertEqual(code, 0, out)
-        self.assertEqual(self.status(), "rc 0.1.0+2")
-        self.assertEqual(self.vigilds(), [])
-        self.assertEqual(self.last_line(pid), "info  stopped cleanly")
-        s = self.show("ActiveState", "Result", "ExecMainStatus")
-        self.assertEqual((s["ActiveState"], s["Result"], s["ExecMainStatus"]),
-                         ("inactive", "success", "0"))
+        self.removed("-r", "rc 0.1.0+2")
         self.ok("test -f %s && test -L /var/lib/vigil && test -f %s && test -L %s"
                 % (ts.DB, CONF, WANTS))
         code, out = self.dpkg("-i " + self.v3)
@@ -210,12 +215,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         """README "Under systemd": a purge keeps the database in /var/lib/vigil; postrm drops the
         enablement link; dpkg deletes the conffile. A reinstall is a first install again, and
         serves the kept database once enabled."""
-        pid = self.main_pid()
-        code, out = self.dpkg("-P vigil")
-        self.assertEqual(code, 0, out)
-        self.assertEqual(self.status(), "")
-        self.assertEqual(self.vigilds(), [])
-        self.assertEqual(self.last_line(pid), "info  stopped cleanly")
+        self.removed("-P", "")
         self.ok("test -f %s && test -L /var/lib/vigil && ! test -e %s && ! test -L %s && "
                 "! test -e /etc/vigil" % (ts.DB, WANTS, WANTS))
         self.assertEqual(self.show("LoadState")["LoadState"], "not-found")
