@@ -39,7 +39,7 @@ static void call(api_request_t *r, int (*fn)(void *ctx, char **out), const char 
     }
     if (rc == ERR_BUSY)
         api__error(r, 409, "%s: %s; retry when it has finished", what, out ? out : "busy");
-    else if (rc == ERR_NOSPACE || rc == ERR_CLOSED)
+    else if (rc == ERR_NOSPACE || rc == ERR_CLOSED || rc == ERR_LOCKED)
         api__backend_error(r, rc, what);
     else if (rc == ERR_RESOURCE || rc == ERR_NOMEM || (rc == 0 && out == NULL)) {
         r->retry_after = 1;

@@ -366,7 +366,7 @@ int api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_
 int api__admit(api_request_t *r, batch_t *b, parse_errors_t *errs);
 
 /* Maps a backend error to a response (503 with Retry-After for ERR_BUSY, ERR_AGAIN,
- * ERR_UNPUBLISHED, ERR_RESOURCE and ERR_CLOSED, 507 for ERR_NOSPACE). */
+ * ERR_UNPUBLISHED, ERR_RESOURCE, ERR_LOCKED and ERR_CLOSED, 507 for ERR_NOSPACE). */
 void api__backend_error(api_request_t *r, int err, const char *what);
 
 /* Decodes the request body into *body and *len, inflating gzip when Content-Encoding says so.

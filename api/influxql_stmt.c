@@ -273,7 +273,7 @@ int api__q_backend_error(qrun_t *run, const char *msg, int rc)
     int again = rc == ERR_AGAIN || rc == ERR_UNPUBLISHED;
     if (again && api__q_deadline_passed(run))
         return api__q_timeout_error(run);
-    run->again = again;
+    run->again = again || rc == ERR_LOCKED; /* another process's lock: 503 too, named */
     return api__q_result_error(run, msg, err_str(rc));
 }
 

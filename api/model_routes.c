@@ -564,7 +564,7 @@ static void maint_overlaps(api_request_t *r, char *period)
 /* Whether a maintenance change's rc says it was made but not stored (daemon/pipeline.h). */
 static int maint_not_stored(int rc)
 {
-    return rc == ERR_NOSPACE || rc == ERR_CLOSED || rc == ERR_IO;
+    return rc == ERR_NOSPACE || rc == ERR_CLOSED || rc == ERR_IO || rc == ERR_LOCKED;
 }
 
 /* Answers a maintenance change the store did not commit: 507 (disk full) or 503 (closing), with
@@ -575,8 +575,9 @@ static void maint_unstored(api_request_t *r, int rc, const char *holds, char *an
 {
     const char *why = rc == ERR_NOSPACE  ? "no space left on the data volume"
                       : rc == ERR_CLOSED ? "server is shutting down"
+                      : rc == ERR_LOCKED ? err_str(ERR_LOCKED)
                                          : "the write failed";
-    r->retry_after = rc == ERR_NOSPACE ? 30 : rc == ERR_CLOSED ? 5 : 0;
+    r->retry_after = rc == ERR_NOSPACE ? 30 : rc == ERR_CLOSED || rc == ERR_LOCKED ? 5 : 0;
     char msg[512];
     snprintf(msg, sizeof msg, "maintenance: device '%s': %s, not stored (%s): retry", r->seg[0],
              holds, why);
@@ -591,7 +592,7 @@ static void maint_unstored(api_request_t *r, int rc, const char *holds, char *an
         json_decref(o);
         o = NULL;
     }
-    api__json(r, rc == ERR_NOSPACE ? 507 : rc == ERR_CLOSED ? 503 : 500, o);
+    api__json(r, rc == ERR_NOSPACE ? 507 : rc == ERR_CLOSED || rc == ERR_LOCKED ? 503 : 500, o);
 }
 
 /* DELETE: the current period ends now, or (?from=T) the scheduled one starting at T is

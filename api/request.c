@@ -292,6 +292,10 @@ void api__backend_error(api_request_t *r, int err, const char *what)
         r->retry_after = 1;
         api__error(r, 503, "%s: store busy publishing its last write, retry later", what);
         break;
+    case ERR_LOCKED: /* another process holds the database's lock: its holder decides */
+        r->retry_after = 5;
+        api__error(r, 503, "%s: the database is locked by another process; try again", what);
+        break;
     case ERR_RESOURCE: /* EMFILE, ENFILE, ENOMEM: passes, as tz()'s lookup (its own 503) */
         r->retry_after = 1;
         api__error(r, 503, "%s: out of file descriptors or memory, retry later", what);

@@ -36,6 +36,8 @@ const char *err_str(int code)
         return "store busy publishing its last write; try again";
     case ERR_RESOURCE:
         return "out of file descriptors or memory; try again";
+    case ERR_LOCKED:
+        return "the database is locked by another process";
     }
     return "unknown error";
 }

@@ -23,6 +23,8 @@ enum {
                             * between its COMMIT and publishing it); try again */
     ERR_RESOURCE = -14,    /* the process is out of file descriptors, or the system of them or
                             * of memory (EMFILE, ENFILE, ENOMEM), for now; try again */
+    ERR_LOCKED = -15,      /* another process holds the database's lock (SQLITE_BUSY after the
+                            * busy timeout: a write transaction, an exclusive lock); try again */
 };
 
 /* Any thread. Returns a static string; never NULL (unknown codes get "unknown error"). */

@@ -261,6 +261,13 @@ static void be_metrics(void *ctx, sbuf_t *out)
                 "# HELP vigil_store_commit_errors_total Write transactions that failed.\n"
                 "# TYPE vigil_store_commit_errors_total counter\n"
                 "vigil_store_commit_errors_total %llu\n"
+                "# HELP vigil_store_commit_errors_by_reason_total Write transactions that "
+                "failed, by reason: locked (another process held the database's lock), nospace "
+                "(the disk was full), other.\n"
+                "# TYPE vigil_store_commit_errors_by_reason_total counter\n"
+                "vigil_store_commit_errors_by_reason_total{reason=\"locked\"} %llu\n"
+                "vigil_store_commit_errors_by_reason_total{reason=\"nospace\"} %llu\n"
+                "vigil_store_commit_errors_by_reason_total{reason=\"other\"} %llu\n"
                 "# HELP vigil_store_maintenance_errors_total Compaction or retention steps that "
                 "failed (their own work undone; the readings beside them still stored).\n"
                 "# TYPE vigil_store_maintenance_errors_total counter\n"
@@ -275,7 +282,11 @@ static void be_metrics(void *ctx, sbuf_t *out)
                 "# HELP vigil_devices Devices known.\n# TYPE vigil_devices gauge\n"
                 "vigil_devices %llu\n",
                 (unsigned long long)st.readings_written, (unsigned long long)st.commits,
-                (unsigned long long)st.commit_errors, (unsigned long long)st.maintenance_errors,
+                (unsigned long long)st.commit_errors, (unsigned long long)st.commit_errors_locked,
+                (unsigned long long)st.commit_errors_nospace,
+                (unsigned long long)(st.commit_errors - st.commit_errors_locked -
+                                     st.commit_errors_nospace),
+                (unsigned long long)st.maintenance_errors,
                 (unsigned long long)st.queue_readings, (unsigned long long)st.queue_max,
                 (long long)st.db_bytes, (unsigned long long)st.devices);
     prom_histogram(out, "vigil_store_commit_seconds", "Latency of write transactions.", bounds,

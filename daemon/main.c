@@ -502,7 +502,13 @@ int main(int argc, char **argv)
     so.retention_ms = d.cfg.retention_ms;
     int rc = store_open(&d.store, &so, err, sizeof err);
     if (rc) {
-        log_error("cannot open the database in %s: %s", d.cfg.data_dir, err);
+        /* SQLITE_BUSY past the 10 s busy timeout: the holder is another process (vigild's
+         * own second start is refused before, by vigil.lock). */
+        log_error("cannot open the database in %s: %s%s", d.cfg.data_dir, err,
+                  rc == ERR_LOCKED ? "; the database is locked by another process (an sqlite3 "
+                                     "shell, a backup tool) holding a write transaction on it: "
+                                     "start vigild again once it has let go"
+                                   : "");
         api_auth_destroy(auth);
         api_tls_destroy(tls);
         notify_deinit(&d.notify); /* the start extension's thread, the socket */

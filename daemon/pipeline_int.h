@@ -319,6 +319,10 @@ struct dev {
      * or attributes are set again: the API's lookups (pipeline__find) do not see d meanwhile.
      * Written under mu, read without it (relaxed: a query racing the delete sees either). */
     atomic_int deleted;
+    /* d->gen as pipeline_forget left it (0: never deleted): a job made before (its gen below)
+     * was dropped because the device was deleted, even once a reading has made it again
+     * (deleted cleared). Under mu. Session 54. */
+    uint64_t forget_gen;
     int due; /* d is in the training due-set (p->due_head list) */
     /* Restored from a save made while a training was asked for and not applied (blob format
      * 4): pipeline_restore asks for it again after the catch-up. */

@@ -230,7 +230,7 @@ int pipeline__maint_skip(pipeline_t *p, struct dev *d, int64_t ts)
 /* Stores a period (or deletes it: del) and waits for its own commit, so an answered POST or
  * DELETE survives a crash and one that was not stored is not answered as if it were. Called
  * without d->mu: the copy was taken under it. Returns 0, or what the store said: ERR_NOSPACE,
- * ERR_CLOSED, else ERR_IO (codes the changes themselves never return, so the API can tell). */
+ * ERR_CLOSED, ERR_LOCKED, else ERR_IO (codes the changes themselves never return, so the API can tell). */
 static int persist(pipeline_t *p, const char *device, struct maint_span m, const char *note,
                    int del)
 {
@@ -241,7 +241,7 @@ static int persist(pipeline_t *p, const char *device, struct maint_span m, const
     if (rc == 0)
         return 0;
     log_warn("pipeline: maintenance of '%s' not stored: %s", device, err_str(rc));
-    return rc == ERR_NOSPACE || rc == ERR_CLOSED ? rc : ERR_IO;
+    return rc == ERR_NOSPACE || rc == ERR_CLOSED || rc == ERR_LOCKED ? rc : ERR_IO;
 }
 
 /* The index of d's period that is exactly m, or -1. Caller holds d->mu. */

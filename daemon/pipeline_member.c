@@ -212,10 +212,17 @@ void pipeline__member_end(pipeline_t *p, struct member *m, int began)
         if (m->gen != d->gen) { /* deleted or new channels meanwhile: dropped as a stale job */
             /* Said, unless deleted (the DELETE's) or abandoned (train_set's line): an operator's
              * retrain answered 202 ended with no line until session 53. */
-            if (!atomic_load_explicit(&d->deleted, memory_order_relaxed) && !m->abandoned)
-                log_info("pipeline: training of device '%s' dropped: its channels changed while "
-                         "it ran, and its model learns again on the new ones",
-                         d->name);
+            if (!atomic_load_explicit(&d->deleted, memory_order_relaxed) && !m->abandoned) {
+                /* Deleted and made again by a reading since the job was made (session 54:
+                 * before, this said its channels changed). */
+                const int replaced = m->gen < d->forget_gen;
+                log_info("pipeline: training of device '%s' dropped: %s while it ran, and its "
+                         "model learns again %s",
+                         d->name,
+                         replaced ? "the device was deleted and made again"
+                                  : "its channels changed",
+                         replaced ? "from its new readings" : "on the new ones");
+            }
             m->applied = m->rc = 0;
         }
         if (m->applied && m->rc == 0) {

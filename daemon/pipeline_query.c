@@ -783,6 +783,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     detector_destroy(d->det);
     d->det = NULL;
     d->gen++; /* a training under way is dropped when it ends */
+    d->forget_gen = d->gen;
     d->has_result = 0;
     for (int c = 0; c < d->nch; c++) {
         free(d->ch[c]);

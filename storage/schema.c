@@ -241,6 +241,8 @@ int store__status(sqlite3 *db, int rc)
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
         return ERR_CORRUPT;
+    case SQLITE_BUSY: /* past the busy timeout: another process holds the lock */
+        return ERR_LOCKED;
     default:
         if (db != NULL && sqlite3_system_errno(db) == ENOSPC)
             return ERR_NOSPACE;

@@ -60,7 +60,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
 /* Stops intake, writes everything already queued, stops the writer, closes all connections and
  * frees s. NULL is a no-op (returns 0). Queued submissions get their callbacks before this
  * returns. Returns 0 when everything still queued at the call was committed (or nothing was),
- * else the first failure, ERR_IO or ERR_NOSPACE: what that transaction held is lost (readings'
+ * else the first failure, ERR_IO, ERR_NOSPACE or ERR_LOCKED: what that transaction held is lost (readings'
  * submitters were told so through their callbacks, so none was acknowledged; lost asynchronous
  * puts count in ops_failed). s is freed either way. A caller that must know whether its earlier
  * asynchronous puts were committed calls store_flush and compares ops_failed first (the puts
@@ -68,7 +68,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
 int store_close(store_t *s);
 
 /* Called on the writer thread once a submission is committed (status 0) or has failed
- * (ERR_IO, ERR_NOSPACE). Must be quick and must not call back into the store. */
+ * (ERR_IO, ERR_NOSPACE, ERR_LOCKED). Must be quick and must not call back into the store. */
 typedef void (*store_done_cb)(void *arg, int status);
 
 /* Called on the writer thread after each successful COMMIT, once per reading batch committed by
@@ -198,6 +198,10 @@ typedef struct store_stats {
     uint64_t points_written;
     uint64_t commits;
     uint64_t commit_errors;
+    /* Of commit_errors: those another process's lock failed (ERR_LOCKED: it held a write
+     * transaction or an exclusive lock past the busy timeout), and those a full disk failed. */
+    uint64_t commit_errors_locked;
+    uint64_t commit_errors_nospace;
     uint64_t queue_readings; /* readings waiting for the writer now */
     uint64_t queue_max;
     double commit_seconds_sum;   /* total time inside COMMIT-ed transactions */
@@ -292,7 +296,8 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
  * flush afterwards would not tell: the put may have failed in an earlier transaction than the
  * flush's). A device the store does not know makes it a no-op (0). Returns 0 (committed),
  * ERR_INVAL (bad name, end_ms < start_ms), ERR_NOSPACE (the disk is full, or the last commit
- * found it full less than a second ago: not tried), ERR_IO (the transaction failed), ERR_CLOSED,
+ * found it full less than a second ago: not tried), ERR_LOCKED (another process held the
+ * database's lock past the busy timeout), ERR_IO (the transaction failed otherwise), ERR_CLOSED,
  * ERR_NOMEM. Any thread but the commit hook (it waits for the writer). */
 int store_maint_put(store_t *s, const char *device, int64_t start_ms, int64_t end_ms,
                     const char *note);
@@ -401,7 +406,8 @@ int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *b
 
 /* Blocks until everything queued before the call (readings, device changes and the asynchronous
  * puts) is committed or has failed, and their done callbacks and commit hooks have run. Returns
- * 0 when the transaction that reached the flush committed, ERR_IO or ERR_NOSPACE when it failed
+ * 0 when the transaction that reached the flush committed, ERR_IO, ERR_NOSPACE or ERR_LOCKED
+ * (another process held the database's lock past the busy timeout) when it failed
  * (earlier transactions reported to their own submitters; lost puts count in ops_failed), or
  * ERR_CLOSED. Any thread but the writer's: never from a commit hook or a store_done_cb. */
 int store_flush(store_t *s);

@@ -507,6 +507,7 @@ typedef struct store_writer {
      * maintenance step (store_errmsg's slot, taken before the reload that follows sets one of
      * its own), for its log line and maint_failed's; NULL: none this transaction. */
     const char *tx_errmsg;
+    int last_err; /* the last client transaction's status that wrote or failed (0: committed) */
 } store_writer_t;
 
 /* Test: the writer's state, copied under qmu by the writer between transactions

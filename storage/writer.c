@@ -576,6 +576,8 @@ static void account(store_t *s, int err, int wrote, size_t dets, double seconds,
                 st->commit_buckets[i]++;
     } else {
         st->commit_errors++;
+        st->commit_errors_locked += err == ERR_LOCKED;
+        st->commit_errors_nospace += err == ERR_NOSPACE;
         st->commit_fail_run++;
         st->commit_last_err = err;
         st->commit_fail_ms = vtime_mono_ms();
@@ -718,16 +720,23 @@ void *store__writer_main(void *arg)
             dets += j->kind == JOB_DETECTOR;
         }
         account(s, err, wrote, dets, seconds, HASH_COUNT(s->w.devs), ops);
-        int status = err == 0 || err == ERR_NOSPACE ? err : ERR_IO;
+        /* A lock another process holds (ERR_LOCKED) is said as such: the clients' 503 and the
+         * log name it, and nothing of ours is at fault (the next transaction may pass). */
+        int status = err == 0 || err == ERR_NOSPACE || err == ERR_LOCKED ? err : ERR_IO;
         if (err && closing && s->close_err == 0)
             s->close_err = status;
-        if (err && !failing)
-            log_error("storage: write failed (%s): %s", err_str(err),
-                      s->w.tx_errmsg ? s->w.tx_errmsg : store_errmsg(s));
+        if (err && (!failing || (err == ERR_LOCKED) != (s->w.last_err == ERR_LOCKED)))
+            log_error("storage: write failed (%s): %s%s", err_str(err),
+                      s->w.tx_errmsg ? s->w.tx_errmsg : store_errmsg(s),
+                      err == ERR_LOCKED ? "; another process (an sqlite3 shell, a backup tool) "
+                                          "holds a write transaction or an exclusive lock on the "
+                                          "database: writes are refused (503) until it lets go"
+                                        : "");
         else if (!err && failing && wrote)
             log_info("storage: writes succeed again");
         if (err || wrote) {
             failing = err != 0;
+            s->w.last_err = err;
             /* The idle work backs off as a maintenance step does (1 s doubling to a minute), so
              * a full disk is not retried in a loop, and it is not left waiting for the next
              * write. */

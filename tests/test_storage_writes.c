@@ -557,7 +557,34 @@ static void test_index_used(void **state)
     assert_plans(*state, sqls, want, 2);
 }
 
+/* SQLite's "database is locked" (SQLITE_BUSY, here with no busy timeout: what the writer gets
+ * once its 10 s have passed) from another connection's write transaction is ERR_LOCKED, named
+ * as such: not ERR_IO, which the clients heard as a 500 "I/O error" (task store7). */
+static void test_status_locked(void **state)
+{
+    fx_t *f = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    sqlite3 *holder = NULL, *db = NULL;
+    assert_int_equal(sqlite3_open(path, &holder), SQLITE_OK);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    assert_int_equal(rc & 0xff, SQLITE_BUSY);
+    assert_int_equal(store__status(db, rc), ERR_LOCKED);
+    assert_string_equal(err_str(ERR_LOCKED), "the database is locked by another process");
+    assert_int_equal(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    sqlite3_close(holder);
+    /* The other codes keep their mapping. */
+    assert_int_equal(store__status(NULL, SQLITE_FULL), ERR_NOSPACE);
+    assert_int_equal(store__status(NULL, SQLITE_CORRUPT), ERR_CORRUPT);
+    assert_int_equal(store__status(NULL, SQLITE_IOERR), ERR_IO);
+}
+
 const struct CMUnitTest storage_writes_tests[] = {
+    cmocka_unit_test_setup_teardown(test_status_locked, setup, teardown),
     cmocka_unit_test_setup_teardown(test_roundtrip_exact, setup, teardown),
     cmocka_unit_test_setup_teardown(test_channel_memo, setup, teardown),
     cmocka_unit_test(test_devidx),

@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_events as te  # noqa: E402  (helpers only)
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
-from test_groups import (T0, blob_train_asked, busy_training_thread,  # noqa: E402  (helpers only)
+from test_groups import (T0, Held, blob_train_asked,  # noqa: E402  (helpers only)
+                         busy_training_thread,
                          feed_together, metric_value, open_events, put_group, wait_newer)
 
 
@@ -201,7 +202,7 @@ class GroupAskedAcrossRestart(tp.DaemonPerTest):
             self.assertEqual(tp.status(d, dev)["readings_scored"], 40)
 
 
-class GroupAskedWhileQueued(tp.DaemonPerTest):
+class GroupAskedWhileQueued(Held):
     """An acceptance on one member while the group's training, asked on another member, still
     waits in the queue (one training thread, busy with other devices' first trainings): the
     acceptance's request joins the queued training, which reads every member's window when it
@@ -224,6 +225,7 @@ class GroupAskedWhileQueued(tp.DaemonPerTest):
         self.assertEqual(vt.loads(body)["ended_by"], "operator")
         # Both asked while the group waited (other devices' trainings still queued after it).
         self.assertGreaterEqual(metric_value(d, "vigil_train_queue_jobs"), 2)
+        self.release("take")
         tops = wait_newer(d, devs, n0[0], "the group's new version", 120)
         # A second training would be queued as the first ends: wait for quiet again, then count.
         time.sleep(2)

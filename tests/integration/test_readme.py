@@ -5,7 +5,8 @@ docs/anomalies.md, docs/http-api.md: README's "Using it" until session 53) work 
 Every curl command in their indented code blocks is either run, exactly as written but for
 its host and port, against a vigild started here (in DOCS order, each document in its own order:
 README's "Using it" and "Backup and restore", then "Writing readings" through "HTTPS"), or
-named in SKIPPED with the reason it cannot run in a test. A
+named in SKIPPED with the reason it cannot run in a test (an `echo ... > FILE` line just
+before a curl runs first, in the same shell: the file its `-F "q=@FILE"` sends). A
 command run must exit 0 with an HTTP status below 400, the status its comment or sample says
 (`# 202`, `(201/200)`, `HTTP/1.1 204 No Content`) when it says one, and every key of a sample
 answer shown after it (or in its comment) must be in the answer. README's token file and
@@ -118,6 +119,7 @@ class Example:
     def __init__(self, section, cmd):
         self.section = section
         self.cmd = cmd
+        self.setup = ""  # an `echo ... > FILE` line before it, run first (its @FILE)
         self.comments = []
         self.sample = []
 
@@ -164,16 +166,21 @@ def examples(text):
 def block_examples(heading, block):
     out = []
     cur = None
+    setup = ""
     i = 0
     while i < len(block):
         line = block[i]
         body = line[2:] if line.startswith("$ ") else line
-        if body.startswith("curl ") or body.startswith("printf ") and "8471" in "".join(block):
+        if body.startswith("echo ") and re.search(r" > [\w.-]+$", body):
+            setup = body  # writes the file the next curl sends (-F "q=@FILE")
+            cur = None
+        elif body.startswith("curl ") or body.startswith("printf ") and "8471" in "".join(block):
             cmd = body
             while not complete(cmd) and i + 1 < len(block):
                 i += 1
                 cmd += "\n" + block[i]
             cur = Example(heading, cmd)
+            cur.setup, setup = setup, ""
             out.append(cur)
         elif cur is not None and line.strip().startswith("#"):
             cur.comments.append(line.strip().lstrip("#").strip())
@@ -425,7 +432,8 @@ class Examples(vt.DaemonTestCase):
         """Runs ex (cmd: its command rewritten, by default for this vigild) with prefix's curl,
         in cwd (by default the examples' folder)."""
         cmd = self.rewrite(ex.cmd) if cmd is None else cmd
-        p = subprocess.run(["bash", "-c", prefix + cmd], cwd=cwd or self.cwd,
+        setup = ex.setup + "\n" if ex.setup else ""
+        p = subprocess.run(["bash", "-c", prefix + setup + cmd], cwd=cwd or self.cwd,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         err = p.stderr.decode("utf-8", "replace")
         out = p.stdout.decode("utf-8", "replace")

@@ -434,8 +434,9 @@ class TestUnit(UnitHelpers, unittest.TestCase):
         pid = self.main_pid()
         # The bound (4 s) and systemd's kill (at most 2 s later) come well before the writer's
         # busy timeout (storage's STORE_BUSY_TIMEOUT_MS, 10 s): past it the write fails
-        # ("storing readings: I/O error"), the failed transaction counts as progress and vigild
-        # pings again. With WatchdogSec=2s the kill (9 to 10 s) raced it and lost once in ~11 runs.
+        # (503 "storing readings: the database is locked by another process; try again" since
+        # task store7, a 500 "I/O error" before), the failed transaction counts as progress and
+        # vigild pings again. With WatchdogSec=2s the kill (9 to 10 s) raced it and lost once in ~11 runs.
         # Hold SQLite's write lock until systemd has restarted vigild, then let go; as the
         # service's user, so that no file SQLite creates is root's (with CAP_DAC_READ_SEARCH
         # to pass /var/lib/private, root's 0700).

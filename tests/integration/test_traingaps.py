@@ -28,7 +28,9 @@ guess: every wait is for a state the daemon shows, bounded.
    the begin clears as the part's window answers it, is asked again when the part then does
    not train (here the stop abandons it; main: dropped).
 7. ChannelsChangedWhileItRan (session 53): an operator's retrain dropped because the device's
-   channels changed while it ran is logged (main: no line).
+   channels changed while it ran is logged (main: no line); one dropped because the device
+   was deleted and fed again meanwhile says so (review of session 54; main: "its channels
+   changed").
 8. WindowTooShort (review of session 53): a part whose window holds too few readings is said
    in one line (main: none), and a request made before it began is asked again once, not in a
    loop (main: dropped).
@@ -49,37 +51,8 @@ import vigiltest as vt  # noqa: E402
 EVERY = 100  # retrain_every: the schedule's next request, EVERY readings after a training
 
 
-class Held(tp.DaemonPerTest):
-    """vigild with the training thread's hold points in a directory of the test's own."""
-
-    def setUp(self):
-        self.holds = vt.mkdtemp()
-        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
-                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
-        self.d.start()
-
-    def tearDown(self):
-        # A test that failed while holding leaves no training waiting out the stop.
-        for name in os.listdir(self.holds):
-            if not name.endswith(".held"):
-                os.unlink(os.path.join(self.holds, name))
-        super().tearDown()
-
-    def hold(self, point):
-        vt.write_file(os.path.join(self.holds, point), "")
-
-    def held(self, point):
-        """Waits (bounded) until a training thread waits at point."""
-        path = os.path.join(self.holds, point + ".held")
-        tp.wait_for("a training held at '%s'" % point, lambda: os.path.exists(path), 120)
-
-    def release(self, point):
-        os.unlink(os.path.join(self.holds, point))
-
-    def passed(self, point):
-        """Waits (bounded) until no training thread waits at point (after release)."""
-        path = os.path.join(self.holds, point + ".held")
-        tp.wait_for("no training held at '%s'" % point, lambda: not os.path.exists(path), 120)
+class Held(tg.Held):
+    """tg.Held with the steps these tests share."""
 
     def asks_merged(self, dev, rng):
         """Feeds dev the readings its schedule asks at (the EVERY-th after its training's
@@ -307,22 +280,49 @@ class ChannelsChangedWhileItRan(Held):
     channels); the log now says so. Main: no version, and no line about the training."""
     CONFIG = tp.config_text(0)
 
+    def retrain_held(self, dev, seed):
+        """dev trained on its warm-up, then an operator's retrain (202) held at "apply"."""
+        rng = tp.random.Random(seed)
+        tg.feed_together(self.d, [dev], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        tp.wait_idle(self.d, dev, 1)
+        self.hold("apply")
+        self.assertEqual(tp.req(self.d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        self.held("apply")
+
     def test_a_dropped_retrain_is_logged(self):
         d, dev = self.d, "chg"
-        rng = tp.random.Random(57)
-        tg.feed_together(d, [dev], {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
-        tp.wait_idle(d, dev, 1)
-        self.hold("apply")
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
-        self.held("apply")
+        self.retrain_held(dev, 57)
         tp.jreq(d, "POST", "/v1/readings", [{"device": dev, "ts": tg.T0 + 1000 * tp.WARMUP,
                                              "values": {"x": 1.0, "y": 2.0, "z": 3.0, "w": 4.0}}])
         tp.wait_for("the new channel set", lambda: "now has 4 channels" in d.log() or None, 60)
         self.release("apply")
-        tp.wait_for("the training over", lambda: not tp.models(d, dev)["training"] or None, 60)
+        # The line itself (main: none, timed out), then the flag: the line is written as the
+        # part ends, and waiting for the flag first and reading the log once assumed no delay
+        # between the two (session 54).
+        line = ("pipeline: training of device 'chg' dropped: its channels changed while it ran, "
+                "and its model learns again on the new ones")
+        tp.wait_for("the dropped training's line", lambda: line in d.log() or None, 120)
+        tp.wait_for("the training over", lambda: not tp.models(d, dev)["training"] or None, 120)
         self.assertEqual(versions(d, dev), [1])
-        self.assertIn("pipeline: training of device 'chg' dropped: its channels changed while it "
-                      "ran, and its model learns again on the new ones", d.log())
+
+    def test_a_replaced_devices_dropped_retrain_is_said(self):
+        """Review of session 54: the device deleted and fed again (the same channels) while its
+        operator's retrain runs: the dropped training's line says so (main: "its channels
+        changed while it ran", the reading having cleared the DELETE's mark)."""
+        d, dev = self.d, "rep"
+        self.retrain_held(dev, 59)
+        self.assertEqual(d.curl("DELETE", "/v1/devices/%s" % dev).status, 200)
+        tp.jreq(d, "POST", "/v1/readings", [{"device": dev, "ts": tg.T0,
+                                             "values": {"x": 1.0, "y": 2.0, "z": 3.0}}])
+        tp.wait_for("the device made again",
+                    lambda: tp.req(d, "GET", "/v1/devices/%s/status" % dev)[0] == 200 or None, 60)
+        self.release("apply")
+        line = ("pipeline: training of device 'rep' dropped: the device was deleted and made "
+                "again while it ran, and its model learns again from its new readings")
+        tp.wait_for("the dropped training's line", lambda: line in d.log() or None, 120)
+        self.assertNotIn("'rep' dropped: its channels changed", d.log())
+        tp.wait_for("the training over", lambda: not tp.models(d, dev)["training"] or None, 120)
+        self.assertEqual(versions(d, dev), [])
 
 
 class WindowTooShort(Held):
@@ -370,10 +370,10 @@ class WindowTooShort(Held):
         self.release("end")
         # gc's request asked again as gw's first training ends: a second training of gw, whose
         # part of gc is short again (main: dropped, no second training, one line at most).
-        tp.wait_for("gw's second training's line", lambda: self.lines() >= 2, 60)
+        tp.wait_for("gw's second training's line", lambda: self.lines() >= 2, 120)
         tp.wait_for("the training queue empty and gw idle",
                     lambda: self.queued() == 0 and not tp.models(d, "gc")["training"] and
-                    not tp.models(d, "ga")["training"], 60)
+                    not tp.models(d, "ga")["training"], 120)
         time.sleep(2)  # bounded: a loop of trainings would have said the line again by now
         self.assertEqual(self.lines(), 2)
         self.assertEqual(self.queued(), 0)  # and asked nothing more

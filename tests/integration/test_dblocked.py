@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""The database locked by another process (task store7, session 54): a second process (python3's
+sqlite3, as an operator's `sqlite3 vigil.db` shell or a backup tool would) holds SQLite's write
+lock on vigild's database past the storage writer's busy timeout (STORE_BUSY_TIMEOUT_MS, 10 s).
+- WriteLockHeld: the writes that meet it (JSON /v1/readings, /write, /api/v2/write, a device
+  PUT, the stream socket) are refused with 503, Retry-After and a message naming the lock
+  (the stream: a `fail` line naming it), never 500 "I/O error"; reads go on (WAL); /healthz
+  names it; /metrics counts the failed transactions by reason ("locked"); the log says it once
+  for the episode (two failed transactions) with the advice; once the lock goes a write is
+  stored, /healthz is 200 again by itself, and only the acknowledged readings are stored.
+- StartLocked: a start meeting the lock exits 1 naming it, after the busy timeout.
+- ExclusiveLockRefused: an exclusive lock (locking_mode=EXCLUSIVE) cannot be taken by another
+  process while vigild has the database open (WAL), so reads never meet one.
+Each hold is bounded (the holder rolls back when told, or after 40 s on its own).
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+import vigiltest as vt
+from vigiltest import Vigild, mkdtemp, write_file
+
+LOCKED = "the database is locked by another process"
+
+HOLDER = r"""
+import sqlite3, sys, select
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
+[c.execute(x) for x in sys.argv[2].split(";") if x.strip()]
+print("held", flush=True)
+select.select([sys.stdin], [], [], 40)  # bounded: let go when told, or after 40 s
+c.execute("ROLLBACK")
+print("released", flush=True)
+"""
+
+
+class Holder:
+    """A second process holding SQLite's lock on path (begin: the statement taking it)."""
+
+    def __init__(self, path, begin="BEGIN IMMEDIATE", quiet=False):
+        # quiet: a refusal expected, so the holder's traceback is not shown.
+        self.p = subprocess.Popen([sys.executable, "-c", HOLDER, path, begin],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  stderr=subprocess.DEVNULL if quiet else None)
+        line = self.p.stdout.readline()
+        if line != "held\n":
+            self.p.kill()
+            self.p.wait(30)
+            self.p.stdin.close()
+            self.p.stdout.close()
+            raise AssertionError("the holder did not take the lock: %r" % line)
+
+    def release(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.write("\n")
+                self.p.stdin.flush()
+            except BrokenPipeError:
+                pass
+        self.p.wait(30)
+        self.p.stdin.close()
+        self.p.stdout.close()
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+class WriteLockHeld(vt.LogOnFailure):
+    def setUp(self):
+        # max_batch_delay_ms 1000: the writes sent at once share one transaction (one 10 s
+        # wait, not one per write), so the hold stays bounded.
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
+                         "[storage]\nmax_batch_delay_ms = 1000\n[model]\nenabled = false\n")
+        self.d = Vigild(config=cfg)
+        self.d.start()
+        self.addCleanup(self.d.kill)
+
+    def test_writes_refused_503_named_then_recovered(self):
+        d = self.d
+        self.assertEqual(d.post_json({"device": "lk", "ts": 1000, "values": {"v": 1}}).status,
+                         200)
+        lp_body = "lk v=2 2000000000\n"
+        holder = Holder(d.db_path)
+        self.addCleanup(holder.release)
+        t0 = time.monotonic()
+        res = {}
+
+        def run(name, fn):
+            res[name] = fn()
+
+        sc = d.stream_connect(timeout=60)
+        self.addCleanup(sc.close)
+        calls = {
+            "json": lambda: d.post_json({"device": "lk", "ts": 3000, "values": {"v": 3}}),
+            "write": lambda: d.write_lp(lp_body, precision="ns"),
+            "v2": lambda: d.curl("POST", "/api/v2/write?org=o&bucket=db&precision=s",
+                                 "--data-binary", "@-", stdin="lk v=4 4\n"),
+            "put": lambda: d.curl("PUT", "/v1/devices/lk-declared", "--data-binary",
+                                  '{"site":"x"}'),
+        }
+        threads = [threading.Thread(target=run, args=kv) for kv in calls.items()]
+        for th in threads:
+            th.start()
+        sc.send("lk v=5 5000000000\n")
+        # Reads go on meanwhile: in WAL mode another process's write transaction blocks no
+        # reader.
+        st, _, _ = d.get("/v1/devices/lk/readings")
+        self.assertEqual(st, 200)
+        for th in threads:
+            th.join(60)
+        line = sc.read_line()
+        sys.stderr.write("\nfirst answers %.1f s after the lock was taken\n"
+                         % (time.monotonic() - t0))
+        for name, r in res.items():
+            self.assertEqual(r.status, 503, (name, r))
+            self.assertIn("retry-after", r.headers, (name, r.headers))
+            self.assertIn(LOCKED, r.body.decode(), (name, r))
+            self.assertNotIn("I/O error", r.body.decode(), (name, r))
+        self.assertEqual(res["json"].json()["error"], "storing readings: " + LOCKED
+                         + "; try again")
+        self.assertTrue(line.startswith("fail 1 1 ") and LOCKED in line, line)
+
+        hz = d.curl("GET", "/healthz")
+        self.assertEqual(hz.status, 503, hz)
+        self.assertIn("unhealthy: storage:", hz.json()["error"])
+        self.assertIn(LOCKED, hz.json()["error"])
+        m = d.metrics()
+        self.assertEqual(metric(m, 'vigil_store_commit_errors_by_reason_total{reason="locked"}'),
+                         1, m)
+        self.assertEqual(metric(m, 'vigil_store_commit_errors_by_reason_total{reason="other"}'),
+                         0)
+
+        # The device maps reloaded after the failed write (a read on the writer's connection,
+        # which the lock does not block in WAL mode): reads are answered, not 503.
+        self.assertEqual(d.curl("GET", "/v1/devices/lk").status, 200)
+        q = d.curl("GET", "/query?db=db&q=SELECT+v+FROM+lk")
+        self.assertEqual(q.status, 200, q)
+
+        # A second failed transaction in the same episode: counted, not logged again.
+        r = d.post_json({"device": "lk", "ts": 6000, "values": {"v": 6}})
+        self.assertEqual(r.status, 503, r)
+        self.assertIn(LOCKED, r.json()["error"])
+        m = d.metrics()
+        self.assertEqual(metric(m, 'vigil_store_commit_errors_by_reason_total{reason="locked"}'),
+                         2, m)
+        with open(d.log_path, encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        said = [ln for ln in log.splitlines() if "storage: write failed" in ln]
+        self.assertEqual(len(said), 1, said)
+        self.assertIn(LOCKED, said[0])
+        self.assertIn("another process", said[0].split(LOCKED, 1)[1])
+        self.assertIn("holds a write transaction", said[0])
+        sys.stderr.write("held %.1f s\n" % (time.monotonic() - t0))
+
+        holder.release()
+        r = d.post_json({"device": "lk", "ts": 7000, "values": {"v": 7}})
+        self.assertEqual(r.status, 200, r)
+        vt.wait_for("/healthz 200 again", lambda: d.curl("GET", "/healthz").status == 200, 10)
+        # Nothing refused was stored, nothing acknowledged lost.
+        self.assertEqual([p["ts"] for p in d.readings("lk")], [1000, 7000])
+        self.assertEqual(d.curl("GET", "/v1/devices/lk-declared").status, 404)
+        d.stop()
+        with open(d.log_path, encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        self.assertEqual(log.count("storage: write failed"), 1, log)
+        self.assertIn("storage: writes succeed again", log)
+
+
+class ExclusiveLockRefused(vt.LogOnFailure):
+    """An exclusive lock (PRAGMA locking_mode=EXCLUSIVE, then BEGIN EXCLUSIVE) cannot be taken
+    while vigild has the database open in WAL mode: its connections hold the WAL index's shared
+    lock, so the other process gets "database is locked" (after its own 5 s timeout) and vigild's
+    reads and writes never meet that lock."""
+
+    def test_exclusive_refused_to_the_other_process(self):
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), "[model]\nenabled = false\n")
+        self.d = d = Vigild(config=cfg)
+        d.start()
+        self.addCleanup(d.kill)
+        self.assertEqual(d.post_json({"device": "ex", "ts": 1000, "values": {"v": 1}}).status,
+                         200)
+        with self.assertRaisesRegex(AssertionError, "the holder did not take the lock"):
+            Holder(d.db_path, "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE", quiet=True)
+        self.assertEqual(d.post_json({"device": "ex", "ts": 2000, "values": {"v": 2}}).status,
+                         200)
+        self.assertEqual([p["ts"] for p in d.readings("ex")], [1000, 2000])
+        d.stop()
+
+
+class StartLocked(vt.LogOnFailure):
+    """vigild started while another process holds a write transaction on its database waits
+    the busy timeout (10 s), then exits 1 with a message naming the lock and the advice (it
+    said only SQLite's "BEGIN IMMEDIATE: database is locked")."""
+
+    def test_start_refused_naming_the_lock(self):
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), "[model]\nenabled = false\n")
+        self.d = d = Vigild(config=cfg)
+        d.start()
+        self.addCleanup(d.kill)
+        d.stop()
+        holder = Holder(d.db_path)
+        self.addCleanup(holder.release)
+        r = subprocess.run([vt.VIGILD, "--config", cfg, "--data-dir", d.data_dir, "--http",
+                            "127.0.0.1:%d" % vt.free_ports(1)[0], "--stream", "off"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        holder.release()
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("cannot open the database in", r.stderr)
+        self.assertIn("; " + LOCKED + " (an sqlite3 shell", r.stderr)
+        self.assertIn("start vigild again once it has let go", r.stderr)
+        d.start()  # the lock gone, it starts
+        d.stop()
+
+
+if __name__ == "__main__":
+    vt.main()
