@@ -345,8 +345,10 @@ class UnitHelpers:
         return int(code), text
 
     def journal(self):
-        """vigild's journal entries (its own and systemd's about it): [(priority, pid, text)]."""
-        out = self.ok("journalctl -u vigild -o json --no-pager")
+        """vigild's journal entries (its own and systemd's about it): [(priority, pid, text)].
+        --sync first: journald has then read what vigild wrote to its stdout before (its last
+        line before an exit systemctl has already reported)."""
+        out = self.ok("journalctl --sync && journalctl -u vigild -o json --no-pager")
         rows = []
         for line in out.splitlines():
             j = json.loads(line)
