@@ -33,6 +33,7 @@ from vigiltest import mkdtemp  # noqa: E402
 
 CONF = "/etc/vigil/vigild.conf"
 WANTS = "/etc/systemd/system/multi-user.target.wants/vigild.service"
+POLICY = "/usr/sbin/policy-rc.d"
 
 
 def rebuild(deb, out, version, conf_line=None):
@@ -66,8 +67,14 @@ def container_with(debs):
     c = ts.booted()
     for deb in debs:
         ts.copy_in(c, deb, "/root/" + os.path.basename(deb))
-    code, out, err = c.sh("rm -f /usr/sbin/policy-rc.d")
+    # Deleted in the container's overlay (a whiteout in its tmpfs), never the host's file: the
+    # command runs in systemd's mount namespace and root, which are not this process's.
+    assert os.readlink("/proc/%d/ns/mnt" % c.pid) != os.readlink("/proc/self/ns/mnt")
+    assert os.stat("/proc/%d/root" % c.pid).st_dev != os.stat("/").st_dev
+    host = os.path.lexists(POLICY)
+    code, out, err = c.sh("rm -f " + POLICY)
     assert code == 0, out + err
+    assert os.path.lexists(POLICY) == host, "the host's " + POLICY
     return c
 
 
