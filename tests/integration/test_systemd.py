@@ -287,37 +287,40 @@ def build_deb(out):
     return os.path.join(out, debs[0])
 
 
-class TestUnit(unittest.TestCase):
-    """In order (test_1_... to test_8_...): each goes on from where the one before left vigild."""
+def booted():
+    """A Container booted (stopped at exit), with the checks every class wants; raises if not."""
+    c = Container()
+    atexit.register(c.stop)
+    why = c.boot()
+    if why:
+        c.stop()
+        raise AssertionError("systemd did not boot: " + why)
+    # Nothing that writes the host's kernel settings or loads modules ran (see INNER).
+    code, out, err = c.sh("systemctl show -p ConditionResult systemd-sysctl "
+                          "systemd-modules-load")
+    assert out.split() == ["ConditionResult=no"] * 2, out + err
+    return c
 
-    @classmethod
-    def setUpClass(cls):
-        deb = build_deb(mkdtemp())
-        cls.c = Container()
-        atexit.register(cls.c.stop)
-        why = cls.c.boot()
-        if why:
-            cls.c.stop()
-            raise AssertionError("systemd did not boot: " + why)
-        # Nothing that writes the host's kernel settings or loads modules ran (see INNER).
-        code, out, err = cls.c.sh("systemctl show -p ConditionResult systemd-sysctl "
-                                  "systemd-modules-load")
-        assert out.split() == ["ConditionResult=no"] * 2, out + err
-        with open(deb, "rb") as f:
-            p = cls.c.run("sh", "-c", "cat > /root/vigil.deb", stdin=f.read())
-        assert p.returncode == 0, p.stderr
-        code, out, err = cls.c.sh("dpkg -i /root/vigil.deb")
-        assert code == 0, out + err
-        # An LSTM at every training and serving once trained, so that OpenBLAS runs.
-        code, out, err = cls.c.sh(
-            "sed -i 's/^kind = auto$/kind = lstm/; s/^lstm_min_rows = auto$/lstm_min_rows = 0/'"
-            " /etc/vigil/vigild.conf && grep -c '^kind = lstm$\\|^lstm_min_rows = 0$'"
-            " /etc/vigil/vigild.conf")
-        assert out.strip() == "2", out + err
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
+def copy_in(c, path, to):
+    """The host's file path copied to to inside c."""
+    with open(path, "rb") as f:
+        p = c.run("sh", "-c", "cat > " + to, stdin=f.read())
+    assert p.returncode == 0, p.stderr
+
+
+def lstm_conf(c):
+    """/etc/vigil/vigild.conf edited (as an operator would) for an LSTM at every training, served
+    once trained, so that OpenBLAS runs."""
+    code, out, err = c.sh(
+        "sed -i 's/^kind = auto$/kind = lstm/; s/^lstm_min_rows = auto$/lstm_min_rows = 0/'"
+        " /etc/vigil/vigild.conf && grep -c '^kind = lstm$\\|^lstm_min_rows = 0$'"
+        " /etc/vigil/vigild.conf")
+    assert out.strip() == "2", out + err
+
+
+class UnitHelpers:
+    """Steps on vigild.service inside cls.c (a booted Container); mixed into a TestCase."""
 
     def ok(self, script, timeout=120):
         code, out, err = self.c.sh(script, timeout)
@@ -342,8 +345,10 @@ class TestUnit(unittest.TestCase):
         return int(code), text
 
     def journal(self):
-        """vigild's journal entries (its own and systemd's about it): [(priority, pid, text)]."""
-        out = self.ok("journalctl -u vigild -o json --no-pager")
+        """vigild's journal entries (its own and systemd's about it): [(priority, pid, text)].
+        --sync first: journald has then read what vigild wrote to its stdout before (its last
+        line before an exit systemctl has already reported)."""
+        out = self.ok("journalctl --sync && journalctl -u vigild -o json --no-pager")
         rows = []
         for line in out.splitlines():
             j = json.loads(line)
@@ -359,6 +364,23 @@ class TestUnit(unittest.TestCase):
 
     def main_pid(self):
         return int(self.show("MainPID")["MainPID"])
+
+
+class TestUnit(UnitHelpers, unittest.TestCase):
+    """In order (test_1_... to test_8_...): each goes on from where the one before left vigild."""
+
+    @classmethod
+    def setUpClass(cls):
+        deb = build_deb(mkdtemp())
+        cls.c = booted()
+        copy_in(cls.c, deb, "/root/vigil.deb")
+        code, out, err = cls.c.sh("dpkg -i /root/vigil.deb")
+        assert code == 0, out + err
+        lstm_conf(cls.c)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
 
     def test_1_start_write_read(self):
         self.ok("systemctl start vigild")  # returns once READY=1 came (Type=notify)
