@@ -184,8 +184,8 @@ static double cpu_seconds(void)
 }
 
 /* The extension thread: the first message at once, then one per period in which the process
- * used at least 1 ms of CPU (a process blocked for good uses none, and is left to systemd's
- * timeout). */
+ * used at least NOTIFY_EXTEND_MIN_CPU_MS of CPU (a process blocked for good uses next to none,
+ * and is left to systemd's timeout). */
 static void *extend_main(void *arg)
 {
     notify_t *n = arg;
@@ -194,15 +194,16 @@ static void *extend_main(void *arg)
     pthread_mutex_lock(&n->mu);
     while (!n->extend_stop) {
         double now_cpu = cpu_seconds();
-        if (first || now_cpu - cpu >= 0.001) {
+        if (first || now_cpu - cpu >= NOTIFY_EXTEND_MIN_CPU_MS * 1e-3) {
             char msg[256];
             snprintf(msg, sizeof msg, "EXTEND_TIMEOUT_USEC=%llu\nSTATUS=%s (%.0f s)",
                      NOTIFY_EXTEND_USEC, n->what, vtime_mono_s() - t0);
             notify_send(n, msg);
             idle_logged = 0;
         } else if (!idle_logged) {
-            log_warn("%s: no progress (no CPU used) for %d ms: not extending systemd's timeout",
-                     n->what, NOTIFY_EXTEND_PERIOD_MS);
+            log_warn("%s: no progress (under %d ms of CPU in %d ms): not extending systemd's "
+                     "timeout",
+                     n->what, NOTIFY_EXTEND_MIN_CPU_MS, NOTIFY_EXTEND_PERIOD_MS);
             idle_logged = 1;
         }
         first = 0;

@@ -37,6 +37,12 @@ typedef int (*notify_health_cb)(void *arg, char *why, size_t size);
  * NOTIFY_EXTEND_USEC from its arrival. */
 #define NOTIFY_EXTEND_PERIOD_MS 2000
 #define NOTIFY_EXTEND_USEC      10000000ull
+/* The CPU a period must have used to count as progress: 20 ms, 1 % of one core. A start at work
+ * (the database opened, detectors restored, the catch-up) uses far more, even on a loaded
+ * machine; a blocked one uses next to none, but not none: a thread polling every 100 ms (the
+ * test hold hook) used 0.7 ms per period at a load of 2 and more under CI's, past the 1 ms this
+ * was until session 54, and kept a hung start alive. */
+#define NOTIFY_EXTEND_MIN_CPU_MS 20
 
 typedef struct notify {
     int fd; /* -1 when not under systemd */
@@ -78,7 +84,8 @@ void notify_start(notify_t *n, uv_loop_t *loop, uint64_t status_ms, notify_statu
                   notify_health_cb health, void *arg);
 
 /* Starts (or, when running, relabels) the extension thread: now and every
- * NOTIFY_EXTEND_PERIOD_MS in which the process used CPU, "EXTEND_TIMEOUT_USEC=10000000" and
+ * NOTIFY_EXTEND_PERIOD_MS in which the process used NOTIFY_EXTEND_MIN_CPU_MS of CPU or more,
+ * "EXTEND_TIMEOUT_USEC=10000000" and
  * "STATUS=what (N s)". For the blocking phases before READY=1 and after STOPPING=1. Returns 0,
  * or -1 when the thread cannot start (logged; systemd's own timeout then applies). */
 int notify_extend_start(notify_t *n, const char *what);
