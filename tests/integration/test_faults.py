@@ -100,6 +100,14 @@ class DiskFull(TmpfsVolume):
         self.assertEqual(d.get("/ping")[0], 204)
         self.assertJsonError(d.get("/healthz"), 503, "unhealthy: storage: writes are refused")
         self.assertEqual(d.device("df")["points"], 1000 * len(acked))
+        # The failed transactions counted by their reason: the full volume, not a lock.
+        m = dict(line.rsplit(" ", 1) for line in d.metrics().splitlines()
+                 if line.startswith("vigil_store_commit_errors"))
+        reason = 'vigil_store_commit_errors_by_reason_total{reason="%s"}'
+        self.assertGreater(float(m[reason % "nospace"]), 0, m)
+        self.assertEqual(float(m[reason % "locked"]), 0, m)
+        self.assertEqual(float(m[reason % "nospace"]) + float(m[reason % "other"]),
+                         float(m["vigil_store_commit_errors_total"]), m)
         # Space returns: writes succeed again, without a restart (within the 1 s back-off).
         os.unlink(filler)
         resumed = None
