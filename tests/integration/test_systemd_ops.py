@@ -91,7 +91,7 @@ class TestOperations(tp.PackageSteps, unittest.TestCase):
             "import sys, urllib.request\n"
             "for c in range(0, %d, 20000):\n"
             "    body = ''.join('m,device=%s a=%%f,b=%%f %%d\\n' %% ((i %% 50) / 10, "
-            "(i %% 7) / 3, 1700000000000 + i * 1000) for i in range(c, c + 20000))\n"
+            "(i %% 7) / 3, 1700000000000 + i * 1000) for i in range(c, min(c + 20000, %d)))\n"
             "    try:\n"
             "        r = urllib.request.urlopen(urllib.request.Request("
             "'http://127.0.0.1:8470/write?db=db&precision=ms', body.encode()), timeout=60)\n"
@@ -99,13 +99,14 @@ class TestOperations(tp.PackageSteps, unittest.TestCase):
             "    except Exception as e:\n"
             "        print('refused', e, flush=True)\n"
             "        break\n"
-            "    print(1700000000000 + (c + 19999) * 1000, flush=True)\n" % (count, device))
+            "    print(1700000000000 + (min(c + 20000, %d) - 1) * 1000, flush=True)\n"
+            % (count, device, count, count))
         return subprocess.Popen(
             ["nsenter", "-t", str(self.c.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w",
              "python3", "-c", code], stdout=subprocess.PIPE, text=True, env=ts.ENV)
 
     def test_3_stop_in_flight(self):
-        """systemctl stop while an LSTM of 400 units trains on 20,000 rows and two clients'
+        """systemctl stop while an LSTM of 400 units trains on 6,000 rows and two clients'
         /write requests of 20,000 readings each are being committed: within the unit's
         TimeoutStopSec=, "stopped cleanly", exit 0, and every acknowledged reading is there
         after the next start (an acknowledgement comes once the readings are committed)."""
@@ -113,13 +114,13 @@ class TestOperations(tp.PackageSteps, unittest.TestCase):
                 "s/^retrain_every = 1000$/retrain_every = 0/' %s && grep -c "
                 "'^hidden = 400$\\|^retrain_every = 0$' %s" % (tp.CONF, tp.CONF, tp.CONF))
         self.ok("systemctl restart vigild")
-        w = self.writer("big", 20000)
+        w = self.writer("big", 6000)
         self.assertEqual(len(w.communicate(timeout=120)[0].split()), 1)
 
         def trained():
             code, body = self.http("/v1/devices/big/status")
             return code == 200 and (json.loads(body).get("model") or {}).get("version")
-        self.wait_for("big's first LSTM", trained, 120)
+        self.wait_for("big's first LSTM", trained, 240)
         code, body = self.http("/v1/devices/big/model/retrain", method="POST")
         self.assertIn(code, (200, 202), body)
         writers = [self.writer("flood%d" % k, 2000000) for k in range(2)]
