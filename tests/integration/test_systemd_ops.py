@@ -108,8 +108,9 @@ class TestOperations(tp.PackageSteps, unittest.TestCase):
     def test_3_stop_in_flight(self):
         """systemctl stop while an LSTM of 400 units trains on 6,000 rows and two clients'
         /write requests of 20,000 readings each are being committed: within the unit's
-        TimeoutStopSec=, "stopped cleanly", exit 0, and every acknowledged reading is there
-        after the next start (an acknowledgement comes once the readings are committed)."""
+        TimeoutStopSec=, "stopped cleanly", exit 0, the training abandoned (vigild's line), and
+        every acknowledged reading is there after the next start, counted (an acknowledgement
+        comes once the readings are committed)."""
         self.ok("cp %s /root/ops.conf && sed -i 's/^hidden = 16$/hidden = 400/; "
                 "s/^retrain_every = 1000$/retrain_every = 0/' %s && grep -c "
                 "'^hidden = 400$\\|^retrain_every = 0$' %s" % (tp.CONF, tp.CONF, tp.CONF))
@@ -145,14 +146,25 @@ class TestOperations(tp.PackageSteps, unittest.TestCase):
         rows = self.journal()
         self.assertEqual(self.last_line(pid), "info  stopped cleanly")
         self.assertFalse([m for _, p, m in rows if p == 1 and "timed out" in m])
+        # The retraining was in flight at the stop, not finished before it (vigild says so).
+        own = [m for _, p, m in rows if p == pid]
+        self.assertTrue(any("training of device 'big' abandoned at the stop" in m for m in own),
+                        own[-10:])
         self.ok("cp /root/ops.conf %s && systemctl start vigild" % tp.CONF)
         for k, a in enumerate(acked):
             self.assertTrue(any(x.startswith("refused") for x in a), a)  # cut by the stop
             last = int([x for x in a if x.isdigit()][-1])  # the last acknowledged reading
-            code, body = self.http("/v1/devices/flood%d/readings?from=%d&to=%d"
-                                   % (k, last - 500, last + 500))
+            # Every acknowledged reading is stored, counted (one per second from the first),
+            # not only the last one: day buckets' per-channel counts up to it.
+            code, body = self.http("/v1/devices/flood%d/readings?from=%d&to=%d&step=1d"
+                                   % (k, 1700000000000, last + 1))
             self.assertEqual(code, 200, body)
-            self.assertIn(str(last), body)
+            page = json.loads(body)
+            self.assertIsNone(page["next"], body[:300])
+            want = (last - 1700000000000) // 1000 + 1
+            for ch in ("a", "b"):
+                self.assertEqual(sum(b["count"].get(ch, 0) for b in page["buckets"]), want,
+                                 (k, ch, a))
 
     def test_4_tls(self):
         """docs/http-api.md "HTTPS" under the unit: a key of root's, mode 600, stops the start
