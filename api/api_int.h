@@ -396,6 +396,10 @@ long api__pct_decode(const char *s, size_t n, char *out, size_t size, int plus_s
 /* Appends s percent-encoded for use in a URL path or query component. */
 void api__pct_encode(sbuf_t *b, const char *s);
 
+/* Appends epoch milliseconds as a read route's time parameter takes them back: a number, or
+ * RFC 3339 where the number would look like epoch seconds (vtime_looks_like_secs). For "next". */
+void api__time_value(sbuf_t *b, int64_t ms);
+
 /* Appends a JSON-escaped string (with quotes) / a double in its shortest exact form. */
 void api__json_str(sbuf_t *b, const char *s);
 void api__json_num(sbuf_t *b, double v);
