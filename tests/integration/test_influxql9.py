@@ -127,7 +127,39 @@ class Pretty(Pair):
                 self.assertTrue(compact.startswith(b'{"error":"') and compact.endswith(b'"}\n'))
                 self.assertEqual(curl(port, "/write?db=g&pretty=true", "--data-binary",
                                       "m v=1 x y z"),
-                                 (400, b'{\n    "error": ' + compact[9:-2] + b"\n}\n"))
+                                 (400, go_indented(compact)))
+
+
+def go_indented(compact_error):
+    """An error answer {"error":"..."}\n as influxd's json.MarshalIndent writes it."""
+    return b'{\n    "error": ' + compact_error[9:-2] + b"\n}\n"
+
+
+class PrettyAuth(vt.DaemonTestCase):
+    """pretty=true on /query's 401 and 403 (auth on): influxd 1.6.7 indents them too (seen on an
+    influxd with auth-enabled: {\n    "error": "authorization failed"\n}\n); vigild's words
+    differ (its tokens), so each is compared with vigild's own compact answer."""
+
+    READ = "influx-read-token-AAAAAAAA"
+
+    @classmethod
+    def setUpClass(cls):
+        path = os.path.join(vt.mkdtemp(), "tokens")
+        vt.write_file(path, "read %s\n" % cls.READ)
+        os.chmod(path, 0o600)
+        cls.EXTRA_ARGS = ("--auth-file", path)
+        super().setUpClass()
+
+    def test_auth_errors_pretty(self):
+        port = self.d.http_port
+        for status, args in ((401, []), (401, ["-u", "x:wrong"]),
+                             (403, ["-u", "x:" + self.READ, "-XPOST"])):
+            with self.subTest(status=status, args=args):
+                q = ["--data-urlencode", "q=CREATE DATABASE x"]
+                got, compact = curl(port, "/query", *args, *q)
+                self.assertEqual(got, status, compact)
+                self.assertEqual(curl(port, "/query?pretty=true", *args, *q),
+                                 (status, go_indented(compact)))
 
 
 class MultipartAsGo(Pair):
