@@ -144,10 +144,7 @@ class PrettyAuth(vt.DaemonTestCase):
 
     @classmethod
     def setUpClass(cls):
-        path = os.path.join(vt.mkdtemp(), "tokens")
-        vt.write_file(path, "read %s\n" % cls.READ)
-        os.chmod(path, 0o600)
-        cls.EXTRA_ARGS = ("--auth-file", path)
+        cls.EXTRA_ARGS = vt.auth_file_args("read %s\n" % cls.READ)
         super().setUpClass()
 
     def test_auth_errors_pretty(self):
