@@ -363,8 +363,9 @@ int api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_
 
 /* InfluxDB 1.x's pretty=true: on /query and /write, when the URL's pretty is exactly "true",
  * re-spaces r's JSON answer (results or error, whatever its status) as influxd 1.6.7's
- * json.MarshalIndent with four spaces does; any other answer, and an answer when out of memory,
- * is left as it was. Any thread (influx_pretty.c). */
+ * json.MarshalIndent with four spaces does; any other answer, an answer whose indented text
+ * would pass 32 MiB, and an answer when out of memory, is left as it was (compact: the same
+ * content). Any thread (influx_pretty.c). */
 void api__influx_pretty(api_request_t *r);
 
 /* Runs the backend's admission (device and channel limits) on b; refused items join errs, which

@@ -6,12 +6,20 @@
  * re-spacing of the compact text that leaves every token as it was; vigild's compact answers
  * are already Go's bytes (numbers, escapes, key order), so indenting their text as json.Indent
  * does gives influxd's pretty bytes. jansson's JSON_INDENT would not: it re-prints reals with
- * 17 digits (0.1 as 0.10000000000000001) and does not escape '<' as Go does. Any thread; no
- * state, no lock. */
+ * 17 digits (0.1 as 0.10000000000000001) and does not escape '<' as Go does. An indented
+ * answer is bounded (PRETTY_MAX): past it the compact one is sent. Any thread; no state, no
+ * lock. */
 #include "api_int.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* The largest indented answer: 4 times API_PAGE_BYTES, the compact answer's bound. Indenting
+ * adds a newline and the depth's spaces per value, 29 bytes for a value of a SELECT's row (depth
+ * 7): a compact answer of one-digit numbers grows 12.5 times (8 MiB would be 104 MB, and half a
+ * second of a libmicrohttpd worker); a larger indented answer is not built, the compact one (the
+ * same content) is sent instead. */
+#define PRETTY_MAX (4 * API_PAGE_BYTES)
 
 /* Appends a newline and depth times Go's indent, four spaces. */
 static void newline(sbuf_t *b, int depth)
@@ -25,11 +33,15 @@ static void newline(sbuf_t *b, int depth)
  * answers are) to out, each document indented as Go's json.Indent(dst, src, "", "    ") indents
  * it: a newline and the depth's indent after '{', '[' and ',', before '}' and ']' (an empty
  * object or array stays {} or []), ": " after a key; strings copied as they are. Whitespace
- * outside strings is dropped, but between documents, where it is kept. */
-static void indent(sbuf_t *out, const char *json, size_t n)
+ * outside strings is dropped, but between documents, where it is kept. Returns 0, or -1 when
+ * out would pass max bytes (out then holds a part; max a power of two times 256, out's buffer
+ * stays within it: a byte of json adds under 4,096, its depth far below 1,000 in vigild's). */
+static int indent(sbuf_t *out, const char *json, size_t n, size_t max)
 {
     int depth = 0, in_str = 0, esc = 0, open = 0; /* open: a '{' or '[' with nothing in it yet */
     for (size_t i = 0; i < n; i++) {
+        if (out->len + 4096 > max)
+            return -1;
         char c = json[i];
         if (in_str) {
             sbuf_append(out, &c, 1);
@@ -78,6 +90,7 @@ static void indent(sbuf_t *out, const char *json, size_t n)
             sbuf_append(out, &c, 1);
         }
     }
+    return 0;
 }
 
 void api__influx_pretty(api_request_t *r)
@@ -90,8 +103,8 @@ void api__influx_pretty(api_request_t *r)
         return;
     sbuf_t b;
     sbuf_init(&b);
-    indent(&b, r->resp, r->resp_len);
-    if (b.oom) { /* the compact answer still says the same */
+    if (indent(&b, r->resp, r->resp_len, PRETTY_MAX) != 0 || b.oom) {
+        /* the compact answer still says the same */
         sbuf_deinit(&b);
         return;
     }

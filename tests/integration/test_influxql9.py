@@ -159,6 +159,46 @@ class PrettyAuth(vt.DaemonTestCase):
                                  (status, go_indented(compact)))
 
 
+class PrettyBound(vt.DaemonTestCase):
+    """An indented answer past 32 MiB is not built: the compact one (the same content) is sent.
+    Indenting adds 29 bytes per value of a SELECT's row, so one-digit values grow 12.5 times
+    (an 8 MiB answer would be 104 MB); influxd has no bound but its memory."""
+
+    NF = 12
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        fields = ",".join("f%d=0" % j for j in range(cls.NF))
+        lines = "\n".join("m %s %d" % (fields, 1732780800000 + i * 1000) for i in range(5000))
+        path = vt.write_file(os.path.join(cls.d.tmp, "points.lp"), lines)
+        status, _ = curl(cls.d.http_port, "/write?db=g&precision=ms", "--data-binary", "@" + path)
+        assert status == 204, status
+
+    def query(self, reps, **extra):
+        sel = "SELECT %s FROM m WHERE time > 0" % ", ".join("f%d" % j for j in range(self.NF))
+        return curl(self.d.http_port, url(db="g", epoch="s", q="; ".join([sel] * reps), **extra))
+
+    def test_large_pretty_is_compact(self):
+        # 4 statements: 740,554 bytes compact, 9,282,670 indented (within the bound)
+        status, compact = self.query(4)
+        self.assertEqual(status, 200)
+        status, pretty = self.query(4, pretty="true")
+        self.assertEqual(status, 200)
+        self.assertTrue(pretty.startswith(b'{\n    "results": [\n'), pretty[:40])
+        self.assertGreater(len(pretty), 12 * len(compact))
+        self.assertEqual(vt.loads(pretty), vt.loads(compact))
+        # 16: 2,962,180 bytes compact, 37,130,608 indented, past 32 MiB: compact
+        status, compact = self.query(16)
+        self.assertEqual(status, 200)
+        self.assertGreater(len(compact), 2900000)
+        status, pretty = self.query(16, pretty="true")
+        self.assertEqual(status, 200)
+        # not assertEqual on the bodies: unittest's diff of 37 MB runs for minutes
+        self.assertTrue(pretty == compact, "%d bytes, not the compact %d: %r"
+                        % (len(pretty), len(compact), pretty[:40]))
+
+
 class MultipartAsGo(Pair):
     """Multipart bodies Go's mime/multipart reads and vigild answered 400: an unquoted name, LF
     line ends, BOUNDARY= in upper case."""
