@@ -361,6 +361,13 @@ void api__json_text(api_request_t *r, char *json);
  * memory: the answer is then the out-of-memory 500. */
 int api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_t *b);
 
+/* InfluxDB 1.x's pretty=true: on /query and /write, when the URL's pretty is exactly "true",
+ * re-spaces r's JSON answer (results or error, whatever its status) as influxd 1.6.7's
+ * json.MarshalIndent with four spaces does; any other answer, an answer whose indented text
+ * would pass 32 MiB, and an answer when out of memory, is left as it was (compact: the same
+ * content). Any thread (influx_pretty.c). */
+void api__influx_pretty(api_request_t *r);
+
 /* Runs the backend's admission (device and channel limits) on b; refused items join errs, which
  * is kept in item order. Returns 0, or -1 with a 500 answer set. */
 int api__admit(api_request_t *r, batch_t *b, parse_errors_t *errs);
