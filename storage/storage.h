@@ -57,8 +57,16 @@ void store_opts_default(store_opts_t *opts);
  * Caller owns *out; free with store_close. */
 int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t errsize);
 
+/* A stop has begun (any thread; NULL is a no-op; only the first call counts): from now on the
+ * writer's waits for another process's lock (SQLite's busy timeout, STORE_BUSY_TIMEOUT_MS each)
+ * end STORE_STOP_BUSY_MS (5 s) after this call, all of them together, the final checkpoint's
+ * included, so the stop's transactions fail ERR_LOCKED then rather than each waiting 10 s.
+ * store_close calls it itself. */
+void store_stop_begin(store_t *s);
+
 /* Stops intake, writes everything already queued, stops the writer, closes all connections and
- * frees s. NULL is a no-op (returns 0). Queued submissions get their callbacks before this
+ * frees s (the WAL emptied into the database when no other process's lock keeps it, else kept
+ * and logged). NULL is a no-op (returns 0). Queued submissions get their callbacks before this
  * returns. Returns 0 when everything still queued at the call was committed (or nothing was),
  * else the first failure, ERR_IO, ERR_NOSPACE or ERR_LOCKED: what that transaction held is lost (readings'
  * submitters were told so through their callbacks, so none was acknowledged; lost asynchronous

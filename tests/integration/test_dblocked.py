@@ -9,6 +9,10 @@ lock on vigild's database past the storage writer's busy timeout (STORE_BUSY_TIM
   for the episode (two failed transactions) with the advice; once the lock goes a write is
   stored, /healthz is 200 again by itself, and only the acknowledged readings are stored.
 - StartLocked: a start meeting the lock exits 1 naming it, after the busy timeout.
+- StopLocked (session 55): a SIGTERM while the lock is held ends within the stop's bound
+  (STORE_STOP_BUSY_MS, 5 s, for every wait together; it took 19.8 s: the busy timeout for the
+  pending write, again for the final checkpoint), the pending write refused (503), the log saying
+  the WAL was kept; nothing acknowledged is lost, and the next start serves it.
 - ExclusiveLockRefused: an exclusive lock (locking_mode=EXCLUSIVE) cannot be taken by another
   process while vigild has the database open (WAL), so reads never meet one.
 Each hold is bounded (the holder rolls back when told, or after 40 s on its own).
@@ -216,6 +220,48 @@ class StartLocked(vt.LogOnFailure):
         self.assertIn("; " + LOCKED + " (an sqlite3 shell", r.stderr)
         self.assertIn("start vigild again once it has let go", r.stderr)
         d.start()  # the lock gone, it starts
+        d.stop()
+
+
+class StopLocked(vt.LogOnFailure):
+    def test_stop_bounded_and_said(self):
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
+                         "[storage]\nmax_batch_delay_ms = 1000\n[model]\nenabled = false\n")
+        self.d = d = Vigild(config=cfg)
+        d.start()
+        self.addCleanup(d.kill)
+        self.assertEqual(d.post_json({"device": "sl", "ts": 1000, "values": {"v": 1}}).status,
+                         200)
+        holder = Holder(d.db_path)
+        self.addCleanup(holder.release)
+        res = {}
+        th = threading.Thread(target=lambda: res.setdefault(
+            "r", d.post_json({"device": "sl", "ts": 2000, "values": {"v": 2}})))
+        th.start()
+        # The write waits in the writer's BEGIN IMMEDIATE (in the queue, counted) before the stop.
+        vt.wait_for("the write queued", lambda: (metric(d.metrics(), "vigil_store_queue_readings")
+                                                 or 0) >= 1, 20)
+        t0 = time.monotonic()
+        d.stop(timeout=60)
+        took = time.monotonic() - t0
+        th.join(60)
+        sys.stderr.write("\nstop took %.1f s with the lock held\n" % took)
+        # Bounded by the stop's 5 s for all its waits (it was 10 s for the write, 10 s more for
+        # the final checkpoint); 15 s leaves room for a loaded machine.
+        self.assertLess(took, 15.0)
+        r = res["r"]
+        self.assertEqual(r.status, 503, r)  # refused, so never acknowledged
+        self.assertIn(LOCKED, r.json()["error"])
+        with open(d.log_path, encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        kept = [ln for ln in log.splitlines() if "the WAL was not emptied at close" in ln]
+        self.assertEqual(len(kept), 1, log)
+        self.assertIn(LOCKED, kept[0])
+        self.assertIn("vigil.db-wal stays beside it", kept[0])
+        self.assertIn("the next start reads it from there", kept[0])
+        holder.release()
+        d.start()  # what was committed (in the WAL) is served; the refused write is not there
+        self.assertEqual([p["ts"] for p in d.readings("sl")], [1000])
         d.stop()
 
 
