@@ -13,6 +13,9 @@ lock on vigild's database past the storage writer's busy timeout (STORE_BUSY_TIM
   (STORE_STOP_BUSY_MS, 5 s, for every wait together; it took 19.8 s: the busy timeout for the
   pending write, again for the final checkpoint), the pending write refused (503), the log saying
   the WAL was kept; nothing acknowledged is lost, and the next start serves it.
+- RestoreLocked (session 55): `vigild --restore` while another process has the old vigil.db
+  open (an open read transaction, a write transaction) is refused before anything moves, naming
+  the process; it replaced the database under it. Once it has let go the restore goes on.
 - ExclusiveLockRefused: an exclusive lock (locking_mode=EXCLUSIVE) cannot be taken by another
   process while vigild has the database open (WAL), so reads never meet one.
 Each hold is bounded (the holder rolls back when told, or after 40 s on its own).
@@ -76,15 +79,23 @@ def metric(text, name):
     return None
 
 
+BATCHED = "[storage]\nmax_batch_delay_ms = 1000\n[model]\nenabled = false\n"
+
+
+def started(test, conf="[model]\nenabled = false\n"):
+    """A vigild started for test (test.d) with conf, killed at its clean-up."""
+    cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), conf)
+    test.d = d = Vigild(config=cfg)
+    d.start()
+    test.addCleanup(d.kill)
+    return d
+
+
 class WriteLockHeld(vt.LogOnFailure):
     def setUp(self):
         # max_batch_delay_ms 1000: the writes sent at once share one transaction (one 10 s
         # wait, not one per write), so the hold stays bounded.
-        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
-                         "[storage]\nmax_batch_delay_ms = 1000\n[model]\nenabled = false\n")
-        self.d = Vigild(config=cfg)
-        self.d.start()
-        self.addCleanup(self.d.kill)
+        started(self, BATCHED)
 
     def test_writes_refused_503_named_then_recovered(self):
         d = self.d
@@ -184,10 +195,7 @@ class ExclusiveLockRefused(vt.LogOnFailure):
     reads and writes never meet that lock."""
 
     def test_exclusive_refused_to_the_other_process(self):
-        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), "[model]\nenabled = false\n")
-        self.d = d = Vigild(config=cfg)
-        d.start()
-        self.addCleanup(d.kill)
+        d = started(self)
         self.assertEqual(d.post_json({"device": "ex", "ts": 1000, "values": {"v": 1}}).status,
                          200)
         with self.assertRaisesRegex(AssertionError, "the holder did not take the lock"):
@@ -204,14 +212,11 @@ class StartLocked(vt.LogOnFailure):
     said only SQLite's "BEGIN IMMEDIATE: database is locked")."""
 
     def test_start_refused_naming_the_lock(self):
-        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), "[model]\nenabled = false\n")
-        self.d = d = Vigild(config=cfg)
-        d.start()
-        self.addCleanup(d.kill)
+        d = started(self)
         d.stop()
         holder = Holder(d.db_path)
         self.addCleanup(holder.release)
-        r = subprocess.run([vt.VIGILD, "--config", cfg, "--data-dir", d.data_dir, "--http",
+        r = subprocess.run([vt.VIGILD, "--config", d.config, "--data-dir", d.data_dir, "--http",
                             "127.0.0.1:%d" % vt.free_ports(1)[0], "--stream", "off"],
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
         holder.release()
@@ -225,11 +230,7 @@ class StartLocked(vt.LogOnFailure):
 
 class StopLocked(vt.LogOnFailure):
     def test_stop_bounded_and_said(self):
-        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
-                         "[storage]\nmax_batch_delay_ms = 1000\n[model]\nenabled = false\n")
-        self.d = d = Vigild(config=cfg)
-        d.start()
-        self.addCleanup(d.kill)
+        d = started(self, BATCHED)
         self.assertEqual(d.post_json({"device": "sl", "ts": 1000, "values": {"v": 1}}).status,
                          200)
         holder = Holder(d.db_path)
@@ -262,6 +263,41 @@ class StopLocked(vt.LogOnFailure):
         holder.release()
         d.start()  # what was committed (in the WAL) is served; the refused write is not there
         self.assertEqual([p["ts"] for p in d.readings("sl")], [1000])
+        d.stop()
+
+
+class RestoreLocked(vt.LogOnFailure):
+    def test_restore_refused_while_open(self):
+        d = started(self)
+        self.assertEqual(d.post_json({"device": "rs", "ts": 1000, "values": {"v": 1}}).status,
+                         200)
+        d.stop()  # the WAL emptied: vigil.db alone is a snapshot
+        snap = os.path.join(mkdtemp(), "snap.db")
+        with open(d.db_path, "rb") as src, open(snap, "wb") as dst:
+            dst.write(src.read())
+        ino = os.stat(d.db_path).st_ino
+        for begin, writing in (("BEGIN; SELECT count(*) FROM devices", False),
+                               ("BEGIN IMMEDIATE", True)):
+            holder = Holder(d.db_path, begin)
+            self.addCleanup(holder.release)
+            r = subprocess.run([vt.VIGILD, "--data-dir", d.data_dir, "--restore", snap],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=60)
+            holder.release()
+            self.assertEqual(r.returncode, 1, (begin, r))
+            self.assertIn("restore refused: %s is open in another process (pid %d"
+                          % (d.db_path, holder.p.pid), r.stderr)
+            self.assertEqual(", holding a write transaction" in r.stderr, writing, r.stderr)
+            self.assertIn(LOCKED, r.stderr)
+            self.assertIn("nothing was changed", r.stderr)
+            self.assertEqual(os.stat(d.db_path).st_ino, ino)  # the old file, not replaced
+        # Let go: the restore goes on.
+        r = subprocess.run([vt.VIGILD, "--data-dir", d.data_dir, "--restore", snap],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertNotEqual(os.stat(d.db_path).st_ino, ino)
+        d.start()
+        self.assertEqual([p["ts"] for p in d.readings("rs")], [1000])
         d.stop()
 
 
