@@ -20,7 +20,11 @@
  *
  * Threads: store_open/store_close from the owning thread (the daemon's main thread); every other
  * function is "any thread". Callbacks given to store_submit and the commit hook run on the writer
- * thread; the callbacks of the read functions run on the calling thread. */
+ * thread; the callbacks of the read functions run on the calling thread.
+ *
+ * Every read function below may also return ERR_LOCKED (besides the codes it lists): another
+ * process held SQLite's locks past the busy timeout (10 s) while recovering the WAL index, the
+ * one thing that blocks a reader in WAL mode. */
 #ifndef VIGIL_STORAGE_H
 #define VIGIL_STORAGE_H
 

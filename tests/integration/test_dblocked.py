@@ -16,6 +16,9 @@ lock on vigild's database past the storage writer's busy timeout (STORE_BUSY_TIM
 - RestoreLocked (session 55): `vigild --restore` while another process has the old vigil.db
   open (an open read transaction, a write transaction) is refused before anything moves, naming
   the process; it replaced the database under it. Once it has let go the restore goes on.
+- ReadRecovering (session 55): a read meeting another process's recovery of the WAL index
+  (crafted with SQLite's own locks, see RECOVERING) is a 503 with Retry-After naming the lock,
+  as a write is; it was a 500 "I/O error". Reads are answered again once it has let go.
 - ExclusiveLockRefused: an exclusive lock (locking_mode=EXCLUSIVE) cannot be taken by another
   process while vigild has the database open (WAL), so reads never meet one.
 Each hold is bounded (the holder rolls back when told, or after 40 s on its own).
@@ -44,12 +47,37 @@ print("released", flush=True)
 """
 
 
-class Holder:
-    """A second process holding SQLite's lock on path (begin: the statement taking it)."""
+# Another process caught in the middle of recovering the WAL index, as SQLite's own recovery
+# leaves it (walIndexRecover): it holds the WAL write lock (BEGIN IMMEDIATE) and the recovery
+# lock (byte 122 of -shm, SQLite's WAL_RECOVER_LOCK), and the index's header is not yet valid
+# (its first copy overwritten, so the two copies differ). A reader must then recover the index
+# itself, cannot take the write lock, finds the recovery lock held and waits its busy timeout
+# for SQLITE_BUSY_RECOVERY, the one SQLITE_BUSY a reader meets in WAL mode. The header is put
+# back before letting go; the WAL file itself is never touched.
+RECOVERING = r"""
+import fcntl, os, select, sqlite3, struct, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
+c.execute("BEGIN IMMEDIATE")
+fd = os.open(sys.argv[1] + "-shm", os.O_RDWR)
+fcntl.fcntl(fd, fcntl.F_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 122, 1, 0))
+hdr = os.pread(fd, 48, 0)
+os.pwrite(fd, bytes(b ^ 0xff for b in hdr), 0)
+print("held", flush=True)
+select.select([sys.stdin], [], [], 40)  # bounded: let go when told, or after 40 s
+os.pwrite(fd, hdr, 0)
+os.close(fd)
+c.execute("ROLLBACK")
+print("released", flush=True)
+"""
 
-    def __init__(self, path, begin="BEGIN IMMEDIATE", quiet=False):
+
+class Holder:
+    """A second process holding SQLite's lock on path (begin: the statement taking it; script:
+    HOLDER, or RECOVERING, which ignores begin)."""
+
+    def __init__(self, path, begin="BEGIN IMMEDIATE", quiet=False, script=HOLDER):
         # quiet: a refusal expected, so the holder's traceback is not shown.
-        self.p = subprocess.Popen([sys.executable, "-c", HOLDER, path, begin],
+        self.p = subprocess.Popen([sys.executable, "-c", script, path, begin],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                   stderr=subprocess.DEVNULL if quiet else None)
         line = self.p.stdout.readline()
@@ -82,12 +110,16 @@ def metric(text, name):
 BATCHED = "[storage]\nmax_batch_delay_ms = 1000\n[model]\nenabled = false\n"
 
 
-def started(test, conf="[model]\nenabled = false\n"):
-    """A vigild started for test (test.d) with conf, killed at its clean-up."""
+def started(test, conf="[model]\nenabled = false\n", device=None):
+    """A vigild started for test (test.d) with conf, killed at its clean-up; with device, one
+    reading (ts 1000) of it stored and acknowledged."""
     cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), conf)
     test.d = d = Vigild(config=cfg)
     d.start()
     test.addCleanup(d.kill)
+    if device is not None:
+        r = d.post_json({"device": device, "ts": 1000, "values": {"v": 1}})
+        test.assertEqual(r.status, 200, r)
     return d
 
 
@@ -195,9 +227,7 @@ class ExclusiveLockRefused(vt.LogOnFailure):
     reads and writes never meet that lock."""
 
     def test_exclusive_refused_to_the_other_process(self):
-        d = started(self)
-        self.assertEqual(d.post_json({"device": "ex", "ts": 1000, "values": {"v": 1}}).status,
-                         200)
+        d = started(self, device="ex")
         with self.assertRaisesRegex(AssertionError, "the holder did not take the lock"):
             Holder(d.db_path, "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE", quiet=True)
         self.assertEqual(d.post_json({"device": "ex", "ts": 2000, "values": {"v": 2}}).status,
@@ -230,9 +260,7 @@ class StartLocked(vt.LogOnFailure):
 
 class StopLocked(vt.LogOnFailure):
     def test_stop_bounded_and_said(self):
-        d = started(self, BATCHED)
-        self.assertEqual(d.post_json({"device": "sl", "ts": 1000, "values": {"v": 1}}).status,
-                         200)
+        d = started(self, BATCHED, device="sl")
         holder = Holder(d.db_path)
         self.addCleanup(holder.release)
         res = {}
@@ -268,9 +296,7 @@ class StopLocked(vt.LogOnFailure):
 
 class RestoreLocked(vt.LogOnFailure):
     def test_restore_refused_while_open(self):
-        d = started(self)
-        self.assertEqual(d.post_json({"device": "rs", "ts": 1000, "values": {"v": 1}}).status,
-                         200)
+        d = started(self, device="rs")
         d.stop()  # the WAL emptied: vigil.db alone is a snapshot
         snap = os.path.join(mkdtemp(), "snap.db")
         with open(d.db_path, "rb") as src, open(snap, "wb") as dst:
@@ -298,6 +324,39 @@ class RestoreLocked(vt.LogOnFailure):
         self.assertNotEqual(os.stat(d.db_path).st_ino, ino)
         d.start()
         self.assertEqual([p["ts"] for p in d.readings("rs")], [1000])
+        d.stop()
+
+
+class ReadRecovering(vt.LogOnFailure):
+    def test_read_503_named(self):
+        d = started(self, device="rc")
+        holder = Holder(d.db_path, script=RECOVERING)
+        self.addCleanup(holder.release)
+        res = {}
+
+        def run(name, fn):
+            res[name] = fn()
+
+        calls = {  # each waits the readers' busy timeout (10 s), side by side
+            "readings": lambda: d.curl("GET", "/v1/devices/rc/readings"),
+            "query": lambda: d.curl("GET", "/query?db=db&q=SELECT+v+FROM+rc"),
+        }
+        threads = [threading.Thread(target=run, args=kv) for kv in calls.items()]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        holder.release()
+        for name, r in res.items():
+            self.assertEqual(r.status, 503, (name, r))
+            self.assertIn("retry-after", r.headers, (name, r.headers))
+            self.assertIn(LOCKED, r.body.decode(), (name, r))
+            self.assertNotIn("I/O error", r.body.decode(), (name, r))
+        self.assertEqual(len(res), 2, res)
+        # Let go: the index is whole again and the reads are answered.
+        self.assertEqual([p["ts"] for p in d.readings("rc")], [1000])
+        q = d.curl("GET", "/query?db=db&q=SELECT+v+FROM+rc")
+        self.assertEqual(q.status, 200, q)
         d.stop()
 
 
