@@ -666,6 +666,11 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
         err = check_copy(src, out, tmp, errmsg, errsize);
         if (err == 0)
             err = keep_copy(dir, out, tmp, errmsg, errsize);
+        /* Again just before the rename: the copy and its check of a large snapshot take
+         * minutes, in which a shell may have opened the old database (a process opening it
+         * between this and the rename is not seen: nothing here can keep it out). */
+        if (err == 0)
+            err = check_unused(dir, errmsg, errsize);
         if (err == 0)
             err = swap_in(dir, tmp, out, errmsg, errsize);
         if (err)

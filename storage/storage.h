@@ -540,14 +540,14 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
  * (application id, schema version, PRAGMA quick_check); then gives it its owner, syncs it and
  * renames it to dir/vigil.db, with vigil.db-wal and vigil.db-shm moved aside. dir is
  * created if missing, except as root (refused, ERR_INVAL: root would own it); its lock file
- * gets dir's owner. Refused before the copy (ERR_LOCKED, naming its pid) while another
- * process has dir/vigil.db open through SQLite (holds a lock on it: an sqlite3 shell that read
- * it, a backup tool). *bytes gets the size copied. Returns 0, or ERR_INVAL (not a vigil
- * snapshot), ERR_CORRUPT, ERR_IO (also: dir in use by a running vigild), ERR_LOCKED, ERR_NOSPACE,
- * ERR_NOMEM, with errmsg saying why; the old database is then left as it was (its WAL and
- * shared memory, moved aside for the rename, put back), and a lock file, or dir, this call
- * created removed. Main thread, with no store open on dir
- * (a command of its own: vigild --restore). */
+ * gets dir's owner. Refused (ERR_LOCKED, naming its pid; checked before the copy and again
+ * before the rename) while another process has dir/vigil.db open through SQLite (holds a lock
+ * on it: an sqlite3 shell that read it, a backup tool). *bytes gets the size copied. Returns
+ * 0, or ERR_INVAL (not a vigil snapshot), ERR_CORRUPT, ERR_IO (also: dir in use by a
+ * running vigild), ERR_LOCKED, ERR_NOSPACE, ERR_NOMEM, with errmsg saying why; the old
+ * database is then left as it was (its WAL and shared memory, moved aside for the rename, put
+ * back), and a lock file, or dir, this call created removed. Main thread, with no store open
+ * on dir (a command of its own: vigild --restore). */
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize);
 
 /* Any thread. Copies the current counters. */

@@ -16,6 +16,7 @@ lock on vigild's database past the storage writer's busy timeout (STORE_BUSY_TIM
 - RestoreLocked (session 55): `vigild --restore` while another process has the old vigil.db
   open (an open read transaction, a write transaction) is refused before anything moves, naming
   the process; it replaced the database under it. Once it has let go the restore goes on.
+  Opened only while the snapshot is copied, it is refused too (checked again before the rename).
 - ReadRecovering (session 55): a read meeting another process's recovery of the WAL index
   (crafted with SQLite's own locks, see RECOVERING) is a 503 with Retry-After naming the lock,
   as a write is; it was a 500 "I/O error". Reads are answered again once it has let go.
@@ -324,6 +325,41 @@ class RestoreLocked(vt.LogOnFailure):
         self.assertNotEqual(os.stat(d.db_path).st_ino, ino)
         d.start()
         self.assertEqual([p["ts"] for p in d.readings("rs")], [1000])
+        d.stop()
+
+    def test_restore_refused_when_opened_during_the_copy(self):
+        # Review (session 55): the database opened by another process after the first check,
+        # while the snapshot is copied (held at storage's point "restore-check", after the copy):
+        # refused before the rename too, the copy removed. It was renamed over the open file.
+        d = started(self, device="rc2")
+        d.stop()
+        snap = os.path.join(mkdtemp(), "snap.db")
+        with open(d.db_path, "rb") as src, open(snap, "wb") as dst:
+            dst.write(src.read())
+        ino = os.stat(d.db_path).st_ino
+        holds = mkdtemp()
+        flag = os.path.join(holds, "restore-check")
+        write_file(flag, "")
+        p = subprocess.Popen(["env", "VIGIL_TEST_HOLD_DIR=" + holds, vt.VIGILD, "--data-dir",
+                              d.data_dir, "--restore", snap], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            vt.wait_for("the restore held after its copy",
+                        lambda: os.path.exists(flag + ".held") or p.poll() is not None, 60)
+            self.assertIsNone(p.poll(), "the restore ended before its copy's check")
+            holder = Holder(d.db_path, "BEGIN; SELECT count(*) FROM devices")
+            self.addCleanup(holder.release)
+        finally:
+            os.unlink(flag)
+            out, _ = p.communicate(timeout=120)
+        holder.release()
+        self.assertEqual(p.returncode, 1, out)
+        self.assertIn("restore refused: %s is open in another process (pid %d"
+                      % (d.db_path, holder.p.pid), out)
+        self.assertEqual(os.stat(d.db_path).st_ino, ino)  # the old file, not replaced
+        self.assertFalse(os.path.exists(os.path.join(d.data_dir, ".vigil.db.restore")))
+        d.start()
+        self.assertEqual([p["ts"] for p in d.readings("rc2")], [1000])
         d.stop()
 
 
