@@ -15,6 +15,7 @@
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "vtime.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -248,6 +249,27 @@ int store__status(sqlite3 *db, int rc)
             return ERR_NOSPACE;
         return ERR_IO;
     }
+}
+
+/* The writer connection's busy handler (its thread, or the owning thread at open and close):
+ * waits for another process's lock as sqlite3_busy_timeout(STORE_BUSY_TIMEOUT_MS) would, but
+ * once a stop has begun no later than s->stop_busy_until_ms, so the stop's transactions and its
+ * final checkpoint together wait STORE_STOP_BUSY_MS at most. Returns 1 to try again, 0 to give
+ * up (SQLITE_BUSY). */
+static int writer_busy(void *arg, int tries)
+{
+    store_t *s = arg;
+    int64_t now = vtime_mono_ms();
+    if (tries == 0)
+        s->w.busy_since_ms = now;
+    int64_t end = s->w.busy_since_ms + STORE_BUSY_TIMEOUT_MS;
+    int64_t stop = __atomic_load_n(&s->stop_busy_until_ms, __ATOMIC_ACQUIRE);
+    if (stop > 0 && stop < end)
+        end = stop;
+    if (now >= end)
+        return 0;
+    sqlite3_sleep(end - now < 50 ? (int)(end - now) : 50);
+    return 1;
 }
 
 static int exec(sqlite3 *db, const char *sql, char *errmsg, size_t errsize)
@@ -492,7 +514,7 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         return ERR_IO;
     }
     sqlite3_extended_result_codes(w->db, 1);
-    sqlite3_busy_timeout(w->db, STORE_BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(w->db, writer_busy, s);
     char sql[256];
     /* The checkpoint runs inside the writer's COMMIT once the WAL holds STORE_CHECKPOINT_PAGES:
      * rarer checkpoints copy a page changed by many commits (each device's newest leaf) once
@@ -622,8 +644,17 @@ void store__writer_close(store_t *s)
      * database this code opened successfully (a refused one is not touched). PRAGMA optimize is
      * left out: every query is a primary-key search, and an ANALYZE of a large readings table
      * would delay shutdown. */
+    int nlog = 0, ncopied = 0, rc = SQLITE_OK;
     if (w->ready)
-        sqlite3_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+        rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &nlog, &ncopied);
+    if ((rc & 0xff) == SQLITE_BUSY)
+        /* Another process's lock (or a reader on an older snapshot) outlasted the stop's bound:
+         * the WAL keeps what was committed, and the next opening reads it from there. */
+        log_warn("storage: the WAL was not emptied at close (%s): another process (an sqlite3 "
+                 "shell, a backup tool) holds a lock on the database; %s-wal stays beside it "
+                 "(%d pages, %d of them copied into the database), committed: the next start "
+                 "reads it from there",
+                 err_str(ERR_LOCKED), s->db_path, nlog, ncopied);
     sqlite3_close(w->db);
     w->db = NULL;
 }

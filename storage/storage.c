@@ -372,10 +372,20 @@ fail:
     return err;
 }
 
+void store_stop_begin(store_t *s)
+{
+    int64_t zero = 0;
+    if (s != NULL) /* the first call's bound stays */
+        __atomic_compare_exchange_n(&s->stop_busy_until_ms, &zero,
+                                    vtime_mono_ms() + STORE_STOP_BUSY_MS, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE);
+}
+
 int store_close(store_t *s)
 {
     if (s == NULL)
         return 0;
+    store_stop_begin(s); /* a close without a stop before it (a failed start) is bounded too */
     pthread_mutex_lock(&s->qmu);
     s->closing = 1;
     s->hold = 0;
