@@ -251,24 +251,29 @@ int store__status(sqlite3 *db, int rc)
     }
 }
 
-/* The writer connection's busy handler (its thread, or the owning thread at open and close):
- * waits for another process's lock as sqlite3_busy_timeout(STORE_BUSY_TIMEOUT_MS) would, but
- * once a stop has begun no later than s->stop_busy_until_ms, so the stop's transactions and its
- * final checkpoint together wait STORE_STOP_BUSY_MS at most. Returns 1 to try again, 0 to give
+/* The writer connection's busy handler (its thread, or the owning thread at open and close;
+ * never two at once): waits for another process's lock as
+ * sqlite3_busy_timeout(STORE_BUSY_TIMEOUT_MS) would, but once a stop has begun
+ * (s->stop_busy) the time the stop's transactions and its final checkpoint spend waiting is
+ * STORE_STOP_BUSY_MS in all: a budget of waiting, not a deadline, so a long stop (saving many
+ * detectors) that meets a brief lock late still waits for it. Returns 1 to try again, 0 to give
  * up (SQLITE_BUSY). */
 static int writer_busy(void *arg, int tries)
 {
     store_t *s = arg;
     int64_t now = vtime_mono_ms();
+    int stopping = __atomic_load_n(&s->stop_busy, __ATOMIC_ACQUIRE);
     if (tries == 0)
         s->w.busy_since_ms = now;
-    int64_t end = s->w.busy_since_ms + STORE_BUSY_TIMEOUT_MS;
-    int64_t stop = __atomic_load_n(&s->stop_busy_until_ms, __ATOMIC_ACQUIRE);
-    if (stop > 0 && stop < end)
-        end = stop;
-    if (now >= end)
+    else if (stopping)
+        s->w.stop_waited_ms += now - s->w.busy_last_ms;
+    s->w.busy_last_ms = now;
+    int64_t left = s->w.busy_since_ms + STORE_BUSY_TIMEOUT_MS - now;
+    if (stopping && STORE_STOP_BUSY_MS - s->w.stop_waited_ms < left)
+        left = STORE_STOP_BUSY_MS - s->w.stop_waited_ms;
+    if (left <= 0)
         return 0;
-    sqlite3_sleep(end - now < 50 ? (int)(end - now) : 50);
+    sqlite3_sleep(left < 50 ? (int)left : 50);
     return 1;
 }
 

@@ -374,11 +374,8 @@ fail:
 
 void store_stop_begin(store_t *s)
 {
-    int64_t zero = 0;
-    if (s != NULL) /* the first call's bound stays */
-        __atomic_compare_exchange_n(&s->stop_busy_until_ms, &zero,
-                                    vtime_mono_ms() + STORE_STOP_BUSY_MS, 0, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE);
+    if (s != NULL)
+        __atomic_store_n(&s->stop_busy, 1, __ATOMIC_RELEASE);
 }
 
 int store_close(store_t *s)
