@@ -196,3 +196,15 @@ const char *store__sqlite_path(const char *path, char *buf, size_t size)
     snprintf(buf, size, "%s%s", strncmp(path, "file:", 5) == 0 ? "./" : "", path);
     return buf;
 }
+
+/* The restore's check (snapshot.c) and the final checkpoint's line (schema.c). */
+pid_t store__lock_holder(const char *path, off_t start, off_t len)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+    pid_t pid = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? fl.l_pid : 0;
+    close(fd);
+    return pid < 0 ? 1 : pid; /* (an open file description's lock has no pid: still held) */
+}
