@@ -204,7 +204,10 @@ pid_t store__lock_holder(const char *path, off_t start, off_t len)
     if (fd < 0)
         return 0;
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
-    pid_t pid = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? fl.l_pid : 0;
+    int held = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
     close(fd);
-    return pid < 0 ? 1 : pid; /* (an open file description's lock has no pid: still held) */
+    /* Held, and whose is not known (review, session 56): an open file description's lock has
+     * l_pid -1, and Linux gives 0 for a holder outside vigild's pid namespace (another
+     * container sharing the data directory), which was taken for no lock at all. */
+    return !held ? 0 : fl.l_pid > 0 ? fl.l_pid : -1;
 }

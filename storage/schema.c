@@ -251,13 +251,35 @@ int store__status(sqlite3 *db, int rc)
     }
 }
 
+/* Counts [from, now) of one connection's wait for a lock into the stop's budget, less what
+ * another connection's wait has counted already (s->stop_mark_ms, where the counted time ends),
+ * and returns the time counted in all (s->stop_waited_ms). Waits at the same time count once:
+ * the budget is the time the stop was held up by locks, so readers waiting beside the writer
+ * (each http-io thread's read in another process's WAL-index recovery) do not spend the
+ * writer's share several times over (review, session 56). Any thread: the mark only grows,
+ * and a compare-and-swap fails only when another wait has just moved it on (1024 tries bound
+ * the loop regardless; past them nothing is counted, which only lets a wait go on longer). */
+static int64_t stop_waited_add(store_t *s, int64_t from, int64_t now)
+{
+    int64_t mark = __atomic_load_n(&s->stop_mark_ms, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < 1024; i++) {
+        int64_t start = from > mark ? from : mark;
+        if (now <= start)
+            break;
+        if (__atomic_compare_exchange_n(&s->stop_mark_ms, &mark, now, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            return __atomic_add_fetch(&s->stop_waited_ms, now - start, __ATOMIC_ACQ_REL);
+    }
+    return __atomic_load_n(&s->stop_waited_ms, __ATOMIC_ACQUIRE);
+}
+
 /* One call of a connection's busy handler (SQLite's, for the connection's wait for a lock;
  * since and last are the connection's own, one thread at a time): waits for another process's
  * lock as sqlite3_busy_timeout(STORE_BUSY_TIMEOUT_MS) would, but once a stop has begun
- * (s->stop_busy) the time every connection's waits spend is STORE_STOP_BUSY_MS in all
- * (s->stop_waited_ms; two waits at once count twice): a budget of waiting, not a deadline, so a
- * long stop (saving many detectors) that meets a brief lock late still waits for it. Returns 1
- * to try again, 0 to give up (SQLITE_BUSY). Any thread. */
+ * (s->stop_busy) the time the connections' waits hold the stop up is STORE_STOP_BUSY_MS in all
+ * (stop_waited_add; waits at the same time count once): a budget of waiting, not a deadline, so
+ * a long stop (saving many detectors) that meets a brief lock late still waits for it. Returns
+ * 1 to try again, 0 to give up (SQLITE_BUSY). Any thread. */
 static int busy_wait(store_t *s, int64_t *since, int64_t *last, int tries)
 {
     int64_t now = vtime_mono_ms();
@@ -266,8 +288,7 @@ static int busy_wait(store_t *s, int64_t *since, int64_t *last, int tries)
     if (tries == 0)
         *since = now;
     if (stopping)
-        waited = tries == 0 ? __atomic_load_n(&s->stop_waited_ms, __ATOMIC_RELAXED)
-                            : __atomic_add_fetch(&s->stop_waited_ms, now - *last, __ATOMIC_RELAXED);
+        waited = stop_waited_add(s, tries == 0 ? now : *last, now);
     *last = now;
     int64_t left = *since + STORE_BUSY_TIMEOUT_MS - now;
     if (stopping && STORE_STOP_BUSY_MS - waited < left)
@@ -660,12 +681,12 @@ static void wal_kept_say(store_t *s, int nlog, int ncopied)
     char shm[4300], who[160];
     snprintf(shm, sizeof shm, "%s-shm", s->db_path);
     pid_t pid = store__lock_holder(shm, 120, 8);
-    if (pid > 1)
+    if (pid > 0)
         snprintf(who, sizeof who,
                  "another process (pid %ld: an sqlite3 shell, a backup tool) "
                  "holds a lock on the database",
                  (long)pid);
-    else if (pid == 1)
+    else if (pid < 0) /* whose is not known: another pid namespace's (a container's) */
         snprintf(who, sizeof who,
                  "another process (an sqlite3 shell, a backup tool) holds a "
                  "lock on the database");

@@ -615,11 +615,14 @@ static int check_unused(const char *dir, char *errmsg, size_t errsize)
         return 0;
     snprintf(shm, sizeof shm, "%s-shm", db);
     int writing = store__lock_holder(shm, 120, 1) != 0;
+    char who[32] = "pid unknown"; /* (-1: another pid namespace's, or no pid) */
+    if (pid > 0)
+        snprintf(who, sizeof who, "pid %ld", (long)pid);
     snprintf(errmsg, errsize,
-             "%s is open in another process (pid %ld%s): %s; an sqlite3 shell or a backup tool "
+             "%s is open in another process (%s%s): %s; an sqlite3 shell or a backup tool "
              "reading it would be left on the old file, and what it writes lost: close it (quit "
              "the shell, let the backup end), then restore again; nothing was changed",
-             db, (long)pid, writing ? ", holding a write transaction" : "", err_str(ERR_LOCKED));
+             db, who, writing ? ", holding a write transaction" : "", err_str(ERR_LOCKED));
     return ERR_LOCKED;
 }
 

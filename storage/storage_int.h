@@ -564,8 +564,10 @@ struct store {
     /* atomic: 1 once a stop has begun: the waits for a lock of the writer and of the readers
      * share STORE_STOP_BUSY_MS (store_stop_begin, writer_busy, reader_busy) */
     int stop_busy;
-    /* atomic: the time those waits have spent since the stop began (two at once count twice) */
+    /* atomic: the time those waits have held the stop up since it began (two at once count
+     * once), and where the time so counted ends (monotonic ms; schema.c's stop_waited_add) */
     int64_t stop_waited_ms;
+    int64_t stop_mark_ms;
     int hold;                 /* test hook: the writer leaves the queue alone */
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
     int64_t refused_ms;       /* the last submit so refused (monotonic ms; 0: none) */
@@ -859,8 +861,9 @@ int store__fd_is_named(int fd, const char *path);
  * Returns 0, or ERR_IO with errmsg. */
 int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize);
 /* Whether another process holds a POSIX lock on bytes [start, start + len) of path, and whose
- * pid (1 for a lock of an open file description, which has none); 0: none, or no such file.
- * F_GETLK takes nothing and sees other processes' locks only. Any thread. */
+ * pid; -1: held, by whom not known (a lock of an open file description, or a holder in another
+ * pid namespace); 0: none, or no such file. F_GETLK takes nothing and sees other processes'
+ * locks only. Any thread. */
 pid_t store__lock_holder(const char *path, off_t start, off_t len);
 /* Takes the bits for other users off fd's mode (path's, for the log) when it is a regular file
  * that has them, the group's kept, with one warning (a debug line when quiet); one it may not
