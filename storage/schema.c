@@ -694,8 +694,9 @@ static void wal_kept_say(store_t *s, int nlog, int ncopied)
         snprintf(who, sizeof who,
                  "another process held a lock on the database (it let go as "
                  "the stop's wait ended)");
-    /* SQLite gives -1 for both when it could not read the WAL index (another process
-     * recovering it): the line then says nothing of the counts rather than "-1 pages". */
+    /* SQLite gives -1 for both when the checkpoint could not begin (another process holding
+     * the checkpoint lock, or recovering the WAL index, which SQLite's wal.c checks before it
+     * counts): the line then says nothing of the counts rather than "-1 pages". */
     char counts[96] = "";
     if (nlog >= 0)
         snprintf(counts, sizeof counts, " (%d pages, %d of them copied into the database)", nlog,
