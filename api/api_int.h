@@ -361,6 +361,13 @@ void api__json_text(api_request_t *r, char *json);
  * memory: the answer is then the out-of-memory 500. */
 int api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_t *b);
 
+/* InfluxDB 1.x's pretty=true: on /query and /write, when the URL's pretty is exactly "true",
+ * re-spaces r's JSON answer (results or error, whatever its status) as influxd 1.6.7's
+ * json.MarshalIndent with four spaces does; any other answer, an answer whose indented text
+ * would pass 32 MiB, and an answer when out of memory, is left as it was (compact: the same
+ * content). Any thread (influx_pretty.c). */
+void api__influx_pretty(api_request_t *r);
+
 /* Runs the backend's admission (device and channel limits) on b; refused items join errs, which
  * is kept in item order. Returns 0, or -1 with a 500 answer set. */
 int api__admit(api_request_t *r, batch_t *b, parse_errors_t *errs);
@@ -395,6 +402,10 @@ long api__pct_decode(const char *s, size_t n, char *out, size_t size, int plus_s
 
 /* Appends s percent-encoded for use in a URL path or query component. */
 void api__pct_encode(sbuf_t *b, const char *s);
+
+/* Appends epoch milliseconds as a read route's time parameter takes them back: a number, or
+ * RFC 3339 where the number would look like epoch seconds (vtime_looks_like_secs). For "next". */
+void api__time_value(sbuf_t *b, int64_t ms);
 
 /* Appends a JSON-escaped string (with quotes) / a double in its shortest exact form. */
 void api__json_str(sbuf_t *b, const char *s);

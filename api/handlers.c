@@ -38,6 +38,21 @@ void api__pct_encode(sbuf_t *b, const char *s)
     }
 }
 
+/* Appends a time parameter's value as the read routes take it back (vtime_parse_param): epoch
+ * milliseconds, except where they would look like epoch seconds (1970-01-02 to 1973-03-03, which
+ * the parameter refuses as a number): there RFC 3339, which names its unit. A page's "next"
+ * must never be refused by the route that gave it (it was, for readings stored in that range by
+ * line protocol, whose nanoseconds name their unit). */
+void api__time_value(sbuf_t *b, int64_t ms)
+{
+    char buf[32];
+    if (vtime_looks_like_secs((double)ms)) {
+        vtime_format(ms, buf, sizeof buf);
+        sbuf_append(b, buf, strlen(buf));
+    } else
+        sbuf_printf(b, "%lld", (long long)ms);
+}
+
 /* Content types a JSON endpoint accepts: none, JSON, or what curl -d sends by default. */
 int api__json_content_type_ok(api_request_t *r)
 {
@@ -332,11 +347,14 @@ static void next_path(sbuf_t *b, const struct readings_args *a, int64_t from, in
 {
     sbuf_append(b, "\"/v1/devices/", 13);
     api__pct_encode(b, a->q.device);
-    sbuf_printf(b, "/readings?from=%lld&limit=%zu%s", (long long)from, a->limit,
-                a->q.desc ? "&order=desc" : "");
+    sbuf_append(b, "/readings?from=", 15);
+    api__time_value(b, from);
+    sbuf_printf(b, "&limit=%zu%s", a->limit, a->q.desc ? "&order=desc" : "");
     /* The default end (VTIME_MAX_MS + 1) is not a valid parameter value: leave it out. */
-    if (to <= VTIME_MAX_MS)
-        sbuf_printf(b, "&to=%lld", (long long)to);
+    if (to <= VTIME_MAX_MS) {
+        sbuf_append(b, "&to=", 4);
+        api__time_value(b, to);
+    }
     if (a->q.channels) {
         sbuf_append(b, "&channels=", 10);
         for (size_t i = 0; i < a->q.nchannels; i++) {

@@ -4,7 +4,12 @@
  * file name is a file, not a value, and influxd's handler reads the first file part named "q"
  * when FormValue("q") is blank (curl -F "q=@queries.txt"). A body Go cannot read (no boundary,
  * a part cut short, no closing boundary) gives no values at all. The parts are cut by
- * libmicrohttpd's MHD_PostProcessor. Any thread; no state, no lock. */
+ * libmicrohttpd's MHD_PostProcessor; a body with LF line ends only (which Go reads) is given to
+ * it as CRLF (lf_to_crlf). Two bodies Go reads stay libmicrohttpd's 400, each saying why: a
+ * Content-Type with BOUNDARY= not in lower case (the post processor reads the connection's
+ * Content-Type itself, and takes no other) and a part named name=q, unquoted (the post
+ * processor gives it no name); reading them would take a multipart parser of vigild's own.
+ * Any thread; no state, no lock. */
 #include "influxql.h"
 #include "api_int.h"
 
@@ -22,6 +27,8 @@ struct mp {
     int cur;     /* the slot the part being read fills; -1: none */
     int unnamed; /* a part libmicrohttpd gave no name (name=q unquoted, which Go reads; no
                   * Content-Disposition, which Go skips) */
+    int lf;      /* the body had LF line ends only, given to libmicrohttpd as CRLF: every '\r'
+                  * a piece holds is one of those, dropped */
 };
 
 /* Appends data (n bytes) to b with every byte but a letter or a digit as %XX. */
@@ -70,10 +77,57 @@ static enum MHD_Result mp_piece(void *cls, enum MHD_ValueKind kind, const char *
     int full =
         (m->cur == 0 || m->cur == API_IQ_FORM_N) && m->len[m->cur] > 3 * ((size_t)API_IQ_Q_MAX + 1);
     if (m->cur >= 0 && size > 0 && !full) {
-        pct_encode(&m->b, data, size);
+        for (size_t i = 0, from = 0; m->lf && i <= size; i++) /* the value without the '\r's */
+            if (i == size || data[i] == '\r') {
+                pct_encode(&m->b, data + from, i - from);
+                from = i + 1;
+            }
+        if (!m->lf)
+            pct_encode(&m->b, data, size);
         m->len[m->cur] = m->b.len - m->off[m->cur];
     }
     return m->b.oom ? MHD_NO : MHD_YES;
+}
+
+/* Go's multipart reader reads a body whose first boundary line ends in a bare LF with LF line
+ * ends throughout; libmicrohttpd 0.9.75 reads only CRLF. A body without a single '\r' is such a
+ * body: its copy with each LF as CRLF (caller owns; free) is what libmicrohttpd reads, and its
+ * values are the pieces without their '\r's (mp_piece), as Go's are. NULL for any other body,
+ * or when out of memory (*oom set). */
+static char *lf_to_crlf(const char *body, size_t len, size_t *out_len, int *oom)
+{
+    size_t lfs = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (body[i] == '\r')
+            return NULL;
+        lfs += body[i] == '\n';
+    }
+    char *out = lfs > 0 ? malloc(len + lfs) : NULL;
+    if (out == NULL) {
+        *oom = lfs > 0;
+        return NULL;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (body[i] == '\n')
+            out[n++] = '\r';
+        out[n++] = body[i];
+    }
+    *out_len = n;
+    return out;
+}
+
+/* Whether the Content-Type ct names its boundary with a name not in lower case (BOUNDARY=,
+ * which Go reads and libmicrohttpd 0.9.75 does not: it looks for "boundary=" as it is). */
+static int boundary_not_lower(const char *ct)
+{
+    const char *p = strchr(ct, ';');
+    for (; p != NULL; p = strchr(p + 1, ';')) {
+        const char *k = p + 1 + strspn(p + 1, " \t");
+        if (strncasecmp(k, "boundary=", 9) == 0 && strncmp(k, "boundary=", 9) != 0)
+            return 1;
+    }
+    return 0;
 }
 
 int api__iq_multipart(api_request_t *r, const char **why)
@@ -88,10 +142,20 @@ int api__iq_multipart(api_request_t *r, const char **why)
     sbuf_init(&m.b);
     struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, size, mp_piece, &m);
     if (pp == NULL) {
-        *why = "multipart/form-data body not read: its Content-Type names no boundary";
+        *why = boundary_not_lower(ct)
+                   ? "multipart/form-data body not read: its Content-Type's boundary parameter "
+                     "is not written boundary= in lower case, the only way vigild reads it"
+                   : "multipart/form-data body not read: its Content-Type names no boundary";
         return 0;
     }
-    enum MHD_Result ok = MHD_post_process(pp, r->body, r->len);
+    int oom = 0;
+    size_t crlf_len = 0;
+    char *crlf = lf_to_crlf(r->body, r->len, &crlf_len, &oom);
+    m.lf = crlf != NULL;
+    enum MHD_Result ok =
+        oom ? MHD_NO : MHD_post_process(pp, crlf ? crlf : r->body, crlf ? crlf_len : r->len);
+    free(crlf);
+    m.b.oom |= oom;
     if (MHD_destroy_post_processor(pp) != MHD_YES && ok == MHD_YES)
         *why = "multipart/form-data body not read: it ends before its closing boundary";
     else if (ok != MHD_YES)
@@ -99,7 +163,7 @@ int api__iq_multipart(api_request_t *r, const char **why)
                    ? "out of memory"
                    : "multipart/form-data body not read: its parts are not multipart/form-data's";
     if (ok != MHD_YES || *why != NULL) {
-        int oom = m.b.oom;
+        oom = m.b.oom;
         sbuf_deinit(&m.b);
         return oom ? -1 : 0;
     }

@@ -103,8 +103,10 @@ static void answer_page(api_request_t *r, json_t *v, sbuf_t *next)
 /* Appends "&to=T" unless to is the open end of time (not a valid parameter value). */
 static void next_to(sbuf_t *b, int64_t to)
 {
-    if (to <= VTIME_MAX_MS)
-        sbuf_printf(b, "&to=%lld", (long long)to);
+    if (to <= VTIME_MAX_MS) {
+        sbuf_append(b, "&to=", 4);
+        api__time_value(b, to);
+    }
 }
 
 /* The channels the device's detector models: the keys of "latest" in its status, or
@@ -177,7 +179,9 @@ void api__h_predictions(api_request_t *r)
     sbuf_init(&b);
     sbuf_append(&b, "/v1/devices/", 12);
     api__pct_encode(&b, r->seg[0]);
-    sbuf_printf(&b, "/predictions?from=%lld&limit=%zu", (long long)last + 1, limit);
+    sbuf_append(&b, "/predictions?from=", 18);
+    api__time_value(&b, last + 1);
+    sbuf_printf(&b, "&limit=%zu", limit);
     next_to(&b, to);
     answer_page(r, v, &b);
 }
@@ -370,8 +374,10 @@ void api__h_anomalies(api_request_t *r)
         sbuf_append(&b, "/v1/anomalies?", 14);
     }
     sbuf_printf(&b, "limit=%zu", limit);
-    if (from > VTIME_MIN_MS)
-        sbuf_printf(&b, "&from=%lld", (long long)from);
+    if (from > VTIME_MIN_MS) {
+        sbuf_append(&b, "&from=", 6);
+        api__time_value(&b, from);
+    }
     next_to(&b, to);
     sbuf_printf(&b, "&before=%lld,",
                 (long long)json_integer_value(json_object_get(last, "start_ts")));

@@ -266,6 +266,8 @@ static const char *challenge(enum api_challenge c)
 static enum MHD_Result send_response(api_request_t *r)
 {
     int stream = r->stream || (r->route == ROUTE_EVENTS && r->status == 200);
+    if (!stream)
+        api__influx_pretty(r);
     struct MHD_Response *resp =
         stream ? api__events_response(r)
                : MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"",

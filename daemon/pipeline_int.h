@@ -436,6 +436,9 @@ struct pipeline {
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
     atomic_uint_fast64_t clock_steps;    /* devices' timelines begun after a step back */
     atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
+    /* Training jobs (one device's or one group's) whose end train_next has done: flags cleared
+     * and the requests the job owed asked again, counted last. */
+    atomic_uint_fast64_t train_jobs_ended;
     /* The put-off lines (pipeline_put_off.c): when the last was logged (monotonic ms,
      * 0: never) and how many were counted since instead of logged. */
     atomic_int_fast64_t put_off_log_ms;

@@ -337,12 +337,17 @@ size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
                 "# TYPE vigil_train_queue_jobs gauge\nvigil_train_queue_jobs %zu\n"
                 "# HELP vigil_train_postponed_total Training requests merged into one already due "
                 "or running for the device.\n# TYPE vigil_train_postponed_total counter\n"
-                "vigil_train_postponed_total %llu\n",
+                "vigil_train_postponed_total %llu\n"
+                "# HELP vigil_train_jobs_ended_total Training jobs (one device's or one group's) "
+                "ended, whatever they did: trained, kept the serving model, trained nothing or "
+                "failed; counted once the requests they owed are asked again.\n"
+                "# TYPE vigil_train_jobs_ended_total counter\nvigil_train_jobs_ended_total %llu\n",
                 (unsigned long long)scored, (unsigned long long)atomic_load(&p->skipped_old),
                 (unsigned long long)atomic_load(&p->clock_steps), (unsigned long long)trainings,
                 (unsigned long long)atomic_load(&p->swaps),
                 (unsigned long long)atomic_load(&p->train_failures), pipeline__due_len(p),
-                (unsigned long long)atomic_load(&p->train_merged));
+                (unsigned long long)atomic_load(&p->train_merged),
+                (unsigned long long)atomic_load(&p->train_jobs_ended));
     size_t inq = 0;
     for (int s = 0; s < p->nshards; s++) {
         pthread_mutex_lock(&p->shards[s].mu);

@@ -636,6 +636,7 @@ static void train_next(void *arg)
             pthread_mutex_lock(&p->due_mu);
             g->training = 0;
             pthread_mutex_unlock(&p->due_mu);
+            atomic_fetch_add_explicit(&p->train_jobs_ended, 1, memory_order_release);
             return;
         }
         /* The leader (whose detector the group job copies: the serving model it validates
@@ -703,4 +704,9 @@ static void train_next(void *arg)
         free(devs);
         free(now);
     }
+    /* Last: a count that has reached this job says its end is over, including what it asked
+     * again (vigil_train_jobs_ended_total; a test can wait for it, then look for what did or
+     * did not follow). Release: a thread that reads the count (pipeline_metrics.c, a seq_cst
+     * load) sees all of the end before it; relaxed promised nothing of the kind. */
+    atomic_fetch_add_explicit(&p->train_jobs_ended, 1, memory_order_release);
 }

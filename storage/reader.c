@@ -117,11 +117,14 @@ void store__read_end(store_t *s, store_reader_t *r)
     store__reader_put(s, r);
 }
 
-/* The public face of a read's status: the documented codes, anything else ERR_IO. */
+/* The public face of a read's status: the documented codes, anything else ERR_IO. ERR_LOCKED
+ * passes (session 55): a reader's SQLITE_BUSY past the busy timeout is another process's
+ * recovery of the WAL index holding its locks (WAL mode blocks readers for nothing else), said
+ * as the writes say it (503, Retry-After), not a 500 "I/O error". */
 int store__read_status(int err)
 {
     return err == 0 || err == ERR_NOTFOUND || err == ERR_INVAL || err == ERR_NOMEM ||
-                   err == ERR_AGAIN || err == ERR_UNPUBLISHED
+                   err == ERR_AGAIN || err == ERR_UNPUBLISHED || err == ERR_LOCKED
                ? err
                : ERR_IO;
 }

@@ -15,6 +15,7 @@
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "vtime.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -248,6 +249,32 @@ int store__status(sqlite3 *db, int rc)
             return ERR_NOSPACE;
         return ERR_IO;
     }
+}
+
+/* The writer connection's busy handler (its thread, or the owning thread at open and close;
+ * never two at once): waits for another process's lock as
+ * sqlite3_busy_timeout(STORE_BUSY_TIMEOUT_MS) would, but once a stop has begun
+ * (s->stop_busy) the time the stop's transactions and its final checkpoint spend waiting is
+ * STORE_STOP_BUSY_MS in all: a budget of waiting, not a deadline, so a long stop (saving many
+ * detectors) that meets a brief lock late still waits for it. Returns 1 to try again, 0 to give
+ * up (SQLITE_BUSY). */
+static int writer_busy(void *arg, int tries)
+{
+    store_t *s = arg;
+    int64_t now = vtime_mono_ms();
+    int stopping = __atomic_load_n(&s->stop_busy, __ATOMIC_ACQUIRE);
+    if (tries == 0)
+        s->w.busy_since_ms = now;
+    else if (stopping)
+        s->w.stop_waited_ms += now - s->w.busy_last_ms;
+    s->w.busy_last_ms = now;
+    int64_t left = s->w.busy_since_ms + STORE_BUSY_TIMEOUT_MS - now;
+    if (stopping && STORE_STOP_BUSY_MS - s->w.stop_waited_ms < left)
+        left = STORE_STOP_BUSY_MS - s->w.stop_waited_ms;
+    if (left <= 0)
+        return 0;
+    sqlite3_sleep(left < 50 ? (int)left : 50);
+    return 1;
 }
 
 static int exec(sqlite3 *db, const char *sql, char *errmsg, size_t errsize)
@@ -492,7 +519,7 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         return ERR_IO;
     }
     sqlite3_extended_result_codes(w->db, 1);
-    sqlite3_busy_timeout(w->db, STORE_BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(w->db, writer_busy, s);
     char sql[256];
     /* The checkpoint runs inside the writer's COMMIT once the WAL holds STORE_CHECKPOINT_PAGES:
      * rarer checkpoints copy a page changed by many commits (each device's newest leaf) once
@@ -622,8 +649,17 @@ void store__writer_close(store_t *s)
      * database this code opened successfully (a refused one is not touched). PRAGMA optimize is
      * left out: every query is a primary-key search, and an ANALYZE of a large readings table
      * would delay shutdown. */
+    int nlog = 0, ncopied = 0, rc = SQLITE_OK;
     if (w->ready)
-        sqlite3_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+        rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &nlog, &ncopied);
+    if ((rc & 0xff) == SQLITE_BUSY)
+        /* Another process's lock (or a reader on an older snapshot) outlasted the stop's bound:
+         * the WAL keeps what was committed, and the next opening reads it from there. */
+        log_warn("storage: the WAL was not emptied at close (%s): another process (an sqlite3 "
+                 "shell, a backup tool) holds a lock on the database; %s-wal stays beside it "
+                 "(%d pages, %d of them copied into the database), committed: the next start "
+                 "reads it from there",
+                 err_str(ERR_LOCKED), s->db_path, nlog, ncopied);
     sqlite3_close(w->db);
     w->db = NULL;
 }

@@ -599,6 +599,43 @@ static void give_lock(const char *dir, int fd)
         (void)!fchown(fd, d.st_uid, d.st_gid);
 }
 
+/* Whether another process holds a POSIX lock on bytes [start, start + len) of path, and whose
+ * (F_GETLK takes nothing and sees other processes' locks only). 0: none, or no such file. */
+static pid_t lock_holder(const char *path, off_t start, off_t len)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+    pid_t pid = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? fl.l_pid : 0;
+    close(fd);
+    return pid < 0 ? 1 : pid; /* (an open file description's lock has no pid: still held) */
+}
+
+/* Refuses to replace a database another process has open (session 55). Every SQLite connection
+ * that has read a WAL database holds a shared lock on its lock-byte range (the 512 bytes from
+ * 1 GiB, SQLite's file format, "the lock-byte page") for as long as it stays open, and a write
+ * transaction holds byte 120 of the -shm file (the WAL write lock). Such a process (an sqlite3
+ * shell, a backup tool) would go on with the old file, its -wal and -shm moved aside under it:
+ * what it reads is no longer vigild's, and what it writes is lost. Called with vigil.lock held,
+ * so vigild itself is not running. Returns 0, or ERR_LOCKED with errmsg. */
+static int check_unused(const char *dir, char *errmsg, size_t errsize)
+{
+    char db[4200], shm[4300];
+    path_join(db, sizeof db, dir, "vigil.db");
+    pid_t pid = lock_holder(db, 0x40000000, 512);
+    if (pid == 0)
+        return 0;
+    snprintf(shm, sizeof shm, "%s-shm", db);
+    int writing = lock_holder(shm, 120, 1) != 0;
+    snprintf(errmsg, errsize,
+             "%s is open in another process (pid %ld%s): %s; an sqlite3 shell or a backup tool "
+             "reading it would be left on the old file, and what it writes lost: close it (quit "
+             "the shell, let the backup end), then restore again; nothing was changed",
+             db, (long)pid, writing ? ", holding a write transaction" : "", err_str(ERR_LOCKED));
+    return ERR_LOCKED;
+}
+
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize)
 {
     char tmp[4200], real[PATH_MAX], lock[4200];
@@ -621,12 +658,19 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
         locked = 1; /* else fd may be open on a lock another vigild holds */
         give_lock(dir, fd);
     }
+    if (err == 0)
+        err = check_unused(dir, errmsg, errsize); /* after the lock: a running vigild said first */
     path_join(tmp, sizeof tmp, dir, ".vigil.db.restore");
     if (err == 0 && (err = copy_file(in, src, tmp, &out, errmsg, errsize)) == 0) {
         store__test_hold_point("restore-check");
         err = check_copy(src, out, tmp, errmsg, errsize);
         if (err == 0)
             err = keep_copy(dir, out, tmp, errmsg, errsize);
+        /* Again just before the rename: the copy and its check of a large snapshot take
+         * minutes, in which a shell may have opened the old database (a process opening it
+         * between this and the rename is not seen: nothing here can keep it out). */
+        if (err == 0)
+            err = check_unused(dir, errmsg, errsize);
         if (err == 0)
             err = swap_in(dir, tmp, out, errmsg, errsize);
         if (err)

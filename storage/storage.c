@@ -372,10 +372,17 @@ fail:
     return err;
 }
 
+void store_stop_begin(store_t *s)
+{
+    if (s != NULL)
+        __atomic_store_n(&s->stop_busy, 1, __ATOMIC_RELEASE);
+}
+
 int store_close(store_t *s)
 {
     if (s == NULL)
         return 0;
+    store_stop_begin(s); /* a close without a stop before it (a failed start) is bounded too */
     pthread_mutex_lock(&s->qmu);
     s->closing = 1;
     s->hold = 0;

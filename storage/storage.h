@@ -20,7 +20,11 @@
  *
  * Threads: store_open/store_close from the owning thread (the daemon's main thread); every other
  * function is "any thread". Callbacks given to store_submit and the commit hook run on the writer
- * thread; the callbacks of the read functions run on the calling thread. */
+ * thread; the callbacks of the read functions run on the calling thread.
+ *
+ * Every read function below may also return ERR_LOCKED (besides the codes it lists): another
+ * process held SQLite's locks past the busy timeout (10 s) while recovering the WAL index, the
+ * one thing that blocks a reader in WAL mode. */
 #ifndef VIGIL_STORAGE_H
 #define VIGIL_STORAGE_H
 
@@ -57,8 +61,17 @@ void store_opts_default(store_opts_t *opts);
  * Caller owns *out; free with store_close. */
 int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t errsize);
 
+/* A stop has begun (any thread; NULL is a no-op; only the first call counts): from now on the
+ * writer's waits for another process's lock (SQLite's busy timeout, STORE_BUSY_TIMEOUT_MS each)
+ * wait STORE_STOP_BUSY_MS (5 s) in all, together, the final checkpoint's included, so the stop's
+ * transactions fail ERR_LOCKED once that is spent rather than each waiting 10 s (a budget of
+ * waiting, not a deadline: a long stop that meets a brief lock late still waits for it).
+ * store_close calls it itself. */
+void store_stop_begin(store_t *s);
+
 /* Stops intake, writes everything already queued, stops the writer, closes all connections and
- * frees s. NULL is a no-op (returns 0). Queued submissions get their callbacks before this
+ * frees s (the WAL emptied into the database when no other process's lock keeps it, else kept
+ * and logged). NULL is a no-op (returns 0). Queued submissions get their callbacks before this
  * returns. Returns 0 when everything still queued at the call was committed (or nothing was),
  * else the first failure, ERR_IO, ERR_NOSPACE or ERR_LOCKED: what that transaction held is lost (readings'
  * submitters were told so through their callbacks, so none was acknowledged; lost asynchronous
@@ -528,12 +541,14 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
  * (application id, schema version, PRAGMA quick_check); then gives it its owner, syncs it and
  * renames it to dir/vigil.db, with vigil.db-wal and vigil.db-shm moved aside. dir is
  * created if missing, except as root (refused, ERR_INVAL: root would own it); its lock file
- * gets dir's owner. *bytes gets the size copied. Returns 0, or ERR_INVAL (not a vigil
- * snapshot), ERR_CORRUPT, ERR_IO (also: dir in use by a running vigild), ERR_NOSPACE,
- * ERR_NOMEM, with errmsg saying why; the old database is then left as it was (its WAL and
- * shared memory, moved aside for the rename, put back), and a lock file, or dir, this call
- * created removed. Main thread, with no store open on dir
- * (a command of its own: vigild --restore). */
+ * gets dir's owner. Refused (ERR_LOCKED, naming its pid; checked before the copy and again
+ * before the rename) while another process has dir/vigil.db open through SQLite (holds a lock
+ * on it: an sqlite3 shell that read it, a backup tool). *bytes gets the size copied. Returns
+ * 0, or ERR_INVAL (not a vigil snapshot), ERR_CORRUPT, ERR_IO (also: dir in use by a
+ * running vigild), ERR_LOCKED, ERR_NOSPACE, ERR_NOMEM, with errmsg saying why; the old
+ * database is then left as it was (its WAL and shared memory, moved aside for the rename, put
+ * back), and a lock file, or dir, this call created removed. Main thread, with no store open
+ * on dir (a command of its own: vigild --restore). */
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize);
 
 /* Any thread. Copies the current counters. */

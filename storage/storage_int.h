@@ -52,6 +52,11 @@
  * comes after a failed reload, before its retry begins, does not wait. */
 #define STORE_PEND_WAIT_MS    1000
 #define STORE_BUSY_TIMEOUT_MS 10000
+/* Once a stop has begun (store_stop_begin, or store_close), the writer's waits for another
+ * process's lock wait this long in all, together: a stop meeting an sqlite3
+ * shell's BEGIN IMMEDIATE waited the busy timeout for each transaction and again for the final
+ * checkpoint (measured 19.8 s for one pending write; docs/reliability.md, session 55). */
+#define STORE_STOP_BUSY_MS 5000
 /* Bounds of the asynchronous model, event and detector writes queued or in the open
  * transaction; beyond them a put fails with ERR_BUSY (the first one is always taken). */
 #define STORE_OPS_MAX       10000
@@ -508,6 +513,9 @@ typedef struct store_writer {
      * its own), for its log line and maint_failed's; NULL: none this transaction. */
     const char *tx_errmsg;
     int last_err; /* the last client transaction's status that wrote or failed (0: committed) */
+    int64_t busy_since_ms;  /* writer_busy: when the current wait for a lock began (monotonic) */
+    int64_t busy_last_ms;   /* ... its last call */
+    int64_t stop_waited_ms; /* ... the time waited since the stop began (store_stop_begin) */
 } store_writer_t;
 
 /* Test: the writer's state, copied under qmu by the writer between transactions
@@ -549,6 +557,9 @@ struct store {
     size_t qops_pending, qop_bytes_pending; /* ... of them not yet taken by the writer */
     int closing;                            /* store_close has begun: no more submissions */
     int close_err; /* writer: the first failure of work taken while closing (store_close's) */
+    /* atomic: 1 once a stop has begun: the writer's waits for a lock share STORE_STOP_BUSY_MS
+     * (store_stop_begin, writer_busy) */
+    int stop_busy;
     int hold;      /* test hook: the writer leaves the queue alone */
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
     int64_t refused_ms;       /* the last submit so refused (monotonic ms; 0: none) */

@@ -787,7 +787,9 @@ def held_group(test):
         if m["training"] or metric_value(d, "vigil_train_queue_jobs"):
             return None
         return m["versions"][0] if m["versions"][0]["version"] > n0[1] else None
-    v = tp.wait_for("hb's scheduled group training", hb_newer, 60)
+    # 240 s, as the other waits for a group's training here: 60 s until session 55, never tried
+    # under the sanitizer build beside other tests (a poll: the bound costs nothing when it ends).
+    v = tp.wait_for("hb's scheduled group training", hb_newer, 240)
     test.assertEqual(v["metrics"]["pooled_rows"], 1000, v)  # hb's window only
     test.assertEqual(tp.models(d, "ha")["versions"][0]["version"], n0[0])
     held = open_events(d, "ha")

@@ -119,6 +119,26 @@ class Readings(vt.DaemonTestCase):
         self.assertEqual(self.d.readings("q-end", **{"from": "9999-12-31T23:59:59.999Z"})[0]["time"],
                          "9999-12-31T23:59:59.999Z")
 
+    def test_next_where_numbers_look_like_seconds(self):
+        # Line protocol's nanoseconds name their unit, so readings can be stored from
+        # 1970-01-02 to 1973-03-03, where a from=/to= number is refused as likely epoch seconds.
+        # The pages' next links there must still be taken back (they were 400: it_crash's
+        # kill -9 test, its stream at 1e9 ms, met it past 100,000 lines).
+        t0 = 10 ** 9  # ms: 1970-01-12
+        r = self.d.write_lp("".join("s,device=q-secs v=%d %d\n" % (i, (t0 + i) * 10 ** 6)
+                                    for i in range(7)))
+        self.assertEqual(r.status, 204, r)
+        want = [(t0 + i, {"v": float(i)}) for i in range(7)]
+        doc = self.d.get_json("/v1/devices/q-secs/readings?limit=3")
+        self.assertIn("from=1970-01-12T", doc["next"])
+        for lim in (1, 3):
+            with self.subTest(limit=lim):
+                self.assertPoints(self.d.readings("q-secs", limit=lim), want)
+                self.assertPoints(self.d.readings("q-secs", limit=lim, order="desc",
+                                                  **{"from": "1970-01-12T13:46:40Z",
+                                                     "to": "1970-01-12T13:46:40.007Z"}),
+                                  list(reversed(want)))
+
     def test_desc(self):
         want = list(reversed(self.expect()))
         self.assertPoints(self.d.readings(self.DEV, order="desc"), want)

@@ -33,7 +33,9 @@ guess: every wait is for a state the daemon shows, bounded.
    changed").
 8. WindowTooShort (review of session 53): a part whose window holds too few readings is said
    in one line (main: none), and a request made before it began is asked again once, not in a
-   loop (main: dropped).
+   loop (main: dropped). No loop is proved by a later training, asked once gw's second has
+   ended (vigil_train_jobs_ended_total), that trains with nothing of gw's before it (session
+   55; a 2 s sleep before).
 
 Python 3 standard library.
 """
@@ -367,6 +369,8 @@ class WindowTooShort(Held):
         # Merged (gw trains) before gc's part begins: `again`, which the begin clears.
         self.assertEqual(tp.req(d, "POST", "/v1/devices/gc/model/retrain")[0], 409)
         self.hold("end")
+        # gc's training has ended (the one thread is at gw's "take"): jobs counted from here.
+        ended = tg.metric_value(d, "vigil_train_jobs_ended_total")
         self.release("take")
         self.held("end")
         self.assertEqual(self.lines(), 1)  # main: 0
@@ -374,11 +378,16 @@ class WindowTooShort(Held):
         # gc's request asked again as gw's first training ends: a second training of gw, whose
         # part of gc is short again (main: dropped, no second training, one line at most).
         tp.wait_for("gw's second training's line", lambda: self.lines() >= 2, 120)
-        tp.wait_for("the training queue empty and gw idle",
-                    lambda: self.queued() == 0 and not tp.models(d, "gc")["training"] and
-                    not tp.models(d, "ga")["training"], 120)
-        time.sleep(2)  # bounded: a loop of trainings would have said the line again by now
-        self.assertEqual(self.lines(), 2)
+        # Both of gw's trainings ended, the second's end included: whatever it asked again is
+        # in the due-set now (session 55; before, a 2 s sleep, which a slow end outlasts).
+        tp.wait_for("gw's two trainings ended", lambda: tg.metric_value(
+            d, "vigil_train_jobs_ended_total") >= ended + 2 or None, 120)
+        # A later event that must come after: gm's first training, asked now, waits behind
+        # anything gw's second training asked (one thread, the due-set first in, first out).
+        tg.feed_together(d, ["gm"], {"gm": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
+        tp.wait_idle(d, "gm", 1, timeout=120)
+        self.assertEqual(self.lines(), 2)  # a loop: 3 or more
+        self.assertEqual(len(versions(d, "ga")), 2)  # ga trained in each of gw's two trainings
         self.assertEqual(self.queued(), 0)  # and asked nothing more
         self.assertEqual(versions(d, "gc"), [1])
 

@@ -455,8 +455,9 @@ class TrainQueue(tp.DaemonPerTest):
 
 
 class RetrainSeconds(tp.DaemonPerTest):
-    # No count schedule: only the readings' time asks for retraining, every 60 s of it.
-    CONFIG = tp.config_text(0, extra="retrain_seconds = 60\n")
+    # No count schedule: only the readings' time asks for retraining, every 60 s of it. One
+    # training thread: the due-set is first in, first out, which the marker below relies on.
+    CONFIG = tp.config_text(0, extra="retrain_seconds = 60\ntrain_threads = 1\n")
 
     def test_retrained_by_readings_time(self):
         d, dev = self.d, "rs-1"
@@ -474,7 +475,11 @@ class RetrainSeconds(tp.DaemonPerTest):
         for k in range(1, 6):
             tp.post_readings(d, dev, [rows[tp.WARMUP + k]], [last + 10000 * k], tp.CH3)
         tp.wait_scored(d, dev, tp.WARMUP + 5)
-        tp.time.sleep(1.5)
+        # A request is asked as its reading is scored (the same lock): a wrong one is in the
+        # due-set now. A later event that must come after it: rs-m's first training, asked
+        # now, trains after it (session 55; before, a 1.5 s sleep, then a look).
+        tp.post_readings(d, "rs-m", rows[:tp.WARMUP], ts, tp.CH3)
+        tp.wait_idle(d, "rs-m", 1)
         m = tp.models(d, dev)
         self.assertEqual((len(m["versions"]), m["training"]), (n0, False), m)
         # ... the reading 60 s after the last training does.

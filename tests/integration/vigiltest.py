@@ -144,6 +144,14 @@ def write_file(path, text, mode="w"):
     return path
 
 
+def auth_file_args(tokens):
+    """vigild's arguments for an auth file holding tokens (its lines, "role token\n" each),
+    written mode 0600 in a fresh folder: ("--auth-file", path), for a class's EXTRA_ARGS."""
+    path = write_file(os.path.join(mkdtemp(), "tokens"), tokens)
+    os.chmod(path, 0o600)
+    return ("--auth-file", path)
+
+
 def tmpfs_mount(test, size_mb, why_skip=""):
     """A tmpfs of size_mb MiB mounted on a fresh folder for test (a unittest.TestCase), unmounted
     at its clean-up; the test is skipped where mounting is not allowed (not root)."""
