@@ -249,10 +249,14 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
     def test_6_reinstall_disabled_stopped(self):
         """A disabled, stopped vigild stays stopped at a configure with a previous version (here
         `dpkg -i` of the installed 0.1.0+4 again: postinst configure 0.1.0+4)."""
-        self.ok("systemctl stop vigild")
-        self.assertEqual(self.state(), ("disabled", "inactive"))
-        self.installed(self.v5, "0.1.0+4", ("disabled", "inactive"))
-        self.ok("systemctl enable --now vigild")
+        try:
+            # disable: a no-op after test_5 (see there).
+            self.ok("systemctl disable --now vigild")
+            self.assertEqual(self.state(), ("disabled", "inactive"))
+            self.installed(self.v5, "0.1.0+4", ("disabled", "inactive"))
+        finally:  # test_7 needs an enabled, running vigild, even if this step failed
+            code, out, err = self.c.sh("systemctl enable --now vigild")
+        self.assertEqual(code, 0, out + err)
 
     def test_7_remove_reinstall(self):
         """prerm stops vigild cleanly; the data, the configuration and the enablement stay; a
