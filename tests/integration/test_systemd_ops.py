@@ -147,15 +147,18 @@ class TestOperations(tp.PackageSteps, unittest.TestCase):
         finally:
             for w, a in zip(writers, acked + [[]] * 2):
                 a += w.communicate(timeout=120)[0].split("\n")
-        sys.stderr.write("\nstop with %s and two writers in flight: %.1f s (TimeoutStopSec=%s)\n"
-                         % ("a retraining" if retrained else "the first training", took, limit))
+        rows = self.journal()
+        # The training's line ends "(it had run N s)": how close the stop came to its end.
+        gone = [m for _, p, m in rows if p == pid and "abandoned at the stop" in m]
+        sys.stderr.write("\nstop with %s and two writers in flight: %.1f s (TimeoutStopSec=%s)"
+                         "; %s\n" % ("a retraining" if retrained else "the first training",
+                                      took, limit, gone[-1] if gone else "no training abandoned"))
         s = self.show("ActiveState", "Result", "ExecMainStatus")
         self.assertEqual(s, {"ActiveState": "inactive", "Result": "success",
                              "ExecMainStatus": "0"})
-        rows = self.journal()
         self.assertEqual(self.last_line(pid), "info  stopped cleanly")
         self.assertFalse([m for _, p, m in rows if p == 1 and "timed out" in m])
-        # The retraining was in flight at the stop, not finished before it (vigild says so).
+        # The training was in flight at the stop, not finished before it (vigild says so).
         own = [m for _, p, m in rows if p == pid]
         self.assertTrue(any("training of device 'big' abandoned at the stop" in m for m in own),
                         own[-10:])
