@@ -251,30 +251,69 @@ int store__status(sqlite3 *db, int rc)
     }
 }
 
-/* The writer connection's busy handler (its thread, or the owning thread at open and close;
- * never two at once): waits for another process's lock as
- * sqlite3_busy_timeout(STORE_BUSY_TIMEOUT_MS) would, but once a stop has begun
- * (s->stop_busy) the time the stop's transactions and its final checkpoint spend waiting is
- * STORE_STOP_BUSY_MS in all: a budget of waiting, not a deadline, so a long stop (saving many
- * detectors) that meets a brief lock late still waits for it. Returns 1 to try again, 0 to give
- * up (SQLITE_BUSY). */
-static int writer_busy(void *arg, int tries)
+/* Counts [from, now) of one connection's wait for a lock into the stop's budget, less what
+ * another connection's wait has counted already (s->stop_mark_ms, where the counted time ends),
+ * and returns the time counted in all (s->stop_waited_ms). Waits at the same time count once:
+ * the budget is the time the stop was held up by locks, so readers waiting beside the writer
+ * (each http-io thread's read in another process's WAL-index recovery) do not spend the
+ * writer's share several times over (review, session 56). Any thread: the mark only grows,
+ * and a compare-and-swap fails only when another wait has just moved it on (1024 tries bound
+ * the loop regardless; past them nothing is counted, which only lets a wait go on longer). */
+static int64_t stop_waited_add(store_t *s, int64_t from, int64_t now)
 {
-    store_t *s = arg;
+    int64_t mark = __atomic_load_n(&s->stop_mark_ms, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < 1024; i++) {
+        int64_t start = from > mark ? from : mark;
+        if (now <= start)
+            break;
+        if (__atomic_compare_exchange_n(&s->stop_mark_ms, &mark, now, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            return __atomic_add_fetch(&s->stop_waited_ms, now - start, __ATOMIC_ACQ_REL);
+    }
+    return __atomic_load_n(&s->stop_waited_ms, __ATOMIC_ACQUIRE);
+}
+
+/* One call of a connection's busy handler (SQLite's, for the connection's wait for a lock;
+ * since and last are the connection's own, one thread at a time): waits for another process's
+ * lock as sqlite3_busy_timeout(STORE_BUSY_TIMEOUT_MS) would, but once a stop has begun
+ * (s->stop_busy) the time the connections' waits hold the stop up is STORE_STOP_BUSY_MS in all
+ * (stop_waited_add; waits at the same time count once): a budget of waiting, not a deadline, so
+ * a long stop (saving many detectors) that meets a brief lock late still waits for it. Returns
+ * 1 to try again, 0 to give up (SQLITE_BUSY). Any thread. */
+static int busy_wait(store_t *s, int64_t *since, int64_t *last, int tries)
+{
     int64_t now = vtime_mono_ms();
     int stopping = __atomic_load_n(&s->stop_busy, __ATOMIC_ACQUIRE);
+    int64_t waited = 0;
     if (tries == 0)
-        s->w.busy_since_ms = now;
-    else if (stopping)
-        s->w.stop_waited_ms += now - s->w.busy_last_ms;
-    s->w.busy_last_ms = now;
-    int64_t left = s->w.busy_since_ms + STORE_BUSY_TIMEOUT_MS - now;
-    if (stopping && STORE_STOP_BUSY_MS - s->w.stop_waited_ms < left)
-        left = STORE_STOP_BUSY_MS - s->w.stop_waited_ms;
+        *since = now;
+    if (stopping)
+        waited = stop_waited_add(s, tries == 0 ? now : *last, now);
+    *last = now;
+    int64_t left = *since + STORE_BUSY_TIMEOUT_MS - now;
+    if (stopping && STORE_STOP_BUSY_MS - waited < left)
+        left = STORE_STOP_BUSY_MS - waited;
     if (left <= 0)
         return 0;
     sqlite3_sleep(left < 50 ? (int)left : 50);
     return 1;
+}
+
+/* The writer connection's busy handler (its thread, or the owning thread at open and close). */
+static int writer_busy(void *arg, int tries)
+{
+    store_t *s = arg;
+    return busy_wait(s, &s->w.busy_since_ms, &s->w.busy_last_ms, tries);
+}
+
+/* A reader connection's (the thread that took it). In WAL mode a reader meets a lock only
+ * while another process recovers the WAL index; during a stop such a wait delayed the stop by
+ * SQLite's whole busy timeout (the API's stop waits for the request), now it shares the stop's
+ * budget (session 56). */
+static int reader_busy(void *arg, int tries)
+{
+    store_reader_t *r = arg;
+    return busy_wait(r->store, &r->busy_since_ms, &r->busy_last_ms, tries);
 }
 
 static int exec(sqlite3 *db, const char *sql, char *errmsg, size_t errsize)
@@ -631,6 +670,42 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
     return 0;
 }
 
+/* The final checkpoint gave up (SQLITE_BUSY): says so once, naming whose lock it met (session
+ * 56). vigild's own readers cannot be the cause: teardown closes them before the writer, and the
+ * snapshot's connection is closed before the store. What is left is another process holding one
+ * of the WAL index's locks (bytes 120-127 of -shm: the write, checkpoint and recovery locks, the
+ * read marks), seen with F_GETLK; or nobody, when it let go in the moment since the checkpoint
+ * gave up. Either way the WAL keeps what was committed, and the next opening reads it. */
+static void wal_kept_say(store_t *s, int nlog, int ncopied)
+{
+    char shm[4300], who[160];
+    snprintf(shm, sizeof shm, "%s-shm", s->db_path);
+    pid_t pid = store__lock_holder(shm, 120, 8);
+    if (pid > 0)
+        snprintf(who, sizeof who,
+                 "another process (pid %ld: an sqlite3 shell, a backup tool) "
+                 "holds a lock on the database",
+                 (long)pid);
+    else if (pid < 0) /* whose is not known: another pid namespace's (a container's) */
+        snprintf(who, sizeof who,
+                 "another process (an sqlite3 shell, a backup tool) holds a "
+                 "lock on the database");
+    else
+        snprintf(who, sizeof who,
+                 "another process held a lock on the database (it let go as "
+                 "the stop's wait ended)");
+    /* SQLite gives -1 for both when the checkpoint could not begin (another process holding
+     * the checkpoint lock, or recovering the WAL index, which SQLite's wal.c checks before it
+     * counts): the line then says nothing of the counts rather than "-1 pages". */
+    char counts[96] = "";
+    if (nlog >= 0)
+        snprintf(counts, sizeof counts, " (%d pages, %d of them copied into the database)", nlog,
+                 ncopied);
+    log_warn("storage: the WAL was not emptied at close (%s): %s; %s-wal stays beside it%s, "
+             "committed: the next start reads it from there",
+             err_str(ERR_LOCKED), who, s->db_path, counts);
+}
+
 void store__writer_close(store_t *s)
 {
     store_writer_t *w = &s->w;
@@ -653,13 +728,7 @@ void store__writer_close(store_t *s)
     if (w->ready)
         rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &nlog, &ncopied);
     if ((rc & 0xff) == SQLITE_BUSY)
-        /* Another process's lock (or a reader on an older snapshot) outlasted the stop's bound:
-         * the WAL keeps what was committed, and the next opening reads it from there. */
-        log_warn("storage: the WAL was not emptied at close (%s): another process (an sqlite3 "
-                 "shell, a backup tool) holds a lock on the database; %s-wal stays beside it "
-                 "(%d pages, %d of them copied into the database), committed: the next start "
-                 "reads it from there",
-                 err_str(ERR_LOCKED), s->db_path, nlog, ncopied);
+        wal_kept_say(s, nlog, ncopied);
     sqlite3_close(w->db);
     w->db = NULL;
 }
@@ -676,7 +745,8 @@ static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsi
         return ERR_IO;
     }
     sqlite3_extended_result_codes(r->db, 1);
-    sqlite3_busy_timeout(r->db, STORE_BUSY_TIMEOUT_MS);
+    r->store = s;
+    sqlite3_busy_handler(r->db, reader_busy, r);
     struct {
         sqlite3_stmt **st;
         const char *sql;

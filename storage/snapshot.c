@@ -599,19 +599,6 @@ static void give_lock(const char *dir, int fd)
         (void)!fchown(fd, d.st_uid, d.st_gid);
 }
 
-/* Whether another process holds a POSIX lock on bytes [start, start + len) of path, and whose
- * (F_GETLK takes nothing and sees other processes' locks only). 0: none, or no such file. */
-static pid_t lock_holder(const char *path, off_t start, off_t len)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return 0;
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
-    pid_t pid = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? fl.l_pid : 0;
-    close(fd);
-    return pid < 0 ? 1 : pid; /* (an open file description's lock has no pid: still held) */
-}
-
 /* Refuses to replace a database another process has open (session 55). Every SQLite connection
  * that has read a WAL database holds a shared lock on its lock-byte range (the 512 bytes from
  * 1 GiB, SQLite's file format, "the lock-byte page") for as long as it stays open, and a write
@@ -623,16 +610,19 @@ static int check_unused(const char *dir, char *errmsg, size_t errsize)
 {
     char db[4200], shm[4300];
     path_join(db, sizeof db, dir, "vigil.db");
-    pid_t pid = lock_holder(db, 0x40000000, 512);
+    pid_t pid = store__lock_holder(db, 0x40000000, 512);
     if (pid == 0)
         return 0;
     snprintf(shm, sizeof shm, "%s-shm", db);
-    int writing = lock_holder(shm, 120, 1) != 0;
+    int writing = store__lock_holder(shm, 120, 1) != 0;
+    char who[32] = "pid unknown"; /* (-1: another pid namespace's, or no pid) */
+    if (pid > 0)
+        snprintf(who, sizeof who, "pid %ld", (long)pid);
     snprintf(errmsg, errsize,
-             "%s is open in another process (pid %ld%s): %s; an sqlite3 shell or a backup tool "
+             "%s is open in another process (%s%s): %s; an sqlite3 shell or a backup tool "
              "reading it would be left on the old file, and what it writes lost: close it (quit "
              "the shell, let the backup end), then restore again; nothing was changed",
-             db, (long)pid, writing ? ", holding a write transaction" : "", err_str(ERR_LOCKED));
+             db, who, writing ? ", holding a write transaction" : "", err_str(ERR_LOCKED));
     return ERR_LOCKED;
 }
 

@@ -392,8 +392,11 @@ int store_close(store_t *s)
     __atomic_store_n(&s->w.publish_hold, 0, __ATOMIC_RELEASE); /* so does a publication */
     pthread_join(s->thread, NULL);
     int err = s->close_err; /* the writer has ended: no race */
-    log_info("storage: closed %s", s->db_path);
+    /* Said once it is so: teardown's final checkpoint (and its warning) come first. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s", s->db_path);
     teardown(s);
+    log_info("storage: closed %s", path);
     return err;
 }
 

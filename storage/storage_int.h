@@ -25,6 +25,7 @@
 #include "vtime.h"
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -52,10 +53,11 @@
  * comes after a failed reload, before its retry begins, does not wait. */
 #define STORE_PEND_WAIT_MS    1000
 #define STORE_BUSY_TIMEOUT_MS 10000
-/* Once a stop has begun (store_stop_begin, or store_close), the writer's waits for another
- * process's lock wait this long in all, together: a stop meeting an sqlite3
- * shell's BEGIN IMMEDIATE waited the busy timeout for each transaction and again for the final
- * checkpoint (measured 19.8 s for one pending write; docs/reliability.md, session 55). */
+/* Once a stop has begun (store_stop_begin, or store_close), the waits for another process's
+ * lock, the writer's and (session 56) the readers', wait this long in all, together: a stop
+ * meeting an sqlite3 shell's BEGIN IMMEDIATE waited the busy timeout for each transaction and
+ * again for the final checkpoint (measured 19.8 s for one pending write; docs/reliability.md,
+ * session 55), and a read caught in another process's recovery of the WAL index 10 s more. */
 #define STORE_STOP_BUSY_MS 5000
 /* Bounds of the asynchronous model, event and detector writes queued or in the open
  * transaction; beyond them a put fails with ERR_BUSY (the first one is always taken). */
@@ -293,6 +295,9 @@ typedef struct store_reader {
     sqlite3_stmt *preds_read, *preds_all, *preds_bytes; /* prediction blocks (query.c) */
     sqlite3_stmt *maint_all; /* every device's maintenance periods (query.c) */
     struct store_reader *next_free;
+    struct store *store;   /* reader_busy's (the store it reads) */
+    int64_t busy_since_ms; /* reader_busy: when the current wait for a lock began (monotonic) */
+    int64_t busy_last_ms;  /* ... its last call */
 } store_reader_t;
 
 /* The retention sweep's state (retention.c; writer thread only). */
@@ -513,9 +518,8 @@ typedef struct store_writer {
      * its own), for its log line and maint_failed's; NULL: none this transaction. */
     const char *tx_errmsg;
     int last_err; /* the last client transaction's status that wrote or failed (0: committed) */
-    int64_t busy_since_ms;  /* writer_busy: when the current wait for a lock began (monotonic) */
-    int64_t busy_last_ms;   /* ... its last call */
-    int64_t stop_waited_ms; /* ... the time waited since the stop began (store_stop_begin) */
+    int64_t busy_since_ms; /* writer_busy: when the current wait for a lock began (monotonic) */
+    int64_t busy_last_ms;  /* ... its last call */
 } store_writer_t;
 
 /* Test: the writer's state, copied under qmu by the writer between transactions
@@ -557,10 +561,14 @@ struct store {
     size_t qops_pending, qop_bytes_pending; /* ... of them not yet taken by the writer */
     int closing;                            /* store_close has begun: no more submissions */
     int close_err; /* writer: the first failure of work taken while closing (store_close's) */
-    /* atomic: 1 once a stop has begun: the writer's waits for a lock share STORE_STOP_BUSY_MS
-     * (store_stop_begin, writer_busy) */
+    /* atomic: 1 once a stop has begun: the waits for a lock of the writer and of the readers
+     * share STORE_STOP_BUSY_MS (store_stop_begin, writer_busy, reader_busy) */
     int stop_busy;
-    int hold;      /* test hook: the writer leaves the queue alone */
+    /* atomic: the time those waits have held the stop up since it began (two at once count
+     * once), and where the time so counted ends (monotonic ms; schema.c's stop_waited_add) */
+    int64_t stop_waited_ms;
+    int64_t stop_mark_ms;
+    int hold;                 /* test hook: the writer leaves the queue alone */
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
     int64_t refused_ms;       /* the last submit so refused (monotonic ms; 0: none) */
     int writer_waiting;       /* the writer is in a coalescing wait */
@@ -852,6 +860,11 @@ int store__fd_is_named(int fd, const char *path);
  * link or what is not a regular file and takes the bits for other users off the others.
  * Returns 0, or ERR_IO with errmsg. */
 int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize);
+/* Whether another process holds a POSIX lock on bytes [start, start + len) of path, and whose
+ * pid; -1: held, by whom not known (a lock of an open file description, or a holder in another
+ * pid namespace); 0: none, or no such file. F_GETLK takes nothing and sees other processes'
+ * locks only. Any thread. */
+pid_t store__lock_holder(const char *path, off_t start, off_t len);
 /* Takes the bits for other users off fd's mode (path's, for the log) when it is a regular file
  * that has them, the group's kept, with one warning (a debug line when quiet); one it may not
  * chmod is warned about, only the first time when warned is not NULL (*warned set then; later
