@@ -524,24 +524,37 @@ class SilentMaintenance(MaintenanceCase):
                          (active["id"] + 1, True, None), evs)
         self.assertEqual(evs[1]["ended_by"], "maintenance", evs)
 
+    def past_told(self, sse):
+        """Waits for the tick's "past" message on sse (one subscribed to maintenance), which
+        it publishes just before stale_end; then gives stale_end 0.5 s to end anything.
+        Returns the anomaly messages heard so far, with the index of "past" among sse's."""
+        msgs = sse.wait("the period's past message", lambda s: s.messages if any(
+            m["event"] == "maintenance" and m["data"]["period"]["state"] == "past"
+            for m in s.messages) else None)
+        time.sleep(0.5)
+        past = [m["event"] == "maintenance" and m["data"]["period"]["state"] == "past"
+                for m in msgs].index(True)
+        return [(i, m["data"]) for i, m in enumerate(sse.messages)
+                if m["event"] == "anomaly"], past
+
     def test_readings_in_the_period_end_it_there(self):
         """A device that sends readings in the period: its first one ends the episode, as
-        before; the period's end by the clock ends nothing more (one ending, counted once, one
-        anomaly message)."""
+        before (its anomaly message before the period's past one); the period's end by the
+        clock ends nothing more (one ending, counted once, one anomaly message)."""
         d, dev = self.d, "sends-in-period"
         active, before = self.anomalous(dev, 24)
-        sse = ts.Sse(d, "?types=anomaly&device=" + dev).open()
+        sse = ts.Sse(d, "?types=anomaly,maintenance&device=" + dev).open()
         try:
             start = self.plan(dev, 5000)
             self.sleep_until(start)
             self.feed_maint(dev, z_shifted(5, 700, random.Random(25), by=5.0), start + 100)
             ended = self.ended_maintenance(dev, active, before["last_ts"])
             self.sleep_until(start + 5000)
-            tp.wait_for("the period past", lambda: tp.status(d, dev)["maintenance"] is None, 10)
-            time.sleep(0.5)  # the tick's looks after the end
+            anomaly, past = self.past_told(sse)
             self.assertEqual(self.events(dev), [ended])
             self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
-            self.assertEqual([m["data"] for m in sse.messages], [ended])
+            self.assertEqual([m for _, m in anomaly], [ended])
+            self.assertLess(anomaly[0][0], past, sse.messages)
         finally:
             sse.close()
 
@@ -550,14 +563,18 @@ class SilentMaintenance(MaintenanceCase):
         the episode (still anomaly on the fault): the period's end leaves it open."""
         d, dev = self.d, "clock-ahead"
         active, before = self.anomalous(dev, 26)
-        until = self.plan(dev, 5000) + 5000
-        tp.post_readings(d, dev, z_shifted(10, 680, random.Random(27)),
-                         [until + 1000 + 100 * i for i in range(10)], tp.CH3)
-        st = tp.wait_scored(d, dev, before["readings_scored"] + 10)
-        self.assertEqual(st["state"], "anomaly", st)
-        self.sleep_until(until)
-        tp.wait_for("the period past", lambda: tp.status(d, dev)["maintenance"] is None, 10)
-        time.sleep(0.5)  # the tick's looks after the end
+        sse = ts.Sse(d, "?types=anomaly,maintenance&device=" + dev).open()
+        try:
+            until = self.plan(dev, 5000) + 5000
+            tp.post_readings(d, dev, z_shifted(10, 680, random.Random(27)),
+                             [until + 1000 + 100 * i for i in range(10)], tp.CH3)
+            st = tp.wait_scored(d, dev, before["readings_scored"] + 10)
+            self.assertEqual(st["state"], "anomaly", st)
+            self.sleep_until(until)
+            anomaly, _ = self.past_told(sse)
+        finally:
+            sse.close()
+        self.assertEqual(anomaly, [])
         evs = self.events(dev)
         self.assertEqual((len(evs), evs[0]["id"], evs[0]["active"]), (1, active["id"], True),
                          evs)
