@@ -8,9 +8,9 @@
  * to its channel shares and to d->lean (the shares signed by the side of the prediction each
  * reading was on), and the first reading out of anomaly ends it with the detector's ended_by
  * (PIPE_END_RESET when the detector started over). An operator's accept and a maintenance period
- * that begins end it too (pipeline__event_end, which can also answer an episode with no kept
- * event as an unstored event with id 0). Each opening and each end is stored and published to
- * the event streams (persist_event).
+ * that begins (or ends, the device silent through it) end it too (pipeline__event_end, which
+ * can also answer an episode with no kept event as an unstored event with id 0). Each opening
+ * and each end is stored and published to the event streams (persist_event).
  *
  * The chain rule (docs/reliability.md, "One fault, one chain"). An event continues the one
  * before it when that one ended "cleared" at most continue_within() readings earlier (counted
@@ -49,7 +49,9 @@
  * (under it persist_event and the chain break put to the store, and persist_event publishes to
  * the hub, as the step does). pipeline__track_event: the device's shard (point_finish), the
  * restore's catch-up included. pipeline__event_end: the shard (a reading in a maintenance
- * period) or an API thread (accept, a maintenance POST). pipeline__event_chain_break: those and
+ * period), an API thread (accept, a maintenance POST or DELETE), the loop (a period's end by
+ * the clock, pipeline_maint_tick) or the restore (a period that ended while vigild was
+ * stopped). pipeline__event_chain_break: those and
  * the rollback and weights PUT. pipeline__event_break_open: the loop (pipeline_maint_tick),
  * an API thread (a maintenance DELETE, the rollback and weights PUT), a training thread (a
  * swap, pipeline_train.c's member_apply) or the restore.

@@ -795,6 +795,11 @@ int pipeline__maint_skip(pipeline_t *p, struct dev *d, int64_t ts);
 /* Brings back every device's stored maintenance periods (pipeline_restore, before the catch-up:
  * the readings the catch-up steps through skip them too). Returns 0 or an ERR_. */
 int pipeline__maint_restore(pipeline_t *p);
+/* After the restore's catch-up (before the tick runs): the end of d's newest period restored
+ * past, one that ended while vigild was stopped, ends what the tick would have ended had it
+ * seen that end (pipeline_maint.c stale_end: the episode open across the period when no
+ * reading at or after its end was scored, and stale limit alarms). Takes d->mu. */
+void pipeline__maint_restore_ended(pipeline_t *p, struct dev *d);
 /* 1 when d is in maintenance at now_ms (wall clock). Caller holds d->mu. */
 int pipeline__maint_on(struct dev *d, int64_t now_ms);
 /* The status's "maintenance" now: {"until", "until_ts", "note"}, or JSON null when d is not in

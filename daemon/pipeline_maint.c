@@ -15,6 +15,11 @@
  * so a device that is silent or whose clock is behind shows its last state until its first
  * reading in the period.
  *
+ * When a period ends (the tick, a DELETE, or unseen while vigild was stopped: the restore), an
+ * episode still open across it, the device silent through it, ends "maintenance" then, as its
+ * limit alarms do (stale_end): else it stayed open after the work, and the first reading after
+ * the period was scored with it (task maint5, session 56).
+ *
  * Invariants: a device's periods (dev.maint) are ordered by start and never overlap; at most
  * STORE_MAINT_KEEP are kept, in memory and in the store (which trims the same way, by start), so
  * a new period is refused when all of them are current or scheduled; each keeps its note. Periods
@@ -346,13 +351,34 @@ int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int
     return rc ? rc : src;
 }
 
+/* Whether d has an anomaly episode open: its event active, or its detector in state anomaly
+ * (an episode with no kept event). Caller holds d->mu. */
+static int episode_open(const struct dev *d)
+{
+    const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
+    return (e && e->end_ts < 0) || (d->det && detector_get_state(d->det) == DET_ANOMALY);
+}
+
 /* After a period of d ended at end_ms (its message published first, so a stream hears of the
- * end, then of the alarms it ends): d's limit alarms no reading after it judged yet end
- * (pipeline__limits_reset). Called without d->mu. */
-static void limits_after(pipeline_t *p, struct dev *d, int64_t end_ms)
+ * end, then of what it ends), what no reading judged since the period began ends, as stale:
+ * the episode open across the period when no reading at or after end_ms was scored (d->last_ts
+ * below it: none timestamped in the period came, whose first would have ended it,
+ * pipeline__maint_skip, nor one after it, a device's clock ahead, which judged it again) ends
+ * "maintenance" (end_episode: its end_ts the last reading scored, as every maintenance end),
+ * and d's limit alarms no reading after the period judged yet end (pipeline__limits_reset).
+ * Caller holds d->mu. */
+static void stale_end(pipeline_t *p, struct dev *d, int64_t end_ms)
+{
+    if (d->last_ts < end_ms && episode_open(d))
+        end_episode(p, d);
+    pipeline__limits_reset(p, d, end_ms);
+}
+
+/* stale_end, called without d->mu. */
+static void period_ended(pipeline_t *p, struct dev *d, int64_t end_ms)
 {
     pthread_mutex_lock(&d->mu);
-    pipeline__limits_reset(p, d, end_ms);
+    stale_end(p, d, end_ms);
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -397,7 +423,7 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
         pthread_mutex_unlock(&d->mu);
         api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, js);
         free(js);
-        limits_after(p, d, ended.end_ms);
+        period_ended(p, d, ended.end_ms);
     }
     pthread_mutex_unlock(&p->maint_mu);
     return rc;
@@ -505,6 +531,20 @@ int pipeline__maint_restore(pipeline_t *p)
     return rc;
 }
 
+void pipeline__maint_restore_ended(pipeline_t *p, struct dev *d)
+{
+    pthread_mutex_lock(&d->mu);
+    /* The newest period restored past (the tick, not yet running, has marked none past since):
+     * one whose end no scored reading reached, the catch-up's included, ended unseen. A device
+     * that sent readings after it is left alone (its limit states too). */
+    int k = d->nmaint;
+    while (k-- > 0 && d->maint_told[k] != TOLD_PAST)
+        ;
+    if (k >= 0 && d->last_ts < d->maint[k].end_ms)
+        stale_end(p, d, d->maint[k].end_ms);
+    pthread_mutex_unlock(&d->mu);
+}
+
 /* Collects into msgs (room for STORE_MAINT_KEEP) the messages of d's periods whose state by the
  * clock went beyond what the streams heard, marking them heard, and lowers *next to d's next
  * boundary; *ended_ms is raised to the end of each of them that ended, and *began set when one
@@ -572,7 +612,7 @@ void pipeline_maint_tick(pipeline_t *p)
             free(msgs[j]);
         }
         if (ended_ms >= 0)
-            limits_after(p, d, ended_ms);
+            period_ended(p, d, ended_ms);
     }
     next_lower(p, next);
 }

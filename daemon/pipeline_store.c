@@ -813,6 +813,13 @@ int pipeline_restore(pipeline_t *p)
             refeed(p, d, last_ts, have_det);
     }
     pipeline_drain(p);
+    /* A period that ended while vigild was stopped, after the catch-up's readings (one of
+     * them in the period already ended the episode open across it). */
+    for (size_t i = 0; rc == 0 && i < nm.n; i++) {
+        struct dev *d = pipeline__find(p, nm.v[i]);
+        if (d)
+            pipeline__maint_restore_ended(p, d);
+    }
     int asked = 0;
     for (size_t i = 0; rc == 0 && i < nm.n; i++)
         asked += ask_again(p, pipeline__find(p, nm.v[i]));

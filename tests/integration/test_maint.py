@@ -25,6 +25,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
+import test_sse as ts  # noqa: E402
 import vigiltest as vt  # noqa: E402
 from test_events import (  # noqa: E402
     Events, z_shifted)
@@ -66,6 +67,12 @@ class MaintenanceCase(Events):
         self.probes = getattr(self, "probes", 0) + 1
         tp.wait_scored(self.d, "probe", self.probes)
         return tp.status(self.d, dev)
+
+    def sleep_until(self, ms):
+        """Sleeps until vigild's clock (this host's) is past ms; at most 30 s."""
+        wait = (ms - time.time() * 1000) / 1000 + 0.05
+        self.assertLess(wait, 30)
+        time.sleep(max(0.0, wait))
 
     def feed_maint(self, dev, rows, at_ms):
         """Posts rows at 20 ms steps from at_ms (acknowledged: post_readings asserts the 200) and
@@ -217,12 +224,6 @@ class ScheduledMaintenance(MaintenanceCase):
         self.d.stop()
         self.d.start()
         self.probes = 0  # the probe device's count starts again
-
-    def sleep_until(self, ms):
-        """Sleeps until vigild's clock (this host's) is past ms; at most 30 s."""
-        wait = (ms - time.time() * 1000) / 1000 + 0.05
-        self.assertLess(wait, 30)
-        time.sleep(max(0.0, wait))
 
     def test_plan_list_overlap_cancel_across_restarts(self):
         dev = "sched-2"
@@ -412,6 +413,203 @@ class ScheduledMaintenance(MaintenanceCase):
         self.assertEqual(self.maint("pump-3", "GET")[0], 401)
         self.assertEqual(self.maint("pump-3", "DELETE", None, read, "?from=1")[0], 403)
         self.assertEqual(self.maint("pump-3", "POST", {"from": 1, "until": 2}, read)[0], 403)
+
+
+class SilentMaintenance(MaintenanceCase):
+    """Task maint5 (session 56): a device in anomaly that sends nothing through a period (the
+    pump stopped for its service) has the episode open when the period began ended when the
+    period ends, by vigild's clock or a DELETE, as its limit alarms end: its event ended
+    "maintenance" (end_ts the last reading scored, before the period), counted, pushed on the
+    stream after the period's "past" message, and the status normal, so the next normal reading
+    opens nothing. A restart while the period is current ends it at the period's end as well,
+    and one across the period's end at the restart. Readings timestamped after the period,
+    scored before vigild's clock ends it (a device's clock ahead), judged the episode again: it
+    is left as they left it. The fault's readings are timestamped about 320 s before now, so
+    none falls in a period."""
+
+    def anomalous(self, dev, seed):
+        """dev in anomaly on readings 0..679 (its last about 320 s ago); returns the active
+        event and the status."""
+        rng = random.Random(seed)
+        active = self.open_episode(dev, tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng),
+                                   z_shifted(30, 650, rng))
+        self.assertTrue(active["active"], active)
+        tp.wait_idle(self.d, dev, 1)
+        st = tp.status(self.d, dev)
+        self.assertEqual((st["state"], st["last_ts"]), ("anomaly", self.t0 + 679000), st)
+        return active, st
+
+    def plan(self, dev, length, start=None):
+        """Schedules a period of dev of length ms from start (default: 1 s from now); returns
+        its start."""
+        start = int(time.time() * 1000) + 1000 if start is None else start
+        st, ans = self.maint(dev, body={"from": start, "until": start + length,
+                                        "note": "pump stopped"})
+        self.assertEqual(st, 200, ans)
+        self.assertEqual(ans["period"]["state"], "scheduled")
+        return start
+
+    def ended_maintenance(self, dev, active, last_ts):
+        """Waits for dev's event to end "maintenance" at last_ts, nothing opened after it; the
+        status normal. Returns the event."""
+        evs = tp.wait_for("%s: the event ended" % dev, lambda: (
+            lambda e: e if not e[0]["active"] else None)(self.events(dev)), 10)
+        self.assertEqual(len(evs), 1, evs)
+        self.assertEqual((evs[0]["id"], evs[0]["ended_by"], evs[0]["end_ts"]),
+                         (active["id"], "maintenance", last_ts), evs)
+        self.assertEqual(tp.status(self.d, dev)["state"], "normal")
+        return evs[0]
+
+    def normal_after(self, dev, k, ended):
+        """Ten normal readings after the period (now on) are scored and open nothing."""
+        scored = tp.status(self.d, dev)["readings_scored"]
+        now = int(time.time() * 1000)
+        tp.post_readings(self.d, dev, tp.rotation(10, k, tp.OMEGA_A, 0.01, random.Random(k)),
+                         [now + 100 * i for i in range(10)], tp.CH3)
+        st = tp.wait_scored(self.d, dev, scored + 10)
+        self.assertEqual(st["state"], "normal", st)
+        self.assertEqual(self.events(dev), [ended])
+
+    def test_silent_through_a_period_ended_by_the_clock(self):
+        d, dev = self.d, "silent-clock"
+        active, before = self.anomalous(dev, 21)
+        sse = ts.Sse(d, "?types=anomaly,maintenance&device=" + dev).open()
+        try:
+            start = self.plan(dev, 6000)
+            # Through the period a silent device keeps its last state (as before).
+            tp.wait_for("the period current", lambda: tp.status(d, dev)["maintenance"], 10)
+            self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)],
+                             [(active["id"], True)])
+            self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+            self.sleep_until(start + 6000)
+            ended = self.ended_maintenance(dev, active, before["last_ts"])
+            self.assertIsNone(tp.status(d, dev)["maintenance"])
+            self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+            msgs = sse.wait("the episode's end on the stream", lambda s: s.messages
+                            if len(s.messages) >= 4 else None)
+        finally:
+            sse.close()
+        self.assertEqual([(m["event"], m["data"].get("period", {}).get("state"))
+                          for m in msgs], [("maintenance", "scheduled"),
+                                           ("maintenance", "current"),
+                                           ("maintenance", "past"), ("anomaly", None)], msgs)
+        self.assertEqual(msgs[3]["data"], ended)
+        self.normal_after(dev, 680, ended)
+
+    def test_silent_through_a_period_ended_by_delete(self):
+        """The same with a DELETE: ended by the time it is answered. Then the fault's later
+        readings, timestamped before the period (a late batch), are scored from the state the
+        end left (normal): the fault still there opens a new event (the next id, continuing
+        nothing), where before the first went on."""
+        d, dev = self.d, "silent-delete"
+        active, before = self.anomalous(dev, 22)
+        start = self.plan(dev, 600000)
+        tp.wait_for("the period current", lambda: tp.status(d, dev)["maintenance"], 10)
+        time.sleep(0.3)  # the tick's look (every 250 ms) saw it begin
+        self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)],
+                         [(active["id"], True)])
+        st, _ = self.maint(dev, "DELETE")
+        self.assertEqual(st, 204)
+        evs = self.events(dev)
+        self.assertEqual((evs[0]["id"], evs[0]["ended_by"], evs[0]["end_ts"]),
+                         (active["id"], "maintenance", before["last_ts"]), evs)
+        self.assertEqual(tp.status(d, dev)["state"], "normal")
+        self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+
+        rng = random.Random(23)
+        self.feed(dev, z_shifted(20, 680, rng), 680)  # readings 680..699: before the period
+        evs = tp.wait_for("the late batch's event", lambda: (
+            lambda e: e if len(e) == 2 else None)(self.events(dev)), 10)
+        self.assertEqual((evs[0]["id"], evs[0]["active"], evs[0].get("continues")),
+                         (active["id"] + 1, True, None), evs)
+        self.assertEqual(evs[1]["ended_by"], "maintenance", evs)
+
+    def past_told(self, sse):
+        """Waits for the tick's "past" message on sse (one subscribed to maintenance), which
+        it publishes just before stale_end; then gives stale_end 0.5 s to end anything.
+        Returns the anomaly messages heard so far, with the index of "past" among sse's."""
+        msgs = sse.wait("the period's past message", lambda s: s.messages if any(
+            m["event"] == "maintenance" and m["data"]["period"]["state"] == "past"
+            for m in s.messages) else None)
+        time.sleep(0.5)
+        past = [m["event"] == "maintenance" and m["data"]["period"]["state"] == "past"
+                for m in msgs].index(True)
+        return [(i, m["data"]) for i, m in enumerate(sse.messages)
+                if m["event"] == "anomaly"], past
+
+    def test_readings_in_the_period_end_it_there(self):
+        """A device that sends readings in the period: its first one ends the episode, as
+        before (its anomaly message before the period's past one); the period's end by the
+        clock ends nothing more (one ending, counted once, one anomaly message)."""
+        d, dev = self.d, "sends-in-period"
+        active, before = self.anomalous(dev, 24)
+        sse = ts.Sse(d, "?types=anomaly,maintenance&device=" + dev).open()
+        try:
+            start = self.plan(dev, 5000)
+            self.sleep_until(start)
+            self.feed_maint(dev, z_shifted(5, 700, random.Random(25), by=5.0), start + 100)
+            ended = self.ended_maintenance(dev, active, before["last_ts"])
+            self.sleep_until(start + 5000)
+            anomaly, past = self.past_told(sse)
+            self.assertEqual(self.events(dev), [ended])
+            self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+            self.assertEqual([m for _, m in anomaly], [ended])
+            self.assertLess(anomaly[0][0], past, sse.messages)
+        finally:
+            sse.close()
+
+    def test_clock_ahead_judged_it_again(self):
+        """Readings timestamped after the period, scored before vigild's clock ends it, judged
+        the episode (still anomaly on the fault): the period's end leaves it open."""
+        d, dev = self.d, "clock-ahead"
+        active, before = self.anomalous(dev, 26)
+        sse = ts.Sse(d, "?types=anomaly,maintenance&device=" + dev).open()
+        try:
+            until = self.plan(dev, 5000) + 5000
+            tp.post_readings(d, dev, z_shifted(10, 680, random.Random(27)),
+                             [until + 1000 + 100 * i for i in range(10)], tp.CH3)
+            st = tp.wait_scored(d, dev, before["readings_scored"] + 10)
+            self.assertEqual(st["state"], "anomaly", st)
+            self.sleep_until(until)
+            anomaly, _ = self.past_told(sse)
+        finally:
+            sse.close()
+        self.assertEqual(anomaly, [])
+        evs = self.events(dev)
+        self.assertEqual((len(evs), evs[0]["id"], evs[0]["active"]), (1, active["id"], True),
+                         evs)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+
+    def test_restart_while_current_and_across_the_end(self):
+        """Two silent devices in anomaly, their periods current when vigild stops: "across"'s
+        ends while it is stopped (ended "maintenance" at the restart), "mid"'s after the
+        restart (still in anomaly then, ended "maintenance" at the period's end)."""
+        d = self.d
+        devs = ("mid", "across")
+        got = {dev: self.anomalous(dev, 30 + i) for i, dev in enumerate(devs)}
+        # "across" ends 10 s in: room for the stop under ASan and CI's load (review: 4 s left
+        # the stop about 3.7 s); "mid" 30 s after that, room for the restart.
+        start = self.plan("mid", 40000)
+        self.plan("across", 10000, start)
+        self.sleep_until(start + 300)  # both begun, the tick saw them
+        d.stop()
+        self.assertLess(time.time() * 1000, start + 10000, "too slow: stopped after the end")
+        self.sleep_until(start + 10000)
+        d.start()
+        self.assertLess(time.time() * 1000, start + 40000, "too slow: the period ended")
+        active, before = got["across"]
+        self.ended_maintenance("across", active, before["last_ts"])
+        self.assertIsNone(tp.status(d, "across")["maintenance"])
+        active, before = got["mid"]
+        self.assertEqual([(e["id"], e["active"]) for e in self.events("mid")],
+                         [(active["id"], True)])
+        st = tp.status(d, "mid")
+        self.assertEqual(st["state"], "anomaly", st)
+        self.assertIsNotNone(st["maintenance"], st)
+        self.sleep_until(start + 40000)
+        ended = self.ended_maintenance("mid", active, before["last_ts"])
+        self.assertEqual(self.assert_counted(list(devs))["maintenance"], 2)
+        self.normal_after("mid", 680, ended)
 
 
 if __name__ == "__main__":
