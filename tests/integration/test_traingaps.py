@@ -47,14 +47,13 @@ Python 3 standard library.
 import os
 import sys
 import time
-import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_groups as tg  # noqa: E402  (helpers only)
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
-from test_reliability import SANITIZED  # noqa: E402
+from test_reliability import FAILALLOC, needs_failalloc  # noqa: E402
 
 EVERY = 100  # retrain_every: the schedule's next request, EVERY readings after a training
 
@@ -450,13 +449,7 @@ class PutBeforeTheKeptListed(Held):
                 d.start()
 
 
-FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
-
-
-@unittest.skipIf(SANITIZED, "a sanitizer build owns malloc: an LD_PRELOAD allocator cannot run "
-                 "under it")
-@unittest.skipUnless(os.path.exists(FAILALLOC), "VIGIL_FAILALLOC (tests/fault/failalloc.c's "
-                     "library, set by CTest) not found")
+@needs_failalloc
 class OutOfMemoryAtTheCopy(Held):
     """vigild under failalloc.c with a floor of 2048 bytes: while the flag file exists, every
     allocation of 2048 bytes or more on the training thread fails, the copy of the member list
