@@ -212,7 +212,7 @@ class TestInstall(unittest.TestCase):
 
     def check_maintainer_scripts(self, deb):
         """The scripts, run with a recording systemctl and deb-systemd-invoke and systemd's
-        folders moved to a temporary one: an upgrade restarts a running vigild, a removal stops
+        folders moved to a temporary one: an upgrade restarts vigild, a removal stops
         it first, a purge drops the enablement link. Without them an upgraded vigild kept
         running the old binary and a removed one ran on from a deleted file."""
         ctl = mkdtemp()
@@ -252,8 +252,15 @@ class TestInstall(unittest.TestCase):
 
         reload = "systemctl --system daemon-reload"
         self.assertEqual(run_script("postinst", "configure", ""), [reload])
+        # A configure with a previous version (an upgrade, a reinstall): restart, as debhelper's
+        # snippet does (deb-systemd-invoke (re)starts an enabled unit, restarts a running one that
+        # is not enabled, and leaves a disabled, stopped one: it_systemd_pkg, under systemd).
         self.assertEqual(run_script("postinst", "configure", "0.0.9"),
-                         [reload, "deb-systemd-invoke try-restart vigild.service"])
+                         [reload, "deb-systemd-invoke restart vigild.service"])
+        # The old package's postinst after a failed upgrade: a stopped vigild stays stopped.
+        for abort in ("abort-upgrade", "abort-deconfigure"):
+            self.assertEqual(run_script("postinst", abort, "0.1.1"),
+                             [reload, "deb-systemd-invoke try-restart vigild.service"], abort)
         # A removal that failed after prerm stopped vigild: started again (deb-systemd-invoke
         # starts only an enabled unit), as debhelper's snippet does; it stayed stopped.
         self.assertEqual(run_script("postinst", "abort-remove"),

@@ -12,8 +12,11 @@ deb-systemd-invoke starts, restarts and stops nothing.
 TestPackageLife (in order): `dpkg -i` of the package `cpack -G DEB` makes (0.1.0), `systemctl
 enable --now`, data and an LSTM; an upgrade to 0.1.0+1 (the same package, its version bumped
 with dpkg-deb) while vigild runs; an upgrade to 0.1.0+2, whose shipped vigild.conf differs
-(a conffile the operator edited: dpkg's prompt, non-interactively); `dpkg -r`, a reinstall;
-`dpkg -P`, a reinstall. TestSlowStart: 4 devices' LSTMs catching up on 480,000 readings at the
+(a conffile the operator edited: dpkg's prompt, non-interactively); upgrades to 0.1.0+3 and
+0.1.0+4 (the conffile as 0.1.0+2's) of an enabled vigild the operator stopped (started) and of
+a running one not enabled (restarted), a reinstall of 0.1.0+4 of a disabled, stopped one (left
+stopped); `dpkg -r`, a reinstall (an enabled vigild started); `dpkg -P`, a reinstall (a first
+install: nothing started). TestSlowStart: 4 devices' LSTMs catching up on 480,000 readings at the
 start, under a drop-in `TimeoutStartSec=2s`; a start held (VIGIL_TEST_HOLD_DIR's "lock-named"
 point: vigild waits using no CPU) killed at the timeout.
 """
@@ -121,6 +124,15 @@ class PackageSteps(ts.UnitHelpers):
         self.assertEqual(self.last_line(pid), "info  stopped cleanly", what)
         self.assertEqual(self.state(), ("enabled", "active"), what)
 
+    def installed(self, deb, version, state):
+        """dpkg -i deb: version configured, vigild.service then in state (is-enabled,
+        is-active), and a vigild process only if it is active (the service's)."""
+        code, out = self.dpkg("-i " + deb)
+        self.assertEqual(code, 0, out)
+        self.assertEqual(self.status(), "ii " + version)
+        self.assertEqual(self.state(), state, out)
+        self.assertEqual(self.vigilds(), [self.main_pid()] if state[1] == "active" else [])
+
     def removed(self, how, status):
         """dpkg how (-r, -P) vigil: prerm stopped the running vigild cleanly, none is left."""
         pid = self.main_pid()
@@ -143,7 +155,10 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         v1 = ts.build_deb(tmp)
         cls.v2 = "/root/" + os.path.basename(rebuild(v1, tmp, "0.1.0+1"))
         cls.v3 = "/root/" + os.path.basename(rebuild(v1, tmp, "0.1.0+2", "# 0.1.0+2"))
-        debs = [v1] + [os.path.join(tmp, os.path.basename(d)) for d in (cls.v2, cls.v3)]
+        cls.v4 = "/root/" + os.path.basename(rebuild(v1, tmp, "0.1.0+3", "# 0.1.0+2"))
+        cls.v5 = "/root/" + os.path.basename(rebuild(v1, tmp, "0.1.0+4", "# 0.1.0+2"))
+        debs = [v1] + [os.path.join(tmp, os.path.basename(d))
+                       for d in (cls.v2, cls.v3, cls.v4, cls.v5)]
         cls.v1 = "/root/" + os.path.basename(v1)
         cls.c = container_with(debs)
 
@@ -175,7 +190,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.wait_for("pump-1 serving an LSTM", lstm, 120)
 
     def test_2_upgrade(self):
-        """postinst on an upgrade: try-restart, so the new binary serves; the data, the model
+        """postinst on an upgrade: restart, so the new binary serves; the data, the model
         and the operator's edit kept (the shipped vigild.conf unchanged: no prompt)."""
         pid = self.main_pid()
         code, out = self.dpkg("-i " + self.v2)
@@ -205,29 +220,64 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.ok("grep -qx 'kind = lstm' %s && ! grep -q '^# 0.1.0+2$' %s && "
                 "grep -qx '# 0.1.0+2' %s.dpkg-dist" % (CONF, CONF, CONF))
 
-    def test_4_remove_reinstall(self):
-        """prerm stops vigild cleanly; the data and the configuration stay; a reinstall (postinst
-        configure from config-files) leaves it stopped, still enabled; started, the same data."""
-        self.removed("-r", "rc 0.1.0+2")
-        self.ok("test -f %s && test -L /var/lib/vigil && test -f %s && test -L %s"
-                % (ts.DB, CONF, WANTS))
-        code, out = self.dpkg("-i " + self.v3)
-        self.assertEqual(code, 0, out)
+    def test_4_upgrade_enabled_stopped(self):
+        """An enabled vigild the operator stopped is started by an upgrade, as debhelper's
+        snippet does (before session 55, try-restart left it stopped until the next boot)."""
+        self.ok("systemctl stop vigild")
         self.assertEqual(self.state(), ("enabled", "inactive"))
-        self.ok("systemctl start vigild")
+        self.installed(self.v4, "0.1.0+3", ("enabled", "active"))
         self.serves_the_data()
 
-    def test_5_purge_reinstall(self):
+    def test_5_upgrade_started_by_hand(self):
+        """A vigild running but not enabled (started by hand) is restarted by an upgrade, so the
+        new binary serves; it stays not enabled."""
+        # start: a no-op after test_4; each step from here stands if the one before failed.
+        self.ok("systemctl start vigild && systemctl disable vigild")
+        self.assertEqual(self.state(), ("disabled", "active"))
+        pid = self.main_pid()
+        code, out = self.dpkg("-i " + self.v5)
+        self.assertEqual(code, 0, out)
+        self.assertEqual(self.status(), "ii 0.1.0+4")
+        new = self.main_pid()
+        self.assertNotIn(new, (0, pid), out)
+        self.assertEqual(self.exe(new), "/usr/bin/vigild")  # not "... (deleted)"
+        self.assertEqual(self.vigilds(), [new])
+        self.assertEqual(self.last_line(pid), "info  stopped cleanly")
+        self.assertEqual(self.state(), ("disabled", "active"))
+        self.serves_the_data()
+
+    def test_6_reinstall_disabled_stopped(self):
+        """A disabled, stopped vigild stays stopped at a configure with a previous version (here
+        `dpkg -i` of the installed 0.1.0+4 again: postinst configure 0.1.0+4)."""
+        try:
+            # disable: a no-op after test_5 (see there).
+            self.ok("systemctl disable --now vigild")
+            self.assertEqual(self.state(), ("disabled", "inactive"))
+            self.installed(self.v5, "0.1.0+4", ("disabled", "inactive"))
+        finally:  # test_7 needs an enabled, running vigild, even if this step failed
+            code, out, err = self.c.sh("systemctl enable --now vigild")
+        self.assertEqual(code, 0, out + err)
+
+    def test_7_remove_reinstall(self):
+        """prerm stops vigild cleanly; the data, the configuration and the enablement stay; a
+        reinstall (postinst configure from config-files, with the removed version) starts the
+        enabled vigild, as debhelper's snippet does (before session 55 it stayed stopped)."""
+        self.removed("-r", "rc 0.1.0+4")
+        self.ok("test -f %s && test -L /var/lib/vigil && test -f %s && test -L %s"
+                % (ts.DB, CONF, WANTS))
+        self.installed(self.v5, "0.1.0+4", ("enabled", "active"))
+        self.serves_the_data()
+
+    def test_8_purge_reinstall(self):
         """README "Under systemd": a purge keeps the database in /var/lib/vigil; postrm drops the
         enablement link; dpkg deletes the conffile. A reinstall is a first install again, and
         serves the kept database once enabled."""
+        self.ok("systemctl start vigild")  # a no-op after test_7 (see test_5)
         self.removed("-P", "")
         self.ok("test -f %s && test -L /var/lib/vigil && ! test -e %s && ! test -L %s && "
                 "! test -e /etc/vigil" % (ts.DB, WANTS, WANTS))
         self.assertEqual(self.show("LoadState")["LoadState"], "not-found")
-        code, out = self.dpkg("-i " + self.v3)
-        self.assertEqual(code, 0, out)
-        self.assertEqual(self.state(), ("disabled", "inactive"))
+        self.installed(self.v3, "0.1.0+2", ("disabled", "inactive"))
         self.ok("systemctl enable --now vigild")
         self.serves_the_data()
 
