@@ -625,20 +625,19 @@ static void train_next(void *arg)
         pthread_mutex_unlock(&p->due_mu);
     }
     test_hold(p, "take"); /* the entry taken, the group's member list not yet copied */
-    struct dev **devs = &d;
+    struct dev **devs = &d, **copied = NULL;
     size_t n = 1;
+    int abandoned = 0;
+    if (g && pipeline__group_members(p, g, &copied, &n) != 0) {
+        /* Out of memory: no training, but its end as any other's (below), which asks again
+         * what was asked while the entry waited (a member's API retrain, `again`) and clears
+         * the members' left_out. Until session 56 this returned here and such a request was
+         * lost until the next schedule. The end's loop runs over d and g's members now. */
+        pipeline__train_failed(p, d->name, "", ERR_NOMEM);
+        goto end; /* n is 1: devs is &d */
+    }
     if (g) {
-        if (pipeline__group_members(p, g, &devs, &n)) {
-            pipeline__train_failed(p, d->name, "", ERR_NOMEM);
-            pthread_mutex_lock(&d->mu);
-            d->due = 0;
-            pthread_mutex_unlock(&d->mu);
-            pthread_mutex_lock(&p->due_mu);
-            g->training = 0;
-            pthread_mutex_unlock(&p->due_mu);
-            atomic_fetch_add_explicit(&p->train_jobs_ended, 1, memory_order_release);
-            return;
-        }
+        devs = copied;
         /* The leader (whose detector the group job copies: the serving model it validates
          * against, the next version number) is the member with the newest version; a device
          * that just joined has none of the group's and does not lead. train_set may lead with
@@ -658,7 +657,6 @@ static void train_next(void *arg)
     }
     first_settle(p, d);
     struct member *ms = calloc(n ? n : 1, sizeof *ms);
-    int abandoned = 0;
     if (ms) {
         for (size_t i = 0; i < n; i++)
             ms[i].d = devs[i];
@@ -667,6 +665,7 @@ static void train_next(void *arg)
     } else {
         pipeline__train_failed(p, d->name, "", ERR_NOMEM);
     }
+end:
     test_hold(p, "end");
     /* Abandoned at the stop: d stays due (in no FIFO now: nothing trains after the stop), so
      * the stop's save records its request (BLOB_TRAIN_ASKED) and the next start asks again
@@ -700,10 +699,8 @@ static void train_next(void *arg)
         }
         pthread_mutex_unlock(&e->mu);
     }
-    if (g) {
-        free(devs);
-        free(now);
-    }
+    free(copied);
+    free(now);
     /* Last: a count that has reached this job says its end is over, including what it asked
      * again (vigil_train_jobs_ended_total; a test can wait for it, then look for what did or
      * did not follow). Release: a thread that reads the count (pipeline_metrics.c, a seq_cst

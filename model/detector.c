@@ -16,6 +16,7 @@
 
 #include "detector_int.h"
 #include "err.h"
+#include "internal.h"
 
 /* A persistence channel's forecast follows its trend when the slope is at least this many
  * standard errors (detector_forecast). */
@@ -202,17 +203,17 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
         return ERR_NOMEM;
     d->cfg = *cfg;
     d->C = n_channels;
-    /* The buffer lengths come from a model of the detector's shape, which is not kept. */
+    /* The buffer lengths come from the detector's shape alone: no model of it is made (one of
+     * hidden 2048 x 3 layers is about 400 MB, which a load made before it read the state's
+     * bytes until session 56). */
     struct model_config mc;
     detector__model_config(&mc, cfg, n_channels);
-    model_t *shape;
-    int rc = model_create(&shape, &mc);
+    int rc = model__config_check(&mc);
     if (rc < 0)
         goto fail;
-    d->state_len = model_state_len(shape);
-    d->work_len = model_work_len(shape, 1);
-    d->work_row = model_work_len(shape, 2) - d->work_len; /* affine in the batch */
-    model_destroy(shape);
+    d->state_len = model_config_state_len(&mc);
+    d->work_len = model_config_work_len(&mc, 1);
+    d->work_row = model_config_work_len(&mc, 2) - d->work_len; /* affine in the batch */
     d->ctx_cap = 2 * cfg->train.window;
     /* One block: the step test's doubles first (calloc aligns them), the floats, then the
      * per-channel flags. */

@@ -419,10 +419,17 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.history < 0 || cfg.history > 10000000 || cfg.err_window < 0 ||
         cfg.err_window > 10000000 || cfg.err_short < 0 || cfg.err_short > 10000000)
         return ERR_CORRUPT;
+    /* The model's state too (2 x its length, up to 2 x 12,300 floats at hidden 2048 x 3
+     * layers), from the shape alone: session 56; before, a blob claiming a big shape was read
+     * only after a model of it was made (detector_create). */
+    struct model_config mc;
+    detector__model_config(&mc, &cfg, C);
+    if (model__config_check(&mc) < 0)
+        return ERR_CORRUPT;
     const uint64_t C64 = (uint64_t)C;
     const uint64_t rows = fmt == 1 ? (uint64_t)cfg.history : 2 * (uint64_t)cfg.train.window;
     uint64_t need = 4 * (rows * C64 + C64 * C64 + 9 * C64 + (uint64_t)cfg.err_window +
-                         (uint64_t)cfg.err_short) +
+                         (uint64_t)cfg.err_short + 2 * (uint64_t)model_config_state_len(&mc)) +
                     C64 + 8;
     if (need > r.len - r.off)
         return ERR_CORRUPT;

@@ -266,9 +266,26 @@ void model_get_norm(const model_t *m, float *mean, float *scale)
 
 /* ---- state and work ------------------------------------------------------------------- */
 
+/* The widest layer input [x | h] (model__alloc's k[]): I + H at layer 0, 2H above it. */
+static size_t cfg_kmax(const struct model_config *cfg)
+{
+    const size_t H = (size_t)cfg->n_hidden, k0 = (size_t)cfg->n_inputs + H;
+    return cfg->n_layers > 1 && 2 * H > k0 ? 2 * H : k0;
+}
+
+static size_t kmax(const model_t *m)
+{
+    return cfg_kmax(&m->cfg);
+}
+
+size_t model_config_state_len(const struct model_config *cfg)
+{
+    return (size_t)cfg->n_inputs + 2 * (size_t)cfg->n_layers * cfg->n_hidden;
+}
+
 size_t model_state_len(const model_t *m)
 {
-    return (size_t)m->cfg.n_inputs + 2 * (size_t)m->cfg.n_layers * m->cfg.n_hidden;
+    return model_config_state_len(&m->cfg);
 }
 
 size_t model_state_size(const model_t *m)
@@ -281,18 +298,17 @@ void model_state_reset(const model_t *m, float *state)
     memset(state, 0, model_state_size(m));
 }
 
-static int kmax(const model_t *m)
+size_t model_config_work_len(const struct model_config *cfg, int batch)
 {
-    int k = m->k[0];
-    return m->cfg.n_layers > 1 && m->k[1] > k ? m->k[1] : k;
+    size_t B = batch < 1 ? 1 : (size_t)batch;
+    size_t H = (size_t)cfg->n_hidden, G = 4 * H;
+    return B * (cfg_kmax(cfg) + G + (size_t)cfg->n_outputs) + model_config_state_len(cfg) +
+           (size_t)cfg->n_inputs + H;
 }
 
 size_t model_work_len(const model_t *m, int batch)
 {
-    size_t B = batch < 1 ? 1 : (size_t)batch;
-    size_t G = 4 * (size_t)m->cfg.n_hidden;
-    return B * ((size_t)kmax(m) + G + (size_t)m->cfg.n_outputs) + model_state_len(m) +
-           (size_t)m->cfg.n_inputs + (size_t)m->cfg.n_hidden;
+    return model_config_work_len(&m->cfg, batch);
 }
 
 /* Offsets into a state. */

@@ -135,6 +135,13 @@ void model_state_reset(const model_t *m, float *state);
  * (batch >= 1). One buffer per thread is enough; its contents do not matter between calls. */
 size_t model_work_len(const model_t *m, int batch);
 
+/* model_state_len() and model_work_len() of a model made with cfg, from cfg alone: no model is
+ * created and nothing is allocated, so a caller can size (or check a saved state against) a
+ * shape before it pays for one (detector_load: up to 400 MB for a shape it then refuses).
+ * cfg must pass model_create's checks; the lengths of one that does not mean nothing. */
+size_t model_config_state_len(const struct model_config *cfg);
+size_t model_config_work_len(const struct model_config *cfg, int batch);
+
 /* Incremental step for one device: consumes the raw input x[I], updates state in place and
  * writes pred[O], the raw prediction of the next value of the first O channels. work holds
  * model_work_len(m, 1) floats. O(L * H * (I + H)) work, no allocation: one sgemv per

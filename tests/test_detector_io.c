@@ -2,17 +2,19 @@
  * round trip, formats 3 and 5, and saved state that load validates (onset_rhythm's state, the
  * episode counts), and a linear or persistence predictor's kept parameters (model/detector_pred.c);
  * formats 8 and 47 and detector_apply_settings on a loaded detector (moved from
- * test_detector_calib.c). Part of test_detector: tests/test_detector.c runs them, in the order of
- * the single file they were moved from; the fixtures shared with the other parts are in
- * tests/test_detector_fx.c. */
+ * test_detector_calib.c); a blob claiming a shape too big for it (session 56). Part of
+ * test_detector: tests/test_detector.c runs them, in the order of the single file they were
+ * moved from; the fixtures shared with the other parts are in tests/test_detector_fx.c. */
 
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "detector.h"
@@ -591,6 +593,77 @@ static void test_load_format47_running(void **unused)
     free(buf);
 }
 
+/* ---- session 56: a saved shape too big for its blob is refused before it is allocated ---- */
+
+/* Under failalloc.c (VIGIL_FAILALLOC_FLAG and LD_PRELOAD set): with floor > 0, allocations of
+ * floor bytes and more on this thread fail until fail_big(0); else nothing. Returns whether it
+ * is preloaded. */
+static int fail_big(size_t floor)
+{
+    const char *flag = getenv("VIGIL_FAILALLOC_FLAG");
+    if (flag == NULL || getenv("LD_PRELOAD") == NULL)
+        return 0;
+    if (floor == 0) {
+        unlink(flag);
+        return 1;
+    }
+    FILE *fl = fopen(flag, "w");
+    assert_non_null(fl);
+    fprintf(fl, "%zu\n", floor);
+    assert_int_equal(fclose(fl), 0);
+    return 1;
+}
+
+/* A save of a fresh 1-channel detector with its config's shape rewritten to hidden 2048 x 3
+ * layers (the CRC redone): the blob holds the state of its own small shape, not the 2 x 12,289
+ * floats (98 KB) of the claimed one, and is refused as corrupt. detector_create made a model of
+ * the shape (about 400 MB) before load read the state until session 56; load now checks the
+ * blob's length against the state first and detector_create makes no model. Run under
+ * tests/fault/failalloc.c (ctest unit_detector_failalloc: this test alone, every allocation of
+ * 4 KiB or more on this thread failing while the flag exists) it shows the load allocating nothing
+ * for the shape: main's load returned ERR_NOMEM there (its throw-away model, about 400 MB), and
+ * a load without the length check would too (detector_create's block for the shape: its state
+ * and work buffers, about 200 KB). The detector of the shape is then made with allocations of
+ * 1 MiB and more failing. Without the preload the refusal alone is checked. */
+static void test_load_big_shape_refused(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *a, *b = NULL;
+    assert_int_equal(detector_create(&a, &cfg, 1), 0);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    detector_destroy(a);
+    const size_t cfg_at = 12; /* magic, format, C */
+    const int hidden = 2048, layers = 3;
+    memcpy(buf + cfg_at + offsetof(struct detector_config, n_hidden), &hidden, sizeof hidden);
+    memcpy(buf + cfg_at + offsetof(struct detector_config, n_layers), &layers, sizeof layers);
+    uint32_t crc = model__crc32(0, buf, got - 4);
+    memcpy(buf + got - 4, &crc, 4);
+    const size_t state = 2 * sizeof(float) * (1 + 2 * (size_t)layers * hidden);
+    assert_true(got < state); /* the claimed state alone does not fit in it */
+    const int preload = fail_big(4096);
+    const int rc = detector_load(&b, buf, got);
+    fail_big(0);
+    print_message("a %zu-byte blob claiming hidden %d x %d layers: %d (%s)%s\n", got, hidden,
+                  layers, rc, err_str(rc),
+                  preload ? ", allocations of 4 KiB and more failing" : "");
+    assert_int_equal(rc, ERR_CORRUPT);
+    assert_null(b);
+    /* The shape itself is valid: a detector of it is made, without a model of it. */
+    cfg.n_hidden = hidden;
+    cfg.n_layers = layers;
+    fail_big(1 << 20);
+    const int made = detector_create(&a, &cfg, 1);
+    fail_big(0);
+    assert_int_equal(made, 0);
+    detector_destroy(a);
+    free(buf);
+}
+
 const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_save_load),
     cmocka_unit_test(test_load_format3),
@@ -601,5 +674,6 @@ const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_load_format8),
     cmocka_unit_test(test_apply_settings),
     cmocka_unit_test(test_load_format47_running),
+    cmocka_unit_test(test_load_big_shape_refused),
 };
 const size_t detector_io_count = sizeof detector_io_tests / sizeof detector_io_tests[0];

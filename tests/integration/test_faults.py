@@ -39,8 +39,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 from test_crash import integrity_check  # noqa: E402
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
-from test_reliability import (Base, SANITIZED, T0, config_file, req,  # noqa: E402
-                              sqlite_rows, wait_for, wait_held)
+from test_reliability import (Base, FAILALLOC, T0, config_file, needs_failalloc,  # noqa: E402
+                              req, sqlite_rows, wait_for, wait_held)
 
 
 # ============================================================================================
@@ -609,13 +609,7 @@ class GroupTrainingDiskFull(TrainingDiskFull):
     GROUP = "tg"
 
 
-FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
-
-
-@unittest.skipIf(SANITIZED, "a sanitizer build owns malloc: an LD_PRELOAD allocator cannot run "
-                 "under it (this case runs in the plain build)")
-@unittest.skipUnless(os.path.exists(FAILALLOC), "VIGIL_FAILALLOC (tests/fault/failalloc.c's "
-                     "library, set by CTest) not found")
+@needs_failalloc
 class TrainingOutOfMemory(TrainingFaults, Base):
     """vigild runs under tests/fault/failalloc.c's library: while its flag file exists, the
     allocations on a training thread of at least the size the file holds fail. 4096 bytes: the

@@ -218,6 +218,8 @@ class GroupAskedWhileQueued(Held):
         self.assertEqual(len(open_events(d, "qa")), 1)
         n0 = wait_newer(d, devs, 0, "no training")
         self.assertEqual(n0[0], n0[1], n0)
+        # Nothing trains or waits (wait_newer): every job from here is counted below.
+        ended0 = metric_value(d, "vigil_train_jobs_ended_total")
         # The training thread busy: 20 other devices' first trainings queued.
         busy_training_thread(self)
         self.assertEqual(tp.req(d, "POST", "/v1/devices/qb/model/retrain")[0], 202)
@@ -239,6 +241,12 @@ class GroupAskedWhileQueued(Held):
         rng = tp.random.Random(34)
         feed_together(d, ["qm"], {"qm": tp.rotation(tp.WARMUP, 0, tp.OMEGA_A, 0.01, rng)}, 0)
         tp.wait_idle(d, "qm", 1, timeout=240)
+        # Exactly 22 jobs since ended0: the 20 other devices' first trainings, the group's one
+        # and qm's; a second training of the group, which qm's waited behind, would have ended
+        # too (session 56; ">=" let it through).
+        tp.wait_for("qm's job ended", lambda: metric_value(
+            d, "vigil_train_jobs_ended_total") >= ended0 + 22 or None, 120)
+        self.assertEqual(metric_value(d, "vigil_train_jobs_ended_total"), ended0 + 22)
         tops = wait_newer(d, devs, n0[0], "no training", 120)
         self.assertEqual(tops[0], tops[1], tops)
         for dev in devs:

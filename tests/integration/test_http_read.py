@@ -378,6 +378,36 @@ class AnomalyPages(vt.DaemonTestCase):
                                  [json.dumps(e, sort_keys=True)
                                   for e in self.whole["anomalies"]])
 
+    # A time parameter between 1970-01-02 and 1973-03-03 (here to=, every event before it): a
+    # number there is refused as likely epoch seconds, so the next links must give it back as
+    # RFC 3339 (api__time_value). bd864c57's gave "&to=950400000": a 400 on the second page.
+    TO_SECS = "1970-01-12T00:00:00Z"  # 950,400,000 ms
+
+    def test_next_where_numbers_look_like_seconds(self):
+        doc = self.d.get_json("/v1/anomalies?limit=3&to=" + self.TO_SECS)
+        self.assertIn("to=1970-01-12T", doc["next"])
+        got, seen = self.pages("/v1/anomalies?limit=3&to=" + self.TO_SECS)
+        self.assertEqual(seen, [3, 3, 2])
+        self.assertEqual(got, self.whole["anomalies"])
+
+    def test_prediction_next_where_numbers_look_like_seconds(self):
+        path = "/v1/devices/ap-a0/predictions?limit=%d&to=" + self.TO_SECS
+        whole = self.d.get_json(path % 100000)
+        self.assertIsNone(whole["next"])
+        n = len(whole["points"])
+        self.assertGreater(n, 100)
+        doc = self.d.get_json(path % 100)
+        self.assertIn("to=1970-01-12T", doc["next"])
+        got, pages = [], 0
+        link = path % 100
+        while link:
+            doc = self.d.get_json(link)
+            got += doc["points"]
+            link = doc["next"]
+            pages += 1
+            self.assertLessEqual(pages, n // 100 + 2)
+        self.assertEqual(got, whole["points"])
+
     def test_device_pages(self):
         got, seen = self.pages("/v1/devices/ap-b1/anomalies?limit=1")
         self.assertEqual(seen, [1])

@@ -59,6 +59,17 @@ def _sanitized():
 
 
 SANITIZED = _sanitized()  # vigild built with -DVIGIL_SANITIZE=ON or -DVIGIL_TSAN=ON
+FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")  # tests/fault/failalloc.c's library (CTest)
+
+
+def needs_failalloc(cls):
+    """Skips the test class cls, saying why, in a sanitizer build (ASan must own malloc: an
+    LD_PRELOAD allocator cannot run under it; such cases run in the plain build) and where
+    CTest gave no failalloc.c library (VIGIL_FAILALLOC)."""
+    cls = unittest.skipUnless(os.path.exists(FAILALLOC), "VIGIL_FAILALLOC (tests/fault/"
+                              "failalloc.c's library, set by CTest) not found")(cls)
+    return unittest.skipIf(SANITIZED, "a sanitizer build owns malloc: an LD_PRELOAD allocator "
+                           "cannot run under it (this case runs in the plain build)")(cls)
 
 
 def config_file(text):

@@ -33,12 +33,11 @@ import re
 import sqlite3
 import struct
 import sys
-import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_groups as tg  # noqa: E402  (helpers only)
-from test_reliability import SANITIZED  # noqa: E402  (the flag only)
+from test_reliability import FAILALLOC, needs_failalloc  # noqa: E402  (helpers only)
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 
@@ -299,13 +298,7 @@ class Group(StopTrain):
         self.assertEqual(got["ga"], got["gb"])  # one training of g51e-away, one version
 
 
-FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
-
-
-@unittest.skipIf(SANITIZED, "a sanitizer build owns malloc: an LD_PRELOAD allocator cannot run "
-                 "under it (this case runs in the plain build)")
-@unittest.skipUnless(os.path.exists(FAILALLOC), "VIGIL_FAILALLOC (tests/fault/failalloc.c's "
-                     "library, set by CTest) not found")
+@needs_failalloc
 class GroupOutOfMemory(StopTrain):
     """Session 51: vigild under tests/fault/failalloc.c's library. The operator's retrain of a
     group whose members all left it while it ran, gc having joined, is handed to gc; when the

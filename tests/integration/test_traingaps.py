@@ -36,11 +36,16 @@ guess: every wait is for a state the daemon shows, bounded.
    loop (main: dropped). No loop is proved by a later training, asked once gw's second has
    ended (vigil_train_jobs_ended_total), that trains with nothing of gw's before it (session
    55; a 2 s sleep before).
+9. OutOfMemoryAtTheCopy (session 56): a group's training whose copy of the member list fails
+   (out of memory, tests/fault/failalloc.c) ends as any other does: operator's retrains of its
+   members asked while the entry was taken (hold "take") are asked again, and the group trains
+   (main: returned early, the retrains lost until the next schedule).
 
 Python 3 standard library.
 """
 
 import os
+import struct
 import sys
 import time
 
@@ -49,6 +54,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_groups as tg  # noqa: E402  (helpers only)
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
+from test_reliability import FAILALLOC, needs_failalloc  # noqa: E402
 
 EVERY = 100  # retrain_every: the schedule's next request, EVERY readings after a training
 
@@ -386,6 +392,11 @@ class WindowTooShort(Held):
         # anything gw's second training asked (one thread, the due-set first in, first out).
         tg.feed_together(d, ["gm"], {"gm": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
         tp.wait_idle(d, "gm", 1, timeout=120)
+        # Exactly three jobs: gw's two and gm's (session 56; a third of gw's, which gm's waited
+        # behind, ended before it).
+        tp.wait_for("gm's job ended", lambda: tg.metric_value(
+            d, "vigil_train_jobs_ended_total") >= ended + 3 or None, 120)
+        self.assertEqual(tg.metric_value(d, "vigil_train_jobs_ended_total"), ended + 3)
         self.assertEqual(self.lines(), 2)  # a loop: 3 or more
         self.assertEqual(len(versions(d, "ga")), 2)  # ga trained in each of gw's two trainings
         self.assertEqual(self.queued(), 0)  # and asked nothing more
@@ -438,6 +449,77 @@ class PutBeforeTheKeptListed(Held):
                 d.stop()
                 d.start()
 
+
+@needs_failalloc
+class OutOfMemoryAtTheCopy(Held):
+    """vigild under failalloc.c with a floor of 2048 bytes: while the flag file exists, every
+    allocation of 2048 bytes or more on the training thread fails, the copy of the member list
+    of a group of 258 (ga, gb and 256 members with two readings each, which never train: 2064
+    bytes) among them, and nothing the hold points need (test_hold_wait's fopen: 472 bytes). The
+    group's first training is held at "take" (its entry taken, the list not yet copied) while
+    operator's retrains of ga and gb are merged into it (409: `again`; one of them asked the
+    training, the other is only in the group's list); the copy then fails. Its end (hold "end",
+    where the flag goes) asks both again: the group trains, ga and gb get their first version,
+    and exactly two jobs ended (vigil_train_jobs_ended_total). Main returned before the end (no
+    "end" reached): no version, one job."""
+    CONFIG = tp.config_text(0, extra="train_threads = 1\n")
+    MEMBERS = 256
+
+    def setUp(self):
+        self.holds = vt.mkdtemp()
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG), prefix=[
+            "env", "VIGIL_TEST_HOLD_DIR=" + self.holds, "LD_PRELOAD=" + FAILALLOC,
+            "VIGIL_FAILALLOC_FLAG=" + self.flag, "VIGIL_FAILALLOC_MIN=2048"])
+        self.d.start()
+
+    def tearDown(self):
+        if os.path.exists(self.flag):
+            os.unlink(self.flag)
+        super().tearDown()
+
+    def ended(self):
+        return tg.metric_value(self.d, "vigil_train_jobs_ended_total")
+
+    def test_retrains_asked_while_taken_are_asked_again(self):
+        d, devs, rng = self.d, ["ga", "gb"], tp.random.Random(59)
+        # The copy must be the allocation that fails: were it under the floor, the next one at
+        # or above it (train_next's calloc of the members) would fail instead, on main too, and
+        # end the job by the path every build has, so this test could not fail there.
+        self.assertGreaterEqual(struct.calcsize("P") * (len(devs) + self.MEMBERS), 2048)
+        others = ["gm-%d" % i for i in range(self.MEMBERS)]
+        for dev in devs + others:
+            tg.put_group(d, dev, "gm")
+        lines = "".join("m,device=%s x=%d,y=%d,z=%d %d\n" % (dev, k, k, k, tg.T0 + 1000 * k)
+                        for dev in others for k in range(2))
+        self.assertEqual(d.write_lp(lines, precision="ms").status, 204)
+        for dev in others[::64]:
+            tp.wait_scored(d, dev, 2)
+        self.hold("take")
+        tg.feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)
+                                   for dev in devs}, 0)
+        self.held("take")
+        ended = self.ended()
+        # Merged into the training whose entry is taken: each asked again as it ends.
+        for dev in devs:
+            self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 409)
+        vt.write_file(self.flag, "2048")
+        self.hold("end")
+        self.release("take")
+        # Main's early return never reached "end": its job ended without it.
+        tp.wait_for("the failed training at its end", lambda: os.path.exists(
+            os.path.join(self.holds, "end.held")) or self.ended() > ended or None, 120)
+        os.unlink(self.flag)
+        log = d.log()
+        self.assertTrue(any("training for device '%s' failed: out of memory;" % dev in log
+                            for dev in devs), log[-3000:])
+        self.release("end")
+        for dev in devs:
+            self.assertEqual([v["version"] for v in tp.wait_idle(d, dev, 1, 120)["versions"]],
+                             [1], dev)
+        tp.wait_for("both jobs ended", lambda: self.ended() >= ended + 2 or None, 120)
+        self.assertEqual(self.ended(), ended + 2)
+        self.assertEqual(tg.metric_value(d, "vigil_train_queue_jobs"), 0)
 
 if __name__ == "__main__":
     vt.main()
