@@ -273,11 +273,6 @@ static size_t cfg_kmax(const struct model_config *cfg)
     return cfg->n_layers > 1 && 2 * H > k0 ? 2 * H : k0;
 }
 
-static size_t kmax(const model_t *m)
-{
-    return cfg_kmax(&m->cfg);
-}
-
 size_t model_config_state_len(const struct model_config *cfg)
 {
     return (size_t)cfg->n_inputs + 2 * (size_t)cfg->n_layers * cfg->n_hidden;
@@ -401,7 +396,7 @@ int model_step_batch(const model_t *m, float *pred, float *const *states, const 
         return ERR_INVAL;
     const size_t B = (size_t)batch;
     float *xh = work;                     /* [B, Kmax] gathered [input_l | h_l] rows */
-    float *gates = xh + B * kmax(m);      /* [B, G] */
+    float *gates = xh + B * cfg_kmax(&m->cfg);      /* [B, G] */
     float *zpred = gates + B * (size_t)G; /* [B, O] */
     for (size_t b = 0; b < B; b++)
         standardise(m, states[b], x + b * I);

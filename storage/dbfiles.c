@@ -197,7 +197,9 @@ const char *store__sqlite_path(const char *path, char *buf, size_t size)
     return buf;
 }
 
-/* The restore's check (snapshot.c) and the final checkpoint's line (schema.c). */
+/* The restore's check (snapshot.c) and the final checkpoint's line (schema.c), each where no
+ * connection of this process has the file open: the exception to this file's rule above,
+ * since F_GETLK needs a descriptor opened for reading (an O_PATH one gives EBADF). */
 pid_t store__lock_holder(const char *path, off_t start, off_t len)
 {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);

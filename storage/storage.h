@@ -65,8 +65,8 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
  * waits for another process's lock of the writer and of the reads (SQLite's busy timeout,
  * STORE_BUSY_TIMEOUT_MS each) wait STORE_STOP_BUSY_MS (5 s) in all, together, the final
  * checkpoint's included, so the stop's transactions and reads fail ERR_LOCKED once that is
- * spent rather than each waiting 10 s (a budget of
- * waiting, not a deadline: a long stop that meets a brief lock late still waits for it).
+ * spent rather than each waiting 10 s (a budget of waiting, not a deadline: a long stop that
+ * meets a brief lock late still waits for it).
  * store_close calls it itself. */
 void store_stop_begin(store_t *s);
 

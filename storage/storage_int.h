@@ -863,7 +863,10 @@ int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize);
 /* Whether another process holds a POSIX lock on bytes [start, start + len) of path, and whose
  * pid; -1: held, by whom not known (a lock of an open file description, or a holder in another
  * pid namespace); 0: none, or no such file. F_GETLK takes nothing and sees other processes'
- * locks only. Any thread. */
+ * locks only. It open()s and close()s path, which drops every POSIX lock this process holds
+ * on it (dbfiles.c's rule): only where no SQLite connection of this process has the file open
+ * (--restore's check, before any; the final checkpoint's line, after the writer's close).
+ * Any thread. */
 pid_t store__lock_holder(const char *path, off_t start, off_t len);
 /* Takes the bits for other users off fd's mode (path's, for the log) when it is a regular file
  * that has them, the group's kept, with one warning (a debug line when quiet); one it may not
