@@ -48,6 +48,10 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
     if (*other > 0)
         *why = frc ? frc : before.commit_last_err;
     int queued = 0, refused = 0;
+    /* The periods that ended since the last tick end now, before the saves: a restore takes a
+     * period that ended before a detector's save (its saved_ms) as seen by this vigild
+     * (pipeline__maint_restore_ended), so none may end unseen between the tick and the save. */
+    pipeline_maint_tick(d->backend.pipe);
     int lost = pipeline_save_all(d->backend.pipe, &queued, &refused);
     if (*why == 0)
         *why = refused;
