@@ -166,9 +166,11 @@ static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
         memset(w, 0, (size_t)d->nch * sizeof(float));
     w += (size_t)d->nch * sizeof(float);
     put32(&w, ev ? (uint32_t)ev->opened_by : 0);
-    /* Due or training now: a save at the stop (or a crash after this one) must not lose it
-     * (member_end's save after the training applied records it as answered). */
-    put32(&w, (d->due || d->training || d->again ? BLOB_TRAIN_ASKED : 0) |
+    /* Due or training now, or asked before the stop and not yet asked again (a save during
+     * the restore, before ask_again: the catch-up's or the maintenance end's): a save at the
+     * stop (or a crash after this one) must not lose it (member_end's save after the training
+     * applied records it as answered). */
+    put32(&w, (d->due || d->training || d->again || d->train_asked ? BLOB_TRAIN_ASKED : 0) |
                   (d->retrain_all ? BLOB_TRAIN_ALL : 0));
     lean_put(&w, d, ev != NULL); /* format 5 */
     size_t dlen = 0;

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Schema 5's reference counting of ckpts rows: CKPT_UNREF drops OLD's reference (and the row
@@ -295,7 +296,12 @@ static int busy_wait(store_t *s, int64_t *since, int64_t *last, int tries)
         left = STORE_STOP_BUSY_MS - waited;
     if (left <= 0)
         return 0;
-    sqlite3_sleep(left < 50 ? (int)left : 50);
+    /* SQLite's own busy handler's steps (1 ms first, 100 ms at most), which readers had before
+     * session 56: a brief lock costs a read a millisecond, not a fixed 50. */
+    static const unsigned char step_ms[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    const int n = (int)(sizeof step_ms / sizeof step_ms[0]);
+    int64_t step = step_ms[tries < n ? tries : n - 1];
+    sqlite3_sleep(left < step ? (int)left : (int)step);
     return 1;
 }
 
@@ -675,10 +681,17 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
  * snapshot's connection is closed before the store. What is left is another process holding one
  * of the WAL index's locks (bytes 120-127 of -shm: the write, checkpoint and recovery locks, the
  * read marks), seen with F_GETLK; or nobody, when it let go in the moment since the checkpoint
- * gave up. Either way the WAL keeps what was committed, and the next opening reads it. */
+ * gave up. Either way the WAL keeps what was committed, and the next opening reads it. Called
+ * after the writer's connection is closed; says nothing when that close emptied the WAL. */
 static void wal_kept_say(store_t *s, int nlog, int ncopied)
 {
     char shm[4300], who[160];
+    /* The close, the last connection's, checkpoints once more: when the other process let go
+     * meanwhile it emptied the WAL and removed it, and nothing stays. */
+    struct stat st;
+    snprintf(shm, sizeof shm, "%s-wal", s->db_path);
+    if (stat(shm, &st) != 0 || st.st_size == 0)
+        return;
     snprintf(shm, sizeof shm, "%s-shm", s->db_path);
     pid_t pid = store__lock_holder(shm, 120, 8);
     if (pid > 0)
@@ -727,10 +740,13 @@ void store__writer_close(store_t *s)
     int nlog = 0, ncopied = 0, rc = SQLITE_OK;
     if (w->ready)
         rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &nlog, &ncopied);
-    if ((rc & 0xff) == SQLITE_BUSY)
-        wal_kept_say(s, nlog, ncopied);
     sqlite3_close(w->db);
     w->db = NULL;
+    /* Said after the close: store__lock_holder opens and closes -shm, and closing any
+     * descriptor of a file drops every POSIX lock the process holds on it, SQLite's own on
+     * -shm included while its connection is open (second reader, session 56). */
+    if ((rc & 0xff) == SQLITE_BUSY)
+        wal_kept_say(s, nlog, ncopied);
 }
 
 static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsize)

@@ -510,7 +510,7 @@ class ReadRecovering(vt.LogOnFailure):
         # About STOP_BUSY_S: the read gives up once the budget is spent, and the final
         # checkpoint, meeting the holder's write lock with nothing left, at once. It was about
         # 15 s: the read's 10 s, then the checkpoint's 5 s.
-        self.assertLess(took, 2 * STOP_BUSY_S)
+        self.assertLess(took, 2.5 * STOP_BUSY_S)  # 12.5 s: room for ASan's exit under load
         r = res["r"]
         self.assertEqual(r.status, 503, r)
         self.assertIn(LOCKED, r.body.decode(), r)
@@ -543,7 +543,10 @@ class ReadRecovering(vt.LogOnFailure):
             d.metrics(), "vigil_http_requests_in_flight") or 0) >= n + 1, 20)
         d.proc.send_signal(signal.SIGTERM)
         vt.wait_for("the stop begun", lambda: "stopping intake and flushing" in d.log(), 30)
-        time.sleep(STOP_BUSY_S / 2)  # the recovery lasts half the budget, then ends
+        # The recovery lasts 40 % of the budget, then ends (the second reader: half left too
+        # little room for the log's poll and the release under CI's load; 4 x 2 s still spends
+        # the budget the way the branch before its review counted).
+        time.sleep(STOP_BUSY_S * 0.4)
         holder.release()
         for th in threads:
             th.join(60)

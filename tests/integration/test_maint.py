@@ -441,9 +441,9 @@ class SilentMaintenance(MaintenanceCase):
         return active, st
 
     def plan(self, dev, length, start=None):
-        """Schedules a period of dev of length ms from start (default: 1 s from now); returns
-        its start."""
-        start = int(time.time() * 1000) + 1000 if start is None else start
+        """Schedules a period of dev of length ms from start (default: 2 s from now, room for
+        the POST's commit and a second POST under load); returns its start."""
+        start = int(time.time() * 1000) + 2000 if start is None else start
         st, ans = self.maint(dev, body={"from": start, "until": start + length,
                                         "note": "pump stopped"})
         self.assertEqual(st, 200, ans)
