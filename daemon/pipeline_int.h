@@ -243,6 +243,10 @@ struct dev {
     const struct chlist *chl;
     uint64_t chl_gen;
     int64_t last_ts; /* newest scored timestamp, -1 before the first */
+    /* Wall-clock ms of the restored detector's newest save (the store's saved_ms), -1 when none
+     * was restored: pipeline__maint_restore_ended's line between a period the running vigild
+     * saw end and one that ended while it was stopped. Set by the restore only, under mu. */
+    int64_t det_saved_ms;
     /* Wall-clock ms its newest reading ARRIVED (the commit of the batch that held it, read once
      * per batch: pipeline__feed_at), whatever the reading's own timestamp, scored or not; -1:
      * none since the pipeline started (restored devices, devices only declared). Written by
@@ -796,9 +800,10 @@ int pipeline__maint_skip(pipeline_t *p, struct dev *d, int64_t ts);
  * the readings the catch-up steps through skip them too). Returns 0 or an ERR_. */
 int pipeline__maint_restore(pipeline_t *p);
 /* After the restore's catch-up (before the tick runs): the end of d's newest period restored
- * past, one that ended while vigild was stopped, ends what the tick would have ended had it
- * seen that end (pipeline_maint.c stale_end: the episode open across the period when no
- * reading at or after its end was scored, and stale limit alarms). Takes d->mu. */
+ * past, one that ended while vigild was stopped (after its detector's last save,
+ * d->det_saved_ms), ends what the tick would have ended had it seen that end
+ * (pipeline_maint.c stale_end: the episode open across the period when no reading at or after
+ * its end was scored, and stale limit alarms). Takes d->mu. */
 void pipeline__maint_restore_ended(pipeline_t *p, struct dev *d);
 /* 1 when d is in maintenance at now_ms (wall clock). Caller holds d->mu. */
 int pipeline__maint_on(struct dev *d, int64_t now_ms);

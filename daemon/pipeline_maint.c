@@ -536,11 +536,16 @@ void pipeline__maint_restore_ended(pipeline_t *p, struct dev *d)
     pthread_mutex_lock(&d->mu);
     /* The newest period restored past (the tick, not yet running, has marked none past since):
      * one whose end no scored reading reached, the catch-up's included, ended unseen. A device
-     * that sent readings after it is left alone (its limit states too). */
+     * that sent readings after it is left alone (its limit states too). So is one whose
+     * detector was saved after the period ended (det_saved_ms: a running vigild saves every
+     * detector at its stop, after a last tick): that vigild saw the end and did this already,
+     * and an episode open now was opened after it (a late batch timestamped before the
+     * period), which the end must not close. A device restored without a detector
+     * (det_saved_ms -1) has no episode open; its stale limit alarms end as before. */
     int k = d->nmaint;
     while (k-- > 0 && d->maint_told[k] != TOLD_PAST)
         ;
-    if (k >= 0 && d->last_ts < d->maint[k].end_ms)
+    if (k >= 0 && d->last_ts < d->maint[k].end_ms && d->maint[k].end_ms > d->det_saved_ms)
         stale_end(p, d, d->maint[k].end_ms);
     pthread_mutex_unlock(&d->mu);
 }

@@ -422,8 +422,9 @@ struct restore_ctx {
     int models;  /* checkpoints parsed */
 };
 
-static int on_detector(void *arg, const char *device, int64_t last_ts, const void *blob, size_t len,
-                       int64_t ckpt_id, const void *ckpt, size_t ckpt_len)
+static int on_detector(void *arg, const char *device, int64_t last_ts, int64_t saved_ms,
+                       const void *blob, size_t len, int64_t ckpt_id, const void *ckpt,
+                       size_t ckpt_len)
 {
     struct restore_ctx *rc = arg;
     struct dev *d = pipeline__dev(rc->p, device);
@@ -440,6 +441,8 @@ static int on_detector(void *arg, const char *device, int64_t last_ts, const voi
     pthread_mutex_lock(&d->mu);
     if (err == 0)
         err = load_blob(rc->p, d, last_ts, blob, len, rc->lstm);
+    if (err == 0)
+        d->det_saved_ms = saved_ms;
     pthread_mutex_unlock(&d->mu);
     if (err) {
         log_warn("pipeline: saved detector of '%s' unusable (%s); it learns again", device,

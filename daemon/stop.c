@@ -48,7 +48,16 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
     if (*other > 0)
         *why = frc ? frc : before.commit_last_err;
     int queued = 0, refused = 0;
+    /* The periods that ended since the loop's last tick (its timer stopped with the stream,
+     * before the flushes and the training's end above) end now, before the saves: a restore
+     * takes a period that ended before a detector's save (its saved_ms) as seen by this vigild
+     * (pipeline__maint_restore_ended), so none may end unseen before the save. The saves take
+     * seconds with thousands of devices (a full queue waits for the writer): a period that ends
+     * meanwhile is ended by a second tick, whose end_episode saves that device again, after its
+     * end (a tick walks the devices only when a period's boundary passed). */
+    pipeline_maint_tick(d->backend.pipe);
     int lost = pipeline_save_all(d->backend.pipe, &queued, &refused);
+    pipeline_maint_tick(d->backend.pipe);
     if (*why == 0)
         *why = refused;
     /* The saves are asynchronous: a failed transaction loses every put it held, counted by the

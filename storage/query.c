@@ -692,7 +692,8 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
             const void *blob = sqlite3_column_blob(st, 2);
             size_t len = (size_t)sqlite3_column_bytes(st, 2);
             if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-                   len ? blob : NULL, len, id, clen ? ckpt : NULL, clen) != 0)
+                   sqlite3_column_int64(st, 4), len ? blob : NULL, len, id, clen ? ckpt : NULL,
+                   clen) != 0)
                 break;
         }
         sqlite3_reset(ck);

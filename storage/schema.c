@@ -791,7 +791,7 @@ static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsi
         {&r->ev_all_active, store__sql_ev_all_active},
         /* Those sharing a checkpoint one after another (the detectors_ckpt index's order),
          * so store_detectors_load reads each checkpoint once. */
-        {&r->det_all, "SELECT d.name, t.last_ts, t.blob, t.ckpt_id FROM detectors t"
+        {&r->det_all, "SELECT d.name, t.last_ts, t.blob, t.ckpt_id, t.saved_ms FROM detectors t"
                       " CROSS JOIN devices d ON d.id=t.device_id ORDER BY t.ckpt_id, t.device_id"},
         {&r->ckpt_get, "SELECT data FROM ckpts WHERE id=?1"},
         {&r->preds_read, "SELECT seq, n, nch, sum, data FROM preds WHERE device_id=?1"

@@ -481,9 +481,12 @@ int store_events_query_tie(store_t *s, const char *device, int active_only, int6
                            store_event_cb cb, void *arg);
 
 /* One device's saved detector, with its checkpoint: ckpt_id > 0 names the stored checkpoint
- * (ckpt, ckpt_len bytes), 0 when the detector was saved without one (ckpt NULL, ckpt_len 0). */
-typedef int (*store_detector_cb)(void *arg, const char *device, int64_t last_ts, const void *blob,
-                                 size_t len, int64_t ckpt_id, const void *ckpt, size_t ckpt_len);
+ * (ckpt, ckpt_len bytes), 0 when the detector was saved without one (ckpt NULL, ckpt_len 0).
+ * saved_ms: the wall time (vtime_now_ms) at which its newest save was queued
+ * (store_detector_put). */
+typedef int (*store_detector_cb)(void *arg, const char *device, int64_t last_ts, int64_t saved_ms,
+                                 const void *blob, size_t len, int64_t ckpt_id, const void *ckpt,
+                                 size_t ckpt_len);
 
 /* Reports every saved detector (for start-up): those without a checkpoint first, then those
  * sharing a checkpoint one after another (by ckpt_id), each in device creation order. A

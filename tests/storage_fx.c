@@ -290,9 +290,10 @@ int events(store_t *s, const char *dev, int active, int64_t from, int64_t to, si
     return store_events_query(s, dev, active, from, to, limit, on_event, e);
 }
 
-int on_detector(void *arg, const char *device, int64_t last_ts, const void *blob, size_t len,
-                int64_t ckpt_id, const void *ckpt, size_t ckpt_len)
+int on_detector(void *arg, const char *device, int64_t last_ts, int64_t saved_ms, const void *blob,
+                size_t len, int64_t ckpt_id, const void *ckpt, size_t ckpt_len)
 {
+    (void)saved_ms;
     dets_t *d = arg;
     assert_true(d->n < 8);
     snprintf(d->dev[d->n], sizeof d->dev[0], "%s", device);

@@ -191,8 +191,8 @@ int on_event(void *arg, const char *device, int64_t id, int64_t start, int64_t e
              const char *info);
 int events(store_t *s, const char *dev, int active, int64_t from, int64_t to, size_t limit,
            events_t *e);
-int on_detector(void *arg, const char *device, int64_t last_ts, const void *blob, size_t len,
-                int64_t ckpt_id, const void *ckpt, size_t ckpt_len);
+int on_detector(void *arg, const char *device, int64_t last_ts, int64_t saved_ms, const void *blob,
+                size_t len, int64_t ckpt_id, const void *ckpt, size_t ckpt_len);
 void old_schema(fx_t *f, int version, char *path, size_t size);
 uint64_t bits_of(double v);
 size_t chunk_rows(const char *dir, const char *dev, int64_t *points);

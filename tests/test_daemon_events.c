@@ -207,10 +207,11 @@ struct blob_copy {
     int64_t last_ts;
 };
 
-static int copy_blob(void *arg, const char *device, int64_t last_ts, const void *blob, size_t len,
-                     int64_t ckpt_id, const void *ckpt, size_t ckpt_len)
+static int copy_blob(void *arg, const char *device, int64_t last_ts, int64_t saved_ms,
+                     const void *blob, size_t len, int64_t ckpt_id, const void *ckpt,
+                     size_t ckpt_len)
 {
-    (void)ckpt_id, (void)ckpt, (void)ckpt_len;
+    (void)saved_ms, (void)ckpt_id, (void)ckpt, (void)ckpt_len;
     struct blob_copy *c = arg;
     if (strcmp(device, "tie") == 0 && c->buf == NULL) {
         c->buf = malloc(len);

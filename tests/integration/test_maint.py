@@ -28,7 +28,7 @@ import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import test_sse as ts  # noqa: E402
 import vigiltest as vt  # noqa: E402
 from test_events import (  # noqa: E402
-    Events, z_shifted)
+    Events, ended_counts, z_shifted)
 
 
 class MaintenanceCase(Events):
@@ -425,7 +425,8 @@ class SilentMaintenance(MaintenanceCase):
     and one across the period's end at the restart. Readings timestamped after the period,
     scored before vigild's clock ends it (a device's clock ahead), judged the episode again: it
     is left as they left it. The fault's readings are timestamped about 320 s before now, so
-    none falls in a period."""
+    none falls in a period. A period that ended while vigild ran is not ended again by a
+    restart (task maint6): an episode a late batch opened after it stays open."""
 
     def anomalous(self, dev, seed):
         """dev in anomaly on readings 0..679 (its last about 320 s ago); returns the active
@@ -610,6 +611,33 @@ class SilentMaintenance(MaintenanceCase):
         ended = self.ended_maintenance("mid", active, before["last_ts"])
         self.assertEqual(self.assert_counted(list(devs))["maintenance"], 2)
         self.normal_after("mid", 680, ended)
+
+    def test_restart_keeps_a_late_batch_episode_open(self):
+        """Task maint6: a period that ended while vigild ran (its episode ended "maintenance" by
+        the tick), then a late batch timestamped before the period opens a new episode, which
+        the running vigild leaves open: a restart before the device's next reading must leave
+        it open too (the detector was saved at the stop, after the period's end: the restore
+        does not take that end for one it missed). Before, the restore ended it "maintenance"."""
+        d, dev = self.d, "late-batch"
+        active, before = self.anomalous(dev, 40)
+        start = self.plan(dev, 3000)
+        self.sleep_until(start + 3000)
+        self.ended_maintenance(dev, active, before["last_ts"])
+        self.feed(dev, z_shifted(20, 680, random.Random(41)), 680)  # 680..699: before it
+        evs = tp.wait_for("the late batch's event", lambda: (
+            lambda e: e if len(e) == 2 else None)(self.events(dev)), 10)
+        self.assertEqual((evs[0]["id"], evs[0]["active"]), (active["id"] + 1, True), evs)
+        st = tp.status(d, dev)
+        self.assertEqual(st["state"], "anomaly", st)
+        d.stop()
+        d.start()
+        evs = self.events(dev)
+        self.assertEqual([(e["id"], e["active"], e.get("ended_by")) for e in evs],
+                         [(active["id"] + 1, True, None),
+                          (active["id"], False, "maintenance")], evs)
+        st = tp.status(d, dev)
+        self.assertEqual((st["state"], st["last_ts"]), ("anomaly", self.t0 + 699000), st)
+        self.assertEqual(ended_counts(d)["maintenance"], 0)  # the counters: since the start
 
 
 if __name__ == "__main__":
