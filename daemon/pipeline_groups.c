@@ -122,6 +122,20 @@ int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, s
     return 0;
 }
 
+struct dev *pipeline__group_next(pipeline_t *p, struct group *g, const struct dev *prev)
+{
+    pthread_mutex_lock(&p->groups_mu);
+    size_t i = 0;
+    if (prev) {
+        while (i < g->nmembers && g->members[i] != prev)
+            i++;
+        i = i < g->nmembers ? i + 1 : 0;
+    }
+    struct dev *next = i < g->nmembers ? g->members[i] : NULL;
+    pthread_mutex_unlock(&p->groups_mu);
+    return next;
+}
+
 /* Whether d took g's operator's retrain: in g and not deleted. Takes d's mu. */
 static int give_one(struct dev *d, const struct group *g)
 {

@@ -584,6 +584,22 @@ static int owed_elsewhere(pipeline_t *p, struct dev *e)
     return training;
 }
 
+/* The end of a training for e, one of its members or of its group's now: e's left_out
+ * cleared, and a request merged meanwhile (`again`) asked again, unless both belong to another
+ * training (owed_elsewhere). Seeing e twice does no harm. Takes e->mu. */
+static void end_member(pipeline_t *p, struct dev *e)
+{
+    pthread_mutex_lock(&e->mu);
+    if (!owed_elsewhere(p, e)) {
+        e->left_out = 0;
+        if (e->again) {
+            e->again = 0;
+            pipeline__mark_due(p, e);
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
 /* Training pool thread: takes the device that became due first and trains it, or its group. */
 static void train_next(void *arg)
 {
@@ -681,23 +697,21 @@ end:
     }
     /* Retrains asked through the API while this one ran, and requests of members it left out
      * (held) made after their episode ended, or made once their part was over (member_end), or
-     * of devices that joined g while it trained (pipeline__group_move; g's members now, out of
-     * memory: not those): once more, now that it is over. */
+     * of devices that joined g while it trained (pipeline__group_move): once more, now that it
+     * is over. g's members now come from a second copy of its list; out of memory for that one,
+     * from a walk of the list that allocates nothing (session 57: until then they were left
+     * out, and a request merged meanwhile by a member that joined while g trained, or by any
+     * member of g when the first copy failed too, was lost until the next schedule). */
+    for (size_t i = 0; i < n; i++)
+        end_member(p, devs[i]);
     struct dev **now = NULL;
     size_t k = 0;
-    if (g && pipeline__group_members(p, g, &now, &k) != 0)
-        k = 0;
-    for (size_t i = 0; i < n + k; i++) {
-        struct dev *e = i < n ? devs[i] : now[i - n];
-        pthread_mutex_lock(&e->mu);
-        if (!owed_elsewhere(p, e)) {
-            e->left_out = 0;
-            if (e->again) {
-                e->again = 0;
-                pipeline__mark_due(p, e);
-            }
-        }
-        pthread_mutex_unlock(&e->mu);
+    if (g && pipeline__group_members(p, g, &now, &k) == 0) {
+        for (size_t i = 0; i < k; i++)
+            end_member(p, now[i]);
+    } else if (g) {
+        for (struct dev *e = NULL; (e = pipeline__group_next(p, g, e)) != NULL;)
+            end_member(p, e);
     }
     free(copied);
     free(now);

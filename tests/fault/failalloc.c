@@ -3,7 +3,11 @@
  * out of memory where it wants to (a training) and nowhere else, and end it by deleting the file.
  *
  * The flag file holds the smallest size that fails, in bytes (empty: 65536), so a test can move
- * the failure from one allocation of a training to another by rewriting it. The environment
+ * the failure from one allocation of a training to another by rewriting it; a second number
+ * after it (session 57), the largest size that fails: "2064 2064" fails the allocations of
+ * exactly 2,064 bytes alone, so a test can aim at one allocation by the size the code asks for
+ * (a member list's copy: 8 bytes a member) with no premise about the sizes of the others (the
+ * C library's fopen, which a hold point calls). The environment
  * (read at each allocation at least VIGIL_FAILALLOC_MIN bytes):
  *   VIGIL_FAILALLOC_FLAG    the flag file's path (required)
  *   VIGIL_FAILALLOC_MIN     sizes below this never fail, and cost nothing (default 4096)
@@ -43,11 +47,14 @@ static int must_fail(size_t n)
     int fd = flag ? open(flag, O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0)
         return 0;
-    char text[32];
+    char text[64];
     ssize_t k = read(fd, text, sizeof text - 1);
     close(fd);
     text[k > 0 ? k : 0] = '\0';
-    if (n < (k > 0 ? strtoull(text, NULL, 10) : 65536))
+    char *end = text;
+    const unsigned long long low = k > 0 ? strtoull(text, &end, 10) : 65536;
+    const unsigned long long high = strtoull(end, &end, 10); /* 0: none given, no bound */
+    if (n < low || (high != 0 && n > high))
         return 0;
     errno = ENOMEM;
     return 1;
