@@ -122,16 +122,18 @@ int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, s
     return 0;
 }
 
-struct dev *pipeline__group_next(pipeline_t *p, struct group *g, const struct dev *prev)
+struct dev *pipeline__group_next(pipeline_t *p, struct group *g, struct group_walk *w)
 {
     pthread_mutex_lock(&p->groups_mu);
-    size_t i = 0;
-    if (prev) {
-        while (i < g->nmembers && g->members[i] != prev)
-            i++;
-        i = i < g->nmembers ? i + 1 : 0;
-    }
+    /* On from the member it stood on while that is where it was; any other change before it
+     * (it or an earlier member left; it left and joined again, now at the end) sends the walk
+     * back to the start, which sees some members twice and skips none of those in g throughout
+     * (looking for w->at and going on after it skipped those between its old place and its
+     * new one). */
+    size_t i = w->at && w->i < g->nmembers && g->members[w->i] == w->at ? w->i + 1 : 0;
     struct dev *next = i < g->nmembers ? g->members[i] : NULL;
+    w->at = next;
+    w->i = i;
     pthread_mutex_unlock(&p->groups_mu);
     return next;
 }

@@ -187,7 +187,8 @@ void pipeline__train_failed(pipeline_t *p, const char *device, const char *what,
  * instructions wide without a timing guess. The points: "take" (a due-set
  * entry taken, its group's training flag set, the member list not yet copied), "apply" (the run
  * over, nothing applied), "confirm" (the members applied, their versions not yet listed),
- * "end" (every member's part over, the training's due and group flags not yet cleared).
+ * "end" (every member's part over, the training's due and group flags not yet cleared),
+ * "walk" (the end out of memory for its copy of g's members, after each member of its walk).
  * The wait also ends once the stop has set p->stopping (a test that holds at "take" and stops
  * vigild sees the training begin after the flag, so the stop abandons it for sure: released by
  * the test as the log said the stop began, the run could end before the flag was set).
@@ -710,8 +711,11 @@ end:
         for (size_t i = 0; i < k; i++)
             end_member(p, now[i]);
     } else if (g) {
-        for (struct dev *e = NULL; (e = pipeline__group_next(p, g, e)) != NULL;)
+        struct group_walk w = {0};
+        for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL;) {
             end_member(p, e);
+            test_hold(p, "walk"); /* a test moves members meanwhile */
+        }
     }
     free(copied);
     free(now);

@@ -44,6 +44,10 @@ guess: every wait is for a state the daemon shows, bounded.
 10. OutOfMemoryAtTheSecondCopy (session 57): the end's second copy of the member list fails; a
    request of a member that joined while the group trained is asked again all the same (main:
    lost until the schedule).
+11. OutOfMemoryWalkRejoined (review, session 57): as 10, with the end's walk held (hold "walk")
+   at the group's first member while it leaves the group and joins it again; the walk starts
+   over and still reaches the joiner (as first written, it went on from that member's new place
+   at the list's end and skipped it).
 
 Python 3 standard library.
 """
@@ -459,16 +463,20 @@ class FailAllocHeld(Held):
     allocations of exactly SIZE bytes fail (the flag file holds the range "SIZE SIZE", session
     57), SIZE being the copy of a member list the test aims at (8 bytes a member). Sizes are
     the code's own: no premise about the C library's (test_hold_wait's fopen; before session
-    57 a floor of 2,048 bytes assumed that fopen allocates less)."""
+    57 a floor of 2,048 bytes assumed that fopen allocates less). Each failure's size goes to
+    self.failures' file (VIGIL_FAILALLOC_LOG), so a test asserts that the copy it aimed at
+    failed, and nothing else did (review)."""
     CONFIG = tp.config_text(0, extra="train_threads = 1\n")
     SIZE = 0  # set by each class
 
     def setUp(self):
         self.holds = vt.mkdtemp()
         self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.failures = self.flag + ".log"
         self.d = vt.Vigild(config=tp.make_config(self.CONFIG), prefix=[
             "env", "VIGIL_TEST_HOLD_DIR=" + self.holds, "LD_PRELOAD=" + FAILALLOC,
-            "VIGIL_FAILALLOC_FLAG=" + self.flag, "VIGIL_FAILALLOC_MIN=%d" % self.SIZE])
+            "VIGIL_FAILALLOC_FLAG=" + self.flag, "VIGIL_FAILALLOC_MIN=%d" % self.SIZE,
+            "VIGIL_FAILALLOC_LOG=" + self.failures])
         self.d.start()
 
     def tearDown(self):
@@ -481,6 +489,13 @@ class FailAllocHeld(Held):
         size = struct.calcsize("P") * members
         self.assertEqual(size, self.SIZE)
         vt.write_file(self.flag, "%d %d" % (size, size))
+
+    def failed(self):
+        """The sizes of the allocations failalloc.c failed so far, in order."""
+        if not os.path.exists(self.failures):
+            return []
+        with open(self.failures) as f:
+            return [int(line) for line in f.read().split()]
 
     def ended(self):
         return tg.metric_value(self.d, "vigil_train_jobs_ended_total")
@@ -530,6 +545,7 @@ class OutOfMemoryAtTheCopy(FailAllocHeld):
         tp.wait_for("the failed training at its end", lambda: os.path.exists(
             os.path.join(self.holds, "end.held")) or self.ended() > ended or None, 120)
         os.unlink(self.flag)
+        self.assertEqual(self.failed(), [self.SIZE])  # the copy, and nothing else
         log = d.log()
         self.assertTrue(any("training for device '%s' failed: out of memory;" % dev in log
                             for dev in devs), log[-3000:])
@@ -555,8 +571,12 @@ class OutOfMemoryAtTheSecondCopy(FailAllocHeld):
     CONFIG = tp.config_text(EVERY, extra="train_threads = 1\n")
     MEMBERS = 100
     SIZE = 8 * (MEMBERS + 3)
+    WALK_HELD = False  # OutOfMemoryWalkRejoined's
 
     def test_a_joiners_request_asked_again_when_the_second_copy_fails(self):
+        self.second_copy_fails()
+
+    def second_copy_fails(self):
         d = self.d
         self.group_of_idle("gm57", self.MEMBERS)
         rng = self.gc_alone_then_group_held("gm57", 57, "apply")
@@ -568,9 +588,14 @@ class OutOfMemoryAtTheSecondCopy(FailAllocHeld):
         ended = self.ended()
         self.fail_copies_of(self.MEMBERS + 3)
         self.hold("take")
+        if self.WALK_HELD:
+            self.hold("walk")
         self.release("end")
+        if self.WALK_HELD:
+            self.walk_held()
         tp.wait_for("the first training's job ended", lambda: self.ended() > ended or None, 120)
         os.unlink(self.flag)
+        self.assertEqual(self.failed(), [self.SIZE])  # the end's second copy, nothing else
         # gc's request, asked again: the group's second training (main: none, gc kept [1]).
         self.held("take", 60)
         self.release("take")
@@ -578,6 +603,26 @@ class OutOfMemoryAtTheSecondCopy(FailAllocHeld):
         self.assertEqual(versions(d, "gc"), [2, 1])
         self.assertEqual({dev: versions(d, dev) for dev in ("ga", "gb")},
                          {"ga": [2, 1], "gb": [2, 1]})
+
+
+@needs_failalloc
+class OutOfMemoryWalkRejoined(OutOfMemoryAtTheSecondCopy):
+    """Review (session 57): the end's walk of g's list (the second copy out of memory) is held
+    ("walk") after g's first member, gm57-0, which then leaves g and joins it again: at the
+    list's end now, after gc. The walk goes on from g's start (a member seen twice is harmless),
+    so gc's request is asked again all the same. The walk as first written looked for the
+    member it stood on and went on after it: from the list's end, gc skipped and its request
+    lost until the schedule (no training reached "take")."""
+    WALK_HELD = True
+
+    def test_a_joiners_request_asked_again_when_the_second_copy_fails(self):
+        self.second_copy_fails()
+
+    def walk_held(self):
+        self.held("walk")
+        tg.put_group(self.d, "gm57-0", "gm57-away")
+        tg.put_group(self.d, "gm57-0", "gm57")
+        self.release("walk")
 
 
 if __name__ == "__main__":
