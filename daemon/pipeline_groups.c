@@ -122,6 +122,22 @@ int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, s
     return 0;
 }
 
+struct dev *pipeline__group_next(pipeline_t *p, struct group *g, struct group_walk *w)
+{
+    pthread_mutex_lock(&p->groups_mu);
+    /* On from the member it stood on while that is where it was; any other change before it
+     * (it or an earlier member left; it left and joined again, now at the end) sends the walk
+     * back to the start, which sees some members twice and skips none of those in g throughout
+     * (looking for w->at and going on after it skipped those between its old place and its
+     * new one). */
+    size_t i = w->at && w->i < g->nmembers && g->members[w->i] == w->at ? w->i + 1 : 0;
+    struct dev *next = i < g->nmembers ? g->members[i] : NULL;
+    w->at = next;
+    w->i = i;
+    pthread_mutex_unlock(&p->groups_mu);
+    return next;
+}
+
 /* Whether d took g's operator's retrain: in g and not deleted. Takes d's mu. */
 static int give_one(struct dev *d, const struct group *g)
 {

@@ -606,6 +606,18 @@ void pipeline__groups_free(pipeline_t *p);
 /* The devices of group g, in the order they joined: *out is malloc'd (caller frees). Takes
  * groups_mu only. Returns 0 or ERR_NOMEM. */
 int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n);
+/* A walk over g's members (pipeline__group_next): zeroed to begin. */
+struct group_walk {
+    const struct dev *at; /* the member it stands on (NULL: not begun) */
+    size_t i;             /* at's index in g's list when the walk stood on it */
+};
+/* The next member of g on walk w (w zeroed: its first), or NULL past the list's end; borrowed
+ * (a device stays allocated once deleted). Allocates nothing: a walk over g's members for a
+ * caller out of memory for pipeline__group_members' copy. Goes on from the member it stood on
+ * while that is still at its index, else back to the start: every device in g throughout the
+ * walk is seen, some maybe twice (the walk restarts once for each member that leaves g before
+ * its place, so it ends once members stop leaving). Takes groups_mu only. */
+struct dev *pipeline__group_next(pipeline_t *p, struct group *g, struct group_walk *w);
 /* Gives an operator's retrain (retrain_all) to d (NULL: to g's first member that takes it) if
  * it is in g and not deleted. Returns 0, or ERR_NOTFOUND (none is; ERR_NOMEM). Holding no lock. */
 int pipeline__group_retrain_give(pipeline_t *p, struct group *g, struct dev *d);

@@ -187,7 +187,8 @@ void pipeline__train_failed(pipeline_t *p, const char *device, const char *what,
  * instructions wide without a timing guess. The points: "take" (a due-set
  * entry taken, its group's training flag set, the member list not yet copied), "apply" (the run
  * over, nothing applied), "confirm" (the members applied, their versions not yet listed),
- * "end" (every member's part over, the training's due and group flags not yet cleared).
+ * "end" (every member's part over, the training's due and group flags not yet cleared),
+ * "walk" (the end out of memory for its copy of g's members, after each member of its walk).
  * The wait also ends once the stop has set p->stopping (a test that holds at "take" and stops
  * vigild sees the training begin after the flag, so the stop abandons it for sure: released by
  * the test as the log said the stop began, the run could end before the flag was set).
@@ -584,6 +585,22 @@ static int owed_elsewhere(pipeline_t *p, struct dev *e)
     return training;
 }
 
+/* The end of a training for e, one of its members or of its group's now: e's left_out
+ * cleared, and a request merged meanwhile (`again`) asked again, unless both belong to another
+ * training (owed_elsewhere). Seeing e twice does no harm. Takes e->mu. */
+static void end_member(pipeline_t *p, struct dev *e)
+{
+    pthread_mutex_lock(&e->mu);
+    if (!owed_elsewhere(p, e)) {
+        e->left_out = 0;
+        if (e->again) {
+            e->again = 0;
+            pipeline__mark_due(p, e);
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
 /* Training pool thread: takes the device that became due first and trains it, or its group. */
 static void train_next(void *arg)
 {
@@ -681,23 +698,24 @@ end:
     }
     /* Retrains asked through the API while this one ran, and requests of members it left out
      * (held) made after their episode ended, or made once their part was over (member_end), or
-     * of devices that joined g while it trained (pipeline__group_move; g's members now, out of
-     * memory: not those): once more, now that it is over. */
+     * of devices that joined g while it trained (pipeline__group_move): once more, now that it
+     * is over. g's members now come from a second copy of its list; out of memory for that one,
+     * from a walk of the list that allocates nothing (session 57: until then they were left
+     * out, and a request merged meanwhile by a member that joined while g trained, or by any
+     * member of g when the first copy failed too, was lost until the next schedule). */
+    for (size_t i = 0; i < n; i++)
+        end_member(p, devs[i]);
     struct dev **now = NULL;
     size_t k = 0;
-    if (g && pipeline__group_members(p, g, &now, &k) != 0)
-        k = 0;
-    for (size_t i = 0; i < n + k; i++) {
-        struct dev *e = i < n ? devs[i] : now[i - n];
-        pthread_mutex_lock(&e->mu);
-        if (!owed_elsewhere(p, e)) {
-            e->left_out = 0;
-            if (e->again) {
-                e->again = 0;
-                pipeline__mark_due(p, e);
-            }
+    if (g && pipeline__group_members(p, g, &now, &k) == 0) {
+        for (size_t i = 0; i < k; i++)
+            end_member(p, now[i]);
+    } else if (g) {
+        struct group_walk w = {0};
+        for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL;) {
+            end_member(p, e);
+            test_hold(p, "walk"); /* a test moves members meanwhile */
         }
-        pthread_mutex_unlock(&e->mu);
     }
     free(copied);
     free(now);

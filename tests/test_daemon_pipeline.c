@@ -278,6 +278,48 @@ static void test_groups_seeded(void **state)
     pipeline_destroy(p);
 }
 
+/* pipeline__group_next (train_next's end, out of memory for its copy of g's members) sees every
+ * device in g throughout the walk, whatever leaves or joins meanwhile, and ends (review, session
+ * 57): standing on w1, w1 leaves g and joins again (at the list's end now); standing on w3, w0
+ * (before it) leaves for good. The walk as first written went on after the member it stood on,
+ * wherever that was: from w1's new place at the end it ended, w2-w5 never seen. */
+static void test_group_walk(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    struct group *g = pipeline__group(p, "walk"), *away = pipeline__group(p, "away");
+    assert_non_null(g);
+    assert_non_null(away);
+    struct dev *d[N];
+    for (int i = 0; i < N; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "w%d", i);
+        d[i] = pipeline__dev(p, name);
+        assert_non_null(d[i]);
+        assert_int_equal(pipeline__group_move(p, d[i], g), 0);
+    }
+    int seen[N] = {0}, steps = 0;
+    struct group_walk w = {0};
+    for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL;) {
+        assert_true(++steps <= 4 * N);
+        for (int i = 0; i < N; i++)
+            seen[i] += e == d[i];
+        if (e == d[1] && seen[1] == 1) {
+            assert_int_equal(pipeline__group_move(p, d[1], away), 0);
+            assert_int_equal(pipeline__group_move(p, d[1], g), 0);
+        } else if (e == d[3] && seen[3] == 1) {
+            assert_int_equal(pipeline__group_move(p, d[0], away), 0);
+        }
+    }
+    for (int i = 1; i < N; i++)
+        assert_true(seen[i] >= 1);
+    pipeline_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_shards_seeded),
         cmocka_unit_test(test_pipeline_feed_runs),
         cmocka_unit_test(test_groups_seeded),
+        cmocka_unit_test(test_group_walk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
