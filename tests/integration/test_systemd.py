@@ -32,6 +32,7 @@ whose effects are the host's (CAP_SYS_MODULE, CAP_SYS_TIME, ...), as under syste
 """
 
 import atexit
+import functools
 import json
 import os
 import re
@@ -285,14 +286,10 @@ class Container:
         self.proc = None
 
 
-_deb = []
-
-
+@functools.lru_cache(maxsize=None)
 def build_deb():
     """The package `cpack -G DEB` makes of this build, made once per process (a test script's
     classes share it: cpack took 7 to 18 s a time here, and every call made the same files)."""
-    if _deb:
-        return _deb[0]
     out = mkdtemp()
     p = subprocess.run(["cpack", "-G", "DEB", "--config",
                         os.path.join(BUILD, "CPackConfig.cmake"), "-B", out],
@@ -303,8 +300,7 @@ def build_deb():
     debs = [f for f in os.listdir(out) if f.endswith(".deb")]
     if len(debs) != 1:
         raise AssertionError(os.listdir(out))
-    _deb.append(os.path.join(out, debs[0]))
-    return _deb[0]
+    return os.path.join(out, debs[0])
 
 
 def booted():

@@ -81,8 +81,8 @@ def container_with(debs):
     assert os.readlink("/proc/%d/ns/mnt" % c.pid) != os.readlink("/proc/self/ns/mnt")
     assert os.stat("/proc/%d/root" % c.pid).st_dev != os.stat("/").st_dev
     # man-db's auto-update flag goes too: its trigger rebuilt the manual pages' index at every
-    # dpkg call (5 s each here, 11 calls), which tests nothing of vigil's; dpkg still runs the
-    # trigger, which says "Not building database".
+    # dpkg call (5 s each here, 12 calls in the test), which tests nothing of vigil's; dpkg
+    # still runs the trigger, which says "Not building database".
     host = [os.path.lexists(f) for f in (POLICY, MANDB_FLAG)]
     code, out, err = c.sh("rm -f %s %s" % (POLICY, MANDB_FLAG))
     assert code == 0, out + err
