@@ -16,10 +16,12 @@
 #include "pipeline.h"
 #include "snapsched.h"
 #include "snapshot.h"
+#include "testhold.h"
 #include "vtime.h"
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* Scores everything committed and stops the pipeline's work (pipeline_stop: the training under
  * way ends and saves its detectors), saves every detector and waits for the saves' commit, then
@@ -56,6 +58,11 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
      * meanwhile is ended by a second tick, whose end_episode saves that device again, after its
      * end (a tick walks the devices only when a period's boundary passed). */
     pipeline_maint_tick(d->backend.pipe);
+    /* Tests only (test_maint.py StopTicks): with $VIGIL_TEST_HOLD_DIR/stop-saves existing, the
+     * stop waits here (at most 60 s, common/testhold.h), so a period can end after the first
+     * tick and before the saves, as one does while a large fleet's saves run. Unset: one
+     * getenv. */
+    test_hold_wait(getenv("VIGIL_TEST_HOLD_DIR"), "stop-saves", NULL, "stop");
     int lost = pipeline_save_all(d->backend.pipe, &queued, &refused);
     pipeline_maint_tick(d->backend.pipe);
     if (*why == 0)

@@ -19,6 +19,7 @@ Python 3 standard library.
 import os
 import random
 import re
+import signal
 import sys
 import time
 
@@ -415,18 +416,9 @@ class ScheduledMaintenance(MaintenanceCase):
         self.assertEqual(self.maint("pump-3", "POST", {"from": 1, "until": 2}, read)[0], 403)
 
 
-class SilentMaintenance(MaintenanceCase):
-    """Task maint5 (session 56): a device in anomaly that sends nothing through a period (the
-    pump stopped for its service) has the episode open when the period began ended when the
-    period ends, by vigild's clock or a DELETE, as its limit alarms end: its event ended
-    "maintenance" (end_ts the last reading scored, before the period), counted, pushed on the
-    stream after the period's "past" message, and the status normal, so the next normal reading
-    opens nothing. A restart while the period is current ends it at the period's end as well,
-    and one across the period's end at the restart. Readings timestamped after the period,
-    scored before vigild's clock ends it (a device's clock ahead), judged the episode again: it
-    is left as they left it. The fault's readings are timestamped about 320 s before now, so
-    none falls in a period. A period that ended while vigild ran is not ended again by a
-    restart (task maint6): an episode a late batch opened after it stays open."""
+class SilentCase(MaintenanceCase):
+    """Helpers of the silent-device classes (no tests of its own): a device in anomaly on
+    readings timestamped about 320 s before now, a period planned ahead, its episode's end."""
 
     def anomalous(self, dev, seed):
         """dev in anomaly on readings 0..679 (its last about 320 s ago); returns the active
@@ -471,10 +463,27 @@ class SilentMaintenance(MaintenanceCase):
         self.assertEqual(st["state"], "normal", st)
         self.assertEqual(self.events(dev), [ended])
 
+
+class SilentMaintenance(SilentCase):
+    """Task maint5 (session 56): a device in anomaly that sends nothing through a period (the
+    pump stopped for its service) has the episode open when the period began ended when the
+    period ends, by vigild's clock or a DELETE, as its limit alarms end: its event ended
+    "maintenance" (end_ts the last reading scored, before the period), counted, pushed on the
+    stream after the period's "past" message, and the status normal, so the next normal reading
+    opens nothing. A restart while the period is current ends it at the period's end as well,
+    and one across the period's end at the restart. Readings timestamped after the period,
+    scored before vigild's clock ends it (a device's clock ahead), judged the episode again: it
+    is left as they left it. The fault's readings are timestamped about 320 s before now, so
+    none falls in a period. A period that ended while vigild ran is not ended again by a
+    restart (task maint6): an episode a late batch opened after it stays open. A device that
+    sent readings while the period was current by vigild's clock, timestamped before it (its
+    clock behind by more than the period), is not silent: its own first reading in the period
+    ends the episode (task maint7)."""
+
     def test_silent_through_a_period_ended_by_the_clock(self):
         d, dev = self.d, "silent-clock"
         active, before = self.anomalous(dev, 21)
-        sse = ts.Sse(d, "?types=anomaly,maintenance&device=" + dev).open()
+        sse = ts.Sse(d, "?types=anomaly,maintenance,state&device=" + dev).open()
         try:
             start = self.plan(dev, 6000)
             # Through the period a silent device keeps its last state (as before).
@@ -486,15 +495,26 @@ class SilentMaintenance(MaintenanceCase):
             ended = self.ended_maintenance(dev, active, before["last_ts"])
             self.assertIsNone(tp.status(d, dev)["maintenance"])
             self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
-            msgs = sse.wait("the episode's end on the stream", lambda s: s.messages
-                            if len(s.messages) >= 4 else None)
+            # The state's change back to normal is published too (at once, or held for the
+            # state interval and sent by the tick: pipeline_state.c), after the episode's end.
+            sse.wait("the state's change on the stream", lambda s: s.messages if any(
+                m["event"] == "state" and m["data"]["state"] == "normal"
+                for m in s.messages) else None)
+            msgs = sse.messages
         finally:
             sse.close()
+        others = [m for m in msgs if m["event"] != "state"]
         self.assertEqual([(m["event"], m["data"].get("period", {}).get("state"))
-                          for m in msgs], [("maintenance", "scheduled"),
-                                           ("maintenance", "current"),
-                                           ("maintenance", "past"), ("anomaly", None)], msgs)
-        self.assertEqual(msgs[3]["data"], ended)
+                          for m in others], [("maintenance", "scheduled"),
+                                             ("maintenance", "current"),
+                                             ("maintenance", "past"), ("anomaly", None)], msgs)
+        self.assertEqual(others[3]["data"], ended)
+        # Task maint7: the one state message after the episode's end says normal, from anomaly
+        # (a stream opened after the device's last state message may hear "anomaly" once before,
+        # state and previous the same: pipeline_state.c).
+        after = [m["data"] for m in msgs[msgs.index(others[3]):] if m["event"] == "state"]
+        self.assertEqual([(m["device"], m["state"], m["previous"]) for m in after],
+                         [(dev, "normal", "anomaly")], msgs)
         self.normal_after(dev, 680, ended)
 
     def test_silent_through_a_period_ended_by_delete(self):
@@ -504,7 +524,7 @@ class SilentMaintenance(MaintenanceCase):
         nothing), where before the first went on."""
         d, dev = self.d, "silent-delete"
         active, before = self.anomalous(dev, 22)
-        start = self.plan(dev, 600000)
+        self.plan(dev, 600000)
         tp.wait_for("the period current", lambda: tp.status(d, dev)["maintenance"], 10)
         time.sleep(0.3)  # the tick's look (every 250 ms) saw it begin
         self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)],
@@ -638,6 +658,81 @@ class SilentMaintenance(MaintenanceCase):
         st = tp.status(d, dev)
         self.assertEqual((st["state"], st["last_ts"]), ("anomaly", self.t0 + 699000), st)
         self.assertEqual(ended_counts(d)["maintenance"], 0)  # the counters: since the start
+
+
+    def test_clock_behind_by_more_than_the_period(self):
+        """Task maint7 (session 57): a device whose clock is behind vigild's by more than the
+        period sends through the period (by vigild's clock) readings timestamped before it: it
+        is not silent, so the period's end by vigild's clock does not end its episode (before,
+        stale_end ended it there and the next such readings opened a second event for the same
+        fault); its own first reading in the period ends it, one event for the fault."""
+        d, dev = self.d, "clock-behind"
+        active, before = self.anomalous(dev, 28)
+        rng = random.Random(29)
+        sse = ts.Sse(d, "?types=anomaly,maintenance&device=" + dev).open()
+        try:
+            start = self.plan(dev, 4000)
+            self.sleep_until(start + 300)  # vigild's clock in the period
+            self.feed(dev, z_shifted(5, 680, rng), 680)  # stamped about 320 s before it
+            self.sleep_until(start + 4000)
+            anomaly, _ = self.past_told(sse)
+        finally:
+            sse.close()
+        self.assertEqual(anomaly, [])  # nothing ended at the period's end
+        self.feed(dev, z_shifted(20, 685, rng), 685)  # the device's clock still before it
+        self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)],
+                         [(active["id"], True)])
+        st = tp.status(d, dev)
+        self.assertEqual((st["state"], st["last_ts"]), ("anomaly", self.t0 + 704000), st)
+        # Its clock reaches the period: the first reading in it ends the episode, as for any
+        # device that sends (pipeline__maint_skip).
+        self.feed_maint(dev, z_shifted(3, 705, rng, by=5.0), start + 100)
+        self.ended_maintenance(dev, active, self.t0 + 704000)
+        self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+
+
+class StopTicks(SilentCase):
+    """Task maint7 (session 57): the stop's two maintenance ticks (daemon/stop.c). A period
+    that ends after the loop's last 250 ms look, once the stop has begun, must still have its
+    silent device's episode ended "maintenance", not taken as seen by the restore (its end
+    before the detector's save at the stop). vigild runs with VIGIL_TEST_HOLD_DIR: the stop
+    waits at its point "stop-saves" (after the first tick, before the saves) while the file of
+    that name exists, "stop-saves.held" meanwhile, so the period ends inside the stop without a
+    timing guess, as it does while a large fleet's saves run."""
+
+    def setUp(self):
+        self.holds = vt.mkdtemp()
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
+                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
+        self.d.start()
+        self.t0 = int(time.time() * 1000) - 1000 * 1000  # MaintenanceCase's
+
+    def test_period_ending_before_the_saves(self):
+        """The period ends while the stop waits before its saves: the second tick (after the
+        saves) ends the episode and saves the detector again; after the restart the event is
+        ended "maintenance" and the status normal. Without that tick the episode stayed open
+        across the restart (the stop's save came after the period's end)."""
+        d, dev = self.d, "stop-saves"
+        active, before = self.anomalous(dev, 50)
+        start = self.plan(dev, 8000)
+        self.sleep_until(start + 300)  # current, and the loop's tick saw it begin
+        hold = os.path.join(self.holds, "stop-saves")
+        vt.write_file(hold, "")
+        try:
+            d.proc.send_signal(signal.SIGTERM)
+            tp.wait_for("the stop at its point before the saves",
+                        lambda: os.path.exists(hold + ".held"), 30)
+            self.assertLess(time.time() * 1000, start + 8000,
+                            "too slow: the stop reached its saves after the period's end")
+            self.sleep_until(start + 8000)
+        finally:
+            os.unlink(hold)
+        d.stop()  # waits for the exit: 0, no sanitizer report
+        self.assertIn("stop: VIGIL_TEST_HOLD_DIR is set (a test hook): waiting at 'stop-saves'",
+                      d.log())
+        d.start()
+        self.ended_maintenance(dev, active, before["last_ts"])
+        self.assertIsNone(tp.status(d, dev)["maintenance"])
 
 
 if __name__ == "__main__":
