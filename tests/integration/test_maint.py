@@ -20,6 +20,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import sys
 import time
 
@@ -696,9 +697,10 @@ class StopTicks(SilentCase):
     that ends after the loop's last 250 ms look, once the stop has begun, must still have its
     silent device's episode ended "maintenance", not taken as seen by the restore (its end
     before the detector's save at the stop). vigild runs with VIGIL_TEST_HOLD_DIR: the stop
-    waits at its point "stop-saves" (after the first tick, before the saves) while the file of
-    that name exists, "stop-saves.held" meanwhile, so the period ends inside the stop without a
-    timing guess, as it does while a large fleet's saves run."""
+    waits at its points "stop-tick" (before the first tick), "stop-saves" (after it, before the
+    saves) and "stop-saved" (after the saves, before the second tick) while the file of that
+    name exists, "<point>.held" meanwhile, so the period ends (or vigild is killed) inside the
+    stop without a timing guess, as a period ends while a large fleet's saves run."""
 
     def setUp(self):
         self.holds = vt.mkdtemp()
@@ -707,26 +709,52 @@ class StopTicks(SilentCase):
         self.d.start()
         self.t0 = int(time.time() * 1000) - 1000 * 1000  # MaintenanceCase's
 
-    def test_period_ending_before_the_saves(self):
-        """The period ends while the stop waits before its saves: the second tick (after the
-        saves) ends the episode and saves the detector again; after the restart the event is
-        ended "maintenance" and the status normal. Without that tick the episode stayed open
-        across the restart (the stop's save came after the period's end)."""
-        d, dev = self.d, "stop-saves"
-        active, before = self.anomalous(dev, 50)
+    def hold_across_the_end(self, dev, seed, at, also=()):
+        """dev in anomaly, silent, its 8 s period current; the hold files at and also made,
+        SIGTERM; once the stop waits at at (before the period's end: else "too slow"), waits for
+        the end and releases at (also's stay: the caller removes them, holds_cleared). Returns
+        dev's active event and its status before."""
+        got = self.anomalous(dev, seed)
         start = self.plan(dev, 8000)
         self.sleep_until(start + 300)  # current, and the loop's tick saw it begin
-        hold = os.path.join(self.holds, "stop-saves")
-        vt.write_file(hold, "")
+        for point in (at,) + tuple(also):
+            vt.write_file(os.path.join(self.holds, point), "")
+        hold = os.path.join(self.holds, at)
         try:
-            d.proc.send_signal(signal.SIGTERM)
-            tp.wait_for("the stop at its point before the saves",
+            self.d.proc.send_signal(signal.SIGTERM)
+            tp.wait_for("the stop at its point %s" % at,
                         lambda: os.path.exists(hold + ".held"), 30)
             self.assertLess(time.time() * 1000, start + 8000,
-                            "too slow: the stop reached its saves after the period's end")
+                            "too slow: the stop reached %s after the period's end" % at)
             self.sleep_until(start + 8000)
         finally:
             os.unlink(hold)
+        self.end_ms = start + 8000
+        return got
+
+    def holds_cleared(self):
+        for name in os.listdir(self.holds):
+            if not name.endswith(".held"):
+                os.unlink(os.path.join(self.holds, name))
+
+    def saved_ms(self, dev):
+        """dev's detector's saved_ms in the database (-1: none), read beside the running vigild
+        (WAL: a reader holds up no writer)."""
+        db = sqlite3.connect(self.d.db_path)
+        try:
+            row = db.execute("SELECT t.saved_ms FROM detectors t JOIN devices v"
+                             " ON v.id = t.device_id WHERE v.name = ?", (dev,)).fetchone()
+        finally:
+            db.close()
+        return row[0] if row else -1
+
+    def test_period_ending_before_the_saves(self):
+        """The period ends while the stop waits before its saves (point stop-saves): the second
+        tick (after the saves) ends the episode and saves the detector again; after the restart
+        the event is ended "maintenance" and the status normal. Without that tick the episode
+        stayed open across the restart (the stop's save came after the period's end)."""
+        d, dev = self.d, "stop-saves"
+        active, before = self.hold_across_the_end(dev, 50, "stop-saves")
         d.stop()  # waits for the exit: 0, no sanitizer report
         self.assertIn("stop: VIGIL_TEST_HOLD_DIR is set (a test hook): waiting at 'stop-saves'",
                       d.log())
@@ -734,6 +762,28 @@ class StopTicks(SilentCase):
         self.ended_maintenance(dev, active, before["last_ts"])
         self.assertIsNone(tp.status(d, dev)["maintenance"])
 
+    def test_period_ending_before_the_first_tick_killed_after_the_saves(self):
+        """The period ends while the stop waits before its first tick (point stop-tick); vigild
+        is killed after the saves (point stop-saved, the device's save seen committed, after the
+        period's end), before the second tick: a stop cut short (systemd's SIGKILL at
+        TimeoutStopSec=). The first tick ended the episode and saved the detector before the
+        saves, so after the restart the event is ended "maintenance". Without it the saves
+        stored the episode open after the period's end, and the restore took the period as
+        seen."""
+        d, dev = self.d, "stop-killed"
+        saved = os.path.join(self.holds, "stop-saved")
+        try:
+            active, before = self.hold_across_the_end(dev, 51, "stop-tick", ("stop-saved",))
+            tp.wait_for("the stop at its point after the saves",
+                        lambda: os.path.exists(saved + ".held"), 30)
+            tp.wait_for("the stop's save of %s committed" % dev,
+                        lambda: self.saved_ms(dev) >= self.end_ms, 30)
+            d.kill()
+        finally:
+            self.holds_cleared()
+        d.start()
+        self.ended_maintenance(dev, active, before["last_ts"])
+        self.assertIsNone(tp.status(d, dev)["maintenance"])
 
 if __name__ == "__main__":
     vt.main()
