@@ -363,17 +363,20 @@ static int episode_open(const struct dev *d)
  * of what it ends), what no reading judged since the period began ends, as stale: the episode
  * open across the period when no reading at or after its end was scored (d->last_ts below it:
  * none timestamped in the period came, whose first would have ended it, pipeline__maint_skip,
- * nor one after it, a device's clock ahead, which judged it again) and none ARRIVED since its
- * start by vigild's clock (d->seen_ms; -1 after a restart: none since) ends "maintenance"
- * (end_episode: its end_ts the last reading scored, as every maintenance end). A device that
- * sent readings through the period timestamped before it (its clock behind vigild's by more
- * than the period) is not silent: its own first reading in the period ends the episode, as for
- * any device that sends (session 57). d's limit alarms no reading after the period judged yet
- * end (pipeline__limits_reset). Caller holds d->mu. */
+ * nor one after it, a device's clock ahead, which judged it again) and the device did not send
+ * through the period ends "maintenance" (end_episode: its end_ts the last reading scored, as
+ * every maintenance end). Sent through it: its newest reading ARRIVED while the period was
+ * current by vigild's clock (d->seen_ms; -1 after a restart: none since) and lags that arrival
+ * by at least the period's length (seen_ms - last_ts), a clock behind vigild's by more than the
+ * period, whose own first reading in the period ends the episode, as for any device that sends
+ * (session 57). A last batch in flight at the period's start (stamped just before it) lags by
+ * less: the device is silent, as in session 56. d's limit alarms no reading after the period
+ * judged yet end (pipeline__limits_reset). Caller holds d->mu. */
 static void stale_end(pipeline_t *p, struct dev *d, struct maint_span m)
 {
     const int64_t seen = atomic_load_explicit(&d->seen_ms, memory_order_relaxed);
-    if (d->last_ts < m.end_ms && seen < m.start_ms && episode_open(d))
+    const int sent = seen >= m.start_ms && seen - d->last_ts >= m.end_ms - m.start_ms;
+    if (d->last_ts < m.end_ms && !sent && episode_open(d))
         end_episode(p, d);
     pipeline__limits_reset(p, d, m.end_ms);
 }

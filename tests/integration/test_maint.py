@@ -691,6 +691,27 @@ class SilentMaintenance(SilentCase):
         self.ended_maintenance(dev, active, self.t0 + 704000)
         self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
 
+    def test_last_batch_in_flight_at_the_start(self):
+        """Review (session 57): the device's last readings, timestamped just before the period,
+        arrive just after its start (in flight, a gateway's last flush), then nothing: silent
+        all the same (their lag behind their arrival is well under the period's length, not a
+        clock behind by more than the period), so the period's end ends the episode
+        "maintenance" at the last of them, as session 56 did. Readings 320 s behind, arriving
+        at the same moment, keep it open (test_clock_behind_by_more_than_the_period)."""
+        d, dev = self.d, "last-in-flight"
+        active, before = self.anomalous(dev, 60)
+        start = self.plan(dev, 6000)
+        self.sleep_until(start + 300)  # vigild's clock in the period
+        tp.post_readings(d, dev, z_shifted(3, 680, random.Random(61)),
+                         [start - 600 + 200 * i for i in range(3)], tp.CH3)
+        st = tp.wait_scored(d, dev, before["readings_scored"] + 3)
+        self.assertEqual((st["state"], st["last_ts"]), ("anomaly", start - 200), st)
+        self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)],
+                         [(active["id"], True)])
+        self.sleep_until(start + 6000)
+        self.ended_maintenance(dev, active, start - 200)
+        self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+
 
 class StopTicks(SilentCase):
     """Task maint7 (session 57): the stop's two maintenance ticks (daemon/stop.c). A period
