@@ -1,5 +1,6 @@
 /* common/testhold.h: the test hook that holds a thread at a named point while a test changes a
- * file (VIGIL_TEST_HOLD_DIR; storage's restore and lock, the pipeline's training threads). */
+ * file (VIGIL_TEST_HOLD_DIR; storage's restore and lock, the pipeline's training threads, the
+ * stop around its saves: daemon/stop.c). */
 #ifndef VIGIL_TESTHOLD_H
 #define VIGIL_TESTHOLD_H
 

@@ -359,26 +359,33 @@ static int episode_open(const struct dev *d)
     return (e && e->end_ts < 0) || (d->det && detector_get_state(d->det) == DET_ANOMALY);
 }
 
-/* After a period of d ended at end_ms (its message published first, so a stream hears of the
- * end, then of what it ends), what no reading judged since the period began ends, as stale:
- * the episode open across the period when no reading at or after end_ms was scored (d->last_ts
- * below it: none timestamped in the period came, whose first would have ended it,
- * pipeline__maint_skip, nor one after it, a device's clock ahead, which judged it again) ends
- * "maintenance" (end_episode: its end_ts the last reading scored, as every maintenance end),
- * and d's limit alarms no reading after the period judged yet end (pipeline__limits_reset).
- * Caller holds d->mu. */
-static void stale_end(pipeline_t *p, struct dev *d, int64_t end_ms)
+/* After period m of d ended (its message published first, so a stream hears of the end, then
+ * of what it ends), what no reading judged since the period began ends, as stale: the episode
+ * open across the period when no reading at or after its end was scored (d->last_ts below it:
+ * none timestamped in the period came, whose first would have ended it, pipeline__maint_skip,
+ * nor one after it, a device's clock ahead, which judged it again) and the device did not send
+ * through the period ends "maintenance" (end_episode: its end_ts the last reading scored, as
+ * every maintenance end). Sent through it: its newest reading ARRIVED while the period was
+ * current by vigild's clock (d->seen_ms; -1 after a restart: none since) and lags that arrival
+ * by at least the period's length (seen_ms - last_ts), a clock behind vigild's by more than the
+ * period, whose own first reading in the period ends the episode, as for any device that sends
+ * (session 57). A last batch in flight at the period's start (stamped just before it) lags by
+ * less: the device is silent, as in session 56. d's limit alarms no reading after the period
+ * judged yet end (pipeline__limits_reset). Caller holds d->mu. */
+static void stale_end(pipeline_t *p, struct dev *d, struct maint_span m)
 {
-    if (d->last_ts < end_ms && episode_open(d))
+    const int64_t seen = atomic_load_explicit(&d->seen_ms, memory_order_relaxed);
+    const int sent = seen >= m.start_ms && seen - d->last_ts >= m.end_ms - m.start_ms;
+    if (d->last_ts < m.end_ms && !sent && episode_open(d))
         end_episode(p, d);
-    pipeline__limits_reset(p, d, end_ms);
+    pipeline__limits_reset(p, d, m.end_ms);
 }
 
 /* stale_end, called without d->mu. */
-static void period_ended(pipeline_t *p, struct dev *d, int64_t end_ms)
+static void period_ended(pipeline_t *p, struct dev *d, struct maint_span m)
 {
     pthread_mutex_lock(&d->mu);
-    stale_end(p, d, end_ms);
+    stale_end(p, d, m);
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -423,7 +430,7 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
         pthread_mutex_unlock(&d->mu);
         api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, js);
         free(js);
-        period_ended(p, d, ended.end_ms);
+        period_ended(p, d, ended);
     }
     pthread_mutex_unlock(&p->maint_mu);
     return rc;
@@ -546,17 +553,17 @@ void pipeline__maint_restore_ended(pipeline_t *p, struct dev *d)
     while (k-- > 0 && d->maint_told[k] != TOLD_PAST)
         ;
     if (k >= 0 && d->last_ts < d->maint[k].end_ms && d->maint[k].end_ms > d->det_saved_ms)
-        stale_end(p, d, d->maint[k].end_ms);
+        stale_end(p, d, d->maint[k]);
     pthread_mutex_unlock(&d->mu);
 }
 
 /* Collects into msgs (room for STORE_MAINT_KEEP) the messages of d's periods whose state by the
  * clock went beyond what the streams heard, marking them heard, and lowers *next to d's next
- * boundary; *ended_ms is raised to the end of each of them that ended, and *began set when one
- * began (current, or past already when it began and ended between two looks). Returns how
- * many. Caller holds d->mu. */
+ * boundary; *ended is set to the newest of them that ended (its end_ms stays -1 when none
+ * did), and *began set when one began (current, or past already when it began and ended
+ * between two looks). Returns how many. Caller holds d->mu. */
 static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *next,
-                         int64_t *ended_ms, int *began)
+                         struct maint_span *ended, int *began)
 {
     int n = 0;
     for (int k = 0; k < d->nmaint; k++) {
@@ -569,8 +576,8 @@ static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *ne
         if (d->maint_told[k] == TOLD_SCHEDULED)
             *began = 1;
         d->maint_told[k] = s; /* told, even when out of memory: a message is never retried */
-        if (s == TOLD_PAST && d->maint[k].end_ms > *ended_ms)
-            *ended_ms = d->maint[k].end_ms;
+        if (s == TOLD_PAST && d->maint[k].end_ms > ended->end_ms)
+            *ended = d->maint[k];
         if (change_json(d, k, now_ms, NULL, &msgs[n]) == 0)
             n++;
     }
@@ -596,11 +603,11 @@ void pipeline_maint_tick(pipeline_t *p)
     char *msgs[STORE_MAINT_KEEP];
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            d = d->hh.next;    /* device i-1's next: never the tail's, which a HASH_ADD may write */
-        int64_t ended_ms = -1; /* the end of a period that ended: -1 none */
+            d = d->hh.next; /* device i-1's next: never the tail's, which a HASH_ADD may write */
+        struct maint_span ended = {-1, -1}; /* a period that ended (end_ms -1: none) */
         int began = 0;
         pthread_mutex_lock(&d->mu);
-        int nmsg = d->nmaint ? clock_changes(d, now_ms, msgs, &next, &ended_ms, &began) : 0;
+        int nmsg = d->nmaint ? clock_changes(d, now_ms, msgs, &next, &ended, &began) : 0;
         /* A period that began by the clock breaks the device's chain, as one POSTed current
          * does (end_episode), though it ends no episode here (its first reading does,
          * pipeline__maint_skip): the device may send none in it. The event open now, if any,
@@ -616,8 +623,8 @@ void pipeline_maint_tick(pipeline_t *p)
             api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, msgs[j]);
             free(msgs[j]);
         }
-        if (ended_ms >= 0)
-            period_ended(p, d, ended_ms);
+        if (ended.end_ms >= 0)
+            period_ended(p, d, ended);
     }
     next_lower(p, next);
 }

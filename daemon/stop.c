@@ -16,10 +16,22 @@
 #include "pipeline.h"
 #include "snapsched.h"
 #include "snapshot.h"
+#include "testhold.h"
 #include "vtime.h"
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+/* Tests only (test_maint.py StopTicks): with $VIGIL_TEST_HOLD_DIR/<at> existing, the stop
+ * waits at point at (at most 60 s, common/testhold.h): "stop-tick" before the first maintenance
+ * tick, "stop-saves" between it and the saves, "stop-saved" between the saves and the second
+ * tick, so a test makes a period end, or kills vigild, there without a timing guess. Unset: one
+ * getenv. */
+static void stop_hold(const char *at)
+{
+    test_hold_wait(getenv("VIGIL_TEST_HOLD_DIR"), at, NULL, "stop");
+}
 
 /* Scores everything committed and stops the pipeline's work (pipeline_stop: the training under
  * way ends and saves its detectors), saves every detector and waits for the saves' commit, then
@@ -55,8 +67,11 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
      * seconds with thousands of devices (a full queue waits for the writer): a period that ends
      * meanwhile is ended by a second tick, whose end_episode saves that device again, after its
      * end (a tick walks the devices only when a period's boundary passed). */
+    stop_hold("stop-tick");
     pipeline_maint_tick(d->backend.pipe);
+    stop_hold("stop-saves");
     int lost = pipeline_save_all(d->backend.pipe, &queued, &refused);
+    stop_hold("stop-saved");
     pipeline_maint_tick(d->backend.pipe);
     if (*why == 0)
         *why = refused;

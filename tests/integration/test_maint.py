@@ -23,6 +23,8 @@ Python 3 standard library.
 import os
 import random
 import re
+
+import signal
 import sqlite3
 import sys
 import time
@@ -421,18 +423,9 @@ class ScheduledMaintenance(MaintenanceCase):
         self.assertEqual(self.maint("pump-3", "POST", {"from": 1, "until": 2}, read)[0], 403)
 
 
-class SilentMaintenance(MaintenanceCase):
-    """Task maint5 (session 56): a device in anomaly that sends nothing through a period (the
-    pump stopped for its service) has the episode open when the period began ended when the
-    period ends, by vigild's clock or a DELETE, as its limit alarms end: its event ended
-    "maintenance" (end_ts the last reading scored, before the period), counted, pushed on the
-    stream after the period's "past" message, and the status normal, so the next normal reading
-    opens nothing. A restart while the period is current ends it at the period's end as well,
-    and one across the period's end at the restart. Readings timestamped after the period,
-    scored before vigild's clock ends it (a device's clock ahead), judged the episode again: it
-    is left as they left it. The fault's readings are timestamped about 320 s before now, so
-    none falls in a period. A period that ended while vigild ran is not ended again by a
-    restart (task maint6): an episode a late batch opened after it stays open."""
+class SilentCase(MaintenanceCase):
+    """Helpers of the silent-device classes (no tests of its own): a device in anomaly on
+    readings timestamped about 320 s before now, a period planned ahead, its episode's end."""
 
     def anomalous(self, dev, seed):
         """dev in anomaly on readings 0..679 (its last about 320 s ago); returns the active
@@ -477,10 +470,27 @@ class SilentMaintenance(MaintenanceCase):
         self.assertEqual(st["state"], "normal", st)
         self.assertEqual(self.events(dev), [ended])
 
+
+class SilentMaintenance(SilentCase):
+    """Task maint5 (session 56): a device in anomaly that sends nothing through a period (the
+    pump stopped for its service) has the episode open when the period began ended when the
+    period ends, by vigild's clock or a DELETE, as its limit alarms end: its event ended
+    "maintenance" (end_ts the last reading scored, before the period), counted, pushed on the
+    stream after the period's "past" message, and the status normal, so the next normal reading
+    opens nothing. A restart while the period is current ends it at the period's end as well,
+    and one across the period's end at the restart. Readings timestamped after the period,
+    scored before vigild's clock ends it (a device's clock ahead), judged the episode again: it
+    is left as they left it. The fault's readings are timestamped about 320 s before now, so
+    none falls in a period. A period that ended while vigild ran is not ended again by a
+    restart (task maint6): an episode a late batch opened after it stays open. A device that
+    sent readings while the period was current by vigild's clock, timestamped before it (its
+    clock behind by more than the period), is not silent: its own first reading in the period
+    ends the episode (task maint7)."""
+
     def test_silent_through_a_period_ended_by_the_clock(self):
         d, dev = self.d, "silent-clock"
         active, before = self.anomalous(dev, 21)
-        sse = ts.Sse(d, "?types=anomaly,maintenance&device=" + dev).open()
+        sse = ts.Sse(d, "?types=anomaly,maintenance,state&device=" + dev).open()
         try:
             start = self.plan(dev, 6000)
             # Through the period a silent device keeps its last state (as before).
@@ -492,15 +502,26 @@ class SilentMaintenance(MaintenanceCase):
             ended = self.ended_maintenance(dev, active, before["last_ts"])
             self.assertIsNone(tp.status(d, dev)["maintenance"])
             self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
-            msgs = sse.wait("the episode's end on the stream", lambda s: s.messages
-                            if len(s.messages) >= 4 else None)
+            # The state's change back to normal is published too (at once, or held for the
+            # state interval and sent by the tick: pipeline_state.c), after the episode's end.
+            sse.wait("the state's change on the stream", lambda s: s.messages if any(
+                m["event"] == "state" and m["data"]["state"] == "normal"
+                for m in s.messages) else None)
+            msgs = sse.messages
         finally:
             sse.close()
+        others = [m for m in msgs if m["event"] != "state"]
         self.assertEqual([(m["event"], m["data"].get("period", {}).get("state"))
-                          for m in msgs], [("maintenance", "scheduled"),
-                                           ("maintenance", "current"),
-                                           ("maintenance", "past"), ("anomaly", None)], msgs)
-        self.assertEqual(msgs[3]["data"], ended)
+                          for m in others], [("maintenance", "scheduled"),
+                                             ("maintenance", "current"),
+                                             ("maintenance", "past"), ("anomaly", None)], msgs)
+        self.assertEqual(others[3]["data"], ended)
+        # Task maint7: the one state message after the episode's end says normal, from anomaly
+        # (a stream opened after the device's last state message may hear "anomaly" once before,
+        # state and previous the same: pipeline_state.c).
+        after = [m["data"] for m in msgs[msgs.index(others[3]):] if m["event"] == "state"]
+        self.assertEqual([(m["device"], m["state"], m["previous"]) for m in after],
+                         [(dev, "normal", "anomaly")], msgs)
         self.normal_after(dev, 680, ended)
 
     def test_silent_through_a_period_ended_by_delete(self):
@@ -510,7 +531,7 @@ class SilentMaintenance(MaintenanceCase):
         nothing), where before the first went on."""
         d, dev = self.d, "silent-delete"
         active, before = self.anomalous(dev, 22)
-        start = self.plan(dev, 600000)
+        self.plan(dev, 600000)
         tp.wait_for("the period current", lambda: tp.status(d, dev)["maintenance"], 10)
         time.sleep(0.3)  # the tick's look (every 250 ms) saw it begin
         self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)],
@@ -645,6 +666,57 @@ class SilentMaintenance(MaintenanceCase):
         self.assertEqual((st["state"], st["last_ts"]), ("anomaly", self.t0 + 699000), st)
         self.assertEqual(ended_counts(d)["maintenance"], 0)  # the counters: since the start
 
+    def test_clock_behind_by_more_than_the_period(self):
+        """Task maint7 (session 57): a device whose clock is behind vigild's by more than the
+        period sends through the period (by vigild's clock) readings timestamped before it: it
+        is not silent, so the period's end by vigild's clock does not end its episode (before,
+        stale_end ended it there and the next such readings opened a second event for the same
+        fault); its own first reading in the period ends it, one event for the fault."""
+        d, dev = self.d, "clock-behind"
+        active, before = self.anomalous(dev, 28)
+        rng = random.Random(29)
+        sse = ts.Sse(d, "?types=anomaly,maintenance&device=" + dev).open()
+        try:
+            start = self.plan(dev, 4000)
+            self.sleep_until(start + 300)  # vigild's clock in the period
+            self.feed(dev, z_shifted(5, 680, rng), 680)  # stamped about 320 s before it
+            self.sleep_until(start + 4000)
+            anomaly, _ = self.past_told(sse)
+        finally:
+            sse.close()
+        self.assertEqual(anomaly, [])  # nothing ended at the period's end
+        self.feed(dev, z_shifted(20, 685, rng), 685)  # the device's clock still before it
+        self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)],
+                         [(active["id"], True)])
+        st = tp.status(d, dev)
+        self.assertEqual((st["state"], st["last_ts"]), ("anomaly", self.t0 + 704000), st)
+        # Its clock reaches the period: the first reading in it ends the episode, as for any
+        # device that sends (pipeline__maint_skip).
+        self.feed_maint(dev, z_shifted(3, 705, rng, by=5.0), start + 100)
+        self.ended_maintenance(dev, active, self.t0 + 704000)
+        self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+
+    def test_last_batch_in_flight_at_the_start(self):
+        """Review (session 57): the device's last readings, timestamped just before the period,
+        arrive just after its start (in flight, a gateway's last flush), then nothing: silent
+        all the same (their lag behind their arrival is well under the period's length, not a
+        clock behind by more than the period), so the period's end ends the episode
+        "maintenance" at the last of them, as session 56 did. Readings 320 s behind, arriving
+        at the same moment, keep it open (test_clock_behind_by_more_than_the_period)."""
+        d, dev = self.d, "last-in-flight"
+        active, before = self.anomalous(dev, 60)
+        start = self.plan(dev, 6000)
+        self.sleep_until(start + 300)  # vigild's clock in the period
+        tp.post_readings(d, dev, z_shifted(3, 680, random.Random(61)),
+                         [start - 600 + 200 * i for i in range(3)], tp.CH3)
+        st = tp.wait_scored(d, dev, before["readings_scored"] + 3)
+        self.assertEqual((st["state"], st["last_ts"]), ("anomaly", start - 200), st)
+        self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)],
+                         [(active["id"], True)])
+        self.sleep_until(start + 6000)
+        self.ended_maintenance(dev, active, start - 200)
+        self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+
 
 def saved_blob(d, dev):
     """dev's saved detector, read from the store (vigild running or not)."""
@@ -692,7 +764,7 @@ class RestoreSaveKeepsTheRequest(tg.Held, MaintenanceCase):
         before = tp.status(d, dev)
         self.assertEqual(before["state"], "anomaly", before)
         active = tp.wait_for("the active event listed", lambda: self.events(dev), 10)[0]
-        start = SilentMaintenance.plan(self, dev, 10000)
+        start = SilentCase.plan(self, dev, 10000)
         self.sleep_until(start + 300)  # begun, the tick saw it
         d.stop()
         self.assertLess(time.time() * 1000, start + 10000, "too slow: stopped after the end")
@@ -701,7 +773,7 @@ class RestoreSaveKeepsTheRequest(tg.Held, MaintenanceCase):
         self.sleep_until(start + 10000)
         d.start()
         # The restore ended the episode (and saved the detector), then asked the trainings.
-        SilentMaintenance.ended_maintenance(self, dev, active, before["last_ts"])
+        SilentCase.ended_maintenance(self, dev, active, before["last_ts"])
         self.held("take")
         tp.wait_for("the restore's save in the store",
                     lambda: saved_blob(d, dev) != stopped or None, 30)
@@ -715,6 +787,99 @@ class RestoreSaveKeepsTheRequest(tg.Held, MaintenanceCase):
         self.assertEqual([v["version"] for v in tp.wait_idle(d, dev, 2, 120)["versions"]],
                          [2, 1])
 
+
+class StopTicks(SilentCase):
+    """Task maint7 (session 57): the stop's two maintenance ticks (daemon/stop.c). A period
+    that ends after the loop's last 250 ms look, once the stop has begun, must still have its
+    silent device's episode ended "maintenance", not taken as seen by the restore (its end
+    before the detector's save at the stop). vigild runs with VIGIL_TEST_HOLD_DIR: the stop
+    waits at its points "stop-tick" (before the first tick), "stop-saves" (after it, before the
+    saves) and "stop-saved" (after the saves, before the second tick) while the file of that
+    name exists, "<point>.held" meanwhile, so the period ends (or vigild is killed) inside the
+    stop without a timing guess, as a period ends while a large fleet's saves run."""
+
+    def setUp(self):
+        self.holds = vt.mkdtemp()
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
+                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
+        self.d.start()
+        self.t0 = int(time.time() * 1000) - 1000 * 1000  # MaintenanceCase's
+
+    def hold_across_the_end(self, dev, seed, at, also=()):
+        """dev in anomaly, silent, its 8 s period current; the hold files at and also made,
+        SIGTERM; once the stop waits at at (before the period's end: else "too slow"), waits for
+        the end and releases at (also's stay: the caller removes them, holds_cleared). Returns
+        dev's active event and its status before."""
+        got = self.anomalous(dev, seed)
+        start = self.plan(dev, 8000)
+        self.sleep_until(start + 300)  # current, and the loop's tick saw it begin
+        for point in (at,) + tuple(also):
+            vt.write_file(os.path.join(self.holds, point), "")
+        hold = os.path.join(self.holds, at)
+        try:
+            self.d.proc.send_signal(signal.SIGTERM)
+            tp.wait_for("the stop at its point %s" % at,
+                        lambda: os.path.exists(hold + ".held"), 30)
+            self.assertLess(time.time() * 1000, start + 8000,
+                            "too slow: the stop reached %s after the period's end" % at)
+            self.sleep_until(start + 8000)
+        finally:
+            os.unlink(hold)
+        self.end_ms = start + 8000
+        return got
+
+    def holds_cleared(self):
+        for name in os.listdir(self.holds):
+            if not name.endswith(".held"):
+                os.unlink(os.path.join(self.holds, name))
+
+    def saved_ms(self, dev):
+        """dev's detector's saved_ms in the database (-1: none), read beside the running vigild
+        (WAL: a reader holds up no writer)."""
+        db = sqlite3.connect(self.d.db_path)
+        try:
+            row = db.execute("SELECT t.saved_ms FROM detectors t JOIN devices v"
+                             " ON v.id = t.device_id WHERE v.name = ?", (dev,)).fetchone()
+        finally:
+            db.close()
+        return row[0] if row else -1
+
+    def test_period_ending_before_the_saves(self):
+        """The period ends while the stop waits before its saves (point stop-saves): the second
+        tick (after the saves) ends the episode and saves the detector again; after the restart
+        the event is ended "maintenance" and the status normal. Without that tick the episode
+        stayed open across the restart (the stop's save came after the period's end)."""
+        d, dev = self.d, "stop-saves"
+        active, before = self.hold_across_the_end(dev, 50, "stop-saves")
+        d.stop()  # waits for the exit: 0, no sanitizer report
+        self.assertIn("stop: VIGIL_TEST_HOLD_DIR is set (a test hook): waiting at 'stop-saves'",
+                      d.log())
+        d.start()
+        self.ended_maintenance(dev, active, before["last_ts"])
+        self.assertIsNone(tp.status(d, dev)["maintenance"])
+
+    def test_period_ending_before_the_first_tick_killed_after_the_saves(self):
+        """The period ends while the stop waits before its first tick (point stop-tick); vigild
+        is killed after the saves (point stop-saved, the device's save seen committed, after the
+        period's end), before the second tick: a stop cut short (systemd's SIGKILL at
+        TimeoutStopSec=). The first tick ended the episode and saved the detector before the
+        saves, so after the restart the event is ended "maintenance". Without it the saves
+        stored the episode open after the period's end, and the restore took the period as
+        seen."""
+        d, dev = self.d, "stop-killed"
+        saved = os.path.join(self.holds, "stop-saved")
+        try:
+            active, before = self.hold_across_the_end(dev, 51, "stop-tick", ("stop-saved",))
+            tp.wait_for("the stop at its point after the saves",
+                        lambda: os.path.exists(saved + ".held"), 30)
+            tp.wait_for("the stop's save of %s committed" % dev,
+                        lambda: self.saved_ms(dev) >= self.end_ms, 30)
+            d.kill()
+        finally:
+            self.holds_cleared()
+        d.start()
+        self.ended_maintenance(dev, active, before["last_ts"])
+        self.assertIsNone(tp.status(d, dev)["maintenance"])
 
 if __name__ == "__main__":
     vt.main()
