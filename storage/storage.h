@@ -527,12 +527,14 @@ int64_t store_retention_now(store_t *s);
 /* Writes a consistent copy of the database (as of one commit, the WAL's included) to dest, a
  * path that must not exist yet: created with mode 0600, filled by VACUUM INTO on a read-only
  * connection of its own, then fsynced; the writer goes on committing meanwhile. cancelled (may
- * be NULL) is polled every few milliseconds with arg; nonzero stops the copy. *bytes gets the
- * copy's size. Returns 0; or ERR_NOSPACE (the volume is full), ERR_CLOSED (cancelled),
- * ERR_RESOURCE (a file not opened or an I/O failed for want of descriptors or memory: EMFILE,
- * ENFILE, ENOMEM; a later try may succeed), ERR_IO, ERR_CORRUPT, ERR_NOMEM with a detailed
- * reason (SQLite's message, with the system's when an OS call failed) in errmsg, and then dest
- * is removed. Any thread but the writer's (not from a commit hook or callback). */
+ * be NULL) is polled every few milliseconds with arg, and at each try while the connection waits
+ * for another process's lock (its waits are the readers': 10 s, within a stop's budget);
+ * nonzero stops the copy. *bytes gets the copy's size. Returns 0; or ERR_NOSPACE (the volume
+ * is full), ERR_CLOSED (cancelled), ERR_RESOURCE (a file not opened or an I/O failed for want of
+ * descriptors or memory: EMFILE, ENFILE, ENOMEM; a later try may succeed), ERR_IO, ERR_CORRUPT,
+ * ERR_NOMEM with a detailed reason (SQLite's message, with the system's when an OS call failed)
+ * in errmsg, and then dest is removed. Any thread but the writer's (not from a commit hook or
+ * callback). */
 int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
                    int64_t *bytes, char *errmsg, size_t errsize);
 
