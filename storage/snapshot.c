@@ -207,9 +207,11 @@ static int vacuum_into(store_t *s, sqlite3 *db, const char *dest, struct cancel 
         char why[300];
         snprintf(errmsg, errsize, "copying %s into %s: %s", s->db_path, dest,
                  sqlite_reason(db, rc, why, sizeof why));
-        /* Cancelled: interrupted, or a wait for a lock given up (snapshot_busy). */
-        err =
-            (rc & 0xff) == SQLITE_INTERRUPT || is_cancelled(c) ? ERR_CLOSED : sqlite_status(db, rc);
+        /* Cancelled: interrupted, or a wait for a lock given up (snapshot_busy). Another
+         * failure (a full volume, an I/O error) keeps its own code, in a stop too. */
+        int code = rc & 0xff;
+        int gave_up = code == SQLITE_BUSY && is_cancelled(c);
+        err = code == SQLITE_INTERRUPT || gave_up ? ERR_CLOSED : sqlite_status(db, rc);
     }
     sqlite3_finalize(st);
     return err;

@@ -74,11 +74,11 @@ void store_stop_begin(store_t *s);
  * frees s (the WAL emptied into the database when no other process's lock keeps it, else kept
  * and logged). NULL is a no-op (returns 0). Queued submissions get their callbacks before this
  * returns. Returns 0 when everything still queued at the call was committed (or nothing was),
- * else the first failure, ERR_IO, ERR_NOSPACE or ERR_LOCKED: what that transaction held is lost (readings'
- * submitters were told so through their callbacks, so none was acknowledged; lost asynchronous
- * puts count in ops_failed). s is freed either way. A caller that must know whether its earlier
- * asynchronous puts were committed calls store_flush and compares ops_failed first (the puts
- * may have been committed, or lost, before this call). */
+ * else the first failure, ERR_IO, ERR_NOSPACE or ERR_LOCKED: what that transaction held is
+ * lost (readings' submitters were told so through their callbacks, so none was acknowledged;
+ * lost asynchronous puts count in ops_failed). s is freed either way. A caller that must know
+ * whether its earlier asynchronous puts were committed calls store_flush and compares
+ * ops_failed first (the puts may have been committed, or lost, before this call). */
 int store_close(store_t *s);
 
 /* Called on the writer thread once a submission is committed (status 0) or has failed

@@ -20,7 +20,7 @@
  * publishes a commit) waits the same way while the flag file exists, so a commit is visible to
  * the readers and not published (test_iqwait.py: the 503 of ERR_UNPUBLISHED).
  * VIGIL_FAILMAINT_SLEPT (optional, session 57): a file made at each sqlite3_sleep, which vigild
- * calls only from its busy handler (storage/schema.c's busy_wait), as it waits for another
+ * calls only from its busy handler (storage/schema.c's store__busy_wait), as it waits for another
  * process's lock: a test sees the wait begin, removes the file and sees it again while the wait
  * goes on (test_dblocked.py's StopLateLock). */
 #include <dlfcn.h>
