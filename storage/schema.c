@@ -280,8 +280,9 @@ static int64_t stop_waited_add(store_t *s, int64_t from, int64_t now)
  * (s->stop_busy) the time the connections' waits hold the stop up is STORE_STOP_BUSY_MS in all
  * (stop_waited_add; waits at the same time count once): a budget of waiting, not a deadline, so
  * a long stop (saving many detectors) that meets a brief lock late still waits for it. Returns
- * 1 to try again, 0 to give up (SQLITE_BUSY). Any thread. */
-static int busy_wait(store_t *s, int64_t *since, int64_t *last, int tries)
+ * 1 to try again, 0 to give up (SQLITE_BUSY). The writer's, the readers' and (session 57) the
+ * snapshot's connection's handlers (snapshot.c). Any thread. */
+int store__busy_wait(store_t *s, int64_t *since, int64_t *last, int tries)
 {
     int64_t now = vtime_mono_ms();
     int stopping = __atomic_load_n(&s->stop_busy, __ATOMIC_ACQUIRE);
@@ -309,7 +310,7 @@ static int busy_wait(store_t *s, int64_t *since, int64_t *last, int tries)
 static int writer_busy(void *arg, int tries)
 {
     store_t *s = arg;
-    return busy_wait(s, &s->w.busy_since_ms, &s->w.busy_last_ms, tries);
+    return store__busy_wait(s, &s->w.busy_since_ms, &s->w.busy_last_ms, tries);
 }
 
 /* A reader connection's (the thread that took it). In WAL mode a reader meets a lock only
@@ -319,7 +320,7 @@ static int writer_busy(void *arg, int tries)
 static int reader_busy(void *arg, int tries)
 {
     store_reader_t *r = arg;
-    return busy_wait(r->store, &r->busy_since_ms, &r->busy_last_ms, tries);
+    return store__busy_wait(r->store, &r->busy_since_ms, &r->busy_last_ms, tries);
 }
 
 static int exec(sqlite3 *db, const char *sql, char *errmsg, size_t errsize)

@@ -74,11 +74,11 @@ void store_stop_begin(store_t *s);
  * frees s (the WAL emptied into the database when no other process's lock keeps it, else kept
  * and logged). NULL is a no-op (returns 0). Queued submissions get their callbacks before this
  * returns. Returns 0 when everything still queued at the call was committed (or nothing was),
- * else the first failure, ERR_IO, ERR_NOSPACE or ERR_LOCKED: what that transaction held is lost (readings'
- * submitters were told so through their callbacks, so none was acknowledged; lost asynchronous
- * puts count in ops_failed). s is freed either way. A caller that must know whether its earlier
- * asynchronous puts were committed calls store_flush and compares ops_failed first (the puts
- * may have been committed, or lost, before this call). */
+ * else the first failure, ERR_IO, ERR_NOSPACE or ERR_LOCKED: what that transaction held is
+ * lost (readings' submitters were told so through their callbacks, so none was acknowledged;
+ * lost asynchronous puts count in ops_failed). s is freed either way. A caller that must know
+ * whether its earlier asynchronous puts were committed calls store_flush and compares
+ * ops_failed first (the puts may have been committed, or lost, before this call). */
 int store_close(store_t *s);
 
 /* Called on the writer thread once a submission is committed (status 0) or has failed
@@ -527,12 +527,14 @@ int64_t store_retention_now(store_t *s);
 /* Writes a consistent copy of the database (as of one commit, the WAL's included) to dest, a
  * path that must not exist yet: created with mode 0600, filled by VACUUM INTO on a read-only
  * connection of its own, then fsynced; the writer goes on committing meanwhile. cancelled (may
- * be NULL) is polled every few milliseconds with arg; nonzero stops the copy. *bytes gets the
- * copy's size. Returns 0; or ERR_NOSPACE (the volume is full), ERR_CLOSED (cancelled),
- * ERR_RESOURCE (a file not opened or an I/O failed for want of descriptors or memory: EMFILE,
- * ENFILE, ENOMEM; a later try may succeed), ERR_IO, ERR_CORRUPT, ERR_NOMEM with a detailed
- * reason (SQLite's message, with the system's when an OS call failed) in errmsg, and then dest
- * is removed. Any thread but the writer's (not from a commit hook or callback). */
+ * be NULL) is polled every few milliseconds with arg, and at each try while the connection waits
+ * for another process's lock (its waits are the readers': 10 s, within a stop's budget);
+ * nonzero stops the copy. *bytes gets the copy's size. Returns 0; or ERR_NOSPACE (the volume
+ * is full), ERR_CLOSED (cancelled), ERR_RESOURCE (a file not opened or an I/O failed for want of
+ * descriptors or memory: EMFILE, ENFILE, ENOMEM; a later try may succeed), ERR_IO, ERR_CORRUPT,
+ * ERR_NOMEM with a detailed reason (SQLite's message, with the system's when an OS call failed)
+ * in errmsg, and then dest is removed. Any thread but the writer's (not from a commit hook or
+ * callback). */
 int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
                    int64_t *bytes, char *errmsg, size_t errsize);
 

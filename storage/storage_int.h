@@ -649,6 +649,11 @@ void store__writer_close(store_t *s);
 int store__readers_open(store_t *s, char *errmsg, size_t errsize);
 void store__readers_close(store_t *s);
 int store__status(sqlite3 *db, int rc);
+/* One call of a connection's busy handler (SQLite's tries, from 0): waits a step for another
+ * process's lock, STORE_BUSY_TIMEOUT_MS from the wait's start at most, and once a stop has begun
+ * within the stop's budget (STORE_STOP_BUSY_MS in all; see schema.c). since and last are the
+ * connection's own (one thread at a time). Returns 1 to try again, 0 to give up. Any thread. */
+int store__busy_wait(store_t *s, int64_t *since, int64_t *last, int tries);
 /* Test hook: creates (or migrates) the database at path up to schema version `version` only, as
  * an older vigil would have left it. Returns 0 or an error with errmsg set. */
 int store__test_create(const char *path, int version, char *errmsg, size_t errsize);

@@ -800,3 +800,24 @@ void hold_failed_reload(store_t *s, counter_t *c)
     fail_a_batch(s, c);
     wait_reload_held(s);
 }
+
+/* Whether another process is refused the exclusive lock on the -shm's dead-man-switch byte
+ * (SQLite's os_unix.c UNIX_SHM_DMS: ((22 + SQLITE_SHM_NLOCK) * 4) + SQLITE_SHM_NLOCK = 128),
+ * which every connection holds a shared lock on: a process granted it takes itself for the
+ * first connection and resets the shared memory under the others. POSIX locks are per
+ * process, so the question is asked from a child. (Moved from test_storage_readers.c in
+ * session 57: test_storage_walline.c asks it too.) */
+int dms_refused_to_another(const char *shm)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(shm, O_RDWR | O_CLOEXEC);
+        struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 128, .l_len = 1};
+        _exit(fd >= 0 && fcntl(fd, F_SETLK, &l) != 0 ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status) == 0;
+}

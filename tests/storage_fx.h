@@ -219,6 +219,7 @@ int64_t dev_id(store_t *s, const char *dev);
 void errcap_start(errcap_t *e, const char *dir);
 char *errcap_stop(errcap_t *e);
 int count_in(const char *text, const char *needle);
+int dms_refused_to_another(const char *shm);
 int small_rows_until(store_t *s, const char *dev, int64_t *last, uint64_t until);
 const store_cfail_t *cfail_of(store_t *s, const char *dev);
 void small_round(store_t *s, const char *dev, int64_t *last);
@@ -260,5 +261,7 @@ extern const struct CMUnitTest storage_idle_tests[];
 extern const size_t storage_idle_ntests;
 extern const struct CMUnitTest storage_fulldisk_tests[];
 extern const size_t storage_fulldisk_ntests;
+extern const struct CMUnitTest storage_walline_tests[];
+extern const size_t storage_walline_ntests;
 
 #endif

@@ -335,26 +335,6 @@ static void test_dbnames_load_not_in_stuck_read(void **state)
 
 /* ---- Session 53 (task files3): tightening the -shm keeps SQLite's locks on it ---- */
 
-/* Whether another process is refused the exclusive lock on the -shm's dead-man-switch byte
- * (SQLite's os_unix.c UNIX_SHM_DMS: ((22 + SQLITE_SHM_NLOCK) * 4) + SQLITE_SHM_NLOCK = 128),
- * which every connection holds a shared lock on: a process granted it takes itself for the
- * first connection and resets the shared memory under the others. POSIX locks are per
- * process, so the question is asked from a child. */
-static int dms_refused_to_another(const char *shm)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(shm, O_RDWR | O_CLOEXEC);
-        struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 128, .l_len = 1};
-        _exit(fd >= 0 && fcntl(fd, F_SETLK, &l) != 0 ? 0 : 1);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status) == 0;
-}
-
 /* store__wal_files_mode on the open store's -shm made 0666 (as SQLite makes it beside another
  * user's 0666 vigil.db): tightened to 0660, and the store's locks on it still refuse another
  * process. files2's version open()ed and close()d a normal descriptor of the file, and the

@@ -18,7 +18,11 @@
  * sqlite3_step (vigild links SQLite dynamically). VIGIL_FAILMAINT_HOLD_WAL set (to anything):
  * the WAL hook the store registers (storage/writer.c's store__wal_hook, where the writer
  * publishes a commit) waits the same way while the flag file exists, so a commit is visible to
- * the readers and not published (test_iqwait.py: the 503 of ERR_UNPUBLISHED). */
+ * the readers and not published (test_iqwait.py: the 503 of ERR_UNPUBLISHED).
+ * VIGIL_FAILMAINT_SLEPT (optional, session 57): a file made at each sqlite3_sleep, which vigild
+ * calls only from its busy handler (storage/schema.c's store__busy_wait), as it waits for another
+ * process's lock: a test sees the wait begin, removes the file and sees it again while the wait
+ * goes on (test_dblocked.py's StopLateLock). */
 #include <dlfcn.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -165,4 +169,18 @@ int sqlite3_step(sqlite3_stmt *stmt)
     if (m == FAIL && after_runs(stmt))
         m = RUN;
     return m == FAIL ? SQLITE_IOERR : real(stmt);
+}
+
+int sqlite3_sleep(int ms)
+{
+    static int (*real)(int);
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "sqlite3_sleep");
+    const char *mark = getenv("VIGIL_FAILMAINT_SLEPT");
+    if (mark != NULL && mark[0] != '\0' && access(mark, F_OK) != 0) {
+        FILE *f = fopen(mark, "w");
+        if (f != NULL)
+            fclose(f);
+    }
+    return real(ms);
 }

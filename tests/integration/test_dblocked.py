@@ -26,6 +26,11 @@ lock on vigild's database past the storage writer's busy timeout (STORE_BUSY_TIM
   ReadRecovering.test_read_in_a_stop_bounded: a read waiting out the recovery when the stop begins
   shares that budget (the stop took 15 s: the read's 10 s, then the checkpoint's 5 s). The WAL line
   names the holder's pid and comes before "storage: closed" (StopLocked).
+- Session 57: StopLateLock sees the BEGIN wait (failmaint.c's SLEPT mark, made at each of
+  vigild's busy-handler sleeps) instead of sleeping 2 s and hoping, and bounds the write's answer
+  once the lock is let go. ReadRecovering.test_snapshot_in_a_stop_bounded: a snapshot waiting out
+  the recovery when the stop begins is cancelled at once (its connection waited 10 s at each
+  read, the cancel unseen: the stop took 35 s).
 - ExclusiveLockRefused: an exclusive lock (locking_mode=EXCLUSIVE) cannot be taken by another
   process while vigild has the database open (WAL), so reads never meet one.
 Each hold is bounded (the holder rolls back when told, or after 40 s on its own).
@@ -322,14 +327,18 @@ class StopLateLock(vt.LogOnFailure):
     """Session 56: a stop long for another reason (its transaction held by failmaint.c at its
     BEGIN IMMEDIATE, as a stop saving many detectors is long) meets another process's lock only
     after its first STOP_BUSY_S: the lock's wait is within the stop's budget of waiting (none of
-    it spent), so the transaction waits for the lock and commits once it is let go."""
+    it spent), so the transaction waits for the lock and commits once it is let go.
+    Session 57: no sleep hoping the BEGIN has met the lock: failmaint.c's SLEPT mark shows
+    vigild's busy handler waiting (and waiting still, once the mark is taken away), and the write
+    must be answered 200 within STOP_BUSY_S of the release."""
 
     def test_late_lock_waited_for(self):
-        flag = os.path.join(mkdtemp(), "flag")
+        tmp = mkdtemp()
+        flag, slept = os.path.join(tmp, "flag"), os.path.join(tmp, "slept")
         cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), "[model]\nenabled = false\n")
         self.d = d = Vigild(config=cfg, prefix=[
             "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + flag,
-            "VIGIL_FAILMAINT_HOLD_SQL=BEGIN IMMEDIATE"])
+            "VIGIL_FAILMAINT_HOLD_SQL=BEGIN IMMEDIATE", "VIGIL_FAILMAINT_SLEPT=" + slept])
         d.start()
         self.addCleanup(d.kill)
         self.addCleanup(lambda: os.path.exists(flag) and os.unlink(flag))
@@ -343,23 +352,41 @@ class StopLateLock(vt.LogOnFailure):
         vt.wait_for("the write's transaction held", lambda: os.path.exists(flag + ".held"), 30)
         d.proc.send_signal(signal.SIGTERM)
         vt.wait_for("the stop begun", lambda: "stopping intake and flushing" in d.log(), 30)
-        # The stop's lock waits begin to count at the signal (store_stop_begin, before that log
-        # line): past its first STOP_BUSY_S, spent on the held transaction, not on a lock.
-        time.sleep(STOP_BUSY_S + 1.5)
+        begun = time.monotonic()
+        # The lock must come after the stop's first STOP_BUSY_S (ef8b225f's deadline: 5 s after
+        # store_stop_begin, which comes before that log line), spent on the held transaction,
+        # not on a lock. A lower bound on time, not a wait for something to happen: nothing in
+        # vigild marks that moment (the writer is in the hold on either code), and load can only
+        # make it later, which changes nothing the test looks at.
+        time.sleep(max(0.0, begun + STOP_BUSY_S + 0.5 - time.monotonic()))
         holder = Holder(d.db_path)
         self.addCleanup(holder.release)
+        if os.path.exists(slept):  # a wait before this one (none is expected) is not this one
+            os.unlink(slept)
         os.unlink(flag)
-        vt.wait_for("the transaction let go", lambda: not os.path.exists(flag + ".held"), 30)
-        time.sleep(2.0)  # its BEGIN IMMEDIATE meets the lock meanwhile
-        # Review (session 56): not answered while the lock is held, so it was waiting for it
-        # (the transaction had been let go): the late lock was met, not missed. ef8b225f fails
-        # here, the write answered 503 at once.
+        # The transaction let go, its BEGIN IMMEDIATE meets the lock: vigild's busy handler
+        # decides to wait (failmaint.c makes the SLEPT mark as it sleeps), or on ef8b225f gives up
+        # at once (the deadline has passed) and the write is answered 503.
+        vt.wait_for("the BEGIN waiting for the lock (or the write answered)",
+                    lambda: os.path.exists(slept) or "r" in res, 30)
         self.assertNotIn("r", res, "answered before the lock was let go: %r" % res.get("r"))
+        # Still waiting while the lock is held (not given up after a first try): the mark is made
+        # again once taken away, and the write is still not answered.
+        os.unlink(slept)
+        vt.wait_for("the wait going on", lambda: os.path.exists(slept) or "r" in res, 30)
+        self.assertNotIn("r", res, "answered while the lock was held: %r" % res.get("r"))
+        released = time.monotonic()
         holder.release()
-        th.join(120)
+        th.join(60)
+        took = time.monotonic() - released
+        sys.stderr.write("\nthe write answered %.2f s after the lock was let go\n" % took)
+        self.assertIn("r", res, "the write not answered within 60 s of the release")
         r = res["r"]
         # ef8b225f (a deadline 5 s after the signal) failed it at once: 503 naming the lock.
         self.assertEqual(r.status, 200, r)
+        # Once let go, it commits: the handler tries again within 100 ms. Within STOP_BUSY_S, so
+        # not at the end of some other wait (the budget's, failmaint.c's 60 s bound on a hold).
+        self.assertLess(took, STOP_BUSY_S)
         d.stop(timeout=60)  # exit 0: nothing the stop had to write was lost
         log = d.log()
         self.assertNotIn("stopped, but", log)
@@ -487,31 +514,40 @@ class ReadRecovering(vt.LogOnFailure):
         self.assertEqual(q.status, 200, q)
         d.stop()
 
+    def stop_in_the_recovery(self, device, what, request, waiting):
+        """A vigild with device's reading (ts 1000) whose request (a function of it) waits out
+        the RECOVERING holder's recovery when SIGTERM comes (once waiting(d, res) says so: res
+        holds "r", the answer, once there is one): asserts the stop ends within 2.5 STOP_BUSY_S
+        (12.5 s: room for ASan's exit under load). Returns (d, the answer, the holder, released
+        and waited for)."""
+        d = started(self, device=device)
+        holder = Holder(d.db_path, script=RECOVERING)
+        self.addCleanup(holder.release)
+        res = {}
+        th = threading.Thread(target=lambda: res.setdefault("r", request(d)))
+        th.start()
+        vt.wait_for(what + " waiting for the lock", lambda: waiting(d, res), 20)
+        self.assertNotIn("r", res)
+        t0 = time.monotonic()
+        d.stop(timeout=90)
+        took = time.monotonic() - t0
+        th.join(60)
+        holder.release()
+        sys.stderr.write("\nstop took %.1f s with %s in the recovery\n" % (took, what))
+        self.assertLess(took, 2.5 * STOP_BUSY_S)
+        return d, res["r"], holder
+
     def test_read_in_a_stop_bounded(self):
         # Session 56: a read waiting out another process's recovery when the stop begins waits
         # within the stop's budget of lock waiting (STOP_BUSY_S in all, the writer's waits
         # included), not SQLite's whole busy timeout (10 s) before the final checkpoint's wait.
-        d = started(self, device="rb")
-        holder = Holder(d.db_path, script=RECOVERING)
-        self.addCleanup(holder.release)
-        res = {}
-        th = threading.Thread(target=lambda: res.setdefault(
-            "r", d.curl("GET", "/v1/devices/rb/readings")))
-        th.start()
-        # In flight: the read and this scrape (which reads no table).
-        vt.wait_for("the read in flight", lambda: (metric(
-            d.metrics(), "vigil_http_requests_in_flight") or 0) >= 2, 20)
-        t0 = time.monotonic()
-        d.stop(timeout=60)
-        took = time.monotonic() - t0
-        th.join(60)
-        holder.release()
-        sys.stderr.write("\nstop took %.1f s with a read in the recovery\n" % took)
         # About STOP_BUSY_S: the read gives up once the budget is spent, and the final
         # checkpoint, meeting the holder's write lock with nothing left, at once. It was about
         # 15 s: the read's 10 s, then the checkpoint's 5 s.
-        self.assertLess(took, 2.5 * STOP_BUSY_S)  # 12.5 s: room for ASan's exit under load
-        r = res["r"]
+        d, r, holder = self.stop_in_the_recovery(
+            "rb", "a read", lambda d: d.curl("GET", "/v1/devices/rb/readings"),
+            # in flight: the read and this scrape (which reads no table)
+            lambda d, res: (metric(d.metrics(), "vigil_http_requests_in_flight") or 0) >= 2)
         self.assertEqual(r.status, 503, r)
         self.assertIn(LOCKED, r.body.decode(), r)
         kept = [ln for ln in d.log().splitlines() if "the WAL was not emptied at close" in ln]
@@ -520,6 +556,28 @@ class ReadRecovering(vt.LogOnFailure):
         self.assertNotIn("-1 pages", kept[0])  # SQLite could not read the index being recovered
         d.start()
         self.assertEqual([p["ts"] for p in d.readings("rb")], [1000])
+        d.stop()
+
+    def test_snapshot_in_a_stop_bounded(self):
+        # Session 57: a snapshot whose connection waits out another process's recovery when the
+        # stop begins. The stop cancels snapshots first, but the cancel was read only by the
+        # copy's progress handler, which SQLite does not call during a busy wait, and the
+        # connection kept sqlite3_busy_timeout: 10 s at each read it began (the room check's
+        # pragmas, then VACUUM INTO's), the stop waiting for the request, then the final
+        # checkpoint's 5 s: 35.0 s. Its busy handler now gives up once cancelled (and counts in
+        # the stop's budget), so the stop takes about the checkpoint's STOP_BUSY_S.
+        d, r, _ = self.stop_in_the_recovery(
+            "sn", "a snapshot", lambda d: d.curl("POST", "/v1/admin/snapshot"),
+            # its connection in SQLite's wait: an http-io thread asleep (nanosleep), where an
+            # idle one waits on a futex or in epoll
+            lambda d, res: vt.threads_asleep(d.proc.pid, "http-io") >= 1 or "r" in res)
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("shutting down", r.body.decode(), r)  # cancelled (ERR_CLOSED), not locked
+        self.assertIn("snapshot failed: vigild is shutting down: snapshot cancelled", d.log())
+        snaps = os.path.join(d.data_dir, "snapshots")
+        self.assertEqual(os.listdir(snaps) if os.path.isdir(snaps) else [], [])
+        d.start()
+        self.assertEqual([p["ts"] for p in d.readings("sn")], [1000])
         d.stop()
 
     def test_reads_side_by_side_in_a_stop_count_once(self):

@@ -43,27 +43,9 @@ LIST_SQL = "SELECT id, name, attrs, created_ms, first_ts, last_ts, points FROM d
 
 
 def io_threads_held(pid):
-    """How many of vigild's http-io threads are in failmaint.c's hold (its usleep: nanosleep
-    or clock_nanosleep); the others wait on a condition (a futex). The kernel says where a
-    thread sleeps in wchan; where that is hidden ("0"), the system call it is in (x86_64's
-    numbers)."""
-    n = 0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        task = "/proc/%d/task/%s/" % (pid, tid)
-        try:
-            with open(task + "comm") as f:
-                if f.read().strip() != "http-io":
-                    continue
-            with open(task + "wchan") as f:
-                wchan = f.read()
-            if wchan in ("", "0"):
-                with open(task + "syscall") as f:
-                    n += f.read().split()[0] in ("35", "230")
-            else:
-                n += "nanosleep" in wchan
-        except (OSError, IndexError):
-            pass  # the thread ended, or its syscall is not ours to read
-    return n
+    """How many of vigild's http-io threads are in failmaint.c's hold (its usleep); the others
+    wait on a condition (a futex)."""
+    return vt.threads_asleep(pid, "http-io")
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "

@@ -601,6 +601,30 @@ def wait_for(what, pred, timeout, detail=lambda: ""):
         time.sleep(0.2)
 
 
+def threads_asleep(pid, comm):
+    """How many of process pid's threads named comm sleep in nanosleep or clock_nanosleep (a
+    usleep, SQLite's busy wait); the others wait on a condition (a futex) or in epoll. The
+    kernel says where a thread sleeps in wchan; where that is hidden ("0"), the system call it
+    is in (x86_64's numbers). (test_httpio.py's, moved here in session 57 for test_dblocked.py.)"""
+    n = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        task = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(task + "comm") as f:
+                if f.read().strip() != comm:
+                    continue
+            with open(task + "wchan") as f:
+                wchan = f.read()
+            if wchan in ("", "0"):
+                with open(task + "syscall") as f:
+                    n += f.read().split()[0] in ("35", "230")
+            else:
+                n += "nanosleep" in wchan
+        except (OSError, IndexError):
+            pass  # the thread ended, or its syscall is not ours to read
+    return n
+
+
 def now_ms():
     return int(time.time() * 1000)
 
