@@ -71,6 +71,7 @@ int pipeline__group_move(pipeline_t *p, struct dev *d, struct group *g)
                 memmove(old->members + i, old->members + i + 1,
                         (old->nmembers - i - 1) * sizeof *old->members);
                 old->nmembers--;
+                old->left++;
                 break;
             }
     }
@@ -125,15 +126,16 @@ int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, s
 struct dev *pipeline__group_next(pipeline_t *p, struct group *g, struct group_walk *w)
 {
     pthread_mutex_lock(&p->groups_mu);
-    /* On from the member it stood on while that is where it was; any other change before it
-     * (it or an earlier member left; it left and joined again, now at the end) sends the walk
-     * back to the start, which sees some members twice and skips none of those in g throughout
-     * (looking for w->at and going on after it skipped those between its old place and its
-     * new one). */
-    size_t i = w->at && w->i < g->nmembers && g->members[w->i] == w->at ? w->i + 1 : 0;
+    /* On from the member it stood on while no member has left since (a join appends: nobody
+     * moved); after any leave, back to the start, which sees some members twice and skips none
+     * of those in g throughout. Neither looking for w->at (it may have left and joined again
+     * at the end) nor finding it at its index (members before it and it may have left, it
+     * joined again and landed there) tells that nobody moved. */
+    size_t i = w->at && w->left == g->left ? w->i + 1 : 0;
     struct dev *next = i < g->nmembers ? g->members[i] : NULL;
     w->at = next;
     w->i = i;
+    w->left = g->left;
     pthread_mutex_unlock(&p->groups_mu);
     return next;
 }

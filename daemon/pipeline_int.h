@@ -82,6 +82,7 @@ struct group {
      * without walking every device. Guarded by pipeline.groups_mu. */
     struct dev **members;
     size_t nmembers, members_room;
+    uint64_t left; /* how many times a member has left: a walk's mark (pipeline__group_next) */
     /* Where in the member list the next training starts pooling windows (o.group_rows): only
      * the training that set `training` touches it. */
     size_t pool_next;
@@ -610,13 +611,15 @@ int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, s
 struct group_walk {
     const struct dev *at; /* the member it stands on (NULL: not begun) */
     size_t i;             /* at's index in g's list when the walk stood on it */
+    uint64_t left;        /* g's left count then */
 };
 /* The next member of g on walk w (w zeroed: its first), or NULL past the list's end; borrowed
  * (a device stays allocated once deleted). Allocates nothing: a walk over g's members for a
  * caller out of memory for pipeline__group_members' copy. Goes on from the member it stood on
- * while that is still at its index, else back to the start: every device in g throughout the
- * walk is seen, some maybe twice (the walk restarts once for each member that leaves g before
- * its place, so it ends once members stop leaving). Takes groups_mu only. */
+ * while no member has left g since (joins only append: nobody moved), else back to the start:
+ * every device in g throughout the walk is seen, some maybe twice (the walk restarts once for
+ * each step over which a member left, so it ends once members stop leaving). Takes groups_mu
+ * only. */
 struct dev *pipeline__group_next(pipeline_t *p, struct group *g, struct group_walk *w);
 /* Gives an operator's retrain (retrain_all) to d (NULL: to g's first member that takes it) if
  * it is in g and not deleted. Returns 0, or ERR_NOTFOUND (none is; ERR_NOMEM). Holding no lock. */

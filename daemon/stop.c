@@ -66,23 +66,28 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
      * (pipeline__maint_restore_ended), so none may end unseen before the save. The saves take
      * seconds with thousands of devices (a full queue waits for the writer): a period that ends
      * meanwhile is ended by a second tick, whose end_episode saves that device again, after its
-     * end (a tick walks the devices only when a period's boundary passed). */
+     * end (a tick walks the devices only when a period's boundary passed). That tick comes
+     * after the flush: its puts do not wait for a full queue (op_enqueue refuses them), and
+     * save_all returns with up to STORE_OPS_MAX of its own still queued (the second reader's
+     * finding); they are committed by the flush after pipeline_destroy. */
     stop_hold("stop-tick");
     pipeline_maint_tick(d->backend.pipe);
     stop_hold("stop-saves");
     int lost = pipeline_save_all(d->backend.pipe, &queued, &refused);
-    stop_hold("stop-saved");
-    pipeline_maint_tick(d->backend.pipe);
     if (*why == 0)
         *why = refused;
     /* The saves are asynchronous: a failed transaction loses every put it held, counted by the
      * store (detector_saves_failed: exactly the detectors' saves, whatever else it held). They
      * are committed before the pipeline's last writes are queued, so a failure of those
-     * (prediction blocks, events) does not take the detectors' state with it. Nothing else
-     * saves a detector now: the count is the stop's saves, one a device. */
+     * (prediction blocks, events) does not take the detectors' state with it. The count is the
+     * stop's saves, one a device, and the first tick's (a device whose period ended, saved
+     * again just after): at most `queued`. */
     frc = store_flush(d->store);
     store_stats_get(d->store, &saved);
+    stop_hold("stop-saved");
+    pipeline_maint_tick(d->backend.pipe);
     uint64_t failed = saved.detector_saves_failed - before.detector_saves_failed;
+    *other += (saved.ops_failed - before.ops_failed) - failed; /* the first tick's event ends */
     if (failed > 0) {
         lost += failed < (uint64_t)queued ? (int)failed : queued;
         if (*why == 0)

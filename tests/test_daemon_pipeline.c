@@ -317,6 +317,27 @@ static void test_group_walk(void **state)
     }
     for (int i = 1; i < N; i++)
         assert_true(seen[i] >= 1);
+    /* The second reader's case (session 57): on b at index 1 of [a, b, c], a and b leave and b
+     * joins again: [c, b], b at index 1 again. Going on from there skipped c. */
+    struct group *g3 = pipeline__group(p, "walk3");
+    assert_non_null(g3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pipeline__group_move(p, d[i], g3), 0);
+    int seen3[3] = {0};
+    struct group_walk w3 = {0};
+    steps = 0;
+    for (struct dev *e; (e = pipeline__group_next(p, g3, &w3)) != NULL;) {
+        assert_true(++steps <= 12);
+        for (int i = 0; i < 3; i++)
+            seen3[i] += e == d[i];
+        if (e == d[1] && seen3[1] == 1) {
+            assert_int_equal(pipeline__group_move(p, d[0], away), 0);
+            assert_int_equal(pipeline__group_move(p, d[1], away), 0);
+            assert_int_equal(pipeline__group_move(p, d[1], g3), 0);
+        }
+    }
+    assert_true(seen3[1] >= 1);
+    assert_true(seen3[2] >= 1);
     pipeline_destroy(p);
 }
 
