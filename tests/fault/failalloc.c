@@ -36,8 +36,7 @@ extern void *__libc_realloc(void *p, size_t n);
 extern void *__libc_memalign(size_t align, size_t n);
 void *memalign(size_t align, size_t n); /* glibc's malloc.h, not included: it declares these */
 
-/* 1 when an allocation of n bytes is to fail here and now. Costs a getenv below the floor; at
- * or above it, a prctl and, on a chosen thread, an open and a read (no allocation). */
+/* Says the flag file's text is not what must_fail reads, and aborts. */
 static void bad_flag(const char *text)
 {
     static const char msg[] = "failalloc.c: the flag file holds neither \"MIN\" nor \"MIN MAX\" "
@@ -65,6 +64,8 @@ static void log_failure(size_t n)
     close(fd);
 }
 
+/* 1 when an allocation of n bytes is to fail here and now. Costs a getenv below the floor; at
+ * or above it, a prctl and, on a chosen thread, an open and a read (no allocation). */
 static int must_fail(size_t n)
 {
     const char *floor = getenv("VIGIL_FAILALLOC_MIN");

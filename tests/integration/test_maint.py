@@ -23,7 +23,6 @@ Python 3 standard library.
 import os
 import random
 import re
-
 import signal
 import sqlite3
 import sys

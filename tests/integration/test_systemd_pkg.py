@@ -292,8 +292,9 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
 
     def test_9_policy_rc_d(self):
         """A policy-rc.d refusing every action (exit 101, as in Debian's chroots, containers and
-        image builds) keeps an upgrade from restarting a running vigild or starting an enabled,
-        stopped one: postinst acts only through deb-systemd-invoke, which asks it first."""
+        image builds) keeps an upgrade from restarting a running vigild and a reinstall from
+        starting an enabled, stopped one: postinst acts only through deb-systemd-invoke, which
+        asks it first."""
         self.ok("systemctl enable --now vigild")  # a no-op after test_8 (see test_5)
         pid = self.main_pid()
         refused = "%s returned 101, not running 'restart vigild.service'" % POLICY
