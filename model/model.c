@@ -395,9 +395,9 @@ int model_step_batch(const model_t *m, float *pred, float *const *states, const 
     if (batch < 1 || !all_finite(x, (size_t)batch * I))
         return ERR_INVAL;
     const size_t B = (size_t)batch;
-    float *xh = work;                     /* [B, Kmax] gathered [input_l | h_l] rows */
-    float *gates = xh + B * cfg_kmax(&m->cfg);      /* [B, G] */
-    float *zpred = gates + B * (size_t)G; /* [B, O] */
+    float *xh = work;                          /* [B, Kmax] gathered [input_l | h_l] rows */
+    float *gates = xh + B * cfg_kmax(&m->cfg); /* [B, G] */
+    float *zpred = gates + B * (size_t)G;      /* [B, O] */
     for (size_t b = 0; b < B; b++)
         standardise(m, states[b], x + b * I);
     if (m->compact) {
