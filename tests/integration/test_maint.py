@@ -880,5 +880,6 @@ class StopTicks(SilentCase):
         self.ended_maintenance(dev, active, before["last_ts"])
         self.assertIsNone(tp.status(d, dev)["maintenance"])
 
+
 if __name__ == "__main__":
     vt.main()
