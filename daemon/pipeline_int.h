@@ -245,11 +245,11 @@ struct dev {
     uint64_t chl_gen;
     int64_t last_ts; /* newest scored timestamp, -1 before the first */
     /* Wall-clock ms the reading of last_ts ARRIVED (its batch's commit, as seen_ms), -1 when
-     * none scored since the pipeline started or it came from the restore's catch-up (no
-     * arrival). Only readings the detector takes set it, so last_ms - last_ts is the lag of
-     * the device's clock as its scored readings show it (stale_end's clock-behind rule), which
-     * a reading not scored (far ahead, out of order, in a period) does not move. Shard, under
-     * mu. */
+     * last_ts is (none scored since the pipeline started, a forget or a clock step back) or it
+     * came from the restore's catch-up (no arrival). Only readings the detector takes set it, so
+     * last_ms - last_ts is the lag of the device's clock as its scored readings show it
+     * (stale_end's clock-behind rule), which a reading not scored (far ahead, out of order, in a
+     * period) does not move. Shard, under mu. */
     int64_t last_ms;
     /* Wall-clock ms of the restored detector's newest save (the store's saved_ms), -1 when none
      * was restored: pipeline__maint_restore_ended's line between a period the running vigild

@@ -154,7 +154,10 @@ static void timeline_step(pipeline_t *p, struct dev *d, int64_t ts, int64_t arri
     pipeline__limits_timeline(d);
     /* The overlap of the two timelines, left out of its trainings' windows. */
     d->step_skip = (struct maint_span){d->back_ts0, d->last_ts + 1};
-    d->last_ts = -1; /* no interval to the old timeline; every reading after is in order */
+    /* No interval to the old timeline; every reading after is in order. No scored reading on
+     * the new one yet, so no arrival of one either (dev.last_ms: stale_end's clock-behind rule
+     * would read the old timeline's arrival against no timestamp). */
+    d->last_ts = d->last_ms = -1;
     d->back_n = 0;
     d->back_step_at = arrived_ms;
 }
