@@ -175,7 +175,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
     def tearDownClass(cls):
         cls.c.stop()
 
-    def test_1_first_install(self):
+    def test_01_first_install(self):
         """postinst: "A first install only tells systemd about the unit": loaded, not enabled,
         not started; the operator edits the configuration and enables it."""
         code, out = self.dpkg("-i " + self.v1)
@@ -198,7 +198,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
             return code == 200 and json.loads(body)["model"]["kind"] == "lstm"
         self.wait_for("pump-1 serving an LSTM", lstm, 120)
 
-    def test_2_upgrade(self):
+    def test_02_upgrade(self):
         """postinst on an upgrade: restart, so the new binary serves; the data, the model
         and the operator's edit kept (the shipped vigild.conf unchanged: no prompt)."""
         pid = self.main_pid()
@@ -210,7 +210,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.ok("grep -qx 'kind = lstm' " + CONF)
         self.assertEqual(self.ok("ls /etc/vigil").split(), ["vigild.conf"])
 
-    def test_3_upgrade_new_conffile(self):
+    def test_03_upgrade_new_conffile(self):
         """A new package's vigild.conf differs from the edited one: dpkg asks, and without a
         terminal the upgrade stops unconfigured, the old vigild running from the deleted file;
         --force-confold keeps the edit and configures it (postinst restarts vigild)."""
@@ -229,7 +229,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.ok("grep -qx 'kind = lstm' %s && ! grep -q '^# 0.1.0+2$' %s && "
                 "grep -qx '# 0.1.0+2' %s.dpkg-dist" % (CONF, CONF, CONF))
 
-    def test_4_upgrade_enabled_stopped(self):
+    def test_04_upgrade_enabled_stopped(self):
         """An enabled vigild the operator stopped is started by an upgrade, as debhelper's
         snippet does (before session 55, try-restart left it stopped until the next boot)."""
         self.ok("systemctl stop vigild")
@@ -237,10 +237,10 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.installed(self.v4, "0.1.0+3", ("enabled", "active"))
         self.serves_the_data()
 
-    def test_5_upgrade_started_by_hand(self):
+    def test_05_upgrade_started_by_hand(self):
         """A vigild running but not enabled (started by hand) is restarted by an upgrade, so the
         new binary serves; it stays not enabled."""
-        # start: a no-op after test_4; each step from here stands if the one before failed.
+        # start: a no-op after test_04; each step from here stands if the one before failed.
         self.ok("systemctl start vigild && systemctl disable vigild")
         self.assertEqual(self.state(), ("disabled", "active"))
         pid = self.main_pid()
@@ -255,19 +255,19 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.assertEqual(self.state(), ("disabled", "active"))
         self.serves_the_data()
 
-    def test_6_reinstall_disabled_stopped(self):
+    def test_06_reinstall_disabled_stopped(self):
         """A disabled, stopped vigild stays stopped at a configure with a previous version (here
         `dpkg -i` of the installed 0.1.0+4 again: postinst configure 0.1.0+4)."""
         try:
-            # disable: a no-op after test_5 (see there).
+            # disable: a no-op after test_05 (see there).
             self.ok("systemctl disable --now vigild")
             self.assertEqual(self.state(), ("disabled", "inactive"))
             self.installed(self.v5, "0.1.0+4", ("disabled", "inactive"))
-        finally:  # test_7 needs an enabled, running vigild, even if this step failed
+        finally:  # test_07 needs an enabled, running vigild, even if this step failed
             code, out, err = self.c.sh("systemctl enable --now vigild")
         self.assertEqual(code, 0, out + err)
 
-    def test_7_remove_reinstall(self):
+    def test_07_remove_reinstall(self):
         """prerm stops vigild cleanly; the data, the configuration and the enablement stay; a
         reinstall (postinst configure from config-files, with the removed version) starts the
         enabled vigild, as debhelper's snippet does (before session 55 it stayed stopped)."""
@@ -277,11 +277,11 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.installed(self.v5, "0.1.0+4", ("enabled", "active"))
         self.serves_the_data()
 
-    def test_8_purge_reinstall(self):
+    def test_08_purge_reinstall(self):
         """README "Under systemd": a purge keeps the database in /var/lib/vigil; postrm drops the
         enablement link; dpkg deletes the conffile. A reinstall is a first install again, and
         serves the kept database once enabled."""
-        self.ok("systemctl start vigild")  # a no-op after test_7 (see test_5)
+        self.ok("systemctl start vigild")  # a no-op after test_07 (see test_05)
         self.removed("-P", "")
         self.ok("test -f %s && test -L /var/lib/vigil && ! test -e %s && ! test -L %s && "
                 "! test -e /etc/vigil" % (ts.DB, WANTS, WANTS))
@@ -290,17 +290,17 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.ok("systemctl enable --now vigild")
         self.serves_the_data()
 
-    def test_9_policy_rc_d(self):
+    def test_09_policy_rc_d(self):
         """A policy-rc.d refusing every action (exit 101, as in Debian's chroots, containers and
         image builds) keeps an upgrade from restarting a running vigild and a reinstall from
         starting an enabled, stopped one: postinst acts only through deb-systemd-invoke, which
         asks it first."""
-        self.ok("systemctl enable --now vigild")  # a no-op after test_8 (see test_5)
+        self.ok("systemctl enable --now vigild")  # a no-op after test_08 (see test_05)
         pid = self.main_pid()
         refused = "%s returned 101, not running 'restart vigild.service'" % POLICY
         self.ok("printf '#!/bin/sh\\nexit 101\\n' > %s && chmod 755 %s" % (POLICY, POLICY))
         try:
-            code, out = self.dpkg("-i " + self.v5)  # 0.1.0+2 (test_8) to 0.1.0+4
+            code, out = self.dpkg("-i " + self.v5)  # 0.1.0+2 (test_08) to 0.1.0+4
             self.assertEqual(code, 0, out)
             self.assertEqual(self.status(), "ii 0.1.0+4")
             # Not restarted: the old vigild runs on from the replaced file.
@@ -310,7 +310,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
             self.assertIn(refused, out)
             self.ok("systemctl stop vigild")
             self.assertEqual(self.state(), ("enabled", "inactive"))
-            # Without the policy this starts it (test_4, test_7).
+            # Without the policy this starts it (test_04, test_07).
             self.installed(self.v5, "0.1.0+4", ("enabled", "inactive"))
         finally:  # the host's policy-rc.d is untouched: this one is in the overlay only
             code, out, err = self.c.sh("rm -f %s && systemctl start vigild" % POLICY)
