@@ -156,7 +156,7 @@ struct dev *pipeline__dev_k(pipeline_t *p, const char *name, size_t len, nameidx
     pthread_mutex_init(&d->mu, NULL);
     d->name_len = len;
     d->shard = shard_of_key(p, k);
-    d->last_ts = -1;
+    d->last_ts = d->last_ms = -1;
     d->det_saved_ms = -1;
     atomic_init(&d->seen_ms, -1);
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)

@@ -244,6 +244,13 @@ struct dev {
     const struct chlist *chl;
     uint64_t chl_gen;
     int64_t last_ts; /* newest scored timestamp, -1 before the first */
+    /* Wall-clock ms the reading of last_ts ARRIVED (its batch's commit, as seen_ms), -1 when
+     * last_ts is (none scored since the pipeline started, a forget or a clock step back) or it
+     * came from the restore's catch-up (no arrival). Only readings the detector takes set it, so
+     * last_ms - last_ts is the lag of the device's clock as its scored readings show it
+     * (stale_end's clock-behind rule), which a reading not scored (far ahead, out of order, in a
+     * period) does not move. Shard, under mu. */
+    int64_t last_ms;
     /* Wall-clock ms of the restored detector's newest save (the store's saved_ms), -1 when none
      * was restored: pipeline__maint_restore_ended's line between a period the running vigild
      * saw end and one that ended while it was stopped. Set by the restore only, under mu. */
@@ -809,7 +816,9 @@ int pipeline__event_info_broken(const char *info_json);
 
 /* point_prepare's check: 1 when a reading of d at ts falls in one of its maintenance periods,
  * and then the anomaly episode still open ends "maintenance" (the first reading of a scheduled
- * period is where it begins for the device; later ones find none open). Caller holds d->mu. */
+ * period is where it begins for the device; later ones find none open); in a period vigild's
+ * clock has ended already (a clock behind, which its end left alone) its limit alarms end too.
+ * Caller holds d->mu. */
 int pipeline__maint_skip(pipeline_t *p, struct dev *d, int64_t ts);
 /* Brings back every device's stored maintenance periods (pipeline_restore, before the catch-up:
  * the readings the catch-up steps through skip them too). Returns 0 or an ERR_. */

@@ -46,7 +46,9 @@
  * the first reading judges them. A limit on a channel the device has not sent has no state
  * until the channel exists. When a maintenance period of the device ends (pipeline_maint.c),
  * every alarm ends with "ok" (pipeline__limits_reset): readings in it were not judged, and a
- * device silent after the work would keep a stale state.
+ * device silent after the work would keep a stale state. A device that sent through the period
+ * (a clock behind: pipeline_maint.c sent_through) keeps them then, as it keeps its episode, and
+ * its first reading in the period ends both.
  *
  * Threads: pipeline__limits_check the device's shard (from point_finish); the others whoever
  * holds d->mu (pipeline__apply_limits: an API thread at a PUT, the shard at a channel change,

@@ -226,9 +226,16 @@ static void end_episode(pipeline_t *p, struct dev *d)
 
 int pipeline__maint_skip(pipeline_t *p, struct dev *d, int64_t ts)
 {
-    if (find(d, ts) < 0)
+    int k = find(d, ts);
+    if (k < 0)
         return 0;
     end_episode(p, d);
+    /* A period vigild's clock has ended already left d's limit alarms to its readings (a clock
+     * behind: stale_end): its first reading in the period ends them, as it ends the episode.
+     * While the period is current by the clock the alarms hold until its end (README: readings
+     * in it change no limit state), which resets them (stale_end). */
+    if (d->maint_told[k] == TOLD_PAST)
+        pipeline__limits_reset(p, d, d->maint[k].end_ms);
     return 1;
 }
 
@@ -359,24 +366,36 @@ static int episode_open(const struct dev *d)
     return (e && e->end_ts < 0) || (d->det && detector_get_state(d->det) == DET_ANOMALY);
 }
 
+/* Whether d sent through period m, by vigild's clock: the newest reading the detector took
+ * ARRIVED while m was current or after (d->last_ms; -1 after a restart, or from the catch-up:
+ * none since) and lags that arrival by at least m's length (last_ms - last_ts), a clock behind
+ * vigild's by more than the period (session 57). A last batch in flight at the period's start
+ * (stamped just before it) lags by less: the device is silent, as in session 56. Only readings
+ * the detector takes count (task maint8): one it does not (more than a day ahead, out of
+ * order) says nothing of where the device's clock is, and arriving in the period it made a
+ * silent device's episode outlive the period (seen_ms, any arrival, was read here before).
+ * Caller holds d->mu. */
+static int sent_through(const struct dev *d, struct maint_span m)
+{
+    return d->last_ms >= m.start_ms && d->last_ms - d->last_ts >= m.end_ms - m.start_ms;
+}
+
 /* After period m of d ended (its message published first, so a stream hears of the end, then
- * of what it ends), what no reading judged since the period began ends, as stale: the episode
- * open across the period when no reading at or after its end was scored (d->last_ts below it:
- * none timestamped in the period came, whose first would have ended it, pipeline__maint_skip,
- * nor one after it, a device's clock ahead, which judged it again) and the device did not send
- * through the period ends "maintenance" (end_episode: its end_ts the last reading scored, as
- * every maintenance end). Sent through it: its newest reading ARRIVED while the period was
- * current by vigild's clock (d->seen_ms; -1 after a restart: none since) and lags that arrival
- * by at least the period's length (seen_ms - last_ts), a clock behind vigild's by more than the
- * period, whose own first reading in the period ends the episode, as for any device that sends
- * (session 57). A last batch in flight at the period's start (stamped just before it) lags by
- * less: the device is silent, as in session 56. d's limit alarms no reading after the period
- * judged yet end (pipeline__limits_reset). Caller holds d->mu. */
+ * of what it ends), what no reading judged since the period began ends, as stale, unless d sent
+ * through the period (sent_through): then its own readings judge both its episode and its limit
+ * alarms, and its first reading in the period ends both (pipeline__maint_skip), one decision
+ * for the two (task maint8: the alarms ended here while the episode stayed open, and the next
+ * reading, still before the period, raised them again). Else the episode open across the
+ * period when no reading at or after its end was scored (d->last_ts below it: none timestamped
+ * in the period came, whose first would have ended it, pipeline__maint_skip, nor one after it,
+ * a device's clock ahead, which judged it again) ends "maintenance" (end_episode: its end_ts
+ * the last reading scored, as every maintenance end), and d's limit alarms no reading after
+ * the period judged yet end (pipeline__limits_reset). Caller holds d->mu. */
 static void stale_end(pipeline_t *p, struct dev *d, struct maint_span m)
 {
-    const int64_t seen = atomic_load_explicit(&d->seen_ms, memory_order_relaxed);
-    const int sent = seen >= m.start_ms && seen - d->last_ts >= m.end_ms - m.start_ms;
-    if (d->last_ts < m.end_ms && !sent && episode_open(d))
+    if (sent_through(d, m))
+        return;
+    if (d->last_ts < m.end_ms && episode_open(d))
         end_episode(p, d);
     pipeline__limits_reset(p, d, m.end_ms);
 }

@@ -790,7 +790,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
         d->ch[c] = NULL;
     }
     d->nch = 0;
-    d->last_ts = -1;
+    d->last_ts = d->last_ms = -1;
     atomic_store_explicit(&d->seen_ms, -1, memory_order_relaxed);
     d->dt_ms = 0.0;
     d->since_ts = d->scored_ns = 0;

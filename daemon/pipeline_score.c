@@ -109,6 +109,7 @@ struct spoint {
     float x[DETECTOR_MAX_CHANNELS];
     uint8_t present[DETECTOR_MAX_CHANNELS];
     struct detector_result r;
+    int64_t at; /* its batch's arrival (shard.arrived_ms), for dev.last_ms */
 };
 
 /* d->last = *r, but of pred and contrib only the device's nch channels: readers of d->last
@@ -153,7 +154,10 @@ static void timeline_step(pipeline_t *p, struct dev *d, int64_t ts, int64_t arri
     pipeline__limits_timeline(d);
     /* The overlap of the two timelines, left out of its trainings' windows. */
     d->step_skip = (struct maint_span){d->back_ts0, d->last_ts + 1};
-    d->last_ts = -1; /* no interval to the old timeline; every reading after is in order */
+    /* No interval to the old timeline; every reading after is in order. No scored reading on
+     * the new one yet, so no arrival of one either (dev.last_ms: stale_end's clock-behind rule
+     * would read the old timeline's arrival against no timestamp). */
+    d->last_ts = d->last_ms = -1;
     d->back_n = 0;
     d->back_step_at = arrived_ms;
 }
@@ -205,7 +209,8 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
     const batch_point_t *pt = sp->pt;
     int idx[DETECTOR_MAX_CHANNELS * 4];
     /* It arrived, whatever its timestamp (a backfill or a skewed clock too): one store of the
-     * message's clock reading, to a line of d the step touches anyway. */
+     * message's clock reading, to a line of d the step touches anyway. (The arrival of a
+     * reading the detector takes is dev.last_ms, set with last_ts.) */
     if (sh->arrived_ms >= 0)
         atomic_store_explicit(&d->seen_ms, sh->arrived_ms, memory_order_relaxed);
     if (pt->nfields > sizeof idx / sizeof idx[0])
@@ -254,6 +259,7 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
         sp->x[idx[f]] = (float)b->fields[pt->field0 + f].value;
         sp->present[idx[f]] = 1;
     }
+    sp->at = sh->arrived_ms;
     return 1;
 }
 
@@ -314,6 +320,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
     result_keep(&d->last, r, d->nch);
     d->has_result = 1;
     d->last_ts = ts;
+    d->last_ms = sp->at;
     d->scored_ns = now_ns;
     d->scored++;
     /* The prediction ring (out of memory: this prediction is not recorded). */

@@ -355,6 +355,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     d->det = det;
     d->gen++;
     d->last_ts = last_ts;
+    d->last_ms = -1; /* its arrival is not stored */
     d->next_event_id = next_event;
     d->serving_version = serving;
     /* An operator's retrain pending is a training asked for, whichever member's entry it

@@ -268,6 +268,35 @@ static void test_clock_steps_back(void **state)
     pipeline_destroy(p);
 }
 
+/* A clock stepped back into a maintenance period: the step's reading is not scored (the
+ * period), so the device has no scored reading on its new timeline, and no arrival of one
+ * either (dev.last_ms, which pipeline_maint.c's clock-behind rule reads against last_ts). Before
+ * review of task maint8, last_ts went to -1 and last_ms kept the old timeline's arrival: the
+ * rule then took the device for a clock behind by vigild's whole clock. */
+static void test_step_into_a_period(void **state)
+{
+    (void)state;
+    pipeline_t *p = one_worker();
+    const int64_t until = vtime_now_ms() + 3600000LL; /* current by the clock: no store here */
+    int64_t at = until + 60000, ts;
+    for (int i = 0; i < 30; i++, at += 1000)
+        feed(p, at, i % 7, at); /* after the period, stamped on arrival: scored */
+    char *out = NULL;
+    assert_int_equal(pipeline_maint_start(p, "gw", ARRIVAL, until, 0, NULL, &out), 0);
+    free(out);
+    struct dev *d = pipeline__find(p, "gw");
+    assert_non_null(d);
+    assert_int_equal(d->last_ms, at - 1000);
+    ts = ARRIVAL + 60000; /* back into the period, a second apart, arriving so */
+    for (int i = 0; i < PIPE_BACK_RUN; i++, ts += 1000, at += 1000)
+        feed(p, ts, i % 7, at);
+    assert_int_equal(d->clock_steps, 1);
+    assert_int_equal(d->scored, 30);
+    assert_int_equal(d->last_ts, -1);
+    assert_int_equal(d->last_ms, -1);
+    pipeline_destroy(p);
+}
+
 /* Two feeds of one device: gateway A sends a batch of the last 30 readings every 30 s, gateway
  * B each reading as it comes, its clock 20 s behind A's. B's readings behind A's newest are a
  * run of 20 at the live pace after every batch: the timeline stepped back at every batch (20
@@ -407,13 +436,10 @@ static void test_window_far_step(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_future_reading_not_newest),
-        cmocka_unit_test(test_gap_not_interval),
-        cmocka_unit_test(test_step_decades_apart),
-        cmocka_unit_test(test_clock_steps_back),
-        cmocka_unit_test(test_two_feeds_step_once),
-        cmocka_unit_test(test_window_leaves_step_out),
-        cmocka_unit_test(test_window_far_step),
+        cmocka_unit_test(test_future_reading_not_newest), cmocka_unit_test(test_gap_not_interval),
+        cmocka_unit_test(test_step_decades_apart),        cmocka_unit_test(test_clock_steps_back),
+        cmocka_unit_test(test_two_feeds_step_once),       cmocka_unit_test(test_step_into_a_period),
+        cmocka_unit_test(test_window_leaves_step_out),    cmocka_unit_test(test_window_far_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -670,29 +670,44 @@ class SilentMaintenance(SilentCase):
         period sends through the period (by vigild's clock) readings timestamped before it: it
         is not silent, so the period's end by vigild's clock does not end its episode (before,
         stale_end ended it there and the next such readings opened a second event for the same
-        fault); its own first reading in the period ends it, one event for the fault."""
+        fault); its own first reading in the period ends it, one event for the fault. Task
+        maint8: its limit alarm (z beyond a max of 1.0, every reading) follows the same rule:
+        not ended at the period's end by vigild's clock (before, an "ok" there and the next
+        reading, still before the period, "exceeded" again: two alarms for one fault), ended by
+        its first reading in the period, with the episode."""
         d, dev = self.d, "clock-behind"
         active, before = self.anomalous(dev, 28)
+        tp.jreq(d, "PUT", "/v1/devices/" + dev, {"limits": {"z": {"max": 1.0}}})
         rng = random.Random(29)
-        sse = ts.Sse(d, "?types=anomaly,maintenance&device=" + dev).open()
+        sse = ts.Sse(d, "?types=anomaly,maintenance,limit&device=" + dev).open()
+        limit = lambda: [(m["data"]["state"], m["data"]["ts"])  # noqa: E731
+                         for m in sse.messages if m["event"] == "limit"]
+        raised = [("exceeded", self.t0 + 680000)]
         try:
             start = self.plan(dev, 4000)
             self.sleep_until(start + 300)  # vigild's clock in the period
             self.feed(dev, z_shifted(5, 680, rng), 680)  # stamped about 320 s before it
+            sse.wait("the limit alarm", lambda s: limit())
             self.sleep_until(start + 4000)
             anomaly, _ = self.past_told(sse)
+            self.assertEqual(anomaly, [])  # nothing ended at the period's end
+            self.assertEqual(limit(), raised)
+            self.feed(dev, z_shifted(20, 685, rng), 685)  # the device's clock still before it
+            self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)],
+                             [(active["id"], True)])
+            st = tp.status(d, dev)
+            self.assertEqual((st["state"], st["last_ts"]), ("anomaly", self.t0 + 704000), st)
+            self.assertEqual((st["limits"]["z"]["state"], limit()),
+                             ("exceeded", raised), st["limits"])
+            # Its clock reaches the period: the first reading in it ends the episode, as for
+            # any device that sends (pipeline__maint_skip), and the alarm with it.
+            self.feed_maint(dev, z_shifted(3, 705, rng, by=5.0), start + 100)
+            self.ended_maintenance(dev, active, self.t0 + 704000)
+            sse.wait("the alarm's end", lambda s: len(limit()) > 1)
+            time.sleep(0.3)  # nothing after it
+            self.assertEqual(limit(), raised + [("ok", self.t0 + 704000)])
         finally:
             sse.close()
-        self.assertEqual(anomaly, [])  # nothing ended at the period's end
-        self.feed(dev, z_shifted(20, 685, rng), 685)  # the device's clock still before it
-        self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)],
-                         [(active["id"], True)])
-        st = tp.status(d, dev)
-        self.assertEqual((st["state"], st["last_ts"]), ("anomaly", self.t0 + 704000), st)
-        # Its clock reaches the period: the first reading in it ends the episode, as for any
-        # device that sends (pipeline__maint_skip).
-        self.feed_maint(dev, z_shifted(3, 705, rng, by=5.0), start + 100)
-        self.ended_maintenance(dev, active, self.t0 + 704000)
         self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
 
     def test_last_batch_in_flight_at_the_start(self):
@@ -717,6 +732,32 @@ class SilentMaintenance(SilentCase):
         self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
 
 
+class FarFuture(SilentCase):
+    """Task maint8 (session 58): a reading the detector does not take says nothing of where
+    the device's clock is. vigild runs with storage.max_ahead off, so a reading stamped more
+    than a day ahead is stored (and not scored: the pipeline's own bound, PIPE_FUTURE_MS)."""
+    CONFIG = SilentCase.CONFIG + "[storage]\nmax_ahead = 0\n"
+
+    def test_far_future_reading_through_the_period(self):
+        """A silent device whose only reading while the period is current is one stamped two
+        days ahead (stored, not scored: more than a day ahead of its arrival) is still silent:
+        the period's end ends its episode "maintenance". Before, its arrival (seen_ms, any
+        reading), about 320 s after its newest scored reading's timestamp, more than the
+        period, took it for a clock behind, and the episode stayed open."""
+        d, dev = self.d, "far-future"
+        active, before = self.anomalous(dev, 30)
+        start = self.plan(dev, 4000)
+        self.sleep_until(start + 300)
+        tp.post_readings(d, dev, z_shifted(1, 680, random.Random(31)),
+                         [int(time.time() * 1000) + 2 * 86400 * 1000], tp.CH3)
+        tp.wait_for("the reading counted not scored", lambda: tp.status(
+            d, dev)["readings_not_scored_future"] == 1, 10)
+        self.assertLess(time.time() * 1000, start + 4000, "too slow: scored after the end")
+        self.sleep_until(start + 4000)
+        self.ended_maintenance(dev, active, before["last_ts"])
+        self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+
+
 def saved_blob(d, dev):
     """dev's saved detector, read from the store (vigild running or not)."""
     db = sqlite3.connect(d.db_path, timeout=10)
@@ -728,7 +769,7 @@ def saved_blob(d, dev):
         db.close()
 
 
-class RestoreSaveKeepsTheRequest(tg.Held, MaintenanceCase):
+class RestoreSaveKeepsTheRequest(MaintenanceCase, tg.Held):
     """Session 57 (task train15: commit 888661a5's test). The one training thread is held at
     "take" with another device's first training ("busy"); a device's schedule then asks for a
     training, which waits in the due-set, and a fault opens an episode (held: the schedule asks
@@ -742,10 +783,6 @@ class RestoreSaveKeepsTheRequest(tg.Held, MaintenanceCase):
     the start after the crash asked 1 training again (busy's) and the device got no second
     version."""
     CONFIG = tp.config_text(150, extra="train_threads = 1\n")  # asks 150 after a training
-
-    def setUp(self):
-        tg.Held.setUp(self)
-        self.t0 = int(time.time() * 1000) - 1000 * 1000  # MaintenanceCase's
 
     def test_a_request_saved_by_the_restore_survives_a_crash(self):
         d, dev = self.d, "asked"
@@ -787,7 +824,7 @@ class RestoreSaveKeepsTheRequest(tg.Held, MaintenanceCase):
                          [2, 1])
 
 
-class StopTicks(SilentCase):
+class StopTicks(SilentCase, tg.Held):
     """Task maint7 (session 57): the stop's two maintenance ticks (daemon/stop.c). A period
     that ends after the loop's last 250 ms look, once the stop has begun, must still have its
     silent device's episode ended "maintenance", not taken as seen by the restore (its end
@@ -797,23 +834,16 @@ class StopTicks(SilentCase):
     name exists, "<point>.held" meanwhile, so the period ends (or vigild is killed) inside the
     stop without a timing guess, as a period ends while a large fleet's saves run."""
 
-    def setUp(self):
-        self.holds = vt.mkdtemp()
-        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
-                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
-        self.d.start()
-        self.t0 = int(time.time() * 1000) - 1000 * 1000  # MaintenanceCase's
-
     def hold_across_the_end(self, dev, seed, at, also=()):
         """dev in anomaly, silent, its 8 s period current; the hold files at and also made,
         SIGTERM; once the stop waits at at (before the period's end: else "too slow"), waits for
-        the end and releases at (also's stay: the caller removes them, holds_cleared). Returns
+        the end and releases at (also's stay: the caller removes them, release_all). Returns
         dev's active event and its status before."""
         got = self.anomalous(dev, seed)
         start = self.plan(dev, 8000)
         self.sleep_until(start + 300)  # current, and the loop's tick saw it begin
         for point in (at,) + tuple(also):
-            vt.write_file(os.path.join(self.holds, point), "")
+            self.hold(point)
         hold = os.path.join(self.holds, at)
         try:
             self.d.proc.send_signal(signal.SIGTERM)
@@ -826,11 +856,6 @@ class StopTicks(SilentCase):
             os.unlink(hold)
         self.end_ms = start + 8000
         return got
-
-    def holds_cleared(self):
-        for name in os.listdir(self.holds):
-            if not name.endswith(".held"):
-                os.unlink(os.path.join(self.holds, name))
 
     def saved_ms(self, dev):
         """dev's detector's saved_ms in the database (-1: none), read beside the running vigild
@@ -875,7 +900,7 @@ class StopTicks(SilentCase):
                         lambda: self.saved_ms(dev) >= self.end_ms, 30)
             d.kill()
         finally:
-            self.holds_cleared()
+            self.release_all()
         d.start()
         self.ended_maintenance(dev, active, before["last_ts"])
         self.assertIsNone(tp.status(d, dev)["maintenance"])
