@@ -615,14 +615,16 @@ struct group_walk {
 };
 /* The next member of g on walk w (w zeroed: its first), or NULL past the list's end; borrowed
  * (a device stays allocated once deleted). Allocates nothing: a walk over g's members for a
- * caller out of memory for pipeline__group_members' copy. Goes on from the member it stood on
+ * caller out of memory for pipeline__group_members' copy, or one that needs no copy (a group's
+ * rollback, an operator's retrain given, session 58). Goes on from the member it stood on
  * while no member has left g since (joins only append: nobody moved), else back to the start:
  * every device in g throughout the walk is seen, some maybe twice (the walk restarts once for
  * each step over which a member left, so it ends once members stop leaving). Takes groups_mu
  * only. */
 struct dev *pipeline__group_next(pipeline_t *p, struct group *g, struct group_walk *w);
-/* Gives an operator's retrain (retrain_all) to d (NULL: to g's first member that takes it) if
- * it is in g and not deleted. Returns 0, or ERR_NOTFOUND (none is; ERR_NOMEM). Holding no lock. */
+/* Gives an operator's retrain (retrain_all) to d (NULL: to g's first member that takes it, on a
+ * walk of g's list: nothing allocated) if it is in g and not deleted. Returns 0, or ERR_NOTFOUND
+ * (none is). Holding no lock. */
 int pipeline__group_retrain_give(pipeline_t *p, struct group *g, struct dev *d);
 
 /* Makes the record of version info in *v (v->info_json malloc'd: caller owns it, NULL when out

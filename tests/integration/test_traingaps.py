@@ -48,6 +48,10 @@ guess: every wait is for a state the daemon shows, bounded.
    at the group's first member while it leaves the group and joins it again; the walk starts
    over and still reaches the joiner (as first written, it went on from that member's new place
    at the list's end and skipped it).
+12. RollbackOutOfMemory (session 58): a group rollback with allocations of the size of a copy
+   of the group's member list failing on the HTTP threads rolls every member back (main: the
+   copy failed, only the asking member was rolled back, the others stayed on their versions
+   with a 200 and no line). The rollback walks the list now (pipeline__group_next), no copy.
 
 Python 3 standard library.
 """
@@ -468,6 +472,7 @@ class FailAllocHeld(Held):
     failed, and nothing else did (review)."""
     CONFIG = tp.config_text(0, extra="train_threads = 1\n")
     SIZE = 0  # set by each class
+    THREAD = "train-"  # failalloc.c's default: the training pool's threads
 
     def setUp(self):
         self.holds = vt.mkdtemp()
@@ -476,7 +481,7 @@ class FailAllocHeld(Held):
         self.d = vt.Vigild(config=tp.make_config(self.CONFIG), prefix=[
             "env", "VIGIL_TEST_HOLD_DIR=" + self.holds, "LD_PRELOAD=" + FAILALLOC,
             "VIGIL_FAILALLOC_FLAG=" + self.flag, "VIGIL_FAILALLOC_MIN=%d" % self.SIZE,
-            "VIGIL_FAILALLOC_LOG=" + self.failures])
+            "VIGIL_FAILALLOC_LOG=" + self.failures, "VIGIL_FAILALLOC_THREAD=" + self.THREAD])
         self.d.start()
 
     def tearDown(self):
@@ -485,10 +490,13 @@ class FailAllocHeld(Held):
         super().tearDown()
 
     def fail_copies_of(self, members):
-        """From now on, the copies of a list of `members` devices fail."""
+        """From now on, the copies of a list of `members` devices fail. The flag file is
+        replaced whole (a temporary file renamed over it): failalloc.c reads it at each
+        allocation it may fail, and a read of a part of "816 816" ("816 8": a maximum below
+        the minimum) aborts vigild (session 58)."""
         size = struct.calcsize("P") * members
         self.assertEqual(size, self.SIZE)
-        vt.write_file(self.flag, "%d %d" % (size, size))
+        vt.write_file_atomic(self.flag, "%d %d" % (size, size))
 
     def failed(self):
         """The sizes of the allocations failalloc.c failed so far, in order."""
@@ -623,6 +631,46 @@ class OutOfMemoryWalkRejoined(OutOfMemoryAtTheSecondCopy):
         tg.put_group(self.d, "gm57-0", "gm57-away")
         tg.put_group(self.d, "gm57-0", "gm57")
         self.release("walk")
+
+
+@needs_failalloc
+class RollbackOutOfMemory(FailAllocHeld):
+    """Session 58: a rollback asked on one member of a group rolls every member back. ga and gb
+    trained together (version 1, linear: tg.Groups' set-up), then an LSTM PUT on each (version
+    2); 100 idle members join (two readings each, no version: each is said in the log and stays
+    as it is). With allocations of a copy of the 102 members' list (816 bytes) failing on the
+    http-io threads, where the rollback runs (route.c: IO_WRITES), the rollback to 1 asked on
+    ga is answered 200 and both serve version 1; nothing of that size is allocated (the walk).
+    Main: the copy failed (the failures' log: [816]), and gb stayed on its LSTM, version 2,
+    with a 200 and no line."""
+    CONFIG = tp.config_text(0)
+    MEMBERS = 100
+    SIZE = 8 * (MEMBERS + 2)
+    THREAD = "http-io"
+    linear_then_lstms = tg.Groups.linear_then_lstms
+    trained_pair = tg.Groups.trained_pair
+
+    def test_every_member_rolled_back_with_no_memory_for_a_copy(self):
+        d = self.d
+        devs, _, lin = self.linear_then_lstms((11, 12))
+        self.group_of_idle("g1", self.MEMBERS)
+        for dev in devs:
+            self.assertEqual(tp.status(d, dev)["model"]["kind"], "lstm", dev)
+        self.fail_copies_of(self.MEMBERS + 2)
+        try:
+            r = d.curl("POST", "/v1/devices/ga/model/rollback", "--data-binary",
+                       '{"version": %d}' % lin["version"])
+        finally:
+            os.unlink(self.flag)
+        self.assertEqual(r.status, 200, r)
+        # Main: gb on its LSTM (version 2), the rollback's copy failed ([816]).
+        self.assertEqual({dev: tp.status(d, dev)["model"] for dev in devs},
+                         {dev: lin for dev in devs}, self.failed())
+        self.assertEqual(self.failed(), [])  # no copy of the list: nothing of its size
+        log = d.log()
+        self.assertIn("device 'g1-0' of group 'g1' has no version %d to roll back to"
+                      % lin["version"], log)
+        self.assertNotIn("device 'gb' of group 'g1'", log)
 
 
 if __name__ == "__main__":
