@@ -368,6 +368,7 @@ struct dev {
      * unusable: its kept versions are listed all the same); a detector made for d numbers its
      * versions after it and after those listed (dev_reset_detector). d->mu. */
     uint32_t ver_floor;
+    uint64_t rollback_mark; /* the last group rollback that visited d (pipeline_rollback.c); mu */
     /* Maintenance periods, nmaint of them, ordered by start and never overlapping, at most
      * STORE_MAINT_KEEP (allocated at the first, so a device never serviced holds none): past
      * ones, then at most one current (the clock in it), then scheduled ones. maint_notes[k]:
@@ -436,6 +437,8 @@ struct pipeline {
     struct dev *due_head, *due_tail;
     size_t due_len;
     pthread_mutex_t groups_mu; /* guards groups (the table); leaf lock */
+    /* Numbers group rollbacks, for their marks (dev.rollback_mark); relaxed. */
+    atomic_uint_fast64_t rollback_marks;
     struct group *groups;
     /* Counters for /metrics (relaxed atomics). */
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;

@@ -161,10 +161,18 @@ static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const st
 }
 
 /* A group rollback's install on member e of g (not the asking member, whose kept bytes k are
- * borrowed), saying in the log why e stays as it is when it does. Holding no device lock. */
+ * borrowed), saying in the log why e stays as it is when it does; nothing when that rollback
+ * (its mark) visited e already, before a leave sent its walk back to the start. Holding no
+ * device lock. */
 static void member_rollback(pipeline_t *p, struct dev *e, const struct group *g, uint32_t version,
-                            const struct kept *k)
+                            const struct kept *k, uint64_t mark)
 {
+    pthread_mutex_lock(&e->mu);
+    const int seen = e->rollback_mark == mark;
+    e->rollback_mark = mark;
+    pthread_mutex_unlock(&e->mu);
+    if (seen)
+        return;
     struct kept own;
     int mrc = version_read(p, e->name, version, k, &own);
     struct pipeline_fit mfit = {0};
@@ -227,12 +235,16 @@ static int rollback_set(pipeline_t *p, struct dev *d, struct group *g, uint32_t 
          * groups_mu only within each step, so each read waits for the disk holding no lock but
          * rollback_mu (session 58: out of memory for a copy of the list, only the asking member
          * was rolled back, with a 200 and no line). A member that leaves g meanwhile sends the
-         * walk back to the list's start, and a member seen twice is rolled back twice: the
-         * same record installed again. */
+         * walk back to the list's start; a member it meets again is passed over (its mark:
+         * review of session 58, before which it was read from the store, installed and said in
+         * the log once more at each restart), so the reads and lines are one per device and
+         * a restart costs a lock per member seen before it. */
+        const uint64_t mark =
+            atomic_fetch_add_explicit(&p->rollback_marks, 1, memory_order_relaxed) + 1;
         struct group_walk w = {0};
         for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL;)
             if (e != d)
-                member_rollback(p, e, g, version, &k);
+                member_rollback(p, e, g, version, &k, mark);
     }
     kept_free(&k);
     return rc;

@@ -52,13 +52,19 @@ guess: every wait is for a state the daemon shows, bounded.
    of the group's member list failing on the HTTP threads rolls every member back (main: the
    copy failed, only the asking member was rolled back, the others stayed on their versions
    with a 200 and no line). The rollback walks the list now (pipeline__group_next), no copy.
+13. RollbackWalkRestarted (review, session 58): a member that leaves the group and joins it
+   again, over and over while the rollback walks it, sends the walk back to the start each
+   time; every other member is read and said in the log once (before the fix: once more at
+   each restart).
 
 Python 3 standard library.
 """
 
+import json
 import os
 import struct
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -671,6 +677,67 @@ class RollbackOutOfMemory(FailAllocHeld):
         self.assertIn("device 'g1-0' of group 'g1' has no version %d to roll back to"
                       % lin["version"], log)
         self.assertNotIn("device 'gb' of group 'g1'", log)
+
+
+class RollbackWalkRestarted(Held):
+    """Review (session 58). As RollbackOutOfMemory (ga, gb, 100 idle members of g1), with no
+    fault library (so the sanitizer build runs it too): while the rollback to 1 asked on ga runs, another member, "mover",
+    leaves g1 and joins it again, over and over (at most 2,000 times), each leave sending the
+    rollback's walk back to the list's start. Each idle member keeps no version 1, so the
+    rollback reads the store for it (a miss, a flush, a miss) and says so in the log: once, the
+    walk passing over the members it met before (their mark). Without the mark (the branch as
+    written): each restart read those members again and said each line again (counts of 2 and
+    more). The moves must overlap the rollback (asserted), else the test could not fail."""
+    CONFIG = tp.config_text(0)
+    MEMBERS = 100
+    linear_then_lstms = tg.Groups.linear_then_lstms
+    trained_pair = tg.Groups.trained_pair
+    group_of_idle = FailAllocHeld.group_of_idle
+
+    def test_members_met_again_are_not_rolled_back_again(self):
+        d = self.d
+        devs, _, lin = self.linear_then_lstms((11, 12))
+        self.group_of_idle("g1", self.MEMBERS)
+        tg.put_group(d, "mover", "g1")
+        done, leaves, refused = threading.Event(), [], []  # leaves: (sent, answered)
+
+        def put(group):  # http.client, not curl: no process started, more leaves a second
+            st, _, body = vt.http_request("PUT", d.url("/v1/devices/mover"), json.dumps(
+                {"group": group}).encode(), {"Content-Type": "application/json"})
+            if st != 200:
+                refused.append((st, body))
+
+        def move():
+            for _ in range(2000):
+                if done.is_set():
+                    break
+                sent = time.monotonic()
+                put("g1-away")
+                leaves.append((sent, time.monotonic()))
+                put("g1")
+
+        mover = threading.Thread(target=move)
+        mover.start()
+        try:
+            tp.wait_for("the mover's first leave", lambda: leaves or None, 30)
+            asked = time.monotonic()
+            r = d.curl("POST", "/v1/devices/ga/model/rollback", "--data-binary",
+                       '{"version": %d}' % lin["version"])
+            answered = time.monotonic()
+        finally:
+            done.set()
+            mover.join(120)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(refused, [])
+        within = [w for w in leaves if asked < w[0] and w[1] < answered]
+        self.assertGreater(len(within), 1, "no leave within the rollback: it could not fail")
+        self.assertEqual({dev: tp.status(d, dev)["model"] for dev in devs},
+                         {dev: lin for dev in devs})
+        with open(d.log_path, encoding="utf-8", errors="replace") as f:
+            log = f.read()  # whole: d.log() keeps its last 20,000 characters
+        counts = {i: log.count("device 'g1-%d' of group 'g1' has no version %d to roll back to"
+                               % (i, lin["version"])) for i in range(self.MEMBERS)}
+        self.assertEqual(counts, {i: 1 for i in range(self.MEMBERS)})
 
 
 if __name__ == "__main__":
