@@ -132,9 +132,10 @@ class CatchUpSaveKeepsTheRequest(AskedAtTheStop):
     in the writer: SIGKILL there. The saved detector is still the stop's, so the next start's
     catch-up feeds the three readings again, ends the episode and saves the detector before it
     asks the trainings again (the device neither due nor training then): that save, committed
-    (nothing else saves the device before the trainings run), records the request (BLOB_TRAIN_ASKED, asserted); a
-    SIGKILL after it, and the next start asks both trainings again. With 888661a5 reverted the
-    catch-up's save dropped the request: its flag is not set."""
+    (nothing else saves the device before the trainings run), records the request
+    (BLOB_TRAIN_ASKED, asserted); a SIGKILL after it, and the next start asks both trainings
+    again. With 888661a5 reverted the catch-up's save dropped the request: its flag is not
+    set."""
 
     def setUp(self):
         self.holds = vt.mkdtemp()
