@@ -155,17 +155,13 @@ int pipeline__group_retrain_give(pipeline_t *p, struct group *g, struct dev *d)
 {
     if (d)
         return give_one(d, g) ? 0 : ERR_NOTFOUND;
-    struct dev **now;
-    size_t n;
-    int rc = pipeline__group_members(p, g, &now, &n);
-    for (size_t i = 0; rc == 0 && i < n; i++) /* a device stays allocated once deleted */
-        if (give_one(now[i], g))
-            break;
-        else if (i + 1 == n)
-            rc = ERR_NOTFOUND;
-    if (rc == 0 && n == 0)
-        rc = ERR_NOTFOUND;
-    if (rc != ERR_NOMEM)
-        free(now);
-    return rc;
+    /* A walk, not a copy of the list (session 58): nothing to allocate, so no out-of-memory
+     * drop. give_one takes each member's mu with groups_mu released (it is taken under a
+     * device's mu, never the other way). A member that leaves meanwhile sends the walk back to
+     * the start; one seen twice that did not take it (deleted, or out of g) refuses again. */
+    struct group_walk w = {0};
+    for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL;)
+        if (give_one(e, g)) /* a device stays allocated once deleted */
+            return 0;
+    return ERR_NOTFOUND;
 }

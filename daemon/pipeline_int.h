@@ -375,6 +375,7 @@ struct dev {
      * unusable: its kept versions are listed all the same); a detector made for d numbers its
      * versions after it and after those listed (dev_reset_detector). d->mu. */
     uint32_t ver_floor;
+    uint64_t rollback_mark; /* the last group rollback that visited d (pipeline_rollback.c); mu */
     /* Maintenance periods, nmaint of them, ordered by start and never overlapping, at most
      * STORE_MAINT_KEEP (allocated at the first, so a device never serviced holds none): past
      * ones, then at most one current (the clock in it), then scheduled ones. maint_notes[k]:
@@ -443,6 +444,8 @@ struct pipeline {
     struct dev *due_head, *due_tail;
     size_t due_len;
     pthread_mutex_t groups_mu; /* guards groups (the table); leaf lock */
+    /* Numbers group rollbacks, for their marks (dev.rollback_mark); relaxed. */
+    atomic_uint_fast64_t rollback_marks;
     struct group *groups;
     /* Counters for /metrics (relaxed atomics). */
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
@@ -622,14 +625,16 @@ struct group_walk {
 };
 /* The next member of g on walk w (w zeroed: its first), or NULL past the list's end; borrowed
  * (a device stays allocated once deleted). Allocates nothing: a walk over g's members for a
- * caller out of memory for pipeline__group_members' copy. Goes on from the member it stood on
+ * caller out of memory for pipeline__group_members' copy, or one that needs no copy (a group's
+ * rollback, an operator's retrain given, session 58). Goes on from the member it stood on
  * while no member has left g since (joins only append: nobody moved), else back to the start:
  * every device in g throughout the walk is seen, some maybe twice (the walk restarts once for
  * each step over which a member left, so it ends once members stop leaving). Takes groups_mu
  * only. */
 struct dev *pipeline__group_next(pipeline_t *p, struct group *g, struct group_walk *w);
-/* Gives an operator's retrain (retrain_all) to d (NULL: to g's first member that takes it) if
- * it is in g and not deleted. Returns 0, or ERR_NOTFOUND (none is; ERR_NOMEM). Holding no lock. */
+/* Gives an operator's retrain (retrain_all) to d (NULL: to g's first member that takes it, on a
+ * walk of g's list: nothing allocated) if it is in g and not deleted. Returns 0, or ERR_NOTFOUND
+ * (none is). Holding no lock. */
 int pipeline__group_retrain_give(pipeline_t *p, struct group *g, struct dev *d);
 
 /* Makes the record of version info in *v (v->info_json malloc'd: caller owns it, NULL when out

@@ -3,8 +3,9 @@
  *
  * What a version kept is read from the store outside any device lock (a read may wait for the
  * disk) and installed under each device's lock in turn. A group's rollbacks are serialised by
- * its rollback_mu, taken before any device's mu and held across the reads. Any thread (the
- * API's). */
+ * its rollback_mu, taken before any device's mu and held across the reads; the group's members
+ * are walked under groups_mu one step at a time (pipeline__group_next), never across a read or
+ * an install. Any thread (the API's). */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -159,6 +160,43 @@ static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const st
     return rc;
 }
 
+/* A group rollback's install on member e of g (not the asking member, whose kept bytes k are
+ * borrowed), saying in the log why e stays as it is when it does; nothing when that rollback
+ * (its mark) visited e already, before a leave sent its walk back to the start. Holding no
+ * device lock. */
+static void member_rollback(pipeline_t *p, struct dev *e, const struct group *g, uint32_t version,
+                            const struct kept *k, uint64_t mark)
+{
+    pthread_mutex_lock(&e->mu);
+    const int seen = e->rollback_mark == mark;
+    e->rollback_mark = mark;
+    pthread_mutex_unlock(&e->mu);
+    if (seen)
+        return;
+    struct kept own;
+    int mrc = version_read(p, e->name, version, k, &own);
+    struct pipeline_fit mfit = {0};
+    if (mrc == 0)
+        mrc = rollback_one(p, e, version, own.same ? k : &own, &mfit);
+    kept_free(&own);
+    if (mrc == ERR_INVAL && mfit.trained > 0 && mfit.trained != mfit.now)
+        log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u was trained on "
+                 "%d channels and the device has %d now",
+                 e->name, g->name, version, mfit.trained, mfit.now);
+    else if (mrc == ERR_INVAL && mfit.trained > 0) /* as the API's 409 */
+        log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u is an LSTM of "
+                 "hidden %d, layers %d and the device's model has hidden %d, layers %d",
+                 e->name, g->name, version, mfit.size[0], mfit.size[1], mfit.dev_size[0],
+                 mfit.dev_size[1]);
+    else if (mrc && mrc != ERR_NOTFOUND && mrc != ERR_RANGE)
+        log_warn("pipeline: device '%s' of group '%s' stays as it is: its record of version %u "
+                 "could not be installed (%s)",
+                 e->name, g->name, version, err_str(mrc));
+    else if (mrc)
+        log_warn("pipeline: device '%s' of group '%s' has no version %u to roll back to", e->name,
+                 g->name, version);
+}
+
 /* pipeline_rollback on d, of group g (NULL: none), holding g's rollback_mu. */
 static int rollback_set(pipeline_t *p, struct dev *d, struct group *g, uint32_t version,
                         struct pipeline_fit *fit)
@@ -192,40 +230,21 @@ static int rollback_set(pipeline_t *p, struct dev *d, struct group *g, uint32_t 
          * as before: kept.same); a PUT of weights on each member gave each its own LSTM
          * under one number, and a linear model's record is each member's own. A member that
          * keeps no record of it (left out of that training, or joined since) stays as it is:
-         * another member's model would serve it under a version it never served. */
-        struct dev **ms;
-        size_t n;
-        if (pipeline__group_members(p, g, &ms, &n) == 0) {
-            for (size_t i = 0; i < n; i++) {
-                if (ms[i] == d)
-                    continue;
-                struct kept own;
-                int mrc = version_read(p, ms[i]->name, version, &k, &own);
-                struct pipeline_fit mfit = {0};
-                if (mrc == 0)
-                    mrc = rollback_one(p, ms[i], version, own.same ? &k : &own, &mfit);
-                kept_free(&own);
-                if (mrc == ERR_INVAL && mfit.trained > 0 && mfit.trained != mfit.now)
-                    log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u was "
-                             "trained on %d channels and the device has %d now",
-                             ms[i]->name, g->name, version, mfit.trained, mfit.now);
-                else if (mrc == ERR_INVAL && mfit.trained > 0) /* as the API's 409 */
-                    log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u is "
-                             "an LSTM of hidden %d, layers %d and the device's model has hidden "
-                             "%d, layers %d",
-                             ms[i]->name, g->name, version, mfit.size[0], mfit.size[1],
-                             mfit.dev_size[0], mfit.dev_size[1]);
-                else if (mrc && mrc != ERR_NOTFOUND && mrc != ERR_RANGE)
-                    log_warn("pipeline: device '%s' of group '%s' stays as it is: its record of "
-                             "version %u could not be installed (%s)",
-                             ms[i]->name, g->name, version, err_str(mrc));
-                else if (mrc)
-                    log_warn(
-                        "pipeline: device '%s' of group '%s' has no version %u to roll back to",
-                        ms[i]->name, g->name, version);
-            }
-            free(ms);
-        }
+         * another member's model would serve it under a version it never served.
+         * The members come from a walk of g's list, which allocates nothing and holds
+         * groups_mu only within each step, so each read waits for the disk holding no lock but
+         * rollback_mu (session 58: out of memory for a copy of the list, only the asking member
+         * was rolled back, with a 200 and no line). A member that leaves g meanwhile sends the
+         * walk back to the list's start; a member it meets again is passed over (its mark:
+         * review of session 58, before which it was read from the store, installed and said in
+         * the log once more at each restart), so the reads and lines are one per device and
+         * a restart costs a lock per member seen before it. */
+        const uint64_t mark =
+            atomic_fetch_add_explicit(&p->rollback_marks, 1, memory_order_relaxed) + 1;
+        struct group_walk w = {0};
+        for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL;)
+            if (e != d)
+                member_rollback(p, e, g, version, &k, mark);
     }
     kept_free(&k);
     return rc;

@@ -245,9 +245,9 @@ static size_t majority_lead(struct member *ms, const int *began, size_t n, size_
  * on the asker, and g was never retrained), else (session 49: every member of the training left
  * g) to a device that joined g since; with g empty it is dropped, nothing left to retrain.
  * Returns 0 when it is back on a device of g (or none was asked), 1 when g has no member left
- * to take it, ERR_NOMEM when g's member list could not be copied to look (dropped too: the log
- * says memory, not an empty group). Training pool thread, holding no lock (groups_mu for the
- * member list alone). */
+ * to take it (a walk of g's list, which allocates nothing: session 58; a copy of it, out of
+ * memory, dropped the retrain before). Training pool thread, holding no lock (groups_mu for
+ * the member list alone). */
 static int askers_back(pipeline_t *p, struct member *ms, struct dev **askers, size_t n,
                        struct group *g)
 {
@@ -268,8 +268,7 @@ static int askers_back(pipeline_t *p, struct member *ms, struct dev **askers, si
     for (size_t i = 0; i < n; i++)
         if (ms[i].d != NULL && pipeline__group_retrain_give(p, g, ms[i].d) == 0)
             return 0; /* NULL: a member that did not begin */
-    const int rc = pipeline__group_retrain_give(p, g, NULL);
-    return rc == 0 ? 0 : rc == ERR_NOMEM ? ERR_NOMEM : 1;
+    return pipeline__group_retrain_give(p, g, NULL) == 0 ? 0 : 1;
 }
 
 /* Whether the asker of g's training (train_next's d, which stays due when the stop abandons
@@ -490,10 +489,6 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
         snprintf(why, sizeof why,
                  "not asked again: the group has no member left, so the operator's retrain it "
                  "was for is dropped");
-    else if (back == ERR_NOMEM)
-        snprintf(why, sizeof why,
-                 "not asked again: out of memory looking for a member of the group to take the "
-                 "operator's retrain it was for, which is dropped");
     else if (abandoned && g && !all) /* the schedule's: asker's request */
         schedule_moved(asker, g, why, sizeof why);
     if (back != 0 && asker_moved(asker, g) == 1) /* it stays due: the line said "not asked" */

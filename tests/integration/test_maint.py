@@ -13,9 +13,7 @@ scored, the status and metrics show it only while vigild's clock is in it; GET l
 as past, current or scheduled; overlaps are 409s; DELETE ?from=T cancels a scheduled one; both
 survive restarts.
 
-RestoreSaveKeepsTheRequest (session 57): a detector the restore saves (the end of a period that
-ended while vigild was stopped) keeps the training it asked for before the stop, so a crash
-before that training runs does not lose it.
+RestoreSaveKeepsTheRequest (session 57) is in test_maintsave.py (it_maintsave) since session 58.
 
 Python 3 standard library.
 """
@@ -756,72 +754,6 @@ class FarFuture(SilentCase):
         self.sleep_until(start + 4000)
         self.ended_maintenance(dev, active, before["last_ts"])
         self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
-
-
-def saved_blob(d, dev):
-    """dev's saved detector, read from the store (vigild running or not)."""
-    db = sqlite3.connect(d.db_path, timeout=10)
-    try:
-        row = db.execute("SELECT t.blob FROM detectors t JOIN devices v ON v.id = t.device_id"
-                         " WHERE v.name = ?", (dev,)).fetchone()
-        return row[0] if row else None
-    finally:
-        db.close()
-
-
-class RestoreSaveKeepsTheRequest(MaintenanceCase, tg.Held):
-    """Session 57 (task train15: commit 888661a5's test). The one training thread is held at
-    "take" with another device's first training ("busy"); a device's schedule then asks for a
-    training, which waits in the due-set, and a fault opens an episode (held: the schedule asks
-    nothing more). Silent through a period current when vigild stops, the device is saved as
-    asking (BLOB_TRAIN_ASKED: the stop skips the queued job). The period ends while vigild is
-    stopped; the restart's restore ends the episode "maintenance" and saves the detector
-    (pipeline__maint_restore_ended) before it asks the trainings again (busy's held at "take"
-    again, the device's queued behind it). vigild is killed (SIGKILL) once that save is in the
-    store; the next start asks for both trainings again and the device's runs. Before
-    888661a5 the restore's save dropped the request (the device neither due nor training yet):
-    the start after the crash asked 1 training again (busy's) and the device got no second
-    version."""
-    CONFIG = tp.config_text(150, extra="train_threads = 1\n")  # asks 150 after a training
-
-    def test_a_request_saved_by_the_restore_survives_a_crash(self):
-        d, dev = self.d, "asked"
-        rng = random.Random(57)
-        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
-        self.feed(dev, data[:tp.WARMUP], 0)
-        tp.wait_idle(d, dev, 1)  # trained at the warm-up's end: the schedule asks 150 later
-        self.hold("take")
-        self.feed("busy", tp.rotation(tp.WARMUP, 0, tp.OMEGA_A, 0.01, rng), 0)
-        self.held("take")  # busy's first training: the thread held
-        self.feed(dev, data[tp.WARMUP:], tp.WARMUP)
-        tp.wait_for("the device's request queued", lambda: tg.metric_value(
-            d, "vigil_train_queue_jobs") or None, 10)
-        self.feed(dev, z_shifted(30, 650, rng), 650)
-        before = tp.status(d, dev)
-        self.assertEqual(before["state"], "anomaly", before)
-        active = tp.wait_for("the active event listed", lambda: self.events(dev), 10)[0]
-        start = SilentCase.plan(self, dev, 10000)
-        self.sleep_until(start + 300)  # begun, the tick saw it
-        d.stop()
-        self.assertLess(time.time() * 1000, start + 10000, "too slow: stopped after the end")
-        stopped = saved_blob(d, dev)
-        self.assertTrue(tg.blob_train_asked(stopped))  # the stop's save keeps the request
-        self.sleep_until(start + 10000)
-        d.start()
-        # The restore ended the episode (and saved the detector), then asked the trainings.
-        SilentCase.ended_maintenance(self, dev, active, before["last_ts"])
-        self.held("take")
-        tp.wait_for("the restore's save in the store",
-                    lambda: saved_blob(d, dev) != stopped or None, 30)
-        d.kill()  # before either training begins, and before any later save
-        seen = len(d.log())
-        d.start()
-        m = re.search(r"(\d+) trainings asked for before the stop asked again", d.log()[seen:])
-        self.assertIsNotNone(m, d.log()[-2000:])
-        self.assertEqual(int(m.group(1)), 2, m.group(0))  # 888661a5^: 1 (busy's)
-        self.release("take")
-        self.assertEqual([v["version"] for v in tp.wait_idle(d, dev, 2, 120)["versions"]],
-                         [2, 1])
 
 
 class StopTicks(SilentCase, tg.Held):

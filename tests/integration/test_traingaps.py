@@ -48,13 +48,23 @@ guess: every wait is for a state the daemon shows, bounded.
    at the group's first member while it leaves the group and joins it again; the walk starts
    over and still reaches the joiner (as first written, it went on from that member's new place
    at the list's end and skipped it).
+12. RollbackOutOfMemory (session 58): a group rollback with allocations of the size of a copy
+   of the group's member list failing on the HTTP threads rolls every member back (main: the
+   copy failed, only the asking member was rolled back, the others stayed on their versions
+   with a 200 and no line). The rollback walks the list now (pipeline__group_next), no copy.
+13. RollbackWalkRestarted (review, session 58): a member that leaves the group and joins it
+   again, over and over while the rollback walks it, sends the walk back to the start each
+   time; every other member is read and said in the log once (before the fix: once more at
+   each restart).
 
 Python 3 standard library.
 """
 
+import json
 import os
 import struct
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -468,6 +478,7 @@ class FailAllocHeld(Held):
     failed, and nothing else did (review)."""
     CONFIG = tp.config_text(0, extra="train_threads = 1\n")
     SIZE = 0  # set by each class
+    THREAD = "train-"  # failalloc.c's default: the training pool's threads
 
     def setUp(self):
         self.holds = vt.mkdtemp()
@@ -476,7 +487,7 @@ class FailAllocHeld(Held):
         self.d = vt.Vigild(config=tp.make_config(self.CONFIG), prefix=[
             "env", "VIGIL_TEST_HOLD_DIR=" + self.holds, "LD_PRELOAD=" + FAILALLOC,
             "VIGIL_FAILALLOC_FLAG=" + self.flag, "VIGIL_FAILALLOC_MIN=%d" % self.SIZE,
-            "VIGIL_FAILALLOC_LOG=" + self.failures])
+            "VIGIL_FAILALLOC_LOG=" + self.failures, "VIGIL_FAILALLOC_THREAD=" + self.THREAD])
         self.d.start()
 
     def tearDown(self):
@@ -485,10 +496,13 @@ class FailAllocHeld(Held):
         super().tearDown()
 
     def fail_copies_of(self, members):
-        """From now on, the copies of a list of `members` devices fail."""
+        """From now on, the copies of a list of `members` devices fail. The flag file is
+        replaced whole (a temporary file renamed over it): failalloc.c reads it at each
+        allocation it may fail, and a read of a part of "816 816" ("816 8": a maximum below
+        the minimum) aborts vigild (session 58)."""
         size = struct.calcsize("P") * members
         self.assertEqual(size, self.SIZE)
-        vt.write_file(self.flag, "%d %d" % (size, size))
+        vt.write_file_atomic(self.flag, "%d %d" % (size, size))
 
     def failed(self):
         """The sizes of the allocations failalloc.c failed so far, in order."""
@@ -623,6 +637,107 @@ class OutOfMemoryWalkRejoined(OutOfMemoryAtTheSecondCopy):
         tg.put_group(self.d, "gm57-0", "gm57-away")
         tg.put_group(self.d, "gm57-0", "gm57")
         self.release("walk")
+
+
+@needs_failalloc
+class RollbackOutOfMemory(FailAllocHeld):
+    """Session 58: a rollback asked on one member of a group rolls every member back. ga and gb
+    trained together (version 1, linear: tg.Groups' set-up), then an LSTM PUT on each (version
+    2); 100 idle members join (two readings each, no version: each is said in the log and stays
+    as it is). With allocations of a copy of the 102 members' list (816 bytes) failing on the
+    http-io threads, where the rollback runs (route.c: IO_WRITES), the rollback to 1 asked on
+    ga is answered 200 and both serve version 1; nothing of that size is allocated (the walk).
+    Main: the copy failed (the failures' log: [816]), and gb stayed on its LSTM, version 2,
+    with a 200 and no line."""
+    CONFIG = tp.config_text(0)
+    MEMBERS = 100
+    SIZE = 8 * (MEMBERS + 2)
+    THREAD = "http-io"
+    linear_then_lstms = tg.Groups.linear_then_lstms
+    trained_pair = tg.Groups.trained_pair
+
+    def test_every_member_rolled_back_with_no_memory_for_a_copy(self):
+        d = self.d
+        devs, _, lin = self.linear_then_lstms((11, 12))
+        self.group_of_idle("g1", self.MEMBERS)
+        for dev in devs:
+            self.assertEqual(tp.status(d, dev)["model"]["kind"], "lstm", dev)
+        self.fail_copies_of(self.MEMBERS + 2)
+        try:
+            r = d.curl("POST", "/v1/devices/ga/model/rollback", "--data-binary",
+                       '{"version": %d}' % lin["version"])
+        finally:
+            os.unlink(self.flag)
+        self.assertEqual(r.status, 200, r)
+        # Main: gb on its LSTM (version 2), the rollback's copy failed ([816]).
+        self.assertEqual({dev: tp.status(d, dev)["model"] for dev in devs},
+                         {dev: lin for dev in devs}, self.failed())
+        self.assertEqual(self.failed(), [])  # no copy of the list: nothing of its size
+        log = d.log()
+        self.assertIn("device 'g1-0' of group 'g1' has no version %d to roll back to"
+                      % lin["version"], log)
+        self.assertNotIn("device 'gb' of group 'g1'", log)
+
+
+class RollbackWalkRestarted(Held):
+    """Review (session 58). As RollbackOutOfMemory (ga, gb, 100 idle members of g1), with no
+    fault library (so the sanitizer build runs it too): while the rollback to 1 asked on ga runs, another member, "mover",
+    leaves g1 and joins it again, over and over (at most 2,000 times), each leave sending the
+    rollback's walk back to the list's start. Each idle member keeps no version 1, so the
+    rollback reads the store for it (a miss, a flush, a miss) and says so in the log: once, the
+    walk passing over the members it met before (their mark). Without the mark (the branch as
+    written): each restart read those members again and said each line again (counts of 2 and
+    more). The moves must overlap the rollback (asserted), else the test could not fail."""
+    CONFIG = tp.config_text(0)
+    MEMBERS = 100
+    linear_then_lstms = tg.Groups.linear_then_lstms
+    trained_pair = tg.Groups.trained_pair
+    group_of_idle = FailAllocHeld.group_of_idle
+
+    def test_members_met_again_are_not_rolled_back_again(self):
+        d = self.d
+        devs, _, lin = self.linear_then_lstms((11, 12))
+        self.group_of_idle("g1", self.MEMBERS)
+        tg.put_group(d, "mover", "g1")
+        done, leaves, refused = threading.Event(), [], []  # leaves: (sent, answered)
+
+        def put(group):  # http.client, not curl: no process started, more leaves a second
+            st, _, body = vt.http_request("PUT", d.url("/v1/devices/mover"), json.dumps(
+                {"group": group}).encode(), {"Content-Type": "application/json"})
+            if st != 200:
+                refused.append((st, body))
+
+        def move():
+            for _ in range(2000):
+                if done.is_set():
+                    break
+                sent = time.monotonic()
+                put("g1-away")
+                leaves.append((sent, time.monotonic()))
+                put("g1")
+
+        mover = threading.Thread(target=move)
+        mover.start()
+        try:
+            tp.wait_for("the mover's first leave", lambda: leaves or None, 30)
+            asked = time.monotonic()
+            r = d.curl("POST", "/v1/devices/ga/model/rollback", "--data-binary",
+                       '{"version": %d}' % lin["version"])
+            answered = time.monotonic()
+        finally:
+            done.set()
+            mover.join(120)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(refused, [])
+        within = [w for w in leaves if asked < w[0] and w[1] < answered]
+        self.assertGreater(len(within), 1, "no leave within the rollback: it could not fail")
+        self.assertEqual({dev: tp.status(d, dev)["model"] for dev in devs},
+                         {dev: lin for dev in devs})
+        with open(d.log_path, encoding="utf-8", errors="replace") as f:
+            log = f.read()  # whole: d.log() keeps its last 20,000 characters
+        counts = {i: log.count("device 'g1-%d' of group 'g1' has no version %d to roll back to"
+                               % (i, lin["version"])) for i in range(self.MEMBERS)}
+        self.assertEqual(counts, {i: 1 for i in range(self.MEMBERS)})
 
 
 if __name__ == "__main__":

@@ -144,6 +144,15 @@ def write_file(path, text, mode="w"):
     return path
 
 
+def write_file_atomic(path, text):
+    """Writes text to path through a temporary file beside it renamed over it (os.replace), so
+    a process that opens path meanwhile reads its old text or the new, never a part (a fault
+    library's flag file, read at each call it may fail: failalloc.c aborts on "2064 20")."""
+    tmp = write_file(path + ".tmp", text)
+    os.replace(tmp, path)
+    return path
+
+
 def auth_file_args(tokens):
     """vigild's arguments for an auth file holding tokens (its lines, "role token\n" each),
     written mode 0600 in a fresh folder: ("--auth-file", path), for a class's EXTRA_ARGS."""
