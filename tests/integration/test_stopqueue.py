@@ -79,11 +79,13 @@ class StopCase(SilentCase):
 class StopQueueFull(StopCase):
     """The period ends while the stop waits before its saves (point stop-saves); then the
     writer is held in the detectors' save, so the stop's saves fill the queue (its bound, by
-    VIGIL_TEST_OPS_MAX, the number of detectors saved: the device's and five fillers') and stay
+    VIGIL_TEST_OPS_MAX, the number of detectors saved: the device's and 15 fillers') and stay
     there. The stop must flush them before its second tick: without the flush the tick's
     end_episode puts met the full queue and were refused, and after the restart the episode was
     still open (the restore took the period as seen, its end before the stop's save)."""
-    FILLERS = 5  # devices of a few readings beside the one in anomaly
+    # Devices of a few readings beside the one in anomaly: enough that the bound (their count
+    # and one) leaves room for the puts of the setup's scoring and training, never refused.
+    FILLERS = 15
     SAVED = FILLERS + 1  # the detectors the stop saves: the queue's bound
 
     def env(self):
