@@ -280,19 +280,28 @@ static int64_t stop_waited_add(store_t *s, int64_t from, int64_t now)
  * (s->stop_busy) the time the connections' waits hold the stop up is STORE_STOP_BUSY_MS in all
  * (stop_waited_add; waits at the same time count once): a budget of waiting, not a deadline, so
  * a long stop (saving many detectors) that meets a brief lock late still waits for it. Returns
- * 1 to try again, 0 to give up (SQLITE_BUSY). The writer's, the readers' and (session 57) the
- * snapshot's connection's handlers (snapshot.c). Any thread. */
+ * 1 to try again, 0 to give up (SQLITE_BUSY). The writer's and the readers' handlers. Any
+ * thread. */
 int store__busy_wait(store_t *s, int64_t *since, int64_t *last, int tries)
+{
+    if (tries == 0)
+        *since = vtime_mono_ms();
+    return store__busy_wait_from(s, *since, last, tries);
+}
+
+/* store__busy_wait's wait with the caller's own start (since): STORE_BUSY_TIMEOUT_MS from it at
+ * most. The snapshot's connection (snapshot.c, session 58) passes its first wait's start, so
+ * all its waits share one deadline; the stop's budget still counts each wait from its own first
+ * call (tries 0). Any thread. */
+int store__busy_wait_from(store_t *s, int64_t since, int64_t *last, int tries)
 {
     int64_t now = vtime_mono_ms();
     int stopping = __atomic_load_n(&s->stop_busy, __ATOMIC_ACQUIRE);
     int64_t waited = 0;
-    if (tries == 0)
-        *since = now;
     if (stopping)
         waited = stop_waited_add(s, tries == 0 ? now : *last, now);
     *last = now;
-    int64_t left = *since + STORE_BUSY_TIMEOUT_MS - now;
+    int64_t left = since + STORE_BUSY_TIMEOUT_MS - now;
     if (stopping && STORE_STOP_BUSY_MS - waited < left)
         left = STORE_STOP_BUSY_MS - waited;
     if (left <= 0)

@@ -31,7 +31,8 @@
 #define SNAPSHOT_PROGRESS_OPS 10000
 
 /* The copy's cancel check, and its connection's busy handler's state (store_snapshot's, for
- * the connection's life). */
+ * the connection's life): busy_since_ms is the start of the copy's first wait for a lock (-1
+ * before any), the one deadline of all its waits. */
 struct cancel {
     int (*cancelled)(void *arg);
     void *arg;
@@ -57,13 +58,19 @@ static int is_cancelled(const struct cancel *c)
  * SQLite does not call the progress handler during a busy wait, so a stop (which cancels the
  * snapshot first) waited up to 30 s for the request before the store's close (measured 35 s
  * with the final checkpoint's 5 s). Now a cancelled copy gives up at once, and the waits are
- * the store's (store__busy_wait: 10 s each, within the stop's budget once a stop has begun). */
+ * the store's, within the stop's budget once a stop has begun. Since session 58 they share one
+ * deadline, STORE_BUSY_TIMEOUT_MS from the first (store__busy_wait_from): a snapshot is one
+ * request, and outside a stop it waited 10 s at each of its three reads, 30 s for one POST, for
+ * the same lock (the recovery that held the first read back holds the next ones). The reads
+ * follow each other at once, so the deadline is, in effect, a budget of waiting. */
 static int snapshot_busy(void *arg, int tries)
 {
     struct cancel *c = arg;
     if (is_cancelled(c))
         return 0;
-    return store__busy_wait(c->store, &c->busy_since_ms, &c->busy_last_ms, tries);
+    if (c->busy_since_ms < 0)
+        c->busy_since_ms = vtime_mono_ms();
+    return store__busy_wait_from(c->store, c->busy_since_ms, &c->busy_last_ms, tries);
 }
 
 /* Creates dest empty with mode 0600 (VACUUM INTO takes an empty file, and would otherwise
@@ -220,7 +227,7 @@ static int vacuum_into(store_t *s, sqlite3 *db, const char *dest, struct cancel 
 int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
                    int64_t *bytes, char *errmsg, size_t errsize)
 {
-    struct cancel c = {cancelled, arg, s, 0, 0};
+    struct cancel c = {cancelled, arg, s, -1, 0};
     sqlite3 *db = NULL;
     *bytes = 0;
     errmsg[0] = '\0';

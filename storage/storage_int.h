@@ -655,6 +655,9 @@ int store__status(sqlite3 *db, int rc);
  * within the stop's budget (STORE_STOP_BUSY_MS in all; see schema.c). since and last are the
  * connection's own (one thread at a time). Returns 1 to try again, 0 to give up. Any thread. */
 int store__busy_wait(store_t *s, int64_t *since, int64_t *last, int tries);
+/* store__busy_wait with the wait's start given (since, vtime_mono_ms), not taken at tries 0:
+ * STORE_BUSY_TIMEOUT_MS from since at most, for a caller whose waits share one deadline. */
+int store__busy_wait_from(store_t *s, int64_t since, int64_t *last, int tries);
 /* Test hook: creates (or migrates) the database at path up to schema version `version` only, as
  * an older vigil would have left it. Returns 0 or an error with errmsg set. */
 int store__test_create(const char *path, int version, char *errmsg, size_t errsize);

@@ -9,8 +9,11 @@ console), `/proc`, a read-only `/sys`, a cgroup2 hierarchy that is a new cgroup 
 (the cgroup namespace's root) and a network namespace with loopback only. The host's enabled
 services (`/etc/systemd/system/*.wants`) are dropped in the overlay and `console-getty` masked,
 so it starts only what a bare multi-user.target needs. The package built from this tree
-(`cpack -G DEB`) is installed with `dpkg -i`, and vigild.service is run as an operator would:
-start (READY=1, `is-active`, STATUS=), a write and a read on loopback, trainings (an LSTM, so
+(`cpack -G DEB`) is copied in (read back there as the same bytes) and installed with `dpkg -i`
+(man-db's auto-update flag deleted in the overlay first: its trigger's index took 5 s), the
+installed vigild run for its `--version` (this build's version string), and vigild.service is
+run as an operator would: start (READY=1, `is-active`, STATUS=), a write and a read on
+loopback, trainings (an LSTM, so
 OpenBLAS and the training threads run under `SystemCallFilter=`), `systemctl reload` (and one
 refused by `--check-config`), the watchdog killing a vigild whose storage writer is held
 (another process holds SQLite's write lock, as test_watchdog.py does, with `WatchdogSec=1s` in a
@@ -33,6 +36,7 @@ whose effects are the host's (CAP_SYS_MODULE, CAP_SYS_TIME, ...), as under syste
 
 import atexit
 import functools
+import hashlib
 import json
 import os
 import re
@@ -52,6 +56,9 @@ BUILD = os.path.dirname(vt.VIGILD)
 SYSTEMD = "/lib/systemd/systemd"
 CG_PREFIX = "vigil-it-systemd-"
 DB = "/var/lib/private/vigil/vigil.db"  # /var/lib/vigil is a link to it (DynamicUser=)
+# man-db's flag: with it, man-db's dpkg trigger rebuilds the manual pages' index at every dpkg
+# call (5 s each here), which tests nothing of vigil's (session 57); deleted inside the overlay.
+MANDB_FLAG = "/var/lib/man-db/auto-update"
 # The environment of commands run inside: the container's own programs, not the test's PATH.
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
@@ -319,10 +326,35 @@ def booted():
 
 
 def copy_in(c, path, to):
-    """The host's file path copied to to inside c."""
+    """The host's file path copied to to inside c, read back there (sha256sum) as the same bytes."""
     with open(path, "rb") as f:
-        p = c.run("sh", "-c", "cat > " + to, stdin=f.read())
+        data = f.read()
+    p = c.run("sh", "-c", "cat > %s && sha256sum %s" % (to, to), stdin=data)
     assert p.returncode == 0, p.stderr
+    assert p.stdout.split()[:1] == [hashlib.sha256(data).hexdigest().encode()], (to, p.stdout)
+
+
+def delete_inside(c, *paths):
+    """paths deleted in c's overlay (a whiteout in its tmpfs), never the host's files: the command
+    runs in systemd's mount namespace and root, which are not this process's. Asserts them gone
+    inside and the host's as they were."""
+    assert os.readlink("/proc/%d/ns/mnt" % c.pid) != os.readlink("/proc/self/ns/mnt")
+    assert os.stat("/proc/%d/root" % c.pid).st_dev != os.stat("/").st_dev
+    host = [os.path.lexists(f) for f in paths]
+    code, out, err = c.sh("rm -f %s && for f in %s; do test ! -e $f && test ! -L $f || exit 1; "
+                          "done" % (" ".join(paths), " ".join(paths)))
+    assert code == 0, out + err
+    assert [os.path.lexists(f) for f in paths] == host, "the host's files"
+
+
+def installed_binary(c):
+    """Asserts that the installed /usr/bin/vigild runs inside c (its libraries found) and says
+    the --version this build's vigild says: a vigild of this version ("vigild 0.1.0"), not
+    proof of this very build (copy_in's checksum ties the package to cpack's output)."""
+    want = subprocess.run([vt.VIGILD, "--version"], stdout=subprocess.PIPE, text=True,
+                          timeout=30).stdout
+    code, out, err = c.sh("/usr/bin/vigild --version")
+    assert (code, out) == (0, want), (code, out, err, want)
 
 
 def lstm_conf(c):
@@ -390,8 +422,10 @@ class TestUnit(UnitHelpers, unittest.TestCase):
         deb = build_deb()
         cls.c = booted()
         copy_in(cls.c, deb, "/root/vigil.deb")
+        delete_inside(cls.c, MANDB_FLAG)  # the trigger's index: 5 s of nothing vigil's
         code, out, err = cls.c.sh("dpkg -i /root/vigil.deb")
         assert code == 0, out + err
+        installed_binary(cls.c)
         lstm_conf(cls.c)
 
     @classmethod

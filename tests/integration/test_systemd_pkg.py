@@ -17,7 +17,9 @@ with dpkg-deb) while vigild runs; an upgrade to 0.1.0+2, whose shipped vigild.co
 a running one not enabled (restarted), a reinstall of 0.1.0+4 of a disabled, stopped one (left
 stopped); `dpkg -r`, a reinstall (an enabled vigild started); `dpkg -P`, a reinstall (a first
 install: nothing started); with a policy-rc.d refusing (exit 101) put back, an upgrade of a
-running vigild and a reinstall of an enabled, stopped one (neither restarted nor started).
+running vigild and a reinstall of an enabled, stopped one (neither restarted nor started), and
+a `dpkg -r` of a running one (removed, vigild not stopped). The steps are numbered test_01...
+so that unittest's order by name is theirs.
 TestSlowStart: 4 devices' LSTMs catching up on 480,000 readings at the start, under a drop-in
 `TimeoutStartSec=2s`; a start held (VIGIL_TEST_HOLD_DIR's "lock-named" point: vigild waits
 using no CPU) killed at the timeout.
@@ -39,7 +41,6 @@ from vigiltest import mkdtemp  # noqa: E402
 CONF = "/etc/vigil/vigild.conf"
 WANTS = "/etc/systemd/system/multi-user.target.wants/vigild.service"
 POLICY = "/usr/sbin/policy-rc.d"
-MANDB_FLAG = "/var/lib/man-db/auto-update"
 
 
 def rebuild(deb, out, version, conf_line=None):
@@ -71,22 +72,13 @@ def rebuild(deb, out, version, conf_line=None):
 
 
 def container_with(debs):
-    """A booted Container, each deb copied to /root/NAME, no policy-rc.d (see the docstring),
-    no man-db index rebuilt at each dpkg call."""
+    """A booted Container, each deb copied to /root/NAME (and read back), no policy-rc.d (see the
+    docstring), no man-db index rebuilt at each dpkg call (ts.MANDB_FLAG)."""
     c = ts.booted()
     for deb in debs:
         ts.copy_in(c, deb, "/root/" + os.path.basename(deb))
-    # Deleted in the container's overlay (a whiteout in its tmpfs), never the host's file: the
-    # command runs in systemd's mount namespace and root, which are not this process's.
-    assert os.readlink("/proc/%d/ns/mnt" % c.pid) != os.readlink("/proc/self/ns/mnt")
-    assert os.stat("/proc/%d/root" % c.pid).st_dev != os.stat("/").st_dev
-    # man-db's auto-update flag goes too: its trigger rebuilt the manual pages' index at every
-    # dpkg call (5 s each here, 12 calls in the test), which tests nothing of vigil's; dpkg
-    # still runs the trigger, which says "Not building database".
-    host = [os.path.lexists(f) for f in (POLICY, MANDB_FLAG)]
-    code, out, err = c.sh("rm -f %s %s" % (POLICY, MANDB_FLAG))
-    assert code == 0, out + err
-    assert [os.path.lexists(f) for f in (POLICY, MANDB_FLAG)] == host, "the host's files"
+    # dpkg still runs man-db's trigger, which says "Not building database".
+    ts.delete_inside(c, POLICY, ts.MANDB_FLAG)
     return c
 
 
@@ -142,6 +134,25 @@ class PackageSteps(ts.UnitHelpers):
         self.assertEqual(self.state(), state, out)
         self.assertEqual(self.vigilds(), [self.main_pid()] if state[1] == "active" else [])
 
+    def policy_refusing(self, action):
+        """A policy-rc.d refusing every action (exit 101, as in Debian's chroots, containers and
+        image builds) put in the container's overlay (the step's finally deletes it; the host's
+        is untouched). Returns deb-systemd-invoke's line refusing action on vigild.service."""
+        self.ok("printf '#!/bin/sh\\nexit 101\\n' > %s && chmod 755 %s" % (POLICY, POLICY))
+        return "%s returned 101, not running '%s vigild.service'" % (POLICY, action)
+
+    def runs_on(self, args, status, pid, refused):
+        """dpkg args under policy_refusing: it succeeds (vigil's status then status), and the
+        service's vigild is still pid, from the replaced or removed file, the only one; dpkg's
+        output has refused (deb-systemd-invoke's line)."""
+        code, out = self.dpkg(args)
+        self.assertEqual(code, 0, out)
+        self.assertEqual(self.status(), status)
+        self.assertEqual(self.main_pid(), pid, out)
+        self.assertEqual(self.exe(pid), "/usr/bin/vigild (deleted)")
+        self.assertEqual(self.vigilds(), [pid])
+        self.assertIn(refused, out)
+
     def removed(self, how, status):
         """dpkg how (-r, -P) vigil: prerm stopped the running vigild cleanly, none is left."""
         pid = self.main_pid()
@@ -175,7 +186,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
     def tearDownClass(cls):
         cls.c.stop()
 
-    def test_1_first_install(self):
+    def test_01_first_install(self):
         """postinst: "A first install only tells systemd about the unit": loaded, not enabled,
         not started; the operator edits the configuration and enables it."""
         code, out = self.dpkg("-i " + self.v1)
@@ -184,6 +195,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.assertEqual(self.state(), ("disabled", "inactive"))
         self.assertEqual(self.show("LoadState")["LoadState"], "loaded")
         self.assertEqual(self.vigilds(), [])
+        ts.installed_binary(self.c)
         ts.lstm_conf(self.c)  # the operator's edit of the conffile
         self.ok("systemctl enable --now vigild")
         self.assertEqual(self.state(), ("enabled", "active"))
@@ -198,7 +210,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
             return code == 200 and json.loads(body)["model"]["kind"] == "lstm"
         self.wait_for("pump-1 serving an LSTM", lstm, 120)
 
-    def test_2_upgrade(self):
+    def test_02_upgrade(self):
         """postinst on an upgrade: restart, so the new binary serves; the data, the model
         and the operator's edit kept (the shipped vigild.conf unchanged: no prompt)."""
         pid = self.main_pid()
@@ -210,7 +222,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.ok("grep -qx 'kind = lstm' " + CONF)
         self.assertEqual(self.ok("ls /etc/vigil").split(), ["vigild.conf"])
 
-    def test_3_upgrade_new_conffile(self):
+    def test_03_upgrade_new_conffile(self):
         """A new package's vigild.conf differs from the edited one: dpkg asks, and without a
         terminal the upgrade stops unconfigured, the old vigild running from the deleted file;
         --force-confold keeps the edit and configures it (postinst restarts vigild)."""
@@ -229,7 +241,7 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.ok("grep -qx 'kind = lstm' %s && ! grep -q '^# 0.1.0+2$' %s && "
                 "grep -qx '# 0.1.0+2' %s.dpkg-dist" % (CONF, CONF, CONF))
 
-    def test_4_upgrade_enabled_stopped(self):
+    def test_04_upgrade_enabled_stopped(self):
         """An enabled vigild the operator stopped is started by an upgrade, as debhelper's
         snippet does (before session 55, try-restart left it stopped until the next boot)."""
         self.ok("systemctl stop vigild")
@@ -237,10 +249,10 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.installed(self.v4, "0.1.0+3", ("enabled", "active"))
         self.serves_the_data()
 
-    def test_5_upgrade_started_by_hand(self):
+    def test_05_upgrade_started_by_hand(self):
         """A vigild running but not enabled (started by hand) is restarted by an upgrade, so the
         new binary serves; it stays not enabled."""
-        # start: a no-op after test_4; each step from here stands if the one before failed.
+        # start: a no-op after test_04; each step from here stands if the one before failed.
         self.ok("systemctl start vigild && systemctl disable vigild")
         self.assertEqual(self.state(), ("disabled", "active"))
         pid = self.main_pid()
@@ -255,19 +267,19 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.assertEqual(self.state(), ("disabled", "active"))
         self.serves_the_data()
 
-    def test_6_reinstall_disabled_stopped(self):
+    def test_06_reinstall_disabled_stopped(self):
         """A disabled, stopped vigild stays stopped at a configure with a previous version (here
         `dpkg -i` of the installed 0.1.0+4 again: postinst configure 0.1.0+4)."""
         try:
-            # disable: a no-op after test_5 (see there).
+            # disable: a no-op after test_05 (see there).
             self.ok("systemctl disable --now vigild")
             self.assertEqual(self.state(), ("disabled", "inactive"))
             self.installed(self.v5, "0.1.0+4", ("disabled", "inactive"))
-        finally:  # test_7 needs an enabled, running vigild, even if this step failed
+        finally:  # test_07 needs an enabled, running vigild, even if this step failed
             code, out, err = self.c.sh("systemctl enable --now vigild")
         self.assertEqual(code, 0, out + err)
 
-    def test_7_remove_reinstall(self):
+    def test_07_remove_reinstall(self):
         """prerm stops vigild cleanly; the data, the configuration and the enablement stay; a
         reinstall (postinst configure from config-files, with the removed version) starts the
         enabled vigild, as debhelper's snippet does (before session 55 it stayed stopped)."""
@@ -277,11 +289,11 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.installed(self.v5, "0.1.0+4", ("enabled", "active"))
         self.serves_the_data()
 
-    def test_8_purge_reinstall(self):
+    def test_08_purge_reinstall(self):
         """README "Under systemd": a purge keeps the database in /var/lib/vigil; postrm drops the
         enablement link; dpkg deletes the conffile. A reinstall is a first install again, and
         serves the kept database once enabled."""
-        self.ok("systemctl start vigild")  # a no-op after test_7 (see test_5)
+        self.ok("systemctl start vigild")  # a no-op after test_07 (see test_05)
         self.removed("-P", "")
         self.ok("test -f %s && test -L /var/lib/vigil && ! test -e %s && ! test -L %s && "
                 "! test -e /etc/vigil" % (ts.DB, WANTS, WANTS))
@@ -290,31 +302,49 @@ class TestPackageLife(PackageSteps, unittest.TestCase):
         self.ok("systemctl enable --now vigild")
         self.serves_the_data()
 
-    def test_9_policy_rc_d(self):
+    def test_09_policy_rc_d(self):
         """A policy-rc.d refusing every action (exit 101, as in Debian's chroots, containers and
         image builds) keeps an upgrade from restarting a running vigild and a reinstall from
         starting an enabled, stopped one: postinst acts only through deb-systemd-invoke, which
         asks it first."""
-        self.ok("systemctl enable --now vigild")  # a no-op after test_8 (see test_5)
+        self.ok("systemctl enable --now vigild")  # a no-op after test_08 (see test_05)
         pid = self.main_pid()
-        refused = "%s returned 101, not running 'restart vigild.service'" % POLICY
-        self.ok("printf '#!/bin/sh\\nexit 101\\n' > %s && chmod 755 %s" % (POLICY, POLICY))
+        refused = self.policy_refusing("restart")
         try:
-            code, out = self.dpkg("-i " + self.v5)  # 0.1.0+2 (test_8) to 0.1.0+4
-            self.assertEqual(code, 0, out)
-            self.assertEqual(self.status(), "ii 0.1.0+4")
-            # Not restarted: the old vigild runs on from the replaced file.
-            self.assertEqual(self.main_pid(), pid, out)
-            self.assertEqual(self.exe(pid), "/usr/bin/vigild (deleted)")
-            self.assertEqual(self.vigilds(), [pid])
-            self.assertIn(refused, out)
+            # 0.1.0+2 (test_08) to 0.1.0+4; not restarted: the old vigild runs on from the
+            # replaced file.
+            self.runs_on("-i " + self.v5, "ii 0.1.0+4", pid, refused)
             self.ok("systemctl stop vigild")
             self.assertEqual(self.state(), ("enabled", "inactive"))
-            # Without the policy this starts it (test_4, test_7).
+            # Without the policy this starts it (test_04, test_07).
             self.installed(self.v5, "0.1.0+4", ("enabled", "inactive"))
         finally:  # the host's policy-rc.d is untouched: this one is in the overlay only
             code, out, err = self.c.sh("rm -f %s && systemctl start vigild" % POLICY)
         self.assertEqual(code, 0, out + err)
+        self.serves_the_data()
+
+    def test_10_remove_under_policy_rc_d(self):
+        """`dpkg -r` under a policy-rc.d refusing (exit 101): prerm asks through
+        deb-systemd-invoke, as debhelper's snippet does (dh_installsystemd's prerm: `stop ...
+        || true`), which runs nothing and exits 0. So the removal succeeds, and vigild runs on
+        from the deleted file, as the policy asks (a chroot's or an image build's daemons are
+        not the package's to stop); the operator stops it (cleanly: the unit's file is gone but
+        systemd still has it loaded), and a reinstall without the policy starts it (test_07)."""
+        self.ok("systemctl enable --now vigild")  # a no-op after test_09 (see test_05)
+        pid = self.main_pid()
+        refused = self.policy_refusing("stop")
+        try:
+            # Not stopped: the same vigild, from the removed file, still the service's.
+            self.runs_on("-r vigil", "rc 0.1.0+4", pid, refused)
+            self.assertEqual(self.show("ActiveState", "LoadState"),
+                             {"ActiveState": "active", "LoadState": "not-found"})
+            self.ok("systemctl stop vigild")
+            self.assertEqual(self.vigilds(), [])
+            self.assertEqual(self.last_line(pid), "info  stopped cleanly")
+        finally:  # the host's policy-rc.d is untouched: this one is in the overlay only
+            code, out, err = self.c.sh("rm -f %s" % POLICY)
+        self.assertEqual(code, 0, out + err)
+        self.installed(self.v5, "0.1.0+4", ("enabled", "active"))
         self.serves_the_data()
 
 
