@@ -50,7 +50,7 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
     /* A training that ends at the stop saves its detectors: ended and committed before the
      * stop's saves (else its failed save was counted as a "last write"), which supersede it
      * (each device's newest state). The model versions it stores are last writes. */
-    store_stats_t begun, before, saved, after;
+    store_stats_t begun, before, ticked, saved, after;
     store_stats_get(d->store, &begun);
     pipeline_stop(d->backend.pipe);
     int frc = store_flush(d->store);
@@ -72,6 +72,19 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
      * finding); they are committed by the flush after pipeline_destroy. */
     stop_hold("stop-tick");
     pipeline_maint_tick(d->backend.pipe);
+    /* The first tick's puts (an ended episode's event and its detector's save) are committed
+     * before the saves, in transactions of their own: a failure of theirs (an event's insert)
+     * does not take the stop's saves with it, and is counted apart. Its failed event ends are
+     * "other" lost writes; its failed detector saves are not lost detectors: the stop's save
+     * of that device, queued after them, holds the newer state (counted below if it fails
+     * too). Counting them with the stop's saves said a detector lost whose state the stop's
+     * own save had committed (review of stop3, session 58). */
+    frc = store_flush(d->store);
+    store_stats_get(d->store, &ticked);
+    *other += (ticked.ops_failed - before.ops_failed) -
+              (ticked.detector_saves_failed - before.detector_saves_failed);
+    if (*other > 0 && *why == 0)
+        *why = frc ? frc : ticked.commit_last_err;
     stop_hold("stop-saves");
     int lost = pipeline_save_all(d->backend.pipe, &queued, &refused);
     if (*why == 0)
@@ -80,14 +93,13 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
      * store (detector_saves_failed: exactly the detectors' saves, whatever else it held). They
      * are committed before the pipeline's last writes are queued, so a failure of those
      * (prediction blocks, events) does not take the detectors' state with it. The count is the
-     * stop's saves, one a device, and the first tick's (a device whose period ended, saved
-     * again just after): at most `queued`. */
+     * stop's saves, one a device: at most `queued`. */
     frc = store_flush(d->store);
     store_stats_get(d->store, &saved);
     stop_hold("stop-saved");
     pipeline_maint_tick(d->backend.pipe);
-    uint64_t failed = saved.detector_saves_failed - before.detector_saves_failed;
-    *other += (saved.ops_failed - before.ops_failed) - failed; /* the first tick's event ends */
+    uint64_t failed = saved.detector_saves_failed - ticked.detector_saves_failed;
+    *other += (saved.ops_failed - ticked.ops_failed) - failed; /* none but the saves expected */
     if (failed > 0) {
         lost += failed < (uint64_t)queued ? (int)failed : queued;
         if (*why == 0)

@@ -352,6 +352,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     /* Counted for the log line below now: once started, the writer owns w.devs. */
     unsigned ndevs = HASH_COUNT(s->w.devs);
     s->hold = store__test_open_held; /* before the thread: it reads hold under qmu */
+    s->ops_max = store__test_ops_max();
     s->wpub_on = store__test_wstate_on;
     store__wstate_publish(s); /* the thread is not running: no lock needed */
     if (s->opts.retention_ms > 0) {
@@ -677,7 +678,7 @@ static int op_enqueue(store_t *s, store_job_t *j)
     else if (refusing_locked(s))
         err = ERR_NOSPACE;
     else if (s->qops > 0 &&
-             (s->qops >= STORE_OPS_MAX || s->qop_bytes + j->op_bytes > STORE_OPS_BYTES_MAX))
+             (s->qops >= s->ops_max || s->qop_bytes + j->op_bytes > STORE_OPS_BYTES_MAX))
         err = ERR_BUSY;
     else
         enqueue_locked(s, j);

@@ -558,6 +558,7 @@ struct store {
     size_t qreadings;       /* readings queued or in the writer's open transaction */
     size_t qpending;        /* readings queued and not yet taken by the writer */
     size_t qops, qop_bytes; /* asynchronous ops (and bytes) queued or in the open transaction */
+    size_t ops_max; /* qops's bound: STORE_OPS_MAX, or VIGIL_TEST_OPS_MAX's (store__test_ops_max) */
     size_t qops_pending, qop_bytes_pending; /* ... of them not yet taken by the writer */
     int closing;                            /* store_close has begun: no more submissions */
     int close_err; /* writer: the first failure of work taken while closing (store_close's) */

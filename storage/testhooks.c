@@ -8,6 +8,7 @@
  *
  * Threads: any thread; the flags are atomics or taken under the lock their comment names. */
 #include "storage_int.h"
+#include "log.h"
 #include "testhold.h"
 
 #include <pthread.h>
@@ -108,4 +109,22 @@ void store__test_savepoint_break(store_t *s, int broken)
 void store__test_hold_point(const char *at)
 {
     test_hold_wait(getenv("VIGIL_TEST_HOLD_DIR"), at, NULL, "storage");
+}
+
+size_t store__test_ops_max(void)
+{
+    const char *v = getenv("VIGIL_TEST_OPS_MAX");
+    if (v == NULL || v[0] == '\0')
+        return STORE_OPS_MAX;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > STORE_OPS_MAX) {
+        log_warn("storage: VIGIL_TEST_OPS_MAX '%s' ignored (a test hook: 1 to %d)", v,
+                 STORE_OPS_MAX);
+        return STORE_OPS_MAX;
+    }
+    log_warn("storage: VIGIL_TEST_OPS_MAX is %ld (a test hook): the queue holds that many puts, "
+             "not %d",
+             n, STORE_OPS_MAX);
+    return (size_t)n;
 }

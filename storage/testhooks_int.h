@@ -87,6 +87,12 @@ void store__test_retain_clock(store_t *s, int64_t wall_ms);
  * window a few instructions wide without a timing guess. Unset (any deployment): one getenv.
  * Any thread. */
 void store__test_hold_point(const char *at);
+/* Tests only (tests/integration/test_stopqueue.py, session 58): the bound of the asynchronous
+ * puts queued or in the open transaction, read once at store_open: $VIGIL_TEST_OPS_MAX when it
+ * is a number from 1 to STORE_OPS_MAX (a warning logged: a test hook), else STORE_OPS_MAX. A
+ * test fills the queue with a fleet of a few devices instead of over 10,000 (too slow under
+ * ASan). Unset (any deployment): one getenv. */
+size_t store__test_ops_max(void);
 /* The folder whose <fd> entries name the process's descriptors, for store__drop_other_bits's
  * chmod of an O_PATH descriptor: "/proc/self/fd", which a test points elsewhere to see the
  * warning said when /proc is not mounted. Set by a test only, on the thread that then calls

@@ -263,5 +263,7 @@ extern const struct CMUnitTest storage_fulldisk_tests[];
 extern const size_t storage_fulldisk_ntests;
 extern const struct CMUnitTest storage_walline_tests[];
 extern const size_t storage_walline_ntests;
+extern const struct CMUnitTest storage_snapshot_tests[];
+extern const size_t storage_snapshot_ntests;
 
 #endif

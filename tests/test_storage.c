@@ -5,7 +5,7 @@
  * instead of timing, so nothing here depends on how fast the machine is.
  *
  * The tests are in tests/test_storage_<topic>.c (writes, queue, chunks, rows, pending, devices,
- * reload, readers, migrate, events, retention, compaction, idle, fulldisk, walline), each
+ * reload, readers, migrate, events, retention, compaction, idle, fulldisk, walline, snapshot), each
  * exporting its table, run below one after the other; the fixtures and helpers they share are
  * in tests/storage_fx.c and storage_fx.h. */
 #include <stdarg.h>
@@ -44,6 +44,7 @@ int main(void)
         {storage_idle_tests, storage_idle_ntests},
         {storage_fulldisk_tests, storage_fulldisk_ntests},
         {storage_walline_tests, storage_walline_ntests},
+        {storage_snapshot_tests, storage_snapshot_ntests},
     };
     /* VIGIL_TEST_ONLY, one test (a cmocka pattern) when set: ctest unit_storage_failalloc runs
      * only the test that needs tests/fault/failalloc.c preloaded. */

@@ -457,6 +457,32 @@ class SilentCase(MaintenanceCase):
         self.assertEqual(tp.status(self.d, dev)["state"], "normal")
         return evs[0]
 
+    def hold_across_the_end(self, dev, seed, at, also=(), then=None):
+        """dev in anomaly, silent, its 8 s period current; the hold files at and also made in
+        self.holds (the stop's VIGIL_TEST_HOLD_DIR), SIGTERM; once the stop waits at at (before
+        the period's end: else "too slow"), waits for the end, calls then() (if given) and
+        releases at (also's stay: the caller removes them). Returns dev's active event and its
+        status before. (StopTicks', shared with test_stopqueue.py.)"""
+        got = self.anomalous(dev, seed)
+        start = self.plan(dev, 8000)
+        self.sleep_until(start + 300)  # current, and the loop's tick saw it begin
+        for point in (at,) + tuple(also):
+            vt.write_file(os.path.join(self.holds, point), "")
+        hold = os.path.join(self.holds, at)
+        try:
+            self.d.proc.send_signal(signal.SIGTERM)
+            tp.wait_for("the stop at its point %s" % at,
+                        lambda: os.path.exists(hold + ".held"), 30)
+            self.assertLess(time.time() * 1000, start + 8000,
+                            "too slow: the stop reached %s after the period's end" % at)
+            self.sleep_until(start + 8000)
+            if then is not None:
+                then()
+        finally:
+            os.unlink(hold)
+        self.end_ms = start + 8000
+        return got
+
     def normal_after(self, dev, k, ended):
         """Ten normal readings after the period (now on) are scored and open nothing."""
         scored = tp.status(self.d, dev)["readings_scored"]
@@ -765,29 +791,6 @@ class StopTicks(SilentCase, tg.Held):
     saves) and "stop-saved" (after the saves, before the second tick) while the file of that
     name exists, "<point>.held" meanwhile, so the period ends (or vigild is killed) inside the
     stop without a timing guess, as a period ends while a large fleet's saves run."""
-
-    def hold_across_the_end(self, dev, seed, at, also=()):
-        """dev in anomaly, silent, its 8 s period current; the hold files at and also made,
-        SIGTERM; once the stop waits at at (before the period's end: else "too slow"), waits for
-        the end and releases at (also's stay: the caller removes them, release_all). Returns
-        dev's active event and its status before."""
-        got = self.anomalous(dev, seed)
-        start = self.plan(dev, 8000)
-        self.sleep_until(start + 300)  # current, and the loop's tick saw it begin
-        for point in (at,) + tuple(also):
-            self.hold(point)
-        hold = os.path.join(self.holds, at)
-        try:
-            self.d.proc.send_signal(signal.SIGTERM)
-            tp.wait_for("the stop at its point %s" % at,
-                        lambda: os.path.exists(hold + ".held"), 30)
-            self.assertLess(time.time() * 1000, start + 8000,
-                            "too slow: the stop reached %s after the period's end" % at)
-            self.sleep_until(start + 8000)
-        finally:
-            os.unlink(hold)
-        self.end_ms = start + 8000
-        return got
 
     def saved_ms(self, dev):
         """dev's detector's saved_ms in the database (-1: none), read beside the running vigild

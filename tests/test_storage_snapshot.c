@@ -1,0 +1,122 @@
+/* tests/test_storage_snapshot.c: what a failed copy of store_snapshot returns (storage/
+ * snapshot.c's vacuum_into; task stop3, session 58). ERR_CLOSED says the copy was cancelled (a
+ * stop: the POST's 503 "server is shutting down", the scheduled copy's silence), so only
+ * SQLITE_INTERRUPT (the progress handler's cancel) and SQLITE_BUSY once cancelled (the busy
+ * handler gave up, snapshot_busy) map to it; a copy that fails for its own reason keeps its
+ * code even when a stop has cancelled it meanwhile, so the log says what went wrong.
+ *
+ * The failure is a file-size limit (RLIMIT_FSIZE's soft limit 0 for this process during the
+ * call, SIGXFSZ caught): VACUUM INTO's first write to the new file fails with EFBIG, as on a
+ * full volume, without a tmpfs or root. The writer is held meanwhile (store__test_hold), so
+ * nothing else of the store writes under the limit. The signal's handler is the stop's cancel:
+ * it sets the flag the copy's cancel check reads, at the failed write itself.
+ *
+ * Run by tests/test_storage.c's main() with the other files' tables. */
+#include "storage_fx.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+/* The cancel flag store_snapshot polls (set from the start, or by the SIGXFSZ handler to
+ * cancel_on_xfsz). */
+static volatile sig_atomic_t cancel_flag, cancel_on_xfsz;
+
+static int cancelled(void *arg)
+{
+    (void)arg;
+    return cancel_flag;
+}
+
+static void on_xfsz(int sig)
+{
+    (void)sig;
+    cancel_flag = cancel_on_xfsz;
+}
+
+enum { LIMIT_NONE, LIMIT_ONLY, LIMIT_CANCELS };
+
+/* store_snapshot of f's store into f->dir/copy.db with the cancel check above (cancel_flag
+ * first set to cancel_at_start); with limit, under a file-size limit of 0, SIGXFSZ caught and
+ * (LIMIT_CANCELS) setting the flag. The copy, failed, is never left behind. Returns its code,
+ * errmsg its message. */
+static int snapshot_into(fx_t *f, int cancel_at_start, int limit, char *errmsg, size_t size)
+{
+    char dest[128];
+    snprintf(dest, sizeof dest, "%s/copy.db", f->dir);
+    assert_int_equal(store_flush(f->s), 0);
+    store__test_hold(f->s, 1);
+    cancel_flag = cancel_at_start;
+    cancel_on_xfsz = limit == LIMIT_CANCELS;
+    struct rlimit was, zero;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_xfsz;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+    zero = was;
+    zero.rlim_cur = 0;
+    if (limit) {
+        assert_int_equal(sigaction(SIGXFSZ, &sa, &old), 0);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &zero), 0);
+    }
+    int64_t bytes = -1;
+    int rc = store_snapshot(f->s, dest, cancelled, NULL, &bytes, errmsg, size);
+    if (limit) {
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+        assert_int_equal(sigaction(SIGXFSZ, &old, NULL), 0);
+    }
+    store__test_hold(f->s, 0);
+    struct stat st;
+    assert_int_not_equal(stat(dest, &st), 0); /* removed: a partial copy takes no space */
+    return rc;
+}
+
+/* The copy's write fails (EFBIG) and the stop's cancel comes with it: the failure is said as it
+ * is (ERR_IO, SQLite's message with the system's), not as a cancel. */
+static void test_snapshot_failure_in_a_stop_keeps_its_code(void **state)
+{
+    fx_t *f = *state;
+    write_series(f->s, "snap", 0, 1000, 50, 0);
+    char errmsg[512];
+    int rc = snapshot_into(f, 0, LIMIT_CANCELS, errmsg, sizeof errmsg);
+    assert_int_equal(cancel_flag, 1); /* the limit was met: the cancel came at the failed write */
+    assert_int_equal(rc, ERR_IO);
+    assert_non_null(strstr(errmsg, "copying "));
+    assert_non_null(strstr(errmsg, strerror(EFBIG)));
+    /* The same failure without a cancel: the same code. */
+    rc = snapshot_into(f, 0, LIMIT_ONLY, errmsg, sizeof errmsg);
+    assert_int_equal(cancel_flag, 0);
+    assert_int_equal(rc, ERR_IO);
+    /* Without the limit the copy is made. */
+    char dest[128];
+    int64_t bytes = 0;
+    cancel_flag = 0;
+    snprintf(dest, sizeof dest, "%s/made.db", f->dir);
+    assert_int_equal(store_snapshot(f->s, dest, cancelled, NULL, &bytes, errmsg, sizeof errmsg), 0);
+    assert_true(bytes > 0);
+}
+
+/* A copy cancelled from the start, long enough for the progress handler to run (a table of
+ * 50,000 rows: VACUUM INTO copies it in one statement of more than SNAPSHOT_PROGRESS_OPS steps),
+ * is interrupted: ERR_CLOSED, the copy removed. */
+static void test_snapshot_cancelled_is_closed(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(store__test_exec(f->s, "CREATE TABLE scratch(x INTEGER)"), 0);
+    assert_int_equal(store__test_exec(f->s, "INSERT INTO scratch WITH RECURSIVE c(i) AS (SELECT 1 "
+                                            "UNION ALL SELECT i + 1 FROM c WHERE i < 50000) "
+                                            "SELECT i FROM c"),
+                     0);
+    char errmsg[512];
+    assert_int_equal(snapshot_into(f, 1, LIMIT_NONE, errmsg, sizeof errmsg), ERR_CLOSED);
+    assert_non_null(strstr(errmsg, "interrupted"));
+}
+
+const struct CMUnitTest storage_snapshot_tests[] = {
+    cmocka_unit_test_setup_teardown(test_snapshot_failure_in_a_stop_keeps_its_code, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_snapshot_cancelled_is_closed, setup, teardown),
+};
+const size_t storage_snapshot_ntests =
+    sizeof storage_snapshot_tests / sizeof storage_snapshot_tests[0];
