@@ -232,9 +232,11 @@ int pipeline__maint_skip(pipeline_t *p, struct dev *d, int64_t ts)
     end_episode(p, d);
     /* A period vigild's clock has ended already left d's limit alarms to its readings (a clock
      * behind: stale_end): its first reading in the period ends them, as it ends the episode.
-     * While the period is current by the clock the alarms hold until its end (README: readings
-     * in it change no limit state), which resets them (stale_end). */
-    if (d->maint_told[k] == TOLD_PAST)
+     * Ended by the clock, not only as told: in the up to 250 ms before the tick marks it past,
+     * the tick's stale_end would take d as sending through and leave the alarms as they are.
+     * While the period is current by the clock the alarms hold until its end (docs/anomalies.md:
+     * readings in it change no limit state), which resets them (stale_end). */
+    if (d->maint_told[k] == TOLD_PAST || span_told(&d->maint[k], vtime_now_ms()) == TOLD_PAST)
         pipeline__limits_reset(p, d, d->maint[k].end_ms);
     return 1;
 }

@@ -126,13 +126,21 @@ static int kept_channels(const struct kept *k)
     return detector_pred_check(k->pred, k->len, &kind, &c) == 0 ? c : 0;
 }
 
+/* rollback_one's answer for a member that left the group (or was deleted) before its install. */
+#define ROLLBACK_LEFT 1
+
 /* Makes version `version`, which kept k (borrowed), serve again on one device, if d still
- * keeps that version. ERR_INVAL: it does not fit d (*fit: the channels it was trained on and
- * d's now; the same counts when its LSTM's other dimensions differ). */
-static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const struct kept *k,
-                        struct pipeline_fit *fit)
+ * keeps that version and, for a member of g's rollback (g not NULL), is still in g: else
+ * ROLLBACK_LEFT. ERR_INVAL: it does not fit d (*fit: the channels it was trained on and d's
+ * now; the same counts when its LSTM's other dimensions differ). */
+static int rollback_one(pipeline_t *p, struct dev *d, const struct group *g, uint32_t version,
+                        const struct kept *k, struct pipeline_fit *fit)
 {
     pthread_mutex_lock(&d->mu);
+    if (g != NULL && d->group != g) { /* left g (or was deleted) during its read: as it is */
+        pthread_mutex_unlock(&d->mu);
+        return ROLLBACK_LEFT;
+    }
     int rc = ERR_NOTFOUND, trained = 0;
     enum detector_kind kind = DET_KIND_LSTM;
     const int ok = has_rollback(d, version, &trained);
@@ -177,8 +185,10 @@ static void member_rollback(pipeline_t *p, struct dev *e, const struct group *g,
     int mrc = version_read(p, e->name, version, k, &own);
     struct pipeline_fit mfit = {0};
     if (mrc == 0)
-        mrc = rollback_one(p, e, version, own.same ? k : &own, &mfit);
+        mrc = rollback_one(p, e, g, version, own.same ? k : &own, &mfit);
     kept_free(&own);
+    if (mrc == ROLLBACK_LEFT)
+        return;
     if (mrc == ERR_INVAL && mfit.trained > 0 && mfit.trained != mfit.now)
         log_warn("pipeline: device '%s' of group '%s' stays as it is: version %u was trained on "
                  "%d channels and the device has %d now",
@@ -218,7 +228,7 @@ static int rollback_set(pipeline_t *p, struct dev *d, struct group *g, uint32_t 
      * function's ERR_INVAL says an older vigild kept no parameters. */
     if (rc)
         return rc == ERR_NOTFOUND ? ERR_RANGE : rc == ERR_INVAL ? ERR_CORRUPT : rc;
-    rc = rollback_one(p, d, version, &k, fit);
+    rc = rollback_one(p, d, NULL, version, &k, fit);
     if (rc == ERR_NOTFOUND)
         rc = ERR_RANGE; /* the version went meanwhile (a newer training pruned it) */
     else if (rc == ERR_INVAL && fit->trained == 0)
