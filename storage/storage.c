@@ -389,7 +389,7 @@ int store_close(store_t *s)
     s->hold = 0;
     pthread_cond_broadcast(&s->qcond);
     pthread_mutex_unlock(&s->qmu);
-    __atomic_store_n(&s->w.reload_hold, 0, __ATOMIC_RELEASE); /* a stopped reload goes on */
+    __atomic_store_n(&s->w.reload_hold, 0, __ATOMIC_RELEASE);  /* a stopped reload goes on */
     __atomic_store_n(&s->w.publish_hold, 0, __ATOMIC_RELEASE); /* so does a publication */
     pthread_join(s->thread, NULL);
     int err = s->close_err; /* the writer has ended: no race */
