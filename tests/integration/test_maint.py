@@ -782,6 +782,18 @@ class FarFuture(SilentCase):
         self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
 
 
+def saved_ms(db_path, dev):
+    """dev's detector's saved_ms in the database at db_path (-1: none), vigild running or not
+    (WAL: a reader holds up no writer)."""
+    db = sqlite3.connect(db_path)
+    try:
+        row = db.execute("SELECT t.saved_ms FROM detectors t JOIN devices v"
+                         " ON v.id = t.device_id WHERE v.name = ?", (dev,)).fetchone()
+    finally:
+        db.close()
+    return row[0] if row else -1
+
+
 class StopTicks(SilentCase, tg.Held):
     """Task maint7 (session 57): the stop's two maintenance ticks (daemon/stop.c). A period
     that ends after the loop's last 250 ms look, once the stop has begun, must still have its
@@ -791,17 +803,6 @@ class StopTicks(SilentCase, tg.Held):
     saves) and "stop-saved" (after the saves, before the second tick) while the file of that
     name exists, "<point>.held" meanwhile, so the period ends (or vigild is killed) inside the
     stop without a timing guess, as a period ends while a large fleet's saves run."""
-
-    def saved_ms(self, dev):
-        """dev's detector's saved_ms in the database (-1: none), read beside the running vigild
-        (WAL: a reader holds up no writer)."""
-        db = sqlite3.connect(self.d.db_path)
-        try:
-            row = db.execute("SELECT t.saved_ms FROM detectors t JOIN devices v"
-                             " ON v.id = t.device_id WHERE v.name = ?", (dev,)).fetchone()
-        finally:
-            db.close()
-        return row[0] if row else -1
 
     def test_period_ending_before_the_saves(self):
         """The period ends while the stop waits before its saves (point stop-saves): the second
@@ -832,7 +833,7 @@ class StopTicks(SilentCase, tg.Held):
             tp.wait_for("the stop at its point after the saves",
                         lambda: os.path.exists(saved + ".held"), 30)
             tp.wait_for("the stop's save of %s committed" % dev,
-                        lambda: self.saved_ms(dev) >= self.end_ms, 30)
+                        lambda: saved_ms(self.d.db_path, dev) >= self.end_ms, 30)
             d.kill()
         finally:
             self.release_all()

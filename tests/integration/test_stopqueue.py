@@ -16,7 +16,6 @@ Both hold the stop at its VIGIL_TEST_HOLD_DIR points (common/testhold.h) while t
 period ends, as StopTicks does."""
 import os
 import re
-import sqlite3
 import sys
 import time
 import unittest
@@ -26,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 from test_faults import FAILMAINT  # noqa: E402
-from test_maint import SilentCase  # noqa: E402
+from test_maint import SilentCase, saved_ms  # noqa: E402
 
 
 def main_thread_waits(pid):
@@ -134,17 +133,6 @@ class StopQueueFull(StopCase):
         d.start()
         self.ended_maintenance(dev, active, before["last_ts"])
         self.assertIsNone(tp.status(d, dev)["maintenance"])
-
-
-def saved_ms(db_path, dev):
-    """dev's detector's saved_ms in the database at db_path (-1: none)."""
-    db = sqlite3.connect(db_path)
-    try:
-        row = db.execute("SELECT t.saved_ms FROM detectors t JOIN devices v"
-                         " ON v.id = t.device_id WHERE v.name = ?", (dev,)).fetchone()
-    finally:
-        db.close()
-    return row[0] if row else -1
 
 
 class StopLostWrites(StopCase):
