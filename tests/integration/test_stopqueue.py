@@ -30,19 +30,12 @@ from test_maint import SilentCase, saved_ms  # noqa: E402
 
 def main_thread_waits(pid):
     """Whether vigild's main thread (the loop's, which runs the stop) waits on a futex (a
-    condition or a lock: store_flush waiting for the writer), read from /proc as
-    vigiltest.threads_asleep reads its threads (wchan, or where hidden the system call: 202 is
-    x86_64's futex)."""
-    task = "/proc/%d/task/%d/" % (pid, pid)
+    condition or a lock: store_flush waiting for the writer): vigiltest.thread_wait."""
     try:
-        with open(task + "wchan") as f:
-            wchan = f.read()
-        if wchan not in ("", "0"):
-            return "futex" in wchan
-        with open(task + "syscall") as f:
-            return f.read().split()[0] == "202"
+        w = vt.thread_wait(pid, pid)
     except (OSError, IndexError):
         return False
+    return "futex" in w or w == "syscall 202"
 
 
 def waits_on(pid, seconds):

@@ -610,25 +610,32 @@ def wait_for(what, pred, timeout, detail=lambda: ""):
         time.sleep(0.2)
 
 
+def thread_wait(pid, tid):
+    """Where thread tid of process pid waits: the kernel's wchan ("futex_wait_queue",
+    "hrtimer_nanosleep", ...), or where that is hidden ("0") "syscall N", the system call it is
+    in (x86_64's numbers: 35 nanosleep, 230 clock_nanosleep, 202 futex). Raises OSError or
+    IndexError when the thread has ended or its files are not ours to read."""
+    task = "/proc/%d/task/%d/" % (pid, tid)
+    with open(task + "wchan") as f:
+        wchan = f.read()
+    if wchan not in ("", "0"):
+        return wchan
+    with open(task + "syscall") as f:
+        return "syscall " + f.read().split()[0]
+
+
 def threads_asleep(pid, comm):
     """How many of process pid's threads named comm sleep in nanosleep or clock_nanosleep (a
-    usleep, SQLite's busy wait); the others wait on a condition (a futex) or in epoll. The
-    kernel says where a thread sleeps in wchan; where that is hidden ("0"), the system call it
-    is in (x86_64's numbers). (test_httpio.py's, moved here in session 57 for test_dblocked.py.)"""
+    usleep, SQLite's busy wait); the others wait on a condition (a futex) or in epoll
+    (thread_wait). (test_httpio.py's, moved here in session 57 for test_dblocked.py.)"""
     n = 0
     for tid in os.listdir("/proc/%d/task" % pid):
-        task = "/proc/%d/task/%s/" % (pid, tid)
         try:
-            with open(task + "comm") as f:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
                 if f.read().strip() != comm:
                     continue
-            with open(task + "wchan") as f:
-                wchan = f.read()
-            if wchan in ("", "0"):
-                with open(task + "syscall") as f:
-                    n += f.read().split()[0] in ("35", "230")
-            else:
-                n += "nanosleep" in wchan
+            w = thread_wait(pid, int(tid))
+            n += "nanosleep" in w or w in ("syscall 35", "syscall 230")
         except (OSError, IndexError):
             pass  # the thread ended, or its syscall is not ours to read
     return n
