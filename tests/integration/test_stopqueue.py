@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 from test_faults import FAILMAINT  # noqa: E402
-from test_maint import SilentCase, saved_ms  # noqa: E402
+from test_events import ended_counts  # noqa: E402
+from test_maint import SilentCase, saved_ms, stored_event  # noqa: E402
 
 
 def main_thread_waits(pid):
@@ -35,7 +36,7 @@ def main_thread_waits(pid):
         w = vt.thread_wait(pid, pid)
     except (OSError, IndexError):
         return False
-    return "futex" in w or w == "syscall 202"
+    return "futex" in w
 
 
 def waits_on(pid, seconds):
@@ -145,17 +146,54 @@ class StopLostWrites(StopCase):
     def env(self):
         return ["VIGIL_FAILMAINT_SQL=INSERT INTO events("]
 
+    def stop_losing_the_end(self, dev, seed):
+        """dev in anomaly, its period ending while the stop waits at stop-tick, the events'
+        writes failing from then on; the stop's exit 1. Returns hold_across_the_end's."""
+        got = self.hold_across_the_end(dev, seed, "stop-tick",
+                                       then=lambda: vt.write_file(self.flag, "fail"))
+        self.d.stop(codes=(1,))
+        return got
+
     def test_first_ticks_end_lost_is_counted(self):
         d, dev = self.d, "stop-lost"
-        self.hold_across_the_end(dev, 53, "stop-tick",
-                                 then=lambda: vt.write_file(self.flag, "fail"))
-        d.stop(codes=(1,))
+        self.stop_losing_the_end(dev, 53)
         log = d.log()
         lines = [ln.split(None, 1)[-1] for ln in log.splitlines() if "stopped, but" in ln]
         self.assertEqual(len(lines), 1, log)  # the time stamp cut off: the level, the text
         self.assertEqual(lines[0], "error " + self.ALONE, log)
         self.assertIn("waiting at 'stop-tick'", log)
         self.assertGreaterEqual(saved_ms(d.db_path, dev), self.end_ms, "the stop's save lost")
+
+    def test_lost_end_stored_at_the_restart(self):
+        """The event the lost end left open in the database (the detector saved after the tick
+        in no episode, its blob keeping no ended event) is ended at the restart, "restart" at
+        the saved detector's last reading (by when it had ended: here the maintenance end's
+        own end_ts), in the database, the API, the counter and the log; the status normal.
+        Before session 59 the restore took it as the device's active event: the row stayed
+        open, and GET .../anomalies said active, until a reading out of anomaly ended it."""
+        d, dev = self.d, "stop-open"
+        active, before = self.stop_losing_the_end(dev, 54)
+        opened = stored_event(d.db_path, dev, active["id"])
+        self.assertEqual(opened[0], None, "not left open")
+        os.unlink(self.flag)  # the events' writes succeed again
+        d.start()
+        row = tp.wait_for("the event's end stored", lambda: (
+            lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, active["id"])),
+            10)
+        end = before["last_ts"]
+        self.assertEqual((row[0], row[1]["ended_by"], row[1]["end_ts"], row[1]["active"]),
+                         (end, "restart", end, False), row)
+        self.assertEqual(row[1]["channels"], opened[1]["channels"], "its shares and sides kept")
+        evs = self.events(dev)
+        self.assertEqual([(e["id"], e["ended_by"], e["end_ts"]) for e in evs],
+                         [(active["id"], "restart", end)], evs)
+        listed = d.get_json("/v1/anomalies?active=true")["anomalies"]
+        self.assertEqual([e for e in listed if e["device"] == dev], [], listed)
+        self.assertEqual(tp.status(d, dev)["state"], "normal")
+        self.assertEqual(ended_counts(d)["restart"], 1)
+        self.assertIn("anomaly event %d of '%s' was stored open while its saved detector was in "
+                      "no episode: ended \"restart\" at its last reading (%d)"
+                      % (active["id"], dev, end), d.log())
 
 
 if __name__ == "__main__":
