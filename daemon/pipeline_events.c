@@ -298,24 +298,31 @@ static int on_newest_event(void *arg, const char *device, int64_t id, int64_t st
     return 0; /* limit 1: the only one */
 }
 
-/* The end the restore gave d's newest event (pipeline_store.c event_restore: "restart", the
- * event stored open while the saved detector was in no episode, its end lost: the stop's first
- * tick, whose event end failed while its detector saves committed; docs/reliability.md,
- * "Builds told apart, an event left open by a failed stop, leftovers (session 59)") stored
- * where the store (ne: d's newest row) still has that event open, published and counted; ne
- * then names the stored end, for the chain below. Left open, nothing would end it: no reading
- * ends an episode the restored detector is not in, and the next one it opens has the next id. */
+/* The end the restore gave d's newest active event (pipeline_store.c event_restore: "restart",
+ * the event stored open while the saved detector was in no episode, its end lost: the stop's
+ * first tick, whose event end failed while its detector saves committed, or a put the busy store
+ * refused while vigild ran; docs/reliability.md, "Builds told apart, an event left open by a
+ * failed stop, leftovers (session 59)") stored (the events read found it open), published and
+ * counted, a warning logged. ne: d's newest stored row (info NULL: none, or the read failed).
+ * When ne is a later event (this one's end was lost while vigild ran, and another opened and
+ * ended after it), this one had ended by ne's opening reading: its end no later than that.
+ * When ne is this one, ne then names the stored end, for the chain below. Left open, nothing
+ * would end it: no reading ends an episode the restored detector is not in, and the next one it
+ * opens has the next id. */
 static void end_lost_restore(pipeline_t *p, struct dev *d, struct newest_event *ne)
 {
     struct event *last = d->nevents ? &d->events[d->nevents - 1] : NULL;
-    if (last == NULL || ne->info == NULL || ne->id != last->id || ne->end_ts >= 0 ||
-        last->end_ts < 0 || last->ended_by != PIPE_END_RESTART)
+    if (last == NULL || last->end_ts < 0 || last->ended_by != PIPE_END_RESTART)
         return;
+    if (ne->info != NULL && ne->id > last->id && ne->start_ts < last->end_ts)
+        last->end_ts = ne->start_ts > last->start_ts ? ne->start_ts : last->start_ts;
     log_warn("pipeline: anomaly event %llu of '%s' was stored open while its saved detector was "
-             "in no episode: ended \"restart\" at its last reading (%lld)",
+             "in no episode: ended \"restart\" at %lld",
              (unsigned long long)last->id, d->name, (long long)last->end_ts);
     atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
     persist_event(p, d, last);
+    if (ne->info == NULL || ne->id != last->id)
+        return;
     char *js = pipeline__event_json(d, last);
     if (js) {
         free(ne->info);

@@ -787,19 +787,18 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d);
 void pipeline__event_break_open(pipeline_t *p, struct dev *d);
 
 /* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
- * first, when the device's newest stored event is still open where the restore has it ended
- * ("restart": its end lost, pipeline_store.c event_restore), that end is stored, published and
- * counted, a warning logged (docs/reliability.md, "Builds told apart, an event left open by a
- * failed stop, leftovers (session 59)"). Then, when the device's newest stored event ended
- * "cleared" at or before the saved detector's last reading, with a side for its leading
- * channel, d->cleared is that event again, dated as many readings back as the store holds
- * after its end up to that reading (docs/reliability.md, "Session 30"): the next event may
- * continue it as it would have without the restart. Else nothing. A maintenance period of d
- * (restored before) that began by now and had not ended by that event's end breaks it there
- * (its row marked), and one that had not ended by d's last reading marks an event restored
- * active (pipeline__event_break_open): a period that began while vigild was stopped
- * (docs/reliability.md, "Session 31"). Queries the store: not inside another query's
- * callback. Caller holds d->mu. */
+ * first, when the restore has the device's newest active stored event ended ("restart": its
+ * end lost, pipeline_store.c event_restore), that end is stored (no later than the start of a
+ * later stored event of the device), published and counted, a warning logged (docs/reliability.md,
+ * "Builds told apart, an event left open by a failed stop, leftovers (session 59)"). Then, when the
+ * device's newest stored event ended "cleared" at or before the saved detector's last reading, with
+ * a side for its leading channel, d->cleared is that event again, dated as many readings back as
+ * the store holds after its end up to that reading (docs/reliability.md, "Session 30"): the next
+ * event may continue it as it would have without the restart. Else nothing. A maintenance period of
+ * d (restored before) that began by now and had not ended by that event's end breaks it there (its
+ * row marked), and one that had not ended by d's last reading marks an event restored active
+ * (pipeline__event_break_open): a period that began while vigild was stopped (docs/reliability.md,
+ * "Session 31"). Queries the store: not inside another query's callback. Caller holds d->mu. */
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
 
 /* An event restored active at a restart (pipeline_store.c on_event): its sides from its

@@ -588,10 +588,11 @@ static void event_restore(pipeline_t *p, struct dev *d, int64_t id, int64_t star
     /* The saved detector opened it (its id not past the saved next one) and was saved in no
      * episode, with its state (format 2 on): it ended it, or an accept or a period did, and that
      * end's put was lost (a stop's first tick whose event end failed, its detector saved after
-     * it). Taken as ended at the saved detector's last reading (by when it had ended), "restart";
-     * pipeline__event_chain_restore stores it (not here, inside the events read). An event past
-     * the saved id was opened after the save (a crash): the catch-up's readings go on with it.
-     * A detector saved in an episode whose event it did not keep takes it as its own. */
+     * it, or a put the busy store refused while vigild ran). Taken as ended at the saved detector's
+     * last reading (by when it had ended), "restart"; pipeline__event_chain_restore stores it (not
+     * here, inside the events read). An event past the saved id was opened after the save (a
+     * crash): the catch-up's readings go on with it. A detector saved in an episode whose event it
+     * did not keep takes it as its own. */
     if (d->has_result && d->last.state != DET_ANOMALY && (uint64_t)id <= d->next_event_id) {
         uint64_t fault;
         int lead;

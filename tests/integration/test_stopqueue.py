@@ -14,8 +14,10 @@ session 58), which StopTicks (test_maint.py) does not reach:
 
 Both hold the stop at its VIGIL_TEST_HOLD_DIR points (common/testhold.h) while the device's
 period ends, as StopTicks does."""
+import json
 import os
 import re
+import sqlite3
 import sys
 import time
 import unittest
@@ -25,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 from test_faults import FAILMAINT  # noqa: E402
-from test_events import ended_counts  # noqa: E402
+import test_events as te  # noqa: E402  (its test cases not imported: run by it_events)
 from test_maint import SilentCase, saved_ms, stored_event  # noqa: E402
 
 
@@ -37,6 +39,16 @@ def main_thread_waits(pid):
     except (OSError, IndexError):
         return False
     return "futex" in w
+
+
+def ended_restart(case, d, dev, eid, end):
+    """Waits (10 s at most) for dev's event eid to be stored ended, asserts it ended "restart"
+    at end (its row and its JSON) and returns stored_event's."""
+    row = tp.wait_for("the event's end stored", lambda: (
+        lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, eid)), 10)
+    case.assertEqual((row[0], row[1]["ended_by"], row[1]["end_ts"], row[1]["active"]),
+                     (end, "restart", end, False), row)
+    return row
 
 
 def waits_on(pid, seconds):
@@ -177,12 +189,8 @@ class StopLostWrites(StopCase):
         self.assertEqual(opened[0], None, "not left open")
         os.unlink(self.flag)  # the events' writes succeed again
         d.start()
-        row = tp.wait_for("the event's end stored", lambda: (
-            lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, active["id"])),
-            10)
         end = before["last_ts"]
-        self.assertEqual((row[0], row[1]["ended_by"], row[1]["end_ts"], row[1]["active"]),
-                         (end, "restart", end, False), row)
+        row = ended_restart(self, d, dev, active["id"], end)
         self.assertEqual(row[1]["channels"], opened[1]["channels"], "its shares and sides kept")
         evs = self.events(dev)
         self.assertEqual([(e["id"], e["ended_by"], e["end_ts"]) for e in evs],
@@ -190,10 +198,58 @@ class StopLostWrites(StopCase):
         listed = d.get_json("/v1/anomalies?active=true")["anomalies"]
         self.assertEqual([e for e in listed if e["device"] == dev], [], listed)
         self.assertEqual(tp.status(d, dev)["state"], "normal")
-        self.assertEqual(ended_counts(d)["restart"], 1)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
         self.assertIn("anomaly event %d of '%s' was stored open while its saved detector was in "
-                      "no episode: ended \"restart\" at its last reading (%d)"
+                      "no episode: ended \"restart\" at %d"
                       % (active["id"], dev, end), d.log())
+
+
+class LostEndWhileRunning(te.Events):
+    """Review of ops9 (session 59): an event whose end was lost while vigild ran (a put the busy
+    store refused: "anomaly event of 'DEV' not saved (store busy)"), after which the device opened
+    and ended another, is repaired at the restart too: its row ended "restart", no later than
+    the next event's start (the saved detector's last reading is past that one's end). The lost
+    end is made by reopening the first event's row in the database while vigild is stopped. Main's
+    restore took it as the device's active event (its row left open: "timed out ... waiting
+    for the event's end stored"); the branch's first repair ended it in memory only (stored
+    only when it was the device's newest row): the same failure."""
+    CONFIG = te.Released.CONFIG
+
+    def test_end_lost_before_a_later_event_is_stored_at_the_restart(self):
+        d, dev = self.d, "lost-run"
+        rows = te.trip_case(1700, 1400, 0.8, 1)
+        for t in (1600, 1601):  # a second trip, 200 readings after the first
+            rows[t] = [round(rows[t][0] + 1.5, 6)]
+        self.one_sensor(dev, rows)
+        evs = tp.wait_for("two closed events", lambda: (lambda e: e if len(e) >= 2 else None)(
+            [e for e in self.events(dev) if not e["active"]]), 10)
+        first, second = sorted(evs, key=lambda e: e["id"])[:2]
+        self.assertEqual(second["id"], first["id"] + 1, evs)
+        d.stop()
+        row = stored_event(d.db_path, dev, first["id"])
+        info = dict(row[1], active=True, end_ts=None, ended_by=None)
+        db = sqlite3.connect(d.db_path)
+        try:
+            with db:  # committed
+                db.execute("UPDATE events SET end_ts = NULL, info = ? WHERE id = ? AND device_id ="
+                           " (SELECT id FROM devices WHERE name = ?)",
+                           (json.dumps(info), first["id"], dev))
+        finally:
+            db.close()
+        self.assertEqual(stored_event(d.db_path, dev, first["id"])[0], None)
+        d.start()
+        end = second["start_ts"]
+        row = ended_restart(self, d, dev, first["id"], end)
+        listed = d.get_json("/v1/anomalies?active=true")["anomalies"]
+        self.assertEqual([e for e in listed if e["device"] == dev], [], listed)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+        self.assertIn("anomaly event %d of '%s' was stored open while its saved detector was in "
+                      "no episode: ended \"restart\" at %d" % (first["id"], dev, end), d.log())
+        # A reading after the restart opens no event and ends none.
+        tp.post_readings(d, dev, [[0.0]], [te.T0 + 1000 * len(rows)], ["level"])
+        tp.wait_scored(d, dev, len(rows) + 1)
+        self.assertEqual(stored_event(d.db_path, dev, first["id"])[0], end)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
 
 
 if __name__ == "__main__":
