@@ -436,6 +436,22 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
 {
     struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
     int active = cur && cur->end_ts < 0;
+    /* An event restored active that opened after the saved detector's save (e->ahead: a crash):
+     * the catch-up's readings before its start do not end it (the detector was in no episode
+     * then), and the reading that enters anomaly again is its opening one replayed: the episode
+     * goes on as this event (its id, its row), its lean and shares from that reading on, not as
+     * a second event (before the review of session 59: ended "reset" at its start, and the same
+     * episode stored again under the next id). */
+    if (active && cur->ahead) {
+        if (r->state != DET_ANOMALY && ts < cur->start_ts)
+            return;
+        cur->ahead = 0;
+        if (r->state == DET_ANOMALY) {
+            memset(cur->share, 0, sizeof cur->share);
+            memset(d->lean, 0, sizeof d->lean);
+            d->lean_seen = d->lean_up = 0;
+        }
+    }
     if (r->state == DET_ANOMALY) {
         if (!active) {
             if ((cur = pipeline__event_add(p, d)) == NULL)

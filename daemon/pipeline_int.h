@@ -72,6 +72,11 @@ struct event {
     /* 1 on the event active at a save restored with dev.lean as it was (blob format 5): its
      * sides go on from it, not from its stored row's (pipeline__event_sides_restore). */
     int lean_kept;
+    /* 1 on an event restored active that opened after the saved detector (in no episode) was
+     * saved (a crash; pipeline_store.c event_restore): the catch-up's readings before its start
+     * do not end it, and the one that enters anomaly again goes on with it (review, session 59;
+     * pipeline__track_event). */
+    int ahead;
 };
 
 /* A device group: its members (devices whose attributes name it) share one model. Never freed

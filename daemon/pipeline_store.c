@@ -604,6 +604,8 @@ static void event_restore(pipeline_t *p, struct dev *d, int64_t id, int64_t star
                                         e->share);
         memset(d->lean, 0, sizeof d->lean);
         d->lean_seen = d->lean_up = 0;
+    } else if (d->has_result && d->last.state != DET_ANOMALY) {
+        e->ahead = 1; /* opened after the save: the catch-up goes on with it (track_event) */
     }
     if (d->next_event_id < (uint64_t)id)
         d->next_event_id = (uint64_t)id;

@@ -28,7 +28,7 @@ import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 from test_faults import FAILMAINT  # noqa: E402
 import test_events as te  # noqa: E402  (its test cases not imported: run by it_events)
-from test_maint import SilentCase, saved_ms, stored_event  # noqa: E402
+from test_maint import SilentCase, saved_ms, stored_event, stored_row  # noqa: E402
 
 
 def main_thread_waits(pid):
@@ -49,6 +49,21 @@ def ended_restart(case, d, dev, eid, end):
     case.assertEqual((row[0], row[1]["ended_by"], row[1]["end_ts"], row[1]["active"]),
                      (end, "restart", end, False), row)
     return row
+
+
+def reopen(case, db_path, dev, eid):
+    """dev's stored event eid made open again (its row and JSON as when it opened, ended_by
+    none), vigild stopped: its end lost."""
+    row = stored_event(db_path, dev, eid)
+    info = dict(row[1], active=True, end_ts=None, ended_by=None)
+    db = sqlite3.connect(db_path)
+    try:
+        with db:  # committed
+            db.execute("UPDATE events SET end_ts = NULL, info = ? WHERE id = ? AND device_id ="
+                       " (SELECT id FROM devices WHERE name = ?)", (json.dumps(info), eid, dev))
+    finally:
+        db.close()
+    case.assertEqual(stored_event(db_path, dev, eid)[0], None)
 
 
 def waits_on(pid, seconds):
@@ -226,17 +241,7 @@ class LostEndWhileRunning(te.Events):
         first, second = sorted(evs, key=lambda e: e["id"])[:2]
         self.assertEqual(second["id"], first["id"] + 1, evs)
         d.stop()
-        row = stored_event(d.db_path, dev, first["id"])
-        info = dict(row[1], active=True, end_ts=None, ended_by=None)
-        db = sqlite3.connect(d.db_path)
-        try:
-            with db:  # committed
-                db.execute("UPDATE events SET end_ts = NULL, info = ? WHERE id = ? AND device_id ="
-                           " (SELECT id FROM devices WHERE name = ?)",
-                           (json.dumps(info), first["id"], dev))
-        finally:
-            db.close()
-        self.assertEqual(stored_event(d.db_path, dev, first["id"])[0], None)
+        reopen(self, d.db_path, dev, first["id"])
         d.start()
         end = second["start_ts"]
         row = ended_restart(self, d, dev, first["id"], end)
@@ -250,6 +255,31 @@ class LostEndWhileRunning(te.Events):
         tp.wait_scored(d, dev, len(rows) + 1)
         self.assertEqual(stored_event(d.db_path, dev, first["id"])[0], end)
         self.assertEqual(te.ended_counts(d)["restart"], 1)
+
+    def test_event_opened_after_the_save_goes_on_in_the_catch_up(self):
+        """The other side of the repair: a crash (kill -9) after the saved detector (in no
+        episode) whose event then opened, its row open (its end's put not committed): the event's
+        id is past the saved next one, so the restore takes it as active and the catch-up's
+        readings go on with it and end it as before the crash (cleared, same id, same end), not
+        "restart" and not a second event."""
+        d, dev = self.d, "lost-crash"
+        self.one_sensor(dev, te.trip_case(1600, 1400, 0.8, 1))
+        ev = tp.wait_for("a closed event", lambda: (lambda e: e[0] if len(e) == 1 else None)(
+            [e for e in self.events(dev) if not e["active"]]), 10)
+        self.assertEqual(ev["ended_by"], "cleared", ev)
+        d.kill()
+        last = stored_row(d.db_path, "SELECT t.last_ts FROM detectors t JOIN devices v ON v.id ="
+                          " t.device_id WHERE v.name = ?", (dev,))
+        self.assertLess(last[0], ev["start_ts"], "the detector was saved after the event opened")
+        reopen(self, d.db_path, dev, ev["id"])
+        d.start()
+        row = tp.wait_for("the event's end stored", lambda: (
+            lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, ev["id"])), 30)
+        self.assertEqual((row[0], row[1]["ended_by"]), (ev["end_ts"], "cleared"), row)
+        self.assertEqual([(e["id"], e["ended_by"], e["end_ts"]) for e in self.events(dev)],
+                         [(ev["id"], "cleared", ev["end_ts"])])
+        self.assertEqual(te.ended_counts(d)["restart"], 0)
+        self.assertNotIn("was stored open while its saved detector", d.log())
 
 
 if __name__ == "__main__":
