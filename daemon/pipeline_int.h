@@ -625,8 +625,8 @@ struct group_walk {
 };
 /* The next member of g on walk w (w zeroed: its first), or NULL past the list's end; borrowed
  * (a device stays allocated once deleted). Allocates nothing: a walk over g's members for a
- * caller out of memory for pipeline__group_members' copy, or one that needs no copy (a group's
- * rollback, an operator's retrain given, session 58). Goes on from the member it stood on
+ * caller that needs no copy (a group's rollback, an operator's retrain given, session 58; a
+ * training's end, session 59). Goes on from the member it stood on
  * while no member has left g since (joins only append: nobody moved), else back to the start:
  * every device in g throughout the walk is seen, some maybe twice (the walk restarts once for
  * each step over which a member left, so it ends once members stop leaving). Takes groups_mu
