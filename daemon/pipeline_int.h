@@ -493,7 +493,8 @@ struct pipeline {
      * relaxed at each state message and tick, never per reading. */
     atomic_uint state_min_ms;
     /* Tests only: $VIGIL_TEST_HOLD_DIR, read once at pipeline_create (empty: unset, the hold
-     * points cost a test of its first byte); pipeline_train.c, test_hold. */
+     * points cost a test of its first byte); pipeline_train.c, test_hold, and
+     * pipeline_rollback.c, member_rollback. */
     char test_hold_dir[256];
 };
 

@@ -57,6 +57,9 @@ guess: every wait is for a state the daemon shows, bounded.
    again, over and over while the rollback walks it, sends the walk back to the start each
    time; every other member is read and said in the log once (before the fix: once more at
    each restart).
+14. MemberLeftDuringItsRead (session 59): a member that leaves the group while the group's
+   rollback reads its record (hold "rollback-read") stays as it is (with the still-in-the-group
+   check taken out: rolled back in its new group).
 
 Python 3 standard library.
 """
@@ -767,6 +770,45 @@ class RollbackWalkRestarted(Held):
         counts = {i: log.count("device 'g1-%d' of group 'g1' has no version %d to roll back to"
                                % (i, lin["version"])) for i in range(self.MEMBERS)}
         self.assertEqual(counts, {i: 1 for i in range(self.MEMBERS)})
+
+
+class MemberLeftDuringItsRead(Held):
+    """Session 59 (the second reader's finding 2 of session 58, untested until now): a member
+    that leaves its group while the group's rollback reads its record from the store stays as
+    it is. As RollbackOutOfMemory's set-up (ga and gb trained together in g1, version 1 linear,
+    then an LSTM PUT on each, version 2), with no fault library: the rollback to 1 asked on ga
+    is held after gb's read (hold point "rollback-read", pipeline_rollback.c's member_rollback)
+    while gb moves to g1-away; released, the rollback answers 200, ga serves version 1 and gb
+    still its LSTM (version 2), with no line about gb. With rollback_one's still-in-the-group
+    check (ROLLBACK_LEFT) taken out, gb, in g1-away by then, is rolled back to g1's linear
+    version 1."""
+    CONFIG = tp.config_text(0)
+    linear_then_lstms = tg.Groups.linear_then_lstms
+    trained_pair = tg.Groups.trained_pair
+
+    def test_a_member_that_left_during_its_read_stays_as_it_is(self):
+        d = self.d
+        devs, _, lin = self.linear_then_lstms((11, 12))
+        before = tp.status(d, "gb")["model"]
+        self.assertEqual(before["kind"], "lstm", before)
+        self.hold("rollback-read")
+        answers = []
+        asker = threading.Thread(target=lambda: answers.append(d.curl(
+            "POST", "/v1/devices/ga/model/rollback", "--data-binary",
+            '{"version": %d}' % lin["version"])))
+        asker.start()
+        try:
+            self.held("rollback-read")  # gb's record read (ga, the asker, is not walked)
+            tg.put_group(d, "gb", "g1-away")
+        finally:
+            self.release("rollback-read")
+            asker.join(120)
+        self.assertFalse(asker.is_alive())
+        self.assertEqual(answers[0].status, 200, answers[0])
+        self.assertEqual(tp.status(d, "ga")["model"], lin)
+        # Without the check: gb on g1's linear version 1 in g1-away.
+        self.assertEqual(tp.status(d, "gb")["model"], before)
+        self.assertNotIn("device 'gb' of group 'g1'", d.log())
 
 
 if __name__ == "__main__":
