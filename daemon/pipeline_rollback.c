@@ -8,6 +8,7 @@
  * an install. Any thread (the API's). */
 #include "err.h"
 #include "log.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "testhold.h"
 

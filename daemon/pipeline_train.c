@@ -56,6 +56,7 @@
  * threads (caller holds d->mu); train_next on the training pool. */
 #include "err.h"
 #include "log.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "testhold.h"
 #include "vtime.h"
