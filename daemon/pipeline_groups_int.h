@@ -2,7 +2,8 @@
  * table, each group's member list and the walk over it. Split from pipeline_int.h (session 59:
  * it had grown to 960 lines), which declares struct group alone for the pointers it holds;
  * included by the files that look inside a group or call these. The locks are pipeline_int.h's
- * (groups_mu, due_mu) and the group's rollback_mu; their order is pipeline_groups.c's. */
+ * (groups_mu, due_mu) and the group's rollback_mu; their order is pipeline_train.c's header's
+ * (groups_mu's: pipeline_groups.c's). */
 #ifndef VIGIL_PIPELINE_GROUPS_INT_H
 #define VIGIL_PIPELINE_GROUPS_INT_H
 
