@@ -107,6 +107,21 @@ class Held(tg.Held):
         self.held(point)
         return rng
 
+    def ended(self):
+        """vigil_train_jobs_ended_total: training jobs whose end is over."""
+        return tg.metric_value(self.d, "vigil_train_jobs_ended_total")
+
+    def group_of_idle(self, group, n):
+        """n devices put into group, with two readings each (they never train)."""
+        others = ["%s-%d" % (group, i) for i in range(n)]
+        for dev in others:
+            tg.put_group(self.d, dev, group)
+        lines = "".join("m,device=%s x=%d,y=%d,z=%d %d\n" % (dev, k, k, k, tg.T0 + 1000 * k)
+                        for dev in others for k in range(2))
+        self.assertEqual(self.d.write_lp(lines, precision="ms").status, 204)
+        for dev in others[::32]:
+            tp.wait_scored(self.d, dev, 2)
+
 
 def versions(d, dev):
     return [v["version"] for v in tp.models(d, dev)["versions"]]
@@ -515,20 +530,6 @@ class FailAllocHeld(Held):
         with open(self.failures) as f:
             return [int(line) for line in f.read().split()]
 
-    def ended(self):
-        return tg.metric_value(self.d, "vigil_train_jobs_ended_total")
-
-    def group_of_idle(self, group, n):
-        """n devices put into group, with two readings each (they never train)."""
-        others = ["%s-%d" % (group, i) for i in range(n)]
-        for dev in others:
-            tg.put_group(self.d, dev, group)
-        lines = "".join("m,device=%s x=%d,y=%d,z=%d %d\n" % (dev, k, k, k, tg.T0 + 1000 * k)
-                        for dev in others for k in range(2))
-        self.assertEqual(self.d.write_lp(lines, precision="ms").status, 204)
-        for dev in others[::32]:
-            tp.wait_scored(self.d, dev, 2)
-
 
 @needs_failalloc
 class OutOfMemoryAtTheCopy(FailAllocHeld):
@@ -658,8 +659,6 @@ class EndWalkRejoined(JoinerAskedAgain, Held):
     "take"). Sessions 57 and 58 walked only when the end's copy was out of memory; on that code,
     with no fault library, the walk is never held (a training held at 'walk' never comes)."""
     WALK_HELD = True
-    group_of_idle = FailAllocHeld.group_of_idle
-    ended = FailAllocHeld.ended
 
     def test_a_joiners_request_asked_again_after_a_rejoin_mid_walk(self):
         self.joiner_asked_again()
@@ -724,7 +723,6 @@ class RollbackWalkRestarted(Held):
     MEMBERS = 100
     linear_then_lstms = tg.Groups.linear_then_lstms
     trained_pair = tg.Groups.trained_pair
-    group_of_idle = FailAllocHeld.group_of_idle
 
     def test_members_met_again_are_not_rolled_back_again(self):
         d = self.d
