@@ -18,6 +18,7 @@
 #include "err.h"
 #include "log.h"
 #include "nice.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "vtime.h"
 
@@ -509,15 +510,15 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         p->o.workers = 64;
     p->store = store;
     p->start_ms = vtime_now_ms();
-    /* Tests only (pipeline_train.c, test_hold): read once, here, and said in the log, so a
-     * deployment never runs with it unnoticed. */
+    /* Tests only (pipeline_train.c, test_hold; pipeline_rollback.c, member_rollback): read
+     * once, here, and said in the log, so a deployment never runs with it unnoticed. */
     const char *hold = getenv("VIGIL_TEST_HOLD_DIR");
     if (hold && hold[0] != '\0') {
         if (snprintf(p->test_hold_dir, sizeof p->test_hold_dir, "%s", hold) >=
             (int)sizeof p->test_hold_dir)
             p->test_hold_dir[0] = '\0';
-        log_warn("pipeline: VIGIL_TEST_HOLD_DIR is %s (a test hook): training threads wait at "
-                 "its hold points",
+        log_warn("pipeline: VIGIL_TEST_HOLD_DIR is %s (a test hook): training threads and group "
+                 "rollbacks wait at its hold points",
                  p->test_hold_dir[0] ? "set" : "too long, ignored");
     }
     atomic_init(&p->state_min_ms, p->o.state_min_ms);

@@ -107,7 +107,7 @@ class StopQueueFull(StopCase):
         pid = d.proc.pid
         try:
             active, before = self.hold_across_the_end(
-                dev, 52, "stop-saves", then=lambda: vt.write_file(self.writer, ""))
+                dev, 52, "stop-saves", then=lambda: vt.write_file_atomic(self.writer, ""))
             # The writer is in the first save (failmaint.c's "<flag>.held"), the queue full,
             # and the stop waits: in the flush before the second tick, or (without that flush)
             # after the tick, whose puts the full queue refused.
@@ -148,7 +148,7 @@ class StopLostWrites(StopCase):
     def test_first_ticks_end_lost_is_counted(self):
         d, dev = self.d, "stop-lost"
         self.hold_across_the_end(dev, 53, "stop-tick",
-                                 then=lambda: vt.write_file(self.flag, "fail"))
+                                 then=lambda: vt.write_file_atomic(self.flag, "fail"))
         d.stop(codes=(1,))
         log = d.log()
         lines = [ln.split(None, 1)[-1] for ln in log.splitlines() if "stopped, but" in ln]
