@@ -17,6 +17,11 @@
  * for this reason alone, and the flush costs one walk of the fleet a minute on the loop (a
  * relaxed load and a mutex per device, the walk /metrics makes) and one batched write.
  *
+ * A put refused is tried again a second later. One lost with its transaction is counted in the
+ * store's ops_failed, which each flush compares with its value at the last put: when it moved,
+ * the flush queues every device again (one full put after each failure), since the marks
+ * (dev.arr_*) say only what was queued, not what was committed (review of maint9).
+ *
  * last_ms is restored only when the stored last_ts is the restored detector's (a save after the
  * flush, or none: the pair would not describe the same reading); a reading the catch-up scores
  * sets it to -1 as before (no arrival known).
@@ -61,6 +66,14 @@ int pipeline_arrivals_flush(pipeline_t *p, int force)
     if (!force && now < p->arr_next_ms)
         return 0;
     p->arr_next_ms = now + p->arr_every_ms;
+    /* A put lost with its transaction (disk full, I/O error, another process's lock) left its
+     * devices marked as written: a silent one would never be written again, not even by the
+     * stop. Any asynchronous put lost since the last one was queued (the store's ops_failed
+     * moved; read before this put is queued, so a failure of this one shows at the next) may
+     * have been ours: every device is queued again, once. */
+    store_stats_t st;
+    store_stats_get(p->store, &st);
+    const int redo = st.ops_failed != p->arr_ops_failed;
     /* The walk pipeline_metrics makes (see device_families): devices live as long as the
      * pipeline, and the first n's next pointers never change once seen under devs_lock. */
     pthread_rwlock_rdlock(&p->devs_lock);
@@ -82,7 +95,7 @@ int pipeline_arrivals_flush(pipeline_t *p, int force)
          * forgotten device's row went with its delete. */
         if (seen < 0 || atomic_load_explicit(&d->deleted, memory_order_relaxed))
             continue;
-        if (seen == d->arr_seen && last_ms == d->arr_last && last_ts == d->arr_ts)
+        if (!redo && seen == d->arr_seen && last_ms == d->arr_last && last_ts == d->arr_ts)
             continue;
         b.v[b.n] = (store_arrival_t){d->name, seen, last_ms, last_ts};
         b.d[b.n++] = d;
@@ -95,6 +108,7 @@ int pipeline_arrivals_flush(pipeline_t *p, int force)
         }
     }
     if (rc == 0) {
+        p->arr_ops_failed = st.ops_failed;
         for (size_t i = 0; i < b.n; i++) {
             b.d[i]->arr_seen = b.v[i].seen_ms;
             b.d[i]->arr_last = b.v[i].last_ms;

@@ -498,10 +498,12 @@ struct pipeline {
     /* Tests only: $VIGIL_TEST_HOLD_DIR, read once at pipeline_create (empty: unset, the hold
      * points cost a test of its first byte); pipeline_train.c, test_hold. */
     char test_hold_dir[256];
-    /* The arrivals' flush (pipeline_arrivals.c): its period and next due time (monotonic ms),
-     * the flusher's own; arr_failing: its last put was refused (logged once a run). */
+    /* The arrivals' flush (pipeline_arrivals.c), the flusher's own: its period and next due
+     * time (monotonic ms); arr_failing: its last put was refused (logged once a run);
+     * arr_ops_failed: the store's ops_failed when its last put was queued (a change: redo all). */
     int64_t arr_every_ms, arr_next_ms;
     int arr_failing;
+    uint64_t arr_ops_failed;
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored

@@ -8,7 +8,9 @@ the arrivals table by the stop and by a periodic flush of the changed ones
 restored before the restore's catch-up. A device silent for more than 60 s stays counted silent
 across a clean restart and keeps its last_seen across a kill -9 after a flush; a deleted
 device's row goes with it and it does not come back; the scored reading's arrival (the
-maintenance rule's last_ms) is restored, so the flushes after the restart do not rewrite it."""
+maintenance rule's last_ms) is restored, so the flushes after the restart do not rewrite it.
+LostFlush (review of maint9): a put lost with its transaction is written again, the device
+silent."""
 
 import os
 import re
@@ -22,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 
 FLUSH_MS = 300
+FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
 os.environ["VIGIL_TEST_ARRIVALS_MS"] = str(FLUSH_MS)  # inherited by every vigild started here
 
 
@@ -52,7 +55,7 @@ def rows(db_path):
     return {r[0]: tuple(r[1:]) for r in got}
 
 
-class Arrivals(vt.FreshDaemonTestCase):
+class Base(vt.FreshDaemonTestCase):
 
     def post(self, dev, ts_list):
         r = self.d.post_json([{"device": dev, "ts": t, "values": {"v": 1.0 + (t % 7) / 10}}
@@ -67,6 +70,9 @@ class Arrivals(vt.FreshDaemonTestCase):
                            lambda: rows(self.d.db_path).get(dev, (None,))[0] == seen_ms
                            and rows(self.d.db_path)[dev], 15,
                            lambda: " (table: %r)" % rows(self.d.db_path))
+
+
+class Arrivals(Base):
 
     def test_silence_survives_restarts(self):
         d = self.d
@@ -127,6 +133,59 @@ class Arrivals(vt.FreshDaemonTestCase):
         time.sleep(5 * FLUSH_MS / 1000)
         self.assertEqual(rows(d.db_path)["live"], row_live)
         self.assertEqual(rows(d.db_path)["quiet"][0], seen_q)
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library) is not set: run this through ctest -R it_arrivals")
+class LostFlush(Base):
+    """A flush's put lost with its transaction (failmaint.c fails the arrivals upsert: the
+    writer rolls the transaction back, ERR_IO, the put counted in ops_failed) is written again
+    once writes succeed, although the device sends nothing more (review of maint9: the marks said
+    it written, so a silent device kept its older row until its next reading, the stop too)."""
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(prefix=[
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "VIGIL_FAILMAINT_SQL=INSERT INTO arrivals("])
+        self.d.start()
+
+    def tearDown(self):
+        if os.path.exists(self.flag):
+            os.unlink(self.flag)
+        super().tearDown()
+
+    def commit_errors(self):
+        m = re.search(r"^vigil_store_commit_errors_total (\S+)$", self.d.metrics(), re.M)
+        return float(m.group(1))
+
+    def test_lost_put_written_again(self):
+        d = self.d
+        t0 = vt.now_ms() - 3_600_000
+        self.post("quiet", [t0])
+        seen1 = vt.wait_for("quiet seen", lambda: self.seen("quiet"), 15)
+        # Its row complete (the scored reading's arrival and timestamp too), so nothing of quiet
+        # is queued when the flag is made: the next reading's own transaction commits.
+        vt.wait_for("quiet's row", lambda: rows(d.db_path).get("quiet") == (seen1, seen1, t0),
+                    15, lambda: " (table: %r)" % rows(d.db_path))
+        self.assertEqual(self.commit_errors(), 0)
+        vt.write_file(self.flag, "fail")
+        self.post("quiet", [t0 + 1000])
+        seen2 = vt.wait_for("quiet's second arrival",
+                            lambda: self.seen("quiet") != seen1 and self.seen("quiet"), 15)
+        # The flush queues it; its transaction fails, and every flush while the flag exists.
+        vt.wait_for("the arrivals put's transaction failed", lambda: self.commit_errors() >= 1,
+                    15)
+        self.assertEqual(rows(d.db_path)["quiet"][0], seen1)
+        os.unlink(self.flag)
+        # quiet sends nothing more. Before the review's fix the row stayed at seen1 for good.
+        vt.wait_for("quiet's lost arrival written again",
+                    lambda: rows(d.db_path)["quiet"][0] == seen2, 15,
+                    lambda: " (table: %r)" % rows(d.db_path))
+        d.stop()
+        d.start()
+        self.assertEqual(self.seen("quiet"), seen2)
+
 
 if __name__ == "__main__":
     vt.main()
