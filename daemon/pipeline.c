@@ -160,6 +160,7 @@ struct dev *pipeline__dev_k(pipeline_t *p, const char *name, size_t len, nameidx
     d->last_ts = d->last_ms = -1;
     d->det_saved_ms = -1;
     atomic_init(&d->seen_ms, -1);
+    d->arr_seen = d->arr_last = d->arr_ts = -1;
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
         d->lim_min[i] = d->lim_max[i] = NAN;
     pthread_rwlock_wrlock(&p->devs_lock);
@@ -521,6 +522,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
                  "rollbacks wait at its hold points",
                  p->test_hold_dir[0] ? "set" : "too long, ignored");
     }
+    p->arr_every_ms = pipeline__arrivals_every_ms();
     atomic_init(&p->state_min_ms, p->o.state_min_ms);
     pthread_rwlock_init(&p->devs_lock, NULL);
     /* Clients choose the device names: the index has a secret seed (the fixed fallback only

@@ -380,6 +380,9 @@ struct dev {
     int restore_ev;
     /* pipeline_restore only: the fleet-wide read of model versions reported the device. */
     int restore_ver;
+    /* The arrivals (seen_ms, last_ms, last_ts) as last queued to the store or restored from it
+     * (pipeline_arrivals.c): the flusher's own (the loop thread, the stop, the restore). */
+    int64_t arr_seen, arr_last, arr_ts;
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 
@@ -478,11 +481,20 @@ struct pipeline {
      * points cost a test of its first byte); pipeline_train.c, test_hold, and
      * pipeline_rollback.c, member_rollback. */
     char test_hold_dir[256];
+    /* The arrivals' flush (pipeline_arrivals.c), the flusher's own: its period and next due
+     * time (monotonic ms); arr_failing: its last put was refused (logged once a run);
+     * arr_ops_failed: the store's ops_failed when its last put was queued (a change: redo all). */
+    int64_t arr_every_ms, arr_next_ms;
+    int arr_failing;
+    uint64_t arr_ops_failed;
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored
  * is history (a backfill), not a live reading. */
 #define PIPE_RECENT_MS 5000
+
+/* The arrivals' flush period (pipeline_arrivals.c: why 60 s). */
+#define PIPE_ARRIVALS_MS 60000
 
 /* A reading stamped more than this ahead of its arrival (or, for the restore's catch-up, of the
  * wall clock) is stored but not scored, and does not become its device's newest scored reading
@@ -789,6 +801,12 @@ int pipeline__maint_on(struct dev *d, int64_t now_ms);
 struct json_t *pipeline__maint_status(struct dev *d);
 /* Frees d's maintenance periods and their notes. Caller holds d->mu, or d is not shared. */
 void pipeline__maint_clear(struct dev *d);
+
+/* Brings back every device's stored arrivals (pipeline_restore, after the detectors and
+ * before the catch-up). Returns 0 or an ERR_ (the read failed). */
+int pipeline__arrivals_restore(pipeline_t *p);
+/* The flush period: PIPE_ARRIVALS_MS, or (tests only) $VIGIL_TEST_ARRIVALS_MS, said in the log. */
+int64_t pipeline__arrivals_every_ms(void);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);
