@@ -11,7 +11,9 @@
  * file exists, at most 60 s (a test that forgot it does not hang vigild), <dir>/<at>.held
  * existing meanwhile so the test knows the point is reached; the wait also ends once *stop
  * (NULL: none) is set. who, if not NULL, logs "WHO: VIGIL_TEST_HOLD_DIR is set (a test hook):
- * waiting at 'AT'" first. Returns 1 if it waited, else 0. Any thread, holding no lock. */
+ * waiting at 'AT'" first. Returns 1 if it waited, else 0. Any thread, holding no lock but a
+ * group's rollback_mu (pipeline_rollback.c's "rollback-read": another rollback of that group
+ * waits behind it, nothing else takes that lock). */
 int test_hold_wait(const char *dir, const char *at, const atomic_int *stop, const char *who);
 
 #endif

@@ -185,12 +185,15 @@ static void on_commit(void *arg, batch_t *b)
     pipeline_feed(arg, b);
 }
 
-/* Loop thread: the maintenance periods' boundaries that passed go to the event streams. */
+/* Loop thread: the maintenance periods' boundaries that passed go to the event streams; the
+ * devices' changed arrivals go to the store once their period has passed. */
 static void on_maint_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
-    if (d->backend.pipe)
+    if (d->backend.pipe) {
         pipeline_maint_tick(d->backend.pipe);
+        (void)pipeline_arrivals_flush(d->backend.pipe, 0);
+    }
 }
 
 /* http.events_keepalive_ms as it runs: an idle stream must send its keep-alive before

@@ -18,6 +18,7 @@
 #include "err.h"
 #include "log.h"
 #include "nice.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "vtime.h"
 
@@ -159,6 +160,7 @@ struct dev *pipeline__dev_k(pipeline_t *p, const char *name, size_t len, nameidx
     d->last_ts = d->last_ms = -1;
     d->det_saved_ms = -1;
     atomic_init(&d->seen_ms, -1);
+    d->arr_seen = d->arr_last = d->arr_ts = -1;
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
         d->lim_min[i] = d->lim_max[i] = NAN;
     pthread_rwlock_wrlock(&p->devs_lock);
@@ -509,17 +511,18 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         p->o.workers = 64;
     p->store = store;
     p->start_ms = vtime_now_ms();
-    /* Tests only (pipeline_train.c, test_hold): read once, here, and said in the log, so a
-     * deployment never runs with it unnoticed. */
+    /* Tests only (pipeline_train.c, test_hold; pipeline_rollback.c, member_rollback): read
+     * once, here, and said in the log, so a deployment never runs with it unnoticed. */
     const char *hold = getenv("VIGIL_TEST_HOLD_DIR");
     if (hold && hold[0] != '\0') {
         if (snprintf(p->test_hold_dir, sizeof p->test_hold_dir, "%s", hold) >=
             (int)sizeof p->test_hold_dir)
             p->test_hold_dir[0] = '\0';
-        log_warn("pipeline: VIGIL_TEST_HOLD_DIR is %s (a test hook): training threads wait at "
-                 "its hold points",
+        log_warn("pipeline: VIGIL_TEST_HOLD_DIR is %s (a test hook): training threads and group "
+                 "rollbacks wait at its hold points",
                  p->test_hold_dir[0] ? "set" : "too long, ignored");
     }
+    p->arr_every_ms = pipeline__arrivals_every_ms();
     atomic_init(&p->state_min_ms, p->o.state_min_ms);
     pthread_rwlock_init(&p->devs_lock, NULL);
     /* Clients choose the device names: the index has a secret seed (the fixed fallback only

@@ -6,6 +6,7 @@
  * may then ask for a training, pipeline__mark_due, under the device's mu alone).
  * Threads: any (callers say which lock they hold). */
 #include "err.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 
 #include <stdlib.h>

@@ -79,26 +79,8 @@ struct event {
     int ahead;
 };
 
-/* A device group: its members (devices whose attributes name it) share one model. Never freed
- * before the pipeline. */
-struct group {
-    UT_hash_handle hh;
-    char *name;        /* owned; the hash key */
-    int due, training; /* guarded by pipeline.due_mu */
-    /* Its members in the order they joined (room for members_room), kept beside dev.group
-     * (changed together, under the device's mu then groups_mu), so a training finds them
-     * without walking every device. Guarded by pipeline.groups_mu. */
-    struct dev **members;
-    size_t nmembers, members_room;
-    uint64_t left; /* how many times a member has left: a walk's mark (pipeline__group_next) */
-    /* Where in the member list the next training starts pooling windows (o.group_rows): only
-     * the training that set `training` touches it. */
-    size_t pool_next;
-    /* Held through a rollback of the group (pipeline_rollback.c), so two asked at once on two
-     * members do not interleave their installs. Taken before any device's mu; guards nothing
-     * else. Groups live until the pipeline is destroyed. */
-    pthread_mutex_t rollback_mu;
-};
+/* A device group (pipeline_groups_int.h; its table, member lists and walks: pipeline_groups.c). */
+struct group;
 
 _Static_assert(DETECTOR_MAX_CHANNELS <= 64, "dev.last_present is a 64-bit mask");
 
@@ -406,6 +388,9 @@ struct dev {
     int restore_ev;
     /* pipeline_restore only: the fleet-wide read of model versions reported the device. */
     int restore_ver;
+    /* The arrivals (seen_ms, last_ms, last_ts) as last queued to the store or restored from it
+     * (pipeline_arrivals.c): the flusher's own (the loop thread, the stop, the restore). */
+    int64_t arr_seen, arr_last, arr_ts;
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 
@@ -501,13 +486,23 @@ struct pipeline {
      * relaxed at each state message and tick, never per reading. */
     atomic_uint state_min_ms;
     /* Tests only: $VIGIL_TEST_HOLD_DIR, read once at pipeline_create (empty: unset, the hold
-     * points cost a test of its first byte); pipeline_train.c, test_hold. */
+     * points cost a test of its first byte); pipeline_train.c, test_hold, and
+     * pipeline_rollback.c, member_rollback. */
     char test_hold_dir[256];
+    /* The arrivals' flush (pipeline_arrivals.c), the flusher's own: its period and next due
+     * time (monotonic ms); arr_failing: its last put was refused (logged once a run);
+     * arr_ops_failed: the store's ops_failed when its last put was queued (a change: redo all). */
+    int64_t arr_every_ms, arr_next_ms;
+    int arr_failing;
+    uint64_t arr_ops_failed;
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored
  * is history (a backfill), not a live reading. */
 #define PIPE_RECENT_MS 5000
+
+/* The arrivals' flush period (pipeline_arrivals.c: why 60 s). */
+#define PIPE_ARRIVALS_MS 60000
 
 /* A reading stamped more than this ahead of its arrival (or, for the restore's catch-up, of the
  * wall clock) is stored but not scored, and does not become its device's newest scored reading
@@ -609,41 +604,6 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d);
  * reads d's window when it runs; 0 when it has been taken (it may have read the window, or be
  * ending: d->due stays set until the end) or none is due. Caller holds d->mu. */
 int pipeline__training_waits(pipeline_t *p, struct dev *d);
-
-/* Finds or creates the group `name` (NULL when out of memory). Any thread. */
-struct group *pipeline__group(pipeline_t *p, const char *name);
-
-/* Moves d from its group (d->group, or none) to g (or none): d->group and both member lists.
- * Joining g while it trains sets d->left_out; joining g idle, or no group, while in no training
- * asks again for a request of d's merged meanwhile (d->again: pipeline__mark_due). Returns 0, or
- * ERR_NOMEM (d stays where it was). Caller holds d->mu. */
-int pipeline__group_move(pipeline_t *p, struct dev *d, struct group *g);
-
-/* Frees the groups (pipeline_destroy). */
-void pipeline__groups_free(pipeline_t *p);
-
-/* The devices of group g, in the order they joined: *out is malloc'd (caller frees). Takes
- * groups_mu only. Returns 0 or ERR_NOMEM. */
-int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n);
-/* A walk over g's members (pipeline__group_next): zeroed to begin. */
-struct group_walk {
-    const struct dev *at; /* the member it stands on (NULL: not begun) */
-    size_t i;             /* at's index in g's list when the walk stood on it */
-    uint64_t left;        /* g's left count then */
-};
-/* The next member of g on walk w (w zeroed: its first), or NULL past the list's end; borrowed
- * (a device stays allocated once deleted). Allocates nothing: a walk over g's members for a
- * caller out of memory for pipeline__group_members' copy, or one that needs no copy (a group's
- * rollback, an operator's retrain given, session 58). Goes on from the member it stood on
- * while no member has left g since (joins only append: nobody moved), else back to the start:
- * every device in g throughout the walk is seen, some maybe twice (the walk restarts once for
- * each step over which a member left, so it ends once members stop leaving). Takes groups_mu
- * only. */
-struct dev *pipeline__group_next(pipeline_t *p, struct group *g, struct group_walk *w);
-/* Gives an operator's retrain (retrain_all) to d (NULL: to g's first member that takes it, on a
- * walk of g's list: nothing allocated) if it is in g and not deleted. Returns 0, or ERR_NOTFOUND
- * (none is). Holding no lock. */
-int pipeline__group_retrain_give(pipeline_t *p, struct group *g, struct dev *d);
 
 /* Makes the record of version info in *v (v->info_json malloc'd: caller owns it, NULL when out
  * of memory; pooled as for pipeline__version_json) and queues its put to the store, with the
@@ -854,6 +814,12 @@ int pipeline__maint_on(struct dev *d, int64_t now_ms);
 struct json_t *pipeline__maint_status(struct dev *d);
 /* Frees d's maintenance periods and their notes. Caller holds d->mu, or d is not shared. */
 void pipeline__maint_clear(struct dev *d);
+
+/* Brings back every device's stored arrivals (pipeline_restore, after the detectors and
+ * before the catch-up). Returns 0 or an ERR_ (the read failed). */
+int pipeline__arrivals_restore(pipeline_t *p);
+/* The flush period: PIPE_ARRIVALS_MS, or (tests only) $VIGIL_TEST_ARRIVALS_MS, said in the log. */
+int64_t pipeline__arrivals_every_ms(void);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);

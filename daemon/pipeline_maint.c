@@ -369,7 +369,7 @@ static int episode_open(const struct dev *d)
 }
 
 /* Whether d sent through period m, by vigild's clock: the newest reading the detector took
- * ARRIVED while m was current or after (d->last_ms; -1 after a restart, or from the catch-up:
+ * ARRIVED while m was current or after (d->last_ms, restored at a restart; -1 from the catch-up:
  * none since) and lags that arrival by at least m's length (last_ms - last_ts), a clock behind
  * vigild's by more than the period (session 57). A last batch in flight at the period's start
  * (stamped just before it) lags by less: the device is silent, as in session 56. Only readings

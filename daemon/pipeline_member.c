@@ -12,6 +12,7 @@
  * mu for their step; confirm holds no lock (pipeline_train.c's header gives the lock order). */
 #include "err.h"
 #include "log.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 
 #include <stdlib.h>

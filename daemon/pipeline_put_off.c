@@ -9,6 +9,7 @@
  * threads have ended). No lock: put_off_log_ms and put_off_quiet are atomics (pipeline_int.h);
  * one compare-and-swap gives the minute's turn to a single thread. */
 #include "log.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "vtime.h"
 

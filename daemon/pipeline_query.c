@@ -4,6 +4,7 @@
  * in pipeline_metrics.c. */
 #include "err.h"
 #include "log.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "prom.h"
 #include "sbuf.h"

@@ -8,7 +8,9 @@
  * an install. Any thread (the API's). */
 #include "err.h"
 #include "log.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
+#include "testhold.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +185,12 @@ static void member_rollback(pipeline_t *p, struct dev *e, const struct group *g,
         return;
     struct kept own;
     int mrc = version_read(p, e->name, version, k, &own);
+    /* Tests only (test_traingaps.py MemberLeftDuringItsRead): with VIGIL_TEST_HOLD_DIR set, the
+     * rollback waits here while <dir>/rollback-read exists (common/testhold.h; at most 60 s, or
+     * until the stop), e's record read and not yet installed, so a test moves e out of g inside
+     * that window. It waits holding g's rollback_mu (no device's mu): only another rollback of
+     * g waits behind it. Unset (any deployment): a test of one byte. */
+    test_hold_wait(p->test_hold_dir, "rollback-read", &p->stopping, NULL);
     struct pipeline_fit mfit = {0};
     if (mrc == 0)
         mrc = rollback_one(p, e, g, version, own.same ? k : &own, &mfit);

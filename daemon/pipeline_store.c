@@ -355,7 +355,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     d->det = det;
     d->gen++;
     d->last_ts = last_ts;
-    d->last_ms = -1; /* its arrival is not stored */
+    d->last_ms = -1; /* its arrival's row, if any, is read after (pipeline_arrivals.c) */
     d->next_event_id = next_event;
     d->serving_version = serving;
     /* An operator's retrain pending is a training asked for, whichever member's entry it
@@ -798,6 +798,10 @@ int pipeline_restore(pipeline_t *p)
     model_destroy(rctx.lstm);
     if (rc == 0)
         rc = pipeline__maint_restore(p);
+    /* The arrivals, after the detectors (last_ms pairs with a restored last_ts) and before the
+     * catch-up; a failed read is logged and leaves silence counting from the start. */
+    if (rc == 0)
+        (void)pipeline__arrivals_restore(p);
     /* The rings' older predictions, before the catch-up pushes newer ones. */
     struct pred_restore prx = {.p = p};
     if (rc == 0 && store_preds_list(p->store, on_pred_block, &prx) != 0)

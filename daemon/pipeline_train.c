@@ -56,6 +56,7 @@
  * threads (caller holds d->mu); train_next on the training pool. */
 #include "err.h"
 #include "log.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "testhold.h"
 #include "vtime.h"
@@ -188,7 +189,7 @@ void pipeline__train_failed(pipeline_t *p, const char *device, const char *what,
  * entry taken, its group's training flag set, the member list not yet copied), "apply" (the run
  * over, nothing applied), "confirm" (the members applied, their versions not yet listed),
  * "end" (every member's part over, the training's due and group flags not yet cleared),
- * "walk" (the end out of memory for its copy of g's members, after each member of its walk).
+ * "walk" (the end's walk of g's members, after each member it ended).
  * The wait also ends once the stop has set p->stopping (a test that holds at "take" and stops
  * vigild sees the training begin after the flag, so the stop abandons it for sure: released by
  * the test as the log said the stop began, the run could end before the flag was set).
@@ -694,18 +695,21 @@ end:
     /* Retrains asked through the API while this one ran, and requests of members it left out
      * (held) made after their episode ended, or made once their part was over (member_end), or
      * of devices that joined g while it trained (pipeline__group_move): once more, now that it
-     * is over. g's members now come from a second copy of its list; out of memory for that one,
-     * from a walk of the list that allocates nothing (session 57: until then they were left
-     * out, and a request merged meanwhile by a member that joined while g trained, or by any
-     * member of g when the first copy failed too, was lost until the next schedule). */
+     * is over. g's members now come from a walk of its list (pipeline__group_next), which
+     * allocates nothing (session 59; sessions 57 and 58 copied the list a second time and
+     * walked it only when that copy was out of memory; before session 57 such members were
+     * left out, and a request merged meanwhile by a member that joined while g trained was
+     * lost until the next schedule). Each step takes groups_mu and releases it before
+     * end_member takes the member's mu (and due_mu under it), the order pipeline_groups.c
+     * writes. A member that leaves g meanwhile sends the walk back to the list's start, so
+     * none in g throughout is skipped; the members met again are ended again, which does no
+     * harm (end_member: its flags cleared already, a request made since asked for, as it should
+     * be) and costs a lock each, so unlike the rollback's walk (a store read and a log line a
+     * member: pipeline_rollback.c's marks) this one keeps no mark. It ends once members stop
+     * leaving g: each restart needs a leave (an API call or a deletion). */
     for (size_t i = 0; i < n; i++)
         end_member(p, devs[i]);
-    struct dev **now = NULL;
-    size_t k = 0;
-    if (g && pipeline__group_members(p, g, &now, &k) == 0) {
-        for (size_t i = 0; i < k; i++)
-            end_member(p, now[i]);
-    } else if (g) {
+    if (g) {
         struct group_walk w = {0};
         for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL;) {
             end_member(p, e);
@@ -713,7 +717,6 @@ end:
         }
     }
     free(copied);
-    free(now);
     /* Last: a count that has reached this job says its end is over, including what it asked
      * again (vigil_train_jobs_ended_total; a test can wait for it, then look for what did or
      * did not follow). Release: a thread that reads the count (pipeline_metrics.c, a seq_cst

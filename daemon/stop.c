@@ -105,6 +105,14 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
         if (*why == 0)
             *why = frc ? frc : saved.commit_last_err;
     }
+    /* The devices' arrivals as the last scoring left them, committed by the flush below: a
+     * put refused here, or its transaction failed, counts as one of the other last writes. */
+    int arc = pipeline_arrivals_flush(d->backend.pipe, 1);
+    if (arc < 0) {
+        (*other)++;
+        if (*why == 0)
+            *why = arc;
+    }
     pipeline_destroy(d->backend.pipe);
     d->backend.pipe = NULL;
     frc = store_flush(d->store);

@@ -6,7 +6,8 @@
  * log of pending.c; 4 -> 5 moves model checkpoints to the shared ckpts table, in C: ckpt.c;
  * 5 -> 6 adds the prediction blocks' table, 6 -> 7 the maintenance periods', 7 -> 8 the
  * InfluxDB database names' of dbnames.c, 8 -> 9 the events' length bound with its triggers,
- * 9 -> 10 the events' device name with its trigger and the fleet listing's indexes) and runs in
+ * 9 -> 10 the events' device name with its trigger and the fleet listing's indexes, 10 -> 11
+ * the devices' arrivals of arrivals.c) and runs in
  * one transaction with the user_version bump, so a crash leaves either the old or the new
  * schema. A database newer than this code is refused before anything is written.
  *
@@ -169,6 +170,11 @@ static const char *const migrations[] = {
      * for every inserted row whoever writes it (a device is never renamed; its events go with
      * it), and the two indexes hold the order, so a page reads its own rows and no more. */
     EV_NAME_SCHEMA,
+    /* 10 -> 11: each device's newest arrival (wall-clock ms its newest reading was committed)
+     * and the arrival of its newest scored reading with that reading's timestamp (arrivals.c),
+     * written by the stop and a periodic flush, so silence survives a restart (session 59). */
+    "CREATE TABLE arrivals(device_id INTEGER PRIMARY KEY, seen_ms INTEGER NOT NULL,"
+    " last_ms INTEGER NOT NULL, last_ts INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -204,7 +210,8 @@ const char store__sql_ev_dev[] =
     EV_DEV_ACTIVE " UNION ALL " EV_DEV_COLS EV_DEV_BELOW " AND start_ts>=?2-(SELECT ev_maxlen"
     " FROM devices WHERE id=?1) AND end_ts>=?2" EV_DEV_ORDER;
 const char store__sql_ev_dev_active[] = EV_DEV_ACTIVE EV_DEV_ORDER;
-#define EV_ALL_COLS "SELECT dev_name, id, start_ts, end_ts, info FROM events WHERE dev_name NOT NULL AND "
+#define EV_ALL_COLS                                                                                \
+    "SELECT dev_name, id, start_ts, end_ts, info FROM events WHERE dev_name NOT NULL AND "
 #define EV_ALL_BELOW "(start_ts, dev_name, id)<(?3, ?6, ?7)"
 #define EV_ALL_ACTIVE EV_ALL_COLS "end_ts IS NULL AND " EV_ALL_BELOW
 #define EV_ALL_ORDER  " ORDER BY 3 DESC, 1 DESC, 2 DESC LIMIT ?4"
@@ -671,6 +678,11 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         {&w->del_maint, "DELETE FROM maint WHERE device_id=?1"},
         {&w->maint_del, "DELETE FROM maint WHERE device_id=?1 AND start_ms=?2"},
         {&w->dbname_ins, store__sql_dbname_ins},
+        {&w->arr_put, "INSERT INTO arrivals(device_id, seen_ms, last_ms, last_ts)"
+                      " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(device_id) DO UPDATE SET"
+                      " seen_ms=excluded.seen_ms, last_ms=excluded.last_ms,"
+                      " last_ts=excluded.last_ts"},
+        {&w->del_arrs, "DELETE FROM arrivals WHERE device_id=?1"},
         /* A put's trim: the blocks below ?2 (beyond the ring) and from ?3 on (the one it
          * replaces, and any a ring that started again left above it). */
         {&w->pred_trim, "DELETE FROM preds WHERE device_id=?1 AND (seq<?2 OR seq>=?3)"},
@@ -740,7 +752,8 @@ void store__writer_close(store_t *s)
         w->del_chans,  w->del_dev,    w->model_put, w->model_trim, w->event_put,   w->det_put,
         w->del_models, w->del_events, w->del_dets,  w->log_ins,    w->log_del,     w->log_scan,
         w->ckpt_find,  w->ckpt_add,   w->ckpt_gc,   w->del_preds,  w->pred_trim,   w->pred_ins,
-        w->maint_put,  w->maint_trim, w->del_maint, w->maint_del,  w->dbname_ins};
+        w->maint_put,  w->maint_trim, w->del_maint, w->maint_del,  w->dbname_ins,  w->arr_put,
+        w->del_arrs};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a
@@ -813,6 +826,8 @@ static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsi
         {&r->maint_all, "SELECT d.name, m.start_ms, m.end_ms, m.note FROM maint m"
                         " CROSS JOIN devices d ON d.id=m.device_id ORDER BY m.device_id,"
                         " m.start_ms"},
+        {&r->arr_all, "SELECT d.name, a.seen_ms, a.last_ms, a.last_ts FROM arrivals a"
+                      " CROSS JOIN devices d ON d.id=a.device_id ORDER BY a.device_id"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         int err = prepare(r->db, stmts[i].sql, stmts[i].st, errmsg, errsize);
@@ -829,7 +844,7 @@ static void reader_close(store_reader_t *r)
                            r->model_get,   r->model_latest,  r->ev_dev,    r->ev_dev_active,
                            r->ev_all,      r->ev_all_active, r->det_all,   r->log_gen,
                            r->ckpt_get,    r->preds_read,    r->preds_all, r->preds_bytes,
-                           r->maint_all};
+                           r->maint_all,   r->arr_all};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     store__codec_free(&r->codec);

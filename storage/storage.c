@@ -669,8 +669,7 @@ static store_job_t *op_new(enum store_job_kind kind, const char *device, const c
     return j;
 }
 
-/* Queues an asynchronous job or frees it. */
-static int op_enqueue(store_t *s, store_job_t *j)
+int store__op_enqueue(store_t *s, store_job_t *j)
 {
     int err = 0;
     pthread_mutex_lock(&s->qmu);
@@ -723,7 +722,7 @@ int store_model_put_keep(store_t *s, const char *device, int64_t version, const 
     j->u.model.created_ms = vtime_now_ms();
     j->u.model.keep_k = keep_k;
     j->u.model.keep_version = keep_version;
-    return op_enqueue(s, j);
+    return store__op_enqueue(s, j);
 }
 
 int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
@@ -738,7 +737,7 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
     j->u.event.id = id;
     j->u.event.start_ts = start_ts;
     j->u.event.end_ts = end_ts;
-    return op_enqueue(s, j);
+    return store__op_enqueue(s, j);
 }
 
 /* Runs a maintenance job (or a database name's) as run_sync does, unless the last commit found
@@ -811,7 +810,7 @@ int store_detector_put(store_t *s, const char *device, int64_t last_ts, const vo
     j->u.detector.saved_ms = vtime_now_ms();
     j->u.detector.last_ts = last_ts;
     j->u.detector.ckpt_len = ckpt_len;
-    return op_enqueue(s, j);
+    return store__op_enqueue(s, j);
 }
 
 uint32_t store__pred_sum(const void *p, size_t len)
@@ -844,7 +843,7 @@ int store_pred_put(store_t *s, const char *device, const store_pred_t *b, store_
     j->u.pred.sum = store__pred_sum(b->blob, b->len);
     j->u.pred.cb = cb;
     j->u.pred.arg = arg;
-    return op_enqueue(s, j);
+    return store__op_enqueue(s, j);
 }
 
 int store_preds_drop(store_t *s, const char *device)
@@ -853,7 +852,7 @@ int store_preds_drop(store_t *s, const char *device)
     if (err)
         return err;
     store_job_t *j = op_new(JOB_PRED_DROP, device, NULL, NULL, 0);
-    return j ? op_enqueue(s, j) : ERR_NOMEM;
+    return j ? store__op_enqueue(s, j) : ERR_NOMEM;
 }
 
 static int64_t file_size(const char *path)

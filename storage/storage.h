@@ -351,6 +351,31 @@ typedef int (*store_dbname_cb)(void *arg, const char *name);
  * ERR_IO, ERR_NOMEM. Any thread. */
 int store_dbnames_load(store_t *s, size_t max, store_dbname_cb cb, void *arg);
 
+/* ---- Arrivals ----
+ *
+ * Each device's newest arrival (seen_ms: wall-clock ms its newest reading was committed) and
+ * the arrival of its newest scored reading (last_ms, with that reading's timestamp last_ts), so
+ * a silent device stays silent across a restart. The daemon writes the changed ones
+ * periodically and at its stop; a deleted device's row goes with it. */
+typedef struct store_arrival {
+    const char *device;                /* borrowed */
+    int64_t seen_ms, last_ms, last_ts; /* -1: none */
+} store_arrival_t;
+
+/* Queues one asynchronous put of n devices' arrivals (v and its names copied): one job, written
+ * in the writer's next transaction (an upsert each; a device the store does not know is
+ * skipped), so its cost is one job whatever n. Not waited for: store_flush commits it. Returns
+ * 0 (queued), ERR_INVAL (a bad name; nothing queued), ERR_BUSY (the queue of puts is full),
+ * ERR_NOSPACE, ERR_CLOSED, ERR_NOMEM. Any thread. */
+int store_arrivals_put(store_t *s, const store_arrival_t *v, size_t n);
+
+/* One device's stored arrivals (borrowed for the call). Return nonzero to stop. */
+typedef int (*store_arrival_cb)(void *arg, const store_arrival_t *a);
+
+/* Reports every stored device's arrivals (for start-up), in device creation order. Returns 0,
+ * ERR_IO, ERR_NOMEM. Any thread. */
+int store_arrivals_load(store_t *s, store_arrival_cb cb, void *arg);
+
 /* Replaces the device's serialized detector, the state of its pipeline as of reading last_ts.
  * blob (len bytes, at most 64 MiB) is opaque to the store. ckpt (ckpt_len bytes, at most 64 MiB;
  * NULL and 0: none) is a model checkpoint the detector needs: it is stored once for every

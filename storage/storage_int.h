@@ -36,7 +36,7 @@
 #include <uthash.h>
 
 /* Schema version this code writes; a database with a larger user_version is refused. */
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 /* PRAGMA application_id of a vigil database ("vigl"). */
 #define STORE_APPLICATION_ID 0x7669676c
 /* The writer stops waiting for more work once this many readings are queued. */
@@ -163,6 +163,7 @@ enum store_job_kind {
     JOB_PRED,      /* asynchronous; its pred.cb, if any, is called after the transaction */
     JOB_PRED_DROP, /* asynchronous */
     JOB_DBNAME,    /* waited for, as JOB_MAINT: a database name (dbnames.c) */
+    JOB_ARRIVALS,  /* asynchronous: many devices' arrivals (arrivals.c) */
 };
 
 typedef struct store_job {
@@ -195,6 +196,9 @@ typedef struct store_job {
             size_t ckpt_len; /* blob is the state, then ckpt_len bytes of checkpoint (0: none) */
         } detector;
         struct {
+            size_t n; /* blob holds n packed records (arrivals.c) */
+        } arrivals;
+        struct {
             int64_t seq, keep_from, t0, t1;
             uint32_t n, sum;
             int nch;
@@ -210,7 +214,7 @@ typedef struct store_job {
 static inline int store__job_async(const store_job_t *j)
 {
     return j->kind == JOB_MODEL || j->kind == JOB_EVENT || j->kind == JOB_DETECTOR ||
-           j->kind == JOB_PRED || j->kind == JOB_PRED_DROP;
+           j->kind == JOB_PRED || j->kind == JOB_PRED_DROP || j->kind == JOB_ARRIVALS;
 }
 
 /* Writer-side maps (writer thread only; built at open before the thread starts). */
@@ -294,6 +298,7 @@ typedef struct store_reader {
     sqlite3_stmt *ckpt_get;                             /* a checkpoint's bytes by id (ckpt.c) */
     sqlite3_stmt *preds_read, *preds_all, *preds_bytes; /* prediction blocks (query.c) */
     sqlite3_stmt *maint_all; /* every device's maintenance periods (query.c) */
+    sqlite3_stmt *arr_all;   /* every device's arrivals (arrivals.c) */
     struct store_reader *next_free;
     struct store *store;   /* reader_busy's (the store it reads) */
     int64_t busy_since_ms; /* reader_busy: when the current wait for a lock began (monotonic) */
@@ -402,10 +407,11 @@ typedef struct store_writer {
     /* maintenance periods: upsert by start; keep the newest ?2; a device's all; the one
      * starting at ?2 */
     sqlite3_stmt *maint_put, *maint_trim, *del_maint, *maint_del;
-    sqlite3_stmt *dbname_ins; /* a database name, unless known (dbnames.c) */
-    store_dev_t *devs;        /* name -> device; owns the devices and keeps them in id order */
-    store_devidx_t didx;      /* name -> device, for lookups (devidx.c) */
-    store_dev_t **touched;    /* devices changed by the open transaction */
+    sqlite3_stmt *dbname_ins;         /* a database name, unless known (dbnames.c) */
+    sqlite3_stmt *arr_put, *del_arrs; /* arrivals (arrivals.c): upsert; a device's row */
+    store_dev_t *devs;     /* name -> device; owns the devices and keeps them in id order */
+    store_devidx_t didx;   /* name -> device, for lookups (devidx.c) */
+    store_dev_t **touched; /* devices changed by the open transaction */
     size_t ntouched, touched_cap;
     store_codec_t codec;
     store_cell_t *cells, *mcells, *ocells; /* a run's cells; rows read back; a merge's output */
@@ -743,6 +749,14 @@ void store__wait_deadline(struct timespec *dl, int64_t ms, int64_t deadline_us);
  * JOB_MAINT_DEL, JOB_DETECTOR, JOB_PRED, JOB_PRED_DROP) in the open transaction. Returns 0 (also
  * when skipped: unknown device, info not a JSON object) or the statement's failure. */
 int store__op_write(store_t *s, store_job_t *j);
+
+/* storage.c (any thread): queues an asynchronous job, or frees it. Returns 0, ERR_CLOSED,
+ * ERR_NOSPACE (refusing writes), ERR_BUSY (the queue of puts is full). */
+int store__op_enqueue(store_t *s, store_job_t *j);
+
+/* arrivals.c (writer thread): a JOB_ARRIVALS' rows, upserted in the open transaction (unknown
+ * devices skipped). Returns 0 or the statement's failure. */
+int store__arrivals_write(store_t *s, store_job_t *j);
 
 /* writer.c helpers shared with chunks.c (store__step_done also with maint.c and ops.c) */
 int store__step_done(store_t *s, sqlite3_stmt *st);

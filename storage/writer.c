@@ -338,8 +338,8 @@ static int do_delete(store_t *s, store_job_t *j)
         j->status = ERR_NOTFOUND;
         return 0;
     }
-    sqlite3_stmt *del[] = {w->del_readings, w->del_chans, w->del_models, w->del_events,
-                           w->del_dets,     w->del_preds, w->del_maint,  w->del_dev};
+    sqlite3_stmt *del[] = {w->del_readings, w->del_chans, w->del_models, w->del_events, w->del_dets,
+                           w->del_preds,    w->del_maint, w->del_arrs,   w->del_dev};
     for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
         sqlite3_bind_int64(del[i], 1, d->id);
         int err = step_done(s, del[i]);
@@ -386,6 +386,8 @@ static int run_job(store_t *s, store_job_t *j)
         return store__op_write(s, j);
     case JOB_DBNAME:
         return store__dbname_write(s, j);
+    case JOB_ARRIVALS:
+        return store__arrivals_write(s, j);
     case JOB_FLUSH:
         return 0; /* its place in the queue is the point */
     case JOB_RETAIN:

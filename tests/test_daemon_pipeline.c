@@ -15,6 +15,7 @@
 
 #include "batch.h"
 #include "pipeline.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 
 /* pipeline_silence: the silence runs from the newest arrival, or from the start when none came

@@ -231,7 +231,7 @@ class AcceptFails(Base):
         for errno_name, reason in (("EMFILE", "out_of_fds"), ("ENOMEM", "out_of_memory")):
             name = 'vigil_stream_accept_errors_total{reason="%s"}' % reason
             before = metric(self.d, name)
-            vt.write_file(self.flag, "%s %d" % (errno_name, self.d.stream_port))
+            vt.write_file_atomic(self.flag, "%s %d" % (errno_name, self.d.stream_port))
             waiting = self.d.stream_connect()
             self.assertIsNone(answered(waiting, "# waiting\n", 1))
             self.assert_not_spinning()
@@ -247,7 +247,7 @@ class AcceptFails(Base):
         self.assertIn("stream: cannot accept a connection", self.d.log())
         self.assertIn("stream: accepting connections again", self.d.log())
         held.close()
-        vt.write_file(self.flag, "EMFILE %d" % self.d.stream_port)
+        vt.write_file_atomic(self.flag, "EMFILE %d" % self.d.stream_port)
         c = self.d.stream_connect()
         time.sleep(0.3)
         self.d.stop(timeout=30)  # exit code 0 while paused
@@ -275,7 +275,7 @@ class ConnAllocFails(Base):
     def test_conn_alloc_fails_then_recovers(self):
         name = 'vigil_stream_accept_errors_total{reason="out_of_memory"}'
         before = metric(self.d, name)
-        vt.write_file(self.flag, "384")
+        vt.write_file_atomic(self.flag, "384")
         waiting = self.d.stream_connect()
         self.assertIsNone(answered(waiting, "# waiting\n", 1))
         self.assert_not_spinning()

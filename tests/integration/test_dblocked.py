@@ -349,7 +349,7 @@ class StopLateLock(vt.LogOnFailure):
         self.addCleanup(lambda: os.path.exists(flag) and os.unlink(flag))
         self.assertEqual(d.post_json({"device": "ll", "ts": 1000, "values": {"v": 1}}).status,
                          200)
-        write_file(flag, "hold")
+        vt.write_file_atomic(flag, "hold")
         res = {}
         th = threading.Thread(target=lambda: res.setdefault(
             "r", d.post_json({"device": "ll", "ts": 2000, "values": {"v": 2}})))

@@ -759,7 +759,7 @@ class ActivePagesEndUncommitted(Events):
         stale = [("evp-stale", 90), ("evp-stale", 91)]
         self.assertEqual(self.active_pages(), [(dev, live["id"])] + stale)
 
-        vt.write_file(self.flag, "")
+        vt.write_file_atomic(self.flag, "")
         self.feed_while_anomaly(dev, 680, lambda n, k: tp.rotation(
             n, k, tp.OMEGA_A, 0.01, rng), 680 + 600)
         self.assertEqual(self.stored_active(), 3)  # its end is held: the window is open

@@ -366,7 +366,7 @@ class MaintenanceWriteFailed(MaintRequests, Base):
         rows_before = self.stored_rows()
         self.assertEqual(rows_before.count("\n"), 1, rows_before)  # c and a
 
-        vt.write_file(self.flag, "")
+        vt.write_file_atomic(self.flag, "")
         ans = self.assertUnstored(self.maint("POST", body=b),
                                   "the period in effect until vigild restarts")
         self.assertEqual((ans["period"]["from_ts"], ans["period"]["until_ts"]),
@@ -402,7 +402,7 @@ class MaintenanceWriteFailed(MaintRequests, Base):
                              [{"device": "mx", "ts": 1, "values": {"v": 1}}])[0], 200)
         now = int(time.time() * 1000)
         b = {"from": now + 3600000, "until": now + 2 * 3600000, "note": "held at the stop"}
-        vt.write_file(self.flag, "hold")
+        vt.write_file_atomic(self.flag, "hold")
         answer = []
 
         def post():
@@ -629,7 +629,7 @@ class TrainingOutOfMemory(TrainingFaults, Base):
         k = 400
         for size, reason in ((4096, "its window not read: out of memory"),
                              (32768, "out of memory")):
-            vt.write_file(self.flag, str(size))
+            vt.write_file_atomic(self.flag, str(size))
             f = self.fail_once(m0)
             self.assertIn("training for device '%s' failed: %s;" % (self.DEVS[0], reason),
                           self.d.log())

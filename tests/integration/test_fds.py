@@ -284,7 +284,7 @@ class PruneUnreadable(tp.DaemonPerTest):
             self.assertEqual(self.snapshots(), sorted(made))
             folder = os.path.dirname(http.json("POST", "/v1/admin/snapshot")["path"])
             self.assertEqual(len(self.snapshots()), 2)  # pruned to the limit
-            vt.write_file(self.flag, "EMFILE")
+            vt.write_file_atomic(self.flag, "EMFILE")
             doc = http.json("POST", "/v1/admin/snapshot")  # the copy needs no opendir
             self.assertIn(os.path.basename(doc["path"]), self.snapshots())
             self.assertEqual(len(self.snapshots()), 3)  # nothing pruned

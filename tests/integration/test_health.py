@@ -123,7 +123,7 @@ class FailingCommits(HealthCase):
         self.assertEqual(r.status, 200, r)
         self.assertHealthy()
 
-        write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         r = self.d.post_json({"device": "h", "ts": 2000, "values": {"v": 2}})
         self.assertGreaterEqual(r.status, 500, r)
         res = wait_until("/healthz 503 naming the storage",
@@ -169,7 +169,7 @@ class RefusedWritesExpire(HealthCase):
         self.assertEqual(r.status, 200, r)
         self.assertHealthy()
 
-        write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         res = self.refuse_until_503()
         self.assertIn("(counts for 2.0 s)", res.json()["error"])
         # Nothing more is written and the fault stays: healthy again once the bound has passed.
@@ -208,7 +208,7 @@ class MapsReloadFailing(HealthCase):
         self.assertEqual(r.status, 200, r)
         self.assertHealthy()
 
-        write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         r = self.d.post_json({"device": "m", "ts": 2000, "values": {"v": 2}})
         self.assertGreaterEqual(r.status, 500, r)
 

@@ -75,7 +75,7 @@ class HeldReads(vt.DaemonTestCase):
         """Sends n GET /v1/devices?after=a, each in a thread, once the flag holds them; returns once
         one is held and all n are in flight. Returns (threads, answers)."""
         reads = []
-        vt.write_file(self.hold, "")
+        vt.write_file_atomic(self.hold, "")
         threads = [threading.Thread(target=lambda: reads.append(
             vt.http_request("GET", self.d.url("/v1/devices?after=a"), timeout=90))) for _ in range(n)]
         for t in threads:

@@ -28,7 +28,7 @@ class DatabaseNameWarning(unittest.TestCase):
 
     def test_warning_rate_limited(self):
         self.flag = os.path.join(vt.mkdtemp(), "fail")
-        vt.write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         own_daemon(self, self.warning_rate_limited, prefix=[
             "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
             "VIGIL_FAILMAINT_SQL=INSERT INTO dbnames("])

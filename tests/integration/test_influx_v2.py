@@ -294,7 +294,7 @@ class RetryV2(V2Assertions, unittest.TestCase):
                         "VIGIL_FAILMAINT (tests/fault/failmaint.c's library) is not set: run "
                         "this through ctest -R it_influx_v2")
         self.flag = os.path.join(vt.mkdtemp(), "fail")
-        vt.write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         own_daemon(self, self.retries, prefix=[
             "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
             "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log("])
@@ -353,7 +353,7 @@ class BodyOutOfMemory(V2Assertions, unittest.TestCase):
         self.addCleanup(conn.close)
         conn.request("GET", "/healthz")  # the connection's own memory, before the flag
         conn.getresponse().read()
-        vt.write_file(self.flag, "16385")
+        vt.write_file_atomic(self.flag, "16385")
         st, ra, data = self.post(conn, v2_path(precision="ms"), "v2-oom")
         self.assertEqual((st, ra), (503, "5"), data)
         self.assertEqual(json.loads(data), {

@@ -116,7 +116,7 @@ class ReloadCase(vt.DaemonTestCase):
     def fail_write(self):
         """Fails a write (the flag "fail"), in a thread: its answer arrives in self.failed."""
         self.failed = []
-        vt.write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         self.writer = threading.Thread(target=lambda: self.failed.append(
             self.d.write_lp("plant,device=pump-1 v=9 %d" % (T + 1000), precision="ms")))
         self.writer.start()

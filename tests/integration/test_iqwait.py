@@ -78,7 +78,7 @@ def write_held(t, flag_text, what):
     """Writes flag_text to t.flag, then pump v=2 at T + 1 s from a thread, and waits until the
     held statement says it is held (what). Returns the thread and the list its answer goes to."""
     answers = []
-    vt.write_file(t.flag, flag_text)
+    vt.write_file_atomic(t.flag, flag_text)
     writer = threading.Thread(target=lambda: answers.append(
         t.d.write_lp("pump v=2 %d" % (T + 1000), precision="ms")))
     writer.start()

@@ -432,7 +432,7 @@ class RebuildOutOfMemory(LimitTest):
         self.put_limits("oom", {"temp": {"max": 90}})
         k = self.feed("oom", [95.0], 0)
         self.assertEqual(self.messages(s, 1), [("exceeded", "max", 95.0)])
-        vt.write_file(self.flag, "40000")
+        vt.write_file_atomic(self.flag, "40000")
         self.put_limits("oom", {"temp": {"max": 90, "deadband": 1}})
         os.unlink(self.flag)
         self.assertIn("limit alarms of 'oom' off until its next reading: out of memory",

@@ -317,9 +317,11 @@ class SilentDevices(PromtoolMixin, vt.DaemonTestCase):
     device's newest, or more than a day ahead of its arrival (stored, not scored), is an
     arrival too. vigil_devices_silent (buckets of 60
     s and more, fixed: no test knob) counts 0 for devices heard from within the test and is
-    exported before any device; a declared device that never reported, and every device after
-    a restart, count from vigild's start (JSON null). Also what a fresh vigild exports at 0:
-    the training failure counter and each route's success code, not the whole code matrix."""
+    exported before any device; a declared device that never reported counts from vigild's
+    start (JSON null), also after a restart, which keeps the others' arrivals (session 59;
+    test_arrivals.py for silence across restarts and crashes). Also what a fresh vigild
+    exports at 0: the training failure counter and each route's success code, not the whole
+    code matrix."""
 
     OLD = 978_307_200_000  # 2001-01-01: a backfill
     NEW = None  # a year ahead of the wall clock: a gateway with a wrong clock
@@ -434,14 +436,18 @@ class SilentDevices(PromtoolMixin, vt.DaemonTestCase):
                          ["readings_not_scored_out_of_order"], 1)
         self.assertEqual(self.d.get_json("/v1/devices/s-new/status")["state"], "learning")
 
-        # After a restart no reading has arrived yet: JSON null, and the gauge is the new
-        # start (a lower bound of the silence; what came before is not known).
+        # Across a clean restart the arrivals are kept (the stop writes them, the restore reads
+        # them before anything is served, session 59): the same last_seen_ts and gauge as
+        # before it. The declared device that never reported still counts from the (new) start.
+        before = {dv: self.d.device(dv)["last_seen_ts"] for dv in ("s-old", "s-new")}
         t_restart = time.time()
         self.d.restart()
         m, _, _ = self.scrape()
-        for dv in ("s-old", "s-new", "s-quiet"):
-            self.assertIsNone(self.d.device(dv)["last_seen_ts"], dv)
-            self.assertGreaterEqual(self.seen(m, dv), t_restart - 0.01, dv)
+        for dv in ("s-old", "s-new"):
+            self.assertEqual(self.d.device(dv)["last_seen_ts"], before[dv], dv)
+            self.assertAlmostEqual(self.seen(m, dv), before[dv] / 1000, delta=0.0015, msg=dv)
+        self.assertIsNone(self.d.device("s-quiet")["last_seen_ts"])
+        self.assertGreaterEqual(self.seen(m, "s-quiet"), t_restart - 0.01)
         self.assertEqual(value(m, "vigil_devices_silent", after="300"), 0)
 
 

@@ -240,7 +240,7 @@ class LostDetector(tp.DaemonPerTest):
         d, rng, dev = self.d, random.Random(6), "lost-3"
         self.lose(dev, rng)
         flag = os.path.join(vt.mkdtemp(), "fail")
-        vt.write_file(flag, "fail")
+        vt.write_file_atomic(flag, "fail")
         d.prefix = ["env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + flag,
                     "VIGIL_FAILMAINT_AFTER=0", "VIGIL_FAILMAINT_SQL=SELECT d.name, m.version"]
         try:

@@ -152,7 +152,7 @@ class FleetReadFails(RestoreBase):
         # version is read, its second fails (its list cut); the events read's rows newest start
         # first, then device name descending: su-open-2's event is read, su-open-1's fails.
         flag = os.path.join(vt.mkdtemp(), "fail")
-        vt.write_file(flag, "fail")
+        vt.write_file_atomic(flag, "fail")
         d.prefix = ["env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + flag,
                     "VIGIL_FAILMAINT_AFTER=1",
                     "VIGIL_FAILMAINT_SQL=SELECT d.name, m.version|SELECT dev_name, id, start_ts"]

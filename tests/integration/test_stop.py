@@ -74,7 +74,7 @@ class StopAnswers(MaintRequests, Base):
     def hold_writer(self, period):
         """Holds the writer in a maintenance POST of period; returns the thread that POSTs it
         and the list its answer (status, headers, JSON) goes to."""
-        vt.write_file(self.flag, "hold")
+        vt.write_file_atomic(self.flag, "hold")
         held = self.in_thread(lambda: self.maint("POST", body=period))
         wait_held(self.flag)
         return held
@@ -467,7 +467,7 @@ class StopSignals(Base):
     def test_signals_while_saving(self):
         self.assertEqual(req(self.d, "POST", "/v1/readings",
                              [{"device": "sg", "ts": 1, "values": {"v": 1}}])[0], 200)
-        vt.write_file(self.flag, "hold")
+        vt.write_file_atomic(self.flag, "hold")
         proc = self.d.proc
         proc.send_signal(signal.SIGTERM)
         wait_held(self.flag)  # the stop is in the detectors' save: the loop has ended
@@ -556,7 +556,7 @@ class StopFail(StopFailBase):
         self.assertNotIn("stopped, but", log)
         self.assertIn("2 detectors restored", self.start())
         self.post(("fa",), 2)
-        vt.write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         rc, log = self.sigterm()
         self.assertEqual(rc, 1, self.d.log())
         self.assertNotIn("stopped cleanly", log)
@@ -581,7 +581,7 @@ class StopFail(StopFailBase):
         that then fail make the stop exit 1."""
         self.assertEqual(req(self.d, "POST", "/v1/readings",
                              [{"device": "fc", "ts": 1, "values": {"v": 1}}])[0], 200)
-        vt.write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         self.assertGreaterEqual(req(self.d, "POST", "/v1/readings",
                                     [{"device": "fc", "ts": 2, "values": {"v": 2}}])[0], 500)
         rc, log = self.sigterm()
@@ -620,7 +620,7 @@ class StopFailBlocks(StopFailBase):
         self.assertEqual(sorted(saved), ["fa", "fb"])
         self.start()
         self.post(("fa", "fb"), 2)
-        vt.write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         rc, log = self.sigterm()
         self.assertEqual(rc, 1, self.d.log())
         lines = [ln for ln in log.splitlines() if "stopped, but" in ln]
@@ -666,11 +666,11 @@ class StopFailTraining(StopFailBase):
         self.d.start()
 
     def test_training_at_stop_counted_once(self):
-        vt.write_file(self.hold, "")
+        vt.write_file_atomic(self.hold, "")
         rows = [{"device": "fa", "ts": k, "values": {"v": k % 7}} for k in range(1, 81)]
         self.assertEqual(req(self.d, "POST", "/v1/readings", rows)[0], 200)
         wait_held(self.flag)  # the first training reads its window: held there
-        vt.write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         before = len(self.log_text())
         proc = self.d.proc
         proc.send_signal(signal.SIGTERM)

@@ -135,7 +135,7 @@ class StopQueueFull(StopCase):
         pid = d.proc.pid
         try:
             active, before = self.hold_across_the_end(
-                dev, 52, "stop-saves", then=lambda: vt.write_file(self.writer, ""))
+                dev, 52, "stop-saves", then=lambda: vt.write_file_atomic(self.writer, ""))
             # The writer is in the first save (failmaint.c's "<flag>.held"), the queue full,
             # and the stop waits: in the flush before the second tick, or (without that flush)
             # after the tick, whose puts the full queue refused.
@@ -177,7 +177,7 @@ class StopLostWrites(StopCase):
         """dev in anomaly, its period ending while the stop waits at stop-tick, the events'
         writes failing from then on; the stop's exit 1. Returns hold_across_the_end's."""
         got = self.hold_across_the_end(dev, seed, "stop-tick",
-                                       then=lambda: vt.write_file(self.flag, "fail"))
+                                       then=lambda: vt.write_file_atomic(self.flag, "fail"))
         self.d.stop(codes=(1,))
         return got
 

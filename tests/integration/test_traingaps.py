@@ -41,13 +41,14 @@ guess: every wait is for a state the daemon shows, bounded.
    members asked while the entry was taken (hold "take") are asked again, and the group trains
    (main: returned early, the retrains lost until the next schedule). Session 57: only the
    allocations of the copy's size fail (failalloc's range), no premise about fopen's.
-10. OutOfMemoryAtTheSecondCopy (session 57): the end's second copy of the member list fails; a
-   request of a member that joined while the group trained is asked again all the same (main:
-   lost until the schedule).
-11. OutOfMemoryWalkRejoined (review, session 57): as 10, with the end's walk held (hold "walk")
-   at the group's first member while it leaves the group and joins it again; the walk starts
-   over and still reaches the joiner (as first written, it went on from that member's new place
-   at the list's end and skipped it).
+10. EndWithNoMemoryForACopy (session 57's OutOfMemoryAtTheSecondCopy; session 59): a request
+   of a member that joined while the group trained is asked again as the training ends (before
+   57: lost until the schedule), by a walk of the member list that allocates nothing: with the
+   copies of the list failing, failalloc.c fails nothing (57 and 58 copied it: [824]).
+11. EndWalkRejoined (review, session 57; no fault library since 59): as 10, with the end's walk
+   held (hold "walk") at the group's first member while it leaves the group and joins it again;
+   the walk starts over and still reaches the joiner (as first written, it went on from that
+   member's new place at the list's end and skipped it).
 12. RollbackOutOfMemory (session 58): a group rollback with allocations of the size of a copy
    of the group's member list failing on the HTTP threads rolls every member back (main: the
    copy failed, only the asking member was rolled back, the others stayed on their versions
@@ -56,6 +57,9 @@ guess: every wait is for a state the daemon shows, bounded.
    again, over and over while the rollback walks it, sends the walk back to the start each
    time; every other member is read and said in the log once (before the fix: once more at
    each restart).
+14. MemberLeftDuringItsRead (session 59): a member that leaves the group while the group's
+   rollback reads its record (hold "rollback-read") stays as it is (with the still-in-the-group
+   check taken out: rolled back in its new group).
 
 Python 3 standard library.
 """
@@ -102,6 +106,21 @@ class Held(tg.Held):
                                    for dev in devs}, 0)
         self.held(point)
         return rng
+
+    def ended(self):
+        """vigil_train_jobs_ended_total: training jobs whose end is over."""
+        return tg.metric_value(self.d, "vigil_train_jobs_ended_total")
+
+    def group_of_idle(self, group, n):
+        """n devices put into group, with two readings each (they never train)."""
+        others = ["%s-%d" % (group, i) for i in range(n)]
+        for dev in others:
+            tg.put_group(self.d, dev, group)
+        lines = "".join("m,device=%s x=%d,y=%d,z=%d %d\n" % (dev, k, k, k, tg.T0 + 1000 * k)
+                        for dev in others for k in range(2))
+        self.assertEqual(self.d.write_lp(lines, precision="ms").status, 204)
+        for dev in others[::32]:
+            tp.wait_scored(self.d, dev, 2)
 
 
 def versions(d, dev):
@@ -511,20 +530,6 @@ class FailAllocHeld(Held):
         with open(self.failures) as f:
             return [int(line) for line in f.read().split()]
 
-    def ended(self):
-        return tg.metric_value(self.d, "vigil_train_jobs_ended_total")
-
-    def group_of_idle(self, group, n):
-        """n devices put into group, with two readings each (they never train)."""
-        others = ["%s-%d" % (group, i) for i in range(n)]
-        for dev in others:
-            tg.put_group(self.d, dev, group)
-        lines = "".join("m,device=%s x=%d,y=%d,z=%d %d\n" % (dev, k, k, k, tg.T0 + 1000 * k)
-                        for dev in others for k in range(2))
-        self.assertEqual(self.d.write_lp(lines, precision="ms").status, 204)
-        for dev in others[::32]:
-            tp.wait_scored(self.d, dev, 2)
-
 
 @needs_failalloc
 class OutOfMemoryAtTheCopy(FailAllocHeld):
@@ -572,25 +577,29 @@ class OutOfMemoryAtTheCopy(FailAllocHeld):
         self.assertEqual(tg.metric_value(d, "vigil_train_queue_jobs"), 0)
 
 
-@needs_failalloc
-class OutOfMemoryAtTheSecondCopy(FailAllocHeld):
-    """Session 57: the end of a group's training copies the group's members again (those that
-    joined while it trained among them); out of memory for that copy, it walks the list
-    instead. gc, trained alone, joins the group (ga, gb and 100 idle members) while its first
-    training is held at "apply" (its list copied without gc: 102 members, 816 bytes) and asks
-    (its schedule; merged: `again`). Held at "end", the copies of 103 members (824 bytes) are
-    made to fail: the end's second copy. gc's request is asked again: a second training of the
-    group, held at "take", which gives gc version 2. Main: the end looked at the first copy's
-    members alone, gc's request was lost (no training reached "take", one job ended)."""
+class JoinerAskedAgain:
+    """The scenario of EndWithNoMemoryForACopy and EndWalkRejoined (a mixin: no tests of its
+    own). gc, trained alone, joins the group (ga, gb and 100 idle members) while its first
+    training is held at "apply" (its list copied without gc: 102 members) and asks (its
+    schedule; merged: `again`). Held at "end", then released (at_the_end first; the walk held
+    after its first member when WALK_HELD): gc's request is asked again by the end's walk of
+    the group's members, a second training of the group, held at "take", which gives gc
+    version 2. Before session 57 the end looked at the first copy's members alone and gc's
+    request was lost (no training reached "take", one job ended)."""
     CONFIG = tp.config_text(EVERY, extra="train_threads = 1\n")
     MEMBERS = 100
-    SIZE = 8 * (MEMBERS + 3)
-    WALK_HELD = False  # OutOfMemoryWalkRejoined's
+    WALK_HELD = False
 
-    def test_a_joiners_request_asked_again_when_the_second_copy_fails(self):
-        self.second_copy_fails()
+    def at_the_end(self):
+        """Before the end goes on."""
 
-    def second_copy_fails(self):
+    def after_the_end(self):
+        """Once the first training's job ended."""
+
+    def walk_held(self):
+        """While the end's walk is held after its first member (WALK_HELD)."""
+
+    def joiner_asked_again(self):
         d = self.d
         self.group_of_idle("gm57", self.MEMBERS)
         rng = self.gc_alone_then_group_held("gm57", 57, "apply")
@@ -600,7 +609,7 @@ class OutOfMemoryAtTheSecondCopy(FailAllocHeld):
         self.release("apply")
         self.held("end")
         ended = self.ended()
-        self.fail_copies_of(self.MEMBERS + 3)
+        self.at_the_end()
         self.hold("take")
         if self.WALK_HELD:
             self.hold("walk")
@@ -608,9 +617,8 @@ class OutOfMemoryAtTheSecondCopy(FailAllocHeld):
         if self.WALK_HELD:
             self.walk_held()
         tp.wait_for("the first training's job ended", lambda: self.ended() > ended or None, 120)
-        os.unlink(self.flag)
-        self.assertEqual(self.failed(), [self.SIZE])  # the end's second copy, nothing else
-        # gc's request, asked again: the group's second training (main: none, gc kept [1]).
+        self.after_the_end()
+        # gc's request, asked again: the group's second training (before 57: none, gc kept [1]).
         self.held("take", 60)
         self.release("take")
         tg.wait_newer(d, ["ga", "gb", "gc"], 1, "the training gc's request asked for", 120)
@@ -620,17 +628,40 @@ class OutOfMemoryAtTheSecondCopy(FailAllocHeld):
 
 
 @needs_failalloc
-class OutOfMemoryWalkRejoined(OutOfMemoryAtTheSecondCopy):
-    """Review (session 57): the end's walk of g's list (the second copy out of memory) is held
-    ("walk") after g's first member, gm57-0, which then leaves g and joins it again: at the
-    list's end now, after gc. The walk goes on from g's start (a member seen twice is harmless),
-    so gc's request is asked again all the same. The walk as first written looked for the
-    member it stood on and went on after it: from the list's end, gc skipped and its request
-    lost until the schedule (no training reached "take")."""
+class EndWithNoMemoryForACopy(JoinerAskedAgain, FailAllocHeld):
+    """Session 59 (OutOfMemoryAtTheSecondCopy of session 57, changed): the end of a group's
+    training walks the group's members (pipeline__group_next) and copies nothing. With the
+    copies of 103 members' list (824 bytes: the 102 trained and gc) failing on the training
+    thread from "end" on, gc's request is asked again, and failalloc.c failed nothing (its
+    failures' log empty). Sessions 57 and 58 copied the list a second time there and walked it
+    only when that copy failed: on that code the failures' log reads [824] (the copy, which this
+    test used to assert failed)."""
+    SIZE = 8 * (JoinerAskedAgain.MEMBERS + 3)
+
+    def test_a_joiners_request_asked_again_with_no_memory_for_a_copy(self):
+        self.joiner_asked_again()
+
+    def at_the_end(self):
+        self.fail_copies_of(self.MEMBERS + 3)
+
+    def after_the_end(self):
+        os.unlink(self.flag)
+        self.assertEqual(self.failed(), [])  # no second copy: nothing of its size asked for
+
+
+class EndWalkRejoined(JoinerAskedAgain, Held):
+    """Review (session 57; no fault library since session 59, so the sanitizer build runs it):
+    the end's walk of g's list is held ("walk") after g's first member, gm57-0, which then
+    leaves g and joins it again: at the list's end now, after gc. The walk goes on from g's
+    start (a member seen twice is harmless), so gc's request is asked again all the same. The
+    walk as first written looked for the member it stood on and went on after it: from the
+    list's end, gc skipped and its request lost until the schedule (no training reached
+    "take"). Sessions 57 and 58 walked only when the end's copy was out of memory; on that code,
+    with no fault library, the walk is never held (a training held at 'walk' never comes)."""
     WALK_HELD = True
 
-    def test_a_joiners_request_asked_again_when_the_second_copy_fails(self):
-        self.second_copy_fails()
+    def test_a_joiners_request_asked_again_after_a_rejoin_mid_walk(self):
+        self.joiner_asked_again()
 
     def walk_held(self):
         self.held("walk")
@@ -692,7 +723,6 @@ class RollbackWalkRestarted(Held):
     MEMBERS = 100
     linear_then_lstms = tg.Groups.linear_then_lstms
     trained_pair = tg.Groups.trained_pair
-    group_of_idle = FailAllocHeld.group_of_idle
 
     def test_members_met_again_are_not_rolled_back_again(self):
         d = self.d
@@ -738,6 +768,45 @@ class RollbackWalkRestarted(Held):
         counts = {i: log.count("device 'g1-%d' of group 'g1' has no version %d to roll back to"
                                % (i, lin["version"])) for i in range(self.MEMBERS)}
         self.assertEqual(counts, {i: 1 for i in range(self.MEMBERS)})
+
+
+class MemberLeftDuringItsRead(Held):
+    """Session 59 (the second reader's finding 2 of session 58, untested until now): a member
+    that leaves its group while the group's rollback reads its record from the store stays as
+    it is. As RollbackOutOfMemory's set-up (ga and gb trained together in g1, version 1 linear,
+    then an LSTM PUT on each, version 2), with no fault library: the rollback to 1 asked on ga
+    is held after gb's read (hold point "rollback-read", pipeline_rollback.c's member_rollback)
+    while gb moves to g1-away; released, the rollback answers 200, ga serves version 1 and gb
+    still its LSTM (version 2), with no line about gb. With rollback_one's still-in-the-group
+    check (ROLLBACK_LEFT) taken out, gb, in g1-away by then, is rolled back to g1's linear
+    version 1."""
+    CONFIG = tp.config_text(0)
+    linear_then_lstms = tg.Groups.linear_then_lstms
+    trained_pair = tg.Groups.trained_pair
+
+    def test_a_member_that_left_during_its_read_stays_as_it_is(self):
+        d = self.d
+        devs, _, lin = self.linear_then_lstms((11, 12))
+        before = tp.status(d, "gb")["model"]
+        self.assertEqual(before["kind"], "lstm", before)
+        self.hold("rollback-read")
+        answers = []
+        asker = threading.Thread(target=lambda: answers.append(d.curl(
+            "POST", "/v1/devices/ga/model/rollback", "--data-binary",
+            '{"version": %d}' % lin["version"])))
+        asker.start()
+        try:
+            self.held("rollback-read")  # gb's record read (ga, the asker, is not walked)
+            tg.put_group(d, "gb", "g1-away")
+        finally:
+            self.release("rollback-read")
+            asker.join(120)
+        self.assertFalse(asker.is_alive())
+        self.assertEqual(answers[0].status, 200, answers[0])
+        self.assertEqual(tp.status(d, "ga")["model"], lin)
+        # Without the check: gb on g1's linear version 1 in g1-away.
+        self.assertEqual(tp.status(d, "gb")["model"], before)
+        self.assertNotIn("device 'gb' of group 'g1'", d.log())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""vigild integration: a device's arrivals kept across a restart (task maint9, session 59).
+
+Each device's newest arrival (last_seen, vigil_device_last_reading_timestamp_seconds, what
+vigil_devices_silent counts from) and the arrival of its newest scored reading are written to
+the arrivals table by the stop and by a periodic flush of the changed ones
+(daemon/pipeline_arrivals.c; VIGIL_TEST_ARRIVALS_MS lowers its 60 s period to 300 ms here), and
+restored before the restore's catch-up. A device silent for more than 60 s stays counted silent
+across a clean restart and keeps its last_seen across a kill -9 after a flush; a deleted
+device's row goes with it and it does not come back; the scored reading's arrival (the
+maintenance rule's last_ms) is restored, so the flushes after the restart do not rewrite it.
+LostFlush (review of maint9): a put lost with its transaction is written again, the device
+silent."""
+
+import os
+import re
+import sqlite3
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+
+FLUSH_MS = 300
+FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
+os.environ["VIGIL_TEST_ARRIVALS_MS"] = str(FLUSH_MS)  # inherited by every vigild started here
+
+
+def silent(text, after):
+    m = re.search(r'^vigil_devices_silent\{after="%s"\} (\S+)$' % after, text, re.M)
+    if m is None:
+        raise AssertionError("no vigil_devices_silent{after=%r} in /metrics" % after)
+    return float(m.group(1))
+
+
+def gauge(text, dev):
+    m = re.search(r'^vigil_device_last_reading_timestamp_seconds\{device="%s"\} (\S+)$'
+                  % re.escape(dev), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def rows(db_path):
+    """{device name: (seen_ms, last_ms, last_ts)} of the arrivals table, vigild running or not
+    (WAL: a reader holds up no writer); {} when there is no such table (before schema 11)."""
+    db = sqlite3.connect(db_path)
+    try:
+        got = db.execute("SELECT v.name, a.seen_ms, a.last_ms, a.last_ts FROM arrivals a"
+                         " JOIN devices v ON v.id = a.device_id").fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        db.close()
+    return {r[0]: tuple(r[1:]) for r in got}
+
+
+class Base(vt.FreshDaemonTestCase):
+
+    def post(self, dev, ts_list):
+        r = self.d.post_json([{"device": dev, "ts": t, "values": {"v": 1.0 + (t % 7) / 10}}
+                              for t in ts_list])
+        self.assertEqual(r.status, 200, r)
+
+    def seen(self, dev):
+        return self.d.device(dev)["last_seen_ts"]
+
+    def wait_row(self, dev, seen_ms):
+        return vt.wait_for("%s's arrival %s flushed to the arrivals table" % (dev, seen_ms),
+                           lambda: rows(self.d.db_path).get(dev, (None,))[0] == seen_ms
+                           and rows(self.d.db_path)[dev], 15,
+                           lambda: " (table: %r)" % rows(self.d.db_path))
+
+
+class Arrivals(Base):
+
+    def test_silence_survives_restarts(self):
+        d = self.d
+        t0 = vt.now_ms() - 3_600_000  # the readings' own timestamps: an hour ago, one a second
+        for dev in ("quiet", "live", "gone"):
+            self.post(dev, [t0 + 1000 * k for k in range(5)])
+        for dev in ("quiet", "live", "gone"):
+            vt.wait_for(dev + " seen", lambda: self.seen(dev) is not None, 15)
+        seen_q = self.seen("quiet")
+        # The periodic flush writes the row; then a crash.
+        self.wait_row("quiet", seen_q)
+        self.wait_row("gone", self.seen("gone"))
+        d.kill()
+        d.start()
+        self.assertEqual(self.seen("quiet"), seen_q, "last_seen after kill -9")
+        self.assertAlmostEqual(gauge(d.metrics(), "quiet"), seen_q / 1000, delta=0.0015)
+
+        # A deleted device loses its row and does not come back.
+        self.assertEqual(d.curl("DELETE", "/v1/devices/gone").status, 200)
+        vt.wait_for("gone's row deleted", lambda: "gone" not in rows(d.db_path), 15)
+
+        # quiet stays silent past 60 s; live reports every few seconds.
+        deadline = time.monotonic() + 120
+        while True:
+            self.post("live", [vt.now_ms() - 3_000_000])
+            text = d.metrics()
+            if silent(text, "60") >= 1:
+                break
+            self.assertLess(time.monotonic(), deadline, text)
+            time.sleep(2)
+        ts_live = vt.now_ms() - 2_900_000
+        self.post("live", [ts_live])
+        vt.wait_for("live's newest reading seen",
+                    lambda: gauge(d.metrics(), "live") * 1000 > seen_q + 60_000, 15)
+        self.assertEqual(silent(d.metrics(), "60"), 1)  # quiet only
+        d.stop()
+        # live's newest reading was scored after the crash's restart, with an arrival: the stop
+        # wrote that arrival (last_ms) with the reading's timestamp (last_ts), the detector's
+        # saved last_ts too.
+        row_live = rows(d.db_path)["live"]
+        self.assertEqual(row_live[2], ts_live, row_live)
+        self.assertGreater(row_live[1], seen_q + 60_000, row_live)
+        self.assertEqual(row_live[1], row_live[0], row_live)  # its newest arrival was scored
+        d.start()
+        text = d.metrics()
+        # On main: 0 (quiet counted from the new start) and last_seen null.
+        self.assertEqual(silent(text, "60"), 1, text)
+        self.assertEqual(silent(text, "300"), 0, text)
+        self.assertEqual(self.seen("quiet"), seen_q)
+        self.assertAlmostEqual(gauge(text, "quiet"), seen_q / 1000, delta=0.0015)
+        self.assertEqual(self.seen("live"), row_live[0])
+        self.assertIsNone(gauge(text, "gone"))
+        d.get_json("/v1/devices/gone", want=404)
+
+        # live's last_ms was restored with the detector's last_ts: the flushes after the
+        # restart find nothing changed, so its row stays as the stop wrote it (a last_ms left
+        # at -1 would be rewritten within a flush period).
+        time.sleep(5 * FLUSH_MS / 1000)
+        self.assertEqual(rows(d.db_path)["live"], row_live)
+        self.assertEqual(rows(d.db_path)["quiet"][0], seen_q)
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library) is not set: run this through ctest -R it_arrivals")
+class LostFlush(Base):
+    """A flush's put lost with its transaction (failmaint.c fails the arrivals upsert: the
+    writer rolls the transaction back, ERR_IO, the put counted in ops_failed) is written again
+    once writes succeed, although the device sends nothing more (review of maint9: the marks said
+    it written, so a silent device kept its older row until its next reading, the stop too)."""
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(prefix=[
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "VIGIL_FAILMAINT_SQL=INSERT INTO arrivals("])
+        self.d.start()
+
+    def tearDown(self):
+        if os.path.exists(self.flag):
+            os.unlink(self.flag)
+        super().tearDown()
+
+    def commit_errors(self):
+        m = re.search(r"^vigil_store_commit_errors_total (\S+)$", self.d.metrics(), re.M)
+        return float(m.group(1))
+
+    def test_lost_put_written_again(self):
+        d = self.d
+        t0 = vt.now_ms() - 3_600_000
+        self.post("quiet", [t0])
+        seen1 = vt.wait_for("quiet seen", lambda: self.seen("quiet"), 15)
+        # Its row complete (the scored reading's arrival and timestamp too), so nothing of quiet
+        # is queued when the flag is made: the next reading's own transaction commits.
+        vt.wait_for("quiet's row", lambda: rows(d.db_path).get("quiet") == (seen1, seen1, t0),
+                    15, lambda: " (table: %r)" % rows(d.db_path))
+        self.assertEqual(self.commit_errors(), 0)
+        vt.write_file(self.flag, "fail")
+        self.post("quiet", [t0 + 1000])
+        seen2 = vt.wait_for("quiet's second arrival",
+                            lambda: self.seen("quiet") != seen1 and self.seen("quiet"), 15)
+        # The flush queues it; its transaction fails, and every flush while the flag exists.
+        vt.wait_for("the arrivals put's transaction failed", lambda: self.commit_errors() >= 1,
+                    15)
+        self.assertEqual(rows(d.db_path)["quiet"][0], seen1)
+        os.unlink(self.flag)
+        # quiet sends nothing more. Before the review's fix the row stayed at seen1 for good.
+        vt.wait_for("quiet's lost arrival written again",
+                    lambda: rows(d.db_path)["quiet"][0] == seen2, 15,
+                    lambda: " (table: %r)" % rows(d.db_path))
+        d.stop()
+        d.start()
+        self.assertEqual(self.seen("quiet"), seen2)
+
+
+if __name__ == "__main__":
+    vt.main()
