@@ -15,7 +15,7 @@
  * ask: InfluxDB 2's body with vigild's version, "pass" with 200, or "fail" with 503 when the
  * backend is not healthy (the test of /healthz, api__backend_healthy). Open, as /healthz is. */
 #include "api_int.h"
-#include "vigil_commit.h" /* VIGIL_COMMIT, written at each build by commit.cmake */
+#include "build.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -110,5 +110,6 @@ void api__h_health(api_request_t *r)
     api__json(r, ok ? 200 : 503,
               json_pack("{s:s,s:s,s:s,s:o,s:s,s:s}", "name", "influxdb", "message",
                         ok ? "ready for queries and writes" : msg, "status", ok ? "pass" : "fail",
-                        "checks", list, "version", VIGIL_VERSION, "commit", VIGIL_COMMIT));
+                        "checks", list, "version", VIGIL_VERSION, "commit",
+                        build_commit()[0] ? build_commit() : "unknown"));
 }

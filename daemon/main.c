@@ -14,6 +14,7 @@
 #include "api.h"
 #include "auth.h"
 #include "backend.h"
+#include "build.h"
 #include "cli.h"
 #include "config.h"
 #include "datadir.h"
@@ -361,6 +362,7 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof d);
     config_default(&d.cfg);
     int check_only = 0, demo = 0;
+    char ver[128]; /* build_describe's: the version, commit and build type */
     const char *restore = NULL;
     /* Flags are applied after the file, so collect them first. */
     d.ov[OV_DATA_DIR] = (struct override){NULL, "daemon", "data_dir", "--data-dir", 'd'};
@@ -405,7 +407,8 @@ int main(int argc, char **argv)
             demo = 1;
             break;
         case 'V':
-            printf("vigild %s\n", VIGIL_VERSION);
+            build_describe(ver, sizeof ver);
+            printf("vigild %s\n", ver);
             return 0;
         case 'h':
             cli_usage(stdout);
@@ -674,7 +677,8 @@ int main(int argc, char **argv)
     if (d.stream)
         snprintf(stream_at, sizeof stream_at, "stream on %s (port %u)", d.cfg.stream_listen,
                  stream_port(d.stream));
-    log_info("vigild %s: data in %s, HTTP%s on %s (port %u), %s", VIGIL_VERSION, d.cfg.data_dir,
+    build_describe(ver, sizeof ver);
+    log_info("vigild %s: data in %s, HTTP%s on %s (port %u), %s", ver, d.cfg.data_dir,
              d.cfg.tls_cert[0] ? "S" : "", d.cfg.http_listen, api_port(d.api), stream_at);
     /* Listening, restored, signals handled: tell systemd, then keep it informed. */
     char status[512];

@@ -35,7 +35,9 @@
  * none (pipeline__event_sides_restore; its mark from the JSON either way), and d->cleared is
  * rebuilt from the newest stored event when it ended cleared, was not broken, and no more than
  * continue_within() readings were stored after its end before the stop
- * (pipeline__event_chain_restore). A maintenance period that began while vigild was stopped
+ * (pipeline__event_chain_restore, which first stores the end the restore gave an event stored
+ * open that the saved detector was not in: end_lost_restore). A maintenance period
+ * that began while vigild was stopped
  * (restored current or past, so never announced as beginning) breaks the rebuilt chain and marks
  * the event restored active.
  *
@@ -189,7 +191,7 @@ void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *i
 {
     int lead;
     uint64_t fault;
-    (void)pipeline__event_info_read(d, info_json, &e->above, &e->below, &lead, &fault);
+    (void)pipeline__event_info_read(d, info_json, &e->above, &e->below, &lead, &fault, NULL);
     /* The row is stored when the event opens (and when a break marks it), so its sides are
      * the opening reading's: only a save older than blob format 5, which has no lean, takes
      * them as the whole episode's (a trip's reading can lean the other way from the episode
@@ -296,6 +298,39 @@ static int on_newest_event(void *arg, const char *device, int64_t id, int64_t st
     return 0; /* limit 1: the only one */
 }
 
+/* The end the restore gave d's newest active event (pipeline_store.c event_restore: "restart",
+ * the event stored open while the saved detector was in no episode, its end lost: the stop's
+ * first tick, whose event end failed while its detector saves committed, or a put the busy store
+ * refused while vigild ran; docs/reliability.md, "Builds told apart, an event left open by a
+ * failed stop, leftovers (session 59)") stored (the events read found it open), published and
+ * counted, a warning logged. ne: d's newest stored row (info NULL: none, or the read failed).
+ * When ne is a later event (this one's end was lost while vigild ran, and another opened and
+ * ended after it), this one had ended by ne's opening reading: its end no later than that.
+ * When ne is this one, ne then names the stored end, for the chain below. Left open, nothing
+ * would end it: no reading ends an episode the restored detector is not in, and the next one it
+ * opens has the next id. */
+static void end_lost_restore(pipeline_t *p, struct dev *d, struct newest_event *ne)
+{
+    struct event *last = d->nevents ? &d->events[d->nevents - 1] : NULL;
+    if (last == NULL || last->end_ts < 0 || last->ended_by != PIPE_END_RESTART)
+        return;
+    if (ne->info != NULL && ne->id > last->id && ne->start_ts < last->end_ts)
+        last->end_ts = ne->start_ts > last->start_ts ? ne->start_ts : last->start_ts;
+    log_warn("pipeline: anomaly event %llu of '%s' was stored open while its saved detector was "
+             "in no episode: ended \"restart\" at %lld",
+             (unsigned long long)last->id, d->name, (long long)last->end_ts);
+    atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
+    persist_event(p, d, last);
+    if (ne->info == NULL || ne->id != last->id)
+        return;
+    char *js = pipeline__event_json(d, last);
+    if (js) {
+        free(ne->info);
+        ne->info = js;
+    }
+    ne->end_ts = last->end_ts;
+}
+
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
 {
     uint64_t above, below, fault;
@@ -309,14 +344,17 @@ void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
      * beginning now, for the event open at the stop as for the cleared one below. */
     if (last && last->end_ts < 0 && period_begun_since(d, d->last_ts, now_ms))
         pipeline__event_break_open(p, d);
-    if (within == 0 || p->store == NULL || d->det == NULL)
+    if (p->store == NULL || d->det == NULL)
         return;
     struct newest_event ne = {0, -1, -1, NULL};
     (void)store_events_query(p->store, d->name, 0, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1,
                              on_newest_event, &ne);
-    if (ne.info == NULL)
-        return; /* none stored, or the store failed: the chain is broken */
-    int why = pipeline__event_info_read(d, ne.info, &above, &below, &lead, &fault);
+    end_lost_restore(p, d, &ne);
+    if (ne.info == NULL || within == 0) {
+        free(ne.info);
+        return; /* none stored, or the store failed, or no chains: the chain is broken */
+    }
+    int why = pipeline__event_info_read(d, ne.info, &above, &below, &lead, &fault, NULL);
     if (pipeline__event_info_broken(ne.info))
         why = 0; /* broken after its end (pipeline__event_chain_break) */
     /* Not the newest the detector knows, or ended after the save (the catch-up ends it
@@ -398,6 +436,22 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
 {
     struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
     int active = cur && cur->end_ts < 0;
+    /* An event restored active that opened after the saved detector's save (e->ahead: a crash):
+     * the catch-up's readings before its start do not end it (the detector was in no episode
+     * then), and the reading that enters anomaly again is its opening one replayed: the episode
+     * goes on as this event (its id, its row), its lean and shares from that reading on, not as
+     * a second event (before the review of session 59: ended "reset" at its start, and the same
+     * episode stored again under the next id). */
+    if (active && cur->ahead) {
+        if (r->state != DET_ANOMALY && ts < cur->start_ts)
+            return;
+        cur->ahead = 0;
+        if (r->state == DET_ANOMALY) {
+            memset(cur->share, 0, sizeof cur->share);
+            memset(d->lean, 0, sizeof d->lean);
+            d->lean_seen = d->lean_up = 0;
+        }
+    }
     if (r->state == DET_ANOMALY) {
         if (!active) {
             if ((cur = pipeline__event_add(p, d)) == NULL)

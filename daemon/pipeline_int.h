@@ -27,7 +27,10 @@ struct version {
 #define PIPE_END_RESET    (DET_END_RELEASED + 1)  /* the detector started over (channels changed) */
 #define PIPE_END_OPERATOR (PIPE_END_RESET + 1)    /* accepted through the API (pipeline_accept) */
 #define PIPE_END_MAINT    (PIPE_END_OPERATOR + 1) /* maintenance began (pipeline_maint_start) */
-#define PIPE_END_N        (PIPE_END_MAINT + 1)
+/* Stored open, its end lost, and ended at a restart: the saved detector had opened it and was
+ * in no episode (pipeline_store.c event_restore; docs/reliability.md, session 59). */
+#define PIPE_END_RESTART (PIPE_END_MAINT + 1)
+#define PIPE_END_N       (PIPE_END_RESTART + 1)
 /* What opened an event: the detector's enum detector_open (0: unknown, an event saved before
  * events told it, or one the detector did not open on this run's reading). */
 #define PIPE_OPEN_N (DET_OPEN_LASTING + 1)
@@ -69,6 +72,11 @@ struct event {
     /* 1 on the event active at a save restored with dev.lean as it was (blob format 5): its
      * sides go on from it, not from its stored row's (pipeline__event_sides_restore). */
     int lean_kept;
+    /* 1 on an event restored active that opened after the saved detector (in no episode) was
+     * saved (a crash; pipeline_store.c event_restore): the catch-up's readings before its start
+     * do not end it, and the one that enters anomaly again goes on with it (review, session 59;
+     * pipeline__track_event). */
+    int ahead;
 };
 
 /* A device group (pipeline_groups_int.h; its table, member lists and walks: pipeline_groups.c). */
@@ -744,15 +752,18 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d);
 void pipeline__event_break_open(pipeline_t *p, struct dev *d);
 
 /* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
- * when the device's newest stored event ended "cleared" at or before the saved detector's last
- * reading, with a side for its leading channel, d->cleared is that event again, dated as many
- * readings back as the store holds after its end up to that reading (docs/reliability.md,
- * "Session 30"): the next event may continue it as it would have without the restart. Else
- * nothing. A maintenance period of d (restored before) that began by now and had not ended by
- * that event's end breaks it there (its row marked), and one that had not ended by d's last
- * reading marks an event restored active (pipeline__event_break_open): a period that began
- * while vigild was stopped (docs/reliability.md, "Session 31"). Queries the store: not inside
- * another query's callback. Caller holds d->mu. */
+ * first, when the restore has the device's newest active stored event ended ("restart": its
+ * end lost, pipeline_store.c event_restore), that end is stored (no later than the start of a
+ * later stored event of the device), published and counted, a warning logged (docs/reliability.md,
+ * "Builds told apart, an event left open by a failed stop, leftovers (session 59)"). Then, when the
+ * device's newest stored event ended "cleared" at or before the saved detector's last reading, with
+ * a side for its leading channel, d->cleared is that event again, dated as many readings back as
+ * the store holds after its end up to that reading (docs/reliability.md, "Session 30"): the next
+ * event may continue it as it would have without the restart. Else nothing. A maintenance period of
+ * d (restored before) that began by now and had not ended by that event's end breaks it there (its
+ * row marked), and one that had not ended by d's last reading marks an event restored active
+ * (pipeline__event_break_open): a period that began while vigild was stopped (docs/reliability.md,
+ * "Session 31"). Queries the store: not inside another query's callback. Caller holds d->mu. */
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
 
 /* An event restored active at a restart (pipeline_store.c on_event): its sides from its
@@ -769,10 +780,12 @@ int pipeline__event_side(const struct dev *d, const struct event *e, int c);
 
 /* Reads a stored event's JSON (pipeline__event_json's): the channels its "channels" name with
  * side "above" (*above, bit c for d->ch[c]) and "below" (*below), the index in d->ch of the
- * first listed (its leading channel; -1 none), its "fault" (*fault; 0 none), and returns its
- * ended_by (DET_END_ / PIPE_END_, 0 active or unknown). Caller holds d->mu. */
+ * first listed (its leading channel; -1 none), its "fault" (*fault; 0 none), each listed
+ * channel's share (its fraction of the episode) into share[c] unless share is NULL (the others
+ * left as they are), and returns its ended_by (DET_END_ / PIPE_END_, 0 active or unknown).
+ * Caller holds d->mu. */
 int pipeline__event_info_read(const struct dev *d, const char *info_json, uint64_t *above,
-                              uint64_t *below, int *lead, uint64_t *fault);
+                              uint64_t *below, int *lead, uint64_t *fault, float *share);
 
 /* A stored event's JSON with "chain_broken": true added (malloc'd; NULL out of memory or not
  * JSON), and whether a stored JSON says so (pipeline__event_chain_break / _restore). */

@@ -278,13 +278,15 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                 "# TYPE vigil_devices_in_maintenance gauge\n"
                 "vigil_devices_in_maintenance %zu\n",
                 in_maint);
-    reason_counter(out, "vigil_anomaly_episodes_ended_total",
-                   "Anomaly episodes ended since vigild started, by how: cleared (readings as "
-                   "expected again), accepted (the regime was learnt as normal: the fault may "
-                   "persist), released (the step went back), reset (the device's model started "
-                   "over), operator (accepted as normal through the API), maintenance (the device "
-                   "went into planned maintenance).",
-                   pipeline__end_names, p->ended, PIPE_END_N);
+    reason_counter(
+        out, "vigil_anomaly_episodes_ended_total",
+        "Anomaly episodes ended since vigild started, by how: cleared (readings as "
+        "expected again), accepted (the regime was learnt as normal: the fault may "
+        "persist), released (the step went back), reset (the device's model started "
+        "over), operator (accepted as normal through the API), maintenance (the device "
+        "went into planned maintenance), restart (stored open, its end lost: ended at the "
+        "restart, the saved detector in no episode).",
+        pipeline__end_names, p->ended, PIPE_END_N);
     reason_counter(out, "vigil_anomaly_episodes_opened_total",
                    "Anomaly episodes opened since vigild started, by what set them off: error "
                    "(the prediction error), level (a channel's level far from its history), step "

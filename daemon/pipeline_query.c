@@ -18,8 +18,8 @@
 
 const char *const pipeline__state_names[4] = {"learning", "normal", "warning", "anomaly"};
 /* event.ended_by's names (index 0: still active, null in the JSON). */
-const char *const pipeline__end_names[PIPE_END_N] = {NULL,    "cleared",  "accepted",   "released",
-                                                     "reset", "operator", "maintenance"};
+const char *const pipeline__end_names[PIPE_END_N] = {NULL,    "cleared",  "accepted",    "released",
+                                                     "reset", "operator", "maintenance", "restart"};
 /* event.opened_by's names (index 0: unknown, null in the JSON). */
 const char *const pipeline__open_names[PIPE_OPEN_N] = {NULL, "error", "level", "step", "lasting"};
 const char *const pipeline__kind_names[] = {"persistence", "linear", "lstm"};
@@ -125,7 +125,7 @@ int pipeline__event_opened_by(const char *info_json)
 }
 
 int pipeline__event_info_read(const struct dev *d, const char *info_json, uint64_t *above,
-                              uint64_t *below, int *lead, uint64_t *fault)
+                              uint64_t *below, int *lead, uint64_t *fault, float *share)
 {
     *above = *below = *fault = 0;
     *lead = -1;
@@ -143,6 +143,9 @@ int pipeline__event_info_read(const struct dev *d, const char *info_json, uint64
             continue;
         if (i == 0)
             *lead = c;
+        json_t *sh = json_object_get(o, "share");
+        if (share && json_is_number(sh))
+            share[c] = (float)json_number_value(sh);
         if (side && strcmp(side, "above") == 0)
             *above |= (uint64_t)1 << c;
         else if (side && strcmp(side, "below") == 0)

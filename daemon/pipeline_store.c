@@ -585,6 +585,28 @@ static void event_restore(pipeline_t *p, struct dev *d, int64_t id, int64_t star
     e->peak = json_is_number(pk) ? (float)json_number_value(pk) : 0;
     json_decref(j);
     pipeline__event_sides_restore(d, e, info_json);
+    /* The saved detector opened it (its id not past the saved next one) and was saved in no
+     * episode, with its state (format 2 on): it ended it, or an accept or a period did, and that
+     * end's put was lost (a stop's first tick whose event end failed, its detector saved after
+     * it, or a put the busy store refused while vigild ran). Taken as ended at the saved detector's
+     * last reading (by when it had ended), "restart"; pipeline__event_chain_restore stores it (not
+     * here, inside the events read). An event past the saved id was opened after the save (a
+     * crash): the catch-up's readings go on with it. A detector saved in an episode whose event it
+     * did not keep takes it as its own. */
+    if (d->has_result && d->last.state != DET_ANOMALY && (uint64_t)id <= d->next_event_id) {
+        uint64_t fault;
+        int lead;
+        e->end_ts = d->last_ts > start_ts ? d->last_ts : start_ts;
+        e->ended_by = PIPE_END_RESTART;
+        /* Its channels' shares and sides as its row has them (the opening reading's, or a
+         * break's); the lean was none (no active event). */
+        (void)pipeline__event_info_read(d, info_json, &e->above, &e->below, &lead, &fault,
+                                        e->share);
+        memset(d->lean, 0, sizeof d->lean);
+        d->lean_seen = d->lean_up = 0;
+    } else if (d->has_result && d->last.state != DET_ANOMALY) {
+        e->ahead = 1; /* opened after the save: the catch-up goes on with it (track_event) */
+    }
     if (d->next_event_id < (uint64_t)id)
         d->next_event_id = (uint64_t)id;
 }

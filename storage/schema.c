@@ -297,9 +297,9 @@ int store__busy_wait(store_t *s, int64_t *since, int64_t *last, int tries)
 }
 
 /* store__busy_wait's wait with the caller's own start (since): STORE_BUSY_TIMEOUT_MS from it at
- * most. The snapshot's connection (snapshot.c, session 58) passes its first wait's start, so
- * all its waits share one deadline; the stop's budget still counts each wait from its own first
- * call (tries 0). Any thread. */
+ * most (s->busy_ms: lower with the test hook VIGIL_TEST_BUSY_MS). The snapshot's connection
+ * (snapshot.c, session 58) passes its first wait's start, so all its waits share one deadline; the
+ * stop's budget still counts each wait from its own first call (tries 0). Any thread. */
 int store__busy_wait_from(store_t *s, int64_t since, int64_t *last, int tries)
 {
     int64_t now = vtime_mono_ms();
@@ -308,7 +308,7 @@ int store__busy_wait_from(store_t *s, int64_t since, int64_t *last, int tries)
     if (stopping)
         waited = stop_waited_add(s, tries == 0 ? now : *last, now);
     *last = now;
-    int64_t left = since + STORE_BUSY_TIMEOUT_MS - now;
+    int64_t left = since + (s->busy_ms > 0 ? s->busy_ms : STORE_BUSY_TIMEOUT_MS) - now;
     if (stopping && STORE_STOP_BUSY_MS - waited < left)
         left = STORE_STOP_BUSY_MS - waited;
     if (left <= 0)

@@ -304,6 +304,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         return ERR_NOMEM;
     }
     s->opts = *opts;
+    s->busy_ms = store__test_busy_ms(); /* before any connection's busy handler */
     s->w.ret.retention_ms = opts->retention_ms > 0 ? opts->retention_ms : 0;
     if (s->opts.readers < 1)
         s->opts.readers = 1;

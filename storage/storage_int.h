@@ -565,6 +565,9 @@ struct store {
     size_t qpending;        /* readings queued and not yet taken by the writer */
     size_t qops, qop_bytes; /* asynchronous ops (and bytes) queued or in the open transaction */
     size_t ops_max; /* qops's bound: STORE_OPS_MAX, or VIGIL_TEST_OPS_MAX's (store__test_ops_max) */
+    /* store__busy_wait_from's deadline: STORE_BUSY_TIMEOUT_MS, or VIGIL_TEST_BUSY_MS's
+     * (store__test_busy_ms); 0 (before store_open sets it): STORE_BUSY_TIMEOUT_MS. */
+    int64_t busy_ms;
     size_t qops_pending, qop_bytes_pending; /* ... of them not yet taken by the writer */
     int closing;                            /* store_close has begun: no more submissions */
     int close_err; /* writer: the first failure of work taken while closing (store_close's) */

@@ -111,20 +111,31 @@ void store__test_hold_point(const char *at)
     test_hold_wait(getenv("VIGIL_TEST_HOLD_DIR"), at, NULL, "storage");
 }
 
-size_t store__test_ops_max(void)
+/* $name as a number from 1 to max, a warning logged (a test hook: what it then does, what
+ * says); unset or empty: max; anything else: max, with a warning. */
+static long env_lowered(const char *name, long max, const char *what)
 {
-    const char *v = getenv("VIGIL_TEST_OPS_MAX");
+    const char *v = getenv(name);
     if (v == NULL || v[0] == '\0')
-        return STORE_OPS_MAX;
+        return max;
     char *end;
     long n = strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > STORE_OPS_MAX) {
-        log_warn("storage: VIGIL_TEST_OPS_MAX '%s' ignored (a test hook: 1 to %d)", v,
-                 STORE_OPS_MAX);
-        return STORE_OPS_MAX;
+    if (*end != '\0' || n < 1 || n > max) {
+        log_warn("storage: %s '%s' ignored (a test hook: 1 to %ld)", name, v, max);
+        return max;
     }
-    log_warn("storage: VIGIL_TEST_OPS_MAX is %ld (a test hook): the queue holds that many puts, "
-             "not %d",
-             n, STORE_OPS_MAX);
-    return (size_t)n;
+    log_warn("storage: %s is %ld (a test hook): %s, not %ld", name, n, what, max);
+    return n;
+}
+
+int64_t store__test_busy_ms(void)
+{
+    return env_lowered("VIGIL_TEST_BUSY_MS", STORE_BUSY_TIMEOUT_MS,
+                       "a wait for another process's lock gives up after that many ms");
+}
+
+size_t store__test_ops_max(void)
+{
+    return (size_t)env_lowered("VIGIL_TEST_OPS_MAX", STORE_OPS_MAX,
+                               "the queue holds that many puts");
 }

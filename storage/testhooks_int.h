@@ -93,6 +93,12 @@ void store__test_hold_point(const char *at);
  * test fills the queue with a fleet of a few devices instead of over 10,000 (too slow under
  * ASan). Unset (any deployment): one getenv. */
 size_t store__test_ops_max(void);
+/* Tests only (tests/test_storage_snapshot.c, session 59): the wait for another process's lock
+ * (store__busy_wait_from's deadline), read once at store_open as store__test_ops_max is:
+ * $VIGIL_TEST_BUSY_MS when it is a number from 1 to STORE_BUSY_TIMEOUT_MS (a warning logged),
+ * else STORE_BUSY_TIMEOUT_MS. A unit test sees a wait give up without 10 s of waiting.
+ * Unset (any deployment): one getenv. */
+int64_t store__test_busy_ms(void);
 /* The folder whose <fd> entries name the process's descriptors, for store__drop_other_bits's
  * chmod of an O_PATH descriptor: "/proc/self/fd", which a test points elsewhere to see the
  * warning said when /proc is not mounted. Set by a test only, on the thread that then calls

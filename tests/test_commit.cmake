@@ -1,12 +1,12 @@
-# cmake -DSCRIPT=api/commit.cmake -DWORK=<scratch dir> -P tests/test_commit.cmake: /health's
-# "commit" as api/commit.cmake writes it, in throwaway repositories under WORK: a checkout's top
+# cmake -DSCRIPT=common/commit.cmake -DWORK=<scratch dir> -P tests/test_commit.cmake: the build's
+# commit as common/commit.cmake writes it, in throwaway repositories under WORK: a checkout's top
 # gets its HEAD, "-dirty" once a tracked file changes and the new HEAD after a commit (what a
 # rebuild must follow); a source unpacked inside another repository (a tarball in a packaging
-# repository) gets "unknown", not that repository's commit; an unchanged string leaves the
+# repository) gets "", not that repository's commit; an unchanged string leaves the
 # header's time alone (no recompiling at each build).
 find_program(GIT_PROGRAM git)
 if(NOT GIT_PROGRAM)
-  message("SKIP: no git (commit.cmake then says unknown)")
+  message("SKIP: no git (commit.cmake then says \"\")")
   return()
 endif()
 file(REMOVE_RECURSE ${WORK})
@@ -40,7 +40,7 @@ git(add .)
 git(commit -q -m one)
 head(one)
 expect(${WORK}/repo ${one})
-expect(${WORK}/repo/tarball unknown)
+expect(${WORK}/repo/tarball "")
 file(WRITE ${WORK}/repo/untracked.txt "x\n") # untracked: not dirty
 expect(${WORK}/repo ${one})
 file(TIMESTAMP ${out} t1 "%s")

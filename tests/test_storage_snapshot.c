@@ -11,10 +11,15 @@
  * nothing else of the store writes under the limit. The signal's handler is the stop's cancel:
  * it sets the flag the copy's cancel check reads, at the failed write itself.
  *
+ * And a copy meeting another process's recovery of the WAL index (a forked child holding its
+ * locks) past the wait, without a cancel (session 59): the store opened with the test hook
+ * VIGIL_TEST_BUSY_MS, so the wait is a second, not STORE_BUSY_TIMEOUT_MS's 10.
+ *
  * Run by tests/test_storage.c's main() with the other files' tables. */
 #include "storage_fx.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -113,10 +118,107 @@ static void test_snapshot_cancelled_is_closed(void **state)
     assert_non_null(strstr(errmsg, "interrupted"));
 }
 
+/* The wait for another process's lock in this file's store (VIGIL_TEST_BUSY_MS, read at
+ * store_open: storage/testhooks.c), so that a copy gives up in a second, not 10. */
+#define BUSY_MS 1000
+
+static int setup_busy(void **state)
+{
+    setenv("VIGIL_TEST_BUSY_MS", "1000", 1); /* BUSY_MS */
+    int rc = setup(state);
+    unsetenv("VIGIL_TEST_BUSY_MS");
+    return rc;
+}
+
+/* A child process caught in the middle of recovering the store's WAL index, as
+ * tests/integration/test_dblocked.py's RECOVERING is (its two locks taken directly): -shm's
+ * write lock (byte 120) and recovery lock (byte 122) held, the index header's first copy
+ * inverted, so a reader must recover the index and waits for SQLITE_BUSY_RECOVERY. Writes one
+ * byte to *held once it holds them; puts the header back and exits 0 once its pipe reads EOF
+ * (closed by release_recovering), or after 30 s. Only async-signal-safe calls after fork. */
+static pid_t hold_recovering(fx_t *f, int *tell)
+{
+    char shm[128];
+    snprintf(shm, sizeof shm, "%s/vigil.db-shm", f->dir);
+    int up[2], down[2];
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(down), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(up[0]);
+        close(down[1]);
+        int fd = open(shm, O_RDWR);
+        struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 120, .l_len = 1};
+        unsigned char hdr[48], bad[48];
+        if (fd < 0 || fcntl(fd, F_SETLK, &l) != 0)
+            _exit(2);
+        l.l_start = 122;
+        if (fcntl(fd, F_SETLK, &l) != 0 || pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+            _exit(3);
+        for (size_t i = 0; i < sizeof hdr; i++)
+            bad[i] = (unsigned char)~hdr[i];
+        if (pwrite(fd, bad, sizeof bad, 0) != (ssize_t)sizeof bad || write(up[1], "h", 1) != 1)
+            _exit(4);
+        struct pollfd p = {.fd = down[0], .events = POLLIN};
+        (void)poll(&p, 1, 30000); /* bounded: let go when told, or after 30 s */
+        _exit(pwrite(fd, hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr ? 0 : 5);
+    }
+    close(up[1]);
+    close(down[0]);
+    char c;
+    assert_int_equal(read(up[0], &c, 1), 1); /* held (EOF, 0: the child failed) */
+    close(up[0]);
+    *tell = down[1];
+    return pid;
+}
+
+static void release_recovering(pid_t pid, int tell)
+{
+    int status;
+    close(tell);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Another process recovering the WAL index past the wait, no cancel (session 58 tested only a
+ * cancelled copy's wait, it_dblocked the 10 s one): ERR_LOCKED, not ERR_CLOSED (no stop asked
+ * for it), SQLite's message, no copy left; the room check's reads and VACUUM INTO's share one
+ * deadline (store__busy_wait_from from the first wait), so the copy gives up after about
+ * BUSY_MS, not once per read (three reads: 3 x BUSY_MS before session 58); once the other
+ * process lets go, a copy is made. */
+static void test_snapshot_busy_without_cancel_is_locked(void **state)
+{
+    fx_t *f = *state;
+    write_series(f->s, "snap", 0, 1000, 50, 0);
+    assert_int_equal(store_flush(f->s), 0);
+    char dest[128], errmsg[512];
+    snprintf(dest, sizeof dest, "%s/copy.db", f->dir);
+    int tell;
+    pid_t pid = hold_recovering(f, &tell);
+    cancel_flag = 0;
+    int64_t bytes = -1, t0 = vtime_mono_ms();
+    int rc = store_snapshot(f->s, dest, cancelled, NULL, &bytes, errmsg, sizeof errmsg);
+    int64_t took = vtime_mono_ms() - t0;
+    release_recovering(pid, tell);
+    assert_int_equal(rc, ERR_LOCKED);
+    assert_non_null(strstr(errmsg, "copying "));
+    assert_non_null(strstr(errmsg, "locked"));
+    struct stat st;
+    assert_int_not_equal(stat(dest, &st), 0);
+    assert_true(took >= BUSY_MS - 50);     /* it waited (sqlite3_sleep's steps, to the deadline) */
+    assert_true(took < 2 * BUSY_MS + 500); /* one deadline: three would be 3 s */
+    assert_int_equal(store_snapshot(f->s, dest, cancelled, NULL, &bytes, errmsg, sizeof errmsg), 0);
+    assert_true(bytes > 0);
+}
+
 const struct CMUnitTest storage_snapshot_tests[] = {
     cmocka_unit_test_setup_teardown(test_snapshot_failure_in_a_stop_keeps_its_code, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_snapshot_cancelled_is_closed, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_snapshot_busy_without_cancel_is_locked, setup_busy,
+                                    teardown),
 };
 const size_t storage_snapshot_ntests =
     sizeof storage_snapshot_tests / sizeof storage_snapshot_tests[0];

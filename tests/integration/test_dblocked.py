@@ -57,7 +57,8 @@ STOP_BUSY_S = 5.0  # storage_int.h's STORE_STOP_BUSY_MS
 BUSY_S = 10.0  # storage_int.h's STORE_BUSY_TIMEOUT_MS
 # A user and pid namespace may be made here (RestoreLocked: vigild in another pid namespace).
 UNSHARE = shutil.which("unshare") is not None and subprocess.run(
-    ["unshare", "-rpf", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    ["unshare", "-rpf", "true"], stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL).returncode == 0
 
 HOLDER = r"""
 import sqlite3, sys, select

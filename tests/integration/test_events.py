@@ -48,7 +48,7 @@ import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 
 T0 = 1_700_000_000_000  # DaemonPerTest.feed's first timestamp
-REASONS = ("cleared", "accepted", "released", "reset", "operator", "maintenance")
+REASONS = ("cleared", "accepted", "released", "reset", "operator", "maintenance", "restart")
 OPENED = ("error", "level", "step", "lasting")
 
 

@@ -18,6 +18,7 @@ RestoreSaveKeepsTheRequest (session 57) is in test_maintsave.py (it_maintsave) s
 Python 3 standard library.
 """
 
+import json
 import os
 import random
 import re
@@ -782,16 +783,29 @@ class FarFuture(SilentCase):
         self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
 
 
-def saved_ms(db_path, dev):
-    """dev's detector's saved_ms in the database at db_path (-1: none), vigild running or not
-    (WAL: a reader holds up no writer)."""
+def stored_row(db_path, sql, args):
+    """The first row of sql (args bound) in the database at db_path (None: none), vigild
+    running or not (WAL: a reader holds up no writer)."""
     db = sqlite3.connect(db_path)
     try:
-        row = db.execute("SELECT t.saved_ms FROM detectors t JOIN devices v"
-                         " ON v.id = t.device_id WHERE v.name = ?", (dev,)).fetchone()
+        return db.execute(sql, args).fetchone()
     finally:
         db.close()
+
+
+def saved_ms(db_path, dev):
+    """dev's detector's saved_ms in the database at db_path (-1: none)."""
+    row = stored_row(db_path, "SELECT t.saved_ms FROM detectors t JOIN devices v"
+                     " ON v.id = t.device_id WHERE v.name = ?", (dev,))
     return row[0] if row else -1
+
+
+def stored_event(db_path, dev, eid):
+    """dev's event eid as stored in the database at db_path: (end_ts, its JSON as a dict), end_ts
+    None while it is open; None when there is no such row."""
+    row = stored_row(db_path, "SELECT e.end_ts, e.info FROM events e JOIN devices v"
+                     " ON v.id = e.device_id WHERE v.name = ? AND e.id = ?", (dev, eid))
+    return (row[0], json.loads(row[1])) if row else None
 
 
 class StopTicks(SilentCase, tg.Held):

@@ -190,6 +190,46 @@ class Metrics(PromtoolMixin, vt.DaemonTestCase):
         wait_in_flight(1)
 
 
+def version_parts(out):
+    """vigild --version's output as (version, commit, build type), "" for a part it leaves out;
+    asserts its form: "vigild 0.1.0 (commit 0123456789ab[-dirty], Release)", the commit or the
+    build type (or the parentheses) left out when there is none."""
+    m = re.fullmatch(r"vigild (\d+\.\d+\.\d+)"
+                     r"(?: \((?:commit ([0-9a-f]{12}(?:-dirty)?)(?:, (\w+))?|(\w+))\))?\n", out)
+    assert m, "--version: %r" % out
+    return m.group(1), m.group(2) or "", m.group(3) or m.group(4) or ""
+
+
+class BuildInfo(vt.DaemonTestCase):
+    """vigild --version names the build: the version, the git commit (a commit of this
+    repository when built from its checkout) and the build type; /metrics' vigil_build_info,
+    /health's "commit" and the start-up line say the same (task ops9, session 59: before, every
+    build said "vigild 0.1.0")."""
+
+    def test_version_names_the_build_as_metrics_do(self):
+        out = subprocess.run([vt.VIGILD, "--version"], stdout=subprocess.PIPE, text=True,
+                             timeout=30, check=True).stdout
+        version, commit, btype = version_parts(out)
+        self.assertNotEqual(btype, "", "no build type: %r" % out)  # CMakeLists.txt sets one
+        top = subprocess.run(["git", "-C", vt.REPO, "rev-parse", "--show-toplevel"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        if top.returncode == 0 and (os.path.realpath(top.stdout.strip()) ==
+                                    os.path.realpath(vt.REPO)):
+            # Built from this checkout: one of its commits (HEAD at the last build).
+            self.assertNotEqual(commit, "", "a git checkout's build names no commit: %r" % out)
+            self.assertEqual(subprocess.run(
+                ["git", "-C", vt.REPO, "cat-file", "-e", commit.split("-")[0] + "^{commit}"],
+                stderr=subprocess.DEVNULL).returncode, 0, "not a commit here: %r" % out)
+        m = parse(self.d.curl("GET", "/metrics").body.decode())
+        infos = [dict(labels) for (name, labels), v in m.items() if name == "vigil_build_info"]
+        self.assertEqual(infos, [{"version": version, "commit": commit, "build_type": btype}])
+        self.assertEqual(value(m, "vigil_build_info", version=version, commit=commit,
+                               build_type=btype), 1)
+        self.assertEqual(self.d.get_json("/health")["commit"], commit or "unknown")
+        described = out.split(" ", 1)[1].rstrip("\n")
+        self.assertIn("vigild %s: data in" % described, self.d.log())
+
+
 class MetricsCap(PromtoolMixin, vt.DaemonTestCase):
     """http.metrics_max_devices: with more devices than the cap, the per-device families list
     only devices in warning or anomaly (none here: a device with 5 readings is learning), the

@@ -470,7 +470,7 @@ class TestJournal(unittest.TestCase):
                 if stop:
                     for _ in range(300):  # 30 s at most for the start
                         with open(path) as f:
-                            if re.search(r"vigild \S+: data in", f.read()):
+                            if re.search(r"vigild \S+( \([^)]*\))?: data in", f.read()):
                                 break
                         time.sleep(0.1)
                     p.send_signal(signal.SIGTERM)

@@ -14,8 +14,10 @@ session 58), which StopTicks (test_maint.py) does not reach:
 
 Both hold the stop at its VIGIL_TEST_HOLD_DIR points (common/testhold.h) while the device's
 period ends, as StopTicks does."""
+import json
 import os
 import re
+import sqlite3
 import sys
 import time
 import unittest
@@ -25,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 from test_faults import FAILMAINT  # noqa: E402
-from test_maint import SilentCase, saved_ms  # noqa: E402
+import test_events as te  # noqa: E402  (its test cases not imported: run by it_events)
+from test_maint import SilentCase, saved_ms, stored_event, stored_row  # noqa: E402
 
 
 def main_thread_waits(pid):
@@ -35,7 +38,32 @@ def main_thread_waits(pid):
         w = vt.thread_wait(pid, pid)
     except (OSError, IndexError):
         return False
-    return "futex" in w or w == "syscall 202"
+    return "futex" in w
+
+
+def ended_restart(case, d, dev, eid, end):
+    """Waits (10 s at most) for dev's event eid to be stored ended, asserts it ended "restart"
+    at end (its row and its JSON) and returns stored_event's."""
+    row = tp.wait_for("the event's end stored", lambda: (
+        lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, eid)), 10)
+    case.assertEqual((row[0], row[1]["ended_by"], row[1]["end_ts"], row[1]["active"]),
+                     (end, "restart", end, False), row)
+    return row
+
+
+def reopen(case, db_path, dev, eid):
+    """dev's stored event eid made open again (its row and JSON as when it opened, ended_by
+    none), vigild stopped: its end lost."""
+    row = stored_event(db_path, dev, eid)
+    info = dict(row[1], active=True, end_ts=None, ended_by=None)
+    db = sqlite3.connect(db_path)
+    try:
+        with db:  # committed
+            db.execute("UPDATE events SET end_ts = NULL, info = ? WHERE id = ? AND device_id ="
+                       " (SELECT id FROM devices WHERE name = ?)", (json.dumps(info), eid, dev))
+    finally:
+        db.close()
+    case.assertEqual(stored_event(db_path, dev, eid)[0], None)
 
 
 def waits_on(pid, seconds):
@@ -145,17 +173,113 @@ class StopLostWrites(StopCase):
     def env(self):
         return ["VIGIL_FAILMAINT_SQL=INSERT INTO events("]
 
+    def stop_losing_the_end(self, dev, seed):
+        """dev in anomaly, its period ending while the stop waits at stop-tick, the events'
+        writes failing from then on; the stop's exit 1. Returns hold_across_the_end's."""
+        got = self.hold_across_the_end(dev, seed, "stop-tick",
+                                       then=lambda: vt.write_file_atomic(self.flag, "fail"))
+        self.d.stop(codes=(1,))
+        return got
+
     def test_first_ticks_end_lost_is_counted(self):
         d, dev = self.d, "stop-lost"
-        self.hold_across_the_end(dev, 53, "stop-tick",
-                                 then=lambda: vt.write_file_atomic(self.flag, "fail"))
-        d.stop(codes=(1,))
+        self.stop_losing_the_end(dev, 53)
         log = d.log()
         lines = [ln.split(None, 1)[-1] for ln in log.splitlines() if "stopped, but" in ln]
         self.assertEqual(len(lines), 1, log)  # the time stamp cut off: the level, the text
         self.assertEqual(lines[0], "error " + self.ALONE, log)
         self.assertIn("waiting at 'stop-tick'", log)
         self.assertGreaterEqual(saved_ms(d.db_path, dev), self.end_ms, "the stop's save lost")
+
+    def test_lost_end_stored_at_the_restart(self):
+        """The event the lost end left open in the database (the detector saved after the tick
+        in no episode, its blob keeping no ended event) is ended at the restart, "restart" at
+        the saved detector's last reading (by when it had ended: here the maintenance end's
+        own end_ts), in the database, the API, the counter and the log; the status normal.
+        Before session 59 the restore took it as the device's active event: the row stayed
+        open, and GET .../anomalies said active, until a reading out of anomaly ended it."""
+        d, dev = self.d, "stop-open"
+        active, before = self.stop_losing_the_end(dev, 54)
+        opened = stored_event(d.db_path, dev, active["id"])
+        self.assertEqual(opened[0], None, "not left open")
+        os.unlink(self.flag)  # the events' writes succeed again
+        d.start()
+        end = before["last_ts"]
+        row = ended_restart(self, d, dev, active["id"], end)
+        self.assertEqual(row[1]["channels"], opened[1]["channels"], "its shares and sides kept")
+        evs = self.events(dev)
+        self.assertEqual([(e["id"], e["ended_by"], e["end_ts"]) for e in evs],
+                         [(active["id"], "restart", end)], evs)
+        listed = d.get_json("/v1/anomalies?active=true")["anomalies"]
+        self.assertEqual([e for e in listed if e["device"] == dev], [], listed)
+        self.assertEqual(tp.status(d, dev)["state"], "normal")
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+        self.assertIn("anomaly event %d of '%s' was stored open while its saved detector was in "
+                      "no episode: ended \"restart\" at %d"
+                      % (active["id"], dev, end), d.log())
+
+
+class LostEndWhileRunning(te.Events):
+    """Review of ops9 (session 59): an event whose end was lost while vigild ran (a put the busy
+    store refused: "anomaly event of 'DEV' not saved (store busy)"), after which the device opened
+    and ended another, is repaired at the restart too: its row ended "restart", no later than
+    the next event's start (the saved detector's last reading is past that one's end). The lost
+    end is made by reopening the first event's row in the database while vigild is stopped. Main's
+    restore took it as the device's active event (its row left open: "timed out ... waiting
+    for the event's end stored"); the branch's first repair ended it in memory only (stored
+    only when it was the device's newest row): the same failure."""
+    CONFIG = te.Released.CONFIG
+
+    def test_end_lost_before_a_later_event_is_stored_at_the_restart(self):
+        d, dev = self.d, "lost-run"
+        rows = te.trip_case(1700, 1400, 0.8, 1)
+        for t in (1600, 1601):  # a second trip, 200 readings after the first
+            rows[t] = [round(rows[t][0] + 1.5, 6)]
+        self.one_sensor(dev, rows)
+        evs = tp.wait_for("two closed events", lambda: (lambda e: e if len(e) >= 2 else None)(
+            [e for e in self.events(dev) if not e["active"]]), 10)
+        first, second = sorted(evs, key=lambda e: e["id"])[:2]
+        self.assertEqual(second["id"], first["id"] + 1, evs)
+        d.stop()
+        reopen(self, d.db_path, dev, first["id"])
+        d.start()
+        end = second["start_ts"]
+        row = ended_restart(self, d, dev, first["id"], end)
+        listed = d.get_json("/v1/anomalies?active=true")["anomalies"]
+        self.assertEqual([e for e in listed if e["device"] == dev], [], listed)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+        self.assertIn("anomaly event %d of '%s' was stored open while its saved detector was in "
+                      "no episode: ended \"restart\" at %d" % (first["id"], dev, end), d.log())
+        # A reading after the restart opens no event and ends none.
+        tp.post_readings(d, dev, [[0.0]], [te.T0 + 1000 * len(rows)], ["level"])
+        tp.wait_scored(d, dev, len(rows) + 1)
+        self.assertEqual(stored_event(d.db_path, dev, first["id"])[0], end)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+
+    def test_event_opened_after_the_save_goes_on_in_the_catch_up(self):
+        """The other side of the repair: a crash (kill -9) after the saved detector (in no
+        episode) whose event then opened, its row open (its end's put not committed): the event's
+        id is past the saved next one, so the restore takes it as active and the catch-up's
+        readings go on with it and end it as before the crash (cleared, same id, same end), not
+        "restart" and not a second event."""
+        d, dev = self.d, "lost-crash"
+        self.one_sensor(dev, te.trip_case(1600, 1400, 0.8, 1))
+        ev = tp.wait_for("a closed event", lambda: (lambda e: e[0] if len(e) == 1 else None)(
+            [e for e in self.events(dev) if not e["active"]]), 10)
+        self.assertEqual(ev["ended_by"], "cleared", ev)
+        d.kill()
+        last = stored_row(d.db_path, "SELECT t.last_ts FROM detectors t JOIN devices v ON v.id ="
+                          " t.device_id WHERE v.name = ?", (dev,))
+        self.assertLess(last[0], ev["start_ts"], "the detector was saved after the event opened")
+        reopen(self, d.db_path, dev, ev["id"])
+        d.start()
+        row = tp.wait_for("the event's end stored", lambda: (
+            lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, ev["id"])), 30)
+        self.assertEqual((row[0], row[1]["ended_by"]), (ev["end_ts"], "cleared"), row)
+        self.assertEqual([(e["id"], e["ended_by"], e["end_ts"]) for e in self.events(dev)],
+                         [(ev["id"], "cleared", ev["end_ts"])])
+        self.assertEqual(te.ended_counts(d)["restart"], 0)
+        self.assertNotIn("was stored open while its saved detector", d.log())
 
 
 if __name__ == "__main__":

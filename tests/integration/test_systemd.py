@@ -11,9 +11,9 @@ services (`/etc/systemd/system/*.wants`) are dropped in the overlay and `console
 so it starts only what a bare multi-user.target needs. The package built from this tree
 (`cpack -G DEB`) is copied in (read back there as the same bytes) and installed with `dpkg -i`
 (man-db's auto-update flag deleted in the overlay first: its trigger's index took 5 s), the
-installed vigild run for its `--version` (this build's version string), and vigild.service is
-run as an operator would: start (READY=1, `is-active`, STATUS=), a write and a read on
-loopback, trainings (an LSTM, so
+installed vigild run for its `--version` (this build's version, commit and build type), and
+vigild.service is run as an operator would: start (READY=1, `is-active`, STATUS=), a write and
+a read on loopback, trainings (an LSTM, so
 OpenBLAS and the training threads run under `SystemCallFilter=`), `systemctl reload` (and one
 refused by `--check-config`), the watchdog killing a vigild whose storage writer is held
 (another process holds SQLite's write lock, as test_watchdog.py does, with `WatchdogSec=1s` in a
@@ -349,8 +349,9 @@ def delete_inside(c, *paths):
 
 def installed_binary(c):
     """Asserts that the installed /usr/bin/vigild runs inside c (its libraries found) and says
-    the --version this build's vigild says: a vigild of this version ("vigild 0.1.0"), not
-    proof of this very build (copy_in's checksum ties the package to cpack's output)."""
+    the --version this build's vigild says: this version, commit and build type ("vigild 0.1.0
+    (commit 0123456789ab, Release)", session 59; before, "vigild 0.1.0" alone said nothing of
+    the build); copy_in's checksum ties the package to cpack's output."""
     want = subprocess.run([vt.VIGILD, "--version"], stdout=subprocess.PIPE, text=True,
                           timeout=30).stdout
     code, out, err = c.sh("/usr/bin/vigild --version")

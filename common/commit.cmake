@@ -1,11 +1,12 @@
-# cmake -DSRC=<source dir> -DOUT=<header> -P api/commit.cmake: writes OUT, defining VIGIL_COMMIT
-# (/health's "commit") as the short commit of the git checkout SRC is the top of, "-dirty" after
-# it when tracked files differ from it, else "unknown". Run at every build (api/CMakeLists.txt),
-# so a rebuild after a commit or a checkout says the new one; OUT is rewritten only when the
-# string changes, so a rebuild at the same commit compiles nothing again. "unknown" without git,
-# and for a source that is not a checkout's top (a tarball or a cpack source package unpacked
-# inside another repository, whose commit would mislead).
-set(commit unknown)
+# cmake -DSRC=<source dir> -DOUT=<header> -P common/commit.cmake: writes OUT, defining VIGIL_COMMIT
+# (build.h's build_commit: vigild --version, vigil_build_info, /health's "commit") as the short
+# commit of the git checkout SRC is the top of, "-dirty" after it when tracked files differ from
+# it, else "" (no git, or a source that is not a checkout's top: a tarball or a cpack source
+# package unpacked inside another repository, whose commit would mislead). Run at every build
+# (common/CMakeLists.txt), so a rebuild after a commit or a checkout says the new one without a
+# new cmake run; OUT is rewritten only when the string changes, so a rebuild at the same commit
+# compiles and links nothing again.
+set(commit "")
 find_program(GIT_PROGRAM git)
 if(GIT_PROGRAM)
   execute_process(COMMAND ${GIT_PROGRAM} rev-parse --show-toplevel WORKING_DIRECTORY ${SRC}
