@@ -118,7 +118,10 @@ int pipeline_arrivals_flush(pipeline_t *p, int force)
             log_info("pipeline: the devices' arrivals are stored again");
         p->arr_failing = p->arr_failing && b.n == 0;
     } else {
-        if (!p->arr_failing || force)
+        if (force) /* the stop's flush: nothing tries again (stop.c counts it as lost) */
+            log_warn("pipeline: the arrivals of %zu devices not stored (%s) at the stop", b.n,
+                     err_str(rc));
+        else if (!p->arr_failing)
             log_warn("pipeline: the arrivals of %zu devices not stored (%s); tried again in %d "
                      "ms",
                      b.n, err_str(rc), ARRIVALS_RETRY_MS);

@@ -249,9 +249,10 @@ int vigild__teardown(struct daemon *d, int started)
     const char *when = started ? "stopped, but" : "after the failed start,";
     char others[128] = "";
     if (other > 0)
-        snprintf(others, sizeof others,
-                 "%s%llu of the pipeline's last writes (prediction blocks, events) %s lost",
-                 lost > 0 ? "; " : "", (unsigned long long)other, other == 1 ? "was" : "were");
+        snprintf(
+            others, sizeof others,
+            "%s%llu of the pipeline's last writes (prediction blocks, events, arrivals) %s lost",
+            lost > 0 ? "; " : "", (unsigned long long)other, other == 1 ? "was" : "were");
     if (lost > 0)
         log_error("%s %d detector%s state could not be saved: %s; they start from their last "
                   "saved state next time%s",

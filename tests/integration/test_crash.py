@@ -17,6 +17,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+import pipeline_fx as tp  # noqa: E402  (wait_scored)
 
 
 def integrity_check(db_path):
@@ -88,6 +89,10 @@ class Restart(Base):
 
     def test_restart_keeps_everything(self):
         self.ingest_all_protocols()
+        # A device's last_seen is set by its shard after the write is acknowledged: wait until
+        # every reading is scored, so the snapshot holds the newest arrival the stop stores.
+        for dev in ("rs-json", "rs-lp", "rs-stream"):
+            tp.wait_scored(self.d, dev, 20)
         before = self.snapshot()
         self.assertEqual(len(before), 4)
         self.d.stop()  # asserts exit code 0

@@ -190,16 +190,6 @@ class Metrics(PromtoolMixin, vt.DaemonTestCase):
         wait_in_flight(1)
 
 
-def version_parts(out):
-    """vigild --version's output as (version, commit, build type), "" for a part it leaves out;
-    asserts its form: "vigild 0.1.0 (commit 0123456789ab[-dirty], Release)", the commit or the
-    build type (or the parentheses) left out when there is none."""
-    m = re.fullmatch(r"vigild (\d+\.\d+\.\d+)"
-                     r"(?: \((?:commit ([0-9a-f]{12}(?:-dirty)?)(?:, (\w+))?|(\w+))\))?\n", out)
-    assert m, "--version: %r" % out
-    return m.group(1), m.group(2) or "", m.group(3) or m.group(4) or ""
-
-
 class BuildInfo(vt.DaemonTestCase):
     """vigild --version names the build: the version, the git commit (a commit of this
     repository when built from its checkout) and the build type; /metrics' vigil_build_info,
@@ -209,7 +199,7 @@ class BuildInfo(vt.DaemonTestCase):
     def test_version_names_the_build_as_metrics_do(self):
         out = subprocess.run([vt.VIGILD, "--version"], stdout=subprocess.PIPE, text=True,
                              timeout=30, check=True).stdout
-        version, commit, btype = version_parts(out)
+        version, commit, btype = vt.version_parts(out)
         self.assertNotEqual(btype, "", "no build type: %r" % out)  # CMakeLists.txt sets one
         top = subprocess.run(["git", "-C", vt.REPO, "rev-parse", "--show-toplevel"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

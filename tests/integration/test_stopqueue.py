@@ -167,8 +167,8 @@ class StopLostWrites(StopCase):
     tick's event, its save and the stop's save into one transaction (its 2 ms wait for more),
     all three lost, and the line said "1 detector's state could not be saved" too."""
 
-    ALONE = ("stopped, but 1 of the pipeline's last writes (prediction blocks, events) was lost: "
-             "I/O error")
+    ALONE = ("stopped, but 1 of the pipeline's last writes (prediction blocks, events, arrivals) "
+             "was lost: I/O error")
 
     def env(self):
         return ["VIGIL_FAILMAINT_SQL=INSERT INTO events("]

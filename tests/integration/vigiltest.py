@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -618,6 +619,16 @@ SYSCALLS_GENERIC = {98: "futex", 101: "nanosleep", 115: "clock_nanosleep"}
 SYSCALLS = {"x86_64": {202: "futex", 35: "nanosleep", 230: "clock_nanosleep"},
             "aarch64": SYSCALLS_GENERIC, "riscv64": SYSCALLS_GENERIC,
             "loongarch64": SYSCALLS_GENERIC}
+
+
+def version_parts(out):
+    """vigild --version's output as (version, commit, build type), "" for a part it leaves out;
+    asserts its form: "vigild 0.1.0 (commit 0123456789ab[-dirty], Release)", the commit or the
+    build type (or the parentheses) left out when there is none."""
+    m = re.fullmatch(r"vigild (\d+\.\d+\.\d+)"
+                     r"(?: \((?:commit ([0-9a-f]{12}(?:-dirty)?)(?:, (\w+))?|(\w+))\))?\n", out)
+    assert m, "--version: %r" % out
+    return m.group(1), m.group(2) or "", m.group(3) or m.group(4) or ""
 
 
 def thread_wait(pid, tid):
