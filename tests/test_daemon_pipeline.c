@@ -1,9 +1,9 @@
 /* tests/test_daemon_pipeline.c: unit tests of the online pipeline's own pieces, without a store:
  * a device's silence as /metrics counts it (pipeline_silence), the overlap check of maintenance
  * periods (pipeline_maint_overlap), the seeded shard choice and its use when a batch is fed in
- * runs of one device's points (pipeline__feed_at), and the seeded groups table. Split from
- * tests/test_daemon.c (ctest unit_daemon) when that file neared 1,000 lines; run as
- * unit_daemon_pipeline. */
+ * runs of one device's points (pipeline__feed_at), the seeded groups table and the walk over a
+ * group's members (pipeline__group_next). Split from tests/test_daemon.c (ctest unit_daemon)
+ * when that file neared 1,000 lines; run as unit_daemon_pipeline. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -342,6 +342,148 @@ static void test_group_walk(void **state)
     pipeline_destroy(p);
 }
 
+/* ---- pipeline__group_next's restart rule, one case each (session 59) ------------------------
+ * The walk goes on from the member it stood on while g->left is unchanged (joins only append),
+ * else back to the start. Each case walks a real group of devices w0.. and checks the exact
+ * order of the visits, so a walk that skips a member, or sees one twice where the rule says it
+ * goes on, fails. A hook at each step changes the group under the walk. */
+enum { WALK_MAX = 8, WALK_STEPS = 4 * WALK_MAX };
+
+struct walk_fx {
+    pipeline_t *p;
+    struct group *g, *away; /* the walked group; a group to leave to */
+    struct dev *d[WALK_MAX];
+    int n; /* devices made: d[0..n-1] */
+};
+
+/* A pipeline with n devices w0..w(n-1): the first `in` join g in that order, the rest "away". */
+static void walk_fx_init(struct walk_fx *f, int n, int in)
+{
+    assert_true(n <= WALK_MAX && in <= n);
+    memset(f, 0, sizeof *f);
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    assert_int_equal(pipeline_create(&f->p, &o, NULL), 0);
+    f->g = pipeline__group(f->p, "walk");
+    f->away = pipeline__group(f->p, "away");
+    assert_non_null(f->g);
+    assert_non_null(f->away);
+    f->n = n;
+    for (int i = 0; i < n; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "w%d", i);
+        f->d[i] = pipeline__dev(f->p, name);
+        assert_non_null(f->d[i]);
+        assert_int_equal(pipeline__group_move(f->p, f->d[i], i < in ? f->g : f->away), 0);
+    }
+}
+
+/* Called with the index (in f->d) of the member the walk stands on and how many times the walk
+ * has stood on it (1 the first time). */
+typedef void walk_hook_fn(struct walk_fx *f, int k, int nth);
+
+/* Walks f->g to its end, writing the index of each member visited to order[] (room for
+ * WALK_STEPS; a walk longer than that fails the test). Returns the number of steps. */
+static int walk_order(struct walk_fx *f, int *order, walk_hook_fn *hook)
+{
+    int seen[WALK_MAX] = {0}, steps = 0;
+    struct group_walk w = {0};
+    for (struct dev *e; (e = pipeline__group_next(f->p, f->g, &w)) != NULL;) {
+        assert_true(steps < WALK_STEPS);
+        int k = -1;
+        for (int i = 0; i < f->n; i++)
+            if (e == f->d[i])
+                k = i;
+        assert_true(k >= 0);
+        order[steps++] = k;
+        if (hook)
+            hook(f, k, ++seen[k]);
+    }
+    assert_null(w.at); /* the walk stands past the end */
+    return steps;
+}
+
+/* The visits were exactly want[0..nwant-1] (the first difference is printed). */
+static void assert_order(const int *got, int ngot, const int *want, int nwant)
+{
+    for (int i = 0; i < ngot || i < nwant; i++)
+        if (i >= ngot || i >= nwant || got[i] != want[i]) {
+            print_error("visit %d: got member %d, want %d (k: w<k>; -1: the walk's end)\n", i,
+                        i < ngot ? got[i] : -1, i < nwant ? want[i] : -1);
+            fail();
+        }
+}
+
+/* A group of `in` of n devices walked with hook; the visits must be exactly want[0..nwant-1]. */
+static void walk_case(int n, int in, walk_hook_fn *hook, const int *want, int nwant)
+{
+    struct walk_fx f;
+    walk_fx_init(&f, n, in);
+    int order[WALK_STEPS];
+    assert_order(order, walk_order(&f, order, hook), want, nwant);
+    pipeline_destroy(f.p);
+}
+
+/* (a) Nothing changes: w0..w4 once each, in order, then NULL. */
+static void test_group_walk_plain(void **state)
+{
+    (void)state;
+    const int want[] = {0, 1, 2, 3, 4};
+    walk_case(5, 5, NULL, want, 5);
+}
+
+/* On w2 the first time, w0 (before it) leaves g for good. */
+static void leave_before(struct walk_fx *f, int k, int nth)
+{
+    if (k == 2 && nth == 1)
+        assert_int_equal(pipeline__group_move(f->p, f->d[0], f->away), 0);
+}
+
+/* (b) [w0 w1 w2 w3 w4], on w2 w0 leaves: [w1 w2 w3 w4], w3 now at w2's old index. The walk
+ * starts again: w1 w2 w3 w4, w0 not again. Going on at the old index + 1 skips w3. */
+static void test_group_walk_leave_before(void **state)
+{
+    (void)state;
+    const int want[] = {0, 1, 2, 1, 2, 3, 4};
+    walk_case(5, 5, leave_before, want, 7);
+}
+
+/* On w1 the first time, w1 leaves g and joins it again (at the end). */
+static void leave_rejoin(struct walk_fx *f, int k, int nth)
+{
+    if (k == 1 && nth == 1) {
+        assert_int_equal(pipeline__group_move(f->p, f->d[1], f->away), 0);
+        assert_int_equal(pipeline__group_move(f->p, f->d[1], f->g), 0);
+    }
+}
+
+/* (c) [w0 w1 w2 w3], on w1 it leaves and joins again: [w0 w2 w3 w1]. The walk starts again:
+ * w0 w2 w3 w1. Going on at the old index + 1 skips w2; going on after w1's new place (looking
+ * for w->at) ends at once, w2 and w3 unseen. */
+static void test_group_walk_leave_rejoin(void **state)
+{
+    (void)state;
+    const int want[] = {0, 1, 0, 2, 3, 1};
+    walk_case(4, 4, leave_rejoin, want, 6);
+}
+
+/* On w1, w3 (in "away") joins g: "away" loses a member, g loses none. */
+static void join(struct walk_fx *f, int k, int nth)
+{
+    if (k == 1 && nth == 1)
+        assert_int_equal(pipeline__group_move(f->p, f->d[3], f->g), 0);
+}
+
+/* (d) [w0 w1 w2], on w1 w3 joins from another group: [w0 w1 w2 w3]. Nobody moved, so the walk
+ * goes on: w2 w3, each member once. A walk that restarts on a join (or on a leave from another
+ * group) sees w0 and w1 twice. */
+static void test_group_walk_join(void **state)
+{
+    (void)state;
+    const int want[] = {0, 1, 2, 3};
+    walk_case(4, 3, join, want, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +493,10 @@ int main(void)
         cmocka_unit_test(test_pipeline_feed_runs),
         cmocka_unit_test(test_groups_seeded),
         cmocka_unit_test(test_group_walk),
+        cmocka_unit_test(test_group_walk_plain),
+        cmocka_unit_test(test_group_walk_leave_before),
+        cmocka_unit_test(test_group_walk_leave_rejoin),
+        cmocka_unit_test(test_group_walk_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
