@@ -627,7 +627,7 @@ class StopFailBlocks(StopFailBase):
         self.assertEqual(len(lines), 1, log)
         self.assertNotIn("detector", lines[0])  # before: "stopped, but 2 detectors' state ..."
         self.assertRegex(lines[0], r"stopped, but \d+ of the pipeline's last writes \(prediction "
-                         r"blocks, events\) (was|were) lost: I/O error")
+                         r"blocks, events, arrivals\) (was|were) lost: I/O error")
         now = self.saved_ms()
         for dev in ("fa", "fb"):
             self.assertGreater(now[dev], saved[dev], dev)  # before: lost with the blocks
