@@ -73,9 +73,9 @@ struct event {
      * sides go on from it, not from its stored row's (pipeline__event_sides_restore). */
     int lean_kept;
     /* 1 on an event restored active that opened after the saved detector (in no episode) was
-     * saved (a crash; pipeline_store.c event_restore): the catch-up's readings before its start
-     * do not end it, and the one that enters anomaly again goes on with it (review, session 59;
-     * pipeline__track_event). */
+     * saved (a crash; pipeline_restore_events.c event_restore): the catch-up's readings before
+     * its start do not end it, and the one that enters anomaly again goes on with it (review,
+     * session 59; pipeline__track_event). */
     int ahead;
 };
 
@@ -384,8 +384,9 @@ struct dev {
     uint64_t st_opened; /* api_events_opened at the last state message (pipeline_state.c) */
     struct dev *held_next;
     /* pipeline_restore only: the fleet-wide read of active events reached the device (its
-     * newest active event, the first of its rows, was taken; the rest are not). */
+     * newest row taken, the rest ended); restore_ev_ts: the last row's start. */
     int restore_ev;
+    int64_t restore_ev_ts;
     /* pipeline_restore only: the fleet-wide read of model versions reported the device. */
     int restore_ver;
     /* The arrivals (seen_ms, last_ms, last_ts) as last queued to the store or restored from it
@@ -753,7 +754,7 @@ void pipeline__event_break_open(pipeline_t *p, struct dev *d);
 
 /* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
  * first, when the restore has the device's newest active stored event ended ("restart": its
- * end lost, pipeline_store.c event_restore), that end is stored (no later than the start of a
+ * end lost, pipeline_restore_events.c event_restore), that end is stored (no later than the start of a
  * later stored event of the device), published and counted, a warning logged (docs/reliability.md,
  * "Builds told apart, an event left open by a failed stop, leftovers (session 59)"). Then, when the
  * device's newest stored event ended "cleared" at or before the saved detector's last reading, with
@@ -766,7 +767,16 @@ void pipeline__event_break_open(pipeline_t *p, struct dev *d);
  * "Session 31"). Queries the store: not inside another query's callback. Caller holds d->mu. */
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
 
-/* An event restored active at a restart (pipeline_store.c on_event): its sides from its
+/* Stores and publishes e, an event of d the restore ended "restart" (its end lost; how: why,
+ * logged after "was stored open"); once queued, counts and logs it, else logs it left to the
+ * next restart. Returns 0 or the put's code (ERR_BUSY). Caller holds d->mu. */
+int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
+                                  const char *how);
+/* The restore's read of the open stored events of names[0..n) (pipeline_restore_events.c):
+ * each device's newest goes on or ends, its other open rows end "restart". Restore only. */
+void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n);
+
+/* An event restored active at a restart (pipeline_restore_events.c on_event): its sides from its
  * stored JSON into e->above / e->below, and, unless d->lean came with the saved blob
  * (e->lean_kept), d->lean signed by them (e->share as the restored magnitude), so its side, its
  * continuing and its being continued survive the restart; and its "chain_broken" (a period began

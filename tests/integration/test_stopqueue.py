@@ -282,5 +282,136 @@ class LostEndWhileRunning(te.Events):
         self.assertNotIn("was stored open while its saved detector", d.log())
 
 
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library, set by CTest; not built in a TSan build) not found")
+class OpenBehindALaterEvent(te.Events):
+    """Task events60 (session 60): an event whose end's put failed while vigild ran (the events'
+    insert failing, failmaint.c, from the end's reading until the writer said so), after which
+    the device opened another event still open at the stop. The restore's read of the active
+    events took a device's newest open row only and passed over its others, so the older row
+    stayed open for good (GET .../anomalies, /v1/anomalies?active=true and InfluxQL said it
+    active). Now it is ended "restart" at the later event's start (it had ended by the reading
+    that opened that one), stored, counted and logged once; the later event goes on as before
+    and ends as the detector says."""
+    CONFIG = te.Released.CONFIG
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG), prefix=[
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "VIGIL_FAILMAINT_SQL=INSERT INTO events("])
+        self.d.start()
+
+    def post(self, dev, rows, k, to):
+        """Posts rows[k:to] (one sensor, te.T0 + 1 s a reading) and waits for them scored."""
+        tp.post_readings(self.d, dev, rows[k:to], [te.T0 + 1000 * i for i in range(k, to)],
+                         ["level"])
+        tp.wait_scored(self.d, dev, to)
+
+    def test_older_open_event_ended_at_the_restart(self):
+        d, dev = self.d, "open-behind"
+        rows = te.trip_case(1700, 1400, 0.8, 1)
+        for t in (1600, 1601):  # a second trip, 200 readings after the first
+            rows[t] = [round(rows[t][0] + 1.5, 6)]
+        self.post(dev, rows, 0, 200)
+        tp.wait_idle(d, dev, 1)
+        self.post(dev, rows, 200, 1200)
+        tp.wait_idle(d, dev, 2)
+        self.post(dev, rows, 1200, 1403)  # the first trip: an event opens (at reading 1402)
+        first = tp.wait_for("the first event stored open", lambda: (
+            lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(self.events(dev)), 10)
+        tp.wait_for("its row committed", lambda: stored_event(d.db_path, dev, first["id"]), 10)
+        vt.write_file_atomic(self.flag, "fail")  # the events' insert fails from here
+        k = 1403
+        while tp.status(d, dev)["state"] == "anomaly":  # one reading ends it (1403)
+            self.assertLess(k, 1500, "the first event never ended")
+            self.post(dev, rows, k, k + 1)
+            k += 1
+        tp.wait_for("its end's put failed", lambda: re.search(
+            r"storage: write failed \(.*INSERT INTO events\(", d.log()), 10)
+        os.unlink(self.flag)
+        self.assertEqual(stored_event(d.db_path, dev, first["id"])[0], None, "its end stored")
+        self.post(dev, rows, k, 1602)  # the second trip: another event (1600), open at the stop
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        second = tp.wait_for("the second event listed", lambda: (
+            lambda e: e[0] if e and e[0]["id"] == first["id"] + 1 else None)(self.events(dev)),
+            10)
+        self.assertTrue(second["active"], second)
+        d.stop()
+        self.assertEqual([stored_event(d.db_path, dev, e["id"])[0] for e in (first, second)],
+                         [None, None], "both stored open at the stop")
+        d.start()
+        end = second["start_ts"]
+        ended_restart(self, d, dev, first["id"], end)
+        self.assertIn("anomaly event %d of '%s' was stored open behind a later event of the "
+                      "device: ended \"restart\" at %d" % (first["id"], dev, end), d.log())
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+        # The later event goes on: open, listed active, the device in anomaly.
+        listed = d.get_json("/v1/anomalies?active=true")["anomalies"]
+        self.assertEqual([e["id"] for e in listed if e["device"] == dev], [second["id"]], listed)
+        self.assertEqual(stored_event(d.db_path, dev, second["id"])[0], None)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        # The rest of the readings end it as the detector says; the first stays as it was.
+        self.post(dev, rows, 1602, len(rows))
+        evs = tp.wait_for("the second event ended", lambda: (
+            lambda e: e if not e[0]["active"] else None)(self.events(dev)), 10)
+        self.assertEqual([(e["id"], e["ended_by"], e["end_ts"]) for e in evs],
+                         [(second["id"], "cleared", te.T0 + 1603 * 1000),
+                          (first["id"], "restart", end)], evs)
+        self.assertEqual(stored_event(d.db_path, dev, first["id"])[0], end)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+        self.assertEqual(d.log().count("anomaly event %d of '%s' was stored open"
+                                       % (first["id"], dev)), 1)
+
+    def test_thousands_of_open_rows_all_ended(self):
+        """A pathological store: 2,500 open rows behind the device's open event (more than the
+        1,000 puts the restore queues between two waits for the writer). Every one is ended
+        "restart" at the start of the row after it, counted and logged once, in one restart;
+        the open event goes on."""
+        d, dev, n = self.d, "open-many", 2500
+        rows = te.trip_case(1500, 1400, 0.8, 1)
+        self.post(dev, rows, 0, 200)
+        tp.wait_idle(d, dev, 1)
+        self.post(dev, rows, 200, 1200)
+        tp.wait_idle(d, dev, 2)
+        self.post(dev, rows, 1200, 1403)  # an event opens at reading 1402, open at the stop
+        ev = tp.wait_for("the event listed", lambda: (
+            lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(self.events(dev)), 10)
+        d.stop()
+        # Rows 10,000 + k (far past the ids the device will give), k readings before the
+        # event, their info the event's row as stored.
+        start = ev["start_ts"]
+        info = stored_event(d.db_path, dev, ev["id"])[1]
+        db = sqlite3.connect(d.db_path)
+        try:
+            with db:
+                dev_id = db.execute("SELECT id FROM devices WHERE name = ?", (dev,)).fetchone()[0]
+                db.executemany(
+                    "INSERT INTO events(device_id, id, start_ts, end_ts, info) VALUES(?, ?, ?,"
+                    " NULL, ?)", [(dev_id, 10000 + k, start - 1000 * k,
+                                   json.dumps(dict(info, id=10000 + k, start_ts=start - 1000 * k)))
+                                  for k in range(1, n + 1)])
+        finally:
+            db.close()
+        d.start()
+
+        def ends():
+            got = stored_row(d.db_path, "SELECT count(*), sum(e.end_ts = e.start_ts + 1000) FROM"
+                             " events e JOIN devices v ON v.id = e.device_id WHERE v.name = ?"
+                             " AND e.id > 10000 AND e.end_ts IS NOT NULL", (dev,))
+            return got if got[0] == n else None
+        self.assertEqual(tp.wait_for("every old row ended", ends, 60), (n, n))
+        self.assertEqual(te.ended_counts(d)["restart"], n)
+        with open(d.log_path, encoding="utf-8") as f:  # whole: d.log() keeps its last 20,000
+            log = f.read()
+        self.assertEqual(log.count("was stored open behind a later event of the device: "
+                                   "ended \"restart\""), n)
+        self.assertEqual(stored_event(d.db_path, dev, ev["id"])[0], None)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        one = stored_event(d.db_path, dev, 10001)[1]
+        self.assertEqual((one["ended_by"], one["end_ts"], one["active"]),
+                         ("restart", start, False), one)
+
+
 if __name__ == "__main__":
     vt.main()
