@@ -191,7 +191,7 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
  * wait for the writer every STALE_FLUSH_EVERY rows: linear in the stale rows. Frees r's rows. */
 static void stale_end(pipeline_t *p, struct ev_read *r)
 {
-    size_t queued = 0, failed = 0;
+    size_t queued = 0, failed = 0, unflushed = 0;
     int flush_rc = 0;
     for (size_t i = 0; i < r->n; i++) {
         struct stale_row *s = &r->v[i];
@@ -205,15 +205,18 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
         e.chain_broken = pipeline__event_info_broken(s->info);
         e.end_ts = s->bound > s->start_ts ? s->bound : s->start_ts;
         e.ended_by = PIPE_END_RESTART;
-        if (pipeline__event_restart_store(p, d, &e, "behind a later event of the device"))
+        if (pipeline__event_restart_store(p, d, &e, "behind a later event of the device")) {
             failed++;
-        else
+        } else {
             queued++;
+            unflushed++;
+        }
         pthread_mutex_unlock(&d->mu);
         free(s->info);
-        if (queued && (queued % STALE_FLUSH_EVERY == 0 || i + 1 == r->n)) {
+        if (unflushed && (unflushed == STALE_FLUSH_EVERY || i + 1 == r->n)) {
             int rc = store_flush(p->store); /* not under d->mu: the writer's hooks take it */
             flush_rc = rc ? rc : flush_rc;
+            unflushed = 0;
         }
     }
     if (flush_rc)

@@ -13,7 +13,10 @@ session 58), which StopTicks (test_maint.py) does not reach:
   events' insert), is counted with the stop's other lost writes, in its log line and exit code.
 
 Both hold the stop at its VIGIL_TEST_HOLD_DIR points (common/testhold.h) while the device's
-period ends, as StopTicks does."""
+period ends, as StopTicks does.
+
+LostEndWhileRunning (session 59) and OpenBehindALaterEvent (session 60): ends lost while vigild
+ran, repaired at the next start ("restart")."""
 import json
 import os
 import re
@@ -362,6 +365,42 @@ class OpenBehindALaterEvent(te.Events):
         self.assertEqual(te.ended_counts(d)["restart"], 1)
         self.assertEqual(d.log().count("anomaly event %d of '%s' was stored open"
                                        % (first["id"], dev)), 1)
+
+    def test_open_row_behind_the_detectors_unstored_event(self):
+        """The device's only open row is older than the event its saved detector goes on with,
+        whose opening put was lost (its row deleted while vigild is stopped): the row is ended
+        "restart" at that event's start, which goes on and ends as before (its row put again).
+        Main's restore passed the row over (the detector had another event): open for good."""
+        d, dev = self.d, "open-unstored"
+        rows = te.trip_case(1700, 1400, 0.8, 1)
+        for t in (1600, 1601):
+            rows[t] = [round(rows[t][0] + 1.5, 6)]
+        self.post(dev, rows, 0, 200)
+        tp.wait_idle(d, dev, 1)
+        self.post(dev, rows, 200, 1200)
+        tp.wait_idle(d, dev, 2)
+        self.post(dev, rows, 1200, 1602)  # two trips: the first ended, the second open
+        evs = tp.wait_for("two events listed", lambda: (
+            lambda e: e if len(e) == 2 and e[0]["active"] else None)(self.events(dev)), 10)
+        second, first = evs
+        d.stop()
+        reopen(self, d.db_path, dev, first["id"])
+        db = sqlite3.connect(d.db_path)
+        try:
+            with db:
+                db.execute("DELETE FROM events WHERE id = ? AND device_id = (SELECT id FROM"
+                           " devices WHERE name = ?)", (second["id"], dev))
+        finally:
+            db.close()
+        d.start()
+        ended_restart(self, d, dev, first["id"], second["start_ts"])
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        self.post(dev, rows, 1602, len(rows))
+        row = tp.wait_for("the second event's end stored", lambda: (lambda r: r if r and r[
+            0] is not None else None)(stored_event(d.db_path, dev, second["id"])), 10)
+        self.assertEqual((row[0], row[1]["ended_by"]), (te.T0 + 1603 * 1000, "cleared"), row)
+        self.assertEqual(stored_event(d.db_path, dev, first["id"])[0], second["start_ts"])
 
     def test_thousands_of_open_rows_all_ended(self):
         """A pathological store: 2,500 open rows behind the device's open event (more than the
