@@ -59,22 +59,35 @@ static void event_row_read(struct event *e, int64_t id, int64_t start_ts, const 
     json_decref(j);
 }
 
+/* The open event d's saved detector goes on with, when the stored active row id is it: NULL
+ * otherwise. Caller holds d->mu. */
+static struct event *detectors_own(struct dev *d, int64_t id)
+{
+    struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
+    return e && e->id == (uint64_t)id && e->end_ts < 0 ? e : NULL;
+}
+
+/* The saved detector's open event e goes on with what its stored row names. The stored event
+ * names what opened it; a format 2 blob does not (format 3 keeps it for an event the store
+ * lost), and an event stored by an older vigild names nothing. Caller holds d->mu. */
+static void event_merge(struct dev *d, struct event *e, const char *info_json)
+{
+    int how = pipeline__event_opened_by(info_json);
+    if (how)
+        e->opened_by = how;
+    event_chain_parse(e, info_json);                /* the saved detector keeps no chain */
+    pipeline__event_sides_restore(d, e, info_json); /* nor the sides */
+}
+
 /* d's newest active event in the store (id, start_ts, info_json): the one its saved detector
  * has goes on with what the row names, or, when it has none, is taken as it is stored. Caller
  * holds d->mu. */
 static void event_restore(pipeline_t *p, struct dev *d, int64_t id, int64_t start_ts,
                           const char *info_json)
 {
-    /* The stored event names what opened it; a format 2 blob does not (format 3 keeps it for
-     * an event the store lost), and an event stored by an older vigild names nothing. */
-    struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
-    int how = pipeline__event_opened_by(info_json);
-    if (e && e->id == (uint64_t)id && e->end_ts < 0) {
-        if (how)
-            e->opened_by = how;
-        event_chain_parse(e, info_json);                /* the saved detector keeps no chain */
-        pipeline__event_sides_restore(d, e, info_json); /* nor the sides */
-    }
+    struct event *e = detectors_own(d, id);
+    if (e)
+        event_merge(d, e, info_json);
     if (d->nevents > 0)
         return;
     e = pipeline__event_add(p, d);
@@ -155,13 +168,16 @@ static void stale_add(struct ev_read *r, struct dev *d, int64_t id, int64_t star
  * limit of 1 gave. Its other rows (ended events whose end put was lost while vigild ran, a
  * later event opened after them) are stale: ended after the read, at the start of the row
  * before them in the read (stale_end); so is the first row when the saved detector goes on
- * with a later event (that one's opening put lost). Each row is looked at once: the read is
- * linear in the active rows, however many a device has. */
+ * with a later event (that one's opening put lost). A later row that is the saved detector's
+ * own open event is not stale: its end's put was lost, a later event's committed, then a
+ * crash; the catch-up's readings end it as before (review, session 60). Each row is looked at
+ * once: the read is linear in the active rows, however many a device has. */
 static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
                     const char *info_json)
 {
     struct ev_read *r = arg;
     struct dev *d = restored(r->p, device);
+    struct event *own;
     if (d == NULL || end_ts >= 0)
         return 0;
     pthread_mutex_lock(&d->mu);
@@ -171,6 +187,8 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
         const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
         if (e && e->end_ts < 0 && e->id > (uint64_t)id)
             stale_add(r, d, id, start_ts, e->start_ts, info_json);
+    } else if ((own = detectors_own(d, id)) != NULL) {
+        event_merge(d, own, info_json); /* its row's chain and sides, as a first row's */
     } else {
         stale_add(r, d, id, start_ts, d->restore_ev_ts, info_json);
     }
@@ -193,6 +211,10 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
 {
     size_t queued = 0, failed = 0, unflushed = 0;
     int flush_rc = 0;
+    /* A flush answers for the transaction that reached it only: the puts lost with an earlier
+     * one show in ops_failed (storage.h, store_flush). */
+    store_stats_t st0, st1;
+    store_stats_get(p->store, &st0);
     for (size_t i = 0; i < r->n; i++) {
         struct stale_row *s = &r->v[i];
         struct dev *d = s->d;
@@ -219,10 +241,11 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
             unflushed = 0;
         }
     }
-    if (flush_rc)
+    store_stats_get(p->store, &st1);
+    if (queued && (flush_rc || st1.ops_failed != st0.ops_failed))
         log_warn("pipeline: the \"restart\" ends of %zu events stored open behind later ones "
                  "may not be stored (%s): those left open are ended at the next restart",
-                 queued, err_str(flush_rc));
+                 queued, flush_rc ? err_str(flush_rc) : "a write failed");
     if (failed || r->lost)
         log_warn("pipeline: %zu events stored open behind later ones left open to the next "
                  "restart (%zu not stored, %zu out of memory)",

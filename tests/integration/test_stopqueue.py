@@ -69,6 +69,12 @@ def reopen(case, db_path, dev, eid):
     case.assertEqual(stored_event(db_path, dev, eid)[0], None)
 
 
+def saved_last_ts(db_path, dev):
+    """dev's saved detector's last_ts in the database at db_path."""
+    return stored_row(db_path, "SELECT t.last_ts FROM detectors t JOIN devices v ON v.id ="
+                      " t.device_id WHERE v.name = ?", (dev,))[0]
+
+
 def waits_on(pid, seconds):
     """Whether the main thread waits on a futex at every look for seconds (a look every 0.1 s):
     a wait for the held writer lasts until the test lets it go, a lock's moment does not."""
@@ -271,9 +277,8 @@ class LostEndWhileRunning(te.Events):
             [e for e in self.events(dev) if not e["active"]]), 10)
         self.assertEqual(ev["ended_by"], "cleared", ev)
         d.kill()
-        last = stored_row(d.db_path, "SELECT t.last_ts FROM detectors t JOIN devices v ON v.id ="
-                          " t.device_id WHERE v.name = ?", (dev,))
-        self.assertLess(last[0], ev["start_ts"], "the detector was saved after the event opened")
+        self.assertLess(saved_last_ts(d.db_path, dev), ev["start_ts"],
+                        "the detector was saved after the event opened")
         reopen(self, d.db_path, dev, ev["id"])
         d.start()
         row = tp.wait_for("the event's end stored", lambda: (
@@ -283,6 +288,54 @@ class LostEndWhileRunning(te.Events):
                          [(ev["id"], "cleared", ev["end_ts"])])
         self.assertEqual(te.ended_counts(d)["restart"], 0)
         self.assertNotIn("was stored open while its saved detector", d.log())
+
+    def test_detectors_own_event_behind_a_later_row_goes_on(self):
+        """Review of events60 (session 60): the saved detector goes on with an event (saved in
+        its episode at a clean stop) whose row is not the device's newest open one: after the
+        save the event ended, its end's row was lost, and a later event opened; then kill -9.
+        The catch-up's readings end that event as before the crash ("cleared", same reading),
+        so the restore must not end it "restart" as well (once counted, logged and published
+        as "restart", then again as "cleared"). The lost end is made by reopening its row while
+        vigild is down."""
+        d, dev = self.d, "own-behind"
+        rows = te.trip_case(1700, 1400, 0.8, 1)
+        for t in (1600, 1601):  # a second trip, 200 readings after the first
+            rows[t] = [round(rows[t][0] + 1.5, 6)]
+        post = lambda k, to: (  # noqa: E731
+            tp.post_readings(d, dev, rows[k:to], [te.T0 + 1000 * i for i in range(k, to)],
+                             ["level"]),
+            tp.wait_scored(d, dev, to))
+        post(0, 200)
+        tp.wait_idle(d, dev, 1)
+        post(200, 1200)
+        tp.wait_idle(d, dev, 2)
+        post(1200, 1403)  # the first trip: an event opens (at reading 1402)
+        first = tp.wait_for("the first event open", lambda: (
+            lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(self.events(dev)), 10)
+        d.stop()  # the detector saved in the episode, with the event
+        d.start()
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        post(1403, 1602)  # the first ends (1403), the second trip opens another (1600)
+        second = tp.wait_for("the second event stored open", lambda: (
+            lambda e: e if e and e[0] is None else None)(
+                stored_event(d.db_path, dev, first["id"] + 1)), 10)
+        ended = stored_event(d.db_path, dev, first["id"])
+        self.assertEqual((ended[0], ended[1]["ended_by"]), (te.T0 + 1403 * 1000, "cleared"),
+                         ended)
+        d.kill()
+        self.assertEqual(saved_last_ts(d.db_path, dev), first["start_ts"],
+                         "the detector saved in the first episode")
+        reopen(self, d.db_path, dev, first["id"])
+        d.start()
+        row = tp.wait_for("the first event's end stored by the catch-up", lambda: (
+            lambda r: r if r[0] is not None and r[1]["ended_by"] == "cleared" else None)(
+                stored_event(d.db_path, dev, first["id"])), 30)
+        self.assertEqual(row[0], te.T0 + 1403 * 1000, row)
+        self.assertEqual(te.ended_counts(d)["restart"], 0)
+        self.assertNotIn("anomaly event %d of '%s' was stored open" % (first["id"], dev),
+                         d.log())
+        self.assertEqual(second[1]["id"], first["id"] + 1, second)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
@@ -310,6 +363,20 @@ class OpenBehindALaterEvent(te.Events):
         tp.post_readings(self.d, dev, rows[k:to], [te.T0 + 1000 * i for i in range(k, to)],
                          ["level"])
         tp.wait_scored(self.d, dev, to)
+
+    def open_at_the_stop(self, dev):
+        """A trip on dev (an event opens at reading 1402), then a clean stop with it open:
+        returns the event as listed and its stored row's JSON."""
+        rows = te.trip_case(1500, 1400, 0.8, 1)
+        self.post(dev, rows, 0, 200)
+        tp.wait_idle(self.d, dev, 1)
+        self.post(dev, rows, 200, 1200)
+        tp.wait_idle(self.d, dev, 2)
+        self.post(dev, rows, 1200, 1403)
+        ev = tp.wait_for("the event listed", lambda: (
+            lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(self.events(dev)), 10)
+        self.d.stop()
+        return ev, stored_event(self.d.db_path, dev, ev["id"])[1]
 
     def test_older_open_event_ended_at_the_restart(self):
         d, dev = self.d, "open-behind"
@@ -408,19 +475,10 @@ class OpenBehindALaterEvent(te.Events):
         "restart" at the start of the row after it, counted and logged once, in one restart;
         the open event goes on."""
         d, dev, n = self.d, "open-many", 2500
-        rows = te.trip_case(1500, 1400, 0.8, 1)
-        self.post(dev, rows, 0, 200)
-        tp.wait_idle(d, dev, 1)
-        self.post(dev, rows, 200, 1200)
-        tp.wait_idle(d, dev, 2)
-        self.post(dev, rows, 1200, 1403)  # an event opens at reading 1402, open at the stop
-        ev = tp.wait_for("the event listed", lambda: (
-            lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(self.events(dev)), 10)
-        d.stop()
+        ev, info = self.open_at_the_stop(dev)
         # Rows 10,000 + k (far past the ids the device will give), k readings before the
         # event, their info the event's row as stored.
         start = ev["start_ts"]
-        info = stored_event(d.db_path, dev, ev["id"])[1]
         db = sqlite3.connect(d.db_path)
         try:
             with db:
@@ -451,6 +509,38 @@ class OpenBehindALaterEvent(te.Events):
         self.assertEqual((one["ended_by"], one["end_ts"], one["active"]),
                          ("restart", start, False), one)
 
+    def test_failed_restart_end_left_to_the_next_restart(self):
+        """Review of events60 (session 60): the restore's "restart" end of an open row behind
+        the device's open event fails to commit (the events' insert failing from the start,
+        failmaint.c): a warning says so, the row stays open in the store (nothing claims it
+        stored), and the next start, the insert working again, ends it "restart" at the open
+        event's start."""
+        d, dev = self.d, "open-failed"
+        ev, info = self.open_at_the_stop(dev)
+        start, old = ev["start_ts"], 5000
+        db = sqlite3.connect(d.db_path)
+        try:
+            with db:  # an open row behind the event (its end lost), written while vigild is down
+                db.execute("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id,"
+                           " ?, ?, NULL, ? FROM devices WHERE name = ?",
+                           (old, start - 1000, json.dumps(dict(info, id=old,
+                                                               start_ts=start - 1000)), dev))
+        finally:
+            db.close()
+        vt.write_file_atomic(self.flag, "fail")  # the events' insert fails from the start
+        d.start()
+        tp.wait_for("the failed ends said", lambda: re.search(
+            r"the \"restart\" ends of 1 events stored open behind later ones may not be stored",
+            d.log()), 10)
+        self.assertEqual(stored_event(d.db_path, dev, old)[0], None, "left open")
+        d.stop()
+        os.unlink(self.flag)
+        d.start()
+        ended_restart(self, d, dev, old, start)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+        self.assertEqual(d.log().count("may not be stored"), 1)  # the first start's alone
+        self.assertEqual(stored_event(d.db_path, dev, ev["id"])[0], None)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
 
 if __name__ == "__main__":
     vt.main()
