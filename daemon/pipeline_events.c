@@ -321,10 +321,10 @@ static int on_newest_event(void *arg, const char *device, int64_t id, int64_t st
     return 0; /* limit 1: the only one */
 }
 
-/* The end the restore gave d's newest active event (pipeline_restore_events.c event_restore: "restart",
- * the event stored open while the saved detector was in no episode, its end lost: the stop's
- * first tick, whose event end failed while its detector saves committed, or a put the busy store
- * refused while vigild ran; docs/reliability.md, "Builds told apart, an event left open by a
+/* The end the restore gave d's newest active event (pipeline_restore_events.c event_restore:
+ * "restart", the event stored open while the saved detector was in no episode, its end lost: the
+ * stop's first tick, whose event end failed while its detector saves committed, or a put the busy
+ * store refused while vigild ran; docs/reliability.md, "Builds told apart, an event left open by a
  * failed stop, leftovers (session 59)") stored (the events read found it open), published and
  * counted, a warning logged. ne: d's newest stored row (info NULL: none, or the read failed).
  * When ne is a later event (this one's end was lost while vigild ran, and another opened and

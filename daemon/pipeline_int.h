@@ -754,7 +754,7 @@ void pipeline__event_break_open(pipeline_t *p, struct dev *d);
 
 /* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
  * first, when the restore has the device's newest active stored event ended ("restart": its
- * end lost, pipeline_restore_events.c event_restore), that end is stored (no later than the start of a
+ * end lost, pipeline_restore_events.c), that end is stored (no later than the start of a
  * later stored event of the device), published and counted, a warning logged (docs/reliability.md,
  * "Builds told apart, an event left open by a failed stop, leftovers (session 59)"). Then, when the
  * device's newest stored event ended "cleared" at or before the saved detector's last reading, with
