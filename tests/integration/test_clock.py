@@ -361,7 +361,7 @@ class ClockStepsBack(OwnDaemon):
                          "library, set by CTest; not built for a TSan build) not found")
     def test_stamps_never_go_back(self):
         tmp = vt.mkdtemp()
-        shift = vt.write_file(os.path.join(tmp, "shift"), "0")
+        shift = vt.write_file_atomic(os.path.join(tmp, "shift"), "0")
         self.d = d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + vt.preload(CLOCKSHIFT),
                                        "VIGIL_CLOCKSHIFT_FILE=" + shift])
         d.start()
@@ -375,7 +375,7 @@ class ClockStepsBack(OwnDaemon):
 
         send(20)
         wait_for("20 scored", lambda: self.status(dev).get("readings_scored", 0) >= 20, 60)
-        vt.write_file(shift, str(-HOUR))  # read by the library within 20 ms
+        vt.write_file_atomic(shift, str(-HOUR))  # read by the library within 20 ms
         time.sleep(0.1)
         send(20)
         st = wait_for("40 scored", lambda: (lambda s: s if s.get("readings_scored", 0) +
@@ -388,7 +388,7 @@ class ClockStepsBack(OwnDaemon):
         ts = [p["ts"] for p in pts]
         self.assertEqual(ts, sorted(set(ts)))
         self.assertIn("the wall clock stepped back by", d.log())
-        vt.write_file(shift, "0")
+        vt.write_file_atomic(shift, "0")
 
 
 def metric(text, name):
