@@ -61,12 +61,15 @@ static int parse_shift(char *text, ssize_t k, int64_t *out)
     return 1;
 }
 
-/* The shift in ms, from the file when the cached value is older than REREAD_NS. */
+/* The shift in ms, from the file when the cached value is older than REREAD_NS. Leaves errno
+ * as it found it: the caller's clock_gettime succeeds, and its caller may still be about to
+ * read errno from an earlier call (open's ENOENT or parse_shift's errno = 0 would replace it). */
 static int64_t shift_now(void)
 {
     const int64_t now = sys_ns(CLOCK_MONOTONIC);
     if (now < atomic_load_explicit(&next_read_ns, memory_order_relaxed))
         return atomic_load_explicit(&shift_ms, memory_order_relaxed);
+    const int saved_errno = errno;
     const char *path = getenv("VIGIL_CLOCKSHIFT_FILE");
     int64_t v = 0;
     int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
@@ -79,6 +82,7 @@ static int64_t shift_now(void)
     }
     atomic_store_explicit(&shift_ms, v, memory_order_relaxed);
     atomic_store_explicit(&next_read_ns, now + REREAD_NS, memory_order_relaxed);
+    errno = saved_errno;
     return v;
 }
 
