@@ -349,6 +349,10 @@ typedef struct api_opts {
     const char *cors;       /* allowed origins (api_cors_check); NULL or "": no CORS headers */
     api_events_t *events;   /* GET /v1/events (borrowed: outlives the server); NULL: 501 */
     int64_t retention_ms;   /* storage.retention, for SHOW RETENTION POLICIES (0: forever) */
+    const char *commit;     /* the build's git commit (daemon/build.h's build_commit), for
+                               vigil_build_info and /health (borrowed: valid while the server
+                               runs; not NULL); "": unknown (a tarball's build) */
+    const char *build_type; /* its build type (build_type), for vigil_build_info; not NULL */
 } api_opts_t;
 
 /* Fills opts with defaults (127.0.0.1:8470, 4 threads, 32 MiB, 100,000 items, ...). */

@@ -15,7 +15,6 @@
  * ask: InfluxDB 2's body with vigild's version, "pass" with 200, or "fail" with 503 when the
  * backend is not healthy (the test of /healthz, api__backend_healthy). Open, as /healthz is. */
 #include "api_int.h"
-#include "build.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -89,6 +88,7 @@ void api__h_write_v2(api_request_t *r)
  * kit/check responses: name, status, and a message only when there is one to give. */
 void api__h_health(api_request_t *r)
 {
+    const char *commit = r->srv->opts.commit;
     api_check_t checks[API_CHECKS_MAX];
     char why[API_HEALTH_WHY_MAX], msg[sizeof why + 16];
     size_t n;
@@ -111,5 +111,5 @@ void api__h_health(api_request_t *r)
               json_pack("{s:s,s:s,s:s,s:o,s:s,s:s}", "name", "influxdb", "message",
                         ok ? "ready for queries and writes" : msg, "status", ok ? "pass" : "fail",
                         "checks", list, "version", VIGIL_VERSION, "commit",
-                        build_commit()[0] ? build_commit() : "unknown"));
+                        commit[0] ? commit : "unknown"));
 }

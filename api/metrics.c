@@ -6,7 +6,6 @@
  * the backend appends the families of storage, the stream and the models. Any thread; the
  * counters are relaxed atomics, so a scrape is a consistent-enough snapshot. */
 #include "api_int.h"
-#include "build.h"
 #include "prom.h"
 
 static const char *const route_names[ROUTE_COUNT] = {"not_found",      "healthz",
@@ -58,17 +57,18 @@ void api__h_metrics(api_request_t *r)
     static const unsigned codes[] = API_STATUS_CODES;
     sbuf_t b;
     sbuf_init(&b);
-    /* Which build answers (build.h), as --version and the start-up line say it: a gauge of 1
-     * whose labels are the information (Prometheus' own prometheus_build_info). */
+    /* Which build answers (api_opts_t's commit and build_type, vigild's daemon/build.h), as
+     * --version and the start-up line say it: a gauge of 1 whose labels are the information
+     * (Prometheus' own prometheus_build_info). */
     sbuf_printf(&b, "# HELP vigil_build_info The running vigild's build: its version, the git "
                     "commit it was built from (empty outside a git checkout; -dirty: with changes) "
                     "and its build type. Always 1.\n# TYPE vigil_build_info gauge\n"
                     "vigil_build_info{version=");
-    prom_label(&b, build_version());
+    prom_label(&b, VIGIL_VERSION);
     sbuf_printf(&b, ",commit=");
-    prom_label(&b, build_commit());
+    prom_label(&b, srv->opts.commit);
     sbuf_printf(&b, ",build_type=");
-    prom_label(&b, build_type());
+    prom_label(&b, srv->opts.build_type);
     sbuf_printf(&b, "} 1\n");
     sbuf_printf(&b, "# HELP vigil_http_requests_total HTTP requests answered, by route and "
                     "status code.\n# TYPE vigil_http_requests_total counter\n");

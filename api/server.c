@@ -109,6 +109,10 @@ void api_opts_default(api_opts_t *o)
     o->metrics_auth = 0;
     o->tls = NULL;
     o->cors = NULL;
+    /* The build is the caller's to say (vigild's main, from daemon/build.h), so the build id
+     * that each commit changes is linked into vigild alone, not into every user of api. */
+    o->commit = "";
+    o->build_type = "";
 }
 
 /* libmicrohttpd's memory per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT), in

@@ -643,6 +643,8 @@ int main(int argc, char **argv)
         d.backend.stream = d.stream;
     }
     ao.cors = d.cfg.cors_origins;
+    ao.commit = build_commit(); /* static strings */
+    ao.build_type = build_type();
     ao.tls = tls;   /* api_start owns it from here */
     ao.auth = auth; /* and this */
     d.auth_on = auth != NULL;

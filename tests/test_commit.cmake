@@ -1,5 +1,5 @@
-# cmake -DSCRIPT=common/commit.cmake -DWORK=<scratch dir> -P tests/test_commit.cmake: the build's
-# commit as common/commit.cmake writes it, in throwaway repositories under WORK: a checkout's top
+# cmake -DSCRIPT=daemon/commit.cmake -DWORK=<scratch dir> -P tests/test_commit.cmake: the build's
+# commit as daemon/commit.cmake writes it, in throwaway repositories under WORK: a checkout's top
 # gets its HEAD, "-dirty" once a tracked file changes and the new HEAD after a commit (what a
 # rebuild must follow); a source unpacked inside another repository (a tarball in a packaging
 # repository) gets "", not that repository's commit; an unchanged string leaves the

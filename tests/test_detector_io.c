@@ -20,6 +20,7 @@
 #include "detector.h"
 #include "detector_int.h"
 #include "err.h"
+#include "test_atomic.h"
 #include "test_detector_fx.h"
 
 /* Save after 1,300 readings, load, and feed both the next 1,200 readings (a retraining and a
@@ -607,10 +608,9 @@ static int fail_big(size_t floor)
         unlink(flag);
         return 1;
     }
-    FILE *fl = fopen(flag, "w");
-    assert_non_null(fl);
-    fprintf(fl, "%zu\n", floor);
-    assert_int_equal(fclose(fl), 0);
+    char text[32];
+    snprintf(text, sizeof text, "%zu\n", floor);
+    assert_int_equal(test_write_atomic(flag, text), 0);
     return 1;
 }
 

@@ -7,6 +7,7 @@
  * this file's table with the others. */
 #include "storage_fx.h"
 #include "storage_evq.h"
+#include "test_atomic.h"
 
 #define EVR_N   600
 #define EVR_MIN 60000LL
@@ -483,10 +484,7 @@ static void test_events_retention_note_oom(void **state)
              (long long)(30 * EVR_MIN));
     assert_int_equal(sql_int(f->dir, sql), EVO_DEVS);
 
-    FILE *fl = fopen(flag, "w");
-    assert_non_null(fl);
-    fputs("16384\n", fl);
-    assert_int_equal(fclose(fl), 0);
+    assert_int_equal(test_write_atomic(flag, "16384\n"), 0);
     int rc = store_retention_sweep(f->s);
     unlink(flag);
     assert_int_equal(rc, 0);

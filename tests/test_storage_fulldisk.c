@@ -4,6 +4,7 @@
  *
  * Moved from tests/test_storage.c, whose main() runs this file's table with the others. */
 #include "storage_fx.h"
+#include "test_atomic.h"
 
 static void test_disk_full(void **state)
 {
@@ -214,10 +215,7 @@ static void test_maint_oom(void **state)
     batch_init(&b);
     add_wide(&b, "w0", t0, &rng);
     assert_int_equal(store_write(f->s, &b), 0);
-    FILE *fl = fopen(flag, "w");
-    assert_non_null(fl);
-    fputs("8192\n", fl);
-    assert_int_equal(fclose(fl), 0);
+    assert_int_equal(test_write_atomic(flag, "8192\n"), 0);
     store__test_hold(f->s, 1);
     counter_t c;
     counter_init(&c);

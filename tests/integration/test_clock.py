@@ -361,7 +361,7 @@ class ClockStepsBack(OwnDaemon):
                          "library, set by CTest; not built for a TSan build) not found")
     def test_stamps_never_go_back(self):
         tmp = vt.mkdtemp()
-        shift = vt.write_file(os.path.join(tmp, "shift"), "0")
+        shift = vt.write_file_atomic(os.path.join(tmp, "shift"), "0")
         self.d = d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + vt.preload(CLOCKSHIFT),
                                        "VIGIL_CLOCKSHIFT_FILE=" + shift])
         d.start()
@@ -375,7 +375,7 @@ class ClockStepsBack(OwnDaemon):
 
         send(20)
         wait_for("20 scored", lambda: self.status(dev).get("readings_scored", 0) >= 20, 60)
-        vt.write_file(shift, str(-HOUR))  # read by the library within 20 ms
+        vt.write_file_atomic(shift, str(-HOUR))  # read by the library within 20 ms
         time.sleep(0.1)
         send(20)
         st = wait_for("40 scored", lambda: (lambda s: s if s.get("readings_scored", 0) +
@@ -388,7 +388,39 @@ class ClockStepsBack(OwnDaemon):
         ts = [p["ts"] for p in pts]
         self.assertEqual(ts, sorted(set(ts)))
         self.assertIn("the wall clock stepped back by", d.log())
-        vt.write_file(shift, "0")
+        vt.write_file_atomic(shift, "0")
+
+    @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
+                         "library, set by CTest; not built for a TSan build) not found")
+    def test_shift_file_read_empty_keeps_the_shift(self):
+        """The shifter caught reading its file empty (written in place: truncated, not yet
+        written) keeps the shift it had: vigild's clock stays an hour back throughout. Before
+        session 60 an empty read was no shift for 20 ms: the readings stamped then were an
+        hour ahead, and the next ones, the shift read again, a step back vigild logged."""
+        tmp = vt.mkdtemp()
+        shift = vt.write_file_atomic(os.path.join(tmp, "shift"), str(-HOUR))
+        self.d = d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + vt.preload(CLOCKSHIFT),
+                                       "VIGIL_CLOCKSHIFT_FILE=" + shift])
+        d.start()
+        dev = "shift-empty-1"
+
+        def send(n):
+            for i in range(n):  # one request each, 20 ms apart: a re-read of the file each
+                r = d.post_json({"device": dev, "values": {"v": float(i % 5)}})
+                self.assertEqual(r.status, 200, r)
+                time.sleep(0.02)
+
+        send(5)
+        vt.write_file(shift, "")  # in place, as a writer between truncating and writing
+        send(15)
+        vt.write_file_atomic(shift, str(-HOUR))
+        send(5)
+        wait_for("25 scored", lambda: self.status(dev).get("readings_scored", 0) +
+                 self.status(dev).get("readings_not_scored_out_of_order", 0) >= 25, 60)
+        self.assertNotIn("the wall clock stepped", d.log())
+        ts = [p["ts"] for p in d.readings(dev, limit=1000)]
+        self.assertEqual(len(ts), 25, ts)
+        self.assertLess(max(ts), time.time() * 1000 - HOUR / 2, ts)  # all an hour back
 
 
 def metric(text, name):

@@ -506,7 +506,7 @@ class SilenceShifted(PromtoolMixin, tp.DaemonPerTest):
     300 s bucket too."""
 
     def setUp(self):
-        self.shift = vt.write_file(os.path.join(vt.mkdtemp(), "shift"), "0")
+        self.shift = vt.write_file_atomic(os.path.join(vt.mkdtemp(), "shift"), "0")
         self.d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + vt.preload(CLOCKSHIFT),
                                    "VIGIL_CLOCKSHIFT_FILE=" + self.shift])
         self.d.start()
@@ -522,7 +522,7 @@ class SilenceShifted(PromtoolMixin, tp.DaemonPerTest):
     def move_clock(self, ms):
         """Moves vigild's wall clock to ms ahead of the true one; returns after the library
         has read it (it reads the file at most 20 ms apart)."""
-        vt.write_file(self.shift, str(ms))
+        vt.write_file_atomic(self.shift, str(ms))
         time.sleep(0.1)
 
     def report(self, dev, ts, after):

@@ -209,7 +209,7 @@ class Retention(vt.DaemonTestCase):
         `retention = 30s`, and stores one chunk of 300 points of device stamped five minutes
         ahead, so that no sweep may delete them within the test's time without a step."""
         tmp = vt.mkdtemp()
-        shift = vt.write_file(os.path.join(tmp, "shift"), "0")
+        shift = vt.write_file_atomic(os.path.join(tmp, "shift"), "0")
         conf = vt.write_file(os.path.join(tmp, "vigild.conf"),
                              "[model]\nenabled = false\n[storage]\nretention = 30s\n")
         self.daemon = self.d = d = vt.Vigild(
@@ -234,7 +234,7 @@ class Retention(vt.DaemonTestCase):
         d, shift = self.start_shifted("r-c")
         self.assertEqual(d.device("r-c")["points"], 300)
         sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
-        vt.write_file(shift, str(DAY))  # read by the library within 20 ms
+        vt.write_file_atomic(shift, str(DAY))  # read by the library within 20 ms
         time.sleep(0.1)
         self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 2, timeout=20)
         self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 0)
@@ -244,7 +244,7 @@ class Retention(vt.DaemonTestCase):
         self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 0)
         self.assertIn("retention's horizon and its refusal of old writes follow the elapsed "
                       "time", d.log())
-        vt.write_file(shift, "0")
+        vt.write_file_atomic(shift, "0")
 
     @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
                          "library, set by CTest; not built for a TSan build) not found")
@@ -260,7 +260,7 @@ class Retention(vt.DaemonTestCase):
         self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 1, timeout=20)
         self.assertTrue(os.path.exists(os.path.join(d.data_dir, "retention-clock")))
         d.stop()
-        vt.write_file(shift, str(DAY))
+        vt.write_file_atomic(shift, str(DAY))
         d.start()
         self.wait_metric("vigil_store_retention_sweeps_total", 2, timeout=20)
         self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 0)
@@ -269,7 +269,7 @@ class Retention(vt.DaemonTestCase):
         self.assertIn("retention's horizon and its refusal of old writes follow the elapsed "
                       "time", d.log())
         d.stop()
-        vt.write_file(shift, "0")
+        vt.write_file_atomic(shift, "0")
 
     @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
                          "library, set by CTest; not built for a TSan build) not found")
@@ -285,7 +285,7 @@ class Retention(vt.DaemonTestCase):
         d.stop()
         on = "[model]\nenabled = false\n[storage]\nretention = %s\n"
         vt.write_file(d.config, on % "0")
-        vt.write_file(shift, str(DAY))
+        vt.write_file_atomic(shift, str(DAY))
         d.start()
         self.assertNotIn("retention's clock goes on from its last sweep", d.log())
         vt.write_file(d.config, on % "30s")
@@ -295,7 +295,7 @@ class Retention(vt.DaemonTestCase):
         self.assertEqual(d.device("r-r")["points"], 300)
         self.assertIn("retention's clock goes on from its last sweep", d.log())
         d.stop()
-        vt.write_file(shift, "0")
+        vt.write_file_atomic(shift, "0")
 
     def test_damaged_clock_file_ignored(self):
         """A DATA_DIR/retention-clock that cannot be used (garbage, cut short, empty, a

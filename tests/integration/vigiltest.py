@@ -149,7 +149,8 @@ def write_file(path, text, mode="w"):
 def write_file_atomic(path, text):
     """Writes text to path through a temporary file beside it renamed over it (os.replace), so
     a process that opens path meanwhile reads its old text or the new, never a part (a fault
-    library's flag file, read at each call it may fail: failalloc.c aborts on "2064 20")."""
+    library's flag file, read at each call it may fail: failalloc.c aborts on "2064 20"; the
+    clock shifter's file, read every 20 ms: clockshift.c would read an empty one as no shift)."""
     tmp = write_file(path + ".tmp", text)
     os.replace(tmp, path)
     return path

@@ -1,9 +1,9 @@
-# cmake -DSRC=<source dir> -DOUT=<header> -P common/commit.cmake: writes OUT, defining VIGIL_COMMIT
+# cmake -DSRC=<source dir> -DOUT=<header> -P daemon/commit.cmake: writes OUT, defining VIGIL_COMMIT
 # (build.h's build_commit: vigild --version, vigil_build_info, /health's "commit") as the short
 # commit of the git checkout SRC is the top of, "-dirty" after it when tracked files differ from
 # it, else "" (no git, or a source that is not a checkout's top: a tarball or a cpack source
 # package unpacked inside another repository, whose commit would mislead). Run at every build
-# (common/CMakeLists.txt), so a rebuild after a commit or a checkout says the new one without a
+# (daemon/CMakeLists.txt), so a rebuild after a commit or a checkout says the new one without a
 # new cmake run; OUT is rewritten only when the string changes, so a rebuild at the same commit
 # compiles and links nothing again.
 set(commit "")

@@ -1,6 +1,6 @@
-/* common/build.h: what identifies this build of vigil: its version, the git commit it was built
- * from and its build type (vigild --version, the start-up line, vigil_build_info, /health). Any
- * thread; the strings are static. */
+/* daemon/build.h: what identifies this build of vigil: its version, the git commit it was built
+ * from and its build type (vigild --version, the start-up line; vigil_build_info and /health
+ * through api_opts_t). Any thread; the strings are static. */
 #ifndef VIGIL_BUILD_H
 #define VIGIL_BUILD_H
 
@@ -10,7 +10,7 @@
 const char *build_version(void);
 
 /* The short commit of the git checkout built ("0123456789ab", "0123456789ab-dirty" when tracked
- * files differed from it), as of the last build (common/commit.cmake runs at each); "" when not
+ * files differed from it), as of the last build (daemon/commit.cmake runs at each); "" when not
  * built from a git checkout (a release tarball). */
 const char *build_commit(void);
 

@@ -1,6 +1,7 @@
-/* common/build.c: what identifies this build (build.h). The only file that includes
- * vigil_commit.h, which common/commit.cmake rewrites when the commit changes: a new commit
- * recompiles this file and relinks, an unchanged tree nothing. */
+/* daemon/build.c: what identifies this build (build.h). The only file that includes
+ * vigil_commit.h, which daemon/commit.cmake rewrites when the commit changes: a new commit
+ * recompiles this file and relinks vigild (its only user: daemon/CMakeLists.txt),
+ * an unchanged tree nothing. */
 #include "build.h"
 
 #include "vigil_commit.h" /* VIGIL_COMMIT */
@@ -8,7 +9,7 @@
 #include <stdio.h>
 
 #ifndef VIGIL_BUILD_TYPE
-#define VIGIL_BUILD_TYPE "" /* built without common/CMakeLists.txt's definition */
+#define VIGIL_BUILD_TYPE "" /* built without daemon/CMakeLists.txt's definition */
 #endif
 
 const char *build_version(void)
