@@ -495,14 +495,28 @@ struct pipeline {
     int64_t arr_every_ms, arr_next_ms;
     int arr_failing;
     uint64_t arr_ops_failed;
+    /* The pass under way (a flush walks arr_slice devices a tick): arr_n the devices it walks
+     * (0: none under way), arr_i those walked, arr_cur the last walked; arr_redo: it queues
+     * every device; arr_pass_failed: ops_failed at its start; arr_pass_us, arr_pass_devices:
+     * its longest slice (microseconds on the loop) and the devices it queued so far. */
+    struct dev *arr_cur;
+    size_t arr_n, arr_i, arr_slice;
+    int arr_redo;
+    uint64_t arr_pass_failed;
+    int64_t arr_pass_us, arr_pass_devices;
+    /* The last pass that queued devices (the loop writes, /metrics reads, relaxed): its
+     * longest slice's time on the loop thread in microseconds and the devices it queued. */
+    atomic_int_fast64_t arr_flush_us, arr_flush_devices;
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored
  * is history (a backfill), not a live reading. */
 #define PIPE_RECENT_MS 5000
 
-/* The arrivals' flush period (pipeline_arrivals.c: why 60 s). */
+/* The arrivals' flush period (pipeline_arrivals.c: why 60 s), and the devices one tick of a
+ * flush walks (why 8192: the same file). */
 #define PIPE_ARRIVALS_MS 60000
+#define PIPE_ARRIVALS_SLICE 8192
 
 /* A reading stamped more than this ahead of its arrival (or, for the restore's catch-up, of the
  * wall clock) is stored but not scored, and does not become its device's newest scored reading
@@ -818,8 +832,12 @@ void pipeline__maint_clear(struct dev *d);
 /* Brings back every device's stored arrivals (pipeline_restore, after the detectors and
  * before the catch-up). Returns 0 or an ERR_ (the read failed). */
 int pipeline__arrivals_restore(pipeline_t *p);
-/* The flush period: PIPE_ARRIVALS_MS, or (tests only) $VIGIL_TEST_ARRIVALS_MS, said in the log. */
-int64_t pipeline__arrivals_every_ms(void);
+/* Sets the flush's period and slice (p->arr_every_ms, p->arr_slice): PIPE_ARRIVALS_MS and
+ * PIPE_ARRIVALS_SLICE, or (tests only) $VIGIL_TEST_ARRIVALS_MS and $VIGIL_TEST_ARRIVALS_SLICE,
+ * said in the log. pipeline_create. */
+void pipeline__arrivals_init(pipeline_t *p);
+/* /metrics' arrivals families (vigil_arrivals_flush_seconds, _devices): any thread. */
+void pipeline__arrivals_metrics(pipeline_t *p, sbuf_t *out);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);
