@@ -20,6 +20,7 @@
 #include "nice.h"
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 #include "vtime.h"
 
 #include <math.h>
