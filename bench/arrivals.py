@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--devices", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--period-ms", type=int, default=3000)
+    ap.add_argument("--period-ms", type=int, default=6000)
     ap.add_argument("--keep", action="store_true", help="keep the data folder")
     a = ap.parse_args()
     os.environ["VIGIL_TEST_ARRIVALS_MS"] = str(a.period_ms)
