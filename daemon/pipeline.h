@@ -194,8 +194,8 @@ void pipeline_maint_tick(pipeline_t *p);
  * asynchronous put; else in a pass that starts once its period (PIPE_ARRIVALS_MS, 60 s) has
  * passed since the last one began and walks PIPE_ARRIVALS_SLICE devices a call, one put a
  * slice (call it often: the loop's timer). A put refused (the store's queue full, the disk
- * full) ends the pass; the next, after a second, finds every device still changed; after a put
- * lost with its transaction (the store's ops_failed moved) the next pass queues every device.
+ * full) is tried again after a second, the pass resuming at its slice; after a put lost with
+ * its transaction (the store's ops_failed moved) the next pass queues every device.
  * Costs, per device, one relaxed load and its mutex for two fields; nothing on the readings'
  * path. Returns the devices this call queued, or an ERR_ (negative). The loop thread (or the
  * stop, on it) only: one caller at once. */

@@ -25,10 +25,11 @@
  * a pass of 100,000 takes 13 ticks or more (3 s and up), which a crash's loss bound adds to
  * the period.
  *
- * A put refused is tried again a second later. One lost with its transaction is counted in the
- * store's ops_failed, which each flush compares with its value at the last put: when it moved,
- * the flush queues every device again (one full put after each failure), since the marks
- * (dev.arr_*) say only what was queued, not what was committed (review of maint9).
+ * A put refused is tried again a second later, the pass resuming at that slice. One lost with
+ * its transaction is counted in the store's ops_failed, which each pass compares at its start
+ * with its value at the start of the last pass that ended: when it moved, the pass queues every
+ * device again (one full pass after each failure), since the marks (dev.arr_*) say only what
+ * was queued, not what was committed (review of maint9).
  *
  * last_ms is restored only when the stored last_ts is the restored detector's (a save after the
  * flush, or none: the pair would not describe the same reading); a reading the catch-up scores
@@ -79,8 +80,8 @@ struct arr_buf {
  * ops_failed first. Returns the devices it walks (0: no pass, nothing to walk). */
 static size_t pass_begin(pipeline_t *p, int64_t now, int force)
 {
-    if (!force && p->arr_n > 0)
-        return p->arr_n; /* the pass under way goes on */
+    if (!force && p->arr_n > 0) /* the pass under way goes on, once a refused put's wait ends */
+        return now < p->arr_retry_ms ? 0 : p->arr_n;
     if (!force && now < p->arr_next_ms)
         return 0;
     if (!force)
@@ -151,13 +152,16 @@ int pipeline_arrivals_flush(pipeline_t *p, int force)
                         0};
     int rc = b.v && b.d ? 0 : ERR_NOMEM;
     struct dev *last = rc == 0 ? slice_walk(p, &end, force, t0, &b) : NULL;
+    double waited = 0; /* the stop's wait for the queue to drain: not the walk's */
     if (rc == 0 && b.n > 0) {
         rc = store_arrivals_put(p->store, b.v, b.n);
         if (rc == ERR_BUSY && force) { /* the stop: the queue drains, then once more */
             log_info("pipeline: the store's queue is full at the stop: the arrivals of %zu "
                      "devices wait for it to drain",
                      b.n);
+            const double tw = vtime_mono_s();
             (void)store_flush(p->store);
+            waited = vtime_mono_s() - tw;
             rc = store_arrivals_put(p->store, b.v, b.n);
         }
     }
@@ -172,8 +176,9 @@ int pipeline_arrivals_flush(pipeline_t *p, int force)
         p->arr_failing = p->arr_failing && b.n == 0;
         p->arr_cur = last;
         p->arr_i = end;
-        /* The loop's time: the walk and the put's packing (the stop's retry excepted). */
-        int64_t us = (int64_t)((vtime_mono_s() - t0) * 1e6);
+        /* The loop's time: the walk and the put's packing (the stop's wait for the queue
+         * excepted). */
+        int64_t us = (int64_t)((vtime_mono_s() - t0 - waited) * 1e6);
         p->arr_pass_us = us > p->arr_pass_us ? us : p->arr_pass_us;
         p->arr_pass_devices += (int64_t)b.n;
         if (end == p->arr_n) { /* the pass is done */
@@ -194,10 +199,16 @@ int pipeline_arrivals_flush(pipeline_t *p, int force)
                      "ms",
                      b.n, err_str(rc), ARRIVALS_RETRY_MS);
         p->arr_failing = 1;
-        /* The pass ends here; the next, a second later, walks from the first device again
-         * (those of this pass's earlier slices are queued, unless changed since). */
-        p->arr_n = 0;
-        p->arr_next_ms = now + ARRIVALS_RETRY_MS;
+        /* The pass resumes at this slice a second later (its devices not marked, the cursor
+         * not moved). Started over from the first device instead, a pass that queues every
+         * device (arr_redo) would queue its first slice again at each retry, and while the
+         * queue stayed near full (one put of a few let in) it might never reach its last. */
+        if (force) {
+            p->arr_n = 0;
+            p->arr_next_ms = now + ARRIVALS_RETRY_MS;
+        } else {
+            p->arr_retry_ms = now + ARRIVALS_RETRY_MS;
+        }
     }
     free(b.v);
     free(b.d);

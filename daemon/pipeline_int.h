@@ -491,8 +491,10 @@ struct pipeline {
     char test_hold_dir[256];
     /* The arrivals' flush (pipeline_arrivals.c), the flusher's own: its period and next due
      * time (monotonic ms); arr_failing: its last put was refused (logged once a run);
-     * arr_ops_failed: the store's ops_failed when its last put was queued (a change: redo all). */
-    int64_t arr_every_ms, arr_next_ms;
+     * arr_ops_failed: the store's ops_failed at the start of the last pass that ended (a
+     * change: the next pass redoes all); arr_retry_ms: when a pass whose put was refused
+     * resumes (monotonic ms). */
+    int64_t arr_every_ms, arr_next_ms, arr_retry_ms;
     int arr_failing;
     uint64_t arr_ops_failed;
     /* The pass under way (a flush walks arr_slice devices a tick): arr_n the devices it walks
