@@ -107,14 +107,28 @@ class StopArrivalsLost(vt.FreshDaemonTestCase):
         d = self.d
         t0 = vt.now_ms() - 3_600_000
         self.post(t0)
-        seen1 = vt.wait_for("seen", lambda: d.device(self.DEV)["last_seen_ts"], 15)
+        kept = vt.wait_for("seen", lambda: d.device(self.DEV)["last_seen_ts"], 15)
         d.stop()
-        self.assertEqual(rows(d.db_path)[self.DEV][0], seen1)
-        d.start()
-        self.post(t0 + 1000)
-        vt.wait_for("seen anew", lambda: d.device(self.DEV)["last_seen_ts"] != seen1, 15)
-        vt.write_file(self.flag, "%d %d" % (self.BLOB, self.BLOB))
-        d.stop(codes=(1,))
+        self.assertEqual(rows(d.db_path)[self.DEV][0], kept)
+        # The start's one pass (the loop's first tick; the next is 10 minutes later) may run
+        # after the new reading was scored, on a loaded machine or under ASan, and write it: the
+        # stop then has nothing to put and exits 0. Tried again with a newer reading (review of
+        # arr60: seen once under two busy loops, the exit 0).
+        for attempt in range(1, 4):
+            d.start()
+            self.post(t0 + 1000 * attempt)
+            seen = vt.wait_for("seen anew", lambda: d.device(self.DEV)["last_seen_ts"] != kept
+                               and d.device(self.DEV)["last_seen_ts"], 15)
+            vt.write_file(self.flag, "%d %d" % (self.BLOB, self.BLOB))
+            proc = d.proc
+            d.stop(codes=(0, 1))
+            os.unlink(self.flag)
+            if proc.returncode == 1:
+                break
+            self.assertEqual(rows(d.db_path)[self.DEV][0], seen, "exit 0, yet the row is old")
+            kept = seen
+        else:
+            self.fail("the start's pass wrote the new reading before the stop, three times")
         with open(self.failures) as f:
             self.assertEqual(f.read().split(), [str(self.BLOB)])
         log = d.log()
@@ -123,7 +137,7 @@ class StopArrivalsLost(vt.FreshDaemonTestCase):
         self.assertRegex(warn[0], r"the arrivals of 1 devices not stored \(.+\) at the stop$")
         self.assertRegex(log, r"stopped, but 1 of the pipeline's last writes \(prediction "
                          r"blocks, events, arrivals\) was lost")
-        self.assertEqual(rows(d.db_path)[self.DEV][0], seen1)  # the row as the first stop left it
+        self.assertEqual(rows(d.db_path)[self.DEV][0], kept)  # the row as it was before the stop
 
 
 class BehindAcrossRestart(SilentCase):
