@@ -62,6 +62,7 @@
  * pipeline__event_add / pipeline__events_clear: with d->mu, or d not shared. */
 #include "log.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 #include "vtime.h"
 
 #include <stdlib.h>
