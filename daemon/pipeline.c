@@ -20,6 +20,7 @@
 #include "nice.h"
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 #include "vtime.h"
 
 #include <math.h>
@@ -522,7 +523,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
                  "rollbacks wait at its hold points",
                  p->test_hold_dir[0] ? "set" : "too long, ignored");
     }
-    p->arr_every_ms = pipeline__arrivals_every_ms();
+    pipeline__arrivals_init(p);
     atomic_init(&p->state_min_ms, p->o.state_min_ms);
     pthread_rwlock_init(&p->devs_lock, NULL);
     /* Clients choose the device names: the index has a secret seed (the fixed fallback only

@@ -188,15 +188,17 @@ int pipeline_maint_json(pipeline_t *p, const char *device, char **out);
  * often (the loop's timer: every MAINT_TICK_MS); one caller at a time. */
 void pipeline_maint_tick(pipeline_t *p);
 
-/* Queues to the store, in one asynchronous put, the arrivals (newest arrival, and the arrival
- * and timestamp of the newest scored reading) of every device whose arrivals changed since
- * they were last queued or restored, so silence and last_seen survive a restart: when force,
- * now; else only once its period (PIPE_ARRIVALS_MS, 60 s) has passed since the last one (call
- * it often: the loop's timer). A put refused (the store's queue full, the disk full) is tried
- * again after a second, with every device still changed; after a put lost with its transaction
- * (the store's ops_failed moved) the next flush queues every device. Costs, per device, one
- * relaxed load and its mutex for two fields; nothing on the readings' path. Returns the devices
- * queued, or an ERR_ (negative). The loop thread (or the stop, on it) only: one caller at once. */
+/* Queues to the store the arrivals (newest arrival, and the arrival and timestamp of the newest
+ * scored reading) of every device whose arrivals changed since they were last queued or
+ * restored, so silence and last_seen survive a restart: when force, now, every device in one
+ * asynchronous put; else in a pass that starts once its period (PIPE_ARRIVALS_MS, 60 s) has
+ * passed since the last one began and walks PIPE_ARRIVALS_SLICE devices a call, one put a
+ * slice (call it often: the loop's timer). A put refused (the store's queue full, the disk
+ * full) is tried again after a second, the pass resuming at its slice; after a put lost with
+ * its transaction (the store's ops_failed moved) the next pass queues every device.
+ * Costs, per device, one relaxed load and its mutex for two fields; nothing on the readings'
+ * path. Returns the devices this call queued, or an ERR_ (negative). The loop thread (or the
+ * stop, on it) only: one caller at once. */
 int pipeline_arrivals_flush(pipeline_t *p, int force);
 
 /* Changes o.state_min_ms (a reload). A device's next state message starts an interval of the

@@ -28,7 +28,8 @@ struct version {
 #define PIPE_END_OPERATOR (PIPE_END_RESET + 1)    /* accepted through the API (pipeline_accept) */
 #define PIPE_END_MAINT    (PIPE_END_OPERATOR + 1) /* maintenance began (pipeline_maint_start) */
 /* Stored open, its end lost, and ended at a restart: the saved detector had opened it and was
- * in no episode (pipeline_store.c event_restore; docs/reliability.md, session 59). */
+ * in no episode, or it was behind a later open event of its device (pipeline_restore_events.c;
+ * docs/reliability.md, sessions 59 and 60). */
 #define PIPE_END_RESTART (PIPE_END_MAINT + 1)
 #define PIPE_END_N       (PIPE_END_RESTART + 1)
 /* What opened an event: the detector's enum detector_open (0: unknown, an event saved before
@@ -492,18 +493,34 @@ struct pipeline {
     char test_hold_dir[256];
     /* The arrivals' flush (pipeline_arrivals.c), the flusher's own: its period and next due
      * time (monotonic ms); arr_failing: its last put was refused (logged once a run);
-     * arr_ops_failed: the store's ops_failed when its last put was queued (a change: redo all). */
-    int64_t arr_every_ms, arr_next_ms;
+     * arr_ops_failed: the store's ops_failed at the start of the last pass that ended (a
+     * change: the next pass redoes all); arr_retry_ms: when a pass whose put was refused
+     * resumes (monotonic ms). */
+    int64_t arr_every_ms, arr_next_ms, arr_retry_ms;
     int arr_failing;
     uint64_t arr_ops_failed;
+    /* The pass under way (a flush walks arr_slice devices a tick): arr_n the devices it walks
+     * (0: none under way), arr_i those walked, arr_cur the last walked; arr_redo: it queues
+     * every device; arr_pass_failed: ops_failed at its start; arr_pass_us, arr_pass_devices:
+     * its longest slice (microseconds on the loop) and the devices it queued so far. */
+    struct dev *arr_cur;
+    size_t arr_n, arr_i, arr_slice;
+    int arr_redo;
+    uint64_t arr_pass_failed;
+    int64_t arr_pass_us, arr_pass_devices;
+    /* The last pass that queued devices (the loop writes, /metrics reads, relaxed): its
+     * longest slice's time on the loop thread in microseconds and the devices it queued. */
+    atomic_int_fast64_t arr_flush_us, arr_flush_devices;
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored
  * is history (a backfill), not a live reading. */
 #define PIPE_RECENT_MS 5000
 
-/* The arrivals' flush period (pipeline_arrivals.c: why 60 s). */
-#define PIPE_ARRIVALS_MS 60000
+/* The arrivals' flush period (pipeline_arrivals.c: why 60 s), and the devices one tick of a
+ * flush walks (why 8192: the same file). */
+#define PIPE_ARRIVALS_MS    60000
+#define PIPE_ARRIVALS_SLICE 8192
 
 /* A reading stamped more than this ahead of its arrival (or, for the restore's catch-up, of the
  * wall clock) is stored but not scored, and does not become its device's newest scored reading
@@ -732,76 +749,6 @@ void pipeline__member_apply(pipeline_t *p, struct member *m, int run_rc, double 
 void pipeline__versions_confirm(pipeline_t *p, struct member *ms, size_t n);
 void pipeline__member_end(pipeline_t *p, struct member *m, int began);
 
-/* Ends d's active event (if any) as `why` with note (taken, NULL: none), at the last reading
- * scored, and stores it. Returns the event's JSON (malloc'd; NULL when out of memory). An episode
- * without a kept event is answered, when untracked is set, as an event with id 0 that is
- * neither kept nor stored; else nothing is ended and NULL returned. Caller holds d->mu. */
-char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int untracked);
-
-/* Forgets d's cleared event (dev.cleared): the next event continues nothing. A maintenance
- * period that begins, an operator's accept (both through pipeline__event_end, even when they
- * end no event), a rollback and a PUT of weights call it. Caller holds d->mu. */
-void pipeline__event_chain_break(pipeline_t *p, struct dev *d);
-
-/* A maintenance period of d began (by the clock, pipeline_maint_tick; or a DELETE found it
- * begun before the tick's look; or the restore found one begun while vigild was stopped), or
- * another model serves d (a rollback, a PUT of weights or a training's swap): breaks the chain
- * (pipeline__event_chain_break) and marks the event open now, if any, chain_broken (its row
- * stored again, not published), so that its end "cleared" (on readings timestamped before the
- * period, or judged by the new model) does not make it continuable. No store read; the store
- * puts are queued, never waited for. Caller holds d->mu. */
-void pipeline__event_break_open(pipeline_t *p, struct dev *d);
-
-/* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
- * first, when the restore has the device's newest active stored event ended ("restart": its
- * end lost, pipeline_restore_events.c), that end is stored (no later than the start of a
- * later stored event of the device), published and counted, a warning logged (docs/reliability.md,
- * "Builds told apart, an event left open by a failed stop, leftovers (session 59)"). Then, when the
- * device's newest stored event ended "cleared" at or before the saved detector's last reading, with
- * a side for its leading channel, d->cleared is that event again, dated as many readings back as
- * the store holds after its end up to that reading (docs/reliability.md, "Session 30"): the next
- * event may continue it as it would have without the restart. Else nothing. A maintenance period of
- * d (restored before) that began by now and had not ended by that event's end breaks it there (its
- * row marked), and one that had not ended by d's last reading marks an event restored active
- * (pipeline__event_break_open): a period that began while vigild was stopped (docs/reliability.md,
- * "Session 31"). Queries the store: not inside another query's callback. Caller holds d->mu. */
-void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
-
-/* Stores and publishes e, an event of d the restore ended "restart" (its end lost; how: why,
- * logged after "was stored open"); once queued, counts and logs it, else logs it left to the
- * next restart. Returns 0 or the put's code (ERR_BUSY). Caller holds d->mu. */
-int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
-                                  const char *how);
-/* The restore's read of the open stored events of names[0..n) (pipeline_restore_events.c):
- * each device's newest goes on or ends, its other open rows end "restart". Restore only. */
-void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n);
-
-/* An event restored active at a restart (pipeline_restore_events.c on_event): its sides from its
- * stored JSON into e->above / e->below, and, unless d->lean came with the saved blob
- * (e->lean_kept), d->lean signed by them (e->share as the restored magnitude), so its side, its
- * continuing and its being continued survive the restart; and its "chain_broken" (a period began
- * while it was open) into e->chain_broken. Caller holds d->mu. */
-void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *info_json);
-
-/* The side of its prediction channel c of e was on: +1 above, -1 below, 0 unknown (the active
- * event's from d->lean, falling back on a restored event's sides; an ended one's as fixed at
- * its end). Caller holds d->mu. */
-int pipeline__event_side(const struct dev *d, const struct event *e, int c);
-
-/* Reads a stored event's JSON (pipeline__event_json's): the channels its "channels" name with
- * side "above" (*above, bit c for d->ch[c]) and "below" (*below), the index in d->ch of the
- * first listed (its leading channel; -1 none), its "fault" (*fault; 0 none), each listed
- * channel's share (its fraction of the episode) into share[c] unless share is NULL (the others
- * left as they are), and returns its ended_by (DET_END_ / PIPE_END_, 0 active or unknown).
- * Caller holds d->mu. */
-int pipeline__event_info_read(const struct dev *d, const char *info_json, uint64_t *above,
-                              uint64_t *below, int *lead, uint64_t *fault, float *share);
-
-/* A stored event's JSON with "chain_broken": true added (malloc'd; NULL out of memory or not
- * JSON), and whether a stored JSON says so (pipeline__event_chain_break / _restore). */
-char *pipeline__event_info_break(const char *info_json);
-int pipeline__event_info_broken(const char *info_json);
-
 /* point_prepare's check: 1 when a reading of d at ts falls in one of its maintenance periods,
  * and then the anomaly episode still open ends "maintenance" (the first reading of a scheduled
  * period is where it begins for the device; later ones find none open); in a period vigild's
@@ -828,8 +775,12 @@ void pipeline__maint_clear(struct dev *d);
 /* Brings back every device's stored arrivals (pipeline_restore, after the detectors and
  * before the catch-up). Returns 0 or an ERR_ (the read failed). */
 int pipeline__arrivals_restore(pipeline_t *p);
-/* The flush period: PIPE_ARRIVALS_MS, or (tests only) $VIGIL_TEST_ARRIVALS_MS, said in the log. */
-int64_t pipeline__arrivals_every_ms(void);
+/* Sets the flush's period and slice (p->arr_every_ms, p->arr_slice): PIPE_ARRIVALS_MS and
+ * PIPE_ARRIVALS_SLICE, or (tests only) $VIGIL_TEST_ARRIVALS_MS and $VIGIL_TEST_ARRIVALS_SLICE,
+ * said in the log. pipeline_create. */
+void pipeline__arrivals_init(pipeline_t *p);
+/* /metrics' arrivals families (vigil_arrivals_flush_seconds, _devices): any thread. */
+void pipeline__arrivals_metrics(pipeline_t *p, sbuf_t *out);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);
@@ -853,17 +804,6 @@ int pipeline__ring_handoff(pipeline_t *p, struct dev *d, store_pred_cb cb);
 /* Empties the prediction ring for d->nch channels and frees its arrays (they grow on demand
  * as predictions are recorded). Caller holds d->mu. */
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
-
-/* Appends a zeroed event to d's list (growing it on demand), dropping the oldest when o.events
- * are kept. Returns it, or NULL when out of memory or o.events is 0. Caller holds d->mu. */
-struct event *pipeline__event_add(pipeline_t *p, struct dev *d);
-/* Empties d's event list, freeing the events' notes (the list's room stays). Caller holds d->mu,
- * or d is not shared. */
-void pipeline__events_clear(struct dev *d);
-/* Opens, extends or closes d's anomaly event after the step that gave r for the reading at ts
- * (pipeline_events.c). The device's shard (point_finish); caller holds d->mu. */
-void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
-                           const struct detector_result *r);
 
 /* Maps pt's fields onto d's channels into idx[pt->nfields] (-1: beyond the detector's width),
  * adding new channels (pipeline_chan.c). Returns 1 when the channel set changed (the detector

@@ -51,6 +51,7 @@
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 #include "vtime.h"
 
 #include <jansson.h>

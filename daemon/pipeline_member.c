@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 
 #include <stdlib.h>
 #include <string.h>

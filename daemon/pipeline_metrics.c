@@ -392,5 +392,6 @@ size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
         cum[i] = atomic_load(&p->train_hist[i]);
     prom_histogram(out, "vigil_training_seconds", "Time of one training job.", tb, cum, 8,
                    atomic_load(&p->train_jobs), atomic_load(&p->train_ms_total) / 1e3);
+    pipeline__arrivals_metrics(p, out);
     return device_families(p, out, max_devices);
 }

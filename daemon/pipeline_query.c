@@ -6,6 +6,7 @@
 #include "log.h"
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 #include "prom.h"
 #include "sbuf.h"
 #include "vtime.h"

@@ -10,6 +10,7 @@
  * while its events change. The store's writes are made after its read, not in its callbacks. */
 #include "err.h"
 #include "log.h"
+#include "pipeline_events_int.h"
 #include "pipeline_int.h"
 #include "vtime.h"
 
@@ -254,6 +255,9 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
     *r = (struct ev_read){.p = p};
 }
 
+/* After the fleet's active events read failed part way, the devices it never reported are read
+ * one by one (all their open rows: a device's first row is its newest, as in the fleet's read).
+ * Returns the devices whose own read failed too. */
 static size_t events_fallback(struct ev_read *r, char *const *names, size_t n)
 {
     size_t failed = 0;

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 #include "testhold.h"
 
 #include <stdlib.h>

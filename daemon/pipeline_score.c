@@ -33,6 +33,7 @@
  * which pipeline_destroy (pipeline.c) also calls once the shards have stopped. */
 #include "log.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 #include "vtime.h"
 
 #include <math.h>

@@ -31,6 +31,7 @@
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 #include "vtime.h"
 
 #include <jansson.h>
@@ -653,9 +654,8 @@ static int ask_again(pipeline_t *p, struct dev *d)
  * not finish are read one by one, as each was before task startup, so one bad page costs the
  * devices whose own rows are on it and not every device after it in the read's order. The
  * versions: the devices the read never reported, and the last one it did (its list may be cut:
- * cleared and read again). The active events: the devices the read never reported (a device's
- * first row is its newest active event, the one its own query gives). Returns the devices whose
- * own read failed too. */
+ * cleared and read again); the active events' fallback is pipeline_restore_events.c's. Returns
+ * the devices whose own read failed too. */
 static size_t versions_fallback(pipeline_t *p, const struct names *nm, struct dev *cut)
 {
     size_t failed = 0;

@@ -15,6 +15,7 @@
 #include "batch.h"
 #include "err.h"
 #include "log.h"
+#include "vtime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ int store__arrivals_write(store_t *s, store_job_t *j)
     store_writer_t *w = &s->w;
     const unsigned char *r = j->blob;
     size_t skipped = 0;
+    const double t0 = vtime_mono_s();
     for (size_t i = 0; i < j->u.arrivals.n; i++) {
         int64_t head[3];
         uint32_t len;
@@ -81,6 +83,10 @@ int store__arrivals_write(store_t *s, store_job_t *j)
     }
     if (skipped)
         log_debug("storage: arrivals of %zu unknown devices ignored", skipped);
+    pthread_mutex_lock(&s->smu);
+    s->stats.arrivals_write_seconds += vtime_mono_s() - t0;
+    s->stats.arrivals_write_rows += j->u.arrivals.n - skipped;
+    pthread_mutex_unlock(&s->smu);
     w->tx_ops++;
     return 0;
 }

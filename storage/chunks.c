@@ -32,6 +32,7 @@
  *
  * Threads: writer thread only. */
 #include "storage_int.h"
+#include "compact_int.h"
 #include "pending_int.h"
 #include "err.h"
 #include "vtime.h"

@@ -41,6 +41,7 @@
  * Threads: the owning thread (store_open, store_restore); store__sqlite_path and
  * store__open_errmsg any thread. */
 #include "storage_int.h"
+#include "dbfiles_int.h"
 #include "err.h"
 #include "log.h"
 #include "path.h"

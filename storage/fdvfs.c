@@ -14,6 +14,7 @@
  *
  * Threads: any; the VFS is registered once (pthread_once). */
 #include "storage_int.h"
+#include "dbfiles_int.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -41,6 +41,7 @@
  * store__writer_main); the back-offs and the savepoint's statements are the writer's.
  * store__test_wstate and store__test_wstate_dev: any thread (under qmu). */
 #include "storage_int.h"
+#include "compact_int.h"
 #include "err.h"
 #include "log.h"
 #include "vtime.h"

@@ -19,6 +19,7 @@
  *
  * Threads: the writer thread only; store__maps_load also runs at open, before the thread starts. */
 #include "storage_int.h"
+#include "compact_int.h"
 #include "pending_int.h"
 #include "err.h"
 #include "log.h"

@@ -14,6 +14,7 @@
  * Threads: store__writer_open / store__readers_open / *_close run on the owning thread while the
  * writer thread is not running. */
 #include "storage_int.h"
+#include "dbfiles_int.h"
 #include "err.h"
 #include "log.h"
 #include "vtime.h"

@@ -13,6 +13,7 @@
  *
  * Threads: any thread but the writer's; it takes none of the store's locks. */
 #include "storage_int.h"
+#include "dbfiles_int.h"
 #include "err.h"
 #include "log.h"
 #include "path.h"

@@ -13,6 +13,8 @@
  * Threads: store_open / store_close on the owning thread; everything else any thread. Locks and
  * their order are listed in storage_int.h. */
 #include "storage_int.h"
+#include "compact_int.h"
+#include "dbfiles_int.h"
 #include "pending_int.h"
 #include "err.h"
 #include "log.h"

@@ -703,39 +703,6 @@ void store__codec_free(store_codec_t *c);
  * appended as rows, older ones merged into the rows they overlap. Updates d's stats. */
 int store__write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct store_ord *r,
                      size_t m);
-/* Compacts up to STORE_COMPACT_PER_TX devices of the compact list; force: only those with
- * STORE_COMPACT_ROWS small rows. Inside the caller's transaction. On failure w->cfail_id is the
- * device whose compaction failed. A device backing off (store__compact_failed) is not queued. */
-int store__compact_some(store_t *s, int force);
-/* Backs device id's compaction off after a failure at now: it is not queued again before the
- * returned ms; *first: 1 when the device was not backing off (its first failure of a run).
- * Returns -1 when out of memory (not recorded). */
-int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now, int *first);
-/* Device id's entry in the compaction back-off list w->cfail (kept in id order: a binary
- * search), or NULL. Borrowed; valid until the list next changes. */
-store_cfail_t *store__cfail_find(store_writer_t *w, int64_t id);
-/* Inserts an entry {id} (fails 0, not backing off yet) at its place in w->cfail; id must not be
- * there. Returns it (borrowed, as above), or NULL when out of memory (nothing changed). */
-store_cfail_t *store__cfail_insert(store_writer_t *w, int64_t id);
-/* A maintenance back-off after fails failures: STORE_RETAIN_PERIOD_MIN_MS doubled per failure,
- * at most STORE_RETAIN_PERIOD_MS (maint.c). */
-int64_t store__backoff_ms(int fails);
-/* At the end of a transaction: committed (ok), the devices compacted by it leave the failure
- * list; else their marks are cleared. A device whose back-off ended a back-off's length ago
- * (so it failed no more meanwhile) leaves it too, so the list holds only recent failures.
- * Returns 1 when the list became empty by it. */
-int store__compact_end_tx(store_writer_t *w, int ok);
-/* Before the maps are freed for a reload: notes the devices in the compact list (by id) for
- * store__compact_requeue. */
-void store__compact_save(store_writer_t *w);
-/* After a reload (and after the failure was charged, so a device backing off stays out): queues
- * the noted devices again, with their small rows; the noted list is emptied. Best effort: out
- * of memory, the rest wait for their next small row. */
-void store__compact_requeue(store_t *s);
-/* A deleted device leaves the failure list (a device created next may take its id). */
-void store__compact_forget(store_writer_t *w, int64_t id);
-/* Frees the compact list and the failure list (at close). */
-void store__compact_list_free(store_writer_t *w);
 /* Inserts rows for m sorted unique cells of d (cut by the caps) and adds their points to d;
  * queue: a small row puts d in the compact list. */
 int store__put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_t m, int queue);
@@ -873,57 +840,6 @@ uint32_t store__pred_sum(const void *p, size_t len);
 void store__set_errmsg(store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writer thread, at its start: marks it as s's writer for store__set_errmsg. */
 void store__errmsg_writer(store_t *s);
-/* Takes an exclusive flock on dir/vigil.lock into *fd (closing *fd releases it; *fd may be
- * open on failure). Returns 0, or ERR_IO ("in use by another vigild") / ERR_NOMEM. */
-int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize);
-/* Whether fd is the file at path now, not a link there (a lock on a file unlinked since guards
- * nothing; a copy renamed by name may have been swapped). Any thread. */
-int store__fd_is_named(int fd, const char *path);
-
-/* dbfiles.c (owning thread) */
-/* Creates a missing db_path 0640 (O_EXCL, not through a link) before SQLite opens it, so that
- * it and its -wal and -shm are 0640 whatever the umask; of the three that are there, refuses a
- * link or what is not a regular file and takes the bits for other users off the others.
- * Returns 0, or ERR_IO with errmsg. */
-int store__db_files_mode(const char *db_path, char *errmsg, size_t errsize);
-/* Whether another process holds a POSIX lock on bytes [start, start + len) of path, and whose
- * pid; -1: held, by whom not known (a lock of an open file description, or a holder in another
- * pid namespace); 0: none, or no such file. F_GETLK takes nothing and sees other processes'
- * locks only. It open()s and close()s path, which drops every POSIX lock this process holds
- * on it (dbfiles.c's rule): only where no SQLite connection of this process has the file open
- * (--restore's check, before any; the final checkpoint's line, after the writer's close).
- * Any thread. */
-pid_t store__lock_holder(const char *path, off_t start, off_t len);
-/* Takes the bits for other users off fd's mode (path's, for the log) when it is a regular file
- * that has them, the group's kept, with one warning (a debug line when quiet); one it may not
- * chmod is warned about, only the first time when warned is not NULL (*warned set then; later
- * failures are debug lines). fd may be an O_PATH descriptor (chmod'ed through /proc/self/fd). */
-void store__drop_other_bits(int fd, const char *path, int quiet, int *warned);
-/* Takes the bits for other users off db_path's -wal and -shm when they are there (regular
- * files, not links): SQLite creates them with the main file's mode, which vigild could not
- * tighten when another user owns the main file, and gives an empty -wal that mode again at
- * each open. Call once the start's connections are open, and after a snapshot's; quiet (the
- * main file's warning covers them), and a file it cannot change is warned about once per
- * process. Opens each through an O_PATH descriptor only: closing a
- * normal one would drop SQLite's POSIX locks on the file (dbfiles.c). Any thread. */
-void store__wal_files_mode(const char *db_path);
-/* Opens *db read-only on the database read through fd, which stays the caller's (fdvfs.c):
- * nothing opened, closed or made beside it. Returns SQLite's code (*db to close either way). */
-int store__open_fd(int fd, sqlite3 **db);
-/* Every sqlite3_open_v2 of vigild's own database adds this: a symbolic link is refused. SQLite
- * refuses one in any component of the path: give it store__sqlite_path's. */
-#define STORE_OPEN_NOFOLLOW SQLITE_OPEN_NOFOLLOW
-/* path as SQLite's open (and VACUUM INTO, ATTACH: they take the connection's flags) must be
- * given it: its folder resolved (realpath), the file's own name kept, so that
- * STORE_OPEN_NOFOLLOW refuses only a link in the file's place; path itself, "./" in front of a
- * name beginning with "file:" (SQLite would read a URI), when the folder cannot be resolved.
- * Writes buf (size bytes); returns buf. Any thread. */
-const char *store__sqlite_path(const char *path, char *buf, size_t size);
-/* The words for a failed sqlite3_open_v2 (rc; db NULL when SQLite could not allocate it): a
- * symbolic link refused by STORE_OPEN_NOFOLLOW in store__db_files_mode's words, else SQLite's
- * message. Static or db's; valid until db's next call. */
-const char *store__open_errmsg(sqlite3 *db, int rc);
-
 /* reader.c (any thread): a reader connection taken without a deadline, and put back */
 store_reader_t *store__reader_get(store_t *s);
 void store__reader_put(store_t *s, store_reader_t *r);

@@ -20,6 +20,7 @@
  * for it and to see whether the queue is empty, never while it runs SQL, the commit hook or a
  * callback. */
 #include "storage_int.h"
+#include "compact_int.h"
 #include "pending_int.h"
 #include "err.h"
 #include "log.h"

@@ -26,6 +26,7 @@
 #include "influxql.h"
 #include "pipeline.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 #include "storage.h"
 #include "vtime.h"
 
@@ -655,7 +656,7 @@ static void test_demo_limits_during_reload(void **state)
     demo_real = &h.be;
     demo_nputs = demo_gets = demo_waiting_gets = 0;
     demo_t demo = {.newest_ms = 5};
-    demo_limits(&demo, &be); /* no wall-clock bound asserted: demo_waiting_gets says it */
+    demo_limits(&demo, &be);        /* no wall-clock bound asserted: demo_waiting_gets says it */
     assert_int_equal(demo_gets, 1); /* pump-1, the stored one */
     assert_int_equal(demo_waiting_gets, 0);
     assert_int_equal(demo.newest_ms, -1);

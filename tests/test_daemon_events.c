@@ -18,6 +18,7 @@
 #include "api_int.h"
 #include "batch.h"
 #include "pipeline_int.h"
+#include "pipeline_events_int.h"
 #include "storage.h"
 #include "vtime.h"
 

@@ -6,6 +6,7 @@
  *
  * Moved from tests/test_storage.c, whose main() runs this file's table with the others. */
 #include "storage_fx.h"
+#include "compact_int.h"
 
 static void cf_round(store_t *s, int64_t base)
 {

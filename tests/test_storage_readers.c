@@ -15,6 +15,7 @@
  *
  * Run by tests/test_storage.c's main() with the other files' tables. */
 #include "storage_fx.h"
+#include "dbfiles_int.h"
 #include "vtime.h"
 
 static const char *const ch[] = {"v"};

@@ -12,6 +12,7 @@
  * hooks of storage_int.h fail that reload (store__test_reload_fail) or hold it
  * (store__test_reload_hold). Run by tests/test_storage.c's main() with the other files' tables. */
 #include "storage_fx.h"
+#include "compact_int.h"
 #include "vtime.h"
 
 static const char *const ch[] = {"v"};

@@ -22,6 +22,7 @@
  *
  * Run by tests/test_storage.c's main() with the other files' tables. */
 #include "storage_fx.h"
+#include "dbfiles_int.h"
 
 #include <dlfcn.h>
 

@@ -1,0 +1,92 @@
+/* daemon/pipeline_events_int.h: a device's anomaly events (pipeline_events.c): opening,
+ * extending and ending them, their chains across a "cleared" end and a maintenance period or a
+ * restart, and reading back the JSON they are stored as. Split from pipeline_int.h (session 60:
+ * it had grown to 957 lines), which keeps struct event (struct dev holds its list) and the
+ * events' JSON; included by the files that call these. Callers hold d->mu, as each says. */
+#ifndef VIGIL_PIPELINE_EVENTS_INT_H
+#define VIGIL_PIPELINE_EVENTS_INT_H
+
+#include "pipeline_int.h"
+
+/* Ends d's active event (if any) as `why` with note (taken, NULL: none), at the last reading
+ * scored, and stores it. Returns the event's JSON (malloc'd; NULL when out of memory). An episode
+ * without a kept event is answered, when untracked is set, as an event with id 0 that is
+ * neither kept nor stored; else nothing is ended and NULL returned. Caller holds d->mu. */
+char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int untracked);
+
+/* Forgets d's cleared event (dev.cleared): the next event continues nothing. A maintenance
+ * period that begins, an operator's accept (both through pipeline__event_end, even when they
+ * end no event), a rollback and a PUT of weights call it. Caller holds d->mu. */
+void pipeline__event_chain_break(pipeline_t *p, struct dev *d);
+
+/* A maintenance period of d began (by the clock, pipeline_maint_tick; or a DELETE found it
+ * begun before the tick's look; or the restore found one begun while vigild was stopped), or
+ * another model serves d (a rollback, a PUT of weights or a training's swap): breaks the chain
+ * (pipeline__event_chain_break) and marks the event open now, if any, chain_broken (its row
+ * stored again, not published), so that its end "cleared" (on readings timestamped before the
+ * period, or judged by the new model) does not make it continuable. No store read; the store
+ * puts are queued, never waited for. Caller holds d->mu. */
+void pipeline__event_break_open(pipeline_t *p, struct dev *d);
+
+/* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
+ * first, when the restore has the device's newest active stored event ended ("restart": its
+ * end lost, pipeline_restore_events.c), that end is stored (no later than the start of a
+ * later stored event of the device), published and counted, a warning logged (docs/reliability.md,
+ * "Builds told apart, an event left open by a failed stop, leftovers (session 59)"). Then, when the
+ * device's newest stored event ended "cleared" at or before the saved detector's last reading, with
+ * a side for its leading channel, d->cleared is that event again, dated as many readings back as
+ * the store holds after its end up to that reading (docs/reliability.md, "Session 30"): the next
+ * event may continue it as it would have without the restart. Else nothing. A maintenance period of
+ * d (restored before) that began by now and had not ended by that event's end breaks it there (its
+ * row marked), and one that had not ended by d's last reading marks an event restored active
+ * (pipeline__event_break_open): a period that began while vigild was stopped (docs/reliability.md,
+ * "Session 31"). Queries the store: not inside another query's callback. Caller holds d->mu. */
+void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
+
+/* Stores and publishes e, an event of d the restore ended "restart" (its end lost; how: why,
+ * logged after "was stored open"); once queued, counts and logs it, else logs it left to the
+ * next restart. Returns 0 or the put's code (ERR_BUSY). Caller holds d->mu. */
+int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
+                                  const char *how);
+/* The restore's read of the open stored events of names[0..n) (pipeline_restore_events.c):
+ * each device's newest goes on or ends, its other open rows end "restart". Restore only. */
+void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n);
+
+/* An event restored active at a restart (pipeline_restore_events.c on_event): its sides from its
+ * stored JSON into e->above / e->below, and, unless d->lean came with the saved blob
+ * (e->lean_kept), d->lean signed by them (e->share as the restored magnitude), so its side, its
+ * continuing and its being continued survive the restart; and its "chain_broken" (a period began
+ * while it was open) into e->chain_broken. Caller holds d->mu. */
+void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *info_json);
+
+/* The side of its prediction channel c of e was on: +1 above, -1 below, 0 unknown (the active
+ * event's from d->lean, falling back on a restored event's sides; an ended one's as fixed at
+ * its end). Caller holds d->mu. */
+int pipeline__event_side(const struct dev *d, const struct event *e, int c);
+
+/* Reads a stored event's JSON (pipeline__event_json's): the channels its "channels" name with
+ * side "above" (*above, bit c for d->ch[c]) and "below" (*below), the index in d->ch of the
+ * first listed (its leading channel; -1 none), its "fault" (*fault; 0 none), each listed
+ * channel's share (its fraction of the episode) into share[c] unless share is NULL (the others
+ * left as they are), and returns its ended_by (DET_END_ / PIPE_END_, 0 active or unknown).
+ * Caller holds d->mu. */
+int pipeline__event_info_read(const struct dev *d, const char *info_json, uint64_t *above,
+                              uint64_t *below, int *lead, uint64_t *fault, float *share);
+
+/* A stored event's JSON with "chain_broken": true added (malloc'd; NULL out of memory or not
+ * JSON), and whether a stored JSON says so (pipeline__event_chain_break / _restore). */
+char *pipeline__event_info_break(const char *info_json);
+int pipeline__event_info_broken(const char *info_json);
+
+/* Appends a zeroed event to d's list (growing it on demand), dropping the oldest when o.events
+ * are kept. Returns it, or NULL when out of memory or o.events is 0. Caller holds d->mu. */
+struct event *pipeline__event_add(pipeline_t *p, struct dev *d);
+/* Empties d's event list, freeing the events' notes (the list's room stays). Caller holds d->mu,
+ * or d is not shared. */
+void pipeline__events_clear(struct dev *d);
+/* Opens, extends or closes d's anomaly event after the step that gave r for the reading at ts
+ * (pipeline_events.c). The device's shard (point_finish); caller holds d->mu. */
+void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
+                           const struct detector_result *r);
+
+#endif
