@@ -60,6 +60,7 @@
  * pipeline__event_chain_restore and pipeline__event_sides_restore: the restore, before readings
  * flow; the chain restore queries the store, so not inside another query's callback.
  * pipeline__event_add / pipeline__events_clear: with d->mu, or d not shared. */
+#include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
 #include "pipeline_events_int.h"
@@ -100,24 +101,46 @@ void pipeline__events_clear(struct dev *d)
 }
 
 /* Queues the put of an event's row js (NULL, or no store: nothing) to the store: an
- * asynchronous job, refused when the queue is full (logged), never waited for. */
-static void row_put(pipeline_t *p, struct dev *d, uint64_t id, int64_t start_ts, int64_t end_ts,
-                    const char *js)
+ * asynchronous job, refused when the queue is full (logged), never waited for. Returns 0 (queued,
+ * or nothing to put) or store_event_put's code. */
+static int row_put(pipeline_t *p, struct dev *d, uint64_t id, int64_t start_ts, int64_t end_ts,
+                   const char *js)
 {
-    if (js && p->store && store_event_put(p->store, d->name, (int64_t)id, start_ts, end_ts, js))
+    int rc =
+        js && p->store ? store_event_put(p->store, d->name, (int64_t)id, start_ts, end_ts, js) : 0;
+    if (rc)
         log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
+    return rc;
 }
 
 /* Stores the event as it opened or ended, and publishes it to the event streams (GET
- * /v1/events) as GET .../anomalies lists it now. Caller holds d->mu. */
-static void persist_event(pipeline_t *p, struct dev *d, const struct event *e)
+ * /v1/events) as GET .../anomalies lists it now. Returns row_put's status (ERR_NOMEM when its
+ * JSON could not be made and there is a store). Caller holds d->mu. */
+static int persist_event(pipeline_t *p, struct dev *d, const struct event *e)
 {
     if (p->store == NULL && p->o.hub == NULL)
-        return;
+        return 0;
     char *js = pipeline__event_json(d, e);
-    row_put(p, d, e->id, e->start_ts, e->end_ts, js);
+    int rc = js == NULL && p->store ? ERR_NOMEM : row_put(p, d, e->id, e->start_ts, e->end_ts, js);
     api_events_publish(p->o.hub, API_EVENT_ANOMALY, d->name, js);
     free(js);
+    return rc;
+}
+
+int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
+                                  const char *how)
+{
+    int rc = persist_event(p, d, e);
+    if (rc) {
+        log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: its \"restart\" end "
+                 "not stored (%s), left to the next restart",
+                 (unsigned long long)e->id, d->name, how, err_str(rc));
+        return rc;
+    }
+    log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: ended \"restart\" at %lld",
+             (unsigned long long)e->id, d->name, how, (long long)e->end_ts);
+    atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
+    return 0;
 }
 
 /* An event continues the one before it when that one ended "cleared" at most
@@ -299,10 +322,10 @@ static int on_newest_event(void *arg, const char *device, int64_t id, int64_t st
     return 0; /* limit 1: the only one */
 }
 
-/* The end the restore gave d's newest active event (pipeline_store.c event_restore: "restart",
- * the event stored open while the saved detector was in no episode, its end lost: the stop's
- * first tick, whose event end failed while its detector saves committed, or a put the busy store
- * refused while vigild ran; docs/reliability.md, "Builds told apart, an event left open by a
+/* The end the restore gave d's newest active event (pipeline_restore_events.c event_restore:
+ * "restart", the event stored open while the saved detector was in no episode, its end lost: the
+ * stop's first tick, whose event end failed while its detector saves committed, or a put the busy
+ * store refused while vigild ran; docs/reliability.md, "Builds told apart, an event left open by a
  * failed stop, leftovers (session 59)") stored (the events read found it open), published and
  * counted, a warning logged. ne: d's newest stored row (info NULL: none, or the read failed).
  * When ne is a later event (this one's end was lost while vigild ran, and another opened and
@@ -317,11 +340,7 @@ static void end_lost_restore(pipeline_t *p, struct dev *d, struct newest_event *
         return;
     if (ne->info != NULL && ne->id > last->id && ne->start_ts < last->end_ts)
         last->end_ts = ne->start_ts > last->start_ts ? ne->start_ts : last->start_ts;
-    log_warn("pipeline: anomaly event %llu of '%s' was stored open while its saved detector was "
-             "in no episode: ended \"restart\" at %lld",
-             (unsigned long long)last->id, d->name, (long long)last->end_ts);
-    atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
-    persist_event(p, d, last);
+    (void)pipeline__event_restart_store(p, d, last, "while its saved detector was in no episode");
     if (ne->info == NULL || ne->id != last->id)
         return;
     char *js = pipeline__event_json(d, last);

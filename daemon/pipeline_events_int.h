@@ -30,7 +30,7 @@ void pipeline__event_break_open(pipeline_t *p, struct dev *d);
 
 /* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
  * first, when the restore has the device's newest active stored event ended ("restart": its
- * end lost, pipeline_store.c event_restore), that end is stored (no later than the start of a
+ * end lost, pipeline_restore_events.c), that end is stored (no later than the start of a
  * later stored event of the device), published and counted, a warning logged (docs/reliability.md,
  * "Builds told apart, an event left open by a failed stop, leftovers (session 59)"). Then, when the
  * device's newest stored event ended "cleared" at or before the saved detector's last reading, with
@@ -43,7 +43,16 @@ void pipeline__event_break_open(pipeline_t *p, struct dev *d);
  * "Session 31"). Queries the store: not inside another query's callback. Caller holds d->mu. */
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
 
-/* An event restored active at a restart (pipeline_store.c on_event): its sides from its
+/* Stores and publishes e, an event of d the restore ended "restart" (its end lost; how: why,
+ * logged after "was stored open"); once queued, counts and logs it, else logs it left to the
+ * next restart. Returns 0 or the put's code (ERR_BUSY). Caller holds d->mu. */
+int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
+                                  const char *how);
+/* The restore's read of the open stored events of names[0..n) (pipeline_restore_events.c):
+ * each device's newest goes on or ends, its other open rows end "restart". Restore only. */
+void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n);
+
+/* An event restored active at a restart (pipeline_restore_events.c on_event): its sides from its
  * stored JSON into e->above / e->below, and, unless d->lean came with the saved blob
  * (e->lean_kept), d->lean signed by them (e->share as the restored magnitude), so its side, its
  * continuing and its being continued survive the restart; and its "chain_broken" (a period began

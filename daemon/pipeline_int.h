@@ -28,7 +28,8 @@ struct version {
 #define PIPE_END_OPERATOR (PIPE_END_RESET + 1)    /* accepted through the API (pipeline_accept) */
 #define PIPE_END_MAINT    (PIPE_END_OPERATOR + 1) /* maintenance began (pipeline_maint_start) */
 /* Stored open, its end lost, and ended at a restart: the saved detector had opened it and was
- * in no episode (pipeline_store.c event_restore; docs/reliability.md, session 59). */
+ * in no episode, or it was behind a later open event of its device (pipeline_restore_events.c;
+ * docs/reliability.md, sessions 59 and 60). */
 #define PIPE_END_RESTART (PIPE_END_MAINT + 1)
 #define PIPE_END_N       (PIPE_END_RESTART + 1)
 /* What opened an event: the detector's enum detector_open (0: unknown, an event saved before
@@ -73,9 +74,9 @@ struct event {
      * sides go on from it, not from its stored row's (pipeline__event_sides_restore). */
     int lean_kept;
     /* 1 on an event restored active that opened after the saved detector (in no episode) was
-     * saved (a crash; pipeline_store.c event_restore): the catch-up's readings before its start
-     * do not end it, and the one that enters anomaly again goes on with it (review, session 59;
-     * pipeline__track_event). */
+     * saved (a crash; pipeline_restore_events.c event_restore): the catch-up's readings before
+     * its start do not end it, and the one that enters anomaly again goes on with it (review,
+     * session 59; pipeline__track_event). */
     int ahead;
 };
 
@@ -384,8 +385,9 @@ struct dev {
     uint64_t st_opened; /* api_events_opened at the last state message (pipeline_state.c) */
     struct dev *held_next;
     /* pipeline_restore only: the fleet-wide read of active events reached the device (its
-     * newest active event, the first of its rows, was taken; the rest are not). */
+     * newest row taken, the rest ended); restore_ev_ts: the last row's start. */
     int restore_ev;
+    int64_t restore_ev_ts;
     /* pipeline_restore only: the fleet-wide read of model versions reported the device. */
     int restore_ver;
     /* The arrivals (seen_ms, last_ms, last_ts) as last queued to the store or restored from it

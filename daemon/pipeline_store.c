@@ -464,18 +464,6 @@ static int on_device(void *arg, const store_device_info_t *info)
     return 0;
 }
 
-/* The restored device of the events read's row: NULL when the device has no pipeline device
- * or was not restored with a detector (it starts learning: no event; its versions are listed
- * all the same, on_version), or when
- * SQLite could not give the row's name (out of memory): that row alone is passed over. */
-static struct dev *restored(pipeline_t *p, const char *device)
-{
-    if (device == NULL)
-        return NULL;
-    struct dev *d = pipeline__find(p, device);
-    return d && d->det ? d : NULL;
-}
-
 /* One stored model version of d appended to its list. A device whose saved detector was lost or
  * unusable lists its kept versions too (they stay rollback points where they fit) and numbers
  * its new ones after them (ver_floor, dev_reset_detector); a restored detector numbers its new
@@ -538,95 +526,6 @@ static int on_dev_version(void *arg, int64_t version, int64_t created_ms, const 
     struct ver_read *vr = arg;
     (void)created_ms;
     version_add(vr->p, vr->cur, version, info_json, has_ckpt);
-    return 0;
-}
-
-/* The chain a stored event names (pipeline__event_json's "continues" and "fault", present
- * together or not at all) into e; leaves e as it is when the row names none. */
-static void event_chain_parse(struct event *e, const char *info_json)
-{
-    json_t *j = json_loads(info_json, 0, NULL);
-    json_t *c = json_object_get(j, "continues"), *f = json_object_get(j, "fault");
-    if (json_is_integer(c) && json_is_integer(f) && json_integer_value(c) > 0 &&
-        json_integer_value(f) > 0) {
-        e->continues = (uint64_t)json_integer_value(c);
-        e->fault = (uint64_t)json_integer_value(f);
-    }
-    json_decref(j);
-}
-
-/* d's newest active event in the store (id, start_ts, info_json): the one its saved detector
- * has goes on with what the row names, or, when it has none, is taken as it is stored. Caller
- * holds d->mu. */
-static void event_restore(pipeline_t *p, struct dev *d, int64_t id, int64_t start_ts,
-                          const char *info_json)
-{
-    /* The stored event names what opened it; a format 2 blob does not (format 3 keeps it for
-     * an event the store lost), and an event stored by an older vigild names nothing. */
-    struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
-    int how = pipeline__event_opened_by(info_json);
-    if (e && e->id == (uint64_t)id && e->end_ts < 0) {
-        if (how)
-            e->opened_by = how;
-        event_chain_parse(e, info_json);                /* the saved detector keeps no chain */
-        pipeline__event_sides_restore(d, e, info_json); /* nor the sides */
-    }
-    if (d->nevents > 0)
-        return;
-    e = pipeline__event_add(p, d);
-    if (e == NULL)
-        return;
-    e->id = (uint64_t)id;
-    e->start_ts = start_ts;
-    e->end_ts = -1;
-    e->opened_by = how;
-    event_chain_parse(e, info_json);
-    json_t *j = json_loads(info_json, 0, NULL);
-    json_t *pk = j ? json_object_get(j, "peak_score") : NULL;
-    e->peak = json_is_number(pk) ? (float)json_number_value(pk) : 0;
-    json_decref(j);
-    pipeline__event_sides_restore(d, e, info_json);
-    /* The saved detector opened it (its id not past the saved next one) and was saved in no
-     * episode, with its state (format 2 on): it ended it, or an accept or a period did, and that
-     * end's put was lost (a stop's first tick whose event end failed, its detector saved after
-     * it, or a put the busy store refused while vigild ran). Taken as ended at the saved detector's
-     * last reading (by when it had ended), "restart"; pipeline__event_chain_restore stores it (not
-     * here, inside the events read). An event past the saved id was opened after the save (a
-     * crash): the catch-up's readings go on with it. A detector saved in an episode whose event it
-     * did not keep takes it as its own. */
-    if (d->has_result && d->last.state != DET_ANOMALY && (uint64_t)id <= d->next_event_id) {
-        uint64_t fault;
-        int lead;
-        e->end_ts = d->last_ts > start_ts ? d->last_ts : start_ts;
-        e->ended_by = PIPE_END_RESTART;
-        /* Its channels' shares and sides as its row has them (the opening reading's, or a
-         * break's); the lean was none (no active event). */
-        (void)pipeline__event_info_read(d, info_json, &e->above, &e->below, &lead, &fault,
-                                        e->share);
-        memset(d->lean, 0, sizeof d->lean);
-        d->lean_seen = d->lean_up = 0;
-    } else if (d->has_result && d->last.state != DET_ANOMALY) {
-        e->ahead = 1; /* opened after the save: the catch-up goes on with it (track_event) */
-    }
-    if (d->next_event_id < (uint64_t)id)
-        d->next_event_id = (uint64_t)id;
-}
-
-/* The device's active anomaly event, if one was open when vigild stopped, continues. The
- * fleet's active events come in one read (one query a device before: task startup), newest
- * start first (ties: highest id first), so a device's first row is the one its own query's
- * limit of 1 gave; its other rows are passed over. */
-static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
-                    const char *info_json)
-{
-    pipeline_t *p = arg;
-    struct dev *d = restored(p, device);
-    if (d == NULL || d->restore_ev || end_ts >= 0)
-        return 0;
-    pthread_mutex_lock(&d->mu);
-    d->restore_ev = 1;
-    event_restore(p, d, id, start_ts, info_json);
-    pthread_mutex_unlock(&d->mu);
     return 0;
 }
 
@@ -755,9 +654,8 @@ static int ask_again(pipeline_t *p, struct dev *d)
  * not finish are read one by one, as each was before task startup, so one bad page costs the
  * devices whose own rows are on it and not every device after it in the read's order. The
  * versions: the devices the read never reported, and the last one it did (its list may be cut:
- * cleared and read again). The active events: the devices the read never reported (a device's
- * first row is its newest active event, the one its own query gives). Returns the devices whose
- * own read failed too. */
+ * cleared and read again); the active events' fallback is pipeline_restore_events.c's. Returns
+ * the devices whose own read failed too. */
 static size_t versions_fallback(pipeline_t *p, const struct names *nm, struct dev *cut)
 {
     size_t failed = 0;
@@ -772,18 +670,6 @@ static size_t versions_fallback(pipeline_t *p, const struct names *nm, struct de
         pthread_mutex_unlock(&d->mu);
         struct ver_read vr = {.p = p, .cur = d};
         failed += store_models_list(p->store, d->name, on_dev_version, &vr) != 0;
-    }
-    return failed;
-}
-
-static size_t events_fallback(pipeline_t *p, const struct names *nm)
-{
-    size_t failed = 0;
-    for (size_t i = 0; i < nm->n; i++) {
-        struct dev *d = restored(p, nm->v[i]);
-        if (d && !d->restore_ev)
-            failed += store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1,
-                                         on_event, p) != 0;
     }
     return failed;
 }
@@ -822,15 +708,8 @@ int pipeline_restore(pipeline_t *p)
         if (n)
             log_warn("pipeline: stored model versions of %zu devices not restored", n);
     }
-    if (rc == 0 && store_events_query(p->store, NULL, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0,
-                                      on_event, p) != 0) {
-        log_warn("pipeline: the fleet's active events read failed (%s); the devices it did not "
-                 "reach are read one by one",
-                 store_errmsg(p->store));
-        size_t n = events_fallback(p, &nm);
-        if (n)
-            log_warn("pipeline: the active events of %zu devices not restored", n);
-    }
+    if (rc == 0)
+        pipeline__events_restore(p, nm.v, nm.n);
     for (size_t i = 0; rc == 0 && i < nm.n; i++) {
         struct dev *d = pipeline__find(p, nm.v[i]);
         int have_det = d && d->det;

@@ -72,6 +72,11 @@ class AnomalyPages(unittest.TestCase):
                     % (a, b, start, "NULL" if end is None else end, dev, start,
                        "NULL" if end is None else end, "true" if end is None else "false", note,
                        dev))
+            # ap-10's three active events are its own open rows behind one another: since
+            # session 60 the restore ends those of a restored device behind its newest
+            # ("restart"), so its saved detector goes and the rows stay the store's, active.
+            sql.append("DELETE FROM detectors WHERE device_id = (SELECT id FROM devices WHERE"
+                       " name = 'ap-10');")
             subprocess.run(["sqlite3", cls.d.db_path, "\n".join(sql)], check=True)
             cls.d.start()
         except BaseException:

@@ -92,7 +92,9 @@ class RestoreFleet(RestoreBase):
             # su-open-2 gets a second active row, older than its open event and naming the
             # other side (a store left so by a lost end): the restore takes the newest, as the
             # device's own query's LIMIT 1 did before the fleet-wide read; were the older one
-            # taken, the open event's side (from its row) would be lost. It stays stored.
+            # taken, the open event's side (from its row) would be lost. The older one is
+            # ended "restart" at the open event's start (session 60: until then it stayed
+            # open in the store for good), its side as its row named it.
             dev_id, start, info = db.execute(
                 "SELECT e.device_id, e.start_ts, e.info FROM events e JOIN devices d ON"
                 " d.id=e.device_id WHERE d.name='su-open-2' AND e.end_ts IS NULL").fetchone()
@@ -112,9 +114,12 @@ class RestoreFleet(RestoreBase):
         self.assertIn("pipeline: 4 detectors restored (1 unusable", log)
         for dev in ("su-open-1", "su-open-2", "su-quiet", "su-learning"):
             self.assertEqual(self.view(dev), before[dev], dev)
-        stale = [e for e in tc.ChainBase.events(self, "su-open-2") if e["id"] == STALE]
-        self.assertEqual(len(stale), 1, stale)
-        self.assertTrue(stale[0]["active"], stale)
+        stale = tp.wait_for("the older row ended", lambda: (lambda e: e if len(e) == 1 and not e[
+            0]["active"] else None)([e for e in tc.ChainBase.events(self, "su-open-2")
+                                     if e["id"] == STALE]), 10)
+        self.assertEqual((stale[0]["ended_by"], stale[0]["end_ts"], stale[0]["start_ts"],
+                          stale[0]["channels"][0]["side"]), ("restart", start, start - 1000,
+                                                             "below"), stale)
         st, models, events = self.view("su-corrupt")
         self.assertEqual(st["state"], "learning", st)
         self.assertEqual(events, before["su-corrupt"][2])

@@ -1,0 +1,286 @@
+/* daemon/pipeline_restore_events.c: the restore's anomaly events (pipeline_restore, before
+ * readings flow): each restored device's newest active (open) stored event is the one its saved
+ * detector goes on with, or is taken as ended "restart" when the saved detector had ended it
+ * (event_restore; pipeline__event_chain_restore stores that end); every other open row of the
+ * device, which nothing would ever end, is ended "restart" at the start of the device's next
+ * later event (stale_end; docs/reliability.md, "Every open event of a device ends at the restore
+ * (session 60)").
+ *
+ * Threads: the restore's (vigild's main thread), before readings flow; each device's mutex held
+ * while its events change. The store's writes are made after its read, not in its callbacks. */
+#include "err.h"
+#include "log.h"
+#include "pipeline_events_int.h"
+#include "pipeline_int.h"
+#include "vtime.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The restored device of the events read's row: NULL when the device has no pipeline device
+ * or was not restored with a detector (it starts learning: no event; its versions are listed
+ * all the same, on_version), or when
+ * SQLite could not give the row's name (out of memory): that row alone is passed over. */
+static struct dev *restored(pipeline_t *p, const char *device)
+{
+    if (device == NULL)
+        return NULL;
+    struct dev *d = pipeline__find(p, device);
+    return d && d->det ? d : NULL;
+}
+
+/* The chain a stored event names (pipeline__event_json's "continues" and "fault", present
+ * together or not at all) into e; leaves e as it is when the row names none. */
+static void event_chain_parse(struct event *e, const char *info_json)
+{
+    json_t *j = json_loads(info_json, 0, NULL);
+    json_t *c = json_object_get(j, "continues"), *f = json_object_get(j, "fault");
+    if (json_is_integer(c) && json_is_integer(f) && json_integer_value(c) > 0 &&
+        json_integer_value(f) > 0) {
+        e->continues = (uint64_t)json_integer_value(c);
+        e->fault = (uint64_t)json_integer_value(f);
+    }
+    json_decref(j);
+}
+
+/* A stored active event's row into e (zeroed first): id, start, what opened it, its chain and
+ * peak; end_ts -1. */
+static void event_row_read(struct event *e, int64_t id, int64_t start_ts, const char *info_json)
+{
+    memset(e, 0, sizeof *e);
+    e->id = (uint64_t)id;
+    e->start_ts = start_ts;
+    e->end_ts = -1;
+    e->opened_by = pipeline__event_opened_by(info_json);
+    event_chain_parse(e, info_json);
+    json_t *j = json_loads(info_json, 0, NULL);
+    json_t *pk = j ? json_object_get(j, "peak_score") : NULL;
+    e->peak = json_is_number(pk) ? (float)json_number_value(pk) : 0;
+    json_decref(j);
+}
+
+/* The open event d's saved detector goes on with, when the stored active row id is it: NULL
+ * otherwise. Caller holds d->mu. */
+static struct event *detectors_own(struct dev *d, int64_t id)
+{
+    struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
+    return e && e->id == (uint64_t)id && e->end_ts < 0 ? e : NULL;
+}
+
+/* The saved detector's open event e goes on with what its stored row names. The stored event
+ * names what opened it; a format 2 blob does not (format 3 keeps it for an event the store
+ * lost), and an event stored by an older vigild names nothing. Caller holds d->mu. */
+static void event_merge(struct dev *d, struct event *e, const char *info_json)
+{
+    int how = pipeline__event_opened_by(info_json);
+    if (how)
+        e->opened_by = how;
+    event_chain_parse(e, info_json);                /* the saved detector keeps no chain */
+    pipeline__event_sides_restore(d, e, info_json); /* nor the sides */
+}
+
+/* d's newest active event in the store (id, start_ts, info_json): the one its saved detector
+ * has goes on with what the row names, or, when it has none, is taken as it is stored. Caller
+ * holds d->mu. */
+static void event_restore(pipeline_t *p, struct dev *d, int64_t id, int64_t start_ts,
+                          const char *info_json)
+{
+    struct event *e = detectors_own(d, id);
+    if (e)
+        event_merge(d, e, info_json);
+    if (d->nevents > 0)
+        return;
+    e = pipeline__event_add(p, d);
+    if (e == NULL)
+        return;
+    event_row_read(e, id, start_ts, info_json);
+    pipeline__event_sides_restore(d, e, info_json);
+    /* The saved detector opened it (its id not past the saved next one) and was saved in no
+     * episode, with its state (format 2 on): it ended it, or an accept or a period did, and that
+     * end's put was lost (a stop's first tick whose event end failed, its detector saved after
+     * it, or a put the busy store refused while vigild ran). Taken as ended at the saved detector's
+     * last reading (by when it had ended), "restart"; pipeline__event_chain_restore stores it (not
+     * here, inside the events read). An event past the saved id was opened after the save (a
+     * crash): the catch-up's readings go on with it. A detector saved in an episode whose event it
+     * did not keep takes it as its own. */
+    if (d->has_result && d->last.state != DET_ANOMALY && (uint64_t)id <= d->next_event_id) {
+        uint64_t fault;
+        int lead;
+        e->end_ts = d->last_ts > start_ts ? d->last_ts : start_ts;
+        e->ended_by = PIPE_END_RESTART;
+        /* Its channels' shares and sides as its row has them (the opening reading's, or a
+         * break's); the lean was none (no active event). */
+        (void)pipeline__event_info_read(d, info_json, &e->above, &e->below, &lead, &fault,
+                                        e->share);
+        memset(d->lean, 0, sizeof d->lean);
+        d->lean_seen = d->lean_up = 0;
+    } else if (d->has_result && d->last.state != DET_ANOMALY) {
+        e->ahead = 1; /* opened after the save: the catch-up goes on with it (track_event) */
+    }
+    if (d->next_event_id < (uint64_t)id)
+        d->next_event_id = (uint64_t)id;
+}
+
+/* A stored active event that nothing will end (docs/reliability.md, "Every open event of a
+ * device ends at the restore (session 60)"): a row of d behind a later one, copied out of the
+ * events read to be ended after it (stale_end). bound: the start of the device's next later
+ * event the restore knows (its next row in the read, or the event its saved detector goes on
+ * with); the stale event had ended by that one's opening reading. info owned. */
+struct stale_row {
+    struct dev *d;
+    int64_t id, start_ts, bound;
+    char *info;
+};
+
+/* The restore's read of the fleet's active events: the stale rows it found, in its order. */
+struct ev_read {
+    pipeline_t *p;
+    struct stale_row *v;
+    size_t n, room;
+    size_t lost; /* stale rows not copied (out of memory): left open to the next restart */
+};
+
+static void stale_add(struct ev_read *r, struct dev *d, int64_t id, int64_t start_ts, int64_t bound,
+                      const char *info_json)
+{
+    char *info = strdup(info_json);
+    if (info && r->n == r->room) {
+        size_t room = r->room ? 2 * r->room : 16;
+        struct stale_row *v = realloc(r->v, room * sizeof *v);
+        if (v == NULL) {
+            free(info);
+            info = NULL;
+        } else {
+            r->v = v;
+            r->room = room;
+        }
+    }
+    if (info == NULL) {
+        r->lost++;
+        return;
+    }
+    r->v[r->n++] = (struct stale_row){d, id, start_ts, bound, info};
+}
+
+/* The device's active anomaly event, if one was open when vigild stopped, continues. The
+ * fleet's active events come in one read (one query a device before: task startup), newest
+ * start first (ties: highest id first), so a device's first row is the one its own query's
+ * limit of 1 gave. Its other rows (ended events whose end put was lost while vigild ran, a
+ * later event opened after them) are stale: ended after the read, at the start of the row
+ * before them in the read (stale_end); so is the first row when the saved detector goes on
+ * with a later event (that one's opening put lost). A later row that is the saved detector's
+ * own open event is not stale: its end's put was lost, a later event's committed, then a
+ * crash; the catch-up's readings end it as before (review, session 60). Each row is looked at
+ * once: the read is linear in the active rows, however many a device has. */
+static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
+                    const char *info_json)
+{
+    struct ev_read *r = arg;
+    struct dev *d = restored(r->p, device);
+    struct event *own;
+    if (d == NULL || end_ts >= 0)
+        return 0;
+    pthread_mutex_lock(&d->mu);
+    if (!d->restore_ev) {
+        d->restore_ev = 1;
+        event_restore(r->p, d, id, start_ts, info_json);
+        const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
+        if (e && e->end_ts < 0 && e->id > (uint64_t)id)
+            stale_add(r, d, id, start_ts, e->start_ts, info_json);
+    } else if ((own = detectors_own(d, id)) != NULL) {
+        event_merge(d, own, info_json); /* its row's chain and sides, as a first row's */
+    } else {
+        stale_add(r, d, id, start_ts, d->restore_ev_ts, info_json);
+    }
+    d->restore_ev_ts = start_ts;
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+/* Stale rows put between two waits for the writer (stale_end): so many puts never fill the
+ * store's queue (STORE_OPS_MAX) and the catch-up's puts after them find room. */
+#define STALE_FLUSH_EVERY 1000
+
+/* Ends the stale rows the read found (on_event), "restart", each at its bound (not before its
+ * start), with its channels' shares and sides as its row has them: stored, published, counted
+ * and logged (pipeline__event_restart_store). Not inside the read (its transaction): after it,
+ * as pipeline__event_chain_restore stores the newest row's. A put refused or a commit that
+ * fails leaves the row open in the store, and the next restart ends it. One put a row and a
+ * wait for the writer every STALE_FLUSH_EVERY rows: linear in the stale rows. Frees r's rows. */
+static void stale_end(pipeline_t *p, struct ev_read *r)
+{
+    size_t queued = 0, failed = 0, unflushed = 0;
+    int flush_rc = 0;
+    /* A flush answers for the transaction that reached it only: the puts lost with an earlier
+     * one show in ops_failed (storage.h, store_flush). */
+    store_stats_t st0, st1;
+    store_stats_get(p->store, &st0);
+    for (size_t i = 0; i < r->n; i++) {
+        struct stale_row *s = &r->v[i];
+        struct dev *d = s->d;
+        struct event e;
+        uint64_t fault;
+        int lead;
+        pthread_mutex_lock(&d->mu);
+        event_row_read(&e, s->id, s->start_ts, s->info);
+        (void)pipeline__event_info_read(d, s->info, &e.above, &e.below, &lead, &fault, e.share);
+        e.chain_broken = pipeline__event_info_broken(s->info);
+        e.end_ts = s->bound > s->start_ts ? s->bound : s->start_ts;
+        e.ended_by = PIPE_END_RESTART;
+        if (pipeline__event_restart_store(p, d, &e, "behind a later event of the device")) {
+            failed++;
+        } else {
+            queued++;
+            unflushed++;
+        }
+        pthread_mutex_unlock(&d->mu);
+        free(s->info);
+        if (unflushed && (unflushed == STALE_FLUSH_EVERY || i + 1 == r->n)) {
+            int rc = store_flush(p->store); /* not under d->mu: the writer's hooks take it */
+            flush_rc = rc ? rc : flush_rc;
+            unflushed = 0;
+        }
+    }
+    store_stats_get(p->store, &st1);
+    if (queued && (flush_rc || st1.ops_failed != st0.ops_failed))
+        log_warn("pipeline: the \"restart\" ends of %zu events stored open behind later ones "
+                 "may not be stored (%s): those left open are ended at the next restart",
+                 queued, flush_rc ? err_str(flush_rc) : "a write failed");
+    if (failed || r->lost)
+        log_warn("pipeline: %zu events stored open behind later ones left open to the next "
+                 "restart (%zu not stored, %zu out of memory)",
+                 failed + r->lost, failed, r->lost);
+    free(r->v);
+    *r = (struct ev_read){.p = p};
+}
+
+/* After the fleet's active events read failed part way, the devices it never reported are read
+ * one by one (all their open rows: a device's first row is its newest, as in the fleet's read).
+ * Returns the devices whose own read failed too. */
+static size_t events_fallback(struct ev_read *r, char *const *names, size_t n)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct dev *d = restored(r->p, names[i]);
+        if (d && !d->restore_ev)
+            failed += store_events_query(r->p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0,
+                                         on_event, r) != 0;
+    }
+    return failed;
+}
+
+void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n)
+{
+    struct ev_read er = {.p = p};
+    if (store_events_query(p->store, NULL, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0, on_event, &er) !=
+        0) {
+        log_warn("pipeline: the fleet's active events read failed (%s); the devices it did not "
+                 "reach are read one by one",
+                 store_errmsg(p->store));
+        size_t failed = events_fallback(&er, names, n);
+        if (failed)
+            log_warn("pipeline: the active events of %zu devices not restored", failed);
+    }
+    stale_end(p, &er);
+}
