@@ -18,16 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The restored device of the events read's row: NULL when the device has no pipeline device
- * or was not restored with a detector (it starts learning: no event; its versions are listed
- * all the same, on_version), or when
- * SQLite could not give the row's name (out of memory): that row alone is passed over. */
+/* The restored device of the events read's row: NULL when the device has no pipeline device,
+ * or when SQLite could not give the row's name (out of memory): that row alone is passed over.
+ * A device restored without a detector (it starts learning) is one too: its open rows end
+ * (on_event). */
 static struct dev *restored(pipeline_t *p, const char *device)
 {
-    if (device == NULL)
-        return NULL;
-    struct dev *d = pipeline__find(p, device);
-    return d && d->det ? d : NULL;
+    return device ? pipeline__find(p, device) : NULL;
 }
 
 /* The chain a stored event names (pipeline__event_json's "continues" and "fault", present
@@ -182,7 +179,13 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
     if (d == NULL || end_ts >= 0)
         return 0;
     pthread_mutex_lock(&d->mu);
-    if (!d->restore_ev) {
+    if (d->det == NULL) {
+        /* Restored without a detector (none saved, or unusable): it learns again and goes on
+         * with no event, so each open row is stale, the newest ended at its own start (the
+         * restore has read none of the device's readings), each other at the next row's. */
+        stale_add(r, d, id, start_ts, d->restore_ev ? d->restore_ev_ts : start_ts, info_json);
+        d->restore_ev = 1;
+    } else if (!d->restore_ev) {
         d->restore_ev = 1;
         event_restore(r->p, d, id, start_ts, info_json);
         const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
@@ -228,7 +231,9 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
         e.chain_broken = pipeline__event_info_broken(s->info);
         e.end_ts = s->bound > s->start_ts ? s->bound : s->start_ts;
         e.ended_by = PIPE_END_RESTART;
-        if (pipeline__event_restart_store(p, d, &e, "behind a later event of the device")) {
+        if (pipeline__event_restart_store(p, d, &e, s->info,
+                                          d->det ? "behind a later event of the device"
+                                                 : "by a device restored without a detector")) {
             failed++;
         } else {
             queued++;
@@ -283,4 +288,62 @@ void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n)
             log_warn("pipeline: the active events of %zu devices not restored", failed);
     }
     stale_end(p, &er);
+}
+
+/* store_event_max_cb: a device's highest stored event id. A device without a detector numbers
+ * its events past it from now on (its catch-up, learning, opens none before); one with a
+ * detector after its catch-up (pipeline__event_ids_apply), whose replayed readings number the
+ * events they open again after the saved next id, as they were numbered before the stop. */
+static int on_max_id(void *arg, const char *device, int64_t max_id)
+{
+    struct ev_ids *ids = arg;
+    struct dev *d = device ? pipeline__dev(ids->p, device) : NULL;
+    if (d == NULL || max_id <= 0)
+        return 0;
+    pthread_mutex_lock(&d->mu);
+    int now = d->det == NULL;
+    if (now && d->next_event_id < (uint64_t)max_id)
+        d->next_event_id = (uint64_t)max_id;
+    pthread_mutex_unlock(&d->mu);
+    if (now)
+        return 0;
+    if (ids->n == ids->room) {
+        size_t room = ids->room ? 2 * ids->room : 64;
+        struct ev_id *v = realloc(ids->v, room * sizeof *v);
+        if (v == NULL) {
+            ids->lost++;
+            return 0;
+        }
+        ids->v = v;
+        ids->room = room;
+    }
+    ids->v[ids->n++] = (struct ev_id){d, (uint64_t)max_id};
+    return 0;
+}
+
+void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids)
+{
+    *ids = (struct ev_ids){.p = p};
+    if (store_events_max_ids(p->store, on_max_id, ids) != 0)
+        log_warn("pipeline: the stored events' highest ids not read (%s): a device restored "
+                 "without a detector may number its next events under stored ones, and "
+                 "overwrite them",
+                 store_errmsg(p->store));
+}
+
+void pipeline__event_ids_apply(struct ev_ids *ids)
+{
+    for (size_t i = 0; i < ids->n; i++) {
+        struct dev *d = ids->v[i].d;
+        pthread_mutex_lock(&d->mu);
+        if (d->next_event_id < ids->v[i].id)
+            d->next_event_id = ids->v[i].id;
+        pthread_mutex_unlock(&d->mu);
+    }
+    if (ids->lost)
+        log_warn("pipeline: %zu devices' highest stored event ids not kept (out of memory): "
+                 "their next events may be numbered under stored ones",
+                 ids->lost);
+    free(ids->v);
+    *ids = (struct ev_ids){.p = ids->p};
 }
