@@ -4,7 +4,9 @@
  * (event_restore; pipeline__event_chain_restore stores that end); every other open row of the
  * device, which nothing would ever end, is ended "restart" at the start of the device's next
  * later event (stale_end; docs/reliability.md, "Every open event of a device ends at the restore
- * (session 60)").
+ * (session 60)"), and so is every open row of a device restored without a detector. Each device's
+ * next event is numbered past the highest id the store holds for it (pipeline__event_ids_read;
+ * "A device restored without a detector numbers its events past the stored ones (session 60)").
  *
  * Threads: the restore's (vigild's main thread), before readings flow; each device's mutex held
  * while its events change. The store's writes are made after its read, not in its callbacks. */
