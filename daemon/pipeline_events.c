@@ -114,23 +114,31 @@ static int row_put(pipeline_t *p, struct dev *d, uint64_t id, int64_t start_ts, 
 }
 
 /* Stores the event as it opened or ended, and publishes it to the event streams (GET
- * /v1/events) as GET .../anomalies lists it now. Returns row_put's status (ERR_NOMEM when its
- * JSON could not be made and there is a store). Caller holds d->mu. */
-static int persist_event(pipeline_t *p, struct dev *d, const struct event *e)
+ * /v1/events) as GET .../anomalies lists it now; when stored_only, publishes it only when its
+ * put was queued (a restore's "restart" end that the store refused stays open in the store, left
+ * to the next restart: the stream must not say it ended). Returns row_put's status (ERR_NOMEM
+ * when its JSON could not be made and there is a store). Caller holds d->mu. */
+static int persist_event_as(pipeline_t *p, struct dev *d, const struct event *e, int stored_only)
 {
     if (p->store == NULL && p->o.hub == NULL)
         return 0;
     char *js = pipeline__event_json(d, e);
     int rc = js == NULL && p->store ? ERR_NOMEM : row_put(p, d, e->id, e->start_ts, e->end_ts, js);
-    api_events_publish(p->o.hub, API_EVENT_ANOMALY, d->name, js);
+    if (rc == 0 || !stored_only)
+        api_events_publish(p->o.hub, API_EVENT_ANOMALY, d->name, js);
     free(js);
     return rc;
+}
+
+static int persist_event(pipeline_t *p, struct dev *d, const struct event *e)
+{
+    return persist_event_as(p, d, e, 0);
 }
 
 int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
                                   const char *how)
 {
-    int rc = persist_event(p, d, e);
+    int rc = persist_event_as(p, d, e, 1);
     if (rc) {
         log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: its \"restart\" end "
                  "not stored (%s), left to the next restart",
