@@ -351,8 +351,9 @@ typedef struct api_opts {
     int64_t retention_ms;   /* storage.retention, for SHOW RETENTION POLICIES (0: forever) */
     const char *commit;     /* the build's git commit (daemon/build.h's build_commit), for
                                vigil_build_info and /health (borrowed: valid while the server
-                               runs; not NULL); "": unknown (a tarball's build) */
-    const char *build_type; /* its build type (build_type), for vigil_build_info; not NULL */
+                               runs); NULL or "": unknown (a tarball's build, or a server
+                               struct zeroed rather than api_opts_default's, as unit tests do) */
+    const char *build_type; /* its build type (build_type), for vigil_build_info; NULL: "" */
 } api_opts_t;
 
 /* Fills opts with defaults (127.0.0.1:8470, 4 threads, 32 MiB, 100,000 items, ...). */

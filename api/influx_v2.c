@@ -88,7 +88,7 @@ void api__h_write_v2(api_request_t *r)
  * kit/check responses: name, status, and a message only when there is one to give. */
 void api__h_health(api_request_t *r)
 {
-    const char *commit = r->srv->opts.commit;
+    const char *commit = r->srv->opts.commit ? r->srv->opts.commit : "";
     api_check_t checks[API_CHECKS_MAX];
     char why[API_HEALTH_WHY_MAX], msg[sizeof why + 16];
     size_t n;

@@ -66,9 +66,9 @@ void api__h_metrics(api_request_t *r)
                     "vigil_build_info{version=");
     prom_label(&b, VIGIL_VERSION);
     sbuf_printf(&b, ",commit=");
-    prom_label(&b, srv->opts.commit);
+    prom_label(&b, srv->opts.commit ? srv->opts.commit : "");
     sbuf_printf(&b, ",build_type=");
-    prom_label(&b, srv->opts.build_type);
+    prom_label(&b, srv->opts.build_type ? srv->opts.build_type : "");
     sbuf_printf(&b, "} 1\n");
     sbuf_printf(&b, "# HELP vigil_http_requests_total HTTP requests answered, by route and "
                     "status code.\n# TYPE vigil_http_requests_total counter\n");

@@ -114,22 +114,32 @@ static int row_put(pipeline_t *p, struct dev *d, uint64_t id, int64_t start_ts, 
     return rc;
 }
 
-/* Stores the event as it opened or ended, and publishes it to the event streams (GET
- * /v1/events) as GET .../anomalies lists it now. Returns row_put's status (ERR_NOMEM when its
- * JSON could not be made and there is a store). Caller holds d->mu. */
-static int persist_js(pipeline_t *p, struct dev *d, const struct event *e, char *js)
+/* Stores the event as it opened or ended, with js (owned, freed; NULL: out of memory), and
+ * publishes it to the event streams (GET /v1/events) as GET .../anomalies lists it now; when
+ * stored_only, publishes it only when its put was queued (a restore's "restart" end that the
+ * store refused stays open in the store, left to the next restart: the stream must not say it
+ * ended). Returns row_put's status (ERR_NOMEM when its JSON could not be made and there is a
+ * store). Caller holds d->mu. */
+static int persist_js(pipeline_t *p, struct dev *d, const struct event *e, char *js,
+                      int stored_only)
 {
     int rc = js == NULL && p->store ? ERR_NOMEM : row_put(p, d, e->id, e->start_ts, e->end_ts, js);
-    api_events_publish(p->o.hub, API_EVENT_ANOMALY, d->name, js);
+    if (rc == 0 || !stored_only)
+        api_events_publish(p->o.hub, API_EVENT_ANOMALY, d->name, js);
     free(js);
     return rc;
 }
 
-static int persist_event(pipeline_t *p, struct dev *d, const struct event *e)
+static int persist_event_as(pipeline_t *p, struct dev *d, const struct event *e, int stored_only)
 {
     if (p->store == NULL && p->o.hub == NULL)
         return 0;
-    return persist_js(p, d, e, pipeline__event_json(d, e));
+    return persist_js(p, d, e, pipeline__event_json(d, e), stored_only);
+}
+
+static int persist_event(pipeline_t *p, struct dev *d, const struct event *e)
+{
+    return persist_event_as(p, d, e, 0);
 }
 
 /* The stored row's JSON with e's "restart" end set, all else (its channels) as stored; NULL
@@ -155,8 +165,8 @@ int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct eve
 {
     /* A device restored without a detector knows no channels: its row's JSON is kept. */
     int rc = stored && d->nch == 0 && (p->store || p->o.hub)
-                 ? persist_js(p, d, e, restart_json(e, stored))
-                 : persist_event(p, d, e);
+                 ? persist_js(p, d, e, restart_json(e, stored), 1)
+                 : persist_event_as(p, d, e, 1);
     if (rc) {
         log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: its \"restart\" end "
                  "not stored (%s), left to the next restart",

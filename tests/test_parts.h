@@ -5,6 +5,8 @@
 #ifndef VIGIL_TEST_PARTS_H
 #define VIGIL_TEST_PARTS_H
 
+#include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,11 +15,16 @@ struct test_part {
     size_t n;
 };
 
-/* Runs parts[0..nparts) as one group; filter, when not NULL, is a cmocka test filter pattern
- * (e.g. from an environment variable) so that only matching tests run. Returns cmocka's count
- * of failed tests, or 1 when out of memory. */
-static inline int test_parts_run(const struct test_part *parts, size_t nparts, const char *filter)
+/* Runs parts[0..nparts) as one group. filter_env, when not NULL, names an environment variable
+ * (VIGIL_TEST_ONLY, DETECTOR_TESTS) whose value, when set, is a shell pattern (fnmatch: `*`, `?`,
+ * `[...]`; cmocka's own filter knows only `*` and `?`) so that only the tests whose names match
+ * run. A pattern that matches no test fails, naming the variable and the pattern: cmocka would
+ * run 0 tests and exit 0, so a mistyped filter (or a renamed test) looked green. Returns cmocka's
+ * count of failed tests, 1 when out of memory or when the filter matched no test. */
+static inline int test_parts_run(const struct test_part *parts, size_t nparts,
+                                 const char *filter_env)
 {
+    const char *filter = filter_env ? getenv(filter_env) : NULL;
     size_t total = 0;
     for (size_t p = 0; p < nparts; p++)
         total += parts[p].n;
@@ -25,13 +32,17 @@ static inline int test_parts_run(const struct test_part *parts, size_t nparts, c
     if (tests == NULL)
         return 1;
     size_t n = 0;
-    for (size_t p = 0; p < nparts; p++) {
-        memcpy(tests + n, parts[p].tests, parts[p].n * sizeof *tests);
-        n += parts[p].n;
+    for (size_t p = 0; p < nparts; p++)
+        for (size_t i = 0; i < parts[p].n; i++)
+            if (filter == NULL || fnmatch(filter, parts[p].tests[i].name, 0) == 0)
+                tests[n++] = parts[p].tests[i];
+    if (n == 0 && filter != NULL) {
+        fprintf(stderr, "%s=\"%s\" matches none of the %zu tests: nothing run\n", filter_env,
+                filter, total);
+        free(tests);
+        return 1;
     }
-    if (filter != NULL)
-        cmocka_set_test_filter(filter);
-    int rc = _cmocka_run_group_tests("tests", tests, total, NULL, NULL);
+    int rc = _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
     free(tests);
     return rc;
 }

@@ -142,9 +142,21 @@ static pid_t hold_recovering(fx_t *f, int *tell)
     snprintf(shm, sizeof shm, "%s/vigil.db-shm", f->dir);
     int up[2], down[2];
     assert_int_equal(pipe(up), 0);
-    assert_int_equal(pipe(down), 0);
+    if (pipe(down) != 0) {
+        int e = errno;
+        close(up[0]);
+        close(up[1]);
+        fail_msg("pipe: %s", strerror(e));
+    }
     pid_t pid = fork();
-    assert_true(pid >= 0);
+    if (pid < 0) {
+        int e = errno;
+        close(up[0]);
+        close(up[1]);
+        close(down[0]);
+        close(down[1]);
+        fail_msg("fork: %s", strerror(e));
+    }
     if (pid == 0) {
         close(up[0]);
         close(down[1]);

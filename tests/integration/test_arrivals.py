@@ -198,7 +198,7 @@ class LostFlush(Base):
         vt.wait_for("quiet's row", lambda: rows(d.db_path).get("quiet") == (seen1, seen1, t0),
                     15, lambda: " (table: %r)" % rows(d.db_path))
         self.assertEqual(self.commit_errors(), 0)
-        vt.write_file(self.flag, "fail")
+        vt.write_file_atomic(self.flag, "fail")
         self.post("quiet", [t0 + 1000])
         seen2 = vt.wait_for("quiet's second arrival",
                             lambda: self.seen("quiet") != seen1 and self.seen("quiet"), 15)

@@ -119,7 +119,7 @@ class StopArrivalsLost(vt.FreshDaemonTestCase):
             self.post(t0 + 1000 * attempt)
             seen = vt.wait_for("seen anew", lambda: d.device(self.DEV)["last_seen_ts"] != kept
                                and d.device(self.DEV)["last_seen_ts"], 15)
-            vt.write_file(self.flag, "%d %d" % (self.BLOB, self.BLOB))
+            vt.write_file_atomic(self.flag, "%d %d" % (self.BLOB, self.BLOB))
             proc = d.proc
             d.stop(codes=(0, 1))
             os.unlink(self.flag)
@@ -129,8 +129,13 @@ class StopArrivalsLost(vt.FreshDaemonTestCase):
             kept = seen
         else:
             self.fail("the start's pass wrote the new reading before the stop, three times")
+        # The stop's put failed; the start's pass, when its tick came between the flag and the
+        # stop, failed the same way first (second reader, session 60): one or two failures,
+        # each of the blob's size.
         with open(self.failures) as f:
-            self.assertEqual(f.read().split(), [str(self.BLOB)])
+            failed = f.read().split()
+        self.assertIn(len(failed), (1, 2), failed)
+        self.assertEqual(set(failed), {str(self.BLOB)})
         log = d.log()
         warn = [ln for ln in log.splitlines() if ln.endswith("at the stop")]
         self.assertEqual(len(warn), 1, log)
