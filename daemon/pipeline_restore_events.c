@@ -162,6 +162,19 @@ static void stale_add(struct ev_read *r, struct dev *d, int64_t id, int64_t star
     r->v[r->n++] = (struct stale_row){d, id, start_ts, bound, info};
 }
 
+/* A later open row whose id is past the saved detector's own open event (saved in its episode,
+ * not `ahead`) and that started after the saved detector's last reading: opened after the save
+ * (that event's end and this row's lost, a later row stored, then a crash). The catch-up's
+ * readings open it again under its id and end it with its real reason, so the restore leaves
+ * it to them: ended "restart" too, it was counted twice, and the stream said "restart" and then
+ * its real end (review of ids60, session 60). A row that started before that reading is no
+ * reading's to replay: it stays stale. Caller holds d->mu. */
+static int past_own(const struct dev *d, int64_t id, int64_t start_ts)
+{
+    const struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
+    return e && e->end_ts < 0 && !e->ahead && (uint64_t)id > e->id && start_ts > d->last_ts;
+}
+
 /* The device's active anomaly event, if one was open when vigild stopped, continues. The
  * fleet's active events come in one read (one query a device before: task startup), newest
  * start first (ties: highest id first), so a device's first row is the one its own query's
@@ -170,8 +183,9 @@ static void stale_add(struct ev_read *r, struct dev *d, int64_t id, int64_t star
  * before them in the read (stale_end); so is the first row when the saved detector goes on
  * with a later event (that one's opening put lost). A later row that is the saved detector's
  * own open event is not stale: its end's put was lost, a later event's committed, then a
- * crash; the catch-up's readings end it as before (review, session 60). Each row is looked at
- * once: the read is linear in the active rows, however many a device has. */
+ * crash; the catch-up's readings end it as before (review, session 60), as they do a row past
+ * that event's id (past_own). Each row is looked at once: the read is linear in the active
+ * rows, however many a device has. */
 static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
                     const char *info_json)
 {
@@ -195,7 +209,7 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
             stale_add(r, d, id, start_ts, e->start_ts, info_json);
     } else if ((own = detectors_own(d, id)) != NULL) {
         event_merge(d, own, info_json); /* its row's chain and sides, as a first row's */
-    } else {
+    } else if (!past_own(d, id, start_ts)) {
         stale_add(r, d, id, start_ts, d->restore_ev_ts, info_json);
     }
     d->restore_ev_ts = start_ts;
