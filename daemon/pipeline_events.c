@@ -66,6 +66,7 @@
 #include "pipeline_events_int.h"
 #include "vtime.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,16 +114,15 @@ static int row_put(pipeline_t *p, struct dev *d, uint64_t id, int64_t start_ts, 
     return rc;
 }
 
-/* Stores the event as it opened or ended, and publishes it to the event streams (GET
- * /v1/events) as GET .../anomalies lists it now; when stored_only, publishes it only when its
- * put was queued (a restore's "restart" end that the store refused stays open in the store, left
- * to the next restart: the stream must not say it ended). Returns row_put's status (ERR_NOMEM
- * when its JSON could not be made and there is a store). Caller holds d->mu. */
-static int persist_event_as(pipeline_t *p, struct dev *d, const struct event *e, int stored_only)
+/* Stores the event as it opened or ended, with js (owned, freed; NULL: out of memory), and
+ * publishes it to the event streams (GET /v1/events) as GET .../anomalies lists it now; when
+ * stored_only, publishes it only when its put was queued (a restore's "restart" end that the
+ * store refused stays open in the store, left to the next restart: the stream must not say it
+ * ended). Returns row_put's status (ERR_NOMEM when its JSON could not be made and there is a
+ * store). Caller holds d->mu. */
+static int persist_js(pipeline_t *p, struct dev *d, const struct event *e, char *js,
+                      int stored_only)
 {
-    if (p->store == NULL && p->o.hub == NULL)
-        return 0;
-    char *js = pipeline__event_json(d, e);
     int rc = js == NULL && p->store ? ERR_NOMEM : row_put(p, d, e->id, e->start_ts, e->end_ts, js);
     if (rc == 0 || !stored_only)
         api_events_publish(p->o.hub, API_EVENT_ANOMALY, d->name, js);
@@ -130,15 +130,43 @@ static int persist_event_as(pipeline_t *p, struct dev *d, const struct event *e,
     return rc;
 }
 
+static int persist_event_as(pipeline_t *p, struct dev *d, const struct event *e, int stored_only)
+{
+    if (p->store == NULL && p->o.hub == NULL)
+        return 0;
+    return persist_js(p, d, e, pipeline__event_json(d, e), stored_only);
+}
+
 static int persist_event(pipeline_t *p, struct dev *d, const struct event *e)
 {
     return persist_event_as(p, d, e, 0);
 }
 
-int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
-                                  const char *how)
+/* The stored row's JSON with e's "restart" end set, all else (its channels) as stored; NULL
+ * out of memory or when stored is no JSON object. Caller owns; free. */
+static char *restart_json(const struct event *e, const char *stored)
 {
-    int rc = persist_event_as(p, d, e, 1);
+    json_t *v = json_loads(stored, 0, NULL);
+    char *s = NULL;
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return NULL;
+    }
+    json_object_set_new(v, "end_ts", json_integer(e->end_ts));
+    json_object_set_new(v, "end", pipeline__jtime(e->end_ts));
+    json_object_set_new(v, "active", json_false());
+    json_object_set_new(v, "ended_by", json_string(pipeline__end_names[PIPE_END_RESTART]));
+    (void)pipeline__dump(v, &s);
+    return s;
+}
+
+int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
+                                  const char *stored, const char *how)
+{
+    /* A device restored without a detector knows no channels: its row's JSON is kept. */
+    int rc = stored && d->nch == 0 && (p->store || p->o.hub)
+                 ? persist_js(p, d, e, restart_json(e, stored), 1)
+                 : persist_event_as(p, d, e, 1);
     if (rc) {
         log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: its \"restart\" end "
                  "not stored (%s), left to the next restart",
@@ -348,7 +376,8 @@ static void end_lost_restore(pipeline_t *p, struct dev *d, struct newest_event *
         return;
     if (ne->info != NULL && ne->id > last->id && ne->start_ts < last->end_ts)
         last->end_ts = ne->start_ts > last->start_ts ? ne->start_ts : last->start_ts;
-    (void)pipeline__event_restart_store(p, d, last, "while its saved detector was in no episode");
+    (void)pipeline__event_restart_store(p, d, last, NULL,
+                                        "while its saved detector was in no episode");
     if (ne->info == NULL || ne->id != last->id)
         return;
     char *js = pipeline__event_json(d, last);

@@ -45,12 +45,34 @@ void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
 
 /* Stores and publishes e, an event of d the restore ended "restart" (its end lost; how: why,
  * logged after "was stored open"); once queued, counts and logs it, else logs it left to the
- * next restart. Returns 0 or the put's code (ERR_BUSY). Caller holds d->mu. */
+ * next restart. stored (borrowed, may be NULL): the row's stored JSON, put with the end set
+ * instead of e's when d knows no channels (restored without a detector). Returns 0 or the
+ * put's code (ERR_BUSY, ERR_NOMEM). Caller holds d->mu. */
 int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
-                                  const char *how);
+                                  const char *stored, const char *how);
 /* The restore's read of the open stored events of names[0..n) (pipeline_restore_events.c):
  * each device's newest goes on or ends, its other open rows end "restart". Restore only. */
 void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n);
+
+/* The restore's read of each device's highest stored event id (store_events_max_ids), after
+ * pipeline__events_restore: a device's next event is numbered past it, so the events' upsert
+ * does not overwrite a stored one (docs/reliability.md, "A device restored without a detector
+ * numbers its events past the stored ones (session 60)"). A device without a detector takes it
+ * at the read; one with a detector at pipeline__event_ids_apply, after its catch-up. A failed
+ * read is logged. Restore only. */
+struct ev_id {
+    struct dev *d;
+    uint64_t id;
+};
+struct ev_ids {
+    pipeline_t *p;
+    struct ev_id *v;
+    size_t n, room;
+    size_t lost; /* devices not kept (out of memory) */
+};
+void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids);
+/* Raises each kept device's next event id to its stored highest; frees ids' list. */
+void pipeline__event_ids_apply(struct ev_ids *ids);
 
 /* An event restored active at a restart (pipeline_restore_events.c on_event): its sides from its
  * stored JSON into e->above / e->below, and, unless d->lean came with the saved blob

@@ -4,7 +4,9 @@
  * (event_restore; pipeline__event_chain_restore stores that end); every other open row of the
  * device, which nothing would ever end, is ended "restart" at the start of the device's next
  * later event (stale_end; docs/reliability.md, "Every open event of a device ends at the restore
- * (session 60)").
+ * (session 60)"), and so is every open row of a device restored without a detector. Each device's
+ * next event is numbered past the highest id the store holds for it (pipeline__event_ids_read;
+ * "A device restored without a detector numbers its events past the stored ones (session 60)").
  *
  * Threads: the restore's (vigild's main thread), before readings flow; each device's mutex held
  * while its events change. The store's writes are made after its read, not in its callbacks. */
@@ -18,16 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The restored device of the events read's row: NULL when the device has no pipeline device
- * or was not restored with a detector (it starts learning: no event; its versions are listed
- * all the same, on_version), or when
- * SQLite could not give the row's name (out of memory): that row alone is passed over. */
+/* The restored device of the events read's row: NULL when the device has no pipeline device,
+ * or when SQLite could not give the row's name (out of memory): that row alone is passed over.
+ * A device restored without a detector (it starts learning) is one too: its open rows end
+ * (on_event). */
 static struct dev *restored(pipeline_t *p, const char *device)
 {
-    if (device == NULL)
-        return NULL;
-    struct dev *d = pipeline__find(p, device);
-    return d && d->det ? d : NULL;
+    return device ? pipeline__find(p, device) : NULL;
 }
 
 /* The chain a stored event names (pipeline__event_json's "continues" and "fault", present
@@ -163,6 +162,19 @@ static void stale_add(struct ev_read *r, struct dev *d, int64_t id, int64_t star
     r->v[r->n++] = (struct stale_row){d, id, start_ts, bound, info};
 }
 
+/* A later open row whose id is past the saved detector's own open event (saved in its episode,
+ * not `ahead`) and that started after the saved detector's last reading: opened after the save
+ * (that event's end and this row's lost, a later row stored, then a crash). The catch-up's
+ * readings open it again under its id and end it with its real reason, so the restore leaves
+ * it to them: ended "restart" too, it was counted twice, and the stream said "restart" and then
+ * its real end (review of ids60, session 60). A row that started before that reading is no
+ * reading's to replay: it stays stale. Caller holds d->mu. */
+static int past_own(const struct dev *d, int64_t id, int64_t start_ts)
+{
+    const struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
+    return e && e->end_ts < 0 && !e->ahead && (uint64_t)id > e->id && start_ts > d->last_ts;
+}
+
 /* The device's active anomaly event, if one was open when vigild stopped, continues. The
  * fleet's active events come in one read (one query a device before: task startup), newest
  * start first (ties: highest id first), so a device's first row is the one its own query's
@@ -171,8 +183,9 @@ static void stale_add(struct ev_read *r, struct dev *d, int64_t id, int64_t star
  * before them in the read (stale_end); so is the first row when the saved detector goes on
  * with a later event (that one's opening put lost). A later row that is the saved detector's
  * own open event is not stale: its end's put was lost, a later event's committed, then a
- * crash; the catch-up's readings end it as before (review, session 60). Each row is looked at
- * once: the read is linear in the active rows, however many a device has. */
+ * crash; the catch-up's readings end it as before (review, session 60), as they do a row past
+ * that event's id (past_own). Each row is looked at once: the read is linear in the active
+ * rows, however many a device has. */
 static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
                     const char *info_json)
 {
@@ -182,7 +195,13 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
     if (d == NULL || end_ts >= 0)
         return 0;
     pthread_mutex_lock(&d->mu);
-    if (!d->restore_ev) {
+    if (d->det == NULL) {
+        /* Restored without a detector (none saved, or unusable): it learns again and goes on
+         * with no event, so each open row is stale, the newest ended at its own start (the
+         * restore has read none of the device's readings), each other at the next row's. */
+        stale_add(r, d, id, start_ts, d->restore_ev ? d->restore_ev_ts : start_ts, info_json);
+        d->restore_ev = 1;
+    } else if (!d->restore_ev) {
         d->restore_ev = 1;
         event_restore(r->p, d, id, start_ts, info_json);
         const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
@@ -190,7 +209,7 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
             stale_add(r, d, id, start_ts, e->start_ts, info_json);
     } else if ((own = detectors_own(d, id)) != NULL) {
         event_merge(d, own, info_json); /* its row's chain and sides, as a first row's */
-    } else {
+    } else if (!past_own(d, id, start_ts)) {
         stale_add(r, d, id, start_ts, d->restore_ev_ts, info_json);
     }
     d->restore_ev_ts = start_ts;
@@ -228,7 +247,9 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
         e.chain_broken = pipeline__event_info_broken(s->info);
         e.end_ts = s->bound > s->start_ts ? s->bound : s->start_ts;
         e.ended_by = PIPE_END_RESTART;
-        if (pipeline__event_restart_store(p, d, &e, "behind a later event of the device")) {
+        if (pipeline__event_restart_store(p, d, &e, s->info,
+                                          d->det ? "behind a later event of the device"
+                                                 : "by a device restored without a detector")) {
             failed++;
         } else {
             queued++;
@@ -283,4 +304,62 @@ void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n)
             log_warn("pipeline: the active events of %zu devices not restored", failed);
     }
     stale_end(p, &er);
+}
+
+/* store_event_max_cb: a device's highest stored event id. A device without a detector numbers
+ * its events past it from now on (its catch-up, learning, opens none before); one with a
+ * detector after its catch-up (pipeline__event_ids_apply), whose replayed readings number the
+ * events they open again after the saved next id, as they were numbered before the stop. */
+static int on_max_id(void *arg, const char *device, int64_t max_id)
+{
+    struct ev_ids *ids = arg;
+    struct dev *d = device ? pipeline__dev(ids->p, device) : NULL;
+    if (d == NULL || max_id <= 0)
+        return 0;
+    pthread_mutex_lock(&d->mu);
+    int now = d->det == NULL;
+    if (now && d->next_event_id < (uint64_t)max_id)
+        d->next_event_id = (uint64_t)max_id;
+    pthread_mutex_unlock(&d->mu);
+    if (now)
+        return 0;
+    if (ids->n == ids->room) {
+        size_t room = ids->room ? 2 * ids->room : 64;
+        struct ev_id *v = realloc(ids->v, room * sizeof *v);
+        if (v == NULL) {
+            ids->lost++;
+            return 0;
+        }
+        ids->v = v;
+        ids->room = room;
+    }
+    ids->v[ids->n++] = (struct ev_id){d, (uint64_t)max_id};
+    return 0;
+}
+
+void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids)
+{
+    *ids = (struct ev_ids){.p = p};
+    if (store_events_max_ids(p->store, on_max_id, ids) != 0)
+        log_warn("pipeline: the stored events' highest ids not read (%s): a device restored "
+                 "without a detector may number its next events under stored ones, and "
+                 "overwrite them",
+                 store_errmsg(p->store));
+}
+
+void pipeline__event_ids_apply(struct ev_ids *ids)
+{
+    for (size_t i = 0; i < ids->n; i++) {
+        struct dev *d = ids->v[i].d;
+        pthread_mutex_lock(&d->mu);
+        if (d->next_event_id < ids->v[i].id)
+            d->next_event_id = ids->v[i].id;
+        pthread_mutex_unlock(&d->mu);
+    }
+    if (ids->lost)
+        log_warn("pipeline: %zu devices' highest stored event ids not kept (out of memory): "
+                 "their next events may be numbered under stored ones",
+                 ids->lost);
+    free(ids->v);
+    *ids = (struct ev_ids){.p = ids->p};
 }

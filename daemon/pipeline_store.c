@@ -708,8 +708,11 @@ int pipeline_restore(pipeline_t *p)
         if (n)
             log_warn("pipeline: stored model versions of %zu devices not restored", n);
     }
-    if (rc == 0)
+    struct ev_ids ids = {.p = p};
+    if (rc == 0) {
         pipeline__events_restore(p, nm.v, nm.n);
+        pipeline__event_ids_read(p, &ids);
+    }
     for (size_t i = 0; rc == 0 && i < nm.n; i++) {
         struct dev *d = pipeline__find(p, nm.v[i]);
         int have_det = d && d->det;
@@ -725,6 +728,7 @@ int pipeline_restore(pipeline_t *p)
             refeed(p, d, last_ts, have_det);
     }
     pipeline_drain(p);
+    pipeline__event_ids_apply(&ids); /* after the catch-up's readings numbered theirs */
     /* A period that ended while vigild was stopped, after the catch-up's readings (one of
      * them in the period already ended the episode open across it). */
     for (size_t i = 0; rc == 0 && i < nm.n; i++) {

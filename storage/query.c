@@ -645,6 +645,32 @@ int store_events_query_tie(store_t *s, const char *device, int active_only, int6
     return store__read_done(s, r, err);
 }
 
+int store_events_max_ids(store_t *s, store_event_max_cb cb, void *arg)
+{
+    store_reader_t *r = store__reader_get(s);
+    int err = store__read_begin(s, r);
+    if (err == 0) {
+        /* Read once at start-up: a statement prepared for the call, as store_models_list_all. */
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(r->db,
+                                    "SELECT d.name, e.m FROM (SELECT device_id, MAX(id) AS m"
+                                    " FROM events GROUP BY device_id) e CROSS JOIN devices d"
+                                    " ON d.id=e.device_id",
+                                    -1, &st, NULL);
+        if (rc == SQLITE_OK)
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                if (cb(arg, (const char *)sqlite3_column_text(st, 0),
+                       sqlite3_column_int64(st, 1)) != 0) {
+                    rc = SQLITE_DONE;
+                    break;
+                }
+        if (rc != SQLITE_DONE)
+            err = store__read_fail(s, r, rc, "reading the highest event ids");
+        sqlite3_finalize(st);
+    }
+    return store__read_done(s, r, err);
+}
+
 int store_maint_load(store_t *s, store_maint_cb cb, void *arg)
 {
     store_reader_t *r = store__reader_get(s);

@@ -510,6 +510,16 @@ int store_events_query_tie(store_t *s, const char *device, int active_only, int6
                            int64_t to_ms, const char *tie_dev, int64_t tie_id, size_t limit,
                            store_event_cb cb, void *arg);
 
+/* One device's highest stored anomaly event id (of any event, active or ended). */
+typedef int (*store_event_max_cb)(void *arg, const char *device, int64_t max_id);
+
+/* Reports, for every device with a stored event, its highest event id, in one read (for
+ * start-up: a device's next event must be numbered past it, or the events' upsert would
+ * overwrite a stored one). The events' (device_id, id) key gives each device's rows in id order;
+ * the read walks every stored event once. cb returning non-zero stops the listing (0
+ * returned). Returns 0, ERR_IO, ERR_NOMEM. */
+int store_events_max_ids(store_t *s, store_event_max_cb cb, void *arg);
+
 /* One device's saved detector, with its checkpoint: ckpt_id > 0 names the stored checkpoint
  * (ckpt, ckpt_len bytes), 0 when the detector was saved without one (ckpt NULL, ckpt_len 0).
  * saved_ms: the wall time (vtime_now_ms) at which its newest save was queued

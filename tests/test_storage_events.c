@@ -74,6 +74,47 @@ static void test_events(void **state)
     free(e);
 }
 
+/* store_events_max_ids' rows: each device's highest id, in read order. */
+struct max_ids {
+    char dev[4][8];
+    int64_t id[4];
+    int n, stop_after;
+};
+
+static int on_max_id(void *arg, const char *device, int64_t max_id)
+{
+    struct max_ids *m = arg;
+    assert_true(m->n < 4);
+    snprintf(m->dev[m->n], sizeof m->dev[0], "%s", device);
+    m->id[m->n++] = max_id;
+    return m->stop_after && m->n == m->stop_after;
+}
+
+static void test_events_max_ids(void **state)
+{
+    /* Each device's highest stored event id, ended or active (the restore numbers a device's
+     * next events past it); a device without events is not reported. */
+    fx_t *f = *state;
+    touch_device(f->s, "a");
+    touch_device(f->s, "b");
+    touch_device(f->s, "c");
+    assert_int_equal(store_event_put(f->s, "a", 1, 100, 200, NULL), 0);
+    assert_int_equal(store_event_put(f->s, "a", 7, 300, -1, NULL), 0);
+    assert_int_equal(store_event_put(f->s, "b", 12, 50, 60, NULL), 0);
+    assert_int_equal(store_event_put(f->s, "b", 3, 500, -1, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    struct max_ids m = {0};
+    assert_int_equal(store_events_max_ids(f->s, on_max_id, &m), 0);
+    assert_int_equal(m.n, 2);
+    assert_string_equal(m.dev[0], "a");
+    assert_int_equal(m.id[0], 7);
+    assert_string_equal(m.dev[1], "b");
+    assert_int_equal(m.id[1], 12);
+    m = (struct max_ids){.stop_after = 1};
+    assert_int_equal(store_events_max_ids(f->s, on_max_id, &m), 0);
+    assert_int_equal(m.n, 1);
+}
+
 static void test_events_index_used(void **state)
 {
     /* The overlap queries' two parts (schema 9): the active events from a partial index, the
@@ -470,6 +511,7 @@ static void test_ckpts_shared(void **state)
 
 const struct CMUnitTest storage_events_tests[] = {
     cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_events_max_ids, setup, teardown),
     cmocka_unit_test_setup_teardown(test_events_index_used, setup, teardown),
     cmocka_unit_test_setup_teardown(test_events_overlap_bound, setup, teardown),
     cmocka_unit_test_setup_teardown(test_events_migrate_v8, setup, teardown),

@@ -703,8 +703,8 @@ class ActivePagesEndUncommitted(Events):
     its end is not committed yet (the store still lists it active: tests/fault/slowevents.c
     holds the writer's event puts while a flag file exists). Two older stored events are active
     with no live version (an end the busy store dropped; written here with sqlite3 while vigild
-    is down, with the device's saved detector deleted: since session 60 the restore ends the
-    open rows of a restored device behind its newest, and gives that one a live version), so
+    is down, on a device the store holds and the pipeline does not: the restore ends the open
+    rows of every device it restores, session 60 and ids60), so
     the store's rows are all the listing has of them. The listing leaves the ended
     event out, and its pages (limit=1) still reach both older ones: before, the first page read
     limit + 1 rows, left one out, held limit events and so said next: null, losing the last."""
@@ -745,19 +745,21 @@ class ActivePagesEndUncommitted(Events):
         then ends the episode with its end's put held; returns the live event, as listed while
         active, and the stale ones' (device, id)."""
         d, dev, rng = self.d, "evp-live", random.Random(7)
-        self.feed("evp-stale", tp.rotation(10, 0, tp.OMEGA_A, 0.01, rng), 0)
+        tp.rotation(10, 0, tp.OMEGA_A, 0.01, rng)  # the draws evp-stale's readings once took
         data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
         burst = tp.rotation(30, 650, tp.OMEGA_B, 0.01, rng, amp=3.0)
         live = self.open_episode(dev, data, burst)
         d.stop()
+        # evp-stale is a stored device only (no readings, no detector: no pipeline device at the
+        # restore, which since ids60 ends the open rows of one restored without a detector), so
+        # its rows are the store's alone.
+        self.sql("INSERT INTO devices(name, created_ms) VALUES('evp-stale', %d);" % T0)
         for i in (90, 91):  # older than the live one, active, without a live version
             ts = T0 + 1000 * (600 - i)
             self.sql("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, %d, "
                      "%d, NULL, json_object('device', 'evp-stale', 'id', %d, 'start_ts', %d, "
                      "'active', json('true')) FROM devices WHERE name = 'evp-stale';"
                      % (i, ts, i, ts))
-        self.sql("DELETE FROM detectors WHERE device_id = (SELECT id FROM devices WHERE name ="
-                 " 'evp-stale');")  # not restored: its rows are the store's alone
         d.start()
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         stale = [("evp-stale", 90), ("evp-stale", 91)]
@@ -790,6 +792,61 @@ class ActivePagesEndUncommitted(Events):
         self.assertEqual(listed(), stale)
         self.release()
         self.assertEqual(listed(), stale)
+
+class RestoredWithoutDetector(Events):
+    """A device restored without a detector (its saved one deleted while vigild is down: a kill
+    before its first save, or a blob that cannot be used) learns again. Its next event is
+    numbered past the ids the store holds for it (before ids60 it was numbered 1 again and the
+    events' upsert overwrote stored event 1), and its open rows end "restart", the newest at its
+    own start, the other at the newer one's start (before, they stayed open for good)."""
+
+    def sql(self, text):
+        return subprocess.run(["sqlite3", self.d.db_path, text], check=True,
+                              capture_output=True, text=True).stdout
+
+    def rows(self, dev):
+        return self.sql("SELECT e.id, e.start_ts, e.end_ts, e.info FROM events e JOIN devices d"
+                        " ON d.id = e.device_id WHERE d.name = '%s' ORDER BY e.id;" % dev)
+
+    def test_relearning_device_numbers_past_stored_events(self):
+        d, dev, rng = self.d, "ids-1", random.Random(3)
+        data = tp.rotation(1300, 0, tp.OMEGA_A, 0.01, rng)
+        self.feed(dev, data[:500], 0)
+        tp.wait_idle(d, dev, 1)
+        self.feed(dev, data[500:650], 500)
+        self.assertEqual(self.events(dev), [])
+        d.stop()
+        # Events 1-3 ended, 4 and 5 open, the saved detector gone.
+        starts = {i: T0 + 100_000 * i for i in range(1, 6)}
+        for i, start in starts.items():
+            end = "NULL" if i > 3 else str(start + 10_000)
+            self.sql("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, %d, %d,"
+                     " %s, json_object('device', '%s', 'id', %d, 'start_ts', %d, 'end_ts', %s,"
+                     " 'active', json('%s'), 'peak_score', 0.9, 'channels', json_array("
+                     "json_object('channel', 'x', 'share', 1.0, 'side', 'above'))) FROM devices"
+                     " WHERE name = '%s';" % (i, start, end, dev, i, start, end,
+                                              "true" if i > 3 else "false", dev))
+        self.sql("DELETE FROM detectors WHERE device_id = (SELECT id FROM devices WHERE name ="
+                 " '%s');" % dev)
+        ended = self.rows(dev).splitlines()[:3]
+        d.start()
+        def both_ended():
+            evs = {e["id"]: e for e in self.events(dev)}
+            return evs if all(i in evs and not evs[i]["active"] for i in (4, 5)) else None
+        evs = tp.wait_for("events 4 and 5 ended", both_ended, 10)
+        for i, end in ((5, starts[5]), (4, starts[5])):
+            self.assertEqual((evs[i]["end_ts"], evs[i]["ended_by"]), (end, "restart"), evs[i])
+            self.assertEqual([c["channel"] for c in evs[i]["channels"]], ["x"], evs[i])
+        # It learns again from the readings that follow, then a burst opens an event.
+        self.feed(dev, data[650:1100], 650, wait=False)
+        tp.wait_idle(d, dev, 2, timeout=120)
+        self.feed(dev, data[1100:1300], 1100, wait=False)
+        self.feed(dev, tp.rotation(30, 1300, tp.OMEGA_B, 0.01, rng, amp=3.0), 1300, wait=False)
+        new = tp.wait_for("an event opened after the restart", lambda: [
+            e for e in self.events(dev) if e["start_ts"] >= T0 + 1000 * 650], 60)
+        self.assertEqual([e["id"] for e in new][-1], 6, new)
+        self.assertEqual(self.rows(dev).splitlines()[:3], ended)
+
 
 if __name__ == "__main__":
     vt.main()

@@ -239,6 +239,27 @@ class LostEndWhileRunning(te.Events):
     only when it was the device's newest row): the same failure."""
     CONFIG = te.Released.CONFIG
 
+    def saved_in_the_first_trip(self, dev, rows):
+        """Trains dev on rows (one sensor), feeds it up to the first trip (an event opens at
+        reading 1402), stops vigild cleanly (the detector saved in the episode, with the event)
+        and starts it again; returns post(k, to), which feeds rows[k:to] and waits for them
+        scored, and the event."""
+        d = self.d
+        post = lambda k, to: (  # noqa: E731
+            tp.post_readings(d, dev, rows[k:to], [te.T0 + 1000 * i for i in range(k, to)],
+                             ["level"]),
+            tp.wait_scored(d, dev, to))
+        post(0, 200)
+        tp.wait_idle(d, dev, 1)
+        post(200, 1200)
+        tp.wait_idle(d, dev, 2)
+        post(1200, 1403)
+        first = tp.wait_for("the first event open", lambda: (
+            lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(self.events(dev)), 10)
+        d.stop()
+        d.start()
+        return post, first
+
     def test_end_lost_before_a_later_event_is_stored_at_the_restart(self):
         d, dev = self.d, "lost-run"
         rows = te.trip_case(1700, 1400, 0.8, 1)
@@ -301,19 +322,7 @@ class LostEndWhileRunning(te.Events):
         rows = te.trip_case(1700, 1400, 0.8, 1)
         for t in (1600, 1601):  # a second trip, 200 readings after the first
             rows[t] = [round(rows[t][0] + 1.5, 6)]
-        post = lambda k, to: (  # noqa: E731
-            tp.post_readings(d, dev, rows[k:to], [te.T0 + 1000 * i for i in range(k, to)],
-                             ["level"]),
-            tp.wait_scored(d, dev, to))
-        post(0, 200)
-        tp.wait_idle(d, dev, 1)
-        post(200, 1200)
-        tp.wait_idle(d, dev, 2)
-        post(1200, 1403)  # the first trip: an event opens (at reading 1402)
-        first = tp.wait_for("the first event open", lambda: (
-            lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(self.events(dev)), 10)
-        d.stop()  # the detector saved in the episode, with the event
-        d.start()
+        post, first = self.saved_in_the_first_trip(dev, rows)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         post(1403, 1602)  # the first ends (1403), the second trip opens another (1600)
         second = tp.wait_for("the second event stored open", lambda: (
@@ -335,6 +344,46 @@ class LostEndWhileRunning(te.Events):
         self.assertNotIn("anomaly event %d of '%s' was stored open" % (first["id"], dev),
                          d.log())
         self.assertEqual(second[1]["id"], first["id"] + 1, second)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+
+    def test_row_past_the_detectors_own_event_left_to_the_catch_up(self):
+        """Review of ids60 (session 60): the saved detector goes on with its own event X (saved in
+        its episode at a clean stop); after the save X ended, a second event Y opened and ended,
+        a third Z opened, and X's and Y's ends' rows were lost; then kill -9. Y (read behind Z,
+        its id past X's) was opened after the save: the catch-up's readings open it again under
+        its id and end it as before the crash, so the restore must not end it "restart" first
+        (counted, logged and published twice, "restart" then its real end). The lost ends are
+        made by reopening the rows while vigild is down."""
+        d, dev = self.d, "past-own"
+        rows = te.trip_case(1900, 1400, 0.8, 1)
+        for t, by in ((1600, 1.5), (1601, 1.5), (1800, -3.0), (1801, -3.0)):  # two more trips
+            rows[t] = [round(rows[t][0] + by, 6)]
+        post, first = self.saved_in_the_first_trip(dev, rows)  # X: first
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        post(1403, 1602)  # X ends (1403), Y opens (1600)
+        post(1602, 1700)  # Y ends
+        post(1700, 1803)  # Z opens (1800; a +1.5 trip there opened none)
+        x, y, z = first["id"], first["id"] + 1, first["id"] + 2
+        tp.wait_for("Z stored open", lambda: (lambda r: r if r and r[0] is None else None)(
+            stored_event(d.db_path, dev, z)), 10)
+        ends = {i: tp.wait_for("event %d stored ended" % i, lambda i=i: (
+            lambda r: r if r and r[0] is not None else None)(stored_event(d.db_path, dev, i)), 10)
+            for i in (x, y)}
+        d.kill()
+        self.assertEqual(saved_last_ts(d.db_path, dev), first["start_ts"],
+                         "the detector saved in the first episode")
+        reopen(self, d.db_path, dev, x)
+        reopen(self, d.db_path, dev, y)
+        d.start()
+        for i in (x, y):
+            row = tp.wait_for("event %d's end stored by the catch-up" % i, lambda i=i: (
+                lambda r: r if r[0] is not None and r[1]["ended_by"] != "restart" else None)(
+                    stored_event(d.db_path, dev, i)), 30)
+            self.assertEqual((row[0], row[1]["ended_by"]),
+                             (ends[i][0], ends[i][1]["ended_by"]), row)
+        self.assertEqual(te.ended_counts(d)["restart"], 0)
+        self.assertNotIn("anomaly event %d of '%s' was stored open" % (y, dev), d.log())
+        self.assertEqual(stored_event(d.db_path, dev, z)[0], None)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
 
 
