@@ -130,11 +130,12 @@ class StopArrivalsLost(vt.FreshDaemonTestCase):
         else:
             self.fail("the start's pass wrote the new reading before the stop, three times")
         # The stop's put failed; the start's pass, when its tick came between the flag and the
-        # stop, failed the same way first (second reader, session 60): one or two failures,
-        # each of the blob's size.
+        # stop, failed the same way first, and again at each retry a second apart while a
+        # loaded stop was slow (second readers, session 60): one failure or more, each of the
+        # blob's size (the stop's own is the log line's below).
         with open(self.failures) as f:
             failed = f.read().split()
-        self.assertIn(len(failed), (1, 2), failed)
+        self.assertGreaterEqual(len(failed), 1, failed)
         self.assertEqual(set(failed), {str(self.BLOB)})
         log = d.log()
         warn = [ln for ln in log.splitlines() if ln.endswith("at the stop")]
