@@ -67,7 +67,8 @@ struct api_server {
     struct MHD_Daemon *mhd;
     atomic_int rt_refused; /* rt_priority was refused once (logged once) */
     /* /metrics' process_* families (metrics_process.c): the start time in microseconds since
-     * the epoch once a scrape has computed it (0 before), and which sources failed once (logged). */
+     * the epoch once a scrape has computed it (0 before), and the sources that have failed
+     * (each logged once). */
     _Atomic int64_t proc_start_us;
     atomic_int proc_logged;
     unsigned port;

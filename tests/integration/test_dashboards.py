@@ -5,8 +5,8 @@
 1. Static (Files, Install): `promtool check rules` and `promtool check config` pass on the
    shipped files; `promtool test rules` passes tests/prometheus/vigil.rules.*.test.yml (one file
    per topic, each under 950 lines; each alert fires on a synthetic series and stays silent on a
-   healthy one, and every alert is in them, firing and silent); every alert has a severity, an audience, a summary and a
-   description; the dashboard is Grafana dashboard JSON
+   healthy one, and every alert is in them, firing and silent); every alert has a severity, an
+   audience, a summary and a description; the dashboard is Grafana dashboard JSON
    (schemaVersion, a `datasource` variable of type datasource, `device` from label values,
    panels with gridPos inside the 24-column grid and not overlapping, targets with expr, every
    query on `${datasource}`); `cmake --install` stages them unchanged under share/vigil.
@@ -20,8 +20,8 @@
    non-empty result (with at least one finite value over a 2-minute rate window, which covers
    the whole run); the per-device panels show the device in anomaly; the dashboard's variable
    queries find the job, the instance and the devices; every vigil_* and process_* name in the
-   rules and the dashboard is a family vigild exports; VigilDeviceAnomaly is pending or firing for the
-   device, naming it and its state, and no critical alert (VigilDown among them) is active.
+   rules and the dashboard is a family vigild exports; VigilDeviceAnomaly is pending or firing
+   for the device, naming it and its state, and no critical alert (VigilDown among them) is active.
    Both processes are stopped at the end (exit code 0).
 
 Never skipped: without promtool or prometheus the tests fail, saying that tools/install-deps
