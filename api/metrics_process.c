@@ -153,10 +153,13 @@ void api__process_metrics(api_server_t *srv, sbuf_t *b)
     }
     int64_t start_us = atomic_load(&srv->proc_start_us);
     if (start_us == 0 && !err) {
+        int64_t none = 0;
         start_us = boot_us() + (int64_t)(ps.starttime * 1000000 / (unsigned long long)tck);
-        /* Two first scrapes at once compute the same value, give or take a microsecond;
-         * either store is right. */
-        atomic_store(&srv->proc_start_us, start_us);
+        /* Two first scrapes at once compute values a microsecond or so apart (the two clocks
+         * are read one after the other): the first stored is kept and both export it, so the
+         * value never changes once exported. */
+        if (!atomic_compare_exchange_strong(&srv->proc_start_us, &none, start_us))
+            start_us = none;
     }
     if (start_us != 0)
         gauge(b, "process_start_time_seconds", "gauge",
