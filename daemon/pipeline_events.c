@@ -161,12 +161,17 @@ static char *restart_json(const struct event *e, const char *stored)
 }
 
 int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
-                                  const char *stored, const char *how)
+                                  const char *stored, const char *how, int quiet)
 {
-    /* A device restored without a detector knows no channels: its row's JSON is kept. */
-    int rc = stored && d->nch == 0 && (p->store || p->o.hub)
-                 ? persist_js(p, d, e, restart_json(e, stored), 1)
-                 : persist_event_as(p, d, e, 1);
+    /* A device restored without a detector knows no channels: its row's JSON is kept. A row
+     * whose JSON is no object (or out of memory) gets a fresh one of the end, as e has it:
+     * before session 61 its end failed as "out of memory" at every start. */
+    char *kept = stored && d->nch == 0 && (p->store || p->o.hub) ? restart_json(e, stored) : NULL;
+    int rc = kept ? persist_js(p, d, e, kept, 1) : persist_event_as(p, d, e, 1);
+    if (rc == 0)
+        atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
+    if (quiet)
+        return rc;
     if (rc) {
         log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: its \"restart\" end "
                  "not stored (%s), left to the next restart",
@@ -175,7 +180,6 @@ int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct eve
     }
     log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: ended \"restart\" at %lld",
              (unsigned long long)e->id, d->name, how, (long long)e->end_ts);
-    atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
     return 0;
 }
 
@@ -377,7 +381,7 @@ static void end_lost_restore(pipeline_t *p, struct dev *d, struct newest_event *
     if (ne->info != NULL && ne->id > last->id && ne->start_ts < last->end_ts)
         last->end_ts = ne->start_ts > last->start_ts ? ne->start_ts : last->start_ts;
     (void)pipeline__event_restart_store(p, d, last, NULL,
-                                        "while its saved detector was in no episode");
+                                        "while its saved detector was in no episode", 0);
     if (ne->info == NULL || ne->id != last->id)
         return;
     char *js = pipeline__event_json(d, last);

@@ -20,13 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The restored device of the events read's row: NULL when the device has no pipeline device,
- * or when SQLite could not give the row's name (out of memory): that row alone is passed over.
- * A device restored without a detector (it starts learning) is one too: its open rows end
- * (on_event). */
+/* The restored device of the events read's row, created when nothing the restore read before
+ * the events named it (no saved detector, model version, arrivals row, maintenance period or
+ * attributes: a store written by an older vigild, or rows left by a crash between an event's
+ * commit and the device's first save). The restore creates every stored device anyway (the
+ * highest ids' read, the catch-up), so creating it here adds none; without it such a device's
+ * open rows stayed open for good (session 61). NULL when SQLite could not give the row's name
+ * or the device could not be made (out of memory): that row alone is passed over, open. A
+ * device without a detector (it learns) has its open rows ended (on_event). */
 static struct dev *restored(pipeline_t *p, const char *device)
 {
-    return device ? pipeline__find(p, device) : NULL;
+    return device ? pipeline__dev(p, device) : NULL;
 }
 
 /* The chain a stored event names (pipeline__event_json's "continues" and "fault", present
@@ -221,15 +225,21 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
  * store's queue (STORE_OPS_MAX) and the catch-up's puts after them find room. */
 #define STALE_FLUSH_EVERY 1000
 
+/* Stale rows logged one by one (stale_end); the others are said in one line with their count:
+ * a store with thousands of lost ends logged a line each at the start (session 61). */
+#define STALE_LOG_EACH 10
+
 /* Ends the stale rows the read found (on_event), "restart", each at its bound (not before its
  * start), with its channels' shares and sides as its row has them: stored, published, counted
- * and logged (pipeline__event_restart_store). Not inside the read (its transaction): after it,
- * as pipeline__event_chain_restore stores the newest row's. A put refused or a commit that
+ * and logged (pipeline__event_restart_store; the first STALE_LOG_EACH one by one, the others
+ * in one line). Not inside the read (its transaction): after it, as
+ * pipeline__event_chain_restore stores the newest row's. A put refused or a commit that
  * fails leaves the row open in the store, and the next restart ends it. One put a row and a
  * wait for the writer every STALE_FLUSH_EVERY rows: linear in the stale rows. Frees r's rows. */
 static void stale_end(pipeline_t *p, struct ev_read *r)
 {
     size_t queued = 0, failed = 0, unflushed = 0;
+    size_t quiet_queued = 0, quiet_failed = 0; /* of the rows not logged one by one */
     int flush_rc = 0;
     /* A flush answers for the transaction that reached it only: the puts lost with an earlier
      * one show in ops_failed (storage.h, store_flush). */
@@ -247,12 +257,16 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
         e.chain_broken = pipeline__event_info_broken(s->info);
         e.end_ts = s->bound > s->start_ts ? s->bound : s->start_ts;
         e.ended_by = PIPE_END_RESTART;
+        const int quiet = i >= STALE_LOG_EACH;
         if (pipeline__event_restart_store(p, d, &e, s->info,
                                           d->det ? "behind a later event of the device"
-                                                 : "by a device restored without a detector")) {
+                                                 : "by a device restored without a detector",
+                                          quiet)) {
             failed++;
+            quiet_failed += quiet;
         } else {
             queued++;
+            quiet_queued += quiet;
             unflushed++;
         }
         pthread_mutex_unlock(&d->mu);
@@ -263,6 +277,11 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
             unflushed = 0;
         }
     }
+    if (r->n > STALE_LOG_EACH)
+        log_warn("pipeline: %zu more events stored open behind later ones or by devices restored "
+                 "without a detector: %zu ended \"restart\", %zu not stored (left to the next "
+                 "restart); not logged one by one",
+                 r->n - STALE_LOG_EACH, quiet_queued, quiet_failed);
     store_stats_get(p->store, &st1);
     if (queued && (flush_rc || st1.ops_failed != st0.ops_failed))
         log_warn("pipeline: the \"restart\" ends of %zu events stored open behind later ones "

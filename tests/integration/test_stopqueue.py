@@ -521,8 +521,8 @@ class OpenBehindALaterEvent(te.Events):
     def test_thousands_of_open_rows_all_ended(self):
         """A pathological store: 2,500 open rows behind the device's open event (more than the
         1,000 puts the restore queues between two waits for the writer). Every one is ended
-        "restart" at the start of the row after it, counted and logged once, in one restart;
-        the open event goes on."""
+        "restart" at the start of the row after it, counted, in one restart, the first 10 logged
+        one by one and the others in one line; the open event goes on."""
         d, dev, n = self.d, "open-many", 2500
         ev, info = self.open_at_the_stop(dev)
         # Rows 10,000 + k (far past the ids the device will give), k readings before the
@@ -550,8 +550,12 @@ class OpenBehindALaterEvent(te.Events):
         self.assertEqual(te.ended_counts(d)["restart"], n)
         with open(d.log_path, encoding="utf-8") as f:  # whole: d.log() keeps its last 20,000
             log = f.read()
+        # The first 10 one by one, the others in one line (session 61: before, 2,500 lines).
         self.assertEqual(log.count("was stored open behind a later event of the device: "
-                                   "ended \"restart\""), n)
+                                   "ended \"restart\""), 10)
+        self.assertEqual(log.count("%d more events stored open behind later ones or by devices "
+                                   "restored without a detector: %d ended \"restart\", 0 not "
+                                   "stored" % (n - 10, n - 10)), 1)
         self.assertEqual(stored_event(d.db_path, dev, ev["id"])[0], None)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         one = stored_event(d.db_path, dev, 10001)[1]
