@@ -130,16 +130,11 @@ static int persist_js(pipeline_t *p, struct dev *d, const struct event *e, char 
     return rc;
 }
 
-static int persist_event_as(pipeline_t *p, struct dev *d, const struct event *e, int stored_only)
+static int persist_event(pipeline_t *p, struct dev *d, const struct event *e)
 {
     if (p->store == NULL && p->o.hub == NULL)
         return 0;
-    return persist_js(p, d, e, pipeline__event_json(d, e), stored_only);
-}
-
-static int persist_event(pipeline_t *p, struct dev *d, const struct event *e)
-{
-    return persist_event_as(p, d, e, 0);
+    return persist_js(p, d, e, pipeline__event_json(d, e), 0);
 }
 
 /* The stored row's JSON with e's "restart" end set, all else (its channels) as stored; NULL
@@ -166,15 +161,23 @@ int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct eve
     /* A device restored without a detector knows no channels: its row's JSON is kept. A row
      * whose JSON is no object (or out of memory) gets a fresh one of the end, as e has it:
      * before session 61 its end failed as "out of memory" at every start. */
-    char *kept = stored && d->nch == 0 && (p->store || p->o.hub) ? restart_json(e, stored) : NULL;
-    int rc = kept ? persist_js(p, d, e, kept, 1) : persist_event_as(p, d, e, 1);
+    if (p->store == NULL && p->o.hub == NULL)
+        return 0;
+    char *js = stored && d->nch == 0 ? restart_json(e, stored) : NULL;
+    if (js == NULL)
+        js = pipeline__event_json(d, e);
+    /* A copy kept until the end is known stored, put again while vigild runs when its put is
+     * refused now or its transaction fails (pipeline__restart_keep, session 61). */
+    char *copy = js && p->store ? strdup(js) : NULL;
+    int rc = persist_js(p, d, e, js, 1);
     if (rc == 0)
         atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
+    pipeline__restart_keep(p, d, e, copy, rc == 0);
     if (quiet)
         return rc;
     if (rc) {
         log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: its \"restart\" end "
-                 "not stored (%s), left to the next restart",
+                 "not stored (%s), put again while vigild runs",
                  (unsigned long long)e->id, d->name, how, err_str(rc));
         return rc;
     }

@@ -262,16 +262,7 @@ class LostEndWhileRunning(te.Events):
 
     def test_end_lost_before_a_later_event_is_stored_at_the_restart(self):
         d, dev = self.d, "lost-run"
-        rows = te.trip_case(1700, 1400, 0.8, 1)
-        for t in (1600, 1601):  # a second trip, 200 readings after the first
-            rows[t] = [round(rows[t][0] + 1.5, 6)]
-        self.one_sensor(dev, rows)
-        evs = tp.wait_for("two closed events", lambda: (lambda e: e if len(e) >= 2 else None)(
-            [e for e in self.events(dev) if not e["active"]]), 10)
-        first, second = sorted(evs, key=lambda e: e["id"])[:2]
-        self.assertEqual(second["id"], first["id"] + 1, evs)
-        d.stop()
-        reopen(self, d.db_path, dev, first["id"])
+        rows, first, second = first_of_two_reopened(self, dev)
         d.start()
         end = second["start_ts"]
         row = ended_restart(self, d, dev, first["id"], end)
@@ -569,22 +560,7 @@ class OpenBehindALaterEvent(te.Events):
         stored), and the next start, the insert working again, ends it "restart" at the open
         event's start."""
         d, dev = self.d, "open-failed"
-        ev, info = self.open_at_the_stop(dev)
-        start, old = ev["start_ts"], 5000
-        db = sqlite3.connect(d.db_path)
-        try:
-            with db:  # an open row behind the event (its end lost), written while vigild is down
-                db.execute("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id,"
-                           " ?, ?, NULL, ? FROM devices WHERE name = ?",
-                           (old, start - 1000, json.dumps(dict(info, id=old,
-                                                               start_ts=start - 1000)), dev))
-        finally:
-            db.close()
-        vt.write_file_atomic(self.flag, "fail")  # the events' insert fails from the start
-        d.start()
-        tp.wait_for("the failed ends said", lambda: re.search(
-            r"the \"restart\" ends of 1 events stored open behind later ones may not be stored",
-            d.log()), 10)
+        ev, start, old = restart_end_failing(self, dev)
         self.assertEqual(stored_event(d.db_path, dev, old)[0], None, "left open")
         d.stop()
         os.unlink(self.flag)
@@ -594,6 +570,92 @@ class OpenBehindALaterEvent(te.Events):
         self.assertEqual(d.log().count("may not be stored"), 1)  # the first start's alone
         self.assertEqual(stored_event(d.db_path, dev, ev["id"])[0], None)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+
+
+def first_of_two_reopened(case, dev):
+    """A te.Events case: two trips on dev (one sensor), both events ended, vigild stopped and
+    the first event's row reopened (its end lost while vigild ran). Returns the rows, the first
+    and the second event."""
+    rows = te.trip_case(1700, 1400, 0.8, 1)
+    for t in (1600, 1601):  # a second trip, 200 readings after the first
+        rows[t] = [round(rows[t][0] + 1.5, 6)]
+    case.one_sensor(dev, rows)
+    evs = tp.wait_for("two closed events", lambda: (lambda e: e if len(e) >= 2 else None)(
+        [e for e in case.events(dev) if not e["active"]]), 10)
+    first, second = sorted(evs, key=lambda e: e["id"])[:2]
+    case.assertEqual(second["id"], first["id"] + 1, evs)
+    case.d.stop()
+    reopen(case, case.d.db_path, dev, first["id"])
+    return rows, first, second
+
+
+def restart_end_failing(case, dev):
+    """An OpenBehindALaterEvent case: dev's event open at a clean stop (open_at_the_stop), an
+    open row (id 5000) written behind it while vigild is down, then a start with the events'
+    insert failing (the flag file "fail"), its "restart" end's failure said. Returns the event,
+    its start and the row's id."""
+    d = case.d
+    ev, info = OpenBehindALaterEvent.open_at_the_stop(case, dev)
+    start, old = ev["start_ts"], 5000
+    db = sqlite3.connect(d.db_path)
+    try:
+        with db:  # an open row behind the event (its end lost), written while vigild is down
+            db.execute("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id,"
+                       " ?, ?, NULL, ? FROM devices WHERE name = ?",
+                       (old, start - 1000, json.dumps(dict(info, id=old,
+                                                           start_ts=start - 1000)), dev))
+    finally:
+        db.close()
+    vt.write_file_atomic(case.flag, "fail")  # the events' insert fails from the start
+    d.start()
+    tp.wait_for("the failed ends said", lambda: re.search(
+        r"the \"restart\" ends of 1 events stored open behind later ones may not be stored",
+        d.log()), 10)
+    return ev, start, old
+
+
+class RestartEndRetried(te.Events):
+    """Session 61: a "restart" end of the restore whose put is lost (the events' insert failing
+    from the start, failmaint.c) is put again while vigild runs, every 5 s, and stored once the
+    fault is gone, without a restart; it is counted once (when first queued). Before, the row
+    stayed open in the store (and on the stream) until the next restart, while GET
+    .../anomalies said ended for the device's newest row (session 59's end)."""
+    CONFIG = te.Released.CONFIG
+    setUp = OpenBehindALaterEvent.setUp
+    post = OpenBehindALaterEvent.post
+
+    def stored_after_the_fault(self, dev, eid, end):
+        """The row eid still open while the fault lasts; the fault ended, it is stored ended
+        "restart" at end within 30 s (rounds every 5 s), counted once."""
+        d = self.d
+        self.assertEqual(stored_event(d.db_path, dev, eid)[0], None, "stored despite the fault")
+        os.unlink(self.flag)
+        row = tp.wait_for("the end stored while vigild runs", lambda: (
+            lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, eid)), 30)
+        self.assertEqual((row[0], row[1]["ended_by"], row[1]["end_ts"], row[1]["active"]),
+                         (end, "restart", end, False), row)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+        tp.wait_for("the retry's success logged", lambda: re.search(
+            r"the \"restart\" ends of 1 events are stored \(0 of them counted now", d.log()), 10)
+        self.assertEqual(d.log().count("are not known stored: put again every 5 s"), 1)
+
+    def test_row_behind_a_later_event(self):
+        d, dev = self.d, "retry-behind"
+        ev, start, old = restart_end_failing(self, dev)
+        self.stored_after_the_fault(dev, old, start)
+        self.assertEqual(stored_event(d.db_path, dev, ev["id"])[0], None)  # still going on
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+
+    def test_newest_row_of_a_detector_in_no_episode(self):
+        """Session 59's end (end_lost_restore): the first of two events reopened while vigild is
+        down (its end lost while vigild ran), the saved detector in no episode."""
+        d, dev = self.d, "retry-newest"
+        _, first, second = first_of_two_reopened(self, dev)
+        vt.write_file_atomic(self.flag, "fail")
+        d.start()
+        tp.wait_for("the restore done", lambda: "detectors restored" in d.log(), 10)
+        self.stored_after_the_fault(dev, first["id"], second["start_ts"])
+
 
 if __name__ == "__main__":
     vt.main()
