@@ -22,6 +22,7 @@ import os
 import re
 import sqlite3
 import sys
+import threading
 import time
 import unittest
 
@@ -655,6 +656,55 @@ class RestartEndRetried(te.Events):
         d.start()
         tp.wait_for("the restore done", lambda: "detectors restored" in d.log(), 10)
         self.stored_after_the_fault(dev, first["id"], second["start_ts"])
+
+
+    def test_refused_put_counted_when_stored(self):
+        """A put the store refuses at the start (its queue full: VIGIL_TEST_OPS_MAX=1 from the
+        second start, the writer held in the first row's end, failmaint.c's HOLD_SQL) is not
+        counted then; the retry stores it once the writer goes on, and counts it then."""
+        d, dev = self.d, "retry-refused"
+        ev, info = OpenBehindALaterEvent.open_at_the_stop(self, dev)
+        start = ev["start_ts"]
+        db = sqlite3.connect(d.db_path)
+        try:
+            with db:  # two open rows behind the event, written while vigild is down
+                db.executemany("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT"
+                               " id, ?, ?, NULL, ? FROM devices WHERE name = ?",
+                               [(i, start - 1000 * k, json.dumps(dict(
+                                   info, id=i, start_ts=start - 1000 * k)), dev)
+                                for k, i in ((1, 5000), (2, 5001))])
+        finally:
+            db.close()
+        writer = self.flag + "-writer"
+        vt.write_file_atomic(writer, "")
+        d.prefix += ["VIGIL_TEST_OPS_MAX=1", "VIGIL_FAILMAINT_HOLD_SQL=INSERT INTO events(",
+                     "VIGIL_FAILMAINT_HOLD_FLAG=" + writer]
+        refused = r"anomaly event 5001 of '%s' was stored open behind a later event of the " \
+            r"device: its \"restart\" end not stored \(busy" % dev
+        seen = []
+
+        def release():  # the restore waits for the held writer: d.start() returns after it
+            try:
+                seen.append(tp.wait_for("the second end refused",
+                                        lambda: re.search(refused, d.log()), 30))
+            finally:
+                os.unlink(writer)
+        t = threading.Thread(target=release)
+        t.start()
+        try:
+            d.start()
+        finally:
+            t.join()
+        self.assertTrue(seen, "the refusal not logged")
+        self.assertEqual(te.ended_counts(d)["restart"], 1)  # 5000's: 5001's is not counted yet
+        for eid, end in ((5000, start), (5001, start - 1000)):
+            row = tp.wait_for("event %d's end stored" % eid, lambda: (
+                lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, eid)), 30)
+            self.assertEqual((row[0], row[1]["ended_by"]), (end, "restart"), row)
+        tp.wait_for("the retry's success logged", lambda: re.search(
+            r"the \"restart\" ends of 1 events are stored \(1 of them counted now", d.log()), 30)
+        self.assertEqual(te.ended_counts(d)["restart"], 2)
+        self.assertIn("put again while vigild runs", d.log())
 
 
 if __name__ == "__main__":
