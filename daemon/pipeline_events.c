@@ -117,9 +117,9 @@ static int row_put(pipeline_t *p, struct dev *d, uint64_t id, int64_t start_ts, 
 /* Stores the event as it opened or ended, with js (owned, freed; NULL: out of memory), and
  * publishes it to the event streams (GET /v1/events) as GET .../anomalies lists it now; when
  * stored_only, publishes it only when its put was queued (a restore's "restart" end that the
- * store refused stays open in the store, left to the next restart: the stream must not say it
- * ended). Returns row_put's status (ERR_NOMEM when its JSON could not be made and there is a
- * store). Caller holds d->mu. */
+ * store refused stays open in the store until pipeline__restart_retry puts it again, which
+ * publishes it then: the stream must not say it ended before). Returns row_put's status
+ * (ERR_NOMEM when its JSON could not be made and there is a store). Caller holds d->mu. */
 static int persist_js(pipeline_t *p, struct dev *d, const struct event *e, char *js,
                       int stored_only)
 {

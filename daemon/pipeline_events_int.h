@@ -44,11 +44,11 @@ void pipeline__event_break_open(pipeline_t *p, struct dev *d);
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
 
 /* Stores and publishes e, an event of d the restore ended "restart" (its end lost; how: why,
- * logged after "was stored open"); once queued, counts it; unless quiet, logs it ended, or left
- * to the next restart when the put was not queued. stored (borrowed, may be NULL): the row's stored
- * JSON, put with the end set instead of e's when d knows no channels (restored without a
- * detector); a stored JSON that is no object is replaced by e's (session 61). Returns 0 or the
- * put's code (ERR_BUSY, ERR_NOMEM). Caller holds d->mu. */
+ * logged after "was stored open"); once queued, counts it; unless quiet, logs it ended, or
+ * put again while vigild runs when the put was not queued (pipeline__restart_keep). stored
+ * (borrowed, may be NULL): the row's stored JSON, put with the end set instead of e's when d
+ * knows no channels (restored without a detector); a stored JSON that is no object is replaced
+ * by e's (session 61). Returns 0 or the put's code (ERR_BUSY, ERR_NOMEM). Caller holds d->mu. */
 int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
                                   const char *stored, const char *how, int quiet);
 /* The restore's "restart" ends kept until they are known stored (pipeline_restore_events.c;

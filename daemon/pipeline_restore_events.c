@@ -403,10 +403,12 @@ void pipeline__event_ids_apply(struct ev_ids *ids)
 #define PIPE_RESTART_RETRIES  120
 
 /* A "restart" end of the restore: its row as put (js, owned). counted: its put was queued once
- * (counted, logged and published then); retry: not known stored. */
+ * (counted, logged and published then); retry: not known stored. forget_gen: d's when kept
+ * (pipeline_forget moves it): a device deleted since, even one a reading or PUT made again
+ * (deleted cleared, its events numbered from 1 again), has its end dropped, not put back. */
 struct restart_end {
     struct dev *d;
-    uint64_t id;
+    uint64_t id, forget_gen;
     int64_t start_ts, end_ts;
     char *js;
     int counted, retry;
@@ -444,7 +446,8 @@ void pipeline__restart_keep(pipeline_t *p, struct dev *d, const struct event *e,
         rr->v = v;
         rr->room = room;
     }
-    rr->v[rr->n++] = (struct restart_end){d, e->id, e->start_ts, e->end_ts, js, queued, !queued};
+    rr->v[rr->n++] =
+        (struct restart_end){d, e->id, d->forget_gen, e->start_ts, e->end_ts, js, queued, !queued};
 }
 
 size_t pipeline__restart_mark(const pipeline_t *p)
@@ -551,15 +554,33 @@ void pipeline__restart_retry(pipeline_t *p)
     size_t refused = 0, k = 0;
     for (size_t i = 0; i < rr->n; i++) {
         struct restart_end *r = &rr->v[i];
-        if (atomic_load_explicit(&r->d->deleted, memory_order_relaxed)) {
-            free(r->js); /* its rows went with it: a put would bring this one back */
+        /* Under d->mu: pipeline_forget (any thread) moves forget_gen under it, so a delete
+         * either comes before this look (dropped) or after the put is queued (behind it on
+         * the writer's queue, the delete's own rows removal goes first: store_device_delete
+         * is made before pipeline_forget, backend.c; the window between the two is a lead). */
+        pthread_mutex_lock(&r->d->mu);
+        const int gone = atomic_load_explicit(&r->d->deleted, memory_order_relaxed) ||
+                         r->d->forget_gen != r->forget_gen;
+        if (!gone)
+            refused += store_event_put(p->store, r->d->name, (int64_t)r->id, r->start_ts, r->end_ts,
+                                       r->js) != 0;
+        pthread_mutex_unlock(&r->d->mu);
+        if (gone) {
+            /* Its rows went with it: a put would bring this one back (and, the device made
+             * again, overwrite its new event of that id). */
+            log_info("pipeline: the \"restart\" end of event %llu of '%s' is not put again: "
+                     "the device was deleted",
+                     (unsigned long long)r->id, r->d->name);
+            free(r->js);
             continue;
         }
-        refused += store_event_put(p->store, r->d->name, (int64_t)r->id, r->start_ts, r->end_ts,
-                                   r->js) != 0;
         rr->v[k++] = *r;
     }
     rr->n = k;
+    if (k == 0) { /* every one's device deleted: nothing left to put or to say stored */
+        pipeline__restart_free(p);
+        return;
+    }
     rr->inflight = refused == 0;
     rr->rounds++;
     rr->next_ms = now + PIPE_RESTART_RETRY_MS;

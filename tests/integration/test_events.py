@@ -742,7 +742,7 @@ class ActivePagesEndUncommitted(Events):
         self.fail("more than 10 pages: %r" % evs)
 
     def hold_an_end(self):
-        """Opens an episode on evp-live, adds the two stale events of evp-stale (vigild down),
+        """Opens an episode on evp-live, restarts vigild, adds the two stale events of evp-stale (while it runs),
         then ends the episode with its end's put held; returns the live event, as listed while
         active, and the stale ones' (device, id)."""
         d, dev, rng = self.d, "evp-live", random.Random(7)

@@ -657,6 +657,22 @@ class RestartEndRetried(te.Events):
         tp.wait_for("the restore done", lambda: "detectors restored" in d.log(), 10)
         self.stored_after_the_fault(dev, first["id"], second["start_ts"])
 
+    def test_device_deleted_while_its_end_is_pending(self):
+        """Review (session 61): the device DELETEd while its end waits to be put again, then made
+        again by readings (deleted cleared, its events numbered from 1 again) before the next
+        round: the end is dropped, not put back under the new device (before, the round saw
+        deleted cleared and stored the old row 5000 again, an event of the deleted device)."""
+        d, dev = self.d, "retry-deleted"
+        _, _, old = restart_end_failing(self, dev)
+        self.assertEqual(d.curl("DELETE", "/v1/devices/%s" % dev).status, 200)
+        self.post(dev, te.trip_case(3, 0, 0.8, 1), 0, 3)  # a device again, in the same round
+        os.unlink(self.flag)
+        tp.wait_for("the end dropped or put back", lambda: re.search(
+            r"the \"restart\" end of event %d of '%s' is not put again: the device was deleted"
+            % (old, dev), d.log()) or stored_event(d.db_path, dev, old), 30)
+        self.assertIsNone(stored_event(d.db_path, dev, old), "the deleted device's row put back")
+        self.assertNotIn("are stored (", d.log())
+
 
     def test_refused_put_counted_when_stored(self):
         """A put the store refuses at the start (its queue full: VIGIL_TEST_OPS_MAX=1 from the
