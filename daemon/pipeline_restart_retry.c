@@ -242,6 +242,7 @@ static int restart_puts(pipeline_t *p, const store_stats_t *st)
             break; /* the queue is full: this one first at the next tick */
         if (!gone) {
             r->inflight = 1;
+            r->mark = 0; /* set below, after this tick's puts */
             r->failed0 = st->ops_failed;
             puts++;
             queued++;

@@ -721,6 +721,21 @@ class RestartEndRetried(te.Events):
         self.assertEqual(te.ended_counts(d)["restart"], 2)
         self.assertIn("put again while vigild runs", d.log())
 
+    def test_end_lost_again_not_said_stored(self):
+        """Task fix61e: an end whose put is lost again by a round (the fault still on) is put
+        again by the next with a fresh FIFO mark. The writer gathers puts for 300 ms ([storage]
+        max_batch_delay_ms), longer than a tick, so a stale mark (the first round's, reached
+        already) would say the second round's put stored before its transaction failed: the
+        first version of this change logged "are stored" then and dropped the end for good.
+        No outcome to wait for: two rounds (5 s apart) are let pass with the fault on."""
+        d, dev = self.d, "retry-twice"
+        with open(d.config, "a", encoding="utf-8") as f:
+            f.write("\n[storage]\nmax_batch_delay_ms = 300\n")
+        _, start, old = restart_end_failing(self, dev)
+        time.sleep(12)
+        self.assertNotIn("are stored (", d.log())
+        self.stored_after_the_fault(dev, old, start)
+
     def test_thousands_of_kept_ends_paced(self):
         """Task fix61e (the second reader's findings 1 and 2 on events61): 2,500 kept ends (their
         puts lost at the start, the events' insert failing) with the store's queue of puts bound
