@@ -29,12 +29,18 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
-from test_arrivals import rows  # noqa: E402
 from test_stopqueue import StopCase, waits_on  # noqa: E402
 from test_maint import SilentCase, z_shifted  # noqa: E402
 
 FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")  # tests/fault/failalloc.c's library (CTest)
+# The arrivals' flush period (daemon/pipeline_arrivals.c, 60 s; VIGIL_TEST_ARRIVALS_MS, a test
+# hook) of every vigild started here: 300 ms, so BehindAcrossRestart's vigild flushes while it
+# runs, as test_arrivals.py's do (this file took that from its import until session 61); the
+# stop tests' own environment says NO_FLUSH instead.
+FLUSH_MS = 300
+os.environ["VIGIL_TEST_ARRIVALS_MS"] = str(FLUSH_MS)
 NO_FLUSH = "VIGIL_TEST_ARRIVALS_MS=600000"
+rows = vt.arrival_rows  # the arrivals table, device by device
 
 
 class StopArrivalsBusy(StopCase):
