@@ -91,12 +91,10 @@ static void test_maint_full_disk(void **state)
 {
     fx_t *f = *state;
     static const char *const ch[] = {"v"};
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
     double v = 0;
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     store_stats_t st;
     int64_t start = vtime_mono_ms();
     int ok = 0;
@@ -353,11 +351,9 @@ static void chain_stop(chain_t *c)
 static void test_maint_full_disk_busy(void **state)
 {
     fx_t *f = *state;
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     chain_t c;
     chain_start(&c, f->s, t0);
     usleep(300000);
@@ -394,11 +390,9 @@ static void test_maint_full_disk_retention(void **state)
     fx_t *f = *state;
     store_close(f->s);
     f->s = open_retention(f->dir, 10000);
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     chain_t c;
     chain_start(&c, f->s, t0);
     for (int i = 0; i < 50; i++) {
@@ -428,12 +422,10 @@ static void test_maint_full_disk_space_back(void **state)
 {
     fx_t *f = *state;
     static const char *const ch[] = {"v"};
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
     double v = 0;
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     assert_int_equal(store_device_delete(f->s, "w0"), 0);
     assert_int_equal(store_device_delete(f->s, "w1"), 0);
     write1(f->s, "tiny", t0 + 1, 1, ch, &v);
@@ -488,11 +480,9 @@ static void on_done_seen(void *arg, int status)
 static void test_maint_nospace_space_back(void **state)
 {
     fx_t *f = *state;
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     size_t rows = chunk_rows(f->dir, "w0", NULL);
     assert_true(rows > 2);
     store__test_hold(f->s, 1);
@@ -576,13 +566,11 @@ static void test_review_maint5_nospace_client_batch(void **state)
 {
     fx_t *f = *state;
     static const char *const ch[] = {"v"};
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
     double v = 0;
+    uint64_t rng;
     batch_t b, b2;
-    batch_init(&b);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     batch_init(&b2);
-    full_disk_start(f->s, &b, t0, &rng);
     counter_t c;
     counter_init(&c);
     add_point(&b2, "tiny", t0 + 1, 1, ch, &v);
