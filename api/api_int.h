@@ -66,6 +66,11 @@ struct api_server {
     api_backend_t be;
     struct MHD_Daemon *mhd;
     atomic_int rt_refused; /* rt_priority was refused once (logged once) */
+    /* /metrics' process_* families (metrics_process.c): the start time in microseconds since
+     * the epoch once a scrape has computed it (0 before), and the sources that have failed
+     * (each logged once). */
+    _Atomic int64_t proc_start_us;
+    atomic_int proc_logged;
     unsigned port;
     /* Counters, relaxed atomics: written by handler threads, read by /metrics. */
     atomic_uint_fast64_t requests[ROUTE_COUNT][API_NSTATUS];
@@ -471,5 +476,8 @@ void api__events_drop(api_request_t *r);
 void api__events_close(api_events_t *h, unsigned wait_ms);
 /* Appends the event streams' /metrics families. NULL: nothing. */
 void api__events_metrics(api_events_t *h, sbuf_t *b);
+/* Appends the process_* families (metrics_process.c): CPU, memory, start time, descriptors.
+ * A source that cannot be read leaves its families out (logged once). Any thread. */
+void api__process_metrics(api_server_t *srv, sbuf_t *b);
 
 #endif

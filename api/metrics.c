@@ -3,7 +3,8 @@
  * The build's gauge (vigil_build_info: which build answers) and the API's own families (HTTP
  * requests by route and status, each route's success codes from the start, see route_ok; the
  * requests in flight; ingest by protocol) come first;
- * the backend appends the families of storage, the stream and the models. Any thread; the
+ * the backend appends the families of storage, the stream and the models, and the process_*
+ * families (metrics_process.c: CPU, memory, start time, descriptors) end it. Any thread; the
  * counters are relaxed atomics, so a scrape is a consistent-enough snapshot. */
 #include "api_int.h"
 #include "prom.h"
@@ -127,5 +128,6 @@ void api__h_metrics(api_request_t *r)
     api__events_metrics(srv->opts.events, &b);
     if (srv->be.metrics)
         srv->be.metrics(srv->be.ctx, &b);
+    api__process_metrics(srv, &b);
     api__body(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }

@@ -3,10 +3,10 @@
 (etc/prometheus/, etc/grafana/) against the real tools and a real vigild.
 
 1. Static (Files, Install): `promtool check rules` and `promtool check config` pass on the
-   shipped files; `promtool test rules` passes tests/prometheus/vigil.rules.test.yml (each
-   alert fires on a synthetic series and stays silent on a healthy one, and every alert is in
-   it, firing and silent); every alert has a severity, an audience, a summary and a
-   description; the dashboard is Grafana dashboard JSON
+   shipped files; `promtool test rules` passes tests/prometheus/vigil.rules.*.test.yml (one file
+   per topic, each under 950 lines; each alert fires on a synthetic series and stays silent on a
+   healthy one, and every alert is in them, firing and silent); every alert has a severity, an
+   audience, a summary and a description; the dashboard is Grafana dashboard JSON
    (schemaVersion, a `datasource` variable of type datasource, `device` from label values,
    panels with gridPos inside the 24-column grid and not overlapping, targets with expr, every
    query on `${datasource}`); `cmake --install` stages them unchanged under share/vigil.
@@ -19,15 +19,16 @@
    of the dashboard, with its variables substituted (one device, and All), parses and returns a
    non-empty result (with at least one finite value over a 2-minute rate window, which covers
    the whole run); the per-device panels show the device in anomaly; the dashboard's variable
-   queries find the job, the instance and the devices; every vigil_* name in the rules and the
-   dashboard is a family vigild exports; VigilDeviceAnomaly is pending or firing for the
-   device, naming it and its state, and no critical alert (VigilDown among them) is active.
+   queries find the job, the instance and the devices; every vigil_* and process_* name in the
+   rules and the dashboard is a family vigild exports; VigilDeviceAnomaly is pending or firing
+   for the device, naming it and its state, and no critical alert (VigilDown among them) is active.
    Both processes are stopped at the end (exit code 0).
 
 Never skipped: without promtool or prometheus the tests fail, saying that tools/install-deps
 installs them (Debian package prometheus). Every wait is bounded; all traffic is on loopback.
 """
 
+import glob
 import json
 import math
 import os
@@ -47,7 +48,9 @@ import vigiltest as vt  # noqa: E402
 
 RULES = os.path.join(vt.REPO, "etc", "prometheus", "vigil.rules.yml")
 PROM_CONFIG = os.path.join(vt.REPO, "etc", "prometheus", "prometheus.yml")
-RULES_TEST = os.path.join(vt.REPO, "tests", "prometheus", "vigil.rules.test.yml")
+# The rules' unit tests, split by topic (promtool takes them all in one run).
+RULES_TESTS = sorted(glob.glob(os.path.join(vt.REPO, "tests", "prometheus",
+                                          "vigil.rules.*.test.yml")))
 DASHBOARD = os.path.join(vt.REPO, "etc", "grafana", "vigil-dashboard.json")
 JOB = "vigil"  # the job name the rules' VigilDown selects (etc/prometheus/prometheus.yml)
 
@@ -113,8 +116,9 @@ def regex_escape(s):
     return re.sub(r"([\\.^$*+?()\[\]{}|])", r"\\\\\1", s)
 
 
-# A vigil_* metric name in PromQL (not part of a recorded name such as instance:vigil_x:rate5m).
-NAME = re.compile(r"(?<![\w:])vigil_\w+(?![\w:])")
+# A vigil_* or process_* metric name in PromQL (not part of a recorded name such as
+# instance:vigil_x:rate5m).
+NAME = re.compile(r"(?<![\w:])(?:vigil|process)_\w+(?![\w:])")
 
 
 class Files(unittest.TestCase):
@@ -132,18 +136,22 @@ class Files(unittest.TestCase):
         self.assertIn("vigil.rules.yml", out)
 
     def test_promtool_test_rules(self):
-        rc, out = run([tool("promtool"), "test", "rules", os.path.basename(RULES_TEST)],
-                      cwd=os.path.dirname(RULES_TEST))
+        self.assertGreaterEqual(len(RULES_TESTS), 2, RULES_TESTS)
+        rc, out = run([tool("promtool"), "test", "rules"]
+                      + [os.path.basename(f) for f in RULES_TESTS],
+                      cwd=os.path.dirname(RULES_TESTS[0]))
         self.assertEqual(rc, 0, out)
-        self.assertIn("SUCCESS", out)
+        self.assertEqual(out.count("SUCCESS"), len(RULES_TESTS), out)
+        for f in RULES_TESTS:
+            with open(f) as fh:
+                self.assertLessEqual(len(fh.readlines()), 950, f)
 
     def test_every_alert_unit_tested(self):
         """Each alert of the rules file appears in the unit test, firing at least once."""
-        doc = load_yaml(RULES_TEST)
-        fired = {c["alertname"] for t in doc["tests"] for c in t.get("alert_rule_test", [])
-                 if c.get("exp_alerts")}
-        silent = {c["alertname"] for t in doc["tests"] for c in t.get("alert_rule_test", [])
-                  if not c.get("exp_alerts")}
+        cases = [c for f in RULES_TESTS for t in load_yaml(f)["tests"]
+                 for c in t.get("alert_rule_test", [])]
+        fired = {c["alertname"] for c in cases if c.get("exp_alerts")}
+        silent = {c["alertname"] for c in cases if not c.get("exp_alerts")}
         alerts = {name for kind, name, _ in rule_list() if kind == "alert"}
         self.assertEqual(sorted(alerts - fired), [], "alerts never seen firing in the unit test")
         self.assertEqual(sorted(alerts - silent), [], "alerts never seen silent in the unit test")
@@ -212,7 +220,9 @@ class Files(unittest.TestCase):
                     "vigil_train_queue_jobs", "vigil_train_postponed_total",
                     "vigil_http_requests_total", "vigil_devices_silent",
                     "vigil_device_last_reading_timestamp_seconds",
-                    "vigil_model_training_failures_total"):
+                    "vigil_model_training_failures_total", "process_start_time_seconds",
+                    "process_cpu_seconds_total", "process_resident_memory_bytes",
+                    "process_open_fds", "process_max_fds"):
             self.assertIn(fam, exprs)
 
 

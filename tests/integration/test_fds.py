@@ -27,6 +27,10 @@ connections and the stream connection it opened first. Then:
   folder and "Too many open files" (it said "incomplete (more than 10000 snapshots, out of
   memory or a read error)"); the list is a 503 with Retry-After: 1; the flag gone, the next
   snapshot prunes to the limit.
+- /metrics' process_* families (test_process_metrics): the scrape on the held connection is a
+  200 without the families /proc/self/stat feeds (CPU, memory; the failure logged once),
+  process_open_fds equal to the limit (read without a descriptor), the start time kept;
+  descriptors free, they are back.
 - Ingest and training (test_ingest_and_training): readings sent on the connections held (HTTP
   JSON, line protocol, the stream) are acknowledged, a training runs to its model version (it
   opens no file: models are rows of the database, written by the writer's connection); after
@@ -47,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 import pipeline_fx as tp  # noqa: E402  (DaemonPerTest, config_text, wait_for)
 from test_ops import hup  # noqa: E402
+from test_metrics import parse, value  # noqa: E402
 
 FAILOPENDIR = os.environ.get("VIGIL_FAILOPENDIR", "")
 NOFILE = 160     # the open-file limit (soft and hard) vigild runs under
@@ -157,6 +162,43 @@ class Base(tp.DaemonPerTest):
 
 
 class OutOfFds(Base):
+    def test_process_metrics(self):
+        """/metrics' process_* families (api/metrics_process.c) at the limit: the scrape on the
+        held connection is a 200; the families read through a descriptor (/proc/self/stat: CPU
+        and memory) are left out and the failure logged once over two scrapes; the open count
+        (the size of /proc/self/fd, no descriptor needed) says the limit is reached; the start
+        time, computed at the first scrape, stays. Descriptors free, the families are back."""
+        procs = ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                 "process_virtual_memory_bytes")
+
+        def scrape():
+            st, _, body = self.http.request("GET", "/metrics")
+            self.assertEqual(st, 200, body[:500])
+            return parse(body.decode())
+        m = scrape()
+        start = value(m, "process_start_time_seconds")
+        self.assertIsNotNone(start)
+        for fam in procs:
+            self.assertIsNotNone(value(m, fam), fam)
+        self.exhaust()
+        for _ in range(2):
+            m = scrape()
+            for fam in procs:
+                self.assertIsNone(value(m, fam), fam)
+            self.assertEqual(value(m, "process_open_fds"), NOFILE)
+            self.assertEqual(value(m, "process_max_fds"), NOFILE)
+            self.assertEqual(value(m, "process_start_time_seconds"), start)
+            self.assertEqual(value(m, "vigil_healthy"), 1)
+        self.assertEqual(self.d.log().count(
+            "/metrics: cannot read /proc/self/stat: Too many open files; the process_* families "
+            "it feeds are left out (logged once)"), 1, self.d.log()[-3000:])
+        self.assert_exhausted()
+        self.free()
+        m = scrape()
+        for fam in procs:
+            self.assertIsNotNone(value(m, fam), fam)
+        self.assertLess(value(m, "process_open_fds"), NOFILE - 50)
+
     def test_reload(self):
         self.exhaust()
         vt.write_file(self.conf, self.CONFIG.replace("snapshots_keep = 2", "snapshots_keep = 3"))

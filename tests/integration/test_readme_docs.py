@@ -134,7 +134,7 @@ class DocumentedApi(vt.DaemonTestCase):
 
     def test_metric_families(self):
         text = self.d.metrics()
-        families = set(re.findall(r"^# TYPE (vigil_\w+) ", text, re.M))
+        families = set(re.findall(r"^# TYPE ((?:vigil|process)_\w+) ", text, re.M))
         readme = read_docs()
         start = readme.index("\n| family | type | labels |")
         table = {}
@@ -143,7 +143,7 @@ class DocumentedApi(vt.DaemonTestCase):
                 break
             name, typ, _ = (c.strip() for c in line.strip("|").split("|"))
             table[name.strip("`")] = typ
-        types = dict(re.findall(r"^# TYPE (vigil_\w+) (\w+)", text, re.M))
+        types = dict(re.findall(r"^# TYPE ((?:vigil|process)_\w+) (\w+)", text, re.M))
         self.assertEqual(sorted(families - set(table)), [], "exported, not in README's table")
         self.assertEqual(sorted(set(table) - families), [], "in README's table, not exported")
         self.assertEqual({k: types[k] for k in table}, table, "types")

@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""vigild integration: /metrics' process_* families (api/metrics_process.c), the ones every
+Prometheus client library exports, with the names, types and HELP texts of Go's client_golang
+process collector. vigild runs under an open-file limit the test sets (soft and hard); the test
+scrapes /metrics with curl and checks the exposition with `promtool check metrics`, then:
+
+- process_start_time_seconds lies between the moment the test started vigild and the moment it
+  answered (a clock tick of slack: the kernel counts the start in ticks), and stays the same;
+- process_cpu_seconds_total grows while the test sends readings, and lies between what
+  /proc/PID/stat said just before and just after the scrape;
+- process_resident_memory_bytes is more than a megabyte, below the virtual size, and within a
+  factor of two of /proc/PID/statm's resident pages read beside it;
+- process_open_fds grows by at least HOLD when the test holds HOLD more connections open, and
+  falls back once it closes them; it is never above process_max_fds;
+- process_max_fds is the limit the test set.
+"""
+
+import os
+import re
+import resource
+import socket
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+from test_metrics import PromtoolMixin, parse, value  # noqa: E402
+
+NOFILE = 700   # the open-file limit (soft and hard) vigild runs under
+HOLD = 60      # connections the test holds open at once
+TICK = 1.0 / os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# Go's client_golang process collector: name -> (type, HELP).
+FAMILIES = {
+    "process_cpu_seconds_total": ("counter", "Total user and system CPU time spent in seconds."),
+    "process_resident_memory_bytes": ("gauge", "Resident memory size in bytes."),
+    "process_virtual_memory_bytes": ("gauge", "Virtual memory size in bytes."),
+    "process_start_time_seconds": ("gauge",
+                                   "Start time of the process since unix epoch in seconds."),
+    "process_open_fds": ("gauge", "Number of open file descriptors."),
+    "process_max_fds": ("gauge", "Maximum number of open file descriptors."),
+}
+
+
+def limit_nofile():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+
+
+def proc_cpu_ticks(pid):
+    """utime + stime of /proc/PID/stat, in clock ticks. Compared in ticks, not seconds: n * TICK
+    is not always the double n / CLK_TCK that vigild prints (35 * 0.01 > 0.35), and the count
+    often has not moved between the reads around a scrape."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 (proc_pid_stat(5))
+
+
+class ProcessMetrics(PromtoolMixin, vt.DaemonTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        # DaemonTestCase's own daemon, with the limit set in the child and the start timed.
+        cls.d = vt.Vigild(stream=False, preexec_fn=limit_nofile)
+        cls.before = time.time()
+        cls.d.start()
+        cls.after = time.time()
+
+    def scrape(self):
+        r = self.d.curl("GET", "/metrics")
+        self.assertEqual(r.status, 200, r)
+        return r.body.decode()
+
+    def proc(self, name):
+        """The value of a process_* family in a fresh scrape (it must be there)."""
+        m = parse(self.scrape())
+        v = value(m, name)
+        self.assertIsNotNone(v, "%s missing" % name)
+        return v
+
+    def test_families_as_go_exports_them(self):
+        text = self.scrape()
+        self.promtool(text)
+        for name, (typ, help_) in FAMILIES.items():
+            self.assertIn("# HELP %s %s\n" % (name, help_), text)
+            self.assertIn("# TYPE %s %s\n" % (name, typ), text)
+            self.assertRegex(text, r"(?m)^%s [0-9.e+]+$" % name)
+        # Each family once, its sample right after its TYPE line.
+        for name in FAMILIES:
+            self.assertEqual(len(re.findall(r"(?m)^# TYPE %s " % name, text)), 1, name)
+
+    def test_start_time(self):
+        start = self.proc("process_start_time_seconds")
+        self.assertGreaterEqual(start, self.before - TICK - 0.005)
+        self.assertLessEqual(start, self.after)
+        time.sleep(0.2)
+        self.assertEqual(self.proc("process_start_time_seconds"), start)
+
+    def test_cpu_grows_under_load(self):
+        pid = self.d.proc.pid
+        lo = proc_cpu_ticks(pid)
+        cpu0 = self.proc("process_cpu_seconds_total")
+        hi = proc_cpu_ticks(pid)
+        self.assertTrue(lo <= round(cpu0 / TICK) <= hi, (lo, cpu0, hi))
+        # Readings until vigild has spent at least 0.2 s of CPU more (bounded: 400 batches).
+        batch = 0
+        while self.proc("process_cpu_seconds_total") < cpu0 + 0.2:
+            self.assertLess(batch, 400, "CPU time did not grow by 0.2 s")
+            r = self.d.post_json([{"device": "cpu-%d" % (batch % 7), "ts": batch * 1000 + k,
+                                   "values": {"a": k, "b": -k}} for k in range(1000)])
+            self.assertEqual(r.status, 200, r)
+            batch += 1
+        self.assertGreater(batch, 0)
+
+    def test_memory(self):
+        rss = self.proc("process_resident_memory_bytes")
+        with open("/proc/%d/statm" % self.d.proc.pid) as f:
+            statm_rss = int(f.read().split()[1]) * PAGE
+        vsize = self.proc("process_virtual_memory_bytes")
+        self.assertGreater(rss, 1 << 20)
+        self.assertLess(rss, vsize)
+        self.assertTrue(statm_rss / 2 <= rss <= statm_rss * 2, (rss, statm_rss))
+        self.assertEqual(rss % PAGE, 0)
+
+    def test_max_fds_is_the_limit(self):
+        self.assertEqual(self.proc("process_max_fds"), NOFILE)
+
+    def test_open_fds_follow_connections(self):
+        pid = self.d.proc.pid
+        base = self.proc("process_open_fds")
+        self.assertGreater(base, 3)
+        self.assertLessEqual(base, NOFILE)
+        held = []
+        try:
+            for _ in range(HOLD):
+                s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10)
+                held.append(s)
+            # Accepted by vigild's HTTP threads (each holds a descriptor once accepted).
+            vt.wait_for("%d more descriptors" % HOLD,
+                        lambda: self.proc("process_open_fds") >= base + HOLD, 30,
+                        lambda: "open_fds %s, /proc: %d" % (
+                            self.proc("process_open_fds"), len(os.listdir("/proc/%d/fd" % pid))))
+            n = self.proc("process_open_fds")
+            self.assertLessEqual(n, self.proc("process_max_fds"))
+            # The same count /proc/PID/fd lists, give or take the scrape's own connection.
+            self.assertLessEqual(abs(n - len(os.listdir("/proc/%d/fd" % pid))), 2)
+        finally:
+            for s in held:
+                s.close()
+        vt.wait_for("descriptors back to %d" % base,
+                    lambda: self.proc("process_open_fds") <= base + 2, 30,
+                    lambda: "open_fds %s" % self.proc("process_open_fds"))
+
+
+if __name__ == "__main__":
+    vt.main()
