@@ -638,6 +638,7 @@ void pipeline_destroy(pipeline_t *p)
     nameidx_deinit(&p->idx);
     free(p->shards);
     pipeline__groups_free(p);
+    pipeline__restart_free(p);
     pthread_mutex_destroy(&p->maint_mu);
     pthread_mutex_destroy(&p->groups_mu);
     pthread_mutex_destroy(&p->due_mu);

@@ -117,9 +117,9 @@ static int row_put(pipeline_t *p, struct dev *d, uint64_t id, int64_t start_ts, 
 /* Stores the event as it opened or ended, with js (owned, freed; NULL: out of memory), and
  * publishes it to the event streams (GET /v1/events) as GET .../anomalies lists it now; when
  * stored_only, publishes it only when its put was queued (a restore's "restart" end that the
- * store refused stays open in the store, left to the next restart: the stream must not say it
- * ended). Returns row_put's status (ERR_NOMEM when its JSON could not be made and there is a
- * store). Caller holds d->mu. */
+ * store refused stays open in the store until pipeline__restart_retry puts it again, which
+ * publishes it then: the stream must not say it ended before). Returns row_put's status
+ * (ERR_NOMEM when its JSON could not be made and there is a store). Caller holds d->mu. */
 static int persist_js(pipeline_t *p, struct dev *d, const struct event *e, char *js,
                       int stored_only)
 {
@@ -130,16 +130,11 @@ static int persist_js(pipeline_t *p, struct dev *d, const struct event *e, char 
     return rc;
 }
 
-static int persist_event_as(pipeline_t *p, struct dev *d, const struct event *e, int stored_only)
+static int persist_event(pipeline_t *p, struct dev *d, const struct event *e)
 {
     if (p->store == NULL && p->o.hub == NULL)
         return 0;
-    return persist_js(p, d, e, pipeline__event_json(d, e), stored_only);
-}
-
-static int persist_event(pipeline_t *p, struct dev *d, const struct event *e)
-{
-    return persist_event_as(p, d, e, 0);
+    return persist_js(p, d, e, pipeline__event_json(d, e), 0);
 }
 
 /* The stored row's JSON with e's "restart" end set, all else (its channels) as stored; NULL
@@ -161,21 +156,33 @@ static char *restart_json(const struct event *e, const char *stored)
 }
 
 int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
-                                  const char *stored, const char *how)
+                                  const char *stored, const char *how, int quiet)
 {
-    /* A device restored without a detector knows no channels: its row's JSON is kept. */
-    int rc = stored && d->nch == 0 && (p->store || p->o.hub)
-                 ? persist_js(p, d, e, restart_json(e, stored), 1)
-                 : persist_event_as(p, d, e, 1);
+    /* A device restored without a detector knows no channels: its row's JSON is kept. A row
+     * whose JSON is no object (or out of memory) gets a fresh one of the end, as e has it:
+     * before session 61 its end failed as "out of memory" at every start. */
+    if (p->store == NULL && p->o.hub == NULL)
+        return 0;
+    char *js = stored && d->nch == 0 ? restart_json(e, stored) : NULL;
+    if (js == NULL)
+        js = pipeline__event_json(d, e);
+    /* A copy kept until the end is known stored, put again while vigild runs when its put is
+     * refused now or its transaction fails (pipeline__restart_keep, session 61). */
+    char *copy = js && p->store ? strdup(js) : NULL;
+    int rc = persist_js(p, d, e, js, 1);
+    if (rc == 0)
+        atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
+    pipeline__restart_keep(p, d, e, copy, rc == 0);
+    if (quiet)
+        return rc;
     if (rc) {
         log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: its \"restart\" end "
-                 "not stored (%s), left to the next restart",
+                 "not stored (%s), put again while vigild runs",
                  (unsigned long long)e->id, d->name, how, err_str(rc));
         return rc;
     }
     log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: ended \"restart\" at %lld",
              (unsigned long long)e->id, d->name, how, (long long)e->end_ts);
-    atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
     return 0;
 }
 
@@ -377,7 +384,7 @@ static void end_lost_restore(pipeline_t *p, struct dev *d, struct newest_event *
     if (ne->info != NULL && ne->id > last->id && ne->start_ts < last->end_ts)
         last->end_ts = ne->start_ts > last->start_ts ? ne->start_ts : last->start_ts;
     (void)pipeline__event_restart_store(p, d, last, NULL,
-                                        "while its saved detector was in no episode");
+                                        "while its saved detector was in no episode", 0);
     if (ne->info == NULL || ne->id != last->id)
         return;
     char *js = pipeline__event_json(d, last);

@@ -44,12 +44,36 @@ void pipeline__event_break_open(pipeline_t *p, struct dev *d);
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
 
 /* Stores and publishes e, an event of d the restore ended "restart" (its end lost; how: why,
- * logged after "was stored open"); once queued, counts and logs it, else logs it left to the
- * next restart. stored (borrowed, may be NULL): the row's stored JSON, put with the end set
- * instead of e's when d knows no channels (restored without a detector). Returns 0 or the
- * put's code (ERR_BUSY, ERR_NOMEM). Caller holds d->mu. */
+ * logged after "was stored open"); once queued, counts it; unless quiet, logs it ended, or
+ * put again while vigild runs when the put was not queued (pipeline__restart_keep). stored
+ * (borrowed, may be NULL): the row's stored JSON, put with the end set instead of e's when d
+ * knows no channels (restored without a detector); a stored JSON that is no object is replaced
+ * by e's (session 61). Returns 0 or the put's code (ERR_BUSY, ERR_NOMEM). Caller holds d->mu. */
 int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
-                                  const char *stored, const char *how);
+                                  const char *stored, const char *how, int quiet);
+/* The restore's "restart" ends kept until they are known stored (pipeline_restore_events.c;
+ * docs/reliability.md, "The restore's open events, the leads of session 60 (session 61)"): a
+ * put the store refused, or queued with a transaction that then failed, is put again while
+ * vigild runs. Keeps e's end as js (takes ownership, even on failure; NULL: nothing kept), with
+ * queued: its put was queued (counted, logged and published then). Restore only. */
+void pipeline__restart_keep(pipeline_t *p, struct dev *d, const struct event *e, char *js,
+                            int queued);
+/* The number of ends kept so far: the restore's mark before it queues some. Restore only. */
+size_t pipeline__restart_mark(const pipeline_t *p);
+/* After the restore waited for the writer: the ends kept from mark on are dropped when their
+ * put was queued and lost is 0 (stored), else kept to be put again. Restore only. */
+void pipeline__restart_check(pipeline_t *p, size_t mark, int lost);
+/* At the restore's end: the ends still kept are put again from the maintenance tick (logged
+ * once), or, none kept, the list goes. Restore only. */
+void pipeline__restart_begin(pipeline_t *p);
+/* The maintenance tick's part (pipeline_maint_tick, the loop): every PIPE_RESTART_RETRY_MS,
+ * when the last round's puts were all written, done when no put was lost since (counted,
+ * logged and published then, those not already), else put again; PIPE_RESTART_RETRIES rounds
+ * at most, then left to the next restart (logged). Costs a pointer test when none is kept. */
+void pipeline__restart_retry(pipeline_t *p);
+/* Frees what is kept (pipeline_destroy). */
+void pipeline__restart_free(pipeline_t *p);
+
 /* The restore's read of the open stored events of names[0..n) (pipeline_restore_events.c):
  * each device's newest goes on or ends, its other open rows end "restart". Restore only. */
 void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n);

@@ -609,6 +609,7 @@ static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *ne
 void pipeline_maint_tick(pipeline_t *p)
 {
     pipeline__state_flush(p, vtime_mono_ms()); /* the held state changes (pipeline_state.c) */
+    pipeline__restart_retry(p);                /* the restore's "restart" ends not known stored */
     const int64_t now_ms = vtime_now_ms();
     if (now_ms < atomic_load(&p->maint_next_ms))
         return;

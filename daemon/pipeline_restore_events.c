@@ -7,9 +7,15 @@
  * (session 60)"), and so is every open row of a device restored without a detector. Each device's
  * next event is numbered past the highest id the store holds for it (pipeline__event_ids_read;
  * "A device restored without a detector numbers its events past the stored ones (session 60)").
+ * A device known by its events alone (nothing read before them names it) is created at the
+ * read, so its open rows end too. The restore's "restart" ends not known stored (refused, or
+ * queued with a transaction that failed) are put again while vigild runs (pipeline__restart_*,
+ * at the end of this file; "The restore's open events, the leads of session 60 (session 61)").
  *
  * Threads: the restore's (vigild's main thread), before readings flow; each device's mutex held
- * while its events change. The store's writes are made after its read, not in its callbacks. */
+ * while its events change. The store's writes are made after its read, not in its callbacks.
+ * The kept ends (p->rr): the restore's, then the loop's (pipeline_maint_tick), never both at
+ * once (the loop runs after the restore), so no lock. */
 #include "err.h"
 #include "log.h"
 #include "pipeline_events_int.h"
@@ -20,13 +26,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The restored device of the events read's row: NULL when the device has no pipeline device,
- * or when SQLite could not give the row's name (out of memory): that row alone is passed over.
- * A device restored without a detector (it starts learning) is one too: its open rows end
- * (on_event). */
+/* The restored device of the events read's row, created when nothing the restore read before
+ * the events named it (no saved detector, model version, arrivals row, maintenance period or
+ * attributes: a store written by an older vigild, or rows left by a crash between an event's
+ * commit and the device's first save). The restore creates every stored device anyway (the
+ * highest ids' read, the catch-up), so creating it here adds none; without it such a device's
+ * open rows stayed open for good (session 61). NULL when SQLite could not give the row's name
+ * or the device could not be made (out of memory): that row alone is passed over, open. A
+ * device without a detector (it learns) has its open rows ended (on_event). */
 static struct dev *restored(pipeline_t *p, const char *device)
 {
-    return device ? pipeline__find(p, device) : NULL;
+    return device ? pipeline__dev(p, device) : NULL;
 }
 
 /* The chain a stored event names (pipeline__event_json's "continues" and "fault", present
@@ -221,20 +231,27 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
  * store's queue (STORE_OPS_MAX) and the catch-up's puts after them find room. */
 #define STALE_FLUSH_EVERY 1000
 
+/* Stale rows logged one by one (stale_end); the others are said in one line with their count:
+ * a store with thousands of lost ends logged a line each at the start (session 61). */
+#define STALE_LOG_EACH 10
+
 /* Ends the stale rows the read found (on_event), "restart", each at its bound (not before its
  * start), with its channels' shares and sides as its row has them: stored, published, counted
- * and logged (pipeline__event_restart_store). Not inside the read (its transaction): after it,
- * as pipeline__event_chain_restore stores the newest row's. A put refused or a commit that
+ * and logged (pipeline__event_restart_store; the first STALE_LOG_EACH one by one, the others
+ * in one line). Not inside the read (its transaction): after it, as
+ * pipeline__event_chain_restore stores the newest row's. A put refused or a commit that
  * fails leaves the row open in the store, and the next restart ends it. One put a row and a
  * wait for the writer every STALE_FLUSH_EVERY rows: linear in the stale rows. Frees r's rows. */
 static void stale_end(pipeline_t *p, struct ev_read *r)
 {
     size_t queued = 0, failed = 0, unflushed = 0;
+    size_t quiet_queued = 0, quiet_failed = 0; /* of the rows not logged one by one */
     int flush_rc = 0;
     /* A flush answers for the transaction that reached it only: the puts lost with an earlier
      * one show in ops_failed (storage.h, store_flush). */
     store_stats_t st0, st1;
     store_stats_get(p->store, &st0);
+    const size_t mark = pipeline__restart_mark(p);
     for (size_t i = 0; i < r->n; i++) {
         struct stale_row *s = &r->v[i];
         struct dev *d = s->d;
@@ -247,12 +264,16 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
         e.chain_broken = pipeline__event_info_broken(s->info);
         e.end_ts = s->bound > s->start_ts ? s->bound : s->start_ts;
         e.ended_by = PIPE_END_RESTART;
+        const int quiet = i >= STALE_LOG_EACH;
         if (pipeline__event_restart_store(p, d, &e, s->info,
                                           d->det ? "behind a later event of the device"
-                                                 : "by a device restored without a detector")) {
+                                                 : "by a device restored without a detector",
+                                          quiet)) {
             failed++;
+            quiet_failed += quiet;
         } else {
             queued++;
+            quiet_queued += quiet;
             unflushed++;
         }
         pthread_mutex_unlock(&d->mu);
@@ -263,14 +284,22 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
             unflushed = 0;
         }
     }
+    if (r->n > STALE_LOG_EACH)
+        log_warn("pipeline: %zu more events stored open behind later ones or by devices restored "
+                 "without a detector: %zu ended \"restart\", %zu not stored (put again while "
+                 "vigild runs); not logged one by one",
+                 r->n - STALE_LOG_EACH, quiet_queued, quiet_failed);
     store_stats_get(p->store, &st1);
-    if (queued && (flush_rc || st1.ops_failed != st0.ops_failed))
+    const int lost = queued && (flush_rc || st1.ops_failed != st0.ops_failed);
+    if (lost)
         log_warn("pipeline: the \"restart\" ends of %zu events stored open behind later ones "
-                 "may not be stored (%s): those left open are ended at the next restart",
+                 "may not be stored (%s): put again while vigild runs",
                  queued, flush_rc ? err_str(flush_rc) : "a write failed");
+    pipeline__restart_check(p, mark, lost);
     if (failed || r->lost)
-        log_warn("pipeline: %zu events stored open behind later ones left open to the next "
-                 "restart (%zu not stored, %zu out of memory)",
+        log_warn("pipeline: %zu events stored open behind later ones not ended at the restore "
+                 "(%zu not stored: put again while vigild runs; %zu out of memory: left open to "
+                 "the next restart)",
                  failed + r->lost, failed, r->lost);
     free(r->v);
     *r = (struct ev_read){.p = p};
@@ -362,4 +391,197 @@ void pipeline__event_ids_apply(struct ev_ids *ids)
                  ids->lost);
     free(ids->v);
     *ids = (struct ev_ids){.p = ids->p};
+}
+
+/* ---- The restore's "restart" ends put again while vigild runs (session 61) ------------------ */
+
+/* A round of puts every PIPE_RESTART_RETRY_MS, PIPE_RESTART_RETRIES rounds at most: ten minutes
+ * cover a busy queue at the start (the catch-up's puts) and a short run of failed commits (a
+ * lock another process held, a disk briefly full); past them the rows are the next restart's,
+ * as every refused end was before session 61. */
+#define PIPE_RESTART_RETRY_MS 5000
+#define PIPE_RESTART_RETRIES  120
+
+/* A "restart" end of the restore: its row as put (js, owned). counted: its put was queued once
+ * (counted, logged and published then); retry: not known stored. forget_gen: d's when kept
+ * (pipeline_forget moves it): a device deleted since, even one a reading or PUT made again
+ * (deleted cleared, its events numbered from 1 again), has its end dropped, not put back. */
+struct restart_end {
+    struct dev *d;
+    uint64_t id, forget_gen;
+    int64_t start_ts, end_ts;
+    char *js;
+    int counted, retry;
+};
+
+/* The kept ends; the restore's (main thread, before the loop runs), then the loop's. */
+struct restart_retry {
+    struct restart_end *v;
+    size_t n, room;
+    size_t lost;         /* ends not kept (out of memory): left to the next restart */
+    uint64_t ops_failed; /* the store's, before the round in flight was queued */
+    int64_t next_ms;     /* monotonic ms: when the next round, or the look at one, is due */
+    int rounds;          /* rounds queued */
+    int inflight;        /* the last round's puts were all queued: not yet seen written */
+};
+
+void pipeline__restart_keep(pipeline_t *p, struct dev *d, const struct event *e, char *js,
+                            int queued)
+{
+    if (js == NULL)
+        return;
+    if (p->rr == NULL && (p->rr = calloc(1, sizeof *p->rr)) == NULL) {
+        free(js);
+        return;
+    }
+    struct restart_retry *rr = p->rr;
+    if (rr->n == rr->room) {
+        size_t room = rr->room ? 2 * rr->room : 16;
+        struct restart_end *v = realloc(rr->v, room * sizeof *v);
+        if (v == NULL) {
+            free(js);
+            rr->lost++;
+            return;
+        }
+        rr->v = v;
+        rr->room = room;
+    }
+    rr->v[rr->n++] =
+        (struct restart_end){d, e->id, d->forget_gen, e->start_ts, e->end_ts, js, queued, !queued};
+}
+
+size_t pipeline__restart_mark(const pipeline_t *p)
+{
+    return p->rr ? p->rr->n : 0;
+}
+
+void pipeline__restart_check(pipeline_t *p, size_t mark, int lost)
+{
+    struct restart_retry *rr = p->rr;
+    size_t k = mark;
+    for (size_t i = mark; rr && i < rr->n; i++) {
+        if (lost || rr->v[i].retry) {
+            rr->v[i].retry = 1;
+            rr->v[k++] = rr->v[i];
+        } else {
+            free(rr->v[i].js); /* stored */
+        }
+    }
+    if (rr)
+        rr->n = k;
+}
+
+/* Frees the kept ends and the list. */
+void pipeline__restart_free(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    if (rr == NULL)
+        return;
+    for (size_t i = 0; i < rr->n; i++)
+        free(rr->v[i].js);
+    free(rr->v);
+    free(rr);
+    p->rr = NULL;
+}
+
+void pipeline__restart_begin(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    if (rr && rr->lost)
+        log_warn("pipeline: %zu \"restart\" ends not kept to be put again (out of memory): their "
+                 "rows are left open to the next restart",
+                 rr->lost);
+    if (rr == NULL || rr->n == 0) {
+        pipeline__restart_free(p);
+        return;
+    }
+    log_warn("pipeline: the \"restart\" ends of %zu events are not known stored: put again "
+             "every %d s while vigild runs (%d times at most)",
+             rr->n, PIPE_RESTART_RETRY_MS / 1000, PIPE_RESTART_RETRIES);
+    rr->next_ms = vtime_mono_ms() + PIPE_RESTART_RETRY_MS;
+}
+
+/* Every kept end is stored: those never queued are counted, published and logged now (one
+ * line for all). */
+static void restart_done(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    size_t late = 0;
+    for (size_t i = 0; i < rr->n; i++) {
+        struct restart_end *r = &rr->v[i];
+        if (r->counted)
+            continue;
+        late++;
+        atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
+        api_events_publish(p->o.hub, API_EVENT_ANOMALY, r->d->name, r->js);
+    }
+    log_info("pipeline: the \"restart\" ends of %zu events are stored (%zu of them counted now: "
+             "their first put was refused)",
+             rr->n, late);
+    pipeline__restart_free(p);
+}
+
+void pipeline__restart_retry(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    if (rr == NULL || p->store == NULL)
+        return;
+    const int64_t now = vtime_mono_ms();
+    if (now < rr->next_ms)
+        return;
+    store_stats_t st;
+    store_stats_get(p->store, &st);
+    if (rr->inflight) {
+        if (st.ops_queued > 0)
+            return; /* some put may still wait for the writer: looked at again next tick */
+        rr->inflight = 0;
+        if (st.ops_failed == rr->ops_failed) {
+            restart_done(p);
+            return;
+        }
+    }
+    if (rr->rounds == PIPE_RESTART_RETRIES) {
+        log_warn("pipeline: the \"restart\" ends of %zu events not stored after %d tries: their "
+                 "rows are left open to the next restart",
+                 rr->n, PIPE_RESTART_RETRIES);
+        pipeline__restart_free(p);
+        return;
+    }
+    /* ops_failed before the puts: a failure of one of them moves it (the arrivals' rule,
+     * pipeline_arrivals.c pass_begin). The puts are upserts of the same rows: putting one
+     * that was stored already changes nothing. */
+    rr->ops_failed = st.ops_failed;
+    size_t refused = 0, k = 0;
+    for (size_t i = 0; i < rr->n; i++) {
+        struct restart_end *r = &rr->v[i];
+        /* Under d->mu: pipeline_forget (any thread) moves forget_gen under it, so a delete
+         * either comes before this look (dropped) or after the put is queued (behind it on
+         * the writer's queue, the delete's own rows removal goes first: store_device_delete
+         * is made before pipeline_forget, backend.c; the window between the two is a lead). */
+        pthread_mutex_lock(&r->d->mu);
+        const int gone = atomic_load_explicit(&r->d->deleted, memory_order_relaxed) ||
+                         r->d->forget_gen != r->forget_gen;
+        if (!gone)
+            refused += store_event_put(p->store, r->d->name, (int64_t)r->id, r->start_ts, r->end_ts,
+                                       r->js) != 0;
+        pthread_mutex_unlock(&r->d->mu);
+        if (gone) {
+            /* Its rows went with it: a put would bring this one back (and, the device made
+             * again, overwrite its new event of that id). */
+            log_info("pipeline: the \"restart\" end of event %llu of '%s' is not put again: "
+                     "the device was deleted",
+                     (unsigned long long)r->id, r->d->name);
+            free(r->js);
+            continue;
+        }
+        rr->v[k++] = *r;
+    }
+    rr->n = k;
+    if (k == 0) { /* every one's device deleted: nothing left to put or to say stored */
+        pipeline__restart_free(p);
+        return;
+    }
+    rr->inflight = refused == 0;
+    rr->rounds++;
+    rr->next_ms = now + PIPE_RESTART_RETRY_MS;
 }

@@ -713,6 +713,10 @@ int pipeline_restore(pipeline_t *p)
         pipeline__events_restore(p, nm.v, nm.n);
         pipeline__event_ids_read(p, &ids);
     }
+    /* The newest rows' "restart" ends (end_lost_restore) are checked after the catch-up. */
+    const size_t rr_mark = pipeline__restart_mark(p);
+    store_stats_t st0;
+    store_stats_get(p->store, &st0);
     for (size_t i = 0; rc == 0 && i < nm.n; i++) {
         struct dev *d = pipeline__find(p, nm.v[i]);
         int have_det = d && d->det;
@@ -729,6 +733,15 @@ int pipeline_restore(pipeline_t *p)
     }
     pipeline_drain(p);
     pipeline__event_ids_apply(&ids); /* after the catch-up's readings numbered theirs */
+    /* Some were queued or refused: the writer waited for, then any lost put is taken as
+     * possibly theirs (as stale_end does for the older rows'). */
+    if (pipeline__restart_mark(p) > rr_mark) {
+        store_stats_t st1;
+        int frc = store_flush(p->store);
+        store_stats_get(p->store, &st1);
+        pipeline__restart_check(p, rr_mark, frc != 0 || st1.ops_failed != st0.ops_failed);
+    }
+    pipeline__restart_begin(p);
     /* A period that ended while vigild was stopped, after the catch-up's readings (one of
      * them in the period already ended the episode open across it). */
     for (size_t i = 0; rc == 0 && i < nm.n; i++) {

@@ -6,7 +6,7 @@
 Session 42's scale pass found GET /v1/anomalies never splitting the events of one start time
 between pages: 10,500 devices faulting at one (Telegraf-aligned) timestamp made one 3.1 MB page,
 and past 10,000 events at one start the store's read was cut, its next link (to= that start)
-skipping the rest. Here the events are written with sqlite3 while vigild is down (three devices,
+skipping the rest. Here the events are written with sqlite3 while vigild runs (three devices,
 one of whose names sorts between the others' bytewise, "ap-10" < "ap-2"): 10,600 ended events at
 one start, older ones (three active) at another, and 1,000 of about 10 KB each at a third (10 MB
 of JSON at limit 1000). Following `next` from the first page, fleet-wide and for one device,
@@ -57,15 +57,18 @@ class AnomalyPages(unittest.TestCase):
         cls.d = vt.Vigild(config=tp.make_config(tp.config_text(0)))
         cls.d.start()
         try:
-            for dev in ("ap-1", "ap-2"):
+            for dev in ("ap-1", "ap-10", "ap-2"):
                 tp.post_readings(cls.d, dev, [[0.0, 0.0, 0.0]] * 3,
                                  [T0 + 1000 * k for k in range(3)], tp.CH3)
-            cls.d.stop()
-            # ap-10's three active events are open rows behind one another: the restore ends
-            # those of every device it restores ("restart", session 60; one restored without a
-            # detector too, since ids60), so ap-10 is a stored device only (no readings, no
-            # detector: no pipeline device at the restore) and its rows stay the store's, active.
-            sql = ["INSERT INTO devices(name, created_ms) VALUES('ap-10', %d);" % T0]
+            # Written while vigild runs: ap-10's three active events are open rows behind one
+            # another, which a restore ends ("restart": session 60 for a device with a
+            # detector, ids60 without one, session 61 for a device known by its events alone),
+            # so they are the store's rows, active, as rows whose end puts were lost are.
+            names = "SELECT count(*) FROM devices WHERE name IN ('ap-1', 'ap-10', 'ap-2');"
+            tp.wait_for("the devices stored", lambda: subprocess.run(
+                ["sqlite3", "-cmd", ".timeout 30000", cls.d.db_path, names], check=True,
+                capture_output=True, text=True).stdout.strip() == "3", 30)
+            sql = ["BEGIN;"]
             for dev, a, b, start, end, padded in GROUPS:
                 note = "'%s'" % ("x" * PAD) if padded else "NULL"
                 sql.append(
@@ -76,8 +79,9 @@ class AnomalyPages(unittest.TestCase):
                     % (a, b, start, "NULL" if end is None else end, dev, start,
                        "NULL" if end is None else end, "true" if end is None else "false", note,
                        dev))
-            subprocess.run(["sqlite3", cls.d.db_path, "\n".join(sql)], check=True)
-            cls.d.start()
+            sql.append("COMMIT;")
+            subprocess.run(["sqlite3", "-cmd", ".timeout 30000", cls.d.db_path, "\n".join(sql)],
+                           check=True)
         except BaseException:
             cls.d.stop()
             cls.d.cleanup()

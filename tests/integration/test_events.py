@@ -34,6 +34,7 @@ Maintenance and ScheduledMaintenance are in test_maint.py (it_maint).
 Python 3 standard library.
 """
 
+import json
 import math
 import os
 import random
@@ -97,6 +98,11 @@ class Events(tp.DaemonPerTest):
 
     def events(self, dev):
         return self.d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"]
+
+    def sql(self, text):
+        """sqlite3 on vigild's database (a busy timeout: vigild may be writing)."""
+        return subprocess.run(["sqlite3", "-cmd", ".timeout 30000", self.d.db_path, text],
+                              check=True, capture_output=True, text=True).stdout
 
     def closed(self, dev):
         """The device's closed events (newest first), once there is one."""
@@ -703,9 +709,8 @@ class ActivePagesEndUncommitted(Events):
     its end is not committed yet (the store still lists it active: tests/fault/slowevents.c
     holds the writer's event puts while a flag file exists). Two older stored events are active
     with no live version (an end the busy store dropped; written here with sqlite3 while vigild
-    is down, on a device the store holds and the pipeline does not: the restore ends the open
-    rows of every device it restores, session 60 and ids60), so
-    the store's rows are all the listing has of them. The listing leaves the ended
+    runs, on a device the store holds and the pipeline does not: a restore ends every open row,
+    sessions 60 and 61), so the store's rows are all the listing has of them. The listing leaves the ended
     event out, and its pages (limit=1) still reach both older ones: before, the first page read
     limit + 1 rows, left one out, held limit events and so said next: null, losing the last."""
 
@@ -720,10 +725,6 @@ class ActivePagesEndUncommitted(Events):
         if os.path.exists(self.flag):
             os.unlink(self.flag)
         super().tearDown()
-
-    def sql(self, text):
-        return subprocess.run(["sqlite3", self.d.db_path, text], check=True,
-                              capture_output=True, text=True).stdout
 
     def stored_active(self):
         return int(self.sql("SELECT count(*) FROM events WHERE end_ts IS NULL;"))
@@ -741,7 +742,7 @@ class ActivePagesEndUncommitted(Events):
         self.fail("more than 10 pages: %r" % evs)
 
     def hold_an_end(self):
-        """Opens an episode on evp-live, adds the two stale events of evp-stale (vigild down),
+        """Opens an episode on evp-live, restarts vigild, adds the two stale events of evp-stale (while it runs),
         then ends the episode with its end's put held; returns the live event, as listed while
         active, and the stale ones' (device, id)."""
         d, dev, rng = self.d, "evp-live", random.Random(7)
@@ -750,9 +751,12 @@ class ActivePagesEndUncommitted(Events):
         burst = tp.rotation(30, 650, tp.OMEGA_B, 0.01, rng, amp=3.0)
         live = self.open_episode(dev, data, burst)
         d.stop()
-        # evp-stale is a stored device only (no readings, no detector: no pipeline device at the
-        # restore, which since ids60 ends the open rows of one restored without a detector), so
-        # its rows are the store's alone.
+        d.start()
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        # evp-stale is a stored device only, written while vigild runs: a restore ends every
+        # open row (session 60 for a device with a detector, ids60 without one, session 61 for
+        # one known by its events alone), so its rows are the store's alone, as rows whose end
+        # puts were lost are.
         self.sql("INSERT INTO devices(name, created_ms) VALUES('evp-stale', %d);" % T0)
         for i in (90, 91):  # older than the live one, active, without a live version
             ts = T0 + 1000 * (600 - i)
@@ -760,8 +764,6 @@ class ActivePagesEndUncommitted(Events):
                      "%d, NULL, json_object('device', 'evp-stale', 'id', %d, 'start_ts', %d, "
                      "'active', json('true')) FROM devices WHERE name = 'evp-stale';"
                      % (i, ts, i, ts))
-        d.start()
-        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         stale = [("evp-stale", 90), ("evp-stale", 91)]
         self.assertEqual(self.active_pages(), [(dev, live["id"])] + stale)
 
@@ -800,23 +802,22 @@ class RestoredWithoutDetector(Events):
     events' upsert overwrote stored event 1), and its open rows end "restart", the newest at its
     own start, the other at the newer one's start (before, they stayed open for good)."""
 
-    def sql(self, text):
-        return subprocess.run(["sqlite3", self.d.db_path, text], check=True,
-                              capture_output=True, text=True).stdout
-
     def rows(self, dev):
         return self.sql("SELECT e.id, e.start_ts, e.end_ts, e.info FROM events e JOIN devices d"
                         " ON d.id = e.device_id WHERE d.name = '%s' ORDER BY e.id;" % dev)
 
-    def test_relearning_device_numbers_past_stored_events(self):
-        d, dev, rng = self.d, "ids-1", random.Random(3)
+    def relearns_past_stored_events(self, dev, forget, versions):
+        """Events 1-3 ended and 4-5 open written while vigild is down, then the SQL forget
+        (whose rows of dev it deletes: %(dev)s names its id), then a start: 4 and 5 end
+        "restart", the device learns again (to versions model versions) and a burst opens event
+        6; 1-3 unchanged."""
+        d, rng = self.d, random.Random(3)
         data = tp.rotation(1300, 0, tp.OMEGA_A, 0.01, rng)
         self.feed(dev, data[:500], 0)
         tp.wait_idle(d, dev, 1)
         self.feed(dev, data[500:650], 500)
         self.assertEqual(self.events(dev), [])
         d.stop()
-        # Events 1-3 ended, 4 and 5 open, the saved detector gone.
         starts = {i: T0 + 100_000 * i for i in range(1, 6)}
         for i, start in starts.items():
             end = "NULL" if i > 3 else str(start + 10_000)
@@ -826,8 +827,7 @@ class RestoredWithoutDetector(Events):
                      "json_object('channel', 'x', 'share', 1.0, 'side', 'above'))) FROM devices"
                      " WHERE name = '%s';" % (i, start, end, dev, i, start, end,
                                               "true" if i > 3 else "false", dev))
-        self.sql("DELETE FROM detectors WHERE device_id = (SELECT id FROM devices WHERE name ="
-                 " '%s');" % dev)
+        self.sql(forget % {"dev": "(SELECT id FROM devices WHERE name = '%s')" % dev})
         ended = self.rows(dev).splitlines()[:3]
         d.start()
         def both_ended():
@@ -837,9 +837,13 @@ class RestoredWithoutDetector(Events):
         for i, end in ((5, starts[5]), (4, starts[5])):
             self.assertEqual((evs[i]["end_ts"], evs[i]["ended_by"]), (end, "restart"), evs[i])
             self.assertEqual([c["channel"] for c in evs[i]["channels"]], ["x"], evs[i])
+        # Stored, not only listed: the store's rows are ended too.
+        self.assertEqual(self.sql("SELECT count(*) FROM events WHERE end_ts IS NULL AND device_id"
+                                  " = (SELECT id FROM devices WHERE name = '%s');" % dev).strip(),
+                         "0")
         # It learns again from the readings that follow, then a burst opens an event.
         self.feed(dev, data[650:1100], 650, wait=False)
-        tp.wait_idle(d, dev, 2, timeout=120)
+        tp.wait_idle(d, dev, versions, timeout=120)
         self.feed(dev, data[1100:1300], 1100, wait=False)
         self.feed(dev, tp.rotation(30, 1300, tp.OMEGA_B, 0.01, rng, amp=3.0), 1300, wait=False)
         new = tp.wait_for("an event opened after the restart", lambda: [
@@ -847,6 +851,50 @@ class RestoredWithoutDetector(Events):
         self.assertEqual([e["id"] for e in new][-1], 6, new)
         self.assertEqual(self.rows(dev).splitlines()[:3], ended)
 
+    def test_relearning_device_numbers_past_stored_events(self):
+        self.relearns_past_stored_events("ids-1",
+                                         "DELETE FROM detectors WHERE device_id = %(dev)s;", 2)
+
+    def test_open_row_whose_json_is_no_object(self):
+        """A stored open row whose JSON is no object (a damaged row, or one another writer
+        made) on a device restored without a detector ends "restart" at its start with a fresh
+        JSON of the end; before session 61 its end failed ("not stored (out of memory)") at
+        every start and the row stayed open."""
+        d, dev = self.d, "ids-3"
+        tp.post_readings(d, dev, [[0.0]] * 3, [T0 + 1000 * k for k in range(3)], ["x"])
+        tp.wait_for("the device stored", lambda: self.sql(
+            "SELECT count(*) FROM devices WHERE name = '%s';" % dev).strip() == "1", 30)
+        d.stop()
+        start = T0 + 100_000
+        self.sql("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, 7, %d, NULL,"
+                 " '[1, 2]' FROM devices WHERE name = '%s';" % (start, dev))
+        self.sql("DELETE FROM detectors WHERE device_id = (SELECT id FROM devices WHERE name ="
+                 " '%s');" % dev)
+        d.start()
+        row = "SELECT e.end_ts, e.info FROM events e JOIN devices v ON v.id = e.device_id" \
+              " WHERE v.name = '%s' AND e.id = 7 AND e.end_ts IS NOT NULL;" % dev
+        got = tp.wait_for("row 7 ended", lambda: self.sql(row).strip(), 10)
+        end_ts, info = got.split("|", 1)
+        info = json.loads(info)
+        self.assertEqual(int(end_ts), start, got)
+        self.assertEqual((info["id"], info["start_ts"], info["end_ts"], info["active"],
+                          info["ended_by"]), (7, start, start, False, "restart"), info)
+        self.assertIn("anomaly event 7 of '%s' was stored open by a device restored without a"
+                      " detector: ended \"restart\" at %d" % (dev, start), d.log())
+
+    def test_device_known_by_its_events_alone(self):
+        """Nothing the restore reads before the events names the device (no saved detector, model
+        version, arrivals row, maintenance period or attributes: a store written by an older
+        vigild, or a crash between an event's commit and the device's first save). Before session
+        61 it had no pipeline device when the events were read, so its open rows stayed open for
+        good (listed active, by the store's rows); its next event was numbered past them all the
+        same."""
+        self.relearns_past_stored_events(
+            "ids-2", "DELETE FROM detectors WHERE device_id = %(dev)s;"
+            " DELETE FROM models WHERE device_id = %(dev)s;"
+            " DELETE FROM arrivals WHERE device_id = %(dev)s;"
+            " DELETE FROM maint WHERE device_id = %(dev)s;"
+            " UPDATE devices SET attrs = '{}' WHERE id = %(dev)s;", 1)
 
 if __name__ == "__main__":
     vt.main()

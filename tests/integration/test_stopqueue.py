@@ -22,6 +22,7 @@ import os
 import re
 import sqlite3
 import sys
+import threading
 import time
 import unittest
 
@@ -262,16 +263,7 @@ class LostEndWhileRunning(te.Events):
 
     def test_end_lost_before_a_later_event_is_stored_at_the_restart(self):
         d, dev = self.d, "lost-run"
-        rows = te.trip_case(1700, 1400, 0.8, 1)
-        for t in (1600, 1601):  # a second trip, 200 readings after the first
-            rows[t] = [round(rows[t][0] + 1.5, 6)]
-        self.one_sensor(dev, rows)
-        evs = tp.wait_for("two closed events", lambda: (lambda e: e if len(e) >= 2 else None)(
-            [e for e in self.events(dev) if not e["active"]]), 10)
-        first, second = sorted(evs, key=lambda e: e["id"])[:2]
-        self.assertEqual(second["id"], first["id"] + 1, evs)
-        d.stop()
-        reopen(self, d.db_path, dev, first["id"])
+        rows, first, second = first_of_two_reopened(self, dev)
         d.start()
         end = second["start_ts"]
         row = ended_restart(self, d, dev, first["id"], end)
@@ -521,8 +513,8 @@ class OpenBehindALaterEvent(te.Events):
     def test_thousands_of_open_rows_all_ended(self):
         """A pathological store: 2,500 open rows behind the device's open event (more than the
         1,000 puts the restore queues between two waits for the writer). Every one is ended
-        "restart" at the start of the row after it, counted and logged once, in one restart;
-        the open event goes on."""
+        "restart" at the start of the row after it, counted, in one restart, the first 10 logged
+        one by one and the others in one line; the open event goes on."""
         d, dev, n = self.d, "open-many", 2500
         ev, info = self.open_at_the_stop(dev)
         # Rows 10,000 + k (far past the ids the device will give), k readings before the
@@ -550,8 +542,12 @@ class OpenBehindALaterEvent(te.Events):
         self.assertEqual(te.ended_counts(d)["restart"], n)
         with open(d.log_path, encoding="utf-8") as f:  # whole: d.log() keeps its last 20,000
             log = f.read()
+        # The first 10 one by one, the others in one line (session 61: before, 2,500 lines).
         self.assertEqual(log.count("was stored open behind a later event of the device: "
-                                   "ended \"restart\""), n)
+                                   "ended \"restart\""), 10)
+        self.assertEqual(log.count("%d more events stored open behind later ones or by devices "
+                                   "restored without a detector: %d ended \"restart\", 0 not "
+                                   "stored" % (n - 10, n - 10)), 1)
         self.assertEqual(stored_event(d.db_path, dev, ev["id"])[0], None)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         one = stored_event(d.db_path, dev, 10001)[1]
@@ -565,22 +561,7 @@ class OpenBehindALaterEvent(te.Events):
         stored), and the next start, the insert working again, ends it "restart" at the open
         event's start."""
         d, dev = self.d, "open-failed"
-        ev, info = self.open_at_the_stop(dev)
-        start, old = ev["start_ts"], 5000
-        db = sqlite3.connect(d.db_path)
-        try:
-            with db:  # an open row behind the event (its end lost), written while vigild is down
-                db.execute("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id,"
-                           " ?, ?, NULL, ? FROM devices WHERE name = ?",
-                           (old, start - 1000, json.dumps(dict(info, id=old,
-                                                               start_ts=start - 1000)), dev))
-        finally:
-            db.close()
-        vt.write_file_atomic(self.flag, "fail")  # the events' insert fails from the start
-        d.start()
-        tp.wait_for("the failed ends said", lambda: re.search(
-            r"the \"restart\" ends of 1 events stored open behind later ones may not be stored",
-            d.log()), 10)
+        ev, start, old = restart_end_failing(self, dev)
         self.assertEqual(stored_event(d.db_path, dev, old)[0], None, "left open")
         d.stop()
         os.unlink(self.flag)
@@ -590,6 +571,157 @@ class OpenBehindALaterEvent(te.Events):
         self.assertEqual(d.log().count("may not be stored"), 1)  # the first start's alone
         self.assertEqual(stored_event(d.db_path, dev, ev["id"])[0], None)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+
+
+def first_of_two_reopened(case, dev):
+    """A te.Events case: two trips on dev (one sensor), both events ended, vigild stopped and
+    the first event's row reopened (its end lost while vigild ran). Returns the rows, the first
+    and the second event."""
+    rows = te.trip_case(1700, 1400, 0.8, 1)
+    for t in (1600, 1601):  # a second trip, 200 readings after the first
+        rows[t] = [round(rows[t][0] + 1.5, 6)]
+    case.one_sensor(dev, rows)
+    evs = tp.wait_for("two closed events", lambda: (lambda e: e if len(e) >= 2 else None)(
+        [e for e in case.events(dev) if not e["active"]]), 10)
+    first, second = sorted(evs, key=lambda e: e["id"])[:2]
+    case.assertEqual(second["id"], first["id"] + 1, evs)
+    case.d.stop()
+    reopen(case, case.d.db_path, dev, first["id"])
+    return rows, first, second
+
+
+def restart_end_failing(case, dev):
+    """An OpenBehindALaterEvent case: dev's event open at a clean stop (open_at_the_stop), an
+    open row (id 5000) written behind it while vigild is down, then a start with the events'
+    insert failing (the flag file "fail"), its "restart" end's failure said. Returns the event,
+    its start and the row's id."""
+    d = case.d
+    ev, info = OpenBehindALaterEvent.open_at_the_stop(case, dev)
+    start, old = ev["start_ts"], 5000
+    db = sqlite3.connect(d.db_path)
+    try:
+        with db:  # an open row behind the event (its end lost), written while vigild is down
+            db.execute("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id,"
+                       " ?, ?, NULL, ? FROM devices WHERE name = ?",
+                       (old, start - 1000, json.dumps(dict(info, id=old,
+                                                           start_ts=start - 1000)), dev))
+    finally:
+        db.close()
+    vt.write_file_atomic(case.flag, "fail")  # the events' insert fails from the start
+    d.start()
+    tp.wait_for("the failed ends said", lambda: re.search(
+        r"the \"restart\" ends of 1 events stored open behind later ones may not be stored",
+        d.log()), 10)
+    return ev, start, old
+
+
+class RestartEndRetried(te.Events):
+    """Session 61: a "restart" end of the restore whose put is lost (the events' insert failing
+    from the start, failmaint.c) is put again while vigild runs, every 5 s, and stored once the
+    fault is gone, without a restart; it is counted once (when first queued). Before, the row
+    stayed open in the store (and on the stream) until the next restart, while GET
+    .../anomalies said ended for the device's newest row (session 59's end)."""
+    CONFIG = te.Released.CONFIG
+    setUp = OpenBehindALaterEvent.setUp
+    post = OpenBehindALaterEvent.post
+
+    def stored_after_the_fault(self, dev, eid, end):
+        """The row eid still open while the fault lasts; the fault ended, it is stored ended
+        "restart" at end within 30 s (rounds every 5 s), counted once."""
+        d = self.d
+        self.assertEqual(stored_event(d.db_path, dev, eid)[0], None, "stored despite the fault")
+        os.unlink(self.flag)
+        row = tp.wait_for("the end stored while vigild runs", lambda: (
+            lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, eid)), 30)
+        self.assertEqual((row[0], row[1]["ended_by"], row[1]["end_ts"], row[1]["active"]),
+                         (end, "restart", end, False), row)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+        tp.wait_for("the retry's success logged", lambda: re.search(
+            r"the \"restart\" ends of 1 events are stored \(0 of them counted now", d.log()), 10)
+        self.assertEqual(d.log().count("are not known stored: put again every 5 s"), 1)
+
+    def test_row_behind_a_later_event(self):
+        d, dev = self.d, "retry-behind"
+        ev, start, old = restart_end_failing(self, dev)
+        self.stored_after_the_fault(dev, old, start)
+        self.assertEqual(stored_event(d.db_path, dev, ev["id"])[0], None)  # still going on
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+
+    def test_newest_row_of_a_detector_in_no_episode(self):
+        """Session 59's end (end_lost_restore): the first of two events reopened while vigild is
+        down (its end lost while vigild ran), the saved detector in no episode."""
+        d, dev = self.d, "retry-newest"
+        _, first, second = first_of_two_reopened(self, dev)
+        vt.write_file_atomic(self.flag, "fail")
+        d.start()
+        tp.wait_for("the restore done", lambda: "detectors restored" in d.log(), 10)
+        self.stored_after_the_fault(dev, first["id"], second["start_ts"])
+
+    def test_device_deleted_while_its_end_is_pending(self):
+        """Review (session 61): the device DELETEd while its end waits to be put again, then made
+        again by readings (deleted cleared, its events numbered from 1 again) before the next
+        round: the end is dropped, not put back under the new device (before, the round saw
+        deleted cleared and stored the old row 5000 again, an event of the deleted device)."""
+        d, dev = self.d, "retry-deleted"
+        _, _, old = restart_end_failing(self, dev)
+        self.assertEqual(d.curl("DELETE", "/v1/devices/%s" % dev).status, 200)
+        self.post(dev, te.trip_case(3, 0, 0.8, 1), 0, 3)  # a device again, in the same round
+        os.unlink(self.flag)
+        tp.wait_for("the end dropped or put back", lambda: re.search(
+            r"the \"restart\" end of event %d of '%s' is not put again: the device was deleted"
+            % (old, dev), d.log()) or stored_event(d.db_path, dev, old), 30)
+        self.assertIsNone(stored_event(d.db_path, dev, old), "the deleted device's row put back")
+        self.assertNotIn("are stored (", d.log())
+
+
+    def test_refused_put_counted_when_stored(self):
+        """A put the store refuses at the start (its queue full: VIGIL_TEST_OPS_MAX=1 from the
+        second start, the writer held in the first row's end, failmaint.c's HOLD_SQL) is not
+        counted then; the retry stores it once the writer goes on, and counts it then."""
+        d, dev = self.d, "retry-refused"
+        ev, info = OpenBehindALaterEvent.open_at_the_stop(self, dev)
+        start = ev["start_ts"]
+        db = sqlite3.connect(d.db_path)
+        try:
+            with db:  # two open rows behind the event, written while vigild is down
+                db.executemany("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT"
+                               " id, ?, ?, NULL, ? FROM devices WHERE name = ?",
+                               [(i, start - 1000 * k, json.dumps(dict(
+                                   info, id=i, start_ts=start - 1000 * k)), dev)
+                                for k, i in ((1, 5000), (2, 5001))])
+        finally:
+            db.close()
+        writer = self.flag + "-writer"
+        vt.write_file_atomic(writer, "")
+        d.prefix += ["VIGIL_TEST_OPS_MAX=1", "VIGIL_FAILMAINT_HOLD_SQL=INSERT INTO events(",
+                     "VIGIL_FAILMAINT_HOLD_FLAG=" + writer]
+        refused = r"anomaly event 5001 of '%s' was stored open behind a later event of the " \
+            r"device: its \"restart\" end not stored \(busy" % dev
+        seen = []
+
+        def release():  # the restore waits for the held writer: d.start() returns after it
+            try:
+                seen.append(tp.wait_for("the second end refused",
+                                        lambda: re.search(refused, d.log()), 30))
+            finally:
+                os.unlink(writer)
+        t = threading.Thread(target=release)
+        t.start()
+        try:
+            d.start()
+        finally:
+            t.join()
+        self.assertTrue(seen, "the refusal not logged")
+        self.assertEqual(te.ended_counts(d)["restart"], 1)  # 5000's: 5001's is not counted yet
+        for eid, end in ((5000, start), (5001, start - 1000)):
+            row = tp.wait_for("event %d's end stored" % eid, lambda: (
+                lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, eid)), 30)
+            self.assertEqual((row[0], row[1]["ended_by"]), (end, "restart"), row)
+        tp.wait_for("the retry's success logged", lambda: re.search(
+            r"the \"restart\" ends of 1 events are stored \(1 of them counted now", d.log()), 30)
+        self.assertEqual(te.ended_counts(d)["restart"], 2)
+        self.assertIn("put again while vigild runs", d.log())
+
 
 if __name__ == "__main__":
     vt.main()
