@@ -20,10 +20,11 @@
    non-empty result (with at least one finite value over a 2-minute rate window, which covers
    the whole run), and with All none of another job's series (Prometheus also scrapes job
    "other", an exporter of process_* families as node_exporter, Prometheus or Grafana export
-   them: the "vigild process" panels once showed its series too); the per-device panels show the device in anomaly; the dashboard's variable
-   queries find the job, the instance and the devices; every vigil_* and process_* name in the
-   rules and the dashboard is a family vigild exports; VigilDeviceAnomaly is pending or firing
-   for the device, naming it and its state, and no critical alert (VigilDown among them) is active.
+   them: the "vigild process" panels once showed its series too); the per-device panels show
+   the device in anomaly; the dashboard's variable queries find the job, the instance and the
+   devices; every vigil_* and process_* name in the rules and the dashboard is a family vigild
+   exports; VigilDeviceAnomaly is pending or firing for the device, naming it and its state, and
+   no critical alert (VigilDown among them) is active.
    Both processes are stopped at the end (exit code 0).
 
 Never skipped: without promtool or prometheus the tests fail, saying that tools/install-deps
