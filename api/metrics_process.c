@@ -55,7 +55,7 @@ static void failed_once(api_server_t *srv, int src, const char *what, int err)
     int old = atomic_fetch_or(&srv->proc_logged, src);
     if (!(old & src))
         log_warn("/metrics: cannot read %s: %s; the process_* families it feeds are left out "
-                 "(logged once)",
+                 "(logged once until it is read again)",
                  what, strerror(err));
 }
 

@@ -181,7 +181,7 @@ class OutOfFds(Base):
         procs = ("process_cpu_seconds_total", "process_resident_memory_bytes",
                  "process_virtual_memory_bytes")
         logged = ("/metrics: cannot read /proc/self/stat: Too many open files; the process_* "
-                  "families it feeds are left out (logged once)")
+                  "families it feeds are left out (logged once until it is read again)")
 
         def scrape():
             st, _, body = self.http.request("GET", "/metrics")
