@@ -7,7 +7,8 @@
  *   process_resident_memory_bytes  gauge    stat's rss (pages) x the page size
  *   process_virtual_memory_bytes   gauge    stat's vsize (bytes)
  *   process_start_time_seconds     gauge    the boot's wall-clock time + stat's starttime
- *   process_open_fds               gauge    the size of /proc/self/fd (or its entries)
+ *   process_open_fds               gauge    the size of /proc/self/fd (or its entries; or the
+ *                                           soft limit when listing them fails with EMFILE)
  *   process_max_fds                gauge    getrlimit(RLIMIT_NOFILE)'s soft limit
  *
  * Read at each scrape, except the start time: computed at the first scrape and kept in the
@@ -21,13 +22,16 @@
  * vigild exports.
  *
  * A read that fails (out of descriptors, a /proc without the field) leaves out the families it
- * feeds, never the scrape: the answer is still a 200 with everything else, and the first such
- * failure of each source is logged once (srv->proc_logged, one bit per source).
+ * feeds, never the scrape: the answer is still a 200 with everything else, and the first
+ * failure of each source in an episode is logged once (srv->proc_logged, one bit per source,
+ * cleared when that source is read again: the next episode logs once more).
  *
  * Counting descriptors: the size of /proc/self/fd (Linux 6.2 and later), 3 us at 19,800 open
  * descriptors; counting the entries instead (older kernels) took 62 to 190 ms there, 0.03 ms at
  * 100 (measured once on the 2-core CI box under load, docs/reliability.md "Process metrics
- * (session 61)").
+ * (session 61)"). Listing needs a descriptor: when none is left (opendir's EMFILE), every one
+ * below the soft limit is in use, and that limit is the count (tests/fault/oldprocfd.c makes a
+ * newer kernel take this path).
  *
  * Any thread (libmicrohttpd's handlers); no state but srv's two atomics. */
 #include "api_int.h"
@@ -45,14 +49,21 @@
 
 enum { SRC_STAT = 1, SRC_FD = 2, SRC_RLIMIT = 4 };
 
-/* Logs the first failure of source src (once per server). */
+/* Logs the first failure of source src in an episode (until read_again clears its bit). */
 static void failed_once(api_server_t *srv, int src, const char *what, int err)
 {
     int old = atomic_fetch_or(&srv->proc_logged, src);
     if (!(old & src))
         log_warn("/metrics: cannot read %s: %s; the process_* families it feeds are left out "
-                 "(logged once)",
+                 "(logged once until it is read again)",
                  what, strerror(err));
+}
+
+/* Source src was read: its episode of failures, if any, is over. */
+static void read_again(api_server_t *srv, int src)
+{
+    if (atomic_load(&srv->proc_logged) & src)
+        atomic_fetch_and(&srv->proc_logged, ~src);
 }
 
 /* The fields of /proc/self/stat the families use. */
@@ -105,7 +116,9 @@ static int64_t boot_us(void)
  * /proc/self/fd is that number (the kernel counts its bitmap of open descriptors: microseconds,
  * and no descriptor needed, so it answers when they have run out); before, the size is 0 and the
  * directory's entries are counted (its own descriptor included, as Go's and Python's clients
- * count it), linear in the open descriptors. */
+ * count it), linear in the open descriptors. That needs a descriptor: opendir's EMFILE says
+ * every one below the soft limit is in use, so the count is that limit (at least; any opened
+ * above it before the limit was lowered are not seen), which is what the alert must see then. */
 static int count_fds(unsigned long *out)
 {
     struct stat st;
@@ -114,8 +127,14 @@ static int count_fds(unsigned long *out)
         return 0;
     }
     DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return errno;
+    if (!d) {
+        int err = errno;
+        struct rlimit rl;
+        if (err != EMFILE || getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+            return err;
+        *out = (unsigned long)rl.rlim_cur;
+        return 0;
+    }
     unsigned long n = 0;
     struct dirent *e;
     errno = 0;
@@ -143,6 +162,7 @@ void api__process_metrics(api_server_t *srv, sbuf_t *b)
     if (err) {
         failed_once(srv, SRC_STAT, "/proc/self/stat", err);
     } else {
+        read_again(srv, SRC_STAT);
         gauge(b, "process_cpu_seconds_total", "counter",
               "Total user and system CPU time spent in seconds.",
               (double)(ps.utime + ps.stime) / (double)tck);
@@ -166,14 +186,18 @@ void api__process_metrics(api_server_t *srv, sbuf_t *b)
               "Start time of the process since unix epoch in seconds.", (double)start_us / 1e6);
     unsigned long fds = 0;
     err = count_fds(&fds);
-    if (err)
+    if (err) {
         failed_once(srv, SRC_FD, "/proc/self/fd", err);
-    else
+    } else {
+        read_again(srv, SRC_FD);
         gauge(b, "process_open_fds", "gauge", "Number of open file descriptors.", (double)fds);
+    }
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         failed_once(srv, SRC_RLIMIT, "RLIMIT_NOFILE", errno);
-    else
+    } else {
+        read_again(srv, SRC_RLIMIT);
         gauge(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
               (double)rl.rlim_cur);
+    }
 }

@@ -272,12 +272,14 @@ void pipeline__arrivals_metrics(pipeline_t *p, sbuf_t *out)
                 "# HELP vigil_arrivals_flush_devices Devices whose arrivals that flush queued.\n"
                 "# TYPE vigil_arrivals_flush_devices gauge\nvigil_arrivals_flush_devices %lld\n"
                 "# HELP vigil_arrivals_write_seconds_total Writer time spent upserting the "
-                "devices' arrivals, inside transactions (their commits: "
-                "vigil_store_commit_seconds).\n"
+                "devices' arrivals, inside transactions that committed (their commits: "
+                "vigil_store_commit_seconds; failed ones, not counted here: "
+                "vigil_store_commit_errors_total).\n"
                 "# TYPE vigil_arrivals_write_seconds_total counter\n"
                 "vigil_arrivals_write_seconds_total %.6f\n"
                 "# HELP vigil_arrivals_written_total Devices' arrivals rows upserted by the "
-                "writer.\n# TYPE vigil_arrivals_written_total counter\n"
+                "writer in transactions that committed.\n"
+                "# TYPE vigil_arrivals_written_total counter\n"
                 "vigil_arrivals_written_total %llu\n",
                 (double)atomic_load_explicit(&p->arr_flush_us, memory_order_relaxed) / 1e6,
                 (long long)atomic_load_explicit(&p->arr_flush_devices, memory_order_relaxed),

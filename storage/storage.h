@@ -238,9 +238,9 @@ typedef struct store_stats {
     uint64_t retention_steps;            /* transactions that ran a step of a sweep */
     double retention_seconds;            /* writer time spent in the steps */
     double retention_last_sweep_seconds; /* start to end of the last finished sweep */
-    /* Arrivals puts (store_arrivals_put) the writer wrote since open: their upserts' time
-     * inside their transactions (the commits are in commit_seconds) and their rows (whether
-     * or not their transaction then committed). */
+    /* Arrivals puts (store_arrivals_put) committed since open: their upserts' time inside
+     * their transactions (the commits are in commit_seconds) and their rows. The upserts of a
+     * transaction that failed are not counted (since session 61; before, they were). */
     double arrivals_write_seconds;
     uint64_t arrivals_write_rows;
     /* Maintenance steps (compaction, retention) that failed since open: in a writer's idle

@@ -463,6 +463,10 @@ typedef struct store_writer {
     int ready;       /* opened, migrated and prepared: close may checkpoint */
     uint64_t tx_readings, tx_points;
     uint64_t tx_ops, tx_ops_skipped; /* asynchronous ops written / skipped by the transaction */
+    /* The transaction's arrivals upserts (arrivals.c): their time and rows, counted in the
+     * stats once it commits (a failed transaction's are not: it wrote nothing). */
+    double tx_arr_seconds;
+    uint64_t tx_arr_rows;
     store_retain_t ret;
     /* Maintenance (compaction, retention) in a client transaction runs inside a savepoint
      * (writer.c): its statements, prepared at first use and finalized at the writer's exit;

@@ -469,6 +469,8 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     store_writer_t *w = &s->w;
     w->tx_readings = w->tx_points = 0;
     w->tx_ops = w->tx_ops_skipped = 0;
+    w->tx_arr_seconds = 0;
+    w->tx_arr_rows = 0;
     int err = 0, maint_err = 0, undone = 0, maint_ran = 0;
     w->maint_what = MAINT_NONE;
     w->cfail_id = 0;
@@ -574,6 +576,8 @@ static void account(store_t *s, int err, int wrote, size_t dets, double seconds,
         st->commit_seconds_sum += seconds;
         st->ops_written += s->w.tx_ops;
         st->ops_skipped += s->w.tx_ops_skipped;
+        st->arrivals_write_seconds += s->w.tx_arr_seconds;
+        st->arrivals_write_rows += s->w.tx_arr_rows;
         for (size_t i = 0; i < sizeof commit_bounds / sizeof commit_bounds[0]; i++)
             if (seconds <= commit_bounds[i])
                 st->commit_buckets[i]++;

@@ -631,6 +631,15 @@ void full_disk_start(store_t *s, batch_t *b, int64_t t0, uint64_t *rng)
     counter_deinit(&c);
 }
 
+int64_t full_disk_begin(store_t *s, batch_t *b, uint64_t *rng)
+{
+    *rng = 1;
+    const int64_t t0 = vtime_now_ms();
+    batch_init(b);
+    full_disk_start(s, b, t0, rng);
+    return t0;
+}
+
 /* ---- compaction failures and back-offs (test_storage_compaction.c, test_storage_idle.c) ---- */
 
 /* The id of a committed device, read from the database (the writer's maps are its own: a

@@ -215,6 +215,9 @@ void add_wide(batch_t *b, const char *dev, int64_t ts, uint64_t *rng);
 void *exec_main(void *arg);
 void exec_queue(exec_arg_t *ea, pthread_t *th, store_t *s, const char *sql);
 void full_disk_start(store_t *s, batch_t *b, int64_t t0, uint64_t *rng);
+/* full_disk_start from the tests' usual start: *rng seeded 1, b initialised (the caller
+ * deinits it), t0 now (vtime_now_ms), returned. */
+int64_t full_disk_begin(store_t *s, batch_t *b, uint64_t *rng);
 int64_t dev_id(store_t *s, const char *dev);
 void errcap_start(errcap_t *e, const char *dir);
 char *errcap_stop(errcap_t *e);

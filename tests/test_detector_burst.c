@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #include <cmocka.h>
 
 #include "detector.h"
@@ -50,8 +49,7 @@ static int burst_run(int burst_memory, uint64_t seed, int save_at, int *opened, 
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.burst_memory = burst_memory;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    detector_t *d = new_detector_cfg(&cfg, C), *e = NULL;
     struct detector_result res;
     int flagged_at = -1;
     *opened = *before = 0;
@@ -171,8 +169,7 @@ static int wide_run(uint64_t seed, int wide, float decay, int *len1, int *other)
     detector_config_default(&cfg);
     cfg.burst_wide = wide;
     cfg.hold_decay = decay;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     int second = 0;
     *len1 = *other = 0;
@@ -232,9 +229,7 @@ static void test_load_format44(void **unused)
     struct detector_config cfg, kept, cut;
     detector_config_default(&cfg);
     assert_int_equal(cfg.burst_wide, 2);
-    const float three = 3.0f;
-    int junk;
-    memcpy(&junk, &three, sizeof junk);
+    const int junk = float_bits(3.0f);
     float *x = make_wide_case(1);
     double top;
     int opened;
@@ -270,8 +265,7 @@ static void test_burst_wide_by_itself(void **unused)
     for (int wide = 0; wide <= 2; wide += 2)
         for (int how = 0; how < 3; how++) { /* 0 by itself, 1 released, 2 accepted */
             cfg.burst_wide = wide;
-            detector_t *d;
-            assert_int_equal(detector_create(&d, &cfg, 1), 0);
+            detector_t *d = new_detector_cfg(&cfg, 1);
             d->det_state = DET_ANOMALY;
             d->in_anomaly = cfg.err_short + 2; /* longer than a short window, shorter than 2 */
             d->ep_peak = 5.0f;

@@ -59,9 +59,7 @@ static void test_group_share(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.retrain_every = 0;
-    detector_t *da, *db;
-    assert_int_equal(detector_create(&da, &cfg, C), 0);
-    assert_int_equal(detector_create(&db, &cfg, C), 0);
+    detector_t *da = new_detector_cfg(&cfg, C), *db = new_detector_cfg(&cfg, C);
     struct detector_result ra, rb;
     for (int t = 0; t < n; t++) {
         assert_int_equal(detector_step(da, a + (size_t)C * t, NULL, &ra), 0);
@@ -169,10 +167,8 @@ static void test_group_share_same_number_other_model(void **unused)
     cfg.retrain_every = 0;
     cfg.model_kind = DET_MODEL_LINEAR;
     /* dc, b's twin never trained (version 0), is the control: it installs the group's. */
-    detector_t *da, *db, *dc;
-    assert_int_equal(detector_create(&da, &cfg, C), 0);
-    assert_int_equal(detector_create(&db, &cfg, C), 0);
-    assert_int_equal(detector_create(&dc, &cfg, C), 0);
+    detector_t *da = new_detector_cfg(&cfg, C), *db = new_detector_cfg(&cfg, C);
+    detector_t *dc = new_detector_cfg(&cfg, C);
     struct detector_result r;
     struct detector_train_info ia, ib, ic;
     detector_job_t *g, *ja, *jb, *jc;
@@ -312,7 +308,7 @@ static void test_group_healthy_quiet(void **unused)
     detector_config_default(&cfg);
     for (int i = 0; i < M; i++) {
         series[i] = make_pump(HEALTHY, i);
-        assert_int_equal(detector_create(&ds[i], &cfg, C), 0);
+        ds[i] = new_detector_cfg(&cfg, C);
     }
     float *work = malloc(sizeof(float) * detector_batch_work_len(ds[0], M));
     float *x = malloc(sizeof(float) * M * C);
@@ -401,8 +397,7 @@ static void test_save_shared_round_trip(void **unused)
         x[C * t + 1] += 1.0f;
     struct detector_config cfg;
     lstm_config(&cfg);
-    detector_t *a, *b = NULL, *c = NULL, *e = NULL;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    detector_t *a = new_detector_cfg(&cfg, C), *b = NULL, *c = NULL, *e = NULL;
     struct detector_result ra, rb, rc;
 
     /* Before any training nothing serves an LSTM: the shared save is the plain save. */
@@ -550,8 +545,8 @@ static void test_share_batch_matches_single(void **unused)
         if (i == 1) /* an excursion in its held-out tail, beyond the group's training range */
             for (int t = len[i] - 60; t < len[i] - 40; t++)
                 x[i][(size_t)C * t] += 3.0f;
-        assert_int_equal(detector_create(&ds[i], &cfg, C), 0);
-        assert_int_equal(detector_create(&db[i], &cfg, C), 0);
+        ds[i] = new_detector_cfg(&cfg, C);
+        db[i] = new_detector_cfg(&cfg, C);
         for (int t = 0; t < len[i]; t++) {
             assert_int_equal(detector_step(ds[i], x[i] + (size_t)C * t, NULL, &rs), 0);
             assert_int_equal(detector_step(db[i], x[i] + (size_t)C * t, NULL, &rb), 0);
@@ -568,8 +563,7 @@ static void test_share_batch_matches_single(void **unused)
     assert_int_equal(detector_job_run(g), 0);
 
     /* Refusals, on jobs of their own (a refused batch leaves its jobs unusable). */
-    detector_t *two;
-    assert_int_equal(detector_create(&two, &cfg, 2), 0);
+    detector_t *two = new_detector_cfg(&cfg, 2);
     float x2[2] = {0};
     for (int t = 0; t < cfg.warmup; t++) {
         x2[0] = (float)t;
@@ -676,7 +670,7 @@ static void min_rows_run(struct min_run *out, int perturb, int calib_all)
     struct detector_result r;
     for (int i = 0; i <= MIN_MEMBERS; i++) {
         x[i] = make_process(W + MIN_MORE, 80 + (uint64_t)i);
-        assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+        d[i] = new_detector_cfg(&cfg, C);
         for (int t = 0; t < W; t++)
             assert_int_equal(detector_step(d[i], x[i] + (size_t)C * t, NULL, &r), 0);
         if (i < MIN_MEMBERS)
@@ -768,8 +762,7 @@ static void test_model_kind(void **unused)
         cfg.train.max_epochs = 4;
         cfg.warm_epochs = 2;
         cfg.model_kind = kinds[k];
-        detector_t *d;
-        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        detector_t *d = new_detector_cfg(&cfg, C);
         struct detector_result res;
         for (int t = 0; t < N; t++) {
             assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, x + (size_t)C * t, NULL, &res),

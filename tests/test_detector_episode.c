@@ -26,8 +26,7 @@
  * the episode is still open. -1: never. */
 static int accepted_cut(const struct detector_config *cfg, const float *x, int n)
 {
-    detector_t *d;
-    assert_int_equal(detector_create(&d, cfg, 6), 0);
+    detector_t *d = new_detector_cfg(cfg, 6);
     struct detector_result res;
     int cut = -1;
     for (int t = 0; t < n && cut < 0; t++) {
@@ -58,8 +57,7 @@ static void test_accepted_across_save(void **unused)
         config_as_format(&cfg, offsetof(struct detector_config, record_quiet));
         const int cut = accepted_cut(&cfg, x, N);
         assert_true(cut > 1600);
-        detector_t *a, *b, *c;
-        assert_int_equal(detector_create(&a, &cfg, C), 0);
+        detector_t *a = new_detector_cfg(&cfg, C), *b, *c;
         struct detector_result ra;
         for (int t = 0; t < cut; t++)
             step(a, x, t, C, NULL, &ra);
@@ -141,8 +139,7 @@ static int late_training_end(int lag, uint64_t seed, int n, enum detector_end *w
     cfg.warmup = 300;
     cfg.retrain_every = 0;
     cfg.n_hidden = 8;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    detector_t *d = new_detector_cfg(&cfg, C);
     struct detector_result res;
     int asked = -1, opened = -1, ended = -1;
     *applied = -1;
@@ -205,8 +202,7 @@ static void test_accepted_training_late(void **unused)
 static int accept_run(const struct detector_config *cfg, float *x, int n, int C, int onset,
                       int accept, int wait, int *asked, int *held, int *again)
 {
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, cfg, C), 0);
+    detector_t *d = new_detector_cfg(cfg, C), *e = NULL;
     struct detector_result res;
     int t = 0, since = -1;
     for (; t < n && since < 30; t++) {
@@ -310,8 +306,7 @@ static void test_end_episode(void **unused)
             cfg.offset_release = one ? 0 : cfg.offset_release;
             const int C = one ? 1 : 6, n = one ? 2000 : 2200, onset = one ? OR_ONSET : 1600;
             float *x = one ? make_new_level(seed, 3.0) : make_end_pump(n, -1, 0, seed);
-            detector_t *d;
-            assert_int_equal(detector_create(&d, &cfg, C), 0);
+            detector_t *d = new_detector_cfg(&cfg, C);
             struct detector_result res, re;
             int t = 0, since = -1;
             for (; t < n && since < 30; t++) {
@@ -431,8 +426,7 @@ static void test_accept_grow_operator(void **unused)
     cfg.accept_after = 200;
     cfg.accept_grow = 3.0f;
     float *x = make_drift(1, 0.01, 0);
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     for (int t = 0; t < OR_ONSET + 300; t++)
         step(d, x, t, 1, NULL, &res);
@@ -464,8 +458,7 @@ static void test_accept_grow_schedule(void **unused)
             cfg.retrain_every = by_time ? 0 : 500;
             cfg.retrain_seconds = by_time ? 500 : 0;
             float *x = make_drift(1, 0.01, 0);
-            detector_t *d;
-            assert_int_equal(detector_create(&d, &cfg, 1), 0);
+            detector_t *d = new_detector_cfg(&cfg, 1);
             struct detector_result res;
             int flagged = 0, asked = 0, ended = -1;
             for (int t = 0; t < 2000; t++) {
@@ -538,8 +531,7 @@ static int trip_accept_run(uint64_t seed, float by, float trip, int save_at, int
     cfg.trip_level = trip;
     cfg.accept_after = 60;
     cfg.accept_grow = 0.0f;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1), *e = NULL;
     struct detector_result res;
     int run = 0, got = -1;
     *led = 0;

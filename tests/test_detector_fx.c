@@ -107,13 +107,25 @@ void step(detector_t *d, const float *series, int t, int C, const uint8_t *prese
     step_ts(d, (int64_t)t * 1000, series, t, C, present, res);
 }
 
+int float_bits(float v)
+{
+    int bits;
+    memcpy(&bits, &v, sizeof bits);
+    return bits;
+}
+
+detector_t *new_detector_cfg(const struct detector_config *cfg, int C)
+{
+    detector_t *d;
+    assert_int_equal(detector_create(&d, cfg, C), 0);
+    return d;
+}
+
 detector_t *new_detector(int C)
 {
     struct detector_config cfg;
     detector_config_default(&cfg);
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
-    return d;
+    return new_detector_cfg(&cfg, C);
 }
 
 void make_trip_burst(float *x, int n, uint64_t seed, float by)
@@ -788,9 +800,8 @@ void drift_cut_and_kept(const struct detector_config *cfg, int cut_at, size_t fi
 {
     float *x = make_drift(1, 0.01, 0);
     double top;
-    int opened, junk;
-    const float three = 3.0f;
-    memcpy(&junk, &three, sizeof junk);
+    int opened;
+    const int junk = float_bits(3.0f);
     cut_and_continue(cfg, 1, x, 2000, cut_at, field, junk, fmt, &top, &opened);
     free(x);
     save_kept_and_cut(cfg, field, junk, fmt, kept, cut);

@@ -19,6 +19,9 @@ void step_ts(detector_t *d, int64_t ts_ms, const float *series, int t, int C,
              const uint8_t *present, struct detector_result *res);
 void step(detector_t *d, const float *series, int t, int C, const uint8_t *present,
           struct detector_result *res);
+/* A detector of C channels on cfg, its creation asserted (caller owns; detector_destroy it);
+ * new_detector: on the defaults. */
+detector_t *new_detector_cfg(const struct detector_config *cfg, int C);
 detector_t *new_detector(int C);
 /* x[n] (n > 1,401): an AR(1) level (0.5, innovations 0.1 drawn from seed) with a burst of two
  * readings of +by at 1,400 (test_trip_level's trip_run and the trip's format tests). */
@@ -44,6 +47,10 @@ uint32_t model__crc32(uint32_t crc, const void *buf, size_t n);
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 
 void cut_ep_accepted(unsigned char *buf, size_t *len);
+/* v's bits as an int: the junk value cut_to_format (and cut_and_continue, load_older_format,
+ * save_kept_and_cut) writes where a cut save had no field, a float that the field's check
+ * would refuse or take as another setting. */
+int float_bits(float v);
 void config_as_format(struct detector_config *cfg, size_t field);
 size_t cut_weights(unsigned char *buf, size_t len, int C, const struct detector_config *cfg);
 /* A fleet of pumps run in step, as vigil-sim's are: the same dynamics and sensors, one speed

@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #include <cmocka.h>
 
 #include "detector.h"
@@ -28,8 +27,7 @@
 static int hold_case_cfg(const struct detector_config *cfg, const float *x, int save_at,
                          int *opened, enum detector_end *why)
 {
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, cfg, 1), 0);
+    detector_t *d = new_detector_cfg(cfg, 1), *e = NULL;
     struct detector_result res;
     int ended = -1, first = -1;
     *opened = 0;
@@ -153,8 +151,7 @@ static int seen_case(uint64_t seed, int before, int *opened)
     detector_config_default(&cfg);
     cfg.hold_decay = 0.0f;
     cfg.trip_level = 0.0f;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     int ended = -1, first = -1;
     *opened = 0;
@@ -207,8 +204,7 @@ static void test_hold_seen_restart(void **unused)
         cfg.trip_level = 0.0f;
         cfg.onset_record = cfg.record_open = cfg.record_open_one = 0.0f;
         assert_false(detector__keeps_record(&cfg));
-        detector_t *d, *e = NULL;
-        assert_int_equal(detector_create(&d, &cfg, 1), 0);
+        detector_t *d = new_detector_cfg(&cfg, 1), *e = NULL;
         struct detector_result res;
         for (int t = 0; t < HR_N; t++)
             step_twin(d, &e, HR_ONSET - 100, x, t, 1, &res);
@@ -234,8 +230,7 @@ static void test_seen_often_hunting(void **unused)
     int total = 0, least = PF_N;
     for (uint64_t seed = 1; seed <= 16; seed++) {
         float *x = make_hunting(seed);
-        detector_t *d;
-        assert_int_equal(detector_create(&d, &cfg, 1), 0);
+        detector_t *d = new_detector_cfg(&cfg, 1);
         struct detector_result res;
         int flagged = 0;
         for (int t = 0; t < PF_N; t++) {
@@ -351,8 +346,7 @@ static void test_hold_echo_pattern_fault(void **unused)
             struct detector_config cfg;
             detector_config_default(&cfg);
             cfg.hold_echo = on ? 2.0f : 0.0f;
-            detector_t *d;
-            assert_int_equal(detector_create(&d, &cfg, 1), 0);
+            detector_t *d = new_detector_cfg(&cfg, 1);
             struct detector_result res;
             for (int t = 0; t < PF_N; t++) {
                 step(d, x, t, 1, NULL, &res);
@@ -433,9 +427,7 @@ static void test_load_format43(void **unused)
     struct detector_config cfg, kept, cut;
     detector_config_default(&cfg);
     cfg.hold_echo = 2.0f;
-    const float three = 3.0f;
-    int junk;
-    memcpy(&junk, &three, sizeof junk);
+    const int junk = float_bits(3.0f);
     float *x = make_hold_case(10, 0);
     int opened = load_older_format(&cfg, x, HR_N, HR_ONSET + 3, 1,
                                    offsetof(struct detector_config, hold_echo), junk, 43);
@@ -485,8 +477,7 @@ static int slow_fault_run(const float *x, float echo, int *opened)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.hold_echo = echo;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     int flagged = 0;
     *opened = 0;
@@ -549,8 +540,7 @@ static int decay_flagged(const float *x, float f)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.hold_decay = f;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     int flagged = 0;
     for (int t = 0; t < HR_N; t++) {
@@ -578,8 +568,7 @@ static int fault_flag_at(const float *x, float f, int from, int *first)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.hold_decay = f;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     int start = -1, found = -1;
     *first = -1;
@@ -743,9 +732,7 @@ static void test_load_format45(void **unused)
     struct detector_config cfg, kept, cut;
     detector_config_default(&cfg);
     assert_true(cfg.hold_decay == 0.5f && cfg.decay_run == 2); /* a format-46 default: on */
-    const float three = 3.0f;
-    int junk;
-    memcpy(&junk, &three, sizeof junk);
+    const int junk = float_bits(3.0f);
     float *x = make_decay_case(1, 0);
     int opened = load_older_format(&cfg, x, HR_N, HR_ONSET + 2, 1,
                                    offsetof(struct detector_config, hold_decay), junk, 45);

@@ -84,8 +84,7 @@ static void test_load_format3(void **unused)
     detector_config_default(&cfg);
     /* tail_plain 1, score_level 0 and every later field off, as format 3 ran. */
     config_as_format(&cfg, offsetof(struct detector_config, tail_plain));
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    detector_t *a = new_detector_cfg(&cfg, C), *b;
     struct detector_result ra, rb;
     for (int t = 0; t < cut; t++)
         step(a, x, t, C, NULL, &ra);
@@ -141,9 +140,7 @@ static void test_load_format5(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     config_as_format(&cfg, offsetof(struct detector_config, extrap_weight));
-    detector_t *a, *b, *w;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
-    assert_int_equal(detector_create(&w, &cfg, C), 0);
+    detector_t *a = new_detector_cfg(&cfg, C), *w = new_detector_cfg(&cfg, C), *b;
     struct detector_result ra, rb, rw;
     for (int t = 0; t < CUT; t++)
         step(a, y, t, C, NULL, &ra);
@@ -210,8 +207,7 @@ static void test_rhythm_state_refused(void **unused)
     float *x = make_routine(1, -1, -1, at);
     struct detector_config cfg;
     detector_config_default(&cfg);
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result r;
     for (int t = 0; t <= at[5] + 20; t++)
         step(d, x, t, 1, NULL, &r);
@@ -307,8 +303,7 @@ static void test_episode_counts_refused(void **unused)
     float *x = make_hold_case(1, 1);
     struct detector_config cfg;
     detector_config_default(&cfg);
-    detector_t *d, *e;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1), *e;
     struct detector_result r;
     memset(&r, 0, sizeof r);
     int t = 0;
@@ -372,9 +367,7 @@ static void test_pred_round_trip(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.model_kind = DET_MODEL_LINEAR;
-    detector_t *a, *fresh, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
-    assert_int_equal(detector_create(&fresh, &cfg, C), 0);
+    detector_t *a = new_detector_cfg(&cfg, C), *fresh = new_detector_cfg(&cfg, C), *b;
     struct detector_result r;
     for (int t = 0; t < n; t++)
         step(a, x, t, C, NULL, &r);
@@ -427,8 +420,7 @@ static void test_pred_round_trip(void **unused)
         assert_int_equal(detector_set_pred(b, buf, cap, 3, NULL), ERR_CORRUPT);
         buf[at] ^= 0x01;
     }
-    detector_t *other;
-    assert_int_equal(detector_create(&other, &cfg, C + 1), 0);
+    detector_t *other = new_detector_cfg(&cfg, C + 1);
     assert_int_equal(detector_set_pred(other, buf, cap, 3, NULL), ERR_INVAL);
     assert_int_equal(detector_pred_save(b, again, cap, &len), 0);
     assert_memory_equal(again, buf, cap);
@@ -457,8 +449,7 @@ static void test_load_format8(void **unused)
     cfg.train.max_epochs = 4;
     cfg.warm_epochs = 2;
     config_as_format(&cfg, offsetof(struct detector_config, model_kind));
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    detector_t *a = new_detector_cfg(&cfg, C), *b;
     struct detector_result ra, rb;
     for (int t = 0; t < CUT; t++)
         step(a, x, t, C, NULL, &ra);
@@ -516,8 +507,7 @@ static void test_apply_settings(void **unused)
     detector_config_default(&cfg);
     cfg.train.max_epochs = 4;
     cfg.warm_epochs = 2;
-    detector_t *a, *b, *c;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    detector_t *a = new_detector_cfg(&cfg, C), *b, *c;
     struct detector_result ra, rb, rc;
     assert_int_equal(feed_training(a, x, C, 0, CUT, &ra), 1); /* the first training, at 200 */
     assert_int_equal(ra.kind, DET_KIND_LINEAR);
@@ -562,8 +552,7 @@ static void test_load_format47_running(void **unused)
     make_trip_burst(x, N, 2, 0.8f);
     struct detector_config cfg;
     detector_config_default(&cfg);
-    detector_t *a, *b, *c;
-    assert_int_equal(detector_create(&a, &cfg, 1), 0);
+    detector_t *a = new_detector_cfg(&cfg, 1), *b, *c;
     struct detector_result ra, rb, rc;
     for (int t = 0; t < CUT; t++)
         step(a, x, t, 1, NULL, &ra);
@@ -630,8 +619,7 @@ static void test_load_big_shape_refused(void **unused)
     (void)unused;
     struct detector_config cfg;
     detector_config_default(&cfg);
-    detector_t *a, *b = NULL;
-    assert_int_equal(detector_create(&a, &cfg, 1), 0);
+    detector_t *a = new_detector_cfg(&cfg, 1), *b = NULL;
     size_t len = detector_save_size(a), got;
     unsigned char *buf = malloc(len);
     assert_non_null(buf);

@@ -30,8 +30,7 @@ static int new_level_run(float *x, int after, int save_at, int *opened, enum det
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.offset_release = after;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1), *e = NULL;
     struct detector_result res;
     int ended = -1;
     *opened = -1;
@@ -230,8 +229,7 @@ static void test_record_young(void **unused)
              * the defaults themselves (onset_rate 1, where RECORD_RARE applies) catch it too. */
             if (y < 2)
                 cfg.onset_rate = 0;
-            detector_t *d;
-            assert_int_equal(detector_create(&d, &cfg, 1), 0);
+            detector_t *d = new_detector_cfg(&cfg, 1);
             float *x = make_young_drift(seed, 300);
             struct detector_result res;
             for (int t = 0; t < 600; t++) {
@@ -287,8 +285,7 @@ static int sparse_flagged(const float *x, int m, int to, int *opened, float *sd)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.spread_mean = m;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     int flagged = 0;
     *opened = 0;
@@ -440,9 +437,7 @@ static void test_load_format46_plain(void **unused)
     cfg.hold_decay = 0.0f;
     cfg.decay_run = 0;
     assert_true(cfg.hold_echo > 0.0f && cfg.spread_mean == 1);
-    const float three = 3.0f;
-    int junk;
-    memcpy(&junk, &three, sizeof junk);
+    const int junk = float_bits(3.0f);
     float *x = make_sparse_case(1, 0);
     const int opened = load_older_format(&cfg, x, HR_N, HR_ONSET + 2, 1,
                                          offsetof(struct detector_config, spread_mean), junk, 46);
@@ -530,8 +525,7 @@ static int lasting_flagged(const float *x, float f, int train_at, int from, int 
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.hold_decay = f;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     int flagged = 0;
     *opened = 0;

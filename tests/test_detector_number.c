@@ -52,9 +52,7 @@ static void test_job_number_after(void **unused)
     detector_config_default(&cfg);
     cfg.retrain_every = 0;
     cfg.model_kind = DET_MODEL_LINEAR;
-    detector_t *da, *db;
-    assert_int_equal(detector_create(&da, &cfg, C), 0);
-    assert_int_equal(detector_create(&db, &cfg, C), 0);
+    detector_t *da = new_detector_cfg(&cfg, C), *db = new_detector_cfg(&cfg, C);
     struct detector_result r;
     for (int t = 0; t < n; t++) {
         assert_int_equal(detector_step(da, a + (size_t)C * t, NULL, &r), 0);

@@ -60,8 +60,7 @@ static void record_run(float r, float decay, uint64_t seed, int save_at, float o
     cfg.onset_rate = 0;     /* nor format 25's */
     cfg.range_quiet = 0.0f; /* nor format 28's */
     cfg.hold_decay = decay;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1), *e = NULL;
     struct detector_result res;
     const int at[3] = {REC_AT_FIRST, REC_AT_REPEAT, REC_AT_RECORD};
     for (int b = 0; b < 3; b++)
@@ -204,8 +203,7 @@ static int record_spike_run(const struct detector_config *cfg, int C, float by, 
             x[(size_t)t * C + c] = (float)v[c];
         }
     }
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, cfg, C), 0);
+    detector_t *d = new_detector_cfg(cfg, C), *e = NULL;
     struct detector_result res;
     int flagged = -1, prev = 0;
     *opened = *warned = 0;
@@ -375,7 +373,7 @@ static void test_onset_quiet(void **unused)
             cfg.onset_rate = 0;     /* nor format 25's */
             cfg.range_quiet = 0.0f; /* nor format 28's */
             cfg.onset_now = 0;      /* nor format 38's */
-            assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+            d[i] = new_detector_cfg(&cfg, C);
         }
         double qs[64], sa[64], sd[64];
         int n_on = 0, last_red = -1, seen = trainings;
@@ -466,7 +464,7 @@ static void test_record_quiet(void **unused)
             cfg.onset_now = 0;      /* l whole: onset_now has its own test */
             cfg.onset_quiet = i == 0 ? 0.0f : def.onset_quiet;
             cfg.onset_record = i == 1 ? 0.0f : def.onset_record;
-            assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+            d[i] = new_detector_cfg(&cfg, C);
         }
         int last_red = -1, seen = trainings, trained = 0;
         for (int t = 0; t < N; t++) {
@@ -544,7 +542,7 @@ static void test_onset_rate(void **unused)
             cfg.range_quiet = 0.0f; /* q whole: range_quiet has its own test */
             cfg.onset_now = 0;      /* l whole: onset_now has its own test */
             cfg.onset_record = i == 1 ? 0.0f : def.onset_record;
-            assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+            d[i] = new_detector_cfg(&cfg, C);
         }
         int last_red = -1, seen = trainings, trained = 0, n_ons = 0, ons_at[64];
         for (int t = 0; t < N; t++) {
@@ -626,7 +624,7 @@ static void test_range_quiet(void **unused)
             struct detector_config cfg = def;
             cfg.range_quiet = i == 0 ? 0.0f : def.range_quiet;
             cfg.range_far = 0.0f; /* it reads range_quiet's range: not in a's */
-            assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+            d[i] = new_detector_cfg(&cfg, C);
         }
         float lo[C] = {0}, hi[C] = {0};
         int n_in = 0, last_red = -1, seen = trainings, trained = 0;

@@ -38,7 +38,7 @@ static int routine_run(uint64_t seed, int big, int off, int cut, float *sa, floa
     detector_t *d[2], *c = NULL;
     for (int i = 0; i < 2; i++) {
         cfg.onset_rhythm = i;
-        assert_int_equal(detector_create(&d[i], &cfg, 1), 0);
+        d[i] = new_detector_cfg(&cfg, 1);
     }
     int k = 0, moved = 0, seen = 0;
     for (int t = 0; t < RH_N; t++) {
@@ -222,7 +222,7 @@ static void test_range_far(void **unused)
             detector_config_default(&cfg);
             cfg.range_far = i == 0 ? 0.0f : FD_SHARE;
             cfg.range_open = i == 2;
-            assert_int_equal(detector_create(&d[i], &cfg, 1), 0);
+            d[i] = new_detector_cfg(&cfg, 1);
         }
         float lo = 0.0f, hi = 0.0f;
         int scored = 0, ended = -1;
@@ -293,7 +293,7 @@ static void test_range_far_warmup(void **unused)
             detector_config_default(&cfg);
             cfg.range_far = i == 0 ? 0.0f : FD_SHARE;
             cfg.range_open = i;
-            assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+            d[i] = new_detector_cfg(&cfg, C);
         }
         int maxima = 0;
         float top = x[FD_FROM * C + 2];
@@ -409,7 +409,7 @@ static void test_mean_far(void **unused)
             cfg.range_far = 0.0f;
             cfg.model_kind = DET_MODEL_LINEAR; /* follows the level, as persistence does */
             cfg.mean_far = i == 0 ? 0.0f : cfg.mean_far;
-            assert_int_equal(detector_create(&d[i], &cfg, 1), 0);
+            d[i] = new_detector_cfg(&cfg, 1);
         }
         assert_true(d[1]->cfg.mean_far > 0.0f); /* the default is on */
         double top_a = 0.0, first = 0.0, later = 0.0;
@@ -499,10 +499,9 @@ static void test_mean_far_warmup(void **unused)
         }
         struct detector_config cfg;
         detector_config_default(&cfg);
-        detector_t *on, *off;
-        assert_int_equal(detector_create(&on, &cfg, 1), 0);
+        detector_t *on = new_detector_cfg(&cfg, 1), *off;
         cfg.mean_far = 0.0f;
-        assert_int_equal(detector_create(&off, &cfg, 1), 0);
+        off = new_detector_cfg(&cfg, 1);
         struct detector_result r_on, r_off;
         for (int t = 0; t < N; t++) {
             step(on, x, t, 1, NULL, &r_on);
@@ -562,8 +561,8 @@ static void test_rhythm_time(void **unused)
         detector_t *d[2], *u[2], *c = NULL;
         for (int i = 0; i < 2; i++) {
             cfg.rhythm_time = i;
-            assert_int_equal(detector_create(&d[i], &cfg, 1), 0);
-            assert_int_equal(detector_create(&u[i], &cfg, 1), 0);
+            d[i] = new_detector_cfg(&cfg, 1);
+            u[i] = new_detector_cfg(&cfg, 1);
         }
         float top[2][RH_SPIKES] = {{0}};
         for (int i = 0; i < N; i++) {

@@ -73,8 +73,8 @@ static void ranks_side_by_side(const struct detector_config *cfg_a,
     float *raws = malloc(sizeof(float) * FB_N);
     assert_non_null(raws);
     detector_t *d[2];
-    assert_int_equal(detector_create(&d[0], cfg_a, 1), 0);
-    assert_int_equal(detector_create(&d[1], cfg_b, 1), 0);
+    d[0] = new_detector_cfg(cfg_a, 1);
+    d[1] = new_detector_cfg(cfg_b, 1);
     for (int t = 0; t < FB_N; t++) {
         struct detector_result r[2];
         for (int i = 0; i < 2; i++)
@@ -300,8 +300,7 @@ static void test_load_format40(void **unused)
     cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     cfg.hold_echo = 0.0f;   /* format 44's: no level or error run in the save */
     cfg.hold_decay = 0.0f;  /* format 46's: no level or peak in the save */
-    detector_t *d, *b;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1), *b;
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
     assert_non_null(buf);

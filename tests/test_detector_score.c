@@ -30,7 +30,7 @@ static void test_lifecycle(void **unused)
     struct detector_config bad = cfg;
     bad.history = cfg.warmup - 1;
     assert_int_equal(detector_create(&d, &bad, 2), ERR_INVAL);
-    assert_int_equal(detector_create(&d, &cfg, 2), 0);
+    d = new_detector_cfg(&cfg, 2);
     float x[2] = {1.0f, 2.0f}, mean[2], band[2];
     struct detector_result res;
     assert_int_equal(detector_step(d, x, NULL, &res), 0);
@@ -101,8 +101,7 @@ static void slow_drift(int confirm)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.confirm = confirm;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    detector_t *d = new_detector_cfg(&cfg, C);
     struct detector_result res;
     int flagged_at = -1, top = -1;
     for (int t = 0; t < n; t++) {
@@ -183,8 +182,7 @@ static void test_decision_likelihood(void **unused)
         cfg.op_point = 0;       /* the error's likelihood alone (op_point's can only raise it) */
         cfg.shift_len = 0;      /* and the step test's */
         cfg.season_opinion = 0; /* the second opinion can only raise the score */
-        detector_t *d;
-        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        detector_t *d = new_detector_cfg(&cfg, C);
         struct detector_result res;
         double ratio[2] = {0.0, 0.0};
         int count[2] = {0, 0}, below = 0;
@@ -244,8 +242,7 @@ static void test_open_median(void **unused)
          * trip level and is flagged alone whatever open_median says (the trip's own test is
          * test_trip_level). */
         cfg.trip_level = 0.0f;
-        detector_t *d;
-        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        detector_t *d = new_detector_cfg(&cfg, C);
         struct detector_result res;
         int at_lone = 0, at_burst = 0, before = 0;
         for (int t = 0; t < n; t++) {
@@ -489,8 +486,7 @@ static void test_load_format7(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     config_as_format(&cfg, offsetof(struct detector_config, op_point));
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    detector_t *a = new_detector_cfg(&cfg, C), *b;
     struct detector_result ra, rb;
     for (int t = 0; t < cut; t++)
         step(a, x, t, C, NULL, &ra);
@@ -550,8 +546,7 @@ static void end_run(struct detector_config *cfg, int len, int noisier, uint64_t 
     float *x = make_end_pump(n, len, noisier, seed);
     cfg->shift_plain = 1;
     cfg->shift_release = 1;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, cfg, C), 0);
+    detector_t *d = new_detector_cfg(cfg, C);
     struct detector_result res;
     enum detector_state prev = DET_LEARNING;
     memset(ends, 0, 4 * sizeof *ends);
@@ -629,10 +624,9 @@ static int score_tails_run(const float *x, int n, int season_bins)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.season_bins = season_bins;
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, 1), 0);
+    detector_t *a = new_detector_cfg(&cfg, 1), *b;
     cfg.score_tails = 0;
-    assert_int_equal(detector_create(&b, &cfg, 1), 0);
+    b = new_detector_cfg(&cfg, 1);
     struct detector_result ra, rb;
     int doubled = 0;
     for (int t = 0; t < n; t++) {
@@ -705,8 +699,7 @@ static void test_load_format18(void **unused)
 static enum detector_open open_reason(const struct detector_config *cfg, float *x, int n, int C,
                                       int onset, int *before)
 {
-    detector_t *d;
-    assert_int_equal(detector_create(&d, cfg, C), 0);
+    detector_t *d = new_detector_cfg(cfg, C);
     struct detector_result res;
     enum detector_state prev = DET_LEARNING;
     enum detector_open first = DET_OPEN_NONE;
@@ -818,8 +811,7 @@ static void test_one_sensor_pattern_fault(void **unused)
     int total = 0;
     for (uint64_t seed = 1; seed <= 16; seed++) {
         float *x = make_hunting(seed);
-        detector_t *d;
-        assert_int_equal(detector_create(&d, &cfg, 1), 0);
+        detector_t *d = new_detector_cfg(&cfg, 1);
         struct detector_result res;
         int flagged = 0, before = 0;
         for (int t = 0; t < PF_N; t++) {

@@ -59,8 +59,7 @@ static int season_delay(int bins, uint64_t seed, int save_at, int *before, int *
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.season_bins = bins;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1), *e = NULL;
     struct detector_result res, re;
     int flagged_at = -1;
     *before = *held = 0;
@@ -145,8 +144,7 @@ static int opinion_delay(int opin, float accum, double keep, uint64_t seed, int 
     cfg.opinion_open = opin >> 2;
     cfg.season_accum = accum;
     cfg.lstm_min_rows = 0; /* the premise: an LSTM (800 rows) serves and the profile does not */
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1), *e = NULL;
     struct detector_result res, re;
     int scored_at = -1, flagged_at = -1;
     *before = 0;
@@ -271,12 +269,11 @@ static void test_season_save_only_chosen(void **unused)
      * would sit between the profiles and the tail). */
     config_as_format(&cfg, offsetof(struct detector_config, burst_memory));
     cfg.season_bins = 0;
-    detector_t *a, *b = NULL;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    detector_t *a = new_detector_cfg(&cfg, C), *b = NULL;
     const size_t size_nobins = detector_save_size(a);
     detector_destroy(a);
     cfg.season_bins = 256;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    a = new_detector_cfg(&cfg, C);
     const size_t size_fresh = detector_save_size(a);
     assert_int_equal(size_fresh, size_nobins + 13 * C);
 
@@ -427,8 +424,7 @@ static void smooth_run(float accum, uint64_t seed, int *scored, int *flagged, in
     detector_config_default(&cfg);
     cfg.season_accum = accum;
     cfg.opinion_open = 0; /* the score's test; opinion_open's is test_opinion_open */
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     *scored = *flagged = -1;
     *before = 0;
@@ -562,8 +558,7 @@ static int opinion_open_reading(const float *x)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.lstm_min_rows = 0; /* as opinion_delay's: an LSTM serves, the profile does not */
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     int at = -1;
     for (int t = 0; t < RS_N && at < 0; t++) {

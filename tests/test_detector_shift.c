@@ -190,8 +190,7 @@ static int release_run(int shift_release, double by, uint64_t seed, int *before,
      * drift, which opens an episode in some seeds and grows, would put them off with
      * accept_grow (docs/detection.md, "Sixty-third round"). */
     cfg.accept_grow = 0.0f;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    detector_t *d = new_detector_cfg(&cfg, C);
     struct detector_result res;
     int after = 0;
     *before = *held = 0;
@@ -291,8 +290,7 @@ static void test_shift_sums_incremental(void **unused)
      * accept_grow (docs/detection.md, "Sixty-third round"). */
     cfg.accept_grow = 0.0f;
     const int q = cfg.shift_len;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    detector_t *d = new_detector_cfg(&cfg, C), *e = NULL;
     assert_true(d->ctx_cap >= 2 * q);
     const int trained0 = trainings;
     int first = -1, checked = 0, reseeds = 0, anomaly = 0, invalid_after_spike = 0;
@@ -390,8 +388,7 @@ static int settle_run(int settle, enum settle_case kind, uint64_t seed, int save
      * drift, which opens an episode in some seeds and grows, would put them off with
      * accept_grow (docs/detection.md, "Sixty-third round"). */
     cfg.accept_grow = 0.0f;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    detector_t *d = new_detector_cfg(&cfg, C), *e = NULL;
     struct detector_result res, re;
     int after = 0;
     *before = *held = *released = 0;

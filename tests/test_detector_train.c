@@ -171,8 +171,7 @@ static void test_retrain_seconds_clock_step(void **unused)
         detector_config_default(&cfg);
         cfg.retrain_every = 0;
         cfg.retrain_seconds = 60;
-        detector_t *d;
-        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        detector_t *d = new_detector_cfg(&cfg, C);
         struct detector_result res;
         int trained_at = -1, asked_at = -1;
         int64_t ts = 1700000000000LL;
@@ -212,8 +211,7 @@ static void test_retrain_seconds(void **unused)
         detector_config_default(&cfg);
         cfg.retrain_every = 0;
         cfg.retrain_seconds = 60;
-        detector_t *d;
-        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        detector_t *d = new_detector_cfg(&cfg, C);
         struct detector_result res;
         int t = 0, trained_at = -1, asks = 0, last_ask = -1;
         for (; t < n; t++) {
@@ -241,8 +239,7 @@ static void test_retrain_seconds(void **unused)
     detector_config_default(&cfg);
     cfg.retrain_every = 0;
     cfg.retrain_seconds = 1;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    detector_t *d = new_detector_cfg(&cfg, C);
     struct detector_result res;
     int wants = 0;
     for (int t = 0; t < 600; t++) {
@@ -285,8 +282,8 @@ static void test_batch_step_matches_single(void **unused)
     assert_int_equal(model_train(&m, base, &tc, x, (size_t)n, NULL), 0);
     detector_t *single[5], *batch[5];
     for (int i = 0; i < M; i++) {
-        assert_int_equal(detector_create(&single[i], &cfg, 1), 0);
-        assert_int_equal(detector_create(&batch[i], &cfg, 1), 0);
+        single[i] = new_detector_cfg(&cfg, 1);
+        batch[i] = new_detector_cfg(&cfg, 1);
         /* Members start at different phases of the staggered states (i readings more). */
         struct detector_result r;
         for (int t = 0; t < 5 + 7 * i; t++) {
@@ -349,8 +346,7 @@ static int pump_first_model_alarms(int m, float w)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.extrap_weight = w;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    detector_t *d = new_detector_cfg(&cfg, C);
     struct detector_result res;
     int alarms = 0;
     for (int t = 0; t < N; t++) {
@@ -418,8 +414,7 @@ static void coupled_raws(int err_corr, float *together, float *alone, float *aga
     cfg.warmup = 1200;
     cfg.retrain_every = 0;
     cfg.err_corr = err_corr;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    detector_t *d = new_detector_cfg(&cfg, C);
     struct detector_result res;
     for (int t = 0; t < N - 1; t++)
         step(d, x, t, C, NULL, &res);
@@ -505,8 +500,7 @@ static int ramp_fault_delay(float w, float step_by)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.extrap_weight = w;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    detector_t *d = new_detector_cfg(&cfg, C);
     struct detector_result res;
     int early = 0, flagged = -1;
     for (int t = 0; t < N; t++) {
@@ -556,11 +550,10 @@ static void test_serving_f16(void **unused)
     cfg.warm_epochs = 3;
     /* cut_weights cuts format 7's state only: d runs as format 9 did (no state after it). */
     config_as_format(&cfg, offsetof(struct detector_config, season_bins));
-    detector_t *d, *d32;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1), *d32;
     struct detector_config c32 = cfg;
     c32.serving_f16 = 0;
-    assert_int_equal(detector_create(&d32, &c32, 1), 0);
+    d32 = new_detector_cfg(&c32, 1);
     struct detector_result res;
     for (int t = 0; t < n; t++) {
         assert_int_equal(detector_step(d, x + t, NULL, &res), 0);
@@ -648,8 +641,7 @@ static int min_rows_trainings(int min_rows, int n, struct detector_train_info *i
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.lstm_min_rows = min_rows;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     int k = 0;
     for (int t = 0; t < n; t++) {
@@ -734,8 +726,7 @@ static void test_lstm_min_rows_pooled(void **unused)
     detector_config_default(&cfg);
     cfg.retrain_every = 0;
     assert_int_equal(cfg.lstm_min_rows, -1);
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     for (int t = 0; t < n; t++)
         assert_int_equal(detector_step(d, x + n + t, NULL, &res), 0);
@@ -771,8 +762,7 @@ static int lstm_trains_at(int n_train)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.retrain_every = 0;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1);
     struct detector_result res;
     for (int t = 0; t < n; t++)
         assert_int_equal(detector_step(d, x + t, NULL, &res), 0);
@@ -821,7 +811,7 @@ static void test_train_put_off(void **unused)
     detector_t *d[2];
     struct detector_result res[2];
     for (int k = 0; k < 2; k++)
-        assert_int_equal(detector_create(&d[k], &cfg, 1), 0);
+        d[k] = new_detector_cfg(&cfg, 1);
     for (int t = 0; t < OR_ONSET - 50; t++)
         for (int k = 0; k < 2; k++)
             step(d[k], x, t, 1, NULL, &res[k]);

@@ -35,8 +35,7 @@ static int trip_run(uint64_t seed, float by, float trip, float level, int save_a
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.trip_level = trip;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    detector_t *d = new_detector_cfg(&cfg, 1), *e = NULL;
     struct detector_result res;
     int quiet = 0, opened_at = -2, was = 0;
     *trips = *bad = 0;

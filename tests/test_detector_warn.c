@@ -39,8 +39,7 @@ static int noisier_run_at(double f, uint64_t seed, int at)
     float *x = make_noisier(at, f, seed);
     struct detector_config cfg;
     warn_run_config(&cfg, 20);
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 6), 0);
+    detector_t *d = new_detector_cfg(&cfg, 6);
     struct detector_result res;
     for (int t = 0; t < at; t++)
         step(d, x, t, 6, NULL, &res);
@@ -152,8 +151,7 @@ static void load_move_run_at(uint64_t seed, int at, int *run_n, int *run_out)
     struct detector_config cfg;
     warn_run_config(&cfg, 20);
     cfg.warn_region = 1;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 6), 0);
+    detector_t *d = new_detector_cfg(&cfg, 6);
     struct detector_result res;
     for (int t = 0; t < at; t++)
         step(d, x, t, 6, NULL, &res);

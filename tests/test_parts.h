@@ -8,7 +8,6 @@
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct test_part {
     const struct CMUnitTest *tests;

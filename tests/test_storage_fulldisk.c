@@ -91,12 +91,10 @@ static void test_maint_full_disk(void **state)
 {
     fx_t *f = *state;
     static const char *const ch[] = {"v"};
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
     double v = 0;
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     store_stats_t st;
     int64_t start = vtime_mono_ms();
     int ok = 0;
@@ -353,11 +351,9 @@ static void chain_stop(chain_t *c)
 static void test_maint_full_disk_busy(void **state)
 {
     fx_t *f = *state;
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     chain_t c;
     chain_start(&c, f->s, t0);
     usleep(300000);
@@ -394,11 +390,9 @@ static void test_maint_full_disk_retention(void **state)
     fx_t *f = *state;
     store_close(f->s);
     f->s = open_retention(f->dir, 10000);
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     chain_t c;
     chain_start(&c, f->s, t0);
     for (int i = 0; i < 50; i++) {
@@ -428,12 +422,10 @@ static void test_maint_full_disk_space_back(void **state)
 {
     fx_t *f = *state;
     static const char *const ch[] = {"v"};
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
     double v = 0;
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     assert_int_equal(store_device_delete(f->s, "w0"), 0);
     assert_int_equal(store_device_delete(f->s, "w1"), 0);
     write1(f->s, "tiny", t0 + 1, 1, ch, &v);
@@ -488,11 +480,9 @@ static void on_done_seen(void *arg, int status)
 static void test_maint_nospace_space_back(void **state)
 {
     fx_t *f = *state;
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     size_t rows = chunk_rows(f->dir, "w0", NULL);
     assert_true(rows > 2);
     store__test_hold(f->s, 1);
@@ -576,13 +566,11 @@ static void test_review_maint5_nospace_client_batch(void **state)
 {
     fx_t *f = *state;
     static const char *const ch[] = {"v"};
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
     double v = 0;
+    uint64_t rng;
     batch_t b, b2;
-    batch_init(&b);
+    const int64_t t0 = full_disk_begin(f->s, &b, &rng);
     batch_init(&b2);
-    full_disk_start(f->s, &b, t0, &rng);
     counter_t c;
     counter_init(&c);
     add_point(&b2, "tiny", t0 + 1, 1, ch, &v);
@@ -628,6 +616,16 @@ static void cap_disk(fx_t *f)
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
 }
 
+/* Submits a batch of 20,000 points of a new device, "newdev" (b and c initialised here: the
+ * caller deinits them), whose transaction fails with ERR_NOSPACE on a disk capped by cap_disk. */
+static void submit_too_big(fx_t *f, batch_t *b, counter_t *c)
+{
+    counter_init(c);
+    batch_init(b);
+    fill_batch(b, "newdev", 0, 20000);
+    assert_int_equal(store_submit(f->s, b, on_done, c), 0);
+}
+
 /* store_close says what its final drain lost (task stopfail: vigild's stop exits 1 on it). With
  * the writer held, a batch and a detector save are queued on a full disk; the close's
  * transaction fails, the batch hears ERR_NOSPACE before store_close returns, and store_close
@@ -638,11 +636,8 @@ static void test_close_reports_failure(void **state)
     cap_disk(f);
     store__test_hold(f->s, 1); /* so both are drained by the close itself */
     counter_t c;
-    counter_init(&c);
     batch_t b;
-    batch_init(&b);
-    fill_batch(&b, "newdev", 0, 20000);
-    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    submit_too_big(f, &b, &c);
     assert_int_equal(store_detector_put(f->s, "before", 1, "x", 1, NULL, 0), 0);
     const int rc = store_close(f->s);
     f->s = NULL; /* closed, even when the check below fails */
@@ -716,6 +711,43 @@ static void test_flush_only_no_recovery(void **state)
     assert_int_equal(st2.refusing_until_ms, 0);
 }
 
+/* Task dup61, item 5 (session 61): the arrivals' write stats (vigil_arrivals_write_seconds_total,
+ * vigil_arrivals_written_total) count only the upserts of transactions that committed. With the
+ * writer held, an arrivals put of "before" and a batch that grows the capped database are queued:
+ * one transaction, in which the upsert runs and then the batch's SQLITE_FULL rolls everything
+ * back: no row stored, nothing counted. With the cap lifted, the same put commits and counts one
+ * row. Before: the rolled-back upsert counted (arrivals_write_rows 1, its time in the seconds). */
+static void test_arrivals_stats_committed_only(void **state)
+{
+    fx_t *f = *state;
+    cap_disk(f);
+    const store_arrival_t a = {"before", 5000, 4000, 3000};
+    store__test_hold(f->s, 1);
+    assert_int_equal(store_arrivals_put(f->s, &a, 1), 0); /* first: its upsert runs */
+    counter_t c;
+    batch_t b;
+    submit_too_big(f, &b, &c);
+    store__test_hold(f->s, 0);
+    counter_wait(&c, 1);
+    assert_int_equal(c.bad, 1); /* the transaction failed */
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 1);
+    assert_int_equal(st.ops_failed, 1); /* the arrivals put, lost with it */
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM arrivals"), 0);
+    assert_int_equal(st.arrivals_write_rows, 0); /* before: 1 */
+    assert_true(st.arrivals_write_seconds == 0.0);
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    assert_int_equal(store_arrivals_put(f->s, &a, 1), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    store_stats_get(f->s, &st);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM arrivals WHERE seen_ms = 5000"), 1);
+    assert_int_equal(st.arrivals_write_rows, 1);
+    assert_true(st.arrivals_write_seconds > 0.0);
+    counter_deinit(&c);
+    batch_deinit(&b);
+}
+
 const struct CMUnitTest storage_fulldisk_tests[] = {
     cmocka_unit_test_setup_teardown(test_close_reports_failure, setup, teardown),
     cmocka_unit_test_setup_teardown(test_close_clean, setup, teardown),
@@ -729,6 +761,7 @@ const struct CMUnitTest storage_fulldisk_tests[] = {
     cmocka_unit_test_setup_teardown(test_maint_full_disk_space_back, setup, teardown),
     cmocka_unit_test_setup_teardown(test_maint_nospace_space_back, setup, teardown),
     cmocka_unit_test_setup_teardown(test_review_maint5_nospace_client_batch, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_arrivals_stats_committed_only, setup, teardown),
 };
 const size_t storage_fulldisk_ntests =
     sizeof storage_fulldisk_tests / sizeof storage_fulldisk_tests[0];

@@ -70,11 +70,9 @@ static void test_compaction_idle_after_backoff(void **state)
 static void test_maint_idle_after_backoff(void **state)
 {
     fx_t *f = *state;
-    uint64_t rng = 1;
-    int64_t t0 = vtime_now_ms();
+    uint64_t rng;
     batch_t b;
-    batch_init(&b);
-    full_disk_start(f->s, &b, t0, &rng);
+    full_disk_begin(f->s, &b, &rng);
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
     assert_int_equal(store_flush(f->s), 0);
     int64_t end = wst(f->s).bo_maint.next_ms;

@@ -14,7 +14,6 @@ silent."""
 
 import os
 import re
-import sqlite3
 import sys
 import time
 import unittest
@@ -26,6 +25,7 @@ import vigiltest as vt  # noqa: E402
 FLUSH_MS = 300
 FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
 os.environ["VIGIL_TEST_ARRIVALS_MS"] = str(FLUSH_MS)  # inherited by every vigild started here
+rows = vt.arrival_rows  # the arrivals table, device by device
 
 
 def silent(text, after):
@@ -39,20 +39,6 @@ def gauge(text, dev):
     m = re.search(r'^vigil_device_last_reading_timestamp_seconds\{device="%s"\} (\S+)$'
                   % re.escape(dev), text, re.M)
     return float(m.group(1)) if m else None
-
-
-def rows(db_path):
-    """{device name: (seen_ms, last_ms, last_ts)} of the arrivals table, vigild running or not
-    (WAL: a reader holds up no writer); {} when there is no such table (before schema 11)."""
-    db = sqlite3.connect(db_path)
-    try:
-        got = db.execute("SELECT v.name, a.seen_ms, a.last_ms, a.last_ts FROM arrivals a"
-                         " JOIN devices v ON v.id = a.device_id").fetchall()
-    except sqlite3.OperationalError:
-        return {}
-    finally:
-        db.close()
-    return {r[0]: tuple(r[1:]) for r in got}
 
 
 class Base(vt.FreshDaemonTestCase):
@@ -235,15 +221,7 @@ class RestoreReadFails(Base):
         seen = {dev: self.seen(dev) for dev in devs}
         d.stop()
         self.assertEqual({k: v[0] for k, v in rows(d.db_path).items()}, seen)
-        flag = os.path.join(vt.mkdtemp(), "fail")
-        vt.write_file(flag, "fail")
-        d.prefix = ["env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + flag,
-                    "VIGIL_FAILMAINT_AFTER=1",
-                    "VIGIL_FAILMAINT_SQL=SELECT d.name, a.seen_ms, a.last_ms, a.last_ts"]
-        try:
-            d.start()
-        finally:
-            os.unlink(flag)
+        vt.start_reads_failing(d, "SELECT d.name, a.seen_ms, a.last_ms, a.last_ts")
         log = d.log()
         lines = [ln for ln in log.splitlines() if "stored arrivals" in ln]
         self.assertEqual(len(lines), 1, log)

@@ -18,10 +18,13 @@
    every rule evaluates without error and every recording rule yields a series; every `expr`
    of the dashboard, with its variables substituted (one device, and All), parses and returns a
    non-empty result (with at least one finite value over a 2-minute rate window, which covers
-   the whole run); the per-device panels show the device in anomaly; the dashboard's variable
-   queries find the job, the instance and the devices; every vigil_* and process_* name in the
-   rules and the dashboard is a family vigild exports; VigilDeviceAnomaly is pending or firing
-   for the device, naming it and its state, and no critical alert (VigilDown among them) is active.
+   the whole run), and with All none of another job's series (Prometheus also scrapes job
+   "other", an exporter of process_* families as node_exporter, Prometheus or Grafana export
+   them: the "vigild process" panels once showed its series too); the per-device panels show
+   the device in anomaly; the dashboard's variable queries find the job, the instance and the
+   devices; every vigil_* and process_* name in the rules and the dashboard is a family vigild
+   exports; VigilDeviceAnomaly is pending or firing for the device, naming it and its state, and
+   no critical alert (VigilDown among them) is active.
    Both processes are stopped at the end (exit code 0).
 
 Never skipped: without promtool or prometheus the tests fail, saying that tools/install-deps
@@ -29,6 +32,7 @@ installs them (Debian package prometheus). Every wait is bounded; all traffic is
 """
 
 import glob
+import http.server
 import json
 import math
 import os
@@ -38,6 +42,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import urllib.parse
@@ -352,6 +357,37 @@ def finite_values(data):
     return [v for v in vals if math.isfinite(v)]
 
 
+class OtherExporter:
+    """Another job's target on a free loopback port: the process_* families as any Prometheus
+    client library exports them (node_exporter, Prometheus and Grafana themselves), no vigil_*
+    family."""
+    BODY = ("process_start_time_seconds 1.7e9\nprocess_cpu_seconds_total 1.5\n"
+            "process_resident_memory_bytes 3e7\nprocess_open_fds 12\n"
+            "process_max_fds 1024\n").encode()
+
+    def __init__(self):
+        body = self.BODY
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Live(unittest.TestCase):
     """One vigild and one Prometheus scraping it every second with the shipped rules."""
 
@@ -366,6 +402,7 @@ class Live(unittest.TestCase):
         vt.write_file(cfg, "[model]\nwarmup = 100\nretrain_every = 0\nhidden = 4\n")
         cls.d = vt.Vigild(config=cfg)
         cls.prom = None
+        cls.other = OtherExporter()
         cls.d.start()
         try:
             tmp = vt.mkdtemp(prefix="vigil-promcfg-")
@@ -374,7 +411,10 @@ class Live(unittest.TestCase):
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                 "rule_files:\n  - %s\n"
                 "scrape_configs:\n  - job_name: %s\n    static_configs:\n"
-                "      - targets: ['127.0.0.1:%d']\n") % (json.dumps(RULES), JOB, cls.d.http_port))
+                "      - targets: ['127.0.0.1:%d']\n"
+                "  - job_name: other\n    static_configs:\n"
+                "      - targets: ['127.0.0.1:%d']\n") % (json.dumps(RULES), JOB, cls.d.http_port,
+                                                          cls.other.port))
             cls.prom = Prometheus(prom_cfg).start()
             cls.instance = "127.0.0.1:%d" % cls.d.http_port
             cls.drive()
@@ -385,6 +425,7 @@ class Live(unittest.TestCase):
             sys.stderr.write(cls.d.log() + "\n")
             cls.d.kill()
             cls.d.cleanup()
+            cls.other.stop()
             raise
 
     @classmethod
@@ -396,6 +437,7 @@ class Live(unittest.TestCase):
                 cls.d.stop()
             finally:
                 cls.d.cleanup()
+                cls.other.stop()
 
     @classmethod
     def wait(cls, what, pred, timeout):
@@ -414,6 +456,8 @@ class Live(unittest.TestCase):
         pushed into anomaly, and Prometheus's rules see it."""
         cls.wait("prometheus scrapes vigild",
                  lambda: [s for s in cls.prom.query('up{job="%s"} == 1' % JOB)["result"]], 30)
+        cls.wait("prometheus scrapes the other job",
+                 lambda: [s for s in cls.prom.query('up{job="other"} == 1')["result"]], 30)
         rnd = random.Random(1)
 
         def wave(k):
@@ -504,8 +548,12 @@ class Live(unittest.TestCase):
                 self.assertNotIn("$", expr, "unsubstituted variable in %r: %s" % (title, expr))
                 data = self.prom.query(expr)
                 checked += 1
+                jobs = {s["metric"]["job"] for s in data["result"]
+                        if isinstance(s, dict) and "job" in s["metric"]} - {JOB}
                 if not data["result"]:
                     problems.append("%s: %s: empty result" % (title, expr))
+                elif jobs:
+                    problems.append("%s: %s: series of job %s" % (title, expr, sorted(jobs)))
                 elif ri == "2m" and not finite_values(data):
                     problems.append("%s: %s: no finite value: %r" % (title, expr, data["result"]))
         self.assertEqual(problems, [], "\n".join(problems))

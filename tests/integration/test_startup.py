@@ -156,15 +156,7 @@ class FleetReadFails(RestoreBase):
         # The versions read's rows come device by device in creation order: su-open-1's first
         # version is read, its second fails (its list cut); the events read's rows newest start
         # first, then device name descending: su-open-2's event is read, su-open-1's fails.
-        flag = os.path.join(vt.mkdtemp(), "fail")
-        vt.write_file_atomic(flag, "fail")
-        d.prefix = ["env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + flag,
-                    "VIGIL_FAILMAINT_AFTER=1",
-                    "VIGIL_FAILMAINT_SQL=SELECT d.name, m.version|SELECT dev_name, id, start_ts"]
-        try:
-            d.start()
-        finally:
-            os.unlink(flag)
+        vt.start_reads_failing(d, "SELECT d.name, m.version|SELECT dev_name, id, start_ts")
         for dev in devs:
             self.assertEqual(self.view(dev), before[dev], dev)
         log = d.log()

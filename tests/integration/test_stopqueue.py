@@ -45,14 +45,36 @@ def main_thread_waits(pid):
     return "futex" in w
 
 
+def wait_stored(what, d, dev, eid, seconds, ended=True, by=None):
+    """Waits (seconds at most; what names the wait) for dev's event eid stored ended (ended) or
+    open (not ended), and when by is given its ended_by passing by(ended_by); returns
+    stored_event's."""
+    def got():
+        r = stored_event(d.db_path, dev, eid)
+        if r is None or (r[0] is not None) != ended:
+            return None
+        return r if by is None or by(r[1]["ended_by"]) else None
+    return tp.wait_for(what, got, seconds)
+
+
 def ended_restart(case, d, dev, eid, end):
     """Waits (10 s at most) for dev's event eid to be stored ended, asserts it ended "restart"
     at end (its row and its JSON) and returns stored_event's."""
-    row = tp.wait_for("the event's end stored", lambda: (
-        lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, eid)), 10)
+    row = wait_stored("the event's end stored", d, dev, eid, 10)
     case.assertEqual((row[0], row[1]["ended_by"], row[1]["end_ts"], row[1]["active"]),
                      (end, "restart", end, False), row)
     return row
+
+
+def in_store(db_path, do):
+    """do(db) on a connection to the database at db_path (vigild stopped), in one transaction
+    committed when do returns; returns what do returns."""
+    db = sqlite3.connect(db_path)
+    try:
+        with db:
+            return do(db)
+    finally:
+        db.close()
 
 
 def reopen(case, db_path, dev, eid):
@@ -60,14 +82,57 @@ def reopen(case, db_path, dev, eid):
     none), vigild stopped: its end lost."""
     row = stored_event(db_path, dev, eid)
     info = dict(row[1], active=True, end_ts=None, ended_by=None)
-    db = sqlite3.connect(db_path)
-    try:
-        with db:  # committed
-            db.execute("UPDATE events SET end_ts = NULL, info = ? WHERE id = ? AND device_id ="
-                       " (SELECT id FROM devices WHERE name = ?)", (json.dumps(info), eid, dev))
-    finally:
-        db.close()
+    in_store(db_path, lambda db: db.execute(
+        "UPDATE events SET end_ts = NULL, info = ? WHERE id = ? AND device_id = (SELECT id FROM"
+        " devices WHERE name = ?)", (json.dumps(info), eid, dev)))
     case.assertEqual(stored_event(db_path, dev, eid)[0], None)
+
+
+def restart_losing_ends(case, d, dev, eids, crash=True, while_down=None):
+    """vigild stopped (crash: kill -9; else a clean stop), while_down() when given (a look at
+    or a change of the store), dev's stored events eids reopened (their ends lost: reopen),
+    vigild started again."""
+    if crash:
+        d.kill()
+    else:
+        d.stop()
+    if while_down is not None:
+        while_down()
+    for eid in eids:
+        reopen(case, d.db_path, dev, eid)
+    d.start()
+
+
+def trip_rows(n, *more):
+    """te.trip_case(n, 1400, 0.8, 1) (one sensor, an event opens at reading 1402) with more
+    trips: (t, by) pairs, by added to reading t."""
+    rows = te.trip_case(n, 1400, 0.8, 1)
+    for t, by in more:
+        rows[t] = [round(rows[t][0] + by, 6)]
+    return rows
+
+
+SECOND_TRIP = ((1600, 1.5), (1601, 1.5))  # trip_rows: a second trip, 200 readings after the first
+
+
+def post_level(d, dev, rows, k, to):
+    """Posts rows[k:to] (one sensor, te.T0 + 1 s a reading) and waits for them scored."""
+    tp.post_readings(d, dev, rows[k:to], [te.T0 + 1000 * i for i in range(k, to)], ["level"])
+    tp.wait_scored(d, dev, to)
+
+
+def first_trip(case, dev, rows, to=1403):
+    """Trains dev on rows (the scheduled trainings at 200 and 1,200 awaited), feeds it up to
+    reading to (1403: the first trip, an event opens at reading 1402) and returns the device's
+    one event once it is listed active."""
+    d = case.d
+    post_level(d, dev, rows, 0, 200)
+    tp.wait_idle(d, dev, 1)
+    post_level(d, dev, rows, 200, 1200)
+    tp.wait_idle(d, dev, 2)
+    post_level(d, dev, rows, 1200, to)
+    return tp.wait_for("the first event open", lambda: (
+        lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(case.events(dev)), 10)
 
 
 def saved_last_ts(db_path, dev):
@@ -245,21 +310,18 @@ class LostEndWhileRunning(te.Events):
         reading 1402), stops vigild cleanly (the detector saved in the episode, with the event)
         and starts it again; returns post(k, to), which feeds rows[k:to] and waits for them
         scored, and the event."""
+        first = first_trip(self, dev, rows)
+        self.d.stop()
+        self.d.start()
+        return lambda k, to: post_level(self.d, dev, rows, k, to), first
+
+    def crash_losing_ends(self, dev, first, eids):
+        """restart_losing_ends after a kill -9, the detector saved in first's episode (at the
+        clean stop of saved_in_the_first_trip)."""
         d = self.d
-        post = lambda k, to: (  # noqa: E731
-            tp.post_readings(d, dev, rows[k:to], [te.T0 + 1000 * i for i in range(k, to)],
-                             ["level"]),
-            tp.wait_scored(d, dev, to))
-        post(0, 200)
-        tp.wait_idle(d, dev, 1)
-        post(200, 1200)
-        tp.wait_idle(d, dev, 2)
-        post(1200, 1403)
-        first = tp.wait_for("the first event open", lambda: (
-            lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(self.events(dev)), 10)
-        d.stop()
-        d.start()
-        return post, first
+        restart_losing_ends(self, d, dev, eids, while_down=lambda: self.assertEqual(
+            saved_last_ts(d.db_path, dev), first["start_ts"],
+            "the detector saved in the first episode"))
 
     def test_end_lost_before_a_later_event_is_stored_at_the_restart(self):
         d, dev = self.d, "lost-run"
@@ -289,13 +351,10 @@ class LostEndWhileRunning(te.Events):
         ev = tp.wait_for("a closed event", lambda: (lambda e: e[0] if len(e) == 1 else None)(
             [e for e in self.events(dev) if not e["active"]]), 10)
         self.assertEqual(ev["ended_by"], "cleared", ev)
-        d.kill()
-        self.assertLess(saved_last_ts(d.db_path, dev), ev["start_ts"],
-                        "the detector was saved after the event opened")
-        reopen(self, d.db_path, dev, ev["id"])
-        d.start()
-        row = tp.wait_for("the event's end stored", lambda: (
-            lambda r: r if r[0] is not None else None)(stored_event(d.db_path, dev, ev["id"])), 30)
+        restart_losing_ends(self, d, dev, [ev["id"]], while_down=lambda: self.assertLess(
+            saved_last_ts(d.db_path, dev), ev["start_ts"],
+            "the detector was saved after the event opened"))
+        row = wait_stored("the event's end stored", d, dev, ev["id"], 30)
         self.assertEqual((row[0], row[1]["ended_by"]), (ev["end_ts"], "cleared"), row)
         self.assertEqual([(e["id"], e["ended_by"], e["end_ts"]) for e in self.events(dev)],
                          [(ev["id"], "cleared", ev["end_ts"])])
@@ -311,26 +370,18 @@ class LostEndWhileRunning(te.Events):
         as "restart", then again as "cleared"). The lost end is made by reopening its row while
         vigild is down."""
         d, dev = self.d, "own-behind"
-        rows = te.trip_case(1700, 1400, 0.8, 1)
-        for t in (1600, 1601):  # a second trip, 200 readings after the first
-            rows[t] = [round(rows[t][0] + 1.5, 6)]
+        rows = trip_rows(1700, *SECOND_TRIP)
         post, first = self.saved_in_the_first_trip(dev, rows)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         post(1403, 1602)  # the first ends (1403), the second trip opens another (1600)
-        second = tp.wait_for("the second event stored open", lambda: (
-            lambda e: e if e and e[0] is None else None)(
-                stored_event(d.db_path, dev, first["id"] + 1)), 10)
+        second = wait_stored("the second event stored open", d, dev, first["id"] + 1, 10,
+                             ended=False)
         ended = stored_event(d.db_path, dev, first["id"])
         self.assertEqual((ended[0], ended[1]["ended_by"]), (te.T0 + 1403 * 1000, "cleared"),
                          ended)
-        d.kill()
-        self.assertEqual(saved_last_ts(d.db_path, dev), first["start_ts"],
-                         "the detector saved in the first episode")
-        reopen(self, d.db_path, dev, first["id"])
-        d.start()
-        row = tp.wait_for("the first event's end stored by the catch-up", lambda: (
-            lambda r: r if r[0] is not None and r[1]["ended_by"] == "cleared" else None)(
-                stored_event(d.db_path, dev, first["id"])), 30)
+        self.crash_losing_ends(dev, first, [first["id"]])
+        row = wait_stored("the first event's end stored by the catch-up", d, dev, first["id"], 30,
+                          by=lambda by: by == "cleared")
         self.assertEqual(row[0], te.T0 + 1403 * 1000, row)
         self.assertEqual(te.ended_counts(d)["restart"], 0)
         self.assertNotIn("anomaly event %d of '%s' was stored open" % (first["id"], dev),
@@ -347,30 +398,19 @@ class LostEndWhileRunning(te.Events):
         (counted, logged and published twice, "restart" then its real end). The lost ends are
         made by reopening the rows while vigild is down."""
         d, dev = self.d, "past-own"
-        rows = te.trip_case(1900, 1400, 0.8, 1)
-        for t, by in ((1600, 1.5), (1601, 1.5), (1800, -3.0), (1801, -3.0)):  # two more trips
-            rows[t] = [round(rows[t][0] + by, 6)]
+        rows = trip_rows(1900, *SECOND_TRIP, (1800, -3.0), (1801, -3.0))  # two more trips
         post, first = self.saved_in_the_first_trip(dev, rows)  # X: first
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         post(1403, 1602)  # X ends (1403), Y opens (1600)
         post(1602, 1700)  # Y ends
         post(1700, 1803)  # Z opens (1800; a +1.5 trip there opened none)
         x, y, z = first["id"], first["id"] + 1, first["id"] + 2
-        tp.wait_for("Z stored open", lambda: (lambda r: r if r and r[0] is None else None)(
-            stored_event(d.db_path, dev, z)), 10)
-        ends = {i: tp.wait_for("event %d stored ended" % i, lambda i=i: (
-            lambda r: r if r and r[0] is not None else None)(stored_event(d.db_path, dev, i)), 10)
-            for i in (x, y)}
-        d.kill()
-        self.assertEqual(saved_last_ts(d.db_path, dev), first["start_ts"],
-                         "the detector saved in the first episode")
-        reopen(self, d.db_path, dev, x)
-        reopen(self, d.db_path, dev, y)
-        d.start()
+        wait_stored("Z stored open", d, dev, z, 10, ended=False)
+        ends = {i: wait_stored("event %d stored ended" % i, d, dev, i, 10) for i in (x, y)}
+        self.crash_losing_ends(dev, first, [x, y])
         for i in (x, y):
-            row = tp.wait_for("event %d's end stored by the catch-up" % i, lambda i=i: (
-                lambda r: r if r[0] is not None and r[1]["ended_by"] != "restart" else None)(
-                    stored_event(d.db_path, dev, i)), 30)
+            row = wait_stored("event %d's end stored by the catch-up" % i, d, dev, i, 30,
+                              by=lambda by: by != "restart")
             self.assertEqual((row[0], row[1]["ended_by"]),
                              (ends[i][0], ends[i][1]["ended_by"]), row)
         self.assertEqual(te.ended_counts(d)["restart"], 0)
@@ -400,37 +440,20 @@ class OpenBehindALaterEvent(te.Events):
         self.d.start()
 
     def post(self, dev, rows, k, to):
-        """Posts rows[k:to] (one sensor, te.T0 + 1 s a reading) and waits for them scored."""
-        tp.post_readings(self.d, dev, rows[k:to], [te.T0 + 1000 * i for i in range(k, to)],
-                         ["level"])
-        tp.wait_scored(self.d, dev, to)
+        """post_level on this vigild."""
+        post_level(self.d, dev, rows, k, to)
 
     def open_at_the_stop(self, dev):
         """A trip on dev (an event opens at reading 1402), then a clean stop with it open:
         returns the event as listed and its stored row's JSON."""
-        rows = te.trip_case(1500, 1400, 0.8, 1)
-        self.post(dev, rows, 0, 200)
-        tp.wait_idle(self.d, dev, 1)
-        self.post(dev, rows, 200, 1200)
-        tp.wait_idle(self.d, dev, 2)
-        self.post(dev, rows, 1200, 1403)
-        ev = tp.wait_for("the event listed", lambda: (
-            lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(self.events(dev)), 10)
+        ev = first_trip(self, dev, trip_rows(1500))
         self.d.stop()
         return ev, stored_event(self.d.db_path, dev, ev["id"])[1]
 
     def test_older_open_event_ended_at_the_restart(self):
         d, dev = self.d, "open-behind"
-        rows = te.trip_case(1700, 1400, 0.8, 1)
-        for t in (1600, 1601):  # a second trip, 200 readings after the first
-            rows[t] = [round(rows[t][0] + 1.5, 6)]
-        self.post(dev, rows, 0, 200)
-        tp.wait_idle(d, dev, 1)
-        self.post(dev, rows, 200, 1200)
-        tp.wait_idle(d, dev, 2)
-        self.post(dev, rows, 1200, 1403)  # the first trip: an event opens (at reading 1402)
-        first = tp.wait_for("the first event stored open", lambda: (
-            lambda e: e[0] if len(e) == 1 and e[0]["active"] else None)(self.events(dev)), 10)
+        rows = trip_rows(1700, *SECOND_TRIP)
+        first = first_trip(self, dev, rows)  # an event opens (at reading 1402)
         tp.wait_for("its row committed", lambda: stored_event(d.db_path, dev, first["id"]), 10)
         vt.write_file_atomic(self.flag, "fail")  # the events' insert fails from here
         k = 1403
@@ -480,33 +503,21 @@ class OpenBehindALaterEvent(te.Events):
         "restart" at that event's start, which goes on and ends as before (its row put again).
         Main's restore passed the row over (the detector had another event): open for good."""
         d, dev = self.d, "open-unstored"
-        rows = te.trip_case(1700, 1400, 0.8, 1)
-        for t in (1600, 1601):
-            rows[t] = [round(rows[t][0] + 1.5, 6)]
-        self.post(dev, rows, 0, 200)
-        tp.wait_idle(d, dev, 1)
-        self.post(dev, rows, 200, 1200)
-        tp.wait_idle(d, dev, 2)
-        self.post(dev, rows, 1200, 1602)  # two trips: the first ended, the second open
+        rows = trip_rows(1700, *SECOND_TRIP)
+        first_trip(self, dev, rows)
+        self.post(dev, rows, 1403, 1602)  # two trips: the first ended, the second open
         evs = tp.wait_for("two events listed", lambda: (
             lambda e: e if len(e) == 2 and e[0]["active"] else None)(self.events(dev)), 10)
         second, first = evs
-        d.stop()
-        reopen(self, d.db_path, dev, first["id"])
-        db = sqlite3.connect(d.db_path)
-        try:
-            with db:
-                db.execute("DELETE FROM events WHERE id = ? AND device_id = (SELECT id FROM"
-                           " devices WHERE name = ?)", (second["id"], dev))
-        finally:
-            db.close()
-        d.start()
+        restart_losing_ends(self, d, dev, [first["id"]], crash=False, while_down=lambda: in_store(
+            d.db_path, lambda db: db.execute("DELETE FROM events WHERE id = ? AND device_id ="
+                                             " (SELECT id FROM devices WHERE name = ?)",
+                                             (second["id"], dev))))
         ended_restart(self, d, dev, first["id"], second["start_ts"])
         self.assertEqual(te.ended_counts(d)["restart"], 1)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         self.post(dev, rows, 1602, len(rows))
-        row = tp.wait_for("the second event's end stored", lambda: (lambda r: r if r and r[
-            0] is not None else None)(stored_event(d.db_path, dev, second["id"])), 10)
+        row = wait_stored("the second event's end stored", d, dev, second["id"], 10)
         self.assertEqual((row[0], row[1]["ended_by"]), (te.T0 + 1603 * 1000, "cleared"), row)
         self.assertEqual(stored_event(d.db_path, dev, first["id"])[0], second["start_ts"])
 
@@ -520,17 +531,12 @@ class OpenBehindALaterEvent(te.Events):
         # Rows 10,000 + k (far past the ids the device will give), k readings before the
         # event, their info the event's row as stored.
         start = ev["start_ts"]
-        db = sqlite3.connect(d.db_path)
-        try:
-            with db:
-                dev_id = db.execute("SELECT id FROM devices WHERE name = ?", (dev,)).fetchone()[0]
-                db.executemany(
-                    "INSERT INTO events(device_id, id, start_ts, end_ts, info) VALUES(?, ?, ?,"
-                    " NULL, ?)", [(dev_id, 10000 + k, start - 1000 * k,
-                                   json.dumps(dict(info, id=10000 + k, start_ts=start - 1000 * k)))
-                                  for k in range(1, n + 1)])
-        finally:
-            db.close()
+        in_store(d.db_path, lambda db: db.executemany(
+            "INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, ?, ?, NULL, ?"
+            " FROM devices WHERE name = ?",
+            [(10000 + k, start - 1000 * k,
+              json.dumps(dict(info, id=10000 + k, start_ts=start - 1000 * k)), dev)
+             for k in range(1, n + 1)]))
         d.start()
 
         def ends():
@@ -577,9 +583,7 @@ def first_of_two_reopened(case, dev):
     """A te.Events case: two trips on dev (one sensor), both events ended, vigild stopped and
     the first event's row reopened (its end lost while vigild ran). Returns the rows, the first
     and the second event."""
-    rows = te.trip_case(1700, 1400, 0.8, 1)
-    for t in (1600, 1601):  # a second trip, 200 readings after the first
-        rows[t] = [round(rows[t][0] + 1.5, 6)]
+    rows = trip_rows(1700, *SECOND_TRIP)
     case.one_sensor(dev, rows)
     evs = tp.wait_for("two closed events", lambda: (lambda e: e if len(e) >= 2 else None)(
         [e for e in case.events(dev) if not e["active"]]), 10)
@@ -598,15 +602,11 @@ def restart_end_failing(case, dev):
     d = case.d
     ev, info = OpenBehindALaterEvent.open_at_the_stop(case, dev)
     start, old = ev["start_ts"], 5000
-    db = sqlite3.connect(d.db_path)
-    try:
-        with db:  # an open row behind the event (its end lost), written while vigild is down
-            db.execute("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id,"
-                       " ?, ?, NULL, ? FROM devices WHERE name = ?",
-                       (old, start - 1000, json.dumps(dict(info, id=old,
-                                                           start_ts=start - 1000)), dev))
-    finally:
-        db.close()
+    # An open row behind the event (its end lost), written while vigild is down.
+    in_store(d.db_path, lambda db: db.execute(
+        "INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, ?, ?, NULL, ?"
+        " FROM devices WHERE name = ?",
+        (old, start - 1000, json.dumps(dict(info, id=old, start_ts=start - 1000)), dev)))
     vt.write_file_atomic(case.flag, "fail")  # the events' insert fails from the start
     d.start()
     tp.wait_for("the failed ends said", lambda: re.search(

@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,38 @@ def preload(lib):
     asan = [ln.split("=>")[1].split()[0] for ln in out.splitlines()
             if "libasan.so" in ln and "=>" in ln]
     return ":".join(asan[:1] + [lib])
+
+
+def start_reads_failing(d, sql):
+    """Starts d (stopped) with tests/fault/failmaint.c ($VIGIL_FAILMAINT, set by CTest)
+    preloaded, failing the statements that begin with sql (its list, "|" between them) from their
+    second step on (VIGIL_FAILMAINT_AFTER=1: SQLITE_IOERR, as a corrupt page would fail a read
+    part way), for this start's reads: the flag is removed once d.start() returns (d.prefix
+    keeps the library, which fails nothing without its flag)."""
+    flag = os.path.join(mkdtemp(), "fail")
+    write_file_atomic(flag, "fail")
+    d.prefix = ["env", "LD_PRELOAD=" + preload(os.environ["VIGIL_FAILMAINT"]),
+                "VIGIL_FAILMAINT_FLAG=" + flag, "VIGIL_FAILMAINT_AFTER=1",
+                "VIGIL_FAILMAINT_SQL=" + sql]
+    try:
+        d.start()
+    finally:
+        os.unlink(flag)
+
+
+def arrival_rows(db_path):
+    """{device name: (seen_ms, last_ms, last_ts)} of the arrivals table (daemon/
+    pipeline_arrivals.c's flushes), vigild running or not (WAL: a reader holds up no writer);
+    {} when there is no such table (before schema 11)."""
+    db = sqlite3.connect(db_path)
+    try:
+        got = db.execute("SELECT v.name, a.seen_ms, a.last_ms, a.last_ts FROM arrivals a"
+                         " JOIN devices v ON v.id = a.device_id").fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        db.close()
+    return {r[0]: tuple(r[1:]) for r in got}
 
 # Every daemon started, so an early exit still kills them; every temp dir, so it is removed.
 _live = []
