@@ -102,15 +102,17 @@ void pipeline__events_clear(struct dev *d)
 }
 
 /* Queues the put of an event's row js (NULL, or no store: nothing) to the store: an
- * asynchronous job, refused when the queue is full (logged), never waited for. Returns 0 (queued,
- * or nothing to put) or store_event_put's code. */
+ * asynchronous job, refused when the queue is full or the disk is (logged with the error unless
+ * quiet: the caller says it), never waited for. Returns 0 (queued, or nothing to put) or
+ * store_event_put's code. */
 static int row_put(pipeline_t *p, struct dev *d, uint64_t id, int64_t start_ts, int64_t end_ts,
-                   const char *js)
+                   const char *js, int quiet)
 {
     int rc =
         js && p->store ? store_event_put(p->store, d->name, (int64_t)id, start_ts, end_ts, js) : 0;
-    if (rc)
-        log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
+    if (rc && !quiet)
+        log_warn("pipeline: anomaly event of '%s' not saved (%s)", d->name,
+                 rc == ERR_BUSY ? "store busy" : err_str(rc));
     return rc;
 }
 
@@ -118,12 +120,14 @@ static int row_put(pipeline_t *p, struct dev *d, uint64_t id, int64_t start_ts, 
  * publishes it to the event streams (GET /v1/events) as GET .../anomalies lists it now; when
  * stored_only, publishes it only when its put was queued (a restore's "restart" end that the
  * store refused stays open in the store until pipeline__restart_retry puts it again, which
- * publishes it then: the stream must not say it ended before). Returns row_put's status
+ * publishes it then: the stream must not say it ended before) and logs no refusal (the restore
+ * says it, once per row or in its summary). Returns row_put's status
  * (ERR_NOMEM when its JSON could not be made and there is a store). Caller holds d->mu. */
 static int persist_js(pipeline_t *p, struct dev *d, const struct event *e, char *js,
                       int stored_only)
 {
-    int rc = js == NULL && p->store ? ERR_NOMEM : row_put(p, d, e->id, e->start_ts, e->end_ts, js);
+    int rc = js == NULL && p->store ? ERR_NOMEM
+                                    : row_put(p, d, e->id, e->start_ts, e->end_ts, js, stored_only);
     if (rc == 0 || !stored_only)
         api_events_publish(p->o.hub, API_EVENT_ANOMALY, d->name, js);
     free(js);
@@ -172,13 +176,17 @@ int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct eve
     int rc = persist_js(p, d, e, js, 1);
     if (rc == 0)
         atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
-    pipeline__restart_keep(p, d, e, copy, rc == 0);
+    /* Not kept (out of memory: its JSON, the copy or the list): counted and said at the
+     * restore's end; a refused one is then left open to the next restart. */
+    const int kept = p->store == NULL || pipeline__restart_keep(p, d, e, copy, rc == 0) == 0;
     if (quiet)
         return rc;
     if (rc) {
         log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: its \"restart\" end "
-                 "not stored (%s), put again while vigild runs",
-                 (unsigned long long)e->id, d->name, how, err_str(rc));
+                 "not stored (%s), %s",
+                 (unsigned long long)e->id, d->name, how, err_str(rc),
+                 kept ? "put again while vigild runs"
+                      : "not kept to be put again (out of memory): left open to the next restart");
         return rc;
     }
     log_warn("pipeline: anomaly event %llu of '%s' was stored open %s: ended \"restart\" at %lld",
@@ -308,7 +316,7 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d)
         } else if (d->cleared.info) {
             js = pipeline__event_info_break(d->cleared.info);
         }
-        row_put(p, d, d->cleared.id, start_ts, end_ts, js);
+        row_put(p, d, d->cleared.id, start_ts, end_ts, js, 0);
         free(js);
     }
     cleared_forget(d);
@@ -331,7 +339,7 @@ void pipeline__event_break_open(pipeline_t *p, struct dev *d)
     e->chain_broken = 1;
     if (p->store) {
         char *js = pipeline__event_json(d, e);
-        row_put(p, d, e->id, e->start_ts, e->end_ts, js);
+        row_put(p, d, e->id, e->start_ts, e->end_ts, js, 0);
         free(js);
     }
 }

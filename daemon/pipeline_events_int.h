@@ -51,13 +51,14 @@ void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
  * by e's (session 61). Returns 0 or the put's code (ERR_BUSY, ERR_NOMEM). Caller holds d->mu. */
 int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct event *e,
                                   const char *stored, const char *how, int quiet);
-/* The restore's "restart" ends kept until they are known stored (pipeline_restore_events.c;
+/* The restore's "restart" ends kept until they are known stored (pipeline_restart_retry.c;
  * docs/reliability.md, "The restore's open events, the leads of session 60 (session 61)"): a
  * put the store refused, or queued with a transaction that then failed, is put again while
- * vigild runs. Keeps e's end as js (takes ownership, even on failure; NULL: nothing kept), with
- * queued: its put was queued (counted, logged and published then). Restore only. */
-void pipeline__restart_keep(pipeline_t *p, struct dev *d, const struct event *e, char *js,
-                            int queued);
+ * vigild runs. Keeps e's end as js (takes ownership, even on failure; NULL: its copy failed),
+ * with queued: its put was queued (counted, logged and published then). Returns 0 (kept) or
+ * ERR_NOMEM (not kept: js NULL, or no room; counted, said at the restore's end). Restore only. */
+int pipeline__restart_keep(pipeline_t *p, struct dev *d, const struct event *e, char *js,
+                           int queued);
 /* The number of ends kept so far: the restore's mark before it queues some. Restore only. */
 size_t pipeline__restart_mark(const pipeline_t *p);
 /* After the restore waited for the writer: the ends kept from mark on are dropped when their
@@ -66,10 +67,13 @@ void pipeline__restart_check(pipeline_t *p, size_t mark, int lost);
 /* At the restore's end: the ends still kept are put again from the maintenance tick (logged
  * once), or, none kept, the list goes. Restore only. */
 void pipeline__restart_begin(pipeline_t *p);
-/* The maintenance tick's part (pipeline_maint_tick, the loop): every PIPE_RESTART_RETRY_MS,
- * when the last round's puts were all written, done when no put was lost since (counted,
- * logged and published then, those not already), else put again; PIPE_RESTART_RETRIES rounds
- * at most, then left to the next restart (logged). Costs a pointer test when none is kept. */
+/* The maintenance tick's part (pipeline_maint_tick, the loop): the ends whose puts were handled
+ * with none lost since are stored (counted and published then, those not already, unless their
+ * device was deleted; logged once all are); a round every PIPE_RESTART_RETRY_MS puts the others
+ * again, paced (PIPE_RESTART_TICK_PUTS a tick, none while the store's queue of puts is half
+ * full; a refusal goes on at the next tick); PIPE_RESTART_RETRIES rounds at most, then left to
+ * the next restart (logged). None once the pipeline stopped. Costs a pointer test when none is
+ * kept. */
 void pipeline__restart_retry(pipeline_t *p);
 /* Frees what is kept (pipeline_destroy). */
 void pipeline__restart_free(pipeline_t *p);

@@ -511,9 +511,10 @@ struct pipeline {
     /* The last pass that queued devices (the loop writes, /metrics reads, relaxed): its
      * longest slice's time on the loop thread in microseconds and the devices it queued. */
     atomic_int_fast64_t arr_flush_us, arr_flush_devices;
-    /* The restore's "restart" ends not known stored (pipeline_restore_events.c; NULL: none):
+    /* The restore's "restart" ends not known stored (pipeline_restart_retry.c; NULL: none):
      * the restore's, then the loop's (pipeline__restart_retry). */
     struct restart_retry *rr;
+    size_t rr_unkept; /* ends not kept (out of memory): the restore's, said at its end */
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored

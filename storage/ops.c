@@ -5,7 +5,10 @@
  * An asynchronous put never fails its transaction for its own input: an unknown device (deleted
  * since the put: readings create devices) or a non-object info makes it a no-op, counted in
  * tx_ops_skipped, so other clients' readings are not rolled back for it. A put written counts
- * in tx_ops.
+ * in tx_ops. Only the puts ops_queued counts (store__job_async) are counted, each once, written
+ * or skipped (failed: account, writer.c): a maintenance change (JOB_MAINT, JOB_MAINT_DEL) is
+ * waited for, not queued, and counting it let ops_written + ops_skipped + ops_failed run ahead
+ * of the queue, which the restore's retry reads as a FIFO mark (pipeline_restart_retry.c).
  *
  * Threads: the writer thread only. */
 #include "storage_int.h"
@@ -23,7 +26,7 @@ static store_dev_t *op_device(store_t *s, store_job_t *j, const char *what)
                                         j->device, len);
     if (d == NULL) {
         log_debug("storage: %s for unknown device \"%s\" ignored", what, j->device);
-        s->w.tx_ops_skipped++;
+        s->w.tx_ops_skipped += store__job_async(j); /* a maintenance change is not a queued put */
     }
     return d;
 }
@@ -133,7 +136,6 @@ static int do_maint(store_t *s, store_job_t *j)
     int err = store__step_done(s, w->maint_put);
     if (err)
         return err;
-    w->tx_ops++;
     sqlite3_bind_int64(w->maint_trim, 1, d->id);
     sqlite3_bind_int64(w->maint_trim, 2, STORE_MAINT_KEEP);
     return store__step_done(s, w->maint_trim);
@@ -145,10 +147,7 @@ static int do_maint_del(store_t *s, store_job_t *j)
     store_writer_t *w = &s->w;
     if (maint_bind(s, j, w->maint_del) == NULL)
         return 0;
-    int err = store__step_done(s, w->maint_del);
-    if (err == 0)
-        w->tx_ops++;
-    return err;
+    return store__step_done(s, w->maint_del);
 }
 
 static int do_detector(store_t *s, store_job_t *j)

@@ -874,6 +874,7 @@ void store_stats_get(store_t *s, store_stats_t *out)
     pthread_mutex_unlock(&s->smu);
     out->queue_readings = queued;
     out->ops_queued = ops;
+    out->ops_max = s->ops_max;
     out->queue_max = s->opts.queue_max;
     out->write_refused_ms = refused;
     out->refusing_until_ms = until;

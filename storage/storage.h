@@ -226,6 +226,7 @@ typedef struct store_stats {
     uint64_t ops_queued;  /* queued or in the open transaction now */
     uint64_t ops_written; /* committed since open */
     uint64_t ops_dropped; /* refused with ERR_BUSY: too many pending */
+    uint64_t ops_max;     /* ops_queued's bound (STORE_OPS_MAX, or VIGIL_TEST_OPS_MAX's) */
     uint64_t ops_skipped; /* committed as no-ops: unknown device, or info not a JSON object */
     uint64_t ops_failed;  /* lost with a transaction that failed (disk full, I/O error) */
     uint64_t detector_saves_failed; /* of ops_failed, the store_detector_put ones */

@@ -709,9 +709,9 @@ class ActivePagesEndUncommitted(Events):
     its end is not committed yet (the store still lists it active: tests/fault/slowevents.c
     holds the writer's event puts while a flag file exists). Two older stored events are active
     with no live version (an end the busy store dropped; written here with sqlite3 while vigild
-    runs, on a device the store holds and the pipeline does not: a restore ends every open row,
-    sessions 60 and 61), so the store's rows are all the listing has of them. The listing leaves the ended
-    event out, and its pages (limit=1) still reach both older ones: before, the first page read
+    runs, on a device vigild made from one reading, whose pipeline holds no event: a restore
+    ends every open row, sessions 60 and 61), so the store's rows are all the listing has of
+    them. The listing leaves the ended event out, and its pages (limit=1) still reach both older ones: before, the first page read
     limit + 1 rows, left one out, held limit events and so said next: null, losing the last."""
 
     def setUp(self):
@@ -742,8 +742,8 @@ class ActivePagesEndUncommitted(Events):
         self.fail("more than 10 pages: %r" % evs)
 
     def hold_an_end(self):
-        """Opens an episode on evp-live, restarts vigild, adds the two stale events of evp-stale (while it runs),
-        then ends the episode with its end's put held; returns the live event, as listed while
+        """Opens an episode on evp-live, restarts vigild, adds the two stale events of evp-stale
+        (while it runs), then ends the episode with its end's put held; returns the live event, as listed while
         active, and the stale ones' (device, id)."""
         d, dev, rng = self.d, "evp-live", random.Random(7)
         tp.rotation(10, 0, tp.OMEGA_A, 0.01, rng)  # the draws evp-stale's readings once took
@@ -753,11 +753,15 @@ class ActivePagesEndUncommitted(Events):
         d.stop()
         d.start()
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
-        # evp-stale is a stored device only, written while vigild runs: a restore ends every
-        # open row (session 60 for a device with a detector, ids60 without one, session 61 for
-        # one known by its events alone), so its rows are the store's alone, as rows whose end
-        # puts were lost are.
-        self.sql("INSERT INTO devices(name, created_ms) VALUES('evp-stale', %d);" % T0)
+        # evp-stale's rows are written while vigild runs: a restore ends every open row
+        # (session 60 for a device with a detector, ids60 without one, session 61 for one known
+        # by its events alone), so they are the store's alone, as rows whose end puts were lost
+        # are. vigild makes the device (one reading, as it_anompage makes ap-10): a devices row
+        # written with sqlite3 would take an id the writer's own next device id then clashes
+        # with (task fix61e).
+        tp.post_readings(d, "evp-stale", [[0.0]], [T0], ["level"])
+        tp.wait_for("evp-stale stored", lambda: self.sql(
+            "SELECT count(*) FROM devices WHERE name = 'evp-stale';").strip() == "1", 10)
         for i in (90, 91):  # older than the live one, active, without a live version
             ts = T0 + 1000 * (600 - i)
             self.sql("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, %d, "
@@ -790,7 +794,8 @@ class ActivePagesEndUncommitted(Events):
         ended = self.events("evp-live")[0]
         self.assertEqual((ended["id"], ended["active"]), (live["id"], False), ended)
         url = "/v1/anomalies?from=%d" % (ended["end_ts"] + 1)
-        listed = lambda: [(e["device"], e["id"]) for e in self.d.get_json(url)["anomalies"]]  # noqa: E731,E501
+        def listed():
+            return [(e["device"], e["id"]) for e in self.d.get_json(url)["anomalies"]]
         self.assertEqual(listed(), stale)
         self.release()
         self.assertEqual(listed(), stale)

@@ -673,7 +673,6 @@ class RestartEndRetried(te.Events):
         self.assertIsNone(stored_event(d.db_path, dev, old), "the deleted device's row put back")
         self.assertNotIn("are stored (", d.log())
 
-
     def test_refused_put_counted_when_stored(self):
         """A put the store refuses at the start (its queue full: VIGIL_TEST_OPS_MAX=1 from the
         second start, the writer held in the first row's end, failmaint.c's HOLD_SQL) is not
@@ -721,6 +720,98 @@ class RestartEndRetried(te.Events):
             r"the \"restart\" ends of 1 events are stored \(1 of them counted now", d.log()), 30)
         self.assertEqual(te.ended_counts(d)["restart"], 2)
         self.assertIn("put again while vigild runs", d.log())
+
+    def test_end_lost_again_not_said_stored(self):
+        """Task fix61e: an end whose put is lost again by a round (the fault still on) is put
+        again by the next with a fresh FIFO mark. The writer gathers puts for 300 ms ([storage]
+        max_batch_delay_ms), longer than a tick, so a stale mark (the first round's, reached
+        already) would say the second round's put stored before its transaction failed: the
+        first version of this change logged "are stored" then and dropped the end for good.
+        No outcome to wait for: two rounds (5 s apart) are let pass with the fault on."""
+        d, dev = self.d, "retry-twice"
+        with open(d.config, "a", encoding="utf-8") as f:
+            f.write("\n[storage]\nmax_batch_delay_ms = 300\n")
+        _, start, old = restart_end_failing(self, dev)
+        time.sleep(12)
+        self.assertNotIn("are stored (", d.log())
+        self.stored_after_the_fault(dev, old, start)
+
+    def test_thousands_of_kept_ends_paced(self):
+        """Task fix61e (the second reader's findings 1 and 2 on events61): 2,500 kept ends (their
+        puts lost at the start, the events' insert failing) with the store's queue of puts bound
+        at 2,000 (VIGIL_TEST_OPS_MAX) and the writer gathering puts for 300 ms before a
+        transaction ([storage] max_batch_delay_ms). A round puts 1,000 a tick at most and none
+        while the queue is half full, so every end is stored within seconds, known stored by
+        the store's FIFO progress, and said once. Main's round put all 2,500 in one tick: the
+        same 500 refused at every round (silently), never all stored."""
+        d, dev, n = self.d, "retry-many", 2500
+        ev, info = OpenBehindALaterEvent.open_at_the_stop(self, dev)
+        start = ev["start_ts"]
+        db = sqlite3.connect(d.db_path)
+        try:
+            with db:  # open rows 10,000 + k behind the event, written while vigild is down
+                db.executemany(
+                    "INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, ?, ?,"
+                    " NULL, ? FROM devices WHERE name = ?",
+                    [(10000 + k, start - 1000 * k, json.dumps(dict(
+                        info, id=10000 + k, start_ts=start - 1000 * k)), dev)
+                     for k in range(1, n + 1)])
+        finally:
+            db.close()
+        with open(d.config, "a", encoding="utf-8") as f:
+            f.write("\n[storage]\nmax_batch_delay_ms = 300\n")
+        d.prefix += ["VIGIL_TEST_OPS_MAX=2000"]
+        vt.write_file_atomic(self.flag, "fail")  # the events' insert fails from the start
+        d.start()
+        tp.wait_for("the failed ends said", lambda: re.search(
+            r"the \"restart\" ends of %d events stored open behind later ones may not be "
+            r"stored" % n, d.log()), 60)
+        tp.wait_for("the retries begun", lambda: "are not known stored" in d.log(), 30)
+        os.unlink(self.flag)
+
+        def ends():
+            got = stored_row(d.db_path, "SELECT count(*) FROM events e JOIN devices v ON"
+                             " v.id = e.device_id WHERE v.name = ? AND e.id > 10000 AND"
+                             " e.end_ts IS NOT NULL", (dev,))
+            return got if got[0] == n else None
+        self.assertEqual(tp.wait_for("every end stored while vigild runs", ends, 60), (n,))
+        tp.wait_for("the retry's success logged", lambda: re.search(
+            r"the \"restart\" ends of %d events are stored \(0 of them counted now" % n,
+            d.log()), 30)
+        self.assertEqual(te.ended_counts(d)["restart"], n)  # each counted once, when queued
+        self.assertNotIn("not saved (", d.log())
+        self.assertEqual(stored_event(d.db_path, dev, ev["id"])[0], None)  # still going on
+
+    def test_stop_during_the_retries_exits_0(self):
+        """Task fix61e (finding 3): the stop's maintenance ticks run no retry round, so an end
+        whose put still fails is left to the next restart and not counted among the stop's lost
+        writes. The stop is held before its first tick (VIGIL_TEST_HOLD_DIR's stop-tick) past
+        the 5 s of a round, so a round is due there. Main's vigild put the end again in that
+        tick, lost it in the flush and exited 1 ("stopped, but ... lost")."""
+        d, dev = self.d, "retry-stop"
+        holds = vt.mkdtemp()
+        d.prefix += ["VIGIL_TEST_HOLD_DIR=" + holds]
+        ev, start, old = restart_end_failing(self, dev)  # the fault goes on
+        hold = os.path.join(holds, "stop-tick")
+        vt.write_file_atomic(hold, "")
+
+        def release():
+            try:
+                tp.wait_for("the stop held", lambda: os.path.exists(hold + ".held"), 30)
+                time.sleep(6)  # a round is due by the clock (every 5 s): no outcome to wait for
+            finally:
+                os.unlink(hold)
+        t = threading.Thread(target=release)
+        t.start()
+        try:
+            d.stop(codes=(0,))
+        finally:
+            t.join()
+        self.assertNotIn("stopped, but", d.log())
+        self.assertEqual(stored_event(d.db_path, dev, old)[0], None, "left open")
+        os.unlink(self.flag)
+        d.start()
+        ended_restart(self, d, dev, old, start)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,309 @@
+/* daemon/pipeline_restart_retry.c: the restore's "restart" ends put again while vigild runs
+ * (session 61; docs/reliability.md, "The restore's open events, the leads of session 60 (session
+ * 61)"). The restore keeps each end's row (pipeline__restart_keep) until it is known stored; those
+ * refused, or queued with a transaction that failed, are put again from the maintenance tick
+ * (pipeline__restart_retry).
+ *
+ * Invariants (the second reader's findings on events61, task fix61e): a round is paced (at most
+ * PIPE_RESTART_TICK_PUTS puts a tick, none while the store's queue of puts is half full or more),
+ * so thousands of kept ends never fill the queue live writes share; a refused put ends the tick's
+ * part of the round, which goes on from there at the next tick. An end is known stored, and
+ * dropped from the list, once every put queued before the store's stats were read after its put
+ * was handled (the writer takes its queue in order, whole, and counts each put written, skipped
+ * or failed: a FIFO mark, restart_settle) and no put was lost since its put. No round runs once
+ * the pipeline stopped (the rows are left to the next restart): the stop's ticks would count their
+ * failures as its own lost writes.
+ *
+ * Threads: the kept ends (p->rr) are the restore's (vigild's main thread, before the loop runs),
+ * then the loop's (pipeline_maint_tick); never both at once, so no lock. A device's deleted flag
+ * and forget_gen are read under its mutex. */
+#include "err.h"
+#include "log.h"
+#include "pipeline_events_int.h"
+#include "pipeline_int.h"
+#include "vtime.h"
+
+#include <stdlib.h>
+
+/* A round of puts every PIPE_RESTART_RETRY_MS, PIPE_RESTART_RETRIES rounds at most: ten minutes
+ * cover a busy queue at the start (the catch-up's puts) and a short run of failed commits (a
+ * lock another process held, a disk briefly full); past them the rows are the next restart's,
+ * as every refused end was before session 61. */
+#define PIPE_RESTART_RETRY_MS 5000
+#define PIPE_RESTART_RETRIES  120
+/* A round's puts a tick (250 ms): 4,000 a second at most, a tenth of the queue's bound. */
+#define PIPE_RESTART_TICK_PUTS 1000
+/* Ends dropped with their device logged one by one; the others in one line a tick. */
+#define PIPE_RESTART_LOG_EACH 10
+
+/* A "restart" end of the restore: its row as put (js, owned). counted: its put was queued once
+ * (counted, logged and published then). forget_gen: d's when kept (pipeline_forget moves it): a
+ * device deleted since, even one a reading or PUT made again (deleted cleared, its events
+ * numbered from 1 again), has its end dropped, not put back or counted. inflight: its last put
+ * was queued and is not known handled yet: handled once the store's written + skipped + failed
+ * puts reach mark, stored when ops_failed is still failed0 then. */
+struct restart_end {
+    struct dev *d;
+    uint64_t id, forget_gen;
+    int64_t start_ts, end_ts;
+    char *js;
+    int counted, inflight;
+    uint64_t mark, failed0;
+};
+
+/* The kept ends. */
+struct restart_retry {
+    struct restart_end *v;
+    size_t n, room;
+    size_t stored, late; /* known stored by the retries; of them, counted then (first refused) */
+    size_t gone;         /* dropped with their device: the first PIPE_RESTART_LOG_EACH logged */
+    size_t pos;          /* the round under way: the next end it looks at */
+    int64_t next_ms;     /* monotonic ms: when the next round is due */
+    int rounds;          /* rounds begun */
+    int open;            /* a round is under way (pos) */
+};
+
+/* Counts an end not kept (out of memory): said at the restore's end. */
+static int unkept(pipeline_t *p, char *js)
+{
+    free(js);
+    p->rr_unkept++;
+    return ERR_NOMEM;
+}
+
+int pipeline__restart_keep(pipeline_t *p, struct dev *d, const struct event *e, char *js,
+                           int queued)
+{
+    if (js == NULL)
+        return unkept(p, js);
+    if (p->rr == NULL && (p->rr = calloc(1, sizeof *p->rr)) == NULL)
+        return unkept(p, js);
+    struct restart_retry *rr = p->rr;
+    if (rr->n == rr->room) {
+        size_t room = rr->room ? 2 * rr->room : 16;
+        struct restart_end *v = realloc(rr->v, room * sizeof *v);
+        if (v == NULL)
+            return unkept(p, js);
+        rr->v = v;
+        rr->room = room;
+    }
+    rr->v[rr->n++] = (struct restart_end){.d = d,
+                                          .id = e->id,
+                                          .forget_gen = d->forget_gen,
+                                          .start_ts = e->start_ts,
+                                          .end_ts = e->end_ts,
+                                          .js = js,
+                                          .counted = queued};
+    return 0;
+}
+
+size_t pipeline__restart_mark(const pipeline_t *p)
+{
+    return p->rr ? p->rr->n : 0;
+}
+
+void pipeline__restart_check(pipeline_t *p, size_t mark, int lost)
+{
+    struct restart_retry *rr = p->rr;
+    size_t k = mark;
+    for (size_t i = mark; rr && i < rr->n; i++) {
+        if (lost || !rr->v[i].counted)
+            rr->v[k++] = rr->v[i]; /* refused, or maybe lost: put again */
+        else
+            free(rr->v[i].js); /* stored */
+    }
+    if (rr)
+        rr->n = k;
+}
+
+/* Frees the kept ends and the list. */
+void pipeline__restart_free(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    if (rr == NULL)
+        return;
+    for (size_t i = 0; i < rr->n; i++)
+        free(rr->v[i].js);
+    free(rr->v);
+    free(rr);
+    p->rr = NULL;
+}
+
+void pipeline__restart_begin(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    if (p->rr_unkept)
+        log_warn("pipeline: %zu \"restart\" ends not kept to be put again (out of memory): those "
+                 "not stored are left open to the next restart",
+                 p->rr_unkept);
+    if (rr == NULL || rr->n == 0) {
+        pipeline__restart_free(p);
+        return;
+    }
+    log_warn("pipeline: the \"restart\" ends of %zu events are not known stored: put again "
+             "every %d s while vigild runs (%d times at most, %d puts a tick at most)",
+             rr->n, PIPE_RESTART_RETRY_MS / 1000, PIPE_RESTART_RETRIES, PIPE_RESTART_TICK_PUTS);
+    rr->next_ms = vtime_mono_ms() + PIPE_RESTART_RETRY_MS;
+}
+
+/* The store's puts handled (written, skipped or lost) since open. */
+static uint64_t handled(const store_stats_t *st)
+{
+    return st->ops_written + st->ops_skipped + st->ops_failed;
+}
+
+/* r's device was deleted since r was kept (even if made again). Caller holds r->d->mu. */
+static int dev_gone(const struct restart_end *r)
+{
+    return atomic_load_explicit(&r->d->deleted, memory_order_relaxed) ||
+           r->d->forget_gen != r->forget_gen;
+}
+
+/* Drops r (its device deleted): logged one by one for the first PIPE_RESTART_LOG_EACH. */
+static void drop_gone(struct restart_retry *rr, struct restart_end *r)
+{
+    if (rr->gone++ < PIPE_RESTART_LOG_EACH)
+        log_info("pipeline: the \"restart\" end of event %llu of '%s' is not put again: the device "
+                 "was deleted",
+                 (unsigned long long)r->id, r->d->name);
+    free(r->js);
+    r->js = NULL;
+}
+
+/* The ends in flight whose puts were handled: stored ones (no put lost since theirs) are counted
+ * and published when their first put was refused, unless their device was deleted since, and
+ * dropped; lost ones wait for the next round. The writer takes its whole queue, in order, into
+ * one transaction and counts each put there written, skipped or failed (account, writer.c)
+ * before it lowers ops_queued: the mark (handled + queued, read in that order after the put) is
+ * never below the count the put's handling reaches, and an empty queue means it was handled. */
+static void restart_settle(pipeline_t *p, const store_stats_t *st)
+{
+    struct restart_retry *rr = p->rr;
+    size_t k = 0, pos = 0;
+    for (size_t i = 0; i < rr->n; i++) {
+        struct restart_end *r = &rr->v[i];
+        if (r->js != NULL && r->inflight && (st->ops_queued == 0 || handled(st) >= r->mark)) {
+            r->inflight = 0;
+            if (st->ops_failed == r->failed0) {
+                pthread_mutex_lock(&r->d->mu);
+                if (dev_gone(r)) {
+                    drop_gone(rr, r);
+                } else {
+                    if (!r->counted) {
+                        rr->late++;
+                        atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1,
+                                                  memory_order_relaxed);
+                        api_events_publish(p->o.hub, API_EVENT_ANOMALY, r->d->name, r->js);
+                    }
+                    rr->stored++;
+                    free(r->js);
+                    r->js = NULL;
+                }
+                pthread_mutex_unlock(&r->d->mu);
+            }
+        }
+        if (i < rr->pos)
+            pos = k + (r->js != NULL); /* the round's place, after the compaction */
+        if (r->js != NULL)
+            rr->v[k++] = *r;
+    }
+    rr->n = k;
+    rr->pos = pos;
+}
+
+/* The round's puts from rr->pos on: at most PIPE_RESTART_TICK_PUTS, none once the store's queue
+ * of puts is half full (live writes share it); a refused put ends this tick's part, the round
+ * goes on from it at the next tick. Ends of a deleted device are dropped. st: read before the
+ * puts (their failed0). Returns 1 when the round reached the list's end. */
+static int restart_puts(pipeline_t *p, const store_stats_t *st)
+{
+    struct restart_retry *rr = p->rr;
+    const uint64_t cap = st->ops_max > 1 ? st->ops_max / 2 : 1; /* a test's bound of 1 too */
+    uint64_t queued = st->ops_queued;
+    size_t puts = 0, first = rr->pos;
+    int refused = 0;
+    for (; rr->pos < rr->n && puts < PIPE_RESTART_TICK_PUTS && queued < cap; rr->pos++) {
+        struct restart_end *r = &rr->v[rr->pos];
+        if (r->inflight)
+            continue; /* its last put not handled yet */
+        /* Under d->mu: pipeline_forget (any thread) moves forget_gen under it, so a delete
+         * either comes before this look (dropped) or after the put is queued (behind it on
+         * the writer's queue, the delete's own rows removal goes first: store_device_delete
+         * is made before pipeline_forget, backend.c; the window between the two is a lead). */
+        pthread_mutex_lock(&r->d->mu);
+        const int gone = dev_gone(r);
+        if (gone)
+            drop_gone(rr, r); /* a put would bring its row back, or overwrite a new one */
+        else
+            refused = store_event_put(p->store, r->d->name, (int64_t)r->id, r->start_ts, r->end_ts,
+                                      r->js) != 0;
+        pthread_mutex_unlock(&r->d->mu);
+        if (refused)
+            break; /* the queue is full: this one first at the next tick */
+        if (!gone) {
+            r->inflight = 1;
+            r->mark = 0; /* set below, after this tick's puts */
+            r->failed0 = st->ops_failed;
+            puts++;
+            queued++;
+        }
+    }
+    if (puts > 0) { /* the mark: every put queued before this read handled */
+        store_stats_t now;
+        store_stats_get(p->store, &now);
+        const uint64_t mark = handled(&now) + now.ops_queued;
+        for (size_t i = first; i < rr->pos; i++)
+            if (rr->v[i].inflight && rr->v[i].mark == 0)
+                rr->v[i].mark = mark;
+    }
+    return !refused && rr->pos == rr->n;
+}
+
+void pipeline__restart_retry(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    if (rr == NULL || p->store == NULL || p->stopped)
+        return; /* at the stop, the rows are the next restart's */
+    store_stats_t st;
+    store_stats_get(p->store, &st);
+    const size_t gone = rr->gone;
+    restart_settle(p, &st);
+    if (rr->n == 0) {
+        if (rr->gone > PIPE_RESTART_LOG_EACH)
+            log_info("pipeline: the \"restart\" ends of %zu events in all were not put again: "
+                     "their devices were deleted",
+                     rr->gone);
+        if (rr->stored)
+            log_info("pipeline: the \"restart\" ends of %zu events are stored (%zu of them "
+                     "counted now: their first put was refused)",
+                     rr->stored, rr->late);
+        pipeline__restart_free(p);
+        return;
+    }
+    const int64_t now = vtime_mono_ms();
+    if (!rr->open) {
+        size_t waiting = 0;
+        for (size_t i = 0; i < rr->n; i++)
+            waiting += !rr->v[i].inflight;
+        if (now < rr->next_ms || waiting == 0)
+            return; /* not due, or every end's put still in flight */
+        if (rr->rounds == PIPE_RESTART_RETRIES) {
+            log_warn("pipeline: the \"restart\" ends of %zu events not stored after %d tries: "
+                     "their rows are left open to the next restart",
+                     rr->n, PIPE_RESTART_RETRIES);
+            pipeline__restart_free(p);
+            return;
+        }
+        rr->open = 1;
+        rr->pos = 0;
+        rr->rounds++;
+    }
+    if (restart_puts(p, &st)) {
+        rr->open = 0;
+        rr->next_ms = now + PIPE_RESTART_RETRY_MS;
+    }
+    if (rr->gone > PIPE_RESTART_LOG_EACH && gone < rr->gone)
+        log_info("pipeline: %zu more \"restart\" ends not put again this tick: their devices "
+                 "were deleted; not logged one by one",
+                 rr->gone - (gone > PIPE_RESTART_LOG_EACH ? gone : PIPE_RESTART_LOG_EACH));
+}
