@@ -711,8 +711,9 @@ class ActivePagesEndUncommitted(Events):
     with no live version (an end the busy store dropped; written here with sqlite3 while vigild
     runs, on a device vigild made from one reading, whose pipeline holds no event: a restore
     ends every open row, sessions 60 and 61), so the store's rows are all the listing has of
-    them. The listing leaves the ended event out, and its pages (limit=1) still reach both older ones: before, the first page read
-    limit + 1 rows, left one out, held limit events and so said next: null, losing the last."""
+    them. The listing leaves the ended event out, and its pages (limit=1) still reach both older
+    ones: before, the first page read limit + 1 rows, left one out, held limit events and so said
+    next: null, losing the last."""
 
     def setUp(self):
         self.flag = os.path.join(vt.mkdtemp(), "hold")
@@ -743,8 +744,8 @@ class ActivePagesEndUncommitted(Events):
 
     def hold_an_end(self):
         """Opens an episode on evp-live, restarts vigild, adds the two stale events of evp-stale
-        (while it runs), then ends the episode with its end's put held; returns the live event, as listed while
-        active, and the stale ones' (device, id)."""
+        (while it runs), then ends the episode with its end's put held; returns the live event,
+        as listed while active, and the stale ones' (device, id)."""
         d, dev, rng = self.d, "evp-live", random.Random(7)
         tp.rotation(10, 0, tp.OMEGA_A, 0.01, rng)  # the draws evp-stale's readings once took
         data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
