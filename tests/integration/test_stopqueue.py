@@ -615,6 +615,22 @@ def restart_end_failing(case, dev):
     return ev, start, old
 
 
+def stop_releasing(d, until, path):
+    """Stops d (exit 0 asserted) while a thread runs until() and then removes path (a hold's
+    file), whatever until() did."""
+    def release():
+        try:
+            until()
+        finally:
+            os.unlink(path)
+    t = threading.Thread(target=release)
+    t.start()
+    try:
+        d.stop(codes=(0,))
+    finally:
+        t.join()
+
+
 class RestartEndRetried(te.Events):
     """Session 61: a "restart" end of the restore whose put is lost (the events' insert failing
     from the start, failmaint.c) is put again while vigild runs, every 5 s, and stored once the
@@ -795,23 +811,33 @@ class RestartEndRetried(te.Events):
         hold = os.path.join(holds, "stop-tick")
         vt.write_file_atomic(hold, "")
 
-        def release():
-            try:
-                tp.wait_for("the stop held", lambda: os.path.exists(hold + ".held"), 30)
-                time.sleep(6)  # a round is due by the clock (every 5 s): no outcome to wait for
-            finally:
-                os.unlink(hold)
-        t = threading.Thread(target=release)
-        t.start()
-        try:
-            d.stop(codes=(0,))
-        finally:
-            t.join()
+        def held():
+            tp.wait_for("the stop held", lambda: os.path.exists(hold + ".held"), 30)
+            time.sleep(6)  # a round is due by the clock (every 5 s): no outcome to wait for
+        stop_releasing(d, held, hold)
         self.assertNotIn("stopped, but", d.log())
         self.assertEqual(stored_event(d.db_path, dev, old)[0], None, "left open")
         os.unlink(self.flag)
         d.start()
         ended_restart(self, d, dev, old, start)
+
+    def test_end_the_stop_commits_is_counted(self):
+        """Task retry62 (item 3): a round's put that only the stop's flush commits (the writer
+        held in it, failmaint.c's "hold", from before SIGTERM until the stop has begun) is
+        settled by the stop's ticks, which put nothing but still look at the store's progress:
+        the end is said stored. Main's stop ticks skipped the retries whole: the row was stored
+        ended but never said stored (nor counted, nor published)."""
+        d, dev = self.d, "retry-at-stop"
+        _, start, old = restart_end_failing(self, dev)
+        vt.write_file_atomic(self.flag, "hold")  # the next round's put held in the writer
+        tp.wait_for("the round's put held", lambda: os.path.exists(self.flag + ".held"), 30)
+        stop_releasing(d, lambda: tp.wait_for(
+            "the stop begun", lambda: "stopping intake and flushing" in d.log(), 30), self.flag)
+        row = stored_event(d.db_path, dev, old)
+        self.assertEqual((row[0], row[1]["ended_by"]), (start, "restart"), row)
+        self.assertEqual(d.log().count("the \"restart\" ends of 1 events are stored (0 of them "
+                                       "counted now"), 1, d.log())
+        self.assertNotIn("stopped, but", d.log())
 
 
 if __name__ == "__main__":
