@@ -70,6 +70,7 @@ struct restart_retry {
     size_t gone;         /* dropped with their device: the first PIPE_RESTART_LOG_EACH logged */
     size_t dropped;      /* dropped on a lasting refusal of their put: likewise */
     int64_t first_ms;    /* monotonic ms: when the first round began (0: none yet) */
+    int64_t span_ms;     /* PIPE_RESTART_SPAN_MS, or VIGIL_TEST_RESTART_SPAN_MS (tests only) */
     size_t pos;          /* the round under way: the next end it looks at */
     int64_t next_ms;     /* monotonic ms: when the next round is due */
     int rounds;          /* rounds begun */
@@ -157,6 +158,9 @@ void pipeline__restart_begin(pipeline_t *p)
              "every %d s while vigild runs (%d times at most, %d puts a tick at most)",
              rr->n, PIPE_RESTART_RETRY_MS / 1000, PIPE_RESTART_RETRIES, PIPE_RESTART_TICK_PUTS);
     rr->next_ms = vtime_mono_ms() + PIPE_RESTART_RETRY_MS;
+    const long long span = pipeline__test_knob(
+        "VIGIL_TEST_RESTART_SPAN_MS", "the \"restart\" ends' retries end after that many ms");
+    rr->span_ms = span ? (int64_t)span : PIPE_RESTART_SPAN_MS;
 }
 
 /* The store's puts handled (written, skipped or lost) since open. */
@@ -333,7 +337,7 @@ void pipeline__restart_retry(pipeline_t *p)
     if (p->stopped)
         return; /* no puts at the stop: the rows not known stored are the next restart's */
     const int64_t now = vtime_mono_ms();
-    const int over_time = rr->first_ms != 0 && now - rr->first_ms > PIPE_RESTART_SPAN_MS;
+    const int over_time = rr->first_ms != 0 && now - rr->first_ms > rr->span_ms;
     if (!rr->open || over_time) {
         size_t waiting = 0;
         for (size_t i = 0; i < rr->n; i++)

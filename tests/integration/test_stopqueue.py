@@ -821,6 +821,26 @@ class RestartEndRetried(te.Events):
         d.start()
         ended_restart(self, d, dev, old, start)
 
+    def test_round_held_ends_in_time(self):
+        """Task retry62 (item 1): a round whose put the writer never finishes (held in it,
+        failmaint.c's "hold") is never done, so never counted among the 120 rounds; the retries'
+        time bound (VIGIL_TEST_RESTART_SPAN_MS: 3 s here, ten minutes unset) ends them all the
+        same, with the give-up line. Main's vigild waited for the held put, said nothing, for as
+        long as the writer was held."""
+        d, dev = self.d, "retry-held"
+        d.prefix += ["VIGIL_TEST_RESTART_SPAN_MS=3000"]
+        restart_end_failing(self, dev)
+        vt.write_file_atomic(self.flag, "hold")  # the next round's put held in the writer
+        try:
+            tp.wait_for("the round's put held", lambda: os.path.exists(self.flag + ".held"), 30)
+            tp.wait_for("the retries given up in time", lambda: re.search(
+                r"the \"restart\" ends of 1 events not stored after 1 tries in \d+ s: their rows "
+                r"are left open to the next restart", d.log()), 30)
+            self.assertTrue(os.path.exists(self.flag + ".held"), "given up only once let go")
+        finally:
+            os.unlink(self.flag)
+        self.assertNotIn("are stored (", d.log())
+
     def test_end_the_stop_commits_is_counted(self):
         """Task retry62 (item 3): a round's put that only the stop's flush commits (the writer
         held in it, failmaint.c's "hold", from before SIGTERM until the stop has begun) is
