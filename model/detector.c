@@ -441,7 +441,10 @@ static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8
 {
     const int C = d->C;
     memset(res, 0, sizeof *res);
-    d->rh_now = ts_ms; /* onset_rhythm's clock while this reading is scored */
+    /* onset_rhythm's clock while this reading is scored, within +-2^62 ms (as a kept onset's
+     * timestamp must be to load again) so that a gap between two of them cannot overflow */
+    const int64_t lim = (int64_t)1 << 62;
+    d->rh_now = ts_ms == DETECTOR_NO_TIME ? ts_ms : ts_ms < -lim ? -lim : ts_ms > lim ? lim : ts_ms;
     for (int c = 0; c < C; c++) {
         int ok = (!present || present[c]) && isfinite(x[c]);
         if (ok) {

@@ -2,9 +2,10 @@
  * round trip, formats 3 and 5, and saved state that load validates (onset_rhythm's state, the
  * episode counts), and a linear or persistence predictor's kept parameters (model/detector_pred.c);
  * formats 8 and 47 and detector_apply_settings on a loaded detector (moved from
- * test_detector_calib.c); a blob claiming a shape too big for it (session 56). Part of
- * test_detector: tests/test_detector.c runs them, in the order of the single file they were
- * moved from; the fixtures shared with the other parts are in tests/test_detector_fx.c. */
+ * test_detector_calib.c); a blob claiming a shape too big for it (session 56); a reading count
+ * past 2^62 (session 62). Part of test_detector: tests/test_detector.c runs them, in the order of
+ * the single file they were moved from; the fixtures shared with the other parts are in
+ * tests/test_detector_fx.c. */
 
 #include <math.h>
 #include <setjmp.h>
@@ -652,6 +653,56 @@ static void test_load_big_shape_refused(void **unused)
     free(buf);
 }
 
+/* tests/fuzz/fuzz_detector's find (session 62): a saved count of readings near 2^64, its kept
+ * onsets just below it, loaded, then scored: keeps_schedule cast the counts to int64 and took
+ * the gap between two of opposite signs (a signed overflow UBSan reports). A count past 2^62 is
+ * refused; 2^62, the onsets just below, loads and scores. A reading's timestamp past 2^62 ms
+ * is onset_rhythm's clock at 2^62, the bound a kept onset's timestamp loads within. */
+static void test_reading_count_bounded(void **unused)
+{
+    (void)unused;
+    int at[RH_SPIKES];
+    float *x = make_routine(1, -1, -1, at);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *d = new_detector_cfg(&cfg, 1), *b = NULL;
+    struct detector_result r;
+    for (int t = 0; t <= at[5] + 20; t++)
+        step(d, x, t, 1, NULL, &r);
+    const int n = d->rh_n;
+    assert_true(n >= 3);
+    const uint64_t seen = d->n_seen, top = (uint64_t)1 << 62;
+    const uint64_t counts[] = {UINT64_MAX - 1, top + 1, top};
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    for (size_t k = 0; k < 3; k++) {
+        const uint64_t by = counts[k] - seen;
+        d->n_seen += by;
+        for (int i = 0; i < n; i++)
+            d->rh_at[i] += by;
+        assert_int_equal(detector_save(d, buf, len, &got), 0);
+        const int rc = detector_load(&b, buf, got);
+        print_message("n_seen %llu: load %d\n", (unsigned long long)counts[k], rc);
+        assert_int_equal(rc, counts[k] > top ? ERR_CORRUPT : 0);
+        for (int t = at[5] + 21; b != NULL && t < at[7] + 20; t++)
+            step(b, x, t, 1, NULL, &r); /* through the next two onsets */
+        detector_destroy(b);
+        b = NULL;
+        d->n_seen -= by;
+        for (int i = 0; i < n; i++)
+            d->rh_at[i] -= by;
+    }
+    const float v = 0.0f;
+    assert_int_equal(detector_step_ts(d, INT64_MAX, &v, NULL, &r), 0);
+    assert_true(d->rh_now == (int64_t)top);
+    assert_int_equal(detector_step_ts(d, INT64_MIN + 1, &v, NULL, &r), 0);
+    assert_true(d->rh_now == -(int64_t)top);
+    free(buf);
+    free(x);
+    detector_destroy(d);
+}
+
 const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_save_load),
     cmocka_unit_test(test_load_format3),
@@ -663,5 +714,6 @@ const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_apply_settings),
     cmocka_unit_test(test_load_format47_running),
     cmocka_unit_test(test_load_big_shape_refused),
+    cmocka_unit_test(test_reading_count_bounded),
 };
 const size_t detector_io_count = sizeof detector_io_tests / sizeof detector_io_tests[0];
