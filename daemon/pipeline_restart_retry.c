@@ -17,7 +17,10 @@
  * refusal (store_retry_later: a full queue, a full disk, out of memory) holds a round on an end;
  * any other drops that end, logged. The retries end PIPE_RESTART_RETRIES rounds or
  * PIPE_RESTART_SPAN_MS after the first round began, whichever comes first: a round held back
- * at every tick (a saturated writer) is not counted as a round, the time bound ends it.
+ * at every tick (a saturated writer) is not counted as a round, the time bound ends it. The end
+ * drops the ends whose put is not in flight; one in flight is left to its settle (the writer
+ * handles every queued put), so a put committed after the give-up is still said stored, counted
+ * and announced, and one lost is dropped at the next tick (restart_give_up).
  *
  * Threads: the kept ends (p->rr) are the restore's (vigild's main thread, before the loop runs),
  * then the loop's (pipeline_maint_tick); never both at once, so no lock. A device's deleted flag
@@ -75,6 +78,7 @@ struct restart_retry {
     int64_t next_ms;     /* monotonic ms: when the next round is due */
     int rounds;          /* rounds begun */
     int open;            /* a round is under way (pos) */
+    int over;            /* the retries gave up: only the ends in flight are left, to settle */
 };
 
 /* Counts an end not kept (out of memory): said at the restore's end. */
@@ -319,6 +323,36 @@ static void restart_done(pipeline_t *p)
     pipeline__restart_free(p);
 }
 
+/* The retries' end (PIPE_RESTART_RETRIES rounds, or the time bound passed): the ends whose put
+ * is not in flight are dropped, in one line; those in flight are kept for their settle only (the
+ * writer handles every queued put, in order), so one committed after the give-up is still said
+ * stored, counted and announced (review of retry62: the first version dropped it, and said it
+ * not stored); one lost is dropped here at a later tick. No round begins again. */
+static void restart_give_up(pipeline_t *p, int64_t now)
+{
+    struct restart_retry *rr = p->rr;
+    size_t k = 0, left = 0;
+    for (size_t i = 0; i < rr->n; i++) {
+        if (rr->v[i].inflight) {
+            rr->v[k++] = rr->v[i];
+        } else {
+            free(rr->v[i].js);
+            left++;
+        }
+    }
+    rr->n = k;
+    rr->pos = 0;
+    rr->open = 0;
+    rr->over = 1;
+    if (left)
+        log_warn("pipeline: the \"restart\" ends of %zu events not stored after %d tries in "
+                 "%lld s: their rows are left open to the next restart%s",
+                 left, rr->rounds, (long long)((now - rr->first_ms) / 1000),
+                 k ? " (those whose put is in flight wait for it: said stored if it commits)" : "");
+    if (rr->n == 0)
+        restart_done(p);
+}
+
 void pipeline__restart_retry(pipeline_t *p)
 {
     struct restart_retry *rr = p->rr;
@@ -337,18 +371,18 @@ void pipeline__restart_retry(pipeline_t *p)
     if (p->stopped)
         return; /* no puts at the stop: the rows not known stored are the next restart's */
     const int64_t now = vtime_mono_ms();
-    const int over_time = rr->first_ms != 0 && now - rr->first_ms > rr->span_ms;
-    if (!rr->open || over_time) {
+    if (rr->over || (rr->first_ms != 0 && now - rr->first_ms > rr->span_ms)) {
+        restart_give_up(p, now); /* looked at every tick: a round held open ends too */
+        return;
+    }
+    if (!rr->open) {
         size_t waiting = 0;
         for (size_t i = 0; i < rr->n; i++)
             waiting += !rr->v[i].inflight;
-        if (!over_time && (now < rr->next_ms || waiting == 0))
+        if (now < rr->next_ms || waiting == 0)
             return; /* not due, or every end's put still in flight */
-        if (rr->rounds == PIPE_RESTART_RETRIES || over_time) {
-            log_warn("pipeline: the \"restart\" ends of %zu events not stored after %d tries in "
-                     "%lld s: their rows are left open to the next restart",
-                     rr->n, rr->rounds, (long long)((now - rr->first_ms) / 1000));
-            restart_done(p);
+        if (rr->rounds == PIPE_RESTART_RETRIES) {
+            restart_give_up(p, now);
             return;
         }
         rr->open = 1;
