@@ -411,9 +411,8 @@ void detector__rebuild_state(detector_t *d)
         return;
     /* Both staggered states restart within one window, so one window plus a margin rebuilds
      * them exactly as if they had been stepped all along (lstm_window <= train.window). */
-    int n = d->kind == DET_KIND_LSTM ? 2 * d->lstm_window : 1;
-    if (n > d->ctx_len)
-        n = d->ctx_len;
+    int64_t n64 = d->kind == DET_KIND_LSTM ? (int64_t)2 * d->lstm_window : 1;
+    const int n = n64 > d->ctx_len ? d->ctx_len : (int)n64;
     int start = d->ctx_head - n;
     if (start < 0)
         start += d->ctx_cap;
@@ -441,9 +440,9 @@ static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8
 {
     const int C = d->C;
     memset(res, 0, sizeof *res);
-    /* onset_rhythm's clock while this reading is scored, within +-2^62 ms (as a kept onset's
-     * timestamp must be to load again) so that a gap between two of them cannot overflow */
-    const int64_t lim = (int64_t)1 << 62;
+    /* onset_rhythm's clock while this reading is scored, within +-(2^62 - 1) ms (as a kept
+     * onset's timestamp must be to load again) so that a gap between two cannot overflow */
+    const int64_t lim = ((int64_t)1 << 62) - 1;
     d->rh_now = ts_ms == DETECTOR_NO_TIME ? ts_ms : ts_ms < -lim ? -lim : ts_ms > lim ? lim : ts_ms;
     for (int c = 0; c < C; c++) {
         int ok = (!present || present[c]) && isfinite(x[c]);
@@ -498,7 +497,8 @@ static void step_end(detector_t *d, int64_t ts_ms, struct detector_result *res)
     if (d->cfg.retrain_seconds > 0 && d->version > 0 && ts_ms != DETECTOR_NO_TIME) {
         if (d->train_ts == DETECTOR_NO_TIME || ts_ms < d->train_ts)
             d->train_ts = ts_ms;
-        else if (ts_ms - d->train_ts >= (int64_t)d->cfg.retrain_seconds * 1000)
+        else if ((uint64_t)ts_ms - (uint64_t)d->train_ts >= /* exact: ts_ms >= train_ts */
+                 (uint64_t)d->cfg.retrain_seconds * 1000)
             by_time = 1;
     }
     if (by_time) {
@@ -772,12 +772,12 @@ int detector_end_episode(detector_t *d)
  * detector_load.c); DETECTOR_NO_TIME stays. */
 static int64_t time_moved(int64_t t, int64_t by_ms)
 {
-    const int64_t lim = (int64_t)1 << 62;
+    const int64_t lim = ((int64_t)1 << 62) - 1;
     if (t == DETECTOR_NO_TIME)
         return t;
     by_ms = by_ms < -lim ? -lim : by_ms > lim ? lim : by_ms;
     t = t < -lim ? -lim : t > lim ? lim : t;
-    const int64_t v = t + by_ms; /* |t|, |by_ms| <= 2^62: no overflow */
+    const int64_t v = t + by_ms; /* |t|, |by_ms| < 2^62: no overflow */
     return v < -lim ? -lim : v > lim ? lim : v;
 }
 

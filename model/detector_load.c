@@ -14,9 +14,10 @@
 #include "err.h"
 #include "internal.h"
 
-/* A kept onset's timestamp loads only within this of the epoch (ms, about 146 million years):
- * gaps between two of them then cannot overflow int64. */
-#define RH_TS_MAX ((int64_t)1 << 62)
+/* A kept onset's timestamp loads only within this of the epoch (ms, about 146 million years), as
+ * step_begin clamps onset_rhythm's clock: gaps between two of them then cannot overflow int64
+ * (2^62 - 1 on both sides: at most 2^63 - 2). */
+#define RH_TS_MAX (((int64_t)1 << 62) - 1)
 /* The count of readings seen loads only up to this (2^62: 146,000 years at a million readings a
  * second): a reading count (a kept onset's, say) then casts to int64 and a gap between two of
  * them cannot overflow. */
@@ -664,9 +665,9 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     if (d->n_seen > SEEN_MAX || d->ctx_head < 0 || d->ctx_head >= d->ctx_cap || d->ctx_len < 0 ||
         d->ctx_len > d->ctx_cap || d->ring_head < 0 || d->ring_head >= cfg.err_window ||
         d->ring_len < 0 || d->ring_len > cfg.err_window || d->ring_since_resum < 0 ||
-        d->short_head < 0 || d->short_head >= cfg.err_short || d->short_len < 0 ||
-        d->short_len > cfg.err_short || (unsigned)d->kind > DET_KIND_LSTM ||
-        (unsigned)d->det_state > DET_ANOMALY ||
+        d->ring_since_resum > cfg.err_window || d->short_head < 0 ||
+        d->short_head >= cfg.err_short || d->short_len < 0 || d->short_len > cfg.err_short ||
+        (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
         (unsigned)d->ep_accepted > (d->det_state == DET_ANOMALY) ||
         (unsigned)d->tripped > (d->det_state == DET_NORMAL || d->det_state == DET_WARNING) ||
         (unsigned)d->ep_trip > (d->det_state == DET_ANOMALY) ||
@@ -675,7 +676,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         /* The episode's counts index the short window (detector__recent_median's k = in_anomaly +
          * 1) and grow by one a reading: a negative or near-INT_MAX count is corrupt (found by
          * tests/fuzz/fuzz_detector once it scored what loaded). */
-        d->in_anomaly < 0 || d->in_anomaly > (1 << 30) || d->below < 0 || d->below > (1 << 30) ||
+        d->in_anomaly < 0 || d->in_anomaly > (1 << 30) || d->since_red < 0 ||
+        d->since_red > (1 << 30) || d->below < 0 || d->below > (1 << 30) ||
         (cfg.op_point && C >= 2 && !(d->op_n >= -1.0 && d->op_n <= 1e18)) ||
         (cfg.burst_memory &&
          (d->burst_n < 0 || d->burst_n > DETECTOR_MAX_BURSTS || d->burst_head < 0 ||

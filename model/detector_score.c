@@ -302,9 +302,11 @@ static int grow_note(detector_t *d, const float *e)
         g = Z_CAP; /* also a NaN, as the largest error (defensive: the scales are positive,
                     * trained or loaded, and a missing channel's value is carried forward, so
                     * only a prediction that is not finite would give one) */
-    d->gr_n++;
-    d->gr_sum += g;
-    d->gr_sq += g * g;
+    if (d->gr_n < (1 << 30)) { /* the bound it loads within (a block that never ends) */
+        d->gr_n++;
+        d->gr_sum += g;
+        d->gr_sq += g * g;
+    }
     const int n = detector__ep_len(d); /* the trip's reading too (ep_trip) */
     if ((n - A) % B != 0)
         return 0;
@@ -830,7 +832,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         d->ep_trip = 0;
     else if (d->det_state != DET_ANOMALY)
         d->ep_trip = d->tripped;
-    d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
+    /* an episode's count stops at 2^30, the bound it loads within */
+    d->in_anomaly = st != DET_ANOMALY           ? 0
+                    : d->in_anomaly < (1 << 30) ? d->in_anomaly + 1
+                                                : d->in_anomaly;
     d->det_state = st;
 
     /* Accepted for the rest of the episode: the training the acceptance asked for zeroes

@@ -266,18 +266,18 @@ static void test_rhythm_state_refused(void **unused)
     assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
     memcpy(buf + at_off, d->rh_at, 16);
     /* rhythm_time (the default): the timestamps after the sizes, the newest as saved, unknown,
-     * 0 or -2^62 load; 2^62 + 1, INT64_MAX or INT64_MIN + 1 (a gap could overflow) do not. */
+     * 0 or -(2^62 - 1) load; +-2^62, INT64_MAX or INT64_MIN + 1 (a gap could overflow) do not. */
     const size_t ts_off = raw_off + sizeof d->rh_raw;
     assert_memory_equal(buf + ts_off, d->rh_ts, sizeof d->rh_ts);
     assert_true(d->rh_ts[n - 1] == (int64_t)d->rh_at[n - 1] * 1000);
-    const int64_t ts_ok[] = {DETECTOR_NO_TIME, 0, -((int64_t)1 << 62), d->rh_ts[n - 1]};
-    const int64_t ts_bad[] = {((int64_t)1 << 62) + 1, INT64_MAX, INT64_MIN + 1};
+    const int64_t ts_ok[] = {DETECTOR_NO_TIME, 0, -((int64_t)1 << 62) + 1, d->rh_ts[n - 1]};
+    const int64_t ts_bad[] = {(int64_t)1 << 62, -((int64_t)1 << 62), INT64_MAX, INT64_MIN + 1};
     unsigned char *last_ts = buf + ts_off + sizeof(int64_t) * (size_t)(n - 1);
     for (size_t i = 0; i < 4; i++) {
         memcpy(last_ts, &ts_ok[i], 8);
         assert_int_equal(load_recrc(buf, len, alt), 0);
     }
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         memcpy(last_ts, &ts_bad[i], 8);
         assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
     }
@@ -657,7 +657,7 @@ static void test_load_big_shape_refused(void **unused)
  * onsets just below it, loaded, then scored: keeps_schedule cast the counts to int64 and took
  * the gap between two of opposite signs (a signed overflow UBSan reports). A count past 2^62 is
  * refused; 2^62, the onsets just below, loads and scores. A reading's timestamp past 2^62 ms
- * is onset_rhythm's clock at 2^62, the bound a kept onset's timestamp loads within. */
+ * is onset_rhythm's clock at 2^62 - 1, the bound a kept onset's timestamp loads within. */
 static void test_counts_bounded(void **unused)
 {
     (void)unused;
@@ -716,9 +716,27 @@ static void test_counts_bounded(void **unused)
     d->run_sum = run_sum;
     const float v = 0.0f;
     assert_int_equal(detector_step_ts(d, INT64_MAX, &v, NULL, &r), 0);
-    assert_true(d->rh_now == (int64_t)top);
+    assert_true(d->rh_now == (int64_t)top - 1);
     assert_int_equal(detector_step_ts(d, INT64_MIN + 1, &v, NULL, &r), 0);
-    assert_true(d->rh_now == -(int64_t)top);
+    assert_true(d->rh_now == -(int64_t)top + 1);
+    /* The second reader's finds (session 62): counts with a lower bound only at load. The long
+     * window's readings since its sums were redone (live below err_window; INT_MAX overflowed
+     * its ++) and the readings since the last red (live within [0, 2^30]; negative made
+     * onset_rank's discount negative). */
+    int *const field[] = {&d->ring_since_resum, &d->ring_since_resum, &d->since_red, &d->since_red};
+    const int bad[] = {cfg.err_window + 1, INT32_MAX, -1, (1 << 30) + 1};
+    for (size_t k = 0; k < 4; k++) {
+        const int keep = *field[k];
+        *field[k] = bad[k];
+        assert_int_equal(detector_save(d, buf, len, &got), 0);
+        const int rc = detector_load(&b, buf, got);
+        print_message("count %zu at %d: load %d\n", k, bad[k], rc);
+        assert_int_equal(rc, ERR_CORRUPT);
+        *field[k] = keep;
+    }
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, got), 0);
+    detector_destroy(b);
     free(buf);
     free(x);
     detector_destroy(d);
