@@ -52,8 +52,7 @@
  * devices (the loop preempted, or the devices' mutexes contended, under a heavy ingest). */
 #define ARRIVALS_SLICE_US 4000
 
-/* A test hook's positive value (tests only: said in the log), or 0 when unset. */
-static long long test_knob(const char *name, const char *what)
+long long pipeline__test_knob(const char *name, const char *what)
 {
     const char *v = getenv(name);
     long long x = v && *v ? strtoll(v, NULL, 10) : 0;
@@ -64,8 +63,10 @@ static long long test_knob(const char *name, const char *what)
 
 void pipeline__arrivals_init(pipeline_t *p)
 {
-    long long ms = test_knob("VIGIL_TEST_ARRIVALS_MS", "the arrivals flush's period in ms");
-    long long slice = test_knob("VIGIL_TEST_ARRIVALS_SLICE", "devices an arrivals tick walks");
+    long long ms =
+        pipeline__test_knob("VIGIL_TEST_ARRIVALS_MS", "the arrivals flush's period in ms");
+    long long slice =
+        pipeline__test_knob("VIGIL_TEST_ARRIVALS_SLICE", "devices an arrivals tick walks");
     p->arr_every_ms = ms ? ms : PIPE_ARRIVALS_MS;
     p->arr_slice = slice ? (size_t)slice : PIPE_ARRIVALS_SLICE;
 }

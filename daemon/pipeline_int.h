@@ -783,6 +783,10 @@ int pipeline__arrivals_restore(pipeline_t *p);
  * PIPE_ARRIVALS_SLICE, or (tests only) $VIGIL_TEST_ARRIVALS_MS and $VIGIL_TEST_ARRIVALS_SLICE,
  * said in the log. pipeline_create. */
 void pipeline__arrivals_init(pipeline_t *p);
+
+/* Any thread. A test hook's positive value, read from the environment variable name (tests
+ * only: said in the log with what, a warning), or 0 when unset, empty or not positive. */
+long long pipeline__test_knob(const char *name, const char *what);
 /* /metrics' arrivals families (vigil_arrivals_flush_seconds, _devices): any thread. */
 void pipeline__arrivals_metrics(pipeline_t *p, sbuf_t *out);
 

@@ -10,9 +10,17 @@
  * part of the round, which goes on from there at the next tick. An end is known stored, and
  * dropped from the list, once every put queued before the store's stats were read after its put
  * was handled (the writer takes its queue in order, whole, and counts each put written, skipped
- * or failed: a FIFO mark, restart_settle) and no put was lost since its put. No round runs once
- * the pipeline stopped (the rows are left to the next restart): the stop's ticks would count their
- * failures as its own lost writes.
+ * or failed: a FIFO mark, restart_settle) and no put was lost since its put. No round's puts run
+ * once the pipeline stopped (the rows are left to the next restart): the stop's ticks would count
+ * their failures as its own lost writes; the settle, which writes nothing, still runs there, so
+ * an end the stop's flushes commit is counted and announced (task retry62). Only a transient
+ * refusal (store_retry_later: a full queue, a full disk, out of memory) holds a round on an end;
+ * any other drops that end, logged. The retries end PIPE_RESTART_RETRIES rounds or
+ * PIPE_RESTART_SPAN_MS after the first round began, whichever comes first: a round held back
+ * at every tick (a saturated writer) is not counted as a round, the time bound ends it. The end
+ * drops the ends whose put is not in flight; one in flight is left to its settle (the writer
+ * handles every queued put), so a put committed after the give-up is still said stored, counted
+ * and announced, and one lost is dropped at the next tick (restart_give_up).
  *
  * Threads: the kept ends (p->rr) are the restore's (vigild's main thread, before the loop runs),
  * then the loop's (pipeline_maint_tick); never both at once, so no lock. A device's deleted flag
@@ -31,6 +39,12 @@
  * as every refused end was before session 61. */
 #define PIPE_RESTART_RETRY_MS 5000
 #define PIPE_RESTART_RETRIES  120
+/* The same ten minutes as a time bound, from the first round's start (task retry62): a round
+ * held back at every tick (the store's queue half full, or its put refused) is never counted, so
+ * the rounds alone bound nothing under a saturated writer. A time bound, not a count of held
+ * ticks: a held tick is 250 ms and a round 5 s, so counting both toward one number would bound
+ * neither in time; ten minutes is what the rounds' bound promised while the store keeps up. */
+#define PIPE_RESTART_SPAN_MS ((int64_t)PIPE_RESTART_RETRIES * PIPE_RESTART_RETRY_MS)
 /* A round's puts a tick (250 ms): 4,000 a second at most, a tenth of the queue's bound. */
 #define PIPE_RESTART_TICK_PUTS 1000
 /* Ends dropped with their device logged one by one; the others in one line a tick. */
@@ -57,10 +71,14 @@ struct restart_retry {
     size_t n, room;
     size_t stored, late; /* known stored by the retries; of them, counted then (first refused) */
     size_t gone;         /* dropped with their device: the first PIPE_RESTART_LOG_EACH logged */
+    size_t dropped;      /* dropped on a lasting refusal of their put: likewise */
+    int64_t first_ms;    /* monotonic ms: when the first round began (0: none yet) */
+    int64_t span_ms;     /* PIPE_RESTART_SPAN_MS, or VIGIL_TEST_RESTART_SPAN_MS (tests only) */
     size_t pos;          /* the round under way: the next end it looks at */
     int64_t next_ms;     /* monotonic ms: when the next round is due */
     int rounds;          /* rounds begun */
     int open;            /* a round is under way (pos) */
+    int over;            /* the retries gave up: only the ends in flight are left, to settle */
 };
 
 /* Counts an end not kept (out of memory): said at the restore's end. */
@@ -144,6 +162,9 @@ void pipeline__restart_begin(pipeline_t *p)
              "every %d s while vigild runs (%d times at most, %d puts a tick at most)",
              rr->n, PIPE_RESTART_RETRY_MS / 1000, PIPE_RESTART_RETRIES, PIPE_RESTART_TICK_PUTS);
     rr->next_ms = vtime_mono_ms() + PIPE_RESTART_RETRY_MS;
+    const long long span = pipeline__test_knob(
+        "VIGIL_TEST_RESTART_SPAN_MS", "the \"restart\" ends' retries end after that many ms");
+    rr->span_ms = span ? (int64_t)span : PIPE_RESTART_SPAN_MS;
 }
 
 /* The store's puts handled (written, skipped or lost) since open. */
@@ -166,6 +187,26 @@ static void drop_gone(struct restart_retry *rr, struct restart_end *r)
         log_info("pipeline: the \"restart\" end of event %llu of '%s' is not put again: the device "
                  "was deleted",
                  (unsigned long long)r->id, r->d->name);
+    free(r->js);
+    r->js = NULL;
+}
+
+/* rc, a refusal of store_event_put, may pass: a full queue (ERR_BUSY), a full disk
+ * (ERR_NOSPACE) or memory (ERR_NOMEM). Any other (ERR_INVAL: an end before its start, which the
+ * restore's clamp rules out today; ERR_CLOSED) would refuse that end at every try. */
+static int store_retry_later(int rc)
+{
+    return rc == ERR_BUSY || rc == ERR_NOSPACE || rc == ERR_NOMEM;
+}
+
+/* Drops r, whose put was refused for good (rc): logged one by one for the first
+ * PIPE_RESTART_LOG_EACH, the others counted in the tick's line. */
+static void drop_refused(struct restart_retry *rr, struct restart_end *r, int rc)
+{
+    if (rr->dropped++ < PIPE_RESTART_LOG_EACH)
+        log_warn("pipeline: the \"restart\" end of event %llu of '%s' is not put again: the store "
+                 "refused it (%s); its row is left open to the next restart",
+                 (unsigned long long)r->id, r->d->name, err_str(rc));
     free(r->js);
     r->js = NULL;
 }
@@ -224,6 +265,7 @@ static int restart_puts(pipeline_t *p, const store_stats_t *st)
     int refused = 0;
     for (; rr->pos < rr->n && puts < PIPE_RESTART_TICK_PUTS && queued < cap; rr->pos++) {
         struct restart_end *r = &rr->v[rr->pos];
+        int rc = 0;
         if (r->inflight)
             continue; /* its last put not handled yet */
         /* Under d->mu: pipeline_forget (any thread) moves forget_gen under it, so a delete
@@ -235,12 +277,15 @@ static int restart_puts(pipeline_t *p, const store_stats_t *st)
         if (gone)
             drop_gone(rr, r); /* a put would bring its row back, or overwrite a new one */
         else
-            refused = store_event_put(p->store, r->d->name, (int64_t)r->id, r->start_ts, r->end_ts,
-                                      r->js) != 0;
+            rc = store_event_put(p->store, r->d->name, (int64_t)r->id, r->start_ts, r->end_ts,
+                                 r->js);
+        refused = store_retry_later(rc);
+        if (rc != 0 && !refused)
+            drop_refused(rr, r, rc); /* every try would refuse it: the round goes on */
         pthread_mutex_unlock(&r->d->mu);
         if (refused)
-            break; /* the queue is full: this one first at the next tick */
-        if (!gone) {
+            break; /* the queue or the disk is full: this one first at the next tick */
+        if (!gone && rc == 0) {
             r->inflight = 1;
             r->mark = 0; /* set below, after this tick's puts */
             r->failed0 = st->ops_failed;
@@ -259,28 +304,77 @@ static int restart_puts(pipeline_t *p, const store_stats_t *st)
     return !refused && rr->pos == rr->n;
 }
 
+/* Logs what the retries came to once no end is left, and frees the list. */
+static void restart_done(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    if (rr->gone > PIPE_RESTART_LOG_EACH)
+        log_info("pipeline: the \"restart\" ends of %zu events in all were not put again: "
+                 "their devices were deleted",
+                 rr->gone);
+    if (rr->dropped > PIPE_RESTART_LOG_EACH)
+        log_warn("pipeline: the \"restart\" ends of %zu events in all were not put again: the "
+                 "store refused them; their rows are left open to the next restart",
+                 rr->dropped);
+    if (rr->stored)
+        log_info("pipeline: the \"restart\" ends of %zu events are stored (%zu of them "
+                 "counted now: their first put was refused)",
+                 rr->stored, rr->late);
+    pipeline__restart_free(p);
+}
+
+/* The retries' end (PIPE_RESTART_RETRIES rounds, or the time bound passed): the ends whose put
+ * is not in flight are dropped, in one line; those in flight are kept for their settle only (the
+ * writer handles every queued put, in order), so one committed after the give-up is still said
+ * stored, counted and announced (review of retry62: the first version dropped it, and said it
+ * not stored); one lost is dropped here at a later tick. No round begins again. */
+static void restart_give_up(pipeline_t *p, int64_t now)
+{
+    struct restart_retry *rr = p->rr;
+    size_t k = 0, left = 0;
+    for (size_t i = 0; i < rr->n; i++) {
+        if (rr->v[i].inflight) {
+            rr->v[k++] = rr->v[i];
+        } else {
+            free(rr->v[i].js);
+            left++;
+        }
+    }
+    rr->n = k;
+    rr->pos = 0;
+    rr->open = 0;
+    rr->over = 1;
+    if (left)
+        log_warn("pipeline: the \"restart\" ends of %zu events not stored after %d tries in "
+                 "%lld s: their rows are left open to the next restart%s",
+                 left, rr->rounds, (long long)((now - rr->first_ms) / 1000),
+                 k ? " (those whose put is in flight wait for it: said stored if it commits)" : "");
+    if (rr->n == 0)
+        restart_done(p);
+}
+
 void pipeline__restart_retry(pipeline_t *p)
 {
     struct restart_retry *rr = p->rr;
-    if (rr == NULL || p->store == NULL || p->stopped)
-        return; /* at the stop, the rows are the next restart's */
+    if (rr == NULL || p->store == NULL)
+        return;
     store_stats_t st;
     store_stats_get(p->store, &st);
-    const size_t gone = rr->gone;
+    const size_t gone = rr->gone, dropped = rr->dropped;
+    /* At the stop too (its ticks come after its flushes): the settle writes nothing, and an end
+     * those flushes committed is counted and announced; the hub outlives the pipeline. */
     restart_settle(p, &st);
     if (rr->n == 0) {
-        if (rr->gone > PIPE_RESTART_LOG_EACH)
-            log_info("pipeline: the \"restart\" ends of %zu events in all were not put again: "
-                     "their devices were deleted",
-                     rr->gone);
-        if (rr->stored)
-            log_info("pipeline: the \"restart\" ends of %zu events are stored (%zu of them "
-                     "counted now: their first put was refused)",
-                     rr->stored, rr->late);
-        pipeline__restart_free(p);
+        restart_done(p);
         return;
     }
+    if (p->stopped)
+        return; /* no puts at the stop: the rows not known stored are the next restart's */
     const int64_t now = vtime_mono_ms();
+    if (rr->over || (rr->first_ms != 0 && now - rr->first_ms > rr->span_ms)) {
+        restart_give_up(p, now); /* looked at every tick: a round held open ends too */
+        return;
+    }
     if (!rr->open) {
         size_t waiting = 0;
         for (size_t i = 0; i < rr->n; i++)
@@ -288,15 +382,14 @@ void pipeline__restart_retry(pipeline_t *p)
         if (now < rr->next_ms || waiting == 0)
             return; /* not due, or every end's put still in flight */
         if (rr->rounds == PIPE_RESTART_RETRIES) {
-            log_warn("pipeline: the \"restart\" ends of %zu events not stored after %d tries: "
-                     "their rows are left open to the next restart",
-                     rr->n, PIPE_RESTART_RETRIES);
-            pipeline__restart_free(p);
+            restart_give_up(p, now);
             return;
         }
         rr->open = 1;
         rr->pos = 0;
         rr->rounds++;
+        if (rr->first_ms == 0)
+            rr->first_ms = now > 0 ? now : 1;
     }
     if (restart_puts(p, &st)) {
         rr->open = 0;
@@ -306,4 +399,8 @@ void pipeline__restart_retry(pipeline_t *p)
         log_info("pipeline: %zu more \"restart\" ends not put again this tick: their devices "
                  "were deleted; not logged one by one",
                  rr->gone - (gone > PIPE_RESTART_LOG_EACH ? gone : PIPE_RESTART_LOG_EACH));
+    if (rr->dropped > PIPE_RESTART_LOG_EACH && dropped < rr->dropped)
+        log_warn("pipeline: %zu more \"restart\" ends not put again this tick: the store refused "
+                 "them; not logged one by one",
+                 rr->dropped - (dropped > PIPE_RESTART_LOG_EACH ? dropped : PIPE_RESTART_LOG_EACH));
 }

@@ -244,8 +244,9 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
  * wait for the writer every STALE_FLUSH_EVERY rows: linear in the stale rows. Frees r's rows. */
 static void stale_end(pipeline_t *p, struct ev_read *r)
 {
-    size_t queued = 0, failed = 0, unflushed = 0;
-    size_t quiet_queued = 0, quiet_failed = 0; /* of the rows not logged one by one */
+    size_t queued = 0, failed = 0, unkept = 0, unflushed = 0;
+    /* Of the rows not logged one by one: queued, refused and kept, refused and not kept. */
+    size_t quiet_queued = 0, quiet_failed = 0, quiet_unkept = 0;
     int flush_rc = 0;
     /* A flush answers for the transaction that reached it only: the puts lost with an earlier
      * one show in ops_failed (storage.h, store_flush). */
@@ -265,12 +266,16 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
         e.end_ts = s->bound > s->start_ts ? s->bound : s->start_ts;
         e.ended_by = PIPE_END_RESTART;
         const int quiet = i >= STALE_LOG_EACH;
+        const size_t unkept0 = p->rr_unkept; /* moves when the end is not kept (out of memory) */
         if (pipeline__event_restart_store(p, d, &e, s->info,
                                           d->det ? "behind a later event of the device"
                                                  : "by a device restored without a detector",
                                           quiet)) {
-            failed++;
-            quiet_failed += quiet;
+            const int kept = p->rr_unkept == unkept0;
+            failed += kept;
+            unkept += !kept;
+            quiet_failed += quiet && kept;
+            quiet_unkept += quiet && !kept;
         } else {
             queued++;
             quiet_queued += quiet;
@@ -287,8 +292,9 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
     if (r->n > STALE_LOG_EACH)
         log_warn("pipeline: %zu more events stored open behind later ones or by devices restored "
                  "without a detector: %zu ended \"restart\", %zu not stored (put again while "
-                 "vigild runs); not logged one by one",
-                 r->n - STALE_LOG_EACH, quiet_queued, quiet_failed);
+                 "vigild runs), %zu not stored nor kept (out of memory: left open to the next "
+                 "restart); not logged one by one",
+                 r->n - STALE_LOG_EACH, quiet_queued, quiet_failed, quiet_unkept);
     store_stats_get(p->store, &st1);
     const int lost = queued && (flush_rc || st1.ops_failed != st0.ops_failed);
     if (lost)
@@ -296,11 +302,11 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
                  "may not be stored (%s): put again while vigild runs",
                  queued, flush_rc ? err_str(flush_rc) : "a write failed");
     pipeline__restart_check(p, mark, lost);
-    if (failed || r->lost)
+    if (failed || unkept || r->lost)
         log_warn("pipeline: %zu events stored open behind later ones not ended at the restore "
                  "(%zu not stored: put again while vigild runs; %zu out of memory: left open to "
                  "the next restart)",
-                 failed + r->lost, failed, r->lost);
+                 failed + unkept + r->lost, failed, unkept + r->lost);
     free(r->v);
     *r = (struct ev_read){.p = p};
 }

@@ -685,9 +685,9 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
           d->st_ch1 > C || d->sh_lead < 0 || d->sh_lead > 1)) ||
         (detector__keeps_record(&cfg) &&
          (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))) ||
-        (cfg.warn_run > 0 &&
-         (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0) || d->run_out < 0 ||
-          d->run_out > d->run_n)) ||
+        (cfg.warn_run > 0 && (d->run_n < 0 || d->run_n > (1 << 30) ||
+                              !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0) ||
+                              d->run_out < 0 || d->run_out > d->run_n)) ||
         (cfg.record_quiet && (d->quiet_n < 0 || d->quiet_n > (1 << 30))) ||
         (cfg.onset_rate && !(d->ons_rate >= 0.0 && d->ons_rate <= cfg.err_window + 1.0)) ||
         (cfg.range_quiet > 0.0f && d->vr_n < 0) ||

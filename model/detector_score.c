@@ -419,7 +419,7 @@ static int warn_run_open(detector_t *d, float open, int beyond)
         run_reset(d);
         return 0;
     }
-    if (d->run_n < cfg->warn_run || 2 * d->run_out > d->run_n)
+    if (d->run_n < cfg->warn_run || d->run_out > d->run_n / 2) /* 2 * run_out > run_n */
         return 0;
     int k = d->run_n / cfg->err_short;
     k = k < 1 ? 1 : k > RUN_MAX_K ? RUN_MAX_K : k;

@@ -2,8 +2,8 @@
  * round trip, formats 3 and 5, and saved state that load validates (onset_rhythm's state, the
  * episode counts), and a linear or persistence predictor's kept parameters (model/detector_pred.c);
  * formats 8 and 47 and detector_apply_settings on a loaded detector (moved from
- * test_detector_calib.c); a blob claiming a shape too big for it (session 56); a reading count
- * past 2^62 (session 62). Part of test_detector: tests/test_detector.c runs them, in the order of
+ * test_detector_calib.c); a blob claiming a shape too big for it (session 56); counts past their
+ * bounds (session 62). Part of test_detector: tests/test_detector.c runs them, in the order of
  * the single file they were moved from; the fixtures shared with the other parts are in
  * tests/test_detector_fx.c. */
 
@@ -658,7 +658,7 @@ static void test_load_big_shape_refused(void **unused)
  * the gap between two of opposite signs (a signed overflow UBSan reports). A count past 2^62 is
  * refused; 2^62, the onsets just below, loads and scores. A reading's timestamp past 2^62 ms
  * is onset_rhythm's clock at 2^62, the bound a kept onset's timestamp loads within. */
-static void test_reading_count_bounded(void **unused)
+static void test_counts_bounded(void **unused)
 {
     (void)unused;
     int at[RH_SPIKES];
@@ -693,6 +693,27 @@ static void test_reading_count_bounded(void **unused)
         for (int i = 0; i < n; i++)
             d->rh_at[i] -= by;
     }
+    /* The fuzzer's second find: a warning's run of 2^30 readings, all beyond, overflowed
+     * warn_run_open's 2 * run_out (int). A run past 2^30 readings is refused; one of 2^30 loads
+     * and scores (a sanitizer build reports the overflow). */
+    const int run_n = d->run_n, run_out = d->run_out;
+    const double run_sum = d->run_sum;
+    for (int k = 0; k < 2; k++) {
+        d->run_n = (1 << 30) + (k == 0);
+        d->run_out = 1 << 30;
+        d->run_sum = (double)(1 << 30);
+        assert_int_equal(detector_save(d, buf, len, &got), 0);
+        const int rc = detector_load(&b, buf, got);
+        print_message("run_n %d: load %d\n", d->run_n, rc);
+        assert_int_equal(rc, k == 0 ? ERR_CORRUPT : 0);
+        for (int t = at[5] + 21; b != NULL && t < at[5] + 30; t++)
+            step(b, x, t, 1, NULL, &r);
+        detector_destroy(b);
+        b = NULL;
+    }
+    d->run_n = run_n;
+    d->run_out = run_out;
+    d->run_sum = run_sum;
     const float v = 0.0f;
     assert_int_equal(detector_step_ts(d, INT64_MAX, &v, NULL, &r), 0);
     assert_true(d->rh_now == (int64_t)top);
@@ -714,6 +735,6 @@ const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_apply_settings),
     cmocka_unit_test(test_load_format47_running),
     cmocka_unit_test(test_load_big_shape_refused),
-    cmocka_unit_test(test_reading_count_bounded),
+    cmocka_unit_test(test_counts_bounded),
 };
 const size_t detector_io_count = sizeof detector_io_tests / sizeof detector_io_tests[0];

@@ -615,6 +615,36 @@ def restart_end_failing(case, dev):
     return ev, start, old
 
 
+def two_rows_behind(case, dev):
+    """An OpenBehindALaterEvent case: dev's event open at a clean stop (open_at_the_stop), two
+    open rows behind it (ids 5000 and 5001, ending at the event's start and a second before)
+    written while vigild is down. Returns the event's start."""
+    ev, info = OpenBehindALaterEvent.open_at_the_stop(case, dev)
+    start = ev["start_ts"]
+    in_store(case.d.db_path, lambda db: db.executemany(
+        "INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, ?, ?, NULL, ?"
+        " FROM devices WHERE name = ?",
+        [(i, start - 1000 * k, json.dumps(dict(info, id=i, start_ts=start - 1000 * k)), dev)
+         for k, i in ((1, 5000), (2, 5001))]))
+    return start
+
+
+def stop_releasing(d, until, path):
+    """Stops d (exit 0 asserted) while a thread runs until() and then removes path (a hold's
+    file), whatever until() did."""
+    def release():
+        try:
+            until()
+        finally:
+            os.unlink(path)
+    t = threading.Thread(target=release)
+    t.start()
+    try:
+        d.stop(codes=(0,))
+    finally:
+        t.join()
+
+
 class RestartEndRetried(te.Events):
     """Session 61: a "restart" end of the restore whose put is lost (the events' insert failing
     from the start, failmaint.c) is put again while vigild runs, every 5 s, and stored once the
@@ -624,6 +654,35 @@ class RestartEndRetried(te.Events):
     CONFIG = te.Released.CONFIG
     setUp = OpenBehindALaterEvent.setUp
     post = OpenBehindALaterEvent.post
+
+    def start_refusing(self, dev):
+        """Starts vigild over two_rows_behind's rows with the store's queue of puts bound at 1
+        (VIGIL_TEST_OPS_MAX) and the writer held in the first row's end (failmaint.c's HOLD_SQL,
+        while the file self.flag + "-writer" exists): 5001's end is refused (busy), not counted,
+        kept to be put again; the writer is let go once that is logged. Returns the writer
+        file's path (made again, it holds the events' inserts)."""
+        d, writer = self.d, self.flag + "-writer"
+        vt.write_file_atomic(writer, "")
+        d.prefix += ["VIGIL_TEST_OPS_MAX=1", "VIGIL_FAILMAINT_HOLD_SQL=INSERT INTO events(",
+                     "VIGIL_FAILMAINT_HOLD_FLAG=" + writer]
+        refused = r"anomaly event 5001 of '%s' was stored open behind a later event of the " \
+            r"device: its \"restart\" end not stored \(busy" % dev
+        seen = []
+
+        def release():  # the restore waits for the held writer: d.start() returns after it
+            try:
+                seen.append(tp.wait_for("the second end refused",
+                                        lambda: re.search(refused, d.log()), 30))
+            finally:
+                os.unlink(writer)
+        t = threading.Thread(target=release)
+        t.start()
+        try:
+            d.start()
+        finally:
+            t.join()
+        self.assertTrue(seen, "the refusal not logged")
+        return writer
 
     def stored_after_the_fault(self, dev, eid, end):
         """The row eid still open while the fault lasts; the fault ended, it is stored ended
@@ -678,39 +737,8 @@ class RestartEndRetried(te.Events):
         second start, the writer held in the first row's end, failmaint.c's HOLD_SQL) is not
         counted then; the retry stores it once the writer goes on, and counts it then."""
         d, dev = self.d, "retry-refused"
-        ev, info = OpenBehindALaterEvent.open_at_the_stop(self, dev)
-        start = ev["start_ts"]
-        db = sqlite3.connect(d.db_path)
-        try:
-            with db:  # two open rows behind the event, written while vigild is down
-                db.executemany("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT"
-                               " id, ?, ?, NULL, ? FROM devices WHERE name = ?",
-                               [(i, start - 1000 * k, json.dumps(dict(
-                                   info, id=i, start_ts=start - 1000 * k)), dev)
-                                for k, i in ((1, 5000), (2, 5001))])
-        finally:
-            db.close()
-        writer = self.flag + "-writer"
-        vt.write_file_atomic(writer, "")
-        d.prefix += ["VIGIL_TEST_OPS_MAX=1", "VIGIL_FAILMAINT_HOLD_SQL=INSERT INTO events(",
-                     "VIGIL_FAILMAINT_HOLD_FLAG=" + writer]
-        refused = r"anomaly event 5001 of '%s' was stored open behind a later event of the " \
-            r"device: its \"restart\" end not stored \(busy" % dev
-        seen = []
-
-        def release():  # the restore waits for the held writer: d.start() returns after it
-            try:
-                seen.append(tp.wait_for("the second end refused",
-                                        lambda: re.search(refused, d.log()), 30))
-            finally:
-                os.unlink(writer)
-        t = threading.Thread(target=release)
-        t.start()
-        try:
-            d.start()
-        finally:
-            t.join()
-        self.assertTrue(seen, "the refusal not logged")
+        start = two_rows_behind(self, dev)
+        self.start_refusing(dev)
         self.assertEqual(te.ended_counts(d)["restart"], 1)  # 5000's: 5001's is not counted yet
         for eid, end in ((5000, start), (5001, start - 1000)):
             row = tp.wait_for("event %d's end stored" % eid, lambda: (
@@ -795,23 +823,87 @@ class RestartEndRetried(te.Events):
         hold = os.path.join(holds, "stop-tick")
         vt.write_file_atomic(hold, "")
 
-        def release():
-            try:
-                tp.wait_for("the stop held", lambda: os.path.exists(hold + ".held"), 30)
-                time.sleep(6)  # a round is due by the clock (every 5 s): no outcome to wait for
-            finally:
-                os.unlink(hold)
-        t = threading.Thread(target=release)
-        t.start()
-        try:
-            d.stop(codes=(0,))
-        finally:
-            t.join()
+        def held():
+            tp.wait_for("the stop held", lambda: os.path.exists(hold + ".held"), 30)
+            time.sleep(6)  # a round is due by the clock (every 5 s): no outcome to wait for
+        stop_releasing(d, held, hold)
         self.assertNotIn("stopped, but", d.log())
         self.assertEqual(stored_event(d.db_path, dev, old)[0], None, "left open")
         os.unlink(self.flag)
         d.start()
         ended_restart(self, d, dev, old, start)
+
+    def test_round_held_ends_in_time(self):
+        """Task retry62 (item 1): two kept ends (rows 5000 and 5001 behind the event, their
+        puts lost at the start), the store's queue of puts bound at 2 (VIGIL_TEST_OPS_MAX: a
+        round puts none while one is queued) and the writer held in the first round's put
+        (failmaint.c's "hold"): the round stays open at the second end at every tick, never
+        counted among the 120 rounds; the time bound (VIGIL_TEST_RESTART_SPAN_MS: 3 s here, ten
+        minutes unset) gives up the second while the writer still holds the first. The first,
+        in flight, is left to its settle: said stored once the writer lets it go (review of
+        retry62: the first version dropped it too, "2 events not stored", and never said it
+        stored). Main's vigild said nothing while the writer was held."""
+        d, dev = self.d, "retry-held"
+        two_rows_behind(self, dev)
+        d.prefix += ["VIGIL_TEST_OPS_MAX=2", "VIGIL_TEST_RESTART_SPAN_MS=3000"]
+        vt.write_file_atomic(self.flag, "fail")  # the events' insert fails from the start
+        d.start()
+        tp.wait_for("the retries begun", lambda: "are not known stored" in d.log(), 30)
+        vt.write_file_atomic(self.flag, "hold")  # the first round's put held in the writer
+        try:
+            tp.wait_for("the round's put held", lambda: os.path.exists(self.flag + ".held"), 30)
+            tp.wait_for("the retries given up in time", lambda: re.search(
+                r"the \"restart\" ends of \d+ events not stored after \d+ tries in \d+ s: their "
+                r"rows are left open to the next restart", d.log()), 30)
+            self.assertTrue(os.path.exists(self.flag + ".held"), "given up only once let go")
+            self.assertRegex(d.log(), r"the \"restart\" ends of 1 events not stored after 1 "
+                             r"tries in \d+ s: their rows are left open to the next restart "
+                             r"\(those whose put is in flight wait for it")
+        finally:
+            os.unlink(self.flag)
+        tp.wait_for("the end in flight said stored", lambda: re.search(
+            r"the \"restart\" ends of 1 events are stored \(", d.log()), 30)
+        ends = {eid: stored_event(d.db_path, dev, eid)[0] for eid in (5000, 5001)}
+        self.assertEqual(sum(end is not None for end in ends.values()), 1, ends)  # 1 given up
+        self.assertEqual(d.log().count("not stored after"), 1)
+
+    def test_end_the_stop_commits_is_counted(self):
+        """Task retry62 (item 3): a round's put that only the stop's flush commits (the writer
+        held in it, failmaint.c's "hold", from before SIGTERM until the stop has begun) is
+        settled by the stop's ticks, which put nothing but still look at the store's progress:
+        the end is said stored. Main's stop ticks skipped the retries whole: the row was stored
+        ended but never said stored (nor counted, nor published)."""
+        d, dev = self.d, "retry-at-stop"
+        _, start, old = restart_end_failing(self, dev)
+        vt.write_file_atomic(self.flag, "hold")  # the next round's put held in the writer
+        tp.wait_for("the round's put held", lambda: os.path.exists(self.flag + ".held"), 30)
+        stop_releasing(d, lambda: tp.wait_for(
+            "the stop begun", lambda: "stopping intake and flushing" in d.log(), 30), self.flag)
+        row = stored_event(d.db_path, dev, old)
+        self.assertEqual((row[0], row[1]["ended_by"]), (start, "restart"), row)
+        self.assertEqual(d.log().count("the \"restart\" ends of 1 events are stored (0 of them "
+                                       "counted now"), 1, d.log())
+        self.assertNotIn("stopped, but", d.log())
+
+    def test_refused_end_the_stop_commits_is_counted(self):
+        """Review of retry62: as test_end_the_stop_commits_is_counted, but the end's first put
+        was refused (start_refusing: 5001's, busy), so the stop's settle is what counts it and
+        publishes it into the events hub, after the API stopped and before the hub is freed
+        (vigild__teardown): the row stored ended, the end said stored and counted now, exit 0.
+        Main's stop ticks skipped the settle: never said stored nor counted."""
+        d, dev = self.d, "retry-refused-at-stop"
+        start = two_rows_behind(self, dev)
+        writer = self.start_refusing(dev)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)  # 5000's: 5001's is not counted yet
+        vt.write_file_atomic(writer, "")  # the first round's put (5001's) held in the writer
+        tp.wait_for("the round's put held", lambda: os.path.exists(self.flag + ".held"), 30)
+        stop_releasing(d, lambda: tp.wait_for(
+            "the stop begun", lambda: "stopping intake and flushing" in d.log(), 30), writer)
+        row = stored_event(d.db_path, dev, 5001)
+        self.assertEqual((row[0], row[1]["ended_by"]), (start - 1000, "restart"), row)
+        self.assertEqual(d.log().count("the \"restart\" ends of 1 events are stored (1 of them "
+                                       "counted now"), 1, d.log())
+        self.assertNotIn("stopped, but", d.log())
 
 
 if __name__ == "__main__":
