@@ -229,9 +229,15 @@ class Connections(PromtoolMixin, vt.DaemonTestCase):
         return tuple(value(m, name) for name in names)
 
     def test_gauges_follow_connections(self):
+        # The baseline once libmicrohttpd has closed what clients closed before: a connection
+        # closed by its client just before a scrape is often still counted by it (the harness's
+        # /healthz probe at start), and a baseline one too high never matched. This test's own
+        # connection alone, as docs/http-api.md says an idle vigild reads.
+        vt.wait_for("vigil_http_connections 1 (this test's connection alone)",
+                    lambda: self.gauges()[0] == 1, 30, lambda: " %r" % (self.gauges(),))
         http0, http_max, stream0, stream_max = self.gauges(promtool=True)
         self.assertEqual((http_max, stream_max), (HTTP_CAP, STREAM_CAP))
-        self.assertGreaterEqual(http0, 1)  # this test's own connection
+        self.assertEqual(http0, 1)  # this test's own connection
         self.assertLess(http0, HTTP_CAP - self.HOLD_HTTP)
         self.assertLess(stream0, STREAM_CAP - self.HOLD_STREAM)
         held, streams = [], []
