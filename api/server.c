@@ -451,8 +451,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* libmicrohttpd's connection start and close: each counts in srv->connections (/metrics'
- * vigil_http_connections; a connection refused at accept, by the caps or the accept policy,
- * is never started), and a connection starting gets the dead-peer options
+ * vigil_http_connections; one past http.max_connections is not accepted, waiting in the
+ * listen backlog, and one past the per-IP cap or refused by the accept policy is closed
+ * unstarted: neither counts), and a connection starting gets the dead-peer options
  * (http.dead_peer_timeout_s, common/deadpeer.h), so a client that vanished without a FIN or
  * reset frees its event stream and its connection slot within that time, not when TCP gives up
  * (15 minutes of retransmitting a stream's keep-alives; an idle keep-alive connection is closed

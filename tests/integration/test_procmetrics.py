@@ -19,7 +19,8 @@ scrapes /metrics with curl and checks the exposition with `promtool check metric
 
 Connections opens HTTP and stream connections to a vigild with small caps and reads
 vigil_http_connections and vigil_stream_connections (up by as many, back once closed) and their
-caps vigil_http_connections_max and vigil_stream_connections_max.
+caps vigil_http_connections_max and vigil_stream_connections_max; past http.max_connections
+the HTTP gauge stops at the cap, the connections past it waiting in the listen backlog, unclosed.
 
 OldKernel runs the descriptor test again with /proc/self/fd's size 0, as kernels before 6.2 give
 it (tests/fault/oldprocfd.c preloaded): vigild then counts the folder's entries.
@@ -227,6 +228,32 @@ class Connections(PromtoolMixin, vt.DaemonTestCase):
             self.assertIsNotNone(value(m, name), "%s missing" % name)
             self.assertIn("# TYPE %s gauge\n" % name, text)
         return tuple(value(m, name) for name in names)
+
+    def test_gauge_at_the_cap(self):
+        """Past http.max_connections libmicrohttpd stops accepting: the connections past it wait
+        in the listen backlog, neither closed nor counted, so the gauge stops at the cap (as its
+        HELP says); closed, they are all uncounted again."""
+        over = 5
+        socks = []
+        try:
+            for _ in range(HTTP_CAP - 1 + over):  # with this test's own, `over` past the cap
+                socks.append(socket.create_connection(("127.0.0.1", self.d.http_port),
+                                                      timeout=10))
+            vt.wait_for("vigil_http_connections at the cap", lambda: self.gauges()[0] == HTTP_CAP,
+                        30, lambda: " %r" % (self.gauges(),))
+            time.sleep(0.5)  # a connection closed or counted past the cap would show by now
+            self.assertEqual(self.gauges()[0], HTTP_CAP)
+            for i, s in enumerate(socks):
+                s.setblocking(False)
+                try:
+                    self.assertNotEqual(s.recv(1), b"", "connection %d closed by vigild" % i)
+                except BlockingIOError:
+                    pass  # open, nothing sent: as wanted
+        finally:
+            for s in socks:
+                s.close()
+        vt.wait_for("vigil_http_connections back to this test's own",
+                    lambda: self.gauges()[0] == 1, 30, lambda: " %r" % (self.gauges(),))
 
     def test_gauges_follow_connections(self):
         # The baseline once libmicrohttpd has closed what clients closed before: a connection
