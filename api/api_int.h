@@ -71,6 +71,13 @@ struct api_server {
      * (each logged once). */
     _Atomic int64_t proc_start_us;
     atomic_int proc_logged;
+    /* /proc/self/stat, opened by api_start (api__process_open) and closed by api_stop, so the
+     * CPU and memory families need no descriptor at a scrape; -1: not open (read as before,
+     * through one opened per scrape). */
+    int proc_stat_fd;
+    /* Open HTTP connections: libmicrohttpd's STARTED notifications less its CLOSED ones
+     * (server.c's on_connection). */
+    atomic_int connections;
     unsigned port;
     /* Counters, relaxed atomics: written by handler threads, read by /metrics. */
     atomic_uint_fast64_t requests[ROUTE_COUNT][API_NSTATUS];
@@ -476,8 +483,12 @@ void api__events_drop(api_request_t *r);
 void api__events_close(api_events_t *h, unsigned wait_ms);
 /* Appends the event streams' /metrics families. NULL: nothing. */
 void api__events_metrics(api_events_t *h, sbuf_t *b);
-/* Appends the process_* families (metrics_process.c): CPU, memory, start time, descriptors.
- * A source that cannot be read leaves its families out (logged once). Any thread. */
+/* Appends the process_* families (metrics_process.c): CPU, memory, start time, descriptors
+ * and the limits. A source that cannot be read leaves its families out (logged once). Any
+ * thread. */
 void api__process_metrics(api_server_t *srv, sbuf_t *b);
+/* Opens /proc/self/stat for api__process_metrics' reads: the descriptor (caller owns; close it
+ * at the stop), or -1 with errno set. Any thread. */
+int api__process_open(void);
 
 #endif

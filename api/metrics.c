@@ -2,7 +2,7 @@
  *
  * The build's gauge (vigil_build_info: which build answers) and the API's own families (HTTP
  * requests by route and status, each route's success codes from the start, see route_ok; the
- * requests in flight; ingest by protocol) come first;
+ * requests in flight; the open connections and their cap; ingest by protocol) come first;
  * the backend appends the families of storage, the stream and the models, and the process_*
  * families (metrics_process.c: CPU, memory, start time, descriptors) end it. Any thread; the
  * counters are relaxed atomics, so a scrape is a consistent-enough snapshot. */
@@ -100,6 +100,19 @@ void api__h_metrics(api_request_t *r)
                 "# TYPE vigil_http_requests_in_flight gauge\n"
                 "vigil_http_requests_in_flight %d\n",
                 atomic_load(&srv->inflight));
+    /* srv->connections (server.c's on_connection) against http.max_connections, the cap at
+     * which libmicrohttpd stops accepting (a connection past it waits in the kernel's listen
+     * backlog, not counted): with the stream's two gauges, what
+     * VigilFileDescriptorsNearLimit's descriptors are mostly spent on. */
+    sbuf_printf(&b,
+                "# HELP vigil_http_connections Open HTTP connections (idle keep-alive and event "
+                "streams included), this scrape's own included.\n"
+                "# TYPE vigil_http_connections gauge\nvigil_http_connections %d\n"
+                "# HELP vigil_http_connections_max HTTP connections open at most at once "
+                "(http.max_connections); one past it waits in the listen backlog until one "
+                "closes.\n"
+                "# TYPE vigil_http_connections_max gauge\nvigil_http_connections_max %u\n",
+                atomic_load(&srv->connections), srv->opts.max_conns);
     sbuf_printf(
         &b,
         "# HELP vigil_http_query_timeouts_total /query answers cut short by "

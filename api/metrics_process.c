@@ -10,6 +10,11 @@
  *   process_open_fds               gauge    the size of /proc/self/fd (or its entries; or the
  *                                           soft limit when listing them fails with EMFILE)
  *   process_max_fds                gauge    getrlimit(RLIMIT_NOFILE)'s soft limit
+ *   process_virtual_memory_max_bytes
+ *                                  gauge    getrlimit(RLIMIT_AS)'s soft limit; unlimited is
+ *                                           2^64 - 1, 1.8446744073709552e+19, as Go prints it
+ *                                           (prometheus/procfs reads /proc/self/limits' soft
+ *                                           "Max address space", "unlimited" as ^uint64(0))
  *
  * Read at each scrape, except the start time: computed at the first scrape and kept in the
  * server (srv->proc_start_us). The kernel's starttime (clock ticks after boot) rather than a time
@@ -20,6 +25,15 @@
  * scrape, a step would move the start time, which changes() and the rules (VigilRestarting,
  * VigilAnomalyEndsLost) would read as a restart. On vigild's clock, as every other timestamp
  * vigild exports.
+ *
+ * /proc/self/stat is read through a descriptor api_start opened (api__process_open, kept in
+ * srv->proc_stat_fd until api_stop), with pread at offset 0: procfs makes the text again at each
+ * read from offset 0 (seq_read_iter resets its record and buffer when the position is 0), so
+ * each scrape sees the current CPU time and memory. Opened at each scrape as before, the read
+ * failed with EMFILE exactly when the descriptors had run out, and the CPU and memory families
+ * vanished when an SRE looked at them (docs/reliability.md "Process metrics at fd exhaustion,
+ * the connection gauges (session 62)"). Only when that open at the start failed is the file
+ * opened per scrape.
  *
  * A read that fails (out of descriptors, a /proc without the field) leaves out the families it
  * feeds, never the scrape: the answer is still a 200 with everything else, and the first
@@ -33,12 +47,14 @@
  * below the soft limit is in use, and that limit is the count (tests/fault/oldprocfd.c makes a
  * newer kernel take this path).
  *
- * Any thread (libmicrohttpd's handlers); no state but srv's two atomics. */
+ * Any thread (libmicrohttpd's handlers); no state but srv's two atomics and the descriptor,
+ * which concurrent preads share (procfs serialises them; none moves a file position). */
 #include "api_int.h"
 #include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { SRC_STAT = 1, SRC_FD = 2, SRC_RLIMIT = 4 };
+enum { SRC_STAT = 1, SRC_FD = 2, SRC_RLIMIT = 4, SRC_RLIMIT_AS = 8 };
 
 /* Logs the first failure of source src in an episode (until read_again clears its bit). */
 static void failed_once(api_server_t *srv, int src, const char *what, int err)
@@ -74,19 +90,26 @@ struct pstat {
     long long rss;                   /* pages */
 };
 
-/* Reads /proc/self/stat; 0, or an errno value. */
-static int read_pstat(struct pstat *ps)
+int api__process_open(void)
+{
+    return open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+}
+
+/* Reads /proc/self/stat through fd (api__process_open's), or, when fd is -1, through a
+ * descriptor opened for this read; 0, or an errno value. */
+static int read_pstat(int fd, struct pstat *ps)
 {
     char buf[1024];
-    FILE *f = fopen("/proc/self/stat", "re");
-    if (!f)
+    int own = fd < 0;
+    if (own && (fd = api__process_open()) < 0)
         return errno;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    int err = ferror(f) ? EIO : 0;
-    fclose(f);
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    int err = n < 0 ? errno : 0;
+    if (own)
+        close(fd);
     if (err)
         return err;
-    buf[n] = '\0';
+    buf[(size_t)n] = '\0';
     /* The command name (field 2) is in parentheses and may hold spaces and ')': the fields
      * after it start after the last ')', one token each: 3 to 13 skipped, 14 utime, 15 stime,
      * 16 to 21 skipped, 22 starttime, 23 vsize, 24 rss (proc_pid_stat(5)). */
@@ -154,11 +177,29 @@ static void gauge(sbuf_t *b, const char *name, const char *type, const char *hel
     sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n", name, help, name, type, name, v);
 }
 
+/* A resource's soft limit as a gauge, or src's failure: the integer as it is; unlimited
+ * (RLIM_INFINITY) as Go's client prints float64(^uint64(0)), which %.17g gives exactly. */
+static void limit_gauge(api_server_t *srv, sbuf_t *b, int resource, int src, const char *what,
+                        const char *name, const char *help)
+{
+    struct rlimit rl;
+    if (getrlimit(resource, &rl) != 0) {
+        failed_once(srv, src, what, errno);
+        return;
+    }
+    read_again(srv, src);
+    sbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    if (rl.rlim_cur == RLIM_INFINITY)
+        sbuf_printf(b, "%s %.17g\n", name, (double)UINT64_MAX);
+    else
+        sbuf_printf(b, "%s %llu\n", name, (unsigned long long)rl.rlim_cur);
+}
+
 void api__process_metrics(api_server_t *srv, sbuf_t *b)
 {
     long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
     struct pstat ps;
-    int err = tck > 0 && page > 0 ? read_pstat(&ps) : EINVAL;
+    int err = tck > 0 && page > 0 ? read_pstat(srv->proc_stat_fd, &ps) : EINVAL;
     if (err) {
         failed_once(srv, SRC_STAT, "/proc/self/stat", err);
     } else {
@@ -192,12 +233,8 @@ void api__process_metrics(api_server_t *srv, sbuf_t *b)
         read_again(srv, SRC_FD);
         gauge(b, "process_open_fds", "gauge", "Number of open file descriptors.", (double)fds);
     }
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        failed_once(srv, SRC_RLIMIT, "RLIMIT_NOFILE", errno);
-    } else {
-        read_again(srv, SRC_RLIMIT);
-        gauge(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
-              (double)rl.rlim_cur);
-    }
+    limit_gauge(srv, b, RLIMIT_NOFILE, SRC_RLIMIT, "RLIMIT_NOFILE", "process_max_fds",
+                "Maximum number of open file descriptors.");
+    limit_gauge(srv, b, RLIMIT_AS, SRC_RLIMIT_AS, "RLIMIT_AS", "process_virtual_memory_max_bytes",
+                "Maximum amount of virtual memory available in bytes.");
 }

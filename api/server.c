@@ -450,7 +450,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         atomic_fetch_sub(&srv->inflight, 1); /* answered: what api_stop waits for */
 }
 
-/* libmicrohttpd's connection start and close: a connection starting gets the dead-peer options
+/* libmicrohttpd's connection start and close: each counts in srv->connections (/metrics'
+ * vigil_http_connections; one past http.max_connections is not accepted, waiting in the
+ * listen backlog, and one past the per-IP cap or refused by the accept policy is closed
+ * unstarted: neither counts), and a connection starting gets the dead-peer options
  * (http.dead_peer_timeout_s, common/deadpeer.h), so a client that vanished without a FIN or
  * reset frees its event stream and its connection slot within that time, not when TCP gives up
  * (15 minutes of retransmitting a stream's keep-alives; an idle keep-alive connection is closed
@@ -459,8 +462,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    const struct api_server *srv = cls;
-    if (toe != MHD_CONNECTION_NOTIFY_STARTED || srv->opts.dead_peer_s == 0)
+    struct api_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&srv->connections, 1);
+        return;
+    }
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    atomic_fetch_add(&srv->connections, 1);
+    if (srv->opts.dead_peer_s == 0)
         return;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -563,6 +573,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss)
 
 static void free_server(struct api_server *srv)
 {
+    if (srv->proc_stat_fd >= 0)
+        close(srv->proc_stat_fd);
     free(srv->io_threads);
     pthread_cond_destroy(&srv->io_done);
     pthread_cond_destroy(&srv->io_cv);
@@ -593,6 +605,12 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         api_tls_destroy(opts->tls);
         return ERR_NOMEM;
     }
+    /* Kept from the start: at fd exhaustion, an open per scrape failed (metrics_process.c). */
+    srv->proc_stat_fd = api__process_open();
+    if (srv->proc_stat_fd < 0)
+        log_warn("/metrics: cannot open /proc/self/stat: %s; it is opened at each scrape, "
+                 "which fails when the descriptors have run out",
+                 strerror(errno));
     srv->opts = *opts;
     srv->opts.auth = NULL; /* owned as srv->auth */
     srv->opts.tls = NULL;  /* owned as srv->tls */

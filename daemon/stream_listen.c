@@ -12,7 +12,8 @@
  * but its struct conn cannot be allocated, it is kept pending in libuv (which stops watching the
  * listener until uv_accept) and retried on the same timer. Both count in /metrics.
  *
- * Threads: loop thread only, except stream_metrics (any thread: it reads only atomics). */
+ * Threads: loop thread only, except stream_metrics (any thread: it reads only atomics and the
+ * cap, set at start). */
 #include "deadpeer.h"
 #include "err.h"
 #include "log.h"
@@ -305,6 +306,12 @@ void stream_metrics(stream_server_t *s, sbuf_t *out)
                 "# HELP vigil_stream_connections Open stream connections.\n"
                 "# TYPE vigil_stream_connections gauge\nvigil_stream_connections %u\n",
                 atomic_load(&s->nconns));
+    sbuf_printf(out,
+                "# HELP vigil_stream_connections_max Stream connections served at most at once "
+                "(stream.max_connections); one past it is told \"error 0 too many "
+                "connections\" and closed.\n"
+                "# TYPE vigil_stream_connections_max gauge\nvigil_stream_connections_max %u\n",
+                s->opts.max_conns);
     sbuf_printf(out, "# HELP vigil_stream_accept_errors_total Stream connections that could not be "
                      "accepted at once (a failed accept, or no memory for an accepted one), by "
                      "reason.\n# TYPE vigil_stream_accept_errors_total counter\n");

@@ -9,7 +9,8 @@
    audience, a summary and a description; the dashboard is Grafana dashboard JSON
    (schemaVersion, a `datasource` variable of type datasource, `device` from label values,
    panels with gridPos inside the 24-column grid and not overlapping, targets with expr, every
-   query on `${datasource}`); `cmake --install` stages them unchanged under share/vigil.
+   query on `${datasource}`, every query of up or a process_* family joined on
+   vigil_build_info); `cmake --install` stages them unchanged under share/vigil.
 2. Live (Live): the real vigild (harness) and the real Prometheus (Debian's `prometheus`,
    listening on 127.0.0.1 on a free port, storage in a temporary directory, scrape and rule
    evaluation every 1 s, the shipped rules file). Three devices learn a 2-channel oscillator;
@@ -18,9 +19,10 @@
    every rule evaluates without error and every recording rule yields a series; every `expr`
    of the dashboard, with its variables substituted (one device, and All), parses and returns a
    non-empty result (with at least one finite value over a 2-minute rate window, which covers
-   the whole run), and with All none of another job's series (Prometheus also scrapes job
-   "other", an exporter of process_* families as node_exporter, Prometheus or Grafana export
-   them: the "vigild process" panels once showed its series too); the per-device panels show
+   the whole run), and with All none of another job's series, nor does what an outer
+   aggregation aggregates (Prometheus also scrapes job "other", an exporter of process_*
+   families as node_exporter, Prometheus or Grafana export them: the "vigild process" panels
+   once showed its series too, and "vigild up" took its up); the per-device panels show
    the device in anomaly; the dashboard's variable queries find the job, the instance and the
    devices; every vigil_* and process_* name in the rules and the dashboard is a family vigild
    exports; VigilDeviceAnomaly is pending or firing for the device, naming it and its state, and
@@ -114,6 +116,29 @@ def substitute(expr, job, instance, device, rate_interval):
     """Grafana's variables in a dashboard expression, as Grafana would substitute them."""
     return (expr.replace("$__rate_interval", rate_interval).replace("$job", job)
             .replace("$instance", instance).replace("$device", device))
+
+
+AGGREGATION = re.compile(r"^(sum|min|max|avg|count)\s*(by\s*\([^)]*\)\s*)?\(")
+
+
+def aggregated(expr):
+    """The argument of expr's outer aggregation (`min(X)`, `sum by (state) (X)`: X), or None
+    (no aggregation, or one that is not the whole expression, as `sum(a) / sum(b)`)."""
+    m = AGGREGATION.match(expr)
+    if not m:
+        return None
+    depth = 0
+    for i in range(m.end() - 1, len(expr)):
+        depth += {"(": 1, ")": -1}.get(expr[i], 0)
+        if depth == 0:
+            return expr[m.end():i] if i == len(expr) - 1 else None
+    return None
+
+
+def job_names(data):
+    """The jobs other than JOB among a query answer's series."""
+    return {s["metric"]["job"] for s in data["result"]
+            if isinstance(s, dict) and "job" in s["metric"]} - {JOB}
 
 
 def regex_escape(s):
@@ -215,6 +240,13 @@ class Files(unittest.TestCase):
             for t in p["targets"]:
                 self.assertTrue(t.get("expr"), (p["title"], t))
                 self.assertEqual(t["datasource"]["uid"], "${datasource}", p["title"])
+        # up and the process_* families are every target's, not only vigild's: each query of
+        # them keeps vigild's series (those of a target that exports vigil_build_info), so
+        # with $job All no other job's target counts ("vigild up" took every job's up).
+        for title, t in dashboard_targets(dash):
+            if re.search(r"(?<![\w:])(up|process_\w+)\{", t["expr"]):
+                self.assertRegex(t["expr"], r"and on \(job, instance\) .*vigil_build_info",
+                                 title)
         # The panels the dashboard promises, by the families they show.
         exprs = " ".join(t["expr"] for _, t in dashboard_targets(dash))
         for fam in ("vigil_devices_by_state", "vigil_device_anomaly_score", "vigil_device_state",
@@ -227,7 +259,9 @@ class Files(unittest.TestCase):
                     "vigil_device_last_reading_timestamp_seconds",
                     "vigil_model_training_failures_total", "process_start_time_seconds",
                     "process_cpu_seconds_total", "process_resident_memory_bytes",
-                    "process_open_fds", "process_max_fds"):
+                    "process_open_fds", "process_max_fds", "vigil_http_connections",
+                    "vigil_http_connections_max", "vigil_stream_connections",
+                    "vigil_stream_connections_max"):
             self.assertIn(fam, exprs)
 
 
@@ -548,8 +582,12 @@ class Live(unittest.TestCase):
                 self.assertNotIn("$", expr, "unsubstituted variable in %r: %s" % (title, expr))
                 data = self.prom.query(expr)
                 checked += 1
-                jobs = {s["metric"]["job"] for s in data["result"]
-                        if isinstance(s, dict) and "job" in s["metric"]} - {JOB}
+                jobs = job_names(data)
+                # An aggregation drops the job label: what it aggregates must be vigild's too
+                # (min(up) with All took the other job's up).
+                inner = aggregated(expr)
+                if inner is not None:
+                    jobs |= job_names(self.prom.query(inner))
                 if not data["result"]:
                     problems.append("%s: %s: empty result" % (title, expr))
                 elif jobs:

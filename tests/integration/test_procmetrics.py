@@ -12,12 +12,21 @@ scrapes /metrics with curl and checks the exposition with `promtool check metric
   factor of two of /proc/PID/statm's resident pages read beside it;
 - process_open_fds grows by at least HOLD when the test holds HOLD more connections open, and
   falls back once it closes them; it is never above process_max_fds;
-- process_max_fds is the limit the test set.
+- process_max_fds is the limit the test set;
+- process_virtual_memory_max_bytes is vigild's soft RLIMIT_AS, read at each scrape: the test
+  sets it with prlimit(2) while vigild runs, to a number and back to unlimited, which is
+  1.8446744073709552e+19 (2^64 - 1) as Go's client prints it.
+
+Connections opens HTTP and stream connections to a vigild with small caps and reads
+vigil_http_connections and vigil_stream_connections (up by as many, back once closed) and their
+caps vigil_http_connections_max and vigil_stream_connections_max; past http.max_connections
+the HTTP gauge stops at the cap, the connections past it waiting in the listen backlog, unclosed.
 
 OldKernel runs the descriptor test again with /proc/self/fd's size 0, as kernels before 6.2 give
 it (tests/fault/oldprocfd.c preloaded): vigild then counts the folder's entries.
 """
 
+import http.client
 import os
 import re
 import resource
@@ -46,7 +55,13 @@ FAMILIES = {
                                    "Start time of the process since unix epoch in seconds."),
     "process_open_fds": ("gauge", "Number of open file descriptors."),
     "process_max_fds": ("gauge", "Maximum number of open file descriptors."),
+    "process_virtual_memory_max_bytes": ("gauge",
+                                         "Maximum amount of virtual memory available in bytes."),
 }
+GO_UNLIMITED = "1.8446744073709552e+19"  # float64(^uint64(0)), as Go's text format prints it
+HTTP_CAP = 40    # http.max_connections of Connections' vigild
+STREAM_CAP = 30  # stream.max_connections of Connections' vigild
+
 
 
 def limit_nofile():
@@ -130,6 +145,25 @@ class ProcessMetrics(PromtoolMixin, vt.DaemonTestCase):
     def test_max_fds_is_the_limit(self):
         self.assertEqual(self.proc("process_max_fds"), NOFILE)
 
+    def test_virtual_memory_max_is_the_soft_limit(self):
+        """Read at each scrape (prlimit changes it under the running vigild). A soft limit far
+        above any address space vigild maps (2^47 bytes and more: x86-64's user space), so
+        vigild's own mappings, ASan's shadow among them, never meet it."""
+        pid = self.d.proc.pid
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_AS)
+        try:
+            want = (1 << 47) + 3 * PAGE if hard == resource.RLIM_INFINITY else hard
+            resource.prlimit(pid, resource.RLIMIT_AS, (want, hard))
+            self.assertEqual(self.proc("process_virtual_memory_max_bytes"), want)
+            self.assertIn("\nprocess_virtual_memory_max_bytes %d\n" % want, self.scrape())
+            if hard == resource.RLIM_INFINITY:
+                resource.prlimit(pid, resource.RLIMIT_AS, (resource.RLIM_INFINITY, hard))
+                self.assertIn("\nprocess_virtual_memory_max_bytes %s\n" % GO_UNLIMITED,
+                              self.scrape())
+                self.assertEqual(self.proc("process_virtual_memory_max_bytes"), 2.0 ** 64)
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_AS, (soft, hard))
+
     def test_open_fds_follow_connections(self):
         pid = self.d.proc.pid
         base = self.proc("process_open_fds")
@@ -155,6 +189,106 @@ class ProcessMetrics(PromtoolMixin, vt.DaemonTestCase):
         vt.wait_for("descriptors back to %d" % base,
                     lambda: self.proc("process_open_fds") <= base + 2, 30,
                     lambda: "open_fds %s" % self.proc("process_open_fds"))
+
+
+class Connections(PromtoolMixin, vt.DaemonTestCase):
+    """vigil_http_connections and vigil_stream_connections against their caps: a vigild with
+    http.max_connections HTTP_CAP and stream.max_connections STREAM_CAP; the test scrapes on one
+    keep-alive connection of its own (counted) and opens HOLD_HTTP HTTP and HOLD_STREAM stream
+    connections (each stream one acknowledged a comment line, so it is served, not queued)."""
+
+    HOLD_HTTP = 12
+    HOLD_STREAM = 9
+
+    @classmethod
+    def setUpClass(cls):
+        cfg = os.path.join(vt.mkdtemp(), "vigild.conf")
+        vt.write_file(cfg, "[http]\nmax_connections = %d\n[stream]\nmax_connections = %d\n"
+                      % (HTTP_CAP, STREAM_CAP))
+        cls.d = vt.Vigild(config=cfg)
+        cls.d.start()
+
+    def setUp(self):
+        self.http = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
+        self.http.auto_open = 0  # the scrapes' one connection, never another behind the test
+        self.http.connect()
+        self.addCleanup(self.http.close)
+
+    def gauges(self, promtool=False):
+        self.http.request("GET", "/metrics")
+        r = self.http.getresponse()
+        text = r.read().decode()
+        self.assertEqual(r.status, 200, text[:500])
+        if promtool:
+            self.promtool(text)
+        m = parse(text)
+        names = ("vigil_http_connections", "vigil_http_connections_max",
+                 "vigil_stream_connections", "vigil_stream_connections_max")
+        for name in names:
+            self.assertIsNotNone(value(m, name), "%s missing" % name)
+            self.assertIn("# TYPE %s gauge\n" % name, text)
+        return tuple(value(m, name) for name in names)
+
+    def test_gauge_at_the_cap(self):
+        """Past http.max_connections libmicrohttpd stops accepting: the connections past it wait
+        in the listen backlog, neither closed nor counted, so the gauge stops at the cap (as its
+        HELP says); closed, they are all uncounted again."""
+        over = 5
+        socks = []
+        try:
+            for _ in range(HTTP_CAP - 1 + over):  # with this test's own, `over` past the cap
+                socks.append(socket.create_connection(("127.0.0.1", self.d.http_port),
+                                                      timeout=10))
+            vt.wait_for("vigil_http_connections at the cap", lambda: self.gauges()[0] == HTTP_CAP,
+                        30, lambda: " %r" % (self.gauges(),))
+            time.sleep(0.5)  # a connection closed or counted past the cap would show by now
+            self.assertEqual(self.gauges()[0], HTTP_CAP)
+            for i, s in enumerate(socks):
+                s.setblocking(False)
+                try:
+                    self.assertNotEqual(s.recv(1), b"", "connection %d closed by vigild" % i)
+                except BlockingIOError:
+                    pass  # open, nothing sent: as wanted
+        finally:
+            for s in socks:
+                s.close()
+        vt.wait_for("vigil_http_connections back to this test's own",
+                    lambda: self.gauges()[0] == 1, 30, lambda: " %r" % (self.gauges(),))
+
+    def test_gauges_follow_connections(self):
+        # The baseline once libmicrohttpd has closed what clients closed before: a connection
+        # closed by its client just before a scrape is often still counted by it (the harness's
+        # /healthz probe at start), and a baseline one too high never matched. This test's own
+        # connection alone, as docs/http-api.md says an idle vigild reads.
+        vt.wait_for("vigil_http_connections 1 (this test's connection alone)",
+                    lambda: self.gauges()[0] == 1, 30, lambda: " %r" % (self.gauges(),))
+        http0, http_max, stream0, stream_max = self.gauges(promtool=True)
+        self.assertEqual((http_max, stream_max), (HTTP_CAP, STREAM_CAP))
+        self.assertEqual(http0, 1)  # this test's own connection
+        self.assertLess(http0, HTTP_CAP - self.HOLD_HTTP)
+        self.assertLess(stream0, STREAM_CAP - self.HOLD_STREAM)
+        held, streams = [], []
+        try:
+            for _ in range(self.HOLD_HTTP):
+                held.append(socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10))
+            for _ in range(self.HOLD_STREAM):
+                c = self.d.stream_connect(timeout=10)
+                streams.append(c)
+                c.send("# held\n")
+                self.assertEqual(c.read_line(), "ok 1")
+            want = (http0 + self.HOLD_HTTP, HTTP_CAP, stream0 + self.HOLD_STREAM, STREAM_CAP)
+            vt.wait_for("the gauges to count the connections held",
+                        lambda: self.gauges() == want, 30, lambda: "%r, want %r" % (
+                            self.gauges(), want))
+        finally:
+            for s in held:
+                s.close()
+            for c in streams:
+                c.close()
+        vt.wait_for("the gauges back", lambda: self.gauges() == (http0, HTTP_CAP, stream0,
+                                                                  STREAM_CAP),
+                    30, lambda: "%r, want %r" % (self.gauges(),
+                                                 (http0, HTTP_CAP, stream0, STREAM_CAP)))
 
 
 # Skipped only where CTest sets no library (a TSan build); a library named but missing fails.
