@@ -147,6 +147,16 @@ void pipeline__restart_free(pipeline_t *p)
     p->rr = NULL;
 }
 
+void pipeline__restart_stop(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    if (rr != NULL && rr->n > 0)
+        log_warn("pipeline: the \"restart\" ends of %zu events are not known stored at the "
+                 "stop: their rows are left open to the next restart",
+                 rr->n);
+    pipeline__restart_free(p);
+}
+
 void pipeline__restart_begin(pipeline_t *p)
 {
     struct restart_retry *rr = p->rr;
