@@ -13,7 +13,9 @@
  * or failed: a FIFO mark, restart_settle) and no put was lost since its put. No round's puts run
  * once the pipeline stopped (the rows are left to the next restart): the stop's ticks would count
  * their failures as its own lost writes; the settle, which writes nothing, still runs there, so
- * an end the stop's flushes commit is counted and announced (task retry62). Only a transient
+ * an end the stop's flushes commit is counted and announced (task retry62); those still not
+ * known stored are said in one line as pipeline_destroy frees them (pipeline__restart_stop,
+ * task stop62). Only a transient
  * refusal (store_retry_later: a full queue, a full disk, out of memory) holds a round on an end;
  * any other drops that end, logged. The retries end PIPE_RESTART_RETRIES rounds or
  * PIPE_RESTART_SPAN_MS after the first round began, whichever comes first: a round held back
