@@ -685,9 +685,8 @@ class RestartEndRetried(te.Events):
         return writer
 
     def hold_the_stop(self):
-        """Sets VIGIL_TEST_HOLD_DIR for the next start; returns the path of its "stop-begin"
-        hold (daemon/stop.c: after the loop's last run, its maintenance timer closed, and
-        before the stop's first flush), made now."""
+        """Sets VIGIL_TEST_HOLD_DIR for the next start; returns its "stop-begin" hold's path
+        (made now; daemon/stop.c: after the loop's last run, before the stop's first flush)."""
         holds = vt.mkdtemp()
         self.d.prefix += ["VIGIL_TEST_HOLD_DIR=" + holds]
         hold = os.path.join(holds, "stop-begin")
@@ -695,18 +694,21 @@ class RestartEndRetried(te.Events):
         return hold
 
     def stop_releasing_writer(self, hold, writer):
-        """Stops vigild (exit 0 asserted) and lets the held writer go (removes writer) only once
-        the stop waits at hold (hold_the_stop): no live maintenance tick can run after that, so
-        only the stop's own ticks can settle the end the writer then commits (task stop62: let
-        go at the log's "stopping intake", a live tick could still settle it before the loop's
-        timer closed, and the pre-retry62 stop would have passed too). Then the stop goes on."""
+        """Stops vigild (exit 0 asserted), letting the held writer go (removes writer) only once
+        the stop waits at hold (hold_the_stop): no live tick runs after that, so only the stop's
+        ticks can settle the end then committed (task stop62: let go at "stopping intake", a
+        live tick could settle it, and a stop without the settle passed). A stop that never
+        held there fails the test (the thread's timeout alone is only printed)."""
+        held = []
+
         def release():
             try:
-                tp.wait_for("the stop held before its flushes",
-                            lambda: os.path.exists(hold + ".held"), 30)
+                held.append(tp.wait_for("the stop held before its flushes",
+                                        lambda: os.path.exists(hold + ".held"), 30))
             finally:
                 os.unlink(writer)
         stop_releasing(self.d, release, hold)
+        self.assertTrue(held, "the stop never waited at its stop-begin hold")
 
     def stored_after_the_fault(self, dev, eid, end):
         """The row eid still open while the fault lasts; the fault ended, it is stored ended
