@@ -249,6 +249,8 @@ class Connections(PromtoolMixin, vt.DaemonTestCase):
                     self.assertNotEqual(s.recv(1), b"", "connection %d closed by vigild" % i)
                 except BlockingIOError:
                     pass  # open, nothing sent: as wanted
+                except ConnectionResetError:
+                    self.fail("connection %d reset by vigild" % i)
         finally:
             for s in socks:
                 s.close()
