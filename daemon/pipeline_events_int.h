@@ -75,8 +75,6 @@ void pipeline__restart_begin(pipeline_t *p);
  * the next restart (logged). None once the pipeline stopped. Costs a pointer test when none is
  * kept. */
 void pipeline__restart_retry(pipeline_t *p);
-/* Frees what is kept. */
-void pipeline__restart_free(pipeline_t *p);
 /* The stop's end of the retries (pipeline_destroy): logs how many kept ends are left open to
  * the next restart (their puts refused, lost, or not put: the stop's ticks put none), if any,
  * and frees what is kept. Loop only, after the stop's last tick. */

@@ -137,7 +137,7 @@ void pipeline__restart_check(pipeline_t *p, size_t mark, int lost)
 }
 
 /* Frees the kept ends and the list. */
-void pipeline__restart_free(pipeline_t *p)
+static void restart_free(pipeline_t *p)
 {
     struct restart_retry *rr = p->rr;
     if (rr == NULL)
@@ -156,7 +156,7 @@ void pipeline__restart_stop(pipeline_t *p)
         log_warn("pipeline: the \"restart\" ends of %zu events are not known stored at the "
                  "stop: their rows are left open to the next restart",
                  rr->n);
-    pipeline__restart_free(p);
+    restart_free(p);
 }
 
 void pipeline__restart_begin(pipeline_t *p)
@@ -167,7 +167,7 @@ void pipeline__restart_begin(pipeline_t *p)
                  "not stored are left open to the next restart",
                  p->rr_unkept);
     if (rr == NULL || rr->n == 0) {
-        pipeline__restart_free(p);
+        restart_free(p);
         return;
     }
     log_warn("pipeline: the \"restart\" ends of %zu events are not known stored: put again "
@@ -332,7 +332,7 @@ static void restart_done(pipeline_t *p)
         log_info("pipeline: the \"restart\" ends of %zu events are stored (%zu of them "
                  "counted now: their first put was refused)",
                  rr->stored, rr->late);
-    pipeline__restart_free(p);
+    restart_free(p);
 }
 
 /* The retries' end (PIPE_RESTART_RETRIES rounds, or the time bound passed): the ends whose put
