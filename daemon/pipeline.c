@@ -23,6 +23,7 @@
 #include "pipeline_events_int.h"
 #include "vtime.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -613,6 +614,24 @@ void pipeline_stop(pipeline_t *p)
                  skipped);
 }
 
+long long pipeline__test_knob(const char *name, const char *what)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return 0;
+    /* Strictly a whole number: "3000ms" or "3e3" is not taken as 3000 or 3. */
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end != '\0' || errno == ERANGE) {
+        log_warn("pipeline: %s is \"%s\" (a test hook): not a whole number, ignored", name, v);
+        return 0;
+    }
+    if (x > 0)
+        log_warn("pipeline: %s is %lld (a test hook): %s", name, x, what);
+    return x > 0 ? x : 0;
+}
+
 void pipeline_destroy(pipeline_t *p)
 {
     if (p == NULL)
@@ -638,7 +657,7 @@ void pipeline_destroy(pipeline_t *p)
     nameidx_deinit(&p->idx);
     free(p->shards);
     pipeline__groups_free(p);
-    pipeline__restart_free(p);
+    pipeline__restart_stop(p);
     pthread_mutex_destroy(&p->maint_mu);
     pthread_mutex_destroy(&p->groups_mu);
     pthread_mutex_destroy(&p->due_mu);

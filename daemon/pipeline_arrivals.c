@@ -52,15 +52,6 @@
  * devices (the loop preempted, or the devices' mutexes contended, under a heavy ingest). */
 #define ARRIVALS_SLICE_US 4000
 
-long long pipeline__test_knob(const char *name, const char *what)
-{
-    const char *v = getenv(name);
-    long long x = v && *v ? strtoll(v, NULL, 10) : 0;
-    if (x > 0)
-        log_warn("pipeline: %s is %lld (a test hook): %s", name, x, what);
-    return x > 0 ? x : 0;
-}
-
 void pipeline__arrivals_init(pipeline_t *p)
 {
     long long ms =

@@ -75,8 +75,10 @@ void pipeline__restart_begin(pipeline_t *p);
  * the next restart (logged). None once the pipeline stopped. Costs a pointer test when none is
  * kept. */
 void pipeline__restart_retry(pipeline_t *p);
-/* Frees what is kept (pipeline_destroy). */
-void pipeline__restart_free(pipeline_t *p);
+/* The stop's end of the retries (pipeline_destroy): logs how many kept ends are left open to
+ * the next restart (their puts refused, lost, or not put: the stop's ticks put none), if any,
+ * and frees what is kept. Loop only, after the stop's last tick. */
+void pipeline__restart_stop(pipeline_t *p);
 
 /* The restore's read of the open stored events of names[0..n) (pipeline_restore_events.c):
  * each device's newest goes on or ends, its other open rows end "restart". Restore only. */

@@ -784,11 +784,14 @@ int pipeline__arrivals_restore(pipeline_t *p);
  * said in the log. pipeline_create. */
 void pipeline__arrivals_init(pipeline_t *p);
 
-/* Any thread. A test hook's positive value, read from the environment variable name (tests
- * only: said in the log with what, a warning), or 0 when unset, empty or not positive. */
-long long pipeline__test_knob(const char *name, const char *what);
 /* /metrics' arrivals families (vigil_arrivals_flush_seconds, _devices): any thread. */
 void pipeline__arrivals_metrics(pipeline_t *p, sbuf_t *out);
+
+/* Any thread (pipeline.c; pipeline_arrivals.c and pipeline_restart_retry.c use it). A test
+ * hook's positive value, read from the environment variable name (tests only: said in the log
+ * with what, a warning), or 0 when unset, empty or not positive; a value that is not a whole
+ * number ("3000ms", "3e3", "x") is ignored (0) with a warning naming it. */
+long long pipeline__test_knob(const char *name, const char *what);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);

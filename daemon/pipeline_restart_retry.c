@@ -13,7 +13,9 @@
  * or failed: a FIFO mark, restart_settle) and no put was lost since its put. No round's puts run
  * once the pipeline stopped (the rows are left to the next restart): the stop's ticks would count
  * their failures as its own lost writes; the settle, which writes nothing, still runs there, so
- * an end the stop's flushes commit is counted and announced (task retry62). Only a transient
+ * an end the stop's flushes commit is counted and announced (task retry62); those still not
+ * known stored are said in one line as pipeline_destroy frees them (pipeline__restart_stop,
+ * task stop62). Only a transient
  * refusal (store_retry_later: a full queue, a full disk, out of memory) holds a round on an end;
  * any other drops that end, logged. The retries end PIPE_RESTART_RETRIES rounds or
  * PIPE_RESTART_SPAN_MS after the first round began, whichever comes first: a round held back
@@ -135,7 +137,7 @@ void pipeline__restart_check(pipeline_t *p, size_t mark, int lost)
 }
 
 /* Frees the kept ends and the list. */
-void pipeline__restart_free(pipeline_t *p)
+static void restart_free(pipeline_t *p)
 {
     struct restart_retry *rr = p->rr;
     if (rr == NULL)
@@ -147,6 +149,16 @@ void pipeline__restart_free(pipeline_t *p)
     p->rr = NULL;
 }
 
+void pipeline__restart_stop(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    if (rr != NULL && rr->n > 0)
+        log_warn("pipeline: the \"restart\" ends of %zu events are not known stored at the "
+                 "stop: their rows are left open to the next restart",
+                 rr->n);
+    restart_free(p);
+}
+
 void pipeline__restart_begin(pipeline_t *p)
 {
     struct restart_retry *rr = p->rr;
@@ -155,7 +167,7 @@ void pipeline__restart_begin(pipeline_t *p)
                  "not stored are left open to the next restart",
                  p->rr_unkept);
     if (rr == NULL || rr->n == 0) {
-        pipeline__restart_free(p);
+        restart_free(p);
         return;
     }
     log_warn("pipeline: the \"restart\" ends of %zu events are not known stored: put again "
@@ -320,7 +332,7 @@ static void restart_done(pipeline_t *p)
         log_info("pipeline: the \"restart\" ends of %zu events are stored (%zu of them "
                  "counted now: their first put was refused)",
                  rr->stored, rr->late);
-    pipeline__restart_free(p);
+    restart_free(p);
 }
 
 /* The retries' end (PIPE_RESTART_RETRIES rounds, or the time bound passed): the ends whose put

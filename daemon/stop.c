@@ -23,11 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Tests only (test_maint.py StopTicks): with $VIGIL_TEST_HOLD_DIR/<at> existing, the stop
- * waits at point at (at most 60 s, common/testhold.h): "stop-tick" before the first maintenance
- * tick, "stop-saves" between it and the saves, "stop-saved" between the saves and the second
- * tick, so a test makes a period end, or kills vigild, there without a timing guess. Unset: one
- * getenv. */
+/* Tests only (test_maint.py StopTicks, test_stopqueue.py RestartEndRetried): with
+ * $VIGIL_TEST_HOLD_DIR/<at> existing, the stop waits at point at (at most 60 s,
+ * common/testhold.h): "stop-begin" once the loop has run its last (its maintenance timer closed:
+ * no live tick can run any more) and before the first flush, so a test lets a held writer go
+ * knowing only the stop's own ticks come after; "stop-tick" before the first maintenance tick,
+ * "stop-saves" between it and the saves, "stop-saved" between the saves and the second tick, so
+ * a test makes a period end, or kills vigild, there without a timing guess. Unset: one getenv. */
 static void stop_hold(const char *at)
 {
     test_hold_wait(getenv("VIGIL_TEST_HOLD_DIR"), at, NULL, "stop");
@@ -45,6 +47,7 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
     if (d->backend.pipe == NULL)
         return 0;
     const double t0 = vtime_mono_s();
+    stop_hold("stop-begin");
     store_flush(d->store);
     pipeline_drain(d->backend.pipe);
     /* A training that ends at the stop saves its detectors: ended and committed before the

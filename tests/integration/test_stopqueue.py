@@ -684,6 +684,32 @@ class RestartEndRetried(te.Events):
         self.assertTrue(seen, "the refusal not logged")
         return writer
 
+    def hold_the_stop(self):
+        """Sets VIGIL_TEST_HOLD_DIR for the next start; returns its "stop-begin" hold's path
+        (made now; daemon/stop.c: after the loop's last run, before the stop's first flush)."""
+        holds = vt.mkdtemp()
+        self.d.prefix += ["VIGIL_TEST_HOLD_DIR=" + holds]
+        hold = os.path.join(holds, "stop-begin")
+        vt.write_file_atomic(hold, "")
+        return hold
+
+    def stop_releasing_writer(self, hold, writer):
+        """Stops vigild (exit 0 asserted), letting the held writer go (removes writer) only once
+        the stop waits at hold (hold_the_stop): no live tick runs after that, so only the stop's
+        ticks can settle the end then committed (task stop62: let go at "stopping intake", a
+        live tick could settle it, and a stop without the settle passed). A stop that never
+        held there fails the test (the thread's timeout alone is only printed)."""
+        held = []
+
+        def release():
+            try:
+                held.append(tp.wait_for("the stop held before its flushes",
+                                        lambda: os.path.exists(hold + ".held"), 30))
+            finally:
+                os.unlink(writer)
+        stop_releasing(self.d, release, hold)
+        self.assertTrue(held, "the stop never waited at its stop-begin hold")
+
     def stored_after_the_fault(self, dev, eid, end):
         """The row eid still open while the fault lasts; the fault ended, it is stored ended
         "restart" at end within 30 s (rounds every 5 s), counted once."""
@@ -869,16 +895,17 @@ class RestartEndRetried(te.Events):
 
     def test_end_the_stop_commits_is_counted(self):
         """Task retry62 (item 3): a round's put that only the stop's flush commits (the writer
-        held in it, failmaint.c's "hold", from before SIGTERM until the stop has begun) is
-        settled by the stop's ticks, which put nothing but still look at the store's progress:
-        the end is said stored. Main's stop ticks skipped the retries whole: the row was stored
+        held in it, failmaint.c's "hold", from before SIGTERM until the stop waits at its
+        "stop-begin" hold, after the loop's last tick: stop_releasing_writer) is settled by the
+        stop's ticks, which put nothing but still look at the store's progress: the end is said
+        stored. Main's stop ticks skipped the retries whole: the row was stored
         ended but never said stored (nor counted, nor published)."""
         d, dev = self.d, "retry-at-stop"
+        hold = self.hold_the_stop()
         _, start, old = restart_end_failing(self, dev)
         vt.write_file_atomic(self.flag, "hold")  # the next round's put held in the writer
         tp.wait_for("the round's put held", lambda: os.path.exists(self.flag + ".held"), 30)
-        stop_releasing(d, lambda: tp.wait_for(
-            "the stop begun", lambda: "stopping intake and flushing" in d.log(), 30), self.flag)
+        self.stop_releasing_writer(hold, self.flag)
         row = stored_event(d.db_path, dev, old)
         self.assertEqual((row[0], row[1]["ended_by"]), (start, "restart"), row)
         self.assertEqual(d.log().count("the \"restart\" ends of 1 events are stored (0 of them "
@@ -893,17 +920,32 @@ class RestartEndRetried(te.Events):
         Main's stop ticks skipped the settle: never said stored nor counted."""
         d, dev = self.d, "retry-refused-at-stop"
         start = two_rows_behind(self, dev)
+        hold = self.hold_the_stop()
         writer = self.start_refusing(dev)
         self.assertEqual(te.ended_counts(d)["restart"], 1)  # 5000's: 5001's is not counted yet
         vt.write_file_atomic(writer, "")  # the first round's put (5001's) held in the writer
         tp.wait_for("the round's put held", lambda: os.path.exists(self.flag + ".held"), 30)
-        stop_releasing(d, lambda: tp.wait_for(
-            "the stop begun", lambda: "stopping intake and flushing" in d.log(), 30), writer)
+        self.stop_releasing_writer(hold, writer)
         row = stored_event(d.db_path, dev, 5001)
         self.assertEqual((row[0], row[1]["ended_by"]), (start - 1000, "restart"), row)
         self.assertEqual(d.log().count("the \"restart\" ends of 1 events are stored (1 of them "
                                        "counted now"), 1, d.log())
         self.assertNotIn("stopped, but", d.log())
+
+    def test_ends_left_open_at_the_stop_said(self):
+        """Task stop62 (item 2): an end kept while the store refuses it (the events' insert
+        failing from the start, failmaint.c), then SIGTERM: the stop puts no end again, and its
+        freeing of the kept ends says in one line how many rows are left open to the next
+        restart. Main's pipeline_destroy freed them without a word."""
+        d, dev = self.d, "retry-left-at-stop"
+        _, _, old = restart_end_failing(self, dev)  # the fault goes on
+        tp.wait_for("the retries begun", lambda: "are not known stored: put again" in d.log(),
+                    30)
+        d.stop(codes=(0,))
+        self.assertEqual(d.log().count(
+            "the \"restart\" ends of 1 events are not known stored at the stop: their rows are "
+            "left open to the next restart"), 1, d.log())
+        self.assertEqual(stored_event(d.db_path, dev, old)[0], None, "left open")
 
 
 if __name__ == "__main__":
