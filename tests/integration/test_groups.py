@@ -882,6 +882,9 @@ class GroupHeldMemberRetrainAcrossStop(Held):
         d.start()
         self.assertEqual(tp.status(d, "ha")["state"], "anomaly")  # still held
         top = wait_newer(d, ["hb"], v1, "the operator's retrain", 180)[0]
+        # hb leads (its version is the newest) and its part ends first: ha's may still be open.
+        tp.wait_for("ha's part of the training ended", lambda: not tp.models(d, "ha")["training"],
+                    60)
         v = tp.models(d, "ha")["versions"][0]
         self.assertGreater(v["version"], v0, "ha left out: the operator's retrain was lost")
         self.assertEqual(v["version"], top)

@@ -395,10 +395,13 @@ class GroupNewestLeftOut(tp.DaemonPerTest):
         def trained():
             # Every member: the training ends each member's part in turn (hc's before hb's), so
             # hc's new version can show while hb's part is still open (seen once under ASan).
-            if any(tp.models(d, x)["training"] for x in devs) or \
+            # hc's version first: once it shows, every member has begun, so a flag read after
+            # it says that member's part has ended.
+            top = tops(d, "hc")
+            if top == before["hc"] or any(tp.models(d, x)["training"] for x in devs) or \
                     tg.metric_value(d, "vigil_train_queue_jobs"):
                 return None
-            return tops(d, "hc") if tops(d, "hc") != before["hc"] else None
+            return top
         tp.wait_for("the group's training asked by hc's acceptance", trained, 60)
         after = {dev: tops(d, dev) for dev in devs}
         self.assertEqual(after["ha"], before["ha"])  # held: left out

@@ -686,12 +686,13 @@ class RestartEndRetried(te.Events):
 
     def hold_the_stop(self):
         """Sets VIGIL_TEST_HOLD_DIR for the next start; returns its "stop-begin" hold's path
-        (made now; daemon/stop.c: after the loop's last run, before the stop's first flush)."""
+        (daemon/stop.c: after the loop's last run, before the stop's first flush). The file is
+        made by stop_releasing_writer only, just before the stop it holds: the hold is also
+        passed by a start that fails (a port taken: the harness retries on others) and by a
+        test's teardown, which must not wait 60 s there (read62c)."""
         holds = vt.mkdtemp()
         self.d.prefix += ["VIGIL_TEST_HOLD_DIR=" + holds]
-        hold = os.path.join(holds, "stop-begin")
-        vt.write_file_atomic(hold, "")
-        return hold
+        return os.path.join(holds, "stop-begin")
 
     def stop_releasing_writer(self, hold, writer):
         """Stops vigild (exit 0 asserted), letting the held writer go (removes writer) only once
@@ -700,6 +701,7 @@ class RestartEndRetried(te.Events):
         live tick could settle it, and a stop without the settle passed). A stop that never
         held there fails the test (the thread's timeout alone is only printed)."""
         held = []
+        vt.write_file_atomic(hold, "")
 
         def release():
             try:
