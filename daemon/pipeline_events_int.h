@@ -71,9 +71,10 @@ void pipeline__restart_begin(pipeline_t *p);
  * with none lost since are stored (counted and published then, those not already, unless their
  * device was deleted; logged once all are); a round every PIPE_RESTART_RETRY_MS puts the others
  * again, paced (PIPE_RESTART_TICK_PUTS a tick, none while the store's queue of puts is half
- * full; a refusal goes on at the next tick); PIPE_RESTART_RETRIES rounds at most, then left to
- * the next restart (logged). None once the pipeline stopped. Costs a pointer test when none is
- * kept. */
+ * full; a transient refusal goes on at the next tick, any other drops that end);
+ * PIPE_RESTART_RETRIES rounds or PIPE_RESTART_SPAN_MS at most, then left to the next restart
+ * (logged). Once the pipeline stopped (the stop's ticks), the settle only: no puts. Costs a
+ * pointer test when none is kept. */
 void pipeline__restart_retry(pipeline_t *p);
 /* The stop's end of the retries (pipeline_destroy): logs how many kept ends are left open to
  * the next restart (their puts refused, lost, or not put: the stop's ticks put none), if any,

@@ -194,6 +194,20 @@ static size_t find_bytes(const unsigned char *hay, size_t len, const void *needl
     return len;
 }
 
+/* make_routine's detector (seed 1, the defaults) 20 readings after its sixth spike, the series
+ * in *x (the caller frees it) and the spikes' readings in at[RH_SPIKES]: onsets kept. */
+static detector_t *after_sixth_spike(float **x, int *at)
+{
+    *x = make_routine(1, -1, -1, at);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *d = new_detector_cfg(&cfg, 1);
+    struct detector_result r;
+    for (int t = 0; t <= at[5] + 20; t++)
+        step(d, *x, t, 1, NULL, &r);
+    return d;
+}
+
 /* A format-33 save of make_routine's detector (seed 1) after its sixth spike holds its kept
  * onsets (rh_n i32, rh_at u64 [8], rh_raw f32 [8], found by their bytes). With the CRC redone,
  * the bytes as saved load, and so do an rh_n of 0, a newest onset at n_seen - 1 and a size of
@@ -205,13 +219,8 @@ static void test_rhythm_state_refused(void **unused)
 {
     (void)unused;
     int at[RH_SPIKES];
-    float *x = make_routine(1, -1, -1, at);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    detector_t *d = new_detector_cfg(&cfg, 1);
-    struct detector_result r;
-    for (int t = 0; t <= at[5] + 20; t++)
-        step(d, x, t, 1, NULL, &r);
+    float *x;
+    detector_t *d = after_sixth_spike(&x, at);
     const int n = d->rh_n;
     print_message("rhythm state: %d onsets kept, the newest at %llu of %llu readings\n", n,
                   (unsigned long long)d->rh_at[n - 1], (unsigned long long)d->n_seen);
@@ -657,18 +666,16 @@ static void test_load_big_shape_refused(void **unused)
  * onsets just below it, loaded, then scored: keeps_schedule cast the counts to int64 and took
  * the gap between two of opposite signs (a signed overflow UBSan reports). A count past 2^62 is
  * refused; 2^62, the onsets just below, loads and scores. A reading's timestamp past 2^62 ms
- * is onset_rhythm's clock at 2^62 - 1, the bound a kept onset's timestamp loads within. */
+ * is onset_rhythm's clock at 2^62 - 1, the bound a kept onset's timestamp loads within. Then
+ * the warning run's count (the fuzzer's second find) and the counts the second reader found
+ * with a lower bound only (ring_since_resum, since_red), each refused past its bound. */
 static void test_counts_bounded(void **unused)
 {
     (void)unused;
     int at[RH_SPIKES];
-    float *x = make_routine(1, -1, -1, at);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    detector_t *d = new_detector_cfg(&cfg, 1), *b = NULL;
+    float *x;
+    detector_t *d = after_sixth_spike(&x, at), *b = NULL;
     struct detector_result r;
-    for (int t = 0; t <= at[5] + 20; t++)
-        step(d, x, t, 1, NULL, &r);
     const int n = d->rh_n;
     assert_true(n >= 3);
     const uint64_t seen = d->n_seen, top = (uint64_t)1 << 62;
@@ -724,7 +731,7 @@ static void test_counts_bounded(void **unused)
      * its ++) and the readings since the last red (live within [0, 2^30]; negative made
      * onset_rank's discount negative). */
     int *const field[] = {&d->ring_since_resum, &d->ring_since_resum, &d->since_red, &d->since_red};
-    const int bad[] = {cfg.err_window + 1, INT32_MAX, -1, (1 << 30) + 1};
+    const int bad[] = {d->cfg.err_window + 1, INT32_MAX, -1, (1 << 30) + 1};
     for (size_t k = 0; k < 4; k++) {
         const int keep = *field[k];
         *field[k] = bad[k];
