@@ -701,6 +701,19 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
           !(d->gr_sum >= 0.0 && d->gr_sum <= 1e300 && d->gr_sq >= 0.0 && d->gr_sq <= 1e300) ||
           !(d->gr_psum >= 0.0 && d->gr_psum <= 1e300 && d->gr_psq >= 0.0 && d->gr_psq <= 1e300))))
         goto fail;
+    /* The windows' raw scores as the step writes them (log1p of a sum of squares: finite, not
+     * negative), and err_corr's weights (finite: an infinite one made every raw score after the
+     * load infinite): an infinite raw score kept as an onset's size or the record's maximum is
+     * a state the next load refuses (fuzz_detector's scored round trip, session 63). */
+    for (int k = 0; k < d->short_len; k++)
+        if (!(d->shortbuf[k] >= 0.0f && isfinite(d->shortbuf[k])))
+            goto fail;
+    for (int k = 0; k < d->ring_len; k++)
+        if (!(d->ring[k] >= 0.0f && isfinite(d->ring[k])))
+            goto fail;
+    for (size_t k = 0; cfg.err_corr && k < Cz * Cz; k++) /* the score's quadratic form: finite */
+        if (!isfinite(d->rinv[k]))
+            goto fail;
     for (int i = 0; cfg.onset_rhythm && i < d->rh_n; i++) /* oldest first, all before now */
         if ((i > 0 && d->rh_at[i] <= d->rh_at[i - 1]) || d->rh_at[i] >= d->n_seen ||
             !(d->rh_raw[i] >= 0.0f && isfinite(d->rh_raw[i])) ||

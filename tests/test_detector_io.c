@@ -749,6 +749,51 @@ static void test_counts_bounded(void **unused)
     detector_destroy(d);
 }
 
+/* fuzz_detector's scored round trip (session 63): a saved state whose windows held an infinite
+ * raw score, or whose err_corr weights were infinite (every raw score after the load infinite),
+ * loaded, scored, and kept an infinite onset size the next load refuses. The loader refuses
+ * such windows and weights (the step writes raw scores as log1p of a capped sum: finite, not
+ * negative); the state as saved loads. */
+static void save_load_rc(detector_t *d, unsigned char *buf, size_t len, int want)
+{
+    size_t got;
+    detector_t *b = NULL;
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, got), want);
+    detector_destroy(b);
+}
+
+static void test_scores_finite(void **unused)
+{
+    (void)unused;
+    const int n = 1300, C = 4;
+    float *x = make_process(n, 21);
+    detector_t *d = new_detector(C);
+    struct detector_result r;
+    for (int t = 0; t < n; t++)
+        step(d, x, t, C, NULL, &r);
+    assert_true(d->cfg.err_corr && d->short_len > 1 && d->ring_len > 1);
+    const size_t len = detector_save_size(d);
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    save_load_rc(d, buf, len, 0);
+    float *const cell[] = {&d->shortbuf[d->short_len - 1], &d->ring[d->ring_len - 1], &d->rinv[1]};
+    const float bad[] = {INFINITY, NAN, -1.0f};
+    for (size_t k = 0; k < 3; k++) {
+        for (size_t v = 0; v < 3; v++) {
+            const float keep = *cell[k];
+            *cell[k] = bad[v];
+            /* rinv's weights may be negative (off the diagonal): only not finite is refused */
+            save_load_rc(d, buf, len, k == 2 && v == 2 ? 0 : ERR_CORRUPT);
+            *cell[k] = keep;
+        }
+    }
+    save_load_rc(d, buf, len, 0);
+    free(buf);
+    free(x);
+    detector_destroy(d);
+}
+
 const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_save_load),
     cmocka_unit_test(test_load_format3),
@@ -761,5 +806,6 @@ const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_load_format47_running),
     cmocka_unit_test(test_load_big_shape_refused),
     cmocka_unit_test(test_counts_bounded),
+    cmocka_unit_test(test_scores_finite),
 };
 const size_t detector_io_count = sizeof detector_io_tests / sizeof detector_io_tests[0];
