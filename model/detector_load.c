@@ -741,6 +741,15 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         goto fail;
     if (!windows_ok(d))
         goto fail;
+    /* The context rows and the last reading as the step writes them: finite (a value that is not
+     * is carried forward, or 0 before any); a NaN row joined range_quiet's range as it left the
+     * short window, and the range the next load refuses (fuzz_detector, session 63). */
+    for (size_t k = 0; k < (size_t)d->ctx_cap * Cz; k++)
+        if (!isfinite(d->ctx[k]))
+            goto fail;
+    for (size_t c = 0; c < Cz; c++)
+        if (!isfinite(d->last[c]))
+            goto fail;
     /* err_corr's weights finite: one infinite made every raw score after the load infinite, and
      * the onset the scoring kept an infinite size the next load refuses (session 63). */
     for (size_t k = 0; cfg.err_corr && k < Cz * Cz; k++)

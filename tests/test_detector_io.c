@@ -750,11 +750,12 @@ static void test_counts_bounded(void **unused)
 }
 
 /* fuzz_detector's scored round trip (session 63): a saved state whose err_corr weights were
- * infinite (every raw score after the load infinite), or whose short window's running sum was
- * NaN (every short mean NaN, pushed to the long window), loaded, scored, and left a state the
- * next load refuses. The loader refuses weights that are not finite and window entries out of
- * the range the step writes; it redoes a running sum far from its entries' (derived), and keeps
- * one within rounding of them as saved (a restart scores bit for bit). */
+ * infinite (every raw score after the load infinite), whose short window's running sum was NaN
+ * (every short mean NaN, pushed to the long window), or whose context held a NaN (range_quiet's
+ * range took it), loaded, scored, and left a state the next load refuses. The loader refuses
+ * weights that are not finite and window entries out of the range the step writes; it redoes a
+ * running sum far from its entries' (derived), and keeps one within rounding of them as saved (a
+ * restart scores bit for bit). */
 static detector_t *save_load_rc(detector_t *d, unsigned char *buf, size_t len, int want)
 {
     size_t got;
@@ -793,6 +794,10 @@ static void test_windows_bounded(void **unused)
         {&d->rinv[1], INFINITY, ERR_CORRUPT},
         {&d->rinv[1], NAN, ERR_CORRUPT},
         {&d->rinv[1], -1.0f, 0}, /* off the diagonal, a weight may be negative */
+        {&d->ctx[0], NAN, ERR_CORRUPT},
+        {&d->ctx[1], -INFINITY, ERR_CORRUPT},
+        {&d->last[0], NAN, ERR_CORRUPT},
+        {&d->ctx[1], -3e38f, 0}, /* a reading */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const float keep = *cases[k].at;
