@@ -264,6 +264,12 @@ static int v1_history(detector_t *d, struct rd *r, int cap)
 static int windows_ok(detector_t *d)
 {
     double s = 0.0, ss = 0.0;
+    /* A window not yet full holds entries 0 .. len - 1, the next at len (the step fills it from
+     * an empty one in order; the sums and the short maximum read those): a head elsewhere let
+     * the next push expose an entry never written, unchecked. */
+    if ((d->short_len < d->cfg.err_short && d->short_head != d->short_len) ||
+        (d->ring_len < d->cfg.err_window && d->ring_head != d->ring_len))
+        return 0;
     for (int k = 0; k < d->short_len; k++) {
         if (!(d->shortbuf[k] >= 0.0f && d->shortbuf[k] <= RAW_MAX))
             return 0;

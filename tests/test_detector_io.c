@@ -812,6 +812,15 @@ static void test_windows_bounded(void **unused)
         *cases[k].at = keep;
         d->short_sum = ssum, d->ring_sum = rsum, d->ring_sumsq = rsq;
     }
+    /* A window not yet full is filled in order: its head at its length, or refused. */
+    const int slen = d->short_len, shead = d->short_head;
+    assert_int_equal(slen, d->cfg.err_short);
+    d->short_len = slen - 1;
+    d->short_head = (slen - 1 + 1) % slen;
+    detector_destroy(save_load_rc(d, buf, len, ERR_CORRUPT));
+    d->short_head = slen - 1;
+    detector_destroy(save_load_rc(d, buf, len, 0));
+    d->short_len = slen, d->short_head = shead;
     /* Running sums: NaN and far off redone from the entries, within rounding kept as saved. */
     double exact = 0.0;
     for (int k = 0; k < d->short_len; k++)
