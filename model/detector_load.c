@@ -270,6 +270,10 @@ static int windows_ok(detector_t *d)
     if ((d->short_len < d->cfg.err_short && d->short_head != d->short_len) ||
         (d->ring_len < d->cfg.err_window && d->ring_head != d->ring_len))
         return 0;
+    /* The record counts readings that left a full short window (it and the window are reset
+     * together): a record with the window not full let the hold read entries never written. */
+    if (d->rec_n > 0 && d->short_len < d->cfg.err_short)
+        return 0;
     for (int k = 0; k < d->short_len; k++) {
         if (!(d->shortbuf[k] >= 0.0f && d->shortbuf[k] <= RAW_MAX))
             return 0;
