@@ -46,10 +46,12 @@ static int fails(const char *path)
     return e != 0;
 }
 
-/* The mode argument, which follows flags only when they create a file (open(2)); 0 otherwise. */
+/* The mode argument, which follows flags only when they create a file (open(2)); 0 otherwise.
+ * O_TMPFILE holds O_DIRECTORY's bit, so it is tested whole, as glibc's __OPEN_NEEDS_MODE does:
+ * an opendir's O_DIRECTORY alone passes no mode, and reading one then is undefined. */
 static mode_t mode_arg(int flags, va_list ap)
 {
-    return flags & (O_CREAT | O_TMPFILE) ? (mode_t)va_arg(ap, int) : 0;
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
 }
 
 /* openat's work once its mode is known (open's with AT_FDCWD): path failed, or glibc's openat. */
