@@ -469,7 +469,8 @@ struct pipeline {
     atomic_int stopping; /* pipeline_stop began: a first training waits for no backfill, an
                             LSTM's training is abandoned (detector_job_set_cancel) */
     int stopped;         /* pipeline_stop ended (its caller's thread: the stop's) */
-    int started;         /* pipeline_set_started: the daemon's loop ran (loop thread) */
+    int started;         /* pipeline_set_started: the daemon's loop ran its ticks, not only
+                            a failed start's closes (loop thread) */
     int64_t start_ms;    /* wall clock at pipeline_create: what a device's silence counts from
                             when no reading of it arrived since (set once, read anywhere) */
     /* The earliest maintenance boundary (a period's start or end, wall-clock ms) not yet

@@ -75,9 +75,10 @@ class RestartEndsLeftAtTheStop(te.Events):
 
     def test_ends_left_open_after_a_failed_start_said(self):
         """Task stop63 (item 2): a start that fails past the restore (its HTTP port taken) with
-        an end kept (the fault on): vigild__teardown frees the pipeline without its loop having
-        run, and the line says "after the failed start", as the teardown's own lines do; the row
-        is left open. Main's said "at the stop" of a vigild that never ran."""
+        an end kept (the fault on): vigild__teardown frees the pipeline with no maintenance tick
+        run (the loop runs only to close its handles), and the line says "after the failed
+        start", as the teardown's own lines do; the row is left open. Main's said "at the
+        stop" of a vigild that never ran."""
         d, dev = self.d, "retry-failed-start"
         _, _, old = sq.restart_end_failing(self, dev)  # the fault goes on
         d.stop(codes=(0,))
