@@ -190,6 +190,24 @@ class TestNotify(unittest.TestCase):
     def test_path_socket(self):
         self.run_notify(abstract=False)
 
+    def test_watchdog_usec_digits_only(self):
+        """Task knobs64: WATCHDOG_USEC is read as systemd writes it, digits only
+        (common/posint.h); anything else disables the notification with a warning naming it,
+        as "abc" did. Main's strtoull took "+1000000" and " 1000000" as a second, and "-5" as
+        2^64 - 5 µs, and sent READY=1."""
+        for value in ("+1000000", " 1000000", "-5"):
+            ns = NotifySocket()
+            d = Vigild()
+            try:
+                start_with_env(d, {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": value})
+                self.assertIn("systemd notification disabled: WATCHDOG_USEC='%s' is not a "
+                              "positive integer" % value, d.log())
+                d.stop()
+                self.assertEqual(ns.msgs, [], value)  # nothing was sent, not even STOPPING=1
+            finally:
+                ns.close()
+                d.cleanup()
+
     def test_without_systemd(self):
         # No NOTIFY_SOCKET: nothing is sent, nothing breaks; SIGHUP reloads, SIGTERM stops.
         d = Vigild()
