@@ -634,15 +634,15 @@ long long pipeline__test_knob(const char *name, const char *what)
      * "+3000" as 3000, and "-5" silently as unset. No sign: every knob is a period, a count or a
      * bound, where a negative value means nothing; nor "0", which would read as set and act as
      * unset. */
-    long long x;
+    unsigned long long x;
     if (posint_parse(v, LLONG_MAX, &x) != 0) {
         log_warn("pipeline: %s is \"%s\" (a test hook): not a positive whole number (digits "
                  "only), ignored",
                  name, v);
         return 0;
     }
-    log_warn("pipeline: %s is %lld (a test hook): %s", name, x, what);
-    return x;
+    log_warn("pipeline: %s is %llu (a test hook): %s", name, x, what);
+    return (long long)x; /* at most LLONG_MAX */
 }
 
 void pipeline_destroy(pipeline_t *p)

@@ -120,13 +120,13 @@ static long env_lowered(const char *name, long max, const char *what)
     const char *v = getenv(name);
     if (v == NULL || v[0] == '\0')
         return max;
-    long long n;
-    if (posint_parse(v, max, &n) != 0) {
+    unsigned long long n;
+    if (posint_parse(v, (unsigned long long)max, &n) != 0) {
         log_warn("storage: %s '%s' ignored (a test hook: 1 to %ld)", name, v, max);
         return max;
     }
-    log_warn("storage: %s is %lld (a test hook): %s, not %ld", name, n, what, max);
-    return (long)n;
+    log_warn("storage: %s is %llu (a test hook): %s, not %ld", name, n, what, max);
+    return (long)n; /* at most max */
 }
 
 int64_t store__test_busy_ms(void)

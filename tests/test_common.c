@@ -117,11 +117,13 @@ static void test_log_due_race(void **state)
 
 /* posint_parse (task knobs64): digits only, 1 to max. The test knobs (storage's
  * VIGIL_TEST_BUSY_MS and VIGIL_TEST_OPS_MAX read with strtol) took " 3000" and "+3000" as 3000;
- * WATCHDOG_USEC (strtoull) took "-5" as 2^64 - 5. Each refusal leaves *out as it was. */
+ * WATCHDOG_USEC (strtoull) took "-5" as 2^64 - 5, and takes up to 2^64 - 1 (systemd's
+ * WatchdogSec=infinity: review of knobs64, a signed bound refused it). Each refusal leaves *out
+ * as it was. */
 static void test_posint_parse(void **state)
 {
     (void)state;
-    long long v = -1;
+    unsigned long long v = 0;
     assert_int_equal(posint_parse("3000", 5000, &v), 0);
     assert_int_equal(v, 3000);
     assert_int_equal(posint_parse("1", 1, &v), 0);
@@ -130,6 +132,8 @@ static void test_posint_parse(void **state)
     assert_int_equal(v, 7);
     assert_int_equal(posint_parse("9223372036854775807", LLONG_MAX, &v), 0);
     assert_true(v == LLONG_MAX);
+    assert_int_equal(posint_parse("18446744073709551615", ULLONG_MAX, &v), 0);
+    assert_true(v == ULLONG_MAX);
     v = 42;
     const char *bad[] = {"",     " 3000", "+3000", "-5",  "3000 ", "3e3", "30s",
                          "0x10", "0",     "00",    "\t1", "1\n",   "-0"};
@@ -140,7 +144,8 @@ static void test_posint_parse(void **state)
     assert_int_equal(posint_parse("5001", 5000, &v), ERR_RANGE);
     assert_int_equal(posint_parse("2", 1, &v), ERR_RANGE);
     assert_int_equal(posint_parse("9223372036854775808", LLONG_MAX, &v), ERR_RANGE);
-    assert_int_equal(posint_parse("99999999999999999999999", LLONG_MAX, &v), ERR_RANGE);
+    assert_int_equal(posint_parse("18446744073709551616", ULLONG_MAX, &v), ERR_RANGE);
+    assert_int_equal(posint_parse("99999999999999999999999", ULLONG_MAX, &v), ERR_RANGE);
     assert_int_equal(v, 42);
 }
 
