@@ -445,6 +445,12 @@ class Vigild:
             raise AssertionError("/metrics: %d" % st)
         return body.decode()
 
+    def metric(self, name):
+        """The value of /metrics' sample name (with its labels, if any: 'x{a="b"}'), a float;
+        None when there is none."""
+        m = re.search(r"^%s (\S+)$" % re.escape(name), self.metrics(), re.M)
+        return float(m.group(1)) if m else None
+
     def stream_connect(self, timeout=30.0):
         return StreamClient("127.0.0.1", self.stream_port, timeout)
 
