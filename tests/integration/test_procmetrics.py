@@ -55,6 +55,7 @@ TICK = 1.0 / os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 OLDPROCFD = os.environ.get("VIGIL_OLDPROCFD", "")
 FAILPROCSTAT = os.environ.get("VIGIL_FAILPROCSTAT", "")
+SLOW_OPEN_MS = 300  # StatUnopenable: how long an open of /proc/self/stat that works takes
 
 # Go's client_golang process collector: name -> (type, HELP).
 FAMILIES = {
@@ -444,7 +445,9 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
     the failure is logged once, not per scrape. The first scrape after the opens work has the
     families and keeps its descriptor (logged once): when the opens fail again, the families and
     the start time stay, read through it, and nothing more is logged (before session 64 each
-    scrape opened and closed its own, and the families went with the next failing open)."""
+    scrape opened and closed its own, and the families went with the next failing open). Eight
+    first scrapes at once, their opens slowed so that they race: one descriptor is kept, the
+    others closed (vigild holds exactly one on its stat), and the "kept" line is logged once."""
 
     STAT_FAMILIES = ("process_cpu_seconds_total", "process_resident_memory_bytes",
                      "process_virtual_memory_bytes")
@@ -464,7 +467,8 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
         vt.write_file(cls.flag, "EMFILE\n")
         cls.d = vt.Vigild(stream=False,
                           prefix=["env", "LD_PRELOAD=" + vt.preload(FAILPROCSTAT),
-                                  "VIGIL_FAILPROCSTAT_FLAG=" + cls.flag])
+                                  "VIGIL_FAILPROCSTAT_FLAG=" + cls.flag,
+                                  "VIGIL_FAILPROCSTAT_SLOW_MS=%d" % SLOW_OPEN_MS])
         cls.d.start()
 
     def log_count(self, text):
@@ -485,6 +489,29 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
                 self.assertIsNotNone(value(m, name), name)
         return text
 
+    def stat_fds(self):
+        """How many of vigild's descriptors are open on its /proc/<pid>/stat."""
+        pid = self.d.proc.pid
+        n = 0
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                n += os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "/proc/%d/stat" % pid
+            except OSError:
+                pass  # closed meanwhile
+        return n
+
+    def concurrent_scrapes(self, n):
+        """n scrapes sent at once on n connections opened beforehand; their bodies. The first
+        scrapes after the opens work race in metrics_process.c's stat_fd: each open that goes
+        through waits SLOW_OPEN_MS first (failprocstat.c), so every worker of the thread pool
+        that took one is inside its open before any keeps a descriptor, and all but one lose
+        the compare-and-swap."""
+        out = vt.http_requests_at_once(self.d.http_port, [("GET", "/metrics", None)] * n)
+        self.assertNotIn(None, out, "a scrape unanswered")
+        for status, _ in out:
+            self.assertEqual(status, 200)
+        return [body.decode() for _, body in out]
+
     def test_opened_again_at_a_scrape_and_kept(self):
         self.assertEqual(self.log_count(self.START_WARNING), 1, "api_start's warning")
         # Failing at each scrape: no stat families, no start time (never read), logged once.
@@ -492,9 +519,15 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
         self.assertNotIn("process_start_time_seconds", text)
         self.assertEqual(self.log_count(self.READ_WARNING), 1)
         self.assertEqual(self.log_count(self.KEPT), 0)
-        # The opens work again: the very next scrape has the families and the start time, and
-        # keeps the descriptor it opened (logged once); the warning is not repeated.
+        self.assertEqual(self.stat_fds(), 0, "a descriptor on stat held while the opens fail")
+        # The opens work again: the first scrapes, eight at once, have the families; one
+        # descriptor is kept (logged once), whichever scrape opened it, and the others' copies
+        # are closed; the warning is not repeated.
         os.unlink(self.flag)
+        for text in self.concurrent_scrapes(8):
+            for name in self.STAT_FAMILIES:
+                self.assertIsNotNone(value(parse(text), name), name)
+        self.assertEqual(self.stat_fds(), 1, "descriptors on stat held")
         text = self.scrapes(1, stat_read=True)
         start = value(parse(text), "process_start_time_seconds")
         self.assertIsNotNone(start, "process_start_time_seconds")
@@ -509,6 +542,7 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
         self.assertEqual(value(parse(text), "process_start_time_seconds"), start)
         self.assertEqual(self.log_count(self.READ_WARNING), 1)
         self.assertEqual(self.log_count(self.KEPT), 1)
+        self.assertEqual(self.stat_fds(), 1, "descriptors on stat held")
         self.assertEqual(self.log_count(self.START_WARNING), 1)
         self.assertEqual(self.d.get("/healthz")[0], 200)
 
