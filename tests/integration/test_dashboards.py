@@ -279,6 +279,27 @@ class Files(unittest.TestCase):
                     "vigil_stream_connections_max", "vigil_stream_connections_refused_total"):
             self.assertIn(fam, exprs)
 
+    def test_rates_keep_their_decimals(self):
+        """A series of rates is shown with as many decimals as it needs: a count fixed by the
+        panel or an override (as the connection gauges' 0) rounds a rare event's rate to 0, as
+        one stream refusal in 10 minutes, 0.00167/s, read 0.00 with 2 (the rules file says so
+        at VigilStreamConnectionsRefused)."""
+        for p in dashboard_panels(load_dashboard()):
+            fc = p.get("fieldConfig", {})
+            for t in p.get("targets", []):
+                if not re.search(r"(?<![\w:])(rate|irate|increase|deriv)\(", t["expr"]):
+                    continue
+                decimals = fc.get("defaults", {}).get("decimals")
+                for o in fc.get("overrides", []):
+                    if o["matcher"] == {"id": "byFrameRefID", "options": t["refId"]}:
+                        for prop in o["properties"]:
+                            if prop["id"] == "decimals":
+                                decimals = prop.get("value")
+                    else:
+                        self.assertNotIn("decimals", [q["id"] for q in o["properties"]],
+                                         (p["title"], o["matcher"]))
+                self.assertIsNone(decimals, (p["title"], t["refId"], t["expr"]))
+
     def test_aggregated_walks_nested_aggregations(self):
         """The Live check of what aggregations aggregate sees inside every one of them."""
         self.assertEqual(aggregated("sum(rate(x[5m]))"), ["rate(x[5m])"])
