@@ -10,7 +10,8 @@
    (schemaVersion, a `datasource` variable of type datasource, `device` from label values,
    panels with gridPos inside the 24-column grid and not overlapping, targets with expr, every
    query on `${datasource}`, every query of up or a process_* family joined on
-   vigil_build_info); `cmake --install` stages them unchanged under share/vigil.
+   vigil_build_info, no rate series with fixed decimals); `cmake --install` stages them
+   unchanged under share/vigil.
 2. Live (Live): the real vigild (harness) and the real Prometheus (Debian's `prometheus`,
    listening on 127.0.0.1 on a free port, storage in a temporary directory, scrape and rule
    evaluation every 1 s, the shipped rules file). Three devices learn a 2-channel oscillator;
