@@ -32,11 +32,12 @@
  * each scrape sees the current CPU time and memory. Opened at each scrape as before, the read
  * failed with EMFILE exactly when the descriptors had run out, and the CPU and memory families
  * vanished when an SRE looked at them (docs/reliability.md "Process metrics at fd exhaustion,
- * the connection gauges (session 62)"). When that open at the start failed (EMFILE, a /proc
- * mounted with hidepid), a scrape opens the file again, once, and keeps the descriptor in
- * srv->proc_stat_fd when it works: a transient failure at the start heals at the next scrape,
- * and from then on the read survives fd exhaustion too (docs/reliability.md "/proc/self/stat
- * opened again, refusals plotted (session 64)").
+ * the connection gauges (session 62)"). When that open at the start failed (EMFILE or ENFILE
+ * at a start at fd exhaustion; an LSM policy; hidepid cannot: a process always sees its own
+ * /proc entry), each scrape opens the file once more until one such open works, and the
+ * descriptor is kept in srv->proc_stat_fd: a transient failure at the start heals at the next
+ * scrape, and from then on the read survives fd exhaustion too (docs/reliability.md
+ * "/proc/self/stat opened again, refusals plotted (session 64)").
  *
  * A read that fails (out of descriptors, a /proc without the field) leaves out the families it
  * feeds, never the scrape: the answer is still a 200 with everything else, and the first
