@@ -517,6 +517,36 @@ def http_request(method, url, body=None, headers=None, timeout=30):
         conn.close()
 
 
+def http_requests_at_once(port, reqs, timeout=30):
+    """Sends each (method, path, body) of reqs to 127.0.0.1:port on a connection of its own, all
+    at once: the connections are opened first and a barrier releases the requests, so they
+    reach vigild together (its thread pool's workers race). Returns [(status, body bytes)] in
+    reqs' order; None for a request that got no answer."""
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=timeout) for _ in reqs]
+    out = [None] * len(reqs)
+    try:
+        for c in conns:
+            c.connect()
+        go = threading.Barrier(len(reqs))
+
+        def one(i):
+            go.wait(timeout)
+            method, path, body = reqs[i]
+            conns[i].request(method, path, body=body)
+            resp = conns[i].getresponse()
+            out[i] = (resp.status, resp.read())
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(reqs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(2 * timeout)
+    finally:
+        for c in conns:
+            c.close()
+    return out
+
+
 class CurlResult:
     def __init__(self, status, headers, body):
         self.status = status
