@@ -5,6 +5,7 @@ SIGHUP, bearer-token authentication and roles, and the connection and size limit
 
 Every daemon runs on loopback with free ports and a temporary data directory (vigiltest.py)."""
 
+import json
 import os
 import re
 import shutil
@@ -190,20 +191,46 @@ class TestNotify(unittest.TestCase):
     def test_path_socket(self):
         self.run_notify(abstract=False)
 
+    def notify_without_watchdog(self, env, config=None, preexec_fn=None):
+        """Starts vigild with env beside NOTIFY_SOCKET, waits for READY=1 and returns (ns, d):
+        the caller stops d (stop_without_pings), closes ns and cleans d up."""
+        ns = NotifySocket()
+        d = Vigild(config=config, preexec_fn=preexec_fn)
+        try:
+            start_with_env(d, dict({"NOTIFY_SOCKET": ns.path}, **env))
+            ns.wait_for("READY", "1")
+        except BaseException:
+            ns.close()
+            d.cleanup()
+            raise
+        return ns, d
+
+    def stop_without_pings(self, ns, d, what, codes=(0,)):
+        """Stops d (an exit code in codes), waits for STOPPING=1 and checks that no
+        WATCHDOG=1 was ever sent."""
+        n = len(ns.msgs)
+        d.stop(codes=codes)
+        ns.wait_for("STOPPING", "1", after=n, timeout=5)
+        self.assertNotIn("systemd notification disabled", d.log())
+        self.assertEqual(ns.times("WATCHDOG"), [], (what, [m[1] for m in ns.msgs]))
+
     def test_watchdog_usec_digits_only(self):
         """Task knobs64: WATCHDOG_USEC is read as systemd writes it, digits only
-        (common/posint.h); anything else disables the notification with a warning naming it,
-        as "abc" did. Main's strtoull took "+1000000" and " 1000000" as a second, and "-5" as
-        2^64 - 5 µs, and sent READY=1."""
-        for value in ("+1000000", " 1000000", "-5"):
-            ns = NotifySocket()
-            d = Vigild()
+        (common/posint.h): main's strtoull took "+1000000" and " 1000000" as a second, and "-5"
+        as 2^64 - 5 µs. Review read64b: a bad value (these, 0, one above 2^64 - 1) turns off the
+        watchdog alone, with a warning naming it, as libsystemd's sd_watchdog_enabled does
+        (sd_notify goes on): READY=1 and STOPPING=1 are sent, no WATCHDOG=1. knobs64 turned off
+        the whole socket, so a Type=notify unit's start would time out."""
+        for value, why in (("+1000000", "is not a positive integer"),
+                           (" 1000000", "is not a positive integer"),
+                           ("-5", "is not a positive integer"),
+                           ("0", "is not a positive integer"),
+                           ("18446744073709551616", "is above 18446744073709551615")):
+            ns, d = self.notify_without_watchdog({"WATCHDOG_USEC": value})
             try:
-                start_with_env(d, {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": value})
-                self.assertIn("systemd notification disabled: WATCHDOG_USEC='%s' is not a "
-                              "positive integer" % value, d.log())
-                d.stop()
-                self.assertEqual(ns.msgs, [], value)  # nothing was sent, not even STOPPING=1
+                self.assertIn("systemd watchdog disabled: WATCHDOG_USEC='%s' %s" % (value, why),
+                              d.log())
+                self.stop_without_pings(ns, d, value)
             finally:
                 ns.close()
                 d.cleanup()
