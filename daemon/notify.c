@@ -52,8 +52,8 @@ int notify_init(notify_t *n, char *err, size_t errsize)
          * - a bad value (0, text, a sign, above 2^64 - 1) turns off the watchdog alone, with a
          *   warning: READY=1 and the rest still go out, or a Type=notify unit's start would
          *   time out (knobs64 turned off the whole socket);
-         * - up to 2^64 - 1, systemd's USEC_INFINITY (what WatchdogSec=infinity writes): its
-         *   timer, at half of it, never fires (290,000 years);
+         * - 2^64 - 1, systemd's USEC_INFINITY (what WatchdogSec=infinity writes), is no
+         *   watchdog: kept as a period it made main.c's stall bound some 2.3 million years;
          * - the watchdog belongs to another process when WATCHDOG_PID names one, or is not a
          *   pid (read as strictly). */
         unsigned long long v = 0, pid = 0;
@@ -66,7 +66,7 @@ int notify_init(notify_t *n, char *err, size_t errsize)
                      (unsigned long long)UINT64_MAX);
         else if (prc != 0)
             log_warn("systemd watchdog disabled: WATCHDOG_USEC='%s' is not a positive integer", wd);
-        else if (ours)
+        else if (ours && v != UINT64_MAX)
             n->watchdog_usec = (uint64_t)v;
     }
     if (rc == 0 && path && *path) {

@@ -237,21 +237,42 @@ class TestNotify(unittest.TestCase):
 
     def test_watchdog_usec_infinity(self):
         """WatchdogSec=infinity: systemd writes WATCHDOG_USEC=18446744073709551615 (USEC_INFINITY,
-        2^64 - 1: it writes any period above 0). Digits only, so vigild still notifies (READY=1,
-        STOPPING=1) and its watchdog timer, at half the period, never fires: the one WATCHDOG=1
-        sent with READY=1, as before knobs64. Review of knobs64: its parse's bound was LLONG_MAX,
-        which took that value for "not a positive integer" and disabled every notification, so a
-        Type=notify unit would time out its start."""
-        ns = NotifySocket()
-        d = Vigild()
+        2^64 - 1), which libsystemd's sd_watchdog_enabled takes for no watchdog. vigild still
+        notifies (READY=1, STOPPING=1: knobs64's first bound disabled every notification) and
+        sends no WATCHDOG=1. Review read64b: kept as a period it made the stall bound
+        (WRITER_STALL_PERIODS of it) some 2.3 million years, so a refused write kept /healthz 503
+        "for 73786976294838 s": now the bound is http.health_stall_s (2 s here). Writes are
+        refused by a file size limit (RLIMIT_FSIZE, SIGXFSZ ignored, as test_crash's
+        WriteErrors); /healthz is looked at right after each refused one (bounded)."""
+        import resource
+
+        limit = 3 * 1024 * 1024
+
+        def preexec():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
+                         "[http]\nhealth_stall_s = 2\n")
+        ns, d = self.notify_without_watchdog({"WATCHDOG_USEC": "18446744073709551615"},
+                                             config=cfg, preexec_fn=preexec)
         try:
-            start_with_env(d, {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": "18446744073709551615"})
-            ns.wait_for("READY", "1")
-            self.assertNotIn("systemd notification disabled", d.log())
-            n = len(ns.msgs)
-            d.stop()
-            ns.wait_for("STOPPING", "1", after=n, timeout=5)
-            self.assertLessEqual(len(ns.times("WATCHDOG")), 1, ns.msgs)
+            self.assertNotIn("systemd watchdog disabled", d.log())
+            error = None
+            for j in range(400):
+                body = json.dumps([{"device": "inf", "ts": j * 1000 + i,
+                                    "values": {"v": i * 1.1, "w": j}} for i in range(1000)])
+                st, _, _ = vt.http_request("POST", d.url("/v1/readings"), body=body)
+                if st == 200:
+                    continue
+                st, _, data = d.get("/healthz")
+                if st == 503 and b"counts for" in data:
+                    error = vt.loads(data)["error"]
+                    break
+            self.assertIsNotNone(error, "no refused write made /healthz 503")
+            self.assertIn("(counts for 2.0 s)", error)
+            # A stop whose last saves the limit refused exits 1 (vigiltest.Vigild.stop).
+            self.stop_without_pings(ns, d, "infinity", codes=(0, 1))
         finally:
             ns.close()
             d.cleanup()
