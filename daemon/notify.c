@@ -54,12 +54,11 @@ int notify_init(notify_t *n, char *err, size_t errsize)
          *   time out (knobs64 turned off the whole socket);
          * - 2^64 - 1, systemd's USEC_INFINITY (what WatchdogSec=infinity writes), is no
          *   watchdog: kept as a period it made main.c's stall bound some 2.3 million years;
-         * - the watchdog belongs to another process when WATCHDOG_PID names one, or is not a
-         *   pid (read as strictly). */
+         * - the watchdog belongs to another process when WATCHDOG_PID is set and is not our
+         *   pid, read as strictly: empty (systemd's parse_pid("") fails) or text included. */
         unsigned long long v = 0, pid = 0;
-        int ours =
-            wdpid == NULL || *wdpid == '\0' ||
-            (posint_parse(wdpid, ULLONG_MAX, &pid) == 0 && pid == (unsigned long long)getpid());
+        int ours = wdpid == NULL || (posint_parse(wdpid, ULLONG_MAX, &pid) == 0 &&
+                                     pid == (unsigned long long)getpid());
         int prc = posint_parse(wd, UINT64_MAX, &v);
         if (prc == ERR_RANGE)
             log_warn("systemd watchdog disabled: WATCHDOG_USEC='%s' is above %llu", wd,

@@ -235,6 +235,21 @@ class TestNotify(unittest.TestCase):
                 ns.close()
                 d.cleanup()
 
+    def test_watchdog_pid_empty(self):
+        """Review read64b: WATCHDOG_PID set but empty names no process, as systemd's
+        parse_pid("") fails (sd_watchdog_enabled: no watchdog). knobs64 took it for ours and
+        pinged every half period."""
+        ns, d = self.notify_without_watchdog({"WATCHDOG_USEC": "200000", "WATCHDOG_PID": ""})
+        try:
+            # At 0.1 s a ping, a watchdog would have sent several meanwhile: wait for the
+            # first periodic STATUS= (5 s) rather than a fixed sleep.
+            i = ns.wait_for("READY", "1")
+            ns.wait_for("STATUS", after=i + 1, timeout=15)
+            self.stop_without_pings(ns, d, "WATCHDOG_PID=''")
+        finally:
+            ns.close()
+            d.cleanup()
+
     def test_watchdog_usec_infinity(self):
         """WatchdogSec=infinity: systemd writes WATCHDOG_USEC=18446744073709551615 (USEC_INFINITY,
         2^64 - 1), which libsystemd's sd_watchdog_enabled takes for no watchdog. vigild still
