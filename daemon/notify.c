@@ -45,23 +45,28 @@ int notify_init(notify_t *n, char *err, size_t errsize)
     } else {
         n->mu_init = 1;
     }
-    if (rc == 0 && wd && *wd) {
+    if (wd && *wd) {
         /* Digits only, as systemd writes them (common/posint.h): strtoull took " 5000000" and
-         * "+5000000", and "-5" as 2^64 - 5 µs. Up to 2^64 - 1, systemd's USEC_INFINITY (what
-         * WatchdogSec=infinity writes): its timer, at half of it, never fires (290,000
-         * years), and the notifications go on (review of knobs64: a bound of LLONG_MAX
-         * disabled them all, and a Type=notify unit's start timed out). The watchdog belongs
-         * to another process when WATCHDOG_PID names one, or is not a pid (read as strictly). */
+         * "+5000000", and "-5" as 2^64 - 5 µs. As libsystemd's sd_watchdog_enabled(3) reads
+         * them (review read64b), which keeps them apart from sd_notify(3):
+         * - a bad value (0, text, a sign, above 2^64 - 1) turns off the watchdog alone, with a
+         *   warning: READY=1 and the rest still go out, or a Type=notify unit's start would
+         *   time out (knobs64 turned off the whole socket);
+         * - 2^64 - 1, systemd's USEC_INFINITY (what WatchdogSec=infinity writes), is no
+         *   watchdog: kept as a period it made main.c's stall bound some 2.3 million years;
+         * - the watchdog belongs to another process when WATCHDOG_PID is set and is not our
+         *   pid, read as strictly: empty (systemd's parse_pid("") fails) or text included. */
         unsigned long long v = 0, pid = 0;
-        int ours =
-            wdpid == NULL || *wdpid == '\0' ||
-            (posint_parse(wdpid, ULLONG_MAX, &pid) == 0 && pid == (unsigned long long)getpid());
-        if (posint_parse(wd, UINT64_MAX, &v) != 0) {
-            snprintf(err, errsize, "WATCHDOG_USEC='%s' is not a positive integer", wd);
-            rc = -1;
-        } else if (ours) {
+        int ours = wdpid == NULL || (posint_parse(wdpid, ULLONG_MAX, &pid) == 0 &&
+                                     pid == (unsigned long long)getpid());
+        int prc = posint_parse(wd, UINT64_MAX, &v);
+        if (prc == ERR_RANGE)
+            log_warn("systemd watchdog disabled: WATCHDOG_USEC='%s' is above %llu", wd,
+                     (unsigned long long)UINT64_MAX);
+        else if (prc != 0)
+            log_warn("systemd watchdog disabled: WATCHDOG_USEC='%s' is not a positive integer", wd);
+        else if (ours && v != UINT64_MAX)
             n->watchdog_usec = (uint64_t)v;
-        }
     }
     if (rc == 0 && path && *path) {
         size_t len = strlen(path);

@@ -66,8 +66,11 @@ typedef struct notify {
 
 /* Reads $NOTIFY_SOCKET and $WATCHDOG_USEC (and $WATCHDOG_PID, which must name this process)
  * and removes them from the environment, so child processes (the --demo feed) do not talk to
- * systemd in vigild's name. Returns 0 (also when the variables are absent: every later call is
- * then a no-op), or -1 with the reason in err (a malformed variable, no socket). */
+ * systemd in vigild's name. A malformed $WATCHDOG_USEC, or systemd's infinity (2^64 - 1), is no
+ * watchdog (watchdog_usec 0; the first logged as a warning) and leaves the socket alone, as
+ * libsystemd keeps sd_watchdog_enabled apart from sd_notify. Returns 0 (also when the variables
+ * are absent: every later call is then a no-op), or -1 with the reason in err (a malformed
+ * $NOTIFY_SOCKET, no socket). */
 int notify_init(notify_t *n, char *err, size_t errsize);
 
 /* Sends one message (newline-separated assignments, e.g. "READY=1\nSTATUS=serving"). Returns 0,

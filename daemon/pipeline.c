@@ -625,7 +625,7 @@ void pipeline_set_started(pipeline_t *p)
         p->started = 1;
 }
 
-long long pipeline__test_knob(const char *name, const char *what)
+long long pipeline__test_knob(const char *name, long long max, const char *what)
 {
     const char *v = getenv(name);
     if (v == NULL || *v == '\0')
@@ -635,14 +635,19 @@ long long pipeline__test_knob(const char *name, const char *what)
      * bound, where a negative value means nothing; nor "0", which would read as set and act as
      * unset. */
     unsigned long long x;
-    if (posint_parse(v, LLONG_MAX, &x) != 0) {
+    const int rc = posint_parse(v, (unsigned long long)max, &x);
+    if (rc == ERR_RANGE) {
+        log_warn("pipeline: %s is \"%s\" (a test hook): above %lld, ignored", name, v, max);
+        return 0;
+    }
+    if (rc != 0) {
         log_warn("pipeline: %s is \"%s\" (a test hook): not a positive whole number (digits "
                  "only), ignored",
                  name, v);
         return 0;
     }
     log_warn("pipeline: %s is %llu (a test hook): %s", name, x, what);
-    return (long long)x; /* at most LLONG_MAX */
+    return (long long)x; /* at most max */
 }
 
 void pipeline_destroy(pipeline_t *p)

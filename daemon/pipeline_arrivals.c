@@ -54,10 +54,10 @@
 
 void pipeline__arrivals_init(pipeline_t *p)
 {
-    long long ms =
-        pipeline__test_knob("VIGIL_TEST_ARRIVALS_MS", "the arrivals flush's period in ms");
-    long long slice =
-        pipeline__test_knob("VIGIL_TEST_ARRIVALS_SLICE", "devices an arrivals tick walks");
+    long long ms = pipeline__test_knob("VIGIL_TEST_ARRIVALS_MS", PIPE_KNOB_MS_MAX,
+                                       "the arrivals flush's period in ms");
+    long long slice = pipeline__test_knob("VIGIL_TEST_ARRIVALS_SLICE", PIPE_KNOB_COUNT_MAX,
+                                          "devices an arrivals tick walks");
     p->arr_every_ms = ms ? ms : PIPE_ARRIVALS_MS;
     p->arr_slice = slice ? (size_t)slice : PIPE_ARRIVALS_SLICE;
 }

@@ -789,12 +789,20 @@ void pipeline__arrivals_init(pipeline_t *p);
 /* /metrics' arrivals families (vigil_arrivals_flush_seconds, _devices): any thread. */
 void pipeline__arrivals_metrics(pipeline_t *p, sbuf_t *out);
 
+/* The test hooks' upper bounds (pipeline__test_knob's max): a period in ms, at most a day, so
+ * "now + period" (int64_t ms) cannot overflow (review read64b: VIGIL_TEST_ARRIVALS_MS at
+ * LLONG_MAX was signed overflow in pass_begin); the devices an arrivals tick walks, at most a
+ * million (the default walks 8192). */
+#define PIPE_KNOB_MS_MAX    86400000LL
+#define PIPE_KNOB_COUNT_MAX 1000000LL
+
 /* Any thread (pipeline.c; pipeline_arrivals.c and pipeline_restart_retry.c use it). A test
- * hook's positive value, read from the environment variable name (tests only: said in the log
- * with what, a warning), or 0 when unset or empty; any other value than digits making a
- * positive number ("3000ms", "3e3", " 3000", "+3000", "-5", "0", one past LLONG_MAX) is
- * ignored (0) with a warning naming it: vigild starts as if it were unset. */
-long long pipeline__test_knob(const char *name, const char *what);
+ * hook's positive value up to max (max >= 1), read from the environment variable name (tests
+ * only: said in the log with what, a warning), or 0 when unset or empty; any other value than
+ * digits making a positive number ("3000ms", "3e3", " 3000", "+3000", "-5", "0": "not a
+ * positive whole number"), or one above max ("above max"), is ignored (0) with a warning naming
+ * it: vigild starts as if it were unset. */
+long long pipeline__test_knob(const char *name, long long max, const char *what);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);

@@ -165,8 +165,9 @@ void pipeline__restart_begin(pipeline_t *p)
              "every %d s while vigild runs (%d times at most, %d puts a tick at most)",
              rr->n, PIPE_RESTART_RETRY_MS / 1000, PIPE_RESTART_RETRIES, PIPE_RESTART_TICK_PUTS);
     rr->next_ms = vtime_mono_ms() + PIPE_RESTART_RETRY_MS;
-    const long long span = pipeline__test_knob(
-        "VIGIL_TEST_RESTART_SPAN_MS", "the \"restart\" ends' retries end after that many ms");
+    const long long span =
+        pipeline__test_knob("VIGIL_TEST_RESTART_SPAN_MS", PIPE_KNOB_MS_MAX,
+                            "the \"restart\" ends' retries end after that many ms");
     rr->span_ms = span ? (int64_t)span : PIPE_RESTART_SPAN_MS;
 }
 

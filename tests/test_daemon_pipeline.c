@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,9 +488,9 @@ static void test_group_walk_join(void **state)
     walk_case(4, 3, join, want, 4);
 }
 
-/* pipeline__test_knob with name set to value (NULL: unset): its result, and in said what it
- * logged (stderr, read back from a temporary file). */
-static long long knob_said(const char *value, char *said, size_t n)
+/* pipeline__test_knob with name set to value (NULL: unset) and bound max: its result, and in
+ * said what it logged (stderr, read back from a temporary file). */
+static long long knob_max_said(const char *value, long long max, char *said, size_t n)
 {
     static const char name[] = "VIGIL_TEST_UNIT_KNOB";
     if (value != NULL)
@@ -502,7 +503,7 @@ static long long knob_said(const char *value, char *said, size_t n)
     const int saved = dup(STDERR_FILENO);
     assert_true(saved >= 0);
     assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
-    const long long x = pipeline__test_knob(name, "a unit test's knob");
+    const long long x = pipeline__test_knob(name, max, "a unit test's knob");
     fflush(stderr);
     assert_true(dup2(saved, STDERR_FILENO) >= 0);
     close(saved);
@@ -512,6 +513,12 @@ static long long knob_said(const char *value, char *said, size_t n)
     fclose(f);
     assert_int_equal(unsetenv(name), 0);
     return x;
+}
+
+/* knob_max_said with a bound no test value reaches. */
+static long long knob_said(const char *value, char *said, size_t n)
+{
+    return knob_max_said(value, LLONG_MAX, said, n);
 }
 
 /* Task stop63: a test hook's value is digits only, making a positive number; strtoll alone
@@ -530,9 +537,8 @@ static void test_knob_strict(void **state)
     assert_string_equal(said, "");
     assert_int_equal(knob_said("", said, sizeof said), 0);
     assert_string_equal(said, "");
-    static const char *const refused[] = {" 3000", "\t3000", "+3000", "-5",
-                                          "-0",    "0",      "3000 ", "3000ms",
-                                          "3e3",   "0x10",   "x",     "9223372036854775808"};
+    static const char *const refused[] = {" 3000", "\t3000", "+3000", "-5",   "-0", "0",
+                                          "3000 ", "3000ms", "3e3",   "0x10", "x"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         char want[128];
         snprintf(want, sizeof want,
@@ -543,6 +549,30 @@ static void test_knob_strict(void **state)
         if (strstr(said, want) == NULL)
             fail_msg("%s: logged \"%s\"", refused[i], said);
     }
+}
+
+/* Review read64b: every knob was bounded at LLONG_MAX, and VIGIL_TEST_ARRIVALS_MS at
+ * 9223372036854775807 made pass_begin's "now + period" overflow (UBSan: signed integer
+ * overflow). Each knob has its own bound (a day in ms for the periods, PIPE_KNOB_MS_MAX); a
+ * value above it is ignored with a warning that says so, not "not a positive whole number". */
+static void test_knob_bounded(void **state)
+{
+    (void)state;
+    char said[512];
+    log_set_level(LOG_LEVEL_INFO);
+    assert_int_equal(knob_max_said("86400000", PIPE_KNOB_MS_MAX, said, sizeof said), 86400000);
+    static const char *const above[] = {"86400001", "9223372036854775807", "9223372036854775808",
+                                        "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof above / sizeof above[0]; i++) {
+        char want[128];
+        snprintf(want, sizeof want,
+                 "VIGIL_TEST_UNIT_KNOB is \"%s\" (a test hook): above 86400000, ignored", above[i]);
+        assert_int_equal(knob_max_said(above[i], PIPE_KNOB_MS_MAX, said, sizeof said), 0);
+        if (strstr(said, want) == NULL)
+            fail_msg("%s: logged \"%s\"", above[i], said);
+    }
+    assert_int_equal(knob_max_said("1000001", PIPE_KNOB_COUNT_MAX, said, sizeof said), 0);
+    assert_non_null(strstr(said, "above 1000000, ignored"));
 }
 
 int main(void)
@@ -559,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_group_walk_leave_rejoin),
         cmocka_unit_test(test_group_walk_join),
         cmocka_unit_test(test_knob_strict),
+        cmocka_unit_test(test_knob_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

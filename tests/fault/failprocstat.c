@@ -1,8 +1,10 @@
 /* tests/fault/failprocstat.c: an LD_PRELOAD library for test_procmetrics.py's StatUnopenable that
  * makes vigild's opens of "/proc/self/stat" fail while a flag file exists, so a test can start
- * vigild with the descriptor api_start keeps (api/metrics_process.c) missing, which a /proc
- * mounted with hidepid or an SELinux policy can do, and then let the per-scrape opens through or
- * fail them again by deleting or re-creating the file.
+ * vigild with the descriptor api_start keeps (api/metrics_process.c) missing, as a start at fd
+ * exhaustion (EMFILE, ENFILE) or an LSM policy can (hidepid cannot: a process always sees its
+ * own /proc entry), and then let a scrape's open through by deleting the file (the first scrape
+ * whose open works keeps its descriptor, and later scrapes open nothing) or fail them again by
+ * re-creating it.
  *
  * VIGIL_FAILPROCSTAT_FLAG names the flag file; it holds the errno to fail with, by name (EMFILE,
  * ENFILE, ENOMEM, ENOBUFS or EACCES: flagfile.h; anything else: EACCES). Only the exact path
@@ -13,8 +15,10 @@
  * open of "/proc/self/stat" that goes through wait that long first, so scrapes opening it at
  * once are all inside the open before any of them keeps its descriptor (StatUnopenable's race
  * in metrics_process.c's stat_fd). Each passes through to glibc's openat (open(path) is
- * openat(AT_FDCWD, path)). On 64-bit glibc, open64 is open and openat64 is openat (off_t is 64
- * bits): the *64 entries here are aliases of the plain ones. */
+ * openat(AT_FDCWD, path)). VIGIL_FAILPROCSTAT_COUNT names a file that gains one byte (O_APPEND)
+ * for each open of "/proc/self/stat" that went through, so a test can tell that its scrapes did
+ * race (two opens or more) rather than pass with one. On 64-bit glibc, open64 is open and openat64
+ * is openat (off_t is 64 bits): the *64 entries here are aliases of the plain ones. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RTLD_NEXT, open64 */
 #endif
@@ -62,6 +66,24 @@ static long slow_ms(const char *path)
     return ms <= 10000 ? ms : 0;
 }
 
+/* Counts a successful open of path (one byte appended to $VIGIL_FAILPROCSTAT_COUNT's file, if
+ * set) through real, glibc's openat: write(2) with O_APPEND is atomic, so racing opens all
+ * count. */
+static void count_open(openat_fn real, const char *path)
+{
+    const char *count = getenv("VIGIL_FAILPROCSTAT_COUNT");
+    if (count == NULL || count[0] == '\0' || strcmp(path, "/proc/self/stat") != 0)
+        return;
+    const int saved = errno;
+    int f = real(AT_FDCWD, count, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (f >= 0) {
+        ssize_t w = write(f, "1", 1);
+        (void)w;
+        close(f);
+    }
+    errno = saved;
+}
+
 /* The mode argument, which follows flags only when they create a file (open(2)); 0 otherwise.
  * O_TMPFILE holds O_DIRECTORY's bit, so it is tested whole, as glibc's __OPEN_NEEDS_MODE does:
  * an opendir's O_DIRECTORY alone passes no mode, and reading one then is undefined. */
@@ -81,7 +103,10 @@ static int open_or_fail(int dir, const char *path, int flags, mode_t mode)
         nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000}, NULL);
     if (real == NULL)
         real = (openat_fn)dlsym(RTLD_NEXT, "openat");
-    return real(dir, path, flags, mode);
+    int fd = real(dir, path, flags, mode);
+    if (fd >= 0)
+        count_open(real, path);
+    return fd;
 }
 
 int open(const char *path, int flags, ...)

@@ -5,6 +5,7 @@ SIGHUP, bearer-token authentication and roles, and the connection and size limit
 
 Every daemon runs on loopback with free ports and a temporary data directory (vigiltest.py)."""
 
+import json
 import os
 import re
 import shutil
@@ -190,41 +191,103 @@ class TestNotify(unittest.TestCase):
     def test_path_socket(self):
         self.run_notify(abstract=False)
 
+    def notify_without_watchdog(self, env, config=None, preexec_fn=None):
+        """Starts vigild with env beside NOTIFY_SOCKET, waits for READY=1 and returns (ns, d):
+        the caller stops d (stop_without_pings), closes ns and cleans d up."""
+        ns = NotifySocket()
+        d = Vigild(config=config, preexec_fn=preexec_fn)
+        try:
+            start_with_env(d, dict({"NOTIFY_SOCKET": ns.path}, **env))
+            ns.wait_for("READY", "1")
+        except BaseException:
+            ns.close()
+            d.cleanup()
+            raise
+        return ns, d
+
+    def stop_without_pings(self, ns, d, what, codes=(0,)):
+        """Stops d (an exit code in codes), waits for STOPPING=1 and checks that no
+        WATCHDOG=1 was ever sent."""
+        n = len(ns.msgs)
+        d.stop(codes=codes)
+        ns.wait_for("STOPPING", "1", after=n, timeout=5)
+        self.assertNotIn("systemd notification disabled", d.log())
+        self.assertEqual(ns.times("WATCHDOG"), [], (what, [m[1] for m in ns.msgs]))
+
     def test_watchdog_usec_digits_only(self):
         """Task knobs64: WATCHDOG_USEC is read as systemd writes it, digits only
-        (common/posint.h); anything else disables the notification with a warning naming it,
-        as "abc" did. Main's strtoull took "+1000000" and " 1000000" as a second, and "-5" as
-        2^64 - 5 µs, and sent READY=1."""
-        for value in ("+1000000", " 1000000", "-5"):
-            ns = NotifySocket()
-            d = Vigild()
+        (common/posint.h): main's strtoull took "+1000000" and " 1000000" as a second, and "-5"
+        as 2^64 - 5 µs. Review read64b: a bad value (these, 0, one above 2^64 - 1) turns off the
+        watchdog alone, with a warning naming it, as libsystemd's sd_watchdog_enabled does
+        (sd_notify goes on): READY=1 and STOPPING=1 are sent, no WATCHDOG=1. knobs64 turned off
+        the whole socket, so a Type=notify unit's start would time out."""
+        for value, why in (("+1000000", "is not a positive integer"),
+                           (" 1000000", "is not a positive integer"),
+                           ("-5", "is not a positive integer"),
+                           ("0", "is not a positive integer"),
+                           ("18446744073709551616", "is above 18446744073709551615")):
+            ns, d = self.notify_without_watchdog({"WATCHDOG_USEC": value})
             try:
-                start_with_env(d, {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": value})
-                self.assertIn("systemd notification disabled: WATCHDOG_USEC='%s' is not a "
-                              "positive integer" % value, d.log())
-                d.stop()
-                self.assertEqual(ns.msgs, [], value)  # nothing was sent, not even STOPPING=1
+                self.assertIn("systemd watchdog disabled: WATCHDOG_USEC='%s' %s" % (value, why),
+                              d.log())
+                self.stop_without_pings(ns, d, value)
             finally:
                 ns.close()
                 d.cleanup()
 
+    def test_watchdog_pid_empty(self):
+        """Review read64b: WATCHDOG_PID set but empty names no process, as systemd's
+        parse_pid("") fails (sd_watchdog_enabled: no watchdog). knobs64 took it for ours and
+        pinged every half period."""
+        ns, d = self.notify_without_watchdog({"WATCHDOG_USEC": "200000", "WATCHDOG_PID": ""})
+        try:
+            # At 0.1 s a ping, a watchdog would have sent several meanwhile: wait for the
+            # first periodic STATUS= (5 s) rather than a fixed sleep.
+            i = ns.wait_for("READY", "1")
+            ns.wait_for("STATUS", after=i + 1, timeout=15)
+            self.stop_without_pings(ns, d, "WATCHDOG_PID=''")
+        finally:
+            ns.close()
+            d.cleanup()
+
     def test_watchdog_usec_infinity(self):
         """WatchdogSec=infinity: systemd writes WATCHDOG_USEC=18446744073709551615 (USEC_INFINITY,
-        2^64 - 1: it writes any period above 0). Digits only, so vigild still notifies (READY=1,
-        STOPPING=1) and its watchdog timer, at half the period, never fires: the one WATCHDOG=1
-        sent with READY=1, as before knobs64. Review of knobs64: its parse's bound was LLONG_MAX,
-        which took that value for "not a positive integer" and disabled every notification, so a
-        Type=notify unit would time out its start."""
-        ns = NotifySocket()
-        d = Vigild()
+        2^64 - 1), which libsystemd's sd_watchdog_enabled takes for no watchdog. vigild still
+        notifies (READY=1, STOPPING=1: knobs64's first bound disabled every notification) and
+        sends no WATCHDOG=1. Review read64b: kept as a period it made the stall bound
+        (WRITER_STALL_PERIODS of it) some 2.3 million years, so a refused write kept /healthz 503
+        "for 73786976294838 s": now the bound is http.health_stall_s (2 s here). Writes are
+        refused by a file size limit (RLIMIT_FSIZE, SIGXFSZ ignored, as test_crash's
+        WriteErrors); /healthz is looked at right after each refused one (bounded)."""
+        import resource
+
+        limit = 3 * 1024 * 1024
+
+        def preexec():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
+                         "[http]\nhealth_stall_s = 2\n")
+        ns, d = self.notify_without_watchdog({"WATCHDOG_USEC": "18446744073709551615"},
+                                             config=cfg, preexec_fn=preexec)
         try:
-            start_with_env(d, {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": "18446744073709551615"})
-            ns.wait_for("READY", "1")
-            self.assertNotIn("systemd notification disabled", d.log())
-            n = len(ns.msgs)
-            d.stop()
-            ns.wait_for("STOPPING", "1", after=n, timeout=5)
-            self.assertLessEqual(len(ns.times("WATCHDOG")), 1, ns.msgs)
+            self.assertNotIn("systemd watchdog disabled", d.log())
+            error = None
+            for j in range(400):
+                body = json.dumps([{"device": "inf", "ts": j * 1000 + i,
+                                    "values": {"v": i * 1.1, "w": j}} for i in range(1000)])
+                st, _, _ = vt.http_request("POST", d.url("/v1/readings"), body=body)
+                if st == 200:
+                    continue
+                st, _, data = d.get("/healthz")
+                if st == 503 and b"counts for" in data:
+                    error = vt.loads(data)["error"]
+                    break
+            self.assertIsNotNone(error, "no refused write made /healthz 503")
+            self.assertIn("(counts for 2.0 s)", error)
+            # A stop whose last saves the limit refused exits 1 (vigiltest.Vigild.stop).
+            self.stop_without_pings(ns, d, "infinity", codes=(0, 1))
         finally:
             ns.close()
             d.cleanup()

@@ -447,7 +447,9 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
     the start time stay, read through it, and nothing more is logged (before session 64 each
     scrape opened and closed its own, and the families went with the next failing open). Eight
     first scrapes at once, their opens slowed so that they race: one descriptor is kept, the
-    others closed (vigild holds exactly one on its stat), and the "kept" line is logged once."""
+    others closed (vigild holds exactly one on its stat), and the "kept" line is logged once.
+    failprocstat.c counts the opens that went through: two or more in the burst (a run where
+    they did not race fails instead of passing untested), none before it, none after it."""
 
     STAT_FAMILIES = ("process_cpu_seconds_total", "process_resident_memory_bytes",
                      "process_virtual_memory_bytes")
@@ -464,10 +466,12 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
         if not os.path.exists(FAILPROCSTAT):
             raise AssertionError("VIGIL_FAILPROCSTAT %s not found" % FAILPROCSTAT)
         cls.flag = os.path.join(vt.mkdtemp(), "flag")
+        cls.count = os.path.join(vt.mkdtemp(), "opens")
         vt.write_file(cls.flag, "EMFILE\n")
         cls.d = vt.Vigild(stream=False,
                           prefix=["env", "LD_PRELOAD=" + vt.preload(FAILPROCSTAT),
                                   "VIGIL_FAILPROCSTAT_FLAG=" + cls.flag,
+                                  "VIGIL_FAILPROCSTAT_COUNT=" + cls.count,
                                   "VIGIL_FAILPROCSTAT_SLOW_MS=%d" % SLOW_OPEN_MS])
         cls.d.start()
 
@@ -489,6 +493,13 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
                 self.assertIsNotNone(value(m, name), name)
         return text
 
+    def opens(self):
+        """How many opens of /proc/self/stat went through (failprocstat.c's count file)."""
+        try:
+            return os.path.getsize(self.count)
+        except FileNotFoundError:
+            return 0
+
     def stat_fds(self):
         """How many of vigild's descriptors are open on its /proc/<pid>/stat."""
         pid = self.d.proc.pid
@@ -506,7 +517,8 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
         through waits SLOW_OPEN_MS first (failprocstat.c), so every worker of the thread pool
         that took one is inside its open before any keeps a descriptor, and all but one lose
         the compare-and-swap."""
-        out = vt.http_requests_at_once(self.d.http_port, [("GET", "/metrics", None)] * n)
+        out = vt.http_requests_at_once(self.d.http_port, [("GET", "/metrics", None)] * n,
+                                       connect_gap=0.05)
         self.assertNotIn(None, out, "a scrape unanswered")
         for status, _ in out:
             self.assertEqual(status, 200)
@@ -520,6 +532,7 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
         self.assertEqual(self.log_count(self.READ_WARNING), 1)
         self.assertEqual(self.log_count(self.KEPT), 0)
         self.assertEqual(self.stat_fds(), 0, "a descriptor on stat held while the opens fail")
+        self.assertEqual(self.opens(), 0, "an open of stat went through under the flag")
         # The opens work again: the first scrapes, eight at once, have the families; one
         # descriptor is kept (logged once), whichever scrape opened it, and the others' copies
         # are closed; the warning is not repeated.
@@ -527,6 +540,10 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
         for text in self.concurrent_scrapes(8):
             for name in self.STAT_FAMILIES:
                 self.assertIsNotNone(value(parse(text), name), name)
+        # Two opens or more went through: the scrapes did race (one alone would not reach the
+        # compare-and-swap's losing side, and the test would pass without testing it).
+        raced = self.opens()
+        self.assertGreaterEqual(raced, 2, "opens of stat in the burst: no race")
         self.assertEqual(self.stat_fds(), 1, "descriptors on stat held")
         text = self.scrapes(1, stat_read=True)
         start = value(parse(text), "process_start_time_seconds")
@@ -544,6 +561,7 @@ class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
         self.assertEqual(self.log_count(self.KEPT), 1)
         self.assertEqual(self.stat_fds(), 1, "descriptors on stat held")
         self.assertEqual(self.log_count(self.START_WARNING), 1)
+        self.assertEqual(self.opens(), raced, "a scrape opened stat with one kept")
         self.assertEqual(self.d.get("/healthz")[0], 200)
 
 

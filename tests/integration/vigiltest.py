@@ -517,16 +517,19 @@ def http_request(method, url, body=None, headers=None, timeout=30):
         conn.close()
 
 
-def http_requests_at_once(port, reqs, timeout=30):
+def http_requests_at_once(port, reqs, timeout=30, connect_gap=0.0):
     """Sends each (method, path, body) of reqs to 127.0.0.1:port on a connection of its own, all
     at once: the connections are opened first and a barrier releases the requests, so they
-    reach vigild together (its thread pool's workers race). Returns [(status, body bytes)] in
-    reqs' order; None for a request that got no answer."""
+    reach vigild together (its thread pool's workers race). connect_gap (seconds) spaces the
+    connects, so each is accepted alone by whichever worker wakes first, rather than one worker
+    accepting all of them in one series and serving them in turn. Returns [(status, body
+    bytes)] in reqs' order; None for a request that got no answer."""
     conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=timeout) for _ in reqs]
     out = [None] * len(reqs)
     try:
         for c in conns:
             c.connect()
+            time.sleep(connect_gap)
         go = threading.Barrier(len(reqs))
 
         def one(i):
