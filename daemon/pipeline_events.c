@@ -513,15 +513,27 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
      * then), and the reading that enters anomaly again is its opening one replayed: the episode
      * goes on as this event (its id, its row), its lean and shares from that reading on, not as
      * a second event (before the review of session 59: ended "reset" at its start, and the same
-     * episode stored again under the next id). */
+     * episode stored again under the next id). Not when an earlier event opened after the save
+     * too (its id not the saved next one's successor) and the reading is before this one's
+     * start: that event's episode replays first, so this one is forgotten, and the replay opens
+     * both again under their ids (before session 63: the earlier episode went on as this one,
+     * and this one's was stored again under the next id). */
     if (active && cur->ahead) {
         if (r->state != DET_ANOMALY && ts < cur->start_ts)
             return;
-        cur->ahead = 0;
-        if (r->state == DET_ANOMALY) {
-            memset(cur->share, 0, sizeof cur->share);
-            memset(d->lean, 0, sizeof d->lean);
-            d->lean_seen = d->lean_up = 0;
+        if (ts < cur->start_ts && cur->id > d->next_event_id + 1) {
+            free(cur->note);
+            d->nevents--;
+            active = 0;
+        } else {
+            cur->ahead = 0;
+            if (d->next_event_id < cur->id)
+                d->next_event_id = cur->id; /* kept at the saved one until now: event_restore */
+            if (r->state == DET_ANOMALY) {
+                memset(cur->share, 0, sizeof cur->share);
+                memset(d->lean, 0, sizeof d->lean);
+                d->lean_seen = d->lean_up = 0;
+            }
         }
     }
     if (r->state == DET_ANOMALY) {

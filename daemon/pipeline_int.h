@@ -76,7 +76,9 @@ struct event {
     /* 1 on an event restored active that opened after the saved detector (in no episode) was
      * saved (a crash; pipeline_restore_events.c event_restore): the catch-up's readings before
      * its start do not end it, and the one that enters anomaly again goes on with it (review,
-     * session 59; pipeline__track_event). */
+     * session 59; pipeline__track_event), unless an earlier event opened after the save too
+     * replays first: then it is dropped, and the replay opens it again under its id (session
+     * 63). dev.next_event_id stays the saved one until it goes on. */
     int ahead;
 };
 

@@ -125,7 +125,11 @@ static void event_restore(pipeline_t *p, struct dev *d, int64_t id, int64_t star
         memset(d->lean, 0, sizeof d->lean);
         d->lean_seen = d->lean_up = 0;
     } else if (d->has_result && d->last.state != DET_ANOMALY) {
-        e->ahead = 1; /* opened after the save: the catch-up goes on with it (track_event) */
+        /* Opened after the save: the catch-up goes on with it (track_event). The saved next id
+         * is kept until then: the replay numbers the events it opens before this one (opened
+         * after the save too) from it, as they were numbered (session 63). */
+        e->ahead = 1;
+        return;
     }
     if (d->next_event_id < (uint64_t)id)
         d->next_event_id = (uint64_t)id;
@@ -172,17 +176,20 @@ static void stale_add(struct ev_read *r, struct dev *d, int64_t id, int64_t star
     r->v[r->n++] = (struct stale_row){d, id, start_ts, bound, info};
 }
 
-/* A later open row whose id is past the saved detector's own open event (saved in its episode,
- * not `ahead`) and that started after the saved detector's last reading: opened after the save
- * (that event's end and this row's lost, a later row stored, then a crash). The catch-up's
- * readings open it again under its id and end it with its real reason, so the restore leaves
- * it to them: ended "restart" too, it was counted twice, and the stream said "restart" and then
- * its real end (review of ids60, session 60). A row that started before that reading is no
- * reading's to replay: it stays stale. Caller holds d->mu. */
+/* A later open row whose id is past the saved detector's own open event (saved in its episode)
+ * and that started after the saved detector's last reading: opened after the save (that event's
+ * end and this row's lost, a later row stored, then a crash). The catch-up's readings open it
+ * again under its id and end it with its real reason, so the restore leaves it to them: ended
+ * "restart" too, it was counted twice, and the stream said "restart" and then its real end
+ * (review of ids60, session 60). When the device goes on with an `ahead` row (the detector
+ * saved in no episode), a row past the saved next id (d->next_event_id, not raised for that
+ * row: event_restore) is the same case (session 63). A row that started before that reading is
+ * no reading's to replay: it stays stale. Caller holds d->mu. */
 static int past_own(const struct dev *d, int64_t id, int64_t start_ts)
 {
     const struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
-    return e && e->end_ts < 0 && !e->ahead && (uint64_t)id > e->id && start_ts > d->last_ts;
+    return e && e->end_ts < 0 && start_ts > d->last_ts &&
+           (uint64_t)id > (e->ahead ? d->next_event_id : e->id);
 }
 
 /* The device's active anomaly event, if one was open when vigild stopped, continues. The
