@@ -245,6 +245,44 @@ static int v1_history(detector_t *d, struct rd *r, int cap)
     return 0;
 }
 
+/* The largest raw score the windows may hold: the step writes log1p of a finite double (at most
+ * 709.8, and some 125 with err_corr's finite weights and Z_CAP), so a loaded one past this is
+ * corrupt. A long-window entry is a short-window mean: at most this plus the sums' tolerance. */
+#define RAW_MAX 1000.0f
+/* How far a window's running sums may be from the sums of its entries and still be kept as
+ * saved (they drift from them by rounding alone, by far less; the long window's are redone
+ * every err_window readings anyway). Farther, they are redone from the entries: derived
+ * values, and kept as they were saved a restarted detector scores bit for bit as the live one. */
+#define SUM_TOL 1e-3
+
+/* The short and long windows as the step leaves them (fuzz_detector's scored round trip, session
+ * 63): their entries within [0, RAW_MAX] (a long-window entry within +-2 RAW_MAX: a mean whose
+ * sum may be off by SUM_TOL), their running sums (the short one never redone live) those of the
+ * entries within SUM_TOL, else redone. A saved short sum that was NaN or huge made each scored
+ * reading's short mean, pushed to the long window, NaN or infinite; an infinite raw score kept
+ * as an onset's size is a state the next load refuses. Returns 0 if an entry is out of range. */
+static int windows_ok(detector_t *d)
+{
+    double s = 0.0, ss = 0.0;
+    for (int k = 0; k < d->short_len; k++) {
+        if (!(d->shortbuf[k] >= 0.0f && d->shortbuf[k] <= RAW_MAX))
+            return 0;
+        s += d->shortbuf[k];
+    }
+    if (!(fabs(d->short_sum - s) <= SUM_TOL))
+        d->short_sum = s;
+    s = 0.0;
+    for (int k = 0; k < d->ring_len; k++) {
+        if (!(fabs(d->ring[k]) <= 2.0f * RAW_MAX))
+            return 0;
+        s += d->ring[k];
+        ss += (double)d->ring[k] * d->ring[k];
+    }
+    if (!(fabs(d->ring_sum - s) <= SUM_TOL) || !(fabs(d->ring_sumsq - ss) <= SUM_TOL * (1.0 + ss)))
+        d->ring_sum = s, d->ring_sumsq = ss;
+    return 1;
+}
+
 static int load(detector_t **out, const void *buf, size_t len, const model_t *lstm)
 {
     if (!out || !buf)
@@ -701,6 +739,13 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
           !(d->gr_sum >= 0.0 && d->gr_sum <= 1e300 && d->gr_sq >= 0.0 && d->gr_sq <= 1e300) ||
           !(d->gr_psum >= 0.0 && d->gr_psum <= 1e300 && d->gr_psq >= 0.0 && d->gr_psq <= 1e300))))
         goto fail;
+    if (!windows_ok(d))
+        goto fail;
+    /* err_corr's weights finite: one infinite made every raw score after the load infinite, and
+     * the onset the scoring kept an infinite size the next load refuses (session 63). */
+    for (size_t k = 0; cfg.err_corr && k < Cz * Cz; k++)
+        if (!isfinite(d->rinv[k]))
+            goto fail;
     for (int i = 0; cfg.onset_rhythm && i < d->rh_n; i++) /* oldest first, all before now */
         if ((i > 0 && d->rh_at[i] <= d->rh_at[i - 1]) || d->rh_at[i] >= d->n_seen ||
             !(d->rh_raw[i] >= 0.0f && isfinite(d->rh_raw[i])) ||

@@ -749,6 +749,85 @@ static void test_counts_bounded(void **unused)
     detector_destroy(d);
 }
 
+/* fuzz_detector's scored round trip (session 63): a saved state whose err_corr weights were
+ * infinite (every raw score after the load infinite), or whose short window's running sum was
+ * NaN (every short mean NaN, pushed to the long window), loaded, scored, and left a state the
+ * next load refuses. The loader refuses weights that are not finite and window entries out of
+ * the range the step writes; it redoes a running sum far from its entries' (derived), and keeps
+ * one within rounding of them as saved (a restart scores bit for bit). */
+static detector_t *save_load_rc(detector_t *d, unsigned char *buf, size_t len, int want)
+{
+    size_t got;
+    detector_t *b = NULL;
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, got), want);
+    return b;
+}
+
+static void test_windows_bounded(void **unused)
+{
+    (void)unused;
+    const int n = 1300, C = 4;
+    float *x = make_process(n, 21);
+    detector_t *d = new_detector(C);
+    struct detector_result r;
+    for (int t = 0; t < n; t++)
+        step(d, x, t, C, NULL, &r);
+    assert_true(d->cfg.err_corr && d->short_len > 1 && d->ring_len > 1);
+    const size_t len = detector_save_size(d);
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    detector_destroy(save_load_rc(d, buf, len, 0));
+    struct {
+        float *at, v;
+        int want;
+    } cases[] = {
+        {&d->shortbuf[0], INFINITY, ERR_CORRUPT},
+        {&d->shortbuf[0], NAN, ERR_CORRUPT},
+        {&d->shortbuf[0], -1.0f, ERR_CORRUPT},
+        {&d->shortbuf[0], 1001.0f, ERR_CORRUPT},
+        {&d->ring[0], INFINITY, ERR_CORRUPT},
+        {&d->ring[0], NAN, ERR_CORRUPT},
+        {&d->ring[0], -1e4f, ERR_CORRUPT},
+        {&d->ring[0], -1e-6f, 0}, /* rounding's */
+        {&d->rinv[1], INFINITY, ERR_CORRUPT},
+        {&d->rinv[1], NAN, ERR_CORRUPT},
+        {&d->rinv[1], -1.0f, 0}, /* off the diagonal, a weight may be negative */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const float keep = *cases[k].at;
+        const double ssum = d->short_sum, rsum = d->ring_sum, rsq = d->ring_sumsq;
+        *cases[k].at = cases[k].v;
+        if (cases[k].at == &d->ring[0]) { /* the sums as the step would keep them */
+            d->ring_sum += (double)cases[k].v - keep;
+            d->ring_sumsq += (double)cases[k].v * cases[k].v - (double)keep * keep;
+        }
+        print_message("case %zu: %g\n", k, (double)cases[k].v);
+        detector_destroy(save_load_rc(d, buf, len, cases[k].want));
+        *cases[k].at = keep;
+        d->short_sum = ssum, d->ring_sum = rsum, d->ring_sumsq = rsq;
+    }
+    /* Running sums: NaN and far off redone from the entries, within rounding kept as saved. */
+    double exact = 0.0;
+    for (int k = 0; k < d->short_len; k++)
+        exact += d->shortbuf[k];
+    const double ssum = d->short_sum, sums[] = {NAN, 1e300, exact + 0.5, exact + 1e-6};
+    for (size_t k = 0; k < 4; k++) {
+        d->short_sum = sums[k];
+        detector_t *b = save_load_rc(d, buf, len, 0);
+        assert_true(b->short_sum == (k < 3 ? exact : sums[k]));
+        for (int t = 0; t < 30; t++) /* scored, it saves and loads back */
+            step(b, x, n - 30 + t, C, NULL, &r);
+        detector_destroy(save_load_rc(b, buf, len, 0));
+        detector_destroy(b);
+    }
+    d->short_sum = ssum;
+    detector_destroy(save_load_rc(d, buf, len, 0));
+    free(buf);
+    free(x);
+    detector_destroy(d);
+}
+
 const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_save_load),
     cmocka_unit_test(test_load_format3),
@@ -761,5 +840,6 @@ const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_load_format47_running),
     cmocka_unit_test(test_load_big_shape_refused),
     cmocka_unit_test(test_counts_bounded),
+    cmocka_unit_test(test_windows_bounded),
 };
 const size_t detector_io_count = sizeof detector_io_tests / sizeof detector_io_tests[0];
