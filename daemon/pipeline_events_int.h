@@ -81,9 +81,20 @@ void pipeline__restart_retry(pipeline_t *p);
  * and frees what is kept. Loop only, after the stop's last tick. */
 void pipeline__restart_stop(pipeline_t *p);
 
+/* Rows copied out of the restore's events read (pipeline_restore_events.c). */
+struct stale_row;
+struct ev_rows {
+    struct stale_row *v;
+    size_t n, room;
+    size_t lost; /* rows not copied (out of memory) */
+};
+
 /* The restore's read of the open stored events of names[0..n) (pipeline_restore_events.c):
- * each device's newest goes on or ends, its other open rows end "restart". Restore only. */
-void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n);
+ * each device's newest goes on or ends, its other open rows end "restart", except the rows
+ * opened after the saved detector's save, left to the catch-up's replay: copied into left (zeroed
+ * first by the caller), ended by pipeline__event_ids_apply if the replay did not open them again.
+ * Restore only. */
+void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n, struct ev_rows *left);
 
 /* The restore's read of each device's highest stored event id (store_events_max_ids), after
  * pipeline__events_restore: a device's next event is numbered past it, so the events' upsert
@@ -99,10 +110,12 @@ struct ev_ids {
     pipeline_t *p;
     struct ev_id *v;
     size_t n, room;
-    size_t lost; /* devices not kept (out of memory) */
+    size_t lost;         /* devices not kept (out of memory) */
+    struct ev_rows left; /* pipeline__events_restore's rows left to the catch-up */
 };
 void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids);
-/* Raises each kept device's next event id to its stored highest; frees ids' list. */
+/* After the catch-up: ends "restart" the rows left to it that it did not open again (ids->left),
+ * then raises each kept device's next event id to its stored highest; frees ids' lists. */
 void pipeline__event_ids_apply(struct ev_ids *ids);
 
 /* An event restored active at a restart (pipeline_restore_events.c on_event): its sides from its

@@ -4,7 +4,10 @@
  * (event_restore; pipeline__event_chain_restore stores that end); every other open row of the
  * device, which nothing would ever end, is ended "restart" at the start of the device's next
  * later event (stale_end; docs/reliability.md, "Every open event of a device ends at the restore
- * (session 60)"), and so is every open row of a device restored without a detector. Each device's
+ * (session 60)"), and so is every open row of a device restored without a detector. The rows
+ * opened after the saved detector's save are left to the catch-up's replay, and ended so after
+ * it if it did not open them again (left_end; "The rows left to the catch-up that it does not
+ * open again (session 63)"). Each device's
  * next event is numbered past the highest id the store holds for it (pipeline__event_ids_read;
  * "A device restored without a detector numbers its events past the stored ones (session 60)").
  * A device known by its events alone (nothing read before them names it) is created at the
@@ -146,15 +149,16 @@ struct stale_row {
     char *info;
 };
 
-/* The restore's read of the fleet's active events: the stale rows it found, in its order. */
+/* The restore's read of the fleet's active events: the stale rows it found, in its order, and
+ * the rows it left to the catch-up's replay (ids->left: past_own, and the `ahead` rows), ended
+ * after the catch-up when it did not open them again (pipeline__event_ids_apply). */
 struct ev_read {
     pipeline_t *p;
-    struct stale_row *v;
-    size_t n, room;
-    size_t lost; /* stale rows not copied (out of memory): left open to the next restart */
+    struct ev_rows stale;
+    struct ev_rows *left;
 };
 
-static void stale_add(struct ev_read *r, struct dev *d, int64_t id, int64_t start_ts, int64_t bound,
+static void stale_add(struct ev_rows *r, struct dev *d, int64_t id, int64_t start_ts, int64_t bound,
                       const char *info_json)
 {
     char *info = strdup(info_json);
@@ -216,18 +220,23 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
         /* Restored without a detector (none saved, or unusable): it learns again and goes on
          * with no event, so each open row is stale, the newest ended at its own start (the
          * restore has read none of the device's readings), each other at the next row's. */
-        stale_add(r, d, id, start_ts, d->restore_ev ? d->restore_ev_ts : start_ts, info_json);
+        stale_add(&r->stale, d, id, start_ts, d->restore_ev ? d->restore_ev_ts : start_ts,
+                  info_json);
         d->restore_ev = 1;
     } else if (!d->restore_ev) {
         d->restore_ev = 1;
         event_restore(r->p, d, id, start_ts, info_json);
         const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
         if (e && e->end_ts < 0 && e->id > (uint64_t)id)
-            stale_add(r, d, id, start_ts, e->start_ts, info_json);
+            stale_add(&r->stale, d, id, start_ts, e->start_ts, info_json);
+        else if (e && e->ahead)
+            stale_add(r->left, d, id, start_ts, start_ts, info_json); /* this row: its own end */
     } else if ((own = detectors_own(d, id)) != NULL) {
         event_merge(d, own, info_json); /* its row's chain and sides, as a first row's */
     } else if (!past_own(d, id, start_ts)) {
-        stale_add(r, d, id, start_ts, d->restore_ev_ts, info_json);
+        stale_add(&r->stale, d, id, start_ts, d->restore_ev_ts, info_json);
+    } else {
+        stale_add(r->left, d, id, start_ts, d->restore_ev_ts, info_json);
     }
     d->restore_ev_ts = start_ts;
     pthread_mutex_unlock(&d->mu);
@@ -242,6 +251,17 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
  * a store with thousands of lost ends logged a line each at the start (session 61). */
 #define STALE_LOG_EACH 10
 
+/* What stale_end's log lines call its rows: each row's (a device with a detector's, one
+ * restored without), all of them, and those of devices with a detector. */
+struct stale_texts {
+    const char *why_det, *why_none, *all, *some;
+};
+
+static const struct stale_texts behind = {
+    "behind a later event of the device", "by a device restored without a detector",
+    "events stored open behind later ones or by devices restored without a detector",
+    "events stored open behind later ones"};
+
 /* Ends the stale rows the read found (on_event), "restart", each at its bound (not before its
  * start), with its channels' shares and sides as its row has them: stored, published, counted
  * and logged (pipeline__event_restart_store; the first STALE_LOG_EACH one by one, the others
@@ -249,7 +269,7 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
  * pipeline__event_chain_restore stores the newest row's. A put refused or a commit that
  * fails leaves the row open in the store, and the next restart ends it. One put a row and a
  * wait for the writer every STALE_FLUSH_EVERY rows: linear in the stale rows. Frees r's rows. */
-static void stale_end(pipeline_t *p, struct ev_read *r)
+static void stale_end(pipeline_t *p, struct ev_rows *r, const struct stale_texts *t)
 {
     size_t queued = 0, failed = 0, unkept = 0, unflushed = 0;
     /* Of the rows not logged one by one: queued, refused and kept, refused and not kept. */
@@ -274,9 +294,7 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
         e.ended_by = PIPE_END_RESTART;
         const int quiet = i >= STALE_LOG_EACH;
         const size_t unkept0 = p->rr_unkept; /* moves when the end is not kept (out of memory) */
-        if (pipeline__event_restart_store(p, d, &e, s->info,
-                                          d->det ? "behind a later event of the device"
-                                                 : "by a device restored without a detector",
+        if (pipeline__event_restart_store(p, d, &e, s->info, d->det ? t->why_det : t->why_none,
                                           quiet)) {
             const int kept = p->rr_unkept == unkept0;
             failed += kept;
@@ -297,25 +315,23 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
         }
     }
     if (r->n > STALE_LOG_EACH)
-        log_warn("pipeline: %zu more events stored open behind later ones or by devices restored "
-                 "without a detector: %zu ended \"restart\", %zu not stored (put again while "
+        log_warn("pipeline: %zu more %s: %zu ended \"restart\", %zu not stored (put again while "
                  "vigild runs), %zu not stored nor kept (out of memory: left open to the next "
                  "restart); not logged one by one",
-                 r->n - STALE_LOG_EACH, quiet_queued, quiet_failed, quiet_unkept);
+                 r->n - STALE_LOG_EACH, t->all, quiet_queued, quiet_failed, quiet_unkept);
     store_stats_get(p->store, &st1);
     const int lost = queued && (flush_rc || st1.ops_failed != st0.ops_failed);
     if (lost)
-        log_warn("pipeline: the \"restart\" ends of %zu events stored open behind later ones "
-                 "may not be stored (%s): put again while vigild runs",
-                 queued, flush_rc ? err_str(flush_rc) : "a write failed");
+        log_warn("pipeline: the \"restart\" ends of %zu %s may not be stored (%s): put again "
+                 "while vigild runs",
+                 queued, t->some, flush_rc ? err_str(flush_rc) : "a write failed");
     pipeline__restart_check(p, mark, lost);
     if (failed || unkept || r->lost)
-        log_warn("pipeline: %zu events stored open behind later ones not ended at the restore "
-                 "(%zu not stored: put again while vigild runs; %zu out of memory: left open to "
-                 "the next restart)",
-                 failed + unkept + r->lost, failed, unkept + r->lost);
+        log_warn("pipeline: %zu %s not ended at the restore (%zu not stored: put again while "
+                 "vigild runs; %zu out of memory: left open to the next restart)",
+                 failed + unkept + r->lost, t->some, failed, unkept + r->lost);
     free(r->v);
-    *r = (struct ev_read){.p = p};
+    *r = (struct ev_rows){0};
 }
 
 /* After the fleet's active events read failed part way, the devices it never reported are read
@@ -333,9 +349,9 @@ static size_t events_fallback(struct ev_read *r, char *const *names, size_t n)
     return failed;
 }
 
-void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n)
+void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n, struct ev_rows *left)
 {
-    struct ev_read er = {.p = p};
+    struct ev_read er = {.p = p, .left = left};
     if (store_events_query(p->store, NULL, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0, on_event, &er) !=
         0) {
         log_warn("pipeline: the fleet's active events read failed (%s); the devices it did not "
@@ -345,7 +361,7 @@ void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n)
         if (failed)
             log_warn("pipeline: the active events of %zu devices not restored", failed);
     }
-    stale_end(p, &er);
+    stale_end(p, &er.stale, &behind);
 }
 
 /* store_event_max_cb: a device's highest stored event id. A device without a detector numbers
@@ -381,7 +397,7 @@ static int on_max_id(void *arg, const char *device, int64_t max_id)
 
 void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids)
 {
-    *ids = (struct ev_ids){.p = p};
+    ids->p = p; /* ids->left: pipeline__events_restore's */
     if (store_events_max_ids(p->store, on_max_id, ids) != 0)
         log_warn("pipeline: the stored events' highest ids not read (%s): a device restored "
                  "without a detector may number its next events under stored ones, and "
@@ -389,8 +405,69 @@ void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids)
                  store_errmsg(p->store));
 }
 
+/* store_event_cb: whether the row of id o->id is among the device's open ones. */
+struct open_row {
+    int64_t id;
+    int open;
+};
+
+static int on_open_row(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
+                       const char *info_json)
+{
+    struct open_row *o = arg;
+    (void)device, (void)start_ts, (void)info_json;
+    o->open |= id == o->id && end_ts < 0;
+    return 0;
+}
+
+/* The rows the restore left to the catch-up's replay (on_event: past_own, and the `ahead` row)
+ * that the replay did not open again and end, ended "restart" at their bound as stale rows are
+ * (stale_end): a row still open in the store once the catch-up's writes are committed, and not
+ * the device's active event (the `ahead` one still waiting for a reading past its start, or
+ * one the replay opened again and left open: the live readings go on with it). The store read
+ * failing, a row is taken as replayed when d->next_event_id reached its id (the replay numbers
+ * from the saved next id). A replay that does not open them again: the readings after the save
+ * gone (a retention sweep while vigild was down), or a detector that scores them otherwise;
+ * left open, nothing ended them until the next restart (review of events63, session 63). */
+static void left_end(pipeline_t *p, struct ev_rows *left)
+{
+    static const struct stale_texts unreplayed = {
+        "after its detector's last save, and the catch-up did not open it again",
+        "after its detector's last save, and the catch-up did not open it again",
+        "events opened after a detector's last save that its catch-up did not open again",
+        "events opened after a detector's last save that its catch-up did not open again"};
+    size_t k = 0;
+    if (left->n)
+        (void)store_flush(p->store); /* the catch-up's puts committed (a failure: read below) */
+    for (size_t i = 0; i < left->n; i++) {
+        struct stale_row *s = &left->v[i];
+        struct dev *d = s->d;
+        pthread_mutex_lock(&d->mu);
+        const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
+        const int live = e && e->id == (uint64_t)s->id && e->end_ts < 0;
+        const int numbered = d->next_event_id >= (uint64_t)s->id;
+        pthread_mutex_unlock(&d->mu);
+        struct open_row o = {s->id, 0};
+        if (!live && store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0,
+                                        on_open_row, &o) != 0)
+            o.open = !numbered;
+        if (!live && o.open)
+            left->v[k++] = *s;
+        else
+            free(s->info);
+    }
+    left->n = k;
+    if (left->lost)
+        log_warn("pipeline: %zu events opened after a detector's last save not kept (out of "
+                 "memory): if its catch-up did not open them again, left open to the next restart",
+                 left->lost);
+    left->lost = 0;
+    stale_end(p, left, &unreplayed);
+}
+
 void pipeline__event_ids_apply(struct ev_ids *ids)
 {
+    left_end(ids->p, &ids->left);
     for (size_t i = 0; i < ids->n; i++) {
         struct dev *d = ids->v[i].d;
         pthread_mutex_lock(&d->mu);

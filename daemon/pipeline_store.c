@@ -710,7 +710,7 @@ int pipeline_restore(pipeline_t *p)
     }
     struct ev_ids ids = {.p = p};
     if (rc == 0) {
-        pipeline__events_restore(p, nm.v, nm.n);
+        pipeline__events_restore(p, nm.v, nm.n, &ids.left);
         pipeline__event_ids_read(p, &ids);
     }
     /* The newest rows' "restart" ends (end_lost_restore) are checked after the catch-up. */
@@ -732,7 +732,6 @@ int pipeline_restore(pipeline_t *p)
             refeed(p, d, last_ts, have_det);
     }
     pipeline_drain(p);
-    pipeline__event_ids_apply(&ids); /* after the catch-up's readings numbered theirs */
     /* Some were queued or refused: the writer waited for, then any lost put is taken as
      * possibly theirs (as stale_end does for the older rows'). */
     if (pipeline__restart_mark(p) > rr_mark) {
@@ -741,6 +740,9 @@ int pipeline_restore(pipeline_t *p)
         store_stats_get(p->store, &st1);
         pipeline__restart_check(p, rr_mark, frc != 0 || st1.ops_failed != st0.ops_failed);
     }
+    /* After the catch-up's readings numbered theirs; its rows not opened again are ended with
+     * their own check of their puts (stale_end), after the one above. */
+    pipeline__event_ids_apply(&ids);
     pipeline__restart_begin(p);
     /* A period that ended while vigild was stopped, after the catch-up's readings (one of
      * them in the period already ended the episode open across it). */

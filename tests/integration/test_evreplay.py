@@ -6,7 +6,9 @@ save and numbers the events it opens from the saved next id, as before the crash
 restore leaves the open rows past that id to it (not ended "restart"), and the newest open row
 (`ahead`) does not take an earlier event's replayed episode as its own. The lost ends are made
 by reopening the rows while vigild is down (test_stopqueue.py's LostEndWhileRunning, whose
-helpers these tests use)."""
+helpers these tests use). The review's tests delete readings after the save too (as a retention
+sweep does while vigild is down): the rows the replay does not open again end "restart" after the
+catch-up ("The rows left to the catch-up that it does not open again (session 63)")."""
 import os
 import sys
 
@@ -23,6 +25,21 @@ class ReplayedAfterSave(te.Events):
     trips after that save, a kill -9 with some of their ends lost."""
     CONFIG = te.Released.CONFIG
 
+    def two_trips(self, dev, split=None):
+        """Trains dev and feeds it two trips after the detector's last save in no episode (at
+        the training of reading 1,200); returns their events Y and Z once both ended
+        "cleared". split: the readings from it on posted apart (their own chunk row)."""
+        rows = sq.trip_rows(1700, *sq.SECOND_TRIP)
+        self.one_sensor(dev, rows[:split])
+        if split is not None:
+            sq.post_level(self.d, dev, rows, split, len(rows))
+        evs = tp.wait_for("two closed events", lambda: (lambda e: e if len(e) == 2 else None)(
+            [e for e in self.events(dev) if not e["active"]]), 10)
+        y, z = sorted(evs, key=lambda e: e["id"])
+        self.assertEqual((z["id"], y["ended_by"], z["ended_by"]), (y["id"] + 1, "cleared",
+                                                                   "cleared"), evs)
+        return y, z
+
     def two_trips_replayed(self, dev, lost):
         """Two trips after the detector's last save in no episode (at the training of reading
         1,200): events Y and Z open and end; kill -9 with the ends of lost (a function of Y's
@@ -31,12 +48,7 @@ class ReplayedAfterSave(te.Events):
         and listed as it was, "cleared" counted twice (once an episode), no "restart", no third
         event."""
         d = self.d
-        self.one_sensor(dev, sq.trip_rows(1700, *sq.SECOND_TRIP))
-        evs = tp.wait_for("two closed events", lambda: (lambda e: e if len(e) == 2 else None)(
-            [e for e in self.events(dev) if not e["active"]]), 10)
-        y, z = sorted(evs, key=lambda e: e["id"])
-        self.assertEqual((z["id"], y["ended_by"], z["ended_by"]), (y["id"] + 1, "cleared",
-                                                                   "cleared"), evs)
+        y, z = self.two_trips(dev)
         listed = [(e["id"], e["ended_by"], e["end_ts"]) for e in (z, y)]  # the listing's order
         sq.restart_losing_ends(self, d, dev, lost(y["id"], z["id"]), while_down=lambda: (
             self.assertLess(sq.saved_last_ts(d.db_path, dev), y["start_ts"],
@@ -69,6 +81,81 @@ class ReplayedAfterSave(te.Events):
         the first event after the save, so the replay's first episode (Y's) must not go on as
         Z."""
         self.two_trips_replayed("ahead-one", lambda y, z: [z])
+
+    def test_rows_left_to_a_replay_that_opens_none_end_restart(self):
+        """Review of events63 (session 63): the same two rows reopened, and the device's stored
+        readings deleted while vigild is down (as a retention sweep deletes them when vigild was
+        down longer than storage.retention), so the catch-up replays none. Y, left to the replay
+        (past the saved next id), must still end: "restart" at Z's start, as a row behind a
+        later one, counted and logged once. Z (`ahead`) stays active, left to the live readings.
+        Before the review's repair Y stayed open in the store (nothing would end it until the
+        next restart)."""
+        d, dev = self.d, "ahead-unreplayed"
+        y, z = self.two_trips(dev)
+        sq.restart_losing_ends(self, d, dev, [y["id"], z["id"]], while_down=lambda: sq.in_store(
+            d.db_path, lambda db: (
+                db.execute("DELETE FROM readings WHERE device_id = (SELECT id FROM devices WHERE"
+                           " name = ?)", (dev,)),
+                db.execute("UPDATE devices SET points = 0, log_seq = (SELECT MAX(seq) FROM"
+                           " readings_log) WHERE name = ?", (dev,)))))
+        row = sq.wait_stored("event %d's end stored" % y["id"], d, dev, y["id"], 30)
+        self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
+        self.assertEqual(d.log().count(
+            "anomaly event %d of '%s' was stored open after its detector's last save, and the "
+            "catch-up did not open it again" % (y["id"], dev)), 1)
+        self.assertEqual(te.ended_counts(d)["restart"], 1)
+        self.assertIsNone(sq.stored_event(d.db_path, dev, z["id"])[0], "Z left to the live "
+                          "readings")
+        self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)][:1], [(z["id"], True)])
+
+    def test_dropped_ahead_row_not_replayed_ends_restart(self):
+        """Review of events63 (session 63): the same two rows reopened, and the device's stored
+        readings from Z's opening on deleted while vigild is down (the chunk rows holding it and
+        after, and its readings not yet in one), so the catch-up replays Y's episode (which
+        drops Z, the `ahead` event, as an earlier event's opening comes first) and never reaches
+        Z's. Z's row must still end: "restart" at its start. Y ends "cleared" as before. Before
+        the review's repair Z's row stayed open (nothing would end it until the next restart)."""
+        d, dev = self.d, "ahead-dropped"
+        y, z = self.two_trips(dev, split=1550)
+        self.restart_cutting(dev, y, z, "t_last >= ?", (z["start_ts"],))
+        row = sq.wait_stored("event %d's end stored" % z["id"], d, dev, z["id"], 30)
+        self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
+        row = sq.wait_stored("event %d's end stored" % y["id"], d, dev, y["id"], 30)
+        self.assertEqual((row[0], row[1]["ended_by"]), (y["end_ts"], "cleared"), row)
+        self.assertEqual((te.ended_counts(d)["restart"], te.ended_counts(d)["cleared"]), (1, 1))
+
+    def test_row_before_a_replayed_ahead_row_not_replayed_ends_restart(self):
+        """Review of events63 (session 63): the same two rows reopened, and the chunk row of
+        the readings from the save to before Z's opening (Y's among them) deleted while vigild
+        is down, so the catch-up's first reading in anomaly is Z's opening and it goes on with
+        Z, the `ahead` event (the next id raised to Z's, past Y's). Y, never opened again, must
+        still end: "restart" at Z's start. Z ends "cleared" as before. Before the review's
+        repair Y's row stayed open."""
+        d, dev = self.d, "ahead-before-unreplayed"
+        y, z = self.two_trips(dev, split=1550)
+        self.restart_cutting(dev, y, z, "t0 > ? AND t_last < ?",
+                             (sq.saved_last_ts(d.db_path, dev), z["start_ts"]))
+        row = sq.wait_stored("event %d's end stored" % y["id"], d, dev, y["id"], 30)
+        self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
+        row = sq.wait_stored("event %d's end stored" % z["id"], d, dev, z["id"], 30)
+        self.assertEqual((row[0], row[1]["ended_by"]), (z["end_ts"], "cleared"), row)
+        self.assertEqual((te.ended_counts(d)["restart"], te.ended_counts(d)["cleared"]), (1, 1))
+
+    def restart_cutting(self, dev, y, z, where, args):
+        """kill -9, Y's and Z's rows reopened, and dev's chunk rows matching where (args bound
+        to it) deleted, with its readings not yet in a chunk row (two_trips' split: the ones
+        after Z's opening), then a start; asserts a chunk row was deleted."""
+        d = self.d
+
+        def cut(db):
+            dev_id = db.execute("SELECT id FROM devices WHERE name = ?", (dev,)).fetchone()[0]
+            n = db.execute("DELETE FROM readings WHERE device_id = ? AND " + where,
+                           (dev_id,) + args).rowcount
+            self.assertEqual(n, 1, "one chunk row deleted")
+            db.execute("UPDATE devices SET log_seq = (SELECT MAX(seq) FROM readings_log) WHERE"
+                       " id = ?", (dev_id,))
+        sq.restart_losing_ends(self, d, dev, [y["id"], z["id"]],
+                               while_down=lambda: sq.in_store(d.db_path, cut))
 
 
 if __name__ == "__main__":
