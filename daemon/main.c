@@ -708,6 +708,7 @@ int main(int argc, char **argv)
     /* The loop parses the stream's readings: a bulk thread like the writer and the shards. Set
      * last, so no thread it creates before this inherits the value. */
     thread_nice(d.cfg.ingest_nice);
+    pipeline_set_started(d.backend.pipe); /* NULL (no pipeline): nothing */
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
     if (vigild__teardown(&d, 1) != 0)

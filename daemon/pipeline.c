@@ -614,22 +614,31 @@ void pipeline_stop(pipeline_t *p)
                  skipped);
 }
 
+void pipeline_set_started(pipeline_t *p)
+{
+    if (p != NULL)
+        p->started = 1;
+}
+
 long long pipeline__test_knob(const char *name, const char *what)
 {
     const char *v = getenv(name);
     if (v == NULL || *v == '\0')
         return 0;
-    /* Strictly a whole number: "3000ms" or "3e3" is not taken as 3000 or 3. */
-    char *end;
+    /* Digits only (task stop63): strtoll alone took " 3000" and "+3000" as 3000, and "-5"
+     * silently as unset. No sign: every knob is a period, a count or a bound, where a negative
+     * value means nothing; nor "0", which would read as set and act as unset. */
+    size_t digits = strspn(v, "0123456789");
     errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (end == v || *end != '\0' || errno == ERANGE) {
-        log_warn("pipeline: %s is \"%s\" (a test hook): not a whole number, ignored", name, v);
+    long long x = digits > 0 && v[digits] == '\0' ? strtoll(v, NULL, 10) : 0;
+    if (x <= 0 || errno == ERANGE) {
+        log_warn("pipeline: %s is \"%s\" (a test hook): not a positive whole number (digits "
+                 "only), ignored",
+                 name, v);
         return 0;
     }
-    if (x > 0)
-        log_warn("pipeline: %s is %lld (a test hook): %s", name, x, what);
-    return x > 0 ? x : 0;
+    log_warn("pipeline: %s is %lld (a test hook): %s", name, x, what);
+    return x;
 }
 
 void pipeline_destroy(pipeline_t *p)

@@ -77,8 +77,10 @@ void pipeline__restart_begin(pipeline_t *p);
  * pointer test when none is kept. */
 void pipeline__restart_retry(pipeline_t *p);
 /* The stop's end of the retries (pipeline_destroy): logs how many kept ends are left open to
- * the next restart (their puts refused, lost, or not put: the stop's ticks put none), if any,
- * and frees what is kept. Loop only, after the stop's last tick. */
+ * the next restart (their puts refused, lost, or not put: the stop's ticks put none), if any
+ * ("at the stop", or "after the failed start" when pipeline_set_started was not called), and
+ * what the retries came to for the others (stored, dropped: restart_done's lines), then frees
+ * what is kept. Loop only, after the stop's last tick. */
 void pipeline__restart_stop(pipeline_t *p);
 
 /* Rows copied out of the restore's events read (pipeline_restore_events.c). */

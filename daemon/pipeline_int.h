@@ -471,6 +471,8 @@ struct pipeline {
     atomic_int stopping; /* pipeline_stop began: a first training waits for no backfill, an
                             LSTM's training is abandoned (detector_job_set_cancel) */
     int stopped;         /* pipeline_stop ended (its caller's thread: the stop's) */
+    int started;         /* pipeline_set_started: the daemon's loop ran its ticks, not only
+                            a failed start's closes (loop thread) */
     int64_t start_ms;    /* wall clock at pipeline_create: what a device's silence counts from
                             when no reading of it arrived since (set once, read anywhere) */
     /* The earliest maintenance boundary (a period's start or end, wall-clock ms) not yet
@@ -791,8 +793,9 @@ void pipeline__arrivals_metrics(pipeline_t *p, sbuf_t *out);
 
 /* Any thread (pipeline.c; pipeline_arrivals.c and pipeline_restart_retry.c use it). A test
  * hook's positive value, read from the environment variable name (tests only: said in the log
- * with what, a warning), or 0 when unset, empty or not positive; a value that is not a whole
- * number ("3000ms", "3e3", "x") is ignored (0) with a warning naming it. */
+ * with what, a warning), or 0 when unset or empty; any other value than digits making a
+ * positive number ("3000ms", "3e3", " 3000", "+3000", "-5", "0", one past LLONG_MAX) is
+ * ignored (0) with a warning naming it: vigild starts as if it were unset. */
 long long pipeline__test_knob(const char *name, const char *what);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */

@@ -15,7 +15,8 @@
  * their failures as its own lost writes; the settle, which writes nothing, still runs there, so
  * an end the stop's flushes commit is counted and announced (task retry62); those still not
  * known stored are said in one line as pipeline_destroy frees them (pipeline__restart_stop,
- * task stop62). Only a transient
+ * task stop62), beside the line restart_done says of the others (stored, or dropped: task
+ * stop63). Only a transient
  * refusal (store_retry_later: a full queue, a full disk, out of memory) holds a round on an end;
  * any other drops that end, logged. The retries end PIPE_RESTART_RETRIES rounds or
  * PIPE_RESTART_SPAN_MS after the first round began, whichever comes first: a round held back
@@ -147,16 +148,6 @@ static void restart_free(pipeline_t *p)
     free(rr->v);
     free(rr);
     p->rr = NULL;
-}
-
-void pipeline__restart_stop(pipeline_t *p)
-{
-    struct restart_retry *rr = p->rr;
-    if (rr != NULL && rr->n > 0)
-        log_warn("pipeline: the \"restart\" ends of %zu events are not known stored at the "
-                 "stop: their rows are left open to the next restart",
-                 rr->n);
-    restart_free(p);
 }
 
 void pipeline__restart_begin(pipeline_t *p)
@@ -333,6 +324,20 @@ static void restart_done(pipeline_t *p)
                  "counted now: their first put was refused)",
                  rr->stored, rr->late);
     restart_free(p);
+}
+
+void pipeline__restart_stop(pipeline_t *p)
+{
+    struct restart_retry *rr = p->rr;
+    if (rr == NULL)
+        return;
+    /* After a start that failed past the restore no round ran, and "at the stop" would read as
+     * a stop of a vigild that had run (task stop63). */
+    if (rr->n > 0)
+        log_warn("pipeline: the \"restart\" ends of %zu events are not known stored %s: their "
+                 "rows are left open to the next restart",
+                 rr->n, p->started ? "at the stop" : "after the failed start");
+    restart_done(p); /* what the others came to: stored, or dropped (task stop63) */
 }
 
 /* The retries' end (PIPE_RESTART_RETRIES rounds, or the time bound passed): the ends whose put

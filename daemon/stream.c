@@ -382,7 +382,8 @@ void stream__conn_close(struct conn *c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    atomic_fetch_sub(&s->nconns, 1);
+    if (!c->over_cap)
+        atomic_fetch_sub(&s->nconns, 1);
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_stop(&c->retry);
     uv_shutdown_t *req = malloc(sizeof *req);

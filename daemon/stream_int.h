@@ -49,8 +49,9 @@ struct conn {
      * the client's end of input (peer_eof), for linger_ms so far. */
     int lingering, shut_done, peer_eof;
     unsigned linger_ms;
-    int authed;  /* the first line has been checked (or no authentication is configured) */
-    int refused; /* authentication failed: input is discarded until the connection closes */
+    int authed;   /* the first line has been checked (or no authentication is configured) */
+    int refused;  /* authentication failed: input is discarded until the connection closes */
+    int over_cap; /* refused at accept (the cap reached, or shutting down): never in nconns */
 };
 
 struct done {
@@ -69,14 +70,17 @@ struct stream_server {
     int accept_waiting;      /* libuv holds an accepted connection we had no memory for */
     unsigned own_handles;    /* listener (until its close callback) and accept_retry */
     atomic_ulong accept_errors[ACCEPT_NREASONS]; /* read by /metrics */
+    atomic_ulong refused_at_cap; /* connections told "too many connections", read by /metrics */
     uv_async_t async;
     store_t *store;
     api_server_t *api;
     stream_opts_t opts;
     char device_tag[64];
     struct conn *conns; /* open connections (not yet closing) */
-    atomic_uint nconns; /* length of conns, read by /metrics */
-    unsigned live;      /* connection objects not yet freed */
+    /* Connections of conns served (not over_cap), read by /metrics: changed on the loop thread
+     * only, never above opts.max_conns. */
+    atomic_uint nconns;
+    unsigned live; /* connection objects not yet freed */
     int shutting_down;
     void (*done_cb)(void *);
     void *done_arg;

@@ -12,6 +12,11 @@
  * but its struct conn cannot be allocated, it is kept pending in libuv (which stops watching the
  * listener until uv_accept) and retried on the same timer. Both count in /metrics.
  *
+ * At the cap: a connection accepted while stream.max_connections are served is told "error 0 too
+ * many connections" and closed, counted in vigil_stream_connections_refused_total and never in
+ * nconns (the decision comes before the count), so vigil_stream_connections never reads above
+ * its cap, even for the moment such a connection lives (docs/reliability.md, session 63).
+ *
  * Threads: loop thread only, except stream_metrics (any thread: it reads only atomics and the
  * cap, set at start). */
 #include "deadpeer.h"
@@ -93,7 +98,12 @@ static void accept_pending(stream_server_t *s)
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
-    atomic_fetch_add(&s->nconns, 1);
+    /* Decided before counting, so the gauge never reads above the cap: a connection past it is
+     * answered and closed without entering nconns (only this thread changes it). */
+    int at_cap = atomic_load(&s->nconns) >= s->opts.max_conns;
+    c->over_cap = at_cap || s->shutting_down;
+    if (!c->over_cap)
+        atomic_fetch_add(&s->nconns, 1);
     if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
         stream__conn_close(c);
         return;
@@ -101,7 +111,9 @@ static void accept_pending(stream_server_t *s)
     if (s->accept_failing)
         log_info("stream: accepting connections again");
     s->accept_failing = 0;
-    if (atomic_load(&s->nconns) > s->opts.max_conns || s->shutting_down) {
+    if (c->over_cap) {
+        if (at_cap)
+            atomic_fetch_add(&s->refused_at_cap, 1);
         stream__send_line(c, "error 0 too many connections (limit %u)", s->opts.max_conns);
         c->eof = 1;
     }
@@ -303,7 +315,8 @@ void stream_shutdown(stream_server_t *s, void (*done)(void *arg), void *arg)
 void stream_metrics(stream_server_t *s, sbuf_t *out)
 {
     sbuf_printf(out,
-                "# HELP vigil_stream_connections Open stream connections.\n"
+                "# HELP vigil_stream_connections Open stream connections being served, at "
+                "most stream.max_connections (one refused past it is not counted).\n"
                 "# TYPE vigil_stream_connections gauge\nvigil_stream_connections %u\n",
                 atomic_load(&s->nconns));
     sbuf_printf(out,
@@ -312,6 +325,13 @@ void stream_metrics(stream_server_t *s, sbuf_t *out)
                 "connections\" and closed.\n"
                 "# TYPE vigil_stream_connections_max gauge\nvigil_stream_connections_max %u\n",
                 s->opts.max_conns);
+    sbuf_printf(out,
+                "# HELP vigil_stream_connections_refused_total Stream connections accepted while "
+                "stream.max_connections were being served, told \"error 0 too many "
+                "connections\" and closed (not those refused for their token).\n"
+                "# TYPE vigil_stream_connections_refused_total counter\n"
+                "vigil_stream_connections_refused_total %lu\n",
+                atomic_load(&s->refused_at_cap));
     sbuf_printf(out, "# HELP vigil_stream_accept_errors_total Stream connections that could not be "
                      "accepted at once (a failed accept, or no memory for an accepted one), by "
                      "reason.\n# TYPE vigil_stream_accept_errors_total counter\n");

@@ -140,6 +140,9 @@ void detector_config_default(struct detector_config *cfg)
     cfg->trip_level = 0.8f;
 }
 
+/* The likelihood levels are in [0, 1] (a negative alarm level made a warning's run sum
+ * negative, which the loader refuses), and clear_count at most 2^30 (the loader's bound on
+ * `below`, which counts up to it in a warning or an episode): session 63's read of the loader. */
 static int config_check(const struct detector_config *c)
 {
     if (c->warmup < 16 || c->history < c->warmup || c->history > 10000000 || c->retrain_every < 0 ||
@@ -150,7 +153,8 @@ static int config_check(const struct detector_config *c)
         !(c->flat_rel >= 0.0f) || !(c->flat_diff >= 0.0f) || !(c->level_weight >= 0.0f) ||
         c->accept_after < 1 || c->confirm < 1 || c->confirm > 2 ||
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
-        c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 ||
+        !(c->warn_level >= 0.0f) || !(c->clear_level >= 0.0f) || c->alarm_level > 1.0f ||
+        c->clear_count < 1 || c->clear_count > (1 << 30) || c->refractory < 0 || c->train.window < 1 ||
         c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0 ||
         c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f) || c->serving_f16 < 0 ||
         c->serving_f16 > 1 || c->err_corr < 0 || c->err_corr > 1 ||

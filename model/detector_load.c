@@ -264,6 +264,16 @@ static int v1_history(detector_t *d, struct rd *r, int cap)
 static int windows_ok(detector_t *d)
 {
     double s = 0.0, ss = 0.0;
+    /* A window not yet full holds entries 0 .. len - 1, the next at len (the step fills it from
+     * an empty one in order; the sums and the short maximum read those): a head elsewhere let
+     * the next push expose an entry never written, unchecked. */
+    if ((d->short_len < d->cfg.err_short && d->short_head != d->short_len) ||
+        (d->ring_len < d->cfg.err_window && d->ring_head != d->ring_len))
+        return 0;
+    /* The record counts readings that left a full short window (it and the window are reset
+     * together): a record with the window not full let the hold read entries never written. */
+    if (d->rec_n > 0 && d->short_len < d->cfg.err_short)
+        return 0;
     for (int k = 0; k < d->short_len; k++) {
         if (!(d->shortbuf[k] >= 0.0f && d->shortbuf[k] <= RAW_MAX))
             return 0;
@@ -741,6 +751,15 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         goto fail;
     if (!windows_ok(d))
         goto fail;
+    /* The context rows and the last reading as the step writes them: finite (a value that is not
+     * is carried forward, or 0 before any); a NaN row joined range_quiet's range as it left the
+     * short window, and the range the next load refuses (fuzz_detector, session 63). */
+    for (size_t k = 0; k < (size_t)d->ctx_cap * Cz; k++)
+        if (!isfinite(d->ctx[k]))
+            goto fail;
+    for (size_t c = 0; c < Cz; c++)
+        if (!isfinite(d->last[c]))
+            goto fail;
     /* err_corr's weights finite: one infinite made every raw score after the load infinite, and
      * the onset the scoring kept an infinite size the next load refuses (session 63). */
     for (size_t k = 0; cfg.err_corr && k < Cz * Cz; k++)

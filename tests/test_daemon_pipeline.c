@@ -2,7 +2,8 @@
  * a device's silence as /metrics counts it (pipeline_silence), the overlap check of maintenance
  * periods (pipeline_maint_overlap), the seeded shard choice and its use when a batch is fed in
  * runs of one device's points (pipeline__feed_at), the seeded groups table and the walk over a
- * group's members (pipeline__group_next). Split from tests/test_daemon.c (ctest unit_daemon)
+ * group's members (pipeline__group_next), the strict parse of a test hook's value
+ * (pipeline__test_knob). Split from tests/test_daemon.c (ctest unit_daemon)
  * when that file neared 1,000 lines; run as unit_daemon_pipeline. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch.h"
+#include "log.h"
 #include "pipeline.h"
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
@@ -484,6 +487,64 @@ static void test_group_walk_join(void **state)
     walk_case(4, 3, join, want, 4);
 }
 
+/* pipeline__test_knob with name set to value (NULL: unset): its result, and in said what it
+ * logged (stderr, read back from a temporary file). */
+static long long knob_said(const char *value, char *said, size_t n)
+{
+    static const char name[] = "VIGIL_TEST_UNIT_KNOB";
+    if (value != NULL)
+        assert_int_equal(setenv(name, value, 1), 0);
+    else
+        assert_int_equal(unsetenv(name), 0);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fflush(stderr);
+    const int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+    const long long x = pipeline__test_knob(name, "a unit test's knob");
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    rewind(f);
+    const size_t got = fread(said, 1, n - 1, f);
+    said[got] = '\0';
+    fclose(f);
+    assert_int_equal(unsetenv(name), 0);
+    return x;
+}
+
+/* Task stop63: a test hook's value is digits only, making a positive number; strtoll alone
+ * took a leading blank or "+" (" 3000", "+3000" as 3000) and "-5" or "0" silently as unset.
+ * Any other value is ignored (0: the knob's default) with a warning naming it; unset or empty
+ * is 0 without a word; a value taken is said with what it does. */
+static void test_knob_strict(void **state)
+{
+    (void)state;
+    char said[512];
+    log_set_level(LOG_LEVEL_INFO);
+    assert_int_equal(knob_said("3000", said, sizeof said), 3000);
+    assert_non_null(strstr(said, "VIGIL_TEST_UNIT_KNOB is 3000 (a test hook): a unit test's knob"));
+    assert_int_equal(knob_said("007", said, sizeof said), 7);
+    assert_int_equal(knob_said(NULL, said, sizeof said), 0);
+    assert_string_equal(said, "");
+    assert_int_equal(knob_said("", said, sizeof said), 0);
+    assert_string_equal(said, "");
+    static const char *const refused[] = {" 3000", "\t3000", "+3000", "-5",
+                                          "-0",    "0",      "3000 ", "3000ms",
+                                          "3e3",   "0x10",   "x",     "9223372036854775808"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char want[128];
+        snprintf(want, sizeof want,
+                 "VIGIL_TEST_UNIT_KNOB is \"%s\" (a test hook): not a positive whole number "
+                 "(digits only), ignored",
+                 refused[i]);
+        assert_int_equal(knob_said(refused[i], said, sizeof said), 0);
+        if (strstr(said, want) == NULL)
+            fail_msg("%s: logged \"%s\"", refused[i], said);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_group_walk_leave_before),
         cmocka_unit_test(test_group_walk_leave_rejoin),
         cmocka_unit_test(test_group_walk_join),
+        cmocka_unit_test(test_knob_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -750,11 +750,12 @@ static void test_counts_bounded(void **unused)
 }
 
 /* fuzz_detector's scored round trip (session 63): a saved state whose err_corr weights were
- * infinite (every raw score after the load infinite), or whose short window's running sum was
- * NaN (every short mean NaN, pushed to the long window), loaded, scored, and left a state the
- * next load refuses. The loader refuses weights that are not finite and window entries out of
- * the range the step writes; it redoes a running sum far from its entries' (derived), and keeps
- * one within rounding of them as saved (a restart scores bit for bit). */
+ * infinite (every raw score after the load infinite), whose short window's running sum was NaN
+ * (every short mean NaN, pushed to the long window), or whose context held a NaN (range_quiet's
+ * range took it), loaded, scored, and left a state the next load refuses. The loader refuses
+ * weights that are not finite and window entries out of the range the step writes; it redoes a
+ * running sum far from its entries' (derived), and keeps one within rounding of them as saved (a
+ * restart scores bit for bit). */
 static detector_t *save_load_rc(detector_t *d, unsigned char *buf, size_t len, int want)
 {
     size_t got;
@@ -793,6 +794,10 @@ static void test_windows_bounded(void **unused)
         {&d->rinv[1], INFINITY, ERR_CORRUPT},
         {&d->rinv[1], NAN, ERR_CORRUPT},
         {&d->rinv[1], -1.0f, 0}, /* off the diagonal, a weight may be negative */
+        {&d->ctx[0], NAN, ERR_CORRUPT},
+        {&d->ctx[1], -INFINITY, ERR_CORRUPT},
+        {&d->last[0], NAN, ERR_CORRUPT},
+        {&d->ctx[1], -3e38f, 0}, /* a reading */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const float keep = *cases[k].at;
@@ -807,6 +812,20 @@ static void test_windows_bounded(void **unused)
         *cases[k].at = keep;
         d->short_sum = ssum, d->ring_sum = rsum, d->ring_sumsq = rsq;
     }
+    /* A window not yet full is filled in order: its head at its length, or refused; and it has
+     * no record yet (the record counts readings that left the full window). */
+    const int slen = d->short_len, shead = d->short_head, rec_n = d->rec_n;
+    assert_int_equal(slen, d->cfg.err_short);
+    assert_true(rec_n > 0);
+    d->short_len = slen - 1;
+    d->short_head = (slen - 1 + 1) % slen;
+    d->rec_n = 0;
+    detector_destroy(save_load_rc(d, buf, len, ERR_CORRUPT));
+    d->short_head = slen - 1;
+    detector_destroy(save_load_rc(d, buf, len, 0));
+    d->rec_n = rec_n;
+    detector_destroy(save_load_rc(d, buf, len, ERR_CORRUPT));
+    d->short_len = slen, d->short_head = shead;
     /* Running sums: NaN and far off redone from the entries, within rounding kept as saved. */
     double exact = 0.0;
     for (int k = 0; k < d->short_len; k++)
@@ -828,6 +847,37 @@ static void test_windows_bounded(void **unused)
     detector_destroy(d);
 }
 
+/* The likelihood levels in [0, 1] and clear_count at most 2^30 (session 63's read of the loader:
+ * a negative alarm level made a warning's run sum negative, and a clear_count past 2^30 let
+ * `below` count past its load bound: states the next load refuses). */
+static void test_levels_bounded(void **unused)
+{
+    (void)unused;
+    struct detector_config base, c;
+    detector_config_default(&base);
+    const struct {
+        float alarm, warn, clear;
+        int clear_count, ok;
+    } cases[] = {
+        {1.0f, 0.0f, 0.0f, 1 << 30, 1}, {-0.1f, -0.2f, -0.2f, 1, 0},
+        {0.45f, -0.1f, 0.35f, 1, 0},    {0.45f, 0.35f, -0.1f, 1, 0},
+        {1.01f, 0.35f, 0.35f, 1, 0},    {0.45f, 0.35f, 0.35f, (1 << 30) + 1, 0},
+        {0.45f, NAN, 0.35f, 1, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        detector_t *d = NULL;
+        c = base;
+        c.alarm_level = cases[k].alarm;
+        c.warn_level = cases[k].warn;
+        c.clear_level = cases[k].clear;
+        c.clear_count = cases[k].clear_count;
+        const int rc = detector_create(&d, &c, 2);
+        print_message("levels case %zu: %d\n", k, rc);
+        assert_true(cases[k].ok ? rc == 0 : rc != 0);
+        detector_destroy(d);
+    }
+}
+
 const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_save_load),
     cmocka_unit_test(test_load_format3),
@@ -841,5 +891,6 @@ const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_load_big_shape_refused),
     cmocka_unit_test(test_counts_bounded),
     cmocka_unit_test(test_windows_bounded),
+    cmocka_unit_test(test_levels_bounded),
 };
 const size_t detector_io_count = sizeof detector_io_tests / sizeof detector_io_tests[0];

@@ -4,12 +4,15 @@
  * alone, and end it by deleting the file.
  *
  * VIGIL_FAILACCEPT_FLAG names the flag file; it holds "ERRNO PORT": the errno to fail with, by
- * name (EMFILE, ENFILE, ENOMEM or ENOBUFS), and the local port of the listening socket whose
- * accepts fail (the test knows it only once vigild is started). Other sockets' accepts, and all
- * of them without the flag, go through to glibc's (looked up with dlsym(RTLD_NEXT)). */
+ * name (EMFILE, ENFILE, ENOMEM or ENOBUFS: flagfile.h; anything else: EMFILE), and the local port
+ * of the listening socket whose accepts fail (the test knows it only once vigild is started).
+ * Other sockets' accepts, and all of them without the flag, go through to glibc's (looked up
+ * with dlsym(RTLD_NEXT)). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RTLD_NEXT */
 #endif
+#include "flagfile.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,14 +25,9 @@
 /* The errno an accept on fd is to fail with now, or 0. */
 static int must_fail(int fd)
 {
-    const char *flag = getenv("VIGIL_FAILACCEPT_FLAG");
-    int f = flag ? open(flag, O_RDONLY | O_CLOEXEC) : -1;
-    if (f < 0)
-        return 0;
     char text[32];
-    ssize_t k = read(f, text, sizeof text - 1);
-    close(f);
-    text[k > 0 ? k : 0] = '\0';
+    if (!fault_flag_read("VIGIL_FAILACCEPT_FLAG", text, sizeof text))
+        return 0;
     const char *port = strchr(text, ' ');
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -39,10 +37,7 @@ static int must_fail(int fd)
                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     if (p != (unsigned)strtoul(port + 1, NULL, 10))
         return 0;
-    return strncmp(text, "ENFILE", 6) == 0    ? ENFILE
-           : strncmp(text, "ENOMEM", 6) == 0  ? ENOMEM
-           : strncmp(text, "ENOBUFS", 7) == 0 ? ENOBUFS
-                                              : EMFILE;
+    return fault_errno_named(text, EMFILE);
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)

@@ -5,12 +5,14 @@
  * the file.
  *
  * VIGIL_FAILOPENDIR_FLAG names the flag file; it holds the errno to fail with, by name (EMFILE,
- * ENFILE, ENOMEM or EACCES; anything else: EMFILE). Only paths ending in "/snapshots" fail;
- * other opendir calls, and all of them without the flag, go through to glibc's (looked up with
- * dlsym(RTLD_NEXT)). */
+ * ENFILE, ENOMEM, ENOBUFS or EACCES: flagfile.h; anything else: EMFILE). Only paths ending in
+ * "/snapshots" fail; other opendir calls, and all of them without the flag, go through to glibc's
+ * (looked up with dlsym(RTLD_NEXT)). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RTLD_NEXT */
 #endif
+#include "flagfile.h"
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -26,18 +28,10 @@ static int must_fail(const char *path)
     size_t n = strlen(path);
     if (n < sizeof tail - 1 || strcmp(path + n - (sizeof tail - 1), tail) != 0)
         return 0;
-    const char *flag = getenv("VIGIL_FAILOPENDIR_FLAG");
-    int f = flag ? open(flag, O_RDONLY | O_CLOEXEC) : -1;
-    if (f < 0)
-        return 0;
     char text[32];
-    ssize_t k = read(f, text, sizeof text - 1);
-    close(f);
-    text[k > 0 ? k : 0] = '\0';
-    return strncmp(text, "ENFILE", 6) == 0   ? ENFILE
-           : strncmp(text, "ENOMEM", 6) == 0 ? ENOMEM
-           : strncmp(text, "EACCES", 6) == 0 ? EACCES
-                                             : EMFILE;
+    if (!fault_flag_read("VIGIL_FAILOPENDIR_FLAG", text, sizeof text))
+        return 0;
+    return fault_errno_named(text, EMFILE);
 }
 
 DIR *opendir(const char *path)
