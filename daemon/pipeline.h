@@ -91,8 +91,8 @@ void pipeline_stop(pipeline_t *p);
 /* Says the daemon started: its loop runs from now (vigild's main, just before the loop). The
  * stop's line on the "restart" ends it leaves open to the next restart says "at the stop" from
  * then on, "after the failed start" before (a start that failed after the restore: the loop
- * runs there only to close its handles, with no maintenance tick, and vigild__teardown frees
- * the pipeline). Loop thread. */
+ * runs there only to close its handles, its maintenance timer never ticked, and only the stop's
+ * own ticks ran, which put nothing; then vigild__teardown frees the pipeline). Loop thread. */
 void pipeline_set_started(pipeline_t *p);
 
 /* pipeline_stop if not done, then puts the devices' newest prediction blocks to the store,

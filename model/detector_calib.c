@@ -12,6 +12,7 @@
  * Invariants: these functions read the job's rows and the predictors it holds and write only
  * the job's results; they never touch a detector. Threading: any thread, one thread at a time
  * per job (a share reads the group's job, which no thread may change meanwhile). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,7 +184,8 @@ void detector__channel_stats(const detector_job_t *j, double *mean, double *sd, 
         for (int k = 0, a, v, b; k < j->nseg; k++) {
             detector__seg_rows(j, k, &a, &v, &b);
             for (int t = a + 1; t < v; t++, nd++) {
-                double dv = j->data[(size_t)t * C + c] - j->data[(size_t)(t - 1) * C + c];
+                /* in double: +-3e38 after -+3e38 overflowed a float's difference to infinity */
+                double dv = (double)j->data[(size_t)t * C + c] - j->data[(size_t)(t - 1) * C + c];
                 ds += dv * dv;
             }
         }
@@ -305,7 +307,10 @@ int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_
             all += e * e;
         }
         j->rms[c] = (float)fmax(sqrt(sse / nv), sqrt(all / nc));
-        j->scale[c] = (float)fmax(j->rms[c], floor_[c]);
+        /* At most FLT_MAX: a floor from readings near +-FLT_MAX (a sensor's "invalid" value)
+         * could round to infinity (flat_rel's multiple of their spread), which scores as 0 but
+         * makes the saved detector one the next load refuses (session 63's second reader). */
+        j->scale[c] = (float)fmin(fmax(j->rms[c], floor_[c]), FLT_MAX);
     }
     /* Level terms for the channels the predictor treats as hovering around a level: their
      * mean and spread over all the job's rows. */
@@ -319,7 +324,7 @@ int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_
             ss += dv * dv;
         }
         j->lmean[c] = (float)mu;
-        j->lscale[c] = pers[c] ? 0.0f : (float)fmax(sqrt(ss / n), floor_[c]);
+        j->lscale[c] = pers[c] ? 0.0f : (float)fmin(fmax(sqrt(ss / n), floor_[c]), FLT_MAX);
     }
     /* The correlation is used once the calibration tail is whole (val_rows rows): a first
      * training on few readings calibrates on a minute or so of one operating point, and its
@@ -390,8 +395,8 @@ static int share_serves(const detector_job_t *j, enum detector_kind kind, const 
     if (j->s_version == 0 || j->s_kind != kind)
         return 0;
     if (kind == DET_KIND_LSTM)
-        return j->s_lstm && (j->s_lstm == lstm ||
-                             model_fingerprint(j->s_lstm) == model_fingerprint(lstm));
+        return j->s_lstm &&
+               (j->s_lstm == lstm || model_fingerprint(j->s_lstm) == model_fingerprint(lstm));
     if (kind == DET_KIND_LINEAR)
         return memcmp(j->s_ab, ab, sizeof(float) * Cz * Cz) == 0 &&
                memcmp(j->s_b, b, sizeof(float) * Cz) == 0;

@@ -878,6 +878,42 @@ static void test_levels_bounded(void **unused)
     }
 }
 
+/* A sensor's "invalid" values near +-FLT_MAX among a one-channel device's readings, -3e38 just
+ * after 3e38 (session 63's second reader): the calibration's floor of the error and level
+ * scales took the RMS of one-step changes, whose float difference overflowed to infinity, and
+ * the loader refuses an infinite scale: the device's detector was dropped at every restart.
+ * Each saved state loads back now. */
+static void test_extreme_readings_saved(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.warmup = 200, cfg.history = 600, cfg.retrain_every = 400;
+    cfg.model_kind = DET_MODEL_LINEAR;
+    const int n = 1800;
+    float *x = malloc(sizeof(float) * n);
+    assert_non_null(x);
+    uint64_t rs = 63;
+    for (int t = 0; t < n; t++) {
+        const uint64_t u = rng_next(&rs);
+        x[t] = t % 97 == 0 ? 3e38f : t % 97 == 1 ? -3e38f : (float)sin(t * 0.05) + 0.01f * (u % 10);
+    }
+    detector_t *d = new_detector_cfg(&cfg, 1), *b;
+    struct detector_result r;
+    int loads = 0;
+    for (int t = 0; t < n; t++) {
+        step(d, x, t, 1, NULL, &r);
+        if (t >= 200 && t % 50 == 0) {
+            b = reloaded(d); /* fails the test if the save does not load */
+            detector_destroy(b);
+            loads++;
+        }
+    }
+    assert_true(loads > 20 && d->version > 0);
+    free(x);
+    detector_destroy(d);
+}
+
 const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_save_load),
     cmocka_unit_test(test_load_format3),
@@ -892,5 +928,6 @@ const struct CMUnitTest detector_io_tests[] = {
     cmocka_unit_test(test_counts_bounded),
     cmocka_unit_test(test_windows_bounded),
     cmocka_unit_test(test_levels_bounded),
+    cmocka_unit_test(test_extreme_readings_saved),
 };
 const size_t detector_io_count = sizeof detector_io_tests / sizeof detector_io_tests[0];

@@ -4,10 +4,10 @@
  * alone, and end it by deleting the file.
  *
  * VIGIL_FAILACCEPT_FLAG names the flag file; it holds "ERRNO PORT": the errno to fail with, by
- * name (EMFILE, ENFILE, ENOMEM or ENOBUFS: flagfile.h; anything else: EMFILE), and the local port
- * of the listening socket whose accepts fail (the test knows it only once vigild is started).
- * Other sockets' accepts, and all of them without the flag, go through to glibc's (looked up
- * with dlsym(RTLD_NEXT)). */
+ * name as flagfile.h maps them (EMFILE, ENFILE, ENOMEM, ENOBUFS, EACCES; anything else: EMFILE),
+ * and the local port of the listening socket whose accepts fail (the test knows it only once vigild
+ * is started). Other sockets' accepts, and all of them without the flag, go through to glibc's
+ * (looked up with dlsym(RTLD_NEXT)). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RTLD_NEXT */
 #endif

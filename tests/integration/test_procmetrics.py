@@ -407,6 +407,31 @@ class Connections(PromtoolMixin, vt.DaemonTestCase):
 
 
 # Skipped only where CTest sets no library (a TSan build); a library named but missing fails.
+@unittest.skipUnless(OLDPROCFD, "VIGIL_OLDPROCFD (tests/fault/oldprocfd.c's library) not set "
+                     "(CTest sets it but in a TSan build)")
+class OldKernel(PromtoolMixin, vt.DaemonTestCase):
+    """ProcessMetrics' descriptor test with /proc/self/fd's size 0 (Linux before 6.2): the count
+    comes from listing the folder. The library's mark file says it took effect."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(OLDPROCFD):
+            raise AssertionError("VIGIL_OLDPROCFD %s not found" % OLDPROCFD)
+        cls.mark = os.path.join(vt.mkdtemp(), "mark")
+        cls.d = vt.Vigild(stream=False, preexec_fn=limit_nofile,
+                          prefix=["env", "LD_PRELOAD=" + vt.preload(OLDPROCFD),
+                                  "VIGIL_OLDPROCFD_MARK=" + cls.mark])
+        cls.d.start()
+
+    scrape = ProcessMetrics.scrape
+    proc = ProcessMetrics.proc
+
+    def test_open_fds_follow_connections(self):
+        ProcessMetrics.test_open_fds_follow_connections(self)
+        self.assertTrue(os.path.exists(self.mark), "oldprocfd.c never cleared a size")
+
+
+# Skipped only where CTest sets no library (a TSan build); a library named but missing fails.
 @unittest.skipUnless(FAILPROCSTAT, "VIGIL_FAILPROCSTAT (tests/fault/failprocstat.c's library) "
                      "not set (CTest sets it but in a TSan build)")
 class StatUnopenable(PromtoolMixin, vt.DaemonTestCase):
