@@ -205,8 +205,11 @@ static int past_own(const struct dev *d, int64_t id, int64_t start_ts)
  * with a later event (that one's opening put lost). A later row that is the saved detector's
  * own open event is not stale: its end's put was lost, a later event's committed, then a
  * crash; the catch-up's readings end it as before (review, session 60), as they do a row past
- * that event's id (past_own). Each row is looked at once: the read is linear in the active
- * rows, however many a device has. */
+ * that event's id (past_own). The rows left to the catch-up (the `ahead` row, and the past_own
+ * ones, the first row among them: the newest row opened after a save in an episode, before
+ * read63c's finding neither stale nor left) go to r->left, ended after it if it did not open
+ * them again (left_end). Each row is looked at once: the read is linear in the active rows,
+ * however many a device has. */
 static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
                     const char *info_json)
 {
@@ -229,7 +232,7 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
         const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
         if (e && e->end_ts < 0 && e->id > (uint64_t)id)
             stale_add(&r->stale, d, id, start_ts, e->start_ts, info_json);
-        else if (e && e->ahead)
+        else if (e && (e->ahead || past_own(d, id, start_ts)))
             stale_add(r->left, d, id, start_ts, start_ts, info_json); /* this row: its own end */
     } else if ((own = detectors_own(d, id)) != NULL) {
         event_merge(d, own, info_json); /* its row's chain and sides, as a first row's */
@@ -420,15 +423,64 @@ static int on_open_row(void *arg, const char *device, int64_t id, int64_t start_
     return 0;
 }
 
+/* d's event of id while d's list still holds it (its oldest dropped past [pipeline] events),
+ * else NULL. Caller holds d->mu. */
+static struct event *event_held(struct dev *d, uint64_t id)
+{
+    for (size_t i = d->nevents; i-- > 0;)
+        if (d->events[i].id == id)
+            return &d->events[i];
+    return NULL;
+}
+
+/* What the catch-up did with a row left to it (left_end), as d's list says. */
+enum left_fate {
+    LEFT_UNKNOWN,   /* not held: the store says (open: not opened again) */
+    LEFT_LIVE,      /* opened again and still open: the live readings go on with it */
+    LEFT_REPLAYED,  /* opened again and ended: its end's put checked in the store */
+    LEFT_UNREACHED, /* still `ahead`: no replayed reading reached its start */
+};
+
+/* A left row's fate, with d's next event id raised to its id (a row ended here must not see
+ * its id taken again by a live event: read63c's finding 4, the max-ids read failed) and an
+ * unreached `ahead` event dropped from d's list (ended "restart" at its own start by the caller,
+ * as the other unreplayed rows: before read63c's finding 5 the first live reading ended it
+ * "reset" at that reading's time). *js: a replayed row's end as the replay put it (caller owns;
+ * NULL out of memory). *numbered: d's next id had reached the row's id before the raise.
+ * Caller holds d->mu. */
+static enum left_fate left_fate(struct dev *d, const struct stale_row *s, char **js, int *numbered)
+{
+    struct event *e = event_held(d, (uint64_t)s->id);
+    *numbered = d->next_event_id >= (uint64_t)s->id;
+    if (!*numbered)
+        d->next_event_id = (uint64_t)s->id;
+    if (e == NULL)
+        return LEFT_UNKNOWN;
+    if (e->ahead && e == &d->events[d->nevents - 1]) {
+        free(e->note);
+        d->nevents--;
+        return LEFT_UNREACHED;
+    }
+    if (e->end_ts < 0)
+        return LEFT_LIVE;
+    *js = pipeline__event_json(d, e);
+    return LEFT_REPLAYED;
+}
+
 /* The rows the restore left to the catch-up's replay (on_event: past_own, and the `ahead` row)
  * that the replay did not open again and end, ended "restart" at their bound as stale rows are
- * (stale_end): a row still open in the store once the catch-up's writes are committed, and not
- * the device's active event (the `ahead` one still waiting for a reading past its start, or
- * one the replay opened again and left open: the live readings go on with it). The store read
- * failing, a row is taken as replayed when d->next_event_id reached its id (the replay numbers
- * from the saved next id). A replay that does not open them again: the readings after the save
- * gone (a retention sweep while vigild was down), or a detector that scores them otherwise;
- * left open, nothing ended them until the next restart (review of events63, session 63). */
+ * (stale_end): after the catch-up's writes are committed, a row d's list does not hold and that
+ * is still open in the store, and the `ahead` row no replayed reading reached (at its start). A
+ * row d's list holds ended was replayed: never ended "restart" (read63c's finding 2: before, a
+ * replayed end whose put was refused or whose transaction failed read open, and the row was
+ * ended twice, counted and published twice); when the store still has it open, the replay's end
+ * is kept and put again while vigild runs (pipeline__restart_keep, counted: the replay counted
+ * and published it). One held open is the device's active event (the live readings go on with
+ * it). The store read failing, a row not held is taken as replayed when d->next_event_id
+ * reached its id (the replay numbers from the saved next id). A replay that does not open them
+ * again: the readings after the save gone (a retention sweep while vigild was down), or a
+ * detector that scores them otherwise; left open, nothing ended them until the next restart
+ * (review of events63, session 63). */
 static void left_end(pipeline_t *p, struct ev_rows *left)
 {
     static const struct stale_texts unreplayed = {
@@ -436,27 +488,43 @@ static void left_end(pipeline_t *p, struct ev_rows *left)
         "after its detector's last save, and the catch-up did not open it again",
         "events opened after a detector's last save that its catch-up did not open again",
         "events opened after a detector's last save that its catch-up did not open again"};
-    size_t k = 0;
+    size_t k = 0, resent = 0;
     if (left->n)
         (void)store_flush(p->store); /* the catch-up's puts committed (a failure: read below) */
     for (size_t i = 0; i < left->n; i++) {
         struct stale_row *s = &left->v[i];
         struct dev *d = s->d;
+        char *js = NULL;
+        int numbered;
         pthread_mutex_lock(&d->mu);
-        const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
-        const int live = e && e->id == (uint64_t)s->id && e->end_ts < 0;
-        const int numbered = d->next_event_id >= (uint64_t)s->id;
+        const enum left_fate fate = left_fate(d, s, &js, &numbered);
         pthread_mutex_unlock(&d->mu);
         struct open_row o = {s->id, 0};
-        if (!live && store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0,
-                                        on_open_row, &o) != 0)
-            o.open = !numbered;
-        if (!live && o.open)
+        const int read = fate == LEFT_UNKNOWN || fate == LEFT_REPLAYED;
+        if (read && store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0,
+                                       on_open_row, &o) != 0)
+            o.open = fate == LEFT_REPLAYED || !numbered; /* a replayed end put again: the same */
+        if (fate == LEFT_REPLAYED && o.open) {
+            pthread_mutex_lock(&d->mu);
+            const struct event *e = event_held(d, (uint64_t)s->id);
+            if (e && pipeline__restart_keep(p, d, e, js, 1) == 0)
+                resent++;
+            else if (e == NULL)
+                free(js);
+            pthread_mutex_unlock(&d->mu);
+            js = NULL;
+        }
+        free(js);
+        if (fate == LEFT_UNREACHED || (fate == LEFT_UNKNOWN && o.open))
             left->v[k++] = *s;
         else
             free(s->info);
     }
     left->n = k;
+    if (resent)
+        log_warn("pipeline: the ends of %zu events the catch-up replayed are not stored (their "
+                 "puts refused or lost): put again while vigild runs",
+                 resent);
     if (left->lost)
         log_warn("pipeline: %zu events opened after a detector's last save not kept (out of "
                  "memory): if its catch-up did not open them again, left open to the next restart",

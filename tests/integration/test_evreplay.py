@@ -8,9 +8,13 @@ restore leaves the open rows past that id to it (not ended "restart"), and the n
 by reopening the rows while vigild is down (test_stopqueue.py's LostEndWhileRunning, whose
 helpers these tests use). The review's tests delete readings after the save too (as a retention
 sweep does while vigild is down): the rows the replay does not open again end "restart" after the
-catch-up ("The rows left to the catch-up that it does not open again (session 63)")."""
+catch-up ("The rows left to the catch-up that it does not open again (session 63)"). read63c's
+findings ("read63c's findings on the rows left to the catch-up (session 63)"): the newest row past
+the saved detector's own event, a replayed end whose put was lost (failmaint.c), a live event
+after a failed read of the highest ids, an `ahead` row the catch-up never reached."""
 import os
 import sys
+import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,9 +24,22 @@ import test_stopqueue as sq  # noqa: E402  (its test cases not imported: run by 
 import vigiltest as vt  # noqa: E402
 
 
-class ReplayedAfterSave(te.Events):
-    """A one-sensor device trained (the detector saved at the training of reading 1,200), two
-    trips after that save, a kill -9 with some of their ends lost."""
+FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
+
+
+def drop_readings(d, dev):
+    """All of dev's stored readings deleted, vigild stopped (as a retention sweep deletes them
+    when vigild was down longer than storage.retention), those not yet in a chunk row too."""
+    sq.in_store(d.db_path, lambda db: (
+        db.execute("DELETE FROM readings WHERE device_id = (SELECT id FROM devices WHERE"
+                   " name = ?)", (dev,)),
+        db.execute("UPDATE devices SET points = 0, log_seq = (SELECT MAX(seq) FROM"
+                   " readings_log) WHERE name = ?", (dev,))))
+
+
+class AfterSave(te.Events):
+    """A one-sensor device trained (the detector saved at the training of reading 1,200), trips
+    after that save, a kill -9 with some of their ends lost: the helpers."""
     CONFIG = te.Released.CONFIG
 
     def two_trips(self, dev, split=None):
@@ -39,6 +56,26 @@ class ReplayedAfterSave(te.Events):
         self.assertEqual((z["id"], y["ended_by"], z["ended_by"]), (y["id"] + 1, "cleared",
                                                                    "cleared"), evs)
         return y, z
+
+    def restart_cutting(self, dev, y, z, where, args):
+        """kill -9, Y's and Z's rows reopened, and dev's chunk rows matching where (args bound
+        to it) deleted, with its readings not yet in a chunk row (two_trips' split: the ones
+        after Z's opening), then a start; asserts a chunk row was deleted."""
+        d = self.d
+
+        def cut(db):
+            dev_id = db.execute("SELECT id FROM devices WHERE name = ?", (dev,)).fetchone()[0]
+            n = db.execute("DELETE FROM readings WHERE device_id = ? AND " + where,
+                           (dev_id,) + args).rowcount
+            self.assertEqual(n, 1, "one chunk row deleted")
+            db.execute("UPDATE devices SET log_seq = (SELECT MAX(seq) FROM readings_log) WHERE"
+                       " id = ?", (dev_id,))
+        sq.restart_losing_ends(self, d, dev, [y["id"], z["id"]],
+                               while_down=lambda: sq.in_store(d.db_path, cut))
+
+
+class ReplayedAfterSave(AfterSave):
+    """Two trips after the save, both ended; their rows left to the catch-up's replay."""
 
     def two_trips_replayed(self, dev, lost):
         """Two trips after the detector's last save in no episode (at the training of reading
@@ -87,26 +124,62 @@ class ReplayedAfterSave(te.Events):
         readings deleted while vigild is down (as a retention sweep deletes them when vigild was
         down longer than storage.retention), so the catch-up replays none. Y, left to the replay
         (past the saved next id), must still end: "restart" at Z's start, as a row behind a
-        later one, counted and logged once. Z (`ahead`) stays active, left to the live readings.
-        Before the review's repair Y stayed open in the store (nothing would end it until the
-        next restart)."""
+        later one, counted and logged once. Before the review's repair Y stayed open in the store
+        (nothing would end it until the next restart). read63c's finding 5: Z (`ahead`), which
+        no replayed reading reached, ends "restart" at its own start after the catch-up too, and
+        a live reading after the restart does not end it again; before, it stayed active and
+        the first live reading ended it "reset" at that reading's time."""
         d, dev = self.d, "ahead-unreplayed"
         y, z = self.two_trips(dev)
-        sq.restart_losing_ends(self, d, dev, [y["id"], z["id"]], while_down=lambda: sq.in_store(
-            d.db_path, lambda db: (
-                db.execute("DELETE FROM readings WHERE device_id = (SELECT id FROM devices WHERE"
-                           " name = ?)", (dev,)),
-                db.execute("UPDATE devices SET points = 0, log_seq = (SELECT MAX(seq) FROM"
-                           " readings_log) WHERE name = ?", (dev,)))))
+        sq.restart_losing_ends(self, d, dev, [y["id"], z["id"]],
+                               while_down=lambda: drop_readings(d, dev))
         row = sq.wait_stored("event %d's end stored" % y["id"], d, dev, y["id"], 30)
         self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
-        self.assertEqual(d.log().count(
-            "anomaly event %d of '%s' was stored open after its detector's last save, and the "
-            "catch-up did not open it again" % (y["id"], dev)), 1)
-        self.assertEqual(te.ended_counts(d)["restart"], 1)
-        self.assertIsNone(sq.stored_event(d.db_path, dev, z["id"])[0], "Z left to the live "
-                          "readings")
-        self.assertEqual([(e["id"], e["active"]) for e in self.events(dev)][:1], [(z["id"], True)])
+        for e in (y, z):
+            self.assertEqual(d.log().count(
+                "anomaly event %d of '%s' was stored open after its detector's last save, and "
+                "the catch-up did not open it again" % (e["id"], dev)), 1, e["id"])
+        row = sq.stored_event(d.db_path, dev, z["id"])
+        self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
+        tp.post_readings(d, dev, [[0.0]], [te.T0 + 1000 * 5000], ["level"])
+        tp.wait_scored(d, dev, 1)
+        row = sq.stored_event(d.db_path, dev, z["id"])
+        self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
+        counts = te.ended_counts(d)
+        self.assertEqual((counts["restart"], counts["reset"]), (2, 0), counts)
+        self.assertEqual([e["active"] for e in self.events(dev)], [False, False])
+
+    def test_newest_row_past_the_detectors_own_event_not_replayed_ends_restart(self):
+        """read63c's finding 1: the detector saved in X's episode (a clean stop), then X ends,
+        Y opens and ends, Z opens (the newest row: past X's id, started after the save); X's
+        and Y's ends lost, and the device's readings deleted while vigild is down, so the
+        catch-up replays none. X goes on (the saved detector's own event), Y ends "restart" at
+        Z's start, and Z, the device's newest row, must end "restart" at its own start: before,
+        the restore neither ended it nor left it to the catch-up, so it stayed open in the store
+        beside X (two active events for one device)."""
+        d, dev = self.d, "own-newest-unreplayed"
+        rows = sq.trip_rows(1900, *sq.SECOND_TRIP, (1800, -3.0), (1801, -3.0))
+        first = sq.first_trip(self, dev, rows)
+        d.stop()
+        d.start()
+        for k, to in ((1403, 1602), (1602, 1700), (1700, 1803)):
+            sq.post_level(d, dev, rows, k, to)
+        x, y, z = first["id"], first["id"] + 1, first["id"] + 2
+        sq.wait_stored("Z stored open", d, dev, z, 10, ended=False)
+        for i in (x, y):
+            sq.wait_stored("event %d stored ended" % i, d, dev, i, 10)
+        z_start = sq.stored_event(d.db_path, dev, z)[1]["start_ts"]
+        sq.restart_losing_ends(self, d, dev, [x, y], while_down=lambda: (
+            self.assertEqual(sq.saved_last_ts(d.db_path, dev), first["start_ts"],
+                             "the detector saved in X's episode"), drop_readings(d, dev)))
+        row = sq.wait_stored("Y's end stored", d, dev, y, 30)
+        self.assertEqual((row[0], row[1]["ended_by"]), (z_start, "restart"), row)
+        row = sq.wait_stored("Z's end stored", d, dev, z, 10)
+        self.assertEqual((row[0], row[1]["ended_by"]), (z_start, "restart"), row)
+        self.assertEqual([(e["id"], e["active"]) for e in self.events(dev) if e["active"]],
+                         [(x, True)])
+        self.assertIsNone(sq.stored_event(d.db_path, dev, x)[0], "X goes on")
+        self.assertEqual(te.ended_counts(d)["restart"], 2)
 
     def test_dropped_ahead_row_not_replayed_ends_restart(self):
         """Review of events63 (session 63): the same two rows reopened, and the device's stored
@@ -141,21 +214,76 @@ class ReplayedAfterSave(te.Events):
         self.assertEqual((row[0], row[1]["ended_by"]), (z["end_ts"], "cleared"), row)
         self.assertEqual((te.ended_counts(d)["restart"], te.ended_counts(d)["cleared"]), (1, 1))
 
-    def restart_cutting(self, dev, y, z, where, args):
-        """kill -9, Y's and Z's rows reopened, and dev's chunk rows matching where (args bound
-        to it) deleted, with its readings not yet in a chunk row (two_trips' split: the ones
-        after Z's opening), then a start; asserts a chunk row was deleted."""
-        d = self.d
 
-        def cut(db):
-            dev_id = db.execute("SELECT id FROM devices WHERE name = ?", (dev,)).fetchone()[0]
-            n = db.execute("DELETE FROM readings WHERE device_id = ? AND " + where,
-                           (dev_id,) + args).rowcount
-            self.assertEqual(n, 1, "one chunk row deleted")
-            db.execute("UPDATE devices SET log_seq = (SELECT MAX(seq) FROM readings_log) WHERE"
-                       " id = ?", (dev_id,))
-        sq.restart_losing_ends(self, d, dev, [y["id"], z["id"]],
-                               while_down=lambda: sq.in_store(d.db_path, cut))
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library) not built")
+class FailingStore(AfterSave):
+    """The same, vigild run with failmaint.c: the statements starting with FAIL_SQL fail while
+    the flag file exists (read63c's findings 2 and 4)."""
+    FAIL_SQL = None
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG), prefix=[
+            "env", "LD_PRELOAD=" + vt.preload(FAILMAINT), "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "VIGIL_FAILMAINT_SQL=" + self.FAIL_SQL])
+        self.d.start()
+
+
+class ReplayedEndLost(FailingStore):
+    FAIL_SQL = "INSERT INTO events("
+
+    def test_replayed_end_not_stored_is_put_again_not_ended_restart(self):
+        """read63c's finding 2: Y's and Z's rows reopened (the `ahead` case), and the events'
+        puts failing at the start, so the catch-up replays both episodes (ended "cleared" in
+        memory, counted) but their puts fail and the rows still read open after it. The restore
+        must not end them "restart" too (before: a second end of each episode, counted and
+        published, and stored "restart"): it puts the replay's ends again while vigild runs,
+        and both rows are stored "cleared" at their own ends once the puts succeed."""
+        d, dev = self.d, "replayed-end-lost"
+        y, z = self.two_trips(dev)
+        d.kill()
+        for e in (y, z):
+            sq.reopen(self, d.db_path, dev, e["id"])
+        vt.write_file_atomic(self.flag, "fail")
+        d.start()  # the restore and its catch-up run before vigild listens
+        os.unlink(self.flag)
+        for e in (y, z):
+            row = sq.wait_stored("event %d's end stored" % e["id"], d, dev, e["id"], 30,
+                                 by=lambda by: by != "restart")
+            self.assertEqual((row[0], row[1]["ended_by"]), (e["end_ts"], "cleared"), row)
+        self.assertIn("the ends of 2 events the catch-up replayed are not stored", d.log())
+        counts = te.ended_counts(d)
+        self.assertEqual((counts["restart"], counts["cleared"]), (0, 2), counts)
+        self.assertNotIn("was stored open after its detector's last save", d.log())
+
+
+class MaxIdsUnread(FailingStore):
+    FAIL_SQL = "SELECT d.name, e.m FROM"
+
+    def test_live_event_not_numbered_under_a_row_ended_after_the_catch_up(self):
+        """read63c's finding 4: the read of the stored highest ids fails (logged), Y's and Z's
+        rows reopened and the readings from Z's opening on deleted, so the catch-up replays Y
+        (dropping Z, `ahead`) and Z's row ends "restart" after it. A later live trip must open
+        an event past Z's id: before, the next id stayed at Y's (the replay's) and the live
+        event took Z's id, overwriting Z's row."""
+        d, dev = self.d, "max-ids-unread"
+        y, z = self.two_trips(dev, split=1550)
+        vt.write_file_atomic(self.flag, "fail")
+        self.restart_cutting(dev, y, z, "t_last >= ?", (z["start_ts"],))
+        os.unlink(self.flag)
+        self.assertIn("the stored events' highest ids not read", d.log())
+        row = sq.wait_stored("Z's end stored", d, dev, z["id"], 30)
+        self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
+        rows = sq.trip_rows(1700, (1650, 1.5), (1651, 1.5))
+        tp.post_readings(d, dev, rows[1550:1700], [te.T0 + 1000 * i for i in range(1550, 1700)],
+                         ["level"])
+        live = tp.wait_for("the live trip's event", lambda: [
+            e for e in self.events(dev) if e["start_ts"] > z["start_ts"]], 30)
+        self.assertEqual([e["id"] for e in live], [z["id"] + 1], live)
+        row = sq.stored_event(d.db_path, dev, z["id"])
+        self.assertEqual((row[0], row[1]["ended_by"], row[1]["start_ts"]),
+                         (z["start_ts"], "restart", z["start_ts"]), row)
 
 
 if __name__ == "__main__":
