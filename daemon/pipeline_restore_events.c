@@ -147,6 +147,10 @@ struct stale_row {
     struct dev *d;
     int64_t id, start_ts, bound;
     char *info;
+    /* left_end's, for a row left to the catch-up: its left_fate, whether d's next id had
+     * reached its id after the replay, and a replayed row's end (caller owns; NULL: none) */
+    int fate, numbered;
+    char *js;
 };
 
 /* The restore's read of the fleet's active events: the stale rows it found, in its order, and
@@ -177,7 +181,8 @@ static void stale_add(struct ev_rows *r, struct dev *d, int64_t id, int64_t star
         r->lost++;
         return;
     }
-    r->v[r->n++] = (struct stale_row){d, id, start_ts, bound, info};
+    r->v[r->n++] =
+        (struct stale_row){.d = d, .id = id, .start_ts = start_ts, .bound = bound, .info = info};
 }
 
 /* A later open row whose id is past the saved detector's own open event (saved in its episode)
@@ -441,19 +446,17 @@ enum left_fate {
     LEFT_UNREACHED, /* still `ahead`: no replayed reading reached its start */
 };
 
-/* A left row's fate, with d's next event id raised to its id (a row ended here must not see
- * its id taken again by a live event: read63c's finding 4, the max-ids read failed) and an
- * unreached `ahead` event dropped from d's list (ended "restart" at its own start by the caller,
- * as the other unreplayed rows: before read63c's finding 5 the first live reading ended it
- * "reset" at that reading's time). *js: a replayed row's end as the replay put it (caller owns;
- * NULL out of memory). *numbered: d's next id had reached the row's id before the raise.
- * Caller holds d->mu. */
+/* A left row's fate, with an unreached `ahead` event dropped from d's list (ended "restart" at
+ * its own start by the caller, as the other unreplayed rows: before read63c's finding 5 the
+ * first live reading ended it "reset" at that reading's time). *js: a replayed row's end as the
+ * replay put it (caller owns; NULL out of memory). *numbered: d's next id, as the replay left
+ * it, has reached the row's id. Raises nothing: the caller raises d's next id only once every
+ * left row's fate is taken (read63d's finding 1: raised row by row, the rows after a device's
+ * first read `numbered`). Caller holds d->mu. */
 static enum left_fate left_fate(struct dev *d, const struct stale_row *s, char **js, int *numbered)
 {
     struct event *e = event_held(d, (uint64_t)s->id);
     *numbered = d->next_event_id >= (uint64_t)s->id;
-    if (!*numbered)
-        d->next_event_id = (uint64_t)s->id;
     if (e == NULL)
         return LEFT_UNKNOWN;
     if (e->ahead && e == &d->events[d->nevents - 1]) {
@@ -476,11 +479,14 @@ static enum left_fate left_fate(struct dev *d, const struct stale_row *s, char *
  * ended twice, counted and published twice); when the store still has it open, the replay's end
  * is kept and put again while vigild runs (pipeline__restart_keep, counted: the replay counted
  * and published it). One held open is the device's active event (the live readings go on with
- * it). The store read failing, a row not held is taken as replayed when d->next_event_id
- * reached its id (the replay numbers from the saved next id). A replay that does not open them
- * again: the readings after the save gone (a retention sweep while vigild was down), or a
- * detector that scores them otherwise; left open, nothing ended them until the next restart
- * (review of events63, session 63). */
+ * it). The store read failing, a row not held is taken as replayed when d->next_event_id, as
+ * the replay left it, reached its id (the replay numbers from the saved next id): every row's
+ * fate is taken before any raise of d's next id to a left row's id (which keeps a live event
+ * from taking a row's id: read63c's finding 4; done row by row, it made every older row of the
+ * device read `numbered`: read63d's finding 1). A replay that does not open them again: the
+ * readings after the save gone (a retention sweep while vigild was down), or a detector that
+ * scores them otherwise; left open, nothing ended them until the next restart (review of
+ * events63, session 63). */
 static void left_end(pipeline_t *p, struct ev_rows *left)
 {
     static const struct stale_texts unreplayed = {
@@ -491,19 +497,27 @@ static void left_end(pipeline_t *p, struct ev_rows *left)
     size_t k = 0, resent = 0;
     if (left->n)
         (void)store_flush(p->store); /* the catch-up's puts committed (a failure: read below) */
+    for (size_t i = 0; i < left->n; i++) { /* every fate first, d's next id as the replay left it */
+        struct stale_row *s = &left->v[i];
+        pthread_mutex_lock(&s->d->mu);
+        s->fate = left_fate(s->d, s, &s->js, &s->numbered);
+        pthread_mutex_unlock(&s->d->mu);
+    }
     for (size_t i = 0; i < left->n; i++) {
         struct stale_row *s = &left->v[i];
         struct dev *d = s->d;
-        char *js = NULL;
-        int numbered;
+        char *js = s->js;
+        const enum left_fate fate = s->fate;
+        s->js = NULL;
         pthread_mutex_lock(&d->mu);
-        const enum left_fate fate = left_fate(d, s, &js, &numbered);
+        if (d->next_event_id < (uint64_t)s->id)
+            d->next_event_id = (uint64_t)s->id;
         pthread_mutex_unlock(&d->mu);
         struct open_row o = {s->id, 0};
         const int read = fate == LEFT_UNKNOWN || fate == LEFT_REPLAYED;
         if (read && store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0,
                                        on_open_row, &o) != 0)
-            o.open = fate == LEFT_REPLAYED || !numbered; /* a replayed end put again: the same */
+            o.open = fate == LEFT_REPLAYED || !s->numbered; /* a replayed end put again: the same */
         if (fate == LEFT_REPLAYED && o.open) {
             pthread_mutex_lock(&d->mu);
             const struct event *e = event_held(d, (uint64_t)s->id);

@@ -11,7 +11,8 @@ sweep does while vigild is down): the rows the replay does not open again end "r
 catch-up ("The rows left to the catch-up that it does not open again (session 63)"). read63c's
 findings ("read63c's findings on the rows left to the catch-up (session 63)"): the newest row past
 the saved detector's own event, a replayed end whose put was lost (failmaint.c), a live event
-after a failed read of the highest ids, an `ahead` row the catch-up never reached."""
+after a failed read of the highest ids, an `ahead` row the catch-up never reached; read63d's
+finding 1 (a row left to the catch-up taken as replayed when the open-rows read fails)."""
 import os
 import sys
 import unittest
@@ -73,6 +74,25 @@ class AfterSave(te.Events):
         sq.restart_losing_ends(self, d, dev, [y["id"], z["id"]],
                                while_down=lambda: sq.in_store(d.db_path, cut))
 
+    def none_replayed(self, dev, while_down=None):
+        """Two trips Y and Z after the save, both rows reopened and dev's stored readings
+        deleted while vigild is down (then while_down() when given), so the catch-up replays
+        none: Y must end "restart" at Z's start, Z (`ahead`, unreached) at its own start, each
+        logged once. Returns Z."""
+        d = self.d
+        y, z = self.two_trips(dev)
+        sq.restart_losing_ends(self, d, dev, [y["id"], z["id"]], while_down=lambda: (
+            drop_readings(d, dev), while_down and while_down()))
+        row = sq.wait_stored("event %d's end stored" % y["id"], d, dev, y["id"], 30)
+        self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
+        for e in (y, z):
+            self.assertEqual(d.log().count(
+                "anomaly event %d of '%s' was stored open after its detector's last save, and "
+                "the catch-up did not open it again" % (e["id"], dev)), 1, e["id"])
+        row = sq.stored_event(d.db_path, dev, z["id"])
+        self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
+        return z
+
 
 class ReplayedAfterSave(AfterSave):
     """Two trips after the save, both ended; their rows left to the catch-up's replay."""
@@ -130,19 +150,10 @@ class ReplayedAfterSave(AfterSave):
         a live reading after the restart does not end it again; before, it stayed active and
         the first live reading ended it "reset" at that reading's time."""
         d, dev = self.d, "ahead-unreplayed"
-        y, z = self.two_trips(dev)
-        sq.restart_losing_ends(self, d, dev, [y["id"], z["id"]],
-                               while_down=lambda: drop_readings(d, dev))
-        row = sq.wait_stored("event %d's end stored" % y["id"], d, dev, y["id"], 30)
-        self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
-        for e in (y, z):
-            self.assertEqual(d.log().count(
-                "anomaly event %d of '%s' was stored open after its detector's last save, and "
-                "the catch-up did not open it again" % (e["id"], dev)), 1, e["id"])
-        row = sq.stored_event(d.db_path, dev, z["id"])
-        self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
+        z = self.none_replayed(dev)
+        scored = tp.status(d, dev)["readings_scored"]  # the saved count, before the live one
         tp.post_readings(d, dev, [[0.0]], [te.T0 + 1000 * 5000], ["level"])
-        tp.wait_scored(d, dev, 1)
+        tp.wait_scored(d, dev, scored + 1)
         row = sq.stored_event(d.db_path, dev, z["id"])
         self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
         counts = te.ended_counts(d)
@@ -284,6 +295,28 @@ class MaxIdsUnread(FailingStore):
         row = sq.stored_event(d.db_path, dev, z["id"])
         self.assertEqual((row[0], row[1]["ended_by"], row[1]["start_ts"]),
                          (z["start_ts"], "restart", z["start_ts"]), row)
+
+
+class LeftReadFails(FailingStore):
+    # store_events_query's read of one device's open rows (storage/schema.c's
+    # store__sql_ev_dev_active: up to its ORDER BY, which the query of all its rows lacks)
+    FAIL_SQL = ("SELECT ?5, id, start_ts, end_ts, info FROM events WHERE device_id=?1 AND end_ts"
+                " IS NULL AND start_ts<=?3 AND (start_ts<?3 OR ?5<?6 OR (?5=?6 AND id<?7))"
+                " ORDER BY")
+
+    def test_rows_left_to_a_replay_that_opens_none_end_restart_read_failing(self):
+        """read63d's finding 1: the two rows none replayed (ReplayedAfterSave's
+        test_rows_left_to_a_replay_that_opens_none_end_restart), with left_end's read of the
+        device's open rows failing over the start. A row left to the catch-up is then taken as
+        replayed only when the device's next id had reached its id after the replay; before the
+        repair left_end raised the next id to each row's id as it went, so Z (read first: the
+        newest) raised it past Y's and Y was taken as replayed and left open. Both must end
+        "restart", as with the read working."""
+        d = self.d
+        self.none_replayed("left-read-fails", while_down=lambda: vt.write_file_atomic(
+            self.flag, "fail"))
+        os.unlink(self.flag)
+        self.assertEqual(te.ended_counts(d)["restart"], 2)
 
 
 if __name__ == "__main__":
