@@ -154,10 +154,10 @@ static int config_check(const struct detector_config *c)
         c->accept_after < 1 || c->confirm < 1 || c->confirm > 2 ||
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
         !(c->warn_level >= 0.0f) || !(c->clear_level >= 0.0f) || c->alarm_level > 1.0f ||
-        c->clear_count < 1 || c->clear_count > (1 << 30) || c->refractory < 0 || c->train.window < 1 ||
-        c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0 ||
-        c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f) || c->serving_f16 < 0 ||
-        c->serving_f16 > 1 || c->err_corr < 0 || c->err_corr > 1 ||
+        c->clear_count < 1 || c->clear_count > (1 << 30) || c->refractory < 0 ||
+        c->train.window < 1 || c->train.window > 100000 || c->train.max_epochs < 1 ||
+        c->retrain_seconds < 0 || c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f) ||
+        c->serving_f16 < 0 || c->serving_f16 > 1 || c->err_corr < 0 || c->err_corr > 1 ||
         c->model_kind < DET_MODEL_AUTO || c->model_kind > DET_MODEL_LINEAR || c->season_bins < 0 ||
         c->season_bins > DETECTOR_MAX_SEASON_BINS || c->burst_memory < 0 || c->burst_memory > 1 ||
         c->shift_len < 0 || c->shift_len > DETECTOR_MAX_SHIFT || c->season_opinion < 0 ||

@@ -749,13 +749,7 @@ static void test_counts_bounded(void **unused)
     detector_destroy(d);
 }
 
-/* fuzz_detector's scored round trip (session 63): a saved state whose err_corr weights were
- * infinite (every raw score after the load infinite), whose short window's running sum was NaN
- * (every short mean NaN, pushed to the long window), or whose context held a NaN (range_quiet's
- * range took it), loaded, scored, and left a state the next load refuses. The loader refuses
- * weights that are not finite and window entries out of the range the step writes; it redoes a
- * running sum far from its entries' (derived), and keeps one within rounding of them as saved (a
- * restart scores bit for bit). */
+/* Saves d into buf and loads it back, wanting want; the loaded copy (NULL on a refusal). */
 static detector_t *save_load_rc(detector_t *d, unsigned char *buf, size_t len, int want)
 {
     size_t got;
@@ -765,6 +759,13 @@ static detector_t *save_load_rc(detector_t *d, unsigned char *buf, size_t len, i
     return b;
 }
 
+/* fuzz_detector's scored round trip (session 63): a saved state whose err_corr weights were
+ * infinite (every raw score after the load infinite), whose short window's running sum was NaN
+ * (every short mean NaN, pushed to the long window), or whose context held a NaN (range_quiet's
+ * range took it), loaded, scored, and left a state the next load refuses. The loader refuses
+ * weights that are not finite and window entries out of the range the step writes; it redoes a
+ * running sum far from its entries' (derived), and keeps one within rounding of them as saved (a
+ * restart scores bit for bit). */
 static void test_windows_bounded(void **unused)
 {
     (void)unused;
@@ -818,7 +819,7 @@ static void test_windows_bounded(void **unused)
     assert_int_equal(slen, d->cfg.err_short);
     assert_true(rec_n > 0);
     d->short_len = slen - 1;
-    d->short_head = (slen - 1 + 1) % slen;
+    d->short_head = 0; /* past its length: the slot at slen - 1 never written */
     d->rec_n = 0;
     detector_destroy(save_load_rc(d, buf, len, ERR_CORRUPT));
     d->short_head = slen - 1;
@@ -841,6 +842,16 @@ static void test_windows_bounded(void **unused)
         detector_destroy(b);
     }
     d->short_sum = ssum;
+    /* The long window's sums likewise: NaN and far off redone from its entries. */
+    double rs = 0.0, rq = 0.0;
+    for (int k = 0; k < d->ring_len; k++)
+        rs += d->ring[k], rq += (double)d->ring[k] * d->ring[k];
+    const double rsum = d->ring_sum, rsq = d->ring_sumsq;
+    d->ring_sum = NAN, d->ring_sumsq = rq + 1e6;
+    detector_t *b = save_load_rc(d, buf, len, 0);
+    assert_true(b->ring_sum == rs && b->ring_sumsq == rq);
+    detector_destroy(b);
+    d->ring_sum = rsum, d->ring_sumsq = rsq;
     detector_destroy(save_load_rc(d, buf, len, 0));
     free(buf);
     free(x);

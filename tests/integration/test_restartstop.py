@@ -77,8 +77,8 @@ class RestartEndsLeftAtTheStop(te.Events):
         """Task stop63 (item 2): a start that fails past the restore (its HTTP port taken) with
         an end kept (the fault on): vigild__teardown frees the pipeline with no tick of the
         maintenance timer run (the loop runs only to close its handles; the stop's own ticks
-        put nothing), and the line says "after the failed
-        start", as the teardown's own lines do; the row is left open. Main's said "at the
+        put nothing), and the line says "after the failed start", as the teardown's own lines
+        do; the row is left open. Main's said "at the
         stop" of a vigild that never ran."""
         d, dev = self.d, "retry-failed-start"
         _, _, old = sq.restart_end_failing(self, dev)  # the fault goes on
