@@ -55,10 +55,13 @@ int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct eve
  * docs/reliability.md, "The restore's open events, the leads of session 60 (session 61)"): a
  * put the store refused, or queued with a transaction that then failed, is put again while
  * vigild runs. Keeps e's end as js (takes ownership, even on failure; NULL: its copy failed),
- * with queued: its put was queued (counted, logged and published then). Returns 0 (kept) or
- * ERR_NOMEM (not kept: js NULL, or no room; counted, said at the restore's end). Restore only. */
+ * with queued: its put was queued (counted, logged and published then); replayed: e is the
+ * catch-up's end of a row it replayed (left_end), held in d's list: its JSON built again from
+ * that event at each put, and the log lines count it apart from the "restart" ends (task
+ * events64). Returns 0 (kept) or ERR_NOMEM (not kept: js NULL, or no room; counted, said at the
+ * restore's end). Restore only. */
 int pipeline__restart_keep(pipeline_t *p, struct dev *d, const struct event *e, char *js,
-                           int queued);
+                           int queued, int replayed);
 /* The number of ends kept so far: the restore's mark before it queues some. Restore only. */
 size_t pipeline__restart_mark(const pipeline_t *p);
 /* After the restore waited for the writer: the ends kept from mark on are dropped when their
@@ -119,6 +122,13 @@ void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids);
 /* After the catch-up: ends "restart" the rows left to it that it did not open again (ids->left),
  * then raises each kept device's next event id to its stored highest; frees ids' lists. */
 void pipeline__event_ids_apply(struct ev_ids *ids);
+/* Before d's catch-up (d restored with a detector): reads, in one query, the start and id of
+ * each of d's stored events that began after the saved detector's last reading into d->replay,
+ * which the catch-up's openings take their ids from (pipeline_events.c event_next_id), freed
+ * once the catch-up is drained (pipeline_restore). Returns 0, or the store's error (logged by the
+ * caller; d->replay left NULL: the replay numbers from the saved next id, as before task events64).
+ * Caller does not hold d->mu. Restore only. */
+int pipeline__event_replay_keys(pipeline_t *p, struct dev *d);
 
 /* An event restored active at a restart (pipeline_restore_events.c on_event): its sides from its
  * stored JSON into e->above / e->below, and, unless d->lean came with the saved blob

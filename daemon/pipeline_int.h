@@ -208,6 +208,12 @@ struct chlist {
  * lookup's comparison reads no other allocation. */
 #define PIPE_NAME_INLINE 44
 
+/* A stored event's start and id, for the restore's catch-up (dev.replay). */
+struct replay_key {
+    int64_t start_ts;
+    uint64_t id;
+};
+
 /* A device. Laid out for the shard's per-point path: the fields every scored point reads or
  * writes come first, the lookup's (name, name_len, name_buf) in the first cache line and the
  * step's in the next few (pipeline_score.c prefetches them points ahead, dev_prefetch), the
@@ -353,6 +359,15 @@ struct dev {
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
     uint64_t next_event_id;
+    /* The restore's catch-up only (pipeline__event_replay_keys, freed once it is drained): the
+     * start and id of each stored event that began after the saved detector's last reading,
+     * start ascending, so a replayed opening takes the id of the row it opened before the
+     * crash, and one that opened no stored row an id past replay_max, the highest of theirs
+     * (task events64: numbered from the saved next id, a replay missing an earlier episode's
+     * readings overwrote the later rows with other episodes). d->mu. */
+    struct replay_key *replay;
+    size_t nreplay;
+    uint64_t replay_max;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
      * o.versions + 2). */

@@ -521,7 +521,7 @@ static void left_end(pipeline_t *p, struct ev_rows *left)
         if (fate == LEFT_REPLAYED && o.open) {
             pthread_mutex_lock(&d->mu);
             const struct event *e = event_held(d, (uint64_t)s->id);
-            if (e && pipeline__restart_keep(p, d, e, js, 1) == 0)
+            if (e && pipeline__restart_keep(p, d, e, js, 1, 1) == 0)
                 resent++;
             else if (e == NULL)
                 free(js);
@@ -545,6 +545,65 @@ static void left_end(pipeline_t *p, struct ev_rows *left)
                  left->lost);
     left->lost = 0;
     stale_end(p, left, &unreplayed);
+}
+
+/* store_event_cb: d's stored rows after the save (newest start first), appended to k. */
+struct replay_read {
+    int64_t after;
+    struct replay_key *v;
+    size_t n, room;
+    uint64_t max;
+    int nomem;
+};
+
+static int on_replay_key(void *arg, const char *device, int64_t id, int64_t start_ts,
+                         int64_t end_ts, const char *info_json)
+{
+    struct replay_read *k = arg;
+    (void)device, (void)end_ts, (void)info_json;
+    if (start_ts <= k->after || id <= 0)
+        return 0; /* ended after the save, begun before it: no replayed reading opens it */
+    if (k->n == k->room) {
+        size_t room = k->room ? 2 * k->room : 8;
+        struct replay_key *v = realloc(k->v, room * sizeof *v);
+        if (v == NULL) {
+            k->nomem = 1;
+            return 1;
+        }
+        k->v = v;
+        k->room = room;
+    }
+    k->v[k->n++] = (struct replay_key){start_ts, (uint64_t)id};
+    if (k->max < (uint64_t)id)
+        k->max = (uint64_t)id;
+    return 0;
+}
+
+int pipeline__event_replay_keys(pipeline_t *p, struct dev *d)
+{
+    pthread_mutex_lock(&d->mu);
+    struct replay_read k = {.after = d->last_ts};
+    pthread_mutex_unlock(&d->mu);
+    int rc = store_events_query(p->store, d->name, 0, k.after + 1, VTIME_MAX_MS + 1, 0,
+                                on_replay_key, &k);
+    if (rc == 0 && k.nomem)
+        rc = ERR_NOMEM;
+    if (rc != 0 || k.n == 0) {
+        free(k.v);
+        return rc;
+    }
+    for (size_t i = 0; i < k.n / 2; i++) { /* newest first: ascending for the search */
+        struct replay_key t = k.v[i];
+        k.v[i] = k.v[k.n - 1 - i];
+        k.v[k.n - 1 - i] = t;
+    }
+    pthread_mutex_lock(&d->mu);
+    free(d->replay);
+    d->replay = k.v;
+    d->nreplay = k.n;
+    d->replay_max = k.max;
+    pthread_mutex_unlock(&d->mu);
+    return 0;
 }
 
 void pipeline__event_ids_apply(struct ev_ids *ids)

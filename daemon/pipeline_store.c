@@ -726,12 +726,29 @@ int pipeline_restore(pipeline_t *p)
             pipeline__event_chain_restore(p, d); /* the next event may continue its last */
             pthread_mutex_unlock(&d->mu);
         }
+        int krc = have_det ? pipeline__event_replay_keys(p, d) : 0;
+        if (krc != 0)
+            log_warn("pipeline: device '%s': its events stored after its detector's last save "
+                     "not read (%s): its catch-up numbers the events it opens from the saved "
+                     "next id",
+                     d->name, krc == ERR_NOMEM ? err_str(krc) : store_errmsg(p->store));
         if (d == NULL)
             d = pipeline__dev(p, nm.v[i]);
         if (d)
             refeed(p, d, last_ts, have_det);
     }
     pipeline_drain(p);
+    /* The catch-up's openings are over: the live ones number from the next id. */
+    for (size_t i = 0; i < nm.n; i++) {
+        struct dev *d = pipeline__find(p, nm.v[i]);
+        if (d == NULL)
+            continue;
+        pthread_mutex_lock(&d->mu);
+        free(d->replay);
+        d->replay = NULL;
+        d->nreplay = 0;
+        pthread_mutex_unlock(&d->mu);
+    }
     /* Some were queued or refused: the writer waited for, then any lost put is taken as
      * possibly theirs (as stale_end does for the older rows'). */
     if (pipeline__restart_mark(p) > rr_mark) {

@@ -12,8 +12,11 @@ catch-up ("The rows left to the catch-up that it does not open again (session 63
 findings ("read63c's findings on the rows left to the catch-up (session 63)"): the newest row past
 the saved detector's own event, a replayed end whose put was lost (failmaint.c), a live event
 after a failed read of the highest ids, an `ahead` row the catch-up never reached; read63d's
-finding 1 (a row left to the catch-up taken as replayed when the open-rows read fails)."""
+finding 1 (a row left to the catch-up taken as replayed when the open-rows read fails); task
+events64's ("events64: the replay's ids keyed on the stored rows, ... (session 64)"): an earlier
+episode's readings cut, a re-sent replayed end after a chain break, the retry's words."""
 import os
+import re
 import sys
 import unittest
 
@@ -43,11 +46,12 @@ class AfterSave(te.Events):
     after that save, a kill -9 with some of their ends lost: the helpers."""
     CONFIG = te.Released.CONFIG
 
-    def two_trips(self, dev, split=None):
+    def two_trips(self, dev, split=None, n=1700):
         """Trains dev and feeds it two trips after the detector's last save in no episode (at
-        the training of reading 1,200); returns their events Y and Z once both ended
-        "cleared". split: the readings from it on posted apart (their own chunk row)."""
-        rows = sq.trip_rows(1700, *sq.SECOND_TRIP)
+        the training of reading 1,200), n readings in all; returns their events Y and Z once
+        both ended "cleared". split: the readings from it on posted apart (their own chunk
+        row)."""
+        rows = sq.trip_rows(n, *sq.SECOND_TRIP)
         self.one_sensor(dev, rows[:split])
         if split is not None:
             sq.post_level(self.d, dev, rows, split, len(rows))
@@ -225,6 +229,40 @@ class ReplayedAfterSave(AfterSave):
         self.assertEqual((row[0], row[1]["ended_by"]), (z["end_ts"], "cleared"), row)
         self.assertEqual((te.ended_counts(d)["restart"], te.ended_counts(d)["cleared"]), (1, 1))
 
+    def test_earliest_episode_gone_replay_keeps_each_rows_id(self):
+        """read63c's finding 3 (task events64, session 64): three trips after the save, events
+        X, Y and Z, all ended; Z's end lost (its row reopened, `ahead`), and the chunk row of
+        the readings from the save to before Y's opening (X's episode among them) deleted while
+        vigild is down (a retention cut), Y's and Z's readings kept. The replay opens Y's and
+        Z's episodes again: each must take its own row's id (the stored row that began at its
+        opening), so every row keeps its episode's start, end and reason (Z's end the replay's),
+        the listing too, and nothing ends "restart". On the branch before: the replay numbered
+        from the saved next id, so Y's episode overwrote X's row, Z's Y's, and Z's row ended
+        "restart" at its start."""
+        d, dev = self.d, "earliest-gone"
+        rows = sq.trip_rows(1900, *sq.SECOND_TRIP, (1800, -3.0), (1801, -3.0))
+        self.one_sensor(dev, rows[:1550])
+        sq.post_level(d, dev, rows, 1550, len(rows))
+        evs = tp.wait_for("three closed events", lambda: (lambda e: e if len(e) == 3 else None)(
+            [e for e in self.events(dev) if not e["active"]]), 10)
+        x, y, z = sorted(evs, key=lambda e: e["id"])
+        self.assertEqual([e["id"] for e in (y, z)], [x["id"] + 1, x["id"] + 2], evs)
+        listed = [(e["id"], e["start_ts"], e["end_ts"], e["ended_by"]) for e in self.events(dev)]
+        kept = lambda r: (r[1]["start_ts"], r[0], r[1]["ended_by"])  # noqa: E731 (peaks: the
+        # replay's detector has not scored the readings cut, so Y's and Z's may differ)
+        before = {e["id"]: kept(sq.stored_event(d.db_path, dev, e["id"])) for e in evs}
+        self.restart_cutting(dev, y, z, "t0 > ? AND t_last < ?",
+                             (sq.saved_last_ts(d.db_path, dev), y["start_ts"]))
+        sq.wait_stored("event %d's end stored" % z["id"], d, dev, z["id"], 30)
+        tp.wait_for("the catch-up's two ends counted",
+                    lambda: sum(te.ended_counts(d).values()) >= 2, 30)
+        self.assertEqual({i: kept(sq.stored_event(d.db_path, dev, i)) for i in before}, before)
+        self.assertEqual([(e["id"], e["start_ts"], e["end_ts"], e["ended_by"])
+                          for e in self.events(dev)], listed)
+        self.assertEqual((te.ended_counts(d)["restart"], te.ended_counts(d)["cleared"]), (0, 2))
+        self.assertEqual(sq.stored_row(d.db_path, "SELECT COUNT(*) FROM events e JOIN devices v ON"
+                                    " v.id = e.device_id WHERE v.name = ?", (dev,))[0], 3)
+
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library) not built")
@@ -243,6 +281,10 @@ class FailingStore(AfterSave):
 
 class ReplayedEndLost(FailingStore):
     FAIL_SQL = "INSERT INTO events("
+    # /healthz is "ok" 1 s after the catch-up's failed commit, not at the next commit that
+    # succeeds (the default 60 s): the start waits for it, and under ASan no other commit came
+    # within its 15 s once (task events64)
+    CONFIG = AfterSave.CONFIG.rstrip("\n") + "\n[http]\nhealth_stall_s = 1\n"
 
     def test_replayed_end_not_stored_is_put_again_not_ended_restart(self):
         """read63c's finding 2: Y's and Z's rows reopened (the `ahead` case), and the events'
@@ -264,6 +306,48 @@ class ReplayedEndLost(FailingStore):
                                  by=lambda by: by != "restart")
             self.assertEqual((row[0], row[1]["ended_by"]), (e["end_ts"], "cleared"), row)
         self.assertIn("the ends of 2 events the catch-up replayed are not stored", d.log())
+        # Task events64 (read63d's finding 5): the retry's lines do not call them "restart" ends
+        self.assertIn("the ends of 2 events the catch-up replayed are not known stored: put "
+                      "again every 5 s", d.log())
+        tp.wait_for("the retry's line", lambda: "the ends of 2 events the catch-up replayed are "
+                    "stored (0 of them counted now" in d.log(), 30)
+        self.assertNotIn("\"restart\" ends", d.log())
+
+    def test_replayed_end_put_again_keeps_a_later_chain_break(self):
+        """read63d's finding 2 (task events64, session 64): as above, and the retry's first
+        round fails too (its put held in the writer, then failed); then a maintenance period
+        begins, which breaks the chain of Z (the device's newest event, ended "cleared" 7
+        readings before the last: within event_continue_within's bound) and stores its row
+        "chain_broken", and the next round puts Z's end again. That put must
+        keep the mark (the end's JSON built again from the held event), or the next restart
+        would let an event after the period continue Z. On the branch before: the round put
+        the JSON of the restore's time back, and Z's row lost "chain_broken"."""
+        d, dev = self.d, "replayed-end-chain"
+        y, z = self.two_trips(dev, n=1610)  # Z's end close enough to the last reading to break
+        d.kill()
+        for e in (y, z):
+            sq.reopen(self, d.db_path, dev, e["id"])
+        vt.write_file_atomic(self.flag, "fail")
+        d.start()
+        errors = lambda: int(re.search(r"^vigil_store_commit_errors_total (\d+)$",  # noqa: E731
+                                       d.metrics(), re.M).group(1))
+        failed = errors()
+        vt.write_file_atomic(self.flag, "hold")
+        held = self.flag + ".held"
+        tp.wait_for("the retry's first round held", lambda: os.path.exists(held), 30)
+        vt.write_file_atomic(self.flag, "fail")
+        tp.wait_for("its transaction failed", lambda: errors() > failed, 30)
+        os.unlink(self.flag)
+        st, _, body = tp.req(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 60})
+        self.assertEqual(st, 200, body)
+        broken = lambda: (lambda r: r and r[1].get("chain_broken"))(  # noqa: E731
+            sq.stored_event(d.db_path, dev, z["id"]))
+        tp.wait_for("Z's row stored chain_broken", broken, 10)
+        tp.wait_for("the retry's ends stored", lambda: re.search(
+            r"ends of 2 events (the catch-up replayed )?are stored", d.log()), 30)
+        row = sq.stored_event(d.db_path, dev, z["id"])
+        self.assertEqual((row[0], row[1]["ended_by"], row[1].get("chain_broken")),
+                         (z["end_ts"], "cleared", True), row)
         counts = te.ended_counts(d)
         self.assertEqual((counts["restart"], counts["cleared"]), (0, 2), counts)
         self.assertNotIn("was stored open after its detector's last save", d.log())
