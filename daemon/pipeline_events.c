@@ -510,22 +510,23 @@ static int replay_key_cmp(const void *a, const void *b)
 /* The id of the event a reading at ts opens, d's next id raised to it: the next one, or in the
  * restore's catch-up (d->replay, pipeline__event_replay_keys) the id of the stored row that
  * began at ts (the episode opened before the crash, opened again) or, none did, one past every
- * stored row's after the save: a replay missing an earlier episode's readings (a retention cut)
- * numbered from the saved next id gave a later episode that one's id, and the upsert overwrote
- * correctly stored rows with other episodes (read63c's finding 3; task events64). Caller holds
- * d->mu. */
+ * stored row's (d->replay_max: the device's highest stored id, and its keys'): a replay missing
+ * an earlier episode's readings (a retention cut) numbered from the saved next id gave a later
+ * episode that one's id, and the upsert overwrote correctly stored rows with other episodes
+ * (read63c's finding 3; task events64). Past every stored row, not only those begun after the
+ * save: a row opened after the save that began before its last reading (a clock stepped back
+ * since: timeline_step) is no key, and an opening numbered from the saved next id took its id
+ * (review of events64). Caller holds d->mu. */
 static uint64_t event_next_id(struct dev *d, int64_t ts)
 {
     uint64_t id = d->next_event_id + 1;
-    if (d->replay) {
-        const struct replay_key key = {.start_ts = ts}; /* d->replay: start_ts ascending */
-        const struct replay_key *k =
-            bsearch(&key, d->replay, d->nreplay, sizeof key, replay_key_cmp);
-        if (k)
-            id = k->id;
-        else if (id <= d->replay_max)
-            id = d->replay_max + 1;
-    }
+    const struct replay_key key = {.start_ts = ts}; /* d->replay: start_ts ascending */
+    const struct replay_key *k =
+        d->replay ? bsearch(&key, d->replay, d->nreplay, sizeof key, replay_key_cmp) : NULL;
+    if (k)
+        id = k->id;
+    else if (id <= d->replay_max)
+        id = d->replay_max + 1;
     if (d->next_event_id < id)
         d->next_event_id = id;
     return id;

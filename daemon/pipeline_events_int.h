@@ -116,6 +116,7 @@ struct ev_ids {
     struct ev_id *v;
     size_t n, room;
     size_t lost;         /* devices not kept (out of memory) */
+    int read;            /* the highest ids' read succeeded (dev.replay_max holds them) */
     struct ev_rows left; /* pipeline__events_restore's rows left to the catch-up */
 };
 void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids);
@@ -125,10 +126,13 @@ void pipeline__event_ids_apply(struct ev_ids *ids);
 /* Before d's catch-up (d restored with a detector): reads, in one query, the start and id of
  * each of d's stored events that began after the saved detector's last reading into d->replay,
  * which the catch-up's openings take their ids from (pipeline_events.c event_next_id), freed
- * once the catch-up is drained (pipeline_restore). Returns 0, or the store's error (logged by the
- * caller; d->replay left NULL: the replay numbers from the saved next id, as before task events64).
+ * once the catch-up is drained (pipeline_restore). Not read when maxed (ids->read: d->replay_max
+ * is d's highest stored id) and that id is not past d's next one: no event was stored after the
+ * save (a clean stop's restore; the read a device made the restore of 4,000 devices half as
+ * long again: review of events64). Returns 0, or the store's error (logged by the caller;
+ * d->replay left NULL: the replay numbers from the saved next id, as before task events64).
  * Caller does not hold d->mu. Restore only. */
-int pipeline__event_replay_keys(pipeline_t *p, struct dev *d);
+int pipeline__event_replay_keys(pipeline_t *p, struct dev *d, int maxed);
 
 /* An event restored active at a restart (pipeline_restore_events.c on_event): its sides from its
  * stored JSON into e->above / e->below, and, unless d->lean came with the saved blob

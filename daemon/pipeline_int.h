@@ -362,9 +362,11 @@ struct dev {
     /* The restore's catch-up only (pipeline__event_replay_keys, freed once it is drained): the
      * start and id of each stored event that began after the saved detector's last reading,
      * start ascending, so a replayed opening takes the id of the row it opened before the
-     * crash, and one that opened no stored row an id past replay_max, the highest of theirs
-     * (task events64: numbered from the saved next id, a replay missing an earlier episode's
-     * readings overwrote the later rows with other episodes). d->mu. */
+     * crash, and one that opened no stored row an id past replay_max: the device's highest
+     * stored id (pipeline__event_ids_read) and theirs; 0 when the keys' read failed (task
+     * events64: numbered from the saved next id, a replay missing an earlier episode's
+     * readings overwrote the later rows with other episodes; review of events64: a row opened
+     * after the save on a clock stepped back is no key). Zeroed with replay. d->mu. */
     struct replay_key *replay;
     size_t nreplay;
     uint64_t replay_max;

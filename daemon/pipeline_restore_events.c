@@ -386,6 +386,8 @@ static int on_max_id(void *arg, const char *device, int64_t max_id)
     int now = d->det == NULL;
     if (now && d->next_event_id < (uint64_t)max_id)
         d->next_event_id = (uint64_t)max_id;
+    if (!now)
+        d->replay_max = (uint64_t)max_id; /* the catch-up's floor (event_next_id) */
     pthread_mutex_unlock(&d->mu);
     if (now)
         return 0;
@@ -406,7 +408,8 @@ static int on_max_id(void *arg, const char *device, int64_t max_id)
 void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids)
 {
     ids->p = p; /* ids->left: pipeline__events_restore's */
-    if (store_events_max_ids(p->store, on_max_id, ids) != 0)
+    ids->read = store_events_max_ids(p->store, on_max_id, ids) == 0;
+    if (!ids->read)
         log_warn("pipeline: the stored events' highest ids not read (%s): a device restored "
                  "without a detector may number its next events under stored ones, and "
                  "overwrite them",
@@ -579,18 +582,30 @@ static int on_replay_key(void *arg, const char *device, int64_t id, int64_t star
     return 0;
 }
 
-int pipeline__event_replay_keys(pipeline_t *p, struct dev *d)
+int pipeline__event_replay_keys(pipeline_t *p, struct dev *d, int maxed)
 {
     pthread_mutex_lock(&d->mu);
     struct replay_read k = {.after = d->last_ts};
+    /* None stored past the saved next id (event_restore raises it only to a row it goes on
+     * with or ends, not to an `ahead` one): none opened after the save. */
+    const int none = maxed && d->replay_max <= d->next_event_id;
     pthread_mutex_unlock(&d->mu);
+    if (none)
+        return 0;
     int rc = store_events_query(p->store, d->name, 0, k.after + 1, VTIME_MAX_MS + 1, 0,
                                 on_replay_key, &k);
     if (rc == 0 && k.nomem)
         rc = ERR_NOMEM;
-    if (rc != 0 || k.n == 0) {
+    if (rc != 0) { /* numbered from the saved next id, as before task events64 */
         free(k.v);
+        pthread_mutex_lock(&d->mu);
+        d->replay_max = 0;
+        pthread_mutex_unlock(&d->mu);
         return rc;
+    }
+    if (k.n == 0) { /* d->replay_max, the highest stored id, still the floor */
+        free(k.v);
+        return 0;
     }
     for (size_t i = 0; i < k.n / 2; i++) { /* newest first: ascending for the search */
         struct replay_key t = k.v[i];
@@ -601,7 +616,8 @@ int pipeline__event_replay_keys(pipeline_t *p, struct dev *d)
     free(d->replay);
     d->replay = k.v;
     d->nreplay = k.n;
-    d->replay_max = k.max;
+    if (d->replay_max < k.max)
+        d->replay_max = k.max;
     pthread_mutex_unlock(&d->mu);
     return 0;
 }

@@ -726,7 +726,7 @@ int pipeline_restore(pipeline_t *p)
             pipeline__event_chain_restore(p, d); /* the next event may continue its last */
             pthread_mutex_unlock(&d->mu);
         }
-        int krc = have_det ? pipeline__event_replay_keys(p, d) : 0;
+        int krc = have_det ? pipeline__event_replay_keys(p, d, ids.read) : 0;
         if (krc != 0)
             log_warn("pipeline: device '%s': its events stored after its detector's last save "
                      "not read (%s): its catch-up numbers the events it opens from the saved "
@@ -747,6 +747,7 @@ int pipeline_restore(pipeline_t *p)
         free(d->replay);
         d->replay = NULL;
         d->nreplay = 0;
+        d->replay_max = 0;
         pthread_mutex_unlock(&d->mu);
     }
     /* Some were queued or refused: the writer waited for, then any lost put is taken as

@@ -15,6 +15,7 @@ after a failed read of the highest ids, an `ahead` row the catch-up never reache
 finding 1 (a row left to the catch-up taken as replayed when the open-rows read fails); task
 events64's ("events64: the replay's ids keyed on the stored rows, ... (session 64)"): an earlier
 episode's readings cut, a re-sent replayed end after a chain break, the retry's words."""
+import json
 import os
 import re
 import sys
@@ -260,6 +261,38 @@ class ReplayedAfterSave(AfterSave):
         self.assertEqual([(e["id"], e["start_ts"], e["end_ts"], e["ended_by"])
                           for e in self.events(dev)], listed)
         self.assertEqual((te.ended_counts(d)["restart"], te.ended_counts(d)["cleared"]), (0, 2))
+        self.assertEqual(sq.stored_row(d.db_path, "SELECT COUNT(*) FROM events e JOIN devices v ON"
+                                    " v.id = e.device_id WHERE v.name = ?", (dev,))[0], 3)
+
+    def test_replayed_opening_at_no_stored_start_numbered_past_every_stored_row(self):
+        """Review of events64 (session 64): two trips after the save, Y and Z, ended; while
+        vigild is down (after a kill -9) Y's row is moved before the saved detector's last
+        reading (as a row opened after the save on a clock stepped back since: its id past the
+        saved next one, its start before the save) and Z's row deleted, so no stored row begins
+        after the save. The replay opens both episodes at no stored start: each must take an id
+        past every stored row, and the moved row stay as it is. On the branch before: the keys'
+        floor was the highest id of the rows begun after the save (none), so Y's replayed
+        episode took the saved next id plus one, the moved row's, and overwrote it."""
+        d, dev = self.d, "past-every-row"
+        y, z = self.two_trips(dev)
+        moved = {}
+
+        def move(db):
+            last = sq.saved_last_ts(d.db_path, dev)
+            dev_id = db.execute("SELECT id FROM devices WHERE name = ?", (dev,)).fetchone()[0]
+            info = sq.stored_event(d.db_path, dev, y["id"])[1]
+            info.update(start_ts=last - 20000, end_ts=last - 10000)
+            moved.update(row=(last - 10000, info))
+            db.execute("UPDATE events SET start_ts = ?, end_ts = ?, info = ? WHERE device_id = ?"
+                       " AND id = ?", (last - 20000, last - 10000, json.dumps(info), dev_id,
+                                       y["id"]))
+            db.execute("DELETE FROM events WHERE device_id = ? AND id = ?", (dev_id, z["id"]))
+        sq.restart_losing_ends(self, d, dev, [], while_down=lambda: sq.in_store(d.db_path, move))
+        for i, e in ((y["id"] + 1, y), (y["id"] + 2, z)):
+            row = sq.wait_stored("the replayed episode's row %d" % i, d, dev, i, 30)
+            self.assertEqual((row[1]["start_ts"], row[0], row[1]["ended_by"]),
+                             (e["start_ts"], e["end_ts"], "cleared"), row)
+        self.assertEqual(sq.stored_event(d.db_path, dev, y["id"]), moved["row"])
         self.assertEqual(sq.stored_row(d.db_path, "SELECT COUNT(*) FROM events e JOIN devices v ON"
                                     " v.id = e.device_id WHERE v.name = ?", (dev,))[0], 3)
 
