@@ -72,10 +72,11 @@ struct api_server {
     _Atomic int64_t proc_start_us;
     atomic_int proc_logged;
     /* /proc/self/stat, opened by api_start (api__process_open) and closed by api_stop, so the
-     * CPU and memory families need no descriptor at a scrape; -1: not open (read as before,
-     * through one opened per scrape). A struct zeroed by hand (the unit tests' servers) must
-     * set it to -1 before anything scrapes through it: 0 would read stdin. */
-    int proc_stat_fd;
+     * CPU and memory families need no descriptor at a scrape; -1: not open yet (a scrape opens
+     * it, once, and keeps it: set once, from -1, by compare-and-swap). A struct zeroed by hand
+     * (the unit tests' servers) must set it to -1 before anything scrapes through it: 0 would
+     * read stdin. */
+    atomic_int proc_stat_fd;
     /* Open HTTP connections: libmicrohttpd's STARTED notifications less its CLOSED ones
      * (server.c's on_connection). */
     atomic_int connections;

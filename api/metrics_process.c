@@ -32,8 +32,12 @@
  * each scrape sees the current CPU time and memory. Opened at each scrape as before, the read
  * failed with EMFILE exactly when the descriptors had run out, and the CPU and memory families
  * vanished when an SRE looked at them (docs/reliability.md "Process metrics at fd exhaustion,
- * the connection gauges (session 62)"). Only when that open at the start failed is the file
- * opened per scrape.
+ * the connection gauges (session 62)"). When that open at the start failed (EMFILE or ENFILE
+ * at a start at fd exhaustion; an LSM policy; hidepid cannot: a process always sees its own
+ * /proc entry), each scrape opens the file once more until one such open works, and the
+ * descriptor is kept in srv->proc_stat_fd: a transient failure at the start heals at the next
+ * scrape, and from then on the read survives fd exhaustion too (docs/reliability.md
+ * "/proc/self/stat opened again, refusals plotted (session 64)").
  *
  * A read that fails (out of descriptors, a /proc without the field) leaves out the families it
  * feeds, never the scrape: the answer is still a 200 with everything else, and the first
@@ -47,8 +51,9 @@
  * below the soft limit is in use, and that limit is the count (tests/fault/oldprocfd.c makes a
  * newer kernel take this path).
  *
- * Any thread (libmicrohttpd's handlers); no state but srv's two atomics and the descriptor,
- * which concurrent preads share (procfs serialises them; none moves a file position). */
+ * Any thread (libmicrohttpd's handlers); no state but srv's atomics: the two above and the
+ * descriptor, set once (from -1, by compare-and-swap) and shared by concurrent preads (procfs
+ * serialises them; none moves a file position). */
 #include "api_int.h"
 #include "log.h"
 
@@ -95,20 +100,36 @@ int api__process_open(void)
     return open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
 }
 
-/* Reads /proc/self/stat through fd (api__process_open's), or, when fd is -1, through a
- * descriptor opened for this read; 0, or an errno value. */
-static int read_pstat(int fd, struct pstat *ps)
+/* srv's descriptor of /proc/self/stat; when api_start could not open it, one opened now and
+ * kept (the first scrape to open one sets it; another, opening at the same time, closes its
+ * own and uses that one). -1 with errno set when the open fails: at most one open per scrape,
+ * retried at the next. */
+static int stat_fd(api_server_t *srv)
+{
+    int fd = atomic_load(&srv->proc_stat_fd);
+    if (fd >= 0)
+        return fd;
+    int mine = api__process_open();
+    if (mine < 0)
+        return -1;
+    if (!atomic_compare_exchange_strong(&srv->proc_stat_fd, &fd, mine)) {
+        close(mine); /* fd is now the one kept */
+        return fd;
+    }
+    log_info("/metrics: opened /proc/self/stat at a scrape; kept until the stop");
+    return mine;
+}
+
+/* Reads /proc/self/stat through srv's descriptor (stat_fd); 0, or an errno value. */
+static int read_pstat(api_server_t *srv, struct pstat *ps)
 {
     char buf[1024];
-    int own = fd < 0;
-    if (own && (fd = api__process_open()) < 0)
+    int fd = stat_fd(srv);
+    if (fd < 0)
         return errno;
     ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-    int err = n < 0 ? errno : 0;
-    if (own)
-        close(fd);
-    if (err)
-        return err;
+    if (n < 0)
+        return errno;
     buf[(size_t)n] = '\0';
     /* The command name (field 2) is in parentheses and may hold spaces and ')': the fields
      * after it start after the last ')', one token each: 3 to 13 skipped, 14 utime, 15 stime,
@@ -199,7 +220,7 @@ void api__process_metrics(api_server_t *srv, sbuf_t *b)
 {
     long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
     struct pstat ps;
-    int err = tck > 0 && page > 0 ? read_pstat(srv->proc_stat_fd, &ps) : EINVAL;
+    int err = tck > 0 && page > 0 ? read_pstat(srv, &ps) : EINVAL;
     if (err) {
         failed_once(srv, SRC_STAT, "/proc/self/stat", err);
     } else {

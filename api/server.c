@@ -573,8 +573,9 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss)
 
 static void free_server(struct api_server *srv)
 {
-    if (srv->proc_stat_fd >= 0)
-        close(srv->proc_stat_fd);
+    int fd = atomic_load(&srv->proc_stat_fd);
+    if (fd >= 0)
+        close(fd);
     free(srv->io_threads);
     pthread_cond_destroy(&srv->io_done);
     pthread_cond_destroy(&srv->io_cv);
@@ -606,11 +607,12 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         return ERR_NOMEM;
     }
     /* Kept from the start: at fd exhaustion, an open per scrape failed (metrics_process.c). */
-    srv->proc_stat_fd = api__process_open();
-    if (srv->proc_stat_fd < 0)
-        log_warn("/metrics: cannot open /proc/self/stat: %s; it is opened at each scrape, "
-                 "which fails when the descriptors have run out",
+    int stat_fd = api__process_open();
+    if (stat_fd < 0)
+        log_warn("/metrics: cannot open /proc/self/stat: %s; a scrape opens it again (once "
+                 "each) until it works, and keeps it then",
                  strerror(errno));
+    atomic_init(&srv->proc_stat_fd, stat_fd);
     srv->opts = *opts;
     srv->opts.auth = NULL; /* owned as srv->auth */
     srv->opts.tls = NULL;  /* owned as srv->tls */

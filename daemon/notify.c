@@ -13,9 +13,11 @@
 #include "err.h"
 #include "log.h"
 #include "mcond.h"
+#include "posint.h"
 #include "vtime.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -44,16 +46,21 @@ int notify_init(notify_t *n, char *err, size_t errsize)
         n->mu_init = 1;
     }
     if (rc == 0 && wd && *wd) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(wd, &end, 10);
-        /* The watchdog belongs to another process when WATCHDOG_PID names one. */
-        int ours = wdpid == NULL || *wdpid == '\0' || strtol(wdpid, NULL, 10) == (long)getpid();
-        if (errno || end == wd || *end != '\0' || v == 0) {
+        /* Digits only, as systemd writes them (common/posint.h): strtoull took " 5000000" and
+         * "+5000000", and "-5" as 2^64 - 5 µs. Up to 2^64 - 1, systemd's USEC_INFINITY (what
+         * WatchdogSec=infinity writes): its timer, at half of it, never fires (290,000
+         * years), and the notifications go on (review of knobs64: a bound of LLONG_MAX
+         * disabled them all, and a Type=notify unit's start timed out). The watchdog belongs
+         * to another process when WATCHDOG_PID names one, or is not a pid (read as strictly). */
+        unsigned long long v = 0, pid = 0;
+        int ours =
+            wdpid == NULL || *wdpid == '\0' ||
+            (posint_parse(wdpid, ULLONG_MAX, &pid) == 0 && pid == (unsigned long long)getpid());
+        if (posint_parse(wd, UINT64_MAX, &v) != 0) {
             snprintf(err, errsize, "WATCHDOG_USEC='%s' is not a positive integer", wd);
             rc = -1;
         } else if (ours) {
-            n->watchdog_usec = v;
+            n->watchdog_usec = (uint64_t)v;
         }
     }
     if (rc == 0 && path && *path) {

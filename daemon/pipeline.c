@@ -21,9 +21,10 @@
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "pipeline_events_int.h"
+#include "posint.h"
 #include "vtime.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,14 +606,18 @@ void pipeline_stop(pipeline_t *p)
     wpool_destroy(p->train);
     p->train = NULL;
     const double waited = (double)(pipeline__mono_ns() - t0) / 1e9;
+    /* After a failed start (pipeline_set_started not called: vigild__teardown) the words say
+     * so (task knobs64): no stop came, only the teardown of a start that failed past the
+     * restore, whose trainings (asked for by the restore) it still waits for or leaves. */
     if (waited >= 0.5)
-        log_info("pipeline: the stop waited %.1f s for the training under way to end", waited);
+        log_info("pipeline: the %s waited %.1f s for the training under way to end",
+                 p->started ? "stop" : "teardown after the failed start", waited);
     pipeline__put_off_final(p);
     size_t skipped = pipeline__due_len(p);
     if (skipped > 0)
-        log_info("pipeline: %zu due trainings not run at stop (saved as asked for: the next "
-                 "start asks for them again)",
-                 skipped);
+        log_info("pipeline: %zu due trainings not run %s (saved as asked for: the next start "
+                 "asks for them again)",
+                 skipped, p->started ? "at stop" : "after the failed start");
 }
 
 void pipeline_set_started(pipeline_t *p)
@@ -626,20 +631,19 @@ long long pipeline__test_knob(const char *name, const char *what)
     const char *v = getenv(name);
     if (v == NULL || *v == '\0')
         return 0;
-    /* Digits only (task stop63): strtoll alone took " 3000" and "+3000" as 3000, and "-5"
-     * silently as unset. No sign: every knob is a period, a count or a bound, where a negative
-     * value means nothing; nor "0", which would read as set and act as unset. */
-    size_t digits = strspn(v, "0123456789");
-    errno = 0;
-    long long x = digits > 0 && v[digits] == '\0' ? strtoll(v, NULL, 10) : 0;
-    if (x <= 0 || errno == ERANGE) {
+    /* Digits only (task stop63; common/posint.h since knobs64): strtoll alone took " 3000" and
+     * "+3000" as 3000, and "-5" silently as unset. No sign: every knob is a period, a count or a
+     * bound, where a negative value means nothing; nor "0", which would read as set and act as
+     * unset. */
+    unsigned long long x;
+    if (posint_parse(v, LLONG_MAX, &x) != 0) {
         log_warn("pipeline: %s is \"%s\" (a test hook): not a positive whole number (digits "
                  "only), ignored",
                  name, v);
         return 0;
     }
-    log_warn("pipeline: %s is %lld (a test hook): %s", name, x, what);
-    return x;
+    log_warn("pipeline: %s is %llu (a test hook): %s", name, x, what);
+    return (long long)x; /* at most LLONG_MAX */
 }
 
 void pipeline_destroy(pipeline_t *p)

@@ -89,7 +89,8 @@ int pipeline_save_all(pipeline_t *p, int *queued, int *first_err);
 void pipeline_stop(pipeline_t *p);
 
 /* Says the daemon started: its loop runs from now (vigild's main, just before the loop). The
- * stop's line on the "restart" ends it leaves open to the next restart says "at the stop" from
+ * stop's lines (pipeline_stop's due trainings not run and its wait for the training under way;
+ * the "restart" ends left open to the next restart) say "at the stop" (or "at stop") from
  * then on, "after the failed start" before (a start that failed after the restore: the loop
  * runs there only to close its handles, its maintenance timer never ticked, and only the stop's
  * own ticks ran, which put nothing; then vigild__teardown frees the pipeline). Loop thread. */

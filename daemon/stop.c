@@ -40,8 +40,9 @@ static void stop_hold(const char *at)
  * frees the pipeline (it hands over its last prediction blocks) and waits for that commit.
  * Returns how many detectors' state was lost (the save was refused, or its transaction failed),
  * *other how many of the pipeline's other last writes were lost (prediction blocks, events),
- * *why the first reason (an ERR_); 0 when all were saved. */
-static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
+ * *why the first reason (an ERR_); 0 when all were saved. started: as vigild__teardown's, for
+ * the closing line's words (after a failed start no stop came: task knobs64). */
+static int stop_pipeline(struct daemon *d, int started, uint64_t *other, int *why)
 {
     *other = 0;
     if (d->backend.pipe == NULL)
@@ -125,8 +126,9 @@ static int stop_pipeline(struct daemon *d, uint64_t *other, int *why)
         *why = frc ? frc : after.commit_last_err;
     /* With thousands of devices the saves wait for the store's queue (seconds; systemd's
      * timeout is extended meanwhile): the log says what they were and how long they took. */
-    log_info("pipeline: the stop's last scoring and saves (%d detectors, the devices' newest "
-             "predictions) took %.1f s",
+    log_info("pipeline: %s (%d detectors, the devices' newest predictions) took %.1f s",
+             started ? "the stop's last scoring and saves"
+                     : "after the failed start, the scoring still queued and the saves",
              queued, vtime_mono_s() - t0);
     return lost;
 }
@@ -243,7 +245,7 @@ int vigild__teardown(struct daemon *d, int started)
 {
     stop_schedule(d);
     uint64_t other = 0;
-    int why = 0, lost = stop_pipeline(d, &other, &why);
+    int why = 0, lost = stop_pipeline(d, started, &other, &why);
     snapshots_destroy(d->backend.snaps);
     api_events_destroy(d->events); /* after the API and the pipeline, its two users */
     int crc = store_close(d->store);

@@ -9,6 +9,7 @@
  * Threads: any thread; the flags are atomics or taken under the lock their comment names. */
 #include "storage_int.h"
 #include "log.h"
+#include "posint.h"
 #include "testhold.h"
 
 #include <pthread.h>
@@ -112,20 +113,20 @@ void store__test_hold_point(const char *at)
 }
 
 /* $name as a number from 1 to max, a warning logged (a test hook: what it then does, what
- * says); unset or empty: max; anything else: max, with a warning. */
+ * says); unset or empty: max; anything else (digits only, common/posint.h: " 3000" and "+3000"
+ * were taken by strtol): max, with a warning. */
 static long env_lowered(const char *name, long max, const char *what)
 {
     const char *v = getenv(name);
     if (v == NULL || v[0] == '\0')
         return max;
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > max) {
+    unsigned long long n;
+    if (posint_parse(v, (unsigned long long)max, &n) != 0) {
         log_warn("storage: %s '%s' ignored (a test hook: 1 to %ld)", name, v, max);
         return max;
     }
-    log_warn("storage: %s is %ld (a test hook): %s, not %ld", name, n, what, max);
-    return n;
+    log_warn("storage: %s is %llu (a test hook): %s, not %ld", name, n, what, max);
+    return (long)n; /* at most max */
 }
 
 int64_t store__test_busy_ms(void)

@@ -3,10 +3,11 @@
  *
  * The tests are in tests/test_common_<topic>.c (time, batch, nice, nameidx, mcond), declared in
  * tests/test_common_fx.h; main() runs them file by file, in the order of the single file they
- * were moved from; err_from_errno's test (common/err.c) and log_due's (common/log.c) are here,
- * after them. */
+ * were moved from; err_from_errno's test (common/err.c), log_due's (common/log.c) and
+ * posint_parse's (common/posint.c) are here, after them. */
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +31,7 @@
 #include "mcond.h"
 #include "nameidx.h"
 #include "nice.h"
+#include "posint.h"
 #include "sbuf.h"
 #include "vtime.h"
 #include "test_common_fx.h"
@@ -113,10 +115,45 @@ static void test_log_due_race(void **state)
     free(r);
 }
 
+/* posint_parse (task knobs64): digits only, 1 to max. The test knobs (storage's
+ * VIGIL_TEST_BUSY_MS and VIGIL_TEST_OPS_MAX read with strtol) took " 3000" and "+3000" as 3000;
+ * WATCHDOG_USEC (strtoull) took "-5" as 2^64 - 5, and takes up to 2^64 - 1 (systemd's
+ * WatchdogSec=infinity: review of knobs64, a signed bound refused it). Each refusal leaves *out
+ * as it was. */
+static void test_posint_parse(void **state)
+{
+    (void)state;
+    unsigned long long v = 0;
+    assert_int_equal(posint_parse("3000", 5000, &v), 0);
+    assert_int_equal(v, 3000);
+    assert_int_equal(posint_parse("1", 1, &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(posint_parse("007", 10, &v), 0); /* leading zeros: decimal still */
+    assert_int_equal(v, 7);
+    assert_int_equal(posint_parse("9223372036854775807", LLONG_MAX, &v), 0);
+    assert_true(v == LLONG_MAX);
+    assert_int_equal(posint_parse("18446744073709551615", ULLONG_MAX, &v), 0);
+    assert_true(v == ULLONG_MAX);
+    v = 42;
+    const char *bad[] = {"",     " 3000", "+3000", "-5",  "3000 ", "3e3", "30s",
+                         "0x10", "0",     "00",    "\t1", "1\n",   "-0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(posint_parse(bad[i], 5000, &v), ERR_INVAL);
+        assert_int_equal(v, 42);
+    }
+    assert_int_equal(posint_parse("5001", 5000, &v), ERR_RANGE);
+    assert_int_equal(posint_parse("2", 1, &v), ERR_RANGE);
+    assert_int_equal(posint_parse("9223372036854775808", LLONG_MAX, &v), ERR_RANGE);
+    assert_int_equal(posint_parse("18446744073709551616", ULLONG_MAX, &v), ERR_RANGE);
+    assert_int_equal(posint_parse("99999999999999999999999", ULLONG_MAX, &v), ERR_RANGE);
+    assert_int_equal(v, 42);
+}
+
 static const struct CMUnitTest common_err_tests[] = {
     cmocka_unit_test(test_err_from_errno),
     cmocka_unit_test(test_log_due_period),
     cmocka_unit_test(test_log_due_race),
+    cmocka_unit_test(test_posint_parse),
 };
 
 int main(void)

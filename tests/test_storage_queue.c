@@ -1,6 +1,6 @@
 /* tests/test_storage_queue.c: unit tests of storage/, the writer and its queue: reopen, concurrent
  * submitters, the bounded queue, schema and lock checks at open, close committing what is queued,
- * commit hooks and the ops queue.
+ * commit hooks and the ops queue, and the queue's (and the lock wait's) bounds lowered for tests.
  *
  * Moved from tests/test_storage.c, whose main() runs this file's table with the others. */
 #include "storage_fx.h"
@@ -497,6 +497,34 @@ static void test_close_commits_queued(void **state)
     counter_deinit(&c);
 }
 
+/* The store's two lowered bounds for tests (storage/testhooks.c's env_lowered: the queue's
+ * VIGIL_TEST_OPS_MAX, the lock wait's VIGIL_TEST_BUSY_MS) read digits only, 1 to the bound
+ * (common/posint.h, task knobs64); anything else leaves the bound. Main's strtol took " 3000"
+ * and "+3000" as 3000. No store: both are read from the environment at store_open. */
+static void test_lowered_bounds_strict(void **state)
+{
+    (void)state;
+    const char *const names[] = {"VIGIL_TEST_OPS_MAX", "VIGIL_TEST_BUSY_MS"};
+    const long long bounds[] = {STORE_OPS_MAX, STORE_BUSY_TIMEOUT_MS};
+    const char *const refused[] = {" 3000", "\t3000", "+3000", "-5",
+                                   "-0",    "0",      "3000 ", "3000ms",
+                                   "3e3",   "0x10",   "10001", "9223372036854775808"};
+    for (size_t k = 0; k < 2; k++) {
+        long long got[2];
+        assert_int_equal(setenv(names[k], "3000", 1), 0);
+        got[0] = (long long)store__test_ops_max(), got[1] = (long long)store__test_busy_ms();
+        assert_true(got[k] == 3000);
+        for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+            assert_int_equal(setenv(names[k], refused[i], 1), 0);
+            got[0] = (long long)store__test_ops_max(), got[1] = (long long)store__test_busy_ms();
+            if (got[k] != bounds[k])
+                fail_msg("%s=\"%s\": %lld, not the bound %lld", names[k], refused[i], got[k],
+                         bounds[k]);
+        }
+        assert_int_equal(unsetenv(names[k]), 0);
+    }
+}
+
 const struct CMUnitTest storage_queue_tests[] = {
     cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_submit, setup, teardown),
@@ -507,5 +535,6 @@ const struct CMUnitTest storage_queue_tests[] = {
     cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
     cmocka_unit_test_setup_teardown(test_commit_hook_steal, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ops_queue, setup, teardown),
+    cmocka_unit_test(test_lowered_bounds_strict),
 };
 const size_t storage_queue_ntests = sizeof storage_queue_tests / sizeof storage_queue_tests[0];

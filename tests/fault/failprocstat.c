@@ -9,7 +9,10 @@
  * "/proc/self/stat" fails, through open, open64, openat, openat64 and the fortified __open_2,
  * __open64_2 (vigild calls open; glibc may route it to any of them); every other open, and all of
  * them without the flag, go through to glibc's (dlsym(RTLD_NEXT)). A pread on a descriptor
- * already open is not touched. Each passes through to glibc's openat (open(path) is
+ * already open is not touched. VIGIL_FAILPROCSTAT_SLOW_MS (digits, at most 10000) makes each
+ * open of "/proc/self/stat" that goes through wait that long first, so scrapes opening it at
+ * once are all inside the open before any of them keeps its descriptor (StatUnopenable's race
+ * in metrics_process.c's stat_fd). Each passes through to glibc's openat (open(path) is
  * openat(AT_FDCWD, path)). On 64-bit glibc, open64 is open and openat64 is openat (off_t is 64
  * bits): the *64 entries here are aliases of the plain ones. */
 #ifndef _GNU_SOURCE
@@ -23,6 +26,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef int (*openat_fn)(int, const char *, int, ...);
@@ -46,6 +50,18 @@ static int fails(const char *path)
     return e != 0;
 }
 
+/* How long an open of path that goes through waits first, in milliseconds: 0 but for
+ * "/proc/self/stat" with VIGIL_FAILPROCSTAT_SLOW_MS set (digits only, at most 10000). */
+static long slow_ms(const char *path)
+{
+    const char *v = getenv("VIGIL_FAILPROCSTAT_SLOW_MS");
+    if (v == NULL || path == NULL || strcmp(path, "/proc/self/stat") != 0 || v[0] == '\0' ||
+        strlen(v) > 5 || strspn(v, "0123456789") != strlen(v))
+        return 0;
+    long ms = strtol(v, NULL, 10);
+    return ms <= 10000 ? ms : 0;
+}
+
 /* The mode argument, which follows flags only when they create a file (open(2)); 0 otherwise.
  * O_TMPFILE holds O_DIRECTORY's bit, so it is tested whole, as glibc's __OPEN_NEEDS_MODE does:
  * an opendir's O_DIRECTORY alone passes no mode, and reading one then is undefined. */
@@ -60,6 +76,9 @@ static int open_or_fail(int dir, const char *path, int flags, mode_t mode)
     static openat_fn real;
     if (fails(path))
         return -1;
+    long ms = slow_ms(path);
+    if (ms > 0)
+        nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000}, NULL);
     if (real == NULL)
         real = (openat_fn)dlsym(RTLD_NEXT, "openat");
     return real(dir, path, flags, mode);

@@ -10,7 +10,8 @@
    (schemaVersion, a `datasource` variable of type datasource, `device` from label values,
    panels with gridPos inside the 24-column grid and not overlapping, targets with expr, every
    query on `${datasource}`, every query of up or a process_* family joined on
-   vigil_build_info); `cmake --install` stages them unchanged under share/vigil.
+   vigil_build_info, no rate series with fixed decimals); `cmake --install` stages them
+   unchanged under share/vigil.
 2. Live (Live): the real vigild (harness) and the real Prometheus (Debian's `prometheus`,
    listening on 127.0.0.1 on a free port, storage in a temporary directory, scrape and rule
    evaluation every 1 s, the shipped rules file). Three devices learn a 2-channel oscillator;
@@ -19,10 +20,10 @@
    every rule evaluates without error and every recording rule yields a series; every `expr`
    of the dashboard, with its variables substituted (one device, and All), parses and returns a
    non-empty result (with at least one finite value over a 2-minute rate window, which covers
-   the whole run), and with All none of another job's series, nor does what an outer
-   aggregation aggregates (Prometheus also scrapes job "other", an exporter of process_*
-   families as node_exporter, Prometheus or Grafana export them: the "vigild process" panels
-   once showed its series too, and "vigild up" took its up); the per-device panels show
+   the whole run), and with All none of another job's series, nor does what any aggregation
+   aggregates, nested ones included (Prometheus also scrapes job "other", an exporter of
+   process_* families as node_exporter, Prometheus or Grafana export them: the "vigild process"
+   panels once showed its series too, and "vigild up" took its up); the per-device panels show
    the device in anomaly; the dashboard's variable queries find the job, the instance and the
    devices; every vigil_* and process_* name in the rules and the dashboard is a family vigild
    exports; VigilDeviceAnomaly is pending or firing for the device, naming it and its state, and
@@ -118,21 +119,36 @@ def substitute(expr, job, instance, device, rate_interval):
             .replace("$instance", instance).replace("$device", device))
 
 
-AGGREGATION = re.compile(r"^(sum|min|max|avg|count)\s*(by\s*\([^)]*\)\s*)?\(")
+# An aggregation's start, anywhere in an expression: the operator, a `by`/`without` clause
+# before the argument if any, and the opening parenthesis.
+AGGREGATION = re.compile(r"(?<![\w:])(sum|min|max|avg|group|count|stddev|stdvar|topk|bottomk|"
+                         r"quantile|count_values)\s*(?:(?:by|without)\s*\([^)]*\)\s*)?\(")
+PARAMETER = ("topk", "bottomk", "quantile", "count_values")  # a parameter before the argument
 
 
 def aggregated(expr):
-    """The argument of expr's outer aggregation (`min(X)`, `sum by (state) (X)`: X), or None
-    (no aggregation, or one that is not the whole expression, as `sum(a) / sum(b)`)."""
-    m = AGGREGATION.match(expr)
-    if not m:
-        return None
-    depth = 0
-    for i in range(m.end() - 1, len(expr)):
-        depth += {"(": 1, ")": -1}.get(expr[i], 0)
-        if depth == 0:
-            return expr[m.end():i] if i == len(expr) - 1 else None
-    return None
+    """What every aggregation of expr aggregates, outer and nested, in order of their start:
+    `histogram_quantile(0.9, sum by (le) (rate(x[5m])))` gives `rate(x[5m])`; `sum(a) / sum(b)`
+    gives a and b; `topk(20, x)` gives x; `sum(max by (d) (y))` gives `max by (d) (y)` and y."""
+    out = []
+    for m in AGGREGATION.finditer(expr):
+        depth, comma, quote = 0, None, None
+        for i in range(m.end() - 1, len(expr)):
+            c = expr[i]
+            if quote:  # inside a string: only its end counts (a regex's parentheses do not)
+                quote = None if c == quote and expr[i - 1] != "\\" else quote
+                continue
+            quote = c if c in "\"'`" else None
+            depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(c, 0)
+            if c == "," and depth == 1 and comma is None:
+                comma = i
+            if depth == 0:
+                start = comma + 1 if m.group(1) in PARAMETER and comma is not None else m.end()
+                out.append(expr[start:i].strip())
+                break
+        else:
+            raise AssertionError("unbalanced aggregation in %s" % expr)
+    return out
 
 
 def job_names(data):
@@ -261,8 +277,41 @@ class Files(unittest.TestCase):
                     "process_cpu_seconds_total", "process_resident_memory_bytes",
                     "process_open_fds", "process_max_fds", "vigil_http_connections",
                     "vigil_http_connections_max", "vigil_stream_connections",
-                    "vigil_stream_connections_max"):
+                    "vigil_stream_connections_max", "vigil_stream_connections_refused_total"):
             self.assertIn(fam, exprs)
+
+    def test_rates_keep_their_decimals(self):
+        """A series of rates is shown with as many decimals as it needs: a count fixed by the
+        panel or an override (as the connection gauges' 0) rounds a rare event's rate to 0, as
+        one stream refusal in 10 minutes, 0.00167/s, read 0.00 with 2 (the rules file says so
+        at VigilStreamConnectionsRefused)."""
+        for p in dashboard_panels(load_dashboard()):
+            fc = p.get("fieldConfig", {})
+            for t in p.get("targets", []):
+                if not re.search(r"(?<![\w:])(rate|irate|increase|deriv)\(", t["expr"]):
+                    continue
+                decimals = fc.get("defaults", {}).get("decimals")
+                for o in fc.get("overrides", []):
+                    if o["matcher"] == {"id": "byFrameRefID", "options": t["refId"]}:
+                        for prop in o["properties"]:
+                            if prop["id"] == "decimals":
+                                decimals = prop.get("value")
+                    else:
+                        self.assertNotIn("decimals", [q["id"] for q in o["properties"]],
+                                         (p["title"], o["matcher"]))
+                self.assertIsNone(decimals, (p["title"], t["refId"], t["expr"]))
+
+    def test_aggregated_walks_nested_aggregations(self):
+        """The Live check of what aggregations aggregate sees inside every one of them."""
+        self.assertEqual(aggregated("sum(rate(x[5m]))"), ["rate(x[5m])"])
+        self.assertEqual(aggregated("histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))"),
+                         ["rate(x_bucket[5m])"])
+        self.assertEqual(aggregated("sum(a) / (sum by (r) (b{c=~\"(x|y\"}) > 0)"),
+                         ["a", "b{c=~\"(x|y\"}"])
+        self.assertEqual(aggregated("sum(max by (d) (min(y)))"),
+                         ["max by (d) (min(y))", "min(y)", "y"])
+        self.assertEqual(aggregated("topk(20, time() - z)"), ["time() - z"])
+        self.assertEqual(aggregated("rate(x[5m]) and on (job) summary"), [])
 
 
 class Install(unittest.TestCase):
@@ -436,9 +485,10 @@ class Live(unittest.TestCase):
         vt.write_file(cfg, "[model]\nwarmup = 100\nretrain_every = 0\nhidden = 4\n")
         cls.d = vt.Vigild(config=cfg)
         cls.prom = None
-        cls.other = OtherExporter()
-        cls.d.start()
+        cls.other = None
         try:
+            cls.d.start()
+            cls.other = OtherExporter()
             tmp = vt.mkdtemp(prefix="vigil-promcfg-")
             prom_cfg = os.path.join(tmp, "prometheus.yml")
             vt.write_file(prom_cfg, (
@@ -459,7 +509,8 @@ class Live(unittest.TestCase):
             sys.stderr.write(cls.d.log() + "\n")
             cls.d.kill()
             cls.d.cleanup()
-            cls.other.stop()
+            if cls.other:
+                cls.other.stop()
             raise
 
     @classmethod
@@ -584,9 +635,8 @@ class Live(unittest.TestCase):
                 checked += 1
                 jobs = job_names(data)
                 # An aggregation drops the job label: what it aggregates must be vigild's too
-                # (min(up) with All took the other job's up).
-                inner = aggregated(expr)
-                if inner is not None:
+                # (min(up) with All took the other job's up), at every level of nesting.
+                for inner in aggregated(expr):
                     jobs |= job_names(self.prom.query(inner))
                 if not data["result"]:
                     problems.append("%s: %s: empty result" % (title, expr))

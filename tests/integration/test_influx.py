@@ -15,7 +15,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
@@ -289,28 +288,9 @@ class DatabasesRace(unittest.TestCase):
             self.assertEqual(r.status, 200, r)
         # Connections opened first and a barrier, so the writes reach vigild together.
         n = 24
-        conns = [http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
-                 for _ in range(n)]
-        for c in conns:
-            c.connect()
-        bar = threading.Barrier(n)
-        status = [None] * n
-
-        def write(i):
-            bar.wait()
-            conns[i].request("POST", "/write?precision=s&db=new%02d" % i,
-                             body=b"m,device=race-%d v=1 1\n" % i)
-            resp = conns[i].getresponse()
-            resp.read()
-            status[i] = resp.status
-
-        threads = [threading.Thread(target=write, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        for c in conns:
-            c.close()
+        status = [r and r[0] for r in vt.http_requests_at_once(
+            self.d.http_port, [("POST", "/write?precision=s&db=new%02d" % i,
+                                b"m,device=race-%d v=1 1\n" % i) for i in range(n)])]
         self.assertEqual(status, [204] * n)
         before = self.show()
         self.assertEqual(len(before), 32, before)

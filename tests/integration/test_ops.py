@@ -190,6 +190,45 @@ class TestNotify(unittest.TestCase):
     def test_path_socket(self):
         self.run_notify(abstract=False)
 
+    def test_watchdog_usec_digits_only(self):
+        """Task knobs64: WATCHDOG_USEC is read as systemd writes it, digits only
+        (common/posint.h); anything else disables the notification with a warning naming it,
+        as "abc" did. Main's strtoull took "+1000000" and " 1000000" as a second, and "-5" as
+        2^64 - 5 µs, and sent READY=1."""
+        for value in ("+1000000", " 1000000", "-5"):
+            ns = NotifySocket()
+            d = Vigild()
+            try:
+                start_with_env(d, {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": value})
+                self.assertIn("systemd notification disabled: WATCHDOG_USEC='%s' is not a "
+                              "positive integer" % value, d.log())
+                d.stop()
+                self.assertEqual(ns.msgs, [], value)  # nothing was sent, not even STOPPING=1
+            finally:
+                ns.close()
+                d.cleanup()
+
+    def test_watchdog_usec_infinity(self):
+        """WatchdogSec=infinity: systemd writes WATCHDOG_USEC=18446744073709551615 (USEC_INFINITY,
+        2^64 - 1: it writes any period above 0). Digits only, so vigild still notifies (READY=1,
+        STOPPING=1) and its watchdog timer, at half the period, never fires: the one WATCHDOG=1
+        sent with READY=1, as before knobs64. Review of knobs64: its parse's bound was LLONG_MAX,
+        which took that value for "not a positive integer" and disabled every notification, so a
+        Type=notify unit would time out its start."""
+        ns = NotifySocket()
+        d = Vigild()
+        try:
+            start_with_env(d, {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": "18446744073709551615"})
+            ns.wait_for("READY", "1")
+            self.assertNotIn("systemd notification disabled", d.log())
+            n = len(ns.msgs)
+            d.stop()
+            ns.wait_for("STOPPING", "1", after=n, timeout=5)
+            self.assertLessEqual(len(ns.times("WATCHDOG")), 1, ns.msgs)
+        finally:
+            ns.close()
+            d.cleanup()
+
     def test_without_systemd(self):
         # No NOTIFY_SOCKET: nothing is sent, nothing breaks; SIGHUP reloads, SIGTERM stops.
         d = Vigild()

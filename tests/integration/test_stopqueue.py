@@ -629,12 +629,6 @@ def two_rows_behind(case, dev):
     return start
 
 
-def commit_errors(d):
-    """vigild's failed write transactions so far (vigil_store_commit_errors_total)."""
-    m = re.search(r"^vigil_store_commit_errors_total (\S+)$", d.metrics(), re.M)
-    return int(float(m.group(1)))
-
-
 def stop_releasing(d, until, path):
     """Stops d (exit 0 asserted) while a thread runs until() and then removes path (a hold's
     file), whatever until() did."""
@@ -796,8 +790,9 @@ class RestartEndRetried(te.Events):
         with open(d.config, "a", encoding="utf-8") as f:
             f.write("\n[storage]\nmax_batch_delay_ms = 300\n")
         _, start, old = restart_end_failing(self, dev)
-        failed = commit_errors(d)
-        tp.wait_for("two rounds' puts lost", lambda: commit_errors(d) >= failed + 2, 30)
+        failed = d.metric("vigil_store_commit_errors_total")
+        tp.wait_for("two rounds' puts lost", lambda: d.metric(
+            "vigil_store_commit_errors_total") >= failed + 2, 30)
         self.assertNotIn("are stored (", d.log())
         self.stored_after_the_fault(dev, old, start)
 

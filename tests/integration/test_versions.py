@@ -498,15 +498,20 @@ class StopSkipsQueuedTrainings(tp.DaemonPerTest):
     had stopped never got its first model)."""
     CONFIG = tp.config_text(0, warmup=20, extra="train_threads = 1\n")
 
-    def test_stop_leaves_queued_trainings(self):
-        d, ndev, n = self.d, 300, 25
+    def queue_trainings(self, ndev):
+        """Posts 25 readings to each of ndev devices ("q-0" ...) and waits for 50 trainings
+        queued (one training thread: most wait). Also test_restartstop.py's FailedStartLines."""
         lines = "".join("m,device=q-%d a=%d,b=%d,c=%d %d\n"
                         % (i, (k * 7 + i) % 11, (k * 5 + i) % 13, k % 3, T0 + 1000 * k)
-                        for i in range(ndev) for k in range(n))
-        self.assertEqual(d.write_lp(lines, precision="ms").status, 204)
-        queued = tp.wait_for("trainings queued",
-                             lambda: (metric(d, "vigil_train_queue_jobs") or 0) >= 50 or None, 60)
+                        for i in range(ndev) for k in range(25))
+        self.assertEqual(self.d.write_lp(lines, precision="ms").status, 204)
+        queued = tp.wait_for("trainings queued", lambda: (metric(
+            self.d, "vigil_train_queue_jobs") or 0) >= 50 or None, 60)
         self.assertTrue(queued)
+
+    def test_stop_leaves_queued_trainings(self):
+        d, ndev = self.d, 300
+        self.queue_trainings(ndev)
         d.stop(timeout=60)
         m = re.search(r"pipeline: (\d+) due trainings not run at stop", d.log())
         self.assertIsNotNone(m, d.log()[-2000:])

@@ -445,6 +445,12 @@ class Vigild:
             raise AssertionError("/metrics: %d" % st)
         return body.decode()
 
+    def metric(self, name):
+        """The value of /metrics' sample name (with its labels, if any: 'x{a="b"}'), a float;
+        None when there is none."""
+        m = re.search(r"^%s (\S+)$" % re.escape(name), self.metrics(), re.M)
+        return float(m.group(1)) if m else None
+
     def stream_connect(self, timeout=30.0):
         return StreamClient("127.0.0.1", self.stream_port, timeout)
 
@@ -509,6 +515,36 @@ def http_request(method, url, body=None, headers=None, timeout=30):
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
     finally:
         conn.close()
+
+
+def http_requests_at_once(port, reqs, timeout=30):
+    """Sends each (method, path, body) of reqs to 127.0.0.1:port on a connection of its own, all
+    at once: the connections are opened first and a barrier releases the requests, so they
+    reach vigild together (its thread pool's workers race). Returns [(status, body bytes)] in
+    reqs' order; None for a request that got no answer."""
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=timeout) for _ in reqs]
+    out = [None] * len(reqs)
+    try:
+        for c in conns:
+            c.connect()
+        go = threading.Barrier(len(reqs))
+
+        def one(i):
+            go.wait(timeout)
+            method, path, body = reqs[i]
+            conns[i].request(method, path, body=body)
+            resp = conns[i].getresponse()
+            out[i] = (resp.status, resp.read())
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(reqs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(2 * timeout)
+    finally:
+        for c in conns:
+            c.close()
+    return out
 
 
 class CurlResult:
