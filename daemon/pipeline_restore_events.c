@@ -550,22 +550,36 @@ static void left_end(pipeline_t *p, struct ev_rows *left)
     stale_end(p, left, &unreplayed);
 }
 
-/* store_event_cb: d's stored rows after the save (newest start first), appended to k. */
+/* store_event_cb: d's stored rows after the save (newest start first), appended to k, one key
+ * a start: of rows that began at the same time (none the live run opens: constructed data, an
+ * import), the open one, else the highest id, the row the device went on with (read64's
+ * finding 3: bsearch picked either, and the replay overwrote a row with another's episode). */
 struct replay_read {
     int64_t after;
     struct replay_key *v;
     size_t n, room;
     uint64_t max;
     int nomem;
+    int last_open; /* v[n - 1]'s row is open */
 };
 
 static int on_replay_key(void *arg, const char *device, int64_t id, int64_t start_ts,
                          int64_t end_ts, const char *info_json)
 {
     struct replay_read *k = arg;
-    (void)device, (void)end_ts, (void)info_json;
+    (void)device, (void)info_json;
     if (start_ts <= k->after || id <= 0)
         return 0; /* ended after the save, begun before it: no replayed reading opens it */
+    if (k->max < (uint64_t)id)
+        k->max = (uint64_t)id;
+    if (k->n && k->v[k->n - 1].start_ts == start_ts) { /* a tie: the rows are by start */
+        struct replay_key *last = &k->v[k->n - 1];
+        if (!k->last_open && (end_ts < 0 || last->id < (uint64_t)id)) {
+            last->id = (uint64_t)id;
+            k->last_open = end_ts < 0;
+        }
+        return 0;
+    }
     if (k->n == k->room) {
         size_t room = k->room ? 2 * k->room : 8;
         struct replay_key *v = realloc(k->v, room * sizeof *v);
@@ -577,8 +591,7 @@ static int on_replay_key(void *arg, const char *device, int64_t id, int64_t star
         k->room = room;
     }
     k->v[k->n++] = (struct replay_key){start_ts, (uint64_t)id};
-    if (k->max < (uint64_t)id)
-        k->max = (uint64_t)id;
+    k->last_open = end_ts < 0;
     return 0;
 }
 

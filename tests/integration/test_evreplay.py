@@ -297,6 +297,46 @@ class ReplayedAfterSave(AfterSave):
                                     " v.id = e.device_id WHERE v.name = ?", (dev,))[0], 3)
 
 
+def rows_of(db_path, dev):
+    """dev's stored rows as (id, start_ts, end_ts, ended_by, peak_score), by id."""
+    return sq.in_store(db_path, lambda db: db.execute(
+        "SELECT e.id, e.start_ts, e.end_ts, json_extract(e.info, '$.ended_by'),"
+        " json_extract(e.info, '$.peak_score') FROM events e JOIN devices v ON v.id ="
+        " e.device_id WHERE v.name = ? ORDER BY e.id", (dev,)).fetchall())
+
+
+class Read64(AfterSave):
+    """read64's findings 1 and 3 (docs/reliability.md, "read64's findings on the replay's ids
+    (session 64)")."""
+
+    def test_two_rows_of_one_start_the_replay_takes_the_open_ones_id(self):
+        """Finding 3: two stored rows began at Z's start (constructed: Z's row ended "reset" at
+        its start, and an open one past it, as the device went on with). The replay's opening at
+        that start must take the open row's id: before, bsearch picked either, and the replay
+        ended the "reset" row again with Z's episode while the open row ended "restart"."""
+        d, dev = self.d, "two-rows-one-start"
+        y, z = self.two_trips(dev)
+        d.kill()
+        row = sq.stored_event(d.db_path, dev, z["id"])
+        junk = dict(row[1], end_ts=z["start_ts"], end=row[1]["start"], ended_by="reset",
+                    peak_score=0.5)
+        real = dict(row[1], id=z["id"] + 1, active=True, end_ts=None, end=None, ended_by=None)
+
+        def tie(db):
+            dev_id = db.execute("SELECT id FROM devices WHERE name = ?", (dev,)).fetchone()[0]
+            db.execute("UPDATE events SET end_ts = ?, info = ? WHERE device_id = ? AND id = ?",
+                       (z["start_ts"], json.dumps(junk), dev_id, z["id"]))
+            db.execute("INSERT INTO events(device_id, id, start_ts, end_ts, info) VALUES"
+                       " (?, ?, ?, NULL, ?)", (dev_id, z["id"] + 1, z["start_ts"], json.dumps(real)))
+        sq.in_store(d.db_path, tie)
+        d.start()
+        got = sq.wait_stored("the open row's end stored", d, dev, z["id"] + 1, 30)
+        self.assertEqual((got[0], got[1]["ended_by"]), (z["end_ts"], "cleared"), got)
+        self.assertEqual(rows_of(d.db_path, dev)[1], (z["id"], z["start_ts"], z["start_ts"],
+                                                      "reset", 0.5))
+        self.assertEqual(te.ended_counts(d)["restart"], 0)
+
+
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library) not built")
 class FailingStore(AfterSave):
