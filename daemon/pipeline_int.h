@@ -359,9 +359,10 @@ struct dev {
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
     uint64_t next_event_id;
-    /* The restore's catch-up only (pipeline__event_replay_keys, freed once it is drained): the
-     * start and id of each stored event that began after the saved detector's last reading,
-     * start ascending, so a replayed opening takes the id of the row it opened before the
+    /* The restore's catch-up only (pipeline__event_replay_keys; freed, and d's next id raised
+     * to replay_max, once the rows left to it are ended: read64's finding 2): the start and id
+     * of each stored event that began after the saved detector's last reading, one a start
+     * (the open row, else the highest id: read64's finding 3), start ascending, so a replayed opening takes the id of the row it opened before the
      * crash, and one that opened no stored row an id past replay_max: the device's highest
      * stored id (pipeline__event_ids_read) and theirs; 0 when the keys' read failed (task
      * events64: numbered from the saved next id, a replay missing an earlier episode's

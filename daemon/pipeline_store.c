@@ -738,18 +738,6 @@ int pipeline_restore(pipeline_t *p)
             refeed(p, d, last_ts, have_det);
     }
     pipeline_drain(p);
-    /* The catch-up's openings are over: the live ones number from the next id. */
-    for (size_t i = 0; i < nm.n; i++) {
-        struct dev *d = pipeline__find(p, nm.v[i]);
-        if (d == NULL)
-            continue;
-        pthread_mutex_lock(&d->mu);
-        free(d->replay);
-        d->replay = NULL;
-        d->nreplay = 0;
-        d->replay_max = 0;
-        pthread_mutex_unlock(&d->mu);
-    }
     /* Some were queued or refused: the writer waited for, then any lost put is taken as
      * possibly theirs (as stale_end does for the older rows'). */
     if (pipeline__restart_mark(p) > rr_mark) {
@@ -761,6 +749,24 @@ int pipeline_restore(pipeline_t *p)
     /* After the catch-up's readings numbered theirs; its rows not opened again are ended with
      * their own check of their puts (stale_end), after the one above. */
     pipeline__event_ids_apply(&ids);
+    /* The catch-up's openings are over, and its left rows' fates taken from the keys' hits
+     * (left_end): the live ones number from the next id, raised past the highest stored id
+     * the keys knew (the highest ids' read failing, a row ended after the save that the
+     * replay did not open again is no left row: a live event took its id, read64's finding 2;
+     * raised before left_end, every left row would read opened again). */
+    for (size_t i = 0; i < nm.n; i++) {
+        struct dev *d = pipeline__find(p, nm.v[i]);
+        if (d == NULL)
+            continue;
+        pthread_mutex_lock(&d->mu);
+        if (d->next_event_id < d->replay_max)
+            d->next_event_id = d->replay_max;
+        free(d->replay);
+        d->replay = NULL;
+        d->nreplay = 0;
+        d->replay_max = 0;
+        pthread_mutex_unlock(&d->mu);
+    }
     pipeline__restart_begin(p);
     /* A period that ended while vigild was stopped, after the catch-up's readings (one of
      * them in the period already ended the episode open across it). */

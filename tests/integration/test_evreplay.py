@@ -63,12 +63,10 @@ class AfterSave(te.Events):
                                                                    "cleared"), evs)
         return y, z
 
-    def restart_cutting(self, dev, y, z, where, args):
-        """kill -9, Y's and Z's rows reopened, and dev's chunk rows matching where (args bound
-        to it) deleted, with its readings not yet in a chunk row (two_trips' split: the ones
-        after Z's opening), then a start; asserts a chunk row was deleted."""
-        d = self.d
-
+    def cut(self, dev, where, args):
+        """vigild stopped: dev's chunk rows matching where (args bound to it) deleted, with its
+        readings not yet in a chunk row (two_trips' split: the ones after Z's opening); asserts
+        a chunk row was deleted."""
         def cut(db):
             dev_id = db.execute("SELECT id FROM devices WHERE name = ?", (dev,)).fetchone()[0]
             n = db.execute("DELETE FROM readings WHERE device_id = ? AND " + where,
@@ -76,8 +74,13 @@ class AfterSave(te.Events):
             self.assertEqual(n, 1, "one chunk row deleted")
             db.execute("UPDATE devices SET log_seq = (SELECT MAX(seq) FROM readings_log) WHERE"
                        " id = ?", (dev_id,))
-        sq.restart_losing_ends(self, d, dev, [y["id"], z["id"]],
-                               while_down=lambda: sq.in_store(d.db_path, cut))
+        sq.in_store(self.d.db_path, cut)
+
+    def restart_cutting(self, dev, y, z, where, args):
+        """kill -9, Y's and Z's rows reopened, and dev's chunk rows cut (where, args: cut), then
+        a start."""
+        sq.restart_losing_ends(self, self.d, dev, [y["id"], z["id"]],
+                               while_down=lambda: self.cut(dev, where, args))
 
     def none_replayed(self, dev, while_down=None):
         """Two trips Y and Z after the save, both rows reopened and dev's stored readings
@@ -452,6 +455,32 @@ class MaxIdsUnread(FailingStore):
         row = sq.stored_event(d.db_path, dev, z["id"])
         self.assertEqual((row[0], row[1]["ended_by"], row[1]["start_ts"]),
                          (z["start_ts"], "restart", z["start_ts"]), row)
+
+
+    def test_live_event_not_numbered_under_an_ended_row_the_replay_skipped(self):
+        """read64's finding 2: the highest ids' read fails, and Z (ended, not reopened: no row
+        left to the catch-up) has its readings deleted while vigild is down, so the catch-up
+        replays Y only. A later live trip must open an event past Z's id (the keys' highest id
+        kept past the catch-up): before, the next id stayed at Y's and the live event took Z's
+        id, overwriting Z's row."""
+        d, dev = self.d, "max-ids-unread-ended"
+        y, z = self.two_trips(dev, split=1550)
+        before = sq.stored_event(d.db_path, dev, z["id"])
+        vt.write_file_atomic(self.flag, "fail")
+        d.kill()
+        self.cut(dev, "t_last >= ?", (z["start_ts"],))
+        d.start()
+        os.unlink(self.flag)
+        self.assertIn("the stored events' highest ids not read", d.log())
+        rows = sq.trip_rows(1700, (1650, 1.5), (1651, 1.5))
+        tp.post_readings(d, dev, rows[1550:1700], [te.T0 + 1000 * i for i in range(1550, 1700)],
+                         ["level"])
+        live = tp.wait_for("the live trip's event", lambda: [
+            e for e in self.events(dev) if e["start_ts"] > z["start_ts"]], 30)
+        self.assertEqual([e["id"] for e in live], [z["id"] + 1], live)
+        tp.wait_for("the live event's row stored", lambda: sq.stored_event(d.db_path, dev,
+                                                                            z["id"] + 1), 30)
+        self.assertEqual(sq.stored_event(d.db_path, dev, z["id"]), before)
 
 
 class LeftReadFails(FailingStore):
