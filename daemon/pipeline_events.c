@@ -551,11 +551,19 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
      * too (its id not the saved next one's successor) and the reading is before this one's
      * start: that event's episode replays first, so this one is forgotten, and the replay opens
      * both again under their ids (before session 63: the earlier episode went on as this one,
-     * and this one's was stored again under the next id). */
+     * and this one's was stored again under the next id). Nor, the device's keys read
+     * (d->replay_keyed), when any replayed opening comes before its start: one the live run
+     * did not open (late readings it skipped as out of order, stored and replayed in time
+     * order) went on as this event, its row overwritten with that episode and ended at its
+     * start (read64's finding 1); dropped, the opening takes an id past every stored row
+     * (event_next_id) and this row is opened again by its key at its start, or ended "restart"
+     * by left_end. The keys not read (or the highest ids not, and this row no key: begun
+     * before the save's last reading), the successor of the saved next id is this row's. */
     if (active && cur->ahead) {
         if (r->state != DET_ANOMALY && ts < cur->start_ts)
             return;
-        if (ts < cur->start_ts && cur->id > d->next_event_id + 1) {
+        if (ts < cur->start_ts && (cur->id > d->next_event_id + 1 ||
+                                   (d->replay_keyed && d->replay_max >= cur->id))) {
             free(cur->note);
             d->nevents--;
             active = 0;

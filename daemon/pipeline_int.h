@@ -371,6 +371,11 @@ struct dev {
     struct replay_key *replay;
     size_t nreplay;
     uint64_t replay_max;
+    /* The keys were read (pipeline__event_replay_keys returned 0 having read them, replay NULL
+     * when none began after the save): replay_max is past every stored row, so an `ahead` row
+     * a replayed opening comes before is dropped, not gone on with (read64's finding 1). 0: the
+     * read failed or was skipped. d->mu. */
+    int replay_keyed;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
      * o.versions + 2). */

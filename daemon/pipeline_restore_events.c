@@ -618,6 +618,9 @@ int pipeline__event_replay_keys(pipeline_t *p, struct dev *d, int maxed)
     }
     if (k.n == 0) { /* d->replay_max, the highest stored id, still the floor */
         free(k.v);
+        pthread_mutex_lock(&d->mu);
+        d->replay_keyed = 1;
+        pthread_mutex_unlock(&d->mu);
         return 0;
     }
     for (size_t i = 0; i < k.n / 2; i++) { /* newest first: ascending for the search */
@@ -631,6 +634,7 @@ int pipeline__event_replay_keys(pipeline_t *p, struct dev *d, int maxed)
     d->nreplay = k.n;
     if (d->replay_max < k.max)
         d->replay_max = k.max;
+    d->replay_keyed = 1;
     pthread_mutex_unlock(&d->mu);
     return 0;
 }

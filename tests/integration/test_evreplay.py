@@ -76,6 +76,18 @@ class AfterSave(te.Events):
                        " id = ?", (dev_id,))
         sq.in_store(self.d.db_path, cut)
 
+    def late_before(self, dev, rows, at):
+        """Trains dev on rows (one trip after the save: X, returned once ended), then posts
+        three readings, 3 above rows[at], timestamped within readings at and at + 1 (before
+        X's start): skipped live as out of order, stored."""
+        self.one_sensor(dev, rows)
+        x = tp.wait_for("X ended", lambda: (lambda e: e[0] if len(e) == 1 else None)(
+            [e for e in self.events(dev) if not e["active"]]), 10)
+        late = [te.T0 + 1000 * at + 500, te.T0 + 1000 * at + 700, te.T0 + 1000 * at + 1300]
+        tp.post_readings(self.d, dev, [[rows[at][0] + 3.0]] * 3, late, ["level"])
+        self.assertEqual(tp.status(self.d, dev)["readings_not_scored_out_of_order"], 3)
+        return x
+
     def restart_cutting(self, dev, y, z, where, args):
         """kill -9, Y's and Z's rows reopened, and dev's chunk rows cut (where, args: cut), then
         a start."""
@@ -311,6 +323,30 @@ def rows_of(db_path, dev):
 class Read64(AfterSave):
     """read64's findings 1 and 3 (docs/reliability.md, "read64's findings on the replay's ids
     (session 64)")."""
+
+    def test_late_readings_replayed_before_the_ahead_row_open_their_own_event(self):
+        """Finding 1: X opens after the save in no episode; then readings timestamped before X's
+        start (a late batch) come: skipped live as out of order, but stored, so the catch-up
+        after a kill -9 (X's end lost) scores them in time order and opens an episode before X's
+        start. That episode must take an id past X's, and X's row be opened again at its start
+        and ended at its end: before, the late episode went on as X (its id the saved next
+        one's successor), its end clamped at X's start, and the replay's opening at X's start
+        took X's id again (its key): the late episode's row was overwritten, never stored."""
+        d, dev = self.d, "late-before-ahead"
+        x = self.late_before(dev, sq.trip_rows(1700, (1400, -3.0), (1401, -3.0)), 1250)
+        late = range(te.T0 + 1000 * 1250, te.T0 + 1000 * 1252)
+        before = sq.stored_event(d.db_path, dev, x["id"])
+        self.assertEqual(before[1]["ended_by"], "cleared", before)
+        sq.restart_losing_ends(self, d, dev, [x["id"]])
+        row = sq.wait_stored("X's end stored", d, dev, x["id"], 30)
+        # its peak is the replay's: the late readings, scored now, moved the detector's state
+        self.assertEqual((row[0], row[1]["ended_by"], row[1]["start_ts"], row[1]["channels"]),
+                         (before[0], "cleared", x["start_ts"], before[1]["channels"]), row)
+        got = tp.wait_for("the late episode stored ended", lambda: (lambda r: r if len(r) == 2 and
+                          r[1][2] is not None else None)(rows_of(d.db_path, dev)), 30)
+        self.assertEqual((got[1][0], got[1][1] in late), (x["id"] + 1, True), got)
+        counts = te.ended_counts(d)  # since the start: the replay's ends, one each row
+        self.assertEqual((counts["restart"], counts["cleared"]), (0, 2), counts)
 
     def test_two_rows_of_one_start_the_replay_takes_the_open_ones_id(self):
         """Finding 3: two stored rows began at Z's start (constructed: Z's row ended "reset" at
