@@ -507,6 +507,13 @@ static int replay_key_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The restore's catch-up's key of the stored row that began at ts, else NULL. d->mu. */
+static struct replay_key *replay_key_at(struct dev *d, int64_t ts)
+{
+    const struct replay_key key = {.start_ts = ts}; /* d->replay: start_ts ascending */
+    return d->replay ? bsearch(&key, d->replay, d->nreplay, sizeof key, replay_key_cmp) : NULL;
+}
+
 /* The id of the event a reading at ts opens, d's next id raised to it: the next one, or in the
  * restore's catch-up (d->replay, pipeline__event_replay_keys) the id of the stored row that
  * began at ts (the episode opened before the crash, opened again) or, none did, one past every
@@ -520,12 +527,11 @@ static int replay_key_cmp(const void *a, const void *b)
 static uint64_t event_next_id(struct dev *d, int64_t ts)
 {
     uint64_t id = d->next_event_id + 1;
-    const struct replay_key key = {.start_ts = ts}; /* d->replay: start_ts ascending */
-    const struct replay_key *k =
-        d->replay ? bsearch(&key, d->replay, d->nreplay, sizeof key, replay_key_cmp) : NULL;
-    if (k)
+    struct replay_key *k = replay_key_at(d, ts);
+    if (k) {
         id = k->id;
-    else if (id <= d->replay_max)
+        k->hit = 1; /* left_end: the row opened again */
+    } else if (id <= d->replay_max)
         id = d->replay_max + 1;
     if (d->next_event_id < id)
         d->next_event_id = id;
@@ -569,6 +575,9 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             active = 0;
         } else {
             cur->ahead = 0;
+            struct replay_key *k = replay_key_at(d, cur->start_ts);
+            if (k && k->id == cur->id)
+                k->hit = 1; /* gone on with: opened again (left_end) */
             if (d->next_event_id < cur->id)
                 d->next_event_id = cur->id; /* kept at the saved one until now: event_restore */
             if (r->state == DET_ANOMALY) {

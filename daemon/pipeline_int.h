@@ -212,6 +212,7 @@ struct chlist {
 struct replay_key {
     int64_t start_ts;
     uint64_t id;
+    int hit; /* a replayed opening took its id (event_next_id): the row opened again */
 };
 
 /* A device. Laid out for the shard's per-point path: the fields every scored point reads or
@@ -373,8 +374,9 @@ struct dev {
     uint64_t replay_max;
     /* The keys were read (pipeline__event_replay_keys returned 0 having read them, replay NULL
      * when none began after the save): replay_max is past every stored row, so an `ahead` row
-     * a replayed opening comes before is dropped, not gone on with (read64's finding 1). 0: the
-     * read failed or was skipped. d->mu. */
+     * a replayed opening comes before is dropped, not gone on with (read64's finding 1), and a
+     * left row was opened again when its key was hit, not when the next id reached its id
+     * (left_end; read64's finding 4). 0: the read failed or was skipped. d->mu. */
     int replay_keyed;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for

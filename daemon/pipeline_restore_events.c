@@ -147,9 +147,9 @@ struct stale_row {
     struct dev *d;
     int64_t id, start_ts, bound;
     char *info;
-    /* left_end's, for a row left to the catch-up: its left_fate, whether d's next id had
-     * reached its id after the replay, and a replayed row's end (caller owns; NULL: none) */
-    int fate, numbered;
+    /* left_end's, for a row left to the catch-up: its left_fate, whether the replay opened it
+     * again (left_fate), and a replayed row's end (caller owns; NULL: none) */
+    int fate, reopened;
     char *js;
 };
 
@@ -449,17 +449,32 @@ enum left_fate {
     LEFT_UNREACHED, /* still `ahead`: no replayed reading reached its start */
 };
 
+/* Whether the catch-up opened again the row of id, one of d's keys: a replayed opening took its
+ * id (event_next_id) or went on with it (the `ahead` row). Caller holds d->mu. */
+static int key_hit(const struct dev *d, uint64_t id)
+{
+    for (size_t i = 0; i < d->nreplay; i++)
+        if (d->replay[i].id == id)
+            return d->replay[i].hit;
+    return 0;
+}
+
 /* A left row's fate, with an unreached `ahead` event dropped from d's list (ended "restart" at
  * its own start by the caller, as the other unreplayed rows: before read63c's finding 5 the
  * first live reading ended it "reset" at that reading's time). *js: a replayed row's end as the
- * replay put it (caller owns; NULL out of memory). *numbered: d's next id, as the replay left
- * it, has reached the row's id. Raises nothing: the caller raises d's next id only once every
- * left row's fate is taken (read63d's finding 1: raised row by row, the rows after a device's
- * first read `numbered`). Caller holds d->mu. */
-static enum left_fate left_fate(struct dev *d, const struct stale_row *s, char **js, int *numbered)
+ * replay put it (caller owns; NULL out of memory). *reopened: the replay opened the row again,
+ * the caller's answer when d's list no longer holds it and the store's read fails: its key hit,
+ * d's keys read (d->replay_keyed: a replayed opening takes a key's id or one past every stored
+ * row, so no other reaches a left row's id: read64's finding 4), else d's next id, as the
+ * replay left it, has reached the row's id (the replay numbered from the saved next id). Raises
+ * nothing: the caller raises d's next id only once every left row's fate is taken (read63d's
+ * finding 1: raised row by row, the rows after a device's first read opened again). Caller
+ * holds d->mu. */
+static enum left_fate left_fate(struct dev *d, const struct stale_row *s, char **js, int *reopened)
 {
     struct event *e = event_held(d, (uint64_t)s->id);
-    *numbered = d->next_event_id >= (uint64_t)s->id;
+    *reopened = d->replay_keyed ? key_hit(d, (uint64_t)s->id)
+                                : d->next_event_id >= (uint64_t)s->id;
     if (e == NULL)
         return LEFT_UNKNOWN;
     if (e->ahead && e == &d->events[d->nevents - 1]) {
@@ -482,11 +497,13 @@ static enum left_fate left_fate(struct dev *d, const struct stale_row *s, char *
  * ended twice, counted and published twice); when the store still has it open, the replay's end
  * is kept and put again while vigild runs (pipeline__restart_keep, counted: the replay counted
  * and published it). One held open is the device's active event (the live readings go on with
- * it). The store read failing, a row not held is taken as replayed when d->next_event_id, as
- * the replay left it, reached its id (the replay numbers from the saved next id): every row's
- * fate is taken before any raise of d's next id to a left row's id (which keeps a live event
- * from taking a row's id: read63c's finding 4; done row by row, it made every older row of the
- * device read `numbered`: read63d's finding 1). A replay that does not open them again: the
+ * it). The store read failing, a row not held is taken as replayed when the replay opened it
+ * again (left_fate: its key hit, or, d's keys not read, d->next_event_id as the replay left it
+ * reached its id; since the keys an opening before an `ahead` row takes an id past every
+ * stored row, and the next id reached every left row's: read64's finding 4): every row's fate
+ * is taken before any raise of d's next id to a left row's id (which keeps a live event from
+ * taking a row's id: read63c's finding 4; done row by row, it made every older row of the
+ * device read replayed: read63d's finding 1). A replay that does not open them again: the
  * readings after the save gone (a retention sweep while vigild was down), or a detector that
  * scores them otherwise; left open, nothing ended them until the next restart (review of
  * events63, session 63). */
@@ -503,7 +520,7 @@ static void left_end(pipeline_t *p, struct ev_rows *left)
     for (size_t i = 0; i < left->n; i++) { /* every fate first, d's next id as the replay left it */
         struct stale_row *s = &left->v[i];
         pthread_mutex_lock(&s->d->mu);
-        s->fate = left_fate(s->d, s, &s->js, &s->numbered);
+        s->fate = left_fate(s->d, s, &s->js, &s->reopened);
         pthread_mutex_unlock(&s->d->mu);
     }
     for (size_t i = 0; i < left->n; i++) {
@@ -520,7 +537,7 @@ static void left_end(pipeline_t *p, struct ev_rows *left)
         const int read = fate == LEFT_UNKNOWN || fate == LEFT_REPLAYED;
         if (read && store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0,
                                        on_open_row, &o) != 0)
-            o.open = fate == LEFT_REPLAYED || !s->numbered; /* a replayed end put again: the same */
+            o.open = fate == LEFT_REPLAYED || !s->reopened; /* a replayed end put again: the same */
         if (fate == LEFT_REPLAYED && o.open) {
             pthread_mutex_lock(&d->mu);
             const struct event *e = event_held(d, (uint64_t)s->id);
@@ -590,7 +607,7 @@ static int on_replay_key(void *arg, const char *device, int64_t id, int64_t star
         k->v = v;
         k->room = room;
     }
-    k->v[k->n++] = (struct replay_key){start_ts, (uint64_t)id};
+    k->v[k->n++] = (struct replay_key){start_ts, (uint64_t)id, 0};
     k->last_open = end_ts < 0;
     return 0;
 }

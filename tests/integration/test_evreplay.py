@@ -541,5 +541,25 @@ class LeftReadFails(FailingStore):
         self.assertEqual(te.ended_counts(d)["restart"], 2)
 
 
+    def test_ahead_row_after_a_late_episode_not_replayed_ends_restart_read_failing(self):
+        """read64's finding 4: read64's finding 1 (Read64's late readings before X, X's end
+        lost) on data where the replay does not reach X's opening again (the late readings
+        moved the detector's state: no episode at X's start), with left_end's read of the open
+        rows failing. The late episode takes an id past X's, so the next id passes X's: X must
+        still end "restart" at its start (its key not hit), not be taken as replayed and left
+        open to the next restart (the fate read from the next id: `numbered`)."""
+        d, dev = self.d, "late-read-fails"
+        x = self.late_before(dev, sq.trip_rows(1700), 1300)
+        before = sq.stored_event(d.db_path, dev, x["id"])
+        sq.restart_losing_ends(self, d, dev, [x["id"]], while_down=lambda: vt.write_file_atomic(
+            self.flag, "fail"))
+        os.unlink(self.flag)
+        row = sq.wait_stored("X's end stored", d, dev, x["id"], 30)
+        self.assertEqual((row[0], row[1]["ended_by"], row[1]["peak_score"]),
+                         (x["start_ts"], "restart", before[1]["peak_score"]), row)
+        got = rows_of(d.db_path, dev)
+        self.assertEqual((len(got), got[1][0], got[1][3]), (2, x["id"] + 1, "cleared"), got)
+
+
 if __name__ == "__main__":
     vt.main()
