@@ -85,7 +85,8 @@ class AfterSave(te.Events):
             [e for e in self.events(dev) if not e["active"]]), 10)
         late = [te.T0 + 1000 * at + 500, te.T0 + 1000 * at + 700, te.T0 + 1000 * at + 1300]
         tp.post_readings(self.d, dev, [[rows[at][0] + 3.0]] * 3, late, ["level"])
-        self.assertEqual(tp.status(self.d, dev)["readings_not_scored_out_of_order"], 3)
+        tp.wait_for("the late readings skipped", lambda: tp.status(
+            self.d, dev)["readings_not_scored_out_of_order"] == 3, 10)
         return x
 
     def restart_cutting(self, dev, y, z, where, args):
@@ -335,7 +336,7 @@ class Read64(AfterSave):
         d, dev = self.d, "late-before-ahead"
         x = self.late_before(dev, sq.trip_rows(1700, (1400, -3.0), (1401, -3.0)), 1250)
         late = range(te.T0 + 1000 * 1250, te.T0 + 1000 * 1252)
-        before = sq.stored_event(d.db_path, dev, x["id"])
+        before = sq.wait_stored("X's end stored", d, dev, x["id"], 10)
         self.assertEqual(before[1]["ended_by"], "cleared", before)
         sq.restart_losing_ends(self, d, dev, [x["id"]])
         row = sq.wait_stored("X's end stored", d, dev, x["id"], 30)
@@ -550,7 +551,7 @@ class LeftReadFails(FailingStore):
         open to the next restart (the fate read from the next id: `numbered`)."""
         d, dev = self.d, "late-read-fails"
         x = self.late_before(dev, sq.trip_rows(1700), 1300)
-        before = sq.stored_event(d.db_path, dev, x["id"])
+        before = sq.wait_stored("X's end stored", d, dev, x["id"], 10)
         sq.restart_losing_ends(self, d, dev, [x["id"]], while_down=lambda: vt.write_file_atomic(
             self.flag, "fail"))
         os.unlink(self.flag)
