@@ -14,7 +14,9 @@ the saved detector's own event, a replayed end whose put was lost (failmaint.c),
 after a failed read of the highest ids, an `ahead` row the catch-up never reached; read63d's
 finding 1 (a row left to the catch-up taken as replayed when the open-rows read fails); task
 events64's ("events64: the replay's ids keyed on the stored rows, ... (session 64)"): an earlier
-episode's readings cut, a re-sent replayed end after a chain break, the retry's words."""
+episode's readings cut, a re-sent replayed end after a chain break, the retry's words; read64's
+("read64's findings on the replay's ids (session 64)"): late readings replayed before the `ahead`
+row, a skipped ended row with the highest ids unread, two rows of one start, the fallback's fate."""
 import json
 import os
 import re
