@@ -115,6 +115,7 @@ static void dev_free(struct dev *d)
     pipeline__ring_deinit(&d->ring);
     pipeline__events_clear(d);
     free(d->events);
+    free(d->replay);
     free(d->cleared.info);
     pipeline__maint_clear(d);
     pipeline__limits_free(d);

@@ -2,8 +2,9 @@
  * detector's state goes in and out of anomaly; see pipeline_int.h.
  *
  * Open, extend, close. After each scored reading the device's shard calls pipeline__track_event:
- * the reading that enters state anomaly opens an event (the next id, d->next_event_id; the
- * detector's opened_by), every reading in the episode raises its peak (the likelihood, or the
+ * the reading that enters state anomaly opens an event (the next id, d->next_event_id, or in the
+ * restore's catch-up the id of the stored row it opens again: event_next_id; the detector's
+ * opened_by), every reading in the episode raises its peak (the likelihood, or the
  * reported score where higher: a trip's) and adds
  * to its channel shares and to d->lean (the shares signed by the side of the prediction each
  * reading was on), and the first reading out of anomaly ends it with the detector's ended_by
@@ -178,7 +179,7 @@ int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct eve
         atomic_fetch_add_explicit(&p->ended[PIPE_END_RESTART], 1, memory_order_relaxed);
     /* Not kept (out of memory: its JSON, the copy or the list): counted and said at the
      * restore's end; a refused one is then left open to the next restart. */
-    const int kept = p->store == NULL || pipeline__restart_keep(p, d, e, copy, rc == 0) == 0;
+    const int kept = p->store == NULL || pipeline__restart_keep(p, d, e, copy, rc == 0, 0) == 0;
     if (quiet)
         return rc;
     if (rc) {
@@ -498,6 +499,45 @@ static void event_note_end(struct dev *d, const struct event *e)
     d->cleared.side = side;
 }
 
+/* bsearch's order of dev.replay: by start time. */
+static int replay_key_cmp(const void *a, const void *b)
+{
+    const int64_t x = ((const struct replay_key *)a)->start_ts;
+    const int64_t y = ((const struct replay_key *)b)->start_ts;
+    return (x > y) - (x < y);
+}
+
+/* The restore's catch-up's key of the stored row that began at ts, else NULL. d->mu. */
+static struct replay_key *replay_key_at(struct dev *d, int64_t ts)
+{
+    const struct replay_key key = {.start_ts = ts}; /* d->replay: start_ts ascending */
+    return d->replay ? bsearch(&key, d->replay, d->nreplay, sizeof key, replay_key_cmp) : NULL;
+}
+
+/* The id of the event a reading at ts opens, d's next id raised to it: the next one, or in the
+ * restore's catch-up (d->replay, pipeline__event_replay_keys) the id of the stored row that
+ * began at ts (the episode opened before the crash, opened again) or, none did, one past every
+ * stored row's (d->replay_max: the device's highest stored id, and its keys'): a replay missing
+ * an earlier episode's readings (a retention cut) numbered from the saved next id gave a later
+ * episode that one's id, and the upsert overwrote correctly stored rows with other episodes
+ * (read63c's finding 3; task events64). Past every stored row, not only those begun after the
+ * save: a row opened after the save that began before its last reading (a clock stepped back
+ * since: timeline_step) is no key, and an opening numbered from the saved next id took its id
+ * (review of events64). Caller holds d->mu. */
+static uint64_t event_next_id(struct dev *d, int64_t ts)
+{
+    uint64_t id = d->next_event_id + 1;
+    struct replay_key *k = replay_key_at(d, ts);
+    if (k) {
+        id = k->id;
+        k->hit = 1; /* left_end: the row opened again */
+    } else if (id <= d->replay_max)
+        id = d->replay_max + 1;
+    if (d->next_event_id < id)
+        d->next_event_id = id;
+    return id;
+}
+
 /* Opens, extends or closes the device's anomaly event after a step: its peak is the highest
  * likelihood or reported score of its readings, its channel shares their contributions weighted by
  * score, its lean the same signed by the side of the prediction each reading was on (d->last_x
@@ -513,22 +553,45 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
      * then), and the reading that enters anomaly again is its opening one replayed: the episode
      * goes on as this event (its id, its row), its lean and shares from that reading on, not as
      * a second event (before the review of session 59: ended "reset" at its start, and the same
-     * episode stored again under the next id). */
+     * episode stored again under the next id). Not when an earlier event opened after the save
+     * too (its id not the saved next one's successor) and the reading is before this one's
+     * start: that event's episode replays first, so this one is forgotten, and the replay opens
+     * both again under their ids (before session 63: the earlier episode went on as this one,
+     * and this one's was stored again under the next id). Nor, the device's keys read
+     * (d->replay_keyed), when any replayed opening comes before its start: one the live run
+     * did not open (late readings it skipped as out of order, stored and replayed in time
+     * order) went on as this event, its row overwritten with that episode and ended at its
+     * start (read64's finding 1); dropped, the opening takes an id past every stored row
+     * (event_next_id) and this row is opened again by its key at its start, or ended "restart"
+     * by left_end. The keys not read (or the highest ids not, and this row no key: begun
+     * before the save's last reading), the successor of the saved next id is this row's. */
     if (active && cur->ahead) {
         if (r->state != DET_ANOMALY && ts < cur->start_ts)
             return;
-        cur->ahead = 0;
-        if (r->state == DET_ANOMALY) {
-            memset(cur->share, 0, sizeof cur->share);
-            memset(d->lean, 0, sizeof d->lean);
-            d->lean_seen = d->lean_up = 0;
+        if (ts < cur->start_ts && (cur->id > d->next_event_id + 1 ||
+                                   (d->replay_keyed && d->replay_max >= cur->id))) {
+            free(cur->note);
+            d->nevents--;
+            active = 0;
+        } else {
+            cur->ahead = 0;
+            struct replay_key *k = replay_key_at(d, cur->start_ts);
+            if (k && k->id == cur->id)
+                k->hit = 1; /* gone on with: opened again (left_end) */
+            if (d->next_event_id < cur->id)
+                d->next_event_id = cur->id; /* kept at the saved one until now: event_restore */
+            if (r->state == DET_ANOMALY) {
+                memset(cur->share, 0, sizeof cur->share);
+                memset(d->lean, 0, sizeof d->lean);
+                d->lean_seen = d->lean_up = 0;
+            }
         }
     }
     if (r->state == DET_ANOMALY) {
         if (!active) {
             if ((cur = pipeline__event_add(p, d)) == NULL)
                 return; /* out of memory (or no events kept): the status still says anomaly */
-            cur->id = ++d->next_event_id;
+            cur->id = event_next_id(d, ts);
             cur->start_ts = ts;
             cur->end_ts = -1;
             /* The detector names what opened the episode on the reading that entered state

@@ -55,10 +55,13 @@ int pipeline__event_restart_store(pipeline_t *p, struct dev *d, const struct eve
  * docs/reliability.md, "The restore's open events, the leads of session 60 (session 61)"): a
  * put the store refused, or queued with a transaction that then failed, is put again while
  * vigild runs. Keeps e's end as js (takes ownership, even on failure; NULL: its copy failed),
- * with queued: its put was queued (counted, logged and published then). Returns 0 (kept) or
- * ERR_NOMEM (not kept: js NULL, or no room; counted, said at the restore's end). Restore only. */
+ * with queued: its put was queued (counted, logged and published then); replayed: e is the
+ * catch-up's end of a row it replayed (left_end), held in d's list: its JSON built again from
+ * that event at each put, and the log lines count it apart from the "restart" ends (task
+ * events64). Returns 0 (kept) or ERR_NOMEM (not kept: js NULL, or no room; counted, said at the
+ * restore's end). Restore only. */
 int pipeline__restart_keep(pipeline_t *p, struct dev *d, const struct event *e, char *js,
-                           int queued);
+                           int queued, int replayed);
 /* The number of ends kept so far: the restore's mark before it queues some. Restore only. */
 size_t pipeline__restart_mark(const pipeline_t *p);
 /* After the restore waited for the writer: the ends kept from mark on are dropped when their
@@ -83,9 +86,20 @@ void pipeline__restart_retry(pipeline_t *p);
  * what is kept. Loop only, after the stop's last tick. */
 void pipeline__restart_stop(pipeline_t *p);
 
+/* Rows copied out of the restore's events read (pipeline_restore_events.c). */
+struct stale_row;
+struct ev_rows {
+    struct stale_row *v;
+    size_t n, room;
+    size_t lost; /* rows not copied (out of memory) */
+};
+
 /* The restore's read of the open stored events of names[0..n) (pipeline_restore_events.c):
- * each device's newest goes on or ends, its other open rows end "restart". Restore only. */
-void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n);
+ * each device's newest goes on or ends, its other open rows end "restart", except the rows
+ * opened after the saved detector's save, left to the catch-up's replay: copied into left (zeroed
+ * first by the caller), ended by pipeline__event_ids_apply if the replay did not open them again.
+ * Restore only. */
+void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n, struct ev_rows *left);
 
 /* The restore's read of each device's highest stored event id (store_events_max_ids), after
  * pipeline__events_restore: a device's next event is numbered past it, so the events' upsert
@@ -101,11 +115,24 @@ struct ev_ids {
     pipeline_t *p;
     struct ev_id *v;
     size_t n, room;
-    size_t lost; /* devices not kept (out of memory) */
+    size_t lost;         /* devices not kept (out of memory) */
+    int read;            /* the highest ids' read succeeded (dev.replay_max holds them) */
+    struct ev_rows left; /* pipeline__events_restore's rows left to the catch-up */
 };
 void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids);
-/* Raises each kept device's next event id to its stored highest; frees ids' list. */
+/* After the catch-up: ends "restart" the rows left to it that it did not open again (ids->left),
+ * then raises each kept device's next event id to its stored highest; frees ids' lists. */
 void pipeline__event_ids_apply(struct ev_ids *ids);
+/* Before d's catch-up (d restored with a detector): reads, in one query, the start and id of
+ * each of d's stored events that began after the saved detector's last reading into d->replay,
+ * which the catch-up's openings take their ids from (pipeline_events.c event_next_id), freed
+ * once the catch-up is drained (pipeline_restore). Not read when maxed (ids->read: d->replay_max
+ * is d's highest stored id) and that id is not past d's next one: no event was stored after the
+ * save (a clean stop's restore; the read a device made the restore of 4,000 devices half as
+ * long again: review of events64). Returns 0, or the store's error (logged by the caller;
+ * d->replay left NULL: the replay numbers from the saved next id, as before task events64).
+ * Caller does not hold d->mu. Restore only. */
+int pipeline__event_replay_keys(pipeline_t *p, struct dev *d, int maxed);
 
 /* An event restored active at a restart (pipeline_restore_events.c on_event): its sides from its
  * stored JSON into e->above / e->below, and, unless d->lean came with the saved blob

@@ -76,7 +76,9 @@ struct event {
     /* 1 on an event restored active that opened after the saved detector (in no episode) was
      * saved (a crash; pipeline_restore_events.c event_restore): the catch-up's readings before
      * its start do not end it, and the one that enters anomaly again goes on with it (review,
-     * session 59; pipeline__track_event). */
+     * session 59; pipeline__track_event), unless an earlier event opened after the save too
+     * replays first: then it is dropped, and the replay opens it again under its id (session
+     * 63). dev.next_event_id stays the saved one until it goes on. */
     int ahead;
 };
 
@@ -205,6 +207,13 @@ struct chlist {
 /* A device's name is kept inside struct dev when shorter than this (with its NUL), so the
  * lookup's comparison reads no other allocation. */
 #define PIPE_NAME_INLINE 44
+
+/* A stored event's start and id, for the restore's catch-up (dev.replay). */
+struct replay_key {
+    int64_t start_ts;
+    uint64_t id;
+    int hit; /* a replayed opening took its id (event_next_id): the row opened again */
+};
 
 /* A device. Laid out for the shard's per-point path: the fields every scored point reads or
  * writes come first, the lookup's (name, name_len, name_buf) in the first cache line and the
@@ -351,6 +360,24 @@ struct dev {
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
     uint64_t next_event_id;
+    /* The restore's catch-up only (pipeline__event_replay_keys; freed, and d's next id raised
+     * to replay_max, once the rows left to it are ended: read64's finding 2): the start and id
+     * of each stored event that began after the saved detector's last reading, one a start
+     * (the open row, else the highest id: read64's finding 3), start ascending, so a replayed opening takes the id of the row it opened before the
+     * crash, and one that opened no stored row an id past replay_max: the device's highest
+     * stored id (pipeline__event_ids_read) and theirs; 0 when the keys' read failed (task
+     * events64: numbered from the saved next id, a replay missing an earlier episode's
+     * readings overwrote the later rows with other episodes; review of events64: a row opened
+     * after the save on a clock stepped back is no key). Zeroed with replay. d->mu. */
+    struct replay_key *replay;
+    size_t nreplay;
+    uint64_t replay_max;
+    /* The keys were read (pipeline__event_replay_keys returned 0 having read them, replay NULL
+     * when none began after the save): replay_max is past every stored row, so an `ahead` row
+     * a replayed opening comes before is dropped, not gone on with (read64's finding 1), and a
+     * left row was opened again when its key was hit, not when the next id reached its id
+     * (left_end; read64's finding 4). 0: the read failed or was skipped. d->mu. */
+    int replay_keyed;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
      * o.versions + 2). */

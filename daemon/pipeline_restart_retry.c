@@ -34,6 +34,7 @@
 #include "pipeline_int.h"
 #include "vtime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* A round of puts every PIPE_RESTART_RETRY_MS, PIPE_RESTART_RETRIES rounds at most: ten minutes
@@ -65,6 +66,10 @@ struct restart_end {
     int64_t start_ts, end_ts;
     char *js;
     int counted, inflight;
+    /* The catch-up's end of a row it replayed (left_end: read63c's finding 2), not a "restart"
+     * end: its JSON built again from d's held event at each put (replayed_refresh), the log
+     * lines count it apart (ends_of; task events64). */
+    int replayed;
     uint64_t mark, failed0;
 };
 
@@ -82,7 +87,35 @@ struct restart_retry {
     int rounds;          /* rounds begun */
     int open;            /* a round is under way (pos) */
     int over;            /* the retries gave up: only the ends in flight are left, to settle */
+    /* Of the stored, the replayed ends (restart_end.replayed). */
+    size_t stored_replayed;
 };
+
+/* The subject of a line about the kept ends: the restore's "restart" ends and the catch-up's
+ * replayed ones (restart_end.replayed) counted apart, so a replayed end ("cleared", ...) is not
+ * called a "restart" end (read63d's finding 5; task events64). Returns buf. */
+static const char *ends_of(char *buf, size_t size, size_t all, size_t replayed)
+{
+    if (replayed == 0)
+        snprintf(buf, size, "the \"restart\" ends of %zu events", all);
+    else if (replayed == all)
+        snprintf(buf, size, "the ends of %zu events the catch-up replayed", all);
+    else
+        snprintf(buf, size,
+                 "the \"restart\" ends of %zu events and the ends of %zu the catch-up "
+                 "replayed",
+                 all - replayed, replayed);
+    return buf;
+}
+
+/* The replayed ends among rr->v[0..n). */
+static size_t replayed_in(const struct restart_retry *rr, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += rr->v[i].replayed != 0;
+    return k;
+}
 
 /* Counts an end not kept (out of memory): said at the restore's end. */
 static int unkept(pipeline_t *p, char *js)
@@ -93,7 +126,7 @@ static int unkept(pipeline_t *p, char *js)
 }
 
 int pipeline__restart_keep(pipeline_t *p, struct dev *d, const struct event *e, char *js,
-                           int queued)
+                           int queued, int replayed)
 {
     if (js == NULL)
         return unkept(p, js);
@@ -114,7 +147,8 @@ int pipeline__restart_keep(pipeline_t *p, struct dev *d, const struct event *e, 
                                           .start_ts = e->start_ts,
                                           .end_ts = e->end_ts,
                                           .js = js,
-                                          .counted = queued};
+                                          .counted = queued,
+                                          .replayed = replayed};
     return 0;
 }
 
@@ -161,9 +195,11 @@ void pipeline__restart_begin(pipeline_t *p)
         restart_free(p);
         return;
     }
-    log_warn("pipeline: the \"restart\" ends of %zu events are not known stored: put again "
-             "every %d s while vigild runs (%d times at most, %d puts a tick at most)",
-             rr->n, PIPE_RESTART_RETRY_MS / 1000, PIPE_RESTART_RETRIES, PIPE_RESTART_TICK_PUTS);
+    char what[128];
+    log_warn("pipeline: %s are not known stored: put again every %d s while vigild runs (%d "
+             "times at most, %d puts a tick at most)",
+             ends_of(what, sizeof what, rr->n, replayed_in(rr, rr->n)),
+             PIPE_RESTART_RETRY_MS / 1000, PIPE_RESTART_RETRIES, PIPE_RESTART_TICK_PUTS);
     rr->next_ms = vtime_mono_ms() + PIPE_RESTART_RETRY_MS;
     const long long span =
         pipeline__test_knob("VIGIL_TEST_RESTART_SPAN_MS", PIPE_KNOB_MS_MAX,
@@ -188,9 +224,9 @@ static int dev_gone(const struct restart_end *r)
 static void drop_gone(struct restart_retry *rr, struct restart_end *r)
 {
     if (rr->gone++ < PIPE_RESTART_LOG_EACH)
-        log_info("pipeline: the \"restart\" end of event %llu of '%s' is not put again: the device "
-                 "was deleted",
-                 (unsigned long long)r->id, r->d->name);
+        log_info("pipeline: the %send of event %llu of '%s' is not put again: the device was "
+                 "deleted",
+                 r->replayed ? "replayed " : "\"restart\" ", (unsigned long long)r->id, r->d->name);
     free(r->js);
     r->js = NULL;
 }
@@ -208,9 +244,10 @@ static int store_retry_later(int rc)
 static void drop_refused(struct restart_retry *rr, struct restart_end *r, int rc)
 {
     if (rr->dropped++ < PIPE_RESTART_LOG_EACH)
-        log_warn("pipeline: the \"restart\" end of event %llu of '%s' is not put again: the store "
-                 "refused it (%s); its row is left open to the next restart",
-                 (unsigned long long)r->id, r->d->name, err_str(rc));
+        log_warn("pipeline: the %send of event %llu of '%s' is not put again: the store refused "
+                 "it (%s); its row is left open to the next restart",
+                 r->replayed ? "replayed " : "\"restart\" ", (unsigned long long)r->id, r->d->name,
+                 err_str(rc));
     free(r->js);
     r->js = NULL;
 }
@@ -241,6 +278,7 @@ static void restart_settle(pipeline_t *p, const store_stats_t *st)
                         api_events_publish(p->o.hub, API_EVENT_ANOMALY, r->d->name, r->js);
                     }
                     rr->stored++;
+                    rr->stored_replayed += r->replayed != 0;
                     free(r->js);
                     r->js = NULL;
                 }
@@ -254,6 +292,30 @@ static void restart_settle(pipeline_t *p, const store_stats_t *st)
     }
     rr->n = k;
     rr->pos = pos;
+}
+
+/* A replayed end's JSON as d's held event of its id says now: a chain break since the end was
+ * kept (pipeline__event_chain_break marks the held event "chain_broken" and puts its row) is not
+ * undone by this put, which wrote the JSON of left_end's time back, so the next restart restored
+ * the chain (read63d's finding 2; task events64). Kept as it is when d's list no longer holds the
+ * event (past [pipeline] events), it is no longer that end, or out of memory. Caller holds
+ * r->d->mu. */
+static void replayed_refresh(struct restart_end *r)
+{
+    const struct dev *d = r->d;
+    for (size_t i = d->nevents; r->replayed && i-- > 0;) {
+        const struct event *e = &d->events[i];
+        if (e->id != r->id)
+            continue;
+        char *js = e->start_ts == r->start_ts && e->end_ts == r->end_ts
+                       ? pipeline__event_json(r->d, e)
+                       : NULL;
+        if (js != NULL) {
+            free(r->js);
+            r->js = js;
+        }
+        return;
+    }
 }
 
 /* The round's puts from rr->pos on: at most PIPE_RESTART_TICK_PUTS, none once the store's queue
@@ -280,9 +342,11 @@ static int restart_puts(pipeline_t *p, const store_stats_t *st)
         const int gone = dev_gone(r);
         if (gone)
             drop_gone(rr, r); /* a put would bring its row back, or overwrite a new one */
-        else
+        else {
+            replayed_refresh(r); /* a chain break since it was kept */
             rc = store_event_put(p->store, r->d->name, (int64_t)r->id, r->start_ts, r->end_ts,
                                  r->js);
+        }
         refused = store_retry_later(rc);
         if (rc != 0 && !refused)
             drop_refused(rr, r, rc); /* every try would refuse it: the round goes on */
@@ -312,18 +376,18 @@ static int restart_puts(pipeline_t *p, const store_stats_t *st)
 static void restart_done(pipeline_t *p)
 {
     struct restart_retry *rr = p->rr;
+    char what[128];
     if (rr->gone > PIPE_RESTART_LOG_EACH)
-        log_info("pipeline: the \"restart\" ends of %zu events in all were not put again: "
-                 "their devices were deleted",
+        log_info("pipeline: the kept ends (\"restart\" or replayed) of %zu events in all were not "
+                 "put again: their devices were deleted",
                  rr->gone);
     if (rr->dropped > PIPE_RESTART_LOG_EACH)
-        log_warn("pipeline: the \"restart\" ends of %zu events in all were not put again: the "
-                 "store refused them; their rows are left open to the next restart",
+        log_warn("pipeline: the kept ends (\"restart\" or replayed) of %zu events in all were not "
+                 "put again: the store refused them; their rows are left open to the next restart",
                  rr->dropped);
-    if (rr->stored)
-        log_info("pipeline: the \"restart\" ends of %zu events are stored (%zu of them "
-                 "counted now: their first put was refused)",
-                 rr->stored, rr->late);
+    if (rr->stored) /* a replayed end is counted when the replay ends it: never "now" */
+        log_info("pipeline: %s are stored (%zu of them counted now: their first put was refused)",
+                 ends_of(what, sizeof what, rr->stored, rr->stored_replayed), rr->late);
     restart_free(p);
 }
 
@@ -334,10 +398,12 @@ void pipeline__restart_stop(pipeline_t *p)
         return;
     /* After a start that failed past the restore no round ran, and "at the stop" would read as
      * a stop of a vigild that had run (task stop63). */
+    char what[128];
     if (rr->n > 0)
-        log_warn("pipeline: the \"restart\" ends of %zu events are not known stored %s: their "
-                 "rows are left open to the next restart",
-                 rr->n, p->started ? "at the stop" : "after the failed start");
+        log_warn("pipeline: %s are not known stored %s: their rows are left open to the next "
+                 "restart",
+                 ends_of(what, sizeof what, rr->n, replayed_in(rr, rr->n)),
+                 p->started ? "at the stop" : "after the failed start");
     restart_done(p); /* what the others came to: stored, or dropped (task stop63) */
 }
 
@@ -349,13 +415,15 @@ void pipeline__restart_stop(pipeline_t *p)
 static void restart_give_up(pipeline_t *p, int64_t now)
 {
     struct restart_retry *rr = p->rr;
-    size_t k = 0, left = 0;
+    size_t k = 0, left = 0, left_replayed = 0;
+    char what[128];
     for (size_t i = 0; i < rr->n; i++) {
         if (rr->v[i].inflight) {
             rr->v[k++] = rr->v[i];
         } else {
             free(rr->v[i].js);
             left++;
+            left_replayed += rr->v[i].replayed != 0;
         }
     }
     rr->n = k;
@@ -363,9 +431,10 @@ static void restart_give_up(pipeline_t *p, int64_t now)
     rr->open = 0;
     rr->over = 1;
     if (left)
-        log_warn("pipeline: the \"restart\" ends of %zu events not stored after %d tries in "
-                 "%lld s: their rows are left open to the next restart%s",
-                 left, rr->rounds, (long long)((now - rr->first_ms) / 1000),
+        log_warn("pipeline: %s not stored after %d tries in %lld s: their rows are left open to "
+                 "the next restart%s",
+                 ends_of(what, sizeof what, left, left_replayed), rr->rounds,
+                 (long long)((now - rr->first_ms) / 1000),
                  k ? " (those whose put is in flight wait for it: said stored if it commits)" : "");
     if (rr->n == 0)
         restart_done(p);
@@ -414,11 +483,11 @@ void pipeline__restart_retry(pipeline_t *p)
         rr->next_ms = now + PIPE_RESTART_RETRY_MS;
     }
     if (rr->gone > PIPE_RESTART_LOG_EACH && gone < rr->gone)
-        log_info("pipeline: %zu more \"restart\" ends not put again this tick: their devices "
-                 "were deleted; not logged one by one",
+        log_info("pipeline: %zu more kept ends (\"restart\" or replayed) not put again this "
+                 "tick: their devices were deleted; not logged one by one",
                  rr->gone - (gone > PIPE_RESTART_LOG_EACH ? gone : PIPE_RESTART_LOG_EACH));
     if (rr->dropped > PIPE_RESTART_LOG_EACH && dropped < rr->dropped)
-        log_warn("pipeline: %zu more \"restart\" ends not put again this tick: the store refused "
-                 "them; not logged one by one",
+        log_warn("pipeline: %zu more kept ends (\"restart\" or replayed) not put again this "
+                 "tick: the store refused them; not logged one by one",
                  rr->dropped - (dropped > PIPE_RESTART_LOG_EACH ? dropped : PIPE_RESTART_LOG_EACH));
 }

@@ -4,7 +4,10 @@
  * (event_restore; pipeline__event_chain_restore stores that end); every other open row of the
  * device, which nothing would ever end, is ended "restart" at the start of the device's next
  * later event (stale_end; docs/reliability.md, "Every open event of a device ends at the restore
- * (session 60)"), and so is every open row of a device restored without a detector. Each device's
+ * (session 60)"), and so is every open row of a device restored without a detector. The rows
+ * opened after the saved detector's save are left to the catch-up's replay, and ended so after
+ * it if it did not open them again (left_end; "The rows left to the catch-up that it does not
+ * open again (session 63)"). Each device's
  * next event is numbered past the highest id the store holds for it (pipeline__event_ids_read;
  * "A device restored without a detector numbers its events past the stored ones (session 60)").
  * A device known by its events alone (nothing read before them names it) is created at the
@@ -125,7 +128,11 @@ static void event_restore(pipeline_t *p, struct dev *d, int64_t id, int64_t star
         memset(d->lean, 0, sizeof d->lean);
         d->lean_seen = d->lean_up = 0;
     } else if (d->has_result && d->last.state != DET_ANOMALY) {
-        e->ahead = 1; /* opened after the save: the catch-up goes on with it (track_event) */
+        /* Opened after the save: the catch-up goes on with it (track_event). The saved next id
+         * is kept until then: the replay numbers the events it opens before this one (opened
+         * after the save too) from it, as they were numbered (session 63). */
+        e->ahead = 1;
+        return;
     }
     if (d->next_event_id < (uint64_t)id)
         d->next_event_id = (uint64_t)id;
@@ -140,17 +147,22 @@ struct stale_row {
     struct dev *d;
     int64_t id, start_ts, bound;
     char *info;
+    /* left_end's, for a row left to the catch-up: its left_fate, whether the replay opened it
+     * again (left_fate), and a replayed row's end (caller owns; NULL: none) */
+    int fate, reopened;
+    char *js;
 };
 
-/* The restore's read of the fleet's active events: the stale rows it found, in its order. */
+/* The restore's read of the fleet's active events: the stale rows it found, in its order, and
+ * the rows it left to the catch-up's replay (ids->left: past_own, and the `ahead` rows), ended
+ * after the catch-up when it did not open them again (pipeline__event_ids_apply). */
 struct ev_read {
     pipeline_t *p;
-    struct stale_row *v;
-    size_t n, room;
-    size_t lost; /* stale rows not copied (out of memory): left open to the next restart */
+    struct ev_rows stale;
+    struct ev_rows *left;
 };
 
-static void stale_add(struct ev_read *r, struct dev *d, int64_t id, int64_t start_ts, int64_t bound,
+static void stale_add(struct ev_rows *r, struct dev *d, int64_t id, int64_t start_ts, int64_t bound,
                       const char *info_json)
 {
     char *info = strdup(info_json);
@@ -169,20 +181,24 @@ static void stale_add(struct ev_read *r, struct dev *d, int64_t id, int64_t star
         r->lost++;
         return;
     }
-    r->v[r->n++] = (struct stale_row){d, id, start_ts, bound, info};
+    r->v[r->n++] =
+        (struct stale_row){.d = d, .id = id, .start_ts = start_ts, .bound = bound, .info = info};
 }
 
-/* A later open row whose id is past the saved detector's own open event (saved in its episode,
- * not `ahead`) and that started after the saved detector's last reading: opened after the save
- * (that event's end and this row's lost, a later row stored, then a crash). The catch-up's
- * readings open it again under its id and end it with its real reason, so the restore leaves
- * it to them: ended "restart" too, it was counted twice, and the stream said "restart" and then
- * its real end (review of ids60, session 60). A row that started before that reading is no
- * reading's to replay: it stays stale. Caller holds d->mu. */
+/* A later open row whose id is past the saved detector's own open event (saved in its episode)
+ * and that started after the saved detector's last reading: opened after the save (that event's
+ * end and this row's lost, a later row stored, then a crash). The catch-up's readings open it
+ * again under its id and end it with its real reason, so the restore leaves it to them: ended
+ * "restart" too, it was counted twice, and the stream said "restart" and then its real end
+ * (review of ids60, session 60). When the device goes on with an `ahead` row (the detector
+ * saved in no episode), a row past the saved next id (d->next_event_id, not raised for that
+ * row: event_restore) is the same case (session 63). A row that started before that reading is
+ * no reading's to replay: it stays stale. Caller holds d->mu. */
 static int past_own(const struct dev *d, int64_t id, int64_t start_ts)
 {
     const struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
-    return e && e->end_ts < 0 && !e->ahead && (uint64_t)id > e->id && start_ts > d->last_ts;
+    return e && e->end_ts < 0 && start_ts > d->last_ts &&
+           (uint64_t)id > (e->ahead ? d->next_event_id : e->id);
 }
 
 /* The device's active anomaly event, if one was open when vigild stopped, continues. The
@@ -194,8 +210,11 @@ static int past_own(const struct dev *d, int64_t id, int64_t start_ts)
  * with a later event (that one's opening put lost). A later row that is the saved detector's
  * own open event is not stale: its end's put was lost, a later event's committed, then a
  * crash; the catch-up's readings end it as before (review, session 60), as they do a row past
- * that event's id (past_own). Each row is looked at once: the read is linear in the active
- * rows, however many a device has. */
+ * that event's id (past_own). The rows left to the catch-up (the `ahead` row, and the past_own
+ * ones, the first row among them: the newest row opened after a save in an episode, before
+ * read63c's finding neither stale nor left) go to r->left, ended after it if it did not open
+ * them again (left_end). Each row is looked at once: the read is linear in the active rows,
+ * however many a device has. */
 static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
                     const char *info_json)
 {
@@ -209,18 +228,23 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
         /* Restored without a detector (none saved, or unusable): it learns again and goes on
          * with no event, so each open row is stale, the newest ended at its own start (the
          * restore has read none of the device's readings), each other at the next row's. */
-        stale_add(r, d, id, start_ts, d->restore_ev ? d->restore_ev_ts : start_ts, info_json);
+        stale_add(&r->stale, d, id, start_ts, d->restore_ev ? d->restore_ev_ts : start_ts,
+                  info_json);
         d->restore_ev = 1;
     } else if (!d->restore_ev) {
         d->restore_ev = 1;
         event_restore(r->p, d, id, start_ts, info_json);
         const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
         if (e && e->end_ts < 0 && e->id > (uint64_t)id)
-            stale_add(r, d, id, start_ts, e->start_ts, info_json);
+            stale_add(&r->stale, d, id, start_ts, e->start_ts, info_json);
+        else if (e && (e->ahead || past_own(d, id, start_ts)))
+            stale_add(r->left, d, id, start_ts, start_ts, info_json); /* this row: its own end */
     } else if ((own = detectors_own(d, id)) != NULL) {
         event_merge(d, own, info_json); /* its row's chain and sides, as a first row's */
     } else if (!past_own(d, id, start_ts)) {
-        stale_add(r, d, id, start_ts, d->restore_ev_ts, info_json);
+        stale_add(&r->stale, d, id, start_ts, d->restore_ev_ts, info_json);
+    } else {
+        stale_add(r->left, d, id, start_ts, d->restore_ev_ts, info_json);
     }
     d->restore_ev_ts = start_ts;
     pthread_mutex_unlock(&d->mu);
@@ -235,6 +259,17 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
  * a store with thousands of lost ends logged a line each at the start (session 61). */
 #define STALE_LOG_EACH 10
 
+/* What stale_end's log lines call its rows: each row's (a device with a detector's, one
+ * restored without), all of them, and those of devices with a detector. */
+struct stale_texts {
+    const char *why_det, *why_none, *all, *some;
+};
+
+static const struct stale_texts behind = {
+    "behind a later event of the device", "by a device restored without a detector",
+    "events stored open behind later ones or by devices restored without a detector",
+    "events stored open behind later ones"};
+
 /* Ends the stale rows the read found (on_event), "restart", each at its bound (not before its
  * start), with its channels' shares and sides as its row has them: stored, published, counted
  * and logged (pipeline__event_restart_store; the first STALE_LOG_EACH one by one, the others
@@ -242,7 +277,7 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
  * pipeline__event_chain_restore stores the newest row's. A put refused or a commit that
  * fails leaves the row open in the store, and the next restart ends it. One put a row and a
  * wait for the writer every STALE_FLUSH_EVERY rows: linear in the stale rows. Frees r's rows. */
-static void stale_end(pipeline_t *p, struct ev_read *r)
+static void stale_end(pipeline_t *p, struct ev_rows *r, const struct stale_texts *t)
 {
     size_t queued = 0, failed = 0, unkept = 0, unflushed = 0;
     /* Of the rows not logged one by one: queued, refused and kept, refused and not kept. */
@@ -267,9 +302,7 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
         e.ended_by = PIPE_END_RESTART;
         const int quiet = i >= STALE_LOG_EACH;
         const size_t unkept0 = p->rr_unkept; /* moves when the end is not kept (out of memory) */
-        if (pipeline__event_restart_store(p, d, &e, s->info,
-                                          d->det ? "behind a later event of the device"
-                                                 : "by a device restored without a detector",
+        if (pipeline__event_restart_store(p, d, &e, s->info, d->det ? t->why_det : t->why_none,
                                           quiet)) {
             const int kept = p->rr_unkept == unkept0;
             failed += kept;
@@ -290,25 +323,23 @@ static void stale_end(pipeline_t *p, struct ev_read *r)
         }
     }
     if (r->n > STALE_LOG_EACH)
-        log_warn("pipeline: %zu more events stored open behind later ones or by devices restored "
-                 "without a detector: %zu ended \"restart\", %zu not stored (put again while "
+        log_warn("pipeline: %zu more %s: %zu ended \"restart\", %zu not stored (put again while "
                  "vigild runs), %zu not stored nor kept (out of memory: left open to the next "
                  "restart); not logged one by one",
-                 r->n - STALE_LOG_EACH, quiet_queued, quiet_failed, quiet_unkept);
+                 r->n - STALE_LOG_EACH, t->all, quiet_queued, quiet_failed, quiet_unkept);
     store_stats_get(p->store, &st1);
     const int lost = queued && (flush_rc || st1.ops_failed != st0.ops_failed);
     if (lost)
-        log_warn("pipeline: the \"restart\" ends of %zu events stored open behind later ones "
-                 "may not be stored (%s): put again while vigild runs",
-                 queued, flush_rc ? err_str(flush_rc) : "a write failed");
+        log_warn("pipeline: the \"restart\" ends of %zu %s may not be stored (%s): put again "
+                 "while vigild runs",
+                 queued, t->some, flush_rc ? err_str(flush_rc) : "a write failed");
     pipeline__restart_check(p, mark, lost);
     if (failed || unkept || r->lost)
-        log_warn("pipeline: %zu events stored open behind later ones not ended at the restore "
-                 "(%zu not stored: put again while vigild runs; %zu out of memory: left open to "
-                 "the next restart)",
-                 failed + unkept + r->lost, failed, unkept + r->lost);
+        log_warn("pipeline: %zu %s not ended at the restore (%zu not stored: put again while "
+                 "vigild runs; %zu out of memory: left open to the next restart)",
+                 failed + unkept + r->lost, t->some, failed, unkept + r->lost);
     free(r->v);
-    *r = (struct ev_read){.p = p};
+    *r = (struct ev_rows){0};
 }
 
 /* After the fleet's active events read failed part way, the devices it never reported are read
@@ -326,9 +357,9 @@ static size_t events_fallback(struct ev_read *r, char *const *names, size_t n)
     return failed;
 }
 
-void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n)
+void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n, struct ev_rows *left)
 {
-    struct ev_read er = {.p = p};
+    struct ev_read er = {.p = p, .left = left};
     if (store_events_query(p->store, NULL, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0, on_event, &er) !=
         0) {
         log_warn("pipeline: the fleet's active events read failed (%s); the devices it did not "
@@ -338,7 +369,7 @@ void pipeline__events_restore(pipeline_t *p, char *const *names, size_t n)
         if (failed)
             log_warn("pipeline: the active events of %zu devices not restored", failed);
     }
-    stale_end(p, &er);
+    stale_end(p, &er.stale, &behind);
 }
 
 /* store_event_max_cb: a device's highest stored event id. A device without a detector numbers
@@ -355,6 +386,8 @@ static int on_max_id(void *arg, const char *device, int64_t max_id)
     int now = d->det == NULL;
     if (now && d->next_event_id < (uint64_t)max_id)
         d->next_event_id = (uint64_t)max_id;
+    if (!now)
+        d->replay_max = (uint64_t)max_id; /* the catch-up's floor (event_next_id) */
     pthread_mutex_unlock(&d->mu);
     if (now)
         return 0;
@@ -374,16 +407,258 @@ static int on_max_id(void *arg, const char *device, int64_t max_id)
 
 void pipeline__event_ids_read(pipeline_t *p, struct ev_ids *ids)
 {
-    *ids = (struct ev_ids){.p = p};
-    if (store_events_max_ids(p->store, on_max_id, ids) != 0)
+    ids->p = p; /* ids->left: pipeline__events_restore's */
+    ids->read = store_events_max_ids(p->store, on_max_id, ids) == 0;
+    if (!ids->read)
         log_warn("pipeline: the stored events' highest ids not read (%s): a device restored "
                  "without a detector may number its next events under stored ones, and "
                  "overwrite them",
                  store_errmsg(p->store));
 }
 
+/* store_event_cb: whether the row of id o->id is among the device's open ones. */
+struct open_row {
+    int64_t id;
+    int open;
+};
+
+static int on_open_row(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
+                       const char *info_json)
+{
+    struct open_row *o = arg;
+    (void)device, (void)start_ts, (void)info_json;
+    o->open |= id == o->id && end_ts < 0;
+    return 0;
+}
+
+/* d's event of id while d's list still holds it (its oldest dropped past [pipeline] events),
+ * else NULL. Caller holds d->mu. */
+static struct event *event_held(struct dev *d, uint64_t id)
+{
+    for (size_t i = d->nevents; i-- > 0;)
+        if (d->events[i].id == id)
+            return &d->events[i];
+    return NULL;
+}
+
+/* What the catch-up did with a row left to it (left_end), as d's list says. */
+enum left_fate {
+    LEFT_UNKNOWN,   /* not held: the store says (open: not opened again) */
+    LEFT_LIVE,      /* opened again and still open: the live readings go on with it */
+    LEFT_REPLAYED,  /* opened again and ended: its end's put checked in the store */
+    LEFT_UNREACHED, /* still `ahead`: no replayed reading reached its start */
+};
+
+/* Whether the catch-up opened again the row of id, one of d's keys: a replayed opening took its
+ * id (event_next_id) or went on with it (the `ahead` row). Caller holds d->mu. */
+static int key_hit(const struct dev *d, uint64_t id)
+{
+    for (size_t i = 0; i < d->nreplay; i++)
+        if (d->replay[i].id == id)
+            return d->replay[i].hit;
+    return 0;
+}
+
+/* A left row's fate, with an unreached `ahead` event dropped from d's list (ended "restart" at
+ * its own start by the caller, as the other unreplayed rows: before read63c's finding 5 the
+ * first live reading ended it "reset" at that reading's time). *js: a replayed row's end as the
+ * replay put it (caller owns; NULL out of memory). *reopened: the replay opened the row again,
+ * the caller's answer when d's list no longer holds it and the store's read fails: its key hit,
+ * d's keys read (d->replay_keyed: a replayed opening takes a key's id or one past every stored
+ * row, so no other reaches a left row's id: read64's finding 4), else d's next id, as the
+ * replay left it, has reached the row's id (the replay numbered from the saved next id). Raises
+ * nothing: the caller raises d's next id only once every left row's fate is taken (read63d's
+ * finding 1: raised row by row, the rows after a device's first read opened again). Caller
+ * holds d->mu. */
+static enum left_fate left_fate(struct dev *d, const struct stale_row *s, char **js, int *reopened)
+{
+    struct event *e = event_held(d, (uint64_t)s->id);
+    *reopened = d->replay_keyed ? key_hit(d, (uint64_t)s->id)
+                                : d->next_event_id >= (uint64_t)s->id;
+    if (e == NULL)
+        return LEFT_UNKNOWN;
+    if (e->ahead && e == &d->events[d->nevents - 1]) {
+        free(e->note);
+        d->nevents--;
+        return LEFT_UNREACHED;
+    }
+    if (e->end_ts < 0)
+        return LEFT_LIVE;
+    *js = pipeline__event_json(d, e);
+    return LEFT_REPLAYED;
+}
+
+/* The rows the restore left to the catch-up's replay (on_event: past_own, and the `ahead` row)
+ * that the replay did not open again and end, ended "restart" at their bound as stale rows are
+ * (stale_end): after the catch-up's writes are committed, a row d's list does not hold and that
+ * is still open in the store, and the `ahead` row no replayed reading reached (at its start). A
+ * row d's list holds ended was replayed: never ended "restart" (read63c's finding 2: before, a
+ * replayed end whose put was refused or whose transaction failed read open, and the row was
+ * ended twice, counted and published twice); when the store still has it open, the replay's end
+ * is kept and put again while vigild runs (pipeline__restart_keep, counted: the replay counted
+ * and published it). One held open is the device's active event (the live readings go on with
+ * it). The store read failing, a row not held is taken as replayed when the replay opened it
+ * again (left_fate: its key hit, or, d's keys not read, d->next_event_id as the replay left it
+ * reached its id; since the keys an opening before an `ahead` row takes an id past every
+ * stored row, and the next id reached every left row's: read64's finding 4): every row's fate
+ * is taken before any raise of d's next id to a left row's id (which keeps a live event from
+ * taking a row's id: read63c's finding 4; done row by row, it made every older row of the
+ * device read replayed: read63d's finding 1). A replay that does not open them again: the
+ * readings after the save gone (a retention sweep while vigild was down), or a detector that
+ * scores them otherwise; left open, nothing ended them until the next restart (review of
+ * events63, session 63). */
+static void left_end(pipeline_t *p, struct ev_rows *left)
+{
+    static const struct stale_texts unreplayed = {
+        "after its detector's last save, and the catch-up did not open it again",
+        "after its detector's last save, and the catch-up did not open it again",
+        "events opened after a detector's last save that its catch-up did not open again",
+        "events opened after a detector's last save that its catch-up did not open again"};
+    size_t k = 0, resent = 0;
+    if (left->n)
+        (void)store_flush(p->store); /* the catch-up's puts committed (a failure: read below) */
+    for (size_t i = 0; i < left->n; i++) { /* every fate first, d's next id as the replay left it */
+        struct stale_row *s = &left->v[i];
+        pthread_mutex_lock(&s->d->mu);
+        s->fate = left_fate(s->d, s, &s->js, &s->reopened);
+        pthread_mutex_unlock(&s->d->mu);
+    }
+    for (size_t i = 0; i < left->n; i++) {
+        struct stale_row *s = &left->v[i];
+        struct dev *d = s->d;
+        char *js = s->js;
+        const enum left_fate fate = s->fate;
+        s->js = NULL;
+        pthread_mutex_lock(&d->mu);
+        if (d->next_event_id < (uint64_t)s->id)
+            d->next_event_id = (uint64_t)s->id;
+        pthread_mutex_unlock(&d->mu);
+        struct open_row o = {s->id, 0};
+        const int read = fate == LEFT_UNKNOWN || fate == LEFT_REPLAYED;
+        if (read && store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 0,
+                                       on_open_row, &o) != 0)
+            o.open = fate == LEFT_REPLAYED || !s->reopened; /* a replayed end put again: the same */
+        if (fate == LEFT_REPLAYED && o.open) {
+            pthread_mutex_lock(&d->mu);
+            const struct event *e = event_held(d, (uint64_t)s->id);
+            if (e && pipeline__restart_keep(p, d, e, js, 1, 1) == 0)
+                resent++;
+            else if (e == NULL)
+                free(js);
+            pthread_mutex_unlock(&d->mu);
+            js = NULL;
+        }
+        free(js);
+        if (fate == LEFT_UNREACHED || (fate == LEFT_UNKNOWN && o.open))
+            left->v[k++] = *s;
+        else
+            free(s->info);
+    }
+    left->n = k;
+    if (resent)
+        log_warn("pipeline: the ends of %zu events the catch-up replayed are not stored (their "
+                 "puts refused or lost): put again while vigild runs",
+                 resent);
+    if (left->lost)
+        log_warn("pipeline: %zu events opened after a detector's last save not kept (out of "
+                 "memory): if its catch-up did not open them again, left open to the next restart",
+                 left->lost);
+    left->lost = 0;
+    stale_end(p, left, &unreplayed);
+}
+
+/* store_event_cb: d's stored rows after the save (newest start first), appended to k, one key
+ * a start: of rows that began at the same time (none the live run opens: constructed data, an
+ * import), the open one, else the highest id, the row the device went on with (read64's
+ * finding 3: bsearch picked either, and the replay overwrote a row with another's episode). */
+struct replay_read {
+    int64_t after;
+    struct replay_key *v;
+    size_t n, room;
+    uint64_t max;
+    int nomem;
+    int last_open; /* v[n - 1]'s row is open */
+};
+
+static int on_replay_key(void *arg, const char *device, int64_t id, int64_t start_ts,
+                         int64_t end_ts, const char *info_json)
+{
+    struct replay_read *k = arg;
+    (void)device, (void)info_json;
+    if (start_ts <= k->after || id <= 0)
+        return 0; /* ended after the save, begun before it: no replayed reading opens it */
+    if (k->max < (uint64_t)id)
+        k->max = (uint64_t)id;
+    if (k->n && k->v[k->n - 1].start_ts == start_ts) { /* a tie: the rows are by start */
+        struct replay_key *last = &k->v[k->n - 1];
+        if (!k->last_open && (end_ts < 0 || last->id < (uint64_t)id)) {
+            last->id = (uint64_t)id;
+            k->last_open = end_ts < 0;
+        }
+        return 0;
+    }
+    if (k->n == k->room) {
+        size_t room = k->room ? 2 * k->room : 8;
+        struct replay_key *v = realloc(k->v, room * sizeof *v);
+        if (v == NULL) {
+            k->nomem = 1;
+            return 1;
+        }
+        k->v = v;
+        k->room = room;
+    }
+    k->v[k->n++] = (struct replay_key){start_ts, (uint64_t)id, 0};
+    k->last_open = end_ts < 0;
+    return 0;
+}
+
+int pipeline__event_replay_keys(pipeline_t *p, struct dev *d, int maxed)
+{
+    pthread_mutex_lock(&d->mu);
+    struct replay_read k = {.after = d->last_ts};
+    /* None stored past the saved next id (event_restore raises it only to a row it goes on
+     * with or ends, not to an `ahead` one): none opened after the save. */
+    const int none = maxed && d->replay_max <= d->next_event_id;
+    pthread_mutex_unlock(&d->mu);
+    if (none)
+        return 0;
+    int rc = store_events_query(p->store, d->name, 0, k.after + 1, VTIME_MAX_MS + 1, 0,
+                                on_replay_key, &k);
+    if (rc == 0 && k.nomem)
+        rc = ERR_NOMEM;
+    if (rc != 0) { /* numbered from the saved next id, as before task events64 */
+        free(k.v);
+        pthread_mutex_lock(&d->mu);
+        d->replay_max = 0;
+        pthread_mutex_unlock(&d->mu);
+        return rc;
+    }
+    if (k.n == 0) { /* d->replay_max, the highest stored id, still the floor */
+        free(k.v);
+        pthread_mutex_lock(&d->mu);
+        d->replay_keyed = 1;
+        pthread_mutex_unlock(&d->mu);
+        return 0;
+    }
+    for (size_t i = 0; i < k.n / 2; i++) { /* newest first: ascending for the search */
+        struct replay_key t = k.v[i];
+        k.v[i] = k.v[k.n - 1 - i];
+        k.v[k.n - 1 - i] = t;
+    }
+    pthread_mutex_lock(&d->mu);
+    free(d->replay);
+    d->replay = k.v;
+    d->nreplay = k.n;
+    if (d->replay_max < k.max)
+        d->replay_max = k.max;
+    d->replay_keyed = 1;
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
 void pipeline__event_ids_apply(struct ev_ids *ids)
 {
+    left_end(ids->p, &ids->left);
     for (size_t i = 0; i < ids->n; i++) {
         struct dev *d = ids->v[i].d;
         pthread_mutex_lock(&d->mu);

@@ -710,7 +710,7 @@ int pipeline_restore(pipeline_t *p)
     }
     struct ev_ids ids = {.p = p};
     if (rc == 0) {
-        pipeline__events_restore(p, nm.v, nm.n);
+        pipeline__events_restore(p, nm.v, nm.n, &ids.left);
         pipeline__event_ids_read(p, &ids);
     }
     /* The newest rows' "restart" ends (end_lost_restore) are checked after the catch-up. */
@@ -726,13 +726,18 @@ int pipeline_restore(pipeline_t *p)
             pipeline__event_chain_restore(p, d); /* the next event may continue its last */
             pthread_mutex_unlock(&d->mu);
         }
+        int krc = have_det ? pipeline__event_replay_keys(p, d, ids.read) : 0;
+        if (krc != 0)
+            log_warn("pipeline: device '%s': its events stored after its detector's last save "
+                     "not read (%s): its catch-up numbers the events it opens from the saved "
+                     "next id",
+                     d->name, krc == ERR_NOMEM ? err_str(krc) : store_errmsg(p->store));
         if (d == NULL)
             d = pipeline__dev(p, nm.v[i]);
         if (d)
             refeed(p, d, last_ts, have_det);
     }
     pipeline_drain(p);
-    pipeline__event_ids_apply(&ids); /* after the catch-up's readings numbered theirs */
     /* Some were queued or refused: the writer waited for, then any lost put is taken as
      * possibly theirs (as stale_end does for the older rows'). */
     if (pipeline__restart_mark(p) > rr_mark) {
@@ -740,6 +745,28 @@ int pipeline_restore(pipeline_t *p)
         int frc = store_flush(p->store);
         store_stats_get(p->store, &st1);
         pipeline__restart_check(p, rr_mark, frc != 0 || st1.ops_failed != st0.ops_failed);
+    }
+    /* After the catch-up's readings numbered theirs; its rows not opened again are ended with
+     * their own check of their puts (stale_end), after the one above. */
+    pipeline__event_ids_apply(&ids);
+    /* The catch-up's openings are over, and its left rows' fates taken from the keys' hits
+     * (left_end): the live ones number from the next id, raised past the highest stored id
+     * the keys knew (the highest ids' read failing, a row ended after the save that the
+     * replay did not open again is no left row: a live event took its id, read64's finding 2;
+     * raised before left_end, every left row would read opened again). */
+    for (size_t i = 0; i < nm.n; i++) {
+        struct dev *d = pipeline__find(p, nm.v[i]);
+        if (d == NULL)
+            continue;
+        pthread_mutex_lock(&d->mu);
+        if (d->next_event_id < d->replay_max)
+            d->next_event_id = d->replay_max;
+        free(d->replay);
+        d->replay = NULL;
+        d->nreplay = 0;
+        d->replay_max = 0;
+        d->replay_keyed = 0;
+        pthread_mutex_unlock(&d->mu);
     }
     pipeline__restart_begin(p);
     /* A period that ended while vigild was stopped, after the catch-up's readings (one of
