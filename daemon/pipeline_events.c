@@ -338,7 +338,7 @@ void pipeline__event_break_open(pipeline_t *p, struct dev *d)
     if (e == NULL || e->end_ts >= 0 || e->chain_broken)
         return;
     e->chain_broken = 1;
-    if (p->store) {
+    if (p->store && !e->prov) { /* provisional: stored with the mark once numbered */
         char *js = pipeline__event_json(d, e);
         row_put(p, d, e->id, e->start_ts, e->end_ts, js, 0);
         free(js);
@@ -468,12 +468,13 @@ void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
 
 /* On the reading that opened e: e continues d's previous event when that one ended cleared
  * (d->cleared) within the bound, led by the same channel (e's largest share so far, the
- * opening reading's) on the same side of its prediction. Consumes d->cleared. */
+ * opening reading's) on the same side of its prediction, and e's id follows its (e->prov: kept
+ * only if so once numbered, event_settle). Consumes d->cleared. */
 static void event_link(pipeline_t *p, struct dev *d, struct event *e)
 {
     const int c = lead_channel(e->share, d->nch);
-    if (d->cleared.id != 0 && d->cleared.id + 1 == e->id && d->cleared.gen == d->gen && c >= 0 &&
-        c == d->cleared.ch && lean_side(d, c) == d->cleared.side &&
+    if (d->cleared.id != 0 && (e->prov || d->cleared.id + 1 == e->id) && d->cleared.gen == d->gen &&
+        c >= 0 && c == d->cleared.ch && lean_side(d, c) == d->cleared.side &&
         d->scored - d->cleared.scored <= continue_within(p)) {
         e->continues = d->cleared.id;
         e->fault = d->cleared.fault;
@@ -514,28 +515,93 @@ static struct replay_key *replay_key_at(struct dev *d, int64_t ts)
     return d->replay ? bsearch(&key, d->replay, d->nreplay, sizeof key, replay_key_cmp) : NULL;
 }
 
+/* One past d's next id and every stored row's (d->replay_max: the device's highest stored id,
+ * and the catch-up's keys'), d's next id raised to it. Caller holds d->mu. */
+static uint64_t event_past_id(struct dev *d)
+{
+    uint64_t id = d->next_event_id + 1;
+    if (id <= d->replay_max)
+        id = d->replay_max + 1;
+    d->next_event_id = id;
+    return id;
+}
+
+/* The catch-up's first key that began after ts and that no replayed opening took, else NULL.
+ * Caller holds d->mu. */
+static struct replay_key *replay_key_after(struct dev *d, int64_t ts)
+{
+    size_t lo = 0, hi = d->nreplay; /* d->replay: start_ts ascending */
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (d->replay[mid].start_ts <= ts)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < d->nreplay; lo++)
+        if (!d->replay[lo].hit)
+            return &d->replay[lo];
+    return NULL;
+}
+
 /* The id of the event a reading at ts opens, d's next id raised to it: the next one, or in the
  * restore's catch-up (d->replay, pipeline__event_replay_keys) the id of the stored row that
  * began at ts (the episode opened before the crash, opened again) or, none did, one past every
- * stored row's (d->replay_max: the device's highest stored id, and its keys'): a replay missing
- * an earlier episode's readings (a retention cut) numbered from the saved next id gave a later
- * episode that one's id, and the upsert overwrote correctly stored rows with other episodes
- * (read63c's finding 3; task events64). Past every stored row, not only those begun after the
- * save: a row opened after the save that began before its last reading (a clock stepped back
- * since: timeline_step) is no key, and an opening numbered from the saved next id took its id
- * (review of events64). Caller holds d->mu. */
-static uint64_t event_next_id(struct dev *d, int64_t ts)
+ * stored row's (event_past_id): a replay missing an earlier episode's readings (a retention
+ * cut) numbered from the saved next id gave a later episode that one's id, and the upsert
+ * overwrote correctly stored rows with other episodes (read63c's finding 3; task events64).
+ * Past every stored row, not only those begun after the save: a row opened after the save
+ * that began before its last reading (a clock stepped back since: timeline_step) is no key,
+ * and an opening numbered from the saved next id took its id (review of events64). And 0, *prov
+ * set, when no key began at ts but one not taken began after it: the replay may open a stored
+ * row's episode earlier than the live run did (late readings it skipped as out of order,
+ * stored and replayed in time order), numbered by event_settle (read64c's findings: before, a
+ * new id, the episode listed twice, or its row ended "restart"). Caller holds d->mu. */
+static uint64_t event_next_id(struct dev *d, int64_t ts, int *prov)
 {
-    uint64_t id = d->next_event_id + 1;
     struct replay_key *k = replay_key_at(d, ts);
+    *prov = 0;
     if (k) {
-        id = k->id;
         k->hit = 1; /* left_end: the row opened again */
-    } else if (id <= d->replay_max)
-        id = d->replay_max + 1;
-    if (d->next_event_id < id)
-        d->next_event_id = id;
-    return id;
+        if (d->next_event_id < k->id)
+            d->next_event_id = k->id;
+        return k->id;
+    }
+    if (d->replay_keyed && replay_key_after(d, ts)) {
+        *prov = 1;
+        return 0;
+    }
+    return event_past_id(d);
+}
+
+/* Numbers the catch-up's provisional event e (event_next_id): k's id (the key's row opened
+ * again, with e's earlier start) when a reading of e's reached k's start, else (NULL: e ends
+ * first, or the catch-up does) one past every stored row, a separate episode (read64's finding
+ * 1 stays repaired); keeps the chain event_link found only when e's id follows it; stores and
+ * publishes its opening, as an opening numbered at once is. Caller holds d->mu. */
+static void event_settle(pipeline_t *p, struct dev *d, struct event *e, struct replay_key *k)
+{
+    e->prov = 0;
+    if (k) {
+        e->id = k->id;
+        k->hit = 1;
+        if (d->next_event_id < e->id)
+            d->next_event_id = e->id;
+    } else {
+        e->id = event_past_id(d);
+    }
+    if (e->continues != 0 && e->continues + 1 != e->id)
+        e->continues = e->fault = 0;
+    persist_event(p, d, e);
+}
+
+void pipeline__event_replay_settle(pipeline_t *p, struct dev *d)
+{
+    pthread_mutex_lock(&d->mu);
+    struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
+    if (e && e->prov)
+        event_settle(p, d, e, NULL);
+    pthread_mutex_unlock(&d->mu);
 }
 
 /* Opens, extends or closes the device's anomaly event after a step: its peak is the highest
@@ -561,10 +627,14 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
      * (d->replay_keyed), when any replayed opening comes before its start: one the live run
      * did not open (late readings it skipped as out of order, stored and replayed in time
      * order) went on as this event, its row overwritten with that episode and ended at its
-     * start (read64's finding 1); dropped, the opening takes an id past every stored row
-     * (event_next_id) and this row is opened again by its key at its start, or ended "restart"
-     * by left_end. The keys not read (or the highest ids not, and this row no key: begun
-     * before the save's last reading), the successor of the saved next id is this row's. */
+     * start (read64's finding 1); dropped, the opening is provisional (event_next_id, this
+     * row's key after it): a reading of it that reaches this row's start, the episode still
+     * open, makes it this row's episode again, with its earlier start (read64c's finding 1:
+     * before, a new id, and this row ended "restart"), and one that ends it first makes it
+     * another, numbered past every stored row; this row is then opened again by its key at
+     * its start, or ended "restart" by left_end. The keys not read (or the highest ids not,
+     * and this row no key: begun before the save's last reading), the successor of the saved
+     * next id is this row's. */
     if (active && cur->ahead) {
         if (r->state != DET_ANOMALY && ts < cur->start_ts)
             return;
@@ -591,7 +661,7 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
         if (!active) {
             if ((cur = pipeline__event_add(p, d)) == NULL)
                 return; /* out of memory (or no events kept): the status still says anomaly */
-            cur->id = event_next_id(d, ts);
+            cur->id = event_next_id(d, ts, &cur->prov);
             cur->start_ts = ts;
             cur->end_ts = -1;
             /* The detector names what opened the episode on the reading that entered state
@@ -631,9 +701,16 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
         }
         if (!active) {
             event_link(p, d, cur);
-            persist_event(p, d, cur);
+            if (!cur->prov)
+                persist_event(p, d, cur);
+        } else if (cur->prov) { /* the key after its start, reached while open: its row's */
+            struct replay_key *k = replay_key_after(d, cur->start_ts);
+            if (k == NULL || k->start_ts <= ts)
+                event_settle(p, d, cur, k);
         }
     } else if (active) {
+        if (cur->prov) /* ended before the key after its start: another episode */
+            event_settle(p, d, cur, NULL);
         /* No reason from the detector: it left state anomaly by starting over (a new
          * detector for a changed channel set is learning). */
         cur->ended_by = r->ended_by != DET_END_NONE ? (int)r->ended_by : PIPE_END_RESET;
@@ -661,6 +738,8 @@ char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int
         }
         cur = &none;
     }
+    if (cur != &none && cur->prov)
+        event_settle(p, d, cur, NULL);
     if (cur != &none)
         event_sides_fix(d, cur);
     cur->ended_by = why;

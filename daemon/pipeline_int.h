@@ -80,6 +80,10 @@ struct event {
      * replays first: then it is dropped, and the replay opens it again under its id (session
      * 63). dev.next_event_id stays the saved one until it goes on. */
     int ahead;
+    /* 1 on the catch-up's opening at no key's start with a key not hit after it: id 0, not
+     * stored or published until numbered (event_settle: the key's id once a reading of it
+     * reaches that key's start, else one past every stored row; read64c's findings). */
+    int prov;
 };
 
 /* A device group (pipeline_groups_int.h; its table, member lists and walks: pipeline_groups.c). */

@@ -96,8 +96,10 @@ static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
     d->since_save = 0;
     /* Unconfirmed: the store keeps the save before the training (its versions are stored);
      * member_end saves once the version is found, or undoes the training. This holds off the
-     * periodic save and the one of every detector at shutdown alike. */
-    if (p->store == NULL || d->det == NULL || d->unconfirmed)
+     * periodic save and the one of every detector at shutdown alike. The catch-up's event not
+     * yet numbered (event.prov) would be saved as none active: the save waits for its id. */
+    if (p->store == NULL || d->det == NULL || d->unconfirmed ||
+        (d->nevents && d->events[d->nevents - 1].prov))
         return 0;
     size_t names = 0;
     for (int c = 0; c < d->nch; c++)
@@ -738,6 +740,11 @@ int pipeline_restore(pipeline_t *p)
             refeed(p, d, last_ts, have_det);
     }
     pipeline_drain(p);
+    for (size_t i = 0; i < nm.n; i++) { /* an episode left provisional numbered (read64c) */
+        struct dev *d = pipeline__find(p, nm.v[i]);
+        if (d)
+            pipeline__event_replay_settle(p, d);
+    }
     /* Some were queued or refused: the writer waited for, then any lost put is taken as
      * possibly theirs (as stale_end does for the older rows'). */
     if (pipeline__restart_mark(p) > rr_mark) {

@@ -564,5 +564,64 @@ class LeftReadFails(FailingStore):
         self.assertEqual((len(got), got[1][0], got[1][3]), (2, x["id"] + 1, "cleared"), got)
 
 
+class Read64c(AfterSave):
+    """read64c's findings (docs/reliability.md, "read64c's findings: an earlier replayed opening
+    (session 64)"): late readings, skipped live as out of order but stored, just before X's
+    start (X the only event after the save), so the catch-up after a kill -9 opens X's episode
+    0.8 s earlier than the live run did. It must go on as X's (its id, its row, the earlier
+    start), listed and stored once, no "restart" end."""
+
+    def early_episode(self, dev, lose_end):
+        """X trips at reading 1,402; three readings 3 above reading 1,401's, timestamped 0.2,
+        0.5 and 0.8 s after it, posted late; X's end stored, then a kill -9 (X's row reopened
+        when lose_end) and a start. Returns X and the late readings' times once X's row is
+        stored ended again."""
+        d = self.d
+        rows = sq.trip_rows(1700)
+        self.one_sensor(dev, rows)
+        x = tp.wait_for("X ended", lambda: (lambda e: e[0] if len(e) == 1 else None)(
+            [e for e in self.events(dev) if not e["active"]]), 10)
+        late = [te.T0 + 1000 * 1401 + ms for ms in (200, 500, 800)]
+        tp.post_readings(d, dev, [[rows[1401][0] + 3.0]] * 3, late, ["level"])
+        tp.wait_for("the late readings skipped", lambda: tp.status(
+            d, dev)["readings_not_scored_out_of_order"] == 3, 10)
+        sq.wait_stored("X's end stored", d, dev, x["id"], 10)
+        sq.restart_losing_ends(self, d, dev, [x["id"]] if lose_end else [])
+        tp.wait_for("caught up", lambda: tp.status(d, dev)["state"] == "normal", 30)
+        try:  # the replay's puts are asynchronous; not so by then: assert_once says how
+            tp.wait_for("X's row started at the late readings", lambda: (lambda r: r and r[0] is
+                        not None and r[1]["start_ts"] == late[0])(
+                            sq.stored_event(d.db_path, dev, x["id"])), 15)
+        except AssertionError:
+            pass
+        return x, late
+
+    def assert_once(self, dev, x, late):
+        """X's episode stored and listed once, under X's id, from the first late reading to X's
+        end, ended "cleared"; no "restart" end counted or logged."""
+        d = self.d
+        rows = [r for r in rows_of(d.db_path, dev) if r[1] < x["end_ts"] and r[2] is not None
+                and r[2] > late[0]]
+        self.assertEqual([r[:4] for r in rows], [(x["id"], late[0], x["end_ts"], "cleared")],
+                         rows_of(d.db_path, dev))
+        listed = [(e["id"], e["start_ts"], e["end_ts"]) for e in self.events(dev)
+                  if e["start_ts"] < x["end_ts"] and (e["end_ts"] or 0) > late[0]]
+        self.assertEqual(listed, [(x["id"], late[0], x["end_ts"])], self.events(dev))
+        self.assertEqual(te.ended_counts(d)["restart"], 0)
+        self.assertNotIn("was stored open", d.log())
+
+    def test_earlier_replayed_opening_goes_on_as_the_ahead_row(self):
+        """Finding 1: X's end lost (X restored `ahead`). Before: the replay's opening before X's
+        start dropped X (read64's finding 1's rule), took a new id, and X ended "restart"."""
+        x, late = self.early_episode("early-ahead", True)
+        self.assert_once("early-ahead", x, late)
+
+    def test_earlier_replayed_opening_takes_the_stored_rows_id(self):
+        """Finding 2: X's end stored. Before: the replay's opening 0.8 s before X's stored start
+        matched no key, took a new id, and the episode was stored and listed twice."""
+        x, late = self.early_episode("early-ended", False)
+        self.assert_once("early-ended", x, late)
+
+
 if __name__ == "__main__":
     vt.main()
