@@ -622,6 +622,57 @@ class Read64c(AfterSave):
         x, late = self.early_episode("early-ended", False)
         self.assert_once("early-ended", x, late)
 
+    def test_an_earlier_opening_still_open_at_the_catch_ups_end_is_numbered(self):
+        """Left (c) of read64c's section, the drain's settle: X opens at reading 1,402 (its row
+        open at the kill -9), the late readings come, and X's row is made to start after the
+        last stored reading while vigild is down (as if X's readings were lost: the late ones
+        share their chunk row, so it cannot be cut apart). The catch-up's episode opens at no
+        key's start with X's key after it (provisional) and is still open when the catch-up is
+        drained: pipeline__event_replay_settle must number it past every stored row (X's id +
+        1), store and list it under that id, and the live readings go on with it and end it;
+        X, no reading of it replayed, ends "restart" at its start. Without the drain's settle
+        the episode stayed provisional into live scoring: listed with id 0, stored only at its
+        end, and every detector save of the device skipped until then."""
+        d, dev = self.d, "early-open-at-end"
+        rows = sq.trip_rows(1700)
+        post = lambda k, to: (tp.post_readings(d, dev, rows[k:to], [  # noqa: E731
+            te.T0 + 1000 * i for i in range(k, to)], ["level"]), tp.wait_scored(d, dev, to))
+        post(0, 200)
+        tp.wait_idle(d, dev, 1)
+        post(200, 1200)
+        tp.wait_idle(d, dev, 2)
+        post(1200, 1403)
+        x = tp.wait_for("X open", lambda: (lambda e: e[0] if len(e) == 1 else None)(
+            [e for e in self.events(dev) if e["active"]]), 10)
+        self.assertEqual(x["start_ts"], te.T0 + 1000 * 1402, x)
+        late = [te.T0 + 1000 * 1401 + ms for ms in (200, 500, 800)]
+        tp.post_readings(d, dev, [[rows[1401][0] + 3.0]] * 3, late, ["level"])
+        tp.wait_for("the late readings skipped", lambda: tp.status(
+            d, dev)["readings_not_scored_out_of_order"] == 3, 10)
+        sq.wait_stored("X's opening stored", d, dev, x["id"], 10, ended=False)
+        x_start = x["start_ts"] + 500  # after the last stored reading (1,402)
+
+        def move(db):
+            info = dict(json.loads(db.execute(
+                "SELECT e.info FROM events e JOIN devices v ON v.id = e.device_id WHERE v.name"
+                " = ? AND e.id = ?", (dev, x["id"])).fetchone()[0]), start_ts=x_start)
+            db.execute("UPDATE events SET start_ts = ?, info = ? WHERE id = ? AND device_id ="
+                       " (SELECT id FROM devices WHERE name = ?)",
+                       (x_start, json.dumps(info), x["id"], dev))
+        sq.restart_losing_ends(self, d, dev, [], while_down=lambda: sq.in_store(d.db_path, move))
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        listed = sorted((e["id"], e["start_ts"], e["active"], e["ended_by"]) for e in
+                        self.events(dev))
+        self.assertEqual(listed, [(x["id"], x_start, False, "restart"),
+                                  (x["id"] + 1, late[0], True, None)], self.events(dev))
+        row = sq.wait_stored("the episode's opening stored", d, dev, x["id"] + 1, 10,
+                             ended=False)
+        self.assertEqual(row[1]["start_ts"], late[0], row)
+        sq.ended_restart(self, d, dev, x["id"], x_start)
+        post(1403, 1700)
+        got = sq.wait_stored("the episode's end stored", d, dev, x["id"] + 1, 10)
+        self.assertEqual((got[1]["start_ts"], got[1]["ended_by"]), (late[0], "cleared"), got)
+
 
 if __name__ == "__main__":
     vt.main()
