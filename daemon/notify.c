@@ -51,7 +51,7 @@ int notify_init(notify_t *n, char *err, size_t errsize)
          * them (review read64b), which keeps them apart from sd_notify(3):
          * - a bad value (0, text, a sign, above 2^64 - 1) turns off the watchdog alone, with a
          *   warning: READY=1 and the rest still go out, or a Type=notify unit's start would
-         *   time out (knobs64 turned off the whole socket);
+         *   time out (a bad value used to turn off the whole socket);
          * - 2^64 - 1, systemd's USEC_INFINITY (what WatchdogSec=infinity writes), is no
          *   watchdog: kept as a period it made main.c's stall bound some 2.3 million years;
          * - the watchdog belongs to another process when WATCHDOG_PID is set and is not our

@@ -471,6 +471,16 @@ class ReplayedEndLost(FailingStore):
 class MaxIdsUnread(FailingStore):
     FAIL_SQL = "SELECT d.name, e.m FROM"
 
+    def live_trip_numbered_past(self, dev, z):
+        """Posts readings 1,550 to 1,699 with a trip at 1,650 and asserts its live event is
+        numbered Z's id + 1 (not Z's: the row Z keeps)."""
+        rows = sq.trip_rows(1700, (1650, 1.5), (1651, 1.5))
+        tp.post_readings(self.d, dev, rows[1550:1700],
+                         [te.T0 + 1000 * i for i in range(1550, 1700)], ["level"])
+        live = tp.wait_for("the live trip's event", lambda: [
+            e for e in self.events(dev) if e["start_ts"] > z["start_ts"]], 30)
+        self.assertEqual([e["id"] for e in live], [z["id"] + 1], live)
+
     def test_live_event_not_numbered_under_a_row_ended_after_the_catch_up(self):
         """read63c's finding 4: the read of the stored highest ids fails (logged), Y's and Z's
         rows reopened and the readings from Z's opening on deleted, so the catch-up replays Y
@@ -485,12 +495,7 @@ class MaxIdsUnread(FailingStore):
         self.assertIn("the stored events' highest ids not read", d.log())
         row = sq.wait_stored("Z's end stored", d, dev, z["id"], 30)
         self.assertEqual((row[0], row[1]["ended_by"]), (z["start_ts"], "restart"), row)
-        rows = sq.trip_rows(1700, (1650, 1.5), (1651, 1.5))
-        tp.post_readings(d, dev, rows[1550:1700], [te.T0 + 1000 * i for i in range(1550, 1700)],
-                         ["level"])
-        live = tp.wait_for("the live trip's event", lambda: [
-            e for e in self.events(dev) if e["start_ts"] > z["start_ts"]], 30)
-        self.assertEqual([e["id"] for e in live], [z["id"] + 1], live)
+        self.live_trip_numbered_past(dev, z)
         row = sq.stored_event(d.db_path, dev, z["id"])
         self.assertEqual((row[0], row[1]["ended_by"], row[1]["start_ts"]),
                          (z["start_ts"], "restart", z["start_ts"]), row)
@@ -511,12 +516,7 @@ class MaxIdsUnread(FailingStore):
         d.start()
         os.unlink(self.flag)
         self.assertIn("the stored events' highest ids not read", d.log())
-        rows = sq.trip_rows(1700, (1650, 1.5), (1651, 1.5))
-        tp.post_readings(d, dev, rows[1550:1700], [te.T0 + 1000 * i for i in range(1550, 1700)],
-                         ["level"])
-        live = tp.wait_for("the live trip's event", lambda: [
-            e for e in self.events(dev) if e["start_ts"] > z["start_ts"]], 30)
-        self.assertEqual([e["id"] for e in live], [z["id"] + 1], live)
+        self.live_trip_numbered_past(dev, z)
         tp.wait_for("the live event's row stored", lambda: sq.stored_event(d.db_path, dev,
                                                                             z["id"] + 1), 30)
         self.assertEqual(sq.stored_event(d.db_path, dev, z["id"]), before)
