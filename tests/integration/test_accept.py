@@ -37,14 +37,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def metric(d, line_start):
-    """The value of the /metrics sample whose line starts with line_start (0 if absent)."""
-    for line in d.metrics().splitlines():
-        if line.startswith(line_start + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError("no %s in /metrics" % line_start)
-
-
 def answered(client, line, timeout):
     """Sends one line on a stream connection; returns its answer, or None if none comes within
     timeout seconds (the connection not accepted) or the connection is closed."""
@@ -132,7 +124,7 @@ class LowFdLimit(Base):
         first.close()
         time.sleep(0.5)
         self.assert_works_again(0)
-        self.assertGreater(metric(self.d, "vigil_http_accept_errors_total"), 0)
+        self.assertGreater(self.d.metric("vigil_http_accept_errors_total", need=True), 0)
         # The log says why, once (the failures above are within the minute): HTTP's was only a
         # debug line, however many accepts failed.
         log = self.d.log()
@@ -168,7 +160,7 @@ class LowFdLimit(Base):
             c.close()
         self.assertTrue(waiting.recv(64).startswith(b"HTTP/1.1 200"))
         waiting.close()
-        self.assertGreater(metric(self.d, "vigil_http_accept_errors_total"), 0)
+        self.assertGreater(self.d.metric("vigil_http_accept_errors_total", need=True), 0)
 
     def hold(self, held, connect):
         """Opens connections with connect() (a socket-like object, or None when not answered)
@@ -230,7 +222,7 @@ class AcceptFails(Base):
         k, line = 0, 1
         for errno_name, reason in (("EMFILE", "out_of_fds"), ("ENOMEM", "out_of_memory")):
             name = 'vigil_stream_accept_errors_total{reason="%s"}' % reason
-            before = metric(self.d, name)
+            before = self.d.metric(name, need=True)
             vt.write_file_atomic(self.flag, "%s %d" % (errno_name, self.d.stream_port))
             waiting = self.d.stream_connect()
             self.assertIsNone(answered(waiting, "# waiting\n", 1))
@@ -238,7 +230,7 @@ class AcceptFails(Base):
             k, line = k + 1, line + 1
             held.send("m,device=acc v=%d %d\n" % (k, (T0 + 1000 * k) * 1_000_000))
             self.assertEqual(held.read_line(), "ok %d" % line)
-            self.assertGreater(metric(self.d, name), before)
+            self.assertGreater(self.d.metric(name, need=True), before)
             self.assertEqual(self.d.get_json("/healthz")["status"], "ok")
             os.unlink(self.flag)
             waiting.sock.settimeout(10)
@@ -274,7 +266,7 @@ class ConnAllocFails(Base):
 
     def test_conn_alloc_fails_then_recovers(self):
         name = 'vigil_stream_accept_errors_total{reason="out_of_memory"}'
-        before = metric(self.d, name)
+        before = self.d.metric(name, need=True)
         vt.write_file_atomic(self.flag, "384")
         waiting = self.d.stream_connect()
         self.assertIsNone(answered(waiting, "# waiting\n", 1))
@@ -282,7 +274,7 @@ class ConnAllocFails(Base):
         os.unlink(self.flag)
         waiting.sock.settimeout(10)
         self.assertEqual(waiting.read_line(), "ok 1")
-        self.assertGreater(metric(self.d, name), before)
+        self.assertGreater(self.d.metric(name, need=True), before)
         self.assert_works_again(0)
 
 

@@ -13,7 +13,6 @@ LostFlush (review of maint9): a put lost with its transaction is written again, 
 silent."""
 
 import os
-import re
 import sys
 import time
 import unittest
@@ -29,16 +28,13 @@ rows = vt.arrival_rows  # the arrivals table, device by device
 
 
 def silent(text, after):
-    m = re.search(r'^vigil_devices_silent\{after="%s"\} (\S+)$' % after, text, re.M)
-    if m is None:
-        raise AssertionError("no vigil_devices_silent{after=%r} in /metrics" % after)
-    return float(m.group(1))
+    """The devices silent for after seconds, in text (one /metrics answer)."""
+    return vt.metric_in(text, 'vigil_devices_silent{after="%s"}' % after, need=True)
 
 
 def gauge(text, dev):
-    m = re.search(r'^vigil_device_last_reading_timestamp_seconds\{device="%s"\} (\S+)$'
-                  % re.escape(dev), text, re.M)
-    return float(m.group(1)) if m else None
+    """dev's newest arrival in seconds, in text (one /metrics answer); None when not there."""
+    return vt.metric_in(text, 'vigil_device_last_reading_timestamp_seconds{device="%s"}' % dev)
 
 
 class Base(vt.FreshDaemonTestCase):
@@ -145,9 +141,7 @@ class Slices(Base):
                 seen = vt.wait_for(dev + " seen anew",
                                    lambda: self.seen(dev) != before[dev] and self.seen(dev), 15)
                 self.wait_row(dev, seen)
-        m = re.search(r"^vigil_arrivals_flush_devices (\S+)$", d.metrics(), re.M)
-        self.assertIsNotNone(m)
-        self.assertGreater(float(m.group(1)), 0)
+        self.assertGreater(d.metric("vigil_arrivals_flush_devices", need=True), 0)
 
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
@@ -170,10 +164,6 @@ class LostFlush(Base):
             os.unlink(self.flag)
         super().tearDown()
 
-    def commit_errors(self):
-        m = re.search(r"^vigil_store_commit_errors_total (\S+)$", self.d.metrics(), re.M)
-        return float(m.group(1))
-
     def test_lost_put_written_again(self):
         d = self.d
         t0 = vt.now_ms() - 3_600_000
@@ -183,14 +173,14 @@ class LostFlush(Base):
         # is queued when the flag is made: the next reading's own transaction commits.
         vt.wait_for("quiet's row", lambda: rows(d.db_path).get("quiet") == (seen1, seen1, t0),
                     15, lambda: " (table: %r)" % rows(d.db_path))
-        self.assertEqual(self.commit_errors(), 0)
+        self.assertEqual(d.metric("vigil_store_commit_errors_total", need=True), 0)
         vt.write_file_atomic(self.flag, "fail")
         self.post("quiet", [t0 + 1000])
         seen2 = vt.wait_for("quiet's second arrival",
                             lambda: self.seen("quiet") != seen1 and self.seen("quiet"), 15)
         # The flush queues it; its transaction fails, and every flush while the flag exists.
-        vt.wait_for("the arrivals put's transaction failed", lambda: self.commit_errors() >= 1,
-                    15)
+        vt.wait_for("the arrivals put's transaction failed",
+                    lambda: d.metric("vigil_store_commit_errors_total", need=True) >= 1, 15)
         self.assertEqual(rows(d.db_path)["quiet"][0], seen1)
         os.unlink(self.flag)
         # quiet sends nothing more. Before the review's fix the row stayed at seen1 for good.

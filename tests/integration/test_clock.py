@@ -10,7 +10,6 @@ that look like epoch seconds (QueryTimes)."""
 
 import json
 import os
-import re
 import sys
 import time
 import unittest
@@ -423,13 +422,6 @@ class ClockStepsBack(OwnDaemon):
         self.assertLess(max(ts), time.time() * 1000 - HOUR / 2, ts)  # all an hour back
 
 
-def metric(text, name):
-    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
-    if not m:
-        raise AssertionError("no metric %s" % name)
-    return float(m.group(1))
-
-
 class FarFuture(OwnDaemon):
     """A reading stamped more than storage.max_ahead (default a day) after vigild's clock is
     refused at write, naming its item or line, in JSON, /write and the stream: stored, one
@@ -484,7 +476,7 @@ class FarFuture(OwnDaemon):
         self.assertEqual([p["ts"] for p in pts], [now, now + 1, now + 2, now + 23 * HOUR], pts)
         self.assertEqual(d.device("ff")["last_ts"], now + 23 * HOUR)
         self.assertEqual(self.last_value("ff")[1], 2)  # SELECT last(): not a refused one
-        self.assertEqual(metric(d.metrics(), "vigil_ahead_refused_points_total"), 3)
+        self.assertEqual(d.metric("vigil_ahead_refused_points_total", need=True), 3)
         # The journal says so once a minute with the count since (the first write's one here):
         # with vigild's own clock behind, every device's readings are refused.
         warns = [l for l in d.log().splitlines() if "refused as stamped more than 1d ahead" in l]
@@ -517,7 +509,7 @@ class FarFuture(OwnDaemon):
         r = d.post_json({"device": "ff0", "ts": Y2100, "values": {"v": 99}})
         self.assertEqual(r.status, 200, r)
         self.assertEqual(d.device("ff0")["last_ts"], Y2100)
-        self.assertEqual(metric(d.metrics(), "vigil_ahead_refused_points_total"), 0)
+        self.assertEqual(d.metric("vigil_ahead_refused_points_total", need=True), 0)
 
 
 if __name__ == "__main__":

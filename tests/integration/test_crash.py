@@ -419,7 +419,7 @@ class GroupCrash(Base):
         def serving():
             s = [tp.status(d, dev) for dev in devs]
             if any(x["training"] or x["state"] == "learning" for x in s) or \
-                    tg.metric_value(d, "vigil_train_queue_jobs"):
+                    d.metric("vigil_train_queue_jobs"):
                 return None
             return s if all(x["model"] == s[0]["model"] for x in s) else None
         st = tp.wait_for("the group serving one version", serving, 60)
@@ -450,10 +450,10 @@ class GroupCrash(Base):
             self.assertNotEqual(s["state"], "learning", s)
             self.assertEqual((s["group"], s["model"]), ("kg", before[dev][0]["model"]), s)
             self.assertEqual(tp.models(d, dev)["versions"], before[dev][1], dev)
-        b0 = tg.metric_value(d, "vigil_readings_batched_total")
+        b0 = d.metric("vigil_readings_batched_total")
         tg.feed_together(d, devs, {dev: r[tp.WARMUP + 20:] for dev, r in rows.items()},
                          tp.WARMUP + 20)
-        self.assertEqual(tg.metric_value(d, "vigil_readings_batched_total") - b0, 30)
+        self.assertEqual(d.metric("vigil_readings_batched_total") - b0, 30)
         d.stop()
         p = subprocess.run(
             ["sqlite3", d.db_path,

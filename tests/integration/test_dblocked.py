@@ -124,13 +124,6 @@ class Holder:
         self.p.stdout.close()
 
 
-def metric(text, name):
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return None
-
-
 BATCHED = "[storage]\nmax_batch_delay_ms = 1000\n[model]\nenabled = false\n"
 
 
@@ -203,10 +196,10 @@ class WriteLockHeld(vt.LogOnFailure):
         self.assertIn("unhealthy: storage:", hz.json()["error"])
         self.assertIn(LOCKED, hz.json()["error"])
         m = d.metrics()
-        self.assertEqual(metric(m, 'vigil_store_commit_errors_by_reason_total{reason="locked"}'),
-                         1, m)
-        self.assertEqual(metric(m, 'vigil_store_commit_errors_by_reason_total{reason="other"}'),
-                         0)
+        self.assertEqual(vt.metric_in(
+            m, 'vigil_store_commit_errors_by_reason_total{reason="locked"}'), 1, m)
+        self.assertEqual(vt.metric_in(
+            m, 'vigil_store_commit_errors_by_reason_total{reason="other"}'), 0)
 
         # The device maps reloaded after the failed write (a read on the writer's connection,
         # which the lock does not block in WAL mode): reads are answered, not 503.
@@ -219,8 +212,8 @@ class WriteLockHeld(vt.LogOnFailure):
         self.assertEqual(r.status, 503, r)
         self.assertIn(LOCKED, r.json()["error"])
         m = d.metrics()
-        self.assertEqual(metric(m, 'vigil_store_commit_errors_by_reason_total{reason="locked"}'),
-                         2, m)
+        self.assertEqual(vt.metric_in(
+            m, 'vigil_store_commit_errors_by_reason_total{reason="locked"}'), 2, m)
         with open(d.log_path, encoding="utf-8", errors="replace") as f:
             log = f.read()
         said = [ln for ln in log.splitlines() if "storage: write failed" in ln]
@@ -292,8 +285,8 @@ class StopLocked(vt.LogOnFailure):
             "r", d.post_json({"device": "sl", "ts": 2000, "values": {"v": 2}})))
         th.start()
         # The write waits in the writer's BEGIN IMMEDIATE (in the queue, counted) before the stop.
-        vt.wait_for("the write queued", lambda: (metric(d.metrics(), "vigil_store_queue_readings")
-                                                 or 0) >= 1, 20)
+        vt.wait_for("the write queued",
+                    lambda: (d.metric("vigil_store_queue_readings") or 0) >= 1, 20)
         t0 = time.monotonic()
         d.stop(timeout=60)
         took = time.monotonic() - t0
@@ -552,7 +545,7 @@ class ReadRecovering(vt.LogOnFailure):
         d, r, holder = self.stop_in_the_recovery(
             "rb", "a read", lambda d: d.curl("GET", "/v1/devices/rb/readings"),
             # in flight: the read and this scrape (which reads no table)
-            lambda d, res: (metric(d.metrics(), "vigil_http_requests_in_flight") or 0) >= 2)
+            lambda d, res: (d.metric("vigil_http_requests_in_flight") or 0) >= 2)
         self.assertEqual(r.status, 503, r)
         self.assertIn(LOCKED, r.body.decode(), r)
         kept = [ln for ln in d.log().splitlines() if "the WAL was not emptied at close" in ln]
@@ -628,8 +621,8 @@ class ReadRecovering(vt.LogOnFailure):
         for th in threads:
             th.start()
         # In flight: the reads and this scrape (which reads no table).
-        vt.wait_for("the reads in flight", lambda: (metric(
-            d.metrics(), "vigil_http_requests_in_flight") or 0) >= n + 1, 20)
+        vt.wait_for("the reads in flight",
+                    lambda: (d.metric("vigil_http_requests_in_flight") or 0) >= n + 1, 20)
         d.proc.send_signal(signal.SIGTERM)
         vt.wait_for("the stop begun", lambda: "stopping intake and flushing" in d.log(), 30)
         # The recovery lasts 40 % of the budget, then ends (the second reader: half left too

@@ -98,7 +98,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 from test_backup import restore, snap, snap_files  # noqa: E402
-from test_retention import metric  # noqa: E402
 
 CONF = "[model]\nenabled = false\n[storage]\nretention = 1d\n"
 
@@ -128,7 +127,7 @@ class FileModes(vt.LogOnFailure):
                          for i in range(100)])
         self.assertEqual(r.status, 200, r)
         tp.wait_for("a sweep of retention (its clock saved)",
-                    lambda: metric(d.metrics(), "vigil_store_retention_sweeps_total") >= 1, 30)
+                    lambda: d.metric("vigil_store_retention_sweeps_total", need=True) >= 1, 30)
         st, _, doc = snap(d)
         self.assertEqual(st, 200, doc)
         self.assertEqual(d.device("fm-1")["points"], 100)  # the WAL and shared memory in use

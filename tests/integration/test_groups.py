@@ -41,7 +41,6 @@ Python 3 standard library.
 import json
 import math
 import os
-import re
 import sqlite3
 import struct
 import sys
@@ -54,11 +53,6 @@ import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 
 T0 = 1_700_000_000_000
-
-
-def metric_value(d, name):
-    m = re.search(r"^%s (\S+)$" % re.escape(name), d.metrics(), re.M)
-    return float(m.group(1)) if m else None
 
 
 def squashed(n, start, omega, noise, rng, amp=1.0):
@@ -134,7 +128,7 @@ class Groups(tp.DaemonPerTest):
         def same():
             s = [tp.status(d, dev) for dev in devs]
             m = [tp.models(d, dev) for dev in devs]
-            if any(x["training"] for x in m) or metric_value(d, "vigil_train_queue_jobs"):
+            if any(x["training"] for x in m) or d.metric("vigil_train_queue_jobs"):
                 return None
             return s if s[0]["model"] == s[1]["model"] else None
         return devs, rng, tp.wait_for("both members on one version", same, 60)
@@ -172,11 +166,11 @@ class Groups(tp.DaemonPerTest):
         self.assertGreaterEqual(sa["model"]["version"], v0)
         # Scoring continues for both after the new version, the members' readings of each
         # instant in one batched step.
-        b0 = metric_value(d, "vigil_readings_batched_total")
+        b0 = d.metric("vigil_readings_batched_total")
         more = {"ga": tp.rotation(20, 400, tp.OMEGA_A, 0.01, rng),
                 "gb": tp.rotation(20, 407, tp.OMEGA_A, 0.03, rng, amp=1.3)}
         feed_together(d, devs, more, 400)
-        self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 40)
+        self.assertEqual(d.metric("vigil_readings_batched_total") - b0, 40)
         # After a restart: the group, the shared version and the version history are back.
         before = [tp.status(d, dev) for dev in devs]
         hist = [[v["version"] for v in tp.models(d, dev)["versions"]] for dev in devs]
@@ -191,9 +185,9 @@ class Groups(tp.DaemonPerTest):
             self.assertEqual([v["version"] for v in tp.models(d, dev)["versions"]], h0)
         more = {"ga": tp.rotation(5, 420, tp.OMEGA_A, 0.01, rng),
                 "gb": tp.rotation(5, 427, tp.OMEGA_A, 0.03, rng, amp=1.3)}
-        b0 = metric_value(d, "vigil_readings_batched_total")
+        b0 = d.metric("vigil_readings_batched_total")
         feed_together(d, devs, more, 420)
-        self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 10)
+        self.assertEqual(d.metric("vigil_readings_batched_total") - b0, 10)
 
     def test_rollback_to_a_linear_group_version(self):
         """A rollback asked on one member to the group's linear version (session 44) makes
@@ -328,9 +322,9 @@ class Groups(tp.DaemonPerTest):
             # states reset since): predicted with one LSTM, both would predict the same.
             k = 400 + 80 * int(restart)
             same = tp.rotation(80, k, tp.OMEGA_A, 0.01, rng)
-            b0 = metric_value(d, "vigil_readings_batched_total")
+            b0 = d.metric("vigil_readings_batched_total")
             feed_together(d, devs, {dev: same for dev in devs}, k)
-            self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 160)
+            self.assertEqual(d.metric("vigil_readings_batched_total") - b0, 160)
             last = T0 + (k + 79) * 1000
             p = [d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, last))["points"]
                  for dev in devs]
@@ -383,7 +377,7 @@ class Groups(tp.DaemonPerTest):
 
         def serving():
             s = [tp.status(d, dev) for dev in devs]
-            if any(x["training"] for x in s) or metric_value(d, "vigil_train_queue_jobs"):
+            if any(x["training"] for x in s) or d.metric("vigil_train_queue_jobs"):
                 return None
             return s if s[0]["model"] == s[1]["model"] else None
         tp.wait_for("both members on one version", serving, 60)
@@ -425,9 +419,9 @@ class Groups(tp.DaemonPerTest):
                              before[dev][2], dev)
             self.assertEqual(d.get_json("/v1/devices/%s/forecast?horizon=5" % dev)["steps"],
                              before[dev][3], dev)
-        b0 = metric_value(d, "vigil_readings_batched_total")
+        b0 = d.metric("vigil_readings_batched_total")
         feed_together(d, devs, {dev: r[420:] for dev, r in rows.items()}, 420)
-        self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 2)
+        self.assertEqual(d.metric("vigil_readings_batched_total") - b0, 2)
         for dev in devs:
             p = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, T0 + 420 * 1000))
             self.assertEqual(len(p["points"]), 1, p)
@@ -455,7 +449,7 @@ class Groups(tp.DaemonPerTest):
 
         def serving():
             s = [tp.status(d, dev) for dev in devs]
-            if any(x["training"] for x in s) or metric_value(d, "vigil_train_queue_jobs"):
+            if any(x["training"] for x in s) or d.metric("vigil_train_queue_jobs"):
                 return None
             return s if all(x["model"] == s[0]["model"] for x in s) else None
         st = tp.wait_for("all members on one version", serving, 60)
@@ -547,20 +541,20 @@ class Groups(tp.DaemonPerTest):
         rng = tp.random.Random(5)
         rows = {dev: tp.rotation(tp.WARMUP + 20, 3 * k, tp.OMEGA_A, 0.01, rng)
                 for k, dev in enumerate(devs)}
-        s0 = metric_value(d, "vigil_readings_scored_total")
-        v0 = metric_value(d, "vigil_readings_scored_serving_total")
+        s0 = d.metric("vigil_readings_scored_total")
+        v0 = d.metric("vigil_readings_scored_serving_total")
         # One reading short of the warm-up: nobody asked for training, every vector is learning.
         feed_together(d, devs, {dev: r[:tp.WARMUP - 1] for dev, r in rows.items()}, 0)
-        self.assertEqual(metric_value(d, "vigil_readings_scored_total") - s0,
+        self.assertEqual(d.metric("vigil_readings_scored_total") - s0,
                          len(devs) * (tp.WARMUP - 1))
-        self.assertEqual(metric_value(d, "vigil_readings_scored_serving_total"), v0)
+        self.assertEqual(d.metric("vigil_readings_scored_serving_total"), v0)
         feed_together(d, devs, {dev: r[tp.WARMUP - 1:tp.WARMUP] for dev, r in rows.items()},
                       tp.WARMUP - 1)
 
         def trained():
             st = [tp.status(d, dev) for dev in devs]
             m = [tp.models(d, dev) for dev in devs]
-            if any(x["training"] for x in m) or metric_value(d, "vigil_train_queue_jobs") or \
+            if any(x["training"] for x in m) or d.metric("vigil_train_queue_jobs") or \
                     any(x["state"] == "learning" for x in st):
                 return None
             return st
@@ -578,14 +572,14 @@ class Groups(tp.DaemonPerTest):
                 self.assertEqual(len(pooled), 1, pooled)
                 self.assertTrue(2 * tp.WARMUP - 2 <= pooled[0] <= 2 * tp.WARMUP, (dev, pooled))
         # Now every vector is scored by a trained model, and those an LSTM predicted are a part.
-        s1 = metric_value(d, "vigil_readings_scored_total")
-        v1 = metric_value(d, "vigil_readings_scored_serving_total")
-        l1 = metric_value(d, "vigil_readings_scored_lstm_total")
+        s1 = d.metric("vigil_readings_scored_total")
+        v1 = d.metric("vigil_readings_scored_serving_total")
+        l1 = d.metric("vigil_readings_scored_lstm_total")
         feed_together(d, devs, {dev: r[tp.WARMUP:] for dev, r in rows.items()}, tp.WARMUP)
-        self.assertEqual(metric_value(d, "vigil_readings_scored_total") - s1, len(devs) * 20)
-        self.assertEqual(metric_value(d, "vigil_readings_scored_serving_total") - v1,
+        self.assertEqual(d.metric("vigil_readings_scored_total") - s1, len(devs) * 20)
+        self.assertEqual(d.metric("vigil_readings_scored_serving_total") - v1,
                          len(devs) * 20)
-        self.assertLessEqual(metric_value(d, "vigil_readings_scored_lstm_total") - l1,
+        self.assertLessEqual(d.metric("vigil_readings_scored_lstm_total") - l1,
                              len(devs) * 20)
 
     def test_bad_group_refused(self):
@@ -659,7 +653,7 @@ def wait_newer(d, devs, than, what, timeout=60):
     waits; returns the members' newest version numbers."""
     def newer():
         m = [tp.models(d, dev) for dev in devs]
-        if any(x["training"] for x in m) or metric_value(d, "vigil_train_queue_jobs"):
+        if any(x["training"] for x in m) or d.metric("vigil_train_queue_jobs"):
             return None
         tops = [max([v["version"] for v in x["versions"]] or [0]) for x in m]
         return tops if min(tops) > than else None
@@ -756,7 +750,7 @@ def busy_training_thread(test):
     test.assertEqual(test.d.write_lp(lines, precision="ms").status, 204)
     test.held("take")
     tp.wait_for("trainings queued",
-                lambda: (metric_value(test.d, "vigil_train_queue_jobs") or 0) >= 10 or None, 60)
+                lambda: (test.d.metric("vigil_train_queue_jobs") or 0) >= 10 or None, 60)
 
 
 def ramp_z(n, start, onset, rng, per=0.01):
@@ -788,7 +782,7 @@ def held_group(test):
 
     def hb_newer():
         m = tp.models(d, "hb")
-        if m["training"] or metric_value(d, "vigil_train_queue_jobs"):
+        if m["training"] or d.metric("vigil_train_queue_jobs"):
             return None
         return m["versions"][0] if m["versions"][0]["version"] > n0[1] else None
     # 240 s, as the other waits for a group's training here: 60 s until session 55, never tried
@@ -854,7 +848,7 @@ class GroupHeldMemberRetrain(Held):
         def answered():
             m = {dev: tp.models(d, dev) for dev in ("ha", "hb")}
             if any(x["training"] for x in m.values()) or \
-                    metric_value(d, "vigil_train_queue_jobs"):
+                    d.metric("vigil_train_queue_jobs"):
                 return None
             ha, hb = m["ha"]["versions"][0], m["hb"]["versions"][0]
             return (ha, hb) if ha["version"] > v0 and hb["version"] > v1 else None

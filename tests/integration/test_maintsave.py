@@ -60,8 +60,8 @@ class AskedAtTheStop(tm.MaintenanceCase, tg.Held):
         self.feed("busy", tp.rotation(tp.WARMUP, 0, tp.OMEGA_A, 0.01, rng), 0)
         self.held("take")  # busy's first training: the thread held
         self.feed(dev, data[tp.WARMUP:], tp.WARMUP)
-        tp.wait_for("the device's request queued", lambda: tg.metric_value(
-            d, "vigil_train_queue_jobs") or None, 10)
+        tp.wait_for("the device's request queued",
+                    lambda: d.metric("vigil_train_queue_jobs") or None, 10)
         self.feed(dev, z_shifted(30, 650, rng), 650)
         before = tp.status(d, dev)
         self.assertEqual(before["state"], "anomaly", before)

@@ -8,7 +8,6 @@ SIGHUP applies a new retention without a restart, a shorter one deleting from th
 a longer one keeping (test_sighup_applies_retention); a bad value stops start-up naming the key."""
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -21,13 +20,6 @@ from test_ops import hup  # noqa: E402
 
 DAY = 86400 * 1000
 CLOCKSHIFT = os.environ.get("VIGIL_CLOCKSHIFT", "")  # tests/fault/clockshift.c, set by CTest
-
-
-def metric(text, name):
-    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
-    if not m:
-        raise AssertionError("no metric %s" % name)
-    return float(m.group(1))
 
 
 def series(device, ts0, step, n, base):
@@ -56,7 +48,7 @@ class Retention(vt.DaemonTestCase):
     def wait_metric(self, name, at_least, timeout=60.0):
         deadline = time.monotonic() + timeout
         while True:
-            v = metric(self.d.metrics(), name)
+            v = self.d.metric(name, need=True)
             if v >= at_least:
                 return v
             if time.monotonic() > deadline:
@@ -91,9 +83,10 @@ class Retention(vt.DaemonTestCase):
         # A sweep runs at start: the two 3-day-old chunks (600 points) go.
         self.assertEqual(self.wait_metric("vigil_store_retention_removed_points_total", 600), 600)
         m = d.metrics()
-        self.assertEqual(metric(m, "vigil_store_retention_removed_chunks_total"), 2)
-        self.assertGreaterEqual(metric(m, "vigil_store_retention_sweeps_total"), 1)
-        self.assertGreater(metric(m, "vigil_store_retention_seconds_total"), 0)
+        self.assertEqual(
+            vt.metric_in(m, "vigil_store_retention_removed_chunks_total", need=True), 2)
+        self.assertGreaterEqual(vt.metric_in(m, "vigil_store_retention_sweeps_total", need=True), 1)
+        self.assertGreater(vt.metric_in(m, "vigil_store_retention_seconds_total", need=True), 0)
         self.assertEqual(d.readings("r-old"), [])
         dev = d.device("r-old")
         self.assertEqual(dev["points"], 0)
@@ -133,7 +126,7 @@ class Retention(vt.DaemonTestCase):
             c.close()
         self.assertPoints(d.readings("r-w"), [(now, {"v": 2}), (now + 1, {"v": 3}),
                                               (now + 2, {"v": 6})])
-        self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 3)
+        self.assertEqual(d.metric("vigil_retention_refused_points_total", need=True), 3)
         # The journal says so once a minute with the count since (the first write's one here):
         # a gateway's backlog older than the retention is otherwise only in its own 400s.
         warns = [l for l in d.log().splitlines() if "refused as older than the retention" in l]
@@ -155,7 +148,7 @@ class Retention(vt.DaemonTestCase):
         # Once older than 10 s the chunk goes with the next sweep; the pending readings wait
         # until they become a chunk (within 10 minutes), so they are still there.
         self.assertEqual(self.wait_metric("vigil_store_retention_removed_points_total", 300), 300)
-        self.assertGreaterEqual(metric(d.metrics(), "vigil_store_retention_sweeps_total"), 2)
+        self.assertGreaterEqual(d.metric("vigil_store_retention_sweeps_total", need=True), 2)
         self.assertPoints(d.readings("r-p"), [(p["ts"], p["values"]) for p in pending])
         self.assertEqual(d.device("r-p")["points"], 20)
 
@@ -191,7 +184,7 @@ class Retention(vt.DaemonTestCase):
 
         vt.write_file(d.config, base % "100s")
         hup(d, r"configuration reloaded; applied: [^\n]*storage\.retention")
-        sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
+        sweeps = d.metric("vigil_store_retention_sweeps_total", need=True)
         # One chunk 30 s old: 10s would delete it, 100s keeps it for 70 s more, time for the
         # two sweeps below (about 20 s) on a loaded machine.
         young = series("r-h", vt.now_ms() - 30000, 1, 300, 1000)
@@ -199,9 +192,9 @@ class Retention(vt.DaemonTestCase):
         self.assertEqual(r.status, 200, r)
         # Two sweeps more (one every 10 s): the second started after the write.
         self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 2, timeout=40)
-        self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 300)
+        self.assertEqual(d.metric("vigil_store_retention_removed_points_total", need=True), 300)
         self.assertPoints(d.readings("r-h"), [(p["ts"], p["values"]) for p in young])
-        self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 1)
+        self.assertEqual(d.metric("vigil_retention_refused_points_total", need=True), 1)
         self.assertEqual(d.proc.pid, pid)
 
     def start_shifted(self, device):
@@ -233,15 +226,15 @@ class Retention(vt.DaemonTestCase):
         the result does not depend on the machine's speed."""
         d, shift = self.start_shifted("r-c")
         self.assertEqual(d.device("r-c")["points"], 300)
-        sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
+        sweeps = d.metric("vigil_store_retention_sweeps_total", need=True)
         vt.write_file_atomic(shift, str(DAY))  # read by the library within 20 ms
         time.sleep(0.1)
         self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 2, timeout=20)
-        self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 0)
+        self.assertEqual(d.metric("vigil_store_retention_removed_points_total", need=True), 0)
         self.assertEqual(d.device("r-c")["points"], 300)
         r = d.post_json([{"device": "r-c", "ts": vt.now_ms(), "values": {"v": 1}}])
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 0)
+        self.assertEqual(d.metric("vigil_retention_refused_points_total", need=True), 0)
         self.assertIn("retention's horizon and its refusal of old writes follow the elapsed "
                       "time", d.log())
         vt.write_file_atomic(shift, "0")
@@ -256,14 +249,14 @@ class Retention(vt.DaemonTestCase):
         in memory only and the first sweep after the start deleted the sealed chunk by the
         stepped clock. Readings stamped five minutes ahead, as in the test above."""
         d, shift = self.start_shifted("r-k")
-        sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
+        sweeps = d.metric("vigil_store_retention_sweeps_total", need=True)
         self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 1, timeout=20)
         self.assertTrue(os.path.exists(os.path.join(d.data_dir, "retention-clock")))
         d.stop()
         vt.write_file_atomic(shift, str(DAY))
         d.start()
         self.wait_metric("vigil_store_retention_sweeps_total", 2, timeout=20)
-        self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 0)
+        self.assertEqual(d.metric("vigil_store_retention_removed_points_total", need=True), 0)
         self.assertEqual(d.device("r-k")["points"], 300)
         self.assertIn("retention's clock goes on from its last sweep", d.log())
         self.assertIn("retention's horizon and its refusal of old writes follow the elapsed "
@@ -280,7 +273,7 @@ class Retention(vt.DaemonTestCase):
         stay. Before (leftovers5), only an open with a retention read it: the first sweep after
         the reload took the stepped wall clock and deleted the sealed chunk."""
         d, shift = self.start_shifted("r-r")
-        sweeps = metric(d.metrics(), "vigil_store_retention_sweeps_total")
+        sweeps = d.metric("vigil_store_retention_sweeps_total", need=True)
         self.wait_metric("vigil_store_retention_sweeps_total", sweeps + 1, timeout=20)
         d.stop()
         on = "[model]\nenabled = false\n[storage]\nretention = %s\n"
@@ -291,7 +284,7 @@ class Retention(vt.DaemonTestCase):
         vt.write_file(d.config, on % "30s")
         hup(d, r"configuration reloaded; applied: [^\n]*storage\.retention")
         self.wait_metric("vigil_store_retention_sweeps_total", 2, timeout=20)
-        self.assertEqual(metric(d.metrics(), "vigil_store_retention_removed_points_total"), 0)
+        self.assertEqual(d.metric("vigil_store_retention_removed_points_total", need=True), 0)
         self.assertEqual(d.device("r-r")["points"], 300)
         self.assertIn("retention's clock goes on from its last sweep", d.log())
         d.stop()

@@ -58,11 +58,6 @@ def stamp(text):
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
 
 
-def family(text, fam):
-    m = re.search(r"^%s (\S+)$" % re.escape(fam), text, re.M)
-    return float(m.group(1)) if m else None
-
-
 class StopSavesEveryRing(unittest.TestCase):
     def setUp(self):
         tmp = vt.mkdtemp()
@@ -90,11 +85,11 @@ class StopSavesEveryRing(unittest.TestCase):
 
     def wait_metric(self, fam, ok, what):
         for _ in range(1800):  # bounded: 180 s
-            v = family(self.d.metrics(), fam)
+            v = self.d.metric(fam)
             if v is not None and ok(v):
                 return v
             time.sleep(0.1)
-        self.fail("%s: %s stayed %r" % (what, fam, family(self.d.metrics(), fam)))
+        self.fail("%s: %s stayed %r" % (what, fam, self.d.metric(fam)))
 
     def preds(self, dev):
         r = self.d.curl("GET", "/v1/devices/%s/predictions?limit=100000" % dev)
@@ -105,7 +100,7 @@ class StopSavesEveryRing(unittest.TestCase):
         self.send(0, WARM + 1)
         for _ in range(1800):  # bounded: 180 s
             text = self.d.metrics()
-            st = {s: family(text, 'vigil_devices_by_state{state="%s"}' % s)
+            st = {s: vt.metric_in(text, 'vigil_devices_by_state{state="%s"}' % s)
                   for s in ("learning", "normal", "warning", "anomaly")}
             if st["learning"] == 0 and sum(st.values()) == NDEV:
                 break
@@ -174,8 +169,8 @@ class PutOffLines(vt.FreshDaemonTestCase):
         self.send(0, WARM + 1)  # the warm-up: every device trains at the same reading
         for _ in range(1800):  # bounded: 180 s
             text = self.d.metrics()
-            if (family(text, "vigil_model_trainings_total") == self.N
-                    and family(text, "vigil_train_queue_jobs") == 0):
+            if (vt.metric_in(text, "vigil_model_trainings_total") == self.N
+                    and vt.metric_in(text, "vigil_train_queue_jobs") == 0):
                 break
             time.sleep(0.1)
         else:
@@ -186,12 +181,12 @@ class PutOffLines(vt.FreshDaemonTestCase):
         self.send(body_end, body_end + 20, dip=True)
         for _ in range(1800):  # bounded: 180 s
             text = self.d.metrics()
-            if (family(text, "vigil_train_queue_jobs") == 0
-                    and family(text, 'vigil_devices_by_state{state="anomaly"}') is not None
-                    and family(text, "vigil_inference_queue_readings") == 0):
+            if (vt.metric_in(text, "vigil_train_queue_jobs") == 0
+                    and vt.metric_in(text, 'vigil_devices_by_state{state="anomaly"}') is not None
+                    and vt.metric_in(text, "vigil_inference_queue_readings") == 0):
                 break
             time.sleep(0.1)
-        self.assertGreater(family(self.d.metrics(), 'vigil_devices_by_state{state="anomaly"}'),
+        self.assertGreater(self.d.metric('vigil_devices_by_state{state="anomaly"}'),
                            self.N // 2)
         self.d.stop()
         with open(self.d.log_path, encoding="utf-8", errors="replace") as f:

@@ -77,7 +77,7 @@ def settled(d, devs):
     """devs' statuses once none learns and no training runs or waits; else None."""
     s = [tp.status(d, x) for x in devs]
     if any(tp.models(d, x)["training"] for x in devs) or \
-            tg.metric_value(d, "vigil_train_queue_jobs") or \
+            d.metric("vigil_train_queue_jobs") or \
             any(x["state"] == "learning" for x in s):
         return None
     return s
@@ -399,7 +399,7 @@ class GroupNewestLeftOut(tp.DaemonPerTest):
             # it says that member's part has ended.
             top = tops(d, "hc")
             if top == before["hc"] or any(tp.models(d, x)["training"] for x in devs) or \
-                    tg.metric_value(d, "vigil_train_queue_jobs"):
+                    d.metric("vigil_train_queue_jobs"):
                 return None
             return top
         tp.wait_for("the group's training asked by hc's acceptance", trained, 60)

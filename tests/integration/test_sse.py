@@ -165,12 +165,6 @@ def seq(msg):
     return int(n)
 
 
-def metric(d, name):
-    m = re.search(r"^%s (\S+)$" % name, d.metrics(), re.M)
-    assert m, name
-    return float(m.group(1))
-
-
 class SseTest(tp.DaemonPerTest):
     def setUp(self):
         super().setUp()
@@ -215,7 +209,7 @@ class SseTest(tp.DaemonPerTest):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", self.d.http_port))
         sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
-        tp.wait_for("the silent stream", lambda: metric(self.d, "vigil_event_streams") ==
+        tp.wait_for("the silent stream", lambda: self.d.metric("vigil_event_streams", need=True) ==
                     open_before + 1, 5)
         return sock
 
@@ -248,12 +242,12 @@ class SseTest(tp.DaemonPerTest):
         is cut off (a silent client's kernel buffers fill, about 200 KB, then it falls
         http.events_max_unsent behind); returns how many were published."""
         n = 0
-        while metric(self.d, "vigil_event_streams_dropped_total") == 0:
+        while self.d.metric("vigil_event_streams_dropped_total", need=True) == 0:
             self.assertLess(n, 1000, "the client that never reads was never cut off")
             for _ in range(10):
                 self.maint(dev, note="n" * 400)
                 n += 2
-        self.assertEqual(metric(self.d, "vigil_event_streams_dropped_total"), 1)
+        self.assertEqual(self.d.metric("vigil_event_streams_dropped_total", need=True), 1)
         return n
 
 
@@ -331,18 +325,17 @@ class Anomaly(SseTest):
         time.sleep(0.3)
         self.assertEqual((len(every.messages), len(mine.messages), len(others.messages)),
                          (6, 4, 2))
-        self.assertEqual(metric(d, "vigil_event_streams"), 4)
+        self.assertEqual(d.metric("vigil_event_streams", need=True), 4)
         text = d.metrics()
-        by = {t: float(re.search(r'^vigil_event_stream_messages_by_type_total\{type="%s"\} (\S+)$'
-                                 % t, text, re.M).group(1))
-              for t in ("anomaly", "maintenance", "state")}
+        by = {t: vt.metric_in(text, 'vigil_event_stream_messages_by_type_total{type="%s"}' % t,
+                              need=True) for t in ("anomaly", "maintenance", "state")}
         self.assertEqual((by["anomaly"], by["maintenance"]), (2, 4))
         # Normal at the first model; the fault's anomaly too unless it came within the second
         # after it and the accept's normal before that second ended (then neither is sent).
         self.assertGreaterEqual(by["state"], 1)
-        self.assertEqual(float(re.search(r"^vigil_event_stream_messages_total (\S+)$", text,
-                                         re.M).group(1)), sum(by.values()))
-        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)
+        self.assertEqual(vt.metric_in(text, "vigil_event_stream_messages_total", need=True),
+                         sum(by.values()))
+        self.assertEqual(d.metric("vigil_event_streams_dropped_total", need=True), 0)
 
     def test_sighup_keeps_streams_sigterm_ends_them(self):
         d = self.d
@@ -461,7 +454,7 @@ class DeviceBurst(SseTest):
         time.sleep(0.3)
         self.assertEqual(len(mine.messages), 4)
         self.assertFalse(mine.ended)
-        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)
+        self.assertEqual(d.metric("vigil_event_streams_dropped_total", need=True), 0)
 
 
 class Limits(SseTest):
@@ -484,12 +477,13 @@ class Limits(SseTest):
         self.assertEqual(r.headers.get("retry-after"), "10")
         # Idle streams hear a keep-alive comment every 500 ms.
         a.wait("keep-alives", lambda s: s.comments >= 3, timeout=5)
-        self.assertEqual(metric(d, "vigil_event_streams"), 3)
+        self.assertEqual(d.metric("vigil_event_streams", need=True), 3)
         # A client gone: its next keep-alive finds it, and its place is free again.
         c.close()
-        tp.wait_for("the closed stream's place", lambda: metric(d, "vigil_event_streams") == 2, 5)
+        tp.wait_for("the closed stream's place",
+                    lambda: d.metric("vigil_event_streams", need=True) == 2, 5)
         self.stream()
-        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)
+        self.assertEqual(d.metric("vigil_event_streams_dropped_total", need=True), 0)
 
 
     def test_head(self):
@@ -512,7 +506,7 @@ class Limits(SseTest):
             self.assertEqual(json.loads(r.read())["status"], "ok")
         finally:
             conn.close()
-        self.assertEqual(metric(d, "vigil_event_streams"), 3)
+        self.assertEqual(d.metric("vigil_event_streams", need=True), 3)
 
 
 class GoneAtTheLimit(SseTest):
@@ -552,9 +546,10 @@ class GoneAtTheLimit(SseTest):
             r = vt.curl(d.url("/v1/events"), timeout=5)
             self.assertEqual(r.status, 503, r)  # a, silent, c and e are live and keep theirs
             tp.wait_for("the ended streams freed",
-                        lambda: metric(d, "vigil_event_streams") == 4, 5)
+                        lambda: d.metric("vigil_event_streams", need=True) == 4, 5)
             self.assertFalse(a.ended or c.ended or e.ended)
-            self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)  # not cut offs
+            # Not cut offs:
+            self.assertEqual(d.metric("vigil_event_streams_dropped_total", need=True), 0)
             self.assertNotIn("event stream cut off", d.log())
             self.device("gone-1")
             self.maint("gone-1")  # the live streams still receive
@@ -595,7 +590,7 @@ class GoneFreesItsConnection(SseTest):
 
     def one_stream(self):
         try:
-            return metric(self.d, "vigil_event_streams") == 1
+            return self.d.metric("vigil_event_streams", need=True) == 1
         except OSError:  # closed unanswered, as in healthz
             return False
 
@@ -617,8 +612,8 @@ class GoneFreesItsConnection(SseTest):
 
         def read():
             try:
-                got["streams"] = metric(self.d, "vigil_event_streams")
-                got["dropped"] = metric(self.d, "vigil_event_streams_dropped_total")
+                got["streams"] = self.d.metric("vigil_event_streams", need=True)
+                got["dropped"] = self.d.metric("vigil_event_streams_dropped_total", need=True)
                 return True
             except OSError:
                 return False
@@ -682,8 +677,8 @@ class SmallUnsent(SseTest):
         msgs = s.count(2)
         self.assertEqual(msgs[0]["data"], start)
         self.assertGreater(len(json.dumps(start)), 1024)
-        self.assertEqual(metric(self.d, "vigil_event_streams_dropped_total"), 0)
-        self.assertEqual(metric(self.d, "vigil_event_streams"), 1)
+        self.assertEqual(self.d.metric("vigil_event_streams_dropped_total", need=True), 0)
+        self.assertEqual(self.d.metric("vigil_event_streams", need=True), 1)
 
 
 class SlowClient(SseTest):
@@ -695,7 +690,7 @@ class SlowClient(SseTest):
         reader = self.stream()
         sock = self.silent_client(1)
         n = self.publish_until_cut("s")  # 4 KiB behind
-        tp.wait_for("one stream", lambda: metric(d, "vigil_event_streams") == 1, 5)
+        tp.wait_for("one stream", lambda: d.metric("vigil_event_streams", need=True) == 1, 5)
         # The reader received every message, in order, while the other was stuck and cut.
         self.maint("s")
         msgs = reader.count(n + 2)
@@ -713,7 +708,7 @@ class SlowClient(SseTest):
             pass
         sock.close()
         self.assertGreater(got, 0)
-        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 1)
+        self.assertEqual(d.metric("vigil_event_streams_dropped_total", need=True), 1)
 
 
 class SilentAtStop(SseTest):
@@ -731,8 +726,8 @@ class SilentAtStop(SseTest):
         sock = self.silent_client(0)
         for _ in range(200):  # 400 messages of about 700 bytes: more than the kernel keeps
             self.maint("q", note="n" * 400)
-        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)
-        self.assertEqual(metric(d, "vigil_event_streams"), 1)
+        self.assertEqual(d.metric("vigil_event_streams_dropped_total", need=True), 0)
+        self.assertEqual(d.metric("vigil_event_streams", need=True), 1)
         d.stop(timeout=30)  # SIGTERM: exit 0 asserted
         sock.close()
         log = open(d.log_path, encoding="utf-8", errors="replace").read()
@@ -784,14 +779,14 @@ class ClockBoundaries(SseTest):
                           "note": "week-end"})
         # The stream agrees with the status and /metrics, which follow the same clock.
         self.assertEqual(tp.status(d, dev)["maintenance"], began["maintenance"])
-        self.assertEqual(metric(d, "vigil_devices_in_maintenance"), 1)
+        self.assertEqual(d.metric("vigil_devices_in_maintenance", need=True), 1)
 
         ended = self.arrives(every, 3, end)
         self.assertEqual((ended["device"], ended["maintenance"], ended["period"]["state"],
                           ended["period"]["note"], ended["period"]["from_ts"]),
                          (dev, None, "past", "week-end", start))
         self.assertIsNone(tp.status(d, dev)["maintenance"])
-        self.assertEqual(metric(d, "vigil_devices_in_maintenance"), 0)
+        self.assertEqual(d.metric("vigil_devices_in_maintenance", need=True), 0)
 
         time.sleep(1)  # four more looks of the loop: nothing is announced twice
         msgs = every.count(3)

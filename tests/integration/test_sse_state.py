@@ -22,8 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_ops  # noqa: E402  (hup only)
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
-from test_sse import (  # noqa: E402
-    metric, seq, SseTest)
+from test_sse import seq, SseTest  # noqa: E402
 
 
 def states(msgs):
@@ -101,8 +100,8 @@ class State(SseTest):
         self.assertEqual(none.messages, [])
         self.assertNotIn("state", [m["event"] for m in plain.messages])
         self.assertEqual([m["event"] for m in plain.messages], ["anomaly", "anomaly"])
-        self.assertEqual(metric(d, 'vigil_event_stream_messages_by_type_total{type="state"}'),
-                         len(msgs))
+        self.assertEqual(d.metric('vigil_event_stream_messages_by_type_total{type="state"}',
+                                  need=True), len(msgs))
 
     def test_types_params(self):
         for q, bad in (("?types=", ""), ("?types=bogus", "bogus"), ("?types=state,", ""),
@@ -190,7 +189,7 @@ class Reload(SseTest):
         n = s.comments
         time.sleep(1.0)
         self.assertLessEqual(s.comments, n + 1)
-        self.assertEqual(metric(self.d, "vigil_event_streams_dropped_total"), 0)
+        self.assertEqual(self.d.metric("vigil_event_streams_dropped_total", need=True), 0)
 
     def test_max_unsent(self):
         """A client that never reads, connected before the reload, is cut off once it falls

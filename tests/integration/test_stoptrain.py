@@ -417,7 +417,7 @@ class PutBackWhileGroupTrains(StopTrain):
     def idle(self, devs):
         tp.wait_for("no training running or queued", lambda: not any(
             tp.models(self.d, dev)["training"] for dev in devs)
-            and not tg.metric_value(self.d, "vigil_train_queue_jobs") or None, 600)
+            and not self.d.metric("vigil_train_queue_jobs") or None, 600)
 
     def test_put_and_rollback_within_a_group_training(self):
         d, devs = self.d, Group.group_fed(self, "g49p", 51)

@@ -87,10 +87,10 @@ class Held(tg.Held):
     def asks_merged(self, dev, rng):
         """Feeds dev the readings its schedule asks at (the EVERY-th after its training's
         apply) and checks the request was merged (vigil_train_postponed_total rises)."""
-        merged = tg.metric_value(self.d, "vigil_train_postponed_total")
+        merged = self.d.metric("vigil_train_postponed_total")
         tg.feed_together(self.d, [dev], {dev: tp.rotation(EVERY + 10, tp.WARMUP, 0.07, 0.01, rng)},
                          tp.WARMUP)
-        self.assertGreater(tg.metric_value(self.d, "vigil_train_postponed_total"), merged)
+        self.assertGreater(self.d.metric("vigil_train_postponed_total"), merged)
 
     def gc_alone_then_group_held(self, group, seed, point):
         """gc trained alone (version 1); ga and gb put into group and fed their warm-up, the
@@ -109,7 +109,7 @@ class Held(tg.Held):
 
     def ended(self):
         """vigil_train_jobs_ended_total: training jobs whose end is over."""
-        return tg.metric_value(self.d, "vigil_train_jobs_ended_total")
+        return self.d.metric("vigil_train_jobs_ended_total")
 
     def group_of_idle(self, group, n):
         """n devices put into group, with two readings each (they never train)."""
@@ -261,11 +261,11 @@ class JoinBeforeTheCopy(Held):
         self.held("end")
         tg.feed_together(d, ["probe"], {"probe": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
         tp.wait_for("the probe queued",
-                    lambda: tg.metric_value(d, "vigil_train_queue_jobs") == 1 or None, 60)
+                    lambda: d.metric("vigil_train_queue_jobs") == 1 or None, 60)
         self.hold("take")
         self.release("end")
         self.held("take")  # the probe's training: the group's training has ended
-        self.assertEqual(tg.metric_value(d, "vigil_train_queue_jobs"), 0)  # main: 1, gc's
+        self.assertEqual(d.metric("vigil_train_queue_jobs"), 0)  # main: 1, gc's
         self.release("take")
         tp.wait_idle(d, "probe", 1, timeout=60)
         # One training of join52 with gc, which leads (the newest version): number 2 for all.
@@ -393,7 +393,7 @@ class WindowTooShort(Held):
             return f.read().count(self.LINE)
 
     def queued(self):
-        return tg.metric_value(self.d, "vigil_train_queue_jobs")
+        return self.d.metric("vigil_train_queue_jobs")
 
     def test_said_once_a_part_and_asked_again_once(self):
         d, rng = self.d, tp.random.Random(58)
@@ -413,7 +413,7 @@ class WindowTooShort(Held):
         self.assertEqual(tp.req(d, "POST", "/v1/devices/gc/model/retrain")[0], 409)
         self.hold("end")
         # gc's training has ended (the one thread is at gw's "take"): jobs counted from here.
-        ended = tg.metric_value(d, "vigil_train_jobs_ended_total")
+        ended = d.metric("vigil_train_jobs_ended_total")
         self.release("take")
         self.held("end")
         self.assertEqual(self.lines(), 1)  # main: 0
@@ -423,17 +423,17 @@ class WindowTooShort(Held):
         tp.wait_for("gw's second training's line", lambda: self.lines() >= 2, 120)
         # Both of gw's trainings ended, the second's end included: whatever it asked again is
         # in the due-set now (session 55; before, a 2 s sleep, which a slow end outlasts).
-        tp.wait_for("gw's two trainings ended", lambda: tg.metric_value(
-            d, "vigil_train_jobs_ended_total") >= ended + 2 or None, 120)
+        tp.wait_for("gw's two trainings ended", lambda: d.metric(
+            "vigil_train_jobs_ended_total") >= ended + 2 or None, 120)
         # A later event that must come after: gm's first training, asked now, waits behind
         # anything gw's second training asked (one thread, the due-set first in, first out).
         tg.feed_together(d, ["gm"], {"gm": tp.rotation(tp.WARMUP, 0, 0.07, 0.01, rng)}, 0)
         tp.wait_idle(d, "gm", 1, timeout=120)
         # Exactly three jobs: gw's two and gm's (session 56; a third of gw's, which gm's waited
         # behind, ended before it).
-        tp.wait_for("gm's job ended", lambda: tg.metric_value(
-            d, "vigil_train_jobs_ended_total") >= ended + 3 or None, 120)
-        self.assertEqual(tg.metric_value(d, "vigil_train_jobs_ended_total"), ended + 3)
+        tp.wait_for("gm's job ended", lambda: d.metric(
+            "vigil_train_jobs_ended_total") >= ended + 3 or None, 120)
+        self.assertEqual(d.metric("vigil_train_jobs_ended_total"), ended + 3)
         self.assertEqual(self.lines(), 2)  # a loop: 3 or more
         self.assertEqual(len(versions(d, "ga")), 2)  # ga trained in each of gw's two trainings
         self.assertEqual(self.queued(), 0)  # and asked nothing more
@@ -574,7 +574,7 @@ class OutOfMemoryAtTheCopy(FailAllocHeld):
                              [1], dev)
         tp.wait_for("both jobs ended", lambda: self.ended() >= ended + 2 or None, 120)
         self.assertEqual(self.ended(), ended + 2)
-        self.assertEqual(tg.metric_value(d, "vigil_train_queue_jobs"), 0)
+        self.assertEqual(d.metric("vigil_train_queue_jobs"), 0)
 
 
 class JoinerAskedAgain:

@@ -52,7 +52,7 @@ def top_version(d, dev):
 
 def idle(d, dev):
     """True when dev trains not and no training waits in the due-set."""
-    return not tp.models(d, dev)["training"] and not tg.metric_value(d, "vigil_train_queue_jobs")
+    return not tp.models(d, dev)["training"] and not d.metric("vigil_train_queue_jobs")
 
 
 class QueuedScheduled(tg.Held):
@@ -72,7 +72,7 @@ class QueuedScheduled(tg.Held):
         # Preconditions: the episode opened and is held while tx's request still waits.
         self.assertEqual(top_version(d, "tx"), v0)
         self.assertFalse(tp.models(d, "tx")["training"])
-        self.assertGreaterEqual(tg.metric_value(d, "vigil_train_queue_jobs"), 1)
+        self.assertGreaterEqual(d.metric("vigil_train_queue_jobs"), 1)
         held = tg.open_events(d, "tx")
         self.assertEqual(len(held), 1, held)
         self.assertGreaterEqual(held[0]["start_ts"], T0 + 1000 * 1000, held)
@@ -121,7 +121,7 @@ class GroupQueued(tg.Held):
         part(300, 999)
         tg.busy_training_thread(self)
         part(999, 1100)
-        self.assertGreaterEqual(tg.metric_value(d, "vigil_train_queue_jobs"), 1)
+        self.assertGreaterEqual(d.metric("vigil_train_queue_jobs"), 1)
         held = {}
         for dev in devs:
             self.assertEqual(top_version(d, dev), v0[0])

@@ -52,12 +52,6 @@ def feed_const(d, device, n, start_k, value=(1.0, 2.0, 3.0), step_ms=1000):
     return tp.wait_scored(d, device, start_k + n)
 
 
-def metric(d, name, labels=""):
-    text = d.metrics()
-    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
-    return float(m.group(1)) if m else None
-
-
 class KeepK(tp.DaemonPerTest):
     CONFIG = tp.config_text(0, extra="versions = 2\n")
 
@@ -434,7 +428,7 @@ class TrainQueue(tp.DaemonPerTest):
         # Everything is due once scored; at most N entries ever wait.
         for i in range(self.N):
             tp.wait_scored(d, "q-%02d" % i, self.WARM)
-        depth = metric(d, "vigil_train_queue_jobs")
+        depth = d.metric("vigil_train_queue_jobs")
         self.assertIsNotNone(depth)
         self.assertLessEqual(depth, self.N)
 
@@ -445,8 +439,8 @@ class TrainQueue(tp.DaemonPerTest):
             s = tp.status(d, "q-%02d" % i)
             self.assertNotEqual(s["state"], "learning", s)
         tp.wait_for("an empty training queue",
-                    lambda: metric(d, "vigil_train_queue_jobs") == 0, 60)
-        self.assertGreaterEqual(metric(d, "vigil_model_trainings_total"), self.N)
+                    lambda: d.metric("vigil_train_queue_jobs") == 0, 60)
+        self.assertGreaterEqual(d.metric("vigil_model_trainings_total"), self.N)
         # A retrain asked for twice while the first waits or runs is merged, not queued twice.
         r1 = d.curl("POST", "/v1/devices/q-00/model/retrain")
         r2 = d.curl("POST", "/v1/devices/q-00/model/retrain")
@@ -505,8 +499,8 @@ class StopSkipsQueuedTrainings(tp.DaemonPerTest):
                         % (i, (k * 7 + i) % 11, (k * 5 + i) % 13, k % 3, T0 + 1000 * k)
                         for i in range(ndev) for k in range(25))
         self.assertEqual(self.d.write_lp(lines, precision="ms").status, 204)
-        queued = tp.wait_for("trainings queued", lambda: (metric(
-            self.d, "vigil_train_queue_jobs") or 0) >= 50 or None, 60)
+        queued = tp.wait_for("trainings queued", lambda: (
+            self.d.metric("vigil_train_queue_jobs") or 0) >= 50 or None, 60)
         self.assertTrue(queued)
 
     def test_stop_leaves_queued_trainings(self):
@@ -523,7 +517,7 @@ class StopSkipsQueuedTrainings(tp.DaemonPerTest):
         self.assertEqual(len(asked), 2, d.log()[-2000:])  # one line a start
         self.assertGreaterEqual(int(asked[-1]), skipped)
         tp.wait_for("the queued trainings run",
-                    lambda: metric(d, "vigil_train_queue_jobs") == 0 or None, 180)
+                    lambda: d.metric("vigil_train_queue_jobs") == 0 or None, 180)
         for i in range(ndev):  # each has its first model (one may still be training: waited)
             tp.wait_idle(d, "q-%d" % i, 1, timeout=30)
 

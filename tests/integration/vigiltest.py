@@ -445,14 +445,23 @@ class Vigild:
             raise AssertionError("/metrics: %d" % st)
         return body.decode()
 
-    def metric(self, name):
-        """The value of /metrics' sample name (with its labels, if any: 'x{a="b"}'), a float;
-        None when there is none."""
-        m = re.search(r"^%s (\S+)$" % re.escape(name), self.metrics(), re.M)
-        return float(m.group(1)) if m else None
+    def metric(self, name, need=False):
+        """metric_in of a /metrics answer asked now: sample name's value, a float; None when
+        there is none (with need, an AssertionError naming it)."""
+        return metric_in(self.metrics(), name, need)
 
     def stream_connect(self, timeout=30.0):
         return StreamClient("127.0.0.1", self.stream_port, timeout)
+
+
+def metric_in(text, name, need=False):
+    """The value of sample name (with its labels, if any, as vigild writes them: 'x{a="b"}') in
+    text, one /metrics answer (read once when several samples must be of the same moment), a
+    float; None when there is none, or with need an AssertionError naming it."""
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    if m is None and need:
+        raise AssertionError("no %s in /metrics" % name)
+    return float(m.group(1)) if m else None
 
 
 def quote(s):
