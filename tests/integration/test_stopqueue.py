@@ -807,17 +807,12 @@ class RestartEndRetried(te.Events):
         d, dev, n = self.d, "retry-many", 2500
         ev, info = OpenBehindALaterEvent.open_at_the_stop(self, dev)
         start = ev["start_ts"]
-        db = sqlite3.connect(d.db_path)
-        try:
-            with db:  # open rows 10,000 + k behind the event, written while vigild is down
-                db.executemany(
-                    "INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, ?, ?,"
-                    " NULL, ? FROM devices WHERE name = ?",
-                    [(10000 + k, start - 1000 * k, json.dumps(dict(
-                        info, id=10000 + k, start_ts=start - 1000 * k)), dev)
-                     for k in range(1, n + 1)])
-        finally:
-            db.close()
+        # Open rows 10,000 + k behind the event, written while vigild is down.
+        in_store(d.db_path, lambda db: db.executemany(
+            "INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, ?, ?, NULL, ?"
+            " FROM devices WHERE name = ?",
+            [(10000 + k, start - 1000 * k, json.dumps(dict(
+                info, id=10000 + k, start_ts=start - 1000 * k)), dev) for k in range(1, n + 1)]))
         with open(d.config, "a", encoding="utf-8") as f:
             f.write("\n[storage]\nmax_batch_delay_ms = 300\n")
         d.prefix += ["VIGIL_TEST_OPS_MAX=2000"]
