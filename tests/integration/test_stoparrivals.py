@@ -46,7 +46,10 @@ rows = vt.arrival_rows  # the arrivals table, device by device
 class StopArrivalsBusy(StopCase):
     """Before session 60 the retry was never run by a test; the log said nothing of the wait.
     Broken by a scratch edit (the retry taken out), this test fails: the row is not written, the
-    stop warns "not stored (...) at the stop" and exits 1."""
+    stop warns "not stored (...) at the stop" and exits 1. With the retry's put dropped and said
+    done (scratch, session 65) it fails on the row's values: the start's one pass had written
+    the device's row from its first readings (so in each run of session 65), which until then
+    the test's "row written" check took for the stop's."""
 
     def env(self):
         self.writer = os.path.join(self.holds, "writer")
@@ -59,13 +62,16 @@ class StopArrivalsBusy(StopCase):
         try:
             # The period ends while the stop waits after its saves; the writer is held in the
             # second tick's event end from then on, so the tick's two puts fill the queue.
-            self.hold_across_the_end(dev, 55, "stop-saved",
-                                     then=lambda: vt.write_file_atomic(self.writer, ""))
+            _, before = self.hold_across_the_end(
+                dev, 55, "stop-saved", then=lambda: vt.write_file_atomic(self.writer, ""))
             tp.wait_for("the writer held in the event's end",
                         lambda: os.path.exists(self.flag + ".held"), 30)
             tp.wait_for("the stop's arrivals put refused",
                         lambda: "the store's queue is full at the stop" in d.log(), 30)
             tp.wait_for("the stop waiting for the held writer", lambda: waits_on(pid, 1.0), 30)
+            # The row before the stop's put: none, or the start's one pass's when the first
+            # readings came before its tick (250 ms after the loop began), with values of then.
+            prior = rows(d.db_path).get(dev)
         finally:
             if os.path.exists(self.writer):
                 os.unlink(self.writer)
@@ -77,6 +83,10 @@ class StopArrivalsBusy(StopCase):
         self.assertNotIn("stopped, but", log)
         row = rows(d.db_path).get(dev)
         self.assertIsNotNone(row, "the stop's arrivals not written")
+        # The stop's put wrote it (no other pass ran: 10 minutes apart): the newest scored
+        # reading's timestamp, which no row held while the stop waited.
+        self.assertEqual(row[2], before["last_ts"], (row, prior))
+        self.assertNotEqual(row, prior, "the row is the start's pass's")
         d.start()
         self.assertEqual(d.device(dev)["last_seen_ts"], row[0])
 
