@@ -126,19 +126,44 @@ AGGREGATION = re.compile(r"(?<![\w:])(sum|min|max|avg|group|count|stddev|stdvar|
 PARAMETER = ("topk", "bottomk", "quantile", "count_values")  # a parameter before the argument
 
 
+def in_strings(expr):
+    r"""For each character of PromQL expr, whether it belongs to a string literal (its quotes
+    included): "..." and '...' end at their first quote not escaped by a backslash (`\\` is an
+    escaped backslash: "a\\" ends at its second quote), `...` at the next backtick (raw: no
+    escapes)."""
+    inside, quote, escaped = [], None, False
+    for c in expr:
+        if quote is None:
+            quote = c if c in "\"'`" else None
+            inside.append(quote is not None)
+            continue
+        inside.append(True)
+        if escaped:
+            escaped = False
+        elif c == "\\" and quote != "`":
+            escaped = True
+        elif c == quote:
+            quote = None
+    if quote is not None:
+        raise AssertionError("unterminated string in %s" % expr)
+    return inside
+
+
 def aggregated(expr):
     """What every aggregation of expr aggregates, outer and nested, in order of their start:
     `histogram_quantile(0.9, sum by (le) (rate(x[5m])))` gives `rate(x[5m])`; `sum(a) / sum(b)`
-    gives a and b; `topk(20, x)` gives x; `sum(max by (d) (y))` gives `max by (d) (y)` and y."""
+    gives a and b; `topk(20, x)` gives x; `sum(max by (d) (y))` gives `max by (d) (y)` and y.
+    String literals are text: an aggregation's name or a bracket inside one is not one."""
     out = []
+    inside = in_strings(expr)
     for m in AGGREGATION.finditer(expr):
-        depth, comma, quote = 0, None, None
+        if inside[m.start()]:
+            continue
+        depth, comma = 0, None
         for i in range(m.end() - 1, len(expr)):
-            c = expr[i]
-            if quote:  # inside a string: only its end counts (a regex's parentheses do not)
-                quote = None if c == quote and expr[i - 1] != "\\" else quote
+            if inside[i]:
                 continue
-            quote = c if c in "\"'`" else None
+            c = expr[i]
             depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(c, 0)
             if c == "," and depth == 1 and comma is None:
                 comma = i
@@ -312,6 +337,20 @@ class Files(unittest.TestCase):
                          ["max by (d) (min(y))", "min(y)", "y"])
         self.assertEqual(aggregated("topk(20, time() - z)"), ["time() - z"])
         self.assertEqual(aggregated("rate(x[5m]) and on (job) summary"), [])
+
+    def test_aggregated_reads_string_literals(self):
+        r"""A string's text is not PromQL: a quote after an escaped backslash ends it, and an
+        aggregation's name or a parenthesis inside it is none. Before session 65 "b\\" and `\`
+        were read on past their end ("unbalanced aggregation"), and label_replace's "sum($1)"
+        gave an aggregation of $1."""
+        self.assertEqual(aggregated(r'sum(x{a="b\\"}) + sum(y)'), [r'x{a="b\\"}', "y"])
+        self.assertEqual(aggregated(r"max(x{a='it\'s (1'}) + min(y)"), [r"x{a='it\'s (1'}", "y"])
+        self.assertEqual(aggregated(r"sum(x{a=~`\`}) + max(y)"), [r"x{a=~`\`}", "y"])
+        self.assertEqual(aggregated('count(label_replace(x, "d", "sum($1)", "s", "(.*)"))'),
+                         ['label_replace(x, "d", "sum($1)", "s", "(.*)")'])
+        self.assertEqual(aggregated('x{a="sum(y)"}'), [])
+        with self.assertRaisesRegex(AssertionError, "unterminated string"):
+            aggregated(r'sum(x{a="b\"})')  # the quote escaped
 
 
 class Install(unittest.TestCase):
