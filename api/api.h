@@ -54,6 +54,8 @@ typedef int (*api_name_cb)(void *arg, const char *name);
 
 /* Called for each point a limit refuses: the point's item (JSON index, line number) and why. */
 typedef void (*api_reject_cb)(void *arg, uint32_t item, const char *reason);
+/* A device and one of its channel names (new_channels); runs on the thread that called it. */
+typedef void (*api_channel_cb)(void *arg, const char *device, const char *channel);
 
 /* One scored reading of the pipeline (what /v1/devices/{id}/predictions lists). Everything is
  * borrowed for the duration of the callback. */
@@ -115,6 +117,10 @@ typedef struct api_backend {
      * b->npoints) that would create a device or channel beyond the configured limits, calling
      * reject for each. Returns 0 or ERR_NOMEM. */
     int (*admit)(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg);
+    /* Optional (NULL: no model). Before a write: calls cb for each field of b that brings its
+     * device's model a new channel (the model starts learning again); see
+     * pipeline_new_channels. */
+    void (*new_channels)(void *ctx, const batch_t *b, api_channel_cb cb, void *arg);
     /* Declares or updates a device (attrs_json: a JSON object text). Returns 0, ERR_* . */
     int (*device_put)(void *ctx, const char *id, const char *attrs_json, int *created);
     int (*device_delete)(void *ctx, const char *id);

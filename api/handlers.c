@@ -71,6 +71,29 @@ int api__json_content_type_ok(api_request_t *r)
     return 0;
 }
 
+/* The answer's warnings: at most this many (a batch of many devices each given a new channel
+ * says the first ones; the log and vigil_device_relearns_total count them all). */
+#define NEW_CHANNEL_WARNINGS 16
+
+/* new_channels's callback: a warning that the write brings device a new channel, once each in
+ * the array arg. */
+static void new_channel_warn(void *arg, const char *device, const char *channel)
+{
+    json_t *warn = arg;
+    char msg[2 * BATCH_NAME_MAX + 96];
+    snprintf(msg, sizeof msg, "device '%s': new channel '%s': its model starts learning again",
+             device, channel);
+    size_t i;
+    json_t *w;
+    json_array_foreach(warn, i, w)
+    {
+        if (strcmp(json_string_value(w), msg) == 0)
+            return;
+    }
+    if (json_array_size(warn) < NEW_CHANNEL_WARNINGS)
+        json_array_append_new(warn, json_string(msg));
+}
+
 void api__h_readings_post(api_request_t *r)
 {
     struct api_server *srv = r->srv;
@@ -105,16 +128,23 @@ void api__h_readings_post(api_request_t *r)
     }
     if (api__admit(r, &b, errs))
         goto out;
+    json_t *warn = json_array();
+    if (srv->be.new_channels && warn)
+        srv->be.new_channels(srv->be.ctx, &b, new_channel_warn, warn);
     size_t accepted = b.npoints, readings = b.nfields;
     if (accepted > 0) {
         rc = srv->be.write(srv->be.ctx, &b);
         if (rc) {
+            json_decref(warn);
             api__backend_error(r, rc, "storing readings");
             goto out;
         }
     }
     api_count_ingest(srv, "json", readings, errs->count);
     json_t *resp = json_pack("{s:I}", "accepted", (json_int_t)accepted);
+    if (json_array_size(warn) > 0)
+        json_object_set(resp, "warnings", warn);
+    json_decref(warn);
     if (errs->count == 0) {
         api__json(r, 200, resp);
         goto out;

@@ -412,6 +412,11 @@ static int be_models(void *ctx, const char *id, char **out)
     return pipeline_models(pipe_for(ctx, id), id, out);
 }
 
+static void be_new_channels(void *ctx, const batch_t *b, api_channel_cb cb, void *arg)
+{
+    pipeline_new_channels(((backend_t *)ctx)->pipe, b, cb, arg);
+}
+
 static int be_retrain(void *ctx, const char *id)
 {
     return pipeline_retrain(pipe_for(ctx, id), id);
@@ -516,6 +521,7 @@ void backend_init(api_backend_t *out, backend_t *b)
         out->pipe_predictions_each = be_predictions_each;
         out->pipe_anomalies_each = be_anomalies_each;
         out->pipe_models = be_models;
+        out->new_channels = be_new_channels;
         out->pipe_retrain = be_retrain;
         out->pipe_accept = be_accept;
         out->pipe_maint_start = be_maint_start;

@@ -256,6 +256,13 @@ int pipeline_adopt(pipeline_t *p, const char *device);
 /* 1 when the pipeline knows device (and it is not deleted), else 0. Any thread. */
 int pipeline_knows(pipeline_t *p, const char *device);
 
+/* Before a write of b: calls cb for each field of b that would bring its device (one with a
+ * model) a new channel, which makes the model start learning again when the reading is scored
+ * (pipeline_score.c). A channel the model has no room for (DETECTOR_MAX_CHANNELS) is not one;
+ * a batch that repeats one reports it each time (the caller folds them). A device the pipeline
+ * does not know yet reports nothing. Any thread. */
+void pipeline_new_channels(pipeline_t *p, const batch_t *b, api_channel_cb cb, void *arg);
+
 /* A device deleted from the store: the pipeline forgets what it learnt (detector, channels,
  * predictions, events, versions, attributes, group), so its status is a 404 again and readings
  * sent to the same id later start a new device from learning, whatever their timestamps. A

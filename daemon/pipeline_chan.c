@@ -11,7 +11,7 @@
  * lists' index has a secret seed (nameidx_init_seeded, drawn when the shard makes its first
  * list) and hashes the keys itself (nameidx_key): no crafted set of lists shares a chain.
  *
- * Threads: shard thread only, under the device's mutex. */
+ * Threads: shard thread only, under the device's mutex; pipeline_new_channels: any thread. */
 #include "err.h"
 #include "pipeline_int.h"
 
@@ -138,4 +138,33 @@ int pipeline__map_channels(struct shard *sh, struct dev *d, const batch_t *b,
 void pipeline__chlists_free(nameidx_t *x)
 {
     nameidx_free(x, free);
+}
+
+/* 1 when d (locked) has a model that a field named name would bring a new channel. */
+static int brings_channel(const struct dev *d, const char *name)
+{
+    if (d->det == NULL || d->nch >= DETECTOR_MAX_CHANNELS)
+        return 0;
+    for (int c = 0; c < d->nch; c++)
+        if (strcmp(d->ch[c], name) == 0)
+            return 0;
+    return 1;
+}
+
+void pipeline_new_channels(pipeline_t *p, const batch_t *b, api_channel_cb cb, void *arg)
+{
+    for (size_t i = 0; i < b->npoints; i++) {
+        const batch_point_t *pt = &b->points[i];
+        const char *device = batch_str(b, pt->device);
+        struct dev *d = pipeline__find(p, device);
+        if (d == NULL)
+            continue;
+        pthread_mutex_lock(&d->mu);
+        for (uint32_t f = 0; f < pt->nfields; f++) {
+            const char *name = batch_str(b, b->fields[pt->field0 + f].name);
+            if (brings_channel(d, name))
+                cb(arg, device, name);
+        }
+        pthread_mutex_unlock(&d->mu);
+    }
 }

@@ -476,6 +476,7 @@ struct pipeline {
     /* Counters for /metrics (relaxed atomics). */
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
     atomic_uint_fast64_t clock_steps;    /* devices' timelines begun after a step back */
+    atomic_uint_fast64_t relearns;       /* models begun again on a new channel (logged) */
     atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
     /* Training jobs (one device's or one group's) whose end train_next has done: flags cleared
      * and the requests the job owed asked again, counted last. */

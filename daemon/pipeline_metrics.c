@@ -325,6 +325,10 @@ size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
                 "steady run of readings behind a device's newest that became its timeline "
                 "(scored from there).\n# TYPE vigil_clock_steps_back_total counter\n"
                 "vigil_clock_steps_back_total %llu\n"
+                "# HELP vigil_device_relearns_total Devices whose model started learning again "
+                "because a reading brought a new channel (a typo, a field added later): detection "
+                "off for model.warmup readings (logged, a warning).\n"
+                "# TYPE vigil_device_relearns_total counter\nvigil_device_relearns_total %llu\n"
                 "# HELP vigil_model_trainings_total Trainings finished.\n"
                 "# TYPE vigil_model_trainings_total counter\nvigil_model_trainings_total %llu\n"
                 "# HELP vigil_model_swaps_total Trainings whose candidate replaced the serving "
@@ -345,7 +349,8 @@ size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
                 "failed; counted once the requests they owed are asked again.\n"
                 "# TYPE vigil_train_jobs_ended_total counter\nvigil_train_jobs_ended_total %llu\n",
                 (unsigned long long)scored, (unsigned long long)atomic_load(&p->skipped_old),
-                (unsigned long long)atomic_load(&p->clock_steps), (unsigned long long)trainings,
+                (unsigned long long)atomic_load(&p->clock_steps),
+                (unsigned long long)atomic_load(&p->relearns), (unsigned long long)trainings,
                 (unsigned long long)atomic_load(&p->swaps),
                 (unsigned long long)atomic_load(&p->train_failures), pipeline__due_len(p),
                 (unsigned long long)atomic_load(&p->train_merged),

@@ -230,15 +230,18 @@ char *pipeline__version_json(const struct detector_train_info *i, int64_t create
 
 /* A kept version as an object, with "serving" set from the device's current state, and
  * "rollback" false when it was trained on other channels than the device has now (a channel
- * came since: the rollback would be refused). */
+ * came since: the rollback would be refused). Such a version does not serve either, though
+ * it was the last to (d->serving_version): the model learning again on the new channels does,
+ * as the answer's "serving" says (version 0); listed true, it contradicted that. */
 static json_t *version_obj(const struct dev *d, const struct version *v)
 {
     json_t *o = v->info_json ? json_loads(v->info_json, 0, NULL) : NULL;
     if (o == NULL)
         o = json_pack("{s:I}", "version", (json_int_t)v->version);
-    json_object_set_new(o, "serving", json_boolean(v->version == d->serving_version));
     const int c = version_channels(o);
-    if (c > 0 && c != d->nch)
+    const int fits = c <= 0 || c == d->nch;
+    json_object_set_new(o, "serving", json_boolean(fits && v->version == d->serving_version));
+    if (!fits)
         json_object_set_new(o, "rollback", json_false());
     return o;
 }

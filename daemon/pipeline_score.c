@@ -36,6 +36,7 @@
 #include "pipeline_events_int.h"
 #include "vtime.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,19 @@ static int back_run(pipeline_t *p, struct shard *sh, struct dev *d, int64_t ts)
     return 1;
 }
 
+/* A stored reading (a double; NaN and Inf are refused at the write) as the detector's float.
+ * Beyond float range (|v| > FLT_MAX, 1e39, 1e300) the cast gave Inf, which the detector takes
+ * for a missing reading and imputes: a fault a million times bigger than one that opens an
+ * anomaly at once only made a warning. Clamped to +-FLT_MAX, it scores as the extreme it is. */
+static float reading_float(double v)
+{
+    if (v > FLT_MAX)
+        return FLT_MAX;
+    if (v < -FLT_MAX)
+        return -FLT_MAX;
+    return (float)v;
+}
+
 /* Before the step: order check, channels, the reading vector. Returns 1 when sp is to be
  * stepped. Caller holds sp->d->mu. */
 static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
@@ -241,13 +255,19 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
      * after a gap in the feed. */
     if (d->nmaint > 0 && pipeline__maint_skip(p, d, pt->ts_ms))
         return 0;
+    const int had = d->nch;
     int changed = pipeline__map_channels(sh, d, b, pt, idx);
     if (changed < 0)
         return 0;
     if (changed || d->det == NULL) {
-        if (d->det)
-            log_info("pipeline: device '%s' now has %d channels; its model starts learning again",
-                     d->name, d->nch);
+        /* A typo or a field added later costs the device its detection for model.warmup
+         * readings: a warning, and counted (vigil_device_relearns_total). */
+        if (d->det) {
+            log_warn("pipeline: device '%s' has a new channel '%s' (%d channels now): its model "
+                     "starts learning again, detection off for model.warmup readings",
+                     d->name, d->ch[had < d->nch ? had : d->nch - 1], d->nch);
+            atomic_fetch_add_explicit(&p->relearns, 1, memory_order_relaxed);
+        }
         if (dev_reset_detector(p, d))
             return 0;
     }
@@ -257,7 +277,7 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
     for (uint32_t f = 0; f < pt->nfields; f++) {
         if (idx[f] < 0)
             continue;
-        sp->x[idx[f]] = (float)b->fields[pt->field0 + f].value;
+        sp->x[idx[f]] = reading_float(b->fields[pt->field0 + f].value);
         sp->present[idx[f]] = 1;
     }
     sp->at = sh->arrived_ms;

@@ -12,17 +12,26 @@ must give the same mapping: the status's latest values name each value's own cha
    and in another, still map by name.
 3. Two devices with the same channels in different orders, fed alternately in the same
    requests, each map by name (a shared channel list belongs to one order only).
+4. NewChannel (session 65), a device with a trained model:
+   - A JSON write bringing it a new channel says so in the answer's "warnings" (once, not on
+     the next write), the log says it at warn level, vigil_device_relearns_total counts it,
+     and GET .../model lists no version serving while version 0 (persistence) learns: the
+     old version is "serving": false, "rollback": false, and a rollback to it is 409.
+   - A value beyond float range (1e39, -1e300) scores as the extreme it is, like 1e6 (an
+     anomaly at once), not as a missing reading; latest shows it (clamped to +-FLT_MAX).
 
 Python 3 standard library.
 """
 
 import os
+import random
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+import pipeline_fx as tp  # noqa: E402
 
 T0 = 1_700_000_000_000
 
@@ -105,6 +114,69 @@ class ChannelMap(vt.DaemonTestCase):
         s1, s2 = self.wait_scored("ord-1", 16), self.wait_scored("ord-2", 16)
         self.assertEqual(s1["latest"], {"p": 1.0, "q": 2.0, "r": 3.0})
         self.assertEqual(s2["latest"], {"p": 4.0, "q": 5.0, "r": 6.0})
+
+
+FLT_MAX = 3.4028234663852886e38
+
+
+class NewChannel(vt.DaemonTestCase):
+    CONFIG = tp.config_text(0)
+
+    def trained(self, dev):
+        """Feeds dev the linear oscillator through its warmup; waits for a version to serve."""
+        rng = random.Random(7)
+        n = tp.WARMUP + 20
+        ts = [T0 + 1000 * k for k in range(n)]
+        tp.post_readings(self.d, dev, tp.rotation(n, 0, tp.OMEGA_A, 0.01, rng), ts, tp.CH3)
+        tp.wait_scored(self.d, dev, n)
+        m = tp.wait_for("%s to serve a trained version" % dev,
+                        lambda: (lambda m: m if m["serving"]["version"] > 0
+                                 and not m["training"] else None)(tp.models(self.d, dev)), 120)
+        return m, n
+
+    def post(self, dev, k, values):
+        r = self.d.post_json([{"device": dev, "ts": T0 + 1000 * k, "values": values}])
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def test_new_channel_warns_and_no_version_serves(self):
+        d, dev = self.d, "nc-1"
+        m, k = self.trained(dev)
+        old = m["serving"]["version"]
+        self.assertEqual([v["version"] for v in m["versions"] if v["serving"]], [old], m)
+        before = d.metric("vigil_device_relearns_total", need=True)
+        ans = self.post(dev, k, {"x": 0.1, "y": 0.9, "z": 2.3, "typo": 1.0})
+        self.assertEqual(ans.get("warnings"), ["device 'nc-1': new channel 'typo': its model "
+                                               "starts learning again"], ans)
+        tp.wait_scored(d, dev, k + 1)
+        ans = self.post(dev, k + 1, {"x": 0.1, "y": 0.9, "z": 2.3, "typo": 1.0})
+        self.assertNotIn("warnings", ans)  # known now: nothing more starts again
+        tp.wait_scored(d, dev, k + 2)
+        self.assertEqual(d.metric("vigil_device_relearns_total"), before + 1)
+        self.assertRegex(d.log(), r"warn +pipeline: device 'nc-1' has a new channel 'typo' "
+                                  r"\(4 channels now\): its model starts learning again")
+        m = tp.models(d, dev)
+        self.assertEqual(m["serving"], {"version": 0, "kind": "persistence"}, m)
+        self.assertEqual([v["version"] for v in m["versions"] if v["serving"]], [], m)
+        v = [v for v in m["versions"] if v["version"] == old][0]
+        self.assertFalse(v["rollback"], v)
+        r = d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                   '{"version": %d}' % old)
+        self.assertEqual(r.status, 409, r)
+        self.assertIn("was trained on 3 channels and the device has 4 now", r.json()["error"])
+
+    def test_beyond_float_range_is_extreme_not_missing(self):
+        d = self.d
+        got = {}
+        for dev, x, x_as in (("big-0", 1e6, 1e6), ("big-1", 1e39, FLT_MAX),
+                             ("big-2", -1e300, -FLT_MAX)):
+            _, k = self.trained(dev)
+            self.post(dev, k, {"x": x, "y": 0.9, "z": 2.3})
+            s = tp.wait_scored(d, dev, k + 1)
+            # latest: 7 significant digits, as every latest value (3.402823e+38)
+            got[dev] = (s["state"], s["imputed_channels"], round(s["latest"]["x"] / x_as, 6))
+        self.assertEqual(got, {"big-0": ("anomaly", [], 1.0), "big-1": ("anomaly", [], 1.0),
+                               "big-2": ("anomaly", [], 1.0)})
 
 
 if __name__ == "__main__":

@@ -342,7 +342,8 @@ class ChannelsChangedWhileItRan(Held):
         self.retrain_held(dev, 57)
         tp.jreq(d, "POST", "/v1/readings", [{"device": dev, "ts": tg.T0 + 1000 * tp.WARMUP,
                                              "values": {"x": 1.0, "y": 2.0, "z": 3.0, "w": 4.0}}])
-        tp.wait_for("the new channel set", lambda: "now has 4 channels" in d.log() or None, 60)
+        tp.wait_for("the new channel set",
+                    lambda: "'chg' has a new channel 'w' (4 channels now)" in d.log() or None, 60)
         self.release("apply")
         # The line itself (main: none, timed out), then the flag: the line is written as the
         # part ends, and waiting for the flag first and reading the log once assumed no delay
