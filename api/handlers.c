@@ -72,7 +72,7 @@ int api__json_content_type_ok(api_request_t *r)
 }
 
 /* The answer's warnings: at most this many (a batch of many devices each given a new channel
- * says the first ones; the log and vigil_device_relearns_total count them all). */
+ * says the first ones; the log and vigil_model_relearns_total count them all). */
 #define NEW_CHANNEL_WARNINGS 16
 
 /* new_channels's callback: a warning that the write brings device a new channel, once each in

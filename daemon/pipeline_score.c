@@ -261,7 +261,7 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
         return 0;
     if (changed || d->det == NULL) {
         /* A typo or a field added later costs the device its detection for model.warmup
-         * readings: a warning, and counted (vigil_device_relearns_total). */
+         * readings: a warning, and counted (vigil_model_relearns_total). */
         if (d->det) {
             log_warn("pipeline: device '%s' has a new channel '%s' (%d channels now): its model "
                      "starts learning again, detection off for model.warmup readings",

@@ -14,7 +14,7 @@ must give the same mapping: the status's latest values name each value's own cha
    requests, each map by name (a shared channel list belongs to one order only).
 4. NewChannel (session 65), a device with a trained model:
    - A JSON write bringing it a new channel says so in the answer's "warnings" (once, not on
-     the next write), the log says it at warn level, vigil_device_relearns_total counts it,
+     the next write), the log says it at warn level, vigil_model_relearns_total counts it,
      and GET .../model lists no version serving while version 0 (persistence) learns: the
      old version is "serving": false, "rollback": false, and a rollback to it is 409.
    - A value beyond float range (1e39, -1e300) scores as the extreme it is, like 1e6 (an
@@ -144,7 +144,7 @@ class NewChannel(vt.DaemonTestCase):
         m, k = self.trained(dev)
         old = m["serving"]["version"]
         self.assertEqual([v["version"] for v in m["versions"] if v["serving"]], [old], m)
-        before = d.metric("vigil_device_relearns_total", need=True)
+        before = d.metric("vigil_model_relearns_total", need=True)
         ans = self.post(dev, k, {"x": 0.1, "y": 0.9, "z": 2.3, "typo": 1.0})
         self.assertEqual(ans.get("warnings"), ["device 'nc-1': new channel 'typo': its model "
                                                "starts learning again"], ans)
@@ -152,7 +152,7 @@ class NewChannel(vt.DaemonTestCase):
         ans = self.post(dev, k + 1, {"x": 0.1, "y": 0.9, "z": 2.3, "typo": 1.0})
         self.assertNotIn("warnings", ans)  # known now: nothing more starts again
         tp.wait_scored(d, dev, k + 2)
-        self.assertEqual(d.metric("vigil_device_relearns_total"), before + 1)
+        self.assertEqual(d.metric("vigil_model_relearns_total"), before + 1)
         self.assertRegex(d.log(), r"warn +pipeline: device 'nc-1' has a new channel 'typo' "
                                   r"\(4 channels now\): its model starts learning again")
         m = tp.models(d, dev)
