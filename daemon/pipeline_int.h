@@ -823,7 +823,7 @@ void pipeline__arrivals_metrics(pipeline_t *p, sbuf_t *out);
 /* The test hooks' upper bounds (pipeline__test_knob's max): a period in ms, at most a day, so
  * "now + period" (int64_t ms) cannot overflow (review read64b: VIGIL_TEST_ARRIVALS_MS at
  * LLONG_MAX was signed overflow in pass_begin); the devices an arrivals tick walks, at most a
- * million (the default walks 8192). */
+ * million (the default walks 8192), and the readings between two detector saves, the same. */
 #define PIPE_KNOB_MS_MAX    86400000LL
 #define PIPE_KNOB_COUNT_MAX 1000000LL
 
