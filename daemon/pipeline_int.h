@@ -268,6 +268,9 @@ struct dev {
     int64_t since_ts; /* when the current state began */
     uint64_t scored;
     uint64_t since_save; /* readings scored since the detector was last saved */
+    /* 1: a save skipped while the newest event was the catch-up's unnumbered one (event.prov:
+     * save_dev), made once it is numbered (pipeline__save_held), not save_every readings on. */
+    int save_held;
     /* Monotonic time its newest reading was scored (first_settle). */
     int64_t scored_ns;
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
@@ -613,9 +616,14 @@ char *pipeline__version_json(const struct detector_train_info *info, int64_t cre
                              double seconds, int has_ckpt, size_t pooled, int nch);
 
 /* Saves d's detector (channel names + detector_save) to the store. Returns 0 (queued, no store,
- * or held off while a training's version is unconfirmed: d->unconfirmed), or why not
- * (ERR_NOMEM, or the store's refusal; logged). Caller holds d->mu. */
+ * held off while a training's version is unconfirmed: d->unconfirmed, or held while the newest
+ * event is the catch-up's unnumbered one: d->save_held), or why not (ERR_NOMEM, or the store's
+ * refusal; logged). Caller holds d->mu. */
 int pipeline__save(pipeline_t *p, struct dev *d);
+/* Makes the save held while the newest event was unnumbered (d->save_held) once it is numbered
+ * and nothing else holds saves off (d->unconfirmed); nothing otherwise. Returns as
+ * pipeline__save. Caller holds d->mu. */
+int pipeline__save_held(pipeline_t *p, struct dev *d);
 
 /* Puts every device's writes to the store through fn, called with d->mu held (devs_lock
  * read-held; any thread but the store writer's): fn returns 0 (queued, or nothing to put) or
