@@ -116,6 +116,27 @@ class AfterSave(te.Events):
         sq.wait_stored("X's opening stored", d, dev, x["id"], 10, ended=False)
         return post, x, late
 
+    def save_on_late(self, dev):
+        """The next start's vigild set to save a detector every so many readings
+        (VIGIL_TEST_SAVE_EVERY) that the catch-up's save after dev's training's save falls on
+        x_open_after_late's second late reading, inside the provisional episode. Returns
+        every."""
+        saved = sq.saved_last_ts(self.d.db_path, dev)  # the training's save
+        every = (te.T0 + 1000 * 1401 - saved) // 1000 + 2  # readings after it to late[1]
+        self.d.prefix = ["env", "VIGIL_TEST_SAVE_EVERY=%d" % every]
+        return every
+
+    def assert_saved_at(self, dev, every, ts):
+        """The knob in the log (save_on_late), and dev's detectors row saved at ts."""
+        d = self.d
+        self.assertIn("VIGIL_TEST_SAVE_EVERY is %d (a test hook)" % every, d.log())
+        try:  # the save's put is asynchronous; not so by then: the assertion says what it is
+            tp.wait_for("the held save stored", lambda: sq.saved_last_ts(
+                d.db_path, dev) == ts, 10)
+        except AssertionError:
+            pass
+        self.assertEqual(sq.saved_last_ts(d.db_path, dev), ts, "every %d" % every)
+
     def restart_cutting(self, dev, y, z, where, args):
         """kill -9, Y's and Z's rows reopened, and dev's chunk rows cut (where, args: cut), then
         a start."""
@@ -657,7 +678,10 @@ class Read64c(AfterSave):
         1), store and list it under that id, and the live readings go on with it and end it;
         X, no reading of it replayed, ends "restart" at its start. Without the drain's settle
         the episode stayed provisional into live scoring: listed with id 0, stored only at its
-        end, and every detector save of the device skipped until then."""
+        end, and every detector save of the device skipped until then. Session 65: the
+        restart's vigild saves in the provisional episode (save_on_late), and that save, held,
+        is made at the drain's settle (the detectors row at reading 1,402, the last replayed);
+        before, the count started again at the skip and nothing was saved."""
         d, dev = self.d, "early-open-at-end"
         post, x, late = self.x_open_after_late(dev)
         x_start = x["start_ts"] + 500  # after the last stored reading (1,402)
@@ -669,7 +693,9 @@ class Read64c(AfterSave):
             db.execute("UPDATE events SET start_ts = ?, info = ? WHERE id = ? AND device_id ="
                        " (SELECT id FROM devices WHERE name = ?)",
                        (x_start, json.dumps(info), x["id"], dev))
+        every = self.save_on_late(dev)  # held, then made at the drain's settle (session 65)
         sq.restart_losing_ends(self, d, dev, [], while_down=lambda: sq.in_store(d.db_path, move))
+        self.assert_saved_at(dev, every, te.T0 + 1000 * 1402)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         listed = sorted((e["id"], e["start_ts"], e["active"], e["ended_by"]) for e in
                         self.events(dev))
@@ -701,18 +727,9 @@ class SaveHeld(AfterSave):
         live readings end it "cleared"."""
         d, dev = self.d, "save-held"
         post, x, late = self.x_open_after_late(dev)
-        saved = sq.saved_last_ts(d.db_path, dev)  # the training's save
-        every = (te.T0 + 1000 * 1401 - saved) // 1000 + 2  # readings after it to late[1]
-        d.prefix = ["env", "VIGIL_TEST_SAVE_EVERY=%d" % every]
+        every = self.save_on_late(dev)
         sq.restart_losing_ends(self, d, dev, [])
-        self.assertIn("VIGIL_TEST_SAVE_EVERY is %d (a test hook)" % every, d.log())
-        try:  # the save's put is asynchronous; not so by then: the assertion says what it is
-            tp.wait_for("the held save stored", lambda: sq.saved_last_ts(
-                d.db_path, dev) == te.T0 + 1000 * 1402, 10)
-        except AssertionError:
-            pass
-        self.assertEqual(sq.saved_last_ts(d.db_path, dev), te.T0 + 1000 * 1402,
-                         "the training's save was at %d" % saved)
+        self.assert_saved_at(dev, every, te.T0 + 1000 * 1402)
         d.prefix = []
         sq.restart_losing_ends(self, d, dev, [])
         self.assertEqual([(e["id"], e["start_ts"], e["active"]) for e in self.events(dev)],
