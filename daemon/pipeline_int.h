@@ -268,9 +268,7 @@ struct dev {
     int64_t since_ts; /* when the current state began */
     uint64_t scored;
     uint64_t since_save; /* readings scored since the detector was last saved */
-    /* 1: a save skipped while the newest event was the catch-up's unnumbered one (event.prov:
-     * save_dev), made once it is numbered (pipeline__save_held), not save_every readings on. */
-    int save_held;
+    int save_held; /* a save skipped while event.prov, made once numbered: pipeline__save_held */
     /* Monotonic time its newest reading was scored (first_settle). */
     int64_t scored_ns;
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
@@ -621,8 +619,7 @@ char *pipeline__version_json(const struct detector_train_info *info, int64_t cre
  * refusal; logged). Caller holds d->mu. */
 int pipeline__save(pipeline_t *p, struct dev *d);
 /* Makes the save held while the newest event was unnumbered (d->save_held) once it is numbered
- * and nothing else holds saves off (d->unconfirmed); nothing otherwise. Returns as
- * pipeline__save. Caller holds d->mu. */
+ * and nothing else holds saves off (d->unconfirmed). Returns as pipeline__save. d->mu. */
 int pipeline__save_held(pipeline_t *p, struct dev *d);
 
 /* Puts every device's writes to the store through fn, called with d->mu held (devs_lock
