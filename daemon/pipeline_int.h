@@ -619,7 +619,8 @@ char *pipeline__version_json(const struct detector_train_info *info, int64_t cre
  * refusal; logged). Caller holds d->mu. */
 int pipeline__save(pipeline_t *p, struct dev *d);
 /* Makes the save held while the newest event was unnumbered (d->save_held) once it is numbered
- * and nothing else holds saves off (d->unconfirmed). Returns as pipeline__save. d->mu. */
+ * and nothing else holds saves off (d->unconfirmed); else 0, still held. Returns as
+ * pipeline__save. Caller holds d->mu. */
 int pipeline__save_held(pipeline_t *p, struct dev *d);
 
 /* Puts every device's writes to the store through fn, called with d->mu held (devs_lock
