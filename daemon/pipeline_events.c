@@ -601,6 +601,7 @@ void pipeline__event_replay_settle(pipeline_t *p, struct dev *d)
     struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
     if (e && e->prov)
         event_settle(p, d, e, NULL);
+    (void)pipeline__save_held(p, d); /* a save held for its id */
     pthread_mutex_unlock(&d->mu);
 }
 
