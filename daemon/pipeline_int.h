@@ -9,6 +9,7 @@
 #include "pipeline.h"
 #include "wpool.h"
 
+#include <float.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <uthash.h>
@@ -841,6 +842,19 @@ void pipeline__arrivals_metrics(pipeline_t *p, sbuf_t *out);
  * positive whole number"), or one above max ("above max"), is ignored (0) with a warning naming
  * it: vigild starts as if it were unset. */
 long long pipeline__test_knob(const char *name, long long max, const char *what);
+
+/* A stored reading (a double; NaN and Inf are refused at the write) as the detector's float,
+ * for scoring (pipeline_score.c) and for a training's window (pipeline_window.c) alike.
+ * Beyond float range (|v| > FLT_MAX, 1e39, 1e300) the cast gave Inf, which the detector takes
+ * for a missing reading and imputes: a fault a million times bigger than one that opens an
+ * anomaly at once only made a warning. Clamped to +-FLT_MAX, it scores as the extreme it is;
+ * the window reads it the same way, so a channel stuck there is learnt as the level it scored
+ * at, as a stuck 1e6 is (read as missing there, each training learnt the channel at its value
+ * before the fault, and the accepted episode opened again after every training). */
+static inline float pipeline__reading_float(double v)
+{
+    return v > FLT_MAX ? FLT_MAX : v < -FLT_MAX ? -FLT_MAX : (float)v;
+}
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);

@@ -36,7 +36,6 @@
 #include "pipeline_events_int.h"
 #include "vtime.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,19 +202,6 @@ static int back_run(pipeline_t *p, struct shard *sh, struct dev *d, int64_t ts)
     return 1;
 }
 
-/* A stored reading (a double; NaN and Inf are refused at the write) as the detector's float.
- * Beyond float range (|v| > FLT_MAX, 1e39, 1e300) the cast gave Inf, which the detector takes
- * for a missing reading and imputes: a fault a million times bigger than one that opens an
- * anomaly at once only made a warning. Clamped to +-FLT_MAX, it scores as the extreme it is. */
-static float reading_float(double v)
-{
-    if (v > FLT_MAX)
-        return FLT_MAX;
-    if (v < -FLT_MAX)
-        return -FLT_MAX;
-    return (float)v;
-}
-
 /* Before the step: order check, channels, the reading vector. Returns 1 when sp is to be
  * stepped. Caller holds sp->d->mu. */
 static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
@@ -277,7 +263,7 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
     for (uint32_t f = 0; f < pt->nfields; f++) {
         if (idx[f] < 0)
             continue;
-        sp->x[idx[f]] = reading_float(b->fields[pt->field0 + f].value);
+        sp->x[idx[f]] = pipeline__reading_float(b->fields[pt->field0 + f].value);
         sp->present[idx[f]] = 1;
     }
     sp->at = sh->arrived_ms;

@@ -36,7 +36,7 @@ static int on_window_point(void *arg, int64_t ts, size_t n, const char *const *c
     for (size_t i = 0; i < n; i++)
         for (int c = 0; c < w->nch; c++)
             if (strcmp(ch[i], w->names[c]) == 0) {
-                row[c] = (float)v[i];
+                row[c] = pipeline__reading_float(v[i]);
                 break;
             }
     w->n++;

@@ -19,6 +19,8 @@ must give the same mapping: the status's latest values name each value's own cha
      old version is "serving": false, "rollback": false, and a rollback to it is 409.
    - A value beyond float range (1e39, -1e300) scores as the extreme it is, like 1e6 (an
      anomaly at once), not as a missing reading; latest shows it (clamped to +-FLT_MAX).
+   - A channel stuck beyond float range opens one episode, and once accepted the trainings
+     learn it (their window reads it clamped as well): it does not open again.
 
 Python 3 standard library.
 """
@@ -179,6 +181,34 @@ class NewChannel(vt.DaemonTestCase):
                         x_got if x_got is None else round(x_got / x_as, 6))
         self.assertEqual(got, {"big-0": ("anomaly", [], 1.0), "big-1": ("anomaly", [], 1.0),
                                "big-2": ("anomaly", [], 1.0)})
+
+    def test_stuck_beyond_float_range_is_learnt_once_accepted(self):
+        """A channel stuck beyond float range opens one episode; once it is accepted, the
+        trainings learn the channel at the level it scores at (the window reads it clamped too),
+        as a stuck 1e6 is learnt. The window read it as missing (carried forward from before the
+        fault): each training learnt the old level and the accepted episode opened again."""
+        d, dev = self.d, "stuck-1"
+        _, k = self.trained(dev)
+        rng = random.Random(11)
+
+        def stuck(n):
+            nonlocal k
+            for _ in range(n // 50):
+                rows = [[1e39, r[1], r[2]] for r in tp.rotation(50, k, tp.OMEGA_A, 0.01, rng)]
+                tp.post_readings(d, dev, rows, [T0 + 1000 * j for j in range(k, k + 50)], tp.CH3)
+                k += 50
+                tp.wait_scored(d, dev, k)
+                tp.wait_for("%s: no training running" % dev,
+                            lambda: not tp.models(d, dev)["training"] or None, 120)
+        stuck(1000)  # the episode, accepted (accept_after), and the training that asks
+        for v in (3, 4):  # two more trainings (retrain_every is 0 here), each fed after
+            tp.jreq(d, "POST", "/v1/devices/%s/model/retrain" % dev, want=202)
+            tp.wait_idle(d, dev, v)
+            stuck(300)
+        eps = d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"]
+        s = tp.status(d, dev)
+        # branch before the fix: 2 episodes, the device in anomaly at the end
+        self.assertEqual((len(eps), s["state"]), (1, "normal"), (eps, s))
 
 
 if __name__ == "__main__":
