@@ -80,6 +80,8 @@ int api__json_content_type_ok(api_request_t *r)
 static void new_channel_warn(void *arg, const char *device, const char *channel)
 {
     json_t *warn = arg;
+    if (json_array_size(warn) >= NEW_CHANNEL_WARNINGS)
+        return; /* full: a batch of 100,000 such points formats no more */
     char msg[2 * BATCH_NAME_MAX + 96];
     snprintf(msg, sizeof msg, "device '%s': new channel '%s': its model starts learning again",
              device, channel);
@@ -90,8 +92,7 @@ static void new_channel_warn(void *arg, const char *device, const char *channel)
         if (strcmp(json_string_value(w), msg) == 0)
             return;
     }
-    if (json_array_size(warn) < NEW_CHANNEL_WARNINGS)
-        json_array_append_new(warn, json_string(msg));
+    json_array_append_new(warn, json_string(msg));
 }
 
 void api__h_readings_post(api_request_t *r)

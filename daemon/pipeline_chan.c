@@ -140,14 +140,17 @@ void pipeline__chlists_free(nameidx_t *x)
     nameidx_free(x, free);
 }
 
-/* 1 when d (locked) has a model that a field named name would bring a new channel. */
-static int brings_channel(const struct dev *d, const char *name)
+/* 1 when d (locked) has a model and no channel named name yet, and the model has room for it
+ * (*room: the room left, taken by each new one: past DETECTOR_MAX_CHANNELS a field is stored,
+ * not modelled, and starts nothing). */
+static int brings_channel(const struct dev *d, const char *name, int *room)
 {
-    if (d->det == NULL || d->nch >= DETECTOR_MAX_CHANNELS)
+    if (d->det == NULL || *room <= 0)
         return 0;
     for (int c = 0; c < d->nch; c++)
         if (strcmp(d->ch[c], name) == 0)
             return 0;
+    --*room;
     return 1;
 }
 
@@ -160,9 +163,10 @@ void pipeline_new_channels(pipeline_t *p, const batch_t *b, api_channel_cb cb, v
         if (d == NULL)
             continue;
         pthread_mutex_lock(&d->mu);
+        int room = DETECTOR_MAX_CHANNELS - d->nch;
         for (uint32_t f = 0; f < pt->nfields; f++) {
             const char *name = batch_str(b, b->fields[pt->field0 + f].name);
-            if (brings_channel(d, name))
+            if (brings_channel(d, name, &room))
                 cb(arg, device, name);
         }
         pthread_mutex_unlock(&d->mu);

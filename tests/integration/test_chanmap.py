@@ -167,6 +167,33 @@ class NewChannel(vt.DaemonTestCase):
         self.assertEqual(r.status, 409, r)
         self.assertIn("was trained on 3 channels and the device has 4 now", r.json()["error"])
 
+    def test_warnings_capped_and_only_channels_the_model_has_room_for(self):
+        """At most 16 warnings for a batch bringing 20 devices a new channel each (the counter
+        has all 20); a device with 62 channels sent 4 new ones is told of the 2 it has room
+        for (DETECTOR_MAX_CHANNELS 64: the others are stored, not modelled, and start nothing).
+        Branch before the review's fix: all 4 were said."""
+        d = self.d
+        devs = ["cap-%02d" % i for i in range(20)]
+        self.assertEqual(d.post_json([{"device": v, "ts": T0, "values": {"a": 1.0}}
+                                      for v in devs]).status, 200)
+        for v in devs:
+            tp.wait_scored(d, v, 1)
+        before = d.metric("vigil_model_relearns_total", need=True)
+        ans = d.post_json([{"device": v, "ts": T0 + 1000, "values": {"a": 1.0, "b": 2.0}}
+                           for v in devs]).json()
+        self.assertEqual(ans["warnings"], ["device '%s': new channel 'b': its model starts "
+                                           "learning again" % v for v in devs[:16]], ans)
+        for v in devs:
+            tp.wait_scored(d, v, 2)
+        self.assertEqual(d.metric("vigil_model_relearns_total"), before + 20)
+        wide = {"c%02d" % c: float(c) for c in range(62)}
+        self.post("wide-1", 0, wide)
+        tp.wait_scored(d, "wide-1", 1)
+        ans = self.post("wide-1", 1, dict(wide, n0=1.0, n1=2.0, n2=3.0, n3=4.0))
+        self.assertEqual(ans.get("warnings"), ["device 'wide-1': new channel '%s': its model "
+                                               "starts learning again" % c for c in ("n0", "n1")],
+                         ans)
+
     def test_beyond_float_range_is_extreme_not_missing(self):
         d = self.d
         got = {}
