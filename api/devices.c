@@ -148,11 +148,15 @@ static int has_channel(const api_device_t *d, const char *ch)
 
 /* A PUT's answer: the device, and "warnings" when its limits name a channel it has not sent
  * (yet): kept, since the channel may come later, but a typo would otherwise never alarm and
- * be answered 200 in silence (session 65). */
+ * be answered 200 in silence (session 65). Only for a device that has sent a reading: one
+ * declared before its first (the usual way to set it up) has no channel to compare with, and
+ * every limit would warn. */
 static int put_one(void *arg, const api_device_t *d)
 {
     sbuf_t *b = arg;
     device_json(b, d);
+    if (d->nchannels == 0)
+        return 1;
     json_t *a = json_loads(d->attrs_json, 0, NULL);
     json_t *lim = json_object_get(a, "limits");
     const char *ch;

@@ -313,6 +313,11 @@ class JsonIngest(vt.DaemonTestCase):
             r = self.d.curl("POST", "/v1/readings", "-H", "Content-Type: " + ct,
                             "--data-binary", one)
             self.assertEqual((r.status, r.body), (200, b'{"accepted":1}\n'), ct)
+        # Nothing else widened: a form upload or a type text/plain only begins is still a 415.
+        for ct in ("multipart/form-data; boundary=xx", "text/plainx", "text/html"):
+            r = self.d.curl("POST", "/v1/readings", "-H", "Content-Type: " + ct,
+                            "--data-binary", one)
+            self.assertJsonError(r, 415, "'%s'" % ct)
         for body, what in ((b'{"device":"fe\\u0000","values":{"a":1}}', "a string"),
                            (b'{"device":"fe-1","values":{"a\\u0000":1}}', "a key")):
             msg = self.assertJsonError(self.d.post_json(body), 400,
@@ -512,7 +517,11 @@ class Devices(vt.DaemonTestCase):
 
     def test_put_limits_warn_unknown_channel(self):
         """A limit on a channel the device has not sent is kept (it may come later) but the
-        answer warns: it was a silent 200 and a typo never alarmed (session 65)."""
+        answer warns: it was a silent 200 and a typo never alarmed (session 65). A device
+        declared before its first reading has no channels to compare with: no warning."""
+        r = self.d.curl("PUT", "/v1/devices/st0", "-d", '{"limits":{"t":{"max":9}}}')
+        self.assertEqual(r.status, 201, r)
+        self.assertNotIn("warnings", r.json())
         self.assertEqual(self.d.post_json({"device": "st1", "ts": 5, "values": {"t": 1}})
                          .status, 200)
         r = self.d.curl("PUT", "/v1/devices/st1", "-d", '{"limits":{"zz":{"max":90},"t":{"max":9}}}')
