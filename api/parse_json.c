@@ -45,9 +45,13 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
 {
     if (json_is_string(ts)) {
         int rc = vtime_parse_rfc3339(json_string_value(ts), json_string_length(ts), ms);
-        size_t n = json_string_length(ts);
-        /* "1796635000000": a number in quotes, which is neither (session 65). */
-        if (rc && n > 0 && strspn(json_string_value(ts), "0123456789.") == n) {
+        const char *s = json_string_value(ts);
+        const size_t n = json_string_length(ts);
+        /* "1796635000000" (or "1796635000000.5"): a number in quotes, which is neither (session
+         * 65). Digits first, at most one '.': "..." is no number. */
+        const size_t d = strspn(s, "0123456789");
+        if (rc && d > 0 &&
+            (d == n || (s[d] == '.' && strspn(s + d + 1, "0123456789") == n - d - 1))) {
             *why = "digits in a string: send epoch milliseconds as a JSON number (no quotes), or "
                    "an RFC 3339 string";
             return ERR_INVAL;

@@ -196,8 +196,14 @@ static void test_json_ts(void **state)
                  wrong_type[i]);
         json_item_bad(body, "ts: not an integer or an RFC 3339 string");
     }
-    const char *bad_str[] = {"\"\"", "\"yesterday\"", "\"2026-02-30T00:00:00Z\"",
-                             "\"2026-11-28T10:00:00.\"", "\"2026-11-2810:00:00Z\""};
+    const char *bad_str[] = {"\"\"",
+                             "\"yesterday\"",
+                             "\"...\"",
+                             "\"1.2.3\"",
+                             "\".5\"",
+                             "\"2026-02-30T00:00:00Z\"",
+                             "\"2026-11-28T10:00:00.\"",
+                             "\"2026-11-2810:00:00Z\""};
     for (size_t i = 0; i < sizeof bad_str / sizeof bad_str[0]; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}",
@@ -206,6 +212,9 @@ static void test_json_ts(void **state)
     }
     /* Digits in quotes: a number sent as a string, told so (session 65). */
     json_item_bad("{\"device\":\"d\",\"ts\":\"1732780800123\",\"values\":{\"v\":1}}",
+                  "ts: digits in a string: send epoch milliseconds as a JSON number (no quotes), "
+                  "or an RFC 3339 string");
+    json_item_bad("{\"device\":\"d\",\"ts\":\"1732780800123.5\",\"values\":{\"v\":1}}",
                   "ts: digits in a string: send epoch milliseconds as a JSON number (no quotes), "
                   "or an RFC 3339 string");
     /* A date and a time without an offset, or with another character than 'T' between them:
