@@ -137,12 +137,62 @@ static int get_one(void *arg, const api_device_t *d)
     return 1;
 }
 
+/* Whether the device has a channel of that name. */
+static int has_channel(const api_device_t *d, const char *ch)
+{
+    for (size_t i = 0; i < d->nchannels; i++)
+        if (strcmp(d->channels[i], ch) == 0)
+            return 1;
+    return 0;
+}
+
+/* A PUT's answer: the device, and "warnings" when its limits name a channel it has not sent
+ * (yet): kept, since the channel may come later, but a typo would otherwise never alarm and
+ * be answered 200 in silence (session 65). Only for a device that has sent a reading: one
+ * declared before its first (the usual way to set it up) has no channel to compare with, and
+ * every limit would warn. */
+static int put_one(void *arg, const api_device_t *d)
+{
+    sbuf_t *b = arg;
+    device_json(b, d);
+    if (d->nchannels == 0)
+        return 1;
+    json_t *a = json_loads(d->attrs_json, 0, NULL);
+    json_t *lim = json_object_get(a, "limits");
+    const char *ch;
+    json_t *l;
+    size_t n = 0;
+    json_object_foreach(lim, ch, l)
+    {
+        if (has_channel(d, ch))
+            continue;
+        if (b->oom)
+            break;
+        if (n++ == 0) {
+            b->len--; /* device_json's closing brace */
+            sbuf_append(b, ",\"warnings\":[", 13);
+        } else
+            sbuf_append(b, ",", 1);
+        char w[3 * BATCH_NAME_MAX + 96];
+        snprintf(w, sizeof w,
+                 "limits.%s: device '%s' has no channel '%s' yet (the limit applies when one "
+                 "comes)",
+                 ch, d->id, ch);
+        api__json_str(b, w);
+    }
+    if (n)
+        sbuf_append(b, "]}", 2);
+    json_decref(a);
+    return 1;
+}
+
 static void device_get(api_request_t *r, unsigned status)
 {
     struct api_server *srv = r->srv;
     sbuf_t b;
     sbuf_init(&b);
-    int rc = srv->be.device_get(srv->be.ctx, r->seg[0], 0, get_one, &b);
+    int put = strcmp(r->method, "PUT") == 0;
+    int rc = srv->be.device_get(srv->be.ctx, r->seg[0], 0, put ? put_one : get_one, &b);
     if (rc) {
         sbuf_deinit(&b);
         if (rc == ERR_NOTFOUND)

@@ -53,7 +53,8 @@ void api__time_value(sbuf_t *b, int64_t ms)
         sbuf_printf(b, "%lld", (long long)ms);
 }
 
-/* Content types a JSON endpoint accepts: none, JSON, or what curl -d sends by default. */
+/* Content types a JSON endpoint accepts: none, JSON, what curl -d sends by default, or
+ * text/plain, what fetch() and browsers send with a string body (session 65: it was a 415). */
 int api__json_content_type_ok(api_request_t *r)
 {
     const char *ct =
@@ -61,7 +62,7 @@ int api__json_content_type_ok(api_request_t *r)
     if (ct == NULL)
         return 1;
     static const char *const ok[] = {"application/json", "text/json",
-                                     "application/x-www-form-urlencoded", "*/*"};
+                                     "application/x-www-form-urlencoded", "text/plain", "*/*"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         size_t n = strlen(ok[i]);
         if (strncasecmp(ct, ok[i], n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))

@@ -686,6 +686,18 @@ void api__h_rollback(api_request_t *r)
         api__json_error(r, &jerr, "(the body is {\"version\": N})");
         return;
     }
+    /* A key other than "version" is named, as accept and maintenance name theirs: ignored, a
+     * "versoin" got the generic message and {"version":1,"force":true} a 200 (session 65). */
+    const char *key;
+    json_t *val;
+    json_object_foreach(v, key, val)
+    {
+        if (strcmp(key, "version") != 0) {
+            api__error(r, 400, "field '%.64s': unknown (the body takes only \"version\")", key);
+            json_decref(v);
+            return;
+        }
+    }
     json_t *ver = v ? json_object_get(v, "version") : NULL;
     if (!json_is_integer(ver) || json_integer_value(ver) < 1 ||
         json_integer_value(ver) > UINT32_MAX) {

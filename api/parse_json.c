@@ -45,6 +45,17 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
 {
     if (json_is_string(ts)) {
         int rc = vtime_parse_rfc3339(json_string_value(ts), json_string_length(ts), ms);
+        const char *s = json_string_value(ts);
+        const size_t n = json_string_length(ts);
+        /* "1796635000000" (or "1796635000000.5"): a number in quotes, which is neither (session
+         * 65). Digits first, at most one '.': "..." is no number. */
+        const size_t d = strspn(s, "0123456789");
+        if (rc && d > 0 &&
+            (d == n || (s[d] == '.' && strspn(s + d + 1, "0123456789") == n - d - 1))) {
+            *why = "digits in a string: send epoch milliseconds as a JSON number (no quotes), or "
+                   "an RFC 3339 string";
+            return ERR_INVAL;
+        }
         if (rc) {
             *why = vtime_rfc3339_why(json_string_value(ts), json_string_length(ts), rc);
             return ERR_INVAL;
@@ -185,8 +196,16 @@ static int item_add(batch_t *b, json_t *item, uint32_t index, int64_t now_ms, pa
 
 void parse_json_errmsg(char *buf, size_t size, const json_error_t *jerr, const char *suffix)
 {
+    /* jansson's own words name its flag ("\\u0000 is not allowed without JSON_ALLOW_NUL"), which
+     * a client cannot set: say what was refused instead (session 65). */
+    const enum json_error_code code = json_error_code(jerr);
+    const char *text = code == json_error_null_character
+                           ? "a string holds \\u0000 (NUL), which vigild does not accept"
+                       : code == json_error_null_byte_in_key
+                           ? "a key holds \\u0000 (NUL), which vigild does not accept"
+                           : jerr->text;
     snprintf(buf, size, "invalid JSON at line %d, column %d: %s%s%s", jerr->line, jerr->column,
-             jerr->text, suffix ? " " : "", suffix ? suffix : "");
+             text, suffix ? " " : "", suffix ? suffix : "");
 }
 
 int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms, size_t max_items,
@@ -213,7 +232,12 @@ int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms
     if (root == NULL) {
         if (json_error_code(&jerr) == json_error_out_of_memory)
             return ERR_NOMEM;
-        parse_json_errmsg(errmsg, errsize, &jerr, NULL);
+        /* Newline-delimited JSON (an object per line) stops after the first object. */
+        int more = json_error_code(&jerr) == json_error_end_of_input_expected &&
+                   (strstr(jerr.text, "near '{'") || strstr(jerr.text, "near '['"));
+        parse_json_errmsg(errmsg, errsize, &jerr,
+                          more ? "(several readings: send them as one JSON array [{...}, {...}])"
+                               : NULL);
         return ERR_INVAL;
     }
     int rc = 0;

@@ -757,6 +757,9 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
         snprintf(err, errsize, "%s: cannot read: %s", path, strerror(lc.read_errno));
         return -1;
     }
+    /* For the token file's errors, which come later (daemon/main.c load_auth). */
+    int k = find_setting("http", "auth_file");
+    c->auth_file_line = k >= 0 && c->auth_file[0] ? lc.set_on[k] : 0;
     return 0;
 }
 
@@ -816,6 +819,7 @@ void config_copy_live(config_t *dst, const config_t *src)
         if (config_is_live(s->section, s->key))
             memcpy((char *)dst + s->off, (const char *)src + s->off, s->size);
     }
+    dst->auth_file_line = src->auth_file_line; /* follows auth_file, a live setting */
 }
 
 /* Whether two addresses config__listen_ok accepted would take the same socket: the same port,

@@ -31,9 +31,11 @@ typedef struct config {
      * (without a systemd watchdog; with one, the watchdog's bound). */
     unsigned health_stall_s;
     size_t max_query_points;
-    size_t max_scan_points; /* points one page of readings in buckets (step=) reads at most */
+    size_t max_scan_points;   /* points one page of readings in buckets (step=) reads at most */
     int64_t query_timeout_ms; /* the most ms one /query runs (0: no deadline) */
-    char auth_file[512];    /* empty: no authentication */
+    char auth_file[512];      /* empty: no authentication */
+    /* The config file's line setting auth_file, for its errors; 0: not set there. */
+    int auth_file_line;
     int metrics_auth;
     size_t metrics_max_devices; /* per-device /metrics series while the fleet is at most this */
     char tls_cert[512];         /* PEM certificate file; empty (with tls_key): plain HTTP */

@@ -83,15 +83,28 @@ static int load_config(const struct daemon *d, config_t *c, char *err, size_t er
 
 /* Reads the token file the configuration names, if any, into *auth (NULL without one), adding
  * the --demo feed's own write token (demo_token, "" for none) when the file has tokens. Returns
- * 0, or -1 with "FILE:LINE: reason" in err. */
-static int load_auth(const config_t *c, const char *demo_token, api_auth_t **auth, char *err,
-                     size_t errsize)
+ * 0, or -1 with "WHERE: FILE:LINE: reason" in err, WHERE naming the setting that named the
+ * file: "--auth-file", or "http.auth_file (CONFIG line N)" (session 65: a missing file was
+ * "/nonexistent: cannot open: ..." alone, which named neither). */
+static int load_auth(const struct daemon *d, const config_t *c, const char *demo_token,
+                     api_auth_t **auth, char *err, size_t errsize)
 {
     *auth = NULL;
     if (c->auth_file[0] == '\0')
         return 0;
+    /* The prefix first, auth_load's reason after it (on success err is not read). */
+    int n;
+    if (d->ov[OV_AUTH_FILE].value)
+        n = snprintf(err, errsize, "--auth-file: ");
+    else if (d->config_path && c->auth_file_line > 0)
+        n = snprintf(err, errsize, "http.auth_file (%s line %d): ", d->config_path,
+                     c->auth_file_line);
+    else
+        n = snprintf(err, errsize, "http.auth_file: ");
+    if (n < 0 || (size_t)n >= errsize / 2)
+        n = 0;
     char warn[600];
-    if (auth_load(c->auth_file, auth, warn, sizeof warn, err, errsize))
+    if (auth_load(c->auth_file, auth, warn, sizeof warn, err + n, errsize - (size_t)n))
         return -1;
     if (warn[0])
         log_warn("%s", warn);
@@ -254,7 +267,7 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     }
     /* The token file is read on every reload, changed or not: that is how tokens rotate. */
     api_auth_t *auth;
-    if (load_auth(&eff, d->demo.token, &auth, err, errsize))
+    if (load_auth(d, &eff, d->demo.token, &auth, err, errsize))
         return -1;
     struct changes ch = {{0}, {0}};
     config_diff(&d->cfg, &nc, on_change, &ch);
@@ -467,7 +480,7 @@ int main(int argc, char **argv)
     /* With tokens, --demo's feed gets a write token of its own (kept across reloads). */
     if (demo && d.cfg.auth_file[0] && demo_mint_token(&d.demo))
         return 1;
-    if (load_auth(&d.cfg, d.demo.token, &auth, err, sizeof err) ||
+    if (load_auth(&d, &d.cfg, d.demo.token, &auth, err, sizeof err) ||
         load_tls(&d.cfg, &tls, err, sizeof err)) {
         cli_error(0, "%s", err);
         api_auth_destroy(auth);

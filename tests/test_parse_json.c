@@ -198,7 +198,9 @@ static void test_json_ts(void **state)
     }
     const char *bad_str[] = {"\"\"",
                              "\"yesterday\"",
-                             "\"1732780800123\"",
+                             "\"...\"",
+                             "\"1.2.3\"",
+                             "\".5\"",
                              "\"2026-02-30T00:00:00Z\"",
                              "\"2026-11-28T10:00:00.\"",
                              "\"2026-11-2810:00:00Z\""};
@@ -208,6 +210,13 @@ static void test_json_ts(void **state)
                  bad_str[i]);
         json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999");
     }
+    /* Digits in quotes: a number sent as a string, told so (session 65). */
+    json_item_bad("{\"device\":\"d\",\"ts\":\"1732780800123\",\"values\":{\"v\":1}}",
+                  "ts: digits in a string: send epoch milliseconds as a JSON number (no quotes), "
+                  "or an RFC 3339 string");
+    json_item_bad("{\"device\":\"d\",\"ts\":\"1732780800123.5\",\"values\":{\"v\":1}}",
+                  "ts: digits in a string: send epoch milliseconds as a JSON number (no quotes), "
+                  "or an RFC 3339 string");
     /* A date and a time without an offset, or with another character than 'T' between them:
      * said what is missing or wrong, first (was the general message; since iqtime the reason
      * comes before "not an RFC 3339 timestamp"); a space for the 'T' is taken. */

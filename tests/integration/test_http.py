@@ -304,6 +304,32 @@ class JsonIngest(vt.DaemonTestCase):
         self.assertJsonError(r, 400, "gzip")
         self.assertEqual(self.d.device("ce-1")["points"], 5)
 
+    def test_first_errors(self):
+        """Session 65, a user's first errors: text/plain (what fetch() and browsers send with a
+        string body) was a 415; a NUL named jansson's flag; "ts" of digits in quotes and
+        newline-delimited JSON got no hint of what to send instead."""
+        one = json.dumps({"device": "fe-1", "ts": 5, "values": {"a": 1}})
+        for ct in ("text/plain", "text/plain;charset=UTF-8"):
+            r = self.d.curl("POST", "/v1/readings", "-H", "Content-Type: " + ct,
+                            "--data-binary", one)
+            self.assertEqual((r.status, r.body), (200, b'{"accepted":1}\n'), ct)
+        # Nothing else widened: a form upload or a type text/plain only begins is still a 415.
+        for ct in ("multipart/form-data; boundary=xx", "text/plainx", "text/html"):
+            r = self.d.curl("POST", "/v1/readings", "-H", "Content-Type: " + ct,
+                            "--data-binary", one)
+            self.assertJsonError(r, 415, "'%s'" % ct)
+        for body, what in ((b'{"device":"fe\\u0000","values":{"a":1}}', "a string"),
+                           (b'{"device":"fe-1","values":{"a\\u0000":1}}', "a key")):
+            msg = self.assertJsonError(self.d.post_json(body), 400,
+                                       what + " holds \\u0000 (NUL), which vigild does not accept")
+            self.assertNotIn("JSON_ALLOW_NUL", msg)
+        r = self.d.post_json({"device": "fe-1", "ts": "1796635000000", "values": {"a": 1}})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("send epoch milliseconds as a JSON number", r.json()["errors"][0]["error"])
+        self.assertJsonError(self.d.post_json(one + "\n" + one + "\n"), 400,
+                             ["end of file expected near '{'", "send them as one JSON array"])
+        self.assertEqual(self.d.device("fe-1")["points"], 1)
+
     def test_byte_order_mark(self):
         """A JSON body that starts with a UTF-8 byte order mark (a file saved by a Windows
         editor, or by PowerShell 5's -Encoding UTF8) is read as the JSON after it, as RFC 8259
@@ -488,6 +514,31 @@ class Devices(vt.DaemonTestCase):
         r = put('{"limits":null}')
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["attrs"], {"limits": None})
+
+    def test_put_limits_warn_unknown_channel(self):
+        """A limit on a channel the device has not sent is kept (it may come later) but the
+        answer warns: it was a silent 200 and a typo never alarmed (session 65). A device
+        declared before its first reading has no channels to compare with: no warning."""
+        r = self.d.curl("PUT", "/v1/devices/st0", "-d", '{"limits":{"t":{"max":9}}}')
+        self.assertEqual(r.status, 201, r)
+        self.assertNotIn("warnings", r.json())
+        self.assertEqual(self.d.post_json({"device": "st1", "ts": 5, "values": {"t": 1}})
+                         .status, 200)
+        r = self.d.curl("PUT", "/v1/devices/st1", "-d", '{"limits":{"zz":{"max":90},"t":{"max":9}}}')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["warnings"],
+                         ["limits.zz: device 'st1' has no channel 'zz' yet (the limit applies when "
+                          "one comes)"])
+        self.assertEqual(self.d.device("st1")["attrs"]["limits"]["zz"], {"max": 90})
+        r = self.d.curl("PUT", "/v1/devices/st1", "-d", '{"limits":{"t":{"max":9}}}')
+        self.assertNotIn("warnings", r.json())
+
+    def test_rollback_names_unknown_field(self):
+        """Like accept's and maintenance's: ignored ({"version":1,"force":true} went on) or, for
+        a misspelt key, a message not naming it (session 65)."""
+        for body, key in (('{"versoin":1}', "versoin"), ('{"version":1,"force":true}', "force")):
+            self.assertJsonError(self.d.curl("POST", "/v1/devices/rb-1/model/rollback", "-d", body),
+                                 400, "field '%s': unknown (the body takes only" % key)
 
     def test_put_get_delete(self):
         r = self.d.curl("PUT", "/v1/devices/pump-7", "-H", "Content-Type: application/json",

@@ -688,7 +688,16 @@ class TestAuthFile(unittest.TestCase):
         p = subprocess.run([vt.VIGILD, "--auth-file", "/nonexistent/tokens", "--check-config"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("/nonexistent/tokens: cannot open", p.stderr)
+        self.assertIn("vigild: --auth-file: /nonexistent/tokens: cannot open", p.stderr)
+        # From the configuration file, the setting and its line are named (session 65: the
+        # message was the path alone, naming neither).
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
+                         "[http]\n\nauth_file = /nonexistent/tokens\n")
+        p = subprocess.run([vt.VIGILD, "--config", cfg, "--check-config"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("vigild: http.auth_file (%s line 3): /nonexistent/tokens: cannot open" % cfg,
+                      p.stderr)
         path, rc, out = self.check(TOKENS)
         self.assertEqual(rc, 0, out)
         # A start with a bad file listens on nothing.

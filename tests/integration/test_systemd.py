@@ -597,7 +597,10 @@ class TestUnit(UnitHelpers, unittest.TestCase):
         code, out, err = self.c.sh("systemctl restart vigild")
         self.assertNotEqual(code, 0, out + err)
         msgs = [m for _, p, m in self.journal() if p > 1]
-        self.assertIn("vigild: /etc/vigil/tokens: cannot open: Permission denied", msgs)
+        # The setting and its line are named before the file (session 65).
+        line = self.ok("grep -n '^auth_file = ' /etc/vigil/vigild.conf").split(":")[0]
+        self.assertIn("vigild: http.auth_file (/etc/vigil/vigild.conf line %s): /etc/vigil/tokens: "
+                      "cannot open: Permission denied" % line, msgs)
         self.ok("mkdir -p /etc/systemd/system/vigild.service.d && printf "
                 "'[Service]\\nSupplementaryGroups=vigil-secrets\\n' > "
                 "/etc/systemd/system/vigild.service.d/secrets.conf && systemctl daemon-reload && "
