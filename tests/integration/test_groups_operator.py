@@ -30,7 +30,7 @@ import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 from test_groups import (T0, Held, blob_train_asked,  # noqa: E402  (helpers only)
                          busy_training_thread,
-                         feed_together, metric_value, open_events, put_group, wait_newer)
+                         feed_together, open_events, put_group, wait_newer)
 
 
 def group_with_faults(test, devs, group, seed, faulty):
@@ -180,7 +180,7 @@ class GroupAskedAcrossRestart(tp.DaemonPerTest):
                         for i in range(300) for k in range(25))
         self.assertEqual(d.write_lp(lines, precision="ms").status, 204)
         tp.wait_for("trainings queued",
-                    lambda: (metric_value(d, "vigil_train_queue_jobs") or 0) >= 50 or None, 60)
+                    lambda: (d.metric("vigil_train_queue_jobs") or 0) >= 50 or None, 60)
         self.assertEqual(tp.req(d, "POST", "/v1/devices/rb/model/retrain")[0], 202)
         hist = {dev: [v["version"] for v in tp.models(d, dev)["versions"]] for dev in devs}
         d.stop(timeout=60)
@@ -219,7 +219,7 @@ class GroupAskedWhileQueued(Held):
         n0 = wait_newer(d, devs, 0, "no training")
         self.assertEqual(n0[0], n0[1], n0)
         # Nothing trains or waits (wait_newer): every job from here is counted below.
-        ended0 = metric_value(d, "vigil_train_jobs_ended_total")
+        ended0 = d.metric("vigil_train_jobs_ended_total")
         # The training thread busy: 20 other devices' first trainings queued.
         busy_training_thread(self)
         self.assertEqual(tp.req(d, "POST", "/v1/devices/qb/model/retrain")[0], 202)
@@ -227,15 +227,15 @@ class GroupAskedWhileQueued(Held):
         self.assertEqual(st, 200, body)
         self.assertEqual(vt.loads(body)["ended_by"], "operator")
         # Both asked while the group waited (other devices' trainings still queued after it).
-        queued = metric_value(d, "vigil_train_queue_jobs")
+        queued = d.metric("vigil_train_queue_jobs")
         self.assertGreaterEqual(queued, 2)
         # The jobs in the due-set now, the group's among them, and the one held at "take": once
         # that many more have ended, the group's has, its end included (session 55; before, a
         # 2 s sleep after its version, which a slow end outlasts).
-        ended = metric_value(d, "vigil_train_jobs_ended_total") + queued + 1
+        ended = d.metric("vigil_train_jobs_ended_total") + queued + 1
         self.release("take")
-        tp.wait_for("the group's training ended", lambda: metric_value(
-            d, "vigil_train_jobs_ended_total") >= ended or None, 240)
+        tp.wait_for("the group's training ended", lambda: d.metric(
+            "vigil_train_jobs_ended_total") >= ended or None, 240)
         # A later event that must come after: qm's first training, asked now, waits behind a
         # second training of the group if its end asked one (one thread, first in, first out).
         rng = tp.random.Random(34)
@@ -244,9 +244,9 @@ class GroupAskedWhileQueued(Held):
         # Exactly 22 jobs since ended0: the 20 other devices' first trainings, the group's one
         # and qm's; a second training of the group, which qm's waited behind, would have ended
         # too (session 56; ">=" let it through).
-        tp.wait_for("qm's job ended", lambda: metric_value(
-            d, "vigil_train_jobs_ended_total") >= ended0 + 22 or None, 120)
-        self.assertEqual(metric_value(d, "vigil_train_jobs_ended_total"), ended0 + 22)
+        tp.wait_for("qm's job ended", lambda: d.metric(
+            "vigil_train_jobs_ended_total") >= ended0 + 22 or None, 120)
+        self.assertEqual(d.metric("vigil_train_jobs_ended_total"), ended0 + 22)
         tops = wait_newer(d, devs, n0[0], "no training", 120)
         self.assertEqual(tops[0], tops[1], tops)
         for dev in devs:
