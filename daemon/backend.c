@@ -412,9 +412,9 @@ static int be_models(void *ctx, const char *id, char **out)
     return pipeline_models(pipe_for(ctx, id), id, out);
 }
 
-static int be_retrain(void *ctx, const char *id)
+static int be_retrain(void *ctx, const char *id, int force, char **out)
 {
-    return pipeline_retrain(pipe_for(ctx, id), id);
+    return pipeline_retrain(pipe_for(ctx, id), id, force, out);
 }
 
 static int be_accept(void *ctx, const char *id, const char *note, char **out)
