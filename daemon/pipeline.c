@@ -527,6 +527,12 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
                  p->test_hold_dir[0] ? "set" : "too long, ignored");
     }
     pipeline__arrivals_init(p);
+    /* Tests only (test_evreplay.py SaveHeld): a save due within a few readings of a restore's
+     * catch-up, where a provisional event is (pipeline_store.c save_dev). */
+    long long every = pipeline__test_knob("VIGIL_TEST_SAVE_EVERY", PIPE_KNOB_COUNT_MAX,
+                                          "readings between two saves of a device's detector");
+    if (every)
+        p->o.save_every = (int)every;
     atomic_init(&p->state_min_ms, p->o.state_min_ms);
     pthread_rwlock_init(&p->devs_lock, NULL);
     /* Clients choose the device names: the index has a secret seed (the fixed fallback only

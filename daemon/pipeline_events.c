@@ -269,9 +269,10 @@ void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *i
     uint64_t fault;
     (void)pipeline__event_info_read(d, info_json, &e->above, &e->below, &lead, &fault, NULL);
     /* The row is stored when the event opens (and when a break marks it), so its sides are
-     * the opening reading's: only a save older than blob format 5, which has no lean, takes
-     * them as the whole episode's (a trip's reading can lean the other way from the episode
-     * that goes on after it). */
+     * the opening reading's (or, for the catch-up's provisional opening, those gathered up to
+     * the reading that numbered it: read65): only a save older than blob format 5, which has
+     * no lean, takes them as the whole episode's (a trip's reading can lean the other way from
+     * the episode that goes on after it). */
     if (!e->lean_kept) {
         for (int c = 0; c < d->nch; c++)
             d->lean[c] = (float)mask_side(e->above, e->below, c) * e->share[c];
@@ -601,6 +602,7 @@ void pipeline__event_replay_settle(pipeline_t *p, struct dev *d)
     struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
     if (e && e->prov)
         event_settle(p, d, e, NULL);
+    (void)pipeline__save_held(p, d); /* a save held for its id */
     pthread_mutex_unlock(&d->mu);
 }
 

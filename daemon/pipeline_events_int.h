@@ -135,7 +135,8 @@ void pipeline__event_ids_apply(struct ev_ids *ids);
 int pipeline__event_replay_keys(pipeline_t *p, struct dev *d, int maxed);
 /* After the catch-up is drained, before its left rows' fates (pipeline__event_ids_apply): d's
  * provisional event still open (event.prov, pipeline_events.c event_settle) numbered past every
- * stored row, stored and published. Caller does not hold d->mu. Restore only. */
+ * stored row, stored and published; a detector save held for its id (pipeline__save_held) made.
+ * Caller does not hold d->mu. Restore only. */
 void pipeline__event_replay_settle(pipeline_t *p, struct dev *d);
 
 /* An event restored active at a restart (pipeline_restore_events.c on_event): its sides from its

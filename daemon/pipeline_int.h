@@ -268,6 +268,7 @@ struct dev {
     int64_t since_ts; /* when the current state began */
     uint64_t scored;
     uint64_t since_save; /* readings scored since the detector was last saved */
+    int save_held; /* a save skipped while event.prov, made once numbered: pipeline__save_held */
     /* Monotonic time its newest reading was scored (first_settle). */
     int64_t scored_ns;
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
@@ -613,9 +614,14 @@ char *pipeline__version_json(const struct detector_train_info *info, int64_t cre
                              double seconds, int has_ckpt, size_t pooled, int nch);
 
 /* Saves d's detector (channel names + detector_save) to the store. Returns 0 (queued, no store,
- * or held off while a training's version is unconfirmed: d->unconfirmed), or why not
- * (ERR_NOMEM, or the store's refusal; logged). Caller holds d->mu. */
+ * held off while a training's version is unconfirmed: d->unconfirmed, or held while the newest
+ * event is the catch-up's unnumbered one: d->save_held), or why not (ERR_NOMEM, or the store's
+ * refusal; logged). Caller holds d->mu. */
 int pipeline__save(pipeline_t *p, struct dev *d);
+/* Makes the save held while the newest event was unnumbered (d->save_held) once it is numbered
+ * and nothing else holds saves off (d->unconfirmed); else 0, still held. Returns as
+ * pipeline__save. Caller holds d->mu. */
+int pipeline__save_held(pipeline_t *p, struct dev *d);
 
 /* Puts every device's writes to the store through fn, called with d->mu held (devs_lock
  * read-held; any thread but the store writer's): fn returns 0 (queued, or nothing to put) or
@@ -823,7 +829,7 @@ void pipeline__arrivals_metrics(pipeline_t *p, sbuf_t *out);
 /* The test hooks' upper bounds (pipeline__test_knob's max): a period in ms, at most a day, so
  * "now + period" (int64_t ms) cannot overflow (review read64b: VIGIL_TEST_ARRIVALS_MS at
  * LLONG_MAX was signed overflow in pass_begin); the devices an arrivals tick walks, at most a
- * million (the default walks 8192). */
+ * million (the default walks 8192), and the readings between two detector saves, the same. */
 #define PIPE_KNOB_MS_MAX    86400000LL
 #define PIPE_KNOB_COUNT_MAX 1000000LL
 

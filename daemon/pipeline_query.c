@@ -803,6 +803,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     d->st_sent = DET_LEARNING;
     d->st_next_ms = 0;
     d->scored = d->since_save = d->skipped_old = d->skipped_future = d->last_present = 0;
+    d->save_held = 0;
     d->clock_steps = 0;
     d->back_n = 0;
     d->back_step_at = 0;

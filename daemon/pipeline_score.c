@@ -340,6 +340,8 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
         pipeline__mark_due(p, d);
     if (p->o.save_every > 0 && ++d->since_save >= (uint64_t)p->o.save_every)
         pipeline__save(p, d);
+    else if (d->save_held) /* this reading may have numbered the catch-up's event */
+        pipeline__save_held(p, d);
 }
 
 /* Scores one point of a committed batch. Shard thread. */

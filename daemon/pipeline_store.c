@@ -90,17 +90,35 @@ static int detector_not_saved(const struct dev *d, int rc, int quiet_busy)
     return rc;
 }
 
-/* pipeline__save; quiet_busy: a full queue (ERR_BUSY) is not logged (the caller retries). */
+/* Why save_dev saves nothing (SAVE_HELD: made up later), else 0: one list for save_dev and
+ * save_one's count of the saves queued. Unconfirmed: the store keeps the save before the
+ * training (its versions are stored); member_end saves once the version is found, or undoes
+ * the training. This holds off the periodic save and the one of every detector at shutdown
+ * alike. The catch-up's event not yet numbered (event.prov) would be saved as none active:
+ * the save waits for its id (held: pipeline__save_held). */
+#define SAVE_SKIPPED 1
+#define SAVE_HELD    2
+static int save_skips(const pipeline_t *p, const struct dev *d)
+{
+    if (p->store == NULL || d->det == NULL || d->unconfirmed)
+        return SAVE_SKIPPED;
+    return d->nevents && d->events[d->nevents - 1].prov ? SAVE_HELD : 0;
+}
+
+/* pipeline__save; quiet_busy: a full queue (ERR_BUSY) is not logged (the caller retries). A save
+ * held for the event's id is made once it is numbered (pipeline__save_held, from the reading
+ * that numbers it or the catch-up's settle), not save_every readings on: before session 65 the
+ * count was reset here all the same, and a kill -9 until the next save replayed from the older
+ * one. */
 static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
 {
     d->since_save = 0;
-    /* Unconfirmed: the store keeps the save before the training (its versions are stored);
-     * member_end saves once the version is found, or undoes the training. This holds off the
-     * periodic save and the one of every detector at shutdown alike. The catch-up's event not
-     * yet numbered (event.prov) would be saved as none active: the save waits for its id. */
-    if (p->store == NULL || d->det == NULL || d->unconfirmed ||
-        (d->nevents && d->events[d->nevents - 1].prov))
+    const int skip = save_skips(p, d);
+    if (skip) { /* a held save stays held through another skip (a training unconfirmed) */
+        d->save_held |= skip == SAVE_HELD;
         return 0;
+    }
+    d->save_held = 0;
     size_t names = 0;
     for (int c = 0; c < d->nch; c++)
         names += 2 + strlen(d->ch[c]);
@@ -192,6 +210,11 @@ int pipeline__save(pipeline_t *p, struct dev *d)
     return save_dev(p, d, 0);
 }
 
+int pipeline__save_held(pipeline_t *p, struct dev *d)
+{
+    return d->save_held && save_skips(p, d) == 0 ? save_dev(p, d, 0) : 0;
+}
+
 /* The store's queue holds STORE_OPS_MAX puts: with more devices than that, the saves of a stop
  * (or a snapshot) met a full queue and were lost ("busy", 1,274 of 20,000 devices at a stop),
  * and so did the newest prediction blocks the stop hands over (rings_save). A pass that meets
@@ -232,8 +255,7 @@ int pipeline__devs_put(pipeline_t *p, pipeline_dev_put_fn fn, void *arg, int *fi
 /* pipeline__devs_put's visitor for pipeline_save_all; arg counts the saves queued. */
 static int save_one(pipeline_t *p, struct dev *d, int quiet_busy, void *arg)
 {
-    /* pipeline__save's own skips: nothing is saved, nothing lost */
-    int skip = p->store == NULL || d->det == NULL || d->unconfirmed;
+    const int skip = save_skips(p, d); /* nothing saved (held: made up), nothing lost */
     int rc = save_dev(p, d, quiet_busy);
     if (rc == 0 && !skip)
         ++*(int *)arg;

@@ -91,6 +91,52 @@ class AfterSave(te.Events):
             self.d, dev)["readings_not_scored_out_of_order"] == 3, 10)
         return x
 
+    def x_open_after_late(self, dev):
+        """X trips at reading 1,402 and stays open (readings to 1,402 posted), then three
+        readings 3 above reading 1,401's, timestamped 0.2, 0.5 and 0.8 s after it, posted late
+        (skipped live as out of order, stored). Returns post(k, to) (posts readings k to to - 1
+        and waits for them scored), X, and the late readings' times, once X's opening is
+        stored."""
+        d = self.d
+        rows = sq.trip_rows(1700)
+        post = lambda k, to: (tp.post_readings(d, dev, rows[k:to], [  # noqa: E731
+            te.T0 + 1000 * i for i in range(k, to)], ["level"]), tp.wait_scored(d, dev, to))
+        post(0, 200)
+        tp.wait_idle(d, dev, 1)
+        post(200, 1200)
+        tp.wait_idle(d, dev, 2)
+        post(1200, 1403)
+        x = tp.wait_for("X open", lambda: (lambda e: e[0] if len(e) == 1 else None)(
+            [e for e in self.events(dev) if e["active"]]), 10)
+        self.assertEqual(x["start_ts"], te.T0 + 1000 * 1402, x)
+        late = [te.T0 + 1000 * 1401 + ms for ms in (200, 500, 800)]
+        tp.post_readings(d, dev, [[rows[1401][0] + 3.0]] * 3, late, ["level"])
+        tp.wait_for("the late readings skipped", lambda: tp.status(
+            d, dev)["readings_not_scored_out_of_order"] == 3, 10)
+        sq.wait_stored("X's opening stored", d, dev, x["id"], 10, ended=False)
+        return post, x, late
+
+    def save_on_late(self, dev):
+        """The next start's vigild set to save a detector every so many readings
+        (VIGIL_TEST_SAVE_EVERY) that the catch-up's save after dev's training's save falls on
+        x_open_after_late's second late reading, inside the provisional episode. Returns
+        every."""
+        saved = sq.saved_last_ts(self.d.db_path, dev)  # the training's save
+        every = (te.T0 + 1000 * 1401 - saved) // 1000 + 2  # readings after it to late[1]
+        self.d.prefix = ["env", "VIGIL_TEST_SAVE_EVERY=%d" % every]
+        return every
+
+    def assert_saved_at(self, dev, every, ts):
+        """The knob in the log (save_on_late), and dev's detectors row saved at ts."""
+        d = self.d
+        self.assertIn("VIGIL_TEST_SAVE_EVERY is %d (a test hook)" % every, d.log())
+        try:  # the save's put is asynchronous; not so by then: the assertion says what it is
+            tp.wait_for("the held save stored", lambda: sq.saved_last_ts(
+                d.db_path, dev) == ts, 10)
+        except AssertionError:
+            pass
+        self.assertEqual(sq.saved_last_ts(d.db_path, dev), ts, "every %d" % every)
+
     def restart_cutting(self, dev, y, z, where, args):
         """kill -9, Y's and Z's rows reopened, and dev's chunk rows cut (where, args: cut), then
         a start."""
@@ -632,24 +678,12 @@ class Read64c(AfterSave):
         1), store and list it under that id, and the live readings go on with it and end it;
         X, no reading of it replayed, ends "restart" at its start. Without the drain's settle
         the episode stayed provisional into live scoring: listed with id 0, stored only at its
-        end, and every detector save of the device skipped until then."""
+        end, and every detector save of the device skipped until then. Session 65: the
+        restart's vigild saves in the provisional episode (save_on_late), and that save, held,
+        is made at the drain's settle (the detectors row at reading 1,402, the last replayed);
+        before, the count started again at the skip and nothing was saved."""
         d, dev = self.d, "early-open-at-end"
-        rows = sq.trip_rows(1700)
-        post = lambda k, to: (tp.post_readings(d, dev, rows[k:to], [  # noqa: E731
-            te.T0 + 1000 * i for i in range(k, to)], ["level"]), tp.wait_scored(d, dev, to))
-        post(0, 200)
-        tp.wait_idle(d, dev, 1)
-        post(200, 1200)
-        tp.wait_idle(d, dev, 2)
-        post(1200, 1403)
-        x = tp.wait_for("X open", lambda: (lambda e: e[0] if len(e) == 1 else None)(
-            [e for e in self.events(dev) if e["active"]]), 10)
-        self.assertEqual(x["start_ts"], te.T0 + 1000 * 1402, x)
-        late = [te.T0 + 1000 * 1401 + ms for ms in (200, 500, 800)]
-        tp.post_readings(d, dev, [[rows[1401][0] + 3.0]] * 3, late, ["level"])
-        tp.wait_for("the late readings skipped", lambda: tp.status(
-            d, dev)["readings_not_scored_out_of_order"] == 3, 10)
-        sq.wait_stored("X's opening stored", d, dev, x["id"], 10, ended=False)
+        post, x, late = self.x_open_after_late(dev)
         x_start = x["start_ts"] + 500  # after the last stored reading (1,402)
 
         def move(db):
@@ -659,7 +693,9 @@ class Read64c(AfterSave):
             db.execute("UPDATE events SET start_ts = ?, info = ? WHERE id = ? AND device_id ="
                        " (SELECT id FROM devices WHERE name = ?)",
                        (x_start, json.dumps(info), x["id"], dev))
+        every = self.save_on_late(dev)  # held, then made at the drain's settle (session 65)
         sq.restart_losing_ends(self, d, dev, [], while_down=lambda: sq.in_store(d.db_path, move))
+        self.assert_saved_at(dev, every, te.T0 + 1000 * 1402)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         listed = sorted((e["id"], e["start_ts"], e["active"], e["ended_by"]) for e in
                         self.events(dev))
@@ -672,6 +708,42 @@ class Read64c(AfterSave):
         post(1403, 1700)
         got = sq.wait_stored("the episode's end stored", d, dev, x["id"] + 1, 10)
         self.assertEqual((got[1]["start_ts"], got[1]["ended_by"]), (late[0], "cleared"), got)
+
+
+class SaveHeld(AfterSave):
+    """Left (e) of read64c's section (docs/reliability.md, "A save skipped while an event is
+    provisional (session 65)"): a detector save due while the catch-up's episode is provisional
+    (event.prov: no id yet) is held, and made on the reading that numbers the episode; before,
+    the count of readings to the next save started again at the skip, and a kill -9 meanwhile
+    replayed from the older save."""
+
+    def test_a_save_held_while_provisional_is_made_when_the_event_is_numbered(self):
+        """X opens at reading 1,402 (its row open at the kill -9), three late readings 0.2 to
+        0.8 s after reading 1,401, and reading 1,403, which ends X "cleared". The restart's
+        vigild saves every `every` readings (VIGIL_TEST_SAVE_EVERY), so its catch-up's save falls
+        on the second late reading, in the provisional episode; reading 1,402 gives it X's id
+        (X's key), and the held save is made there: the detectors row's last_ts is reading
+        1,402's (the review of session 65: not the last replayed reading, 1,403, which the
+        drain's settle would save at had the numbering reading not). A second kill -9 (the knob
+        unset) replays from that save: X listed once, from the first late reading, ended
+        "cleared" by reading 1,403 replayed, its row the same and the device's only one."""
+        d, dev = self.d, "save-held"
+        post, x, late = self.x_open_after_late(dev)
+        post(1403, 1404)
+        end = te.T0 + 1000 * 1403
+        sq.wait_stored("X's end stored", d, dev, x["id"], 10)
+        every = self.save_on_late(dev)
+        sq.restart_losing_ends(self, d, dev, [])
+        self.assert_saved_at(dev, every, te.T0 + 1000 * 1402)
+        d.prefix = []
+        sq.restart_losing_ends(self, d, dev, [])
+        self.assertEqual([(e["id"], e["start_ts"], e["end_ts"], e["ended_by"]) for e in
+                          self.events(dev)], [(x["id"], late[0], end, "cleared")],
+                         self.events(dev))
+        row = sq.wait_stored("X's replayed end stored", d, dev, x["id"], 10)
+        self.assertEqual((row[1]["start_ts"], row[1]["ended_by"]), (late[0], "cleared"), row)
+        got = rows_of(d.db_path, dev)
+        self.assertEqual([r[:4] for r in got], [(x["id"], late[0], end, "cleared")], got)
 
 
 if __name__ == "__main__":
