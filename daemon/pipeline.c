@@ -752,6 +752,7 @@ int pipeline_retrain(pipeline_t *p, const char *device, int force, char **out)
      * few readings later (session 65). Refused unless forced; forced, it is accepted first. */
     const int open = d->det && detector_get_state(d->det) == DET_ANOMALY;
     const uint64_t ev = e ? e->id : 0;
+    const int have_ev = e != NULL; /* e is not looked at once d->mu is let go */
     int rc, ended = 0;
     if (open && !force) {
         rc = ERR_INVAL;
@@ -773,23 +774,31 @@ int pipeline_retrain(pipeline_t *p, const char *device, int force, char **out)
     pthread_mutex_unlock(&d->mu);
     if (ended && p->store)
         (void)store_flush(p->store);
+    /* The event by its id; an episode whose event was not kept (out of memory) as such. */
+    char what[48];
+    if (have_ev)
+        snprintf(what, sizeof what, "anomaly event %llu", (unsigned long long)ev);
+    else
+        snprintf(what, sizeof what, "an anomaly episode (no event kept)");
     if (rc == 0 && ended)
         log_info("pipeline: operator retrain of device '%s' (serving version %u) forced during "
-                 "anomaly event %llu: the event ended as the operator's, training queued",
-                 device, (unsigned)serving, (unsigned long long)ev);
+                 "%s: the event ended as the operator's, training queued",
+                 device, (unsigned)serving, what);
     else if (rc == 0)
         log_info("pipeline: operator retrain of device '%s' (serving version %u): training queued",
                  device, (unsigned)serving);
     else if (rc == ERR_INVAL)
-        log_info("pipeline: operator retrain of device '%s' (serving version %u) refused: anomaly "
-                 "event %llu is open (accept it, or retrain with force=true)",
-                 device, (unsigned)serving, (unsigned long long)ev);
+        log_info("pipeline: operator retrain of device '%s' (serving version %u) refused: %s is "
+                 "open (accept it, or retrain with force=true)",
+                 device, (unsigned)serving, what);
+    else if (rc == ERR_BUSY) /* not refused: merged (train_now), answered 409 all the same */
+        log_info("pipeline: operator retrain of device '%s' (serving version %u): a training is "
+                 "already queued or running, the retrain joins it",
+                 device, (unsigned)serving);
     else
         log_info("pipeline: operator retrain of device '%s' (serving version %u) refused: %s",
                  device, (unsigned)serving,
-                 rc == ERR_BUSY    ? "a training is already queued or running"
-                 : rc == ERR_RANGE ? "no model yet (still learning)"
-                                   : err_str(rc));
+                 rc == ERR_RANGE ? "no model yet (still learning)" : err_str(rc));
     return rc;
 }
 
