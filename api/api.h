@@ -168,7 +168,8 @@ typedef struct api_backend {
     int (*pipe_anomalies)(void *ctx, const char *id, int active_only, int64_t from, int64_t to,
                           const char *tie_dev, int64_t tie_id, size_t limit, char **out);
     int (*pipe_models)(void *ctx, const char *id, char **out);
-    int (*pipe_retrain)(void *ctx, const char *id);
+    /* pipeline_retrain: ERR_INVAL, an episode open and not force (*out its event, or NULL). */
+    int (*pipe_retrain)(void *ctx, const char *id, int force, char **out);
     /* ERR_NOTFOUND: no such device; ERR_RANGE: no such version with kept weights; ERR_INVAL:
      * the version cannot serve the device as it is: fit->trained 0, it kept no parameters (an
      * older vigild's linear or persistence version); else it was trained on fit->trained

@@ -54,6 +54,23 @@ static int have(api_request_t *r, const void *fn)
     return 1;
 }
 
+/* The optional true/false query parameter name into *val (absent: 0). Returns 0, or -1 with
+ * a 400 answer naming it. */
+static int arg_bool(api_request_t *r, const char *name, int *val)
+{
+    char buf[8];
+    const char *a = api__arg(r, name, buf, sizeof buf);
+    *val = 0;
+    if (r->status)
+        return -1;
+    if (a && strcmp(a, "true") != 0 && strcmp(a, "false") != 0) {
+        api__error(r, 400, "parameter '%s': want true or false", name);
+        return -1;
+    }
+    *val = a && strcmp(a, "true") == 0;
+    return 0;
+}
+
 void api__h_status(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
@@ -299,17 +316,12 @@ void api__h_anomalies(api_request_t *r)
     api_backend_t *be = &r->srv->be;
     int64_t from, to;
     size_t limit;
-    char abuf[8], bbuf[BEFORE_MAX + 1];
+    char bbuf[BEFORE_MAX + 1];
+    int active;
     if (!have(r, be->pipe_anomalies) || api__arg_range(r, &from, &to) ||
-        api__arg_limit(r, "limit", API_ANOMALIES_PAGE, API_ANOMALIES_PAGE, &limit))
+        api__arg_limit(r, "limit", API_ANOMALIES_PAGE, API_ANOMALIES_PAGE, &limit) ||
+        arg_bool(r, "active", &active))
         return;
-    const char *a = api__arg(r, "active", abuf, sizeof abuf);
-    if (r->status)
-        return;
-    if (a && strcmp(a, "true") != 0 && strcmp(a, "false") != 0) {
-        api__error(r, 400, "parameter 'active': want true or false");
-        return;
-    }
     /* before=: where the previous page ended (its last event's start, device and id), so a
      * page may end inside one start time. Only the events after it are listed; to= still
      * bounds them (a cursor at or after to changes nothing). */
@@ -330,7 +342,6 @@ void api__h_anomalies(api_request_t *r)
         upto = bstart;
         tie_dev = bdev;
     }
-    int active = a && strcmp(a, "true") == 0;
     const char *dev = r->route == ROUTE_ANOMALIES ? NULL : r->seg[0];
     char *out = NULL;
     int rc = be->pipe_anomalies(be->ctx, dev, active, from, upto, tie_dev, bid, limit, &out);
@@ -398,14 +409,57 @@ void api__h_model(api_request_t *r)
     answer(r, rc, out, "model");
 }
 
+/* 409 to a retrain asked during the device's open anomaly episode: the error names the event
+ * (ev: the backend's JSON text of it, taken; NULL: none kept) and the two ways on, and "event"
+ * gives it whole. */
+static void retrain_refused(api_request_t *r, char *ev)
+{
+    json_error_t jerr;
+    json_t *e = ev ? json_loads(ev, 0, &jerr) : NULL;
+    free(ev);
+    const char *dev = r->seg[0], *start = json_string_value(json_object_get(e, "start"));
+    char what[96];
+    if (json_is_integer(json_object_get(e, "id")))
+        snprintf(what, sizeof what, "anomaly event %lld, open since %s",
+                 (long long)json_integer_value(json_object_get(e, "id")), start ? start : "?");
+    else
+        snprintf(what, sizeof what, "anomaly episode open");
+    char msg[1024];
+    snprintf(msg, sizeof msg,
+             "retrain: device '%s' has %s: a training now would learn the fault as its normal "
+             "and the alarm would end. To take its level as normal and train on it, POST "
+             "/v1/devices/%s/anomalies/accept (the event ends \"operator\"); to train on it "
+             "anyway, POST /v1/devices/%s/model/retrain?force=true (which ends the event the "
+             "same way)",
+             dev, what, dev, dev);
+    json_t *v = json_pack("{s:s}", "error", msg);
+    if (v && e)
+        json_object_set(v, "event", e);
+    json_decref(e);
+    api__json(r, 409, v);
+}
+
 void api__h_retrain(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
-    if (!have(r, be->pipe_retrain))
+    int force;
+    if (!have(r, be->pipe_retrain) || arg_bool(r, "force", &force))
         return;
-    int rc = be->pipe_retrain(be->ctx, r->seg[0]);
+    char *out = NULL;
+    int rc = be->pipe_retrain(be->ctx, r->seg[0], force, &out);
+    if (rc == ERR_INVAL) {
+        retrain_refused(r, out);
+        return;
+    }
+    json_t *v = rc == 0 ? json_pack("{s:s,s:s}", "device", r->seg[0], "training", "queued") : NULL;
+    json_error_t jerr;
+    json_t *ended = out ? json_loads(out, 0, &jerr) : NULL; /* a forced retrain's ended event */
+    free(out);
+    if (v && ended)
+        json_object_set(v, "ended", ended);
+    json_decref(ended);
     if (rc == 0)
-        api__json(r, 202, json_pack("{s:s,s:s}", "device", r->seg[0], "training", "queued"));
+        api__json(r, 202, v);
     else
         fail(r, rc, "retrain");
 }

@@ -191,6 +191,7 @@ static const char *const forecast_params[] = {"horizon", NULL};
 static const char *const anomalies_params[] = {"from", "to", "limit", "active", "before", NULL};
 static const char *const maint_params[] = {"from", NULL}; /* DELETE: the scheduled one's start */
 static const char *const events_params[] = {"device", "types", NULL};
+static const char *const retrain_params[] = {"force", NULL};
 
 static const struct {
     void (*handler)(api_request_t *r);
@@ -225,7 +226,7 @@ static const struct {
     [ROUTE_ANOMALIES] = {api__h_anomalies, "GET HEAD", "GET", IO_DISK, "GET, HEAD, OPTIONS",
                          anomalies_params},
     [ROUTE_MODEL] = {api__h_model, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS", no_params},
-    [ROUTE_RETRAIN] = {api__h_retrain, "POST", "POST", 0, "POST, OPTIONS", no_params},
+    [ROUTE_RETRAIN] = {api__h_retrain, "POST", "POST", 0, "POST, OPTIONS", retrain_params},
     [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST", IO_WRITES, "POST, OPTIONS", no_params},
     [ROUTE_WEIGHTS] = {api__h_weights, "GET HEAD PUT", "GET, PUT", IO_WRITES,
                        "GET, HEAD, PUT, OPTIONS", no_params},

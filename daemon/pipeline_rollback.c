@@ -273,8 +273,11 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
 {
     memset(fit, 0, sizeof *fit);
     struct dev *d = pipeline__find(p, device);
-    if (d == NULL)
+    if (d == NULL) {
+        log_info("pipeline: operator rollback of device '%s' to version %u refused: not known",
+                 device, (unsigned)version);
         return ERR_NOTFOUND;
+    }
     /* A group's rollbacks one at a time: two asked at once on two members would each install
      * their members' records in turn, interleaved, and leave them on two versions. d's group is
      * looked at again once its lock is held: d may have left it (or joined another) while it
@@ -292,8 +295,23 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
         if ((held = g) != NULL)
             pthread_mutex_lock(&held->rollback_mu);
     }
+    pthread_mutex_lock(&d->mu);
+    const uint32_t was = d->serving_version;
+    pthread_mutex_unlock(&d->mu);
     int rc = rollback_set(p, d, g, version, fit);
     if (g)
         pthread_mutex_unlock(&g->rollback_mu);
+    /* Every operator's rollback in the log, as its retrains (session 65). */
+    if (rc == 0)
+        log_info("pipeline: operator rollback of device '%s' from version %u to version %u: "
+                 "done",
+                 device, (unsigned)was, (unsigned)version);
+    else
+        log_info("pipeline: operator rollback of device '%s' from version %u to version %u "
+                 "refused: %s",
+                 device, (unsigned)was, (unsigned)version,
+                 rc == ERR_RANGE   ? "no such version that served"
+                 : rc == ERR_INVAL ? "the version cannot serve the device as it is"
+                                   : err_str(rc));
     return rc;
 }

@@ -410,10 +410,11 @@ class ModelChanges(ChainBase):
         self.assertEqual(r.status, 200, r)
         return tp.models(d, dev)
 
-    def swap(self, dev, put):
-        """An operator's retrain (POST .../retrain, which runs during an episode too); asserts
-        that its version was swapped in."""
-        self.assertEqual(tp.req(self.d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+    def swap(self, dev, put, query=""):
+        """An operator's retrain (POST .../retrain; during an episode only with ?force=true
+        since session 65); asserts that its version was swapped in."""
+        st, _, data = tp.req(self.d, "POST", "/v1/devices/%s/model/retrain%s" % (dev, query))
+        self.assertEqual(st, 202, data)
         after = tp.wait_idle(self.d, dev, len(put["versions"]) + 1)
         self.assertGreater(after["serving"]["version"], put["serving"]["version"], after)
 
@@ -439,13 +440,14 @@ class ModelChanges(ChainBase):
         self.assertIs(first.get("chain_broken"), True, first)
         self.assertNotIn("continues", second)
 
-    def test_training_swap_while_open_marks_the_event(self):
-        """Task evcont6: a swap 2 readings into the overshoot marks the event open then, as a
-        rollback does: listed chain_broken at once, and after a restart (its row stored with
-        the mark), so should it end cleared nothing continues it. (Here the retrained model,
-        trained on the 2 fault readings too, holds the episode open through the rest of the
-        fault, so the chain itself is not exercised; the test above does that.) On main
-        ddcbb91 the event is not marked."""
+    def test_forced_retrain_while_open_ends_the_event(self):
+        """Task evcont6 asked that a swap 2 readings into the overshoot mark the event open
+        then, as a rollback does. Since session 65 an operator's retrain during an open episode
+        is refused unless forced, and forced it ends the event as the operator's first (as an
+        acceptance does), so the training swaps no model under an open event of this device;
+        a group's training asked on another member still does
+        (test_group_swap_asked_on_another_member_marks_the_event). Here: the forced retrain's
+        event is ended "operator", and stays so after a restart."""
         d, dev = self.d, "swap-open"
         rows = overshoot(1500, 1.5, 1)
         put = self.swap_ready(dev, rows)
@@ -453,15 +455,14 @@ class ModelChanges(ChainBase):
         tp.wait_for("%s: the first event open" % dev, lambda: (
             lambda e: len(e) == 1 and e[0]["active"])(self.events(dev)), 10)
         self.assertNotIn("chain_broken", self.events(dev)[0])  # the PUT came before it
-        self.swap(dev, put)
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 409)
+        self.swap(dev, put, "?force=true")
         live = self.events(dev)
-        self.assertTrue(len(live) == 1 and live[0]["active"], live)
-        self.assertIs(live[0].get("chain_broken"), True, live)
+        self.assertTrue(len(live) == 1 and live[0]["ended_by"] == "operator", live)
         d.stop()
         d.start()
         now = self.events(dev)
-        self.assertTrue(len(now) == 1 and now[0]["active"], now)
-        self.assertIs(now[0].get("chain_broken"), True, now)
+        self.assertTrue(len(now) == 1 and now[0]["ended_by"] == "operator", now)
     def test_group_swap_asked_on_another_member_marks_the_event(self):
         """Review (task evcont6): a group's training swaps every member's model, the member
         that did not ask included: its open event is marked chain_broken. Two members of group

@@ -172,6 +172,16 @@ class Events(tp.DaemonPerTest):
         self.assertEqual(tp.status(self.d, dev)["state"], "anomaly")
         return tp.wait_for("the active event listed", lambda: self.events(dev), 10)[0]
 
+    def open_z_episode(self, dev, seed=7):
+        """open_episode on tp.rotation's regime with z shifted for good from reading 650, fed
+        to reading 700 (50 readings into the episode); returns (its event, the rng to go on
+        with)."""
+        rng = random.Random(seed)
+        active = self.open_episode(dev, tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng),
+                                   z_shifted(30, 650, rng))
+        self.feed(dev, z_shifted(20, 680, rng), 680)
+        return active, rng
+
     def feed_while_anomaly(self, dev, k, rows, at_most):
         """Feeds dev rows(n, k) n at a time (n = 10) from reading k while its state is anomaly,
         at most up to reading at_most; returns the reading after the last one fed."""
@@ -608,10 +618,7 @@ class OperatorAccept(Events):
 
     def test_accept_ends_the_episode_and_learns_the_level(self):
         d, dev = self.d, "acc-1"
-        rng = random.Random(7)
-        active = self.open_episode(dev, tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng),
-                                   z_shifted(30, 650, rng))
-        self.feed(dev, z_shifted(20, 680, rng), 680)
+        active, rng = self.open_z_episode(dev)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
         trained = len(tp.wait_idle(d, dev, 1)["versions"])
         for body, field in (({"note": 5}, "'note'"), ({"note": "x" * 501}, "'note'"),

@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""vigild integration: an operator's retrain during an open anomaly episode (session 65,
+docs/reliability.md "An operator's retrain during an open anomaly"). A device's
+POST .../model/retrain while its own detector holds an episode open is refused with a 409 that
+names the open event (id, start) and the two ways on (POST .../anomalies/accept, or
+?force=true): nothing is trained and the alarm stays. Forced, the episode ends as an
+acceptance ends it (ended_by "operator", a note naming the forced retrain) and a training is
+recorded, rather than the episode ending "cleared" a few readings after the retrained model
+learnt the fault (main before session 65: 202, and the fault went quiet). Every operator's
+retrain and rollback is logged at info level, accepted or refused. In a group, the member that
+holds the episode is refused the same way, while a retrain asked on another member is answered
+as before (it trains every member: the operator decided)."""
+
+import json
+import os
+import random
+import re
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+import pipeline_fx as tp  # noqa: E402
+from test_events import Events, z_shifted  # noqa: E402
+
+FORCED_NOTE = "retrain forced (POST .../model/retrain?force=true)"
+
+
+class RetrainOpen(Events):
+
+    def retrain(self, dev, query=""):
+        st, _, data = tp.req(self.d, "POST", "/v1/devices/%s/model/retrain%s" % (dev, query))
+        return st, vt.loads(data) if data else None
+
+    def wait_log(self, what, pattern):
+        return tp.wait_for(what, lambda: re.search(pattern, self.d.log()), 10)
+
+    def test_refused_while_open_then_forced(self):
+        d, dev = self.d, "ro-1"
+        active, rng = self.open_z_episode(dev)
+        before = tp.wait_idle(d, dev, 1)
+        v0 = before["serving"]["version"]
+
+        # Refused: 409 naming the event and both ways on; nothing trained, the alarm stays.
+        st, err = self.retrain(dev)
+        self.assertEqual(st, 409, err)
+        msg = err["error"]
+        self.assertIn("anomaly event %d, open since %s" % (active["id"], active["start"]), msg)
+        self.assertIn("POST /v1/devices/%s/anomalies/accept" % dev, msg)
+        self.assertIn("POST /v1/devices/%s/model/retrain?force=true" % dev, msg)
+        self.assertEqual((err["event"]["id"], err["event"]["active"]), (active["id"], True), err)
+        self.wait_log("the refusal logged",
+                      r"operator retrain of device '%s' \(serving version %d\) refused: anomaly "
+                      r"event %d is open" % (dev, v0, active["id"]))
+        st, err = self.retrain(dev, "?force=yes")
+        self.assertEqual(st, 400, err)
+        self.assertIn("'force'", err["error"])
+        st, err = self.retrain(dev, "?force=false")
+        self.assertEqual(st, 409, err)
+        m = tp.models(d, dev)
+        self.assertEqual((len(m["versions"]), m["training"]),
+                         (len(before["versions"]), False), m)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        self.assertEqual([e["active"] for e in self.events(dev)], [True])
+
+        # Forced: the event ends as the operator's, and a training is recorded.
+        st, ans = self.retrain(dev, "?force=true")
+        self.assertEqual(st, 202, ans)
+        ended = ans["ended"]
+        self.assertEqual((ans["device"], ans["training"]), (dev, "queued"), ans)
+        self.assertEqual((ended["id"], ended["active"], ended["ended_by"], ended["note"]),
+                         (active["id"], False, "operator", FORCED_NOTE), ended)
+        self.assertEqual(tp.status(d, dev)["state"], "normal")
+        self.assertEqual(self.events(dev), [ended])
+        after = tp.wait_idle(d, dev, len(before["versions"]) + 1)
+        self.assertGreater(after["versions"][0]["version"], v0, after)
+        self.wait_log("the forced retrain logged",
+                      r"operator retrain of device '%s' \(serving version %d\) forced during "
+                      r"anomaly event %d: the event ended as the operator's, training queued"
+                      % (dev, v0, active["id"]))
+        self.assertEqual(self.assert_counted([dev])["operator"], 1)
+
+        # A retrain with nothing open: 202, logged as queued.
+        self.feed(dev, z_shifted(20, 700, rng), 700)
+        n = len(tp.wait_idle(d, dev, len(after["versions"]))["versions"])
+        served = tp.models(d, dev)["serving"]["version"]
+        st, ans = self.retrain(dev)
+        self.assertEqual(st, 202, ans)
+        self.assertNotIn("ended", ans)
+        self.wait_log("the retrain logged", r"operator retrain of device '%s' \(serving version "
+                      r"%d\): training queued" % (dev, served))
+        tp.wait_idle(d, dev, n + 1)
+
+        # Rollbacks, done and refused, are logged too.
+        now = tp.models(d, dev)["serving"]["version"]
+        st, _, data = tp.req(d, "POST", "/v1/devices/%s/model/rollback" % dev, {"version": v0})
+        self.assertEqual(st, 200, data)
+        self.wait_log("the rollback logged", r"operator rollback of device '%s' from version %d "
+                      r"to version %d: done" % (dev, now, v0))
+        st, _, data = tp.req(d, "POST", "/v1/devices/%s/model/rollback" % dev, {"version": 999})
+        self.assertEqual(st, 404, data)
+        self.wait_log("the refused rollback logged",
+                      r"operator rollback of device '%s' from version %d to version 999 refused: "
+                      r"no such version that served" % (dev, v0))
+        st, _ = self.retrain("no-such-device")
+        self.assertEqual(st, 404)
+        self.wait_log("the unknown device's retrain logged",
+                      r"operator retrain of device 'no-such-device' refused: not known")
+
+
+class GroupMemberOpen(Events):
+    """Two members of one group, trained together; a fault opens an episode on ga. A retrain
+    asked on ga is refused (409, nothing trained); one asked on gb trains the group as before
+    (202: every member, ga too)."""
+
+    def test_held_member_refused_other_member_trains(self):
+        d = self.d
+        for dev in ("ga", "gb"):
+            r = d.curl("PUT", "/v1/devices/%s" % dev, "-H", "Content-Type: application/json",
+                       "--data-binary", json.dumps({"group": "g1"}))
+            self.assertIn(r.status, (200, 201), r)
+        rng = {"ga": random.Random(7), "gb": random.Random(8)}
+        data = {dev: tp.rotation(680, 0, tp.OMEGA_A, 0.01, rng[dev]) for dev in ("ga", "gb")}
+        for dev in ("ga", "gb"):
+            self.feed(dev, data[dev][:500], 0)
+        for dev in ("ga", "gb"):
+            tp.wait_idle(d, dev, 1)
+        for dev in ("ga", "gb"):
+            self.feed(dev, data[dev][500:650], 500)
+        self.feed("ga", z_shifted(30, 650, rng["ga"]), 650)
+        self.feed("gb", data["gb"][650:680], 650)
+        self.assertEqual(tp.status(d, "ga")["state"], "anomaly")
+        active = tp.wait_for("ga's event listed", lambda: self.events("ga"), 10)[0]
+        before = {dev: tp.wait_idle(d, dev, 1) for dev in ("ga", "gb")}
+
+        st, _, data = tp.req(d, "POST", "/v1/devices/ga/model/retrain")
+        self.assertEqual(st, 409, data)
+        self.assertEqual(vt.loads(data)["event"]["id"], active["id"])
+        self.assertEqual(tp.models(d, "ga")["training"], False)
+        self.assertEqual(tp.status(d, "ga")["state"], "anomaly")
+
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        for dev in ("ga", "gb"):
+            tp.wait_idle(d, dev, len(before[dev]["versions"]) + 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
