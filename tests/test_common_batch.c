@@ -1,5 +1,5 @@
 /* tests/test_common_batch.c: unit tests of common/batch.c (batches, filters, wide points, mixed
- * points, crafted names) and common/sbuf.c (sbuf_steal).
+ * points, crafted names, merging points of one timestamp) and common/sbuf.c (sbuf_steal).
  * Part of test_common: tests/test_common.c runs them, in the order of the single file they were
  * moved from. */
 
@@ -400,6 +400,100 @@ static void test_sbuf_steal(void **unused)
     assert_int_equal(s.oom, 0);
 }
 
+/* Adds a committed point of one device with fields "name=value" (n of them). */
+static void point_add(batch_t *b, const char *dev, int64_t ts, uint32_t item, int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    assert_int_equal(batch_point_begin(b, dev, strlen(dev), ts, item), 0);
+    for (int i = 0; i < n; i++) {
+        const char *name = va_arg(ap, const char *);
+        double v = va_arg(ap, double);
+        assert_int_equal(batch_field_add(b, name, strlen(name), v), 0);
+    }
+    va_end(ap);
+    assert_int_equal(batch_point_commit(b), 1);
+}
+
+/* The value of channel name in point i, NAN when it has none. */
+static double point_value(const batch_t *b, size_t i, const char *name)
+{
+    const batch_point_t *p = &b->points[i];
+    for (uint32_t f = p->field0; f < p->field0 + p->nfields; f++)
+        if (strcmp(batch_str(b, b->fields[f].name), name) == 0)
+            return b->fields[f].value;
+    return NAN;
+}
+
+/* batch_merge_same_ts: points repeating a device and timestamp become one, where the first was,
+ * the later value of a channel winning; other points keep their order; a batch without such
+ * points is left as it was. */
+static void test_batch_merge_same_ts(void **state)
+{
+    (void)state;
+    batch_t b;
+    batch_init(&b);
+    size_t merged = 99;
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0); /* empty */
+    assert_int_equal(merged, 0);
+    point_add(&b, "a", 1000, 0, 2, "x", 1.0, "y", 5.0);
+    point_add(&b, "b", 1000, 1, 1, "x", 7.0);  /* same ts, another device */
+    point_add(&b, "a", 2000, 2, 1, "x", 8.0);  /* same device, another ts */
+    point_add(&b, "ab", 1000, 3, 1, "x", 9.0); /* a device whose id starts alike */
+    const batch_field_t *fields = b.fields;
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(merged, 0);
+    assert_int_equal(b.npoints, 4);
+    assert_ptr_equal(b.fields, fields); /* untouched */
+
+    point_add(&b, "a", 1000, 4, 1, "x", 2.0);
+    point_add(&b, "a", 1000, 5, 2, "z", 4.0, "x", 3.0);
+    point_add(&b, "b", 1000, 6, 1, "w", 6.0);
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(merged, 3);
+    assert_int_equal(b.npoints, 4);
+    static const char *const dev[] = {"a", "b", "a", "ab"};
+    static const int64_t ts[] = {1000, 1000, 2000, 1000};
+    static const uint32_t item[] = {0, 1, 2, 3};
+    static const uint32_t nf[] = {3, 2, 1, 1};
+    size_t fields_total = 0;
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(batch_str(&b, b.points[i].device), dev[i]);
+        assert_int_equal(b.points[i].device_len, strlen(dev[i]));
+        assert_int_equal(b.points[i].ts_ms, ts[i]);
+        assert_int_equal(b.points[i].item, item[i]);
+        assert_int_equal(b.points[i].nfields, nf[i]);
+        assert_int_equal(b.points[i].field0, fields_total);
+        fields_total += nf[i];
+    }
+    assert_int_equal(b.nfields, fields_total);
+    /* a@1000: x as the last sent it, y from the first, z from the third; in first appearance */
+    assert_string_equal(batch_str(&b, b.fields[0].name), "x");
+    assert_true(point_value(&b, 0, "x") == 3.0);
+    assert_true(point_value(&b, 0, "y") == 5.0);
+    assert_true(point_value(&b, 0, "z") == 4.0);
+    assert_true(point_value(&b, 1, "x") == 7.0);
+    assert_true(point_value(&b, 1, "w") == 6.0);
+    assert_true(point_value(&b, 2, "x") == 8.0);
+    assert_true(point_value(&b, 3, "x") == 9.0);
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0); /* nothing left to merge */
+    assert_int_equal(merged, 0);
+
+    /* Many points of one key (the table's probes and the chain), then a point after them. */
+    batch_reset(&b);
+    for (uint32_t i = 0; i < 5000; i++)
+        point_add(&b, "p", 42, i, 1, (i % 2) ? "odd" : "even", (double)i);
+    point_add(&b, "q", 42, 5000, 1, "x", 1.0);
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(merged, 4999);
+    assert_int_equal(b.npoints, 2);
+    assert_true(point_value(&b, 0, "even") == 4998.0);
+    assert_true(point_value(&b, 0, "odd") == 4999.0);
+    assert_string_equal(batch_str(&b, b.points[1].device), "q");
+    assert_int_equal(b.points[1].item, 5000);
+    batch_deinit(&b);
+}
+
 const struct CMUnitTest common_batch_tests[] = {
     cmocka_unit_test(test_batch),
     cmocka_unit_test(test_batch_filter),
@@ -407,6 +501,7 @@ const struct CMUnitTest common_batch_tests[] = {
     cmocka_unit_test(test_batch_wide_abort),
     cmocka_unit_test(test_batch_mixed_points),
     cmocka_unit_test(test_batch_wide_crafted_names),
+    cmocka_unit_test(test_batch_merge_same_ts),
     cmocka_unit_test(test_sbuf_steal),
 };
 const size_t common_batch_count = sizeof common_batch_tests / sizeof common_batch_tests[0];
