@@ -14,6 +14,7 @@
  * Threads: shard thread only, under the device's mutex; pipeline_new_channels: any thread
  * (each device's mutex in turn). */
 #include "err.h"
+#include "pipeline_chan_int.h"
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "vtime.h"

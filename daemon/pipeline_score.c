@@ -32,6 +32,7 @@
  * Threads: shard thread only, but on_pred_stored (the writer thread) and pipeline__ring_handoff,
  * which pipeline_destroy (pipeline.c) also calls once the shards have stopped. */
 #include "log.h"
+#include "pipeline_chan_int.h"
 #include "pipeline_int.h"
 #include "pipeline_events_int.h"
 #include "pipeline_groups_int.h"
