@@ -266,8 +266,9 @@ int pipeline_knows(pipeline_t *p, const char *device);
 /* Before a write of b: calls cb for each field of b that would bring its device, whose
  * detection is on (a model trained), a new channel, which makes the model start learning again
  * when the reading is scored (pipeline_score.c): only in a point the shard will score
- * (pipeline__point_fate: not out of order behind the device's newest or b's points before it,
- * not far ahead, not in a maintenance period), and only in the device's first such point of b
+ * (pipeline__point_fate: of at most PIPE_POINT_FIELDS (256) fields, not out of order behind
+ * the device's newest or b's points before it, not far ahead, not in a maintenance period),
+ * and only in the device's first such point of b
  * (learning again after it, it loses nothing more). A channel the model has no room for
  * (DETECTOR_MAX_CHANNELS) is not one. A device the pipeline does not know yet, or still
  * learning, reports nothing. A prediction: the shard may differ for a point at the edge of

@@ -144,8 +144,11 @@ void pipeline__chlists_free(nameidx_t *x)
     nameidx_free(x, free);
 }
 
-int pipeline__point_fate(struct dev *d, int64_t ts, int64_t newest, int64_t future_ms)
+int pipeline__point_fate(struct dev *d, const batch_point_t *pt, int64_t newest, int64_t future_ms)
 {
+    const int64_t ts = pt->ts_ms;
+    if (pt->nfields > PIPE_POINT_FIELDS)
+        return PIPE_PT_WIDE; /* before the order: it is not a reading of any run (back_run) */
     if (ts <= newest)
         return PIPE_PT_OLD; /* out of order (point_prepare's back_run may yet take it) */
     if (ts > future_ms)
@@ -253,7 +256,7 @@ void pipeline_new_channels(pipeline_t *p, const batch_t *b, api_channel_cb cb, v
         if (e->newest == INT64_MIN)
             e->newest = d->last_ts;
         if (pipeline__detecting(d) &&
-            pipeline__point_fate(d, pt->ts_ms, e->newest, future) == PIPE_PT_SCORED) {
+            pipeline__point_fate(d, pt, e->newest, future) == PIPE_PT_SCORED) {
             e->newest = pt->ts_ms;
             int left = DETECTOR_MAX_CHANNELS - d->nch;
             for (uint32_t f = 0; f < pt->nfields; f++) {

@@ -26,11 +26,16 @@ struct chlist {
  * must be rebuilt), 0 when not, or ERR_NOMEM. Shard thread; caller holds d->mu. */
 int pipeline__map_channels(struct shard *sh, struct dev *d, const batch_t *b,
                            const batch_point_t *pt, int *idx);
-/* pipeline_chan.c, caller holds d->mu. point_fate: what point_prepare does with a reading of d
- * at ts (newest: d's newest scored ts), PIPE_PT_SCORED or why not; pure, pipeline_new_channels
- * asks it too. detecting: 1 when d's detection is on (its detector past DET_LEARNING). */
-enum { PIPE_PT_SCORED, PIPE_PT_OLD, PIPE_PT_FUTURE, PIPE_PT_MAINT };
-int pipeline__point_fate(struct dev *d, int64_t ts, int64_t newest, int64_t future_ms);
+/* The most fields a point may have to be scored: point_prepare maps them onto channels in an
+ * array of this many (a wider point is stored, not scored, and brings no channel). */
+#define PIPE_POINT_FIELDS (DETECTOR_MAX_CHANNELS * 4)
+
+/* pipeline_chan.c, caller holds d->mu. point_fate: what point_prepare does with pt, a reading
+ * of d (newest: d's newest scored ts), PIPE_PT_SCORED or why not (PIPE_PT_WIDE: more than
+ * PIPE_POINT_FIELDS fields); pure, pipeline_new_channels asks it too. detecting: 1 when d's
+ * detection is on (its detector past DET_LEARNING). */
+enum { PIPE_PT_SCORED, PIPE_PT_WIDE, PIPE_PT_OLD, PIPE_PT_FUTURE, PIPE_PT_MAINT };
+int pipeline__point_fate(struct dev *d, const batch_point_t *pt, int64_t newest, int64_t future_ms);
 int pipeline__detecting(const struct dev *d);
 
 /* Frees a shard's channel lists (pipeline_destroy, after the shard stopped). */

@@ -210,23 +210,24 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
 {
     struct dev *d = sp->d;
     const batch_point_t *pt = sp->pt;
-    int idx[DETECTOR_MAX_CHANNELS * 4];
+    int idx[PIPE_POINT_FIELDS];
     /* It arrived, whatever its timestamp (a backfill or a skewed clock too): one store of the
      * message's clock reading, to a line of d the step touches anyway. (The arrival of a
      * reading the detector takes is dev.last_ms, set with last_ts.) */
     if (sh->arrived_ms >= 0)
         atomic_store_explicit(&d->seen_ms, sh->arrived_ms, memory_order_relaxed);
-    if (pt->nfields > sizeof idx / sizeof idx[0])
+    /* What happens to it: pipeline__point_fate, which pipeline_new_channels asks too (a point
+     * too wide to map, PIPE_PT_WIDE, is stored and left). */
+    int fate = pipeline__point_fate(d, pt, d->last_ts, sh->future_ms);
+    if (fate == PIPE_PT_WIDE)
         return 0;
-    /* What happens to it: pipeline__point_fate, which pipeline_new_channels asks too. */
-    int fate = pipeline__point_fate(d, pt->ts_ms, d->last_ts, sh->future_ms);
     if (fate == PIPE_PT_OLD) {
         if (!back_run(p, sh, d, pt->ts_ms)) {
             d->skipped_old++;
             atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
             return 0;
         }
-        fate = pipeline__point_fate(d, pt->ts_ms, d->last_ts, sh->future_ms); /* stepped back */
+        fate = pipeline__point_fate(d, pt, d->last_ts, sh->future_ms); /* stepped back */
     }
     d->back_n = 0;
     /* Far ahead of its arrival: a clock's glitch, not the newest scored (PIPE_FUTURE_MS).

@@ -23,7 +23,8 @@ must give the same mapping: the status's latest values name each value's own cha
      learn it (their window reads it clamped as well): it does not open again.
 5. NewChannelTold (session 65, read65c's findings): what the warning says is true.
    - A reading that will not be scored (out of order behind the device's newest or the batch's
-     point before it, far ahead, in a maintenance period) brings no channel: no warning.
+     point before it, far ahead, in a maintenance period, more than 256 fields) brings no
+     channel: no warning.
    - A brand-new device whose fields come one by one loses no detection (it has none yet): no
      warning, not counted, an info line.
    - A group member's warning and log line say the group trains only matching members.
@@ -295,6 +296,21 @@ class NewChannelTold(vt.DaemonTestCase):
         self.assertEqual(sorted(s["latest"]), ["x", "y", "z"], s)
         self.assertEqual(d.metric("vigil_model_relearns_total"), before)
         self.assertNotIn("new channel 'typo'", d.log())
+
+    def test_point_too_wide_to_score_brings_nothing(self):
+        """A point of more than 256 fields is stored, not scored (point_prepare maps at most
+        PIPE_POINT_FIELDS): no warning. Branch before the review (session 66): 16 warnings (room
+        for 61 of its 300 new fields), while nothing began again."""
+        d, dev = self.d, "wide-pt"
+        k = self.trained([dev])
+        before = d.metric("vigil_model_relearns_total", need=True)
+        known = {"x": 0.1, "y": 0.2, "z": 0.3}
+        wide = dict(known, **{"f%03d" % i: 1.0 for i in range(300)})
+        self.assertIsNone(self.post([{"device": dev, "ts": T0 + 1000 * k, "values": wide}]))
+        self.post([{"device": dev, "ts": T0 + 1000 * (k + 1), "values": known}])
+        s = tp.wait_scored(d, dev, k + 1)
+        self.assertEqual(sorted(s["latest"]), ["x", "y", "z"], s)
+        self.assertEqual(d.metric("vigil_model_relearns_total"), before)
 
     def test_fields_one_by_one_in_the_first_warmup(self):
         """main: 'hum' and 'pres' each warned, logged at warn level and counted, while the
