@@ -240,9 +240,9 @@ void pipeline_new_channels(pipeline_t *p, const batch_t *b, api_channel_cb cb, v
             n++;
         }
     }
-    /* Then b's points in order, as the shard will take them: a point it will not score (out of
-     * order behind the device's newest or the batch's points before, far ahead, in a
-     * maintenance period: pipeline__point_fate) brings nothing; one that starts the learning
+    /* Then b's points in order, as the shard will take them: a point it will not score (too
+     * wide, out of order behind the device's newest or the batch's points before, far ahead,
+     * in a maintenance period: pipeline__point_fate) brings nothing; one that starts the learning
      * again is told of its new channels, and the device's later points of b nothing more. */
     const int64_t future = vtime_now_ms() + PIPE_FUTURE_MS;
     for (size_t i = 0; n > 0 && i < b->npoints; i++) {
