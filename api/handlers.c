@@ -99,14 +99,21 @@ int api__json_content_type_ok(api_request_t *r)
 
 /* new_channels's callback: a warning that the write brings device a new channel, once each in
  * the array arg. */
-static void new_channel_warn(void *arg, const char *device, const char *channel)
+static void new_channel_warn(void *arg, const char *device, const char *channel, const char *group)
 {
     json_t *warn = arg;
     if (json_array_size(warn) >= NEW_CHANNEL_WARNINGS)
         return; /* full: a batch of 100,000 such points formats no more */
-    char msg[2 * BATCH_NAME_MAX + 96];
-    snprintf(msg, sizeof msg, "device '%s': new channel '%s': its model starts learning again",
-             device, channel);
+    char msg[3 * BATCH_NAME_MAX + 192];
+    if (group)
+        snprintf(msg, sizeof msg,
+                 "device '%s': new channel '%s': its model starts learning again, and group "
+                 "'%s' trains only the members with its first trainable member's channels: "
+                 "until they match, this device or the others get no detection",
+                 device, channel, group);
+    else
+        snprintf(msg, sizeof msg, "device '%s': new channel '%s': its model starts learning again",
+                 device, channel);
     size_t i;
     json_t *w;
     json_array_foreach(warn, i, w)

@@ -32,8 +32,10 @@
  * Threads: shard thread only, but on_pred_stored (the writer thread) and pipeline__ring_handoff,
  * which pipeline_destroy (pipeline.c) also calls once the shards have stopped. */
 #include "log.h"
+#include "pipeline_chan_int.h"
 #include "pipeline_int.h"
 #include "pipeline_events_int.h"
+#include "pipeline_groups_int.h"
 #include "vtime.h"
 
 #include <math.h>
@@ -208,24 +210,30 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
 {
     struct dev *d = sp->d;
     const batch_point_t *pt = sp->pt;
-    int idx[DETECTOR_MAX_CHANNELS * 4];
+    int idx[PIPE_POINT_FIELDS];
     /* It arrived, whatever its timestamp (a backfill or a skewed clock too): one store of the
      * message's clock reading, to a line of d the step touches anyway. (The arrival of a
      * reading the detector takes is dev.last_ms, set with last_ts.) */
     if (sh->arrived_ms >= 0)
         atomic_store_explicit(&d->seen_ms, sh->arrived_ms, memory_order_relaxed);
-    if (pt->nfields > sizeof idx / sizeof idx[0])
+    /* What happens to it: pipeline__point_fate, which pipeline_new_channels asks too (a point
+     * too wide to map, PIPE_PT_WIDE, is stored and left). */
+    int fate = pipeline__point_fate(d, pt, d->last_ts, sh->future_ms);
+    if (fate == PIPE_PT_WIDE)
         return 0;
-    if (pt->ts_ms <= d->last_ts && !back_run(p, sh, d, pt->ts_ms)) {
-        d->skipped_old++;
-        atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
-        return 0;
+    if (fate == PIPE_PT_OLD) {
+        if (!back_run(p, sh, d, pt->ts_ms)) {
+            d->skipped_old++;
+            atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
+            return 0;
+        }
+        fate = pipeline__point_fate(d, pt, d->last_ts, sh->future_ms); /* stepped back */
     }
     d->back_n = 0;
     /* Far ahead of its arrival: a clock's glitch, not the newest scored (PIPE_FUTURE_MS).
      * Counted with the out-of-order ones in /metrics (vigil_readings_not_scored_total, whose
      * alert names both causes); the device's first is logged. */
-    if (pt->ts_ms > sh->future_ms) {
+    if (fate == PIPE_PT_FUTURE) {
         if (d->skipped_future++ == 0) {
             char ts[32], at[32];
             log_warn("pipeline: device '%s' sent a reading stamped %s, more than a day ahead of "
@@ -239,20 +247,40 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
     }
     /* Stored, but not the device's behaviour: the detector goes on after the maintenance as
      * after a gap in the feed. */
-    if (d->nmaint > 0 && pipeline__maint_skip(p, d, pt->ts_ms))
+    if (fate == PIPE_PT_MAINT) {
+        (void)pipeline__maint_skip(p, d, pt->ts_ms);
         return 0;
+    }
     const int had = d->nch;
     int changed = pipeline__map_channels(sh, d, b, pt, idx);
     if (changed < 0)
         return 0;
     if (changed || d->det == NULL) {
-        /* A typo or a field added later costs the device its detection for model.warmup
-         * readings: a warning, and counted (vigil_model_relearns_total). */
+        /* A typo or a field added later costs a device whose detection was on its detection
+         * until a training (a warning, counted: vigil_model_relearns_total); in a group, until
+         * its channels match the group's first trainable member's (pipeline_train.c train_set
+         * leaves the others out). A device still learning loses nothing: an info line
+         * (session 65: it warned and counted at every device whose fields came one by one). */
         if (d->det) {
-            log_warn("pipeline: device '%s' has a new channel '%s' (%d channels now): its model "
-                     "starts learning again, detection off for model.warmup readings",
-                     d->name, d->ch[had < d->nch ? had : d->nch - 1], d->nch);
-            atomic_fetch_add_explicit(&p->relearns, 1, memory_order_relaxed);
+            const char *nc = d->ch[had < d->nch ? had : d->nch - 1];
+            if (!pipeline__detecting(d)) {
+                log_info("pipeline: device '%s' has a new channel '%s' (%d channels now): its "
+                         "model, still learning, starts again",
+                         d->name, nc, d->nch);
+            } else {
+                if (d->group)
+                    log_warn("pipeline: device '%s' has a new channel '%s' (%d channels now): "
+                             "its model starts learning again, and group '%s' trains only the "
+                             "members with its first trainable member's channels (join order): "
+                             "until they match, this device or the others get no detection",
+                             d->name, nc, d->nch, d->group->name);
+                else
+                    log_warn("pipeline: device '%s' has a new channel '%s' (%d channels now): "
+                             "its model starts learning again, detection off for model.warmup "
+                             "readings",
+                             d->name, nc, d->nch);
+                atomic_fetch_add_explicit(&p->relearns, 1, memory_order_relaxed);
+            }
         }
         if (dev_reset_detector(p, d))
             return 0;
