@@ -89,6 +89,23 @@ class SameTimestamp(vt.DaemonTestCase):
         self.assertEqual((doc["accepted"], doc["rejected"], "merged" in doc), (1, 1, False), doc)
         self.assertEqual(self.stored("j5"), [(T0, {"x": 1})])
 
+    def test_json_merged_past_point_width(self):
+        # Two items of 200 channels each at one time are one reading of 400 fields: stored whole,
+        # and, past the 256 fields a point the detector maps, not scored (on main the first item
+        # was scored with its 200, the second counted as out of order). The next reading is.
+        items = [{"device": "j7", "ts": T0, "values": {"c%d" % (h * 200 + c): c
+                                                       for c in range(200)}} for h in (0, 1)]
+        items.append({"device": "j7", "ts": T0 + 1000, "values": {"c0": 1}})
+        r = self.d.post_json(items)
+        self.assertEqual(vt.loads(r.body), {"accepted": 3, "merged": 1}, r)
+        st = self.stored("j7")
+        self.assertEqual([(ts, len(v)) for ts, v in st], [(T0, 400), (T0 + 1000, 1)])
+        self.assertEqual(st[0][1]["c399"], 199)
+        s = tp.wait_scored(self.d, "j7", 1)
+        pts = self.d.get_json("/v1/devices/j7/predictions")["points"]
+        self.assertEqual([p["ts"] for p in pts], [T0 + 1000], pts)
+        self.assertEqual((s["readings_scored"], s["readings_not_scored_out_of_order"]), (1, 0), s)
+
     def test_two_requests_same_timestamp(self):
         # Across requests: the later one overwrites the stored value (a retry is always safe),
         # but the detector has scored that time already and does not step back: counted as out
