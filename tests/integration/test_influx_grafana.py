@@ -663,6 +663,38 @@ class GrafanaVigilBounds(vt.DaemonTestCase):
                          [[self.T0, None, 0], [self.T0 + 4000, None, 0]])
 
 
+class GrafanaVigilNullEntries(vt.DaemonTestCase):
+    """A device's learning entries have no score and no prediction (null since session 66) and
+    are no points of a SELECT; the scored ones after them are all read. Review of ux66: the read
+    stopped at http.max_scan_points + 1 entries, nulls included, so the values after more nulls
+    than that were cut off without an error (11 of these 30 predictions answered)."""
+
+    import pipeline_fx as tp  # noqa: E402
+    CONFIG = tp.config_text(0, warmup=50, extra="[http]\nmax_scan_points = 60\n")
+    T0 = 1_700_000_000_000
+
+    def test_values_after_nulls(self):
+        tp, random = self.tp, __import__("random")
+        data = tp.rotation(80, 0, tp.OMEGA_A, 0.01, random.Random(3))
+        ts = [self.T0 + 1000 * i for i in range(80)]
+        tp.post_readings(self.d, "n80", data[:50], ts[:50], tp.CH3)
+        tp.wait_scored(self.d, "n80", 50)
+        tp.wait_idle(self.d, "n80", 1)
+        tp.post_readings(self.d, "n80", data[50:], ts[50:], tp.CH3)
+        tp.wait_scored(self.d, "n80", 80)
+        pts = self.d.get_json("/v1/devices/n80/predictions?limit=1000")["points"]
+        valued = [p["ts"] for p in pts if p["predicted"]["x"] is not None]
+        self.assertTrue(len(pts) == 80 and 0 < len(valued) <= 60 and
+                        len(pts) - len(valued) > 60 - len(valued), (len(pts), len(valued)))
+        for q in ("SELECT x FROM vigil_predictions WHERE device = 'n80'",
+                  "SELECT score FROM vigil_scores WHERE device = 'n80'"):
+            with self.subTest(q=q):
+                status, body = GrafanaQueries.query(self.d.http_port, q)
+                self.assertEqual(status, 200, body)
+                res = json.loads(body)["results"][0]
+                self.assertNotIn("error", res)
+                self.assertEqual([v[0] for v in res["series"][0]["values"]], valued, res)
+
 class GrafanaVigilAnswerBytes(vt.DaemonTestCase):
     """vigil_anomalies' rows stop at the query's 8 MiB bound as SELECT's and SHOW's do
     (write_series' early stop: no daemon test before session 27). One device pushed into an
