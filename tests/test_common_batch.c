@@ -494,6 +494,97 @@ static void test_batch_merge_same_ts(void **state)
     batch_deinit(&b);
 }
 
+/* batch_merge_same_ts against a plain reference: 3,000 devices at 4 timestamps, every key sent
+ * 1-3 times, interleaved (the table grows past its 64 slots, keys share a timestamp or a device
+ * and collide in it); each merged point must hold, for every channel, the value of the last item
+ * of its key that sent it, and the keys must keep the order of their first items. Then a key
+ * whose items, of 200 channels each, merge into one point of 400 fields (past the pipeline's 256
+ * a point, PIPE_POINT_FIELDS: stored whole, not scored, docs/writing.md): every field kept. */
+static void test_batch_merge_many_keys(void **state)
+{
+    (void)state;
+    enum { NDEV = 3000, NTS = 4, NREP = 3 };
+    batch_t b;
+    batch_init(&b);
+    /* want[k][c]: key k = dev * NTS + t, channel c of 3, the last value sent (NAN: none) */
+    static double want[NDEV * NTS][3];
+    static uint32_t first_item[NDEV * NTS];
+    for (size_t k = 0; k < NDEV * NTS; k++) {
+        want[k][0] = want[k][1] = want[k][2] = NAN;
+        first_item[k] = UINT32_MAX;
+    }
+    uint32_t item = 0;
+    unsigned long long x = 88172645463325252ULL; /* xorshift: the same order every run */
+    size_t keys_sent = 0;
+    for (int rep = 0; rep < NREP; rep++)
+        for (size_t n = 0; n < NDEV * NTS; n++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t k = (size_t)(x % (NDEV * NTS));
+            if (rep > 0 && x % 3 == 0)
+                continue; /* some keys sent fewer times */
+            char dev[32];
+            snprintf(dev, sizeof dev, "dev-%zu", k / NTS);
+            int c = (int)((x >> 20) % 3);
+            static const char *const ch[] = {"a", "b", "c"};
+            double v = (double)item;
+            point_add(&b, dev, 1000 * (int64_t)(k % NTS), item, 1, ch[c], v);
+            want[k][c] = v;
+            if (first_item[k] == UINT32_MAX) {
+                first_item[k] = item;
+                keys_sent++;
+            }
+            item++;
+        }
+    size_t merged = 0, before = b.npoints;
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(b.npoints, keys_sent);
+    assert_int_equal(merged, before - keys_sent);
+    uint32_t last_item = 0;
+    size_t fields = 0;
+    for (size_t i = 0; i < b.npoints; i++) {
+        const batch_point_t *p = &b.points[i];
+        size_t d = (size_t)strtoul(batch_str(&b, p->device) + 4, NULL, 10);
+        size_t k = d * NTS + (size_t)(p->ts_ms / 1000);
+        assert_int_equal(p->item, first_item[k]);
+        if (i > 0)
+            assert_true(p->item > last_item); /* the first items' order */
+        last_item = p->item;
+        static const char *const ch[] = {"a", "b", "c"};
+        uint32_t nf = 0;
+        for (int c = 0; c < 3; c++) {
+            double got = point_value(&b, i, ch[c]);
+            if (isnan(want[k][c]))
+                assert_true(isnan(got));
+            else {
+                assert_true(got == want[k][c]);
+                nf++;
+            }
+        }
+        assert_int_equal(p->nfields, nf);
+        assert_int_equal(p->field0, fields);
+        fields += nf;
+        first_item[k] = UINT32_MAX; /* each key once */
+    }
+    assert_int_equal(b.nfields, fields);
+
+    batch_reset(&b);
+    for (int half = 0; half < 2; half++) {
+        assert_int_equal(batch_point_begin(&b, "wide", 4, 5000, (uint32_t)half), 0);
+        for (int c = 0; c < 200; c++) {
+            char name[16];
+            int len = snprintf(name, sizeof name, "c%d", half * 200 + c);
+            assert_int_equal(batch_field_add(&b, name, (size_t)len, (double)c), 0);
+        }
+        assert_int_equal(batch_point_commit(&b), 1);
+    }
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(merged, 1);
+    assert_int_equal(b.npoints, 1);
+    assert_int_equal(b.points[0].nfields, 400);
+    assert_true(point_value(&b, 0, "c399") == 199.0);
+    batch_deinit(&b);
+}
+
 const struct CMUnitTest common_batch_tests[] = {
     cmocka_unit_test(test_batch),
     cmocka_unit_test(test_batch_filter),
@@ -502,6 +593,7 @@ const struct CMUnitTest common_batch_tests[] = {
     cmocka_unit_test(test_batch_mixed_points),
     cmocka_unit_test(test_batch_wide_crafted_names),
     cmocka_unit_test(test_batch_merge_same_ts),
+    cmocka_unit_test(test_batch_merge_many_keys),
     cmocka_unit_test(test_sbuf_steal),
 };
 const size_t common_batch_count = sizeof common_batch_tests / sizeof common_batch_tests[0];
