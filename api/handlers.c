@@ -53,6 +53,18 @@ void api__time_value(sbuf_t *b, int64_t ms)
         sbuf_printf(b, "%lld", (long long)ms);
 }
 
+/* Whether the Content-Type ct is one of the n types in list (its parameters aside). */
+static int ct_in(const char *ct, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(list[i]);
+        if (strncasecmp(ct, list[i], len) == 0 &&
+            (ct[len] == '\0' || ct[len] == ';' || ct[len] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
 /* Content types a JSON endpoint accepts: none, JSON, what curl -d sends by default, or
  * text/plain, what fetch() and browsers send with a string body (session 65: it was a 415). */
 int api__json_content_type_ok(api_request_t *r)
@@ -63,10 +75,19 @@ int api__json_content_type_ok(api_request_t *r)
         return 1;
     static const char *const ok[] = {"application/json", "text/json",
                                      "application/x-www-form-urlencoded", "text/plain", "*/*"};
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        size_t n = strlen(ok[i]);
-        if (strncasecmp(ct, ok[i], n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
-            return 1;
+    if (ct_in(ct, ok, sizeof ok / sizeof ok[0]))
+        return 1;
+    /* Newline-delimited JSON's types get the hint a body of one object a line gets (session 66:
+     * a plain 415 told the client nothing of how to send the same readings). */
+    static const char *const lines[] = {"application/x-ndjson",  "application/ndjson",
+                                        "application/jsonl",     "application/x-jsonlines",
+                                        "application/jsonlines", "application/json-seq"};
+    if (ct_in(ct, lines, sizeof lines / sizeof lines[0])) {
+        api__error(r, 415,
+                   "Content-Type '%s' is not supported here (send application/json; several "
+                   "readings: send them as one JSON array [{...}, {...}], not one a line)",
+                   ct);
+        return 0;
     }
     api__error(r, 415, "Content-Type '%s' is not supported here (send application/json)", ct);
     return 0;
@@ -147,10 +168,17 @@ void api__h_readings_post(api_request_t *r)
     }
     if (api__admit(r, &b, errs))
         goto out;
+    /* Items repeating a device and timestamp are one reading in the store: merged here (the
+     * store would merge them too), so the answer can count them and the warnings see what is
+     * stored. */
+    size_t accepted = b.npoints, readings = b.nfields, merged = 0; /* as /write counts them */
+    if (batch_merge_same_ts(&b, &merged)) {
+        api__backend_error(r, ERR_RESOURCE, "merging readings"); /* memory: 503, nothing stored */
+        goto out;
+    }
     json_t *warn = json_array();
     if (srv->be.new_channels && warn)
         srv->be.new_channels(srv->be.ctx, &b, new_channel_warn, warn);
-    size_t accepted = b.npoints, readings = b.nfields;
     if (accepted > 0) {
         rc = srv->be.write(srv->be.ctx, &b);
         if (rc) {
@@ -161,6 +189,8 @@ void api__h_readings_post(api_request_t *r)
     }
     api_count_ingest(srv, "json", readings, errs->count);
     json_t *resp = json_pack("{s:I}", "accepted", (json_int_t)accepted);
+    if (merged > 0)
+        json_object_set_new(resp, "merged", json_integer((json_int_t)merged));
     if (json_array_size(warn) > 0)
         json_object_set(resp, "warnings", warn);
     json_decref(warn);

@@ -161,11 +161,16 @@ int api__iqv_query(api_request_t *r, const char *measurement, const api_query_t 
     }
     if (be->pipe_predictions_each == NULL || k == IQV_ANOMALIES)
         return ERR_NOTFOUND;
-    /* No limit of the entries but the scan bound's: a LIMIT stops the read through cb, and
-     * the newest entries come first with desc, however many are older. */
+    /* No limit of the entries: the scan bound (http.max_scan_points) and a LIMIT stop the read
+     * through cb, and the newest entries come first with desc, however many are older. Not
+     * max_scan_points + 1 entries either: an entry without a value of the fields asked (a
+     * learning device's score and predictions, null since session 66; a channel newer than the
+     * entry) reaches no cb and so counts nowhere, and a read cut at that many entries answered
+     * a silently cut result. The entries read are at most the device's retained ones
+     * (model.predictions), as a desc read's always were. */
     struct pred_read x = {q, k, cb, arg};
-    return be->pipe_predictions_each(be->ctx, q->device, q->from_ms, q->to_ms,
-                                     r->max_scan_points + 1, q->desc, read_entry, &x);
+    return be->pipe_predictions_each(be->ctx, q->device, q->from_ms, q->to_ms, SIZE_MAX, q->desc,
+                                     read_entry, &x);
 }
 
 /* ---- vigil_anomalies: its own raw answer ---------------------------------------------------- */

@@ -299,3 +299,83 @@ size_t batch_points_filter(batch_t *b, size_t first, batch_keep_fn keep, void *a
     b->nfields = nf;
     return removed;
 }
+
+/* Slot of point i's key (device, timestamp) in a table of size slots (0: empty, else 1 + the
+ * index of the key's first point): the one holding it, or the empty one where it goes. */
+static size_t key_find(const batch_t *b, const uint32_t *slots, size_t size, uint32_t seed,
+                       size_t i)
+{
+    const batch_point_t *p = &b->points[i];
+    const uint64_t h = nameidx_hash_seeded((uint64_t)p->ts_ms * 0x9e3779b97f4a7c15ULL ^ seed,
+                                           b->str + p->device, p->device_len);
+    for (size_t s = h & (size - 1);; s = (s + 1) & (size - 1)) {
+        if (slots[s] == 0)
+            return s;
+        const batch_point_t *q = &b->points[slots[s] - 1];
+        if (q->ts_ms == p->ts_ms && q->device_len == p->device_len &&
+            memcmp(b->str + q->device, b->str + p->device, p->device_len) == 0)
+            return s;
+    }
+}
+
+int batch_merge_same_ts(batch_t *b, size_t *merged)
+{
+    *merged = 0;
+    if (b->npoints < 2 || b->open)
+        return 0;
+    size_t size = 64;
+    while (size < 2 * b->npoints)
+        size *= 2;
+    /* slots, then next[npoints] (the key's next point, 0: none) and tail[npoints] (a first
+     * point's last one so far), indexes plus 1. */
+    uint32_t *slots = calloc(size + 2 * b->npoints, sizeof *slots);
+    if (slots == NULL)
+        return ERR_NOMEM;
+    uint32_t *next = slots + size, *tail = next + b->npoints;
+    const uint32_t seed = table_seed(slots);
+    size_t dups = 0;
+    for (size_t i = 0; i < b->npoints; i++) {
+        size_t s = key_find(b, slots, size, seed, i);
+        if (slots[s] == 0) {
+            slots[s] = (uint32_t)i + 1;
+            tail[i] = (uint32_t)i + 1;
+            continue;
+        }
+        uint32_t first = slots[s] - 1;
+        next[tail[first] - 1] = (uint32_t)i + 1;
+        tail[first] = (uint32_t)i + 1;
+        tail[i] = 0; /* not a first point */
+        dups++;
+    }
+    if (dups == 0) {
+        free(slots);
+        return 0;
+    }
+    /* Rebuilt through batch_field_add, which keeps a channel once with its later value. */
+    batch_t nb;
+    batch_init(&nb);
+    int rc = 0;
+    for (size_t i = 0; i < b->npoints && rc == 0; i++) {
+        if (tail[i] == 0)
+            continue;
+        const batch_point_t *p = &b->points[i];
+        rc = batch_point_begin(&nb, b->str + p->device, p->device_len, p->ts_ms, p->item);
+        for (uint32_t j = (uint32_t)i + 1; j != 0 && rc == 0; j = next[j - 1]) {
+            const batch_point_t *q = &b->points[j - 1];
+            for (uint32_t f = q->field0; f < q->field0 + q->nfields && rc == 0; f++)
+                rc = batch_field_add(&nb, b->str + b->fields[f].name, b->fields[f].name_len,
+                                     b->fields[f].value);
+        }
+        if (rc == 0)
+            batch_point_commit(&nb);
+    }
+    free(slots);
+    if (rc) {
+        batch_deinit(&nb);
+        return ERR_NOMEM;
+    }
+    batch_deinit(b);
+    *b = nb;
+    *merged = dups;
+    return 0;
+}

@@ -90,6 +90,15 @@ typedef int (*batch_keep_fn)(void *arg, const batch_point_t *p, size_t i);
  * open point. Returns the number of points removed. No allocation. */
 size_t batch_points_filter(batch_t *b, size_t first, batch_keep_fn keep, void *arg);
 
+/* Merges the points that repeat an earlier point's device and timestamp into that earlier
+ * point, as the store keeps them (it is keyed by device, channel and timestamp): the fields of
+ * all, in order, a channel given twice keeping the later value at its first position. The
+ * merged point stays where the first of them was, with its item. So the detector steps once
+ * with the values the store keeps, not with the first of them (session 66). Not for an open
+ * point. Linear time; allocates only while it works. Returns 0 with *merged the number of
+ * points merged away (0: b untouched), or ERR_NOMEM with b as it was. */
+int batch_merge_same_ts(batch_t *b, size_t *merged);
+
 /* Borrowed string at an offset; valid until the batch is reset or freed. */
 static inline const char *batch_str(const batch_t *b, uint32_t off)
 {

@@ -4,7 +4,8 @@
  * vigil.lock opened O_RDWR | O_CREAT | O_NOFOLLOW and flock'ed; then SQLite's vigil.db and its
  * -wal and -shm, read and written) with checks that change nothing, so a configuration that
  * passes does not then stop the start on a missing parent, a read-only or foreign-owned
- * directory or a file of the wrong kind. Permissions are the effective user's (AT_EACCESS): run
+ * directory, a file of the wrong kind or a kernel filesystem (/proc, /sys: root's permissions
+ * pass there, its files cannot be made). Permissions are the effective user's (AT_EACCESS): run
  * the check as the user the service runs as; a permission error names the user it ran as, since
  * an administrator's own account may be refused where the service's user is not. Whether a
  * vigild holds the directory is asked first, with a shared flock released at once: it conflicts
@@ -19,11 +20,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <linux/magic.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* The files store_open and SQLite open in the directory, each read and written. */
@@ -45,6 +48,44 @@ static void add_user(char *err, size_t errsize, int e)
     else
         snprintf(err + n, errsize - n, "; checked as uid %u", (unsigned)uid);
 }
+
+/* The kernel's own filesystems, where no database can be made whatever the permissions say:
+ * root (CAP_DAC_OVERRIDE) passes faccessat's W_OK on /proc and /sys, so the check said
+ * "configuration ok" for --data-dir /proc/vigil and the start then failed (session 66). */
+static const struct {
+    unsigned long magic;
+    const char *name;
+} kernel_fs[] = {
+    {PROC_SUPER_MAGIC, "proc"},
+    {SYSFS_MAGIC, "sysfs"},
+    {CGROUP_SUPER_MAGIC, "cgroup"},
+    {CGROUP2_SUPER_MAGIC, "cgroup2"},
+    {DEBUGFS_MAGIC, "debugfs"},
+    {TRACEFS_MAGIC, "tracefs"},
+    {SECURITYFS_MAGIC, "securityfs"},
+    {DEVPTS_SUPER_MAGIC, "devpts"},
+    {BPF_FS_MAGIC, "bpf"},
+    {PSTOREFS_MAGIC, "pstore"},
+    {EFIVARFS_MAGIC, "efivarfs"},
+    {SELINUX_MAGIC, "selinuxfs"},
+};
+
+/* The name of the kernel filesystem (kernel_fs) path is on, or NULL (statfs failing too: the
+ * other checks say why). */
+static const char *kernel_fs_of(const char *path)
+{
+    struct statfs sf;
+    if (statfs(path, &sf) != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof kernel_fs / sizeof kernel_fs[0]; i++)
+        if ((unsigned long)sf.f_type == kernel_fs[i].magic)
+            return kernel_fs[i].name;
+    return NULL;
+}
+
+/* Why a kernel filesystem is refused, after its name. */
+static const char kernel_fs_why[] =
+    "a kernel filesystem where no database can be created, whatever the permissions";
 
 /* The directory is missing: store_open would mkdir it, which needs its parent. */
 static int check_parent(const char *dir, char *err, size_t errsize)
@@ -77,6 +118,12 @@ static int check_parent(const char *dir, char *err, size_t errsize)
         snprintf(err, errsize, "%s does not exist and cannot be created in %s: %s", dir, parent,
                  strerror(e));
         add_user(err, errsize, e);
+        return -1;
+    }
+    const char *fs = kernel_fs_of(parent);
+    if (fs != NULL) {
+        snprintf(err, errsize, "%s does not exist and cannot be created in %s: %s is %s", dir,
+                 parent, fs, kernel_fs_why);
         return -1;
     }
     return 0;
@@ -148,6 +195,11 @@ static int check_dir(const char *dir, char *err, size_t errsize)
         snprintf(err, errsize, "%s: %s (the database is created and written there)", dir,
                  strerror(e));
         add_user(err, errsize, e);
+        return -1;
+    }
+    const char *fs = kernel_fs_of(dir);
+    if (fs != NULL) {
+        snprintf(err, errsize, "%s: on %s, %s", dir, fs, kernel_fs_why);
         return -1;
     }
     for (size_t i = 0; i < sizeof dir_files / sizeof dir_files[0]; i++)

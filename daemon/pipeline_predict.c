@@ -250,6 +250,15 @@ static int pred_gather(pipeline_t *p, const char *device, int64_t from, int64_t 
     return 0;
 }
 
+/* Whether a ring entry's reading was scored with no model (state learning): its "prediction" is
+ * only the previous reading carried forward (the reading itself at the first) and its score
+ * is 0, not a score. Both answers say null there (session 66: 0.0 read as a prediction or a
+ * score of zero, and plotted so). */
+static int unmodelled(uint8_t state)
+{
+    return state == DET_LEARNING;
+}
+
 int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
                          char **out)
 {
@@ -277,15 +286,17 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
     for (size_t i = 0; i < j.n; i++) {
         const float *pv = j.pred + i * (size_t)j.nch;
         const double *av = j.actual + i * (size_t)j.nch;
+        const int none = unmodelled(j.state[i]);
         json_t *pred = json_object(), *act = json_object();
         for (int c = 0; c < j.nch; c++) {
-            json_object_set_new(pred, j.ch[c], pipeline__jnum(pv[c]));
+            json_object_set_new(pred, j.ch[c], pipeline__jnum(none ? NAN : pv[c]));
             json_object_set_new(act, j.ch[c], pipeline__jnum(av[c]));
         }
-        json_array_append_new(
-            pts, json_pack("{s:I,s:o,s:o,s:s,s:o,s:o}", "ts", (json_int_t)j.ts[i], "time",
-                           pipeline__jtime(j.ts[i]), "score", pipeline__jnum(j.score[i]), "state",
-                           pipeline__state_names[j.state[i]], "predicted", pred, "actual", act));
+        json_array_append_new(pts, json_pack("{s:I,s:o,s:o,s:s,s:o,s:o}", "ts", (json_int_t)j.ts[i],
+                                             "time", pipeline__jtime(j.ts[i]), "score",
+                                             pipeline__jnum(none ? NAN : j.score[i]), "state",
+                                             pipeline__state_names[j.state[i]], "predicted", pred,
+                                             "actual", act));
     }
     pred_join_free(&j);
     json_t *v = json_pack("{s:s,s:o,s:o}", "device", device, "points", pts, "retained_from_ts",
@@ -315,10 +326,11 @@ int pipeline_predictions_each(pipeline_t *p, const char *device, int64_t from, i
         .nchannels = (size_t)j.nch, .channels = (const char *const *)j.ch, .predicted = pred};
     for (size_t k = 0; k < j.n && k < limit; k++) {
         size_t i = desc ? j.n - 1 - k : k;
+        const int none = unmodelled(j.state[i]);
         for (int c = 0; c < j.nch; c++)
-            pred[c] = json_rounded(j.pred[i * (size_t)j.nch + c]);
+            pred[c] = none ? NAN : json_rounded(j.pred[i * (size_t)j.nch + c]);
         e.ts_ms = j.ts[i];
-        e.score = json_rounded(j.score[i]);
+        e.score = none ? NAN : json_rounded(j.score[i]);
         e.state = j.state[i];
         if (cb(arg, &e))
             break;

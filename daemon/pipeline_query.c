@@ -292,6 +292,8 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
         v = json_pack("{s:s,s:s}", "device", d->name, "state", "learning");
     } else {
         const struct detector_result *r = &c.r;
+        /* Learning: no model scored it (0 is no score; null since session 66). */
+        const double score = r->state == DET_LEARNING ? NAN : r->score;
         json_t *imputed = json_array();
         json_t *latest = json_object();
         for (int i = 0; i < c.nch; i++)
@@ -303,16 +305,15 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
         v = json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:I,s:o,s:{s:I,s:s},s:o,s:o,s:I,s:I,s:I,s:I,s:b,"
                       "s:o}",
                       "device", d->name, "state", pipeline__state_names[r->state], "score",
-                      pipeline__jnum(r->score), "threshold", pipeline__jnum(r->threshold),
-                      "since_ts", (json_int_t)c.since_ts, "since", pipeline__jtime(c.since_ts),
-                      "last_ts", (json_int_t)c.last_ts, "last", pipeline__jtime(c.last_ts), "model",
-                      "version", (json_int_t)r->version, "kind", pipeline__kind_names[r->kind],
-                      "top_channels", ranked(c.ch, c.nch, r->contrib, 3, NULL, NULL),
-                      "imputed_channels", imputed, "readings_scored", (json_int_t)c.scored,
-                      "readings_not_scored_out_of_order", (json_int_t)c.skipped_old,
-                      "readings_not_scored_future", (json_int_t)c.skipped_future,
-                      "clock_steps_back", (json_int_t)c.clock_steps, "training", c.training,
-                      "latest", latest);
+                      pipeline__jnum(score), "threshold", pipeline__jnum(r->threshold), "since_ts",
+                      (json_int_t)c.since_ts, "since", pipeline__jtime(c.since_ts), "last_ts",
+                      (json_int_t)c.last_ts, "last", pipeline__jtime(c.last_ts), "model", "version",
+                      (json_int_t)r->version, "kind", pipeline__kind_names[r->kind], "top_channels",
+                      ranked(c.ch, c.nch, r->contrib, 3, NULL, NULL), "imputed_channels", imputed,
+                      "readings_scored", (json_int_t)c.scored, "readings_not_scored_out_of_order",
+                      (json_int_t)c.skipped_old, "readings_not_scored_future",
+                      (json_int_t)c.skipped_future, "clock_steps_back", (json_int_t)c.clock_steps,
+                      "training", c.training, "latest", latest);
     }
     if (v == NULL || limits == NULL) {
         json_decref(v);

@@ -262,6 +262,9 @@ static void submit(struct conn *c)
     size_t readings = c->cur.nfields;
     int rc = store_submit(c->srv->store, &c->cur, on_commit, c);
     if (rc == ERR_BUSY) {
+        /* cur is kept, its repeats of a device and timestamp merged (store_submit): fewer
+         * points, each admitted, so admitted must not stay past them. */
+        c->admitted = c->cur.npoints;
         c->busy = 1;
         uv_timer_start(&c->retry, on_retry, STREAM_RETRY_MS, 0);
         return;

@@ -454,6 +454,9 @@ int store_submit(store_t *s, batch_t *b, store_done_cb cb, void *arg)
         cb(arg, 0);
         return 0;
     }
+    size_t merged;
+    if (batch_merge_same_ts(b, &merged))
+        return ERR_NOMEM;
     size_t n = 0;
     for (size_t i = 0; i < b->npoints; i++)
         n += b->points[i].nfields;

@@ -101,8 +101,10 @@ void store_set_commit_hook(store_t *s, store_commit_hook hook, void *arg);
 
 /* Queues a batch for writing. On success the store takes the batch's contents (b is left empty
  * and reusable) and will call cb exactly once. On failure (ERR_BUSY: queue full; ERR_CLOSED:
- * closing; ERR_NOSPACE: the last commit found the disk full; ERR_NOMEM) b is untouched and cb is
- * never called. An empty batch completes at once with status 0 (cb is called before return). */
+ * closing; ERR_NOSPACE: the last commit found the disk full; ERR_NOMEM) b is untouched but for
+ * the merge below and cb is never called. An empty batch completes at once with status 0 (cb is
+ * called before return). Points repeating a device and timestamp are merged first
+ * (batch_merge_same_ts, on the caller's thread), so the commit hook sees what is stored. */
 int store_submit(store_t *s, batch_t *b, store_done_cb cb, void *arg);
 
 /* Convenience for threads that may block: store_submit, then wait for the commit. Returns the

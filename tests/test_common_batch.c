@@ -1,5 +1,5 @@
 /* tests/test_common_batch.c: unit tests of common/batch.c (batches, filters, wide points, mixed
- * points, crafted names) and common/sbuf.c (sbuf_steal).
+ * points, crafted names, merging points of one timestamp) and common/sbuf.c (sbuf_steal).
  * Part of test_common: tests/test_common.c runs them, in the order of the single file they were
  * moved from. */
 
@@ -400,6 +400,191 @@ static void test_sbuf_steal(void **unused)
     assert_int_equal(s.oom, 0);
 }
 
+/* Adds a committed point of one device with fields "name=value" (n of them). */
+static void point_add(batch_t *b, const char *dev, int64_t ts, uint32_t item, int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    assert_int_equal(batch_point_begin(b, dev, strlen(dev), ts, item), 0);
+    for (int i = 0; i < n; i++) {
+        const char *name = va_arg(ap, const char *);
+        double v = va_arg(ap, double);
+        assert_int_equal(batch_field_add(b, name, strlen(name), v), 0);
+    }
+    va_end(ap);
+    assert_int_equal(batch_point_commit(b), 1);
+}
+
+/* The value of channel name in point i, NAN when it has none. */
+static double point_value(const batch_t *b, size_t i, const char *name)
+{
+    const batch_point_t *p = &b->points[i];
+    for (uint32_t f = p->field0; f < p->field0 + p->nfields; f++)
+        if (strcmp(batch_str(b, b->fields[f].name), name) == 0)
+            return b->fields[f].value;
+    return NAN;
+}
+
+/* batch_merge_same_ts: points repeating a device and timestamp become one, where the first was,
+ * the later value of a channel winning; other points keep their order; a batch without such
+ * points is left as it was. */
+static void test_batch_merge_same_ts(void **state)
+{
+    (void)state;
+    batch_t b;
+    batch_init(&b);
+    size_t merged = 99;
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0); /* empty */
+    assert_int_equal(merged, 0);
+    point_add(&b, "a", 1000, 0, 2, "x", 1.0, "y", 5.0);
+    point_add(&b, "b", 1000, 1, 1, "x", 7.0);  /* same ts, another device */
+    point_add(&b, "a", 2000, 2, 1, "x", 8.0);  /* same device, another ts */
+    point_add(&b, "ab", 1000, 3, 1, "x", 9.0); /* a device whose id starts alike */
+    const batch_field_t *fields = b.fields;
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(merged, 0);
+    assert_int_equal(b.npoints, 4);
+    assert_ptr_equal(b.fields, fields); /* untouched */
+
+    point_add(&b, "a", 1000, 4, 1, "x", 2.0);
+    point_add(&b, "a", 1000, 5, 2, "z", 4.0, "x", 3.0);
+    point_add(&b, "b", 1000, 6, 1, "w", 6.0);
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(merged, 3);
+    assert_int_equal(b.npoints, 4);
+    static const char *const dev[] = {"a", "b", "a", "ab"};
+    static const int64_t ts[] = {1000, 1000, 2000, 1000};
+    static const uint32_t item[] = {0, 1, 2, 3};
+    static const uint32_t nf[] = {3, 2, 1, 1};
+    size_t fields_total = 0;
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(batch_str(&b, b.points[i].device), dev[i]);
+        assert_int_equal(b.points[i].device_len, strlen(dev[i]));
+        assert_int_equal(b.points[i].ts_ms, ts[i]);
+        assert_int_equal(b.points[i].item, item[i]);
+        assert_int_equal(b.points[i].nfields, nf[i]);
+        assert_int_equal(b.points[i].field0, fields_total);
+        fields_total += nf[i];
+    }
+    assert_int_equal(b.nfields, fields_total);
+    /* a@1000: x as the last sent it, y from the first, z from the third; in first appearance */
+    assert_string_equal(batch_str(&b, b.fields[0].name), "x");
+    assert_true(point_value(&b, 0, "x") == 3.0);
+    assert_true(point_value(&b, 0, "y") == 5.0);
+    assert_true(point_value(&b, 0, "z") == 4.0);
+    assert_true(point_value(&b, 1, "x") == 7.0);
+    assert_true(point_value(&b, 1, "w") == 6.0);
+    assert_true(point_value(&b, 2, "x") == 8.0);
+    assert_true(point_value(&b, 3, "x") == 9.0);
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0); /* nothing left to merge */
+    assert_int_equal(merged, 0);
+
+    /* Many points of one key (the table's probes and the chain), then a point after them. */
+    batch_reset(&b);
+    for (uint32_t i = 0; i < 5000; i++)
+        point_add(&b, "p", 42, i, 1, (i % 2) ? "odd" : "even", (double)i);
+    point_add(&b, "q", 42, 5000, 1, "x", 1.0);
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(merged, 4999);
+    assert_int_equal(b.npoints, 2);
+    assert_true(point_value(&b, 0, "even") == 4998.0);
+    assert_true(point_value(&b, 0, "odd") == 4999.0);
+    assert_string_equal(batch_str(&b, b.points[1].device), "q");
+    assert_int_equal(b.points[1].item, 5000);
+    batch_deinit(&b);
+}
+
+/* batch_merge_same_ts against a plain reference: 3,000 devices at 4 timestamps, every key sent
+ * 1-3 times, interleaved (the table grows past its 64 slots, keys share a timestamp or a device
+ * and collide in it); each merged point must hold, for every channel, the value of the last item
+ * of its key that sent it, and the keys must keep the order of their first items. Then a key
+ * whose items, of 200 channels each, merge into one point of 400 fields (past the pipeline's 256
+ * a point, PIPE_POINT_FIELDS: stored whole, not scored, docs/writing.md): every field kept. */
+static void test_batch_merge_many_keys(void **state)
+{
+    (void)state;
+    enum { NDEV = 3000, NTS = 4, NREP = 3 };
+    batch_t b;
+    batch_init(&b);
+    /* want[k][c]: key k = dev * NTS + t, channel c of 3, the last value sent (NAN: none) */
+    static double want[NDEV * NTS][3];
+    static uint32_t first_item[NDEV * NTS];
+    for (size_t k = 0; k < NDEV * NTS; k++) {
+        want[k][0] = want[k][1] = want[k][2] = NAN;
+        first_item[k] = UINT32_MAX;
+    }
+    uint32_t item = 0;
+    unsigned long long x = 88172645463325252ULL; /* xorshift: the same order every run */
+    size_t keys_sent = 0;
+    for (int rep = 0; rep < NREP; rep++)
+        for (size_t n = 0; n < NDEV * NTS; n++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t k = (size_t)(x % (NDEV * NTS));
+            if (rep > 0 && x % 3 == 0)
+                continue; /* some keys sent fewer times */
+            char dev[32];
+            snprintf(dev, sizeof dev, "dev-%zu", k / NTS);
+            int c = (int)((x >> 20) % 3);
+            static const char *const ch[] = {"a", "b", "c"};
+            double v = (double)item;
+            point_add(&b, dev, 1000 * (int64_t)(k % NTS), item, 1, ch[c], v);
+            want[k][c] = v;
+            if (first_item[k] == UINT32_MAX) {
+                first_item[k] = item;
+                keys_sent++;
+            }
+            item++;
+        }
+    size_t merged = 0, before = b.npoints;
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(b.npoints, keys_sent);
+    assert_int_equal(merged, before - keys_sent);
+    uint32_t last_item = 0;
+    size_t fields = 0;
+    for (size_t i = 0; i < b.npoints; i++) {
+        const batch_point_t *p = &b.points[i];
+        size_t d = (size_t)strtoul(batch_str(&b, p->device) + 4, NULL, 10);
+        size_t k = d * NTS + (size_t)(p->ts_ms / 1000);
+        assert_int_equal(p->item, first_item[k]);
+        if (i > 0)
+            assert_true(p->item > last_item); /* the first items' order */
+        last_item = p->item;
+        static const char *const ch[] = {"a", "b", "c"};
+        uint32_t nf = 0;
+        for (int c = 0; c < 3; c++) {
+            double got = point_value(&b, i, ch[c]);
+            if (isnan(want[k][c]))
+                assert_true(isnan(got));
+            else {
+                assert_true(got == want[k][c]);
+                nf++;
+            }
+        }
+        assert_int_equal(p->nfields, nf);
+        assert_int_equal(p->field0, fields);
+        fields += nf;
+        first_item[k] = UINT32_MAX; /* each key once */
+    }
+    assert_int_equal(b.nfields, fields);
+
+    batch_reset(&b);
+    for (int half = 0; half < 2; half++) {
+        assert_int_equal(batch_point_begin(&b, "wide", 4, 5000, (uint32_t)half), 0);
+        for (int c = 0; c < 200; c++) {
+            char name[16];
+            int len = snprintf(name, sizeof name, "c%d", half * 200 + c);
+            assert_int_equal(batch_field_add(&b, name, (size_t)len, (double)c), 0);
+        }
+        assert_int_equal(batch_point_commit(&b), 1);
+    }
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(merged, 1);
+    assert_int_equal(b.npoints, 1);
+    assert_int_equal(b.points[0].nfields, 400);
+    assert_true(point_value(&b, 0, "c399") == 199.0);
+    batch_deinit(&b);
+}
+
 const struct CMUnitTest common_batch_tests[] = {
     cmocka_unit_test(test_batch),
     cmocka_unit_test(test_batch_filter),
@@ -407,6 +592,8 @@ const struct CMUnitTest common_batch_tests[] = {
     cmocka_unit_test(test_batch_wide_abort),
     cmocka_unit_test(test_batch_mixed_points),
     cmocka_unit_test(test_batch_wide_crafted_names),
+    cmocka_unit_test(test_batch_merge_same_ts),
+    cmocka_unit_test(test_batch_merge_many_keys),
     cmocka_unit_test(test_sbuf_steal),
 };
 const size_t common_batch_count = sizeof common_batch_tests / sizeof common_batch_tests[0];

@@ -124,6 +124,23 @@ class CheckConfigDataDir(unittest.TestCase):
         self.assertEqual(self.check(data), (0, "configuration ok\n", ""))
         self.assertEqual(sorted(os.listdir(data)), [], "the check created files")
 
+    def test_kernel_filesystems(self):
+        # Root passes faccessat's W_OK on /proc and /sys, where no file can be created: the
+        # check said "configuration ok" and the start then failed (session 66). Their magic
+        # numbers refuse them for every user.
+        for d, fs in (("/proc", "proc"), ("/sys", "sysfs")):
+            if not os.path.ismount(d):
+                self.skipTest("%s is not mounted here" % d)
+            out = subprocess.run(["stat", "-f", "-c", "%T", d], capture_output=True, text=True)
+            if out.stdout.strip() != fs:
+                self.skipTest("%s is %r here, not %s" % (d, out.stdout.strip(), fs))
+            self.refused(d, "%s: on %s, a kernel filesystem where no database can be created, "
+                         "whatever the permissions" % (d, fs))
+            missing = os.path.join(d, "vigil-data")
+            self.refused(missing, "%s does not exist and cannot be created in %s: %s is a kernel "
+                         "filesystem where no database can be created, whatever the permissions"
+                         % (missing, d, fs))
+
     def as_other_user(self, tmp):
         """The command prefix that runs the check as a user who cannot write a 0555 directory,
         and that user's "user NAME (uid N)": nobody through setpriv when root."""

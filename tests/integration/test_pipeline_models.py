@@ -123,20 +123,24 @@ class Models(vt.DaemonTestCase):
         """The prediction ring keeps its newest entries exactly and seals older ones in blocks
         of 64 (daemon/pipeline_ring.c): once sealed, an entry keeps its timestamp, score and
         state exactly and its predicted values within 1/131,070 of the channel's range over
-        its block (plus float rounding), and the ring still answers every entry."""
+        its block (plus float rounding), and the ring still answers every entry. The entries
+        looked at are a model's: those of the readings scored while the device learned answer
+        no prediction (null since session 66), whatever their sealed values."""
         dev, rng = "seal-1", random.Random(5)
-        ts = self.feed(dev, rotation(200, 0, OMEGA_A, 0.01, rng), 0)
+        self.trained(dev, rng, 300)  # ring entries 0-299, blocks from entry 0
+        ts = self.feed(dev, rotation(200, 300, OMEGA_A, 0.01, rng), 300)
         path = "/v1/devices/%s/predictions?from=%d&limit=100000" % (dev, ts[0])
-        exact = self.d.get_json(path)["points"]  # 200 entries: none sealed yet
+        exact = self.d.get_json(path)["points"]  # entries 300-499: none sealed yet
         self.assertEqual([p["ts"] for p in exact], ts)
-        ts += self.feed(dev, rotation(400, 200, OMEGA_A, 0.01, rng), 200)
+        ts += self.feed(dev, rotation(400, 500, OMEGA_A, 0.01, rng), 500)
         doc = self.d.get_json(path)
         later = doc["points"]
         self.assertEqual([p["ts"] for p in later], ts)
-        self.assertEqual(doc["retained_from_ts"], ts[0])
+        self.assertEqual(doc["retained_from_ts"], ts[0] - 300 * 1000)
         changed = 0
-        for b0 in range(0, 192, 64):  # the first three blocks: sealed now, exact before
+        for b0 in (20, 84):  # entries 320-383 and 384-447: sealed blocks now, exact before
             block = exact[b0:b0 + 64]
+            self.assertTrue(all(p["state"] != "learning" for p in block), block[:2])
             for ch in CH3:
                 vals = [p["predicted"][ch] for p in block]
                 bound = (max(vals) - min(vals)) / 131070.0
