@@ -6,10 +6,17 @@ PutRemoves: a PUT of a device's attributes replaces them all, so {"group": "g1"}
 with limits dropped its limits, and their alarms, answered 200 in silence; the answer now warns,
 naming each attribute the PUT removed (one sent as null was removed on purpose: no warning).
 
+ConfigPaths: a relative http.auth_file (or tls_cert, tls_key) in the config file was looked for in
+the working directory, under systemd /: "auth_file = tokens" beside the file worked from its
+folder and failed as a service. It is now the config file's folder, and the errors name the
+absolute path looked at (--auth-file's relative path stays the working directory's, named in its
+error).
+
 Python 3 standard library.
 """
 
 import os
+import subprocess
 import sys
 import unittest
 
@@ -63,6 +70,73 @@ class PutRemoves(vt.DaemonTestCase):
         self.assertEqual(w[0], removed("group"))
         self.assertTrue(w[1].startswith("limits.zz: "), w)
         self.assertEqual(self.d.device("fs-2")["attrs"], {"limits": {"zz": {"max": 90}}})
+
+
+TOKEN = "firststeps-read-token-AAAAAAAA"
+
+
+class ConfigPaths(unittest.TestCase):
+
+    def setUp(self):
+        self.top = vt.mkdtemp()  # the working directory: no tokens here
+        self.conf_dir = os.path.join(self.top, "conf")
+        os.mkdir(self.conf_dir)
+        self.conf = os.path.join(self.conf_dir, "vigild.conf")
+
+    def write_conf(self, http):
+        vt.write_file(self.conf, "[http]\n" + http)
+
+    def check(self, *args, config=None):
+        """vigild --check-config run in self.top: (exit code, stdout + stderr)."""
+        p = subprocess.run([vt.VIGILD, "--config", config or self.conf, "--data-dir",
+                            os.path.join(self.top, "data"), "--check-config"] + list(args),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30, cwd=self.top)
+        return p.returncode, p.stdout
+
+    def tokens(self):
+        path = vt.write_file(os.path.join(self.conf_dir, "tokens"), "read %s\n" % TOKEN)
+        os.chmod(path, 0o600)
+        return path
+
+    def test_auth_file_beside_the_config(self):
+        self.tokens()
+        self.write_conf("auth_file = tokens\n")
+        # From another folder (systemd's is /): main looked for ./tokens there and refused.
+        self.assertEqual(self.check(), (0, "configuration ok\n"))
+        self.assertEqual(self.check(config="conf/vigild.conf"), (0, "configuration ok\n"))
+        self.write_conf("auth_file = ./tokens\n")
+        self.assertEqual(self.check(), (0, "configuration ok\n"))
+        # A real start, with the config file's path relative to the working directory: the
+        # token works, and the log names the file read.
+        d = vt.Vigild(config="conf/vigild.conf", stream=False,
+                      preexec_fn=lambda: os.chdir(self.top))
+        try:
+            d.start()
+            self.assertEqual(d.curl("GET", "/v1/devices").status, 401)
+            r = d.curl("GET", "/v1/devices", "-H", "Authorization: Bearer " + TOKEN)
+            self.assertEqual(r.status, 200, r)
+            self.assertIn("authentication: 1 tokens from %s/tokens" % self.conf_dir, d.log())
+            d.stop()
+        finally:
+            d.cleanup()
+
+    def test_errors_name_the_path_looked_at(self):
+        self.write_conf("auth_file = missing\n")
+        rc, out = self.check()
+        self.assertEqual(rc, 1, out)
+        self.assertIn("http.auth_file (%s line 2): %s/missing: cannot open: No such file or "
+                      "directory" % (self.conf, self.conf_dir), out)
+        self.write_conf("tls_cert = cert.pem\ntls_key = /abs/key.pem\n")
+        rc, out = self.check()
+        self.assertEqual(rc, 1, out)
+        self.assertIn("http.tls_cert: %s/cert.pem: cannot open" % self.conf_dir, out)
+        # --auth-file's relative path is the working directory's: its error names that.
+        self.write_conf("")
+        rc, out = self.check("--auth-file", "tokens")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("--auth-file: tokens: cannot open: No such file or directory (looked in "
+                      "the working directory %s)" % self.top, out)
 
 
 if __name__ == "__main__":
