@@ -230,8 +230,9 @@ static int copy_attrs(void *arg, const api_device_t *d)
 /* A PUT replaces every attribute, so one that sends {"group": ...} alone drops the device's
  * limits, and their alarms, in silence (session 66, read66b): the warning naming each
  * attribute the device had that body does not name (an attribute sent as null was dropped
- * on purpose). old: the attributes before, as JSON text. Returns a string the caller owns
- * (free), or NULL when nothing was removed (or out of memory: the PUT is not refused for it). */
+ * on purpose; one the device held as null had nothing to lose). old: the attributes before,
+ * as JSON text. Returns a string the caller owns (free), or NULL when nothing was removed (or
+ * out of memory: the PUT is not refused for it). */
 static char *removed_warning(const char *old, json_t *body)
 {
     json_t *o = old ? json_loads(old, 0, NULL) : NULL;
@@ -242,8 +243,8 @@ static char *removed_warning(const char *old, json_t *body)
     size_t n = 0;
     json_object_foreach(o, k, x)
     {
-        if (json_object_get(body, k) != NULL)
-            continue;
+        if (json_object_get(body, k) != NULL || json_is_null(x))
+            continue; /* kept, or held nothing (a null stored by an earlier PUT) */
         sbuf_printf(&w, "%s'%.64s'", n++ ? ", " : "", k);
     }
     json_decref(o);

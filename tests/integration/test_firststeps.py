@@ -51,12 +51,20 @@ class PutRemoves(vt.DaemonTestCase):
         r = self.put("fs-1", '{"group":"g1","limits":null}')  # null: nothing removed
         self.assertEqual(r.status, 200, r)
         self.assertNotIn("warnings", r.json())
-        r = self.put("fs-1", '{"group":null}')  # the null limits removed by omission
-        self.assertEqual(r.json()["warnings"], [removed("limits")])
+        # Limits held as null had nothing to lose (review of api66: this warned "removed the
+        # device's attribute 'limits'" of a null).
+        r = self.put("fs-1", '{"group":"g1"}')
+        self.assertEqual(r.status, 200, r)
+        self.assertNotIn("warnings", r.json())
+        self.assertEqual(r.json()["attrs"], {"group": "g1"})
+        r = self.put("fs-1", '{}')  # an empty object is a body: it removes every attribute
+        self.assertEqual(r.json()["warnings"], [removed("group")])
+        self.assertEqual(r.json()["attrs"], {})
+        self.assertEqual(self.put("fs-1", '{"site":"south"}').status, 200)
         r = self.put("fs-1")  # no body: the attributes are kept
         self.assertEqual(r.status, 200, r)
         self.assertNotIn("warnings", r.json())
-        self.assertEqual(r.json()["attrs"], {"group": None})
+        self.assertEqual(r.json()["attrs"], {"site": "south"})
 
     def test_removed_beside_the_limit_warnings(self):
         # A device that has sent readings: the limits' own warnings follow this one.
