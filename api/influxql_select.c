@@ -867,12 +867,17 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     return select_finish(x, mark, rc);
 }
 
-/* star_reason's callback: the device's fields (its channels), at most 20 named. */
+/* star_reason's callback: the device's fields (its channels), at most 20 named, each as
+ * SELECT takes it (a name with a blank, a comma or a quote double-quoted, api__iq_quote_ident:
+ * "a, b" is one field, not two). */
 static int star_fields(void *arg, const api_device_t *d)
 {
     sbuf_t *b = arg;
-    for (size_t i = 0; i < d->nchannels && i < 20; i++)
-        sbuf_printf(b, "%s%s", i ? ", " : "", d->channels[i]);
+    for (size_t i = 0; i < d->nchannels && i < 20; i++) {
+        if (i)
+            sbuf_append(b, ", ", 2);
+        api__iq_quote_ident(b, d->channels[i]);
+    }
     if (d->nchannels > 20)
         sbuf_printf(b, " and %zu more", d->nchannels - 20);
     return 1;

@@ -6,6 +6,8 @@ PutRemoves: a PUT of a device's attributes replaces them all, so {"group": "g1"}
 with limits dropped its limits, and their alarms, answered 200 in silence; the answer now warns,
 naming each attribute the PUT removed (one sent as null was removed on purpose: no warning).
 
+SelectStar: SELECT * FROM one device names its fields, each as SELECT takes it (quoted when odd).
+
 ConfigPaths: a relative http.auth_file (or tls_cert, tls_key) in the config file was looked for in
 the working directory, under systemd /: "auth_file = tokens" beside the file worked from its
 folder and failed as a service. It is now the config file's folder, and the errors name the
@@ -78,6 +80,24 @@ class PutRemoves(vt.DaemonTestCase):
         self.assertEqual(w[0], removed("group"))
         self.assertTrue(w[1].startswith("limits.zz: "), w)
         self.assertEqual(self.d.device("fs-2")["attrs"], {"limits": {"zz": {"max": 90}}})
+
+
+class SelectStar(vt.DaemonTestCase):
+    """SELECT * FROM one device names its fields as SELECT takes them (review of api66: a field
+    "a, b" was listed bare, read as two)."""
+
+    def test_odd_field_names_quoted(self):
+        self.assertEqual(self.d.post_json({"device": "odd-1", "ts": 5, "values": {
+            "temp": 1, "a, b": 2, 'say "hi"': 3}}).status, 200)
+        r = self.d.curl("POST", "/query", "--data-urlencode", 'q=SELECT * FROM "odd-1"')
+        self.assertEqual(r.status, 200, r)
+        err = r.json()["results"][0]["error"]
+        self.assertTrue(err.startswith("vigild does not support SELECT *: name the fields "
+                                       "(device 'odd-1' has "), err)
+        for name in ("temp", '"a, b"', '"say \\"hi\\""'):
+            self.assertIn(name, err)
+        self.assertEqual(len(err), len("vigild does not support SELECT *: name the fields (device "
+                                       "'odd-1' has temp, \"a, b\", \"say \\\"hi\\\"\")"), err)
 
 
 TOKEN = "firststeps-read-token-AAAAAAAA"
