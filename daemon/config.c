@@ -773,7 +773,11 @@ static int config_dir(const char *path, char *dir, size_t size, char *err, size_
     else
         n = snprintf(dir, size, "%s%s%.*s", cwd, strcmp(cwd, "/") ? "/" : "", (int)len, path);
     if (n < 0 || (size_t)n >= size) {
-        snprintf(err, errsize, "%s: the config file's folder is too long a path", path);
+        /* The reason first: the path may fill err (review of api66). */
+        snprintf(err, errsize,
+                 "a relative http.auth_file, tls_cert or tls_key is taken from the config file's "
+                 "folder, a path longer than %zu bytes: give an absolute one (%s)",
+                 size - 1, path);
         return -1;
     }
     return 0;
@@ -813,7 +817,13 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
     /* For the token file's errors, which come later (daemon/main.c load_auth). */
     int k = find_setting("http", "auth_file");
     c->auth_file_line = k >= 0 && c->auth_file[0] ? lc.set_on[k] : 0;
+    /* The folder only when a path is relative: a config file deeper than a setting's room
+     * (511 bytes) that names none loads as before (review of api66). */
+    int rel = (c->auth_file[0] && c->auth_file[0] != '/') ||
+              (c->tls_cert[0] && c->tls_cert[0] != '/') || (c->tls_key[0] && c->tls_key[0] != '/');
     char dir[sizeof c->auth_file], why[sizeof c->auth_file + 200];
+    if (!rel)
+        return 0;
     if (config_dir(path, dir, sizeof dir, err, errsize))
         return -1;
     if (beside_config(c->auth_file, sizeof c->auth_file, "auth_file", dir, why, sizeof why) ||

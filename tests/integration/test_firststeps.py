@@ -18,6 +18,7 @@ Python 3 standard library.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import unittest
@@ -148,6 +149,62 @@ class ConfigPaths(unittest.TestCase):
             d.stop()
         finally:
             d.cleanup()
+
+    def test_reload_reads_the_same_file(self):
+        # SIGHUP re-reads the config file given by a relative --config path: auth_file is the
+        # same absolute path again (the working directory is not the config file's folder), so
+        # a token rotated beside the config file is taken (review of api66).
+        self.tokens()
+        self.write_conf("auth_file = tokens\n")
+        d = vt.Vigild(config="conf/vigild.conf", stream=False,
+                      preexec_fn=lambda: os.chdir(self.top))
+        try:
+            d.start()
+            new = "firststeps-rotated-token-BBBBBBBB"
+            vt.write_file_atomic(os.path.join(self.conf_dir, "tokens"), "read %s\n" % new)
+            os.chmod(os.path.join(self.conf_dir, "tokens"), 0o600)
+            d.proc.send_signal(signal.SIGHUP)
+            bearer = lambda t: d.curl("GET", "/v1/devices", "-H", "Authorization: Bearer " + t)
+            vt.wait_for("the rotated token", lambda: bearer(new).status == 200, 30, d.log)
+            self.assertEqual(bearer(TOKEN).status, 401)
+            self.assertEqual(d.log().count("authentication: 1 tokens from %s/tokens"
+                                           % self.conf_dir), 2, d.log())
+            d.stop()
+        finally:
+            d.cleanup()
+
+    def test_dotdot_and_symlink(self):
+        self.tokens()
+        self.write_conf("auth_file = tokens\n")
+        # '..' in the config file's path: its folder all the same.
+        up = os.path.join("..", os.path.basename(self.top), "conf", "vigild.conf")
+        self.assertEqual(self.check(config=up), (0, "configuration ok\n"))
+        # A symlink to the config file: the folder is the link's, not its target's (as
+        # Prometheus reads it); the error names the path looked at.
+        link = os.path.join(self.top, "linked.conf")
+        os.symlink(self.conf, link)
+        rc, out = self.check(config=link)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("%s/tokens: cannot open: No such file or directory" % self.top, out)
+
+    def test_deep_folder_without_relative_paths(self):
+        # A config file in a folder deeper than a setting's room (511 bytes) naming no relative
+        # path loads as on main (review of api66: it was refused, "the config file's folder is
+        # too long a path", though no path was taken from it).
+        deep = self.top
+        for i in range(6):
+            deep = os.path.join(deep, "%d" % i * 100)
+        os.makedirs(deep)
+        conf = os.path.join(deep, "vigild.conf")
+        vt.write_file(conf, "[http]\nauth_file = %s\n" % self.tokens())
+        self.assertEqual(self.check(config=conf), (0, "configuration ok\n"))
+        # A relative one there is refused, naming the folder.
+        vt.write_file(conf, "[http]\nauth_file = tokens\n")
+        rc, out = self.check(config=conf)
+        self.assertEqual(rc, 1, out)
+        self.assertTrue(out.startswith("vigild: a relative http.auth_file, tls_cert or tls_key is "
+                                       "taken from the config file's folder, a path longer than "
+                                       "511 bytes: give an absolute one ("), out)
 
     def test_errors_name_the_path_looked_at(self):
         self.write_conf("auth_file = missing\n")
