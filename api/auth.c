@@ -232,10 +232,15 @@ static void unauthorized(api_request_t *r, int missing)
                    missing ? "send 'Authorization: Token TOKEN'" : "invalid token");
         return;
     }
-    r->challenge = influx_route(r->route) ? API_CHALLENGE_BASIC : API_CHALLENGE_BEARER;
-    api__error(r, 401, "%s",
-               missing ? "authentication required: send 'Authorization: Bearer TOKEN'"
-                       : "invalid token");
+    int influx = influx_route(r->route);
+    r->challenge = influx ? API_CHALLENGE_BASIC : API_CHALLENGE_BEARER;
+    /* The influx shell and Telegraf cannot send a Bearer header: the InfluxDB routes name
+     * what they send instead, the token as Basic auth's password (request_role). */
+    const char *how = !influx ? "authentication required: send 'Authorization: Bearer TOKEN'"
+                              : "authentication required: send 'Authorization: Bearer TOKEN', "
+                                "or the token as the password (influx shell: -username any "
+                                "-password TOKEN; Telegraf: password = \"TOKEN\")";
+    api__error(r, 401, "%s", missing ? how : "invalid token");
 }
 
 int api__auth_check(api_request_t *r)

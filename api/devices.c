@@ -146,10 +146,12 @@ static int has_channel(const api_device_t *d, const char *ch)
     return 0;
 }
 
-/* put_one's argument: the answer, and the server (its backend: channel_unmodelled). */
+/* put_one's argument: the answer, the server (its backend: channel_unmodelled), and the
+ * warning naming the attributes the PUT removed (removed_warning; NULL: none). */
 struct put_ans {
     sbuf_t *b;
     struct api_server *srv;
+    const char *removed;
 };
 
 /* A PUT's answer: the device, and "warnings" when its limits name a channel it has not sent
@@ -164,13 +166,22 @@ static int put_one(void *arg, const api_device_t *d)
     const struct put_ans *pa = arg;
     sbuf_t *b = pa->b;
     device_json(b, d);
-    if (d->nchannels == 0)
+    size_t n = 0;
+    if (pa->removed && !b->oom) {
+        n = 1;
+        b->len--; /* device_json's closing brace */
+        sbuf_append(b, ",\"warnings\":[", 13);
+        api__json_str(b, pa->removed);
+    }
+    if (d->nchannels == 0) {
+        if (n)
+            sbuf_append(b, "]}", 2);
         return 1;
+    }
     json_t *a = json_loads(d->attrs_json, 0, NULL);
     json_t *lim = json_object_get(a, "limits");
     const char *ch;
     json_t *l;
-    size_t n = 0;
     json_object_foreach(lim, ch, l)
     {
         int beyond = pa->srv->be.channel_unmodelled &&
@@ -209,13 +220,56 @@ static int put_one(void *arg, const api_device_t *d)
     return 1;
 }
 
-static void device_get(api_request_t *r, unsigned status)
+/* device_find's callback: a copy of the device's attributes (arg: char **; NULL on OOM). */
+static int copy_attrs(void *arg, const api_device_t *d)
+{
+    *(char **)arg = strdup(d->attrs_json);
+    return 1;
+}
+
+/* A PUT replaces every attribute, so one that sends {"group": ...} alone drops the device's
+ * limits, and their alarms, in silence (session 66, read66b): the warning naming each
+ * attribute the device had that body does not name (an attribute sent as null was dropped
+ * on purpose; one the device held as null had nothing to lose). old: the attributes before,
+ * as JSON text. Returns a string the caller owns (free), or NULL when nothing was removed (or
+ * out of memory: the PUT is not refused for it). */
+static char *removed_warning(const char *old, json_t *body)
+{
+    json_t *o = old ? json_loads(old, 0, NULL) : NULL;
+    sbuf_t w;
+    sbuf_init(&w);
+    const char *k;
+    json_t *x;
+    size_t n = 0;
+    json_object_foreach(o, k, x)
+    {
+        if (json_object_get(body, k) != NULL || json_is_null(x))
+            continue; /* kept, or held nothing (a null stored by an earlier PUT) */
+        sbuf_printf(&w, "%s'%.64s'", n++ ? ", " : "", k);
+    }
+    json_decref(o);
+    char *out = NULL;
+    if (n && !w.oom) {
+        const char *it = n > 1 ? "them" : "it";
+        sbuf_t m;
+        sbuf_init(&m);
+        sbuf_printf(&m,
+                    "this PUT removed the device's %s %s (a PUT replaces every attribute: send "
+                    "%s again to keep %s, or as null to remove %s without this warning)",
+                    n > 1 ? "attributes" : "attribute", w.data, it, it, it);
+        out = sbuf_steal(&m, NULL);
+    }
+    sbuf_deinit(&w);
+    return out;
+}
+
+static void device_get(api_request_t *r, unsigned status, const char *removed)
 {
     struct api_server *srv = r->srv;
     sbuf_t b;
     sbuf_init(&b);
     int put = strcmp(r->method, "PUT") == 0;
-    struct put_ans pa = {&b, srv};
+    struct put_ans pa = {&b, srv, removed};
     int rc = put ? srv->be.device_get(srv->be.ctx, r->seg[0], 0, put_one, &pa)
                  : srv->be.device_get(srv->be.ctx, r->seg[0], 0, get_one, &b);
     if (rc) {
@@ -332,7 +386,7 @@ static void device_put(api_request_t *r)
         json_decref(v);
         return;
     }
-    char *attrs = NULL;
+    char *attrs = NULL, *removed = NULL;
     if (v) {
         /* "group": the devices naming the same group share one model (see README). */
         json_t *g = json_object_get(v, "group");
@@ -349,9 +403,16 @@ static void device_put(api_request_t *r)
             json_decref(v);
             return;
         }
+        /* The attributes before, for removed_warning: read apart from the put, so a PUT
+         * racing this one may be what is compared with (the warning is advice, not a lock). */
+        char *old = NULL;
+        if (srv->be.device_find(srv->be.ctx, r->seg[0], copy_attrs, &old) == 0)
+            removed = removed_warning(old, v);
+        free(old);
         attrs = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(v);
         if (attrs == NULL) {
+            free(removed);
             api__error(r, 500, "out of memory");
             return;
         }
@@ -365,23 +426,24 @@ static void device_put(api_request_t *r)
                    "storage.max_attrs_bytes (%zu)",
                    r->seg[0], strlen(attrs), max_attrs);
         free(attrs);
+        free(removed);
         return;
     }
     int created = 0;
     int rc = srv->be.device_put(srv->be.ctx, r->seg[0], attrs, &created);
     free(attrs);
-    if (rc) {
+    if (rc)
         api__backend_error(r, rc, "declaring device");
-        return;
-    }
-    device_get(r, created ? 201 : 200);
+    else
+        device_get(r, created ? 201 : 200, removed);
+    free(removed);
 }
 
 void api__h_device(api_request_t *r)
 {
     struct api_server *srv = r->srv;
     if (api__is_get(r)) {
-        device_get(r, 200);
+        device_get(r, 200, NULL);
     } else if (strcmp(r->method, "PUT") == 0) {
         device_put(r);
     } else {

@@ -867,6 +867,47 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     return select_finish(x, mark, rc);
 }
 
+/* star_reason's callback: the device's fields (its channels), at most 20 named, each as
+ * SELECT takes it (a name with a blank, a comma or a quote double-quoted, api__iq_quote_ident:
+ * "a, b" is one field, not two). */
+static int star_fields(void *arg, const api_device_t *d)
+{
+    sbuf_t *b = arg;
+    for (size_t i = 0; i < d->nchannels && i < 20; i++) {
+        if (i)
+            sbuf_append(b, ", ", 2);
+        api__iq_quote_ident(b, d->channels[i]);
+    }
+    if (d->nchannels > 20)
+        sbuf_printf(b, " and %zu more", d->nchannels - 20);
+    return 1;
+}
+
+/* q->unsupported, and for SELECT * FROM one device (by its name or a "device" = condition)
+ * the fields to name: the influx shell's first query, SELECT * FROM "pump-7", was told to name
+ * the fields without which (session 66, read66b). In s's memory; out of memory, or no such
+ * device or no field: q->unsupported as it is. */
+static const char *star_reason(api_request_t *r, qscan_t *s, const select_t *q)
+{
+    const char *id = q->device && q->device[0] ? q->device : q->from;
+    if (strcmp(q->unsupported, IQ_STAR_UNSUPPORTED) != 0 || q->device_none || q->device_any ||
+        q->device_re || id == NULL || id[0] == '\0')
+        return q->unsupported;
+    sbuf_t b;
+    sbuf_init(&b);
+    const char *why = q->unsupported;
+    if (r->srv->be.device_find(r->srv->be.ctx, id, star_fields, &b) == 0 && b.len && !b.oom) {
+        size_t n = strlen(why) + strlen(id) + b.len + 32;
+        char *text = api__qs_alloc(s, n);
+        if (text) {
+            snprintf(text, n, "%s (device '%s' has %s)", why, id, b.data);
+            why = text;
+        }
+    }
+    sbuf_deinit(&b);
+    return why;
+}
+
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     /* Both on the heap: a run holds its accumulators (some 1.6 KB). */
@@ -881,7 +922,7 @@ int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
         if (q->unsupported && q->influxd_error)
             rc = api__q_result_error(run, q->unsupported, NULL);
         else if (q->unsupported)
-            rc = api__q_unsupported_error(run, q->unsupported);
+            rc = api__q_unsupported_error(run, star_reason(r, s, q));
         else
             rc = select_run(r, q, run, x);
     }

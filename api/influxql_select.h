@@ -73,6 +73,8 @@ int api__iq_read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun
 /* What influxql_where.c shares with the rest of the statement's reading (influxql_select_read.c
  * and influxql_skim.c; each function's comment is there). */
 
+/* SELECT *'s reason (api__iq_select adds the device's fields when it names one). */
+#define IQ_STAR_UNSUPPORTED "SELECT *: name the fields"
 /* Marks the statement unsupported (the first reason wins): what, then name (NULL: none), kept
  * whole in s's memory; out of memory, what alone. */
 void api__iq_mark_unsupported(select_t *q, qscan_t *s, const char *what, const char *name);

@@ -243,7 +243,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         return api__q_keyword_name(r, s, "AS");
     }
     if (t.kind == QT_OTHER && strcmp(t.text, "*") == 0) {
-        api__iq_mark_unsupported(q, s, "SELECT *: name the fields", NULL); /* read on */
+        api__iq_mark_unsupported(q, s, IQ_STAR_UNSUPPORTED, NULL); /* read on */
         if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
             return -1;
         return api__q_keyword_name(r, s, "AS");

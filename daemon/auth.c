@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Parses one line (NUL-terminated, without its newline) into the set. Returns 0 or -1 with the
  * reason in err. */
@@ -63,7 +64,15 @@ int auth_load(const char *path, api_auth_t **out, char *warn, size_t warnsize, c
     warn[0] = '\0';
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
+        /* A relative path (--auth-file's: the config file's are made absolute, config_load)
+         * is the working directory's, which under systemd is /: say which one was looked in. */
+        int e = errno;
+        char cwd[4096];
+        if (path[0] != '/' && getcwd(cwd, sizeof cwd) != NULL)
+            snprintf(err, errsize, "%s: cannot open: %s (looked in the working directory %s)", path,
+                     strerror(e), cwd);
+        else
+            snprintf(err, errsize, "%s: cannot open: %s", path, strerror(e));
         return -1;
     }
     struct stat st;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 enum kind {
     K_STR,
@@ -726,6 +727,62 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     return 1;
 }
 
+/* A file the config file names by a relative path (http.auth_file, http.tls_cert, .tls_key) is
+ * looked for in the config file's folder, not the working directory: under systemd that is /, and
+ * "auth_file = tokens" beside the file worked from its folder and failed as a service (session
+ * 66, read66b). field (size bytes) becomes that absolute path; dir: the folder, absolute. data_dir
+ * keeps the working directory (its default ./vigil-data and the demo's run from anywhere).
+ * Returns 0, or -1 with "KEY: reason" in err. */
+static int beside_config(char *field, size_t size, const char *key, const char *dir, char *err,
+                         size_t errsize)
+{
+    if (field[0] == '\0' || field[0] == '/')
+        return 0;
+    char joined[sizeof((config_t *)0)->auth_file];
+    const char *rel = strncmp(field, "./", 2) == 0 ? field + 2 : field;
+    int n = snprintf(joined, sizeof joined, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", rel);
+    if (n < 0 || (size_t)n >= size || (size_t)n >= sizeof joined) {
+        snprintf(err, errsize,
+                 "http.%s: %s, taken from the config file's folder %s, is too long (at most %zu "
+                 "bytes)",
+                 key, field, dir, size - 1);
+        return -1;
+    }
+    memcpy(field, joined, (size_t)n + 1);
+    return 0;
+}
+
+/* The config file's folder as an absolute path, into dir (size bytes). Returns 0, or -1 with
+ * the reason in err. */
+static int config_dir(const char *path, char *dir, size_t size, char *err, size_t errsize)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    if (slash == path) /* a file in / */
+        len = 1;
+    char cwd[4096];
+    int n;
+    if (path[0] == '/')
+        n = snprintf(dir, size, "%.*s", (int)len, path);
+    else if (getcwd(cwd, sizeof cwd) == NULL) {
+        snprintf(err, errsize, "%s: cannot tell the working directory it is relative to: %s", path,
+                 strerror(errno));
+        return -1;
+    } else if (len == 0 || (len == 1 && path[0] == '.'))
+        n = snprintf(dir, size, "%s", cwd);
+    else
+        n = snprintf(dir, size, "%s%s%.*s", cwd, strcmp(cwd, "/") ? "/" : "", (int)len, path);
+    if (n < 0 || (size_t)n >= size) {
+        /* The reason first: the path may fill err (review of api66). */
+        snprintf(err, errsize,
+                 "a relative http.auth_file, tls_cert or tls_key is taken from the config file's "
+                 "folder, a path longer than %zu bytes: give an absolute one (%s)",
+                 size - 1, path);
+        return -1;
+    }
+    return 0;
+}
+
 int config_load(config_t *c, const char *path, char *err, size_t errsize)
 {
     FILE *f = fopen(path, "r");
@@ -760,6 +817,21 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
     /* For the token file's errors, which come later (daemon/main.c load_auth). */
     int k = find_setting("http", "auth_file");
     c->auth_file_line = k >= 0 && c->auth_file[0] ? lc.set_on[k] : 0;
+    /* The folder only when a path is relative: a config file deeper than a setting's room
+     * (511 bytes) that names none loads as before (review of api66). */
+    int rel = (c->auth_file[0] && c->auth_file[0] != '/') ||
+              (c->tls_cert[0] && c->tls_cert[0] != '/') || (c->tls_key[0] && c->tls_key[0] != '/');
+    char dir[sizeof c->auth_file], why[sizeof c->auth_file + 200];
+    if (!rel)
+        return 0;
+    if (config_dir(path, dir, sizeof dir, err, errsize))
+        return -1;
+    if (beside_config(c->auth_file, sizeof c->auth_file, "auth_file", dir, why, sizeof why) ||
+        beside_config(c->tls_cert, sizeof c->tls_cert, "tls_cert", dir, why, sizeof why) ||
+        beside_config(c->tls_key, sizeof c->tls_key, "tls_key", dir, why, sizeof why)) {
+        snprintf(err, errsize, "%s: %s", path, why);
+        return -1;
+    }
     return 0;
 }
 

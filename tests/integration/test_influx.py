@@ -396,6 +396,14 @@ class DatabasesWithTokens(vt.DaemonTestCase):
         self.assertJsonError(self.d.curl("GET", "/query?q=SHOW+DATABASES"), 401)
         if not os.path.exists(INFLUX):
             self.skipTest("influx CLI not installed")
+        # The shell cannot send a Bearer header: its 401 names the flags it has (session 66).
+        p = subprocess.run([INFLUX, "-host", "127.0.0.1", "-port", str(self.d.http_port),
+                            "-execute", "SHOW DATABASES"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60, text=True)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("ERR: authentication required: send 'Authorization: Bearer TOKEN', or the "
+                      "token as the password (influx shell: -username any -password TOKEN; "
+                      "Telegraf: password = \"TOKEN\")", p.stdout)
         for token, want in ((self.READ, "\nplant\n"), (self.WRITE, "\nplant\n")):
             p = subprocess.run([INFLUX, "-host", "127.0.0.1", "-port", str(self.d.http_port),
                                 "-username", "x", "-password", token, "-execute",

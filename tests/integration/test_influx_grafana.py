@@ -303,6 +303,15 @@ class GrafanaQueries(InfluxdPair):
             ans = self.vigild(q)
             self.assertEqual(list(ans["results"][0]), ["statement_id", "error"], q)
             self.assertIn("vigild does not support " + what, ans["results"][0]["error"], q)
+        # SELECT * FROM one device names its fields (session 66: the influx shell's first
+        # query was told to name them without which); FROM a name that is no device, as before.
+        for q, dev, fields in (('SELECT * FROM "pump-7"', "pump-7", "temp, vib"),
+                               ("SELECT * FROM pump WHERE device = 'pump-9'", "pump-9", "temp, vib")):
+            self.assertEqual(self.vigild(q)["results"][0]["error"],
+                             "vigild does not support SELECT *: name the fields (device '%s' has "
+                             "%s)" % (dev, fields), q)
+        self.assertEqual(self.vigild("SELECT * FROM pump")["results"][0]["error"],
+                         "vigild does not support SELECT *: name the fields")
         # influxd's own statement errors, in its words (checked there); and OR on the device
         # tag in SHOW TAG VALUES, answered as influxd answers it (iqor; the case above before).
         for q in ('SELECT temp, mean(vib) FROM "pump-7"',

@@ -440,7 +440,9 @@ class TokensV2(WithTokens, V2Assertions, vt.DaemonTestCase):
         # v1's routes as before: Bearer named, Basic offered where InfluxDB 1 takes it.
         res = self.d.curl("POST", "/write?db=x", "--data-binary", line)
         self.assertEqual(self.assertJsonError(res, 401),
-                         "authentication required: send 'Authorization: Bearer TOKEN'")
+                         "authentication required: send 'Authorization: Bearer TOKEN', or the "
+                         "token as the password (influx shell: -username any -password TOKEN; "
+                         "Telegraf: password = \"TOKEN\")")
         self.assertEqual(res.headers.get("www-authenticate"),
                          'Bearer realm="vigil", Basic realm="vigil"')
         # influxd 1.6.7 (auth-enabled, checked by hand) sends no X-Influxdb-Error on a 401, the
