@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Tests only (test_maint.py StopTicks, test_stopqueue.py RestartEndRetried): with
  * $VIGIL_TEST_HOLD_DIR/<at> existing, the stop waits at point at (at most 60 s,
@@ -198,6 +199,54 @@ static void close_stream(void *arg)
         stream_shutdown(d->stream, on_stream_closed, d);
     else
         on_stream_closed(d);
+}
+
+/* What the start's handler noted (vigild__start_signals): written only by it, read by the main
+ * thread. The only mutable globals of vigild: a signal handler has no argument to carry them. */
+static volatile sig_atomic_t start_stop_signum, start_hup;
+
+static void on_start_signal(int signum)
+{
+    if (signum == SIGHUP)
+        start_hup = 1;
+    else if (start_stop_signum == 0)
+        start_stop_signum = signum;
+}
+
+void vigild__start_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_start_signal;
+    sa.sa_flags = SA_RESTART; /* the start's reads and writes go on as if no signal came */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+int vigild__start_stop(void)
+{
+    return start_stop_signum;
+}
+
+int vigild__start_signals_end(struct daemon *d)
+{
+    if (start_hup)
+        log_info("SIGHUP during the start: ignored (this start has just read the "
+                 "configuration; send it again to reload)");
+    int signum = start_stop_signum;
+    if (signum == 0)
+        return 0;
+    d->stopping = 1;
+    log_info("signal %d during the start: stopping before serving (%s); nothing was "
+             "acknowledged",
+             signum,
+             d->backend.pipe && !d->restored ? "the detectors' restore skipped"
+                                             : "the start's work finished first");
+    notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: a stop signalled during the start");
+    notify_extend_start(&d->notify, "stopping: saving detectors");
+    return signum;
 }
 
 void vigild__on_stop_signal(uv_signal_t *h, int signum)

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""vigild integration: signals during the start (read66b's finding 5; docs/reliability.md
+"Signals during the start, quiet starts, log floods (session 66)"). The start is held inside
+the database's opening (storage's test hold point "lock-named", VIGIL_TEST_HOLD_DIR) while a
+signal comes: a SIGHUP is ignored and logged, and vigild goes on to serve; a SIGTERM stops it
+cleanly before it serves (exit 0, a log line saying the stop came during the start), and what
+was stored before is all there at the next start. Before session 66 both ended vigild by the
+signal's default action (exit 129 or 143), nothing logged.
+
+Python 3 standard library.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+
+
+class StartSignals(vt.LogOnFailure):
+    def setUp(self):
+        self.d = vt.Vigild()
+        self.addCleanup(self.d.cleanup)
+        self.d.start()
+        r = self.d.write_lp("pump-1 temp=20.5 1000\npump-1 temp=21.5 2000\n", precision="ms")
+        self.assertEqual(r.status, 204, r)
+        self.d.stop()
+
+    def held_start(self, signum):
+        """Starts vigild held at "lock-named" (the database's opening), sends signum once the
+        hold is reached, then lets the start go on. Returns the process and its log's path."""
+        holds = vt.mkdtemp()
+        flag = os.path.join(holds, "lock-named")
+        vt.write_file(flag, "")
+        d = self.d
+        d.http_port, d.stream_port = vt.free_ports(2)
+        log_path = os.path.join(d.tmp, "held.log")
+        with open(log_path, "ab") as logf:
+            p = subprocess.Popen(
+                [vt.VIGILD, "--data-dir", d.data_dir, "--http", "127.0.0.1:%d" % d.http_port,
+                 "--stream", "127.0.0.1:%d" % d.stream_port], stdin=subprocess.DEVNULL,
+                stdout=logf, stderr=logf, env=dict(os.environ, VIGIL_TEST_HOLD_DIR=holds))
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        self.log_path = log_path
+        vt.wait_for("the start held in the database's opening",
+                    lambda: os.path.exists(flag + ".held") or p.poll() is not None, 60,
+                    self.held_log)
+        self.assertIsNone(p.poll(), "vigild ended before the hold" + self.held_log())
+        p.send_signal(signum)
+        os.unlink(flag)
+        return p
+
+    def held_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return "\n---- log ----\n" + f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def healthy(self, p):
+        if p.poll() is not None:
+            return True  # ended: the caller's assertion says how
+        try:
+            st, _, body = vt.http_request("GET", self.d.url("/healthz"), timeout=2)
+            return st == 200 and json.loads(body).get("status") == "ok"
+        except (OSError, ValueError):
+            return False
+
+    def test_hup_during_the_start_is_ignored_and_logged(self):
+        p = self.held_start(signal.SIGHUP)
+        vt.wait_for("/healthz ok after the SIGHUP", lambda: self.healthy(p), 60, self.held_log)
+        self.assertIsNone(p.poll(), "vigild ended by the SIGHUP: %s%s"
+                          % (p.returncode, self.held_log()))
+        self.assertIn("SIGHUP during the start: ignored", self.held_log())
+        self.assertEqual([r["ts"] for r in self.d.readings("pump-1")], [1000, 2000])
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(60), 0, self.held_log())
+
+    def test_term_during_the_start_stops_cleanly(self):
+        p = self.held_start(signal.SIGTERM)
+        try:
+            rc = p.wait(60)
+        except subprocess.TimeoutExpired:
+            self.fail("vigild did not stop within 60 s of a SIGTERM during the start"
+                      + self.held_log())
+        log = self.held_log()
+        self.assertEqual(rc, 0, log)
+        self.assertIn("signal %d during the start: stopping before serving (the detectors' "
+                      "restore skipped); nothing was acknowledged" % signal.SIGTERM, log)
+        self.assertIn("stopped cleanly", log)
+        self.assertNotIn(": data in ", log)  # the serving line: it never served
+        self.d.start()
+        self.assertEqual([r["ts"] for r in self.d.readings("pump-1")], [1000, 2000])
+        self.d.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
