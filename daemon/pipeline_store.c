@@ -38,6 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Seconds between the restore's progress lines (its catch-up of the readings stored after each
+ * detector's save). */
+#define RESTORE_PROGRESS_S 10
+
 #define BLOB_MAGIC       "VGPD"
 #define BLOB_FORMAT      5u
 #define BLOB_TRAIN_ASKED 1u
@@ -741,7 +745,21 @@ int pipeline_restore(pipeline_t *p)
     const size_t rr_mark = pipeline__restart_mark(p);
     store_stats_t st0;
     store_stats_get(p->store, &st0);
+    /* A first start on a large database reads for tens of seconds here (read66b's finding 6:
+     * 22 s on 2,000 devices, silent): the log says what comes, then how far it is. */
+    if (rc == 0)
+        log_info("pipeline: %d detector%s loaded; catching up on the stored readings of %zu "
+                 "device%s (progress every %d s)",
+                 rctx.loaded, rctx.loaded == 1 ? "" : "s", nm.n, nm.n == 1 ? "" : "s",
+                 RESTORE_PROGRESS_S);
+    const double t0 = vtime_mono_s();
+    double said = t0;
     for (size_t i = 0; rc == 0 && i < nm.n; i++) {
+        double now = vtime_mono_s();
+        if (now - said >= RESTORE_PROGRESS_S) {
+            log_info("pipeline: catching up: %zu of %zu devices read (%.0f s)", i, nm.n, now - t0);
+            said = now;
+        }
         struct dev *d = pipeline__find(p, nm.v[i]);
         int have_det = d && d->det;
         int64_t last_ts = have_det ? d->last_ts : -1;
@@ -761,6 +779,9 @@ int pipeline_restore(pipeline_t *p)
         if (d)
             refeed(p, d, last_ts, have_det);
     }
+    if (vtime_mono_s() - t0 >= RESTORE_PROGRESS_S) /* a long read: the scoring may be too */
+        log_info("pipeline: catching up: %zu devices read (%.0f s); waiting for their scoring",
+                 nm.n, vtime_mono_s() - t0);
     pipeline_drain(p);
     for (size_t i = 0; i < nm.n; i++) { /* an episode left provisional numbered (read64c) */
         struct dev *d = pipeline__find(p, nm.v[i]);
