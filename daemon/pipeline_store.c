@@ -87,10 +87,17 @@ static void lean_put(uint8_t **p, const struct dev *d, int active)
 
 /* A save that did not reach the store: the store keeps the previous one (a restart then starts
  * from it); the next save (o.save_every readings on, or at shutdown) tries again. */
-static int detector_not_saved(const struct dev *d, int rc, int quiet_busy)
+static int detector_not_saved(pipeline_t *p, const struct dev *d, int rc, int quiet_busy)
 {
-    if (!(quiet_busy && rc == ERR_BUSY))
-        log_warn("pipeline: detector of '%s' not saved: %s", d->name, err_str(rc));
+    uint64_t held;
+    char note[160];
+    unsigned place;
+    if (!(quiet_busy && rc == ERR_BUSY) &&
+        (place = log_limit_take(&p->save_fail_log, (int64_t)vtime_mono_s(), PIPE_WARN_EVERY_S,
+                                PIPE_WARN_BURST, &held)) != 0)
+        log_warn(
+            "pipeline: detector of '%s' not saved: %s%s", d->name, err_str(rc),
+            log_limit_note(note, sizeof note, place, held, PIPE_WARN_BURST, PIPE_WARN_EVERY_S));
     return rc;
 }
 
@@ -141,7 +148,7 @@ static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
     uint8_t *blob = rc == 0 ? malloc(cap) : NULL, *w = blob;
     if (blob == NULL) {
         free(ckpt);
-        return detector_not_saved(d, ERR_NOMEM, quiet_busy);
+        return detector_not_saved(p, d, ERR_NOMEM, quiet_busy);
     }
     memcpy(w, BLOB_MAGIC, 4);
     w += 4;
@@ -206,7 +213,7 @@ static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
                                 ckpt, clen);
     free(blob);
     free(ckpt);
-    return rc ? detector_not_saved(d, rc, quiet_busy) : 0;
+    return rc ? detector_not_saved(p, d, rc, quiet_busy) : 0;
 }
 
 int pipeline__save(pipeline_t *p, struct dev *d)

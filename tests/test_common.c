@@ -70,6 +70,37 @@ static void test_log_due_period(void **state)
     assert_true(log_due(&zero, 61, 60));
 }
 
+/* log_limit_take and log_limit_note (read66b's finding 7: one warning per device of a fleet
+ * whose disk is full): the first `burst` of a period are said, the next ones only counted, and
+ * the first line of the next period counts them; the period's last line says it is the last. */
+static void test_log_limit_burst(void **state)
+{
+    (void)state;
+    struct log_limit l = {0};
+    uint64_t held = 99;
+    char note[160];
+    assert_int_equal(log_limit_take(&l, 100, 60, 3, &held), 1);
+    assert_int_equal(held, 0);
+    assert_string_equal(log_limit_note(note, sizeof note, 1, held, 3, 60), "");
+    assert_int_equal(log_limit_take(&l, 100, 60, 3, &held), 2);
+    assert_int_equal(log_limit_take(&l, 110, 60, 3, &held), 3);
+    assert_string_equal(log_limit_note(note, sizeof note, 3, held, 3, 60),
+                        " (the last such line for 60 s: later ones only counted)");
+    for (int i = 0; i < 197; i++) /* the rest of a fleet of 200, in the same minute */
+        assert_int_equal(log_limit_take(&l, 120, 60, 3, &held), 0);
+    assert_int_equal(log_limit_take(&l, 159, 60, 3, &held), 0);
+    assert_int_equal(log_limit_take(&l, 160, 60, 3, &held), 1); /* the next period */
+    assert_int_equal(held, 198);
+    assert_string_equal(log_limit_note(note, sizeof note, 1, held, 3, 60),
+                        " (198 more since the line before, not logged one by one)");
+    assert_string_equal(log_limit_note(note, sizeof note, 1, 2, 1, 60),
+                        " (2 more since the line before, not logged one by one) (the last such "
+                        "line for 60 s: later ones only counted)");
+    char small[8]; /* truncated, still terminated */
+    log_limit_note(small, sizeof small, 1, 2, 1, 60);
+    assert_int_equal(strlen(small), sizeof small - 1);
+}
+
 /* Two threads racing for one period, released together: exactly one wins each, over many
  * periods (one winner is what keeps the journal at one line a minute). The last to finish a
  * round opens the next, and they spin (yielding now and then, the machine may be shared)
@@ -152,6 +183,7 @@ static void test_posint_parse(void **state)
 static const struct CMUnitTest common_err_tests[] = {
     cmocka_unit_test(test_err_from_errno),
     cmocka_unit_test(test_log_due_period),
+    cmocka_unit_test(test_log_limit_burst),
     cmocka_unit_test(test_log_due_race),
     cmocka_unit_test(test_posint_parse),
 };

@@ -567,6 +567,43 @@ class TrainingFaults:
         self.assertEqual(self.failures(), f)
         return ms
 
+class FleetDiskFull(TmpfsVolume):
+    """read66b's finding 7 (session 66): a full disk fails every device of a fleet at once.
+    The warnings a device can each cause (a detector not saved, a training failed) are said at
+    most 5 times a minute, the later ones counted; the stop's summary counts every detector it
+    tried and those lost as its closing error line does (before: one line per device, 200 at
+    the stop, and a summary of 85 detectors beside "200 detectors' state could not be saved")."""
+    CONFIG = ""  # the model on: each device has a detector to save
+    DEVICES = 200
+
+    def test_fleet_on_a_full_disk_logs_a_bounded_number_of_lines(self):
+        d = self.d
+        t0 = 1_700_000_000_000
+        refused = 0
+        for b in range(400):
+            lines = "\n".join("m,device=d%d a=%d,b=%d %d" % (dev, b * 25 + k, k, t0 + (b * 25 + k) * 1000)
+                              for k in range(25) for dev in range(self.DEVICES))
+            st, _, body = vt.http_request("POST", d.url("/write?db=x&precision=ms"), body=lines)
+            if st == 507:
+                refused += 1
+                if refused >= 3:
+                    break
+            else:
+                self.assertEqual(st, 204, body)
+        self.assertEqual(refused, 3, "the volume never filled: test is too weak")
+        d.stop(codes=(1,))  # the stop's saves are lost: exit 1, as documented
+        log = d.log()
+        self.assertLessEqual(log.count("pipeline: detector of '"), 5, log)
+        self.assertLessEqual(log.count("pipeline: training for device '"), 5, log)
+        m = re.search(r"the stop's last scoring and saves \((\d+) detectors, (\d+) of them not "
+                      r"saved, ", log)
+        self.assertIsNotNone(m, log)
+        self.assertEqual(int(m.group(1)), self.DEVICES, log)
+        lost = re.search(r"stopped, but (\d+) detectors' state could not be saved", log)
+        self.assertIsNotNone(lost, log)
+        self.assertEqual(lost.group(1), m.group(2), log)
+
+
 class TrainingDiskFull(TrainingFaults, TmpfsVolume):
     """The disk fills while the model is enabled: readings are refused (507), what was
     acknowledged stays, a training then fails (its version cannot be stored), and the device
