@@ -15,11 +15,6 @@
 #include <stdatomic.h>
 #include <uthash.h>
 
-/* The lines a minute of each of the pipeline's per-device warnings that a whole fleet can hit at
- * once (struct pipeline's train_fail_log, save_fail_log; common/log.h log_limit_take). */
-#define PIPE_WARN_BURST   5
-#define PIPE_WARN_EVERY_S 60
-
 /* A model version. What it swapped in, when it has it kept (an LSTM's checkpoint, or a linear
  * model's or persistence's parameters, detector_pred_save), is in the store only
  * (store_model_put_keep at record time, store_model_get at rollback): memory keeps no copy. */
@@ -477,9 +472,10 @@ struct pipeline {
     atomic_uint_fast64_t clock_steps;    /* devices' timelines begun after a step back */
     atomic_uint_fast64_t relearns;       /* models begun again on a new channel (logged) */
     atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
-    /* Their warnings, and those of detector saves not queued: at most PIPE_WARN_BURST lines a
-     * minute each (a full disk fails every device at once: read66b's finding 7). */
-    struct log_limit train_fail_log, save_fail_log;
+    /* Lines a fleet can cause at once (failed trainings, saves not queued; episodes' openings
+     * and ends, once events_logged: pipeline_restore over), limited a minute (PIPE_WARN_BURST). */
+    struct log_limit train_fail_log, save_fail_log, event_open_log, event_end_log;
+    atomic_int events_logged;
     /* Training jobs (one device's or one group's) whose end train_next has done: flags cleared
      * and the requests the job owed asked again, counted last. */
     atomic_uint_fast64_t train_jobs_ended;

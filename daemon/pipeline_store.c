@@ -711,8 +711,10 @@ static size_t versions_fallback(pipeline_t *p, const struct names *nm, struct de
 
 int pipeline_restore(pipeline_t *p)
 {
-    if (p->store == NULL)
+    if (p->store == NULL) {
+        atomic_store_explicit(&p->events_logged, 1, memory_order_release);
         return 0;
+    }
     int rc = store_device_each(p->store, on_device, p);
     struct restore_ctx rctx = {.p = p};
     if (rc == 0)
@@ -843,5 +845,7 @@ int pipeline_restore(pipeline_t *p)
              "up, %zu stored prediction blocks, %d trainings asked for before the stop asked "
              "again",
              rctx.loaded, rctx.failed, rctx.models, nm.n, prx.blocks, asked);
+    /* From here episodes' openings and ends are new: logged (pipeline_evlog.c). */
+    atomic_store_explicit(&p->events_logged, 1, memory_order_release);
     return rc;
 }

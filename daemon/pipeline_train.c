@@ -57,6 +57,7 @@
  * threads (caller holds d->mu); train_next on the training pool. */
 #include "err.h"
 #include "log.h"
+#include "pipeline_events_int.h" /* PIPE_WARN_BURST */
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "testhold.h"
