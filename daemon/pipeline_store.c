@@ -32,6 +32,7 @@
 #include "log.h"
 #include "pipeline_int.h"
 #include "pipeline_events_int.h"
+#include "testhold.h"
 #include "vtime.h"
 
 #include <jansson.h>
@@ -761,6 +762,10 @@ int pipeline_restore(pipeline_t *p)
                  "device%s (progress every %d s)",
                  rctx.loaded, rctx.loaded == 1 ? "" : "s", nm.n, nm.n == 1 ? "" : "s",
                  RESTORE_PROGRESS_S);
+    /* Tests only (test_startsig.py, a signal during the restore): with $VIGIL_TEST_HOLD_DIR
+     * (p->test_hold_dir) naming a folder holding "restore-catch-up", waits here while it exists
+     * (common/testhold.h: at most 60 s). Unset: one byte tested. */
+    test_hold_wait(p->test_hold_dir, "restore-catch-up", NULL, "pipeline");
     const double t0 = vtime_mono_s();
     double said = t0;
     for (size_t i = 0; rc == 0 && i < nm.n; i++) {

@@ -4,7 +4,9 @@
 the database's opening (storage's test hold point "lock-named", VIGIL_TEST_HOLD_DIR) while a
 signal comes: a SIGHUP is ignored and logged, and vigild goes on to serve; a SIGTERM stops it
 cleanly before it serves (exit 0, a log line saying the stop came during the start), and what
-was stored before is all there at the next start. Before session 66 both ended vigild by the
+was stored before is all there at the next start. A SIGTERM during the detectors' restore
+(the pipeline's hold point "restore-catch-up") lets the restore finish, then stops the same way,
+the restored detector saved. Before session 66 both ended vigild by the
 signal's default action (exit 129 or 143), nothing logged.
 
 QuietStart: the start's catch-up is announced before it runs (read66b's finding 6).
@@ -33,11 +35,12 @@ class StartSignals(vt.LogOnFailure):
         self.assertEqual(r.status, 204, r)
         self.d.stop()
 
-    def held_start(self, signum):
-        """Starts vigild held at "lock-named" (the database's opening), sends signum once the
-        hold is reached, then lets the start go on. Returns the process and its log's path."""
+    def held_start(self, signum, at="lock-named"):
+        """Starts vigild held at point `at` ("lock-named": the database's opening;
+        "restore-catch-up": the detectors' restore, before its catch-up), sends signum once the
+        hold is reached, then lets the start go on. Returns the process."""
         holds = vt.mkdtemp()
-        flag = os.path.join(holds, "lock-named")
+        flag = os.path.join(holds, at)
         vt.write_file(flag, "")
         d = self.d
         d.http_port, d.stream_port = vt.free_ports(2)
@@ -49,7 +52,7 @@ class StartSignals(vt.LogOnFailure):
                 stdout=logf, stderr=logf, env=dict(os.environ, VIGIL_TEST_HOLD_DIR=holds))
         self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
         self.log_path = log_path
-        vt.wait_for("the start held in the database's opening",
+        vt.wait_for("the start held at " + at,
                     lambda: os.path.exists(flag + ".held") or p.poll() is not None, 60,
                     self.held_log)
         self.assertIsNone(p.poll(), "vigild ended before the hold" + self.held_log())
@@ -96,6 +99,27 @@ class StartSignals(vt.LogOnFailure):
                       "restore skipped); nothing was acknowledged" % signal.SIGTERM, log)
         self.assertIn("stopped cleanly", log)
         self.assertNotIn(": data in ", log)  # the serving line: it never served
+        self.d.start()
+        self.assertEqual([r["ts"] for r in self.d.readings("pump-1")], [1000, 2000])
+        self.d.stop()
+
+    def test_term_during_the_restore_finishes_it_then_stops(self):
+        # The restore is not cut short (its catch-up and the episodes' bookkeeping): it ends,
+        # then vigild stops before serving, saving the detectors it restored.
+        p = self.held_start(signal.SIGTERM, "restore-catch-up")
+        try:
+            rc = p.wait(60)
+        except subprocess.TimeoutExpired:
+            self.fail("vigild did not stop within 60 s of a SIGTERM during the restore"
+                      + self.held_log())
+        log = self.held_log()
+        self.assertEqual(rc, 0, log)
+        self.assertIn("pipeline: 1 detectors restored (", log)
+        self.assertIn("signal %d during the start: stopping before serving (the start's work "
+                      "finished first); nothing was acknowledged" % signal.SIGTERM, log)
+        self.assertIn("the stop's last scoring and saves (1 detectors, ", log)
+        self.assertIn("stopped cleanly", log)
+        self.assertNotIn(": data in ", log)
         self.d.start()
         self.assertEqual([r["ts"] for r in self.d.readings("pump-1")], [1000, 2000])
         self.d.stop()
