@@ -86,43 +86,36 @@ class StartSignals(vt.LogOnFailure):
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(60), 0, self.held_log())
 
-    def test_term_during_the_start_stops_cleanly(self):
-        p = self.held_start(signal.SIGTERM)
+    def term_held(self, at, why):
+        """SIGTERM with the start held at point `at`: a clean stop before serving (exit 0 within
+        60 s, the line with `why`, "stopped cleanly", no serving line), and every reading stored
+        before read back at the next start. Returns the held start's log."""
+        p = self.held_start(signal.SIGTERM, at)
         try:
             rc = p.wait(60)
         except subprocess.TimeoutExpired:
-            self.fail("vigild did not stop within 60 s of a SIGTERM during the start"
-                      + self.held_log())
+            self.fail("vigild did not stop within 60 s of a SIGTERM held at %s%s"
+                      % (at, self.held_log()))
         log = self.held_log()
         self.assertEqual(rc, 0, log)
-        self.assertIn("signal %d during the start: stopping before serving (the detectors' "
-                      "restore skipped); nothing was acknowledged" % signal.SIGTERM, log)
+        self.assertIn("signal %d during the start: stopping before serving (%s); nothing was "
+                      "acknowledged" % (signal.SIGTERM, why), log)
         self.assertIn("stopped cleanly", log)
         self.assertNotIn(": data in ", log)  # the serving line: it never served
         self.d.start()
         self.assertEqual([r["ts"] for r in self.d.readings("pump-1")], [1000, 2000])
         self.d.stop()
+        return log
+
+    def test_term_during_the_start_stops_cleanly(self):
+        self.term_held("lock-named", "the detectors' restore skipped")
 
     def test_term_during_the_restore_finishes_it_then_stops(self):
         # The restore is not cut short (its catch-up and the episodes' bookkeeping): it ends,
         # then vigild stops before serving, saving the detectors it restored.
-        p = self.held_start(signal.SIGTERM, "restore-catch-up")
-        try:
-            rc = p.wait(60)
-        except subprocess.TimeoutExpired:
-            self.fail("vigild did not stop within 60 s of a SIGTERM during the restore"
-                      + self.held_log())
-        log = self.held_log()
-        self.assertEqual(rc, 0, log)
+        log = self.term_held("restore-catch-up", "the start's work finished first")
         self.assertIn("pipeline: 1 detectors restored (", log)
-        self.assertIn("signal %d during the start: stopping before serving (the start's work "
-                      "finished first); nothing was acknowledged" % signal.SIGTERM, log)
         self.assertIn("the stop's last scoring and saves (1 detectors, ", log)
-        self.assertIn("stopped cleanly", log)
-        self.assertNotIn(": data in ", log)
-        self.d.start()
-        self.assertEqual([r["ts"] for r in self.d.readings("pump-1")], [1000, 2000])
-        self.d.stop()
 
 
 class QuietStart(vt.LogOnFailure):
