@@ -54,10 +54,13 @@ typedef int (*api_name_cb)(void *arg, const char *name);
 
 /* Called for each point a limit refuses: the point's item (JSON index, line number) and why. */
 typedef void (*api_reject_cb)(void *arg, uint32_t item, const char *reason);
-/* A device, one of its channel names and its group (NULL: none) (new_channels); runs on the
- * thread that called it. */
+/* A device, one of its channel names and its group (NULL: none, or it is the group's only
+ * member) (new_channels); leads: 1 when the group's trainings take the device's channels (no
+ * member that joined before it has a model: the members with other channels are left out),
+ * 0 when they take another member's (the device is left out). Runs on the thread that called
+ * it. */
 typedef void (*api_channel_cb)(void *arg, const char *device, const char *channel,
-                               const char *group);
+                               const char *group, int leads);
 
 /* One scored reading of the pipeline (what /v1/devices/{id}/predictions lists). Everything is
  * borrowed for the duration of the callback. */

@@ -155,7 +155,8 @@ struct put_ans {
 /* A PUT's answer: the device, and "warnings" when its limits name a channel it has not sent
  * (yet): kept, since the channel may come later, but a typo would otherwise never alarm and
  * be answered 200 in silence (session 65); or one its model has no room for (64 channels, this
- * not one of them: stored, not modelled, never judged; session 65, read65c). Only for a device
+ * not one of them: stored, not modelled, never judged; session 65, read65c; one it never sent
+ * is told so, session 66). Only for a device
  * that has sent a reading: one declared before its first (the usual way to set it up) has no
  * channel to compare with, and every limit would warn. */
 static int put_one(void *arg, const api_device_t *d)
@@ -183,11 +184,17 @@ static int put_one(void *arg, const api_device_t *d)
             sbuf_append(b, ",\"warnings\":[", 13);
         } else
             sbuf_append(b, ",", 1);
-        char w[3 * BATCH_NAME_MAX + 160];
-        if (beyond)
+        char w[3 * BATCH_NAME_MAX + 192];
+        if (beyond && has_channel(d, ch))
             snprintf(w, sizeof w,
                      "limits.%s: the model of device '%s' has its 64 channels, '%s' not one of "
                      "them: stored, not modelled, the limit is never judged",
+                     ch, d->id, ch);
+        else if (beyond) /* never sent: nothing of it is stored yet (session 66, read66a) */
+            snprintf(w, sizeof w,
+                     "limits.%s: device '%s' has no channel '%s' and its model has its 64 "
+                     "channels: readings of it would be stored, not modelled; the limit is never "
+                     "judged",
                      ch, d->id, ch);
         else
             snprintf(w, sizeof w,

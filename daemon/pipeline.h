@@ -271,9 +271,13 @@ int pipeline_knows(pipeline_t *p, const char *device);
  * and only in the device's first such point of b
  * (learning again after it, it loses nothing more). A channel the model has no room for
  * (DETECTOR_MAX_CHANNELS) is not one. A device the pipeline does not know yet, or still
- * learning, reports nothing. A prediction: the shard may differ for a point at the edge of
- * "far ahead", a run behind the newest that becomes the timeline (a clock stepped back), or a
- * concurrent write. Any thread. */
+ * learning, reports nothing, even when its first training ends between this call and the
+ * scoring (the scoring then warns in the log and counts the relearn; told here as "possibly
+ * detecting" it would be wrong whenever the reading is scored first, which drops the training
+ * as stale and loses nothing). A prediction: the shard may differ for a point at the edge of
+ * "far ahead", a run behind the newest that becomes the timeline (a clock stepped back), a
+ * training that ends meanwhile, or a concurrent write. cb's group and leads:
+ * pipeline__group_place (a group of one is no group). Any thread. */
 void pipeline_new_channels(pipeline_t *p, const batch_t *b, api_channel_cb cb, void *arg);
 
 /* 1 when device's model has no room for channel: DETECTOR_MAX_CHANNELS channels, none of them

@@ -187,10 +187,15 @@ struct nc_dev {
 };
 
 /* d's slot in the table t (room: a power of two, more than its devices): its own, or the
- * empty one it goes in. */
+ * empty one it goes in. The high bits of the product, which every bit of d moves: its low
+ * bits are only d's low bits times an odd number, and devices made one after another lie a
+ * fixed stride apart (aligned_alloc 64; 3200 bytes, 50 x 64, with glibc here), so the low bits
+ * of d >> 6 share the stride's factors of two and the table used half its slots or fewer
+ * (read66a, session 66). */
 static struct nc_dev *nc_slot(struct nc_dev *t, size_t room, const struct dev *d)
 {
-    size_t i = (size_t)(((uintptr_t)d >> 6) * 0x9E3779B97F4A7C15ULL) & (room - 1);
+    const int bits = __builtin_ctzll((unsigned long long)room);
+    size_t i = (size_t)(((uint64_t)(uintptr_t)d * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
     while (t[i].d != NULL && t[i].d != d)
         i = (i + 1) & (room - 1);
     return &t[i];
@@ -258,13 +263,16 @@ void pipeline_new_channels(pipeline_t *p, const batch_t *b, api_channel_cb cb, v
         if (pipeline__detecting(d) &&
             pipeline__point_fate(d, pt, e->newest, future) == PIPE_PT_SCORED) {
             e->newest = pt->ts_ms;
-            int left = DETECTOR_MAX_CHANNELS - d->nch;
+            int left = DETECTOR_MAX_CHANNELS - d->nch, place = -1;
             for (uint32_t f = 0; f < pt->nfields; f++) {
                 const char *name = batch_str(b, b->fields[pt->field0 + f].name);
-                if (brings_channel(d, name, &left)) {
-                    cb(arg, device, name, d->group ? d->group->name : NULL);
-                    e->off = 1;
-                }
+                if (!brings_channel(d, name, &left))
+                    continue;
+                if (place < 0) /* the point's first: where d stands in its group, once */
+                    place = d->group ? pipeline__group_place(p, d) : PIPE_GROUP_ALONE;
+                cb(arg, device, name, place == PIPE_GROUP_ALONE ? NULL : d->group->name,
+                   place == PIPE_GROUP_LEADS);
+                e->off = 1;
             }
         }
         pthread_mutex_unlock(&d->mu);

@@ -39,6 +39,7 @@
 #include "vtime.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,6 +205,22 @@ static int back_run(pipeline_t *p, struct shard *sh, struct dev *d, int64_t ts)
     return 1;
 }
 
+/* "a new channel 'x'" or "new channels 'x', 'y'": d's channels from had on (those a point
+ * brought), for the log, in buf (room bytes); ", ..." ends a list that does not fit. */
+static void new_names(const struct dev *d, int had, char *buf, size_t room)
+{
+    size_t len =
+        (size_t)snprintf(buf, room, "%s", d->nch - had == 1 ? "a new channel" : "new channels");
+    for (int c = had; c < d->nch; c++) {
+        const size_t l = strlen(d->ch[c]);
+        if (len + l + 4 + sizeof ", ..." > room) { /* this name, and room for ", ..." after */
+            memcpy(buf + len, ", ...", sizeof ", ...");
+            return;
+        }
+        len += (size_t)snprintf(buf + len, room - len, "%s'%s'", c == had ? " " : ", ", d->ch[c]);
+    }
+}
+
 /* Before the step: order check, channels, the reading vector. Returns 1 when sp is to be
  * stepped. Caller holds sp->d->mu. */
 static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
@@ -257,27 +274,39 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
         return 0;
     if (changed || d->det == NULL) {
         /* A typo or a field added later costs a device whose detection was on its detection
-         * until a training (a warning, counted: vigil_model_relearns_total); in a group, until
-         * its channels match the group's first trainable member's (pipeline_train.c train_set
-         * leaves the others out). A device still learning loses nothing: an info line
-         * (session 65: it warned and counted at every device whose fields came one by one). */
+         * until a training (a warning, counted: vigil_model_relearns_total); in a group, the
+         * first member with a model (pipeline__group_place) sets the channels its trainings
+         * take (pipeline_train.c train_set leaves the others out, keeping their model), so a
+         * later member is left out until its channels match. A device still learning loses no
+         * detection (its warmup starts over): an info line (session 65: it warned and counted
+         * at every device whose fields came one by one). The line names every new channel of
+         * the point (session 66, read66a: the first only). */
         if (d->det) {
-            const char *nc = d->ch[had < d->nch ? had : d->nch - 1];
+            char nc[1024];
+            new_names(d, had < d->nch ? had : d->nch - 1, nc, sizeof nc);
             if (!pipeline__detecting(d)) {
-                log_info("pipeline: device '%s' has a new channel '%s' (%d channels now): its "
-                         "model, still learning, starts again",
+                log_info("pipeline: device '%s' has %s (%d channels now): its model, still "
+                         "learning, starts again",
                          d->name, nc, d->nch);
             } else {
-                if (d->group)
-                    log_warn("pipeline: device '%s' has a new channel '%s' (%d channels now): "
-                             "its model starts learning again, and group '%s' trains only the "
-                             "members with its first trainable member's channels (join order): "
-                             "until they match, this device or the others get no detection",
+                const int place = d->group ? pipeline__group_place(p, d) : PIPE_GROUP_ALONE;
+                if (place == PIPE_GROUP_LEADS)
+                    log_warn("pipeline: device '%s' has %s (%d channels now): its model starts "
+                             "learning again, and group '%s' trains only the members with its "
+                             "channels (the first member with a model, join order): the others "
+                             "keep the model they have, left out of its trainings until they "
+                             "have these channels",
+                             d->name, nc, d->nch, d->group->name);
+                else if (place == PIPE_GROUP_FOLLOWS)
+                    log_warn("pipeline: device '%s' has %s (%d channels now): its model starts "
+                             "learning again, and group '%s' trains only the members with the "
+                             "channels of its first member with a model (join order): this "
+                             "device gets no detection until its channels match theirs or it "
+                             "leaves the group",
                              d->name, nc, d->nch, d->group->name);
                 else
-                    log_warn("pipeline: device '%s' has a new channel '%s' (%d channels now): "
-                             "its model starts learning again, detection off for model.warmup "
-                             "readings",
+                    log_warn("pipeline: device '%s' has %s (%d channels now): its model starts "
+                             "learning again, detection off for model.warmup readings",
                              d->name, nc, d->nch);
                 atomic_fetch_add_explicit(&p->relearns, 1, memory_order_relaxed);
             }

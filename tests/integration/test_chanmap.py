@@ -27,12 +27,17 @@ must give the same mapping: the status's latest values name each value's own cha
      channel: no warning.
    - A brand-new device whose fields come one by one loses no detection (it has none yet): no
      warning, not counted, an info line.
-   - A group member's warning and log line say the group trains only matching members.
+   - A group member's warning and log line say what the group's trainings do, by where it
+     stands (session 66, read66a): a later member is left out until its channels match; the
+     first member with a model relearns and the others, left out, keep their model (checked
+     through the group's next training); a group of one is told as a device alone. The log
+     line names every new channel of the point.
    - At most 16 warnings a batch (the counter has them all), and a device with 62 channels
      sent 2 new ones in one point and 2 more in the next is told of the first 2 (room for 2,
      and the first point starts the learning again).
 6. A PUT limit on a channel beyond the model's 64 (stored, not modelled) says it is never
-   judged (ChannelMap.test_limit_on_a_channel_beyond_the_model).
+   judged, and one on a channel never sent says it has none
+   (ChannelMap.test_limit_on_a_channel_beyond_the_model).
 
 Python 3 standard library.
 """
@@ -133,7 +138,8 @@ class ChannelMap(vt.DaemonTestCase):
     def test_limit_on_a_channel_beyond_the_model(self):
         """A limit on a channel the model has no room for (64 channels, not one of them) is
         never judged: the PUT says so, for a channel stored beyond the 64 and for one never
-        sent. main: no warning for c64, and "applies when one comes" for zz (session 65)."""
+        sent, each in its own words. Session 65: no warning for c64, and "applies when one
+        comes" for zz; main (session 66, read66a): "stored" of zz, never sent."""
         dev = "wide-lim"
         self.assertEqual(self.d.post_json([{"device": dev, "ts": T0, "values": {
             "c%02d" % c: float(c) for c in range(65)}}]).status, 200)
@@ -143,9 +149,10 @@ class ChannelMap(vt.DaemonTestCase):
                         '"zz": {"max": 1}}}')
         self.assertEqual(r.status, 200, r)
         self.assertEqual(sorted(r.json().get("warnings", [])), [
-            "limits.%s: the model of device 'wide-lim' has its 64 channels, '%s' not one of "
-            "them: stored, not modelled, the limit is never judged" % (c, c)
-            for c in ("c64", "zz")], r.json())
+            "limits.c64: the model of device 'wide-lim' has its 64 channels, 'c64' not one of "
+            "them: stored, not modelled, the limit is never judged",
+            "limits.zz: device 'wide-lim' has no channel 'zz' and its model has its 64 channels: "
+            "readings of it would be stored, not modelled; the limit is never judged"], r.json())
 
 
 FLT_MAX = 3.4028234663852886e38
@@ -329,26 +336,79 @@ class NewChannelTold(vt.DaemonTestCase):
                               r"channels now\): its model, still learning, starts again")
         self.assertNotRegex(log, r"warn +pipeline: device 'tr-1' has a new channel")
 
-    def test_group_member_told_of_its_group(self):
-        """main: the plain warning ("detection off for model.warmup readings" in the log),
-        though the group leaves the member out of its trainings until the channels match."""
-        d, devs = self.d, ["gm-a", "gm-b"]
+    def group(self, name, devs):
         for v in devs:
-            r = d.curl("PUT", "/v1/devices/%s" % v, "-H", "Content-Type: application/json",
-                       "--data-binary", '{"group": "gm"}')
+            r = self.d.curl("PUT", "/v1/devices/%s" % v, "-H", "Content-Type: application/json",
+                            "--data-binary", '{"group": "%s"}' % name)
             self.assertIn(r.status, (200, 201), r)
+
+    def test_group_member_told_of_its_group(self):
+        """A later member (not the group's first with a model) is left out until its channels
+        match. main: "... until they match, this device or the others get no detection" (one
+        text for every member; session 65's, read66a)."""
+        d, devs = self.d, ["gm-a", "gm-b"]
+        self.group("gm", devs)
         k = self.trained(devs)
         got = self.post([{"device": "gm-b", "ts": T0 + 1000 * k,
                           "values": {"x": 0.1, "y": 0.2, "z": 0.3, "w": 1.0}}])
         tp.wait_scored(d, "gm-b", k + 1)
         self.assertEqual(got, ["device 'gm-b': new channel 'w': its model starts learning again, "
-                               "and group 'gm' trains only the members with its first trainable "
-                               "member's channels: until they match, this device or the others "
-                               "get no detection"])
+                               "and group 'gm' trains only the members with the channels of its "
+                               "first member with a model: this device gets no detection until "
+                               "its channels match theirs or it leaves the group"])
         self.assertRegex(d.log(), r"warn +pipeline: device 'gm-b' has a new channel 'w' \(4 "
                                   r"channels now\): its model starts learning again, and group "
-                                  r"'gm' trains only the members with its first trainable "
-                                  r"member's channels \(join order\)")
+                                  r"'gm' trains only the members with the channels of its first "
+                                  r"member with a model \(join order\): this device gets no "
+                                  r"detection until its channels match theirs")
+
+    def test_group_first_member_told_the_others_keep_their_model(self):
+        """The group's first member: its new channels are what the group's trainings take, so
+        it gets detection back and the other member, left out, keeps its model (and detects).
+        The log line names both new channels. main: the one group text ("this device or the
+        others get no detection"), and the log named 'w' alone."""
+        d, devs = self.d, ["gf-a", "gf-b"]
+        self.group("gf", devs)
+        k = self.trained(devs)
+        vb = tp.models(d, "gf-b")["serving"]["version"]
+        got = self.post([{"device": "gf-a", "ts": T0 + 1000 * k,
+                          "values": {"x": 0.1, "y": 0.2, "z": 0.3, "w": 1.0, "v": 2.0}}])
+        tail = ("its model starts learning again, and group 'gf' trains only the members with "
+                "its channels (the first member with a model): the others keep the model they "
+                "have, left out of its trainings until they have these channels")
+        self.assertEqual(got, ["device 'gf-a': new channel '%s': %s" % (c, tail)
+                               for c in ("w", "v")])
+        tp.wait_scored(d, "gf-a", k + 1)
+        self.assertRegex(d.log(), r"warn +pipeline: device 'gf-a' has new channels 'w', 'v' \(5 "
+                                  r"channels now\): its model starts learning again, and group "
+                                  r"'gf' trains only the members with its channels \(the first "
+                                  r"member with a model, join order\): the others keep the model")
+        # Its warmup on the new channels, the other member fed on its three meanwhile: the
+        # group's training takes gf-a's channels, leaves gf-b out, and gf-b keeps serving.
+        self.feed(["gf-a"], self.WARMUP + 20, ("x", "y", "z", "w", "v"), k + 1)
+        self.feed(["gf-b"], self.WARMUP + 20, ("x", "y", "z"), k)
+        tp.wait_scored(d, "gf-a", k + 1 + self.WARMUP + 20)
+        tp.wait_scored(d, "gf-b", k + self.WARMUP + 20)
+        tp.wait_for("gf-a to serve a model trained on its 5 channels",
+                    lambda: (lambda m: m["serving"]["version"] > 0 and not m["training"])(
+                        tp.models(d, "gf-a")) or None, 120)
+        self.assertEqual(tp.models(d, "gf-b")["serving"]["version"], vb)
+        self.assertNotEqual(tp.status(d, "gf-b")["state"], "learning")
+        self.assertIn("device 'gf-b' has other channels than its group 'gf': left out", d.log())
+
+    def test_group_of_one_told_as_a_device_alone(self):
+        """A group of one member trains as a lone device: the plain text. main: the group text
+        ("this device or the others get no detection", when there are no others)."""
+        d, dev = self.d, "g1-a"
+        self.group("g1", [dev])
+        k = self.trained([dev])
+        got = self.post([{"device": dev, "ts": T0 + 1000 * k,
+                          "values": {"x": 0.1, "y": 0.2, "z": 0.3, "w": 1.0}}])
+        self.assertEqual(got, ["device 'g1-a': new channel 'w': its model starts learning again"])
+        tp.wait_scored(d, dev, k + 1)
+        self.assertRegex(d.log(), r"warn +pipeline: device 'g1-a' has a new channel 'w' \(4 "
+                                  r"channels now\): its model starts learning again, detection "
+                                  r"off for model.warmup readings")
 
     def test_warnings_capped_and_room_across_the_batch(self):
         """At most 16 warnings for a batch bringing 18 trained devices a new channel each (the
