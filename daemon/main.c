@@ -682,6 +682,9 @@ int main(int argc, char **argv)
     if (early) { /* before HTTP: nothing was acknowledged; what was restored is saved */
         api_auth_destroy(auth);
         api_tls_destroy(tls);
+        /* A stop, not a failed start: the pipeline's stop lines (the training waited for, the
+         * due trainings not run, the "restart" ends left) say "at the stop", as stop.c's do. */
+        pipeline_set_started(d.backend.pipe);
         goto fail;
     }
     rc = api_start(&d.api, &ao, &be, err, sizeof err);

@@ -20,6 +20,7 @@
 #include "vtime.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,15 +210,21 @@ static void close_stream(void *arg)
 }
 
 /* What the start's handler noted (vigild__start_signals): written only by it, read by the main
- * thread. The only mutable globals of vigild: a signal handler has no argument to carry them. */
-static volatile sig_atomic_t start_stop_signum, start_hup;
+ * thread. The only mutable globals of vigild: a signal handler has no argument to carry them.
+ * Atomic, not volatile sig_atomic_t: the handler runs on whichever thread the signal lands on
+ * (the writer's, a shard's), and volatile orders nothing between threads; a lock-free atomic
+ * is async-signal-safe (C11 7.14.1.1). */
+static atomic_int start_stop_signum, start_hup;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the start's signal handler needs lock-free atomics");
 
 static void on_start_signal(int signum)
 {
-    if (signum == SIGHUP)
-        start_hup = 1;
-    else if (start_stop_signum == 0)
-        start_stop_signum = signum;
+    if (signum == SIGHUP) {
+        atomic_store(&start_hup, 1);
+    } else {
+        int none = 0; /* the first stop signal is the one the log names */
+        atomic_compare_exchange_strong(&start_stop_signum, &none, signum);
+    }
 }
 
 void vigild__start_signals(void)
@@ -234,15 +241,15 @@ void vigild__start_signals(void)
 
 int vigild__start_stop(void)
 {
-    return start_stop_signum;
+    return atomic_load(&start_stop_signum);
 }
 
 int vigild__start_signals_end(struct daemon *d)
 {
-    if (start_hup)
+    if (atomic_load(&start_hup))
         log_info("SIGHUP during the start: ignored (this start has just read the "
                  "configuration; send it again to reload)");
-    int signum = start_stop_signum;
+    int signum = atomic_load(&start_stop_signum);
     if (signum == 0)
         return 0;
     d->stopping = 1;
