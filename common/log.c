@@ -103,7 +103,8 @@ const char *log_limit_note(char *buf, size_t size, unsigned place, uint64_t held
                      (unsigned long long)held);
     if (place >= burst && n >= 0 && (size_t)n < size)
         snprintf(buf + n, size - (size_t)n,
-                 " (the last such line for %lld s: later ones only counted)", (long long)every_s);
+                 " (the last such line for up to %lld s: later ones only counted)",
+                 (long long)every_s);
     return buf;
 }
 

@@ -55,7 +55,8 @@ unsigned log_limit_take(struct log_limit *l, int64_t now_s, int64_t every_s, uns
 /* Any thread. What a line log_limit_take let through adds to say so (place and held as it
  * returned): "" for a line with nothing held before it that is not its period's last, else
  * " (N more since the line before, not logged one by one)" and/or " (the last such line for
- * every_s s: later ones only counted)", in buf (size bytes, NUL-terminated). Returns buf. */
+ * up to every_s s: later ones only counted)" (up to: the period began at its first line, so the
+ * next may come sooner), in buf (size bytes, NUL-terminated). Returns buf. */
 const char *log_limit_note(char *buf, size_t size, unsigned place, uint64_t held, unsigned burst,
                            int64_t every_s);
 
