@@ -511,14 +511,18 @@ class TrainingFaults:
             self.d.db_path, "SELECT count(*) FROM models m JOIN devices d ON d.id = m.device_id "
             "WHERE d.name = '%s' AND m.version = %d" % (dev, version)) == "1", 30)
 
-    def retrain(self):
+    def retrain(self, queued_ok=False):
         """Asks for a training of the first device (of its group, when it has one); forced:
         under the random LSTM its readings may hold an anomaly episode open (unforced, 409
         since session 65). Returns whether the answer ended one: that ending is an acceptance,
         whose training is asked again at the next reading when the one asked now has ended
-        (README "anomalies", detector_accept), so one more training follows the next readings."""
+        (README "anomalies", detector_accept), so one more training follows the next readings.
+        queued_ok: a 409 "already queued or running" is taken as the retrain merged into that
+        training (pipeline_retrain's ERR_BUSY: it joins it), returning False."""
         st, _, body = req(self.d, "POST",
                           "/v1/devices/%s/model/retrain?force=true" % self.DEVS[0])
+        if queued_ok and st == 409 and b"is already queued or running" in body:
+            return False
         self.assertEqual(st, 202, body)
         return "ended" in vt.loads(body)
 
@@ -553,9 +557,13 @@ class TrainingFaults:
         # A failed training that had ended an episode (fail_once) was asked again by the first
         # reading after it: that one ran once the fault was gone. When it gave every device a
         # new version, it is the training this proves; else one is asked for now.
+        # The idle moment can come before the readings space_back posted are all scored: one
+        # scored after it asks that training again, and the retrain below then finds it queued
+        # (409, merged: review of ops66 saw it once in 4 runs, "the retrain joins it" logged).
+        # The training queued either way is the one waited for.
         ms = wait_for("no training queued or running", self.idle, 120)
         if not all(any(v["version"] > top for v in m["versions"]) for m in ms.values()):
-            self.retrain()
+            self.retrain(queued_ok=True)
         ms = wait_for("a new version", lambda: (lambda ms: ms if ms and all(any(
             v["version"] > top for v in m["versions"]) for m in ms.values()) else None)(
                 self.models()), 120)
