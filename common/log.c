@@ -79,6 +79,35 @@ bool log_due(_Atomic int64_t *last, int64_t now_s, int64_t every_s)
     return atomic_compare_exchange_strong(last, &prev, now_s ? now_s : 1);
 }
 
+unsigned log_limit_take(struct log_limit *l, int64_t now_s, int64_t every_s, unsigned burst,
+                        uint64_t *held)
+{
+    if (log_due(&l->period_s, now_s, every_s))
+        atomic_store(&l->said, 0); /* a new period: its first `burst` are said again */
+    const uint64_t n = atomic_fetch_add(&l->said, 1) + 1;
+    if (n > burst) {
+        atomic_fetch_add(&l->held, 1);
+        return 0;
+    }
+    *held = atomic_exchange(&l->held, 0);
+    return (unsigned)n;
+}
+
+const char *log_limit_note(char *buf, size_t size, unsigned place, uint64_t held, unsigned burst,
+                           int64_t every_s)
+{
+    int n = 0;
+    buf[0] = '\0';
+    if (held > 0)
+        n = snprintf(buf, size, " (%llu more since the line before, not logged one by one)",
+                     (unsigned long long)held);
+    if (place >= burst && n >= 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n,
+                 " (the last such line for up to %lld s: later ones only counted)",
+                 (long long)every_s);
+    return buf;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     if ((int)level < atomic_load_explicit(&current_level, memory_order_relaxed))

@@ -7,6 +7,7 @@
 #define VIGIL_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
@@ -33,6 +34,31 @@ const char *log_journal_prefix(enum log_level level);
  * *last is now_s (1 when now_s is 0, which would read as never). Of callers racing at the same
  * moment exactly one gets true: the others say their line at debug level, or count it. */
 bool log_due(_Atomic int64_t *last, int64_t now_s, int64_t every_s);
+
+/* A warning that may come once per device, all at once (a full disk fails every device's
+ * training and save: read66b's finding 7): said for the first `burst` occurrences of each
+ * period, then only counted until the next period. Zero-initialised; any thread. */
+struct log_limit {
+    _Atomic int64_t period_s; /* the current period's start (log_due's *last) */
+    _Atomic uint64_t said;    /* occurrences in it (said or not) */
+    _Atomic uint64_t held;    /* occurrences not said since the last line said */
+};
+
+/* Any thread. One occurrence (at now_s, seconds on the caller's clock) of l's warning, at most
+ * burst lines a period of every_s seconds. Returns its place in its period (1 to burst) when
+ * its line is to be said, *held (not NULL) then the occurrences not said since the line before
+ * (for this line to count them); else 0, the occurrence counted among those held. Racing
+ * callers may say a line or two more than burst across a period's start, never fewer. */
+unsigned log_limit_take(struct log_limit *l, int64_t now_s, int64_t every_s, unsigned burst,
+                        uint64_t *held);
+
+/* Any thread. What a line log_limit_take let through adds to say so (place and held as it
+ * returned): "" for a line with nothing held before it that is not its period's last, else
+ * " (N more since the line before, not logged one by one)" and/or " (the last such line for
+ * up to every_s s: later ones only counted)" (up to: the period began at its first line, so the
+ * next may come sooner), in buf (size bytes, NUL-terminated). Returns buf. */
+const char *log_limit_note(char *buf, size_t size, unsigned place, uint64_t held, unsigned burst,
+                           int64_t every_s);
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

@@ -10,7 +10,9 @@
  * watchdog and reports a status line (daemon/notify.c). SIGHUP reloads the configuration: the
  * file is read again with the same command-line overrides and, when valid, the settings that can
  * change live are applied (config_is_live); an invalid file is logged and the running
- * configuration kept. */
+ * configuration kept. During the start (the database's opening, the detectors' restore) the
+ * three signals are only noted (vigild__start_signals, stop.c): a SIGHUP then is ignored and
+ * logged, a SIGTERM or SIGINT stops vigild cleanly before it serves, never by default action. */
 #include "api.h"
 #include "auth.h"
 #include "backend.h"
@@ -374,7 +376,7 @@ int main(int argc, char **argv)
     struct daemon d;
     memset(&d, 0, sizeof d);
     config_default(&d.cfg);
-    int check_only = 0, demo = 0;
+    int check_only = 0, demo = 0, early = 0; /* early: a stop signalled during the start */
     char ver[128]; /* build_describe's: the version, commit and build type */
     const char *restore = NULL;
     /* Flags are applied after the file, so collect them first. */
@@ -501,6 +503,10 @@ int main(int argc, char **argv)
                     log_journal_prefix(LOG_LEVEL_WARN), err);
         return 0;
     }
+    /* From here a SIGHUP, SIGTERM or SIGINT no longer ends vigild by its default action: the
+     * start notes it, and once the loop's handlers are in ignores the SIGHUP (logged) or stops
+     * cleanly before serving (vigild__start_signals_end). */
+    vigild__start_signals();
     log_set_level(d.cfg.log_level);
     if (notify_init(&d.notify, err, sizeof err))
         log_warn("systemd notification disabled: %s", err);
@@ -599,16 +605,16 @@ int main(int argc, char **argv)
         }
         /* Every committed batch goes to the detectors, in commit order. */
         store_set_commit_hook(d.store, on_commit, d.backend.pipe);
-        notify_extend_start(&d.notify, "starting: restoring detectors, catching up on readings");
-        pipeline_restore(d.backend.pipe);
+        if (vigild__start_stop() == 0) { /* a stop signalled by now needs no restore */
+            notify_extend_start(&d.notify,
+                                "starting: restoring detectors, catching up on readings");
+            pipeline_restore(d.backend.pipe);
+            d.restored = 1;
+        }
     }
     /* A client that goes away while we answer it must not kill the daemon: writes to a closed
      * socket (stream acknowledgements, libmicrohttpd) fail with EPIPE instead of SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
-    /* HTTP answers (and a test or an operator may send SIGHUP) before the loop's signal
-     * handlers are installed below: a reload asked for that early is ignored (the file was
-     * just read) instead of ending the process by SIGHUP's default action. */
-    signal(SIGHUP, SIG_IGN);
     api_backend_t be;
     backend_init(&be, &d.backend);
     api_opts_t ao;
@@ -672,6 +678,15 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sigint, vigild__on_stop_signal, SIGINT);
     uv_signal_start(&d.sighup, on_hup, SIGHUP);
     d.signals_on = 1;
+    early = vigild__start_signals_end(&d);
+    if (early) { /* before HTTP: nothing was acknowledged; what was restored is saved */
+        api_auth_destroy(auth);
+        api_tls_destroy(tls);
+        /* A stop, not a failed start: the pipeline's stop lines (the training waited for, the
+         * due trainings not run, the "restart" ends left) say "at the stop", as stop.c's do. */
+        pipeline_set_started(d.backend.pipe);
+        goto fail;
+    }
     rc = api_start(&d.api, &ao, &be, err, sizeof err);
     if (rc) {
         log_error("%s", err);
@@ -729,7 +744,7 @@ int main(int argc, char **argv)
     log_info("stopped cleanly");
     return 0;
 
-fail:
+fail: /* a failed start, or a stop signalled during it (early) */
     api_stop(d.api);
     /* Every handle closed first, then one run of the loop to finish the closes: running it while
      * the stream still listens would never return (a failed HTTP listen used to hang here). */
@@ -737,6 +752,8 @@ fail:
     if (d.stream)
         stream_shutdown(d.stream, NULL, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
-    vigild__teardown(&d, 0);
-    return 1;
+    if (vigild__teardown(&d, early != 0) != 0 || !early)
+        return 1;
+    log_info("stopped cleanly");
+    return 0;
 }

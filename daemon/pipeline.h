@@ -88,12 +88,14 @@ int pipeline_save_all(pipeline_t *p, int *queued, int *first_err);
  * thread (the stop). */
 void pipeline_stop(pipeline_t *p);
 
-/* Says the daemon started: its loop runs from now (vigild's main, just before the loop). The
- * stop's lines (pipeline_stop's due trainings not run and its wait for the training under way;
- * the "restart" ends left open to the next restart) say "at the stop" (or "at stop") from
- * then on, "after the failed start" before (a start that failed after the restore: the loop
- * runs there only to close its handles, its maintenance timer never ticked, and only the stop's
- * own ticks ran, which put nothing; then vigild__teardown frees the pipeline). Loop thread. */
+/* Says the daemon started: its loop runs from now (vigild's main, just before the loop), or a
+ * stop signalled during the start ends it before it serves (main.c, vigild__start_signals_end:
+ * a stop, not a failed start). The stop's lines (pipeline_stop's due trainings not run and its
+ * wait for the training under way; the "restart" ends left open to the next restart) say "at
+ * the stop" (or "at stop") from then on, "after the failed start" before (a start that failed
+ * after the restore: the loop runs there only to close its handles, its maintenance timer never
+ * ticked, and only the stop's own ticks ran, which put nothing; then vigild__teardown frees the
+ * pipeline). Loop thread. */
 void pipeline_set_started(pipeline_t *p);
 
 /* pipeline_stop if not done, then puts the devices' newest prediction blocks to the store,

@@ -640,8 +640,8 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
     if (active && cur->ahead) {
         if (r->state != DET_ANOMALY && ts < cur->start_ts)
             return;
-        if (ts < cur->start_ts && (cur->id > d->next_event_id + 1 ||
-                                   (d->replay_keyed && d->replay_max >= cur->id))) {
+        if (ts < cur->start_ts &&
+            (cur->id > d->next_event_id + 1 || (d->replay_keyed && d->replay_max >= cur->id))) {
             free(cur->note);
             d->nevents--;
             active = 0;
@@ -705,6 +705,7 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             event_link(p, d, cur);
             if (!cur->prov)
                 persist_event(p, d, cur);
+            pipeline__event_log_open(p, d, cur);
         } else if (cur->prov) { /* the key after its start, reached while open: its row's */
             struct replay_key *k = replay_key_after(d, cur->start_ts);
             if (k == NULL || k->start_ts <= ts)
@@ -723,6 +724,7 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
         event_sides_fix(d, cur);
         event_note_end(d, cur);
         persist_event(p, d, cur);
+        pipeline__event_log_end(p, d, cur);
     }
 }
 
@@ -748,8 +750,10 @@ char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int
     cur->end_ts = d->last_ts >= cur->start_ts ? d->last_ts : cur->start_ts;
     cur->note = note;
     atomic_fetch_add_explicit(&p->ended[why], 1, memory_order_relaxed);
-    if (cur != &none)
+    if (cur != &none) {
         persist_event(p, d, cur);
+        pipeline__event_log_end(p, d, cur);
+    }
     char *js = pipeline__event_json(d, cur);
     if (cur == &none)
         free(note);

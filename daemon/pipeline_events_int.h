@@ -8,6 +8,13 @@
 
 #include "pipeline_int.h"
 
+/* The lines a minute of each of the pipeline's warnings a whole fleet can hit at once (struct
+ * pipeline's train_fail_log, save_fail_log: common/log.h log_limit_take), and of anomaly
+ * episodes' openings and of their ends (event_open_log, event_end_log: pipeline_evlog.c). */
+#define PIPE_WARN_BURST   5
+#define PIPE_WARN_EVERY_S 60
+#define PIPE_EVLOG_BURST  10
+
 /* Ends d's active event (if any) as `why` with note (taken, NULL: none), at the last reading
  * scored, and stores it. Returns the event's JSON (malloc'd; NULL when out of memory). An episode
  * without a kept event is answered, when untracked is set, as an event with id 0 that is
@@ -175,5 +182,9 @@ void pipeline__events_clear(struct dev *d);
  * (pipeline_events.c). The device's shard (point_finish); caller holds d->mu. */
 void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
                            const struct detector_result *r);
+/* The log lines of e's opening and of its end (pipeline_evlog.c): at most PIPE_EVLOG_BURST of
+ * each a minute, none before pipeline_restore is over. Caller holds d->mu. */
+void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e);
+void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct event *e);
 
 #endif

@@ -5,6 +5,7 @@
 #ifndef VIGIL_PIPELINE_INT_H
 #define VIGIL_PIPELINE_INT_H
 
+#include "log.h" /* struct log_limit */
 #include "nameidx.h"
 #include "pipeline.h"
 #include "wpool.h"
@@ -471,6 +472,10 @@ struct pipeline {
     atomic_uint_fast64_t clock_steps;    /* devices' timelines begun after a step back */
     atomic_uint_fast64_t relearns;       /* models begun again on a new channel (logged) */
     atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
+    /* Lines a fleet can cause at once (failed trainings, saves not queued; episodes' openings
+     * and ends, once events_logged: pipeline_restore over), limited a minute (PIPE_WARN_BURST). */
+    struct log_limit train_fail_log, save_fail_log, event_open_log, event_end_log;
+    atomic_int events_logged;
     /* Training jobs (one device's or one group's) whose end train_next has done: flags cleared
      * and the requests the job owed asked again, counted last. */
     atomic_uint_fast64_t train_jobs_ended;

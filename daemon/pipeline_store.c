@@ -32,11 +32,16 @@
 #include "log.h"
 #include "pipeline_int.h"
 #include "pipeline_events_int.h"
+#include "testhold.h"
 #include "vtime.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Seconds between the restore's progress lines (its catch-up of the readings stored after each
+ * detector's save). */
+#define RESTORE_PROGRESS_S 10
 
 #define BLOB_MAGIC       "VGPD"
 #define BLOB_FORMAT      5u
@@ -83,10 +88,17 @@ static void lean_put(uint8_t **p, const struct dev *d, int active)
 
 /* A save that did not reach the store: the store keeps the previous one (a restart then starts
  * from it); the next save (o.save_every readings on, or at shutdown) tries again. */
-static int detector_not_saved(const struct dev *d, int rc, int quiet_busy)
+static int detector_not_saved(pipeline_t *p, const struct dev *d, int rc, int quiet_busy)
 {
-    if (!(quiet_busy && rc == ERR_BUSY))
-        log_warn("pipeline: detector of '%s' not saved: %s", d->name, err_str(rc));
+    uint64_t held;
+    char note[160];
+    unsigned place;
+    if (!(quiet_busy && rc == ERR_BUSY) &&
+        (place = log_limit_take(&p->save_fail_log, (int64_t)vtime_mono_s(), PIPE_WARN_EVERY_S,
+                                PIPE_WARN_BURST, &held)) != 0)
+        log_warn(
+            "pipeline: detector of '%s' not saved: %s%s", d->name, err_str(rc),
+            log_limit_note(note, sizeof note, place, held, PIPE_WARN_BURST, PIPE_WARN_EVERY_S));
     return rc;
 }
 
@@ -137,7 +149,7 @@ static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
     uint8_t *blob = rc == 0 ? malloc(cap) : NULL, *w = blob;
     if (blob == NULL) {
         free(ckpt);
-        return detector_not_saved(d, ERR_NOMEM, quiet_busy);
+        return detector_not_saved(p, d, ERR_NOMEM, quiet_busy);
     }
     memcpy(w, BLOB_MAGIC, 4);
     w += 4;
@@ -202,7 +214,7 @@ static int save_dev(pipeline_t *p, struct dev *d, int quiet_busy)
                                 ckpt, clen);
     free(blob);
     free(ckpt);
-    return rc ? detector_not_saved(d, rc, quiet_busy) : 0;
+    return rc ? detector_not_saved(p, d, rc, quiet_busy) : 0;
 }
 
 int pipeline__save(pipeline_t *p, struct dev *d)
@@ -700,8 +712,10 @@ static size_t versions_fallback(pipeline_t *p, const struct names *nm, struct de
 
 int pipeline_restore(pipeline_t *p)
 {
-    if (p->store == NULL)
+    if (p->store == NULL) {
+        atomic_store_explicit(&p->events_logged, 1, memory_order_release);
         return 0;
+    }
     int rc = store_device_each(p->store, on_device, p);
     struct restore_ctx rctx = {.p = p};
     if (rc == 0)
@@ -741,7 +755,25 @@ int pipeline_restore(pipeline_t *p)
     const size_t rr_mark = pipeline__restart_mark(p);
     store_stats_t st0;
     store_stats_get(p->store, &st0);
+    /* A first start on a large database reads for tens of seconds here (read66b's finding 6:
+     * 22 s on 2,000 devices, silent): the log says what comes, then how far it is. */
+    if (rc == 0)
+        log_info("pipeline: %d detector%s loaded; catching up on the stored readings of %zu "
+                 "device%s (progress every %d s)",
+                 rctx.loaded, rctx.loaded == 1 ? "" : "s", nm.n, nm.n == 1 ? "" : "s",
+                 RESTORE_PROGRESS_S);
+    /* Tests only (test_startsig.py, a signal during the restore): with $VIGIL_TEST_HOLD_DIR
+     * (p->test_hold_dir) naming a folder holding "restore-catch-up", waits here while it exists
+     * (common/testhold.h: at most 60 s). Unset: one byte tested. */
+    test_hold_wait(p->test_hold_dir, "restore-catch-up", NULL, "pipeline");
+    const double t0 = vtime_mono_s();
+    double said = t0;
     for (size_t i = 0; rc == 0 && i < nm.n; i++) {
+        double now = vtime_mono_s();
+        if (now - said >= RESTORE_PROGRESS_S) {
+            log_info("pipeline: catching up: %zu of %zu devices read (%.0f s)", i, nm.n, now - t0);
+            said = now;
+        }
         struct dev *d = pipeline__find(p, nm.v[i]);
         int have_det = d && d->det;
         int64_t last_ts = have_det ? d->last_ts : -1;
@@ -761,6 +793,9 @@ int pipeline_restore(pipeline_t *p)
         if (d)
             refeed(p, d, last_ts, have_det);
     }
+    if (vtime_mono_s() - t0 >= RESTORE_PROGRESS_S) /* a long read: the scoring may be too */
+        log_info("pipeline: catching up: %zu devices read (%.0f s); waiting for their scoring",
+                 nm.n, vtime_mono_s() - t0);
     pipeline_drain(p);
     for (size_t i = 0; i < nm.n; i++) { /* an episode left provisional numbered (read64c) */
         struct dev *d = pipeline__find(p, nm.v[i]);
@@ -815,5 +850,7 @@ int pipeline_restore(pipeline_t *p)
              "up, %zu stored prediction blocks, %d trainings asked for before the stop asked "
              "again",
              rctx.loaded, rctx.failed, rctx.models, nm.n, prx.blocks, asked);
+    /* From here episodes' openings and ends are new: logged (pipeline_evlog.c). */
+    atomic_store_explicit(&p->events_logged, 1, memory_order_release);
     return rc;
 }

@@ -15,8 +15,9 @@
  * its version is in the store (the rollback point the API promises): after the apply the
  * training thread flushes the store and looks the version up, without any lock; if it is not
  * there the detector copied before the apply is put back (pipeline_member.c's member_undo).
- * Every failure is logged once per device and counted (pipeline__train_failed); the detector
- * asks again later.
+ * Every failure is counted and logged once per device, at most PIPE_WARN_BURST lines a minute
+ * (pipeline__train_failed: a full disk fails a whole fleet at once); the detector asks again
+ * later.
  *
  * Groups: the devices whose attributes name the same "group" share one model. A group's
  * training makes one job per member (from the member's detector, with the member's own
@@ -56,6 +57,7 @@
  * threads (caller holds d->mu); train_next on the training pool. */
 #include "err.h"
 #include "log.h"
+#include "pipeline_events_int.h" /* PIPE_WARN_BURST */
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "testhold.h"
@@ -170,14 +172,22 @@ int pipeline__window_skip(const struct dev *d, struct maint_span *skip)
     return n;
 }
 
-/* A training of `device` that failed with rc: logged once with the device and the reason, and
- * counted (vigil_model_training_failures_total). The model that served serves on; the detector
+/* A training of `device` that failed with rc: logged with the device and the reason (the first
+ * PIPE_WARN_BURST of a minute; the next line said counts those not said), and counted
+ * (vigil_model_training_failures_total). The model that served serves on; the detector
  * asks again later as for any job not applied (retrain_every readings on, or warmup / 4 + 1
  * before its first model), never at once. */
 void pipeline__train_failed(pipeline_t *p, const char *device, const char *what, int rc)
 {
-    log_warn("pipeline: training for device '%s' failed: %s%s; the serving model stays", device,
-             what, err_str(rc));
+    uint64_t held;
+    char note[160];
+    const unsigned place = log_limit_take(&p->train_fail_log, (int64_t)vtime_mono_s(),
+                                          PIPE_WARN_EVERY_S, PIPE_WARN_BURST, &held);
+    if (place)
+        log_warn(
+            "pipeline: training for device '%s' failed: %s%s; the serving model stays%s", device,
+            what, err_str(rc),
+            log_limit_note(note, sizeof note, place, held, PIPE_WARN_BURST, PIPE_WARN_EVERY_S));
     atomic_fetch_add_explicit(&p->train_failures, 1, memory_order_relaxed);
 }
 

@@ -38,6 +38,7 @@ struct daemon {
     backend_t backend;
     demo_t demo;
     int stopping;
+    int restored;            /* pipeline_restore ran (a stop signalled during the start skips it) */
     const char *config_path; /* borrowed from argv; NULL: built-in defaults */
     struct override ov[OV_COUNT];
     notify_t notify;
@@ -60,6 +61,19 @@ struct daemon {
  * (the HTTP server stops, the demo feed ends, then the stream shuts down and the loop ends);
  * a second one is logged and has no other effect. */
 void vigild__on_stop_signal(uv_signal_t *h, int signum);
+
+/* The start's signals, from before the database opens until the loop's handlers replace them
+ * (uv_signal_start): vigild__start_signals installs a handler for SIGHUP, SIGTERM and SIGINT
+ * that only notes them, so none of them ends vigild during the start by its default action
+ * (read66b's finding 5: exit 129 or 143, nothing logged). vigild__start_stop returns the first
+ * SIGTERM or SIGINT noted (0: none): a start that has it skips the restore and stops before
+ * serving. vigild__start_signals_end, once the loop's handlers are in, logs the SIGHUPs noted
+ * (ignored: the configuration was read by this start) and, for a stop noted, says so and tells
+ * systemd STOPPING=1 (READY=1 is never sent then); it returns that stop's signal, or 0. Main
+ * thread (the handler itself runs on any thread and only stores a number). */
+void vigild__start_signals(void);
+int vigild__start_stop(void);
+int vigild__start_signals_end(struct daemon *d);
 
 /* Closes the signal handles (a run of the loop finishes the closes) and ignores SIGTERM, SIGINT
  * and SIGHUP from then on. A no-op when they were not started. */

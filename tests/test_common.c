@@ -70,6 +70,37 @@ static void test_log_due_period(void **state)
     assert_true(log_due(&zero, 61, 60));
 }
 
+/* log_limit_take and log_limit_note (read66b's finding 7: one warning per device of a fleet
+ * whose disk is full): the first `burst` of a period are said, the next ones only counted, and
+ * the first line of the next period counts them; the period's last line says it is the last. */
+static void test_log_limit_burst(void **state)
+{
+    (void)state;
+    struct log_limit l = {0};
+    uint64_t held = 99;
+    char note[160];
+    assert_int_equal(log_limit_take(&l, 100, 60, 3, &held), 1);
+    assert_int_equal(held, 0);
+    assert_string_equal(log_limit_note(note, sizeof note, 1, held, 3, 60), "");
+    assert_int_equal(log_limit_take(&l, 100, 60, 3, &held), 2);
+    assert_int_equal(log_limit_take(&l, 110, 60, 3, &held), 3);
+    assert_string_equal(log_limit_note(note, sizeof note, 3, held, 3, 60),
+                        " (the last such line for up to 60 s: later ones only counted)");
+    for (int i = 0; i < 197; i++) /* the rest of a fleet of 200, in the same minute */
+        assert_int_equal(log_limit_take(&l, 120, 60, 3, &held), 0);
+    assert_int_equal(log_limit_take(&l, 159, 60, 3, &held), 0);
+    assert_int_equal(log_limit_take(&l, 160, 60, 3, &held), 1); /* the next period */
+    assert_int_equal(held, 198);
+    assert_string_equal(log_limit_note(note, sizeof note, 1, held, 3, 60),
+                        " (198 more since the line before, not logged one by one)");
+    assert_string_equal(log_limit_note(note, sizeof note, 1, 2, 1, 60),
+                        " (2 more since the line before, not logged one by one) (the last such "
+                        "line for up to 60 s: later ones only counted)");
+    char small[8]; /* truncated, still terminated */
+    log_limit_note(small, sizeof small, 1, 2, 1, 60);
+    assert_int_equal(strlen(small), sizeof small - 1);
+}
+
 /* Two threads racing for one period, released together: exactly one wins each, over many
  * periods (one winner is what keeps the journal at one line a minute). The last to finish a
  * round opens the next, and they spin (yielding now and then, the machine may be shared)
@@ -115,6 +146,54 @@ static void test_log_due_race(void **state)
     free(r);
 }
 
+/* log_limit_take from several threads at once (the pipeline's shards, its training threads and
+ * the loop warn through one struct log_limit; review of ops66): every occurrence is either said
+ * or counted in a later line's held, none lost or counted twice, across many periods' starts
+ * (the racers cross them at their own pace, some a period behind); and the lines said are at
+ * most burst a period: a period's reset of the count is one store, the places after it unique. */
+#define LIMIT_THREADS 4
+/* No yield: the racers contend (a held count kept by load and store lost some, 3 runs of 5). */
+#define LIMIT_TAKES   200000
+#define LIMIT_BURST   5u
+#define LIMIT_PERIODS 40 /* periods each racer crosses: now = its take / (TAKES / PERIODS) */
+struct limit_race {
+    struct log_limit l;
+    atomic_uint_fast64_t said, held; /* lines let through, and the held counts they carried */
+};
+
+static void *limit_racer(void *arg)
+{
+    struct limit_race *r = arg;
+    for (int i = 0; i < LIMIT_TAKES; i++) {
+        const int64_t k = i / (LIMIT_TAKES / LIMIT_PERIODS);
+        uint64_t held = 0;
+        if (log_limit_take(&r->l, 1000 + 60 * k, 60, LIMIT_BURST, &held) != 0) {
+            atomic_fetch_add(&r->said, 1);
+            atomic_fetch_add(&r->held, held);
+        }
+    }
+    return NULL;
+}
+
+static void test_log_limit_race(void **state)
+{
+    (void)state;
+    struct limit_race *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    pthread_t t[LIMIT_THREADS];
+    for (int i = 0; i < LIMIT_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, limit_racer, r), 0);
+    for (int i = 0; i < LIMIT_THREADS; i++)
+        pthread_join(t[i], NULL);
+    uint64_t last = 0; /* a line a period on says what is still held */
+    assert_int_equal(log_limit_take(&r->l, 1000 + 60 * (LIMIT_PERIODS + 1), 60, LIMIT_BURST, &last),
+                     1);
+    assert_true(atomic_load(&r->said) + atomic_load(&r->held) + last ==
+                (uint64_t)LIMIT_THREADS * LIMIT_TAKES);
+    assert_in_range(atomic_load(&r->said), LIMIT_BURST, LIMIT_BURST * LIMIT_PERIODS);
+    free(r);
+}
+
 /* posint_parse (task knobs64): digits only, 1 to max. The test knobs (storage's
  * VIGIL_TEST_BUSY_MS and VIGIL_TEST_OPS_MAX read with strtol) took " 3000" and "+3000" as 3000;
  * WATCHDOG_USEC (strtoull) took "-5" as 2^64 - 5, and takes up to 2^64 - 1 (systemd's
@@ -150,10 +229,9 @@ static void test_posint_parse(void **state)
 }
 
 static const struct CMUnitTest common_err_tests[] = {
-    cmocka_unit_test(test_err_from_errno),
-    cmocka_unit_test(test_log_due_period),
-    cmocka_unit_test(test_log_due_race),
-    cmocka_unit_test(test_posint_parse),
+    cmocka_unit_test(test_err_from_errno),  cmocka_unit_test(test_log_due_period),
+    cmocka_unit_test(test_log_limit_burst), cmocka_unit_test(test_log_limit_race),
+    cmocka_unit_test(test_log_due_race),    cmocka_unit_test(test_posint_parse),
 };
 
 int main(void)

@@ -511,14 +511,18 @@ class TrainingFaults:
             self.d.db_path, "SELECT count(*) FROM models m JOIN devices d ON d.id = m.device_id "
             "WHERE d.name = '%s' AND m.version = %d" % (dev, version)) == "1", 30)
 
-    def retrain(self):
+    def retrain(self, queued_ok=False):
         """Asks for a training of the first device (of its group, when it has one); forced:
         under the random LSTM its readings may hold an anomaly episode open (unforced, 409
         since session 65). Returns whether the answer ended one: that ending is an acceptance,
         whose training is asked again at the next reading when the one asked now has ended
-        (README "anomalies", detector_accept), so one more training follows the next readings."""
+        (README "anomalies", detector_accept), so one more training follows the next readings.
+        queued_ok: a 409 "already queued or running" is taken as the retrain merged into that
+        training (pipeline_retrain's ERR_BUSY: it joins it), returning False."""
         st, _, body = req(self.d, "POST",
                           "/v1/devices/%s/model/retrain?force=true" % self.DEVS[0])
+        if queued_ok and st == 409 and b"is already queued or running" in body:
+            return False
         self.assertEqual(st, 202, body)
         return "ended" in vt.loads(body)
 
@@ -553,9 +557,13 @@ class TrainingFaults:
         # A failed training that had ended an episode (fail_once) was asked again by the first
         # reading after it: that one ran once the fault was gone. When it gave every device a
         # new version, it is the training this proves; else one is asked for now.
+        # The idle moment can come before the readings space_back posted are all scored: one
+        # scored after it asks that training again, and the retrain below then finds it queued
+        # (409, merged: review of ops66 saw it once in 4 runs, "the retrain joins it" logged).
+        # The training queued either way is the one waited for.
         ms = wait_for("no training queued or running", self.idle, 120)
         if not all(any(v["version"] > top for v in m["versions"]) for m in ms.values()):
-            self.retrain()
+            self.retrain(queued_ok=True)
         ms = wait_for("a new version", lambda: (lambda ms: ms if ms and all(any(
             v["version"] > top for v in m["versions"]) for m in ms.values()) else None)(
                 self.models()), 120)
@@ -566,6 +574,43 @@ class TrainingFaults:
         self.assertEqual(len({m["serving"]["version"] for m in ms.values()}), 1, ms)
         self.assertEqual(self.failures(), f)
         return ms
+
+class FleetDiskFull(TmpfsVolume):
+    """read66b's finding 7 (session 66): a full disk fails every device of a fleet at once.
+    The warnings a device can each cause (a detector not saved, a training failed) are said at
+    most 5 times a minute, the later ones counted; the stop's summary counts every detector it
+    tried and those lost as its closing error line does (before: one line per device, 200 at
+    the stop, and a summary of 85 detectors beside "200 detectors' state could not be saved")."""
+    CONFIG = ""  # the model on: each device has a detector to save
+    DEVICES = 200
+
+    def test_fleet_on_a_full_disk_logs_a_bounded_number_of_lines(self):
+        d = self.d
+        t0 = 1_700_000_000_000
+        refused = 0
+        for b in range(400):
+            lines = "\n".join("m,device=d%d a=%d,b=%d %d" % (dev, b * 25 + k, k, t0 + (b * 25 + k) * 1000)
+                              for k in range(25) for dev in range(self.DEVICES))
+            st, _, body = vt.http_request("POST", d.url("/write?db=x&precision=ms"), body=lines)
+            if st == 507:
+                refused += 1
+                if refused >= 3:
+                    break
+            else:
+                self.assertEqual(st, 204, body)
+        self.assertEqual(refused, 3, "the volume never filled: test is too weak")
+        d.stop(codes=(1,))  # the stop's saves are lost: exit 1, as documented
+        log = d.log()
+        self.assertLessEqual(log.count("pipeline: detector of '"), 5, log)
+        self.assertLessEqual(log.count("pipeline: training for device '"), 5, log)
+        m = re.search(r"the stop's last scoring and saves \((\d+) detectors, (\d+) of them not "
+                      r"saved, ", log)
+        self.assertIsNotNone(m, log)
+        self.assertEqual(int(m.group(1)), self.DEVICES, log)
+        lost = re.search(r"stopped, but (\d+) detectors' state could not be saved", log)
+        self.assertIsNotNone(lost, log)
+        self.assertEqual(lost.group(1), m.group(2), log)
+
 
 class TrainingDiskFull(TrainingFaults, TmpfsVolume):
     """The disk fills while the model is enabled: readings are refused (507), what was

@@ -1,0 +1,114 @@
+/* daemon/pipeline_evlog.c: the log lines of anomaly episodes (read66b's finding 8: an episode's
+ * opening and end were in the event streams, the stored events and /metrics, never in the
+ * log, where an operator reading the journal looks first).
+ *
+ * An opening: "anomaly: device 'X': event N opened (by R; sensors: a 71%, b 20%)", at info:
+ * the channels by their share of the opening reading's score, the largest first, at most
+ * EVLOG_SENSORS of them. An end: "anomaly: device 'X': event N ended: HOW after D (peak P)",
+ * at info when cleared, an operator's, a maintenance period's or the detector's start over,
+ * and at warn when the detector ended it by itself without the readings coming back
+ * (accepted: their regime taken as the new normal; released: the step that set it off went
+ * back), which an operator may want to look at. Each kind (openings, ends) is said at most
+ * PIPE_EVLOG_BURST lines a minute (common/log.h log_limit_take), so a flapping fleet cannot
+ * flood the journal: the next line said counts those left out; the event streams, the stored
+ * events and vigil_anomaly_episodes_opened_total and _ended_total still have every one.
+ *
+ * Nothing is said before pipeline_restore is over (p->events_logged): the restore's catch-up
+ * opens and ends again the episodes a vigild before the restart already said.
+ *
+ * Threads: the callers' (pipeline_events.c: the device's shard, an API thread, the loop), with
+ * d->mu held; these only read d and e and log. */
+#include "log.h"
+#include "pipeline_events_int.h"
+#include "pipeline_int.h"
+#include "vtime.h"
+
+#include <stdio.h>
+
+/* The channels an opening's line names at most. */
+#define EVLOG_SENSORS 3
+
+static int evlog_due(pipeline_t *p, struct log_limit *l, char *note, size_t size)
+{
+    if (!atomic_load_explicit(&p->events_logged, memory_order_acquire))
+        return 0;
+    uint64_t held;
+    const unsigned place =
+        log_limit_take(l, (int64_t)vtime_mono_s(), PIPE_WARN_EVERY_S, PIPE_EVLOG_BURST, &held);
+    if (place == 0)
+        return 0;
+    log_limit_note(note, size, place, held, PIPE_EVLOG_BURST, PIPE_WARN_EVERY_S);
+    return 1;
+}
+
+void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e)
+{
+    char note[160];
+    if (!evlog_due(p, &p->event_open_log, note, sizeof note))
+        return;
+    float total = 0;
+    for (int c = 0; c < d->nch; c++)
+        total += e->share[c] > 0 ? e->share[c] : 0;
+    char sensors[256] = "";
+    size_t at = 0;
+    uint64_t named = 0;
+    for (int k = 0; k < EVLOG_SENSORS && total > 0; k++) {
+        int best = -1;
+        for (int c = 0; c < d->nch; c++)
+            if (!(named >> c & 1) && e->share[c] > 0 && (best < 0 || e->share[c] > e->share[best]))
+                best = c;
+        if (best < 0)
+            break;
+        named |= (uint64_t)1 << best;
+        int n = snprintf(sensors + at, sizeof sensors - at, "%s%s %.0f%%", k ? ", " : "",
+                         d->ch[best] ? d->ch[best] : "?", 100.0 * e->share[best] / total);
+        if (n < 0 || (size_t)n >= sizeof sensors - at)
+            break;
+        at += (size_t)n;
+    }
+    const char *by = e->opened_by > 0 && e->opened_by < PIPE_OPEN_N
+                         ? pipeline__open_names[e->opened_by]
+                         : "unknown";
+    log_info("anomaly: device '%s': event %llu opened (by %s; sensors: %s)%s", d->name,
+             (unsigned long long)e->id, by, sensors[0] ? sensors : "none named", note);
+}
+
+void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct event *e)
+{
+    char note[160];
+    if (!evlog_due(p, &p->event_end_log, note, sizeof note))
+        return;
+    const char *how;
+    int warn = 0;
+    switch (e->ended_by) {
+    case DET_END_CLEARED:
+        how = "cleared (the readings came back to what the model expects)";
+        break;
+    case DET_END_ACCEPTED:
+        how = "accepted automatically (it lasted long enough that its readings are taken as the "
+              "new normal)";
+        warn = 1;
+        break;
+    case DET_END_RELEASED:
+        how = "released automatically (the step that set it off went back, or settled)";
+        warn = 1;
+        break;
+    case PIPE_END_OPERATOR:
+        how = "accepted by an operator";
+        break;
+    case PIPE_END_MAINT:
+        how = "a maintenance period";
+        break;
+    case PIPE_END_RESET:
+        how = "reset (the device's detector started over)";
+        break;
+    default:
+        how = e->ended_by > 0 && e->ended_by < PIPE_END_N ? pipeline__end_names[e->ended_by]
+                                                          : "unknown";
+    }
+    char took[64];
+    vtime_format_duration(e->end_ts - e->start_ts, took, sizeof took);
+    log_msg(warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+            "anomaly: device '%s': event %llu ended: %s after %s of readings (peak %.2f)%s",
+            d->name, (unsigned long long)e->id, how, took, e->peak, note);
+}
