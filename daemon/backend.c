@@ -417,9 +417,9 @@ static void be_new_channels(void *ctx, const batch_t *b, api_channel_cb cb, void
     pipeline_new_channels(((backend_t *)ctx)->pipe, b, cb, arg);
 }
 
-static int be_retrain(void *ctx, const char *id, int force, char **out)
+static int be_retrain(void *ctx, const char *id, int force, struct api_retrain *res)
 {
-    return pipeline_retrain(pipe_for(ctx, id), id, force, out);
+    return pipeline_retrain(pipe_for(ctx, id), id, force, res);
 }
 
 static int be_accept(void *ctx, const char *id, const char *note, char **out)
