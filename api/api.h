@@ -54,8 +54,13 @@ typedef int (*api_name_cb)(void *arg, const char *name);
 
 /* Called for each point a limit refuses: the point's item (JSON index, line number) and why. */
 typedef void (*api_reject_cb)(void *arg, uint32_t item, const char *reason);
-/* A device and one of its channel names (new_channels); runs on the thread that called it. */
-typedef void (*api_channel_cb)(void *arg, const char *device, const char *channel);
+/* A device, one of its channel names and its group (NULL: none, or it is the group's only
+ * member) (new_channels); leads: 1 when the group's trainings take the device's channels (no
+ * member that joined before it has a model: the members with other channels are left out),
+ * 0 when they take another member's (the device is left out). Runs on the thread that called
+ * it. */
+typedef void (*api_channel_cb)(void *arg, const char *device, const char *channel,
+                               const char *group, int leads);
 
 /* One scored reading of the pipeline (what /v1/devices/{id}/predictions lists). Everything is
  * borrowed for the duration of the callback. */
@@ -132,6 +137,9 @@ typedef struct api_backend {
      * device's model a new channel (the model starts learning again); see
      * pipeline_new_channels. */
     void (*new_channels)(void *ctx, const batch_t *b, api_channel_cb cb, void *arg);
+    /* Optional (NULL: no model). 1 when the device's model has no room for channel (its limit
+     * is never judged); see pipeline_channel_unmodelled. */
+    int (*channel_unmodelled)(void *ctx, const char *id, const char *channel);
     /* Declares or updates a device (attrs_json: a JSON object text). Returns 0, ERR_* . */
     int (*device_put)(void *ctx, const char *id, const char *attrs_json, int *created);
     int (*device_delete)(void *ctx, const char *id);

@@ -146,14 +146,23 @@ static int has_channel(const api_device_t *d, const char *ch)
     return 0;
 }
 
+/* put_one's argument: the answer, and the server (its backend: channel_unmodelled). */
+struct put_ans {
+    sbuf_t *b;
+    struct api_server *srv;
+};
+
 /* A PUT's answer: the device, and "warnings" when its limits name a channel it has not sent
  * (yet): kept, since the channel may come later, but a typo would otherwise never alarm and
- * be answered 200 in silence (session 65). Only for a device that has sent a reading: one
- * declared before its first (the usual way to set it up) has no channel to compare with, and
- * every limit would warn. */
+ * be answered 200 in silence (session 65); or one its model has no room for (64 channels, this
+ * not one of them: stored, not modelled, never judged; session 65, read65c; one it never sent
+ * is told so, session 66). Only for a device
+ * that has sent a reading: one declared before its first (the usual way to set it up) has no
+ * channel to compare with, and every limit would warn. */
 static int put_one(void *arg, const api_device_t *d)
 {
-    sbuf_t *b = arg;
+    const struct put_ans *pa = arg;
+    sbuf_t *b = pa->b;
     device_json(b, d);
     if (d->nchannels == 0)
         return 1;
@@ -164,7 +173,9 @@ static int put_one(void *arg, const api_device_t *d)
     size_t n = 0;
     json_object_foreach(lim, ch, l)
     {
-        if (has_channel(d, ch))
+        int beyond = pa->srv->be.channel_unmodelled &&
+                     pa->srv->be.channel_unmodelled(pa->srv->be.ctx, d->id, ch);
+        if (!beyond && has_channel(d, ch))
             continue;
         if (b->oom)
             break;
@@ -173,11 +184,23 @@ static int put_one(void *arg, const api_device_t *d)
             sbuf_append(b, ",\"warnings\":[", 13);
         } else
             sbuf_append(b, ",", 1);
-        char w[3 * BATCH_NAME_MAX + 96];
-        snprintf(w, sizeof w,
-                 "limits.%s: device '%s' has no channel '%s' yet (the limit applies when one "
-                 "comes)",
-                 ch, d->id, ch);
+        char w[3 * BATCH_NAME_MAX + 192];
+        if (beyond && has_channel(d, ch))
+            snprintf(w, sizeof w,
+                     "limits.%s: the model of device '%s' has its 64 channels, '%s' not one of "
+                     "them: stored, not modelled, the limit is never judged",
+                     ch, d->id, ch);
+        else if (beyond) /* never sent: nothing of it is stored yet (session 66, read66a) */
+            snprintf(w, sizeof w,
+                     "limits.%s: device '%s' has no channel '%s' and its model has its 64 "
+                     "channels: readings of it would be stored, not modelled; the limit is never "
+                     "judged",
+                     ch, d->id, ch);
+        else
+            snprintf(w, sizeof w,
+                     "limits.%s: device '%s' has no channel '%s' yet (the limit applies when one "
+                     "comes)",
+                     ch, d->id, ch);
         api__json_str(b, w);
     }
     if (n)
@@ -192,7 +215,9 @@ static void device_get(api_request_t *r, unsigned status)
     sbuf_t b;
     sbuf_init(&b);
     int put = strcmp(r->method, "PUT") == 0;
-    int rc = srv->be.device_get(srv->be.ctx, r->seg[0], 0, put ? put_one : get_one, &b);
+    struct put_ans pa = {&b, srv};
+    int rc = put ? srv->be.device_get(srv->be.ctx, r->seg[0], 0, put_one, &pa)
+                 : srv->be.device_get(srv->be.ctx, r->seg[0], 0, get_one, &b);
     if (rc) {
         sbuf_deinit(&b);
         if (rc == ERR_NOTFOUND)

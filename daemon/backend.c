@@ -417,6 +417,11 @@ static void be_new_channels(void *ctx, const batch_t *b, api_channel_cb cb, void
     pipeline_new_channels(((backend_t *)ctx)->pipe, b, cb, arg);
 }
 
+static int be_channel_unmodelled(void *ctx, const char *id, const char *channel)
+{
+    return pipeline_channel_unmodelled(((backend_t *)ctx)->pipe, id, channel);
+}
+
 static int be_retrain(void *ctx, const char *id, int force, struct api_retrain *res)
 {
     return pipeline_retrain(pipe_for(ctx, id), id, force, res);
@@ -522,6 +527,7 @@ void backend_init(api_backend_t *out, backend_t *b)
         out->pipe_anomalies_each = be_anomalies_each;
         out->pipe_models = be_models;
         out->new_channels = be_new_channels;
+        out->channel_unmodelled = be_channel_unmodelled;
         out->pipe_retrain = be_retrain;
         out->pipe_accept = be_accept;
         out->pipe_maint_start = be_maint_start;

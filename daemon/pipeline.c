@@ -19,6 +19,7 @@
 #include "err.h"
 #include "log.h"
 #include "nice.h"
+#include "pipeline_chan_int.h"
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 #include "pipeline_events_int.h"

@@ -267,12 +267,27 @@ int pipeline_adopt(pipeline_t *p, const char *device);
 /* 1 when the pipeline knows device (and it is not deleted), else 0. Any thread. */
 int pipeline_knows(pipeline_t *p, const char *device);
 
-/* Before a write of b: calls cb for each field of b that would bring its device (one with a
- * model) a new channel, which makes the model start learning again when the reading is scored
- * (pipeline_score.c). A channel the model has no room for (DETECTOR_MAX_CHANNELS) is not one;
- * a batch that repeats one reports it each time (the caller folds them). A device the pipeline
- * does not know yet reports nothing. Any thread. */
+/* Before a write of b: calls cb for each field of b that would bring its device, whose
+ * detection is on (a model trained), a new channel, which makes the model start learning again
+ * when the reading is scored (pipeline_score.c): only in a point the shard will score
+ * (pipeline__point_fate: of at most PIPE_POINT_FIELDS (256) fields, not out of order behind
+ * the device's newest or b's points before it, not far ahead, not in a maintenance period),
+ * and only in the device's first such point of b
+ * (learning again after it, it loses nothing more). A channel the model has no room for
+ * (DETECTOR_MAX_CHANNELS) is not one. A device the pipeline does not know yet, or still
+ * learning, reports nothing, even when its first training ends between this call and the
+ * scoring (the scoring then warns in the log and counts the relearn; told here as "possibly
+ * detecting" it would be wrong whenever the reading is scored first, which drops the training
+ * as stale and loses nothing). A prediction: the shard may differ for a point at the edge of
+ * "far ahead", a run behind the newest that becomes the timeline (a clock stepped back), a
+ * training that ends meanwhile, or a concurrent write. cb's group and leads:
+ * pipeline__group_place (a group of one is no group). Any thread. */
 void pipeline_new_channels(pipeline_t *p, const batch_t *b, api_channel_cb cb, void *arg);
+
+/* 1 when device's model has no room for channel: DETECTOR_MAX_CHANNELS channels, none of them
+ * named channel (its readings are stored, not modelled, and its limits never judged), else 0.
+ * Any thread. */
+int pipeline_channel_unmodelled(pipeline_t *p, const char *device, const char *channel);
 
 /* A device deleted from the store: the pipeline forgets what it learnt (detector, channels,
  * predictions, events, versions, attributes, group), so its status is a 404 again and readings

@@ -11,9 +11,13 @@
  * lists' index has a secret seed (nameidx_init_seeded, drawn when the shard makes its first
  * list) and hashes the keys itself (nameidx_key): no crafted set of lists shares a chain.
  *
- * Threads: shard thread only, under the device's mutex; pipeline_new_channels: any thread. */
+ * Threads: shard thread only, under the device's mutex; pipeline_new_channels: any thread
+ * (each device's mutex in turn). */
 #include "err.h"
+#include "pipeline_chan_int.h"
+#include "pipeline_groups_int.h"
 #include "pipeline_int.h"
+#include "vtime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -140,12 +144,31 @@ void pipeline__chlists_free(nameidx_t *x)
     nameidx_free(x, free);
 }
 
-/* 1 when d (locked) has a model and no channel named name yet, and the model has room for it
- * (*room: the room left, taken by each new one: past DETECTOR_MAX_CHANNELS a field is stored,
- * not modelled, and starts nothing). */
+int pipeline__point_fate(struct dev *d, const batch_point_t *pt, int64_t newest, int64_t future_ms)
+{
+    const int64_t ts = pt->ts_ms;
+    if (pt->nfields > PIPE_POINT_FIELDS)
+        return PIPE_PT_WIDE; /* before the order: it is not a reading of any run (back_run) */
+    if (ts <= newest)
+        return PIPE_PT_OLD; /* out of order (point_prepare's back_run may yet take it) */
+    if (ts > future_ms)
+        return PIPE_PT_FUTURE;
+    if (d->nmaint > 0 && pipeline__maint_on(d, ts))
+        return PIPE_PT_MAINT;
+    return PIPE_PT_SCORED;
+}
+
+int pipeline__detecting(const struct dev *d)
+{
+    return d->det != NULL && detector_get_state(d->det) != DET_LEARNING;
+}
+
+/* 1 when d (locked) has no channel named name yet and the model has room for it (*room: the
+ * room left, taken by each new one: past DETECTOR_MAX_CHANNELS a field is stored, not
+ * modelled, and starts nothing). */
 static int brings_channel(const struct dev *d, const char *name, int *room)
 {
-    if (d->det == NULL || *room <= 0)
+    if (*room <= 0)
         return 0;
     for (int c = 0; c < d->nch; c++)
         if (strcmp(d->ch[c], name) == 0)
@@ -154,21 +177,119 @@ static int brings_channel(const struct dev *d, const char *name, int *room)
     return 1;
 }
 
+/* A device of the batch that may be told (pipeline_new_channels): its newest timestamp the
+ * batch's points before have taken (INT64_MIN: none seen yet), and off once a point of the
+ * batch has started its learning again (its later new channels cost nothing more). */
+struct nc_dev {
+    struct dev *d;
+    int64_t newest;
+    int off;
+};
+
+/* d's slot in the table t (room: a power of two, more than its devices): its own, or the
+ * empty one it goes in. The high bits of the product, which every bit of d moves: its low
+ * bits are only d's low bits times an odd number, and devices made one after another lie a
+ * fixed stride apart (aligned_alloc 64; 3200 bytes, 50 x 64, with glibc here), so the low bits
+ * of d >> 6 share the stride's factors of two and the table used half its slots or fewer
+ * (read66a, session 66). */
+static struct nc_dev *nc_slot(struct nc_dev *t, size_t room, const struct dev *d)
+{
+    const int bits = __builtin_ctzll((unsigned long long)room);
+    size_t i = (size_t)(((uint64_t)(uintptr_t)d * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+    while (t[i].d != NULL && t[i].d != d)
+        i = (i + 1) & (room - 1);
+    return &t[i];
+}
+
+/* 1 when pt would bring d (locked, detection on) a channel it has room for. */
+static int point_brings(const struct dev *d, const batch_t *b, const batch_point_t *pt)
+{
+    int room = DETECTOR_MAX_CHANNELS - d->nch;
+    for (uint32_t f = 0; f < pt->nfields; f++)
+        if (brings_channel(d, batch_str(b, b->fields[pt->field0 + f].name), &room))
+            return 1;
+    return 0;
+}
+
 void pipeline_new_channels(pipeline_t *p, const batch_t *b, api_channel_cb cb, void *arg)
 {
+    /* First the devices a point of b may tell of (detection on, a field it has not): usually
+     * none, and nothing more is done. */
+    struct nc_dev *t = NULL;
+    size_t room = 0, n = 0;
     for (size_t i = 0; i < b->npoints; i++) {
         const batch_point_t *pt = &b->points[i];
-        const char *device = batch_str(b, pt->device);
-        struct dev *d = pipeline__find(p, device);
+        struct dev *d = pipeline__find(p, batch_str(b, pt->device));
         if (d == NULL)
             continue;
         pthread_mutex_lock(&d->mu);
-        int room = DETECTOR_MAX_CHANNELS - d->nch;
-        for (uint32_t f = 0; f < pt->nfields; f++) {
-            const char *name = batch_str(b, b->fields[pt->field0 + f].name);
-            if (brings_channel(d, name, &room))
-                cb(arg, device, name);
+        int may = pipeline__detecting(d) && point_brings(d, b, pt);
+        pthread_mutex_unlock(&d->mu);
+        if (!may)
+            continue;
+        if (2 * (n + 1) > room) {
+            size_t nroom = room ? 2 * room : 16;
+            struct nc_dev *nt = calloc(nroom, sizeof *nt);
+            if (nt == NULL)
+                break; /* tells of those found so far */
+            for (size_t k = 0; k < room; k++)
+                if (t[k].d)
+                    *nc_slot(nt, nroom, t[k].d) = t[k];
+            free(t);
+            t = nt;
+            room = nroom;
+        }
+        struct nc_dev *e = nc_slot(t, room, d);
+        if (e->d == NULL) {
+            *e = (struct nc_dev){.d = d, .newest = INT64_MIN};
+            n++;
+        }
+    }
+    /* Then b's points in order, as the shard will take them: a point it will not score (too
+     * wide, out of order behind the device's newest or the batch's points before, far ahead,
+     * in a maintenance period: pipeline__point_fate) brings nothing; one that starts the learning
+     * again is told of its new channels, and the device's later points of b nothing more. */
+    const int64_t future = vtime_now_ms() + PIPE_FUTURE_MS;
+    for (size_t i = 0; n > 0 && i < b->npoints; i++) {
+        const batch_point_t *pt = &b->points[i];
+        const char *device = batch_str(b, pt->device);
+        struct dev *d = pipeline__find(p, device);
+        struct nc_dev *e = d ? nc_slot(t, room, d) : NULL;
+        if (e == NULL || e->d == NULL || e->off)
+            continue;
+        pthread_mutex_lock(&d->mu);
+        if (e->newest == INT64_MIN)
+            e->newest = d->last_ts;
+        if (pipeline__detecting(d) &&
+            pipeline__point_fate(d, pt, e->newest, future) == PIPE_PT_SCORED) {
+            e->newest = pt->ts_ms;
+            int left = DETECTOR_MAX_CHANNELS - d->nch, place = -1;
+            for (uint32_t f = 0; f < pt->nfields; f++) {
+                const char *name = batch_str(b, b->fields[pt->field0 + f].name);
+                if (!brings_channel(d, name, &left))
+                    continue;
+                if (place < 0) /* the point's first: where d stands in its group, once */
+                    place = d->group ? pipeline__group_place(p, d) : PIPE_GROUP_ALONE;
+                cb(arg, device, name, place == PIPE_GROUP_ALONE ? NULL : d->group->name,
+                   place == PIPE_GROUP_LEADS);
+                e->off = 1;
+            }
         }
         pthread_mutex_unlock(&d->mu);
     }
+    free(t);
+}
+
+int pipeline_channel_unmodelled(pipeline_t *p, const char *device, const char *channel)
+{
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return 0;
+    pthread_mutex_lock(&d->mu);
+    int beyond = d->nch >= DETECTOR_MAX_CHANNELS;
+    for (int c = 0; beyond && c < d->nch; c++)
+        if (strcmp(d->ch[c], channel) == 0)
+            beyond = 0;
+    pthread_mutex_unlock(&d->mu);
+    return beyond;
 }

@@ -4,6 +4,7 @@
  * Locks: groups_mu (leaf) guards the groups table and each group's member list; it is taken
  * under a device's mu (pipeline__group_move, which takes due_mu after it, not inside it, and
  * may then ask for a training, pipeline__mark_due, under the device's mu alone).
+ * pipeline__group_place, holding one device's mu, only tries the other members' (trylock).
  * Threads: any (callers say which lock they hold). */
 #include "err.h"
 #include "pipeline_groups_int.h"
@@ -165,4 +166,32 @@ int pipeline__group_retrain_give(pipeline_t *p, struct group *g, struct dev *d)
         if (give_one(e, g)) /* a device stays allocated once deleted */
             return 0;
     return ERR_NOTFOUND;
+}
+
+/* 1 when e, a member of g before the device asking, has a detector (or is busy: assumed). */
+static int has_detector(struct dev *e, const struct group *g)
+{
+    if (pthread_mutex_trylock(&e->mu) != 0)
+        return 1;
+    const int has =
+        e->det != NULL && e->group == g && !atomic_load_explicit(&e->deleted, memory_order_relaxed);
+    pthread_mutex_unlock(&e->mu);
+    return has;
+}
+
+int pipeline__group_place(pipeline_t *p, const struct dev *d)
+{
+    struct group *g = d->group;
+    pthread_mutex_lock(&p->groups_mu);
+    const size_t n = g->nmembers;
+    pthread_mutex_unlock(&p->groups_mu);
+    if (n <= 1)
+        return PIPE_GROUP_ALONE;
+    /* A walk (nothing allocated), d's own mu held: the others' are only tried, never waited
+     * for, so no lock order is broken. d is in g's list (it cannot leave: its mu is held). */
+    struct group_walk w = {0};
+    for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL && e != d;)
+        if (has_detector(e, g))
+            return PIPE_GROUP_FOLLOWS;
+    return PIPE_GROUP_LEADS;
 }

@@ -60,6 +60,15 @@ struct group_walk {
  * each step over which a member left, so it ends once members stop leaving). Takes groups_mu
  * only. */
 struct dev *pipeline__group_next(pipeline_t *p, struct group *g, struct group_walk *w);
+/* Where d (in a group, locked) stands in its group's trainings, for the new-channel warnings:
+ * PIPE_GROUP_ALONE (no other member), PIPE_GROUP_LEADS (no member that joined before it has a
+ * detector: a group's training takes the first member it begins, pipeline__member_begin, and
+ * leaves out the members with other channels) or PIPE_GROUP_FOLLOWS. Side-effect free: the
+ * members before d are only tried (trylock; one busy counts as having a detector), so it may
+ * be called holding d->mu. A member holding an episode counts: it is left out of the trainings
+ * of its episode only (pipeline_train.c), not for good. Takes groups_mu at each step. */
+enum { PIPE_GROUP_ALONE, PIPE_GROUP_LEADS, PIPE_GROUP_FOLLOWS };
+int pipeline__group_place(pipeline_t *p, const struct dev *d);
 /* Gives an operator's retrain (retrain_all) to d (NULL: to g's first member that takes it, on a
  * walk of g's list: nothing allocated) if it is in g and not deleted. Returns 0, or ERR_NOTFOUND
  * (none is). Holding no lock. */

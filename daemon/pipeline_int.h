@@ -197,17 +197,8 @@ int pipeline__ring_adopt(struct pred_ring *r, int64_t seq, uint32_t n);
 int pipeline__ring_block_each(const unsigned char *bytes, size_t len, uint32_t n, int nch,
                               size_t from, pipeline__ring_fn fn, void *arg);
 
-/* A channel list, shared by the devices of a shard that have it (dev.chl): its names in order,
- * each followed by a NUL. Shard thread only; freed with the shard. */
-struct chlist {
-    int n;
-    size_t key_len;
-    char key[];
-};
-
-/* Channel lists a shard keeps at most (a client giving each device its own channel names
- * cannot grow them without bound; devices beyond take map_channels' slow path). */
-#define PIPE_CHLISTS 4096
+/* A shard's shared channel list (dev.chl): pipeline_chan_int.h. */
+struct chlist;
 
 /* A device's name is kept inside struct dev when shorter than this (with its NUL), so the
  * lookup's comparison reads no other allocation. */
@@ -878,15 +869,6 @@ int pipeline__ring_handoff(pipeline_t *p, struct dev *d, store_pred_cb cb);
 /* Empties the prediction ring for d->nch channels and frees its arrays (they grow on demand
  * as predictions are recorded). Caller holds d->mu. */
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
-
-/* Maps pt's fields onto d's channels into idx[pt->nfields] (-1: beyond the detector's width),
- * adding new channels (pipeline_chan.c). Returns 1 when the channel set changed (the detector
- * must be rebuilt), 0 when not, or ERR_NOMEM. Shard thread; caller holds d->mu. */
-int pipeline__map_channels(struct shard *sh, struct dev *d, const batch_t *b,
-                           const batch_point_t *pt, int *idx);
-
-/* Frees a shard's channel lists (pipeline_destroy, after the shard stopped). */
-void pipeline__chlists_free(nameidx_t *x);
 
 /* Sets d's channel limits from d->attrs and rebuilds its limit states (pipeline_limits.c): an
  * alarm whose limit went ends with an "ok" message; the new limits are judged at d's next

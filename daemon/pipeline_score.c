@@ -32,11 +32,14 @@
  * Threads: shard thread only, but on_pred_stored (the writer thread) and pipeline__ring_handoff,
  * which pipeline_destroy (pipeline.c) also calls once the shards have stopped. */
 #include "log.h"
+#include "pipeline_chan_int.h"
 #include "pipeline_int.h"
 #include "pipeline_events_int.h"
+#include "pipeline_groups_int.h"
 #include "vtime.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,30 +205,52 @@ static int back_run(pipeline_t *p, struct shard *sh, struct dev *d, int64_t ts)
     return 1;
 }
 
+/* "a new channel 'x'" or "new channels 'x', 'y'": d's channels from had on (those a point
+ * brought), for the log, in buf (room bytes); ", ..." ends a list that does not fit. */
+static void new_names(const struct dev *d, int had, char *buf, size_t room)
+{
+    size_t len =
+        (size_t)snprintf(buf, room, "%s", d->nch - had == 1 ? "a new channel" : "new channels");
+    for (int c = had; c < d->nch; c++) {
+        const size_t l = strlen(d->ch[c]);
+        if (len + l + 4 + sizeof ", ..." > room) { /* this name, and room for ", ..." after */
+            memcpy(buf + len, ", ...", sizeof ", ...");
+            return;
+        }
+        len += (size_t)snprintf(buf + len, room - len, "%s'%s'", c == had ? " " : ", ", d->ch[c]);
+    }
+}
+
 /* Before the step: order check, channels, the reading vector. Returns 1 when sp is to be
  * stepped. Caller holds sp->d->mu. */
 static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
 {
     struct dev *d = sp->d;
     const batch_point_t *pt = sp->pt;
-    int idx[DETECTOR_MAX_CHANNELS * 4];
+    int idx[PIPE_POINT_FIELDS];
     /* It arrived, whatever its timestamp (a backfill or a skewed clock too): one store of the
      * message's clock reading, to a line of d the step touches anyway. (The arrival of a
      * reading the detector takes is dev.last_ms, set with last_ts.) */
     if (sh->arrived_ms >= 0)
         atomic_store_explicit(&d->seen_ms, sh->arrived_ms, memory_order_relaxed);
-    if (pt->nfields > sizeof idx / sizeof idx[0])
+    /* What happens to it: pipeline__point_fate, which pipeline_new_channels asks too (a point
+     * too wide to map, PIPE_PT_WIDE, is stored and left). */
+    int fate = pipeline__point_fate(d, pt, d->last_ts, sh->future_ms);
+    if (fate == PIPE_PT_WIDE)
         return 0;
-    if (pt->ts_ms <= d->last_ts && !back_run(p, sh, d, pt->ts_ms)) {
-        d->skipped_old++;
-        atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
-        return 0;
+    if (fate == PIPE_PT_OLD) {
+        if (!back_run(p, sh, d, pt->ts_ms)) {
+            d->skipped_old++;
+            atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
+            return 0;
+        }
+        fate = pipeline__point_fate(d, pt, d->last_ts, sh->future_ms); /* stepped back */
     }
     d->back_n = 0;
     /* Far ahead of its arrival: a clock's glitch, not the newest scored (PIPE_FUTURE_MS).
      * Counted with the out-of-order ones in /metrics (vigil_readings_not_scored_total, whose
      * alert names both causes); the device's first is logged. */
-    if (pt->ts_ms > sh->future_ms) {
+    if (fate == PIPE_PT_FUTURE) {
         if (d->skipped_future++ == 0) {
             char ts[32], at[32];
             log_warn("pipeline: device '%s' sent a reading stamped %s, more than a day ahead of "
@@ -239,20 +264,52 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
     }
     /* Stored, but not the device's behaviour: the detector goes on after the maintenance as
      * after a gap in the feed. */
-    if (d->nmaint > 0 && pipeline__maint_skip(p, d, pt->ts_ms))
+    if (fate == PIPE_PT_MAINT) {
+        (void)pipeline__maint_skip(p, d, pt->ts_ms);
         return 0;
+    }
     const int had = d->nch;
     int changed = pipeline__map_channels(sh, d, b, pt, idx);
     if (changed < 0)
         return 0;
     if (changed || d->det == NULL) {
-        /* A typo or a field added later costs the device its detection for model.warmup
-         * readings: a warning, and counted (vigil_model_relearns_total). */
+        /* A typo or a field added later costs a device whose detection was on its detection
+         * until a training (a warning, counted: vigil_model_relearns_total); in a group, the
+         * first member with a model (pipeline__group_place) sets the channels its trainings
+         * take (pipeline_train.c train_set leaves the others out, keeping their model), so a
+         * later member is left out until its channels match. A device still learning loses no
+         * detection (its warmup starts over): an info line (session 65: it warned and counted
+         * at every device whose fields came one by one). The line names every new channel of
+         * the point (session 66, read66a: the first only). */
         if (d->det) {
-            log_warn("pipeline: device '%s' has a new channel '%s' (%d channels now): its model "
-                     "starts learning again, detection off for model.warmup readings",
-                     d->name, d->ch[had < d->nch ? had : d->nch - 1], d->nch);
-            atomic_fetch_add_explicit(&p->relearns, 1, memory_order_relaxed);
+            char nc[1024];
+            new_names(d, had < d->nch ? had : d->nch - 1, nc, sizeof nc);
+            if (!pipeline__detecting(d)) {
+                log_info("pipeline: device '%s' has %s (%d channels now): its model, still "
+                         "learning, starts again",
+                         d->name, nc, d->nch);
+            } else {
+                const int place = d->group ? pipeline__group_place(p, d) : PIPE_GROUP_ALONE;
+                if (place == PIPE_GROUP_LEADS)
+                    log_warn("pipeline: device '%s' has %s (%d channels now): its model starts "
+                             "learning again, and group '%s' trains only the members with its "
+                             "channels (the first member with a model, join order): the others "
+                             "keep the model they have, left out of its trainings until they "
+                             "have these channels",
+                             d->name, nc, d->nch, d->group->name);
+                else if (place == PIPE_GROUP_FOLLOWS)
+                    log_warn("pipeline: device '%s' has %s (%d channels now): its model starts "
+                             "learning again, and group '%s' trains only the members with the "
+                             "channels of its first member with a model (join order): this "
+                             "device gets no detection until its channels match theirs or it "
+                             "leaves the group",
+                             d->name, nc, d->nch, d->group->name);
+                else
+                    log_warn("pipeline: device '%s' has %s (%d channels now): its model starts "
+                             "learning again, detection off for model.warmup readings",
+                             d->name, nc, d->nch);
+                atomic_fetch_add_explicit(&p->relearns, 1, memory_order_relaxed);
+            }
         }
         if (dev_reset_detector(p, d))
             return 0;

@@ -21,10 +21,28 @@ must give the same mapping: the status's latest values name each value's own cha
      anomaly at once), not as a missing reading; latest shows it (clamped to +-FLT_MAX).
    - A channel stuck beyond float range opens one episode, and once accepted the trainings
      learn it (their window reads it clamped as well): it does not open again.
+5. NewChannelTold (session 65, read65c's findings): what the warning says is true.
+   - A reading that will not be scored (out of order behind the device's newest or the batch's
+     point before it, far ahead, in a maintenance period, more than 256 fields) brings no
+     channel: no warning.
+   - A brand-new device whose fields come one by one loses no detection (it has none yet): no
+     warning, not counted, an info line.
+   - A group member's warning and log line say what the group's trainings do, by where it
+     stands (session 66, read66a): a later member is left out until its channels match; the
+     first member with a model relearns and the others, left out, keep their model (checked
+     through the group's next training); a group of one is told as a device alone. The log
+     line names every new channel of the point.
+   - At most 16 warnings a batch (the counter has them all), and a device with 62 channels
+     sent 2 new ones in one point and 2 more in the next is told of the first 2 (room for 2,
+     and the first point starts the learning again).
+6. A PUT limit on a channel beyond the model's 64 (stored, not modelled) says it is never
+   judged, and one on a channel never sent says it has none
+   (ChannelMap.test_limit_on_a_channel_beyond_the_model).
 
 Python 3 standard library.
 """
 
+import math
 import os
 import random
 import sys
@@ -117,6 +135,25 @@ class ChannelMap(vt.DaemonTestCase):
         self.assertEqual(s1["latest"], {"p": 1.0, "q": 2.0, "r": 3.0})
         self.assertEqual(s2["latest"], {"p": 4.0, "q": 5.0, "r": 6.0})
 
+    def test_limit_on_a_channel_beyond_the_model(self):
+        """A limit on a channel the model has no room for (64 channels, not one of them) is
+        never judged: the PUT says so, for a channel stored beyond the 64 and for one never
+        sent, each in its own words. Session 65: no warning for c64, and "applies when one
+        comes" for zz; main (session 66, read66a): "stored" of zz, never sent."""
+        dev = "wide-lim"
+        self.assertEqual(self.d.post_json([{"device": dev, "ts": T0, "values": {
+            "c%02d" % c: float(c) for c in range(65)}}]).status, 200)
+        self.wait_scored(dev, 1)
+        r = self.d.curl("PUT", "/v1/devices/%s" % dev, "-H", "Content-Type: application/json",
+                        "--data-binary", '{"limits": {"c00": {"max": 1}, "c64": {"max": 1}, '
+                        '"zz": {"max": 1}}}')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(sorted(r.json().get("warnings", [])), [
+            "limits.c64: the model of device 'wide-lim' has its 64 channels, 'c64' not one of "
+            "them: stored, not modelled, the limit is never judged",
+            "limits.zz: device 'wide-lim' has no channel 'zz' and its model has its 64 channels: "
+            "readings of it would be stored, not modelled; the limit is never judged"], r.json())
+
 
 FLT_MAX = 3.4028234663852886e38
 
@@ -167,33 +204,6 @@ class NewChannel(vt.DaemonTestCase):
         self.assertEqual(r.status, 409, r)
         self.assertIn("was trained on 3 channels and the device has 4 now", r.json()["error"])
 
-    def test_warnings_capped_and_only_channels_the_model_has_room_for(self):
-        """At most 16 warnings for a batch bringing 20 devices a new channel each (the counter
-        has all 20); a device with 62 channels sent 4 new ones is told of the 2 it has room
-        for (DETECTOR_MAX_CHANNELS 64: the others are stored, not modelled, and start nothing).
-        Branch before the review's fix: all 4 were said."""
-        d = self.d
-        devs = ["cap-%02d" % i for i in range(20)]
-        self.assertEqual(d.post_json([{"device": v, "ts": T0, "values": {"a": 1.0}}
-                                      for v in devs]).status, 200)
-        for v in devs:
-            tp.wait_scored(d, v, 1)
-        before = d.metric("vigil_model_relearns_total", need=True)
-        ans = d.post_json([{"device": v, "ts": T0 + 1000, "values": {"a": 1.0, "b": 2.0}}
-                           for v in devs]).json()
-        self.assertEqual(ans["warnings"], ["device '%s': new channel 'b': its model starts "
-                                           "learning again" % v for v in devs[:16]], ans)
-        for v in devs:
-            tp.wait_scored(d, v, 2)
-        self.assertEqual(d.metric("vigil_model_relearns_total"), before + 20)
-        wide = {"c%02d" % c: float(c) for c in range(62)}
-        self.post("wide-1", 0, wide)
-        tp.wait_scored(d, "wide-1", 1)
-        ans = self.post("wide-1", 1, dict(wide, n0=1.0, n1=2.0, n2=3.0, n3=4.0))
-        self.assertEqual(ans.get("warnings"), ["device 'wide-1': new channel '%s': its model "
-                                               "starts learning again" % c for c in ("n0", "n1")],
-                         ans)
-
     def test_beyond_float_range_is_extreme_not_missing(self):
         d = self.d
         got = {}
@@ -239,6 +249,194 @@ class NewChannel(vt.DaemonTestCase):
         # opened later than the first stuck reading (taken for missing), then normal
         self.assertEqual((len(eps), eps[0]["start_ts"] if eps else None, s["state"]),
                          (1, first, "normal"), (eps, s))
+
+
+class NewChannelTold(vt.DaemonTestCase):
+    """A small warmup: trained devices are cheap here (read65c's findings, session 65)."""
+    WARMUP = 40
+    # max_ahead 7d: a reading 2 days ahead is stored (not scored) rather than refused.
+    CONFIG = tp.config_text(0, warmup=WARMUP, hidden=16, extra="[storage]\nmax_ahead = 7d\n")
+
+    def feed(self, devs, n, chans, k0=0):
+        """n readings of each of devs, interleaved, one request."""
+        items = [{"device": v, "ts": T0 + 1000 * k,
+                  "values": {c: math.sin(0.3 * k + i) + 0.01 * j for i, c in enumerate(chans)}}
+                 for k in range(k0, k0 + n) for j, v in enumerate(devs)]
+        tp.jreq(self.d, "POST", "/v1/readings", items)
+
+    def trained(self, devs, chans=("x", "y", "z")):
+        """Feeds devs through the warmup; waits until each serves a trained version."""
+        n = self.WARMUP + 20
+        self.feed(devs, n, chans)
+        for dev in devs:
+            tp.wait_scored(self.d, dev, n)
+            tp.wait_for("%s to serve a trained version" % dev,
+                        lambda: (lambda m: m["serving"]["version"] > 0
+                                 and not m["training"])(tp.models(self.d, dev)) or None, 120)
+        return n
+
+    def post(self, items):
+        r = self.d.post_json(items)
+        self.assertEqual(r.status, 200, r)
+        return r.json().get("warnings")
+
+    def test_readings_not_scored_bring_nothing(self):
+        """main: each of the four answers warned of 'typo', though none was scored (and no
+        relearn was logged or counted)."""
+        d, dev = self.d, "ns-1"
+        k = self.trained([dev])
+        before = d.metric("vigil_model_relearns_total", need=True)
+        known = {"x": 0.1, "y": 0.2, "z": 0.3}
+        typo = dict(known, typo=1.0)
+        got = []
+        got.append(self.post([{"device": dev, "ts": T0 + 1000 * (k - 5), "values": typo}]))
+        ahead = int(time.time() * 1000) + 2 * 86400000
+        got.append(self.post([{"device": dev, "ts": ahead, "values": typo}]))
+        got.append(self.post([{"device": dev, "ts": T0 + 1000 * (k + 10), "values": known},
+                              {"device": dev, "ts": T0 + 1000 * (k + 9), "values": typo}]))
+        tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 5})
+        got.append(self.post([{"device": dev, "ts": int(time.time() * 1000), "values": typo}]))
+        self.assertEqual(got, [None] * 4)
+        # Stored, not scored: the device still has 3 channels and nothing began again.
+        self.post([{"device": dev, "ts": T0 + 1000 * (k + 20), "values": known}])
+        s = tp.wait_scored(d, dev, k + 2)
+        self.assertEqual(sorted(s["latest"]), ["x", "y", "z"], s)
+        self.assertEqual(d.metric("vigil_model_relearns_total"), before)
+        self.assertNotIn("new channel 'typo'", d.log())
+
+    def test_point_too_wide_to_score_brings_nothing(self):
+        """A point of more than 256 fields is stored, not scored (point_prepare maps at most
+        PIPE_POINT_FIELDS): no warning. Branch before the review (session 66): 16 warnings (room
+        for 61 of its 300 new fields), while nothing began again."""
+        d, dev = self.d, "wide-pt"
+        k = self.trained([dev])
+        before = d.metric("vigil_model_relearns_total", need=True)
+        known = {"x": 0.1, "y": 0.2, "z": 0.3}
+        wide = dict(known, **{"f%03d" % i: 1.0 for i in range(300)})
+        self.assertIsNone(self.post([{"device": dev, "ts": T0 + 1000 * k, "values": wide}]))
+        self.post([{"device": dev, "ts": T0 + 1000 * (k + 1), "values": known}])
+        s = tp.wait_scored(d, dev, k + 1)
+        self.assertEqual(sorted(s["latest"]), ["x", "y", "z"], s)
+        self.assertEqual(d.metric("vigil_model_relearns_total"), before)
+
+    def test_fields_one_by_one_in_the_first_warmup(self):
+        """main: 'hum' and 'pres' each warned, logged at warn level and counted, while the
+        device had no detection to lose."""
+        d, dev = self.d, "tr-1"
+        before = d.metric("vigil_model_relearns_total", need=True)
+        got = []
+        for k, chans in enumerate((["temp"], ["temp", "hum"], ["temp", "hum", "pres"])):
+            got.append(self.post([{"device": dev, "ts": T0 + 1000 * k,
+                                   "values": {c: 1.0 + k for c in chans}}]))
+            tp.wait_scored(d, dev, k + 1)
+        self.assertEqual(got, [None] * 3)
+        self.assertEqual(d.metric("vigil_model_relearns_total"), before)
+        log = d.log()
+        self.assertRegex(log, r"info +pipeline: device 'tr-1' has a new channel 'pres' \(3 "
+                              r"channels now\): its model, still learning, starts again")
+        self.assertNotRegex(log, r"warn +pipeline: device 'tr-1' has a new channel")
+
+    def group(self, name, devs):
+        for v in devs:
+            r = self.d.curl("PUT", "/v1/devices/%s" % v, "-H", "Content-Type: application/json",
+                            "--data-binary", '{"group": "%s"}' % name)
+            self.assertIn(r.status, (200, 201), r)
+
+    def test_group_member_told_of_its_group(self):
+        """A later member (not the group's first with a model) is left out until its channels
+        match. main: "... until they match, this device or the others get no detection" (one
+        text for every member; session 65's, read66a)."""
+        d, devs = self.d, ["gm-a", "gm-b"]
+        self.group("gm", devs)
+        k = self.trained(devs)
+        got = self.post([{"device": "gm-b", "ts": T0 + 1000 * k,
+                          "values": {"x": 0.1, "y": 0.2, "z": 0.3, "w": 1.0}}])
+        tp.wait_scored(d, "gm-b", k + 1)
+        self.assertEqual(got, ["device 'gm-b': new channel 'w': its model starts learning again, "
+                               "and group 'gm' trains only the members with the channels of its "
+                               "first member with a model: this device gets no detection until "
+                               "its channels match theirs or it leaves the group"])
+        self.assertRegex(d.log(), r"warn +pipeline: device 'gm-b' has a new channel 'w' \(4 "
+                                  r"channels now\): its model starts learning again, and group "
+                                  r"'gm' trains only the members with the channels of its first "
+                                  r"member with a model \(join order\): this device gets no "
+                                  r"detection until its channels match theirs")
+
+    def test_group_first_member_told_the_others_keep_their_model(self):
+        """The group's first member: its new channels are what the group's trainings take, so
+        it gets detection back and the other member, left out, keeps its model (and detects).
+        The log line names both new channels. main: the one group text ("this device or the
+        others get no detection"), and the log named 'w' alone."""
+        d, devs = self.d, ["gf-a", "gf-b"]
+        self.group("gf", devs)
+        k = self.trained(devs)
+        vb = tp.models(d, "gf-b")["serving"]["version"]
+        got = self.post([{"device": "gf-a", "ts": T0 + 1000 * k,
+                          "values": {"x": 0.1, "y": 0.2, "z": 0.3, "w": 1.0, "v": 2.0}}])
+        tail = ("its model starts learning again, and group 'gf' trains only the members with "
+                "its channels (the first member with a model): the others keep the model they "
+                "have, left out of its trainings until they have these channels")
+        self.assertEqual(got, ["device 'gf-a': new channel '%s': %s" % (c, tail)
+                               for c in ("w", "v")])
+        tp.wait_scored(d, "gf-a", k + 1)
+        self.assertRegex(d.log(), r"warn +pipeline: device 'gf-a' has new channels 'w', 'v' \(5 "
+                                  r"channels now\): its model starts learning again, and group "
+                                  r"'gf' trains only the members with its channels \(the first "
+                                  r"member with a model, join order\): the others keep the model")
+        # Its warmup on the new channels, the other member fed on its three meanwhile: the
+        # group's training takes gf-a's channels, leaves gf-b out, and gf-b keeps serving.
+        self.feed(["gf-a"], self.WARMUP + 20, ("x", "y", "z", "w", "v"), k + 1)
+        self.feed(["gf-b"], self.WARMUP + 20, ("x", "y", "z"), k)
+        tp.wait_scored(d, "gf-a", k + 1 + self.WARMUP + 20)
+        tp.wait_scored(d, "gf-b", k + self.WARMUP + 20)
+        tp.wait_for("gf-a to serve a model trained on its 5 channels",
+                    lambda: (lambda m: m["serving"]["version"] > 0 and not m["training"])(
+                        tp.models(d, "gf-a")) or None, 120)
+        self.assertEqual(tp.models(d, "gf-b")["serving"]["version"], vb)
+        self.assertNotEqual(tp.status(d, "gf-b")["state"], "learning")
+        self.assertIn("device 'gf-b' has other channels than its group 'gf': left out", d.log())
+
+    def test_group_of_one_told_as_a_device_alone(self):
+        """A group of one member trains as a lone device: the plain text. main: the group text
+        ("this device or the others get no detection", when there are no others)."""
+        d, dev = self.d, "g1-a"
+        self.group("g1", [dev])
+        k = self.trained([dev])
+        got = self.post([{"device": dev, "ts": T0 + 1000 * k,
+                          "values": {"x": 0.1, "y": 0.2, "z": 0.3, "w": 1.0}}])
+        self.assertEqual(got, ["device 'g1-a': new channel 'w': its model starts learning again"])
+        tp.wait_scored(d, dev, k + 1)
+        self.assertRegex(d.log(), r"warn +pipeline: device 'g1-a' has a new channel 'w' \(4 "
+                                  r"channels now\): its model starts learning again, detection "
+                                  r"off for model.warmup readings")
+
+    def test_warnings_capped_and_room_across_the_batch(self):
+        """At most 16 warnings for a batch bringing 18 trained devices a new channel each (the
+        counter has all 18). A trained device with 62 channels sent n0, n1 in one point and n2,
+        n3 in the next of one batch is told of n0 and n1 only (DETECTOR_MAX_CHANNELS 64; the
+        first point starts its learning again). main: all four (room counted per point)."""
+        d = self.d
+        devs = ["cap-%02d" % i for i in range(18)]
+        k = self.trained(devs, ("a",))
+        before = d.metric("vigil_model_relearns_total", need=True)
+        got = self.post([{"device": v, "ts": T0 + 1000 * k, "values": {"a": 1.0, "b": 2.0}}
+                         for v in devs])
+        self.assertEqual(got, ["device '%s': new channel 'b': its model starts learning again"
+                               % v for v in devs[:16]])
+        for v in devs:
+            tp.wait_scored(d, v, k + 1)
+        self.assertEqual(d.metric("vigil_model_relearns_total"), before + 18)
+        chans = ["c%02d" % c for c in range(62)]
+        k = self.trained(["wide-1"], chans)
+        wide = {c: 0.5 for c in chans}
+        got = self.post([{"device": "wide-1", "ts": T0 + 1000 * k,
+                          "values": dict(wide, n0=1.0, n1=2.0)},
+                         {"device": "wide-1", "ts": T0 + 1000 * (k + 1),
+                          "values": dict(wide, n2=3.0, n3=4.0)}])
+        self.assertEqual(got, ["device 'wide-1': new channel '%s': its model starts learning "
+                               "again" % c for c in ("n0", "n1")])
+        tp.wait_scored(d, "wide-1", k + 2)
+        self.assertEqual(d.metric("vigil_model_relearns_total"), before + 19)
 
 
 if __name__ == "__main__":
