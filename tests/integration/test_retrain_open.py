@@ -122,7 +122,9 @@ class GroupMemberOpen(Operator):
     on gb, ga's episode ends as the operator's (its note names gb; the answer's
     "ended_members") and the group trains: a new version for every member."""
 
-    def test_member_open_refuses_the_groups_retrain_until_forced(self):
+    def ga_open_in_g1(self):
+        """ga and gb in group g1, trained together; a z fault then opens an episode on ga.
+        Returns (ga's active event, each member's models once idle)."""
         d = self.d
         for dev in ("ga", "gb"):
             r = d.curl("PUT", "/v1/devices/%s" % dev, "-H", "Content-Type: application/json",
@@ -141,6 +143,11 @@ class GroupMemberOpen(Operator):
         self.assertEqual(tp.status(d, "ga")["state"], "anomaly")
         active = tp.wait_for("ga's event listed", lambda: self.events("ga"), 10)[0]
         before = {dev: tp.wait_idle(d, dev, 1) for dev in ("ga", "gb")}
+        return active, before
+
+    def test_member_open_refuses_the_groups_retrain_until_forced(self):
+        d = self.d
+        active, before = self.ga_open_in_g1()
 
         st, err = self.retrain("ga")
         self.assertEqual(st, 409, err)
@@ -181,11 +188,37 @@ class GroupMemberOpen(Operator):
                            ".../model/retrain?force=true)")], ended)
         self.assertEqual(tp.status(d, "ga")["state"], "normal")
         self.assertEqual(self.events("ga"), ended)
+        # On disk before the answer: the stored row has its end (the listing is the memory's).
+        self.assertEqual(self.sql("SELECT e.end_ts IS NOT NULL FROM events e JOIN devices v ON "
+                                  "v.id = e.device_id WHERE v.name = 'ga' AND e.id = %d;"
+                                  % active["id"]).strip(), "1")
         self.wait_log("the member's episode ended logged",
                       r"operator retrain of device 'gb' forced: anomaly event %d of group member "
                       r"'ga' ended as the operator's" % active["id"])
         for dev in ("ga", "gb"):
             tp.wait_idle(d, dev, len(before[dev]["versions"]) + 1)
+
+    def test_forced_on_a_learning_member_ends_nothing(self):
+        """gc joins g1 while ga's episode is open and has too few readings for a model: a
+        retrain asked on it, forced or not, is answered "no model yet" and ga's episode stays
+        open (wt/grp66 before its review: forced, ga's episode ended as the operator's and the
+        answer, that 409, named none of it)."""
+        d = self.d
+        active, _ = self.ga_open_in_g1()
+        r = d.curl("PUT", "/v1/devices/gc", "-H", "Content-Type: application/json",
+                   "--data-binary", json.dumps({"group": "g1"}))
+        self.assertIn(r.status, (200, 201), r)
+        self.feed("gc", tp.rotation(20, 0, tp.OMEGA_A, 0.01, random.Random(9)), 0)
+        for query in ("?force=true", ""):
+            st, err = self.retrain("gc", query)
+            self.assertEqual(st, 409, (query, err))
+            self.assertIn("device 'gc' has no model yet (still learning)", err["error"], query)
+        self.wait_log("gc's refusal logged", r"operator retrain of device 'gc' \(serving version "
+                      r"\d+\) refused: no model yet")
+        self.assertEqual(tp.status(d, "ga")["state"], "anomaly")
+        self.assertEqual([(e["id"], e["active"]) for e in self.events("ga")],
+                         [(active["id"], True)])
+        self.assertNotIn("of group member 'ga' ended", d.log())
 
 
 if __name__ == "__main__":
