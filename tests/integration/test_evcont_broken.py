@@ -445,9 +445,10 @@ class ModelChanges(ChainBase):
         then, as a rollback does. Since session 65 an operator's retrain during an open episode
         is refused unless forced, and forced it ends the event as the operator's first (as an
         acceptance does), so the training swaps no model under an open event of this device;
-        a group's training asked on another member still does
-        (test_group_swap_asked_on_another_member_marks_the_event). Here: the forced retrain's
-        event is ended "operator", and stays so after a restart."""
+        since session 66 neither does one asked on another member of its group
+        (test_group_swap_asked_on_another_member_marks_the_event: refused, or forced, the
+        member's event ended first). Here: the forced retrain's event is ended "operator", and
+        stays so after a restart."""
         d, dev = self.d, "swap-open"
         rows = overshoot(1500, 1.5, 1)
         put = self.swap_ready(dev, rows)
