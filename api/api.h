@@ -113,6 +113,17 @@ struct api_fit {
     int size[2], dev_size[2]; /* {hidden, layers} of its LSTM and of the device's model */
 };
 
+/* What a retrain did beyond its code (pipe_retrain): zeroed by the backend first; every text
+ * malloc'd, the caller frees them. Its own flag, not an error code, so that a refusal for an
+ * open episode is never read from a real ERR_INVAL (session 66). */
+struct api_retrain {
+    int open;     /* 1: refused: an anomaly episode is open on `device`; nothing changed */
+    char *device; /* open: the device that holds it: the one asked, or a member of its group */
+    char *event;  /* open: its event's JSON text (NULL: no event kept, or out of memory) */
+    char *ended;  /* forced: the asked device's ended event's JSON (NULL: none, or lost) */
+    char *ended_others; /* forced: a JSON array of the other members' ended events (NULL: none) */
+};
+
 typedef struct api_backend {
     void *ctx;
     /* Writes a batch durably; blocks until committed. On success b is left empty. Returns 0,
@@ -176,8 +187,9 @@ typedef struct api_backend {
     int (*pipe_anomalies)(void *ctx, const char *id, int active_only, int64_t from, int64_t to,
                           const char *tie_dev, int64_t tie_id, size_t limit, char **out);
     int (*pipe_models)(void *ctx, const char *id, char **out);
-    /* pipeline_retrain: ERR_INVAL, an episode open and not force (*out its event, or NULL). */
-    int (*pipe_retrain)(void *ctx, const char *id, int force, char **out);
+    /* pipeline_retrain: 0 with res->open, an episode open (the device's, or a member's of its
+     * group) and not force; else as pipeline_retrain answers. */
+    int (*pipe_retrain)(void *ctx, const char *id, int force, struct api_retrain *res);
     /* ERR_NOTFOUND: no such device; ERR_RANGE: no such version with kept weights; ERR_INVAL:
      * the version cannot serve the device as it is: fit->trained 0, it kept no parameters (an
      * older vigild's linear or persistence version); else it was trained on fit->trained

@@ -409,34 +409,49 @@ void api__h_model(api_request_t *r)
     answer(r, rc, out, "model");
 }
 
-/* 409 to a retrain asked during the device's open anomaly episode: the error names the event
- * (ev: the backend's JSON text of it, taken; NULL: none kept) and the two ways on, and "event"
- * gives it whole. */
-static void retrain_refused(api_request_t *r, char *ev)
+/* 409 to a retrain asked during an open anomaly episode, the device's or (session 66) another
+ * member's of its group (res->device): the error names the device and the event (res->event:
+ * its JSON text; NULL: none kept) and the two ways on, and "device" and "event" give them. */
+static void retrain_refused(api_request_t *r, const struct api_retrain *res)
 {
     json_error_t jerr;
-    json_t *e = ev ? json_loads(ev, 0, &jerr) : NULL;
-    free(ev);
+    json_t *e = res->event ? json_loads(res->event, 0, &jerr) : NULL;
     const char *dev = r->seg[0], *start = json_string_value(json_object_get(e, "start"));
-    char what[96];
+    const char *holder = res->device ? res->device : "?";
+    char what[96], who[160];
     if (json_is_integer(json_object_get(e, "id")))
         snprintf(what, sizeof what, "anomaly event %lld, open since %s",
                  (long long)json_integer_value(json_object_get(e, "id")), start ? start : "?");
     else
         snprintf(what, sizeof what, "anomaly episode open");
-    char msg[1024];
+    if (res->device && strcmp(res->device, dev) == 0)
+        snprintf(who, sizeof who, "device '%s' has %s", dev, what);
+    else
+        snprintf(who, sizeof who, "device '%s' is in a group with '%s', which has %s", dev, holder,
+                 what);
+    char msg[1280];
     snprintf(msg, sizeof msg,
-             "retrain: device '%s' has %s: a training now would learn the fault as its normal "
-             "and the alarm would end. To take its level as normal and train on it, POST "
+             "retrain: %s: a training now would learn the fault as its normal and the alarm "
+             "would end. To take its level as normal and train on it, POST "
              "/v1/devices/%s/anomalies/accept (the event ends \"operator\"); to train on it "
              "anyway, POST /v1/devices/%s/model/retrain?force=true (which ends the event the "
              "same way)",
-             dev, what, dev, dev);
-    json_t *v = json_pack("{s:s}", "error", msg);
+             who, holder, dev);
+    json_t *v = json_pack("{s:s,s:s?}", "error", msg, "device", res->device);
     if (v && e)
         json_object_set(v, "event", e);
     json_decref(e);
     api__json(r, 409, v);
+}
+
+/* Sets key of v to the JSON text t (NULL, or not JSON: nothing). */
+static void set_text(json_t *v, const char *key, const char *t)
+{
+    json_error_t jerr;
+    json_t *j = t ? json_loads(t, 0, &jerr) : NULL;
+    if (v && j)
+        json_object_set(v, key, j);
+    json_decref(j);
 }
 
 void api__h_retrain(api_request_t *r)
@@ -445,23 +460,22 @@ void api__h_retrain(api_request_t *r)
     int force;
     if (!have(r, be->pipe_retrain) || arg_bool(r, "force", &force))
         return;
-    char *out = NULL;
-    int rc = be->pipe_retrain(be->ctx, r->seg[0], force, &out);
-    if (rc == ERR_INVAL) {
-        retrain_refused(r, out);
-        return;
-    }
-    json_t *v = rc == 0 ? json_pack("{s:s,s:s}", "device", r->seg[0], "training", "queued") : NULL;
-    json_error_t jerr;
-    json_t *ended = out ? json_loads(out, 0, &jerr) : NULL; /* a forced retrain's ended event */
-    free(out);
-    if (v && ended)
-        json_object_set(v, "ended", ended);
-    json_decref(ended);
-    if (rc == 0)
+    struct api_retrain res;
+    int rc = be->pipe_retrain(be->ctx, r->seg[0], force, &res);
+    if (rc == 0 && res.open) {
+        retrain_refused(r, &res);
+    } else if (rc == 0) {
+        json_t *v = json_pack("{s:s,s:s}", "device", r->seg[0], "training", "queued");
+        set_text(v, "ended", res.ended); /* a forced retrain's ended events */
+        set_text(v, "ended_members", res.ended_others);
         api__json(r, 202, v);
-    else
+    } else {
         fail(r, rc, "retrain");
+    }
+    free(res.device);
+    free(res.event);
+    free(res.ended);
+    free(res.ended_others);
 }
 
 /* The longest operator's note an acceptance or a maintenance keeps, in bytes of UTF-8. */

@@ -422,9 +422,9 @@ static int be_channel_unmodelled(void *ctx, const char *id, const char *channel)
     return pipeline_channel_unmodelled(((backend_t *)ctx)->pipe, id, channel);
 }
 
-static int be_retrain(void *ctx, const char *id, int force, char **out)
+static int be_retrain(void *ctx, const char *id, int force, struct api_retrain *res)
 {
-    return pipeline_retrain(pipe_for(ctx, id), id, force, out);
+    return pipeline_retrain(pipe_for(ctx, id), id, force, res);
 }
 
 static int be_accept(void *ctx, const char *id, const char *note, char **out)

@@ -13,7 +13,8 @@
  * freeing the devices the writer's reports name (pipeline_score.c hands the sealed blocks over
  * while the shards run).
  *
- * The control calls (retrain, accept, weights; rollback in pipeline_rollback.c) are any thread;
+ * The control calls (weights; retrain and accept in pipeline_retrain.c, rollback in
+ * pipeline_rollback.c) are any thread;
  * an operator's accept ends the device's anomaly event (pipeline_events.c). */
 #include "err.h"
 #include "log.h"
@@ -692,135 +693,6 @@ void pipeline_destroy(pipeline_t *p)
 }
 
 /* ---- control ------------------------------------------------------------------------------ */
-
-/* The API asks d for a training now. Merged into one a training thread has taken (which may
- * have read its window already, or be ending: d->due is cleared only after the apply), it is
- * asked again when that ends; merged into one still waiting in the
- * due-set (d's, or its group's asked on another member), it joins it: that training reads the
- * windows when it runs, up to each member's newest reading then, and one training answers
- * both. Caller holds d->mu. */
-static int train_now(pipeline_t *p, struct dev *d)
-{
-    int rc = pipeline__mark_due(p, d);
-    if (rc != ERR_BUSY)
-        return rc;
-    if (!pipeline__training_waits(p, d))
-        d->again = 1;
-    return rc;
-}
-
-/* Ends d's open episode as the operator's (ended_by "operator" with note, taken), asks for a
- * training at once and saves the detector: an acceptance (pipeline_accept), or a retrain forced
- * during an episode (pipeline_retrain). *out: the ended event's JSON. Returns 0, ERR_RANGE (no
- * episode open: nothing changes), ERR_NOMEM (accepted, only *out lost). Caller holds d->mu and
- * flushes the store after unlocking it. */
-static int accept_locked(pipeline_t *p, struct dev *d, char *note, char **out)
-{
-    int rc = d->det ? detector_accept(d->det) : ERR_RANGE;
-    if (rc) {
-        free(note);
-        return rc;
-    }
-    /* The episode ended at the last reading scored (it held every reading up to it; the next
-     * one is judged as the accepted level's). */
-    *out = pipeline__event_end(p, d, PIPE_END_OPERATOR, note, 1);
-    pipeline__state_follows(p, d); /* the status: normal */
-    /* Learn the level now, not at the next reading (which would ask too: merged). */
-    (void)train_now(p, d);
-    /* A restart (even after a crash) resumes after the acceptance, not inside the episode
-     * whose event is stored as ended. */
-    (void)pipeline__save(p, d);
-    return *out ? 0 : ERR_NOMEM; /* accepted all the same: the answer alone is lost */
-}
-
-/* The note a forced retrain's acceptance keeps on the event it ends. */
-#define FORCED_NOTE "retrain forced (POST .../model/retrain?force=true)"
-
-int pipeline_retrain(pipeline_t *p, const char *device, int force, char **out)
-{
-    *out = NULL;
-    struct dev *d = pipeline__find(p, device);
-    if (d == NULL) {
-        log_info("pipeline: operator retrain of device '%s' refused: not known", device);
-        return ERR_NOTFOUND;
-    }
-    pthread_mutex_lock(&d->mu);
-    const uint32_t serving = d->serving_version;
-    const struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
-    if (e && e->end_ts >= 0)
-        e = NULL;
-    /* An open episode: the operator's retrain would learn the fault and end it "cleared" a
-     * few readings later (session 65). Refused unless forced; forced, it is accepted first. */
-    const int open = d->det && detector_get_state(d->det) == DET_ANOMALY;
-    const uint64_t ev = e ? e->id : 0;
-    const int have_ev = e != NULL; /* e is not looked at once d->mu is let go */
-    int rc, ended = 0;
-    if (open && !force) {
-        rc = ERR_INVAL;
-        *out = e ? pipeline__event_json(d, e) : NULL;
-    } else {
-        d->retrain_all = 1;
-        if (open) {
-            char *note = strdup(FORCED_NOTE);
-            rc = note ? accept_locked(p, d, note, out) : ERR_NOMEM;
-            ended = rc == 0 || rc == ERR_NOMEM;
-            if (ended)
-                rc = 0; /* its training is asked (merged into one queued or running) */
-        } else {
-            rc = train_now(p, d);
-        }
-        if (rc != 0 && rc != ERR_BUSY)
-            d->retrain_all = 0;
-    }
-    pthread_mutex_unlock(&d->mu);
-    if (ended && p->store)
-        (void)store_flush(p->store);
-    /* The event by its id; an episode whose event was not kept (out of memory) as such. */
-    char what[48];
-    if (have_ev)
-        snprintf(what, sizeof what, "anomaly event %llu", (unsigned long long)ev);
-    else
-        snprintf(what, sizeof what, "an anomaly episode (no event kept)");
-    if (rc == 0 && ended)
-        log_info("pipeline: operator retrain of device '%s' (serving version %u) forced during "
-                 "%s: the event ended as the operator's, training queued",
-                 device, (unsigned)serving, what);
-    else if (rc == 0)
-        log_info("pipeline: operator retrain of device '%s' (serving version %u): training queued",
-                 device, (unsigned)serving);
-    else if (rc == ERR_INVAL)
-        log_info("pipeline: operator retrain of device '%s' (serving version %u) refused: %s is "
-                 "open (accept it, or retrain with force=true)",
-                 device, (unsigned)serving, what);
-    else if (rc == ERR_BUSY) /* not refused: merged (train_now), answered 409 all the same */
-        log_info("pipeline: operator retrain of device '%s' (serving version %u): a training is "
-                 "already queued or running, the retrain joins it",
-                 device, (unsigned)serving);
-    else
-        log_info("pipeline: operator retrain of device '%s' (serving version %u) refused: %s",
-                 device, (unsigned)serving,
-                 rc == ERR_RANGE ? "no model yet (still learning)" : err_str(rc));
-    return rc;
-}
-
-int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **out)
-{
-    *out = NULL;
-    struct dev *d = pipeline__find(p, device);
-    if (d == NULL)
-        return ERR_NOTFOUND;
-    char *copy = note ? strdup(note) : NULL;
-    if (note && copy == NULL)
-        return ERR_NOMEM;
-    pthread_mutex_lock(&d->mu);
-    int rc = accept_locked(p, d, copy, out);
-    pthread_mutex_unlock(&d->mu);
-    /* The store commits the ended event before the answer, so a listing right after it shows
-     * the event ended (else the stored row, still active, would be listed a moment longer). */
-    if (rc == 0 && p->store)
-        (void)store_flush(p->store);
-    return rc;
-}
 
 int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *len)
 {

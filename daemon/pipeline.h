@@ -134,16 +134,20 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
 int pipeline_models(pipeline_t *p, const char *device, char **out);
 
 /* An operator asks for a retraining now (POST .../model/retrain): the device joins the training
- * due-set (served in the order devices became due). While the device's own detector holds an
- * anomaly episode open, nothing changes and ERR_INVAL is returned with *out the open event's
- * JSON (NULL: no event kept, or out of memory): the training would learn the fault and the
- * episode would end "cleared" (session 65). With force, the episode is ended first as
- * pipeline_accept ends it (ended_by "operator", a note naming the forced retrain), *out the ended
- * event's JSON (NULL when only that was lost), and the training is asked for (0 even when it
- * merges into one queued or running). Each call is logged at info level. Returns 0,
- * ERR_NOTFOUND, ERR_RANGE (too little data), ERR_BUSY (the device is already due or training),
- * ERR_INVAL. *out malloc'd. Any thread. */
-int pipeline_retrain(pipeline_t *p, const char *device, int force, char **out);
+ * due-set (served in the order devices became due). res is zeroed first. While the device's own
+ * detector, or (session 66) another member's of its group (the group's training takes every
+ * member), holds an anomaly episode open, nothing changes and 0 is returned with res->open set,
+ * res->device the device that holds it and res->event its event's JSON (NULL: no event kept, or
+ * out of memory): the training would learn the fault and the episode would end "cleared"
+ * (session 65). With force, each such episode is ended first as pipeline_accept ends it
+ * (ended_by "operator", a note naming the forced retrain, and on another member the device
+ * asked), res->ended the device's ended event's JSON and res->ended_others a JSON array of the
+ * other members' (NULL when none, or only that was lost), and the training is asked for (0 even
+ * when it merges into one queued or running). Each call is logged at info level, and each
+ * member's episode a forced retrain ends. Returns 0, ERR_NOTFOUND, ERR_RANGE (too little data),
+ * ERR_BUSY (the device is already due or training), ERR_NOMEM. res's texts malloc'd (caller
+ * frees). Any thread. */
+int pipeline_retrain(pipeline_t *p, const char *device, int force, struct api_retrain *res);
 
 /* An operator accepts the device's open anomaly episode as its new normal (POST
  * .../anomalies/accept): the detector ends it (detector_accept), its event ends "operator" with

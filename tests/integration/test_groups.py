@@ -824,29 +824,35 @@ class GroupHeldMember(tp.DaemonPerTest):
 
 
 class GroupHeldMemberRetrain(Held):
-    """Operators' retrains of hb and then of the held member ha while the first waits in the
-    queue (one training thread, busy with other devices' first trainings): an operator's
-    retrain trains every member, held ones too, so ha's is not needed; since session 65 ha's
-    own is refused (409 naming its open event: accept it or force) and changes nothing, and
-    hb's queued training pools both members' windows."""
+    """Operators' retrains of the held member ha and then of hb while the group's training
+    waits in the queue (one training thread, busy with other devices' first trainings): since
+    session 65 ha's own is refused (409 naming its open event: accept it or force) and changes
+    nothing; since session 66 hb's is refused too (409 naming ha: the group's training would
+    learn ha's fault), and forced it ends ha's episode as the operator's and its queued training
+    pools both members' windows (an operator's retrain trains every member)."""
     CONFIG = tp.config_text(700, extra="train_threads = 1\n")
 
     def test_retrain_of_held_member_not_lost(self):
         d = self.d
-        v0, v1, _, _ = held_group(self)
+        v0, v1, held, _ = held_group(self)
         busy_training_thread(self)
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/hb/model/retrain")[0], 202)
         # 409: ha's episode is open (session 65; before, "already queued", merged).
         st, _, data = tp.req(d, "POST", "/v1/devices/ha/model/retrain")
         self.assertEqual(st, 409, data)
         self.assertIn("anomalies/accept", data.decode() if isinstance(data, bytes) else data)
+        # 409 on hb too, naming ha (session 66; before, 202 and the training learnt ha's fault).
+        st, _, data = tp.req(d, "POST", "/v1/devices/hb/model/retrain")
+        self.assertEqual(st, 409, data)
+        self.assertEqual(vt.loads(data)["device"], "ha", data)
         self.assertEqual(tp.status(d, "ha")["state"], "anomaly")
+        ans = tp.jreq(d, "POST", "/v1/devices/hb/model/retrain?force=true", want=202)
+        self.assertEqual([(e["id"], e["ended_by"]) for e in ans["ended_members"]],
+                         [(held["id"], "operator")], ans)
         self.release("take")
-        # The outcome, not an order of the pool's: ha's request answered by a group version
-        # (hb's too), nothing training or queued. Until session 54 the test slept 2 s after
-        # hb's version and then looked once: a training ha's request asked for as hb's ended
-        # (member_end clears the training flag before train_next asks again) could still be
-        # on its way under load. Main before the fix: ha's version stays v0 (timed out).
+        # The outcome, not an order of the pool's: a group version for both, nothing training
+        # or queued. Until session 54 the test slept 2 s after hb's version and then looked
+        # once: a training asked as hb's ended (member_end clears the training flag before
+        # train_next asks again) could still be on its way under load.
         def answered():
             m = {dev: tp.models(d, dev) for dev in ("ha", "hb")}
             if any(x["training"] for x in m.values()) or \
@@ -854,29 +860,31 @@ class GroupHeldMemberRetrain(Held):
                 return None
             ha, hb = m["ha"]["versions"][0], m["hb"]["versions"][0]
             return (ha, hb) if ha["version"] > v0 and hb["version"] > v1 else None
-        v, top = tp.wait_for("ha's retrain answered (main: lost)", answered, 240)
+        v, top = tp.wait_for("the group's training with ha", answered, 240)
         self.assertEqual(v["version"], top["version"], (v, top))
         self.assertEqual(v["metrics"]["pooled_rows"], 2 * 1000, v)
 
 
 class GroupHeldMemberRetrainAcrossStop(Held):
     """An operator's retrain of hb still queued at a stop (one training thread, busy with other
-    devices' first trainings, which the stop skips) while ha holds an episode (held_group): the
+    devices' first trainings, which the stop skips) while ha held an episode (held_group): the
     retrain is saved as the operator's (BLOB_TRAIN_ALL, session 47) and the training the next
     start asks for takes every member, ha too. Before, the start asked for it as the schedule's
-    and left ha out (its version stayed)."""
+    and left ha out (its version stayed). Since session 66 the retrain is forced (unforced it is
+    refused while ha's episode is open), which ends ha's episode first."""
     CONFIG = tp.config_text(700, extra="train_threads = 1\n")
 
     def test_operators_retrain_survives_a_stop(self):
         d = self.d
         v0, v1, _, _ = held_group(self)
         busy_training_thread(self)
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/hb/model/retrain")[0], 202)
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/hb/model/retrain?force=true")[0], 202)
         d.stop(timeout=60)  # ends the hold's wait
         self.release("take")  # or the restart's trainings would wait at it
-        self.assertEqual(saved_flags(d, ["ha", "hb"]), {"ha": 0, "hb": 3})
+        # ha's acceptance (the forced retrain's) asked first; hb's operator's retrain joined it.
+        self.assertEqual(saved_flags(d, ["ha", "hb"]), {"ha": 1, "hb": 2})
         d.start()
-        self.assertEqual(tp.status(d, "ha")["state"], "anomaly")  # still held
+        self.assertEqual(tp.status(d, "ha")["state"], "normal")  # ended by the forced retrain
         top = wait_newer(d, ["hb"], v1, "the operator's retrain", 180)[0]
         # hb leads (its version is the newest) and its part ends first: ha's may still be open.
         tp.wait_for("ha's part of the training ended", lambda: not tp.models(d, "ha")["training"],

@@ -9,9 +9,10 @@ themselves: test_groups.py, whose helpers these tests use).
 3. A group retrain asked and still queued at a stop is saved on the member that asked, and
    after the restart the group trains once, every member getting the version
    (GroupAskedAcrossRestart).
-4. An acceptance on one member while the group's training, asked on another, waits in the
-   queue joins it: the group trains once (GroupAskedWhileQueued; once: a device's training asked
-   after the group's ended, vigil_train_jobs_ended_total, finds no second one before it).
+4. An operator's request on one member while the group's training, asked on another, waits in
+   the queue joins it (since session 66 a retrain joining an acceptance's; before, the reverse):
+   the group trains once (GroupAskedWhileQueued; once: a device's training asked after the
+   group's ended, vigil_train_jobs_ended_total, finds no second one before it).
 
 Moved unchanged from test_groups.py (session 51, task code8: that file had grown past the size
 limit). Python 3 standard library.
@@ -204,12 +205,14 @@ class GroupAskedAcrossRestart(tp.DaemonPerTest):
 
 
 class GroupAskedWhileQueued(Held):
-    """An acceptance on one member while the group's training, asked on another member, still
-    waits in the queue (one training thread, busy with other devices' first trainings): the
-    acceptance's request joins the queued training, which reads every member's window when it
-    runs. The group trains once: every member one new version, the same, and no second training
-    follows (one did before session 17: the request was kept for "after the training under way"
-    although none was under way)."""
+    """An operator's request on one member while the group's training, asked on another member,
+    still waits in the queue (one training thread, busy with other devices' first trainings):
+    the request joins the queued training, which reads every member's window when it runs. The
+    group trains once: every member one new version, the same, and no second training follows
+    (one did before session 17: the request was kept for "after the training under way" although
+    none was under way). Until session 66 the training was qb's retrain and the request qa's
+    acceptance; since, qb's retrain is refused while qa's episode is open, so the acceptance
+    asks the training and qb's retrain joins it (the same function, train_now, merges both)."""
     CONFIG = tp.config_text(0, extra="train_threads = 1\n")
 
     def test_accept_joins_the_queued_group_training(self):
@@ -222,10 +225,13 @@ class GroupAskedWhileQueued(Held):
         ended0 = d.metric("vigil_train_jobs_ended_total")
         # The training thread busy: 20 other devices' first trainings queued.
         busy_training_thread(self)
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/qb/model/retrain")[0], 202)
+        # qa's acceptance first: since session 66 qb's retrain is refused while qa's episode is
+        # open (409 naming it). Both ask through one function (train_now), so the request that
+        # joins the queued training is the retrain's now: merged, 409 "already queued".
         st, _, body = tp.req(d, "POST", "/v1/devices/qa/anomalies/accept", {"note": "checked"})
         self.assertEqual(st, 200, body)
         self.assertEqual(vt.loads(body)["ended_by"], "operator")
+        tp.retrain(d, "qb", want=(409,))
         # Both asked while the group waited (other devices' trainings still queued after it).
         queued = d.metric("vigil_train_queue_jobs")
         self.assertGreaterEqual(queued, 2)

@@ -8,8 +8,10 @@ acceptance ends it (ended_by "operator", a note naming the forced retrain) and a
 recorded, rather than the episode ending "cleared" a few readings after the retrained model
 learnt the fault (main before session 65: 202, and the fault went quiet). Every operator's
 retrain and rollback is logged at info level, accepted or refused. In a group, the member that
-holds the episode is refused the same way, while a retrain asked on another member is answered
-as before (it trains every member: the operator decided)."""
+holds the episode is refused the same way, and since session 66 so is a retrain asked on another
+member (it trains every member, so it would learn the fault too): the 409 names the member and
+its event; forced, the member's episode ends as the operator's first (main: 202, and the group's
+model learnt the fault)."""
 
 import json
 import os
@@ -27,7 +29,8 @@ from test_events import Events, z_shifted  # noqa: E402
 FORCED_NOTE = "retrain forced (POST .../model/retrain?force=true)"
 
 
-class RetrainOpen(Events):
+class Operator(Events):
+    """The retrain and log helpers (no tests)."""
 
     def retrain(self, dev, query=""):
         st, _, data = tp.req(self.d, "POST", "/v1/devices/%s/model/retrain%s" % (dev, query))
@@ -35,6 +38,9 @@ class RetrainOpen(Events):
 
     def wait_log(self, what, pattern):
         return tp.wait_for(what, lambda: re.search(pattern, self.d.log()), 10)
+
+
+class RetrainOpen(Operator):
 
     def test_refused_while_open_then_forced(self):
         d, dev = self.d, "ro-1"
@@ -109,12 +115,16 @@ class RetrainOpen(Events):
                       r"operator retrain of device 'no-such-device' refused: not known")
 
 
-class GroupMemberOpen(Events):
+class GroupMemberOpen(Operator):
     """Two members of one group, trained together; a fault opens an episode on ga. A retrain
-    asked on ga is refused (409, nothing trained); one asked on gb trains the group as before
-    (202: every member, ga too)."""
+    asked on ga is refused (409, nothing trained), and since session 66 so is one asked on gb
+    (409 naming ga and its event; main: 202, and the group's training learnt ga's fault). Forced
+    on gb, ga's episode ends as the operator's (its note names gb; the answer's
+    "ended_members") and the group trains: a new version for every member."""
 
-    def test_held_member_refused_other_member_trains(self):
+    def ga_open_in_g1(self):
+        """ga and gb in group g1, trained together; a z fault then opens an episode on ga.
+        Returns (ga's active event, each member's models once idle)."""
         d = self.d
         for dev in ("ga", "gb"):
             r = d.curl("PUT", "/v1/devices/%s" % dev, "-H", "Content-Type: application/json",
@@ -133,16 +143,82 @@ class GroupMemberOpen(Events):
         self.assertEqual(tp.status(d, "ga")["state"], "anomaly")
         active = tp.wait_for("ga's event listed", lambda: self.events("ga"), 10)[0]
         before = {dev: tp.wait_idle(d, dev, 1) for dev in ("ga", "gb")}
+        return active, before
 
-        st, _, data = tp.req(d, "POST", "/v1/devices/ga/model/retrain")
-        self.assertEqual(st, 409, data)
-        self.assertEqual(vt.loads(data)["event"]["id"], active["id"])
-        self.assertEqual(tp.models(d, "ga")["training"], False)
+    def test_member_open_refuses_the_groups_retrain_until_forced(self):
+        d = self.d
+        active, before = self.ga_open_in_g1()
+
+        st, err = self.retrain("ga")
+        self.assertEqual(st, 409, err)
+        self.assertEqual((err["device"], err["event"]["id"]), ("ga", active["id"]), err)
+        self.assertIn("device 'ga' has anomaly event %d" % active["id"], err["error"])
+
+        # Asked on gb: refused too, naming ga, its event and the ways on.
+        st, err = self.retrain("gb")
+        self.assertEqual(st, 409, err)
+        self.assertEqual((err["device"], err["event"]["id"], err["event"]["active"]),
+                         ("ga", active["id"], True), err)
+        msg = err["error"]
+        self.assertIn("device 'gb' is in a group with 'ga', which has anomaly event %d, open "
+                      "since %s" % (active["id"], active["start"]), msg)
+        self.assertIn("POST /v1/devices/ga/anomalies/accept", msg)
+        self.assertIn("POST /v1/devices/gb/model/retrain?force=true", msg)
+        self.assertNotIn(tp.MERGED, msg)
+        self.wait_log("the member's refusal logged",
+                      r"operator retrain of device 'gb' refused: group member 'ga' has anomaly "
+                      r"event %d open" % active["id"])
+        for dev in ("ga", "gb"):
+            m = tp.models(d, dev)
+            self.assertEqual((len(m["versions"]), m["training"]),
+                             (len(before[dev]["versions"]), False), (dev, m))
         self.assertEqual(tp.status(d, "ga")["state"], "anomaly")
+        self.assertEqual([e["active"] for e in self.events("ga")], [True])
 
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/gb/model/retrain")[0], 202)
+        # Forced on gb: ga's episode ends as the operator's, then the group trains.
+        st, ans = self.retrain("gb", "?force=true")
+        self.assertEqual(st, 202, ans)
+        self.assertEqual((ans["device"], ans["training"]), ("gb", "queued"), ans)
+        self.assertNotIn("ended", ans)  # gb had no episode
+        ended = ans["ended_members"]
+        self.assertEqual([(e["device"], e["id"], e["active"], e["ended_by"], e["note"])
+                          for e in ended],
+                         [("ga", active["id"], False, "operator",
+                           "retrain forced on group member 'gb' (POST "
+                           ".../model/retrain?force=true)")], ended)
+        self.assertEqual(tp.status(d, "ga")["state"], "normal")
+        self.assertEqual(self.events("ga"), ended)
+        # On disk before the answer: the stored row has its end (the listing is the memory's).
+        self.assertEqual(self.sql("SELECT e.end_ts IS NOT NULL FROM events e JOIN devices v ON "
+                                  "v.id = e.device_id WHERE v.name = 'ga' AND e.id = %d;"
+                                  % active["id"]).strip(), "1")
+        self.wait_log("the member's episode ended logged",
+                      r"operator retrain of device 'gb' forced: anomaly event %d of group member "
+                      r"'ga' ended as the operator's" % active["id"])
         for dev in ("ga", "gb"):
             tp.wait_idle(d, dev, len(before[dev]["versions"]) + 1)
+
+    def test_forced_on_a_learning_member_ends_nothing(self):
+        """gc joins g1 while ga's episode is open and has too few readings for a model: a
+        retrain asked on it, forced or not, is answered "no model yet" and ga's episode stays
+        open (wt/grp66 before its review: forced, ga's episode ended as the operator's and the
+        answer, that 409, named none of it)."""
+        d = self.d
+        active, _ = self.ga_open_in_g1()
+        r = d.curl("PUT", "/v1/devices/gc", "-H", "Content-Type: application/json",
+                   "--data-binary", json.dumps({"group": "g1"}))
+        self.assertIn(r.status, (200, 201), r)
+        self.feed("gc", tp.rotation(20, 0, tp.OMEGA_A, 0.01, random.Random(9)), 0)
+        for query in ("?force=true", ""):
+            st, err = self.retrain("gc", query)
+            self.assertEqual(st, 409, (query, err))
+            self.assertIn("device 'gc' has no model yet (still learning)", err["error"], query)
+        self.wait_log("gc's refusal logged", r"operator retrain of device 'gc' \(serving version "
+                      r"\d+\) refused: no model yet")
+        self.assertEqual(tp.status(d, "ga")["state"], "anomaly")
+        self.assertEqual([(e["id"], e["active"]) for e in self.events("ga")],
+                         [(active["id"], True)])
+        self.assertNotIn("of group member 'ga' ended", d.log())
 
 
 if __name__ == "__main__":

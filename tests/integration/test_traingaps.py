@@ -411,7 +411,7 @@ class WindowTooShort(Held):
                              {"from": t0 - 1000, "until": t0 + 390 * 1000, "note": "window"})
         self.assertEqual(st, 200, body)
         # Merged (gw trains) before gc's part begins: `again`, which the begin clears.
-        self.assertEqual(tp.req(d, "POST", "/v1/devices/gc/model/retrain")[0], 409)
+        tp.retrain(d, "gc", want=(409,))
         self.hold("end")
         # gc's training has ended (the one thread is at gw's "take"): jobs counted from here.
         ended = d.metric("vigil_train_jobs_ended_total")
@@ -459,7 +459,7 @@ class PutBeforeTheKeptListed(Held):
         self.hold("apply")
         self.hold("confirm")
         # 202, or 409 merged into the first training still ending (asked again after it).
-        self.assertIn(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], (202, 409))
+        tp.retrain(d, dev)
         self.held("apply")
         # The training's number (2), which makes the training stale (PutWhileTraining).
         self.assertEqual(self.put(dev, w), 2)
@@ -557,7 +557,7 @@ class OutOfMemoryAtTheCopy(FailAllocHeld):
         ended = self.ended()
         # Merged into the training whose entry is taken: each asked again as it ends.
         for dev in devs:
-            self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 409)
+            tp.retrain(d, dev, want=(409,))
         self.fail_copies_of(len(devs) + self.MEMBERS)
         self.hold("end")
         self.release("take")
