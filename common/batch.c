@@ -39,6 +39,7 @@ void batch_reset(batch_t *b)
     b->str_len = b->npoints = b->nfields = 0;
     b->open = 0;
     b->hsize = 0;
+    b->unique = 0;
 }
 
 /* Grows *arr so it holds at least need elements of size sz. */
@@ -138,6 +139,7 @@ int batch_point_begin(batch_t *b, const char *device, size_t len, int64_t ts_ms,
     p->item = item;
     b->open = 1;
     b->hsize = 0;
+    b->unique = 0;
     return 0;
 }
 
@@ -321,7 +323,7 @@ static size_t key_find(const batch_t *b, const uint32_t *slots, size_t size, uin
 int batch_merge_same_ts(batch_t *b, size_t *merged)
 {
     *merged = 0;
-    if (b->npoints < 2 || b->open)
+    if (b->npoints < 2 || b->open || b->unique == b->npoints)
         return 0;
     size_t size = 64;
     while (size < 2 * b->npoints)
@@ -349,6 +351,7 @@ int batch_merge_same_ts(batch_t *b, size_t *merged)
     }
     if (dups == 0) {
         free(slots);
+        b->unique = b->npoints;
         return 0;
     }
     /* Rebuilt through batch_field_add, which keeps a channel once with its later value. */
@@ -376,6 +379,7 @@ int batch_merge_same_ts(batch_t *b, size_t *merged)
     }
     batch_deinit(b);
     *b = nb;
+    b->unique = b->npoints;
     *merged = dups;
     return 0;
 }

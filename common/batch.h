@@ -48,6 +48,10 @@ typedef struct batch {
     uint32_t *hslots;
     size_t hsize, hcap;
     uint32_t hseed; /* the table's hash seed, drawn at its first build (0: none yet) */
+    /* npoints when batch_merge_same_ts last left no point repeating a device and timestamp (0:
+     * not known); a point begun clears it, so the store's merge after the JSON handler's is a
+     * comparison, not a second pass. */
+    size_t unique;
 } batch_t;
 
 /* Any thread. Initialises an empty batch (no allocation). */

@@ -491,6 +491,18 @@ static void test_batch_merge_same_ts(void **state)
     assert_true(point_value(&b, 0, "odd") == 4999.0);
     assert_string_equal(batch_str(&b, b.points[1].device), "q");
     assert_int_equal(b.points[1].item, 5000);
+
+    /* A batch found free of repeats is not scanned again (the store's merge after the JSON
+     * handler's), until a point is begun: refilled after a reset to the same count, a repeat
+     * is still found. */
+    assert_int_equal(b.unique, 2);
+    batch_reset(&b);
+    point_add(&b, "r", 7, 0, 1, "x", 1.0);
+    point_add(&b, "r", 7, 1, 1, "x", 2.0);
+    assert_int_equal(b.unique, 0);
+    assert_int_equal(batch_merge_same_ts(&b, &merged), 0);
+    assert_int_equal(merged, 1);
+    assert_true(point_value(&b, 0, "x") == 2.0);
     batch_deinit(&b);
 }
 
