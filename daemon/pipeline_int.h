@@ -655,10 +655,11 @@ int pipeline__window_read(pipeline_t *p, const char *device, char *const *names,
 #define PIPE_WINDOW_SKIP_MAX (STORE_MAINT_KEEP + 1)
 int pipeline__window_skip(const struct dev *d, struct maint_span *skip);
 
-/* Puts d (or its group) in the training due-set; see pipeline_train.c. Caller holds d->mu.
- * Returns 0, ERR_BUSY (already due or training: merged), ERR_RANGE (too few readings yet), or
- * the pool's error (ERR_CLOSED at the stop: the request is kept, saved as asking). */
+/* Puts d (or its group) in the training due-set (pipeline_train.c); d->mu held. Returns 0,
+ * ERR_BUSY (due or training: merged), ERR_RANGE (not trainable), or the pool's error (ERR_CLOSED
+ * at the stop: the request is kept, saved as asking). */
 int pipeline__mark_due(pipeline_t *p, struct dev *d);
+int pipeline__trainable(const pipeline_t *p, const struct dev *d); /* past warm-up; d->mu held */
 /* 1 when the training d is due for (its own, or its group's) still waits in the due-set, so it
  * reads d's window when it runs; 0 when it has been taken (it may have read the window, or be
  * ending: d->due stays set until the end) or none is due. Caller holds d->mu. */

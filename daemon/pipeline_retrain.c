@@ -65,13 +65,6 @@ static int accept_locked(pipeline_t *p, struct dev *d, char *note, char **out)
 #define FORCED_NOTE        "retrain forced (POST .../model/retrain?force=true)"
 #define FORCED_MEMBER_NOTE "retrain forced on group member '%s' (POST .../model/retrain?force=true)"
 
-/* Whether d has a detector past its warm-up (else pipeline__mark_due answers ERR_RANGE; the
- * count of readings seen only grows). Caller holds d->mu. */
-static int trainable(const pipeline_t *p, const struct dev *d)
-{
-    return d->det && detector_seen(d->det) >= (uint64_t)p->o.det.warmup;
-}
-
 /* "anomaly event <id>" for an open episode's event e (NULL: not kept) into buf. */
 static void event_what(char *buf, size_t size, const struct event *e)
 {
@@ -170,7 +163,7 @@ int pipeline_retrain(pipeline_t *p, const char *device, int force, struct api_re
     /* A device still learning is answered "no model yet" (pipeline__mark_due's ERR_RANGE)
      * before any member is looked at: else a forced retrain would end the members' episodes
      * and then be refused, the answer naming none of them (review of grp66). */
-    const int learning = !self_open && !trainable(p, d);
+    const int learning = !self_open && !pipeline__trainable(p, d);
     pthread_mutex_unlock(&d->mu);
     int others = 0;
     if (g && !learning && (force || !self_open)) {

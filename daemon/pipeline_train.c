@@ -71,9 +71,14 @@
 
 static void train_next(void *arg);
 
+int pipeline__trainable(const pipeline_t *p, const struct dev *d)
+{
+    return d->det && detector_seen(d->det) >= (uint64_t)p->o.det.warmup;
+}
+
 int pipeline__mark_due(pipeline_t *p, struct dev *d)
 {
-    if (d->det == NULL || detector_seen(d->det) < (uint64_t)p->o.det.warmup)
+    if (!pipeline__trainable(p, d))
         return ERR_RANGE;
     if (d->training || d->due) {
         atomic_fetch_add_explicit(&p->train_merged, 1, memory_order_relaxed);
