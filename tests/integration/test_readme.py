@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """vigild integration: the examples of README.md and of the reference it links (docs/writing.md,
-docs/anomalies.md, docs/http-api.md: README's "Using it" until session 53) work as shown.
+docs/anomalies.md, docs/operator.md split from it in session 67, docs/http-api.md: README's
+"Using it" until session 53) work as shown.
 
 Every curl command in their indented code blocks is either run, exactly as written but for
 its host and port, against a vigild started here (in DOCS order, each document in its own order:
@@ -53,7 +54,8 @@ from test_security import TlsVigild  # noqa: E402  (the class only: its tests ar
 
 # README and the reference it links, in the order their examples run (read_docs()).
 DOCS_ROOT = os.environ.get("VIGIL_DOCS", vt.REPO)
-DOCS = ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/http-api.md")
+DOCS = ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/operator.md",
+        "docs/http-api.md")
 DOC_PATHS = tuple(os.path.join(DOCS_ROOT, d) for d in DOCS)
 README = DOC_PATHS[0]
 
