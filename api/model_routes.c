@@ -96,6 +96,25 @@ static json_t *parse_answer(api_request_t *r, char *json)
     return v;
 }
 
+/* Answers status with v (takes it; NULL: a 500) written as the pipeline writes its answers
+ * (PIPE_JSON_FLAGS): an event in it reads as the events listing shows it, its shares and
+ * scores at 7 digits, not api__json's 17 (session 67). */
+static void answer_pipe(api_request_t *r, unsigned status, json_t *v)
+{
+    char *s = v ? json_dumps(v, PIPE_JSON_FLAGS) : NULL;
+    json_decref(v);
+    if (s == NULL) {
+        api__error(r, 500, "out of memory");
+        return;
+    }
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, s, strlen(s));
+    sbuf_append(&b, "\n", 1);
+    free(s);
+    api__body(r, status, "application/json", &b);
+}
+
 /* Answers 200 with v and next (a URL built in b, or null when b is NULL); takes v. */
 static void answer_page(api_request_t *r, json_t *v, sbuf_t *next)
 {
@@ -108,13 +127,11 @@ static void answer_page(api_request_t *r, json_t *v, sbuf_t *next)
     int rc = json_object_set_new(v, "next", next ? json_string(next->data) : json_null());
     if (next)
         sbuf_deinit(next);
-    char *s = rc == 0 ? json_dumps(v, PIPE_JSON_FLAGS) : NULL;
-    json_decref(v);
-    if (s == NULL) {
-        api__error(r, 500, "out of memory");
-        return;
+    if (rc != 0) {
+        json_decref(v);
+        v = NULL;
     }
-    api__json_text(r, s);
+    answer_pipe(r, 200, v);
 }
 
 /* Appends "&to=T" unless to is the open end of time (not a valid parameter value). */
@@ -441,7 +458,7 @@ static void retrain_refused(api_request_t *r, const struct api_retrain *res)
     if (v && e)
         json_object_set(v, "event", e);
     json_decref(e);
-    api__json(r, 409, v);
+    answer_pipe(r, 409, v); /* the event as GET .../anomalies shows it */
 }
 
 /* Sets key of v to the JSON text t (NULL, or not JSON: nothing). */
@@ -468,7 +485,7 @@ void api__h_retrain(api_request_t *r)
         json_t *v = json_pack("{s:s,s:s}", "device", r->seg[0], "training", "queued");
         set_text(v, "ended", res.ended); /* a forced retrain's ended events */
         set_text(v, "ended_members", res.ended_others);
-        api__json(r, 202, v);
+        answer_pipe(r, 202, v); /* the ended events as the listing shows them */
     } else {
         fail(r, rc, "retrain");
     }
