@@ -98,6 +98,15 @@ class PutRemoves(vt.DaemonTestCase):
         self.assertEqual(w[1], "limits.%s: device '%s' has no channel '%s' yet (the limit "
                                "applies when one comes)" % (ch, dev, ch))
 
+    def test_utf8_attribute_whole(self):
+        # A multi-byte attribute name is named whole (main before session 67: cut at byte 64,
+        # inside its 30th character, which the answer wrote as \ufffd; read67a 6).
+        attr = "attr-" + "\u00e4" * 75
+        self.assertEqual(self.put("fs-3", '{"%s":1}' % attr).status, 201)
+        r = self.put("fs-3", '{}')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["warnings"], [removed(attr)])
+
 
 class SelectStar(vt.DaemonTestCase):
     """SELECT * FROM one device names its fields as SELECT takes them (review of api66: a field
