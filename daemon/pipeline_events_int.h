@@ -182,6 +182,12 @@ void pipeline__events_clear(struct dev *d);
  * (pipeline_events.c). The device's shard (point_finish); caller holds d->mu. */
 void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
                            const struct detector_result *r);
+/* Whether a limited line of l's kind is said now (pipeline_evlog.c): 0 during
+ * pipeline_restore (its catch-up replays what the vigild before said) and past
+ * PIPE_EVLOG_BURST lines a minute (the occurrence then counted); else 1, note (size bytes) what
+ * the line adds (log_limit_note). Any thread. */
+int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, char *note, size_t size);
+
 /* The log lines of e's opening and of its end (pipeline_evlog.c): at most PIPE_EVLOG_BURST of
  * each a minute, none before pipeline_restore is over. Caller holds d->mu. */
 void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e);

@@ -13,6 +13,9 @@
  * flood the journal: the next line said counts those left out; the event streams, the stored
  * events and vigil_anomaly_episodes_opened_total and _ended_total still have every one.
  *
+ * A minute's count of those left out is said by its own line once the minute is over and no
+ * line came to say it (pipeline_log_flush, the loop's tick), and at the stop.
+ *
  * Nothing is said before pipeline_restore is over (p->events_logged): the restore's catch-up
  * opens and ends again the episodes a vigild before the restart already said.
  *
@@ -23,12 +26,13 @@
 #include "pipeline_int.h"
 #include "vtime.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* The channels an opening's line names at most. */
 #define EVLOG_SENSORS 3
 
-static int evlog_due(pipeline_t *p, struct log_limit *l, char *note, size_t size)
+int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, char *note, size_t size)
 {
     if (!atomic_load_explicit(&p->events_logged, memory_order_acquire))
         return 0;
@@ -44,7 +48,7 @@ static int evlog_due(pipeline_t *p, struct log_limit *l, char *note, size_t size
 void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e)
 {
     char note[160];
-    if (!evlog_due(p, &p->event_open_log, note, sizeof note))
+    if (!pipeline__evlog_due(p, &p->event_open_log, note, sizeof note))
         return;
     float total = 0;
     for (int c = 0; c < d->nch; c++)
@@ -76,7 +80,7 @@ void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct e
 void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct event *e)
 {
     char note[160];
-    if (!evlog_due(p, &p->event_end_log, note, sizeof note))
+    if (!pipeline__evlog_due(p, &p->event_end_log, note, sizeof note))
         return;
     const char *how;
     int warn = 0;
@@ -111,4 +115,36 @@ void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct ev
     log_msg(warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
             "anomaly: device '%s': event %llu ended: %s after %s of readings (peak %.2f)%s",
             d->name, (unsigned long long)e->id, how, took, e->peak, note);
+}
+
+/* The limited lines whose held counts pipeline_log_flush says, with their words and level. */
+static const struct {
+    size_t at; /* offsetof the struct log_limit in struct pipeline */
+    enum log_level level;
+    const char *what, *where;
+} flushed[] = {
+    {offsetof(struct pipeline, train_fail_log), LOG_LEVEL_WARN, "failed trainings",
+     "vigil_model_training_failures_total counts each"},
+    {offsetof(struct pipeline, save_fail_log), LOG_LEVEL_WARN, "detectors not saved",
+     "each starts from its last saved state"},
+    {offsetof(struct pipeline, event_open_log), LOG_LEVEL_INFO, "anomaly episodes opened",
+     "GET /v1/events and the stored events have each"},
+    {offsetof(struct pipeline, event_end_log), LOG_LEVEL_INFO, "anomaly episodes ended",
+     "GET /v1/events and the stored events have each"},
+    {offsetof(struct pipeline, limit_log), LOG_LEVEL_INFO, "limit alarms' changes",
+     "GET /v1/events?types=limit has each"},
+};
+
+void pipeline_log_flush(pipeline_t *p, int stop)
+{
+    const int64_t now = (int64_t)vtime_mono_s();
+    for (size_t i = 0; i < sizeof flushed / sizeof flushed[0]; i++) {
+        struct log_limit *l = (struct log_limit *)((char *)p + flushed[i].at);
+        const uint64_t held = log_limit_flush(l, now, stop ? 0 : PIPE_WARN_EVERY_S);
+        if (held > 0)
+            log_msg(flushed[i].level,
+                    "pipeline: %s: %llu more since the last one logged, not logged one "
+                    "by one (%s)",
+                    flushed[i].what, (unsigned long long)held, flushed[i].where);
+    }
 }

@@ -475,6 +475,7 @@ struct pipeline {
     /* Lines a fleet can cause at once (failed trainings, saves not queued; episodes' openings
      * and ends, once events_logged: pipeline_restore over), limited a minute (PIPE_WARN_BURST). */
     struct log_limit train_fail_log, save_fail_log, event_open_log, event_end_log;
+    struct log_limit limit_log; /* limit alarms' changes (pipeline_limits.c log_change) */
     atomic_int events_logged;
     /* Training jobs (one device's or one group's) whose end train_next has done: flags cleared
      * and the requests the job owed asked again, counted last. */

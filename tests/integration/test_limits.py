@@ -5,7 +5,8 @@ A device's attributes carry channel limits (PUT /v1/devices/{id} {"limits": {"te
 90, "deadband": 2}}}); each limited channel has a limit state, ok, forecast or exceeded, shown
 by GET .../status ("limits") and /metrics (vigil_device_limit_state{device,channel},
 vigil_limit_alarms_total{state}), and every change of it is one "event: limit" message on the
-streams that ask ?types=limit.
+streams that ask ?types=limit, and one line of the log (session 67: warn when exceeded, info
+otherwise; at most 10 a minute, as episodes' lines).
 
 Exceeded: a reading at or beyond a max (or a min) is "exceeded" at once, in the status, the
 metrics and one message; the first reading back inside is "ok" again (one message); with a
@@ -169,6 +170,11 @@ class Exceeded(LimitTest):
         self.assertEqual(alarms(d), {"forecast": 0, "exceeded": 2})
         self.assertEqual(len(s.messages), 3, s.messages)
         self.assertEqual([m for m in plain.messages if m["event"] == "limit"], [])
+        # The log has each change too (task ops67: before, none was logged).
+        self.assertEqual(re.findall(r" (warn|info)  limit: device 'pump-1' (.*)", d.log()), [
+            ("warn", "channel 'temp': exceeded its max 90 (reading 95.5)"),
+            ("info", "channel 'temp': back within its limits (was exceeded)"),
+            ("warn", "channel 'pressure': exceeded its min 1.5 (reading 1.5)")])
 
     def hover(self, dev, deadband):
         """Feeds a value hovering about a max of 90 (deadband given or not); returns the
