@@ -610,10 +610,10 @@ class FleetDiskFull(TmpfsVolume):
         # them, and a flood that stopped left them unsaid).
         said = log.count("pipeline: detector of '")
         self.assertLessEqual(said, 5, log)
-        held = re.findall(r"pipeline: detectors not saved: (\d+) more since the last one "
-                          r"logged, not logged one by one", log)
+        held = [int(n) for n in re.findall(r"pipeline: detectors not saved: (\d+) more since "
+                                           r"the last one logged, not logged one by one", log)]
         self.assertEqual(said, 5, "fewer than 6 saves refused: test is too weak\n" + log)
-        self.assertEqual(len(held), 1, log)
+        self.assertGreaterEqual(len(held), 1, log)  # more than one when a minute ended between
         said = log.count("pipeline: training for device '")
         self.assertLessEqual(said, 5, log)
         held_t = [int(n) for n in re.findall(r"pipeline: failed trainings: (\d+) more since the "
@@ -626,7 +626,7 @@ class FleetDiskFull(TmpfsVolume):
         lost = re.search(r"stopped, but (\d+) detectors' state could not be saved", log)
         self.assertIsNotNone(lost, log)
         self.assertEqual(lost.group(1), m.group(2), log)
-        self.assertLessEqual(5 + int(held[0]), int(lost.group(1)), log)
+        self.assertLessEqual(5 + sum(held), int(lost.group(1)), log)
 
 
 class TrainingDiskFull(TrainingFaults, TmpfsVolume):
