@@ -641,7 +641,8 @@ class DefaultDataDir(unittest.TestCase):
     it runs): a snapshot ("Backup and restore") is named as that folder under the working
     directory, DIR/vigil-data/snapshots/..., not DIR/./vigil-data/..., in its answer and in
     the list's folder; run from /, a relative folder's is /FOLDER/snapshots, not
-    //FOLDER/snapshots (a leading "//" is a path POSIX leaves to the system)."""
+    //FOLDER/snapshots (a leading "//" is a path POSIX leaves to the system). The log names the
+    folder the same way (session 67)."""
 
     def test_snapshot_path(self):
         cwd = os.path.realpath(vt.mkdtemp())
@@ -661,6 +662,12 @@ class DefaultDataDir(unittest.TestCase):
             self.assertTrue(os.path.isfile(res.json()["path"]), res)
             res = d.curl("GET", "/v1/admin/snapshots")
             self.assertEqual(res.json()["dir"], want, res)
+            # The log names the folder as absolute, as the answers do (task ops67: it said
+            # "data in ./vigil-data", relative to a working directory it does not say).
+            data = os.path.dirname(want)
+            log = d.log()
+            self.assertIn(": data in %s, HTTP on " % data, log)
+            self.assertIn("storage: opened %s/vigil.db (" % data, log)
         finally:
             d.stop()
             d.cleanup()
