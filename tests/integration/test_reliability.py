@@ -592,7 +592,7 @@ retrain_every = 0
             c = d.stream_connect(timeout=10)
             try:
                 t = time.monotonic()
-                c.send("m,device=normal-stream v=1 1000000\n")
+                c.send("m,device=normal-stream v=1 1700000000001000000\n")
                 self.assertEqual(c.wait_ok(1), ["ok 1"])
                 self.assertLess(time.monotonic() - t, NORMAL_CLIENT_S)
             finally:
@@ -812,7 +812,7 @@ retrain_every = 0
         self.assertEqual(r.status, 204, r)
         c = d.stream_connect(timeout=120)
         try:
-            c.send("".join("m,device=vg-stream v=%d %d\n" % (i, (i + 1) * 10 ** 6)
+            c.send("".join("m,device=vg-stream v=%d %d\n" % (i, (1700000000000 + i + 1) * 10 ** 6)
                            for i in range(200)) + "bad line\n")
             got = c.finish()
         finally:
