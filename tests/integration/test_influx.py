@@ -168,7 +168,7 @@ class WriteRetentionPolicy(vt.DaemonTestCase):
                 ("db=plant&rp=foo%20bar", "m,device=wrp-1 v=1 1700000000000000000", "foo bar"),
                 ("rp=weekly", "m,device=wrp-1 v=1 1700000000000000000\nm,device=wrp-1 v= 2",
                  "weekly"),
-                ("db=new-db&rp=foo", 'm,device=wrp-1 s="x" 1000000000', "foo"),
+                ("db=new-db&rp=foo", 'm,device=wrp-1 s="x" 1700000000000000000', "foo"),
                 ("db=plant&rp=foo", "", "foo")):
             st, body = self.write(query, body)
             self.assertEqual((st, json.loads(body)),
