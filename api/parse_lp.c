@@ -817,7 +817,8 @@ int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, in
 {
     uint32_t lineno = first_lineno;
     size_t pos = 0;
-    char why[160];
+    /* As long as a message: an implied unit's reason (up to 163 bytes) lost its fix at 160. */
+    char why[sizeof errs->e[0].msg];
     while (pos < len) {
         const char *s = body + pos;
         size_t rem = len - pos;

@@ -596,6 +596,23 @@ static void test_lp_implied_unit(void **state)
     o.unit = LP_UNIT_DECLARED;
     assert_int_equal(lp_parse_line(&b, "m v=1 5000000", 13, &o, NOW, 1, err, sizeof err), 0);
     assert_int_equal(b.points[2].ts_ms, 5);
+
+    /* A body's error (/write's): the longest reasons keep their fix whole, the quote gives way
+     * (lp_parse cut its reasons at 159 bytes: "declare precision" without "=us"). */
+    parse_errors_t errs = {0};
+    o.unit = LP_UNIT_IMPLIED_PARAM;
+    const char *body = "pump,device=p1 vib=1 99999999999999999\npump,device=p1 vib=1 99999999\n";
+    assert_int_equal(lp_parse(&b, body, strlen(body), &o, NOW, 1, &errs), 0);
+    assert_int_equal(errs.count, 2);
+    assert_string_equal(errs.e[0].msg,
+                        "unable to parse 'pump,device=p...': timestamp 99999999999999999 as "
+                        "nanoseconds (no precision given) is 1973-03-03T09:46:39.999Z, before "
+                        "1973-03-03: looks like epoch microseconds: declare precision=us");
+    assert_string_equal(errs.e[1].msg,
+                        "unable to parse 'pump,device=p1 ...': timestamp 99999999 as nanoseconds "
+                        "(no precision given) is 1970-01-01T00:00:00.099Z, before 1973-03-03: "
+                        "send a real time or none (precision=ns stores it as it is)");
+    assert_int_equal(b.npoints, 3);
     batch_deinit(&b);
 }
 

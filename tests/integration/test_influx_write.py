@@ -121,6 +121,11 @@ class LineProtocol(vt.DaemonTestCase):
         self.assertJsonError(res, 400, "looks like epoch milliseconds: declare precision=ms "
                              "(line 1)")
         self.assertNoDevice("p67")
+        # Microseconds: the longest reason, whose fix was cut to "declare precision" (review).
+        res = self.d.write_lp("pump,device=p67 vib=1 1733580000123456\n")
+        self.assertJsonError(res, 400, "looks like epoch microseconds: declare precision=us "
+                             "(line 1)")
+        self.assertNoDevice("p67")
         self.ok(self.d.write_lp("pump,device=p67 vib=1 1733580000\n", precision="s"))
         self.assertPoints(self.d.readings("p67"), [(1733580000000, {"vib": 1.0})])
         self.ok(self.d.write_lp("pump,device=p67-ns vib=1 5000000\n", precision="ns"))
