@@ -442,6 +442,7 @@ size_t api__events_page(struct json_t **arr, size_t limit, size_t max_bytes);
 /* A line-protocol write (influx.c), as /write and /api/v2/write ask it. */
 typedef struct api_lp_write {
     lp_precision_t precision; /* the timestamps' unit */
+    lp_unit_t unit;           /* whether the client declared it (precision= given) */
     /* Checks of the route's own, run once the body parsed unless every line was bad (then its
      * parse errors are the answer): returns 1 to go on, or 0 with the answer set. NULL: none. */
     int (*check)(api_request_t *r);

@@ -248,7 +248,8 @@ void api__h_write(api_request_t *r)
     const char *p = api__arg(r, "precision", pbuf, sizeof pbuf);
     if (r->status)
         return;
-    api_lp_write_t w = {.precision = LP_NS, .check = v1_params_known};
+    api_lp_write_t w = {.precision = LP_NS, .check = v1_params_known,
+                        .unit = p && *p ? LP_UNIT_DECLARED : LP_UNIT_IMPLIED_PARAM};
     if (p && lp_precision_parse(p, &w.precision)) {
         api__error(r, 400, "parameter 'precision': '%s' is not one of n, ns, u, us, ms, s, m, h", p);
         return;
@@ -266,7 +267,10 @@ void api__h_write(api_request_t *r)
 void api__lp_write(api_request_t *r, const api_lp_write_t *w)
 {
     struct api_server *srv = r->srv;
-    lp_opts_t lo = {.device_tag = srv->opts.device_tag, .precision = w->precision, .max_line = 0};
+    lp_opts_t lo = {.device_tag = srv->opts.device_tag,
+                    .precision = w->precision,
+                    .max_line = 0,
+                    .unit = w->unit};
     char *body;
     size_t len;
     int owned;

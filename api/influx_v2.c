@@ -57,7 +57,8 @@ void api__h_write_v2(api_request_t *r)
     const char *p = api__arg(r, "precision", pbuf, sizeof pbuf);
     if (r->status)
         return;
-    api_lp_write_t w = {.precision = LP_NS, .check = NULL};
+    api_lp_write_t w = {.precision = LP_NS, .check = NULL,
+                        .unit = p && *p ? LP_UNIT_DECLARED : LP_UNIT_IMPLIED_PARAM};
     if (p && *p && !v2_precision(p, &w.precision)) {
         api__error(r, 400,
                    "invalid precision '%s' (parameter 'precision'); valid precision units are ns, "

@@ -99,10 +99,25 @@ int parse_json_time(const struct json_t *ts, int64_t *ms, const char **why);
  * minutes and hours. */
 typedef enum lp_precision { LP_NS = 0, LP_US, LP_MS, LP_S, LP_M, LP_H } lp_precision_t;
 
+/* Whether the client declared the unit of its timestamps (session 67). A timestamp read in an
+ * undeclared unit (nanoseconds: /write and /api/v2/write without precision=, the stream socket)
+ * that falls before 1973-03-03 (1e17 ns) is refused: it is seconds, milliseconds or microseconds
+ * sent without a precision, which InfluxDB would store in 1970 silently. The error names the
+ * date it would be and the fix: precision= for HTTP, nanoseconds for the stream. */
+typedef enum lp_unit {
+    LP_UNIT_DECLARED = 0,  /* as given (precision=ns included): any time vigil keeps */
+    LP_UNIT_IMPLIED_PARAM, /* no precision= parameter: the fix is declaring one */
+    LP_UNIT_IMPLIED_STREAM /* the stream's fixed nanoseconds: the fix is sending them */
+} lp_unit_t;
+
+/* Before this many nanoseconds (1973-03-03T09:46:40Z) a timestamp in an implied unit is refused. */
+#define LP_IMPLIED_NS_MIN 100000000000000000LL
+
 typedef struct lp_opts {
     const char *device_tag;   /* default "device" */
     lp_precision_t precision; /* unit of the timestamps; converted to ms by floor division */
     size_t max_line;          /* longest accepted line in bytes (0: no limit) */
+    lp_unit_t unit;           /* declared (default) or implied: see lp_unit_t */
 } lp_opts_t;
 
 /* Parses "ns", "n", "u", "us", "ms", "s", "m", "h" (and "" as ns). Returns 0 or ERR_INVAL. */

@@ -453,6 +453,47 @@ static const char *finer_unit(int64_t t, lp_precision_t prec)
     return NULL;
 }
 
+/* The error for t, a timestamp in an implied unit (nanoseconds) before 1973-03-03: the date it
+ * would be, the unit it looks like (the coarsest in which it lies from 1973-03-03 on, 1e8 s; none
+ * below 1e8, a counter more likely than a clock) and the fix. Returns ERR_INVAL. */
+static int implied_too_early(int64_t t, lp_unit_t unit, char *errmsg, size_t errsize)
+{
+    static const struct {
+        int64_t lo, ns_per; /* from lo on, the unit of ns_per nanoseconds is meant */
+        const char *name, *param;
+    } units[] = {{100000000000000LL, 1000, "microseconds", "us"},
+                 {100000000000LL, 1000000, "milliseconds", "ms"},
+                 {100000000LL, 1000000000, "seconds", "s"}};
+    int u = -1;
+    for (int k = 0; k < 3; k++)
+        if (t >= units[k].lo) {
+            u = k;
+            break;
+        }
+    char date[32];
+    vtime_format(t / 1000000, date, sizeof date);
+    int stream = unit == LP_UNIT_IMPLIED_STREAM;
+    const char *as = stream ? "the stream's unit" : "no precision given";
+    if (u < 0)
+        return fail(errmsg, errsize,
+                    "timestamp %lld as nanoseconds (%s) is %s, before 1973-03-03: send a real time "
+                    "or none%s",
+                    (long long)t, as, date, stream ? "" : " (precision=ns stores it as it is)");
+    if (stream) {
+        char ns[40] = ""; /* the nanoseconds to send, when int64 holds them (until 2262) */
+        if (t <= INT64_MAX / units[u].ns_per)
+            snprintf(ns, sizeof ns, " (%lld)", (long long)(t * units[u].ns_per));
+        return fail(errmsg, errsize,
+                    "timestamp %lld as nanoseconds (the stream's unit) is %s, before 1973-03-03: "
+                    "looks like epoch %s: send nanoseconds%s or no timestamp",
+                    (long long)t, date, units[u].name, ns);
+    }
+    return fail(errmsg, errsize,
+                "timestamp %lld as nanoseconds (no precision given) is %s, before 1973-03-03: "
+                "looks like epoch %s: declare precision=%s",
+                (long long)t, date, units[u].name, units[u].param);
+}
+
 /* Builds the series key "measurement,k1=v1,k2=v2" from sorted tags into buf. Returns its
  * length, or BATCH_NAME_MAX + 1 when it is longer than a device id may be. */
 static size_t series_key(const span_t *m, const tag_t *tags, size_t ntags, char *buf)
@@ -579,6 +620,8 @@ static int parse_line(batch_t *b, const char *p, size_t end, const lp_opts_t *op
             i++;
         if (i < end)
             return fail(errmsg, errsize, "bad timestamp");
+        if (opts->unit != LP_UNIT_DECLARED && t >= 0 && t < LP_IMPLIED_NS_MIN)
+            return implied_too_early(t, opts->unit, errmsg, errsize);
         if (ts_to_ms(t, opts->precision, &ts_ms)) {
             const char *hint = t > 0 ? finer_unit(t, opts->precision) : NULL;
             return fail(errmsg, errsize, "timestamp out of range: before 1970 or after 9999%s%s",
@@ -662,7 +705,7 @@ static int parse_line(batch_t *b, const char *p, size_t end, const lp_opts_t *op
 static int line_parse(batch_t *b, const char *line, size_t len, const lp_opts_t *opts,
                       int64_t now_ms, uint32_t lineno, char *errmsg, size_t errsize)
 {
-    static const lp_opts_t defaults = {"device", LP_NS, 0};
+    static const lp_opts_t defaults = {"device", LP_NS, 0, LP_UNIT_DECLARED};
     if (opts == NULL)
         opts = &defaults;
     if (len > 0 && line[len - 1] == '\r')
@@ -774,7 +817,8 @@ int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, in
 {
     uint32_t lineno = first_lineno;
     size_t pos = 0;
-    char why[160];
+    /* As long as a message: an implied unit's reason (up to 163 bytes) lost its fix at 160. */
+    char why[sizeof errs->e[0].msg];
     while (pos < len) {
         const char *s = body + pos;
         size_t rem = len - pos;

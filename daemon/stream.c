@@ -493,7 +493,10 @@ static void parse_line(struct conn *c, const char *line, size_t n)
                    s->opts.max_line);
         return;
     }
-    lp_opts_t lo = {.device_tag = s->device_tag, .precision = LP_NS, .max_line = s->opts.max_line};
+    lp_opts_t lo = {.device_tag = s->device_tag,
+                    .precision = LP_NS,
+                    .max_line = s->opts.max_line,
+                    .unit = LP_UNIT_IMPLIED_STREAM};
     char msg[256];
     /* The point is admitted with the rest of this read's (admit_pending). */
     int rc = lp_parse_line(&c->cur, line, n, &lo, vtime_stamp_ms(), c->lineno, msg, sizeof msg);

@@ -24,7 +24,7 @@
 
 static lp_opts_t opts_ns(void)
 {
-    lp_opts_t o = {"device", LP_NS, 0};
+    lp_opts_t o = {"device", LP_NS, 0, LP_UNIT_DECLARED};
     return o;
 }
 
@@ -533,6 +533,89 @@ static void test_lp_timestamps(void **state)
     }
 }
 
+/* Session 67: a timestamp in an implied unit (no precision=, the stream) before 1973-03-03 as
+ * nanoseconds is refused with the date, the unit it looks like and the fix; declared, kept. */
+static void implied_bad(lp_unit_t unit, const char *line, const char *reason)
+{
+    batch_t b;
+    char err[240];
+    lp_opts_t o = opts_ns();
+    o.unit = unit;
+    batch_init(&b);
+    int rc = lp_parse_line(&b, line, strlen(line), &o, NOW, 1, err, sizeof err);
+    if (rc != ERR_INVAL || strcmp(err, reason) != 0)
+        fail_msg("line '%s': rc %d, reason '%s', expected '%s'", line, rc, err, reason);
+    assert_int_equal(b.npoints, 0);
+    batch_deinit(&b);
+}
+
+static void test_lp_implied_unit(void **state)
+{
+    implied_bad(LP_UNIT_IMPLIED_PARAM, "pump,device=p1 vib=1 1733580000",
+                "timestamp 1733580000 as nanoseconds (no precision given) is "
+                "1970-01-01T00:00:01.733Z, before 1973-03-03: looks like epoch seconds: declare "
+                "precision=s");
+    implied_bad(LP_UNIT_IMPLIED_PARAM, "m v=1 1733580000123",
+                "timestamp 1733580000123 as nanoseconds (no precision given) is "
+                "1970-01-01T00:28:53.580Z, before 1973-03-03: looks like epoch milliseconds: "
+                "declare precision=ms");
+    implied_bad(LP_UNIT_IMPLIED_PARAM, "m v=1 1733580000123456",
+                "timestamp 1733580000123456 as nanoseconds (no precision given) is "
+                "1970-01-21T01:33:00.000Z, before 1973-03-03: looks like epoch microseconds: "
+                "declare precision=us");
+    implied_bad(LP_UNIT_IMPLIED_PARAM, "m v=1 5000",
+                "timestamp 5000 as nanoseconds (no precision given) is 1970-01-01T00:00:00.000Z, "
+                "before 1973-03-03: send a real time or none (precision=ns stores it as it is)");
+    implied_bad(LP_UNIT_IMPLIED_STREAM, "m v=1 1733580000",
+                "timestamp 1733580000 as nanoseconds (the stream's unit) is "
+                "1970-01-01T00:00:01.733Z, before 1973-03-03: looks like epoch seconds: send "
+                "nanoseconds (1733580000000000000) or no timestamp");
+    /* Microseconds of 9999 do not fit int64 as nanoseconds: no number to send is named. */
+    implied_bad(LP_UNIT_IMPLIED_STREAM, "m v=1 99999999999999999",
+                "timestamp 99999999999999999 as nanoseconds (the stream's unit) is "
+                "1973-03-03T09:46:39.999Z, before 1973-03-03: looks like epoch microseconds: send "
+                "nanoseconds or no timestamp");
+    implied_bad(LP_UNIT_IMPLIED_STREAM, "m v=1 0",
+                "timestamp 0 as nanoseconds (the stream's unit) is 1970-01-01T00:00:00.000Z, "
+                "before 1973-03-03: send a real time or none");
+
+    /* 1e17 on, no timestamp, a declared unit (precision=ns too) and a negative one (before
+     * 1970's own error) are as before. */
+    batch_t b;
+    char err[200];
+    lp_opts_t o = opts_ns();
+    o.unit = LP_UNIT_IMPLIED_PARAM;
+    batch_init(&b);
+    assert_int_equal(lp_parse_line(&b, "m v=1 100000000000000000", 24, &o, NOW, 1, err, sizeof err),
+                     0);
+    assert_int_equal(b.points[0].ts_ms, 100000000000LL);
+    assert_int_equal(lp_parse_line(&b, "m v=1", 5, &o, NOW, 1, err, sizeof err), 0);
+    assert_int_equal(b.points[1].ts_ms, NOW);
+    assert_int_equal(lp_parse_line(&b, "m v=1 -5", 8, &o, NOW, 1, err, sizeof err), ERR_INVAL);
+    assert_string_equal(err, "timestamp out of range: before 1970 or after 9999");
+    o.unit = LP_UNIT_DECLARED;
+    assert_int_equal(lp_parse_line(&b, "m v=1 5000000", 13, &o, NOW, 1, err, sizeof err), 0);
+    assert_int_equal(b.points[2].ts_ms, 5);
+
+    /* A body's error (/write's): the longest reasons keep their fix whole, the quote gives way
+     * (lp_parse cut its reasons at 159 bytes: "declare precision" without "=us"). */
+    parse_errors_t errs = {0};
+    o.unit = LP_UNIT_IMPLIED_PARAM;
+    const char *body = "pump,device=p1 vib=1 99999999999999999\npump,device=p1 vib=1 99999999\n";
+    assert_int_equal(lp_parse(&b, body, strlen(body), &o, NOW, 1, &errs), 0);
+    assert_int_equal(errs.count, 2);
+    assert_string_equal(errs.e[0].msg,
+                        "unable to parse 'pump,device=p...': timestamp 99999999999999999 as "
+                        "nanoseconds (no precision given) is 1973-03-03T09:46:39.999Z, before "
+                        "1973-03-03: looks like epoch microseconds: declare precision=us");
+    assert_string_equal(errs.e[1].msg,
+                        "unable to parse 'pump,device=p1 ...': timestamp 99999999 as nanoseconds "
+                        "(no precision given) is 1970-01-01T00:00:00.099Z, before 1973-03-03: "
+                        "send a real time or none (precision=ns stores it as it is)");
+    assert_int_equal(b.npoints, 3);
+    batch_deinit(&b);
+}
+
 static void test_lp_precision_parse(void **state)
 {
     lp_precision_t p = LP_S;
@@ -860,6 +943,7 @@ const struct CMUnitTest parse_lp_tests[] = {
     cmocka_unit_test(test_lp_fields),
     cmocka_unit_test(test_lp_missing_parts),
     cmocka_unit_test(test_lp_timestamps),
+    cmocka_unit_test(test_lp_implied_unit),
     cmocka_unit_test(test_lp_precision_parse),
     cmocka_unit_test(test_lp_blank_comment_crlf),
     cmocka_unit_test(test_lp_max_line),

@@ -20,10 +20,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *const tags[] = {"device", "host", "d", ""};
     if (size < 1)
         return 0;
-    /* Bits 0, 1 and 5 pick one of the six precisions. */
+    /* Bits 0, 1 and 5 pick one of the six precisions, bits 6 and 7 the unit declared or implied
+     * (by /write without precision=, or the stream). */
     lp_opts_t o = {tags[(data[0] >> 2) & 3],
                    (lp_precision_t)(((data[0] & 3) | ((data[0] >> 3) & 4)) % (LP_H + 1)),
-                   (data[0] & 0x10) ? 64 : 0};
+                   (data[0] & 0x10) ? 64 : 0, (lp_unit_t)((data[0] >> 6) % 3)};
     if (o.device_tag[0] == '\0')
         o.device_tag = "device";
     data++;

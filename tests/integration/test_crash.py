@@ -19,6 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 import pipeline_fx as tp  # noqa: E402  (wait_scored)
 
+# Epoch ms of 2023-11-14: the stream's nanoseconds are refused before 1973 (session 67).
+T0 = 1700000000000
+
 
 def integrity_check(db_path):
     """PRAGMA integrity_check with the sqlite3 CLI on a copy of the database and its WAL (so the
@@ -77,7 +80,7 @@ class Base(unittest.TestCase):
         c = self.d.stream_connect()
         try:
             c.send("".join("m,device=rs-stream v=%r %d\n" % (123456789.123456789 + i,
-                                                             (3000 + i) * 1000000)
+                                                             (T0 + 3000 + i) * 1000000)
                            for i in range(20)))
             got = c.wait_ok(20)
             self.assertEqual(vt.errors_of(got), {})
@@ -157,14 +160,14 @@ class Restart(Base):
         # An open, idle stream connection must not keep the daemon from exiting.
         c = self.d.stream_connect()
         try:
-            c.send("m,device=rs-idle a=1 1000000\n")
+            c.send("m,device=rs-idle a=1 %d\n" % ((T0 + 1) * 10 ** 6))
             c.wait_ok(1)
             self.d.stop()
             self.assertEqual(c.finish(), [])
         finally:
             c.close()
         self.d.start()
-        self.assertPoints(self.d.readings("rs-idle"), [(1, {"a": 1.0})])
+        self.assertPoints(self.d.readings("rs-idle"), [(T0 + 1, {"a": 1.0})])
         self.d.stop()
 
 
@@ -187,7 +190,7 @@ class Restart(Base):
 
         def sender():
             try:
-                c.send("".join("m,device=rs-term v=%d %d\n" % (i, (10 ** 9 + i) * 10 ** 6)
+                c.send("".join("m,device=rs-term v=%d %d\n" % (i, (T0 + i) * 10 ** 6)
                                for i in range(n)))
             except OSError:
                 pass
@@ -213,7 +216,7 @@ class Restart(Base):
         pts = self.d.readings("rs-term", limit=100000)
         have = {p["ts"]: p["values"] for p in pts}
         for i in range(acked):
-            if have.get(10 ** 9 + i) != {"v": float(i)}:
+            if have.get(T0 + i) != {"v": float(i)}:
                 self.fail("acknowledged line %d missing after SIGTERM and restart" % (i + 1))
         self.d.stop()
 
@@ -347,7 +350,7 @@ class Crash(Base):
                     if stop.is_set():
                         break
                     c.send("".join("cr,device=cr-stream-%d v=%d %d\n"
-                                   % (k, j * chunk + i, (10 ** 9 + j * chunk + i) * 10 ** 6)
+                                   % (k, j * chunk + i, (T0 + j * chunk + i) * 10 ** 6)
                                    for i in range(chunk)))
                     time.sleep(0.005)
             except OSError:
@@ -389,7 +392,7 @@ class Crash(Base):
             pts = self.d.readings("cr-stream-%d" % k, limit=100000)
             have = {p["ts"]: p["values"] for p in pts}
             for line in range(stream_ok[k]):
-                ts = 10 ** 9 + line
+                ts = T0 + line
                 self.assertEqual(have.get(ts), {"v": float(line)},
                                  "stream %d: acknowledged line %d lost" % (k, line + 1))
         self.d.stop()
@@ -503,7 +506,7 @@ class WriteErrors(Base):
         c = self.d.stream_connect()
         n = 20000
         try:
-            c.send("".join("m,device=we-stream v=%d %d\n" % (i, (i + 1) * 10 ** 6)
+            c.send("".join("m,device=we-stream v=%d %d\n" % (i, (T0 + i + 1) * 10 ** 6)
                            for i in range(n)))
             got = c.finish()
         finally:
@@ -547,9 +550,9 @@ class WriteErrors(Base):
         have = {p["ts"] for p in vt.loads(body)["points"]} if st == 200 else set()
         for line in range(1, n + 1):
             if line in failed_lines:
-                self.assertNotIn(line, have, "a line reported as failed was stored")
+                self.assertNotIn(T0 + line, have, "a line reported as failed was stored")
             else:
-                self.assertIn(line, have, "acknowledged stream line %d lost" % line)
+                self.assertIn(T0 + line, have, "acknowledged stream line %d lost" % line)
         sys.stderr.write("[write errors: %d HTTP batches acked, %d refused; stream fail ranges %r]\n"
                          % (len(acked), len(failed), fail_ranges[:5]))
         self.d.stop()

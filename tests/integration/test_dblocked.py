@@ -172,7 +172,7 @@ class WriteLockHeld(vt.LogOnFailure):
         threads = [threading.Thread(target=run, args=kv) for kv in calls.items()]
         for th in threads:
             th.start()
-        sc.send("lk v=5 5000000000\n")
+        sc.send("lk v=5 1700000005000000000\n")
         # Reads go on meanwhile: in WAL mode another process's write transaction blocks no
         # reader.
         st, _, _ = d.get("/v1/devices/lk/readings")

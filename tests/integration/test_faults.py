@@ -86,7 +86,7 @@ class DiskFull(TmpfsVolume):
         # The stream: "fail A B" for what could not be stored, never a false "ok".
         c = d.stream_connect()
         try:
-            c.send("".join("df,device=df-stream v=%d %d\n" % (i, (i + 1) * 10 ** 6)
+            c.send("".join("df,device=df-stream v=%d %d\n" % (i, (1700000000000 + i + 1) * 10 ** 6)
                            for i in range(5000)))
             got = c.finish()
         finally:
@@ -124,7 +124,7 @@ class DiskFull(TmpfsVolume):
         self.assertEqual(d.get("/healthz")[0], 200)  # healthy again by itself
         c = d.stream_connect()
         try:
-            c.send("df,device=df-stream v=-1 999000000000\n")
+            c.send("df,device=df-stream v=-1 1700000999000000000\n")
             self.assertEqual(c.wait_ok(1)[-1], "ok 1")
         finally:
             c.close()
@@ -140,7 +140,7 @@ class DiskFull(TmpfsVolume):
                 self.assertEqual(have.get(j * 1000 + i), {"v": j + i / 1000, "w": i * 1.5})
         for j in refused:
             self.assertNotIn(j * 1000, have, "a refused batch was stored")
-        self.assertEqual(self.stored("df-stream").get(999000), {"v": -1.0})
+        self.assertEqual(self.stored("df-stream").get(1700000999000), {"v": -1.0})
         d.stop()
 
 

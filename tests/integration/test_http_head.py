@@ -195,7 +195,7 @@ class EmptyNames(vt.DaemonTestCase):
         (review, session 50): no header at all (HTTP/1.0), a body in the same packet, and
         requests pipelined in one send, in CRLF and bare LF, each answered."""
         get = b"GET /healthz HTTP/1.1\nHost: x\n"
-        post = (b"POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n"
+        post = (b"POST /write?db=x&precision=ns HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n"
                 b"cpu v=1 1")
         cases = ((b"GET /healthz HTTP/1.0\r\n\r\n", [b"200"]),
                  (b"GET /healthz HTTP/1.0\nX-A:\n\n", [b"200"]),

@@ -163,11 +163,12 @@ class WriteRetentionPolicy(vt.DaemonTestCase):
     def test_unknown_policy(self):
         taken, refused = self.lp_counters()
         for query, body, name in (
-                ("db=plant&rp=foo", "m,device=wrp-1 v=1 1000000000", "foo"),
+                ("db=plant&rp=foo", "m,device=wrp-1 v=1 1700000000000000000", "foo"),
                 ("db=plant&rp=AUTOGEN&precision=s", "m,device=wrp-1 v=1 1", "AUTOGEN"),
-                ("db=plant&rp=foo%20bar", "m,device=wrp-1 v=1 1000000000", "foo bar"),
-                ("rp=weekly", "m,device=wrp-1 v=1 1000000000\nm,device=wrp-1 v= 2", "weekly"),
-                ("db=new-db&rp=foo", 'm,device=wrp-1 s="x" 1000000000', "foo"),
+                ("db=plant&rp=foo%20bar", "m,device=wrp-1 v=1 1700000000000000000", "foo bar"),
+                ("rp=weekly", "m,device=wrp-1 v=1 1700000000000000000\nm,device=wrp-1 v= 2",
+                 "weekly"),
+                ("db=new-db&rp=foo", 'm,device=wrp-1 s="x" 1700000000000000000', "foo"),
                 ("db=plant&rp=foo", "", "foo")):
             st, body = self.write(query, body)
             self.assertEqual((st, json.loads(body)),
@@ -178,10 +179,10 @@ class WriteRetentionPolicy(vt.DaemonTestCase):
                                          "value (line 1)"}))
         # A name of more than 255 bytes or with a NUL byte: influxd's 500 too (api__arg's 400
         # made Telegraf drop the batch instead of keeping it to retry).
-        st, body = self.write("db=plant&rp=" + "x" * 300, "m,device=wrp-1 v=1 1000000000")
+        st, body = self.write("db=plant&rp=" + "x" * 300, "m,device=wrp-1 v=1 1700000000000000000")
         self.assertEqual((st, json.loads(body)),
                          (500, {"error": "retention policy not found: " + "x" * 300}))
-        st, body = self.write("db=plant&rp=a%00b", "m,device=wrp-1 v=1 1000000000")
+        st, body = self.write("db=plant&rp=a%00b", "m,device=wrp-1 v=1 1700000000000000000")
         self.assertEqual((st, json.loads(body)),
                          (500, {"error": "retention policy not found: (a name holding a NUL "
                                          "byte)"}))

@@ -81,7 +81,8 @@ class Metrics(PromtoolMixin, vt.DaemonTestCase):
         # Stream: 100 lines with 2 readings each, 3 bad lines.
         c = self.d.stream_connect()
         try:
-            c.send("".join("m,device=m-st a=%d,b=%d %d\n" % (i, i, i * 10 ** 6) for i in range(100))
+            c.send("".join("m,device=m-st a=%d,b=%d %d\n" % (i, i, (1700000000000 + i) * 10 ** 6)
+                           for i in range(100))
                    + "bad\nm,device=m-st a=\nm a=1 x\n")
             got = c.wait_ok(103)
             self.assertEqual(sorted(vt.errors_of(got)), [101, 102, 103])
@@ -136,7 +137,7 @@ class Metrics(PromtoolMixin, vt.DaemonTestCase):
     def test_stream_connection_gauge(self):
         c = self.d.stream_connect()
         try:
-            c.send("m,device=m-g a=1 1\n")
+            c.send("m,device=m-g a=1 1700000000000000000\n")
             c.wait_ok(1)
             m = parse(self.d.metrics())
             self.assertEqual(value(m, "vigil_stream_connections"), 1)

@@ -397,7 +397,7 @@ class TestReload(vt.FreshDaemonTestCase):
         self.assertEqual(d.post_json(items(101)).status, 200)
         # Ingest, queries and the stream go on; the daemon is healthy and stops cleanly.
         c = d.stream_connect()
-        c.send("m,device=after-reload v=1 1000000000\n")
+        c.send("m,device=after-reload v=1 1700000001000000000\n")
         self.assertEqual(vt.last_ok(c.finish()), 1)
         self.assertEqual(d.get_json("/healthz")["status"], "ok")
 
@@ -873,13 +873,13 @@ class TestDeviceLimits(vt.FreshDaemonTestCase):
         self.assertEqual(len(d.readings("q-2")), 2)
         # Stream: "error N reason" for the refused line, the rest acknowledged and stored.
         c = d.stream_connect()
-        c.send("m,device=q-st a=1 1000000000\nm,device=q-1 a=7 2000000000\n")
+        c.send("m,device=q-st a=1 1700000001000000000\nm,device=q-1 a=7 1700000002000000000\n")
         got = c.finish()
         c.close()
         self.assertIn("device limit reached", vt.errors_of(got)[1])
         self.assertEqual(vt.last_ok(got), 2)
         self.assertNoDevice("q-st")
-        self.assertEqual([p["ts"] for p in d.readings("q-1")], [1, 10, 2000])
+        self.assertEqual([p["ts"] for p in d.readings("q-1")], [1, 10, 1700000002000])
         # PUT of a new device: 409; a deletion frees a place.
         self.assertJsonError(d.curl("PUT", "/v1/devices/q-put", "-d", "{}"), 409, "max_devices")
         self.assertEqual(d.curl("DELETE", "/v1/devices/q-2").status, 200)

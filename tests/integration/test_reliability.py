@@ -441,7 +441,7 @@ enabled = false
         def stream_client(k):
             dev = "ov-stream-%d" % k
             lines = 150000
-            data = "".join("ov,device=%s v=%d %d\n" % (dev, i, (i + 1) * 10 ** 6)
+            data = "".join("ov,device=%s v=%d %d\n" % (dev, i, (T0 + i + 1) * 10 ** 6)
                            for i in range(lines)).encode()
             s = socket.create_connection(("127.0.0.1", d.stream_port), timeout=60)
             s.setblocking(False)
@@ -514,7 +514,7 @@ enabled = false
             self.assertGreater(stalls, 0, "%s: the server never stopped reading" % dev)
             have = self.stored(dev)
             self.assertEqual(len(have), lines)
-            self.assertEqual(have.get(lines), {"v": float(lines - 1)})
+            self.assertEqual(have.get(T0 + lines), {"v": float(lines - 1)})
             sys.stderr.write("[overload: %s: %d lines, %d stalls of the sender]\n"
                              % (dev, lines, stalls))
         for dev, want in acked.items():
@@ -592,7 +592,7 @@ retrain_every = 0
             c = d.stream_connect(timeout=10)
             try:
                 t = time.monotonic()
-                c.send("m,device=normal-stream v=1 1000000\n")
+                c.send("m,device=normal-stream v=1 %d\n" % ((T0 + 1) * 10 ** 6))
                 self.assertEqual(c.wait_ok(1), ["ok 1"])
                 self.assertLess(time.monotonic() - t, NORMAL_CLIENT_S)
             finally:
@@ -740,7 +740,8 @@ retrain_every = 0
         c = d.stream_connect()
         try:
             c.send(binary.replace(b"\n", b" ") + b"\n" + b"m,device=hx v=" + b"1" * 70000 + b"\n"
-                   + b"m,device=h\0x v=1 1\n" + b"m,device=hx-ok v=2 2000000\n")
+                   + b"m,device=h\0x v=1 1700000000001000000\n"
+                   + b"m,device=hx-ok v=2 1700000000002000000\n")
             got = c.finish()
         finally:
             c.close()
@@ -749,7 +750,7 @@ retrain_every = 0
         # Nothing of any bad request was stored; the daemon is healthy.
         self.assertEqual(d.device("hx")["points"], before)
         self.assertEqual(d.get("/v1/devices/hx-put")[0], 404)
-        self.assertEqual(self.stored("hx-ok"), {2: {"v": 2.0}})
+        self.assertEqual(self.stored("hx-ok"), {1700000000002: {"v": 2.0}})
         self.assertEqual(d.get("/healthz")[0], 200)
         sys.stderr.write("[hostile bodies: statuses %r]\n" % dict(seen))
         d.stop()
@@ -812,7 +813,7 @@ retrain_every = 0
         self.assertEqual(r.status, 204, r)
         c = d.stream_connect(timeout=120)
         try:
-            c.send("".join("m,device=vg-stream v=%d %d\n" % (i, (i + 1) * 10 ** 6)
+            c.send("".join("m,device=vg-stream v=%d %d\n" % (i, (T0 + i + 1) * 10 ** 6)
                            for i in range(200)) + "bad line\n")
             got = c.finish()
         finally:

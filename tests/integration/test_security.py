@@ -395,7 +395,7 @@ class TestStreamAuth(vt.DaemonTestCase):
         c = self.d.stream_connect(timeout=20)
         try:
             t0 = time.monotonic()
-            c.send(first + "m,device=refused v=1 1000000000\n")
+            c.send(first + "m,device=refused v=1 1700000001000000000\n")
             line = c.read_line()
             self.assertEqual(line, "error 0 " + reason)
             # The server closes the connection (within its 2 s linger).
@@ -410,7 +410,8 @@ class TestStreamAuth(vt.DaemonTestCase):
             try:
                 c.send("auth %s\n" % tok)
                 self.assertEqual(c.read_line(), "ok 0")
-                c.send("m,device=sa-%d v=1 1000000000\nbad line\nm,device=sa-%d v=2 2000000000"
+                c.send("m,device=sa-%d v=1 1700000001000000000\nbad line\n"
+                       "m,device=sa-%d v=2 1700000002000000000"
                        % (i, i))
                 got = c.finish()
                 # Lines are numbered from 1 after the auth line, as without tokens.
@@ -419,11 +420,11 @@ class TestStreamAuth(vt.DaemonTestCase):
             finally:
                 c.close()
             self.assertEqual([(p["ts"], p["values"]) for p in self.points("sa-%d" % i)],
-                             [(1000, {"v": 1}), (2000, {"v": 2})])
+                             [(1700000001000, {"v": 1}), (1700000002000, {"v": 2})])
         # The auth line and the data may come in one packet, with CRLF.
         c = self.d.stream_connect()
         try:
-            c.send("auth %s\r\nm,device=sa-crlf v=3 3000000000\r\n" % WRITE)
+            c.send("auth %s\r\nm,device=sa-crlf v=3 1700000003000000000\r\n" % WRITE)
             got = c.finish()
             self.assertEqual(got, ["ok 0", "ok 1"], got)
         finally:
@@ -470,10 +471,10 @@ class TestStreamAuth(vt.DaemonTestCase):
             vt_hup(d, "configuration reloaded")
             self.refused("auth %s\n" % WRITE, "invalid token")
             c = d.stream_connect()
-            c.send("auth %s\nm,device=rot v=1 1000000000\n" % new)
+            c.send("auth %s\nm,device=rot v=1 1700000001000000000\n" % new)
             self.assertEqual(c.finish(), ["ok 0", "ok 1"])
             c.close()
-            early.send("m,device=rot v=2 2000000000\n")
+            early.send("m,device=rot v=2 1700000002000000000\n")
             self.assertEqual(early.finish(), ["ok 1"])
             self.assertEqual(len(self.points("rot")), 2)
         finally:
@@ -541,7 +542,7 @@ class TestStreamWithoutTokens(vt.DaemonTestCase):
     def test_no_auth_line_needed(self):
         # Without tokens nothing changes: the first line is data.
         c = self.d.stream_connect()
-        c.send("m,device=open v=1 1000000000\n")
+        c.send("m,device=open v=1 1700000001000000000\n")
         self.assertEqual(c.finish(), ["ok 1"])
         c.close()
 

@@ -26,6 +26,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 
+# Epoch ms of 2023-11-14: the stream's nanoseconds are refused before 1973 (session 67), so the
+# tests' small times ride on it (T0 + k ms is (T0 + k) * 10**6 on the wire).
+T0 = 1700000000000
+
 
 class Stream(vt.DaemonTestCase):
 
@@ -77,35 +81,38 @@ class Stream(vt.DaemonTestCase):
     def test_series_key_device_and_escapes(self):
         c = self.d.stream_connect()
         try:
-            c.send("cpu,region=b,host=a usage=0.5 1000000000\n"
-                   "m,device=st\\ 2\\,x v\\ 1=123456789.123456789 2000000000\n")
+            c.send("cpu,region=b,host=a usage=0.5 1700000001000000000\n"
+                   "m,device=st\\ 2\\,x v\\ 1=123456789.123456789 1700000002000000000\n")
             c.wait_ok(2)
         finally:
             c.close()
-        self.assertPoints(self.d.readings("cpu,host=a,region=b"), [(1000, {"usage": 0.5})])
-        self.assertPoints(self.d.readings("st 2,x"), [(2000, {"v 1": 123456789.123456789})])
+        self.assertPoints(self.d.readings("cpu,host=a,region=b"),
+                          [(1700000001000, {"usage": 0.5})])
+        self.assertPoints(self.d.readings("st 2,x"),
+                          [(1700000002000, {"v 1": 123456789.123456789})])
 
     def test_no_trailing_newline(self):
         c = self.d.stream_connect()
         try:
-            c.send("m,device=st-3 a=1 1000000\nm,device=st-3 a=2 2000000")
+            c.send("m,device=st-3 a=1 1700000000001000000\nm,device=st-3 a=2 1700000000002000000")
             rest = c.finish()
         finally:
             c.close()
         self.assertIn("ok 2", rest)
         self.assertEqual(vt.last_ok(rest), 2, rest)
-        self.assertPoints(self.d.readings("st-3"), [(1, {"a": 1.0}), (2, {"a": 2.0})])
+        self.assertPoints(self.d.readings("st-3"), [(1700000000001, {"a": 1.0}),
+                                                   (1700000000002, {"a": 2.0})])
 
     def test_bad_last_line_without_newline(self):
         c = self.d.stream_connect()
         try:
-            c.send("m,device=st-4 a=1 1000000\nm,device=st-4 a=")
+            c.send("m,device=st-4 a=1 1700000000001000000\nm,device=st-4 a=")
             rest = c.finish()
         finally:
             c.close()
         self.assertEqual(sorted(vt.errors_of(rest)), [2], rest)
         self.assertEqual(vt.last_ok(rest), 2, rest)
-        self.assertPoints(self.d.readings("st-4"), [(1, {"a": 1.0})])
+        self.assertPoints(self.d.readings("st-4"), [(1700000000001, {"a": 1.0})])
 
     def test_newline_in_string_ends_the_line(self):
         # README: on the stream a newline always ends a line, even in a quoted string field
@@ -113,39 +120,42 @@ class Stream(vt.DaemonTestCase):
         # and the numbering goes on by newlines.
         c = self.d.stream_connect()
         try:
-            c.send('m,device=st-nl s="two\nlines",a=1 1000000\nm,device=st-nl a=2 2000000\n')
+            c.send('m,device=st-nl s="two\nlines",a=1 1700000000001000000\n'
+                   'm,device=st-nl a=2 1700000000002000000\n')
             got = c.wait_ok(3)
             self.assertEqual(c.finish(), [])
         finally:
             c.close()
         self.assertEqual(vt.errors_of(got), {1: "unbalanced quotes", 2: "invalid field format"},
                          got)
-        self.assertPoints(self.d.readings("st-nl"), [(2, {"a": 2.0})])
+        self.assertPoints(self.d.readings("st-nl"), [(1700000000002, {"a": 2.0})])
 
     def test_overwrite(self):
         c = self.d.stream_connect()
         try:
-            c.send("m,device=st-5 a=1,b=2 1000000\n")
+            c.send("m,device=st-5 a=1,b=2 1700000000001000000\n")
             c.wait_ok(1)
-            c.send("m,device=st-5 a=3 1000000\n")
+            c.send("m,device=st-5 a=3 1700000000001000000\n")
             c.wait_ok(2)
         finally:
             c.close()
-        self.assertPoints(self.d.readings("st-5"), [(1, {"a": 3.0, "b": 2.0})])
+        self.assertPoints(self.d.readings("st-5"), [(1700000000001, {"a": 3.0, "b": 2.0})])
         self.assertEqual(self.d.device("st-5")["points"], 1)
 
     def test_long_line(self):
         # Longer than stream.max_line_bytes (65536 by default): reported, connection kept.
         c = self.d.stream_connect()
         try:
-            c.send("m,device=st-6 a=1 1000000\n")
-            c.send("m,device=st-6 " + ",".join("f%d=1" % i for i in range(12000)) + " 2000000\n")
-            c.send("m,device=st-6 a=3 3000000\n")
+            c.send("m,device=st-6 a=1 1700000000001000000\n")
+            c.send("m,device=st-6 " + ",".join("f%d=1" % i for i in range(12000))
+                   + " 1700000000002000000\n")
+            c.send("m,device=st-6 a=3 1700000000003000000\n")
             got = c.wait_ok(3)
         finally:
             c.close()
         self.assertEqual(sorted(vt.errors_of(got)), [2], got)
-        self.assertPoints(self.d.readings("st-6"), [(1, {"a": 1.0}), (3, {"a": 3.0})])
+        self.assertPoints(self.d.readings("st-6"), [(1700000000001, {"a": 1.0}),
+                                                   (1700000000003, {"a": 3.0})])
 
     def test_burst_concurrent(self):
         conns, per_conn = 4, 50000
@@ -225,7 +235,7 @@ max_line_bytes = 256
         a, b = self.d.stream_connect(), self.d.stream_connect()
         try:
             for k, c in enumerate((a, b)):
-                c.send("m,device=sl-1 v%d=1 1000000\n" % k)
+                c.send("m,device=sl-1 v%d=1 1700000000001000000\n" % k)
                 c.wait_ok(1)
             third = self.d.stream_connect()
             try:
@@ -244,7 +254,7 @@ max_line_bytes = 256
         while True:
             c = self.d.stream_connect()
             try:
-                c.send("m,device=sl-1 v2=1 1000000\n")
+                c.send("m,device=sl-1 v2=1 1700000000001000000\n")
                 got = c.finish()
             finally:
                 c.close()
@@ -254,12 +264,13 @@ max_line_bytes = 256
         self.assertIn("ok 1", got)
 
     def test_max_line_bytes(self):
-        ok_line = "m,device=sl-2 v=1 1000000"
-        long_line = "m,device=sl-2 " + ",".join("f%03d=1" % i for i in range(60)) + " 2000000"
+        ok_line = "m,device=sl-2 v=1 1700000000001000000"
+        long_line = ("m,device=sl-2 " + ",".join("f%03d=1" % i for i in range(60))
+                     + " 1700000000002000000")
         self.assertGreater(len(long_line), 256)
         c = self.d.stream_connect()
         try:
-            c.send(ok_line + "\n" + long_line + "\n" + "m,device=sl-2 v=3 3000000\n")
+            c.send(ok_line + "\n" + long_line + "\n" + "m,device=sl-2 v=3 1700000000003000000\n")
             got = c.wait_ok(3)
         finally:
             c.close()
@@ -272,26 +283,28 @@ max_line_bytes = 256
         # A long line arriving in pieces (longer than the buffer before its newline shows up).
         c = self.d.stream_connect()
         try:
-            c.send(ok_line.replace("1000000", "4000000") + "\n" + long_line[:200])
+            c.send(ok_line.replace("1700000000001000000", "1700000000004000000") + "\n"
+                   + long_line[:200])
             time.sleep(0.05)
             c.send(long_line[200:] + long_line * 3)
             time.sleep(0.05)
-            c.send("\nm,device=sl-2 v=5 5000000\n")
+            c.send("\nm,device=sl-2 v=5 1700000000005000000\n")
             got = c.wait_ok(3)
         finally:
             c.close()
         errs = vt.errors_of(got)
         self.assertEqual(sorted(errs), [2], got)
         self.assertEqual(errs[2], "line longer than 256 bytes")
-        self.assertPoints(self.d.readings("sl-2"), [(1, {"v": 1.0}), (3, {"v": 3.0}),
-                                                    (4, {"v": 1.0}), (5, {"v": 5.0})])
+        self.assertPoints(self.d.readings("sl-2"),
+                          [(1700000000001, {"v": 1.0}), (1700000000003, {"v": 3.0}),
+                           (1700000000004, {"v": 1.0}), (1700000000005, {"v": 5.0})])
 
 
     def test_long_last_line_without_newline(self):
         # The connection ends inside an overlong line: it is still reported and acknowledged.
         c = self.d.stream_connect()
         try:
-            c.send("m,device=sl-3 v=1 1000000\nm,device=sl-3 " + "x" * 400)
+            c.send("m,device=sl-3 v=1 1700000000001000000\nm,device=sl-3 " + "x" * 400)
             time.sleep(0.05)
             c.send("y" * 100)
             rest = c.finish()
@@ -299,7 +312,7 @@ max_line_bytes = 256
             c.close()
         self.assertEqual(sorted(vt.errors_of(rest)), [2], rest)
         self.assertEqual(vt.last_ok(rest), 2, rest)
-        self.assertPoints(self.d.readings("sl-3"), [(1, {"v": 1.0})])
+        self.assertPoints(self.d.readings("sl-3"), [(1700000000001, {"v": 1.0})])
 
 
 class StreamRefusalOrder(vt.DaemonTestCase):
@@ -348,20 +361,21 @@ max_channels_per_device = 4
         n = 3000
         bad = {
             1500: ("m,device=sb-1 a= 1", "missing field value"),       # parser
-            2000: ("m,device=sb-1 c=1,d=2,e=3 %d000000" % 2000, "channel limit"),
+            2000: ("m,device=sb-1 c=1,d=2,e=3 %d" % ((T0 + 2000) * 10**6), "channel limit"),
             2001: ("m,device=sb-2 a=1 notatime", "bad timestamp"),    # right after a refusal
-            2500: ("m,device=sb-4 a=1 %d000000" % 2500, "device limit"),
+            2500: ("m,device=sb-4 a=1 %d" % ((T0 + 2500) * 10**6), "device limit"),
             2999: ("m,device=sb-3 a=NaN 1", "invalid number"),
         }
         # And refusals by the limits all along (a read admitted twice or not at all shows).
         for i in range(37, n, 97):
-            bad.setdefault(i, ("m,device=sb-new-%d a=1 %d000000" % (i, i), "device limit")
+            bad.setdefault(i, ("m,device=sb-new-%d a=1 %d" % (i, (T0 + i) * 10**6), "device limit")
                            if i % 2 else
-                           ("m,device=sb-2 x%d=1,y=2,z=3 %d000000" % (i % 5, i), "channel limit"))
+                           ("m,device=sb-2 x%d=1,y=2,z=3 %d" % (i % 5, (T0 + i) * 10**6),
+                            "channel limit"))
         # The limits keep sb-1..3 with channels a and b: a line that would add a third is
         # refused, whichever read it arrives in.
         def good(i):
-            return "m,device=sb-%d a=%d,b=%d.5 %d000000" % (1 + i % 3, i, i, i)
+            return "m,device=sb-%d a=%d,b=%d.5 %d" % (1 + i % 3, i, i, (T0 + i) * 10**6)
 
         lines = [bad[i][0] if i in bad else good(i) for i in range(1, n + 1)]
         data = "".join(l + "\n" for l in lines).encode()
@@ -396,7 +410,7 @@ max_channels_per_device = 4
         self.assertEqual(vt.last_ok(got), n)
         # Every good line is stored, the bad ones are not.
         for dev in (1, 2, 3):
-            want = [(i, {"a": float(i), "b": i + 0.5}) for i in range(1, n + 1)
+            want = [(T0 + i, {"a": float(i), "b": i + 0.5}) for i in range(1, n + 1)
                     if i not in bad and 1 + i % 3 == dev]
             self.assertPoints(self.d.readings("sb-%d" % dev, limit=n), want)
         self.assertEqual(sorted(self.d.device("sb-1")["channels"]), ["a", "b"])
@@ -455,7 +469,7 @@ max_batch_delay_ms = 20
         def stream_client():
             try:
                 c = self.d.stream_connect(timeout=60)
-                c.send("".join("m,device=sq-stream v=%d %d\n" % (i, i * 10 ** 6)
+                c.send("".join("m,device=sq-stream v=%d %d\n" % (i, (T0 + i) * 10 ** 6)
                                for i in range(stream_lines)))
                 stream_got.extend(c.finish())
                 c.close()
@@ -485,7 +499,7 @@ max_batch_delay_ms = 20
                     self.fail("client %d: %r" % (k, p))
         pts = self.d.readings("sq-stream", limit=stream_lines)
         self.assertEqual([(p["ts"], p["values"]["v"]) for p in pts],
-                         [(i, float(i)) for i in range(stream_lines)])
+                         [(T0 + i, float(i)) for i in range(stream_lines)])
         m = self.d.metrics()
         self.assertIn('vigil_http_requests_total{route="readings",code="503"} %d'
                       % statuses.count(503), m)
@@ -506,7 +520,7 @@ class StreamStop(tp.DaemonPerTest):
 
     def data(self, dev, bad):
         return "".join("bad line %d\n" % k if bad and k % 2 == 0 else
-                       "st,device=%s v=%d %d\n" % (dev, k, k * 10 ** 6)
+                       "st,device=%s v=%d %d\n" % (dev, k, (T0 + k) * 10 ** 6)
                        for k in range(1, self.LINES + 1)).encode()
 
     def connect(self, rcvbuf=None):
@@ -559,7 +573,7 @@ class StreamStop(tp.DaemonPerTest):
         good = [k for k in range(1, last + 1) if not (bad and k % 2 == 0)]
         self.d.start()
         doc = self.d.device(dev)
-        self.assertEqual((doc["points"], doc["last_ts"]), (len(good), good[-1]))
+        self.assertEqual((doc["points"], doc["last_ts"]), (len(good), T0 + good[-1]))
         self.d.stop()
         sys.stderr.write("[%s: %d lines sent, %d before the SIGTERM, last ok %d; answers read and "
                          "vigild exited %.2f s after the SIGTERM]\n"
