@@ -122,6 +122,7 @@ struct api_retrain {
     char *event;  /* open: its event's JSON text (NULL: no event kept, or out of memory) */
     char *ended;  /* forced: the asked device's ended event's JSON (NULL: none, or lost) */
     char *ended_others; /* forced: a JSON array of the other members' ended events (NULL: none) */
+    int ended_lost; /* forced: an ended member's event is missing from ended_others (memory) */
 };
 
 typedef struct api_backend {

@@ -631,6 +631,9 @@ static void train_next(void *arg)
         if (p->due_head == NULL)
             p->due_tail = NULL;
         p->due_len--;
+        /* Counted with the take, under due_mu: a reader that sees the queue gauge without d
+         * sees it taken (vigil_train_jobs_taken_total). */
+        atomic_fetch_add(&p->train_jobs_taken, 1);
         /* From due to training in one step: a member asking in between would otherwise find
          * its group neither due nor training and queue a second training of it. */
         if ((g0 = d->due_group) != NULL) {
