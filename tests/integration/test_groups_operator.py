@@ -341,7 +341,6 @@ class GroupSwapUnderLaterEpisode(Held):
         self.assertIs(first[0].get("chain_broken"), True, first)
 
 
-
 class GroupHeldMemberRestartedRetrain(Held):
     """The same operator's retrain still queued at a stop, the member ha's episode open since
     it was asked: the retrain is saved (the operator's bit) and asked again after the restart,
@@ -372,7 +371,6 @@ class GroupHeldMemberRestartedRetrain(Held):
         tp.wait_for("hb's new version, no job in flight", done, 240)
         tops = [tp.models(d, dev)["versions"][0]["version"] for dev in devs]
         self.assertEqual(tops[0], tops[1], tops)
-
 
 
 class GroupNewChannelBehind(tp.DaemonPerTest):
