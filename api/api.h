@@ -54,13 +54,15 @@ typedef int (*api_name_cb)(void *arg, const char *name);
 
 /* Called for each point a limit refuses: the point's item (JSON index, line number) and why. */
 typedef void (*api_reject_cb)(void *arg, uint32_t item, const char *reason);
+/* Where a device given a new channel stands in its group's next training (session 67): it
+ * leads (the training takes its channels, the members with other ones are left out), follows
+ * another member with other channels (it is left out), or its channels match the lead's. */
+enum { API_GROUP_FOLLOWS, API_GROUP_LEADS, API_GROUP_MATCHES };
 /* A device, one of its channel names and its group (NULL: none, or it is the group's only
- * member) (new_channels); leads: 1 when the group's trainings take the device's channels (no
- * member that joined before it has a model: the members with other channels are left out),
- * 0 when they take another member's (the device is left out). Runs on the thread that called
- * it. */
+ * member) (new_channels); place: an API_GROUP_* (the lead: the member with the newest version
+ * that the training begins, pipeline_groups_int.h). Runs on the thread that called it. */
 typedef void (*api_channel_cb)(void *arg, const char *device, const char *channel,
-                               const char *group, int leads);
+                               const char *group, int place);
 
 /* One scored reading of the pipeline (what /v1/devices/{id}/predictions lists). Everything is
  * borrowed for the duration of the callback. */
@@ -122,6 +124,7 @@ struct api_retrain {
     char *event;  /* open: its event's JSON text (NULL: no event kept, or out of memory) */
     char *ended;  /* forced: the asked device's ended event's JSON (NULL: none, or lost) */
     char *ended_others; /* forced: a JSON array of the other members' ended events (NULL: none) */
+    int ended_lost; /* forced: an ended member's event is missing from ended_others (memory) */
 };
 
 typedef struct api_backend {

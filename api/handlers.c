@@ -98,26 +98,34 @@ int api__json_content_type_ok(api_request_t *r)
 #define NEW_CHANNEL_WARNINGS 16
 
 /* new_channels's callback: a warning that the write brings device a new channel, once each in
- * the array arg. In a group, what the group's trainings then do (leads: they take this device's
- * channels) replaces the plain text (session 66, read66a: one text for both was untrue). */
+ * the array arg. In a group, what the group's next training then does (place: API_GROUP_*)
+ * replaces the plain text (session 66, read66a: one text for both was untrue; session 67,
+ * read67a: the lead is the member with the newest model, and a device whose channels match
+ * the lead's is told so, not that it is left out). */
 static void new_channel_warn(void *arg, const char *device, const char *channel, const char *group,
-                             int leads)
+                             int place)
 {
     json_t *warn = arg;
     if (json_array_size(warn) >= NEW_CHANNEL_WARNINGS)
         return; /* full: a batch of 100,000 such points formats no more */
     char msg[3 * BATCH_NAME_MAX + 256];
-    if (group && leads)
+    if (group && place == API_GROUP_LEADS)
         snprintf(msg, sizeof msg,
                  "device '%s': new channel '%s': its model starts learning again, and group "
-                 "'%s' trains only the members with its channels (the first member with a "
+                 "'%s' trains only the members with its channels (it has the group's newest "
                  "model): the others keep the model they have, left out of its trainings until "
                  "they have these channels",
+                 device, channel, group);
+    else if (group && place == API_GROUP_MATCHES)
+        snprintf(msg, sizeof msg,
+                 "device '%s': new channel '%s': its model starts learning again, and its "
+                 "channels now match those group '%s' trains with: the group's next training "
+                 "gives it the shared model",
                  device, channel, group);
     else if (group)
         snprintf(msg, sizeof msg,
                  "device '%s': new channel '%s': its model starts learning again, and group "
-                 "'%s' trains only the members with the channels of its first member with a "
+                 "'%s' trains only the members with the channels of its member with the newest "
                  "model: this device gets no detection until its channels match theirs or it "
                  "leaves the group",
                  device, channel, group);

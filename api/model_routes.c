@@ -9,6 +9,7 @@
 #include "batch.h"
 #include "err.h"
 #include "parse.h"
+#include "sbuf.h"
 #include "vtime.h"
 
 #include <ctype.h>
@@ -475,6 +476,35 @@ static void set_text(json_t *v, const char *key, const char *t)
     json_decref(j);
 }
 
+/* A forced retrain refused (or failed) after it ended other members' episodes (session 67: a
+ * detector reset during it, out of memory): the error answer fail() made keeps what was ended,
+ * "ended_members" (and "ended_members_lost": true when the list is not whole), and its message
+ * says so. Without memory for that, fail()'s answer stays. */
+static void retrain_failed(api_request_t *r, const struct api_retrain *res)
+{
+    json_error_t jerr;
+    json_t *v = r->resp ? json_loadb(r->resp, r->resp_len, 0, &jerr) : NULL;
+    const char *msg = json_string_value(json_object_get(v, "error"));
+    sbuf_t b;
+    sbuf_init(&b);
+    if (msg == NULL ||
+        sbuf_printf(&b,
+                    "%s; this retrain had already ended the anomaly episodes of the group's "
+                    "members listed in ended_members (each as the operator's, its acceptance "
+                    "asking the group's training)%s",
+                    msg, res->ended_lost ? ", a list not whole (out of memory)" : "") != 0 ||
+        json_object_set_new(v, "error", json_string(b.data)) != 0) {
+        sbuf_deinit(&b);
+        json_decref(v);
+        return;
+    }
+    sbuf_deinit(&b);
+    set_text(v, "ended_members", res->ended_others);
+    if (res->ended_lost)
+        json_object_set_new(v, "ended_members_lost", json_true());
+    api__json(r, r->status, v);
+}
+
 void api__h_retrain(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
@@ -492,6 +522,8 @@ void api__h_retrain(api_request_t *r)
         answer_pipe(r, 202, v); /* the ended events as the listing shows them */
     } else {
         fail(r, rc, "retrain");
+        if (res.ended_others || res.ended_lost)
+            retrain_failed(r, &res);
     }
     free(res.device);
     free(res.event);

@@ -263,15 +263,26 @@ void pipeline_new_channels(pipeline_t *p, const batch_t *b, api_channel_cb cb, v
         if (pipeline__detecting(d) &&
             pipeline__point_fate(d, pt, e->newest, future) == PIPE_PT_SCORED) {
             e->newest = pt->ts_ms;
-            int left = DETECTOR_MAX_CHANNELS - d->nch, place = -1;
+            /* d's channels once the point is scored (pipeline__map_channels appends the new
+             * ones in the point's order): where d then stands in its group is said once, with
+             * the new channels compared with the lead's (session 67, read67a). */
+            int left = DETECTOR_MAX_CHANNELS - d->nch, nch = d->nch;
+            const char *ch[DETECTOR_MAX_CHANNELS];
+            for (int c = 0; c < d->nch; c++)
+                ch[c] = d->ch[c];
             for (uint32_t f = 0; f < pt->nfields; f++) {
                 const char *name = batch_str(b, b->fields[pt->field0 + f].name);
-                if (!brings_channel(d, name, &left))
-                    continue;
-                if (place < 0) /* the point's first: where d stands in its group, once */
-                    place = d->group ? pipeline__group_place(p, d) : PIPE_GROUP_ALONE;
-                cb(arg, device, name, place == PIPE_GROUP_ALONE ? NULL : d->group->name,
-                   place == PIPE_GROUP_LEADS);
+                if (brings_channel(d, name, &left))
+                    ch[nch++] = name;
+            }
+            const int place = nch == d->nch || d->group == NULL
+                                  ? PIPE_GROUP_ALONE
+                                  : pipeline__group_place(p, d, nch, ch);
+            for (int c = d->nch; c < nch; c++) {
+                cb(arg, device, ch[c], place == PIPE_GROUP_ALONE ? NULL : d->group->name,
+                   place == PIPE_GROUP_LEADS     ? API_GROUP_LEADS
+                   : place == PIPE_GROUP_MATCHES ? API_GROUP_MATCHES
+                                                 : API_GROUP_FOLLOWS);
                 e->off = 1;
             }
         }

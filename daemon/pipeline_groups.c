@@ -10,6 +10,7 @@
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,18 +169,36 @@ int pipeline__group_retrain_give(pipeline_t *p, struct group *g, struct dev *d)
     return ERR_NOTFOUND;
 }
 
-/* 1 when e, a member of g before the device asking, has a detector (or is busy: assumed). */
-static int has_detector(struct dev *e, const struct group *g)
+int pipeline__leads_before(uint32_t va, uint32_t vb)
 {
-    if (pthread_mutex_trylock(&e->mu) != 0)
-        return 1;
-    const int has =
-        e->det != NULL && e->group == g && !atomic_load_explicit(&e->deleted, memory_order_relaxed);
-    pthread_mutex_unlock(&e->mu);
-    return has;
+    return va > vb;
 }
 
-int pipeline__group_place(pipeline_t *p, const struct dev *d)
+/* 1 when e's channels are ch[0..nch), in that order (pipeline__member_begin's test). */
+static int same_channels(const struct dev *e, int nch, const char *const *ch)
+{
+    if (e->nch != nch)
+        return 0;
+    for (int c = 0; c < nch; c++)
+        if (strcmp(e->ch[c], ch[c]) != 0)
+            return 0;
+    return 1;
+}
+
+/* e's mu, tried a bounded number of times (its holder scores a reading or begins or applies a
+ * training part: short): 0 when taken, else nonzero (never waited for: the caller holds
+ * another device's mu). */
+static int try_member(struct dev *e)
+{
+    for (int t = 0; t < 64; t++) {
+        if (pthread_mutex_trylock(&e->mu) == 0)
+            return 0;
+        sched_yield();
+    }
+    return 1;
+}
+
+int pipeline__group_place(pipeline_t *p, const struct dev *d, int nch, const char *const *ch)
 {
     struct group *g = d->group;
     pthread_mutex_lock(&p->groups_mu);
@@ -187,11 +206,48 @@ int pipeline__group_place(pipeline_t *p, const struct dev *d)
     pthread_mutex_unlock(&p->groups_mu);
     if (n <= 1)
         return PIPE_GROUP_ALONE;
-    /* A walk (nothing allocated), d's own mu held: the others' are only tried, never waited
-     * for, so no lock order is broken. d is in g's list (it cannot leave: its mu is held). */
+    /* A walk in join order (nothing allocated), d's own mu held: the others' are only tried,
+     * never waited for, so no lock order is broken. d is in g's list (it cannot leave: its mu
+     * is held), and d begins the next training (its detector starts learning again: no episode
+     * held). The lead is the member that begins with the newest version, the first of equals
+     * (pipeline__leads_before, train_next's order). */
+    const struct dev *best = d;
+    uint32_t best_top = 0;
+    int seen = 0, best_same = 1, all_same = 1, others = 0;
     struct group_walk w = {0};
-    for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL && e != d;)
-        if (has_detector(e, g))
-            return PIPE_GROUP_FOLLOWS;
-    return PIPE_GROUP_LEADS;
+    for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL;) {
+        if (e == d) {
+            const uint32_t top = pipeline__top_version(d);
+            if (!seen || pipeline__leads_before(top, best_top)) {
+                best = d;
+                best_top = top;
+                best_same = 1;
+            }
+            seen = 1;
+            continue;
+        }
+        if (try_member(e) != 0) { /* busy throughout: neither lead nor known to match */
+            others++;
+            all_same = 0;
+            continue;
+        }
+        const int in = e->group == g && !atomic_load_explicit(&e->deleted, memory_order_relaxed);
+        const int same = in && same_channels(e, nch, ch);
+        const int begins = in && e->det != NULL && !detector_holding(e->det);
+        const uint32_t top = begins ? pipeline__top_version(e) : 0;
+        pthread_mutex_unlock(&e->mu);
+        if (!in)
+            continue;
+        others++;
+        all_same &= same;
+        if (begins && (!seen || pipeline__leads_before(top, best_top))) {
+            best = e;
+            best_top = top;
+            best_same = same;
+            seen = 1;
+        }
+    }
+    if (best != d)
+        return best_same ? PIPE_GROUP_MATCHES : PIPE_GROUP_FOLLOWS;
+    return others == 0 ? PIPE_GROUP_ALONE : all_same ? PIPE_GROUP_MATCHES : PIPE_GROUP_LEADS;
 }

@@ -60,15 +60,29 @@ struct group_walk {
  * each step over which a member left, so it ends once members stop leaving). Takes groups_mu
  * only. */
 struct dev *pipeline__group_next(pipeline_t *p, struct group *g, struct group_walk *w);
-/* Where d (in a group, locked) stands in its group's trainings, for the new-channel warnings:
- * PIPE_GROUP_ALONE (no other member), PIPE_GROUP_LEADS (no member that joined before it has a
- * detector: a group's training takes the first member it begins, pipeline__member_begin, and
- * leaves out the members with other channels) or PIPE_GROUP_FOLLOWS. Side-effect free: the
- * members before d are only tried (trylock; one busy counts as having a detector), so it may
- * be called holding d->mu. A member holding an episode counts: it is left out of the trainings
- * of its episode only (pipeline_train.c), not for good. Takes groups_mu at each step. */
-enum { PIPE_GROUP_ALONE, PIPE_GROUP_LEADS, PIPE_GROUP_FOLLOWS };
-int pipeline__group_place(pipeline_t *p, const struct dev *d);
+/* The rule of who leads a group's training (session 67, read67a: one rule for the training and
+ * the new-channel warnings): of the members that begin it (pipeline__member_begin), the one
+ * with the newest version (pipeline__top_version) leads, the first of equals in join order;
+ * its channels are the training's, and a member with other channels is left out, keeping its
+ * model. 1 when a member whose newest version is va leads before one with vb that comes
+ * earlier in the order (train_next sorts the members by it, and train_set's first member that
+ * begins leads; pipeline__group_place predicts it). Before session 67 the warnings took the
+ * first member with a model in join order, which the training did not. */
+int pipeline__leads_before(uint32_t va, uint32_t vb);
+/* Where d (in a group, locked), whose channels are or will be ch[0..nch) (a point's new
+ * channels appended), stands in its group's next training, for the new-channel warnings:
+ * PIPE_GROUP_ALONE (no other member), PIPE_GROUP_LEADS (d leads, pipeline__leads_before: the
+ * training takes its channels and leaves out the members with other ones), PIPE_GROUP_FOLLOWS
+ * (another member leads, with other channels: d is left out) or PIPE_GROUP_MATCHES (the lead's
+ * channels are d's, or d leads and every other member has its channels: nobody is left out;
+ * session 67, read67a: such a member was told it was left out). Only members that would begin
+ * can lead: one holding an episode is left out of its episode's trainings (pipeline_train.c),
+ * unless an operator's retrain takes every member, which this cannot foresee. Side-effect free:
+ * the other members are only tried (trylock, 64 times at most): one busy throughout neither
+ * leads nor counts as matching, so it may be called holding d->mu. Takes groups_mu at each
+ * step. */
+enum { PIPE_GROUP_ALONE, PIPE_GROUP_LEADS, PIPE_GROUP_FOLLOWS, PIPE_GROUP_MATCHES };
+int pipeline__group_place(pipeline_t *p, const struct dev *d, int nch, const char *const *ch);
 /* Gives an operator's retrain (retrain_all) to d (NULL: to g's first member that takes it, on a
  * walk of g's list: nothing allocated) if it is in g and not deleted. Returns 0, or ERR_NOTFOUND
  * (none is). Holding no lock. */

@@ -485,6 +485,9 @@ struct pipeline {
     /* Training jobs (one device's or one group's) whose end train_next has done: flags cleared
      * and the requests the job owed asked again, counted last. */
     atomic_uint_fast64_t train_jobs_ended;
+    /* Training jobs train_next took from the due-set (session 67): every one taken reaches the
+     * count above, so taken minus ended is the jobs in flight (a test's "settled" wait). */
+    atomic_uint_fast64_t train_jobs_taken;
     /* The put-off lines (pipeline_put_off.c): when the last was logged (monotonic ms,
      * 0: never) and how many were counted since instead of logged. */
     atomic_int_fast64_t put_off_log_ms;

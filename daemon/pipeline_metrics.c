@@ -319,6 +319,10 @@ size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
     static const double sb[] = PIPE_STEP_BUCKETS, tb[] = PIPE_TRAIN_BUCKETS,
                         dlb[] = PIPE_DELAY_BUCKETS;
     uint64_t scored = atomic_load(&p->scored), trainings = atomic_load(&p->trainings);
+    /* Ended before taken, in this order: one scrape never shows more ended than taken, and
+     * equal counts mean no job was in flight between the two loads. */
+    const unsigned long long jobs_ended = atomic_load(&p->train_jobs_ended);
+    const unsigned long long jobs_taken = atomic_load(&p->train_jobs_taken);
     sbuf_printf(out,
                 "# HELP vigil_readings_scored_total Reading vectors scored by a detector.\n"
                 "# TYPE vigil_readings_scored_total counter\nvigil_readings_scored_total %llu\n"
@@ -353,14 +357,16 @@ size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
                 "# HELP vigil_train_jobs_ended_total Training jobs (one device's or one group's) "
                 "ended, whatever they did: trained, kept the serving model, trained nothing or "
                 "failed; counted once the requests they owed are asked again.\n"
-                "# TYPE vigil_train_jobs_ended_total counter\nvigil_train_jobs_ended_total %llu\n",
+                "# TYPE vigil_train_jobs_ended_total counter\nvigil_train_jobs_ended_total %llu\n"
+                "# HELP vigil_train_jobs_taken_total Training jobs a training thread took from "
+                "the due-set; each is counted in vigil_train_jobs_ended_total at its end.\n"
+                "# TYPE vigil_train_jobs_taken_total counter\nvigil_train_jobs_taken_total %llu\n",
                 (unsigned long long)scored, (unsigned long long)atomic_load(&p->skipped_old),
                 (unsigned long long)atomic_load(&p->clock_steps),
                 (unsigned long long)atomic_load(&p->relearns), (unsigned long long)trainings,
                 (unsigned long long)atomic_load(&p->swaps),
                 (unsigned long long)atomic_load(&p->train_failures), pipeline__due_len(p),
-                (unsigned long long)atomic_load(&p->train_merged),
-                (unsigned long long)atomic_load(&p->train_jobs_ended));
+                (unsigned long long)atomic_load(&p->train_merged), jobs_ended, jobs_taken);
     size_t inq = 0;
     for (int s = 0; s < p->nshards; s++) {
         pthread_mutex_lock(&p->shards[s].mu);

@@ -84,21 +84,43 @@ static int episode_open(const struct dev *d, const struct event **e)
     return d->det && detector_get_state(d->det) == DET_ANOMALY;
 }
 
+/* Whether d is past its warm-up (pipeline__trainable), under d->mu alone. */
+static int still_trainable(pipeline_t *p, struct dev *d)
+{
+    pthread_mutex_lock(&d->mu);
+    const int yes = pipeline__trainable(p, d);
+    pthread_mutex_unlock(&d->mu);
+    return yes;
+}
+
 /* The other members of d's group g, each under its own mu (d's not held): without force, the
  * first that holds an episode open refuses the retrain (res->open, ->device, ->event: nothing
  * changes); with force, each such episode is ended as the operator's (accept_locked, a note
  * naming device), its event appended to *ended (a JSON array's items; one lost to memory is
- * left out). Returns how many ended, or ERR_NOMEM (no note for a member's episode: it stays
- * open, and those ended before it stay ended). A member whose episode opens once the walk has
- * passed it is trained on as before session 66: the check is the moment's. */
-static int others_open(pipeline_t *p, struct group *g, const struct dev *d, const char *device,
-                       int force, struct api_retrain *res, sbuf_t *ended)
+ * left out and res->ended_lost set). Returns how many ended, ERR_NOMEM (no note for a member's
+ * episode: it stays open, and those ended before it stay ended), or ERR_RANGE: forced, d was
+ * found still learning again (a relearn or a forget reset its detector after the first look;
+ * session 67) before the next member's episode was ended, which the training d's retrain asks
+ * would then not be (those ended before it stay ended: each one's acceptance asked its group's
+ * training itself). A reset between that look and the member's acceptance is not seen here: its
+ * episode ends, and the request after the walk answers ERR_RANGE with it listed. A member whose
+ * episode opens once the walk has passed it is trained on as before session 66: the check is
+ * the moment's. */
+static int others_open(pipeline_t *p, struct group *g, struct dev *d, const char *device, int force,
+                       struct api_retrain *res, sbuf_t *ended)
 {
     struct group_walk w = {0};
     int n = 0;
     for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL;) {
         if (e == d)
             continue;
+        if (force && !still_trainable(p, d)) { /* d's lock alone, then e's */
+            log_info("pipeline: operator retrain of device '%s' refused: its detector was reset "
+                     "during the retrain (no model yet); %d episode(s) of its group's members "
+                     "ended before it",
+                     device, n);
+            return ERR_RANGE;
+        }
         pthread_mutex_lock(&e->mu);
         const struct event *ev = NULL;
         const int open = !atomic_load_explicit(&e->deleted, memory_order_relaxed) &&
@@ -106,7 +128,7 @@ static int others_open(pipeline_t *p, struct group *g, const struct dev *d, cons
         char what[48];
         event_what(what, sizeof what, ev);
         char *json = NULL, *note = NULL;
-        int rc = 0;
+        int rc = 0, did_end = 0;
         if (open && !force) {
             res->open = 1;
             res->device = strdup(e->name); /* NULL: the answer names no device */
@@ -119,6 +141,7 @@ static int others_open(pipeline_t *p, struct group *g, const struct dev *d, cons
             rc = note ? accept_locked(p, e, note, &json) : ERR_NOMEM;
             if (note && (rc == 0 || rc == ERR_NOMEM)) {
                 n++;
+                did_end = 1;
                 rc = 0;
                 log_info("pipeline: operator retrain of device '%s' forced: %s of group member "
                          "'%s' ended as the operator's",
@@ -126,8 +149,8 @@ static int others_open(pipeline_t *p, struct group *g, const struct dev *d, cons
             }
         }
         pthread_mutex_unlock(&e->mu);
-        if (json)
-            (void)sbuf_printf(ended, "%s%s", ended->len ? "," : "[", json);
+        if (json ? sbuf_printf(ended, "%s%s", ended->len ? "," : "[", json) != 0 : did_end)
+            res->ended_lost = 1; /* ended, but the answer cannot list it */
         free(json);
         if (res->open) {
             log_info("pipeline: operator retrain of device '%s' refused: group member '%s' has %s "
@@ -172,9 +195,13 @@ int pipeline_retrain(pipeline_t *p, const char *device, int force, struct api_re
         others = others_open(p, g, d, device, force, res, &ended);
         if (ended.len && sbuf_append(&ended, "]", 1) == 0)
             res->ended_others = sbuf_steal(&ended, NULL);
+        else if (ended.len)
+            res->ended_lost = 1;
         sbuf_deinit(&ended);
-        if (others != 0 && p->store) /* the ended events committed before the answer */
+        const int any = others > 0 || res->ended_others || res->ended_lost;
+        if (any && p->store) /* the ended events committed before the answer */
             (void)store_flush(p->store);
+        /* An error keeps res->ended_others: the answer lists what was ended (session 67). */
         if (res->open || others < 0)
             return others < 0 ? others : 0;
     }
@@ -226,9 +253,12 @@ int pipeline_retrain(pipeline_t *p, const char *device, int force, struct api_re
                  "already queued or running, the retrain joins it",
                  device, (unsigned)serving);
     else
-        log_info("pipeline: operator retrain of device '%s' (serving version %u) refused: %s",
+        log_info("pipeline: operator retrain of device '%s' (serving version %u) refused: %s%s",
                  device, (unsigned)serving,
-                 rc == ERR_RANGE ? "no model yet (still learning)" : err_str(rc));
+                 rc == ERR_RANGE ? "no model yet (still learning)" : err_str(rc),
+                 others > 0 ? " (its detector was reset during the retrain, after episodes of "
+                              "its group's members were ended)"
+                            : "");
     return rc;
 }
 

@@ -275,9 +275,10 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
     if (changed || d->det == NULL) {
         /* A typo or a field added later costs a device whose detection was on its detection
          * until a training (a warning, counted: vigil_model_relearns_total); in a group, the
-         * first member with a model (pipeline__group_place) sets the channels its trainings
-         * take (pipeline_train.c train_set leaves the others out, keeping their model), so a
-         * later member is left out until its channels match. A device still learning loses no
+         * member with the newest model (pipeline__group_place) sets the channels its trainings
+         * take (pipeline_train.c train_set leaves the others out, keeping their model), so
+         * another member is left out until its channels match (one whose channels then match
+         * the lead's is told so, session 67). A device still learning loses no
          * detection (its warmup starts over): an info line (session 65: it warned and counted
          * at every device whose fields came one by one). The line names every new channel of
          * the point (session 66, read66a: the first only). */
@@ -289,20 +290,26 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
                          "learning, starts again",
                          d->name, nc, d->nch);
             } else {
-                const int place = d->group ? pipeline__group_place(p, d) : PIPE_GROUP_ALONE;
+                const int place =
+                    d->group ? pipeline__group_place(p, d, d->nch, (const char *const *)d->ch)
+                             : PIPE_GROUP_ALONE;
                 if (place == PIPE_GROUP_LEADS)
                     log_warn("pipeline: device '%s' has %s (%d channels now): its model starts "
                              "learning again, and group '%s' trains only the members with its "
-                             "channels (the first member with a model, join order): the others "
-                             "keep the model they have, left out of its trainings until they "
-                             "have these channels",
+                             "channels (it has the group's newest model): the others keep the "
+                             "model they have, left out of its trainings until they have these "
+                             "channels",
+                             d->name, nc, d->nch, d->group->name);
+                else if (place == PIPE_GROUP_MATCHES)
+                    log_warn("pipeline: device '%s' has %s (%d channels now): its model starts "
+                             "learning again, and its channels now match those group '%s' "
+                             "trains with: the group's next training gives it the shared model",
                              d->name, nc, d->nch, d->group->name);
                 else if (place == PIPE_GROUP_FOLLOWS)
                     log_warn("pipeline: device '%s' has %s (%d channels now): its model starts "
                              "learning again, and group '%s' trains only the members with the "
-                             "channels of its first member with a model (join order): this "
-                             "device gets no detection until its channels match theirs or it "
-                             "leaves the group",
+                             "channels of its member with the newest model: this device gets no "
+                             "detection until its channels match theirs or it leaves the group",
                              d->name, nc, d->nch, d->group->name);
                 else
                     log_warn("pipeline: device '%s' has %s (%d channels now): its model starts "

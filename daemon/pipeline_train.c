@@ -612,6 +612,30 @@ static void end_member(pipeline_t *p, struct dev *e)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* A group's members (ms[n], in join order) in the order of pipeline__leads_before: the member
+ * with the newest version first, the first of equals in join order, the others likewise (a
+ * stable sort). train_set's first member that begins leads: its detector is the group job's
+ * (the serving model it validates against, the next version number; majority_lead may then
+ * take another of the majority's model size) and its channels the training's. A device that
+ * just joined has none of the group's versions and does not lead. Before session 67 only the
+ * newest was moved first (the others' order shuffled), and the new-channel warnings foretold
+ * join order (read67a). Training pool thread; takes each member's mu in turn. */
+static void lead_order(struct member *ms, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&ms[i].d->mu);
+        ms[i].newest = pipeline__top_version(ms[i].d);
+        pthread_mutex_unlock(&ms[i].d->mu);
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct member m = ms[i];
+        size_t j = i;
+        for (; j > 0 && pipeline__leads_before(m.newest, ms[j - 1].newest); j--)
+            ms[j] = ms[j - 1];
+        ms[j] = m;
+    }
+}
+
 /* Training pool thread: takes the device that became due first and trains it, or its group. */
 static void train_next(void *arg)
 {
@@ -631,6 +655,9 @@ static void train_next(void *arg)
         if (p->due_head == NULL)
             p->due_tail = NULL;
         p->due_len--;
+        /* Counted with the take, under due_mu: a reader that sees the queue gauge without d
+         * sees it taken (vigil_train_jobs_taken_total). */
+        atomic_fetch_add(&p->train_jobs_taken, 1);
         /* From due to training in one step: a member asking in between would otherwise find
          * its group neither due nor training and queue a second training of it. */
         if ((g0 = d->due_group) != NULL) {
@@ -664,30 +691,15 @@ static void train_next(void *arg)
         pipeline__train_failed(p, d->name, "", ERR_NOMEM);
         goto end; /* n is 1: devs is &d */
     }
-    if (g) {
+    if (g)
         devs = copied;
-        /* The leader (whose detector the group job copies: the serving model it validates
-         * against, the next version number) is the member with the newest version; a device
-         * that just joined has none of the group's and does not lead. train_set may lead with
-         * another (majority_lead: the majority's model size, or this one left out). */
-        uint32_t best = 0;
-        for (size_t i = 0; i < n; i++) {
-            pthread_mutex_lock(&devs[i]->mu);
-            uint32_t v = pipeline__top_version(devs[i]);
-            pthread_mutex_unlock(&devs[i]->mu);
-            if (v > best || i == 0) {
-                best = v;
-                struct dev *t = devs[0];
-                devs[0] = devs[i];
-                devs[i] = t;
-            }
-        }
-    }
     first_settle(p, d);
     struct member *ms = calloc(n ? n : 1, sizeof *ms);
     if (ms) {
         for (size_t i = 0; i < n; i++)
             ms[i].d = devs[i];
+        if (g)
+            lead_order(ms, n);
         abandoned = train_set(p, g, ms, n, d);
         free(ms);
     } else {

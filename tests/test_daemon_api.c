@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,71 @@ static void test_health(void **state)
         "\"fail\",\"message\":\"the storage writer is stalled\"}],\"version\":\"" VIGIL_VERSION
         "\",\"commit\":\"");
     srv.be.health = NULL;
+}
+
+/* A fake retrain backend: refused (fake_rc) after ending other members' episodes. */
+static int fake_rc, fake_lost;
+static int fake_retrain(void *ctx, const char *id, int force, struct api_retrain *res)
+{
+    (void)ctx, (void)id, (void)force;
+    memset(res, 0, sizeof *res);
+    res->ended_others = strdup("[{\"id\":3,\"device\":\"ga\",\"ended_by\":\"operator\"}]");
+    assert_non_null(res->ended_others);
+    res->ended_lost = fake_lost;
+    return fake_rc;
+}
+
+/* A forced retrain refused after it ended other members' episodes (session 67: the asked
+ * device's detector reset during it, ERR_RANGE; out of memory, ERR_NOMEM) keeps them in its
+ * error answer, "ended_members" (and "ended_members_lost" when the list is not whole), the
+ * message saying so: before, fail() answered the error alone and the list was dropped. */
+static void test_retrain_error_keeps_ended(void **state)
+{
+    (void)state;
+    static struct api_server srv;
+    srv.be.pipe_retrain = fake_retrain;
+    static char gc[] = "gc";
+    static const struct {
+        int rc, lost;
+        unsigned status;
+        const char *begins;
+    } rows[] = {
+        {ERR_RANGE, 0, 409,
+         "retrain: device 'gc' has no model yet (still learning); this "
+         "retrain had already ended the anomaly episodes"},
+        {ERR_NOMEM, 1, 500, "retrain: "},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        fake_rc = rows[i].rc;
+        fake_lost = rows[i].lost;
+        api_request_t r;
+        memset(&r, 0, sizeof r);
+        r.srv = &srv;
+        r.route = ROUTE_RETRAIN;
+        r.seg[0] = gc;
+        api__h_retrain(&r);
+        assert_int_equal(r.status, rows[i].status);
+        char *body = answer_of(&r);
+        json_error_t jerr;
+        json_t *v = json_loads(body, 0, &jerr);
+        if (v == NULL)
+            fail_msg("not JSON: %s", body);
+        const char *msg = json_string_value(json_object_get(v, "error"));
+        assert_non_null(msg);
+        if (strncmp(msg, rows[i].begins, strlen(rows[i].begins)) != 0)
+            fail_msg("want %s..., got %s", rows[i].begins, body);
+        assert_non_null(strstr(msg, "listed in ended_members"));
+        json_t *ended = json_object_get(v, "ended_members");
+        assert_true(json_is_array(ended));
+        assert_int_equal(json_array_size(ended), 1);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(ended, 0), "device")),
+                            "ga");
+        assert_int_equal(json_is_true(json_object_get(v, "ended_members_lost")), rows[i].lost);
+        assert_int_equal(strstr(msg, "not whole") != NULL, rows[i].lost);
+        json_decref(v);
+        free(body);
+        free(r.resp);
+    }
 }
 
 /* When memory runs out building an answer (here: no JSON value to send), the 500 is in the
@@ -831,6 +897,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend_error_again),
         cmocka_unit_test(test_health),
+        cmocka_unit_test(test_retrain_error_keeps_ended),
         cmocka_unit_test(test_out_of_memory_form),
         cmocka_unit_test(test_error_headers),
         cmocka_unit_test(test_query_timeout_key),

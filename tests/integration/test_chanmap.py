@@ -28,10 +28,12 @@ must give the same mapping: the status's latest values name each value's own cha
    - A brand-new device whose fields come one by one loses no detection (it has none yet): no
      warning, not counted, an info line.
    - A group member's warning and log line say what the group's trainings do, by where it
-     stands (session 66, read66a): a later member is left out until its channels match; the
-     first member with a model relearns and the others, left out, keep their model (checked
-     through the group's next training); a group of one is told as a device alone. The log
-     line names every new channel of the point.
+     stands (session 66, read66a): a member that does not lead is left out until its channels
+     match; the member with the newest model (session 67; the first of equals in join order)
+     relearns and the others, left out, keep their model (checked through the group's next
+     training); a member whose new channels match the lead's, or a lead whose channels every
+     other member has, is told so (session 67, read67a); a group of one is told as a device
+     alone. The log line names every new channel of the point.
    - At most 16 warnings a batch (the counter has them all), and a device with 62 channels
      sent 2 new ones in one point and 2 more in the next is told of the first 2 (room for 2,
      and the first point starts the learning again).
@@ -354,13 +356,13 @@ class NewChannelTold(vt.DaemonTestCase):
         tp.wait_scored(d, "gm-b", k + 1)
         self.assertEqual(got, ["device 'gm-b': new channel 'w': its model starts learning again, "
                                "and group 'gm' trains only the members with the channels of its "
-                               "first member with a model: this device gets no detection until "
-                               "its channels match theirs or it leaves the group"])
+                               "member with the newest model: this device gets no detection "
+                               "until its channels match theirs or it leaves the group"])
         self.assertRegex(d.log(), r"warn +pipeline: device 'gm-b' has a new channel 'w' \(4 "
                                   r"channels now\): its model starts learning again, and group "
-                                  r"'gm' trains only the members with the channels of its first "
-                                  r"member with a model \(join order\): this device gets no "
-                                  r"detection until its channels match theirs")
+                                  r"'gm' trains only the members with the channels of its member "
+                                  r"with the newest model: this device gets no detection until "
+                                  r"its channels match theirs")
 
     def test_group_first_member_told_the_others_keep_their_model(self):
         """The group's first member: its new channels are what the group's trainings take, so
@@ -374,15 +376,15 @@ class NewChannelTold(vt.DaemonTestCase):
         got = self.post([{"device": "gf-a", "ts": T0 + 1000 * k,
                           "values": {"x": 0.1, "y": 0.2, "z": 0.3, "w": 1.0, "v": 2.0}}])
         tail = ("its model starts learning again, and group 'gf' trains only the members with "
-                "its channels (the first member with a model): the others keep the model they "
+                "its channels (it has the group's newest model): the others keep the model they "
                 "have, left out of its trainings until they have these channels")
         self.assertEqual(got, ["device 'gf-a': new channel '%s': %s" % (c, tail)
                                for c in ("w", "v")])
         tp.wait_scored(d, "gf-a", k + 1)
         self.assertRegex(d.log(), r"warn +pipeline: device 'gf-a' has new channels 'w', 'v' \(5 "
                                   r"channels now\): its model starts learning again, and group "
-                                  r"'gf' trains only the members with its channels \(the first "
-                                  r"member with a model, join order\): the others keep the model")
+                                  r"'gf' trains only the members with its channels \(it has the "
+                                  r"group's newest model\): the others keep the model")
         # Its warmup on the new channels, the other member fed on its three meanwhile: the
         # group's training takes gf-a's channels, leaves gf-b out, and gf-b keeps serving.
         self.feed(["gf-a"], self.WARMUP + 20, ("x", "y", "z", "w", "v"), k + 1)
@@ -395,6 +397,53 @@ class NewChannelTold(vt.DaemonTestCase):
         self.assertEqual(tp.models(d, "gf-b")["serving"]["version"], vb)
         self.assertNotEqual(tp.status(d, "gf-b")["state"], "learning")
         self.assertIn("device 'gf-b' has other channels than its group 'gf': left out", d.log())
+
+    def w_one_then_other(self, group, devs, first, join=None):
+        """devs put in group (in the order join, else devs) and trained; devs[0] sent 'w' (its
+        warning has the text first), then devs[1]: told its channels now match. Returns the
+        readings each was fed before 'w'."""
+        d = self.d
+        self.group(group, join or devs)
+        k = self.trained(devs)
+        w = {"x": 0.1, "y": 0.2, "z": 0.3, "w": 1.0}
+        for i, dev in enumerate(devs):
+            got = self.post([{"device": dev, "ts": T0 + 1000 * k, "values": w}])
+            tp.wait_scored(d, dev, k + 1)
+            if i == 0:
+                self.assertEqual(len(got), 1, got)
+                self.assertIn(first, got[0])
+        self.assertEqual(got, ["device '%s': new channel 'w': its model starts learning again, "
+                               "and its channels now match those group '%s' trains with: the "
+                               "group's next training gives it the shared model" % (dev, group)])
+        return k
+
+    def test_group_member_whose_channels_match_told_so(self):
+        """gs-a gets 'w' (it leads: equal versions, joined first), then gs-b gets 'w': its
+        channels now match the lead's, and the group's next training gives both the model on
+        four channels. main (read67a): gs-b was told it gets no detection until its channels
+        match theirs."""
+        d, devs = self.d, ["gs-a", "gs-b"]
+        k = self.w_one_then_other("gs", devs, "trains only the members with its channels")
+        v0 = tp.models(d, "gs-b")["serving"]["version"]
+        self.assertRegex(d.log(), r"warn +pipeline: device 'gs-b' has a new channel 'w' \(4 "
+                                  r"channels now\): its model starts learning again, and its "
+                                  r"channels now match those group 'gs' trains with")
+        self.feed(devs, self.WARMUP + 20, ("x", "y", "z", "w"), k + 1)
+        for dev in devs:
+            tp.wait_scored(d, dev, k + 1 + self.WARMUP + 20)
+        tp.wait_for("gs-b to serve a model on its 4 channels",
+                    lambda: (lambda m: m["serving"]["version"] > v0 and not m["training"])(
+                        tp.models(d, "gs-b")) or None, 120)
+        self.assertNotIn("device 'gs-b' has other channels", d.log())
+
+    def test_group_lead_whose_channels_the_others_have_told_so(self):
+        """The reverse order: gr-b gets 'w' first (it follows gr-a, which leads with three
+        channels), then gr-a, the lead, gets 'w': every other member already has its channels,
+        so nobody is left out. main (read67a): gr-a was told the others are left out until
+        they have these channels."""
+        self.w_one_then_other("gr", ["gr-b", "gr-a"],
+                              "this device gets no detection until its channels match",
+                              join=["gr-a", "gr-b"])
 
     def test_group_of_one_told_as_a_device_alone(self):
         """A group of one member trains as a lone device: the plain text. main: the group text

@@ -90,11 +90,16 @@ def settled(d, devs, than, what, timeout):
     parts. Here every job is the group's (devs alone, one training thread, no PUT or rollback
     yet) and adds one version number, so the jobs ended (vigil_train_jobs_ended_total, counted
     after what a job asks again) equal the numbers listed once none is in flight; read first, a
-    job ending after it cannot pass. Twice in a row: a take between two polls is seen in one."""
+    job ending after it cannot pass. A job taken from the queue whose members' parts have not
+    begun shows neither queued nor training: the jobs taken (vigil_train_jobs_taken_total,
+    session 67), read after the ended, equal to them say none was in flight between the two
+    reads. Twice in a row (before session 67 the only guard against that gap) is kept."""
     def once():
         ended = d.metric("vigil_train_jobs_ended_total")
         m = [tp.models(d, dev) for dev in devs]
         if any(x["training"] for x in m) or d.metric("vigil_train_queue_jobs"):
+            return None
+        if d.metric("vigil_train_jobs_taken_total", need=True) != ended:
             return None
         tops = [max([v["version"] for v in x["versions"]] or [0]) for x in m]
         nums = {v["version"] for x in m for v in x["versions"]}
