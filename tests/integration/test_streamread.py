@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""vigild integration: the stream socket as a client library sees it (session 67). A client that
+writes many lines without reading its answers loses none: "ok N" is cumulative, so vigild keeps
+only the newest unsent one and writes it when what it wrote before has reached the client
+(WriteOnly). A client whose refused lines' answers pile up unread (1 MiB) is no longer read;
+ended by stream.dead_peer_timeout_s, it is counted and logged (WriteOnly.test_errors_unread)."""
+
+import os
+import socket
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+
+T0 = 1796400000000000000  # ns
+NOT_READING = 'vigil_stream_connections_timed_out_total{reason="peer_not_reading"}'
+
+
+def small_window_client(port):
+    """A connected socket with a small receive buffer (its window closes after a few KiB of
+    answers), TCP_NODELAY (one segment a send)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def read_all(s, timeout):
+    """Half-closes s and reads its answers until vigild closes; returns their lines."""
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(timeout)
+    with s.makefile("rb") as f:
+        return f.read().decode().splitlines()
+
+
+class WriteOnly(vt.DaemonTestCase):
+    # A short dead-peer timeout: on the old code the client below was ended within it once
+    # 1 MiB of its "ok" lines waited unsent (reading paused, its window closed).
+    CONFIG = "[stream]\ndead_peer_timeout_s = 4\n"
+
+    def test_write_only_client_loses_nothing(self):
+        self.timed_out_before = self.d.metric(NOT_READING)
+        n = 200000
+        s = small_window_client(self.d.stream_port)
+        s.settimeout(30)
+        sent = 0
+        try:
+            for i in range(n):
+                s.sendall(b"m,device=wo x=%d %d\n" % (i, T0 + i * 1000000))
+                sent += 1
+                if i % 4000 == 3999:
+                    time.sleep(0.05)  # many small commits, so many "ok" answers
+        except OSError as e:
+            self.fail("send failed after %d of %d lines: %s" % (sent, n, e))
+        got = read_all(s, 60)
+        s.close()
+        self.assertTrue(got, "no answers")
+        self.assertEqual(got[-1], "ok %d" % n, got[-5:])
+        self.assertEqual([r for r in got if not r.startswith("ok ")], [], got[:5])
+        oks = [int(r.split()[1]) for r in got]
+        self.assertEqual(oks, sorted(oks))
+        dev = self.d.get_json("/v1/devices/wo")
+        self.assertEqual(dev["points"], n, dev)
+        # Not ended: the errors test (which may run first) is the only one counted.
+        self.assertEqual(self.d.metric(NOT_READING, need=True), self.timed_out_before, "")
+
+    def test_errors_unread(self):
+        # Refused lines' answers queue (each "error N ..." in order); at 1 MiB unsent vigild
+        # stops reading and the kernel ends the connection after dead_peer_timeout_s: counted
+        # and logged, the lines read before all answered in the queue.
+        before = self.d.metric(NOT_READING, need=True)
+        s = small_window_client(self.d.stream_port)
+        s.settimeout(20)
+        bad = b"".join(b"m,device=wobad x= %d\n" % (T0 + i) for i in range(2000))
+        try:
+            for _ in range(400):  # 800,000 lines: far past 1 MiB of answers
+                s.sendall(bad)
+            self.fail("vigild read 800,000 refused lines whose answers were never read")
+        except OSError:
+            pass  # the send stalled (timeout) or the connection was ended
+        vt.wait_for("the connection counted as not reading",
+                    lambda: self.d.metric(NOT_READING, need=True) == before + 1, 30,
+                    lambda: self.d.log()[-2000:])
+        s.close()
+        self.assertRegex(self.d.log(), r"stream: connection from 127\.0\.0\.1:\d+ ended: it did "
+                                       r"not read its answers for 4 s")
+
+
+if __name__ == "__main__":
+    vt.main()
