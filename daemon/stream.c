@@ -594,6 +594,36 @@ static void parse_buffer(struct conn *c)
     admit_pending(c); /* the whole read at once; its errors go out now, not at the next submit */
 }
 
+/* End of input (FIN) inside a line: the client stopped in the middle of a send (killed, or a
+ * crash), so the rest is a cut line ("x=12" of "x=125", a timestamp missing digits, stored in
+ * 1970): not stored but answered, and counted as rejected, so the final "ok" never covers a line
+ * silently. An overlong one (being skipped) is reported as such; a rest of blanks is no line. */
+static void unfinished_line(struct conn *c)
+{
+    if (c->refused)
+        return;
+    if (c->skipping) {
+        parse_line(c, c->buf, c->len);
+        return;
+    }
+    size_t i = 0;
+    while (i < c->len && (c->buf[i] == ' ' || c->buf[i] == '\t' || c->buf[i] == '\r'))
+        i++;
+    if (i == c->len)
+        return;
+    const char *why = "line not ended by a newline: not stored";
+    if (!c->authed) {
+        stream_server_t *s = c->srv;
+        c->authed = 1;
+        if (s->opts.token_role && s->opts.token_role(s->opts.token_ctx, NULL, 0) >= 0) {
+            refuse(c, why); /* not an authentication line either */
+            return;
+        }
+    }
+    c->lineno++;
+    line_error(c, c->lineno, 1, "error %u %s", c->lineno, why);
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = st->data;
@@ -605,10 +635,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
             c->dead = 1;
             stream__peer_timed_out(c);
         }
-        /* End of input: a last line without its newline still counts; an overlong one (being
-         * skipped) is still reported, so the final "ok" never covers a line silently. */
-        if (nread == UV_EOF && (c->len > 0 || c->skipping))
-            parse_line(c, c->buf, c->len);
+        if (nread == UV_EOF)
+            unfinished_line(c);
         c->len = 0;
         c->eof = 1;
         uv_read_stop(st);

@@ -4,7 +4,7 @@ writes many lines without reading its answers loses none: "ok N" is cumulative, 
 only the newest unsent one and writes it when what it wrote before has reached the client
 (WriteOnly). A client whose refused lines' answers pile up unread (1 MiB) is no longer read;
 ended by stream.dead_peer_timeout_s, it is counted and logged (WriteOnly.test_errors_unread).
-An "auth" line to a vigild without tokens is line 0 as with tokens (AuthWithoutTokens)."""
+A last line cut by the client's close (FIN, no newline) is answered and not stored (CutLine)."""
 
 import os
 import socket
@@ -99,6 +99,42 @@ class WriteOnly(vt.DaemonTestCase):
         s.close()
         self.assertRegex(self.d.log(), r"stream: connection from 127\.0\.0\.1:\d+ ended: it did "
                                        r"not read its answers for 4 s")
+
+
+REJECTED = 'vigil_ingest_rejected_total{proto="stream"}'
+CUT = "line not ended by a newline: not stored"
+
+
+class CutLine(vt.DaemonTestCase):
+
+    def cut(self, device, fragment):
+        """Sends a whole line and a fragment of the next, half-closes and reads the answers."""
+        before = self.d.metric(REJECTED) or 0
+        c = self.d.stream_connect()
+        try:
+            c.send("m,device=%s x=1 1796400000000000000\n%s" % (device, fragment))
+            rest = c.finish()
+        finally:
+            c.close()
+        self.assertEqual(vt.errors_of(rest), {2: CUT}, rest)
+        self.assertEqual(rest[-1], "ok 2", rest)
+        self.assertPoints(self.d.readings(device), [(1796400000000, {"x": 1.0})])
+        self.assertEqual(self.d.metric(REJECTED, need=True), before + 1)
+
+    def test_cut_value(self):
+        self.cut("cut1", "m,device=cut1 x=12")  # of x=125: was stored as 12
+
+    def test_cut_timestamp(self):
+        self.cut("cut2", "m,device=cut2 x=125 179610000")  # was stored in 1970
+
+    def test_blank_rest_is_no_line(self):
+        c = self.d.stream_connect()
+        try:
+            c.send("m,device=cut3 x=1 1796400000000000000\n \r")
+            rest = c.finish()
+        finally:
+            c.close()
+        self.assertEqual(rest, ["ok 1"])
 
 
 if __name__ == "__main__":
