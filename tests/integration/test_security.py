@@ -410,7 +410,7 @@ class TestStreamAuth(vt.DaemonTestCase):
             try:
                 c.send("auth %s\n" % tok)
                 self.assertEqual(c.read_line(), "ok 0")
-                c.send("m,device=sa-%d v=1 1000000000\nbad line\nm,device=sa-%d v=2 2000000000"
+                c.send("m,device=sa-%d v=1 1000000000\nbad line\nm,device=sa-%d v=2 2000000000\n"
                        % (i, i))
                 got = c.finish()
                 # Lines are numbered from 1 after the auth line, as without tokens.
