@@ -504,17 +504,43 @@ static void refuse(struct conn *c, const char *reason)
     log_info("stream: connection refused: %s", reason);
 }
 
-/* The first line of a connection when tokens may be configured. Returns 1 when the line was
- * the authentication line (handled: "ok 0", or the connection refused), 0 when it is data (no
- * tokens are configured). */
+/* Whether line (n bytes, trailing blanks cut) is "auth WORD" and not a point: one word after
+ * "auth ", with no '=' inside it (a field set's; a token's base64 padding may end it). */
+static int auth_line(const char *line, size_t n)
+{
+    if (n < 6 || memcmp(line, "auth ", 5) != 0)
+        return 0;
+    size_t i = 5;
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    size_t w = i;
+    while (i < n && line[i] != ' ' && line[i] != '\t')
+        i++;
+    if (i == w || i < n)
+        return 0;
+    const char *eq = memchr(line + w, '=', i - w);
+    while (eq && eq + 1 < line + i && eq[1] == '=')
+        eq++;
+    return eq == NULL || eq + 1 == line + i;
+}
+
+/* The first line of a connection. Returns 1 when the line was the authentication line (handled:
+ * "ok 0", or the connection refused; without tokens any auth_line is "ok 0"), 0 when it is data
+ * (no tokens are configured). */
 static int first_line(struct conn *c, const char *line, size_t n)
 {
     stream_server_t *s = c->srv;
     c->authed = 1;
-    if (s->opts.token_role == NULL || s->opts.token_role(s->opts.token_ctx, NULL, 0) < 0)
-        return 0;
     while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
         n--;
+    if (s->opts.token_role == NULL || s->opts.token_role(s->opts.token_ctx, NULL, 0) < 0) {
+        /* No tokens: an authentication line of a client configured with one is line 0 all
+         * the same ("ok 0"), so the data lines are numbered from 1 either way. */
+        if (!auth_line(line, n))
+            return 0;
+        send_ok(c, 0);
+        return 1;
+    }
     if (n < 5 || memcmp(line, "auth ", 5) != 0) {
         refuse(c, "authentication required: send 'auth TOKEN' (a write token) as the first line");
         return 1;

@@ -4,7 +4,8 @@ writes many lines without reading its answers loses none: "ok N" is cumulative, 
 only the newest unsent one and writes it when what it wrote before has reached the client
 (WriteOnly). A client whose refused lines' answers pile up unread (1 MiB) is no longer read;
 ended by stream.dead_peer_timeout_s, it is counted and logged (WriteOnly.test_errors_unread).
-A last line cut by the client's close (FIN, no newline) is answered and not stored (CutLine)."""
+A last line cut by the client's close (FIN, no newline) is answered and not stored (CutLine).
+An "auth" line to a vigild without tokens is line 0 as with tokens (AuthWithoutTokens)."""
 
 import os
 import socket
@@ -135,6 +136,35 @@ class CutLine(vt.DaemonTestCase):
         finally:
             c.close()
         self.assertEqual(rest, ["ok 1"])
+
+
+class AuthWithoutTokens(vt.DaemonTestCase):
+
+    def test_auth_line_is_line_zero(self):
+        c = self.d.stream_connect()
+        try:
+            c.send("auth 0123456789abcdef0123\nm,device=au1 x=1 1796400000000000000\n"
+                   "m,device=au1 x= 1796400001000000000\n")
+            rest = c.finish()
+        finally:
+            c.close()
+        # As with tokens: "ok 0" for the auth line, data numbered from 1.
+        self.assertEqual(rest[0], "ok 0", rest)
+        self.assertEqual(sorted(vt.errors_of(rest)), [2], rest)
+        self.assertEqual(rest[-1], "ok 2", rest)
+        self.assertPoints(self.d.readings("au1"), [(1796400000000, {"x": 1.0})])
+
+    def test_auth_measurement_is_data(self):
+        # A first line that is a point of measurement "auth" (its series key, the device
+        # without a device tag) stays a point: line 1.
+        c = self.d.stream_connect()
+        try:
+            c.send("auth x=2 1796400000000000000\n")
+            rest = c.finish()
+        finally:
+            c.close()
+        self.assertEqual(rest, ["ok 1"], rest)
+        self.assertPoints(self.d.readings("auth"), [(1796400000000, {"x": 2.0})])
 
 
 if __name__ == "__main__":
