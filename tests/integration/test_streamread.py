@@ -39,6 +39,16 @@ def read_all(s, timeout):
         return f.read().decode().splitlines()
 
 
+def exchange(d, data):
+    """Sends data on a new connection of d, half-closes and returns every answer."""
+    c = d.stream_connect()
+    try:
+        c.send(data)
+        return c.finish()
+    finally:
+        c.close()
+
+
 class WriteOnly(vt.DaemonTestCase):
     # A short dead-peer timeout: on the old code the client below was ended within it once
     # 1 MiB of its "ok" lines waited unsent (reading paused, its window closed).
@@ -111,12 +121,7 @@ class CutLine(vt.DaemonTestCase):
     def cut(self, device, fragment):
         """Sends a whole line and a fragment of the next, half-closes and reads the answers."""
         before = self.d.metric(REJECTED) or 0
-        c = self.d.stream_connect()
-        try:
-            c.send("m,device=%s x=1 1796400000000000000\n%s" % (device, fragment))
-            rest = c.finish()
-        finally:
-            c.close()
+        rest = exchange(self.d, "m,device=%s x=1 1796400000000000000\n%s" % (device, fragment))
         self.assertEqual(vt.errors_of(rest), {2: CUT}, rest)
         self.assertEqual(rest[-1], "ok 2", rest)
         self.assertPoints(self.d.readings(device), [(1796400000000, {"x": 1.0})])
@@ -129,25 +134,15 @@ class CutLine(vt.DaemonTestCase):
         self.cut("cut2", "m,device=cut2 x=125 179610000")  # was stored in 1970
 
     def test_blank_rest_is_no_line(self):
-        c = self.d.stream_connect()
-        try:
-            c.send("m,device=cut3 x=1 1796400000000000000\n \r")
-            rest = c.finish()
-        finally:
-            c.close()
+        rest = exchange(self.d, "m,device=cut3 x=1 1796400000000000000\n \r")
         self.assertEqual(rest, ["ok 1"])
 
 
 class AuthWithoutTokens(vt.DaemonTestCase):
 
     def test_auth_line_is_line_zero(self):
-        c = self.d.stream_connect()
-        try:
-            c.send("auth 0123456789abcdef0123\nm,device=au1 x=1 1796400000000000000\n"
-                   "m,device=au1 x= 1796400001000000000\n")
-            rest = c.finish()
-        finally:
-            c.close()
+        rest = exchange(self.d, "auth 0123456789abcdef0123\nm,device=au1 x=1 1796400000000000000\n"
+                        "m,device=au1 x= 1796400001000000000\n")
         # As with tokens: "ok 0" for the auth line, data numbered from 1.
         self.assertEqual(rest[0], "ok 0", rest)
         self.assertEqual(sorted(vt.errors_of(rest)), [2], rest)
@@ -157,12 +152,7 @@ class AuthWithoutTokens(vt.DaemonTestCase):
     def test_auth_measurement_is_data(self):
         # A first line that is a point of measurement "auth" (its series key, the device
         # without a device tag) stays a point: line 1.
-        c = self.d.stream_connect()
-        try:
-            c.send("auth x=2 1796400000000000000\n")
-            rest = c.finish()
-        finally:
-            c.close()
+        rest = exchange(self.d, "auth x=2 1796400000000000000\n")
         self.assertEqual(rest, ["ok 1"], rest)
         self.assertPoints(self.d.readings("auth"), [(1796400000000, {"x": 2.0})])
 
