@@ -10,9 +10,10 @@
  * (STREAM_ERRS_MAX: then admission runs early). While the batch at the writer is being
  * committed the next one accumulates, so a busy connection sends large batches and an idle one
  * small ones. A connection stops reading when its pending batch is full, when the writer's
- * queue refuses a batch (retried on a timer), or when the client does not read its
- * acknowledgements; memory per connection is therefore bounded by max_line + one read +
- * STREAM_PENDING_MAX readings + STREAM_ERRS_MAX waiting error lines, and while an admission
+ * queue refuses a batch (retried on a timer), or when the client does not read its error
+ * answers (STREAM_OUT_MAX; its "ok" lines are coalesced: see "output" below); memory per
+ * connection is therefore bounded by max_line + one read + STREAM_PENDING_MAX readings +
+ * STREAM_ERRS_MAX waiting error lines + STREAM_OUT_MAX unsent answers, and while an admission
  * runs, a copy of its refusals (stream_rej.h: bounded by the points of one read). At shutdown
  * every line read is submitted and answered before the connection half-closes; it then
  * lingers, discarding input, so the close does not reset the connection and drop those answers
