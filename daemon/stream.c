@@ -45,6 +45,8 @@
 #define STREAM_READ_CHUNK  65536
 #define STREAM_PENDING_MAX 50000 /* readings parsed but not yet at the writer */
 #define STREAM_RETRY_MS    20
+/* The longest interval between checks whether a waiting "ok" can be written (ack_flush). */
+#define STREAM_ACK_POLL_MAX_MS 1000
 #define STREAM_ERRS_MAX    256 /* per-line errors waiting for admission before it runs early */
 /* How long a refused connection (authentication) is read and discarded before it is closed. */
 #define STREAM_REFUSED_LINGER_MS 2000
@@ -101,7 +103,8 @@ static void write_bytes(struct conn *c, const char *p, size_t n)
 static void on_ack_poll(uv_timer_t *t);
 
 /* Writes the waiting "ok" when force is set or nothing written before waits to reach the
- * client (libuv's queue empty, deadpeer_room); else polls for it every STREAM_RETRY_MS. */
+ * client (libuv's queue empty, deadpeer_room); else polls for it, first after STREAM_RETRY_MS,
+ * then less and less often (on_ack_poll). */
 static void ack_flush(struct conn *c, int force)
 {
     if (!c->ack_due || c->dead)
@@ -124,6 +127,14 @@ static void ack_flush(struct conn *c, int force)
 static void on_ack_poll(uv_timer_t *t)
 {
     ack_flush(t->data, 0);
+    /* Still held: the previous write not yet acknowledged (a delayed ACK: the next polls find
+     * it), or the peer's window closed, a client that does not read and may idle so for days:
+     * poll half as often each time, up to every STREAM_ACK_POLL_MAX_MS, rather than 50 times a
+     * second per such connection (ack_flush starts again at STREAM_RETRY_MS). */
+    if (uv_is_active((uv_handle_t *)t)) {
+        uint64_t next = uv_timer_get_repeat(t) * 2;
+        uv_timer_set_repeat(t, next < STREAM_ACK_POLL_MAX_MS ? next : STREAM_ACK_POLL_MAX_MS);
+    }
 }
 
 /* Answers "ok last": lines up to last are stored (or answered with an error). */
