@@ -7,6 +7,8 @@
 #ifndef VIGIL_DEADPEER_H
 #define VIGIL_DEADPEER_H
 
+#include <stddef.h>
+
 /* Sets the accepted TCP socket fd to end its connection about timeout_s seconds after its peer
  * stopped answering: keep-alive probes (SO_KEEPALIVE) after timeout_s / 2 idle seconds, then
  * 4 probes timeout_s / 8 seconds apart (idle and interval each 1 to 32,767 s, Linux's bounds),
@@ -16,5 +18,12 @@
  * so its owner closes it. timeout_s 0: fd is left as it is (the system's defaults). Returns 0,
  * or -1 (errno set) when an option is refused, the options before it set. */
 int deadpeer_set(int fd, unsigned timeout_s);
+
+/* Whether n more bytes written to the connected TCP socket fd would go out at once and leave
+ * nothing of ours waiting on the peer: everything written before is acknowledged (SIOCOUTQ 0)
+ * and the peer's advertised receive window holds n bytes. Data that waits on a closed window
+ * is what TCP_USER_TIMEOUT ends a connection for (above), so a writer that may hold back
+ * (the stream's cumulative "ok N") asks first. 1 also when the kernel cannot tell. */
+int deadpeer_room(int fd, size_t n);
 
 #endif

@@ -10,9 +10,10 @@
  * (STREAM_ERRS_MAX: then admission runs early). While the batch at the writer is being
  * committed the next one accumulates, so a busy connection sends large batches and an idle one
  * small ones. A connection stops reading when its pending batch is full, when the writer's
- * queue refuses a batch (retried on a timer), or when the client does not read its
- * acknowledgements; memory per connection is therefore bounded by max_line + one read +
- * STREAM_PENDING_MAX readings + STREAM_ERRS_MAX waiting error lines, and while an admission
+ * queue refuses a batch (retried on a timer), or when the client does not read its error
+ * answers (STREAM_OUT_MAX; its "ok" lines are coalesced: see "output" below); memory per
+ * connection is therefore bounded by max_line + one read + STREAM_PENDING_MAX readings +
+ * STREAM_ERRS_MAX waiting error lines + STREAM_OUT_MAX unsent answers, and while an admission
  * runs, a copy of its refusals (stream_rej.h: bounded by the points of one read). At shutdown
  * every line read is submitted and answered before the connection half-closes; it then
  * lingers, discarding input, so the close does not reset the connection and drop those answers
@@ -24,6 +25,7 @@
  * Threads: everything runs on the loop thread except on_commit, which the writer thread calls;
  * it only appends to the done list (guarded by mu) and wakes the loop with uv_async_send. */
 #include "stream.h"
+#include "deadpeer.h"
 #include "err.h"
 #include "log.h"
 #include "stream_int.h"
@@ -41,9 +43,10 @@
 #include <unistd.h>
 
 #define STREAM_READ_CHUNK  65536
-#define STREAM_PENDING_MAX 50000      /* readings parsed but not yet at the writer */
-#define STREAM_OUT_MAX     (1u << 20) /* unsent acknowledgement bytes before we stop reading */
+#define STREAM_PENDING_MAX 50000 /* readings parsed but not yet at the writer */
 #define STREAM_RETRY_MS    20
+/* The longest interval between checks whether a waiting "ok" can be written (ack_flush). */
+#define STREAM_ACK_POLL_MAX_MS 1000
 #define STREAM_ERRS_MAX    256 /* per-line errors waiting for admission before it runs early */
 /* How long a refused connection (authentication) is read and discarded before it is closed. */
 #define STREAM_REFUSED_LINGER_MS 2000
@@ -55,6 +58,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out);
 
 /* ---- output ------------------------------------------------------------------------------- */
 
+/* Answers go out two ways. "error" and "fail" lines are written in order as they come; when
+ * STREAM_OUT_MAX bytes of them wait unsent the connection stops reading (a client sending
+ * refused lines must read their answers), and a peer that still does not read is ended by the
+ * kernel after stream.dead_peer_timeout_s (TCP_USER_TIMEOUT also bounds a closed receive
+ * window): counted and logged (peer_timed_out). "ok N" is cumulative, so only the newest is
+ * kept (c->ack) and written when nothing written before waits to reach the client (ack_flush):
+ * a client that never reads its answers (a gateway, Telegraf's socket_writer) has at most its
+ * receive window of them waiting, and its closed window holds no data of ours, so it is never
+ * ended for it. A pending ok goes out before any error line, keeping the answers in order. */
+
 struct wreq {
     uv_write_t req;
     char data[];
@@ -64,11 +77,18 @@ static void on_written(uv_write_t *req, int status)
 {
     struct conn *c = req->data;
     free(req);
-    if (c)
-        stream__conn_update(c); /* the output queue shrank: maybe read again */
+    if (c == NULL || c->closing)
+        return;
+    if (status < 0 && !c->dead) {
+        /* Nothing more can be answered: close once the batch at the writer is committed. */
+        c->dead = 1;
+        if (status == UV_ETIMEDOUT)
+            stream__peer_timed_out(c);
+    }
+    stream__conn_update(c); /* the output queue shrank: maybe read again, or write the ok */
 }
 
-static void send_bytes(struct conn *c, const char *p, size_t n)
+static void write_bytes(struct conn *c, const char *p, size_t n)
 {
     struct wreq *w = malloc(sizeof *w + n);
     if (w == NULL)
@@ -78,6 +98,58 @@ static void send_bytes(struct conn *c, const char *p, size_t n)
     uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written))
         free(w);
+}
+
+static void on_ack_poll(uv_timer_t *t);
+
+/* Writes the waiting "ok" when force is set or nothing written before waits to reach the
+ * client (libuv's queue empty, deadpeer_room); else polls for it, first after STREAM_RETRY_MS,
+ * then less and less often (on_ack_poll). */
+static void ack_flush(struct conn *c, int force)
+{
+    if (!c->ack_due || c->dead)
+        return;
+    char line[32];
+    int n = snprintf(line, sizeof line, "ok %u\n", (unsigned)c->ack);
+    uv_os_fd_t fd;
+    if (!force &&
+        (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0 ||
+         (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && !deadpeer_room(fd, (size_t)n)))) {
+        if (!uv_is_active((uv_handle_t *)&c->ackt))
+            uv_timer_start(&c->ackt, on_ack_poll, STREAM_RETRY_MS, STREAM_RETRY_MS);
+        return;
+    }
+    c->ack_due = 0;
+    uv_timer_stop(&c->ackt);
+    write_bytes(c, line, (size_t)n);
+}
+
+static void on_ack_poll(uv_timer_t *t)
+{
+    ack_flush(t->data, 0);
+    /* Still held: the previous write not yet acknowledged (a delayed ACK: the next polls find
+     * it), or the peer's window closed, a client that does not read and may idle so for days:
+     * poll half as often each time, up to every STREAM_ACK_POLL_MAX_MS, rather than 50 times a
+     * second per such connection (ack_flush starts again at STREAM_RETRY_MS). */
+    if (uv_is_active((uv_handle_t *)t)) {
+        uint64_t next = uv_timer_get_repeat(t) * 2;
+        uv_timer_set_repeat(t, next < STREAM_ACK_POLL_MAX_MS ? next : STREAM_ACK_POLL_MAX_MS);
+    }
+}
+
+/* Answers "ok last": lines up to last are stored (or answered with an error). */
+static void send_ok(struct conn *c, uint32_t last)
+{
+    c->ack = last;
+    c->ack_due = 1;
+    ack_flush(c, 0);
+}
+
+/* Writes an error or fail line (or several), after the waiting ok. */
+static void send_bytes(struct conn *c, const char *p, size_t n)
+{
+    ack_flush(c, 1);
+    write_bytes(c, p, n);
 }
 
 /* Formats one answer line, newline included, into line[512]; returns its length, or 0. */
@@ -256,7 +328,7 @@ static void submit(struct conn *c)
     if (c->cur.npoints == 0) {
         /* Only comments, blank or rejected lines: nothing to make durable. */
         c->cur_first = last + 1;
-        stream__send_line(c, "ok %u", last);
+        send_ok(c, last);
         return;
     }
     size_t readings = c->cur.nfields;
@@ -311,6 +383,7 @@ static void conn_release(struct conn *c)
         return;
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->retry, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->ackt, on_conn_handle_closed);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -387,8 +460,14 @@ void stream__conn_close(struct conn *c)
         c->next->prev = c->prev;
     if (!c->over_cap)
         atomic_fetch_sub(&s->nconns, 1);
+    ack_flush(c, 1); /* the last answer goes out before the FIN */
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_stop(&c->retry);
+    uv_timer_stop(&c->ackt);
+    if (c->dead) {
+        conn_release(c); /* the connection failed: nothing more reaches the client */
+        return;
+    }
     uv_shutdown_t *req = malloc(sizeof *req);
     if (req) {
         req->data = c;
@@ -437,17 +516,43 @@ static void refuse(struct conn *c, const char *reason)
     log_info("stream: connection refused: %s", reason);
 }
 
-/* The first line of a connection when tokens may be configured. Returns 1 when the line was
- * the authentication line (handled: "ok 0", or the connection refused), 0 when it is data (no
- * tokens are configured). */
+/* Whether line (n bytes, trailing blanks cut) is "auth WORD" and not a point: one word after
+ * "auth ", with no '=' inside it (a field set's; a token's base64 padding may end it). */
+static int auth_line(const char *line, size_t n)
+{
+    if (n < 6 || memcmp(line, "auth ", 5) != 0)
+        return 0;
+    size_t i = 5;
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    size_t w = i;
+    while (i < n && line[i] != ' ' && line[i] != '\t')
+        i++;
+    if (i == w || i < n)
+        return 0;
+    const char *eq = memchr(line + w, '=', i - w);
+    while (eq && eq + 1 < line + i && eq[1] == '=')
+        eq++;
+    return eq == NULL || eq + 1 == line + i;
+}
+
+/* The first line of a connection. Returns 1 when the line was the authentication line (handled:
+ * "ok 0", or the connection refused; without tokens any auth_line is "ok 0"), 0 when it is data
+ * (no tokens are configured). */
 static int first_line(struct conn *c, const char *line, size_t n)
 {
     stream_server_t *s = c->srv;
     c->authed = 1;
-    if (s->opts.token_role == NULL || s->opts.token_role(s->opts.token_ctx, NULL, 0) < 0)
-        return 0;
     while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
         n--;
+    if (s->opts.token_role == NULL || s->opts.token_role(s->opts.token_ctx, NULL, 0) < 0) {
+        /* No tokens: an authentication line of a client configured with one is line 0 all
+         * the same ("ok 0"), so the data lines are numbered from 1 either way. */
+        if (!auth_line(line, n))
+            return 0;
+        send_ok(c, 0);
+        return 1;
+    }
     if (n < 5 || memcmp(line, "auth ", 5) != 0) {
         refuse(c, "authentication required: send 'auth TOKEN' (a write token) as the first line");
         return 1;
@@ -466,7 +571,7 @@ static int first_line(struct conn *c, const char *line, size_t n)
     else if (role < API_ROLE_WRITE)
         refuse(c, "forbidden: a 'read' token cannot write (needs 'write')");
     else
-        stream__send_line(c, "ok 0");
+        send_ok(c, 0);
     return 1;
 }
 
@@ -530,6 +635,36 @@ static void parse_buffer(struct conn *c)
     admit_pending(c); /* the whole read at once; its errors go out now, not at the next submit */
 }
 
+/* End of input (FIN) inside a line: the client stopped in the middle of a send (killed, or a
+ * crash), so the rest is a cut line ("x=12" of "x=125", a timestamp missing digits, stored in
+ * 1970): not stored but answered, and counted as rejected, so the final "ok" never covers a line
+ * silently. An overlong one (being skipped) is reported as such; a rest of blanks is no line. */
+static void unfinished_line(struct conn *c)
+{
+    if (c->refused)
+        return;
+    if (c->skipping) {
+        parse_line(c, c->buf, c->len);
+        return;
+    }
+    size_t i = 0;
+    while (i < c->len && (c->buf[i] == ' ' || c->buf[i] == '\t' || c->buf[i] == '\r'))
+        i++;
+    if (i == c->len)
+        return;
+    const char *why = "line not ended by a newline: not stored";
+    if (!c->authed) {
+        stream_server_t *s = c->srv;
+        c->authed = 1;
+        if (s->opts.token_role && s->opts.token_role(s->opts.token_ctx, NULL, 0) >= 0) {
+            refuse(c, why); /* not an authentication line either */
+            return;
+        }
+    }
+    c->lineno++;
+    line_error(c, c->lineno, 1, "error %u %s", c->lineno, why);
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = st->data;
@@ -537,10 +672,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         c->len += (size_t)nread;
         parse_buffer(c);
     } else if (nread < 0) {
-        /* End of input: a last line without its newline still counts; an overlong one (being
-         * skipped) is still reported, so the final "ok" never covers a line silently. */
-        if (nread == UV_EOF && (c->len > 0 || c->skipping))
-            parse_line(c, c->buf, c->len);
+        if (nread == UV_ETIMEDOUT && !c->dead) {
+            c->dead = 1;
+            stream__peer_timed_out(c);
+        }
+        if (nread == UV_EOF)
+            unfinished_line(c);
         c->len = 0;
         c->eof = 1;
         uv_read_stop(st);
@@ -554,13 +691,14 @@ void stream__conn_update(struct conn *c)
     if (c->closing)
         return;
     submit(c);
-    int stop = c->eof || c->srv->shutting_down;
+    ack_flush(c, 0);
+    int stop = c->eof || c->dead || c->srv->shutting_down;
     if (stop && !c->inflight && !c->busy && c->cur_first > c->lineno) {
         stream__conn_close(c);
         return;
     }
-    int want = !stop && !c->busy && c->cur.nfields < STREAM_PENDING_MAX &&
-               uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < STREAM_OUT_MAX;
+    c->out_full = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >= STREAM_OUT_MAX;
+    int want = !stop && !c->busy && c->cur.nfields < STREAM_PENDING_MAX && !c->out_full;
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
             c->reading = 1;
@@ -582,7 +720,7 @@ void stream__on_async(uv_async_t *a)
         struct conn *c = d->c;
         c->inflight = 0;
         if (d->status == 0) {
-            stream__send_line(c, "ok %u", c->inflight_last);
+            send_ok(c, c->inflight_last);
             if (s->api)
                 api_count_ingest(s->api, "stream", c->inflight_readings, 0);
         } else {

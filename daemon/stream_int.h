@@ -7,6 +7,7 @@
 #define VIGIL_STREAM_INT_H
 
 #include "batch.h"
+#include "log.h"
 #include "sbuf.h"
 #include "stream.h"
 
@@ -19,6 +20,15 @@
 /* Why an accept failed: the reason labels of vigil_stream_accept_errors_total. */
 enum { ACCEPT_OUT_OF_FDS, ACCEPT_OUT_OF_MEMORY, ACCEPT_OTHER, ACCEPT_NREASONS };
 
+/* Unsent answer bytes (error lines) before a connection stops reading. */
+#define STREAM_OUT_MAX (1u << 20)
+
+/* Why the dead-peer timeout ended a connection: the reason labels of
+ * vigil_stream_connections_timed_out_total. END_NOT_READING: its reading was paused for
+ * STREAM_OUT_MAX bytes of answers it did not read; END_SILENT: otherwise (the client vanished,
+ * or stopped acknowledging). */
+enum { END_NOT_READING, END_SILENT, END_NREASONS };
+
 /* A per-line error waiting for the points before it to be admitted: its "error N reason\n" line
  * ends at offset end of the connection's errtext. */
 struct perr {
@@ -29,6 +39,7 @@ struct perr {
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t retry; /* retries a submit the writer's full queue refused */
+    uv_timer_t ackt;  /* polls until the waiting "ok" can be written (stream.c ack_flush) */
     stream_server_t *srv;
     struct conn *prev, *next;
     char *buf;
@@ -52,6 +63,12 @@ struct conn {
     int authed;   /* the first line has been checked (or no authentication is configured) */
     int refused;  /* authentication failed: input is discarded until the connection closes */
     int over_cap; /* refused at accept (the cap reached, or shutting down): never in nconns */
+    /* The newest "ok" not yet written (ack_due): only it is kept, "ok N" being cumulative. */
+    uint32_t ack;
+    int ack_due;
+    int out_full;  /* STREAM_OUT_MAX bytes of answers wait unsent: not reading */
+    int dead;      /* a read or write failed: nothing more reaches the client */
+    char peer[64]; /* the client's address and port, for the log */
 };
 
 struct done {
@@ -71,6 +88,9 @@ struct stream_server {
     unsigned own_handles;    /* listener (until its close callback) and accept_retry */
     atomic_ulong accept_errors[ACCEPT_NREASONS]; /* read by /metrics */
     atomic_ulong refused_at_cap; /* connections told "too many connections", read by /metrics */
+    /* Connections the kernel's dead-peer timeout ended, by reason (END_*), read by /metrics. */
+    atomic_ulong ended[END_NREASONS];
+    struct log_limit not_reading_log; /* stream__peer_timed_out's warnings */
     uv_async_t async;
     store_t *store;
     api_server_t *api;
@@ -97,6 +117,9 @@ void stream__conn_update(struct conn *c);
 /* Unlinks the connection from the server's list and closes it once its acknowledgements are
  * flushed; once only. */
 void stream__conn_close(struct conn *c);
+/* The connection's read or write failed with ETIMEDOUT (stream.dead_peer_timeout_s): counts it
+ * by reason and, for a client that did not read its answers, logs a warning (limited). */
+void stream__peer_timed_out(struct conn *c);
 /* Sends one answer line (the newline is added; cut at 510 bytes); nothing when out of memory. */
 void stream__send_line(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The server's async callback: answers the batches the writer has finished (the done list). */

@@ -23,6 +23,7 @@
 #include "err.h"
 #include "log.h"
 #include "stream_int.h"
+#include "vtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,9 @@
 #define STREAM_ACCEPT_RETRY_MS 100
 /* The listen backlog, at start and on each re-opening: connections the kernel queues meanwhile. */
 #define STREAM_BACKLOG 511
+/* At most STREAM_WARN_BURST warnings a STREAM_WARN_EVERY_S about clients not reading. */
+#define STREAM_WARN_EVERY_S 60
+#define STREAM_WARN_BURST   5
 
 static const char *const accept_reason[ACCEPT_NREASONS] = {"out_of_fds", "out_of_memory", "other"};
 
@@ -72,6 +76,48 @@ static void pause_accept(stream_server_t *s)
     uv_timer_start(&s->accept_retry, resume_accept_cb, STREAM_ACCEPT_RETRY_MS, 0);
 }
 
+/* The client's address and port in c->peer ("?" when unknown), for the log. */
+static void peer_name(struct conn *c)
+{
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    snprintf(c->peer, sizeof c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) != 0)
+        return;
+    char host[48] = "?";
+    int port = 0;
+    if (sa.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
+        port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+    } else if (sa.ss_family == AF_INET) {
+        uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
+        port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+}
+
+void stream__peer_timed_out(struct conn *c)
+{
+    stream_server_t *s = c->srv;
+    if (!c->out_full) {
+        atomic_fetch_add(&s->ended[END_SILENT], 1);
+        return;
+    }
+    atomic_fetch_add(&s->ended[END_NOT_READING], 1);
+    uint64_t held = 0;
+    unsigned place = log_limit_take(&s->not_reading_log, (int64_t)vtime_mono_s(),
+                                    STREAM_WARN_EVERY_S, STREAM_WARN_BURST, &held);
+    if (place == 0)
+        return;
+    char note[160];
+    log_warn(
+        "stream: connection from %s ended: it did not read its answers for %u s "
+        "(stream.dead_peer_timeout_s) while %u KiB of them waited; lines up to %u were "
+        "read, what it sent after them was not (not stored, not answered)%s",
+        c->peer, s->opts.dead_peer_s, STREAM_OUT_MAX / 1024, (unsigned)c->lineno,
+        log_limit_note(note, sizeof note, place, held, STREAM_WARN_BURST, STREAM_WARN_EVERY_S));
+}
+
 /* Takes the connection libuv has accepted. When its memory cannot be had, the connection stays
  * pending (libuv stops watching the listener meanwhile: no spinning) and accept_retry tries
  * again. */
@@ -91,8 +137,9 @@ static void accept_pending(stream_server_t *s)
     sbuf_init(&c->errtext);
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->retry);
-    c->tcp.data = c->retry.data = c;
-    c->open_handles = 2;
+    uv_timer_init(s->loop, &c->ackt);
+    c->tcp.data = c->retry.data = c->ackt.data = c;
+    c->open_handles = 3;
     s->live++;
     c->next = s->conns;
     if (s->conns)
@@ -118,6 +165,7 @@ static void accept_pending(stream_server_t *s)
         c->eof = 1;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    peer_name(c);
     /* A client that vanished without a FIN or reset frees its slot within
      * stream.dead_peer_timeout_s (common/deadpeer.h): its next read fails (ETIMEDOUT) and the
      * connection closes. */
@@ -338,4 +386,12 @@ void stream_metrics(stream_server_t *s, sbuf_t *out)
     for (int i = 0; i < ACCEPT_NREASONS; i++)
         sbuf_printf(out, "vigil_stream_accept_errors_total{reason=\"%s\"} %lu\n", accept_reason[i],
                     atomic_load(&s->accept_errors[i]));
+    sbuf_printf(out, "# HELP vigil_stream_connections_timed_out_total Stream connections ended by "
+                     "stream.dead_peer_timeout_s, by reason: peer_not_reading (its answers "
+                     "waited unread, reading paused), silent (the client vanished or stopped "
+                     "acknowledging).\n# TYPE vigil_stream_connections_timed_out_total counter\n");
+    for (int i = 0; i < END_NREASONS; i++)
+        sbuf_printf(out, "vigil_stream_connections_timed_out_total{reason=\"%s\"} %lu\n",
+                    i == END_NOT_READING ? "peer_not_reading" : "silent",
+                    atomic_load(&s->ended[i]));
 }

@@ -411,7 +411,7 @@ class TestStreamAuth(vt.DaemonTestCase):
                 c.send("auth %s\n" % tok)
                 self.assertEqual(c.read_line(), "ok 0")
                 c.send("m,device=sa-%d v=1 1700000001000000000\nbad line\n"
-                       "m,device=sa-%d v=2 1700000002000000000"
+                       "m,device=sa-%d v=2 1700000002000000000\n"
                        % (i, i))
                 got = c.finish()
                 # Lines are numbered from 1 after the auth line, as without tokens.
