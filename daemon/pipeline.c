@@ -720,8 +720,8 @@ int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *
     return rc;
 }
 
-int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len,
-                         char *why, size_t cap)
+int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len, char *why,
+                         size_t cap)
 {
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
@@ -754,8 +754,7 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
                      "device '%s' needs inputs %d, hidden %d, layers %d, outputs %d (inputs and "
                      "outputs: its channels in sorted name order; hidden: model.hidden when it "
                      "began); the file has inputs %d, hidden %d, layers %d, outputs %d",
-                     device, C, hidden, layers, C, a.n_inputs, a.n_hidden, a.n_layers,
-                     a.n_outputs);
+                     device, C, hidden, layers, C, a.n_inputs, a.n_hidden, a.n_layers, a.n_outputs);
         }
         if (rc == 0) {
             struct detector_train_info info;

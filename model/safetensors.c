@@ -418,8 +418,9 @@ static void say_missing(const struct st_ctx *c, const char *name, char *why, siz
             "lstm and fc, so the names start with 'lstm.' and 'fc.')",
             name, p->name);
     else
-        say(why, cap, "no tensor '%s' (a module with lstm = nn.LSTM(...) and fc = nn.Linear(...)"
-                      " gives it)",
+        say(why, cap,
+            "no tensor '%s' (a module with lstm = nn.LSTM(...) and fc = nn.Linear(...)"
+            " gives it)",
             name);
 }
 
@@ -497,8 +498,7 @@ int model_safetensors_import(model_t **out, const void *buf, size_t len)
     return model_safetensors_import_why(out, buf, len, NULL, 0);
 }
 
-int model_safetensors_import_why(model_t **out, const void *buf, size_t len, char *why,
-                                 size_t cap)
+int model_safetensors_import_why(model_t **out, const void *buf, size_t len, char *why, size_t cap)
 {
     const unsigned char *p = buf;
     struct st_in t[ST_MAX_TENSORS];
@@ -508,8 +508,9 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
         return ERR_CORRUPT;
     }
     if (memcmp(p, "PK\x03\x04", 4) == 0) {
-        say(why, cap, "a zip file (torch.save's output?), not safetensors: save with "
-                      "safetensors.torch.save_file(model.state_dict(), path)");
+        say(why, cap,
+            "a zip file (torch.save's output?), not safetensors: save with "
+            "safetensors.torch.save_file(model.state_dict(), path)");
         return ERR_CORRUPT;
     }
     uint64_t hl = 0;
@@ -541,8 +542,11 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
             fw = &t[i];
     }
     if (!w0 || !hh0 || !fw) {
-        say_missing(&c, !w0 ? "lstm.weight_ih_l0" : !hh0 ? "lstm.weight_hh_l0" : "fc.weight", why,
-                    cap);
+        say_missing(&c,
+                    !w0    ? "lstm.weight_ih_l0"
+                    : !hh0 ? "lstm.weight_hh_l0"
+                           : "fc.weight",
+                    why, cap);
         return ERR_CORRUPT;
     }
     if (w0->ndim != 2 || hh0->ndim != 2 || fw->ndim != 2) {
@@ -566,10 +570,11 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
         if (fw->shape[0] == (uint64_t)cfg.n_hidden)
             find(&c, "fc.weight", fw->shape[1], fw->shape[0], why, cap); /* transposed */
         else
-            say(why, cap, "tensor 'fc.weight': shape [%llu,%llu], want [outputs,%d] (hidden %d, "
-                          "as 'lstm.weight_ih_l0' [4 x hidden, inputs] gives it)",
-                (unsigned long long)fw->shape[0], (unsigned long long)fw->shape[1],
-                cfg.n_hidden, cfg.n_hidden);
+            say(why, cap,
+                "tensor 'fc.weight': shape [%llu,%llu], want [outputs,%d] (hidden %d, "
+                "as 'lstm.weight_ih_l0' [4 x hidden, inputs] gives it)",
+                (unsigned long long)fw->shape[0], (unsigned long long)fw->shape[1], cfg.n_hidden,
+                cfg.n_hidden);
         return ERR_CORRUPT;
     }
     cfg.n_inputs = (int)w0->shape[1];
@@ -640,9 +645,9 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
     size_t nf = 2 * (size_t)I + m->n_params;
     for (size_t i = 0; i < nf; i++) {
         if (!isfinite(m->block[i]) || (i >= I && i < 2 * I && !(m->block[i] > 0.0f))) {
-            say(why, cap, "%s", isfinite(m->block[i])
-                                    ? "tensor 'input_scale': a value not above 0"
-                                    : "a value that is not finite (NaN or infinity)");
+            say(why, cap, "%s",
+                isfinite(m->block[i]) ? "tensor 'input_scale': a value not above 0"
+                                      : "a value that is not finite (NaN or infinity)");
             model_destroy(m);
             return ERR_CORRUPT;
         }

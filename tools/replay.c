@@ -402,7 +402,7 @@ static int64_t row_time(const char *s, long row, int *unreadable)
         return DETECTOR_NO_TIME;
     }
     fprintf(stderr, "vigil-replay: row %ld: timestamp '%s' read as no time: %s\n", row, s,
-                vtime_rfc3339_why(buf, len, rc));
+            vtime_rfc3339_why(buf, len, rc));
     return DETECTOR_NO_TIME;
 }
 
@@ -613,13 +613,15 @@ int main(int argc, char **argv)
     int nf = split(hdr + 3 * bom, hf, DETECTOR_MAX_CHANNELS + 2);
     int C = nf - 1;
     if (nf < 0) {
-        fprintf(stderr, "vigil-replay: %s: line 1: a quote not closed on the line, or text after "
-                        "a closing quote\n", argv[i]);
+        fprintf(stderr,
+                "vigil-replay: %s: line 1: a quote not closed on the line, or text after "
+                "a closing quote\n",
+                argv[i]);
         goto out;
     }
     if (C < 1 || C > DETECTOR_MAX_CHANNELS) {
-        const char *sep = nf == 1 && strchr(hf[0], ';') ? "; the header has ';' in it: the "
-                                                          "cells must be comma-separated"
+        const char *sep = nf == 1 && strchr(hf[0], ';')    ? "; the header has ';' in it: the "
+                                                             "cells must be comma-separated"
                           : nf == 1 && strchr(hf[0], '\t') ? "; the header has tabs in it: the "
                                                              "cells must be comma-separated"
                                                            : "";
@@ -629,8 +631,9 @@ int main(int argc, char **argv)
     }
     for (int c = 1; c < nf && !time_name(hf[0]); c++) {
         if (time_name(hf[c])) {
-            fprintf(stderr, "vigil-replay: %s: column %d '%s' looks like the timestamp, but the "
-                            "first column ('%s') is read as it: put the timestamp column first\n",
+            fprintf(stderr,
+                    "vigil-replay: %s: column %d '%s' looks like the timestamp, but the "
+                    "first column ('%s') is read as it: put the timestamp column first\n",
                     argv[i], c + 1, hf[c], hf[0]);
             goto out;
         }
@@ -658,8 +661,9 @@ int main(int argc, char **argv)
         row++;
         int k = split(line, f, DETECTOR_MAX_CHANNELS + 2), unreadable;
         if (k < 0) {
-            fprintf(stderr, "vigil-replay: %s: line %ld: a quote not closed on the line (a quoted "
-                            "cell across lines is not read), or text after a closing quote\n",
+            fprintf(stderr,
+                    "vigil-replay: %s: line %ld: a quote not closed on the line (a quoted "
+                    "cell across lines is not read), or text after a closing quote\n",
                     argv[i], row + 1);
             goto out;
         }
@@ -672,8 +676,9 @@ int main(int argc, char **argv)
         }
         for (int c = 0; c < C; c++) {
             if (decimal_comma(f[c + 1])) {
-                fprintf(stderr, "vigil-replay: %s: line %ld, column '%s': '%s' has a decimal "
-                                "comma: write it with a point\n",
+                fprintf(stderr,
+                        "vigil-replay: %s: line %ld, column '%s': '%s' has a decimal "
+                        "comma: write it with a point\n",
                         argv[i], row + 1, hf[c + 1], f[c + 1]);
                 goto out;
             }
@@ -681,8 +686,9 @@ int main(int argc, char **argv)
         }
         int64_t ts = row_time(f[0], row, &unreadable);
         if (unreadable) {
-            fprintf(stderr, "vigil-replay: %s: line %ld: timestamp '%s' is not a time (epoch "
-                            "milliseconds, RFC 3339, or YYYY-MM-DD HH:MM:SS)\n",
+            fprintf(stderr,
+                    "vigil-replay: %s: line %ld: timestamp '%s' is not a time (epoch "
+                    "milliseconds, RFC 3339, or YYYY-MM-DD HH:MM:SS)\n",
                     argv[i], row + 1, f[0]);
             goto out;
         }
