@@ -528,6 +528,15 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
         say(why, cap, "the header is not the JSON of a safetensors file");
         return ERR_CORRUPT;
     }
+    /* A name given twice (JSON allows it, safetensors does not): refused, said, rather than
+     * the shape read from one and the data from the other (session 67: "malformed"). A name
+     * too long for ST_NAME_MAX was skipped by parse_header. */
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (strcmp(t[i].name, t[j].name) == 0) {
+                say(why, cap, "tensor '%s': named twice in the header", t[i].name);
+                return ERR_CORRUPT;
+            }
     struct st_ctx c = {t, n, p + 8 + hl, len - 8 - hl};
 
     /* The shape, from layer 0 and the head. */
@@ -567,9 +576,10 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
     }
     cfg.n_hidden = (int)(w0->shape[0] / 4);
     if (fw->shape[1] != (uint64_t)cfg.n_hidden) { /* before the config check: say why */
-        if (fw->shape[0] == (uint64_t)cfg.n_hidden)
-            find(&c, "fc.weight", fw->shape[1], fw->shape[0], why, cap); /* transposed */
-        else
+        /* transposed: find says so. It can find a tensor (a second 'fc.weight' of that
+         * shape, the header's names not being unique): then the plain reason. */
+        if (fw->shape[0] != (uint64_t)cfg.n_hidden ||
+            find(&c, "fc.weight", fw->shape[1], fw->shape[0], why, cap))
             say(why, cap,
                 "tensor 'fc.weight': shape [%llu,%llu], want [outputs,%d] (hidden %d, "
                 "as 'lstm.weight_ih_l0' [4 x hidden, inputs] gives it)",

@@ -371,6 +371,10 @@ class Models(vt.DaemonTestCase):
         fc_t = dict(t, **{"fc.weight": ([HIDDEN, 3], t["fc.weight"][1])})
         said(st_build(fc_t), bad + "tensor 'fc.weight': shape [%d,3], want [3,%d] (transposed: "
              "PyTorch keeps a weight as [out, in])" % (HIDDEN, HIDDEN))
+        # A name given twice: its own reason (was "...: malformed", the reason left unsaid).
+        dup = dict(t, **{"fc.weigh2": ([HIDDEN, 3], t["fc.weight"][1])})
+        said(st_build(dup).replace(b'"fc.weigh2"', b'"fc.weight"'),
+             bad + "tensor 'fc.weight': named twice in the header")
         said(st_build(lstm_tensors(3, HIDDEN + 1, 3, 3)),
              "the weights' shape does not fit device '%s': device '%s' needs inputs 3, hidden "
              "%d, layers 1, outputs 3 (inputs and outputs: its channels in sorted name order; "
