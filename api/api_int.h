@@ -320,6 +320,12 @@ const char *api__route_allow(enum api_route route);
 /* handlers.c, for devices.c too. Any thread. Whether the request's Content-Type is one a JSON
  * endpoint accepts (none, JSON, curl -d's default); else answers 415 and returns 0. */
 int api__json_content_type_ok(api_request_t *r);
+
+/* handlers.c, for devices.c too. Any thread. Appends the warning msg (copied) to an answer's
+ * "warnings" (warn: a JSON array; POST /v1/readings, PUT /v1/devices/{id}) unless warn holds
+ * it already or holds max warnings (0: no bound). Returns 1 when appended, else 0 (a repeat,
+ * full, warn NULL or out of memory: a warning is advice, its request is not refused for it). */
+int api__warning_add(struct json_t *warn, size_t max, const char *msg);
 /* Ends a page at API_PAGE_BYTES: when the item just appended after mark crossed it (and is not
  * the page's first), it is taken back. Returns 1 when the page is full. */
 int api__page_full(sbuf_t *b, size_t mark, size_t n);

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void device_json(sbuf_t *b, const api_device_t *d)
+/* Writes device d as JSON into b, with "warnings" last when warn (a JSON array of strings;
+ * NULL: none) holds any: the one writer of a device's answer, its warnings gathered before. */
+static void device_json(sbuf_t *b, const api_device_t *d, const json_t *warn)
 {
     char t[32];
     sbuf_append(b, "{\"id\":", 6);
@@ -54,6 +56,18 @@ static void device_json(sbuf_t *b, const api_device_t *d)
     sbuf_append(b, ",\"maintenance\":", 15);
     sbuf_append(b, d->maint_json ? d->maint_json : "null",
                 d->maint_json ? strlen(d->maint_json) : 4);
+    if (json_array_size(warn) > 0) {
+        sbuf_append(b, ",\"warnings\":[", 13);
+        size_t i;
+        const json_t *w;
+        json_array_foreach(warn, i, w)
+        {
+            if (i)
+                sbuf_append(b, ",", 1);
+            api__json_str(b, json_string_value(w));
+        }
+        sbuf_append(b, "]", 1);
+    }
     sbuf_append(b, "}", 1);
 }
 
@@ -70,7 +84,7 @@ static int list_one(void *arg, const api_device_t *d)
     size_t mark = c->b->len;
     if (c->n)
         sbuf_append(c->b, ",", 1);
-    device_json(c->b, d);
+    device_json(c->b, d, NULL);
     if ((c->full = api__page_full(c->b, mark, c->n)) != 0)
         return 1;
     c->n++;
@@ -146,7 +160,7 @@ void api__h_devices(api_request_t *r)
 
 static int get_one(void *arg, const api_device_t *d)
 {
-    device_json(arg, d);
+    device_json(arg, d, NULL);
     return 1;
 }
 
@@ -167,47 +181,28 @@ struct put_ans {
     const char *removed;
 };
 
-/* A PUT's answer: the device, and "warnings" when its limits name a channel it has not sent
- * (yet): kept, since the channel may come later, but a typo would otherwise never alarm and
+/* The warnings of a PUT's limits, into warn: a limit naming a channel the device has not sent
+ * (yet) is kept, since the channel may come later, but a typo would otherwise never alarm and
  * be answered 200 in silence (session 65); or one its model has no room for (64 channels, this
  * not one of them: stored, not modelled, never judged; session 65, read65c; one it never sent
- * is told so, session 66). Only for a device
- * that has sent a reading: one declared before its first (the usual way to set it up) has no
- * channel to compare with, and every limit would warn. */
-static int put_one(void *arg, const api_device_t *d)
+ * is told so, session 66). Only for a device that has sent a reading: one declared before its
+ * first (the usual way to set it up) has no channel to compare with, and every limit would
+ * warn. The texts are whole: d->id and ch are at most BATCH_NAME_MAX bytes (batch_name_check,
+ * check_limits) and the words under 192. */
+static void limit_warnings(json_t *warn, struct api_server *srv, const api_device_t *d)
 {
-    const struct put_ans *pa = arg;
-    sbuf_t *b = pa->b;
-    device_json(b, d);
-    size_t n = 0;
-    if (pa->removed && !b->oom) {
-        n = 1;
-        b->len--; /* device_json's closing brace */
-        sbuf_append(b, ",\"warnings\":[", 13);
-        api__json_str(b, pa->removed);
-    }
-    if (d->nchannels == 0) {
-        if (n)
-            sbuf_append(b, "]}", 2);
-        return 1;
-    }
+    if (d->nchannels == 0)
+        return;
     json_t *a = json_loads(d->attrs_json, 0, NULL);
     json_t *lim = json_object_get(a, "limits");
     const char *ch;
     json_t *l;
     json_object_foreach(lim, ch, l)
     {
-        int beyond = pa->srv->be.channel_unmodelled &&
-                     pa->srv->be.channel_unmodelled(pa->srv->be.ctx, d->id, ch);
+        int beyond =
+            srv->be.channel_unmodelled && srv->be.channel_unmodelled(srv->be.ctx, d->id, ch);
         if (!beyond && has_channel(d, ch))
             continue;
-        if (b->oom)
-            break;
-        if (n++ == 0) {
-            b->len--; /* device_json's closing brace */
-            sbuf_append(b, ",\"warnings\":[", 13);
-        } else
-            sbuf_append(b, ",", 1);
         char w[3 * BATCH_NAME_MAX + 192];
         if (beyond && has_channel(d, ch))
             snprintf(w, sizeof w,
@@ -225,11 +220,22 @@ static int put_one(void *arg, const api_device_t *d)
                      "limits.%s: device '%s' has no channel '%s' yet (the limit applies when one "
                      "comes)",
                      ch, d->id, ch);
-        api__json_str(b, w);
+        api__warning_add(warn, 0, w);
     }
-    if (n)
-        sbuf_append(b, "]}", 2);
     json_decref(a);
+}
+
+/* A PUT's answer: the device, and "warnings": the attributes the PUT removed (pa->removed),
+ * then its limits' (limit_warnings). Gathered first, written once with the device. */
+static int put_one(void *arg, const api_device_t *d)
+{
+    const struct put_ans *pa = arg;
+    json_t *warn = json_array();
+    if (pa->removed)
+        api__warning_add(warn, 0, pa->removed);
+    limit_warnings(warn, pa->srv, d);
+    device_json(pa->b, d, warn);
+    json_decref(warn);
     return 1;
 }
 
@@ -258,7 +264,7 @@ static char *removed_warning(const char *old, json_t *body)
     {
         if (json_object_get(body, k) != NULL || json_is_null(x))
             continue; /* kept, or held nothing (a null stored by an earlier PUT) */
-        sbuf_printf(&w, "%s'%.64s'", n++ ? ", " : "", k);
+        sbuf_printf(&w, "%s'%s'", n++ ? ", " : "", k); /* whole (cut at 64 before session 67) */
     }
     json_decref(o);
     char *out = NULL;

@@ -159,14 +159,21 @@ static void new_channel_warn(void *arg, const char *device, const char *channel,
     else
         snprintf(msg, sizeof msg, "device '%s': new channel '%s': its model starts learning again",
                  device, channel);
+    api__warning_add(warn, NEW_CHANNEL_WARNINGS, msg);
+}
+
+int api__warning_add(json_t *warn, size_t max, const char *msg)
+{
+    if (!json_is_array(warn) || (max && json_array_size(warn) >= max))
+        return 0;
     size_t i;
     json_t *w;
     json_array_foreach(warn, i, w)
     {
         if (strcmp(json_string_value(w), msg) == 0)
-            return;
+            return 0;
     }
-    json_array_append_new(warn, json_string(msg));
+    return json_array_append_new(warn, json_string(msg)) == 0;
 }
 
 void api__h_readings_post(api_request_t *r)

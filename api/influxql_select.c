@@ -889,18 +889,28 @@ static int star_fields(void *arg, const api_device_t *d)
  * device or no field: q->unsupported as it is. */
 static const char *star_reason(api_request_t *r, qscan_t *s, const select_t *q)
 {
+    enum iqv_kind kind = api__iqv_kind(q->from);
     const char *id = q->device && q->device[0] ? q->device : q->from;
     if (strcmp(q->unsupported, IQ_STAR_UNSUPPORTED) != 0 || q->device_none || q->device_any ||
-        q->device_re || id == NULL || id[0] == '\0')
+        q->device_re || id == NULL || id[0] == '\0' || kind == IQV_ANOMALIES ||
+        (kind != IQV_NONE && id == q->from))
         return q->unsupported;
     sbuf_t b;
     sbuf_init(&b);
     const char *why = q->unsupported;
-    if (r->srv->be.device_find(r->srv->be.ctx, id, star_fields, &b) == 0 && b.len && !b.oom) {
-        size_t n = strlen(why) + strlen(id) + b.len + 32;
+    /* vigil_scores' fields are score and state, vigil_predictions' the channels predicted
+     * (read67a: the device's channels named for vigil_scores found nothing). */
+    int rc = kind == IQV_NONE ? r->srv->be.device_find(r->srv->be.ctx, id, star_fields, &b)
+                              : api__iqv_device_get(r, q->from, id, star_fields, &b);
+    if (rc == 0 && b.len && !b.oom) {
+        size_t n = strlen(why) + strlen(id) + strlen(q->from) + b.len + 32;
         char *text = api__qs_alloc(s, n);
         if (text) {
-            snprintf(text, n, "%s (device '%s' has %s)", why, id, b.data);
+            if (kind == IQV_NONE)
+                snprintf(text, n, "%s (device '%s' has %s)", why, id, b.data);
+            else
+                snprintf(text, n, "%s (%s of device '%s' has %s)", why, q->from,
+                         id, b.data);
             why = text;
         }
     }

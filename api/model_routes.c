@@ -96,6 +96,25 @@ static json_t *parse_answer(api_request_t *r, char *json)
     return v;
 }
 
+/* Answers status with v (takes it; NULL: a 500) written as the pipeline writes its answers
+ * (PIPE_JSON_FLAGS): an event in it reads as the events listing shows it, its shares and
+ * scores at 7 digits, not api__json's 17 (session 67). */
+static void answer_pipe(api_request_t *r, unsigned status, json_t *v)
+{
+    char *s = v ? json_dumps(v, PIPE_JSON_FLAGS) : NULL;
+    json_decref(v);
+    if (s == NULL) {
+        api__error(r, 500, "out of memory");
+        return;
+    }
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, s, strlen(s));
+    sbuf_append(&b, "\n", 1);
+    free(s);
+    api__body(r, status, "application/json", &b);
+}
+
 /* Answers 200 with v and next (a URL built in b, or null when b is NULL); takes v. */
 static void answer_page(api_request_t *r, json_t *v, sbuf_t *next)
 {
@@ -108,13 +127,11 @@ static void answer_page(api_request_t *r, json_t *v, sbuf_t *next)
     int rc = json_object_set_new(v, "next", next ? json_string(next->data) : json_null());
     if (next)
         sbuf_deinit(next);
-    char *s = rc == 0 ? json_dumps(v, PIPE_JSON_FLAGS) : NULL;
-    json_decref(v);
-    if (s == NULL) {
-        api__error(r, 500, "out of memory");
-        return;
+    if (rc != 0) {
+        json_decref(v);
+        v = NULL;
     }
-    api__json_text(r, s);
+    answer_pipe(r, 200, v);
 }
 
 /* Appends "&to=T" unless to is the open end of time (not a valid parameter value). */
@@ -411,37 +428,41 @@ void api__h_model(api_request_t *r)
 
 /* 409 to a retrain asked during an open anomaly episode, the device's or (session 66) another
  * member's of its group (res->device): the error names the device and the event (res->event:
- * its JSON text; NULL: none kept) and the two ways on, and "device" and "event" give them. */
+ * its JSON text; NULL: none kept) and the two ways on, and "device" and "event" give them.
+ * The text is built whole in an sbuf: two device ids of up to BATCH_NAME_MAX bytes each did
+ * not fit the fixed buffers it had (char who[160], msg[1280]; read67a), and snprintf's cut,
+ * inside a multi-byte UTF-8 character, made json_pack refuse it: the 409 was a 500 "out of
+ * memory" (session 67). */
 static void retrain_refused(api_request_t *r, const struct api_retrain *res)
 {
     json_error_t jerr;
     json_t *e = res->event ? json_loads(res->event, 0, &jerr) : NULL;
     const char *dev = r->seg[0], *start = json_string_value(json_object_get(e, "start"));
     const char *holder = res->device ? res->device : "?";
-    char what[96], who[160];
-    if (json_is_integer(json_object_get(e, "id")))
-        snprintf(what, sizeof what, "anomaly event %lld, open since %s",
-                 (long long)json_integer_value(json_object_get(e, "id")), start ? start : "?");
-    else
-        snprintf(what, sizeof what, "anomaly episode open");
+    sbuf_t m;
+    sbuf_init(&m);
     if (res->device && strcmp(res->device, dev) == 0)
-        snprintf(who, sizeof who, "device '%s' has %s", dev, what);
+        sbuf_printf(&m, "retrain: device '%s' has ", dev);
     else
-        snprintf(who, sizeof who, "device '%s' is in a group with '%s', which has %s", dev, holder,
-                 what);
-    char msg[1280];
-    snprintf(msg, sizeof msg,
-             "retrain: %s: a training now would learn the fault as its normal and the alarm "
-             "would end. To take its level as normal and train on it, POST "
-             "/v1/devices/%s/anomalies/accept (the event ends \"operator\"); to train on it "
-             "anyway, POST /v1/devices/%s/model/retrain?force=true (which ends the event the "
-             "same way)",
-             who, holder, dev);
-    json_t *v = json_pack("{s:s,s:s?}", "error", msg, "device", res->device);
+        sbuf_printf(&m, "retrain: device '%s' is in a group with '%s', which has ", dev, holder);
+    if (json_is_integer(json_object_get(e, "id")))
+        sbuf_printf(&m, "anomaly event %lld, open since %s",
+                    (long long)json_integer_value(json_object_get(e, "id")), start ? start : "?");
+    else
+        sbuf_printf(&m, "anomaly episode open");
+    sbuf_printf(&m,
+                ": a training now would learn the fault as its normal and the alarm would end. "
+                "To take its level as normal and train on it, POST "
+                "/v1/devices/%s/anomalies/accept (the event ends \"operator\"); to train on it "
+                "anyway, POST /v1/devices/%s/model/retrain?force=true (which ends the event the "
+                "same way)",
+                holder, dev);
+    json_t *v = m.oom ? NULL : json_pack("{s:s,s:s?}", "error", m.data, "device", res->device);
+    sbuf_deinit(&m);
     if (v && e)
         json_object_set(v, "event", e);
     json_decref(e);
-    api__json(r, 409, v);
+    answer_pipe(r, 409, v); /* the event as GET .../anomalies shows it */
 }
 
 /* Sets key of v to the JSON text t (NULL, or not JSON: nothing). */
@@ -468,7 +489,7 @@ void api__h_retrain(api_request_t *r)
         json_t *v = json_pack("{s:s,s:s}", "device", r->seg[0], "training", "queued");
         set_text(v, "ended", res.ended); /* a forced retrain's ended events */
         set_text(v, "ended_members", res.ended_others);
-        api__json(r, 202, v);
+        answer_pipe(r, 202, v); /* the ended events as the listing shows them */
     } else {
         fail(r, rc, "retrain");
     }

@@ -94,6 +94,18 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+size_t batch_name_cut(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    if (n <= max)
+        return n;
+    /* s[max] is the first byte left out: while it continues a character, that character is
+     * cut, so it is left out whole. */
+    for (n = max; n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; n--)
+        ;
+    return n;
+}
+
 int batch_name_check(const char *s, size_t len, const char **why)
 {
     if (len == 0) {

@@ -68,6 +68,12 @@ void batch_reset(batch_t *b);
  * with *why set to a static reason. */
 int batch_name_check(const char *s, size_t len, const char **why);
 
+/* The length of the longest start of s (NUL-terminated UTF-8, as batch_name_check passes) of at
+ * most max bytes that ends between two characters: strlen(s) when it fits, else max or up to 3
+ * bytes less, so a name cut to fit a line or a buffer never ends in half a character (which a
+ * JSON encoder refuses and a terminal shows as U+FFFD). Any thread. */
+size_t batch_name_cut(const char *s, size_t max);
+
 /* Begins a point; a point still open is dropped first (batch_point_abort). The device id must
  * have passed batch_name_check. Returns 0, or ERR_NOMEM (the batch as after that drop: no
  * point open). */

@@ -93,6 +93,15 @@ unsigned log_limit_take(struct log_limit *l, int64_t now_s, int64_t every_s, uns
     return (unsigned)n;
 }
 
+uint64_t log_limit_flush(struct log_limit *l, int64_t now_s, int64_t every_s)
+{
+    if (atomic_load(&l->held) == 0)
+        return 0;
+    if (every_s > 0 && now_s - atomic_load(&l->period_s) < every_s)
+        return 0;
+    return atomic_exchange(&l->held, 0);
+}
+
 const char *log_limit_note(char *buf, size_t size, unsigned place, uint64_t held, unsigned burst,
                            int64_t every_s)
 {

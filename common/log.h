@@ -52,6 +52,13 @@ struct log_limit {
 unsigned log_limit_take(struct log_limit *l, int64_t now_s, int64_t every_s, unsigned burst,
                         uint64_t *held);
 
+/* Any thread. The occurrences l holds unsaid (a flood that stopped: no later line comes to
+ * count them, task ops67) once l's period is over at now_s (every_s seconds since its first
+ * line), or at once when every_s is 0 (a stop); they are then taken (one caller gets them, as
+ * log_limit_take's next line would), for the caller to say in a line of its own. Returns 0
+ * when none is held or the period goes on. */
+uint64_t log_limit_flush(struct log_limit *l, int64_t now_s, int64_t every_s);
+
 /* Any thread. What a line log_limit_take let through adds to say so (place and held as it
  * returned): "" for a line with nothing held before it that is not its period's last, else
  * " (N more since the line before, not logged one by one)" and/or " (the last such line for

@@ -1,4 +1,4 @@
-/* common/path.h: a file's path in a folder. */
+/* common/path.h: a file's path in a folder; a relative path made absolute. */
 #ifndef VIGIL_PATH_H
 #define VIGIL_PATH_H
 
@@ -9,5 +9,14 @@
  * Returns what snprintf returns: the length of the whole path (cut short when >= size). Any
  * thread. */
 int path_join(char *buf, size_t size, const char *dir, const char *name);
+
+/* Writes path to buf (size bytes, always NUL-terminated when size > 0) as the absolute path it
+ * names now: as given when it begins with '/', else joined to the working directory, its
+ * leading "./" dropped ("./x" is CWD/x, "." CWD itself; from "/", "/x" and not "//x"); not
+ * resolved (links kept: under systemd's DynamicUser=, /var/lib/vigil is a link the operator
+ * knows). A working directory that cannot be read leaves path as given. Returns what snprintf
+ * returns: the length of the whole path (cut short when >= size; buf may be NULL when size is
+ * 0). Any thread. */
+int path_absolute(char *buf, size_t size, const char *path);
 
 #endif

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "nice.h"
 #include "notify.h"
+#include "path.h"
 #include "pipeline.h"
 #include "storage.h"
 #include "stream.h"
@@ -201,13 +202,15 @@ static void on_commit(void *arg, batch_t *b)
 }
 
 /* Loop thread: the maintenance periods' boundaries that passed go to the event streams; the
- * devices' changed arrivals go to the store once their period has passed. */
+ * devices' changed arrivals go to the store once their period has passed; the limited log
+ * lines' counts left unsaid at their minute's end are said. */
 static void on_maint_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
     if (d->backend.pipe) {
         pipeline_maint_tick(d->backend.pipe);
         (void)pipeline_arrivals_flush(d->backend.pipe, 0);
+        pipeline_log_flush(d->backend.pipe, 0);
     }
 }
 
@@ -517,7 +520,10 @@ int main(int argc, char **argv)
     fdlimit_raise(&d.cfg);
     store_opts_t so;
     store_opts_default(&so);
-    so.dir = d.cfg.data_dir;
+    if ((size_t)path_absolute(d.data_path, sizeof d.data_path, d.cfg.data_dir) >=
+        sizeof d.data_path)
+        snprintf(d.data_path, sizeof d.data_path, "%s", d.cfg.data_dir);
+    so.dir = d.data_path;
     so.queue_max = d.cfg.queue_max_readings;
     so.max_batch_delay_ms = d.cfg.max_batch_delay_ms;
     so.sync_full = d.cfg.sync_full;
@@ -529,7 +535,7 @@ int main(int argc, char **argv)
     if (rc) {
         /* SQLITE_BUSY past the 10 s busy timeout: the holder is another process (vigild's
          * own second start is refused before, by vigil.lock). */
-        log_error("cannot open the database in %s: %s%s", d.cfg.data_dir, err,
+        log_error("cannot open the database in %s: %s%s", d.data_path, err,
                   rc == ERR_LOCKED ? "; the database is locked by another process (an sqlite3 "
                                      "shell, a backup tool) holding a write transaction on it: "
                                      "start vigild again once it has let go"
@@ -708,7 +714,7 @@ int main(int argc, char **argv)
         snprintf(stream_at, sizeof stream_at, "stream on %s (port %u)", d.cfg.stream_listen,
                  stream_port(d.stream));
     build_describe(ver, sizeof ver);
-    log_info("vigild %s: data in %s, HTTP%s on %s (port %u), %s", ver, d.cfg.data_dir,
+    log_info("vigild %s: data in %s, HTTP%s on %s (port %u), %s", ver, d.data_path,
              d.cfg.tls_cert[0] ? "S" : "", d.cfg.http_listen, api_port(d.api), stream_at);
     /* Listening, restored, signals handled: tell systemd, then keep it informed. */
     char status[512];

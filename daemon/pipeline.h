@@ -202,6 +202,14 @@ int pipeline_maint_list(pipeline_t *p, const char *device, char **out);
  * *out. Returns 0, ERR_NOTFOUND (unknown), ERR_RANGE (never in maintenance: *out NULL),
  * ERR_NOMEM. Any thread. */
 int pipeline_maint_json(pipeline_t *p, const char *device, char **out);
+/* The held counts of the pipeline's rate-limited lines (failed trainings, detectors not saved,
+ * episodes' openings, ends and ends by the detector, limit alarms and limits exceeded:
+ * common/log.h log_limit_take) whose minute is over, each said in a line of its own at its
+ * kind's level, "pipeline: WHAT: N more since the last one logged, not logged one by one"
+ * (task ops67: a flood that stopped left its count to a line that never came); stop: all of
+ * them at once (the stop's last lines). Costs seven atomic loads when nothing is held. Any
+ * thread. */
+void pipeline_log_flush(pipeline_t *p, int stop);
 /* Announces on the event streams (o.hub) the maintenance periods that began or ended by the
  * clock (vigild's) since the last call: "event: maintenance" with {"device", "maintenance",
  * "period"} as a POST's answer gives them, the period "current" or "past". Costs one atomic

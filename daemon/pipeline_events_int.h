@@ -10,7 +10,9 @@
 
 /* The lines a minute of each of the pipeline's warnings a whole fleet can hit at once (struct
  * pipeline's train_fail_log, save_fail_log: common/log.h log_limit_take), and of anomaly
- * episodes' openings and of their ends (event_open_log, event_end_log: pipeline_evlog.c). */
+ * episodes' openings and of their ends (event_open_log, event_end_log, event_warn_log:
+ * pipeline_evlog.c) and of limit alarms' changes (limit_log, limit_warn_log: pipeline_limits.c),
+ * each of these a kind apart. */
 #define PIPE_WARN_BURST   5
 #define PIPE_WARN_EVERY_S 60
 #define PIPE_EVLOG_BURST  10
@@ -182,6 +184,15 @@ void pipeline__events_clear(struct dev *d);
  * (pipeline_events.c). The device's shard (point_finish); caller holds d->mu. */
 void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
                            const struct detector_result *r);
+/* Whether a limited line of l's kind, at level, is said now (pipeline_evlog.c): 0 during
+ * pipeline_restore (its catch-up replays what the vigild before said), 0 below the log's level
+ * without taking any of l's lines (read67a's finding 4: unprinted lines used up the minute's
+ * allowance, and the next printed one counted them as left out), and past PIPE_EVLOG_BURST
+ * lines a minute (the occurrence then counted); else 1, note (size bytes) what the line adds
+ * (log_limit_note). One l serves one level. Any thread. */
+int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, char *note,
+                        size_t size);
+
 /* The log lines of e's opening and of its end (pipeline_evlog.c): at most PIPE_EVLOG_BURST of
  * each a minute, none before pipeline_restore is over. Caller holds d->mu. */
 void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e);

@@ -8,30 +8,42 @@
  * at info when cleared, an operator's, a maintenance period's or the detector's start over,
  * and at warn when the detector ended it by itself without the readings coming back
  * (accepted: their regime taken as the new normal; released: the step that set it off went
- * back), which an operator may want to look at. Each kind (openings, ends) is said at most
- * PIPE_EVLOG_BURST lines a minute (common/log.h log_limit_take), so a flapping fleet cannot
- * flood the journal: the next line said counts those left out; the event streams, the stored
- * events and vigil_anomaly_episodes_opened_total and _ended_total still have every one.
+ * back), which an operator may want to look at. Each kind (openings, info ends, warn ends) is
+ * said at most PIPE_EVLOG_BURST lines a minute (common/log.h log_limit_take), so a flapping
+ * fleet cannot flood the journal: the next line said counts those left out; the event streams,
+ * the stored events and vigil_anomaly_episodes_opened_total and _ended_total still have every
+ * one. The warn ends have their own limit, so a fleet's cleared ends cannot push them out, and a
+ * line below the log's level takes none of its kind's minute (read67a's finding 4: at
+ * log.level = warn the unprinted cleared ends used it up).
+ *
+ * A minute's count of those left out is said by its own line once the minute is over and no
+ * line came to say it (pipeline_log_flush, the loop's tick), and at the stop.
  *
  * Nothing is said before pipeline_restore is over (p->events_logged): the restore's catch-up
  * opens and ends again the episodes a vigild before the restart already said.
  *
  * Threads: the callers' (pipeline_events.c: the device's shard, an API thread, the loop), with
  * d->mu held; these only read d and e and log. */
+#include "batch.h"
 #include "log.h"
 #include "pipeline_events_int.h"
 #include "pipeline_int.h"
 #include "vtime.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 /* The channels an opening's line names at most. */
 #define EVLOG_SENSORS 3
 
-static int evlog_due(pipeline_t *p, struct log_limit *l, char *note, size_t size)
+int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, char *note,
+                        size_t size)
 {
     if (!atomic_load_explicit(&p->events_logged, memory_order_acquire))
         return 0;
+    if ((int)level < (int)log_get_level())
+        return 0; /* not printed: none of l's minute taken, nothing counted as left out */
     uint64_t held;
     const unsigned place =
         log_limit_take(l, (int64_t)vtime_mono_s(), PIPE_WARN_EVERY_S, PIPE_EVLOG_BURST, &held);
@@ -44,7 +56,7 @@ static int evlog_due(pipeline_t *p, struct log_limit *l, char *note, size_t size
 void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e)
 {
     char note[160];
-    if (!evlog_due(p, &p->event_open_log, note, sizeof note))
+    if (!pipeline__evlog_due(p, &p->event_open_log, LOG_LEVEL_INFO, note, sizeof note))
         return;
     float total = 0;
     for (int c = 0; c < d->nch; c++)
@@ -60,11 +72,26 @@ void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct e
         if (best < 0)
             break;
         named |= (uint64_t)1 << best;
-        int n = snprintf(sensors + at, sizeof sensors - at, "%s%s %.0f%%", k ? ", " : "",
-                         d->ch[best] ? d->ch[best] : "?", 100.0 * e->share[best] / total);
-        if (n < 0 || (size_t)n >= sizeof sensors - at)
+        const char *name = d->ch[best] ? d->ch[best] : "?", *sep = k ? ", " : "";
+        char pct[16];
+        const int np = snprintf(pct, sizeof pct, " %.0f%%", 100.0 * e->share[best] / total);
+        /* A name that does not fit whole is cut between two characters and ends in "…"
+         * (read67a's finding 6: snprintf's cut could end in half a UTF-8 character); one
+         * with no room for a character of it is left out. */
+        const size_t room = sizeof sensors - 1 - at, fixed = strlen(sep) + (size_t)np;
+        size_t keep = strlen(name);
+        const char *cut = "";
+        if (fixed + keep > room) {
+            cut = "\u2026";
+            keep =
+                fixed + strlen(cut) < room ? batch_name_cut(name, room - fixed - strlen(cut)) : 0;
+            if (keep == 0)
+                break;
+        }
+        at += (size_t)snprintf(sensors + at, sizeof sensors - at, "%s%.*s%s%s", sep, (int)keep,
+                               name, cut, pct);
+        if (cut[0])
             break;
-        at += (size_t)n;
     }
     const char *by = e->opened_by > 0 && e->opened_by < PIPE_OPEN_N
                          ? pipeline__open_names[e->opened_by]
@@ -75,11 +102,12 @@ void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct e
 
 void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct event *e)
 {
+    const int warn = e->ended_by == DET_END_ACCEPTED || e->ended_by == DET_END_RELEASED;
     char note[160];
-    if (!evlog_due(p, &p->event_end_log, note, sizeof note))
+    if (!pipeline__evlog_due(p, warn ? &p->event_warn_log : &p->event_end_log,
+                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, note, sizeof note))
         return;
     const char *how;
-    int warn = 0;
     switch (e->ended_by) {
     case DET_END_CLEARED:
         how = "cleared (the readings came back to what the model expects)";
@@ -87,11 +115,9 @@ void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct ev
     case DET_END_ACCEPTED:
         how = "accepted automatically (it lasted long enough that its readings are taken as the "
               "new normal)";
-        warn = 1;
         break;
     case DET_END_RELEASED:
         how = "released automatically (the step that set it off went back, or settled)";
-        warn = 1;
         break;
     case PIPE_END_OPERATOR:
         how = "accepted by an operator";
@@ -111,4 +137,41 @@ void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct ev
     log_msg(warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
             "anomaly: device '%s': event %llu ended: %s after %s of readings (peak %.2f)%s",
             d->name, (unsigned long long)e->id, how, took, e->peak, note);
+}
+
+/* The limited lines whose held counts pipeline_log_flush says, with their words and level. */
+static const struct {
+    size_t at; /* offsetof the struct log_limit in struct pipeline */
+    enum log_level level;
+    const char *what, *where;
+} flushed[] = {
+    {offsetof(struct pipeline, train_fail_log), LOG_LEVEL_WARN, "failed trainings",
+     "vigil_model_training_failures_total counts each"},
+    {offsetof(struct pipeline, save_fail_log), LOG_LEVEL_WARN, "detectors not saved",
+     "each starts from its last saved state"},
+    {offsetof(struct pipeline, event_open_log), LOG_LEVEL_INFO, "anomaly episodes opened",
+     "GET /v1/events and the stored events have each"},
+    {offsetof(struct pipeline, event_end_log), LOG_LEVEL_INFO, "anomaly episodes ended",
+     "GET /v1/events and the stored events have each"},
+    {offsetof(struct pipeline, event_warn_log), LOG_LEVEL_WARN,
+     "anomaly episodes accepted or released automatically",
+     "GET /v1/events and the stored events have each"},
+    {offsetof(struct pipeline, limit_log), LOG_LEVEL_INFO, "limit alarms' changes",
+     "GET /v1/events?types=limit has each"},
+    {offsetof(struct pipeline, limit_warn_log), LOG_LEVEL_WARN, "limits exceeded",
+     "GET /v1/events?types=limit has each"},
+};
+
+void pipeline_log_flush(pipeline_t *p, int stop)
+{
+    const int64_t now = (int64_t)vtime_mono_s();
+    for (size_t i = 0; i < sizeof flushed / sizeof flushed[0]; i++) {
+        struct log_limit *l = (struct log_limit *)((char *)p + flushed[i].at);
+        const uint64_t held = log_limit_flush(l, now, stop ? 0 : PIPE_WARN_EVERY_S);
+        if (held > 0)
+            log_msg(flushed[i].level,
+                    "pipeline: %s: %llu more since the last one logged, not logged one "
+                    "by one (%s)",
+                    flushed[i].what, (unsigned long long)held, flushed[i].where);
+    }
 }

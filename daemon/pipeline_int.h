@@ -473,8 +473,14 @@ struct pipeline {
     atomic_uint_fast64_t relearns;       /* models begun again on a new channel (logged) */
     atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
     /* Lines a fleet can cause at once (failed trainings, saves not queued; episodes' openings
-     * and ends, once events_logged: pipeline_restore over), limited a minute (PIPE_WARN_BURST). */
+     * and ends, once events_logged: pipeline_restore over), limited a minute (PIPE_WARN_BURST,
+     * PIPE_EVLOG_BURST). The warn-level episode ends (accepted or released by the detector) and
+     * limits exceeded have limits of their own, so the info lines of a flapping fleet cannot
+     * leave them only counted (read67a's finding 4). */
     struct log_limit train_fail_log, save_fail_log, event_open_log, event_end_log;
+    struct log_limit event_warn_log; /* episodes the detector ended by itself */
+    struct log_limit limit_log;      /* limit alarms forecast or ended (pipeline_limits.c) */
+    struct log_limit limit_warn_log; /* limits exceeded */
     atomic_int events_logged;
     /* Training jobs (one device's or one group's) whose end train_next has done: flags cleared
      * and the requests the job owed asked again, counted last. */

@@ -55,6 +55,7 @@
  * the restore). */
 #include "err.h"
 #include "log.h"
+#include "pipeline_events_int.h"
 #include "pipeline_int.h"
 
 #include <jansson.h>
@@ -135,6 +136,13 @@ static int chan_index(const struct dev *d, const char *name)
     return -1;
 }
 
+/* The device's newest value of l's channel, NAN when it has no such channel now. */
+static float chan_reading(const struct dev *d, const struct lim_chan *l)
+{
+    int c = l->c < d->nch && strcmp(d->ch[l->c], l->name) == 0 ? l->c : chan_index(d, l->name);
+    return c >= 0 ? d->last_x[c] : NAN;
+}
+
 /* The forecast's crossing of l as JSON ({"steps", "in_ms", "at_ts", "at", "by": "model" or
  * "trend"}), or null. */
 static json_t *crossing_json(const struct lim_chan *l)
@@ -153,8 +161,7 @@ static void publish(pipeline_t *p, struct dev *d, const struct lim_chan *l, int 
 {
     if (p->o.hub == NULL)
         return;
-    int c = l->c < d->nch && strcmp(d->ch[l->c], l->name) == 0 ? l->c : chan_index(d, l->name);
-    float reading = c >= 0 ? d->last_x[c] : NAN;
+    float reading = chan_reading(d, l);
     const int64_t ts = d->last_ts; /* -1: none (a deleted device) */
     json_t *v = json_pack(
         "{s:s,s:s,s:s,s:s,s:s,s:f,s:o,s:o,s:o,s:o}", "device", d->name, "channel", l->name, "state",
@@ -174,6 +181,42 @@ static void publish(pipeline_t *p, struct dev *d, const struct lim_chan *l, int 
     free(js);
 }
 
+/* Logs l's change from previous (task ops67: limit alarms were in the event streams and
+ * /metrics, never in the log): "limit: device 'X' channel 'c': exceeded its max 90 (reading
+ * 91.5)" at warn, "... forecast to cross its max 90 (by model)", "... back within its limits
+ * (was exceeded)", "... no longer forecast to cross its max 90" and, for an alarm ended without
+ * a reading judging it (why: its limit removed, a maintenance period, out of memory), "...
+ * alarm ended (was exceeded): why" at info; at most PIPE_EVLOG_BURST a minute as episodes'
+ * lines, the warn ones and the info ones each (pipeline__evlog_due: not during the restore,
+ * none taken below the log's level), the count of those left out said by the next one or at
+ * the minute's end (pipeline_log_flush). Caller holds d->mu. */
+static void log_change(pipeline_t *p, const struct dev *d, const struct lim_chan *l, int previous,
+                       const char *why)
+{
+    const int warn = l->state == PIPE_LIM_EXCEEDED;
+    char note[160];
+    if (!pipeline__evlog_due(p, warn ? &p->limit_warn_log : &p->limit_log,
+                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, note, sizeof note))
+        return;
+    const float reading = chan_reading(d, l);
+    if (l->state == PIPE_LIM_EXCEEDED)
+        log_warn("limit: device '%s' channel '%s': exceeded its %s %g (reading %g)%s", d->name,
+                 l->name, side_names[l->side], (double)l->lim[l->side], (double)reading, note);
+    else if (l->state == PIPE_LIM_FORECAST)
+        log_info("limit: device '%s' channel '%s': forecast to cross its %s %g (by %s)%s", d->name,
+                 l->name, side_names[l->side], (double)l->lim[l->side],
+                 l->by_trend ? "trend" : "model", note);
+    else if (why != NULL)
+        log_info("limit: device '%s' channel '%s': alarm ended (was %s): %s%s", d->name, l->name,
+                 lim_state_names[previous], why, note);
+    else if (previous == PIPE_LIM_FORECAST)
+        log_info("limit: device '%s' channel '%s': no longer forecast to cross its %s %g%s",
+                 d->name, l->name, side_names[l->side], (double)l->lim[l->side], note);
+    else
+        log_info("limit: device '%s' channel '%s': back within its limits (was %s)%s", d->name,
+                 l->name, lim_state_names[previous], note);
+}
+
 /* Moves l to state (side: the limit it concerns) at the newest reading, counts an alarm and
  * publishes the change. Caller holds d->mu. */
 static void set_state(pipeline_t *p, struct dev *d, struct lim_chan *l, int state, int side)
@@ -189,6 +232,7 @@ static void set_state(pipeline_t *p, struct dev *d, struct lim_chan *l, int stat
     if (state != PIPE_LIM_OK)
         atomic_fetch_add_explicit(&p->limit_alarms[state - 1], 1, memory_order_relaxed);
     publish(p, d, l, previous);
+    log_change(p, d, l, previous, NULL);
 }
 
 /* Judges l on the newest reading's value v: exceeded at or beyond a limit; back to ok once v
@@ -321,8 +365,9 @@ static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
 
 /* Ends l's alarm, if any, with its final "ok" message: its state is about to go (its limit
  * went, or a rebuild ran out of memory), and a stream must not see the channel's next alarm
- * come from an "ok" it was never told of. Caller holds d->mu. */
-static void end_alarm(pipeline_t *p, struct dev *d, struct lim_chan *l)
+ * come from an "ok" it was never told of; why (the log's) says why, as no reading came back
+ * within the limits. Caller holds d->mu. */
+static void end_alarm(pipeline_t *p, struct dev *d, struct lim_chan *l, const char *why)
 {
     if (l->state == PIPE_LIM_OK)
         return;
@@ -330,6 +375,7 @@ static void end_alarm(pipeline_t *p, struct dev *d, struct lim_chan *l)
     l->state = PIPE_LIM_OK;
     l->steps = 0;
     publish(p, d, l, previous);
+    log_change(p, d, l, previous, why);
 }
 
 /* A number of a channel's limits object ({"min", "max", "deadband"}), or dflt. One beyond a
@@ -387,7 +433,8 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             log_warn("pipeline: limit alarms of '%s' off until its next reading: out of memory",
                      d->name);
             for (int i = 0; old && i < old->n; i++)
-                end_alarm(p, d, &old->ch[i]);
+                end_alarm(p, d, &old->ch[i],
+                          "limit alarms off until the next reading: out of memory");
             pipeline__limits_free(d);
             d->lim_on = 1; /* the next reading tries again */
             return;
@@ -432,7 +479,7 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             nw->at_ts = o->at_ts;
             nw->judged_ts = o->judged_ts;
         } else {
-            end_alarm(p, d, o);
+            end_alarm(p, d, o, "its limit was removed");
         }
     }
     pipeline__limits_free(d);
@@ -448,7 +495,7 @@ void pipeline__limits_reset(pipeline_t *p, struct dev *d, int64_t end_ms)
         struct lim_chan *l = &L->ch[i];
         if (l->judged_ts >= end_ms)
             continue; /* a reading after the period decided it: not stale */
-        end_alarm(p, d, l);
+        end_alarm(p, d, l, "a maintenance period ended, no reading judged since");
         l->since_ts = l->judged_ts = -1;
         l->seen_side = -1;
         L->until_check = 1; /* the forecast check at the next reading */

@@ -235,7 +235,7 @@ int pipeline__maint_skip(pipeline_t *p, struct dev *d, int64_t ts)
      * behind: stale_end): its first reading in the period ends them, as it ends the episode.
      * Ended by the clock, not only as told: in the up to 250 ms before the tick marks it past,
      * the tick's stale_end would take d as sending through and leave the alarms as they are.
-     * While the period is current by the clock the alarms hold until its end (docs/anomalies.md:
+     * While the period is current by the clock the alarms hold until its end (docs/operator.md:
      * the states hold through a period), which resets them (stale_end). */
     if (d->maint_told[k] == TOLD_PAST || span_told(&d->maint[k], vtime_now_ms()) == TOLD_PAST)
         pipeline__limits_reset(p, d, d->maint[k].end_ms);

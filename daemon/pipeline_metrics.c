@@ -153,7 +153,8 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     struct pipe_lim_copy lc[DETECTOR_MAX_CHANNELS];
     sbuf_printf(out, "# HELP vigil_device_anomaly_score Latest anomaly score per device (all "
                      "devices up to http.metrics_max_devices, else those in warning or "
-                     "anomaly).\n# TYPE vigil_device_anomaly_score gauge\n");
+                     "anomaly); no series while the device is learning (no score).\n"
+                     "# TYPE vigil_device_anomaly_score gauge\n");
     char label[2 * BATCH_NAME_MAX + 2];
     struct dev *d = head;
     for (size_t i = 0; i < n; i++) {
@@ -191,14 +192,18 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         listed++;
         limit_lines(&lim, d->name, lc, nlim);
         char sc[40] = "", stv[2] = {(char)('0' + state), '\0'}, vv[16], sv[32];
-        if (has)
+        /* A learning device has no score (its status says null): a 0 here read as healthy in
+         * Grafana (session 67), so it has no series until its model scores, and the series
+         * ends (stale) when it learns again. */
+        const int has_score = has && state != DET_LEARNING;
+        if (has_score)
             snprintf(sc, sizeof sc, "%g", score);
         snprintf(vv, sizeof vv, "%u", version);
         /* Seconds with the milliseconds kept; no arrival since the start: the start. */
         int64_t at = seen_ms >= 0 ? seen_ms : p->start_ms;
         snprintf(sv, sizeof sv, "%lld.%03d", (long long)(at / 1000), (int)(at % 1000));
         if (d->name_len > BATCH_NAME_MAX) {
-            if (has)
+            if (has_score)
                 device_line_long(out, "vigil_device_anomaly_score", d->name, sc);
             device_line_long(&st, "vigil_device_state", d->name, stv);
             device_line_long(&ver, "vigil_device_model_version", d->name, vv);
@@ -208,7 +213,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
             continue;
         }
         size_t llen = label_copy(label, d->name, d->name_len);
-        if (has)
+        if (has_score)
             device_line(out, FAM("vigil_device_anomaly_score"), label, llen, sc);
         device_line(&st, FAM("vigil_device_state"), label, llen, stv);
         device_line(&ver, FAM("vigil_device_model_version"), label, llen, vv);

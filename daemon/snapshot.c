@@ -24,6 +24,7 @@
 #include "snapshot.h"
 #include "err.h"
 #include "log.h"
+#include "path.h"
 #include "vtime.h"
 
 #include <dirent.h>
@@ -66,30 +67,20 @@ static void sweep_tmp(const snapshots_t *s);
 int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, int keep)
 {
     snapshots_t *s = calloc(1, sizeof *s);
-    /* Absolute, so the answers name the file wherever the client runs from; a relative data
-     * folder is taken from the working directory, an absolute one kept as configured (not
-     * resolved: under systemd's DynamicUser=, /var/lib/vigil is a link the operator knows). */
-    char cwd[4096] = "";
-    if (data_dir[0] != '/' && getcwd(cwd, sizeof cwd) == NULL)
-        cwd[0] = '\0';
-    /* Joined to the working directory, the default ./vigil-data is cwd/vigil-data, not
-     * cwd/./vigil-data; "." and "./" are cwd itself. A cwd of "/" joins as "" (its own slash
-     * would make a leading "//", a path POSIX leaves to the system). */
-    const char *rel = data_dir;
-    while (cwd[0] != '\0' && rel[0] == '.' && (rel[1] == '/' || rel[1] == '\0'))
-        for (rel++; *rel == '/'; rel++)
-            ;
-    int sep = cwd[0] != '\0' && rel[0] != '\0';
-    if (strcmp(cwd, "/") == 0)
-        cwd[0] = '\0';
-    size_t n = strlen(cwd) + 1 + strlen(rel) + sizeof "/snapshots";
-    if (s == NULL || (s->dir = malloc(n)) == NULL) {
+    /* Absolute, so the answers name the file wherever the client runs from: a relative data
+     * folder is taken from the working directory (the default ./vigil-data is CWD/vigil-data),
+     * an absolute one kept as configured (path_absolute). */
+    const int len = path_absolute(NULL, 0, data_dir);
+    const size_t n = (len > 0 ? (size_t)len : 0) + 1 + sizeof "snapshots";
+    char *abs = malloc(n);
+    if (s == NULL || abs == NULL || (s->dir = malloc(n)) == NULL) {
+        free(abs);
         free(s);
         return ERR_NOMEM;
     }
-    size_t rlen = strlen(rel); /* a data folder of "/": "/snapshots" */
-    snprintf(s->dir, n, "%s%s%s%s", cwd, sep ? "/" : "", rel,
-             rlen > 0 && rel[rlen - 1] == '/' ? "snapshots" : "/snapshots");
+    path_absolute(abs, n, data_dir);
+    path_join(s->dir, n, abs, "snapshots");
+    free(abs);
     s->store = store;
     s->keep = keep;
     pthread_mutex_init(&s->mu, NULL);

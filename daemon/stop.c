@@ -120,6 +120,7 @@ static int stop_pipeline(struct daemon *d, int started, uint64_t *other, int *wh
         if (*why == 0)
             *why = arc;
     }
+    pipeline_log_flush(d->backend.pipe, 1); /* the counts no later line will say */
     pipeline_destroy(d->backend.pipe);
     d->backend.pipe = NULL;
     frc = store_flush(d->store);

@@ -31,6 +31,10 @@ struct daemon {
     uv_signal_t sigterm, sigint, sighup;
     int signals_on; /* the three above are started */
     config_t cfg;
+    /* cfg.data_dir made absolute at the start (path_absolute), the folder the store opens and
+     * the log names (task ops67: "data in ./x" named a folder relative to a working directory
+     * the log does not say); cfg.data_dir itself when too long for it. */
+    char data_path[4096 + sizeof(((config_t *)0)->data_dir)];
     store_t *store;
     api_server_t *api;
     api_events_t *events; /* GET /v1/events' hub: the pipeline publishes, the API streams */

@@ -101,6 +101,31 @@ static void test_log_limit_burst(void **state)
     assert_int_equal(strlen(small), sizeof small - 1);
 }
 
+/* log_limit_flush (task ops67): a flood that stops leaves its held count to no later line;
+ * the flush says it once the period is over (or at a stop: every_s 0), once, and the next
+ * period's first line then has nothing held before it. */
+static void test_log_limit_flush(void **state)
+{
+    (void)state;
+    struct log_limit l = {0};
+    uint64_t held = 99;
+    assert_int_equal(log_limit_flush(&l, 100, 60), 0); /* nothing said yet */
+    assert_int_equal(log_limit_take(&l, 100, 60, 2, &held), 1);
+    assert_int_equal(log_limit_take(&l, 100, 60, 2, &held), 2);
+    assert_int_equal(log_limit_flush(&l, 159, 60), 0); /* nothing held */
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(log_limit_take(&l, 120, 60, 2, &held), 0);
+    assert_int_equal(log_limit_flush(&l, 159, 60), 0); /* the period goes on */
+    assert_int_equal(log_limit_flush(&l, 160, 60), 7);
+    assert_int_equal(log_limit_flush(&l, 161, 60), 0); /* said once */
+    assert_int_equal(log_limit_take(&l, 170, 60, 2, &held), 1);
+    assert_int_equal(held, 0);
+    assert_int_equal(log_limit_take(&l, 170, 60, 2, &held), 2);
+    assert_int_equal(log_limit_take(&l, 171, 60, 2, &held), 0);
+    assert_int_equal(log_limit_flush(&l, 172, 0), 1); /* a stop: at once */
+    assert_int_equal(log_limit_flush(&l, 172, 0), 0);
+}
+
 /* Two threads racing for one period, released together: exactly one wins each, over many
  * periods (one winner is what keeps the journal at one line a minute). The last to finish a
  * round opens the next, and they spin (yielding now and then, the machine may be shared)
@@ -231,7 +256,8 @@ static void test_posint_parse(void **state)
 static const struct CMUnitTest common_err_tests[] = {
     cmocka_unit_test(test_err_from_errno),  cmocka_unit_test(test_log_due_period),
     cmocka_unit_test(test_log_limit_burst), cmocka_unit_test(test_log_limit_race),
-    cmocka_unit_test(test_log_due_race),    cmocka_unit_test(test_posint_parse),
+    cmocka_unit_test(test_log_limit_flush), cmocka_unit_test(test_log_due_race),
+    cmocka_unit_test(test_posint_parse),
 };
 
 int main(void)

@@ -19,6 +19,7 @@
 #include "batch.h"
 #include "log.h"
 #include "pipeline.h"
+#include "pipeline_events_int.h"
 #include "pipeline_groups_int.h"
 #include "pipeline_int.h"
 
@@ -488,8 +489,36 @@ static void test_group_walk_join(void **state)
     walk_case(4, 3, join, want, 4);
 }
 
+/* What is logged between said_begin and said_end (stderr, sent to a temporary file). */
+struct said {
+    FILE *f;
+    int saved;
+};
+
+static void said_begin(struct said *s)
+{
+    s->f = tmpfile();
+    assert_non_null(s->f);
+    fflush(stderr);
+    s->saved = dup(STDERR_FILENO);
+    assert_true(s->saved >= 0);
+    assert_true(dup2(fileno(s->f), STDERR_FILENO) >= 0);
+}
+
+/* Puts stderr back and what was logged since said_begin in said (n bytes, NUL-terminated). */
+static void said_end(struct said *s, char *said, size_t n)
+{
+    fflush(stderr);
+    assert_true(dup2(s->saved, STDERR_FILENO) >= 0);
+    close(s->saved);
+    rewind(s->f);
+    const size_t got = fread(said, 1, n - 1, s->f);
+    said[got] = '\0';
+    fclose(s->f);
+}
+
 /* pipeline__test_knob with name set to value (NULL: unset) and bound max: its result, and in
- * said what it logged (stderr, read back from a temporary file). */
+ * said what it logged. */
 static long long knob_max_said(const char *value, long long max, char *said, size_t n)
 {
     static const char name[] = "VIGIL_TEST_UNIT_KNOB";
@@ -497,20 +526,10 @@ static long long knob_max_said(const char *value, long long max, char *said, siz
         assert_int_equal(setenv(name, value, 1), 0);
     else
         assert_int_equal(unsetenv(name), 0);
-    FILE *f = tmpfile();
-    assert_non_null(f);
-    fflush(stderr);
-    const int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
-    assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+    struct said s;
+    said_begin(&s);
     const long long x = pipeline__test_knob(name, max, "a unit test's knob");
-    fflush(stderr);
-    assert_true(dup2(saved, STDERR_FILENO) >= 0);
-    close(saved);
-    rewind(f);
-    const size_t got = fread(said, 1, n - 1, f);
-    said[got] = '\0';
-    fclose(f);
+    said_end(&s, said, n);
     assert_int_equal(unsetenv(name), 0);
     return x;
 }
@@ -575,6 +594,97 @@ static void test_knob_bounded(void **state)
     assert_non_null(strstr(said, "above 1000000, ignored"));
 }
 
+/* The pipeline, device and event the episode lines below are said of: static, zeroed, the
+ * device aligned as its type wants; only what the lines read is set. */
+static struct pipeline ev_pipe[2];
+static struct dev ev_dev;
+static struct event ev;
+
+/* n ends of ended_by, ids from id, of ev_dev's episodes, said through p. */
+static void ends(pipeline_t *p, int ended_by, uint64_t id, int n)
+{
+    ev.ended_by = ended_by;
+    for (int i = 0; i < n; i++) {
+        ev.id = id + (uint64_t)i;
+        pipeline__event_log_end(p, &ev_dev, &ev);
+    }
+}
+
+/* read67a's finding 4: one limit of 10 lines a minute served every episode end, taken before
+ * the level was known. At log.level = warn the unprinted "cleared" ends used it up, and the
+ * warn "accepted automatically" end after them was only counted; at info a flapping fleet's
+ * cleared ends pushed it out alike. Now a line below the level takes nothing, and the ends the
+ * detector made by itself have their own limit. */
+static void test_evlog_level(void **state)
+{
+    (void)state;
+    char said[8192];
+    struct said s;
+    static char fleet[] = "fleet-1";
+    ev_dev.name = fleet;
+    atomic_store(&ev_pipe[0].events_logged, 1);
+    atomic_store(&ev_pipe[1].events_logged, 1);
+    log_set_level(LOG_LEVEL_WARN);
+    said_begin(&s);
+    ends(&ev_pipe[0], DET_END_CLEARED, 1, 2 * PIPE_EVLOG_BURST);
+    ends(&ev_pipe[0], DET_END_ACCEPTED, 100, 1);
+    said_end(&s, said, sizeof said);
+    if (strstr(said, "event 100 ended: accepted automatically (") == NULL ||
+        strstr(said, "more since") != NULL || strstr(said, "cleared") != NULL)
+        fail_msg("at warn, logged \"%s\"", said);
+    log_set_level(LOG_LEVEL_INFO);
+    said_begin(&s);
+    ends(&ev_pipe[1], DET_END_CLEARED, 1, 2 * PIPE_EVLOG_BURST);
+    ends(&ev_pipe[1], DET_END_RELEASED, 200, 1);
+    said_end(&s, said, sizeof said);
+    if (strstr(said, "event 10 ended: cleared") == NULL ||
+        strstr(said, "event 11 ended: cleared") != NULL ||
+        strstr(said, "event 200 ended: released automatically (") == NULL)
+        fail_msg("at info, logged \"%s\"", said);
+}
+
+/* Whether s is valid UTF-8 (lead bytes followed by their continuation bytes). */
+static int utf8_whole(const char *s)
+{
+    for (const unsigned char *u = (const unsigned char *)s; *u;) {
+        const int n = *u < 0x80 ? 1 : *u >= 0xF0 ? 4 : *u >= 0xE0 ? 3 : *u >= 0xC2 ? 2 : 0;
+        if (n == 0)
+            return 0;
+        for (int k = 1; k < n; k++)
+            if ((u[k] & 0xC0) != 0x80)
+                return 0;
+        u += n;
+    }
+    return 1;
+}
+
+/* read67a's finding 6: an opening's line names up to 3 channels in 256 bytes; a name that did
+ * not fit was cut by snprintf wherever the room ended, in the middle of a UTF-8 character
+ * ("ä" is 2 bytes: 24 and a half of them). Now it is cut between two characters and ends in
+ * "…"; the names after it are left out. */
+static void test_evlog_open_utf8(void **state)
+{
+    (void)state;
+    char said[4096], name[BATCH_NAME_MAX + 1] = "";
+    for (int i = 0; i < BATCH_NAME_MAX / 2; i++)
+        strcat(name, "\xc3\xa4"); /* ä */
+    struct pipeline *p = &ev_pipe[0];
+    ev_dev.nch = 3;
+    for (int c = 0; c < 3; c++) {
+        ev_dev.ch[c] = name;
+        ev.share[c] = (float)(3 - c);
+    }
+    log_set_level(LOG_LEVEL_INFO);
+    struct said s;
+    said_begin(&s);
+    pipeline__event_log_open(p, &ev_dev, &ev);
+    said_end(&s, said, sizeof said);
+    ev_dev.nch = 0;
+    if (!utf8_whole(said) || strstr(said, "\xc3\xa4 50%, \xc3\xa4") == NULL ||
+        strstr(said, "\xc3\xa4\xe2\x80\xa6 33%)") == NULL)
+        fail_msg("logged \"%s\"", said);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +700,8 @@ int main(void)
         cmocka_unit_test(test_group_walk_join),
         cmocka_unit_test(test_knob_strict),
         cmocka_unit_test(test_knob_bounded),
+        cmocka_unit_test(test_evlog_level),
+        cmocka_unit_test(test_evlog_open_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

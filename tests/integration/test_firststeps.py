@@ -82,6 +82,31 @@ class PutRemoves(vt.DaemonTestCase):
         self.assertTrue(w[1].startswith("limits.zz: "), w)
         self.assertEqual(self.d.device("fs-2")["attrs"], {"limits": {"zz": {"max": 90}}})
 
+    def test_long_names_whole(self):
+        # The warnings name attributes and channels whole (session 67: an attribute's name was
+        # cut at 64 bytes in the removal warning).
+        attr, dev, ch = "attr-" + "x" * 150, "fs-" + "d" * 190, "c" * 200
+        body = '{"%s":1,"group":"%s"}' % (attr, "g" * 200)
+        self.assertEqual(self.put(dev, body).status, 201)
+        self.assertEqual(self.d.post_json({"device": dev, "ts": 5, "values": {"t": 1}})
+                         .status, 200)
+        r = self.put(dev, '{"limits":{"%s":{"max":90}}}' % ch)
+        self.assertEqual(r.status, 200, r)
+        w = r.json()["warnings"]
+        self.assertEqual(len(w), 2, w)
+        self.assertIn(w[0], (removed(attr, "group"), removed("group", attr)))
+        self.assertEqual(w[1], "limits.%s: device '%s' has no channel '%s' yet (the limit "
+                               "applies when one comes)" % (ch, dev, ch))
+
+    def test_utf8_attribute_whole(self):
+        # A multi-byte attribute name is named whole (main before session 67: cut at byte 64,
+        # inside its 30th character, which the answer wrote as \ufffd; read67a 6).
+        attr = "attr-" + "\u00e4" * 75
+        self.assertEqual(self.put("fs-3", '{"%s":1}' % attr).status, 201)
+        r = self.put("fs-3", '{}')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["warnings"], [removed(attr)])
+
 
 class SelectStar(vt.DaemonTestCase):
     """SELECT * FROM one device names its fields as SELECT takes them (review of api66: a field

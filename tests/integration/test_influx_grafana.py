@@ -312,6 +312,16 @@ class GrafanaQueries(InfluxdPair):
                              "%s)" % (dev, fields), q)
         self.assertEqual(self.vigild("SELECT * FROM pump")["results"][0]["error"],
                          "vigild does not support SELECT *: name the fields")
+        # vigild's own measurements name their own fields (read67a: vigil_scores was told the
+        # device's channels, which it has not); vigil_anomalies and no device: no hint.
+        self.assertEqual(
+            self.vigild("SELECT * FROM vigil_scores WHERE device = 'pump-7'")["results"][0]["error"],
+            "vigild does not support SELECT *: name the fields (vigil_scores of device 'pump-7' "
+            "has score, state)")
+        for q in ("SELECT * FROM vigil_anomalies WHERE device = 'pump-7'",
+                  "SELECT * FROM vigil_scores"):
+            self.assertEqual(self.vigild(q)["results"][0]["error"],
+                             "vigild does not support SELECT *: name the fields", q)
         # influxd's own statement errors, in its words (checked there); and OR on the device
         # tag in SHOW TAG VALUES, answered as influxd answers it (iqor; the case above before).
         for q in ('SELECT temp, mean(vib) FROM "pump-7"',

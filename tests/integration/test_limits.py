@@ -5,7 +5,8 @@ A device's attributes carry channel limits (PUT /v1/devices/{id} {"limits": {"te
 90, "deadband": 2}}}); each limited channel has a limit state, ok, forecast or exceeded, shown
 by GET .../status ("limits") and /metrics (vigil_device_limit_state{device,channel},
 vigil_limit_alarms_total{state}), and every change of it is one "event: limit" message on the
-streams that ask ?types=limit.
+streams that ask ?types=limit, and one line of the log (session 67: warn when exceeded, info
+otherwise; at most 10 a minute, as episodes' lines).
 
 Exceeded: a reading at or beyond a max (or a min) is "exceeded" at once, in the status, the
 metrics and one message; the first reading back inside is "ok" again (one message); with a
@@ -169,6 +170,11 @@ class Exceeded(LimitTest):
         self.assertEqual(alarms(d), {"forecast": 0, "exceeded": 2})
         self.assertEqual(len(s.messages), 3, s.messages)
         self.assertEqual([m for m in plain.messages if m["event"] == "limit"], [])
+        # The log has each change too (task ops67: before, none was logged).
+        self.assertEqual(re.findall(r" (warn|info)  limit: device 'pump-1' (.*)", d.log()), [
+            ("warn", "channel 'temp': exceeded its max 90 (reading 95.5)"),
+            ("info", "channel 'temp': back within its limits (was exceeded)"),
+            ("warn", "channel 'pressure': exceeded its min 1.5 (reading 1.5)")])
 
     def hover(self, dev, deadband):
         """Feeds a value hovering about a max of 90 (deadband given or not); returns the
@@ -225,6 +231,12 @@ class Exceeded(LimitTest):
         self.assertEqual(self.limits("pump-2")["temp"]["state"], "exceeded", "within the deadband")
         self.assertEqual(self.messages(s, 3)[2], ("exceeded", "max", 97.0))
         self.assertEqual(len(s.messages), 3, s.messages)
+        # The log says why the alarm ended: its limit went, not the readings (review of ops67:
+        # it said "back within its limits" of a reading still at 95).
+        self.assertEqual(re.findall(r" (warn|info)  limit: device 'pump-2' (.*)", d.log()), [
+            ("warn", "channel 'temp': exceeded its max 90 (reading 95)"),
+            ("info", "channel 'temp': alarm ended (was exceeded): its limit was removed"),
+            ("warn", "channel 'temp': exceeded its max 90 (reading 97)")])
 
     def test_delete_ends_the_alarm(self):
         s = self.stream("?types=limit")
@@ -561,6 +573,12 @@ class ForecastRules(LimitTest):
         self.assertEqual(self.limits("r")["temp"]["state"], "ok")
         self.assertEqual([(m["data"]["state"], m["data"]["previous"]) for m in s.count(2)],
                          [("forecast", "ok"), ("ok", "forecast")])
+        # The log: forecast, then no longer (review of ops67: "back within its limits (was
+        # forecast)" of readings that never left them).
+        said = re.findall(r" (?:warn|info)  limit: device 'r' channel 'temp': (.*)", self.d.log())
+        self.assertEqual(len(said), 2, said)
+        self.assertEqual(said[0], "forecast to cross its max 60 (by model)", said)
+        self.assertRegex(said[1], r"^no longer forecast to cross its max [0-9.]+$")
 
     def test_a_changed_limit_needs_its_own_two_checks(self):
         """A check that saw a crossing of the max within the horizon, then a PUT moving the

@@ -190,6 +190,24 @@ class Metrics(PromtoolMixin, vt.DaemonTestCase):
         wait_in_flight(1)
 
 
+class LearningScore(PromtoolMixin, vt.DaemonTestCase):
+    """A device still learning has no vigil_device_anomaly_score series: its status says score
+    null, and the 0 exported before session 67 read as healthy in Grafana."""
+
+    def test_learning_device_has_no_score(self):
+        r = self.d.post_json([{"device": "m-learn", "ts": i, "values": {"a": i}}
+                              for i in range(1, 4)])
+        self.assertEqual(r.status, 200, r)
+        s = tp.wait_scored(self.d, "m-learn", 1, timeout=20)
+        self.assertEqual((s["state"], s["score"]), ("learning", None), s)
+        text = self.d.metrics()
+        self.promtool(text)
+        m = parse(text)
+        self.assertEqual(value(m, "vigil_device_state", device="m-learn"), 0)
+        self.assertIsNone(value(m, "vigil_device_anomaly_score", device="m-learn"), text)
+        self.assertIn("# TYPE vigil_device_anomaly_score gauge", text)  # declared all the same
+
+
 class BuildInfo(vt.DaemonTestCase):
     """vigild --version names the build: the version, the git commit (a commit of this
     repository when built from its checkout) and the build type; /metrics' vigil_build_info,

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """vigild integration: the examples of README.md and of the reference it links (docs/writing.md,
-docs/anomalies.md, docs/http-api.md: README's "Using it" until session 53) work as shown.
+docs/anomalies.md, docs/operator.md split from it in session 67, docs/http-api.md: README's
+"Using it" until session 53) work as shown.
 
 Every curl command in their indented code blocks is either run, exactly as written but for
 its host and port, against a vigild started here (in DOCS order, each document in its own order:
@@ -53,7 +54,8 @@ from test_security import TlsVigild  # noqa: E402  (the class only: its tests ar
 
 # README and the reference it links, in the order their examples run (read_docs()).
 DOCS_ROOT = os.environ.get("VIGIL_DOCS", vt.REPO)
-DOCS = ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/http-api.md")
+DOCS = ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/operator.md",
+        "docs/http-api.md")
 DOC_PATHS = tuple(os.path.join(DOCS_ROOT, d) for d in DOCS)
 README = DOC_PATHS[0]
 
@@ -639,7 +641,8 @@ class DefaultDataDir(unittest.TestCase):
     it runs): a snapshot ("Backup and restore") is named as that folder under the working
     directory, DIR/vigil-data/snapshots/..., not DIR/./vigil-data/..., in its answer and in
     the list's folder; run from /, a relative folder's is /FOLDER/snapshots, not
-    //FOLDER/snapshots (a leading "//" is a path POSIX leaves to the system)."""
+    //FOLDER/snapshots (a leading "//" is a path POSIX leaves to the system). The log names the
+    folder the same way (session 67)."""
 
     def test_snapshot_path(self):
         cwd = os.path.realpath(vt.mkdtemp())
@@ -659,6 +662,12 @@ class DefaultDataDir(unittest.TestCase):
             self.assertTrue(os.path.isfile(res.json()["path"]), res)
             res = d.curl("GET", "/v1/admin/snapshots")
             self.assertEqual(res.json()["dir"], want, res)
+            # The log names the folder as absolute, as the answers do (task ops67: it said
+            # "data in ./vigil-data", relative to a working directory it does not say).
+            data = os.path.dirname(want)
+            log = d.log()
+            self.assertIn(": data in %s, HTTP on " % data, log)
+            self.assertIn("storage: opened %s/vigil.db (" % data, log)
         finally:
             d.stop()
             d.cleanup()

@@ -3,7 +3,8 @@
 it_readme_docs, which `ctest -R it_readme` runs with it_readme).
 
 "README" below is README.md with the reference it links (docs/writing.md, docs/anomalies.md,
-docs/http-api.md: README's "Using it" until session 53), read as one text by read_docs().
+docs/operator.md, docs/http-api.md: README's "Using it" until session 53; operator.md split from
+anomalies.md in session 67), read as one text by read_docs().
 
 DocumentedApi: every route vigild answers is in README and docs/vigild.8, every /metrics family
 in README, the device and status keys are named, error samples are as vigild answers them.
@@ -337,8 +338,9 @@ FIELD_SOURCES = {
 def field_part(text, what):
     if what == "the status":
         return readme_part(text, "The status has ", "An anomaly event")
-    # docs/anomalies.md's two sections, up to the next document's `# ` title
-    return readme_part(text, "## Anomalies, predictions", "# ")
+    # docs/anomalies.md's two sections and docs/operator.md (split from it in session 67:
+    # maintenance, limits), up to docs/http-api.md's `# ` title
+    return readme_part(text, "## Anomalies, predictions", "# vigild's HTTP API")
 
 
 class DocumentedFields(unittest.TestCase):
@@ -468,7 +470,8 @@ class DocContents(unittest.TestCase):
 
     def test_reference(self):
         """The reference moved out of README in session 53, each with its short Contents."""
-        for name, least in (("writing.md", 3), ("anomalies.md", 2), ("http-api.md", 6)):
+        for name, least in (("writing.md", 3), ("anomalies.md", 2), ("operator.md", 4),
+                            ("http-api.md", 6)):
             with self.subTest(doc=name):
                 self.check(name, least)
 
@@ -481,7 +484,8 @@ class DocLinks(unittest.TestCase):
 
     def test_links_resolve(self):
         bad = []
-        for name in ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/http-api.md"):
+        for name in ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/operator.md",
+                     "docs/http-api.md"):
             path = os.path.join(vt.REPO, name)
             with open(path, encoding="utf-8") as f:
                 text = f.read()
@@ -509,7 +513,8 @@ class DocLinks(unittest.TestCase):
         caught (session 53): README and docs/http-api.md sent readers to writing.md "InfluxDB",
         a section that stayed behind when the reference moved out of README."""
         bad, seen = [], 0
-        for name in ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/http-api.md"):
+        for name in ("README.md", "docs/writing.md", "docs/anomalies.md", "docs/operator.md",
+                     "docs/http-api.md"):
             with open(os.path.join(vt.REPO, name), encoding="utf-8") as f:
                 text = f.read()
             # A reference wrapped at any of its spaces is one too (13 of them in session 53).
