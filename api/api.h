@@ -201,7 +201,10 @@ typedef struct api_backend {
     int (*pipe_rollback)(void *ctx, const char *id, uint32_t version, struct api_fit *fit);
     /* ERR_RANGE: the device has no model yet; ERR_INVAL: a model serves, but no LSTM. */
     int (*pipe_weights_get)(void *ctx, const char *id, void **buf, size_t *len);
-    int (*pipe_weights_put)(void *ctx, const char *id, const void *buf, size_t len);
+    /* ERR_CORRUPT: not a safetensors LSTM; ERR_INVAL: not the device's shape; either way why
+     * (cap bytes) says what is wrong (session 67). */
+    int (*pipe_weights_put)(void *ctx, const char *id, const void *buf, size_t len, char *why,
+                            size_t cap);
     /* The operator accepts the open anomaly (note NULL: none): *out the ended event's JSON;
      * ERR_RANGE when no anomaly is open. */
     int (*pipe_accept)(void *ctx, const char *id, const char *note, char **out);

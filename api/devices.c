@@ -137,10 +137,23 @@ void api__h_devices(api_request_t *r)
         return;
     }
     sbuf_append(&b, "],\"next_after\":", 15);
-    if (c.n == limit || c.full)
+    if (c.n == limit || c.full) {
+        /* and the next page's path, ready, the id percent-encoded as readings' next is
+         * (session 67: a client pasting next_after into after= broke on '&', '#' or a space) */
         api__json_str(&b, c.last);
-    else
-        sbuf_append(&b, "null", 4);
+        sbuf_t n;
+        sbuf_init(&n);
+        sbuf_append(&n, "/v1/devices?after=", 18);
+        api__pct_encode(&n, c.last);
+        sbuf_printf(&n, "&limit=%zu", limit);
+        if (n.oom)
+            b.oom = 1;
+        sbuf_append(&b, ",\"next\":", 8);
+        api__json_str(&b, n.oom ? "" : n.data);
+        sbuf_deinit(&n);
+    } else {
+        sbuf_append(&b, "null,\"next\":null", 16);
+    }
     sbuf_append(&b, "}\n", 2);
     api__body(r, 200, "application/json", &b);
 }

@@ -896,14 +896,16 @@ void api__h_weights(api_request_t *r)
     int owned;
     if (api__request_body(r, &body, &len, &owned))
         return;
-    int rc = be->pipe_weights_put(be->ctx, r->seg[0], body, len);
+    char why[512] = "";
+    int rc = be->pipe_weights_put(be->ctx, r->seg[0], body, len, why, sizeof why);
     if (owned)
         free(body);
     if (rc == ERR_CORRUPT)
-        api__error(r, 400, "body is not a valid safetensors file of an LSTM model");
+        api__error(r, 400, "body is not a valid safetensors file of an LSTM model: %s",
+                   why[0] ? why : "malformed");
     else if (rc == ERR_INVAL)
-        api__error(r, 400, "the weights' shape does not fit device '%s' (channels or inputs)",
-                   r->seg[0]);
+        api__error(r, 400, "the weights' shape does not fit device '%s': %s", r->seg[0],
+                   why[0] ? why : "channels or inputs");
     else if (rc)
         fail(r, rc, "weights");
     else {

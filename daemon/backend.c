@@ -465,9 +465,10 @@ static int be_weights_get(void *ctx, const char *id, void **buf, size_t *len)
     return pipeline_weights_get(pipe_for(ctx, id), id, buf, len);
 }
 
-static int be_weights_put(void *ctx, const char *id, const void *buf, size_t len)
+static int be_weights_put(void *ctx, const char *id, const void *buf, size_t len, char *why,
+                          size_t cap)
 {
-    return pipeline_weights_put(pipe_for(ctx, id), id, buf, len);
+    return pipeline_weights_put(pipe_for(ctx, id), id, buf, len, why, cap);
 }
 
 static int be_snapshot(void *ctx, char **out)

@@ -720,13 +720,14 @@ int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *
     return rc;
 }
 
-int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len)
+int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len, char *why,
+                         size_t cap)
 {
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
     model_t *m;
-    int rc = model_safetensors_import(&m, buf, len);
+    int rc = model_safetensors_import_why(&m, buf, len, why, cap);
     if (rc)
         return rc;
     pthread_mutex_lock(&d->mu);
@@ -744,6 +745,17 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
         if (d->serving_version >= version)
             version = d->serving_version + 1;
         rc = detector_set_model(d->det, m, version);
+        if (rc == ERR_INVAL && why && cap) {
+            struct model_config a;
+            int hidden, layers, C = detector_channels(d->det);
+            model_get_config(m, &a);
+            detector_model_size(d->det, &hidden, &layers);
+            snprintf(why, cap,
+                     "device '%s' needs inputs %d, hidden %d, layers %d, outputs %d (inputs and "
+                     "outputs: its channels in sorted name order; hidden: model.hidden when it "
+                     "began); the file has inputs %d, hidden %d, layers %d, outputs %d",
+                     device, C, hidden, layers, C, a.n_inputs, a.n_hidden, a.n_layers, a.n_outputs);
+        }
         if (rc == 0) {
             struct detector_train_info info;
             memset(&info, 0, sizeof info);

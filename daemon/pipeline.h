@@ -262,7 +262,8 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version,
 int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *len);
 
 /* Installs safetensors weights as a new version. ERR_INVAL (shape), ERR_CORRUPT (bad file). */
-int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len);
+int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len, char *why,
+                         size_t cap);
 
 /* Sets channel limits from a device's attributes JSON ({"limits":{"temp":{"max":90}}}).
  * Any thread. */

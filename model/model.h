@@ -343,5 +343,9 @@ int model_safetensors_export(const model_t *m, void *buf, size_t cap, size_t *le
  * dtypes, missing or inconsistent tensors), ERR_NOMEM. Caller owns *out; free with
  * model_destroy. */
 int model_safetensors_import(model_t **out, const void *buf, size_t len);
+/* The same, and on ERR_CORRUPT why (cap bytes, NUL-terminated) says what is wrong for the
+ * person who wrote the file: the tensor, its dtype or shape and what was wanted, a prefixed
+ * name found instead, a zip (torch.save) body (session 67). why NULL: not written. */
+int model_safetensors_import_why(model_t **out, const void *buf, size_t len, char *why, size_t cap);
 
 #endif

@@ -12,6 +12,7 @@
  * is validated before a byte is copied, so malformed input is ERR_CORRUPT, never a crash.
  * Any thread. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,7 @@ int model_safetensors_export(const model_t *m, void *buf, size_t cap, size_t *le
 
 struct st_in {
     char name[ST_NAME_MAX];
+    char dtype[16]; /* as the header names it (truncated), for the error */
     int f32;
     int ndim;
     uint64_t shape[ST_MAX_DIMS];
@@ -312,6 +314,7 @@ static int jtensor(struct jp *p, struct st_in *t)
             if (jstring(p, dtype, sizeof dtype, &tr) < 0)
                 return -1;
             t->f32 = !tr && strcmp(dtype, "F32") == 0;
+            snprintf(t->dtype, sizeof t->dtype, "%s", dtype);
             got_dtype = 1;
         } else if (!tr && strcmp(key, "shape") == 0) {
             if (juint_array(p, t->shape, ST_MAX_DIMS, &t->ndim) < 0)
@@ -380,9 +383,51 @@ struct st_ctx {
     uint64_t data_len;
 };
 
+/* Writes the reason an import failed into why (cap bytes; why NULL: not wanted). */
+static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t cap, const char *fmt, ...)
+{
+    if (!why || cap == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* A tensor whose name ends in "." name (a module saved one level up, "model.lstm.weight_ih_l0"),
+ * or NULL: the hint for a missing name. */
+static const struct st_in *prefixed(const struct st_ctx *c, const char *name)
+{
+    size_t nl = strlen(name);
+    for (int i = 0; i < c->n; i++) {
+        size_t k = strlen(c->t[i].name);
+        if (k > nl && c->t[i].name[k - nl - 1] == '.' && strcmp(c->t[i].name + k - nl, name) == 0)
+            return &c->t[i];
+    }
+    return NULL;
+}
+
+/* Says that the tensor called name is missing, naming one of its name with a prefix if any. */
+static void say_missing(const struct st_ctx *c, const char *name, char *why, size_t cap)
+{
+    const struct st_in *p = prefixed(c, name);
+    if (p)
+        say(why, cap,
+            "no tensor '%s' (found '%s': save the state_dict of the module whose attributes are "
+            "lstm and fc, so the names start with 'lstm.' and 'fc.')",
+            name, p->name);
+    else
+        say(why, cap,
+            "no tensor '%s' (a module with lstm = nn.LSTM(...) and fc = nn.Linear(...)"
+            " gives it)",
+            name);
+}
+
 /* Finds a tensor by name (also without a leading "lstm.") and checks dtype, shape and range.
- * d1 == 0 means a 1-d tensor of d0 elements. Returns it, or NULL. */
-static const struct st_in *find(const struct st_ctx *c, const char *name, uint64_t d0, uint64_t d1)
+ * d1 == 0 means a 1-d tensor of d0 elements. Returns it, or NULL with the reason in why. */
+static const struct st_in *find(const struct st_ctx *c, const char *name, uint64_t d0, uint64_t d1,
+                                char *why, size_t cap)
 {
     const struct st_in *hit = NULL;
     const char *alt = strncmp(name, "lstm.", 5) == 0 ? name + 5 : NULL;
@@ -392,14 +437,41 @@ static const struct st_in *find(const struct st_ctx *c, const char *name, uint64
     for (int i = 0; i < c->n && !hit && alt; i++)
         if (strcmp(c->t[i].name, alt) == 0)
             hit = &c->t[i];
-    if (!hit || !hit->f32)
+    if (!hit) {
+        say_missing(c, name, why, cap);
         return NULL;
+    }
+    if (!hit->f32) {
+        say(why, cap, "tensor '%s': dtype %s, want F32 (call model.float() before saving)", name,
+            hit->dtype);
+        return NULL;
+    }
     if (d1 == 0 ? (hit->ndim != 1 || hit->shape[0] != d0)
-                : (hit->ndim != 2 || hit->shape[0] != d0 || hit->shape[1] != d1))
+                : (hit->ndim != 2 || hit->shape[0] != d0 || hit->shape[1] != d1)) {
+        char got[96] = "[";
+        for (int k = 0; k < hit->ndim; k++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", k ? "," : "",
+                     (unsigned long long)hit->shape[k]);
+        snprintf(got + strlen(got), sizeof got - strlen(got), "]");
+        if (d1 == 0)
+            say(why, cap, "tensor '%s': shape %s, want [%llu]", name, got, (unsigned long long)d0);
+        else
+            say(why, cap, "tensor '%s': shape %s, want [%llu,%llu]%s", name, got,
+                (unsigned long long)d0, (unsigned long long)d1,
+                hit->ndim == 2 && hit->shape[0] == d1 && hit->shape[1] == d0
+                    ? " (transposed: PyTorch keeps a weight as [out, in])"
+                    : "");
         return NULL;
+    }
     uint64_t bytes = 4 * d0 * (d1 ? d1 : 1);
-    if (hit->begin > hit->end || hit->end > c->data_len || hit->end - hit->begin != bytes)
+    if (hit->begin > hit->end || hit->end > c->data_len || hit->end - hit->begin != bytes) {
+        say(why, cap,
+            "tensor '%s': data_offsets [%llu,%llu] do not hold its %llu bytes within the %llu "
+            "bytes of data after the header",
+            name, (unsigned long long)hit->begin, (unsigned long long)hit->end,
+            (unsigned long long)bytes, (unsigned long long)c->data_len);
         return NULL;
+    }
     return hit;
 }
 
@@ -423,18 +495,48 @@ static int exists(const struct st_ctx *c, const char *name)
 
 int model_safetensors_import(model_t **out, const void *buf, size_t len)
 {
+    return model_safetensors_import_why(out, buf, len, NULL, 0);
+}
+
+int model_safetensors_import_why(model_t **out, const void *buf, size_t len, char *why, size_t cap)
+{
     const unsigned char *p = buf;
     struct st_in t[ST_MAX_TENSORS];
-    if (!buf || len < 8)
+    if (!buf || len < 8) {
+        say(why, cap, "%zu bytes: shorter than a safetensors header's length (8 bytes)",
+            buf ? len : 0);
         return ERR_CORRUPT;
+    }
+    if (memcmp(p, "PK\x03\x04", 4) == 0) {
+        say(why, cap,
+            "a zip file (torch.save's output?), not safetensors: save with "
+            "safetensors.torch.save_file(model.state_dict(), path)");
+        return ERR_CORRUPT;
+    }
     uint64_t hl = 0;
     for (int i = 0; i < 8; i++)
         hl |= (uint64_t)p[i] << (8 * i);
-    if (hl > ST_MAX_HEADER || hl > len - 8)
+    if (hl > ST_MAX_HEADER || hl > len - 8) {
+        say(why, cap,
+            "the first 8 bytes give a header of %llu bytes: more than the body's %zu (not a "
+            "safetensors file, or cut short)",
+            (unsigned long long)hl, len - 8);
         return ERR_CORRUPT;
+    }
     int n = parse_header((const char *)p + 8, (size_t)hl, t, ST_MAX_TENSORS);
-    if (n < 0)
+    if (n < 0) {
+        say(why, cap, "the header is not the JSON of a safetensors file");
         return ERR_CORRUPT;
+    }
+    /* A name given twice (JSON allows it, safetensors does not): refused, said, rather than
+     * the shape read from one and the data from the other (session 67: "malformed"). A name
+     * too long for ST_NAME_MAX was skipped by parse_header. */
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (strcmp(t[i].name, t[j].name) == 0) {
+                say(why, cap, "tensor '%s': named twice in the header", t[i].name);
+                return ERR_CORRUPT;
+            }
     struct st_ctx c = {t, n, p + 8 + hl, len - 8 - hl};
 
     /* The shape, from layer 0 and the head. */
@@ -448,13 +550,43 @@ int model_safetensors_import(model_t **out, const void *buf, size_t len)
         if (strcmp(nm, "fc.weight") == 0)
             fw = &t[i];
     }
-    if (!w0 || !hh0 || !fw || w0->ndim != 2 || hh0->ndim != 2 || fw->ndim != 2)
+    if (!w0 || !hh0 || !fw) {
+        say_missing(&c,
+                    !w0    ? "lstm.weight_ih_l0"
+                    : !hh0 ? "lstm.weight_hh_l0"
+                           : "fc.weight",
+                    why, cap);
         return ERR_CORRUPT;
+    }
+    if (w0->ndim != 2 || hh0->ndim != 2 || fw->ndim != 2) {
+        const struct st_in *b = w0->ndim != 2 ? w0 : hh0->ndim != 2 ? hh0 : fw;
+        say(why, cap, "tensor '%s': %d dimensions, want 2", b->name, b->ndim);
+        return ERR_CORRUPT;
+    }
     struct model_config cfg = {0};
     if (w0->shape[0] % 4 != 0 || w0->shape[0] / 4 > MODEL_MAX_HIDDEN ||
-        w0->shape[1] > MODEL_MAX_INPUTS || fw->shape[0] > MODEL_MAX_INPUTS)
+        w0->shape[1] > MODEL_MAX_INPUTS || fw->shape[0] > MODEL_MAX_INPUTS) {
+        say(why, cap,
+            "tensors 'lstm.weight_ih_l0' [%llu,%llu] and 'fc.weight' [%llu,%llu]: not an LSTM "
+            "vigild can serve (4 x hidden rows, hidden at most %d, at most %d inputs and outputs)",
+            (unsigned long long)w0->shape[0], (unsigned long long)w0->shape[1],
+            (unsigned long long)fw->shape[0], (unsigned long long)fw->shape[1], MODEL_MAX_HIDDEN,
+            MODEL_MAX_INPUTS);
         return ERR_CORRUPT;
+    }
     cfg.n_hidden = (int)(w0->shape[0] / 4);
+    if (fw->shape[1] != (uint64_t)cfg.n_hidden) { /* before the config check: say why */
+        /* transposed: find says so. It can find a tensor (a second 'fc.weight' of that
+         * shape, the header's names not being unique): then the plain reason. */
+        if (fw->shape[0] != (uint64_t)cfg.n_hidden ||
+            find(&c, "fc.weight", fw->shape[1], fw->shape[0], why, cap))
+            say(why, cap,
+                "tensor 'fc.weight': shape [%llu,%llu], want [outputs,%d] (hidden %d, "
+                "as 'lstm.weight_ih_l0' [4 x hidden, inputs] gives it)",
+                (unsigned long long)fw->shape[0], (unsigned long long)fw->shape[1], cfg.n_hidden,
+                cfg.n_hidden);
+        return ERR_CORRUPT;
+    }
     cfg.n_inputs = (int)w0->shape[1];
     cfg.n_outputs = (int)fw->shape[0];
     cfg.n_layers = 1;
@@ -466,8 +598,11 @@ int model_safetensors_import(model_t **out, const void *buf, size_t len)
         cfg.n_layers++;
     }
     cfg.seed = 0;
-    if (model__config_check(&cfg) < 0)
+    if (model__config_check(&cfg) < 0) {
+        say(why, cap, "inputs %d, hidden %d, layers %d, outputs %d: not an LSTM vigild can serve",
+            cfg.n_inputs, cfg.n_hidden, cfg.n_layers, cfg.n_outputs);
         return ERR_CORRUPT;
+    }
     const uint64_t H = (uint64_t)cfg.n_hidden, G = 4 * H, I = (uint64_t)cfg.n_inputs;
     const uint64_t O = (uint64_t)cfg.n_outputs;
     /* Every tensor is found and checked (dtype, shape, bytes within the data) before the model
@@ -483,20 +618,20 @@ int model_safetensors_import(model_t **out, const void *buf, size_t len)
         snprintf(n3, sizeof n3, "lstm.bias_ih_l%d", l);
         snprintf(n4, sizeof n4, "lstm.bias_hh_l%d", l);
         const uint64_t in = l == 0 ? I : H;
-        lt[l][0] = find(&c, n1, G, in);
-        lt[l][1] = find(&c, n2, G, H);
-        lt[l][2] = find(&c, n3, G, 0);
-        lt[l][3] = find(&c, n4, G, 0);
-        if (!lt[l][0] || !lt[l][1] || !lt[l][2] || !lt[l][3])
-            return ERR_CORRUPT;
+        const char *nm[4] = {n1, n2, n3, n4};
+        const uint64_t d0[4] = {G, G, G, G}, d1[4] = {in, H, 0, 0};
+        for (int k = 0; k < 4; k++)
+            if (!(lt[l][k] = find(&c, nm[k], d0[k], d1[k], why, cap)))
+                return ERR_CORRUPT;
     }
-    const struct st_in *fwt = find(&c, "fc.weight", O, H), *fb = find(&c, "fc.bias", O, 0);
+    const struct st_in *fwt = find(&c, "fc.weight", O, H, why, cap);
+    const struct st_in *fb = fwt ? find(&c, "fc.bias", O, 0, why, cap) : NULL;
     if (!fwt || !fb)
         return ERR_CORRUPT;
     const struct st_in *mu = NULL, *sc = NULL;
     if (exists(&c, "input_mean") || exists(&c, "input_scale")) {
-        mu = find(&c, "input_mean", I, 0);
-        sc = find(&c, "input_scale", I, 0);
+        mu = find(&c, "input_mean", I, 0, why, cap);
+        sc = mu ? find(&c, "input_scale", I, 0, why, cap) : NULL;
         if (!mu || !sc)
             return ERR_CORRUPT;
     }
@@ -520,6 +655,9 @@ int model_safetensors_import(model_t **out, const void *buf, size_t len)
     size_t nf = 2 * (size_t)I + m->n_params;
     for (size_t i = 0; i < nf; i++) {
         if (!isfinite(m->block[i]) || (i >= I && i < 2 * I && !(m->block[i] > 0.0f))) {
+            say(why, cap, "%s",
+                isfinite(m->block[i]) ? "tensor 'input_scale': a value not above 0"
+                                      : "a value that is not finite (NaN or infinity)");
             model_destroy(m);
             return ERR_CORRUPT;
         }

@@ -37,7 +37,9 @@ def series_single(n):
     rows = []
     for t in range(n):
         v = 100 + 10 * math.sin(2 * math.pi * t / 288) + rnd.gauss(0, 1)
-        rows.append((f"2015-02-26 {t:06d}", [f"{v:.3f}"]))
+        m = t * 5  # five-minute readings (session 67: "2015-02-26 000123" was read as no time,
+        # silently; such a timestamp is now refused)
+        rows.append((str(1424908800000 + m * 60000), [f"{v:.3f}"]))  # epoch ms
     return ["timestamp", "value"], rows
 
 
@@ -112,6 +114,50 @@ def main():
         assert err[1].startswith("vigil-replay: row 3: timestamp '1970-01-01T00:30:00+01:00' "
                                  "read as no time: before 1970-01-01T00:00:00Z"), err
         print("ok   leap: second 60 and a time before 1970 named on stderr")
+        # Common CSVs that ran silently wrong with exit 0 (session 67, read67b finding 5): quoted
+        # cells are read (the same scores as unquoted), and a row of the wrong width, a
+        # timestamp that is no time, a decimal comma, a time column not first and a ';' header
+        # are refused, exit 1, naming the line.
+        header, rows = series_multi(500)
+        plain = replay(tmp, "plain", header, rows)
+        src, dst = os.path.join(tmp, "quoted.csv"), os.path.join(tmp, "quoted.out.csv")
+        with open(src, "w") as fh:
+            for cells in [header] + [[ts] + c for ts, c in rows]:
+                fh.write(",".join('"%s"' % c for c in cells) + "\r\n")
+        proc = subprocess.run([REPLAY, src, dst], stderr=subprocess.PIPE, text=True)
+        assert proc.returncode == 0, f"quoted: exit {proc.returncode}: {proc.stderr}"
+        with open(dst) as fh:
+            assert fh.read().splitlines() == plain, "quoted cells read otherwise than plain ones"
+        print("ok   quoted: RFC 4180 cells give the same output as unquoted ones")
+
+        def refused(name, text, want):
+            src = os.path.join(tmp, name + ".csv")
+            with open(src, "w") as fh:
+                fh.write(text)
+            proc = subprocess.run([REPLAY, src, os.path.join(tmp, name + ".out.csv")],
+                                  stderr=subprocess.PIPE, text=True)
+            assert proc.returncode == 1, f"{name}: exit {proc.returncode}: {proc.stderr}"
+            assert proc.stderr == "vigil-replay: %s: %s\n" % (src, want), proc.stderr
+            print(f"ok   {name}: refused: {want}")
+        good = "1796000000000,1.5,2\n1796000001000,1.6,2\n"
+        refused("wide", "timestamp,a,b\n" + good + "1796000002000,1.7,2,9\n",
+                "line 4: 4 cells, the header has 3 (decimal commas? write 60.1, not 60,1)")
+        refused("narrow", "timestamp,a,b\n" + good + "1796000002000,1.7\n",
+                "line 4: 2 cells, the header has 3")
+        refused("badts", "timestamp,a,b\n" + good + "yesterday,1.7,2\n",
+                "line 4: timestamp 'yesterday' is not a time (epoch milliseconds, RFC 3339, or "
+                "YYYY-MM-DD HH:MM:SS)")
+        refused("deccomma", "timestamp,a,b\n" + good + '1796000002000,"1,7",2\n',
+                "line 4, column 'a': '1,7' has a decimal comma: write it with a point")
+        refused("tscol2", "a,timestamp,b\n1.5,1796000000000,2\n",
+                "column 2 'timestamp' looks like the timestamp, but the first column ('a') is "
+                "read as it: put the timestamp column first")
+        refused("semi", "timestamp;a;b\n1796000000000;1,5;2\n",
+                "need 1..64 channels after the timestamp; the header has ';' in it: the cells "
+                "must be comma-separated")
+        refused("openquote", 'timestamp,a\n1796000000000,"1.5\n',
+                "line 2: a quote not closed on the line (a quoted cell across lines is not "
+                "read), or text after a closing quote")
         # A missing input fails with a non-zero exit and a message.
         proc = subprocess.run([REPLAY, os.path.join(tmp, "absent.csv"), os.path.join(tmp, "o.csv")],
                               stderr=subprocess.PIPE, text=True)

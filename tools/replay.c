@@ -4,6 +4,9 @@
  *
  * INPUT has the header timestamp,<channel>,... and one reading per row, oldest first; the
  * channel count comes from the header, and an empty or unparsable cell is a missing value.
+ * Cells may be quoted (RFC 4180, on one line). Refused, exit 1 with the line on stderr (session
+ * 67: each ran silently wrong with exit 0): a row whose cell count is not the header's, a
+ * timestamp that is no time, a decimal comma, a header whose time column is not first.
  * OUTPUT gets timestamp,anomaly_score,is_anomaly with one row per input row, the timestamp
  * copied verbatim (the contract of ../shared/eval/bench.py). -v appends debugging columns
  * (raw score, state, top channel, predictor kind, model version, the decision likelihood the
@@ -36,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "detector.h"
 #include "err.h"
@@ -266,8 +270,11 @@ static int load_ini(const char *path, struct detector_config *cfg)
 
 /* ---- CSV --------------------------------------------------------------------------------- */
 
-/* Splits line in place at commas (no quoting: sensor CSVs have none) into at most max fields;
- * returns the count. Strips a trailing CR/LF. */
+/* Splits line in place at commas into at most max fields, RFC 4180's quoting understood: a
+ * cell in double quotes may hold commas, and "" inside it is one quote (the quotes are taken off
+ * in place). Strips a trailing CR/LF. Returns the count (max + 1: more cells than max), or -1
+ * when a quote is not closed on the line (a quoted cell across lines: not read) or text follows
+ * a closing quote. */
 static int split(char *line, char **f, int max)
 {
     size_t n = strlen(line);
@@ -275,15 +282,77 @@ static int split(char *line, char **f, int max)
         line[--n] = '\0';
     int k = 0;
     char *p = line;
-    while (k < max) {
+    for (;;) {
+        if (k == max)
+            return max + 1;
         f[k++] = p;
+        if (*p == '"') {
+            char *w = p, *r = p + 1;
+            for (;;) {
+                if (*r == '\0')
+                    return -1;
+                if (*r == '"' && r[1] == '"') {
+                    *w++ = '"';
+                    r += 2;
+                } else if (*r == '"') {
+                    r++;
+                    break;
+                } else {
+                    *w++ = *r++;
+                }
+            }
+            *w = '\0';
+            if (*r == '\0')
+                return k;
+            if (*r != ',')
+                return -1;
+            p = r + 1;
+            continue;
+        }
         char *comma = strchr(p, ',');
         if (!comma)
-            break;
+            return k;
         *comma = '\0';
         p = comma + 1;
     }
-    return k;
+}
+
+/* Writes a cell as it was read: quoted again (RFC 4180) if it holds a comma or a quote. */
+static void put_cell(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+/* Whether a header cell names a time column. */
+static int time_name(const char *s)
+{
+    static const char *const names[] = {"timestamp", "time", "date", "datetime", "ts"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether s reads as a number with a decimal comma ("60,1"): refused, not read as 60. */
+static int decimal_comma(const char *s)
+{
+    const char *c = strchr(s, ',');
+    if (!c || c == s || strchr(c + 1, ','))
+        return 0;
+    for (const char *q = s; *q; q++)
+        if (q != c && !(*q >= '0' && *q <= '9') && !(q == s && (*q == '-' || *q == '+')))
+            return 0;
+    return c[1] != '\0';
 }
 
 static int parse_cell(const char *s, float *v)
@@ -304,13 +373,16 @@ static int parse_cell(const char *s, float *v)
  * no millisecond of Unix time (second 60, a leap second; before 1970 or after 9999 by its
  * offset) is no time too, as before, but said on stderr with the row, as vigild refuses it:
  * read silently as "no time", it changed retrain_seconds' schedule unseen. */
-static int64_t row_time(const char *s, long row)
+static int64_t row_time(const char *s, long row, int *unreadable)
 {
+    *unreadable = 0;
     char buf[64];
     int64_t ms;
     size_t n = strlen(s);
-    if (n + 2 > sizeof buf)
+    if (n + 2 > sizeof buf) {
+        *unreadable = 1;
         return DETECTOR_NO_TIME;
+    }
     memcpy(buf, s, n + 1);
     if (n > 10 && buf[10] == ' ')
         buf[10] = 'T';
@@ -325,9 +397,12 @@ static int64_t row_time(const char *s, long row)
             return ms;
         len = n + 1;
     }
-    if (vtime_rfc3339_formed(buf, len, rc) && strchr(buf, 'T'))
-        fprintf(stderr, "vigil-replay: row %ld: timestamp '%s' read as no time: %s\n", row, s,
-                vtime_rfc3339_why(buf, len, rc));
+    if (!vtime_rfc3339_formed(buf, len, rc) || !strchr(buf, 'T')) {
+        *unreadable = 1; /* not a time at all ("yesterday", 12.5, empty): refused */
+        return DETECTOR_NO_TIME;
+    }
+    fprintf(stderr, "vigil-replay: row %ld: timestamp '%s' read as no time: %s\n", row, s,
+            vtime_rfc3339_why(buf, len, rc));
     return DETECTOR_NO_TIME;
 }
 
@@ -520,7 +595,7 @@ int main(int argc, char **argv)
     }
     char *line = NULL;
     size_t cap = 0;
-    char *f[DETECTOR_MAX_CHANNELS + 2];
+    char *f[DETECTOR_MAX_CHANNELS + 2], *hf[DETECTOR_MAX_CHANNELS + 2], *hdr = NULL;
     int status = 1;
     detector_t *d = NULL;
     struct series series = {0};
@@ -530,12 +605,38 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-replay: %s: no header\n", argv[i]);
         goto out;
     }
-    int nf = split(line, f, DETECTOR_MAX_CHANNELS + 2);
-    int C = nf - 1;
-    if (C < 1 || C > DETECTOR_MAX_CHANNELS) {
-        fprintf(stderr, "vigil-replay: %s: need 1..%d channels after the timestamp\n", argv[i],
-                DETECTOR_MAX_CHANNELS);
+    if (!(hdr = strdup(line))) {
+        fprintf(stderr, "vigil-replay: %s\n", err_str(ERR_NOMEM));
         goto out;
+    }
+    const int bom = strncmp(hdr, "\xEF\xBB\xBF", 3) == 0; /* a UTF-8 BOM: not the name's */
+    int nf = split(hdr + 3 * bom, hf, DETECTOR_MAX_CHANNELS + 2);
+    int C = nf - 1;
+    if (nf < 0) {
+        fprintf(stderr,
+                "vigil-replay: %s: line 1: a quote not closed on the line, or text after "
+                "a closing quote\n",
+                argv[i]);
+        goto out;
+    }
+    if (C < 1 || C > DETECTOR_MAX_CHANNELS) {
+        const char *sep = nf == 1 && strchr(hf[0], ';')    ? "; the header has ';' in it: the "
+                                                             "cells must be comma-separated"
+                          : nf == 1 && strchr(hf[0], '\t') ? "; the header has tabs in it: the "
+                                                             "cells must be comma-separated"
+                                                           : "";
+        fprintf(stderr, "vigil-replay: %s: need 1..%d channels after the timestamp%s\n", argv[i],
+                DETECTOR_MAX_CHANNELS, sep);
+        goto out;
+    }
+    for (int c = 1; c < nf && !time_name(hf[0]); c++) {
+        if (time_name(hf[c])) {
+            fprintf(stderr,
+                    "vigil-replay: %s: column %d '%s' looks like the timestamp, but the "
+                    "first column ('%s') is read as it: put the timestamp column first\n",
+                    argv[i], c + 1, hf[c], hf[0]);
+            goto out;
+        }
     }
     int rc = detector_create(&d, &cfg, C);
     if (rc < 0) {
@@ -558,18 +659,49 @@ int main(int argc, char **argv)
     long row = 0;
     while (getline(&line, &cap, in) >= 0) {
         row++;
-        int k = split(line, f, DETECTOR_MAX_CHANNELS + 2);
-        for (int c = 0; c < C; c++)
-            present[c] = c + 1 < k && parse_cell(f[c + 1], &x[c]);
+        int k = split(line, f, DETECTOR_MAX_CHANNELS + 2), unreadable;
+        if (k < 0) {
+            fprintf(stderr,
+                    "vigil-replay: %s: line %ld: a quote not closed on the line (a quoted "
+                    "cell across lines is not read), or text after a closing quote\n",
+                    argv[i], row + 1);
+            goto out;
+        }
+        if (k != nf) {
+            fprintf(stderr, "vigil-replay: %s: line %ld: %s%d cells, the header has %d%s\n",
+                    argv[i], row + 1, k > DETECTOR_MAX_CHANNELS + 2 ? "more than " : "",
+                    k > DETECTOR_MAX_CHANNELS + 2 ? k - 1 : k, nf,
+                    k > nf ? " (decimal commas? write 60.1, not 60,1)" : "");
+            goto out;
+        }
+        for (int c = 0; c < C; c++) {
+            if (decimal_comma(f[c + 1])) {
+                fprintf(stderr,
+                        "vigil-replay: %s: line %ld, column '%s': '%s' has a decimal "
+                        "comma: write it with a point\n",
+                        argv[i], row + 1, hf[c + 1], f[c + 1]);
+                goto out;
+            }
+            present[c] = parse_cell(f[c + 1], &x[c]);
+        }
+        int64_t ts = row_time(f[0], row, &unreadable);
+        if (unreadable) {
+            fprintf(stderr,
+                    "vigil-replay: %s: line %ld: timestamp '%s' is not a time (epoch "
+                    "milliseconds, RFC 3339, or YYYY-MM-DD HH:MM:SS)\n",
+                    argv[i], row + 1, f[0]);
+            goto out;
+        }
         series_push(&series, x, present);
-        if ((rc = detector_step_ts(d, row_time(f[0], row), x, present, &res)) < 0 ||
+        if ((rc = detector_step_ts(d, ts, x, present, &res)) < 0 ||
             (restart_every > 0 && row % restart_every == 0 &&
              (rc = restart(&d, &saved, &saved_cap)) < 0) ||
             (res.want_train && (rc = train_now(d, &series, verbose, row)) < 0)) {
             fprintf(stderr, "vigil-replay: row %ld: %s\n", row, err_str(rc));
             goto out;
         }
-        fprintf(out, "%s,%.6f,%d", f[0], (double)res.score, res.is_anomaly);
+        put_cell(out, f[0]);
+        fprintf(out, ",%.6f,%d", (double)res.score, res.is_anomaly);
         if (verbose)
             fprintf(out, ",%.4f,%d,%d,%d,%u,%.4f", (double)res.raw, (int)res.state, res.top_channel,
                     (int)res.kind, res.version, (double)res.likelihood);
@@ -581,6 +713,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     detector_destroy(d);
+    free(hdr);
     free(saved);
     free(series.ring);
     free(series.win);

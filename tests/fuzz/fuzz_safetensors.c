@@ -1,7 +1,8 @@
 /* tests/fuzz/fuzz_safetensors.c: libFuzzer target of the safetensors importer (model/model.h,
- * model_safetensors_import), the body of PUT /v1/devices/{id}/model/weights. Any input must be
- * imported or refused (ERR_CORRUPT, ERR_NOMEM) without a crash, an out-of-bounds read or a
- * leak; a model it accepts must export and import again to the same weights. */
+ * model_safetensors_import_why), the body of PUT /v1/devices/{id}/model/weights. Any input
+ * must be imported or refused (ERR_CORRUPT, ERR_NOMEM) without a crash, an out-of-bounds read or
+ * a leak, a refused one with its reason said; a model it accepts must export and import again to
+ * the same weights. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(buf, data, size);
     model_t *m = NULL;
-    int rc = model_safetensors_import(&m, buf, size);
+    /* The reasons too (session 67): a refused file always says why, cut to the buffer and
+     * NUL-terminated; a small buffer exercises the truncation. The first byte picks its size. */
+    char why[512];
+    size_t cap = size && (data[0] & 1) ? 24 : sizeof why;
+    memset(why, 'x', sizeof why);
+    why[0] = '\0';
+    int rc = model_safetensors_import_why(&m, buf, size, why, cap);
     free(buf);
+    if (rc == ERR_CORRUPT && (why[0] == '\0' || strnlen(why, cap) >= cap))
+        abort();
     if (rc == 0) {
         size_t n = model_safetensors_size(m), len = 0;
         uint8_t *out = malloc(n);

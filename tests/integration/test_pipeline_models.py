@@ -350,6 +350,36 @@ class Models(vt.DaemonTestCase):
         self.put_weights(dev, good[:len(good) - 10], 400)  # truncated
         self.put_weights(dev, st_build(lstm_tensors(3, HIDDEN + 1, 3, 3)), 400)  # hidden size
         self.put_weights(dev, st_build(lstm_tensors(4, HIDDEN, 4, 3)), 400)  # channels
+        # Each wrong file's 400 says what is wrong (session 67: every malformed file was "body
+        # is not a valid safetensors file of an LSTM model", every shape "(channels or inputs)").
+        bad = "body is not a valid safetensors file of an LSTM model: "
+
+        def said(blob, msg):
+            self.assertEqual(self.put_weights(dev, blob, 400).json()["error"], msg)
+        t = lstm_tensors(3, HIDDEN, 3, 3)
+        said(b"", bad + "0 bytes: shorter than a safetensors header's length (8 bytes)")
+        said(b"PK\x03\x04" + b"\0" * 60, bad + "a zip file (torch.save's output?), not "
+             "safetensors: save with safetensors.torch.save_file(model.state_dict(), path)")
+        f64 = st_build(t).replace(b'"lstm.weight_hh_l0":{"dtype":"F32"',
+                                  b'"lstm.weight_hh_l0":{"dtype":"F64"')
+        said(f64, bad + "tensor 'lstm.weight_hh_l0': dtype F64, want F32 (call model.float() "
+             "before saving)")
+        said(st_build({"model." + k: v for k, v in t.items()}),
+             bad + "no tensor 'lstm.weight_ih_l0' (found 'model.lstm.weight_ih_l0': save the "
+             "state_dict of the module whose attributes are lstm and fc, so the names start "
+             "with 'lstm.' and 'fc.')")
+        fc_t = dict(t, **{"fc.weight": ([HIDDEN, 3], t["fc.weight"][1])})
+        said(st_build(fc_t), bad + "tensor 'fc.weight': shape [%d,3], want [3,%d] (transposed: "
+             "PyTorch keeps a weight as [out, in])" % (HIDDEN, HIDDEN))
+        # A name given twice: its own reason (was "...: malformed", the reason left unsaid).
+        dup = dict(t, **{"fc.weigh2": ([HIDDEN, 3], t["fc.weight"][1])})
+        said(st_build(dup).replace(b'"fc.weigh2"', b'"fc.weight"'),
+             bad + "tensor 'fc.weight': named twice in the header")
+        said(st_build(lstm_tensors(3, HIDDEN + 1, 3, 3)),
+             "the weights' shape does not fit device '%s': device '%s' needs inputs 3, hidden "
+             "%d, layers 1, outputs 3 (inputs and outputs: its channels in sorted name order; "
+             "hidden: model.hidden when it began); the file has inputs 3, hidden %d, layers 1, "
+             "outputs 3" % (dev, dev, HIDDEN, HIDDEN + 1))
         self.assertEqual(models(self.d, dev)["versions"], before["versions"])
         r = self.d.curl("PUT", "/v1/devices/nobody/model/weights", "--data-binary", "@-",
                         stdin=good)
