@@ -130,6 +130,20 @@ def main():
             assert fh.read().splitlines() == plain, "quoted cells read otherwise than plain ones"
         print("ok   quoted: RFC 4180 cells give the same output as unquoted ones")
 
+        # Blank lines (one at the end of a file, as editors leave) are no rows: skipped, the
+        # output the same (the review of int67 found them refused as "1 cells").
+        src, dst = os.path.join(tmp, "blank.csv"), os.path.join(tmp, "blank.out.csv")
+        with open(src, "w") as fh:
+            fh.write(",".join(header) + "\n")
+            for n, (ts, c) in enumerate(rows):
+                fh.write(",".join([ts] + c) + "\n" + ("\r\n" if n == 10 else ""))
+            fh.write("\n \n")
+        proc = subprocess.run([REPLAY, src, dst], stderr=subprocess.PIPE, text=True)
+        assert proc.returncode == 0, f"blank: exit {proc.returncode}: {proc.stderr}"
+        with open(dst) as fh:
+            assert fh.read().splitlines() == plain, "blank lines changed the output"
+        print("ok   blank: blank lines are no rows")
+
         def refused(name, text, want):
             src = os.path.join(tmp, name + ".csv")
             with open(src, "w") as fh:

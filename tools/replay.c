@@ -656,20 +656,23 @@ int main(int argc, char **argv)
     float x[DETECTOR_MAX_CHANNELS];
     uint8_t present[DETECTOR_MAX_CHANNELS];
     struct detector_result res;
-    long row = 0;
+    long row = 0, lineno = 1; /* data rows; the file's lines (the header is line 1) */
     while (getline(&line, &cap, in) >= 0) {
+        lineno++;
+        if (line[strspn(line, " \t\r\n")] == '\0')
+            continue; /* a blank line (one at the end of a file, say) is no row */
         row++;
         int k = split(line, f, DETECTOR_MAX_CHANNELS + 2), unreadable;
         if (k < 0) {
             fprintf(stderr,
                     "vigil-replay: %s: line %ld: a quote not closed on the line (a quoted "
                     "cell across lines is not read), or text after a closing quote\n",
-                    argv[i], row + 1);
+                    argv[i], lineno);
             goto out;
         }
         if (k != nf) {
             fprintf(stderr, "vigil-replay: %s: line %ld: %s%d cells, the header has %d%s\n",
-                    argv[i], row + 1, k > DETECTOR_MAX_CHANNELS + 2 ? "more than " : "",
+                    argv[i], lineno, k > DETECTOR_MAX_CHANNELS + 2 ? "more than " : "",
                     k > DETECTOR_MAX_CHANNELS + 2 ? k - 1 : k, nf,
                     k > nf ? " (decimal commas? write 60.1, not 60,1)" : "");
             goto out;
@@ -679,7 +682,7 @@ int main(int argc, char **argv)
                 fprintf(stderr,
                         "vigil-replay: %s: line %ld, column '%s': '%s' has a decimal "
                         "comma: write it with a point\n",
-                        argv[i], row + 1, hf[c + 1], f[c + 1]);
+                        argv[i], lineno, hf[c + 1], f[c + 1]);
                 goto out;
             }
             present[c] = parse_cell(f[c + 1], &x[c]);
@@ -689,7 +692,7 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "vigil-replay: %s: line %ld: timestamp '%s' is not a time (epoch "
                     "milliseconds, RFC 3339, or YYYY-MM-DD HH:MM:SS)\n",
-                    argv[i], row + 1, f[0]);
+                    argv[i], lineno, f[0]);
             goto out;
         }
         series_push(&series, x, present);
