@@ -26,4 +26,9 @@ int deadpeer_set(int fd, unsigned timeout_s);
  * (the stream's cumulative "ok N") asks first. 1 also when the kernel cannot tell. */
 int deadpeer_room(int fd, size_t n);
 
+/* Whether the peer's advertised receive window is closed to n more bytes: it cannot take what
+ * of ours waits (SIOCOUTQ) plus n. What is written then waits on a live peer that does not
+ * read, not on a network. 0 also when the kernel cannot tell. */
+int deadpeer_window_shut(int fd, size_t n);
+
 #endif

@@ -26,3 +26,17 @@ int deadpeer_room(int fd, size_t n)
         return 1; /* a kernel without the window: the empty queue alone */
     return ti.tcpi_snd_wnd >= n;
 }
+
+int deadpeer_window_shut(int fd, size_t n)
+{
+    int queued = 0;
+    if (ioctl(fd, SIOCOUTQ, &queued) != 0 || queued < 0)
+        return 0;
+    struct tcp_info ti;
+    memset(&ti, 0, sizeof ti);
+    socklen_t len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_snd_wnd) + sizeof ti.tcpi_snd_wnd)
+        return 0;
+    return (size_t)ti.tcpi_snd_wnd < (size_t)queued + n;
+}

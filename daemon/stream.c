@@ -145,10 +145,17 @@ static void send_ok(struct conn *c, uint32_t last)
     ack_flush(c, 0);
 }
 
-/* Writes an error or fail line (or several), after the waiting ok. */
+/* Writes an error or fail line (or several), after the waiting ok. One written onto the peer's
+ * closed window (a client that only writes, its window filled with the ok lines written while it
+ * had room) waits there until stream.dead_peer_timeout_s ends the connection: shut_wnd has it
+ * counted and logged as a client not reading (stream__peer_timed_out), not as a silent one. */
 static void send_bytes(struct conn *c, const char *p, size_t n)
 {
     ack_flush(c, 1);
+    uv_os_fd_t fd;
+    if (!c->shut_wnd && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+        deadpeer_window_shut(fd, n))
+        c->shut_wnd = 1;
     write_bytes(c, p, n);
 }
 

@@ -25,8 +25,8 @@ enum { ACCEPT_OUT_OF_FDS, ACCEPT_OUT_OF_MEMORY, ACCEPT_OTHER, ACCEPT_NREASONS };
 
 /* Why the dead-peer timeout ended a connection: the reason labels of
  * vigil_stream_connections_timed_out_total. END_NOT_READING: its reading was paused for
- * STREAM_OUT_MAX bytes of answers it did not read; END_SILENT: otherwise (the client vanished,
- * or stopped acknowledging). */
+ * STREAM_OUT_MAX bytes of answers it did not read, or an answer was written onto its closed
+ * window (shut_wnd); END_SILENT: otherwise (the client vanished, or stopped acknowledging). */
 enum { END_NOT_READING, END_SILENT, END_NREASONS };
 
 /* A per-line error waiting for the points before it to be admitted: its "error N reason\n" line
@@ -67,6 +67,7 @@ struct conn {
     uint32_t ack;
     int ack_due;
     int out_full;  /* STREAM_OUT_MAX bytes of answers wait unsent: not reading */
+    int shut_wnd;  /* an answer was written onto the peer's closed window: not reading */
     int dead;      /* a read or write failed: nothing more reaches the client */
     char peer[64]; /* the client's address and port, for the log */
 };

@@ -99,7 +99,7 @@ static void peer_name(struct conn *c)
 void stream__peer_timed_out(struct conn *c)
 {
     stream_server_t *s = c->srv;
-    if (!c->out_full) {
+    if (!c->out_full && !c->shut_wnd) {
         atomic_fetch_add(&s->ended[END_SILENT], 1);
         return;
     }
@@ -112,9 +112,11 @@ void stream__peer_timed_out(struct conn *c)
     char note[160];
     log_warn(
         "stream: connection from %s ended: it did not read its answers for %u s "
-        "(stream.dead_peer_timeout_s) while %u KiB of them waited; lines up to %u were "
+        "(stream.dead_peer_timeout_s) while %s waited; lines up to %u were "
         "read, what it sent after them was not (not stored, not answered)%s",
-        c->peer, s->opts.dead_peer_s, STREAM_OUT_MAX / 1024, (unsigned)c->lineno,
+        c->peer, s->opts.dead_peer_s,
+        c->out_full ? "1 MiB of them" : "an error answer on its closed window",
+        (unsigned)c->lineno,
         log_limit_note(note, sizeof note, place, held, STREAM_WARN_BURST, STREAM_WARN_EVERY_S));
 }
 
@@ -388,7 +390,7 @@ void stream_metrics(stream_server_t *s, sbuf_t *out)
                     atomic_load(&s->accept_errors[i]));
     sbuf_printf(out, "# HELP vigil_stream_connections_timed_out_total Stream connections ended by "
                      "stream.dead_peer_timeout_s, by reason: peer_not_reading (its answers "
-                     "waited unread, reading paused), silent (the client vanished or stopped "
+                     "waited unread on its closed window), silent (the client vanished or stopped "
                      "acknowledging).\n# TYPE vigil_stream_connections_timed_out_total counter\n");
     for (int i = 0; i < END_NREASONS; i++)
         sbuf_printf(out, "vigil_stream_connections_timed_out_total{reason=\"%s\"} %lu\n",

@@ -111,6 +111,28 @@ class WriteOnly(vt.DaemonTestCase):
         self.assertRegex(self.d.log(), r"stream: connection from 127\.0\.0\.1:\d+ ended: it did "
                                        r"not read its answers for 4 s")
 
+    def test_refused_line_after_window_closed(self):
+        # A client that only writes fills its window with the (coalesced) "ok" lines written
+        # while it had room; a refused line's "error N" then waits on the closed window, and
+        # dead_peer_timeout_s later the kernel ends the connection. That is a client not
+        # reading its answers: counted and logged as such, not as "silent" with no word
+        # (read67c: the answers waiting were under 1 MiB, so out_full was 0).
+        before = self.d.metric(NOT_READING, need=True)
+        s = small_window_client(self.d.stream_port)
+        s.settimeout(20)
+        try:
+            for _ in range(20000):  # comments: each read answered with an "ok" at once
+                s.sendall(b"# ka\n")
+                time.sleep(0.0002)
+            s.sendall(b"m,device=wolate x= 1\n")
+        except OSError as e:
+            self.fail("the client was ended before its refused line: %s" % e)
+        vt.wait_for("the connection counted as not reading",
+                    lambda: self.d.metric(NOT_READING, need=True) == before + 1, 30,
+                    lambda: self.d.log()[-2000:])
+        s.close()
+        self.assertRegex(self.d.log(), r"stream: connection from 127\.0\.0\.1:\d+ ended: it did "
+                                       r"not read its answers for 4 s")
 
 REJECTED = 'vigil_ingest_rejected_total{proto="stream"}'
 CUT = "line not ended by a newline: not stored"
