@@ -502,7 +502,7 @@ static void retrain_failed(api_request_t *r, const struct api_retrain *res)
     set_text(v, "ended_members", res->ended_others);
     if (res->ended_lost)
         json_object_set_new(v, "ended_members_lost", json_true());
-    api__json(r, r->status, v);
+    answer_pipe(r, r->status, v); /* the listing's precision, as the 202 and the 409 */
 }
 
 void api__h_retrain(api_request_t *r)

@@ -377,9 +377,9 @@ class Models(vt.DaemonTestCase):
              bad + "tensor 'fc.weight': named twice in the header")
         said(st_build(lstm_tensors(3, HIDDEN + 1, 3, 3)),
              "the weights' shape does not fit device '%s': device '%s' needs inputs 3, hidden "
-             "%d, layers 1, outputs 3 (inputs and outputs: its channels in sorted name order; "
-             "hidden: model.hidden when it began); the file has inputs 3, hidden %d, layers 1, "
-             "outputs 3" % (dev, dev, HIDDEN, HIDDEN + 1))
+             "%d, layers 1, outputs 3 (inputs and outputs: its channels in the order they first "
+             "arrived; hidden: model.hidden when it began); the file has inputs 3, hidden %d, "
+             "layers 1, outputs 3" % (dev, dev, HIDDEN, HIDDEN + 1))
         self.assertEqual(models(self.d, dev)["versions"], before["versions"])
         r = self.d.curl("PUT", "/v1/devices/nobody/model/weights", "--data-binary", "@-",
                         stdin=good)
