@@ -519,6 +519,8 @@ void api__h_retrain(api_request_t *r)
         json_t *v = json_pack("{s:s,s:s}", "device", r->seg[0], "training", "queued");
         set_text(v, "ended", res.ended); /* a forced retrain's ended events */
         set_text(v, "ended_members", res.ended_others);
+        if (v && res.ended_lost) /* out of memory: the list is not whole (read67c) */
+            json_object_set_new(v, "ended_members_lost", json_true());
         answer_pipe(r, 202, v); /* the ended events as the listing shows them */
     } else {
         fail(r, rc, "retrain");

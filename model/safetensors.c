@@ -532,11 +532,21 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
      * the shape read from one and the data from the other (session 67: "malformed"). A name
      * too long for ST_NAME_MAX was skipped by parse_header. */
     for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++)
+        for (int j = i + 1; j < n; j++) {
             if (strcmp(t[i].name, t[j].name) == 0) {
                 say(why, cap, "tensor '%s': named twice in the header", t[i].name);
                 return ERR_CORRUPT;
             }
+            /* "lstm.X" and a bare "X" are one tensor to find() and the shape below: both given,
+             * which one counts would depend on the order (read67c). */
+            const char *a = t[i].name, *b = t[j].name;
+            if ((strncmp(a, "lstm.", 5) == 0 && strcmp(a + 5, b) == 0) ||
+                (strncmp(b, "lstm.", 5) == 0 && strcmp(b + 5, a) == 0)) {
+                say(why, cap, "tensors '%s' and '%s': one tensor given twice, with and without "
+                              "the 'lstm.' prefix", a, b);
+                return ERR_CORRUPT;
+            }
+        }
     struct st_ctx c = {t, n, p + 8 + hl, len - 8 - hl};
 
     /* The shape, from layer 0 and the head. */

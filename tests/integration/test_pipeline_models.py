@@ -375,6 +375,11 @@ class Models(vt.DaemonTestCase):
         dup = dict(t, **{"fc.weigh2": ([HIDDEN, 3], t["fc.weight"][1])})
         said(st_build(dup).replace(b'"fc.weigh2"', b'"fc.weight"'),
              bad + "tensor 'fc.weight': named twice in the header")
+        # One tensor with and without the "lstm." prefix (read67c: the shape came from one,
+        # the data from the other, whichever came last).
+        alias = dict(t, **{"weight_ih_l0": t["lstm.weight_ih_l0"]})
+        said(st_build(alias), bad + "tensors 'lstm.weight_ih_l0' and 'weight_ih_l0': one tensor "
+             "given twice, with and without the 'lstm.' prefix")
         said(st_build(lstm_tensors(3, HIDDEN + 1, 3, 3)),
              "the weights' shape does not fit device '%s': device '%s' needs inputs 3, hidden "
              "%d, layers 1, outputs 3 (inputs and outputs: its channels in the order they first "
