@@ -675,6 +675,9 @@ void pipeline_destroy(pipeline_t *p)
         pipeline__chlists_free(&sh->chlists);
     }
     rings_save(p);
+    /* What the pool logged while it was stopped (a training failing as it ended): held counts
+     * the stop's flush came too early to say (read67c). */
+    pipeline_log_flush(p, 1);
     struct dev *d, *tmp;
     HASH_ITER(hh, p->devs, d, tmp)
     {
