@@ -123,10 +123,11 @@ class Readings(vt.DaemonTestCase):
         # Line protocol's nanoseconds name their unit, so readings can be stored from
         # 1970-01-02 to 1973-03-03, where a from=/to= number is refused as likely epoch seconds.
         # The pages' next links there must still be taken back (they were 400: it_crash's
-        # kill -9 test, its stream at 1e9 ms, met it past 100,000 lines).
+        # kill -9 test, its stream at 1e9 ms, met it past 100,000 lines). precision=ns named:
+        # without a unit such times are refused since session 67 (in67).
         t0 = 10 ** 9  # ms: 1970-01-12
         r = self.d.write_lp("".join("s,device=q-secs v=%d %d\n" % (i, (t0 + i) * 10 ** 6)
-                                    for i in range(7)))
+                                    for i in range(7)), precision="ns")
         self.assertEqual(r.status, 204, r)
         want = [(t0 + i, {"v": float(i)}) for i in range(7)]
         doc = self.d.get_json("/v1/devices/q-secs/readings?limit=3")
