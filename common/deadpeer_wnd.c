@@ -11,32 +11,38 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-int deadpeer_room(int fd, size_t n)
+/* The bytes of ours not yet acknowledged (*queued) and the peer's advertised window (*wnd, -1
+ * when the kernel does not say it). Returns 0, or -1 when the queue cannot be read. */
+static int out_state(int fd, size_t *queued, long long *wnd)
 {
-    int queued = 0;
-    if (ioctl(fd, SIOCOUTQ, &queued) != 0)
-        return 1;
-    if (queued > 0)
-        return 0;
+    int q = 0;
+    if (ioctl(fd, SIOCOUTQ, &q) != 0 || q < 0)
+        return -1;
+    *queued = (size_t)q;
     struct tcp_info ti;
     memset(&ti, 0, sizeof ti);
     socklen_t len = sizeof ti;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-        len < offsetof(struct tcp_info, tcpi_snd_wnd) + sizeof ti.tcpi_snd_wnd)
-        return 1; /* a kernel without the window: the empty queue alone */
-    return ti.tcpi_snd_wnd >= n;
+    *wnd = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+                   len < offsetof(struct tcp_info, tcpi_snd_wnd) + sizeof ti.tcpi_snd_wnd
+               ? -1
+               : (long long)ti.tcpi_snd_wnd;
+    return 0;
+}
+
+int deadpeer_room(int fd, size_t n)
+{
+    size_t queued;
+    long long wnd;
+    if (out_state(fd, &queued, &wnd) != 0)
+        return 1;
+    if (queued > 0)
+        return 0;
+    return wnd < 0 || (size_t)wnd >= n; /* a kernel without the window: the empty queue alone */
 }
 
 int deadpeer_window_shut(int fd, size_t n)
 {
-    int queued = 0;
-    if (ioctl(fd, SIOCOUTQ, &queued) != 0 || queued < 0)
-        return 0;
-    struct tcp_info ti;
-    memset(&ti, 0, sizeof ti);
-    socklen_t len = sizeof ti;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-        len < offsetof(struct tcp_info, tcpi_snd_wnd) + sizeof ti.tcpi_snd_wnd)
-        return 0;
-    return (size_t)ti.tcpi_snd_wnd < (size_t)queued + n;
+    size_t queued;
+    long long wnd;
+    return out_state(fd, &queued, &wnd) == 0 && wnd >= 0 && (size_t)wnd < queued + n;
 }

@@ -8,6 +8,7 @@ A last line cut by the client's close (FIN, no newline) is answered and not stor
 An "auth" line to a vigild without tokens is line 0 as with tokens (AuthWithoutTokens)."""
 
 import os
+import re
 import socket
 import sys
 import time
@@ -104,12 +105,7 @@ class WriteOnly(vt.DaemonTestCase):
             self.fail("vigild read 800,000 refused lines whose answers were never read")
         except OSError:
             pass  # the send stalled (timeout) or the connection was ended
-        vt.wait_for("the connection counted as not reading",
-                    lambda: self.d.metric(NOT_READING, need=True) == before + 1, 30,
-                    lambda: self.d.log()[-2000:])
-        s.close()
-        self.assertRegex(self.d.log(), r"stream: connection from 127\.0\.0\.1:\d+ ended: it did "
-                                       r"not read its answers for 4 s")
+        self.ended_not_reading(s, before, "1 MiB of them")
 
     def test_refused_line_after_window_closed(self):
         # A client that only writes fills its window with the (coalesced) "ok" lines written
@@ -127,12 +123,18 @@ class WriteOnly(vt.DaemonTestCase):
             s.sendall(b"m,device=wolate x= 1\n")
         except OSError as e:
             self.fail("the client was ended before its refused line: %s" % e)
+        self.ended_not_reading(s, before, "an error answer on its closed window")
+
+    def ended_not_reading(self, s, before, waited):
+        """Waits until s's connection is counted as ended for not reading, closes s and checks
+        the warning says what waited (each test's own line: the class shares one vigild)."""
         vt.wait_for("the connection counted as not reading",
                     lambda: self.d.metric(NOT_READING, need=True) == before + 1, 30,
                     lambda: self.d.log()[-2000:])
         s.close()
         self.assertRegex(self.d.log(), r"stream: connection from 127\.0\.0\.1:\d+ ended: it did "
-                                       r"not read its answers for 4 s")
+                                       r"not read its answers for 4 s \(stream\.dead_peer_timeout_s\) "
+                                       r"while %s waited" % re.escape(waited))
 
 REJECTED = 'vigil_ingest_rejected_total{proto="stream"}'
 CUT = "line not ended by a newline: not stored"
