@@ -369,8 +369,12 @@ void api__answer_clear(api_request_t *r);
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Sets a JSON response from a jansson value (takes a reference: decrefs it). */
 struct json_t;
+/* json_dumps(v, flags) with each real number in its shortest exact form (0.1, not jansson's
+ * 0.10000000000000001): the same values, spelt as a client sent them. Free with free(). */
+char *api__json_dumps(const struct json_t *v, size_t flags);
+
+/* Sets a JSON response from a jansson value (takes a reference: decrefs it). */
 void api__json(api_request_t *r, unsigned status, struct json_t *v);
 
 /* Answers 200 with a JSON text built elsewhere (the backend's), adding a newline; takes json

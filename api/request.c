@@ -209,7 +209,7 @@ void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
 
 void api__json(api_request_t *r, unsigned status, json_t *v)
 {
-    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    char *s = v ? api__json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
     if (s == NULL) {
         out_of_memory(r);
