@@ -321,6 +321,17 @@ const char *api__route_allow(enum api_route route);
  * endpoint accepts (none, JSON, curl -d's default); else answers 415 and returns 0. */
 int api__json_content_type_ok(api_request_t *r);
 
+/* charset.c. Any thread. Whether the request's Content-Type parameters are well formed (RFC
+ * 9110; blanks around '=' allowed) with at most one charset, UTF-8 or US-ASCII; else answers
+ * 400 (a malformed header, a second charset) or 415 (another charset) naming it and returns 0.
+ * No Content-Type, or one without a charset, is UTF-8. The media type is the route's check. */
+int api__charset_ok(api_request_t *r);
+
+/* charset.c. Any thread. Whether the decoded body (len bytes) does not begin as UTF-16 or
+ * UTF-32 text does (a byte order mark, or a 00 byte in its first two); else answers 415 naming
+ * the encoding and returns 0 (session 68: a UTF-16 JSON body failed as "invalid JSON"). */
+int api__body_utf8_ok(api_request_t *r, const char *body, size_t len);
+
 /* handlers.c, for devices.c too. Any thread. Appends the warning msg (copied) to an answer's
  * "warnings" (warn: a JSON array; POST /v1/readings, PUT /v1/devices/{id}) unless warn holds
  * it already or holds max warnings (0: no bound). Returns 1 when appended, else 0 (a repeat,
