@@ -275,7 +275,8 @@ void api__lp_write(api_request_t *r, const api_lp_write_t *w)
     size_t len;
     int owned;
     /* InfluxDB reads any Content-Type; its charset is read here as on the JSON routes (session
-     * 68: a Latin-1 body declared so was stored with its bytes as they came). */
+     * 68: a Latin-1 body declared so was read as UTF-8, each line with a Latin-1 letter refused
+     * as "not valid UTF-8", the declared charset never named). */
     if (!api__charset_ok(r) || api__request_body(r, &body, &len, &owned))
         return;
     if (!api__body_utf8_ok(r, body, len)) {

@@ -75,8 +75,9 @@ class Integrator(vt.DaemonTestCase):
 
     def test_write_charset(self):
         """Session 68: /write (line protocol) did not read the charset: a Latin-1 body declared
-        so was stored with its bytes as they came. Now a 415 as on the JSON routes, nothing
-        stored; Telegraf's and the influx clients' text/plain; charset=utf-8 is read."""
+        so was read as UTF-8 (a 400 "invalid device tag: is not valid UTF-8", the charset not
+        named). Now a 415 as on the JSON routes, nothing stored; Telegraf's and the influx
+        clients' text/plain; charset=utf-8 is read."""
         src = os.path.join(self.d.tmp, "latin1.lp")
         vt.write_file(src, b"m,device=k\xfchl a=1 1000\n", "wb")
         for path in ("/write?db=x&precision=ms", "/api/v2/write?org=o&bucket=x&precision=ms"):
