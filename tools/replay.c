@@ -409,8 +409,7 @@ static int secs_read(const char *s, int64_t *ms)
  * its line, as vigild refuses it: read silently as "no time", it changed retrain_seconds'
  * schedule unseen. *bad: 0, or 1 when the cell is not a time at all, 2 when it is a whole
  * number that looks like epoch seconds (UNIT_GUESS): both refused by the caller. */
-static int64_t row_time(const char *s, enum time_unit unit, const char *file, long lineno,
-                        int *bad)
+static int64_t row_time(const char *s, enum time_unit unit, const char *file, long lineno, int *bad)
 {
     *bad = 0;
     char buf[64];
