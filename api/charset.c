@@ -13,6 +13,7 @@
  *
  * Threading: any thread (libmicrohttpd's); pure but for the answer set on r. */
 #include "api_int.h"
+#include "batch.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,10 +34,11 @@ static const char *ows(const char *p)
     return p + strspn(p, " \t");
 }
 
-/* Reads the parameters of ct into *cs (its charset value, unquoted, NUL-terminated; "" when
- * none). Returns NULL, or why the header is not well formed (a static text) with *name the
- * parameter it is about (borrowed from ct, *name_len bytes). */
-static const char *params_read(const char *ct, char cs[CHARSET_MAX + 1], const char **name,
+/* Reads the parameters of ct into *cs (its charset value, unquoted, NUL-terminated, cut to
+ * CHARSET_MAX bytes between UTF-8 characters; "" when none). Returns NULL, or why the header is not
+ * well formed (a static text) with *name the parameter it is about (borrowed from ct, *name_len
+ * bytes). */
+static const char *params_read(const char *ct, char cs[CHARSET_MAX + 2], const char **name,
                                size_t *name_len)
 {
     const char *p = ows(ct);
@@ -75,19 +77,24 @@ static const char *params_read(const char *ct, char cs[CHARSET_MAX + 1], const c
                     return "no closing quote in the value of parameter";
                 if (*p == '\\' && p[1] != '\0')
                     p++;
-                if (is_cs && k < CHARSET_MAX)
+                if (is_cs && k < CHARSET_MAX + 1)
                     cs[k++] = *p;
             }
             p++;
         } else {
+            /* Emptiness by the text, not by k: k counts the charset's bytes only (session 68's
+             * review: `; foo=bar`, any other token value, was "an empty value"). */
+            const char *v = p;
             for (; tchar((unsigned char)*p); p++)
-                if (is_cs && k < CHARSET_MAX)
+                if (is_cs && k < CHARSET_MAX + 1)
                     cs[k++] = *p;
-            if (k == 0 && (*p == '\0' || *p == ';' || *p == ' ' || *p == '\t'))
+            if (p == v && (*p == '\0' || *p == ';' || *p == ' ' || *p == '\t'))
                 return "an empty value for parameter";
         }
-        if (is_cs)
+        if (is_cs) { /* one byte more than kept is read, so a cut falls between characters */
             cs[k] = '\0';
+            cs[batch_name_cut(cs, CHARSET_MAX)] = '\0';
+        }
     }
 }
 
@@ -97,16 +104,16 @@ int api__charset_ok(api_request_t *r)
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct == NULL)
         return 1;
-    char cs[CHARSET_MAX + 1];
+    char cs[CHARSET_MAX + 2];
     const char *name;
     size_t name_len;
     const char *why = params_read(ct, cs, &name, &name_len);
     if (why != NULL) {
         api__error(r, 400,
-                   "Content-Type '%.200s': %s%s%.*s%s (write type/subtype; name=value, the "
+                   "Content-Type '%.*s': %s%s%.*s%s (write type/subtype; name=value, the "
                    "value a token or a quoted string)",
-                   ct, why, name_len ? " '" : "", (int)(name_len > 64 ? 64 : name_len), name,
-                   name_len ? "'" : "");
+                   (int)batch_name_cut(ct, 200), ct, why, name_len ? " '" : "",
+                   (int)(name_len > 64 ? 64 : name_len), name, name_len ? "'" : "");
         return 0;
     }
     if (cs[0] == '\0')
@@ -136,7 +143,12 @@ int api__body_utf8_ok(api_request_t *r, const char *body, size_t len)
     else if (len >= 2 && b[0] == 0xFE && b[1] == 0xFF)
         enc = "UTF-16BE", how = "its byte order mark FE FF";
     /* Without a mark, JSON's and line protocol's first character is ASCII: in UTF-16 one of its
-     * two bytes is 0 (RFC 4627's detection), which no UTF-8 text begins with. */
+     * two bytes is 0, in UTF-32 three of its four (RFC 4627's detection), which no UTF-8 text
+     * begins with. UTF-32 first: UTF-32LE's "x" 00 00 00 begins as UTF-16LE's does. */
+    else if (len >= 4 && b[0] != 0 && b[1] == 0 && b[2] == 0 && b[3] == 0)
+        enc = "UTF-32LE", how = "three 00 bytes after its first character";
+    else if (len >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] != 0)
+        enc = "UTF-32BE", how = "three 00 bytes before its first character";
     else if (len >= 2 && b[0] != 0 && b[1] == 0)
         enc = "UTF-16LE", how = "a 00 byte after its first character";
     else if (len >= 2 && b[0] == 0 && b[1] != 0)

@@ -63,7 +63,12 @@ class Integrator(vt.DaemonTestCase):
         for i, ct in enumerate(('application/json; x="a;charset=latin1"',
                                 'application/json; charset="utf\\-8"',
                                 "application/json;;charset=utf-8;",
-                                'text/plain; x="a\\"b;charset=latin1"; charset=utf-8')):
+                                'text/plain; x="a\\"b;charset=latin1"; charset=utf-8',
+                                # Another parameter's token value (the review of int68: any was
+                                # "an empty value"), a browser's form, a media type parameter.
+                                "application/json; foo=bar",
+                                "application/json;charset=UTF-8",
+                                "application/json; charset=utf-8; version=1")):
             r = self.d.curl("POST", "/v1/readings", "-H", "Content-Type: " + ct,
                             "--data-binary", one % (i + 1))
             self.assertEqual(r.status, 200, (ct, r))
@@ -71,7 +76,21 @@ class Integrator(vt.DaemonTestCase):
                         'Content-Type: application/json; x="charset=utf-8"; charset=latin1',
                         "--data-binary", one % 9)
         self.assertEqual((r.status, r.json()["error"]), (415, "charset 'latin1' " + UTF8_ONLY))
-        self.assertEqual(self.d.device("cp-1")["points"], 4)
+        # A long value is named cut between characters (the review of int68: cut at 64 bytes
+        # mid-character, the answer ended in "\ufffd"); the header likewise at 200 bytes.
+        long_cs = "a" + "\u00e9" * 40
+        r = self.d.curl("POST", "/v1/readings", "-H",
+                        'Content-Type: application/json; charset="%s"' % long_cs,
+                        "--data-binary", one % 10)
+        self.assertEqual((r.status, r.json()["error"]),
+                         (415, "charset '%s' %s" % ("a" + "\u00e9" * 31, UTF8_ONLY)))
+        ct = 'application/json; x="%s"x' % ("a" * 178 + "\u00e9" * 20)
+        r = self.d.curl("POST", "/v1/readings", "-H", "Content-Type: " + ct,
+                        "--data-binary", one % 11)
+        self.assertEqual((r.status, r.json()["error"]),
+                         (400, "Content-Type '%s': text after the value of parameter 'x' %s"
+                          % (ct.encode()[:199].decode(), syntax)))
+        self.assertEqual(self.d.device("cp-1")["points"], 7)
 
     def test_write_charset(self):
         """Session 68: /write (line protocol) did not read the charset: a Latin-1 body declared
@@ -94,7 +113,12 @@ class Integrator(vt.DaemonTestCase):
                         "Content-Type: text/plain; charset=utf-8", "--data-binary",
                         "m,device=wc-1 a=1 1000")
         self.assertEqual(r.status, 204, r)
-        self.assertEqual(self.d.device("wc-1")["points"], 1)
+        # Another parameter beside the charset is read, not refused (the review of int68).
+        r = self.d.curl("POST", "/api/v2/write?org=o&bucket=x&precision=ms", "-H",
+                        "Content-Type: text/plain; version=0.0.4; charset=utf-8",
+                        "--data-binary", "m,device=wc-1 a=1 2000")
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(self.d.device("wc-1")["points"], 2)
 
     def test_utf16_body(self):
         """Session 68 (int67's left item): a UTF-16 JSON body without a charset failed at its
@@ -108,7 +132,13 @@ class Integrator(vt.DaemonTestCase):
                  "its byte order mark FE FF"),
                 ("le", text.encode("utf-16-le"), "UTF-16LE", "a 00 byte after its first character"),
                 ("be", text.encode("utf-16-be"), "UTF-16BE", "a 00 byte before its first character"),
-                ("utf32", text.encode("utf-32"), "UTF-32LE", "its byte order mark FF FE 00 00")):
+                ("utf32", text.encode("utf-32"), "UTF-32LE", "its byte order mark FF FE 00 00"),
+                # Without a mark (the review of int68: UTF-32LE was named UTF-16LE, and UTF-32BE
+                # was "invalid JSON").
+                ("utf32le", text.encode("utf-32-le"), "UTF-32LE",
+                 "three 00 bytes after its first character"),
+                ("utf32be", text.encode("utf-32-be"), "UTF-32BE",
+                 "three 00 bytes before its first character")):
             src = os.path.join(self.d.tmp, name + ".json")
             vt.write_file(src, data, "wb")
             want = "request body looks like %s (%s): vigild reads UTF-8 only (send the body in " \
