@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -575,6 +576,37 @@ static int train_now(detector_t *d, struct series *s, int verbose, long lineno, 
     return rc;
 }
 
+/* The temporary OUTPUT while it is written, for sig_remove_tmp (a handler has no argument: the
+ * one mutable global here). Set by output_open, cleared by output_close once the name is gone. */
+static const char *volatile sig_tmp;
+
+/* SIGINT, SIGTERM, SIGHUP while the temporary OUTPUT exists: removes it, then dies of sig as it
+ * would have (SA_RESETHAND). The review of int68: an interrupted run left OUTPUT.csv.XXXXXX.
+ * unlink and raise are async-signal-safe. SIGKILL cannot be caught: it still leaves the file. */
+static void sig_remove_tmp(int sig)
+{
+    const char *t = sig_tmp;
+    if (t != NULL)
+        unlink(t);
+    raise(sig);
+}
+
+/* Installs sig_remove_tmp for the signals that end a run, except one the caller ignores (nohup's
+ * SIGHUP stays ignored). */
+static void sig_remove_tmp_install(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
+        struct sigaction old, sa = {0};
+        if (sigaction(sigs[k], NULL, &old) != 0 || old.sa_handler == SIG_IGN)
+            continue;
+        sa.sa_handler = sig_remove_tmp;
+        sa.sa_flags = SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[k], &sa, NULL);
+    }
+}
+
 /* Opens OUTPUT for writing. A regular file (or a new one) is written as a temporary file beside
  * it, *tmp its name (caller owns; free with free), renamed to path by output_close when every
  * row was scored: a refused or failed input leaves no OUTPUT, and an existing one as it was
@@ -617,14 +649,20 @@ static FILE *output_open(const char *path, char **tmp)
         return NULL;
     }
     *tmp = name;
+    sig_tmp = name;
+    sig_remove_tmp_install();
     return out;
 }
 
 /* Closes output_open's out: with tmp, renames it to path when ok, else removes it. Returns 0, or
- * -1 with the reason on stderr when the close or rename fails (the temporary file removed). */
+ * -1 with the reason on stderr when the close or rename fails (the temporary file removed). The
+ * temporary file is synced before the rename (the review of int68): without, a crash soon after
+ * could leave OUTPUT renamed but empty on file systems that do not order the two (XFS). */
 static int output_close(FILE *out, const char *tmp, const char *path, int ok)
 {
-    int rc = fclose(out);
+    int rc = tmp != NULL && ok && (fflush(out) != 0 || fsync(fileno(out)) != 0) ? -1 : 0;
+    if (fclose(out) != 0)
+        rc = -1;
     if (rc != 0 && ok)
         fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
     if (tmp == NULL)
@@ -635,6 +673,7 @@ static int output_close(FILE *out, const char *tmp, const char *path, int ok)
     }
     if (rc != 0 || !ok)
         unlink(tmp);
+    sig_tmp = NULL; /* after: a signal before it finds the name gone, and unlink fails harmlessly */
     return rc == 0 ? 0 : -1;
 }
 
