@@ -323,8 +323,9 @@ const char *api__route_allow(enum api_route route);
 int api__json_content_type_ok(api_request_t *r);
 
 /* charset.c. Any thread. Whether the request's Content-Type parameters are well formed (RFC
- * 9110; blanks around '=' allowed) with at most one charset, UTF-8 or US-ASCII; else answers
- * 400 (a malformed header, a second charset) or 415 (another charset) naming it and returns 0.
+ * 9110; blanks around '=' allowed) with a charset UTF-8 or US-ASCII, or none (two only when both
+ * are); else answers 400 (a malformed header, a second charset) or 415 (another charset) naming
+ * it and returns 0.
  * No Content-Type, or one without a charset, is UTF-8. The media type is the route's check. */
 int api__charset_ok(api_request_t *r);
 

@@ -9,7 +9,8 @@
  * around '=' (session 67 did, and some clients write `charset = utf-8`). Session 68 (the review
  * of int67): `charset="utf-8"x` was taken as UTF-8, the first of two charset parameters decided,
  * and a `;charset=` inside another parameter's quoted value was read as one; now text after a
- * value and a second charset are a 400 naming the header, and quoted values are skipped whole.
+ * value and a second charset (unless both say UTF-8) are a 400 naming the header, and quoted
+ * values are skipped whole.
  *
  * Threading: any thread (libmicrohttpd's); pure but for the answer set on r. */
 #include "api_int.h"
@@ -32,6 +33,16 @@ static int tchar(unsigned char c)
 static const char *ows(const char *p)
 {
     return p + strspn(p, " \t");
+}
+
+/* Whether cs names UTF-8 or US-ASCII (a subset). */
+static int utf8_name(const char *cs)
+{
+    static const char *const utf8[] = {"utf-8", "utf8", "us-ascii", "ascii"};
+    for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++)
+        if (strcasecmp(cs, utf8[i]) == 0)
+            return 1;
+    return 0;
 }
 
 /* Reads the parameters of ct into *cs (its charset value, unquoted, NUL-terminated, cut to
@@ -68,8 +79,7 @@ static const char *params_read(const char *ct, char cs[CHARSET_MAX + 2], const c
             return "no '=value' for parameter";
         p = ows(p + 1);
         const int is_cs = *name_len == 7 && strncasecmp(n, "charset", 7) == 0;
-        if (is_cs && seen++)
-            return "a second parameter";
+        char val[CHARSET_MAX + 2]; /* a charset's value */
         size_t k = 0;
         if (*p == '"') {
             for (p++; *p != '"'; p++) {
@@ -78,7 +88,7 @@ static const char *params_read(const char *ct, char cs[CHARSET_MAX + 2], const c
                 if (*p == '\\' && p[1] != '\0')
                     p++;
                 if (is_cs && k < CHARSET_MAX + 1)
-                    cs[k++] = *p;
+                    val[k++] = *p;
             }
             p++;
         } else {
@@ -87,14 +97,21 @@ static const char *params_read(const char *ct, char cs[CHARSET_MAX + 2], const c
             const char *v = p;
             for (; tchar((unsigned char)*p); p++)
                 if (is_cs && k < CHARSET_MAX + 1)
-                    cs[k++] = *p;
+                    val[k++] = *p;
             if (p == v && (*p == '\0' || *p == ';' || *p == ' ' || *p == '\t'))
                 return "an empty value for parameter";
         }
-        if (is_cs) { /* one byte more than kept is read, so a cut falls between characters */
-            cs[k] = '\0';
-            cs[batch_name_cut(cs, CHARSET_MAX)] = '\0';
-        }
+        if (!is_cs)
+            continue;
+        val[k] = '\0'; /* one byte more than kept is read, so a cut falls between characters */
+        val[batch_name_cut(val, CHARSET_MAX)] = '\0';
+        /* A second charset is refused unless both say UTF-8 (the review of int68: some client
+         * libraries append `; charset=utf-8` to a type that has it; which of two others a sender
+         * meant is not known). */
+        if (seen++ == 0)
+            memcpy(cs, val, k + 1);
+        else if (!utf8_name(cs) || !utf8_name(val))
+            return "a second parameter";
     }
 }
 
@@ -116,12 +133,8 @@ int api__charset_ok(api_request_t *r)
                    (int)(name_len > 64 ? 64 : name_len), name, name_len ? "'" : "");
         return 0;
     }
-    if (cs[0] == '\0')
+    if (cs[0] == '\0' || utf8_name(cs))
         return 1;
-    static const char *const utf8[] = {"utf-8", "utf8", "us-ascii", "ascii"};
-    for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++)
-        if (strcasecmp(cs, utf8[i]) == 0)
-            return 1;
     api__error(r, 415,
                "charset '%s' is not supported: vigild reads UTF-8 only (send the body in UTF-8, "
                "charset=utf-8)",
