@@ -318,8 +318,21 @@ void api__cors_headers(const api_request_t *r, struct MHD_Response *resp);
 const char *api__route_allow(enum api_route route);
 
 /* handlers.c, for devices.c too. Any thread. Whether the request's Content-Type is one a JSON
- * endpoint accepts (none, JSON, curl -d's default); else answers 415 and returns 0. */
+ * endpoint accepts (none, JSON, curl -d's default) with a UTF-8 charset or none; else answers
+ * 415 (400 for malformed parameters: api__charset_ok) and returns 0. */
 int api__json_content_type_ok(api_request_t *r);
+
+/* charset.c. Any thread. Whether the request's Content-Type parameters are well formed (RFC
+ * 9110; blanks around '=' allowed) with a charset UTF-8 or US-ASCII, or none (two only when both
+ * are); else answers 400 (a malformed header, a second charset) or 415 (another charset) naming
+ * it and returns 0.
+ * No Content-Type, or one without a charset, is UTF-8. The media type is the route's check. */
+int api__charset_ok(api_request_t *r);
+
+/* charset.c. Any thread. Whether the decoded body (len bytes) does not begin as UTF-16 or
+ * UTF-32 text does (a byte order mark, or a 00 byte in its first two); else answers 415 naming
+ * the encoding and returns 0 (session 68: a UTF-16 JSON body failed as "invalid JSON"). */
+int api__body_utf8_ok(api_request_t *r, const char *body, size_t len);
 
 /* handlers.c, for devices.c too. Any thread. Appends the warning msg (copied) to an answer's
  * "warnings" (warn: a JSON array; POST /v1/readings, PUT /v1/devices/{id}) unless warn holds
@@ -408,7 +421,8 @@ int api__request_body(api_request_t *r, char **body, size_t *len, int *owned);
  * mark skipped (json_bom_len). Returns 0 with *v the value (caller owns; json_decref), or with
  * *v NULL when the body holds nothing but blanks (space, tab, CR, LF) after the mark, or nothing:
  * an empty body, whose meaning is the route's; 1 with *v NULL when it is not JSON, *jerr saying
- * where jansson stopped (the caller answers); -1 with the answer set (415, 413, 400 not gzip). */
+ * where jansson stopped (the caller answers); -1 with the answer set (415: an unknown
+ * Content-Encoding, or a UTF-16/UTF-32 body, api__body_utf8_ok; 413; 400 not gzip). */
 struct json_error_t;
 int api__json_body(api_request_t *r, struct json_t **v, struct json_error_t *jerr);
 
