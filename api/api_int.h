@@ -326,8 +326,10 @@ int api__json_content_type_ok(api_request_t *r);
  * 9110; blanks around '=' allowed) with a charset UTF-8 or US-ASCII, or none (two only when both
  * are); else answers 400 (a malformed header, a second charset) or 415 (another charset) naming
  * it and returns 0.
- * No Content-Type, or one without a charset, is UTF-8. The media type is the route's check. */
-int api__charset_ok(api_request_t *r);
+ * No Content-Type, or one without a charset, is UTF-8. The media type is the route's check.
+ * influx (the line-protocol writes): a malformed header is not refused, its charset read as far
+ * as the header goes (influxd reads none of it). */
+int api__charset_ok(api_request_t *r, int influx);
 
 /* charset.c. Any thread. Whether the decoded body (len bytes) does not begin as UTF-16 or
  * UTF-32 text does (a byte order mark, or a 00 byte in its first two); else answers 415 naming

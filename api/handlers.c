@@ -76,7 +76,7 @@ int api__json_content_type_ok(api_request_t *r)
     static const char *const ok[] = {"application/json", "text/json",
                                      "application/x-www-form-urlencoded", "text/plain", "*/*"};
     if (ct_in(ct, ok, sizeof ok / sizeof ok[0]))
-        return api__charset_ok(r);
+        return api__charset_ok(r, 0);
     /* Newline-delimited JSON's types get the hint a body of one object a line gets (session 66:
      * a plain 415 told the client nothing of how to send the same readings). */
     static const char *const lines[] = {"application/x-ndjson",  "application/ndjson",

@@ -277,7 +277,7 @@ void api__lp_write(api_request_t *r, const api_lp_write_t *w)
     /* InfluxDB reads any Content-Type; its charset is read here as on the JSON routes (session
      * 68: a Latin-1 body declared so was read as UTF-8, each line with a Latin-1 letter refused
      * as "not valid UTF-8", the declared charset never named). */
-    if (!api__charset_ok(r) || api__request_body(r, &body, &len, &owned))
+    if (!api__charset_ok(r, 1) || api__request_body(r, &body, &len, &owned))
         return;
     if (!api__body_utf8_ok(r, body, len)) {
         if (owned)
