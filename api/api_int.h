@@ -332,8 +332,9 @@ int api__json_content_type_ok(api_request_t *r);
 int api__charset_ok(api_request_t *r, int influx);
 
 /* charset.c. Any thread. Whether the decoded body (len bytes) does not begin as UTF-16 or
- * UTF-32 text does (a byte order mark, or a 00 byte in its first two); else answers 415 naming
- * the encoding and returns 0 (session 68: a UTF-16 JSON body failed as "invalid JSON"). */
+ * UTF-32 text does (a byte order mark, or a 00 byte in its first two, three for UTF-32); else
+ * answers 415 naming the encoding and returns 0 (session 68: a UTF-16 JSON body failed as
+ * "invalid JSON"). */
 int api__body_utf8_ok(api_request_t *r, const char *body, size_t len);
 
 /* handlers.c, for devices.c too. Any thread. Appends the warning msg (copied) to an answer's
