@@ -608,46 +608,77 @@ static void sig_remove_tmp_install(void)
 }
 
 /* Opens OUTPUT for writing. A regular file (or a new one) is written as a temporary file beside
- * it, *tmp its name (caller owns; free with free), renamed to path by output_close when every
- * row was scored: a refused or failed input leaves no OUTPUT, and an existing one as it was
- * (session 68: the rows before a refused line were left, a plausible but partial file). Any
- * other path (a symlink, /dev/stdout, a pipe) is written directly, *tmp NULL. NULL, with the
- * reason on stderr, on failure. */
-static FILE *output_open(const char *path, char **tmp)
+ * it, *tmp its name and *dst the name to rename it to (caller owns both; free with free), renamed
+ * by output_close when every row was scored: a refused or failed input leaves no OUTPUT, and an
+ * existing one as it was (session 68: the rows before a refused line were left, a plausible but
+ * partial file). A symbolic link to a regular file (or to none yet) is followed: the temporary
+ * file goes beside its target, which the rename replaces, the link kept. An existing file keeps
+ * its permission bits. Any other path (/dev/stdout, a pipe), or an existing file in a folder
+ * where no temporary file can be made (read-only), is written directly, *tmp NULL. NULL, with
+ * the reason on stderr, on failure. */
+static FILE *output_open(const char *path, char **tmp, char **dst)
 {
     struct stat st;
-    *tmp = NULL;
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    *tmp = *dst = NULL;
+    char *real = NULL; /* a symbolic link's target (NULL for a dangling one: written directly) */
+    const int link = lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+    if (link)
+        real = realpath(path, NULL);
+    const char *target = real ? real : path;
+    const int exists = stat(target, &st) == 0;
+    if ((link && !real) || (exists && !S_ISREG(st.st_mode))) {
+        free(real);
         FILE *out = fopen(path, "w");
         if (!out)
             fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
         return out;
     }
-    size_t n = strlen(path);
+    size_t n = strlen(target);
     char *name = malloc(n + sizeof ".XXXXXX");
     if (!name) {
+        free(real);
         fprintf(stderr, "vigil-replay: %s\n", err_str(ERR_NOMEM));
         return NULL;
     }
-    memcpy(name, path, n);
+    memcpy(name, target, n);
     memcpy(name + n, ".XXXXXX", sizeof ".XXXXXX");
     int fd = mkstemp(name);
+    if (fd < 0 && exists && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+        free(name); /* a writable file in a folder that is not: as before session 68 */
+        free(real);
+        FILE *out = fopen(path, "w");
+        if (!out)
+            fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
+        return out;
+    }
     FILE *out = NULL;
     if (fd >= 0) {
-        mode_t mask = umask(0); /* the mode fopen would have given: 0666 less the umask */
-        umask(mask);
-        if (fchmod(fd, 0666 & ~mask) != 0 || !(out = fdopen(fd, "w"))) {
+        mode_t mode;
+        if (exists) {
+            mode = st.st_mode & 07777;
+        } else {
+            mode_t mask = umask(0); /* the mode fopen would have given: 0666 less the umask */
+            umask(mask);
+            mode = 0666 & ~mask;
+        }
+        if (fchmod(fd, mode) != 0 || !(out = fdopen(fd, "w"))) {
             int e = errno;
             close(fd);
             unlink(name);
             errno = e;
         }
     }
-    if (!out) {
-        fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
+    if (!out || !(*dst = strdup(target))) {
+        fprintf(stderr, "vigil-replay: %s: %s\n", path, out ? err_str(ERR_NOMEM) : strerror(errno));
+        if (out) {
+            fclose(out);
+            unlink(name);
+        }
         free(name);
+        free(real);
         return NULL;
     }
+    free(real);
     *tmp = name;
     sig_tmp = name;
     sig_remove_tmp_install();
@@ -752,8 +783,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-replay: %s: %s\n", argv[i], strerror(errno));
         return 1;
     }
-    char *tmp = NULL; /* the temporary file renamed to OUTPUT at the end, or NULL */
-    FILE *out = output_open(argv[i + 1], &tmp);
+    char *tmp = NULL, *dst = NULL; /* the temporary file renamed to dst at the end, or NULL */
+    FILE *out = output_open(argv[i + 1], &tmp, &dst);
     if (!out) {
         fclose(in);
         return 1;
@@ -896,8 +927,9 @@ out:
     free(series.win);
     free(line);
     fclose(in);
-    if (output_close(out, tmp, argv[i + 1], status == 0) != 0)
+    if (output_close(out, tmp, dst ? dst : argv[i + 1], status == 0) != 0)
         status = 1;
     free(tmp);
+    free(dst);
     return status;
 }
