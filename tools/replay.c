@@ -184,11 +184,34 @@ static int config_set(struct detector_config *cfg, const char *key, const char *
     return ERR_NOTFOUND;
 }
 
+/* Prints every setting as "key = value", as cfg has it: a file -c reads back (read68d: the
+ * settings were listed nowhere a user has, "tools/replay.c lists them all"). */
+static void settings_print(FILE *out, const struct detector_config *cfg)
+{
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const void *p = (const char *)cfg + fields[i].off;
+        if (fields[i].type == F_INT) {
+            fprintf(out, "%s = %d\n", fields[i].name, *(const int *)p);
+        } else if (fields[i].type == F_FLOAT) {
+            const float v = *(const float *)p;
+            char t[32];
+            for (int d = 1; d <= 9; d++) { /* the fewest digits that read back as v */
+                snprintf(t, sizeof t, "%.*g", d, (double)v);
+                if (strtof(t, NULL) == v)
+                    break;
+            }
+            fprintf(out, "%s = %s\n", fields[i].name, t);
+        } else {
+            fprintf(out, "%s = %llu\n", fields[i].name, (unsigned long long)*(const uint64_t *)p);
+        }
+    }
+}
+
 /* Why a setting was refused, naming it and the value as given. */
 static void setting_error(int rc, const char *key, const char *val, char *why, size_t size)
 {
     if (rc == ERR_NOTFOUND)
-        snprintf(why, size, "unknown setting '%s' (vigil-replay(1) lists them)", key);
+        snprintf(why, size, "unknown setting '%s' (vigil-replay --settings lists them)", key);
     else
         snprintf(why, size, "%s: not a number in range: '%s'", key, val);
 }
@@ -463,7 +486,8 @@ static int64_t row_time(const char *s, enum time_unit unit, const char *file, lo
 static void usage(FILE *out, int full)
 {
     fprintf(out, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N]\n"
-                 "                    [--time-unit s|ms] INPUT.csv OUTPUT.csv\n");
+                 "                    [--time-unit s|ms] INPUT.csv OUTPUT.csv\n"
+                 "       vigil-replay [-c FILE.ini] [-s key=value]... --settings\n");
     if (!full)
         return;
     fprintf(out,
@@ -481,6 +505,8 @@ static void usage(FILE *out, int full)
             "  --time-unit s|ms     numbers in the time column are epoch seconds or\n"
             "                       milliseconds (default: milliseconds, and one that looks\n"
             "                       like seconds, 1970-01-02 to 1973-03-03 as ms, is refused)\n"
+            "  --settings           print every detector setting as key = value, as the\n"
+            "                       options before it leave them (a file for -c), and exit\n"
             "  --version            print the version and exit\n"
             "  --help               print this help and exit\n"
             "OUTPUT.csv is written only when every row was scored (through a temporary file\n"
@@ -734,6 +760,9 @@ int main(int argc, char **argv)
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
         if (!strcmp(argv[i], "--help")) {
             usage(stdout, 1);
+            return 0;
+        } else if (!strcmp(argv[i], "--settings")) {
+            settings_print(stdout, &cfg); /* as the options before it left them */
             return 0;
         } else if (!strcmp(argv[i], "--version")) {
             printf("vigil-replay %s\n", VIGIL_VERSION);
