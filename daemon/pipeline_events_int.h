@@ -185,16 +185,17 @@ void pipeline__events_clear(struct dev *d);
 void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
                            const struct detector_result *r);
 /* Whether a limited line of l's kind, at level, is said now (pipeline_evlog.c): 0 during
- * pipeline_restore (its catch-up replays what the vigild before said), 0 below the log's level
+ * pipeline_restore (its catch-up replays what the vigild before said) unless unsaid (an
+ * episode no stored row had: event.unsaid), 0 below the log's level
  * without taking any of l's lines (read67a's finding 4: unprinted lines used up the minute's
  * allowance, and the next printed one counted them as left out), and past PIPE_EVLOG_BURST
  * lines a minute (the occurrence then counted); else 1, note (size bytes) what the line adds
  * (log_limit_note). One l serves one level. Any thread. */
-int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, char *note,
-                        size_t size);
+int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, int unsaid,
+                        char *note, size_t size);
 
 /* The log lines of e's opening and of its end (pipeline_evlog.c): at most PIPE_EVLOG_BURST of
- * each a minute, none before pipeline_restore is over. Caller holds d->mu. */
+ * each a minute, none before pipeline_restore is over but e->unsaid's. Caller holds d->mu. */
 void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e);
 void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct event *e);
 

@@ -20,7 +20,10 @@
  * line came to say it (pipeline_log_flush, the loop's tick), and at the stop.
  *
  * Nothing is said before pipeline_restore is over (p->events_logged): the restore's catch-up
- * opens and ends again the episodes a vigild before the restart already said.
+ * opens and ends again the episodes a vigild before the restart already said. But for the
+ * episodes it opens under an id no stored row had (event.unsaid: readings acknowledged, not
+ * scored at a kill -9; task ops68): no vigild said those, so their lines are said then, through
+ * the same limits.
  *
  * Threads: the callers' (pipeline_events.c: the device's shard, an API thread, the loop), with
  * d->mu held; these only read d and e and log. */
@@ -37,10 +40,10 @@
 /* The channels an opening's line names at most. */
 #define EVLOG_SENSORS 3
 
-int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, char *note,
-                        size_t size)
+int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, int unsaid,
+                        char *note, size_t size)
 {
-    if (!atomic_load_explicit(&p->events_logged, memory_order_acquire))
+    if (!unsaid && !atomic_load_explicit(&p->events_logged, memory_order_acquire))
         return 0;
     if ((int)level < (int)log_get_level())
         return 0; /* not printed: none of l's minute taken, nothing counted as left out */
@@ -56,7 +59,7 @@ int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level
 void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e)
 {
     char note[160];
-    if (!pipeline__evlog_due(p, &p->event_open_log, LOG_LEVEL_INFO, note, sizeof note))
+    if (!pipeline__evlog_due(p, &p->event_open_log, LOG_LEVEL_INFO, e->unsaid, note, sizeof note))
         return;
     float total = 0;
     for (int c = 0; c < d->nch; c++)
@@ -105,7 +108,7 @@ void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct ev
     const int warn = e->ended_by == DET_END_ACCEPTED || e->ended_by == DET_END_RELEASED;
     char note[160];
     if (!pipeline__evlog_due(p, warn ? &p->event_warn_log : &p->event_end_log,
-                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, note, sizeof note))
+                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, e->unsaid, note, sizeof note))
         return;
     const char *how;
     switch (e->ended_by) {

@@ -86,6 +86,11 @@ struct event {
      * stored or published until numbered (event_settle: the key's id once a reading of it
      * reaches that key's start, else one past every stored row; read64c's findings). */
     int prov;
+    /* 1 on the catch-up's opening numbered past every stored row with the device's keys read
+     * (event_past_id with d->replay_keyed, at once or by event_settle): no stored row had it,
+     * so no vigild before logged it (readings acknowledged but not scored at a kill -9); its
+     * opening and end are logged during the restore (pipeline__evlog_due). Task ops68. */
+    int unsaid;
 };
 
 /* A device group (pipeline_groups_int.h; its table, member lists and walks: pipeline_groups.c). */
@@ -376,6 +381,11 @@ struct dev {
      * left row was opened again when its key was hit, not when the next id reached its id
      * (left_end; read64's finding 4). 0: the read failed or was skipped. d->mu. */
     int replay_keyed;
+    /* The catch-up's ids past every stored row are known: replay_keyed, or the keys' read
+     * skipped because the highest ids were read and none is past the saved next id (nothing
+     * opened after the save). An opening numbered past them (event_past_id) had no stored
+     * row, so no vigild logged it (event.unsaid; task ops68). Zeroed with replay. d->mu. */
+    int replay_past;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
      * o.versions + 2). */

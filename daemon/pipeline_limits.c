@@ -196,7 +196,7 @@ static void log_change(pipeline_t *p, const struct dev *d, const struct lim_chan
     const int warn = l->state == PIPE_LIM_EXCEEDED;
     char note[160];
     if (!pipeline__evlog_due(p, warn ? &p->limit_warn_log : &p->limit_log,
-                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, note, sizeof note))
+                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, 0, note, sizeof note))
         return;
     const float reading = chan_reading(d, l);
     if (l->state == PIPE_LIM_EXCEEDED)
