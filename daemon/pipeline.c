@@ -522,15 +522,16 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         p->o.workers = 64;
     p->store = store;
     p->start_ms = vtime_now_ms();
-    /* Tests only (pipeline_train.c, test_hold; pipeline_rollback.c, member_rollback): read
+    /* Tests only (pipeline_train.c, test_hold; pipeline_rollback.c, member_rollback; the
+     * restore's catch-up; shard_main's scoring): read
      * once, here, and said in the log, so a deployment never runs with it unnoticed. */
     const char *hold = getenv("VIGIL_TEST_HOLD_DIR");
     if (hold && hold[0] != '\0') {
         if (snprintf(p->test_hold_dir, sizeof p->test_hold_dir, "%s", hold) >=
             (int)sizeof p->test_hold_dir)
             p->test_hold_dir[0] = '\0';
-        log_warn("pipeline: VIGIL_TEST_HOLD_DIR is %s (a test hook): training threads and group "
-                 "rollbacks wait at its hold points",
+        log_warn("pipeline: VIGIL_TEST_HOLD_DIR is %s (a test hook): training threads, group "
+                 "rollbacks, the restore and the shards' scoring wait at its hold points",
                  p->test_hold_dir[0] ? "set" : "too long, ignored");
     }
     pipeline__arrivals_init(p);
