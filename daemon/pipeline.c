@@ -678,6 +678,7 @@ void pipeline_destroy(pipeline_t *p)
         pthread_mutex_destroy(&sh->mu);
         free(sh->work);
         free(sh->res);
+        pipeline__evlog_lines_deinit(&sh->lines);
         pipeline__chlists_free(&sh->chlists);
     }
     rings_save(p);

@@ -25,16 +25,25 @@
  * scored at a kill -9; task ops68): no vigild said those, so their lines are said then, through
  * the same limits.
  *
+ * A line is written after d->mu is let go when the device's shard is scoring it (d->log_to, the
+ * readings' path, where episodes open and end): a write that blocks (stderr a journal pipe not
+ * read) then holds the shard only, not the device, whose status and /metrics (which takes every
+ * device's lock) went on answering in task ops68's measure. The other callers (an operator's
+ * accept, a maintenance period, a limit removed: rare, and each thread blocks on its own line
+ * anyway) write at once, with d->mu held.
+ *
  * Threads: the callers' (pipeline_events.c: the device's shard, an API thread, the loop), with
- * d->mu held; these only read d and e and log. */
+ * d->mu held; these only read d and e and log (or add to the shard's d->log_to). */
 #include "batch.h"
 #include "log.h"
 #include "pipeline_events_int.h"
 #include "pipeline_int.h"
 #include "vtime.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The channels an opening's line names at most. */
@@ -54,6 +63,47 @@ int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level
         return 0;
     log_limit_note(note, size, place, held, PIPE_EVLOG_BURST, PIPE_WARN_EVERY_S);
     return 1;
+}
+
+void pipeline__evlog_say(const struct dev *d, enum log_level level, const char *fmt, ...)
+{
+    char line[2 * LOG_LINE_MAX]; /* log_msg cuts a longer line and says so */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    struct evlog_lines *l = d->log_to;
+    if (l != NULL && l->n == l->room) {
+        const size_t room = l->room ? 2 * l->room : 8;
+        struct evlog_line *v = realloc(l->v, room * sizeof *v);
+        if (v != NULL) {
+            l->v = v;
+            l->room = room;
+        }
+    }
+    char *text = l != NULL && l->n < l->room ? strdup(line) : NULL;
+    if (text == NULL) { /* not scoring, or out of memory: at once, the lock held */
+        log_msg(level, "%s", line);
+        return;
+    }
+    l->v[l->n++] = (struct evlog_line){level, text};
+}
+
+void pipeline__evlog_write(struct evlog_lines *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        log_msg(l->v[i].level, "%s", l->v[i].text);
+        free(l->v[i].text);
+    }
+    l->n = 0;
+}
+
+void pipeline__evlog_lines_deinit(struct evlog_lines *l)
+{
+    pipeline__evlog_write(l);
+    free(l->v);
+    l->v = NULL;
+    l->room = 0;
 }
 
 void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e)
@@ -99,8 +149,9 @@ void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct e
     const char *by = e->opened_by > 0 && e->opened_by < PIPE_OPEN_N
                          ? pipeline__open_names[e->opened_by]
                          : "unknown";
-    log_info("anomaly: device '%s': event %llu opened (by %s; sensors: %s)%s", d->name,
-             (unsigned long long)e->id, by, sensors[0] ? sensors : "none named", note);
+    pipeline__evlog_say(d, LOG_LEVEL_INFO,
+                        "anomaly: device '%s': event %llu opened (by %s; sensors: %s)%s", d->name,
+                        (unsigned long long)e->id, by, sensors[0] ? sensors : "none named", note);
 }
 
 void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct event *e)
@@ -137,9 +188,10 @@ void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct ev
     }
     char took[64];
     vtime_format_duration(e->end_ts - e->start_ts, took, sizeof took);
-    log_msg(warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
-            "anomaly: device '%s': event %llu ended: %s after %s of readings (peak %.2f)%s",
-            d->name, (unsigned long long)e->id, how, took, e->peak, note);
+    pipeline__evlog_say(
+        d, warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+        "anomaly: device '%s': event %llu ended: %s after %s of readings (peak %.2f)%s", d->name,
+        (unsigned long long)e->id, how, took, e->peak, note);
 }
 
 /* The limited lines whose held counts pipeline_log_flush says, with their words and level. */

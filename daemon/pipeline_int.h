@@ -386,6 +386,10 @@ struct dev {
      * opened after the save). An opening numbered past them (event_past_id) had no stored
      * row, so no vigild logged it (event.unsaid; task ops68). Zeroed with replay. d->mu. */
     int replay_past;
+    /* While d's shard scores it (pipeline_score.c, with d->mu): the shard's list, where d's
+     * episode and limit lines wait until the lock is let go (pipeline__evlog_say); NULL
+     * otherwise, the lines then written at once. d->mu. */
+    struct evlog_lines *log_to;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
      * o.versions + 2). */
@@ -431,6 +435,19 @@ struct dev {
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 
+/* Episode and limit lines a shard formatted while it held a device's d->mu, written once it has
+ * let the lock go (pipeline_evlog.c pipeline__evlog_say, pipeline__evlog_write; task ops68: a
+ * log write that blocks, stderr a journal pipe not read, held the device, and /metrics and its
+ * status behind it). Shard thread only. */
+struct evlog_line {
+    enum log_level level;
+    char *text; /* owned */
+};
+struct evlog_lines {
+    struct evlog_line *v;
+    size_t n, room;
+};
+
 struct shard_msg {
     batch_t b;
     int64_t fed_ns;     /* when the writer handed it over (monotonic), for the delay histogram */
@@ -456,6 +473,7 @@ struct shard {
                                   * first list: pipeline_chan.c) */
     int64_t arrived_ms;          /* the message being scored's arrived_ms (shard thread only) */
     int64_t future_ms; /* its points stamped after this are not scored (shard thread only) */
+    struct evlog_lines lines; /* said while scoring, written after (shard thread only) */
 };
 
 struct pipeline {

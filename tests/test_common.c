@@ -319,8 +319,7 @@ static const struct CMUnitTest common_err_tests[] = {
     cmocka_unit_test(test_err_from_errno),  cmocka_unit_test(test_log_due_period),
     cmocka_unit_test(test_log_limit_burst), cmocka_unit_test(test_log_limit_race),
     cmocka_unit_test(test_log_limit_flush), cmocka_unit_test(test_log_due_race),
-    cmocka_unit_test(test_log_msg_cut),
-    cmocka_unit_test(test_posint_parse),
+    cmocka_unit_test(test_log_msg_cut),     cmocka_unit_test(test_posint_parse),
 };
 
 int main(void)

@@ -12,9 +12,13 @@ test_log_limit_burst.
 Python 3 standard library.
 """
 
+import fcntl
 import os
 import re
+import subprocess
 import sys
+import threading
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -114,6 +118,88 @@ class CatchUpLogged(tc.ChainBase):
         self.assertIn("catching up", after)
         self.assertNotIn("anomaly: device", after)
         self.assertEqual([e["id"] for e in self.two_events(dev)], [first["id"], second["id"]])
+
+
+class BlockedStderr(unittest.TestCase):
+    """Task ops68: an episode's line written while its shard holds the device's lock held the
+    device as long as the write blocked (stderr a journal pipe not read): the device's status,
+    its anomalies and /metrics (every device's lock) did not answer. The shard now writes its
+    lines after letting the lock go. vigild's stderr here is a pipe of one page, filled by the
+    test, whose reader it pauses."""
+
+    def setUp(self):
+        self.r, self.w = os.pipe()
+        fcntl.fcntl(self.w, 1031, 4096)  # F_SETPIPE_SZ: one page
+        self.out, self.reading = [], threading.Event()
+        self.reading.set()
+        threading.Thread(target=self.reader, daemon=True).start()
+        self.tmp = vt.mkdtemp()
+        self.http_port = vt.free_ports(1)[0]
+        self.proc = subprocess.Popen(
+            [vt.VIGILD, "--config", tp.make_config(te.Released.CONFIG), "--data-dir",
+             os.path.join(self.tmp, "data"), "--http", "127.0.0.1:%d" % self.http_port,
+             "--stream", "off"], stdin=subprocess.DEVNULL, stdout=self.w, stderr=self.w)
+        vt.wait_for("/healthz", lambda: self.answer("/healthz", 2) == 200, 15)
+
+    def tearDown(self):
+        self.reading.set()
+        self.proc.terminate()
+        self.proc.wait(60)
+        os.close(self.w)
+
+    def reader(self):
+        while True:
+            self.reading.wait()
+            b = os.read(self.r, 65536)
+            if not b:
+                return
+            self.out.append(b)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.http_port, path)
+
+    def answer(self, path, timeout):
+        """path's status code, or None when vigild did not answer within timeout."""
+        try:
+            return vt.http_request("GET", self.url(path), timeout=timeout)[0]
+        except OSError:
+            return None
+
+    def test_a_blocked_write_holds_no_device(self):
+        dev = "evlog-4"
+        rows = tc.overshoot(1500, 1.5, 1)
+        post = lambda k, to: (  # noqa: E731
+            tp.post_readings(self, dev, rows[k:to], [te.T0 + 1000 * i for i in range(k, to)],
+                             ["level"]), tp.wait_scored(self, dev, to))
+        post(0, 200)
+        tp.wait_idle(self, dev, 1)
+        post(200, 1200)
+        tp.wait_idle(self, dev, 2)
+        post(1200, tc.ONSET)
+        self.reading.clear()
+        time.sleep(0.5)  # the reader's last read over
+        fl = fcntl.fcntl(self.w, fcntl.F_GETFL)
+        fcntl.fcntl(self.w, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+        try:
+            while True:
+                os.write(self.w, b"#" * 512)
+        except BlockingIOError:
+            pass  # full: vigild's next line blocks
+        fcntl.fcntl(self.w, fcntl.F_SETFL, fl)
+        to = tc.ONSET + 10
+        tp.post_readings(self, dev, rows[tc.ONSET:to],
+                         [te.T0 + 1000 * i for i in range(tc.ONSET, to)], ["level"])
+        # The shard is held in the opening's line: the readings after it wait unscored.
+        time.sleep(1.0)
+        for path in ("/v1/devices/%s/status" % dev, "/v1/devices/%s/anomalies" % dev,
+                     "/metrics"):
+            self.assertEqual(self.answer(path, 10), 200, path)
+        self.assertLess(tp.status(self, dev)["readings_scored"], to)
+        self.reading.set()
+        tp.wait_scored(self, dev, to)
+        vt.wait_for("the opening's line", lambda: re.search(
+            r"anomaly: device '%s': event \d+ opened" % dev,
+            b"".join(self.out).decode("utf-8", "replace")), 10)
 
 
 if __name__ == "__main__":
