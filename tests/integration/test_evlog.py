@@ -38,9 +38,9 @@ class EpisodesLogged(tc.ChainBase):
         self.post(dev, rows[tc.ONSET:], tc.ONSET, ["level"])
         first, second = self.two_events(dev)
         self.assertEqual(first["ended_by"], "cleared", first)
+        opened = tp.logged(self.d, r" info  anomaly: device '%s': event (\d+) opened \(by (\w+); "
+                           r"sensors: level 100%%\)" % dev, 2)
         log = self.d.log()
-        opened = re.findall(r" info  anomaly: device '%s': event (\d+) opened \(by (\w+); "
-                            r"sensors: level 100%%\)" % dev, log)
         self.assertEqual(opened, [(str(first["id"]), first["opened_by"]),
                                   (str(second["id"]), second["opened_by"])], log[-4000:])
         self.assertRegex(log, r" info  anomaly: device '%s': event %d ended: cleared \(the "
@@ -111,7 +111,7 @@ class CatchUpLogged(tc.ChainBase):
         for e in (first, second):
             sq.wait_stored("event %d stored" % e["id"], self.d, dev, e["id"], 10,
                            ended=not e["active"])
-        self.assertIn("event %d opened" % second["id"], self.d.log())
+        self.assertEqual(len(tp.logged(self.d, "event %d opened" % second["id"], 1)), 1)
         self.d.kill()  # the detector's last save at the training of reading 1,200: replayed
         self.d.start()
         after = self.d.log().split("==== start #2")[1]
