@@ -15,6 +15,7 @@ Python 3 standard library.
 import fcntl
 import os
 import re
+import select
 import subprocess
 import sys
 import threading
@@ -148,8 +149,15 @@ class BlockedStderr(unittest.TestCase):
         os.close(self.w)
 
     def reader(self):
+        """Reads vigild's output while self.reading is set. It reads only after select said
+        there is something and the event is still set, so once the test has cleared it (and
+        waited out a read under way) no read can take what the test wrote to fill the pipe."""
         while True:
-            self.reading.wait()
+            if not self.reading.is_set():
+                time.sleep(0.01)
+                continue
+            if not select.select([self.r], [], [], 0.05)[0] or not self.reading.is_set():
+                continue
             b = os.read(self.r, 65536)
             if not b:
                 return
