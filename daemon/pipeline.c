@@ -577,6 +577,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         sh->p = p;
         sh->index = s;
         pthread_mutex_init(&sh->mu, NULL);
+        pipeline__evlog_lines_init(&sh->lines);
         pthread_cond_init(&sh->cv, NULL);
         pthread_cond_init(&sh->space, NULL);
         pthread_cond_init(&sh->idle, NULL);
@@ -762,7 +763,8 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             detector_model_size(d->det, &hidden, &layers);
             snprintf(why, cap,
                      "device '%s' needs inputs %d, hidden %d, layers %d, outputs %d (inputs and "
-                     "outputs: its channels in the order they first arrived; hidden: model.hidden when it "
+                     "outputs: its channels in the order they first arrived; hidden: model.hidden "
+                     "when it "
                      "began); the file has inputs %d, hidden %d, layers %d, outputs %d",
                      device, C, hidden, layers, C, a.n_inputs, a.n_hidden, a.n_layers, a.n_outputs);
         }

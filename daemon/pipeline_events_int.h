@@ -194,14 +194,20 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
 int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, int unsaid,
                         char *note, size_t size);
 
-/* Says a line of d's (an episode's, a limit's: pipeline_evlog.c): at once, or, d's shard scoring
- * it (d->log_to), added to the shard's list, written by pipeline__evlog_write once the shard has
- * let d->mu go (a line it cannot keep, out of memory, at once). Caller holds d->mu. */
-void pipeline__evlog_say(const struct dev *d, enum log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Writes l's lines, in the order said, and empties l. Shard thread, holding no device's lock. */
+/* Says a line of d's (an episode's, a limit's: pipeline_evlog.c): at once, in the log's turn of
+ * d's shard (struct evlog_lines.mu), or, d's shard scoring it (d->log_to), added to the shard's
+ * list, written by pipeline__evlog_write once the shard has let d->mu go (a line it cannot keep,
+ * out of memory, at once after the list). Caller holds d->mu. */
+void pipeline__evlog_say(pipeline_t *p, const struct dev *d, enum log_level level, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
+/* The shard, before it lets its devices' locks go: 1 when l has lines, l->mu then taken (the
+ * log's turn kept until pipeline__evlog_write); else 0. */
+int pipeline__evlog_hold(struct evlog_lines *l);
+/* Writes l's lines, in the order said, empties l and lets l->mu go (pipeline__evlog_hold gave
+ * 1). Shard thread, holding no device's lock. */
 void pipeline__evlog_write(struct evlog_lines *l);
-/* Writes what l still has and frees it. */
+void pipeline__evlog_lines_init(struct evlog_lines *l);
+/* Writes what l still has (its shard stopped) and frees it. */
 void pipeline__evlog_lines_deinit(struct evlog_lines *l);
 
 /* The log lines of e's opening and of its end (pipeline_evlog.c): at most PIPE_EVLOG_BURST of

@@ -30,7 +30,9 @@
  * read) then holds the shard only, not the device, whose status and /metrics (which takes every
  * device's lock) went on answering in task ops68's measure. The other callers (an operator's
  * accept, a maintenance period, a limit removed: rare, and each thread blocks on its own line
- * anyway) write at once, with d->mu held.
+ * anyway) write at once, with d->mu held, in the log's turn of d's shard (evlog_lines.mu), so
+ * after the lines the shard kept before it let d go: an end never before its opening (review of
+ * ops68).
  *
  * Threads: the callers' (pipeline_events.c: the device's shard, an API thread, the loop), with
  * d->mu held; these only read d and e and log (or add to the shard's d->log_to). */
@@ -65,15 +67,24 @@ int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level
     return 1;
 }
 
-void pipeline__evlog_say(const struct dev *d, enum log_level level, const char *fmt, ...)
+void pipeline__evlog_say(pipeline_t *p, const struct dev *d, enum log_level level, const char *fmt,
+                         ...)
 {
-    char line[2 * LOG_LINE_MAX]; /* log_msg cuts a longer line and says so */
-    va_list ap;
+    char line[LOG_LINE_MAX + 1];
+    va_list ap, aq;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    va_copy(aq, ap);
+    const int len = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     struct evlog_lines *l = d->log_to;
-    if (l != NULL && l->n == l->room) {
+    /* Kept whole (log_msg cuts a line over LOG_LINE_MAX and names its full length): in the
+     * shard's list, or written from here when longer than line. */
+    char *text = NULL;
+    if (len >= 0 && (l != NULL || (size_t)len >= sizeof line) &&
+        (text = malloc((size_t)len + 1)) != NULL)
+        vsnprintf(text, (size_t)len + 1, fmt, aq);
+    va_end(aq);
+    if (l != NULL && text != NULL && l->n == l->room) {
         const size_t room = l->room ? 2 * l->room : 8;
         struct evlog_line *v = realloc(l->v, room * sizeof *v);
         if (v != NULL) {
@@ -81,12 +92,34 @@ void pipeline__evlog_say(const struct dev *d, enum log_level level, const char *
             l->room = room;
         }
     }
-    char *text = l != NULL && l->n < l->room ? strdup(line) : NULL;
-    if (text == NULL) { /* not scoring, or out of memory: at once, the lock held */
-        log_msg(level, "%s", line);
+    if (l != NULL && text != NULL && l->n < l->room) {
+        l->v[l->n++] = (struct evlog_line){level, text};
         return;
     }
-    l->v[l->n++] = (struct evlog_line){level, text};
+    if (l != NULL) { /* out of memory: the shard's lines first, then this one, the lock held */
+        for (size_t i = 0; i < l->n; i++) {
+            log_msg(l->v[i].level, "%s", l->v[i].text);
+            free(l->v[i].text);
+        }
+        l->n = 0;
+        log_msg(level, "%s", text != NULL ? text : line);
+    } else if (d->shard >= 0 && d->shard < p->nshards) { /* after what d's shard still keeps */
+        struct evlog_lines *turn = &p->shards[d->shard].lines;
+        pthread_mutex_lock(&turn->mu);
+        log_msg(level, "%s", text != NULL ? text : line);
+        pthread_mutex_unlock(&turn->mu);
+    } else { /* no shards (a pipeline the unit tests make without pipeline_create) */
+        log_msg(level, "%s", text != NULL ? text : line);
+    }
+    free(text);
+}
+
+int pipeline__evlog_hold(struct evlog_lines *l)
+{
+    if (l->n == 0)
+        return 0;
+    pthread_mutex_lock(&l->mu);
+    return 1;
 }
 
 void pipeline__evlog_write(struct evlog_lines *l)
@@ -96,14 +129,23 @@ void pipeline__evlog_write(struct evlog_lines *l)
         free(l->v[i].text);
     }
     l->n = 0;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void pipeline__evlog_lines_init(struct evlog_lines *l)
+{
+    *l = (struct evlog_lines){.v = NULL};
+    pthread_mutex_init(&l->mu, NULL);
 }
 
 void pipeline__evlog_lines_deinit(struct evlog_lines *l)
 {
-    pipeline__evlog_write(l);
+    if (pipeline__evlog_hold(l))
+        pipeline__evlog_write(l);
     free(l->v);
     l->v = NULL;
     l->room = 0;
+    pthread_mutex_destroy(&l->mu);
 }
 
 void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e)
@@ -149,7 +191,7 @@ void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct e
     const char *by = e->opened_by > 0 && e->opened_by < PIPE_OPEN_N
                          ? pipeline__open_names[e->opened_by]
                          : "unknown";
-    pipeline__evlog_say(d, LOG_LEVEL_INFO,
+    pipeline__evlog_say(p, d, LOG_LEVEL_INFO,
                         "anomaly: device '%s': event %llu opened (by %s; sensors: %s)%s", d->name,
                         (unsigned long long)e->id, by, sensors[0] ? sensors : "none named", note);
 }
@@ -189,7 +231,7 @@ void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct ev
     char took[64];
     vtime_format_duration(e->end_ts - e->start_ts, took, sizeof took);
     pipeline__evlog_say(
-        d, warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+        p, d, warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
         "anomaly: device '%s': event %llu ended: %s after %s of readings (peak %.2f)%s", d->name,
         (unsigned long long)e->id, how, took, e->peak, note);
 }

@@ -366,12 +366,13 @@ struct dev {
     /* The restore's catch-up only (pipeline__event_replay_keys; freed, and d's next id raised
      * to replay_max, once the rows left to it are ended: read64's finding 2): the start and id
      * of each stored event that began after the saved detector's last reading, one a start
-     * (the open row, else the highest id: read64's finding 3), start ascending, so a replayed opening takes the id of the row it opened before the
-     * crash, and one that opened no stored row an id past replay_max: the device's highest
-     * stored id (pipeline__event_ids_read) and theirs; 0 when the keys' read failed (task
-     * events64: numbered from the saved next id, a replay missing an earlier episode's
-     * readings overwrote the later rows with other episodes; review of events64: a row opened
-     * after the save on a clock stepped back is no key). Zeroed with replay. d->mu. */
+     * (the open row, else the highest id: read64's finding 3), start ascending, so a replayed
+     * opening takes the id of the row it opened before the crash, and one that opened no stored row
+     * an id past replay_max: the device's highest stored id (pipeline__event_ids_read) and theirs;
+     * 0 when the keys' read failed (task events64: numbered from the saved next id, a replay
+     * missing an earlier episode's readings overwrote the later rows with other episodes; review of
+     * events64: a row opened after the save on a clock stepped back is no key). Zeroed with replay.
+     * d->mu. */
     struct replay_key *replay;
     size_t nreplay;
     uint64_t replay_max;
@@ -446,6 +447,12 @@ struct evlog_line {
 struct evlog_lines {
     struct evlog_line *v;
     size_t n, room;
+    /* The log's turn for the shard's devices: held by the shard from before it lets a device
+     * go, when it has lines, until they are written; taken by a line of one of its devices said
+     * elsewhere (an operator's accept, a maintenance period: written at once). So an episode's
+     * "ended" an API thread says is never written before its "opened" the shard still keeps
+     * (review of ops68). Taken with the device's d->mu held, never the other way round. */
+    pthread_mutex_t mu;
 };
 
 struct shard_msg {
@@ -472,7 +479,7 @@ struct shard {
     nameidx_t chlists;           /* struct chlist by key (shard thread only; seeded at its
                                   * first list: pipeline_chan.c) */
     int64_t arrived_ms;          /* the message being scored's arrived_ms (shard thread only) */
-    int64_t future_ms; /* its points stamped after this are not scored (shard thread only) */
+    int64_t future_ms;        /* its points stamped after this are not scored (shard thread only) */
     struct evlog_lines lines; /* said while scoring, written after (shard thread only) */
 };
 

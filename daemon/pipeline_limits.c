@@ -200,26 +200,27 @@ static void log_change(pipeline_t *p, const struct dev *d, const struct lim_chan
         return;
     const float reading = chan_reading(d, l);
     if (l->state == PIPE_LIM_EXCEEDED)
-        pipeline__evlog_say(
-            d, LOG_LEVEL_WARN, "limit: device '%s' channel '%s': exceeded its %s %g (reading %g)%s",
-            d->name, l->name, side_names[l->side], (double)l->lim[l->side], (double)reading, note);
+        pipeline__evlog_say(p, d, LOG_LEVEL_WARN,
+                            "limit: device '%s' channel '%s': exceeded its %s %g (reading %g)%s",
+                            d->name, l->name, side_names[l->side], (double)l->lim[l->side],
+                            (double)reading, note);
     else if (l->state == PIPE_LIM_FORECAST)
         pipeline__evlog_say(
-            d, LOG_LEVEL_INFO,
+            p, d, LOG_LEVEL_INFO,
             "limit: device '%s' channel '%s': forecast to cross its %s %g (by %s)%s", d->name,
             l->name, side_names[l->side], (double)l->lim[l->side], l->by_trend ? "trend" : "model",
             note);
     else if (why != NULL)
-        pipeline__evlog_say(d, LOG_LEVEL_INFO,
+        pipeline__evlog_say(p, d, LOG_LEVEL_INFO,
                             "limit: device '%s' channel '%s': alarm ended (was %s): %s%s", d->name,
                             l->name, lim_state_names[previous], why, note);
     else if (previous == PIPE_LIM_FORECAST)
         pipeline__evlog_say(
-            d, LOG_LEVEL_INFO,
+            p, d, LOG_LEVEL_INFO,
             "limit: device '%s' channel '%s': no longer forecast to cross its %s %g%s", d->name,
             l->name, side_names[l->side], (double)l->lim[l->side], note);
     else
-        pipeline__evlog_say(d, LOG_LEVEL_INFO,
+        pipeline__evlog_say(p, d, LOG_LEVEL_INFO,
                             "limit: device '%s' channel '%s': back within its limits (was %s)%s",
                             d->name, l->name, lim_state_names[previous], note);
 }

@@ -429,8 +429,10 @@ static void score_point(pipeline_t *p, struct shard *sh, const batch_t *b, struc
         tally_flush(p, &t, (double)(t1 - t0) / 1e9);
     }
     sp->d->log_to = NULL;
+    const int said = pipeline__evlog_hold(&sh->lines); /* before another thread's line of d */
     pthread_mutex_unlock(&sp->d->mu);
-    pipeline__evlog_write(&sh->lines);
+    if (said)
+        pipeline__evlog_write(&sh->lines);
 }
 
 /* Sorts ord[n] (indices into sps) by device address: insertion sort, n is at most
@@ -522,11 +524,13 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
             point_finish(p, &sps[which[j]], &res[j], &t, t1);
         tally_flush(p, &t, (double)(t1 - t0) / 1e9 / k);
     }
+    const int said = pipeline__evlog_hold(&sh->lines); /* before another thread's line of them */
     for (int o = n; o-- > 0;) {
         sps[ord[o]].d->log_to = NULL;
         pthread_mutex_unlock(&sps[ord[o]].d->mu);
     }
-    pipeline__evlog_write(&sh->lines); /* no device's lock held */
+    if (said)
+        pipeline__evlog_write(&sh->lines); /* no device's lock held */
 }
 
 /* The group of d (NULL if none). */
