@@ -491,12 +491,18 @@ int main(int argc, char **argv)
         api_auth_destroy(auth);
         return 1;
     }
+    /* The data folder absolute (read66b: a relative one named as written was relative to a
+     * working directory the log does not say; under systemd, /): the store, the serving line,
+     * and --check's answers (task ops68) name it so. */
+    if ((size_t)path_absolute(d.data_path, sizeof d.data_path, d.cfg.data_dir) >=
+        sizeof d.data_path)
+        snprintf(d.data_path, sizeof d.data_path, "%s", d.cfg.data_dir);
     if (check_only) {
         api_auth_destroy(auth);
         api_tls_destroy(tls);
         /* What store_open would fail on, found before a start does (nothing is created). */
         char note[600]; /* the held lock's; err then has what a restart would fail on */
-        if (datadir_check(d.cfg.data_dir, err, sizeof err, note, sizeof note)) {
+        if (datadir_check(d.data_path, err, sizeof err, note, sizeof note)) {
             cli_error(0, "data directory: %s", err);
             return 1;
         }
@@ -520,9 +526,6 @@ int main(int argc, char **argv)
     fdlimit_raise(&d.cfg);
     store_opts_t so;
     store_opts_default(&so);
-    if ((size_t)path_absolute(d.data_path, sizeof d.data_path, d.cfg.data_dir) >=
-        sizeof d.data_path)
-        snprintf(d.data_path, sizeof d.data_path, "%s", d.cfg.data_dir);
     so.dir = d.data_path;
     so.queue_max = d.cfg.queue_max_readings;
     so.max_batch_delay_ms = d.cfg.max_batch_delay_ms;

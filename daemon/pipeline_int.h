@@ -86,6 +86,11 @@ struct event {
      * stored or published until numbered (event_settle: the key's id once a reading of it
      * reaches that key's start, else one past every stored row; read64c's findings). */
     int prov;
+    /* 1 on the catch-up's opening numbered past every stored row with the device's keys read
+     * (event_past_id with d->replay_keyed, at once or by event_settle): no stored row had it,
+     * so no vigild before logged it (readings acknowledged but not scored at a kill -9); its
+     * opening and end are logged during the restore (pipeline__evlog_due). Task ops68. */
+    int unsaid;
 };
 
 /* A device group (pipeline_groups_int.h; its table, member lists and walks: pipeline_groups.c). */
@@ -361,12 +366,13 @@ struct dev {
     /* The restore's catch-up only (pipeline__event_replay_keys; freed, and d's next id raised
      * to replay_max, once the rows left to it are ended: read64's finding 2): the start and id
      * of each stored event that began after the saved detector's last reading, one a start
-     * (the open row, else the highest id: read64's finding 3), start ascending, so a replayed opening takes the id of the row it opened before the
-     * crash, and one that opened no stored row an id past replay_max: the device's highest
-     * stored id (pipeline__event_ids_read) and theirs; 0 when the keys' read failed (task
-     * events64: numbered from the saved next id, a replay missing an earlier episode's
-     * readings overwrote the later rows with other episodes; review of events64: a row opened
-     * after the save on a clock stepped back is no key). Zeroed with replay. d->mu. */
+     * (the open row, else the highest id: read64's finding 3), start ascending, so a replayed
+     * opening takes the id of the row it opened before the crash, and one that opened no stored row
+     * an id past replay_max: the device's highest stored id (pipeline__event_ids_read) and theirs;
+     * 0 when the keys' read failed (task events64: numbered from the saved next id, a replay
+     * missing an earlier episode's readings overwrote the later rows with other episodes; review of
+     * events64: a row opened after the save on a clock stepped back is no key). Zeroed with replay.
+     * d->mu. */
     struct replay_key *replay;
     size_t nreplay;
     uint64_t replay_max;
@@ -376,6 +382,15 @@ struct dev {
      * left row was opened again when its key was hit, not when the next id reached its id
      * (left_end; read64's finding 4). 0: the read failed or was skipped. d->mu. */
     int replay_keyed;
+    /* The catch-up's ids past every stored row are known: replay_keyed, or the keys' read
+     * skipped because the highest ids were read and none is past the saved next id (nothing
+     * opened after the save). An opening numbered past them (event_past_id) had no stored
+     * row, so no vigild logged it (event.unsaid; task ops68). Zeroed with replay. d->mu. */
+    int replay_past;
+    /* While d's shard scores it (pipeline_score.c, with d->mu): the shard's list, where d's
+     * episode and limit lines wait until the lock is let go (pipeline__evlog_say); NULL
+     * otherwise, the lines then written at once. d->mu. */
+    struct evlog_lines *log_to;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
      * o.versions + 2). */
@@ -421,6 +436,25 @@ struct dev {
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 
+/* Episode and limit lines a shard formatted while it held a device's d->mu, written once it has
+ * let the lock go (pipeline_evlog.c pipeline__evlog_say, pipeline__evlog_write; task ops68: a
+ * log write that blocks, stderr a journal pipe not read, held the device, and /metrics and its
+ * status behind it). Shard thread only. */
+struct evlog_line {
+    enum log_level level;
+    char *text; /* owned */
+};
+struct evlog_lines {
+    struct evlog_line *v;
+    size_t n, room;
+    /* The log's turn for the shard's devices: held by the shard from before it lets a device
+     * go, when it has lines, until they are written; taken by a line of one of its devices said
+     * elsewhere (an operator's accept, a maintenance period: written at once). So an episode's
+     * "ended" an API thread says is never written before its "opened" the shard still keeps
+     * (review of ops68). Taken with the device's d->mu held, never the other way round. */
+    pthread_mutex_t mu;
+};
+
 struct shard_msg {
     batch_t b;
     int64_t fed_ns;     /* when the writer handed it over (monotonic), for the delay histogram */
@@ -445,7 +479,8 @@ struct shard {
     nameidx_t chlists;           /* struct chlist by key (shard thread only; seeded at its
                                   * first list: pipeline_chan.c) */
     int64_t arrived_ms;          /* the message being scored's arrived_ms (shard thread only) */
-    int64_t future_ms; /* its points stamped after this are not scored (shard thread only) */
+    int64_t future_ms;        /* its points stamped after this are not scored (shard thread only) */
+    struct evlog_lines lines; /* said while scoring, written after (shard thread only) */
 };
 
 struct pipeline {

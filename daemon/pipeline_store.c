@@ -829,7 +829,7 @@ int pipeline_restore(pipeline_t *p)
         d->replay = NULL;
         d->nreplay = 0;
         d->replay_max = 0;
-        d->replay_keyed = 0;
+        d->replay_keyed = d->replay_past = 0;
         pthread_mutex_unlock(&d->mu);
     }
     pipeline__restart_begin(p);
