@@ -99,7 +99,9 @@ static void peer_name(struct conn *c)
 void stream__peer_timed_out(struct conn *c)
 {
     stream_server_t *s = c->srv;
-    if (!c->out_full && !c->shut_wnd) {
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+        !deadpeer_ended_not_reading(fd, s->opts.dead_peer_s)) {
         atomic_fetch_add(&s->ended[END_SILENT], 1);
         return;
     }
