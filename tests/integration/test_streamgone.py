@@ -20,6 +20,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+from test_streamread import small_window_client  # noqa: E402
 
 CLONE_NEWNET = 0x40000000
 NOT_READING = 'vigil_stream_connections_timed_out_total{reason="peer_not_reading"}'
@@ -56,16 +57,6 @@ def vanish(s):
 def reappear():
     for pref in ("10", "11"):
         subprocess.run(["ip", "rule", "del", "pref", pref], check=True)
-
-
-def small_window_client(port):
-    """A connected socket with a small receive buffer (its window closes after a few KiB of
-    answers), TCP_NODELAY (one segment a send)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(("127.0.0.1", port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
 
 
 def fill_window(s, n=20000):
