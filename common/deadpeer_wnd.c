@@ -1,6 +1,7 @@
-/* common/deadpeer_wnd.c: deadpeer_room (deadpeer.h). Apart from deadpeer.c because it needs
- * the kernel's struct tcp_info (<linux/tcp.h>: tcpi_snd_wnd, Linux 5.4), which glibc's
- * <netinet/tcp.h> lacks and cannot be included beside. Any thread; no state. */
+/* common/deadpeer_wnd.c: deadpeer_room and deadpeer_ended_not_reading (deadpeer.h). Apart from
+ * deadpeer.c because they need the kernel's struct tcp_info (<linux/tcp.h>: tcpi_snd_wnd, Linux
+ * 5.4), which glibc's <netinet/tcp.h> lacks and cannot be included beside. Any thread; no
+ * state. */
 #include "deadpeer.h"
 
 #include <linux/sockios.h>

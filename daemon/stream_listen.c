@@ -393,7 +393,8 @@ void stream_metrics(stream_server_t *s, sbuf_t *out)
     sbuf_printf(out, "# HELP vigil_stream_connections_timed_out_total Stream connections ended by "
                      "stream.dead_peer_timeout_s, by reason at the end: peer_not_reading (the "
                      "client still answered, its answers waiting unread on its closed window), "
-                     "silent (the client vanished or stopped acknowledging).\n# TYPE vigil_stream_connections_timed_out_total counter\n");
+                     "silent (the client vanished or stopped acknowledging).\n"
+                     "# TYPE vigil_stream_connections_timed_out_total counter\n");
     for (int i = 0; i < END_NREASONS; i++)
         sbuf_printf(out, "vigil_stream_connections_timed_out_total{reason=\"%s\"} %lu\n",
                     i == END_NOT_READING ? "peer_not_reading" : "silent",
