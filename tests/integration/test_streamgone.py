@@ -92,7 +92,7 @@ class Ended(vt.DaemonTestCase):
         """Waits until the counts are before + want (not reading, silent)."""
         goal = (before[0] + want[0], before[1] + want[1])
         vt.wait_for("the counts %s" % (goal,), lambda: self.counts() == goal, 30,
-                    lambda: "counts %s; log %s" % (self.counts(), self.d.log()[-1500:]))
+                    lambda: "; counts %s; log %s" % (self.counts(), self.d.log()[-1500:]))
 
     def test_slow_reader_that_vanished_is_silent(self):
         # The client lets its window close, a refused line's error is written onto it (it is
