@@ -652,7 +652,8 @@ static void parse_buffer(struct conn *c)
 /* End of input (FIN) inside a line: the client stopped in the middle of a send (killed, or a
  * crash), so the rest is a cut line ("x=12" of "x=125", a timestamp missing digits, stored in
  * 1970): not stored but answered, and counted as rejected, so the final "ok" never covers a line
- * silently. An overlong one (being skipped) is reported as such; a rest of blanks is no line. */
+ * silently. An overlong one (being skipped) is reported as such; a rest of blanks is no line; a
+ * comment or a first "auth" line is taken as if its newline had come. */
 static void unfinished_line(struct conn *c)
 {
     if (c->refused)
@@ -666,11 +667,22 @@ static void unfinished_line(struct conn *c)
         i++;
     if (i == c->len)
         return;
+    /* A comment, or an authentication line to a vigild without tokens (first_line: its word
+     * unread), is no reading a cut could have changed: answered as with its newline (a comment
+     * not at all, the auth line "ok 0"). With tokens a cut token stays refused as cut, below. */
+    stream_server_t *s = c->srv;
+    int tokens = s->opts.token_role && s->opts.token_role(s->opts.token_ctx, NULL, 0) >= 0;
+    size_t n = c->len;
+    while (n > 0 && (c->buf[n - 1] == ' ' || c->buf[n - 1] == '\t' || c->buf[n - 1] == '\r'))
+        n--;
+    if (c->buf[i] == '#' || (!c->authed && !tokens && auth_line(c->buf, n))) {
+        parse_line(c, c->buf, c->len);
+        return;
+    }
     const char *why = "line not ended by a newline: not stored";
     if (!c->authed) {
-        stream_server_t *s = c->srv;
         c->authed = 1;
-        if (s->opts.token_role && s->opts.token_role(s->opts.token_ctx, NULL, 0) >= 0) {
+        if (tokens) {
             refuse(c, why); /* not an authentication line either */
             return;
         }
