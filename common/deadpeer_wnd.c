@@ -57,6 +57,6 @@ int deadpeer_ended_not_reading(int fd, unsigned timeout_s)
      * the timeout before its end (measured on loopback with 4 s: 1.0 s); a vanished one
      * answered nothing since it left (4.2 s; 3.1 s for one that vanished while its window
      * was closed, the probes having begun before). Two thirds lies between. */
-    return (unsigned long long)ti.tcpi_last_ack_recv < timeout_s * 2000ull / 3 &&
-           (wnd < 0 || (size_t)wnd < queued);
+    return (unsigned long long)ti.tcpi_last_ack_recv < timeout_s * 2000ull / 3 && queued > 0 &&
+           (wnd < 0 || (size_t)wnd < queued); /* no window known (before 5.4): data waited */
 }

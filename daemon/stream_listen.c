@@ -327,11 +327,23 @@ unsigned stream_port(const stream_server_t *s)
     return s->port;
 }
 
+void stream_log_flush(stream_server_t *s, int stop)
+{
+    const uint64_t held = log_limit_flush(&s->not_reading_log, (int64_t)vtime_mono_s(),
+                                          stop ? 0 : STREAM_WARN_EVERY_S);
+    if (held > 0)
+        log_warn("stream: connections ended for not reading their answers: %llu more since the "
+                 "last one logged, not logged one by one "
+                 "(vigil_stream_connections_timed_out_total counts each)",
+                 (unsigned long long)held);
+}
+
 static void on_async_closed(uv_handle_t *h)
 {
     stream_server_t *s = h->data;
     void (*done)(void *) = s->done_cb;
     void *arg = s->done_arg;
+    stream_log_flush(s, 1); /* the count no later line will say */
     pthread_mutex_destroy(&s->mu);
     free(s);
     if (done)

@@ -136,6 +136,29 @@ class WriteOnly(vt.DaemonTestCase):
                                        r"not read its answers for 4 s \(stream\.dead_peer_timeout_s\) "
                                        r"while %s waited" % re.escape(waited))
 
+class NotReadingHeld(vt.DaemonTestCase):
+    # More clients ended for not reading than the 5 warnings a minute: the ones not said are
+    # counted and said in a line of their own when the minute ends, or at the stop (session
+    # 68's review: the count was never said, only the pipeline's limited lines were flushed).
+    CONFIG = "[stream]\ndead_peer_timeout_s = 4\n"
+
+    def test_held_warnings_are_said(self):
+        n = 7
+        socks = [small_window_client(self.d.stream_port) for _ in range(n)]
+        for s in socks:
+            self.addCleanup(s.close)
+        bad = b"".join(b"m,device=nrh x= %d\n" % (T0 + i) for i in range(300))
+        for s in socks:  # ~12 KB of answers each, never read: their windows close
+            s.sendall(bad)
+        vt.wait_for("%d connections counted as not reading" % n,
+                    lambda: self.d.metric(NOT_READING, need=True) == n, 60,
+                    lambda: self.d.log()[-2000:])
+        self.assertEqual(self.d.log().count("ended: it did not read its answers"), 5)
+        self.d.stop()
+        self.assertIn("stream: connections ended for not reading their answers: 2 more since "
+                      "the last one logged", self.d.log())
+
+
 REJECTED = 'vigil_ingest_rejected_total{proto="stream"}'
 CUT = "line not ended by a newline: not stored"
 
