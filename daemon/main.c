@@ -203,7 +203,7 @@ static void on_commit(void *arg, batch_t *b)
 
 /* Loop thread: the maintenance periods' boundaries that passed go to the event streams; the
  * devices' changed arrivals go to the store once their period has passed; the limited log
- * lines' counts left unsaid at their minute's end are said. */
+ * lines' counts left unsaid at their minute's end are said (the pipeline's and the stream's). */
 static void on_maint_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
@@ -212,6 +212,8 @@ static void on_maint_tick(uv_timer_t *t)
         (void)pipeline_arrivals_flush(d->backend.pipe, 0);
         pipeline_log_flush(d->backend.pipe, 0);
     }
+    if (d->stream)
+        stream_log_flush(d->stream, 0);
 }
 
 /* http.events_keepalive_ms as it runs: an idle stream must send its keep-alive before
@@ -730,7 +732,7 @@ int main(int argc, char **argv)
     d.health_timer.data = &d;
     uv_timer_start(&d.health_timer, on_health_tick, HEALTH_TICK_MS, HEALTH_TICK_MS);
     d.health_timer_on = 1;
-    if (d.backend.pipe) {
+    if (d.backend.pipe || d.stream) {
         uv_timer_init(&d.loop, &d.maint_timer);
         d.maint_timer.data = &d;
         uv_timer_start(&d.maint_timer, on_maint_tick, MAINT_TICK_MS, MAINT_TICK_MS);
