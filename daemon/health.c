@@ -14,7 +14,9 @@
  *   is let back in, and the next failure takes it out again for another bound. The daemon's own
  *   writes (predictions, detector state) are transactions of the same writer, so while the
  *   model runs they fail or commit too;
- * - the device maps' reload keeps failing: reads answer 503 meanwhile (storage/maps.c).
+ * - the device maps' reload keeps failing: reads answer 503 meanwhile (storage/maps.c);
+ * - the data folder or vigil.db at its path is not the one the store opened (moved or deleted
+ *   while vigild runs: store_files_check; session 68, read68b found /healthz ok then).
  * The systemd watchdog acts on the stall alone (main.c): a restart cures a stuck writer, not a
  * full disk.
  * Lock order: mu is never held across a store call, so it nests under nothing. */
@@ -173,7 +175,14 @@ unsigned health_storage(health_t *h, char *why, size_t size)
     store_stats_t st;
     store_stats_get(h->store, &st);
     int64_t now = vtime_mono_ms(), bound = atomic_load(&h->stall_ms);
-    return health__reasons(&st, stalled_for(h, &st, now), now, bound, why, size);
+    unsigned failing = health__reasons(&st, stalled_for(h, &st, now), now, bound, why, size);
+    char files[400];
+    if (store_files_check(h->store, files, sizeof files) != 0) {
+        failing |= HEALTH_FILES;
+        size_t len = strlen(why);
+        (void)reason(why, size, len, "%s", files);
+    }
+    return failing;
 }
 
 size_t health_api_checks(void *ctx, api_check_t *checks)

@@ -17,6 +17,7 @@ enum {
                             * was refused within the stall bound (a failed transaction, or a
                             * submission refused without trying), or is refused now */
     HEALTH_MAPS_STALE = 4, /* the device maps' reload keeps failing (reads answer 503) */
+    HEALTH_FILES = 8,      /* the data folder or vigil.db at its path is not the one opened */
 };
 
 typedef struct health {

@@ -603,6 +603,11 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
 /* Any thread. Copies the current counters. */
 void store_stats_get(store_t *s, store_stats_t *out);
 
+/* Any thread: 0 when the data folder and vigil.db at their paths are still the ones the store
+ * opened, else ERR_NOTFOUND with why (size bytes) saying which is not (moved, deleted or
+ * replaced while vigild runs). Two stat calls. */
+int store_files_check(store_t *s, char *why, size_t size);
+
 /* Any thread. The detailed message of the last failure the calling thread met in a call on s
  * (a read, a report, store_open's), kept for that thread alone; on a thread that met none since
  * its last waited-for write (store_write, store_device_put, ...), and on the writer thread, the
