@@ -8,6 +8,7 @@ commit, before they answer.
 
 1. KillAfterRollback: a rollback, then at once kill -9 and a start: the rolled-back version
    serves, with its weights.
+   A group's rollback (test_kill_after_group_rollback) saves every member before its answer.
 2. KillAfterWeightsPut: a PUT of weights, then at once kill -9 and a start: the new version
    serves, with the PUT's weights.
 3. DiskFullSwap: on a full volume (a tmpfs, root only, else skipped) a PUT of weights and a
@@ -94,6 +95,28 @@ class SwapDurable(Swaps, vt.DaemonTestCase):
         self.assertEqual(r.json(), {"device": dev, "serving": v1})
         self.crash_and_start()
         self.assert_serves(dev, v1, w1)
+
+    def test_kill_after_group_rollback(self):
+        devs = ("dur-ga", "dur-gb")
+        for dev in devs:
+            r = self.d.curl("PUT", "/v1/devices/%s" % dev, "-H", "Content-Type: application/json",
+                            "--data-binary", json.dumps({"group": "dur-g"}))
+            self.assertIn(r.status, (200, 201), r)
+        for i, dev in enumerate(devs):
+            self.trained(dev, 7 + i)
+        w1 = {dev: lstm_tensors(3, HIDDEN, 3, 50 + i) for i, dev in enumerate(devs)}
+        w2 = {dev: lstm_tensors(3, HIDDEN, 3, 60 + i) for i, dev in enumerate(devs)}
+        v1 = {dev: self.put_weights(dev, w1[dev]) for dev in devs}
+        v2 = {dev: self.put_weights(dev, w2[dev]) for dev in devs}
+        self.assertEqual(len(set(v1.values())), 1, v1)  # one number: the rollback's on both
+        self.d.restart()  # the newer weights saved by a clean stop
+        r = self.d.curl("POST", "/v1/devices/%s/model/rollback" % devs[0], "--data-binary",
+                        json.dumps({"version": v1[devs[0]]}))
+        self.assertEqual(r.status, 200, r)
+        self.crash_and_start()
+        for dev in devs:  # the other member too, each with its own weights of that version
+            self.assertNotEqual(v1[dev], v2[dev])
+            self.assert_serves(dev, v1[dev], w1[dev])
 
     def test_kill_after_weights_put(self):
         dev = "dur-put"
