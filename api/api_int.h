@@ -318,8 +318,24 @@ void api__cors_headers(const api_request_t *r, struct MHD_Response *resp);
 const char *api__route_allow(enum api_route route);
 
 /* handlers.c, for devices.c too. Any thread. Whether the request's Content-Type is one a JSON
- * endpoint accepts (none, JSON, curl -d's default); else answers 415 and returns 0. */
+ * endpoint accepts (none, JSON, curl -d's default) with a UTF-8 charset or none; else answers
+ * 415 (400 for malformed parameters: api__charset_ok) and returns 0. */
 int api__json_content_type_ok(api_request_t *r);
+
+/* charset.c. Any thread. Whether the request's Content-Type parameters are well formed (RFC
+ * 9110; blanks around '=' allowed) with a charset UTF-8 or US-ASCII, or none (two only when both
+ * are); else answers 400 (a malformed header, a second charset) or 415 (another charset) naming
+ * it and returns 0.
+ * No Content-Type, or one without a charset, is UTF-8. The media type is the route's check.
+ * influx (the line-protocol writes): a malformed header is not refused, its charset read as far
+ * as the header goes (influxd reads none of it). */
+int api__charset_ok(api_request_t *r, int influx);
+
+/* charset.c. Any thread. Whether the decoded body (len bytes) does not begin as UTF-16 or
+ * UTF-32 text does (a byte order mark, or a 00 byte in its first two, three for UTF-32); else
+ * answers 415 naming the encoding and returns 0 (session 68: a UTF-16 JSON body failed as
+ * "invalid JSON"). */
+int api__body_utf8_ok(api_request_t *r, const char *body, size_t len);
 
 /* handlers.c, for devices.c too. Any thread. Appends the warning msg (copied) to an answer's
  * "warnings" (warn: a JSON array; POST /v1/readings, PUT /v1/devices/{id}) unless warn holds
@@ -369,8 +385,12 @@ void api__answer_clear(api_request_t *r);
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Sets a JSON response from a jansson value (takes a reference: decrefs it). */
 struct json_t;
+/* json_dumps(v, flags) with each real number in its shortest exact form (0.1, not jansson's
+ * 0.10000000000000001): the same values, spelt as a client sent them. Free with free(). */
+char *api__json_dumps(const struct json_t *v, size_t flags);
+
+/* Sets a JSON response from a jansson value (takes a reference: decrefs it). */
 void api__json(api_request_t *r, unsigned status, struct json_t *v);
 
 /* Answers 200 with a JSON text built elsewhere (the backend's), adding a newline; takes json
@@ -404,7 +424,8 @@ int api__request_body(api_request_t *r, char **body, size_t *len, int *owned);
  * mark skipped (json_bom_len). Returns 0 with *v the value (caller owns; json_decref), or with
  * *v NULL when the body holds nothing but blanks (space, tab, CR, LF) after the mark, or nothing:
  * an empty body, whose meaning is the route's; 1 with *v NULL when it is not JSON, *jerr saying
- * where jansson stopped (the caller answers); -1 with the answer set (415, 413, 400 not gzip). */
+ * where jansson stopped (the caller answers); -1 with the answer set (415: an unknown
+ * Content-Encoding, or a UTF-16/UTF-32 body, api__body_utf8_ok; 413; 400 not gzip). */
 struct json_error_t;
 int api__json_body(api_request_t *r, struct json_t **v, struct json_error_t *jerr);
 

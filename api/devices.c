@@ -428,7 +428,7 @@ static void device_put(api_request_t *r)
         if (srv->be.device_find(srv->be.ctx, r->seg[0], copy_attrs, &old) == 0)
             removed = removed_warning(old, v);
         free(old);
-        attrs = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        attrs = api__json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(v);
         if (attrs == NULL) {
             free(removed);

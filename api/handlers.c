@@ -65,41 +65,6 @@ static int ct_in(const char *ct, const char *const *list, size_t n)
     return 0;
 }
 
-/* The Content-Type's charset parameter, if any, is UTF-8 (or US-ASCII, a subset); another is a
- * 415 naming it (session 67: `charset=iso-8859-1` was read as UTF-8, and a Latin-1 byte failed
- * as "invalid JSON ... unable to decode byte 0xe9"). Returns 1 when it is. */
-static int charset_ok(api_request_t *r, const char *ct)
-{
-    for (const char *p = strchr(ct, ';'); p; p = strchr(p + 1, ';')) {
-        const char *q = p + 1;
-        while (*q == ' ' || *q == '\t')
-            q++;
-        if (strncasecmp(q, "charset", 7) != 0)
-            continue;
-        q += 7;
-        while (*q == ' ' || *q == '\t')
-            q++;
-        if (*q != '=')
-            continue;
-        q++;
-        while (*q == ' ' || *q == '\t')
-            q++;
-        const int quoted = *q == '"';
-        q += quoted;
-        size_t n = strcspn(q, quoted ? "\"" : "; \t");
-        static const char *const utf8[] = {"utf-8", "utf8", "us-ascii", "ascii"};
-        for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++)
-            if (n == strlen(utf8[i]) && strncasecmp(q, utf8[i], n) == 0)
-                return 1;
-        api__error(r, 415,
-                   "charset '%.*s' is not supported: vigild reads UTF-8 only (send the body "
-                   "in UTF-8, charset=utf-8)",
-                   (int)(n > 64 ? 64 : n), q);
-        return 0;
-    }
-    return 1;
-}
-
 /* Content types a JSON endpoint accepts: none, JSON, what curl -d sends by default, or
  * text/plain, what fetch() and browsers send with a string body (session 65: it was a 415). */
 int api__json_content_type_ok(api_request_t *r)
@@ -111,7 +76,7 @@ int api__json_content_type_ok(api_request_t *r)
     static const char *const ok[] = {"application/json", "text/json",
                                      "application/x-www-form-urlencoded", "text/plain", "*/*"};
     if (ct_in(ct, ok, sizeof ok / sizeof ok[0]))
-        return charset_ok(r, ct);
+        return api__charset_ok(r, 0);
     /* Newline-delimited JSON's types get the hint a body of one object a line gets (session 66:
      * a plain 415 told the client nothing of how to send the same readings). */
     static const char *const lines[] = {"application/x-ndjson",  "application/ndjson",
@@ -194,6 +159,11 @@ void api__h_readings_post(api_request_t *r)
     int owned;
     if (api__request_body(r, &body, &len, &owned))
         return;
+    if (!api__body_utf8_ok(r, body, len)) {
+        if (owned)
+            free(body);
+        return;
+    }
     batch_t b;
     batch_init(&b);
     parse_errors_t *errs = calloc(1, sizeof *errs);

@@ -274,8 +274,16 @@ void api__lp_write(api_request_t *r, const api_lp_write_t *w)
     char *body;
     size_t len;
     int owned;
-    if (api__request_body(r, &body, &len, &owned))
+    /* InfluxDB reads any Content-Type; its charset is read here as on the JSON routes (session
+     * 68: a Latin-1 body declared so was read as UTF-8, each line with a Latin-1 letter refused
+     * as "not valid UTF-8", the declared charset never named). */
+    if (!api__charset_ok(r, 1) || api__request_body(r, &body, &len, &owned))
         return;
+    if (!api__body_utf8_ok(r, body, len)) {
+        if (owned)
+            free(body);
+        return;
+    }
     size_t lines = 0;
     for (const char *q = body; q < body + len && (q = memchr(q, '\n', (size_t)(body + len - q)));
          q++)

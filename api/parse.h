@@ -17,7 +17,7 @@
 typedef struct parse_error {
     uint32_t
         item; /* JSON: 0-based array index (0 for a single object); line protocol: 1-based line */
-    char msg[200]; /* e.g. "values.temp: not a finite number", "unable to parse 'cpu v=': ..." */
+    char msg[256]; /* e.g. "values.temp: not a finite number", "unable to parse 'cpu v=': ..." */
 } parse_error_t;
 
 typedef struct parse_errors {

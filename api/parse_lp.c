@@ -453,9 +453,9 @@ static const char *finer_unit(int64_t t, lp_precision_t prec)
     return NULL;
 }
 
-/* The error for t, a timestamp in an implied unit (nanoseconds) before 1973-03-03: the date it
- * would be, the unit it looks like (the coarsest in which it lies from 1973-03-03 on, 1e8 s; none
- * below 1e8, a counter more likely than a clock) and the fix. Returns ERR_INVAL. */
+/* The error for t, a timestamp in an implied unit (nanoseconds) before 1973-03-03T09:46:40Z: the
+ * date it would be, the unit it looks like (the coarsest in which it lies from 1973-03-03 on, 1e8
+ * s; none below 1e8, a counter more likely than a clock) and the fix. Returns ERR_INVAL. */
 static int implied_too_early(int64_t t, lp_unit_t unit, char *errmsg, size_t errsize)
 {
     static const struct {
@@ -476,22 +476,24 @@ static int implied_too_early(int64_t t, lp_unit_t unit, char *errmsg, size_t err
     const char *as = stream ? "the stream's unit" : "no precision given";
     if (u < 0)
         return fail(errmsg, errsize,
-                    "timestamp %lld as nanoseconds (%s) is %s, before 1973-03-03: send a real time "
-                    "or none%s",
+                    "timestamp %lld as nanoseconds (%s) is %s, before 1973-03-03T09:46:40Z: send a "
+                    "real time or none%s",
                     (long long)t, as, date, stream ? "" : " (precision=ns stores it as it is)");
     if (stream) {
         char ns[40] = ""; /* the nanoseconds to send, when int64 holds them (until 2262) */
         if (t <= INT64_MAX / units[u].ns_per)
             snprintf(ns, sizeof ns, " (%lld)", (long long)(t * units[u].ns_per));
-        return fail(errmsg, errsize,
-                    "timestamp %lld as nanoseconds (the stream's unit) is %s, before 1973-03-03: "
-                    "looks like epoch %s: send nanoseconds%s or no timestamp",
-                    (long long)t, date, units[u].name, ns);
+        return fail(
+            errmsg, errsize,
+            "timestamp %lld as nanoseconds (the stream's unit) is %s, before 1973-03-03T09:46:40Z: "
+            "looks like epoch %s: send nanoseconds%s or no timestamp",
+            (long long)t, date, units[u].name, ns);
     }
-    return fail(errmsg, errsize,
-                "timestamp %lld as nanoseconds (no precision given) is %s, before 1973-03-03: "
-                "looks like epoch %s: declare precision=%s",
-                (long long)t, date, units[u].name, units[u].param);
+    return fail(
+        errmsg, errsize,
+        "timestamp %lld as nanoseconds (no precision given) is %s, before 1973-03-03T09:46:40Z: "
+        "looks like epoch %s: declare precision=%s",
+        (long long)t, date, units[u].name, units[u].param);
 }
 
 /* Builds the series key "measurement,k1=v1,k2=v2" from sorted tags into buf. Returns its
@@ -817,7 +819,8 @@ int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, in
 {
     uint32_t lineno = first_lineno;
     size_t pos = 0;
-    /* As long as a message: an implied unit's reason (up to 163 bytes) lost its fix at 160. */
+    /* As long as a message: an implied unit's reason (up to 173 bytes) lost its fix at 160, at 200
+     * with the threshold's time. */
     char why[sizeof errs->e[0].msg];
     while (pos < len) {
         const char *s = body + pos;

@@ -209,7 +209,7 @@ void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
 
 void api__json(api_request_t *r, unsigned status, json_t *v)
 {
-    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    char *s = v ? api__json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
     if (s == NULL) {
         out_of_memory(r);
@@ -503,7 +503,9 @@ int api__json_body(api_request_t *r, json_t **v, json_error_t *jerr)
     if (api__request_body(r, &body, &len, &owned))
         return -1;
     int rc = 0;
-    if (!json_body_blank(body, len)) { /* a mark or blanks alone are no body */
+    if (!api__body_utf8_ok(r, body, len)) {
+        rc = -1;
+    } else if (!json_body_blank(body, len)) { /* a mark or blanks alone are no body */
         const size_t bom = json_bom_len(body, len);
         *v = json_loadb(body + bom, len - bom, 0, jerr);
         rc = *v == NULL;

@@ -338,7 +338,8 @@ int model_safetensors_export(const model_t *m, void *buf, size_t cap, size_t *le
 
 /* Creates a model from a safetensors buffer (borrowed) with the names above; "lstm." may be
  * left off the LSTM names, and without input_mean/input_scale the standardisation is the
- * identity. The shape comes from the tensor shapes. Other tensors are ignored. Returns
+ * identity. The shape comes from the tensor shapes. Other tensors are ignored (at most 128
+ * tensors in all; a name outside ASCII or over 95 bytes is never one of these). Returns
  * ERR_CORRUPT for malformed input (bad header, offsets outside the buffer, wrong sizes or
  * dtypes, missing or inconsistent tensors), ERR_NOMEM. Caller owns *out; free with
  * model_destroy. */

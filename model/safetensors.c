@@ -11,6 +11,7 @@
  * against the buffer, nesting depth is limited, and every tensor's dtype, shape and byte range
  * is validated before a byte is copied, so malformed input is ERR_CORRUPT, never a crash.
  * Any thread. */
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #define ST_NAME_MAX    96
 #define ST_MAX_DIMS    4
 #define ST_MAX_HEADER  (64u << 20)
+#define ST_TOO_MANY    (-2)
 
 /* One tensor to export: its name, shape and where its floats come from. For LSTM weights the
  * source is a column block of the concatenated matrix w_l [G, K]: rows `rows` of `cols`
@@ -188,11 +190,23 @@ static int peek(struct jp *p, char c)
     return p->i < p->n && p->s[p->i] == c;
 }
 
-/* Parses a JSON string into out (NUL-terminated, truncated flag set if it did not fit). */
-static int jstring(struct jp *p, char *out, size_t cap, int *truncated)
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Parses a JSON string into out (NUL-terminated). *foreign is set when the string cannot be a
+ * name vigil looks up: too long for cap, or holding a \u escape of a character outside ASCII
+ * (or NUL). Such a name is kept apart rather than read as something it is not: before session
+ * 68 every \u escape became '?', so "extra\u00e9" and "extra\u00e8" (Python's json.dumps writes
+ * non-ASCII that way) were one name, refused as "named twice". */
+static int jstring(struct jp *p, char *out, size_t cap, int *foreign)
 {
     size_t k = 0;
-    *truncated = 0;
+    *foreign = 0;
     if (expect(p, '"') < 0)
         return -1;
     while (p->i < p->n && p->s[p->i] != '"') {
@@ -201,17 +215,49 @@ static int jstring(struct jp *p, char *out, size_t cap, int *truncated)
             if (p->i >= p->n)
                 return -1;
             c = p->s[p->i++];
-            if (c == 'u') {
+            switch (c) {
+            case '"':
+            case '\\':
+            case '/':
+                break;
+            case 'b':
+                c = '\b';
+                break;
+            case 'f':
+                c = '\f';
+                break;
+            case 'n':
+                c = '\n';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'u': {
                 if (p->n - p->i < 4)
                     return -1;
-                p->i += 4;
-                c = '?'; /* names we look for are ASCII; any escape makes a non-match */
+                int v = 0;
+                for (int d = 0; d < 4; d++) {
+                    int h = hexval(p->s[p->i++]);
+                    if (h < 0)
+                        return -1;
+                    v = v * 16 + h;
+                }
+                if (v == 0 || v > 0x7f)
+                    *foreign = 1;
+                c = (char)(v & 0x7f);
+                break;
+            }
+            default:
+                return -1; /* not a JSON escape */
             }
         }
         if (k + 1 < cap)
             out[k++] = c;
         else
-            *truncated = 1;
+            *foreign = 1;
     }
     if (p->i >= p->n)
         return -1;
@@ -285,7 +331,12 @@ static int juint_array(struct jp *p, uint64_t *v, int max, int *count)
         return 0;
     }
     for (;;) {
-        if (k >= max || juint(p, &v[k]) < 0)
+        uint64_t x;
+        if (juint(p, &x) < 0)
+            return -1;
+        if (k < max) /* more than max: counted, not kept (a 5-d tensor is a tensor) */
+            v[k] = x;
+        if (k == INT_MAX)
             return -1;
         k++;
         if (peek(p, ',')) {
@@ -341,7 +392,8 @@ static int jtensor(struct jp *p, struct st_in *t)
     }
 }
 
-/* Parses the header into t[], returns the number of tensors or -1. */
+/* Parses the header into t[], returns the number of tensors, -1 if it is not the JSON of a
+ * safetensors header, or ST_TOO_MANY if it names more than max tensors vigil could look up. */
 static int parse_header(const char *s, size_t n, struct st_in *t, int max)
 {
     struct jp p = {s, n, 0};
@@ -355,8 +407,10 @@ static int parse_header(const char *s, size_t n, struct st_in *t, int max)
         int tr;
         if (jstring(&p, name, sizeof name, &tr) < 0 || expect(&p, ':') < 0)
             return -1;
-        if (strcmp(name, "__metadata__") == 0 || tr || k >= max) {
-            if (jskip(&p, 1) < 0) /* metadata, or a name too long to be one of ours */
+        if (!tr && k >= max && strcmp(name, "__metadata__") != 0)
+            return ST_TOO_MANY; /* skipping it could hide one of ours: "no tensor" is false */
+        if (strcmp(name, "__metadata__") == 0 || tr) {
+            if (jskip(&p, 1) < 0) /* metadata, or a name that cannot be one of ours */
                 return -1;
         } else {
             memset(&t[k], 0, sizeof t[k]);
@@ -449,10 +503,11 @@ static const struct st_in *find(const struct st_ctx *c, const char *name, uint64
     if (d1 == 0 ? (hit->ndim != 1 || hit->shape[0] != d0)
                 : (hit->ndim != 2 || hit->shape[0] != d0 || hit->shape[1] != d1)) {
         char got[96] = "[";
-        for (int k = 0; k < hit->ndim; k++)
+        for (int k = 0; k < hit->ndim && k < ST_MAX_DIMS; k++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", k ? "," : "",
                      (unsigned long long)hit->shape[k]);
-        snprintf(got + strlen(got), sizeof got - strlen(got), "]");
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s]",
+                 hit->ndim > ST_MAX_DIMS ? ",..." : "");
         if (d1 == 0)
             say(why, cap, "tensor '%s': shape %s, want [%llu]", name, got, (unsigned long long)d0);
         else
@@ -516,7 +571,13 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
     uint64_t hl = 0;
     for (int i = 0; i < 8; i++)
         hl |= (uint64_t)p[i] << (8 * i);
-    if (hl > ST_MAX_HEADER || hl > len - 8) {
+    if (hl > ST_MAX_HEADER && hl <= len - 8) {
+        say(why, cap,
+            "the first 8 bytes give a header of %llu bytes: more than the %u vigild reads",
+            (unsigned long long)hl, ST_MAX_HEADER);
+        return ERR_CORRUPT;
+    }
+    if (hl > len - 8) {
         say(why, cap,
             "the first 8 bytes give a header of %llu bytes: more than the body's %zu (not a "
             "safetensors file, or cut short)",
@@ -524,6 +585,13 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
         return ERR_CORRUPT;
     }
     int n = parse_header((const char *)p + 8, (size_t)hl, t, ST_MAX_TENSORS);
+    if (n == ST_TOO_MANY) {
+        say(why, cap,
+            "the header names more than %d tensors: save only the state_dict of the module "
+            "holding lstm and fc (and input_mean, input_scale)",
+            ST_MAX_TENSORS);
+        return ERR_CORRUPT;
+    }
     if (n < 0) {
         say(why, cap, "the header is not the JSON of a safetensors file");
         return ERR_CORRUPT;
@@ -542,8 +610,10 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
             const char *a = t[i].name, *b = t[j].name;
             if ((strncmp(a, "lstm.", 5) == 0 && strcmp(a + 5, b) == 0) ||
                 (strncmp(b, "lstm.", 5) == 0 && strcmp(b + 5, a) == 0)) {
-                say(why, cap, "tensors '%s' and '%s': one tensor given twice, with and without "
-                              "the 'lstm.' prefix", a, b);
+                say(why, cap,
+                    "tensors '%s' and '%s': one tensor given twice, with and without "
+                    "the 'lstm.' prefix",
+                    a, b);
                 return ERR_CORRUPT;
             }
         }

@@ -10,7 +10,7 @@ of the input gives exactly the first rows of the full output, including prefixes
 just before and after a retraining), determinism, and a clean failure on a missing input. It
 checks the contract, not the detection quality. Python 3 standard library only.
 """
-import math, os, random, subprocess, sys, tempfile
+import math, os, random, signal, subprocess, sys, tempfile, time
 
 REPLAY = sys.argv[1] if len(sys.argv) > 1 else "build/vigil-replay"
 
@@ -97,7 +97,8 @@ def main():
         lines = replay(tmp, "empty", ["timestamp", "x"], [])
         assert lines == ["timestamp,anomaly_score,is_anomaly"], lines
         # A time with no millisecond of Unix time (a leap second; before 1970 by its offset) is
-        # read as no time, as before, but said on stderr with its row (it was silent).
+        # read as no time, as before, but said on stderr with its line (it was silent; session
+        # 68: "row N" there, "line N" in the refusals, now the file's line, the header line 1).
         src, dst = os.path.join(tmp, "leap.csv"), os.path.join(tmp, "leap.out.csv")
         write_csv(src, ["timestamp", "x"], [("2016-12-31 23:59:59", ["1"]),
                                              ("2016-12-31 23:59:60", ["2"]),
@@ -109,10 +110,10 @@ def main():
             assert len(fh.read().splitlines()) == 5
         err = proc.stderr.splitlines()
         assert len(err) == 2, err
-        assert err[0].startswith("vigil-replay: row 2: timestamp '2016-12-31 23:59:60' read as "
-                                 "no time: second 60 (a leap second) is refused"), err
-        assert err[1].startswith("vigil-replay: row 3: timestamp '1970-01-01T00:30:00+01:00' "
-                                 "read as no time: before 1970-01-01T00:00:00Z"), err
+        assert err[0].startswith("vigil-replay: %s: line 3: timestamp '2016-12-31 23:59:60' "
+                                 "read as no time: second 60 (a leap second) is refused" % src), err
+        assert err[1].startswith("vigil-replay: %s: line 4: timestamp '1970-01-01T00:30:00+01:00' "
+                                 "read as no time: before 1970-01-01T00:00:00Z" % src), err
         print("ok   leap: second 60 and a time before 1970 named on stderr")
         # Common CSVs that ran silently wrong with exit 0 (session 67, read67b finding 5): quoted
         # cells are read (the same scores as unquoted), and a row of the wrong width, a
@@ -144,14 +145,61 @@ def main():
             assert fh.read().splitlines() == plain, "blank lines changed the output"
         print("ok   blank: blank lines are no rows")
 
-        def refused(name, text, want):
+        # Blanks before an opening quote and after a closing one are skipped, as Python's csv
+        # module and pandas do with skipinitialspace=True (session 68: `1, "1.5"` was read as a
+        # missing value): the same output as plain cells.
+        src, dst = os.path.join(tmp, "spaced.csv"), os.path.join(tmp, "spaced.out.csv")
+        with open(src, "w") as fh:
+            for cells in [header] + [[ts] + c for ts, c in rows]:
+                fh.write(cells[0] + "," + ",".join(' \t"%s" ' % c for c in cells[1:]) + "\n")
+        proc = subprocess.run([REPLAY, src, dst], stderr=subprocess.PIPE, text=True)
+        assert proc.returncode == 0, f"spaced: exit {proc.returncode}: {proc.stderr}"
+        with open(dst) as fh:
+            assert fh.read().splitlines() == plain, "blanks around quoted cells changed the output"
+        print("ok   spaced: blanks around quoted cells are skipped")
+
+        # Epoch seconds (session 68: read as milliseconds, dates in January 1970): a whole
+        # number that would be 1970-01-02 to 1973-03-03 in ms is refused unless --time-unit
+        # says the unit; --time-unit s reads seconds (a fraction too) with the scores of the
+        # same times in milliseconds; --time-unit ms reads small numbers as milliseconds.
+        def replay_with(name, text, *opts):
+            src, dst = os.path.join(tmp, name + ".csv"), os.path.join(tmp, name + ".out.csv")
+            with open(src, "w") as fh:
+                fh.write(text)
+            proc = subprocess.run([REPLAY, *opts, src, dst], stderr=subprocess.PIPE, text=True)
+            assert proc.returncode == 0, f"{name}: exit {proc.returncode}: {proc.stderr}"
+            with open(dst) as fh:
+                return [l.split(",", 1) for l in fh.read().splitlines()]
+        secs = [1796000000 + 300 * t for t in range(len(rows))]
+        body = lambda stamps: "".join(",".join([ts] + c) + "\n" for ts, (_, c) in zip(stamps, rows))
+        hdr = ",".join(header) + "\n"
+        # retrain_seconds makes the scores depend on the times read.
+        ms_out = replay_with("unit_ms", hdr + body(["%d000" % t for t in secs]),
+                             "-s", "retrain_seconds=7200")
+        s_out = replay_with("unit_s", hdr + body(["%d" % t for t in secs]),
+                            "--time-unit", "s", "-s", "retrain_seconds=7200")
+        f_out = replay_with("unit_sfrac", hdr + body(["%d.0004" % t for t in secs]),
+                            "--time-unit", "s", "-s", "retrain_seconds=7200")
+        assert [r[1] for r in s_out] == [r[1] for r in ms_out], "--time-unit s read otherwise"
+        assert [r[1] for r in f_out] == [r[1] for r in ms_out], "seconds with a fraction"
+        assert [r[0] for r in s_out[1:]] == ["%d" % t for t in secs], "timestamps not copied"
+        small = replay_with("unit_small", "timestamp,x\n1000000000,1\n1000060000,2\n",
+                            "--time-unit", "ms")
+        assert len(small) == 3, small
+        print("ok   units: --time-unit s reads seconds as the same times in ms")
+
+        def refused(name, text, want, *opts):
             src = os.path.join(tmp, name + ".csv")
             with open(src, "w") as fh:
                 fh.write(text)
-            proc = subprocess.run([REPLAY, src, os.path.join(tmp, name + ".out.csv")],
+            proc = subprocess.run([REPLAY, *opts, src, os.path.join(tmp, name + ".out.csv")],
                                   stderr=subprocess.PIPE, text=True)
             assert proc.returncode == 1, f"{name}: exit {proc.returncode}: {proc.stderr}"
             assert proc.stderr == "vigil-replay: %s: %s\n" % (src, want), proc.stderr
+            # No OUTPUT, nor a temporary file, is left (session 68: the rows before the refused
+            # line were, a plausible but partial file).
+            left = [n for n in os.listdir(tmp) if n.startswith(name + ".out.csv")]
+            assert left == [], f"{name}: refused, but left {left}"
             print(f"ok   {name}: refused: {want}")
         good = "1796000000000,1.5,2\n1796000001000,1.6,2\n"
         refused("wide", "timestamp,a,b\n" + good + "1796000002000,1.7,2,9\n",
@@ -160,7 +208,56 @@ def main():
                 "line 4: 2 cells, the header has 3")
         refused("badts", "timestamp,a,b\n" + good + "yesterday,1.7,2\n",
                 "line 4: timestamp 'yesterday' is not a time (epoch milliseconds, RFC 3339, or "
-                "YYYY-MM-DD HH:MM:SS)")
+                "YYYY-MM-DD HH:MM:SS; epoch seconds: --time-unit s)")
+        refused("secs", "timestamp,a,b\n1796000000,1.5,2\n",
+                "line 2: timestamp '1796000000' looks like epoch seconds (as milliseconds it is "
+                "between 1970-01-02 and 1973-03-03): give --time-unit s, or --time-unit ms to "
+                "read it as milliseconds")
+        refused("secsms", "timestamp,a,b\n" + good, "line 2: timestamp '1796000000000' is not a "
+                "time (epoch seconds, RFC 3339, or YYYY-MM-DD HH:MM:SS; epoch milliseconds: "
+                "--time-unit ms)", "--time-unit", "s")
+        # A refused line after many good rows: still no OUTPUT.
+        refused("late", "timestamp,a,b\n" + "".join(
+            "%d,1.5,2\n" % (1796000000000 + 1000 * t) for t in range(300)) + "x,1,2\n",
+            "line 302: timestamp 'x' is not a time (epoch milliseconds, RFC 3339, or "
+            "YYYY-MM-DD HH:MM:SS; epoch seconds: --time-unit s)")
+        # An OUTPUT there before a refused run is left as it was.
+        keep = os.path.join(tmp, "kept.csv")
+        with open(keep, "w") as fh:
+            fh.write("earlier\n")
+        src = os.path.join(tmp, "keep_in.csv")
+        with open(src, "w") as fh:
+            fh.write("timestamp,a\n" + good.replace(",2\n", "\n") + "bad,1\n")
+        proc = subprocess.run([REPLAY, src, keep], stderr=subprocess.PIPE, text=True)
+        assert proc.returncode == 1, proc.stderr
+        with open(keep) as fh:
+            assert fh.read() == "earlier\n", "a refused run changed an existing OUTPUT"
+        assert not [n for n in os.listdir(tmp) if n.startswith("kept.csv.")], "temporary file left"
+        print("ok   kept: a refused run leaves an existing OUTPUT as it was")
+        # An interrupted run (SIGTERM, SIGINT) removes its temporary file and dies of the signal
+        # (the review of int68: OUTPUT.csv.XXXXXX was left). The input is a FIFO held open, so
+        # the run waits for rows with the temporary file there, whatever the machine's speed.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            fifo, dst = os.path.join(tmp, "fifo.csv"), os.path.join(tmp, "killed.csv")
+            os.mkfifo(fifo)
+            # (a shell's background job starts with SIGINT ignored, which vigil-replay keeps)
+            proc = subprocess.Popen([REPLAY, fifo, dst], stderr=subprocess.PIPE, text=True,
+                                    preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
+            with open(fifo, "w") as fh:
+                fh.write("timestamp,a\n1796000000000,1\n")
+                fh.flush()
+                deadline = time.monotonic() + 30
+                while not [n for n in os.listdir(tmp) if n.startswith("killed.csv.")]:
+                    assert time.monotonic() < deadline and proc.poll() is None, "no temp file"
+                    time.sleep(0.01)
+                proc.send_signal(sig)
+                proc.wait(30)
+            os.unlink(fifo)
+            assert proc.returncode == -sig, (sig, proc.returncode, proc.stderr.read())
+            left = [n for n in os.listdir(tmp) if n.startswith("killed.csv")]
+            assert left == [], f"killed by {sig.name}, but left {left}"
+            proc.stderr.close()
+        print("ok   killed: SIGTERM and SIGINT leave no OUTPUT nor a temporary file")
         refused("deccomma", "timestamp,a,b\n" + good + '1796000002000,"1,7",2\n',
                 "line 4, column 'a': '1,7' has a decimal comma: write it with a point")
         refused("tscol2", "a,timestamp,b\n1.5,1796000000000,2\n",

@@ -224,6 +224,80 @@ static void test_safetensors_handmade(void **unused)
     assert_null(m);
 }
 
+/* The minimal file of test_safetensors_handmade, its first tensor called `ih` (as written in
+ * the JSON), with `extra` spliced in before its metadata; import_why's answer and reason. */
+static int st_with(const char *ih, const char *extra, char *why, size_t cap)
+{
+    char hdr[16384];
+    snprintf(hdr, sizeof hdr,
+             "{\"%s\":{\"dtype\":\"F32\",\"shape\":[4,1],\"data_offsets\":[0,16]},"
+             "\"weight_hh_l0\":{\"dtype\":\"F32\",\"shape\":[4,1],\"data_offsets\":[16,32]},"
+             "\"bias_ih_l0\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[32,48]},"
+             "\"bias_hh_l0\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[48,64]},"
+             "\"fc.weight\":{\"dtype\":\"F32\",\"shape\":[1,1],\"data_offsets\":[64,68]},"
+             "\"fc.bias\":{\"data_offsets\":[68,72],\"shape\":[1],\"dtype\":\"F32\"},%s"
+             "\"__metadata__\":{\"format\":\"pt\"}}",
+             ih, extra);
+    size_t len;
+    unsigned char *b = st_make(hdr, 72, &len);
+    model_t *m = NULL;
+    why[0] = '\0';
+    int rc = model_safetensors_import_why(&m, b, len, why, cap);
+    model_destroy(m);
+    free(b);
+    return rc;
+}
+
+/* Names and shapes the importer once misread (read68c): two names differing only in a non-ASCII
+ * escape were one name ("named twice"), a tensor of 5 dimensions made the header "not JSON",
+ * tensors past the 128th were dropped unsaid (then "no tensor" for one that was there). */
+static void test_safetensors_names(void **unused)
+{
+    char why[512];
+    /* Python's json.dumps writes non-ASCII as \uXXXX: two other tensors, two names. */
+    assert_int_equal(st_with("weight_ih_l0",
+                             "\"extra\\u00e9\":{\"dtype\":\"F32\",\"shape\":[1],"
+                             "\"data_offsets\":[0,4]},\"extra\\u00e8\":{\"dtype\":\"F32\","
+                             "\"shape\":[1],\"data_offsets\":[0,4]},",
+                             why, sizeof why),
+                     0);
+    /* The same name twice is still refused, escaped or not (\u0065 is 'e'). */
+    assert_int_equal(st_with("weight_ih_l0",
+                             "\"extra\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                             "\"\\u0065xtra\":{\"dtype\":\"F32\",\"shape\":[1],"
+                             "\"data_offsets\":[0,4]},",
+                             why, sizeof why),
+                     ERR_CORRUPT);
+    assert_string_equal(why, "tensor 'extra': named twice in the header");
+    /* An ASCII escape in one of ours reads as the letter ("weight_i\u0068_l0"). */
+    assert_int_equal(st_with("weight_i\\u0068_l0", "", why, sizeof why), 0);
+    /* Another tensor of 5 dimensions is another tensor. */
+    assert_int_equal(st_with("weight_ih_l0",
+                             "\"conv\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1],"
+                             "\"data_offsets\":[0,4]},",
+                             why, sizeof why),
+                     0);
+    /* Past 128 tensors: refused as such, not as "no tensor 'fc.weight'". */
+    char many[12000] = "";
+    for (int i = 0; i < 130; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many),
+                 "\"x%d\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},", i);
+    assert_int_equal(st_with("weight_ih_l0", many, why, sizeof why), ERR_CORRUPT);
+    assert_non_null(strstr(why, "the header names more than 128 tensors"));
+    /* A header longer than vigild reads, that the body holds: not "more than the body's". */
+    size_t big = (64u << 20) + 16;
+    unsigned char *b = calloc(8 + big, 1);
+    assert_non_null(b);
+    uint64_t hl = big;
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(hl >> (8 * i));
+    model_t *m = NULL;
+    assert_int_equal(model_safetensors_import_why(&m, b, 8 + big, why, sizeof why), ERR_CORRUPT);
+    assert_null(m);
+    assert_non_null(strstr(why, "more than the 67108864 vigild reads"));
+    free(b);
+}
+
 /* A header of a few hundred bytes that names the largest model's shapes (H = 2048, I = 1024,
  * 3 layers: 92 M parameters, 370 MB) over an empty data section is refused before anything
  * of that size is allocated. Before session 26 the importer created (and initialised) the
@@ -311,6 +385,7 @@ const struct CMUnitTest model_io_tests[] = {
     cmocka_unit_test(test_share),
     cmocka_unit_test(test_safetensors_roundtrip),
     cmocka_unit_test(test_safetensors_handmade),
+    cmocka_unit_test(test_safetensors_names),
     cmocka_unit_test(test_safetensors_huge_shape_small_body),
 };
 const size_t model_io_count = sizeof model_io_tests / sizeof model_io_tests[0];

@@ -551,33 +551,39 @@ static void implied_bad(lp_unit_t unit, const char *line, const char *reason)
 
 static void test_lp_implied_unit(void **state)
 {
-    implied_bad(LP_UNIT_IMPLIED_PARAM, "pump,device=p1 vib=1 1733580000",
-                "timestamp 1733580000 as nanoseconds (no precision given) is "
-                "1970-01-01T00:00:01.733Z, before 1973-03-03: looks like epoch seconds: declare "
-                "precision=s");
-    implied_bad(LP_UNIT_IMPLIED_PARAM, "m v=1 1733580000123",
-                "timestamp 1733580000123 as nanoseconds (no precision given) is "
-                "1970-01-01T00:28:53.580Z, before 1973-03-03: looks like epoch milliseconds: "
-                "declare precision=ms");
-    implied_bad(LP_UNIT_IMPLIED_PARAM, "m v=1 1733580000123456",
-                "timestamp 1733580000123456 as nanoseconds (no precision given) is "
-                "1970-01-21T01:33:00.000Z, before 1973-03-03: looks like epoch microseconds: "
-                "declare precision=us");
-    implied_bad(LP_UNIT_IMPLIED_PARAM, "m v=1 5000",
-                "timestamp 5000 as nanoseconds (no precision given) is 1970-01-01T00:00:00.000Z, "
-                "before 1973-03-03: send a real time or none (precision=ns stores it as it is)");
-    implied_bad(LP_UNIT_IMPLIED_STREAM, "m v=1 1733580000",
-                "timestamp 1733580000 as nanoseconds (the stream's unit) is "
-                "1970-01-01T00:00:01.733Z, before 1973-03-03: looks like epoch seconds: send "
-                "nanoseconds (1733580000000000000) or no timestamp");
+    implied_bad(
+        LP_UNIT_IMPLIED_PARAM, "pump,device=p1 vib=1 1733580000",
+        "timestamp 1733580000 as nanoseconds (no precision given) is "
+        "1970-01-01T00:00:01.733Z, before 1973-03-03T09:46:40Z: looks like epoch seconds: declare "
+        "precision=s");
+    implied_bad(
+        LP_UNIT_IMPLIED_PARAM, "m v=1 1733580000123",
+        "timestamp 1733580000123 as nanoseconds (no precision given) is "
+        "1970-01-01T00:28:53.580Z, before 1973-03-03T09:46:40Z: looks like epoch milliseconds: "
+        "declare precision=ms");
+    implied_bad(
+        LP_UNIT_IMPLIED_PARAM, "m v=1 1733580000123456",
+        "timestamp 1733580000123456 as nanoseconds (no precision given) is "
+        "1970-01-21T01:33:00.000Z, before 1973-03-03T09:46:40Z: looks like epoch microseconds: "
+        "declare precision=us");
+    implied_bad(
+        LP_UNIT_IMPLIED_PARAM, "m v=1 5000",
+        "timestamp 5000 as nanoseconds (no precision given) is 1970-01-01T00:00:00.000Z, "
+        "before 1973-03-03T09:46:40Z: send a real time or none (precision=ns stores it as it is)");
+    implied_bad(
+        LP_UNIT_IMPLIED_STREAM, "m v=1 1733580000",
+        "timestamp 1733580000 as nanoseconds (the stream's unit) is "
+        "1970-01-01T00:00:01.733Z, before 1973-03-03T09:46:40Z: looks like epoch seconds: send "
+        "nanoseconds (1733580000000000000) or no timestamp");
     /* Microseconds of 9999 do not fit int64 as nanoseconds: no number to send is named. */
     implied_bad(LP_UNIT_IMPLIED_STREAM, "m v=1 99999999999999999",
                 "timestamp 99999999999999999 as nanoseconds (the stream's unit) is "
-                "1973-03-03T09:46:39.999Z, before 1973-03-03: looks like epoch microseconds: send "
+                "1973-03-03T09:46:39.999Z, before 1973-03-03T09:46:40Z: looks like epoch "
+                "microseconds: send "
                 "nanoseconds or no timestamp");
     implied_bad(LP_UNIT_IMPLIED_STREAM, "m v=1 0",
                 "timestamp 0 as nanoseconds (the stream's unit) is 1970-01-01T00:00:00.000Z, "
-                "before 1973-03-03: send a real time or none");
+                "before 1973-03-03T09:46:40Z: send a real time or none");
 
     /* 1e17 on, no timestamp, a declared unit (precision=ns too) and a negative one (before
      * 1970's own error) are as before. */
@@ -601,17 +607,20 @@ static void test_lp_implied_unit(void **state)
      * (lp_parse cut its reasons at 159 bytes: "declare precision" without "=us"). */
     parse_errors_t errs = {0};
     o.unit = LP_UNIT_IMPLIED_PARAM;
-    const char *body = "pump,device=p1 vib=1 99999999999999999\npump,device=p1 vib=1 99999999\n";
+    const char *body = "pump,device=p1,site=north-hall-b,line=packaging-3 vib=1 99999999999999999\n"
+                       "pump,device=p1 vib=1 99999999\n";
     assert_int_equal(lp_parse(&b, body, strlen(body), &o, NOW, 1, &errs), 0);
     assert_int_equal(errs.count, 2);
-    assert_string_equal(errs.e[0].msg,
-                        "unable to parse 'pump,device=p...': timestamp 99999999999999999 as "
-                        "nanoseconds (no precision given) is 1973-03-03T09:46:39.999Z, before "
-                        "1973-03-03: looks like epoch microseconds: declare precision=us");
-    assert_string_equal(errs.e[1].msg,
-                        "unable to parse 'pump,device=p1 ...': timestamp 99999999 as nanoseconds "
-                        "(no precision given) is 1970-01-01T00:00:00.099Z, before 1973-03-03: "
-                        "send a real time or none (precision=ns stores it as it is)");
+    assert_string_equal(
+        errs.e[0].msg, "unable to parse 'pump,device=p1,site=north-hall-b,line=packaging-3 vib=1 "
+                       "999...': timestamp 99999999999999999 as "
+                       "nanoseconds (no precision given) is 1973-03-03T09:46:39.999Z, before "
+                       "1973-03-03T09:46:40Z: looks like epoch microseconds: declare precision=us");
+    assert_string_equal(
+        errs.e[1].msg,
+        "unable to parse 'pump,device=p1 vib=1 99999999': timestamp 99999999 as nanoseconds "
+        "(no precision given) is 1970-01-01T00:00:00.099Z, before 1973-03-03T09:46:40Z: "
+        "send a real time or none (precision=ns stores it as it is)");
     assert_int_equal(b.npoints, 3);
     batch_deinit(&b);
 }

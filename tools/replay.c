@@ -1,14 +1,17 @@
 /* tools/replay.c: vigil-replay, the daemon's detector over one CSV series, offline.
  *
- *   vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N] INPUT.csv OUTPUT.csv
+ *   vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N] [--time-unit s|ms]
+ *                INPUT.csv OUTPUT.csv
  *
  * INPUT has the header timestamp,<channel>,... and one reading per row, oldest first; the
  * channel count comes from the header, and an empty or unparsable cell is a missing value.
- * Cells may be quoted (RFC 4180, on one line). Refused, exit 1 with the line on stderr (session
- * 67: each ran silently wrong with exit 0): a row whose cell count is not the header's, a
- * timestamp that is no time, a decimal comma, a header whose time column is not first.
- * OUTPUT gets timestamp,anomaly_score,is_anomaly with one row per input row, the timestamp
- * copied verbatim (the contract of ../shared/eval/bench.py). -v appends debugging columns
+ * Cells may be quoted (RFC 4180, on one line; blanks around the quotes skipped). Refused, exit 1
+ * with the file's line on stderr (the header is line 1; session 67: each ran silently wrong with
+ * exit 0): a row whose cell count is not the header's, a timestamp that is no time or a whole
+ * number that looks like epoch seconds without --time-unit, a decimal comma, a header whose time
+ * column is not first. OUTPUT gets timestamp,anomaly_score,is_anomaly with one row per input
+ * row, the timestamp copied verbatim (the contract of ../shared/eval/bench.py), and only when
+ * every row was scored (a temporary file renamed at the end). -v appends debugging columns
  * (raw score, state, top channel, predictor kind, model version, the decision likelihood the
  * state follows) and prints each training to stderr.
  *
@@ -34,12 +37,15 @@
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "detector.h"
 #include "err.h"
@@ -272,9 +278,11 @@ static int load_ini(const char *path, struct detector_config *cfg)
 
 /* Splits line in place at commas into at most max fields, RFC 4180's quoting understood: a
  * cell in double quotes may hold commas, and "" inside it is one quote (the quotes are taken off
- * in place). Strips a trailing CR/LF. Returns the count (max + 1: more cells than max), or -1
- * when a quote is not closed on the line (a quoted cell across lines: not read) or text follows
- * a closing quote. */
+ * in place). Spaces and tabs before an opening quote and after a closing one are skipped, as
+ * Python's csv module and pandas do with skipinitialspace=True (session 68: `1, "1.5"` was read
+ * as a missing value); an unquoted cell keeps its blanks (parse_cell skips them). Strips a
+ * trailing CR/LF. Returns the count (max + 1: more cells than max), or -1 when a quote is not
+ * closed on the line (a quoted cell across lines: not read) or text follows a closing quote. */
 static int split(char *line, char **f, int max)
 {
     size_t n = strlen(line);
@@ -286,8 +294,9 @@ static int split(char *line, char **f, int max)
         if (k == max)
             return max + 1;
         f[k++] = p;
-        if (*p == '"') {
-            char *w = p, *r = p + 1;
+        char *q = p + strspn(p, " \t");
+        if (*q == '"') {
+            char *w = p, *r = q + 1;
             for (;;) {
                 if (*r == '\0')
                     return -1;
@@ -302,6 +311,7 @@ static int split(char *line, char **f, int max)
                 }
             }
             *w = '\0';
+            r += strspn(r, " \t");
             if (*r == '\0')
                 return k;
             if (*r != ',')
@@ -368,27 +378,69 @@ static int parse_cell(const char *s, float *v)
     return end != s && *end == '\0';
 }
 
-/* A row's timestamp in ms: epoch milliseconds, RFC 3339, or "YYYY-MM-DD HH:MM:SS" (UTC, as in
- * the NAB files); DETECTOR_NO_TIME when it is none of these. A time that is well formed but has
- * no millisecond of Unix time (second 60, a leap second; before 1970 or after 9999 by its
- * offset) is no time too, as before, but said on stderr with the row, as vigild refuses it:
- * read silently as "no time", it changed retrain_seconds' schedule unseen. */
-static int64_t row_time(const char *s, long row, int *unreadable)
+/* What a whole number in the time column is (--time-unit): by default epoch milliseconds, but
+ * one that would be a time between 1970-01-02 and 1973-03-03 as milliseconds is refused as
+ * epoch seconds by its look (vtime_looks_like_secs, the rule of POST /v1/readings' ts; session
+ * 68: 1796000000 was read as 1970-01-21); `s` reads numbers as epoch seconds (a fraction
+ * allowed, rounded to the millisecond), `ms` as milliseconds whatever their size. */
+enum time_unit { UNIT_GUESS, UNIT_S, UNIT_MS };
+
+/* Whether s is a decimal number of seconds as --time-unit s takes it: digits, at most one '.'
+ * and at least one digit, its value in ms (rounded) in *ms within Unix time to 9999. */
+static int secs_read(const char *s, int64_t *ms)
 {
-    *unreadable = 0;
+    size_t whole = strspn(s, "0123456789"), frac = 0;
+    if (s[whole] == '.')
+        frac = 1 + strspn(s + whole + 1, "0123456789");
+    if (s[whole + frac] != '\0' || whole + frac == 0 || (whole == 0 && frac == 1))
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end) * 1000.0;
+    if (errno || *end != '\0' || !(v >= 0 && v <= (double)VTIME_MAX_MS))
+        return 0;
+    *ms = llround(v);
+    return 1;
+}
+
+/* A row's timestamp in ms: a number (epoch milliseconds, or seconds by unit), RFC 3339, or
+ * "YYYY-MM-DD HH:MM:SS" (UTC, as in the NAB files); DETECTOR_NO_TIME when it is none of these.
+ * A time that is well formed but has no millisecond of Unix time (second 60, a leap second;
+ * before 1970 or after 9999 by its offset) is no time too, as before, but said on stderr with
+ * its line, as vigild refuses it: read silently as "no time", it changed retrain_seconds'
+ * schedule unseen. *bad: 0, or 1 when the cell is not a time at all, 2 when it is a whole
+ * number that looks like epoch seconds (UNIT_GUESS): both refused by the caller. */
+static int64_t row_time(const char *s, enum time_unit unit, const char *file, long lineno, int *bad)
+{
+    *bad = 0;
     char buf[64];
     int64_t ms;
     size_t n = strlen(s);
     if (n + 2 > sizeof buf) {
-        *unreadable = 1;
+        *bad = 1;
         return DETECTOR_NO_TIME;
     }
     memcpy(buf, s, n + 1);
+    /* A number: blanks, a sign, then digits and points only ("2020-02-08" is none). */
+    const char *num = buf + strspn(buf, " \t");
+    num += *num == '+' || *num == '-';
+    const int number = *num != '\0' && strspn(num, "0123456789.") == strlen(num);
+    if (number && unit == UNIT_S) {
+        if (secs_read(buf, &ms))
+            return ms;
+        *bad = 1;
+        return DETECTOR_NO_TIME;
+    }
     if (n > 10 && buf[10] == ' ')
         buf[10] = 'T';
     int rc = vtime_parse(buf, &ms);
-    if (rc == 0)
+    if (rc == 0) {
+        if (number && unit == UNIT_GUESS && vtime_looks_like_secs((double)ms)) {
+            *bad = 2;
+            return DETECTOR_NO_TIME;
+        }
         return ms;
+    }
     /* Not a well-formed timestamp: perhaps a time without its zone, read as UTC. */
     size_t len = n;
     if (!vtime_rfc3339_formed(buf, n, rc)) {
@@ -398,11 +450,11 @@ static int64_t row_time(const char *s, long row, int *unreadable)
         len = n + 1;
     }
     if (!vtime_rfc3339_formed(buf, len, rc) || !strchr(buf, 'T')) {
-        *unreadable = 1; /* not a time at all ("yesterday", 12.5, empty): refused */
+        *bad = 1; /* not a time at all ("yesterday", 12.5, empty): refused */
         return DETECTOR_NO_TIME;
     }
-    fprintf(stderr, "vigil-replay: row %ld: timestamp '%s' read as no time: %s\n", row, s,
-            vtime_rfc3339_why(buf, len, rc));
+    fprintf(stderr, "vigil-replay: %s: line %ld: timestamp '%s' read as no time: %s\n", file,
+            lineno, s, vtime_rfc3339_why(buf, len, rc));
     return DETECTOR_NO_TIME;
 }
 
@@ -411,7 +463,7 @@ static int64_t row_time(const char *s, long row, int *unreadable)
 static void usage(FILE *out, int full)
 {
     fprintf(out, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N]\n"
-                 "                    INPUT.csv OUTPUT.csv\n");
+                 "                    [--time-unit s|ms] INPUT.csv OUTPUT.csv\n");
     if (!full)
         return;
     fprintf(out,
@@ -426,8 +478,13 @@ static void usage(FILE *out, int full)
             "                       and print each training to stderr\n"
             "  --restart-every N    save and reload the detector every N rows, as a vigild\n"
             "                       restart does (same output; 0, the default: never)\n"
+            "  --time-unit s|ms     numbers in the time column are epoch seconds or\n"
+            "                       milliseconds (default: milliseconds, and one that looks\n"
+            "                       like seconds, 1970-01-02 to 1973-03-03 as ms, is refused)\n"
             "  --version            print the version and exit\n"
             "  --help               print this help and exit\n"
+            "OUTPUT.csv is written only when every row was scored (through a temporary file\n"
+            "renamed at the end).\n"
             "Exit status: 0 done, 1 a file or the detector failed, 2 a bad command line.\n",
             DETECTOR_MAX_CHANNELS);
 }
@@ -475,7 +532,7 @@ static void series_push(struct series *s, const float *x, const uint8_t *present
         s->len++;
 }
 
-static int train_now(detector_t *d, struct series *s, int verbose, long row)
+static int train_now(detector_t *d, struct series *s, int verbose, long lineno, long row)
 {
     detector_job_t *job;
     int rc = detector_job_create(&job, d);
@@ -498,9 +555,9 @@ static int train_now(detector_t *d, struct series *s, int verbose, long row)
         rc = detector_job_apply(d, job, &info);
     if (rc == 0 && verbose)
         fprintf(stderr,
-                "row %ld: training v%u swapped %d kind %d, nmse lstm %.4f linear %.4f "
-                "persistence %.4f serving %.4f, %d epochs, %zu rows\n",
-                row, info.version, info.swapped, (int)info.kind, info.val_mse_lstm,
+                "line %ld (row %ld): training v%u swapped %d kind %d, nmse lstm %.4f linear "
+                "%.4f persistence %.4f serving %.4f, %d epochs, %zu rows\n",
+                lineno, row, info.version, info.swapped, (int)info.kind, info.val_mse_lstm,
                 info.val_mse_linear, info.val_mse_persistence, info.val_mse_serving, info.epochs,
                 info.rows);
     if (rc == 0 && verbose) {
@@ -517,6 +574,107 @@ static int train_now(detector_t *d, struct series *s, int verbose, long row)
     }
     detector_job_destroy(job);
     return rc;
+}
+
+/* The temporary OUTPUT while it is written, for sig_remove_tmp (a handler has no argument: the
+ * one mutable global here). Set by output_open, cleared by output_close once the name is gone. */
+static const char *volatile sig_tmp;
+
+/* SIGINT, SIGTERM, SIGHUP while the temporary OUTPUT exists: removes it, then dies of sig as it
+ * would have (SA_RESETHAND). The review of int68: an interrupted run left OUTPUT.csv.XXXXXX.
+ * unlink and raise are async-signal-safe. SIGKILL cannot be caught: it still leaves the file. */
+static void sig_remove_tmp(int sig)
+{
+    const char *t = sig_tmp;
+    if (t != NULL)
+        unlink(t);
+    raise(sig);
+}
+
+/* Installs sig_remove_tmp for the signals that end a run, except one the caller ignores (nohup's
+ * SIGHUP stays ignored). */
+static void sig_remove_tmp_install(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
+        struct sigaction old, sa = {0};
+        if (sigaction(sigs[k], NULL, &old) != 0 || old.sa_handler == SIG_IGN)
+            continue;
+        sa.sa_handler = sig_remove_tmp;
+        sa.sa_flags = SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[k], &sa, NULL);
+    }
+}
+
+/* Opens OUTPUT for writing. A regular file (or a new one) is written as a temporary file beside
+ * it, *tmp its name (caller owns; free with free), renamed to path by output_close when every
+ * row was scored: a refused or failed input leaves no OUTPUT, and an existing one as it was
+ * (session 68: the rows before a refused line were left, a plausible but partial file). Any
+ * other path (a symlink, /dev/stdout, a pipe) is written directly, *tmp NULL. NULL, with the
+ * reason on stderr, on failure. */
+static FILE *output_open(const char *path, char **tmp)
+{
+    struct stat st;
+    *tmp = NULL;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        FILE *out = fopen(path, "w");
+        if (!out)
+            fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
+        return out;
+    }
+    size_t n = strlen(path);
+    char *name = malloc(n + sizeof ".XXXXXX");
+    if (!name) {
+        fprintf(stderr, "vigil-replay: %s\n", err_str(ERR_NOMEM));
+        return NULL;
+    }
+    memcpy(name, path, n);
+    memcpy(name + n, ".XXXXXX", sizeof ".XXXXXX");
+    int fd = mkstemp(name);
+    FILE *out = NULL;
+    if (fd >= 0) {
+        mode_t mask = umask(0); /* the mode fopen would have given: 0666 less the umask */
+        umask(mask);
+        if (fchmod(fd, 0666 & ~mask) != 0 || !(out = fdopen(fd, "w"))) {
+            int e = errno;
+            close(fd);
+            unlink(name);
+            errno = e;
+        }
+    }
+    if (!out) {
+        fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
+        free(name);
+        return NULL;
+    }
+    *tmp = name;
+    sig_tmp = name;
+    sig_remove_tmp_install();
+    return out;
+}
+
+/* Closes output_open's out: with tmp, renames it to path when ok, else removes it. Returns 0, or
+ * -1 with the reason on stderr when the close or rename fails (the temporary file removed). The
+ * temporary file is synced before the rename (the review of int68): without, a crash soon after
+ * could leave OUTPUT renamed but empty on file systems that do not order the two (XFS). */
+static int output_close(FILE *out, const char *tmp, const char *path, int ok)
+{
+    int rc = tmp != NULL && ok && (fflush(out) != 0 || fsync(fileno(out)) != 0) ? -1 : 0;
+    if (fclose(out) != 0)
+        rc = -1;
+    if (rc != 0 && ok)
+        fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
+    if (tmp == NULL)
+        return rc == 0 ? 0 : -1;
+    if (rc == 0 && ok && rename(tmp, path) != 0) {
+        fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0 || !ok)
+        unlink(tmp);
+    sig_tmp = NULL; /* after: a signal before it finds the name gone, and unlink fails harmlessly */
+    return rc == 0 ? 0 : -1;
 }
 
 /* A bad command line: "vigil-replay: " and the reason, naming the option, on one line, then the
@@ -541,6 +699,7 @@ int main(int argc, char **argv)
     detector_config_default(&cfg);
     int verbose = 0, i = 1;
     long restart_every = 0;
+    enum time_unit unit = UNIT_GUESS;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
         if (!strcmp(argv[i], "--help")) {
             usage(stdout, 1);
@@ -550,9 +709,15 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "-v")) {
             verbose = 1;
-        } else if (i + 1 == argc && (!strcmp(argv[i], "--restart-every") ||
-                                     !strcmp(argv[i], "-c") || !strcmp(argv[i], "-s"))) {
+        } else if (i + 1 == argc &&
+                   (!strcmp(argv[i], "--restart-every") || !strcmp(argv[i], "--time-unit") ||
+                    !strcmp(argv[i], "-c") || !strcmp(argv[i], "-s"))) {
             return cli_error("%s needs a value", argv[i]);
+        } else if (!strcmp(argv[i], "--time-unit")) {
+            const char *u = argv[++i];
+            if (strcmp(u, "s") != 0 && strcmp(u, "ms") != 0)
+                return cli_error("--time-unit: not s or ms: '%s'", u);
+            unit = u[0] == 's' ? UNIT_S : UNIT_MS;
         } else if (!strcmp(argv[i], "--restart-every")) {
             char *end;
             errno = 0;
@@ -587,9 +752,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-replay: %s: %s\n", argv[i], strerror(errno));
         return 1;
     }
-    FILE *out = fopen(argv[i + 1], "w");
+    char *tmp = NULL; /* the temporary file renamed to OUTPUT at the end, or NULL */
+    FILE *out = output_open(argv[i + 1], &tmp);
     if (!out) {
-        fprintf(stderr, "vigil-replay: %s: %s\n", argv[i + 1], strerror(errno));
         fclose(in);
         return 1;
     }
@@ -687,20 +852,29 @@ int main(int argc, char **argv)
             }
             present[c] = parse_cell(f[c + 1], &x[c]);
         }
-        int64_t ts = row_time(f[0], row, &unreadable);
+        int64_t ts = row_time(f[0], unit, argv[i], lineno, &unreadable);
+        if (unreadable == 2) {
+            fprintf(stderr,
+                    "vigil-replay: %s: line %ld: timestamp '%s' looks like epoch seconds "
+                    "(as milliseconds it is between 1970-01-02 and 1973-03-03): give "
+                    "--time-unit s, or --time-unit ms to read it as milliseconds\n",
+                    argv[i], lineno, f[0]);
+            goto out;
+        }
         if (unreadable) {
             fprintf(stderr,
-                    "vigil-replay: %s: line %ld: timestamp '%s' is not a time (epoch "
-                    "milliseconds, RFC 3339, or YYYY-MM-DD HH:MM:SS)\n",
-                    argv[i], lineno, f[0]);
+                    "vigil-replay: %s: line %ld: timestamp '%s' is not a time (epoch %s, RFC "
+                    "3339, or YYYY-MM-DD HH:MM:SS; epoch %s: --time-unit %s)\n",
+                    argv[i], lineno, f[0], unit == UNIT_S ? "seconds" : "milliseconds",
+                    unit == UNIT_S ? "milliseconds" : "seconds", unit == UNIT_S ? "ms" : "s");
             goto out;
         }
         series_push(&series, x, present);
         if ((rc = detector_step_ts(d, ts, x, present, &res)) < 0 ||
             (restart_every > 0 && row % restart_every == 0 &&
              (rc = restart(&d, &saved, &saved_cap)) < 0) ||
-            (res.want_train && (rc = train_now(d, &series, verbose, row)) < 0)) {
-            fprintf(stderr, "vigil-replay: row %ld: %s\n", row, err_str(rc));
+            (res.want_train && (rc = train_now(d, &series, verbose, lineno, row)) < 0)) {
+            fprintf(stderr, "vigil-replay: %s: line %ld: %s\n", argv[i], lineno, err_str(rc));
             goto out;
         }
         put_cell(out, f[0]);
@@ -722,9 +896,8 @@ out:
     free(series.win);
     free(line);
     fclose(in);
-    if (fclose(out) != 0 && status == 0) {
-        fprintf(stderr, "vigil-replay: %s: %s\n", argv[i + 1], strerror(errno));
+    if (output_close(out, tmp, argv[i + 1], status == 0) != 0)
         status = 1;
-    }
+    free(tmp);
     return status;
 }

@@ -69,6 +69,17 @@ class PutRemoves(vt.DaemonTestCase):
         self.assertNotIn("warnings", r.json())
         self.assertEqual(r.json()["attrs"], {"site": "south"})
 
+    def test_reals_as_sent(self):
+        # Attribute and limit numbers come back as they were sent (read68b: jansson's 17 digits
+        # answered 0.1 as 0.10000000000000001 and a limit of 3.3 as 3.2999999999999998), and
+        # still exactly (0.1 + 0.2 keeps its 17th digit).
+        body = ('{"limits":{"t":{"min":0.1,"max":3.3}},"k":[0.1,1e-07,100.0,1e+16,'
+                '0.30000000000000004,-2.5e-05,5e-324,1.7976931348623157e+308,7]}')
+        for r in (self.put("fs-r", body), self.d.curl("GET", "/v1/devices/fs-r")):
+            self.assertIn(b'"k":[0.1,1e-07,100.0,1e+16,0.30000000000000004,-2.5e-05,5e-324,'
+                          b'1.7976931348623157e+308,7]', r.body)
+            self.assertIn(b'"limits":{"t":{"max":3.3,"min":0.1}}', r.body)
+
     def test_removed_beside_the_limit_warnings(self):
         # A device that has sent readings: the limits' own warnings follow this one.
         self.assertEqual(self.put("fs-2", '{"group":"g2"}').status, 201)

@@ -114,7 +114,7 @@ class LineProtocol(vt.DaemonTestCase):
         self.assertJsonError(res, 400, "partial write")
         err = json.loads(res.body)["error"]
         self.assertIn("timestamp 1733580000 as nanoseconds (no precision given) is "
-                      "1970-01-01T00:00:01.733Z, before 1973-03-03: looks like epoch seconds: "
+                      "1970-01-01T00:00:01.733Z, before 1973-03-03T09:46:40Z: looks like epoch seconds: "
                       "declare precision=s (line 2)", err)
         self.assertNoDevice("p67")
         res = self.d.write_lp("pump,device=p67 vib=1 1733580000123\n")
@@ -144,7 +144,7 @@ class LineProtocol(vt.DaemonTestCase):
             c.close()
         self.assertEqual(vt.errors_of(rest), {
             1: "timestamp 1733580000 as nanoseconds (the stream's unit) is "
-               "1970-01-01T00:00:01.733Z, before 1973-03-03: looks like epoch seconds: send "
+               "1970-01-01T00:00:01.733Z, before 1973-03-03T09:46:40Z: looks like epoch seconds: send "
                "nanoseconds (1733580000000000000) or no timestamp"}, rest)
         self.assertPoints(self.d.readings("p67-st"), [(1733580000000, {"vib": 2.0})])
 
