@@ -796,17 +796,18 @@ void api__h_maint(api_request_t *r)
 }
 
 /* Answers a swap (a rollback, a PUT of weights) that serves but was not saved (unsaved, an
- * ERR_): 507 (disk full) with Retry-After, 503 (closing, locked) or 500, with "stored": false
- * beside what the success would answer (ans, taken; NULL: none): a restart would serve the
- * model before it again, so the operator knows to ask again (session 68). */
+ * ERR_): 507 (disk full) with Retry-After, 503 (closing, locked, the write queue full: its
+ * save was refused, ERR_BUSY, as api__backend_error answers a write) or 500, with "stored":
+ * false beside what the success would answer (ans, taken; NULL: none): a restart would serve
+ * the model before it again, so the operator knows to ask again (session 68). */
 static void swap_unsaved(api_request_t *r, int unsaved, const char *what, json_t *ans)
 {
+    const int busy = unsaved == ERR_CLOSED || unsaved == ERR_LOCKED || unsaved == ERR_BUSY;
     const char *why = unsaved == ERR_NOSPACE  ? "no space left on the data volume"
                       : unsaved == ERR_CLOSED ? "server is shutting down"
+                      : unsaved == ERR_BUSY   ? "write queue is full"
                                               : err_str(unsaved);
-    r->retry_after = unsaved == ERR_NOSPACE                               ? 30
-                     : unsaved == ERR_CLOSED || unsaved == ERR_LOCKED ? 5
-                                                                          : 0;
+    r->retry_after = unsaved == ERR_NOSPACE ? 30 : unsaved == ERR_BUSY ? 1 : busy ? 5 : 0;
     char msg[512];
     snprintf(msg, sizeof msg,
              "%s: device '%s': the new model serves, but it was not saved (%s): a restart would "
@@ -820,11 +821,7 @@ static void swap_unsaved(api_request_t *r, int unsaved, const char *what, json_t
         json_decref(o);
         o = NULL;
     }
-    api__json(r,
-              unsaved == ERR_NOSPACE                               ? 507
-              : unsaved == ERR_CLOSED || unsaved == ERR_LOCKED ? 503
-                                                                   : 500,
-              o);
+    api__json(r, unsaved == ERR_NOSPACE ? 507 : busy ? 503 : 500, o);
 }
 
 void api__h_rollback(api_request_t *r)

@@ -138,8 +138,7 @@ static int kept_channels(const struct kept *k)
  * now; the same counts when its LSTM's other dimensions differ). Installed, d is saved (its
  * status goes to dw: the caller waits for the commit). */
 static int rollback_one(pipeline_t *p, struct dev *d, const struct group *g, uint32_t version,
-                        const struct kept *k, struct pipeline_fit *fit,
-                        struct pipeline_durable *dw)
+                        const struct kept *k, struct pipeline_fit *fit, struct pipeline_durable *dw)
 {
     pthread_mutex_lock(&d->mu);
     if (g != NULL && d->group != g) { /* left g (or was deleted) during its read: as it is */

@@ -311,7 +311,7 @@ static int make_dir(const snapshots_t *s, char *errmsg, size_t errsize)
     if (mkdir(s->dir, 0700) == 0 || errno == EEXIST)
         return 0;
     int e = errno;
-    char why[400] = "";
+    char why[512] = ""; /* store_files_check's longest: 413 bytes */
     if (e == ENOENT && s->store && store_files_check(s->store, why, sizeof why) == 0)
         why[0] = '\0';
     snprintf(errmsg, errsize, "creating %s: %s%s%s", s->dir, strerror(e), why[0] ? ": " : "", why);

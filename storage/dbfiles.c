@@ -42,6 +42,7 @@
  * store__open_errmsg any thread. */
 #include "storage_int.h"
 #include "dbfiles_int.h"
+#include "batch.h"
 #include "err.h"
 #include "log.h"
 #include "path.h"
@@ -231,7 +232,9 @@ void store__files_ids(store_t *s)
  * failed with "creating .../data/snapshots: No such file or directory". vigild's open files
  * still take the writes (a rename keeps them), but what is at the paths is no longer them:
  * a snapshot, a restart and an operator's copy look there. Two stats, no open (this file's
- * rule). */
+ * rule). A path is given up to FILES_PATH_MAX bytes, cut between two UTF-8 characters (the
+ * message goes into JSON answers, whose encoders refuse half a character). */
+#define FILES_PATH_MAX 200
 int store_files_check(store_t *s, char *why, size_t size)
 {
     struct stat st;
@@ -241,18 +244,19 @@ int store_files_check(store_t *s, char *why, size_t size)
     const int gone = stat(s->dir, &st) != 0, e = errno;
     if (gone || st.st_dev != s->dir_dev || st.st_ino != s->dir_ino) {
         snprintf(why, size,
-                 "the data folder %.200s is not the one vigild opened (%s: moved, deleted or "
+                 "the data folder %.*s is not the one vigild opened (%s: moved, deleted or "
                  "replaced while it runs): writes go on into the files it has open, but a "
                  "snapshot or a restart would not find them",
-                 s->dir, gone ? strerror(e) : "another folder is there now");
+                 (int)batch_name_cut(s->dir, FILES_PATH_MAX), s->dir,
+                 gone ? strerror(e) : "another folder is there now");
         return ERR_NOTFOUND;
     }
     if (stat(s->db_path, &st) != 0 || st.st_dev != s->db_dev || st.st_ino != s->db_ino) {
         snprintf(why, size,
-                 "%.200s is not the database vigild opened (moved, deleted or replaced while it "
+                 "%.*s is not the database vigild opened (moved, deleted or replaced while it "
                  "runs): writes go on into the file it has open, but a snapshot or a restart "
                  "would not find them",
-                 s->db_path);
+                 (int)batch_name_cut(s->db_path, FILES_PATH_MAX), s->db_path);
         return ERR_NOTFOUND;
     }
     return 0;

@@ -388,6 +388,13 @@ void store_stop_begin(store_t *s)
 
 int store_close(store_t *s)
 {
+    return store_close_wal(s, NULL);
+}
+
+int store_close_wal(store_t *s, int *wal_kept)
+{
+    if (wal_kept)
+        *wal_kept = 0;
     if (s == NULL)
         return 0;
     store_stop_begin(s); /* a close without a stop before it (a failed start) is bounded too */
@@ -403,7 +410,10 @@ int store_close(store_t *s)
     /* Said once it is so: teardown's final checkpoint (and its warning) come first. */
     char path[4200];
     snprintf(path, sizeof path, "%s", s->db_path);
-    if (teardown(s))
+    const int kept = teardown(s);
+    if (wal_kept)
+        *wal_kept = kept;
+    if (kept)
         log_warn("storage: closed %s, its WAL kept beside it (said above): %s alone is no copy "
                  "of the data",
                  path, path);

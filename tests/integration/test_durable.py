@@ -225,6 +225,12 @@ class FullDiskStop(vt.LogOnFailure):
         self.assertIn("until then %s alone is no copy of the data" % db, log)
         self.assertIn("storage: closed %s, its WAL kept beside it (said above): %s alone is no "
                       "copy of the data" % (db, db), log)
+        # The closing line says it too (review of dur68: "stopped cleanly" alone came last, the
+        # line an operator and systemctl status read; main's vigild ended so on this volume).
+        with open(self.d.log_path, encoding="utf-8", errors="replace") as f:
+            last = f.read().splitlines()[-1]
+        self.assertIn("warn  stopped cleanly, with the WAL kept beside %s (said above): copy "
+                      "vigil.db only after a later stop that says nothing of it" % db, last)
         # vigil.db copied alone: the restore says what it most likely is.
         copy = os.path.join(vt.mkdtemp(), "vigil.db")
         shutil.copyfile(db, copy)
@@ -244,6 +250,7 @@ class FullDiskStop(vt.LogOnFailure):
         second = self.d.log().split("==== start #2")[-1]
         self.assertNotIn("WAL was not emptied", second)
         self.assertNotIn("WAL kept", second)
+        self.assertIn("info  stopped cleanly\n", second)
 
 
 class FolderMoved(vt.LogOnFailure):
@@ -279,6 +286,34 @@ class FolderMoved(vt.LogOnFailure):
         os.replace(db + ".old", db)
         self.assertEqual(self.d.get("/healthz")[0], 200)
         self.d.post_json([{"device": "m", "ts": 2000, "values": {"v": 2}}])
+        self.d.stop()
+
+    def test_long_path_cut_between_characters(self):
+        """A data folder's path past the 200 bytes the reason gives is cut between two UTF-8
+        characters (review of dur68: cut by bytes, /health's check lost its message, which
+        jansson refused, and /healthz's ended in U+FFFD)."""
+        parent = vt.mkdtemp()
+        pad = "x" * ((200 - len(parent.encode()) - 1 + 1) % 2)  # byte 200 inside an "é"
+        data = os.path.join(parent, pad + "é" * 120)
+        self.assertEqual(data.encode()[200] & 0xC0, 0x80)
+        self.d = vt.Vigild(data_dir=data)
+        self.addCleanup(self.d.cleanup)
+        self.d.start()
+        os.rename(data, data + ".moved")
+        try:
+            st, _, body = self.d.get("/health")
+            self.assertEqual(st, 503, body)
+            check = json.loads(body)["checks"][0]
+            self.assertIn("message", check, body)
+            cut = data.encode()[:199].decode()  # up to the "é" that byte 200 is inside
+            self.assertIn("the data folder %s is not the one vigild opened" % cut,
+                          check["message"])
+            msg = self.assertJsonError(self.d.get("/healthz"), 503, "the data folder %s is not"
+                                       % cut)
+            self.assertNotIn("\ufffd", msg)
+        finally:
+            os.rename(data + ".moved", data)
+        self.assertEqual(self.d.get("/healthz")[0], 200)
         self.d.stop()
 
 
