@@ -19,7 +19,11 @@ commit, before they answer.
    fails (a WAL-mode copy without its -wal); the next start with room reads the WAL (nothing
    lost), and its clean stop leaves vigil.db whole.
 5. FolderMoved: the data folder moved away while vigild runs: /healthz 503 naming it (it stayed
-   "ok" before session 68), 200 again once it is back; vigil.db replaced likewise.
+   "ok" before session 68), 200 again once it is back; vigil.db replaced likewise. A long
+   multibyte path is cut between two characters (review of dur68).
+6. StopDuringRollback (review of dur68): a SIGTERM while a group's rollback is in its walk: the
+   stop waits for the handler, whose wait for the commit ends (the writer runs until the
+   store's close): the rollback answers 200, the stop exits 0, no deadlock.
 
 Python 3 standard library.
 """
@@ -28,13 +32,16 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+import test_groups as tg  # noqa: E402  (helpers only)
 from pipeline_fx import (  # noqa: E402
     CH3, config_text, HIDDEN, lstm_tensors, models, OMEGA_A, post_readings, req, rotation,
     st_build, st_parse, status, wait_idle, wait_scored)
@@ -315,6 +322,43 @@ class FolderMoved(vt.LogOnFailure):
             os.rename(data + ".moved", data)
         self.assertEqual(self.d.get("/healthz")[0], 200)
         self.d.stop()
+
+
+class StopDuringRollback(tg.Held):
+    """The rollback's handler waits for its commit (pipeline__durable_end) holding no lock, and
+    the stop waits for running handlers (api_stop) before the store closes: a SIGTERM while a
+    group's rollback walks its members (held at "rollback-read", after the asker's own save was
+    queued) ends with the rollback's 200 and exit 0, within the stop's bounds."""
+    CONFIG = config_text(0)
+    linear_then_lstms = tg.Groups.linear_then_lstms
+    trained_pair = tg.Groups.trained_pair
+
+    def test_sigterm_while_a_rollback_waits(self):
+        d = self.d
+        devs, _, lin = self.linear_then_lstms((11, 12))
+        self.hold("rollback-read")
+        answers = []
+        asker = threading.Thread(target=lambda: answers.append(d.curl(
+            "POST", "/v1/devices/ga/model/rollback", "--data-binary",
+            '{"version": %d}' % lin["version"])))
+        asker.start()
+        try:
+            self.held("rollback-read")  # gb's record read; ga rolled back and its save queued
+            d.proc.send_signal(signal.SIGTERM)
+            vt.wait_for("the stop begun", lambda: "stopping intake" in d.log(), 30)
+        finally:
+            self.release("rollback-read")
+        t0 = time.monotonic()
+        asker.join(60)
+        self.assertFalse(asker.is_alive(), "the rollback never answered")
+        self.assertLess(time.monotonic() - t0, 30)
+        self.assertEqual(answers[0].status, 200, answers[0])
+        self.assertEqual(answers[0].json(), {"device": "ga", "serving": lin["version"]})
+        self.assertEqual(d.proc.wait(60), 0, d.log())
+        d.stop()  # the harness's bookkeeping: it has exited (0)
+        d.start()
+        for dev in devs:
+            self.assertEqual(status(d, dev)["model"], lin, dev)
 
 
 if __name__ == "__main__":
