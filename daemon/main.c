@@ -175,7 +175,7 @@ _Static_assert(NOTIFY_WHY_MAX >= HEALTH_WHY_MAX, "the watchdog cuts the health m
 static int writer_healthy(void *arg, char *why, size_t size)
 {
     struct daemon *d = arg;
-    return (health_storage(&d->health, why, size) & HEALTH_STALLED) == 0;
+    return (health_writer(&d->health, why, size) & HEALTH_STALLED) == 0;
 }
 
 /* The stall bound: the watchdog's (WRITER_STALL_PERIODS of its periods) under one, else
@@ -192,7 +192,7 @@ static void on_health_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
     char why[HEALTH_WHY_MAX];
-    health_storage(&d->health, why, sizeof why);
+    health_writer(&d->health, why, sizeof why);
 }
 
 /* Storage writer thread: a batch is committed; score it (the pipeline may take b). */
@@ -347,6 +347,21 @@ static void on_hup(uv_signal_t *h, int signum)
     }
     status_text(d, status, sizeof status);
     notify_sendf(&d->notify, "READY=1\nSTATUS=%s", status);
+}
+
+/* The closing line of a stop that lost nothing. Its WAL kept beside vigil.db (a full volume,
+ * another process's lock: the storage lines above say which) is said in it too, at warning
+ * level: it is the line an operator (or systemctl status) reads last, and README says a clean
+ * stop leaves vigil.db whole to copy (session 68's review: "stopped cleanly" alone followed
+ * the storage's warning). Nothing is lost: the next start reads the WAL. */
+static void stopped_cleanly(const struct daemon *d)
+{
+    if (d->wal_kept)
+        log_warn("stopped cleanly, with the WAL kept beside %s/vigil.db (said above): copy "
+                 "vigil.db only after a later stop that says nothing of it, or take a snapshot",
+                 d->data_path);
+    else
+        log_info("stopped cleanly");
 }
 
 /* vigild --restore FILE: the snapshot becomes the data directory's database (store_restore),
@@ -752,7 +767,7 @@ int main(int argc, char **argv)
 
     if (vigild__teardown(&d, 1) != 0)
         return 1; /* systemd records a failed stop; teardown logged what was lost */
-    log_info("stopped cleanly");
+    stopped_cleanly(&d);
     return 0;
 
 fail: /* a failed start, or a stop signalled during it (early) */
@@ -765,6 +780,6 @@ fail: /* a failed start, or a stop signalled during it (early) */
     uv_run(&d.loop, UV_RUN_DEFAULT);
     if (vigild__teardown(&d, early != 0) != 0 || !early)
         return 1;
-    log_info("stopped cleanly");
+    stopped_cleanly(&d);
     return 0;
 }

@@ -732,8 +732,10 @@ int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *
 }
 
 int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len, char *why,
-                         size_t cap)
+                         size_t cap, int *unsaved)
 {
+    if (unsaved)
+        *unsaved = 0;
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
@@ -741,6 +743,9 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
     int rc = model_safetensors_import_why(&m, buf, len, why, cap);
     if (rc)
         return rc;
+    struct pipeline_durable dw;
+    uint32_t version = 0;
+    pipeline__durable_begin(p, &dw);
     pthread_mutex_lock(&d->mu);
     if (d->det == NULL) {
         rc = ERR_RANGE;
@@ -749,7 +754,7 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
          * training applied and not yet listed (member_apply to member_end, the store's flush
          * between) recorded a kept decision under a number its apply moved the next one past;
          * until session 51 the PUT could take it too, the store keeping one of the two. */
-        uint32_t version = detector_next_version(d->det);
+        version = detector_next_version(d->det);
         for (size_t i = 0; i < d->nversions; i++)
             if (d->versions[i].version >= version)
                 version = d->versions[i].version + 1;
@@ -776,9 +781,19 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             info.kind = DET_KIND_LSTM;
             pipeline__record_version(p, d, &info, 0, 0);
             pipeline__event_break_open(p, d); /* another model, as a rollback */
+            /* The version's put is queued above; the detector that serves it is saved with it
+             * before the answer (session 68: a kill -9 after it served the older one again). */
+            pipeline__durable_saved(&dw, pipeline__save(p, d));
         }
     }
     pthread_mutex_unlock(&d->mu);
     model_destroy(m);
+    const int urc = rc == 0 ? pipeline__durable_end(p, &dw) : 0;
+    if (urc)
+        log_warn("pipeline: weights PUT on device '%s' serve as version %u, but were not saved "
+                 "(%s): a restart would serve the model before them again",
+                 device, (unsigned)version, err_str(urc));
+    if (unsaved)
+        *unsaved = urc;
     return rc;
 }

@@ -665,6 +665,21 @@ int pipeline__save(pipeline_t *p, struct dev *d);
  * pipeline__save. Caller holds d->mu. */
 int pipeline__save_held(pipeline_t *p, struct dev *d);
 
+/* An operator's change of what serves (a rollback, a PUT of weights) is saved before its answer
+ * says it serves (session 68: a kill -9 after the answer served the older model again):
+ * pipeline__durable_begin before the change (no lock held), each device's pipeline__save's
+ * status added with pipeline__durable_saved (under d->mu), and pipeline__durable_end after
+ * (no lock held: the writer's hooks take devices' locks) waits for the commit. It returns 0,
+ * or why a save was not queued or was lost (a concurrent failed save counts too: the answer
+ * then errs on the side of "not saved"). */
+struct pipeline_durable {
+    uint64_t failed; /* store_stats' detector_saves_failed at the begin */
+    int rc;          /* the first save's refusal */
+};
+void pipeline__durable_begin(pipeline_t *p, struct pipeline_durable *w);
+void pipeline__durable_saved(struct pipeline_durable *w, int save_rc);
+int pipeline__durable_end(pipeline_t *p, const struct pipeline_durable *w);
+
 /* Puts every device's writes to the store through fn, called with d->mu held (devs_lock
  * read-held; any thread but the store writer's): fn returns 0 (queued, or nothing to put) or
  * why not. A full queue (ERR_BUSY) makes the walk wait for the writer to empty it (store_flush,

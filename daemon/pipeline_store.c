@@ -227,6 +227,36 @@ int pipeline__save_held(pipeline_t *p, struct dev *d)
     return d->save_held && save_skips(p, d) == 0 ? save_dev(p, d, 0) : 0;
 }
 
+void pipeline__durable_begin(pipeline_t *p, struct pipeline_durable *w)
+{
+    memset(w, 0, sizeof *w);
+    if (p->store) {
+        store_stats_t st;
+        store_stats_get(p->store, &st);
+        w->failed = st.detector_saves_failed;
+    }
+}
+
+void pipeline__durable_saved(struct pipeline_durable *w, int save_rc)
+{
+    if (w->rc == 0)
+        w->rc = save_rc;
+}
+
+int pipeline__durable_end(pipeline_t *p, const struct pipeline_durable *w)
+{
+    if (p->store == NULL)
+        return 0;
+    int rc = store_flush(p->store);
+    store_stats_t st;
+    store_stats_get(p->store, &st);
+    if (w->rc)
+        return w->rc;
+    if (rc == 0 && st.detector_saves_failed != w->failed) /* lost with an earlier commit */
+        rc = st.commit_last_err ? st.commit_last_err : ERR_IO;
+    return rc;
+}
+
 /* The store's queue holds STORE_OPS_MAX puts: with more devices than that, the saves of a stop
  * (or a snapshot) met a full queue and were lost ("busy", 1,274 of 20,000 devices at a stop),
  * and so did the newest prediction blocks the stop hands over (rings_save). A pass that meets
