@@ -802,6 +802,24 @@ void api__h_maint(api_request_t *r)
  * the model before it again, so the operator knows to ask again (session 68). */
 static void swap_unsaved(api_request_t *r, int unsaved, const char *what, json_t *ans)
 {
+    if (unsaved == ERR_AGAIN) { /* serves; its save is the ending training's (read68e) */
+        json_t *o = json_is_object(ans) ? ans : json_object();
+        if (o != ans)
+            json_decref(ans);
+        char note[640];
+        snprintf(note, sizeof note,
+                 "%s: device '%s': the new model serves; a training of the device is ending, and "
+                 "its end saves it (in a moment): a crash before then would serve the model "
+                 "before it again",
+                 what, r->seg[0]);
+        if (o && (json_object_set_new(o, "stored", json_false()) ||
+                  json_object_set_new(o, "note", json_string(note)))) {
+            json_decref(o);
+            o = NULL;
+        }
+        api__json(r, 202, o);
+        return;
+    }
     const int busy = unsaved == ERR_CLOSED || unsaved == ERR_LOCKED || unsaved == ERR_BUSY;
     const char *why = unsaved == ERR_NOSPACE  ? "no space left on the data volume"
                       : unsaved == ERR_CLOSED ? "server is shutting down"

@@ -783,13 +783,13 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             pipeline__event_break_open(p, d); /* another model, as a rollback */
             /* The version's put is queued above; the detector that serves it is saved with it
              * before the answer (session 68: a kill -9 after it served the older one again). */
-            pipeline__durable_saved(&dw, pipeline__save(p, d));
+            pipeline__durable_saved(&dw, pipeline__save_durable(p, d));
         }
     }
     pthread_mutex_unlock(&d->mu);
     model_destroy(m);
     const int urc = rc == 0 ? pipeline__durable_end(p, &dw) : 0;
-    if (urc)
+    if (urc && urc != ERR_AGAIN) /* deferred: the training's end saves it */
         log_warn("pipeline: weights PUT on device '%s' serve as version %u, but were not saved "
                  "(%s): a restart would serve the model before them again",
                  device, (unsigned)version, err_str(urc));

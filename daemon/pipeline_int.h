@@ -660,6 +660,11 @@ char *pipeline__version_json(const struct detector_train_info *info, int64_t cre
  * event is the catch-up's unnumbered one: d->save_held), or why not (ERR_NOMEM, or the store's
  * refusal; logged). Caller holds d->mu. */
 int pipeline__save(pipeline_t *p, struct dev *d);
+/* pipeline__save for an operator's change of what serves (pipeline__durable_saved): the same,
+ * but ERR_AGAIN when the save is deferred (a training's version not yet confirmed, whose end
+ * saves the device; the catch-up's event not yet numbered): not on disk when the answer goes
+ * (read68e: such a rollback or PUT answered 200, "saved"). Caller holds d->mu. */
+int pipeline__save_durable(pipeline_t *p, struct dev *d);
 /* Makes the save held while the newest event was unnumbered (d->save_held) once it is numbered
  * and nothing else holds saves off (d->unconfirmed); else 0, still held. Returns as
  * pipeline__save. Caller holds d->mu. */
@@ -671,7 +676,8 @@ int pipeline__save_held(pipeline_t *p, struct dev *d);
  * status added with pipeline__durable_saved (under d->mu), and pipeline__durable_end after
  * (no lock held: the writer's hooks take devices' locks) waits for the commit. It returns 0,
  * or why a save was not queued or was lost (a concurrent failed save counts too: the answer
- * then errs on the side of "not saved"). */
+ * then errs on the side of "not saved"), ERR_AGAIN when one was deferred (made by the
+ * training's end: pipeline__save_durable) and none failed. */
 struct pipeline_durable {
     uint64_t failed; /* store_stats' detector_saves_failed at the begin */
     int rc;          /* the first save's refusal */

@@ -169,7 +169,7 @@ static int rollback_one(pipeline_t *p, struct dev *d, const struct group *g, uin
         pipeline__event_break_open(p, d); /* another model judges the readings from here */
         /* Saved now: until session 68 only a stop or a snapshot saved it, and a kill -9 after
          * the answer served the version before it again. */
-        pipeline__durable_saved(dw, pipeline__save(p, d));
+        pipeline__durable_saved(dw, pipeline__save_durable(p, d));
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
@@ -309,7 +309,7 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
         pthread_mutex_unlock(&g->rollback_mu);
     if (rc == 0) /* the answer says it serves: saved first (session 68) */
         fit->unsaved = pipeline__durable_end(p, &dw);
-    if (rc == 0 && fit->unsaved)
+    if (rc == 0 && fit->unsaved && fit->unsaved != ERR_AGAIN) /* deferred: a training's end */
         log_warn("pipeline: operator rollback of device '%s' to version %u serves, but was not "
                  "saved (%s): a restart would serve version %u again; roll back again once the "
                  "store writes",
