@@ -186,6 +186,11 @@ def main():
         small = replay_with("unit_small", "timestamp,x\n1000000000,1\n1000060000,2\n",
                             "--time-unit", "ms")
         assert len(small) == 3, small
+        # A blank or a '+' before the seconds, as the guess reads them (read68e: refused as
+        # seconds-like without --time-unit s, then as "not a time" with it).
+        blank = replay_with("unit_blank", "timestamp,x\n 1796000000,1\n+1796000060,2\n",
+                            "--time-unit", "s")
+        assert len(blank) == 3, blank
         print("ok   units: --time-unit s reads seconds as the same times in ms")
 
         def refused(name, text, want, *opts):

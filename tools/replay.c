@@ -446,10 +446,13 @@ static int64_t row_time(const char *s, enum time_unit unit, const char *file, lo
     memcpy(buf, s, n + 1);
     /* A number: blanks, a sign, then digits and points only ("2020-02-08" is none). */
     const char *num = buf + strspn(buf, " \t");
-    num += *num == '+' || *num == '-';
+    const int minus = *num == '-';
+    num += *num == '+' || minus;
     const int number = *num != '\0' && strspn(num, "0123456789.") == strlen(num);
     if (number && unit == UNIT_S) {
-        if (secs_read(buf, &ms))
+        /* The number past its blanks and sign, as the guess reads it (read68e: " 1700000000"
+         * was refused as seconds-like without --time-unit s, then as "not a time" with it). */
+        if (!minus && secs_read(num, &ms))
             return ms;
         *bad = 1;
         return DETECTOR_NO_TIME;
