@@ -238,6 +238,23 @@ class Files(unittest.TestCase):
                 self.assertTrue(r["annotations"].get("summary"), r)
                 self.assertTrue(r["annotations"].get("description"), r)
 
+    def test_alert_counts_print_whole(self):
+        """An alert on an increase() prints its value as a whole count, and no alert prints a
+        rate with fixed decimals: a rare event's rate read "0.00/s" and increase()'s
+        extrapolation "2.486 refused connections" (session 68, read68a)."""
+        doc = load_yaml(RULES)
+        for g in doc["groups"]:
+            for r in g["rules"]:
+                if "alert" not in r:
+                    continue
+                text = " ".join(r["annotations"].values())
+                self.assertNotRegex(text, r'printf "%\.[1-9]f"', r["alert"])
+                self.assertNotRegex(text, r"\}\}/s\b", r["alert"])
+                if re.match(r"\s*(sum without \(\w+\) \()?increase\(", r["expr"]) \
+                        and "$value" in text:
+                    self.assertIn('printf "%.0f" $value', text, r["alert"])
+                    self.assertNotRegex(text, r"\$value \| humanize \}\}", r["alert"])
+
     def test_dashboard_structure(self):
         dash = load_dashboard()
         self.assertIsInstance(dash.get("schemaVersion"), int)
