@@ -137,8 +137,7 @@ int demo_locate(char *exe, size_t size, char *err, size_t errsize)
     return 0;
 }
 
-int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on,
-               const char *data_dir)
+int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on, const char *data_dir)
 {
     d->running = d->stopping = 0;
     char exe[PATH_MAX], err[PATH_MAX + 128];

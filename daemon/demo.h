@@ -46,8 +46,7 @@ int demo_locate(char *exe, size_t size, char *err, size_t errsize);
  * theirs (stored among them, never scored); its log lines name data_dir (borrowed, for this
  * call: the folder to remove for a fresh demo, wherever daemon.data_dir put it). Returns 0 or -1
  * (logged). */
-int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on,
-               const char *data_dir);
+int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on, const char *data_dir);
 
 /* The demo's pumps new to the store get a temperature limit (DEMO_TEMP_LIMIT, as a PUT of
  * their attributes would set it), so the demo shows limit alarms: pump-2's overheating is

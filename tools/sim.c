@@ -576,8 +576,8 @@ int main(int argc, char **argv)
     if (fault_at < 0 || ndev < 1 || pumps[0].fault == F_NONE) {
         fprintf(stderr, "vigil-sim: %d pumps -> %s; no faults\n", ndev, what);
     } else {
-        fprintf(stderr, "vigil-sim: %d pumps -> %s; faults from %+.0f s of live time:", ndev,
-                what, fault_at);
+        fprintf(stderr, "vigil-sim: %d pumps -> %s; faults from %+.0f s of live time:", ndev, what,
+                fault_at);
         for (int i = 0; i < ndev && pumps[i].fault != F_NONE; i++)
             fprintf(stderr, " %s=%s", pumps[i].id, fault_names[pumps[i].fault]);
         fprintf(stderr, "\n");
