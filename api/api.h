@@ -113,6 +113,7 @@ typedef struct api_check {
 struct api_fit {
     int trained, now;         /* channels it was trained on, and the device's now */
     int size[2], dev_size[2]; /* {hidden, layers} of its LSTM and of the device's model */
+    int unsaved; /* a 0 return: the swap serves but was not saved, why (an ERR_): 0 saved */
 };
 
 /* What a retrain did beyond its code (pipe_retrain): zeroed by the backend first; every text
@@ -202,9 +203,9 @@ typedef struct api_backend {
     /* ERR_RANGE: the device has no model yet; ERR_INVAL: a model serves, but no LSTM. */
     int (*pipe_weights_get)(void *ctx, const char *id, void **buf, size_t *len);
     /* ERR_CORRUPT: not a safetensors LSTM; ERR_INVAL: not the device's shape; either way why
-     * (cap bytes) says what is wrong (session 67). */
+     * (cap bytes) says what is wrong (session 67). On 0, *unsaved: as api_fit's unsaved. */
     int (*pipe_weights_put)(void *ctx, const char *id, const void *buf, size_t len, char *why,
-                            size_t cap);
+                            size_t cap, int *unsaved);
     /* The operator accepts the open anomaly (note NULL: none): *out the ended event's JSON;
      * ERR_RANGE when no anomaly is open. */
     int (*pipe_accept)(void *ctx, const char *id, const char *note, char **out);

@@ -795,6 +795,53 @@ void api__h_maint(api_request_t *r)
     json_decref(v);
 }
 
+/* Answers a swap (a rollback, a PUT of weights) that serves but was not saved (unsaved, an
+ * ERR_): 507 (disk full) with Retry-After, 503 (closing, locked, the write queue full: its
+ * save was refused, ERR_BUSY, as api__backend_error answers a write) or 500, with "stored":
+ * false beside what the success would answer (ans, taken; NULL: none): a restart would serve
+ * the model before it again, so the operator knows to ask again (session 68). */
+static void swap_unsaved(api_request_t *r, int unsaved, const char *what, json_t *ans)
+{
+    if (unsaved == ERR_AGAIN) { /* serves; its save is the ending training's (read68e) */
+        json_t *o = json_is_object(ans) ? ans : json_object();
+        if (o != ans)
+            json_decref(ans);
+        char note[640];
+        snprintf(note, sizeof note,
+                 "%s: device '%s': the new model serves; a training of the device is ending, and "
+                 "its end saves it (in a moment): a crash before then would serve the model "
+                 "before it again",
+                 what, r->seg[0]);
+        if (o && (json_object_set_new(o, "stored", json_false()) ||
+                  json_object_set_new(o, "note", json_string(note)))) {
+            json_decref(o);
+            o = NULL;
+        }
+        api__json(r, 202, o);
+        return;
+    }
+    const int busy = unsaved == ERR_CLOSED || unsaved == ERR_LOCKED || unsaved == ERR_BUSY;
+    const char *why = unsaved == ERR_NOSPACE  ? "no space left on the data volume"
+                      : unsaved == ERR_CLOSED ? "server is shutting down"
+                      : unsaved == ERR_BUSY   ? "write queue is full"
+                                              : err_str(unsaved);
+    r->retry_after = unsaved == ERR_NOSPACE ? 30 : unsaved == ERR_BUSY ? 1 : busy ? 5 : 0;
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "%s: device '%s': the new model serves, but it was not saved (%s): a restart would "
+             "serve the model before it again; ask again once the store writes",
+             what, r->seg[0], why);
+    json_t *o = json_is_object(ans) ? ans : json_object();
+    if (o != ans)
+        json_decref(ans);
+    if (o && (json_object_set_new(o, "error", json_string(msg)) ||
+              json_object_set_new(o, "stored", json_false()))) {
+        json_decref(o);
+        o = NULL;
+    }
+    api__json(r, unsaved == ERR_NOSPACE ? 507 : busy ? 503 : 500, o);
+}
+
 void api__h_rollback(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
@@ -859,6 +906,9 @@ void api__h_rollback(api_request_t *r)
                    version, r->seg[0]);
     else if (rc)
         fail(r, rc, "rollback");
+    else if (fit.unsaved)
+        swap_unsaved(r, fit.unsaved, "rollback",
+                     json_pack("{s:s,s:I}", "device", r->seg[0], "serving", (json_int_t)version));
     else
         api__json(r, 200,
                   json_pack("{s:s,s:I}", "device", r->seg[0], "serving", (json_int_t)version));
@@ -899,7 +949,8 @@ void api__h_weights(api_request_t *r)
     if (api__request_body(r, &body, &len, &owned))
         return;
     char why[512] = "";
-    int rc = be->pipe_weights_put(be->ctx, r->seg[0], body, len, why, sizeof why);
+    int unsaved = 0;
+    int rc = be->pipe_weights_put(be->ctx, r->seg[0], body, len, why, sizeof why, &unsaved);
     if (owned)
         free(body);
     if (rc == ERR_CORRUPT)
@@ -910,7 +961,13 @@ void api__h_weights(api_request_t *r)
                    why[0] ? why : "channels or inputs");
     else if (rc)
         fail(r, rc, "weights");
-    else {
+    else if (unsaved) {
+        char *out = NULL;
+        rc = be->pipe_models ? be->pipe_models(be->ctx, r->seg[0], &out) : ERR_IO;
+        json_t *ans = rc == 0 && out ? json_loads(out, 0, NULL) : NULL;
+        free(out);
+        swap_unsaved(r, unsaved, "weights", ans);
+    } else {
         char *out = NULL;
         rc = be->pipe_models ? be->pipe_models(be->ctx, r->seg[0], &out) : ERR_IO;
         answer(r, rc, out, "weights");

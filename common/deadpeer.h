@@ -23,12 +23,18 @@ int deadpeer_set(int fd, unsigned timeout_s);
  * nothing of ours waiting on the peer: everything written before is acknowledged (SIOCOUTQ 0)
  * and the peer's advertised receive window holds n bytes. Data that waits on a closed window
  * is what TCP_USER_TIMEOUT ends a connection for (above), so a writer that may hold back
- * (the stream's cumulative "ok N") asks first. 1 also when the kernel cannot tell. */
+ * (the stream's cumulative "ok N") asks first. n 0: the queue alone. 1 also when the kernel
+ * cannot tell; a kernel that does not say the window (before Linux 5.4): the queue alone. */
 int deadpeer_room(int fd, size_t n);
 
-/* Whether the peer's advertised receive window is closed to n more bytes: it cannot take what
- * of ours waits (SIOCOUTQ) plus n. What is written then waits on a live peer that does not
- * read, not on a network. 0 also when the kernel cannot tell. */
-int deadpeer_window_shut(int fd, size_t n);
+/* Whether the connected TCP socket fd, whose read or write just failed with ETIMEDOUT (the
+ * timeout_s of deadpeer_set), was ended for a live peer that did not read: the peer still
+ * acknowledged in the last two thirds of timeout_s (it answered the window probes) and its
+ * advertised window could not take what of ours waited (a kernel that does not say the window,
+ * before Linux 5.4: that something waited). 0 for a peer that vanished (it answered nothing
+ * since, whatever its window was before), and also when the kernel cannot tell. It describes
+ * the connection at its end, not its history: a client that was slow, read again, then vanished
+ * is 0. */
+int deadpeer_ended_not_reading(int fd, unsigned timeout_s);
 
 #endif

@@ -1,5 +1,6 @@
 /* common/log.c: levelled logging to stderr; see log.h. Any thread. */
 #include "log.h"
+#include "batch.h"
 #include "err.h"
 
 #include <pthread.h>
@@ -117,15 +118,31 @@ const char *log_limit_note(char *buf, size_t size, unsigned place, uint64_t held
     return buf;
 }
 
+/* A message of len bytes that vsnprintf cut to fit msg (size bytes): cut again where a UTF-8
+ * character begins (batch_name_cut: vsnprintf's cut could end in half of one, which the journal
+ * shows as U+FFFD and a JSON reader of the log refuses) and marked, so a reader knows the line
+ * goes on (task ops68: a device name and an opening's channel names can fill it). */
+static void cut_mark(char *msg, size_t size, size_t len)
+{
+    char mark[64];
+    const int m = snprintf(mark, sizeof mark, "... (a line of %zu bytes, cut)", len);
+    if (m < 0 || (size_t)m >= size)
+        return;
+    const size_t keep = batch_name_cut(msg, size - 1 - (size_t)m);
+    memcpy(msg + keep, mark, (size_t)m + 1);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     if ((int)level < atomic_load_explicit(&current_level, memory_order_relaxed))
         return;
-    char msg[1024];
+    char msg[LOG_LINE_MAX + 1];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    const int len = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (len >= (int)sizeof msg)
+        cut_mark(msg, sizeof msg, (size_t)len);
 
     const char *prefix = log_journal_prefix(level);
     if (prefix[0]) {

@@ -20,9 +20,14 @@ enum log_level log_get_level(void);
  * it) or "error" into *out. Returns 0, or ERR_INVAL. */
 int log_level_parse(const char *s, enum log_level *out);
 
+/* The bytes of a message log_msg prints at most: a longer one is cut where a UTF-8 character
+ * begins and ends in "... (a line of N bytes, cut)", within these bytes. */
+#define LOG_LINE_MAX 1023
+
 /* Any thread. Prints "<time> <level> <message>\n" to stderr when level is enabled; when stderr
  * is systemd's journal stream ($JOURNAL_STREAM names it), "<prio><level> <message>\n" instead,
- * prio the syslog priority (sd-daemon(3)'s prefixes; the journal adds the time). */
+ * prio the syslog priority (sd-daemon(3)'s prefixes; the journal adds the time). A message over
+ * LOG_LINE_MAX bytes is cut (see there). */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Any thread. "<prio>" for level when stderr is the journal (as log_msg prefixes it), else "":

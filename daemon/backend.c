@@ -457,6 +457,7 @@ static int be_rollback(void *ctx, const char *id, uint32_t version, struct api_f
     out->now = fit.now;
     memcpy(out->size, fit.size, sizeof out->size);
     memcpy(out->dev_size, fit.dev_size, sizeof out->dev_size);
+    out->unsaved = fit.unsaved;
     return rc;
 }
 
@@ -466,9 +467,9 @@ static int be_weights_get(void *ctx, const char *id, void **buf, size_t *len)
 }
 
 static int be_weights_put(void *ctx, const char *id, const void *buf, size_t len, char *why,
-                          size_t cap)
+                          size_t cap, int *unsaved)
 {
-    return pipeline_weights_put(pipe_for(ctx, id), id, buf, len, why, cap);
+    return pipeline_weights_put(pipe_for(ctx, id), id, buf, len, why, cap, unsaved);
 }
 
 static int be_snapshot(void *ctx, char **out)

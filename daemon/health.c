@@ -14,7 +14,9 @@
  *   is let back in, and the next failure takes it out again for another bound. The daemon's own
  *   writes (predictions, detector state) are transactions of the same writer, so while the
  *   model runs they fail or commit too;
- * - the device maps' reload keeps failing: reads answer 503 meanwhile (storage/maps.c).
+ * - the device maps' reload keeps failing: reads answer 503 meanwhile (storage/maps.c);
+ * - the data folder or vigil.db at its path is not the one the store opened (moved or deleted
+ *   while vigild runs: store_files_check; session 68, read68b found /healthz ok then).
  * The systemd watchdog acts on the stall alone (main.c): a restart cures a stuck writer, not a
  * full disk.
  * Lock order: mu is never held across a store call, so it nests under nothing. */
@@ -96,9 +98,15 @@ static size_t reason(char *why, size_t size, size_t len, const char *fmt, ...)
         if (k >= 0 && len + (size_t)k < size)
             return len + (size_t)k;
     }
-    if (size >= 4) /* cut (or no room even for "; "): say so */
-        memcpy(why + size - 4, "...", 4);
-    return size - 1;
+    if (size < 4)
+        return size - 1;
+    /* Cut (or no room even for "; "): say so, between two UTF-8 characters (a path in the data
+     * folder's reason may hold longer ones; a JSON encoder refuses half of one). */
+    size_t at = size - 4;
+    while (at > 0 && ((unsigned char)why[at] & 0xC0) == 0x80)
+        at--;
+    memcpy(why + at, "...", 4);
+    return at + 3;
 }
 
 /* When the last refused write was (monotonic ms): a failed transaction or, later, a submission
@@ -168,12 +176,24 @@ unsigned health__reasons(const store_stats_t *st, int64_t idle, int64_t now, int
     return failing;
 }
 
-unsigned health_storage(health_t *h, char *why, size_t size)
+unsigned health_writer(health_t *h, char *why, size_t size)
 {
     store_stats_t st;
     store_stats_get(h->store, &st);
     int64_t now = vtime_mono_ms(), bound = atomic_load(&h->stall_ms);
     return health__reasons(&st, stalled_for(h, &st, now), now, bound, why, size);
+}
+
+unsigned health_storage(health_t *h, char *why, size_t size)
+{
+    unsigned failing = health_writer(h, why, size);
+    char files[512]; /* the longest reason: 413 bytes with a 200-byte path */
+    if (store_files_check(h->store, files, sizeof files) != 0) {
+        failing |= HEALTH_FILES;
+        size_t len = strlen(why);
+        (void)reason(why, size, len, "%s", files);
+    }
+    return failing;
 }
 
 size_t health_api_checks(void *ctx, api_check_t *checks)

@@ -17,6 +17,7 @@ enum {
                             * was refused within the stall bound (a failed transaction, or a
                             * submission refused without trying), or is refused now */
     HEALTH_MAPS_STALE = 4, /* the device maps' reload keeps failing (reads answer 503) */
+    HEALTH_FILES = 8,      /* the data folder or vigil.db at its path is not the one opened */
 };
 
 typedef struct health {
@@ -45,12 +46,18 @@ void health_set_stall(health_t *h, int64_t stall_ms);
  * numbers takes 633 bytes (test_daemon_health.c checks it fits). */
 #define HEALTH_WHY_MAX API_CHECK_MESSAGE_MAX
 
-/* Any thread. Looks at the store (its counters: two short locks, no wait for the writer) and
- * records the writer's progress; call it at least every second or so (main's tick) so a stall
- * is timed from when progress stopped, not from the previous look. Returns the failing
+/* Any thread. Looks at the store (its counters: two short locks, no wait for the writer; and
+ * the data folder's and vigil.db's paths, two stat calls: store_files_check) and records the
+ * writer's progress; call it or health_writer at least every second or so (main's tick) so a
+ * stall is timed from when progress stopped, not from the previous look. Returns the failing
  * HEALTH_* bits (0: healthy), with why (size bytes) saying every failing reason, joined by
  * "; " ("" when healthy). */
 unsigned health_storage(health_t *h, char *why, size_t size);
+
+/* health_storage without the data folder's check (HEALTH_FILES never set): the store's counters
+ * alone, no file system call, for the loop thread (the watchdog's ping and the tick), which a
+ * stat on a hung volume would hold up (session 68's review). */
+unsigned health_writer(health_t *h, char *why, size_t size);
 
 /* The decision and message of health_storage from the store's counters st, the writer's idle
  * time idle (ms without progress while work waits), now and the bound (ms); pure (tests feed it

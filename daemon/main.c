@@ -175,7 +175,7 @@ _Static_assert(NOTIFY_WHY_MAX >= HEALTH_WHY_MAX, "the watchdog cuts the health m
 static int writer_healthy(void *arg, char *why, size_t size)
 {
     struct daemon *d = arg;
-    return (health_storage(&d->health, why, size) & HEALTH_STALLED) == 0;
+    return (health_writer(&d->health, why, size) & HEALTH_STALLED) == 0;
 }
 
 /* The stall bound: the watchdog's (WRITER_STALL_PERIODS of its periods) under one, else
@@ -192,7 +192,7 @@ static void on_health_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
     char why[HEALTH_WHY_MAX];
-    health_storage(&d->health, why, sizeof why);
+    health_writer(&d->health, why, sizeof why);
 }
 
 /* Storage writer thread: a batch is committed; score it (the pipeline may take b). */
@@ -203,7 +203,7 @@ static void on_commit(void *arg, batch_t *b)
 
 /* Loop thread: the maintenance periods' boundaries that passed go to the event streams; the
  * devices' changed arrivals go to the store once their period has passed; the limited log
- * lines' counts left unsaid at their minute's end are said. */
+ * lines' counts left unsaid at their minute's end are said (the pipeline's and the stream's). */
 static void on_maint_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
@@ -212,6 +212,8 @@ static void on_maint_tick(uv_timer_t *t)
         (void)pipeline_arrivals_flush(d->backend.pipe, 0);
         pipeline_log_flush(d->backend.pipe, 0);
     }
+    if (d->stream)
+        stream_log_flush(d->stream, 0);
 }
 
 /* http.events_keepalive_ms as it runs: an idle stream must send its keep-alive before
@@ -345,6 +347,21 @@ static void on_hup(uv_signal_t *h, int signum)
     }
     status_text(d, status, sizeof status);
     notify_sendf(&d->notify, "READY=1\nSTATUS=%s", status);
+}
+
+/* The closing line of a stop that lost nothing. Its WAL kept beside vigil.db (a full volume,
+ * another process's lock: the storage lines above say which) is said in it too, at warning
+ * level: it is the line an operator (or systemctl status) reads last, and README says a clean
+ * stop leaves vigil.db whole to copy (session 68's review: "stopped cleanly" alone followed
+ * the storage's warning). Nothing is lost: the next start reads the WAL. */
+static void stopped_cleanly(const struct daemon *d)
+{
+    if (d->wal_kept)
+        log_warn("stopped cleanly, with the WAL kept beside %s/vigil.db (said above): copy "
+                 "vigil.db only after a later stop that says nothing of it, or take a snapshot",
+                 d->data_path);
+    else
+        log_info("stopped cleanly");
 }
 
 /* vigild --restore FILE: the snapshot becomes the data directory's database (store_restore),
@@ -491,12 +508,18 @@ int main(int argc, char **argv)
         api_auth_destroy(auth);
         return 1;
     }
+    /* The data folder absolute (read66b: a relative one named as written was relative to a
+     * working directory the log does not say; under systemd, /): the store, the serving line,
+     * and --check's answers (task ops68) name it so. */
+    if ((size_t)path_absolute(d.data_path, sizeof d.data_path, d.cfg.data_dir) >=
+        sizeof d.data_path)
+        snprintf(d.data_path, sizeof d.data_path, "%s", d.cfg.data_dir);
     if (check_only) {
         api_auth_destroy(auth);
         api_tls_destroy(tls);
         /* What store_open would fail on, found before a start does (nothing is created). */
         char note[600]; /* the held lock's; err then has what a restart would fail on */
-        if (datadir_check(d.cfg.data_dir, err, sizeof err, note, sizeof note)) {
+        if (datadir_check(d.data_path, err, sizeof err, note, sizeof note)) {
             cli_error(0, "data directory: %s", err);
             return 1;
         }
@@ -520,9 +543,6 @@ int main(int argc, char **argv)
     fdlimit_raise(&d.cfg);
     store_opts_t so;
     store_opts_default(&so);
-    if ((size_t)path_absolute(d.data_path, sizeof d.data_path, d.cfg.data_dir) >=
-        sizeof d.data_path)
-        snprintf(d.data_path, sizeof d.data_path, "%s", d.cfg.data_dir);
     so.dir = d.data_path;
     so.queue_max = d.cfg.queue_max_readings;
     so.max_batch_delay_ms = d.cfg.max_batch_delay_ms;
@@ -727,7 +747,7 @@ int main(int argc, char **argv)
     d.health_timer.data = &d;
     uv_timer_start(&d.health_timer, on_health_tick, HEALTH_TICK_MS, HEALTH_TICK_MS);
     d.health_timer_on = 1;
-    if (d.backend.pipe) {
+    if (d.backend.pipe || d.stream) {
         uv_timer_init(&d.loop, &d.maint_timer);
         d.maint_timer.data = &d;
         uv_timer_start(&d.maint_timer, on_maint_tick, MAINT_TICK_MS, MAINT_TICK_MS);
@@ -747,7 +767,7 @@ int main(int argc, char **argv)
 
     if (vigild__teardown(&d, 1) != 0)
         return 1; /* systemd records a failed stop; teardown logged what was lost */
-    log_info("stopped cleanly");
+    stopped_cleanly(&d);
     return 0;
 
 fail: /* a failed start, or a stop signalled during it (early) */
@@ -760,6 +780,6 @@ fail: /* a failed start, or a stop signalled during it (early) */
     uv_run(&d.loop, UV_RUN_DEFAULT);
     if (vigild__teardown(&d, early != 0) != 0 || !early)
         return 1;
-    log_info("stopped cleanly");
+    stopped_cleanly(&d);
     return 0;
 }

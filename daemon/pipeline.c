@@ -24,6 +24,7 @@
 #include "pipeline_int.h"
 #include "pipeline_events_int.h"
 #include "posint.h"
+#include "testhold.h"
 #include "vtime.h"
 
 #include <limits.h>
@@ -380,6 +381,10 @@ static void *shard_main(void *arg)
         pthread_mutex_unlock(&sh->mu);
         sh->arrived_ms = m->arrived_ms;
         sh->future_ms = (m->arrived_ms >= 0 ? m->arrived_ms : vtime_now_ms()) + PIPE_FUTURE_MS;
+        /* Tests only (test_evlog.py, task ops68): "shard-score" in $VIGIL_TEST_HOLD_DIR holds a
+         * committed message before its scoring, so a kill -9 leaves readings acknowledged and
+         * not scored, for the restore's catch-up. Unset: one byte tested. */
+        test_hold_wait(p->test_hold_dir, "shard-score", &p->stopping, NULL);
         pipeline__score_message(p, sh, &m->b);
         /* Delay from commit (the client's acknowledgement) to updated status: the message's
          * last reading waited longest, so each of its points is counted with that delay. */
@@ -517,15 +522,16 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         p->o.workers = 64;
     p->store = store;
     p->start_ms = vtime_now_ms();
-    /* Tests only (pipeline_train.c, test_hold; pipeline_rollback.c, member_rollback): read
+    /* Tests only (pipeline_train.c, test_hold; pipeline_rollback.c, member_rollback; the
+     * restore's catch-up; shard_main's scoring): read
      * once, here, and said in the log, so a deployment never runs with it unnoticed. */
     const char *hold = getenv("VIGIL_TEST_HOLD_DIR");
     if (hold && hold[0] != '\0') {
         if (snprintf(p->test_hold_dir, sizeof p->test_hold_dir, "%s", hold) >=
             (int)sizeof p->test_hold_dir)
             p->test_hold_dir[0] = '\0';
-        log_warn("pipeline: VIGIL_TEST_HOLD_DIR is %s (a test hook): training threads and group "
-                 "rollbacks wait at its hold points",
+        log_warn("pipeline: VIGIL_TEST_HOLD_DIR is %s (a test hook): training threads, group "
+                 "rollbacks, the restore and the shards' scoring wait at its hold points",
                  p->test_hold_dir[0] ? "set" : "too long, ignored");
     }
     pipeline__arrivals_init(p);
@@ -571,6 +577,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         sh->p = p;
         sh->index = s;
         pthread_mutex_init(&sh->mu, NULL);
+        pipeline__evlog_lines_init(&sh->lines);
         pthread_cond_init(&sh->cv, NULL);
         pthread_cond_init(&sh->space, NULL);
         pthread_cond_init(&sh->idle, NULL);
@@ -672,6 +679,7 @@ void pipeline_destroy(pipeline_t *p)
         pthread_mutex_destroy(&sh->mu);
         free(sh->work);
         free(sh->res);
+        pipeline__evlog_lines_deinit(&sh->lines);
         pipeline__chlists_free(&sh->chlists);
     }
     rings_save(p);
@@ -724,8 +732,10 @@ int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *
 }
 
 int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len, char *why,
-                         size_t cap)
+                         size_t cap, int *unsaved)
 {
+    if (unsaved)
+        *unsaved = 0;
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
@@ -733,6 +743,9 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
     int rc = model_safetensors_import_why(&m, buf, len, why, cap);
     if (rc)
         return rc;
+    struct pipeline_durable dw;
+    uint32_t version = 0;
+    pipeline__durable_begin(p, &dw);
     pthread_mutex_lock(&d->mu);
     if (d->det == NULL) {
         rc = ERR_RANGE;
@@ -741,7 +754,7 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
          * training applied and not yet listed (member_apply to member_end, the store's flush
          * between) recorded a kept decision under a number its apply moved the next one past;
          * until session 51 the PUT could take it too, the store keeping one of the two. */
-        uint32_t version = detector_next_version(d->det);
+        version = detector_next_version(d->det);
         for (size_t i = 0; i < d->nversions; i++)
             if (d->versions[i].version >= version)
                 version = d->versions[i].version + 1;
@@ -755,7 +768,8 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             detector_model_size(d->det, &hidden, &layers);
             snprintf(why, cap,
                      "device '%s' needs inputs %d, hidden %d, layers %d, outputs %d (inputs and "
-                     "outputs: its channels in the order they first arrived; hidden: model.hidden when it "
+                     "outputs: its channels in the order they first arrived; hidden: model.hidden "
+                     "when it "
                      "began); the file has inputs %d, hidden %d, layers %d, outputs %d",
                      device, C, hidden, layers, C, a.n_inputs, a.n_hidden, a.n_layers, a.n_outputs);
         }
@@ -767,9 +781,19 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             info.kind = DET_KIND_LSTM;
             pipeline__record_version(p, d, &info, 0, 0);
             pipeline__event_break_open(p, d); /* another model, as a rollback */
+            /* The version's put is queued above; the detector that serves it is saved with it
+             * before the answer (session 68: a kill -9 after it served the older one again). */
+            pipeline__durable_saved(&dw, pipeline__save_durable(p, d));
         }
     }
     pthread_mutex_unlock(&d->mu);
     model_destroy(m);
+    const int urc = rc == 0 ? pipeline__durable_end(p, &dw) : 0;
+    if (urc && urc != ERR_AGAIN) /* deferred: the training's end saves it */
+        log_warn("pipeline: weights PUT on device '%s' serve as version %u, but were not saved "
+                 "(%s): a restart would serve the model before them again",
+                 device, (unsigned)version, err_str(urc));
+    if (unsaved)
+        *unsaved = urc;
     return rc;
 }

@@ -243,6 +243,11 @@ void pipeline_set_state_min_ms(pipeline_t *p, unsigned ms);
 struct pipeline_fit {
     int trained, now;
     int size[2], dev_size[2];
+    /* A rollback that returned 0: 0 when what serves now is saved (committed) before the
+     * return, else why not (ERR_NOSPACE, ERR_IO, ERR_LOCKED, ERR_CLOSED, ERR_BUSY, ERR_NOMEM):
+     * the version serves, and a restart (a crash or a stop whose save fails too) would serve
+     * the one before it again (session 68: nothing saved a rollback but a stop or a snapshot). */
+    int unsaved;
 };
 
 /* Makes a kept version serve again: an LSTM's from its checkpoint, a linear model's from its
@@ -253,7 +258,8 @@ struct pipeline_fit {
  * vigild, which kept no parameters for them; else trained on fit->trained channels and the
  * device has fit->now, or, the same counts, an LSTM of another size than the device's model,
  * fit->size and fit->dev_size), ERR_CORRUPT (kept bytes damaged, or in a later vigild's
- * format), or the store's error. *fit is always set. Any thread. */
+ * format), or the store's error. *fit is always set. On 0 the detector is saved and the save
+ * committed before the return (fit->unsaved says when that failed). Any thread. */
 int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version,
                       struct pipeline_fit *fit);
 
@@ -261,9 +267,12 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version,
  * the device has no model yet, ERR_INVAL when a linear model or persistence serves. */
 int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *len);
 
-/* Installs safetensors weights as a new version. ERR_INVAL (shape), ERR_CORRUPT (bad file). */
+/* Installs safetensors weights as a new version. ERR_INVAL (shape), ERR_CORRUPT (bad file).
+ * On 0 the version and the detector are saved and committed before the return; *unsaved (not
+ * NULL) gets 0, or why that failed (as pipeline_fit's unsaved: the weights serve until a
+ * restart). */
 int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len, char *why,
-                         size_t cap);
+                         size_t cap, int *unsaved);
 
 /* Sets channel limits from a device's attributes JSON ({"limits":{"temp":{"max":90}}}).
  * Any thread. */

@@ -517,9 +517,12 @@ static struct replay_key *replay_key_at(struct dev *d, int64_t ts)
 }
 
 /* One past d's next id and every stored row's (d->replay_max: the device's highest stored id,
- * and the catch-up's keys'), d's next id raised to it. Caller holds d->mu. */
-static uint64_t event_past_id(struct dev *d)
+ * and the catch-up's keys'), d's next id raised to it. *unsaid set when that is known to be
+ * past every stored row (d->replay_past, only in the restore's catch-up): no vigild logged an
+ * episode of that id (event.unsaid). Caller holds d->mu. */
+static uint64_t event_past_id(struct dev *d, int *unsaid)
 {
+    *unsaid = d->replay_past;
     uint64_t id = d->next_event_id + 1;
     if (id <= d->replay_max)
         id = d->replay_max + 1;
@@ -558,10 +561,10 @@ static struct replay_key *replay_key_after(struct dev *d, int64_t ts)
  * row's episode earlier than the live run did (late readings it skipped as out of order,
  * stored and replayed in time order), numbered by event_settle (read64c's findings: before, a
  * new id, the episode listed twice, or its row ended "restart"). Caller holds d->mu. */
-static uint64_t event_next_id(struct dev *d, int64_t ts, int *prov)
+static uint64_t event_next_id(struct dev *d, int64_t ts, int *prov, int *unsaid)
 {
     struct replay_key *k = replay_key_at(d, ts);
-    *prov = 0;
+    *prov = *unsaid = 0;
     if (k) {
         k->hit = 1; /* left_end: the row opened again */
         if (d->next_event_id < k->id)
@@ -572,7 +575,7 @@ static uint64_t event_next_id(struct dev *d, int64_t ts, int *prov)
         *prov = 1;
         return 0;
     }
-    return event_past_id(d);
+    return event_past_id(d, unsaid);
 }
 
 /* Numbers the catch-up's provisional event e (event_next_id): k's id (the key's row opened
@@ -589,11 +592,13 @@ static void event_settle(pipeline_t *p, struct dev *d, struct event *e, struct r
         if (d->next_event_id < e->id)
             d->next_event_id = e->id;
     } else {
-        e->id = event_past_id(d);
+        e->id = event_past_id(d, &e->unsaid);
     }
     if (e->continues != 0 && e->continues + 1 != e->id)
         e->continues = e->fault = 0;
     persist_event(p, d, e);
+    pipeline__event_log_open(p, d, e); /* said now that it has an id (if e->unsaid, or not
+                                          in the restore: pipeline__evlog_due) */
 }
 
 void pipeline__event_replay_settle(pipeline_t *p, struct dev *d)
@@ -663,7 +668,7 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
         if (!active) {
             if ((cur = pipeline__event_add(p, d)) == NULL)
                 return; /* out of memory (or no events kept): the status still says anomaly */
-            cur->id = event_next_id(d, ts, &cur->prov);
+            cur->id = event_next_id(d, ts, &cur->prov, &cur->unsaid);
             cur->start_ts = ts;
             cur->end_ts = -1;
             /* The detector names what opened the episode on the reading that entered state
@@ -704,9 +709,10 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
         }
         if (!active) {
             event_link(p, d, cur);
-            if (!cur->prov)
+            if (!cur->prov) { /* a provisional one is stored and said by event_settle */
                 persist_event(p, d, cur);
-            pipeline__event_log_open(p, d, cur);
+                pipeline__event_log_open(p, d, cur);
+            }
         } else if (cur->prov) { /* the key after its start, reached while open: its row's */
             struct replay_key *k = replay_key_after(d, cur->start_ts);
             if (k == NULL || k->start_ts <= ts)

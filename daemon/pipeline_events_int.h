@@ -185,16 +185,33 @@ void pipeline__events_clear(struct dev *d);
 void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
                            const struct detector_result *r);
 /* Whether a limited line of l's kind, at level, is said now (pipeline_evlog.c): 0 during
- * pipeline_restore (its catch-up replays what the vigild before said), 0 below the log's level
+ * pipeline_restore (its catch-up replays what the vigild before said) unless unsaid (an
+ * episode no stored row had: event.unsaid), 0 below the log's level
  * without taking any of l's lines (read67a's finding 4: unprinted lines used up the minute's
  * allowance, and the next printed one counted them as left out), and past PIPE_EVLOG_BURST
  * lines a minute (the occurrence then counted); else 1, note (size bytes) what the line adds
  * (log_limit_note). One l serves one level. Any thread. */
-int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, char *note,
-                        size_t size);
+int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, int unsaid,
+                        char *note, size_t size);
+
+/* Says a line of d's (an episode's, a limit's: pipeline_evlog.c): at once, in the log's turn of
+ * d's shard (struct evlog_lines.mu), or, d's shard scoring it (d->log_to), added to the shard's
+ * list, written by pipeline__evlog_write once the shard has let d->mu go (a line it cannot keep,
+ * out of memory, at once after the list). Caller holds d->mu. */
+void pipeline__evlog_say(pipeline_t *p, const struct dev *d, enum log_level level, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
+/* The shard, before it lets its devices' locks go: 1 when l has lines, l->mu then taken (the
+ * log's turn kept until pipeline__evlog_write); else 0. */
+int pipeline__evlog_hold(struct evlog_lines *l);
+/* Writes l's lines, in the order said, empties l and lets l->mu go (pipeline__evlog_hold gave
+ * 1). Shard thread, holding no device's lock. */
+void pipeline__evlog_write(struct evlog_lines *l);
+void pipeline__evlog_lines_init(struct evlog_lines *l);
+/* Writes what l still has (its shard stopped) and frees it. */
+void pipeline__evlog_lines_deinit(struct evlog_lines *l);
 
 /* The log lines of e's opening and of its end (pipeline_evlog.c): at most PIPE_EVLOG_BURST of
- * each a minute, none before pipeline_restore is over. Caller holds d->mu. */
+ * each a minute, none before pipeline_restore is over but e->unsaid's. Caller holds d->mu. */
 void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e);
 void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct event *e);
 

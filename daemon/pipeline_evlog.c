@@ -20,27 +20,41 @@
  * line came to say it (pipeline_log_flush, the loop's tick), and at the stop.
  *
  * Nothing is said before pipeline_restore is over (p->events_logged): the restore's catch-up
- * opens and ends again the episodes a vigild before the restart already said.
+ * opens and ends again the episodes a vigild before the restart already said. But for the
+ * episodes it opens under an id no stored row had (event.unsaid: readings acknowledged, not
+ * scored at a kill -9; task ops68): no vigild said those, so their lines are said then, through
+ * the same limits.
+ *
+ * A line is written after d->mu is let go when the device's shard is scoring it (d->log_to, the
+ * readings' path, where episodes open and end): a write that blocks (stderr a journal pipe not
+ * read) then holds the shard only, not the device, whose status and /metrics (which takes every
+ * device's lock) went on answering in task ops68's measure. The other callers (an operator's
+ * accept, a maintenance period, a limit removed: rare, and each thread blocks on its own line
+ * anyway) write at once, with d->mu held, in the log's turn of d's shard (evlog_lines.mu), so
+ * after the lines the shard kept before it let d go: an end never before its opening (review of
+ * ops68).
  *
  * Threads: the callers' (pipeline_events.c: the device's shard, an API thread, the loop), with
- * d->mu held; these only read d and e and log. */
+ * d->mu held; these only read d and e and log (or add to the shard's d->log_to). */
 #include "batch.h"
 #include "log.h"
 #include "pipeline_events_int.h"
 #include "pipeline_int.h"
 #include "vtime.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The channels an opening's line names at most. */
 #define EVLOG_SENSORS 3
 
-int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, char *note,
-                        size_t size)
+int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level, int unsaid,
+                        char *note, size_t size)
 {
-    if (!atomic_load_explicit(&p->events_logged, memory_order_acquire))
+    if (!unsaid && !atomic_load_explicit(&p->events_logged, memory_order_acquire))
         return 0;
     if ((int)level < (int)log_get_level())
         return 0; /* not printed: none of l's minute taken, nothing counted as left out */
@@ -53,10 +67,91 @@ int pipeline__evlog_due(pipeline_t *p, struct log_limit *l, enum log_level level
     return 1;
 }
 
+void pipeline__evlog_say(pipeline_t *p, const struct dev *d, enum log_level level, const char *fmt,
+                         ...)
+{
+    char line[LOG_LINE_MAX + 1];
+    va_list ap, aq;
+    va_start(ap, fmt);
+    va_copy(aq, ap);
+    const int len = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    struct evlog_lines *l = d->log_to;
+    /* Kept whole (log_msg cuts a line over LOG_LINE_MAX and names its full length): in the
+     * shard's list, or written from here when longer than line. */
+    char *text = NULL;
+    if (len >= 0 && (l != NULL || (size_t)len >= sizeof line) &&
+        (text = malloc((size_t)len + 1)) != NULL)
+        vsnprintf(text, (size_t)len + 1, fmt, aq);
+    va_end(aq);
+    if (l != NULL && text != NULL && l->n == l->room) {
+        const size_t room = l->room ? 2 * l->room : 8;
+        struct evlog_line *v = realloc(l->v, room * sizeof *v);
+        if (v != NULL) {
+            l->v = v;
+            l->room = room;
+        }
+    }
+    if (l != NULL && text != NULL && l->n < l->room) {
+        l->v[l->n++] = (struct evlog_line){level, text};
+        return;
+    }
+    if (l != NULL) { /* out of memory: the shard's lines first, then this one, the lock held */
+        for (size_t i = 0; i < l->n; i++) {
+            log_msg(l->v[i].level, "%s", l->v[i].text);
+            free(l->v[i].text);
+        }
+        l->n = 0;
+        log_msg(level, "%s", text != NULL ? text : line);
+    } else if (d->shard >= 0 && d->shard < p->nshards) { /* after what d's shard still keeps */
+        struct evlog_lines *turn = &p->shards[d->shard].lines;
+        pthread_mutex_lock(&turn->mu);
+        log_msg(level, "%s", text != NULL ? text : line);
+        pthread_mutex_unlock(&turn->mu);
+    } else { /* no shards (a pipeline the unit tests make without pipeline_create) */
+        log_msg(level, "%s", text != NULL ? text : line);
+    }
+    free(text);
+}
+
+int pipeline__evlog_hold(struct evlog_lines *l)
+{
+    if (l->n == 0)
+        return 0;
+    pthread_mutex_lock(&l->mu);
+    return 1;
+}
+
+void pipeline__evlog_write(struct evlog_lines *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        log_msg(l->v[i].level, "%s", l->v[i].text);
+        free(l->v[i].text);
+    }
+    l->n = 0;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void pipeline__evlog_lines_init(struct evlog_lines *l)
+{
+    *l = (struct evlog_lines){.v = NULL};
+    pthread_mutex_init(&l->mu, NULL);
+}
+
+void pipeline__evlog_lines_deinit(struct evlog_lines *l)
+{
+    if (pipeline__evlog_hold(l))
+        pipeline__evlog_write(l);
+    free(l->v);
+    l->v = NULL;
+    l->room = 0;
+    pthread_mutex_destroy(&l->mu);
+}
+
 void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e)
 {
     char note[160];
-    if (!pipeline__evlog_due(p, &p->event_open_log, LOG_LEVEL_INFO, note, sizeof note))
+    if (!pipeline__evlog_due(p, &p->event_open_log, LOG_LEVEL_INFO, e->unsaid, note, sizeof note))
         return;
     float total = 0;
     for (int c = 0; c < d->nch; c++)
@@ -96,8 +191,9 @@ void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct e
     const char *by = e->opened_by > 0 && e->opened_by < PIPE_OPEN_N
                          ? pipeline__open_names[e->opened_by]
                          : "unknown";
-    log_info("anomaly: device '%s': event %llu opened (by %s; sensors: %s)%s", d->name,
-             (unsigned long long)e->id, by, sensors[0] ? sensors : "none named", note);
+    pipeline__evlog_say(p, d, LOG_LEVEL_INFO,
+                        "anomaly: device '%s': event %llu opened (by %s; sensors: %s)%s", d->name,
+                        (unsigned long long)e->id, by, sensors[0] ? sensors : "none named", note);
 }
 
 void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct event *e)
@@ -105,7 +201,7 @@ void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct ev
     const int warn = e->ended_by == DET_END_ACCEPTED || e->ended_by == DET_END_RELEASED;
     char note[160];
     if (!pipeline__evlog_due(p, warn ? &p->event_warn_log : &p->event_end_log,
-                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, note, sizeof note))
+                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, e->unsaid, note, sizeof note))
         return;
     const char *how;
     switch (e->ended_by) {
@@ -134,9 +230,10 @@ void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct ev
     }
     char took[64];
     vtime_format_duration(e->end_ts - e->start_ts, took, sizeof took);
-    log_msg(warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
-            "anomaly: device '%s': event %llu ended: %s after %s of readings (peak %.2f)%s",
-            d->name, (unsigned long long)e->id, how, took, e->peak, note);
+    pipeline__evlog_say(
+        p, d, warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+        "anomaly: device '%s': event %llu ended: %s after %s of readings (peak %.2f)%s", d->name,
+        (unsigned long long)e->id, how, took, e->peak, note);
 }
 
 /* The limited lines whose held counts pipeline_log_flush says, with their words and level. */

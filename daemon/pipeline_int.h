@@ -86,6 +86,11 @@ struct event {
      * stored or published until numbered (event_settle: the key's id once a reading of it
      * reaches that key's start, else one past every stored row; read64c's findings). */
     int prov;
+    /* 1 on the catch-up's opening numbered past every stored row with the device's keys read
+     * (event_past_id with d->replay_keyed, at once or by event_settle): no stored row had it,
+     * so no vigild before logged it (readings acknowledged but not scored at a kill -9); its
+     * opening and end are logged during the restore (pipeline__evlog_due). Task ops68. */
+    int unsaid;
 };
 
 /* A device group (pipeline_groups_int.h; its table, member lists and walks: pipeline_groups.c). */
@@ -365,12 +370,13 @@ struct dev {
     /* The restore's catch-up only (pipeline__event_replay_keys; freed, and d's next id raised
      * to replay_max, once the rows left to it are ended: read64's finding 2): the start and id
      * of each stored event that began after the saved detector's last reading, one a start
-     * (the open row, else the highest id: read64's finding 3), start ascending, so a replayed opening takes the id of the row it opened before the
-     * crash, and one that opened no stored row an id past replay_max: the device's highest
-     * stored id (pipeline__event_ids_read) and theirs; 0 when the keys' read failed (task
-     * events64: numbered from the saved next id, a replay missing an earlier episode's
-     * readings overwrote the later rows with other episodes; review of events64: a row opened
-     * after the save on a clock stepped back is no key). Zeroed with replay. d->mu. */
+     * (the open row, else the highest id: read64's finding 3), start ascending, so a replayed
+     * opening takes the id of the row it opened before the crash, and one that opened no stored row
+     * an id past replay_max: the device's highest stored id (pipeline__event_ids_read) and theirs;
+     * 0 when the keys' read failed (task events64: numbered from the saved next id, a replay
+     * missing an earlier episode's readings overwrote the later rows with other episodes; review of
+     * events64: a row opened after the save on a clock stepped back is no key). Zeroed with replay.
+     * d->mu. */
     struct replay_key *replay;
     size_t nreplay;
     uint64_t replay_max;
@@ -380,6 +386,15 @@ struct dev {
      * left row was opened again when its key was hit, not when the next id reached its id
      * (left_end; read64's finding 4). 0: the read failed or was skipped. d->mu. */
     int replay_keyed;
+    /* The catch-up's ids past every stored row are known: replay_keyed, or the keys' read
+     * skipped because the highest ids were read and none is past the saved next id (nothing
+     * opened after the save). An opening numbered past them (event_past_id) had no stored
+     * row, so no vigild logged it (event.unsaid; task ops68). Zeroed with replay. d->mu. */
+    int replay_past;
+    /* While d's shard scores it (pipeline_score.c, with d->mu): the shard's list, where d's
+     * episode and limit lines wait until the lock is let go (pipeline__evlog_say); NULL
+     * otherwise, the lines then written at once. d->mu. */
+    struct evlog_lines *log_to;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
      * o.versions + 2). */
@@ -425,6 +440,25 @@ struct dev {
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 
+/* Episode and limit lines a shard formatted while it held a device's d->mu, written once it has
+ * let the lock go (pipeline_evlog.c pipeline__evlog_say, pipeline__evlog_write; task ops68: a
+ * log write that blocks, stderr a journal pipe not read, held the device, and /metrics and its
+ * status behind it). Shard thread only. */
+struct evlog_line {
+    enum log_level level;
+    char *text; /* owned */
+};
+struct evlog_lines {
+    struct evlog_line *v;
+    size_t n, room;
+    /* The log's turn for the shard's devices: held by the shard from before it lets a device
+     * go, when it has lines, until they are written; taken by a line of one of its devices said
+     * elsewhere (an operator's accept, a maintenance period: written at once). So an episode's
+     * "ended" an API thread says is never written before its "opened" the shard still keeps
+     * (review of ops68). Taken with the device's d->mu held, never the other way round. */
+    pthread_mutex_t mu;
+};
+
 struct shard_msg {
     batch_t b;
     int64_t fed_ns;     /* when the writer handed it over (monotonic), for the delay histogram */
@@ -449,7 +483,8 @@ struct shard {
     nameidx_t chlists;           /* struct chlist by key (shard thread only; seeded at its
                                   * first list: pipeline_chan.c) */
     int64_t arrived_ms;          /* the message being scored's arrived_ms (shard thread only) */
-    int64_t future_ms; /* its points stamped after this are not scored (shard thread only) */
+    int64_t future_ms;        /* its points stamped after this are not scored (shard thread only) */
+    struct evlog_lines lines; /* said while scoring, written after (shard thread only) */
 };
 
 struct pipeline {
@@ -629,10 +664,31 @@ char *pipeline__version_json(const struct detector_train_info *info, int64_t cre
  * event is the catch-up's unnumbered one: d->save_held), or why not (ERR_NOMEM, or the store's
  * refusal; logged). Caller holds d->mu. */
 int pipeline__save(pipeline_t *p, struct dev *d);
+/* pipeline__save for an operator's change of what serves (pipeline__durable_saved): the same,
+ * but ERR_AGAIN when the save is deferred (a training's version not yet confirmed, whose end
+ * saves the device; the catch-up's event not yet numbered): not on disk when the answer goes
+ * (read68e: such a rollback or PUT answered 200, "saved"). Caller holds d->mu. */
+int pipeline__save_durable(pipeline_t *p, struct dev *d);
 /* Makes the save held while the newest event was unnumbered (d->save_held) once it is numbered
  * and nothing else holds saves off (d->unconfirmed); else 0, still held. Returns as
  * pipeline__save. Caller holds d->mu. */
 int pipeline__save_held(pipeline_t *p, struct dev *d);
+
+/* An operator's change of what serves (a rollback, a PUT of weights) is saved before its answer
+ * says it serves (session 68: a kill -9 after the answer served the older model again):
+ * pipeline__durable_begin before the change (no lock held), each device's pipeline__save's
+ * status added with pipeline__durable_saved (under d->mu), and pipeline__durable_end after
+ * (no lock held: the writer's hooks take devices' locks) waits for the commit. It returns 0,
+ * or why a save was not queued or was lost (a concurrent failed save counts too: the answer
+ * then errs on the side of "not saved"), ERR_AGAIN when one was deferred (made by the
+ * training's end: pipeline__save_durable) and none failed. */
+struct pipeline_durable {
+    uint64_t failed; /* store_stats' detector_saves_failed at the begin */
+    int rc;          /* the first save's refusal */
+};
+void pipeline__durable_begin(pipeline_t *p, struct pipeline_durable *w);
+void pipeline__durable_saved(struct pipeline_durable *w, int save_rc);
+int pipeline__durable_end(pipeline_t *p, const struct pipeline_durable *w);
 
 /* Puts every device's writes to the store through fn, called with d->mu held (devs_lock
  * read-held; any thread but the store writer's): fn returns 0 (queued, or nothing to put) or

@@ -196,25 +196,33 @@ static void log_change(pipeline_t *p, const struct dev *d, const struct lim_chan
     const int warn = l->state == PIPE_LIM_EXCEEDED;
     char note[160];
     if (!pipeline__evlog_due(p, warn ? &p->limit_warn_log : &p->limit_log,
-                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, note, sizeof note))
+                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, 0, note, sizeof note))
         return;
     const float reading = chan_reading(d, l);
     if (l->state == PIPE_LIM_EXCEEDED)
-        log_warn("limit: device '%s' channel '%s': exceeded its %s %g (reading %g)%s", d->name,
-                 l->name, side_names[l->side], (double)l->lim[l->side], (double)reading, note);
+        pipeline__evlog_say(p, d, LOG_LEVEL_WARN,
+                            "limit: device '%s' channel '%s': exceeded its %s %g (reading %g)%s",
+                            d->name, l->name, side_names[l->side], (double)l->lim[l->side],
+                            (double)reading, note);
     else if (l->state == PIPE_LIM_FORECAST)
-        log_info("limit: device '%s' channel '%s': forecast to cross its %s %g (by %s)%s", d->name,
-                 l->name, side_names[l->side], (double)l->lim[l->side],
-                 l->by_trend ? "trend" : "model", note);
+        pipeline__evlog_say(
+            p, d, LOG_LEVEL_INFO,
+            "limit: device '%s' channel '%s': forecast to cross its %s %g (by %s)%s", d->name,
+            l->name, side_names[l->side], (double)l->lim[l->side], l->by_trend ? "trend" : "model",
+            note);
     else if (why != NULL)
-        log_info("limit: device '%s' channel '%s': alarm ended (was %s): %s%s", d->name, l->name,
-                 lim_state_names[previous], why, note);
+        pipeline__evlog_say(p, d, LOG_LEVEL_INFO,
+                            "limit: device '%s' channel '%s': alarm ended (was %s): %s%s", d->name,
+                            l->name, lim_state_names[previous], why, note);
     else if (previous == PIPE_LIM_FORECAST)
-        log_info("limit: device '%s' channel '%s': no longer forecast to cross its %s %g%s",
-                 d->name, l->name, side_names[l->side], (double)l->lim[l->side], note);
+        pipeline__evlog_say(
+            p, d, LOG_LEVEL_INFO,
+            "limit: device '%s' channel '%s': no longer forecast to cross its %s %g%s", d->name,
+            l->name, side_names[l->side], (double)l->lim[l->side], note);
     else
-        log_info("limit: device '%s' channel '%s': back within its limits (was %s)%s", d->name,
-                 l->name, lim_state_names[previous], note);
+        pipeline__evlog_say(p, d, LOG_LEVEL_INFO,
+                            "limit: device '%s' channel '%s': back within its limits (was %s)%s",
+                            d->name, l->name, lim_state_names[previous], note);
 }
 
 /* Moves l to state (side: the limit it concerns) at the newest reading, counts an alarm and

@@ -188,7 +188,13 @@ void pipeline__versions_confirm(pipeline_t *p, struct member *ms, size_t n)
  * that change stays. Caller holds d->mu. */
 static void member_undo(pipeline_t *p, struct dev *d, struct member *m)
 {
-    if (m->before == NULL || d->serving_version != m->serving)
+    if (m->before != NULL && d->serving_version != m->serving) {
+        /* The rollback or PUT found d unconfirmed, so its own save was held off (save_skips):
+         * made now, committed by the training thread's flush after the members' ends. */
+        (void)pipeline__save(p, d);
+        return;
+    }
+    if (m->before == NULL)
         return;
     detector_destroy(d->det);
     d->det = m->before;

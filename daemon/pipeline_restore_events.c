@@ -619,6 +619,7 @@ int pipeline__event_replay_keys(pipeline_t *p, struct dev *d, int maxed)
     /* None stored past the saved next id (event_restore raises it only to a row it goes on
      * with or ends, not to an `ahead` one): none opened after the save. */
     const int none = maxed && d->replay_max <= d->next_event_id;
+    d->replay_past = none; /* its openings numbered past every stored row (event.unsaid) */
     pthread_mutex_unlock(&d->mu);
     if (none)
         return 0;
@@ -636,7 +637,7 @@ int pipeline__event_replay_keys(pipeline_t *p, struct dev *d, int maxed)
     if (k.n == 0) { /* d->replay_max, the highest stored id, still the floor */
         free(k.v);
         pthread_mutex_lock(&d->mu);
-        d->replay_keyed = 1;
+        d->replay_keyed = d->replay_past = 1;
         pthread_mutex_unlock(&d->mu);
         return 0;
     }
@@ -651,7 +652,7 @@ int pipeline__event_replay_keys(pipeline_t *p, struct dev *d, int maxed)
     d->nreplay = k.n;
     if (d->replay_max < k.max)
         d->replay_max = k.max;
-    d->replay_keyed = 1;
+    d->replay_keyed = d->replay_past = 1;
     pthread_mutex_unlock(&d->mu);
     return 0;
 }

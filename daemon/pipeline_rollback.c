@@ -135,9 +135,10 @@ static int kept_channels(const struct kept *k)
 /* Makes version `version`, which kept k (borrowed), serve again on one device, if d still
  * keeps that version and, for a member of g's rollback (g not NULL), is still in g: else
  * ROLLBACK_LEFT. ERR_INVAL: it does not fit d (*fit: the channels it was trained on and d's
- * now; the same counts when its LSTM's other dimensions differ). */
+ * now; the same counts when its LSTM's other dimensions differ). Installed, d is saved (its
+ * status goes to dw: the caller waits for the commit). */
 static int rollback_one(pipeline_t *p, struct dev *d, const struct group *g, uint32_t version,
-                        const struct kept *k, struct pipeline_fit *fit)
+                        const struct kept *k, struct pipeline_fit *fit, struct pipeline_durable *dw)
 {
     pthread_mutex_lock(&d->mu);
     if (g != NULL && d->group != g) { /* left g (or was deleted) during its read: as it is */
@@ -166,6 +167,9 @@ static int rollback_one(pipeline_t *p, struct dev *d, const struct group *g, uin
     if (rc == 0) {
         pipeline__serving_changed(p, d, 1, version, kind);
         pipeline__event_break_open(p, d); /* another model judges the readings from here */
+        /* Saved now: until session 68 only a stop or a snapshot saved it, and a kill -9 after
+         * the answer served the version before it again. */
+        pipeline__durable_saved(dw, pipeline__save_durable(p, d));
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
@@ -176,7 +180,7 @@ static int rollback_one(pipeline_t *p, struct dev *d, const struct group *g, uin
  * (its mark) visited e already, before a leave sent its walk back to the start. Holding no
  * device lock. */
 static void member_rollback(pipeline_t *p, struct dev *e, const struct group *g, uint32_t version,
-                            const struct kept *k, uint64_t mark)
+                            const struct kept *k, uint64_t mark, struct pipeline_durable *dw)
 {
     pthread_mutex_lock(&e->mu);
     const int seen = e->rollback_mark == mark;
@@ -194,7 +198,7 @@ static void member_rollback(pipeline_t *p, struct dev *e, const struct group *g,
     test_hold_wait(p->test_hold_dir, "rollback-read", &p->stopping, NULL);
     struct pipeline_fit mfit = {0};
     if (mrc == 0)
-        mrc = rollback_one(p, e, g, version, own.same ? k : &own, &mfit);
+        mrc = rollback_one(p, e, g, version, own.same ? k : &own, &mfit, dw);
     kept_free(&own);
     if (mrc == ROLLBACK_LEFT)
         return;
@@ -218,7 +222,7 @@ static void member_rollback(pipeline_t *p, struct dev *e, const struct group *g,
 
 /* pipeline_rollback on d, of group g (NULL: none), holding g's rollback_mu. */
 static int rollback_set(pipeline_t *p, struct dev *d, struct group *g, uint32_t version,
-                        struct pipeline_fit *fit)
+                        struct pipeline_fit *fit, struct pipeline_durable *dw)
 {
     pthread_mutex_lock(&d->mu);
     int trained = 0;
@@ -237,7 +241,7 @@ static int rollback_set(pipeline_t *p, struct dev *d, struct group *g, uint32_t 
      * function's ERR_INVAL says an older vigild kept no parameters. */
     if (rc)
         return rc == ERR_NOTFOUND ? ERR_RANGE : rc == ERR_INVAL ? ERR_CORRUPT : rc;
-    rc = rollback_one(p, d, NULL, version, &k, fit);
+    rc = rollback_one(p, d, NULL, version, &k, fit, dw);
     if (rc == ERR_NOTFOUND)
         rc = ERR_RANGE; /* the version went meanwhile (a newer training pruned it) */
     else if (rc == ERR_INVAL && fit->trained == 0)
@@ -263,7 +267,7 @@ static int rollback_set(pipeline_t *p, struct dev *d, struct group *g, uint32_t 
         struct group_walk w = {0};
         for (struct dev *e; (e = pipeline__group_next(p, g, &w)) != NULL;)
             if (e != d)
-                member_rollback(p, e, g, version, &k, mark);
+                member_rollback(p, e, g, version, &k, mark, dw);
     }
     kept_free(&k);
     return rc;
@@ -298,9 +302,18 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version, struc
     pthread_mutex_lock(&d->mu);
     const uint32_t was = d->serving_version;
     pthread_mutex_unlock(&d->mu);
-    int rc = rollback_set(p, d, g, version, fit);
+    struct pipeline_durable dw;
+    pipeline__durable_begin(p, &dw);
+    int rc = rollback_set(p, d, g, version, fit, &dw);
     if (g)
         pthread_mutex_unlock(&g->rollback_mu);
+    if (rc == 0) /* the answer says it serves: saved first (session 68) */
+        fit->unsaved = pipeline__durable_end(p, &dw);
+    if (rc == 0 && fit->unsaved && fit->unsaved != ERR_AGAIN) /* deferred: a training's end */
+        log_warn("pipeline: operator rollback of device '%s' to version %u serves, but was not "
+                 "saved (%s): a restart would serve version %u again; roll back again once the "
+                 "store writes",
+                 device, (unsigned)version, err_str(fit->unsaved), (unsigned)was);
     /* Every operator's rollback in the log, as its retrains (session 65). */
     if (rc == 0)
         log_info("pipeline: operator rollback of device '%s' from version %u to version %u: "

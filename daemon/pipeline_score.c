@@ -418,6 +418,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
 static void score_point(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
 {
     pthread_mutex_lock(&sp->d->mu);
+    sp->d->log_to = &sh->lines; /* its lines written after the unlock (pipeline_evlog.c) */
     if (point_prepare(p, sh, b, sp)) {
         int64_t t0 = pipeline__mono_ns();
         int rc = detector_step_ts(sp->d->det, sp->pt->ts_ms, sp->x, sp->present, &sp->r);
@@ -427,7 +428,11 @@ static void score_point(pipeline_t *p, struct shard *sh, const batch_t *b, struc
             point_finish(p, sp, &sp->r, &t, t1);
         tally_flush(p, &t, (double)(t1 - t0) / 1e9);
     }
+    sp->d->log_to = NULL;
+    const int said = pipeline__evlog_hold(&sh->lines); /* before another thread's line of d */
     pthread_mutex_unlock(&sp->d->mu);
+    if (said)
+        pipeline__evlog_write(&sh->lines);
 }
 
 /* Sorts ord[n] (indices into sps) by device address: insertion sort, n is at most
@@ -457,8 +462,10 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
 {
     int ord[DETECTOR_MAX_BATCH];
     order_by_dev(sps, ord, n);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         pthread_mutex_lock(&sps[ord[i]].d->mu);
+        sps[ord[i]].d->log_to = &sh->lines;
+    }
     detector_t *ds[DETECTOR_MAX_BATCH];
     int64_t ts[DETECTOR_MAX_BATCH];
     int which[DETECTOR_MAX_BATCH], k = 0, C = 0;
@@ -517,8 +524,13 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
             point_finish(p, &sps[which[j]], &res[j], &t, t1);
         tally_flush(p, &t, (double)(t1 - t0) / 1e9 / k);
     }
-    for (int o = n; o-- > 0;)
+    const int said = pipeline__evlog_hold(&sh->lines); /* before another thread's line of them */
+    for (int o = n; o-- > 0;) {
+        sps[ord[o]].d->log_to = NULL;
         pthread_mutex_unlock(&sps[ord[o]].d->mu);
+    }
+    if (said)
+        pipeline__evlog_write(&sh->lines); /* no device's lock held */
 }
 
 /* The group of d (NULL if none). */

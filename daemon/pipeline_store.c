@@ -222,9 +222,46 @@ int pipeline__save(pipeline_t *p, struct dev *d)
     return save_dev(p, d, 0);
 }
 
+int pipeline__save_durable(pipeline_t *p, struct dev *d)
+{
+    const int deferred = p->store != NULL && d->det != NULL && save_skips(p, d) != 0;
+    const int rc = save_dev(p, d, 0); /* a skip noted as save_dev notes it (held) */
+    return rc ? rc : deferred ? ERR_AGAIN : 0;
+}
+
 int pipeline__save_held(pipeline_t *p, struct dev *d)
 {
     return d->save_held && save_skips(p, d) == 0 ? save_dev(p, d, 0) : 0;
+}
+
+void pipeline__durable_begin(pipeline_t *p, struct pipeline_durable *w)
+{
+    memset(w, 0, sizeof *w);
+    if (p->store) {
+        store_stats_t st;
+        store_stats_get(p->store, &st);
+        w->failed = st.detector_saves_failed;
+    }
+}
+
+void pipeline__durable_saved(struct pipeline_durable *w, int save_rc)
+{
+    if (w->rc == 0 || (w->rc == ERR_AGAIN && save_rc != 0)) /* a failure outranks a deferral */
+        w->rc = save_rc;
+}
+
+int pipeline__durable_end(pipeline_t *p, const struct pipeline_durable *w)
+{
+    if (p->store == NULL)
+        return 0;
+    int rc = store_flush(p->store);
+    store_stats_t st;
+    store_stats_get(p->store, &st);
+    if (w->rc && w->rc != ERR_AGAIN)
+        return w->rc;
+    if (rc == 0 && st.detector_saves_failed != w->failed) /* lost with an earlier commit */
+        rc = st.commit_last_err ? st.commit_last_err : ERR_IO;
+    return rc ? rc : w->rc;
 }
 
 /* The store's queue holds STORE_OPS_MAX puts: with more devices than that, the saves of a stop
@@ -829,7 +866,7 @@ int pipeline_restore(pipeline_t *p)
         d->replay = NULL;
         d->nreplay = 0;
         d->replay_max = 0;
-        d->replay_keyed = 0;
+        d->replay_keyed = d->replay_past = 0;
         pthread_mutex_unlock(&d->mu);
     }
     pipeline__restart_begin(p);

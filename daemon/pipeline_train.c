@@ -525,6 +525,12 @@ static int train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n
     for (size_t i = 0; began && i < n; i++)
         if (began[i])
             pipeline__member_end(p, &ms[i], 1);
+    /* The members' saves (member_end) committed before the training counts as done: a crash
+     * a moment later restarts on the trained model, not on the one before it beside a version
+     * listed as swapped in (session 68; a crash during the training redoes it). This thread,
+     * holding no lock. */
+    if (ok > 0 && p->store)
+        (void)store_flush(p->store);
     detector_job_destroy(gj);
     if ((began == NULL || askers == NULL) && n > 0)
         pipeline__train_failed(p, ms[0].d->name, "", ERR_NOMEM);

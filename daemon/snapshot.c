@@ -135,13 +135,20 @@ static int is_snapshot_name(const char *name)
     return 1;
 }
 
-/* Whether name is a snapshot's temporary file: "." + a snapshot's name + ".tmp". */
+/* Whether name is a snapshot's temporary file: "." + a snapshot's name + ".tmp", or what SQLite
+ * makes beside it while the copy is written (its "-journal", "-wal" or "-shm"). read68b: a
+ * kill -9 during a snapshot left the .tmp-journal for good (only the exact .tmp was swept). */
 static int is_tmp_name(const char *name)
 {
+    static const char *const beside[] = {"", "-journal", "-wal", "-shm"};
+    const size_t tmplen = 1 + SNAP_NAME_LEN + sizeof SNAP_TMP_SUFFIX - 1;
     char base[SNAP_NAME_LEN + 1];
-    size_t len = strlen(name);
-    if (len != 1 + SNAP_NAME_LEN + sizeof SNAP_TMP_SUFFIX - 1 || name[0] != '.' ||
-        strcmp(name + 1 + SNAP_NAME_LEN, SNAP_TMP_SUFFIX) != 0)
+    size_t len = strlen(name), i = 0;
+    while (i < sizeof beside / sizeof beside[0] &&
+           (len != tmplen + strlen(beside[i]) || strcmp(name + tmplen, beside[i]) != 0))
+        i++;
+    if (i == sizeof beside / sizeof beside[0] || name[0] != '.' ||
+        strncmp(name + 1 + SNAP_NAME_LEN, SNAP_TMP_SUFFIX, sizeof SNAP_TMP_SUFFIX - 1) != 0)
         return 0;
     memcpy(base, name + 1, SNAP_NAME_LEN);
     base[SNAP_NAME_LEN] = '\0';
@@ -296,13 +303,18 @@ static void prune(snapshots_t *s, int keep, const char *made)
     free_names(names, n);
 }
 
-/* Creates the folder (0700) if missing. Returns 0 or ERR_IO / ERR_NOSPACE with errmsg. */
+/* Creates the folder (0700) if missing. Returns 0 or ERR_IO / ERR_NOSPACE with errmsg, which
+ * says when the data folder itself is gone (read68b: "creating .../snapshots: No such file or
+ * directory" after the data folder was moved, with no word of the move). */
 static int make_dir(const snapshots_t *s, char *errmsg, size_t errsize)
 {
     if (mkdir(s->dir, 0700) == 0 || errno == EEXIST)
         return 0;
     int e = errno;
-    snprintf(errmsg, errsize, "creating %s: %s", s->dir, strerror(e));
+    char why[512] = ""; /* store_files_check's longest: 413 bytes */
+    if (e == ENOENT && s->store && store_files_check(s->store, why, sizeof why) == 0)
+        why[0] = '\0';
+    snprintf(errmsg, errsize, "creating %s: %s%s%s", s->dir, strerror(e), why[0] ? ": " : "", why);
     return err_from_errno(e);
 }
 

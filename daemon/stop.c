@@ -315,7 +315,7 @@ int vigild__teardown(struct daemon *d, int started)
     int why = 0, lost = stop_pipeline(d, started, &other, &why);
     snapshots_destroy(d->backend.snaps);
     api_events_destroy(d->events); /* after the API and the pipeline, its two users */
-    int crc = store_close(d->store);
+    int crc = store_close_wal(d->store, &d->wal_kept);
     /* Acknowledged readings are never among the losses: a reading is acknowledged only once
      * committed. What store_close lost was never acknowledged (its submitters were told). */
     const char *when = started ? "stopped, but" : "after the failed start,";

@@ -104,17 +104,28 @@ static void on_ack_poll(uv_timer_t *t);
 
 /* Writes the waiting "ok" when force is set or nothing written before waits to reach the
  * client (libuv's queue empty, deadpeer_room); else polls for it, first after STREAM_RETRY_MS,
- * then less and less often (on_ack_poll). */
+ * then less and less often (on_ack_poll).
+ *
+ * The window is asked about only under a dead-peer timeout, which an ok waiting on a closed
+ * window would end the connection for. Polling cannot see a window that opened while the
+ * client's window update was lost: the kernel learns of it from the client's next segment, or
+ * from the answer to a probe, and with nothing of ours queued it sends no window probe. Under
+ * the timeout its keep-alive probes (after dead_peer_timeout_s / 2 idle) bring the window
+ * back; with stream.dead_peer_timeout_s = 0 there are none, and a client waiting for its last
+ * ok would wait forever. There, one ok is written onto the closed window instead (the queue
+ * check holds the next): the kernel's window probes carry it once the client reads, and
+ * nothing ends a peer that answers them. */
 static void ack_flush(struct conn *c, int force)
 {
     if (!c->ack_due || c->dead)
         return;
     char line[32];
     int n = snprintf(line, sizeof line, "ok %u\n", (unsigned)c->ack);
+    size_t need = c->srv->opts.dead_peer_s > 0 ? (size_t)n : 0; /* 0: the queue alone */
     uv_os_fd_t fd;
     if (!force &&
         (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0 ||
-         (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && !deadpeer_room(fd, (size_t)n)))) {
+         (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && !deadpeer_room(fd, need)))) {
         if (!uv_is_active((uv_handle_t *)&c->ackt))
             uv_timer_start(&c->ackt, on_ack_poll, STREAM_RETRY_MS, STREAM_RETRY_MS);
         return;
@@ -147,15 +158,11 @@ static void send_ok(struct conn *c, uint32_t last)
 
 /* Writes an error or fail line (or several), after the waiting ok. One written onto the peer's
  * closed window (a client that only writes, its window filled with the ok lines written while it
- * had room) waits there until stream.dead_peer_timeout_s ends the connection: shut_wnd has it
- * counted and logged as a client not reading (stream__peer_timed_out), not as a silent one. */
+ * had room) waits there until stream.dead_peer_timeout_s ends the connection, counted and logged
+ * as a client not reading (stream__peer_timed_out). */
 static void send_bytes(struct conn *c, const char *p, size_t n)
 {
     ack_flush(c, 1);
-    uv_os_fd_t fd;
-    if (!c->shut_wnd && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
-        deadpeer_window_shut(fd, n))
-        c->shut_wnd = 1;
     write_bytes(c, p, n);
 }
 
@@ -645,7 +652,8 @@ static void parse_buffer(struct conn *c)
 /* End of input (FIN) inside a line: the client stopped in the middle of a send (killed, or a
  * crash), so the rest is a cut line ("x=12" of "x=125", a timestamp missing digits, stored in
  * 1970): not stored but answered, and counted as rejected, so the final "ok" never covers a line
- * silently. An overlong one (being skipped) is reported as such; a rest of blanks is no line. */
+ * silently. An overlong one (being skipped) is reported as such; a rest of blanks is no line; a
+ * comment or a first "auth" line is taken as if its newline had come. */
 static void unfinished_line(struct conn *c)
 {
     if (c->refused)
@@ -659,11 +667,22 @@ static void unfinished_line(struct conn *c)
         i++;
     if (i == c->len)
         return;
+    /* A comment, or an authentication line to a vigild without tokens (first_line: its word
+     * unread), is no reading a cut could have changed: answered as with its newline (a comment
+     * not at all, the auth line "ok 0"). With tokens a cut token stays refused as cut, below. */
+    stream_server_t *s = c->srv;
+    int tokens = s->opts.token_role && s->opts.token_role(s->opts.token_ctx, NULL, 0) >= 0;
+    size_t n = c->len;
+    while (n > 0 && (c->buf[n - 1] == ' ' || c->buf[n - 1] == '\t' || c->buf[n - 1] == '\r'))
+        n--;
+    if (c->buf[i] == '#' || (!c->authed && !tokens && auth_line(c->buf, n))) {
+        parse_line(c, c->buf, c->len);
+        return;
+    }
     const char *why = "line not ended by a newline: not stored";
     if (!c->authed) {
-        stream_server_t *s = c->srv;
         c->authed = 1;
-        if (s->opts.token_role && s->opts.token_role(s->opts.token_ctx, NULL, 0) >= 0) {
+        if (tokens) {
             refuse(c, why); /* not an authentication line either */
             return;
         }

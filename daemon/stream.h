@@ -63,6 +63,11 @@ void stream_set_api(stream_server_t *s, api_server_t *api);
 /* The port actually bound. */
 unsigned stream_port(const stream_server_t *s);
 
+/* Says, in a line of its own, how many warnings about clients ended for not reading were held
+ * unsaid (at most 5 are said a minute) once their minute is over, or at once when stop is set.
+ * Loop thread (the maintenance tick); stream_shutdown says the rest itself. */
+void stream_log_flush(stream_server_t *s, int stop);
+
 /* Appends the stream's Prometheus families (open connections, failed accepts by reason). Any
  * thread. */
 void stream_metrics(stream_server_t *s, sbuf_t *out);

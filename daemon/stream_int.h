@@ -24,9 +24,9 @@ enum { ACCEPT_OUT_OF_FDS, ACCEPT_OUT_OF_MEMORY, ACCEPT_OTHER, ACCEPT_NREASONS };
 #define STREAM_OUT_MAX (1u << 20)
 
 /* Why the dead-peer timeout ended a connection: the reason labels of
- * vigil_stream_connections_timed_out_total. END_NOT_READING: its reading was paused for
- * STREAM_OUT_MAX bytes of answers it did not read, or an answer was written onto its closed
- * window (shut_wnd); END_SILENT: otherwise (the client vanished, or stopped acknowledging). */
+ * vigil_stream_connections_timed_out_total, decided from the connection's state at its end
+ * (deadpeer_ended_not_reading). END_NOT_READING: its peer still answered, but its window stayed
+ * closed to our answers; END_SILENT: otherwise (the client vanished, or stopped acknowledging). */
 enum { END_NOT_READING, END_SILENT, END_NREASONS };
 
 /* A per-line error waiting for the points before it to be admitted: its "error N reason\n" line
@@ -66,8 +66,7 @@ struct conn {
     /* The newest "ok" not yet written (ack_due): only it is kept, "ok N" being cumulative. */
     uint32_t ack;
     int ack_due;
-    int out_full;  /* STREAM_OUT_MAX bytes of answers wait unsent: not reading */
-    int shut_wnd;  /* an answer was written onto the peer's closed window: not reading */
+    int out_full;  /* STREAM_OUT_MAX bytes of answers wait unsent: reading paused */
     int dead;      /* a read or write failed: nothing more reaches the client */
     char peer[64]; /* the client's address and port, for the log */
 };

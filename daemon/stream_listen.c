@@ -99,7 +99,9 @@ static void peer_name(struct conn *c)
 void stream__peer_timed_out(struct conn *c)
 {
     stream_server_t *s = c->srv;
-    if (!c->out_full && !c->shut_wnd) {
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+        !deadpeer_ended_not_reading(fd, s->opts.dead_peer_s)) {
         atomic_fetch_add(&s->ended[END_SILENT], 1);
         return;
     }
@@ -325,11 +327,23 @@ unsigned stream_port(const stream_server_t *s)
     return s->port;
 }
 
+void stream_log_flush(stream_server_t *s, int stop)
+{
+    const uint64_t held = log_limit_flush(&s->not_reading_log, (int64_t)vtime_mono_s(),
+                                          stop ? 0 : STREAM_WARN_EVERY_S);
+    if (held > 0)
+        log_warn("stream: connections ended for not reading their answers: %llu more since the "
+                 "last one logged, not logged one by one "
+                 "(vigil_stream_connections_timed_out_total counts each)",
+                 (unsigned long long)held);
+}
+
 static void on_async_closed(uv_handle_t *h)
 {
     stream_server_t *s = h->data;
     void (*done)(void *) = s->done_cb;
     void *arg = s->done_arg;
+    stream_log_flush(s, 1); /* the count no later line will say */
     pthread_mutex_destroy(&s->mu);
     free(s);
     if (done)
@@ -389,9 +403,10 @@ void stream_metrics(stream_server_t *s, sbuf_t *out)
         sbuf_printf(out, "vigil_stream_accept_errors_total{reason=\"%s\"} %lu\n", accept_reason[i],
                     atomic_load(&s->accept_errors[i]));
     sbuf_printf(out, "# HELP vigil_stream_connections_timed_out_total Stream connections ended by "
-                     "stream.dead_peer_timeout_s, by reason: peer_not_reading (its answers "
-                     "waited unread on its closed window), silent (the client vanished or stopped "
-                     "acknowledging).\n# TYPE vigil_stream_connections_timed_out_total counter\n");
+                     "stream.dead_peer_timeout_s, by reason at the end: peer_not_reading (the "
+                     "client still answered, its answers waiting unread on its closed window), "
+                     "silent (the client vanished or stopped acknowledging).\n"
+                     "# TYPE vigil_stream_connections_timed_out_total counter\n");
     for (int i = 0; i < END_NREASONS; i++)
         sbuf_printf(out, "vigil_stream_connections_timed_out_total{reason=\"%s\"} %lu\n",
                     i == END_NOT_READING ? "peer_not_reading" : "silent",

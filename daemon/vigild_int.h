@@ -36,6 +36,9 @@ struct daemon {
      * the log does not say); cfg.data_dir itself when too long for it. */
     char data_path[4096 + sizeof(((config_t *)0)->data_dir)];
     store_t *store;
+    /* The store's close left the WAL beside vigil.db (vigild__teardown: store_close_wal): the
+     * closing line says so (session 68's review: "stopped cleanly" followed its warning). */
+    int wal_kept;
     api_server_t *api;
     api_events_t *events; /* GET /v1/events' hub: the pipeline publishes, the API streams */
     stream_server_t *stream;

@@ -42,6 +42,7 @@
  * store__open_errmsg any thread. */
 #include "storage_int.h"
 #include "dbfiles_int.h"
+#include "batch.h"
 #include "err.h"
 #include "log.h"
 #include "path.h"
@@ -213,4 +214,50 @@ pid_t store__lock_holder(const char *path, off_t start, off_t len)
      * l_pid -1, and Linux gives 0 for a holder outside vigild's pid namespace (another
      * container sharing the data directory), which was taken for no lock at all. */
     return !held ? 0 : fl.l_pid > 0 ? fl.l_pid : -1;
+}
+
+void store__files_ids(store_t *s)
+{
+    struct stat d, f;
+    if (stat(s->dir, &d) != 0 || stat(s->db_path, &f) != 0)
+        return;
+    s->dir_dev = d.st_dev;
+    s->dir_ino = d.st_ino;
+    s->db_dev = f.st_dev;
+    s->db_ino = f.st_ino;
+    s->ids_known = 1;
+}
+
+/* read68b: the data folder moved away while vigild ran, /healthz stayed ok and the next snapshot
+ * failed with "creating .../data/snapshots: No such file or directory". vigild's open files
+ * still take the writes (a rename keeps them), but what is at the paths is no longer them:
+ * a snapshot, a restart and an operator's copy look there. Two stats, no open (this file's
+ * rule). A path is given up to FILES_PATH_MAX bytes, cut between two UTF-8 characters (the
+ * message goes into JSON answers, whose encoders refuse half a character). */
+#define FILES_PATH_MAX 200
+int store_files_check(store_t *s, char *why, size_t size)
+{
+    struct stat st;
+    why[0] = '\0';
+    if (!s->ids_known)
+        return 0;
+    const int gone = stat(s->dir, &st) != 0, e = errno;
+    if (gone || st.st_dev != s->dir_dev || st.st_ino != s->dir_ino) {
+        snprintf(why, size,
+                 "the data folder %.*s is not the one vigild opened (%s: moved, deleted or "
+                 "replaced while it runs): writes go on into the files it has open, but a "
+                 "snapshot or a restart would not find them",
+                 (int)batch_name_cut(s->dir, FILES_PATH_MAX), s->dir,
+                 gone ? strerror(e) : "another folder is there now");
+        return ERR_NOTFOUND;
+    }
+    if (stat(s->db_path, &st) != 0 || st.st_dev != s->db_dev || st.st_ino != s->db_ino) {
+        snprintf(why, size,
+                 "%.*s is not the database vigild opened (moved, deleted or replaced while it "
+                 "runs): writes go on into the file it has open, but a snapshot or a restart "
+                 "would not find them",
+                 (int)batch_name_cut(s->db_path, FILES_PATH_MAX), s->db_path);
+        return ERR_NOTFOUND;
+    }
+    return 0;
 }

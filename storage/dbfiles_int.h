@@ -44,6 +44,10 @@ void store__drop_other_bits(int fd, const char *path, int quiet, int *warned);
  * process. Opens each through an O_PATH descriptor only: closing a
  * normal one would drop SQLite's POSIX locks on the file (dbfiles.c). Any thread. */
 void store__wal_files_mode(const char *db_path);
+
+/* Records the data folder's and the database file's identity (device, inode) once open, for
+ * store_files_check. Opening thread. */
+void store__files_ids(store_t *s);
 /* Opens *db read-only on the database read through fd, which stays the caller's (fdvfs.c):
  * nothing opened, closed or made beside it. Returns SQLite's code (*db to close either way). */
 int store__open_fd(int fd, sqlite3 **db);

@@ -715,6 +715,7 @@ static void wal_kept_say(store_t *s, int nlog, int ncopied)
     snprintf(shm, sizeof shm, "%s-wal", s->db_path);
     if (stat(shm, &st) != 0 || st.st_size == 0)
         return;
+    s->wal_kept = 1;
     snprintf(shm, sizeof shm, "%s-shm", s->db_path);
     pid_t pid = store__lock_holder(shm, 120, 8);
     if (pid > 0)
@@ -742,6 +743,28 @@ static void wal_kept_say(store_t *s, int nlog, int ncopied)
              err_str(ERR_LOCKED), who, s->db_path, counts);
 }
 
+/* The final checkpoint failed for another reason than a lock (why: SQLite's words; a full
+ * disk: the database file could not grow to take the WAL's pages): says so when the WAL is
+ * still there after the close, whose own checkpoint may have emptied it. read68b: a stop on a
+ * full disk left the whole database in the WAL (vigil.db 4 KB, -wal 4 MB) with no word, while
+ * README said a clean stop leaves vigil.db whole. Nothing is lost (the next start reads the
+ * WAL), but a copy of vigil.db alone is no copy of the data. */
+static void wal_unemptied_say(store_t *s, const char *why)
+{
+    char wal[4300];
+    struct stat st;
+    snprintf(wal, sizeof wal, "%s-wal", s->db_path);
+    if (stat(wal, &st) != 0 || st.st_size == 0)
+        return;
+    s->wal_kept = 1;
+    log_warn("storage: the WAL was not emptied at close (%s): %s (%lld bytes) stays beside the "
+             "database with commits that %s lacks, and the next start reads it from there; "
+             "until then %s alone is no copy of the data: make room on the data volume and "
+             "start vigild and stop it again (its line then says nothing of the WAL), or take a "
+             "snapshot (POST /v1/admin/snapshot) once it has room",
+             why, wal, (long long)st.st_size, s->db_path, s->db_path);
+}
+
 void store__writer_close(store_t *s)
 {
     store_writer_t *w = &s->w;
@@ -762,8 +785,13 @@ void store__writer_close(store_t *s)
      * left out: every query is a primary-key search, and an ANALYZE of a large readings table
      * would delay shutdown. */
     int nlog = 0, ncopied = 0, rc = SQLITE_OK;
+    char why[160] = "";
     if (w->ready)
         rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &nlog, &ncopied);
+    if (rc != SQLITE_OK) /* read before the close frees the connection's message */
+        snprintf(why, sizeof why, "%s",
+                 (rc & 0xff) == SQLITE_FULL ? "no space left on the data volume"
+                                            : sqlite3_errmsg(w->db));
     sqlite3_close(w->db);
     w->db = NULL;
     /* Said after the close: store__lock_holder opens and closes -shm, and closing any
@@ -771,6 +799,8 @@ void store__writer_close(store_t *s)
      * -shm included while its connection is open (second reader, session 56). */
     if ((rc & 0xff) == SQLITE_BUSY)
         wal_kept_say(s, nlog, ncopied);
+    else if (rc != SQLITE_OK)
+        wal_unemptied_say(s, why);
 }
 
 static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsize)

@@ -382,6 +382,26 @@ static void remove_beside(const char *tmp)
     }
 }
 
+/* What a damaged copy's header tells of its cause (read68b: "database disk image is malformed"
+ * named none): a snapshot is in rollback-journal mode (its header's versions 1), vigil.db in
+ * WAL mode (2). A WAL-mode file is a copy of vigil.db, and one that SQLite cannot read whole was
+ * most likely copied without the -wal that held part of it: a stop that could not empty the WAL
+ * (a full disk: its log says so) leaves the database there. Appends that to errmsg; nothing for
+ * a header it cannot read or one in rollback-journal mode. */
+static void wal_copy_note(int out, char *errmsg, size_t errsize)
+{
+    unsigned char hdr[20];
+    if (pread(out, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+        memcmp(hdr, "SQLite format 3", 16) != 0 || hdr[18] != 2 || hdr[19] != 2)
+        return;
+    size_t n = strlen(errmsg);
+    snprintf(errmsg + n, errsize - n,
+             "; it is a vigil.db (WAL mode, not a snapshot), most likely copied without its "
+             "vigil.db-wal, which held the rest of it (a stop that could not empty the WAL, on "
+             "a full disk, says so in its log): start vigild on that data folder with room on "
+             "its volume and stop it, then copy vigil.db, or " RESTORE_COPY_ADVICE);
+}
+
 /* Checks that the copy (out, the descriptor copy_file wrote it with; src named in the messages)
  * is a whole vigil database this code can open: vigil's application id, a schema version not
  * above this code's, and PRAGMA quick_check ok. Session 54: the copy is read through out
@@ -421,6 +441,8 @@ static int check_copy(const char *src, int out, const char *tmp, char *errmsg, s
         snprintf(errmsg, errsize, "%s: PRAGMA quick_check: %s", src, ok ? ok : sqlite3_errmsg(db));
         err = ERR_CORRUPT;
     }
+    if (err == ERR_IO || err == ERR_CORRUPT)
+        wal_copy_note(out, errmsg, errsize);
     sqlite3_finalize(qc);
     sqlite3_close(db);
     return err;

@@ -254,8 +254,9 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
     return err;
 }
 
-/* Frees what store_open built; the writer thread must not be running. */
-static void teardown(store_t *s)
+/* Frees what store_open built; the writer thread must not be running. Returns 1 when the
+ * final checkpoint left the WAL beside the database (said in the log), else 0. */
+static int teardown(store_t *s)
 {
     store__readers_close(s);
     store__writer_close(s);
@@ -284,7 +285,9 @@ static void teardown(store_t *s)
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the flock */
     sync_deinit(s);
+    const int kept = s->wal_kept;
     free(s);
+    return kept;
 }
 
 int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t errsize)
@@ -368,11 +371,12 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         goto fail;
     }
     pthread_setname_np(s->thread, "store-writer");
+    store__files_ids(s);
     log_info("storage: opened %s (%u devices)", s->db_path, ndevs);
     *out = s;
     return 0;
 fail:
-    teardown(s);
+    (void)teardown(s);
     return err;
 }
 
@@ -384,6 +388,13 @@ void store_stop_begin(store_t *s)
 
 int store_close(store_t *s)
 {
+    return store_close_wal(s, NULL);
+}
+
+int store_close_wal(store_t *s, int *wal_kept)
+{
+    if (wal_kept)
+        *wal_kept = 0;
     if (s == NULL)
         return 0;
     store_stop_begin(s); /* a close without a stop before it (a failed start) is bounded too */
@@ -399,8 +410,15 @@ int store_close(store_t *s)
     /* Said once it is so: teardown's final checkpoint (and its warning) come first. */
     char path[4200];
     snprintf(path, sizeof path, "%s", s->db_path);
-    teardown(s);
-    log_info("storage: closed %s", path);
+    const int kept = teardown(s);
+    if (wal_kept)
+        *wal_kept = kept;
+    if (kept)
+        log_warn("storage: closed %s, its WAL kept beside it (said above): %s alone is no copy "
+                 "of the data",
+                 path, path);
+    else
+        log_info("storage: closed %s", path);
     return err;
 }
 

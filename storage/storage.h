@@ -81,6 +81,11 @@ void store_stop_begin(store_t *s);
  * ops_failed first (the puts may have been committed, or lost, before this call). */
 int store_close(store_t *s);
 
+/* store_close, and *wal_kept (not NULL) set to 1 when its final checkpoint left the WAL beside
+ * the database (a full volume, or another process's lock: the log said so, and vigil.db alone
+ * is no copy of the data until a later close empties it), else 0. */
+int store_close_wal(store_t *s, int *wal_kept);
+
 /* Called on the writer thread once a submission is committed (status 0) or has failed
  * (ERR_IO, ERR_NOSPACE, ERR_LOCKED). Must be quick and must not call back into the store. */
 typedef void (*store_done_cb)(void *arg, int status);
@@ -602,6 +607,11 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
 
 /* Any thread. Copies the current counters. */
 void store_stats_get(store_t *s, store_stats_t *out);
+
+/* Any thread: 0 when the data folder and vigil.db at their paths are still the ones the store
+ * opened, else ERR_NOTFOUND with why (size bytes) saying which is not (moved, deleted or
+ * replaced while vigild runs). Two stat calls. */
+int store_files_check(store_t *s, char *why, size_t size);
 
 /* Any thread. The detailed message of the last failure the calling thread met in a call on s
  * (a read, a report, store_open's), kept for that thread alone; on a thread that met none since

@@ -554,6 +554,10 @@ struct store {
     store_opts_t opts;
     char *dir, *db_path, *wal_path;
     int lock_fd; /* holds an exclusive flock on dir/vigil.lock while open */
+    /* The data folder's and the database file's identity at open (store_files_check). */
+    dev_t dir_dev, db_dev;
+    ino_t dir_ino, db_ino;
+    int ids_known;
 
     store_writer_t w; /* writer thread only (open/close touch it while the thread is not running) */
     pthread_t thread;
@@ -575,6 +579,7 @@ struct store {
     size_t qops_pending, qop_bytes_pending; /* ... of them not yet taken by the writer */
     int closing;                            /* store_close has begun: no more submissions */
     int close_err; /* writer: the first failure of work taken while closing (store_close's) */
+    int wal_kept;  /* teardown: the final checkpoint left the WAL (store_close's line says so) */
     /* atomic: 1 once a stop has begun: the waits for a lock of the writer and of the readers
      * share STORE_STOP_BUSY_MS (store_stop_begin, writer_busy, reader_busy) */
     int stop_busy;

@@ -234,6 +234,28 @@ def main():
             assert fh.read() == "earlier\n", "a refused run changed an existing OUTPUT"
         assert not [n for n in os.listdir(tmp) if n.startswith("kept.csv.")], "temporary file left"
         print("ok   kept: a refused run leaves an existing OUTPUT as it was")
+        # A symbolic link to an OUTPUT: followed, its target kept as it was on a refused run
+        # and replaced whole on a good one, the link kept; an existing OUTPUT keeps its mode
+        # (the review of int68: the link was written through row by row, partial on a refusal,
+        # and the renamed file got the default mode).
+        os.chmod(keep, 0o640)
+        link = os.path.join(tmp, "link.csv")
+        os.symlink(keep, link)
+        proc = subprocess.run([REPLAY, src, link], stderr=subprocess.PIPE, text=True)
+        assert proc.returncode == 1, proc.stderr
+        with open(keep) as fh:
+            assert fh.read() == "earlier\n", "a refused run changed a linked OUTPUT"
+        ok_in = os.path.join(tmp, "link_in.csv")
+        with open(ok_in, "w") as fh:
+            fh.write("timestamp,a\n" + good.replace(",2\n", "\n"))
+        proc = subprocess.run([REPLAY, ok_in, link], stderr=subprocess.PIPE, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert os.path.islink(link), "the link was replaced by a file"
+        with open(keep) as fh:
+            assert len(fh.read().splitlines()) == 3, "the link's target not written"
+        assert os.stat(keep).st_mode & 0o777 == 0o640, oct(os.stat(keep).st_mode)
+        assert not [n for n in os.listdir(tmp) if ".csv." in n and n.startswith(("kept", "link"))]
+        print("ok   link: a symbolic link's target replaced whole, its mode kept")
         # An interrupted run (SIGTERM, SIGINT) removes its temporary file and dies of the signal
         # (the review of int68: OUTPUT.csv.XXXXXX was left). The input is a FIFO held open, so
         # the run waits for rows with the temporary file there, whatever the machine's speed.

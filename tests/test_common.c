@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "agg.h"
 #include "batch.h"
@@ -124,6 +125,67 @@ static void test_log_limit_flush(void **state)
     assert_int_equal(log_limit_take(&l, 171, 60, 2, &held), 0);
     assert_int_equal(log_limit_flush(&l, 172, 0), 1); /* a stop: at once */
     assert_int_equal(log_limit_flush(&l, 172, 0), 0);
+}
+
+/* log_msg's line as printed for the message "%s" of msg: stderr sent to a temporary file for
+ * the call. Returns the message (after "<level> "), caller frees. */
+static char *logged(const char *msg)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fflush(stderr);
+    const int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+    log_msg(LOG_LEVEL_ERROR, "%s", msg);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    char *line = calloc(1, 4096);
+    assert_non_null(line);
+    rewind(f);
+    const size_t n = fread(line, 1, 4095, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *at = strstr(line, "error ");
+    assert_non_null(at);
+    memmove(line, at + 6, strlen(at + 6) + 1);
+    return line;
+}
+
+/* A message over LOG_LINE_MAX bytes (task ops68): cut where a character begins, never inside
+ * one, and marked; one that fits is printed whole. Before, vsnprintf cut it at 1,023 bytes,
+ * here inside a two-byte "ä", and said nothing. */
+static void test_log_msg_cut(void **state)
+{
+    (void)state;
+    unsetenv("JOURNAL_STREAM"); /* the plain format, whoever runs the test */
+    char msg[2048];
+    /* "ä"s (2 bytes each): the 1,023rd byte (msg[1022]) begins one, so the old cut at 1,023
+     * bytes ended in its first half. */
+    for (size_t i = 0; i + 2 < sizeof msg; i += 2)
+        memcpy(msg + i, "\xc3\xa4", 2);
+    msg[sizeof msg - 1] = '\0';
+    const size_t len = strlen(msg);
+    char *line = logged(msg);
+    const char *mark = strstr(line, "... (a line of ");
+    assert_non_null(mark);
+    char want[64];
+    snprintf(want, sizeof want, "... (a line of %zu bytes, cut)\n", len);
+    assert_string_equal(mark, want);
+    const size_t kept = (size_t)(mark - line);
+    assert_true(kept + strlen(want) - 1 <= LOG_LINE_MAX);
+    assert_true(kept + strlen(want) - 1 > LOG_LINE_MAX - 4); /* no more cut than a character */
+    assert_int_equal(kept % 2, 0);                           /* whole "ä"s */
+    assert_memory_equal(line, msg, kept);
+    free(line);
+    /* Exactly LOG_LINE_MAX bytes: whole, no mark. */
+    memset(msg, 'y', LOG_LINE_MAX);
+    msg[LOG_LINE_MAX] = '\0';
+    line = logged(msg);
+    assert_int_equal(strlen(line), LOG_LINE_MAX + 1);
+    assert_memory_equal(line, msg, LOG_LINE_MAX);
+    free(line);
 }
 
 /* Two threads racing for one period, released together: exactly one wins each, over many
@@ -257,7 +319,7 @@ static const struct CMUnitTest common_err_tests[] = {
     cmocka_unit_test(test_err_from_errno),  cmocka_unit_test(test_log_due_period),
     cmocka_unit_test(test_log_limit_burst), cmocka_unit_test(test_log_limit_race),
     cmocka_unit_test(test_log_limit_flush), cmocka_unit_test(test_log_due_race),
-    cmocka_unit_test(test_posint_parse),
+    cmocka_unit_test(test_log_msg_cut),     cmocka_unit_test(test_posint_parse),
 };
 
 int main(void)

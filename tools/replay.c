@@ -184,11 +184,34 @@ static int config_set(struct detector_config *cfg, const char *key, const char *
     return ERR_NOTFOUND;
 }
 
+/* Prints every setting as "key = value", as cfg has it: a file -c reads back (read68d: the
+ * settings were listed nowhere a user has, "tools/replay.c lists them all"). */
+static void settings_print(FILE *out, const struct detector_config *cfg)
+{
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const void *p = (const char *)cfg + fields[i].off;
+        if (fields[i].type == F_INT) {
+            fprintf(out, "%s = %d\n", fields[i].name, *(const int *)p);
+        } else if (fields[i].type == F_FLOAT) {
+            const float v = *(const float *)p;
+            char t[32];
+            for (int d = 1; d <= 9; d++) { /* the fewest digits that read back as v */
+                snprintf(t, sizeof t, "%.*g", d, (double)v);
+                if (strtof(t, NULL) == v)
+                    break;
+            }
+            fprintf(out, "%s = %s\n", fields[i].name, t);
+        } else {
+            fprintf(out, "%s = %llu\n", fields[i].name, (unsigned long long)*(const uint64_t *)p);
+        }
+    }
+}
+
 /* Why a setting was refused, naming it and the value as given. */
 static void setting_error(int rc, const char *key, const char *val, char *why, size_t size)
 {
     if (rc == ERR_NOTFOUND)
-        snprintf(why, size, "unknown setting '%s' (vigil-replay(1) lists them)", key);
+        snprintf(why, size, "unknown setting '%s' (vigil-replay --settings lists them)", key);
     else
         snprintf(why, size, "%s: not a number in range: '%s'", key, val);
 }
@@ -463,7 +486,8 @@ static int64_t row_time(const char *s, enum time_unit unit, const char *file, lo
 static void usage(FILE *out, int full)
 {
     fprintf(out, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N]\n"
-                 "                    [--time-unit s|ms] INPUT.csv OUTPUT.csv\n");
+                 "                    [--time-unit s|ms] INPUT.csv OUTPUT.csv\n"
+                 "       vigil-replay [-c FILE.ini] [-s key=value]... --settings\n");
     if (!full)
         return;
     fprintf(out,
@@ -481,6 +505,8 @@ static void usage(FILE *out, int full)
             "  --time-unit s|ms     numbers in the time column are epoch seconds or\n"
             "                       milliseconds (default: milliseconds, and one that looks\n"
             "                       like seconds, 1970-01-02 to 1973-03-03 as ms, is refused)\n"
+            "  --settings           print every detector setting as key = value, as the\n"
+            "                       options before it leave them (a file for -c), and exit\n"
             "  --version            print the version and exit\n"
             "  --help               print this help and exit\n"
             "OUTPUT.csv is written only when every row was scored (through a temporary file\n"
@@ -608,46 +634,77 @@ static void sig_remove_tmp_install(void)
 }
 
 /* Opens OUTPUT for writing. A regular file (or a new one) is written as a temporary file beside
- * it, *tmp its name (caller owns; free with free), renamed to path by output_close when every
- * row was scored: a refused or failed input leaves no OUTPUT, and an existing one as it was
- * (session 68: the rows before a refused line were left, a plausible but partial file). Any
- * other path (a symlink, /dev/stdout, a pipe) is written directly, *tmp NULL. NULL, with the
- * reason on stderr, on failure. */
-static FILE *output_open(const char *path, char **tmp)
+ * it, *tmp its name and *dst the name to rename it to (caller owns both; free with free), renamed
+ * by output_close when every row was scored: a refused or failed input leaves no OUTPUT, and an
+ * existing one as it was (session 68: the rows before a refused line were left, a plausible but
+ * partial file). A symbolic link to a regular file (or to none yet) is followed: the temporary
+ * file goes beside its target, which the rename replaces, the link kept. An existing file keeps
+ * its permission bits. Any other path (/dev/stdout, a pipe), or an existing file in a folder
+ * where no temporary file can be made (read-only), is written directly, *tmp NULL. NULL, with
+ * the reason on stderr, on failure. */
+static FILE *output_open(const char *path, char **tmp, char **dst)
 {
     struct stat st;
-    *tmp = NULL;
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    *tmp = *dst = NULL;
+    char *real = NULL; /* a symbolic link's target (NULL for a dangling one: written directly) */
+    const int link = lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+    if (link)
+        real = realpath(path, NULL);
+    const char *target = real ? real : path;
+    const int exists = stat(target, &st) == 0;
+    if ((link && !real) || (exists && !S_ISREG(st.st_mode))) {
+        free(real);
         FILE *out = fopen(path, "w");
         if (!out)
             fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
         return out;
     }
-    size_t n = strlen(path);
+    size_t n = strlen(target);
     char *name = malloc(n + sizeof ".XXXXXX");
     if (!name) {
+        free(real);
         fprintf(stderr, "vigil-replay: %s\n", err_str(ERR_NOMEM));
         return NULL;
     }
-    memcpy(name, path, n);
+    memcpy(name, target, n);
     memcpy(name + n, ".XXXXXX", sizeof ".XXXXXX");
     int fd = mkstemp(name);
+    if (fd < 0 && exists && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+        free(name); /* a writable file in a folder that is not: as before session 68 */
+        free(real);
+        FILE *out = fopen(path, "w");
+        if (!out)
+            fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
+        return out;
+    }
     FILE *out = NULL;
     if (fd >= 0) {
-        mode_t mask = umask(0); /* the mode fopen would have given: 0666 less the umask */
-        umask(mask);
-        if (fchmod(fd, 0666 & ~mask) != 0 || !(out = fdopen(fd, "w"))) {
+        mode_t mode;
+        if (exists) {
+            mode = st.st_mode & 07777;
+        } else {
+            mode_t mask = umask(0); /* the mode fopen would have given: 0666 less the umask */
+            umask(mask);
+            mode = 0666 & ~mask;
+        }
+        if (fchmod(fd, mode) != 0 || !(out = fdopen(fd, "w"))) {
             int e = errno;
             close(fd);
             unlink(name);
             errno = e;
         }
     }
-    if (!out) {
-        fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
+    if (!out || !(*dst = strdup(target))) {
+        fprintf(stderr, "vigil-replay: %s: %s\n", path, out ? err_str(ERR_NOMEM) : strerror(errno));
+        if (out) {
+            fclose(out);
+            unlink(name);
+        }
         free(name);
+        free(real);
         return NULL;
     }
+    free(real);
     *tmp = name;
     sig_tmp = name;
     sig_remove_tmp_install();
@@ -704,6 +761,9 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--help")) {
             usage(stdout, 1);
             return 0;
+        } else if (!strcmp(argv[i], "--settings")) {
+            settings_print(stdout, &cfg); /* as the options before it left them */
+            return 0;
         } else if (!strcmp(argv[i], "--version")) {
             printf("vigil-replay %s\n", VIGIL_VERSION);
             return 0;
@@ -752,8 +812,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-replay: %s: %s\n", argv[i], strerror(errno));
         return 1;
     }
-    char *tmp = NULL; /* the temporary file renamed to OUTPUT at the end, or NULL */
-    FILE *out = output_open(argv[i + 1], &tmp);
+    char *tmp = NULL, *dst = NULL; /* the temporary file renamed to dst at the end, or NULL */
+    FILE *out = output_open(argv[i + 1], &tmp, &dst);
     if (!out) {
         fclose(in);
         return 1;
@@ -896,8 +956,9 @@ out:
     free(series.win);
     free(line);
     fclose(in);
-    if (output_close(out, tmp, argv[i + 1], status == 0) != 0)
+    if (output_close(out, tmp, dst ? dst : argv[i + 1], status == 0) != 0)
         status = 1;
     free(tmp);
+    free(dst);
     return status;
 }

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import struct
 import sys
@@ -91,6 +92,19 @@ def status(d, device, want=200):
 
 def models(d, device):
     return jreq(d, "GET", "/v1/devices/%s/model" % vt.quote(device))
+
+
+def logged(d, pattern, n, timeout=10):
+    """re.findall(pattern, d.log()) once it has n matches or more, else as it is after timeout
+    seconds (the caller's assertion then says what it has). A shard writes an episode's or a
+    limit's line just after it lets the device go (task ops68: not while holding it), so the line
+    can follow by a moment what the status, the listings and the stream already show."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = re.findall(pattern, d.log())
+        if len(found) >= n or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def wait_for(what, fn, timeout):

@@ -42,8 +42,9 @@
   them newest first; 405 with Allow; a body other than none or {} is a 400 naming it.
 - Partial listing (Backup.test_no_prune_from_a_partial_listing): with more snapshot files than
   vigild lists (10,000), none is pruned and the log says why.
-- Start (Backup.test_start_sweeps_tmp_and_file_uri): a crash's temporary file is removed at
-  start; a restore source named "file:..." (relative) is read as that file, not as an SQLite URI.
+- Start (Backup.test_start_sweeps_tmp_and_file_uri): a crash's temporary file (and its
+  -journal, -wal, -shm: session 68) is removed at start; a restore source named "file:..."
+  (relative) is read as that file, not as an SQLite URI.
 - Clock stepped back (Backup.test_clock_stepped_back): with two snapshots named in the future
   and keep = 2, a new snapshot survives its own pruning (it and the newest other are kept); at
   start the last success is the newest file's modification time, capped at now.
@@ -548,8 +549,17 @@ class Backup(tp.DaemonPerTest):
         d.stop()
         left = os.path.join(d.data_dir, "snapshots", ".vigil-20260101T000000.000Z.db.tmp")
         vt.write_file(left, "a crash's partial copy")
+        # What SQLite makes beside it while the copy is written: left for good until session 68
+        # (read68b: a kill -9 during a snapshot). A name that only begins alike stays.
+        beside = [left + x for x in ("-journal", "-wal", "-shm")]
+        other = left + "-other"
+        for path in beside + [other]:
+            vt.write_file(path, "x")
         d.start()
         self.assertFalse(os.path.exists(left))
+        self.assertEqual([p for p in beside if os.path.exists(p)], [])
+        self.assertTrue(os.path.exists(other))
+        os.unlink(other)
         self.assertIn('vigil_snapshots_total{result="ok"} 0\n', d.metrics())
         d.stop()
         cwd = vt.mkdtemp()

@@ -73,13 +73,13 @@ class CheckConfigDataDir(unittest.TestCase):
     check said "configuration ok" and the start then failed). A directory a running vigild holds
     is reported, not failed: the unit's ExecReload= runs the check beside its own vigild."""
 
-    def check(self, data_dir, as_user=(), journal=False):
-        """Runs the check; with journal, its stderr is a file named by $JOURNAL_STREAM, as
-        systemd's journal stream is under the unit's ExecReload=."""
+    def check(self, data_dir, as_user=(), journal=False, cwd=CWD):
+        """Runs the check (from cwd); with journal, its stderr is a file named by
+        $JOURNAL_STREAM, as systemd's journal stream is under the unit's ExecReload=."""
         cmd = list(as_user) + [vt.VIGILD, "--check-config", "--data-dir", data_dir]
         if not journal:
             p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, timeout=30, cwd=CWD)
+                               stderr=subprocess.PIPE, text=True, timeout=30, cwd=cwd)
             return p.returncode, p.stdout, p.stderr
         path = os.path.join(vt.mkdtemp(), "stderr")
         with open(path, "w") as err:
@@ -123,6 +123,22 @@ class CheckConfigDataDir(unittest.TestCase):
         self.refused(dangling, "%s: a symbolic link to a missing directory" % dangling)
         self.assertEqual(self.check(data), (0, "configuration ok\n", ""))
         self.assertEqual(sorted(os.listdir(data)), [], "the check created files")
+
+    def test_relative_folder_named_absolute(self):
+        """A relative data folder is named absolute in the check's answers, as the serving line
+        and the store name it (task ops68: before, as typed, relative to a working directory the
+        answer did not say; under systemd's ExecReload=, /)."""
+        tmp = os.path.realpath(vt.mkdtemp())
+        rc, out, err = self.check("./no-parent/data", cwd=tmp)
+        self.assertEqual((rc, out, err), (1, "", "vigild: data directory: %s/no-parent/data does "
+                                          "not exist and cannot be created: %s/no-parent: No "
+                                          "such file or directory\n" % (tmp, tmp)))
+        vt.write_file(os.path.join(tmp, "plain-file"), "x\n")
+        self.assertEqual(self.check("plain-file", cwd=tmp),
+                         (1, "", "vigild: data directory: %s/plain-file: not a directory\n"
+                          % tmp))
+        self.assertEqual(self.check("data", cwd=tmp), (0, "configuration ok\n", ""))
+        self.assertEqual(os.listdir(tmp), ["plain-file"], "the check created files")
 
     def test_kernel_filesystems(self):
         # Root passes faccessat's W_OK on /proc and /sys, where no file can be created: the

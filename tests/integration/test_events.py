@@ -316,8 +316,8 @@ class EndedBy(Events):
         self.assertEqual(ended["ended_by"], "accepted", ended)
         # In the log as a warning (session 66, read66b's finding 8): the detector ended it by
         # itself, the readings never came back.
-        self.assertRegex(self.d.log(), r" warn  anomaly: device 'ev-3': event %d ended: accepted "
-                         r"automatically \(" % ended["id"])
+        self.assertEqual(len(tp.logged(self.d, r" warn  anomaly: device 'ev-3': event %d ended: "
+                                       r"accepted automatically \(" % ended["id"], 1)), 1)
 
     def test_accepted_episode_across_a_restart(self):
         """The same after a restart between the acceptance's training and the episode's end:

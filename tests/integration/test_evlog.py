@@ -12,14 +12,23 @@ test_log_limit_burst.
 Python 3 standard library.
 """
 
+import fcntl
 import os
 import re
+import select
+import subprocess
 import sys
+import threading
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import test_evcont as tc  # noqa: E402  (helpers only: its TestCases are not collected here)
+import test_events as te  # noqa: E402  (helpers only)
+import test_stopqueue as sq  # noqa: E402  (its test cases not imported: run by it_stopqueue)
+import vigiltest as vt  # noqa: E402
 
 
 class EpisodesLogged(tc.ChainBase):
@@ -30,9 +39,9 @@ class EpisodesLogged(tc.ChainBase):
         self.post(dev, rows[tc.ONSET:], tc.ONSET, ["level"])
         first, second = self.two_events(dev)
         self.assertEqual(first["ended_by"], "cleared", first)
+        opened = tp.logged(self.d, r" info  anomaly: device '%s': event (\d+) opened \(by (\w+); "
+                           r"sensors: level 100%%\)" % dev, 2)
         log = self.d.log()
-        opened = re.findall(r" info  anomaly: device '%s': event (\d+) opened \(by (\w+); "
-                            r"sensors: level 100%%\)" % dev, log)
         self.assertEqual(opened, [(str(first["id"]), first["opened_by"]),
                                   (str(second["id"]), second["opened_by"])], log[-4000:])
         self.assertRegex(log, r" info  anomaly: device '%s': event %d ended: cleared \(the "
@@ -43,6 +52,162 @@ class EpisodesLogged(tc.ChainBase):
         self.d.start()
         after = self.d.log().split("==== start #2")[1]
         self.assertNotIn("anomaly: device", after)
+
+
+class CatchUpLogged(tc.ChainBase):
+    """Task ops68: the restore's catch-up logs the episodes it opens under an id no stored row
+    had (their readings acknowledged, not scored, at a kill -9: no vigild said them), during the
+    restore; those an earlier vigild logged, it does not say again. vigild runs with
+    VIGIL_TEST_HOLD_DIR: "shard-score" there holds a committed message before its scoring
+    (daemon/pipeline.c shard_main)."""
+
+    def setUp(self):
+        self.holds = vt.mkdtemp()
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
+                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
+        self.d.start()
+
+    def tearDown(self):
+        for name in os.listdir(self.holds):  # a failed test leaves no shard waiting
+            os.remove(os.path.join(self.holds, name))
+        super().tearDown()
+
+    def restored_part(self):
+        """The second start's log up to the restore's last line (its catch-up's lines)."""
+        after = self.d.log().split("==== start #2")[1]
+        end = re.search(r"pipeline: \d+ detectors restored", after)
+        self.assertIsNotNone(end, after[-4000:])
+        return after[:end.start()]
+
+    def test_episodes_the_catch_up_opens_first_are_logged(self):
+        dev = "evlog-2"
+        rows = tc.overshoot(1500, 1.5, 1)
+        self.trained(dev, rows, ["level"])
+        hold = os.path.join(self.holds, "shard-score")
+        vt.write_file(hold, "")
+        tp.post_readings(self.d, dev, rows[tc.ONSET:],
+                         [te.T0 + 1000 * i for i in range(tc.ONSET, len(rows))], ["level"])
+        vt.wait_for("the shard held before scoring", lambda: os.path.exists(hold + ".held"), 10)
+        self.d.kill()  # the fault's readings acknowledged (committed), none scored
+        os.remove(hold)
+        self.assertNotIn("anomaly: device", self.d.log())
+        self.d.start()
+        first, second = self.two_events(dev)
+        self.assertEqual(first["ended_by"], "cleared", first)
+        said = self.restored_part()
+        opened = re.findall(r" info  anomaly: device '%s': event (\d+) opened \(by \w+; "
+                            r"sensors: level 100%%\)" % dev, said)
+        self.assertEqual(opened, [str(first["id"]), str(second["id"])], said[-4000:])
+        self.assertRegex(said, r" info  anomaly: device '%s': event %d ended: cleared " % (
+            dev, first["id"]))
+        # Once each: the restore's end says none again.
+        self.assertEqual(self.d.log().count("event %d opened" % first["id"]), 1)
+
+    def test_episodes_logged_before_a_kill_are_not_said_again(self):
+        dev = "evlog-3"
+        rows = tc.overshoot(1500, 1.5, 1)
+        self.trained(dev, rows, ["level"])
+        self.post(dev, rows[tc.ONSET:], tc.ONSET, ["level"])
+        first, second = self.two_events(dev)
+        for e in (first, second):
+            sq.wait_stored("event %d stored" % e["id"], self.d, dev, e["id"], 10,
+                           ended=not e["active"])
+        self.assertEqual(len(tp.logged(self.d, "event %d opened" % second["id"], 1)), 1)
+        self.d.kill()  # the detector's last save at the training of reading 1,200: replayed
+        self.d.start()
+        after = self.d.log().split("==== start #2")[1]
+        self.assertIn("catching up", after)
+        self.assertNotIn("anomaly: device", after)
+        self.assertEqual([e["id"] for e in self.two_events(dev)], [first["id"], second["id"]])
+
+
+class BlockedStderr(unittest.TestCase):
+    """Task ops68: an episode's line written while its shard holds the device's lock held the
+    device as long as the write blocked (stderr a journal pipe not read): the device's status,
+    its anomalies and /metrics (every device's lock) did not answer. The shard now writes its
+    lines after letting the lock go. vigild's stderr here is a pipe of one page, filled by the
+    test, whose reader it pauses."""
+
+    def setUp(self):
+        self.r, self.w = os.pipe()
+        fcntl.fcntl(self.w, 1031, 4096)  # F_SETPIPE_SZ: one page
+        self.out, self.reading = [], threading.Event()
+        self.reading.set()
+        threading.Thread(target=self.reader, daemon=True).start()
+        self.tmp = vt.mkdtemp()
+        self.http_port = vt.free_ports(1)[0]
+        self.proc = subprocess.Popen(
+            [vt.VIGILD, "--config", tp.make_config(te.Released.CONFIG), "--data-dir",
+             os.path.join(self.tmp, "data"), "--http", "127.0.0.1:%d" % self.http_port,
+             "--stream", "off"], stdin=subprocess.DEVNULL, stdout=self.w, stderr=self.w)
+        vt.wait_for("/healthz", lambda: self.answer("/healthz", 2) == 200, 15)
+
+    def tearDown(self):
+        self.reading.set()
+        self.proc.terminate()
+        self.proc.wait(60)
+        os.close(self.w)
+
+    def reader(self):
+        """Reads vigild's output while self.reading is set. It reads only after select said
+        there is something and the event is still set, so once the test has cleared it (and
+        waited out a read under way) no read can take what the test wrote to fill the pipe."""
+        while True:
+            if not self.reading.is_set():
+                time.sleep(0.01)
+                continue
+            if not select.select([self.r], [], [], 0.05)[0] or not self.reading.is_set():
+                continue
+            b = os.read(self.r, 65536)
+            if not b:
+                return
+            self.out.append(b)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.http_port, path)
+
+    def answer(self, path, timeout):
+        """path's status code, or None when vigild did not answer within timeout."""
+        try:
+            return vt.http_request("GET", self.url(path), timeout=timeout)[0]
+        except OSError:
+            return None
+
+    def test_a_blocked_write_holds_no_device(self):
+        dev = "evlog-4"
+        rows = tc.overshoot(1500, 1.5, 1)
+        post = lambda k, to: (  # noqa: E731
+            tp.post_readings(self, dev, rows[k:to], [te.T0 + 1000 * i for i in range(k, to)],
+                             ["level"]), tp.wait_scored(self, dev, to))
+        post(0, 200)
+        tp.wait_idle(self, dev, 1)
+        post(200, 1200)
+        tp.wait_idle(self, dev, 2)
+        post(1200, tc.ONSET)
+        self.reading.clear()
+        time.sleep(0.5)  # the reader's last read over
+        fl = fcntl.fcntl(self.w, fcntl.F_GETFL)
+        fcntl.fcntl(self.w, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+        try:
+            while True:
+                os.write(self.w, b"#" * 512)
+        except BlockingIOError:
+            pass  # full: vigild's next line blocks
+        fcntl.fcntl(self.w, fcntl.F_SETFL, fl)
+        to = tc.ONSET + 10
+        tp.post_readings(self, dev, rows[tc.ONSET:to],
+                         [te.T0 + 1000 * i for i in range(tc.ONSET, to)], ["level"])
+        # The shard is held in the opening's line: the readings after it wait unscored.
+        time.sleep(1.0)
+        for path in ("/v1/devices/%s/status" % dev, "/v1/devices/%s/anomalies" % dev,
+                     "/metrics"):
+            self.assertEqual(self.answer(path, 10), 200, path)
+        self.assertLess(tp.status(self, dev)["readings_scored"], to)
+        self.reading.set()
+        tp.wait_scored(self, dev, to)
+        vt.wait_for("the opening's line", lambda: re.search(
+            r"anomaly: device '%s': event \d+ opened" % dev,
+            b"".join(self.out).decode("utf-8", "replace")), 10)
 
 
 if __name__ == "__main__":

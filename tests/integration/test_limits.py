@@ -171,7 +171,7 @@ class Exceeded(LimitTest):
         self.assertEqual(len(s.messages), 3, s.messages)
         self.assertEqual([m for m in plain.messages if m["event"] == "limit"], [])
         # The log has each change too (task ops67: before, none was logged).
-        self.assertEqual(re.findall(r" (warn|info)  limit: device 'pump-1' (.*)", d.log()), [
+        self.assertEqual(tp.logged(d, r" (warn|info)  limit: device 'pump-1' (.*)", 3), [
             ("warn", "channel 'temp': exceeded its max 90 (reading 95.5)"),
             ("info", "channel 'temp': back within its limits (was exceeded)"),
             ("warn", "channel 'pressure': exceeded its min 1.5 (reading 1.5)")])
@@ -233,7 +233,7 @@ class Exceeded(LimitTest):
         self.assertEqual(len(s.messages), 3, s.messages)
         # The log says why the alarm ended: its limit went, not the readings (review of ops67:
         # it said "back within its limits" of a reading still at 95).
-        self.assertEqual(re.findall(r" (warn|info)  limit: device 'pump-2' (.*)", d.log()), [
+        self.assertEqual(tp.logged(d, r" (warn|info)  limit: device 'pump-2' (.*)", 3), [
             ("warn", "channel 'temp': exceeded its max 90 (reading 95)"),
             ("info", "channel 'temp': alarm ended (was exceeded): its limit was removed"),
             ("warn", "channel 'temp': exceeded its max 90 (reading 97)")])
@@ -575,7 +575,7 @@ class ForecastRules(LimitTest):
                          [("forecast", "ok"), ("ok", "forecast")])
         # The log: forecast, then no longer (review of ops67: "back within its limits (was
         # forecast)" of readings that never left them).
-        said = re.findall(r" (?:warn|info)  limit: device 'r' channel 'temp': (.*)", self.d.log())
+        said = tp.logged(self.d, r" (?:warn|info)  limit: device 'r' channel 'temp': (.*)", 2)
         self.assertEqual(len(said), 2, said)
         self.assertEqual(said[0], "forecast to cross its max 60 (by model)", said)
         self.assertRegex(said[1], r"^no longer forecast to cross its max [0-9.]+$")

@@ -411,7 +411,8 @@ class ToolCommandLines(unittest.TestCase):
         long_line = write_file(os.path.join(tmp, "long.ini"), "#" + "x" * 300 + "\n"
                                "warmup = 50\nwarmups = 5\n")
         cases = (
-            (["-c", ini], "-c %s:4: unknown setting 'warmups' (vigil-replay(1) lists them)" % ini),
+            (["-c", ini], "-c %s:4: unknown setting 'warmups' (vigil-replay --settings lists them)"
+             % ini),
             (["-c", syntax], "-c %s:2: not a [section] or key = value line" % syntax),
             (["-c", value], "-c %s:3: warmup: not a number in range: '5x'" % value),
             (["-c", missing], "-c %s: No such file or directory" % missing),
@@ -426,6 +427,20 @@ class ToolCommandLines(unittest.TestCase):
             with self.subTest(args=args):
                 self.assertEqual(self.run_tool("vigil-replay", *(args + ["in.csv", "out.csv"])),
                                  (2, ["vigil-replay: " + msg]))
+        # --settings lists every key the refusals point to, as the options before it leave
+        # them, in a form -c reads back (read68d: the settings were listed nowhere a user has).
+        ini = os.path.join(tmp, "all.ini")
+        p = subprocess.run([os.path.join(BUILD, "vigil-replay"), "-s", "warmup=500",
+                            "--settings"], stdout=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("warmup = 500\n", p.stdout)
+        self.assertIn("train.lr = ", p.stdout)
+        keys = [l.split(" = ")[0] for l in p.stdout.splitlines()]
+        self.assertEqual(len(keys), len(set(keys)))
+        write_file(ini, p.stdout)
+        q = subprocess.run([os.path.join(BUILD, "vigil-replay"), "-c", ini, "--settings"],
+                           stdout=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((q.returncode, q.stdout), (0, p.stdout))
         self.assertEqual(self.run_tool("vigil-replay", "--restart-every"),
                          (2, ["vigil-replay: --restart-every needs a value"]))
         self.assertEqual(self.run_tool("vigil-replay", "in.csv"),

@@ -136,6 +136,29 @@ class WriteOnly(vt.DaemonTestCase):
                                        r"not read its answers for 4 s \(stream\.dead_peer_timeout_s\) "
                                        r"while %s waited" % re.escape(waited))
 
+class NotReadingHeld(vt.DaemonTestCase):
+    # More clients ended for not reading than the 5 warnings a minute: the ones not said are
+    # counted and said in a line of their own when the minute ends, or at the stop (session
+    # 68's review: the count was never said, only the pipeline's limited lines were flushed).
+    CONFIG = "[stream]\ndead_peer_timeout_s = 4\n"
+
+    def test_held_warnings_are_said(self):
+        n = 7
+        socks = [small_window_client(self.d.stream_port) for _ in range(n)]
+        for s in socks:
+            self.addCleanup(s.close)
+        bad = b"".join(b"m,device=nrh x= %d\n" % (T0 + i) for i in range(300))
+        for s in socks:  # ~12 KB of answers each, never read: their windows close
+            s.sendall(bad)
+        vt.wait_for("%d connections counted as not reading" % n,
+                    lambda: self.d.metric(NOT_READING, need=True) == n, 60,
+                    lambda: self.d.log()[-2000:])
+        self.assertEqual(self.d.log().count("ended: it did not read its answers"), 5)
+        self.d.stop()
+        self.assertIn("stream: connections ended for not reading their answers: 2 more since "
+                      "the last one logged", self.d.log())
+
+
 REJECTED = 'vigil_ingest_rejected_total{proto="stream"}'
 CUT = "line not ended by a newline: not stored"
 
@@ -161,6 +184,18 @@ class CutLine(vt.DaemonTestCase):
         rest = exchange(self.d, "m,device=cut3 x=1 1796400000000000000\n \r")
         self.assertEqual(rest, ["ok 1"])
 
+    def test_comment_rest_is_as_with_its_newline(self):
+        # A comment cannot be cut into a wrong reading: answered as with its newline (it is
+        # line 2, covered by the ok, not rejected). Session 68's review: was "error 2 line not
+        # ended by a newline", counted as rejected.
+        before = self.d.metric(REJECTED) or 0
+        ended = exchange(self.d, "m,device=cut5 x=1 1796400000000000000\n# end of batch\n")
+        cut = exchange(self.d, "m,device=cut5 x=1 1796400001000000000\n# end of batch")
+        self.assertEqual(vt.errors_of(ended), {}, ended)
+        self.assertEqual(vt.errors_of(cut), {}, cut)
+        self.assertEqual(cut[-1], "ok 2", cut)
+        self.assertEqual(self.d.metric(REJECTED, need=True), before)
+
 
 class AuthWithoutTokens(vt.DaemonTestCase):
 
@@ -172,6 +207,14 @@ class AuthWithoutTokens(vt.DaemonTestCase):
         self.assertEqual(sorted(vt.errors_of(rest)), [2], rest)
         self.assertEqual(rest[-1], "ok 2", rest)
         self.assertPoints(self.d.readings("au1"), [(1796400000000, {"x": 1.0})])
+
+    def test_auth_line_alone_without_newline(self):
+        # Its word unread without tokens, a cut cannot change it: "ok 0", as with the newline
+        # (session 68's review: was "error 1 line not ended by a newline", counted as rejected).
+        before = self.d.metric(REJECTED) or 0
+        self.assertEqual(exchange(self.d, "auth 0123456789abcdef0123\n"), ["ok 0"])
+        self.assertEqual(exchange(self.d, "auth 0123456789abcdef0123"), ["ok 0"])
+        self.assertEqual(self.d.metric(REJECTED, need=True), before)
 
     def test_auth_measurement_is_data(self):
         # A first line that is a point of measurement "auth" (its series key, the device
