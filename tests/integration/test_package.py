@@ -399,6 +399,7 @@ class ToolCommandLines(unittest.TestCase):
                 self.assertEqual(self.run_tool("vigil-sim", "--dry-run", "--duration", "0",
                                                *args), (0, [line]))
 
+    def test_replay(self):
         tmp = mkdtemp()
         ini = write_file(os.path.join(tmp, "bad.ini"), "[detector]\nwarmup = 50\n\n"
                          "warmups = 5\nwarmup = x\n")
