@@ -888,7 +888,7 @@ void api__events_metrics(api_events_t *h, sbuf_t *b)
                 "# TYPE vigil_event_streams_dropped_total counter\n"
                 "vigil_event_streams_dropped_total %llu\n"
                 "# HELP vigil_event_stream_messages_by_type_total Events published to the event "
-                "streams, by message type (event: anomaly, maintenance, state).\n"
+                "streams, by message type (event: anomaly, maintenance, state, limit).\n"
                 "# TYPE vigil_event_stream_messages_by_type_total counter\n",
                 open, (unsigned long long)atomic_load_explicit(&h->messages, memory_order_relaxed),
                 (unsigned long long)atomic_load_explicit(&h->dropped, memory_order_relaxed));

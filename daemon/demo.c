@@ -137,7 +137,7 @@ int demo_locate(char *exe, size_t size, char *err, size_t errsize)
     return 0;
 }
 
-int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
+int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on, const char *data_dir)
 {
     d->running = d->stopping = 0;
     char exe[PATH_MAX], err[PATH_MAX + 128];
@@ -170,9 +170,9 @@ int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
         log_warn("demo: the stored pumps' newest reading (%s) is %.1f s ahead of this host's "
                  "clock (stepped back since?): the feed starts as on a first run, and its "
                  "readings older than that are stored, not scored (readings_not_scored_"
-                 "out_of_order); remove ./vigil-data for a fresh demo",
+                 "out_of_order); remove %s for a fresh demo",
                  vtime_format(d->newest_ms, at, sizeof at),
-                 (double)(d->newest_ms - now_ms) / 1000.0);
+                 (double)(d->newest_ms - now_ms) / 1000.0, data_dir);
     } else if (d->newest_ms >= 0 && now_ms - d->newest_ms <= DEMO_BACKFILL_S * 1000) {
         const int64_t first_ms = d->newest_ms + 1000;
         gap_s = now_ms > first_ms ? (now_ms - first_ms) / 1000 : 0;
@@ -230,11 +230,11 @@ int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
     else
         log_info("demo: vigil-sim feeds 4 simulated pumps, continuing the stored ones from a "
                  "second after their newest reading (%.1f s ago): %lld s of history, not 15 "
-                 "minutes, which would go among the stored readings (remove ./vigil-data for a "
+                 "minutes, which would go among the stored readings (remove %s for a "
                  "fresh demo), then live; faults from 45 s",
                  /* up to a second ahead (the feed's lead): said as 0.0 s, not -0.4 s */
                  (double)(now_ms > d->newest_ms ? now_ms - d->newest_ms : 0) / 1000.0,
-                 (long long)gap_s);
+                 (long long)gap_s, data_dir);
     return 0;
 }
 

@@ -43,8 +43,10 @@ int demo_locate(char *exe, size_t size, char *err, size_t errsize);
  * are configured), it passes d->token in the child's environment as VIGIL_TOKEN, never on the
  * command line. Its history (DEMO_BACKFILL_S of it) starts after d->newest_ms, so a second run
  * in one data folder continues the first one's pumps rather than sending readings older than
- * theirs (stored among them, never scored). Returns 0 or -1 (logged). */
-int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on);
+ * theirs (stored among them, never scored); its log lines name data_dir (borrowed, for this
+ * call: the folder to remove for a fresh demo, wherever daemon.data_dir put it). Returns 0 or -1
+ * (logged). */
+int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on, const char *data_dir);
 
 /* The demo's pumps new to the store get a temperature limit (DEMO_TEMP_LIMIT, as a PUT of
  * their attributes would set it), so the demo shows limit alarms: pump-2's overheating is

@@ -756,7 +756,7 @@ int main(int argc, char **argv)
 
     if (demo) { /* the stream is on and the feed was there (checked before the start) */
         demo_limits(&d.demo, &be);
-        demo_start(&d.demo, &d.loop, stream_port(d.stream), d.auth_on);
+        demo_start(&d.demo, &d.loop, stream_port(d.stream), d.auth_on, d.data_path);
     }
 
     /* The loop parses the stream's readings: a bulk thread like the writer and the shards. Set

@@ -684,6 +684,7 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             memset(d->lean, 0, sizeof d->lean);
             d->lean_seen = d->lean_up = 0;
             atomic_fetch_add_explicit(&p->opened[cur->opened_by], 1, memory_order_relaxed);
+            d->events_opened++;
         }
         /* The peak is the evidence: the likelihood, as the reported score is capped by the
          * onset filter at repeat_cap after an alarm-level reading (with confirm = 2 every

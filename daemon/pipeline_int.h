@@ -265,6 +265,10 @@ struct dev {
     double dt_ms;     /* running estimate of the reading interval */
     int64_t since_ts; /* when the current state began */
     uint64_t scored;
+    /* Anomaly events opened since the pipeline started (its catch-up's too), for /metrics'
+     * vigil_device_anomaly_events_total: short episodes that never last a rule's `for:` still
+     * count (session 68). */
+    uint64_t events_opened;
     uint64_t since_save; /* readings scored since the detector was last saved */
     int save_held; /* a save skipped while event.prov, made once numbered: pipeline__save_held */
     /* Monotonic time its newest reading was scored (first_settle). */

@@ -144,7 +144,9 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     size_t lim_by_state[3] = {0, 0, 0}; /* limited channels by enum pipe_lim_state, every device */
     size_t silent[PIPELINE_SILENT_N] = {0};
     const int64_t now_ms = vtime_now_ms(); /* one clock for the whole pass */
-    sbuf_t st, ver, seen, mnt, lim;
+    sbuf_t st, ver, seen, mnt, lim, evs, lik;
+    sbuf_init(&evs);
+    sbuf_init(&lik);
     sbuf_init(&st);
     sbuf_init(&ver);
     sbuf_init(&seen);
@@ -163,12 +165,13 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         pthread_mutex_lock(&d->mu);
         int has = d->has_result;
         int state = has ? (int)d->last.state : 0;
-        double score = d->last.score;
+        double score = d->last.score, likelihood = d->last.likelihood;
         unsigned version = has ? d->last.version : 0;
         int deleted = atomic_load_explicit(&d->deleted, memory_order_relaxed);
         int64_t seen_ms = atomic_load_explicit(&d->seen_ms, memory_order_relaxed);
         int maint = d->nmaint > 0 && pipeline__maint_on(d, now_ms);
         int nlim = d->limits ? pipeline__limits_copy(d, lc) : 0;
+        const unsigned long long opened = (unsigned long long)d->events_opened;
         pthread_mutex_unlock(&d->mu);
         int alarm = 0; /* a channel in a limit alarm: listed beyond the cap too */
         for (int k = 0; k < nlim; k++)
@@ -191,36 +194,52 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
             continue;
         listed++;
         limit_lines(&lim, d->name, lc, nlim);
-        char sc[40] = "", stv[2] = {(char)('0' + state), '\0'}, vv[16], sv[32];
+        char sc[40] = "", stv[2] = {(char)('0' + state), '\0'}, vv[16], sv[32], ev[24], lk[40] = "";
         /* A learning device has no score (its status says null): a 0 here read as healthy in
          * Grafana (session 67), so it has no series until its model scores, and the series
          * ends (stale) when it learns again. */
         const int has_score = has && state != DET_LEARNING;
-        if (has_score)
+        if (has_score) {
             snprintf(sc, sizeof sc, "%g", score);
+            snprintf(lk, sizeof lk, "%g", likelihood);
+        }
         snprintf(vv, sizeof vv, "%u", version);
+        snprintf(ev, sizeof ev, "%llu", opened);
         /* Seconds with the milliseconds kept; no arrival since the start: the start. */
         int64_t at = seen_ms >= 0 ? seen_ms : p->start_ms;
         snprintf(sv, sizeof sv, "%lld.%03d", (long long)(at / 1000), (int)(at % 1000));
         if (d->name_len > BATCH_NAME_MAX) {
-            if (has_score)
+            if (has_score) {
                 device_line_long(out, "vigil_device_anomaly_score", d->name, sc);
+                device_line_long(&lik, "vigil_device_anomaly_likelihood", d->name, lk);
+            }
             device_line_long(&st, "vigil_device_state", d->name, stv);
             device_line_long(&ver, "vigil_device_model_version", d->name, vv);
             device_line_long(&seen, "vigil_device_last_reading_timestamp_seconds", d->name, sv);
+            device_line_long(&evs, "vigil_device_anomaly_events_total", d->name, ev);
             if (maint)
                 device_line_long(&mnt, "vigil_device_in_maintenance", d->name, "1");
             continue;
         }
         size_t llen = label_copy(label, d->name, d->name_len);
-        if (has_score)
+        if (has_score) {
             device_line(out, FAM("vigil_device_anomaly_score"), label, llen, sc);
+            device_line(&lik, FAM("vigil_device_anomaly_likelihood"), label, llen, lk);
+        }
         device_line(&st, FAM("vigil_device_state"), label, llen, stv);
         device_line(&ver, FAM("vigil_device_model_version"), label, llen, vv);
         device_line(&seen, FAM("vigil_device_last_reading_timestamp_seconds"), label, llen, sv);
+        device_line(&evs, FAM("vigil_device_anomaly_events_total"), label, llen, ev);
         if (maint)
             device_line(&mnt, FAM("vigil_device_in_maintenance"), label, llen, "1");
     }
+    /* The score is capped at repeat_cap (0.3) on alarm-level readings near another, so it sits
+     * at 0.3 through an episode; the state follows this one (session 68, read68a). */
+    sbuf_printf(out, "# HELP vigil_device_anomaly_likelihood Latest decision likelihood per "
+                     "device, which the state follows (warning from 0.35, anomaly from 0.45; the "
+                     "devices of vigil_device_anomaly_score).\n"
+                     "# TYPE vigil_device_anomaly_likelihood gauge\n");
+    sbuf_append(out, lik.data ? lik.data : "", lik.len);
     sbuf_printf(out, "# HELP vigil_device_state Device state: 0 learning, 1 normal, 2 warning, "
                      "3 anomaly.\n# TYPE vigil_device_state gauge\n");
     sbuf_append(out, st.data ? st.data : "", st.len);
@@ -232,6 +251,12 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                      "timestamp; vigild's start if none arrived since).\n"
                      "# TYPE vigil_device_last_reading_timestamp_seconds gauge\n");
     sbuf_append(out, seen.data ? seen.data : "", seen.len);
+    /* Per device, so a rule can count a device's short episodes, none of which lasts
+     * VigilDeviceAnomaly's `for:` (session 68); the same devices as vigil_device_state. */
+    sbuf_printf(out, "# HELP vigil_device_anomaly_events_total Anomaly events (episodes) opened "
+                     "per device since vigild started (the devices of vigil_device_state).\n"
+                     "# TYPE vigil_device_anomaly_events_total counter\n");
+    sbuf_append(out, evs.data ? evs.data : "", evs.len);
     /* Only the devices in maintenance have a series: the alerts on a device (silent, in
      * warning) leave out those named here (etc/prometheus/vigil.rules.yml), so a pump stopped
      * for its service pages nobody. */
@@ -245,13 +270,15 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                      "http.metrics_max_devices while not 0).\n"
                      "# TYPE vigil_device_limit_state gauge\n");
     sbuf_append(out, lim.data ? lim.data : "", lim.len);
-    if (st.oom || ver.oom || seen.oom || mnt.oom || lim.oom)
+    if (st.oom || ver.oom || seen.oom || mnt.oom || lim.oom || evs.oom || lik.oom)
         out->oom = 1; /* the exposition would lack lines: fail the scrape as a whole */
     sbuf_deinit(&st);
     sbuf_deinit(&ver);
     sbuf_deinit(&seen);
     sbuf_deinit(&mnt);
     sbuf_deinit(&lim);
+    sbuf_deinit(&evs);
+    sbuf_deinit(&lik);
     sbuf_printf(out,
                 "# HELP vigil_limit_alarms_total Channel limit alarms raised since vigild started, "
                 "by state: forecast (the forecast crosses a limit), exceeded (a reading at or "

@@ -572,11 +572,16 @@ int main(int argc, char **argv)
                 return give_up(&s, pumps);
         }
     }
-    fprintf(stderr, "vigil-sim: %d pumps -> %s; faults from %+.0f s of live time:", ndev, what,
-            fault_at);
-    for (int i = 0; i < ndev && fault_at >= 0 && pumps[i].fault != F_NONE; i++)
-        fprintf(stderr, " %s=%s", pumps[i].id, fault_names[pumps[i].fault]);
-    fprintf(stderr, "\n");
+    /* A negative --fault-at injects none: say so, not "faults from -1 s" and an empty list. */
+    if (fault_at < 0 || ndev < 1 || pumps[0].fault == F_NONE) {
+        fprintf(stderr, "vigil-sim: %d pumps -> %s; no faults\n", ndev, what);
+    } else {
+        fprintf(stderr, "vigil-sim: %d pumps -> %s; faults from %+.0f s of live time:", ndev, what,
+                fault_at);
+        for (int i = 0; i < ndev && pumps[i].fault != F_NONE; i++)
+            fprintf(stderr, " %s=%s", pumps[i].id, fault_names[pumps[i].fault]);
+        fprintf(stderr, "\n");
+    }
 
     double dt = interval_ms / 1000.0, a = 1 - exp(-dt / 3.0), b = 1 - exp(-dt / 60.0);
     struct timespec now;

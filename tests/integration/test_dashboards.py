@@ -238,6 +238,41 @@ class Files(unittest.TestCase):
                 self.assertTrue(r["annotations"].get("summary"), r)
                 self.assertTrue(r["annotations"].get("description"), r)
 
+    def test_alert_counts_print_whole(self):
+        """An alert on an increase() prints its value as a whole count, and no alert prints a
+        rate with fixed decimals: a rare event's rate read "0.00/s" and increase()'s
+        extrapolation "2.486 refused connections" (session 68, read68a)."""
+        doc = load_yaml(RULES)
+        for g in doc["groups"]:
+            for r in g["rules"]:
+                if "alert" not in r:
+                    continue
+                text = " ".join(r["annotations"].values())
+                self.assertNotRegex(text, r'printf "%\.[1-9]f"', r["alert"])
+                self.assertNotRegex(text, r"\}\}/s\b", r["alert"])
+                if re.match(r"\s*(sum without \(\w+\) \()?increase\(", r["expr"]) \
+                        and "$value" in text:
+                    self.assertIn('printf "%.0f" $value', text, r["alert"])
+                    self.assertNotRegex(text, r"\$value \| humanize \}\}", r["alert"])
+
+    def test_table_sort_names_a_shown_column(self):
+        """A table's sortBy names a column as shown, after its organize transform: Grafana
+        matches the display name, so a sort by "Value" after Value was renamed did nothing
+        (session 68, read68a: tables 5 and 31)."""
+        n = 0
+        for p in dashboard_panels(load_dashboard()):
+            for sort in p.get("options", {}).get("sortBy", []):
+                for t in p.get("transformations") or []:
+                    if t["id"] != "organize":
+                        continue
+                    opts = t["options"]
+                    n += 1
+                    self.assertNotIn(sort["displayName"], opts.get("renameByName", {}),
+                                     p["title"])
+                    self.assertFalse(opts.get("excludeByName", {}).get(sort["displayName"]),
+                                     p["title"])
+        self.assertGreaterEqual(n, 2)
+
     def test_dashboard_structure(self):
         dash = load_dashboard()
         self.assertIsInstance(dash.get("schemaVersion"), int)
@@ -696,6 +731,12 @@ class Live(unittest.TestCase):
                                                  "2m"))["result"]
                 self.assertEqual([(s["metric"]["device"], s["value"][1]) for s in res],
                                  [(self.ANOMALOUS, "3")], title)
+            # The likelihood the state follows (session 68: the score alone sat at its 0.3 cap).
+            if "vigil_device_anomaly_likelihood{" in t["expr"]:
+                res = self.prom.query(substitute(t["expr"], JOB, inst, self.ANOMALOUS,
+                                                 "2m"))["result"]
+                self.assertEqual([s["metric"]["device"] for s in res], [self.ANOMALOUS], title)
+                self.assertTrue(0 <= float(res[0]["value"][1]) <= 1, res)
 
     def test_dashboard_variables(self):
         dash = load_dashboard()

@@ -159,6 +159,11 @@ class Events(tp.DaemonPerTest):
             for r in OPENED:
                 self.assertEqual(counts[r], sum(1 for e in evs if e["opened_by"] == r),
                                  (r, counts))
+            # And per device (session 68), for a rule on a device's short episodes.
+            text = self.d.metrics()
+            for dev in devs:
+                self.assertEqual(vt.metric_in(text, 'vigil_device_anomaly_events_total{device="%s"}'
+                                              % dev, need=True), len(self.events(dev)), dev)
             return counts
         return tp.wait_for("the opened counters and the listing to agree", check, 10)
 

@@ -385,6 +385,20 @@ class ToolCommandLines(unittest.TestCase):
             with self.subTest(args=args):
                 self.assertEqual(self.run_tool("vigil-sim", *args), (2, ["vigil-sim: " + msg]))
 
+    def test_sim_banner(self):
+        """The first line names the faults, or says there are none (session 68: --fault-at -1
+        printed "faults from -1 s of live time:" and an empty list)."""
+        cases = (
+            ([], "vigil-sim: 4 pumps -> dry run; faults from +60 s of live time: "
+                 "pump-1=bearing pump-2=overheat pump-3=stuck pump-4=spikes"),
+            (["--fault-at", "-1"], "vigil-sim: 4 pumps -> dry run; no faults"),
+            (["--first", "9", "--devices", "2"], "vigil-sim: 2 pumps -> dry run; no faults"),
+        )
+        for args, line in cases:
+            with self.subTest(args=args):
+                self.assertEqual(self.run_tool("vigil-sim", "--dry-run", "--duration", "0",
+                                               *args), (0, [line]))
+
     def test_replay(self):
         tmp = mkdtemp()
         ini = write_file(os.path.join(tmp, "bad.ini"), "[detector]\nwarmup = 50\n\n"

@@ -330,6 +330,15 @@ class Anomaly(SseTest):
         by = {t: vt.metric_in(text, 'vigil_event_stream_messages_by_type_total{type="%s"}' % t,
                               need=True) for t in ("anomaly", "maintenance", "state")}
         self.assertEqual((by["anomaly"], by["maintenance"]), (2, 4))
+        # Its HELP names every type it counts (session 68: it left out "limit").
+        help_ = [ln for ln in text.splitlines()
+                 if ln.startswith("# HELP vigil_event_stream_messages_by_type_total ")]
+        types = re.findall(r'^vigil_event_stream_messages_by_type_total\{type="(\w+)"\}', text,
+                           re.M)
+        self.assertEqual(sorted(types), ["anomaly", "limit", "maintenance", "state"], text)
+        self.assertEqual(len(help_), 1, text)
+        for t in types:
+            self.assertIn(t, help_[0])
         # Normal at the first model; the fault's anomaly too unless it came within the second
         # after it and the accept's normal before that second ended (then neither is sent).
         self.assertGreaterEqual(by["state"], 1)

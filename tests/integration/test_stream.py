@@ -838,6 +838,8 @@ class DemoRerun(unittest.TestCase):
                 self.assertEqual([q["ts"] - newest[p] for q in pts], [1000, 2000], p)
             self.assertIn("demo: vigil-sim feeds 4 simulated pumps, continuing the stored ones "
                           "from a second after their newest reading", d.log())
+            # The folder to remove is the one in use (session 68: it said ./vigil-data).
+            self.assertIn("(remove %s for a fresh demo)" % os.path.abspath(d.data_dir), d.log())
             d.stop()
         finally:
             d.cleanup()
@@ -868,6 +870,7 @@ class DemoRerun(unittest.TestCase):
             self.assertGreaterEqual(len(pts), 850, d.log())
             self.assertIn("demo: the stored pumps' newest reading (%s) is" % vt.iso_ms(ahead),
                           d.log())
+            self.assertIn("remove %s for a fresh demo" % os.path.abspath(d.data_dir), d.log())
             d.stop()
         finally:
             d.cleanup()
