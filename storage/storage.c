@@ -337,7 +337,22 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         goto fail;
     }
     if (mkdir(s->dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(errmsg, errsize, "creating %s: %s", s->dir, strerror(errno));
+        /* ENOENT is the parent's (read68b: "creating DIR: No such file or directory" read as if
+         * DIR itself should have been there; vigild --check-config named the parent). */
+        const int e = errno;
+        size_t end = strlen(s->dir);
+        while (end > 1 && s->dir[end - 1] == '/') /* "a/b/": b's parent is a */
+            end--;
+        size_t cut = end;
+        while (cut > 0 && s->dir[cut - 1] != '/')
+            cut--;
+        while (cut > 1 && s->dir[cut - 1] == '/')
+            cut--;
+        if (e == ENOENT && cut > 0)
+            snprintf(errmsg, errsize, "creating %s: its parent %.*s does not exist", s->dir,
+                     (int)cut, s->dir);
+        else
+            snprintf(errmsg, errsize, "creating %s: %s", s->dir, strerror(e));
         err = ERR_IO;
         goto fail;
     }

@@ -90,7 +90,7 @@ class CheckConfigDataDir(unittest.TestCase):
         with open(path) as f:
             return p.returncode, p.stdout, f.read()
 
-    def refused(self, data_dir, reason, as_user=()):
+    def refused(self, data_dir, reason, as_user=(), start_says=None):
         rc, out, err = self.check(data_dir, as_user)
         self.assertEqual((rc, out, err), (1, "", "vigild: data directory: %s\n" % reason))
         # The start fails on it as well: the check is no stricter than the start.
@@ -99,12 +99,18 @@ class CheckConfigDataDir(unittest.TestCase):
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=60, cwd=CWD)
         self.assertEqual(p.returncode, 1, p.stderr)
+        if start_says:
+            self.assertIn(start_says, p.stderr)
 
     def test_refusals(self):
         tmp = vt.mkdtemp()
         missing = os.path.join(tmp, "no-parent", "data")
+        # The start names the missing parent too (read68b: "creating DIR: No such file or
+        # directory", as if DIR itself should have been there).
         self.refused(missing, "%s does not exist and cannot be created: %s: No such file or "
-                     "directory" % (missing, os.path.dirname(missing)))
+                     "directory" % (missing, os.path.dirname(missing)),
+                     start_says="creating %s: its parent %s does not exist"
+                     % (missing, os.path.dirname(missing)))
         self.assertFalse(os.path.exists(os.path.dirname(missing)))
         path = vt.write_file(os.path.join(tmp, "plain-file"), "x\n")
         self.refused(path, "%s: not a directory" % path)
