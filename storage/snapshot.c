@@ -438,7 +438,13 @@ static int check_copy(const char *src, int out, const char *tmp, char *errmsg, s
                  (long long)ver, STORE_SCHEMA_VERSION);
         err = ERR_INVAL;
     } else if (ok == NULL || strcmp(ok, "ok") != 0) {
-        snprintf(errmsg, errsize, "%s: PRAGMA quick_check: %s", src, ok ? ok : sqlite3_errmsg(db));
+        /* SQLite's report of a damaged page runs over several lines ("*** in database main
+         * ***\nTree 5 page 12 ..."): one line here, for the log and the terminal (read68b). */
+        snprintf(errmsg, errsize, "%s: damaged (PRAGMA quick_check: %s)", src,
+                 ok ? ok : sqlite3_errmsg(db));
+        for (char *c = errmsg; *c; c++)
+            if (*c == '\n' || *c == '\r' || *c == '\t')
+                *c = ' ';
         err = ERR_CORRUPT;
     }
     if (err == ERR_IO || err == ERR_CORRUPT)

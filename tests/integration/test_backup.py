@@ -353,6 +353,30 @@ class Backup(tp.DaemonPerTest):
         self.assertEqual(p.returncode, 0, p.stdout)
         d.start()
 
+    def test_restore_refuses_a_damaged_page(self):
+        """A snapshot with one b-tree page overwritten: refused, exit 1, as damaged, SQLite's
+        report on one line (read68b: its several lines were quoted as they came)."""
+        d = self.d
+        d.post_json([{"device": "dp%d" % i, "ts": T0, "values": {"v": i}} for i in range(200)])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        bad = os.path.join(vt.mkdtemp(), "bad.db")
+        shutil.copy(doc["path"], bad)
+        size = os.path.getsize(bad)
+        page = 4096
+        with open(bad, "r+b") as f:  # every page past the schema's: b-tree pages as garbage
+            for n in range(2, size // page):
+                f.seek(n * page)
+                f.write(bytes([0x0D, 0xFF, 0xFF, 0xFF]) + b"\xAA" * 60)
+        target = os.path.join(vt.mkdtemp(), "data")
+        os.mkdir(target)
+        p = restore(d, bad, target)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        line = [l for l in p.stdout.splitlines() if "restore refused" in l]
+        self.assertEqual(len(line), 1, p.stdout)
+        self.assertIn("restore refused: %s: damaged (PRAGMA quick_check: " % bad, line[0])
+        self.assertEqual([n for n in os.listdir(target) if n.startswith(("vigil.db", "."))], [])
+
     def test_restore_follows_no_link(self):
         """Links planted in the data folder (writable by the service's user; the restore runs
         as root): neither the copy nor the lock is written through them."""
