@@ -671,7 +671,22 @@ static FILE *output_open(const char *path, char **tmp, char **dst)
     }
     memcpy(name, target, n);
     memcpy(name + n, ".XXXXXX", sizeof ".XXXXXX");
+    /* The handlers first, and the file made and named to them with the signals blocked: a
+     * signal between mkstemp and sig_tmp left the file (it_replay's "killed" check failed once
+     * under load, session 68). */
+    sig_remove_tmp_install();
+    sigset_t ends, was;
+    sigemptyset(&ends);
+    sigaddset(&ends, SIGINT);
+    sigaddset(&ends, SIGTERM);
+    sigaddset(&ends, SIGHUP);
+    sigprocmask(SIG_BLOCK, &ends, &was);
     int fd = mkstemp(name);
+    if (fd >= 0)
+        sig_tmp = name;
+    const int mk_errno = errno;
+    sigprocmask(SIG_SETMASK, &was, NULL);
+    errno = mk_errno;
     if (fd < 0 && exists && (errno == EACCES || errno == EROFS || errno == EPERM)) {
         free(name); /* a writable file in a folder that is not: as before session 68 */
         free(real);
@@ -703,14 +718,13 @@ static FILE *output_open(const char *path, char **tmp, char **dst)
             fclose(out);
             unlink(name);
         }
+        sig_tmp = NULL; /* after the unlink, before the free: the handler reads it */
         free(name);
         free(real);
         return NULL;
     }
     free(real);
     *tmp = name;
-    sig_tmp = name;
-    sig_remove_tmp_install();
     return out;
 }
 
