@@ -12,28 +12,49 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "dnum.h"
 #include "sbuf.h"
 
-/* Writes d, finite, in its shortest exact form into out (at least 32 bytes): fixed notation
- * from 1e-4 to below 1e16, else exponent, and always with a '.' or an 'e' so that it reads
- * back as a real. */
+/* Writes d, finite and not 0, in its shortest exact form (dnum_shortest's digits, as /query
+ * prints numbers) into out: fixed notation from 1e-4 to below 1e16, else exponent as printf
+ * writes it ("1e-07"), and always with a '.' or an 'e' so that it reads back as a real. */
 static void real_shortest(double d, char *out, size_t cap)
 {
-    char e[40];
-    int p = 1;
-    for (; p < 17; p++) {
-        snprintf(e, sizeof e, "%.*e", p - 1, d);
-        if (strtod(e, NULL) == d)
-            break;
+    char dig[20], t[48];
+    int x, p = dnum_shortest(d, dig, &x);
+    size_t k = 0;
+    if (d < 0)
+        t[k++] = '-';
+    if (x >= -4 && x < 16) {
+        if (x < 0) { /* 0.000ddd */
+            t[k++] = '0';
+            t[k++] = '.';
+            for (int i = -1; i > x; i--)
+                t[k++] = '0';
+            memcpy(t + k, dig, (size_t)p);
+            k += (size_t)p;
+        } else { /* ddd.ddd, or ddd00.0 */
+            for (int i = 0; i <= x; i++)
+                t[k++] = i < p ? dig[i] : '0';
+            t[k++] = '.';
+            if (p > x + 1) {
+                memcpy(t + k, dig + x + 1, (size_t)(p - x - 1));
+                k += (size_t)(p - x - 1);
+            } else {
+                t[k++] = '0';
+            }
+        }
+        t[k] = '\0';
+    } else {
+        t[k++] = dig[0];
+        if (p > 1) {
+            t[k++] = '.';
+            memcpy(t + k, dig + 1, (size_t)(p - 1));
+            k += (size_t)(p - 1);
+        }
+        snprintf(t + k, sizeof t - k, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
     }
-    snprintf(e, sizeof e, "%.*e", p - 1, d);
-    int x = atoi(strchr(e, 'e') + 1);
-    if (x >= -4 && x < 16)
-        snprintf(out, cap, "%.*f", p - 1 - x > 0 ? p - 1 - x : 0, d);
-    else
-        snprintf(out, cap, "%s", e);
-    if (!strpbrk(out, ".e"))
-        strncat(out, ".0", cap - strlen(out) - 1);
+    snprintf(out, cap, "%s", t);
 }
 
 char *api__json_dumps(const json_t *v, size_t flags)
