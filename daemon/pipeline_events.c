@@ -581,14 +581,16 @@ static struct replay_key *replay_key_over(struct dev *d, int64_t ts)
  * new id, the episode listed twice, or its row ended "restart"). A stored row that began before ts
  * and overlaps it (replay_key_over) is the episode opened later: its id, *start_ts set to its
  * start (session 69). Caller holds d->mu. */
-static uint64_t event_next_id(struct dev *d, int64_t ts, int *prov, int *unsaid, int64_t *start_ts)
+static uint64_t event_next_id(struct dev *d, int64_t ts, int *prov, int *unsaid, int *end_unsaid,
+                              int64_t *start_ts)
 {
     struct replay_key *k = replay_key_at(d, ts);
-    *prov = *unsaid = 0;
+    *prov = *unsaid = *end_unsaid = 0;
     if (k == NULL && (k = replay_key_over(d, ts)) != NULL)
         *start_ts = k->start_ts; /* the stored episode, opened later: its row's start kept */
     if (k) {
-        k->hit = 1; /* left_end: the row opened again */
+        k->hit = 1;                  /* left_end: the row opened again */
+        *end_unsaid = k->end_ts < 0; /* open at the kill: its end said by no vigild */
         if (d->next_event_id < k->id)
             d->next_event_id = k->id;
         return k->id;
@@ -611,6 +613,7 @@ static void event_settle(pipeline_t *p, struct dev *d, struct event *e, struct r
     if (k) {
         e->id = k->id;
         k->hit = 1;
+        e->end_unsaid = k->end_ts < 0;
         if (d->next_event_id < e->id)
             d->next_event_id = e->id;
     } else {
@@ -679,6 +682,7 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             active = 0;
         } else {
             cur->ahead = 0;
+            cur->end_unsaid = 1; /* restored active: its row open at the kill */
             struct replay_key *k = replay_key_at(d, cur->start_ts);
             if (k && k->id == cur->id)
                 k->hit = 1; /* gone on with: opened again (left_end) */
@@ -696,7 +700,8 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             if ((cur = pipeline__event_add(p, d)) == NULL)
                 return; /* out of memory (or no events kept): the status still says anomaly */
             cur->start_ts = ts;
-            cur->id = event_next_id(d, ts, &cur->prov, &cur->unsaid, &cur->start_ts);
+            cur->id =
+                event_next_id(d, ts, &cur->prov, &cur->unsaid, &cur->end_unsaid, &cur->start_ts);
             cur->end_ts = -1;
             /* The detector names what opened the episode on the reading that entered state
              * anomaly; a detector restored in an episode whose event is gone names none. */

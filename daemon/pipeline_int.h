@@ -91,6 +91,12 @@ struct event {
      * so no vigild before logged it (readings acknowledged but not scored at a kill -9); its
      * opening and end are logged during the restore (pipeline__evlog_due). Task ops68. */
     int unsaid;
+    /* 1 on the catch-up's event that is a stored row still open at the kill (the `ahead` row
+     * gone on with, or an opening that took the key of a row with no end): its opening was
+     * said, its end by no vigild, so the end's line is said during the restore too
+     * (pipeline__event_log_end; read69a's finding 1: before, an end the catch-up replayed
+     * was never logged). */
+    int end_unsaid;
 };
 
 /* A device group (pipeline_groups_int.h; its table, member lists and walks: pipeline_groups.c). */

@@ -103,6 +103,44 @@ class CatchUpLogged(tc.ChainBase):
         # Once each: the restore's end says none again.
         self.assertEqual(self.d.log().count("event %d opened" % first["id"]), 1)
 
+    def test_end_of_an_episode_open_at_the_kill_is_logged(self):
+        """read69a's finding 1 (session 69): the first event opened and said live, the readings
+        that end it acknowledged but not scored at a kill -9 (the shard held). The catch-up
+        opens it again under its stored id and ends it: no vigild said that end. Before, its
+        line was dropped (not `unsaid`: the stored row's id), in neither start's log."""
+        dev = "evlog-6"
+        rows = tc.overshoot(1500, 1.5, 1)
+        self.trained(dev, rows, ["level"])
+        k = tc.ONSET
+        while True:  # a reading at a time until the first event is open
+            self.post(dev, rows[k:k + 1], k, ["level"])
+            k += 1
+            evs = self.events(dev)
+            if evs and evs[0]["active"]:
+                break
+        first = evs[0]
+        self.assertEqual(len(tp.logged(self.d, "event %d opened" % first["id"], 1)), 1)
+        sq.wait_stored("event %d stored" % first["id"], self.d, dev, first["id"], 10,
+                       ended=False)
+        hold = os.path.join(self.holds, "shard-score")
+        vt.write_file(hold, "")
+        tp.post_readings(self.d, dev, rows[k:], [te.T0 + 1000 * i for i in range(k, len(rows))],
+                         ["level"])
+        vt.wait_for("the shard held before scoring", lambda: os.path.exists(hold + ".held"), 10)
+        self.d.kill()
+        os.remove(hold)
+        self.assertNotIn("event %d ended" % first["id"], self.d.log())
+        self.d.start()
+        after = self.two_events(dev)
+        self.assertEqual(after[0]["id"], first["id"], after)
+        self.assertEqual(after[0]["ended_by"], "cleared", after)
+        said = self.restored_part()
+        self.assertRegex(said, r" info  anomaly: device '%s': event %d ended: cleared "
+                         % (dev, first["id"]))
+        log = self.d.log()
+        self.assertEqual(log.count("event %d opened" % first["id"]), 1, said[-4000:])
+        self.assertEqual(log.count("event %d ended" % first["id"]), 1, said[-4000:])
+
     def two_stored_then_killed(self, dev):
         """The overshoot's two events of dev, live, stored and logged; then a kill -9 (the
         detector's last save at the training of reading 1,200: the catch-up replays them).
