@@ -192,11 +192,11 @@ class PausedReader(vt.DaemonTestCase):
             if publish:
                 self.publish(d)
             m = d.metrics()
-            streams = int(m.split("\nvigil_event_streams ")[1].split()[0])
+            streams = int(vt.metric_in(m, "vigil_event_streams", need=True))
             if streams == 0:
                 break
             time.sleep(0.1)
-        return streams, int(m.split("\nvigil_event_streams_dropped_total ")[1].split()[0])
+        return streams, int(vt.metric_in(m, "vigil_event_streams_dropped_total", need=True))
 
     def test_window_closed_past_the_timeout(self):
         d = self.start()

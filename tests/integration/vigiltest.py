@@ -454,14 +454,94 @@ class Vigild:
         return StreamClient("127.0.0.1", self.stream_port, timeout)
 
 
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_START = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"')
+_LABEL_ESC = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+def metric_series(text):
+    """(name, labels, end) of the series text begins with, as the Prometheus text format writes
+    it: `name` or `name{a="b",c="d\\"e"}`, label values unescaped (\\\\, \\", \\n); labels a
+    frozenset of (label, value) pairs (their order does not matter); end the index after it.
+    Raises ValueError on anything else."""
+    m = _METRIC_NAME.match(text)
+    if m is None:
+        raise ValueError("no metric name: %r" % text)
+    i, labels = m.end(), {}
+    if text[i:i + 1] == "{":
+        i += 1
+        while True:
+            while text[i:i + 1] in (" ", "\t"):
+                i += 1
+            if text[i:i + 1] == "}":
+                i += 1
+                break
+            lm = _LABEL_START.match(text, i)
+            if lm is None:
+                raise ValueError("bad label at %d: %r" % (i, text))
+            i, val = lm.end(), []
+            while text[i:i + 1] != '"':
+                if text[i:i + 1] == "":
+                    raise ValueError("unterminated label value: %r" % text)
+                if text[i] == "\\":
+                    if text[i + 1:i + 2] not in _LABEL_ESC:
+                        raise ValueError("bad escape at %d: %r" % (i, text))
+                    val.append(_LABEL_ESC[text[i + 1]])
+                    i += 2
+                else:
+                    val.append(text[i])
+                    i += 1
+            if lm.group(1) in labels:
+                raise ValueError("label %s twice: %r" % (lm.group(1), text))
+            labels[lm.group(1)] = "".join(val)
+            i += 1
+            while text[i:i + 1] in (" ", "\t"):
+                i += 1
+            if text[i:i + 1] == ",":
+                i += 1
+            elif text[i:i + 1] != "}":
+                raise ValueError("no , or } at %d: %r" % (i, text))
+    return m.group(0), frozenset(labels.items()), i
+
+
+def parse_metrics(text):
+    """{(name, labels): value} of text, one /metrics answer (the Prometheus text format): names
+    and labels as metric_series gives them, values floats (+Inf, -Inf and NaN among them; an
+    optional timestamp after the value is passed over). Comments and blank lines are skipped;
+    a line of another shape, or a series twice, raises AssertionError naming it."""
+    out = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            name, labels, end = metric_series(line)
+            rest = line[end:].split()
+            if len(rest) not in (1, 2) or not line[end:end + 1].isspace():
+                raise ValueError("no value")
+            value = float(rest[0])  # float() takes +Inf, -Inf and NaN as Prometheus writes them
+        except ValueError as e:
+            raise AssertionError("unparsable /metrics line %r: %s" % (line, e))
+        if (name, labels) in out:
+            raise AssertionError("/metrics has %r twice" % line)
+        out[(name, labels)] = value
+    return out
+
+
 def metric_in(text, name, need=False):
-    """The value of sample name (with its labels, if any, as vigild writes them: 'x{a="b"}') in
-    text, one /metrics answer (read once when several samples must be of the same moment), a
-    float; None when there is none, or with need an AssertionError naming it."""
-    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
-    if m is None and need:
+    """The value of series name (with its labels, if any, as vigild writes them: 'x{a="b"}'; their
+    order does not matter) in text, one /metrics answer (read once when several series must be
+    of the same moment; parse_metrics), a float; None when there is none, or with need an
+    AssertionError naming it."""
+    try:
+        qname, qlabels, end = metric_series(name)
+    except ValueError as e:
+        raise AssertionError("metric_in: %s" % e)
+    if end != len(name):
+        raise AssertionError("metric_in: not one series: %r" % name)
+    v = parse_metrics(text).get((qname, qlabels))
+    if v is None and need:
         raise AssertionError("no %s in /metrics" % name)
-    return float(m.group(1)) if m else None
+    return v
 
 
 def quote(s):
