@@ -8,6 +8,7 @@ processes are cleaned up even when a test fails or the interpreter exits early.
 """
 
 import atexit
+import functools
 import gzip
 import http.client
 import json
@@ -455,8 +456,16 @@ class Vigild:
 
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LABEL_START = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"')
-_LABEL_ESC = {"\\": "\\", '"': '"', "n": "\n"}
+_LABEL = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*')
+_LABEL_ESC = re.compile(r"\\(.)")
+_LABEL_ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
+_SAMPLE = re.compile(r"[ \t]+([^ \t]+)(?:[ \t]+([^ \t]+))?[ \t]*")
+
+
+def _unescape(m):
+    if m.group(1) not in _LABEL_ESCAPES:
+        raise ValueError("bad escape \\%s" % m.group(1))
+    return _LABEL_ESCAPES[m.group(1)]
 
 
 def metric_series(text):
@@ -476,27 +485,13 @@ def metric_series(text):
             if text[i:i + 1] == "}":
                 i += 1
                 break
-            lm = _LABEL_START.match(text, i)
+            lm = _LABEL.match(text, i)
             if lm is None:
                 raise ValueError("bad label at %d: %r" % (i, text))
-            i, val = lm.end(), []
-            while text[i:i + 1] != '"':
-                if text[i:i + 1] == "":
-                    raise ValueError("unterminated label value: %r" % text)
-                if text[i] == "\\":
-                    if text[i + 1:i + 2] not in _LABEL_ESC:
-                        raise ValueError("bad escape at %d: %r" % (i, text))
-                    val.append(_LABEL_ESC[text[i + 1]])
-                    i += 2
-                else:
-                    val.append(text[i])
-                    i += 1
             if lm.group(1) in labels:
                 raise ValueError("label %s twice: %r" % (lm.group(1), text))
-            labels[lm.group(1)] = "".join(val)
-            i += 1
-            while text[i:i + 1] in (" ", "\t"):
-                i += 1
+            labels[lm.group(1)] = _LABEL_ESC.sub(_unescape, lm.group(2))
+            i = lm.end()
             if text[i:i + 1] == ",":
                 i += 1
             elif text[i:i + 1] != "}":
@@ -505,20 +500,30 @@ def metric_series(text):
 
 
 def parse_metrics(text):
-    """{(name, labels): value} of text, one /metrics answer (the Prometheus text format): names
-    and labels as metric_series gives them, values floats (+Inf, -Inf and NaN among them; an
-    optional timestamp after the value is passed over). Comments and blank lines are skipped;
-    a line of another shape, or a series twice, raises AssertionError naming it."""
+    """{(name, labels): value} of text, one /metrics answer (the Prometheus text format, lines
+    ended by \\n alone): names and labels as metric_series gives them, values floats (+Inf, -Inf
+    and NaN among them; an optional timestamp, an integer, after the value is passed over).
+    Comments and blank lines are skipped; a line of another shape, or a series twice, raises
+    AssertionError naming it."""
+    return dict(_parsed(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text):
+    """parse_metrics, kept for the few answers last asked (metric_in is often called several
+    times on one answer); never to be changed by a caller."""
     out = {}
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
+    for line in text.split("\n"):  # not splitlines: a label value may hold \r, \x1c, ...
+        if not line.strip(" \t") or line.lstrip(" \t").startswith("#"):
             continue
         try:
             name, labels, end = metric_series(line)
-            rest = line[end:].split()
-            if len(rest) not in (1, 2) or not line[end:end + 1].isspace():
-                raise ValueError("no value")
-            value = float(rest[0])  # float() takes +Inf, -Inf and NaN as Prometheus writes them
+            sm = _SAMPLE.fullmatch(line, end)
+            if sm is None:
+                raise ValueError("no value, or more than a value and a timestamp")
+            value = float(sm.group(1))  # float() takes +Inf, -Inf and NaN as Prometheus writes
+            if sm.group(2) is not None:
+                int(sm.group(2))  # the timestamp, milliseconds
         except ValueError as e:
             raise AssertionError("unparsable /metrics line %r: %s" % (line, e))
         if (name, labels) in out:
@@ -538,7 +543,7 @@ def metric_in(text, name, need=False):
         raise AssertionError("metric_in: %s" % e)
     if end != len(name):
         raise AssertionError("metric_in: not one series: %r" % name)
-    v = parse_metrics(text).get((qname, qlabels))
+    v = _parsed(text).get((qname, qlabels))
     if v is None and need:
         raise AssertionError("no %s in /metrics" % name)
     return v
