@@ -285,3 +285,34 @@ class DaemonPerTest(unittest.TestCase):
         if wait:
             wait_scored(self.d, device, start_k + len(rows))
         return ts
+
+
+class Holds:
+    """A mixin before DaemonPerTest (or a subclass of it): vigild with the test hold points
+    (common/testhold.h) in a directory of the test's own, self.holds. With VIGIL_TEST_HOLD_DIR
+    set, a thread reaching a point waits while the file of the point's name exists there,
+    "<point>.held" existing meanwhile (a stop ends every wait). Holds order vigild's work where
+    timing would not."""
+
+    def setUp(self):
+        self.holds = vt.mkdtemp()
+        self.d = vt.Vigild(config=make_config(self.CONFIG),
+                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
+        self.d.start()
+
+    def tearDown(self):
+        # A test that failed while holding leaves no thread waiting out the stop.
+        self.release_all()
+        super().tearDown()
+
+    def release_all(self):
+        """Removes every hold file: whatever waits at a point goes on."""
+        for name in os.listdir(self.holds):
+            if not name.endswith(".held"):
+                os.unlink(os.path.join(self.holds, name))
+
+    def hold(self, point):
+        vt.write_file(os.path.join(self.holds, point), "")
+
+    def release(self, point):
+        os.unlink(os.path.join(self.holds, point))

@@ -35,7 +35,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -373,12 +372,7 @@ class StopDuringRollback(tg.Held):
     def test_sigterm_while_a_rollback_waits(self):
         d = self.d
         devs, _, lin = self.linear_then_lstms((11, 12))
-        self.hold("rollback-read")
-        answers = []
-        asker = threading.Thread(target=lambda: answers.append(d.curl(
-            "POST", "/v1/devices/ga/model/rollback", "--data-binary",
-            '{"version": %d}' % lin["version"])))
-        asker.start()
+        asker, answers = self.rollback_asked_held(lin["version"])
         try:
             self.held("rollback-read")  # gb's record read; ga rolled back and its save queued
             d.proc.send_signal(signal.SIGTERM)

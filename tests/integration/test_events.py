@@ -38,7 +38,6 @@ import json
 import math
 import os
 import random
-import re
 import subprocess
 import sys
 import unittest
@@ -56,13 +55,7 @@ OPENED = ("error", "level", "step", "lasting")
 def reason_counts(d, family, reasons):
     """The counter family's values by reason (asserts every reason is listed)."""
     text = d.metrics()
-    counts = {}
-    for r in reasons:
-        m = re.search(r'^%s\{reason="%s"\} (\S+)$' % (family, r), text, re.M)
-        if m is None:
-            raise AssertionError("no %s for reason %s" % (family, r))
-        counts[r] = float(m.group(1))
-    return counts
+    return {r: vt.metric_in(text, '%s{reason="%s"}' % (family, r), need=True) for r in reasons}
 
 
 def ended_counts(d):

@@ -54,23 +54,12 @@ class EpisodesLogged(tc.ChainBase):
         self.assertNotIn("anomaly: device", after)
 
 
-class CatchUpLogged(tc.ChainBase):
+class CatchUpLogged(tp.Holds, tc.ChainBase):
     """Task ops68: the restore's catch-up logs the episodes it opens under an id no stored row
     had (their readings acknowledged, not scored, at a kill -9: no vigild said them), during the
     restore; those an earlier vigild logged, it does not say again. vigild runs with
     VIGIL_TEST_HOLD_DIR: "shard-score" there holds a committed message before its scoring
     (daemon/pipeline.c shard_main)."""
-
-    def setUp(self):
-        self.holds = vt.mkdtemp()
-        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
-                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
-        self.d.start()
-
-    def tearDown(self):
-        for name in os.listdir(self.holds):  # a failed test leaves no shard waiting
-            os.remove(os.path.join(self.holds, name))
-        super().tearDown()
 
     def restored_part(self):
         """The second start's log up to the restore's last line (its catch-up's lines)."""

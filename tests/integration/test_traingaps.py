@@ -803,12 +803,7 @@ class MemberLeftDuringItsRead(Held):
         devs, _, lin = self.linear_then_lstms((11, 12))
         before = tp.status(d, "gb")["model"]
         self.assertEqual(before["kind"], "lstm", before)
-        self.hold("rollback-read")
-        answers = []
-        asker = threading.Thread(target=lambda: answers.append(d.curl(
-            "POST", "/v1/devices/ga/model/rollback", "--data-binary",
-            '{"version": %d}' % lin["version"])))
-        asker.start()
+        asker, answers = self.rollback_asked_held(lin["version"])
         try:
             self.held("rollback-read")  # gb's record read (ga, the asker, is not walked)
             tg.put_group(d, "gb", "g1-away")
