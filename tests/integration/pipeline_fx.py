@@ -146,6 +146,17 @@ def wait_idle(d, device, min_versions=1, timeout=60):
     return wait_for("%s: %d versions, no training" % (device, min_versions), done, timeout)
 
 
+def wait_jobs_over(d, device, timeout=60):
+    """Waits until no training job is queued or ending and device shows none: GET .../model
+    lists a training's version with "training": false a few ms before its job ends, and a
+    retrain then is 409, merged (operator.md; session 69: tests that retrained right after
+    wait_idle failed under load)."""
+    return wait_for("no training job queued or ending", lambda: (
+        d.metric("vigil_train_queue_jobs") == 0
+        and d.metric("vigil_train_jobs_ended_total") >= d.metric("vigil_train_jobs_taken_total")
+        and not models(d, device)["training"]) or None, timeout)
+
+
 def rotation(n, start, omega, noise, rng, amp=1.0):
     """A 3-channel linear oscillator (x, y, and z = 0.5x + 0.3y + 2) with a little noise: the
     linear model predicts it almost perfectly, persistence does not."""
