@@ -182,9 +182,11 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION is the number of migrations");
 
 /* Rows that may hold timestamps in [from, to): ?2 is from - STORE_CHUNK_SPAN_MS, ?4 is from. */
-const char store__sql_range_asc[] = "SELECT t0, data FROM readings WHERE device_id=?1 AND t0>=?2"
+const char store__sql_range_asc[] = "SELECT t0, data, t_last FROM readings WHERE device_id=?1"
+                                    " AND t0>=?2"
                                     " AND t0<?3 AND t_last>=?4 ORDER BY t0";
-const char store__sql_range_desc[] = "SELECT t0, data FROM readings WHERE device_id=?1 AND t0>=?2"
+const char store__sql_range_desc[] = "SELECT t0, data, t_last FROM readings WHERE device_id=?1"
+                                     " AND t0>=?2"
                                      " AND t0<?3 AND t_last>=?4 ORDER BY t0 DESC";
 
 /* Events overlapping [?2, ?3), newest first, at most ?4 (-1: all); a device's name is ?5. With
