@@ -97,7 +97,7 @@ typedef struct api_episode {
 typedef int (*api_episode_cb)(void *arg, const api_episode_t *e);
 
 /* The room of a health check's message (daemon/health.h's HEALTH_WHY_MAX: its longest whole). */
-#define API_CHECK_MESSAGE_MAX 1024
+#define API_CHECK_MESSAGE_MAX 2048
 
 /* One component's health check, in InfluxDB 2's form for /health's "checks" (name, status,
  * message when it fails); /healthz's 503 names every failing one. */

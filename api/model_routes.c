@@ -808,9 +808,9 @@ static void swap_unsaved(api_request_t *r, int unsaved, const char *what, json_t
             json_decref(ans);
         char note[640];
         snprintf(note, sizeof note,
-                 "%s: device '%s': the new model serves; a training of the device is ending, and "
-                 "its end saves it (in a moment): a crash before then would serve the model "
-                 "before it again",
+                 "%s: device '%s': the new model serves; a training of the device (or, for a "
+                 "group's rollback, of another member) is ending, and its end saves it (in a "
+                 "moment): a crash before then would serve the model before it again",
                  what, r->seg[0]);
         if (o && (json_object_set_new(o, "stored", json_false()) ||
                   json_object_set_new(o, "note", json_string(note)))) {

@@ -106,7 +106,7 @@ static size_t reason(char *why, size_t size, size_t len, const char *fmt, ...)
     while (at > 0 && ((unsigned char)why[at] & 0xC0) == 0x80)
         at--;
     memcpy(why + at, "...", 4);
-    return at + 3;
+    return size - 1; /* full: a later reason is not put after the "..." (read69a 4) */
 }
 
 /* When the last refused write was (monotonic ms): a failed transaction or, later, a submission
@@ -184,14 +184,21 @@ unsigned health_writer(health_t *h, char *why, size_t size)
     return health__reasons(&st, stalled_for(h, &st, now), now, bound, why, size);
 }
 
+void health__files_reason(char *why, size_t size, const char *files)
+{
+    size_t len = strlen(why);
+    if (len >= 3 && memcmp(why + len - 3, "...", 3) == 0)
+        return; /* cut already (reason's "full"): its "..." stays the end */
+    (void)reason(why, size, len, "%s", files);
+}
+
 unsigned health_storage(health_t *h, char *why, size_t size)
 {
     unsigned failing = health_writer(h, why, size);
-    char files[512]; /* the longest reason: 413 bytes with a 200-byte path */
+    char files[HEALTH_FILES_MAX]; /* the longest reason: 413 bytes (paths cut at 200) */
     if (store_files_check(h->store, files, sizeof files) != 0) {
         failing |= HEALTH_FILES;
-        size_t len = strlen(why);
-        (void)reason(why, size, len, "%s", files);
+        health__files_reason(why, size, files);
     }
     return failing;
 }

@@ -42,8 +42,11 @@ void health_progress_now(health_t *h);
 /* Any thread: the stall bound from now on (ms, > 0). */
 void health_set_stall(health_t *h, int64_t stall_ms);
 
-/* The room health_storage needs for its message whole: every reason at once with the longest
- * numbers takes 633 bytes (test_daemon_health.c checks it fits). */
+/* The room health_storage needs for its message whole: every reason of the writer at once with
+ * the longest numbers takes 633 bytes, and the data folder's (HEALTH_FILES_MAX - 1 bytes at most:
+ * 413 with its paths cut at 200) 2 + 511 more: 1,146, in 2,048 (test_daemon_health.c checks
+ * they fit; it was 1,024 when session 68 added the folder's reason, read69a 4). */
+#define HEALTH_FILES_MAX 512
 #define HEALTH_WHY_MAX API_CHECK_MESSAGE_MAX
 
 /* Any thread. Looks at the store (its counters: two short locks, no wait for the writer; and
@@ -58,6 +61,11 @@ unsigned health_storage(health_t *h, char *why, size_t size);
  * alone, no file system call, for the loop thread (the watchdog's ping and the tick), which a
  * stat on a hung volume would hold up (session 68's review). */
 unsigned health_writer(health_t *h, char *why, size_t size);
+
+/* health_storage's join (for tests): appends the data folder's reason files (store_files_check's,
+ * shorter than HEALTH_FILES_MAX) to why (size bytes, health_writer's message), after "; " when
+ * one is there; nothing when why was already cut ("..."). */
+void health__files_reason(char *why, size_t size, const char *files);
 
 /* The decision and message of health_storage from the store's counters st, the writer's idle
  * time idle (ms without progress while work waits), now and the bound (ms); pure (tests feed it

@@ -117,7 +117,7 @@ int notify_sendf(notify_t *n, const char *fmt, ...)
 {
     if (n->fd < 0)
         return 0;
-    char msg[1024];
+    char msg[NOTIFY_WHY_MAX + 64]; /* the withheld pings' STATUS= with its reason whole */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);

@@ -31,7 +31,7 @@ typedef int (*notify_health_cb)(void *arg, char *why, size_t size);
 
 /* The room the watchdog gives that reason: daemon/health.h's HEALTH_WHY_MAX, so the log line and
  * the STATUS= text carry every reason whole (main.c checks the two agree). */
-#define NOTIFY_WHY_MAX 1024
+#define NOTIFY_WHY_MAX 2048
 
 /* The start-up and shutdown extension: a message every period, each extending the timeout by
  * NOTIFY_EXTEND_USEC from its arrival. */

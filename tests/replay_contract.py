@@ -188,9 +188,12 @@ def main():
         assert len(small) == 3, small
         # A blank or a '+' before the seconds, as the guess reads them (read68e: refused as
         # seconds-like without --time-unit s, then as "not a time" with it).
-        blank = replay_with("unit_blank", "timestamp,x\n 1796000000,1\n+1796000060,2\n",
-                            "--time-unit", "s")
-        assert len(blank) == 3, blank
+        blank = replay_with("unit_blank", "timestamp,x\n 1796000000,1\n+1796000060,2\n"
+                            "1796000120 ,3\n1796000180\t,4\n", "--time-unit", "s")
+        assert len(blank) == 5, blank
+        # ... and blanks after it (read69a 3: "1796000120 ," was "not a time", pointing at
+        # --time-unit ms).
+        assert [r[0] for r in blank[3:]] == ["1796000120 ", "1796000180\t"], blank
         print("ok   units: --time-unit s reads seconds as the same times in ms")
 
         def refused(name, text, want, *opts):
@@ -261,6 +264,25 @@ def main():
         assert os.stat(keep).st_mode & 0o777 == 0o640, oct(os.stat(keep).st_mode)
         assert not [n for n in os.listdir(tmp) if ".csv." in n and n.startswith(("kept", "link"))]
         print("ok   link: a symbolic link's target replaced whole, its mode kept")
+        # An OUTPUT this user may not write (0444) is refused and kept, as writing it in place
+        # was (read69a 2: the temporary file's rename replaced it). As root, run as nobody:
+        # root may write any file.
+        ro = os.path.join(tmp, "ro.csv")
+        with open(ro, "w") as fh:
+            fh.write("precious\n")
+        os.chmod(ro, 0o444)
+        as_user = []
+        if os.geteuid() == 0:
+            os.chmod(tmp, 0o777)
+            os.chmod(ok_in, 0o644)
+            as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        proc = subprocess.run(as_user + [REPLAY, ok_in, ro], stderr=subprocess.PIPE, text=True)
+        assert proc.returncode == 1, (proc.returncode, proc.stderr)
+        assert proc.stderr == "vigil-replay: %s: Permission denied\n" % ro, proc.stderr
+        with open(ro) as fh:
+            assert fh.read() == "precious\n", "a read-only OUTPUT was replaced"
+        assert not [n for n in os.listdir(tmp) if n.startswith("ro.csv.")], "temporary file left"
+        print("ok   read-only: an OUTPUT this user may not write is refused and kept")
         # An interrupted run (SIGTERM, SIGINT) removes its temporary file and dies of the signal
         # (the review of int68: OUTPUT.csv.XXXXXX was left). The input is a FIFO held open, so
         # the run waits for rows with the temporary file there, whatever the machine's speed.

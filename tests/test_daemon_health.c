@@ -63,11 +63,30 @@ static void test_message_whole(void **state)
                        "until it succeeds";
     assert_true(strlen(why) > strlen(tail));
     assert_string_equal(why + strlen(why) - strlen(tail), tail);
+    /* ... and the data folder's after them, at its longest (read69a 4: 1,024 bytes cut it). */
+    char files[HEALTH_FILES_MAX];
+    memset(files, 'x', sizeof files - 1);
+    files[sizeof files - 1] = '\0';
+    health__files_reason(why, sizeof why, files);
+    assert_null(strstr(why, "..."));
+    size_t end = strlen(why), n = sizeof files - 1;
+    assert_true(end > n + 2);
+    assert_memory_equal(why + end - n - 2, "; ", 2);
+    assert_string_equal(why + end - n, files);
 
     char small[40];
     assert_int_equal(health__reasons(&st, now - 1, now, now - 2, small, sizeof small), bits);
     assert_int_equal(strlen(small), sizeof small - 1);
     assert_string_equal(small, "the storage writer has finished no t...");
+    /* A cut message stays cut: no reason after its "..." (read69a 4). */
+    health__files_reason(small, sizeof small, "the data folder /x is not the one vigild opened");
+    assert_string_equal(small, "the storage writer has finished no t...");
+    /* A cut between characters leaves room, still nothing after it. */
+    char tiny[11];
+    health__files_reason(strcpy(tiny, ""), sizeof tiny, "ab\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9xyz");
+    assert_string_equal(tiny, "ab\xc3\xa9\xc3\xa9...");
+    health__files_reason(tiny, sizeof tiny, "z");
+    assert_string_equal(tiny, "ab\xc3\xa9\xc3\xa9...");
 }
 
 /* Healthy counters give no message. */

@@ -35,6 +35,7 @@
  * reproducible. */
 #include <cblas.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <math.h>
 #include <signal.h>
@@ -444,6 +445,10 @@ static int64_t row_time(const char *s, enum time_unit unit, const char *file, lo
         return DETECTOR_NO_TIME;
     }
     memcpy(buf, s, n + 1);
+    /* An unquoted cell keeps its blanks (split): trailing ones are dropped as leading ones are
+     * skipped ("1700000000 ," was "not a time", read69a 3). */
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        buf[--n] = '\0';
     /* A number: blanks, a sign, then digits and points only ("2020-02-08" is none). */
     const char *num = buf + strspn(buf, " \t");
     const int minus = *num == '-';
@@ -661,6 +666,13 @@ static FILE *output_open(const char *path, char **tmp, char **dst)
         if (!out)
             fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
         return out;
+    }
+    /* An existing file this user may not write is refused as fopen refused it before session
+     * 68 (read69a 2): the rename would replace a chmod a-w file the folder lets us replace. */
+    if (exists && faccessat(AT_FDCWD, target, W_OK, AT_EACCESS) != 0) {
+        fprintf(stderr, "vigil-replay: %s: %s\n", path, strerror(errno));
+        free(real);
+        return NULL;
     }
     size_t n = strlen(target);
     char *name = malloc(n + sizeof ".XXXXXX");

@@ -452,7 +452,8 @@ class PutBeforeTheKeptListed(Held):
             # Serving, but the save is the ending training's (read68e: a 200, "saved", while
             # a kill -9 before that end served the older model): said, not claimed.
             self.assertIs(r.json()["stored"], False, r)
-            self.assertIn("a training of the device is ending, and its end saves it",
+            self.assertIn("a training of the device (or, for a group's rollback, of another "
+                          "member) is ending, and its end saves it",
                           r.json()["note"])
         return tp.models(self.d, dev)["serving"]["version"]
 
