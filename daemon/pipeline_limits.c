@@ -518,6 +518,16 @@ void pipeline__apply_limits(pipeline_t *p, struct dev *d)
         json_t *l = json_object_get(lim, d->ch[c]);
         d->lim_max[c] = limit_field(l, "max", NAN);
         d->lim_min[c] = limit_field(l, "min", NAN);
+        /* The API refuses such a limit; one stored anyway (damaged, or an older vigild's) was
+         * dropped unsaid (read68b 4: the status showed no limits). Said at each apply. */
+        static const char *const keys[] = {"max", "min", "deadband"};
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+            json_t *x = json_object_get(l, keys[k]);
+            if (x && !(json_is_number(x) && isfinite((float)json_number_value(x))))
+                log_warn("pipeline: device '%s': the stored limit %s of channel '%s' is not a "
+                         "finite number: not applied (set the device's limits again)",
+                         d->name, keys[k], d->ch[c]);
+        }
     }
     d->lim_gen++;
     rebuild(p, d, lim);

@@ -79,6 +79,43 @@ class Damaged(unittest.TestCase):
         self.assertEqual(len(re.findall("damaged readings chunk of " + re.escape(where),
                                         d.log())), 1, d.log())
 
+    def test_damaged_event_details_and_limit(self):
+        """read68b 4: an event whose stored details (the row's info JSON) are cut vanished from
+        the listing unsaid, and a stored limit that is not a number was dropped unsaid (the
+        status showed "limits": {}). Now the event is listed with its row's times, "damaged":
+        true and a note; the limit is named in a warning at the start. Main: the listing had no
+        event 2, and the log no word of the limit."""
+        d = self.d
+        d.start()
+        lines = ["pump temp=%d.5 %d" % (20 + i % 5, T0 + i * 1000) for i in range(20)]
+        self.assertEqual(d.write_lp("\n".join(lines) + "\n", precision="ms").status, 204)
+        r = d.curl("PUT", "/v1/devices/pump", "-H", "Content-Type: application/json",
+                   "--data-binary", '{"limits": {"temp": {"max": 90}}}')
+        self.assertEqual(r.status, 200, r)
+        d.stop()
+        db = sqlite3.connect(d.db_path)
+        dev = db.execute("SELECT id FROM devices WHERE name = 'pump'").fetchone()[0]
+        whole = ('{"device":"pump","id":1,"start_ts":%d,"end_ts":%d,"active":false,'
+                 '"ended_by":"cleared","opened_by":"error"}' % (T0 + 1000, T0 + 2000))
+        db.execute("INSERT INTO events(device_id, id, start_ts, end_ts, info) VALUES (?,?,?,?,?)",
+                   (dev, 1, T0 + 1000, T0 + 2000, whole))
+        db.execute("INSERT INTO events(device_id, id, start_ts, end_ts, info) VALUES (?,?,?,?,?)",
+                   (dev, 2, T0 + 5000, T0 + 9000, '{"device":"pump","id":2,"start_ts":17'))
+        db.execute("UPDATE devices SET attrs = ? WHERE id = ?",
+                   ('{"limits": {"temp": {"max": "90"}}}', dev))
+        db.commit()
+        db.close()
+        d.start()
+        evs = d.get_json("/v1/devices/pump/anomalies")["anomalies"]
+        self.assertEqual(sorted(e["id"] for e in evs), [1, 2], evs)
+        cut = [e for e in evs if e["id"] == 2][0]
+        self.assertEqual((cut["start_ts"], cut["end_ts"], cut["active"], cut["damaged"]),
+                         (T0 + 5000, T0 + 9000, False, True), cut)
+        self.assertIn("damaged (not JSON)", cut["note"])
+        self.assertNotIn("damaged", [e for e in evs if e["id"] == 1][0])
+        self.assertIn("pipeline: device 'pump': the stored limit max of channel 'temp' is not a "
+                      "finite number: not applied", d.log())
+
 
 if __name__ == "__main__":
     unittest.main()
