@@ -8,10 +8,13 @@ may take, with raw sockets (read69c's findings 3, 4 and 8).
 - http.request_timeout_s: a body trickling in a byte at a time is answered 408 and closed at
   the deadline, one that stops coming is closed; both counted and logged. Before, a client
   sending a byte every second held its connection for ever (http.timeout_s is idle time).
+  Pipelined behind an answered request, the 408 comes after that answer whole; on HTTPS the
+  connection closes with nothing written into the TLS stream (review of http69).
 - The connection limits say so: a warning a minute and a counter each."""
 
 import os
 import socket
+import ssl
 import sys
 import time
 import unittest
@@ -19,6 +22,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+from test_security import TlsVigild, openssl_cert  # noqa: E402  (helpers only)
 
 
 def read_all(s, limit_s=10.0):
@@ -51,6 +55,26 @@ def raw(port, data, limit_s=10.0):
 def statuses(out):
     """The status codes of the HTTP answers in out, in order."""
     return [int(line.split()[1]) for line in out.split(b"\r\n") if line.startswith(b"HTTP/1.")]
+
+
+def trickle(s, limit_s=15.0):
+    """A byte of body on s every 0.5 s, reading what comes, until the server closes s (or
+    limit_s passes). Returns (what came, seconds taken, the error that ended it or None)."""
+    t0, out, err = time.monotonic(), b"", None
+    s.settimeout(0.5)
+    while time.monotonic() - t0 < limit_s:
+        try:
+            s.sendall(b"m")
+            b = s.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError as e:  # a reset, or on TLS an EOF without close_notify (SSLError)
+            err = e
+            break
+        if not b:
+            break
+        out += b
+    return out, time.monotonic() - t0, err
 
 
 def lp(device):
@@ -129,26 +153,10 @@ class RequestTimeout(vt.DaemonTestCase):
         client sends: 15 s here, then the test's own limit)."""
         before = self.timeouts()
         s = self.open_post(400)
-        t0, out = time.monotonic(), b""
         try:
-            s.settimeout(0.5)
-            while time.monotonic() - t0 < 15:
-                try:
-                    s.send(b"m")
-                except OSError:
-                    break
-                try:
-                    b = s.recv(4096)
-                except socket.timeout:
-                    continue
-                except ConnectionResetError:
-                    break
-                if not b:
-                    break
-                out += b
+            out, took, _ = trickle(s)
         finally:
             s.close()
-        took = time.monotonic() - t0
         self.assertIn(b"HTTP/1.1 408 Request Timeout", out)
         self.assertIn(b"http.request_timeout_s", out)
         self.assertLess(took, 7.0, "closed after %.1f s" % took)
@@ -178,6 +186,30 @@ class RequestTimeout(vt.DaemonTestCase):
         vt.wait_for("the count", lambda: self.timeouts() == before + 1, 5)
         self.d.device("stall", want=404)
 
+    def test_pipelined_late_body_after_answer(self):
+        """A whole request and, in the same packet, a second one whose body then trickles: the
+        first is answered whole (204) before the 408 vigild writes itself for the second, the
+        two not interleaved, and the first point stored (review of http69: libmicrohttpd reads
+        a connection's next request only once the answer before it is sent)."""
+        before = self.timeouts()
+        first = lp("pipe1")
+        s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10)
+        try:
+            s.sendall(b"POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      % len(first) + first
+                      + b"POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\nm")
+            out, _, _ = trickle(s)
+        finally:
+            s.close()
+        self.assertEqual(statuses(out), [204, 408], out)
+        # the 204 whole (no body, its head's end) before the 408 begins
+        self.assertRegex(out, rb"^HTTP/1\.1 204 No Content\r\n(?:[^\r]+\r\n)*\r\n"
+                              rb"HTTP/1\.1 408 Request Timeout\r\n")
+        self.assertEqual(len(self.d.readings("pipe1")), 1)
+        vt.wait_for("the count", lambda: self.timeouts() == before + 1, 5)
+        # the server serves on: a new connection is answered
+        self.assertEqual(self.d.get("/healthz")[0], 200)
+
     def test_slow_body_within_deadline_keeps_connection(self):
         """A body that takes 2 s (within the deadline, which lowers the connection's idle
         timeout meanwhile) is served, and the kept-alive connection waits http.timeout_s
@@ -198,6 +230,41 @@ class RequestTimeout(vt.DaemonTestCase):
         self.assertEqual(statuses(out), [200], out)
         self.assertEqual(len(self.d.readings("slowok")), 1)
 
+
+class RequestTimeoutTls(unittest.TestCase):
+    def test_late_tls_body_closed_unanswered(self):
+        """On HTTPS (review of http69) a body trickling past http.request_timeout_s is closed
+        with no plain-text 408 written into the TLS stream (the client would read a garbled
+        record: WRONG_VERSION_NUMBER), counted, and HTTPS served after it."""
+        tmp = vt.mkdtemp()
+        cert, key = openssl_cert(tmp)
+        conf = vt.write_file(os.path.join(tmp, "vigild.conf"),
+                             "[http]\ntls_cert = %s\ntls_key = %s\ntimeout_s = 20\n"
+                             "request_timeout_s = 3\n" % (cert, key))
+        d = TlsVigild(cert, config=conf)
+        d.start()
+        try:
+            ctx = ssl.create_default_context(cafile=cert)
+            ctx.check_hostname = False
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.http_port), timeout=10),
+                                server_hostname="127.0.0.1")
+            try:
+                s.sendall(b"POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\n")
+                out, took, err = trickle(s)
+            finally:
+                s.close()
+            if isinstance(err, ssl.SSLError) and not isinstance(
+                    err, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+                self.fail("a TLS record garbled (plain bytes in the stream?): %r" % err)
+            self.assertEqual(out, b"")
+            self.assertLess(took, 7.0, "closed after %.1f s" % took)
+            self.assertGreaterEqual(took, 2.5)
+            st, _, body = d.get("/metrics")
+            self.assertEqual(st, 200)
+            self.assertEqual(vt.metric_in(body.decode(), "vigil_http_request_timeouts_total"), 1)
+            d.stop()
+        finally:
+            d.cleanup()
 
 class ConnectionLimits(vt.DaemonTestCase):
     CONFIG = "[http]\nmax_connections = 6\nmax_connections_per_ip = 2\n"
