@@ -427,6 +427,9 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     d->nch = (int)nch;
     detector_destroy(d->det);
     d->det = det;
+    d->inputs = 0; /* the saved detector's input set (pipeline__inputs_relearn compares it) */
+    for (int c = 0; c < d->nch; c++)
+        d->inputs |= (uint64_t)(detector_is_input(det, c) ? 1 : 0) << c;
     d->gen++;
     d->last_ts = last_ts;
     d->last_ms = -1; /* its arrival's row, if any, is read after (pipeline_arrivals.c) */
