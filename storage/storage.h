@@ -237,6 +237,7 @@ typedef struct store_stats {
     uint64_t ops_skipped; /* committed as no-ops: unknown device, or info not a JSON object */
     uint64_t ops_failed;  /* lost with a transaction that failed (disk full, I/O error) */
     uint64_t detector_saves_failed; /* of ops_failed, the store_detector_put ones */
+    uint64_t model_puts_failed;     /* of ops_failed, the store_model_put(_keep) ones */
     /* Retention sweeps (store_opts_t.retention_ms), committed since open. */
     uint64_t retention_chunks;           /* readings rows (chunks) deleted */
     uint64_t retention_points;           /* timestamps those rows held */
