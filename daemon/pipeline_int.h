@@ -966,6 +966,8 @@ int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
 /* The channels of d that its "inputs" attribute names (bit c: d->ch[c]), 0 when none or when
  * it names every channel (a device must score one: logged). Caller holds d->mu. */
 uint64_t pipeline__inputs_mask(const struct dev *d);
+/* The same from attributes attrs (JSON or NULL) and channel names ch[nch] of device name. */
+uint64_t pipeline__inputs_mask_of(const char *attrs, char *const *ch, int nch, const char *name);
 /* A PUT of attributes changed d's input set (d->inputs differs from pipeline__inputs_mask):
  * makes d's detector again with the new set (the device relearns, as at a new channel).
  * Caller holds d->mu. Returns 0, or ERR_NOMEM. */

@@ -110,6 +110,40 @@ class Inputs(unittest.TestCase):
         ans = self.put("press-2", {"inputs": ["pres", "sp"]})
         self.assertNotIn("warnings", ans)
 
+    def test_set_kept_across_restarts(self):
+        """The input set is the saved detector's after a clean stop (the same set PUT again
+        relearns nothing); one changed after the last save and lost in a crash is not restored
+        with the old set: the device learns again (before session 69's review, the saved
+        detector came back with sp alone while the attribute named sp and pres)."""
+        self.d.stop()
+        self.d.config = tp.make_config(tp.config_text(0, warmup=300))
+        self.d.start()
+        self.put("press-1", {"inputs": ["sp"]})
+        data = rows(1)
+        for k in range(0, 600, 100):
+            tp.post_readings(self.d, "press-1", data[k:k + 100],
+                             [T0 + 1000 * i for i in range(k, k + 100)], CH)
+            tp.wait_scored(self.d, "press-1", k + 100)
+            tp.wait_for("no training", lambda: not tp.models(self.d, "press-1")["training"], 60)
+        tp.wait_idle(self.d, "press-1")
+        tp.post_readings(self.d, "press-1", data[600:700],
+                         [T0 + 1000 * i for i in range(600, 700)], CH)
+        tp.wait_scored(self.d, "press-1", 700)
+        self.assertNotEqual(tp.status(self.d, "press-1")["state"], "learning")
+        self.d.restart()
+        self.put("press-1", {"inputs": ["sp"]})
+        self.assertNotEqual(tp.status(self.d, "press-1")["state"], "learning")
+        self.assertNotIn("press-1': its input channels changed", self.d.log())
+        # A new set, then a crash before any save: the old detector is not taken back.
+        self.put("press-1", {"inputs": ["sp", "pres"]})
+        self.d.kill()
+        self.d.start()
+        tp.post_readings(self.d, "press-1", data[700:800],
+                         [T0 + 1000 * i for i in range(700, 800)], CH)
+        tp.wait_for("press-1 learning",
+                    lambda: tp.status(self.d, "press-1")["state"] == "learning", 30)
+        self.assertIn("its saved detector was made with other input channels", self.d.log())
+
     def test_attribute_checked(self):
         for body, field in (({"inputs": "sp"}, "field 'inputs'"),
                             ({"inputs": [1]}, "field 'inputs[0]'"),
