@@ -282,6 +282,8 @@ struct dev {
     /* Monotonic time its newest reading was scored (first_settle). */
     int64_t scored_ns;
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
+    uint64_t inputs;       /* bit c: channel c is an input (the "inputs" attribute) in the detector
+                              made last (pipeline__inputs_mask at dev_reset_detector) */
     /* Anomaly events, oldest first; the last one may be active. Room for events_room, grown on
      * demand (pipeline__event_add) up to o.events: most devices never have one. */
     struct event *events;
@@ -961,6 +963,15 @@ int pipeline__ring_handoff(pipeline_t *p, struct dev *d, store_pred_cb cb);
  * as predictions are recorded). Caller holds d->mu. */
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
 
+/* The channels of d that its "inputs" attribute names (bit c: d->ch[c]), 0 when none or when
+ * it names every channel (a device must score one: logged). Caller holds d->mu. */
+uint64_t pipeline__inputs_mask(const struct dev *d);
+/* The same from attributes attrs (JSON or NULL) and channel names ch[nch] of device name. */
+uint64_t pipeline__inputs_mask_of(const char *attrs, char *const *ch, int nch, const char *name);
+/* A PUT of attributes changed d's input set (d->inputs differs from pipeline__inputs_mask):
+ * makes d's detector again with the new set (the device relearns, as at a new channel).
+ * Caller holds d->mu. Returns 0, or ERR_NOMEM. */
+int pipeline__inputs_relearn(pipeline_t *p, struct dev *d);
 /* Sets d's channel limits from d->attrs and rebuilds its limit states (pipeline_limits.c): an
  * alarm whose limit went ends with an "ok" message; the new limits are judged at d's next
  * scored reading. Caller holds d->mu. */

@@ -794,6 +794,10 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
     free(d->attrs);
     d->attrs = copy;
     pipeline__apply_limits(p, d);
+    if (pipeline__inputs_relearn(p, d))
+        log_warn("pipeline: device '%s': its input channels changed but its detector could not "
+                 "be made again: out of memory",
+                 d->name);
     atomic_store_explicit(&d->deleted, 0, memory_order_relaxed); /* PUT again */
     pthread_mutex_unlock(&d->mu);
 }

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -129,13 +130,32 @@ def mkdtemp(prefix="vigil-it-"):
 
 def free_ports(n):
     """n distinct free loopback TCP ports (bind port 0 n times, holding every socket until all
-    are chosen: one at a time, the kernel may hand out the same port twice)."""
+    are chosen: one at a time, the kernel may hand out the same port twice). With
+    VIGIL_IT_PORTS=LO-HI in the environment (a machine shared by several test runs, each given
+    its own range), only ports in that range are bound, from a random place in it."""
     socks = []
+    span = os.environ.get("VIGIL_IT_PORTS")
     try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(s)
-            s.bind(("127.0.0.1", 0))
+        if span:
+            lo, hi = (int(x) for x in span.split("-"))
+            start = random.randrange(lo, hi + 1)
+            for k in range(hi - lo + 1):
+                if len(socks) == n:
+                    break
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    s.bind(("127.0.0.1", lo + (start - lo + k) % (hi - lo + 1)))
+                except OSError:
+                    s.close()
+                    continue
+                socks.append(s)
+            if len(socks) < n:
+                raise OSError("VIGIL_IT_PORTS %s: fewer than %d free ports" % (span, n))
+        else:
+            for _ in range(n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", 0))
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
