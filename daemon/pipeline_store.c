@@ -652,14 +652,24 @@ static void refeed(pipeline_t *p, struct dev *d, int64_t last_ts, int have_det)
 {
     struct refeed rf = {.device = d->name};
     batch_init(&rf.b);
-    store_query_t q = {.device = d->name, .from_ms = last_ts + 1, .to_ms = VTIME_MAX_MS + 1};
+    /* A damaged chunk is left out, as a training's window leaves it (the store logs it, naming
+     * the device and its range): it dropped the device's whole catch-up (review of chk69). */
+    store_query_t q = {.device = d->name,
+                       .from_ms = last_ts + 1,
+                       .to_ms = VTIME_MAX_MS + 1,
+                       .skip_damaged = 1};
     if (!have_det) {
         /* Newest first, then reversed into time order. */
         q.from_ms = VTIME_MIN_MS;
         q.limit = (size_t)p->o.det.history;
         q.desc = 1;
     }
-    if (store_query(p->store, &q, on_point, &rf) == 0 && rf.b.npoints > 0) {
+    const int rc = store_query(p->store, &q, on_point, &rf);
+    if (rc != 0) /* said: the detector resumes without the readings it missed */
+        log_warn("pipeline: device '%s': re-reading its stored readings at the start failed "
+                 "(%s): its detector goes on without them",
+                 d->name, err_str(rc));
+    if (rc == 0 && rf.b.npoints > 0) {
         if (q.desc) {
             for (size_t i = 0, j = rf.b.npoints - 1; i < j; i++, j--) {
                 batch_point_t t = rf.b.points[i];

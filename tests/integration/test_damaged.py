@@ -79,6 +79,30 @@ class Damaged(unittest.TestCase):
         self.assertEqual(len(re.findall("damaged readings chunk of " + re.escape(where),
                                         d.log())), 1, d.log())
 
+    def test_catch_up_leaves_a_damaged_chunk_out(self):
+        """The start re-reads a device's stored readings into its detector (all its history when
+        no detector was saved); a damaged chunk among them dropped the whole re-read, unsaid
+        (review of chk69). Now the chunk is left out, as a training's window leaves it: the
+        sound chunk's 10 readings are scored (on the branch before: none)."""
+        d = self.d
+        d.start()
+        lines = ["pump temp=%d.5 %d" % (20 + i % 5, T0 + i * 1000) for i in range(N)]
+        lines += ["pump temp=30.25 %d" % (T0 + 2 * 3600 * 1000 + i) for i in range(10)]
+        self.assertEqual(d.write_lp("\n".join(lines) + "\n", precision="ms").status, 204)
+        d.stop()
+        db = sqlite3.connect(d.db_path)
+        t0, data = db.execute("SELECT t0, data FROM readings ORDER BY t0 LIMIT 1").fetchone()
+        data = bytearray(data)
+        data[len(data) // 2] ^= 0x10
+        db.execute("UPDATE readings SET data = ? WHERE t0 = ?", (bytes(data), t0))
+        db.execute("DELETE FROM detectors")  # no saved detector: its history is re-read
+        db.commit()
+        db.close()
+        d.start()
+        st = d.get_json("/v1/devices/pump/status")
+        self.assertEqual(st.get("readings_scored"), 10, st)
+        self.assertIn('damaged readings chunk of device "pump"', d.log())
+
     def test_damaged_event_details_and_limit(self):
         """read68b 4: an event whose stored details (the row's info JSON) are cut vanished from
         the listing unsaid, and a stored limit that is not a number was dropped unsaid (the
