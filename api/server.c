@@ -92,7 +92,7 @@ void api_opts_default(api_opts_t *o)
     o->threads = 4;
     o->io_nice = 0;
     o->max_body = 32u << 20;
-    o->max_inflight = 256u << 20;
+    o->max_inflight = 512u << 20;
     o->max_batch = 100000;
     o->max_conns = 1024;
     o->max_conns_ip = 256;

@@ -142,7 +142,7 @@ void config_default(config_t *c)
     snprintf(c->http_listen, sizeof c->http_listen, "127.0.0.1:8470");
     c->http_threads = 4;
     c->max_body_bytes = 32u << 20;
-    c->max_inflight_bytes = 256u << 20;
+    c->max_inflight_bytes = 512u << 20;
     c->max_batch = 100000;
     c->max_connections = 1024;
     c->max_connections_per_ip = 256;
