@@ -362,6 +362,9 @@ typedef struct api_opts {
                                (1-99; needs CAP_SYS_NICE or RLIMIT_RTPRIO); 0: as the process */
     size_t max_body;        /* bytes of a request body, after gzip decoding; else 413 */
     size_t max_batch;       /* items (JSON) or lines (line protocol) per request; else 413 */
+    size_t max_inflight;    /* bytes all request bodies hold together, raw, inflated and their
+                               JSON trees (api/bodymem.c); past it 503 (or 413 for one that
+                               alone is larger); 0: no bound */
     unsigned max_conns;     /* connections in total */
     unsigned max_conns_ip;  /* connections from one IP address; 0: no limit */
     size_t max_header;      /* bound on the request line and headers (431 or 414 past it) */
@@ -424,6 +427,10 @@ void api_stop(api_server_t *srv);
  * afterwards use the new values; running ones keep those they started with. */
 void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit,
                     size_t max_scan_points, int64_t query_timeout_ms, size_t max_attrs);
+
+/* Any thread. Changes http.max_inflight_bytes (api_opts_t's max_inflight): requests that start
+ * afterwards use the new bound. */
+void api_set_max_inflight(api_server_t *srv, size_t bytes);
 
 /* Any thread. Replaces the tokens (a reload): requests checked afterwards use the new set.
  * Takes ownership of auth (NULL: no authentication from now on) and frees the old set. */

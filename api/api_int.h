@@ -90,6 +90,9 @@ struct api_server {
     /* Limits a reload may change (api_set_limits); each request copies them when it starts. */
     atomic_size_t max_body, max_batch, max_query_limit, max_scan_points;
     atomic_size_t max_attrs; /* read by a PUT of a device's attributes when it checks them */
+    /* http.max_inflight_bytes (0: no bound), and the bytes the requests in flight hold for
+     * their bodies now: raw, inflated and their JSON trees' estimate (bodymem.c). */
+    atomic_size_t max_inflight, body_held;
     atomic_int_fast64_t query_timeout_ms;
     atomic_uint_fast64_t query_timeouts; /* /query answers cut by http.query_timeout */
     atomic_uint_fast64_t accept_errors;  /* libmicrohttpd's "Error accepting" log lines */
@@ -193,7 +196,8 @@ typedef struct api_request {
     size_t len, cap;
     int too_large; /* body exceeded max_body: discard the rest, answer 413 */
     int body_oom;  /* no memory to keep the body: discard the rest, answer 503 */
-    int refused;   /* began while the server stops: the body is discarded, the answer a 503 */
+    int refused;   /* began while the server stops, or its body passed http.max_inflight_bytes
+                    * (bodymem.c): the body is discarded, the answer a 503 (or 413) */
     int close;     /* its head was malformed: the answer says Connection: close */
     /* Its connection's idle timeout is below http.timeout_s, for http.request_timeout_s
      * (server.c's request_late): set back once the body is whole. */
@@ -201,7 +205,9 @@ typedef struct api_request {
     int many_args; /* its URL had more than API_URL_MAX_ARGS parameters (head.c api__uri_seen) */
     int uncounted; /* an event stream, out of srv->inflight once its response is queued */
     /* The server's live limits when the request started: one request sees one set. */
-    size_t max_body, max_batch, max_query_limit, max_scan_points;
+    size_t max_body, max_batch, max_query_limit, max_scan_points, max_inflight;
+    /* Bytes of srv->body_held this request holds (bodymem.c), and the most it held. */
+    size_t held, held_peak;
     int64_t query_timeout_ms; /* http.query_timeout (0: none), from the statements' start */
     /* CLOCK_MONOTONIC µs by which the request's waits for the store end (the InfluxQL query's
      * deadline, set as its statements start); 0: the store's own bound (every other route). */
@@ -427,8 +433,18 @@ int api__admit(api_request_t *r, batch_t *b, parse_errors_t *errs);
  * ERR_UNPUBLISHED, ERR_RESOURCE, ERR_LOCKED and ERR_CLOSED, 507 for ERR_NOSPACE). */
 void api__backend_error(api_request_t *r, int err, const char *what);
 
-/* Decodes the request body into *body and *len, inflating gzip when Content-Encoding says so.
- * Returns 0; or sets the response (413 / 415 / 400) and returns -1. */
+/* The bound on request bodies' memory over all requests (bodymem.c, http.max_inflight_bytes).
+ * api__mem_take charges n bytes the request is about to allocate: 0, or -1 with the answer set
+ * (413 when its own charges alone would pass the bound, 503 with Retry-After when the others'
+ * leave no room now). api__mem_give gives n of them back; api__mem_end gives back the rest
+ * (the completion callback) and trims the heap after a large request. Any thread. */
+int api__mem_take(api_request_t *r, size_t n);
+void api__mem_give(api_request_t *r, size_t n);
+void api__mem_end(api_request_t *r);
+
+/* Decodes the request body into *body and *len, inflating gzip when Content-Encoding says so
+ * (the inflated copy charged to api__mem_take as it grows). Returns 0; or sets the response
+ * (413 / 415 / 400 / 503) and returns -1. */
 int api__request_body(api_request_t *r, char **body, size_t *len, int *owned);
 
 /* Reads a JSON body: decoded by api__request_body (gzip inflated), a leading UTF-8 byte order

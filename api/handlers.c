@@ -164,6 +164,18 @@ void api__h_readings_post(api_request_t *r)
             free(body);
         return;
     }
+    /* Before jansson builds anything: the item count (a pre-scan), then the tree's memory
+     * charged (http.max_inflight_bytes), given back once the parse has freed it. */
+    size_t items;
+    const size_t tree = json_tree_bytes(body, len, &items);
+    if ((r->max_batch > 0 && items > r->max_batch) || api__mem_take(r, tree)) {
+        if (r->status == 0)
+            api__error(r, 413, "batch holds more than %zu items (the limit); split it",
+                       r->max_batch);
+        if (owned)
+            free(body);
+        return;
+    }
     batch_t b;
     batch_init(&b);
     parse_errors_t *errs = calloc(1, sizeof *errs);
@@ -172,6 +184,7 @@ void api__h_readings_post(api_request_t *r)
     int rc = errs ? parse_json_readings(&b, body, len, vtime_stamp_ms(), r->max_batch, &nitems,
                                         errs, msg, sizeof msg)
                   : ERR_NOMEM;
+    api__mem_give(r, tree);
     if (owned)
         free(body);
     if (rc == ERR_INVAL) {

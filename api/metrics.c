@@ -113,6 +113,18 @@ void api__h_metrics(api_request_t *r)
                 "closes.\n"
                 "# TYPE vigil_http_connections_max gauge\nvigil_http_connections_max %u\n",
                 atomic_load(&srv->connections), srv->opts.max_conns);
+    /* srv->body_held (bodymem.c) against http.max_inflight_bytes: what a stuck or leaked
+     * charge would show as (every write then a 503), and how near the bound a load runs. */
+    sbuf_printf(&b,
+                "# HELP vigil_http_body_bytes Bytes the requests in flight hold for their bodies "
+                "(raw, gzip-inflated, a JSON tree's estimate), counted against "
+                "http.max_inflight_bytes.\n"
+                "# TYPE vigil_http_body_bytes gauge\nvigil_http_body_bytes %zu\n"
+                "# HELP vigil_http_body_bytes_max http.max_inflight_bytes (0: no bound); a "
+                "request past it is a 503.\n"
+                "# TYPE vigil_http_body_bytes_max gauge\nvigil_http_body_bytes_max %zu\n",
+                atomic_load(&srv->body_held),
+                atomic_load_explicit(&srv->max_inflight, memory_order_relaxed));
     sbuf_printf(
         &b,
         "# HELP vigil_http_query_timeouts_total /query answers cut short by "

@@ -194,6 +194,40 @@ static int item_add(batch_t *b, json_t *item, uint32_t index, int64_t now_ms, pa
     return 0;
 }
 
+size_t json_tree_bytes(const char *body, size_t len, size_t *items)
+{
+    size_t bytes = len, top = 0, depth = 0;
+    int array_root = 0, in_value = 0; /* in_value: inside a number or literal's letters */
+    for (size_t i = 0; i < len; i++) {
+        const char c = body[i];
+        if (c == '"') { /* a string or key: one value; skip to its closing quote */
+            bytes += JSON_TREE_STRING_BYTES;
+            top += depth == 1 && array_root;
+            for (i++; i < len && body[i] != '"'; i++)
+                i += body[i] == '\\';
+            in_value = 0;
+        } else if (c == '{' || c == '[') {
+            bytes += c == '{' ? JSON_TREE_OBJECT_BYTES : JSON_TREE_ARRAY_BYTES;
+            top += depth == 1 && array_root;
+            if (depth == 0 && c == '[')
+                array_root = 1;
+            depth++;
+            in_value = 0;
+        } else if (c == '}' || c == ']') {
+            depth -= depth > 0;
+            in_value = 0;
+        } else if (c == ',' || c == ':' || c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            in_value = 0;
+        } else if (!in_value) { /* a number, true, false or null begins */
+            bytes += JSON_TREE_SCALAR_BYTES;
+            top += depth == 1 && array_root;
+            in_value = 1;
+        }
+    }
+    *items = array_root ? top : 1;
+    return bytes;
+}
+
 void parse_json_errmsg(char *buf, size_t size, const json_error_t *jerr, const char *suffix)
 {
     /* jansson's own words name its flag ("\\u0000 is not allowed without JSON_ALLOW_NUL"), which

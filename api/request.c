@@ -408,17 +408,25 @@ void api__json_num(sbuf_t *b, double v)
 }
 
 /* Inflates a gzip body (one member, or several concatenated as `cat a.gz b.gz` makes) into a
- * new buffer of at most max bytes in all. Returns 0, 1 when too large, or -1 when the body is
- * not valid gzip. */
-static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outlen)
+ * new buffer of at most max bytes in all, each growth of it charged to r (api__mem_take).
+ * Returns 0, 1 when too large, 2 when the charge was refused (r's answer set; what it took is
+ * given back), or -1 when the body is not valid gzip. */
+static int gunzip(api_request_t *r, const char *in, size_t n, size_t max, char **out,
+                  size_t *outlen)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
         return -1;
     size_t cap = n * 4 + 1024 < max + 1 ? n * 4 + 1024 : max + 1;
-    char *buf = malloc(cap);
-    int rc = -1;
+    size_t charged = 0;
+    char *buf = NULL;
+    int rc = 2;
+    if (api__mem_take(r, cap))
+        goto done;
+    charged = cap;
+    rc = -1;
+    buf = malloc(cap);
     if (buf == NULL)
         goto done;
     /* Bytes inflated so far, over all members: z.total_out restarts at 0 with each member
@@ -449,6 +457,11 @@ static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outl
                 goto done;
             }
             size_t ncap = cap * 2 < max + 1 ? cap * 2 : max + 1;
+            if (api__mem_take(r, ncap - cap)) {
+                rc = 2;
+                goto done;
+            }
+            charged += ncap - cap;
             char *nb = realloc(buf, ncap);
             if (nb == NULL)
                 goto done;
@@ -463,6 +476,8 @@ static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outl
     buf = NULL;
 done:
     free(buf);
+    if (rc != 0)
+        api__mem_give(r, charged);
     inflateEnd(&z);
     return rc;
 }
@@ -481,7 +496,9 @@ int api__request_body(api_request_t *r, char **body, size_t *len, int *owned)
         api__error(r, 415, "Content-Encoding '%s' is not supported (use gzip or identity)", enc);
         return -1;
     }
-    int rc = gunzip(r->body ? r->body : "", r->len, r->max_body, body, len);
+    int rc = gunzip(r, r->body ? r->body : "", r->len, r->max_body, body, len);
+    if (rc == 2)
+        return -1;
     if (rc == 1) {
         api__error(r, 413, "request body exceeds %zu bytes after gzip decoding", r->max_body);
         return -1;
@@ -492,6 +509,15 @@ int api__request_body(api_request_t *r, char **body, size_t *len, int *owned)
     }
     *owned = 1;
     return 0;
+}
+
+/* Charges the tree jansson would build from the len JSON bytes at body (json_tree_bytes) before
+ * it is built: 0, or -1 with the answer set (api__mem_take's 413 or 503). The charge stays
+ * until the request completes. */
+static int json_charge(api_request_t *r, const char *body, size_t len)
+{
+    size_t items;
+    return api__mem_take(r, json_tree_bytes(body, len, &items));
 }
 
 int api__json_body(api_request_t *r, json_t **v, json_error_t *jerr)
@@ -507,8 +533,12 @@ int api__json_body(api_request_t *r, json_t **v, json_error_t *jerr)
         rc = -1;
     } else if (!json_body_blank(body, len)) { /* a mark or blanks alone are no body */
         const size_t bom = json_bom_len(body, len);
-        *v = json_loadb(body + bom, len - bom, 0, jerr);
-        rc = *v == NULL;
+        if (json_charge(r, body + bom, len - bom)) {
+            rc = -1;
+        } else {
+            *v = json_loadb(body + bom, len - bom, 0, jerr);
+            rc = *v == NULL;
+        }
     }
     if (owned)
         free(body);

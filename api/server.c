@@ -92,6 +92,7 @@ void api_opts_default(api_opts_t *o)
     o->threads = 4;
     o->io_nice = 0;
     o->max_body = 32u << 20;
+    o->max_inflight = 512u << 20;
     o->max_batch = 100000;
     o->max_conns = 1024;
     o->max_conns_ip = 256;
@@ -426,6 +427,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->url = url;
         r->start_us = vtime_mono_us();
         r->max_body = atomic_load_explicit(&srv->max_body, memory_order_relaxed);
+        r->max_inflight = atomic_load_explicit(&srv->max_inflight, memory_order_relaxed);
         r->max_batch = atomic_load_explicit(&srv->max_batch, memory_order_relaxed);
         r->max_query_limit = atomic_load_explicit(&srv->max_query_limit, memory_order_relaxed);
         r->max_scan_points = atomic_load_explicit(&srv->max_scan_points, memory_order_relaxed);
@@ -489,8 +491,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             size_t cap = r->cap ? r->cap : 16384;
             while (cap < r->len + n)
                 cap *= 2;
+            /* Over http.max_inflight_bytes (bodymem.c): what it holds is freed, the rest is
+             * discarded, and the 413 or 503 is sent once the body is read, as the stop's. */
+            if (api__mem_take(r, cap - r->cap)) {
+                free(r->body);
+                r->body = NULL;
+                api__mem_give(r, r->cap);
+                r->len = r->cap = 0;
+                r->refused = 1;
+                return MHD_YES;
+            }
             char *p = realloc(r->body, cap + 1);
             if (p == NULL) { /* the rest is discarded, as a too large one's (handle answers) */
+                api__mem_give(r, cap - r->cap);
                 r->body_oom = r->too_large = 1;
                 return MHD_YES;
             }
@@ -542,6 +555,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->body);
     free(r->iq_mp);
     free(r->resp);
+    api__mem_end(r); /* after the frees: it may trim the heap */
     int counted = !r->uncounted;
     free(r);
     *con_cls = NULL;
@@ -762,6 +776,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     }
     api_set_limits(srv, opts->max_body, opts->max_batch, opts->max_query_limit,
                    opts->max_scan_points, opts->query_timeout_ms, opts->max_attrs);
+    api_set_max_inflight(srv, opts->max_inflight);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)

@@ -55,6 +55,7 @@ static const struct setting settings[] = {
     S("http", "threads", K_INT, http_threads, 1, 64),
     S("http", "rt_priority", K_INT, http_rt_priority, 0, 99),
     S("http", "max_body_bytes", K_SIZE, max_body_bytes, 1024, 1LL << 30),
+    S("http", "max_inflight_bytes", K_SIZE, max_inflight_bytes, 0, 1LL << 40),
     S("http", "max_batch", K_SIZE, max_batch, 1, 10000000),
     S("http", "max_connections", K_INT, max_connections, 1, 100000),
     S("http", "max_connections_per_ip", K_INT, max_connections_per_ip, 0, 100000),
@@ -143,6 +144,7 @@ void config_default(config_t *c)
     snprintf(c->http_listen, sizeof c->http_listen, "127.0.0.1:8470");
     c->http_threads = 4;
     c->max_body_bytes = 32u << 20;
+    c->max_inflight_bytes = 512u << 20;
     c->max_batch = 100000;
     c->max_connections = 1024;
     c->max_connections_per_ip = 256;
@@ -852,7 +854,7 @@ static const char *const live_settings[] = {
     "storage.max_devices",      "storage.max_channels_per_device",
     "storage.max_attrs_bytes",  "storage.snapshots_keep",
     "storage.snapshot_every",   "storage.max_ahead",
-    "storage.retention",
+    "storage.retention",        "http.max_inflight_bytes",
 };
 
 int config_is_live(const char *section, const char *key)

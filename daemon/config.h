@@ -18,6 +18,7 @@ typedef struct config {
     int http_threads;
     int http_rt_priority;
     size_t max_body_bytes;
+    size_t max_inflight_bytes; /* all request bodies together (api/bodymem.c); 0: no bound */
     size_t max_batch;
     unsigned max_connections;
     unsigned max_connections_per_ip;

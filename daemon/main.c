@@ -283,6 +283,7 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     log_set_level(d->cfg.log_level);
     api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points,
                    d->cfg.max_scan_points, d->cfg.query_timeout_ms, d->cfg.max_attrs_bytes);
+    api_set_max_inflight(d->api, d->cfg.max_inflight_bytes);
     /* Open event streams follow the new bounds from their next message or keep-alive check. */
     api_events_set_limits(d->events, d->cfg.events_max_unsent,
                           events_keepalive(&d->cfg, d->cfg.events_keepalive_ms != keepalive_was));
@@ -650,6 +651,7 @@ int main(int argc, char **argv)
     ao.io_nice = d.cfg.ingest_nice;
     ao.rt_priority = d.cfg.http_rt_priority;
     ao.max_body = d.cfg.max_body_bytes;
+    ao.max_inflight = d.cfg.max_inflight_bytes;
     ao.max_batch = d.cfg.max_batch;
     ao.max_conns = d.cfg.max_connections;
     ao.max_conns_ip = d.cfg.max_connections_per_ip;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,10 +550,51 @@ static void test_json_errmsg_cut(void **state)
     }
 }
 
+/* json_tree_bytes (session 69): the items of a top-level array, strings' brackets, commas and
+ * escaped quotes not counted; and an estimate at least what jansson allocates (glibc's
+ * mallinfo2 around json_loadb; a sanitizer's allocator reports 0, which passes trivially). */
+static void test_json_tree_bytes(void **state)
+{
+    (void)state;
+    size_t items;
+    const char *b = "[{\"device\":\"a,[b\\\"]\",\"values\":{\"x\":1}}, 2 ,[3,[4]],\"s\\\\\",null]";
+    json_tree_bytes(b, strlen(b), &items);
+    assert_int_equal(items, 5);
+    json_tree_bytes("{\"a\":[1,2,3]}", 13, &items);
+    assert_int_equal(items, 1);
+    json_tree_bytes("[]", 2, &items);
+    assert_int_equal(items, 0);
+    static const char *const shapes[] = {
+        "1", "{\"device\":\"pump-7\",\"values\":{\"t\":71.5}}", "\"str\"", "[]", "{}", "true"};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        sbuf_t body;
+        sbuf_init(&body);
+        sbuf_append(&body, "[", 1);
+        for (int i = 0; i < 20000; i++) {
+            sbuf_append(&body, i ? "," : "", i ? 1 : 0);
+            sbuf_append(&body, shapes[k], strlen(shapes[k]));
+        }
+        sbuf_append(&body, "]", 1);
+        assert_false(body.oom);
+        const size_t est = json_tree_bytes(body.data, body.len, &items);
+        assert_int_equal(items, 20000);
+        struct mallinfo2 m0 = mallinfo2();
+        json_t *v = json_loadb(body.data, body.len, JSON_DECODE_INT_AS_REAL, NULL);
+        struct mallinfo2 m1 = mallinfo2();
+        assert_non_null(v);
+        const size_t used = (m1.uordblks + m1.hblkhd) - (m0.uordblks + m0.hblkhd);
+        if (used > est)
+            fail_msg("%s: jansson took %zu bytes, estimated %zu", shapes[k], used, est);
+        json_decref(v);
+        sbuf_deinit(&body);
+    }
+}
+
 const struct CMUnitTest parse_json_tests[] = {
     cmocka_unit_test(test_json_object),      cmocka_unit_test(test_json_ts),
     cmocka_unit_test(test_json_item_errors), cmocka_unit_test(test_json_partial),
     cmocka_unit_test(test_json_limit),       cmocka_unit_test(test_json_bad_body),
     cmocka_unit_test(test_json_errmsg),      cmocka_unit_test(test_json_errmsg_cut),
+    cmocka_unit_test(test_json_tree_bytes),
 };
 const size_t parse_json_count = sizeof parse_json_tests / sizeof parse_json_tests[0];
