@@ -67,8 +67,9 @@ int detector_job_set_pooled(detector_job_t *job, const float *rows, const int *l
  * not an error: the LSTM just does not compete). */
 int detector_job_run(detector_job_t *job);
 
-/* The flag detector_job_run's LSTM training reads between minibatches (model_train_cancellable;
- * NULL, the default: never read): once it is nonzero the run stops and returns ERR_CLOSED, the
+/* The flag detector_job_run reads between the LSTM training's minibatches (model_train_cancellable;
+ * NULL, the default: never read) and every 256 rows of the validation and calibration runs that
+ * follow: once it is nonzero the run stops and returns ERR_CLOSED, the
  * job not run (apply refuses it; destroy it). Borrowed; must outlive the run. Any thread, before
  * the run. */
 void detector_job_set_cancel(detector_job_t *job, const atomic_int *cancel);

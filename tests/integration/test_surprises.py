@@ -50,7 +50,11 @@ class SameTimestamp(vt.DaemonTestCase):
         s = tp.wait_scored(self.d, "j1", 2)
         self.assertEqual(s["readings_scored"], 2, s)
         self.assertEqual(s["readings_not_scored_out_of_order"], 0, s)
-        self.assertEqual(s["latest"], {"x": 8.0, "y": 6.0, "z": 4.0}, s)
+        # z is in the first (merged) reading only: the newest lacks it, so it is null (session
+        # 69: not its stale 4.0 as if current), last seen at T0.
+        self.assertEqual(s["latest"], {"x": 8.0, "y": 6.0, "z": None}, s)
+        self.assertEqual([(m["channel"], m["last_seen_ts"]) for m in s["missing_channels"]],
+                         [("z", T0)], s)
         # The detector saw the merged reading: x = 3 is what it carried to the next one.
         pts = self.d.get_json("/v1/devices/j1/predictions")["points"]
         self.assertEqual([p["ts"] for p in pts], [T0, T0 + 1000], pts)
@@ -181,6 +185,58 @@ class Learning(vt.DaemonTestCase):
         # The forecast has none either: 409 (unchanged).
         st, _, body = self.d.get("/v1/devices/p1/forecast")
         self.assertEqual(st, 409, body)
+
+
+class MissingChannel(vt.DaemonTestCase):
+    """read69b's finding 3: a sensor that stopped reporting was imputed forever, the device
+    normal, with no line, metric or field saying so, and "latest" showed its stale value as
+    current. Now: "latest" null and "missing_channels" (readings in a row without it, when it
+    was last reported), a warn line and vigil_device_channels_missing once 10 readings lacked
+    it, an info line when it is reported again."""
+
+    def send(self, dev, k0, k1, channels):
+        items = [{"device": dev, "ts": T0 + 1000 * k,
+                  "values": {c: float(k % 5 + i) for i, c in enumerate(channels)}}
+                 for k in range(k0, k1)]
+        r = self.d.post_json(items)
+        self.assertEqual(r.status, 200, r)
+        return tp.wait_scored(self.d, dev, k1)
+
+    def gauge(self, dev):
+        return self.d.metric('vigil_device_channels_missing{device="%s"}' % dev)
+
+    def test_missing_channel_said(self):
+        dev = "miss-1"
+        s = self.send(dev, 0, 20, ["x", "y"])
+        self.assertEqual(s["missing_channels"], [], s)
+        self.assertEqual(s["latest"], {"x": 4.0, "y": 5.0}, s)
+        # 5 readings without y: imputed and listed, not yet missing (no line, no series).
+        s = self.send(dev, 20, 25, ["x"])
+        self.assertEqual(s["latest"], {"x": 4.0, "y": None}, s)
+        self.assertEqual(s["imputed_channels"], ["y"], s)
+        self.assertEqual(s["missing_channels"], [
+            {"channel": "y", "readings_missing": 5, "missing": False,
+             "last_seen_ts": T0 + 19000, "last_seen": "2025-12-06T05:46:59.000Z"}], s)
+        self.assertIsNone(self.gauge(dev))
+        self.assertNotIn("channel 'y' missing", self.d.log())
+        # 10 in a row: missing, said once, counted in /metrics.
+        s = self.send(dev, 25, 40, ["x"])
+        self.assertEqual(s["missing_channels"][0]["readings_missing"], 20, s)
+        self.assertTrue(s["missing_channels"][0]["missing"], s)
+        self.assertEqual(s["state"], "learning", s)
+        said = tp.logged(self.d, r" warn  pipeline: device 'miss-1': channel 'y' missing from "
+                         r"its last 10 readings \(last reported 2025-12-06T05:46:59.000Z\)", 1)
+        self.assertEqual(len(said), 1, self.d.log()[-3000:])
+        self.assertEqual(self.gauge(dev), 1.0)
+        # Reported again: the info line, the status and /metrics back to none.
+        s = self.send(dev, 40, 42, ["x", "y"])
+        self.assertEqual(s["missing_channels"], [], s)
+        self.assertEqual(s["latest"], {"x": 1.0, "y": 2.0}, s)
+        back = tp.logged(self.d, r" info  pipeline: device 'miss-1': channel 'y' reported again "
+                         r"after 20 readings without it", 1)
+        self.assertEqual(len(back), 1, self.d.log()[-3000:])
+        self.assertIsNone(self.gauge(dev))
+        self.assertEqual(self.d.log().count("channel 'y' missing from"), 1)
 
 
 class NdjsonContentType(vt.DaemonTestCase):
