@@ -828,6 +828,9 @@ void pipeline_forget(pipeline_t *p, const char *device)
     pipeline__events_clear(d);
     pipeline__maint_clear(d);
     d->next_event_id = 0;
+    /* Its /metrics counter too: the same name put again starts from 0, as a new device (session
+     * 69: the deleted device's count went on; a reset is what Prometheus' increase() expects). */
+    d->events_opened = 0;
     pipeline__ring_deinit(&d->ring);
     memset(d->last_x, 0, sizeof d->last_x);
     pipeline__missing_init(d);

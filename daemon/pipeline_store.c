@@ -241,6 +241,7 @@ void pipeline__durable_begin(pipeline_t *p, struct pipeline_durable *w)
         store_stats_t st;
         store_stats_get(p->store, &st);
         w->failed = st.detector_saves_failed;
+        w->models = st.model_puts_failed;
     }
 }
 
@@ -248,6 +249,12 @@ void pipeline__durable_saved(struct pipeline_durable *w, int save_rc)
 {
     if (w->rc == 0 || (w->rc == ERR_AGAIN && save_rc != 0)) /* a failure outranks a deferral */
         w->rc = save_rc;
+}
+
+void pipeline__durable_version(struct pipeline_durable *w, int put_rc)
+{
+    w->versions = 1;
+    pipeline__durable_saved(w, put_rc);
 }
 
 int pipeline__durable_end(pipeline_t *p, const struct pipeline_durable *w)
@@ -259,7 +266,8 @@ int pipeline__durable_end(pipeline_t *p, const struct pipeline_durable *w)
     store_stats_get(p->store, &st);
     if (w->rc && w->rc != ERR_AGAIN)
         return w->rc;
-    if (rc == 0 && st.detector_saves_failed != w->failed) /* lost with an earlier commit */
+    if (rc == 0 && (st.detector_saves_failed != w->failed ||
+                    (w->versions && st.model_puts_failed != w->models))) /* lost with a commit */
         rc = st.commit_last_err ? st.commit_last_err : ERR_IO;
     return rc ? rc : w->rc;
 }
