@@ -325,9 +325,12 @@ struct dev {
     char *attrs; /* owned JSON object text of the device's attributes, or NULL */
     /* The channels its newest readings lacked (pipeline_missing.c): miss_run[c] readings in a
      * row without channel c (0: the newest had it), seen_ts[c] the newest reading that had it
-     * (-1: none since the start), missing bit c once miss_run[c] reached PIPE_MISSING_AFTER. */
+     * (-1: none since the start), miss_base the first reading noted since the start (-1: none),
+     * missing bit c once miss_run[c] reached PIPE_MISSING_AFTER and PIPE_MISSING_MS passed
+     * since seen_ts[c] (or miss_base). */
     uint32_t miss_run[DETECTOR_MAX_CHANNELS];
     int64_t seen_ts[DETECTOR_MAX_CHANNELS];
+    int64_t miss_base;
     uint64_t missing;
     uint64_t skipped_old;
     uint64_t skipped_future; /* readings stamped beyond PIPE_FUTURE_MS: since the start, unsaved */
@@ -906,8 +909,12 @@ struct json_t *pipeline__maint_status(struct dev *d);
 /* Frees d's maintenance periods and their notes. Caller holds d->mu, or d is not shared. */
 void pipeline__maint_clear(struct dev *d);
 
-/* A channel lacking from this many scored readings in a row is missing (pipeline_missing.c). */
+/* A channel lacking from this many scored readings in a row, over at least PIPE_MISSING_MS of
+ * the readings' time since its last one, is missing (pipeline_missing.c). The time keeps a
+ * channel another source sends less often into the same device (Telegraf inputs at different
+ * intervals) from being told missing between its readings. */
 #define PIPE_MISSING_AFTER 10
+#define PIPE_MISSING_MS 300000
 /* Forgets which channels d lacked: none missing, none seen. Caller holds d->mu, or d is not
  * shared. */
 void pipeline__missing_init(struct dev *d);

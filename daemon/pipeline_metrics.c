@@ -282,10 +282,10 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     /* Only the devices with a missing channel have a series (VigilChannelMissing). */
     sbuf_printf(out,
                 "# HELP vigil_device_channels_missing Channels of the device missing from "
-                "its last %d readings or more (imputed: their last value carried forward), "
+                "its last %d readings or more, over %d minutes (imputed: their last value carried forward), "
                 "listed also beyond http.metrics_max_devices; no series while none is.\n"
                 "# TYPE vigil_device_channels_missing gauge\n",
-                PIPE_MISSING_AFTER);
+                PIPE_MISSING_AFTER, PIPE_MISSING_MS / 60000);
     sbuf_append(out, mis.data ? mis.data : "", mis.len);
     if (st.oom || ver.oom || seen.oom || mnt.oom || lim.oom || evs.oom || lik.oom || mis.oom)
         out->oom = 1; /* the exposition would lack lines: fail the scrape as a whole */

@@ -8,7 +8,8 @@
  * d->missing): a warn line says so once, an info line once it is reported again, and /metrics'
  * vigil_device_channels_missing counts a device's missing channels. The status lists every
  * channel the newest reading lacked (pipeline__missing_json), with its newest reading's time,
- * and its "latest" is null for those. The counts are in memory only: after a restart they
+ * and its "latest" is null for the missing ones (a channel sent less often keeps its value
+ * there between its readings). The counts are in memory only: after a restart they
  * start at 0 and the times are not known (null) until the channel is reported again.
  *
  * The lines go through the episodes' log (pipeline__evlog_due, _say: written after d->mu is
@@ -32,11 +33,14 @@ void pipeline__missing_init(struct dev *d)
         d->seen_ts[c] = -1;
     }
     d->missing = 0;
+    d->miss_base = -1;
 }
 
 void pipeline__missing_note(pipeline_t *p, struct dev *d, int64_t ts)
 {
     char note[160], t[32];
+    if (d->miss_base < 0)
+        d->miss_base = ts;
     for (int c = 0; c < d->nch; c++) {
         const uint64_t bit = UINT64_C(1) << c;
         const char *name = d->ch[c] ? d->ch[c] : "?";
@@ -54,15 +58,17 @@ void pipeline__missing_note(pipeline_t *p, struct dev *d, int64_t ts)
         }
         if (d->miss_run[c] < UINT32_MAX)
             d->miss_run[c]++;
-        if (d->miss_run[c] != PIPE_MISSING_AFTER)
+        const int64_t since = d->seen_ts[c] >= 0 ? d->seen_ts[c] : d->miss_base;
+        if ((d->missing & bit) || d->miss_run[c] < PIPE_MISSING_AFTER ||
+            ts - since < PIPE_MISSING_MS)
             continue;
         d->missing |= bit;
         if (pipeline__evlog_due(p, &p->missing_warn_log, LOG_LEVEL_WARN, 0, note, sizeof note))
             pipeline__evlog_say(p, d, LOG_LEVEL_WARN,
-                                "pipeline: device '%s': channel '%s' missing from its last %d "
-                                "readings (last reported %s); it is imputed (its last value "
-                                "carried forward) until it is reported again%s",
-                                d->name, name, PIPE_MISSING_AFTER,
+                                "pipeline: device '%s': channel '%s' missing from its last %lu "
+                                "readings, 5 minutes or more (last reported %s); it is imputed "
+                                "(its last value carried forward) until it is reported again%s",
+                                d->name, name, (unsigned long)d->miss_run[c],
                                 d->seen_ts[c] >= 0 ? vtime_format(d->seen_ts[c], t, sizeof t)
                                                    : "not since vigild started",
                                 note);

@@ -253,7 +253,7 @@ struct status_copy {
     struct detector_result r;
     int64_t since_ts, last_ts;
     uint64_t scored, skipped_old, skipped_future, clock_steps, last_present;
-    uint64_t lacked; /* bit c: the newest reading lacked channel c (dev.miss_run[c] > 0) */
+    uint64_t missing; /* bit c: channel c missing (dev.missing) */
     float last_x[DETECTOR_MAX_CHANNELS];
     char *ch[DETECTOR_MAX_CHANNELS]; /* borrowed */
     const char *group;
@@ -281,9 +281,7 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     c.skipped_future = d->skipped_future;
     c.clock_steps = d->clock_steps;
     c.last_present = d->last_present;
-    c.lacked = 0;
-    for (int i = 0; i < d->nch; i++)
-        c.lacked |= (uint64_t)(d->miss_run[i] > 0) << i;
+    c.missing = d->missing;
     memcpy(c.last_x, d->last_x, sizeof(float) * (size_t)d->nch);
     memcpy(c.ch, d->ch, sizeof(char *) * (size_t)d->nch);
     c.group = d->group ? d->group->name : NULL;
@@ -301,12 +299,13 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
         const double score = r->state == DET_LEARNING ? NAN : r->score;
         json_t *imputed = json_array();
         json_t *latest = json_object();
-        /* A channel the newest reading lacked has no current value: null, its last one's
-         * time in missing_channels (read69b's finding 3: a dead sensor's stale value read as
-         * current). */
+        /* A missing channel has no current value: null, its last one's time in
+         * missing_channels (read69b's finding 3: a dead sensor's stale value read as current).
+         * One the newest reading only lacked keeps its value: a channel another source sends
+         * less often is not stale between its readings. */
         for (int i = 0; i < c.nch; i++)
             json_object_set_new(latest, c.ch[i],
-                                c.lacked & (UINT64_C(1) << i) ? json_null()
+                                c.missing & (UINT64_C(1) << i) ? json_null()
                                                               : pipeline__jnum(c.last_x[i]));
         if (r->imputed) /* the channels this reading lacked (carried forward into the step) */
             for (int i = 0; i < c.nch; i++)

@@ -116,7 +116,8 @@ int detector_job_other_size(const detector_job_t *j, const detector_job_t *g, in
  * LSTM's errors on every member's rows computed with the members in step (one batched model
  * step per row for all of them). Results equal detector_job_share's up to the batched sgemm's
  * rounding. Any thread. Returns ERR_INVAL (a job as for detector_job_share, or n < 1),
- * ERR_NOMEM; on failure the jobs are not usable (destroy them). */
+ * ERR_NOMEM, ERR_CLOSED (a member's job cancelled: detector_job_set_cancel, read in its
+ * calibration's runs); on failure the jobs are not usable (destroy them). */
 int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_job_t *group_job);
 
 void detector_job_destroy(detector_job_t *job);

@@ -95,9 +95,9 @@ class ChannelMap(vt.DaemonTestCase):
         self.write([lp(dev, ts, [("c", -3.0), ("a", -1.0)])])
         ts += 1000
         s = self.wait_scored(dev, 22)
-        # b and d imputed: null in latest since session 69 (no longer their stale values),
-        # listed missing since the reading before.
-        self.assertEqual(s["latest"], {"a": -1.0, "b": None, "c": -3.0, "d": None})
+        # b and d imputed: listed in missing_channels since the reading before (session 69),
+        # their latest values kept (not missing: fewer than 10 readings and 5 minutes).
+        self.assertEqual(s["latest"], {"a": -1.0, "b": 2.5, "c": -3.0, "d": 4.5})
         self.assertEqual(sorted(s["imputed_channels"]), ["b", "d"])
         self.assertEqual(sorted((m["channel"], m["readings_missing"], m["last_seen_ts"])
                                 for m in s["missing_channels"]),
