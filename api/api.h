@@ -181,8 +181,9 @@ typedef struct api_backend {
      * malloc'd JSON text in *out, or ERR_NOTFOUND (device unknown to the pipeline), ERR_RANGE
      * (no model yet), ERR_BUSY (training already queued), ERR_INVAL, ERR_CORRUPT. */
     int (*pipe_status)(void *ctx, const char *id, char **out);
+    /* The oldest limit predictions of [from, to), or with desc the newest limit, newest first. */
     int (*pipe_predictions)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
-                            char **out);
+                            int desc, char **out);
     int (*pipe_forecast)(void *ctx, const char *id, int horizon, char **out);
     /* id NULL: every device. The newest events overlapping [from, to) in the listings' order
      * (start, then device name bytewise, then id, all descending), at least the newest limit +

@@ -281,6 +281,9 @@ int api__arg_set(api_request_t *r, const char *name, const char *list, const cha
 /* Parses the optional 'from' and 'to' time parameters of a range [from, to) (defaults: all of
  * time) and checks from < to. Returns 0, or -1 with a 400 answer set naming them. */
 int api__arg_range(api_request_t *r, int64_t *from, int64_t *to);
+/* The parameter order ("asc", the default, or "desc"): *desc 0 or 1. Returns 0, or -1 with a
+ * 400 answer set. */
+int api__arg_order(api_request_t *r, int *desc);
 
 /* Answers the 400 of a readings query that named a channel device q->device does not have
  * (the backend's query returned ERR_INVAL), naming the first such channel of q; without it

@@ -390,6 +390,20 @@ int api__arg_range(api_request_t *r, int64_t *from, int64_t *to)
     return 0;
 }
 
+int api__arg_order(api_request_t *r, int *desc)
+{
+    char order[8];
+    const char *o = api__arg(r, "order", order, sizeof order);
+    if (r->status)
+        return -1;
+    if (o && strcmp(o, "asc") != 0 && strcmp(o, "desc") != 0) {
+        api__error(r, 400, "parameter 'order': want 'asc' or 'desc'");
+        return -1;
+    }
+    *desc = o && strcmp(o, "desc") == 0;
+    return 0;
+}
+
 /* The parameters of a readings request both forms share: range, limit, order, channels. The
  * channel names point into chbuf. */
 struct readings_args {
@@ -408,15 +422,8 @@ static int readings_args_parse(api_request_t *r, struct readings_args *a)
         api__arg_limit(r, "limit", 1000, r->max_query_limit, &a->limit))
         return -1;
     q->limit = a->limit;
-    char order[8];
-    const char *o = api__arg(r, "order", order, sizeof order);
-    if (r->status)
+    if (api__arg_order(r, &q->desc))
         return -1;
-    if (o && strcmp(o, "asc") != 0 && strcmp(o, "desc") != 0) {
-        api__error(r, 400, "parameter 'order': want 'asc' or 'desc'");
-        return -1;
-    }
-    q->desc = o && strcmp(o, "desc") == 0;
     const char *cs = api__arg(r, "channels", a->chbuf, sizeof a->chbuf);
     if (r->status)
         return -1;

@@ -179,9 +179,11 @@ void api__h_predictions(api_request_t *r)
     api_backend_t *be = &r->srv->be;
     int64_t from, to;
     size_t limit;
+    int desc;
     if (!have(r, be->pipe_predictions) || !have(r, be->pipe_status) ||
         api__arg_range(r, &from, &to) ||
-        api__arg_limit(r, "limit", API_PREDICTIONS_PAGE, 100000, &limit))
+        api__arg_limit(r, "limit", API_PREDICTIONS_PAGE, 100000, &limit) ||
+        api__arg_order(r, &desc))
         return;
     /* One entry holds a predicted and an actual value of each of up to 64 channels, each
      * under its name: a page holds at most API_PREDICTIONS_PAGE of them and, by an upper
@@ -195,7 +197,7 @@ void api__h_predictions(api_request_t *r)
     if (page > API_PAGE_BYTES / entry)
         page = API_PAGE_BYTES / entry ? API_PAGE_BYTES / entry : 1;
     char *out = NULL;
-    int rc = be->pipe_predictions(be->ctx, r->seg[0], from, to, page, &out);
+    int rc = be->pipe_predictions(be->ctx, r->seg[0], from, to, page, desc, &out);
     if (rc || out == NULL) {
         answer(r, rc, out, "predictions");
         return;
@@ -206,7 +208,9 @@ void api__h_predictions(api_request_t *r)
     json_t *pts = json_object_get(v, "points");
     size_t n = json_array_size(pts);
     json_int_t last = n ? json_integer_value(json_object_get(json_array_get(pts, n - 1), "ts")) : 0;
-    if (n < page || last + 1 >= to) { /* the range is exhausted */
+    /* The next page continues after the last entry, in the same order: [last + 1, to) going
+     * up, [from, last) going down (the last entry being the page's oldest). */
+    if (n < page || (desc ? last <= from : last + 1 >= to)) { /* the range is exhausted */
         answer_page(r, v, NULL);
         return;
     }
@@ -215,9 +219,9 @@ void api__h_predictions(api_request_t *r)
     sbuf_append(&b, "/v1/devices/", 12);
     api__pct_encode(&b, r->seg[0]);
     sbuf_append(&b, "/predictions?from=", 18);
-    api__time_value(&b, last + 1);
-    sbuf_printf(&b, "&limit=%zu", limit);
-    next_to(&b, to);
+    api__time_value(&b, desc ? from : last + 1);
+    sbuf_printf(&b, "&limit=%zu%s", limit, desc ? "&order=desc" : "");
+    next_to(&b, desc ? last : to);
     answer_page(r, v, &b);
 }
 

@@ -202,7 +202,7 @@ static const char *const no_params[] = {NULL};
 static const char *const devices_params[] = {"limit", "after", NULL};
 static const char *const readings_params[] = {"from",     "to",   "limit", "order",
                                               "channels", "step", "agg",   NULL};
-static const char *const predictions_params[] = {"from", "to", "limit", NULL};
+static const char *const predictions_params[] = {"from", "to", "limit", "order", NULL};
 static const char *const forecast_params[] = {"horizon", NULL};
 static const char *const anomalies_params[] = {"from", "to", "limit", "active", "before", NULL};
 static const char *const maint_params[] = {"from", NULL}; /* DELETE: the scheduled one's start */

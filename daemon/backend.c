@@ -383,9 +383,9 @@ static int be_status(void *ctx, const char *id, char **out)
 }
 
 static int be_predictions(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
-                          char **out)
+                          int desc, char **out)
 {
-    return pipeline_predictions(pipe_for(ctx, id), id, from, to, limit, out);
+    return pipeline_predictions(pipe_for(ctx, id), id, from, to, limit, desc, out);
 }
 
 static int be_predictions_each(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,

@@ -170,6 +170,7 @@ struct dev *pipeline__dev_k(pipeline_t *p, const char *name, size_t len, nameidx
     d->arr_seen = d->arr_last = d->arr_ts = -1;
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
         d->lim_min[i] = d->lim_max[i] = NAN;
+    pipeline__missing_init(d);
     pthread_rwlock_wrlock(&p->devs_lock);
     struct dev *other = nameidx_find_key(&p->idx, k, name, len, pipeline__dev_same);
     if (other) { /* created meanwhile by another thread (an HTTP PUT): keep that one */

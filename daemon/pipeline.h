@@ -115,8 +115,10 @@ void pipeline_drain(pipeline_t *p);
 /* JSON answers for the API; *out is malloc'd text the caller frees. Return 0, ERR_NOTFOUND
  * (device unknown to the pipeline), ERR_INVAL (bad argument), ERR_RANGE (no model yet). */
 int pipeline_status(pipeline_t *p, const char *device, char **out);
+/* pipeline_predictions: the oldest limit entries of [from, to) in time order, or (desc) the
+ * newest limit, newest first. */
 int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
-                         char **out);
+                         int desc, char **out);
 int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out);
 /* The same answers entry by entry, as api_backend_t's pipe_predictions_each and
  * pipe_anomalies_each describe them (/query's vigil_* measurements). */

@@ -4,7 +4,10 @@
  *
  * An opening: "anomaly: device 'X': event N opened (by R; sensors: a 71%, b 20%)", at info:
  * the channels by their share of the opening reading's score, the largest first, at most
- * EVLOG_SENSORS of them. An end: "anomaly: device 'X': event N ended: HOW after D (peak P)",
+ * EVLOG_SENSORS of them. An end: "anomaly: device 'X': event N ended: HOW after D (peak P;
+ * sensors over the episode: a 54%, b 32%)", the channels by their share of the whole episode,
+ * as the stored event's "channels" (read69b's finding 6: the opening's sensors differed from
+ * the stored event's, and nothing in the journal said which the episode ended on),
  * at info when cleared, an operator's, a maintenance period's or the detector's start over,
  * and at warn when the detector ended it by itself without the readings coming back
  * (accepted: their regime taken as the new normal; released: the step that set it off went
@@ -150,15 +153,15 @@ void pipeline__evlog_lines_deinit(struct evlog_lines *l)
     pthread_mutex_destroy(&l->mu);
 }
 
-void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e)
+/* Writes "a 71%, b 20%" of e's shares into sensors: the largest first, at most EVLOG_SENSORS,
+ * none that rounds to 0% (read69b's finding 6: "speed 0%, temp 0%" named channels that had no
+ * part); "none named" when none is left. */
+static void sensors_text(const struct dev *d, const struct event *e, char *sensors, size_t size)
 {
-    char note[160];
-    if (!pipeline__evlog_due(p, &p->event_open_log, LOG_LEVEL_INFO, e->unsaid, note, sizeof note))
-        return;
     float total = 0;
     for (int c = 0; c < d->nch; c++)
         total += e->share[c] > 0 ? e->share[c] : 0;
-    char sensors[256] = "";
+    sensors[0] = '\0';
     size_t at = 0;
     uint64_t named = 0;
     for (int k = 0; k < EVLOG_SENSORS && total > 0; k++) {
@@ -166,7 +169,7 @@ void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct e
         for (int c = 0; c < d->nch; c++)
             if (!(named >> c & 1) && e->share[c] > 0 && (best < 0 || e->share[c] > e->share[best]))
                 best = c;
-        if (best < 0)
+        if (best < 0 || 100.0 * e->share[best] / total < 0.5)
             break;
         named |= (uint64_t)1 << best;
         const char *name = d->ch[best] ? d->ch[best] : "?", *sep = k ? ", " : "";
@@ -175,7 +178,7 @@ void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct e
         /* A name that does not fit whole is cut between two characters and ends in "…"
          * (read67a's finding 6: snprintf's cut could end in half a UTF-8 character); one
          * with no room for a character of it is left out. */
-        const size_t room = sizeof sensors - 1 - at, fixed = strlen(sep) + (size_t)np;
+        const size_t room = size - 1 - at, fixed = strlen(sep) + (size_t)np;
         size_t keep = strlen(name);
         const char *cut = "";
         if (fixed + keep > room) {
@@ -185,17 +188,28 @@ void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct e
             if (keep == 0)
                 break;
         }
-        at += (size_t)snprintf(sensors + at, sizeof sensors - at, "%s%.*s%s%s", sep, (int)keep,
-                               name, cut, pct);
+        at +=
+            (size_t)snprintf(sensors + at, size - at, "%s%.*s%s%s", sep, (int)keep, name, cut, pct);
         if (cut[0])
             break;
     }
+    if (sensors[0] == '\0')
+        snprintf(sensors, size, "none named");
+}
+
+void pipeline__event_log_open(pipeline_t *p, const struct dev *d, const struct event *e)
+{
+    char note[160];
+    if (!pipeline__evlog_due(p, &p->event_open_log, LOG_LEVEL_INFO, e->unsaid, note, sizeof note))
+        return;
+    char sensors[256];
+    sensors_text(d, e, sensors, sizeof sensors);
     const char *by = e->opened_by > 0 && e->opened_by < PIPE_OPEN_N
                          ? pipeline__open_names[e->opened_by]
                          : "unknown";
     pipeline__evlog_say(p, d, LOG_LEVEL_INFO,
                         "anomaly: device '%s': event %llu opened (by %s; sensors: %s)%s", d->name,
-                        (unsigned long long)e->id, by, sensors[0] ? sensors : "none named", note);
+                        (unsigned long long)e->id, by, sensors, note);
 }
 
 void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct event *e)
@@ -231,12 +245,13 @@ void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct ev
         how = e->ended_by > 0 && e->ended_by < PIPE_END_N ? pipeline__end_names[e->ended_by]
                                                           : "unknown";
     }
-    char took[64];
+    char took[64], sensors[256];
     vtime_format_duration(e->end_ts - e->start_ts, took, sizeof took);
-    pipeline__evlog_say(
-        p, d, warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
-        "anomaly: device '%s': event %llu ended: %s after %s of readings (peak %.2f)%s", d->name,
-        (unsigned long long)e->id, how, took, e->peak, note);
+    sensors_text(d, e, sensors, sizeof sensors);
+    pipeline__evlog_say(p, d, warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+                        "anomaly: device '%s': event %llu ended: %s after %s of readings (peak "
+                        "%.2f; sensors over the episode: %s)%s",
+                        d->name, (unsigned long long)e->id, how, took, e->peak, sensors, note);
 }
 
 /* The limited lines whose held counts pipeline_log_flush says, with their words and level. */
@@ -260,6 +275,10 @@ static const struct {
      "GET /v1/events?types=limit has each"},
     {offsetof(struct pipeline, limit_warn_log), LOG_LEVEL_WARN, "limits exceeded",
      "GET /v1/events?types=limit has each"},
+    {offsetof(struct pipeline, missing_warn_log), LOG_LEVEL_WARN, "channels gone missing",
+     "each device's status lists its missing_channels"},
+    {offsetof(struct pipeline, missing_log), LOG_LEVEL_INFO, "missing channels reported again",
+     "each device's status lists its missing_channels"},
 };
 
 void pipeline_log_flush(pipeline_t *p, int stop)

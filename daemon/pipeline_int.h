@@ -325,6 +325,15 @@ struct dev {
     uint64_t lim_gen, lim_built;
     struct dev_limits *limits;
     char *attrs; /* owned JSON object text of the device's attributes, or NULL */
+    /* The channels its newest readings lacked (pipeline_missing.c): miss_run[c] readings in a
+     * row without channel c (0: the newest had it), seen_ts[c] the newest reading that had it
+     * (-1: none since the start), miss_base the first reading noted since the start (-1: none),
+     * missing bit c once miss_run[c] reached PIPE_MISSING_AFTER and PIPE_MISSING_MS passed
+     * since seen_ts[c] (or miss_base). */
+    uint32_t miss_run[DETECTOR_MAX_CHANNELS];
+    int64_t seen_ts[DETECTOR_MAX_CHANNELS];
+    int64_t miss_base;
+    uint64_t missing;
     uint64_t skipped_old;
     uint64_t skipped_future; /* readings stamped beyond PIPE_FUTURE_MS: since the start, unsaved */
     /* The run of readings behind last_ts (pipeline_score.c back_run): its length, its first
@@ -530,6 +539,7 @@ struct pipeline {
     struct log_limit event_warn_log; /* episodes the detector ended by itself */
     struct log_limit limit_log;      /* limit alarms forecast or ended (pipeline_limits.c) */
     struct log_limit limit_warn_log; /* limits exceeded */
+    struct log_limit missing_warn_log, missing_log; /* channels missing, reported again */
     atomic_int events_logged;
     /* Training jobs (one device's or one group's) whose end train_next has done: flags cleared
      * and the requests the job owed asked again, counted last. */
@@ -900,6 +910,23 @@ int pipeline__maint_on(struct dev *d, int64_t now_ms);
 struct json_t *pipeline__maint_status(struct dev *d);
 /* Frees d's maintenance periods and their notes. Caller holds d->mu, or d is not shared. */
 void pipeline__maint_clear(struct dev *d);
+
+/* A channel lacking from this many scored readings in a row, over at least PIPE_MISSING_MS of
+ * the readings' time since its last one, is missing (pipeline_missing.c). The time keeps a
+ * channel another source sends less often into the same device (Telegraf inputs at different
+ * intervals) from being told missing between its readings. */
+#define PIPE_MISSING_AFTER 10
+#define PIPE_MISSING_MS 300000
+/* Forgets which channels d lacked: none missing, none seen. Caller holds d->mu, or d is not
+ * shared. */
+void pipeline__missing_init(struct dev *d);
+/* Counts the channels the reading at ts (just scored: d->last_present) lacked, and says those
+ * that became missing or were reported again. Shard thread, d->mu held. */
+void pipeline__missing_note(pipeline_t *p, struct dev *d, int64_t ts);
+/* The status's "missing_channels": [{"channel", "readings_missing", "missing", "last_seen_ts",
+ * "last_seen"}] of the channels the newest reading lacked (NULL: out of memory). Caller owns
+ * it (json_decref); caller holds d->mu. */
+struct json_t *pipeline__missing_json(const struct dev *d);
 
 /* Brings back every device's stored arrivals (pipeline_restore, after the detectors and
  * before the catch-up). Returns 0 or an ERR_ (the read failed). */

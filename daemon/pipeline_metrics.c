@@ -144,7 +144,8 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     size_t lim_by_state[3] = {0, 0, 0}; /* limited channels by enum pipe_lim_state, every device */
     size_t silent[PIPELINE_SILENT_N] = {0};
     const int64_t now_ms = vtime_now_ms(); /* one clock for the whole pass */
-    sbuf_t st, ver, seen, mnt, lim, evs, lik;
+    sbuf_t st, ver, seen, mnt, lim, evs, lik, mis;
+    sbuf_init(&mis);
     sbuf_init(&evs);
     sbuf_init(&lik);
     sbuf_init(&st);
@@ -172,6 +173,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         int maint = d->nmaint > 0 && pipeline__maint_on(d, now_ms);
         int nlim = d->limits ? pipeline__limits_copy(d, lc) : 0;
         const unsigned long long opened = (unsigned long long)d->events_opened;
+        const int nmissing = __builtin_popcountll(d->missing);
         pthread_mutex_unlock(&d->mu);
         int alarm = 0; /* a channel in a limit alarm: listed beyond the cap too */
         for (int k = 0; k < nlim; k++)
@@ -190,7 +192,8 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         /* Beyond the cap: those in warning or anomaly, and those in maintenance, which the
          * silent alerts must be able to leave out (vigil_device_in_maintenance), and those with
          * a limit alarm (vigil_device_limit_state), which an operator must see by name too. */
-        if (!all && ((state < DET_WARNING && !maint && !alarm) || listed >= max_devices))
+        if (!all &&
+            ((state < DET_WARNING && !maint && !alarm && !nmissing) || listed >= max_devices))
             continue;
         listed++;
         limit_lines(&lim, d->name, lc, nlim);
@@ -205,6 +208,8 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         }
         snprintf(vv, sizeof vv, "%u", version);
         snprintf(ev, sizeof ev, "%llu", opened);
+        char nm[4];
+        snprintf(nm, sizeof nm, "%d", nmissing);
         /* Seconds with the milliseconds kept; no arrival since the start: the start. */
         int64_t at = seen_ms >= 0 ? seen_ms : p->start_ms;
         snprintf(sv, sizeof sv, "%lld.%03d", (long long)(at / 1000), (int)(at % 1000));
@@ -219,6 +224,8 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
             device_line_long(&evs, "vigil_device_anomaly_events_total", d->name, ev);
             if (maint)
                 device_line_long(&mnt, "vigil_device_in_maintenance", d->name, "1");
+            if (nmissing)
+                device_line_long(&mis, "vigil_device_channels_missing", d->name, nm);
             continue;
         }
         size_t llen = label_copy(label, d->name, d->name_len);
@@ -232,6 +239,8 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         device_line(&evs, FAM("vigil_device_anomaly_events_total"), label, llen, ev);
         if (maint)
             device_line(&mnt, FAM("vigil_device_in_maintenance"), label, llen, "1");
+        if (nmissing)
+            device_line(&mis, FAM("vigil_device_channels_missing"), label, llen, nm);
     }
     /* The score is capped at repeat_cap (0.3) on alarm-level readings near another, so it sits
      * at 0.3 through an episode; the state follows this one (session 68, read68a). */
@@ -270,7 +279,15 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                      "http.metrics_max_devices while not 0).\n"
                      "# TYPE vigil_device_limit_state gauge\n");
     sbuf_append(out, lim.data ? lim.data : "", lim.len);
-    if (st.oom || ver.oom || seen.oom || mnt.oom || lim.oom || evs.oom || lik.oom)
+    /* Only the devices with a missing channel have a series (VigilChannelMissing). */
+    sbuf_printf(out,
+                "# HELP vigil_device_channels_missing Channels of the device missing from "
+                "its last %d readings or more, over %d minutes (imputed: their last value carried forward), "
+                "listed also beyond http.metrics_max_devices; no series while none is.\n"
+                "# TYPE vigil_device_channels_missing gauge\n",
+                PIPE_MISSING_AFTER, PIPE_MISSING_MS / 60000);
+    sbuf_append(out, mis.data ? mis.data : "", mis.len);
+    if (st.oom || ver.oom || seen.oom || mnt.oom || lim.oom || evs.oom || lik.oom || mis.oom)
         out->oom = 1; /* the exposition would lack lines: fail the scrape as a whole */
     sbuf_deinit(&st);
     sbuf_deinit(&ver);
@@ -279,6 +296,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     sbuf_deinit(&lim);
     sbuf_deinit(&evs);
     sbuf_deinit(&lik);
+    sbuf_deinit(&mis);
     sbuf_printf(out,
                 "# HELP vigil_limit_alarms_total Channel limit alarms raised since vigild started, "
                 "by state: forecast (the forecast crosses a limit), exceeded (a reading at or "

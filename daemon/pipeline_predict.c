@@ -260,20 +260,24 @@ static int unmodelled(uint8_t state)
 }
 
 int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
-                         char **out)
+                         int desc, char **out)
 {
     struct pred_join j;
     int64_t oldest;
-    int rc = pred_gather(p, device, from, to, limit, &j, &oldest);
+    /* The gather keeps the oldest entries of the range: desc reads all of it (at most
+     * model.predictions) and answers its newest limit, from index lo on, newest first. */
+    int rc = pred_gather(p, device, from, to, desc ? SIZE_MAX : limit, &j, &oldest);
     if (rc)
         return rc;
+    const size_t lo = desc && j.n > limit ? j.n - limit : 0;
     for (size_t i = 0; i < j.n * (size_t)j.nch; i++)
         j.actual[i] = NAN;
     /* The actual values: the stored readings over the entries' span, read without d->mu (a
      * reading overwritten since shows its current value). No store (unit tests) or a device
      * deleted meanwhile: all null. */
-    if (j.n > 0 && p->store) {
-        store_query_t q = {.device = device, .from_ms = j.ts[0], .to_ms = j.ts[j.n - 1] + 1};
+    if (j.n > lo && p->store) {
+        j.next = lo;
+        store_query_t q = {.device = device, .from_ms = j.ts[lo], .to_ms = j.ts[j.n - 1] + 1};
         rc = store_query(p->store, &q, on_stored, &j);
         if (rc == ERR_NOTFOUND)
             rc = 0;
@@ -283,7 +287,8 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
         return rc;
     }
     json_t *pts = json_array();
-    for (size_t i = 0; i < j.n; i++) {
+    for (size_t k = lo; k < j.n; k++) {
+        const size_t i = desc ? j.n - 1 - (k - lo) : k;
         const float *pv = j.pred + i * (size_t)j.nch;
         const double *av = j.actual + i * (size_t)j.nch;
         const int none = unmodelled(j.state[i]);

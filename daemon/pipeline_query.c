@@ -253,6 +253,7 @@ struct status_copy {
     struct detector_result r;
     int64_t since_ts, last_ts;
     uint64_t scored, skipped_old, skipped_future, clock_steps, last_present;
+    uint64_t missing; /* bit c: channel c missing (dev.missing) */
     float last_x[DETECTOR_MAX_CHANNELS];
     char *ch[DETECTOR_MAX_CHANNELS]; /* borrowed */
     const char *group;
@@ -280,11 +281,13 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     c.skipped_future = d->skipped_future;
     c.clock_steps = d->clock_steps;
     c.last_present = d->last_present;
+    c.missing = d->missing;
     memcpy(c.last_x, d->last_x, sizeof(float) * (size_t)d->nch);
     memcpy(c.ch, d->ch, sizeof(char *) * (size_t)d->nch);
     c.group = d->group ? d->group->name : NULL;
     json_t *maint = pipeline__maint_status(d);
     json_t *limits = pipeline__limits_status(d); /* small: a device's limited channels */
+    json_t *missing = c.has_result ? pipeline__missing_json(d) : NULL;
     pthread_mutex_unlock(&d->mu);
 
     json_t *v;
@@ -296,8 +299,14 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
         const double score = r->state == DET_LEARNING ? NAN : r->score;
         json_t *imputed = json_array();
         json_t *latest = json_object();
+        /* A missing channel has no current value: null, its last one's time in
+         * missing_channels (read69b's finding 3: a dead sensor's stale value read as current).
+         * One the newest reading only lacked keeps its value: a channel another source sends
+         * less often is not stale between its readings. */
         for (int i = 0; i < c.nch; i++)
-            json_object_set_new(latest, c.ch[i], pipeline__jnum(c.last_x[i]));
+            json_object_set_new(latest, c.ch[i],
+                                c.missing & (UINT64_C(1) << i) ? json_null()
+                                                              : pipeline__jnum(c.last_x[i]));
         if (r->imputed) /* the channels this reading lacked (carried forward into the step) */
             for (int i = 0; i < c.nch; i++)
                 if (!(c.last_present & (UINT64_C(1) << i)))
@@ -315,12 +324,15 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
                       (json_int_t)c.skipped_future, "clock_steps_back", (json_int_t)c.clock_steps,
                       "training", c.training, "latest", latest);
     }
-    if (v == NULL || limits == NULL) {
+    if (v == NULL || limits == NULL || (c.has_result && missing == NULL)) {
         json_decref(v);
         json_decref(maint);
         json_decref(limits);
+        json_decref(missing);
         return ERR_NOMEM;
     }
+    if (missing)
+        json_object_set_new(v, "missing_channels", missing);
     json_object_set_new(v, "group", c.group ? json_string(c.group) : json_null());
     json_object_set_new(v, "maintenance", maint ? maint : json_null());
     json_object_set_new(v, "limits", limits);
@@ -845,6 +857,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     d->events_opened = 0;
     pipeline__ring_deinit(&d->ring);
     memset(d->last_x, 0, sizeof d->last_x);
+    pipeline__missing_init(d);
     memset(&d->last, 0, sizeof d->last);
     for (size_t i = 0; i < d->nversions; i++) {
         free(d->versions[i].info_json);

@@ -415,6 +415,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */
             d->last_present |= UINT64_C(1) << c;
+    pipeline__missing_note(p, d, ts);
     pipeline__track_event(p, d, ts, r);
     if ((uint8_t)r->state != d->st_sent) /* the streams' state: all a steady device pays */
         pipeline__state_note(p, d, now_ns / 1000000);

@@ -72,6 +72,12 @@ int detector__run_errors(const struct detector__pred *pc, const detector_job_t *
     const int cfrom = n - ncal;
     int k = -1, a = 0, v = 0, b = 0, skip = 0; /* row t is in segment k, rows [a, b), tail v */
     for (int t = 0; t + 1 < n; t++) {
+        /* The stop's cancel, every 256 rows: two LSTMs of 64 units over 20,000 rows, each
+         * row with its h-step forecast, take a good part of a second. */
+        if ((t & 255) == 0 && detector__cancelled(j)) {
+            free(state);
+            return ERR_CLOSED;
+        }
         if (k + 1 < j->nseg && t == j->seg[k + 1]) {
             detector__seg_rows(j, ++k, &a, &v, &b);
             skip = win < (b - a) / 4 ? win : (b - a) / 4;

@@ -612,6 +612,14 @@ struct detector__pred {
 };
 
 /* detector_train.c */
+/* Whether the stop asked j's run to end (detector_job_set_cancel's flag set). The long loops
+ * after the LSTM's epochs read it too (detector__run_errors every 256 rows, the seasonal
+ * search every 64 lags): read69b's finding 8, a stop held 1.5 s by them. Any thread. */
+static inline int detector__cancelled(const detector_job_t *j)
+{
+    return j->cancel && atomic_load_explicit(j->cancel, memory_order_relaxed);
+}
+
 /* Segment k of job j: rows [*a, *b), its held-out tail [*v, *b) (trainings fit [*a, *v)). */
 void detector__seg_rows(const detector_job_t *j, int k, int *a, int *v, int *b);
 
@@ -620,7 +628,8 @@ void detector__seg_rows(const detector_job_t *j, int k, int *a, int *v, int *b);
 int detector__calib_rows(const detector_job_t *j);
 /* Runs predictor pc over j's rows: its one-step errors on the last ncal rows into err
  * [ncal, C], its h-step squared errors into sseh [C], each segment's tail's squared one-step
- * errors into vsse [nseg, C] (may be NULL). Returns 0 or ERR_NOMEM. */
+ * errors into vsse [nseg, C] (may be NULL). Returns 0, ERR_NOMEM or ERR_CLOSED (j->cancel set:
+ * read every 256 rows). */
 int detector__run_errors(const struct detector__pred *pc, const detector_job_t *j, int ncal,
                          int hfrom, int win, int h, float *err, double *sseh, double *vsse);
 /* The variance of channel c over segment k's held-out tail (mean, sd: the training rows', the
@@ -644,7 +653,7 @@ int detector__keeps_record(const struct detector_config *c);
 /* detector_season.c */
 /* The seasonal choice (season_bins > 0) after j's decision: fits each channel's profile and
  * sets season[c] where it validates better, its errors then replacing err_s's and sse_s's.
- * Returns 0 or ERR_NOMEM. */
+ * Returns 0, ERR_NOMEM or ERR_CLOSED (the stop's cancel: detector__cancelled). */
 int detector__season_choose(detector_job_t *j, float *err_s, const float *err_p, double *sse_s,
                             const double *sse_p, const double *mean, const double *sd, int nc);
 

@@ -67,8 +67,9 @@ int detector_job_set_pooled(detector_job_t *job, const float *rows, const int *l
  * not an error: the LSTM just does not compete). */
 int detector_job_run(detector_job_t *job);
 
-/* The flag detector_job_run's LSTM training reads between minibatches (model_train_cancellable;
- * NULL, the default: never read): once it is nonzero the run stops and returns ERR_CLOSED, the
+/* The flag detector_job_run reads between the LSTM training's minibatches (model_train_cancellable;
+ * NULL, the default: never read) and every 256 rows of the validation and calibration runs that
+ * follow: once it is nonzero the run stops and returns ERR_CLOSED, the
  * job not run (apply refuses it; destroy it). Borrowed; must outlive the run. Any thread, before
  * the run. */
 void detector_job_set_cancel(detector_job_t *job, const atomic_int *cancel);
@@ -115,7 +116,8 @@ int detector_job_other_size(const detector_job_t *j, const detector_job_t *g, in
  * LSTM's errors on every member's rows computed with the members in step (one batched model
  * step per row for all of them). Results equal detector_job_share's up to the batched sgemm's
  * rounding. Any thread. Returns ERR_INVAL (a job as for detector_job_share, or n < 1),
- * ERR_NOMEM; on failure the jobs are not usable (destroy them). */
+ * ERR_NOMEM, ERR_CLOSED (a member's job cancelled: detector_job_set_cancel, read in its
+ * calibration's runs); on failure the jobs are not usable (destroy them). */
 int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_job_t *group_job);
 
 void detector_job_destroy(detector_job_t *job);

@@ -81,7 +81,8 @@ static void accum_spread(detector_job_t *j, int c, int P, const float *prof, con
  * y of the deviations y from the profile. Writes s_period[c] (0: none), the profile and the
  * correction into the job, and the candidate's one-step errors on the last nc rows into errq
  * [nc] (when a period was found). r [v / 2 + 1], det [v] and sum, cnt [season_bins] are
- * scratch. Returns 1 when a period was found, else 0. Any thread. */
+ * scratch. Returns 1 when a period was found, else 0; -1 when the stop cancelled the job
+ * (detector__cancelled). Any thread. */
 static int season_fit(detector_job_t *j, int c, int nc, float *errq, double *r, double *det,
                       double *sum, double *cnt)
 {
@@ -111,6 +112,10 @@ static int season_fit(detector_job_t *j, int c, int nc, float *errq, double *r, 
     const int maxl = v / SEASON_MIN_CYCLES;
     int zc = 0, best = 0;
     for (int L = 1; L <= maxl + 1; L++) { /* maxl + 1 <= v / 2: r has room */
+        /* O(v maxl) a channel: about a second over 8 channels of 20,000 rows, so the stop's
+         * cancel is read every 64 lags. */
+        if ((L & 63) == 0 && detector__cancelled(j))
+            return -1;
         double acc = 0.0;
         for (int t = 0; t + L < v; t++)
             acc += det[t] * det[t + L];
@@ -193,7 +198,8 @@ static int season_fit(detector_job_t *j, int c, int nc, float *errq, double *r, 
  * j->persist), each channel not flat in training whose profile validates SEASON_MARGIN better
  * on the tail than what predicts it gets season[c]; its errors then replace the serving
  * predictor's in err_s and sse_s (detector__calibrate takes a seasonal channel's from there).
- * Returns ERR_NOMEM. Any thread. */
+ * Returns 0, ERR_NOMEM or ERR_CLOSED (cancelled, the choice half made: the job is not
+ * applied). Any thread. */
 int detector__season_choose(detector_job_t *j, float *err_s, const float *err_p, double *sse_s,
                             const double *sse_p, const double *mean, const double *sd, int nc)
 {
@@ -210,9 +216,16 @@ int detector__season_choose(detector_job_t *j, float *err_s, const float *err_p,
         free(errq);
         return ERR_NOMEM;
     }
+    int rc = 0;
     for (int c = 0; c < C; c++) {
-        if (!(sd[c] > 1e-6 * (1.0 + fabs(mean[c]))) ||
-            !season_fit(j, c, nc, errq, r, r + nr, r + nr + v, r + nr + v + SB))
+        const int fit = sd[c] > 1e-6 * (1.0 + fabs(mean[c]))
+                            ? season_fit(j, c, nc, errq, r, r + nr, r + nr + v, r + nr + v + SB)
+                            : 0;
+        if (fit < 0) {
+            rc = ERR_CLOSED;
+            break;
+        }
+        if (fit == 0)
             continue;
         double sq = 0.0;
         for (int k = off; k < nc; k++)
@@ -227,5 +240,5 @@ int detector__season_choose(detector_job_t *j, float *err_s, const float *err_p,
     }
     free(r);
     free(errq);
-    return 0;
+    return rc;
 }

@@ -164,7 +164,7 @@ static void feed_dev(pipeline_t *p, const char *dev, int64_t ts, double v, int64
 static size_t preds_in_order(pipeline_t *p, int64_t *first, int64_t *last)
 {
     char *js = NULL;
-    assert_int_equal(pipeline_predictions(p, "gw", 0, INT64_MAX, 100000, &js), 0);
+    assert_int_equal(pipeline_predictions(p, "gw", 0, INT64_MAX, 100000, 0, &js), 0);
     json_t *v = json_loads(js, 0, NULL);
     free(js);
     assert_non_null(v);

@@ -751,6 +751,44 @@ static void test_lstm_min_rows_pooled(void **unused)
     free(x);
 }
 
+/* The stop's cancel flag (detector_job_set_cancel) is read beyond the LSTM's minibatches: by the
+ * validation runs of every predictor that follow (read69b's finding 8: an LSTM of 64 units run
+ * over 20,000 rows held a stop 1.5 s, and the training's version was stored). A job that trains
+ * no LSTM (model_kind linear) has no minibatch to read it in: set, its run still ends
+ * ERR_CLOSED (before session 69: 0, the job run whole); clear, the same job runs to 0. */
+static void test_cancel_after_the_epochs(void **unused)
+{
+    (void)unused;
+    const int n = 1200;
+    float *x = make_cubic(n);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    cfg.model_kind = DET_MODEL_LINEAR;
+    detector_t *d = new_detector_cfg(&cfg, 1);
+    struct detector_result res;
+    for (int t = 0; t < n; t++)
+        assert_int_equal(detector_step(d, x + t, NULL, &res), 0);
+    atomic_int cancel = 1;
+    detector_job_t *j;
+    assert_int_equal(detector_job_create(&j, d), 0);
+    assert_int_equal(detector_job_set_data(j, x, n), 0);
+    detector_job_set_cancel(j, &cancel);
+    assert_int_equal(detector_job_run(j), ERR_CLOSED);
+    detector_job_destroy(j);
+    atomic_store(&cancel, 0);
+    assert_int_equal(detector_job_create(&j, d), 0);
+    assert_int_equal(detector_job_set_data(j, x, n), 0);
+    detector_job_set_cancel(j, &cancel);
+    assert_int_equal(detector_job_run(j), 0);
+    struct detector_train_info info;
+    assert_int_equal(detector_job_apply(d, j, &info), 0);
+    assert_true(info.kind != DET_KIND_LSTM);
+    detector_job_destroy(j);
+    detector_destroy(d);
+    free(x);
+}
+
 /* The training rows of one channel at which lstm_min_rows -1 trains an LSTM of 16 units: its
  * parameter count as stored (model_param_count, safetensors): 4H (I + H) weights, two bias
  * vectors of 4H (PyTorch's b_ih and b_hh), the head's H + 1 per output: 1,233 on one channel.
@@ -859,6 +897,7 @@ const struct CMUnitTest detector_train_tests[] = {
     cmocka_unit_test(test_extrapolation_fault_flagged),
     cmocka_unit_test(test_lstm_min_rows),
     cmocka_unit_test(test_lstm_min_rows_pooled),
+    cmocka_unit_test(test_cancel_after_the_epochs),
     cmocka_unit_test(test_lstm_min_rows_count),
     cmocka_unit_test(test_train_put_off),
 };

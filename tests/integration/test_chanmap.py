@@ -95,8 +95,13 @@ class ChannelMap(vt.DaemonTestCase):
         self.write([lp(dev, ts, [("c", -3.0), ("a", -1.0)])])
         ts += 1000
         s = self.wait_scored(dev, 22)
+        # b and d imputed: listed in missing_channels since the reading before (session 69),
+        # their latest values kept (not missing: fewer than 10 readings and 5 minutes).
         self.assertEqual(s["latest"], {"a": -1.0, "b": 2.5, "c": -3.0, "d": 4.5})
         self.assertEqual(sorted(s["imputed_channels"]), ["b", "d"])
+        self.assertEqual(sorted((m["channel"], m["readings_missing"], m["last_seen_ts"])
+                                for m in s["missing_channels"]),
+                         [("b", 1, ts - 2000), ("d", 1, ts - 2000)])
         self.write([lp(dev, ts, [("a", 7.0), ("b", 8.0), ("c", 9.0), ("d", 6.0)])])
         s = self.wait_scored(dev, 23)
         self.assertEqual(s["latest"], {"a": 7.0, "b": 8.0, "c": 9.0, "d": 6.0})

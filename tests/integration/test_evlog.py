@@ -46,7 +46,8 @@ class EpisodesLogged(tc.ChainBase):
                                   (str(second["id"]), second["opened_by"])], log[-4000:])
         self.assertRegex(log, r" info  anomaly: device '%s': event %d ended: cleared \(the "
                          r"readings came back to what the model expects\) after \S+ of "
-                         r"readings \(peak [0-9.]+\)" % (dev, first["id"]))
+                         r"readings \(peak [0-9.]+; sensors over the episode: level 100%%\)"
+                         % (dev, first["id"]))
         # A restart's catch-up says none of them again.
         self.d.stop()
         self.d.start()

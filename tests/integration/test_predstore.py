@@ -136,6 +136,44 @@ class PredStore(vt.FreshDaemonTestCase):
         self.assertEqual([p["ts"] for p in doc["points"]],
                          [T0 + 1000 * k for k in range(n + 1000, n + 1100)])
 
+    def test_newest_first(self):
+        """read69b's finding 9: ?limit=N gave the oldest N kept, with no way to ask for the
+        newest. order=desc gives the newest N, newest first, across the memory/store boundary,
+        its pages going back in time; order takes what the readings route takes."""
+        dev, self.base = "ps-desc", 0
+        n = 1500
+        self.send(dev, 0, n)
+        self.wait_stored(dev, 3)
+        whole = self.preds(dev)["points"]
+        self.assertEqual(len(whole), CAP)
+        newest = whole[::-1]
+        doc = self.d.get_json("/v1/devices/%s/predictions?limit=300&order=desc" % dev)
+        self.assertEqual(doc["points"], newest[:300])
+        self.assertEqual(doc["points"][0]["ts"], T0 + 1000 * (n - 1))
+        # Its next page continues back in time, newest first again, to the oldest kept.
+        got, path = [], "/v1/devices/%s/predictions?limit=97&order=desc" % dev
+        for _ in range(100):  # bounded
+            page = self.d.get_json(path)
+            got += page["points"]
+            if not page.get("next"):
+                break
+            self.assertIn("order=desc", page["next"])
+            path = page["next"]
+        self.assertEqual(got, newest)
+        # Within a range: its newest.
+        lo, hi = T0 + 1000 * (n - 400), T0 + 1000 * (n - 100)
+        win = self.d.get_json("/v1/devices/%s/predictions?from=%d&to=%d&limit=10&order=desc"
+                              % (dev, lo, hi))
+        self.assertEqual([p["ts"] for p in win["points"]],
+                         [T0 + 1000 * k for k in range(n - 101, n - 111, -1)])
+        # order=asc is the default; anything else is the readings route's 400.
+        asc = self.d.get_json("/v1/devices/%s/predictions?limit=5&order=asc" % dev)
+        self.assertEqual(asc["points"], whole[:5])
+        for bad in ("down", "DESC", ""):  # empty too, as readings
+            r = self.d.curl("GET", "/v1/devices/%s/predictions?order=%s" % (dev, bad))
+            self.assertEqual(r.status, 400, r)
+            self.assertIn("parameter 'order': want 'asc' or 'desc'", r.body.decode(), r)
+
     def test_corrupt_block(self):
         # A stored block whose bytes were damaged on disk: the answer is a JSON error, the
         # daemon goes on.

@@ -50,7 +50,11 @@ class SameTimestamp(vt.DaemonTestCase):
         s = tp.wait_scored(self.d, "j1", 2)
         self.assertEqual(s["readings_scored"], 2, s)
         self.assertEqual(s["readings_not_scored_out_of_order"], 0, s)
+        # z is in the first (merged) reading only: the newest lacks it, listed with its last
+        # reading's time (session 69); its value stays in latest (not missing yet).
         self.assertEqual(s["latest"], {"x": 8.0, "y": 6.0, "z": 4.0}, s)
+        self.assertEqual([(m["channel"], m["last_seen_ts"]) for m in s["missing_channels"]],
+                         [("z", T0)], s)
         # The detector saw the merged reading: x = 3 is what it carried to the next one.
         pts = self.d.get_json("/v1/devices/j1/predictions")["points"]
         self.assertEqual([p["ts"] for p in pts], [T0, T0 + 1000], pts)
@@ -181,6 +185,71 @@ class Learning(vt.DaemonTestCase):
         # The forecast has none either: 409 (unchanged).
         st, _, body = self.d.get("/v1/devices/p1/forecast")
         self.assertEqual(st, 409, body)
+
+
+class MissingChannel(vt.DaemonTestCase):
+    """read69b's finding 3: a sensor that stopped reporting was imputed forever, the device
+    normal, with no line, metric or field saying so, and "latest" showed its stale value as
+    current. Now: "missing_channels" (readings in a row without it, when it was last reported)
+    from the first reading that lacks it; once 10 readings and 5 minutes lacked it, "latest" null,
+    a warn line and vigil_device_channels_missing; an info line when it is reported again. A
+    channel sent less often (a second source at a longer interval into the same device) is
+    never told missing between its readings (review of session 69: a count alone warned each
+    minute for a channel sent once a minute beside one sent every second)."""
+
+    def send(self, dev, k0, k1, has_y):
+        items = []
+        for k in range(k0, k1):
+            values = {"x": float(k % 5)}
+            if has_y(k):
+                values["y"] = float(k % 5 + 1)
+            items.append({"device": dev, "ts": T0 + 1000 * k, "values": values})
+        r = self.d.post_json(items)
+        self.assertEqual(r.status, 200, r)
+        return tp.wait_scored(self.d, dev, k1)
+
+    def gauge(self, dev):
+        return self.d.metric('vigil_device_channels_missing{device="%s"}' % dev)
+
+    def test_missing_channel_said(self):
+        dev = "miss-1"
+        s = self.send(dev, 0, 20, lambda k: True)
+        self.assertEqual(s["missing_channels"], [], s)
+        self.assertEqual(s["latest"], {"x": 4.0, "y": 5.0}, s)
+        # Two sources: y once a minute beside x every second, for 3 minutes. y is listed
+        # between its readings but never missing: no line, no series, its value in latest.
+        s = self.send(dev, 20, 200, lambda k: k % 60 == 0)
+        self.assertEqual(s["latest"], {"x": 4.0, "y": 1.0}, s)
+        self.assertEqual(s["imputed_channels"], ["y"], s)
+        self.assertEqual(s["missing_channels"], [
+            {"channel": "y", "readings_missing": 19, "missing": False,
+             "last_seen_ts": T0 + 180000, "last_seen": "2025-12-06T05:49:40.000Z"}], s)
+        self.assertIsNone(self.gauge(dev))
+        self.assertNotIn("channel 'y' missing", self.d.log())
+        # Then y stops: missing once 5 minutes passed since its last reading (the reading at
+        # k = 480), said once, null in latest, counted in /metrics.
+        s = self.send(dev, 200, 479, lambda k: False)
+        self.assertFalse(s["missing_channels"][0]["missing"], s)
+        self.assertEqual(s["latest"]["y"], 1.0, s)
+        self.assertIsNone(self.gauge(dev))
+        s = self.send(dev, 479, 520, lambda k: False)
+        self.assertEqual(s["missing_channels"][0]["readings_missing"], 339, s)
+        self.assertTrue(s["missing_channels"][0]["missing"], s)
+        self.assertIsNone(s["latest"]["y"], s)
+        said = tp.logged(self.d, r" warn  pipeline: device 'miss-1': channel 'y' missing from "
+                         r"its last 300 readings, 5 minutes or more \(last reported "
+                         r"2025-12-06T05:49:40.000Z\)", 1)
+        self.assertEqual(len(said), 1, self.d.log()[-3000:])
+        self.assertEqual(self.gauge(dev), 1.0)
+        # Reported again: the info line, the status and /metrics back to none.
+        s = self.send(dev, 520, 522, lambda k: True)
+        self.assertEqual(s["missing_channels"], [], s)
+        self.assertEqual(s["latest"], {"x": 1.0, "y": 2.0}, s)
+        back = tp.logged(self.d, r" info  pipeline: device 'miss-1': channel 'y' reported again "
+                         r"after 339 readings without it", 1)
+        self.assertEqual(len(back), 1, self.d.log()[-3000:])
+        self.assertIsNone(self.gauge(dev))
+        self.assertEqual(self.d.log().count("channel 'y' missing from"), 1)
 
 
 class NdjsonContentType(vt.DaemonTestCase):
