@@ -874,6 +874,20 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
     return 0;
 }
 
+void detector_predict_all(detector_t *d)
+{
+    memset(d->persist, 0, (size_t)d->C);
+    detector__rebuild_state(d);
+}
+
+void detector_predictors(const detector_t *d, uint8_t *persist, uint8_t *season)
+{
+    for (int c = 0; c < d->C; c++) {
+        persist[c] = d->kind == DET_KIND_PERSISTENCE || d->persist[c];
+        season[c] = d->season ? d->season[c] : 0;
+    }
+}
+
 void detector_number_after(detector_t *d, uint32_t version)
 {
     if (d && version >= d->next_version && version < UINT32_MAX) /* 0 is no version */
