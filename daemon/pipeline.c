@@ -781,6 +781,7 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             info.swapped = 1;
             info.kind = DET_KIND_LSTM;
             info.put = 1; /* not trained: its figures are null, not 0 */
+            detector_predictors(d->det, info.persist, info.season);
             info.val_mse_lstm = info.val_mse_linear = NAN;
             info.val_mse_persistence = info.val_mse_serving = NAN;
             info.val_mse_lstm_alone = info.val_mse_linear_alone = NAN;

@@ -216,7 +216,8 @@ json_t *pipeline__predictors_json(char *const *ch, int nch, const uint8_t *persi
 static const char *version_decision(const struct detector_train_info *i)
 {
     if (i->put)
-        return "weights PUT by the operator: serves on every channel, not validated";
+        return "weights PUT by the operator: not validated; predicts every channel but those "
+               "that have not moved (persistence)";
     if (!i->swapped)
         return "kept the serving predictor: no new one validated below val_mse_serving_before "
                "(an LSTM must also validate lstm_margin below the linear baseline and "

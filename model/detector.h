@@ -824,10 +824,12 @@ int detector_apply_settings(detector_t *d, const struct detector_config *cfg);
  * unknown). A channel predicted by a seasonal profile (season_bins) is predicted by m from now
  * until a training chooses a profile again. Returns ERR_INVAL when m's shape does not fit. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
-/* Makes the serving predictor predict every channel, clearing persistence's per-channel
- * choice (a channel flat in training, or one where persistence validated better, predicted by
- * "same as the last reading"); the carried state is rebuilt. For a PUT of weights: the
- * operator's module then gives every channel's prediction, until a training decides the
+/* Makes the serving predictor predict every channel that moves, clearing persistence's
+ * per-channel choice (a channel flat in training, or one where persistence validated better,
+ * predicted by "same as the last reading") except on a channel it predicts that has not moved
+ * over the readings the detector keeps (2 x train.window: flat, its error scale at the floor,
+ * where any model's error would be an alarm); the carried state is rebuilt. For a PUT of
+ * weights: the operator's module then predicts those channels until a training decides the
  * choice again against it. The error scales stay. Owner thread; no allocation. */
 void detector_predict_all(detector_t *d);
 /* Which predictor gives each channel's prediction now: persist[c] 1 where persistence does
