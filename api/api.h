@@ -370,6 +370,9 @@ typedef struct api_opts {
                                libmicrohttpd's memory per connection is twice max_header and
                                API_HEAD_LINE_BYTES per line and cookie of these (server.c) */
     unsigned timeout_s;     /* idle connection timeout */
+    /* Seconds a request's body, from the end of its head, may take to arrive, else its
+     * connection is closed (a 408 first on plain HTTP); 0: off (server.c, request_late). */
+    unsigned request_timeout_s;
     unsigned dead_peer_s;   /* a connection whose peer is silent this long (no answer to TCP
                                keep-alive probes or sent data) ends; 0: the system's defaults */
     size_t max_query_limit; /* most points one readings query returns */

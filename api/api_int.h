@@ -4,6 +4,7 @@
 #define VIGIL_API_INT_H
 
 #include "api.h"
+#include "log.h"
 
 #include <microhttpd.h>
 #include <pthread.h>
@@ -93,6 +94,13 @@ struct api_server {
     atomic_uint_fast64_t query_timeouts; /* /query answers cut by http.query_timeout */
     atomic_uint_fast64_t accept_errors;  /* libmicrohttpd's "Error accepting" log lines */
     _Atomic int64_t accept_warned_s;     /* when a failed accept was last a warning (log_due) */
+    /* Connections turned away (server.c): closed at once by libmicrohttpd past
+     * http.max_connections_per_ip (its "Server reached connection limit" log line); times the
+     * open connections reached http.max_connections (new ones then wait in the listen backlog);
+     * requests whose body did not arrive within http.request_timeout_s. Each a warning at most
+     * once a minute, counting the rest. */
+    atomic_uint_fast64_t conns_refused, conns_full, request_timeouts;
+    struct log_limit refused_log, full_log, timeout_log;
     /* What libmicrohttpd logged while api_start's MHD_start_daemon ran, on the thread calling it
      * (starter; starting set meanwhile), joined by "; ": why it could not listen (the bind's
      * errno reason, a TLS set-up failure), for api_start's error. Written and read only by that
@@ -187,6 +195,9 @@ typedef struct api_request {
     int body_oom;  /* no memory to keep the body: discard the rest, answer 503 */
     int refused;   /* began while the server stops: the body is discarded, the answer a 503 */
     int close;     /* its head was malformed: the answer says Connection: close */
+    /* Its connection's idle timeout is below http.timeout_s, for http.request_timeout_s
+     * (server.c's request_late): set back once the body is whole. */
+    int timeout_lowered;
     int many_args; /* its URL had more than API_URL_MAX_ARGS parameters (head.c api__uri_seen) */
     int uncounted; /* an event stream, out of srv->inflight once its response is queued */
     /* The server's live limits when the request started: one request sees one set. */

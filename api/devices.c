@@ -179,6 +179,7 @@ struct put_ans {
     sbuf_t *b;
     struct api_server *srv;
     const char *removed;
+    int inputs_changed; /* 1: the PUT changed the "inputs" set of a device that has channels */
 };
 
 /* The warnings of a PUT's limits, into warn: a limit naming a channel the device has not sent
@@ -233,6 +234,11 @@ static int put_one(void *arg, const api_device_t *d)
     json_t *warn = json_array();
     if (pa->removed)
         api__warning_add(warn, 0, pa->removed);
+    if (pa->inputs_changed)
+        api__warning_add(warn, 0,
+                         "the set of input channels changed: the device relearns from its next "
+                         "reading (state learning; its stored versions stay), as a new channel "
+                         "makes it");
     limit_warnings(warn, pa->srv, d);
     device_json(pa->b, d, warn);
     json_decref(warn);
@@ -282,13 +288,13 @@ static char *removed_warning(const char *old, json_t *body)
     return out;
 }
 
-static void device_get(api_request_t *r, unsigned status, const char *removed)
+static void device_get(api_request_t *r, unsigned status, const char *removed, int inputs_changed)
 {
     struct api_server *srv = r->srv;
     sbuf_t b;
     sbuf_init(&b);
     int put = strcmp(r->method, "PUT") == 0;
-    struct put_ans pa = {&b, srv, removed};
+    struct put_ans pa = {&b, srv, removed, inputs_changed};
     int rc = put ? srv->be.device_get(srv->be.ctx, r->seg[0], 0, put_one, &pa)
                  : srv->be.device_get(srv->be.ctx, r->seg[0], 0, get_one, &b);
     if (rc) {
@@ -301,6 +307,58 @@ static void device_get(api_request_t *r, unsigned status, const char *removed)
     }
     sbuf_append(&b, "\n", 1);
     api__body(r, status, "application/json", &b);
+}
+
+/* Checks the "inputs" attribute: null, or an array of distinct channel names, the device's
+ * input channels (set points, controls: fed to the model, never scored). Returns 0, or -1 with
+ * a 400 answer naming the field. */
+static int check_inputs(api_request_t *r, json_t *in)
+{
+    if (in == NULL || json_is_null(in))
+        return 0;
+    if (!json_is_array(in)) {
+        api__error(r, 400, "field 'inputs': must be an array of channel names, or null");
+        return -1;
+    }
+    size_t i, k;
+    json_t *x;
+    json_array_foreach(in, i, x)
+    {
+        const char *why;
+        if (!json_is_string(x)) {
+            api__error(r, 400, "field 'inputs[%zu]': must be a string (a channel name)", i);
+            return -1;
+        }
+        if (batch_name_check(json_string_value(x), json_string_length(x), &why)) {
+            api__error(r, 400, "field 'inputs[%zu]': channel name %s", i, why);
+            return -1;
+        }
+        for (k = 0; k < i; k++)
+            if (json_equal(json_array_get(in, k), x)) {
+                api__error(r, 400, "field 'inputs[%zu]': channel '%s' named twice", i,
+                           json_string_value(x));
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* 1 when two "inputs" attributes (either NULL or null: none) name the same channels, in any
+ * order. */
+static int inputs_same(json_t *a, json_t *b)
+{
+    size_t na = json_is_array(a) ? json_array_size(a) : 0;
+    size_t nb = json_is_array(b) ? json_array_size(b) : 0;
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++) {
+        size_t k = 0;
+        while (k < nb && !json_equal(json_array_get(a, i), json_array_get(b, k)))
+            k++;
+        if (k == nb)
+            return 0;
+    }
+    return 1;
 }
 
 /* Checks the "limits" attribute: null, or an object of channel names to {"min": N, "max": N}
@@ -406,6 +464,7 @@ static void device_put(api_request_t *r)
         return;
     }
     char *attrs = NULL, *removed = NULL;
+    int inputs_changed = 0;
     if (v) {
         /* "group": the devices naming the same group share one model (see README). */
         json_t *g = json_object_get(v, "group");
@@ -418,15 +477,21 @@ static void device_put(api_request_t *r)
             json_decref(v);
             return;
         }
-        if (check_limits(r, json_object_get(v, "limits"))) {
+        if (check_limits(r, json_object_get(v, "limits")) ||
+            check_inputs(r, json_object_get(v, "inputs"))) {
             json_decref(v);
             return;
         }
         /* The attributes before, for removed_warning: read apart from the put, so a PUT
          * racing this one may be what is compared with (the warning is advice, not a lock). */
         char *old = NULL;
-        if (srv->be.device_find(srv->be.ctx, r->seg[0], copy_attrs, &old) == 0)
+        if (srv->be.device_find(srv->be.ctx, r->seg[0], copy_attrs, &old) == 0) {
             removed = removed_warning(old, v);
+            json_t *o = old ? json_loads(old, 0, NULL) : NULL;
+            inputs_changed =
+                !inputs_same(json_object_get(o, "inputs"), json_object_get(v, "inputs"));
+            json_decref(o);
+        }
         free(old);
         attrs = api__json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(v);
@@ -454,7 +519,7 @@ static void device_put(api_request_t *r)
     if (rc)
         api__backend_error(r, rc, "declaring device");
     else
-        device_get(r, created ? 201 : 200, removed);
+        device_get(r, created ? 201 : 200, removed, inputs_changed && !created);
     free(removed);
 }
 
@@ -462,7 +527,7 @@ void api__h_device(api_request_t *r)
 {
     struct api_server *srv = r->srv;
     if (api__is_get(r)) {
-        device_get(r, 200, NULL);
+        device_get(r, 200, NULL, 0);
     } else if (strcmp(r->method, "PUT") == 0) {
         device_put(r);
     } else {

@@ -435,6 +435,13 @@ static void query_error(api_request_t *r, const api_query_t *q, int rc)
         api__error(r, 404, "device '%s' not found", q->device);
     else if (rc == ERR_INVAL)
         api__unknown_channel(r, q);
+    else if (rc == ERR_CORRUPT) /* not served as values; the log names the chunk's range */
+        api__error(r, 500,
+                   "device '%s': a stored readings chunk overlapping the range asked (from "
+                   "%lld to %lld ms) is damaged (checksum mismatch); no values of the range are "
+                   "served (the log names the chunk's own time range: ranges around it answer; "
+                   "docs/reliability.md)",
+                   q->device, (long long)q->from_ms, (long long)q->to_ms);
     else
         api__backend_error(r, rc, "querying readings");
 }

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 /* What api__head_too_large learns of the head from libmicrohttpd's records of it. */
 struct head_seen {
@@ -14,6 +15,8 @@ struct head_seen {
     size_t cookies;       /* cookies of its Cookie headers (MHD_COOKIE_KIND records) */
     int empty_name;       /* a header line's name is empty */
     const char *last_end; /* the end of the last header line's value */
+    const char *length;   /* the first Content-Length's value */
+    int length_differs;   /* another Content-Length gives another value */
 };
 
 static enum MHD_Result see_value(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -26,6 +29,13 @@ static enum MHD_Result see_value(void *cls, enum MHD_ValueKind kind, const char 
     }
     h->lines++;
     h->empty_name |= key[0] == '\0';
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        const char *v = value ? value : "";
+        if (h->length == NULL)
+            h->length = v;
+        else
+            h->length_differs |= strcmp(h->length, v) != 0;
+    }
     h->last_end = value ? value + strlen(value) : NULL;
     return MHD_YES;
 }
@@ -134,6 +144,17 @@ int api__head_too_large(api_request_t *r)
             api__error(r, 400,
                        "request head has a header line with an empty name (a line beginning "
                        "with ':') or a value folded onto the next line: not valid HTTP");
+            return 1;
+        }
+        /* libmicrohttpd 0.9.75 frames the body by the first Content-Length: with another value
+         * after it, the bytes that one counts would be read as the connection's next request
+         * (read69c's finding 4, a request smuggled past a proxy that takes the last). RFC 9112
+         * 6.3: 400 and closed. The same value repeated frames the body the same way: served. */
+        if (h.length_differs) {
+            r->close = 1;
+            api__error(r, 400,
+                       "request has Content-Length headers of different values: its body's end "
+                       "is unknown (RFC 9112 6.3)");
             return 1;
         }
         if (h.lines > r->srv->opts.max_lines)

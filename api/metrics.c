@@ -126,6 +126,24 @@ void api__h_metrics(api_request_t *r)
         "# TYPE vigil_http_accept_errors_total counter\n"
         "vigil_http_accept_errors_total %llu\n",
         (unsigned long long)atomic_load_explicit(&srv->accept_errors, memory_order_relaxed));
+    /* server.c: on_connection, mhd_log and request_late, each also a warning a minute. */
+    sbuf_printf(
+        &b,
+        "# HELP vigil_http_connections_refused_total HTTP connections closed unserved at once "
+        "because their address held http.max_connections_per_ip.\n"
+        "# TYPE vigil_http_connections_refused_total counter\n"
+        "vigil_http_connections_refused_total %llu\n"
+        "# HELP vigil_http_connections_full_total Times the open HTTP connections reached "
+        "http.max_connections (new ones then wait in the listen backlog).\n"
+        "# TYPE vigil_http_connections_full_total counter\n"
+        "vigil_http_connections_full_total %llu\n"
+        "# HELP vigil_http_request_timeouts_total HTTP requests whose body did not arrive "
+        "within http.request_timeout_s: their connection closed.\n"
+        "# TYPE vigil_http_request_timeouts_total counter\n"
+        "vigil_http_request_timeouts_total %llu\n",
+        (unsigned long long)atomic_load_explicit(&srv->conns_refused, memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&srv->conns_full, memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&srv->request_timeouts, memory_order_relaxed));
     sbuf_printf(&b, "# HELP vigil_ingest_readings_total Readings (channel values) accepted, by "
                     "protocol.\n# TYPE vigil_ingest_readings_total counter\n");
     for (int p = 0; p < PROTO_COUNT; p++)

@@ -99,6 +99,7 @@ void api_opts_default(api_opts_t *o)
     o->max_lines = 100;
     o->max_cookies = 300;
     o->timeout_s = 60;
+    o->request_timeout_s = 300;
     o->dead_peer_s = 60;
     o->max_query_limit = 100000;
     o->max_scan_points = 4000000;
@@ -333,6 +334,78 @@ static void worker_rt(struct api_server *srv)
                  srv->opts.rt_priority, strerror(rc));
 }
 
+/* One more of the events *count counts (a connection limit met, a body past
+ * http.request_timeout_s): counted, and a warning "http: <fmt>" at most once a minute (l) with
+ * the count of those not said. Any thread. */
+static void __attribute__((format(printf, 3, 4)))
+count_warn(atomic_uint_fast64_t *count, struct log_limit *l, const char *fmt, ...)
+{
+    atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
+    uint64_t held = 0;
+    unsigned place = log_limit_take(l, (int64_t)vtime_mono_s(), 60, 1, &held);
+    if (place == 0)
+        return;
+    char what[256], note[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    log_warn("http: %s%s", what, log_limit_note(note, sizeof note, place, held, 1, 60));
+}
+
+/* A request whose body missed http.request_timeout_s. Any thread. */
+static void count_late(struct api_server *srv)
+{
+    count_warn(&srv->request_timeouts, &srv->timeout_log,
+               "a request's body did not arrive within http.request_timeout_s (%u s) of its "
+               "head: connection closed (vigil_http_request_timeouts_total counts them)",
+               srv->opts.request_timeout_s);
+}
+
+/* http.request_timeout_s: a request's body must arrive within it of the end of its head
+ * (r->start_us), however it trickles in. http.timeout_s alone is an idle timeout, which a client
+ * sending a byte every few seconds never meets (read69c's finding 3). Checked at each part of
+ * the body libmicrohttpd hands on_request; once fewer than http.timeout_s seconds are left, the
+ * connection's idle timeout is lowered to what is left, so a body that stops coming is closed
+ * at the deadline too (on_completed counts that close); on_request sets it back once the body
+ * is whole. Returns 1 when the deadline has passed: the caller closes the connection
+ * (MHD_NO). libmicrohttpd 0.9.75 queues no response while it reads a body, so on plain HTTP the
+ * 408 is written to the socket here, before the close; on HTTPS the connection closes
+ * unanswered. The head itself is not bounded (docs/reliability.md). Worker thread. */
+static int request_late(struct api_server *srv, api_request_t *r)
+{
+    unsigned limit = srv->opts.request_timeout_s;
+    if (limit == 0)
+        return 0;
+    int64_t left_us = r->start_us + (int64_t)limit * 1000000 - vtime_mono_us();
+    if (left_us > 0) {
+        /* A second more: libmicrohttpd counts idle time in whole seconds, and a byte coming
+         * after the deadline should find this check (and its 408), not the idle close. */
+        unsigned left_s = (unsigned)((left_us + 999999) / 1000000) + 1;
+        if (left_s < srv->opts.timeout_s) {
+            MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, left_s);
+            r->timeout_lowered = 1;
+        }
+        return 0;
+    }
+    count_late(srv);
+    if (srv->tls == NULL) {
+        static const char body[] =
+            "{\"error\":\"request body not received within http.request_timeout_s\"}\n";
+        char answer[256];
+        int n = snprintf(answer, sizeof answer,
+                         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                         "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                         sizeof body - 1, body);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci != NULL && send(ci->connect_fd, answer, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            log_debug("http: the 408 of a late body not sent: %s", strerror(errno));
+    }
+    r->status = 408; /* counted as answered so (on_completed) */
+    return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -371,6 +444,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * below waits for the body, which this one would make the stop wait for in vain). */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        /* HTTP/1.0 has no chunked bodies: a POST or PUT without Content-Length has its body
+         * end at the connection's close, which libmicrohttpd 0.9.75 does not read (it took the
+         * body for empty: /write answered 204 with the lines ignored). 411, and closed: RFC 1945
+         * 8.3 requires Content-Length on every HTTP/1.0 POST, bodiless or not. */
+        const char *te =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (cl == NULL && te == NULL && api__route_takes_body(r->route) &&
+            strcmp(version, MHD_HTTP_VERSION_1_0) == 0 &&
+            (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)) {
+            r->close = 1;
+            api__error(r, 411,
+                       "HTTP/1.0 request without Content-Length: its body cannot be read; send "
+                       "Content-Length (or use HTTP/1.1)");
+            return send_response(r);
+        }
         if (cl && api__route_takes_body(r->route) && strtoull(cl, NULL, 10) > r->max_body) {
             api__error(r, 413, "request body of %s bytes exceeds the limit of %zu bytes", cl,
                        r->max_body);
@@ -387,6 +475,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
+        if (request_late(srv, r))
+            return MHD_NO; /* closes the connection */
         if (r->status != 0 || r->too_large)
             return MHD_YES; /* answered already, or discarding */
         if (!api__route_takes_body(r->route) || r->len + n > r->max_body) {
@@ -410,6 +500,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         memcpy(r->body + r->len, upload_data, n);
         r->len += n;
         return MHD_YES;
+    }
+    /* The body is whole: its deadline's lower idle timeout (request_late) ends here, before the
+     * handler runs (an io job's wait must not meet it, nor the answer's sending, nor the next
+     * request of a kept-alive connection). */
+    if (r->timeout_lowered) {
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, srv->opts.timeout_s);
+        r->timeout_lowered = 0;
     }
     if (atomic_load_explicit(&r->io_answered, memory_order_acquire) || r->refused)
         return send_response(r); /* resumed (an io thread ran the handler), or the stop's 503 */
@@ -437,6 +534,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         atomic_fetch_add_explicit(&srv->request_seconds_us[r->route],
                                   (uint64_t)(vtime_mono_us() - r->start_us), memory_order_relaxed);
     }
+    if (r->timeout_lowered && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        count_late(srv); /* request_late's lower idle timeout closed it at the deadline */
     api__events_drop(r);
     for (int i = 0; i < 4; i++)
         free(r->seg[i]);
@@ -453,7 +552,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* libmicrohttpd's connection start and close: each counts in srv->connections (/metrics'
  * vigil_http_connections; one past http.max_connections is not accepted, waiting in the
  * listen backlog, and one past the per-IP cap or refused by the accept policy is closed
- * unstarted: neither counts), and a connection starting gets the dead-peer options
+ * unstarted: neither counts here; the first is conns_full, when the count reaches the cap, the
+ * second conns_refused, from mhd_log), and a connection starting gets the dead-peer options
  * (http.dead_peer_timeout_s, common/deadpeer.h), so a client that vanished without a FIN or
  * reset frees its event stream and its connection slot within that time, not when TCP gives up
  * (15 minutes of retransmitting a stream's keep-alives; an idle keep-alive connection is closed
@@ -469,7 +569,13 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
     if (toe != MHD_CONNECTION_NOTIFY_STARTED)
         return;
-    atomic_fetch_add(&srv->connections, 1);
+    /* At the cap libmicrohttpd stops accepting: later clients wait unanswered in the listen
+     * backlog, which nothing else would tell (read69c's finding 3). */
+    if (atomic_fetch_add(&srv->connections, 1) + 1 >= (int)srv->opts.max_conns)
+        count_warn(&srv->conns_full, &srv->full_log,
+                   "%u connections open, http.max_connections: new clients wait in the listen "
+                   "backlog until one closes (vigil_http_connections_full_total counts it)",
+                   srv->opts.max_conns);
     if (srv->opts.dead_peer_s == 0)
         return;
     const union MHD_ConnectionInfo *ci =
@@ -507,6 +613,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         atomic_fetch_add_explicit(&srv->accept_errors, 1, memory_order_relaxed);
         warn = log_due(&srv->accept_warned_s, (int64_t)vtime_mono_s(), 60);
     }
+    /* 0.9.75's line for a connection past http.max_connections_per_ip, closed at once (the
+     * total cap is not met here: libmicrohttpd stops accepting at it, on_connection). */
+    if (strncmp(fmt, "Server reached connection limit", 31) == 0)
+        count_warn(&srv->conns_refused, &srv->refused_log,
+                   "a connection closed unserved: its address holds "
+                   "http.max_connections_per_ip (%u) (vigil_http_connections_refused_total "
+                   "counts them)",
+                   srv->opts.max_conns_ip);
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')

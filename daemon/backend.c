@@ -252,43 +252,47 @@ static void be_metrics(void *ctx, sbuf_t *out)
     static const double bounds[] = STORE_COMMIT_BUCKETS;
     store_stats_t st;
     store_stats_get(be->store, &st);
-    sbuf_printf(out,
-                "# HELP vigil_store_readings_written_total Readings committed to the database.\n"
-                "# TYPE vigil_store_readings_written_total counter\n"
-                "vigil_store_readings_written_total %llu\n"
-                "# HELP vigil_store_commits_total Write transactions committed.\n"
-                "# TYPE vigil_store_commits_total counter\nvigil_store_commits_total %llu\n"
-                "# HELP vigil_store_commit_errors_total Write transactions that failed.\n"
-                "# TYPE vigil_store_commit_errors_total counter\n"
-                "vigil_store_commit_errors_total %llu\n"
-                "# HELP vigil_store_commit_errors_by_reason_total Write transactions that "
-                "failed, by reason: locked (another process held the database's lock), nospace "
-                "(the disk was full), other.\n"
-                "# TYPE vigil_store_commit_errors_by_reason_total counter\n"
-                "vigil_store_commit_errors_by_reason_total{reason=\"locked\"} %llu\n"
-                "vigil_store_commit_errors_by_reason_total{reason=\"nospace\"} %llu\n"
-                "vigil_store_commit_errors_by_reason_total{reason=\"other\"} %llu\n"
-                "# HELP vigil_store_maintenance_errors_total Compaction or retention steps that "
-                "failed (their own work undone; the readings beside them still stored).\n"
-                "# TYPE vigil_store_maintenance_errors_total counter\n"
-                "vigil_store_maintenance_errors_total %llu\n"
-                "# HELP vigil_store_queue_readings Readings waiting for the writer.\n"
-                "# TYPE vigil_store_queue_readings gauge\nvigil_store_queue_readings %llu\n"
-                "# HELP vigil_store_queue_capacity_readings Most readings the queue holds.\n"
-                "# TYPE vigil_store_queue_capacity_readings gauge\n"
-                "vigil_store_queue_capacity_readings %llu\n"
-                "# HELP vigil_store_database_bytes Size of the database and its WAL on disk.\n"
-                "# TYPE vigil_store_database_bytes gauge\nvigil_store_database_bytes %lld\n"
-                "# HELP vigil_devices Devices known.\n# TYPE vigil_devices gauge\n"
-                "vigil_devices %llu\n",
-                (unsigned long long)st.readings_written, (unsigned long long)st.commits,
-                (unsigned long long)st.commit_errors, (unsigned long long)st.commit_errors_locked,
-                (unsigned long long)st.commit_errors_nospace,
-                (unsigned long long)(st.commit_errors - st.commit_errors_locked -
-                                     st.commit_errors_nospace),
-                (unsigned long long)st.maintenance_errors,
-                (unsigned long long)st.queue_readings, (unsigned long long)st.queue_max,
-                (long long)st.db_bytes, (unsigned long long)st.devices);
+    sbuf_printf(
+        out,
+        "# HELP vigil_store_readings_written_total Readings committed to the database.\n"
+        "# TYPE vigil_store_readings_written_total counter\n"
+        "vigil_store_readings_written_total %llu\n"
+        "# HELP vigil_store_commits_total Write transactions committed.\n"
+        "# TYPE vigil_store_commits_total counter\nvigil_store_commits_total %llu\n"
+        "# HELP vigil_store_commit_errors_total Write transactions that failed.\n"
+        "# TYPE vigil_store_commit_errors_total counter\n"
+        "vigil_store_commit_errors_total %llu\n"
+        "# HELP vigil_store_commit_errors_by_reason_total Write transactions that "
+        "failed, by reason: locked (another process held the database's lock), nospace "
+        "(the disk was full), other.\n"
+        "# TYPE vigil_store_commit_errors_by_reason_total counter\n"
+        "vigil_store_commit_errors_by_reason_total{reason=\"locked\"} %llu\n"
+        "vigil_store_commit_errors_by_reason_total{reason=\"nospace\"} %llu\n"
+        "vigil_store_commit_errors_by_reason_total{reason=\"other\"} %llu\n"
+        "# HELP vigil_store_maintenance_errors_total Compaction or retention steps that "
+        "failed (their own work undone; the readings beside them still stored).\n"
+        "# TYPE vigil_store_maintenance_errors_total counter\n"
+        "vigil_store_maintenance_errors_total %llu\n"
+        "# HELP vigil_store_damaged_chunks_total Reads that met a damaged readings row "
+        "(checksum mismatch or malformed) and refused to serve it.\n"
+        "# TYPE vigil_store_damaged_chunks_total counter\n"
+        "vigil_store_damaged_chunks_total %llu\n"
+        "# HELP vigil_store_queue_readings Readings waiting for the writer.\n"
+        "# TYPE vigil_store_queue_readings gauge\nvigil_store_queue_readings %llu\n"
+        "# HELP vigil_store_queue_capacity_readings Most readings the queue holds.\n"
+        "# TYPE vigil_store_queue_capacity_readings gauge\n"
+        "vigil_store_queue_capacity_readings %llu\n"
+        "# HELP vigil_store_database_bytes Size of the database and its WAL on disk.\n"
+        "# TYPE vigil_store_database_bytes gauge\nvigil_store_database_bytes %lld\n"
+        "# HELP vigil_devices Devices known.\n# TYPE vigil_devices gauge\n"
+        "vigil_devices %llu\n",
+        (unsigned long long)st.readings_written, (unsigned long long)st.commits,
+        (unsigned long long)st.commit_errors, (unsigned long long)st.commit_errors_locked,
+        (unsigned long long)st.commit_errors_nospace,
+        (unsigned long long)(st.commit_errors - st.commit_errors_locked - st.commit_errors_nospace),
+        (unsigned long long)st.maintenance_errors, (unsigned long long)st.chunks_damaged,
+        (unsigned long long)st.queue_readings, (unsigned long long)st.queue_max,
+        (long long)st.db_bytes, (unsigned long long)st.devices);
     prom_histogram(out, "vigil_store_commit_seconds", "Latency of write transactions.", bounds,
                    st.commit_buckets, 12, st.commits, st.commit_seconds_sum);
     sbuf_printf(

@@ -62,6 +62,8 @@ static const struct setting settings[] = {
     S("http", "max_header_lines", K_INT, max_header_lines, 1, 10000),
     S("http", "max_cookies", K_INT, max_cookies, 0, 10000),
     S("http", "timeout_s", K_INT, http_timeout_s, 1, 3600),
+    /* a request's body, from the end of its head, whole: 0 (off) or 1 s to a day */
+    S("http", "request_timeout_s", K_INT, http_request_timeout_s, 0, 86400),
     S("http", "dead_peer_timeout_s", K_INT, http_dead_peer_s, 0, 86400),
     S("http", "health_stall_s", K_INT, health_stall_s, 1, 86400),
     S("http", "max_query_points", K_SIZE, max_query_points, 1, 10000000),
@@ -148,6 +150,7 @@ void config_default(config_t *c)
     c->max_header_lines = 100;
     c->max_cookies = 300;
     c->http_timeout_s = 60;
+    c->http_request_timeout_s = 300;
     c->http_dead_peer_s = c->stream_dead_peer_s = 60;
     c->health_stall_s = 60;
     c->max_query_points = 100000;

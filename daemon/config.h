@@ -25,6 +25,7 @@ typedef struct config {
     unsigned max_header_lines; /* header lines of a request's head */
     unsigned max_cookies;      /* cookies of a request's Cookie headers */
     unsigned http_timeout_s;
+    unsigned http_request_timeout_s; /* a request's body must arrive within this (0: off) */
     unsigned http_dead_peer_s; /* an accepted socket's peer silent this long: closed (0: off) */
     /* /healthz goes 503 when work waits for the storage writer and no transaction finished for
      * this many seconds, and for this many seconds after a failed transaction while none commits

@@ -657,6 +657,7 @@ int main(int argc, char **argv)
     ao.max_lines = d.cfg.max_header_lines;
     ao.max_cookies = d.cfg.max_cookies;
     ao.timeout_s = d.cfg.http_timeout_s;
+    ao.request_timeout_s = d.cfg.http_request_timeout_s;
     ao.dead_peer_s = d.cfg.http_dead_peer_s;
     ao.max_query_limit = d.cfg.max_query_points;
     ao.max_scan_points = d.cfg.max_scan_points;

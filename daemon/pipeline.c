@@ -348,8 +348,8 @@ void pipeline__version_add(pipeline_t *p, struct dev *d, struct version *v)
     pipeline__versions_trim(p, d);
 }
 
-void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
-                              double seconds, size_t pooled)
+int pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
+                             double seconds, size_t pooled)
 {
     struct version v;
     pipeline__serving_changed(p, d, info->swapped, info->version, info->kind);
@@ -358,6 +358,7 @@ void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detecto
         log_warn("pipeline: model version %u of '%s' not saved: %s", v.version, d->name,
                  err_str(rc));
     pipeline__version_add(p, d, &v);
+    return rc;
 }
 
 /* ---- shards ------------------------------------------------------------------------------- */
@@ -785,10 +786,11 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             info.val_mse_lstm = info.val_mse_linear = NAN;
             info.val_mse_persistence = info.val_mse_serving = NAN;
             info.val_mse_lstm_alone = info.val_mse_linear_alone = NAN;
-            pipeline__record_version(p, d, &info, 0, 0);
+            pipeline__durable_version(&dw, pipeline__record_version(p, d, &info, 0, 0));
             pipeline__event_break_open(p, d); /* another model, as a rollback */
             /* The version's put is queued above; the detector that serves it is saved with it
-             * before the answer (session 68: a kill -9 after it served the older one again). */
+             * before the answer (session 68: a kill -9 after it served the older one again),
+             * and both must be committed for a 200 (session 69: the version row too). */
             pipeline__durable_saved(&dw, pipeline__save_durable(p, d));
         }
     }

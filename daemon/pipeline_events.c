@@ -548,6 +548,24 @@ static struct replay_key *replay_key_after(struct dev *d, int64_t ts)
     return NULL;
 }
 
+/* The catch-up's key of the stored row that began last before ts when no replayed opening took
+ * it and it overlaps ts (still open, or ended at ts or later), else NULL: the replay opens that
+ * row's episode later than the live run did (session 69, ops68's review: numbered past every
+ * stored row, it was said "opened" again and listed twice). Caller holds d->mu. */
+static struct replay_key *replay_key_over(struct dev *d, int64_t ts)
+{
+    size_t lo = 0, hi = d->nreplay; /* d->replay: start_ts ascending */
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (d->replay[mid].start_ts < ts)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    struct replay_key *k = lo > 0 ? &d->replay[lo - 1] : NULL;
+    return k && !k->hit && (k->end_ts < 0 || k->end_ts >= ts) ? k : NULL;
+}
+
 /* The id of the event a reading at ts opens, d's next id raised to it: the next one, or in the
  * restore's catch-up (d->replay, pipeline__event_replay_keys) the id of the stored row that
  * began at ts (the episode opened before the crash, opened again) or, none did, one past every
@@ -560,13 +578,19 @@ static struct replay_key *replay_key_after(struct dev *d, int64_t ts)
  * set, when no key began at ts but one not taken began after it: the replay may open a stored
  * row's episode earlier than the live run did (late readings it skipped as out of order,
  * stored and replayed in time order), numbered by event_settle (read64c's findings: before, a
- * new id, the episode listed twice, or its row ended "restart"). Caller holds d->mu. */
-static uint64_t event_next_id(struct dev *d, int64_t ts, int *prov, int *unsaid)
+ * new id, the episode listed twice, or its row ended "restart"). A stored row that began before ts
+ * and overlaps it (replay_key_over) is the episode opened later: its id, *start_ts set to its
+ * start (session 69). Caller holds d->mu. */
+static uint64_t event_next_id(struct dev *d, int64_t ts, int *prov, int *unsaid, int *end_unsaid,
+                              int64_t *start_ts)
 {
     struct replay_key *k = replay_key_at(d, ts);
-    *prov = *unsaid = 0;
+    *prov = *unsaid = *end_unsaid = 0;
+    if (k == NULL && (k = replay_key_over(d, ts)) != NULL)
+        *start_ts = k->start_ts; /* the stored episode, opened later: its row's start kept */
     if (k) {
-        k->hit = 1; /* left_end: the row opened again */
+        k->hit = 1;                  /* left_end: the row opened again */
+        *end_unsaid = k->end_ts < 0; /* open at the kill: its end said by no vigild */
         if (d->next_event_id < k->id)
             d->next_event_id = k->id;
         return k->id;
@@ -589,6 +613,7 @@ static void event_settle(pipeline_t *p, struct dev *d, struct event *e, struct r
     if (k) {
         e->id = k->id;
         k->hit = 1;
+        e->end_unsaid = k->end_ts < 0;
         if (d->next_event_id < e->id)
             d->next_event_id = e->id;
     } else {
@@ -643,7 +668,12 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
      * and this row no key: begun before the save's last reading), the successor of the saved
      * next id is this row's. */
     if (active && cur->ahead) {
-        if (r->state != DET_ANOMALY && ts < cur->start_ts)
+        /* In a keyed catch-up, a reading not in anomaly at or after its start does not end it
+         * either: the replay may open the episode a few readings after the live run did, and
+         * then goes on with this row (session 69); a row it does not open again is ended after
+         * the catch-up (left_end). Before, it was ended there and the later opening, numbered
+         * past every stored row, said "opened" again. */
+        if (r->state != DET_ANOMALY && (ts < cur->start_ts || d->replay_keyed))
             return;
         if (ts < cur->start_ts &&
             (cur->id > d->next_event_id + 1 || (d->replay_keyed && d->replay_max >= cur->id))) {
@@ -652,6 +682,7 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             active = 0;
         } else {
             cur->ahead = 0;
+            cur->end_unsaid = 1; /* restored active: its row open at the kill */
             struct replay_key *k = replay_key_at(d, cur->start_ts);
             if (k && k->id == cur->id)
                 k->hit = 1; /* gone on with: opened again (left_end) */
@@ -668,8 +699,9 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
         if (!active) {
             if ((cur = pipeline__event_add(p, d)) == NULL)
                 return; /* out of memory (or no events kept): the status still says anomaly */
-            cur->id = event_next_id(d, ts, &cur->prov, &cur->unsaid);
             cur->start_ts = ts;
+            cur->id =
+                event_next_id(d, ts, &cur->prov, &cur->unsaid, &cur->end_unsaid, &cur->start_ts);
             cur->end_ts = -1;
             /* The detector names what opened the episode on the reading that entered state
              * anomaly; a detector restored in an episode whose event is gone names none. */

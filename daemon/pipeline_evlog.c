@@ -23,7 +23,9 @@
  * opens and ends again the episodes a vigild before the restart already said. But for the
  * episodes it opens under an id no stored row had (event.unsaid: readings acknowledged, not
  * scored at a kill -9; task ops68): no vigild said those, so their lines are said then, through
- * the same limits.
+ * the same limits. And for the ends of stored rows still open at the kill (event.end_unsaid:
+ * opened and said by the vigild killed, ended by its readings only in the catch-up; read69a's
+ * finding 1).
  *
  * A line is written after d->mu is let go when the device's shard is scoring it (d->log_to, the
  * readings' path, where episodes open and end): a write that blocks (stderr a journal pipe not
@@ -201,7 +203,8 @@ void pipeline__event_log_end(pipeline_t *p, const struct dev *d, const struct ev
     const int warn = e->ended_by == DET_END_ACCEPTED || e->ended_by == DET_END_RELEASED;
     char note[160];
     if (!pipeline__evlog_due(p, warn ? &p->event_warn_log : &p->event_end_log,
-                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, e->unsaid, note, sizeof note))
+                             warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, e->unsaid || e->end_unsaid,
+                             note, sizeof note))
         return;
     const char *how;
     switch (e->ended_by) {

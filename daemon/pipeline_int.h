@@ -91,6 +91,12 @@ struct event {
      * so no vigild before logged it (readings acknowledged but not scored at a kill -9); its
      * opening and end are logged during the restore (pipeline__evlog_due). Task ops68. */
     int unsaid;
+    /* 1 on the catch-up's event that is a stored row still open at the kill (the `ahead` row
+     * gone on with, or an opening that took the key of a row with no end): its opening was
+     * said, its end by no vigild, so the end's line is said during the restore too
+     * (pipeline__event_log_end; read69a's finding 1: before, an end the catch-up replayed
+     * was never logged). */
+    int end_unsaid;
 };
 
 /* A device group (pipeline_groups_int.h; its table, member lists and walks: pipeline_groups.c). */
@@ -214,7 +220,8 @@ struct chlist;
 struct replay_key {
     int64_t start_ts;
     uint64_t id;
-    int hit; /* a replayed opening took its id (event_next_id): the row opened again */
+    int hit;        /* a replayed opening took its id (event_next_id): the row opened again */
+    int64_t end_ts; /* the row's end, -1 while open (replay_key_over) */
 };
 
 /* A device. Laid out for the shard's per-point path: the fields every scored point reads or
@@ -265,7 +272,8 @@ struct dev {
     double dt_ms;     /* running estimate of the reading interval */
     int64_t since_ts; /* when the current state began */
     uint64_t scored;
-    /* Anomaly events opened since the pipeline started (its catch-up's too), for /metrics'
+    /* Anomaly events opened since the pipeline started or the device was deleted (its
+     * catch-up's too; pipeline_forget resets it, session 69), for /metrics'
      * vigil_device_anomaly_events_total: short episodes that never last a rule's `for:` still
      * count (session 68). */
     uint64_t events_opened;
@@ -274,6 +282,8 @@ struct dev {
     /* Monotonic time its newest reading was scored (first_settle). */
     int64_t scored_ns;
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
+    uint64_t inputs;       /* bit c: channel c is an input (the "inputs" attribute) in the detector
+                              made last (pipeline__inputs_mask at dev_reset_detector) */
     /* Anomaly events, oldest first; the last one may be active. Room for events_room, grown on
      * demand (pipeline__event_add) up to o.events: most devices never have one. */
     struct event *events;
@@ -686,13 +696,20 @@ int pipeline__save_held(pipeline_t *p, struct dev *d);
  * (no lock held: the writer's hooks take devices' locks) waits for the commit. It returns 0,
  * or why a save was not queued or was lost (a concurrent failed save counts too: the answer
  * then errs on the side of "not saved"), ERR_AGAIN when one was deferred (made by the
- * training's end: pipeline__save_durable) and none failed. */
+ * training's end: pipeline__save_durable) and none failed. A PUT of weights also puts its
+ * version row (with the checkpoint a rollback reads): pipeline__durable_version adds that put's
+ * status, and a model version lost with a commit since the begin then counts as well (session
+ * 69: the version row lost with an earlier failed commit, the detector's save in a later one
+ * that passed, answered 200). */
 struct pipeline_durable {
     uint64_t failed; /* store_stats' detector_saves_failed at the begin */
+    uint64_t models; /* store_stats' model_puts_failed at the begin */
+    int versions;    /* pipeline__durable_version called: model versions lost count too */
     int rc;          /* the first save's refusal */
 };
 void pipeline__durable_begin(pipeline_t *p, struct pipeline_durable *w);
 void pipeline__durable_saved(struct pipeline_durable *w, int save_rc);
+void pipeline__durable_version(struct pipeline_durable *w, int put_rc);
 int pipeline__durable_end(pipeline_t *p, const struct pipeline_durable *w);
 
 /* Puts every device's writes to the store through fn, called with d->mu held (devs_lock
@@ -761,9 +778,10 @@ uint32_t pipeline__top_version(const struct dev *d);
 
 /* The status follows the swap (pipeline__serving_changed), then the version is put and added to
  * d's history whether or not the store took it (logged; no rollback to it then): for weights
- * given by PUT. Caller holds d->mu. */
-void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
-                              double seconds, size_t pooled);
+ * given by PUT. Returns the put's status (0: queued; the commit is pipeline__durable_end's).
+ * Caller holds d->mu. */
+int pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
+                             double seconds, size_t pooled);
 
 /* The status's state follows the detector's, at once rather than at the next reading (an
  * operator's acceptance, a maintenance that ends an episode). Caller holds d->mu. */
@@ -950,6 +968,15 @@ int pipeline__ring_handoff(pipeline_t *p, struct dev *d, store_pred_cb cb);
  * as predictions are recorded). Caller holds d->mu. */
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
 
+/* The channels of d that its "inputs" attribute names (bit c: d->ch[c]), 0 when none or when
+ * it names every channel (a device must score one: logged). Caller holds d->mu. */
+uint64_t pipeline__inputs_mask(const struct dev *d);
+/* The same from attributes attrs (JSON or NULL) and channel names ch[nch] of device name. */
+uint64_t pipeline__inputs_mask_of(const char *attrs, char *const *ch, int nch, const char *name);
+/* A PUT of attributes changed d's input set (d->inputs differs from pipeline__inputs_mask):
+ * makes d's detector again with the new set (the device relearns, as at a new channel).
+ * Caller holds d->mu. Returns 0, or ERR_NOMEM. */
+int pipeline__inputs_relearn(pipeline_t *p, struct dev *d);
 /* Sets d's channel limits from d->attrs and rebuilds its limit states (pipeline_limits.c): an
  * alarm whose limit went ends with an "ok" message; the new limits are judged at d's next
  * scored reading. Caller holds d->mu. */

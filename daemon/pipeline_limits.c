@@ -518,10 +518,47 @@ void pipeline__apply_limits(pipeline_t *p, struct dev *d)
         json_t *l = json_object_get(lim, d->ch[c]);
         d->lim_max[c] = limit_field(l, "max", NAN);
         d->lim_min[c] = limit_field(l, "min", NAN);
+        /* The API refuses such a limit; one stored anyway (damaged, or an older vigild's) was
+         * dropped unsaid (read68b 4: the status showed no limits). Said at each apply. */
+        static const char *const keys[] = {"max", "min", "deadband"};
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+            json_t *x = json_object_get(l, keys[k]);
+            if (x && !(json_is_number(x) && isfinite((float)json_number_value(x))))
+                log_warn("pipeline: device '%s': the stored limit %s of channel '%s' is not a "
+                         "finite number: not applied (set the device's limits again)",
+                         d->name, keys[k], d->ch[c]);
+        }
     }
     d->lim_gen++;
     rebuild(p, d, lim);
     json_decref(a);
+}
+
+uint64_t pipeline__inputs_mask_of(const char *attrs, char *const *ch, int nch, const char *name)
+{
+    json_t *a = attrs ? json_loads(attrs, 0, NULL) : NULL;
+    json_t *in = json_object_get(a, "inputs"), *x;
+    uint64_t m = 0;
+    size_t i;
+    json_array_foreach(in, i, x)
+    {
+        for (int c = 0; c < nch; c++)
+            if (json_is_string(x) && ch[c] && strcmp(ch[c], json_string_value(x)) == 0)
+                m |= (uint64_t)1 << c;
+    }
+    json_decref(a);
+    if (nch > 0 && m == (nch == 64 ? UINT64_MAX : ((uint64_t)1 << nch) - 1)) {
+        log_warn("pipeline: device '%s': its \"inputs\" name every channel: all are scored "
+                 "(one must be)",
+                 name);
+        return 0;
+    }
+    return m;
+}
+
+uint64_t pipeline__inputs_mask(const struct dev *d)
+{
+    return pipeline__inputs_mask_of(d->attrs, d->ch, d->nch, d->name);
 }
 
 void pipeline__limits_check(pipeline_t *p, struct dev *d)

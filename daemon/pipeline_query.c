@@ -440,6 +440,22 @@ struct ev_ctx {
     struct ev_upto last;
 };
 
+/* A stored event whose details (its row's JSON) cannot be read: what the row's own columns say,
+ * with "damaged" and a note, never left out unsaid (read68b 4: it vanished from the listing).
+ * Not logged: every listing would say it again. NULL out of memory. */
+static json_t *damaged_event(const char *device, int64_t id, int64_t start_ts, int64_t end_ts)
+{
+    json_t *o = json_pack("{s:s?,s:I,s:I,s:o,s:o,s:o,s:b,s:b,s:s}", "device", device, "id",
+                          (json_int_t)id, "start_ts", (json_int_t)start_ts, "start",
+                          pipeline__jtime(start_ts), "end_ts",
+                          end_ts < 0 ? json_null() : json_integer(end_ts), "end",
+                          end_ts < 0 ? json_null() : pipeline__jtime(end_ts), "active", end_ts < 0,
+                          "damaged", 1, "note",
+                          "the stored details of this event are damaged (not JSON): its channels, "
+                          "peak and how it opened and ended cannot be read");
+    return o;
+}
+
 /* One stored event; an active one is replaced by its live version: its peak and channels
  * grow, and it may have ended since (its end is written asynchronously, like its start), so
  * the listing agrees with /metrics' episode counters once they have counted the end. Then it
@@ -480,8 +496,13 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
             pthread_mutex_unlock(&d->mu);
         }
     }
-    if (o == NULL)
+    if (o == NULL) {
         o = json_loads(info_json, 0, NULL);
+        if (!json_is_object(o)) { /* damaged (cut, or not JSON): listed with what the row says */
+            json_decref(o);
+            o = damaged_event(device, id, start_ts, end_ts);
+        }
+    }
     /* Saved before events told how they ended or opened: unknown, as an active one's end. */
     if (o && json_object_get(o, "ended_by") == NULL)
         json_object_set_new(o, "ended_by", json_null());
@@ -829,6 +850,10 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
     free(d->attrs);
     d->attrs = copy;
     pipeline__apply_limits(p, d);
+    if (pipeline__inputs_relearn(p, d))
+        log_warn("pipeline: device '%s': its input channels changed but its detector could not "
+                 "be made again: out of memory",
+                 d->name);
     atomic_store_explicit(&d->deleted, 0, memory_order_relaxed); /* PUT again */
     pthread_mutex_unlock(&d->mu);
 }
@@ -871,6 +896,9 @@ void pipeline_forget(pipeline_t *p, const char *device)
     pipeline__events_clear(d);
     pipeline__maint_clear(d);
     d->next_event_id = 0;
+    /* Its /metrics counter too: the same name put again starts from 0, as a new device (session
+     * 69: the deleted device's count went on; a reset is what Prometheus' increase() expects). */
+    d->events_opened = 0;
     pipeline__ring_deinit(&d->ring);
     memset(d->last_x, 0, sizeof d->last_x);
     memset(&d->last, 0, sizeof d->last);

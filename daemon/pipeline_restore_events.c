@@ -593,6 +593,7 @@ static int on_replay_key(void *arg, const char *device, int64_t id, int64_t star
         struct replay_key *last = &k->v[k->n - 1];
         if (!k->last_open && (end_ts < 0 || last->id < (uint64_t)id)) {
             last->id = (uint64_t)id;
+            last->end_ts = end_ts < 0 ? -1 : end_ts;
             k->last_open = end_ts < 0;
         }
         return 0;
@@ -607,7 +608,7 @@ static int on_replay_key(void *arg, const char *device, int64_t id, int64_t star
         k->v = v;
         k->room = room;
     }
-    k->v[k->n++] = (struct replay_key){start_ts, (uint64_t)id, 0};
+    k->v[k->n++] = (struct replay_key){start_ts, (uint64_t)id, 0, end_ts < 0 ? -1 : end_ts};
     k->last_open = end_ts < 0;
     return 0;
 }

@@ -97,12 +97,26 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
     if (rc)
         return rc;
     pipeline__apply_limits(p, d);
-    rc = detector_create(&d->det, &p->o.det, d->nch);
+    struct detector_config cfg = p->o.det;
+    d->inputs = pipeline__inputs_mask(d);
+    for (int c = 0; c < d->nch; c++)
+        cfg.input[c] = (uint8_t)(d->inputs >> c & 1);
+    rc = detector_create(&d->det, &cfg, d->nch);
     /* The device's stored versions stay (a new channel set, a lost detector): the new
      * detector's versions are numbered after them, never again under one of their numbers. */
     if (rc == 0)
         detector_number_after(d->det, pipeline__top_version(d));
     return rc;
+}
+
+int pipeline__inputs_relearn(pipeline_t *p, struct dev *d)
+{
+    if (d->det == NULL || d->nch == 0 || pipeline__inputs_mask(d) == d->inputs)
+        return 0;
+    log_warn("pipeline: device '%s': its input channels changed: it relearns from its next "
+             "reading",
+             d->name);
+    return dev_reset_detector(p, d);
 }
 
 /* One point of a committed batch on its way through scoring. Only d and pt are set before

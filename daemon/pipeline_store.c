@@ -241,6 +241,7 @@ void pipeline__durable_begin(pipeline_t *p, struct pipeline_durable *w)
         store_stats_t st;
         store_stats_get(p->store, &st);
         w->failed = st.detector_saves_failed;
+        w->models = st.model_puts_failed;
     }
 }
 
@@ -248,6 +249,12 @@ void pipeline__durable_saved(struct pipeline_durable *w, int save_rc)
 {
     if (w->rc == 0 || (w->rc == ERR_AGAIN && save_rc != 0)) /* a failure outranks a deferral */
         w->rc = save_rc;
+}
+
+void pipeline__durable_version(struct pipeline_durable *w, int put_rc)
+{
+    w->versions = 1;
+    pipeline__durable_saved(w, put_rc);
 }
 
 int pipeline__durable_end(pipeline_t *p, const struct pipeline_durable *w)
@@ -259,7 +266,8 @@ int pipeline__durable_end(pipeline_t *p, const struct pipeline_durable *w)
     store_stats_get(p->store, &st);
     if (w->rc && w->rc != ERR_AGAIN)
         return w->rc;
-    if (rc == 0 && st.detector_saves_failed != w->failed) /* lost with an earlier commit */
+    if (rc == 0 && (st.detector_saves_failed != w->failed ||
+                    (w->versions && st.model_puts_failed != w->models))) /* lost with a commit */
         rc = st.commit_last_err ? st.commit_last_err : ERR_IO;
     return rc ? rc : w->rc;
 }
@@ -421,12 +429,28 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
         rc = ERR_CORRUPT;
         goto fail;
     }
+    /* The device's attributes (read before its detector, pipeline_restore) name another input
+     * set than the saved detector was made with: a PUT changed it after the last save (a crash
+     * before the next). The detector made with the new set at that PUT was lost: learnt again,
+     * as a lost detector is (else the old set stayed until the next change). */
+    uint64_t saved_inputs = 0;
+    for (uint32_t c = 0; c < nch; c++)
+        saved_inputs |= (uint64_t)(detector_is_input(det, (int)c) ? 1 : 0) << c;
+    if (pipeline__inputs_mask_of(d->attrs, names, (int)nch, d->name) != saved_inputs) {
+        log_warn("pipeline: device '%s': its saved detector was made with other input channels "
+                 "than its \"inputs\" attribute names now (changed after the last save)",
+                 d->name);
+        detector_destroy(det);
+        rc = ERR_INVAL;
+        goto fail;
+    }
     for (int c = 0; c < d->nch; c++)
         free(d->ch[c]);
     memcpy(d->ch, names, sizeof names);
     d->nch = (int)nch;
     detector_destroy(d->det);
     d->det = det;
+    d->inputs = saved_inputs; /* what pipeline__inputs_relearn compares with */
     d->gen++;
     d->last_ts = last_ts;
     d->last_ms = -1; /* its arrival's row, if any, is read after (pipeline_arrivals.c) */

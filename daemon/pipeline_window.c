@@ -63,7 +63,10 @@ int pipeline__window_read(pipeline_t *p, const char *device, char *const *names,
                        .nchannels = (size_t)nch,
                        /* Skipped readings do not fill the window: then the callback stops. */
                        .limit = nskip > 0 ? 0 : w.cap,
-                       .desc = 1};
+                       .desc = 1,
+                       /* A damaged chunk is left out of the window (the store logs it, naming
+                        * the device and its time range, and counts it in /metrics). */
+                       .skip_damaged = 1};
     int rc = store_query(p->store, &q, on_window_point, &w);
     if (rc == 0 && w.n == 0 && stepped && nskip > 0) { /* the step went back past everything */
         w.nskip = nskip - 1;

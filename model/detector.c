@@ -185,6 +185,9 @@ static int config_check(const struct detector_config *c)
         c->decay_run < (c->hold_decay > 0.0f) || c->decay_run > 1000 || c->spread_mean < 0 ||
         c->spread_mean > 1 || !(c->trip_level >= 0.0f) || !(c->trip_level <= 1.0f))
         return ERR_INVAL;
+    for (int k = 0; k < DETECTOR_MAX_CHANNELS; k++)
+        if (c->input[k] > 1)
+            return ERR_INVAL;
     return 0;
 }
 
@@ -932,4 +935,9 @@ void detector__installed(detector_t *d, uint32_t version)
         d->hi[c] = INFINITY;
     }
     detector__rebuild_state(d);
+}
+
+int detector_is_input(const detector_t *d, int c)
+{
+    return c >= 0 && c < d->C && d->cfg.input[c];
 }

@@ -37,6 +37,7 @@ if(BUILD_TESTING)
     ${PROJECT_SOURCE_DIR}/tests/test_detector_range.c
     ${PROJECT_SOURCE_DIR}/tests/test_detector_rank.c
     ${PROJECT_SOURCE_DIR}/tests/test_detector_level.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_inputs.c
     ${PROJECT_SOURCE_DIR}/tests/test_detector_hold.c
     ${PROJECT_SOURCE_DIR}/tests/test_detector_episode.c
   )

@@ -621,6 +621,11 @@ struct detector_config {
      * the running model.trip_level, detector_apply_settings). */
     float trip_level; /* [0, 1]: an error's onset scored at least this is in state anomaly alone
                          (opened by error, ended cleared), the machine untouched. 0.8; 0: off */
+    /* Added in format 49 (formats 1-48 load with no inputs: as they ran). */
+    uint8_t input[DETECTOR_MAX_CHANNELS]; /* 1: channel c is an input (a set point, a control):
+                         the predictors read it and predict it as any channel, but it is never
+                         scored: no error or level term, no operating point, step test or range
+                         onset, no second opinion, share 0 and never top_channel. All 0 */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -676,16 +681,16 @@ struct detector_result {
     float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1
                                              (all 0 while learning) */
     int top_channel;                      /* channel with the largest share (-1 while learning) */
-    float raw;        /* the reading's raw score log(1 + mean z^2), 0 while learning */
-    float likelihood; /* the unfiltered likelihood the state machine follows (the decision
-                         likelihood, tail_plain; with tail_plain 1 score is this, capped at
-                         repeat_cap after an alarm-level reading) */
-    int released;     /* 1 on the reading whose episode settle_release or offset_release
-                         ended (state normal: the fault's step went back, or the device settled
-                         at a new level; a training is asked for) */
-    enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
-                                     regime outranks a release: the alarm had already stopped
-                                     before the step went back); DET_END_NONE elsewhere */
+    float raw;                  /* the reading's raw score log(1 + mean z^2), 0 while learning */
+    float likelihood;           /* the unfiltered likelihood the state machine follows (the decision
+                                   likelihood, tail_plain; with tail_plain 1 score is this, capped at
+                                   repeat_cap after an alarm-level reading) */
+    int released;               /* 1 on the reading whose episode settle_release or offset_release
+                                   ended (state normal: the fault's step went back, or the device settled
+                                   at a new level; a training is asked for) */
+    enum detector_end ended_by; /* on the reading that leaves state anomaly, why (an accepted
+                                   regime outranks a release: the alarm had already stopped
+                                   before the step went back); DET_END_NONE elsewhere */
     enum detector_open opened_by; /* on the reading that enters state anomaly, what opened it;
                                      DET_OPEN_NONE elsewhere */
 };
@@ -760,6 +765,9 @@ int detector_channels(const detector_t *d);
  * n_layers, fixed at 1 by detector_config_default: no setting of vigild's changes it): the size
  * of every LSTM it takes (detector_set_model, a training's or a group's). */
 void detector_model_size(const detector_t *d, int *hidden, int *layers);
+/* 1 when channel c is an input (its config's input[c]: never scored), else 0 (also for a c out
+ * of range). */
+int detector_is_input(const detector_t *d, int c);
 /* Readings consumed since create (a training needs at least warmup of them). */
 uint64_t detector_seen(const detector_t *d);
 /* 1 while d holds an episode (accept_grow set, an anomaly not accepted): its schedule's

@@ -210,7 +210,7 @@ void detector__channel_stats(const detector_job_t *j, double *mean, double *sd, 
  * error on those rows (flat) is independent of the rest. R by cyclic Jacobi rotations, in
  * doubles. Returns ERR_NOMEM. */
 static int corr_weights(float *rinv, const float *err_s, const float *err_p, const uint8_t *persist,
-                        const float *scale, int nc, int C)
+                        const uint8_t *input, const float *scale, int nc, int C)
 {
     const size_t Cz = (size_t)C;
     double *r = calloc(2 * Cz * Cz, sizeof(double)), *v = r + Cz * Cz;
@@ -219,7 +219,8 @@ static int corr_weights(float *rinv, const float *err_s, const float *err_p, con
     for (int k = 0; k < nc; k++) {
         double z[DETECTOR_MAX_CHANNELS];
         for (int c = 0; c < C; c++)
-            z[c] = (double)(persist[c] ? err_p : err_s)[(size_t)k * Cz + c] / scale[c];
+            z[c] = input[c] ? 0.0
+                            : (double)(persist[c] ? err_p : err_s)[(size_t)k * Cz + c] / scale[c];
         for (int a = 0; a < C; a++)
             for (int b = 0; b <= a; b++)
                 r[a * Cz + b] += z[a] * z[b];
@@ -324,14 +325,15 @@ int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_
             ss += dv * dv;
         }
         j->lmean[c] = (float)mu;
-        j->lscale[c] = pers[c] ? 0.0f : (float)fmin(fmax(sqrt(ss / n), floor_[c]), FLT_MAX);
+        j->lscale[c] =
+            pers[c] || cfg->input[c] ? 0.0f : (float)fmin(fmax(sqrt(ss / n), floor_[c]), FLT_MAX);
     }
     /* The correlation is used once the calibration tail is whole (val_rows rows): a first
      * training on few readings calibrates on a minute or so of one operating point, and its
      * model meets most others out of its data, where its errors are extrapolation, not the
      * noise whose coupling those rows show. */
     if (cfg->err_corr && nc >= cfg->val_rows) {
-        int rc = corr_weights(j->rinv, err_s, err_p, pers, j->scale, nc, C);
+        int rc = corr_weights(j->rinv, err_s, err_p, pers, cfg->input, j->scale, nc, C);
         if (rc < 0)
             return rc;
     } else {
@@ -341,7 +343,7 @@ int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_
     }
     for (int k = 0; k < nc; k++) {
         for (int c = 0; c < C; c++)
-            ek[c] = (pers[c] ? err_p : err_s)[(size_t)k * C + c];
+            ek[c] = cfg->input[c] ? 0.0f : (pers[c] ? err_p : err_s)[(size_t)k * C + c];
         j->val_raw[k] = detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C,
                                             j->lmean, j->lscale, cfg->level_weight, cfg->agg_top,
                                             cfg->err_corr ? j->rinv : NULL, C, NULL);

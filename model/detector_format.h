@@ -133,8 +133,10 @@
  * ep_accepted, the trip's bit (tripped i32: the last reading was reported in anomaly by the
  * trip alone, so the next ends that episode with a reason) and ep_trip i32 (the open episode
  * continues a trip's reading, which the acceptance counts: session 48); formats 1-47 load with
- * trip_level 0 and both 0, as they ran. */
-#define DET_FORMAT 48u
+ * trip_level 0 and both 0, as they ran. Format 49 adds input (DETECTOR_MAX_CHANNELS bytes, the
+ * input-only channels) at the config's end (no state); formats 1-48 load with every byte 0 (no
+ * inputs), as they ran. */
+#define DET_FORMAT 49u
 
 /* Format 17's fields of a second-opinion record (season_accum), in their saved order: one
  * table serves the save and the load. */

@@ -336,6 +336,9 @@ float detector__season_pred(const float *prof, int period, int bins, float a, fl
 /* Scores one reading against d->pred, updates the windows and the state machine, fills res's
  * scoring fields. */
 void detector__score(detector_t *d, const float *x, struct detector_result *res);
+/* Input channels (cfg->input) take no share: contrib[C] is made to sum to 1 over the scored
+ * channels (evenly when none has a share), the inputs' shares 0. No-op without inputs. */
+void detector__inputs_unshare(const struct detector_config *cfg, float *contrib, int C);
 /* The raw score of one reading x[C] from its per-channel errors e[C] and scales, plus the
  * level terms (channels with lscale > 0, weight w), over the top largest channel terms (0:
  * all; then rinv [C, C], if not NULL, couples the scaled errors as a Mahalanobis distance);

@@ -191,6 +191,10 @@
 #define CFG_V47_SIZE                                                                               \
     ((offsetof(struct detector_config, trip_level) + _Alignof(struct detector_config) - 1) /       \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 48's config: up to input, the field format 49 added, with the tail padding. */
+#define CFG_V48_SIZE                                                                               \
+    ((offsetof(struct detector_config, input) + _Alignof(struct detector_config) - 1) /            \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_confirm) + _Alignof(struct detector_config) - 1) /    \
@@ -361,6 +365,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 46 ? CFG_V45_SIZE
         : fmt < 47 ? CFG_V46_SIZE
         : fmt < 48 ? CFG_V47_SIZE
+        : fmt < 49 ? CFG_V48_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -464,6 +469,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.spread_mean = 0; /* format 46 and before: a level with no spread waits */
     if (fmt < 48)
         cfg.trip_level = 0.0f; /* format 47 and before: no reading is an alarm alone */
+    if (fmt < 49)
+        memset(cfg.input, 0, sizeof cfg.input); /* format 48 and before: every channel scored */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

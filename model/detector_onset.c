@@ -47,7 +47,7 @@ static int beyond_range(const detector_t *d, const float *x)
     for (int k = -1; k < n; k++) {
         const float *v = k < 0 ? x : detector__ctx_back(d, k);
         for (int c = 0; c < d->C; c++)
-            if (v[c] < d->vr_lo[c] || v[c] > d->vr_hi[c])
+            if (!d->cfg.input[c] && (v[c] < d->vr_lo[c] || v[c] > d->vr_hi[c]))
                 return 1;
     }
     return 0;
@@ -91,7 +91,7 @@ double detector__range_excess(const detector_t *d, const float *x, int *top)
     const int w = range_rows(d), n = w < d->ctx_len ? w : d->ctx_len;
     double best = 0.0;
     for (int c = 0; c < d->C; c++) {
-        if (x[c] >= d->vr_lo[c] && x[c] <= d->vr_hi[c])
+        if (d->cfg.input[c] || (x[c] >= d->vr_lo[c] && x[c] <= d->vr_hi[c]))
             continue; /* within the older range: most readings stop here */
         double lo = d->vr_lo[c], hi = d->vr_hi[c];
         for (int k = 0; k < n; k++) {
@@ -128,6 +128,8 @@ double detector__mean_excess(const detector_t *d, const float *x)
         return 0.0;
     double best = 0.0;
     for (int c = 0; c < d->C; c++) {
+        if (d->cfg.input[c])
+            continue; /* an input is never scored */
         double m = x[c];
         for (int k = 0; k < w; k++)
             m += detector__ctx_back(d, k)[c];

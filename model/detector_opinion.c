@@ -79,7 +79,7 @@ int detector__opinion_make(struct detector__opinion **out, int *n,
         asd = n0 = NULL; /* off: the second opinions alone, as they ran */
     int k = 0;
     for (int c = 0; c < C; c++)
-        k += keeps(c, season, period, sd, asd);
+        k += !cfg->input[c] && keeps(c, season, period, sd, asd);
     if (k == 0)
         return 0;
     const size_t SB = (size_t)cfg->season_bins;
@@ -88,7 +88,7 @@ int detector__opinion_make(struct detector__opinion **out, int *n,
         return ERR_NOMEM;
     float *q = (float *)(r + k); /* the records' size is a multiple of 8: aligned */
     for (int c = 0, i = 0; c < C; c++) {
-        if (!keeps(c, season, period, sd, asd))
+        if (cfg->input[c] || !keeps(c, season, period, sd, asd))
             continue;
         r[i].ch = c;
         r[i].period = period[c];

@@ -118,6 +118,32 @@ float detector__raw_score(const float *e, const float *scale, const float *x, co
     return (float)log1p(t / top);
 }
 
+void detector__inputs_unshare(const struct detector_config *cfg, float *contrib, int C)
+{
+    double s = 0.0;
+    int n = 0;
+    for (int c = 0; c < C; c++)
+        if (!cfg->input[c]) {
+            s += contrib[c];
+            n++;
+        }
+    if (n == C || n == 0)
+        return;
+    for (int c = 0; c < C; c++)
+        contrib[c] = cfg->input[c] ? 0.0f : s > 0.0 ? (float)(contrib[c] / s) : 1.0f / (float)n;
+}
+
+/* The scored channel (not an input) with the largest share, the first of equal ones; 0 when
+ * every channel is an input (the callers refuse that: defensive). */
+static int top_scored(const struct detector_config *cfg, const float *contrib, int C)
+{
+    int top = -1;
+    for (int c = 0; c < C; c++)
+        if (!cfg->input[c] && (top < 0 || contrib[c] > contrib[top]))
+            top = c;
+    return top < 0 ? 0 : top;
+}
+
 /* warn_run: no run. */
 static void run_reset(detector_t *d)
 {
@@ -498,15 +524,15 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     const struct detector_config *cfg = &d->cfg;
     const int C = d->C;
     float e[DETECTOR_MAX_CHANNELS], scale[DETECTOR_MAX_CHANNELS];
+    /* An input channel (cfg->input) is never scored: its error is taken as 0 here and in the
+     * calibration (detector_calib.c), and its level term is 0 (lscale 0 from the calibration). */
     for (int c = 0; c < C; c++)
-        e[c] = x[c] - d->pred[c];
+        e[c] = cfg->input[c] ? 0.0f : x[c] - d->pred[c];
     extrap_scales(d, scale);
     float raw = detector__raw_score(e, scale, x, d->lmean, d->lscale, cfg->level_weight,
                                     cfg->agg_top, cfg->err_corr ? d->rinv : NULL, C, res->contrib);
-    res->top_channel = 0;
-    for (int c = 1; c < C; c++)
-        if (res->contrib[c] > res->contrib[res->top_channel])
-            res->top_channel = c;
+    detector__inputs_unshare(cfg, res->contrib, C);
+    res->top_channel = top_scored(cfg, res->contrib, C);
     res->raw = raw;
     /* hold_echo's and hold_decay's devices (the season is asked later) */
     if ((cfg->hold_echo > 0.0f || cfg->hold_decay > 0.0f) && C == 1)
@@ -771,10 +797,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                 for (int c = 0; c < C; c++)
                     res->contrib[c] =
                         (float)((wp * d->prev_contrib[c] + wc * res->contrib[c]) / (wp + wc));
-            res->top_channel = 0;
-            for (int c = 1; c < C; c++)
-                if (res->contrib[c] > res->contrib[res->top_channel])
-                    res->top_channel = c;
+            res->top_channel = top_scored(cfg, res->contrib, C);
         }
     } else if (st == DET_NORMAL && open >= cfg->warn_level) {
         st = DET_WARNING;

@@ -285,6 +285,23 @@ static double line_at(double sum, double suv, int n, double at, double *mean_out
     return sum / n + suv / sxx * at;
 }
 
+/* 1 when an input channel (cfg.input) took more than one value over the newest n readings
+ * (x and the n - 1 before it that the context ring holds). A set point is piecewise constant, so
+ * any change is a switch; an input that never holds still (a noisy measured control) counts as
+ * always moving. */
+static int input_moved(const detector_t *d, const float *x, int n)
+{
+    const int back = n - 1 < d->ctx_len ? n - 1 : d->ctx_len;
+    for (int c = 0; c < d->C; c++) {
+        if (!d->cfg.input[c])
+            continue;
+        for (int k = 0; k < back; k++)
+            if (detector__ctx_back(d, k)[c] != x[c])
+                return 1;
+    }
+    return 0;
+}
+
 void detector__shift_eval(detector_t *d, const float *x, struct detector__shift *sh)
 {
     sh->lik = 0.0f;
@@ -342,6 +359,12 @@ void detector__shift_eval(detector_t *d, const float *x, struct detector__shift 
         sh->pre = pre;
         sh->post = qm;
     }
+    /* A step in a window where an input moved is the input's doing (a set point switched and
+     * the channels that follow it stepped with it): the test's statistics take it as any step,
+     * but it judges nothing until the window holds the input still again; the prediction
+     * error, which reads the input, judges those readings. */
+    if (sh->top >= 0 && input_moved(d, x, W))
+        sh->top = -1;
     if (sh->top < 0)
         return;
     double tail = 2.0 * k * erfc(tmax / M_SQRT2); /* two-sided (erfc), k channels, times 2 */

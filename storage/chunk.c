@@ -39,6 +39,21 @@
 #include <string.h>
 
 enum { MODE_PAIRS = 5, MODE_ALL = 8, MAX_DECIMALS = 4, VARINT_MAX = 10 /* any uint64_t */ };
+/* A summed chunk opens with a 0 byte and the checksum, 4 bytes little-endian. */
+enum { SUM_HEAD = 5 };
+
+uint32_t store__chunk_sum(int64_t t0, const void *data, size_t len)
+{
+    /* FNV-1a, 32 bits, as prediction blocks (store__pred_sum), over t0's 8 bytes little-endian
+     * and then the chunk's: a row moved to another key is caught as well as a flipped byte. */
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 8; i++)
+        h = (h ^ (unsigned char)((uint64_t)t0 >> (8 * i))) * 16777619u;
+    const unsigned char *b = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 16777619u;
+    return h;
+}
 #define K_LIMIT ((int64_t)1 << 34)
 
 static const double pow10_tab[MAX_DECIMALS + 1] = {1, 10, 100, 1000, 10000};
@@ -182,10 +197,11 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
     }
     /* cnt[s] is now the end of column s; its start is cnt[s - 1] (0 for s == 0). Worst case
      * size: header 20, ts 10 a point, per channel 10 + 1 + bitmap, 9 bytes a value. */
-    size_t need = 20 + 10 * n + nch * (11 + (n + 7) / 8) + 9 * m;
+    size_t need = SUM_HEAD + 20 + 10 * n + nch * (11 + (n + 7) / 8) + 9 * m;
     if (store__grow((void **)&c->out, &c->out_cap, need, 1))
         return ERR_NOMEM;
-    size_t w = store__varint_put(c->out, n);
+    size_t w = SUM_HEAD; /* the marker and the checksum, written last */
+    w += store__varint_put(c->out + w, n);
     w += store__varint_put(c->out + w, nch);
     /* Timestamps. */
     uint64_t prev_ts = (uint64_t)cells[0].ts, prev_delta = 0;
@@ -222,6 +238,10 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
                     c->colk + start, cm);
         prev_idx = (int64_t)s;
     }
+    uint32_t sum = store__chunk_sum(cells[0].ts, c->out + SUM_HEAD, w - SUM_HEAD);
+    c->out[0] = 0;
+    for (int i = 0; i < 4; i++)
+        c->out[1 + i] = (unsigned char)(sum >> (8 * i));
     *out = c->out;
     *len = w;
     return 0;
@@ -280,6 +300,16 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
     if (data == NULL)
         return ERR_CORRUPT; /* SQLite's empty blob; NULL + len would be undefined */
     const unsigned char *p = data, *end = p + len;
+    if (len > 0 && p[0] == 0) {
+        /* A summed chunk (a varint n of an unsummed one is never 0: n >= 1). */
+        if (len < SUM_HEAD + 2)
+            return ERR_CORRUPT;
+        uint32_t sum =
+            (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+        p += SUM_HEAD;
+        if (store__chunk_sum(t0, p, (size_t)(end - p)) != sum)
+            return ERR_CORRUPT;
+    }
     uint64_t n, nch;
     if (store__varint_get(&p, end, VARINT_MAX, &n) ||
         store__varint_get(&p, end, VARINT_MAX, &nch) || n == 0 || n > STORE_CHUNK_DECODE_MAX ||

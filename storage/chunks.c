@@ -274,6 +274,10 @@ static int read_rows(store_t *s, store_dev_t *d, int64_t lo, int64_t hi, int64_t
         if (err == 0 &&
             store__grow((void **)&w->mcells, &w->mcells_cap, *nm + nc, sizeof *w->mcells))
             err = ERR_NOMEM;
+        if (err == ERR_CORRUPT) {
+            store__chunk_damaged(s, d->name, t0, sqlite3_column_int64(st, 1));
+            break;
+        }
         if (err) {
             store__set_errmsg(s, "reading the readings row (device %lld, t0 %lld): %s",
                               (long long)d->id, (long long)t0, err_str(err));

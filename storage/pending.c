@@ -16,7 +16,8 @@
  * pairs >= 1), then the pairs of blob.c sorted by idx, one per idx.
  * Log row (readings_log(seq, data)): the transaction's segments, each varint(device id),
  * zigzag varint(the ts its first point is coded from), varint(length), the pending bytes it
- * appended. devices.log_seq is the last log row that holds none of the device's pending
+ * appended, after a head of LOG_HEAD bytes (a 0 and the row's checksum) in rows written since
+ * session 69. devices.log_seq is the last log row that holds none of the device's pending
  * readings: replay at open appends, in seq order, the segments of rows after it.
  *
  * Invariants (between transactions): every pending point of a device is later than each of its
@@ -68,6 +69,12 @@
 #define POINT_HEAD_MAX 20
 /* Longest segment header: device id, base, length. */
 #define SEG_HEAD_MAX 30
+/* A log row written since session 69 opens with a 0 byte and its checksum (store__chunk_sum of
+ * its seq and the segments), 4 bytes little-endian; one without it (an older vigild's) opens
+ * with a device id, never 0, and is read unchecked. */
+#define LOG_HEAD 5
+/* store__pend_replay's mark of a checksum mismatch (ERR_CORRUPT to its caller). */
+#define ERR_CHECKSUM_ROW (-1000)
 
 static uint64_t zigzag(int64_t v)
 {
@@ -180,11 +187,14 @@ int store__pend_append(store_t *s, store_dev_t *d, const store_cell_t *c, size_t
     }
     size_t len = (size_t)(p - w->pscratch);
     if (pbuf_grow(s, d, d->plen + len) ||
-        store__grow((void **)&w->logbuf, &w->logcap, w->loglen + SEG_HEAD_MAX + len, 1)) {
+        store__grow((void **)&w->logbuf, &w->logcap, LOG_HEAD + w->loglen + SEG_HEAD_MAX + len,
+                    1)) {
         if (d->pnpts == 0)
             plist_remove(w, d);
         return ERR_NOMEM;
     }
+    if (w->loglen == 0)
+        w->loglen = LOG_HEAD; /* the marker and the checksum, written with the row */
     unsigned char *q = w->logbuf + w->loglen;
     q += store__varint_put(q, (uint64_t)d->id);
     q += store__varint_put(q, zigzag(from));
@@ -394,6 +404,13 @@ int store__pend_end_tx(store_t *s)
     }
     if (err || !w->pchanged)
         return err;
+    if (w->loglen > 0) {
+        uint32_t sum =
+            store__chunk_sum((int64_t)w->seq, w->logbuf + LOG_HEAD, w->loglen - LOG_HEAD);
+        w->logbuf[0] = 0;
+        for (int i = 0; i < 4; i++)
+            w->logbuf[1 + i] = (unsigned char)(sum >> (8 * i));
+    }
     sqlite3_stmt *st = w->log_ins;
     sqlite3_bind_int64(st, 1, (int64_t)w->seq);
     sqlite3_bind_blob64(st, 2, w->loglen ? w->logbuf : (const void *)"", w->loglen, SQLITE_STATIC);
@@ -513,6 +530,21 @@ void store__pend_free_lists(store_writer_t *w)
     w->pchanged = 0;
 }
 
+int store__pend_log_head(int64_t seq, const unsigned char *p, size_t n, size_t *head)
+{
+    *head = 0;
+    if (p == NULL || n == 0 || p[0] != 0)
+        return 0; /* empty, or an unsummed row (it opens with a device id, never 0) */
+    if (n < LOG_HEAD)
+        return ERR_CORRUPT;
+    uint32_t sum =
+        (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+    if (store__chunk_sum(seq, p + LOG_HEAD, n - LOG_HEAD) != sum)
+        return ERR_CORRUPT;
+    *head = LOG_HEAD;
+    return 0;
+}
+
 /* Appends one log segment's bytes to d (replay). */
 static int replay_segment(store_t *s, store_dev_t *d, uint64_t seq, int64_t base,
                           const unsigned char *p, size_t len)
@@ -580,6 +612,12 @@ int store__pend_replay(store_t *s)
         if (first)
             w->log_trunc = seq;
         first = 0;
+        size_t head;
+        if (store__pend_log_head((int64_t)seq, p, n, &head)) {
+            err = ERR_CHECKSUM_ROW;
+            break;
+        }
+        p += head;
         while (err == 0 && p < end) {
             uint64_t id, zb, len;
             if (store__varint_get(&p, end, 10, &id) || store__varint_get(&p, end, 10, &zb) ||
@@ -601,8 +639,19 @@ int store__pend_replay(store_t *s)
         err = store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
     sqlite3_reset(st);
     if (err) {
-        store__set_errmsg(s, "replaying the readings log (row %llu): %s", (unsigned long long)seq,
-                          err == ERR_CORRUPT ? "malformed" : err_str(err));
+        if (err == ERR_CHECKSUM_ROW) {
+            err = ERR_CORRUPT;
+            log_warn("storage: readings log row %llu is damaged (checksum mismatch)",
+                     (unsigned long long)seq);
+            store__set_errmsg(s,
+                              "replaying the readings log (row %llu): damaged (checksum "
+                              "mismatch); restore a snapshot (docs/reliability.md)",
+                              (unsigned long long)seq);
+        } else {
+            store__set_errmsg(s, "replaying the readings log (row %llu): %s",
+                              (unsigned long long)seq,
+                              err == ERR_CORRUPT ? "malformed" : err_str(err));
+        }
         return err;
     }
     if (w->phead != NULL)

@@ -69,6 +69,10 @@ void store__pend_free_lists(store_writer_t *w);
  * (pgen -1: a reload; pw noted as by store__pend_stats, then store__pend_wait), ERR_NOMEM. */
 int store__pend_copy(store_t *s, store_reader_t *r, int64_t dev, int64_t gen, store_pwait_t *pw,
                      size_t *len, int64_t *base);
+/* Checks the head of readings log row seq (its data p, n bytes; format in pending.c): *head is
+ * the bytes to skip before its segments. Returns 0 (also for an unsummed row of an older
+ * vigild, *head 0), ERR_CORRUPT (checksum mismatch). Any thread. */
+int store__pend_log_head(int64_t seq, const unsigned char *p, size_t n, size_t *head);
 /* Decodes len bytes of pending readings coded from base into *cells (sorted by (ts, idx)),
  * growing it. Returns 0, ERR_CORRUPT, ERR_NOMEM. */
 int store__pend_decode(const unsigned char *p, size_t len, int64_t base, store_cell_t **cells,

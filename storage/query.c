@@ -409,11 +409,15 @@ static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t d
         int64_t t0 = sqlite3_column_int64(st, 0);
         err = store__chunk_decode(&r->codec, t0, sqlite3_column_blob(st, 1),
                                   (size_t)sqlite3_column_bytes(st, 1), sel, cl->n, &c, &nc, &np);
-        if (err) {
-            store__set_errmsg(s, "malformed readings row (device %lld, t0 %lld)", (long long)dev,
-                              (long long)t0);
-            break;
+        if (err == ERR_CORRUPT) {
+            store__chunk_damaged(s, q->device, t0, sqlite3_column_int64(st, 2));
+            if (q->skip_damaged) {
+                err = 0;
+                continue;
+            }
         }
+        if (err)
+            break;
         emit_cells(&x, c, nc);
     }
     if (err == 0 && !x.stop && rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -527,7 +531,8 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
         store__read_end(s, r);
     free(sel);
     chans_free(&cl);
-    return store__read_status(err);
+    /* A damaged row is told apart from a failed read (as a damaged prediction block is). */
+    return err == ERR_CORRUPT ? err : store__read_status(err);
 }
 
 int store_models_list(store_t *s, const char *device, store_model_cb cb, void *arg)

@@ -14,6 +14,7 @@
  * Threads: any thread but the writer's; it takes none of the store's locks. */
 #include "storage_int.h"
 #include "dbfiles_int.h"
+#include "pending_int.h"
 #include "err.h"
 #include "log.h"
 #include "path.h"
@@ -402,9 +403,70 @@ static void wal_copy_note(int out, char *errmsg, size_t errsize)
              "its volume and stop it, then copy vigil.db, or " RESTORE_COPY_ADVICE);
 }
 
+/* Checks every readings row of db (schema ver) as a read would, checksum and format: a row that
+ * fails is named (device, time range) in errmsg and the copy refused (session 69: quick_check
+ * checks SQLite's pages, not what vigil wrote in them). Then the readings log rows' checksums.
+ * Returns 0 or ERR_CORRUPT / ERR_NOMEM / ERR_IO with errmsg. */
+static int check_rows(const char *src, sqlite3 *db, int64_t ver, char *errmsg, size_t errsize)
+{
+    if (ver < 4)
+        return 0; /* before chunks and the log (the open converts them) */
+    sqlite3_stmt *st = NULL;
+    store_codec_t codec = {0};
+    int err = 0, rc = sqlite3_prepare_v2(db,
+                                         "SELECT coalesce(d.name, '?'), r.t0, r.t_last, r.data "
+                                         "FROM readings r LEFT JOIN devices d ON d.id = "
+                                         "r.device_id",
+                                         -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = SQLITE_ROW;
+    while (rc == SQLITE_ROW && err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const store_cell_t *c;
+        size_t nc, np;
+        err = store__chunk_decode(&codec, sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 3),
+                                  (size_t)sqlite3_column_bytes(st, 3), NULL, 0, &c, &nc, &np);
+        if (err == ERR_CORRUPT)
+            snprintf(errmsg, errsize,
+                     "%s: damaged readings chunk of device \"%s\" from %lld to %lld ms "
+                     "(checksum mismatch or malformed)",
+                     src, (const char *)sqlite3_column_text(st, 0),
+                     (long long)sqlite3_column_int64(st, 1),
+                     (long long)sqlite3_column_int64(st, 2));
+        else if (err)
+            snprintf(errmsg, errsize, "%s: checking its readings: %s", src, err_str(err));
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (err == 0 && rc == SQLITE_DONE)
+        rc =
+            sqlite3_prepare_v2(db, "SELECT seq, data FROM readings_log", -1, &st, NULL) == SQLITE_OK
+                ? SQLITE_ROW
+                : SQLITE_ERROR;
+    while (rc == SQLITE_ROW && err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t head;
+        int64_t seq = sqlite3_column_int64(st, 0);
+        if (store__pend_log_head(seq, sqlite3_column_blob(st, 1),
+                                 (size_t)sqlite3_column_bytes(st, 1), &head)) {
+            snprintf(errmsg, errsize,
+                     "%s: damaged readings log row %lld (checksum mismatch): it holds the newest "
+                     "readings of some devices",
+                     src, (long long)seq);
+            err = ERR_CORRUPT;
+        }
+    }
+    if (err == 0 && rc != SQLITE_DONE) {
+        snprintf(errmsg, errsize, "%s: checking its readings: %s", src, sqlite3_errmsg(db));
+        err = ERR_IO;
+    }
+    sqlite3_finalize(st);
+    store__codec_free(&codec);
+    return err;
+}
+
 /* Checks that the copy (out, the descriptor copy_file wrote it with; src named in the messages)
  * is a whole vigil database this code can open: vigil's application id, a schema version not
- * above this code's, and PRAGMA quick_check ok. Session 54: the copy is read through out
+ * above this code's, PRAGMA quick_check ok, and every readings row and log row whole
+ * (check_rows). Session 54: the copy is read through out
  * (store__open_fd, fdvfs.c), not opened by its name: a file swapped in at that name for the
  * check and back before the rename would have been checked in the copy's place. Nothing is
  * opened or closed (dbfiles.c's rule), nothing is made beside the copy; remove_beside still
@@ -449,6 +511,8 @@ static int check_copy(const char *src, int out, const char *tmp, char *errmsg, s
     }
     if (err == ERR_IO || err == ERR_CORRUPT)
         wal_copy_note(out, errmsg, errsize);
+    else if (err == 0)
+        err = check_rows(src, db, ver, errmsg, errsize);
     sqlite3_finalize(qc);
     sqlite3_close(db);
     return err;

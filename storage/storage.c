@@ -851,6 +851,34 @@ int store_detector_put(store_t *s, const char *device, int64_t last_ts, const vo
     return store__op_enqueue(s, j);
 }
 
+void store__chunk_damaged(store_t *s, const char *device, int64_t t0, int64_t t_last)
+{
+    const char *dev = device ? device : "?";
+    store__set_errmsg(s,
+                      "damaged readings chunk of device \"%s\" from %lld to %lld ms (checksum "
+                      "mismatch or malformed): its values are not served",
+                      dev, (long long)t0, (long long)t_last);
+    /* Logged once a row: a dashboard polling a damaged range would repeat it every few
+     * seconds. The last STORE_DAMAGED_SEEN rows met are remembered (a hash of device and t0). */
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)t0;
+    for (const char *c = dev; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    int seen = 0;
+    pthread_mutex_lock(&s->smu);
+    s->stats.chunks_damaged++;
+    for (int i = 0; i < STORE_DAMAGED_SEEN && !seen; i++)
+        seen = s->damaged_seen[i] == h;
+    if (!seen)
+        s->damaged_seen[s->damaged_next++ % STORE_DAMAGED_SEEN] = h;
+    pthread_mutex_unlock(&s->smu);
+    if (!seen)
+        log_warn("storage: damaged readings chunk of device \"%s\" from %lld to %lld ms "
+                 "(checksum mismatch or malformed): its values are not served (queries of "
+                 "that range fail, training leaves it out) until a snapshot from before the "
+                 "damage is restored (docs/reliability.md)",
+                 dev, (long long)t0, (long long)t_last);
+}
+
 uint32_t store__pred_sum(const void *p, size_t len)
 {
     const unsigned char *b = p;

@@ -196,6 +196,10 @@ typedef struct store_query {
      * busy) end by it at the latest, ERR_AGAIN (a publication's: ERR_UNPUBLISHED); 0: the
      * store's own bounds alone, and a connection however long it takes. */
     int64_t deadline_us;
+    /* 1: a damaged readings row (checksum mismatch, malformed) is left out and the query goes on
+     * (training's window); 0: the query fails with ERR_CORRUPT. Either way the row is counted
+     * in store_stats_t.chunks_damaged and logged (once a row), naming device and time range. */
+    int skip_damaged;
 } store_query_t;
 
 /* Called once per point (timestamp) in order; n >= 1 values of the selected channels present at
@@ -237,6 +241,7 @@ typedef struct store_stats {
     uint64_t ops_skipped; /* committed as no-ops: unknown device, or info not a JSON object */
     uint64_t ops_failed;  /* lost with a transaction that failed (disk full, I/O error) */
     uint64_t detector_saves_failed; /* of ops_failed, the store_detector_put ones */
+    uint64_t model_puts_failed;     /* of ops_failed, the store_model_put(_keep) ones */
     /* Retention sweeps (store_opts_t.retention_ms), committed since open. */
     uint64_t retention_chunks;           /* readings rows (chunks) deleted */
     uint64_t retention_points;           /* timestamps those rows held */
@@ -256,6 +261,9 @@ typedef struct store_stats {
      * them). commit_errors counts only client transactions that failed. */
     uint64_t maintenance_errors;
     uint64_t maintenance_rollbacks;
+    /* Readings rows (chunks) found damaged (checksum mismatch or malformed) when read: each
+     * read of a damaged row counts (the row is not served; the log names it once). */
+    uint64_t chunks_damaged;
     /* For health checks (daemon/health.c): client transactions failed in a row since the last
      * commit (0: the last one committed), the last failure's status (ERR_*, 0 if none), when the
      * last commit happened and when the last failure (vtime_mono_ms; 0: none since open), and

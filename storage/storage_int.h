@@ -36,7 +36,7 @@
 #include <uthash.h>
 
 /* Schema version this code writes; a database with a larger user_version is refused. */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 /* PRAGMA application_id of a vigil database ("vigl"). */
 #define STORE_APPLICATION_ID 0x7669676c
 /* The writer stops waiting for more work once this many readings are queued. */
@@ -550,6 +550,9 @@ typedef struct store_test_wstate {
     store_cfail_t cfail[STORE_TEST_CFAIL];
 } store_test_wstate_t;
 
+/* How many damaged readings rows a store remembers having logged (store__chunk_damaged). */
+enum { STORE_DAMAGED_SEEN = 64 };
+
 struct store {
     store_opts_t opts;
     char *dir, *db_path, *wal_path;
@@ -626,8 +629,12 @@ struct store {
     int64_t pwait_ms;
     int64_t psync_ms;
 
-    pthread_mutex_t smu; /* guards: stats (except queue fields and db_bytes), errmsg slots */
+    pthread_mutex_t smu; /* guards: stats (except queue fields and db_bytes), errmsg slots,
+                          * damaged_seen, damaged_next */
     store_stats_t stats;
+    /* Damaged readings rows already logged (store__chunk_damaged): hashes of (device, t0). */
+    uint64_t damaged_seen[STORE_DAMAGED_SEEN];
+    unsigned damaged_next;
     /* The writer thread's messages (other threads keep theirs: store__set_errmsg). */
     char errmsg[STORE_ERRMSG_SLOTS][STORE_ERRMSG_LEN];
     int errmsg_cur; /* slot of the last message, -1 none */
@@ -838,6 +845,14 @@ void store__compact_past_forget(store_writer_t *w, int64_t id);
 /* dbnames.c (writer thread): a JOB_DBNAME's name, inserted unless the table has it. */
 int store__dbname_write(store_t *s, store_job_t *j);
 extern const char store__sql_dbname_ins[];
+
+/* chunk.c: the checksum a summed chunk carries (FNV-1a, 32 bits, over t0 then the bytes after
+ * its head; format in chunk.c). Any thread. */
+uint32_t store__chunk_sum(int64_t t0, const void *data, size_t len);
+/* storage.c: a readings row of device (its name; NULL: unknown) from t0 to t_last was found
+ * damaged: sets the detailed message naming them, counts it in stats.chunks_damaged and logs
+ * a warning the first time this store meets that row. Any thread. */
+void store__chunk_damaged(store_t *s, const char *device, int64_t t0, int64_t t_last);
 
 /* The checksum of a prediction block (FNV-1a, 32 bits), kept beside it in preds.sum. */
 uint32_t store__pred_sum(const void *p, size_t len);

@@ -559,9 +559,10 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
 
 /* A transaction's outcome into the stats. wrote: it held a job other than store_flush markers
  * (a commit of markers alone is counted, but says nothing of the disk: it neither ends a run of
- * failures nor is the last commit the health check names); dets: its detector saves. */
-static void account(store_t *s, int err, int wrote, size_t dets, double seconds, size_t devices,
-                    size_t ops)
+ * failures nor is the last commit the health check names); dets: its detector saves; models: its
+ * model versions. */
+static void account(store_t *s, int err, int wrote, size_t dets, size_t models, double seconds,
+                    size_t devices, size_t ops)
 {
     pthread_mutex_lock(&s->smu);
     store_stats_t *st = &s->stats;
@@ -590,6 +591,7 @@ static void account(store_t *s, int err, int wrote, size_t dets, double seconds,
         st->commit_fail_ms = vtime_mono_ms();
         st->ops_failed += ops;
         st->detector_saves_failed += dets;
+        st->model_puts_failed += models;
     }
     st->devices = devices;
     pthread_mutex_unlock(&s->smu);
@@ -721,12 +723,13 @@ void *store__writer_main(void *arg)
          * stop's flush after failed saves logged "writes succeed again" with nothing written,
          * and /health read recovered). */
         int wrote = 0;
-        size_t dets = 0;
+        size_t dets = 0, models = 0;
         for (const store_job_t *j = jobs; j != NULL; j = j->next) {
             wrote |= j->kind != JOB_FLUSH;
             dets += j->kind == JOB_DETECTOR;
+            models += j->kind == JOB_MODEL;
         }
-        account(s, err, wrote, dets, seconds, HASH_COUNT(s->w.devs), ops);
+        account(s, err, wrote, dets, models, seconds, HASH_COUNT(s->w.devs), ops);
         /* A lock another process holds (ERR_LOCKED) is said as such: the clients' 503 and the
          * log name it, and nothing of ours is at fault (the next transaction may pass). */
         int status = err == 0 || err == ERR_NOSPACE || err == ERR_LOCKED ? err : ERR_IO;

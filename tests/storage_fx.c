@@ -100,7 +100,7 @@ double got_val(const got_t *g, size_t i, const char *ch)
 int query(store_t *s, const char *dev, int64_t from, int64_t to, const char *const *ch, size_t nch,
           size_t limit, int desc, got_t *g)
 {
-    store_query_t q = {dev, from, to, ch, nch, limit, desc, 0};
+    store_query_t q = {dev, from, to, ch, nch, limit, desc, 0, 0};
     memset(g, 0, sizeof *g);
     return store_query(s, &q, collect, g);
 }
@@ -437,7 +437,7 @@ int count_point(void *arg, int64_t ts, size_t n, const char *const *names, const
 span_t all_points(store_t *s, const char *dev)
 {
     span_t sp = {0, -1, -1};
-    store_query_t q = {dev, INT64_MIN, INT64_MAX, NULL, 0, 0, 0, 0};
+    store_query_t q = {dev, INT64_MIN, INT64_MAX, NULL, 0, 0, 0, 0, 0};
     assert_int_equal(store_query(s, &q, count_point, &sp), 0);
     return sp;
 }

@@ -49,6 +49,7 @@ int main(void)
         {detector_level_tests, detector_level_count},
         {detector_hold_tests, detector_hold_count},
         {detector_episode_tests, detector_episode_count},
+        {detector_inputs_tests, detector_inputs_count},
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (a shell pattern; none matching fails). */
     return test_parts_run(parts, sizeof parts / sizeof parts[0], "DETECTOR_TESTS");

@@ -165,6 +165,8 @@ extern const struct CMUnitTest detector_rank_tests[];
 extern const size_t detector_rank_count;
 extern const struct CMUnitTest detector_level_tests[];
 extern const size_t detector_level_count;
+extern const struct CMUnitTest detector_inputs_tests[];
+extern const size_t detector_inputs_count;
 extern const struct CMUnitTest detector_hold_tests[];
 extern const size_t detector_hold_count;
 extern const struct CMUnitTest detector_episode_tests[];

@@ -4,6 +4,7 @@
  *
  * Moved from tests/test_storage.c, whose main() runs this file's table with the others. */
 #include "storage_fx.h"
+#include "pending_int.h"
 
 static double from_bits(uint64_t b)
 {
@@ -685,11 +686,116 @@ static void test_chunk_cut(void **state)
     free(cells);
 }
 
+/* Session 69: a chunk carries a checksum (over t0 and its bytes): a flipped bit anywhere after
+ * its first byte is refused, by a full decode and by one of a channel alone, and so is the chunk
+ * read under another key; a chunk without the head (an older vigild's) still decodes. */
+static void test_chunk_checksum(void **state)
+{
+    (void)state;
+    enum { NP = 60, NC = 3 };
+    store_cell_t cells[NP * NC];
+    for (size_t i = 0; i < NP * NC; i++)
+        cells[i] = (store_cell_t){1000 + (int64_t)(i / NC) * 10, (int64_t)(i % NC),
+                                  20.0 + (double)(i % 7) * 0.5};
+    store_codec_t enc = {0}, dec = {0};
+    const unsigned char *data;
+    size_t len;
+    assert_int_equal(store__chunk_encode(&enc, cells, NP * NC, &data, &len), 0);
+    assert_int_equal(data[0], 0);
+    unsigned char *copy = malloc(len);
+    memcpy(copy, data, len);
+    const unsigned char want[NC] = {0, 1, 0};
+    const store_cell_t *c;
+    size_t nc, np;
+    assert_int_equal(store__chunk_decode(&dec, 1000, copy, len, NULL, 0, &c, &nc, &np), 0);
+    assert_int_equal(nc, NP * NC);
+    assert_int_equal(store__chunk_decode(&dec, 1001, copy, len, NULL, 0, &c, &nc, &np),
+                     ERR_CORRUPT);
+    for (size_t i = 1; i < len; i++)
+        for (int b = 0; b < 8; b++) {
+            copy[i] ^= (unsigned char)(1u << b);
+            assert_int_equal(store__chunk_decode(&dec, 1000, copy, len, NULL, 0, &c, &nc, &np),
+                             ERR_CORRUPT);
+            assert_int_equal(store__chunk_decode(&dec, 1000, copy, len, want, NC, &c, &nc, &np),
+                             ERR_CORRUPT);
+            copy[i] ^= (unsigned char)(1u << b);
+        }
+    /* The old form: the same bytes without the head, decoded unchecked. */
+    assert_int_equal(store__chunk_decode(&dec, 1000, copy + 5, len - 5, NULL, 0, &c, &nc, &np), 0);
+    assert_int_equal(nc, NP * NC);
+    for (size_t i = 0; i < nc; i++) {
+        assert_int_equal(c[i].ts, cells[i].ts);
+        assert_int_equal(bits_of(c[i].v), bits_of(cells[i].v));
+    }
+    free(copy);
+    store__codec_free(&enc);
+    store__codec_free(&dec);
+}
+
+/* Session 69: a damaged chunk in a store (a byte changed in its data) is not served: a query
+ * of its range fails with ERR_CORRUPT and a message naming the device and the chunk's range,
+ * counted in chunks_damaged at each read and logged once; a skip_damaged query (training's
+ * window) leaves it out and returns the rest. A readings log row's checksum is checked. */
+static void test_chunk_damaged_store(void **state)
+{
+    fx_t *f = *state;
+    write_series(f->s, "dmg", 0, 1, 100, 0.0);
+    assert_int_equal(store__test_pend_flush(f->s), 0);
+    write_series(f->s, "dmg", 5000000, 1, 50, 0.0); /* past a chunk's span: a row of its own */
+    assert_int_equal(store__test_pend_flush(f->s), 0);
+    int64_t pts;
+    assert_int_equal(chunk_rows(f->dir, "dmg", &pts), 2);
+    store_close(f->s);
+    /* The first row's 11th byte changed (a value's bytes, past the head of 5). */
+    exec_file(f->dir, "UPDATE readings SET data = substr(data, 1, 10) || CASE WHEN "
+                      "substr(data, 11, 1) = x'00' THEN x'01' ELSE x'00' END || "
+                      "substr(data, 12) WHERE t0 = (SELECT min(t0) FROM readings)");
+    int64_t t_last = sql_int(f->dir, "SELECT t_last FROM readings ORDER BY t0 LIMIT 1");
+    f->s = open_store(f->dir, 0);
+    errcap_t e;
+    errcap_start(&e, f->dir);
+    got_t *g = calloc(1, sizeof *g);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(query(f->s, "dmg", 0, INT64_MAX, NULL, 0, 0, 0, g), ERR_CORRUPT);
+    char want[160];
+    snprintf(want, sizeof want, "device \"dmg\" from 0 to %lld ms", (long long)t_last);
+    assert_non_null(strstr(store_errmsg(f->s), want));
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.chunks_damaged, 2);
+    span_t sp = {0};
+    store_query_t q = {"dmg", 0, INT64_MAX, NULL, 0, 0, 0, 0, 1};
+    assert_int_equal(store_query(f->s, &q, count_point, &sp), 0);
+    assert_int_equal(t_last, 99);
+    assert_int_equal(sp.n, 50);
+    assert_int_equal(sp.first, 5000000);
+    char *log = errcap_stop(&e);
+    assert_int_equal(count_in(log, "damaged readings chunk of device \"dmg\""), 1);
+    free(log);
+    free(g);
+    /* A readings log row's head: a summed row is checked (its seq included), an older
+     * vigild's row (opening with a device id) is not. */
+    unsigned char row[12] = {0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7};
+    uint32_t sum = store__chunk_sum(42, row + 5, 7);
+    for (int i = 0; i < 4; i++)
+        row[1 + i] = (unsigned char)(sum >> (8 * i));
+    size_t head;
+    assert_int_equal(store__pend_log_head(42, row, sizeof row, &head), 0);
+    assert_int_equal(head, 5);
+    assert_int_equal(store__pend_log_head(43, row, sizeof row, &head), ERR_CORRUPT);
+    row[9] ^= 0x10;
+    assert_int_equal(store__pend_log_head(42, row, sizeof row, &head), ERR_CORRUPT);
+    assert_int_equal(store__pend_log_head(42, row + 5, 7, &head), 0);
+    assert_int_equal(head, 0);
+}
+
 const struct CMUnitTest storage_chunks_tests[] = {
     cmocka_unit_test(test_value_encoding),
     cmocka_unit_test_setup_teardown(test_compact_merge, setup, teardown),
     cmocka_unit_test_setup_teardown(test_wide_points_encoding, setup, teardown),
     cmocka_unit_test(test_chunk_codec),
+    cmocka_unit_test(test_chunk_checksum),
+    cmocka_unit_test_setup_teardown(test_chunk_damaged_store, setup, teardown),
     cmocka_unit_test(test_chunk_decode_mask),
     cmocka_unit_test(test_chunk_decode_cover),
     cmocka_unit_test(test_chunk_cut),

@@ -226,7 +226,7 @@ static void test_compaction_while_a_query_reads(void **state)
     got_t *g = calloc(1, sizeof *g);
     assert_non_null(g);
     struct cq_read c = {f->s, g};
-    store_query_t q = {"cq", INT64_MIN, INT64_MAX, NULL, 0, 0, 0, 0};
+    store_query_t q = {"cq", INT64_MIN, INT64_MAX, NULL, 0, 0, 0, 0, 0};
     assert_int_equal(store_query(f->s, &q, cq_collect, &c), 0);
     assert_int_equal(g->n, 950);
     for (size_t i = 0; i < 950; i++) {

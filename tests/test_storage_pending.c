@@ -263,7 +263,7 @@ static void *race_reader(void *arg)
         pthread_mutex_unlock(&r->mu);
         if (stop)
             break;
-        store_query_t q = {"race", 0, INT64_MAX, NULL, 0, 0, 0, 0};
+        store_query_t q = {"race", 0, INT64_MAX, NULL, 0, 0, 0, 0, 0};
         memset(g, 0, sizeof *g);
         int err = store_query(r->s, &q, collect, g);
         if (err == ERR_NOTFOUND)

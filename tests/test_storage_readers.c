@@ -58,7 +58,7 @@ static void *dl_read_main(void *arg)
     if (d->kind == 0) {
         got_t *g = calloc(1, sizeof *g);
         assert_non_null(g);
-        store_query_t q = {"p", 0, 10000, ch, 1, 0, 0, deadline};
+        store_query_t q = {"p", 0, 10000, ch, 1, 0, 0, deadline, 0};
         d->rc = store_query(d->s, &q, collect, g);
         d->points = (int64_t)g->n;
         free(g);

@@ -539,7 +539,7 @@ static void test_caller_deadline_ends_waits(void **state)
     hold_failed_reload(f->s, &c);
     got_t *g = calloc(1, sizeof *g);
     assert_non_null(g);
-    store_query_t q = {"p", 0, 10000, ch, 1, 0, 0, vtime_mono_us() + 50 * 1000};
+    store_query_t q = {"p", 0, 10000, ch, 1, 0, 0, vtime_mono_us() + 50 * 1000, 0};
     assert_int_equal(store_query(f->s, &q, collect, g), ERR_AGAIN);
     devinfo_t d = {0};
     int64_t soon = vtime_mono_us() + 50 * 1000;

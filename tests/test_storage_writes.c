@@ -393,7 +393,7 @@ static void test_many_channels(void **state)
     assert_int_equal(store_write(f->s, &b), 0);
     batch_deinit(&b);
     wide_t w = {0};
-    store_query_t q = {"wide", 0, 100, NULL, 0, 0, 0, 0};
+    store_query_t q = {"wide", 0, 100, NULL, 0, 0, 0, 0, 0};
     assert_int_equal(store_query(f->s, &q, check_wide, &w), 0);
     assert_int_equal(w.points, 1);
     assert_int_equal(w.values, 301);
@@ -483,7 +483,7 @@ static void test_chans_seeded(void **state)
             write1(f->s, "chans", 2, N, np, vals);
         assert_int_equal(device(f->s, "chans", 0).nch, N);
         wide_t w = {0};
-        store_query_t q = {"chans", 0, 100, NULL, 0, 0, 0, 0};
+        store_query_t q = {"chans", 0, 100, NULL, 0, 0, 0, 0, 0};
         assert_int_equal(store_query(f->s, &q, check_chans, &w), 0);
         assert_int_equal(w.points, 2);
         assert_int_equal(w.values, 2 * N);
@@ -536,7 +536,7 @@ static void test_query_filters(void **state)
     /* The callback stops the iteration. */
     memset(g, 0, sizeof *g);
     g->stop_after = 7;
-    store_query_t qq = {"q", 0, 1000, NULL, 0, 0, 0, 0};
+    store_query_t qq = {"q", 0, 1000, NULL, 0, 0, 0, 0, 0};
     assert_int_equal(store_query(f->s, &qq, collect, g), 0);
     assert_int_equal(g->n, 7);
     /* Errors. */

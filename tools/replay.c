@@ -494,7 +494,7 @@ static int64_t row_time(const char *s, enum time_unit unit, const char *file, lo
 static void usage(FILE *out, int full)
 {
     fprintf(out, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N]\n"
-                 "                    [--time-unit s|ms] INPUT.csv OUTPUT.csv\n"
+                 "                    [--inputs A,B] [--time-unit s|ms] INPUT.csv OUTPUT.csv\n"
                  "       vigil-replay [-c FILE.ini] [-s key=value]... --settings\n");
     if (!full)
         return;
@@ -510,6 +510,9 @@ static void usage(FILE *out, int full)
             "                       and print each training to stderr\n"
             "  --restart-every N    save and reload the detector every N rows, as a vigild\n"
             "                       restart does (same output; 0, the default: never)\n"
+            "  --inputs A,B         the channels named are inputs (set points, controls):\n"
+            "                       read by the model, never scored (vigild's \"inputs\"\n"
+            "                       device attribute)\n"
             "  --time-unit s|ms     numbers in the time column are epoch seconds or\n"
             "                       milliseconds (default: milliseconds, and one that looks\n"
             "                       like seconds, 1970-01-02 to 1973-03-03 as ms, is refused)\n"
@@ -763,6 +766,34 @@ static int output_close(FILE *out, const char *tmp, const char *path, int ok)
     return rc == 0 ? 0 : -1;
 }
 
+/* --inputs: marks the channels named in list (comma-separated) as inputs in cfg, as vigild's
+ * "inputs" device attribute does: name[C] are the header's channel names. Returns 0, or -1
+ * after a message naming what is wrong (a name not in the header, or every channel named). */
+static int mark_inputs(struct detector_config *cfg, const char *list, char *const *name, int C,
+                       const char *file)
+{
+    int n = 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        int c = 0;
+        while (c < C && !(strlen(name[c]) == len && strncmp(name[c], p, len) == 0))
+            c++;
+        if (c == C) {
+            fprintf(stderr, "vigil-replay: --inputs: no channel '%.*s' in %s's header\n", (int)len,
+                    p, file);
+            return -1;
+        }
+        n += !cfg->input[c];
+        cfg->input[c] = 1;
+        p += len + (p[len] == ',');
+    }
+    if (n == C) {
+        fprintf(stderr, "vigil-replay: --inputs: names every channel: one must be scored\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* A bad command line: "vigil-replay: " and the reason, naming the option, on one line, then the
  * short usage. Returns the exit status, 2. */
 static int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -784,6 +815,7 @@ int main(int argc, char **argv)
     struct detector_config cfg;
     detector_config_default(&cfg);
     int verbose = 0, i = 1;
+    const char *inputs = NULL; /* --inputs: comma-separated channel names, or NULL */
     long restart_every = 0;
     enum time_unit unit = UNIT_GUESS;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
@@ -800,8 +832,11 @@ int main(int argc, char **argv)
             verbose = 1;
         } else if (i + 1 == argc &&
                    (!strcmp(argv[i], "--restart-every") || !strcmp(argv[i], "--time-unit") ||
-                    !strcmp(argv[i], "-c") || !strcmp(argv[i], "-s"))) {
+                    !strcmp(argv[i], "--inputs") || !strcmp(argv[i], "-c") ||
+                    !strcmp(argv[i], "-s"))) {
             return cli_error("%s needs a value", argv[i]);
+        } else if (!strcmp(argv[i], "--inputs")) {
+            inputs = argv[++i];
         } else if (!strcmp(argv[i], "--time-unit")) {
             const char *u = argv[++i];
             if (strcmp(u, "s") != 0 && strcmp(u, "ms") != 0)
@@ -892,6 +927,8 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (inputs && mark_inputs(&cfg, inputs, hf + 1, C, argv[i]))
+        goto out;
     int rc = detector_create(&d, &cfg, C);
     if (rc < 0) {
         fprintf(stderr, "vigil-replay: detector: %s\n", err_str(rc));

@@ -165,6 +165,17 @@ def wait_idle(d, device, min_versions=1, timeout=60):
     return wait_for("%s: %d versions, no training" % (device, min_versions), done, timeout)
 
 
+def wait_jobs_over(d, device, timeout=60):
+    """Waits until no training job is queued or ending and device shows none: GET .../model
+    lists a training's version with "training": false a few ms before its job ends, and a
+    retrain then is 409, merged (operator.md; session 69: tests that retrained right after
+    wait_idle failed under load)."""
+    return wait_for("no training job queued or ending", lambda: (
+        d.metric("vigil_train_queue_jobs") == 0
+        and d.metric("vigil_train_jobs_ended_total") >= d.metric("vigil_train_jobs_taken_total")
+        and not models(d, device)["training"]) or None, timeout)
+
+
 def rotation(n, start, omega, noise, rng, amp=1.0):
     """A 3-channel linear oscillator (x, y, and z = 0.5x + 0.3y + 2) with a little noise: the
     linear model predicts it almost perfectly, persistence does not."""
@@ -326,3 +337,34 @@ class DaemonPerTest(unittest.TestCase):
         if wait:
             wait_scored(self.d, device, start_k + len(rows))
         return ts
+
+
+class Holds:
+    """A mixin before DaemonPerTest (or a subclass of it): vigild with the test hold points
+    (common/testhold.h) in a directory of the test's own, self.holds. With VIGIL_TEST_HOLD_DIR
+    set, a thread reaching a point waits while the file of the point's name exists there,
+    "<point>.held" existing meanwhile (a stop ends every wait). Holds order vigild's work where
+    timing would not."""
+
+    def setUp(self):
+        self.holds = vt.mkdtemp()
+        self.d = vt.Vigild(config=make_config(self.CONFIG),
+                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
+        self.d.start()
+
+    def tearDown(self):
+        # A test that failed while holding leaves no thread waiting out the stop.
+        self.release_all()
+        super().tearDown()
+
+    def release_all(self):
+        """Removes every hold file: whatever waits at a point goes on."""
+        for name in os.listdir(self.holds):
+            if not name.endswith(".held"):
+                os.unlink(os.path.join(self.holds, name))
+
+    def hold(self, point):
+        vt.write_file(os.path.join(self.holds, point), "")
+
+    def release(self, point):
+        os.unlink(os.path.join(self.holds, point))

@@ -96,8 +96,7 @@ def snap(d, body=None, headers=None):
 
 
 def in_progress(d):
-    m = re.search(r"^vigil_snapshot_in_progress (\d+)$", d.metrics(), re.M)
-    return m and m.group(1) == "1"
+    return d.metric("vigil_snapshot_in_progress") == 1
 
 
 def snap_in_thread(d):
@@ -205,8 +204,8 @@ class Backup(tp.DaemonPerTest):
         self.assertEqual(stat.S_IMODE(os.stat(folder).st_mode), 0o700)
         self.assertRegex(doc["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         m = d.metrics()
-        self.assertIn('vigil_snapshots_total{result="ok"} 1\n', m)
-        self.assertIn("vigil_snapshot_in_progress 0\n", m)
+        self.assertEqual(vt.metric_in(m, 'vigil_snapshots_total{result="ok"}', need=True), 1)
+        self.assertEqual(vt.metric_in(m, "vigil_snapshot_in_progress", need=True), 0)
         self.assertNotIn("vigil_snapshot_last_success_timestamp_seconds 0.000", m)
         d.stop()
 
@@ -536,15 +535,15 @@ class Backup(tp.DaemonPerTest):
         os.utime(doc["path"], (day_ago, day_ago))
         os.utime(os.path.join(folder, future[1]), (day_ago - 60, day_ago - 60))
         d.start()
-        m = re.search(r"^vigil_snapshot_last_success_timestamp_seconds (\S+)$", d.metrics(), re.M)
-        self.assertAlmostEqual(float(m.group(1)), day_ago, delta=0.01)
+        self.assertAlmostEqual(d.metric("vigil_snapshot_last_success_timestamp_seconds", need=True),
+                               day_ago, delta=0.01)
         d.stop()
         os.utime(doc["path"], (4102444800, 4102444800))  # 2100
         t0 = time.time()
         d.start()
-        m = re.search(r"^vigil_snapshot_last_success_timestamp_seconds (\S+)$", d.metrics(), re.M)
-        self.assertGreaterEqual(float(m.group(1)), t0 - 1)
-        self.assertLessEqual(float(m.group(1)), time.time() + 1)
+        last = d.metric("vigil_snapshot_last_success_timestamp_seconds", need=True)
+        self.assertGreaterEqual(last, t0 - 1)
+        self.assertLessEqual(last, time.time() + 1)
 
     def test_no_prune_from_a_partial_listing(self):
         """More snapshot files than vigild lists (10,000): it cannot tell the newest, so it
@@ -584,7 +583,7 @@ class Backup(tp.DaemonPerTest):
         self.assertEqual([p for p in beside if os.path.exists(p)], [])
         self.assertTrue(os.path.exists(other))
         os.unlink(other)
-        self.assertIn('vigil_snapshots_total{result="ok"} 0\n', d.metrics())
+        self.assertEqual(counted(d, "ok"), 0)
         d.stop()
         cwd = vt.mkdtemp()
         with open(doc["path"], "rb") as src:
@@ -607,7 +606,7 @@ class Backup(tp.DaemonPerTest):
         th.join(60)
         self.assertEqual(first["answer"][0], 200, first["answer"])
         self.assertEqual(snap_files(d), [os.path.basename(first["answer"][2]["path"])])
-        self.assertIn('vigil_snapshots_total{result="ok"} 1\n', d.metrics())
+        self.assertEqual(counted(d, "ok"), 1)
 
     def test_stop_cancels(self):
         d = self.d
@@ -679,7 +678,7 @@ class Backup(tp.DaemonPerTest):
         st, _, doc = tp.req(d, "POST", "/v1/admin/snapshot?dir=/tmp")
         self.assertEqual(st, 400, doc)
         self.assertEqual(len(snap_files(d)), 3)
-        self.assertIn('vigil_snapshots_total{result="ok"} 4\n', d.metrics())
+        self.assertEqual(counted(d, "ok"), 4)
 
 
 class Auth(vt.DaemonTestCase):
@@ -734,7 +733,7 @@ class FullVolume(TmpfsVolume):
         self.assertIn("no space", doc["error"])
         self.assertTrue(hdrs.get("retry-after"), hdrs)
         self.assertEqual(snap_files(d), [])
-        self.assertIn('vigil_snapshots_total{result="failed"} 1\n', d.metrics())
+        self.assertEqual(counted(d, "failed"), 1)
         self.assertEqual(len(d.readings("df", limit=100000)), 20000)
         os.unlink(filler)
         st, _, doc = snap(d)
@@ -764,8 +763,7 @@ class FullVolume(TmpfsVolume):
 
 def counted(d, result):
     """vigil_snapshots_total{result=...} now."""
-    m = re.search(r'^vigil_snapshots_total\{result="%s"\} (\d+)$' % result, d.metrics(), re.M)
-    return int(m.group(1))
+    return int(d.metric('vigil_snapshots_total{result="%s"}' % result, need=True))
 
 
 def log_lines(d, text):

@@ -526,8 +526,7 @@ class WriteErrors(Base):
             self.assertEqual(st, 503, body)
             self.assertIn("unhealthy: storage: writes are refused", vt.loads(body)["error"])
         self.assertEqual(self.d.device("we-http")["points"], 1000 * len(acked))
-        m = self.d.metrics()
-        self.assertRegex(m, r"vigil_store_commit_errors_total [1-9]")
+        self.assertGreaterEqual(self.d.metric("vigil_store_commit_errors_total", need=True), 1)
         # The stop's saves may not fit under the limit either: then vigild says what it lost
         # and exits 1 (docs/reliability.md "stopfail"); a clean stop otherwise.
         self.d.stop(codes=(0, 1))

@@ -54,23 +54,12 @@ class EpisodesLogged(tc.ChainBase):
         self.assertNotIn("anomaly: device", after)
 
 
-class CatchUpLogged(tc.ChainBase):
+class CatchUpLogged(tp.Holds, tc.ChainBase):
     """Task ops68: the restore's catch-up logs the episodes it opens under an id no stored row
     had (their readings acknowledged, not scored, at a kill -9: no vigild said them), during the
     restore; those an earlier vigild logged, it does not say again. vigild runs with
     VIGIL_TEST_HOLD_DIR: "shard-score" there holds a committed message before its scoring
     (daemon/pipeline.c shard_main)."""
-
-    def setUp(self):
-        self.holds = vt.mkdtemp()
-        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
-                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
-        self.d.start()
-
-    def tearDown(self):
-        for name in os.listdir(self.holds):  # a failed test leaves no shard waiting
-            os.remove(os.path.join(self.holds, name))
-        super().tearDown()
 
     def restored_part(self):
         """The second start's log up to the restore's last line (its catch-up's lines)."""
@@ -103,8 +92,48 @@ class CatchUpLogged(tc.ChainBase):
         # Once each: the restore's end says none again.
         self.assertEqual(self.d.log().count("event %d opened" % first["id"]), 1)
 
-    def test_episodes_logged_before_a_kill_are_not_said_again(self):
-        dev = "evlog-3"
+    def test_end_of_an_episode_open_at_the_kill_is_logged(self):
+        """read69a's finding 1 (session 69): the first event opened and said live, the readings
+        that end it acknowledged but not scored at a kill -9 (the shard held). The catch-up
+        opens it again under its stored id and ends it: no vigild said that end. Before, its
+        line was dropped (not `unsaid`: the stored row's id), in neither start's log."""
+        dev = "evlog-6"
+        rows = tc.overshoot(1500, 1.5, 1)
+        self.trained(dev, rows, ["level"])
+        k = tc.ONSET
+        while True:  # a reading at a time until the first event is open
+            self.post(dev, rows[k:k + 1], k, ["level"])
+            k += 1
+            evs = self.events(dev)
+            if evs and evs[0]["active"]:
+                break
+        first = evs[0]
+        self.assertEqual(len(tp.logged(self.d, "event %d opened" % first["id"], 1)), 1)
+        sq.wait_stored("event %d stored" % first["id"], self.d, dev, first["id"], 10,
+                       ended=False)
+        hold = os.path.join(self.holds, "shard-score")
+        vt.write_file(hold, "")
+        tp.post_readings(self.d, dev, rows[k:], [te.T0 + 1000 * i for i in range(k, len(rows))],
+                         ["level"])
+        vt.wait_for("the shard held before scoring", lambda: os.path.exists(hold + ".held"), 10)
+        self.d.kill()
+        os.remove(hold)
+        self.assertNotIn("event %d ended" % first["id"], self.d.log())
+        self.d.start()
+        after = self.two_events(dev)
+        self.assertEqual(after[0]["id"], first["id"], after)
+        self.assertEqual(after[0]["ended_by"], "cleared", after)
+        said = self.restored_part()
+        self.assertRegex(said, r" info  anomaly: device '%s': event %d ended: cleared "
+                         % (dev, first["id"]))
+        log = self.d.log()
+        self.assertEqual(log.count("event %d opened" % first["id"]), 1, said[-4000:])
+        self.assertEqual(log.count("event %d ended" % first["id"]), 1, said[-4000:])
+
+    def two_stored_then_killed(self, dev):
+        """The overshoot's two events of dev, live, stored and logged; then a kill -9 (the
+        detector's last save at the training of reading 1,200: the catch-up replays them).
+        Returns (first, second)."""
         rows = tc.overshoot(1500, 1.5, 1)
         self.trained(dev, rows, ["level"])
         self.post(dev, rows[tc.ONSET:], tc.ONSET, ["level"])
@@ -113,12 +142,48 @@ class CatchUpLogged(tc.ChainBase):
             sq.wait_stored("event %d stored" % e["id"], self.d, dev, e["id"], 10,
                            ended=not e["active"])
         self.assertEqual(len(tp.logged(self.d, "event %d opened" % second["id"], 1)), 1)
-        self.d.kill()  # the detector's last save at the training of reading 1,200: replayed
-        self.d.start()
+        self.d.kill()
+        return first, second
+
+    def assert_none_said_again(self):
         after = self.d.log().split("==== start #2")[1]
         self.assertIn("catching up", after)
         self.assertNotIn("anomaly: device", after)
+
+    def test_episodes_logged_before_a_kill_are_not_said_again(self):
+        dev = "evlog-3"
+        first, second = self.two_stored_then_killed(dev)
+        self.d.start()
+        self.assert_none_said_again()
         self.assertEqual([e["id"] for e in self.two_events(dev)], [first["id"], second["id"]])
+
+    def test_stored_episode_opened_later_by_the_replay_is_not_said_again(self):
+        """Session 69 (ops68's review): the catch-up's replay opens a stored episode a reading
+        later than its row began (here the row's start moved a second earlier with sqlite3
+        while vigild is down, as a live run that opened it on a reading the replay judges
+        otherwise): it is the stored episode (same device, overlapping), not a new one. Before,
+        the replay numbered it past every stored row and said "opened" during the restore, and
+        the stored row was ended after the catch-up: the episode listed twice. The second
+        event, open at the kill (the restore's `ahead` row); test_ended_... the first, ended."""
+        self.moved_start_replayed("evlog-4", 1)
+
+    def test_ended_episode_opened_later_by_the_replay_is_not_said_again(self):
+        """As above, the first event's row (ended "cleared" before the kill) begun a second
+        earlier: the replay's opening, a reading after it, takes that row's id and start."""
+        self.moved_start_replayed("evlog-5", 0)
+
+    def moved_start_replayed(self, dev, which):
+        evs = self.two_stored_then_killed(dev)
+        earlier = evs[which]["start_ts"] - 1000
+        subprocess.run(["sqlite3", self.d.db_path, "UPDATE events SET start_ts = %d WHERE id = "
+                        "%d AND device_id = (SELECT id FROM devices WHERE name = '%s');"
+                        % (earlier, evs[which]["id"], dev)], check=True)
+        self.d.start()
+        self.assert_none_said_again()
+        after = self.two_events(dev)
+        self.assertEqual([e["id"] for e in after], [e["id"] for e in evs], after)
+        self.assertEqual(after[which]["start_ts"], earlier, after[which])
+        self.assertEqual(len(self.events(dev)), 2, self.events(dev))
 
 
 class BlockedStderr(unittest.TestCase):

@@ -101,13 +101,13 @@ class DiskFull(TmpfsVolume):
         self.assertJsonError(d.get("/healthz"), 503, "unhealthy: storage: writes are refused")
         self.assertEqual(d.device("df")["points"], 1000 * len(acked))
         # The failed transactions counted by their reason: the full volume, not a lock.
-        m = dict(line.rsplit(" ", 1) for line in d.metrics().splitlines()
-                 if line.startswith("vigil_store_commit_errors"))
+        m = d.metrics()
         reason = 'vigil_store_commit_errors_by_reason_total{reason="%s"}'
-        self.assertGreater(float(m[reason % "nospace"]), 0, m)
-        self.assertEqual(float(m[reason % "locked"]), 0, m)
-        self.assertEqual(float(m[reason % "nospace"]) + float(m[reason % "other"]),
-                         float(m["vigil_store_commit_errors_total"]), m)
+        by = {r: vt.metric_in(m, reason % r, need=True) for r in ("nospace", "locked", "other")}
+        self.assertGreater(by["nospace"], 0, m)
+        self.assertEqual(by["locked"], 0, m)
+        self.assertEqual(by["nospace"] + by["other"],
+                         vt.metric_in(m, "vigil_store_commit_errors_total", need=True), m)
         # Space returns: writes succeed again, without a restart (within the 1 s back-off).
         os.unlink(filler)
         resumed = None
@@ -462,9 +462,7 @@ class TrainingFaults:
         return st
 
     def failures(self):
-        m = re.search(r"^vigil_model_training_failures_total (\d+)$", self.d.metrics(), re.M)
-        self.assertIsNotNone(m, "vigil_model_training_failures_total not exported")
-        return int(m.group(1))
+        return int(self.d.metric("vigil_model_training_failures_total", need=True))
 
     def model(self, dev, known=True):
         """GET .../model of dev; None when the device is not known yet and known is False."""
@@ -482,8 +480,7 @@ class TrainingFaults:
     def idle(self):
         """The models once none is training and no training is queued (a group's members may
         each have asked for one), else None."""
-        m = re.search(r"^vigil_train_queue_jobs (\S+)$", self.d.metrics(), re.M)
-        return self.models(False) if m and float(m.group(1)) == 0 else None
+        return self.models(False) if self.d.metric("vigil_train_queue_jobs") == 0 else None
 
     def give_model(self, n=400):
         """Feeds n readings, waits for the first model, then PUTs random LSTM weights to every
@@ -600,9 +597,7 @@ class FleetDiskFull(TmpfsVolume):
             else:
                 self.assertEqual(st, 204, body)
         self.assertEqual(refused, 3, "the volume never filled: test is too weak")
-        m = re.search(r"^vigil_model_training_failures_total (\d+)$", d.metrics(), re.M)
-        self.assertIsNotNone(m, "vigil_model_training_failures_total not exported")
-        failed = int(m.group(1))
+        failed = int(d.metric("vigil_model_training_failures_total", need=True))
         d.stop(codes=(1,))  # the stop's saves are lost: exit 1, as documented
         log = d.log()
         # The lines the limiter held are counted by a line of their own once their minute is

@@ -253,7 +253,8 @@ class OutOfFds(Base):
         self.assertEqual(hdrs.get("retry-after"), "1")
         self.assert_exhausted()
         st, _, body = self.http.request("GET", "/metrics")
-        self.assertIn('vigil_snapshots_total{result="failed"} 1', body.decode())
+        self.assertEqual(vt.metric_in(body.decode(), 'vigil_snapshots_total{result="failed"}',
+                                      need=True), 1)
         self.assertEqual(self.snapshots(), [])
         self.free()
         doc = self.http.json("POST", "/v1/admin/snapshot")

@@ -697,31 +697,11 @@ def saved_flags(d, devs):
         db.close()
 
 
-class Held(tp.DaemonPerTest):
-    """vigild with the training thread's hold points in a directory of the test's own: with
-    VIGIL_TEST_HOLD_DIR set, a training thread reaching a point waits while the file of the
-    point's name exists there, "<point>.held" existing meanwhile (daemon/pipeline_train.c,
-    test_hold; a stop ends every wait). Holds order the pool's work where timing would not."""
-
-    def setUp(self):
-        self.holds = vt.mkdtemp()
-        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
-                           prefix=["env", "VIGIL_TEST_HOLD_DIR=" + self.holds])
-        self.d.start()
-
-    def tearDown(self):
-        # A test that failed while holding leaves no training waiting out the stop.
-        self.release_all()
-        super().tearDown()
-
-    def release_all(self):
-        """Removes every hold file: whatever waits at a point goes on."""
-        for name in os.listdir(self.holds):
-            if not name.endswith(".held"):
-                os.unlink(os.path.join(self.holds, name))
-
-    def hold(self, point):
-        vt.write_file(os.path.join(self.holds, point), "")
+class Held(tp.Holds, tp.DaemonPerTest):
+    """vigild with the training thread's hold points in a directory of the test's own
+    (tp.Holds): a training thread reaching a point waits while the file of the point's name
+    exists there (daemon/pipeline_train.c, test_hold). Holds order the pool's work where timing
+    would not."""
 
     def held(self, point, timeout=120):
         """Waits (bounded) until a training thread waits at point (give a training's whole run
@@ -729,13 +709,23 @@ class Held(tp.DaemonPerTest):
         path = os.path.join(self.holds, point + ".held")
         tp.wait_for("a training held at '%s'" % point, lambda: os.path.exists(path), timeout)
 
-    def release(self, point):
-        os.unlink(os.path.join(self.holds, point))
-
     def passed(self, point):
         """Waits (bounded) until no training thread waits at point (after release)."""
         path = os.path.join(self.holds, point + ".held")
         tp.wait_for("no training held at '%s'" % point, lambda: not os.path.exists(path), 120)
+
+    def rollback_asked_held(self, version):
+        """Holds "rollback-read" (pipeline_rollback.c's member_rollback, after a member's
+        record is read) and asks, on a thread of its own, POST /v1/devices/ga/model/rollback to
+        version; returns (the thread, the list its curl answer is appended to). The caller waits
+        with held("rollback-read") and releases it."""
+        self.hold("rollback-read")
+        answers = []
+        asker = threading.Thread(target=lambda: answers.append(self.d.curl(
+            "POST", "/v1/devices/ga/model/rollback", "--data-binary",
+            '{"version": %d}' % version)))
+        asker.start()
+        return asker, answers
 
 
 def busy_training_thread(test):

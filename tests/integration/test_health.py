@@ -60,10 +60,7 @@ def healthz_503(d, contains):
 
 
 def vigil_healthy(d):
-    for line in d.metrics().splitlines():
-        if line.startswith("vigil_healthy "):
-            return int(line.split()[1])
-    raise AssertionError("no vigil_healthy in /metrics")
+    return int(d.metric("vigil_healthy", need=True))
 
 
 class HealthCase(unittest.TestCase):

@@ -152,13 +152,9 @@ class WriteRetentionPolicy(vt.DaemonTestCase):
 
     def lp_counters(self):
         """/metrics' lp ingest counters: (readings taken, lines refused)."""
-        text = self.d.get("/metrics")[2].decode()
-        found = {}
-        for line in text.splitlines():
-            for name in ("vigil_ingest_readings_total", "vigil_ingest_rejected_total"):
-                if line.startswith(name + '{proto="lp"} '):
-                    found[name] = float(line.split()[-1])
-        return found["vigil_ingest_readings_total"], found["vigil_ingest_rejected_total"]
+        text = self.d.metrics()
+        return tuple(vt.metric_in(text, name + '{proto="lp"}', need=True)
+                     for name in ("vigil_ingest_readings_total", "vigil_ingest_rejected_total"))
 
     def test_unknown_policy(self):
         taken, refused = self.lp_counters()

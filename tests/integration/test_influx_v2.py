@@ -11,7 +11,6 @@ import gzip
 import http.client
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -225,15 +224,11 @@ class WriteV2(V2Assertions, vt.DaemonTestCase):
     def test_metrics(self):
         def counts():
             text = self.d.metrics()
-            ok = re.search(r'^vigil_http_requests_total\{route="write_v2",code="204"\} (\d+)$',
-                           text, re.M)
-            bad = re.search(r'^vigil_http_requests_total\{route="write_v2",code="400"\} (\d+)$',
-                            text, re.M)
-            lp = re.search(r'^vigil_ingest_readings_total\{proto="lp"\} (\d+)$', text, re.M)
-            rej = re.search(r'^vigil_ingest_rejected_total\{proto="lp"\} (\d+)$', text, re.M)
-            self.assertIsNotNone(ok, "no write_v2 204 series")
-            return (int(ok.group(1)), int(bad.group(1)) if bad else 0, int(lp.group(1)),
-                    int(rej.group(1)))
+            series = 'vigil_http_requests_total{route="write_v2",code="%d"}'
+            return (int(vt.metric_in(text, series % 204, need=True)),
+                    int(vt.metric_in(text, series % 400) or 0),
+                    int(vt.metric_in(text, 'vigil_ingest_readings_total{proto="lp"}', need=True)),
+                    int(vt.metric_in(text, 'vigil_ingest_rejected_total{proto="lp"}', need=True)))
         before = counts()
         self.ok(write_v2(self.d, "m,device=v2-met a=1,b=2 1000\n", precision="ms"))
         write_v2(self.d, "m,device=v2-met c=3 2000\nbad\n", precision="ms")

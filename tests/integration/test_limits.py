@@ -70,31 +70,22 @@ def ramp(n, k, slope, rng):
 
 def limit_state(d, dev, ch):
     """vigil_device_limit_state of dev's channel ch, or None when not listed."""
-    m = re.search(r'^vigil_device_limit_state\{device="%s",channel="%s"\} (\S+)$' % (dev, ch),
-                  d.metrics(), re.M)
-    return int(m.group(1)) if m else None
+    v = d.metric('vigil_device_limit_state{device="%s",channel="%s"}' % (dev, ch))
+    return None if v is None else int(v)
 
 
 def alarms(d):
     """vigil_limit_alarms_total by state (both must be listed)."""
     text = d.metrics()
-    out = {}
-    for s in ("forecast", "exceeded"):
-        m = re.search(r'^vigil_limit_alarms_total\{state="%s"\} (\S+)$' % s, text, re.M)
-        assert m, "no vigil_limit_alarms_total{state=%r}" % s
-        out[s] = int(float(m.group(1)))
-    return out
+    return {s: int(vt.metric_in(text, 'vigil_limit_alarms_total{state="%s"}' % s, need=True))
+            for s in ("forecast", "exceeded")}
 
 
 def channels(d):
     """vigil_limit_channels by state (all three must be listed)."""
     text = d.metrics()
-    out = {}
-    for s in ("ok", "forecast", "exceeded"):
-        m = re.search(r'^vigil_limit_channels\{state="%s"\} (\S+)$' % s, text, re.M)
-        assert m, "no vigil_limit_channels{state=%r}" % s
-        out[s] = int(float(m.group(1)))
-    return out
+    return {s: int(vt.metric_in(text, 'vigil_limit_channels{state="%s"}' % s, need=True))
+            for s in ("ok", "forecast", "exceeded")}
 
 
 class LimitTest(ts.SseTest):
@@ -472,8 +463,8 @@ class MetricsCap(LimitTest):
         # Three devices, a cap of one: only the one with a limit alarm is listed.
         self.assertEqual(limit_state(d, "hot", "temp"), 2)
         self.assertIsNone(limit_state(d, "calm", "temp"))
-        self.assertIn('vigil_device_state{device="hot"}', d.metrics())
-        self.assertNotIn('vigil_device_state{device="calm"}', d.metrics())
+        self.assertIsNotNone(d.metric('vigil_device_state{device="hot"}'))
+        self.assertIsNone(d.metric('vigil_device_state{device="calm"}'))
         self.assertEqual(channels(d), {"ok": 1, "forecast": 0, "exceeded": 1})
 
     def test_alarms_beyond_the_cap_counted(self):

@@ -57,11 +57,10 @@ class MaintenanceCase(Events):
         vigil_device_in_maintenance (every one, in a fleet this small: the alerts on a device
         leave those out)."""
         text = self.d.metrics()
-        m = re.search(r"^vigil_devices_in_maintenance (\S+)$", text, re.M)
-        self.assertIsNotNone(m)
+        n = vt.metric_in(text, "vigil_devices_in_maintenance", need=True)
         named = re.findall(r'^vigil_device_in_maintenance\{device="[^"]*"\} 1$', text, re.M)
-        self.assertEqual(len(named), float(m.group(1)), text)
-        return float(m.group(1))
+        self.assertEqual(len(named), n, text)
+        return n
 
     def points(self, dev):
         return self.d.get_json("/v1/devices/%s" % dev)["points"]

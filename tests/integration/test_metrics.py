@@ -604,5 +604,51 @@ class StatusCodes(unittest.TestCase):
         self.assertEqual(unanswered, [], "counted, never answered")
 
 
+class MetricIn(unittest.TestCase):
+    """vt.metric_in, the tests' one look-up of a series in a /metrics answer, reads the
+    Prometheus text format as a scraper does (no vigild needed): a series named with its labels
+    in any order, label values with the format's escapes (\\\\, \\", \\n) and characters a
+    pattern would stop at (`,`, `}`, `=`, space) or a line break other than \\n, the values +Inf,
+    -Inf and NaN, a sample with an (integer) timestamp; a line of another shape or a series
+    twice is an error, not a miss."""
+    TEXT = (
+        "# HELP h A histogram.\n"
+        "# TYPE h histogram\n"
+        'h_bucket{le="0.5"} 2\n'
+        'h_bucket{le="+Inf"} 7\n'
+        "g NaN\n"
+        "n -Inf 1700000000000\n"
+        'd{device="a\\"b\\\\c\\nd, e}=f",channel="x"} 4.5e3\n'
+        'd{device="a",channel="x"} 1\n'
+        'u{v="a\x1cb\rc\u2028d"} 2\n')  # lines end at \n alone, whatever a value holds
+
+    def test_series_and_values(self):
+        self.assertEqual(vt.metric_in(self.TEXT, 'h_bucket{le="+Inf"}'), 7)
+        self.assertEqual(vt.metric_in(self.TEXT, 'h_bucket{le="0.5"}'), 2)
+        self.assertTrue(math.isnan(vt.metric_in(self.TEXT, "g")))
+        self.assertEqual(vt.metric_in(self.TEXT, "n"), float("-inf"))
+        # Labels in another order than written; the escaped value matched whole.
+        self.assertEqual(vt.metric_in(self.TEXT, 'd{channel="x",device="a\\"b\\\\c\\nd, e}=f"}'),
+                         4500)
+        self.assertEqual(vt.metric_in(self.TEXT, 'd{channel="x",device="a"}'), 1)
+        self.assertEqual(vt.metric_in(self.TEXT, 'u{v="a\x1cb\rc\u2028d"}'), 2)
+        self.assertEqual(vt.parse_metrics(self.TEXT)[
+            ("d", frozenset({("device", 'a"b\\c\nd, e}=f'), ("channel", "x")}))], 4500)
+
+    def test_misses(self):
+        self.assertIsNone(vt.metric_in(self.TEXT, "h"))  # a family, not a series
+        self.assertIsNone(vt.metric_in(self.TEXT, 'd{device="a"}'))  # a label short
+        self.assertIsNone(vt.metric_in(self.TEXT, 'h_bucket{le="Inf"}'))
+        with self.assertRaisesRegex(AssertionError, 'no d{device="b"} in /metrics'):
+            vt.metric_in(self.TEXT, 'd{device="b"}', need=True)
+
+    def test_malformed_answers_are_errors(self):
+        for bad in ('x{a="b} 1', "x 1 2 3", 'x{a="\\q"} 1', 'x{a="1"b="2"} 1',
+                    'x{a="1",a="2"} 1', "x", "x 1\nx 1.0", "x one",
+                    "x 1 soon", "x 1 1.5"):
+            with self.subTest(line=bad), self.assertRaises(AssertionError):
+                vt.metric_in(bad, "x")
+
+
 if __name__ == "__main__":
     vt.main()

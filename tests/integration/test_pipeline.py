@@ -26,7 +26,6 @@ Python 3 standard library.
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import threading
@@ -167,9 +166,7 @@ class SimFaults(vt.DaemonTestCase):
         # checks see what the schedule made, whatever the machine's load.
 
         def caught_up():
-            st, _, body = req(d, "GET", "/metrics")
-            m = re.search(r"^vigil_train_queue_jobs (\S+)$", body.decode(), re.M)
-            return (st == 200 and m and float(m.group(1)) == 0 and
+            return (d.metric("vigil_train_queue_jobs") == 0 and
                     not any(models(d, dev)["training"] for dev in devs))
         wait_for("the due trainings to finish", caught_up, 120)
 
@@ -336,9 +333,7 @@ class SimFaults(vt.DaemonTestCase):
         self.assertEqual(p.stdout.strip(), "", p.stdout)
 
         def val(name, labels=""):
-            m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
-            self.assertIsNotNone(m, "%s%s missing from /metrics" % (name, labels))
-            return float(m.group(1))
+            return vt.metric_in(text, name + labels, need=True)
         scored = val("vigil_readings_scored_total")
         self.assertGreaterEqual(scored, SIM_DEVICES * SIM_DURATION)
         for fam in ("vigil_inference_seconds", "vigil_training_seconds"):
@@ -624,12 +619,12 @@ class Load(DaemonPerTest):
         for i in range(self.DEVICES):
             wait_idle(d, "ld-%02d" % i, 1, timeout=180)
         text = d.metrics()
-        m = re.search(r"^vigil_model_trainings_total (\S+)$", text, re.M)
-        self.assertGreaterEqual(float(m.group(1)), self.DEVICES)
-        m = re.search(r"^vigil_readings_scored_total (\S+)$", text, re.M)
-        self.assertEqual(float(m.group(1)), self.DEVICES * n)
-        m = re.search(r"^vigil_readings_not_scored_total (\S+)$", text, re.M)
-        self.assertEqual(float(m.group(1)), 3 * len(old_devs))
+        self.assertGreaterEqual(vt.metric_in(text, "vigil_model_trainings_total", need=True),
+                                self.DEVICES)
+        self.assertEqual(vt.metric_in(text, "vigil_readings_scored_total", need=True),
+                         self.DEVICES * n)
+        self.assertEqual(vt.metric_in(text, "vigil_readings_not_scored_total", need=True),
+                         3 * len(old_devs))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import json
 import math
 import os
 import random
-import re
 import resource
 import socket
 import subprocess
@@ -126,8 +125,8 @@ def wait_held(flag):
 
 def store_queue(d):
     """vigil_store_queue_readings: the readings waiting for the writer."""
-    m = re.search(r"^vigil_store_queue_readings (\d+)$", d.metrics(), re.M)
-    return int(m.group(1)) if m else None
+    v = d.metric("vigil_store_queue_readings")
+    return None if v is None else int(v)
 
 
 class Base(unittest.TestCase):
@@ -599,8 +598,7 @@ retrain_every = 0
                 c.close()
             # The idle connections are still open (nothing dropped them to make room).
             def stream_conns():
-                m = re.search(r"^vigil_stream_connections (\d+)$", d.metrics(), re.M)
-                return int(m.group(1)) >= 1000 if m else False
+                return (d.metric("vigil_stream_connections") or 0) >= 1000
 
             wait_for("the 1,000 idle stream connections counted", stream_conns, 30)
             # One more address tries to take 300 connections: past 256 they are closed at

@@ -195,8 +195,8 @@ class StopAnswers(MaintRequests, Base):
 def in_flight(d):
     """vigil_http_requests_in_flight: the requests vigild has begun (headers read) and not
     answered, the scrape reading it included."""
-    m = re.search(r"^vigil_http_requests_in_flight (\d+)$", d.metrics(), re.M)
-    return int(m.group(1)) if m else None
+    v = d.metric("vigil_http_requests_in_flight")
+    return None if v is None else int(v)
 
 
 def wait_begun(d, n, what):

@@ -501,9 +501,8 @@ max_batch_delay_ms = 20
         pts = self.d.readings("sq-stream", limit=stream_lines)
         self.assertEqual([(p["ts"], p["values"]["v"]) for p in pts],
                          [(T0 + i, float(i)) for i in range(stream_lines)])
-        m = self.d.metrics()
-        self.assertIn('vigil_http_requests_total{route="readings",code="503"} %d'
-                      % statuses.count(503), m)
+        self.assertEqual(self.d.metric('vigil_http_requests_total{route="readings",code="503"}',
+                                       need=True), statuses.count(503))
 
 
 class StreamStop(tp.DaemonPerTest):

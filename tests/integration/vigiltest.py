@@ -8,12 +8,14 @@ processes are cleaned up even when a test fails or the interpreter exits early.
 """
 
 import atexit
+import functools
 import gzip
 import http.client
 import json
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -128,13 +130,32 @@ def mkdtemp(prefix="vigil-it-"):
 
 def free_ports(n):
     """n distinct free loopback TCP ports (bind port 0 n times, holding every socket until all
-    are chosen: one at a time, the kernel may hand out the same port twice)."""
+    are chosen: one at a time, the kernel may hand out the same port twice). With
+    VIGIL_IT_PORTS=LO-HI in the environment (a machine shared by several test runs, each given
+    its own range), only ports in that range are bound, from a random place in it."""
     socks = []
+    span = os.environ.get("VIGIL_IT_PORTS")
     try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(s)
-            s.bind(("127.0.0.1", 0))
+        if span:
+            lo, hi = (int(x) for x in span.split("-"))
+            start = random.randrange(lo, hi + 1)
+            for k in range(hi - lo + 1):
+                if len(socks) == n:
+                    break
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    s.bind(("127.0.0.1", lo + (start - lo + k) % (hi - lo + 1)))
+                except OSError:
+                    s.close()
+                    continue
+                socks.append(s)
+            if len(socks) < n:
+                raise OSError("VIGIL_IT_PORTS %s: fewer than %d free ports" % (span, n))
+        else:
+            for _ in range(n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", 0))
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
@@ -454,14 +475,98 @@ class Vigild:
         return StreamClient("127.0.0.1", self.stream_port, timeout)
 
 
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*')
+_LABEL_ESC = re.compile(r"\\(.)")
+_LABEL_ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
+_SAMPLE = re.compile(r"[ \t]+([^ \t]+)(?:[ \t]+([^ \t]+))?[ \t]*")
+
+
+def _unescape(m):
+    if m.group(1) not in _LABEL_ESCAPES:
+        raise ValueError("bad escape \\%s" % m.group(1))
+    return _LABEL_ESCAPES[m.group(1)]
+
+
+def metric_series(text):
+    """(name, labels, end) of the series text begins with, as the Prometheus text format writes
+    it: `name` or `name{a="b",c="d\\"e"}`, label values unescaped (\\\\, \\", \\n); labels a
+    frozenset of (label, value) pairs (their order does not matter); end the index after it.
+    Raises ValueError on anything else."""
+    m = _METRIC_NAME.match(text)
+    if m is None:
+        raise ValueError("no metric name: %r" % text)
+    i, labels = m.end(), {}
+    if text[i:i + 1] == "{":
+        i += 1
+        while True:
+            while text[i:i + 1] in (" ", "\t"):
+                i += 1
+            if text[i:i + 1] == "}":
+                i += 1
+                break
+            lm = _LABEL.match(text, i)
+            if lm is None:
+                raise ValueError("bad label at %d: %r" % (i, text))
+            if lm.group(1) in labels:
+                raise ValueError("label %s twice: %r" % (lm.group(1), text))
+            labels[lm.group(1)] = _LABEL_ESC.sub(_unescape, lm.group(2))
+            i = lm.end()
+            if text[i:i + 1] == ",":
+                i += 1
+            elif text[i:i + 1] != "}":
+                raise ValueError("no , or } at %d: %r" % (i, text))
+    return m.group(0), frozenset(labels.items()), i
+
+
+def parse_metrics(text):
+    """{(name, labels): value} of text, one /metrics answer (the Prometheus text format, lines
+    ended by \\n alone): names and labels as metric_series gives them, values floats (+Inf, -Inf
+    and NaN among them; an optional timestamp, an integer, after the value is passed over).
+    Comments and blank lines are skipped; a line of another shape, or a series twice, raises
+    AssertionError naming it."""
+    return dict(_parsed(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text):
+    """parse_metrics, kept for the few answers last asked (metric_in is often called several
+    times on one answer); never to be changed by a caller."""
+    out = {}
+    for line in text.split("\n"):  # not splitlines: a label value may hold \r, \x1c, ...
+        if not line.strip(" \t") or line.lstrip(" \t").startswith("#"):
+            continue
+        try:
+            name, labels, end = metric_series(line)
+            sm = _SAMPLE.fullmatch(line, end)
+            if sm is None:
+                raise ValueError("no value, or more than a value and a timestamp")
+            value = float(sm.group(1))  # float() takes +Inf, -Inf and NaN as Prometheus writes
+            if sm.group(2) is not None:
+                int(sm.group(2))  # the timestamp, milliseconds
+        except ValueError as e:
+            raise AssertionError("unparsable /metrics line %r: %s" % (line, e))
+        if (name, labels) in out:
+            raise AssertionError("/metrics has %r twice" % line)
+        out[(name, labels)] = value
+    return out
+
+
 def metric_in(text, name, need=False):
-    """The value of sample name (with its labels, if any, as vigild writes them: 'x{a="b"}') in
-    text, one /metrics answer (read once when several samples must be of the same moment), a
-    float; None when there is none, or with need an AssertionError naming it."""
-    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
-    if m is None and need:
+    """The value of series name (with its labels, if any, as vigild writes them: 'x{a="b"}'; their
+    order does not matter) in text, one /metrics answer (read once when several series must be
+    of the same moment; parse_metrics), a float; None when there is none, or with need an
+    AssertionError naming it."""
+    try:
+        qname, qlabels, end = metric_series(name)
+    except ValueError as e:
+        raise AssertionError("metric_in: %s" % e)
+    if end != len(name):
+        raise AssertionError("metric_in: not one series: %r" % name)
+    v = _parsed(text).get((qname, qlabels))
+    if v is None and need:
         raise AssertionError("no %s in /metrics" % name)
-    return float(m.group(1)) if m else None
+    return v
 
 
 def quote(s):
@@ -878,5 +983,11 @@ class DaemonTestCase(LogOnFailure):
                 return ids
 
 
-def main():
+def main(skipped=None):
+    """Runs the calling script's tests; with skipped (why they cannot run here), prints
+    `skipped: SKIPPED` and exits 77 instead, which CTest reports as a skip (SKIP_RETURN_CODE 77
+    in tests/CMakeLists.txt)."""
+    if skipped:
+        print("skipped: %s" % skipped)
+        sys.exit(77)
     unittest.main(verbosity=2)
