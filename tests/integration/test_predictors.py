@@ -150,6 +150,14 @@ class Predictors(vt.DaemonTestCase):
                 moved = max(moved, abs(p["predicted"]["pres"] - allrows[k - 1][2]))
         # pres's prediction is the module's, not the last reading (persistence before the PUT).
         self.assertGreater(moved, 0.01)
+        # A crash right after keeps the PUT's choice: the detector saved before the PUT's 200
+        # holds it (review of session 69).
+        self.d.kill()
+        self.d.start()
+        m = models(self.d, dev)
+        self.assertEqual(m["serving"]["version"], put["version"], m["serving"])
+        self.assertEqual(m["serving"].get("predictors"), every, m["serving"])
+        self.assertEqual(m["versions"][0]["predictors"], every, m["versions"][0])
 
     def test_weight_file_errors_name_the_tensor(self):
         dev, rng = "pred-2", random.Random(31)
