@@ -313,8 +313,7 @@ int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_tr
         }
     }
     v->has_ckpt = ckpt != NULL;
-    v->info_json =
-        pipeline__version_json(info, vtime_now_ms(), seconds, v->has_ckpt, pooled, d->nch);
+    v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->has_ckpt, pooled, d);
     const int64_t serving = info->swapped ? info->version : d->serving_version; /* kept */
     if (v->info_json == NULL)
         rc = ERR_NOMEM;
@@ -324,7 +323,7 @@ int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_tr
     free(ckpt);
     if (rc && v->has_ckpt) { /* it says no rollback from here */
         v->has_ckpt = 0;
-        char *js = pipeline__version_json(info, vtime_now_ms(), seconds, 0, pooled, d->nch);
+        char *js = pipeline__version_json(info, vtime_now_ms(), seconds, 0, pooled, d);
         if (js) {
             free(v->info_json);
             v->info_json = js;
@@ -763,6 +762,8 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
         if (d->serving_version >= version)
             version = d->serving_version + 1;
         rc = detector_set_model(d->det, m, version);
+        if (rc == 0) /* the operator's module predicts every channel (read69b 1) */
+            detector_predict_all(d->det);
         if (rc == ERR_INVAL && why && cap) {
             struct model_config a;
             int hidden, layers, C = detector_channels(d->det);
@@ -781,6 +782,11 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             info.version = version;
             info.swapped = 1;
             info.kind = DET_KIND_LSTM;
+            info.put = 1; /* not trained: its figures are null, not 0 */
+            detector_predictors(d->det, info.persist, info.season);
+            info.val_mse_lstm = info.val_mse_linear = NAN;
+            info.val_mse_persistence = info.val_mse_serving = NAN;
+            info.val_mse_lstm_alone = info.val_mse_linear_alone = NAN;
             pipeline__durable_version(&dw, pipeline__record_version(p, d, &info, 0, 0));
             pipeline__event_break_open(p, d); /* another model, as a rollback */
             /* The version's put is queued above; the detector that serves it is saved with it

@@ -675,9 +675,14 @@ int pipeline__event_opened_by(const char *info_json);
  * says neither. *channels (not NULL) gets the channels it was trained on, 0 when it does not
  * say (recorded before session 45). */
 int pipeline__version_served(const char *info_json, int *channels);
-/* nch: the channels the version was trained on ("channels"; it serves only that many). */
+/* d: the device (caller holds d->mu); its d->nch channels are the ones the version was trained
+ * on ("channels"; it serves only that many), named in "predictors" (what predicts each channel:
+ * info->persist, info->season). "decision" says why it serves or not. */
 char *pipeline__version_json(const struct detector_train_info *info, int64_t created_ms,
-                             double seconds, int has_ckpt, size_t pooled, int nch);
+                             double seconds, int has_ckpt, size_t pooled, const struct dev *d);
+/* {"channel": "model" | "persistence" | "seasonal profile", ...} for d's nch channels. */
+struct json_t *pipeline__predictors_json(char *const *ch, int nch, const uint8_t *persist,
+                                         const uint8_t *season);
 
 /* Saves d's detector (channel names + detector_save) to the store. Returns 0 (queued, no store,
  * held off while a training's version is unconfirmed: d->unconfirmed, or held while the newest

@@ -200,8 +200,36 @@ int pipeline__version_served(const char *info_json, int *channels)
     return served;
 }
 
+json_t *pipeline__predictors_json(char *const *ch, int nch, const uint8_t *persist,
+                                  const uint8_t *season)
+{
+    json_t *o = json_object();
+    for (int c = 0; o && c < nch; c++)
+        json_object_set_new(o, ch[c],
+                            json_string(season[c]    ? "seasonal profile"
+                                        : persist[c] ? "persistence"
+                                                     : "model"));
+    return o;
+}
+
+/* Why a version serves or not, in words (docs/operator.md, "Reading the versions list"). */
+static const char *version_decision(const struct detector_train_info *i)
+{
+    if (i->put)
+        return "weights PUT by the operator: not validated; predicts every channel but those "
+               "that have not moved (persistence)";
+    if (!i->swapped)
+        return "kept the serving predictor: no new one validated below val_mse_serving_before "
+               "(an LSTM must also validate lstm_margin below the linear baseline and "
+               "persistence, or beat a serving LSTM with model.kind = lstm)";
+    if (!isfinite(i->val_mse_serving))
+        return "first training: installed whatever validated best";
+    return "validated below val_mse_serving_before (or model.kind = lstm put a trained LSTM "
+           "over a linear or persistence predictor)";
+}
+
 char *pipeline__version_json(const struct detector_train_info *i, int64_t created_ms,
-                             double seconds, int has_ckpt, size_t pooled, int nch)
+                             double seconds, int has_ckpt, size_t pooled, const struct dev *d)
 {
     json_t *tl = json_array(), *vl = json_array();
     int ne = i->epochs < 64 ? i->epochs : 64;
@@ -209,20 +237,30 @@ char *pipeline__version_json(const struct detector_train_info *i, int64_t create
         json_array_append_new(tl, pipeline__jnum(i->train_loss[e]));
         json_array_append_new(vl, pipeline__jnum(i->val_loss[e]));
     }
+    /* A PUT's version was not trained: its counts are null, as its costs are (0 read as a
+     * perfect validation, read69b 4). */
     json_t *v = json_pack(
-        "{s:I,s:o,s:I,s:s,s:b,s:b,s:{s:o,s:o,s:o,s:o,s:i,s:I,s:f,s:o,s:o}}", "version",
+        "{s:I,s:o,s:I,s:s,s:b,s:b,s:s,s:{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}}", "version",
         (json_int_t)i->version, "created", pipeline__jtime(created_ms), "created_ms",
         (json_int_t)created_ms, "kind", pipeline__kind_names[i->kind], "swapped", i->swapped,
-        "rollback", has_ckpt, "metrics", "val_mse_lstm", pipeline__jnum(i->val_mse_lstm),
-        "val_mse_linear", pipeline__jnum(i->val_mse_linear), "val_mse_persistence",
-        pipeline__jnum(i->val_mse_persistence), "val_mse_serving_before",
-        pipeline__jnum(i->val_mse_serving), "epochs", i->epochs, "rows", (json_int_t)i->rows,
-        "train_seconds", seconds, "train_loss", tl, "val_loss", vl);
+        "rollback", has_ckpt, "decision", version_decision(i), "metrics", "val_mse_lstm",
+        pipeline__jnum(i->val_mse_lstm), "val_mse_linear", pipeline__jnum(i->val_mse_linear),
+        "val_mse_persistence", pipeline__jnum(i->val_mse_persistence), "val_mse_serving_before",
+        pipeline__jnum(i->val_mse_serving), "epochs",
+        i->put ? json_null() : json_integer(i->epochs), "rows",
+        i->put ? json_null() : json_integer((json_int_t)i->rows), "train_seconds",
+        i->put ? json_null() : json_real(seconds), "train_loss", tl, "val_loss", vl);
+    json_t *mt = json_object_get(v, "metrics");
+    json_object_set_new(mt, "val_mse_lstm_alone", pipeline__jnum(i->val_mse_lstm_alone));
+    json_object_set_new(mt, "val_mse_linear_alone", pipeline__jnum(i->val_mse_linear_alone));
     if (v && pooled > 0)
         json_object_set_new(json_object_get(v, "metrics"), "pooled_rows",
                             json_integer((json_int_t)pooled));
-    if (v && nch > 0)
-        json_object_set_new(v, "channels", json_integer(nch));
+    if (v && d->nch > 0) {
+        json_object_set_new(v, "channels", json_integer(d->nch));
+        json_object_set_new(v, "predictors",
+                            pipeline__predictors_json(d->ch, d->nch, i->persist, i->season));
+    }
     char *s = NULL;
     pipeline__dump(v, &s);
     return s;
@@ -257,6 +295,8 @@ struct status_copy {
     float last_x[DETECTOR_MAX_CHANNELS];
     char *ch[DETECTOR_MAX_CHANNELS]; /* borrowed */
     const char *group;
+    int nch_pred; /* channels in persist and season (0: no detector of these channels) */
+    uint8_t persist[DETECTOR_MAX_CHANNELS], season[DETECTOR_MAX_CHANNELS];
 };
 
 int pipeline_status(pipeline_t *p, const char *device, char **out)
@@ -273,6 +313,7 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     c.has_result = d->has_result;
     c.nch = d->nch;
     c.training = d->training;
+    c.nch_pred = d->nch;
     c.r = d->last;
     c.since_ts = d->since_ts;
     c.last_ts = d->last_ts;
@@ -285,6 +326,10 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     memcpy(c.last_x, d->last_x, sizeof(float) * (size_t)d->nch);
     memcpy(c.ch, d->ch, sizeof(char *) * (size_t)d->nch);
     c.group = d->group ? d->group->name : NULL;
+    if (d->det && c.nch == detector_channels(d->det))
+        detector_predictors(d->det, c.persist, c.season);
+    else
+        c.nch_pred = 0;
     json_t *maint = pipeline__maint_status(d);
     json_t *limits = pipeline__limits_status(d); /* small: a device's limited channels */
     json_t *missing = c.has_result ? pipeline__missing_json(d) : NULL;
@@ -334,6 +379,11 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     if (missing)
         json_object_set_new(v, "missing_channels", missing);
     json_object_set_new(v, "group", c.group ? json_string(c.group) : json_null());
+    if (c.has_result) /* what predicts each channel; null while no model serves */
+        json_object_set_new(v, "predictors",
+                            c.r.version > 0 && c.nch_pred > 0
+                                ? pipeline__predictors_json(c.ch, c.nch_pred, c.persist, c.season)
+                                : json_null());
     json_object_set_new(v, "maintenance", maint ? maint : json_null());
     json_object_set_new(v, "limits", limits);
     return pipeline__dump(v, out);
@@ -762,6 +812,12 @@ int pipeline_models(pipeline_t *p, const char *device, char **out)
                   "state", pipeline__state_names[d->has_result ? d->last.state : DET_LEARNING],
                   "training", d->training, "versions", arr);
     json_object_set_new(v, "group", d->group ? json_string(d->group->name) : json_null());
+    uint8_t persist[DETECTOR_MAX_CHANNELS], season[DETECTOR_MAX_CHANNELS];
+    if (d->det && d->has_result && d->last.version > 0 && d->nch == detector_channels(d->det)) {
+        detector_predictors(d->det, persist, season);
+        json_object_set_new(json_object_get(v, "serving"), "predictors",
+                            pipeline__predictors_json(d->ch, d->nch, persist, season));
+    }
     pthread_mutex_unlock(&d->mu);
     return pipeline__dump(v, out);
 }

@@ -877,6 +877,29 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
     return 0;
 }
 
+void detector_predict_all(detector_t *d)
+{
+    /* A channel that persistence predicts and that has not moved over the readings kept
+     * (flat, as in training: its error scale is at its floor) stays so: any module's error
+     * there would score as an anomaly. Every other channel's choice is cleared. */
+    for (int c = 0; c < d->C; c++) {
+        int flat = d->persist[c] && d->ctx_len > 1;
+        const float x0 = flat ? detector__ctx_back(d, 0)[c] : 0.0f;
+        for (int k = 1; flat && k < d->ctx_len; k++)
+            flat = fabsf(detector__ctx_back(d, k)[c] - x0) <= 1e-6f * (1.0f + fabsf(x0));
+        d->persist[c] = (uint8_t)flat;
+    }
+    detector__rebuild_state(d);
+}
+
+void detector_predictors(const detector_t *d, uint8_t *persist, uint8_t *season)
+{
+    for (int c = 0; c < d->C; c++) {
+        persist[c] = d->kind == DET_KIND_PERSISTENCE || d->persist[c];
+        season[c] = d->season ? d->season[c] : 0;
+    }
+}
+
 void detector_number_after(detector_t *d, uint32_t version)
 {
     if (d && version >= d->next_version && version < UINT32_MAX) /* 0 is no version */

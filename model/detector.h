@@ -832,6 +832,19 @@ int detector_apply_settings(detector_t *d, const struct detector_config *cfg);
  * unknown). A channel predicted by a seasonal profile (season_bins) is predicted by m from now
  * until a training chooses a profile again. Returns ERR_INVAL when m's shape does not fit. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
+/* Makes the serving predictor predict every channel that moves, clearing persistence's
+ * per-channel choice (a channel flat in training, or one where persistence validated better,
+ * predicted by "same as the last reading") except on a channel it predicts that has not moved
+ * over the readings the detector keeps (2 x train.window: flat, its error scale at the floor,
+ * where any model's error would be an alarm); the carried state is rebuilt. For a PUT of
+ * weights: the operator's module then predicts those channels until a training decides the
+ * choice again against it. The error scales stay. Owner thread; no allocation. */
+void detector_predict_all(detector_t *d);
+/* Which predictor gives each channel's prediction now: persist[c] 1 where persistence does
+ * (its per-channel choice, or persistence serving), season[c] 1 where a seasonal profile does
+ * (season_bins; it overrides persist). Both arrays hold detector_channels(d) entries, the
+ * caller's. Owner thread (or under the lock that serialises the detector's steps). */
+void detector_predictors(const detector_t *d, uint8_t *persist, uint8_t *season);
 /* The detector's next version (its next training's number) after version at least: a device
  * whose detector was lost or made again (a new channel set) keeps its stored versions, and a
  * new one must not take a number one of them holds. */

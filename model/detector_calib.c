@@ -452,6 +452,7 @@ static int share_take(detector_job_t *j, const detector_job_t *g)
     j->install = sw || version >= own ? version : own;
     j->version = j->swap ? j->install : g->version;
     memcpy(j->cost, g->cost, sizeof j->cost);
+    memcpy(j->cost_alone, g->cost_alone, sizeof j->cost_alone);
     j->tres = g->tres;
     const size_t E = (size_t)cfg->train.max_epochs;
     memcpy(j->curves, g->curves, sizeof(float) * 2 * E);

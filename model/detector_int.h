@@ -596,7 +596,9 @@ struct detector_job {
     float *rinv;             /* [C, C] err_corr's inverse error correlation after the decision */
     float *val_raw; /* [n] raw scores of the serving predictor after the decision (set_data) */
     int n_raw;
-    double cost[DETECTOR__N_PRED]; /* by predictor: detector_train.c's P_LSTM .. P_SERVING */
+    double cost[DETECTOR__N_PRED];       /* by predictor: detector_train.c's P_LSTM .. P_SERVING */
+    double cost_alone[DETECTOR__N_PRED]; /* the same without the per-channel fallback (but on
+                                            channels flat in training) */
     struct model_train_result tres;
     float *curves; /* [2, max_epochs] */
     void *block;

@@ -22,6 +22,9 @@ struct detector_train_info {
      * with the per-channel persistence fallback applied; NaN when that predictor was not
      * available (no LSTM from too little data, nothing serving before the first training). */
     double val_mse_lstm, val_mse_linear, val_mse_persistence, val_mse_serving;
+    /* The LSTM's and the linear baseline's costs predicting every channel (persistence only on
+     * channels flat in training): what they validate at on their own; NaN when not trained. */
+    double val_mse_lstm_alone, val_mse_linear_alone;
     int epochs;
     float train_loss[64], val_loss[64];     /* training curve, first min(epochs, 64) entries */
     size_t rows;                            /* readings trained on */
@@ -32,6 +35,7 @@ struct detector_train_info {
      * overrides persist) */
     int season_period[DETECTOR_MAX_CHANNELS];
     uint8_t season[DETECTOR_MAX_CHANNELS];
+    int put; /* 1: weights an operator PUT (no training: the figures above are not measured) */
 };
 
 /* Copies what a training needs from the detector (settings, a copy of the serving model); the

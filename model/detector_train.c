@@ -361,6 +361,24 @@ void detector_job_set_cancel(detector_job_t *j, const atomic_int *cancel)
         j->cancel = cancel;
 }
 
+/* Channel c's share of a predictor's validation cost: its squared errors on every segment's
+ * tail (q [nseg, C] sums) over the tail's length and variance vvar [nseg, C], averaged over the
+ * segments with a tail (the last one always has one). */
+static double tail_cost(const detector_job_t *j, const double *q, const double *vvar, int c)
+{
+    const size_t C = (size_t)j->C;
+    double term = 0.0;
+    int nk = 0;
+    for (int k = 0, a, v, b; k < j->nseg; k++) {
+        detector__seg_rows(j, k, &a, &v, &b);
+        if (b - v < 1)
+            continue;
+        term += q[(size_t)k * C + c] / (b - v) / vvar[(size_t)k * C + c];
+        nk++;
+    }
+    return term / nk; /* nk >= 1: the last segment's tail is never empty */
+}
+
 int detector_job_run(detector_job_t *j)
 {
     if (!j || !j->data)
@@ -476,7 +494,7 @@ int detector_job_run(detector_job_t *j)
     };
     int avail[P_COUNT] = {j->have_cand, j->have_lin, 1, j->s_version > 0};
     for (int p = 0; p < P_COUNT; p++) {
-        j->cost[p] = NAN;
+        j->cost[p] = j->cost_alone[p] = NAN;
         if (!avail[p])
             continue;
         if ((rc = detector__run_errors(&pcs[p], j, nc, cfg->drift_all ? 0 : -1, cfg->train.window,
@@ -494,7 +512,7 @@ int detector_job_run(detector_job_t *j)
     for (int p = 0; p < P_COUNT; p++) {
         if (!avail[p])
             continue;
-        double cost = 0.0;
+        double cost = 0.0, alone = 0.0; /* alone: no per-channel fallback but on flat ones */
         for (int c = 0; c < C; c++) {
             int flat = !(sd[c] > 1e-6 * (1.0 + fabs(mean[c])));
             /* What serves keeps its flags, except in a group's job: there they are the
@@ -507,19 +525,11 @@ int detector_job_run(detector_job_t *j)
             else
                 flags[p][c] =
                     flat || (cfg->channel_fallback && sseh[P_PERSIST * C + c] <= sseh[p * C + c]);
-            const double *q = vsse + (size_t)(flags[p][c] ? P_PERSIST : p) * SC;
-            double term = 0.0;
-            int nk = 0;
-            for (int k = 0, a, v, b; k < j->nseg; k++) {
-                detector__seg_rows(j, k, &a, &v, &b);
-                if (b - v < 1)
-                    continue;
-                term += q[(size_t)k * C + c] / (b - v) / vvar[(size_t)k * C + c];
-                nk++;
-            }
-            cost += term / nk; /* nk >= 1: the last segment's tail is never empty */
+            cost += tail_cost(j, vsse + (size_t)(flags[p][c] ? P_PERSIST : p) * SC, vvar, c);
+            alone += tail_cost(j, vsse + (size_t)(flat ? P_PERSIST : p) * SC, vvar, c);
         }
         j->cost[p] = cost / C;
+        j->cost_alone[p] = alone / C;
     }
     int best = P_PERSIST;
     if (avail[P_LINEAR] && j->cost[P_LINEAR] < j->cost[best])
@@ -704,6 +714,8 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
     info->val_mse_linear = j->cost[P_LINEAR];
     info->val_mse_persistence = j->cost[P_PERSIST];
     info->val_mse_serving = j->cost[P_SERVING];
+    info->val_mse_lstm_alone = j->cost_alone[P_LSTM];
+    info->val_mse_linear_alone = j->cost_alone[P_LINEAR];
     info->epochs = j->have_cand ? j->tres.epochs : 0;
     for (int e = 0; e < info->epochs && e < 64; e++) {
         info->train_loss[e] = j->tres.train_loss[e];

@@ -346,7 +346,9 @@ int model_safetensors_export(const model_t *m, void *buf, size_t cap, size_t *le
 int model_safetensors_import(model_t **out, const void *buf, size_t len);
 /* The same, and on ERR_CORRUPT why (cap bytes, NUL-terminated) says what is wrong for the
  * person who wrote the file: the tensor, its dtype or shape and what was wanted, a prefixed
- * name found instead, a zip (torch.save) body (session 67). why NULL: not written. */
+ * name found instead, a zip (torch.save) body (session 67), the tensor holding a value not
+ * finite, input_mean or input_scale given alone (both or neither). On success why is a warning
+ * (the file's tensors vigild does not use, named) or empty. why NULL: not written. */
 int model_safetensors_import_why(model_t **out, const void *buf, size_t len, char *why, size_t cap);
 
 #endif

@@ -531,11 +531,49 @@ static const struct st_in *find(const struct st_ctx *c, const char *name, uint64
 }
 
 /* Copies a [rows, cols] tensor into dst with row stride ld. */
-static void copy_in(const struct st_ctx *c, const struct st_in *t, float *dst, size_t rows,
-                    size_t cols, size_t ld)
+/* Copies t into dst; returns t when a value copied is not finite (NaN or infinity), for the
+ * message to name it, else NULL. */
+static const struct st_in *copy_in(const struct st_ctx *c, const struct st_in *t, float *dst,
+                                   size_t rows, size_t cols, size_t ld)
 {
-    for (size_t r = 0; r < rows; r++)
+    int bad = 0;
+    for (size_t r = 0; r < rows; r++) {
         model__get_floats(dst + r * ld, c->data + t->begin + 4 * r * cols, cols);
+        for (size_t k = 0; k < cols; k++)
+            bad |= !isfinite(dst[r * ld + k]);
+    }
+    return bad ? t : NULL;
+}
+
+/* The names a model's file may hold beyond those find() looks up: none. Says the first other
+ * tensor of c (and how many more) in why, as a warning on success: a state_dict of a module
+ * holding more than lstm and fc is accepted, its other tensors not used (read69b 5). */
+static void say_unused(const struct st_ctx *c, int layers, char *why, size_t cap)
+{
+    int unused = 0;
+    const char *first = NULL;
+    for (int i = 0; i < c->n; i++) {
+        const char *nm = c->t[i].name;
+        const char *bare = strncmp(nm, "lstm.", 5) == 0 ? nm + 5 : nm;
+        int l = -1, used = strcmp(nm, "fc.weight") == 0 || strcmp(nm, "fc.bias") == 0 ||
+                           strcmp(nm, "input_mean") == 0 || strcmp(nm, "input_scale") == 0;
+        char kind[16];
+        if (!used && sscanf(bare, "%15[a-z_]%d", kind, &l) == 2 && l >= 0 && l < layers) {
+            char again[32];
+            snprintf(again, sizeof again, "%s%d", kind, l);
+            used = strcmp(again, bare) == 0 &&
+                   (strcmp(kind, "weight_ih_l") == 0 || strcmp(kind, "weight_hh_l") == 0 ||
+                    strcmp(kind, "bias_ih_l") == 0 || strcmp(kind, "bias_hh_l") == 0);
+        }
+        if (!used && unused++ == 0)
+            first = nm;
+    }
+    if (first && unused == 1)
+        say(why, cap, "tensor '%s' is not part of the LSTM model vigild serves: not used", first);
+    else if (first)
+        say(why, cap,
+            "tensor '%s' and %d more are not part of the LSTM model vigild serves: not used", first,
+            unused - 1);
 }
 
 /* Whether a tensor called name (or, for "lstm." names, the bare name) is present. */
@@ -556,6 +594,8 @@ int model_safetensors_import(model_t **out, const void *buf, size_t len)
 int model_safetensors_import_why(model_t **out, const void *buf, size_t len, char *why, size_t cap)
 {
     const unsigned char *p = buf;
+    if (why && cap)
+        why[0] = '\0'; /* success without a warning */
     struct st_in t[ST_MAX_TENSORS];
     if (!buf || len < 8) {
         say(why, cap, "%zu bytes: shorter than a safetensors header's length (8 bytes)",
@@ -709,7 +749,15 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
     if (!fwt || !fb)
         return ERR_CORRUPT;
     const struct st_in *mu = NULL, *sc = NULL;
-    if (exists(&c, "input_mean") || exists(&c, "input_scale")) {
+    if (exists(&c, "input_mean") != exists(&c, "input_scale")) {
+        say(why, cap,
+            "tensor '%s' without '%s': give both (the module's normalisation buffers) or "
+            "neither (the inputs are then used as they are)",
+            exists(&c, "input_mean") ? "input_mean" : "input_scale",
+            exists(&c, "input_mean") ? "input_scale" : "input_mean");
+        return ERR_CORRUPT;
+    }
+    if (exists(&c, "input_mean")) {
         mu = find(&c, "input_mean", I, 0, why, cap);
         sc = mu ? find(&c, "input_scale", I, 0, why, cap) : NULL;
         if (!mu || !sc)
@@ -719,29 +767,41 @@ int model_safetensors_import_why(model_t **out, const void *buf, size_t len, cha
     int rc = model_create(&m, &cfg);
     if (rc < 0)
         return rc;
+    const struct st_in *bad = NULL, *b;
     for (int l = 0; l < cfg.n_layers; l++) {
         const size_t in = (size_t)m->in[l], K = (size_t)m->k[l];
-        copy_in(&c, lt[l][0], m->p.w[l], G, in, K);
-        copy_in(&c, lt[l][1], m->p.w[l] + in, G, H, K);
-        copy_in(&c, lt[l][2], m->p.b_ih[l], 1, G, G);
-        copy_in(&c, lt[l][3], m->p.b_hh[l], 1, G, G);
+        b = copy_in(&c, lt[l][0], m->p.w[l], G, in, K);
+        bad = bad ? bad : b;
+        b = copy_in(&c, lt[l][1], m->p.w[l] + in, G, H, K);
+        bad = bad ? bad : b;
+        b = copy_in(&c, lt[l][2], m->p.b_ih[l], 1, G, G);
+        bad = bad ? bad : b;
+        b = copy_in(&c, lt[l][3], m->p.b_hh[l], 1, G, G);
+        bad = bad ? bad : b;
     }
-    copy_in(&c, fwt, m->p.fc_w, O, H, H);
-    copy_in(&c, fb, m->p.fc_b, 1, O, O);
+    b = copy_in(&c, fwt, m->p.fc_w, O, H, H);
+    bad = bad ? bad : b;
+    b = copy_in(&c, fb, m->p.fc_b, 1, O, O);
+    bad = bad ? bad : b;
     if (mu) {
-        copy_in(&c, mu, m->mean, 1, I, I);
-        copy_in(&c, sc, m->scale, 1, I, I);
+        b = copy_in(&c, mu, m->mean, 1, I, I);
+        bad = bad ? bad : b;
+        b = copy_in(&c, sc, m->scale, 1, I, I);
+        bad = bad ? bad : b;
     }
-    size_t nf = 2 * (size_t)I + m->n_params;
-    for (size_t i = 0; i < nf; i++) {
-        if (!isfinite(m->block[i]) || (i >= I && i < 2 * I && !(m->block[i] > 0.0f))) {
-            say(why, cap, "%s",
-                isfinite(m->block[i]) ? "tensor 'input_scale': a value not above 0"
-                                      : "a value that is not finite (NaN or infinity)");
+    if (bad) {
+        say(why, cap, "tensor '%s': a value that is not finite (NaN or infinity)", bad->name);
+        model_destroy(m);
+        return ERR_CORRUPT;
+    }
+    for (size_t i = 0; mu && i < I; i++) {
+        if (!(m->scale[i] > 0.0f)) {
+            say(why, cap, "tensor 'input_scale': a value not above 0");
             model_destroy(m);
             return ERR_CORRUPT;
         }
     }
+    say_unused(&c, cfg.n_layers, why, cap);
     *out = m;
     return 0;
 }

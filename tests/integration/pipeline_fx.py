@@ -138,6 +138,25 @@ def wait_scored(d, device, n, timeout=60):
     return wait_for("%s to score %d readings" % (device, n), done, timeout)
 
 
+def feed(d, device, rows, start_k, channels, t0=1_700_000_000_000):
+    """Posts rows as readings start_k.. of device, 1 s apart from t0, and waits until all are
+    scored; returns their timestamps."""
+    ts = [t0 + 1000 * k for k in range(start_k, start_k + len(rows))]
+    post_readings(d, device, rows, ts, channels)
+    wait_scored(d, device, start_k + len(rows))
+    return ts
+
+
+def put_weights(tc, device, blob, want=200):
+    """PUT .../model/weights with blob (safetensors bytes) through tc's daemon (curl); asserts
+    the status want and returns the answer."""
+    r = tc.d.curl("PUT", "/v1/devices/%s/model/weights" % device,
+                  "-H", "Content-Type: application/octet-stream", "--data-binary", "@-",
+                  stdin=blob)
+    tc.assertEqual(r.status, want, r)
+    return r
+
+
 def wait_idle(d, device, min_versions=1, timeout=60):
     """Waits until the device has at least min_versions versions and no training runs."""
     def done():
@@ -176,7 +195,7 @@ def check_versions(tc, doc):
     version; a trained version swapped in iff its candidate validated better than what served
     (val cost of the kind now serving < val_mse_serving_before), and a version not swapped in
     has no candidate better than what served. Versions made by a PUT of weights (no training:
-    0 epochs, 0 rows) only need swapped and rollback."""
+    epochs and rows null since session 69, 0 before) only need swapped and rollback."""
     vs = doc["versions"]
     serving = [v for v in vs if v["serving"]]
     tc.assertEqual(len(serving), 1, "exactly one serving version: %r" % vs)
@@ -188,7 +207,7 @@ def check_versions(tc, doc):
         for k in ("val_mse_lstm", "val_mse_linear", "val_mse_persistence", "val_mse_serving_before",
                   "epochs", "rows", "train_seconds", "train_loss", "val_loss"):
             tc.assertIn(k, m, v)
-        if m["epochs"] == 0 and m["rows"] == 0:  # a PUT of weights
+        if m["epochs"] is None and m["rows"] is None:  # a PUT of weights
             tc.assertTrue(v["swapped"], v)
             tc.assertEqual(v["kind"], "lstm", v)
             continue
@@ -250,6 +269,28 @@ def lstm_tensors(I, H, O, seed, scale=0.4):
         "input_mean": ([I], struct.pack("<%df" % I, *[0.1 * (i + 1) for i in range(I)])),
         "input_scale": ([I], struct.pack("<%df" % I, *[0.8 + 0.3 * i for i in range(I)])),
     }
+
+
+def torch_lstm_net(I, H, O):
+    """A torch module as vigild reads one (docs/operator.md, "Bringing a model from PyTorch"):
+    lstm and fc, and the input_mean and input_scale buffers; forward takes raw readings [T, I]
+    and gives the raw predictions of the next reading [T, O]. Needs torch (python3-torch)."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(I, H, 1)
+            self.fc = nn.Linear(H, O)
+            self.register_buffer("input_mean", torch.zeros(I))
+            self.register_buffer("input_scale", torch.ones(I))
+
+        def forward(self, x):
+            z = (x - self.input_mean) / self.input_scale
+            h, _ = self.lstm(z.unsqueeze(1))
+            return self.fc(h.squeeze(1)) * self.input_scale[:O] + self.input_mean[:O]
+    return Net()
 
 
 # The detector's LSTM runs two states staggered by half its training window T (32), each

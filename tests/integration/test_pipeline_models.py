@@ -31,9 +31,9 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 from pipeline_fx import (  # noqa: E402
-    CH3, check_versions, config_text, context_len, HIDDEN, lstm_tensors, models, OMEGA_A, OMEGA_B,
-    post_readings, req, rotation, st_build, st_parse, status, VAL_ROWS, wait_for, wait_idle,
-    wait_scored)
+    CH3, check_versions, config_text, context_len, feed, HIDDEN, lstm_tensors, models, OMEGA_A,
+    OMEGA_B, post_readings, put_weights, req, rotation, st_build, st_parse, status,
+    torch_lstm_net, VAL_ROWS, wait_for, wait_idle, wait_scored)
 
 
 # ============================================================================================
@@ -46,10 +46,7 @@ class Models(vt.DaemonTestCase):
     CONFIG = config_text(0)
 
     def feed(self, device, rows, start_k, t0=1_700_000_000_000):
-        ts = [t0 + 1000 * k for k in range(start_k, start_k + len(rows))]
-        post_readings(self.d, device, rows, ts, CH3)
-        wait_scored(self.d, device, start_k + len(rows))
-        return ts
+        return feed(self.d, device, rows, start_k, CH3, t0)
 
     def trained(self, device, rng, n=500):
         """A device that learned regime A from n readings (its first trainings done)."""
@@ -200,7 +197,8 @@ class Models(vt.DaemonTestCase):
         met = v2["metrics"]
         self.assertLess(met["val_mse_" + v2["kind"]], met["val_mse_serving_before"], v2)
         check_versions(self, m2)
-        self.assertEqual(m2["serving"], {"version": v2["version"], "kind": v2["kind"]}, m2)
+        self.assertEqual(m2["serving"], {"version": v2["version"], "kind": v2["kind"],
+                                         "predictors": v2["predictors"]}, m2)
         # The status names the new model as soon as it serves, before the next reading.
         s = status(self.d, dev)
         self.assertEqual(s["model"], {"version": v2["version"], "kind": v2["kind"]}, s)
@@ -265,11 +263,7 @@ class Models(vt.DaemonTestCase):
         self.assertEqual(m["state"], "learning")
 
     def put_weights(self, device, blob, want=200):
-        r = self.d.curl("PUT", "/v1/devices/%s/model/weights" % device,
-                        "-H", "Content-Type: application/octet-stream", "--data-binary", "@-",
-                        stdin=blob)
-        self.assertEqual(r.status, want, r)
-        return r
+        return put_weights(self, device, blob, want)
 
     def get_weights(self, device):
         st, hdrs, body = req(self.d, "GET", "/v1/devices/%s/model/weights" % device)
@@ -393,7 +387,6 @@ class Models(vt.DaemonTestCase):
     def test_pytorch_weights_serve(self):
         import numpy as np
         import torch
-        from torch import nn
         torch.set_num_threads(1)
         dev, rng = "torch-1", random.Random(13)
         n0 = 500
@@ -413,21 +406,8 @@ class Models(vt.DaemonTestCase):
         self.assertFalse(any(k.startswith("lstm.weight_ih_l1") for k in got))
 
         # The same module in torch with known weights, written with torch's state_dict names.
-        class Net(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.lstm = nn.LSTM(I, H, 1)
-                self.fc = nn.Linear(H, O)
-                self.register_buffer("input_mean", torch.zeros(I))
-                self.register_buffer("input_scale", torch.ones(I))
-
-            def forward(self, x):  # x: [T, I] raw -> [T, O] raw predictions of the next row
-                z = (x - self.input_mean) / self.input_scale
-                h, _ = self.lstm(z.unsqueeze(1))
-                return self.fc(h.squeeze(1)) * self.input_scale[:O] + self.input_mean[:O]
-
         torch.manual_seed(1234)
-        net = Net()
+        net = torch_lstm_net(I, H, O)
         with torch.no_grad():
             for p in net.parameters():
                 p.uniform_(-0.5, 0.5)
