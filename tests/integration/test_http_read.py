@@ -191,7 +191,7 @@ class QueryParams(vt.DaemonTestCase):
                            ("/v1/devices?limt=5", "limt"),
                            ("/v1/devices/qp-1?verbose=1", "verbose"),
                            ("/v1/devices/qp-1/forecast?steps=5", "steps"),
-                           ("/v1/devices/qp-1/predictions?order=desc", "order"),
+                           ("/v1/devices/qp-1/predictions?ordr=desc", "ordr"),
                            ("/v1/anomalies?device=qp-1", "device")):
             with self.subTest(path=path):
                 msg = self.assertJsonError(self.d.get(path), 400, "'%s'" % name)
