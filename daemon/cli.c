@@ -26,6 +26,8 @@ void cli_usage(FILE *out)
             "  --restore FILE      replace the data directory's database with FILE (a\n"
             "                      snapshot from POST /v1/admin/snapshot) and exit; refused\n"
             "                      while a vigild runs on it\n"
+            "  --accept-damaged    with --restore: restore a snapshot holding damaged readings\n"
+            "                      chunks (named on stderr) instead of refusing it\n"
             "  --demo              also run vigil-sim, a simulated pump fleet, into the\n"
             "                      stream\n"
             "  --version           print the version and exit\n"

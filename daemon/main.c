@@ -367,14 +367,21 @@ static void stopped_cleanly(const struct daemon *d)
 
 /* vigild --restore FILE: the snapshot becomes the data directory's database (store_restore),
  * for the next start. Returns the exit code. */
-static int restore_snapshot(const char *data_dir, const char *file)
+static int restore_snapshot(const char *data_dir, const char *file, int accept_damaged)
 {
     char err[5000];
-    int64_t bytes = 0;
-    if (store_restore(data_dir, file, &bytes, err, sizeof err)) {
+    int64_t bytes = 0, damaged = 0;
+    if (store_restore(data_dir, file, accept_damaged, &bytes, &damaged, err, sizeof err)) {
         cli_error(0, "restore refused: %s", err);
         return 1;
     }
+    /* --accept-damaged: each chunk named, on stderr, before the line that says it is done. */
+    if (damaged > 0)
+        fprintf(stderr,
+                "vigild: warning: %lld damaged readings chunk%s restored as %s (not served, left "
+                "out of training; a write into one's span replaces it): %s\n",
+                (long long)damaged, damaged == 1 ? "" : "s", damaged == 1 ? "it is" : "they are",
+                err);
     printf("restored %s into %s/vigil.db (%lld bytes); start vigild to serve it\n", file, data_dir,
            (long long)bytes);
     return 0;
@@ -390,6 +397,7 @@ int main(int argc, char **argv)
                                              {"auth-file", required_argument, NULL, 'A'},
                                              {"check-config", no_argument, NULL, 'C'},
                                              {"restore", required_argument, NULL, 'R'},
+                                             {"accept-damaged", no_argument, NULL, 'a'},
                                              {"demo", no_argument, NULL, 'D'},
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
@@ -398,6 +406,7 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof d);
     config_default(&d.cfg);
     int check_only = 0, demo = 0, early = 0; /* early: a stop signalled during the start */
+    int accept_damaged = 0;                  /* --accept-damaged, with --restore */
     char ver[128]; /* build_describe's: the version, commit and build type */
     const char *restore = NULL;
     /* Flags are applied after the file, so collect them first. */
@@ -439,6 +448,9 @@ int main(int argc, char **argv)
         case 'R':
             restore = optarg;
             break;
+        case 'a': /* long only: --accept-damaged */
+            accept_damaged = 1;
+            break;
         case 'D':
             demo = 1;
             break;
@@ -474,6 +486,10 @@ int main(int argc, char **argv)
         cli_error(1, "unexpected argument '%s'", argv[optind]);
         return 2;
     }
+    if (accept_damaged && restore == NULL) {
+        cli_error(1, "--accept-damaged goes with --restore FILE");
+        return 2;
+    }
     char err[512];
     /* Under systemd these stop the service: give them the journal's error priority. */
     if (load_config(&d, &d.cfg, err, sizeof err)) {
@@ -481,7 +497,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (restore)
-        return restore_snapshot(d.cfg.data_dir, restore);
+        return restore_snapshot(d.cfg.data_dir, restore, accept_damaged);
     /* --demo without its feed would run a vigild nothing feeds, its reason one log line among
      * the start's: stop here (--check-config too), before the data directory is created. */
     if (demo && strcmp(d.cfg.stream_listen, "off") == 0) {

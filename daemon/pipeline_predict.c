@@ -274,10 +274,12 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
         j.actual[i] = NAN;
     /* The actual values: the stored readings over the entries' span, read without d->mu (a
      * reading overwritten since shows its current value). No store (unit tests) or a device
-     * deleted meanwhile: all null. */
+     * deleted meanwhile: all null, and so are the actuals in a damaged readings chunk (the
+     * predictions do not live there: read69e 5). */
     if (j.n > lo && p->store) {
         j.next = lo;
-        store_query_t q = {.device = device, .from_ms = j.ts[lo], .to_ms = j.ts[j.n - 1] + 1};
+        store_query_t q = {
+            .device = device, .from_ms = j.ts[lo], .to_ms = j.ts[j.n - 1] + 1, .skip_damaged = 1};
         rc = store_query(p->store, &q, on_stored, &j);
         if (rc == ERR_NOTFOUND)
             rc = 0;

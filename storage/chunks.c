@@ -35,6 +35,7 @@
 #include "compact_int.h"
 #include "pending_int.h"
 #include "err.h"
+#include "log.h"
 #include "vtime.h"
 
 #include <stdio.h>
@@ -251,9 +252,11 @@ static int put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_
 
 /* Appends the cells of the rows of d with t0 in [lo, hi] and t_last >= from to w->mcells
  * (*nm cells), in ts order; *first / *last are the t0 of the first and last such row (*rows of
- * them), *points their points. */
-static int read_rows(store_t *s, store_dev_t *d, int64_t lo, int64_t hi, int64_t from, size_t *nm,
-                     int64_t *first, int64_t *last, size_t *rows, int64_t *points)
+ * them), *points their points. A damaged row (ERR_CORRUPT) fails it, unless replace is set: then
+ * the row counts among the rows (its points from its n column) with no cells, so that the caller
+ * deletes it and writes what it merged in its place, and a warn line names it. */
+static int read_rows(store_t *s, store_dev_t *d, int64_t lo, int64_t hi, int64_t from, int replace,
+                     size_t *nm, int64_t *first, int64_t *last, size_t *rows, int64_t *points)
 {
     store_writer_t *w = &s->w;
     sqlite3_stmt *st = w->chunk_range;
@@ -274,6 +277,22 @@ static int read_rows(store_t *s, store_dev_t *d, int64_t lo, int64_t hi, int64_t
         if (err == 0 &&
             store__grow((void **)&w->mcells, &w->mcells_cap, *nm + nc, sizeof *w->mcells))
             err = ERR_NOMEM;
+        if (err == ERR_CORRUPT && replace) {
+            /* Its values cannot be read, so none survive; a write into its span must not fail
+             * the transaction (every job batched with it) on that account. */
+            int64_t n = sqlite3_column_int64(st, 2);
+            log_warn("storage: a write into the damaged readings chunk of device \"%s\" from "
+                     "%lld to %lld ms replaces it: its %lld points (unreadable) are dropped and "
+                     "the new readings stored (docs/reliability.md)",
+                     d->name, (long long)t0, (long long)sqlite3_column_int64(st, 1), (long long)n);
+            err = 0;
+            if (*rows == 0)
+                *first = t0;
+            *last = t0;
+            (*rows)++;
+            *points += n;
+            continue;
+        }
         if (err == ERR_CORRUPT) {
             store__chunk_damaged(s, d->name, t0, sqlite3_column_int64(st, 1));
             break;
@@ -309,15 +328,17 @@ static int delete_rows(store_t *s, store_dev_t *d, int64_t first, int64_t last)
     return store__step_done(s, st);
 }
 
-/* Merges nn sorted unique cells into the rows of d they overlap (the new value wins). */
+/* Merges nn sorted unique cells into the rows of d they overlap (the new value wins). A damaged
+ * row among them is replaced, its points dropped (read_rows' replace: read69e 1, a write into
+ * its span failed the whole transaction, every job batched with it). */
 static int merge_region(store_t *s, store_dev_t *d, const store_cell_t *nc, size_t nn)
 {
     store_writer_t *w = &s->w;
     int64_t lo = nc[0].ts, hi = nc[nn - 1].ts, first = 0, last = 0, oldpts;
     size_t nm, rows;
     /* A row overlapping [lo, hi] starts at most one span before lo. */
-    int err = read_rows(s, d, sat_sub(lo, STORE_CHUNK_SPAN_MS), hi, lo, &nm, &first, &last, &rows,
-                        &oldpts);
+    int err = read_rows(s, d, sat_sub(lo, STORE_CHUNK_SPAN_MS), hi, lo, 1, &nm, &first, &last,
+                        &rows, &oldpts);
     if (err)
         return err;
     if (rows > 0 && (err = delete_rows(s, d, first, last)) != 0)
@@ -464,7 +485,7 @@ static int compact_device(store_t *s, store_dev_t *d)
         return 0;
     int64_t first = 0, last = 0, oldpts;
     size_t nm, rows;
-    int err = read_rows(s, d, lo, INT64_MAX, lo, &nm, &first, &last, &rows, &oldpts);
+    int err = read_rows(s, d, lo, INT64_MAX, lo, 0, &nm, &first, &last, &rows, &oldpts);
     if (err == 0 && rows > 0)
         err = delete_rows(s, d, first, last);
     if (err)

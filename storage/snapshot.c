@@ -405,9 +405,12 @@ static void wal_copy_note(int out, char *errmsg, size_t errsize)
 
 /* Checks every readings row of db (schema ver) as a read would, checksum and format: a row that
  * fails is named (device, time range) in errmsg and the copy refused (session 69: quick_check
- * checks SQLite's pages, not what vigil wrote in them). Then the readings log rows' checksums.
- * Returns 0 or ERR_CORRUPT / ERR_NOMEM / ERR_IO with errmsg. */
-static int check_rows(const char *src, sqlite3 *db, int64_t ver, char *errmsg, size_t errsize)
+ * checks SQLite's pages, not what vigil wrote in them), unless accept is set: then every such
+ * row is counted in *damaged and named in errmsg ("; "-separated, as many as fit) and the check
+ * goes on. Then the readings log rows' checksums (a damaged one always refuses). Returns 0 or
+ * ERR_CORRUPT / ERR_NOMEM / ERR_IO with errmsg. */
+static int check_rows(const char *src, sqlite3 *db, int64_t ver, int accept, int64_t *damaged,
+                      char *errmsg, size_t errsize)
 {
     if (ver < 4)
         return 0; /* before chunks and the log (the open converts them) */
@@ -425,10 +428,20 @@ static int check_rows(const char *src, sqlite3 *db, int64_t ver, char *errmsg, s
         size_t nc, np;
         err = store__chunk_decode(&codec, sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 3),
                                   (size_t)sqlite3_column_bytes(st, 3), NULL, 0, &c, &nc, &np);
-        if (err == ERR_CORRUPT)
+        if (err == ERR_CORRUPT && accept) {
+            size_t n = strlen(errmsg);
+            snprintf(errmsg + n, errsize - n,
+                     "%sdamaged readings chunk of device \"%s\" from %lld to %lld ms",
+                     n ? "; " : "", (const char *)sqlite3_column_text(st, 0),
+                     (long long)sqlite3_column_int64(st, 1),
+                     (long long)sqlite3_column_int64(st, 2));
+            (*damaged)++;
+            err = 0;
+        } else if (err == ERR_CORRUPT)
             snprintf(errmsg, errsize,
                      "%s: damaged readings chunk of device \"%s\" from %lld to %lld ms "
-                     "(checksum mismatch or malformed)",
+                     "(checksum mismatch or malformed); --accept-damaged restores it with that "
+                     "chunk left unserved",
                      src, (const char *)sqlite3_column_text(st, 0),
                      (long long)sqlite3_column_int64(st, 1),
                      (long long)sqlite3_column_int64(st, 2));
@@ -472,7 +485,8 @@ static int check_rows(const char *src, sqlite3 *db, int64_t ver, char *errmsg, s
  * opened or closed (dbfiles.c's rule), nothing is made beside the copy; remove_beside still
  * clears what an older vigild's check left. Returns 0 or ERR_INVAL / ERR_CORRUPT / ERR_IO with
  * errmsg. */
-static int check_copy(const char *src, int out, const char *tmp, char *errmsg, size_t errsize)
+static int check_copy(const char *src, int out, const char *tmp, int accept, int64_t *damaged,
+                      char *errmsg, size_t errsize)
 {
     sqlite3 *db = NULL;
     remove_beside(tmp);
@@ -512,7 +526,7 @@ static int check_copy(const char *src, int out, const char *tmp, char *errmsg, s
     if (err == ERR_IO || err == ERR_CORRUPT)
         wal_copy_note(out, errmsg, errsize);
     else if (err == 0)
-        err = check_rows(src, db, ver, errmsg, errsize);
+        err = check_rows(src, db, ver, accept, damaged, errmsg, errsize);
     sqlite3_finalize(qc);
     sqlite3_close(db);
     return err;
@@ -754,13 +768,15 @@ static int check_unused(const char *dir, char *errmsg, size_t errsize)
     return ERR_LOCKED;
 }
 
-int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize)
+int store_restore(const char *dir, const char *src, int accept_damaged, int64_t *bytes,
+                  int64_t *damaged, char *errmsg, size_t errsize)
 {
     char tmp[4200], real[PATH_MAX], lock[4200];
     struct stat st;
     int fd = -1, in = -1, out = -1, made = 0, locked = 0;
     errmsg[0] = '\0';
     *bytes = 0;
+    *damaged = 0;
     /* The source is opened and checked as a file first, and its neighbours, before the data
      * folder is touched; then copied from that descriptor, and the copy checked (session 53:
      * checked by name and copied by name, the source could be swapped between the two). */
@@ -781,7 +797,7 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
     path_join(tmp, sizeof tmp, dir, ".vigil.db.restore");
     if (err == 0 && (err = copy_file(in, src, tmp, &out, errmsg, errsize)) == 0) {
         store__test_hold_point("restore-check");
-        err = check_copy(src, out, tmp, errmsg, errsize);
+        err = check_copy(src, out, tmp, accept_damaged, damaged, errmsg, errsize);
         if (err == 0)
             err = keep_copy(dir, out, tmp, errmsg, errsize);
         /* Again just before the rename: the copy and its check of a large snapshot take

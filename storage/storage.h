@@ -610,8 +610,12 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
  * running vigild), ERR_LOCKED, ERR_NOSPACE, ERR_NOMEM, with errmsg saying why; the old
  * database is then left as it was (its WAL and shared memory, moved aside for the rename, put
  * back), and a lock file, or dir, this call created removed. Main thread, with no store open
- * on dir (a command of its own: vigild --restore). */
-int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize);
+ * on dir (a command of its own: vigild --restore). A damaged readings chunk in the copy
+ * (checksum mismatch) refuses it (ERR_CORRUPT) unless accept_damaged is set: then the copy is
+ * restored with such chunks in it, *damaged gets their number and, on success, errmsg names
+ * them (device and time range, "; "-separated, as many as fit); *damaged is 0 otherwise. */
+int store_restore(const char *dir, const char *src, int accept_damaged, int64_t *bytes,
+                  int64_t *damaged, char *errmsg, size_t errsize);
 
 /* Any thread. Copies the current counters. */
 void store_stats_get(store_t *s, store_stats_t *out);
