@@ -45,9 +45,9 @@ enum api_route {
 /* Status codes counted per route; anything else counts as "other". */
 #define API_STATUS_CODES                                                                           \
     {                                                                                              \
-        200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 415, 500, 501, 503, 507             \
+        200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409, 411, 413, 415, 500, 501, 503, 507   \
     }
-#define API_NSTATUS 17 /* the codes above plus "other" */
+#define API_NSTATUS 19 /* the codes above plus "other" */
 
 /* A certificate and its key, loaded by api_tls_load (tls.c). */
 struct api_tls {

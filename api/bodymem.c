@@ -24,6 +24,19 @@
  * as long as the connection lives) leave room for the fleet's ordinary writes of a few KB. */
 #define BODYMEM_SMALL_BYTES (1u << 20)
 
+/* n bytes for the 413 and 503 texts, into buf: in MB (rounded up) from 1 MiB on, in KB below,
+ * in bytes below 1 KiB (read69e 6: "(0 MB)" read as no room at all). Returns buf. */
+static const char *mem_size(char *buf, size_t size, size_t n)
+{
+    if (n >= (1u << 20))
+        snprintf(buf, size, "%zu MB", n / (1u << 20) + (n % (1u << 20) != 0));
+    else if (n >= 1024)
+        snprintf(buf, size, "%zu KB", n / 1024 + (n % 1024 != 0));
+    else
+        snprintf(buf, size, "%zu bytes", n);
+    return buf;
+}
+
 int api__mem_take(api_request_t *r, size_t n)
 {
     struct api_server *srv = r->srv;
@@ -32,12 +45,14 @@ int api__mem_take(api_request_t *r, size_t n)
         return 0;
     const size_t want = r->held + n;
     const size_t room = want > BODYMEM_SMALL_BYTES ? max - max / 8 : max;
+    char a[32], b[32], c[32];
     if (want > room || want < n) {
         api__error(r, 413,
-                   "request body needs about %zu MB of memory to read and decode, more than "
-                   "http.max_inflight_bytes (%zu MB) allows one request (%zu MB); send less in "
-                   "one request",
-                   (want + (1u << 20) - 1) >> 20, max >> 20, room >> 20);
+                   "request body needs about %s of memory to read and decode, more than "
+                   "http.max_inflight_bytes (%s) allows one request (%s); send less in one "
+                   "request",
+                   mem_size(a, sizeof a, want), mem_size(b, sizeof b, max),
+                   mem_size(c, sizeof c, room));
         return -1;
     }
     size_t old = atomic_fetch_add(&srv->body_held, n);
@@ -45,10 +60,11 @@ int api__mem_take(api_request_t *r, size_t n)
         atomic_fetch_sub(&srv->body_held, n);
         r->retry_after = 1;
         api__error(r, 503,
-                   "busy: the server holds %zu MB of other request bodies and this one needs "
-                   "%zu MB more, past what http.max_inflight_bytes (%zu MB) allows; nothing of "
-                   "it was stored: retry",
-                   (old - r->held) >> 20, (n + (1u << 20) - 1) >> 20, max >> 20);
+                   "busy: the server holds %s of other request bodies and this one needs %s "
+                   "more, past what http.max_inflight_bytes (%s) allows; nothing of it was "
+                   "stored: retry",
+                   mem_size(a, sizeof a, old - r->held), mem_size(b, sizeof b, n),
+                   mem_size(c, sizeof c, max));
         return -1;
     }
     r->held = want;

@@ -179,7 +179,8 @@ struct put_ans {
     sbuf_t *b;
     struct api_server *srv;
     const char *removed;
-    int inputs_changed; /* 1: the PUT changed the "inputs" set of a device that has channels */
+    int had;            /* 1: the device was there before the PUT (its inputs: old_inputs) */
+    json_t *old_inputs; /* the "inputs" attribute before the PUT (NULL: none) */
 };
 
 /* The warnings of a PUT's limits, into warn: a limit naming a channel the device has not sent
@@ -226,19 +227,88 @@ static void limit_warnings(json_t *warn, struct api_server *srv, const api_devic
     json_decref(a);
 }
 
+/* 1 when the "inputs" attribute in (NULL or null: none) names channel ch. */
+static int input_named(json_t *in, const char *ch)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(in, i, x)
+    {
+        if (json_is_string(x) && strcmp(json_string_value(x), ch) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 when the "inputs" attribute in names every channel of d: the pipeline then scores them all
+ * (pipeline__inputs_mask_of: one must be scored), as if it named none. */
+static int inputs_name_all(json_t *in, const api_device_t *d)
+{
+    for (size_t i = 0; i < d->nchannels; i++)
+        if (!input_named(in, d->channels[i]))
+            return 0;
+    return d->nchannels > 0;
+}
+
+/* 1 when channel ch is an input under the attribute in, as the pipeline reads it: named, and
+ * not every channel named. */
+static int input_in_effect(json_t *in, const api_device_t *d, const char *ch)
+{
+    return input_named(in, ch) && !inputs_name_all(in, d);
+}
+
+/* The warnings of a PUT's "inputs", into warn (read69e 3: they were worked out from the
+ * attribute's text, so a name matching no channel, or a list naming every channel, was told
+ * "the device relearns" although the pipeline, which compares the channels in effect, changed
+ * nothing, and neither case was told). Only for a device that has sent a reading, as
+ * limit_warnings. */
+static void inputs_warnings(json_t *warn, const struct put_ans *pa, const api_device_t *d)
+{
+    if (d->nchannels == 0)
+        return;
+    json_t *a = json_loads(d->attrs_json, 0, NULL);
+    json_t *in = json_object_get(a, "inputs"), *x;
+    size_t i;
+    char w[3 * BATCH_NAME_MAX + 192];
+    json_array_foreach(in, i, x)
+    {
+        if (json_is_string(x) && !has_channel(d, json_string_value(x))) {
+            snprintf(w, sizeof w,
+                     "inputs: device '%s' has no channel '%s' yet (it is an input when one "
+                     "comes)",
+                     d->id, json_string_value(x));
+            api__warning_add(warn, 0, w);
+        }
+    }
+    if (inputs_name_all(in, d)) {
+        snprintf(w, sizeof w,
+                 "inputs: the list names every channel of device '%s': all are scored (at "
+                 "least one channel must be scored; leave the sensors out of it)",
+                 d->id);
+        api__warning_add(warn, 0, w);
+    }
+    int changed = 0;
+    for (size_t c = 0; pa->had && c < d->nchannels && !changed; c++)
+        changed = input_in_effect(pa->old_inputs, d, d->channels[c]) !=
+                  input_in_effect(in, d, d->channels[c]);
+    if (changed)
+        api__warning_add(warn, 0,
+                         "the set of input channels changed: the device relearns from its next "
+                         "reading (state learning; its stored versions stay), as a new channel "
+                         "makes it");
+    json_decref(a);
+}
+
 /* A PUT's answer: the device, and "warnings": the attributes the PUT removed (pa->removed),
- * then its limits' (limit_warnings). Gathered first, written once with the device. */
+ * then its inputs' (inputs_warnings), then its limits' (limit_warnings). Gathered first, written
+ * once with the device. */
 static int put_one(void *arg, const api_device_t *d)
 {
     const struct put_ans *pa = arg;
     json_t *warn = json_array();
     if (pa->removed)
         api__warning_add(warn, 0, pa->removed);
-    if (pa->inputs_changed)
-        api__warning_add(warn, 0,
-                         "the set of input channels changed: the device relearns from its next "
-                         "reading (state learning; its stored versions stay), as a new channel "
-                         "makes it");
+    inputs_warnings(warn, pa, d);
     limit_warnings(warn, pa->srv, d);
     device_json(pa->b, d, warn);
     json_decref(warn);
@@ -288,13 +358,15 @@ static char *removed_warning(const char *old, json_t *body)
     return out;
 }
 
-static void device_get(api_request_t *r, unsigned status, const char *removed, int inputs_changed)
+/* had, old_inputs: a PUT's device before it (put_ans); 0 and NULL for a GET. */
+static void device_get(api_request_t *r, unsigned status, const char *removed, int had,
+                       json_t *old_inputs)
 {
     struct api_server *srv = r->srv;
     sbuf_t b;
     sbuf_init(&b);
     int put = strcmp(r->method, "PUT") == 0;
-    struct put_ans pa = {&b, srv, removed, inputs_changed};
+    struct put_ans pa = {&b, srv, removed, had, old_inputs};
     int rc = put ? srv->be.device_get(srv->be.ctx, r->seg[0], 0, put_one, &pa)
                  : srv->be.device_get(srv->be.ctx, r->seg[0], 0, get_one, &b);
     if (rc) {
@@ -341,24 +413,6 @@ static int check_inputs(api_request_t *r, json_t *in)
             }
     }
     return 0;
-}
-
-/* 1 when two "inputs" attributes (either NULL or null: none) name the same channels, in any
- * order. */
-static int inputs_same(json_t *a, json_t *b)
-{
-    size_t na = json_is_array(a) ? json_array_size(a) : 0;
-    size_t nb = json_is_array(b) ? json_array_size(b) : 0;
-    if (na != nb)
-        return 0;
-    for (size_t i = 0; i < na; i++) {
-        size_t k = 0;
-        while (k < nb && !json_equal(json_array_get(a, i), json_array_get(b, k)))
-            k++;
-        if (k == nb)
-            return 0;
-    }
-    return 1;
 }
 
 /* Checks the "limits" attribute: null, or an object of channel names to {"min": N, "max": N}
@@ -464,7 +518,8 @@ static void device_put(api_request_t *r)
         return;
     }
     char *attrs = NULL, *removed = NULL;
-    int inputs_changed = 0;
+    int had = 0;
+    json_t *old_inputs = NULL;
     if (v) {
         /* "group": the devices naming the same group share one model (see README). */
         json_t *g = json_object_get(v, "group");
@@ -488,8 +543,8 @@ static void device_put(api_request_t *r)
         if (srv->be.device_find(srv->be.ctx, r->seg[0], copy_attrs, &old) == 0) {
             removed = removed_warning(old, v);
             json_t *o = old ? json_loads(old, 0, NULL) : NULL;
-            inputs_changed =
-                !inputs_same(json_object_get(o, "inputs"), json_object_get(v, "inputs"));
+            had = 1;
+            old_inputs = json_incref(json_object_get(o, "inputs"));
             json_decref(o);
         }
         free(old);
@@ -497,6 +552,7 @@ static void device_put(api_request_t *r)
         json_decref(v);
         if (attrs == NULL) {
             free(removed);
+            json_decref(old_inputs);
             api__error(r, 500, "out of memory");
             return;
         }
@@ -511,6 +567,7 @@ static void device_put(api_request_t *r)
                    r->seg[0], strlen(attrs), max_attrs);
         free(attrs);
         free(removed);
+        json_decref(old_inputs);
         return;
     }
     int created = 0;
@@ -519,15 +576,16 @@ static void device_put(api_request_t *r)
     if (rc)
         api__backend_error(r, rc, "declaring device");
     else
-        device_get(r, created ? 201 : 200, removed, inputs_changed && !created);
+        device_get(r, created ? 201 : 200, removed, had && !created, old_inputs);
     free(removed);
+    json_decref(old_inputs);
 }
 
 void api__h_device(api_request_t *r)
 {
     struct api_server *srv = r->srv;
     if (api__is_get(r)) {
-        device_get(r, 200, NULL, 0);
+        device_get(r, 200, NULL, 0, NULL);
     } else if (strcmp(r->method, "PUT") == 0) {
         device_put(r);
     } else {

@@ -363,6 +363,37 @@ static void count_late(struct api_server *srv)
                srv->opts.request_timeout_s);
 }
 
+/* Writes an answer of status and body itself on r's socket, as the connection is closed next
+ * (libmicrohttpd queues no answer while a body comes in): JSON, with Retry-After when r has
+ * one. Over TLS nothing is written (the bytes would land in the TLS stream). */
+static void raw_answer(struct api_server *srv, api_request_t *r, unsigned status, const char *body,
+                       size_t len)
+{
+    if (srv->tls != NULL)
+        return;
+    char ra[48] = "";
+    if (r->retry_after > 0)
+        snprintf(ra, sizeof ra, "Retry-After: %d\r\n", r->retry_after);
+    const char *reason = MHD_get_reason_phrase_for(status);
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\n%sConnection: "
+                     "close\r\nContent-Length: %zu\r\n\r\n",
+                     status, reason && *reason ? reason : "Error", ra, len);
+    char *answer = malloc((size_t)n + len);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (answer == NULL || ci == NULL) {
+        free(answer);
+        return;
+    }
+    memcpy(answer, head, (size_t)n);
+    memcpy(answer + n, body, len);
+    if (send(ci->connect_fd, answer, (size_t)n + len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        log_debug("http: the %u of a late body not sent: %s", status, strerror(errno));
+    free(answer);
+}
+
 /* http.request_timeout_s: a request's body must arrive within it of the end of its head
  * (r->start_us), however it trickles in. http.timeout_s alone is an idle timeout, which a client
  * sending a byte every few seconds never meets (read69c's finding 3). Checked at each part of
@@ -371,8 +402,9 @@ static void count_late(struct api_server *srv)
  * at the deadline too (on_completed counts that close); on_request sets it back once the body
  * is whole. Returns 1 when the deadline has passed: the caller closes the connection
  * (MHD_NO). libmicrohttpd 0.9.75 queues no response while it reads a body, so on plain HTTP the
- * 408 is written to the socket here, before the close; on HTTPS the connection closes
- * unanswered. The head itself is not bounded (docs/reliability.md). Worker thread. */
+ * 408 (or the 503/413 a refused request was given) is written to the socket here, before the
+ * close; on HTTPS the connection closes unanswered. The head itself is not bounded
+ * (docs/reliability.md). Worker thread. */
 static int request_late(struct api_server *srv, api_request_t *r)
 {
     unsigned limit = srv->opts.request_timeout_s;
@@ -389,20 +421,17 @@ static int request_late(struct api_server *srv, api_request_t *r)
         }
         return 0;
     }
-    count_late(srv);
-    if (srv->tls == NULL) {
-        static const char body[] =
-            "{\"error\":\"request body not received within http.request_timeout_s\"}\n";
-        char answer[256];
-        int n = snprintf(answer, sizeof answer,
-                         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
-                         "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
-                         sizeof body - 1, body);
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci != NULL && send(ci->connect_fd, answer, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-            log_debug("http: the 408 of a late body not sent: %s", strerror(errno));
+    if (r->refused && r->status != 0) {
+        /* Refused already by the body bound or the stop (503 or 413, unsent until the body was
+         * read): that answer, not a 408 in its place, so that its advice (Retry-After, the
+         * setting named) reaches the client; counted once, as that answer (read69e 7). */
+        raw_answer(srv, r, r->status, r->resp ? r->resp : "", r->resp ? r->resp_len : 0);
+        return 1;
     }
+    count_late(srv);
+    static const char body[] =
+        "{\"error\":\"request body not received within http.request_timeout_s\"}\n";
+    raw_answer(srv, r, 408, body, sizeof body - 1);
     r->status = 408; /* counted as answered so (on_completed) */
     return 1;
 }
@@ -538,7 +567,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     api_request_t *r = *con_cls;
     if (r == NULL || *con_cls == api__many_args_mark) /* no request begun */
         return;
-    if (r->status != 0) {
+    /* A refused request (503 or 413 set, sent once its body is read) whose connection the
+     * lowered idle timeout closed got no answer: a request timeout only (read69e 7). */
+    const int idle_closed = r->timeout_lowered && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED;
+    if (r->status != 0 && !(idle_closed && r->refused)) {
         int k = API_NSTATUS - 1;
         for (int i = 0; i < API_NSTATUS - 1; i++)
             if (status_codes[i] == r->status)
@@ -547,7 +579,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         atomic_fetch_add_explicit(&srv->request_seconds_us[r->route],
                                   (uint64_t)(vtime_mono_us() - r->start_us), memory_order_relaxed);
     }
-    if (r->timeout_lowered && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+    if (idle_closed)
         count_late(srv); /* request_late's lower idle timeout closed it at the deadline */
     api__events_drop(r);
     for (int i = 0; i < 4; i++)

@@ -114,6 +114,14 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
 /* Checks settings that depend on each other. Returns 0, or -1 with the reason in err. */
 int config_validate(const config_t *c, char *err, size_t errsize);
 
+/* The least http.max_inflight_bytes other than 0 (no bound): 1 MiB (config_validate). */
+#define CONFIG_MIN_INFLIGHT_BYTES (1u << 20)
+
+/* 1 when http.max_inflight_bytes is set below http.max_body_bytes * 8/7: a body within
+ * max_body_bytes and larger than 1 MiB can then be refused (413) naming the inflight setting
+ * (requests over 1 MiB share 7/8 of it). For a warning; any thread. */
+int config_inflight_small(const config_t *c);
+
 /* Whether a reload (SIGHUP) applies section.key to the running daemon (else: after a restart). */
 int config_is_live(const char *section, const char *key);
 

@@ -81,6 +81,11 @@ static int load_config(const struct daemon *d, config_t *c, char *err, size_t er
                  d->config_path ? ": " : "", why);
         return -1;
     }
+    if (config_inflight_small(c))
+        log_warn("config: http.max_inflight_bytes (%zu) is below http.max_body_bytes (%zu) * "
+                 "8/7: bodies over %zu bytes, though within max_body_bytes, are refused (413) "
+                 "naming http.max_inflight_bytes",
+                 c->max_inflight_bytes, c->max_body_bytes, c->max_inflight_bytes / 8 * 7);
     return 0;
 }
 

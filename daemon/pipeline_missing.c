@@ -9,7 +9,10 @@
  * vigil_device_channels_missing counts a device's missing channels. The status lists every
  * channel the newest reading lacked (pipeline__missing_json), with its newest reading's time,
  * and its "latest" is null for the missing ones (a channel sent less often keeps its value
- * there between its readings). The counts are in memory only: after a restart they
+ * there between its readings). An input channel (d->inputs: a set point, often sent only when
+ * it changes) is never missing: its last value carried forward is its reading, so it is listed
+ * with its count and missing false, and neither line, page nor a null "latest" comes of it
+ * (read69e 4). The counts are in memory only: after a restart they
  * start at 0 and the times are not known (null) until the channel is reported again.
  *
  * The lines go through the episodes' log (pipeline__evlog_due, _say: written after d->mu is
@@ -58,6 +61,10 @@ void pipeline__missing_note(pipeline_t *p, struct dev *d, int64_t ts)
         }
         if (d->miss_run[c] < UINT32_MAX)
             d->miss_run[c]++;
+        if (d->inputs & bit) { /* an input: held, never missing (read69e 4) */
+            d->missing &= ~bit;
+            continue;
+        }
         const int64_t since = d->seen_ts[c] >= 0 ? d->seen_ts[c] : d->miss_base;
         if ((d->missing & bit) || d->miss_run[c] < PIPE_MISSING_AFTER ||
             ts - since < PIPE_MISSING_MS)

@@ -405,6 +405,22 @@ static void test_validate(void **state)
     c.queue_max_readings = 1000;
     assert_int_equal(config_validate(&c, err, sizeof err), -1);
     assert_non_null(strstr(err, "http.max_batch"));
+    /* http.max_inflight_bytes below 1 MiB refused, naming it (read69e 6: 1000, thought in KB,
+     * passed and made every write a 413); 0 (no bound) and 1 MiB pass. */
+    config_default(&c);
+    c.max_inflight_bytes = 1000;
+    assert_int_equal(config_validate(&c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "http.max_inflight_bytes (1000) is below 1 MiB"));
+    c.max_inflight_bytes = (1u << 20) - 1;
+    assert_int_equal(config_validate(&c, err, sizeof err), -1);
+    c.max_inflight_bytes = 0;
+    assert_int_equal(config_validate(&c, err, sizeof err), 0);
+    assert_int_equal(config_inflight_small(&c), 0);
+    c.max_inflight_bytes = 1u << 20;
+    assert_int_equal(config_validate(&c, err, sizeof err), 0);
+    assert_int_equal(config_inflight_small(&c), 1); /* below 32 MiB * 8/7 */
+    c.max_inflight_bytes = 512u << 20;
+    assert_int_equal(config_inflight_small(&c), 0);
     config_t d;
     config_default(&d);
     assert_int_equal(config_load(&d, "/nonexistent/vigild.conf", err, sizeof err), -1);

@@ -152,6 +152,8 @@ class RequestTimeout(vt.DaemonTestCase):
         few seconds of the 3 s deadline, counted and logged (on main: open for as long as the
         client sends: 15 s here, then the test's own limit)."""
         before = self.timeouts()
+        code408 = 'vigil_http_requests_total{route="write",code="408"}'
+        before408 = self.d.metric(code408) or 0
         s = self.open_post(400)
         try:
             out, took, _ = trickle(s)
@@ -165,6 +167,8 @@ class RequestTimeout(vt.DaemonTestCase):
         vt.wait_for("the warning",
                     lambda: "did not arrive within http.request_timeout_s (3 s)" in self.d.log(),
                     5)
+        # counted under its own code (read69e 7: "other" before 408 was a code label)
+        self.assertEqual(self.d.metric(code408), before408 + 1)
 
     def test_stalled_body_closed(self):
         """Part of the body, then a byte at 2 s, then nothing: closed by the deadline (plus a
@@ -229,6 +233,35 @@ class RequestTimeout(vt.DaemonTestCase):
             s.close()
         self.assertEqual(statuses(out), [200], out)
         self.assertEqual(len(self.d.readings("slowok")), 1)
+
+
+class RefusedThenLate(vt.DaemonTestCase):
+    """read69e 7: a body refused by http.max_inflight_bytes (a 413, sent once the body is read)
+    that trickles on past http.request_timeout_s is answered that 413 at the deadline, counted
+    once as a 413 and not as a request timeout. On main the refusal was replaced by a raw 408
+    (its advice lost) and counted as a timeout."""
+    CONFIG = ("[http]\ntimeout_s = 20\nrequest_timeout_s = 3\n"
+              "max_inflight_bytes = 1048576\n")
+
+    def test_refusal_sent_at_deadline(self):
+        before = self.d.metric("vigil_http_request_timeouts_total", need=True)
+        line = b"m,device=late a=1\n"
+        head = 1_100_000 // len(line) * line  # past 7/8 of 1 MiB once its buffer doubles
+        s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10)
+        try:
+            s.sendall(b"POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      % (len(head) + 400) + head)
+            out, took, _ = trickle(s)
+        finally:
+            s.close()
+        self.assertEqual(statuses(out), [413], out)
+        self.assertIn(b"http.max_inflight_bytes (1 MB) allows one request (896 KB)", out)
+        self.assertLess(took, 7.0, "closed after %.1f s" % took)
+        self.assertEqual(self.d.metric('vigil_http_requests_total{route="write",code="413"}'),
+                         1.0)
+        self.assertIsNone(self.d.metric('vigil_http_requests_total{route="write",code="408"}'))
+        self.assertEqual(self.d.metric("vigil_http_request_timeouts_total"), before)
+        self.d.device("late", want=404)
 
 
 class RequestTimeoutTls(unittest.TestCase):

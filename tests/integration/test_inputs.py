@@ -167,6 +167,27 @@ class Inputs(unittest.TestCase):
         self.put("x-1", {"inputs": None})
         self.put("x-1", {"inputs": []})
 
+    def test_warnings_follow_the_channels_in_effect(self):
+        """read69e 3: the PUT's warnings come from the channels the pipeline makes inputs, not
+        from the attribute's text. On main a name matching no channel ("SP" for sp) and a list
+        naming every channel were both told "the device relearns" (neither changes anything:
+        the pipeline ignores the one and scores every channel for the other), and neither was
+        told what it does."""
+        tp.post_readings(self.d, "y-1", rows(1)[:3], [T0 + 1000 * i for i in range(3)], CH)
+        tp.wait_scored(self.d, "y-1", 3)
+        w = " | ".join(self.put("y-1", {"inputs": ["SP"]}).get("warnings", []))
+        self.assertIn("inputs: device 'y-1' has no channel 'SP' yet (it is an input when one "
+                      "comes)", w)
+        self.assertNotIn("relearns", w)
+        w = " | ".join(self.put("y-1", {"inputs": CH}).get("warnings", []))
+        self.assertIn("inputs: the list names every channel of device 'y-1': all are scored", w)
+        self.assertNotIn("relearns", w)
+        self.assertNotIn("no channel", w)
+        w = " | ".join(self.put("y-1", {"inputs": ["sp", "TEMP"]}).get("warnings", []))
+        self.assertIn("the set of input channels changed", w)
+        self.assertIn("no channel 'TEMP' yet", w)
+        self.assertNotIn("names every channel", w)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -252,6 +252,24 @@ class MissingChannel(vt.DaemonTestCase):
         self.assertEqual(self.d.log().count("channel 'y' missing from"), 1)
 
 
+    def test_input_channel_never_missing(self):
+        """read69e 4: an input channel (a set point, often sent only when it changes) is held,
+        not missing: listed with its count and missing false, its last value in latest, no
+        warn line and no vigil_device_channels_missing, however long it is not sent. On main
+        it was told missing like a dead sensor (a VigilChannelMissing page, latest null)."""
+        dev = "miss-in"
+        st, _, body = tp.req(self.d, "PUT", "/v1/devices/%s" % dev, {"inputs": ["y"]})
+        self.assertIn(st, (200, 201), body)
+        self.send(dev, 0, 20, lambda k: True)
+        s = self.send(dev, 20, 520, lambda k: False)
+        self.assertEqual(s["missing_channels"], [
+            {"channel": "y", "readings_missing": 500, "missing": False,
+             "last_seen_ts": T0 + 19000, "last_seen": "2025-12-06T05:46:59.000Z"}], s)
+        self.assertEqual(s["latest"], {"x": 4.0, "y": 5.0}, s)
+        self.assertIsNone(self.gauge(dev))
+        self.assertNotIn("channel 'y' missing", self.d.log())
+
+
 class NdjsonContentType(vt.DaemonTestCase):
     """Newline-delimited JSON's types on the JSON write: a 415 with the array hint."""
 
